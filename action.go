@@ -1,0 +1,165 @@
+package dispatcher
+
+import (
+	"encoding/json"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// Action types.
+const (
+	ActionMail = "mail"
+	ActionTask = "task"
+)
+
+// Action is one thing a dispatcher does for an event: send a mail (Type
+// ActionMail) or run a task function (Type ActionTask). Only the fields of
+// its type are set.
+type Action struct {
+	ID          string
+	Type        string
+	Name        string // optional, unique within its dispatcher when set
+	Description string
+
+	// Mail.
+	Recipients Recipients
+	TemplateID string
+
+	// Task.
+	FunctionName   string
+	Data           json.RawMessage // a JSON object, kept byte for byte
+	Tags           []string
+	StartTimestamp *time.Time
+
+	RetryPolicy *RetryPolicy // optional, overrides the default
+}
+
+// Recipients of a mail action.
+type Recipients struct {
+	To  []string
+	CC  []string
+	BCC []string
+}
+
+// RetryPolicy overrides the default retry policy of one action.
+type RetryPolicy struct {
+	MaximumAttempts    int
+	InitialInterval    time.Duration
+	BackoffCoefficient float64
+	MaximumInterval    time.Duration
+}
+
+// ActionUpdate holds the fields an action update may change; nil means
+// "leave as it is". Type, when set, must equal the action's type.
+type ActionUpdate struct {
+	Type           *string
+	Name           *string
+	Description    *string
+	Recipients     *Recipients
+	TemplateID     *string
+	FunctionName   *string
+	Data           *json.RawMessage
+	Tags           *[]string
+	StartTimestamp **time.Time
+	RetryPolicy    **RetryPolicy
+}
+
+// Apply changes a as u says and validates the result.
+func (u ActionUpdate) Apply(a *Action) error {
+	if u.Type != nil && *u.Type != a.Type {
+		return Errorf(EINVALID, "type: cannot change from %q to %q; delete the action and create a new one", a.Type, *u.Type)
+	}
+	set(&a.Name, u.Name)
+	set(&a.Description, u.Description)
+	set(&a.Recipients, u.Recipients)
+	set(&a.TemplateID, u.TemplateID)
+	set(&a.FunctionName, u.FunctionName)
+	set(&a.Data, u.Data)
+	set(&a.Tags, u.Tags)
+	set(&a.StartTimestamp, u.StartTimestamp)
+	set(&a.RetryPolicy, u.RetryPolicy)
+	return a.Validate()
+}
+
+func set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// Validate checks an action's fields for its type.
+func (a *Action) Validate() error {
+	if len(a.Name) > 256 {
+		return Errorf(EINVALID, "name: must be at most 256 characters")
+	}
+	switch a.Type {
+	case "":
+		return Errorf(EREQUIRED, "type: is required (mail or task)")
+	case ActionMail:
+		if err := a.validateMail(); err != nil {
+			return err
+		}
+	case ActionTask:
+		if err := a.validateTask(); err != nil {
+			return err
+		}
+	default:
+		return Errorf(EINVALID, "type: must be mail or task, not %q", a.Type)
+	}
+	if p := a.RetryPolicy; p != nil {
+		if p.MaximumAttempts < 0 || p.InitialInterval < 0 || p.MaximumInterval < 0 {
+			return Errorf(EINVALID, "retryPolicy: values must not be negative")
+		}
+		if p.BackoffCoefficient != 0 && p.BackoffCoefficient < 1 {
+			return Errorf(EINVALID, "retryPolicy.backoffCoefficient: must be at least 1")
+		}
+	}
+	return nil
+}
+
+func (a *Action) validateMail() error {
+	if len(a.Recipients.To) == 0 {
+		return Errorf(EREQUIRED, "recipients.to: is required and must not be empty")
+	}
+	if a.TemplateID == "" {
+		return Errorf(EREQUIRED, "templateId: is required")
+	}
+	lists := []struct {
+		field string
+		addrs []string
+	}{{"to", a.Recipients.To}, {"cc", a.Recipients.CC}, {"bcc", a.Recipients.BCC}}
+	for _, l := range lists {
+		for i, r := range l.addrs {
+			if isTemplate(r) {
+				continue // resolved against the event when the action runs
+			}
+			if _, err := mail.ParseAddress(r); err != nil {
+				return Errorf(EINVALID, "recipients.%s[%d]: %q is not an email address", l.field, i, r)
+			}
+		}
+	}
+	return nil
+}
+
+func (a *Action) validateTask() error {
+	if a.FunctionName == "" {
+		return Errorf(EREQUIRED, "functionName: is required")
+	}
+	if len(a.Data) > 0 {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(a.Data, &obj); err != nil || obj == nil {
+			return Errorf(EINVALID, "data: must be a JSON object")
+		}
+	}
+	for i, t := range a.Tags {
+		if t == "" {
+			return Errorf(EINVALID, "tags[%d]: must not be empty", i)
+		}
+	}
+	return nil
+}
+
+// isTemplate reports whether s refers to the event with template syntax
+// ("{{ .event.content.email }}"), to be resolved when the action runs.
+func isTemplate(s string) bool { return strings.Contains(s, "{{") }

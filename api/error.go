@@ -1,0 +1,75 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/gin-gonic/gin"
+)
+
+// wireError is one entry of the Extra Horizon error vocabulary.
+type wireError struct {
+	Code   int
+	Name   string
+	Status int
+}
+
+// Wire errors that only the HTTP layer raises (they concern the request, not
+// the domain).
+var (
+	errNoPermission     = wireError{10, "NO_PERMISSION_EXCEPTION", http.StatusUnauthorized}
+	errIDFormat         = wireError{12, "ID_FORMAT_EXCEPTION", http.StatusBadRequest}
+	errEmptyBody        = wireError{13, "EMPTY_BODY_EXCEPTION", http.StatusBadRequest}
+	errMissingFields    = wireError{14, "MISSING_REQUIRED_FIELDS_EXCEPTION", http.StatusBadRequest}
+	errFieldFormat      = wireError{15, "FIELD_FORMAT_EXCEPTION", http.StatusBadRequest}
+	errResourceUnknown  = wireError{16, "RESOURCE_UNKNOWN_EXCEPTION", http.StatusNotFound}
+	errAlreadyExists    = wireError{17, "RESOURCE_ALREADY_EXISTS_EXCEPTION", http.StatusBadRequest}
+	errInvalidRQL       = wireError{19, "INVALID_RQL_EXCEPTION", http.StatusBadRequest}
+	errBodyFormat       = wireError{22, "BODY_FORMAT_EXCEPTION", http.StatusBadRequest}
+	errResourceInUse    = wireError{23, "RESOURCE_IN_USE_EXCEPTION", http.StatusBadRequest}
+	errBodyTooLarge     = wireError{24, "BODY_TOO_LARGE_EXCEPTION", http.StatusRequestEntityTooLarge}
+	errNotAuthenticated = wireError{104, "USER_NOT_AUTHENTICATED_EXCEPTION", http.StatusUnauthorized}
+	errTokenUnknown     = wireError{117, "ACCESS_TOKEN_UNKNOWN_EXCEPTION", http.StatusUnauthorized}
+	errTokenExpired     = wireError{118, "ACCESS_TOKEN_EXPIRED_EXCEPTION", http.StatusUnauthorized}
+	errUnavailable      = wireError{503, "SERVICE_UNAVAILABLE_EXCEPTION", http.StatusServiceUnavailable}
+	errInternal         = wireError{500, "INTERNAL_EXCEPTION", http.StatusInternalServerError}
+)
+
+// domainErrors maps domain error codes to wire errors.
+var domainErrors = map[string]wireError{
+	dispatcher.ECONFLICT:    errAlreadyExists,
+	dispatcher.EINVALID:     errFieldFormat,
+	dispatcher.EREQUIRED:    errMissingFields,
+	dispatcher.ENOTFOUND:    errResourceUnknown,
+	dispatcher.EQUERY:       errInvalidRQL,
+	dispatcher.EINUSE:       errResourceInUse,
+	dispatcher.EUNAVAILABLE: errUnavailable,
+}
+
+// errorBody is the wire shape of every error.
+type errorBody struct {
+	Code    int    `json:"code"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+// abort answers with the wire error w and message, and stops the chain.
+func abort(c *gin.Context, w wireError, message string) {
+	c.AbortWithStatusJSON(w.Status, errorBody{Code: w.Code, Name: w.Name, Message: message})
+}
+
+// fail answers with the wire form of a domain error. Errors that are not
+// the client's fault are logged with the request's context; their text
+// never reaches the client.
+func fail(c *gin.Context, err error) {
+	w, ok := domainErrors[dispatcher.ErrorCode(err)]
+	if !ok {
+		w = errInternal
+	}
+	if w.Status >= 500 {
+		slog.ErrorContext(c.Request.Context(), "request failed",
+			"method", c.Request.Method, "path", c.FullPath(), "err", err)
+	}
+	abort(c, w, dispatcher.ErrorMessage(err))
+}

@@ -1,0 +1,121 @@
+// Package dispatcher holds the domain of the event dispatcher: dispatchers,
+// their actions, the list query and the one error vocabulary. It imports no
+// framework; api/, models/, workflows/ and activities/ build on it.
+package dispatcher
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Dispatcher watches one event type and runs its actions for every event of
+// that type.
+type Dispatcher struct {
+	ID          string
+	Name        string // optional, unique across dispatchers when set
+	Description string
+	EventType   string
+	Tags        []string
+	Actions     []Action
+	Created     time.Time
+	Updated     time.Time
+}
+
+// DispatcherUpdate holds the fields a dispatcher update may change; nil
+// means "leave as it is".
+type DispatcherUpdate struct {
+	Name        *string
+	Description *string
+	EventType   *string
+	Tags        *[]string
+}
+
+// Empty reports whether the update changes nothing.
+func (u DispatcherUpdate) Empty() bool {
+	return u.Name == nil && u.Description == nil && u.EventType == nil && u.Tags == nil
+}
+
+// Apply changes d as u says and validates the result.
+func (u DispatcherUpdate) Apply(d *Dispatcher) error {
+	if u.Name != nil {
+		d.Name = *u.Name
+	}
+	if u.Description != nil {
+		d.Description = *u.Description
+	}
+	if u.EventType != nil {
+		d.EventType = *u.EventType
+	}
+	if u.Tags != nil {
+		d.Tags = *u.Tags
+	}
+	return d.validateFields()
+}
+
+// Validate checks a dispatcher and its actions before it is stored.
+func (d *Dispatcher) Validate() error {
+	if err := d.validateFields(); err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for i := range d.Actions {
+		a := &d.Actions[i]
+		if err := a.Validate(); err != nil {
+			return prefixed(err, "actions[%d].", i)
+		}
+		if a.Name == "" {
+			continue
+		}
+		if names[a.Name] {
+			return Errorf(ECONFLICT, "actions[%d].name: an action named %q already exists in this dispatcher", i, a.Name)
+		}
+		names[a.Name] = true
+	}
+	return nil
+}
+
+func (d *Dispatcher) validateFields() error {
+	if d.EventType == "" {
+		return Errorf(EREQUIRED, "eventType: is required")
+	}
+	if len(d.EventType) > 256 {
+		return Errorf(EINVALID, "eventType: must be at most 256 characters")
+	}
+	if len(d.Name) > 256 {
+		return Errorf(EINVALID, "name: must be at most 256 characters")
+	}
+	for i, t := range d.Tags {
+		if t == "" {
+			return Errorf(EINVALID, "tags[%d]: must not be empty", i)
+		}
+	}
+	return nil
+}
+
+var idPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
+
+// ValidID reports whether id has the form of a dispatcher or action id:
+// 24 lowercase hexadecimal characters.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// NewID returns a fresh id: 4 bytes of seconds since the epoch, then 8
+// random bytes, hex encoded (the shape of a MongoDB ObjectId, which
+// existing clients expect), so ids sort roughly by creation time.
+func NewID(now time.Time) string {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:4], uint32(now.Unix()))
+	_, _ = rand.Read(b[4:])
+	return hex.EncodeToString(b[:])
+}
+
+func prefixed(err error, format string, args ...any) error {
+	e, ok := err.(*Error)
+	if !ok {
+		return err
+	}
+	return &Error{Code: e.Code, Message: fmt.Sprintf(format, args...) + e.Message}
+}

@@ -1,0 +1,55 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes of the domain. The HTTP layer alone maps them to statuses and
+// wire bodies; stores translate driver errors into them.
+const (
+	ECONFLICT    = "conflict"    // a unique name is taken
+	EINTERNAL    = "internal"    // a bug or an unexpected failure
+	EINVALID     = "invalid"     // a field has the wrong format or value
+	EREQUIRED    = "required"    // a required field is missing
+	ENOTFOUND    = "not_found"   // the resource does not exist
+	EQUERY       = "query"       // a list query (RQL) is malformed
+	EUNAVAILABLE = "unavailable" // a dependency (Temporal, the database) does not answer
+	EINUSE       = "in_use"      // the resource is still referenced
+)
+
+// Error is the one error type the domain speaks. Message is safe to show to
+// the client and, for field errors, names the field and the reason.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err if it is (or wraps) an *Error, EINTERNAL otherwise.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if err == nil {
+		return ""
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the client-safe message of err: its own for an
+// *Error, a generic one otherwise, so driver text never reaches a client.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}

@@ -1,0 +1,239 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"gorm.io/gorm"
+)
+
+// actionRow is a row of the actions table. JSON-valued columns are text.
+type actionRow struct {
+	ID                string `gorm:"primaryKey"`
+	DispatcherID      string
+	Position          int
+	Type              string
+	Name              *string
+	Description       string
+	Recipients        *string
+	TemplateID        *string
+	FunctionName      *string
+	Data              *string
+	Tags              *string
+	StartTimestamp    *int64
+	RetryPolicy       *string
+	CreationTimestamp int64
+	UpdateTimestamp   int64
+}
+
+func (actionRow) TableName() string { return "actions" }
+
+// recipientsJSON and retryPolicyJSON are the stored forms of those fields.
+type recipientsJSON struct {
+	To  []string `json:"to"`
+	CC  []string `json:"cc,omitempty"`
+	BCC []string `json:"bcc,omitempty"`
+}
+
+type retryPolicyJSON struct {
+	MaximumAttempts    int     `json:"maximumAttempts,omitempty"`
+	InitialIntervalMs  int64   `json:"initialIntervalMs,omitempty"`
+	BackoffCoefficient float64 `json:"backoffCoefficient,omitempty"`
+	MaximumIntervalMs  int64   `json:"maximumIntervalMs,omitempty"`
+}
+
+func toDBAction(dispatcherID string, position int, a dispatcher.Action, now time.Time) (actionRow, error) {
+	row := actionRow{
+		ID:                a.ID,
+		DispatcherID:      dispatcherID,
+		Position:          position,
+		Type:              a.Type,
+		Name:              nullable(a.Name),
+		Description:       a.Description,
+		CreationTimestamp: millis(now),
+		UpdateTimestamp:   millis(now),
+	}
+	switch a.Type {
+	case dispatcher.ActionMail:
+		r, err := jsonText(recipientsJSON{To: a.Recipients.To, CC: a.Recipients.CC, BCC: a.Recipients.BCC})
+		if err != nil {
+			return row, err
+		}
+		row.Recipients = r
+		row.TemplateID = nullable(a.TemplateID)
+	case dispatcher.ActionTask:
+		row.FunctionName = nullable(a.FunctionName)
+		if len(a.Data) > 0 {
+			data := string(a.Data)
+			row.Data = &data
+		}
+		if a.Tags != nil {
+			tags, err := jsonText(a.Tags)
+			if err != nil {
+				return row, err
+			}
+			row.Tags = tags
+		}
+		if a.StartTimestamp != nil {
+			ms := millis(*a.StartTimestamp)
+			row.StartTimestamp = &ms
+		}
+	}
+	if p := a.RetryPolicy; p != nil {
+		rp, err := jsonText(retryPolicyJSON{
+			MaximumAttempts:    p.MaximumAttempts,
+			InitialIntervalMs:  p.InitialInterval.Milliseconds(),
+			BackoffCoefficient: p.BackoffCoefficient,
+			MaximumIntervalMs:  p.MaximumInterval.Milliseconds(),
+		})
+		if err != nil {
+			return row, err
+		}
+		row.RetryPolicy = rp
+	}
+	return row, nil
+}
+
+func toDBActions(dispatcherID string, first int, actions []dispatcher.Action, now time.Time) ([]actionRow, error) {
+	rows := make([]actionRow, len(actions))
+	for i, a := range actions {
+		row, err := toDBAction(dispatcherID, first+i, a, now)
+		if err != nil {
+			return nil, err
+		}
+		rows[i] = row
+	}
+	return rows, nil
+}
+
+func toAction(row actionRow) (dispatcher.Action, error) {
+	a := dispatcher.Action{
+		ID:           row.ID,
+		Type:         row.Type,
+		Name:         deref(row.Name),
+		Description:  row.Description,
+		TemplateID:   deref(row.TemplateID),
+		FunctionName: deref(row.FunctionName),
+	}
+	if row.Recipients != nil {
+		var r recipientsJSON
+		if err := json.Unmarshal([]byte(*row.Recipients), &r); err != nil {
+			return a, fmt.Errorf("action %s: recipients: %w", row.ID, err)
+		}
+		a.Recipients = dispatcher.Recipients{To: r.To, CC: r.CC, BCC: r.BCC}
+	}
+	if row.Data != nil {
+		a.Data = json.RawMessage(*row.Data)
+	}
+	if row.Tags != nil {
+		if err := json.Unmarshal([]byte(*row.Tags), &a.Tags); err != nil {
+			return a, fmt.Errorf("action %s: tags: %w", row.ID, err)
+		}
+	}
+	if row.StartTimestamp != nil {
+		t := fromMillis(*row.StartTimestamp)
+		a.StartTimestamp = &t
+	}
+	if row.RetryPolicy != nil {
+		var p retryPolicyJSON
+		if err := json.Unmarshal([]byte(*row.RetryPolicy), &p); err != nil {
+			return a, fmt.Errorf("action %s: retryPolicy: %w", row.ID, err)
+		}
+		a.RetryPolicy = &dispatcher.RetryPolicy{
+			MaximumAttempts:    p.MaximumAttempts,
+			InitialInterval:    time.Duration(p.InitialIntervalMs) * time.Millisecond,
+			BackoffCoefficient: p.BackoffCoefficient,
+			MaximumInterval:    time.Duration(p.MaximumIntervalMs) * time.Millisecond,
+		}
+	}
+	return a, nil
+}
+
+func jsonText(v any) (*string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
+}
+
+func actionConflict(name string) string {
+	return fmt.Sprintf("name: an action named %q already exists in this dispatcher", name)
+}
+
+// CreateAction appends a to the dispatcher with dispatcherID, giving it an
+// id. It returns ENOTFOUND, ECONFLICT or a validation error.
+func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action) error {
+	now := s.now()
+	a.ID = dispatcher.NewID(now)
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.touch(tx, dispatcherID); err != nil {
+			return err
+		}
+		var next int
+		err := tx.Model(&actionRow{}).Where("dispatcher_id = ?", dispatcherID).
+			Select("COALESCE(MAX(position) + 1, 0)").Scan(&next).Error
+		if err != nil {
+			return err
+		}
+		row, err := toDBAction(dispatcherID, next, *a, now)
+		if err != nil {
+			return err
+		}
+		return translate(tx.Create(&row).Error, actionConflict(a.Name))
+	})
+}
+
+// UpdateAction applies u to an action of a dispatcher. It returns
+// ENOTFOUND, ECONFLICT, or EINVALID for a type change or a bad field.
+func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string, u dispatcher.ActionUpdate) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.touch(tx, dispatcherID); err != nil {
+			return err
+		}
+		var row actionRow
+		err := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Take(&row).Error
+		if err != nil {
+			return translate(err, "")
+		}
+		a, err := toAction(row)
+		if err != nil {
+			return err
+		}
+		if err := u.Apply(&a); err != nil {
+			return err
+		}
+		updated, err := toDBAction(dispatcherID, row.Position, a, s.now())
+		if err != nil {
+			return err
+		}
+		updated.CreationTimestamp = row.CreationTimestamp
+		// Select("*") writes every column, so cleared fields become NULL.
+		err = tx.Model(&actionRow{}).Where("id = ?", actionID).Select("*").Updates(&updated).Error
+		return translate(err, actionConflict(a.Name))
+	})
+}
+
+// DeleteAction deletes an action of a dispatcher, or returns ENOTFOUND.
+func (s *Store) DeleteAction(ctx context.Context, dispatcherID, actionID string) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.touch(tx, dispatcherID); err != nil {
+			return err
+		}
+		res := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Delete(&actionRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no action with id %s in dispatcher %s", actionID, dispatcherID)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,116 @@
+// Package models keeps the configuration (dispatchers, actions, templates,
+// functions) in PostgreSQL or SQLite through gorm. It is the only package
+// that imports gorm: rows are converted to and from the domain types at its
+// boundary, and driver errors are translated into domain errors.
+package models
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/glebarez/sqlite"
+	"github.com/pressly/goose/v3"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Open connects to the database that url names: postgres://… or
+// postgresql://… for PostgreSQL, sqlite:PATH for an embedded SQLite file.
+func Open(url string) (*gorm.DB, error) {
+	cfg := &gorm.Config{TranslateError: true, Logger: logger.Discard}
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		db, err := gorm.Open(postgres.Open(url), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		return db, nil
+	case strings.HasPrefix(url, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+		if path == "" {
+			return nil, fmt.Errorf("DATABASE_URL %q names no file (want sqlite:PATH)", url)
+		}
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		dsn := path + sep + "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"
+		db, err := gorm.Open(sqlite.Open(dsn), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		sqlDB, err := db.DB()
+		if err != nil {
+			return nil, err
+		}
+		// SQLite allows one writer; one connection turns lock contention
+		// into queueing instead of SQLITE_BUSY errors.
+		sqlDB.SetMaxOpenConns(1)
+		return db, nil
+	default:
+		return nil, fmt.Errorf("DATABASE_URL %q: want postgres://… or sqlite:PATH", url)
+	}
+}
+
+// Migrate applies every migration not yet applied and returns how many it
+// applied. The migrations are plain SQL embedded in the binary.
+func Migrate(ctx context.Context, db *gorm.DB) (int, error) {
+	p, err := provider(db)
+	if err != nil {
+		return 0, err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return len(results), fmt.Errorf("migrate: %w", err)
+	}
+	return len(results), nil
+}
+
+// MigrationStatus returns the current and the latest migration version.
+func MigrationStatus(ctx context.Context, db *gorm.DB) (current, latest int64, err error) {
+	p, err := provider(db)
+	if err != nil {
+		return 0, 0, err
+	}
+	if current, err = p.GetDBVersion(ctx); err != nil {
+		return 0, 0, err
+	}
+	sources := p.ListSources()
+	if len(sources) > 0 {
+		latest = sources[len(sources)-1].Version
+	}
+	return current, latest, nil
+}
+
+func provider(db *gorm.DB) (*goose.Provider, error) {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	dialect := goose.DialectSQLite3
+	if db.Dialector.Name() == "postgres" {
+		dialect = goose.DialectPostgres
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(dialect, sqlDB, sub)
+}
+
+// Ping checks that the database answers.
+func Ping(ctx context.Context, db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+

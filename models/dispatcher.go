@@ -1,0 +1,286 @@
+package models
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dispatcherhq/dispatcher"
+	"gorm.io/gorm"
+)
+
+// dispatcherRow is a row of the dispatchers table.
+type dispatcherRow struct {
+	ID                string `gorm:"primaryKey"`
+	Name              *string
+	Description       string
+	EventType         string
+	CreationTimestamp int64
+	UpdateTimestamp   int64
+}
+
+func (dispatcherRow) TableName() string { return "dispatchers" }
+
+// tagRow is a row of the dispatcher_tags table.
+type tagRow struct {
+	DispatcherID string `gorm:"primaryKey"`
+	Position     int    `gorm:"primaryKey"`
+	Tag          string
+}
+
+func (tagRow) TableName() string { return "dispatcher_tags" }
+
+func toDBDispatcher(d dispatcher.Dispatcher) (dispatcherRow, []tagRow) {
+	row := dispatcherRow{
+		ID:                d.ID,
+		Name:              nullable(d.Name),
+		Description:       d.Description,
+		EventType:         d.EventType,
+		CreationTimestamp: millis(d.Created),
+		UpdateTimestamp:   millis(d.Updated),
+	}
+	return row, toDBTags(d.ID, d.Tags)
+}
+
+func toDBTags(id string, tags []string) []tagRow {
+	rows := make([]tagRow, len(tags))
+	for i, t := range tags {
+		rows[i] = tagRow{DispatcherID: id, Position: i, Tag: t}
+	}
+	return rows
+}
+
+func toDispatcher(row dispatcherRow, tags []tagRow, actions []actionRow) (dispatcher.Dispatcher, error) {
+	d := dispatcher.Dispatcher{
+		ID:          row.ID,
+		Name:        deref(row.Name),
+		Description: row.Description,
+		EventType:   row.EventType,
+		Created:     fromMillis(row.CreationTimestamp),
+		Updated:     fromMillis(row.UpdateTimestamp),
+		Tags:        []string{},
+		Actions:     []dispatcher.Action{},
+	}
+	for _, t := range tags {
+		d.Tags = append(d.Tags, t.Tag)
+	}
+	for _, r := range actions {
+		a, err := toAction(r)
+		if err != nil {
+			return d, fmt.Errorf("dispatcher %s: %w", row.ID, err)
+		}
+		d.Actions = append(d.Actions, a)
+	}
+	return d, nil
+}
+
+func dispatcherConflict(name string) string {
+	return fmt.Sprintf("name: a dispatcher named %q already exists", name)
+}
+
+// CreateDispatcher stores d and its actions, giving them ids and timestamps.
+// It returns ECONFLICT when the name (or an action name) is taken.
+func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) error {
+	now := s.now()
+	d.ID = dispatcher.NewID(now)
+	d.Created, d.Updated = now, now
+	for i := range d.Actions {
+		d.Actions[i].ID = dispatcher.NewID(now)
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	row, tags := toDBDispatcher(*d)
+	actions, err := toDBActions(d.ID, 0, d.Actions, now)
+	if err != nil {
+		return err
+	}
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return translate(err, dispatcherConflict(d.Name))
+		}
+		if len(tags) > 0 {
+			if err := tx.Create(&tags).Error; err != nil {
+				return err
+			}
+		}
+		if len(actions) > 0 {
+			if err := tx.Create(&actions).Error; err != nil {
+				return translate(err, "actions: two actions share a name")
+			}
+		}
+		return nil
+	})
+	return translate(err, "")
+}
+
+// FindDispatcher returns the dispatcher with id, or ENOTFOUND.
+func (s *Store) FindDispatcher(ctx context.Context, id string) (dispatcher.Dispatcher, error) {
+	ds, err := s.load(s.db.WithContext(ctx), s.db.WithContext(ctx).Where("id = ?", id))
+	if err != nil {
+		return dispatcher.Dispatcher{}, err
+	}
+	if len(ds) == 0 {
+		return dispatcher.Dispatcher{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatcher with id %s", id)
+	}
+	return ds[0], nil
+}
+
+// FindDispatchers returns the page of dispatchers that q selects and the
+// number of dispatchers its filter matches. It returns EQUERY for a query
+// that cannot apply (e.g. gt on tags).
+func (s *Store) FindDispatchers(ctx context.Context, q dispatcher.Query) ([]dispatcher.Dispatcher, int, error) {
+	db := s.db.WithContext(ctx)
+	where, args, err := buildFilter(q.Filter)
+	if err != nil {
+		return nil, 0, err
+	}
+	order, err := buildOrder(q.Sort)
+	if err != nil {
+		return nil, 0, err
+	}
+	var total int64
+	if err := db.Model(&dispatcherRow{}).Where(where, args...).Count(&total).Error; err != nil {
+		return nil, 0, translate(err, "")
+	}
+	if q.Limit == 0 || int64(q.Offset) >= total {
+		return []dispatcher.Dispatcher{}, int(total), nil
+	}
+	ds, err := s.load(db, db.Where(where, args...).Order(order).Limit(q.Limit).Offset(q.Offset))
+	return ds, int(total), err
+}
+
+// DispatchersByEventType returns every dispatcher for eventType, oldest
+// first, with its actions in order.
+func (s *Store) DispatchersByEventType(ctx context.Context, eventType string) ([]dispatcher.Dispatcher, error) {
+	db := s.db.WithContext(ctx)
+	return s.load(db, db.Where("event_type = ?", eventType).Order("creation_timestamp, id"))
+}
+
+// load runs the dispatcher query sel and loads the tags and actions of its
+// rows with one query each.
+func (s *Store) load(db, sel *gorm.DB) ([]dispatcher.Dispatcher, error) {
+	var rows []dispatcherRow
+	if err := sel.Find(&rows).Error; err != nil {
+		return nil, translate(err, "")
+	}
+	if len(rows) == 0 {
+		return []dispatcher.Dispatcher{}, nil
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	var tags []tagRow
+	if err := db.Where("dispatcher_id IN ?", ids).Order("dispatcher_id, position").Find(&tags).Error; err != nil {
+		return nil, translate(err, "")
+	}
+	var actions []actionRow
+	if err := db.Where("dispatcher_id IN ?", ids).Order("dispatcher_id, position").Find(&actions).Error; err != nil {
+		return nil, translate(err, "")
+	}
+	tagsOf := map[string][]tagRow{}
+	for _, t := range tags {
+		tagsOf[t.DispatcherID] = append(tagsOf[t.DispatcherID], t)
+	}
+	actionsOf := map[string][]actionRow{}
+	for _, a := range actions {
+		actionsOf[a.DispatcherID] = append(actionsOf[a.DispatcherID], a)
+	}
+	out := make([]dispatcher.Dispatcher, len(rows))
+	for i, r := range rows {
+		d, err := toDispatcher(r, tagsOf[r.ID], actionsOf[r.ID])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+// UpdateDispatcher applies u to the dispatcher with id. It returns
+// ENOTFOUND, ECONFLICT for a taken name, or a validation error.
+func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.DispatcherUpdate) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		var row dispatcherRow
+		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
+			return translate(err, "")
+		}
+		d, err := toDispatcher(row, nil, nil)
+		if err != nil {
+			return err
+		}
+		if err := u.Apply(&d); err != nil {
+			return err
+		}
+		d.Updated = s.now()
+		updated, _ := toDBDispatcher(d)
+		err = tx.Model(&dispatcherRow{}).Where("id = ?", id).Updates(map[string]any{
+			"name":             updated.Name,
+			"description":      updated.Description,
+			"event_type":       updated.EventType,
+			"update_timestamp": updated.UpdateTimestamp,
+		}).Error
+		if err != nil {
+			return translate(err, dispatcherConflict(d.Name))
+		}
+		if u.Tags == nil {
+			return nil
+		}
+		if err := tx.Where("dispatcher_id = ?", id).Delete(&tagRow{}).Error; err != nil {
+			return err
+		}
+		if tags := toDBTags(id, d.Tags); len(tags) > 0 {
+			return tx.Create(&tags).Error
+		}
+		return nil
+	})
+}
+
+// DeleteDispatcher deletes the dispatcher with id and its actions, or
+// returns ENOTFOUND.
+func (s *Store) DeleteDispatcher(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		// Children first: SQLite only cascades when foreign keys are on,
+		// and this keeps the store correct either way.
+		if err := tx.Where("dispatcher_id = ?", id).Delete(&actionRow{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("dispatcher_id = ?", id).Delete(&tagRow{}).Error; err != nil {
+			return err
+		}
+		res := tx.Where("id = ?", id).Delete(&dispatcherRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatcher with id %s", id)
+		}
+		return nil
+	})
+}
+
+// touch moves the dispatcher's updateTimestamp, or returns ENOTFOUND.
+func (s *Store) touch(tx *gorm.DB, id string) error {
+	res := tx.Model(&dispatcherRow{}).Where("id = ?", id).Update("update_timestamp", millis(s.now()))
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatcher with id %s", id)
+	}
+	return nil
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,188 @@
+package models
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// columns maps the scalar query fields to columns of the dispatchers table.
+var columns = map[string]string{
+	"id":                "id",
+	"name":              "name",
+	"description":       "description",
+	"eventType":         "event_type",
+	"creationTimestamp": "creation_timestamp",
+	"updateTimestamp":   "update_timestamp",
+}
+
+// actionColumns maps the actions.* query fields to columns of the actions
+// table; a condition on them matches a dispatcher when any action matches.
+var actionColumns = map[string]string{
+	"actions.id":           "id",
+	"actions.type":         "type",
+	"actions.name":         "name",
+	"actions.functionName": "function_name",
+	"actions.templateId":   "template_id",
+}
+
+// buildFilter turns a filter into a SQL condition on the dispatchers table
+// that runs unchanged on PostgreSQL and SQLite.
+func buildFilter(c *dispatcher.Cond) (string, []any, error) {
+	if c == nil {
+		return "1 = 1", nil, nil
+	}
+	var b filterBuilder
+	if err := b.cond(*c); err != nil {
+		return "", nil, err
+	}
+	return b.sql.String(), b.args, nil
+}
+
+type filterBuilder struct {
+	sql  strings.Builder
+	args []any
+}
+
+func (b *filterBuilder) cond(c dispatcher.Cond) error {
+	switch c.Op {
+	case dispatcher.OpAnd, dispatcher.OpOr:
+		if len(c.Args) == 0 {
+			return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s() needs at least one condition", c.Op)
+		}
+		b.sql.WriteString("(")
+		for i, arg := range c.Args {
+			if i > 0 {
+				b.sql.WriteString(" " + strings.ToUpper(c.Op) + " ")
+			}
+			if err := b.cond(arg); err != nil {
+				return err
+			}
+		}
+		b.sql.WriteString(")")
+		return nil
+	}
+	kind, ok := dispatcher.QueryFields[c.Field]
+	if !ok {
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown field %q", c.Field)
+	}
+	if len(c.Values) == 0 {
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s(%s) needs a value", c.Op, c.Field)
+	}
+	values, err := typed(c.Field, kind, c.Values)
+	if err != nil {
+		return err
+	}
+	if kind == dispatcher.KindStrings {
+		return b.member(c, "SELECT 1 FROM dispatcher_tags t WHERE t.dispatcher_id = dispatchers.id AND t.tag", values)
+	}
+	if col, ok := actionColumns[c.Field]; ok {
+		return b.member(c, "SELECT 1 FROM actions a WHERE a.dispatcher_id = dispatchers.id AND a."+col, values)
+	}
+	return b.scalar(c, "dispatchers."+columns[c.Field], values)
+}
+
+// scalar writes a comparison on one column of the dispatchers table.
+func (b *filterBuilder) scalar(c dispatcher.Cond, col string, values []any) error {
+	switch c.Op {
+	case dispatcher.OpEq:
+		b.write(col+" = ?", values[0])
+	case dispatcher.OpNe:
+		b.write("("+col+" IS NULL OR "+col+" <> ?)", values[0])
+	case dispatcher.OpIn:
+		b.write(col+" IN ?", values)
+	case dispatcher.OpOut:
+		b.write("("+col+" IS NULL OR "+col+" NOT IN ?)", values)
+	case dispatcher.OpGt:
+		b.write(col+" > ?", values[0])
+	case dispatcher.OpGe:
+		b.write(col+" >= ?", values[0])
+	case dispatcher.OpLt:
+		b.write(col+" < ?", values[0])
+	case dispatcher.OpLe:
+		b.write(col+" <= ?", values[0])
+	case dispatcher.OpLike:
+		b.write("LOWER("+col+") LIKE LOWER(?) ESCAPE '\\'", likePattern(c.Values[0], false))
+	case dispatcher.OpContains:
+		b.write("LOWER("+col+") LIKE LOWER(?) ESCAPE '\\'", likePattern(c.Values[0], true))
+	case dispatcher.OpExcludes:
+		b.write("("+col+" IS NULL OR LOWER("+col+") NOT LIKE LOWER(?) ESCAPE '\\')", likePattern(c.Values[0], true))
+	default:
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown operator %q", c.Op)
+	}
+	return nil
+}
+
+// member writes a condition on a set of values of a dispatcher (its tags,
+// or a column of its actions) as an EXISTS over the subquery sub, which ends
+// with the compared column.
+func (b *filterBuilder) member(c dispatcher.Cond, sub string, values []any) error {
+	switch c.Op {
+	case dispatcher.OpEq, dispatcher.OpContains:
+		b.write("EXISTS ("+sub+" = ?)", values[0])
+	case dispatcher.OpNe, dispatcher.OpExcludes:
+		b.write("NOT EXISTS ("+sub+" = ?)", values[0])
+	case dispatcher.OpIn:
+		b.write("EXISTS ("+sub+" IN ?)", values)
+	case dispatcher.OpOut:
+		b.write("NOT EXISTS ("+sub+" IN ?)", values)
+	case dispatcher.OpLike:
+		b.write("EXISTS ("+sub+" LIKE ? ESCAPE '\\')", likePattern(c.Values[0], false))
+	default:
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s is not supported on %s (use eq, ne, in, out, like, contains or excludes)", c.Op, c.Field)
+	}
+	return nil
+}
+
+func (b *filterBuilder) write(sql string, arg any) {
+	b.sql.WriteString(sql)
+	b.args = append(b.args, arg)
+}
+
+// typed converts the values of a condition to the field's type.
+func typed(field string, kind dispatcher.FieldKind, values []string) ([]any, error) {
+	out := make([]any, len(values))
+	for i, v := range values {
+		if kind != dispatcher.KindNumber {
+			out[i] = v
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, dispatcher.Errorf(dispatcher.EQUERY, "rql: %s: %q is not a number (epoch milliseconds)", field, v)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// likePattern turns an RQL like value ('*' is any run of characters) into
+// a SQL LIKE pattern; anywhere wraps it in '%' for a substring match.
+func likePattern(v string, anywhere bool) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	p := r.Replace(v)
+	if anywhere {
+		return "%" + p + "%"
+	}
+	return strings.ReplaceAll(p, "*", "%")
+}
+
+// buildOrder turns a sort into an ORDER BY clause; creation order breaks
+// ties so pages are stable.
+func buildOrder(sorts []dispatcher.Sort) (string, error) {
+	var parts []string
+	for _, s := range sorts {
+		col, ok := columns[s.Field]
+		if !ok {
+			return "", dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot sort on %q (sortable: id, name, description, eventType, creationTimestamp, updateTimestamp)", s.Field)
+		}
+		dir := " ASC"
+		if s.Desc {
+			dir = " DESC"
+		}
+		parts = append(parts, "dispatchers."+col+dir)
+	}
+	parts = append(parts, "dispatchers.creation_timestamp ASC", "dispatchers.id ASC")
+	return strings.Join(parts, ", "), nil
+}

@@ -1,0 +1,62 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"gorm.io/gorm"
+)
+
+// Store keeps the configuration. It is safe for concurrent use.
+type Store struct {
+	db  *gorm.DB
+	now func() time.Time
+}
+
+// NewStore returns a Store on db; now is the clock for timestamps and ids.
+func NewStore(db *gorm.DB, now func() time.Time) *Store {
+	return &Store{db: db, now: now}
+}
+
+// tx runs fn in a transaction that also bumps the configuration version,
+// so caches of the configuration notice every committed change.
+func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Exec("UPDATE config_version SET version = version + 1 WHERE id = 1").Error
+	})
+}
+
+// ConfigVersion returns a number that grows with every configuration change.
+func (s *Store) ConfigVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.db.WithContext(ctx).Raw("SELECT version FROM config_version WHERE id = 1").Scan(&v).Error
+	return v, translate(err, "")
+}
+
+// translate turns driver errors into domain errors; conflict is the
+// message for a unique violation.
+func translate(err error, conflict string) error {
+	var de *dispatcher.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &de):
+		return err
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return &dispatcher.Error{Code: dispatcher.ECONFLICT, Message: conflict}
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database did not answer in time"}
+	}
+	return err
+}
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -1,0 +1,302 @@
+package models_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/models"
+)
+
+// stores runs fn against a fresh store on PostgreSQL and on SQLite.
+func stores(t *testing.T, fn func(t *testing.T, s *models.Store)) {
+	t.Helper()
+	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
+		t.Run(name, func(t *testing.T) {
+			fn(t, newStore(t, url(t)))
+		})
+	}
+}
+
+func newStore(t *testing.T, url string) *models.Store {
+	t.Helper()
+	db, err := models.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	if _, err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	return models.NewStore(db, tick())
+}
+
+// tick returns a clock that moves one millisecond per call, so every
+// change has a later timestamp than the one before it.
+func tick() func() time.Time {
+	var n atomic.Int64
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return func() time.Time { return start.Add(time.Duration(n.Add(1)) * time.Millisecond) }
+}
+
+func mailAction(name string) dispatcher.Action {
+	return dispatcher.Action{Type: dispatcher.ActionMail, Name: name, TemplateID: "welcome",
+		Recipients: dispatcher.Recipients{To: []string{"a@example.com"}, CC: []string{"b@example.com"}}}
+}
+
+func taskAction(name string) dispatcher.Action {
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	return dispatcher.Action{Type: dispatcher.ActionTask, Name: name, FunctionName: "erase",
+		Data: json.RawMessage(`{"z":1,"a":{"nested":[true,null]},"m":"x"}`), Tags: []string{"pii"},
+		StartTimestamp: &start,
+		RetryPolicy:    &dispatcher.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second, BackoffCoefficient: 2}}
+}
+
+func create(t *testing.T, s *models.Store, d dispatcher.Dispatcher) dispatcher.Dispatcher {
+	t.Helper()
+	if err := s.CreateDispatcher(context.Background(), &d); err != nil {
+		t.Fatalf("create %q: %v", d.Name, err)
+	}
+	return d
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := dispatcher.ErrorCode(err); got != code {
+		t.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
+
+func TestCreateAndFind(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		d := create(t, s, dispatcher.Dispatcher{Name: "erase", EventType: "user_deleted", Description: "d",
+			Tags: []string{"b", "a"}, Actions: []dispatcher.Action{mailAction("mail"), taskAction("task")}})
+		if !dispatcher.ValidID(d.ID) || !dispatcher.ValidID(d.Actions[0].ID) || d.Actions[0].ID == d.Actions[1].ID {
+			t.Fatalf("ids not generated: %q %q %q", d.ID, d.Actions[0].ID, d.Actions[1].ID)
+		}
+		got, err := s.FindDispatcher(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != "erase" || got.EventType != "user_deleted" || got.Description != "d" {
+			t.Fatalf("got %+v", got)
+		}
+		if len(got.Tags) != 2 || got.Tags[0] != "b" || got.Tags[1] != "a" {
+			t.Fatalf("tags = %v, want [b a] in order", got.Tags)
+		}
+		if len(got.Actions) != 2 || got.Actions[0].Name != "mail" || got.Actions[1].Name != "task" {
+			t.Fatalf("actions = %+v", got.Actions)
+		}
+		task := got.Actions[1]
+		if string(task.Data) != `{"z":1,"a":{"nested":[true,null]},"m":"x"}` {
+			t.Fatalf("data not kept verbatim: %s", task.Data)
+		}
+		if task.StartTimestamp == nil || !task.StartTimestamp.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Fatalf("startTimestamp = %v", task.StartTimestamp)
+		}
+		if task.RetryPolicy == nil || task.RetryPolicy.MaximumAttempts != 3 || task.RetryPolicy.InitialInterval != time.Second {
+			t.Fatalf("retryPolicy = %+v", task.RetryPolicy)
+		}
+		if mail := got.Actions[0]; mail.Recipients.CC[0] != "b@example.com" || mail.TemplateID != "welcome" {
+			t.Fatalf("mail = %+v", mail)
+		}
+		if !got.Created.Equal(d.Created) || got.Created.UnixMilli() == 0 {
+			t.Fatalf("created = %v, want %v", got.Created, d.Created)
+		}
+		_, err = s.FindDispatcher(ctx, dispatcher.NewID(time.Now()))
+		wantCode(t, err, dispatcher.ENOTFOUND)
+	})
+}
+
+func TestValidationWritesNothing(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		bad := dispatcher.Dispatcher{EventType: "x", Actions: []dispatcher.Action{mailAction("m"), {Type: dispatcher.ActionTask}}}
+		err := s.CreateDispatcher(ctx, &bad)
+		wantCode(t, err, dispatcher.EREQUIRED)
+		dup := dispatcher.Dispatcher{EventType: "x", Actions: []dispatcher.Action{mailAction("same"), taskAction("same")}}
+		wantCode(t, s.CreateDispatcher(ctx, &dup), dispatcher.ECONFLICT)
+		_, total, err := s.FindDispatchers(ctx, dispatcher.Query{Limit: 50})
+		if err != nil || total != 0 {
+			t.Fatalf("total = %d, %v; want nothing stored", total, err)
+		}
+	})
+}
+
+func TestUniqueNamesUnderConcurrency(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		const n = 8
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d := dispatcher.Dispatcher{Name: "same", EventType: "e"}
+				errs[i] = s.CreateDispatcher(ctx, &d)
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+				continue
+			}
+			wantCode(t, err, dispatcher.ECONFLICT)
+		}
+		if ok != 1 {
+			t.Fatalf("%d creates succeeded, want exactly 1", ok)
+		}
+
+		d := create(t, s, dispatcher.Dispatcher{Name: "other", EventType: "e"})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a := mailAction("same-action")
+				errs[i] = s.CreateAction(ctx, d.ID, &a)
+			}()
+		}
+		wg.Wait()
+		ok = 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+				continue
+			}
+			wantCode(t, err, dispatcher.ECONFLICT)
+		}
+		if ok != 1 {
+			t.Fatalf("%d action creates succeeded, want exactly 1", ok)
+		}
+		// Unnamed dispatchers and actions never conflict.
+		create(t, s, dispatcher.Dispatcher{EventType: "e"})
+		create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{mailAction(""), mailAction("")}})
+	})
+}
+
+func TestUpdateDispatcher(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		d := create(t, s, dispatcher.Dispatcher{Name: "one", EventType: "e", Tags: []string{"x"}})
+		create(t, s, dispatcher.Dispatcher{Name: "two", EventType: "e"})
+		name, event, tags := "renamed", "f", []string{"y", "z"}
+		if err := s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Name: &name, EventType: &event, Tags: &tags}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.FindDispatcher(ctx, d.ID)
+		if got.Name != "renamed" || got.EventType != "f" || len(got.Tags) != 2 || got.Tags[1] != "z" {
+			t.Fatalf("got %+v", got)
+		}
+		if !got.Updated.After(d.Updated) || !got.Created.Equal(d.Created) {
+			t.Fatalf("updated %v not after %v, or created moved", got.Updated, d.Updated)
+		}
+		taken := "two"
+		wantCode(t, s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Name: &taken}), dispatcher.ECONFLICT)
+		empty := ""
+		wantCode(t, s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{EventType: &empty}), dispatcher.EREQUIRED)
+		wantCode(t, s.UpdateDispatcher(ctx, dispatcher.NewID(time.Now()), dispatcher.DispatcherUpdate{Name: &name}), dispatcher.ENOTFOUND)
+	})
+}
+
+func TestActions(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		d := create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{mailAction("m")}})
+		a := taskAction("t")
+		if err := s.CreateAction(ctx, d.ID, &a); err != nil {
+			t.Fatal(err)
+		}
+		after := func() dispatcher.Dispatcher {
+			t.Helper()
+			got, err := s.FindDispatcher(ctx, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Updated.After(d.Updated) {
+				t.Fatalf("updateTimestamp did not move: %v vs %v", got.Updated, d.Updated)
+			}
+			d = got
+			return got
+		}
+		if got := after(); len(got.Actions) != 2 || got.Actions[1].ID != a.ID {
+			t.Fatalf("actions = %+v", got.Actions)
+		}
+
+		fn, clear := "other", (*time.Time)(nil)
+		if err := s.UpdateAction(ctx, d.ID, a.ID, dispatcher.ActionUpdate{FunctionName: &fn, StartTimestamp: &clear}); err != nil {
+			t.Fatal(err)
+		}
+		if got := after().Actions[1]; got.FunctionName != "other" || got.StartTimestamp != nil || string(got.Data) != string(a.Data) {
+			t.Fatalf("updated action = %+v", got)
+		}
+		mail := dispatcher.ActionMail
+		wantCode(t, s.UpdateAction(ctx, d.ID, a.ID, dispatcher.ActionUpdate{Type: &mail}), dispatcher.EINVALID)
+		taken := "m"
+		wantCode(t, s.UpdateAction(ctx, d.ID, a.ID, dispatcher.ActionUpdate{Name: &taken}), dispatcher.ECONFLICT)
+		wantCode(t, s.UpdateAction(ctx, d.ID, dispatcher.NewID(time.Now()), dispatcher.ActionUpdate{Name: &fn}), dispatcher.ENOTFOUND)
+
+		if err := s.DeleteAction(ctx, d.ID, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := after(); len(got.Actions) != 1 {
+			t.Fatalf("actions after delete = %+v", got.Actions)
+		}
+		wantCode(t, s.DeleteAction(ctx, d.ID, a.ID), dispatcher.ENOTFOUND)
+		wantCode(t, s.CreateAction(ctx, dispatcher.NewID(time.Now()), &a), dispatcher.ENOTFOUND)
+	})
+}
+
+func TestDeleteDispatcher(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		d := create(t, s, dispatcher.Dispatcher{Name: "n", EventType: "e", Tags: []string{"t"}, Actions: []dispatcher.Action{mailAction("m")}})
+		if err := s.DeleteDispatcher(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.FindDispatcher(ctx, d.ID)
+		wantCode(t, err, dispatcher.ENOTFOUND)
+		wantCode(t, s.DeleteDispatcher(ctx, d.ID), dispatcher.ENOTFOUND)
+		// The name and the action name are free again.
+		create(t, s, dispatcher.Dispatcher{Name: "n", EventType: "e", Actions: []dispatcher.Action{mailAction("m")}})
+	})
+}
+
+func TestConfigVersionMovesOnEveryChange(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		version := func() int64 {
+			t.Helper()
+			v, err := s.ConfigVersion(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		v0 := version()
+		d := create(t, s, dispatcher.Dispatcher{EventType: "e"})
+		v1 := version()
+		a := mailAction("m")
+		if err := s.CreateAction(ctx, d.ID, &a); err != nil {
+			t.Fatal(err)
+		}
+		v2 := version()
+		_ = s.DeleteDispatcher(ctx, dispatcher.NewID(time.Now())) // fails: no change
+		v3 := version()
+		if !(v0 < v1 && v1 < v2 && v2 == v3) {
+			t.Fatalf("versions %d %d %d %d: want strictly growing on change, unchanged on failure", v0, v1, v2, v3)
+		}
+	})
+}
