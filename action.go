@@ -33,6 +33,9 @@ type Action struct {
 	StartTimestamp *time.Time
 
 	RetryPolicy *RetryPolicy // optional, overrides the default
+
+	Created time.Time
+	Updated time.Time
 }
 
 // Recipients of a mail action.

@@ -1,6 +1,10 @@
 package dispatcher
 
-import "time"
+import (
+	"net/url"
+	"strings"
+	"time"
+)
 
 // Function kinds.
 const (
@@ -20,4 +24,75 @@ type Function struct {
 	TaskQueue string            // temporal
 	Created   time.Time
 	Updated   time.Time
+}
+
+// Function call timeouts.
+const (
+	DefaultFunctionTimeout = 30 * time.Second
+	MaxFunctionTimeout     = 10 * time.Minute
+)
+
+// FunctionUpdate holds the fields a function update may change; nil means
+// "leave as it is".
+type FunctionUpdate struct {
+	Name      *string
+	Kind      *string
+	URL       *string
+	Timeout   *time.Duration
+	Secret    *string
+	Headers   *map[string]string
+	TaskQueue *string
+}
+
+// Apply changes f as u says and validates the result.
+func (u FunctionUpdate) Apply(f *Function) error {
+	set(&f.Name, u.Name)
+	set(&f.Kind, u.Kind)
+	set(&f.URL, u.URL)
+	set(&f.Timeout, u.Timeout)
+	set(&f.Secret, u.Secret)
+	set(&f.Headers, u.Headers)
+	set(&f.TaskQueue, u.TaskQueue)
+	return f.Validate()
+}
+
+// Validate checks a function for its kind and fills in defaults.
+func (f *Function) Validate() error {
+	if f.Name == "" {
+		return Errorf(EREQUIRED, "name: is required")
+	}
+	if len(f.Name) > 256 {
+		return Errorf(EINVALID, "name: must be at most 256 characters")
+	}
+	if f.Kind == "" {
+		f.Kind = FunctionHTTP
+	}
+	switch f.Kind {
+	case FunctionHTTP:
+		if f.URL == "" {
+			return Errorf(EREQUIRED, "url: is required for an http function")
+		}
+		u, err := url.Parse(f.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return Errorf(EINVALID, "url: %q is not an absolute http(s) URL", f.URL)
+		}
+		if f.Timeout == 0 {
+			f.Timeout = DefaultFunctionTimeout
+		}
+		if f.Timeout < time.Second || f.Timeout > MaxFunctionTimeout {
+			return Errorf(EINVALID, "timeoutSeconds: must be between 1 and %d", int(MaxFunctionTimeout.Seconds()))
+		}
+		for k := range f.Headers {
+			if k == "" || strings.ContainsAny(k, " :\r\n") {
+				return Errorf(EINVALID, "headers: %q is not a valid header name", k)
+			}
+		}
+	case FunctionTemporal:
+		if f.TaskQueue == "" {
+			return Errorf(EREQUIRED, "taskQueue: is required for a temporal function")
+		}
+	default:
+		return Errorf(EINVALID, "kind: must be http or temporal, not %q", f.Kind)
+	}
+	return nil
 }

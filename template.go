@@ -14,3 +14,37 @@ type Template struct {
 	Created time.Time
 	Updated time.Time
 }
+
+// TemplateUpdate holds the fields a template update may change; nil means
+// "leave as it is".
+type TemplateUpdate struct {
+	Name    *string
+	Subject *string
+	Text    *string
+	HTML    *string
+}
+
+// Apply changes t as u says and validates the result.
+func (u TemplateUpdate) Apply(t *Template) error {
+	set(&t.Name, u.Name)
+	set(&t.Subject, u.Subject)
+	set(&t.Text, u.Text)
+	set(&t.HTML, u.HTML)
+	return t.Validate()
+}
+
+// Validate checks that a template has a name and a subject, a body, and
+// that each part parses.
+func (t *Template) Validate() error {
+	switch {
+	case t.Name == "":
+		return Errorf(EREQUIRED, "name: is required")
+	case len(t.Name) > 256:
+		return Errorf(EINVALID, "name: must be at most 256 characters")
+	case t.Subject == "":
+		return Errorf(EREQUIRED, "subject: is required")
+	case t.Text == "" && t.HTML == "":
+		return Errorf(EREQUIRED, "text or html: a template needs a body")
+	}
+	return ParseTemplate(*t)
+}

@@ -117,6 +117,8 @@ func toAction(row actionRow) (dispatcher.Action, error) {
 		Description:  row.Description,
 		TemplateID:   deref(row.TemplateID),
 		FunctionName: deref(row.FunctionName),
+		Created:      fromMillis(row.CreationTimestamp),
+		Updated:      fromMillis(row.UpdateTimestamp),
 	}
 	if row.Recipients != nil {
 		var r recipientsJSON
@@ -170,11 +172,15 @@ func actionConflict(name string) string {
 func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action) error {
 	now := s.now()
 	a.ID = dispatcher.NewID(now)
+	a.Created, a.Updated = now, now
 	if err := a.Validate(); err != nil {
 		return err
 	}
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.touch(tx, dispatcherID); err != nil {
+			return err
+		}
+		if err := checkReferences(tx, []dispatcher.Action{*a}, noPrefix); err != nil {
 			return err
 		}
 		var next int
@@ -210,6 +216,9 @@ func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string,
 		if err := u.Apply(&a); err != nil {
 			return err
 		}
+		if err := checkReferences(tx, []dispatcher.Action{a}, noPrefix); err != nil {
+			return err
+		}
 		updated, err := toDBAction(dispatcherID, row.Position, a, s.now())
 		if err != nil {
 			return err
@@ -237,3 +246,5 @@ func (s *Store) DeleteAction(ctx context.Context, dispatcherID, actionID string)
 		return nil
 	})
 }
+
+func noPrefix(int) string { return "" }

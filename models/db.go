@@ -113,4 +113,3 @@ func Ping(ctx context.Context, db *gorm.DB) error {
 	}
 	return sqlDB.PingContext(ctx)
 }
-

@@ -85,6 +85,7 @@ func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) 
 	d.Created, d.Updated = now, now
 	for i := range d.Actions {
 		d.Actions[i].ID = dispatcher.NewID(now)
+		d.Actions[i].Created, d.Actions[i].Updated = now, now
 	}
 	if err := d.Validate(); err != nil {
 		return err
@@ -102,6 +103,9 @@ func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) 
 			if err := tx.Create(&tags).Error; err != nil {
 				return err
 			}
+		}
+		if err := checkReferences(tx, d.Actions, func(i int) string { return fmt.Sprintf("actions[%d].", i) }); err != nil {
+			return err
 		}
 		if len(actions) > 0 {
 			if err := tx.Create(&actions).Error; err != nil {

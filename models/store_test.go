@@ -37,7 +37,19 @@ func newStore(t *testing.T, url string) *models.Store {
 	if _, err := models.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	return models.NewStore(db, tick())
+	s := models.NewStore(db, tick())
+	ctx := context.Background()
+	tmpl := dispatcher.Template{Name: "welcome", Subject: "Hi {{ .event.content.name }}", Text: "Welcome"}
+	if err := s.CreateTemplate(ctx, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"erase", "other"} {
+		f := dispatcher.Function{Name: name, URL: "http://127.0.0.1:9/" + name}
+		if err := s.CreateFunction(ctx, &f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
 }
 
 // tick returns a clock that moves one millisecond per call, so every
@@ -48,8 +60,13 @@ func tick() func() time.Time {
 	return func() time.Time { return start.Add(time.Duration(n.Add(1)) * time.Millisecond) }
 }
 
-func mailAction(name string) dispatcher.Action {
-	return dispatcher.Action{Type: dispatcher.ActionMail, Name: name, TemplateID: "welcome",
+// mailAction returns a mail action using the "welcome" template of s.
+func mailAction(s *models.Store, name string) dispatcher.Action {
+	id, err := s.TemplateIDByName(context.Background(), "welcome")
+	if err != nil {
+		panic(err)
+	}
+	return dispatcher.Action{Type: dispatcher.ActionMail, Name: name, TemplateID: id,
 		Recipients: dispatcher.Recipients{To: []string{"a@example.com"}, CC: []string{"b@example.com"}}}
 }
 
@@ -80,7 +97,7 @@ func TestCreateAndFind(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
 		ctx := context.Background()
 		d := create(t, s, dispatcher.Dispatcher{Name: "erase", EventType: "user_deleted", Description: "d",
-			Tags: []string{"b", "a"}, Actions: []dispatcher.Action{mailAction("mail"), taskAction("task")}})
+			Tags: []string{"b", "a"}, Actions: []dispatcher.Action{mailAction(s, "mail"), taskAction("task")}})
 		if !dispatcher.ValidID(d.ID) || !dispatcher.ValidID(d.Actions[0].ID) || d.Actions[0].ID == d.Actions[1].ID {
 			t.Fatalf("ids not generated: %q %q %q", d.ID, d.Actions[0].ID, d.Actions[1].ID)
 		}
@@ -107,7 +124,7 @@ func TestCreateAndFind(t *testing.T) {
 		if task.RetryPolicy == nil || task.RetryPolicy.MaximumAttempts != 3 || task.RetryPolicy.InitialInterval != time.Second {
 			t.Fatalf("retryPolicy = %+v", task.RetryPolicy)
 		}
-		if mail := got.Actions[0]; mail.Recipients.CC[0] != "b@example.com" || mail.TemplateID != "welcome" {
+		if mail := got.Actions[0]; mail.Recipients.CC[0] != "b@example.com" || mail.TemplateID != d.Actions[0].TemplateID {
 			t.Fatalf("mail = %+v", mail)
 		}
 		if !got.Created.Equal(d.Created) || got.Created.UnixMilli() == 0 {
@@ -121,10 +138,10 @@ func TestCreateAndFind(t *testing.T) {
 func TestValidationWritesNothing(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
 		ctx := context.Background()
-		bad := dispatcher.Dispatcher{EventType: "x", Actions: []dispatcher.Action{mailAction("m"), {Type: dispatcher.ActionTask}}}
+		bad := dispatcher.Dispatcher{EventType: "x", Actions: []dispatcher.Action{mailAction(s, "m"), {Type: dispatcher.ActionTask}}}
 		err := s.CreateDispatcher(ctx, &bad)
 		wantCode(t, err, dispatcher.EREQUIRED)
-		dup := dispatcher.Dispatcher{EventType: "x", Actions: []dispatcher.Action{mailAction("same"), taskAction("same")}}
+		dup := dispatcher.Dispatcher{EventType: "x", Actions: []dispatcher.Action{mailAction(s, "same"), taskAction("same")}}
 		wantCode(t, s.CreateDispatcher(ctx, &dup), dispatcher.ECONFLICT)
 		_, total, err := s.FindDispatchers(ctx, dispatcher.Query{Limit: 50})
 		if err != nil || total != 0 {
@@ -165,7 +182,7 @@ func TestUniqueNamesUnderConcurrency(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				a := mailAction("same-action")
+				a := mailAction(s, "same-action")
 				errs[i] = s.CreateAction(ctx, d.ID, &a)
 			}()
 		}
@@ -183,7 +200,7 @@ func TestUniqueNamesUnderConcurrency(t *testing.T) {
 		}
 		// Unnamed dispatchers and actions never conflict.
 		create(t, s, dispatcher.Dispatcher{EventType: "e"})
-		create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{mailAction(""), mailAction("")}})
+		create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{mailAction(s, ""), mailAction(s, "")}})
 	})
 }
 
@@ -214,7 +231,7 @@ func TestUpdateDispatcher(t *testing.T) {
 func TestActions(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
 		ctx := context.Background()
-		d := create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{mailAction("m")}})
+		d := create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{mailAction(s, "m")}})
 		a := taskAction("t")
 		if err := s.CreateAction(ctx, d.ID, &a); err != nil {
 			t.Fatal(err)
@@ -262,7 +279,7 @@ func TestActions(t *testing.T) {
 func TestDeleteDispatcher(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
 		ctx := context.Background()
-		d := create(t, s, dispatcher.Dispatcher{Name: "n", EventType: "e", Tags: []string{"t"}, Actions: []dispatcher.Action{mailAction("m")}})
+		d := create(t, s, dispatcher.Dispatcher{Name: "n", EventType: "e", Tags: []string{"t"}, Actions: []dispatcher.Action{mailAction(s, "m")}})
 		if err := s.DeleteDispatcher(ctx, d.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +287,7 @@ func TestDeleteDispatcher(t *testing.T) {
 		wantCode(t, err, dispatcher.ENOTFOUND)
 		wantCode(t, s.DeleteDispatcher(ctx, d.ID), dispatcher.ENOTFOUND)
 		// The name and the action name are free again.
-		create(t, s, dispatcher.Dispatcher{Name: "n", EventType: "e", Actions: []dispatcher.Action{mailAction("m")}})
+		create(t, s, dispatcher.Dispatcher{Name: "n", EventType: "e", Actions: []dispatcher.Action{mailAction(s, "m")}})
 	})
 }
 
@@ -288,7 +305,7 @@ func TestConfigVersionMovesOnEveryChange(t *testing.T) {
 		v0 := version()
 		d := create(t, s, dispatcher.Dispatcher{EventType: "e"})
 		v1 := version()
-		a := mailAction("m")
+		a := mailAction(s, "m")
 		if err := s.CreateAction(ctx, d.ID, &a); err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,293 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// AuthConfig says how the API verifies access tokens. Secret and JWKSURL may
+// both be set: HS256 tokens are then checked against the secret and RS256 or
+// ES256 tokens against the key set, so an operator can mint tokens with
+// `dispatcher token` next to those of an identity provider.
+type AuthConfig struct {
+	// Disabled lets every request in as "anonymous" with every permission.
+	// It has to be asked for, so a forgotten secret never opens the API.
+	Disabled bool
+	// Secret verifies HS256 tokens; at least minSecretLen bytes.
+	Secret []byte
+	// JWKSURL is an identity provider's JSON Web Key Set, for RS256 and
+	// ES256 tokens. It is refreshed in the background and whenever a token
+	// names a key id the set does not hold yet.
+	JWKSURL string
+	// Issuer and Audience, when set, must equal the token's iss and be one
+	// of its aud; a token without the claim is refused.
+	Issuer, Audience string
+	// Now is the clock that exp and nbf are checked against; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// minSecretLen is the shortest HS256 secret accepted: RFC 7518 §3.2 asks for
+// a key as long as the hash (256 bits), because anyone holding one token can
+// guess a shorter secret offline and then mint tokens of their own.
+const minSecretLen = 32
+
+// principal is who made a request and what they may do. Permissions is
+// shared between requests and must not be changed.
+type principal struct {
+	Subject     string
+	Permissions map[string]bool
+}
+
+// principalKey is the gin context key under which authenticate stores the
+// principal; a type of its own so no other package can collide with it.
+type principalKey struct{}
+
+// tokenClaims is the payload of an access token: the registered claims plus
+// the Extra Horizon style permission list.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Permissions []string `json:"permissions"`
+}
+
+// authenticator verifies access tokens and turns them into principals.
+type authenticator struct {
+	disabled bool
+	secret   []byte          // nil when HS256 is not accepted
+	jwks     keyfunc.Keyfunc // nil when RS256 and ES256 are not accepted
+	methods  []string        // the algorithms accepted, for the parser and error messages
+	required []string        // the claims a token must carry, for error messages
+	parser   *jwt.Parser
+}
+
+// newAuthenticator checks cfg and, when a JWKS URL is set, fetches the key set
+// and keeps refreshing it until ctx ends. An unreachable key set is logged,
+// not fatal: the provider may come up after us, and an unknown key id
+// triggers a new fetch.
+func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, error) {
+	if cfg.Disabled {
+		slog.WarnContext(ctx, "authentication is disabled: every request acts as \"anonymous\" with every permission")
+		return &authenticator{disabled: true}, nil
+	}
+	if len(cfg.Secret) == 0 && cfg.JWKSURL == "" {
+		return nil, errors.New("no way to verify access tokens: set DISPATCHER_JWT_SECRET or DISPATCHER_JWKS_URL, or disable auth explicitly with DISPATCHER_AUTH_DISABLED=true")
+	}
+	a := &authenticator{required: []string{"exp"}}
+	if len(cfg.Secret) > 0 {
+		if err := checkSecret(cfg.Secret); err != nil {
+			return nil, fmt.Errorf("DISPATCHER_JWT_SECRET: %w", err)
+		}
+		a.secret = slices.Clone(cfg.Secret)
+		a.methods = append(a.methods, jwt.SigningMethodHS256.Alg())
+	}
+	if cfg.JWKSURL != "" {
+		k, err := keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKSURL})
+		if err != nil {
+			return nil, fmt.Errorf("DISPATCHER_JWKS_URL: %w", err)
+		}
+		a.jwks = k
+		a.methods = append(a.methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	// Only the configured algorithms: this keeps out "none", and an HS256
+	// token can never be checked against a public key from the key set.
+	// A token without exp would be valid forever, so exp is required.
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(a.methods),
+		jwt.WithTimeFunc(now),
+		jwt.WithExpirationRequired(),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+		a.required = append(a.required, "iss")
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+		a.required = append(a.required, "aud")
+	}
+	a.parser = jwt.NewParser(opts...)
+	return a, nil
+}
+
+// checkSecret refuses HS256 secrets too short to resist offline guessing.
+// It never includes the secret in its error.
+func checkSecret(secret []byte) error {
+	if len(secret) < minSecretLen {
+		return fmt.Errorf("the HS256 secret is %d bytes, it must be at least %d (256 bits) so that it cannot be guessed from a token", len(secret), minSecretLen)
+	}
+	return nil
+}
+
+// authenticate returns the middleware that turns the request's bearer token
+// into a principal, or answers 401 with code 104, 117 or 118. It never logs or
+// echoes the token.
+func (a *authenticator) authenticate() gin.HandlerFunc {
+	if a.disabled {
+		everyone := principal{Subject: "anonymous", Permissions: make(map[string]bool)}
+		for _, p := range Permissions() {
+			everyone.Permissions[p] = true
+		}
+		return func(c *gin.Context) { c.Set(principalKey{}, everyone) }
+	}
+	return func(c *gin.Context) {
+		raw, ok := bearerToken(c.GetHeader("Authorization"))
+		if !ok {
+			abort(c, errNotAuthenticated, "missing bearer token in the Authorization header")
+			return
+		}
+		var claims tokenClaims
+		tok, err := a.parser.ParseWithClaims(raw, &claims, a.keyFunc(c.Request.Context()))
+		if err != nil {
+			w, why := a.refusal(tok, err)
+			abort(c, w, why)
+			return
+		}
+		p := principal{Subject: claims.Subject, Permissions: make(map[string]bool, len(claims.Permissions))}
+		for _, perm := range claims.Permissions {
+			p.Permissions[perm] = true
+		}
+		c.Set(principalKey{}, p)
+	}
+}
+
+// bearerToken extracts the token from an Authorization header. The scheme is
+// case-insensitive (RFC 7235 §2.1).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// keyFunc picks the verification key by the token's algorithm, so that an
+// HS256 token only ever meets the secret and an RS256 or ES256 token only the
+// key set. ctx is the request's: a key-set fetch for an unknown key id stops
+// when the client goes away.
+func (a *authenticator) keyFunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		switch alg := t.Method.Alg(); {
+		case alg == jwt.SigningMethodHS256.Alg() && a.secret != nil:
+			return a.secret, nil
+		case (alg == jwt.SigningMethodRS256.Alg() || alg == jwt.SigningMethodES256.Alg()) && a.jwks != nil:
+			return a.jwks.KeyfuncCtx(ctx)(t)
+		default:
+			// The parser's method list already refuses these; this is the
+			// second lock on the same door.
+			return nil, fmt.Errorf("no verification key for algorithm %s", alg)
+		}
+	}
+}
+
+// refusal maps a parse error to its wire error and a short reason safe to
+// show the client: fixed texts only, never the error's own text, which may
+// quote parts of the token.
+func (a *authenticator) refusal(tok *jwt.Token, err error) (wireError, string) {
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		// Only reached once the signature holds: the parser checks claims last.
+		return errTokenExpired, "access token has expired"
+	case errors.As(err, &typeErr):
+		return errTokenUnknown, fmt.Sprintf("access token claim %q has the wrong type", typeErr.Field)
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return errTokenUnknown, "access token is malformed"
+	case tok == nil || tok.Method == nil || !slices.Contains(a.methods, tok.Method.Alg()):
+		return errTokenUnknown, "access token signing algorithm is not accepted (accepted: " + strings.Join(a.methods, ", ") + ")"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return errTokenUnknown, "access token is signed by an unknown key"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return errTokenUnknown, "access token signature is invalid"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return errTokenUnknown, "access token is not valid yet"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return errTokenUnknown, "access token has the wrong issuer"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return errTokenUnknown, "access token has the wrong audience"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return errTokenUnknown, "access token must carry the claims " + strings.Join(a.required, ", ")
+	default:
+		return errTokenUnknown, "access token is invalid"
+	}
+}
+
+// require returns the middleware that lets a request through only when its
+// principal holds perm. Without authenticate before it there is no principal,
+// and the request is refused.
+func require(perm string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !principalOf(c).Permissions[perm] {
+			abort(c, errNoPermission, "permission "+perm+" is required")
+		}
+	}
+}
+
+// principalOf returns the principal authenticate stored, or the zero
+// principal (no subject, no permissions) when there is none.
+func principalOf(c *gin.Context) principal {
+	v, _ := c.Get(principalKey{})
+	p, _ := v.(principal)
+	return p
+}
+
+// TokenClaims is what SignToken puts in a token. Issuer and Audience are only
+// needed when the server checks them (AuthConfig.Issuer and Audience).
+type TokenClaims struct {
+	Subject     string        // who the token speaks for; shows up in audit logs
+	Permissions []string      // each one of Permissions()
+	TTL         time.Duration // how long the token is valid from now
+	Issuer      string        // iss; optional
+	Audience    string        // aud; optional
+}
+
+// SignToken mints an HS256 access token with sub, iat, exp (now+TTL),
+// permissions and, when set, iss and aud. It is what `dispatcher token` prints.
+// It refuses short secrets, an empty subject, a non-positive TTL and unknown
+// permission names, so a typo fails here and not at the first request.
+func SignToken(secret []byte, tc TokenClaims, now time.Time) (string, error) {
+	if err := checkSecret(secret); err != nil {
+		return "", err
+	}
+	if tc.Subject == "" {
+		return "", errors.New("a token needs a subject")
+	}
+	if tc.TTL <= 0 {
+		return "", fmt.Errorf("a token's lifetime must be positive, not %s", tc.TTL)
+	}
+	known := Permissions()
+	for _, p := range tc.Permissions {
+		if !slices.Contains(known, p) {
+			return "", fmt.Errorf("unknown permission %q; known ones are %s", p, strings.Join(known, ", "))
+		}
+	}
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   tc.Subject,
+			Issuer:    tc.Issuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(tc.TTL)),
+		},
+		Permissions: tc.Permissions,
+	}
+	if claims.Permissions == nil {
+		claims.Permissions = []string{} // "permissions": [] rather than null
+	}
+	if tc.Audience != "" {
+		claims.Audience = jwt.ClaimStrings{tc.Audience}
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+}

@@ -1,0 +1,521 @@
+package api
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// authNow is the clock of every authenticator in these tests, so expiry
+// cases need no waiting.
+var authNow = time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+
+var (
+	testSecret  = []byte("0123456789abcdef0123456789abcdef") // exactly minSecretLen
+	otherSecret = []byte("fedcba9876543210fedcba9876543210")
+)
+
+// authCase is one request against the tiny engine of newAuthEngine.
+type authCase struct {
+	name    string
+	header  string    // the Authorization header; empty sends none
+	perm    string    // the permission the route requires; PermViewDispatchers when empty
+	want    wireError // the refusal expected; the zero value means 200
+	reason  string    // on refusal, a part of the message, when the reason matters
+	subject string    // on 200, the principal's subject; "alice" when empty
+}
+
+// newAuthEngine returns an engine with one route, GET /x, guarded by
+// authenticate and require(perm), that answers with the principal it saw.
+func newAuthEngine(t *testing.T, a *authenticator, perm string) *gin.Engine {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	e := gin.New()
+	e.GET("/x", a.authenticate(), require(perm), func(c *gin.Context) {
+		p := principalOf(c)
+		var perms []string
+		for name, ok := range p.Permissions {
+			if ok {
+				perms = append(perms, name)
+			}
+		}
+		slices.Sort(perms)
+		c.JSON(http.StatusOK, gin.H{"subject": p.Subject, "permissions": perms})
+	})
+	return e
+}
+
+// seen is what the route of newAuthEngine answers.
+type seen struct {
+	Subject     string   `json:"subject"`
+	Permissions []string `json:"permissions"`
+}
+
+// get sends GET /x with the given Authorization header (none when empty).
+func get(t *testing.T, h http.Handler, header string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/x", nil)
+	if header != "" {
+		req.Header.Set("Authorization", header)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// runAuthCases runs cases against a and checks status, code, name, that the
+// message never quotes the token, and on success the subject.
+func runAuthCases(t *testing.T, a *authenticator, cases []authCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			perm := tc.perm
+			if perm == "" {
+				perm = PermViewDispatchers
+			}
+			rec := get(t, newAuthEngine(t, a, perm), tc.header)
+			if tc.want == (wireError{}) {
+				if rec.Code != http.StatusOK {
+					t.Fatalf("status = %d, want 200; body %s", rec.Code, rec.Body)
+				}
+				var got seen
+				if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+					t.Fatalf("decode %s: %v", rec.Body, err)
+				}
+				want := tc.subject
+				if want == "" {
+					want = "alice"
+				}
+				if got.Subject != want {
+					t.Errorf("subject = %q, want %q", got.Subject, want)
+				}
+				return
+			}
+			assertRefused(t, rec, tc.want)
+			if !strings.Contains(rec.Body.String(), tc.reason) {
+				t.Errorf("body %s lacks %q", rec.Body, tc.reason)
+			}
+			if _, token, _ := strings.Cut(tc.header, " "); len(token) > 8 && strings.Contains(rec.Body.String(), token) {
+				t.Errorf("body %s echoes the token", rec.Body)
+			}
+		})
+	}
+}
+
+// assertRefused checks that rec holds the wire error want with a message.
+func assertRefused(t *testing.T, rec *httptest.ResponseRecorder, want wireError) {
+	t.Helper()
+	if rec.Code != want.Status {
+		t.Errorf("status = %d, want %d", rec.Code, want.Status)
+	}
+	var body errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("decode %s: %v", rec.Body, err)
+	}
+	if body.Code != want.Code || body.Name != want.Name {
+		t.Errorf("body = %+v, want code %d name %s", body, want.Code, want.Name)
+	}
+	if body.Message == "" {
+		t.Error("empty message")
+	}
+}
+
+// claims returns valid claims for "alice" with VIEW_DISPATCHERS, changed by
+// the given functions.
+func claims(change ...func(*tokenClaims)) *tokenClaims {
+	c := &tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   "alice",
+			IssuedAt:  jwt.NewNumericDate(authNow.Add(-time.Minute)),
+			ExpiresAt: jwt.NewNumericDate(authNow.Add(time.Hour)),
+		},
+		Permissions: []string{PermViewDispatchers},
+	}
+	for _, f := range change {
+		f(c)
+	}
+	return c
+}
+
+// bearer signs c with method and key, naming kid when set, and returns the
+// Authorization header carrying it.
+func bearer(t *testing.T, method jwt.SigningMethod, key any, kid string, c jwt.Claims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, c)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return "Bearer " + s
+}
+
+// mustAuthenticator builds an authenticator on the test clock or fails.
+func mustAuthenticator(t *testing.T, cfg AuthConfig) *authenticator {
+	t.Helper()
+	cfg.Now = func() time.Time { return authNow }
+	a, err := newAuthenticator(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("newAuthenticator: %v", err)
+	}
+	return a
+}
+
+func TestAuthHS256(t *testing.T) {
+	a := mustAuthenticator(t, AuthConfig{Secret: testSecret})
+	rsaKey := rsaKey(t)
+	valid := bearer(t, jwt.SigningMethodHS256, testSecret, "", claims())
+	runAuthCases(t, a, []authCase{
+		{name: "valid", header: valid},
+		{name: "scheme is case-insensitive", header: "bearer" + strings.TrimPrefix(valid, "Bearer")},
+		{name: "missing header", want: errNotAuthenticated},
+		{name: "basic scheme", header: "Basic YWxpY2U6c2VjcmV0", want: errNotAuthenticated},
+		{name: "bearer without token", header: "Bearer   ", want: errNotAuthenticated},
+		{name: "token without scheme", header: strings.TrimPrefix(valid, "Bearer "), want: errNotAuthenticated},
+		{name: "garbage", header: "Bearer not-a-token-at-all", want: errTokenUnknown},
+		{name: "three garbage parts", header: "Bearer aaaa.bbbb.cccc", want: errTokenUnknown},
+		{name: "wrong secret", header: bearer(t, jwt.SigningMethodHS256, otherSecret, "", claims()), want: errTokenUnknown},
+		{name: "tampered payload", header: tamper(t, valid), want: errTokenUnknown},
+		{name: "expired", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.ExpiresAt = jwt.NewNumericDate(authNow.Add(-time.Second))
+		})), want: errTokenExpired},
+		{name: "expired and wrong secret", header: bearer(t, jwt.SigningMethodHS256, otherSecret, "", claims(func(c *tokenClaims) {
+			c.ExpiresAt = jwt.NewNumericDate(authNow.Add(-time.Hour))
+		})), want: errTokenUnknown},
+		{name: "not valid yet", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.NotBefore = jwt.NewNumericDate(authNow.Add(time.Minute))
+		})), want: errTokenUnknown},
+		{name: "no exp", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.ExpiresAt = nil
+		})), want: errTokenUnknown},
+		{name: "alg none", header: bearer(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", claims()), want: errTokenUnknown},
+		{name: "HS512", header: bearer(t, jwt.SigningMethodHS512, testSecret, "", claims()), want: errTokenUnknown},
+		{name: "RS256 when only a secret is set", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims()), want: errTokenUnknown, reason: "algorithm"},
+		{name: "permissions not an array", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", jwt.MapClaims{
+			"sub": "alice", "exp": authNow.Add(time.Hour).Unix(), "permissions": PermViewDispatchers,
+		}), want: errTokenUnknown},
+		{name: "permissions not strings", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", jwt.MapClaims{
+			"sub": "alice", "exp": authNow.Add(time.Hour).Unix(), "permissions": []int{1},
+		}), want: errTokenUnknown},
+		{name: "lacking permission", header: valid, perm: PermCreateDispatchers, want: errNoPermission},
+		{name: "no permissions claim", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.Permissions = nil
+		})), want: errNoPermission},
+	})
+}
+
+func TestAuthMessages(t *testing.T) {
+	a := mustAuthenticator(t, AuthConfig{Secret: testSecret})
+	for _, tc := range []struct {
+		name, header, perm, want string
+	}{
+		{"missing header", "", PermViewDispatchers, "missing bearer token in the Authorization header"},
+		{"lacking permission", bearer(t, jwt.SigningMethodHS256, testSecret, "", claims()), PermCreateDispatchers,
+			"permission CREATE_DISPATCHERS is required"},
+		{"expired", bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.ExpiresAt = jwt.NewNumericDate(authNow.Add(-time.Second))
+		})), PermViewDispatchers, "access token has expired"},
+		{"alg none", bearer(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", claims()), PermViewDispatchers,
+			"algorithm is not accepted (accepted: HS256)"},
+		{"wrong secret", bearer(t, jwt.SigningMethodHS256, otherSecret, "", claims()), PermViewDispatchers,
+			"signature is invalid"},
+		{"bad permissions", bearer(t, jwt.SigningMethodHS256, testSecret, "", jwt.MapClaims{
+			"sub": "alice", "exp": authNow.Add(time.Hour).Unix(), "permissions": "x",
+		}), PermViewDispatchers, `claim "permissions" has the wrong type`},
+		{"no exp", bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) { c.ExpiresAt = nil })),
+			PermViewDispatchers, "must carry the claims exp"},
+	} {
+		rec := get(t, newAuthEngine(t, a, tc.perm), tc.header)
+		var body errorBody
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%s: decode %s: %v", tc.name, rec.Body, err)
+		}
+		if !strings.Contains(body.Message, tc.want) {
+			t.Errorf("%s: message %q lacks %q", tc.name, body.Message, tc.want)
+		}
+	}
+}
+
+func TestAuthIssuerAudience(t *testing.T) {
+	a := mustAuthenticator(t, AuthConfig{Secret: testSecret, Issuer: "https://id.example.com", Audience: "dispatchers"})
+	with := func(iss string, aud ...string) string {
+		return bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.Issuer, c.Audience = iss, aud
+		}))
+	}
+	runAuthCases(t, a, []authCase{
+		{name: "both right", header: with("https://id.example.com", "dispatchers")},
+		{name: "one of several audiences", header: with("https://id.example.com", "mail", "dispatchers")},
+		{name: "wrong issuer", header: with("https://evil.example.com", "dispatchers"), want: errTokenUnknown, reason: "issuer"},
+		{name: "wrong audience", header: with("https://id.example.com", "billing"), want: errTokenUnknown, reason: "audience"},
+		{name: "no issuer", header: with("", "dispatchers"), want: errTokenUnknown, reason: "exp, iss, aud"},
+		{name: "no audience", header: with("https://id.example.com"), want: errTokenUnknown, reason: "exp, iss, aud"},
+	})
+}
+
+func TestAuthJWKS(t *testing.T) {
+	rsaKey, otherRSA, ecKey := rsaKey(t), rsaKey(t), ecKey(t)
+	url := serveJWKS(t, map[string]any{"rsa-1": &rsaKey.PublicKey, "ec-1": &ecKey.PublicKey})
+	pubPEM := publicPEM(t, &rsaKey.PublicKey)
+
+	t.Run("JWKS only", func(t *testing.T) {
+		a := mustAuthenticator(t, AuthConfig{JWKSURL: url})
+		runAuthCases(t, a, []authCase{
+			{name: "RS256", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims())},
+			{name: "ES256", header: bearer(t, jwt.SigningMethodES256, ecKey, "ec-1", claims())},
+			{name: "RS256 by an unknown key", header: bearer(t, jwt.SigningMethodRS256, otherRSA, "rsa-2", claims()),
+				want: errTokenUnknown, reason: "unknown key"},
+			{name: "RS256 by another key under a known kid", header: bearer(t, jwt.SigningMethodRS256, otherRSA, "rsa-1", claims()),
+				want: errTokenUnknown, reason: "signature is invalid"},
+			{name: "RS256 without kid", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "", claims()),
+				want: errTokenUnknown, reason: "unknown key"},
+			{name: "ES256 under an RSA kid", header: bearer(t, jwt.SigningMethodES256, ecKey, "rsa-1", claims()),
+				want: errTokenUnknown, reason: "unknown key"},
+			{name: "expired RS256", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims(func(c *tokenClaims) {
+				c.ExpiresAt = jwt.NewNumericDate(authNow.Add(-time.Minute))
+			})), want: errTokenExpired},
+			// The classic confusion attack: HMAC keyed with the public key.
+			{name: "HS256 keyed with the public key", header: bearer(t, jwt.SigningMethodHS256, pubPEM, "rsa-1", claims()),
+				want: errTokenUnknown, reason: "algorithm is not accepted (accepted: RS256, ES256)"},
+			{name: "lacking permission", header: bearer(t, jwt.SigningMethodES256, ecKey, "ec-1", claims()),
+				perm: PermDeleteDispatchers, want: errNoPermission},
+		})
+	})
+
+	t.Run("secret and JWKS", func(t *testing.T) {
+		a := mustAuthenticator(t, AuthConfig{Secret: testSecret, JWKSURL: url})
+		runAuthCases(t, a, []authCase{
+			{name: "HS256", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims())},
+			{name: "RS256", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims())},
+			{name: "ES256", header: bearer(t, jwt.SigningMethodES256, ecKey, "ec-1", claims())},
+			// Checked against the secret, never against the key set.
+			{name: "HS256 keyed with the public key", header: bearer(t, jwt.SigningMethodHS256, pubPEM, "rsa-1", claims()),
+				want: errTokenUnknown, reason: "signature is invalid"},
+			{name: "alg none", header: bearer(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "rsa-1", claims()),
+				want: errTokenUnknown, reason: "algorithm is not accepted"},
+		})
+	})
+}
+
+func TestAuthDisabled(t *testing.T) {
+	a := mustAuthenticator(t, AuthConfig{Disabled: true, Secret: testSecret})
+	for _, header := range []string{"", "Bearer garbage", bearer(t, jwt.SigningMethodHS256, otherSecret, "", claims())} {
+		rec := get(t, newAuthEngine(t, a, PermCancelExecutions), header)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("header %q: status = %d, want 200; body %s", header, rec.Code, rec.Body)
+		}
+		var got seen
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Subject != "anonymous" || !slices.Equal(got.Permissions, Permissions()) {
+			t.Errorf("principal = %+v, want anonymous with every permission", got)
+		}
+	}
+}
+
+func TestAuthRequireWithoutAuthenticate(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	e := gin.New()
+	e.GET("/x", require(PermViewDispatchers), func(c *gin.Context) { c.Status(http.StatusOK) })
+	assertRefused(t, get(t, e, ""), errNoPermission)
+}
+
+func TestAuthConstructorErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  AuthConfig
+		want string
+	}{
+		{"nothing configured", AuthConfig{}, "DISPATCHER_AUTH_DISABLED=true"},
+		{"only issuer", AuthConfig{Issuer: "https://id.example.com"}, "DISPATCHER_JWT_SECRET or DISPATCHER_JWKS_URL"},
+		{"short secret", AuthConfig{Secret: []byte("hunter2-is-not-a-good-secret")}, "at least 32"},
+		{"one byte short", AuthConfig{Secret: testSecret[:31]}, "at least 32"},
+		{"bad JWKS URL", AuthConfig{JWKSURL: "not a url"}, "DISPATCHER_JWKS_URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := newAuthenticator(t.Context(), tc.cfg)
+			if err == nil {
+				t.Fatalf("got %+v, want an error", a)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+			if len(tc.cfg.Secret) > 0 && strings.Contains(err.Error(), string(tc.cfg.Secret)) {
+				t.Errorf("error %q quotes the secret", err)
+			}
+		})
+	}
+}
+
+func TestAuthSignToken(t *testing.T) {
+	a := mustAuthenticator(t, AuthConfig{Secret: testSecret, Issuer: "dispatcher", Audience: "dispatchers"})
+	tok, err := SignToken(testSecret, TokenClaims{
+		Subject:     "ops",
+		Permissions: []string{PermCreateDispatchers, PermViewDispatchers},
+		TTL:         time.Hour,
+		Issuer:      "dispatcher",
+		Audience:    "dispatchers",
+	}, authNow.Add(-time.Minute))
+	if err != nil {
+		t.Fatalf("SignToken: %v", err)
+	}
+	rec := get(t, newAuthEngine(t, a, PermCreateDispatchers), "Bearer "+tok)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body %s", rec.Code, rec.Body)
+	}
+	var got seen
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{PermCreateDispatchers, PermViewDispatchers}; got.Subject != "ops" || !slices.Equal(got.Permissions, want) {
+		t.Errorf("principal = %+v, want ops with %v", got, want)
+	}
+	assertRefused(t, get(t, newAuthEngine(t, a, PermDeleteDispatchers), "Bearer "+tok), errNoPermission)
+
+	// exp is exactly now+TTL: valid a second before, expired at it.
+	for _, tc := range []struct {
+		signedAt time.Time
+		want     wireError
+	}{
+		{authNow.Add(-time.Hour + time.Second), wireError{}},
+		{authNow.Add(-time.Hour), errTokenExpired},
+	} {
+		tok, err := SignToken(testSecret, TokenClaims{Subject: "ops", TTL: time.Hour, Issuer: "dispatcher", Audience: "dispatchers"}, tc.signedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := get(t, newAuthEngine(t, a, PermViewDispatchers), "Bearer "+tok)
+		if tc.want == (wireError{}) {
+			// Authenticated, but without permissions: the route refuses with 10.
+			assertRefused(t, rec, errNoPermission)
+		} else {
+			assertRefused(t, rec, tc.want)
+		}
+	}
+}
+
+func TestAuthSignTokenErrors(t *testing.T) {
+	ok := TokenClaims{Subject: "ops", Permissions: []string{PermViewDispatchers}, TTL: time.Hour}
+	for _, tc := range []struct {
+		name   string
+		secret []byte
+		change func(*TokenClaims)
+		want   string
+	}{
+		{"short secret", testSecret[:16], func(*TokenClaims) {}, "at least 32"},
+		{"no subject", testSecret, func(c *TokenClaims) { c.Subject = "" }, "subject"},
+		{"zero TTL", testSecret, func(c *TokenClaims) { c.TTL = 0 }, "lifetime"},
+		{"unknown permission", testSecret, func(c *TokenClaims) { c.Permissions = []string{"CREATE_DISPATCHER"} }, `"CREATE_DISPATCHER"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			tc.change(&c)
+			tok, err := SignToken(tc.secret, c, authNow)
+			if err == nil {
+				t.Fatalf("got token %q, want an error", tok)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAuthPermissions(t *testing.T) {
+	got := Permissions()
+	if len(got) != 16 || !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
+		t.Errorf("Permissions() = %v, want 16 distinct sorted names", got)
+	}
+	got[0] = "changed"
+	if Permissions()[0] == "changed" {
+		t.Error("Permissions() shares its slice between calls")
+	}
+}
+
+// tamper swaps a permission in a signed token's payload without re-signing.
+func tamper(t *testing.T, header string) string {
+	t.Helper()
+	parts := strings.Split(strings.TrimPrefix(header, "Bearer "), ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload = []byte(strings.Replace(string(payload), PermViewDispatchers, PermDeleteDispatchers, 1))
+	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
+	return "Bearer " + strings.Join(parts, ".")
+}
+
+func rsaKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func ecKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// publicPEM is the PEM form of pub, what an attacker would feed HMAC.
+func publicPEM(t *testing.T, pub any) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// serveJWKS serves the public keys, by kid, as a JWK set and returns its URL.
+func serveJWKS(t *testing.T, keys map[string]any) string {
+	t.Helper()
+	var set jwkset.JWKSMarshal
+	for kid, pub := range keys {
+		alg := jwkset.AlgRS256
+		if _, ok := pub.(*ecdsa.PublicKey); ok {
+			alg = jwkset.AlgES256
+		}
+		jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{
+			Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: jwkset.UseSig},
+		})
+		if err != nil {
+			t.Fatalf("JWK %s: %v", kid, err)
+		}
+		set.Keys = append(set.Keys, jwk.Marshal())
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

@@ -1,0 +1,93 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// limitBody refuses bodies over limit bytes with 413, before any handler
+// reads them.
+func limitBody(limit int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > limit {
+			abort(c, errBodyTooLarge, fmt.Sprintf("request body is %d bytes; the limit is %d bytes", c.Request.ContentLength, limit))
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		c.Next()
+	}
+}
+
+// readBody reads the whole request body; on failure it answers and
+// returns false.
+func readBody(c *gin.Context) ([]byte, bool) {
+	body, err := io.ReadAll(c.Request.Body)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		abort(c, errBodyTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", tooLarge.Limit))
+		return nil, false
+	case err != nil:
+		abort(c, errBodyFormat, "could not read the request body: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// bindJSON decodes the request body, a JSON object, into v. Unknown keys
+// are ignored, as Extra Horizon clients send extra ones. On failure it
+// answers with the error that names the problem and returns false:
+// 13 for an empty body, 22 for one that is not a JSON object, 15 for a
+// field of the wrong type.
+func bindJSON(c *gin.Context, v any) bool {
+	body, ok := readBody(c)
+	if !ok {
+		return false
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || string(body) == "null" {
+		abort(c, errEmptyBody, "the request body is empty; a JSON object is expected")
+		return false
+	}
+	if body[0] != '{' {
+		abort(c, errBodyFormat, "the request body must be a JSON object")
+		return false
+	}
+	err := json.Unmarshal(body, v)
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &syntax):
+		abort(c, errBodyFormat, fmt.Sprintf("the request body is not valid JSON: %v (at byte %d)", syntax, syntax.Offset))
+	case errors.As(err, &typ) && typ.Field != "":
+		abort(c, errFieldFormat, fmt.Sprintf("%s: must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value))
+	default:
+		abort(c, errBodyFormat, "the request body is not valid JSON: "+err.Error())
+	}
+	return false
+}
+
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	case "int", "int64", "float64", "int32", "uint", "uint64":
+		return "a number"
+	}
+	return "a " + kind
+}

@@ -1,0 +1,353 @@
+package api
+
+import (
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// rqlMaxDepth bounds nesting so that a hostile query cannot make the parser
+// (or the SQL built from its result) recurse without end.
+const rqlMaxDepth = 32
+
+// rqlSelectFields are the top-level keys of a dispatcher on the wire: select
+// projects whole keys, so it accepts "actions" but not "actions.id".
+var rqlSelectFields = []string{"actions", "creationTimestamp", "description",
+	"eventType", "id", "name", "tags", "updateTimestamp"}
+
+// rqlNode is a parsed term before it is given a meaning: a call
+// name(args...), a parenthesised group (args...) as in in(f,(a,b)), or a
+// plain value, whose text is still encoded.
+type rqlNode struct {
+	kind int // rqlValue, rqlCall or rqlGroup
+	text string
+	args []rqlNode
+	pos  int
+}
+
+// Kinds of rqlNode.
+const (
+	rqlValue = iota
+	rqlCall
+	rqlGroup
+)
+
+// parseRQL parses the raw query string of a list request (as received, not
+// decoded) into a Query. Every error is a *dispatcher.Error with code
+// EQUERY whose message names the offending token.
+func parseRQL(rawQuery string) (dispatcher.Query, error) {
+	// Some clients encode the whole query once, structure included; error
+	// positions then count bytes of the decoded query.
+	if !strings.Contains(rawQuery, "(") && strings.Contains(rawQuery, "%28") {
+		s, err := url.PathUnescape(rawQuery)
+		if err != nil {
+			return dispatcher.Query{}, rqlErrorf("%v", err)
+		}
+		rawQuery = s
+	}
+	p := rqlParser{s: rawQuery}
+	terms, err := p.terms()
+	if err != nil {
+		return dispatcher.Query{}, err
+	}
+
+	q := dispatcher.Query{Limit: dispatcher.DefaultLimit}
+	var filters []dispatcher.Cond
+	seen := map[string]bool{}
+	for _, t := range terms {
+		if t.text != "sort" && t.text != "select" && t.text != "limit" {
+			c, err := rqlCond(t)
+			if err != nil {
+				return dispatcher.Query{}, err
+			}
+			filters = append(filters, c)
+			continue
+		}
+		// Two limits or sorts contradict each other; say so rather than pick one.
+		if seen[t.text] {
+			return dispatcher.Query{}, rqlErrorf("%s(...) given twice (at position %d)", t.text, t.pos)
+		}
+		seen[t.text] = true
+		args, err := rqlArgs(t)
+		switch {
+		case err != nil:
+		case len(args) == 0:
+			err = rqlErrorf("%s() needs an argument (at position %d)", t.text, t.pos)
+		case t.text == "sort":
+			q.Sort, err = rqlSort(args)
+		case t.text == "select":
+			q.Select, err = rqlSelect(args)
+		default:
+			q.Limit, q.Offset, err = rqlLimit(args, t.pos)
+		}
+		if err != nil {
+			return dispatcher.Query{}, err
+		}
+	}
+	switch len(filters) {
+	case 0:
+	case 1:
+		q.Filter = &filters[0]
+	default:
+		q.Filter = &dispatcher.Cond{Op: dispatcher.OpAnd, Args: filters}
+	}
+	return q, nil
+}
+
+// rqlCond turns a call into a filter condition.
+func rqlCond(n rqlNode) (dispatcher.Cond, error) {
+	c := dispatcher.Cond{Op: n.text}
+	switch n.text {
+	case dispatcher.OpAnd, dispatcher.OpOr:
+		if len(n.args) == 0 {
+			return c, rqlErrorf("%s() needs at least one condition (at position %d)", n.text, n.pos)
+		}
+		for _, a := range n.args {
+			switch {
+			case a.kind != rqlCall:
+				return c, rqlErrorf("%s takes conditions, not %q (at position %d)", n.text, a.text, a.pos)
+			case a.text == "sort" || a.text == "select" || a.text == "limit":
+				return c, rqlErrorf("%s(...) cannot be nested in %s(...) (at position %d)", a.text, n.text, a.pos)
+			}
+			sub, err := rqlCond(a)
+			if err != nil {
+				return c, err
+			}
+			c.Args = append(c.Args, sub)
+		}
+		return c, nil
+	case dispatcher.OpEq, dispatcher.OpNe, dispatcher.OpGt, dispatcher.OpGe, dispatcher.OpLt,
+		dispatcher.OpLe, dispatcher.OpLike, dispatcher.OpContains, dispatcher.OpExcludes:
+		if len(n.args) != 2 {
+			return c, rqlErrorf("%s takes (field,value), got %d arguments (at position %d)", n.text, len(n.args), n.pos)
+		}
+	case dispatcher.OpIn, dispatcher.OpOut:
+		if len(n.args) == 2 && n.args[1].kind == rqlGroup {
+			n.args = append(n.args[:1:1], n.args[1].args...)
+		}
+		if len(n.args) < 2 {
+			return c, rqlErrorf("%s takes (field,(value,...)) or (field,value,...), got no values (at position %d)", n.text, n.pos)
+		}
+	default:
+		return c, rqlErrorf("unknown operator %q (at position %d)", n.text, n.pos)
+	}
+	args, err := rqlArgs(n)
+	if err != nil {
+		return c, err
+	}
+	kind, ok := dispatcher.QueryFields[args[0]]
+	if !ok {
+		return c, rqlErrorf("unknown field %q (fields: %s)", args[0], rqlFieldNames())
+	}
+	c.Field, c.Values = args[0], args[1:]
+	for i, v := range c.Values {
+		if kind == dispatcher.KindNumber {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return c, rqlErrorf("%s: %q is not a number (epoch milliseconds)", c.Field, v)
+			}
+			c.Values[i] = strconv.FormatInt(n, 10) // canonical, so "+01" and "1" query alike
+		}
+	}
+	return c, nil
+}
+
+// rqlSort reads the fields of sort(+a,-b). A "+" may arrive literally, as
+// %2B, or as a space (a form-encoded "+"); all mean ascending, as no sign does.
+func rqlSort(fields []string) ([]dispatcher.Sort, error) {
+	var sorts []dispatcher.Sort
+	for _, f := range fields {
+		s := dispatcher.Sort{Field: f}
+		switch {
+		case strings.HasPrefix(f, "-"):
+			s = dispatcher.Sort{Field: f[1:], Desc: true}
+		case strings.HasPrefix(f, "+"), strings.HasPrefix(f, " "):
+			s.Field = f[1:]
+		}
+		if _, ok := dispatcher.QueryFields[s.Field]; !ok {
+			return nil, rqlErrorf("sort: unknown field %q (fields: %s)", s.Field, rqlFieldNames())
+		}
+		sorts = append(sorts, s)
+	}
+	return sorts, nil
+}
+
+// rqlSelect checks the fields of select(a,b).
+func rqlSelect(fields []string) ([]string, error) {
+	for _, f := range fields {
+		if !slices.Contains(rqlSelectFields, f) {
+			return nil, rqlErrorf("select: unknown field %q (fields: %s)", f, strings.Join(rqlSelectFields, ", "))
+		}
+	}
+	return fields, nil
+}
+
+// rqlLimit reads limit(n) or limit(n,offset). A limit above MaxLimit is
+// clamped rather than refused because the SDK asks for more and pages on
+// page.total; limit(0) is kept: a page with only the total.
+func rqlLimit(args []string, pos int) (limit, offset int, err error) {
+	if len(args) > 2 {
+		return 0, 0, rqlErrorf("limit takes (limit) or (limit,offset), got %d arguments (at position %d)", len(args), pos)
+	}
+	nums := [2]int{}
+	for i, v := range args {
+		nums[i], err = strconv.Atoi(v)
+		if err != nil || nums[i] < 0 {
+			return 0, 0, rqlErrorf("limit: %s%q is not a non-negative integer", []string{"", "offset "}[i], v)
+		}
+	}
+	return min(nums[0], dispatcher.MaxLimit), nums[1], nil
+}
+
+// rqlArgs decodes the arguments of a call, which must all be plain values.
+func rqlArgs(n rqlNode) ([]string, error) {
+	vals := make([]string, len(n.args))
+	for i, a := range n.args {
+		var err error
+		if vals[i], err = rqlDecode(a); err != nil {
+			return nil, err
+		}
+	}
+	return vals, nil
+}
+
+// rqlFieldNames lists the fields a filter or sort may name, for errors.
+func rqlFieldNames() string {
+	return strings.Join(slices.Sorted(maps.Keys(dispatcher.QueryFields)), ", ")
+}
+
+// rqlDecode returns the text of a plain value, decoded. The SDK encodes
+// values twice, so a value is decoded a second time when it can be; one
+// whose second decoding fails had a literal "%" and keeps its first. The typed prefixes string: and number: are stripped only
+// when their colon is literal, so an encoded "string%3Ax" stays data.
+func rqlDecode(n rqlNode) (string, error) {
+	switch n.kind {
+	case rqlCall:
+		return "", rqlErrorf("expected a plain value, got %s(...) (at position %d)", n.text, n.pos)
+	case rqlGroup:
+		return "", rqlErrorf("expected a plain value, got a (...) list (at position %d)", n.pos)
+	}
+	raw, ok := strings.CutPrefix(n.text, "string:")
+	if !ok {
+		raw, _ = strings.CutPrefix(n.text, "number:")
+	}
+	v, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", rqlErrorf("invalid percent-encoding in %q (at position %d)", n.text, n.pos)
+	}
+	if w, err := url.PathUnescape(v); err == nil {
+		v = w
+	}
+	// The database refuses invalid UTF-8 and NUL; refuse them here as a 400.
+	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return "", rqlErrorf("%q is not valid UTF-8 text (at position %d)", n.text, n.pos)
+	}
+	return v, nil
+}
+
+// rqlParser is a recursive-descent parser reading s from pos. Its tokens are
+// the structural characters ( ) , & and the runs of text between them, still
+// percent-encoded so that an encoded comma never splits a value. Positions
+// in errors are 0-based byte offsets, as in JSON.parse errors.
+type rqlParser struct {
+	s   string
+	pos int
+}
+
+// peek returns the token at pos, "" at the end (text runs are never empty).
+func (p *rqlParser) peek() string {
+	rest := p.s[p.pos:]
+	if i := strings.IndexAny(rest, "(),&"); i >= 0 {
+		return rest[:max(i, 1)] // a structural character, or the text before it
+	}
+	return rest
+}
+
+// terms parses the top level: calls separated by "&", empty terms ignored.
+func (p *rqlParser) terms() ([]rqlNode, error) {
+	var terms []rqlNode
+	for p.pos < len(p.s) {
+		if p.peek() == "&" {
+			p.pos++
+			continue
+		}
+		n, err := p.node(0)
+		switch {
+		case err != nil:
+			return nil, err
+		case n.kind == rqlGroup:
+			return nil, rqlErrorf("expected an operator before \"(\" at position %d", n.pos)
+		case n.kind == rqlValue && n.text != "": // e.g. a cache-buster _=123
+			return nil, rqlErrorf("%q is not an operator call like eq(field,value) (at position %d)", n.text, n.pos)
+		}
+		if t := p.peek(); t != "" && t != "&" {
+			return nil, rqlErrorf("unexpected %q at position %d", t, p.pos)
+		}
+		terms = append(terms, n)
+	}
+	return terms, nil
+}
+
+// node parses a call, a group or a (possibly empty) value.
+func (p *rqlParser) node(depth int) (rqlNode, error) {
+	n := rqlNode{text: p.peek(), pos: p.pos}
+	switch n.text {
+	case ")", ",", "&", "":
+		n.text = ""
+		return n, nil
+	case "(":
+		n.kind, n.text = rqlGroup, ""
+	default:
+		p.pos += len(n.text)
+		if p.peek() != "(" {
+			return n, nil
+		}
+		n.kind = rqlCall
+	}
+	var err error
+	n.args, err = p.args(depth)
+	return n, err
+}
+
+// args parses "(" node ("," node)* ")"; "()" has no arguments.
+func (p *rqlParser) args(depth int) ([]rqlNode, error) {
+	open := p.pos
+	if depth >= rqlMaxDepth {
+		return nil, rqlErrorf("nesting deeper than %d levels at position %d", rqlMaxDepth, open)
+	}
+	p.pos++
+	if p.peek() == ")" {
+		p.pos++
+		return nil, nil
+	}
+	var args []rqlNode
+	for {
+		n, err := p.node(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, n)
+		t, at := p.peek(), p.pos
+		p.pos += len(t)
+		switch t {
+		case ",":
+		case ")":
+			return args, nil
+		case "", "&":
+			return nil, rqlErrorf("missing \")\" at position %d (to close \"(\" at position %d)", at, open)
+		default:
+			return nil, rqlErrorf("unexpected %q at position %d", t, at)
+		}
+	}
+}
+
+// rqlErrorf returns an EQUERY error; the "rql: " prefix tells the client
+// which part of the request is wrong.
+func rqlErrorf(format string, args ...any) error {
+	return dispatcher.Errorf(dispatcher.EQUERY, "rql: "+format, args...)
+}

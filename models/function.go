@@ -1,0 +1,151 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"gorm.io/gorm"
+)
+
+// functionRow is a row of the functions table.
+type functionRow struct {
+	ID                string `gorm:"primaryKey"`
+	Name              string
+	Kind              string
+	URL               string
+	TimeoutMs         int64
+	Secret            string
+	Headers           *string
+	TaskQueue         string
+	CreationTimestamp int64
+	UpdateTimestamp   int64
+}
+
+func (functionRow) TableName() string { return "functions" }
+
+func toDBFunction(f dispatcher.Function) (functionRow, error) {
+	row := functionRow{ID: f.ID, Name: f.Name, Kind: f.Kind, URL: f.URL, TimeoutMs: f.Timeout.Milliseconds(),
+		Secret: f.Secret, TaskQueue: f.TaskQueue, CreationTimestamp: millis(f.Created), UpdateTimestamp: millis(f.Updated)}
+	if len(f.Headers) > 0 {
+		h, err := jsonText(f.Headers)
+		if err != nil {
+			return row, err
+		}
+		row.Headers = h
+	}
+	return row, nil
+}
+
+func toFunction(r functionRow) (dispatcher.Function, error) {
+	f := dispatcher.Function{ID: r.ID, Name: r.Name, Kind: r.Kind, URL: r.URL, Timeout: time.Duration(r.TimeoutMs) * time.Millisecond,
+		Secret: r.Secret, TaskQueue: r.TaskQueue, Created: fromMillis(r.CreationTimestamp), Updated: fromMillis(r.UpdateTimestamp)}
+	if r.Headers != nil {
+		if err := json.Unmarshal([]byte(*r.Headers), &f.Headers); err != nil {
+			return f, fmt.Errorf("function %s: headers: %w", r.ID, err)
+		}
+	}
+	return f, nil
+}
+
+func functionConflict(name string) string {
+	return fmt.Sprintf("name: a function named %q already exists", name)
+}
+
+// CreateFunction stores f, giving it an id. It returns ECONFLICT for a
+// taken name or a validation error.
+func (s *Store) CreateFunction(ctx context.Context, f *dispatcher.Function) error {
+	now := s.now()
+	f.ID, f.Created, f.Updated = dispatcher.NewID(now), now, now
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	row, err := toDBFunction(*f)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		return translate(tx.Create(&row).Error, functionConflict(f.Name))
+	})
+}
+
+// FindFunction returns the function with id, or ENOTFOUND.
+func (s *Store) FindFunction(ctx context.Context, id string) (dispatcher.Function, error) {
+	return s.findFunction(ctx, "id = ?", id)
+}
+
+// FindFunctionByName returns the function named name, or ENOTFOUND.
+func (s *Store) FindFunctionByName(ctx context.Context, name string) (dispatcher.Function, error) {
+	return s.findFunction(ctx, "name = ?", name)
+}
+
+func (s *Store) findFunction(ctx context.Context, where, arg string) (dispatcher.Function, error) {
+	var row functionRow
+	if err := s.db.WithContext(ctx).Where(where, arg).Take(&row).Error; err != nil {
+		return dispatcher.Function{}, translate(err, "")
+	}
+	return toFunction(row)
+}
+
+// FindFunctions returns every function, by name.
+func (s *Store) FindFunctions(ctx context.Context) ([]dispatcher.Function, error) {
+	var rows []functionRow
+	if err := s.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
+		return nil, translate(err, "")
+	}
+	out := make([]dispatcher.Function, len(rows))
+	for i, r := range rows {
+		f, err := toFunction(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = f
+	}
+	return out, nil
+}
+
+// UpdateFunction applies u to the function with id. A rename is refused
+// with EINUSE while task actions use the old name.
+func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.FunctionUpdate) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		var row functionRow
+		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
+			return translate(err, "")
+		}
+		f, err := toFunction(row)
+		if err != nil {
+			return err
+		}
+		if err := u.Apply(&f); err != nil {
+			return err
+		}
+		if f.Name != row.Name {
+			if err := inUse(tx, "function_name = ?", row.Name, "function"); err != nil {
+				return err
+			}
+		}
+		f.Updated = s.now()
+		updated, err := toDBFunction(f)
+		if err != nil {
+			return err
+		}
+		return translate(tx.Model(&functionRow{}).Where("id = ?", id).Select("*").Updates(&updated).Error, functionConflict(f.Name))
+	})
+}
+
+// DeleteFunction deletes the function with id. It returns EINUSE, naming
+// the dispatchers, while a task action still uses it.
+func (s *Store) DeleteFunction(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		var row functionRow
+		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
+			return translate(err, "")
+		}
+		if err := inUse(tx, "function_name = ?", row.Name, "function"); err != nil {
+			return err
+		}
+		return deleted(tx.Where("id = ?", id).Delete(&functionRow{}), "function", id)
+	})
+}

@@ -1,0 +1,169 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/dispatcherhq/dispatcher"
+	"gorm.io/gorm"
+)
+
+// templateRow is a row of the templates table.
+type templateRow struct {
+	ID                string `gorm:"primaryKey"`
+	Name              string
+	Subject           string
+	TextBody          string
+	HTMLBody          string `gorm:"column:html_body"`
+	CreationTimestamp int64
+	UpdateTimestamp   int64
+}
+
+func (templateRow) TableName() string { return "templates" }
+
+func toDBTemplate(t dispatcher.Template) templateRow {
+	return templateRow{ID: t.ID, Name: t.Name, Subject: t.Subject, TextBody: t.Text, HTMLBody: t.HTML,
+		CreationTimestamp: millis(t.Created), UpdateTimestamp: millis(t.Updated)}
+}
+
+func toTemplate(r templateRow) dispatcher.Template {
+	return dispatcher.Template{ID: r.ID, Name: r.Name, Subject: r.Subject, Text: r.TextBody, HTML: r.HTMLBody,
+		Created: fromMillis(r.CreationTimestamp), Updated: fromMillis(r.UpdateTimestamp)}
+}
+
+func templateConflict(name string) string {
+	return fmt.Sprintf("name: a template named %q already exists", name)
+}
+
+// CreateTemplate stores t, giving it an id. It returns ECONFLICT for a
+// taken name or a validation error.
+func (s *Store) CreateTemplate(ctx context.Context, t *dispatcher.Template) error {
+	now := s.now()
+	t.ID, t.Created, t.Updated = dispatcher.NewID(now), now, now
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	row := toDBTemplate(*t)
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		return translate(tx.Create(&row).Error, templateConflict(t.Name))
+	})
+}
+
+// FindTemplate returns the template with id, or ENOTFOUND.
+func (s *Store) FindTemplate(ctx context.Context, id string) (dispatcher.Template, error) {
+	var row templateRow
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return dispatcher.Template{}, translate(err, "")
+	}
+	return toTemplate(row), nil
+}
+
+// FindTemplates returns every template, by name.
+func (s *Store) FindTemplates(ctx context.Context) ([]dispatcher.Template, error) {
+	var rows []templateRow
+	if err := s.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
+		return nil, translate(err, "")
+	}
+	out := make([]dispatcher.Template, len(rows))
+	for i, r := range rows {
+		out[i] = toTemplate(r)
+	}
+	return out, nil
+}
+
+// UpdateTemplate applies u to the template with id.
+func (s *Store) UpdateTemplate(ctx context.Context, id string, u dispatcher.TemplateUpdate) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		var row templateRow
+		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
+			return translate(err, "")
+		}
+		t := toTemplate(row)
+		if err := u.Apply(&t); err != nil {
+			return err
+		}
+		t.Updated = s.now()
+		updated := toDBTemplate(t)
+		return translate(tx.Model(&templateRow{}).Where("id = ?", id).Select("*").Updates(&updated).Error, templateConflict(t.Name))
+	})
+}
+
+// DeleteTemplate deletes the template with id. It returns EINUSE, naming
+// the dispatchers, while a mail action still uses it.
+func (s *Store) DeleteTemplate(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := inUse(tx, "template_id = ?", id, "template"); err != nil {
+			return err
+		}
+		return deleted(tx.Where("id = ?", id).Delete(&templateRow{}), "template", id)
+	})
+}
+
+// inUse returns EINUSE naming the dispatchers whose actions match where.
+func inUse(tx *gorm.DB, where, arg, what string) error {
+	var users []struct {
+		ID   string
+		Name *string
+	}
+	err := tx.Table("dispatchers").Select("DISTINCT dispatchers.id, dispatchers.name").
+		Joins("JOIN actions ON actions.dispatcher_id = dispatchers.id").
+		Where("actions."+where, arg).Order("dispatchers.id").Scan(&users).Error
+	if err != nil || len(users) == 0 {
+		return err
+	}
+	names := make([]string, len(users))
+	for i, u := range users {
+		names[i] = u.ID
+		if u.Name != nil {
+			names[i] = fmt.Sprintf("%s (%s)", *u.Name, u.ID)
+		}
+	}
+	return dispatcher.Errorf(dispatcher.EINUSE, "the %s is used by the actions of dispatchers %s; change or delete those actions first", what, strings.Join(names, ", "))
+}
+
+// deleted turns a delete that matched nothing into ENOTFOUND.
+func deleted(res *gorm.DB, what, id string) error {
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no %s with id %s", what, id)
+	}
+	return nil
+}
+
+// checkReferences returns EINVALID when an action names a template or a
+// function that does not exist; it runs in the transaction that saves them.
+func checkReferences(tx *gorm.DB, actions []dispatcher.Action, prefix func(i int) string) error {
+	for i, a := range actions {
+		switch a.Type {
+		case dispatcher.ActionMail:
+			var n int64
+			if err := tx.Model(&templateRow{}).Where("id = ?", a.TemplateID).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return dispatcher.Errorf(dispatcher.EINVALID, "%stemplateId: no template with id %q; create it at /templates/v1 first", prefix(i), a.TemplateID)
+			}
+		case dispatcher.ActionTask:
+			var n int64
+			if err := tx.Model(&functionRow{}).Where("name = ?", a.FunctionName).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return dispatcher.Errorf(dispatcher.EINVALID, "%sfunctionName: no function named %q; register it at /functions/v1 first", prefix(i), a.FunctionName)
+			}
+		}
+	}
+	return nil
+}
+
+// TemplateIDByName returns the id of the template named name, or ENOTFOUND.
+func (s *Store) TemplateIDByName(ctx context.Context, name string) (string, error) {
+	var row templateRow
+	if err := s.db.WithContext(ctx).Select("id").Where("name = ?", name).Take(&row).Error; err != nil {
+		return "", translate(err, "")
+	}
+	return row.ID, nil
+}
