@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,6 +20,7 @@ type actionRequest struct {
 	Description    *string                   `json:"description"`
 	Recipients     *recipientsJSON           `json:"recipients"`
 	TemplateID     *string                   `json:"templateId"`
+	TemplateName   *string                   `json:"templateName"` // the Extra Horizon CLI's alternative to templateId
 	FunctionName   *string                   `json:"functionName"`
 	Data           optional[json.RawMessage] `json:"data"`
 	Tags           *[]string                 `json:"tags"`
@@ -203,6 +205,10 @@ func (s *Server) createAction(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
+	if err := s.resolveTemplateName(c.Request.Context(), &req, ""); err != nil {
+		fail(c, err)
+		return
+	}
 	a, err := toDomainAction(req, "")
 	if err != nil {
 		fail(c, err)
@@ -219,6 +225,10 @@ func (s *Server) createAction(c *gin.Context) {
 func (s *Server) updateAction(c *gin.Context) {
 	var req actionRequest
 	if !bindJSON(c, &req) {
+		return
+	}
+	if err := s.resolveTemplateName(c.Request.Context(), &req, ""); err != nil {
+		fail(c, err)
 		return
 	}
 	u, err := toActionUpdate(req, "")
@@ -244,6 +254,23 @@ func (s *Server) deleteAction(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, affected{1})
+}
+
+// resolveTemplateName fills in templateId from templateName, which the
+// Extra Horizon CLI may send instead.
+func (s *Server) resolveTemplateName(ctx context.Context, r *actionRequest, prefix string) error {
+	if r.TemplateName == nil || deref(r.TemplateID) != "" {
+		return nil
+	}
+	id, err := s.store.TemplateIDByName(ctx, *r.TemplateName)
+	if dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND {
+		return dispatcher.Errorf(dispatcher.EINVALID, "%stemplateName: no template named %q", prefix, *r.TemplateName)
+	}
+	if err != nil {
+		return err
+	}
+	r.TemplateID = &id
+	return nil
 }
 
 // prefixed puts prefix (the path of a nested object) before the field

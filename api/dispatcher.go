@@ -129,6 +129,14 @@ func (s *Server) createDispatcher(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
+	if req.Actions != nil {
+		for i := range *req.Actions {
+			if err := s.resolveTemplateName(c.Request.Context(), &(*req.Actions)[i], "actions["+strconv.Itoa(i)+"]."); err != nil {
+				fail(c, err)
+				return
+			}
+		}
+	}
 	d, err := toDomainDispatcher(req)
 	if err != nil {
 		fail(c, err)

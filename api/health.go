@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // health answers liveness: the process serves HTTP.
@@ -39,4 +40,18 @@ func (s *Server) ready(c *gin.Context) {
 		state = "not ready"
 	}
 	c.JSON(status, gin.H{"status": state, "checks": results})
+}
+
+// NewOpsHandler serves only /health, /healthz, /readyz and /metrics: what a
+// worker-only process exposes to its orchestrator and to Prometheus.
+func NewOpsHandler(checks map[string]Check, reg prometheus.Gatherer) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery())
+	s := &Server{checks: checks}
+	r.GET("/health", s.health)
+	r.GET("/healthz", s.health)
+	r.GET("/readyz", s.ready)
+	r.GET("/metrics", serveMetrics(reg))
+	return r
 }

@@ -1,15 +1,19 @@
 package api
 
-import "github.com/gin-gonic/gin"
+import (
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // routes maps the whole HTTP surface. Every route but the health checks,
 // the metrics and the OpenAPI document requires a token with the named
 // permission.
-func (s *Server) routes(r *gin.Engine) {
+func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	r.GET("/health", s.health)
 	r.GET("/healthz", s.health)
 	r.GET("/readyz", s.ready)
 	r.GET("/openapi.json", serveOpenAPI)
+	r.GET("/metrics", serveMetrics(metrics))
 
 	auth := s.auth.authenticate()
 	body := limitBody(s.cfg.MaxBodyBytes)
@@ -27,4 +31,27 @@ func (s *Server) routes(r *gin.Engine) {
 	d.POST("/:dispatcherId/actions", auth, require(PermUpdateDispatchers), validID("dispatcherId"), body, s.createAction)
 	d.PUT("/:dispatcherId/actions/:actionId", auth, require(PermUpdateDispatchers), validID("dispatcherId", "actionId"), body, s.updateAction)
 	d.DELETE("/:dispatcherId/actions/:actionId", auth, require(PermUpdateDispatchers), validID("dispatcherId", "actionId"), s.deleteAction)
+
+	events := limitBody(s.cfg.MaxEventBytes)
+	r.POST("/events/v1", auth, require(PermCreateEvents), events, s.receiveEvents)
+	r.POST("/events/v1/", auth, require(PermCreateEvents), events, s.receiveEvents)
+
+	t := r.Group("/templates/v1")
+	for _, root := range []string{"", "/"} {
+		t.GET(root, auth, require(PermViewTemplates), s.listTemplates)
+		t.POST(root, auth, require(PermCreateTemplates), body, s.createTemplate)
+	}
+	t.GET("/:id", auth, require(PermViewTemplates), validID("id"), s.getTemplate)
+	t.PUT("/:id", auth, require(PermUpdateTemplates), validID("id"), body, s.updateTemplate)
+	t.DELETE("/:id", auth, require(PermDeleteTemplates), validID("id"), s.deleteTemplate)
+	t.POST("/:id/render", auth, require(PermViewTemplates), validID("id"), body, s.renderTemplate)
+
+	f := r.Group("/functions/v1")
+	for _, root := range []string{"", "/"} {
+		f.GET(root, auth, require(PermViewFunctions), s.listFunctions)
+		f.POST(root, auth, require(PermCreateFunctions), body, s.createFunction)
+	}
+	f.GET("/:id", auth, require(PermViewFunctions), validID("id"), s.getFunction)
+	f.PUT("/:id", auth, require(PermUpdateFunctions), validID("id"), body, s.updateFunction)
+	f.DELETE("/:id", auth, require(PermDeleteFunctions), validID("id"), s.deleteFunction)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Store is what the API needs of the configuration store. Methods return
@@ -25,6 +26,19 @@ type Store interface {
 	CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action) error
 	UpdateAction(ctx context.Context, dispatcherID, actionID string, u dispatcher.ActionUpdate) error
 	DeleteAction(ctx context.Context, dispatcherID, actionID string) error
+	TemplateIDByName(ctx context.Context, name string) (string, error)
+
+	FindTemplates(ctx context.Context) ([]dispatcher.Template, error)
+	FindTemplate(ctx context.Context, id string) (dispatcher.Template, error)
+	CreateTemplate(ctx context.Context, t *dispatcher.Template) error
+	UpdateTemplate(ctx context.Context, id string, u dispatcher.TemplateUpdate) error
+	DeleteTemplate(ctx context.Context, id string) error
+
+	FindFunctions(ctx context.Context) ([]dispatcher.Function, error)
+	FindFunction(ctx context.Context, id string) (dispatcher.Function, error)
+	CreateFunction(ctx context.Context, f *dispatcher.Function) error
+	UpdateFunction(ctx context.Context, id string, u dispatcher.FunctionUpdate) error
+	DeleteFunction(ctx context.Context, id string) error
 }
 
 // Check reports whether a dependency answers; /readyz runs them all.
@@ -32,32 +46,47 @@ type Check func(ctx context.Context) error
 
 // Config is the API's configuration.
 type Config struct {
-	Auth         AuthConfig
-	MaxBodyBytes int64 // request bodies above it get 413
+	Auth          AuthConfig
+	MaxBodyBytes  int64 // admin request bodies above it get 413
+	MaxEventBytes int64 // event bodies above it get 413
+}
+
+// Deps are the API's dependencies.
+type Deps struct {
+	Store    Store
+	Starter  Starter
+	Checks   map[string]Check // readiness checks, by name
+	Registry *prometheus.Registry
 }
 
 // Server holds the API's dependencies; its methods are the handlers.
 type Server struct {
-	cfg    Config
-	store  Store
-	auth   *authenticator
-	checks map[string]Check
+	cfg     Config
+	store   Store
+	starter Starter
+	auth    *authenticator
+	checks  map[string]Check
+	metrics *metrics
 }
 
 // NewServer returns the API's HTTP handler. ctx bounds background work
-// (JWKS refresh). checks are the readiness checks, by name.
-func NewServer(ctx context.Context, cfg Config, store Store, checks map[string]Check) (http.Handler, error) {
+// (JWKS refresh).
+func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error) {
+	if cfg.MaxBodyBytes <= 0 || cfg.MaxEventBytes <= 0 {
+		return nil, fmt.Errorf("body limits must be positive, got %d and %d", cfg.MaxBodyBytes, cfg.MaxEventBytes)
+	}
 	auth, err := newAuthenticator(ctx, cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MaxBodyBytes <= 0 {
-		return nil, fmt.Errorf("max body bytes must be positive, got %d", cfg.MaxBodyBytes)
+	m, err := newMetrics(deps.Registry)
+	if err != nil {
+		return nil, err
 	}
-	s := &Server{cfg: cfg, store: store, auth: auth, checks: checks}
+	s := &Server{cfg: cfg, store: deps.Store, starter: deps.Starter, auth: auth, checks: deps.Checks, metrics: m}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(gin.Recovery())
+	r.Use(gin.Recovery(), m.observe())
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
@@ -66,7 +95,7 @@ func NewServer(ctx context.Context, cfg Config, store Store, checks map[string]C
 	r.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Code: 16, Name: errResourceUnknown.Name, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
 	})
-	s.routes(r)
+	s.routes(r, deps.Registry)
 	return r, nil
 }
 

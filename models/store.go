@@ -60,3 +60,6 @@ func translate(err error, conflict string) error {
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return Ping(ctx, s.db) }

@@ -1,0 +1,190 @@
+package api
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+)
+
+// TestExtraHorizonFlow drives the dispatcher API the way the Extra Horizon
+// SDK and CLI do, through every endpoint of the reference.
+func TestExtraHorizonFlow(t *testing.T) {
+	hs := newHarness(t, testenv.Postgres(t))
+	tmpl := hs.seed()
+
+	created := hs.must(200, "POST", "/dispatchers/v1/", fmt.Sprintf(`{
+		"name": "erase-pii", "description": "d", "eventType": "user_deleted", "tags": ["EXH_CLI_MANAGED"],
+		"actions": [
+			{"type": "mail", "name": "bye", "recipients": {"to": ["a@example.com"], "cc": ["b@example.com"]}, "templateId": %q, "templateName": "welcome"},
+			{"type": "task", "name": "erase", "functionName": "erase", "data": {"z": 1, "a": {"b": [1, "x"]}}, "tags": ["pii"], "startTimestamp": 1893456000000}
+		]}`, tmpl))
+	id := created["id"].(string)
+	actions := created["actions"].([]any)
+	if len(id) != 24 || len(actions) != 2 || len(actions[0].(map[string]any)["id"].(string)) != 24 {
+		t.Fatalf("created = %v", created)
+	}
+	task := actions[1].(map[string]any)
+	if task["startTimestamp"] != "2030-01-01T00:00:00.000Z" || fmt.Sprint(task["data"]) != "map[a:map[b:[1 x]] z:1]" {
+		t.Fatalf("task = %v", task)
+	}
+	if _, ok := created["creationTimestamp"].(float64); !ok {
+		t.Fatalf("creationTimestamp must be a number: %v", created["creationTimestamp"])
+	}
+	hs.must(200, "POST", "/dispatchers/v1", `{"name": "other", "eventType": "user_created"}`)
+
+	page := hs.must(200, "GET", "/dispatchers/v1/?eq(tags,EXH_CLI_MANAGED)&limit(50)", "")
+	if p := page["page"].(map[string]any); p["total"] != 1.0 || p["limit"] != 50.0 || p["offset"] != 0.0 {
+		t.Fatalf("page = %v", page["page"])
+	}
+	// The SDK encodes values twice.
+	page = hs.must(200, "GET", "/dispatchers/v1/?eq(id,"+url.PathEscape(url.PathEscape(id))+")", "")
+	if data := page["data"].([]any); len(data) != 1 || data[0].(map[string]any)["name"] != "erase-pii" {
+		t.Fatalf("find by id = %v", page)
+	}
+	page = hs.must(200, "GET", "/dispatchers/v1?select(id,name)&sort(-name)&limit(100)", "")
+	if p := page["page"].(map[string]any); p["total"] != 2.0 || p["limit"] != 50.0 {
+		t.Fatalf("limit must clamp to 50: %v", p)
+	}
+	if first := page["data"].([]any)[0].(map[string]any); first["name"] != "other" || len(first) != 2 {
+		t.Fatalf("select/sort: %v", first)
+	}
+	if got := hs.must(200, "GET", "/dispatchers/v1/"+id, ""); got["name"] != "erase-pii" {
+		t.Fatalf("GET by id = %v", got)
+	}
+
+	before := created["updateTimestamp"].(float64)
+	// The CLI sends the whole object, actions included, which are ignored.
+	res := hs.must(200, "PUT", "/dispatchers/v1/"+id, `{"name":"erase-pii-2","eventType":"user_removed","tags":["EXH_CLI_MANAGED","x"],"actions":[{"bogus":true}],"unknown":1}`)
+	if res["affectedRecords"] != 1.0 {
+		t.Fatalf("PUT = %v", res)
+	}
+	got := hs.must(200, "GET", "/dispatchers/v1/"+id, "")
+	if got["name"] != "erase-pii-2" || got["eventType"] != "user_removed" || len(got["actions"].([]any)) != 2 || got["updateTimestamp"].(float64) <= before {
+		t.Fatalf("after PUT = %v", got)
+	}
+
+	byName := hs.must(200, "POST", "/dispatchers/v1/"+id+"/actions", `{"type":"mail","name":"by-name","recipients":{"to":["c@example.com"]},"templateName":"welcome"}`)
+	if byName["templateId"] != tmpl {
+		t.Fatalf("templateName not resolved: %v", byName)
+	}
+	hs.must(200, "DELETE", "/dispatchers/v1/"+id+"/actions/"+byName["id"].(string), "")
+	action := hs.must(200, "POST", "/dispatchers/v1/"+id+"/actions", `{"type":"task","name":"later","functionName":"erase","startTimestamp":"2031-05-06T07:08:09Z"}`)
+	aid := action["id"].(string)
+	if action["startTimestamp"] != "2031-05-06T07:08:09.000Z" || len(aid) != 24 {
+		t.Fatalf("action = %v", action)
+	}
+	hs.must(200, "PUT", "/dispatchers/v1/"+id+"/actions/"+aid, `{"description":"now","startTimestamp":null,"data":{"k":"v"}}`)
+	got = hs.must(200, "GET", "/dispatchers/v1/"+id, "")
+	updated := got["actions"].([]any)[2].(map[string]any)
+	if updated["description"] != "now" || updated["startTimestamp"] != nil || updated["functionName"] != "erase" {
+		t.Fatalf("updated action = %v", updated)
+	}
+	hs.must(200, "DELETE", "/dispatchers/v1/"+id+"/actions/"+aid, "")
+	if got := hs.must(200, "GET", "/dispatchers/v1/"+id, ""); len(got["actions"].([]any)) != 2 {
+		t.Fatalf("after action delete: %v", got["actions"])
+	}
+	hs.must(200, "DELETE", "/dispatchers/v1/"+id, "")
+	code, _ := hs.do("GET", "/dispatchers/v1/"+id, "")
+	if code != 404 {
+		t.Fatalf("deleted dispatcher answers %d", code)
+	}
+}
+
+// TestErrors provokes every error code of the reference.
+func TestErrors(t *testing.T) {
+	hs := newHarness(t, testenv.Postgres(t))
+	tmpl := hs.seed()
+	d := hs.must(200, "POST", "/dispatchers/v1", `{"name":"taken","eventType":"e","actions":[{"type":"task","name":"t","functionName":"erase"}]}`)
+	id := d["id"].(string)
+	aid := d["actions"].([]any)[0].(map[string]any)["id"].(string)
+	unknown := "0123456789abcdef01234567"
+	expired, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "x", Permissions: Permissions(), TTL: time.Minute}, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewOnly := hs.tokenWith(PermViewDispatchers)
+	big := `{"eventType":"e","description":"` + strings.Repeat("x", 5000) + `"}`
+
+	cases := []struct {
+		name, token, method, path, body string
+		status, code                    int
+		mention                         string
+	}{
+		{"no permission", viewOnly, "POST", "/dispatchers/v1", `{"eventType":"e"}`, 401, 10, "CREATE_DISPATCHERS"},
+		{"bad id", "", "GET", "/dispatchers/v1/nothex", "", 400, 12, "dispatcherId"},
+		{"bad action id", "", "DELETE", "/dispatchers/v1/" + id + "/actions/xyz", "", 400, 12, "actionId"},
+		{"empty body", "", "POST", "/dispatchers/v1", "", 400, 13, "empty"},
+		{"empty update", "", "PUT", "/dispatchers/v1/" + id, `{"actions":[]}`, 400, 13, "changes nothing"},
+		{"missing eventType", "", "POST", "/dispatchers/v1", `{"name":"n"}`, 400, 14, "eventType"},
+		{"missing recipients", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","templateId":"` + tmpl + `"}`, 400, 14, "recipients.to"},
+		{"missing functionName", "", "POST", "/dispatchers/v1", `{"eventType":"e","actions":[{"type":"task"}]}`, 400, 14, "actions[0].functionName"},
+		{"wrong type", "", "POST", "/dispatchers/v1", `{"eventType":42}`, 400, 15, "eventType"},
+		{"bad action type", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"sms"}`, 400, 15, "type"},
+		{"type change", "", "PUT", "/dispatchers/v1/" + id + "/actions/" + aid, `{"type":"mail"}`, 400, 15, "type"},
+		{"bad email", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","recipients":{"to":["nope"]},"templateId":"` + tmpl + `"}`, 400, 15, "recipients.to[0]"},
+		{"bad startTimestamp", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","startTimestamp":"tomorrow"}`, 400, 15, "startTimestamp"},
+		{"data not an object", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","data":[1]}`, 400, 15, "data"},
+		{"unknown template", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","recipients":{"to":["a@example.com"]},"templateId":"` + unknown + `"}`, 400, 15, "templateId"},
+		{"unknown templateName", "", "POST", "/dispatchers/v1", `{"eventType":"e","actions":[{"type":"mail","recipients":{"to":["a@example.com"]},"templateName":"nope"}]}`, 400, 15, "actions[0].templateName"},
+		{"unknown function", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"nope"}`, 400, 15, "functionName"},
+		{"unknown dispatcher", "", "PUT", "/dispatchers/v1/" + unknown, `{"name":"x"}`, 404, 16, "unknown"},
+		{"unknown action", "", "DELETE", "/dispatchers/v1/" + id + "/actions/" + unknown, "", 404, 16, "unknown"},
+		{"delete unknown", "", "DELETE", "/dispatchers/v1/" + unknown, "", 404, 16, "unknown"},
+		{"name taken", "", "POST", "/dispatchers/v1", `{"name":"taken","eventType":"e"}`, 400, 17, "taken"},
+		{"action name taken", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","name":"t","functionName":"erase"}`, 400, 17, `"t"`},
+		{"bad rql", "", "GET", "/dispatchers/v1?eq(colour,red)", "", 400, 19, "colour"},
+		{"rql gt on tags", "", "GET", "/dispatchers/v1?gt(tags,a)", "", 400, 19, "tags"},
+		{"unparsable json", "", "POST", "/dispatchers/v1", `{"eventType":`, 400, 22, "JSON"},
+		{"not an object", "", "POST", "/dispatchers/v1", `["x"]`, 400, 22, "object"},
+		{"template in use", "", "DELETE", "/templates/v1/" + tmpl, "", 200, 0, ""}, // unused so far: succeeds
+		{"too large", "", "POST", "/dispatchers/v1", big, 413, 24, "limit"},
+		{"no token", "-", "GET", "/dispatchers/v1", "", 401, 104, "bearer"},
+		{"garbage token", "garbage", "GET", "/dispatchers/v1", "", 401, 117, ""},
+		{"expired token", expired, "GET", "/dispatchers/v1", "", 401, 118, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			token := tc.token
+			switch token {
+			case "":
+				token = hs.token
+			case "-":
+				token = ""
+			}
+			code, body := hs.doAs(token, tc.method, tc.path, tc.body)
+			if tc.code == 0 {
+				if code != tc.status {
+					t.Fatalf("got %d %v, want %d", code, body, tc.status)
+				}
+				return
+			}
+			wantError(t, code, body, tc.status, tc.code, tc.mention)
+		})
+	}
+	// Nothing half-written: the failed requests left one dispatcher with
+	// its one action.
+	page := hs.must(200, "GET", "/dispatchers/v1", "")
+	if page["page"].(map[string]any)["total"] != 1.0 || len(page["data"].([]any)[0].(map[string]any)["actions"].([]any)) != 1 {
+		t.Fatalf("failed requests changed the store: %v", page)
+	}
+}
+
+func TestReferencedTemplateAndFunctionCannotBeDeleted(t *testing.T) {
+	hs := newHarness(t, testenv.Postgres(t))
+	tmpl := hs.seed()
+	fns := hs.must(200, "GET", "/functions/v1", "")
+	fn := fns["data"].([]any)[0].(map[string]any)
+	if _, leaked := fn["secret"]; leaked {
+		t.Fatalf("function secret must be write-only: %v", fn)
+	}
+	hs.must(200, "POST", "/dispatchers/v1", fmt.Sprintf(`{"name":"uses","eventType":"e","actions":[
+		{"type":"mail","recipients":{"to":["a@example.com"]},"templateId":%q},{"type":"task","functionName":"erase"}]}`, tmpl))
+	code, body := hs.do("DELETE", "/templates/v1/"+tmpl, "")
+	wantError(t, code, body, 400, 23, "uses")
+	code, body = hs.do("DELETE", "/functions/v1/"+fn["id"].(string), "")
+	wantError(t, code, body, 400, 23, "uses")
+}

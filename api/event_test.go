@@ -1,0 +1,132 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+)
+
+func (hs *harness) post(path, contentType, body string, headers map[string]string) *httptest.ResponseRecorder {
+	hs.t.Helper()
+	req := httptest.NewRequest("POST", path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+hs.token)
+	req.Header.Set("Content-Type", contentType)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestEventEnvelopes(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	cases := []struct {
+		name, contentType, body string
+		headers                 map[string]string
+		want                    dispatcher.Event
+	}{
+		{"extra horizon", "application/json",
+			`{"id":"e1","type":"user_deleted","content":{"userId":"u1"},"creationTimestamp":1700000000000}`, nil,
+			dispatcher.Event{ID: "e1", Type: "user_deleted", Content: json.RawMessage(`{"userId":"u1"}`), Time: time.UnixMilli(1700000000000).UTC()}},
+		{"lk", "application/json",
+			`{"id":"f47ac10b","type":"user_deleted","timestamp":"2016-01-01T00:00:00.000Z","data":{"k":"v"},"source":{"userId":"u","producerId":"server@host","kinesisPartitionKey":"p"}}`, nil,
+			dispatcher.Event{ID: "f47ac10b", Type: "user_deleted", Content: json.RawMessage(`{"k":"v"}`), Time: time.Date(2016, 1, 1, 0, 0, 0, 0, time.UTC), Source: "server@host"}},
+		{"cloudevents structured", "application/cloudevents+json",
+			`{"specversion":"1.0","id":"c1","type":"user_deleted","source":"/users","time":"2024-02-03T04:05:06Z","datacontenttype":"application/json","data":{"userId":"u2"}}`, nil,
+			dispatcher.Event{ID: "c1", Type: "user_deleted", Content: json.RawMessage(`{"userId":"u2"}`), Time: time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC), Source: "/users"}},
+		{"cloudevents binary", "application/json", `{"userId":"u3"}`,
+			map[string]string{"ce-specversion": "1.0", "ce-id": "b1", "ce-type": "user_deleted", "ce-source": "/users", "ce-time": "2024-02-03T04:05:06Z"},
+			dispatcher.Event{ID: "b1", Type: "user_deleted", Content: json.RawMessage(`{"userId":"u3"}`), Time: time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC), Source: "/users"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hs.starter.events = nil
+			rec := hs.post("/events/v1", tc.contentType, tc.body, tc.headers)
+			if rec.Code != http.StatusAccepted {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			var got acceptedEvent
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.ID != tc.want.ID || got.WorkflowID != "dispatch-"+tc.want.ID || got.RunID == "" || got.Duplicate {
+				t.Fatalf("answer %+v", got)
+			}
+			ev := hs.starter.events[0]
+			if ev.ID != tc.want.ID || ev.Type != tc.want.Type || string(ev.Content) != string(tc.want.Content) || !ev.Time.Equal(tc.want.Time) || ev.Source != tc.want.Source {
+				t.Fatalf("normalised to %+v (content %s), want %+v", ev, ev.Content, tc.want)
+			}
+		})
+	}
+}
+
+func TestEventBatchDuplicateAndGeneratedID(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	rec := hs.post("/events/v1", "application/cloudevents-batch+json",
+		`[{"specversion":"1.0","id":"a","type":"t","source":"s"},{"specversion":"1.0","id":"b","type":"t","source":"s","data":"plain"}]`, nil)
+	var batch []acceptedEvent
+	if rec.Code != 202 || json.Unmarshal(rec.Body.Bytes(), &batch) != nil || len(batch) != 2 || batch[1].ID != "b" {
+		t.Fatalf("batch: %d %s", rec.Code, rec.Body)
+	}
+	if string(hs.starter.events[1].Content) != `"plain"` {
+		t.Fatalf("non-JSON data should arrive as a string, got %s", hs.starter.events[1].Content)
+	}
+	rec = hs.post("/events/v1", "application/json", `{"id":"a","type":"t"}`, nil)
+	var again acceptedEvent
+	if json.Unmarshal(rec.Body.Bytes(), &again) != nil || !again.Duplicate {
+		t.Fatalf("same id again: %s", rec.Body)
+	}
+	rec = hs.post("/events/v1", "application/json", `{"type":"t","content":{}}`, nil)
+	var gen acceptedEvent
+	if json.Unmarshal(rec.Body.Bytes(), &gen) != nil || !dispatcher.ValidID(gen.ID) {
+		t.Fatalf("missing id should be generated: %s", rec.Body)
+	}
+}
+
+func TestEventErrors(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	cases := []struct {
+		name, contentType, body string
+		status, code            int
+		mention                 string
+	}{
+		{"missing type", "application/json", `{"id":"x","content":{}}`, 400, 14, "type"},
+		{"lk data not object", "application/json", `{"type":"t","data":[1]}`, 400, 15, "data"},
+		{"bad timestamp", "application/json", `{"type":"t","timestamp":"yesterday"}`, 400, 15, "timestamp"},
+		{"bad creationTimestamp", "application/json", `{"type":"t","creationTimestamp":"soon"}`, 400, 15, "creationTimestamp"},
+		{"unparsable", "application/json", `{"type":`, 400, 22, "JSON"},
+		{"empty", "application/json", ``, 400, 13, "empty"},
+		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, 400, 0, "source"},
+		{"too large", "application/json", `{"type":"t","content":{"x":"` + strings.Repeat("y", 3000) + `"}}`, 413, 24, "limit"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := hs.post("/events/v1", tc.contentType, tc.body, nil)
+			var body map[string]any
+			_ = json.Unmarshal(rec.Body.Bytes(), &body)
+			if tc.code == 0 {
+				if rec.Code != tc.status || !strings.Contains(body["message"].(string), tc.mention) {
+					t.Fatalf("got %d %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			wantError(t, rec.Code, body, tc.status, tc.code, tc.mention)
+		})
+	}
+	if len(hs.starter.events) != 0 {
+		t.Fatalf("refused events were started: %v", hs.starter.events)
+	}
+
+	hs.starter.err = dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: connection refused")
+	rec := hs.post("/events/v1", "application/json", `{"type":"t"}`, nil)
+	var body map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	wantError(t, rec.Code, body, 503, 503, "temporal")
+}

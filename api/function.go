@@ -1,0 +1,113 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/gin-gonic/gin"
+)
+
+// functionRequest is the body of POST and PUT /functions/v1.
+type functionRequest struct {
+	Name           *string            `json:"name"`
+	Kind           *string            `json:"kind"`
+	URL            *string            `json:"url"`
+	TimeoutSeconds *int               `json:"timeoutSeconds"`
+	Secret         *string            `json:"secret"`
+	Headers        *map[string]string `json:"headers"`
+	TaskQueue      *string            `json:"taskQueue"`
+}
+
+// functionResponse never carries the secret: it is write-only.
+type functionResponse struct {
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	Kind              string            `json:"kind"`
+	URL               string            `json:"url,omitempty"`
+	TimeoutSeconds    int               `json:"timeoutSeconds,omitempty"`
+	HasSecret         bool              `json:"hasSecret"`
+	Headers           map[string]string `json:"headers,omitempty"`
+	TaskQueue         string            `json:"taskQueue,omitempty"`
+	CreationTimestamp int64             `json:"creationTimestamp"`
+	UpdateTimestamp   int64             `json:"updateTimestamp"`
+}
+
+func toFunctionUpdate(r functionRequest) dispatcher.FunctionUpdate {
+	u := dispatcher.FunctionUpdate{Name: r.Name, Kind: r.Kind, URL: r.URL, Secret: r.Secret, Headers: r.Headers, TaskQueue: r.TaskQueue}
+	if r.TimeoutSeconds != nil {
+		d := time.Duration(*r.TimeoutSeconds) * time.Second
+		u.Timeout = &d
+	}
+	return u
+}
+
+func toFunctionResponse(f dispatcher.Function) functionResponse {
+	return functionResponse{ID: f.ID, Name: f.Name, Kind: f.Kind, URL: f.URL, TimeoutSeconds: int(f.Timeout.Seconds()),
+		HasSecret: f.Secret != "", Headers: f.Headers, TaskQueue: f.TaskQueue,
+		CreationTimestamp: f.Created.UnixMilli(), UpdateTimestamp: f.Updated.UnixMilli()}
+}
+
+func (s *Server) listFunctions(c *gin.Context) {
+	fs, err := s.store.FindFunctions(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	data := make([]any, len(fs))
+	for i, f := range fs {
+		data[i] = toFunctionResponse(f)
+	}
+	c.JSON(http.StatusOK, all(data))
+}
+
+func (s *Server) getFunction(c *gin.Context) {
+	f, err := s.store.FindFunction(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toFunctionResponse(f))
+}
+
+func (s *Server) createFunction(c *gin.Context) {
+	var req functionRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	var f dispatcher.Function
+	if err := toFunctionUpdate(req).Apply(&f); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.store.CreateFunction(c.Request.Context(), &f); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toFunctionResponse(f))
+}
+
+func (s *Server) updateFunction(c *gin.Context) {
+	var req functionRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	u := toFunctionUpdate(req)
+	if u == (dispatcher.FunctionUpdate{}) {
+		abort(c, errEmptyBody, "the body changes nothing: give at least one field of the function")
+		return
+	}
+	if err := s.store.UpdateFunction(c.Request.Context(), c.Param("id"), u); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, affected{1})
+}
+
+func (s *Server) deleteFunction(c *gin.Context) {
+	if err := s.store.DeleteFunction(c.Request.Context(), c.Param("id")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, affected{1})
+}

@@ -1,0 +1,161 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/models"
+	"github.com/dispatcherhq/dispatcher/workflows"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const harnessSecret = "test-secret-test-secret-test-secret!"
+
+// harness is an API server on a real store with a fake Starter.
+type harness struct {
+	t       *testing.T
+	h       http.Handler
+	store   *models.Store
+	starter *fakeStarter
+	token   string // every permission
+}
+
+func newHarness(t *testing.T, url string) *harness {
+	t.Helper()
+	db, err := models.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	// A clock that moves a millisecond per reading: every change gets a
+	// later timestamp, without sleeping.
+	var ticks atomic.Int64
+	store := models.NewStore(db, func() time.Time { return time.Now().Add(time.Duration(ticks.Add(1)) * time.Millisecond) })
+	starter := &fakeStarter{}
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
+		Deps{Store: store, Starter: starter, Registry: prometheus.NewRegistry(), Checks: map[string]Check{"database": store.Ping}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &harness{t: t, h: h, store: store, starter: starter}
+	hs.token = hs.tokenWith(Permissions()...)
+	return hs
+}
+
+func (hs *harness) tokenWith(perms ...string) string {
+	hs.t.Helper()
+	tok, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "test", Permissions: perms, TTL: time.Hour}, time.Now())
+	if err != nil {
+		hs.t.Fatal(err)
+	}
+	return tok
+}
+
+// do sends a request with the all-permissions token and returns the status
+// and the decoded JSON body.
+func (hs *harness) do(method, path, body string) (int, map[string]any) {
+	hs.t.Helper()
+	return hs.doAs(hs.token, method, path, body)
+}
+
+func (hs *harness) doAs(token, method, path, body string) (int, map[string]any) {
+	hs.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	var out map[string]any
+	if rec.Body.Len() > 0 && rec.Body.Bytes()[0] == '{' {
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			hs.t.Fatalf("%s %s: body is not JSON: %v\n%s", method, path, err, rec.Body)
+		}
+	}
+	return rec.Code, out
+}
+
+// must sends a request that must answer want, and returns the body.
+func (hs *harness) must(want int, method, path, body string) map[string]any {
+	hs.t.Helper()
+	code, out := hs.do(method, path, body)
+	if code != want {
+		hs.t.Fatalf("%s %s = %d %v, want %d", method, path, code, out, want)
+	}
+	return out
+}
+
+// seed creates a template and a function that actions can refer to and
+// returns the template's id.
+func (hs *harness) seed() string {
+	hs.t.Helper()
+	tmpl := hs.must(200, "POST", "/templates/v1", `{"name":"welcome","subject":"Hi {{ .event.content.name }}","text":"Hello {{ .content.name }}"}`)
+	hs.must(200, "POST", "/functions/v1", `{"name":"erase","url":"http://127.0.0.1:9/erase"}`)
+	return tmpl["id"].(string)
+}
+
+type fakeStarter struct {
+	events []dispatcher.Event
+	err    error
+}
+
+func (f *fakeStarter) Start(_ context.Context, ev dispatcher.Event) (workflows.StartResult, error) {
+	if f.err != nil {
+		return workflows.StartResult{}, f.err
+	}
+	dup := false
+	for _, seen := range f.events {
+		dup = dup || seen.ID == ev.ID
+	}
+	f.events = append(f.events, ev)
+	return workflows.StartResult{WorkflowID: workflows.WorkflowID(ev.ID), RunID: "run-" + ev.ID, Duplicate: dup}, nil
+}
+
+func wantError(t *testing.T, code int, body map[string]any, status, wireCode int, mention string) {
+	t.Helper()
+	if code != status || body["code"] != float64(wireCode) {
+		t.Fatalf("got %d %v, want %d with code %d", code, body, status, wireCode)
+	}
+	if name, _ := body["name"].(string); !strings.HasSuffix(name, "_EXCEPTION") {
+		t.Fatalf("error name %q", name)
+	}
+	if msg, _ := body["message"].(string); !strings.Contains(msg, mention) {
+		t.Fatalf("message %q does not mention %q", msg, mention)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	for _, path := range []string{"/health", "/healthz", "/dispatchers/v1/health"} {
+		code, _ := hs.doAs("", "GET", path, "")
+		if code != 200 {
+			t.Errorf("GET %s = %d without a token, want 200", path, code)
+		}
+	}
+	code, body := hs.doAs("", "GET", "/readyz", "")
+	if code != 200 || body["checks"].(map[string]any)["database"] != "ok" {
+		t.Fatalf("readyz = %d %v", code, body)
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	hs.must(200, "GET", "/dispatchers/v1", "")
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `dispatcher_http_requests_total{code="200",method="GET",route="/dispatchers/v1"}`) {
+		t.Fatalf("metrics = %d\n%s", rec.Code, rec.Body)
+	}
+}
