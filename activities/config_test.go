@@ -1,0 +1,104 @@
+package activities_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+)
+
+func TestLoadConfig(t *testing.T) {
+	store := newFakeStore()
+	store.dispatchers = []dispatcher.Dispatcher{
+		{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{
+			{ID: "a1", Type: dispatcher.ActionMail, TemplateID: "t1"},
+			{ID: "a2", Type: dispatcher.ActionTask, FunctionName: "erase"},
+			{ID: "a3", Type: dispatcher.ActionTask, FunctionName: "missing"},
+		}},
+		{ID: "d2", EventType: "user_created"},
+		{ID: "d3", EventType: "user_deleted", Actions: []dispatcher.Action{
+			{ID: "a4", Type: dispatcher.ActionTask, FunctionName: "erase"},
+			{ID: "a5", Type: dispatcher.ActionTask, FunctionName: "child"},
+		}},
+	}
+	store.functions["erase"] = dispatcher.Function{Name: "erase", Kind: dispatcher.FunctionHTTP, URL: "http://x", Secret: "s", Timeout: time.Second}
+	store.functions["child"] = dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "tq"}
+	a := newActivities(t, activities.Options{Store: store})
+
+	load := func(t *testing.T, eventType string) activities.Config {
+		t.Helper()
+		var cfg activities.Config
+		if err := execute(t, a, a.LoadConfig, activities.LoadConfigInput{EventType: eventType}, &cfg); err != nil {
+			t.Fatalf("LoadConfig: %v", err)
+		}
+		return cfg
+	}
+
+	cfg := load(t, "user_deleted")
+	if len(cfg.Dispatchers) != 2 || cfg.Dispatchers[0].ID != "d1" || cfg.Dispatchers[1].ID != "d3" {
+		t.Fatalf("dispatchers = %+v", cfg.Dispatchers)
+	}
+	want := []activities.FunctionRef{
+		{Name: "erase", Kind: dispatcher.FunctionHTTP, URL: "http://x", Timeout: time.Second},
+		{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "tq"},
+	}
+	if len(cfg.Functions) != len(want) {
+		t.Fatalf("functions = %+v, want %+v", cfg.Functions, want)
+	}
+	for i := range want {
+		if cfg.Functions[i] != want[i] {
+			t.Errorf("functions[%d] = %+v, want %+v", i, cfg.Functions[i], want[i])
+		}
+	}
+	if _, ok := cfg.Function("missing"); ok {
+		t.Error("a missing function has a reference")
+	}
+	if cfg.Version != 1 {
+		t.Errorf("Version = %d, want 1", cfg.Version)
+	}
+
+	queries := store.count()
+	load(t, "user_deleted")
+	if n := store.count() - queries; n != 0 {
+		t.Errorf("a cached load ran %d queries besides the version, want 0", n)
+	}
+
+	store.change(func(s *fakeStore) { s.dispatchers = s.dispatchers[:1] })
+	cfg = load(t, "user_deleted")
+	if len(cfg.Dispatchers) != 1 || cfg.Version != 2 {
+		t.Errorf("after a change: %d dispatchers at version %d, want 1 at 2", len(cfg.Dispatchers), cfg.Version)
+	}
+	if cfg := load(t, "nothing"); len(cfg.Dispatchers) != 0 {
+		t.Errorf("unknown event type: %+v", cfg.Dispatchers)
+	}
+}
+
+func TestTemplateCache(t *testing.T) {
+	sink := startSMTPSink(t)
+	store := newFakeStore()
+	store.templates["t1"] = dispatcher.Template{ID: "t1", Subject: "first"}
+	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + sink.addr, MailFrom: "a@example.com"})
+	in := activities.MailInput{Event: testEvent(), TemplateID: "t1",
+		Recipients: dispatcher.Recipients{To: []string{"b@example.com"}}, MessageID: "m@x"}
+	send := func(t *testing.T) string {
+		t.Helper()
+		var res activities.MailResult
+		if err := execute(t, a, a.SendMail, in, &res); err != nil {
+			t.Fatalf("SendMail: %v", err)
+		}
+		mails := sink.mails()
+		h, _ := parseMail(t, mails[len(mails)-1].data)
+		return h.Get("Subject")
+	}
+	send(t)
+	queries := store.count()
+	send(t)
+	if store.count() != queries {
+		t.Error("the second mail loaded the template again")
+	}
+	store.change(func(s *fakeStore) { s.templates["t1"] = dispatcher.Template{ID: "t1", Subject: "second"} })
+	if got := send(t); got != "second" {
+		t.Errorf("after a change the subject is %q, want %q", got, "second")
+	}
+}

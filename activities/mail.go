@@ -1,0 +1,151 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/textproto"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// MailInput is the input of SendMail: one mail action of one dispatch.
+type MailInput struct {
+	Event        dispatcher.Event
+	DispatcherID string
+	ActionID     string
+	TemplateID   string
+	Recipients   dispatcher.Recipients
+	// MessageID is the same for every attempt of this action of this
+	// dispatch (without angle brackets), so that receivers can drop a
+	// mail that a retry sent twice.
+	MessageID string
+	// Run marks a replay of the dispatch; empty for the first one.
+	Run string
+}
+
+// MailResult is what SendMail reports.
+type MailResult struct {
+	MessageID string
+	Attempt   int // the activity attempt that sent it
+}
+
+// Headers the dispatcher adds to every mail, so a receiver can trace it.
+const (
+	HeaderEvent  = "X-Dispatcher-Event"
+	HeaderReplay = "X-Dispatcher-Replay"
+)
+
+// SendMail renders the action's template with the event and sends it.
+// Missing template, render errors and bad recipients fail as
+// non-retryable (dispatcher.FailureNotFound, FailureTemplate,
+// FailureRecipient); an SMTP 5xx as non-retryable FailureSMTPPermanent;
+// an SMTP 4xx or a connection error as retryable FailureSMTPTemporary.
+func (a *Activities) SendMail(ctx context.Context, in MailInput) (MailResult, error) {
+	t, err := a.template(ctx, in.TemplateID)
+	switch {
+	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
+		return MailResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("template %q does not exist", in.TemplateID))
+	case err != nil:
+		return MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading template %q: %v", in.TemplateID, err))
+	}
+	rendered, err := dispatcher.RenderMail(t, in.Event)
+	if err != nil {
+		return MailResult{}, permanent(ctx, dispatcher.FailureTemplate, fmt.Sprintf("template %q: %s", in.TemplateID, dispatcher.ErrorMessage(err)))
+	}
+	rcpts, err := dispatcher.ResolveRecipients(in.Recipients, in.Event)
+	if err != nil {
+		return MailResult{}, permanent(ctx, dispatcher.FailureRecipient, dispatcher.ErrorMessage(err))
+	}
+	if a.smtp == nil {
+		// Retryable: configuring SMTP and restarting the worker fixes it.
+		return MailResult{}, temporary(ctx, dispatcher.FailureSMTPTemporary, "no SMTP server is configured")
+	}
+	msg, err := a.message(in, rendered, rcpts)
+	if err != nil {
+		return MailResult{}, permanent(ctx, dispatcher.FailureRecipient, err.Error())
+	}
+	if err := a.deliver(ctx, msg); err != nil {
+		return MailResult{}, err
+	}
+	return MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
+}
+
+func (a *Activities) message(in MailInput, r dispatcher.RenderedMail, rcpts dispatcher.Recipients) (*gomail.Msg, error) {
+	m := gomail.NewMsg()
+	if err := m.From(a.mailFrom); err != nil {
+		return nil, fmt.Errorf("sender %q: %v", a.mailFrom, err)
+	}
+	if err := m.To(rcpts.To...); err != nil {
+		return nil, fmt.Errorf("recipients.to: %v", err)
+	}
+	if err := m.Cc(rcpts.CC...); err != nil {
+		return nil, fmt.Errorf("recipients.cc: %v", err)
+	}
+	if err := m.Bcc(rcpts.BCC...); err != nil {
+		return nil, fmt.Errorf("recipients.bcc: %v", err)
+	}
+	m.Subject(r.Subject)
+	m.SetMessageIDWithValue(in.MessageID)
+	m.SetDateWithValue(a.now())
+	m.SetGenHeader(HeaderEvent, in.Event.ID)
+	if in.Run != "" {
+		m.SetGenHeader(HeaderReplay, in.Run)
+	}
+	switch {
+	case r.HTML != "" && r.Text != "":
+		m.SetBodyString(gomail.TypeTextPlain, r.Text)
+		m.AddAlternativeString(gomail.TypeTextHTML, r.HTML)
+	case r.HTML != "":
+		m.SetBodyString(gomail.TypeTextHTML, r.HTML)
+	default:
+		m.SetBodyString(gomail.TypeTextPlain, r.Text)
+	}
+	return m, nil
+}
+
+// deliver sends m and classifies the failure.
+func (a *Activities) deliver(ctx context.Context, m *gomail.Msg) error {
+	timeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	c, err := a.smtp.client(gomail.WithTimeout(timeout))
+	if err != nil {
+		return temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP client for %s: %v", a.smtp, err))
+	}
+	err = c.DialAndSendWithContext(ctx, m)
+	if err == nil {
+		return nil
+	}
+	if code := smtpCode(err); code >= 500 && code < 600 {
+		return permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %v", a.smtp, err))
+	}
+	return temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP %s: %v", a.smtp, err))
+}
+
+// smtpCode returns the server's reply code in err, 0 if it has none
+// (a connection error). Delivery errors carry it in a go-mail SendError;
+// a refused login, during the dial, in a textproto.Error.
+func smtpCode(err error) int {
+	var se *gomail.SendError
+	if errors.As(err, &se) && se.ErrorCode() != 0 {
+		return se.ErrorCode()
+	}
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Code
+	}
+	return 0
+}
+
+func validateSender(from string) error {
+	if _, err := mail.ParseAddress(from); err != nil {
+		return fmt.Errorf("mail sender %q: %v", from, err)
+	}
+	return nil
+}

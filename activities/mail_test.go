@@ -1,0 +1,348 @@
+package activities_test
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+)
+
+// smtpSink is a real SMTP server on loopback that records what it
+// receives and answers RCPT or DATA with reject when set.
+type smtpSink struct {
+	addr string
+
+	mu       sync.Mutex
+	received []receivedMail
+	reject   *smtp.SMTPError // answer to DATA
+	user     string          // when set, AUTH PLAIN with user/pass is required
+	pass     string
+}
+
+type receivedMail struct {
+	from string
+	to   []string
+	data []byte
+}
+
+func startSMTPSink(t *testing.T) *smtpSink {
+	t.Helper()
+	sink := &smtpSink{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &smtpSession{sink: sink}, nil
+	}))
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true // loopback only
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.addr = l.Addr().String()
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return sink
+}
+
+func (s *smtpSink) mails() []receivedMail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]receivedMail(nil), s.received...)
+}
+
+type smtpSession struct {
+	sink   *smtpSink
+	authed bool
+	cur    receivedMail
+}
+
+func (s *smtpSession) AuthMechanisms() []string {
+	if s.sink.user == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *smtpSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != s.sink.user || pass != s.sink.pass {
+			return &smtp.SMTPError{Code: 535, Message: "bad credentials"}
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
+
+func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	if s.sink.user != "" && !s.authed {
+		return smtp.ErrAuthRequired
+	}
+	s.cur = receivedMail{from: from}
+	return nil
+}
+
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.cur.to = append(s.cur.to, to)
+	return nil
+}
+
+func (s *smtpSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.sink.mu.Lock()
+	defer s.sink.mu.Unlock()
+	if s.sink.reject != nil {
+		return s.sink.reject
+	}
+	s.cur.data = b
+	s.sink.received = append(s.sink.received, s.cur)
+	return nil
+}
+
+func (s *smtpSession) Reset()        { s.cur = receivedMail{} }
+func (s *smtpSession) Logout() error { return nil }
+
+// parseMail returns the headers of raw and its decoded text parts by
+// media type.
+func parseMail(t *testing.T, raw []byte) (mail.Header, map[string]string) {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("reading the mail: %v", err)
+	}
+	parts := map[string]string{}
+	var walk func(header map[string][]string, body io.Reader)
+	walk = func(header map[string][]string, body io.Reader) {
+		h := mail.Header(header)
+		mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+		if err != nil {
+			t.Fatalf("content type %q: %v", h.Get("Content-Type"), err)
+		}
+		if strings.HasPrefix(mt, "multipart/") {
+			mr := multipart.NewReader(body, params["boundary"])
+			for {
+				p, err := mr.NextRawPart()
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Fatalf("multipart: %v", err)
+				}
+				walk(p.Header, p)
+			}
+		}
+		if strings.EqualFold(h.Get("Content-Transfer-Encoding"), "quoted-printable") {
+			body = quotedprintable.NewReader(body)
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatalf("reading part %s: %v", mt, err)
+		}
+		parts[mt] = string(b)
+	}
+	walk(m.Header, m.Body)
+	return m.Header, parts
+}
+
+func TestSendMail(t *testing.T) {
+	sink := startSMTPSink(t)
+	store := newFakeStore()
+	store.templates["tpl-1"] = dispatcher.Template{
+		ID:      "tpl-1",
+		Subject: "Goodbye {{ .event.content.name }}",
+		Text:    "Your account {{ .content.userId }} is gone.",
+		HTML:    "<p>Bye {{ .content.name }} {{ \"&\" }} co</p>",
+	}
+	store.templates["tpl-bad"] = dispatcher.Template{ID: "tpl-bad", Subject: "{{ .content.nope }}"}
+	a := newActivities(t, activities.Options{
+		Store: store, SMTPURL: "smtp://" + sink.addr, MailFrom: "Dispatcher <no-reply@example.com>",
+	})
+	in := activities.MailInput{
+		Event:      testEvent(),
+		TemplateID: "tpl-1",
+		Recipients: dispatcher.Recipients{
+			To:  []string{"{{ .event.content.email }}"},
+			CC:  []string{"cc@example.com"},
+			BCC: []string{"audit@example.com"},
+		},
+		MessageID: "dispatch-ev-1.d1.a1@dispatcher",
+	}
+
+	var res activities.MailResult
+	if err := execute(t, a, a.SendMail, in, &res); err != nil {
+		t.Fatalf("SendMail: %v", err)
+	}
+	if res.MessageID != in.MessageID {
+		t.Errorf("result MessageID = %q, want %q", res.MessageID, in.MessageID)
+	}
+	mails := sink.mails()
+	if len(mails) != 1 {
+		t.Fatalf("the sink received %d mails, want 1", len(mails))
+	}
+	got := mails[0]
+	if got.from != "no-reply@example.com" {
+		t.Errorf("MAIL FROM = %q", got.from)
+	}
+	if strings.Join(got.to, ",") != "ann@example.com,cc@example.com,audit@example.com" {
+		t.Errorf("RCPT TO = %v", got.to)
+	}
+	h, parts := parseMail(t, got.data)
+	for name, want := range map[string]string{
+		"Subject":             "Goodbye Ann",
+		"Message-ID":          "<" + in.MessageID + ">",
+		"To":                  "<ann@example.com>",
+		"Cc":                  "<cc@example.com>",
+		"X-Dispatcher-Event":  "ev-1",
+		"Bcc":                 "",
+		"X-Dispatcher-Replay": "",
+	} {
+		if h.Get(name) != want {
+			t.Errorf("header %s = %q, want %q", name, h.Get(name), want)
+		}
+	}
+	if parts["text/plain"] != "Your account 42 is gone." {
+		t.Errorf("text part = %q", parts["text/plain"])
+	}
+	if parts["text/html"] != "<p>Bye Ann &amp; co</p>" {
+		t.Errorf("html part = %q", parts["text/html"])
+	}
+
+	t.Run("same input, same Message-ID", func(t *testing.T) {
+		if err := execute(t, a, a.SendMail, in, &res); err != nil {
+			t.Fatalf("SendMail: %v", err)
+		}
+		mails := sink.mails()
+		h2, _ := parseMail(t, mails[len(mails)-1].data)
+		if h2.Get("Message-ID") != h.Get("Message-ID") {
+			t.Errorf("Message-ID changed between attempts: %q then %q", h.Get("Message-ID"), h2.Get("Message-ID"))
+		}
+	})
+
+	t.Run("replay marker", func(t *testing.T) {
+		in := in
+		in.Run = "r1"
+		if err := execute(t, a, a.SendMail, in, &res); err != nil {
+			t.Fatalf("SendMail: %v", err)
+		}
+		mails := sink.mails()
+		h, _ := parseMail(t, mails[len(mails)-1].data)
+		if h.Get("X-Dispatcher-Replay") != "r1" {
+			t.Errorf("X-Dispatcher-Replay = %q", h.Get("X-Dispatcher-Replay"))
+		}
+	})
+}
+
+func TestSendMailFailures(t *testing.T) {
+	store := newFakeStore()
+	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "Hi {{ .content.name }}", Text: "x"}
+	store.templates["tpl-bad"] = dispatcher.Template{ID: "tpl-bad", Subject: "Hi {{ .content.nope }}"}
+	ok := activities.MailInput{
+		Event: testEvent(), TemplateID: "tpl-1",
+		Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}, MessageID: "m@dispatcher",
+	}
+	with := func(f func(*activities.MailInput)) activities.MailInput {
+		in := ok
+		f(&in)
+		return in
+	}
+
+	tests := []struct {
+		name      string
+		reject    *smtpError
+		smtpURL   string // "" means the sink
+		in        activities.MailInput
+		wantType  string
+		retryable bool
+		wantMsg   string
+	}{
+		{name: "missing template", in: with(func(in *activities.MailInput) { in.TemplateID = "nope" }),
+			wantType: dispatcher.FailureNotFound, wantMsg: `template "nope" does not exist`},
+		{name: "render error", in: with(func(in *activities.MailInput) { in.TemplateID = "tpl-bad" }),
+			wantType: dispatcher.FailureTemplate, wantMsg: `subject: line 1: at <.content.nope>: map has no entry for key "nope"`},
+		{name: "invalid recipient", in: with(func(in *activities.MailInput) { in.Recipients.To = []string{"{{ .event.type }}"} }),
+			wantType: dispatcher.FailureRecipient, wantMsg: `recipients.to[0]: "user_deleted" is not an email address`},
+		{name: "550 is permanent", reject: &smtpError{550, "mailbox unavailable"}, in: ok,
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "mailbox unavailable"},
+		{name: "451 is temporary", reject: &smtpError{451, "try again later"}, in: ok,
+			wantType: dispatcher.FailureSMTPTemporary, retryable: true, wantMsg: "try again later"},
+		{name: "unreachable server is temporary", smtpURL: "smtp://127.0.0.1:1", in: ok,
+			wantType: dispatcher.FailureSMTPTemporary, retryable: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := startSMTPSink(t)
+			if tt.reject != nil {
+				sink.reject = &smtp.SMTPError{Code: tt.reject.code, Message: tt.reject.msg}
+			}
+			url := tt.smtpURL
+			if url == "" {
+				url = "smtp://" + sink.addr
+			}
+			a := newActivities(t, activities.Options{Store: store, SMTPURL: url, MailFrom: "no-reply@example.com"})
+			var res activities.MailResult
+			appErr := wantFailure(t, execute(t, a, a.SendMail, tt.in, &res), tt.wantType, tt.retryable)
+			if !strings.Contains(appErr.Error(), tt.wantMsg) {
+				t.Errorf("error = %q, want it to contain %q", appErr.Error(), tt.wantMsg)
+			}
+			if n := len(sink.mails()); n != 0 {
+				t.Errorf("the sink received %d mails, want 0", n)
+			}
+		})
+	}
+}
+
+type smtpError struct {
+	code int
+	msg  string
+}
+
+func TestSendMailAuth(t *testing.T) {
+	sink := startSMTPSink(t)
+	sink.user, sink.pass = "dispatcher", "s3cret"
+	store := newFakeStore()
+	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
+	in := activities.MailInput{Event: testEvent(), TemplateID: "tpl-1",
+		Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}, MessageID: "m@dispatcher"}
+
+	a := newActivities(t, activities.Options{Store: store, MailFrom: "no-reply@example.com",
+		SMTPURL: "smtp://dispatcher:s3cret@" + sink.addr + "?starttls=none&auth=plain"})
+	var res activities.MailResult
+	if err := execute(t, a, a.SendMail, in, &res); err != nil {
+		t.Fatalf("SendMail with the right password: %v", err)
+	}
+	if len(sink.mails()) != 1 {
+		t.Fatalf("the sink received %d mails, want 1", len(sink.mails()))
+	}
+
+	a = newActivities(t, activities.Options{Store: store, MailFrom: "no-reply@example.com",
+		SMTPURL: "smtp://dispatcher:wrong@" + sink.addr + "?starttls=none&auth=plain"})
+	wantFailure(t, execute(t, a, a.SendMail, in, &res), dispatcher.FailureSMTPPermanent, false)
+}
+
+func TestNewRejectsBadSMTPConfig(t *testing.T) {
+	for _, tt := range []struct{ url, from string }{
+		{"http://localhost:25", "a@example.com"},
+		{"smtp://", "a@example.com"},
+		{"smtp://localhost:99999", "a@example.com"},
+		{"smtp://localhost?starttls=maybe", "a@example.com"},
+		{"smtp://localhost?auth=magic", "a@example.com"},
+		{"smtp://localhost", "not an address"},
+	} {
+		if _, err := activities.New(activities.Options{Store: newFakeStore(), SMTPURL: tt.url, MailFrom: tt.from}); err == nil {
+			t.Errorf("New(SMTPURL %q, MailFrom %q): no error", tt.url, tt.from)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package activities_test
+
+import (
+	"context"
+	"sync"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// fakeStore is an in-memory Store that counts its queries, so tests can
+// see what the cache saves.
+type fakeStore struct {
+	mu          sync.Mutex
+	version     int64
+	dispatchers []dispatcher.Dispatcher
+	templates   map[string]dispatcher.Template
+	functions   map[string]dispatcher.Function
+	queries     int // every query other than ConfigVersion
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{version: 1, templates: map[string]dispatcher.Template{}, functions: map[string]dispatcher.Function{}}
+}
+
+// change runs f on the store and bumps the version, as the real store
+// does in the same transaction as a change.
+func (s *fakeStore) change(f func(s *fakeStore)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+	s.version++
+}
+
+func (s *fakeStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queries
+}
+
+func (s *fakeStore) ConfigVersion(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version, nil
+}
+
+func (s *fakeStore) DispatchersByEventType(_ context.Context, eventType string) ([]dispatcher.Dispatcher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queries++
+	var out []dispatcher.Dispatcher
+	for _, d := range s.dispatchers {
+		if d.EventType == eventType {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeStore) FindTemplate(_ context.Context, id string) (dispatcher.Template, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queries++
+	t, ok := s.templates[id]
+	if !ok {
+		return dispatcher.Template{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "template %q not found", id)
+	}
+	return t, nil
+}
+
+func (s *fakeStore) FindFunctionByName(_ context.Context, name string) (dispatcher.Function, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queries++
+	f, ok := s.functions[name]
+	if !ok {
+		return dispatcher.Function{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "function %q not found", name)
+	}
+	return f, nil
+}

@@ -1,0 +1,168 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// TaskInput is the input of CallFunction: one task action of one dispatch.
+type TaskInput struct {
+	Event          dispatcher.Event
+	DispatcherID   string
+	ActionID       string
+	FunctionName   string
+	Data           json.RawMessage
+	Tags           []string
+	StartTimestamp *time.Time
+	// IdempotencyKey is the same for every attempt of this action of this
+	// dispatch; it is sent as the Idempotency-Key header and as taskId.
+	IdempotencyKey string
+	// LocalAttempts counts the attempts already made as local activities,
+	// so the attempt number the function sees keeps counting up.
+	LocalAttempts int
+	// Run marks a replay of the dispatch; empty for the first one.
+	Run string
+}
+
+// TaskResult is what CallFunction reports.
+type TaskResult struct {
+	StatusCode int
+	Attempt    int // the activity attempt that succeeded
+}
+
+// HTTP headers of a task call.
+const (
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderSignature is "t=<unix seconds>,v1=<hex HMAC-SHA256 of
+	// "<t>.<body>" keyed with the function's secret>", sent when the
+	// function has a secret; the timestamp lets receivers reject replays.
+	HeaderSignature = "X-Dispatcher-Signature"
+)
+
+// DefaultFunctionTimeout bounds an HTTP call whose function sets none.
+const DefaultFunctionTimeout = 30 * time.Second
+
+// maxRetryAfter caps a function's Retry-After, so a bogus value cannot
+// park an action for days.
+const maxRetryAfter = time.Hour
+
+// CallFunction POSTs the task payload to an HTTP task function. A 2xx
+// succeeds; a 4xx other than 408, 425 and 429 fails as non-retryable
+// dispatcher.FailureHTTPPermanent; anything else is retryable
+// FailureHTTPTemporary (honouring Retry-After) or FailureTimeout.
+func (a *Activities) CallFunction(ctx context.Context, in TaskInput) (TaskResult, error) {
+	f, err := a.function(ctx, in.FunctionName)
+	switch {
+	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
+		return TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q does not exist", in.FunctionName))
+	case err != nil:
+		return TaskResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading function %q: %v", in.FunctionName, err))
+	case f.Kind != dispatcher.FunctionHTTP:
+		return TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q is not an HTTP function (kind %q)", in.FunctionName, f.Kind))
+	}
+	payload, err := NewTaskPayload(in, attempt(ctx)+in.LocalAttempts)
+	if err != nil {
+		return TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, dispatcher.ErrorMessage(err))
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, err.Error())
+	}
+
+	timeout := f.Timeout
+	if timeout <= 0 {
+		timeout = DefaultFunctionTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		// The attempt's own deadline comes first (e.g. the short first
+		// attempt); name that one when the call runs out of time.
+		timeout = time.Until(dl).Round(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(body))
+	if err != nil {
+		return TaskResult{}, permanent(ctx, dispatcher.FailureHTTPPermanent, fmt.Sprintf("function %q: bad URL: %v", f.Name, err))
+	}
+	for k, v := range f.Headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderIdempotencyKey, in.IdempotencyKey)
+	if f.Secret != "" {
+		req.Header.Set(HeaderSignature, Sign(f.Secret, a.now(), body))
+	}
+
+	resp, err := a.http.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return TaskResult{}, temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf("function %q did not answer within %s", f.Name, timeout))
+		}
+		return TaskResult{}, temporary(ctx, dispatcher.FailureHTTPTemporary, fmt.Sprintf("function %q: %v", f.Name, err))
+	}
+	defer resp.Body.Close()
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // lets the connection be reused
+
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return TaskResult{StatusCode: resp.StatusCode, Attempt: attempt(ctx)}, nil
+	}
+	msg := fmt.Sprintf("function %q answered %s", f.Name, resp.Status)
+	if s := strings.TrimSpace(string(excerpt)); s != "" {
+		msg += ": " + s
+	}
+	if permanentStatus(resp.StatusCode) {
+		return TaskResult{}, failure(ctx, dispatcher.FailureHTTPPermanent, msg, true, 0, resp.StatusCode)
+	}
+	return TaskResult{}, failure(ctx, dispatcher.FailureHTTPTemporary, msg, false,
+		retryAfter(resp.Header.Get("Retry-After"), a.now()), resp.StatusCode)
+}
+
+// permanentStatus reports whether retrying cannot change the answer: a
+// client error, except timeouts (408), too early (425) and rate limits
+// (429), which say "try again".
+func permanentStatus(code int) bool {
+	if code < 400 || code >= 500 {
+		return false
+	}
+	return code != http.StatusRequestTimeout && code != http.StatusTooEarly && code != http.StatusTooManyRequests
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date); 0 means
+// "use the retry policy".
+func retryAfter(h string, now time.Time) time.Duration {
+	if h == "" {
+		return 0
+	}
+	var d time.Duration
+	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil {
+		d = time.Duration(s) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}
+
+// Sign returns the X-Dispatcher-Signature value for body sent at t.
+// Receivers recompute hex(HMAC-SHA256(secret, "<t>.<body>")) and compare.
+func Sign(secret string, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}

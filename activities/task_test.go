@@ -1,0 +1,222 @@
+package activities_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+)
+
+// functionSink is a real HTTP task function that records every request
+// and answers with handler (200 when nil).
+type functionSink struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []recordedRequest
+}
+
+type recordedRequest struct {
+	header http.Header
+	body   []byte
+}
+
+func startFunctionSink(t *testing.T, handler http.HandlerFunc) *functionSink {
+	t.Helper()
+	s := &functionSink{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.requests = append(s.requests, recordedRequest{header: r.Header.Clone(), body: body})
+		s.mu.Unlock()
+		if handler != nil {
+			handler(w, r)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *functionSink) last(t *testing.T) recordedRequest {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.requests) == 0 {
+		t.Fatal("the function received no request")
+	}
+	return s.requests[len(s.requests)-1]
+}
+
+func TestCallFunction(t *testing.T) {
+	sink := startFunctionSink(t, nil)
+	store := newFakeStore()
+	store.functions["erase-pii"] = dispatcher.Function{
+		Name: "erase-pii", Kind: dispatcher.FunctionHTTP, URL: sink.URL + "/erase",
+		Timeout: 5 * time.Second, Secret: "top-secret", Headers: map[string]string{"X-Team": "privacy"},
+	}
+	a := newActivities(t, activities.Options{Store: store})
+	start := testNow.Add(-time.Second)
+	in := activities.TaskInput{
+		Event:          testEvent(),
+		DispatcherID:   "d1",
+		ActionID:       "a1",
+		FunctionName:   "erase-pii",
+		Data:           json.RawMessage(`{"userId":"{{ .event.content.userId }}","mode":"hard","event":"admin value"}`),
+		Tags:           []string{"gdpr"},
+		StartTimestamp: &start,
+		IdempotencyKey: "dispatch-ev-1/d1/a1",
+		LocalAttempts:  1,
+	}
+
+	var res activities.TaskResult
+	if err := execute(t, a, a.CallFunction, in, &res); err != nil {
+		t.Fatalf("CallFunction: %v", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("StatusCode = %d", res.StatusCode)
+	}
+	req := sink.last(t)
+	for name, want := range map[string]string{
+		"Content-Type":    "application/json",
+		"Idempotency-Key": in.IdempotencyKey,
+		"X-Team":          "privacy",
+	} {
+		if got := req.header.Get(name); got != want {
+			t.Errorf("header %s = %q, want %q", name, got, want)
+		}
+	}
+	if got, want := req.header.Get(activities.HeaderSignature), activities.Sign("top-secret", testNow, req.body); got != want {
+		t.Errorf("signature = %q, want %q", got, want)
+	}
+	if activities.Sign("other-secret", testNow, req.body) == req.header.Get(activities.HeaderSignature) {
+		t.Error("the signature verifies with another secret")
+	}
+
+	var body struct {
+		TaskID         string   `json:"taskId"`
+		FunctionName   string   `json:"functionName"`
+		Tags           []string `json:"tags"`
+		StartTimestamp string   `json:"startTimestamp"`
+		Attempt        int      `json:"attempt"`
+		Data           struct {
+			UserID json.Number `json:"userId"`
+			Mode   string      `json:"mode"`
+			Event  struct {
+				ID      string          `json:"id"`
+				Type    string          `json:"type"`
+				Content json.RawMessage `json:"content"`
+				Source  string          `json:"source"`
+			} `json:"event"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(req.body, &body); err != nil {
+		t.Fatalf("body %s: %v", req.body, err)
+	}
+	if body.TaskID != in.IdempotencyKey || body.FunctionName != "erase-pii" || strings.Join(body.Tags, ",") != "gdpr" ||
+		body.StartTimestamp != start.Format(time.RFC3339Nano) {
+		t.Errorf("body = %s", req.body)
+	}
+	if body.Attempt != 2 {
+		t.Errorf("attempt = %d, want 2 (first regular attempt after one local one)", body.Attempt)
+	}
+	if body.Data.UserID != "42" || body.Data.Mode != "hard" {
+		t.Errorf("data = %s", req.body)
+	}
+	if !strings.Contains(string(req.body), `"userId":42`) {
+		t.Errorf("userId did not keep its JSON type: %s", req.body)
+	}
+	if e := body.Data.Event; e.ID != "ev-1" || e.Type != "user_deleted" || e.Source != "test" || string(e.Content) != string(testEvent().Content) {
+		t.Errorf("data.event = %+v (the admin's \"event\" key must be overwritten)", e)
+	}
+	if !strings.Contains(string(req.body), `"data":{"userId":42,"mode":"hard","event":{`) {
+		t.Errorf("data keys out of order: %s", req.body)
+	}
+}
+
+func TestCallFunctionFailures(t *testing.T) {
+	store := newFakeStore()
+	a := newActivities(t, activities.Options{Store: store})
+	in := activities.TaskInput{Event: testEvent(), FunctionName: "fn", IdempotencyKey: "k"}
+	retryAfterDate := testNow.Add(90 * time.Second).Format(http.TimeFormat)
+
+	tests := []struct {
+		name       string
+		handler    http.HandlerFunc
+		fn         *dispatcher.Function // nil: an HTTP function at the sink
+		data       string
+		wantType   string
+		retryable  bool
+		wantMsg    string
+		wantDelay  time.Duration
+		wantStatus int // in the failure details
+	}{
+		{name: "404 is permanent", handler: status(404, "", "no such user"),
+			wantType: dispatcher.FailureHTTPPermanent, wantMsg: `answered 404 Not Found: no such user`, wantStatus: 404},
+		{name: "400 is permanent", handler: status(400, "", ""), wantType: dispatcher.FailureHTTPPermanent, wantStatus: 400},
+		{name: "429 is temporary", handler: status(429, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 429},
+		{name: "408 is temporary", handler: status(408, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 408},
+		{name: "503 with Retry-After seconds", handler: status(503, "7", "busy"),
+			wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantMsg: "503 Service Unavailable: busy", wantDelay: 7 * time.Second, wantStatus: 503},
+		{name: "503 with Retry-After date", handler: status(503, retryAfterDate, ""),
+			wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantDelay: 90 * time.Second, wantStatus: 503},
+		{name: "500 without Retry-After", handler: status(500, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 500},
+		{name: "timeout is retryable", handler: func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
+			fn:       &dispatcher.Function{Kind: dispatcher.FunctionHTTP, Timeout: 50 * time.Millisecond},
+			wantType: dispatcher.FailureTimeout, retryable: true, wantMsg: "did not answer within 50ms"},
+		{name: "missing function", fn: &dispatcher.Function{Name: "other"}, wantType: dispatcher.FailureNotFound, wantMsg: `function "fn" does not exist`},
+		{name: "temporal function is not callable over HTTP", fn: &dispatcher.Function{Kind: dispatcher.FunctionTemporal},
+			wantType: dispatcher.FailureNotFound},
+		{name: "data template error", data: `{"x":"{{ .content.nope }}"}`, wantType: dispatcher.FailureTemplate,
+			wantMsg: `data.x: line 1: at <.content.nope>: map has no entry for key "nope"`},
+		{name: "unreachable is temporary", fn: &dispatcher.Function{Kind: dispatcher.FunctionHTTP, URL: "http://127.0.0.1:1/"},
+			wantType: dispatcher.FailureHTTPTemporary, retryable: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := startFunctionSink(t, tt.handler)
+			f := dispatcher.Function{Name: "fn", Kind: dispatcher.FunctionHTTP, URL: sink.URL}
+			if tt.fn != nil {
+				f = *tt.fn
+				if f.Name == "" {
+					f.Name = "fn"
+				}
+				if f.URL == "" {
+					f.URL = sink.URL
+				}
+			}
+			store.change(func(s *fakeStore) { s.functions = map[string]dispatcher.Function{f.Name: f} })
+			in := in
+			if tt.data != "" {
+				in.Data = json.RawMessage(tt.data)
+			}
+			var res activities.TaskResult
+			appErr := wantFailure(t, execute(t, a, a.CallFunction, in, &res), tt.wantType, tt.retryable)
+			if !strings.Contains(appErr.Error(), tt.wantMsg) {
+				t.Errorf("error = %q, want it to contain %q", appErr.Error(), tt.wantMsg)
+			}
+			if appErr.NextRetryDelay() != tt.wantDelay {
+				t.Errorf("NextRetryDelay = %s, want %s", appErr.NextRetryDelay(), tt.wantDelay)
+			}
+			var details activities.FailureDetails
+			if err := appErr.Details(&details); err != nil || details.Attempt != 1 || details.StatusCode != tt.wantStatus {
+				t.Errorf("details = %+v (%v), want attempt 1 and status %d", details, err, tt.wantStatus)
+			}
+		})
+	}
+}
+
+func status(code int, retryAfter, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, body)
+	}
+}

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/workflows"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+const e2eSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
+
+// system is the real dispatcher binary running `serve` against a real
+// Temporal dev server, a PostgreSQL schema and an SMTP sink on loopback.
+type system struct {
+	t        *testing.T
+	url      string
+	env      []string
+	bin      string
+	token    string
+	temporal client.Client
+	smtp     *testenv.SMTPSink
+	logs     *syncBuffer
+}
+
+func startSystem(t *testing.T) *system {
+	t.Helper()
+	srv := testenv.Temporal(t)
+	s := &system{t: t, bin: testenv.Binary(t), temporal: srv.Client(), smtp: testenv.SMTP(t), logs: &syncBuffer{}}
+	s.env = append(os.Environ(),
+		"DATABASE_URL="+testenv.Postgres(t),
+		"DISPATCHER_JWT_SECRET="+e2eSecret,
+		"TEMPORAL_ADDRESS="+srv.FrontendHostPort(),
+		"DISPATCHER_HTTP_ADDR=127.0.0.1:0",
+		"DISPATCHER_SMTP_URL=smtp://"+s.smtp.Addr,
+		"DISPATCHER_MAIL_FROM=dispatcher@example.com",
+		"DISPATCHER_LOG_LEVEL=warn",
+	)
+	cmd := exec.Command(s.bin, "serve")
+	cmd.Env = s.env
+	cmd.Stderr = s.logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// A graceful stop: SIGTERM, then a clean exit.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("dispatcher serve did not exit cleanly on SIGTERM: %v\n%s", err, s.logs)
+		}
+	})
+	url := make(chan string, 1)
+	go func() {
+		listening := regexp.MustCompile(`dispatcher API listening on (http://\S+)`)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				url <- m[1]
+			}
+		}
+	}()
+	select {
+	case s.url = <-url:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("dispatcher serve did not start:\n%s", s.logs)
+	}
+	s.poll("the API to be ready", func() bool {
+		res, err := http.Get(s.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	s.token = strings.TrimSpace(s.run("token", "--admin"))
+	return s
+}
+
+// run runs a dispatcher subcommand with the system's environment.
+func (s *system) run(args ...string) string {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, args...)
+	cmd.Env = s.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("dispatcher %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// poll waits until cond holds, failing the test after 60 s.
+func (s *system) poll(what string, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s\nlogs:\n%s", what, s.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// call sends a request with the admin token and decodes the JSON answer.
+func (s *system) call(method, path string, body any, want int) map[string]any {
+	s.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.url+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		s.t.Fatalf("%s %s = %d %s, want %d", method, path, res.StatusCode, raw, want)
+	}
+	var out map[string]any
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	return out
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestEndToEndAdminAPI runs the reference's admin flow against the real
+// binary over HTTP.
+func TestEndToEndAdminAPI(t *testing.T) {
+	s := startSystem(t)
+	if out := s.run("migrate", "--status"); !strings.Contains(out, "schema version 1 (latest 1)") {
+		t.Fatalf("migrate --status: %s", out)
+	}
+	res, err := http.Get(s.url + "/dispatchers/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Fatalf("no token: %d, want 401", res.StatusCode)
+	}
+
+	tmpl := s.call("POST", "/templates/v1", map[string]any{"name": "bye", "subject": "Bye", "text": "Bye"}, 200)["id"].(string)
+	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": "http://127.0.0.1:9/"}, 200)
+	d := s.call("POST", "/dispatchers/v1", map[string]any{
+		"name": "gdpr", "eventType": "user_deleted", "tags": []string{"EXH_CLI_MANAGED"},
+		"actions": []any{map[string]any{"type": "mail", "recipients": map[string]any{"to": []string{"a@example.com"}}, "templateId": tmpl}},
+	}, 200)
+	id := d["id"].(string)
+	page := s.call("GET", "/dispatchers/v1?eq(tags,EXH_CLI_MANAGED)&limit(50)", nil, 200)
+	if page["page"].(map[string]any)["total"] != 1.0 {
+		t.Fatalf("list by tag: %v", page)
+	}
+	found := s.call("GET", "/dispatchers/v1?eq(id,"+id+")", nil, 200)["data"].([]any)
+	if len(found) != 1 {
+		t.Fatalf("find by id: %v", found)
+	}
+	s.call("PUT", "/dispatchers/v1/"+id, map[string]any{"description": "erase PII"}, 200)
+	a := s.call("POST", "/dispatchers/v1/"+id+"/actions", map[string]any{"type": "task", "functionName": "erase", "data": map[string]any{"k": 1}}, 200)
+	s.call("PUT", "/dispatchers/v1/"+id+"/actions/"+a["id"].(string), map[string]any{"data": map[string]any{"k": 2}}, 200)
+	s.call("DELETE", "/dispatchers/v1/"+id+"/actions/"+a["id"].(string), nil, 200)
+	got := s.call("GET", "/dispatchers/v1/"+id, nil, 200)
+	if got["description"] != "erase PII" || len(got["actions"].([]any)) != 1 {
+		t.Fatalf("after updates: %v", got)
+	}
+	s.call("DELETE", "/dispatchers/v1/"+id, nil, 200)
+	s.call("GET", "/dispatchers/v1/"+id, nil, 404)
+}
+
+// functionSink is a real HTTP task function that records its calls and
+// answers with the statuses it is given, in order, then 200.
+type functionSink struct {
+	mu       sync.Mutex
+	calls    []map[string]any
+	headers  []http.Header
+	statuses []int
+}
+
+func (f *functionSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, body)
+	f.headers = append(f.headers, r.Header.Clone())
+	status := 200
+	if len(f.statuses) > 0 {
+		status, f.statuses = f.statuses[0], f.statuses[1:]
+	}
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"status":%d}`, status)
+}
+
+func (f *functionSink) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+// result waits for a dispatch to close and returns its outcomes and
+// whether it failed.
+func (s *system) result(workflowID, runID string) (workflows.DispatchResult, bool) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var res workflows.DispatchResult
+	err := s.temporal.GetWorkflow(ctx, workflowID, runID).Get(ctx, &res)
+	if err == nil {
+		return res, false
+	}
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != dispatcher.FailureDispatch {
+		s.t.Fatalf("dispatch %s: %v\nlogs:\n%s", workflowID, err, s.logs)
+	}
+	if err := app.Details(&res); err != nil {
+		s.t.Fatalf("failure details: %v", err)
+	}
+	return res, true
+}
+
+// TestEndToEndDispatch sends events through the real binary and checks
+// what reaches a real SMTP server and a real HTTP function.
+func TestEndToEndDispatch(t *testing.T) {
+	s := startSystem(t)
+	good, flaky, broken := &functionSink{}, &functionSink{statuses: []int{503, 503}}, &functionSink{statuses: []int{404, 404, 404}}
+	for name, h := range map[string]http.Handler{"erase": good, "flaky": flaky, "broken": broken} {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		s.call("POST", "/functions/v1", map[string]any{"name": name, "url": srv.URL + "/" + name, "secret": "fn-secret-" + name}, 200)
+	}
+	tmpl := s.call("POST", "/templates/v1", map[string]any{
+		"name": "goodbye", "subject": "Goodbye {{ .event.content.name }}",
+		"text": "Your account {{ .content.userId }} is gone.", "html": "<p>Bye {{ .content.name }}</p>",
+	}, 200)["id"].(string)
+	fast := map[string]any{"initialIntervalMs": 100, "backoffCoefficient": 1, "maximumAttempts": 5}
+	s.call("POST", "/dispatchers/v1", map[string]any{
+		"name": "gdpr", "eventType": "user_deleted",
+		"actions": []any{
+			map[string]any{"type": "mail", "name": "mail", "templateId": tmpl, "recipients": map[string]any{"to": []string{"{{ .event.content.email }}"}, "bcc": []string{"audit@example.com"}}},
+			map[string]any{"type": "task", "name": "erase", "functionName": "erase", "data": map[string]any{"userId": "{{ .event.content.userId }}", "event": "overwritten", "fixed": true}, "tags": []string{"pii"}},
+			map[string]any{"type": "task", "name": "flaky", "functionName": "flaky", "retryPolicy": fast},
+		},
+	}, 200)
+
+	ev := map[string]any{"id": "evt-1", "type": "user_deleted", "content": map[string]any{"name": "Ann <b>", "userId": 42, "email": "ann@example.com"}}
+	acc := s.call("POST", "/events/v1", ev, 202)
+	if acc["duplicate"] != false || acc["workflowId"] != "dispatch-evt-1" {
+		t.Fatalf("accepted = %v", acc)
+	}
+	res, failed := s.result(acc["workflowId"].(string), acc["runId"].(string))
+	if failed || len(res.Outcomes) != 3 {
+		t.Fatalf("dispatch failed=%v outcomes=%+v\nlogs:\n%s", failed, res.Outcomes, s.logs)
+	}
+	for _, o := range res.Outcomes {
+		if o.Status != workflows.StatusSucceeded {
+			t.Fatalf("outcome %+v", o)
+		}
+		if o.ActionName == "flaky" && o.Attempts != 3 {
+			t.Fatalf("flaky function: %d attempts, want 3 (two 503s, then 200)", o.Attempts)
+		}
+	}
+
+	mails := s.smtp.Mails()
+	if len(mails) != 1 || len(mails[0].To) != 2 || mails[0].To[0] != "ann@example.com" {
+		t.Fatalf("mails = %+v", mails)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(mails[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject := msg.Header.Get("Subject"); subject != "Goodbye Ann <b>" {
+		t.Errorf("subject = %q", subject)
+	}
+	if id := strings.TrimSpace(msg.Header.Get("Message-Id")); !strings.HasPrefix(id, "<dispatch-evt-1.") || !strings.HasSuffix(id, "@dispatcher>") {
+		t.Errorf("Message-Id = %q, want one derived from the dispatch", id)
+	}
+	body, _ := io.ReadAll(msg.Body)
+	for _, want := range []string{"Your account 42 is gone.", "<p>Bye Ann &lt;b&gt;</p>"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("mail body lacks %q:\n%s", want, body)
+		}
+	}
+
+	if good.count() != 1 {
+		t.Fatalf("erase called %d times", good.count())
+	}
+	call := good.calls[0]
+	data := call["data"].(map[string]any)
+	event := data["event"].(map[string]any)
+	if data["userId"] != 42.0 || data["fixed"] != true || event["id"] != "evt-1" || event["content"].(map[string]any)["name"] != "Ann <b>" {
+		t.Fatalf("function received %v", call)
+	}
+	if call["functionName"] != "erase" || fmt.Sprint(call["tags"]) != "[pii]" {
+		t.Fatalf("function received %v", call)
+	}
+	if key := good.headers[0].Get("Idempotency-Key"); key == "" {
+		t.Fatal("no Idempotency-Key")
+	}
+	if keys := flaky.headers; keys[0].Get("Idempotency-Key") != keys[2].Get("Idempotency-Key") {
+		t.Fatalf("Idempotency-Key changed between attempts: %q vs %q", keys[0].Get("Idempotency-Key"), keys[2].Get("Idempotency-Key"))
+	}
+	if sig := good.headers[0].Get("X-Dispatcher-Signature"); !strings.Contains(sig, "v1=") {
+		t.Fatalf("signature header = %q", sig)
+	}
+
+	// The same event again dispatches nothing.
+	again := s.call("POST", "/events/v1", ev, 202)
+	if again["duplicate"] != true || again["runId"] != acc["runId"] {
+		t.Fatalf("second delivery = %v, want duplicate of %v", again, acc["runId"])
+	}
+	if good.count() != 1 || len(s.smtp.Mails()) != 1 {
+		t.Fatalf("duplicate event ran actions again: %d calls, %d mails", good.count(), len(s.smtp.Mails()))
+	}
+}
+
+// TestEndToEndFailureAndSchedule: a permanently failing function fails the
+// dispatch while the other actions succeed; a future startTimestamp waits.
+func TestEndToEndFailureAndSchedule(t *testing.T) {
+	s := startSystem(t)
+	ok, broken := &functionSink{}, &functionSink{statuses: []int{404, 404, 404}}
+	for name, h := range map[string]http.Handler{"ok": ok, "broken": broken} {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		s.call("POST", "/functions/v1", map[string]any{"name": name, "url": srv.URL}, 200)
+	}
+	start := time.Now().Add(2 * time.Second).UTC()
+	s.call("POST", "/dispatchers/v1", map[string]any{
+		"name": "mixed", "eventType": "order_paid",
+		"actions": []any{
+			map[string]any{"type": "task", "name": "broken", "functionName": "broken"},
+			map[string]any{"type": "task", "name": "later", "functionName": "ok", "startTimestamp": start.Format(time.RFC3339Nano)},
+		},
+	}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "order-7", "type": "order_paid", "content": map[string]any{}}, 202)
+	res, failed := s.result(acc["workflowId"].(string), acc["runId"].(string))
+	if !failed {
+		t.Fatalf("dispatch with a failing action completed: %+v", res)
+	}
+	byName := map[string]workflows.ActionOutcome{}
+	for _, o := range res.Outcomes {
+		byName[o.ActionName] = o
+	}
+	if o := byName["broken"]; o.Status != workflows.StatusFailed || o.Attempts != 1 || o.ErrorClass != dispatcher.FailureHTTPPermanent || !strings.Contains(o.Error, "404") {
+		t.Fatalf("broken outcome %+v: want failed after 1 attempt (404 is permanent)", o)
+	}
+	if o := byName["later"]; o.Status != workflows.StatusSucceeded || o.StartedAt.Before(start) {
+		t.Fatalf("scheduled outcome %+v: want succeeded, started after %v", o, start)
+	}
+	if ok.count() != 1 || broken.count() != 1 {
+		t.Fatalf("calls: ok %d, broken %d; want 1 each", ok.count(), broken.count())
+	}
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/api"
+	"github.com/dispatcherhq/dispatcher/models"
+	"github.com/dispatcherhq/dispatcher/workflows"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+)
+
+// processCmd is serve, api or worker: the long-running process with the
+// API, the worker, or both.
+func processCmd(use, short string, getenv func(string) string, stdout io.Writer, withAPI, withWorker bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(getenv)
+			if err != nil {
+				return err
+			}
+			p := process{cfg: cfg, stdout: stdout, log: newLogger(cfg), api: withAPI, worker: withWorker}
+			return p.run(cmd.Context())
+		},
+	}
+}
+
+// process is one running dispatcher process.
+type process struct {
+	cfg    config
+	stdout io.Writer
+	log    *slog.Logger
+	api    bool
+	worker bool
+}
+
+func newLogger(cfg config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// run starts the process's parts and blocks until ctx ends or a part fails,
+// then shuts down gracefully.
+func (p process) run(ctx context.Context) error {
+	slog.SetDefault(p.log)
+	store, err := p.openStore(ctx)
+	if err != nil {
+		return err
+	}
+
+	reg, temporalMetrics, closeMetrics := newMetrics()
+	defer closeMetrics()
+	tc, err := client.NewLazyClient(client.Options{
+		HostPort:       p.cfg.TemporalAddr,
+		Namespace:      p.cfg.TemporalNS,
+		Logger:         tlog.NewStructuredLogger(p.log.With("component", "temporal")),
+		MetricsHandler: temporalMetrics,
+	})
+	if err != nil {
+		return fmt.Errorf("temporal client: %w", err)
+	}
+	defer tc.Close()
+
+	if p.worker {
+		w, err := p.startWorker(ctx, tc, store)
+		if err != nil {
+			return err
+		}
+		// Stop waits for in-flight activities up to the worker's
+		// stop timeout; unfinished ones are retried elsewhere.
+		defer w.Stop()
+	}
+	checks := map[string]api.Check{
+		"database": store.Ping,
+		"temporal": func(ctx context.Context) error {
+			_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		},
+	}
+	var handler http.Handler
+	if p.api {
+		handler, err = api.NewServer(ctx, api.Config{
+			Auth: api.AuthConfig{
+				Disabled: p.cfg.AuthDisabled,
+				Secret:   []byte(p.cfg.JWTSecret),
+				JWKSURL:  p.cfg.JWKSURL,
+				Issuer:   p.cfg.JWTIssuer,
+				Audience: p.cfg.JWTAudience,
+			},
+			MaxBodyBytes:  p.cfg.MaxBodyBytes,
+			MaxEventBytes: p.cfg.MaxEventBytes,
+		}, api.Deps{
+			Store: store,
+			// Eager start only helps when this process's worker takes
+			// the first workflow task: serve, not api alone.
+			Starter:  workflows.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker},
+			Checks:   checks,
+			Registry: reg,
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		handler = api.NewOpsHandler(checks, reg)
+	}
+	return p.serveHTTP(ctx, handler)
+}
+
+// newMetrics returns the process's Prometheus registry and the Temporal
+// SDK's metrics handler reporting into it.
+func newMetrics() (*prometheus.Registry, client.MetricsHandler, func()) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: reg})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       tallyprom.DefaultSeparator,
+		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+	}, time.Second)
+	return reg, sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), func() { _ = closer.Close() }
+}
+
+func (p process) openStore(ctx context.Context) (*models.Store, error) {
+	db, err := models.Open(p.cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := models.Ping(ctx, db); err != nil {
+		return nil, fmt.Errorf("database %s does not answer: %w", redactURL(p.cfg.DatabaseURL), err)
+	}
+	if p.cfg.AutoMigrate {
+		n, err := models.Migrate(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			p.log.Info("applied database migrations", "count", n)
+		}
+	}
+	return models.NewStore(db, time.Now), nil
+}
+
+func (p process) startWorker(ctx context.Context, tc client.Client, store *models.Store) (worker.Worker, error) {
+	if err := registerSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
+		return nil, fmt.Errorf("temporal at %s: %w", p.cfg.TemporalAddr, err)
+	}
+	acts, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom})
+	if err != nil {
+		return nil, err
+	}
+	w := worker.New(tc, p.cfg.TaskQueue, worker.Options{WorkerStopTimeout: p.cfg.ShutdownPeriod})
+	workflows.Register(w, acts)
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start worker (is Temporal running at %s?): %w", p.cfg.TemporalAddr, err)
+	}
+	return w, nil
+}
+
+func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
+	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", p.cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	what := "API"
+	if !p.api {
+		what = "worker health and metrics"
+	}
+	fmt.Fprintf(p.stdout, "dispatcher %s listening on http://%s\n", what, ln.Addr())
+	if p.worker {
+		fmt.Fprintf(p.stdout, "dispatcher worker polling task queue %q on %s\n", p.cfg.TaskQueue, p.cfg.TemporalAddr)
+	}
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownPeriod)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// redactURL hides the password of a database URL for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// registerSearchAttributes adds the dispatch search attributes the
+// namespace lacks, so the Temporal Web UI can filter dispatches by them.
+func registerSearchAttributes(ctx context.Context, tc client.Client, namespace string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	have, err := tc.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enums.IndexedValueType{}
+	for name, typ := range workflows.SearchAttributes() {
+		if _, ok := have.GetCustomAttributes()[name]; !ok {
+			missing[name] = typ
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = tc.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: missing,
+	})
+	if err != nil {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}

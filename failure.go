@@ -1,0 +1,55 @@
+package dispatcher
+
+// Failure types: the Temporal application-error types that activities and
+// workflows fail with. They double as the "error class" that a dispatch
+// records per failed action and that support staff filter on, so there are
+// few of them and each says what to do next: fix the configuration (the
+// permanent ones) or look at the dependency (the temporary ones).
+const (
+	// FailureTemplate: a mail template or a templated value of an action
+	// does not render against the event (syntax, missing variable).
+	FailureTemplate = "TemplateError"
+	// FailureRecipient: a mail recipient does not resolve to an address.
+	FailureRecipient = "InvalidRecipient"
+	// FailureNotFound: the action names a template or function that does
+	// not exist (any more).
+	FailureNotFound = "ConfigNotFound"
+	// FailureSMTPPermanent: the mail server refused the mail with a 5xx.
+	FailureSMTPPermanent = "SMTPPermanent"
+	// FailureSMTPTemporary: the mail server answered 4xx or could not be
+	// reached; retried.
+	FailureSMTPTemporary = "SMTPTemporary"
+	// FailureHTTPPermanent: the task function answered 4xx (other than
+	// 408, 425 and 429).
+	FailureHTTPPermanent = "HTTPPermanent"
+	// FailureHTTPTemporary: the task function answered 5xx, 408, 425 or 429,
+	// or could not be reached; retried.
+	FailureHTTPTemporary = "HTTPTemporary"
+	// FailureStore: the configuration database could not be read; retried.
+	FailureStore = "StoreUnavailable"
+	// FailureTask: a task function run as a Temporal child workflow failed.
+	FailureTask = "TaskFailed"
+	// FailureTimeout: an attempt (or the action as a whole) ran out of time.
+	FailureTimeout = "Timeout"
+	// FailureCanceled: the dispatch was canceled before the action finished.
+	FailureCanceled = "Canceled"
+	// FailureUnexpected: an error none of the other types describe (a
+	// bug, a panic); look at the worker's logs.
+	FailureUnexpected = "Unexpected"
+	// FailureDispatch: the dispatch as a whole, when one or more of its
+	// actions failed for good; its details hold every action's outcome.
+	FailureDispatch = "DispatchFailed"
+)
+
+// PermanentFailures returns the failure types that retrying cannot fix; a
+// workflow passes them as NonRetryableErrorTypes so that an error that was
+// not marked non-retryable where it was raised still fails fast.
+func PermanentFailures() []string {
+	return []string{
+		FailureTemplate,
+		FailureRecipient,
+		FailureNotFound,
+		FailureSMTPPermanent,
+		FailureHTTPPermanent,
+	}
+}

@@ -1,0 +1,231 @@
+package dispatcher_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+func testEvent(t *testing.T) dispatcher.Event {
+	t.Helper()
+	return dispatcher.Event{
+		ID:   "ev-1",
+		Type: "user_deleted",
+		Content: json.RawMessage(`{"name":"<Ann>","userId":1234567890123,"email":"ann@example.com",` +
+			`"active":true,"profile":{"b":2,"a":1},"emails":["a@example.com","b@example.com"],"gone":null}`),
+		Time:   time.Date(2026, 11, 22, 5, 40, 0, 0, time.UTC),
+		Source: "test",
+	}
+}
+
+// wantError checks err against a wanted message fragment: "" means no
+// error; otherwise err must be an EINVALID *Error containing want.
+func wantError(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", want)
+	}
+	if code := dispatcher.ErrorCode(err); code != dispatcher.EINVALID {
+		t.Fatalf("error code = %q (%v), want %q", code, err, dispatcher.EINVALID)
+	}
+	if !strings.Contains(dispatcher.ErrorMessage(err), want) {
+		t.Fatalf("error = %q, want it to contain %q", dispatcher.ErrorMessage(err), want)
+	}
+}
+
+func TestRenderMail(t *testing.T) {
+	tests := []struct {
+		name    string
+		tmpl    dispatcher.Template
+		want    dispatcher.RenderedMail
+		wantErr string
+	}{
+		{
+			name: "event and content",
+			tmpl: dispatcher.Template{
+				Subject: "Goodbye {{ .event.content.name }}",
+				Text:    "Hi {{ .content.name }}, id {{ .content.userId }}, event {{ .event.id }} of {{ .event.type }} at {{ .event.time.Format \"2006-01-02\" }}",
+				HTML:    "<p>Bye {{ .event.content.name }}</p>",
+			},
+			want: dispatcher.RenderedMail{
+				Subject: "Goodbye <Ann>",
+				Text:    "Hi <Ann>, id 1234567890123, event ev-1 of user_deleted at 2026-11-22",
+				HTML:    "<p>Bye &lt;Ann&gt;</p>",
+			},
+		},
+		{
+			name: "null renders empty, not <no value>",
+			tmpl: dispatcher.Template{Subject: "[{{ .content.gone }}]", HTML: "[{{ .content.gone }}]"},
+			want: dispatcher.RenderedMail{Subject: "[]", HTML: "[]"},
+		},
+		{
+			name: "conditionals and range work on content",
+			tmpl: dispatcher.Template{Text: "{{ if .content.active }}on{{ end }}{{ range .content.emails }} {{ . }}{{ end }}"},
+			want: dispatcher.RenderedMail{Text: "on a@example.com b@example.com"},
+		},
+		{
+			name:    "missing key in subject",
+			tmpl:    dispatcher.Template{Subject: "Hi {{ .event.content.nope }}"},
+			wantErr: `subject: line 1: at <.event.content.nope>: map has no entry for key "nope"`,
+		},
+		{
+			name:    "missing key in text names the line",
+			tmpl:    dispatcher.Template{Subject: "ok", Text: "a\nb\n{{ .content.nope }}"},
+			wantErr: `text: line 3:`,
+		},
+		{
+			name:    "missing key in html",
+			tmpl:    dispatcher.Template{HTML: "<b>{{ .nope }}</b>"},
+			wantErr: `html: line 1: at <.nope>: map has no entry for key "nope"`,
+		},
+		{
+			name:    "syntax error",
+			tmpl:    dispatcher.Template{Subject: "{{ .event.id "},
+			wantErr: `subject: line 1:`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := dispatcher.RenderMail(tt.tmpl, testEvent(t))
+			wantError(t, err, tt.wantErr)
+			if err == nil && got != tt.want {
+				t.Errorf("RenderMail = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenderMailContentNotObject(t *testing.T) {
+	ev := testEvent(t)
+	ev.Content = json.RawMessage(`"just a string"`)
+	_, err := dispatcher.RenderMail(dispatcher.Template{Subject: "{{ .content.name }}"}, ev)
+	wantError(t, err, "subject: line 1:")
+
+	ev.Content = json.RawMessage(`{not json`)
+	_, err = dispatcher.RenderMail(dispatcher.Template{Subject: "x"}, ev)
+	wantError(t, err, "event content: is not JSON")
+}
+
+func TestParseTemplate(t *testing.T) {
+	tests := []struct {
+		name    string
+		tmpl    dispatcher.Template
+		wantErr string
+	}{
+		{"valid", dispatcher.Template{Subject: "Hi {{ .event.content.name }}", Text: "{{ if .content.x }}y{{ end }}", HTML: "<a href=\"/u/{{ .content.id }}\">x</a>"}, ""},
+		{"empty parts are fine", dispatcher.Template{Subject: "plain"}, ""},
+		{"subject unclosed", dispatcher.Template{Subject: "{{ .event.id "}, "subject: line 1:"},
+		{"text unknown function", dispatcher.Template{Subject: "s", Text: "\n\n{{ nope .x }}"}, `text: line 3: function "nope" not defined`},
+		{"html missing end", dispatcher.Template{Subject: "s", HTML: "<p>\n{{ if .x }}"}, "html: line 2:"},
+		{"html ambiguous context found at save time", dispatcher.Template{Subject: "s", HTML: "{{ if .x }}<a href=\"{{ end }}\">"}, "html: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantError(t, dispatcher.ParseTemplate(tt.tmpl), tt.wantErr)
+		})
+	}
+}
+
+func TestResolveValue(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		want    string
+		wantErr string
+	}{
+		{"no templates keeps bytes", `{"b": 1,  "a": "x"}`, `{"b": 1,  "a": "x"}`, ""},
+		{"number keeps type and digits", `{"id":"{{ .event.content.userId }}"}`, `{"id":1234567890123}`, ""},
+		{"whitespace around single action", `{"id":"  {{.content.userId}} "}`, `{"id":1234567890123}`, ""},
+		{"bool keeps type", `{"on":"{{ .content.active }}"}`, `{"on":true}`, ""},
+		{"object keeps type", `{"p":"{{ .content.profile }}"}`, `{"p":{"a":1,"b":2}}`, ""},
+		{"array keeps type", `{"e":"{{ .content.emails }}"}`, `{"e":["a@example.com","b@example.com"]}`, ""},
+		{"null keeps type", `{"g":"{{ .content.gone }}"}`, `{"g":null}`, ""},
+		{"string", `{"n":"{{ .event.content.name }}"}`, `{"n":"<Ann>"}`, ""},
+		{"mixed text becomes a string", `{"n":"user {{ .content.userId }}"}`, `{"n":"user 1234567890123"}`, ""},
+		{"two actions become a string", `{"n":"{{ .content.userId }}{{ .content.userId }}"}`, `{"n":"12345678901231234567890123"}`, ""},
+		{"method on time renders", `{"y":"{{ .event.time.Year }}"}`, `{"y":"2026"}`, ""},
+		{"event fields", `{"t":"{{ .event.type }}","id":"{{ .event.id }}"}`, `{"t":"user_deleted","id":"ev-1"}`, ""},
+		{"nested and ordered", `{"z":1,"a":[{"k":"{{ .content.email }}"},2,null,false],"m":{"q":"{{.event.source}}"}}`, `{"z":1,"a":[{"k":"ann@example.com"},2,null,false],"m":{"q":"test"}}`, ""},
+		{"keys are not templates", `{"{{ .x }}":"v"}`, `{"{{ .x }}":"v"}`, ""},
+		{"missing key", `{"user":{"id":"{{ .event.content.nope }}"}}`, "", `data.user.id: line 1: at <.event.content.nope>: map has no entry for key "nope"`},
+		{"missing key in array", `{"a":["x","{{ .nope }}"]}`, "", `data.a[1]: line 1:`},
+		{"syntax error", `{"a":"{{ .x "}`, "", `data.a: line 1:`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := dispatcher.ResolveValue(json.RawMessage(tt.raw), testEvent(t))
+			wantError(t, err, tt.wantErr)
+			if err == nil && string(got) != tt.want {
+				t.Errorf("ResolveValue = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestResolveRecipients(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      dispatcher.Recipients
+		want    dispatcher.Recipients
+		wantErr string
+	}{
+		{
+			name: "plain addresses",
+			in:   dispatcher.Recipients{To: []string{"a@example.com"}, BCC: []string{"Audit <audit@example.com>"}},
+			want: dispatcher.Recipients{To: []string{"a@example.com"}, BCC: []string{"Audit <audit@example.com>"}},
+		},
+		{
+			name: "from the event",
+			in:   dispatcher.Recipients{To: []string{"{{ .event.content.email }}"}, CC: []string{"Copy of {{ .event.id }} <{{ .content.email }}>"}},
+			want: dispatcher.Recipients{To: []string{"ann@example.com"}, CC: []string{"Copy of ev-1 <ann@example.com>"}},
+		},
+		{
+			name: "a list expands",
+			in:   dispatcher.Recipients{To: []string{"first@example.com", "{{ .content.emails }}"}},
+			want: dispatcher.Recipients{To: []string{"first@example.com", "a@example.com", "b@example.com"}},
+		},
+		{
+			name:    "not an address",
+			in:      dispatcher.Recipients{To: []string{"ok@example.com"}, CC: []string{"{{ .event.type }}"}},
+			wantErr: `recipients.cc[0]: "user_deleted" is not an email address`,
+		},
+		{
+			name:    "number is not an address",
+			in:      dispatcher.Recipients{To: []string{"{{ .content.userId }}"}},
+			wantErr: `recipients.to[0]: resolves to 1234567890123`,
+		},
+		{
+			name:    "missing key",
+			in:      dispatcher.Recipients{To: []string{"{{ .content.nope }}"}},
+			wantErr: `recipients.to[0]: line 1:`,
+		},
+		{
+			name:    "null leaves no address",
+			in:      dispatcher.Recipients{To: []string{"{{ .content.gone }}"}},
+			wantErr: `recipients.to[0]: resolves to <nil>`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := dispatcher.ResolveRecipients(tt.in, testEvent(t))
+			wantError(t, err, tt.wantErr)
+			if err != nil {
+				return
+			}
+			if strings.Join(got.To, ",") != strings.Join(tt.want.To, ",") ||
+				strings.Join(got.CC, ",") != strings.Join(tt.want.CC, ",") ||
+				strings.Join(got.BCC, ",") != strings.Join(tt.want.BCC, ",") {
+				t.Errorf("ResolveRecipients = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,303 @@
+package workflows
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+)
+
+// run runs job i to its outcome.
+func (d *dispatch) run(ctx workflow.Context, i int) {
+	j, o := d.jobs[i], &d.outcomes[i]
+	if err := d.wait(ctx, j.action, o); err != nil {
+		d.fail(ctx, o, err)
+		return
+	}
+	o.Status = StatusRunning
+	o.StartedAt = workflow.Now(ctx)
+
+	var err error
+	switch j.action.Type {
+	case dispatcher.ActionMail:
+		err = d.sendMail(ctx, j, o)
+	case dispatcher.ActionTask:
+		err = d.runTask(ctx, j, o)
+	default:
+		err = temporal.NewNonRetryableApplicationError("unknown action type "+j.action.Type, dispatcher.FailureNotFound, nil)
+	}
+	if err != nil {
+		d.fail(ctx, o, err)
+		return
+	}
+	o.Status = StatusSucceeded
+	o.FinishedAt = workflow.Now(ctx)
+}
+
+// wait sleeps on a durable timer until the action's startTimestamp, if it
+// is in the future. It fails when the dispatch is canceled meanwhile.
+func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *ActionOutcome) error {
+	if a.StartTimestamp == nil {
+		return nil
+	}
+	delay := a.StartTimestamp.Sub(workflow.Now(ctx))
+	if delay <= 0 {
+		return nil // absent or past: now
+	}
+	o.Status = StatusScheduled
+	d.setWaiting(ctx, +1)
+	defer d.setWaiting(ctx, -1)
+	return workflow.NewTimer(ctx, delay).Get(ctx, nil)
+}
+
+// setWaiting keeps AttrScheduled true while any action waits.
+func (d *dispatch) setWaiting(ctx workflow.Context, delta int) {
+	before := d.waiting
+	d.waiting += delta
+	if (before == 0) == (d.waiting == 0) {
+		return
+	}
+	if ctx.Err() != nil {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrScheduled.ValueSet(d.waiting > 0)); err != nil {
+		workflow.GetLogger(ctx).Warn("Upserting the scheduled search attribute failed", "Error", err)
+	}
+}
+
+// idempotencyKey is the same for every attempt of one action of one
+// dispatch: "<workflowID>/<dispatcherID>/<actionID>[/replay-<Run>]".
+func (d *dispatch) idempotencyKey(j job) string {
+	k := d.key + "/" + j.dispatcher.ID + "/" + j.action.ID
+	if d.in.Run != "" {
+		k += "/replay-" + d.in.Run
+	}
+	return k
+}
+
+// messageID turns an idempotency key into a Message-ID (without angle
+// brackets): "/" and anything else outside RFC 5322 atext become ".".
+func messageID(key string) string {
+	var b strings.Builder
+	for _, r := range key {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("-_~!#$%&'*+=?^`{|}", r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('.')
+		}
+	}
+	return b.String() + "@dispatcher"
+}
+
+func (d *dispatch) sendMail(ctx workflow.Context, j job, o *ActionOutcome) error {
+	in := activities.MailInput{
+		Event:        d.in.Event,
+		DispatcherID: j.dispatcher.ID,
+		ActionID:     j.action.ID,
+		TemplateID:   j.action.TemplateID,
+		Recipients:   j.action.Recipients,
+		MessageID:    messageID(d.idempotencyKey(j)),
+		Run:          d.in.Run,
+	}
+	var res activities.MailResult
+	err := d.attempt(ctx, o, j.action, LocalSendMail, ActivitySendMail, mailTimeout, func(int) any { return in }, &res)
+	o.MessageID = in.MessageID
+	return err
+}
+
+func (d *dispatch) runTask(ctx workflow.Context, j job, o *ActionOutcome) error {
+	fn, ok := d.cfg.Function(j.action.FunctionName)
+	if !ok {
+		o.Attempts = 0
+		return temporal.NewNonRetryableApplicationError(
+			"function "+j.action.FunctionName+" does not exist", dispatcher.FailureNotFound, nil)
+	}
+	in := activities.TaskInput{
+		Event:          d.in.Event,
+		DispatcherID:   j.dispatcher.ID,
+		ActionID:       j.action.ID,
+		FunctionName:   j.action.FunctionName,
+		Data:           j.action.Data,
+		Tags:           j.action.Tags,
+		StartTimestamp: j.action.StartTimestamp,
+		IdempotencyKey: d.idempotencyKey(j),
+		Run:            d.in.Run,
+	}
+	if fn.Kind == dispatcher.FunctionTemporal {
+		return d.runChild(ctx, j, o, fn, in)
+	}
+	var res activities.TaskResult
+	err := d.attempt(ctx, o, j.action, LocalCallFunction, ActivityCallFunction, functionTimeout(fn),
+		func(local int) any { in.LocalAttempts = local; return in }, &res)
+	o.HTTPStatus = res.StatusCode
+	if det, ok := failureDetails(err); ok {
+		o.HTTPStatus = det.StatusCode
+	}
+	return err
+}
+
+// runChild runs a task function that is a Temporal workflow as a child
+// workflow named after the function, on its task queue, with the
+// payload an HTTP function would receive.
+func (d *dispatch) runChild(ctx workflow.Context, j job, o *ActionOutcome, fn activities.FunctionRef, in activities.TaskInput) error {
+	payload, err := activities.NewTaskPayload(in, 1)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(dispatcher.ErrorMessage(err), dispatcher.FailureTemplate, nil)
+	}
+	policy := retryPolicy(j.action.RetryPolicy)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        in.IdempotencyKey,
+		TaskQueue:         fn.TaskQueue,
+		RetryPolicy:       &policy,
+		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+	})
+	o.Attempts = 1
+	return workflow.ExecuteChildWorkflow(cctx, fn.Name, payload).Get(ctx, nil)
+}
+
+// attempt runs an action's first attempt as a local activity and, when
+// that fails retryably or times out, hands the action to a regular
+// activity with the remaining attempts of its retry policy. input builds
+// the activity input given the number of local attempts already made.
+func (d *dispatch) attempt(ctx workflow.Context, o *ActionOutcome, a *dispatcher.Action, local, regular string,
+	timeout time.Duration, input func(localAttempts int) any, result any) error {
+	policy := retryPolicy(a.RetryPolicy)
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: d.in.LocalTimeout,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	o.Attempts = 1
+	err := workflow.ExecuteLocalActivity(lctx, local, input(0)).Get(ctx, result)
+	if err == nil || !retryable(err) || policy.MaximumAttempts == 1 || ctx.Err() != nil {
+		return err
+	}
+	workflow.GetLogger(ctx).Info("First attempt failed; retrying as a regular activity",
+		"ActionID", a.ID, "Error", err)
+
+	policy.MaximumAttempts-- // the local attempt was the first
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: timeout,
+		RetryPolicy:         &policy,
+	})
+	err = workflow.ExecuteActivity(actx, regular, input(1)).Get(ctx, result)
+	o.Attempts = 1 + regularAttempts(err, result, policy)
+	return err
+}
+
+// regularAttempts counts the attempts a regular activity made: its
+// result or its last failure says which attempt it was (see
+// activities.permanent); failing that, a retryable last failure means the
+// retries ran out, so all of them were made.
+func regularAttempts(err error, result any, policy temporal.RetryPolicy) int {
+	if err == nil {
+		switch r := result.(type) {
+		case *activities.MailResult:
+			return max(r.Attempt, 1)
+		case *activities.TaskResult:
+			return max(r.Attempt, 1)
+		}
+		return 1
+	}
+	if d, ok := failureDetails(err); ok && d.Attempt > 0 {
+		return d.Attempt
+	}
+	if retryable(err) && policy.MaximumAttempts > 0 {
+		return int(policy.MaximumAttempts)
+	}
+	return 1
+}
+
+// failureDetails returns the details the activities attach to their
+// failures, if err has them.
+func failureDetails(err error) (activities.FailureDetails, bool) {
+	var appErr *temporal.ApplicationError
+	var d activities.FailureDetails
+	if !errors.As(err, &appErr) || !appErr.HasDetails() || appErr.Details(&d) != nil {
+		return activities.FailureDetails{}, false
+	}
+	return d, true
+}
+
+// retryable reports whether an attempt's failure may succeed when tried
+// again: timeouts and retryable application errors.
+func retryable(err error) bool {
+	if temporal.IsCanceledError(err) {
+		return false
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return !appErr.NonRetryable() && !isPermanent(appErr.Type())
+	}
+	return true // timeouts, panics and the like
+}
+
+func isPermanent(typ string) bool {
+	for _, p := range dispatcher.PermanentFailures() {
+		if p == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// fail records err as the outcome of an action.
+func (d *dispatch) fail(ctx workflow.Context, o *ActionOutcome, err error) {
+	o.FinishedAt = workflow.Now(ctx)
+	o.ErrorClass, o.Error = classify(err)
+	o.Status = StatusFailed
+	if o.ErrorClass == dispatcher.FailureCanceled {
+		o.Status = StatusCanceled
+	}
+	workflow.GetLogger(ctx).Warn("Action failed", "DispatcherID", o.DispatcherID, "ActionID", o.ActionID,
+		"ErrorClass", o.ErrorClass, "Error", o.Error, "Attempts", o.Attempts)
+}
+
+// classify returns the error class (a dispatcher.Failure* constant) and
+// the message of an action's failure, without the wrapping that Temporal
+// adds around activity and child workflow errors.
+func classify(err error) (class, msg string) {
+	var (
+		canceled *temporal.CanceledError
+		timeout  *temporal.TimeoutError
+		child    *temporal.ChildWorkflowExecutionError
+		appErr   *temporal.ApplicationError
+	)
+	switch {
+	case errors.As(err, &canceled) || errors.Is(err, workflow.ErrCanceled):
+		return dispatcher.FailureCanceled, "canceled before it finished"
+	case errors.As(err, &timeout):
+		return dispatcher.FailureTimeout, timeout.Error()
+	case errors.As(err, &child):
+		if errors.As(err, &appErr) {
+			return dispatcher.FailureTask, appErr.Message()
+		}
+		return dispatcher.FailureTask, child.Error()
+	case errors.As(err, &appErr):
+		if known(appErr.Type()) {
+			return appErr.Type(), appErr.Message()
+		}
+		return dispatcher.FailureUnexpected, appErr.Error()
+	default:
+		return dispatcher.FailureUnexpected, err.Error()
+	}
+}
+
+// known reports whether typ is one of the failure types the activities
+// raise, as opposed to e.g. the Go type name of an unexpected error.
+func known(typ string) bool {
+	switch typ {
+	case dispatcher.FailureTemplate, dispatcher.FailureRecipient, dispatcher.FailureNotFound,
+		dispatcher.FailureSMTPPermanent, dispatcher.FailureSMTPTemporary,
+		dispatcher.FailureHTTPPermanent, dispatcher.FailureHTTPTemporary,
+		dispatcher.FailureStore, dispatcher.FailureTask, dispatcher.FailureTimeout:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,214 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+)
+
+// DispatchInput is the input of the Dispatch workflow.
+type DispatchInput struct {
+	Event dispatcher.Event
+	// Only limits the dispatch to these action ids; empty runs them all.
+	Only []string
+	// Config pins the configuration to run with; nil loads the current
+	// one (a replay may pin the original).
+	Config *activities.Config
+	// Run marks a replay of the dispatch: it changes the Idempotency-Key,
+	// Message-ID and child workflow IDs. Empty for the first dispatch.
+	Run string
+	// LocalTimeout bounds the first attempt of each action, which runs as
+	// a local activity; 0 means DefaultLocalTimeout.
+	LocalTimeout time.Duration
+}
+
+// DispatchResult is the result of a dispatch, and the details of its
+// failure when an action failed for good.
+type DispatchResult struct {
+	Outcomes []ActionOutcome
+}
+
+// ActionOutcome is what became of one action of a dispatch.
+type ActionOutcome struct {
+	DispatcherID   string
+	DispatcherName string
+	ActionID       string
+	ActionName     string
+	Type           string // dispatcher.ActionMail or dispatcher.ActionTask
+	Status         string // Status* constants
+	Attempts       int
+	Error          string // the last error, when failed or canceled
+	ErrorClass     string // a dispatcher.Failure* constant
+	StartedAt      time.Time
+	FinishedAt     time.Time
+	HTTPStatus     int    // HTTP task functions
+	MessageID      string // mail
+}
+
+// Action statuses. An outcome ends succeeded, failed or canceled; the
+// outcomes query also shows actions still scheduled or running.
+const (
+	StatusScheduled = "scheduled" // waiting for its startTimestamp
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusCanceled  = "canceled"
+)
+
+// Dispatch runs every action of every dispatcher that matches the event's
+// type, concurrently; one action failing never stops another. It
+// completes when all succeeded (or nothing matched) and fails with
+// dispatcher.FailureDispatch, the DispatchResult as details, when any
+// failed for good.
+//
+// The happy path finishes in the first workflow task: the configuration
+// and the first attempt of each action run as local activities. Only an
+// action whose first attempt fails retryably or runs long is handed to a
+// regular activity with the full retry policy.
+func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
+	logger := workflow.GetLogger(ctx)
+	d := &dispatch{in: in, key: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	if d.in.LocalTimeout <= 0 {
+		d.in.LocalTimeout = DefaultLocalTimeout
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryOutcomes, func() ([]ActionOutcome, error) {
+		return d.outcomes, nil
+	}); err != nil {
+		return DispatchResult{}, err
+	}
+
+	cfg := in.Config
+	if cfg == nil {
+		var loaded activities.Config
+		lctx := workflow.WithLocalActivityOptions(ctx, loadConfigOptions)
+		err := workflow.ExecuteLocalActivity(lctx, ActivityLoadConfig, activities.LoadConfigInput{EventType: in.Event.Type}).Get(ctx, &loaded)
+		if err != nil {
+			return DispatchResult{}, err
+		}
+		cfg = &loaded
+	}
+	d.cfg = cfg
+	d.plan()
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		AttrEventType.ValueSet(in.Event.Type),
+		AttrEventID.ValueSet(in.Event.ID),
+		AttrDispatcherIDs.ValueSet(d.dispatcherIDs()),
+	); err != nil {
+		return DispatchResult{}, err
+	}
+	logger.Info("Dispatching", "EventID", in.Event.ID, "EventType", in.Event.Type,
+		"Actions", len(d.jobs), "ConfigVersion", cfg.Version)
+
+	wg := workflow.NewWaitGroup(ctx)
+	for i := range d.jobs {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			d.run(ctx, i)
+		})
+	}
+	wg.Wait(ctx)
+
+	return d.finish(ctx)
+}
+
+// dispatch is the state of one Dispatch run. Its coroutines each own one
+// index of jobs and outcomes; workflow coroutines never run in parallel.
+type dispatch struct {
+	in       DispatchInput
+	cfg      *activities.Config
+	key      string // the workflow ID: the root of idempotency keys
+	jobs     []job
+	outcomes []ActionOutcome
+	waiting  int // actions waiting for their startTimestamp
+}
+
+// job is one action to run, in dispatcher order then action order.
+type job struct {
+	dispatcher *dispatcher.Dispatcher
+	action     *dispatcher.Action
+}
+
+// plan lists the actions to run, in the order of the configuration, which
+// is the order of the outcomes.
+func (d *dispatch) plan() {
+	for i := range d.cfg.Dispatchers {
+		ds := &d.cfg.Dispatchers[i]
+		for j := range ds.Actions {
+			a := &ds.Actions[j]
+			if len(d.in.Only) > 0 && !slices.Contains(d.in.Only, a.ID) {
+				continue
+			}
+			d.jobs = append(d.jobs, job{dispatcher: ds, action: a})
+			d.outcomes = append(d.outcomes, ActionOutcome{
+				DispatcherID: ds.ID, DispatcherName: ds.Name,
+				ActionID: a.ID, ActionName: a.Name, Type: a.Type, Status: StatusRunning,
+			})
+		}
+	}
+}
+
+// dispatcherIDs returns the ids of the dispatchers that have actions to
+// run, each once, in configuration order.
+func (d *dispatch) dispatcherIDs() []string {
+	ids := []string{}
+	for _, j := range d.jobs {
+		if !slices.Contains(ids, j.dispatcher.ID) {
+			ids = append(ids, j.dispatcher.ID)
+		}
+	}
+	return ids
+}
+
+// finish records the failed actions in search attributes and returns the
+// result: an error with every outcome as details when any action failed.
+func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
+	res := DispatchResult{Outcomes: d.outcomes}
+	canceled := errors.Is(ctx.Err(), workflow.ErrCanceled)
+	var failedIDs, classes, summary []string
+	for _, o := range d.outcomes {
+		if o.Status == StatusSucceeded {
+			continue
+		}
+		failedIDs = append(failedIDs, o.ActionID)
+		if !slices.Contains(classes, o.ErrorClass) {
+			classes = append(classes, o.ErrorClass)
+		}
+		summary = append(summary, fmt.Sprintf("%s/%s (%s): %s", o.DispatcherID, o.ActionID, o.ErrorClass, o.Error))
+	}
+	if len(failedIDs) == 0 {
+		return res, nil
+	}
+	slices.Sort(classes)
+	// A canceled workflow's context cannot issue commands any more.
+	uctx := ctx
+	if canceled {
+		uctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	if err := workflow.UpsertTypedSearchAttributes(uctx,
+		AttrFailedActionIDs.ValueSet(failedIDs),
+		AttrErrorClasses.ValueSet(classes),
+	); err != nil {
+		return res, err
+	}
+	if canceled {
+		return res, temporal.NewCanceledError(res)
+	}
+	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), len(d.outcomes), strings.Join(summary, "; "))
+	return res, temporal.NewApplicationError(truncate(msg, 2000), dispatcher.FailureDispatch, res)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

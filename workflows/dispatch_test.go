@@ -1,0 +1,486 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+var t0 = time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
+
+func testEvent() dispatcher.Event {
+	return dispatcher.Event{
+		ID: "ev-1", Type: "user_deleted", Time: t0, Source: "test",
+		Content: json.RawMessage(`{"userId":42,"email":"ann@example.com"}`),
+	}
+}
+
+func mailAction(id string) dispatcher.Action {
+	return dispatcher.Action{ID: id, Type: dispatcher.ActionMail, Name: "mail " + id, TemplateID: "tpl",
+		Recipients: dispatcher.Recipients{To: []string{"{{ .event.content.email }}"}}}
+}
+
+func taskAction(id, fn string) dispatcher.Action {
+	return dispatcher.Action{ID: id, Type: dispatcher.ActionTask, Name: "task " + id, FunctionName: fn,
+		Data: json.RawMessage(`{"userId":"{{ .event.content.userId }}"}`)}
+}
+
+func config(ds ...dispatcher.Dispatcher) activities.Config {
+	return activities.Config{Version: 7, Dispatchers: ds, Functions: []activities.FunctionRef{
+		{Name: "erase", Kind: dispatcher.FunctionHTTP, URL: "http://erase.example", Timeout: time.Second},
+		{Name: "erase-child", Kind: dispatcher.FunctionTemporal, TaskQueue: "teams"},
+	}}
+}
+
+func newEnv(t *testing.T, cfg activities.Config) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	workflows.Register(env, nil)
+	env.OnActivity(workflows.ActivityLoadConfig, mock.Anything, activities.LoadConfigInput{EventType: "user_deleted"}).
+		Return(cfg, nil)
+	return env
+}
+
+// Mocked activities. Each returns per the attempt number when asked.
+func mailOK(_ context.Context, in activities.MailInput) (activities.MailResult, error) {
+	return activities.MailResult{MessageID: in.MessageID, Attempt: 1}, nil
+}
+
+func taskOK(ctx context.Context, _ activities.TaskInput) (activities.TaskResult, error) {
+	return activities.TaskResult{StatusCode: 200, Attempt: int(activity.GetInfo(ctx).Attempt)}, nil
+}
+
+func fails(typ string, permanent bool) func(context.Context, activities.TaskInput) (activities.TaskResult, error) {
+	return func(context.Context, activities.TaskInput) (activities.TaskResult, error) {
+		if permanent {
+			return activities.TaskResult{}, temporal.NewNonRetryableApplicationError("it broke", typ, nil)
+		}
+		return activities.TaskResult{}, temporal.NewApplicationError("it broke", typ)
+	}
+}
+
+// dispatch runs the workflow to its end and returns its result, taken from
+// the failure details when it failed with DispatchFailed.
+func dispatch(t *testing.T, env *testsuite.TestWorkflowEnvironment, in workflows.DispatchInput) (workflows.DispatchResult, error) {
+	t.Helper()
+	env.ExecuteWorkflow(workflows.WorkflowDispatch, in)
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("the workflow did not complete")
+	}
+	var res workflows.DispatchResult
+	if err := env.GetWorkflowError(); err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.Type() == dispatcher.FailureDispatch {
+			if derr := appErr.Details(&res); derr != nil {
+				t.Fatalf("decoding the failure details: %v", derr)
+			}
+		}
+		return res, err
+	}
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatalf("decoding the result: %v", err)
+	}
+	return res, nil
+}
+
+// summary renders outcomes as "actionID:status:attempts:class" for compact
+// comparisons.
+func summary(os []workflows.ActionOutcome) string {
+	var parts []string
+	for _, o := range os {
+		parts = append(parts, o.ActionID+":"+o.Status+":"+strconv.Itoa(o.Attempts)+":"+o.ErrorClass)
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestDispatchSucceeds(t *testing.T) {
+	cfg := config(dispatcher.Dispatcher{ID: "d1", Name: "goodbye", EventType: "user_deleted",
+		Actions: []dispatcher.Action{mailAction("m1"), taskAction("t1", "erase")}})
+	env := newEnv(t, cfg)
+	var gotMail activities.MailInput
+	var gotTask activities.TaskInput
+	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.MailInput) (activities.MailResult, error) {
+			gotMail = in
+			return mailOK(ctx, in)
+		})
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+			gotTask = in
+			return taskOK(ctx, in)
+		})
+
+	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if got, want := summary(res.Outcomes), "m1:succeeded:1: t1:succeeded:1:"; got != want {
+		t.Fatalf("outcomes = %q, want %q", got, want)
+	}
+	m, task := res.Outcomes[0], res.Outcomes[1]
+	wantKey := "default-test-workflow-id/d1/t1"
+	if gotTask.IdempotencyKey != wantKey || gotTask.LocalAttempts != 0 || string(gotTask.Data) != string(cfg.Dispatchers[0].Actions[1].Data) {
+		t.Errorf("task input = %+v", gotTask)
+	}
+	if want := "default-test-workflow-id.d1.m1@dispatcher"; gotMail.MessageID != want || m.MessageID != want {
+		t.Errorf("Message-ID = %q (outcome %q), want %q", gotMail.MessageID, m.MessageID, want)
+	}
+	if m.DispatcherName != "goodbye" || m.ActionName != "mail m1" || m.Type != dispatcher.ActionMail || task.HTTPStatus != 200 {
+		t.Errorf("outcomes = %+v", res.Outcomes)
+	}
+	if !m.StartedAt.Equal(t0) || m.FinishedAt.Before(m.StartedAt) {
+		t.Errorf("mail ran from %s to %s, want from %s", m.StartedAt, m.FinishedAt, t0)
+	}
+	env.AssertNumberOfCalls(t, workflows.ActivitySendMail, 0)
+	env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, 0)
+}
+
+func TestDispatchNothingMatched(t *testing.T) {
+	env := newEnv(t, config())
+	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if len(res.Outcomes) != 0 {
+		t.Errorf("outcomes = %+v, want none", res.Outcomes)
+	}
+}
+
+func TestDispatchOneActionFails(t *testing.T) {
+	cfg := config(
+		dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{mailAction("m1")}},
+		dispatcher.Dispatcher{ID: "d2", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase"), taskAction("t2", "missing")}},
+	)
+	env := newEnv(t, cfg)
+	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(activities.MailResult{},
+		temporal.NewNonRetryableApplicationError(`subject: line 1: map has no entry for key "x"`, dispatcher.FailureTemplate, nil))
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+
+	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != dispatcher.FailureDispatch {
+		t.Fatalf("workflow error = %v, want type %s", err, dispatcher.FailureDispatch)
+	}
+	if !strings.HasPrefix(appErr.Message(), "2 of 3 actions failed: d1/m1 (TemplateError): subject: line 1") {
+		t.Errorf("message = %q", appErr.Message())
+	}
+	if got, want := summary(res.Outcomes), "m1:failed:1:TemplateError t1:succeeded:1: t2:failed:0:ConfigNotFound"; got != want {
+		t.Fatalf("outcomes = %q, want %q", got, want)
+	}
+	if res.Outcomes[0].Error != `subject: line 1: map has no entry for key "x"` {
+		t.Errorf("error = %q", res.Outcomes[0].Error)
+	}
+	env.AssertNumberOfCalls(t, workflows.ActivitySendMail, 0)
+}
+
+func TestDispatchRetries(t *testing.T) {
+	tests := []struct {
+		name        string
+		policy      *dispatcher.RetryPolicy
+		local       func(context.Context, activities.TaskInput) (activities.TaskResult, error)
+		regular     func(context.Context, activities.TaskInput) (activities.TaskResult, error)
+		wantOutcome string
+		wantRegular int
+		wantStatus  int // HTTPStatus of the outcome
+	}{
+		{
+			name:  "flaky: local fails, first regular fails, second succeeds",
+			local: fails(dispatcher.FailureHTTPTemporary, false),
+			regular: func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+				if activity.GetInfo(ctx).Attempt == 1 {
+					return activities.TaskResult{}, temporal.NewApplicationError("503", dispatcher.FailureHTTPTemporary)
+				}
+				return taskOK(ctx, in)
+			},
+			wantOutcome: "t1:succeeded:3:",
+			wantRegular: 2,
+			wantStatus:  200,
+		},
+		{
+			name:        "local timeout hands over",
+			local:       fails(dispatcher.FailureTimeout, false),
+			regular:     taskOK,
+			wantOutcome: "t1:succeeded:2:",
+			wantRegular: 1,
+			wantStatus:  200,
+		},
+		{
+			name:        "non-retryable first attempt: no regular activity",
+			local:       fails(dispatcher.FailureHTTPPermanent, true),
+			wantOutcome: "t1:failed:1:HTTPPermanent",
+		},
+		{
+			name:        "permanent type is never retried even if marked retryable",
+			local:       fails(dispatcher.FailureNotFound, false),
+			wantOutcome: "t1:failed:1:ConfigNotFound",
+		},
+		{
+			name:        "per-action MaximumAttempts 2 stops after 2",
+			policy:      &dispatcher.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Millisecond},
+			local:       fails(dispatcher.FailureHTTPTemporary, false),
+			regular:     fails(dispatcher.FailureHTTPTemporary, false),
+			wantOutcome: "t1:failed:2:HTTPTemporary",
+			wantRegular: 1,
+		},
+		{
+			name:        "per-action MaximumAttempts 1: local attempt only",
+			policy:      &dispatcher.RetryPolicy{MaximumAttempts: 1},
+			local:       fails(dispatcher.FailureHTTPTemporary, false),
+			wantOutcome: "t1:failed:1:HTTPTemporary",
+		},
+		{
+			name:        "default policy gives 10 attempts in all",
+			local:       fails(dispatcher.FailureHTTPTemporary, false),
+			regular:     fails(dispatcher.FailureHTTPTemporary, false),
+			wantOutcome: "t1:failed:10:HTTPTemporary",
+			wantRegular: 9,
+		},
+		{
+			name:  "regular attempt fails for good midway",
+			local: fails(dispatcher.FailureHTTPTemporary, false),
+			regular: func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+				if activity.GetInfo(ctx).Attempt < 3 {
+					return activities.TaskResult{}, temporal.NewApplicationError("503", dispatcher.FailureHTTPTemporary)
+				}
+				return activities.TaskResult{}, temporal.NewApplicationErrorWithOptions("404", dispatcher.FailureHTTPPermanent,
+					temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.FailureDetails{Attempt: 3, StatusCode: 404}}})
+			},
+			wantOutcome: "t1:failed:4:HTTPPermanent",
+			wantRegular: 3,
+			wantStatus:  404,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := taskAction("t1", "erase")
+			a.RetryPolicy = tt.policy
+			env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{a}}))
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(tt.local)
+			var localAttempts []int
+			if tt.regular != nil {
+				env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(
+					func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+						localAttempts = append(localAttempts, in.LocalAttempts)
+						return tt.regular(ctx, in)
+					})
+			}
+			res, _ := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+			if got := summary(res.Outcomes); got != tt.wantOutcome {
+				t.Errorf("outcomes = %q, want %q", got, tt.wantOutcome)
+			}
+			if got := res.Outcomes[0].HTTPStatus; got != tt.wantStatus {
+				t.Errorf("HTTPStatus = %d, want %d", got, tt.wantStatus)
+			}
+			env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 1)
+			env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, tt.wantRegular)
+			for _, n := range localAttempts {
+				if n != 1 {
+					t.Errorf("regular attempt got LocalAttempts %d, want 1", n)
+				}
+			}
+		})
+	}
+}
+
+func TestDispatchWaitsForStartTimestamp(t *testing.T) {
+	later := t0.Add(3 * time.Hour)
+	past := t0.Add(-time.Hour)
+	waiting, now, old := taskAction("t1", "erase"), taskAction("t2", "erase"), taskAction("t3", "erase")
+	waiting.StartTimestamp, old.StartTimestamp = &later, &past
+	env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{waiting, now, old}}))
+	ranAt := map[string]time.Time{}
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+			ranAt[in.ActionID] = env.Now()
+			return taskOK(ctx, in)
+		})
+	var during []workflows.ActionOutcome
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(workflows.QueryOutcomes)
+		if err != nil {
+			t.Errorf("query: %v", err)
+			return
+		}
+		if err := v.Get(&during); err != nil {
+			t.Errorf("query result: %v", err)
+		}
+	}, time.Hour)
+
+	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if ranAt["t1"].Before(later) {
+		t.Errorf("the scheduled task ran at %s, before its start %s", ranAt["t1"], later)
+	}
+	if ranAt["t2"].After(t0.Add(time.Minute)) || ranAt["t3"].After(t0.Add(time.Minute)) {
+		t.Errorf("unscheduled tasks ran at %s and %s, want at once", ranAt["t2"], ranAt["t3"])
+	}
+	if got, want := summary(during), "t1:scheduled:0: t2:succeeded:1: t3:succeeded:1:"; got != want {
+		t.Errorf("outcomes after an hour = %q, want %q", got, want)
+	}
+	if got, want := summary(res.Outcomes), "t1:succeeded:1: t2:succeeded:1: t3:succeeded:1:"; got != want {
+		t.Errorf("outcomes = %q, want %q", got, want)
+	}
+}
+
+func TestDispatchCanceledWhileWaiting(t *testing.T) {
+	later := t0.Add(3 * time.Hour)
+	waiting := taskAction("t1", "erase")
+	waiting.StartTimestamp = &later
+	env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{waiting, mailAction("m1")}}))
+	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(mailOK)
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Hour)
+
+	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	if !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) && canceled.HasDetails() {
+		_ = canceled.Details(&res)
+	}
+	if got, want := summary(res.Outcomes), "t1:canceled:0:Canceled m1:succeeded:1:"; got != want {
+		t.Errorf("outcomes = %q, want %q", got, want)
+	}
+	env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 0)
+}
+
+func TestDispatchOnly(t *testing.T) {
+	cfg := config(
+		dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{mailAction("m1"), taskAction("t1", "erase")}},
+		dispatcher.Dispatcher{ID: "d2", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t2", "erase")}},
+	)
+	env := newEnv(t, config()) // a pinned config must win over the current one
+	var ran []string
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+			ran = append(ran, in.ActionID+" "+in.IdempotencyKey)
+			return taskOK(ctx, in)
+		})
+	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent(), Only: []string{"t2"}, Config: &cfg, Run: "r1"})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if got, want := summary(res.Outcomes), "t2:succeeded:1:"; got != want {
+		t.Errorf("outcomes = %q, want %q", got, want)
+	}
+	if len(ran) != 1 || ran[0] != "t2 default-test-workflow-id/d2/t2/replay-r1" {
+		t.Errorf("ran %q", ran)
+	}
+	env.AssertNumberOfCalls(t, workflows.ActivityLoadConfig, 0)
+	env.AssertNumberOfCalls(t, workflows.LocalSendMail, 0)
+}
+
+func TestDispatchOutcomeOrder(t *testing.T) {
+	// Later actions finish first; outcomes must still follow the
+	// configuration, so that two runs of the same dispatch compare equal.
+	cfg := config(
+		dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("a", "erase"), taskAction("b", "erase")}},
+		dispatcher.Dispatcher{ID: "d2", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("c", "erase"), mailAction("d")}},
+	)
+	delays := map[string]time.Duration{"a": 4 * time.Second, "b": 3 * time.Second, "c": 2 * time.Second}
+	for i := 0; i < 3; i++ {
+		env := newEnv(t, cfg)
+		var finished []string
+		env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+				return activities.TaskResult{}, temporal.NewApplicationError("slow", dispatcher.FailureTimeout)
+			})
+		for id, d := range delays {
+			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.MatchedBy(func(in activities.TaskInput) bool { return in.ActionID == id })).
+				After(d).Return(func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+				finished = append(finished, in.ActionID)
+				return taskOK(ctx, in)
+			})
+		}
+		env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(mailOK)
+		res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+		if err != nil {
+			t.Fatalf("dispatch failed: %v", err)
+		}
+		if got, want := summary(res.Outcomes), "a:succeeded:2: b:succeeded:2: c:succeeded:2: d:succeeded:1:"; got != want {
+			t.Fatalf("run %d: outcomes = %q, want %q", i, got, want)
+		}
+		if strings.Join(finished, "") != "cba" {
+			t.Fatalf("run %d: the tasks finished in order %q; the test needs them reversed", i, finished)
+		}
+	}
+}
+
+func TestDispatchChildWorkflow(t *testing.T) {
+	cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("c1", "erase-child")}})
+	tests := []struct {
+		name        string
+		child       func(workflow.Context, activities.TaskPayload) error
+		wantOutcome string
+	}{
+		{"succeeds", func(workflow.Context, activities.TaskPayload) error { return nil }, "c1:succeeded:1:"},
+		{"fails", func(workflow.Context, activities.TaskPayload) error {
+			return temporal.NewNonRetryableApplicationError("nope", "Whatever", nil)
+		}, "c1:failed:1:TaskFailed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t, cfg)
+			var got activities.TaskPayload
+			var info workflow.Info
+			env.RegisterWorkflowWithOptions(func(ctx workflow.Context, p activities.TaskPayload) error {
+				got, info = p, *workflow.GetInfo(ctx)
+				return tt.child(ctx, p)
+			}, workflow.RegisterOptions{Name: "erase-child"})
+			res, _ := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+			if s := summary(res.Outcomes); s != tt.wantOutcome {
+				t.Errorf("outcomes = %q, want %q", s, tt.wantOutcome)
+			}
+			if got.TaskID != "default-test-workflow-id/d1/c1" || info.WorkflowExecution.ID != got.TaskID || info.TaskQueueName != "teams" {
+				t.Errorf("child ran as %q on %q with task id %q", info.WorkflowExecution.ID, info.TaskQueueName, got.TaskID)
+			}
+			if !strings.HasPrefix(string(got.Data), `{"userId":42,"event":{"id":"ev-1"`) {
+				t.Errorf("child data = %s", got.Data)
+			}
+		})
+	}
+}
+
+func TestWorkflowID(t *testing.T) {
+	long := strings.Repeat("x", 129)
+	tests := []struct{ eventID, want string }{
+		{"ev-1", "dispatch-ev-1"},
+		{"5f2a0c3e9b1d4a0012345678", "dispatch-5f2a0c3e9b1d4a0012345678"},
+		{"A.b_c~d", "dispatch-A.b_c~d"},
+	}
+	for _, tt := range tests {
+		if got := workflows.WorkflowID(tt.eventID); got != tt.want {
+			t.Errorf("WorkflowID(%q) = %q, want %q", tt.eventID, got, tt.want)
+		}
+	}
+	for _, id := range []string{"a/b", "a b", "ü", long, "", "../x"} {
+		got := workflows.WorkflowID(id)
+		if !strings.HasPrefix(got, "dispatch.") || len(got) != len("dispatch.")+32 || strings.ContainsAny(got, "/ ?#%") {
+			t.Errorf("WorkflowID(%q) = %q, want a path-safe hashed id", id, got)
+		}
+		if workflows.WorkflowID(id) != got {
+			t.Errorf("WorkflowID(%q) is not deterministic", id)
+		}
+	}
+	if workflows.WorkflowID("a/b") == workflows.WorkflowID("a b") {
+		t.Error("different ids hash alike")
+	}
+}

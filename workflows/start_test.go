@@ -1,0 +1,74 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+func TestStarter(t *testing.T) {
+	c := startDevServer(t)
+	// No worker polls this queue, so the first run stays open: the second
+	// start meets a running dispatch.
+	s := workflows.Starter{Client: c, TaskQueue: "no-worker"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ev := dispatcher.Event{ID: "ev-dedup", Type: "user_deleted", Content: json.RawMessage(`{}`), Time: time.Now()}
+
+	first, err := s.Start(ctx, ev)
+	if err != nil {
+		t.Fatalf("first Start: %v", err)
+	}
+	if first.Duplicate || first.WorkflowID != workflows.WorkflowID(ev.ID) || first.RunID == "" {
+		t.Fatalf("first Start = %+v", first)
+	}
+	second, err := s.Start(ctx, ev)
+	if err != nil {
+		t.Fatalf("second Start: %v", err)
+	}
+	if !second.Duplicate || second.RunID != first.RunID || second.WorkflowID != first.WorkflowID {
+		t.Fatalf("second Start = %+v, want a duplicate of %+v", second, first)
+	}
+
+	// A closed run still blocks the id (REJECT_DUPLICATE).
+	if err := c.TerminateWorkflow(ctx, first.WorkflowID, first.RunID, "test"); err != nil {
+		t.Fatalf("terminate: %v", err)
+	}
+	third, err := s.Start(ctx, ev)
+	if err != nil {
+		t.Fatalf("Start after the run closed: %v", err)
+	}
+	if !third.Duplicate || third.RunID != first.RunID {
+		t.Fatalf("Start after the run closed = %+v, want a duplicate of run %s", third, first.RunID)
+	}
+
+	desc, err := c.DescribeWorkflowExecution(ctx, first.WorkflowID, first.RunID)
+	if err != nil {
+		t.Fatalf("describe: %v", err)
+	}
+	if got := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.AttrEventID.GetName()]; got == nil ||
+		string(got.GetData()) != `"ev-dedup"` {
+		t.Errorf("search attribute %s = %s", workflows.AttrEventID.GetName(), got.GetData())
+	}
+}
+
+func TestStarterUnavailable(t *testing.T) {
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err = workflows.Starter{Client: c}.Start(ctx, dispatcher.Event{ID: "ev-1", Type: "x"})
+	if code := dispatcher.ErrorCode(err); code != dispatcher.EUNAVAILABLE {
+		t.Fatalf("error = %v (code %q), want code %q", err, code, dispatcher.EUNAVAILABLE)
+	}
+	t.Log(err)
+}
