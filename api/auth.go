@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/MicahParks/keyfunc/v3"
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -63,10 +62,10 @@ type tokenClaims struct {
 // authenticator verifies access tokens and turns them into principals.
 type authenticator struct {
 	disabled bool
-	secret   []byte          // nil when HS256 is not accepted
-	jwks     keyfunc.Keyfunc // nil when RS256 and ES256 are not accepted
-	methods  []string        // the algorithms accepted, for the parser and error messages
-	required []string        // the claims a token must carry, for error messages
+	secret   []byte   // nil when HS256 is not accepted
+	jwks     *keySet  // nil when RS256 and ES256 are not accepted
+	methods  []string // the algorithms accepted, for the parser and error messages
+	required []string // the claims a token must carry, for error messages
 	parser   *jwt.Parser
 }
 
@@ -91,7 +90,7 @@ func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, erro
 		a.methods = append(a.methods, jwt.SigningMethodHS256.Alg())
 	}
 	if cfg.JWKSURL != "" {
-		k, err := keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKSURL})
+		k, err := newKeySet(ctx, cfg.JWKSURL)
 		if err != nil {
 			return nil, fmt.Errorf("DISPATCHER_JWKS_URL: %w", err)
 		}
@@ -184,7 +183,7 @@ func (a *authenticator) keyFunc(ctx context.Context) jwt.Keyfunc {
 		case alg == jwt.SigningMethodHS256.Alg() && a.secret != nil:
 			return a.secret, nil
 		case (alg == jwt.SigningMethodRS256.Alg() || alg == jwt.SigningMethodES256.Alg()) && a.jwks != nil:
-			return a.jwks.KeyfuncCtx(ctx)(t)
+			return a.jwks.key(ctx, t)
 		default:
 			// The parser's method list already refuses these; this is the
 			// second lock on the same door.

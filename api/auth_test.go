@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/MicahParks/jwkset"
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // authNow is the clock of every authenticator in these tests, so expiry
@@ -494,19 +495,24 @@ func publicPEM(t *testing.T, pub any) []byte {
 // serveJWKS serves the public keys, by kid, as a JWK set and returns its URL.
 func serveJWKS(t *testing.T, keys map[string]any) string {
 	t.Helper()
-	var set jwkset.JWKSMarshal
+	set := jwk.NewSet()
 	for kid, pub := range keys {
-		alg := jwkset.AlgRS256
+		alg := jwa.RS256()
 		if _, ok := pub.(*ecdsa.PublicKey); ok {
-			alg = jwkset.AlgES256
+			alg = jwa.ES256()
 		}
-		jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{
-			Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: jwkset.UseSig},
-		})
+		key, err := jwk.Import(pub)
 		if err != nil {
 			t.Fatalf("JWK %s: %v", kid, err)
 		}
-		set.Keys = append(set.Keys, jwk.Marshal())
+		for name, v := range map[string]any{jwk.KeyIDKey: kid, jwk.AlgorithmKey: alg, jwk.KeyUsageKey: "sig"} {
+			if err := key.Set(name, v); err != nil {
+				t.Fatalf("JWK %s: %s: %v", kid, name, err)
+			}
+		}
+		if err := set.AddKey(key); err != nil {
+			t.Fatal(err)
+		}
 	}
 	body, err := json.Marshal(set)
 	if err != nil {

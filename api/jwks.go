@@ -1,0 +1,109 @@
+package api
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	neturl "net/url"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/lestrrat-go/httprc/v3"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+)
+
+// How often the key set is fetched: at least hourly, and on an unknown key
+// id at most every five minutes, so forged kids cannot make us hammer the
+// identity provider.
+const (
+	jwksMaxInterval    = time.Hour
+	jwksUnknownKeyWait = 5 * time.Minute
+)
+
+// keySet verifies RS256 and ES256 tokens against a JWK set fetched from a
+// URL and refreshed in the background. Each refresh replaces the whole
+// set, so a key the provider removes stops verifying tokens.
+type keySet struct {
+	cache *jwk.Cache
+	url   string
+
+	mu          sync.Mutex
+	lastRefresh time.Time
+}
+
+// newKeySet starts fetching the key set at url until ctx ends. An
+// unreachable provider is not fatal: it may come up after us.
+func newKeySet(ctx context.Context, url string) (*keySet, error) {
+	if u, err := neturl.Parse(url); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL", url)
+	}
+	cache, err := jwk.NewCache(ctx, httprc.NewClient())
+	if err != nil {
+		return nil, err
+	}
+	err = cache.Register(ctx, url, jwk.WithWaitReady(false), jwk.WithMaxInterval(jwksMaxInterval), jwk.WithMinInterval(jwksUnknownKeyWait))
+	if err != nil {
+		return nil, err
+	}
+	return &keySet{cache: cache, url: url}, nil
+}
+
+var errUnknownKey = errors.New("unknown key id")
+
+// key returns the public key that verifies t: the key set's key with t's
+// kid, of the type t's algorithm needs.
+func (k *keySet) key(ctx context.Context, t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	if kid == "" {
+		return nil, errUnknownKey
+	}
+	key, ok := k.lookup(ctx, kid)
+	if !ok && k.mayRefresh() {
+		if _, err := k.cache.Refresh(ctx, k.url); err == nil {
+			key, ok = k.lookup(ctx, kid)
+		}
+	}
+	if !ok {
+		return nil, errUnknownKey
+	}
+	if alg, ok := key.Algorithm(); ok && alg.String() != t.Method.Alg() {
+		return nil, fmt.Errorf("key %s is for %s, not %s", kid, alg, t.Method.Alg())
+	}
+	var raw any
+	if err := jwk.Export(key, &raw); err != nil {
+		return nil, err
+	}
+	switch pub := raw.(type) {
+	case *rsa.PublicKey:
+		if t.Method.Alg() == jwt.SigningMethodRS256.Alg() {
+			return pub, nil
+		}
+	case *ecdsa.PublicKey:
+		if t.Method.Alg() == jwt.SigningMethodES256.Alg() {
+			return pub, nil
+		}
+	}
+	return nil, fmt.Errorf("key %s does not fit %s", kid, t.Method.Alg())
+}
+
+func (k *keySet) lookup(ctx context.Context, kid string) (jwk.Key, bool) {
+	set, err := k.cache.Lookup(ctx, k.url)
+	if err != nil {
+		return nil, false
+	}
+	return set.LookupKeyID(kid)
+}
+
+// mayRefresh reports whether an unknown kid may trigger a fetch now.
+func (k *keySet) mayRefresh() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if time.Since(k.lastRefresh) < jwksUnknownKeyWait {
+		return false
+	}
+	k.lastRefresh = time.Now()
+	return true
+}
