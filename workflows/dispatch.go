@@ -85,6 +85,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 		return DispatchResult{}, err
 	}
 
+	recordStart(ctx)
 	cfg := in.Config
 	if cfg == nil {
 		var loaded activities.Config
@@ -117,7 +118,9 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	}
 	wg.Wait(ctx)
 
-	return d.finish(ctx)
+	res, err := d.finish(ctx)
+	recordOutcomes(ctx, res, err != nil)
+	return res, err
 }
 
 // dispatch is the state of one Dispatch run. Its coroutines each own one

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,6 +76,17 @@ func fails(typ string, permanent bool) func(context.Context, activities.TaskInpu
 	}
 }
 
+// mu guards what mocked activities record: the test environment runs
+// them on goroutines of their own.
+var mu sync.Mutex
+
+// record runs f under mu.
+func record(f func()) {
+	mu.Lock()
+	defer mu.Unlock()
+	f()
+}
+
 // dispatch runs the workflow to its end and returns its result, taken from
 // the failure details when it failed with DispatchFailed.
 func dispatch(t *testing.T, env *testsuite.TestWorkflowEnvironment, in workflows.DispatchInput) (workflows.DispatchResult, error) {
@@ -117,12 +129,12 @@ func TestDispatchSucceeds(t *testing.T) {
 	var gotTask activities.TaskInput
 	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.MailInput) (activities.MailResult, error) {
-			gotMail = in
+			record(func() { gotMail = in })
 			return mailOK(ctx, in)
 		})
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
-			gotTask = in
+			record(func() { gotTask = in })
 			return taskOK(ctx, in)
 		})
 
@@ -276,7 +288,7 @@ func TestDispatchRetries(t *testing.T) {
 			if tt.regular != nil {
 				env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(
 					func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
-						localAttempts = append(localAttempts, in.LocalAttempts)
+						record(func() { localAttempts = append(localAttempts, in.LocalAttempts) })
 						return tt.regular(ctx, in)
 					})
 			}
@@ -307,7 +319,8 @@ func TestDispatchWaitsForStartTimestamp(t *testing.T) {
 	ranAt := map[string]time.Time{}
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
-			ranAt[in.ActionID] = env.Now()
+			now := env.Now()
+			record(func() { ranAt[in.ActionID] = now })
 			return taskOK(ctx, in)
 		})
 	var during []workflows.ActionOutcome
@@ -371,7 +384,7 @@ func TestDispatchOnly(t *testing.T) {
 	var ran []string
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
-			ran = append(ran, in.ActionID+" "+in.IdempotencyKey)
+			record(func() { ran = append(ran, in.ActionID+" "+in.IdempotencyKey) })
 			return taskOK(ctx, in)
 		})
 	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent(), Only: []string{"t2"}, Config: &cfg, Run: "r1"})
@@ -406,7 +419,7 @@ func TestDispatchOutcomeOrder(t *testing.T) {
 		for id, d := range delays {
 			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.MatchedBy(func(in activities.TaskInput) bool { return in.ActionID == id })).
 				After(d).Return(func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
-				finished = append(finished, in.ActionID)
+				record(func() { finished = append(finished, in.ActionID) })
 				return taskOK(ctx, in)
 			})
 		}

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -21,6 +22,9 @@ type Starter struct {
 	// to a worker sharing Client, so that a dispatch whose actions succeed
 	// at once completes in one round trip.
 	Eager bool
+	// LocalTimeout bounds each action's first, local attempt; 0 means
+	// DefaultLocalTimeout.
+	LocalTimeout time.Duration
 }
 
 // StartResult identifies the dispatch of an event.
@@ -60,7 +64,7 @@ func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (StartResult, e
 			AttrEventType.ValueSet(ev.Type),
 			AttrEventID.ValueSet(ev.ID),
 		),
-	}, WorkflowDispatch, DispatchInput{Event: ev})
+	}, WorkflowDispatch, DispatchInput{Event: ev, LocalTimeout: s.LocalTimeout})
 
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {

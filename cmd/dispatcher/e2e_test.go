@@ -23,6 +23,9 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
@@ -114,7 +117,7 @@ func (s *system) run(args ...string) string {
 // poll waits until cond holds, failing the test after 60 s.
 func (s *system) poll(what string, cond func() bool) {
 	s.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("timed out waiting for %s\nlogs:\n%s", what, s.logs)
@@ -248,6 +251,38 @@ func (f *functionSink) count() int {
 	return len(f.calls)
 }
 
+// metric sums the samples of the metric family name whose labels include
+// labels; for a histogram, its observation count.
+func (s *system) metric(name string, labels map[string]string) float64 {
+	res, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	if err != nil {
+		s.t.Fatalf("parse /metrics: %v", err)
+	}
+	var sum float64
+	for _, m := range families[name].GetMetric() {
+		if matches(m.GetLabel(), labels) {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return sum
+}
+
+func matches(pairs []*dto.LabelPair, want map[string]string) bool {
+	n := 0
+	for _, p := range pairs {
+		if v, ok := want[p.GetName()]; ok && v == p.GetValue() {
+			n++
+		}
+	}
+	return n == len(want)
+}
+
 // result waits for a dispatch to close and returns its outcomes and
 // whether it failed.
 func (s *system) result(workflowID, runID string) (workflows.DispatchResult, bool) {
@@ -352,6 +387,23 @@ func TestEndToEndDispatch(t *testing.T) {
 	}
 	if sig := good.headers[0].Get("X-Dispatcher-Signature"); !strings.Contains(sig, "v1=") {
 		t.Fatalf("signature header = %q", sig)
+	}
+
+	// Prometheus sees the dispatch, its actions and the SDK's own metrics.
+	for _, want := range []struct {
+		name   string
+		labels map[string]string
+		value  float64
+	}{
+		{"dispatcher_dispatches_total", map[string]string{"status": "completed"}, 1},
+		{"dispatcher_action_outcomes_total", map[string]string{"status": "succeeded", "type": "task"}, 2},
+		{"dispatcher_action_duration_seconds", map[string]string{"type": "mail"}, 1},
+		{"dispatcher_events_received_total", map[string]string{"duplicate": "false", "envelope": "extrahorizon", "type": "user_deleted"}, 1},
+		{"temporal_workflow_completed_total", map[string]string{"workflow_type": "Dispatch"}, 1},
+	} {
+		s.poll(fmt.Sprintf("metric %s%v = %v", want.name, want.labels, want.value), func() bool {
+			return s.metric(want.name, want.labels) == want.value
+		})
 	}
 
 	// The same event again dispatches nothing.

@@ -122,7 +122,7 @@ func (p process) run(ctx context.Context) error {
 			Store: store,
 			// Eager start only helps when this process's worker takes
 			// the first workflow task: serve, not api alone.
-			Starter:  workflows.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker},
+			Starter:  workflows.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalTimeout: p.cfg.LocalTimeout},
 			Checks:   checks,
 			Registry: reg,
 		})
@@ -140,7 +140,13 @@ func (p process) run(ctx context.Context) error {
 func newMetrics() (*prometheus.Registry, client.MetricsHandler, func()) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: reg})
+	reporter := tallyprom.NewReporter(tallyprom.Options{
+		Registerer:       reg,
+		DefaultTimerType: tallyprom.HistogramTimerType,
+		DefaultHistogramBuckets: []float64{
+			.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300,
+		},
+	})
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,
 		Separator:       tallyprom.DefaultSeparator,
