@@ -54,7 +54,7 @@ var settings = []setting{
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace.", str(func(c *config) *string { return &c.TemporalNS })},
 	{"DISPATCHER_TEMPORAL_UI_URL", "http://127.0.0.1:8233", "Temporal Web UI base URL, for links to executions.", str(func(c *config) *string { return &c.TemporalUIURL })},
 	{"DISPATCHER_TASK_QUEUE", "dispatcher", "Temporal task queue of the dispatch workflows.", str(func(c *config) *string { return &c.TaskQueue })},
-	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS when offered; `?starttls=required`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
+	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS when offered; `?starttls=required` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
 	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "5s", "Time an action's first, in-workflow-task attempt may take before it is handed to a regular, retried activity.", duration(func(c *config) *time.Duration { return &c.LocalTimeout })},
 	{"DISPATCHER_LOG_FORMAT", "text", "`text` or `json`.", str(func(c *config) *string { return &c.LogFormat })},

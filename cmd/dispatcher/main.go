@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -46,13 +47,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return root.ExecuteContext(ctx)
 }
 
-// configCmd prints every setting with its current value (secrets hidden).
+// configCmd prints every setting with its current value (secrets hidden),
+// or with --markdown the README's configuration table.
 func configCmd(getenv func(string) string) *cobra.Command {
-	return &cobra.Command{
+	var markdown bool
+	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Show every environment variable, its value and what it does",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if markdown {
+				fmt.Fprint(out, configTable())
+				return nil
+			}
 			if _, err := loadConfig(getenv); err != nil {
 				return err
 			}
@@ -64,9 +72,25 @@ func configCmd(getenv func(string) string) *cobra.Command {
 				if s.name == "DISPATCHER_JWT_SECRET" && v != "" {
 					v = "(hidden)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%-34s %-8s %s\n    %s\n", s.name, src, v, s.doc)
+				fmt.Fprintf(out, "%-34s %-8s %s\n    %s\n", s.name, src, v, s.doc)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the defaults as the README's markdown table")
+	return cmd
+}
+
+// configTable is the README's configuration table.
+func configTable() string {
+	var b strings.Builder
+	b.WriteString("| Variable | Default | What it does |\n|---|---|---|\n")
+	for _, s := range settings {
+		def := "—"
+		if s.def != "" {
+			def = "`" + s.def + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.name, def, s.doc)
+	}
+	return b.String()
 }

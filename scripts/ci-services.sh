@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# ci-services.sh makes sure the services the tests need are there: a running
+# PostgreSQL on 127.0.0.1 that lets user postgres in without a password, and
+# the test database. It installs (apt-get) and starts PostgreSQL when needed
+# and is idempotent: when everything is in place it changes nothing.
+# .ci/run calls it; it is safe to run by hand.
+#
+# Settings (all optional):
+#   CI_PG_PORT       PostgreSQL port to use or start    (5432)
+#   CI_PG_DATABASE   database the tests use             (dispatcher_test)
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+pg_port=${CI_PG_PORT:-5432}
+pg_db=${CI_PG_DATABASE:-dispatcher_test}
+
+die() { printf '!! %s\n' "$*" >&2; exit 1; }
+
+# Installing and starting services needs root; sudo only when not root already.
+sudo=""
+if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null; then sudo="sudo -n"; fi
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p "$pg_port"; }
+psql_pg() { psql -X -q -w -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
+
+# pg_cluster prints "VERSION NAME" of the local cluster on $pg_port.
+pg_cluster() {
+	pg_lsclusters --no-header 2>/dev/null | awk -v p="$pg_port" '$3 == p {print $1, $2; exit}'
+}
+
+if ! command -v pg_isready >/dev/null || ! pg_up; then
+	if ! command -v pg_ctlcluster >/dev/null || [[ -z $(ls /etc/postgresql 2>/dev/null) ]]; then
+		echo "PostgreSQL is not installed: installing it with apt-get"
+		$sudo apt-get update -q
+		$sudo apt-get install -y -q --no-install-recommends postgresql postgresql-client
+	fi
+	read -r pg_ver pg_name < <(pg_cluster) || true
+	if [[ -z ${pg_ver:-} ]]; then
+		# shellcheck disable=SC2012 # version directories are plain numbers
+		pg_ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+		# shellcheck disable=SC2012
+		[[ -n $pg_ver ]] || pg_ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+		pg_name=main
+		if [[ -d /etc/postgresql/$pg_ver/$pg_name ]]; then
+			die "cluster $pg_ver/$pg_name exists but not on port $pg_port (pg_lsclusters); set CI_PG_PORT"
+		fi
+		echo "creating cluster $pg_ver/$pg_name on port $pg_port"
+		$sudo pg_createcluster --port "$pg_port" "$pg_ver" "$pg_name"
+	fi
+	echo "starting cluster $pg_ver/$pg_name"
+	$sudo pg_ctlcluster --skip-systemctl-redirect "$pg_ver" "$pg_name" start || true
+	for _ in $(seq 1 60); do pg_up && break; sleep 0.5; done
+	pg_up || {
+		tail -n 30 "/var/log/postgresql/postgresql-$pg_ver-$pg_name.log" >&2 || true
+		die "PostgreSQL did not start on 127.0.0.1:$pg_port"
+	}
+fi
+pg_isready -h 127.0.0.1 -p "$pg_port"
+
+# A fresh Debian install asks for a password over TCP (scram-sha-256); the
+# tests connect as postgres without one, so trust loopback connections.
+if ! psql_pg -d postgres -c 'select 1' >/dev/null 2>&1; then
+	read -r pg_ver pg_name < <(pg_cluster) || die "cannot find the cluster on port $pg_port to configure its authentication"
+	hba=/etc/postgresql/$pg_ver/$pg_name/pg_hba.conf
+	echo "configuring trust authentication for loopback TCP in $hba"
+	$sudo sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+	$sudo pg_ctlcluster --skip-systemctl-redirect "$pg_ver" "$pg_name" reload
+	for _ in $(seq 1 20); do psql_pg -d postgres -c 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
+	psql_pg -d postgres -c 'select 1' >/dev/null || die "cannot connect as postgres to 127.0.0.1:$pg_port"
+fi
+
+if [[ $(psql_pg -d postgres -tAc "select 1 from pg_database where datname = '$pg_db'") != 1 ]]; then
+	echo "creating database $pg_db"
+	psql_pg -d postgres -c "create database \"$pg_db\""
+fi
+psql_pg -d "$pg_db" -tAc 'select version()'
+echo "PostgreSQL ready: postgres://postgres@127.0.0.1:$pg_port/$pg_db?sslmode=disable"
+
