@@ -1,7 +1,6 @@
 package api
 
 import (
-	"log/slog"
 	"net/http"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -68,7 +67,7 @@ func fail(c *gin.Context, err error) {
 		w = errInternal
 	}
 	if w.Status >= 500 {
-		slog.ErrorContext(c.Request.Context(), "request failed",
+		logger(c.Request.Context()).ErrorContext(c.Request.Context(), "request failed",
 			"method", c.Request.Method, "path", c.FullPath(), "err", err)
 	}
 	abort(c, w, dispatcher.ErrorMessage(err))

@@ -129,6 +129,9 @@ func (s *Server) receiveEvents(c *gin.Context) {
 			return
 		}
 		s.metrics.eventReceived(ev.Type, envelope, res.Duplicate)
+		logger(c.Request.Context()).DebugContext(c.Request.Context(), "event accepted",
+			"event_id", ev.ID, "event_type", ev.Type, "envelope", envelope,
+			"workflow_id", res.WorkflowID, "run_id", res.RunID, "duplicate", res.Duplicate)
 		out = append(out, acceptedEvent{ID: ev.ID, Type: ev.Type, WorkflowID: res.WorkflowID, RunID: res.RunID, Duplicate: res.Duplicate})
 	}
 	if batch {

@@ -12,6 +12,10 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Store is what the API needs of the configuration store. Methods return
@@ -57,6 +61,7 @@ type Deps struct {
 	Starter  Starter
 	Checks   map[string]Check // readiness checks, by name
 	Registry *prometheus.Registry
+	Tracer   trace.TracerProvider // nil: no tracing
 }
 
 // Server holds the API's dependencies; its methods are the handlers.
@@ -86,7 +91,12 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	s := &Server{cfg: cfg, store: deps.Store, starter: deps.Starter, auth: auth, checks: deps.Checks, metrics: m}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(gin.Recovery(), m.observe())
+	if deps.Tracer == nil {
+		deps.Tracer = noop.NewTracerProvider()
+	}
+	r.Use(gin.Recovery(),
+		otelgin.Middleware("dispatcher", otelgin.WithTracerProvider(deps.Tracer), otelgin.WithPropagators(propagation.TraceContext{})),
+		requestLog(), m.observe())
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {

@@ -21,10 +21,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/uber-go/tally/v4"
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdktally "go.temporal.io/sdk/contrib/tally"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 )
@@ -41,7 +43,12 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 			if err != nil {
 				return err
 			}
-			p := process{cfg: cfg, stdout: stdout, log: newLogger(cfg), api: withAPI, worker: withWorker}
+			tp, shutdown, err := newTracerProvider(cmd.Context(), getenv)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = shutdown(context.Background()) }()
+			p := process{cfg: cfg, stdout: stdout, log: newLogger(cfg), tracer: tp, api: withAPI, worker: withWorker}
 			return p.run(cmd.Context())
 		},
 	}
@@ -52,6 +59,7 @@ type process struct {
 	cfg    config
 	stdout io.Writer
 	log    *slog.Logger
+	tracer trace.TracerProvider
 	api    bool
 	worker bool
 }
@@ -79,11 +87,16 @@ func (p process) run(ctx context.Context) error {
 
 	reg, temporalMetrics, closeMetrics := newMetrics()
 	defer closeMetrics()
+	tracing, err := temporalTracing(p.tracer)
+	if err != nil {
+		return err
+	}
 	tc, err := client.NewLazyClient(client.Options{
 		HostPort:       p.cfg.TemporalAddr,
 		Namespace:      p.cfg.TemporalNS,
 		Logger:         tlog.NewStructuredLogger(p.log.With("component", "temporal")),
 		MetricsHandler: temporalMetrics,
+		Interceptors:   []interceptor.ClientInterceptor{tracing},
 	})
 	if err != nil {
 		return fmt.Errorf("temporal client: %w", err)
@@ -125,6 +138,7 @@ func (p process) run(ctx context.Context) error {
 			Starter:  workflows.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalTimeout: p.cfg.LocalTimeout},
 			Checks:   checks,
 			Registry: reg,
+			Tracer:   p.tracer,
 		})
 		if err != nil {
 			return err
@@ -179,7 +193,7 @@ func (p process) startWorker(ctx context.Context, tc client.Client, store *model
 	if err := registerSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
 		return nil, fmt.Errorf("temporal at %s: %w", p.cfg.TemporalAddr, err)
 	}
-	acts, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom})
+	acts, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom, HTTPClient: tracedHTTPClient(p.tracer)})
 	if err != nil {
 		return nil, err
 	}

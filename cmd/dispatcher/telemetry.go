@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
+	"go.temporal.io/sdk/interceptor"
+)
+
+// propagator carries the trace across HTTP (traceparent) and into
+// Temporal's workflow and activity headers.
+var propagator = propagation.TraceContext{}
+
+// newTracerProvider returns an OTLP/HTTP tracer provider when
+// OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set
+// — the exporter reads the standard OTEL_* variables — and a no-op one
+// otherwise, so tracing costs nothing unless configured.
+func newTracerProvider(ctx context.Context, getenv func(string) string) (trace.TracerProvider, func(context.Context) error, error) {
+	if getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
+	}
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("OTLP trace exporter: %w", err)
+	}
+	name := getenv("OTEL_SERVICE_NAME")
+	if name == "" {
+		name = "dispatcher"
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp),
+		sdktrace.WithResource(resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(name))),
+	)
+	return tp, tp.Shutdown, nil
+}
+
+// temporalTracing is Temporal's own OpenTelemetry interceptor: it links the
+// span that starts a workflow to the workflow's and its activities' spans.
+func temporalTracing(tp trace.TracerProvider) (interceptor.ClientInterceptor, error) {
+	return temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{
+		Tracer:            tp.Tracer("dispatcher/temporal"),
+		TextMapPropagator: propagator,
+	})
+}
+
+// tracedHTTPClient calls task functions with a client span and a
+// traceparent header.
+func tracedHTTPClient(tp trace.TracerProvider) *http.Client {
+	return &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
+		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator))}
+}
