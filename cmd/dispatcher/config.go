@@ -27,6 +27,8 @@ type config struct {
 	SMTPURL        string
 	MailFrom       string
 	LocalTimeout   time.Duration
+	OTLPEndpoint   string
+	ServiceName    string
 	LogFormat      string
 	LogLevel       string
 	ShutdownPeriod time.Duration
@@ -57,6 +59,8 @@ var settings = []setting{
 	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS when offered; `?starttls=required` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
 	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "5s", "Time an action's first, in-workflow-task attempt may take before it is handed to a regular, retried activity.", duration(func(c *config) *time.Duration { return &c.LocalTimeout })},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint for traces (e.g. `http://otel-collector:4318`); tracing is off when unset. The other standard `OTEL_EXPORTER_OTLP_*` variables apply too.", str(func(c *config) *string { return &c.OTLPEndpoint })},
+	{"OTEL_SERVICE_NAME", "dispatcher", "Service name on the traces.", str(func(c *config) *string { return &c.ServiceName })},
 	{"DISPATCHER_LOG_FORMAT", "text", "`text` or `json`.", str(func(c *config) *string { return &c.LogFormat })},
 	{"DISPATCHER_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`.", str(func(c *config) *string { return &c.LogLevel })},
 	{"DISPATCHER_SHUTDOWN_TIMEOUT", "20s", "How long a stopping process waits for in-flight requests and activities.", duration(func(c *config) *time.Duration { return &c.ShutdownPeriod })},

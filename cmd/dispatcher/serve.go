@@ -43,7 +43,7 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 			if err != nil {
 				return err
 			}
-			tp, shutdown, err := newTracerProvider(cmd.Context(), getenv)
+			tp, shutdown, err := newTracerProvider(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

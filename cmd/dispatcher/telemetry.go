@@ -21,22 +21,19 @@ import (
 // Temporal's workflow and activity headers.
 var propagator = propagation.TraceContext{}
 
-// newTracerProvider returns an OTLP/HTTP tracer provider when
-// OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set
-// — the exporter reads the standard OTEL_* variables — and a no-op one
-// otherwise, so tracing costs nothing unless configured.
-func newTracerProvider(ctx context.Context, getenv func(string) string) (trace.TracerProvider, func(context.Context) error, error) {
-	if getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+// newTracerProvider returns an OTLP/HTTP tracer provider when an endpoint
+// is configured (the exporter also reads the other standard
+// OTEL_EXPORTER_OTLP_* variables), and a no-op one otherwise, so tracing
+// costs nothing unless configured.
+func newTracerProvider(ctx context.Context, cfg config) (trace.TracerProvider, func(context.Context) error, error) {
+	if cfg.OTLPEndpoint == "" {
 		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
 	}
-	exp, err := otlptracehttp.New(ctx)
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(cfg.OTLPEndpoint))
 	if err != nil {
 		return nil, nil, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
-	name := getenv("OTEL_SERVICE_NAME")
-	if name == "" {
-		name = "dispatcher"
-	}
+	name := cfg.ServiceName
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(name))),
