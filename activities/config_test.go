@@ -6,6 +6,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -75,10 +76,10 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestTemplateCache(t *testing.T) {
-	sink := startSMTPSink(t)
+	sink := testenv.SMTP(t)
 	store := newFakeStore()
 	store.templates["t1"] = dispatcher.Template{ID: "t1", Subject: "first"}
-	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + sink.addr, MailFrom: "a@example.com"})
+	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + sink.Addr, MailFrom: "a@example.com"})
 	in := activities.MailInput{Event: testEvent(), TemplateID: "t1",
 		Recipients: dispatcher.Recipients{To: []string{"b@example.com"}}, MessageID: "m@x"}
 	send := func(t *testing.T) string {
@@ -87,8 +88,8 @@ func TestTemplateCache(t *testing.T) {
 		if err := execute(t, a, a.SendMail, in, &res); err != nil {
 			t.Fatalf("SendMail: %v", err)
 		}
-		mails := sink.mails()
-		h, _ := parseMail(t, mails[len(mails)-1].data)
+		mails := sink.Mails()
+		h, _ := parseMail(t, mails[len(mails)-1].Data)
 		return h.Get("Subject")
 	}
 	send(t)

@@ -6,114 +6,14 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net"
 	"net/mail"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
-
-// smtpSink is a real SMTP server on loopback that records what it
-// receives and answers RCPT or DATA with reject when set.
-type smtpSink struct {
-	addr string
-
-	mu       sync.Mutex
-	received []receivedMail
-	reject   *smtp.SMTPError // answer to DATA
-	user     string          // when set, AUTH PLAIN with user/pass is required
-	pass     string
-}
-
-type receivedMail struct {
-	from string
-	to   []string
-	data []byte
-}
-
-func startSMTPSink(t *testing.T) *smtpSink {
-	t.Helper()
-	sink := &smtpSink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{sink: sink}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true // loopback only
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink.addr = l.Addr().String()
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return sink
-}
-
-func (s *smtpSink) mails() []receivedMail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]receivedMail(nil), s.received...)
-}
-
-type smtpSession struct {
-	sink   *smtpSink
-	authed bool
-	cur    receivedMail
-}
-
-func (s *smtpSession) AuthMechanisms() []string {
-	if s.sink.user == "" {
-		return nil
-	}
-	return []string{sasl.Plain}
-}
-
-func (s *smtpSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != s.sink.user || pass != s.sink.pass {
-			return &smtp.SMTPError{Code: 535, Message: "bad credentials"}
-		}
-		s.authed = true
-		return nil
-	}), nil
-}
-
-func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	if s.sink.user != "" && !s.authed {
-		return smtp.ErrAuthRequired
-	}
-	s.cur = receivedMail{from: from}
-	return nil
-}
-
-func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-
-func (s *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.sink.mu.Lock()
-	defer s.sink.mu.Unlock()
-	if s.sink.reject != nil {
-		return s.sink.reject
-	}
-	s.cur.data = b
-	s.sink.received = append(s.sink.received, s.cur)
-	return nil
-}
-
-func (s *smtpSession) Reset()        { s.cur = receivedMail{} }
-func (s *smtpSession) Logout() error { return nil }
 
 // parseMail returns the headers of raw and its decoded text parts by
 // media type.
@@ -158,7 +58,7 @@ func parseMail(t *testing.T, raw []byte) (mail.Header, map[string]string) {
 }
 
 func TestSendMail(t *testing.T) {
-	sink := startSMTPSink(t)
+	sink := testenv.SMTP(t)
 	store := newFakeStore()
 	store.templates["tpl-1"] = dispatcher.Template{
 		ID:      "tpl-1",
@@ -168,7 +68,7 @@ func TestSendMail(t *testing.T) {
 	}
 	store.templates["tpl-bad"] = dispatcher.Template{ID: "tpl-bad", Subject: "{{ .content.nope }}"}
 	a := newActivities(t, activities.Options{
-		Store: store, SMTPURL: "smtp://" + sink.addr, MailFrom: "Dispatcher <no-reply@example.com>",
+		Store: store, SMTPURL: "smtp://" + sink.Addr, MailFrom: "Dispatcher <no-reply@example.com>",
 	})
 	in := activities.MailInput{
 		Event:      testEvent(),
@@ -188,18 +88,18 @@ func TestSendMail(t *testing.T) {
 	if res.MessageID != in.MessageID {
 		t.Errorf("result MessageID = %q, want %q", res.MessageID, in.MessageID)
 	}
-	mails := sink.mails()
+	mails := sink.Mails()
 	if len(mails) != 1 {
 		t.Fatalf("the sink received %d mails, want 1", len(mails))
 	}
 	got := mails[0]
-	if got.from != "no-reply@example.com" {
-		t.Errorf("MAIL FROM = %q", got.from)
+	if got.From != "no-reply@example.com" {
+		t.Errorf("MAIL FROM = %q", got.From)
 	}
-	if strings.Join(got.to, ",") != "ann@example.com,cc@example.com,audit@example.com" {
-		t.Errorf("RCPT TO = %v", got.to)
+	if strings.Join(got.To, ",") != "ann@example.com,cc@example.com,audit@example.com" {
+		t.Errorf("RCPT TO = %v", got.To)
 	}
-	h, parts := parseMail(t, got.data)
+	h, parts := parseMail(t, got.Data)
 	for name, want := range map[string]string{
 		"Subject":             "Goodbye Ann",
 		"Message-ID":          "<" + in.MessageID + ">",
@@ -224,8 +124,8 @@ func TestSendMail(t *testing.T) {
 		if err := execute(t, a, a.SendMail, in, &res); err != nil {
 			t.Fatalf("SendMail: %v", err)
 		}
-		mails := sink.mails()
-		h2, _ := parseMail(t, mails[len(mails)-1].data)
+		mails := sink.Mails()
+		h2, _ := parseMail(t, mails[len(mails)-1].Data)
 		if h2.Get("Message-ID") != h.Get("Message-ID") {
 			t.Errorf("Message-ID changed between attempts: %q then %q", h.Get("Message-ID"), h2.Get("Message-ID"))
 		}
@@ -237,8 +137,8 @@ func TestSendMail(t *testing.T) {
 		if err := execute(t, a, a.SendMail, in, &res); err != nil {
 			t.Fatalf("SendMail: %v", err)
 		}
-		mails := sink.mails()
-		h, _ := parseMail(t, mails[len(mails)-1].data)
+		mails := sink.Mails()
+		h, _ := parseMail(t, mails[len(mails)-1].Data)
 		if h.Get("X-Dispatcher-Replay") != "r1" {
 			t.Errorf("X-Dispatcher-Replay = %q", h.Get("X-Dispatcher-Replay"))
 		}
@@ -283,13 +183,13 @@ func TestSendMailFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sink := startSMTPSink(t)
+			sink := testenv.SMTP(t)
 			if tt.reject != nil {
-				sink.reject = &smtp.SMTPError{Code: tt.reject.code, Message: tt.reject.msg}
+				sink.Reject(tt.reject.code, tt.reject.msg)
 			}
 			url := tt.smtpURL
 			if url == "" {
-				url = "smtp://" + sink.addr
+				url = "smtp://" + sink.Addr
 			}
 			a := newActivities(t, activities.Options{Store: store, SMTPURL: url, MailFrom: "no-reply@example.com"})
 			var res activities.MailResult
@@ -297,7 +197,7 @@ func TestSendMailFailures(t *testing.T) {
 			if !strings.Contains(appErr.Error(), tt.wantMsg) {
 				t.Errorf("error = %q, want it to contain %q", appErr.Error(), tt.wantMsg)
 			}
-			if n := len(sink.mails()); n != 0 {
+			if n := len(sink.Mails()); n != 0 {
 				t.Errorf("the sink received %d mails, want 0", n)
 			}
 		})
@@ -310,25 +210,25 @@ type smtpError struct {
 }
 
 func TestSendMailAuth(t *testing.T) {
-	sink := startSMTPSink(t)
-	sink.user, sink.pass = "dispatcher", "s3cret"
+	sink := testenv.SMTP(t)
+	sink.RequireAuth("dispatcher", "s3cret")
 	store := newFakeStore()
 	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
 	in := activities.MailInput{Event: testEvent(), TemplateID: "tpl-1",
 		Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}, MessageID: "m@dispatcher"}
 
 	a := newActivities(t, activities.Options{Store: store, MailFrom: "no-reply@example.com",
-		SMTPURL: "smtp://dispatcher:s3cret@" + sink.addr + "?starttls=none&auth=plain"})
+		SMTPURL: "smtp://dispatcher:s3cret@" + sink.Addr + "?starttls=none&auth=plain"})
 	var res activities.MailResult
 	if err := execute(t, a, a.SendMail, in, &res); err != nil {
 		t.Fatalf("SendMail with the right password: %v", err)
 	}
-	if len(sink.mails()) != 1 {
-		t.Fatalf("the sink received %d mails, want 1", len(sink.mails()))
+	if len(sink.Mails()) != 1 {
+		t.Fatalf("the sink received %d mails, want 1", len(sink.Mails()))
 	}
 
 	a = newActivities(t, activities.Options{Store: store, MailFrom: "no-reply@example.com",
-		SMTPURL: "smtp://dispatcher:wrong@" + sink.addr + "?starttls=none&auth=plain"})
+		SMTPURL: "smtp://dispatcher:wrong@" + sink.Addr + "?starttls=none&auth=plain"})
 	wantFailure(t, execute(t, a, a.SendMail, in, &res), dispatcher.FailureSMTPPermanent, false)
 }
 

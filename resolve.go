@@ -1,0 +1,269 @@
+package dispatcher
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/mail"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+)
+
+// ResolveValue resolves the templated strings in a JSON value against ev:
+// every string that contains "{{" is rendered. A string that is exactly
+// one field path, like "{{ .event.content.userId }}", becomes the value it
+// points to with its JSON type (number, object, bool, null); any other
+// template becomes a string. Object keys keep their order. Errors are
+// *Error with code EINVALID naming the value's path from "data", e.g.
+// `data.user.id: line 1: map has no entry for key "nope"`.
+func ResolveValue(raw json.RawMessage, ev Event) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || !bytes.Contains(raw, []byte("{{")) {
+		return raw, nil // nothing to resolve: keep the bytes as they are
+	}
+	data, err := templateData(ev)
+	if err != nil {
+		return nil, err
+	}
+	r := resolver{data: data, printable: withoutNulls(data).(map[string]any)}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out bytes.Buffer
+	if err := r.value(dec, &out, "data"); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// ResolveRecipients resolves templated addresses in r against ev and
+// checks that every address parses (net/mail). A single field path that
+// points at a list of strings expands into one recipient each. Errors are
+// *Error with code EINVALID naming the list and index, e.g.
+// `recipients.to[0]: "nobody" is not an email address`.
+func ResolveRecipients(r Recipients, ev Event) (Recipients, error) {
+	var res resolver
+	if hasTemplate(r.To) || hasTemplate(r.CC) || hasTemplate(r.BCC) {
+		data, err := templateData(ev)
+		if err != nil {
+			return Recipients{}, err
+		}
+		res = resolver{data: data, printable: withoutNulls(data).(map[string]any)}
+	}
+	var out Recipients
+	var err error
+	if out.To, err = res.addresses("recipients.to", r.To); err != nil {
+		return Recipients{}, err
+	}
+	if out.CC, err = res.addresses("recipients.cc", r.CC); err != nil {
+		return Recipients{}, err
+	}
+	if out.BCC, err = res.addresses("recipients.bcc", r.BCC); err != nil {
+		return Recipients{}, err
+	}
+	if len(out.To) == 0 {
+		return Recipients{}, Errorf(EINVALID, "recipients.to: resolves to no address")
+	}
+	return out, nil
+}
+
+func hasTemplate(addrs []string) bool {
+	for _, a := range addrs {
+		if isTemplate(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolver resolves templated strings. data keeps JSON nulls for field
+// paths that keep their type; printable is data without nulls, for
+// rendering to text.
+type resolver struct {
+	data      map[string]any
+	printable map[string]any
+}
+
+// value copies one JSON value from dec to out, resolving its strings.
+func (r resolver) value(dec *json.Decoder, out *bytes.Buffer, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return Errorf(EINVALID, "%s: is not JSON: %v", path, err)
+	}
+	switch tok := tok.(type) {
+	case json.Delim:
+		switch tok {
+		case '{':
+			out.WriteByte('{')
+			for i := 0; dec.More(); i++ {
+				kt, err := dec.Token()
+				if err != nil {
+					return Errorf(EINVALID, "%s: is not JSON: %v", path, err)
+				}
+				key, _ := kt.(string)
+				if i > 0 {
+					out.WriteByte(',')
+				}
+				if err := writeJSON(out, path, key); err != nil {
+					return err
+				}
+				out.WriteByte(':')
+				if err := r.value(dec, out, path+"."+key); err != nil {
+					return err
+				}
+			}
+			out.WriteByte('}')
+		case '[':
+			out.WriteByte('[')
+			for i := 0; dec.More(); i++ {
+				if i > 0 {
+					out.WriteByte(',')
+				}
+				if err := r.value(dec, out, path+"["+strconv.Itoa(i)+"]"); err != nil {
+					return err
+				}
+			}
+			out.WriteByte(']')
+		}
+		_, err := dec.Token() // the closing delimiter
+		if err != nil {
+			return Errorf(EINVALID, "%s: is not JSON: %v", path, err)
+		}
+		return nil
+	case string:
+		v, err := r.resolve(path, tok)
+		if err != nil {
+			return err
+		}
+		return writeJSON(out, path, v)
+	default: // json.Number, bool, nil
+		return writeJSON(out, path, tok)
+	}
+}
+
+// resolve renders one string: a single field path gives the value it
+// points to, any other template gives a string.
+func (r resolver) resolve(path, s string) (any, error) {
+	if !isTemplate(s) {
+		return s, nil
+	}
+	t, err := parseText(path, s)
+	if err != nil {
+		return nil, templateError(path, err)
+	}
+	if v, ok := r.lookup(fieldPath(t)); ok {
+		return v, nil
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, r.printable); err != nil {
+		return nil, templateError(path, err)
+	}
+	return b.String(), nil
+}
+
+// lookup follows a field path through the event data. ok is false when
+// the path leaves the JSON data (e.g. a method of .event.time) or a key is
+// missing, so the caller renders the template instead, which gives the
+// method's result or the error with its line.
+func (r resolver) lookup(idents []string) (v any, ok bool) {
+	if len(idents) == 0 {
+		return nil, false
+	}
+	var cur any = r.data
+	for _, id := range idents {
+		m, isMap := cur.(map[string]any)
+		if !isMap {
+			return nil, false
+		}
+		if cur, isMap = m[id]; !isMap {
+			return nil, false // rendering reports the missing key with its line
+		}
+	}
+	return cur, true
+}
+
+// fieldPath returns the identifiers of t when t is exactly one action
+// holding one field path ({{ .event.content.userId }}), else nil.
+func fieldPath(t *template.Template) []string {
+	if t.Tree == nil || t.Tree.Root == nil {
+		return nil
+	}
+	var action *parse.ActionNode
+	for _, n := range t.Tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			if len(bytes.TrimSpace(n.Text)) > 0 {
+				return nil
+			}
+		case *parse.ActionNode:
+			if action != nil {
+				return nil
+			}
+			action = n
+		default:
+			return nil
+		}
+	}
+	if action == nil || len(action.Pipe.Decl) > 0 || len(action.Pipe.Cmds) != 1 {
+		return nil
+	}
+	args := action.Pipe.Cmds[0].Args
+	if len(args) != 1 {
+		return nil
+	}
+	f, ok := args[0].(*parse.FieldNode)
+	if !ok {
+		return nil
+	}
+	return f.Ident
+}
+
+// addresses resolves one recipient list.
+func (r resolver) addresses(field string, in []string) ([]string, error) {
+	var out []string
+	for i, a := range in {
+		path := field + "[" + strconv.Itoa(i) + "]"
+		var resolved []string
+		if !isTemplate(a) {
+			resolved = []string{a}
+		} else {
+			v, err := r.resolve(path, a)
+			if err != nil {
+				return nil, err
+			}
+			switch v := v.(type) {
+			case string:
+				resolved = []string{v}
+			case []any:
+				for _, e := range v {
+					s, ok := e.(string)
+					if !ok {
+						return nil, Errorf(EINVALID, "%s: resolves to a list holding %v, not an email address", path, e)
+					}
+					resolved = append(resolved, s)
+				}
+			default:
+				return nil, Errorf(EINVALID, "%s: resolves to %v, not an email address", path, v)
+			}
+		}
+		for _, s := range resolved {
+			if _, err := mail.ParseAddress(s); err != nil {
+				return nil, Errorf(EINVALID, "%s: %q is not an email address", path, s)
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// writeJSON appends v as JSON without HTML escaping, so "<" in a value
+// reaches the task function as written.
+func writeJSON(out *bytes.Buffer, path string, v any) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return Errorf(EINVALID, "%s: %v", path, err)
+	}
+	out.Write(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	return nil
+}
