@@ -1,0 +1,60 @@
+package api
+
+import (
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+)
+
+func TestTemplateRenderDryRun(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	tmpl := hs.must(200, "POST", "/templates/v1", `{"name":"bye","subject":"Goodbye {{ .event.content.name }}",
+		"text":"Bye {{ .content.name }}","html":"<p>{{ .content.name }}</p>"}`)
+	id := tmpl["id"].(string)
+
+	out := hs.must(200, "POST", "/templates/v1/"+id+"/render", `{"event":{"type":"user_deleted","content":{"name":"<Ann>"}}}`)
+	if out["subject"] != "Goodbye <Ann>" || out["text"] != "Bye <Ann>" || out["html"] != "<p>&lt;Ann&gt;</p>" {
+		t.Fatalf("rendered %v", out)
+	}
+	if len(hs.starter.events) != 0 {
+		t.Fatal("a dry run started a dispatch")
+	}
+	code, body := hs.do("POST", "/templates/v1/"+id+"/render", `{"event":{"type":"user_deleted","content":{}}}`)
+	wantError(t, code, body, 400, 15, `"name"`)
+
+	code, body = hs.do("POST", "/templates/v1", `{"name":"broken","subject":"ok","text":"line one\n{{ if }}"}`)
+	wantError(t, code, body, 400, 15, "line 2")
+	code, body = hs.do("POST", "/templates/v1", `{"name":"bye","subject":"x","text":"y"}`)
+	wantError(t, code, body, 400, 17, "bye")
+	code, body = hs.do("POST", "/templates/v1", `{"name":"nobody","subject":"x"}`)
+	wantError(t, code, body, 400, 14, "body")
+
+	hs.must(200, "PUT", "/templates/v1/"+id, `{"subject":"Farewell"}`)
+	if got := hs.must(200, "GET", "/templates/v1/"+id, ""); got["subject"] != "Farewell" || got["text"] != "Bye {{ .content.name }}" {
+		t.Fatalf("after PUT: %v", got)
+	}
+}
+
+func TestFunctionValidation(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	cases := []struct {
+		body         string
+		status, code int
+		mention      string
+	}{
+		{`{"name":"f","url":"ftp://x"}`, 400, 15, "url"},
+		{`{"name":"f","url":"http://x","timeoutSeconds":100000}`, 400, 15, "timeoutSeconds"},
+		{`{"name":"f","kind":"temporal"}`, 400, 14, "taskQueue"},
+		{`{"name":"f","kind":"lambda","url":"http://x"}`, 400, 15, "kind"},
+		{`{"url":"http://x"}`, 400, 14, "name"},
+		{`{"name":"f","url":"http://x","headers":{"bad header":"v"}}`, 400, 15, "headers"},
+	}
+	for _, tc := range cases {
+		code, body := hs.do("POST", "/functions/v1", tc.body)
+		wantError(t, code, body, tc.status, tc.code, tc.mention)
+	}
+	f := hs.must(200, "POST", "/functions/v1", `{"name":"child","kind":"temporal","taskQueue":"pii"}`)
+	if f["kind"] != "temporal" || f["taskQueue"] != "pii" || f["hasSecret"] != false {
+		t.Fatalf("temporal function = %v", f)
+	}
+}
