@@ -40,13 +40,13 @@ func RenderMail(t Template, ev Event) (RenderedMail, error) {
 	}
 	data = withoutNulls(data).(map[string]any)
 	var m RenderedMail
-	if m.Subject, err = renderText("subject", t.Subject, data); err != nil {
+	if m.Subject, err = render("subject", t.Subject, data, parseText); err != nil {
 		return RenderedMail{}, err
 	}
-	if m.Text, err = renderText("text", t.Text, data); err != nil {
+	if m.Text, err = render("text", t.Text, data, parseText); err != nil {
 		return RenderedMail{}, err
 	}
-	if m.HTML, err = renderHTML("html", t.HTML, data); err != nil {
+	if m.HTML, err = render("html", t.HTML, data, parseHTML); err != nil {
 		return RenderedMail{}, err
 	}
 	return m, nil
@@ -131,11 +131,17 @@ func parseHTML(name, src string) (*htmltemplate.Template, error) {
 	return htmltemplate.New(name).Option("missingkey=error").Parse(src)
 }
 
-func renderText(name, src string, data any) (string, error) {
+// executor is what text/template and html/template have in common.
+type executor interface {
+	Execute(w io.Writer, data any) error
+}
+
+// render renders the template source src, named for errors, with data.
+func render[T executor](name, src string, data any, parse func(name, src string) (T, error)) (string, error) {
 	if src == "" {
 		return "", nil
 	}
-	t, err := parseText(name, src)
+	t, err := parse(name, src)
 	if err != nil {
 		return "", templateError(name, err)
 	}
@@ -146,26 +152,6 @@ func renderText(name, src string, data any) (string, error) {
 	return b.String(), nil
 }
 
-func renderHTML(name, src string, data any) (string, error) {
-	if src == "" {
-		return "", nil
-	}
-	t, err := parseHTML(name, src)
-	if err != nil {
-		return "", templateError(name, err)
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
-		return "", templateError(name, err)
-	}
-	return b.String(), nil
-}
-
-// templateErrorPattern takes apart the errors of text/template and
-// html/template ("template: subject:1:10: executing \"subject\" at
-// <.x>: map has no entry for key \"x\"", "html/template:html:1:5: ...")
-// so that the message names the field the admin edits, not our internal
-// template name.
 var templateErrorPattern = regexp.MustCompile(`^(?:html/)?template: ?[^:]*:(\d+)(?::\d+)?: (?:executing "[^"]*" at (<[^>]*>): )?(.*)$`)
 
 func templateError(field string, err error) *Error {
