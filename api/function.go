@@ -48,17 +48,27 @@ func toFunctionResponse(f dispatcher.Function) functionResponse {
 		CreationTimestamp: f.Created.UnixMilli(), UpdateTimestamp: f.Updated.UnixMilli()}
 }
 
+// listFunctions answers GET /functions/v1?<rql> (filters and sorts on id
+// and name).
 func (s *Server) listFunctions(c *gin.Context) {
+	q, err := parseRQL(c.Request.URL.RawQuery)
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	fs, err := s.store.FindFunctions(c.Request.Context())
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	data := make([]any, len(fs))
-	for i, f := range fs {
-		data[i] = toFunctionResponse(f)
+	page, err := pageOf(fs, q, func(f dispatcher.Function) map[string]string {
+		return map[string]string{"id": f.ID, "name": f.Name}
+	}, func(f dispatcher.Function) any { return toFunctionResponse(f) })
+	if err != nil {
+		fail(c, err)
+		return
 	}
-	c.JSON(http.StatusOK, all(data))
+	c.JSON(http.StatusOK, page)
 }
 
 func (s *Server) getFunction(c *gin.Context) {

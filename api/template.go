@@ -46,17 +46,27 @@ func toTemplateResponse(t dispatcher.Template) templateResponse {
 		CreationTimestamp: t.Created.UnixMilli(), UpdateTimestamp: t.Updated.UnixMilli()}
 }
 
+// listTemplates answers GET /templates/v1?<rql> (filters and sorts on id
+// and name).
 func (s *Server) listTemplates(c *gin.Context) {
+	q, err := parseRQL(c.Request.URL.RawQuery)
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	ts, err := s.store.FindTemplates(c.Request.Context())
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	data := make([]any, len(ts))
-	for i, t := range ts {
-		data[i] = toTemplateResponse(t)
+	page, err := pageOf(ts, q, func(t dispatcher.Template) map[string]string {
+		return map[string]string{"id": t.ID, "name": t.Name}
+	}, func(t dispatcher.Template) any { return toTemplateResponse(t) })
+	if err != nil {
+		fail(c, err)
+		return
 	}
-	c.JSON(http.StatusOK, all(data))
+	c.JSON(http.StatusOK, page)
 }
 
 func (s *Server) getTemplate(c *gin.Context) {
@@ -133,11 +143,4 @@ func (s *Server) renderTemplate(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, renderResponse{Subject: out.Subject, Text: out.Text, HTML: out.HTML})
-}
-
-// all is a page that holds a whole (small) collection.
-func all(data []any) pageResponse {
-	var p pageResponse
-	p.Page.Total, p.Page.Limit, p.Data = len(data), len(data), data
-	return p
 }

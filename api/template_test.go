@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
@@ -57,4 +58,36 @@ func TestFunctionValidation(t *testing.T) {
 	if f["kind"] != "temporal" || f["taskQueue"] != "pii" || f["hasSecret"] != false {
 		t.Fatalf("temporal function = %v", f)
 	}
+}
+
+func TestTemplateListRQL(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	for _, name := range []string{"welcome", "bye", "bye-again"} {
+		hs.must(200, "POST", "/templates/v1", `{"name":"`+name+`","subject":"s","text":"t"}`)
+	}
+	cases := []struct {
+		query string
+		total int
+		names []string
+	}{
+		{"", 3, []string{"bye", "bye-again", "welcome"}},
+		{"?eq(name,bye)", 1, []string{"bye"}},
+		{"?like(name,bye*)&sort(-name)", 2, []string{"bye-again", "bye"}},
+		{"?or(eq(name,welcome),eq(name,bye))&limit(1,1)", 2, []string{"welcome"}},
+		{"?ne(name,bye)&select(name)", 2, []string{"bye-again", "welcome"}},
+	}
+	for _, tc := range cases {
+		page := hs.must(200, "GET", "/templates/v1"+tc.query, "")
+		var names []string
+		for _, d := range page["data"].([]any) {
+			names = append(names, d.(map[string]any)["name"].(string))
+		}
+		if page["page"].(map[string]any)["total"] != float64(tc.total) || strings.Join(names, ",") != strings.Join(tc.names, ",") {
+			t.Errorf("%s: total %v, names %v; want %d, %v", tc.query, page["page"], names, tc.total, tc.names)
+		}
+	}
+	code, body := hs.do("GET", "/templates/v1?eq(eventType,x)", "")
+	wantError(t, code, body, 400, 19, "eventType")
+	code, body = hs.do("GET", "/functions/v1?eq(colour,x)", "")
+	wantError(t, code, body, 400, 19, "colour")
 }
