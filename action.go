@@ -93,6 +93,19 @@ func set[T any](dst *T, src *T) {
 
 // Validate checks an action's fields for its type.
 func (a *Action) Validate() error {
+	pairs := []string{"name", a.Name, "description", a.Description, "templateId", a.TemplateID, "functionName", a.FunctionName}
+	for _, r := range a.Recipients.To {
+		pairs = append(pairs, "recipients.to", r)
+	}
+	for _, r := range a.Recipients.CC {
+		pairs = append(pairs, "recipients.cc", r)
+	}
+	for _, r := range a.Recipients.BCC {
+		pairs = append(pairs, "recipients.bcc", r)
+	}
+	if err := checkText(pairs...); err != nil {
+		return err
+	}
 	if len(a.Name) > 256 {
 		return Errorf(EINVALID, "name: must be at most 256 characters")
 	}

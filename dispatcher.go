@@ -88,9 +88,15 @@ func (d *Dispatcher) validateFields() error {
 	if len(d.Name) > 256 {
 		return Errorf(EINVALID, "name: must be at most 256 characters")
 	}
+	if err := checkText("name", d.Name, "description", d.Description, "eventType", d.EventType); err != nil {
+		return err
+	}
 	for i, t := range d.Tags {
-		if t == "" {
-			return Errorf(EINVALID, "tags[%d]: must not be empty", i)
+		if err := checkText(fmt.Sprintf("tags[%d]", i), t); err != nil {
+			return err
+		}
+		if t == "" || len(t) > 256 {
+			return Errorf(EINVALID, "tags[%d]: must be 1 to 256 characters", i)
 		}
 	}
 	return nil

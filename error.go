@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Error codes of the domain. The HTTP layer alone maps them to statuses and
@@ -16,6 +18,7 @@ const (
 	EQUERY       = "query"       // a list query (RQL) is malformed
 	EUNAVAILABLE = "unavailable" // a dependency (Temporal, the database) does not answer
 	EINUSE       = "in_use"      // the resource is still referenced
+	ESTATE       = "state"       // the resource's state forbids the operation (e.g. replaying a running dispatch)
 )
 
 // Error is the one error type the domain speaks. Message is safe to show to
@@ -52,4 +55,15 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// checkText refuses strings a database cannot store: NUL characters and
+// invalid UTF-8. pairs alternate field names and values.
+func checkText(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v := pairs[i+1]; strings.ContainsRune(v, 0) || !utf8.ValidString(v) {
+			return Errorf(EINVALID, "%s: must not contain NUL characters or invalid UTF-8", pairs[i])
+		}
+	}
+	return nil
 }

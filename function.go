@@ -2,8 +2,9 @@ package dispatcher
 
 import (
 	"net/url"
-	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Function kinds.
@@ -58,6 +59,13 @@ func (u FunctionUpdate) Apply(f *Function) error {
 
 // Validate checks a function for its kind and fills in defaults.
 func (f *Function) Validate() error {
+	pairs := []string{"name", f.Name, "url", f.URL, "secret", f.Secret, "taskQueue", f.TaskQueue}
+	for k, v := range f.Headers {
+		pairs = append(pairs, "headers."+k, v)
+	}
+	if err := checkText(pairs...); err != nil {
+		return err
+	}
 	if f.Name == "" {
 		return Errorf(EREQUIRED, "name: is required")
 	}
@@ -82,14 +90,20 @@ func (f *Function) Validate() error {
 		if f.Timeout < time.Second || f.Timeout > MaxFunctionTimeout {
 			return Errorf(EINVALID, "timeoutSeconds: must be between 1 and %d", int(MaxFunctionTimeout.Seconds()))
 		}
-		for k := range f.Headers {
-			if k == "" || strings.ContainsAny(k, " :\r\n") {
+		for k, v := range f.Headers {
+			if !httpguts.ValidHeaderFieldName(k) {
 				return Errorf(EINVALID, "headers: %q is not a valid header name", k)
+			}
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return Errorf(EINVALID, "headers.%s: the value has characters a header cannot carry", k)
 			}
 		}
 	case FunctionTemporal:
 		if f.TaskQueue == "" {
 			return Errorf(EREQUIRED, "taskQueue: is required for a temporal function")
+		}
+		if len(f.TaskQueue) > 256 {
+			return Errorf(EINVALID, "taskQueue: must be at most 256 characters")
 		}
 	default:
 		return Errorf(EINVALID, "kind: must be http or temporal, not %q", f.Kind)

@@ -36,6 +36,9 @@ func (u TemplateUpdate) Apply(t *Template) error {
 // Validate checks that a template has a name and a subject, a body, and
 // that each part parses.
 func (t *Template) Validate() error {
+	if err := checkText("name", t.Name, "subject", t.Subject, "text", t.Text, "html", t.HTML); err != nil {
+		return err
+	}
 	switch {
 	case t.Name == "":
 		return Errorf(EREQUIRED, "name: is required")
