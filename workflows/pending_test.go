@@ -1,0 +1,87 @@
+package workflows_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// TestPendingCollector runs stand-in Dispatch workflows that wait for a
+// signal on a real dev server and checks the oldest-pending gauge.
+func TestPendingCollector(t *testing.T) {
+	c := startDevServer(t)
+	const queue = "pending-test"
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		workflow.GetSignalChannel(ctx, "done").Receive(ctx, nil)
+		return nil
+	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	ctx := context.Background()
+	start := func(id string, dispatchers []string, scheduled bool) {
+		t.Helper()
+		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: id, TaskQueue: queue,
+			TypedSearchAttributes: temporal.NewSearchAttributes(
+				workflows.AttrDispatcherIDs.ValueSet(dispatchers),
+				workflows.AttrScheduled.ValueSet(scheduled),
+			),
+		}, workflows.WorkflowDispatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	start("p1", []string{"d-old", "d-both"}, false)
+	start("p2", []string{"d-both"}, false)
+	start("p3", []string{"d-scheduled"}, true)
+
+	now := time.Now().Add(time.Hour) // every run is then about an hour old
+	p := &workflows.PendingCollector{Client: c, Namespace: "default", Now: func() time.Time { return now }, Every: 0, Limit: 100}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(p)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for testutil.CollectAndCount(p, "dispatcher_oldest_pending_dispatch_age_seconds") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("visibility never showed the running dispatches")
+		}
+		time.Sleep(100 * time.Millisecond) // visibility is eventually consistent
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ages := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "dispatcher_oldest_pending_dispatch_age_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			ages[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+	}
+	if len(ages) != 2 || ages["d-old"] < 3500 || ages["d-both"] < 3500 {
+		t.Fatalf("ages = %v, want d-old and d-both about 3600 s, d-scheduled absent", ages)
+	}
+	if err := testutil.CollectAndCompare(p, strings.NewReader(`
+# HELP dispatcher_pending_dispatch_scrape_success 1 when the last read of running dispatches from Temporal visibility succeeded.
+# TYPE dispatcher_pending_dispatch_scrape_success gauge
+dispatcher_pending_dispatch_scrape_success 1
+`), "dispatcher_pending_dispatch_scrape_success"); err != nil {
+		t.Fatal(err)
+	}
+}
