@@ -13,12 +13,6 @@ GO ?= go
 # staticcheck 2026.x; v0.8.x is the first line built for go1.26.
 STATICCHECK_VERSION ?= v0.8.2
 
-# The local mail catcher for `make run` comes from npm: Mailpit and MailHog cannot
-# be fetched from the Go module proxy here. maildev 3.x needs a dependency
-# version the npm registry here lacks; 2.2.1 installs.
-# TODO(mail): drop maildev once the service has its own built-in catcher.
-MAILDEV_VERSION ?= 2.2.1
-
 # Extra flags for go test, e.g. `make test GOTESTFLAGS='-run TestX -v'`.
 GOTESTFLAGS ?=
 
@@ -46,15 +40,14 @@ bin/temporal: tools/go.mod ## Build the Temporal CLI + dev server (slow the firs
 .PHONY: tools
 tools: bin/temporal ## Build the development tools into bin/ (the Temporal CLI)
 
-bin/maildev: ## Install the maildev mail catcher (SMTP + web UI) from npm; needs node
-	@echo ">> installing maildev@$(MAILDEV_VERSION) from npm into bin/maildev-pkg"
-	rm -rf bin/maildev-pkg
-	npm install --prefix bin/maildev-pkg --no-save --no-audit --no-fund --loglevel=error maildev@$(MAILDEV_VERSION)
-	ln -sf maildev-pkg/node_modules/.bin/maildev $@
+# The mail catcher of `make run` is plain Go (cmd/mailcatcher): no Node, no
+# download. Phony like build, since go's build cache makes a rebuild cheap.
+.PHONY: mailcatcher
+mailcatcher: ## Build the local mail catcher (SMTP + web UI) into bin/mailcatcher
+	$(GO) build -o bin/mailcatcher ./cmd/mailcatcher
 
 .PHONY: run
-run: build bin/temporal ## Run Temporal dev server, mail catcher and the service locally (Ctrl-C stops all)
-	@$(MAKE) --no-print-directory bin/maildev || echo ">> no mail catcher (needs node and npm): sent mails will not be caught"
+run: build mailcatcher bin/temporal ## Run Temporal dev server, mail catcher and the service locally (Ctrl-C stops all)
 	./scripts/run.sh
 
 .PHONY: test

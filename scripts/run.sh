@@ -3,7 +3,8 @@
 # `make run` executes:
 #
 #   - a Temporal dev server (bin/temporal, state in .run/temporal.db),
-#   - a local mail catcher (bin/maildev) so the mails the service sends can be read,
+#   - a local mail catcher (bin/mailcatcher, built from cmd/mailcatcher) so the
+#     mails the service sends can be read,
 #   - the service itself (bin/dispatcher serve),
 #
 # then prints the URLs and an admin token. Ctrl-C stops all of it; if any part
@@ -23,7 +24,7 @@ mkdir -p "$run_dir"
 # ---------------------------------------------------------------------------
 : "${DISPATCHER_BIN:=$root/bin/dispatcher}"
 : "${TEMPORAL_CLI:=$root/bin/temporal}"
-: "${MAILDEV_BIN:=$root/bin/maildev}"
+: "${MAILCATCHER_BIN:=$root/bin/mailcatcher}"
 
 : "${DATABASE_URL:=sqlite:$run_dir/dispatcher.db}"
 : "${DISPATCHER_HTTP_ADDR:=127.0.0.1:8080}"
@@ -226,9 +227,6 @@ fi
 # ---------------------------------------------------------------------------
 # Mail catcher
 # ---------------------------------------------------------------------------
-# TODO(mail): Mailpit and MailHog cannot be fetched from the Go module proxy
-# here, so the catcher is maildev from npm (`make bin/maildev`, needs node).
-# Replace it with the service's built-in catcher once that exists.
 mail_ui=""
 if [[ -n "${DISPATCHER_SMTP_URL:-}" ]]; then
 	say "Mail: DISPATCHER_SMTP_URL is set ($DISPATCHER_SMTP_URL), not starting a mail catcher"
@@ -237,22 +235,18 @@ elif listening 127.0.0.1 "$DISPATCHER_MAIL_SMTP_PORT"; then
 	say "Mail: something already listens on 127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT, using it as the mail catcher"
 	DISPATCHER_SMTP_URL=smtp://127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT
 	mail_ui="http://127.0.0.1:$DISPATCHER_MAIL_UI_PORT (if that catcher has a UI there)"
-elif [[ -x $MAILDEV_BIN ]] && command -v node >/dev/null; then
+else
+	[[ -x $MAILCATCHER_BIN ]] || die "$MAILCATCHER_BIN not found: run \`make mailcatcher\` (or \`make run\`), or set DISPATCHER_SMTP_URL"
 	DISPATCHER_SMTP_URL=smtp://127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT
 	mail_ui=http://127.0.0.1:$DISPATCHER_MAIL_UI_PORT
-	mail_log=$run_dir/maildev.log
-	mkdir -p "$run_dir/mail"
-	say "Mail: starting maildev, SMTP on 127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT, UI on $mail_ui (log: $mail_log)"
-	start_child "mail catcher (maildev)" "$mail_log" \
-		"$MAILDEV_BIN" \
-		--ip 127.0.0.1 \
-		--smtp "$DISPATCHER_MAIL_SMTP_PORT" \
-		--web "$DISPATCHER_MAIL_UI_PORT" \
-		--mail-directory "$run_dir/mail"
-	wait_for "maildev" "$DISPATCHER_STARTUP_TIMEOUT" "$last_pid" "$mail_log" http_ok "$mail_ui/healthz"
-else
-	warn "Mail: no mail catcher ($MAILDEV_BIN missing or no node; \`make bin/maildev\` installs it) and DISPATCHER_SMTP_URL unset: mails are not delivered anywhere"
-	mail_ui="(none)"
+	mail_log=$run_dir/mailcatcher.log
+	say "Mail: starting the mail catcher, SMTP on 127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT, UI on $mail_ui (log: $mail_log)"
+	# Mails live in its memory only: a restart forgets them.
+	start_child "mail catcher" "$mail_log" \
+		"$MAILCATCHER_BIN" \
+		-smtp "127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT" \
+		-http "127.0.0.1:$DISPATCHER_MAIL_UI_PORT"
+	wait_for "mail catcher" "$DISPATCHER_STARTUP_TIMEOUT" "$last_pid" "$mail_log" http_ok "$mail_ui/healthz"
 fi
 if [[ -n ${DISPATCHER_SMTP_URL:-} ]]; then
 	export DISPATCHER_SMTP_URL

@@ -1,0 +1,38 @@
+package main
+
+import "net/http"
+
+// contentSecurityPolicy applies to every response. Mail HTML is shown in a
+// srcdoc frame, which inherits this policy from its page: no script runs,
+// no form posts, nothing is framed elsewhere; mails keep their inline styles
+// and images.
+const contentSecurityPolicy = "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; " +
+	"img-src data: http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// newHandler returns the whole HTTP surface: the web UI and the JSON API
+// over store. smtpAddr is shown on the list page.
+func newHandler(store *Store, smtpAddr string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", listPage(store, smtpAddr))
+	mux.Handle("GET /messages/{id}", messagePage(store))
+	mux.Handle("GET /messages/{id}/raw", rawMessage(store))
+	mux.Handle("GET /api/messages", listMessages(store))
+	mux.Handle("DELETE /api/messages", clearMessages(store))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	return secureHeaders(mux)
+}
+
+// secureHeaders sets the headers that keep mail content inert.
+func secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
