@@ -13,6 +13,9 @@ GO ?= go
 # staticcheck 2026.x; v0.8.x is the first line built for go1.26.
 STATICCHECK_VERSION ?= v0.8.2
 
+# Modules of their own, so their dependencies stay out of the service's go.mod.
+NESTED_MODULES := deployments/validate deployments/docker/probe
+
 # Extra flags for go test, e.g. `make test GOTESTFLAGS='-run TestX -v'`.
 GOTESTFLAGS ?=
 
@@ -53,6 +56,8 @@ run: build mailcatcher bin/temporal ## Run Temporal dev server, mail catcher and
 .PHONY: test
 test: bin/temporal build ## Run all tests (needs PostgreSQL; see TEST_DATABASE_URL)
 	$(TEST_ENV) $(GO) test -count=1 $(GOTESTFLAGS) ./...
+	@echo ">> deployments: manifests, alert rules, dashboard, compose file, Docker build (offline)"
+	$(foreach m,$(NESTED_MODULES),cd $(m) && $(GO) test -count=1 $(GOTESTFLAGS) ./... && cd $(CURDIR) &&) true
 
 .PHONY: bench
 bench: bin/temporal build ## Run the benchmarks
@@ -62,6 +67,7 @@ bench: bin/temporal build ## Run the benchmarks
 lint: ## Run go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(foreach m,$(NESTED_MODULES),cd $(m) && $(GO) vet ./... && cd $(CURDIR) &&) true
 
 .PHONY: fmt
 fmt: ## Format the Go files (tracked and new, not ignored) with gofmt
@@ -71,6 +77,7 @@ fmt: ## Format the Go files (tracked and new, not ignored) with gofmt
 tidy: ## Tidy go.mod/go.sum of the service and of tools/
 	$(GO) mod tidy
 	cd tools && $(GO) mod tidy
+	$(foreach m,$(NESTED_MODULES),cd $(m) && $(GO) mod tidy && cd $(CURDIR) &&) true
 
 .PHONY: migrate
 migrate: build ## Apply database migrations (DATABASE_URL)

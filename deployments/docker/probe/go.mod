@@ -1,0 +1,3 @@
+module github.com/dispatcherhq/dispatcher/deployments/docker/probe
+
+go 1.26.0

@@ -1,0 +1,268 @@
+package validate
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	"sigs.k8s.io/yaml"
+)
+
+// loadCompose loads compose.yaml the way `docker compose config` does
+// (compose-go is compose's own loader: schema validation, interpolation,
+// merges), with the env files given.
+func loadCompose(t *testing.T, envFiles ...string) (*types.Project, error) {
+	t.Helper()
+	opts, err := cli.NewProjectOptions(
+		[]string{path("deployments", "docker", "compose.yaml")},
+		cli.WithEnvFiles(envFiles...),
+		cli.WithDotEnv,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return opts.LoadProject(context.Background())
+}
+
+func composeProject(t *testing.T) *types.Project {
+	t.Helper()
+	p, err := loadCompose(t, path("deployments", "docker", ".env.example"))
+	if err != nil {
+		t.Fatalf("compose.yaml with .env.example: %v", err)
+	}
+	return p
+}
+
+// TestComposeNeedsSecrets: without an .env the stack refuses to start
+// rather than run with empty secrets.
+func TestComposeNeedsSecrets(t *testing.T) {
+	if _, err := os.Stat(path("deployments", "docker", ".env")); err == nil {
+		t.Skip("deployments/docker/.env exists (a local stack): compose would read it")
+	}
+	_, err := loadCompose(t)
+	if err == nil || !strings.Contains(err.Error(), "DISPATCHER_JWT_SECRET") {
+		t.Fatalf("loading compose.yaml without .env: %v, want an error naming DISPATCHER_JWT_SECRET", err)
+	}
+}
+
+func TestComposeServices(t *testing.T) {
+	p := composeProject(t)
+	want := []string{"api", "grafana", "jaeger", "mailpit", "migrate", "postgres", "prometheus", "temporal", "temporal-namespace", "temporal-schema", "temporal-ui", "worker"}
+	if got := p.ServiceNames(); !slices.Equal(sorted(got), want) {
+		t.Fatalf("services %v, want %v", sorted(got), want)
+	}
+	dependsOn := func(svc, on, condition string) {
+		t.Helper()
+		d, ok := p.Services[svc].DependsOn[on]
+		if !ok || d.Condition != condition {
+			t.Errorf("%s: want depends_on %s with condition %s, got %+v", svc, on, condition, d)
+		}
+	}
+	dependsOn("temporal-schema", "postgres", types.ServiceConditionHealthy)
+	dependsOn("temporal", "temporal-schema", types.ServiceConditionCompletedSuccessfully)
+	dependsOn("temporal-namespace", "temporal", types.ServiceConditionHealthy)
+	dependsOn("migrate", "postgres", types.ServiceConditionHealthy)
+	dependsOn("worker", "migrate", types.ServiceConditionCompletedSuccessfully)
+	dependsOn("worker", "temporal-namespace", types.ServiceConditionCompletedSuccessfully)
+	dependsOn("api", "migrate", types.ServiceConditionCompletedSuccessfully)
+	dependsOn("api", "worker", types.ServiceConditionHealthy)
+
+	if e := p.Services["temporal"].Environment; value(e, "DB") != "postgres12" || value(e, "POSTGRES_SEEDS") != "postgres" || value(e, "NUM_HISTORY_SHARDS") == "" {
+		t.Errorf("temporal must run on the postgres service with the postgres12 plugin and a fixed shard count: %v", e)
+	}
+}
+
+// TestComposeDispatcher: api, worker and migrate run the image built from
+// the Dockerfile with the right command, real settings only, no migration
+// at start, health checks on /readyz, and addresses of services that exist.
+func TestComposeDispatcher(t *testing.T) {
+	p := composeProject(t)
+	cmds := commands(t)
+	for svc, cmd := range map[string]string{"api": "api", "worker": "worker", "migrate": "migrate"} {
+		s := p.Services[svc]
+		if !slices.Equal(s.Command, []string{cmd}) || !slices.Contains(cmds, cmd) {
+			t.Errorf("%s: command %v, want [%s]", svc, s.Command, cmd)
+		}
+		if s.Build == nil || s.Build.Context != filepath.Clean(mustAbs(t, root)) || s.Build.Dockerfile != "deployments/docker/Dockerfile" {
+			t.Errorf("%s: build %+v, want the repository root and deployments/docker/Dockerfile", svc, s.Build)
+		}
+		var names []string
+		for k := range s.Environment {
+			names = append(names, k)
+		}
+		checkEnvNames(t, "compose service "+svc, sorted(names))
+		if v := value(s.Environment, "OTEL_SERVICE_NAME"); v != "dispatcher-"+svc {
+			t.Errorf("%s: OTEL_SERVICE_NAME=%q, want dispatcher-%s (traces tell the roles apart)", svc, v, svc)
+		}
+		if v := value(s.Environment, "DISPATCHER_AUTO_MIGRATE"); v != "false" {
+			t.Errorf("%s: DISPATCHER_AUTO_MIGRATE=%q, want false (the migrate service migrates)", svc, v)
+		}
+		for setting, service := range map[string]string{
+			"DATABASE_URL":                "postgres",
+			"TEMPORAL_ADDRESS":            "temporal",
+			"DISPATCHER_SMTP_URL":         "mailpit",
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "jaeger",
+		} {
+			raw := value(s.Environment, setting)
+			if !strings.Contains(raw, "://") {
+				raw = "tcp://" + raw
+			}
+			u, err := url.Parse(raw)
+			if err != nil || u.Hostname() != service {
+				t.Errorf("%s: %s=%q does not point at the %s service", svc, setting, value(s.Environment, setting), service)
+			}
+		}
+		if svc == "migrate" {
+			if s.HealthCheck == nil || !s.HealthCheck.Disable {
+				t.Error("migrate: a one-shot service must not inherit the health check")
+			}
+			continue
+		}
+		if s.HealthCheck == nil || s.HealthCheck.Disable || !slices.Contains(s.HealthCheck.Test, "http://127.0.0.1:8080/readyz") ||
+			value(s.Environment, "DISPATCHER_HTTP_ADDR") != ":8080" {
+			t.Errorf("%s: want a health check on http://127.0.0.1:8080/readyz and DISPATCHER_HTTP_ADDR=:8080", svc)
+		}
+	}
+	if len(p.Services["worker"].Ports) > 0 {
+		t.Error("worker: publishing a port stops `--scale worker=N`")
+	}
+}
+
+// TestComposeMounts: every bind mount exists, Prometheus loads the shared
+// alert rules and scrapes api and worker under the job names the rules
+// use, Grafana gets the data source and the dashboard.
+func TestComposeMounts(t *testing.T) {
+	p := composeProject(t)
+	mounts := map[string]map[string]string{} // service → target → source
+	for name, s := range p.Services {
+		for _, v := range s.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			if _, err := os.Stat(v.Source); err != nil {
+				t.Errorf("%s: bind mount source %s: %v", name, v.Source, err)
+			}
+			if !v.ReadOnly {
+				t.Errorf("%s: bind mount %s should be read-only", name, v.Target)
+			}
+			if mounts[name] == nil {
+				mounts[name] = map[string]string{}
+			}
+			mounts[name][v.Target] = v.Source
+		}
+	}
+	same := func(got string, want ...string) bool { return got == mustAbs(t, path(want...)) }
+
+	var prom struct {
+		RuleFiles     []string       `json:"rule_files"`
+		ScrapeConfigs []scrapeConfig `json:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(readFile(t, "deployments", "docker", "prometheus.yml"), &prom); err != nil {
+		t.Fatal(err)
+	}
+	var rulesMounted bool
+	for target, source := range mounts["prometheus"] {
+		if !same(source, "deployments", "prometheus", "alerts.yaml") {
+			continue
+		}
+		for _, glob := range prom.RuleFiles {
+			if ok, _ := filepath.Match(glob, target); ok {
+				rulesMounted = true
+			}
+		}
+	}
+	if !rulesMounted {
+		t.Errorf("prometheus: deployments/prometheus/alerts.yaml is not mounted where rule_files %v look", prom.RuleFiles)
+	}
+	if !same(mounts["prometheus"]["/etc/prometheus/prometheus.yml"], "deployments", "docker", "prometheus.yml") {
+		t.Error("prometheus: prometheus.yml is not mounted as its configuration")
+	}
+	for job, service := range map[string]string{"dispatcher-api": "api", "dispatcher-worker": "worker"} {
+		i := slices.IndexFunc(prom.ScrapeConfigs, func(c scrapeConfig) bool {
+			return c.JobName == job
+		})
+		if i < 0 {
+			t.Errorf("prometheus.yml: no job %s (the alert rules select it)", job)
+			continue
+		}
+		c := prom.ScrapeConfigs[i]
+		if c.MetricsPath != "/metrics" || len(c.DNSSD) != 1 || !slices.Equal(c.DNSSD[0].Names, []string{service}) || c.DNSSD[0].Port != 8080 {
+			t.Errorf("prometheus.yml job %s: want /metrics of every %s replica on port 8080", job, service)
+		}
+	}
+
+	var provider struct {
+		Providers []struct {
+			Options struct {
+				Path string `json:"path"`
+			} `json:"options"`
+		} `json:"providers"`
+	}
+	if err := yaml.Unmarshal(readFile(t, "deployments", "docker", "grafana", "provisioning", "dashboards", "dispatcher.yaml"), &provider); err != nil {
+		t.Fatal(err)
+	}
+	var dashboardMounted bool
+	for target, source := range mounts["grafana"] {
+		if same(source, "deployments", "grafana") && len(provider.Providers) == 1 &&
+			strings.HasPrefix(target+"/", strings.TrimSuffix(provider.Providers[0].Options.Path, "/")+"/") {
+			dashboardMounted = true
+		}
+	}
+	if !dashboardMounted {
+		t.Error("grafana: deployments/grafana is not mounted under the dashboard provider's path")
+	}
+	if !same(mounts["grafana"]["/etc/grafana/provisioning"], "deployments", "docker", "grafana", "provisioning") {
+		t.Error("grafana: provisioning directory not mounted")
+	}
+	var ds struct {
+		Datasources []struct {
+			Type      string `json:"type"`
+			URL       string `json:"url"`
+			IsDefault bool   `json:"isDefault"`
+		} `json:"datasources"`
+	}
+	if err := yaml.Unmarshal(readFile(t, "deployments", "docker", "grafana", "provisioning", "datasources", "prometheus.yaml"), &ds); err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Datasources) != 1 || ds.Datasources[0].Type != "prometheus" || ds.Datasources[0].URL != "http://prometheus:9090" || !ds.Datasources[0].IsDefault {
+		t.Errorf("grafana data source: %+v, want the default prometheus at http://prometheus:9090", ds.Datasources)
+	}
+}
+
+// scrapeConfig is the part of a Prometheus scrape config checked here.
+type scrapeConfig struct {
+	JobName     string `json:"job_name"`
+	MetricsPath string `json:"metrics_path"`
+	DNSSD       []struct {
+		Names []string `json:"names"`
+		Port  int      `json:"port"`
+	} `json:"dns_sd_configs"`
+}
+
+func value(m types.MappingWithEquals, k string) string {
+	if v := m[k]; v != nil {
+		return *v
+	}
+	return ""
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
