@@ -1,5 +1,6 @@
 // Package activities holds the side effects of a dispatch: loading the
-// configuration, sending mail over SMTP and calling HTTP task functions.
+// configuration, sending mail over SMTP and calling HTTP task functions;
+// and those of a bulk replay: listing and replaying dispatches.
 // Workflows in package workflows call these methods; they never do I/O
 // themselves.
 package activities
@@ -46,6 +47,9 @@ type Options struct {
 	MailFrom string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Executions lists and replays dispatches for bulk replays; nil
+	// leaves the bulk-replay activities failing.
+	Executions Executions
 }
 
 // Activities runs the side effects of a dispatch. Its methods are
@@ -57,6 +61,8 @@ type Activities struct {
 	mailFrom string
 	now      func() time.Time
 	cache    cache
+
+	executions Executions
 }
 
 // New returns the activities with their dependencies. It fails when the
@@ -66,7 +72,7 @@ func New(o Options) (*Activities, error) {
 	if o.Store == nil {
 		return nil, errors.New("activities: a Store is required")
 	}
-	a := &Activities{store: o.Store, http: o.HTTPClient, mailFrom: o.MailFrom, now: o.Now}
+	a := &Activities{store: o.Store, http: o.HTTPClient, mailFrom: o.MailFrom, now: o.Now, executions: o.Executions}
 	if a.http == nil {
 		a.http = &http.Client{}
 	}

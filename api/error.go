@@ -31,6 +31,7 @@ var (
 	errNotAuthenticated = wireError{104, "USER_NOT_AUTHENTICATED_EXCEPTION", http.StatusUnauthorized}
 	errTokenUnknown     = wireError{117, "ACCESS_TOKEN_UNKNOWN_EXCEPTION", http.StatusUnauthorized}
 	errTokenExpired     = wireError{118, "ACCESS_TOKEN_EXPIRED_EXCEPTION", http.StatusUnauthorized}
+	errState            = wireError{409, "ILLEGAL_STATE_EXCEPTION", http.StatusConflict}
 	errUnavailable      = wireError{503, "SERVICE_UNAVAILABLE_EXCEPTION", http.StatusServiceUnavailable}
 	errInternal         = wireError{500, "INTERNAL_EXCEPTION", http.StatusInternalServerError}
 )
@@ -44,6 +45,7 @@ var domainErrors = map[string]wireError{
 	dispatcher.EQUERY:       errInvalidRQL,
 	dispatcher.EINUSE:       errResourceInUse,
 	dispatcher.EUNAVAILABLE: errUnavailable,
+	dispatcher.ESTATE:       errState,
 }
 
 // errorBody is the wire shape of every error.

@@ -54,4 +54,15 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	f.GET("/:id", auth, require(PermViewFunctions), validID("id"), s.getFunction)
 	f.PUT("/:id", auth, require(PermUpdateFunctions), validID("id"), body, s.updateFunction)
 	f.DELETE("/:id", auth, require(PermDeleteFunctions), validID("id"), s.deleteFunction)
+
+	x := r.Group("/executions/v1")
+	x.GET("", auth, require(PermViewExecutions), s.listExecutions)
+	x.GET("/failures", auth, require(PermViewExecutions), s.executionFailures)
+	x.POST("/replays", auth, require(PermReplayExecutions), body, s.bulkReplay)
+	x.GET("/replays/:id", auth, require(PermViewExecutions), validBulkReplayID, s.getBulkReplay)
+	x.POST("/replays/:id/cancel", auth, require(PermReplayExecutions), validBulkReplayID, s.cancelBulkReplay)
+	x.GET("/:workflowId", auth, require(PermViewExecutions), validWorkflowID, s.getExecution)
+	x.GET("/:workflowId/history", auth, require(PermViewExecutions), validWorkflowID, s.executionHistory)
+	x.POST("/:workflowId/replay", auth, require(PermReplayExecutions), validWorkflowID, body, s.replayExecution)
+	x.POST("/:workflowId/cancel", auth, require(PermCancelExecutions), validWorkflowID, s.cancelExecution)
 }

@@ -62,6 +62,9 @@ type Deps struct {
 	Checks   map[string]Check // readiness checks, by name
 	Registry *prometheus.Registry
 	Tracer   trace.TracerProvider // nil: no tracing
+
+	// Executions serves /executions/v1; nil leaves those routes failing.
+	Executions Executions
 }
 
 // Server holds the API's dependencies; its methods are the handlers.
@@ -72,6 +75,8 @@ type Server struct {
 	auth    *authenticator
 	checks  map[string]Check
 	metrics *metrics
+
+	executions Executions // serves /executions/v1
 }
 
 // NewServer returns the API's HTTP handler. ctx bounds background work
@@ -89,6 +94,7 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: deps.Store, starter: deps.Starter, auth: auth, checks: deps.Checks, metrics: m}
+	s.executions = deps.Executions
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if deps.Tracer == nil {

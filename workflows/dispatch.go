@@ -196,6 +196,10 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	if canceled {
 		uctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
+	// Histories recorded before the pairs existed replay without them.
+	if workflow.GetVersion(uctx, versionErrorPairs, workflow.DefaultVersion, 1) >= 1 {
+		classes = append(classes, errorPairs(d.outcomes)...)
+	}
 	if err := workflow.UpsertTypedSearchAttributes(uctx,
 		AttrFailedActionIDs.ValueSet(failedIDs),
 		AttrErrorClasses.ValueSet(classes),

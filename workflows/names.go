@@ -31,6 +31,29 @@ const (
 	// own name, so histories and the Web UI tell it from the retries.
 	LocalSendMail     = "SendMailLocal"
 	LocalCallFunction = "CallFunctionLocal"
+
+	// WorkflowBulkReplay replays every dispatch a filter matches,
+	// throttled; QueryProgress returns its BulkReplayProgress.
+	WorkflowBulkReplay = "BulkReplay"
+	QueryProgress      = "progress"
+
+	ActivityCountExecutions = "CountExecutions" // how many runs a filter matches
+	ActivityListExecutions  = "ListExecutions"  // one page of matching runs
+	ActivityReplayExecution = "ReplayExecution" // starts one replay, idempotently
+	ActivityReplayOutcomes  = "ReplayOutcomes"  // which replays have closed, and how
+
+	// versionErrorPairs: a failed dispatch also records "class@dispatcherID"
+	// pairs in DispatchErrorClasses (see errorPairs).
+	versionErrorPairs = "error-class-pairs"
+)
+
+// Memo keys of a replay run: what it replays and who asked for it. The
+// memo is returned with every listed execution, unlike its input.
+const (
+	MemoReplayOf     = "replayOf"
+	MemoReplayID     = "replayId"
+	MemoRequestedBy  = "requestedBy"
+	MemoBulkReplayID = "bulkReplayId"
 )
 
 // Search attributes of a dispatch, for filtering in the Temporal Web UI.
@@ -44,6 +67,10 @@ var (
 	AttrErrorClasses    = temporal.NewSearchAttributeKeyKeywordList("DispatchErrorClasses")
 	// AttrScheduled is true while an action waits for its startTimestamp.
 	AttrScheduled = temporal.NewSearchAttributeKeyBool("DispatchScheduled")
+	// AttrReplayOf is the run ID a replay run replays; unset on the first
+	// run of an event. It lets a listing tell which failed runs a later
+	// run has superseded without reading any history.
+	AttrReplayOf = temporal.NewSearchAttributeKeyKeyword("DispatchReplayOf")
 )
 
 // SearchAttributes returns the custom search attributes of a dispatch by
@@ -56,6 +83,7 @@ func SearchAttributes() map[string]enums.IndexedValueType {
 		AttrFailedActionIDs.GetName(): enums.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 		AttrErrorClasses.GetName():    enums.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 		AttrScheduled.GetName():       enums.INDEXED_VALUE_TYPE_BOOL,
+		AttrReplayOf.GetName():        enums.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 

@@ -10,11 +10,16 @@ import (
 	"github.com/dispatcherhq/dispatcher/activities"
 )
 
-// Register registers the Dispatch workflow and the activities with a
-// worker under the names in names.go. a may be nil in tests that mock
-// every activity.
+// Register registers the Dispatch and BulkReplay workflows and the
+// activities with a worker under the names in names.go. a may be nil in
+// tests that mock every activity.
 func Register(w worker.Registry, a *activities.Activities) {
 	w.RegisterWorkflowWithOptions(Dispatch, workflow.RegisterOptions{Name: WorkflowDispatch})
+	w.RegisterWorkflowWithOptions(BulkReplay, workflow.RegisterOptions{Name: WorkflowBulkReplay})
+	w.RegisterActivityWithOptions(a.CountExecutions, activity.RegisterOptions{Name: ActivityCountExecutions})
+	w.RegisterActivityWithOptions(a.ListExecutions, activity.RegisterOptions{Name: ActivityListExecutions})
+	w.RegisterActivityWithOptions(a.ReplayExecution, activity.RegisterOptions{Name: ActivityReplayExecution})
+	w.RegisterActivityWithOptions(a.ReplayOutcomes, activity.RegisterOptions{Name: ActivityReplayOutcomes})
 	w.RegisterActivityWithOptions(a.LoadConfig, activity.RegisterOptions{Name: ActivityLoadConfig})
 	w.RegisterActivityWithOptions(a.SendMail, activity.RegisterOptions{Name: ActivitySendMail})
 	w.RegisterActivityWithOptions(a.CallFunction, activity.RegisterOptions{Name: ActivityCallFunction})

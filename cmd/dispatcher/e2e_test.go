@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,10 +12,8 @@ import (
 	"net/mail"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,10 +40,15 @@ type system struct {
 	temporal client.Client
 	smtp     *testenv.SMTPSink
 	logs     *syncBuffer
+	worker   *proc // the worker process, when started apart from the API
 }
 
-func startSystem(t *testing.T) *system {
+func startSystem(t *testing.T, opts ...systemOption) *system {
 	t.Helper()
+	var o systemOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	srv := testenv.Temporal(t)
 	s := &system{t: t, bin: testenv.Binary(t), temporal: srv.Client(), smtp: testenv.SMTP(t), logs: &syncBuffer{}}
 	s.env = append(os.Environ(),
@@ -58,37 +60,12 @@ func startSystem(t *testing.T) *system {
 		"DISPATCHER_MAIL_FROM=dispatcher@example.com",
 		"DISPATCHER_LOG_LEVEL=warn",
 	)
-	cmd := exec.Command(s.bin, "serve")
-	cmd.Env = s.env
-	cmd.Stderr = s.logs
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// A graceful stop: SIGTERM, then a clean exit.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("dispatcher serve did not exit cleanly on SIGTERM: %v\n%s", err, s.logs)
-		}
-	})
-	url := make(chan string, 1)
-	go func() {
-		listening := regexp.MustCompile(`dispatcher API listening on (http://\S+)`)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				url <- m[1]
-			}
-		}
-	}()
-	select {
-	case s.url = <-url:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("dispatcher serve did not start:\n%s", s.logs)
+	if o.split {
+		// The worker first: it registers the search attributes.
+		s.worker = s.startProcess("worker")
+		s.url = s.startProcess("api").url
+	} else {
+		s.url = s.startProcess("serve").url
 	}
 	s.poll("the API to be ready", func() bool {
 		res, err := http.Get(s.url + "/readyz")
@@ -182,7 +159,7 @@ func (b *syncBuffer) String() string {
 // binary over HTTP.
 func TestEndToEndAdminAPI(t *testing.T) {
 	s := startSystem(t)
-	if out := s.run("migrate", "--status"); !strings.Contains(out, "schema version 1 (latest 1)") {
+	if out := s.run("migrate", "--status"); !strings.Contains(out, "schema version 2 (latest 2)") {
 		t.Fatalf("migrate --status: %s", out)
 	}
 	res, err := http.Get(s.url + "/dispatchers/v1")

@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		migrateCmd(getenv),
 		tokenCmd(getenv),
 		configCmd(getenv),
+		executionsCmd(getenv),
+		replayCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }

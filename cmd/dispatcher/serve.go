@@ -102,9 +102,13 @@ func (p process) run(ctx context.Context) error {
 		return fmt.Errorf("temporal client: %w", err)
 	}
 	defer tc.Close()
+	executions, err := p.executions(tc, store)
+	if err != nil {
+		return err
+	}
 
 	if p.worker {
-		w, err := p.startWorker(ctx, tc, store)
+		w, err := p.startWorker(ctx, tc, store, executions)
 		if err != nil {
 			return err
 		}
@@ -121,6 +125,19 @@ func (p process) run(ctx context.Context) error {
 	}
 	var handler http.Handler
 	if p.api {
+		if !p.worker {
+			// Starting a dispatch sets search attributes, so they must
+			// exist even before any worker ran; the worker treats a
+			// failure here as fatal, the API only warns and stays up.
+			if err := registerSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
+				p.log.Warn("could not register the search attributes; event intake fails until Temporal answers", "err", err)
+			}
+		}
+		// One process kind exports it, so worker replicas do not each
+		// read visibility.
+		reg.MustRegister(&workflows.PendingCollector{
+			Client: tc, Namespace: p.cfg.TemporalNS, Now: time.Now, Every: 15 * time.Second, Limit: 5000,
+		})
 		handler, err = api.NewServer(ctx, api.Config{
 			Auth: api.AuthConfig{
 				Disabled: p.cfg.AuthDisabled,
@@ -139,6 +156,8 @@ func (p process) run(ctx context.Context) error {
 			Checks:   checks,
 			Registry: reg,
 			Tracer:   p.tracer,
+
+			Executions: executions,
 		})
 		if err != nil {
 			return err
@@ -189,11 +208,12 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	return models.NewStore(db, time.Now), nil
 }
 
-func (p process) startWorker(ctx context.Context, tc client.Client, store *models.Store) (worker.Worker, error) {
+func (p process) startWorker(ctx context.Context, tc client.Client, store *models.Store, executions activities.Executions) (worker.Worker, error) {
 	if err := registerSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
 		return nil, fmt.Errorf("temporal at %s: %w", p.cfg.TemporalAddr, err)
 	}
-	acts, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom, HTTPClient: tracedHTTPClient(p.tracer)})
+	acts, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom, HTTPClient: tracedHTTPClient(p.tracer),
+		Executions: executions})
 	if err != nil {
 		return nil, err
 	}

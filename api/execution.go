@@ -1,0 +1,267 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
+	"github.com/gin-gonic/gin"
+)
+
+// Executions is what the API needs of the executions service
+// (workflows.Executions): the support view of dispatches over Temporal.
+// Methods return *dispatcher.Error values: ENOTFOUND, EINVALID, ESTATE
+// (the dispatch's state forbids it), EUNAVAILABLE; anything else is a 500.
+type Executions interface {
+	List(ctx context.Context, f dispatcher.ExecutionFilter, pageSize int, pageToken string) (workflows.ExecutionPage, error)
+	Get(ctx context.Context, workflowID, runID string) (workflows.ExecutionDetail, error)
+	History(ctx context.Context, workflowID, runID string, pageSize int, pageToken string) (workflows.HistoryPage, error)
+	Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool) (workflows.FailureSummary, error)
+	Replay(ctx context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error)
+	Cancel(ctx context.Context, workflowID, actor string) (dispatcher.Execution, error)
+	DryRunBulkReplay(ctx context.Context, r workflows.BulkReplayRequest, sampleSize int) (workflows.BulkReplayDryRun, error)
+	StartBulkReplay(ctx context.Context, r workflows.BulkReplayRequest) (workflows.BulkReplayStatus, error)
+	BulkReplay(ctx context.Context, id string) (workflows.BulkReplayStatus, error)
+	CancelBulkReplay(ctx context.Context, id, actor string) (workflows.BulkReplayStatus, error)
+}
+
+// dryRunSample is how many runs a dry run shows.
+const dryRunSample = 10
+
+// validWorkflowID refuses a path parameter that is not a dispatch's
+// workflow ID with 400 code 12.
+func validWorkflowID(c *gin.Context) {
+	if id := c.Param("workflowId"); !workflows.ValidWorkflowID(id) {
+		abort(c, errIDFormat, fmt.Sprintf("workflowId: %q is not the workflow ID of a dispatch (dispatch-<event id>)", id))
+		return
+	}
+	c.Next()
+}
+
+// validBulkReplayID refuses a malformed bulk replay id with 400 code 12.
+func validBulkReplayID(c *gin.Context) {
+	if id := c.Param("id"); !workflows.ValidBulkReplayID(id) {
+		abort(c, errIDFormat, fmt.Sprintf("id: %q is not the id of a bulk replay (bulk-replay-<24 hex digits>)", id))
+		return
+	}
+	c.Next()
+}
+
+// filterFromQuery reads the list filters from the query string.
+func filterFromQuery(c *gin.Context) (dispatcher.ExecutionFilter, error) {
+	f := filterJSON{
+		EventType: c.Query("eventType"), EventID: c.Query("eventId"), DispatcherID: c.Query("dispatcherId"),
+		ActionID: c.Query("actionId"), Status: c.Query("status"), ErrorClass: c.Query("errorClass"),
+	}
+	for _, p := range []struct {
+		name string
+		dst  *json.RawMessage
+	}{{"from", &f.From}, {"to", &f.To}} {
+		v := c.Query(p.name)
+		if v == "" {
+			continue
+		}
+		if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+			*p.dst = json.RawMessage(v)
+		} else {
+			*p.dst, _ = json.Marshal(v)
+		}
+	}
+	return toFilter(f)
+}
+
+// intQuery reads an optional positive whole number from the query string.
+func intQuery(c *gin.Context, name string) (int, error) {
+	v := c.Query(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, dispatcher.Errorf(dispatcher.EINVALID, "%s: must be a positive whole number, not %q", name, v)
+	}
+	return n, nil
+}
+
+// listExecutions answers GET /executions/v1.
+func (s *Server) listExecutions(c *gin.Context) {
+	f, err := filterFromQuery(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	limit, err := intQuery(c, "limit")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.executions.List(c.Request.Context(), f, limit, c.Query("pageToken"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var out executionPage
+	out.Data = make([]executionResponse, len(page.Executions))
+	for i, x := range page.Executions {
+		out.Data[i] = toExecutionResponse(x)
+	}
+	out.Page.Limit = min(limit, workflows.MaxPageSize)
+	if limit == 0 {
+		out.Page.Limit = workflows.DefaultPageSize
+	}
+	out.Page.NextPageToken = page.NextPageToken
+	c.JSON(http.StatusOK, out)
+}
+
+// getExecution answers GET /executions/v1/{workflowId}.
+func (s *Server) getExecution(c *gin.Context) {
+	d, err := s.executions.Get(c.Request.Context(), c.Param("workflowId"), c.Query("runId"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toExecutionDetailResponse(d))
+}
+
+// executionHistory answers GET /executions/v1/{workflowId}/history.
+func (s *Server) executionHistory(c *gin.Context) {
+	limit, err := intQuery(c, "limit")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	id := c.Param("workflowId")
+	page, err := s.executions.History(c.Request.Context(), id, c.Query("runId"), limit, c.Query("pageToken"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, historyResponse{WorkflowID: id, RunID: page.RunID, Events: nonNil(page.Events), NextPageToken: page.NextPageToken})
+}
+
+// executionFailures answers GET /executions/v1/failures.
+func (s *Server) executionFailures(c *gin.Context) {
+	f, err := filterFromQuery(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var includeReplayed bool
+	if v := c.Query("includeReplayed"); v != "" {
+		if includeReplayed, err = strconv.ParseBool(v); err != nil {
+			fail(c, dispatcher.Errorf(dispatcher.EINVALID, "includeReplayed: must be true or false, not %q", v))
+			return
+		}
+	}
+	sum, err := s.executions.Failures(c.Request.Context(), f, includeReplayed)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toFailuresResponse(sum))
+}
+
+// replayExecution answers POST /executions/v1/{workflowId}/replay.
+func (s *Server) replayExecution(c *gin.Context) {
+	var req replayRequest
+	if !bindOptionalJSON(c, &req) {
+		return
+	}
+	res, err := s.executions.Replay(c.Request.Context(), dispatcher.ReplayRequest{
+		WorkflowID: c.Param("workflowId"), RunID: req.RunID, Actions: req.Actions, Config: req.Config,
+		Actor: principalOf(c).Subject,
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, toReplayResponse(res))
+}
+
+// cancelExecution answers POST /executions/v1/{workflowId}/cancel.
+func (s *Server) cancelExecution(c *gin.Context) {
+	x, err := s.executions.Cancel(c.Request.Context(), c.Param("workflowId"), principalOf(c).Subject)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := toExecutionResponse(x)
+	out.Status = "canceling"
+	c.JSON(http.StatusAccepted, out)
+}
+
+// bulkReplay answers POST /executions/v1/replays: a dry run counts, a
+// real one starts the BulkReplay workflow.
+func (s *Server) bulkReplay(c *gin.Context) {
+	var req bulkReplayRequest
+	if !bindOptionalJSON(c, &req) {
+		return
+	}
+	f, err := toFilter(req.filterJSON)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	r := workflows.BulkReplayRequest{Filter: f, Actions: req.Actions, Config: req.Config, Rate: req.Rate, Actor: principalOf(c).Subject}
+	if req.DryRun {
+		dry, err := s.executions.DryRunBulkReplay(c.Request.Context(), r, dryRunSample)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		out := dryRunResponse{DryRun: true, Matched: dry.Matched, Sample: make([]executionResponse, len(dry.Sample))}
+		for i, x := range dry.Sample {
+			out.Sample[i] = toExecutionResponse(x)
+		}
+		c.JSON(http.StatusOK, out)
+		return
+	}
+	st, err := s.executions.StartBulkReplay(c.Request.Context(), r)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, toBulkReplayResponse(st))
+}
+
+// getBulkReplay answers GET /executions/v1/replays/{id}.
+func (s *Server) getBulkReplay(c *gin.Context) {
+	st, err := s.executions.BulkReplay(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toBulkReplayResponse(st))
+}
+
+// cancelBulkReplay answers POST /executions/v1/replays/{id}/cancel.
+func (s *Server) cancelBulkReplay(c *gin.Context) {
+	st, err := s.executions.CancelBulkReplay(c.Request.Context(), c.Param("id"), principalOf(c).Subject)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := toBulkReplayResponse(st)
+	out.Status = "canceling"
+	c.JSON(http.StatusAccepted, out)
+}
+
+// bindOptionalJSON is bindJSON for bodies that may be left out: an empty
+// body leaves v as it is.
+func bindOptionalJSON(c *gin.Context, v any) bool {
+	body, ok := readBody(c)
+	if !ok {
+		return false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return true
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	return bindJSON(c, v)
+}

@@ -1,0 +1,280 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// fakeExecutions records what the handlers ask of the executions service
+// and answers with canned values or err. The service itself is tested
+// against a real Temporal server in package workflows and end to end.
+type fakeExecutions struct {
+	err error
+
+	filter     dispatcher.ExecutionFilter
+	pageSize   int
+	pageToken  string
+	replay     dispatcher.ReplayRequest
+	bulk       workflows.BulkReplayRequest
+	actor      string
+	dryRuns    int
+	bulkStarts int
+	included   bool
+}
+
+var sampleExecution = dispatcher.Execution{
+	WorkflowID: "dispatch-evt-1", RunID: "run-1", EventID: "evt-1", EventType: "user_deleted", Status: dispatcher.ExecutionFailed,
+	Start: time.UnixMilli(1767225600000), Close: time.UnixMilli(1767225600420), DispatcherIDs: []string{"d1"},
+	FailedActionIDs: []string{"a1"}, ErrorClasses: []string{"HTTPPermanent"},
+	Failures: []dispatcher.ClassDispatcher{{ErrorClass: "HTTPPermanent", DispatcherID: "d1"}},
+}
+
+func (f *fakeExecutions) List(_ context.Context, fl dispatcher.ExecutionFilter, pageSize int, token string) (workflows.ExecutionPage, error) {
+	f.filter, f.pageSize, f.pageToken = fl, pageSize, token
+	return workflows.ExecutionPage{Executions: []dispatcher.Execution{sampleExecution}, NextPageToken: "next"}, f.err
+}
+
+func (f *fakeExecutions) Get(context.Context, string, string) (workflows.ExecutionDetail, error) {
+	d := workflows.ExecutionDetail{Execution: sampleExecution, Event: dispatcher.Event{ID: "evt-1", Type: "user_deleted"},
+		Outcomes: []workflows.ActionOutcome{{DispatcherID: "d1", ActionID: "a1", Type: "task", Status: "failed", Attempts: 1,
+			Error: "function answered 404", ErrorClass: "HTTPPermanent", HTTPStatus: 404}},
+		Runs:  []dispatcher.Execution{sampleExecution},
+		Audit: []dispatcher.AuditEntry{{Operation: dispatcher.AuditCancel, Actor: "bob", At: time.UnixMilli(5)}}}
+	return d, f.err
+}
+
+func (f *fakeExecutions) History(_ context.Context, _, runID string, pageSize int, token string) (workflows.HistoryPage, error) {
+	f.pageSize, f.pageToken = pageSize, token
+	return workflows.HistoryPage{RunID: "run-1", Events: []json.RawMessage{json.RawMessage(`{"eventId":"1"}`)}}, f.err
+}
+
+func (f *fakeExecutions) Failures(_ context.Context, fl dispatcher.ExecutionFilter, includeReplayed bool) (workflows.FailureSummary, error) {
+	f.filter, f.included = fl, includeReplayed
+	return workflows.FailureSummary{Failed: 412, Groups: []workflows.FailureGroup{{ErrorClass: "SMTPPermanent", DispatcherID: "d1",
+		DispatcherName: "welcome-mail", Count: 412, Sample: "550 mailbox unavailable"}}}, f.err
+}
+
+func (f *fakeExecutions) Replay(_ context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error) {
+	f.replay = r
+	return dispatcher.ReplayResult{WorkflowID: r.WorkflowID, RunID: "run-2", ReplayOf: "run-1", ReplayID: "r1", Config: "original"}, f.err
+}
+
+func (f *fakeExecutions) Cancel(_ context.Context, _ string, actor string) (dispatcher.Execution, error) {
+	f.actor = actor
+	return sampleExecution, f.err
+}
+
+func (f *fakeExecutions) DryRunBulkReplay(_ context.Context, r workflows.BulkReplayRequest, _ int) (workflows.BulkReplayDryRun, error) {
+	f.bulk = r
+	f.dryRuns++
+	return workflows.BulkReplayDryRun{Matched: 50, Sample: []dispatcher.Execution{sampleExecution}}, f.err
+}
+
+func (f *fakeExecutions) StartBulkReplay(_ context.Context, r workflows.BulkReplayRequest) (workflows.BulkReplayStatus, error) {
+	f.bulk = r
+	f.bulkStarts++
+	return workflows.BulkReplayStatus{ID: "bulk-replay-0123456789abcdef01234567", Status: "running", Request: r}, f.err
+}
+
+func (f *fakeExecutions) BulkReplay(_ context.Context, id string) (workflows.BulkReplayStatus, error) {
+	return workflows.BulkReplayStatus{ID: id, Status: "running", Progress: workflows.BulkReplayProgress{Matched: 50, Replayed: 10, Remaining: 40}}, f.err
+}
+
+func (f *fakeExecutions) CancelBulkReplay(_ context.Context, id, actor string) (workflows.BulkReplayStatus, error) {
+	f.actor = actor
+	return workflows.BulkReplayStatus{ID: id, Status: "running"}, f.err
+}
+
+// executionsServer serves the API over a fakeExecutions and returns a
+// function that sends a request with a token for subject "ann" holding
+// every permission.
+func executionsServer(t *testing.T, f *fakeExecutions) func(method, path, body string) (int, map[string]any) {
+	t.Helper()
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
+		Deps{Executions: f, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "ann", Permissions: Permissions(), TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s %s: %v\n%s", method, path, err, rec.Body)
+		}
+		return rec.Code, out
+	}
+}
+
+func TestListExecutionsFilters(t *testing.T) {
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name  string
+		query string
+		want  dispatcher.ExecutionFilter
+		size  int
+	}{
+		{"none", "", dispatcher.ExecutionFilter{}, 0},
+		{"every field", "?eventType=user_deleted&eventId=evt-1&dispatcherId=d1&actionId=a1&status=failed&errorClass=HTTPPermanent&limit=5&pageToken=abc",
+			dispatcher.ExecutionFilter{EventType: "user_deleted", EventID: "evt-1", DispatcherID: "d1", ActionID: "a1", Status: "failed", ErrorClass: "HTTPPermanent"}, 5},
+		{"dates as ISO-8601 and epoch milliseconds", "?from=2026-01-01T00:00:00Z&to=1767225600000",
+			dispatcher.ExecutionFilter{From: from, To: time.UnixMilli(1767225600000).UTC()}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeExecutions{}
+			code, body := executionsServer(t, f)("GET", "/executions/v1"+tt.query, "")
+			if code != 200 {
+				t.Fatalf("answered %d %v", code, body)
+			}
+			if !f.filter.From.Equal(tt.want.From) || !f.filter.To.Equal(tt.want.To) {
+				t.Fatalf("time range = %v..%v, want %v..%v", f.filter.From, f.filter.To, tt.want.From, tt.want.To)
+			}
+			f.filter.From, f.filter.To, tt.want.From, tt.want.To = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+			if f.filter != tt.want || f.pageSize != tt.size {
+				t.Fatalf("filter = %+v size %d, want %+v size %d", f.filter, f.pageSize, tt.want, tt.size)
+			}
+			item := body["data"].([]any)[0].(map[string]any)
+			if item["workflowId"] != "dispatch-evt-1" || item["failedActionCount"] != 1.0 || item["startTimestamp"] != 1767225600000.0 ||
+				item["closeTimestamp"] != 1767225600420.0 || body["page"].(map[string]any)["nextPageToken"] != "next" {
+				t.Fatalf("body = %v", body)
+			}
+		})
+	}
+}
+
+func TestExecutionsErrors(t *testing.T) {
+	f := &fakeExecutions{}
+	do := executionsServer(t, f)
+	for _, tt := range []struct {
+		method, path, body string
+		err                error
+		status, code       int
+		mention            string
+	}{
+		{"GET", "/executions/v1?from=yesterday", "", nil, 400, 15, "from:"},
+		{"GET", "/executions/v1?limit=-3", "", nil, 400, 15, "limit:"},
+		{"GET", "/executions/v1/failures?includeReplayed=maybe", "", nil, 400, 15, "includeReplayed"},
+		{"GET", "/executions/v1/not-a-dispatch", "", nil, 400, 12, "workflowId"},
+		{"GET", "/executions/v1/replays/xyz", "", nil, 400, 12, "bulk replay"},
+		{"POST", "/executions/v1/dispatch-evt-1/replay", `[1]`, nil, 400, 22, "JSON object"},
+		{"POST", "/executions/v1/dispatch-evt-1/replay", "", dispatcher.Errorf(dispatcher.ESTATE, "dispatch dispatch-evt-1 is still running"), 409, 409, "still running"},
+		{"GET", "/executions/v1/dispatch-evt-1", "", dispatcher.Errorf(dispatcher.ENOTFOUND, "no dispatch"), 404, 16, "no dispatch"},
+		{"POST", "/executions/v1/replays", `{"rate":1000}`, dispatcher.Errorf(dispatcher.EINVALID, "rate: too fast"), 400, 15, "rate"},
+		{"GET", "/executions/v1", "", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable"), 503, 503, "unavailable"},
+	} {
+		f.err = tt.err
+		code, body := do(tt.method, tt.path, tt.body)
+		wantError(t, code, body, tt.status, tt.code, tt.mention)
+	}
+}
+
+func TestExecutionDetailAndHistory(t *testing.T) {
+	f := &fakeExecutions{}
+	do := executionsServer(t, f)
+	code, d := do("GET", "/executions/v1/dispatch-evt-1?runId=run-1", "")
+	if code != 200 || d["event"].(map[string]any)["id"] != "evt-1" || d["config"] != nil || len(d["runs"].([]any)) != 1 {
+		t.Fatalf("detail = %d %v", code, d)
+	}
+	a := d["actions"].([]any)[0].(map[string]any)
+	if a["httpStatus"] != 404.0 || a["lastError"].(map[string]any)["class"] != "HTTPPermanent" || a["status"] != "failed" {
+		t.Errorf("action = %v", a)
+	}
+	if audit := d["audit"].([]any)[0].(map[string]any); audit["actor"] != "bob" || audit["operation"] != "cancel" {
+		t.Errorf("audit = %v", audit)
+	}
+	code, h := do("GET", "/executions/v1/dispatch-evt-1/history?limit=2&pageToken=t", "")
+	if code != 200 || h["runId"] != "run-1" || len(h["events"].([]any)) != 1 || f.pageSize != 2 || f.pageToken != "t" {
+		t.Fatalf("history = %d %v (size %d, token %q)", code, h, f.pageSize, f.pageToken)
+	}
+	code, s := do("GET", "/executions/v1/failures?dispatcherId=d1&includeReplayed=true", "")
+	g := s["groups"].([]any)[0].(map[string]any)
+	if code != 200 || g["summary"] != "412 × SMTPPermanent: 550 mailbox unavailable, dispatcher welcome-mail" || f.filter.DispatcherID != "d1" || !f.included {
+		t.Fatalf("failures = %d %v", code, s)
+	}
+}
+
+func TestReplayAndCancelRoutes(t *testing.T) {
+	f := &fakeExecutions{}
+	do := executionsServer(t, f)
+
+	// No body: the defaults; the caller is the audit's actor.
+	code, r := do("POST", "/executions/v1/dispatch-evt-1/replay", "")
+	if code != 202 || r["runId"] != "run-2" || f.replay.WorkflowID != "dispatch-evt-1" || f.replay.Actor != "ann" || f.replay.Actions != nil || f.replay.Config != "" {
+		t.Fatalf("replay = %d %v, request %+v", code, r, f.replay)
+	}
+	do("POST", "/executions/v1/dispatch-evt-1/replay", `{"actions":["a1","a2"],"config":"current","runId":"run-1"}`)
+	if strings.Join(f.replay.Actions, ",") != "a1,a2" || f.replay.Config != "current" || f.replay.RunID != "run-1" {
+		t.Fatalf("replay request = %+v", f.replay)
+	}
+
+	code, c := do("POST", "/executions/v1/dispatch-evt-1/cancel", "")
+	if code != 202 || c["status"] != "canceling" || f.actor != "ann" {
+		t.Fatalf("cancel = %d %v", code, c)
+	}
+
+	// A dry run counts and starts nothing.
+	code, dry := do("POST", "/executions/v1/replays", `{"dispatcherId":"d1","status":"failed","from":1767225600000,"dryRun":true}`)
+	if code != 200 || dry["matched"] != 50.0 || len(dry["sample"].([]any)) != 1 || f.dryRuns != 1 || f.bulkStarts != 0 ||
+		f.bulk.Filter.DispatcherID != "d1" || !f.bulk.Filter.From.Equal(time.UnixMilli(1767225600000)) {
+		t.Fatalf("dry run = %d %v, request %+v", code, dry, f.bulk)
+	}
+	code, b := do("POST", "/executions/v1/replays", `{"errorClass":"SMTPTemporary","rate":5,"actions":["a1"]}`)
+	if code != 202 || b["id"] != "bulk-replay-0123456789abcdef01234567" || f.bulkStarts != 1 || f.bulk.Rate != 5 || f.bulk.Actor != "ann" ||
+		f.bulk.Filter.ErrorClass != "SMTPTemporary" {
+		t.Fatalf("bulk replay = %d %v, request %+v", code, b, f.bulk)
+	}
+	code, p := do("GET", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567", "")
+	if progress := p["progress"].(map[string]any); code != 200 || progress["replayed"] != 10.0 || progress["remaining"] != 40.0 {
+		t.Fatalf("progress = %d %v", code, p)
+	}
+	code, bc := do("POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/cancel", "")
+	if code != 202 || bc["status"] != "canceling" {
+		t.Fatalf("bulk cancel = %d %v", code, bc)
+	}
+}
+
+func TestExecutionsPermissions(t *testing.T) {
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
+		Deps{Executions: &fakeExecutions{}, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "v", Permissions: []string{PermViewExecutions}, TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/executions/v1", http.StatusOK},
+		{"GET", "/executions/v1/dispatch-evt-1", http.StatusOK},
+		{"POST", "/executions/v1/dispatch-evt-1/replay", http.StatusUnauthorized},
+		{"POST", "/executions/v1/dispatch-evt-1/cancel", http.StatusUnauthorized},
+		{"POST", "/executions/v1/replays", http.StatusUnauthorized},
+	} {
+		req := httptest.NewRequest(tt.method, tt.path, nil)
+		req.Header.Set("Authorization", "Bearer "+viewer)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tt.status {
+			t.Errorf("%s %s with VIEW_EXECUTIONS only = %d, want %d", tt.method, tt.path, rec.Code, tt.status)
+		}
+	}
+}

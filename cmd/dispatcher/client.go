@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// The support commands (executions, replay) talk to a running
+// dispatcher's API, not to Temporal or the database, so they need only a
+// URL and a token: --url and --token, or DISPATCHER_URL and
+// DISPATCHER_TOKEN. No server reads these, so they are not in the process
+// settings.
+const defaultAPIURL = "http://127.0.0.1:8080"
+
+// apiClient calls the dispatcher's HTTP API.
+type apiClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// clientFlags adds --url and --token to cmd and returns a function that
+// builds the client from them, falling back to the environment. The token
+// has no flag default, so that help output never shows it.
+func clientFlags(cmd *cobra.Command, getenv func(string) string) func() (*apiClient, error) {
+	var base, token string
+	cmd.PersistentFlags().StringVar(&base, "url", "", "dispatcher API base URL (env DISPATCHER_URL, default http://127.0.0.1:8080)")
+	cmd.PersistentFlags().StringVar(&token, "token", "", "bearer token (env DISPATCHER_TOKEN)")
+	return func() (*apiClient, error) {
+		if base == "" {
+			base = getenv("DISPATCHER_URL")
+		}
+		if base == "" {
+			base = defaultAPIURL
+		}
+		if token == "" {
+			token = getenv("DISPATCHER_TOKEN")
+		}
+		u, err := url.Parse(base)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--url %q: want an absolute http(s) URL", base)
+		}
+		return &apiClient{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: time.Minute}}, nil
+	}
+}
+
+// apiError is an error answer of the API.
+type apiError struct {
+	Status  int
+	Code    int    `json:"code"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string {
+	if e.Name == "" {
+		return fmt.Sprintf("the API answered %d", e.Status)
+	}
+	return fmt.Sprintf("%s (HTTP %d): %s", e.Name, e.Status, e.Message)
+}
+
+// do sends a request and decodes a 2xx JSON answer into out (when not
+// nil); it returns the raw answer too, for --json.
+func (c *apiClient) do(ctx context.Context, method, path string, query url.Values, body, out any) ([]byte, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("is the dispatcher API at %s up? %w", c.base, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode >= 300 {
+		e := &apiError{Status: res.StatusCode}
+		_ = json.Unmarshal(raw, e)
+		if e.Code == 104 {
+			e.Message += " (pass --token or set DISPATCHER_TOKEN)"
+		}
+		return raw, e
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return raw, fmt.Errorf("the API answered something unexpected: %w", err)
+		}
+	}
+	return raw, nil
+}
+
+// printJSON writes an API answer indented.
+func printJSON(w io.Writer, raw []byte) error {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return err
+	}
+	b.WriteByte('\n')
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// timeArg turns a --from/--to value into what the API takes: a duration
+// such as 24h means that long ago; epoch milliseconds and ISO-8601
+// date-times pass through.
+func timeArg(name, v string, now time.Time) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d).UTC().Format(time.RFC3339), nil
+	}
+	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return v, nil
+	}
+	if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return v, nil
+	}
+	return "", fmt.Errorf("--%s %q: want a duration ago (24h), epoch milliseconds or an ISO-8601 date-time", name, v)
+}
+
+// jsonTime is timeArg's value as a JSON body field: a number for epoch
+// milliseconds, a string otherwise.
+func jsonTime(v string) any {
+	if v == "" {
+		return nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return n
+	}
+	return v
+}
+
+// millisTime formats epoch milliseconds for tables.
+func millisTime(ms int64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05")
+}

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cli runs a support command (executions, replay) against the system's
+// API with its admin token, as support staff would.
+func (s *system) cli(args ...string) string {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, args...)
+	cmd.Env = append(s.env, "DISPATCHER_URL="+s.url, "DISPATCHER_TOKEN="+s.token)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("dispatcher %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// pollFor is poll with a deadline of its own, for waits longer than
+// poll's.
+func (s *system) pollFor(d time.Duration, what string, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out after %v waiting for %s\nlogs:\n%s", d, what, s.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// listIDs returns the workflow IDs GET /executions/v1?query lists.
+func (s *system) listIDs(query string) []string {
+	s.t.Helper()
+	var ids []string
+	for _, x := range s.call("GET", "/executions/v1?"+query, nil, 200)["data"].([]any) {
+		ids = append(ids, x.(map[string]any)["workflowId"].(string))
+	}
+	return ids
+}
+
+func (f *functionSink) keys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, h := range f.headers {
+		out = append(out, h.Get("Idempotency-Key"))
+	}
+	return out
+}
+
+// TestEndToEndExecutions: a permanently failing function makes the
+// dispatch Failed; support finds it by status, dispatcher and error
+// class and in the failures summary, fixes the function and replays only
+// the failed action (no mail is sent again); a scheduled dispatch is
+// canceled before its task runs. Who did what is in the audit trail.
+func TestEndToEndExecutions(t *testing.T) {
+	s := startSystem(t)
+	erase := &functionSink{statuses: []int{404}} // broken once, then fixed
+	later := &functionSink{}
+	for name, h := range map[string]http.Handler{"erase": erase, "later": later} {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		s.call("POST", "/functions/v1", map[string]any{"name": name, "url": srv.URL}, 200)
+	}
+	tmpl := s.call("POST", "/templates/v1", map[string]any{"name": "bye", "subject": "Bye", "text": "Bye"}, 200)["id"].(string)
+	d := s.call("POST", "/dispatchers/v1", map[string]any{
+		"name": "gdpr", "eventType": "user_deleted",
+		"actions": []any{
+			map[string]any{"type": "mail", "name": "mail", "templateId": tmpl, "recipients": map[string]any{"to": []string{"ann@example.com"}}},
+			map[string]any{"type": "task", "name": "erase", "functionName": "erase"},
+		},
+	}, 200)
+	dispatcherID := d["id"].(string)
+	taskID := d["actions"].([]any)[1].(map[string]any)["id"].(string)
+	s.call("POST", "/dispatchers/v1", map[string]any{
+		"name": "reminder", "eventType": "trial_started",
+		"actions": []any{map[string]any{"type": "task", "functionName": "later", "startTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}},
+	}, 200)
+
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "evt-1", "type": "user_deleted", "content": map[string]any{}}, 202)
+	wid, firstRun := acc["workflowId"].(string), acc["runId"].(string)
+	if _, failed := s.result(wid, firstRun); !failed {
+		t.Fatal("the dispatch with a failing function did not fail")
+	}
+
+	// Found by status, dispatcher and error class; not among completed ones.
+	q := "status=failed&dispatcherId=" + dispatcherID + "&errorClass=HTTPPermanent"
+	s.poll("the failed dispatch in the list", func() bool { return strings.Join(s.listIDs(q), ",") == wid })
+	if ids := s.listIDs("status=completed"); len(ids) != 0 {
+		t.Fatalf("completed dispatches: %v", ids)
+	}
+	if ids := s.listIDs("status=failed&errorClass=SMTPPermanent"); len(ids) != 0 {
+		t.Fatalf("dispatches failed with SMTPPermanent: %v", ids)
+	}
+	if out := s.cli("executions", "list", "--status", "failed", "--event-type", "user_deleted"); !strings.Contains(out, wid) || !strings.Contains(out, "HTTPPermanent") {
+		t.Fatalf("executions list:\n%s", out)
+	}
+
+	// The failures summary names the cause and the dispatcher.
+	groups := s.call("GET", "/executions/v1/failures", nil, 200)["groups"].([]any)
+	if len(groups) != 1 {
+		t.Fatalf("failure groups: %v", groups)
+	}
+	g := groups[0].(map[string]any)
+	if g["errorClass"] != "HTTPPermanent" || g["dispatcherId"] != dispatcherID || g["count"] != 1.0 ||
+		!strings.Contains(g["summary"].(string), "1 × HTTPPermanent") || !strings.Contains(g["summary"].(string), "404") ||
+		!strings.Contains(g["summary"].(string), "dispatcher gdpr") {
+		t.Fatalf("failure group: %v", g)
+	}
+
+	if out := s.cli("executions", "failures"); !strings.Contains(out, "1 failed dispatches") || !strings.Contains(out, "1 × HTTPPermanent") {
+		t.Fatalf("executions failures:\n%s", out)
+	}
+
+	// The detail: event, configuration, each action's outcome.
+	x := s.call("GET", "/executions/v1/"+wid, nil, 200)
+	actions := x["actions"].([]any)
+	mail, task := actions[0].(map[string]any), actions[1].(map[string]any)
+	if x["status"] != "failed" || x["event"].(map[string]any)["id"] != "evt-1" || len(x["runs"].([]any)) != 1 ||
+		x["config"].(map[string]any)["dispatchers"].([]any)[0].(map[string]any)["name"] != "gdpr" {
+		t.Fatalf("detail: %v", x)
+	}
+	if mail["status"] != "succeeded" || mail["messageId"] == nil || task["status"] != "failed" || task["httpStatus"] != 404.0 ||
+		task["lastError"].(map[string]any)["class"] != "HTTPPermanent" || task["attempts"] != 1.0 {
+		t.Fatalf("outcomes: mail %v, task %v", mail, task)
+	}
+	if h := s.call("GET", "/executions/v1/"+wid+"/history", nil, 200); len(h["events"].([]any)) < 5 || h["runId"] != firstRun {
+		t.Fatalf("history: %v", h)
+	}
+
+	// The function is fixed: a replay calls it, and only it, once more.
+	if out := s.cli("replay", "evt-1"); !strings.Contains(out, "started as run") || !strings.Contains(out, taskID) {
+		t.Fatalf("replay:\n%s", out)
+	}
+	var replay map[string]any
+	s.poll("the replay to complete", func() bool {
+		replay = s.call("GET", "/executions/v1/"+wid, nil, 200)
+		return replay["runId"] != firstRun && replay["status"] == "completed"
+	})
+	keys := erase.keys()
+	if len(keys) != 2 || !strings.HasPrefix(keys[1], keys[0]+"/replay-") {
+		t.Fatalf("function calls with Idempotency-Keys %q: want the first call and one replay of it", keys)
+	}
+	if n := len(s.smtp.Mails()); n != 1 {
+		t.Fatalf("%d mails; the replay must not send the mail that succeeded again", n)
+	}
+	if r := replay["replay"].(map[string]any); r["of"] != firstRun || r["requestedBy"] != "admin" || len(replay["runs"].([]any)) != 2 {
+		t.Fatalf("replay run: %v", replay)
+	}
+	if a := replay["audit"].([]any); len(a) != 1 || a[0].(map[string]any)["actor"] != "admin" || a[0].(map[string]any)["newRunId"] != replay["runId"] {
+		t.Fatalf("audit: %v", a)
+	}
+	// Nothing failed any more: a default replay is refused.
+	if res := s.call("POST", "/executions/v1/"+wid+"/replay", nil, 409); !strings.Contains(res["message"].(string), "no action failed") {
+		t.Fatalf("second replay: %v", res)
+	}
+	// The replayed failure has left the summary.
+	s.poll("the failure to leave the summary", func() bool {
+		return len(s.call("GET", "/executions/v1/failures", nil, 200)["groups"].([]any)) == 0
+	})
+
+	// A dispatch waiting for its startTimestamp is canceled: its task never runs.
+	sched := s.call("POST", "/events/v1", map[string]any{"id": "trial-1", "type": "trial_started", "content": map[string]any{}}, 202)["workflowId"].(string)
+	s.poll("the scheduled dispatch in the list", func() bool { return strings.Join(s.listIDs("status=scheduled"), ",") == sched })
+	s.call("POST", "/executions/v1/"+sched+"/cancel", nil, 202)
+	var canceled map[string]any
+	s.poll("the dispatch to be canceled", func() bool {
+		canceled = s.call("GET", "/executions/v1/"+sched, nil, 200)
+		return canceled["status"] == "canceled"
+	})
+	if a := canceled["actions"].([]any)[0].(map[string]any); a["status"] != "canceled" || later.count() != 0 {
+		t.Fatalf("canceled action %v; function called %d times", a, later.count())
+	}
+	if a := canceled["audit"].([]any); len(a) != 1 || a[0].(map[string]any)["operation"] != "cancel" {
+		t.Fatalf("audit: %v", a)
+	}
+	s.call("POST", "/executions/v1/"+sched+"/cancel", nil, 409)
+	if out := s.cli("executions", "show", sched); !strings.Contains(out, "canceled") || !strings.Contains(out, "Audit trail") {
+		t.Fatalf("executions show:\n%s", out)
+	}
+}
+
+// TestEndToEndBulkReplayWorkerCrash: 50 failed dispatches; a dry run
+// counts them and starts nothing; a bulk replay, interrupted by killing
+// the worker, ends with every dispatch replayed exactly once.
+func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
+	s := startSystem(t, splitProcesses)
+	const n = 50
+	statuses := make([]int, n)
+	for i := range statuses {
+		statuses[i] = 404
+	}
+	erase := &functionSink{statuses: statuses} // fails the first 50 calls, then works
+	srv := httptest.NewServer(erase)
+	t.Cleanup(srv.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": srv.URL}, 200)
+	tmpl := s.call("POST", "/templates/v1", map[string]any{"name": "bye", "subject": "Bye", "text": "Bye"}, 200)["id"].(string)
+	dispatcherID := s.call("POST", "/dispatchers/v1", map[string]any{
+		"name": "gdpr", "eventType": "user_deleted",
+		"actions": []any{
+			map[string]any{"type": "mail", "templateId": tmpl, "recipients": map[string]any{"to": []string{"ann@example.com"}}},
+			map[string]any{"type": "task", "functionName": "erase"},
+		},
+	}, 200)["id"].(string)
+	for i := range n {
+		s.call("POST", "/events/v1", map[string]any{"id": fmt.Sprintf("bulk-%d", i), "type": "user_deleted", "content": map[string]any{}}, 202)
+	}
+	dry := map[string]any{"status": "failed", "dispatcherId": dispatcherID, "dryRun": true}
+	s.pollFor(60*time.Second, "50 failed dispatches", func() bool {
+		return s.call("POST", "/executions/v1/replays", dry, 200)["matched"] == float64(n)
+	})
+	mails := len(s.smtp.Mails())
+
+	// A dry run counts and starts nothing.
+	if out := s.cli("replay", "--status", "failed", "--dispatcher-id", dispatcherID, "--dry-run"); !strings.Contains(out, "dry run: 50 dispatches would be replayed") {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	if erase.count() != n || len(s.listIDs("status=completed")) != 0 {
+		t.Fatalf("the dry run started something: %d calls, completed %v", erase.count(), s.listIDs("status=completed"))
+	}
+
+	// The bulk replay runs in the CLI, which follows it to the end.
+	out := &syncBuffer{}
+	cmd := exec.Command(s.bin, "replay", "--status", "failed", "--dispatcher-id", dispatcherID, "--rate", "10")
+	cmd.Env = append(s.env, "DISPATCHER_URL="+s.url, "DISPATCHER_TOKEN="+s.token)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	started := regexp.MustCompile(`bulk replay (bulk-replay-[0-9a-f]{24}) started`)
+	var id string
+	s.poll("the bulk replay to start", func() bool {
+		m := started.FindStringSubmatch(out.String())
+		if m != nil {
+			id = m[1]
+		}
+		return id != ""
+	})
+
+	// Crash the worker part-way, then start a new one.
+	s.pollFor(30*time.Second, "15 replays", func() bool {
+		p := s.call("GET", "/executions/v1/replays/"+id, nil, 200)["progress"].(map[string]any)
+		return p["replayed"].(float64) >= 15
+	})
+	s.crashWorker()
+	s.startWorker()
+
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("dispatcher replay: %v\n%s", err, out)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the bulk replay did not finish:\n%s\nlogs:\n%s", out, s.logs)
+	}
+	want := fmt.Sprintf("bulk replay %s completed: 50/50 processed: 50 replayed, 0 skipped; 50 succeeded, 0 failed, 0 pending", id)
+	if !strings.Contains(out.String(), want) {
+		t.Fatalf("the CLI's last words are not %q:\n%s", want, out)
+	}
+
+	// Exactly one replay per dispatch: one replay key each, two runs each.
+	replays := map[string]int{}
+	for _, k := range erase.keys() {
+		if wid, ok := strings.CutSuffix(k, "/replay-"+id); ok {
+			replays[strings.SplitN(wid, "/", 2)[0]]++
+		}
+	}
+	if len(replays) != n {
+		t.Fatalf("%d dispatches replayed, want %d: %v", len(replays), n, replays)
+	}
+	// A crashed worker may run a replay's task again (at least once,
+	// same Idempotency-Key); what must not happen is a second replay.
+	completed := s.call("GET", "/executions/v1?status=completed&limit=100", nil, 200)["data"].([]any)
+	if len(completed) != n {
+		t.Fatalf("%d completed runs, want %d replays", len(completed), n)
+	}
+	seen := map[string]bool{}
+	for _, c := range completed {
+		x := c.(map[string]any)
+		r, _ := x["replay"].(map[string]any)
+		if r == nil || r["bulkReplayId"] != id || seen[x["workflowId"].(string)] {
+			t.Fatalf("completed run %v: want one replay of the bulk replay per dispatch", x)
+		}
+		seen[x["workflowId"].(string)] = true
+	}
+	if got := len(s.smtp.Mails()); got != mails {
+		t.Fatalf("%d mails after the bulk replay, %d before: a mail that succeeded was sent again", got, mails)
+	}
+}

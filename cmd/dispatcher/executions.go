@@ -1,0 +1,28 @@
+package main
+
+import (
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/models"
+	"github.com/dispatcherhq/dispatcher/workflows"
+	"go.temporal.io/sdk/client"
+)
+
+// executions builds the executions service that the API's /executions/v1
+// routes and the worker's bulk-replay activities share: Temporal for the
+// runs, the store for the audit trail and today's dispatchers.
+func (p process) executions(tc client.Client, store *models.Store) (*workflows.Executions, error) {
+	return workflows.NewExecutions(workflows.ExecutionsOptions{
+		Client:    tc,
+		Namespace: p.cfg.TemporalNS,
+		UIURL:     p.cfg.TemporalUIURL,
+		TaskQueue: p.cfg.TaskQueue,
+		// As for the Starter: eager start only helps when this process's
+		// worker takes the first workflow task.
+		Eager:        p.worker,
+		LocalTimeout: p.cfg.LocalTimeout,
+		Audit:        store,
+		Dispatchers:  store,
+		Now:          time.Now,
+	})
+}

@@ -1,0 +1,375 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/workflows"
+	"github.com/spf13/cobra"
+)
+
+// execution, executionDetail and the other types below are the parts of
+// the API's answers that the tables show; --json prints the answers whole.
+type execution struct {
+	WorkflowID        string   `json:"workflowId"`
+	RunID             string   `json:"runId"`
+	EventID           string   `json:"eventId"`
+	EventType         string   `json:"eventType"`
+	Status            string   `json:"status"`
+	StartTimestamp    int64    `json:"startTimestamp"`
+	CloseTimestamp    int64    `json:"closeTimestamp"`
+	FailedActionCount int      `json:"failedActionCount"`
+	ErrorClasses      []string `json:"errorClasses"`
+	Replay            *struct {
+		Of          string `json:"of"`
+		RequestedBy string `json:"requestedBy"`
+	} `json:"replay"`
+	WebURL string `json:"webUrl"`
+}
+
+type executionDetail struct {
+	execution
+	Event struct {
+		ID      string         `json:"id"`
+		Type    string         `json:"type"`
+		Content map[string]any `json:"content"`
+	} `json:"event"`
+	Config *struct {
+		Version     int64 `json:"version"`
+		Pinned      bool  `json:"pinned"`
+		Dispatchers []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"dispatchers"`
+	} `json:"config"`
+	Actions []struct {
+		DispatcherID   string `json:"dispatcherId"`
+		DispatcherName string `json:"dispatcherName"`
+		ActionID       string `json:"actionId"`
+		ActionName     string `json:"actionName"`
+		Type           string `json:"type"`
+		Status         string `json:"status"`
+		Attempts       int    `json:"attempts"`
+		LastError      *struct {
+			Message string `json:"message"`
+			Class   string `json:"class"`
+		} `json:"lastError"`
+		HTTPStatus int    `json:"httpStatus"`
+		MessageID  string `json:"messageId"`
+	} `json:"actions"`
+	Failure string      `json:"failure"`
+	Runs    []execution `json:"runs"`
+	Audit   []struct {
+		Operation string   `json:"operation"`
+		Actor     string   `json:"actor"`
+		Timestamp int64    `json:"timestamp"`
+		RunID     string   `json:"runId"`
+		NewRunID  string   `json:"newRunId"`
+		Actions   []string `json:"actions"`
+		Config    string   `json:"config"`
+	} `json:"audit"`
+}
+
+// filterFlags are the list filters, shared by `executions list`,
+// `executions failures` and bulk `replay`.
+type filterFlags struct {
+	status, eventType, eventID, dispatcherID, actionID, errorClass, from, to string
+}
+
+func (f *filterFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.status, "status", "", "running, scheduled, completed, failed or canceled")
+	fl.StringVar(&f.eventType, "event-type", "", "only events of this type")
+	fl.StringVar(&f.eventID, "event-id", "", "only the dispatch of this event")
+	fl.StringVar(&f.dispatcherID, "dispatcher-id", "", "only dispatches that ran this dispatcher")
+	fl.StringVar(&f.actionID, "action-id", "", "only dispatches in which this action failed")
+	fl.StringVar(&f.errorClass, "error-class", "", "only dispatches with this error class (HTTPPermanent, SMTPTemporary, ...)")
+	fl.StringVar(&f.from, "from", "", "started at or after: a duration ago (24h), epoch ms or ISO-8601")
+	fl.StringVar(&f.to, "to", "", "started before: a duration ago, epoch ms or ISO-8601")
+}
+
+// set reports whether any filter was given.
+func (f *filterFlags) set() bool { return *f != filterFlags{} }
+
+// query returns the filters as the list's query string.
+func (f *filterFlags) query(now time.Time) (url.Values, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"status": f.status, "eventType": f.eventType, "eventId": f.eventID,
+		"dispatcherId": f.dispatcherID, "actionId": f.actionID, "errorClass": f.errorClass} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	for _, t := range []struct{ name, v string }{{"from", f.from}, {"to", f.to}} {
+		v, err := timeArg(t.name, t.v, now)
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
+			q.Set(t.name, v)
+		}
+	}
+	return q, nil
+}
+
+// workflowIDArg accepts a dispatch's workflow ID or its event's id.
+func workflowIDArg(arg string) string {
+	if workflows.ValidWorkflowID(arg) {
+		return arg
+	}
+	return workflows.WorkflowID(arg)
+}
+
+// executionsCmd groups the read-only support commands.
+func executionsCmd(getenv func(string) string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "executions",
+		Short: "List dispatches, show one in detail, summarise failures (talks to the API)",
+	}
+	client := clientFlags(cmd, getenv)
+	cmd.AddCommand(executionsListCmd(client), executionsShowCmd(client), executionsFailuresCmd(client))
+	return cmd
+}
+
+func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
+	var (
+		f         filterFlags
+		limit     int
+		pageToken string
+		asJSON    bool
+	)
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List dispatches, running first, then newest first",
+		Example: "  dispatcher executions list --status failed --event-type user_deleted\n  dispatcher executions list --dispatcher-id 5f2b3c4d5e6f708192a3b4c5 --error-class HTTPPermanent --from 24h",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			q, err := f.query(time.Now())
+			if err != nil {
+				return err
+			}
+			if limit > 0 {
+				q.Set("limit", strconv.Itoa(limit))
+			}
+			if pageToken != "" {
+				q.Set("pageToken", pageToken)
+			}
+			var page struct {
+				Data []execution `json:"data"`
+				Page struct {
+					NextPageToken string `json:"nextPageToken"`
+				} `json:"page"`
+			}
+			raw, err := c.do(cmd.Context(), "GET", "/executions/v1", q, nil, &page)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, raw)
+			}
+			printExecutions(out, page.Data)
+			if page.Page.NextPageToken != "" {
+				fmt.Fprintf(out, "\nmore: add --page-token %s\n", page.Page.NextPageToken)
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().IntVar(&limit, "limit", 0, "dispatches per page (default 20, at most 100)")
+	cmd.Flags().StringVar(&pageToken, "page-token", "", "the next page, as the previous one printed it")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON answer")
+	return cmd
+}
+
+func printExecutions(w io.Writer, xs []execution) {
+	if len(xs) == 0 {
+		fmt.Fprintln(w, "no dispatches match")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKFLOW ID\tSTATUS\tEVENT TYPE\tSTARTED (UTC)\tFAILED\tERROR CLASSES\tREPLAY OF")
+	for _, x := range xs {
+		of := "-"
+		if x.Replay != nil {
+			of = x.Replay.Of
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", x.WorkflowID, x.Status, x.EventType, millisTime(x.StartTimestamp),
+			x.FailedActionCount, orDash(strings.Join(x.ErrorClasses, ",")), of)
+	}
+	tw.Flush()
+}
+
+func executionsShowCmd(client func() (*apiClient, error)) *cobra.Command {
+	var (
+		runID  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:     "show ID",
+		Short:   "Show a dispatch: event, configuration, each action's outcome, its runs and audit trail",
+		Long:    "ID is the dispatch's workflow ID (dispatch-<event id>) or the event's id.",
+		Example: "  dispatcher executions show dispatch-evt-1\n  dispatcher executions show evt-1 --json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if runID != "" {
+				q.Set("runId", runID)
+			}
+			var d executionDetail
+			raw, err := c.do(cmd.Context(), "GET", "/executions/v1/"+url.PathEscape(workflowIDArg(args[0])), q, nil, &d)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), raw)
+			}
+			printDetail(cmd.OutOrStdout(), d)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&runID, "run-id", "", "a run of the dispatch (default the latest)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON answer")
+	return cmd
+}
+
+func printDetail(w io.Writer, d executionDetail) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Workflow ID:\t%s\n", d.WorkflowID)
+	fmt.Fprintf(tw, "Run ID:\t%s\n", d.RunID)
+	fmt.Fprintf(tw, "Status:\t%s\n", d.Status)
+	fmt.Fprintf(tw, "Event:\t%s (%s)\n", d.Event.ID, d.Event.Type)
+	fmt.Fprintf(tw, "Started / closed (UTC):\t%s / %s\n", millisTime(d.StartTimestamp), millisTime(d.CloseTimestamp))
+	if d.Replay != nil {
+		fmt.Fprintf(tw, "Replay of:\t%s (requested by %s)\n", d.Replay.Of, orDash(d.Replay.RequestedBy))
+	}
+	if d.Config != nil {
+		var names []string
+		for _, ds := range d.Config.Dispatchers {
+			names = append(names, orDash(ds.Name)+" "+ds.ID)
+		}
+		how := "loaded"
+		if d.Config.Pinned {
+			how = "pinned by the replay"
+		}
+		fmt.Fprintf(tw, "Configuration:\tversion %d, %s; dispatchers: %s\n", d.Config.Version, how, orDash(strings.Join(names, ", ")))
+	}
+	if d.Failure != "" {
+		fmt.Fprintf(tw, "Failure:\t%s\n", d.Failure)
+	}
+	if d.WebURL != "" {
+		fmt.Fprintf(tw, "Temporal Web UI:\t%s\n", d.WebURL)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nActions:")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DISPATCHER\tACTION\tTYPE\tSTATUS\tATTEMPTS\tRESULT")
+	for _, a := range d.Actions {
+		result := "-"
+		switch {
+		case a.LastError != nil:
+			result = a.LastError.Class + ": " + a.LastError.Message
+		case a.HTTPStatus != 0:
+			result = "HTTP " + strconv.Itoa(a.HTTPStatus)
+		case a.MessageID != "":
+			result = "Message-ID " + a.MessageID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", orDash(a.DispatcherName)+" "+a.DispatcherID,
+			orDash(a.ActionName)+" "+a.ActionID, a.Type, a.Status, a.Attempts, result)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nRuns (newest first):")
+	printExecutions(w, d.Runs)
+
+	if len(d.Audit) > 0 {
+		fmt.Fprintln(w, "\nAudit trail:")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, a := range d.Audit {
+			what := a.Operation + " of run " + a.RunID
+			if a.NewRunID != "" {
+				what += " as run " + a.NewRunID
+			}
+			if len(a.Actions) > 0 {
+				what += ", actions " + strings.Join(a.Actions, ",")
+			}
+			if a.Config != "" {
+				what += ", " + a.Config + " configuration"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", millisTime(a.Timestamp), a.Actor, what)
+		}
+		tw.Flush()
+	}
+}
+
+func executionsFailuresCmd(client func() (*apiClient, error)) *cobra.Command {
+	var (
+		f               filterFlags
+		includeReplayed bool
+		asJSON          bool
+	)
+	cmd := &cobra.Command{
+		Use:     "failures",
+		Short:   "Failed dispatches grouped by error class and dispatcher",
+		Example: "  dispatcher executions failures --from 24h",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			q, err := f.query(time.Now())
+			if err != nil {
+				return err
+			}
+			if includeReplayed {
+				q.Set("includeReplayed", "true")
+			}
+			var sum struct {
+				Failed     int `json:"failed"`
+				Superseded int `json:"superseded"`
+				Groups     []struct {
+					Summary string `json:"summary"`
+				} `json:"groups"`
+			}
+			raw, err := c.do(cmd.Context(), "GET", "/executions/v1/failures", q, nil, &sum)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, raw)
+			}
+			fmt.Fprintf(out, "%d failed dispatches (%d more were replayed since)\n", sum.Failed, sum.Superseded)
+			for _, g := range sum.Groups {
+				fmt.Fprintln(out, "  "+g.Summary)
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&includeReplayed, "include-replayed", false, "also count failed runs that a replay superseded")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON answer")
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

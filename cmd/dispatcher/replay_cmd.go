@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// bulkReplay is the part of a bulk replay's answer the progress shows.
+type bulkReplay struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Progress struct {
+		Matched   int      `json:"matched"`
+		Processed int      `json:"processed"`
+		Replayed  int      `json:"replayed"`
+		Skipped   int      `json:"skipped"`
+		Succeeded int      `json:"succeeded"`
+		Failed    int      `json:"failed"`
+		Pending   int      `json:"pending"`
+		Remaining int      `json:"remaining"`
+		Errors    []string `json:"errors"`
+	} `json:"progress"`
+}
+
+func (b bulkReplay) line() string {
+	p := b.Progress
+	return fmt.Sprintf("%d/%d processed: %d replayed, %d skipped; %d succeeded, %d failed, %d pending",
+		p.Processed, p.Matched, p.Replayed, p.Skipped, p.Succeeded, p.Failed, p.Pending)
+}
+
+// replayCmd replays one dispatch, or every dispatch the filters match.
+func replayCmd(getenv func(string) string) *cobra.Command {
+	var (
+		f       filterFlags
+		actions []string
+		config  string
+		dryRun  bool
+		rate    float64
+		noWait  bool
+		follow  string
+		cancel  string
+		asJSON  bool
+		poll    time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "replay [ID]",
+		Short: "Replay a failed dispatch, or all that match filters (talks to the API)",
+		Long: "With an ID (a dispatch's workflow ID or its event's id), replays that dispatch: by default only the\n" +
+			"actions that failed, with the configuration it ran with; actions that succeeded are never sent again\n" +
+			"unless named with --actions.\n\n" +
+			"Without an ID, replays every dispatch the filters match (status defaults to failed) as one durable bulk\n" +
+			"replay, throttled to --rate per second, and follows its progress until the replays have closed.\n" +
+			"--dry-run only counts them. Ctrl-C stops following; the bulk replay runs on.",
+		Example: "  dispatcher replay dispatch-evt-1\n" +
+			"  dispatcher replay evt-1 --actions 5f2b3c4d5e6f708192a3b4c6 --config current\n" +
+			"  dispatcher replay --status failed --dispatcher-id 5f2b3c4d5e6f708192a3b4c5 --dry-run\n" +
+			"  dispatcher replay --error-class SMTPTemporary --from 12h --rate 20\n" +
+			"  dispatcher replay --follow bulk-replay-65f0c1d2e3f4a5b6c7d8e9f0",
+		Args: cobra.MaximumNArgs(1),
+	}
+	client := clientFlags(cmd, getenv)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		ctx, out := cmd.Context(), cmd.OutOrStdout()
+		switch {
+		case cancel != "":
+			var b bulkReplay
+			raw, err := c.do(ctx, "POST", "/executions/v1/replays/"+url.PathEscape(cancel)+"/cancel", nil, nil, &b)
+			if err != nil || asJSON {
+				return jsonOr(out, raw, err)
+			}
+			fmt.Fprintf(out, "bulk replay %s: canceling; replays already started run on\n", b.ID)
+			return nil
+		case follow != "":
+			return followBulk(ctx, c, out, follow, poll, asJSON)
+		case len(args) == 1:
+			if f.set() || dryRun {
+				return errors.New("give either an ID or filters, not both")
+			}
+			return replayOne(ctx, c, out, workflowIDArg(args[0]), actions, config, asJSON)
+		case !f.set():
+			return errors.New("name a dispatch to replay, or filters (e.g. --status failed --dispatcher-id X) for a bulk replay")
+		}
+		body := map[string]any{"actions": actions, "config": config, "rate": rate, "dryRun": dryRun}
+		q, err := f.query(time.Now())
+		if err != nil {
+			return err
+		}
+		for k := range q {
+			if k == "from" || k == "to" {
+				body[k] = jsonTime(q.Get(k))
+			} else {
+				body[k] = q.Get(k)
+			}
+		}
+		if dryRun {
+			var dry struct {
+				Matched int64       `json:"matched"`
+				Sample  []execution `json:"sample"`
+			}
+			raw, err := c.do(ctx, "POST", "/executions/v1/replays", nil, body, &dry)
+			if err != nil || asJSON {
+				return jsonOr(out, raw, err)
+			}
+			fmt.Fprintf(out, "dry run: %d dispatches would be replayed; nothing was started\n", dry.Matched)
+			if len(dry.Sample) > 0 {
+				fmt.Fprintln(out, "\nnewest of them:")
+				printExecutions(out, dry.Sample)
+			}
+			return nil
+		}
+		var b bulkReplay
+		raw, err := c.do(ctx, "POST", "/executions/v1/replays", nil, body, &b)
+		if err != nil {
+			return err
+		}
+		if noWait {
+			if asJSON {
+				return printJSON(out, raw)
+			}
+			fmt.Fprintf(out, "bulk replay %s started; follow it with: dispatcher replay --follow %s\n", b.ID, b.ID)
+			return nil
+		}
+		if !asJSON {
+			fmt.Fprintf(out, "bulk replay %s started\n", b.ID)
+		}
+		return followBulk(ctx, c, out, b.ID, poll, asJSON)
+	}
+	f.add(cmd)
+	fl := cmd.Flags()
+	fl.StringSliceVar(&actions, "actions", nil, "action ids to run again (default: those that failed)")
+	fl.StringVar(&config, "config", "original", "configuration to replay with: original or current")
+	fl.BoolVar(&dryRun, "dry-run", false, "bulk: count what would be replayed and start nothing")
+	fl.Float64Var(&rate, "rate", 0, "bulk: replays started per second (default 10, at most 100)")
+	fl.BoolVar(&noWait, "no-wait", false, "bulk: print the bulk replay's id and return")
+	fl.StringVar(&follow, "follow", "", "follow the progress of a running bulk replay")
+	fl.StringVar(&cancel, "cancel", "", "cancel a running bulk replay")
+	fl.BoolVar(&asJSON, "json", false, "print the API's JSON answers")
+	fl.DurationVar(&poll, "poll", 500*time.Millisecond, "how often to ask for a bulk replay's progress")
+	_ = fl.MarkHidden("poll")
+	return cmd
+}
+
+func jsonOr(w io.Writer, raw []byte, err error) error {
+	if err != nil {
+		return err
+	}
+	return printJSON(w, raw)
+}
+
+func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID string, actions []string, config string, asJSON bool) error {
+	var r struct {
+		RunID    string   `json:"runId"`
+		ReplayOf string   `json:"replayOf"`
+		ReplayID string   `json:"replayId"`
+		Actions  []string `json:"actions"`
+		Config   string   `json:"config"`
+	}
+	raw, err := c.do(ctx, "POST", "/executions/v1/"+url.PathEscape(workflowID)+"/replay", nil,
+		map[string]any{"actions": actions, "config": config}, &r)
+	if err != nil || asJSON {
+		return jsonOr(out, raw, err)
+	}
+	which := "all actions"
+	if len(r.Actions) > 0 {
+		which = "actions " + strings.Join(r.Actions, ", ")
+	}
+	fmt.Fprintf(out, "replay %s of %s started as run %s (replays run %s): %s, %s configuration\n",
+		r.ReplayID, workflowID, r.RunID, r.ReplayOf, which, r.Config)
+	fmt.Fprintf(out, "follow it with: dispatcher executions show %s\n", workflowID)
+	return nil
+}
+
+// followBulk polls a bulk replay until it closes, showing a progress bar
+// on a terminal and a line per change otherwise.
+func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, poll time.Duration, asJSON bool) error {
+	var bar *progressbar.ProgressBar
+	if f, ok := out.(*os.File); ok && !asJSON && term.IsTerminal(int(f.Fd())) {
+		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(out), progressbar.OptionShowCount(),
+			progressbar.OptionSetDescription("replaying"), progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetWidth(30), progressbar.OptionThrottle(100*time.Millisecond))
+	}
+	last := ""
+	for {
+		var b bulkReplay
+		raw, err := c.do(ctx, "GET", "/executions/v1/replays/"+url.PathEscape(id), nil, nil, &b)
+		if err != nil {
+			if ctx.Err() != nil {
+				return stopped(out, id)
+			}
+			return err
+		}
+		done := b.Status != "running"
+		switch {
+		case asJSON:
+			if done {
+				return printJSON(out, raw)
+			}
+		case bar != nil:
+			if b.Progress.Matched > 0 {
+				bar.ChangeMax(b.Progress.Matched)
+			}
+			_ = bar.Set(b.Progress.Processed)
+			bar.Describe(fmt.Sprintf("replayed %d, skipped %d, succeeded %d, failed %d",
+				b.Progress.Replayed, b.Progress.Skipped, b.Progress.Succeeded, b.Progress.Failed))
+		default:
+			if line := b.line(); line != last {
+				fmt.Fprintln(out, line)
+				last = line
+			}
+		}
+		if done {
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(out)
+			}
+			fmt.Fprintf(out, "bulk replay %s %s: %s\n", b.ID, b.Status, b.line())
+			for _, e := range b.Progress.Errors {
+				fmt.Fprintln(out, "  "+e)
+			}
+			if b.Status == "failed" {
+				return fmt.Errorf("bulk replay %s failed", b.ID)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return stopped(out, id)
+		case <-time.After(poll):
+		}
+	}
+}
+
+func stopped(out io.Writer, id string) error {
+	fmt.Fprintf(out, "\nstopped following; bulk replay %s runs on\n  follow it: dispatcher replay --follow %s\n  cancel it: dispatcher replay --cancel %s\n", id, id, id)
+	return nil
+}

@@ -1,0 +1,69 @@
+package models_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/models"
+)
+
+func TestAuditTrail(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		entries := []dispatcher.AuditEntry{
+			{WorkflowID: "dispatch-a", Operation: dispatcher.AuditReplay, Ref: "r1", RunID: "run-1", NewRunID: "run-2",
+				Actor: "ann", Actions: []string{"x", "y"}, Config: dispatcher.ReplayConfigOriginal, At: at.Add(time.Second)},
+			{WorkflowID: "dispatch-a", Operation: dispatcher.AuditCancel, Ref: "c1", RunID: "run-2", Actor: "bob", At: at.Add(2 * time.Second)},
+			{WorkflowID: "dispatch-b", Operation: dispatcher.AuditReplay, Ref: "bulk-1", RunID: "run-9", NewRunID: "run-10",
+				Actor: "ann", BulkReplayID: "bulk-replay-1", At: at},
+		}
+		for _, e := range entries {
+			if err := s.RecordAudit(ctx, e); err != nil {
+				t.Fatalf("RecordAudit(%+v): %v", e, err)
+			}
+		}
+		// A retried replay records once: same workflow, operation and ref.
+		again := entries[0]
+		again.NewRunID = "run-other"
+		if err := s.RecordAudit(ctx, again); err != nil {
+			t.Fatalf("recording again: %v", err)
+		}
+		// The same ref for another workflow is another entry.
+		other := entries[2]
+		other.WorkflowID = "dispatch-c"
+		if err := s.RecordAudit(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+
+		got, err := s.AuditTrail(ctx, "dispatch-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("trail of dispatch-a = %+v, want 2 entries", got)
+		}
+		first, second := got[0], got[1]
+		if first.Operation != dispatcher.AuditReplay || first.NewRunID != "run-2" || first.Actor != "ann" ||
+			!slices.Equal(first.Actions, []string{"x", "y"}) || first.Config != "original" || !first.At.Equal(at.Add(time.Second)) || len(first.ID) != 24 {
+			t.Errorf("first entry = %+v", first)
+		}
+		if second.Operation != dispatcher.AuditCancel || second.Actions != nil || second.Actor != "bob" {
+			t.Errorf("second entry = %+v", second)
+		}
+		for _, wid := range []string{"dispatch-b", "dispatch-c"} {
+			if got, err := s.AuditTrail(ctx, wid); err != nil || len(got) != 1 || got[0].BulkReplayID != "bulk-replay-1" {
+				t.Errorf("trail of %s = %+v, %v", wid, got, err)
+			}
+		}
+		if got, err := s.AuditTrail(ctx, "dispatch-none"); err != nil || len(got) != 0 {
+			t.Errorf("trail of an unknown dispatch = %+v, %v", got, err)
+		}
+		if err := s.RecordAudit(ctx, dispatcher.AuditEntry{WorkflowID: "dispatch-a"}); err == nil {
+			t.Error("an entry without operation and ref was recorded")
+		}
+	})
+}

@@ -1,0 +1,339 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+)
+
+// Bulk replay defaults and limits.
+const (
+	DefaultReplayRate    = 10.0  // replays started per second
+	MaxReplayRate        = 100.0 // a bulk replay must not flood the task queue
+	defaultReplayPage    = 100   // runs listed per page
+	defaultReplaysPerRun = 500   // replays per workflow run before ContinueAsNew
+	maxProgressErrors    = 20    // reasons kept in BulkReplayProgress.Errors
+)
+
+// BulkReplayInput is the input of the BulkReplay workflow.
+type BulkReplayInput struct {
+	// Filter selects the runs to replay. Only closed runs qualify, so the
+	// set cannot change under the bulk replay's feet; the workflow also
+	// bounds it to runs started before the bulk replay (Snapshot), which
+	// keeps out the replays it starts itself.
+	Filter  dispatcher.ExecutionFilter
+	Actions []string // see dispatcher.ReplayRequest
+	Config  string
+	Rate    float64 // replays per second; 0 means DefaultReplayRate
+	Actor   string
+	// PageSize and ReplaysPerRun tune paging and ContinueAsNew; 0 means
+	// the defaults.
+	PageSize      int
+	ReplaysPerRun int
+	// State carries the progress over ContinueAsNew; nil on the first run.
+	State *BulkReplayState
+}
+
+// BulkReplayState is where a bulk replay is, carried over ContinueAsNew.
+type BulkReplayState struct {
+	Snapshot  time.Time // runs started at or after it are never matched
+	Progress  BulkReplayProgress
+	Targets   []dispatcher.RunRef // the rest of the current page
+	PageToken []byte              // the next page
+	Exhausted bool                // no page after Targets
+	Pending   []dispatcher.RunRef // replays started that have not closed yet
+}
+
+// BulkReplayProgress is what the progress query and the API show.
+type BulkReplayProgress struct {
+	Matched   int // runs the filter matched when the bulk replay began
+	Processed int // matched runs handled so far: replayed, skipped, or failed to start
+	Replayed  int // replays started
+	Skipped   int // runs not replayed: superseded, still running, nothing failed
+	Succeeded int // replays that completed
+	Failed    int // replays that failed again, or could not be started
+	Pending   int // replays started that have not closed yet
+	Remaining int // matched runs not handled yet
+	// Errors holds the latest reasons for skips and failures.
+	Errors []string
+}
+
+// replayStartOptions: starting a replay reads one history and writes one
+// audit row. The start heartbeats, so a worker that dies mid-start is
+// noticed within the heartbeat timeout; the retry finds the replay if it
+// started.
+var replayStartOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: time.Minute,
+	HeartbeatTimeout:    3 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        20,
+		NonRetryableErrorTypes: []string{activities.FailureReplayRefused},
+	},
+}
+
+// listOptions: visibility calls; Temporal being away for a while only
+// delays the bulk replay.
+var listOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+	},
+}
+
+// BulkReplay replays every run its filter matches, at most Rate per
+// second (in bursts of up to a second's worth), each through the
+// ReplayExecution activity with the bulk replay's own ID as replay ID, so
+// a retried start never replays a dispatch twice. It then waits for the
+// replays to close, counting how many succeeded. Canceling it stops
+// further replays; those started run on. Its progress is the
+// QueryProgress query.
+func BulkReplay(ctx workflow.Context, in BulkReplayInput) (BulkReplayProgress, error) {
+	b := &bulkReplay{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	b.defaults()
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (BulkReplayProgress, error) {
+		return b.progress(), nil
+	}); err != nil {
+		return BulkReplayProgress{}, err
+	}
+	lctx := workflow.WithActivityOptions(ctx, listOptions)
+	err := b.run(ctx, lctx)
+	var can *workflow.ContinueAsNewError
+	switch {
+	case errors.As(err, &can):
+		return b.progress(), err
+	case errors.Is(ctx.Err(), workflow.ErrCanceled):
+		workflow.GetLogger(ctx).Info("Bulk replay canceled", "Processed", b.progress().Processed)
+		return b.progress(), temporal.NewCanceledError(b.progress())
+	}
+	return b.progress(), err
+}
+
+// run replays page after page, then waits for the replays to close.
+func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
+	if b.st == nil {
+		b.st = &BulkReplayState{Snapshot: workflow.Now(ctx)}
+		var n int64
+		if err := workflow.ExecuteActivity(lctx, ActivityCountExecutions, activities.CountExecutionsInput{Filter: b.filter()}).Get(ctx, &n); err != nil {
+			return err
+		}
+		b.st.Progress.Matched = int(n)
+		workflow.GetLogger(ctx).Info("Bulk replay matched", "Count", n, "Actor", b.in.Actor)
+	}
+	started := 0
+	for {
+		if len(b.st.Targets) == 0 {
+			if b.st.Exhausted {
+				break
+			}
+			if err := b.nextPage(ctx, lctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if started >= b.in.ReplaysPerRun {
+			return b.continueAsNew(ctx)
+		}
+		n, err := b.throttle(ctx)
+		if err != nil {
+			return err
+		}
+		n = min(n, len(b.st.Targets), b.in.ReplaysPerRun-started)
+		b.replay(ctx, b.st.Targets[:n])
+		b.st.Targets = b.st.Targets[n:]
+		started += n
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	b.st.Progress.Matched = b.st.Progress.Processed // the true count, whatever Count said
+	return b.waitForReplays(ctx, lctx)
+}
+
+// continueAsNew hands the state to a fresh run, which keeps the history
+// short however many runs match.
+func (b *bulkReplay) continueAsNew(ctx workflow.Context) error {
+	in := b.in
+	in.State = b.st
+	return workflow.NewContinueAsNewError(ctx, WorkflowBulkReplay, in)
+}
+
+// bulkReplay is the state of one BulkReplay run.
+type bulkReplay struct {
+	in   BulkReplayInput
+	id   string
+	st   *BulkReplayState
+	next time.Time // the throttle: when the next replay may start
+}
+
+func (b *bulkReplay) defaults() {
+	if b.in.Rate <= 0 {
+		b.in.Rate = DefaultReplayRate
+	}
+	if b.in.PageSize <= 0 {
+		b.in.PageSize = defaultReplayPage
+	}
+	if b.in.ReplaysPerRun <= 0 {
+		b.in.ReplaysPerRun = defaultReplaysPerRun
+	}
+	b.st, b.in.State = b.in.State, nil
+}
+
+// filter is the input's filter bounded to runs started before the
+// snapshot.
+func (b *bulkReplay) filter() dispatcher.ExecutionFilter {
+	f := b.in.Filter
+	if f.To.IsZero() || f.To.After(b.st.Snapshot) {
+		f.To = b.st.Snapshot
+	}
+	return f
+}
+
+func (b *bulkReplay) progress() BulkReplayProgress {
+	if b.st == nil {
+		return BulkReplayProgress{}
+	}
+	p := b.st.Progress
+	p.Pending = len(b.st.Pending)
+	p.Remaining = max(p.Matched-p.Processed, 0)
+	return p
+}
+
+// nextPage lists the next page of targets and, while at it, checks the
+// replays started so far.
+func (b *bulkReplay) nextPage(ctx, lctx workflow.Context) error {
+	var page activities.ListExecutionsResult
+	err := workflow.ExecuteActivity(lctx, ActivityListExecutions, activities.ListExecutionsInput{
+		Filter: b.filter(), PageSize: b.in.PageSize, PageToken: b.st.PageToken,
+	}).Get(ctx, &page)
+	if err != nil {
+		return err
+	}
+	b.st.Targets, b.st.PageToken = page.Runs, page.NextPageToken
+	b.st.Exhausted = len(page.NextPageToken) == 0
+	if len(b.st.Pending) > 0 {
+		return b.checkReplays(ctx, lctx)
+	}
+	return nil
+}
+
+// throttle waits until at least one replay may start and returns how
+// many may: a token bucket that fills at Rate per second and holds one
+// second's worth. Starting the allowed replays together, rather than one
+// per timer, keeps the rate when timers fire late (Temporal's fire up to
+// a second late) and costs one timer per burst instead of per replay.
+// replay spends the tokens.
+func (b *bulkReplay) throttle(ctx workflow.Context) (int, error) {
+	interval := time.Duration(float64(time.Second) / b.in.Rate)
+	burst := max(1, int(math.Ceil(b.in.Rate)))
+	for {
+		now := workflow.Now(ctx)
+		if floor := now.Add(-time.Duration(burst-1) * interval); b.next.Before(floor) {
+			b.next = floor
+		}
+		if !b.next.After(now) {
+			return int(now.Sub(b.next)/interval) + 1, nil
+		}
+		if err := workflow.Sleep(ctx, b.next.Sub(now)); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// replay starts the replays of targets together and counts what became
+// of each. A cancellation of the bulk replay lets the starts in flight
+// finish, so the counts stay exact.
+func (b *bulkReplay) replay(ctx workflow.Context, targets []dispatcher.RunRef) {
+	b.next = b.next.Add(time.Duration(len(targets)) * time.Duration(float64(time.Second)/b.in.Rate))
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	actx := workflow.WithActivityOptions(dctx, replayStartOptions)
+	futures := make([]workflow.Future, len(targets))
+	for i, t := range targets {
+		futures[i] = workflow.ExecuteActivity(actx, ActivityReplayExecution, activities.ReplayExecutionInput{Request: dispatcher.ReplayRequest{
+			WorkflowID: t.WorkflowID, RunID: t.RunID, Actions: b.in.Actions, Config: b.in.Config,
+			Actor: b.in.Actor, ReplayID: b.id, BulkReplayID: b.id,
+		}})
+	}
+	for i, f := range futures {
+		var res dispatcher.ReplayResult
+		b.count(targets[i], res, f.Get(actx, &res))
+	}
+}
+
+// count records what became of the replay of one target.
+func (b *bulkReplay) count(target dispatcher.RunRef, res dispatcher.ReplayResult, err error) {
+	p := &b.st.Progress
+	p.Processed++
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		p.Replayed++
+		b.st.Pending = append(b.st.Pending, dispatcher.RunRef{WorkflowID: res.WorkflowID, RunID: res.RunID})
+	case errors.As(err, &appErr) && appErr.Type() == activities.FailureReplayRefused:
+		p.Skipped++
+		b.note(fmt.Sprintf("%s: skipped: %s", target.WorkflowID, appErr.Message()))
+	default:
+		p.Failed++
+		b.note(fmt.Sprintf("%s: the replay could not be started: %v", target.WorkflowID, err))
+	}
+}
+
+// checkReplays counts the replays that closed since the last check.
+func (b *bulkReplay) checkReplays(ctx, lctx workflow.Context) error {
+	var res activities.ReplayOutcomesResult
+	if err := workflow.ExecuteActivity(lctx, ActivityReplayOutcomes, activities.ReplayOutcomesInput{Runs: b.st.Pending}).Get(ctx, &res); err != nil {
+		return err
+	}
+	var still []dispatcher.RunRef
+	for i, run := range b.st.Pending {
+		switch status := res.Statuses[i]; status {
+		case dispatcher.ExecutionCompleted:
+			b.st.Progress.Succeeded++
+		case dispatcher.ExecutionFailed, dispatcher.ExecutionCanceled:
+			b.st.Progress.Failed++
+			b.note(fmt.Sprintf("%s: the replay (run %s) %s", run.WorkflowID, run.RunID, status))
+		default:
+			still = append(still, run)
+		}
+	}
+	b.st.Pending = still
+	return nil
+}
+
+// waitForReplays checks the pending replays until all closed, backing
+// off from 1 s to a minute.
+func (b *bulkReplay) waitForReplays(ctx, lctx workflow.Context) error {
+	wait := time.Second
+	for len(b.st.Pending) > 0 {
+		if err := b.checkReplays(ctx, lctx); err != nil || len(b.st.Pending) == 0 {
+			return err
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return b.continueAsNew(ctx)
+		}
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(2*wait, time.Minute)
+	}
+	return nil
+}
+
+func (b *bulkReplay) note(reason string) {
+	p := &b.st.Progress
+	p.Errors = append(p.Errors, reason)
+	if len(p.Errors) > maxProgressErrors {
+		p.Errors = p.Errors[len(p.Errors)-maxProgressErrors:]
+	}
+}

@@ -1,0 +1,271 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+const bulkID = "bulk-replay-0123456789abcdef01234567"
+
+// bulkFake plays the executions service for a bulk replay: pages of
+// targets, replays that succeed unless refused, and replay outcomes.
+type bulkFake struct {
+	env     *testsuite.TestWorkflowEnvironment
+	pages   [][]dispatcher.RunRef
+	refuse  map[string]bool   // workflow IDs whose replay is refused
+	outcome map[string]string // final status of a replay, by workflow ID; default completed
+	// runningChecks is how many outcome checks see every replay still
+	// running, to make the workflow wait.
+	runningChecks int
+
+	filters  []dispatcher.ExecutionFilter
+	requests []dispatcher.ReplayRequest
+	startAt  []time.Time // workflow time of each replay start
+}
+
+func targets(n int, prefix string) []dispatcher.RunRef {
+	out := make([]dispatcher.RunRef, n)
+	for i := range out {
+		out[i] = dispatcher.RunRef{WorkflowID: fmt.Sprintf("dispatch-%s%d", prefix, i), RunID: fmt.Sprintf("run-%s%d", prefix, i)}
+	}
+	return out
+}
+
+func newBulkEnv(t *testing.T, f *bulkFake) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: bulkID})
+	workflows.Register(env, nil)
+	f.env = env
+	total := 0
+	for _, p := range f.pages {
+		total += len(p)
+	}
+	env.OnActivity(workflows.ActivityCountExecutions, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CountExecutionsInput) (int64, error) {
+			record(func() { f.filters = append(f.filters, in.Filter) })
+			return int64(total), nil
+		})
+	env.OnActivity(workflows.ActivityListExecutions, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ListExecutionsInput) (activities.ListExecutionsResult, error) {
+			record(func() { f.filters = append(f.filters, in.Filter) })
+			i := 0
+			if len(in.PageToken) > 0 {
+				fmt.Sscan(string(in.PageToken), &i)
+			}
+			res := activities.ListExecutionsResult{Runs: f.pages[i]}
+			if i+1 < len(f.pages) {
+				res.NextPageToken = []byte(fmt.Sprint(i + 1))
+			}
+			return res, nil
+		})
+	env.OnActivity(workflows.ActivityReplayExecution, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReplayExecutionInput) (dispatcher.ReplayResult, error) {
+			r := in.Request
+			record(func() {
+				f.requests = append(f.requests, r)
+				f.startAt = append(f.startAt, env.Now())
+			})
+			if f.refuse[r.WorkflowID] {
+				return dispatcher.ReplayResult{}, temporal.NewNonRetryableApplicationError("nothing failed", activities.FailureReplayRefused, nil)
+			}
+			return dispatcher.ReplayResult{WorkflowID: r.WorkflowID, RunID: "replay-of-" + r.RunID, ReplayOf: r.RunID, ReplayID: r.ReplayID}, nil
+		})
+	env.OnActivity(workflows.ActivityReplayOutcomes, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReplayOutcomesInput) (activities.ReplayOutcomesResult, error) {
+			var res activities.ReplayOutcomesResult
+			record(func() {
+				running := f.runningChecks > 0
+				f.runningChecks--
+				for _, r := range in.Runs {
+					status := dispatcher.ExecutionCompleted
+					if s, ok := f.outcome[r.WorkflowID]; ok {
+						status = s
+					}
+					if running {
+						status = dispatcher.ExecutionRunning
+					}
+					res.Statuses = append(res.Statuses, status)
+				}
+			})
+			return res, nil
+		})
+	return env
+}
+
+func bulkProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.BulkReplayProgress {
+	t.Helper()
+	v, err := env.QueryWorkflow(workflows.QueryProgress)
+	if err != nil {
+		t.Fatalf("progress query: %v", err)
+	}
+	var p workflows.BulkReplayProgress
+	if err := v.Get(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBulkReplayThrottlesAndCountsOutcomes(t *testing.T) {
+	all := targets(5, "e")
+	f := &bulkFake{
+		pages:         [][]dispatcher.RunRef{all[:3], all[3:]},
+		refuse:        map[string]bool{all[2].WorkflowID: true},
+		outcome:       map[string]string{all[4].WorkflowID: dispatcher.ExecutionFailed},
+		runningChecks: 2,
+	}
+	env := newBulkEnv(t, f)
+	var midway workflows.BulkReplayProgress
+	env.RegisterDelayedCallback(func() { midway = bulkProgress(t, env) }, 2500*time.Millisecond)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
+		Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed, DispatcherID: "d1"},
+		Config: dispatcher.ReplayConfigOriginal, Rate: 1, Actor: "ann", PageSize: 3,
+	})
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("completed %v, error %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
+	}
+	var got workflows.BulkReplayProgress
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+
+	// One replay per second: the throttle waits on timers, which the test
+	// environment skips.
+	if len(f.startAt) != 5 {
+		t.Fatalf("%d replays started, want 5", len(f.startAt))
+	}
+	for i := 1; i < len(f.startAt); i++ {
+		if gap := f.startAt[i].Sub(f.startAt[i-1]); gap < time.Second {
+			t.Errorf("replay %d started %v after the one before; the rate is 1/s", i, gap)
+		}
+	}
+	if midway.Processed != 3 || midway.Matched != 5 || midway.Remaining != 2 {
+		t.Errorf("progress at 2.5 s = %+v, want 3 of 5 processed", midway)
+	}
+	want := workflows.BulkReplayProgress{Matched: 5, Processed: 5, Replayed: 4, Skipped: 1, Succeeded: 3, Failed: 1}
+	if got.Matched != want.Matched || got.Processed != want.Processed || got.Replayed != want.Replayed || got.Skipped != want.Skipped ||
+		got.Succeeded != want.Succeeded || got.Failed != want.Failed || got.Pending != 0 || got.Remaining != 0 {
+		t.Errorf("progress = %+v, want %+v", got, want)
+	}
+	if len(got.Errors) != 2 || !strings.Contains(got.Errors[0], "skipped: nothing failed") || !strings.Contains(got.Errors[1], all[4].WorkflowID) {
+		t.Errorf("errors = %q", got.Errors)
+	}
+
+	// Every replay carries the bulk replay's ID as its replay ID (the same
+	// on every attempt) and names the run it replays.
+	for i, r := range f.requests {
+		if r.ReplayID != bulkID || r.BulkReplayID != bulkID || r.RunID != all[i].RunID || r.Actor != "ann" || r.Config != "original" {
+			t.Errorf("request %d = %+v", i, r)
+		}
+	}
+	// The filter is bounded to runs started before the bulk replay, so
+	// its own replays never match.
+	for _, fl := range f.filters {
+		if !fl.To.Equal(t0) || fl.DispatcherID != "d1" || fl.Status != dispatcher.ExecutionFailed {
+			t.Errorf("filter %+v: want To = the start (%v) and the request's fields", fl, t0)
+		}
+	}
+}
+
+func TestBulkReplayCancel(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{targets(10, "c")}}
+	env := newBulkEnv(t, f)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 3500*time.Millisecond)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 1})
+	err := env.GetWorkflowError()
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		t.Fatalf("error = %v, want canceled", err)
+	}
+	var p workflows.BulkReplayProgress
+	if err := canceled.Details(&p); err != nil {
+		t.Fatal(err)
+	}
+	// Replays at 0, 1, 2 and 3 s; none after the cancellation.
+	if len(f.requests) != 4 || p.Processed != 4 || p.Replayed != 4 || p.Remaining != 6 {
+		t.Fatalf("%d replays started, progress %+v; want 4 before the cancellation at 3.5 s", len(f.requests), p)
+	}
+}
+
+func TestBulkReplayContinuesAsNew(t *testing.T) {
+	all := targets(3, "n")
+	f := &bulkFake{pages: [][]dispatcher.RunRef{all}}
+	env := newBulkEnv(t, f)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 50, ReplaysPerRun: 2, Actor: "ann"})
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("error = %v, want ContinueAsNew", err)
+	}
+	var next workflows.BulkReplayInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	st := next.State
+	if can.WorkflowType.Name != workflows.WorkflowBulkReplay || next.Actor != "ann" || st == nil {
+		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
+	}
+	if st.Progress.Processed != 2 || st.Progress.Matched != 3 || len(st.Targets) != 1 || st.Targets[0] != all[2] ||
+		!st.Exhausted || len(st.Pending) != 2 || !st.Snapshot.Equal(t0) {
+		t.Fatalf("carried state = %+v", st)
+	}
+
+	// The next run picks up where it stopped: one replay, no new count.
+	f2 := &bulkFake{pages: [][]dispatcher.RunRef{nil}}
+	env2 := newBulkEnv(t, f2)
+	env2.ExecuteWorkflow(workflows.WorkflowBulkReplay, next)
+	var p workflows.BulkReplayProgress
+	if err := env2.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env2.GetWorkflowResult(&p); err != nil {
+		t.Fatal(err)
+	}
+	if len(f2.requests) != 1 || f2.requests[0].WorkflowID != all[2].WorkflowID || p.Processed != 3 || p.Replayed != 3 || p.Succeeded != 3 {
+		t.Fatalf("second run: requests %+v, progress %+v", f2.requests, p)
+	}
+	if len(f2.filters) != 0 {
+		t.Errorf("the second run listed or counted again: %+v", f2.filters)
+	}
+}
+
+// TestBulkReplayBursts: at 10 per second the replays start in bursts of
+// at most a second's worth, never ahead of the rate, and without a timer
+// per replay.
+func TestBulkReplayBursts(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{targets(30, "b")}}
+	env := newBulkEnv(t, f)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 10})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.startAt) != 30 {
+		t.Fatalf("%d replays started, want 30", len(f.startAt))
+	}
+	const interval = 100 * time.Millisecond
+	for i, at := range f.startAt {
+		// A bucket of 10 tokens: replay i may start once i-9 intervals passed.
+		if earliest := t0.Add(time.Duration(i-9) * interval); at.Before(earliest) {
+			t.Errorf("replay %d started at %v, before %v: faster than 10/s", i, at.Sub(t0), earliest.Sub(t0))
+		}
+	}
+	if last := f.startAt[29].Sub(t0); last > 2100*time.Millisecond {
+		t.Errorf("the last replay started after %v; at 10/s with a burst of 10 it is due at 2 s", last)
+	}
+}

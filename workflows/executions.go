@@ -1,0 +1,371 @@
+package workflows
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"regexp"
+	"slices"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// AuditLog keeps who replayed or canceled which dispatch. The executions
+// service declares it; models.Store implements it.
+type AuditLog interface {
+	// RecordAudit stores e. An entry with the WorkflowID, Operation and
+	// Ref of one already stored is ignored, so a retried replay records
+	// itself once.
+	RecordAudit(ctx context.Context, e dispatcher.AuditEntry) error
+	// AuditTrail returns the entries of a workflow ID, oldest first.
+	AuditTrail(ctx context.Context, workflowID string) ([]dispatcher.AuditEntry, error)
+}
+
+// DispatcherSource reads today's dispatchers, to check the actions a
+// replay with the current configuration names. models.Store implements it.
+type DispatcherSource interface {
+	DispatchersByEventType(ctx context.Context, eventType string) ([]dispatcher.Dispatcher, error)
+}
+
+// ExecutionsOptions are the dependencies of Executions.
+type ExecutionsOptions struct {
+	Client    client.Client
+	Namespace string // empty means "default"
+	// UIURL is the Temporal Web UI's base URL, for links to runs; empty
+	// gives no links.
+	UIURL     string
+	TaskQueue string // of replays; empty means DefaultTaskQueue
+	Eager     bool   // start replays eagerly (only when a worker shares Client)
+	// LocalTimeout bounds a replayed action's first, local attempt.
+	LocalTimeout time.Duration
+	Audit        AuditLog
+	// Dispatchers, when set, lets a replay with the current configuration
+	// refuse actions that no longer exist.
+	Dispatchers DispatcherSource
+	Now         func() time.Time // nil means time.Now
+}
+
+// Executions is the support view of dispatches: it lists them through
+// Temporal's visibility API, reads a run's history for its detail, and
+// replays and cancels them. It is client code, like Starter, and needs no
+// worker except to answer the outcomes query of a running dispatch.
+type Executions struct {
+	client       client.Client
+	namespace    string
+	uiURL        string
+	taskQueue    string
+	eager        bool
+	localTimeout time.Duration
+	audit        AuditLog
+	dispatchers  DispatcherSource
+	now          func() time.Time
+	dc           converter.DataConverter
+}
+
+// NewExecutions returns the executions service.
+func NewExecutions(o ExecutionsOptions) (*Executions, error) {
+	if o.Client == nil || o.Audit == nil {
+		return nil, errors.New("executions: a Temporal client and an audit log are required")
+	}
+	e := &Executions{
+		client: o.Client, namespace: o.Namespace, uiURL: o.UIURL, taskQueue: o.TaskQueue,
+		eager: o.Eager, localTimeout: o.LocalTimeout, audit: o.Audit, dispatchers: o.Dispatchers,
+		now: o.Now, dc: converter.GetDefaultDataConverter(),
+	}
+	if e.namespace == "" {
+		e.namespace = "default"
+	}
+	if e.taskQueue == "" {
+		e.taskQueue = DefaultTaskQueue
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	return e, nil
+}
+
+// ExecutionPage is one page of a listing.
+type ExecutionPage struct {
+	Executions []dispatcher.Execution
+	// NextPageToken fetches the next page; empty on the last one.
+	NextPageToken string
+}
+
+// Page sizes of a listing.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// List returns the runs f matches, in the order of Temporal's visibility
+// store: running ones first, then by close time, newest first. Errors:
+// EINVALID for a bad filter or page token, EUNAVAILABLE when Temporal
+// does not answer.
+func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, pageSize int, pageToken string) (ExecutionPage, error) {
+	q, err := executionQuery(f)
+	if err != nil {
+		return ExecutionPage{}, err
+	}
+	token, err := decodeToken(pageToken)
+	if err != nil {
+		return ExecutionPage{}, err
+	}
+	infos, next, err := e.list(ctx, q, clampPageSize(pageSize), token)
+	if err != nil {
+		return ExecutionPage{}, err
+	}
+	page := ExecutionPage{Executions: make([]dispatcher.Execution, len(infos)), NextPageToken: encodeToken(next)}
+	for i, info := range infos {
+		page.Executions[i] = e.toExecution(info)
+	}
+	return page, nil
+}
+
+// Count returns how many runs f matches.
+func (e *Executions) Count(ctx context.Context, f dispatcher.ExecutionFilter) (int64, error) {
+	q, err := executionQuery(f)
+	if err != nil {
+		return 0, err
+	}
+	res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: q})
+	if err != nil {
+		return 0, temporalError(err, "counting dispatches")
+	}
+	return res.GetCount(), nil
+}
+
+// ListRuns returns one page of the runs f matches, as bare references, for
+// a bulk replay. The token is the visibility store's own.
+func (e *Executions) ListRuns(ctx context.Context, f dispatcher.ExecutionFilter, pageSize int, pageToken []byte) ([]dispatcher.RunRef, []byte, error) {
+	q, err := executionQuery(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	infos, next, err := e.list(ctx, q, pageSize, pageToken)
+	if err != nil {
+		return nil, nil, err
+	}
+	runs := make([]dispatcher.RunRef, len(infos))
+	for i, info := range infos {
+		runs[i] = dispatcher.RunRef{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId()}
+	}
+	return runs, next, nil
+}
+
+// RunStatuses returns the execution status of each run, in order.
+func (e *Executions) RunStatuses(ctx context.Context, runs []dispatcher.RunRef) ([]string, error) {
+	out := make([]string, len(runs))
+	for i, r := range runs {
+		x, err := e.describe(ctx, r.WorkflowID, r.RunID)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = x.Status
+	}
+	return out, nil
+}
+
+func (e *Executions) list(ctx context.Context, query string, pageSize int, token []byte) ([]*workflowpb.WorkflowExecutionInfo, []byte, error) {
+	res, err := e.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: e.namespace, PageSize: int32(pageSize), NextPageToken: token, Query: query,
+	})
+	if err != nil {
+		return nil, nil, temporalError(err, "listing dispatches")
+	}
+	return res.GetExecutions(), res.GetNextPageToken(), nil
+}
+
+// listAll pages through query, stopping after limit runs; more reports
+// whether it stopped early.
+func (e *Executions) listAll(ctx context.Context, query string, limit int) (infos []*workflowpb.WorkflowExecutionInfo, more bool, err error) {
+	var token []byte
+	for {
+		page, next, err := e.list(ctx, query, min(1000, limit-len(infos)), token)
+		if err != nil {
+			return nil, false, err
+		}
+		infos = append(infos, page...)
+		if len(next) == 0 {
+			return infos, false, nil
+		}
+		if len(infos) >= limit {
+			return infos, true, nil
+		}
+		token = next
+	}
+}
+
+// describe returns a run of a dispatch; an empty runID means the latest.
+func (e *Executions) describe(ctx context.Context, workflowID, runID string) (dispatcher.Execution, error) {
+	res, err := e.client.DescribeWorkflowExecution(ctx, workflowID, runID)
+	if err != nil {
+		return dispatcher.Execution{}, notFound(temporalError(err, "describing the dispatch"), workflowID, runID)
+	}
+	return e.toExecution(res.GetWorkflowExecutionInfo()), nil
+}
+
+// toExecution converts Temporal's record of a run. Everything it needs is
+// in the record's search attributes and memo: listing never reads a
+// history.
+func (e *Executions) toExecution(info *workflowpb.WorkflowExecutionInfo) dispatcher.Execution {
+	sa := info.GetSearchAttributes().GetIndexedFields()
+	x := dispatcher.Execution{
+		WorkflowID:      info.GetExecution().GetWorkflowId(),
+		RunID:           info.GetExecution().GetRunId(),
+		EventType:       keyword(sa[AttrEventType.GetName()]),
+		EventID:         keyword(sa[AttrEventID.GetName()]),
+		DispatcherIDs:   keywords(sa[AttrDispatcherIDs.GetName()]),
+		FailedActionIDs: keywords(sa[AttrFailedActionIDs.GetName()]),
+		Start:           info.GetStartTime().AsTime(),
+	}
+	if info.GetCloseTime() != nil {
+		x.Close = info.GetCloseTime().AsTime()
+	}
+	var scheduled bool
+	if p := sa[AttrScheduled.GetName()]; p != nil {
+		_ = json.Unmarshal(p.GetData(), &scheduled)
+	}
+	status, class := executionStatus(info.GetStatus(), scheduled)
+	x.Status = status
+	x.ErrorClasses, x.Failures = splitErrorClasses(keywords(sa[AttrErrorClasses.GetName()]), x.DispatcherIDs)
+	if class != "" && !slices.Contains(x.ErrorClasses, class) {
+		x.ErrorClasses = append(x.ErrorClasses, class)
+		x.Failures = append(x.Failures, pairWithEach(class, x.DispatcherIDs)...)
+	}
+	memo := info.GetMemo().GetFields()
+	x.Replay = dispatcher.ReplayInfo{
+		Of:           e.memoString(memo[MemoReplayOf]),
+		ID:           e.memoString(memo[MemoReplayID]),
+		RequestedBy:  e.memoString(memo[MemoRequestedBy]),
+		BulkReplayID: e.memoString(memo[MemoBulkReplayID]),
+	}
+	if x.Replay.Of == "" {
+		x.Replay.Of = keyword(sa[AttrReplayOf.GetName()])
+	}
+	x.WebURL = e.webURL(x.WorkflowID, x.RunID)
+	return x
+}
+
+// pairWithEach pairs class with each dispatcher, or with none when there
+// are no dispatchers (a run that ended before it loaded any).
+func pairWithEach(class string, dispatcherIDs []string) []dispatcher.ClassDispatcher {
+	if len(dispatcherIDs) == 0 {
+		return []dispatcher.ClassDispatcher{{ErrorClass: class}}
+	}
+	out := make([]dispatcher.ClassDispatcher, len(dispatcherIDs))
+	for i, d := range dispatcherIDs {
+		out[i] = dispatcher.ClassDispatcher{ErrorClass: class, DispatcherID: d}
+	}
+	return out
+}
+
+// webURL links a run in the Temporal Web UI.
+func (e *Executions) webURL(workflowID, runID string) string {
+	if e.uiURL == "" {
+		return ""
+	}
+	return e.uiURL + "/namespaces/" + url.PathEscape(e.namespace) + "/workflows/" +
+		url.PathEscape(workflowID) + "/" + url.PathEscape(runID) + "/history"
+}
+
+func (e *Executions) memoString(p *commonpb.Payload) string {
+	var s string
+	if p != nil {
+		_ = e.dc.FromPayload(p, &s)
+	}
+	return s
+}
+
+// keyword decodes a Keyword search attribute.
+func keyword(p *commonpb.Payload) string {
+	var s string
+	if p != nil {
+		_ = json.Unmarshal(p.GetData(), &s)
+	}
+	return s
+}
+
+// keywords decodes a KeywordList search attribute; a single keyword
+// decodes as a list of one.
+func keywords(p *commonpb.Payload) []string {
+	if p == nil {
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(p.GetData(), &list); err == nil {
+		return list
+	}
+	if s := keyword(p); s != "" {
+		return []string{s}
+	}
+	return nil
+}
+
+func clampPageSize(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultPageSize
+	case n > MaxPageSize:
+		return MaxPageSize
+	}
+	return n
+}
+
+// Page tokens are the visibility store's bytes, base64url encoded, so
+// they travel in a query string.
+func encodeToken(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func decodeToken(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out")
+	}
+	return b, nil
+}
+
+// temporalError translates a Temporal client error into a domain error.
+func temporalError(err error, doing string) error {
+	var (
+		notFound *serviceerror.NotFound
+		invalid  *serviceerror.InvalidArgument
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &notFound):
+		return dispatcher.Errorf(dispatcher.ENOTFOUND, "%s: %s", doing, notFound.Message)
+	case errors.As(err, &invalid):
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: %s", doing, invalid.Message)
+	case unavailable(err):
+		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
+	}
+	return err
+}
+
+// notFound words an ENOTFOUND for a dispatch.
+func notFound(err error, workflowID, runID string) error {
+	if dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+		return err
+	}
+	if runID != "" {
+		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no run %s of dispatch %s", runID, workflowID)
+	}
+	return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatch with workflow ID %s", workflowID)
+}
+
+// workflowIDPattern matches the workflow IDs WorkflowID gives.
+var workflowIDPattern = regexp.MustCompile(`^dispatch(-[A-Za-z0-9._~-]{1,128}|\.[0-9a-f]{32})$`)
+
+// ValidWorkflowID reports whether id has the form of a dispatch's
+// workflow ID.
+func ValidWorkflowID(id string) bool { return workflowIDPattern.MatchString(id) }

@@ -1,0 +1,130 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// executionQuery turns a filter into a Temporal visibility query over the
+// Dispatch workflows. Values are quoted SQL-style; a value with a
+// backslash is refused because SQL visibility cannot match one reliably.
+// Errors are *dispatcher.Error with code EINVALID naming the filter field
+// as the API spells it.
+func executionQuery(f dispatcher.ExecutionFilter) (string, error) {
+	clauses := []string{"WorkflowType = " + quote(WorkflowDispatch)}
+	add := func(field, attr, value string) error {
+		if value == "" {
+			return nil
+		}
+		if strings.Contains(value, `\`) {
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: must not contain a backslash", field)
+		}
+		clauses = append(clauses, attr+" = "+quote(value))
+		return nil
+	}
+	// The workflow ID is derived from the event id and always safe to
+	// quote, whatever characters the event id holds.
+	if f.EventID != "" {
+		clauses = append(clauses, "WorkflowId = "+quote(WorkflowID(f.EventID)))
+	}
+	for _, c := range []struct{ field, attr, value string }{
+		{"eventType", AttrEventType.GetName(), f.EventType},
+		{"dispatcherId", AttrDispatcherIDs.GetName(), f.DispatcherID},
+		{"actionId", AttrFailedActionIDs.GetName(), f.ActionID},
+	} {
+		if err := add(c.field, c.attr, c.value); err != nil {
+			return "", err
+		}
+	}
+	switch f.ErrorClass {
+	case "":
+	case dispatcher.FailureTerminated:
+		clauses = append(clauses, "ExecutionStatus = 'Terminated'")
+	case dispatcher.FailureTimeout:
+		// An action that timed out, or the whole dispatch.
+		clauses = append(clauses, fmt.Sprintf("(%s = 'Timeout' OR ExecutionStatus = 'TimedOut')", AttrErrorClasses.GetName()))
+	default:
+		if err := add("errorClass", AttrErrorClasses.GetName(), f.ErrorClass); err != nil {
+			return "", err
+		}
+	}
+	status, err := statusClause(f.Status)
+	if err != nil {
+		return "", err
+	}
+	if status != "" {
+		clauses = append(clauses, status)
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return "", dispatcher.Errorf(dispatcher.EINVALID, "to: must be after from")
+	}
+	if !f.From.IsZero() {
+		clauses = append(clauses, "StartTime >= "+quote(f.From.UTC().Format(time.RFC3339Nano)))
+	}
+	if !f.To.IsZero() {
+		clauses = append(clauses, "StartTime < "+quote(f.To.UTC().Format(time.RFC3339Nano)))
+	}
+	return strings.Join(clauses, " AND "), nil
+}
+
+// statusClause is the visibility condition for an execution status.
+func statusClause(status string) (string, error) {
+	scheduled := AttrScheduled.GetName()
+	switch status {
+	case "":
+		return "", nil
+	case dispatcher.ExecutionRunning:
+		// DispatchScheduled is unset until an action first waits.
+		return fmt.Sprintf("ExecutionStatus = 'Running' AND (%s IS NULL OR %s = false)", scheduled, scheduled), nil
+	case dispatcher.ExecutionScheduled:
+		return fmt.Sprintf("ExecutionStatus = 'Running' AND %s = true", scheduled), nil
+	case dispatcher.ExecutionCompleted:
+		return "ExecutionStatus = 'Completed'", nil
+	case dispatcher.ExecutionFailed:
+		return "ExecutionStatus IN ('Failed', 'Terminated', 'TimedOut')", nil
+	case dispatcher.ExecutionCanceled:
+		return "ExecutionStatus = 'Canceled'", nil
+	}
+	return "", dispatcher.Errorf(dispatcher.EINVALID, "status: must be one of %s, not %q",
+		strings.Join(dispatcher.ExecutionStatuses(), ", "), status)
+}
+
+// quote quotes a value for a visibility query, doubling single quotes.
+func quote(v string) string {
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+}
+
+// executionStatus maps a Temporal execution status to the support view's
+// status and, for a dispatch that ended without recording outcomes, the
+// error class that explains it.
+func executionStatus(s enums.WorkflowExecutionStatus, scheduled bool) (status, class string) {
+	switch s {
+	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		if scheduled {
+			return dispatcher.ExecutionScheduled, ""
+		}
+		return dispatcher.ExecutionRunning, ""
+	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return dispatcher.ExecutionCompleted, ""
+	case enums.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return dispatcher.ExecutionCanceled, ""
+	case enums.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return dispatcher.ExecutionFailed, dispatcher.FailureTerminated
+	case enums.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return dispatcher.ExecutionFailed, dispatcher.FailureTimeout
+	default: // FAILED, and any status a later server adds
+		return dispatcher.ExecutionFailed, ""
+	}
+}
+
+// replayable reports whether runs of status can be replayed: only closed
+// ones.
+func replayable(status string) bool {
+	return slices.Contains([]string{dispatcher.ExecutionCompleted, dispatcher.ExecutionFailed, dispatcher.ExecutionCanceled}, status)
+}

@@ -1,0 +1,141 @@
+package workflows
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+func TestExecutionQuery(t *testing.T) {
+	from := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	base := "WorkflowType = 'Dispatch'"
+	for _, tt := range []struct {
+		name    string
+		filter  dispatcher.ExecutionFilter
+		want    string
+		wantErr string
+	}{
+		{"everything", dispatcher.ExecutionFilter{}, base, ""},
+		{"event type and dispatcher", dispatcher.ExecutionFilter{EventType: "user_deleted", DispatcherID: "d1"},
+			base + " AND DispatchEventType = 'user_deleted' AND DispatchDispatcherIDs = 'd1'", ""},
+		{"event id goes through the workflow id", dispatcher.ExecutionFilter{EventID: "evt-1"},
+			base + " AND WorkflowId = 'dispatch-evt-1'", ""},
+		{"an odd event id hashes", dispatcher.ExecutionFilter{EventID: "it's/odd"},
+			base + " AND WorkflowId = '" + WorkflowID("it's/odd") + "'", ""},
+		{"action", dispatcher.ExecutionFilter{ActionID: "a1"}, base + " AND DispatchFailedActionIDs = 'a1'", ""},
+		{"quotes are doubled", dispatcher.ExecutionFilter{EventType: "o'brien"}, base + " AND DispatchEventType = 'o''brien'", ""},
+		{"backslash refused", dispatcher.ExecutionFilter{EventType: `a\b`}, "", "eventType: must not contain a backslash"},
+		{"error class", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureHTTPPermanent},
+			base + " AND DispatchErrorClasses = 'HTTPPermanent'", ""},
+		{"terminated is a status", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureTerminated},
+			base + " AND ExecutionStatus = 'Terminated'", ""},
+		{"timeout of an action or of the dispatch", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureTimeout},
+			base + " AND (DispatchErrorClasses = 'Timeout' OR ExecutionStatus = 'TimedOut')", ""},
+		{"running excludes scheduled", dispatcher.ExecutionFilter{Status: dispatcher.ExecutionRunning},
+			base + " AND ExecutionStatus = 'Running' AND (DispatchScheduled IS NULL OR DispatchScheduled = false)", ""},
+		{"scheduled", dispatcher.ExecutionFilter{Status: dispatcher.ExecutionScheduled},
+			base + " AND ExecutionStatus = 'Running' AND DispatchScheduled = true", ""},
+		{"failed covers terminated and timed out", dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed},
+			base + " AND ExecutionStatus IN ('Failed', 'Terminated', 'TimedOut')", ""},
+		{"completed", dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted}, base + " AND ExecutionStatus = 'Completed'", ""},
+		{"canceled", dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCanceled}, base + " AND ExecutionStatus = 'Canceled'", ""},
+		{"unknown status", dispatcher.ExecutionFilter{Status: "broken"}, "", `status: must be one of running, scheduled, completed, failed, canceled, not "broken"`},
+		{"time range", dispatcher.ExecutionFilter{From: from, To: from.Add(90 * time.Minute)},
+			base + " AND StartTime >= '2026-05-01T00:00:00Z' AND StartTime < '2026-05-01T01:30:00Z'", ""},
+		{"empty time range", dispatcher.ExecutionFilter{From: from, To: from}, "", "to: must be after from"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := executionQuery(tt.filter)
+			if tt.wantErr != "" {
+				if err == nil || dispatcher.ErrorCode(err) != dispatcher.EINVALID || dispatcher.ErrorMessage(err) != tt.wantErr {
+					t.Fatalf("error = %v, want EINVALID %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("query = %q, %v\nwant    %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExecutionStatus(t *testing.T) {
+	for _, tt := range []struct {
+		temporal  enums.WorkflowExecutionStatus
+		scheduled bool
+		want      string
+		class     string
+	}{
+		{enums.WORKFLOW_EXECUTION_STATUS_RUNNING, false, dispatcher.ExecutionRunning, ""},
+		{enums.WORKFLOW_EXECUTION_STATUS_RUNNING, true, dispatcher.ExecutionScheduled, ""},
+		{enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, false, dispatcher.ExecutionCompleted, ""},
+		{enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, true, dispatcher.ExecutionCompleted, ""}, // a stale flag does not matter once closed
+		{enums.WORKFLOW_EXECUTION_STATUS_FAILED, false, dispatcher.ExecutionFailed, ""},
+		{enums.WORKFLOW_EXECUTION_STATUS_CANCELED, true, dispatcher.ExecutionCanceled, ""},
+		{enums.WORKFLOW_EXECUTION_STATUS_TERMINATED, false, dispatcher.ExecutionFailed, dispatcher.FailureTerminated},
+		{enums.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, false, dispatcher.ExecutionFailed, dispatcher.FailureTimeout},
+	} {
+		status, class := executionStatus(tt.temporal, tt.scheduled)
+		if status != tt.want || class != tt.class {
+			t.Errorf("%s (scheduled %v) = %s, %q; want %s, %q", tt.temporal, tt.scheduled, status, class, tt.want, tt.class)
+		}
+	}
+}
+
+func TestErrorPairs(t *testing.T) {
+	outcomes := []ActionOutcome{
+		{DispatcherID: "d2", ActionID: "a1", Status: StatusFailed, ErrorClass: dispatcher.FailureHTTPPermanent},
+		{DispatcherID: "d1", ActionID: "a2", Status: StatusSucceeded},
+		{DispatcherID: "d1", ActionID: "a3", Status: StatusFailed, ErrorClass: dispatcher.FailureSMTPPermanent},
+		{DispatcherID: "d2", ActionID: "a4", Status: StatusFailed, ErrorClass: dispatcher.FailureHTTPPermanent},
+		{DispatcherID: "d1", ActionID: "a5", Status: StatusCanceled, ErrorClass: dispatcher.FailureCanceled},
+	}
+	pairs := errorPairs(outcomes)
+	if want := []string{"Canceled@d1", "HTTPPermanent@d2", "SMTPPermanent@d1"}; !slices.Equal(pairs, want) {
+		t.Fatalf("errorPairs = %v, want %v", pairs, want)
+	}
+
+	for _, tt := range []struct {
+		name        string
+		values, ids []string
+		classes     []string
+		pairs       []dispatcher.ClassDispatcher
+	}{
+		{"pairs recorded", append([]string{"HTTPPermanent", "SMTPPermanent"}, "HTTPPermanent@d2", "SMTPPermanent@d1"), []string{"d1", "d2"},
+			[]string{"HTTPPermanent", "SMTPPermanent"},
+			[]dispatcher.ClassDispatcher{{ErrorClass: "HTTPPermanent", DispatcherID: "d2"}, {ErrorClass: "SMTPPermanent", DispatcherID: "d1"}}},
+		{"older runs pair every class with every dispatcher", []string{"HTTPPermanent"}, []string{"d1", "d2"},
+			[]string{"HTTPPermanent"},
+			[]dispatcher.ClassDispatcher{{ErrorClass: "HTTPPermanent", DispatcherID: "d1"}, {ErrorClass: "HTTPPermanent", DispatcherID: "d2"}}},
+		{"nothing failed", nil, []string{"d1"}, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			classes, pairs := splitErrorClasses(tt.values, tt.ids)
+			if !slices.Equal(classes, tt.classes) || !slices.Equal(pairs, tt.pairs) {
+				t.Fatalf("splitErrorClasses = %v, %v; want %v, %v", classes, pairs, tt.classes, tt.pairs)
+			}
+		})
+	}
+}
+
+func TestValidIDs(t *testing.T) {
+	for id, want := range map[string]bool{
+		"dispatch-evt-1":                       true,
+		WorkflowID("it's/odd"):                 true,
+		"dispatch-":                            false,
+		"other-evt-1":                          false,
+		"dispatch-a/b":                         false,
+		"bulk-replay-0123456789abcdef01234567": false,
+	} {
+		if got := ValidWorkflowID(id); got != want {
+			t.Errorf("ValidWorkflowID(%q) = %v, want %v", id, got, want)
+		}
+	}
+	if !ValidBulkReplayID("bulk-replay-0123456789abcdef01234567") || ValidBulkReplayID("bulk-replay-xyz") {
+		t.Error("ValidBulkReplayID accepts the wrong ids")
+	}
+}

@@ -1,0 +1,416 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// memAudit is an in-memory workflows.AuditLog.
+type memAudit struct {
+	mu      sync.Mutex
+	entries []dispatcher.AuditEntry
+}
+
+func (m *memAudit) RecordAudit(_ context.Context, e dispatcher.AuditEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.entries {
+		if o.WorkflowID == e.WorkflowID && o.Operation == e.Operation && o.Ref == e.Ref {
+			return nil
+		}
+	}
+	m.entries = append(m.entries, e)
+	return nil
+}
+
+func (m *memAudit) AuditTrail(_ context.Context, workflowID string) ([]dispatcher.AuditEntry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []dispatcher.AuditEntry
+	for _, e := range m.entries {
+		if e.WorkflowID == workflowID {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// executionsEnv is a dev server with a worker running the real Dispatch
+// workflow and activities against an HTTP function whose answer the test
+// controls, and the executions service on top.
+type executionsEnv struct {
+	t       *testing.T
+	c       client.Client
+	ex      *workflows.Executions
+	starter workflows.Starter
+	audit   *memAudit
+	broken  atomic.Bool // the "gone" function answers 404 while set
+	mu      sync.Mutex
+	keys    []string // Idempotency-Keys of calls to the "gone" function
+}
+
+func newExecutionsEnv(t *testing.T) *executionsEnv {
+	t.Helper()
+	c := startDevServer(t)
+	e := &executionsEnv{t: t, c: c, audit: &memAudit{}}
+	e.broken.Store(true)
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/gone" {
+			e.mu.Lock()
+			e.keys = append(e.keys, r.Header.Get("Idempotency-Key"))
+			e.mu.Unlock()
+			if e.broken.Load() {
+				http.Error(w, "no such user", http.StatusNotFound)
+			}
+		}
+	}))
+	t.Cleanup(fn.Close)
+
+	const queue = "executions-test"
+	later := time.Now().Add(time.Hour)
+	store := &memStore{
+		dispatchers: []dispatcher.Dispatcher{
+			{ID: "d1", Name: "erase", EventType: "signup", Actions: []dispatcher.Action{
+				{ID: "m1", Type: dispatcher.ActionMail, TemplateID: "tpl", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
+				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "gone"},
+			}},
+			{ID: "d2", Name: "welcome", EventType: "signup", Actions: []dispatcher.Action{
+				{ID: "m2", Type: dispatcher.ActionMail, TemplateID: "bad", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
+			}},
+			{ID: "d3", Name: "reminder", EventType: "later", Actions: []dispatcher.Action{
+				{ID: "t3", Type: dispatcher.ActionTask, FunctionName: "gone", StartTimestamp: &later},
+			}},
+		},
+		templates: map[string]dispatcher.Template{
+			"tpl": {ID: "tpl", Subject: "Hi", Text: "Hello"},
+			"bad": {ID: "bad", Subject: "Hi {{ .event.content.nope }}"},
+		},
+		functions: map[string]dispatcher.Function{
+			"gone": {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
+		},
+	}
+	ex, err := workflows.NewExecutions(workflows.ExecutionsOptions{
+		Client: c, UIURL: "http://ui.example", TaskQueue: queue, Audit: e.audit, Dispatchers: store,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + startSMTP(t), MailFrom: "no-reply@example.com", Executions: ex})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w, acts)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	e.ex, e.starter = ex, workflows.Starter{Client: c, TaskQueue: queue}
+	return e
+}
+
+func (e *executionsEnv) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	e.t.Cleanup(cancel)
+	return ctx
+}
+
+// dispatch starts the dispatch of an event and, unless wait is false,
+// waits for it to close.
+func (e *executionsEnv) dispatch(id, eventType string, wait bool) workflows.StartResult {
+	e.t.Helper()
+	res, err := e.starter.Start(e.ctx(), dispatcher.Event{ID: id, Type: eventType, Content: json.RawMessage(`{"name":"Ann"}`), Time: time.Now()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if wait {
+		e.wait(res.WorkflowID, res.RunID)
+	}
+	return res
+}
+
+func (e *executionsEnv) wait(workflowID, runID string) {
+	e.t.Helper()
+	_ = e.c.GetWorkflow(e.ctx(), workflowID, runID).Get(e.ctx(), nil)
+}
+
+// list polls until the filter matches the workflow IDs want, in any
+// order: visibility lags a little behind the runs.
+func (e *executionsEnv) list(f dispatcher.ExecutionFilter, want ...string) []dispatcher.Execution {
+	e.t.Helper()
+	var got []string
+	var page workflows.ExecutionPage
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		page, err = e.ex.List(e.ctx(), f, 0, "")
+		if err != nil {
+			e.t.Fatalf("List(%+v): %v", f, err)
+		}
+		got = got[:0]
+		for _, x := range page.Executions {
+			got = append(got, x.WorkflowID)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if slices.Equal(got, want) {
+			return page.Executions
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("List(%+v) = %v, want %v", f, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestExecutions(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("ev-failed", "signup", true)
+	scheduled := e.dispatch("ev-later", "later", false)
+	wf, ws := failed.WorkflowID, scheduled.WorkflowID
+
+	// Listing: status, dispatcher, error class and event filters.
+	x := e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}, wf)[0]
+	if x.Status != dispatcher.ExecutionFailed || x.EventID != "ev-failed" || x.EventType != "signup" ||
+		!slices.Equal(x.FailedActionIDs, []string{"t1", "m2"}) || !slices.Equal(x.ErrorClasses, []string{"HTTPPermanent", "TemplateError"}) ||
+		x.Close.IsZero() || x.WebURL != "http://ui.example/namespaces/default/workflows/"+wf+"/"+failed.RunID+"/history" {
+		t.Errorf("failed execution = %+v", x)
+	}
+	// The pairs say which dispatcher failed with which class.
+	wantPairs := []dispatcher.ClassDispatcher{{ErrorClass: "HTTPPermanent", DispatcherID: "d1"}, {ErrorClass: "TemplateError", DispatcherID: "d2"}}
+	if !slices.Equal(x.Failures, wantPairs) {
+		t.Errorf("failures = %+v, want %+v", x.Failures, wantPairs)
+	}
+	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionScheduled}, ws)
+	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionRunning})
+	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted})
+	e.list(dispatcher.ExecutionFilter{DispatcherID: "d2", ErrorClass: dispatcher.FailureTemplate}, wf)
+	e.list(dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureSMTPPermanent})
+	e.list(dispatcher.ExecutionFilter{ActionID: "t1"}, wf)
+	e.list(dispatcher.ExecutionFilter{EventID: "ev-later"}, ws)
+	e.list(dispatcher.ExecutionFilter{EventType: "signup", From: time.Now().Add(-time.Minute)}, wf)
+	e.list(dispatcher.ExecutionFilter{To: time.Now().Add(-time.Minute)})
+
+	// Failures: one group per class and dispatcher, not every combination.
+	sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 1 || len(sum.Groups) != 2 {
+		t.Fatalf("failures = %+v", sum)
+	}
+	if g := sum.Groups[0]; g.ErrorClass != "HTTPPermanent" || g.DispatcherID != "d1" || g.DispatcherName != "erase" || g.Count != 1 || !strings.Contains(g.Sample, "404") {
+		t.Errorf("first group = %+v", g)
+	}
+	if g := sum.Groups[1]; g.ErrorClass != "TemplateError" || g.DispatcherID != "d2" || !strings.Contains(g.Sample, "nope") {
+		t.Errorf("second group = %+v", g)
+	}
+
+	// Detail: the event, the configuration it loaded, every outcome.
+	d, err := e.ex.Get(e.ctx(), wf, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Event.ID != "ev-failed" || d.Config == nil || len(d.Config.Dispatchers) != 2 || d.ConfigPinned || len(d.Runs) != 1 {
+		t.Fatalf("detail = %+v", d)
+	}
+	if got := outcomeSummary(d.Outcomes); got != "m1:succeeded t1:failed:HTTPPermanent m2:failed:TemplateError" {
+		t.Errorf("outcomes = %s", got)
+	}
+	// A running dispatch's outcomes come from the query.
+	ds, err := e.ex.Get(e.ctx(), ws, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Status != dispatcher.ExecutionScheduled || outcomeSummary(ds.Outcomes) != "t3:scheduled" {
+		t.Errorf("scheduled detail: status %s, outcomes %s", ds.Status, outcomeSummary(ds.Outcomes))
+	}
+	// Temporal pages by stored event batches, so a page may hold a few
+	// more events than asked for.
+	hist, err := e.ex.History(e.ctx(), wf, "", 2, "")
+	if err != nil || len(hist.Events) < 2 || len(hist.Events) > 5 || hist.NextPageToken == "" || hist.RunID != failed.RunID ||
+		!strings.Contains(string(hist.Events[0]), "WORKFLOW_EXECUTION_STARTED") {
+		t.Fatalf("history page = %d events, token %q, %v", len(hist.Events), hist.NextPageToken, err)
+	}
+	next, err := e.ex.History(e.ctx(), wf, failed.RunID, 2, hist.NextPageToken)
+	if err != nil || len(next.Events) == 0 || strings.Contains(string(next.Events[0]), "WORKFLOW_EXECUTION_STARTED") {
+		t.Fatalf("second history page = %d events, %v", len(next.Events), err)
+	}
+
+	// Refusals.
+	for _, tt := range []struct {
+		name string
+		req  dispatcher.ReplayRequest
+		code string
+		msg  string
+	}{
+		{"a running dispatch", dispatcher.ReplayRequest{WorkflowID: ws}, dispatcher.ESTATE, "still scheduled"},
+		{"an unknown dispatch", dispatcher.ReplayRequest{WorkflowID: "dispatch-nope"}, dispatcher.ENOTFOUND, "no dispatch"},
+		{"an unknown action", dispatcher.ReplayRequest{WorkflowID: wf, Actions: []string{"t1", "zz"}}, dispatcher.EINVALID, `actions[1]`},
+		{"a bad config", dispatcher.ReplayRequest{WorkflowID: wf, Config: "yesterday"}, dispatcher.EINVALID, "config"},
+		{"an action today's configuration lacks", dispatcher.ReplayRequest{WorkflowID: wf, Config: "current", Actions: []string{"t3"}},
+			dispatcher.EINVALID, `the current configuration of event type "signup" has no action "t3"`},
+	} {
+		if _, err := e.ex.Replay(e.ctx(), tt.req); dispatcher.ErrorCode(err) != tt.code || !strings.Contains(dispatcher.ErrorMessage(err), tt.msg) {
+			t.Errorf("replay of %s: %v, want %s mentioning %q", tt.name, err, tt.code, tt.msg)
+		}
+	}
+
+	// The function is fixed; a replay of the task alone calls only it,
+	// once, with a key that tells it from the first call.
+	e.broken.Store(false)
+	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, Actions: []string{"t1"}, Actor: "ann", ReplayID: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RunID == failed.RunID || r.ReplayOf != failed.RunID || r.AlreadyStarted || !slices.Equal(r.Actions, []string{"t1"}) || r.Config != "original" {
+		t.Fatalf("replay = %+v", r)
+	}
+	e.wait(wf, r.RunID)
+	// The same replay ID again reports the run instead of starting one.
+	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, RunID: failed.RunID, Actor: "ann", ReplayID: "r1"})
+	if err != nil || !again.AlreadyStarted || again.RunID != r.RunID {
+		t.Fatalf("repeated replay = %+v, %v", again, err)
+	}
+	e.mu.Lock()
+	keys := slices.Clone(e.keys)
+	e.mu.Unlock()
+	if len(keys) != 2 || keys[1] != wf+"/d1/t1/replay-r1" {
+		t.Fatalf("function calls: %q; want the first and one replay", keys)
+	}
+	d, err = e.ex.Get(e.ctx(), wf, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.RunID != r.RunID || d.Status != dispatcher.ExecutionCompleted || !d.ConfigPinned || !slices.Equal(d.Only, []string{"t1"}) ||
+		d.Replay.Of != failed.RunID || d.Replay.RequestedBy != "ann" || len(d.Runs) != 2 || outcomeSummary(d.Outcomes) != "t1:succeeded" {
+		t.Fatalf("detail after the replay = %+v", d)
+	}
+	if len(d.Audit) != 1 || d.Audit[0].Operation != dispatcher.AuditReplay || d.Audit[0].NewRunID != r.RunID || d.Audit[0].Actor != "ann" {
+		t.Fatalf("audit = %+v", d.Audit)
+	}
+	// An older run has been superseded; the latest one has nothing failed.
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, RunID: failed.RunID}); dispatcher.ErrorCode(err) != dispatcher.ESTATE {
+		t.Errorf("replay of a superseded run: %v", err)
+	}
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), "no action failed") {
+		t.Errorf("default replay of a completed run: %v", err)
+	}
+	// The replayed failure leaves the summary, unless asked for.
+	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted}, wf)
+	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false); err != nil || sum.Failed != 0 || sum.Superseded != 1 || len(sum.Groups) != 0 {
+		t.Errorf("failures after the replay = %+v, %v", sum, err)
+	}
+	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, true); err != nil || sum.Failed != 1 {
+		t.Errorf("failures with replayed ones = %+v, %v", sum, err)
+	}
+
+	// Canceling the scheduled dispatch ends its waiting task canceled.
+	if _, err := e.ex.Cancel(e.ctx(), ws, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(ws, scheduled.RunID)
+	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCanceled}, ws)
+	ds, err = e.ex.Get(e.ctx(), ws, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outcomeSummary(ds.Outcomes) != "t3:canceled:Canceled" || len(ds.Audit) != 1 || ds.Audit[0].Actor != "bob" {
+		t.Errorf("canceled detail: outcomes %s, audit %+v", outcomeSummary(ds.Outcomes), ds.Audit)
+	}
+	if _, err := e.ex.Cancel(e.ctx(), ws, "bob"); dispatcher.ErrorCode(err) != dispatcher.ESTATE {
+		t.Errorf("second cancel: %v, want ESTATE", err)
+	}
+}
+
+func outcomeSummary(os []workflows.ActionOutcome) string {
+	var parts []string
+	for _, o := range os {
+		p := o.ActionID + ":" + o.Status
+		if o.ErrorClass != "" {
+			p += ":" + o.ErrorClass
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestBulkReplayOnDevServer(t *testing.T) {
+	e := newExecutionsEnv(t)
+	var ids []string
+	for _, id := range []string{"ev-a", "ev-b", "ev-c"} {
+		ids = append(ids, e.dispatch(id, "signup", true).WorkflowID)
+	}
+	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
+	e.list(f, ids...)
+
+	dry, err := e.ex.DryRunBulkReplay(e.ctx(), workflows.BulkReplayRequest{Filter: f, Actions: []string{"t1"}}, 2)
+	if err != nil || dry.Matched != 3 || len(dry.Sample) != 2 {
+		t.Fatalf("dry run = %+v, %v", dry, err)
+	}
+	if _, err := e.ex.StartBulkReplay(e.ctx(), workflows.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionRunning}}); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		t.Fatalf("bulk replay of running dispatches: %v, want EINVALID", err)
+	}
+
+	e.broken.Store(false)
+	st, err := e.ex.StartBulkReplay(e.ctx(), workflows.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 50, Actor: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !workflows.ValidBulkReplayID(st.ID) || st.Request.Filter.Status != dispatcher.ExecutionFailed {
+		t.Fatalf("started = %+v", st)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for st.Status == dispatcher.ExecutionRunning {
+		if time.Now().After(deadline) {
+			t.Fatalf("bulk replay still running: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := st.Progress
+	if st.Status != dispatcher.ExecutionCompleted || p.Matched != 3 || p.Replayed != 3 || p.Succeeded != 3 || p.Failed != 0 || p.Remaining != 0 || st.Request.Actor != "ann" {
+		t.Fatalf("bulk replay = %+v", st)
+	}
+	for _, wid := range ids {
+		d, err := e.ex.Get(e.ctx(), wid, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Runs) != 2 || d.Replay.BulkReplayID != st.ID || d.Status != dispatcher.ExecutionCompleted || len(d.Audit) != 1 {
+			t.Errorf("%s after the bulk replay: %d runs, replay %+v, status %s, audit %+v", wid, len(d.Runs), d.Replay, d.Status, d.Audit)
+		}
+	}
+	// Replaying a run of the bulk replay again is reported, not repeated.
+	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: ids[0], ReplayID: st.ID, BulkReplayID: st.ID})
+	if err != nil || !r.AlreadyStarted {
+		t.Fatalf("replay with the bulk's replay ID = %+v, %v", r, err)
+	}
+	if _, err := e.ex.CancelBulkReplay(e.ctx(), st.ID, "ann"); dispatcher.ErrorCode(err) != dispatcher.ESTATE {
+		t.Errorf("cancel of a finished bulk replay: %v, want ESTATE", err)
+	}
+	if _, err := e.ex.BulkReplay(e.ctx(), "bulk-replay-0123456789abcdef01234567"); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+		t.Errorf("unknown bulk replay: %v, want ENOTFOUND", err)
+	}
+	if _, err := e.ex.BulkReplay(e.ctx(), ids[0]); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+		t.Errorf("a dispatch's ID as a bulk replay: %v, want ENOTFOUND", err)
+	}
+}
