@@ -38,7 +38,7 @@ func RenderMail(t Template, ev Event) (RenderedMail, error) {
 	if err != nil {
 		return RenderedMail{}, err
 	}
-	data = withoutNulls(data).(map[string]any)
+	data = printable(data).(map[string]any)
 	var m RenderedMail
 	if m.Subject, err = render("subject", t.Subject, data, parseText); err != nil {
 		return RenderedMail{}, err
@@ -100,35 +100,20 @@ func templateData(ev Event) (map[string]any, error) {
 	}, nil
 }
 
-// withoutNulls returns a copy of v with JSON nulls replaced by "", since
-// text/template prints a nil value as "<no value>".
-func withoutNulls(v any) any {
-	switch v := v.(type) {
-	case nil:
-		return ""
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[k] = withoutNulls(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(v))
-		for i, e := range v {
-			s[i] = withoutNulls(e)
-		}
-		return s
-	default:
-		return v
-	}
-}
-
 func parseText(name, src string) (*template.Template, error) {
-	return template.New(name).Option("missingkey=error").Parse(src)
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	return t, checkSet(t.Tree, len(t.Templates()))
 }
 
 func parseHTML(name, src string) (*htmltemplate.Template, error) {
-	return htmltemplate.New(name).Option("missingkey=error").Parse(src)
+	t, err := htmltemplate.New(name).Option("missingkey=error").Funcs(funcs).Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	return t, checkSet(t.Tree, len(t.Templates()))
 }
 
 // executor is what text/template and html/template have in common.
@@ -146,7 +131,7 @@ func render[T executor](name, src string, data any, parse func(name, src string)
 		return "", templateError(name, err)
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
+	if err := t.Execute(&limitedWriter{w: &b, n: maxOutput}, data); err != nil {
 		return "", templateError(name, err)
 	}
 	return b.String(), nil

@@ -53,7 +53,7 @@ func TestRenderMail(t *testing.T) {
 			name: "event and content",
 			tmpl: dispatcher.Template{
 				Subject: "Goodbye {{ .event.content.name }}",
-				Text:    "Hi {{ .content.name }}, id {{ .content.userId }}, event {{ .event.id }} of {{ .event.type }} at {{ .event.time.Format \"2006-01-02\" }}",
+				Text:    "Hi {{ .content.name }}, id {{ .content.userId }}, event {{ .event.id }} of {{ .event.type }} at {{ formatTime .event.time \"2006-01-02\" }}",
 				HTML:    "<p>Bye {{ .event.content.name }}</p>",
 			},
 			want: dispatcher.RenderedMail{
@@ -152,7 +152,7 @@ func TestResolveValue(t *testing.T) {
 		{"string", `{"n":"{{ .event.content.name }}"}`, `{"n":"<Ann>"}`, ""},
 		{"mixed text becomes a string", `{"n":"user {{ .content.userId }}"}`, `{"n":"user 1234567890123"}`, ""},
 		{"two actions become a string", `{"n":"{{ .content.userId }}{{ .content.userId }}"}`, `{"n":"12345678901231234567890123"}`, ""},
-		{"method on time renders", `{"y":"{{ .event.time.Year }}"}`, `{"y":"2026"}`, ""},
+		{"time formatted", `{"y":"{{ formatTime .event.time \"2006\" }}"}`, `{"y":"2026"}`, ""},
 		{"event fields", `{"t":"{{ .event.type }}","id":"{{ .event.id }}"}`, `{"t":"user_deleted","id":"ev-1"}`, ""},
 		{"nested and ordered", `{"z":1,"a":[{"k":"{{ .content.email }}"},2,null,false],"m":{"q":"{{.event.source}}"}}`, `{"z":1,"a":[{"k":"ann@example.com"},2,null,false],"m":{"q":"test"}}`, ""},
 		{"keys are not templates", `{"{{ .x }}":"v"}`, `{"{{ .x }}":"v"}`, ""},

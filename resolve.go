@@ -25,7 +25,7 @@ func ResolveValue(raw json.RawMessage, ev Event) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := resolver{data: data, printable: withoutNulls(data).(map[string]any)}
+	r := resolver{data: data, printable: printable(data).(map[string]any)}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var out bytes.Buffer
@@ -47,7 +47,7 @@ func ResolveRecipients(r Recipients, ev Event) (Recipients, error) {
 		if err != nil {
 			return Recipients{}, err
 		}
-		res = resolver{data: data, printable: withoutNulls(data).(map[string]any)}
+		res = resolver{data: data, printable: printable(data).(map[string]any)}
 	}
 	var out Recipients
 	var err error
@@ -154,7 +154,7 @@ func (r resolver) resolve(path, s string) (any, error) {
 		return v, nil
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, r.printable); err != nil {
+	if err := t.Execute(&limitedWriter{w: &b, n: maxOutput}, r.printable); err != nil {
 		return nil, templateError(path, err)
 	}
 	return b.String(), nil

@@ -1,0 +1,206 @@
+package dispatcher
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/template/parse"
+	"time"
+)
+
+// Templates are written by admins and run against events that anyone with
+// CREATE_EVENTS sends, in the worker and in the API's dry run. Go templates
+// are not a sandbox — `{{range 100000000000}}` spins a CPU forever — so
+// these limits keep every rendering bounded:
+//   - range may only iterate over data (a field path), never over a number,
+//     a variable holding one, or a function's result, and nests at most
+//     maxRangeDepth deep;
+//   - integer literals stay within ±maxIntLiteral;
+//   - {{define}}, {{template}} and {{block}} are refused (they allow
+//     recursion);
+//   - the data has no methods that return numbers (times are strings,
+//     numbers a type without methods) and its lists are cut to maxListLen;
+//   - the output of one rendering stops at maxOutput bytes.
+const (
+	maxRangeDepth = 2
+	maxIntLiteral = 1000
+	maxListLen    = 1000
+	maxOutput     = 1 << 20
+)
+
+// funcs are the functions templates may call besides the built-in ones.
+var funcs = map[string]any{
+	// formatTime formats an RFC 3339 time, such as .event.time, with a Go
+	// layout: {{ formatTime .event.time "2006-01-02" }}.
+	"formatTime": func(ts, layout string) (string, error) {
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			return "", fmt.Errorf("formatTime: %q is not an RFC 3339 time", ts)
+		}
+		return t.Format(layout), nil
+	},
+}
+
+// number is a JSON number as the event wrote it. Unlike json.Number it has
+// no methods a template could call to get an integer to range over.
+type number string
+
+// MarshalJSON writes the number as it was written.
+func (n number) MarshalJSON() ([]byte, error) { return []byte(n), nil }
+
+// checkSet checks a parsed template: one tree, and no other templates
+// defined beside it.
+func checkSet(tree *parse.Tree, templates int) error {
+	if templates > 1 {
+		return fmt.Errorf("template: %s:1: {{template}}, {{define}} and {{block}} are not supported", tree.ParseName)
+	}
+	return checkTree(tree)
+}
+
+// checkTree refuses template constructs that could run unbounded. Its
+// errors read like the template package's own ("template: NAME:LINE:
+// ..."), so they name the line the same way.
+func checkTree(tree *parse.Tree) error {
+	if tree == nil || tree.Root == nil {
+		return nil
+	}
+	c := checker{tree}
+	return c.node(tree.Root, 0)
+}
+
+type checker struct{ tree *parse.Tree }
+
+func (c checker) errorf(n parse.Node, format string, args ...any) error {
+	loc, _ := c.tree.ErrorContext(n)
+	return fmt.Errorf("template: %s: %s", loc, fmt.Sprintf(format, args...))
+}
+
+func (c checker) node(n parse.Node, depth int) error {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return nil
+		}
+		for _, child := range n.Nodes {
+			if err := c.node(child, depth); err != nil {
+				return err
+			}
+		}
+	case *parse.ActionNode:
+		return c.pipe(n.Pipe)
+	case *parse.IfNode:
+		return c.branch(&n.BranchNode, depth)
+	case *parse.WithNode:
+		return c.branch(&n.BranchNode, depth)
+	case *parse.RangeNode:
+		if depth+1 > maxRangeDepth {
+			return c.errorf(n, "range nests deeper than %d", maxRangeDepth)
+		}
+		if !rangeable(n.Pipe) {
+			return c.errorf(n, "range may only iterate over a field of the event, like .content.items")
+		}
+		return c.branch(&n.BranchNode, depth+1)
+	case *parse.TemplateNode:
+		return c.errorf(n, "{{template}}, {{define}} and {{block}} are not supported")
+	}
+	return nil
+}
+
+func (c checker) branch(b *parse.BranchNode, depth int) error {
+	if err := c.pipe(b.Pipe); err != nil {
+		return err
+	}
+	if err := c.node(b.List, depth); err != nil {
+		return err
+	}
+	if b.ElseList != nil {
+		return c.node(b.ElseList, depth)
+	}
+	return nil
+}
+
+// pipe refuses integer literals beyond ±maxIntLiteral anywhere.
+func (c checker) pipe(p *parse.PipeNode) error {
+	if p == nil {
+		return nil
+	}
+	for _, cmd := range p.Cmds {
+		for _, arg := range cmd.Args {
+			switch a := arg.(type) {
+			case *parse.NumberNode:
+				if a.IsInt && (a.Int64 > maxIntLiteral || a.Int64 < -maxIntLiteral) {
+					return c.errorf(a, "integer %s is beyond ±%d", a.Text, maxIntLiteral)
+				}
+			case *parse.PipeNode:
+				if err := c.pipe(a); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// rangeable reports whether a range pipeline is a field path of the data
+// (.a.b, $.a, $item.lines), not a number, a plain variable or a function.
+func rangeable(p *parse.PipeNode) bool {
+	if len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return false
+	}
+	switch a := p.Cmds[0].Args[0].(type) {
+	case *parse.FieldNode:
+		return true
+	case *parse.VariableNode:
+		return len(a.Ident) > 1 || a.Ident[0] == "$"
+	case *parse.ChainNode:
+		_, ok := a.Node.(*parse.FieldNode)
+		return ok
+	}
+	return false
+}
+
+// printable returns the data templates execute with: JSON nulls as ""
+// (text/template prints nil as "<no value>"), numbers as number, times as
+// RFC 3339 strings, lists cut to maxListLen.
+func printable(v any) any {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case json.Number:
+		return number(v)
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano)
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[k] = printable(e)
+		}
+		return m
+	case []any:
+		if len(v) > maxListLen {
+			v = v[:maxListLen]
+		}
+		s := make([]any, len(v))
+		for i, e := range v {
+			s[i] = printable(e)
+		}
+		return s
+	default:
+		return v
+	}
+}
+
+// errOutputTooLong stops a rendering whose output passed maxOutput.
+var errOutputTooLong = fmt.Errorf("the output is longer than %d bytes", maxOutput)
+
+// limitedWriter fails once more than n bytes were written.
+type limitedWriter struct {
+	w interface{ Write([]byte) (int, error) }
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n -= len(p); l.n < 0 {
+		return 0, errOutputTooLong
+	}
+	return l.w.Write(p)
+}
