@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Action types.
@@ -106,7 +107,7 @@ func (a *Action) Validate() error {
 	if err := checkText(pairs...); err != nil {
 		return err
 	}
-	if len(a.Name) > 256 {
+	if utf8.RuneCountInString(a.Name) > 256 {
 		return Errorf(EINVALID, "name: must be at most 256 characters")
 	}
 	switch a.Type {
@@ -161,6 +162,9 @@ func (a *Action) validateMail() error {
 func (a *Action) validateTask() error {
 	if a.FunctionName == "" {
 		return Errorf(EREQUIRED, "functionName: is required")
+	}
+	if !utf8.Valid(a.Data) {
+		return Errorf(EINVALID, "data: must be valid UTF-8")
 	}
 	if len(a.Data) > 0 {
 		var obj map[string]json.RawMessage

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 )
 
 // Dispatcher watches one event type and runs its actions for every event of
@@ -82,10 +83,10 @@ func (d *Dispatcher) validateFields() error {
 	if d.EventType == "" {
 		return Errorf(EREQUIRED, "eventType: is required")
 	}
-	if len(d.EventType) > 256 {
+	if utf8.RuneCountInString(d.EventType) > 256 {
 		return Errorf(EINVALID, "eventType: must be at most 256 characters")
 	}
-	if len(d.Name) > 256 {
+	if utf8.RuneCountInString(d.Name) > 256 {
 		return Errorf(EINVALID, "name: must be at most 256 characters")
 	}
 	if err := checkText("name", d.Name, "description", d.Description, "eventType", d.EventType); err != nil {
@@ -95,7 +96,7 @@ func (d *Dispatcher) validateFields() error {
 		if err := checkText(fmt.Sprintf("tags[%d]", i), t); err != nil {
 			return err
 		}
-		if t == "" || len(t) > 256 {
+		if t == "" || utf8.RuneCountInString(t) > 256 {
 			return Errorf(EINVALID, "tags[%d]: must be 1 to 256 characters", i)
 		}
 	}

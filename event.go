@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one occurrence of something that dispatchers may act on. Every
@@ -22,3 +23,22 @@ const (
 	EnvelopeLK           = "lk"
 	EnvelopeCloudEvents  = "cloudevents"
 )
+
+// Validate checks what Temporal and the store will need of an event: a
+// type of 1 to 256 characters, an id of at most 200, no NUL characters.
+func (e *Event) Validate() error {
+	if err := checkText("id", e.ID, "type", e.Type, "source", e.Source); err != nil {
+		return err
+	}
+	switch {
+	case e.Type == "":
+		return Errorf(EREQUIRED, "type: is required")
+	case utf8.RuneCountInString(e.Type) > 256:
+		return Errorf(EINVALID, "type: must be at most 256 characters")
+	case utf8.RuneCountInString(e.ID) > 200:
+		return Errorf(EINVALID, "id: must be at most 200 characters")
+	case len(e.Source) > 1024:
+		return Errorf(EINVALID, "source: must be at most 1024 bytes")
+	}
+	return nil
+}

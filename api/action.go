@@ -138,7 +138,7 @@ func toActionUpdate(r actionRequest, prefix string) (dispatcher.ActionUpdate, er
 func parseTimestamp(raw json.RawMessage) (time.Time, error) {
 	var ms int64
 	if err := json.Unmarshal(raw, &ms); err == nil {
-		return time.UnixMilli(ms).UTC(), nil
+		return inRange(time.UnixMilli(ms).UTC())
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -148,7 +148,16 @@ func parseTimestamp(raw json.RawMessage) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q is not an ISO-8601 date-time such as 2030-01-31T09:00:00.000Z", s)
 	}
-	return t.UTC(), nil
+	return inRange(t.UTC())
+}
+
+// inRange refuses times outside the years 1970 to 9999: before is a
+// mistake, after cannot be written as RFC 3339 (nor recorded by Temporal).
+func inRange(t time.Time) (time.Time, error) {
+	if t.Year() < 1970 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("must be between the years 1970 and 9999, not %d", t.Year())
+	}
+	return t, nil
 }
 
 func parseRetryPolicy(raw json.RawMessage) (*dispatcher.RetryPolicy, error) {
@@ -157,6 +166,10 @@ func parseRetryPolicy(raw json.RawMessage) (*dispatcher.RetryPolicy, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("want {maximumAttempts, initialIntervalMs, backoffCoefficient, maximumIntervalMs}: %v", err)
+	}
+	const month = 30 * 24 * 3600 * 1000
+	if p.InitialIntervalMs < 0 || p.InitialIntervalMs > month || p.MaximumIntervalMs < 0 || p.MaximumIntervalMs > month {
+		return nil, fmt.Errorf("intervals must be between 0 and %d ms (30 days)", month)
 	}
 	return &dispatcher.RetryPolicy{
 		MaximumAttempts:    p.MaximumAttempts,

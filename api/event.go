@@ -77,7 +77,9 @@ func (e eventJSON) toEvent() (dispatcher.Event, error) {
 			if err != nil {
 				return ev, dispatcher.Errorf(dispatcher.EINVALID, "timestamp: %q is not an ISO-8601 date-time", *e.Timestamp)
 			}
-			ev.Time = t.UTC()
+			if ev.Time, err = inRange(t.UTC()); err != nil {
+				return ev, dispatcher.Errorf(dispatcher.EINVALID, "timestamp: %v", err)
+			}
 		}
 		if e.Source != nil {
 			ev.Source = e.Source.ProducerID
@@ -98,14 +100,12 @@ func (e eventJSON) toEvent() (dispatcher.Event, error) {
 	return withID(ev)
 }
 
+// withID gives ev an id when it has none, and validates it.
 func withID(ev dispatcher.Event) (dispatcher.Event, error) {
 	if ev.ID == "" {
 		ev.ID = dispatcher.NewID(time.Now())
 	}
-	if len(ev.ID) > 200 {
-		return ev, dispatcher.Errorf(dispatcher.EINVALID, "id: must be at most 200 characters")
-	}
-	return ev, nil
+	return ev, ev.Validate()
 }
 
 func isObject(raw json.RawMessage) bool {
@@ -217,6 +217,9 @@ func fromCloudEvent(ce cloudevents.Event) (dispatcher.Event, error) {
 	ev := dispatcher.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Time: ce.Time().UTC()}
 	if ce.Time().IsZero() {
 		ev.Time = time.Now().UTC()
+	}
+	if _, err := inRange(ev.Time); err != nil {
+		return ev, dispatcher.Errorf(dispatcher.EINVALID, "time: %v", err)
 	}
 	switch data := ce.Data(); {
 	case len(data) == 0:

@@ -104,6 +104,9 @@ func TestEventErrors(t *testing.T) {
 		{"unparsable", "application/json", `{"type":`, 400, 22, "JSON"},
 		{"empty", "application/json", ``, 400, 13, "empty"},
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, 400, 0, "source"},
+		{"type too long", "application/json", `{"type":"` + strings.Repeat("t", 300) + `"}`, 400, 15, "type"},
+		{"NUL in type", "application/json", `{"type":"a\u0000b"}`, 400, 15, "type"},
+		{"creationTimestamp in year 10000", "application/json", `{"type":"t","creationTimestamp":253402300800000}`, 400, 15, "9999"},
 		{"too large", "application/json", `{"type":"t","content":{"x":"` + strings.Repeat("y", 3000) + `"}}`, 413, 24, "limit"},
 	}
 	for _, tc := range cases {

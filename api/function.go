@@ -36,7 +36,9 @@ type functionResponse struct {
 func toFunctionUpdate(r functionRequest) dispatcher.FunctionUpdate {
 	u := dispatcher.FunctionUpdate{Name: r.Name, Kind: r.Kind, URL: r.URL, Secret: r.Secret, Headers: r.Headers, TaskQueue: r.TaskQueue}
 	if r.TimeoutSeconds != nil {
-		d := time.Duration(*r.TimeoutSeconds) * time.Second
+		// Out of range values must not wrap around into range.
+		secs := min(max(*r.TimeoutSeconds, -1), int(dispatcher.MaxFunctionTimeout.Seconds())+1)
+		d := time.Duration(secs) * time.Second
 		u.Timeout = &d
 	}
 	return u

@@ -37,6 +37,9 @@ const (
 	rqlGroup
 )
 
+// maxRQLValues bounds the values of one query.
+const maxRQLValues = 1000
+
 // parseRQL parses the raw query string of a list request (as received, not
 // decoded) into a Query. Every error is a *dispatcher.Error with code
 // EQUERY whose message names the offending token.
@@ -49,6 +52,10 @@ func parseRQL(rawQuery string) (dispatcher.Query, error) {
 			return dispatcher.Query{}, rqlErrorf("%v", err)
 		}
 		rawQuery = s
+	}
+	// Each value becomes a bind parameter, and databases cap those.
+	if n := strings.Count(rawQuery, ","); n > maxRQLValues {
+		return dispatcher.Query{}, rqlErrorf("too many values (%d); a query takes at most %d", n, maxRQLValues)
 	}
 	p := rqlParser{s: rawQuery}
 	terms, err := p.terms()

@@ -48,6 +48,7 @@ func TestFunctionValidation(t *testing.T) {
 		{`{"name":"f","kind":"temporal"}`, 400, 14, "taskQueue"},
 		{`{"name":"f","kind":"lambda","url":"http://x"}`, 400, 15, "kind"},
 		{`{"url":"http://x"}`, 400, 14, "name"},
+		{`{"name":"f","url":"http://x","timeoutSeconds":9223372037}`, 400, 15, "timeoutSeconds"},
 		{`{"name":"f","url":"http://x","headers":{"bad header":"v"}}`, 400, 15, "headers"},
 	}
 	for _, tc := range cases {

@@ -67,11 +67,16 @@ func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (StartResult, e
 	}, WorkflowDispatch, DispatchInput{Event: ev, LocalTimeout: s.LocalTimeout})
 
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	var invalid *serviceerror.InvalidArgument
 	switch {
 	case err == nil:
 		return StartResult{WorkflowID: id, RunID: run.GetRunID()}, nil
 	case errors.As(err, &started):
 		return StartResult{WorkflowID: id, RunID: started.RunId, Duplicate: true}, nil
+	case errors.As(err, &invalid):
+		// The event passed our validation but not Temporal's (e.g. a
+		// search attribute over its size limit): the client's to fix.
+		return StartResult{}, dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
 	case unavailable(err):
 		return StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
 	default:
