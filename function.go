@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"net/url"
+	"slices"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -26,6 +27,11 @@ type Function struct {
 	Created   time.Time
 	Updated   time.Time
 }
+
+// ReservedWorkflowNames are the dispatcher's own workflow types: a
+// temporal task function by one of these names would let whoever may edit
+// functions start them (a bulk replay, say) without their permission.
+var ReservedWorkflowNames = []string{"Dispatch", "BulkReplay"}
 
 // Function call timeouts.
 const (
@@ -82,7 +88,10 @@ func (f *Function) Validate() error {
 		}
 		u, err := url.Parse(f.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return Errorf(EINVALID, "url: %q is not an absolute http(s) URL", f.URL)
+			return Errorf(EINVALID, "url: not an absolute http(s) URL")
+		}
+		if u.User != nil {
+			return Errorf(EINVALID, "url: must not carry credentials; use secret or headers, which are never shown")
 		}
 		if f.Timeout == 0 {
 			f.Timeout = DefaultFunctionTimeout
@@ -99,6 +108,9 @@ func (f *Function) Validate() error {
 			}
 		}
 	case FunctionTemporal:
+		if slices.Contains(ReservedWorkflowNames, f.Name) {
+			return Errorf(EINVALID, "name: %q is a workflow of the dispatcher itself and cannot be a task function", f.Name)
+		}
 		if f.TaskQueue == "" {
 			return Errorf(EREQUIRED, "taskQueue: is required for a temporal function")
 		}

@@ -29,12 +29,13 @@ type Config struct {
 }
 
 // FunctionRef is what a workflow needs to know about a task function to
-// run it: HTTP call or child workflow, and how long a call may take. It
-// never holds the function's secret.
+// run it: HTTP call or child workflow, and how long a call may take. It is
+// recorded in the workflow's history, shown in the Temporal Web UI, so it
+// holds neither the secret nor the URL (which may carry a token); the
+// activity looks those up when it calls.
 type FunctionRef struct {
 	Name      string
-	Kind      string // dispatcher.FunctionHTTP or dispatcher.FunctionTemporal
-	URL       string
+	Kind      string        // dispatcher.FunctionHTTP or dispatcher.FunctionTemporal
 	Timeout   time.Duration // per HTTP call; 0 means the default
 	TaskQueue string        // temporal functions
 }
@@ -82,7 +83,7 @@ func (a *Activities) loadConfig(ctx context.Context, eventType string) (Config, 
 				return Config{}, err
 			}
 			cfg.Functions = append(cfg.Functions, FunctionRef{
-				Name: f.Name, Kind: f.Kind, URL: f.URL, Timeout: f.Timeout, TaskQueue: f.TaskQueue,
+				Name: f.Name, Kind: f.Kind, Timeout: f.Timeout, TaskQueue: f.TaskQueue,
 			})
 		}
 	}

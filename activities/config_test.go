@@ -41,7 +41,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatalf("dispatchers = %+v", cfg.Dispatchers)
 	}
 	want := []activities.FunctionRef{
-		{Name: "erase", Kind: dispatcher.FunctionHTTP, URL: "http://x", Timeout: time.Second},
+		{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: time.Second},
 		{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "tq"},
 	}
 	if len(cfg.Functions) != len(want) {

@@ -30,7 +30,8 @@ type smtpConfig struct {
 func parseSMTPURL(raw string) (*smtpConfig, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("SMTP URL: %v", err)
+		// url.Parse quotes the whole URL, password included.
+		return nil, fmt.Errorf("SMTP URL: not a valid URL (want smtp://user:pass@host:port)")
 	}
 	c := &smtpConfig{host: u.Hostname(), tls: gomail.TLSOpportunistic}
 	switch u.Scheme {

@@ -81,7 +81,6 @@ type configResponse struct {
 type functionRefJSON struct {
 	Name           string `json:"name"`
 	Kind           string `json:"kind"`
-	URL            string `json:"url,omitempty"`
 	TimeoutSeconds int    `json:"timeoutSeconds,omitempty"`
 	TaskQueue      string `json:"taskQueue,omitempty"`
 }
@@ -305,7 +304,7 @@ func toConfigResponse(cfg *activities.Config, pinned bool) *configResponse {
 		out.Dispatchers[i] = toDispatcherResponse(d)
 	}
 	for i, f := range cfg.Functions {
-		out.Functions[i] = functionRefJSON{Name: f.Name, Kind: f.Kind, URL: f.URL, TimeoutSeconds: int(f.Timeout.Seconds()), TaskQueue: f.TaskQueue}
+		out.Functions[i] = functionRefJSON{Name: f.Name, Kind: f.Kind, TimeoutSeconds: int(f.Timeout.Seconds()), TaskQueue: f.TaskQueue}
 	}
 	return out
 }

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -19,18 +21,19 @@ type functionRequest struct {
 	TaskQueue      *string            `json:"taskQueue"`
 }
 
-// functionResponse never carries the secret: it is write-only.
+// functionResponse never carries the secret nor header values: both are
+// write-only (headers are where API keys go), so only header names show.
 type functionResponse struct {
-	ID                string            `json:"id"`
-	Name              string            `json:"name"`
-	Kind              string            `json:"kind"`
-	URL               string            `json:"url,omitempty"`
-	TimeoutSeconds    int               `json:"timeoutSeconds,omitempty"`
-	HasSecret         bool              `json:"hasSecret"`
-	Headers           map[string]string `json:"headers,omitempty"`
-	TaskQueue         string            `json:"taskQueue,omitempty"`
-	CreationTimestamp int64             `json:"creationTimestamp"`
-	UpdateTimestamp   int64             `json:"updateTimestamp"`
+	ID                string   `json:"id"`
+	Name              string   `json:"name"`
+	Kind              string   `json:"kind"`
+	URL               string   `json:"url,omitempty"`
+	TimeoutSeconds    int      `json:"timeoutSeconds,omitempty"`
+	HasSecret         bool     `json:"hasSecret"`
+	HeaderNames       []string `json:"headerNames,omitempty"`
+	TaskQueue         string   `json:"taskQueue,omitempty"`
+	CreationTimestamp int64    `json:"creationTimestamp"`
+	UpdateTimestamp   int64    `json:"updateTimestamp"`
 }
 
 func toFunctionUpdate(r functionRequest) dispatcher.FunctionUpdate {
@@ -46,7 +49,7 @@ func toFunctionUpdate(r functionRequest) dispatcher.FunctionUpdate {
 
 func toFunctionResponse(f dispatcher.Function) functionResponse {
 	return functionResponse{ID: f.ID, Name: f.Name, Kind: f.Kind, URL: f.URL, TimeoutSeconds: int(f.Timeout.Seconds()),
-		HasSecret: f.Secret != "", Headers: f.Headers, TaskQueue: f.TaskQueue,
+		HasSecret: f.Secret != "", HeaderNames: slices.Sorted(maps.Keys(f.Headers)), TaskQueue: f.TaskQueue,
 		CreationTimestamp: f.Created.UnixMilli(), UpdateTimestamp: f.Updated.UnixMilli()}
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -49,11 +50,17 @@ func TestFunctionValidation(t *testing.T) {
 		{`{"name":"f","kind":"lambda","url":"http://x"}`, 400, 15, "kind"},
 		{`{"url":"http://x"}`, 400, 14, "name"},
 		{`{"name":"f","url":"http://x","timeoutSeconds":9223372037}`, 400, 15, "timeoutSeconds"},
+		{`{"name":"f","url":"https://user:pw@example.com/hook"}`, 400, 15, "credentials"},
+		{`{"name":"BulkReplay","kind":"temporal","taskQueue":"dispatcher"}`, 400, 15, "workflow of the dispatcher"},
 		{`{"name":"f","url":"http://x","headers":{"bad header":"v"}}`, 400, 15, "headers"},
 	}
 	for _, tc := range cases {
 		code, body := hs.do("POST", "/functions/v1", tc.body)
 		wantError(t, code, body, tc.status, tc.code, tc.mention)
+	}
+	withKey := hs.must(200, "POST", "/functions/v1", `{"name":"keyed","url":"https://example.com","headers":{"X-Api-Key":"k3y","X-Team":"a"}}`)
+	if names, _ := withKey["headerNames"].([]any); len(names) != 2 || names[0] != "X-Api-Key" || strings.Contains(fmt.Sprint(withKey), "k3y") {
+		t.Fatalf("header values must be write-only: %v", withKey)
 	}
 	f := hs.must(200, "POST", "/functions/v1", `{"name":"child","kind":"temporal","taskQueue":"pii"}`)
 	if f["kind"] != "temporal" || f["taskQueue"] != "pii" || f["hasSecret"] != false {

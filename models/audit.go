@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher"
 	"gorm.io/gorm/clause"
@@ -28,7 +29,7 @@ func (auditRow) TableName() string { return "execution_audit" }
 
 func toDBAudit(e dispatcher.AuditEntry) (auditRow, error) {
 	row := auditRow{ID: e.ID, WorkflowID: e.WorkflowID, Operation: e.Operation, Ref: e.Ref, RunID: e.RunID,
-		NewRunID: e.NewRunID, Actor: e.Actor, Config: e.Config, BulkReplayID: e.BulkReplayID, CreatedAt: millis(e.At)}
+		NewRunID: e.NewRunID, Actor: truncate(e.Actor, 256), Config: e.Config, BulkReplayID: e.BulkReplayID, CreatedAt: millis(e.At)}
 	if len(e.Actions) > 0 {
 		a, err := jsonText(e.Actions)
 		if err != nil {
@@ -90,4 +91,14 @@ func (s *Store) AuditTrail(ctx context.Context, workflowID string) ([]dispatcher
 		}
 	}
 	return out, nil
+}
+
+// truncate cuts s to n characters. The audit row is written after the
+// replay or cancel it records has happened, so it must not fail on a token
+// subject longer than its column.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
 }

@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,23 @@ func TestAuditTrail(t *testing.T) {
 		}
 		if err := s.RecordAudit(ctx, dispatcher.AuditEntry{WorkflowID: "dispatch-a"}); err == nil {
 			t.Error("an entry without operation and ref was recorded")
+		}
+	})
+}
+
+// TestAuditLongActor: an audit row is written after the replay it records,
+// so a token subject longer than the column must not make it fail.
+func TestAuditLongActor(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		long := strings.Repeat("é", 300)
+		e := dispatcher.AuditEntry{WorkflowID: "dispatch-l", Operation: dispatcher.AuditCancel, Ref: "c", Actor: long, At: time.Now()}
+		if err := s.RecordAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		trail, err := s.AuditTrail(ctx, "dispatch-l")
+		if err != nil || len(trail) != 1 || trail[0].Actor != strings.Repeat("é", 256) {
+			t.Fatalf("trail = %+v, %v; want the actor cut to 256 characters", trail, err)
 		}
 	})
 }

@@ -55,8 +55,19 @@ func Open(url string) (*gorm.DB, error) {
 		sqlDB.SetMaxOpenConns(1)
 		return db, nil
 	default:
-		return nil, fmt.Errorf("DATABASE_URL %q: want postgres://… or sqlite:PATH", url)
+		return nil, fmt.Errorf("DATABASE_URL: want postgres://… or sqlite:PATH, got a URL starting %q", prefix(url))
 	}
+}
+
+// prefix is the part of a URL before its first ':' (never the password).
+func prefix(url string) string {
+	if i := strings.IndexByte(url, ':'); i >= 0 {
+		return url[:i+1]
+	}
+	if len(url) > 10 {
+		return url[:10] + "…"
+	}
+	return url
 }
 
 // Migrate applies every migration not yet applied and returns how many it

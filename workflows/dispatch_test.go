@@ -42,7 +42,7 @@ func taskAction(id, fn string) dispatcher.Action {
 
 func config(ds ...dispatcher.Dispatcher) activities.Config {
 	return activities.Config{Version: 7, Dispatchers: ds, Functions: []activities.FunctionRef{
-		{Name: "erase", Kind: dispatcher.FunctionHTTP, URL: "http://erase.example", Timeout: time.Second},
+		{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: time.Second},
 		{Name: "erase-child", Kind: dispatcher.FunctionTemporal, TaskQueue: "teams"},
 	}}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -71,9 +72,7 @@ func configCmd(getenv func(string) string) *cobra.Command {
 				if v == "" {
 					v, src = s.def, "default"
 				}
-				if s.name == "DISPATCHER_JWT_SECRET" && v != "" {
-					v = "(hidden)"
-				}
+				v = redacted(s.name, v)
 				fmt.Fprintf(out, "%-34s %-8s %s\n    %s\n", s.name, src, v, s.doc)
 			}
 			return nil
@@ -81,6 +80,24 @@ func configCmd(getenv func(string) string) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the defaults as the README's markdown table")
 	return cmd
+}
+
+// redacted hides secrets in a setting's value: the JWT secret whole, the
+// password of URLs that carry one.
+func redacted(name, v string) string {
+	if v == "" {
+		return v
+	}
+	if name == "DISPATCHER_JWT_SECRET" {
+		return "(hidden)"
+	}
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	if strings.Contains(v, "@") && strings.Contains(v, "://") {
+		return "(hidden: not a valid URL)"
+	}
+	return v
 }
 
 // configTable is the README's configuration table.
