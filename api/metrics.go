@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -9,8 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// maxEventTypes bounds the event types that get a series of their own:
+// types come from clients, and every new label value is a new series.
+const maxEventTypes = 500
+
 // metrics are the API's Prometheus collectors.
 type metrics struct {
+	mu       sync.Mutex
+	types    map[string]bool // event types with a series of their own
 	events   *prometheus.CounterVec
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -18,6 +25,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		types: map[string]bool{},
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dispatcher_events_received_total",
 			Help: "Events accepted at /events/v1, by event type, envelope and whether the id was seen before.",
@@ -40,7 +48,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// eventReceived counts an accepted event; past maxEventTypes distinct
+// types, new ones count as "_other".
 func (m *metrics) eventReceived(typ, envelope string, duplicate bool) {
+	m.mu.Lock()
+	if !m.types[typ] {
+		if len(m.types) >= maxEventTypes {
+			typ = "_other"
+		} else {
+			m.types[typ] = true
+		}
+	}
+	m.mu.Unlock()
 	m.events.WithLabelValues(typ, envelope, strconv.FormatBool(duplicate)).Inc()
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/models"
 	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 const harnessSecret = "test-secret-test-secret-test-secret!"
@@ -157,5 +159,21 @@ func TestMetricsEndpoint(t *testing.T) {
 	hs.h.ServeHTTP(rec, req)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `dispatcher_http_requests_total{code="200",method="GET",route="/dispatchers/v1"}`) {
 		t.Fatalf("metrics = %d\n%s", rec.Code, rec.Body)
+	}
+}
+
+func TestEventTypeSeriesAreBounded(t *testing.T) {
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxEventTypes + 50 {
+		m.eventReceived(fmt.Sprintf("type-%d", i), "cloudevents", false)
+	}
+	if n := testutil.CollectAndCount(m.events); n != maxEventTypes+1 {
+		t.Fatalf("%d series, want %d types and _other", n, maxEventTypes+1)
+	}
+	if v := testutil.ToFloat64(m.events.WithLabelValues("_other", "cloudevents", "false")); v != 50 {
+		t.Fatalf("_other = %v, want 50", v)
 	}
 }

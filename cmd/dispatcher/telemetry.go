@@ -51,8 +51,23 @@ func temporalTracing(tp trace.TracerProvider) (interceptor.ClientInterceptor, er
 }
 
 // tracedHTTPClient calls task functions with a client span and a
-// traceparent header.
+// traceparent header. It follows redirects only on the same host: Go drops
+// Authorization on a cross-host redirect but not a function's own headers
+// (API keys) nor the signature.
 func tracedHTTPClient(tp trace.TracerProvider) *http.Client {
-	return &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
-		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator))}
+	return &http.Client{
+		Transport: otelhttp.NewTransport(http.DefaultTransport,
+			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator)),
+		CheckRedirect: sameHostRedirects,
+	}
+}
+
+func sameHostRedirects(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return fmt.Errorf("stopped after %d redirects", len(via))
+	}
+	if req.URL.Host != via[0].URL.Host {
+		return fmt.Errorf("refusing a redirect from %s to another host, %s: configure the function's final URL", via[0].URL.Host, req.URL.Host)
+	}
+	return nil
 }
