@@ -19,6 +19,9 @@ type cache struct {
 	functions map[string]dispatcher.Function
 }
 
+// cacheLimit bounds each map of the cache.
+const cacheLimit = 10000
+
 // at brings the cache to version v, emptying it when v is another version.
 func (c *cache) at(v int64) {
 	if c.configs != nil && c.version == v {
@@ -53,7 +56,13 @@ func cached[T any](ctx context.Context, a *Activities, m func(*cache) map[string
 	}
 	a.cache.mu.Lock()
 	if a.cache.version == v {
-		m(&a.cache)[key] = val
+		entries := m(&a.cache)
+		// Keys such as event types come from clients: a map that filled
+		// up starts again rather than growing without end.
+		if len(entries) >= cacheLimit {
+			clear(entries)
+		}
+		entries[key] = val
 	}
 	a.cache.mu.Unlock()
 	return val, v, nil

@@ -55,8 +55,12 @@ func temporalTracing(tp trace.TracerProvider) (interceptor.ClientInterceptor, er
 // Authorization on a cross-host redirect but not a function's own headers
 // (API keys) nor the signature.
 func tracedHTTPClient(tp trace.TracerProvider) *http.Client {
+	// Keep connections to functions alive under concurrency (the default
+	// keeps 2 per host and closes the rest).
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 32
 	return &http.Client{
-		Transport: otelhttp.NewTransport(http.DefaultTransport,
+		Transport: otelhttp.NewTransport(transport,
 			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator)),
 		CheckRedirect: sameHostRedirects,
 	}
