@@ -67,14 +67,18 @@ func startSystem(t *testing.T, opts ...systemOption) *system {
 	} else {
 		s.url = s.startProcess("serve").url
 	}
+	var ready string // the last answer of /readyz, for the failure message
 	s.poll("the API to be ready", func() bool {
 		res, err := http.Get(s.url + "/readyz")
 		if err != nil {
+			ready = err.Error()
 			return false
 		}
-		res.Body.Close()
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		ready = string(b)
 		return res.StatusCode == 200
-	})
+	}, &ready)
 	s.token = strings.TrimSpace(s.run("token", "--admin"))
 	return s
 }
@@ -91,13 +95,18 @@ func (s *system) run(args ...string) string {
 	return string(out)
 }
 
-// poll waits until cond holds, failing the test after 60 s.
-func (s *system) poll(what string, cond func() bool) {
+// poll waits until cond holds, failing the test after 60 s; detail, when
+// given, is shown with the failure.
+func (s *system) poll(what string, cond func() bool, detail ...*string) {
 	s.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("timed out waiting for %s\nlogs:\n%s", what, s.logs)
+			var last string
+			for _, d := range detail {
+				last += *d
+			}
+			s.t.Fatalf("timed out waiting for %s %s\nlogs:\n%s", what, last, s.logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
