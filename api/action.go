@@ -214,12 +214,8 @@ func toActionResponse(a dispatcher.Action) actionResponse {
 
 // createAction answers POST /dispatchers/v1/{id}/actions.
 func (s *Server) createAction(c *gin.Context) {
-	var req actionRequest
-	if !bindJSON(c, &req) {
-		return
-	}
-	if err := s.resolveTemplateName(c.Request.Context(), &req, ""); err != nil {
-		fail(c, err)
+	req, ok := s.bindAction(c)
+	if !ok {
 		return
 	}
 	a, err := toDomainAction(req, "")
@@ -236,12 +232,8 @@ func (s *Server) createAction(c *gin.Context) {
 
 // updateAction answers PUT /dispatchers/v1/{id}/actions/{actionId}.
 func (s *Server) updateAction(c *gin.Context) {
-	var req actionRequest
-	if !bindJSON(c, &req) {
-		return
-	}
-	if err := s.resolveTemplateName(c.Request.Context(), &req, ""); err != nil {
-		fail(c, err)
+	req, ok := s.bindAction(c)
+	if !ok {
 		return
 	}
 	u, err := toActionUpdate(req, "")
@@ -267,6 +259,20 @@ func (s *Server) deleteAction(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, affected{1})
+}
+
+// bindAction reads an action body and resolves its templateName; on
+// failure it has answered.
+func (s *Server) bindAction(c *gin.Context) (actionRequest, bool) {
+	var req actionRequest
+	if !bindJSON(c, &req) {
+		return req, false
+	}
+	if err := s.resolveTemplateName(c.Request.Context(), &req, ""); err != nil {
+		fail(c, err)
+		return req, false
+	}
+	return req, true
 }
 
 // resolveTemplateName fills in templateId from templateName, which the
