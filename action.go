@@ -3,9 +3,10 @@ package dispatcher
 import (
 	"encoding/json"
 	"net/mail"
-	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dispatcherhq/dispatcher/sandbox"
 )
 
 // Action types.
@@ -148,7 +149,7 @@ func (a *Action) validateMail() error {
 	}{{"to", a.Recipients.To}, {"cc", a.Recipients.CC}, {"bcc", a.Recipients.BCC}}
 	for _, l := range lists {
 		for i, r := range l.addrs {
-			if isTemplate(r) {
+			if sandbox.IsTemplate(r) {
 				continue // resolved against the event when the action runs
 			}
 			if _, err := mail.ParseAddress(r); err != nil {
@@ -179,7 +180,3 @@ func (a *Action) validateTask() error {
 	}
 	return nil
 }
-
-// isTemplate reports whether s refers to the event with template syntax
-// ("{{ .event.content.email }}"), to be resolved when the action runs.
-func isTemplate(s string) bool { return strings.Contains(s, "{{") }

@@ -66,7 +66,7 @@ func (d *Dispatcher) Validate() error {
 	for i := range d.Actions {
 		a := &d.Actions[i]
 		if err := a.Validate(); err != nil {
-			return prefixed(err, "actions[%d].", i)
+			return Prefixed(err, fmt.Sprintf("actions[%d].", i))
 		}
 		if a.Name == "" {
 			continue
@@ -117,12 +117,4 @@ func NewID(now time.Time) string {
 	binary.BigEndian.PutUint32(b[:4], uint32(now.Unix()))
 	_, _ = rand.Read(b[4:])
 	return hex.EncodeToString(b[:])
-}
-
-func prefixed(err error, format string, args ...any) error {
-	e, ok := err.(*Error)
-	if !ok {
-		return err
-	}
-	return &Error{Code: e.Code, Message: fmt.Sprintf(format, args...) + e.Message}
 }

@@ -57,6 +57,17 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
+// Prefixed puts prefix, the path of a nested object such as "actions[2].",
+// before the field that an *Error's message names; other errors are
+// returned as they are.
+func Prefixed(err error, prefix string) error {
+	var e *Error
+	if !errors.As(err, &e) || prefix == "" {
+		return err
+	}
+	return &Error{Code: e.Code, Message: prefix + e.Message}
+}
+
 // checkText refuses strings a database cannot store: NUL characters and
 // invalid UTF-8. pairs alternate field names and values.
 func checkText(pairs ...string) error {

@@ -1,7 +1,10 @@
 package dispatcher
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"regexp"
 	"time"
 	"unicode/utf8"
 )
@@ -42,3 +45,37 @@ func (e *Event) Validate() error {
 	}
 	return nil
 }
+
+// StartResult identifies the dispatch of an event.
+type StartResult struct {
+	WorkflowID string
+	RunID      string
+	// Duplicate is true when the event was dispatched before: RunID is
+	// then the run that dispatched it.
+	Duplicate bool
+}
+
+// safeEventID matches event ids that can be used in a workflow ID as they
+// are: URL-unreserved characters only, so the ID needs no escaping in a
+// path like /executions/v1/{workflowId}.
+var safeEventID = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+
+// WorkflowID returns the workflow ID of the dispatch of the event with
+// eventID, the key that makes the same event dispatch once. Ids of at
+// most 128 URL-unreserved characters give "dispatch-<eventID>"; any other
+// id gives "dispatch.<first 32 hex digits of its SHA-256>", which is
+// deterministic, path-safe and cannot collide with the first form.
+func WorkflowID(eventID string) string {
+	if safeEventID.MatchString(eventID) {
+		return "dispatch-" + eventID
+	}
+	sum := sha256.Sum256([]byte(eventID))
+	return "dispatch." + hex.EncodeToString(sum[:16])
+}
+
+// workflowIDPattern matches the workflow IDs WorkflowID gives.
+var workflowIDPattern = regexp.MustCompile(`^dispatch(-[A-Za-z0-9._~-]{1,128}|\.[0-9a-f]{32})$`)
+
+// ValidWorkflowID reports whether id has the form of a dispatch's
+// workflow ID.
+func ValidWorkflowID(id string) bool { return workflowIDPattern.MatchString(id) }

@@ -1,6 +1,9 @@
 package dispatcher
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Execution statuses, as support staff filter on them. They map Temporal's
 // execution statuses: a running dispatch is "scheduled" while one of its
@@ -73,69 +76,99 @@ type ReplayInfo struct {
 	BulkReplayID string // set when a bulk replay started it
 }
 
-// Replay configuration choices.
+// ExecutionPage is one page of a listing of executions.
+type ExecutionPage struct {
+	Executions []Execution
+	// NextPageToken fetches the next page; empty on the last one.
+	NextPageToken string
+}
+
+// Page sizes of a listing of executions.
 const (
-	ReplayConfigOriginal = "original" // the configuration the replayed run ran with
-	ReplayConfigCurrent  = "current"  // today's configuration
+	DefaultExecutionPage = 20
+	MaxExecutionPage     = 100
 )
 
-// ReplayRequest asks for a new run of a dispatch.
-type ReplayRequest struct {
-	WorkflowID string
-	// RunID is the run to replay; empty means the latest. A run that is
-	// not the latest is refused: a newer run has superseded it.
+// ExecutionDetail is everything support needs about one run of a dispatch.
+type ExecutionDetail struct {
+	Execution
+	Event Event
+	// Config is the configuration the run ran with, as its history
+	// recorded it; nil when the run ended before it loaded one.
+	Config *Config
+	// ConfigPinned is true when the run was handed its configuration (a
+	// replay with the original configuration) rather than loading it.
+	ConfigPinned bool
+	// Only lists the actions the run was limited to; empty means all.
+	Only []string
+	// Outcomes is what became of each action: the run's result once it
+	// closed, the outcomes query while it runs.
+	Outcomes []ActionOutcome
+	Failure  string // why the run failed, when it did
+	// Runs lists every run of the workflow ID (the first dispatch and its
+	// replays), newest first.
+	Runs  []Execution
+	Audit []AuditEntry
+}
+
+// ActionOutcome is what became of one action of a dispatch.
+type ActionOutcome struct {
+	DispatcherID   string
+	DispatcherName string
+	ActionID       string
+	ActionName     string
+	Type           string // ActionMail or ActionTask
+	Status         string // an Outcome* status
+	Attempts       int
+	Error          string // the last error, when failed or canceled
+	ErrorClass     string // a Failure* constant
+	StartedAt      time.Time
+	FinishedAt     time.Time
+	HTTPStatus     int    // HTTP task functions
+	MessageID      string // mail
+}
+
+// Action outcome statuses. An outcome ends succeeded, failed or canceled;
+// a running dispatch also shows actions still scheduled or running.
+const (
+	OutcomeScheduled = "scheduled" // waiting for its startTimestamp
+	OutcomeRunning   = "running"
+	OutcomeSucceeded = "succeeded"
+	OutcomeFailed    = "failed"
+	OutcomeCanceled  = "canceled"
+)
+
+// HistoryPage is one page of a run's raw Temporal history.
+type HistoryPage struct {
 	RunID string
-	// Actions to run again; empty means the ones that failed or were
-	// canceled in the replayed run. Naming an action that succeeded is
-	// the only way to send it again.
-	Actions []string
-	Config  string // ReplayConfigOriginal (the default) or ReplayConfigCurrent
-	Actor   string // who asked, for the audit trail
-	// ReplayID marks the replay; empty means a fresh one. A caller that
-	// may retry (a bulk replay) passes the same ID every time: a replay
-	// with that ID that already started is reported, not started again.
-	ReplayID     string
-	BulkReplayID string
+	// Events are history events as Temporal's JSON encoding (protojson)
+	// gives them, the form `temporal workflow show --output json` uses.
+	Events        []json.RawMessage
+	NextPageToken string
 }
 
-// ReplayResult is the run a replay started.
-type ReplayResult struct {
-	WorkflowID string
-	RunID      string
-	ReplayOf   string // the run it replays
-	ReplayID   string
-	Actions    []string // the actions it runs; empty means all
-	Config     string
-	// AlreadyStarted is true when a replay with the request's ReplayID
-	// had started before; RunID is then that run.
-	AlreadyStarted bool
+// FailureGroup counts the failed dispatches whose actions of one
+// dispatcher failed with one error class.
+type FailureGroup struct {
+	ErrorClass     string
+	DispatcherID   string // empty for a run that failed before it loaded dispatchers
+	DispatcherName string
+	Count          int
+	// Sample is the error message of one of them (the newest), and
+	// SampleWorkflowID and SampleRunID name it.
+	Sample           string
+	SampleWorkflowID string
+	SampleRunID      string
 }
 
-// RunRef names one run of a workflow.
-type RunRef struct {
-	WorkflowID string
-	RunID      string
-}
-
-// Audit operations.
-const (
-	AuditReplay = "replay"
-	AuditCancel = "cancel"
-)
-
-// AuditEntry records who replayed or canceled which dispatch, and when.
-type AuditEntry struct {
-	ID         string
-	WorkflowID string
-	// Ref makes recording idempotent: a second entry with the same
-	// WorkflowID, Operation and Ref is ignored.
-	Ref          string
-	Operation    string // AuditReplay or AuditCancel
-	RunID        string // the run replayed or canceled
-	NewRunID     string // the replay's run
-	Actor        string
-	Actions      []string
-	Config       string
-	BulkReplayID string
-	At           time.Time
+// FailureSummary groups failed dispatches by cause.
+type FailureSummary struct {
+	Failed int // failed runs counted
+	// Superseded counts failed runs left out because a later run (a
+	// replay) of the same dispatch exists.
+	Superseded int
+	Groups     []FailureGroup
+	// Truncated is true when more runs matched than a summary reads; the
+	// counts cover the newest ones.
+	Truncated bool
 }

@@ -1,7 +1,6 @@
 // Package activities holds the side effects of a dispatch: loading the
-// configuration, sending mail over SMTP and calling HTTP task functions;
-// and those of a bulk replay: listing and replaying dispatches.
-// Workflows in package workflows call these methods; they never do I/O
+// configuration, sending mail over SMTP and calling HTTP task functions.
+// The workflows in package workflows call them by name; they never do I/O
 // themselves.
 package activities
 
@@ -47,32 +46,28 @@ type Options struct {
 	MailFrom string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Executions lists and replays dispatches for bulk replays; nil
-	// leaves the bulk-replay activities failing.
-	Executions Executions
 }
 
-// Activities runs the side effects of a dispatch. Its methods are
-// registered with a Temporal worker by workflows.Register.
-type Activities struct {
+// Effects runs the side effects of a dispatch. Every exported method is an
+// activity, registered under its own name (worker.RegisterActivity(e)):
+// the names workflows.Activity* and workflows.Local* call.
+type Effects struct {
 	store    Store
 	http     *http.Client
 	smtp     *smtpConfig // nil when no SMTP server is configured
 	mailFrom string
 	now      func() time.Time
 	cache    cache
-
-	executions Executions
 }
 
 // New returns the activities with their dependencies. It fails when the
 // SMTP URL or sender is malformed, so a misconfigured worker stops at
 // start-up rather than failing every mail.
-func New(o Options) (*Activities, error) {
+func New(o Options) (*Effects, error) {
 	if o.Store == nil {
 		return nil, errors.New("activities: a Store is required")
 	}
-	a := &Activities{store: o.Store, http: o.HTTPClient, mailFrom: o.MailFrom, now: o.Now, executions: o.Executions}
+	a := &Effects{store: o.Store, http: o.HTTPClient, mailFrom: o.MailFrom, now: o.Now}
 	if a.http == nil {
 		a.http = &http.Client{}
 	}

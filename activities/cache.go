@@ -14,7 +14,7 @@ import (
 type cache struct {
 	mu        sync.Mutex
 	version   int64
-	configs   map[string]Config // by event type
+	configs   map[string]dispatcher.Config // by event type
 	templates map[string]dispatcher.Template
 	functions map[string]dispatcher.Function
 }
@@ -28,7 +28,7 @@ func (c *cache) at(v int64) {
 		return
 	}
 	c.version = v
-	c.configs = map[string]Config{}
+	c.configs = map[string]dispatcher.Config{}
 	c.templates = map[string]dispatcher.Template{}
 	c.functions = map[string]dispatcher.Function{}
 }
@@ -37,7 +37,7 @@ func (c *cache) at(v int64) {
 // it on a miss. A load that raced with a change (the cache moved to another
 // version meanwhile) is returned but not stored, so an old value never
 // outlives its version.
-func cached[T any](ctx context.Context, a *Activities, m func(*cache) map[string]T, key string, load func(context.Context) (T, error)) (T, int64, error) {
+func cached[T any](ctx context.Context, a *Effects, m func(*cache) map[string]T, key string, load func(context.Context) (T, error)) (T, int64, error) {
 	var zero T
 	v, err := a.store.ConfigVersion(ctx)
 	if err != nil {
@@ -68,13 +68,13 @@ func cached[T any](ctx context.Context, a *Activities, m func(*cache) map[string
 	return val, v, nil
 }
 
-func (a *Activities) template(ctx context.Context, id string) (dispatcher.Template, error) {
+func (a *Effects) template(ctx context.Context, id string) (dispatcher.Template, error) {
 	t, _, err := cached(ctx, a, func(c *cache) map[string]dispatcher.Template { return c.templates }, id,
 		func(ctx context.Context) (dispatcher.Template, error) { return a.store.FindTemplate(ctx, id) })
 	return t, err
 }
 
-func (a *Activities) function(ctx context.Context, name string) (dispatcher.Function, error) {
+func (a *Effects) function(ctx context.Context, name string) (dispatcher.Function, error) {
 	f, _, err := cached(ctx, a, func(c *cache) map[string]dispatcher.Function { return c.functions }, name,
 		func(ctx context.Context) (dispatcher.Function, error) { return a.store.FindFunctionByName(ctx, name) })
 	return f, err

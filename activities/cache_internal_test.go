@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/dispatcherhq/dispatcher"
 )
 
 // versionStore is a Store whose version never moves.
@@ -14,10 +16,10 @@ func (versionStore) ConfigVersion(context.Context) (int64, error) { return 1, ni
 // TestCacheIsBounded: event types come from clients, so a stream of
 // distinct ones must not grow the cache without end.
 func TestCacheIsBounded(t *testing.T) {
-	a := &Activities{store: versionStore{}}
-	configs := func(c *cache) map[string]Config { return c.configs }
+	a := &Effects{store: versionStore{}}
+	configs := func(c *cache) map[string]dispatcher.Config { return c.configs }
 	loads := 0
-	load := func(context.Context) (Config, error) { loads++; return Config{}, nil }
+	load := func(context.Context) (dispatcher.Config, error) { loads++; return dispatcher.Config{}, nil }
 	for i := range cacheLimit + 10 {
 		if _, _, err := cached(context.Background(), a, configs, fmt.Sprintf("type-%d", i), load); err != nil {
 			t.Fatal(err)

@@ -27,10 +27,10 @@ func TestLoadConfig(t *testing.T) {
 	store.functions["child"] = dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "tq"}
 	a := newActivities(t, activities.Options{Store: store})
 
-	load := func(t *testing.T, eventType string) activities.Config {
+	load := func(t *testing.T, eventType string) dispatcher.Config {
 		t.Helper()
-		var cfg activities.Config
-		if err := execute(t, a, a.LoadConfig, activities.LoadConfigInput{EventType: eventType}, &cfg); err != nil {
+		var cfg dispatcher.Config
+		if err := execute(t, a, a.LoadConfig, dispatcher.LoadConfigInput{EventType: eventType}, &cfg); err != nil {
 			t.Fatalf("LoadConfig: %v", err)
 		}
 		return cfg
@@ -40,7 +40,7 @@ func TestLoadConfig(t *testing.T) {
 	if len(cfg.Dispatchers) != 2 || cfg.Dispatchers[0].ID != "d1" || cfg.Dispatchers[1].ID != "d3" {
 		t.Fatalf("dispatchers = %+v", cfg.Dispatchers)
 	}
-	want := []activities.FunctionRef{
+	want := []dispatcher.FunctionRef{
 		{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: time.Second},
 		{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "tq"},
 	}
@@ -80,11 +80,11 @@ func TestTemplateCache(t *testing.T) {
 	store := newFakeStore()
 	store.templates["t1"] = dispatcher.Template{ID: "t1", Subject: "first"}
 	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + sink.Addr, MailFrom: "a@example.com"})
-	in := activities.MailInput{Event: testEvent(), TemplateID: "t1",
+	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "t1",
 		Recipients: dispatcher.Recipients{To: []string{"b@example.com"}}, MessageID: "m@x"}
 	send := func(t *testing.T) string {
 		t.Helper()
-		var res activities.MailResult
+		var res dispatcher.MailResult
 		if err := execute(t, a, a.SendMail, in, &res); err != nil {
 			t.Fatalf("SendMail: %v", err)
 		}

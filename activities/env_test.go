@@ -25,7 +25,7 @@ func testEvent() dispatcher.Event {
 	}
 }
 
-func newActivities(t *testing.T, o activities.Options) *activities.Activities {
+func newActivities(t *testing.T, o activities.Options) *activities.Effects {
 	t.Helper()
 	if o.Now == nil {
 		o.Now = func() time.Time { return testNow }
@@ -39,7 +39,7 @@ func newActivities(t *testing.T, o activities.Options) *activities.Activities {
 
 // execute runs one activity in the SDK's activity test environment and
 // decodes its result into result.
-func execute(t *testing.T, a *activities.Activities, fn, input, result any) error {
+func execute(t *testing.T, a *activities.Effects, fn, input, result any) error {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()

@@ -6,15 +6,9 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-)
 
-// FailureDetails ride along with every failure the activities raise:
-// Temporal does not report how many attempts a failed activity took, and
-// a dispatch's outcomes show it, with the HTTP status of a task call.
-type FailureDetails struct {
-	Attempt    int
-	StatusCode int // HTTP task functions that answered
-}
+	"github.com/dispatcherhq/dispatcher"
+)
 
 // permanent returns a non-retryable failure of type typ (one of the
 // dispatcher.Failure constants).
@@ -33,7 +27,7 @@ func failure(ctx context.Context, typ, msg string, nonRetryable bool, retryAfter
 	return temporal.NewApplicationErrorWithOptions(msg, typ, temporal.ApplicationErrorOptions{
 		NonRetryable:   nonRetryable,
 		NextRetryDelay: retryAfter,
-		Details:        []any{FailureDetails{Attempt: attempt(ctx), StatusCode: status}},
+		Details:        []any{dispatcher.FailureDetails{Attempt: attempt(ctx), StatusCode: status}},
 	})
 }
 

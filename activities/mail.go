@@ -13,27 +13,6 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 )
 
-// MailInput is the input of SendMail: one mail action of one dispatch.
-type MailInput struct {
-	Event        dispatcher.Event
-	DispatcherID string
-	ActionID     string
-	TemplateID   string
-	Recipients   dispatcher.Recipients
-	// MessageID is the same for every attempt of this action of this
-	// dispatch (without angle brackets), so that receivers can drop a
-	// mail that a retry sent twice.
-	MessageID string
-	// Run marks a replay of the dispatch; empty for the first one.
-	Run string
-}
-
-// MailResult is what SendMail reports.
-type MailResult struct {
-	MessageID string
-	Attempt   int // the activity attempt that sent it
-}
-
 // Headers the dispatcher adds to every mail, so a receiver can trace it.
 const (
 	HeaderEvent  = "X-Dispatcher-Event"
@@ -45,37 +24,37 @@ const (
 // non-retryable (dispatcher.FailureNotFound, FailureTemplate,
 // FailureRecipient); an SMTP 5xx as non-retryable FailureSMTPPermanent;
 // an SMTP 4xx or a connection error as retryable FailureSMTPTemporary.
-func (a *Activities) SendMail(ctx context.Context, in MailInput) (MailResult, error) {
+func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 	t, err := a.template(ctx, in.TemplateID)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
-		return MailResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("template %q does not exist", in.TemplateID))
+		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("template %q does not exist", in.TemplateID))
 	case err != nil:
-		return MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading template %q: %v", in.TemplateID, err))
+		return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading template %q: %v", in.TemplateID, err))
 	}
 	rendered, err := dispatcher.RenderMail(t, in.Event)
 	if err != nil {
-		return MailResult{}, permanent(ctx, dispatcher.FailureTemplate, fmt.Sprintf("template %q: %s", in.TemplateID, dispatcher.ErrorMessage(err)))
+		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureTemplate, fmt.Sprintf("template %q: %s", in.TemplateID, dispatcher.ErrorMessage(err)))
 	}
 	rcpts, err := dispatcher.ResolveRecipients(in.Recipients, in.Event)
 	if err != nil {
-		return MailResult{}, permanent(ctx, dispatcher.FailureRecipient, dispatcher.ErrorMessage(err))
+		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureRecipient, dispatcher.ErrorMessage(err))
 	}
 	if a.smtp == nil {
 		// Retryable: configuring SMTP and restarting the worker fixes it.
-		return MailResult{}, temporary(ctx, dispatcher.FailureSMTPTemporary, "no SMTP server is configured")
+		return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureSMTPTemporary, "no SMTP server is configured")
 	}
 	msg, err := a.message(in, rendered, rcpts)
 	if err != nil {
-		return MailResult{}, permanent(ctx, dispatcher.FailureRecipient, err.Error())
+		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureRecipient, err.Error())
 	}
 	if err := a.deliver(ctx, msg); err != nil {
-		return MailResult{}, err
+		return dispatcher.MailResult{}, err
 	}
-	return MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
+	return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
 }
 
-func (a *Activities) message(in MailInput, r dispatcher.RenderedMail, rcpts dispatcher.Recipients) (*gomail.Msg, error) {
+func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rcpts dispatcher.Recipients) (*gomail.Msg, error) {
 	m := gomail.NewMsg()
 	if err := m.From(a.mailFrom); err != nil {
 		return nil, fmt.Errorf("sender %q: %v", a.mailFrom, err)
@@ -109,7 +88,7 @@ func (a *Activities) message(in MailInput, r dispatcher.RenderedMail, rcpts disp
 }
 
 // deliver sends m and classifies the failure.
-func (a *Activities) deliver(ctx context.Context, m *gomail.Msg) error {
+func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
 	timeout := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -151,4 +130,11 @@ func validateSender(from string) error {
 		return fmt.Errorf("mail sender %q: %v", from, err)
 	}
 	return nil
+}
+
+// SendMailLocal is SendMail under the name of a mail action's first
+// attempt, which runs as a local activity (workflows.LocalSendMail): a
+// method of its own because the SDK keys registrations by function too.
+func (a *Effects) SendMailLocal(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
+	return a.SendMail(ctx, in)
 }

@@ -70,7 +70,7 @@ func TestSendMail(t *testing.T) {
 	a := newActivities(t, activities.Options{
 		Store: store, SMTPURL: "smtp://" + sink.Addr, MailFrom: "Dispatcher <no-reply@example.com>",
 	})
-	in := activities.MailInput{
+	in := dispatcher.MailInput{
 		Event:      testEvent(),
 		TemplateID: "tpl-1",
 		Recipients: dispatcher.Recipients{
@@ -81,7 +81,7 @@ func TestSendMail(t *testing.T) {
 		MessageID: "dispatch-ev-1.d1.a1@dispatcher",
 	}
 
-	var res activities.MailResult
+	var res dispatcher.MailResult
 	if err := execute(t, a, a.SendMail, in, &res); err != nil {
 		t.Fatalf("SendMail: %v", err)
 	}
@@ -149,11 +149,11 @@ func TestSendMailFailures(t *testing.T) {
 	store := newFakeStore()
 	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "Hi {{ .content.name }}", Text: "x"}
 	store.templates["tpl-bad"] = dispatcher.Template{ID: "tpl-bad", Subject: "Hi {{ .content.nope }}"}
-	ok := activities.MailInput{
+	ok := dispatcher.MailInput{
 		Event: testEvent(), TemplateID: "tpl-1",
 		Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}, MessageID: "m@dispatcher",
 	}
-	with := func(f func(*activities.MailInput)) activities.MailInput {
+	with := func(f func(*dispatcher.MailInput)) dispatcher.MailInput {
 		in := ok
 		f(&in)
 		return in
@@ -163,16 +163,16 @@ func TestSendMailFailures(t *testing.T) {
 		name      string
 		reject    *smtpError
 		smtpURL   string // "" means the sink
-		in        activities.MailInput
+		in        dispatcher.MailInput
 		wantType  string
 		retryable bool
 		wantMsg   string
 	}{
-		{name: "missing template", in: with(func(in *activities.MailInput) { in.TemplateID = "nope" }),
+		{name: "missing template", in: with(func(in *dispatcher.MailInput) { in.TemplateID = "nope" }),
 			wantType: dispatcher.FailureNotFound, wantMsg: `template "nope" does not exist`},
-		{name: "render error", in: with(func(in *activities.MailInput) { in.TemplateID = "tpl-bad" }),
+		{name: "render error", in: with(func(in *dispatcher.MailInput) { in.TemplateID = "tpl-bad" }),
 			wantType: dispatcher.FailureTemplate, wantMsg: `subject: line 1: at <.content.nope>: map has no entry for key "nope"`},
-		{name: "invalid recipient", in: with(func(in *activities.MailInput) { in.Recipients.To = []string{"{{ .event.type }}"} }),
+		{name: "invalid recipient", in: with(func(in *dispatcher.MailInput) { in.Recipients.To = []string{"{{ .event.type }}"} }),
 			wantType: dispatcher.FailureRecipient, wantMsg: `recipients.to[0]: "user_deleted" is not an email address`},
 		{name: "550 is permanent", reject: &smtpError{550, "mailbox unavailable"}, in: ok,
 			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "mailbox unavailable"},
@@ -192,7 +192,7 @@ func TestSendMailFailures(t *testing.T) {
 				url = "smtp://" + sink.Addr
 			}
 			a := newActivities(t, activities.Options{Store: store, SMTPURL: url, MailFrom: "no-reply@example.com"})
-			var res activities.MailResult
+			var res dispatcher.MailResult
 			appErr := wantFailure(t, execute(t, a, a.SendMail, tt.in, &res), tt.wantType, tt.retryable)
 			if !strings.Contains(appErr.Error(), tt.wantMsg) {
 				t.Errorf("error = %q, want it to contain %q", appErr.Error(), tt.wantMsg)
@@ -214,12 +214,12 @@ func TestSendMailAuth(t *testing.T) {
 	sink.RequireAuth("dispatcher", "s3cret")
 	store := newFakeStore()
 	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
-	in := activities.MailInput{Event: testEvent(), TemplateID: "tpl-1",
+	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1",
 		Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}, MessageID: "m@dispatcher"}
 
 	a := newActivities(t, activities.Options{Store: store, MailFrom: "no-reply@example.com",
 		SMTPURL: "smtp://dispatcher:s3cret@" + sink.Addr + "?starttls=none&auth=plain"})
-	var res activities.MailResult
+	var res dispatcher.MailResult
 	if err := execute(t, a, a.SendMail, in, &res); err != nil {
 		t.Fatalf("SendMail with the right password: %v", err)
 	}

@@ -18,31 +18,6 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 )
 
-// TaskInput is the input of CallFunction: one task action of one dispatch.
-type TaskInput struct {
-	Event          dispatcher.Event
-	DispatcherID   string
-	ActionID       string
-	FunctionName   string
-	Data           json.RawMessage
-	Tags           []string
-	StartTimestamp *time.Time
-	// IdempotencyKey is the same for every attempt of this action of this
-	// dispatch; it is sent as the Idempotency-Key header and as taskId.
-	IdempotencyKey string
-	// LocalAttempts counts the attempts already made as local activities,
-	// so the attempt number the function sees keeps counting up.
-	LocalAttempts int
-	// Run marks a replay of the dispatch; empty for the first one.
-	Run string
-}
-
-// TaskResult is what CallFunction reports.
-type TaskResult struct {
-	StatusCode int
-	Attempt    int // the activity attempt that succeeded
-}
-
 // HTTP headers of a task call.
 const (
 	HeaderIdempotencyKey = "Idempotency-Key"
@@ -52,9 +27,6 @@ const (
 	HeaderSignature = "X-Dispatcher-Signature"
 )
 
-// DefaultFunctionTimeout bounds an HTTP call whose function sets none.
-const DefaultFunctionTimeout = 30 * time.Second
-
 // maxRetryAfter caps a function's Retry-After, so a bogus value cannot
 // park an action for days.
 const maxRetryAfter = time.Hour
@@ -63,28 +35,28 @@ const maxRetryAfter = time.Hour
 // succeeds; a 4xx other than 408, 425 and 429 fails as non-retryable
 // dispatcher.FailureHTTPPermanent; anything else is retryable
 // FailureHTTPTemporary (honouring Retry-After) or FailureTimeout.
-func (a *Activities) CallFunction(ctx context.Context, in TaskInput) (TaskResult, error) {
+func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 	f, err := a.function(ctx, in.FunctionName)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
-		return TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q does not exist", in.FunctionName))
+		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q does not exist", in.FunctionName))
 	case err != nil:
-		return TaskResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading function %q: %v", in.FunctionName, err))
+		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading function %q: %v", in.FunctionName, err))
 	case f.Kind != dispatcher.FunctionHTTP:
-		return TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q is not an HTTP function (kind %q)", in.FunctionName, f.Kind))
+		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q is not an HTTP function (kind %q)", in.FunctionName, f.Kind))
 	}
-	payload, err := NewTaskPayload(in, attempt(ctx)+in.LocalAttempts)
+	payload, err := dispatcher.NewTaskPayload(in, attempt(ctx)+in.LocalAttempts)
 	if err != nil {
-		return TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, dispatcher.ErrorMessage(err))
+		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, dispatcher.ErrorMessage(err))
 	}
 	body, err := json.Marshal(payload)
 	if err != nil {
-		return TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, err.Error())
+		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, err.Error())
 	}
 
 	timeout := f.Timeout
 	if timeout <= 0 {
-		timeout = DefaultFunctionTimeout
+		timeout = dispatcher.DefaultFunctionTimeout
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		// The attempt's own deadline comes first (e.g. the short first
@@ -95,7 +67,7 @@ func (a *Activities) CallFunction(ctx context.Context, in TaskInput) (TaskResult
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(body))
 	if err != nil {
-		return TaskResult{}, permanent(ctx, dispatcher.FailureHTTPPermanent, fmt.Sprintf("function %q: bad URL: %v", f.Name, err))
+		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureHTTPPermanent, fmt.Sprintf("function %q: bad URL: %v", f.Name, err))
 	}
 	for k, v := range f.Headers {
 		req.Header.Set(k, v)
@@ -109,25 +81,25 @@ func (a *Activities) CallFunction(ctx context.Context, in TaskInput) (TaskResult
 	resp, err := a.http.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return TaskResult{}, temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf("function %q did not answer within %s", f.Name, timeout))
+			return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf("function %q did not answer within %s", f.Name, timeout))
 		}
-		return TaskResult{}, temporary(ctx, dispatcher.FailureHTTPTemporary, fmt.Sprintf("function %q: %v", f.Name, err))
+		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureHTTPTemporary, fmt.Sprintf("function %q: %v", f.Name, err))
 	}
 	defer resp.Body.Close()
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // lets the connection be reused
 
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return TaskResult{StatusCode: resp.StatusCode, Attempt: attempt(ctx)}, nil
+		return dispatcher.TaskResult{StatusCode: resp.StatusCode, Attempt: attempt(ctx)}, nil
 	}
 	msg := fmt.Sprintf("function %q answered %s", f.Name, resp.Status)
 	if s := strings.TrimSpace(string(excerpt)); s != "" {
 		msg += ": " + s
 	}
 	if permanentStatus(resp.StatusCode) {
-		return TaskResult{}, failure(ctx, dispatcher.FailureHTTPPermanent, msg, true, 0, resp.StatusCode)
+		return dispatcher.TaskResult{}, failure(ctx, dispatcher.FailureHTTPPermanent, msg, true, 0, resp.StatusCode)
 	}
-	return TaskResult{}, failure(ctx, dispatcher.FailureHTTPTemporary, msg, false,
+	return dispatcher.TaskResult{}, failure(ctx, dispatcher.FailureHTTPTemporary, msg, false,
 		retryAfter(resp.Header.Get("Retry-After"), a.now()), resp.StatusCode)
 }
 
@@ -165,4 +137,10 @@ func Sign(secret string, t time.Time, body []byte) string {
 	mac.Write([]byte("."))
 	mac.Write(body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// CallFunctionLocal is CallFunction under the name of a task action's
+// first attempt, which runs as a local activity (workflows.LocalCallFunction).
+func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+	return a.CallFunction(ctx, in)
 }

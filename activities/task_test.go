@@ -62,7 +62,7 @@ func TestCallFunction(t *testing.T) {
 	}
 	a := newActivities(t, activities.Options{Store: store})
 	start := testNow.Add(-time.Second)
-	in := activities.TaskInput{
+	in := dispatcher.TaskInput{
 		Event:          testEvent(),
 		DispatcherID:   "d1",
 		ActionID:       "a1",
@@ -74,7 +74,7 @@ func TestCallFunction(t *testing.T) {
 		LocalAttempts:  1,
 	}
 
-	var res activities.TaskResult
+	var res dispatcher.TaskResult
 	if err := execute(t, a, a.CallFunction, in, &res); err != nil {
 		t.Fatalf("CallFunction: %v", err)
 	}
@@ -142,7 +142,7 @@ func TestCallFunction(t *testing.T) {
 func TestCallFunctionFailures(t *testing.T) {
 	store := newFakeStore()
 	a := newActivities(t, activities.Options{Store: store})
-	in := activities.TaskInput{Event: testEvent(), FunctionName: "fn", IdempotencyKey: "k"}
+	in := dispatcher.TaskInput{Event: testEvent(), FunctionName: "fn", IdempotencyKey: "k"}
 	retryAfterDate := testNow.Add(90 * time.Second).Format(http.TimeFormat)
 
 	tests := []struct {
@@ -195,7 +195,7 @@ func TestCallFunctionFailures(t *testing.T) {
 			if tt.data != "" {
 				in.Data = json.RawMessage(tt.data)
 			}
-			var res activities.TaskResult
+			var res dispatcher.TaskResult
 			appErr := wantFailure(t, execute(t, a, a.CallFunction, in, &res), tt.wantType, tt.retryable)
 			if !strings.Contains(appErr.Error(), tt.wantMsg) {
 				t.Errorf("error = %q, want it to contain %q", appErr.Error(), tt.wantMsg)
@@ -203,7 +203,7 @@ func TestCallFunctionFailures(t *testing.T) {
 			if appErr.NextRetryDelay() != tt.wantDelay {
 				t.Errorf("NextRetryDelay = %s, want %s", appErr.NextRetryDelay(), tt.wantDelay)
 			}
-			var details activities.FailureDetails
+			var details dispatcher.FailureDetails
 			if err := appErr.Details(&details); err != nil || details.Attempt != 1 || details.StatusCode != tt.wantStatus {
 				t.Errorf("details = %+v (%v), want attempt 1 and status %d", details, err, tt.wantStatus)
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -75,7 +74,6 @@ type authenticator struct {
 // triggers a new fetch.
 func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, error) {
 	if cfg.Disabled {
-		slog.WarnContext(ctx, "authentication is disabled: every request acts as \"anonymous\" with every permission")
 		return &authenticator{disabled: true}, nil
 	}
 	if len(cfg.Secret) == 0 && cfg.JWKSURL == "" {

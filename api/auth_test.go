@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -124,7 +125,7 @@ func assertRefused(t *testing.T, rec *httptest.ResponseRecorder, want wireError)
 	if rec.Code != want.Status {
 		t.Errorf("status = %d, want %d", rec.Code, want.Status)
 	}
-	var body errorBody
+	var body wire.Error
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatalf("decode %s: %v", rec.Body, err)
 	}
@@ -244,7 +245,7 @@ func TestAuthMessages(t *testing.T) {
 			PermViewDispatchers, "must carry the claims exp"},
 	} {
 		rec := get(t, newAuthEngine(t, a, tc.perm), tc.header)
-		var body errorBody
+		var body wire.Error
 		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 			t.Fatalf("%s: decode %s: %v", tc.name, rec.Body, err)
 		}

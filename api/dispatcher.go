@@ -5,91 +5,9 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 )
-
-// dispatcherRequest is the body of POST and PUT /dispatchers/v1. Pointers
-// tell an absent field from an empty one.
-type dispatcherRequest struct {
-	Name        *string          `json:"name"`
-	Description *string          `json:"description"`
-	EventType   *string          `json:"eventType"`
-	Tags        *[]string        `json:"tags"`
-	Actions     *[]actionRequest `json:"actions"`
-}
-
-// dispatcherResponse is a dispatcher on the wire.
-type dispatcherResponse struct {
-	ID                string           `json:"id"`
-	Name              string           `json:"name,omitempty"`
-	Description       string           `json:"description,omitempty"`
-	EventType         string           `json:"eventType"`
-	Actions           []actionResponse `json:"actions"`
-	Tags              []string         `json:"tags"`
-	CreationTimestamp int64            `json:"creationTimestamp"`
-	UpdateTimestamp   int64            `json:"updateTimestamp"`
-}
-
-// pageResponse is the shape of every list.
-type pageResponse struct {
-	Page struct {
-		Total  int `json:"total"`
-		Offset int `json:"offset"`
-		Limit  int `json:"limit"`
-	} `json:"page"`
-	Data []any `json:"data"`
-}
-
-// affected is the answer to updates and deletes.
-type affected struct {
-	AffectedRecords int `json:"affectedRecords"`
-}
-
-func toDomainDispatcher(r dispatcherRequest) (dispatcher.Dispatcher, error) {
-	d := dispatcher.Dispatcher{
-		Name:        deref(r.Name),
-		Description: deref(r.Description),
-		EventType:   deref(r.EventType),
-	}
-	if r.Tags != nil {
-		d.Tags = *r.Tags
-	}
-	if r.Actions != nil {
-		for i, ar := range *r.Actions {
-			a, err := toDomainAction(ar, "actions["+strconv.Itoa(i)+"].")
-			if err != nil {
-				return d, err
-			}
-			d.Actions = append(d.Actions, a)
-		}
-	}
-	return d, nil
-}
-
-func toDispatcherUpdate(r dispatcherRequest) dispatcher.DispatcherUpdate {
-	return dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description, EventType: r.EventType, Tags: r.Tags}
-}
-
-func toDispatcherResponse(d dispatcher.Dispatcher) dispatcherResponse {
-	out := dispatcherResponse{
-		ID:                d.ID,
-		Name:              d.Name,
-		Description:       d.Description,
-		EventType:         d.EventType,
-		Actions:           make([]actionResponse, len(d.Actions)),
-		Tags:              d.Tags,
-		CreationTimestamp: d.Created.UnixMilli(),
-		UpdateTimestamp:   d.Updated.UnixMilli(),
-	}
-	if out.Tags == nil {
-		out.Tags = []string{}
-	}
-	for i, a := range d.Actions {
-		out.Actions[i] = toActionResponse(a)
-	}
-	return out
-}
 
 // listDispatchers answers GET /dispatchers/v1?<rql>.
 func (s *Server) listDispatchers(c *gin.Context) {
@@ -103,11 +21,11 @@ func (s *Server) listDispatchers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	var page pageResponse
+	var page wire.Page
 	page.Page.Total, page.Page.Offset, page.Page.Limit = total, q.Offset, q.Limit
 	page.Data = make([]any, len(ds))
 	for i, d := range ds {
-		page.Data[i] = project(toDispatcherResponse(d), q.Select)
+		page.Data[i] = project(wire.FromDispatcher(d), q.Select)
 	}
 	c.JSON(http.StatusOK, page)
 }
@@ -120,12 +38,12 @@ func (s *Server) getDispatcher(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toDispatcherResponse(d))
+	c.JSON(http.StatusOK, wire.FromDispatcher(d))
 }
 
 // createDispatcher answers POST /dispatchers/v1.
 func (s *Server) createDispatcher(c *gin.Context) {
-	var req dispatcherRequest
+	var req wire.DispatcherRequest
 	if !bindJSON(c, &req) {
 		return
 	}
@@ -137,7 +55,7 @@ func (s *Server) createDispatcher(c *gin.Context) {
 			}
 		}
 	}
-	d, err := toDomainDispatcher(req)
+	d, err := req.ToDomain()
 	if err != nil {
 		fail(c, err)
 		return
@@ -146,17 +64,17 @@ func (s *Server) createDispatcher(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toDispatcherResponse(d))
+	c.JSON(http.StatusOK, wire.FromDispatcher(d))
 }
 
 // updateDispatcher answers PUT /dispatchers/v1/{id}. An actions key in the
 // body is ignored: actions have their own endpoints.
 func (s *Server) updateDispatcher(c *gin.Context) {
-	var req dispatcherRequest
+	var req wire.DispatcherRequest
 	if !bindJSON(c, &req) {
 		return
 	}
-	u := toDispatcherUpdate(req)
+	u := req.Update()
 	if u.Empty() {
 		abort(c, errEmptyBody, "the body changes nothing: give at least one of name, description, eventType, tags")
 		return
@@ -165,7 +83,7 @@ func (s *Server) updateDispatcher(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, affected{1})
+	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
 }
 
 // deleteDispatcher answers DELETE /dispatchers/v1/{id}.
@@ -174,7 +92,7 @@ func (s *Server) deleteDispatcher(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, affected{1})
+	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
 }
 
 // project keeps only the selected top-level fields of v; no selection
@@ -198,12 +116,4 @@ func project(v any, fields []string) any {
 		}
 	}
 	return out
-}
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 )
 
@@ -48,16 +49,9 @@ var domainErrors = map[string]wireError{
 	dispatcher.ESTATE:       errState,
 }
 
-// errorBody is the wire shape of every error.
-type errorBody struct {
-	Code    int    `json:"code"`
-	Name    string `json:"name"`
-	Message string `json:"message"`
-}
-
 // abort answers with the wire error w and message, and stops the chain.
 func abort(c *gin.Context, w wireError, message string) {
-	c.AbortWithStatusJSON(w.Status, errorBody{Code: w.Code, Name: w.Name, Message: message})
+	c.AbortWithStatusJSON(w.Status, wire.Error{Code: w.Code, Name: w.Name, Message: message})
 }
 
 // fail answers with the wire form of a domain error. Errors that are not

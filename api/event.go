@@ -14,103 +14,14 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/workflows"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 )
 
 // Starter starts the dispatch of an event; it returns once Temporal has
 // durably accepted it, or an EUNAVAILABLE error.
 type Starter interface {
-	Start(ctx context.Context, ev dispatcher.Event) (workflows.StartResult, error)
-}
-
-// eventJSON is an event as Extra Horizon ({id, type, content,
-// creationTimestamp}) or lk-dispatch ({id, type, timestamp, data,
-// source:{userId, producerId, kinesisPartitionKey}}) sends it. Which one it
-// is shows in which keys are present.
-type eventJSON struct {
-	ID                *string          `json:"id"`
-	Type              *string          `json:"type"`
-	Content           json.RawMessage  `json:"content"`
-	CreationTimestamp *json.RawMessage `json:"creationTimestamp"`
-	Timestamp         *string          `json:"timestamp"`
-	Data              json.RawMessage  `json:"data"`
-	Source            *lkSource        `json:"source"`
-}
-
-type lkSource struct {
-	UserID              string `json:"userId"`
-	ProducerID          string `json:"producerId"`
-	KinesisPartitionKey string `json:"kinesisPartitionKey"`
-}
-
-// acceptedEvent is the answer for one event.
-type acceptedEvent struct {
-	ID         string `json:"id"`
-	Type       string `json:"type"`
-	WorkflowID string `json:"workflowId"`
-	RunID      string `json:"runId"`
-	Duplicate  bool   `json:"duplicate"`
-}
-
-// envelope names the form of e.
-func (e eventJSON) envelope() string {
-	if e.Data != nil || e.Timestamp != nil || e.Source != nil {
-		return dispatcher.EnvelopeLK
-	}
-	return dispatcher.EnvelopeExtraHorizon
-}
-
-// toEvent normalises e, generating an id when it has none.
-func (e eventJSON) toEvent() (dispatcher.Event, error) {
-	ev := dispatcher.Event{ID: deref(e.ID), Type: deref(e.Type), Time: time.Now().UTC()}
-	if ev.Type == "" {
-		return ev, dispatcher.Errorf(dispatcher.EREQUIRED, "type: is required")
-	}
-	if e.envelope() == dispatcher.EnvelopeLK {
-		if e.Data != nil && !isObject(e.Data) {
-			return ev, dispatcher.Errorf(dispatcher.EINVALID, "data: must be a JSON object")
-		}
-		ev.Content = e.Data
-		if e.Timestamp != nil {
-			t, err := time.Parse(time.RFC3339Nano, *e.Timestamp)
-			if err != nil {
-				return ev, dispatcher.Errorf(dispatcher.EINVALID, "timestamp: %q is not an ISO-8601 date-time", *e.Timestamp)
-			}
-			if ev.Time, err = inRange(t.UTC()); err != nil {
-				return ev, dispatcher.Errorf(dispatcher.EINVALID, "timestamp: %v", err)
-			}
-		}
-		if e.Source != nil {
-			ev.Source = e.Source.ProducerID
-		}
-	} else {
-		ev.Content = e.Content
-		if e.CreationTimestamp != nil {
-			t, err := parseTimestamp(*e.CreationTimestamp)
-			if err != nil {
-				return ev, dispatcher.Errorf(dispatcher.EINVALID, "creationTimestamp: %v", err)
-			}
-			ev.Time = t
-		}
-	}
-	if len(ev.Content) == 0 || string(ev.Content) == "null" {
-		ev.Content = json.RawMessage("{}")
-	}
-	return withID(ev)
-}
-
-// withID gives ev an id when it has none, and validates it.
-func withID(ev dispatcher.Event) (dispatcher.Event, error) {
-	if ev.ID == "" {
-		ev.ID = dispatcher.NewID(time.Now())
-	}
-	return ev, ev.Validate()
-}
-
-func isObject(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) > 0 && raw[0] == '{'
+	Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error)
 }
 
 // receiveEvents answers POST /events/v1: it normalises the envelope, starts
@@ -121,7 +32,7 @@ func (s *Server) receiveEvents(c *gin.Context) {
 	if !ok {
 		return
 	}
-	out := make([]acceptedEvent, 0, len(events))
+	out := make([]wire.AcceptedEvent, 0, len(events))
 	for _, ev := range events {
 		res, err := s.starter.Start(c.Request.Context(), ev)
 		if err != nil {
@@ -132,7 +43,7 @@ func (s *Server) receiveEvents(c *gin.Context) {
 		logger(c.Request.Context()).DebugContext(c.Request.Context(), "event accepted",
 			"event_id", ev.ID, "event_type", ev.Type, "envelope", envelope,
 			"workflow_id", res.WorkflowID, "run_id", res.RunID, "duplicate", res.Duplicate)
-		out = append(out, acceptedEvent{ID: ev.ID, Type: ev.Type, WorkflowID: res.WorkflowID, RunID: res.RunID, Duplicate: res.Duplicate})
+		out = append(out, wire.FromStart(ev, res))
 	}
 	if batch {
 		c.JSON(http.StatusAccepted, out)
@@ -146,24 +57,24 @@ func (s *Server) receiveEvents(c *gin.Context) {
 func (s *Server) readEvents(c *gin.Context) (events []dispatcher.Event, envelope string, batch, ok bool) {
 	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if c.GetHeader("ce-specversion") != "" || strings.HasPrefix(mediaType, "application/cloudevents") {
-		events, batch, ok := readCloudEvents(c, mediaType)
+		events, batch, ok := s.readCloudEvents(c, mediaType)
 		return events, dispatcher.EnvelopeCloudEvents, batch, ok
 	}
-	var e eventJSON
+	var e wire.Event
 	if !bindJSON(c, &e) {
 		return nil, "", false, false
 	}
-	ev, err := e.toEvent()
+	ev, err := e.ToDomain(s.now())
 	if err != nil {
 		fail(c, err)
 		return nil, "", false, false
 	}
-	return []dispatcher.Event{ev}, e.envelope(), false, true
+	return []dispatcher.Event{ev}, e.Envelope(), false, true
 }
 
 // readCloudEvents reads CloudEvents 1.0 in binary, structured or batch
 // mode with the CloudEvents SDK.
-func readCloudEvents(c *gin.Context, mediaType string) ([]dispatcher.Event, bool, bool) {
+func (s *Server) readCloudEvents(c *gin.Context, mediaType string) ([]dispatcher.Event, bool, bool) {
 	body, ok := readBody(c)
 	if !ok {
 		return nil, false, false
@@ -197,10 +108,10 @@ func readCloudEvents(c *gin.Context, mediaType string) ([]dispatcher.Event, bool
 	}
 	out := make([]dispatcher.Event, len(ces))
 	for i, ce := range ces {
-		ev, err := fromCloudEvent(ce)
+		ev, err := fromCloudEvent(ce, s.now())
 		if err != nil {
 			if len(ces) > 1 {
-				err = prefixed(err, fmt.Sprintf("[%d].", i))
+				err = dispatcher.Prefixed(err, fmt.Sprintf("[%d].", i))
 			}
 			fail(c, err)
 			return nil, false, false
@@ -210,15 +121,15 @@ func readCloudEvents(c *gin.Context, mediaType string) ([]dispatcher.Event, bool
 	return out, batch, true
 }
 
-func fromCloudEvent(ce cloudevents.Event) (dispatcher.Event, error) {
+func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, error) {
 	if err := ce.Validate(); err != nil {
 		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, "cloudevent: %v", err)
 	}
 	ev := dispatcher.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Time: ce.Time().UTC()}
 	if ce.Time().IsZero() {
-		ev.Time = time.Now().UTC()
+		ev.Time = now.UTC()
 	}
-	if _, err := inRange(ev.Time); err != nil {
+	if _, err := wire.InRange(ev.Time); err != nil {
 		return ev, dispatcher.Errorf(dispatcher.EINVALID, "time: %v", err)
 	}
 	switch data := ce.Data(); {
@@ -231,7 +142,7 @@ func fromCloudEvent(ce cloudevents.Event) (dispatcher.Event, error) {
 		s, _ := json.Marshal(string(data))
 		ev.Content = s
 	}
-	return withID(ev)
+	return wire.WithID(ev, now)
 }
 
 type readCloser struct{ *bytes.Reader }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 func (hs *harness) post(path, contentType, body string, headers map[string]string) *httptest.ResponseRecorder {
@@ -52,7 +53,7 @@ func TestEventEnvelopes(t *testing.T) {
 			if rec.Code != http.StatusAccepted {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
-			var got acceptedEvent
+			var got wire.AcceptedEvent
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +72,7 @@ func TestEventBatchDuplicateAndGeneratedID(t *testing.T) {
 	hs := newHarness(t, testenv.SQLite(t))
 	rec := hs.post("/events/v1", "application/cloudevents-batch+json",
 		`[{"specversion":"1.0","id":"a","type":"t","source":"s"},{"specversion":"1.0","id":"b","type":"t","source":"s","data":"plain"}]`, nil)
-	var batch []acceptedEvent
+	var batch []wire.AcceptedEvent
 	if rec.Code != 202 || json.Unmarshal(rec.Body.Bytes(), &batch) != nil || len(batch) != 2 || batch[1].ID != "b" {
 		t.Fatalf("batch: %d %s", rec.Code, rec.Body)
 	}
@@ -79,12 +80,12 @@ func TestEventBatchDuplicateAndGeneratedID(t *testing.T) {
 		t.Fatalf("non-JSON data should arrive as a string, got %s", hs.starter.events[1].Content)
 	}
 	rec = hs.post("/events/v1", "application/json", `{"id":"a","type":"t"}`, nil)
-	var again acceptedEvent
+	var again wire.AcceptedEvent
 	if json.Unmarshal(rec.Body.Bytes(), &again) != nil || !again.Duplicate {
 		t.Fatalf("same id again: %s", rec.Body)
 	}
 	rec = hs.post("/events/v1", "application/json", `{"type":"t","content":{}}`, nil)
-	var gen acceptedEvent
+	var gen wire.AcceptedEvent
 	if json.Unmarshal(rec.Body.Bytes(), &gen) != nil || !dispatcher.ValidID(gen.ID) {
 		t.Fatalf("missing id should be generated: %s", rec.Body)
 	}

@@ -10,25 +10,25 @@ import (
 	"strconv"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/workflows"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 )
 
 // Executions is what the API needs of the executions service
-// (workflows.Executions): the support view of dispatches over Temporal.
+// (dispatch.Executions): the support view of dispatches over Temporal.
 // Methods return *dispatcher.Error values: ENOTFOUND, EINVALID, ESTATE
 // (the dispatch's state forbids it), EUNAVAILABLE; anything else is a 500.
 type Executions interface {
-	List(ctx context.Context, f dispatcher.ExecutionFilter, pageSize int, pageToken string) (workflows.ExecutionPage, error)
-	Get(ctx context.Context, workflowID, runID string) (workflows.ExecutionDetail, error)
-	History(ctx context.Context, workflowID, runID string, pageSize int, pageToken string) (workflows.HistoryPage, error)
-	Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool) (workflows.FailureSummary, error)
+	List(ctx context.Context, f dispatcher.ExecutionFilter, pageSize int, pageToken string) (dispatcher.ExecutionPage, error)
+	Get(ctx context.Context, workflowID, runID string) (dispatcher.ExecutionDetail, error)
+	History(ctx context.Context, workflowID, runID string, pageSize int, pageToken string) (dispatcher.HistoryPage, error)
+	Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool) (dispatcher.FailureSummary, error)
 	Replay(ctx context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error)
 	Cancel(ctx context.Context, workflowID, actor string) (dispatcher.Execution, error)
-	DryRunBulkReplay(ctx context.Context, r workflows.BulkReplayRequest, sampleSize int) (workflows.BulkReplayDryRun, error)
-	StartBulkReplay(ctx context.Context, r workflows.BulkReplayRequest) (workflows.BulkReplayStatus, error)
-	BulkReplay(ctx context.Context, id string) (workflows.BulkReplayStatus, error)
-	CancelBulkReplay(ctx context.Context, id, actor string) (workflows.BulkReplayStatus, error)
+	DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, sampleSize int) (dispatcher.BulkReplayDryRun, error)
+	StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error)
+	BulkReplay(ctx context.Context, id string) (dispatcher.BulkReplayStatus, error)
+	CancelBulkReplay(ctx context.Context, id, actor string) (dispatcher.BulkReplayStatus, error)
 }
 
 // dryRunSample is how many runs a dry run shows.
@@ -37,7 +37,7 @@ const dryRunSample = 10
 // validWorkflowID refuses a path parameter that is not a dispatch's
 // workflow ID with 400 code 12.
 func validWorkflowID(c *gin.Context) {
-	if id := c.Param("workflowId"); !workflows.ValidWorkflowID(id) {
+	if id := c.Param("workflowId"); !dispatcher.ValidWorkflowID(id) {
 		abort(c, errIDFormat, fmt.Sprintf("workflowId: %q is not the workflow ID of a dispatch (dispatch-<event id>)", id))
 		return
 	}
@@ -46,7 +46,7 @@ func validWorkflowID(c *gin.Context) {
 
 // validBulkReplayID refuses a malformed bulk replay id with 400 code 12.
 func validBulkReplayID(c *gin.Context) {
-	if id := c.Param("id"); !workflows.ValidBulkReplayID(id) {
+	if id := c.Param("id"); !dispatcher.ValidBulkReplayID(id) {
 		abort(c, errIDFormat, fmt.Sprintf("id: %q is not the id of a bulk replay (bulk-replay-<24 hex digits>)", id))
 		return
 	}
@@ -55,7 +55,7 @@ func validBulkReplayID(c *gin.Context) {
 
 // filterFromQuery reads the list filters from the query string.
 func filterFromQuery(c *gin.Context) (dispatcher.ExecutionFilter, error) {
-	f := filterJSON{
+	f := wire.Filter{
 		EventType: c.Query("eventType"), EventID: c.Query("eventId"), DispatcherID: c.Query("dispatcherId"),
 		ActionID: c.Query("actionId"), Status: c.Query("status"), ErrorClass: c.Query("errorClass"),
 	}
@@ -73,7 +73,7 @@ func filterFromQuery(c *gin.Context) (dispatcher.ExecutionFilter, error) {
 			*p.dst, _ = json.Marshal(v)
 		}
 	}
-	return toFilter(f)
+	return f.ToDomain()
 }
 
 // intQuery reads an optional positive whole number from the query string.
@@ -106,14 +106,14 @@ func (s *Server) listExecutions(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	var out executionPage
-	out.Data = make([]executionResponse, len(page.Executions))
+	var out wire.ExecutionPage
+	out.Data = make([]wire.Execution, len(page.Executions))
 	for i, x := range page.Executions {
-		out.Data[i] = toExecutionResponse(x)
+		out.Data[i] = wire.FromExecution(x)
 	}
-	out.Page.Limit = min(limit, workflows.MaxPageSize)
+	out.Page.Limit = min(limit, dispatcher.MaxExecutionPage)
 	if limit == 0 {
-		out.Page.Limit = workflows.DefaultPageSize
+		out.Page.Limit = dispatcher.DefaultExecutionPage
 	}
 	out.Page.NextPageToken = page.NextPageToken
 	c.JSON(http.StatusOK, out)
@@ -126,7 +126,7 @@ func (s *Server) getExecution(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toExecutionDetailResponse(d))
+	c.JSON(http.StatusOK, wire.FromExecutionDetail(d))
 }
 
 // executionHistory answers GET /executions/v1/{workflowId}/history.
@@ -142,7 +142,7 @@ func (s *Server) executionHistory(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, historyResponse{WorkflowID: id, RunID: page.RunID, Events: nonNil(page.Events), NextPageToken: page.NextPageToken})
+	c.JSON(http.StatusOK, wire.History{WorkflowID: id, RunID: page.RunID, Events: wire.NonNil(page.Events), NextPageToken: page.NextPageToken})
 }
 
 // executionFailures answers GET /executions/v1/failures.
@@ -164,12 +164,12 @@ func (s *Server) executionFailures(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toFailuresResponse(sum))
+	c.JSON(http.StatusOK, wire.FromFailureSummary(sum))
 }
 
 // replayExecution answers POST /executions/v1/{workflowId}/replay.
 func (s *Server) replayExecution(c *gin.Context) {
-	var req replayRequest
+	var req wire.ReplayRequest
 	if !bindOptionalJSON(c, &req) {
 		return
 	}
@@ -181,7 +181,7 @@ func (s *Server) replayExecution(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, toReplayResponse(res))
+	c.JSON(http.StatusAccepted, wire.FromReplayResult(res))
 }
 
 // cancelExecution answers POST /executions/v1/{workflowId}/cancel.
@@ -191,7 +191,7 @@ func (s *Server) cancelExecution(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := toExecutionResponse(x)
+	out := wire.FromExecution(x)
 	out.Status = "canceling"
 	c.JSON(http.StatusAccepted, out)
 }
@@ -199,25 +199,25 @@ func (s *Server) cancelExecution(c *gin.Context) {
 // bulkReplay answers POST /executions/v1/replays: a dry run counts, a
 // real one starts the BulkReplay workflow.
 func (s *Server) bulkReplay(c *gin.Context) {
-	var req bulkReplayRequest
+	var req wire.BulkReplayRequest
 	if !bindOptionalJSON(c, &req) {
 		return
 	}
-	f, err := toFilter(req.filterJSON)
+	f, err := req.Filter.ToDomain()
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	r := workflows.BulkReplayRequest{Filter: f, Actions: req.Actions, Config: req.Config, Rate: req.Rate, Actor: principalOf(c).Subject}
+	r := dispatcher.BulkReplayRequest{Filter: f, Actions: req.Actions, Config: req.Config, Rate: req.Rate, Actor: principalOf(c).Subject}
 	if req.DryRun {
 		dry, err := s.executions.DryRunBulkReplay(c.Request.Context(), r, dryRunSample)
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		out := dryRunResponse{DryRun: true, Matched: dry.Matched, Sample: make([]executionResponse, len(dry.Sample))}
+		out := wire.DryRun{DryRun: true, Matched: dry.Matched, Sample: make([]wire.Execution, len(dry.Sample))}
 		for i, x := range dry.Sample {
-			out.Sample[i] = toExecutionResponse(x)
+			out.Sample[i] = wire.FromExecution(x)
 		}
 		c.JSON(http.StatusOK, out)
 		return
@@ -227,7 +227,7 @@ func (s *Server) bulkReplay(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, toBulkReplayResponse(st))
+	c.JSON(http.StatusAccepted, wire.FromBulkReplay(st))
 }
 
 // getBulkReplay answers GET /executions/v1/replays/{id}.
@@ -237,7 +237,7 @@ func (s *Server) getBulkReplay(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toBulkReplayResponse(st))
+	c.JSON(http.StatusOK, wire.FromBulkReplay(st))
 }
 
 // cancelBulkReplay answers POST /executions/v1/replays/{id}/cancel.
@@ -247,7 +247,7 @@ func (s *Server) cancelBulkReplay(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := toBulkReplayResponse(st)
+	out := wire.FromBulkReplay(st)
 	out.Status = "canceling"
 	c.JSON(http.StatusAccepted, out)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -24,7 +23,7 @@ type fakeExecutions struct {
 	pageSize   int
 	pageToken  string
 	replay     dispatcher.ReplayRequest
-	bulk       workflows.BulkReplayRequest
+	bulk       dispatcher.BulkReplayRequest
 	actor      string
 	dryRuns    int
 	bulkStarts int
@@ -38,28 +37,28 @@ var sampleExecution = dispatcher.Execution{
 	Failures: []dispatcher.ClassDispatcher{{ErrorClass: "HTTPPermanent", DispatcherID: "d1"}},
 }
 
-func (f *fakeExecutions) List(_ context.Context, fl dispatcher.ExecutionFilter, pageSize int, token string) (workflows.ExecutionPage, error) {
+func (f *fakeExecutions) List(_ context.Context, fl dispatcher.ExecutionFilter, pageSize int, token string) (dispatcher.ExecutionPage, error) {
 	f.filter, f.pageSize, f.pageToken = fl, pageSize, token
-	return workflows.ExecutionPage{Executions: []dispatcher.Execution{sampleExecution}, NextPageToken: "next"}, f.err
+	return dispatcher.ExecutionPage{Executions: []dispatcher.Execution{sampleExecution}, NextPageToken: "next"}, f.err
 }
 
-func (f *fakeExecutions) Get(context.Context, string, string) (workflows.ExecutionDetail, error) {
-	d := workflows.ExecutionDetail{Execution: sampleExecution, Event: dispatcher.Event{ID: "evt-1", Type: "user_deleted"},
-		Outcomes: []workflows.ActionOutcome{{DispatcherID: "d1", ActionID: "a1", Type: "task", Status: "failed", Attempts: 1,
+func (f *fakeExecutions) Get(context.Context, string, string) (dispatcher.ExecutionDetail, error) {
+	d := dispatcher.ExecutionDetail{Execution: sampleExecution, Event: dispatcher.Event{ID: "evt-1", Type: "user_deleted"},
+		Outcomes: []dispatcher.ActionOutcome{{DispatcherID: "d1", ActionID: "a1", Type: "task", Status: "failed", Attempts: 1,
 			Error: "function answered 404", ErrorClass: "HTTPPermanent", HTTPStatus: 404}},
 		Runs:  []dispatcher.Execution{sampleExecution},
 		Audit: []dispatcher.AuditEntry{{Operation: dispatcher.AuditCancel, Actor: "bob", At: time.UnixMilli(5)}}}
 	return d, f.err
 }
 
-func (f *fakeExecutions) History(_ context.Context, _, runID string, pageSize int, token string) (workflows.HistoryPage, error) {
+func (f *fakeExecutions) History(_ context.Context, _, runID string, pageSize int, token string) (dispatcher.HistoryPage, error) {
 	f.pageSize, f.pageToken = pageSize, token
-	return workflows.HistoryPage{RunID: "run-1", Events: []json.RawMessage{json.RawMessage(`{"eventId":"1"}`)}}, f.err
+	return dispatcher.HistoryPage{RunID: "run-1", Events: []json.RawMessage{json.RawMessage(`{"eventId":"1"}`)}}, f.err
 }
 
-func (f *fakeExecutions) Failures(_ context.Context, fl dispatcher.ExecutionFilter, includeReplayed bool) (workflows.FailureSummary, error) {
+func (f *fakeExecutions) Failures(_ context.Context, fl dispatcher.ExecutionFilter, includeReplayed bool) (dispatcher.FailureSummary, error) {
 	f.filter, f.included = fl, includeReplayed
-	return workflows.FailureSummary{Failed: 412, Groups: []workflows.FailureGroup{{ErrorClass: "SMTPPermanent", DispatcherID: "d1",
+	return dispatcher.FailureSummary{Failed: 412, Groups: []dispatcher.FailureGroup{{ErrorClass: "SMTPPermanent", DispatcherID: "d1",
 		DispatcherName: "welcome-mail", Count: 412, Sample: "550 mailbox unavailable"}}}, f.err
 }
 
@@ -73,25 +72,25 @@ func (f *fakeExecutions) Cancel(_ context.Context, _ string, actor string) (disp
 	return sampleExecution, f.err
 }
 
-func (f *fakeExecutions) DryRunBulkReplay(_ context.Context, r workflows.BulkReplayRequest, _ int) (workflows.BulkReplayDryRun, error) {
+func (f *fakeExecutions) DryRunBulkReplay(_ context.Context, r dispatcher.BulkReplayRequest, _ int) (dispatcher.BulkReplayDryRun, error) {
 	f.bulk = r
 	f.dryRuns++
-	return workflows.BulkReplayDryRun{Matched: 50, Sample: []dispatcher.Execution{sampleExecution}}, f.err
+	return dispatcher.BulkReplayDryRun{Matched: 50, Sample: []dispatcher.Execution{sampleExecution}}, f.err
 }
 
-func (f *fakeExecutions) StartBulkReplay(_ context.Context, r workflows.BulkReplayRequest) (workflows.BulkReplayStatus, error) {
+func (f *fakeExecutions) StartBulkReplay(_ context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error) {
 	f.bulk = r
 	f.bulkStarts++
-	return workflows.BulkReplayStatus{ID: "bulk-replay-0123456789abcdef01234567", Status: "running", Request: r}, f.err
+	return dispatcher.BulkReplayStatus{ID: "bulk-replay-0123456789abcdef01234567", Status: "running", Request: r}, f.err
 }
 
-func (f *fakeExecutions) BulkReplay(_ context.Context, id string) (workflows.BulkReplayStatus, error) {
-	return workflows.BulkReplayStatus{ID: id, Status: "running", Progress: workflows.BulkReplayProgress{Matched: 50, Replayed: 10, Remaining: 40}}, f.err
+func (f *fakeExecutions) BulkReplay(_ context.Context, id string) (dispatcher.BulkReplayStatus, error) {
+	return dispatcher.BulkReplayStatus{ID: id, Status: "running", Progress: dispatcher.BulkReplayProgress{Matched: 50, Replayed: 10, Remaining: 40}}, f.err
 }
 
-func (f *fakeExecutions) CancelBulkReplay(_ context.Context, id, actor string) (workflows.BulkReplayStatus, error) {
+func (f *fakeExecutions) CancelBulkReplay(_ context.Context, id, actor string) (dispatcher.BulkReplayStatus, error) {
 	f.actor = actor
-	return workflows.BulkReplayStatus{ID: id, Status: "running"}, f.err
+	return dispatcher.BulkReplayStatus{ID: id, Status: "running"}, f.err
 }
 
 // executionsServer serves the API over a fakeExecutions and returns a

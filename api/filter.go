@@ -6,17 +6,18 @@ import (
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 // pageOf applies an RQL query to a small collection held in memory
 // (templates, functions): filters and sorts on the string fields that
 // fieldsOf gives, then pages. Lists of dispatchers are queried in SQL.
-func pageOf[T any](items []T, q dispatcher.Query, fieldsOf func(T) map[string]string, toWire func(T) any) (pageResponse, error) {
+func pageOf[T any](items []T, q dispatcher.Query, fieldsOf func(T) map[string]string, toWire func(T) any) (wire.Page, error) {
 	var kept []T
 	for _, it := range items {
 		ok, err := matchCond(q.Filter, fieldsOf(it))
 		if err != nil {
-			return pageResponse{}, err
+			return wire.Page{}, err
 		}
 		if ok {
 			kept = append(kept, it)
@@ -24,7 +25,7 @@ func pageOf[T any](items []T, q dispatcher.Query, fieldsOf func(T) map[string]st
 	}
 	for _, s := range slices.Backward(q.Sort) {
 		if _, known := fieldsOf(*new(T))[s.Field]; !known {
-			return pageResponse{}, dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot sort on %q here", s.Field)
+			return wire.Page{}, dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot sort on %q here", s.Field)
 		}
 		slices.SortStableFunc(kept, func(a, b T) int {
 			c := strings.Compare(fieldsOf(a)[s.Field], fieldsOf(b)[s.Field])
@@ -34,7 +35,7 @@ func pageOf[T any](items []T, q dispatcher.Query, fieldsOf func(T) map[string]st
 			return c
 		})
 	}
-	var p pageResponse
+	var p wire.Page
 	p.Page.Total, p.Page.Offset, p.Page.Limit = len(kept), q.Offset, q.Limit
 	p.Data = []any{}
 	for i := q.Offset; i < len(kept) && i < q.Offset+q.Limit; i++ {

@@ -12,18 +12,13 @@ import (
 
 type loggerKey struct{}
 
-// logger returns the request's logger: the default one with the request
-// id (and, once known, event and workflow ids).
+// logger returns the request's logger, which carries the request id;
+// requestLog puts it in every request's context.
 func logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
 		return l
 	}
-	return slog.Default()
-}
-
-// withLog returns ctx whose logger carries args too.
-func withLog(ctx context.Context, args ...any) context.Context {
-	return context.WithValue(ctx, loggerKey{}, logger(ctx).With(args...))
+	return slog.New(slog.DiscardHandler)
 }
 
 // requestLog gives every request an id (X-Request-Id, taken from the client
@@ -31,7 +26,7 @@ func withLog(ctx context.Context, args ...any) context.Context {
 // ends: debug when it succeeded, info for a client error, warn for a server
 // error. Headers and bodies are never logged: they carry tokens and
 // secrets.
-func requestLog() gin.HandlerFunc {
+func (s *Server) requestLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-Id")
 		if id == "" || len(id) > 64 {
@@ -40,7 +35,7 @@ func requestLog() gin.HandlerFunc {
 			id = hex.EncodeToString(b[:])
 		}
 		c.Header("X-Request-Id", id)
-		c.Request = c.Request.WithContext(withLog(c.Request.Context(), "request_id", id))
+		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), loggerKey{}, s.log.With("request_id", id)))
 		start := time.Now()
 		c.Next()
 		level := slog.LevelDebug

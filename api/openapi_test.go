@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -239,7 +240,7 @@ func TestOpenAPISecurity(t *testing.T) {
 				}
 				continue
 			}
-			var body errorBody
+			var body wire.Error
 			_ = json.Unmarshal(rec.Body.Bytes(), &body)
 			if want := "permission " + perm + " is required"; rec.Code != http.StatusUnauthorized || body.Code != 10 || body.Message != want {
 				t.Errorf("%s: without permissions the route answered %d %+v; the document says it requires %s", r, rec.Code, body, perm)

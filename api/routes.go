@@ -36,24 +36,24 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	r.POST("/events/v1", auth, require(PermCreateEvents), events, s.receiveEvents)
 	r.POST("/events/v1/", auth, require(PermCreateEvents), events, s.receiveEvents)
 
-	t := r.Group("/templates/v1")
+	tpl, t := s.templates(), r.Group("/templates/v1")
 	for _, root := range []string{"", "/"} {
-		t.GET(root, auth, require(PermViewTemplates), s.listTemplates)
-		t.POST(root, auth, require(PermCreateTemplates), body, s.createTemplate)
+		t.GET(root, auth, require(PermViewTemplates), tpl.listAll)
+		t.POST(root, auth, require(PermCreateTemplates), body, tpl.post)
 	}
-	t.GET("/:id", auth, require(PermViewTemplates), validID("id"), s.getTemplate)
-	t.PUT("/:id", auth, require(PermUpdateTemplates), validID("id"), body, s.updateTemplate)
-	t.DELETE("/:id", auth, require(PermDeleteTemplates), validID("id"), s.deleteTemplate)
+	t.GET("/:id", auth, require(PermViewTemplates), validID("id"), tpl.get)
+	t.PUT("/:id", auth, require(PermUpdateTemplates), validID("id"), body, tpl.put)
+	t.DELETE("/:id", auth, require(PermDeleteTemplates), validID("id"), tpl.remove)
 	t.POST("/:id/render", auth, require(PermViewTemplates), validID("id"), body, s.renderTemplate)
 
-	f := r.Group("/functions/v1")
+	fns, f := s.functions(), r.Group("/functions/v1")
 	for _, root := range []string{"", "/"} {
-		f.GET(root, auth, require(PermViewFunctions), s.listFunctions)
-		f.POST(root, auth, require(PermCreateFunctions), body, s.createFunction)
+		f.GET(root, auth, require(PermViewFunctions), fns.listAll)
+		f.POST(root, auth, require(PermCreateFunctions), body, fns.post)
 	}
-	f.GET("/:id", auth, require(PermViewFunctions), validID("id"), s.getFunction)
-	f.PUT("/:id", auth, require(PermUpdateFunctions), validID("id"), body, s.updateFunction)
-	f.DELETE("/:id", auth, require(PermDeleteFunctions), validID("id"), s.deleteFunction)
+	f.GET("/:id", auth, require(PermViewFunctions), validID("id"), fns.get)
+	f.PUT("/:id", auth, require(PermUpdateFunctions), validID("id"), body, fns.put)
+	f.DELETE("/:id", auth, require(PermDeleteFunctions), validID("id"), fns.remove)
 
 	x := r.Group("/executions/v1")
 	x.GET("", auth, require(PermViewExecutions), s.listExecutions)

@@ -7,9 +7,12 @@ package api
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
@@ -62,6 +65,8 @@ type Deps struct {
 	Checks   map[string]Check // readiness checks, by name
 	Registry *prometheus.Registry
 	Tracer   trace.TracerProvider // nil: no tracing
+	Logger   *slog.Logger         // nil discards
+	Now      func() time.Time     // nil means time.Now
 
 	// Executions serves /executions/v1; nil leaves those routes failing.
 	Executions Executions
@@ -75,6 +80,8 @@ type Server struct {
 	auth    *authenticator
 	checks  map[string]Check
 	metrics *metrics
+	log     *slog.Logger
+	now     func() time.Time
 
 	executions Executions // serves /executions/v1
 }
@@ -93,8 +100,17 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: deps.Store, starter: deps.Starter, auth: auth, checks: deps.Checks, metrics: m}
-	s.executions = deps.Executions
+	s := &Server{cfg: cfg, store: deps.Store, starter: deps.Starter, auth: auth, checks: deps.Checks, metrics: m,
+		log: deps.Logger, now: deps.Now, executions: deps.Executions}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.Auth.Disabled {
+		s.log.WarnContext(ctx, "authentication is disabled: every request acts as \"anonymous\" with every permission")
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if deps.Tracer == nil {
@@ -102,14 +118,14 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	}
 	r.Use(gin.Recovery(),
 		otelgin.Middleware("dispatcher", otelgin.WithTracerProvider(deps.Tracer), otelgin.WithPropagators(propagation.TraceContext{})),
-		requestLog(), m.observe())
+		s.requestLog(), m.observe())
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
 		abort(c, errResourceUnknown, "no route for "+c.Request.Method+" "+c.Request.URL.Path)
 	})
 	r.NoMethod(func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Code: 16, Name: errResourceUnknown.Name, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, wire.Error{Code: 16, Name: errResourceUnknown.Name, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
 	})
 	s.routes(r, deps.Registry)
 	return r, nil

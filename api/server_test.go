@@ -14,7 +14,6 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/models"
-	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -112,16 +111,16 @@ type fakeStarter struct {
 	err    error
 }
 
-func (f *fakeStarter) Start(_ context.Context, ev dispatcher.Event) (workflows.StartResult, error) {
+func (f *fakeStarter) Start(_ context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
 	if f.err != nil {
-		return workflows.StartResult{}, f.err
+		return dispatcher.StartResult{}, f.err
 	}
 	dup := false
 	for _, seen := range f.events {
 		dup = dup || seen.ID == ev.ID
 	}
 	f.events = append(f.events, ev)
-	return workflows.StartResult{WorkflowID: workflows.WorkflowID(ev.ID), RunID: "run-" + ev.ID, Duplicate: dup}, nil
+	return dispatcher.StartResult{WorkflowID: dispatcher.WorkflowID(ev.ID), RunID: "run-" + ev.ID, Duplicate: dup}, nil
 }
 
 func wantError(t *testing.T, code int, body map[string]any, status, wireCode int, mention string) {

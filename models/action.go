@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"gorm.io/gorm"
 )
 
@@ -31,19 +32,8 @@ type actionRow struct {
 
 func (actionRow) TableName() string { return "actions" }
 
-// recipientsJSON and retryPolicyJSON are the stored forms of those fields.
-type recipientsJSON struct {
-	To  []string `json:"to"`
-	CC  []string `json:"cc,omitempty"`
-	BCC []string `json:"bcc,omitempty"`
-}
-
-type retryPolicyJSON struct {
-	MaximumAttempts    int     `json:"maximumAttempts,omitempty"`
-	InitialIntervalMs  int64   `json:"initialIntervalMs,omitempty"`
-	BackoffCoefficient float64 `json:"backoffCoefficient,omitempty"`
-	MaximumIntervalMs  int64   `json:"maximumIntervalMs,omitempty"`
-}
+// The JSON-valued columns hold the API's own JSON forms of recipients and
+// retry policies (package wire), so a row reads like the API's answer.
 
 func toDBAction(dispatcherID string, position int, a dispatcher.Action, now time.Time) (actionRow, error) {
 	row := actionRow{
@@ -58,7 +48,7 @@ func toDBAction(dispatcherID string, position int, a dispatcher.Action, now time
 	}
 	switch a.Type {
 	case dispatcher.ActionMail:
-		r, err := jsonText(recipientsJSON{To: a.Recipients.To, CC: a.Recipients.CC, BCC: a.Recipients.BCC})
+		r, err := jsonText(wire.FromRecipients(a.Recipients))
 		if err != nil {
 			return row, err
 		}
@@ -83,12 +73,7 @@ func toDBAction(dispatcherID string, position int, a dispatcher.Action, now time
 		}
 	}
 	if p := a.RetryPolicy; p != nil {
-		rp, err := jsonText(retryPolicyJSON{
-			MaximumAttempts:    p.MaximumAttempts,
-			InitialIntervalMs:  p.InitialInterval.Milliseconds(),
-			BackoffCoefficient: p.BackoffCoefficient,
-			MaximumIntervalMs:  p.MaximumInterval.Milliseconds(),
-		})
+		rp, err := jsonText(wire.FromRetryPolicy(*p))
 		if err != nil {
 			return row, err
 		}
@@ -121,11 +106,11 @@ func toAction(row actionRow) (dispatcher.Action, error) {
 		Updated:      fromMillis(row.UpdateTimestamp),
 	}
 	if row.Recipients != nil {
-		var r recipientsJSON
+		var r wire.Recipients
 		if err := json.Unmarshal([]byte(*row.Recipients), &r); err != nil {
 			return a, fmt.Errorf("action %s: recipients: %w", row.ID, err)
 		}
-		a.Recipients = dispatcher.Recipients{To: r.To, CC: r.CC, BCC: r.BCC}
+		a.Recipients = r.ToDomain()
 	}
 	if row.Data != nil {
 		a.Data = json.RawMessage(*row.Data)
@@ -140,16 +125,12 @@ func toAction(row actionRow) (dispatcher.Action, error) {
 		a.StartTimestamp = &t
 	}
 	if row.RetryPolicy != nil {
-		var p retryPolicyJSON
+		var p wire.RetryPolicy
 		if err := json.Unmarshal([]byte(*row.RetryPolicy), &p); err != nil {
 			return a, fmt.Errorf("action %s: retryPolicy: %w", row.ID, err)
 		}
-		a.RetryPolicy = &dispatcher.RetryPolicy{
-			MaximumAttempts:    p.MaximumAttempts,
-			InitialInterval:    time.Duration(p.InitialIntervalMs) * time.Millisecond,
-			BackoffCoefficient: p.BackoffCoefficient,
-			MaximumInterval:    time.Duration(p.MaximumIntervalMs) * time.Millisecond,
-		}
+		rp := p.ToDomain()
+		a.RetryPolicy = &rp
 	}
 	return a, nil
 }

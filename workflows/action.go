@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/activities"
 )
 
 // run runs job i to its outcome.
@@ -20,7 +19,7 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 		d.fail(ctx, o, err)
 		return
 	}
-	o.Status = StatusRunning
+	o.Status = dispatcher.OutcomeRunning
 	o.StartedAt = workflow.Now(ctx)
 
 	var err error
@@ -36,13 +35,13 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 		d.fail(ctx, o, err)
 		return
 	}
-	o.Status = StatusSucceeded
+	o.Status = dispatcher.OutcomeSucceeded
 	o.FinishedAt = workflow.Now(ctx)
 }
 
 // wait sleeps on a durable timer until the action's startTimestamp, if it
 // is in the future. It fails when the dispatch is canceled meanwhile.
-func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *ActionOutcome) error {
+func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *dispatcher.ActionOutcome) error {
 	if a.StartTimestamp == nil {
 		return nil
 	}
@@ -50,7 +49,7 @@ func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *ActionOut
 	if delay <= 0 {
 		return nil // absent or past: now
 	}
-	o.Status = StatusScheduled
+	o.Status = dispatcher.OutcomeScheduled
 	d.setWaiting(ctx, +1)
 	defer d.setWaiting(ctx, -1)
 	return workflow.NewTimer(ctx, delay).Get(ctx, nil)
@@ -96,8 +95,8 @@ func messageID(key string) string {
 	return b.String() + "@dispatcher"
 }
 
-func (d *dispatch) sendMail(ctx workflow.Context, j job, o *ActionOutcome) error {
-	in := activities.MailInput{
+func (d *dispatch) sendMail(ctx workflow.Context, j job, o *dispatcher.ActionOutcome) error {
+	in := dispatcher.MailInput{
 		Event:        d.in.Event,
 		DispatcherID: j.dispatcher.ID,
 		ActionID:     j.action.ID,
@@ -106,20 +105,20 @@ func (d *dispatch) sendMail(ctx workflow.Context, j job, o *ActionOutcome) error
 		MessageID:    messageID(d.idempotencyKey(j)),
 		Run:          d.in.Run,
 	}
-	var res activities.MailResult
+	var res dispatcher.MailResult
 	err := d.attempt(ctx, o, j.action, LocalSendMail, ActivitySendMail, mailTimeout, func(int) any { return in }, &res)
 	o.MessageID = in.MessageID
 	return err
 }
 
-func (d *dispatch) runTask(ctx workflow.Context, j job, o *ActionOutcome) error {
+func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutcome) error {
 	fn, ok := d.cfg.Function(j.action.FunctionName)
 	if !ok {
 		o.Attempts = 0
 		return temporal.NewNonRetryableApplicationError(
 			"function "+j.action.FunctionName+" does not exist", dispatcher.FailureNotFound, nil)
 	}
-	in := activities.TaskInput{
+	in := dispatcher.TaskInput{
 		Event:          d.in.Event,
 		DispatcherID:   j.dispatcher.ID,
 		ActionID:       j.action.ID,
@@ -133,7 +132,7 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *ActionOutcome) error 
 	if fn.Kind == dispatcher.FunctionTemporal {
 		return d.runChild(ctx, j, o, fn, in)
 	}
-	var res activities.TaskResult
+	var res dispatcher.TaskResult
 	err := d.attempt(ctx, o, j.action, LocalCallFunction, ActivityCallFunction, functionTimeout(fn),
 		func(local int) any { in.LocalAttempts = local; return in }, &res)
 	o.HTTPStatus = res.StatusCode
@@ -146,8 +145,8 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *ActionOutcome) error 
 // runChild runs a task function that is a Temporal workflow as a child
 // workflow named after the function, on its task queue, with the
 // payload an HTTP function would receive.
-func (d *dispatch) runChild(ctx workflow.Context, j job, o *ActionOutcome, fn activities.FunctionRef, in activities.TaskInput) error {
-	payload, err := activities.NewTaskPayload(in, 1)
+func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOutcome, fn dispatcher.FunctionRef, in dispatcher.TaskInput) error {
+	payload, err := dispatcher.NewTaskPayload(in, 1)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(dispatcher.ErrorMessage(err), dispatcher.FailureTemplate, nil)
 	}
@@ -166,7 +165,7 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *ActionOutcome, fn ac
 // that fails retryably or times out, hands the action to a regular
 // activity with the remaining attempts of its retry policy. input builds
 // the activity input given the number of local attempts already made.
-func (d *dispatch) attempt(ctx workflow.Context, o *ActionOutcome, a *dispatcher.Action, local, regular string,
+func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a *dispatcher.Action, local, regular string,
 	timeout time.Duration, input func(localAttempts int) any, result any) error {
 	policy := retryPolicy(a.RetryPolicy)
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
@@ -198,9 +197,9 @@ func (d *dispatch) attempt(ctx workflow.Context, o *ActionOutcome, a *dispatcher
 func regularAttempts(err error, result any, policy temporal.RetryPolicy) int {
 	if err == nil {
 		switch r := result.(type) {
-		case *activities.MailResult:
+		case *dispatcher.MailResult:
 			return max(r.Attempt, 1)
-		case *activities.TaskResult:
+		case *dispatcher.TaskResult:
 			return max(r.Attempt, 1)
 		}
 		return 1
@@ -216,11 +215,11 @@ func regularAttempts(err error, result any, policy temporal.RetryPolicy) int {
 
 // failureDetails returns the details the activities attach to their
 // failures, if err has them.
-func failureDetails(err error) (activities.FailureDetails, bool) {
+func failureDetails(err error) (dispatcher.FailureDetails, bool) {
 	var appErr *temporal.ApplicationError
-	var d activities.FailureDetails
+	var d dispatcher.FailureDetails
 	if !errors.As(err, &appErr) || !appErr.HasDetails() || appErr.Details(&d) != nil {
-		return activities.FailureDetails{}, false
+		return dispatcher.FailureDetails{}, false
 	}
 	return d, true
 }
@@ -248,12 +247,12 @@ func isPermanent(typ string) bool {
 }
 
 // fail records err as the outcome of an action.
-func (d *dispatch) fail(ctx workflow.Context, o *ActionOutcome, err error) {
+func (d *dispatch) fail(ctx workflow.Context, o *dispatcher.ActionOutcome, err error) {
 	o.FinishedAt = workflow.Now(ctx)
 	o.ErrorClass, o.Error = classify(err)
-	o.Status = StatusFailed
+	o.Status = dispatcher.OutcomeFailed
 	if o.ErrorClass == dispatcher.FailureCanceled {
-		o.Status = StatusCanceled
+		o.Status = dispatcher.OutcomeCanceled
 	}
 	workflow.GetLogger(ctx).Warn("Action failed", "DispatcherID", o.DispatcherID, "ActionID", o.ActionID,
 		"ErrorClass", o.ErrorClass, "Error", o.Error, "Attempts", o.Attempts)

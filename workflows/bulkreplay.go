@@ -10,16 +10,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/activities"
 )
 
 // Bulk replay defaults and limits.
 const (
-	DefaultReplayRate    = 10.0  // replays started per second
-	MaxReplayRate        = 100.0 // a bulk replay must not flood the task queue
-	defaultReplayPage    = 100   // runs listed per page
-	defaultReplaysPerRun = 500   // replays per workflow run before ContinueAsNew
-	maxProgressErrors    = 20    // reasons kept in BulkReplayProgress.Errors
+	defaultReplayPage    = 100 // runs listed per page
+	defaultReplaysPerRun = 500 // replays per workflow run before ContinueAsNew
+	maxProgressErrors    = 20  // reasons kept in the progress's Errors
 )
 
 // BulkReplayInput is the input of the BulkReplay workflow.
@@ -31,7 +28,7 @@ type BulkReplayInput struct {
 	Filter  dispatcher.ExecutionFilter
 	Actions []string // see dispatcher.ReplayRequest
 	Config  string
-	Rate    float64 // replays per second; 0 means DefaultReplayRate
+	Rate    float64 // replays per second; 0 means dispatcher.DefaultReplayRate
 	Actor   string
 	// PageSize and ReplaysPerRun tune paging and ContinueAsNew; 0 means
 	// the defaults.
@@ -44,25 +41,47 @@ type BulkReplayInput struct {
 // BulkReplayState is where a bulk replay is, carried over ContinueAsNew.
 type BulkReplayState struct {
 	Snapshot  time.Time // runs started at or after it are never matched
-	Progress  BulkReplayProgress
+	Progress  dispatcher.BulkReplayProgress
 	Targets   []dispatcher.RunRef // the rest of the current page
 	PageToken []byte              // the next page
 	Exhausted bool                // no page after Targets
 	Pending   []dispatcher.RunRef // replays started that have not closed yet
 }
 
-// BulkReplayProgress is what the progress query and the API show.
-type BulkReplayProgress struct {
-	Matched   int // runs the filter matched when the bulk replay began
-	Processed int // matched runs handled so far: replayed, skipped, or failed to start
-	Replayed  int // replays started
-	Skipped   int // runs not replayed: superseded, still running, nothing failed
-	Succeeded int // replays that completed
-	Failed    int // replays that failed again, or could not be started
-	Pending   int // replays started that have not closed yet
-	Remaining int // matched runs not handled yet
-	// Errors holds the latest reasons for skips and failures.
-	Errors []string
+// The activities of a bulk replay, which package dispatch implements on
+// the Temporal client: one input struct each.
+
+// CountExecutionsInput is the input of CountExecutions.
+type CountExecutionsInput struct {
+	Filter dispatcher.ExecutionFilter
+}
+
+// ListExecutionsInput is the input of ListExecutions.
+type ListExecutionsInput struct {
+	Filter    dispatcher.ExecutionFilter
+	PageSize  int
+	PageToken []byte
+}
+
+// ListExecutionsResult is one page of runs.
+type ListExecutionsResult struct {
+	Runs          []dispatcher.RunRef
+	NextPageToken []byte // empty after the last page
+}
+
+// ReplayExecutionInput is the input of ReplayExecution.
+type ReplayExecutionInput struct {
+	Request dispatcher.ReplayRequest
+}
+
+// ReplayOutcomesInput is the input of ReplayOutcomes.
+type ReplayOutcomesInput struct {
+	Runs []dispatcher.RunRef
+}
+
+// ReplayOutcomesResult holds the execution status of each run, in order.
+type ReplayOutcomesResult struct {
+	Statuses []string
 }
 
 // replayStartOptions: starting a replay reads one history and writes one
@@ -77,7 +96,7 @@ var replayStartOptions = workflow.ActivityOptions{
 		BackoffCoefficient:     2,
 		MaximumInterval:        time.Minute,
 		MaximumAttempts:        20,
-		NonRetryableErrorTypes: []string{activities.FailureReplayRefused},
+		NonRetryableErrorTypes: []string{FailureReplayRefused},
 	},
 }
 
@@ -99,13 +118,13 @@ var listOptions = workflow.ActivityOptions{
 // replays to close, counting how many succeeded. Canceling it stops
 // further replays; those started run on. Its progress is the
 // QueryProgress query.
-func BulkReplay(ctx workflow.Context, in BulkReplayInput) (BulkReplayProgress, error) {
+func BulkReplay(ctx workflow.Context, in BulkReplayInput) (dispatcher.BulkReplayProgress, error) {
 	b := &bulkReplay{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID}
 	b.defaults()
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (BulkReplayProgress, error) {
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (dispatcher.BulkReplayProgress, error) {
 		return b.progress(), nil
 	}); err != nil {
-		return BulkReplayProgress{}, err
+		return dispatcher.BulkReplayProgress{}, err
 	}
 	lctx := workflow.WithActivityOptions(ctx, listOptions)
 	err := b.run(ctx, lctx)
@@ -125,7 +144,7 @@ func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
 	if b.st == nil {
 		b.st = &BulkReplayState{Snapshot: workflow.Now(ctx)}
 		var n int64
-		if err := workflow.ExecuteActivity(lctx, ActivityCountExecutions, activities.CountExecutionsInput{Filter: b.filter()}).Get(ctx, &n); err != nil {
+		if err := workflow.ExecuteActivity(lctx, ActivityCountExecutions, CountExecutionsInput{Filter: b.filter()}).Get(ctx, &n); err != nil {
 			return err
 		}
 		b.st.Progress.Matched = int(n)
@@ -179,7 +198,7 @@ type bulkReplay struct {
 
 func (b *bulkReplay) defaults() {
 	if b.in.Rate <= 0 {
-		b.in.Rate = DefaultReplayRate
+		b.in.Rate = dispatcher.DefaultReplayRate
 	}
 	if b.in.PageSize <= 0 {
 		b.in.PageSize = defaultReplayPage
@@ -200,9 +219,9 @@ func (b *bulkReplay) filter() dispatcher.ExecutionFilter {
 	return f
 }
 
-func (b *bulkReplay) progress() BulkReplayProgress {
+func (b *bulkReplay) progress() dispatcher.BulkReplayProgress {
 	if b.st == nil {
-		return BulkReplayProgress{}
+		return dispatcher.BulkReplayProgress{}
 	}
 	p := b.st.Progress
 	p.Pending = len(b.st.Pending)
@@ -213,8 +232,8 @@ func (b *bulkReplay) progress() BulkReplayProgress {
 // nextPage lists the next page of targets and, while at it, checks the
 // replays started so far.
 func (b *bulkReplay) nextPage(ctx, lctx workflow.Context) error {
-	var page activities.ListExecutionsResult
-	err := workflow.ExecuteActivity(lctx, ActivityListExecutions, activities.ListExecutionsInput{
+	var page ListExecutionsResult
+	err := workflow.ExecuteActivity(lctx, ActivityListExecutions, ListExecutionsInput{
 		Filter: b.filter(), PageSize: b.in.PageSize, PageToken: b.st.PageToken,
 	}).Get(ctx, &page)
 	if err != nil {
@@ -260,7 +279,7 @@ func (b *bulkReplay) replay(ctx workflow.Context, targets []dispatcher.RunRef) {
 	actx := workflow.WithActivityOptions(dctx, replayStartOptions)
 	futures := make([]workflow.Future, len(targets))
 	for i, t := range targets {
-		futures[i] = workflow.ExecuteActivity(actx, ActivityReplayExecution, activities.ReplayExecutionInput{Request: dispatcher.ReplayRequest{
+		futures[i] = workflow.ExecuteActivity(actx, ActivityReplayExecution, ReplayExecutionInput{Request: dispatcher.ReplayRequest{
 			WorkflowID: t.WorkflowID, RunID: t.RunID, Actions: b.in.Actions, Config: b.in.Config,
 			Actor: b.in.Actor, ReplayID: b.id, BulkReplayID: b.id,
 		}})
@@ -280,7 +299,7 @@ func (b *bulkReplay) count(target dispatcher.RunRef, res dispatcher.ReplayResult
 	case err == nil:
 		p.Replayed++
 		b.st.Pending = append(b.st.Pending, dispatcher.RunRef{WorkflowID: res.WorkflowID, RunID: res.RunID})
-	case errors.As(err, &appErr) && appErr.Type() == activities.FailureReplayRefused:
+	case errors.As(err, &appErr) && appErr.Type() == FailureReplayRefused:
 		p.Skipped++
 		b.note(fmt.Sprintf("%s: skipped: %s", target.WorkflowID, appErr.Message()))
 	default:
@@ -291,8 +310,8 @@ func (b *bulkReplay) count(target dispatcher.RunRef, res dispatcher.ReplayResult
 
 // checkReplays counts the replays that closed since the last check.
 func (b *bulkReplay) checkReplays(ctx, lctx workflow.Context) error {
-	var res activities.ReplayOutcomesResult
-	if err := workflow.ExecuteActivity(lctx, ActivityReplayOutcomes, activities.ReplayOutcomesInput{Runs: b.st.Pending}).Get(ctx, &res); err != nil {
+	var res ReplayOutcomesResult
+	if err := workflow.ExecuteActivity(lctx, ActivityReplayOutcomes, ReplayOutcomesInput{Runs: b.st.Pending}).Get(ctx, &res); err != nil {
 		return err
 	}
 	var still []dispatcher.RunRef

@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
@@ -52,45 +51,45 @@ func newBulkEnv(t *testing.T, f *bulkFake) *testsuite.TestWorkflowEnvironment {
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: bulkID})
-	workflows.Register(env, nil)
+	register(env, nil, nil)
 	f.env = env
 	total := 0
 	for _, p := range f.pages {
 		total += len(p)
 	}
 	env.OnActivity(workflows.ActivityCountExecutions, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.CountExecutionsInput) (int64, error) {
+		func(_ context.Context, in workflows.CountExecutionsInput) (int64, error) {
 			record(func() { f.filters = append(f.filters, in.Filter) })
 			return int64(total), nil
 		})
 	env.OnActivity(workflows.ActivityListExecutions, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ListExecutionsInput) (activities.ListExecutionsResult, error) {
+		func(_ context.Context, in workflows.ListExecutionsInput) (workflows.ListExecutionsResult, error) {
 			record(func() { f.filters = append(f.filters, in.Filter) })
 			i := 0
 			if len(in.PageToken) > 0 {
 				fmt.Sscan(string(in.PageToken), &i)
 			}
-			res := activities.ListExecutionsResult{Runs: f.pages[i]}
+			res := workflows.ListExecutionsResult{Runs: f.pages[i]}
 			if i+1 < len(f.pages) {
 				res.NextPageToken = []byte(fmt.Sprint(i + 1))
 			}
 			return res, nil
 		})
 	env.OnActivity(workflows.ActivityReplayExecution, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ReplayExecutionInput) (dispatcher.ReplayResult, error) {
+		func(_ context.Context, in workflows.ReplayExecutionInput) (dispatcher.ReplayResult, error) {
 			r := in.Request
 			record(func() {
 				f.requests = append(f.requests, r)
 				f.startAt = append(f.startAt, env.Now())
 			})
 			if f.refuse[r.WorkflowID] {
-				return dispatcher.ReplayResult{}, temporal.NewNonRetryableApplicationError("nothing failed", activities.FailureReplayRefused, nil)
+				return dispatcher.ReplayResult{}, temporal.NewNonRetryableApplicationError("nothing failed", workflows.FailureReplayRefused, nil)
 			}
 			return dispatcher.ReplayResult{WorkflowID: r.WorkflowID, RunID: "replay-of-" + r.RunID, ReplayOf: r.RunID, ReplayID: r.ReplayID}, nil
 		})
 	env.OnActivity(workflows.ActivityReplayOutcomes, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ReplayOutcomesInput) (activities.ReplayOutcomesResult, error) {
-			var res activities.ReplayOutcomesResult
+		func(_ context.Context, in workflows.ReplayOutcomesInput) (workflows.ReplayOutcomesResult, error) {
+			var res workflows.ReplayOutcomesResult
 			record(func() {
 				running := f.runningChecks > 0
 				f.runningChecks--
@@ -110,13 +109,13 @@ func newBulkEnv(t *testing.T, f *bulkFake) *testsuite.TestWorkflowEnvironment {
 	return env
 }
 
-func bulkProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.BulkReplayProgress {
+func bulkProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) dispatcher.BulkReplayProgress {
 	t.Helper()
 	v, err := env.QueryWorkflow(workflows.QueryProgress)
 	if err != nil {
 		t.Fatalf("progress query: %v", err)
 	}
-	var p workflows.BulkReplayProgress
+	var p dispatcher.BulkReplayProgress
 	if err := v.Get(&p); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +131,7 @@ func TestBulkReplayThrottlesAndCountsOutcomes(t *testing.T) {
 		runningChecks: 2,
 	}
 	env := newBulkEnv(t, f)
-	var midway workflows.BulkReplayProgress
+	var midway dispatcher.BulkReplayProgress
 	env.RegisterDelayedCallback(func() { midway = bulkProgress(t, env) }, 2500*time.Millisecond)
 	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
 		Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed, DispatcherID: "d1"},
@@ -141,7 +140,7 @@ func TestBulkReplayThrottlesAndCountsOutcomes(t *testing.T) {
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("completed %v, error %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
 	}
-	var got workflows.BulkReplayProgress
+	var got dispatcher.BulkReplayProgress
 	if err := env.GetWorkflowResult(&got); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +158,7 @@ func TestBulkReplayThrottlesAndCountsOutcomes(t *testing.T) {
 	if midway.Processed != 3 || midway.Matched != 5 || midway.Remaining != 2 {
 		t.Errorf("progress at 2.5 s = %+v, want 3 of 5 processed", midway)
 	}
-	want := workflows.BulkReplayProgress{Matched: 5, Processed: 5, Replayed: 4, Skipped: 1, Succeeded: 3, Failed: 1}
+	want := dispatcher.BulkReplayProgress{Matched: 5, Processed: 5, Replayed: 4, Skipped: 1, Succeeded: 3, Failed: 1}
 	if got.Matched != want.Matched || got.Processed != want.Processed || got.Replayed != want.Replayed || got.Skipped != want.Skipped ||
 		got.Succeeded != want.Succeeded || got.Failed != want.Failed || got.Pending != 0 || got.Remaining != 0 {
 		t.Errorf("progress = %+v, want %+v", got, want)
@@ -194,7 +193,7 @@ func TestBulkReplayCancel(t *testing.T) {
 	if !errors.As(err, &canceled) {
 		t.Fatalf("error = %v, want canceled", err)
 	}
-	var p workflows.BulkReplayProgress
+	var p dispatcher.BulkReplayProgress
 	if err := canceled.Details(&p); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +229,7 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 	f2 := &bulkFake{pages: [][]dispatcher.RunRef{nil}}
 	env2 := newBulkEnv(t, f2)
 	env2.ExecuteWorkflow(workflows.WorkflowBulkReplay, next)
-	var p workflows.BulkReplayProgress
+	var p dispatcher.BulkReplayProgress
 	if err := env2.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/activities"
 )
 
 // DispatchInput is the input of the Dispatch workflow.
@@ -21,7 +20,7 @@ type DispatchInput struct {
 	Only []string
 	// Config pins the configuration to run with; nil loads the current
 	// one (a replay may pin the original).
-	Config *activities.Config
+	Config *dispatcher.Config
 	// Run marks a replay of the dispatch: it changes the Idempotency-Key,
 	// Message-ID and child workflow IDs. Empty for the first dispatch.
 	Run string
@@ -33,35 +32,8 @@ type DispatchInput struct {
 // DispatchResult is the result of a dispatch, and the details of its
 // failure when an action failed for good.
 type DispatchResult struct {
-	Outcomes []ActionOutcome
+	Outcomes []dispatcher.ActionOutcome
 }
-
-// ActionOutcome is what became of one action of a dispatch.
-type ActionOutcome struct {
-	DispatcherID   string
-	DispatcherName string
-	ActionID       string
-	ActionName     string
-	Type           string // dispatcher.ActionMail or dispatcher.ActionTask
-	Status         string // Status* constants
-	Attempts       int
-	Error          string // the last error, when failed or canceled
-	ErrorClass     string // a dispatcher.Failure* constant
-	StartedAt      time.Time
-	FinishedAt     time.Time
-	HTTPStatus     int    // HTTP task functions
-	MessageID      string // mail
-}
-
-// Action statuses. An outcome ends succeeded, failed or canceled; the
-// outcomes query also shows actions still scheduled or running.
-const (
-	StatusScheduled = "scheduled" // waiting for its startTimestamp
-	StatusRunning   = "running"
-	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
-	StatusCanceled  = "canceled"
-)
 
 // Dispatch runs every action of every dispatcher that matches the event's
 // type, concurrently; one action failing never stops another. It
@@ -79,7 +51,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	if d.in.LocalTimeout <= 0 {
 		d.in.LocalTimeout = DefaultLocalTimeout
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryOutcomes, func() ([]ActionOutcome, error) {
+	if err := workflow.SetQueryHandler(ctx, QueryOutcomes, func() ([]dispatcher.ActionOutcome, error) {
 		return d.outcomes, nil
 	}); err != nil {
 		return DispatchResult{}, err
@@ -88,9 +60,9 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	recordStart(ctx)
 	cfg := in.Config
 	if cfg == nil {
-		var loaded activities.Config
+		var loaded dispatcher.Config
 		lctx := workflow.WithLocalActivityOptions(ctx, loadConfigOptions)
-		err := workflow.ExecuteLocalActivity(lctx, ActivityLoadConfig, activities.LoadConfigInput{EventType: in.Event.Type}).Get(ctx, &loaded)
+		err := workflow.ExecuteLocalActivity(lctx, ActivityLoadConfig, dispatcher.LoadConfigInput{EventType: in.Event.Type}).Get(ctx, &loaded)
 		if err != nil {
 			return DispatchResult{}, err
 		}
@@ -127,10 +99,10 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 // index of jobs and outcomes; workflow coroutines never run in parallel.
 type dispatch struct {
 	in       DispatchInput
-	cfg      *activities.Config
+	cfg      *dispatcher.Config
 	key      string // the workflow ID: the root of idempotency keys
 	jobs     []job
-	outcomes []ActionOutcome
+	outcomes []dispatcher.ActionOutcome
 	waiting  int // actions waiting for their startTimestamp
 }
 
@@ -151,9 +123,9 @@ func (d *dispatch) plan() {
 				continue
 			}
 			d.jobs = append(d.jobs, job{dispatcher: ds, action: a})
-			d.outcomes = append(d.outcomes, ActionOutcome{
+			d.outcomes = append(d.outcomes, dispatcher.ActionOutcome{
 				DispatcherID: ds.ID, DispatcherName: ds.Name,
-				ActionID: a.ID, ActionName: a.Name, Type: a.Type, Status: StatusRunning,
+				ActionID: a.ID, ActionName: a.Name, Type: a.Type, Status: dispatcher.OutcomeRunning,
 			})
 		}
 	}
@@ -178,7 +150,7 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	canceled := errors.Is(ctx.Err(), workflow.ErrCanceled)
 	var failedIDs, classes, summary []string
 	for _, o := range d.outcomes {
-		if o.Status == StatusSucceeded {
+		if o.Status == dispatcher.OutcomeSucceeded {
 			continue
 		}
 		failedIDs = append(failedIDs, o.ActionID)

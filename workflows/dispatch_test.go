@@ -17,7 +17,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
@@ -40,39 +39,39 @@ func taskAction(id, fn string) dispatcher.Action {
 		Data: json.RawMessage(`{"userId":"{{ .event.content.userId }}"}`)}
 }
 
-func config(ds ...dispatcher.Dispatcher) activities.Config {
-	return activities.Config{Version: 7, Dispatchers: ds, Functions: []activities.FunctionRef{
+func config(ds ...dispatcher.Dispatcher) dispatcher.Config {
+	return dispatcher.Config{Version: 7, Dispatchers: ds, Functions: []dispatcher.FunctionRef{
 		{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: time.Second},
 		{Name: "erase-child", Kind: dispatcher.FunctionTemporal, TaskQueue: "teams"},
 	}}
 }
 
-func newEnv(t *testing.T, cfg activities.Config) *testsuite.TestWorkflowEnvironment {
+func newEnv(t *testing.T, cfg dispatcher.Config) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
-	workflows.Register(env, nil)
-	env.OnActivity(workflows.ActivityLoadConfig, mock.Anything, activities.LoadConfigInput{EventType: "user_deleted"}).
+	register(env, nil, nil)
+	env.OnActivity(workflows.ActivityLoadConfig, mock.Anything, dispatcher.LoadConfigInput{EventType: "user_deleted"}).
 		Return(cfg, nil)
 	return env
 }
 
 // Mocked activities. Each returns per the attempt number when asked.
-func mailOK(_ context.Context, in activities.MailInput) (activities.MailResult, error) {
-	return activities.MailResult{MessageID: in.MessageID, Attempt: 1}, nil
+func mailOK(_ context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
+	return dispatcher.MailResult{MessageID: in.MessageID, Attempt: 1}, nil
 }
 
-func taskOK(ctx context.Context, _ activities.TaskInput) (activities.TaskResult, error) {
-	return activities.TaskResult{StatusCode: 200, Attempt: int(activity.GetInfo(ctx).Attempt)}, nil
+func taskOK(ctx context.Context, _ dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+	return dispatcher.TaskResult{StatusCode: 200, Attempt: int(activity.GetInfo(ctx).Attempt)}, nil
 }
 
-func fails(typ string, permanent bool) func(context.Context, activities.TaskInput) (activities.TaskResult, error) {
-	return func(context.Context, activities.TaskInput) (activities.TaskResult, error) {
+func fails(typ string, permanent bool) func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+	return func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 		if permanent {
-			return activities.TaskResult{}, temporal.NewNonRetryableApplicationError("it broke", typ, nil)
+			return dispatcher.TaskResult{}, temporal.NewNonRetryableApplicationError("it broke", typ, nil)
 		}
-		return activities.TaskResult{}, temporal.NewApplicationError("it broke", typ)
+		return dispatcher.TaskResult{}, temporal.NewApplicationError("it broke", typ)
 	}
 }
 
@@ -87,9 +86,9 @@ func record(f func()) {
 	f()
 }
 
-// dispatch runs the workflow to its end and returns its result, taken from
+// runDispatch runs the workflow to its end and returns its result, taken from
 // the failure details when it failed with DispatchFailed.
-func dispatch(t *testing.T, env *testsuite.TestWorkflowEnvironment, in workflows.DispatchInput) (workflows.DispatchResult, error) {
+func runDispatch(t *testing.T, env *testsuite.TestWorkflowEnvironment, in workflows.DispatchInput) (workflows.DispatchResult, error) {
 	t.Helper()
 	env.ExecuteWorkflow(workflows.WorkflowDispatch, in)
 	if !env.IsWorkflowCompleted() {
@@ -113,7 +112,7 @@ func dispatch(t *testing.T, env *testsuite.TestWorkflowEnvironment, in workflows
 
 // summary renders outcomes as "actionID:status:attempts:class" for compact
 // comparisons.
-func summary(os []workflows.ActionOutcome) string {
+func summary(os []dispatcher.ActionOutcome) string {
 	var parts []string
 	for _, o := range os {
 		parts = append(parts, o.ActionID+":"+o.Status+":"+strconv.Itoa(o.Attempts)+":"+o.ErrorClass)
@@ -125,20 +124,20 @@ func TestDispatchSucceeds(t *testing.T) {
 	cfg := config(dispatcher.Dispatcher{ID: "d1", Name: "goodbye", EventType: "user_deleted",
 		Actions: []dispatcher.Action{mailAction("m1"), taskAction("t1", "erase")}})
 	env := newEnv(t, cfg)
-	var gotMail activities.MailInput
-	var gotTask activities.TaskInput
+	var gotMail dispatcher.MailInput
+	var gotTask dispatcher.TaskInput
 	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in activities.MailInput) (activities.MailResult, error) {
+		func(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 			record(func() { gotMail = in })
 			return mailOK(ctx, in)
 		})
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 			record(func() { gotTask = in })
 			return taskOK(ctx, in)
 		})
 
-	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
 	if err != nil {
 		t.Fatalf("dispatch failed: %v", err)
 	}
@@ -165,7 +164,7 @@ func TestDispatchSucceeds(t *testing.T) {
 
 func TestDispatchNothingMatched(t *testing.T) {
 	env := newEnv(t, config())
-	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
 	if err != nil {
 		t.Fatalf("dispatch failed: %v", err)
 	}
@@ -180,11 +179,11 @@ func TestDispatchOneActionFails(t *testing.T) {
 		dispatcher.Dispatcher{ID: "d2", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase"), taskAction("t2", "missing")}},
 	)
 	env := newEnv(t, cfg)
-	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(activities.MailResult{},
+	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(dispatcher.MailResult{},
 		temporal.NewNonRetryableApplicationError(`subject: line 1: map has no entry for key "x"`, dispatcher.FailureTemplate, nil))
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
 
-	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != dispatcher.FailureDispatch {
 		t.Fatalf("workflow error = %v, want type %s", err, dispatcher.FailureDispatch)
@@ -205,8 +204,8 @@ func TestDispatchRetries(t *testing.T) {
 	tests := []struct {
 		name        string
 		policy      *dispatcher.RetryPolicy
-		local       func(context.Context, activities.TaskInput) (activities.TaskResult, error)
-		regular     func(context.Context, activities.TaskInput) (activities.TaskResult, error)
+		local       func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error)
+		regular     func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error)
 		wantOutcome string
 		wantRegular int
 		wantStatus  int // HTTPStatus of the outcome
@@ -214,9 +213,9 @@ func TestDispatchRetries(t *testing.T) {
 		{
 			name:  "flaky: local fails, first regular fails, second succeeds",
 			local: fails(dispatcher.FailureHTTPTemporary, false),
-			regular: func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+			regular: func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 				if activity.GetInfo(ctx).Attempt == 1 {
-					return activities.TaskResult{}, temporal.NewApplicationError("503", dispatcher.FailureHTTPTemporary)
+					return dispatcher.TaskResult{}, temporal.NewApplicationError("503", dispatcher.FailureHTTPTemporary)
 				}
 				return taskOK(ctx, in)
 			},
@@ -266,12 +265,12 @@ func TestDispatchRetries(t *testing.T) {
 		{
 			name:  "regular attempt fails for good midway",
 			local: fails(dispatcher.FailureHTTPTemporary, false),
-			regular: func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+			regular: func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 				if activity.GetInfo(ctx).Attempt < 3 {
-					return activities.TaskResult{}, temporal.NewApplicationError("503", dispatcher.FailureHTTPTemporary)
+					return dispatcher.TaskResult{}, temporal.NewApplicationError("503", dispatcher.FailureHTTPTemporary)
 				}
-				return activities.TaskResult{}, temporal.NewApplicationErrorWithOptions("404", dispatcher.FailureHTTPPermanent,
-					temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.FailureDetails{Attempt: 3, StatusCode: 404}}})
+				return dispatcher.TaskResult{}, temporal.NewApplicationErrorWithOptions("404", dispatcher.FailureHTTPPermanent,
+					temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{dispatcher.FailureDetails{Attempt: 3, StatusCode: 404}}})
 			},
 			wantOutcome: "t1:failed:4:HTTPPermanent",
 			wantRegular: 3,
@@ -287,12 +286,12 @@ func TestDispatchRetries(t *testing.T) {
 			var localAttempts []int
 			if tt.regular != nil {
 				env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(
-					func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+					func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 						record(func() { localAttempts = append(localAttempts, in.LocalAttempts) })
 						return tt.regular(ctx, in)
 					})
 			}
-			res, _ := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
 			if got := summary(res.Outcomes); got != tt.wantOutcome {
 				t.Errorf("outcomes = %q, want %q", got, tt.wantOutcome)
 			}
@@ -318,12 +317,12 @@ func TestDispatchWaitsForStartTimestamp(t *testing.T) {
 	env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{waiting, now, old}}))
 	ranAt := map[string]time.Time{}
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 			now := env.Now()
 			record(func() { ranAt[in.ActionID] = now })
 			return taskOK(ctx, in)
 		})
-	var during []workflows.ActionOutcome
+	var during []dispatcher.ActionOutcome
 	env.RegisterDelayedCallback(func() {
 		v, err := env.QueryWorkflow(workflows.QueryOutcomes)
 		if err != nil {
@@ -335,7 +334,7 @@ func TestDispatchWaitsForStartTimestamp(t *testing.T) {
 		}
 	}, time.Hour)
 
-	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
 	if err != nil {
 		t.Fatalf("dispatch failed: %v", err)
 	}
@@ -361,7 +360,7 @@ func TestDispatchCanceledWhileWaiting(t *testing.T) {
 	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(mailOK)
 	env.RegisterDelayedCallback(env.CancelWorkflow, time.Hour)
 
-	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
 	if !temporal.IsCanceledError(err) {
 		t.Fatalf("workflow error = %v, want canceled", err)
 	}
@@ -383,11 +382,11 @@ func TestDispatchOnly(t *testing.T) {
 	env := newEnv(t, config()) // a pinned config must win over the current one
 	var ran []string
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 			record(func() { ran = append(ran, in.ActionID+" "+in.IdempotencyKey) })
 			return taskOK(ctx, in)
 		})
-	res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent(), Only: []string{"t2"}, Config: &cfg, Run: "r1"})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Only: []string{"t2"}, Config: &cfg, Run: "r1"})
 	if err != nil {
 		t.Fatalf("dispatch failed: %v", err)
 	}
@@ -413,18 +412,18 @@ func TestDispatchOutcomeOrder(t *testing.T) {
 		env := newEnv(t, cfg)
 		var finished []string
 		env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
-				return activities.TaskResult{}, temporal.NewApplicationError("slow", dispatcher.FailureTimeout)
+			func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+				return dispatcher.TaskResult{}, temporal.NewApplicationError("slow", dispatcher.FailureTimeout)
 			})
 		for id, d := range delays {
-			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.MatchedBy(func(in activities.TaskInput) bool { return in.ActionID == id })).
-				After(d).Return(func(ctx context.Context, in activities.TaskInput) (activities.TaskResult, error) {
+			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.MatchedBy(func(in dispatcher.TaskInput) bool { return in.ActionID == id })).
+				After(d).Return(func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 				record(func() { finished = append(finished, in.ActionID) })
 				return taskOK(ctx, in)
 			})
 		}
 		env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(mailOK)
-		res, err := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+		res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
 		if err != nil {
 			t.Fatalf("dispatch failed: %v", err)
 		}
@@ -441,24 +440,24 @@ func TestDispatchChildWorkflow(t *testing.T) {
 	cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("c1", "erase-child")}})
 	tests := []struct {
 		name        string
-		child       func(workflow.Context, activities.TaskPayload) error
+		child       func(workflow.Context, dispatcher.TaskPayload) error
 		wantOutcome string
 	}{
-		{"succeeds", func(workflow.Context, activities.TaskPayload) error { return nil }, "c1:succeeded:1:"},
-		{"fails", func(workflow.Context, activities.TaskPayload) error {
+		{"succeeds", func(workflow.Context, dispatcher.TaskPayload) error { return nil }, "c1:succeeded:1:"},
+		{"fails", func(workflow.Context, dispatcher.TaskPayload) error {
 			return temporal.NewNonRetryableApplicationError("nope", "Whatever", nil)
 		}, "c1:failed:1:TaskFailed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newEnv(t, cfg)
-			var got activities.TaskPayload
+			var got dispatcher.TaskPayload
 			var info workflow.Info
-			env.RegisterWorkflowWithOptions(func(ctx workflow.Context, p activities.TaskPayload) error {
+			env.RegisterWorkflowWithOptions(func(ctx workflow.Context, p dispatcher.TaskPayload) error {
 				got, info = p, *workflow.GetInfo(ctx)
 				return tt.child(ctx, p)
 			}, workflow.RegisterOptions{Name: "erase-child"})
-			res, _ := dispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
 			if s := summary(res.Outcomes); s != tt.wantOutcome {
 				t.Errorf("outcomes = %q, want %q", s, tt.wantOutcome)
 			}
@@ -469,31 +468,5 @@ func TestDispatchChildWorkflow(t *testing.T) {
 				t.Errorf("child data = %s", got.Data)
 			}
 		})
-	}
-}
-
-func TestWorkflowID(t *testing.T) {
-	long := strings.Repeat("x", 129)
-	tests := []struct{ eventID, want string }{
-		{"ev-1", "dispatch-ev-1"},
-		{"5f2a0c3e9b1d4a0012345678", "dispatch-5f2a0c3e9b1d4a0012345678"},
-		{"A.b_c~d", "dispatch-A.b_c~d"},
-	}
-	for _, tt := range tests {
-		if got := workflows.WorkflowID(tt.eventID); got != tt.want {
-			t.Errorf("WorkflowID(%q) = %q, want %q", tt.eventID, got, tt.want)
-		}
-	}
-	for _, id := range []string{"a/b", "a b", "ü", long, "", "../x"} {
-		got := workflows.WorkflowID(id)
-		if !strings.HasPrefix(got, "dispatch.") || len(got) != len("dispatch.")+32 || strings.ContainsAny(got, "/ ?#%") {
-			t.Errorf("WorkflowID(%q) = %q, want a path-safe hashed id", id, got)
-		}
-		if workflows.WorkflowID(id) != got {
-			t.Errorf("WorkflowID(%q) is not deterministic", id)
-		}
-	}
-	if workflows.WorkflowID("a/b") == workflows.WorkflowID("a b") {
-		t.Error("different ids hash alike")
 	}
 }

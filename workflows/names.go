@@ -1,15 +1,12 @@
-// Package workflows holds the deterministic side of a dispatch: the
+// Package workflows holds the deterministic side of the dispatcher: the
 // Dispatch workflow that runs every action of every matching dispatcher,
-// the names it is known by in Temporal, and the client-side Starter. All
-// I/O happens in package activities.
+// the BulkReplay workflow, and the names they and their activities are
+// known by in Temporal. It does no I/O: activities (package activities,
+// and package dispatch for the bulk replay's Temporal calls) do, and are
+// called by name.
 package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"regexp"
-
-	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -42,6 +39,11 @@ const (
 	ActivityReplayExecution = "ReplayExecution" // starts one replay, idempotently
 	ActivityReplayOutcomes  = "ReplayOutcomes"  // which replays have closed, and how
 
+	// FailureReplayRefused is the failure type of a replay that the
+	// executions service refused: retrying cannot help, the bulk replay
+	// skips it.
+	FailureReplayRefused = "ReplayRefused"
+
 	// versionErrorPairs: a failed dispatch also records "class@dispatcherID"
 	// pairs in DispatchErrorClasses (see errorPairs).
 	versionErrorPairs = "error-class-pairs"
@@ -73,34 +75,9 @@ var (
 	AttrReplayOf = temporal.NewSearchAttributeKeyKeyword("DispatchReplayOf")
 )
 
-// SearchAttributes returns the custom search attributes of a dispatch by
-// name and type, to register with the Temporal namespace at start-up.
-func SearchAttributes() map[string]enums.IndexedValueType {
-	return map[string]enums.IndexedValueType{
-		AttrEventType.GetName():       enums.INDEXED_VALUE_TYPE_KEYWORD,
-		AttrEventID.GetName():         enums.INDEXED_VALUE_TYPE_KEYWORD,
-		AttrDispatcherIDs.GetName():   enums.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-		AttrFailedActionIDs.GetName(): enums.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-		AttrErrorClasses.GetName():    enums.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-		AttrScheduled.GetName():       enums.INDEXED_VALUE_TYPE_BOOL,
-		AttrReplayOf.GetName():        enums.INDEXED_VALUE_TYPE_KEYWORD,
-	}
-}
-
-// safeEventID matches event ids that can be used in a workflow ID as they
-// are: URL-unreserved characters only, so the ID needs no escaping in a
-// path like /executions/v1/{workflowId}.
-var safeEventID = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
-
-// WorkflowID returns the workflow ID of the dispatch of the event with
-// eventID, the key that makes the same event dispatch once. Ids of at
-// most 128 URL-unreserved characters give "dispatch-<eventID>"; any other
-// id gives "dispatch.<first 32 hex digits of its SHA-256>", which is
-// deterministic, path-safe and cannot collide with the first form.
-func WorkflowID(eventID string) string {
-	if safeEventID.MatchString(eventID) {
-		return "dispatch-" + eventID
-	}
-	sum := sha256.Sum256([]byte(eventID))
-	return "dispatch." + hex.EncodeToString(sum[:16])
+// SearchAttributeKeys returns the custom search attributes of a dispatch,
+// to register with the Temporal namespace at start-up.
+func SearchAttributeKeys() []temporal.SearchAttributeKey {
+	return []temporal.SearchAttributeKey{AttrEventType, AttrEventID, AttrDispatcherIDs,
+		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrReplayOf}
 }

@@ -7,7 +7,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/activities"
 )
 
 // DefaultLocalTimeout bounds the first attempt of an action, which runs as
@@ -71,10 +70,10 @@ const mailTimeout = time.Minute
 // functionTimeout bounds one regular HTTP call attempt: the function's own
 // timeout plus room for loading it and reading the answer, so that the
 // call's timeout, not the activity's, reports a slow function.
-func functionTimeout(fn activities.FunctionRef) time.Duration {
+func functionTimeout(fn dispatcher.FunctionRef) time.Duration {
 	t := fn.Timeout
 	if t <= 0 {
-		t = activities.DefaultFunctionTimeout
+		t = dispatcher.DefaultFunctionTimeout
 	}
 	return t + 10*time.Second
 }

@@ -3,10 +3,8 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -26,6 +23,8 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
@@ -73,8 +72,8 @@ func TestRecordHistories(t *testing.T) {
 	if os.Getenv("DISPATCHER_RECORD_HISTORY") != "1" {
 		t.Skip("set DISPATCHER_RECORD_HISTORY=1 to record histories into testdata")
 	}
-	c := startDevServer(t)
-	smtpAddr := startSMTP(t)
+	c := testenv.TemporalClient(t)
+	smtpAddr := testenv.SMTP(t).Addr
 	var flakyCalls sync.Map
 	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -91,8 +90,8 @@ func TestRecordHistories(t *testing.T) {
 
 	const queue = "dispatch-record"
 	start := time.Now().Add(2 * time.Second).UTC()
-	store := &memStore{
-		dispatchers: []dispatcher.Dispatcher{
+	store := &testenv.MemStore{
+		Dispatchers: []dispatcher.Dispatcher{
 			{ID: "d-completed", EventType: "completed", Actions: []dispatcher.Action{
 				{ID: "m1", Type: dispatcher.ActionMail, TemplateID: "tpl", Recipients: dispatcher.Recipients{To: []string{"{{ .event.content.email }}"}}},
 				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", Data: json.RawMessage(`{"userId":"{{ .event.content.userId }}"}`)},
@@ -109,8 +108,8 @@ func TestRecordHistories(t *testing.T) {
 				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &start},
 			}},
 		},
-		templates: map[string]dispatcher.Template{"tpl": {ID: "tpl", Subject: "Goodbye {{ .content.name }}", Text: "Bye"}},
-		functions: map[string]dispatcher.Function{
+		Templates: map[string]dispatcher.Template{"tpl": {ID: "tpl", Subject: "Goodbye {{ .content.name }}", Text: "Bye"}},
+		Functions: map[string]dispatcher.Function{
 			"ok":    {Name: "ok", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Second},
 			"gone":  {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
 			"flaky": {Name: "flaky", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/flaky", Timeout: 5 * time.Second},
@@ -122,15 +121,15 @@ func TestRecordHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := worker.New(c, queue, worker.Options{})
-	workflows.Register(w, acts)
-	w.RegisterWorkflowWithOptions(func(workflow.Context, activities.TaskPayload) error { return nil },
+	register(w, acts, nil)
+	w.RegisterWorkflowWithOptions(func(workflow.Context, dispatcher.TaskPayload) error { return nil },
 		workflow.RegisterOptions{Name: "child"})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
 
-	s := workflows.Starter{Client: c, TaskQueue: queue, Eager: true}
+	s := dispatch.Starter{Client: c, TaskQueue: queue, Eager: true}
 	for _, tt := range []struct {
 		eventType string
 		wantErr   bool
@@ -175,7 +174,7 @@ func loadHistory(t *testing.T, path string) (*historypb.History, worker.ReplayWo
 	}}
 }
 
-func saveHistory(t *testing.T, c client.Client, run workflows.StartResult, path string) {
+func saveHistory(t *testing.T, c client.Client, run dispatcher.StartResult, path string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -201,61 +200,23 @@ func saveHistory(t *testing.T, c client.Client, run workflows.StartResult, path 
 	t.Logf("recorded %d events of %s into %s", len(h.Events), run.WorkflowID, path)
 }
 
-// memStore is an in-memory activities.Store for recording.
-type memStore struct {
-	dispatchers []dispatcher.Dispatcher
-	templates   map[string]dispatcher.Template
-	functions   map[string]dispatcher.Function
+// registry is a worker or a test environment.
+type registry interface {
+	workflows.Registry
+	RegisterActivity(a any)
 }
 
-func (s *memStore) ConfigVersion(context.Context) (int64, error) { return 1, nil }
-
-func (s *memStore) DispatchersByEventType(_ context.Context, eventType string) ([]dispatcher.Dispatcher, error) {
-	var out []dispatcher.Dispatcher
-	for _, d := range s.dispatchers {
-		if d.EventType == eventType {
-			out = append(out, d)
-		}
+// register registers the workflows, and the activities under the names
+// the workflows call: those of e and r, or zero ones when a test mocks
+// them by name.
+func register(w registry, e *activities.Effects, r *dispatch.ReplayActivities) {
+	workflows.Register(w)
+	if e == nil {
+		e = &activities.Effects{}
 	}
-	return out, nil
-}
-
-func (s *memStore) FindTemplate(_ context.Context, id string) (dispatcher.Template, error) {
-	if t, ok := s.templates[id]; ok {
-		return t, nil
+	if r == nil {
+		r = &dispatch.ReplayActivities{}
 	}
-	return dispatcher.Template{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "no template %q", id)
+	w.RegisterActivity(e)
+	w.RegisterActivity(r)
 }
-
-func (s *memStore) FindFunctionByName(_ context.Context, name string) (dispatcher.Function, error) {
-	if f, ok := s.functions[name]; ok {
-		return f, nil
-	}
-	return dispatcher.Function{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "no function %q", name)
-}
-
-// startSMTP starts an SMTP server on loopback that accepts every mail.
-func startSMTP(t *testing.T) string {
-	t.Helper()
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return acceptAll{}, nil }))
-	srv.Domain = "localhost"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-			t.Errorf("SMTP server: %v", err)
-		}
-	}()
-	t.Cleanup(func() { _ = srv.Close() })
-	return l.Addr().String()
-}
-
-type acceptAll struct{}
-
-func (acceptAll) Reset()                               {}
-func (acceptAll) Logout() error                        { return nil }
-func (acceptAll) Mail(string, *smtp.MailOptions) error { return nil }
-func (acceptAll) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (acceptAll) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }

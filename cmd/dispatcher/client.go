@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -56,17 +57,15 @@ func clientFlags(cmd *cobra.Command, getenv func(string) string) func() (*apiCli
 
 // apiError is an error answer of the API.
 type apiError struct {
-	Status  int
-	Code    int    `json:"code"`
-	Name    string `json:"name"`
-	Message string `json:"message"`
+	Status int
+	Body   wire.Error
 }
 
 func (e *apiError) Error() string {
-	if e.Name == "" {
+	if e.Body.Name == "" {
 		return fmt.Sprintf("the API answered %d", e.Status)
 	}
-	return fmt.Sprintf("%s (HTTP %d): %s", e.Name, e.Status, e.Message)
+	return fmt.Sprintf("%s (HTTP %d): %s", e.Body.Name, e.Status, e.Body.Message)
 }
 
 // do sends a request and decodes a 2xx JSON answer into out (when not
@@ -105,9 +104,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, query url.Value
 	}
 	if res.StatusCode >= 300 {
 		e := &apiError{Status: res.StatusCode}
-		_ = json.Unmarshal(raw, e)
-		if e.Code == 104 {
-			e.Message += " (pass --token or set DISPATCHER_TOKEN)"
+		_ = json.Unmarshal(raw, &e.Body)
+		if e.Body.Code == 104 {
+			e.Body.Message += " (pass --token or set DISPATCHER_TOKEN)"
 		}
 		return raw, e
 	}
@@ -150,21 +149,22 @@ func timeArg(name, v string, now time.Time) (string, error) {
 }
 
 // jsonTime is timeArg's value as a JSON body field: a number for epoch
-// milliseconds, a string otherwise.
-func jsonTime(v string) any {
+// milliseconds, a string otherwise, nothing for none.
+func jsonTime(v string) json.RawMessage {
 	if v == "" {
 		return nil
 	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return n
+	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return json.RawMessage(v)
 	}
-	return v
+	b, _ := json.Marshal(v)
+	return b
 }
 
 // millisTime formats epoch milliseconds for tables.
-func millisTime(ms int64) string {
-	if ms == 0 {
+func millisTime(ms *int64) string {
+	if ms == nil || *ms == 0 {
 		return "-"
 	}
-	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05")
+	return time.UnixMilli(*ms).UTC().Format("2006-01-02 15:04:05")
 }

@@ -9,21 +9,21 @@ func TestTimeArg(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		in, want string
-		json     any
+		json     string
 		wantErr  bool
 	}{
-		{"", "", nil, false},
-		{"24h", "2026-04-30T12:00:00Z", "2026-04-30T12:00:00Z", false},
-		{"1767225600000", "1767225600000", int64(1767225600000), false},
-		{"2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", false},
-		{"yesterday", "", nil, true},
+		{"", "", "", false},
+		{"24h", "2026-04-30T12:00:00Z", `"2026-04-30T12:00:00Z"`, false},
+		{"1767225600000", "1767225600000", `1767225600000`, false},
+		{"2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", `"2026-01-01T00:00:00Z"`, false},
+		{"yesterday", "", "", true},
 	} {
 		got, err := timeArg("from", tt.in, now)
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("timeArg(%q) = %q, %v; want %q (error %v)", tt.in, got, err, tt.want, tt.wantErr)
 		}
-		if j := jsonTime(got); j != tt.json {
-			t.Errorf("jsonTime(%q) = %#v, want %#v", got, j, tt.json)
+		if j := string(jsonTime(got)); j != tt.json {
+			t.Errorf("jsonTime(%q) = %s, want %s", got, j, tt.json)
 		}
 	}
 }

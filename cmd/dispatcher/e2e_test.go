@@ -324,7 +324,7 @@ func TestEndToEndDispatch(t *testing.T) {
 		t.Fatalf("dispatch failed=%v outcomes=%+v\nlogs:\n%s", failed, res.Outcomes, s.logs)
 	}
 	for _, o := range res.Outcomes {
-		if o.Status != workflows.StatusSucceeded {
+		if o.Status != dispatcher.OutcomeSucceeded {
 			t.Fatalf("outcome %+v", o)
 		}
 		if o.ActionName == "flaky" && o.Attempts != 3 {
@@ -425,14 +425,14 @@ func TestEndToEndFailureAndSchedule(t *testing.T) {
 	if !failed {
 		t.Fatalf("dispatch with a failing action completed: %+v", res)
 	}
-	byName := map[string]workflows.ActionOutcome{}
+	byName := map[string]dispatcher.ActionOutcome{}
 	for _, o := range res.Outcomes {
 		byName[o.ActionName] = o
 	}
-	if o := byName["broken"]; o.Status != workflows.StatusFailed || o.Attempts != 1 || o.ErrorClass != dispatcher.FailureHTTPPermanent || !strings.Contains(o.Error, "404") {
+	if o := byName["broken"]; o.Status != dispatcher.OutcomeFailed || o.Attempts != 1 || o.ErrorClass != dispatcher.FailureHTTPPermanent || !strings.Contains(o.Error, "404") {
 		t.Fatalf("broken outcome %+v: want failed after 1 attempt (404 is permanent)", o)
 	}
-	if o := byName["later"]; o.Status != workflows.StatusSucceeded || o.StartedAt.Before(start) {
+	if o := byName["later"]; o.Status != dispatcher.OutcomeSucceeded || o.StartedAt.Before(start) {
 		t.Fatalf("scheduled outcome %+v: want succeeded, started after %v", o, start)
 	}
 	if ok.count() != 1 || broken.count() != 1 {

@@ -3,16 +3,16 @@ package main
 import (
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/models"
-	"github.com/dispatcherhq/dispatcher/workflows"
 	"go.temporal.io/sdk/client"
 )
 
 // executions builds the executions service that the API's /executions/v1
 // routes and the worker's bulk-replay activities share: Temporal for the
 // runs, the store for the audit trail and today's dispatchers.
-func (p process) executions(tc client.Client, store *models.Store) (*workflows.Executions, error) {
-	return workflows.NewExecutions(workflows.ExecutionsOptions{
+func (p process) executions(tc client.Client, store *models.Store) (*dispatch.Executions, error) {
+	return dispatch.NewExecutions(dispatch.ExecutionsOptions{
 		Client:    tc,
 		Namespace: p.cfg.TemporalNS,
 		UIURL:     p.cfg.TemporalUIURL,
@@ -24,5 +24,6 @@ func (p process) executions(tc client.Client, store *models.Store) (*workflows.E
 		Audit:        store,
 		Dispatchers:  store,
 		Now:          time.Now,
+		Logger:       p.log,
 	})
 }

@@ -9,71 +9,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dispatcherhq/dispatcher/workflows"
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/spf13/cobra"
 )
-
-// execution, executionDetail and the other types below are the parts of
-// the API's answers that the tables show; --json prints the answers whole.
-type execution struct {
-	WorkflowID        string   `json:"workflowId"`
-	RunID             string   `json:"runId"`
-	EventID           string   `json:"eventId"`
-	EventType         string   `json:"eventType"`
-	Status            string   `json:"status"`
-	StartTimestamp    int64    `json:"startTimestamp"`
-	CloseTimestamp    int64    `json:"closeTimestamp"`
-	FailedActionCount int      `json:"failedActionCount"`
-	ErrorClasses      []string `json:"errorClasses"`
-	Replay            *struct {
-		Of          string `json:"of"`
-		RequestedBy string `json:"requestedBy"`
-	} `json:"replay"`
-	WebURL string `json:"webUrl"`
-}
-
-type executionDetail struct {
-	execution
-	Event struct {
-		ID      string         `json:"id"`
-		Type    string         `json:"type"`
-		Content map[string]any `json:"content"`
-	} `json:"event"`
-	Config *struct {
-		Version     int64 `json:"version"`
-		Pinned      bool  `json:"pinned"`
-		Dispatchers []struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
-		} `json:"dispatchers"`
-	} `json:"config"`
-	Actions []struct {
-		DispatcherID   string `json:"dispatcherId"`
-		DispatcherName string `json:"dispatcherName"`
-		ActionID       string `json:"actionId"`
-		ActionName     string `json:"actionName"`
-		Type           string `json:"type"`
-		Status         string `json:"status"`
-		Attempts       int    `json:"attempts"`
-		LastError      *struct {
-			Message string `json:"message"`
-			Class   string `json:"class"`
-		} `json:"lastError"`
-		HTTPStatus int    `json:"httpStatus"`
-		MessageID  string `json:"messageId"`
-	} `json:"actions"`
-	Failure string      `json:"failure"`
-	Runs    []execution `json:"runs"`
-	Audit   []struct {
-		Operation string   `json:"operation"`
-		Actor     string   `json:"actor"`
-		Timestamp int64    `json:"timestamp"`
-		RunID     string   `json:"runId"`
-		NewRunID  string   `json:"newRunId"`
-		Actions   []string `json:"actions"`
-		Config    string   `json:"config"`
-	} `json:"audit"`
-}
 
 // filterFlags are the list filters, shared by `executions list`,
 // `executions failures` and bulk `replay`.
@@ -96,22 +35,33 @@ func (f *filterFlags) add(cmd *cobra.Command) {
 // set reports whether any filter was given.
 func (f *filterFlags) set() bool { return *f != filterFlags{} }
 
+// times returns --from and --to as the API takes them.
+func (f *filterFlags) times(now time.Time) (from, to string, err error) {
+	if from, err = timeArg("from", f.from, now); err != nil {
+		return "", "", err
+	}
+	to, err = timeArg("to", f.to, now)
+	return from, to, err
+}
+
+// filter returns the filters as a request body carries them.
+func (f *filterFlags) filter(now time.Time) (wire.Filter, error) {
+	from, to, err := f.times(now)
+	return wire.Filter{EventType: f.eventType, EventID: f.eventID, DispatcherID: f.dispatcherID,
+		ActionID: f.actionID, Status: f.status, ErrorClass: f.errorClass, From: jsonTime(from), To: jsonTime(to)}, err
+}
+
 // query returns the filters as the list's query string.
 func (f *filterFlags) query(now time.Time) (url.Values, error) {
+	from, to, err := f.times(now)
+	if err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	for k, v := range map[string]string{"status": f.status, "eventType": f.eventType, "eventId": f.eventID,
-		"dispatcherId": f.dispatcherID, "actionId": f.actionID, "errorClass": f.errorClass} {
+		"dispatcherId": f.dispatcherID, "actionId": f.actionID, "errorClass": f.errorClass, "from": from, "to": to} {
 		if v != "" {
 			q.Set(k, v)
-		}
-	}
-	for _, t := range []struct{ name, v string }{{"from", f.from}, {"to", f.to}} {
-		v, err := timeArg(t.name, t.v, now)
-		if err != nil {
-			return nil, err
-		}
-		if v != "" {
-			q.Set(t.name, v)
 		}
 	}
 	return q, nil
@@ -119,10 +69,10 @@ func (f *filterFlags) query(now time.Time) (url.Values, error) {
 
 // workflowIDArg accepts a dispatch's workflow ID or its event's id.
 func workflowIDArg(arg string) string {
-	if workflows.ValidWorkflowID(arg) {
+	if dispatcher.ValidWorkflowID(arg) {
 		return arg
 	}
-	return workflows.WorkflowID(arg)
+	return dispatcher.WorkflowID(arg)
 }
 
 // executionsCmd groups the read-only support commands.
@@ -163,12 +113,7 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 			if pageToken != "" {
 				q.Set("pageToken", pageToken)
 			}
-			var page struct {
-				Data []execution `json:"data"`
-				Page struct {
-					NextPageToken string `json:"nextPageToken"`
-				} `json:"page"`
-			}
+			var page wire.ExecutionPage
 			raw, err := c.do(cmd.Context(), "GET", "/executions/v1", q, nil, &page)
 			if err != nil {
 				return err
@@ -191,7 +136,7 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 	return cmd
 }
 
-func printExecutions(w io.Writer, xs []execution) {
+func printExecutions(w io.Writer, xs []wire.Execution) {
 	if len(xs) == 0 {
 		fmt.Fprintln(w, "no dispatches match")
 		return
@@ -203,7 +148,7 @@ func printExecutions(w io.Writer, xs []execution) {
 		if x.Replay != nil {
 			of = x.Replay.Of
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", x.WorkflowID, x.Status, x.EventType, millisTime(x.StartTimestamp),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", x.WorkflowID, x.Status, x.EventType, millisTime(&x.StartTimestamp),
 			x.FailedActionCount, orDash(strings.Join(x.ErrorClasses, ",")), of)
 	}
 	tw.Flush()
@@ -229,7 +174,7 @@ func executionsShowCmd(client func() (*apiClient, error)) *cobra.Command {
 			if runID != "" {
 				q.Set("runId", runID)
 			}
-			var d executionDetail
+			var d wire.ExecutionDetail
 			raw, err := c.do(cmd.Context(), "GET", "/executions/v1/"+url.PathEscape(workflowIDArg(args[0])), q, nil, &d)
 			if err != nil {
 				return err
@@ -246,13 +191,13 @@ func executionsShowCmd(client func() (*apiClient, error)) *cobra.Command {
 	return cmd
 }
 
-func printDetail(w io.Writer, d executionDetail) {
+func printDetail(w io.Writer, d wire.ExecutionDetail) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Workflow ID:\t%s\n", d.WorkflowID)
 	fmt.Fprintf(tw, "Run ID:\t%s\n", d.RunID)
 	fmt.Fprintf(tw, "Status:\t%s\n", d.Status)
 	fmt.Fprintf(tw, "Event:\t%s (%s)\n", d.Event.ID, d.Event.Type)
-	fmt.Fprintf(tw, "Started / closed (UTC):\t%s / %s\n", millisTime(d.StartTimestamp), millisTime(d.CloseTimestamp))
+	fmt.Fprintf(tw, "Started / closed (UTC):\t%s / %s\n", millisTime(&d.StartTimestamp), millisTime(d.CloseTimestamp))
 	if d.Replay != nil {
 		fmt.Fprintf(tw, "Replay of:\t%s (requested by %s)\n", d.Replay.Of, orDash(d.Replay.RequestedBy))
 	}
@@ -310,7 +255,7 @@ func printDetail(w io.Writer, d executionDetail) {
 			if a.Config != "" {
 				what += ", " + a.Config + " configuration"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", millisTime(a.Timestamp), a.Actor, what)
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", millisTime(&a.Timestamp), a.Actor, what)
 		}
 		tw.Flush()
 	}
@@ -339,13 +284,7 @@ func executionsFailuresCmd(client func() (*apiClient, error)) *cobra.Command {
 			if includeReplayed {
 				q.Set("includeReplayed", "true")
 			}
-			var sum struct {
-				Failed     int `json:"failed"`
-				Superseded int `json:"superseded"`
-				Groups     []struct {
-					Summary string `json:"summary"`
-				} `json:"groups"`
-			}
+			var sum wire.Failures
 			raw, err := c.do(cmd.Context(), "GET", "/executions/v1/failures", q, nil, &sum)
 			if err != nil {
 				return err

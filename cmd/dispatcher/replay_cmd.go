@@ -10,29 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
-// bulkReplay is the part of a bulk replay's answer the progress shows.
-type bulkReplay struct {
-	ID       string `json:"id"`
-	Status   string `json:"status"`
-	Progress struct {
-		Matched   int      `json:"matched"`
-		Processed int      `json:"processed"`
-		Replayed  int      `json:"replayed"`
-		Skipped   int      `json:"skipped"`
-		Succeeded int      `json:"succeeded"`
-		Failed    int      `json:"failed"`
-		Pending   int      `json:"pending"`
-		Remaining int      `json:"remaining"`
-		Errors    []string `json:"errors"`
-	} `json:"progress"`
-}
-
-func (b bulkReplay) line() string {
+// progressLine sums up a bulk replay's progress.
+func progressLine(b wire.BulkReplay) string {
 	p := b.Progress
 	return fmt.Sprintf("%d/%d processed: %d replayed, %d skipped; %d succeeded, %d failed, %d pending",
 		p.Processed, p.Matched, p.Replayed, p.Skipped, p.Succeeded, p.Failed, p.Pending)
@@ -77,7 +62,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		ctx, out := cmd.Context(), cmd.OutOrStdout()
 		switch {
 		case cancel != "":
-			var b bulkReplay
+			var b wire.BulkReplay
 			raw, err := c.do(ctx, "POST", "/executions/v1/replays/"+url.PathEscape(cancel)+"/cancel", nil, nil, &b)
 			if err != nil || asJSON {
 				return jsonOr(out, raw, err)
@@ -94,23 +79,13 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		case !f.set():
 			return errors.New("name a dispatch to replay, or filters (e.g. --status failed --dispatcher-id X) for a bulk replay")
 		}
-		body := map[string]any{"actions": actions, "config": config, "rate": rate, "dryRun": dryRun}
-		q, err := f.query(time.Now())
+		filter, err := f.filter(time.Now())
 		if err != nil {
 			return err
 		}
-		for k := range q {
-			if k == "from" || k == "to" {
-				body[k] = jsonTime(q.Get(k))
-			} else {
-				body[k] = q.Get(k)
-			}
-		}
+		body := wire.BulkReplayRequest{Filter: filter, Actions: actions, Config: config, Rate: rate, DryRun: dryRun}
 		if dryRun {
-			var dry struct {
-				Matched int64       `json:"matched"`
-				Sample  []execution `json:"sample"`
-			}
+			var dry wire.DryRun
 			raw, err := c.do(ctx, "POST", "/executions/v1/replays", nil, body, &dry)
 			if err != nil || asJSON {
 				return jsonOr(out, raw, err)
@@ -122,7 +97,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			}
 			return nil
 		}
-		var b bulkReplay
+		var b wire.BulkReplay
 		raw, err := c.do(ctx, "POST", "/executions/v1/replays", nil, body, &b)
 		if err != nil {
 			return err
@@ -162,15 +137,9 @@ func jsonOr(w io.Writer, raw []byte, err error) error {
 }
 
 func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID string, actions []string, config string, asJSON bool) error {
-	var r struct {
-		RunID    string   `json:"runId"`
-		ReplayOf string   `json:"replayOf"`
-		ReplayID string   `json:"replayId"`
-		Actions  []string `json:"actions"`
-		Config   string   `json:"config"`
-	}
+	var r wire.Replay
 	raw, err := c.do(ctx, "POST", "/executions/v1/"+url.PathEscape(workflowID)+"/replay", nil,
-		map[string]any{"actions": actions, "config": config}, &r)
+		wire.ReplayRequest{Actions: actions, Config: config}, &r)
 	if err != nil || asJSON {
 		return jsonOr(out, raw, err)
 	}
@@ -195,7 +164,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 	}
 	last := ""
 	for {
-		var b bulkReplay
+		var b wire.BulkReplay
 		raw, err := c.do(ctx, "GET", "/executions/v1/replays/"+url.PathEscape(id), nil, nil, &b)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -217,7 +186,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 			bar.Describe(fmt.Sprintf("replayed %d, skipped %d, succeeded %d, failed %d",
 				b.Progress.Replayed, b.Progress.Skipped, b.Progress.Succeeded, b.Progress.Failed))
 		default:
-			if line := b.line(); line != last {
+			if line := progressLine(b); line != last {
 				fmt.Fprintln(out, line)
 				last = line
 			}
@@ -227,7 +196,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 				_ = bar.Finish()
 				fmt.Fprintln(out)
 			}
-			fmt.Fprintf(out, "bulk replay %s %s: %s\n", b.ID, b.Status, b.line())
+			fmt.Fprintf(out, "bulk replay %s %s: %s\n", b.ID, b.Status, progressLine(b))
 			for _, e := range b.Progress.Errors {
 				fmt.Fprintln(out, "  "+e)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/api"
+	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/models"
 	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,8 +23,6 @@ import (
 	"github.com/uber-go/tally/v4"
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
 	"go.opentelemetry.io/otel/trace"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdktally "go.temporal.io/sdk/contrib/tally"
 	"go.temporal.io/sdk/interceptor"
@@ -79,7 +78,6 @@ func newLogger(cfg config) *slog.Logger {
 // run starts the process's parts and blocks until ctx ends or a part fails,
 // then shuts down gracefully.
 func (p process) run(ctx context.Context) error {
-	slog.SetDefault(p.log)
 	store, err := p.openStore(ctx)
 	if err != nil {
 		return err
@@ -129,13 +127,13 @@ func (p process) run(ctx context.Context) error {
 			// Starting a dispatch sets search attributes, so they must
 			// exist even before any worker ran; the worker treats a
 			// failure here as fatal, the API only warns and stays up.
-			if err := registerSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
+			if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
 				p.log.Warn("could not register the search attributes; event intake fails until Temporal answers", "err", err)
 			}
 		}
 		// One process kind exports it, so worker replicas do not each
 		// read visibility.
-		reg.MustRegister(&workflows.PendingCollector{
+		reg.MustRegister(&dispatch.PendingCollector{
 			Client: tc, Namespace: p.cfg.TemporalNS, Now: time.Now, Every: 15 * time.Second, Limit: 5000,
 		})
 		handler, err = api.NewServer(ctx, api.Config{
@@ -152,10 +150,12 @@ func (p process) run(ctx context.Context) error {
 			Store: store,
 			// Eager start only helps when this process's worker takes
 			// the first workflow task: serve, not api alone.
-			Starter:  workflows.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalTimeout: p.cfg.LocalTimeout},
+			Starter:  dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalTimeout: p.cfg.LocalTimeout},
 			Checks:   checks,
 			Registry: reg,
 			Tracer:   p.tracer,
+			Logger:   p.log,
+			Now:      time.Now,
 
 			Executions: executions,
 		})
@@ -208,17 +208,17 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	return models.NewStore(db, time.Now), nil
 }
 
-func (p process) startWorker(ctx context.Context, tc client.Client, store *models.Store, executions activities.Executions) (worker.Worker, error) {
-	if err := registerSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
+func (p process) startWorker(ctx context.Context, tc client.Client, store *models.Store, executions *dispatch.Executions) (worker.Worker, error) {
+	if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
 		return nil, fmt.Errorf("temporal at %s: %w", p.cfg.TemporalAddr, err)
 	}
-	acts, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom, HTTPClient: tracedHTTPClient(p.tracer),
-		Executions: executions})
+	effects, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom,
+		HTTPClient: tracedHTTPClient(p.tracer), Now: time.Now})
 	if err != nil {
 		return nil, err
 	}
 	w := worker.New(tc, p.cfg.TaskQueue, worker.Options{WorkerStopTimeout: p.cfg.ShutdownPeriod})
-	workflows.Register(w, acts)
+	register(w, effects, dispatch.NewReplayActivities(executions))
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker (is Temporal running at %s?): %w", p.cfg.TemporalAddr, err)
 	}
@@ -264,29 +264,10 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
-// registerSearchAttributes adds the dispatch search attributes the
-// namespace lacks, so the Temporal Web UI can filter dispatches by them.
-func registerSearchAttributes(ctx context.Context, tc client.Client, namespace string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	have, err := tc.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
-	if err != nil {
-		return fmt.Errorf("list search attributes: %w", err)
-	}
-	missing := map[string]enums.IndexedValueType{}
-	for name, typ := range workflows.SearchAttributes() {
-		if _, ok := have.GetCustomAttributes()[name]; !ok {
-			missing[name] = typ
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	_, err = tc.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace: namespace, SearchAttributes: missing,
-	})
-	if err != nil {
-		return fmt.Errorf("add search attributes: %w", err)
-	}
-	return nil
+// register registers the workflows with w, and the activities they call
+// under the names they call them by (their method names).
+func register(w worker.Registry, effects *activities.Effects, replays *dispatch.ReplayActivities) {
+	workflows.Register(w)
+	w.RegisterActivity(effects)
+	w.RegisterActivity(replays)
 }

@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dispatcherhq/dispatcher/dispatch"
 )
 
 // DefaultDatabaseURL is used when TEST_DATABASE_URL is unset.
@@ -115,6 +118,17 @@ func Temporal(t testing.TB, extraArgs ...string) *testsuite.DevServer {
 		}
 	})
 	return srv
+}
+
+// TemporalClient starts a Temporal dev server for the test with the
+// dispatch search attributes registered and returns a client of it.
+func TemporalClient(t testing.TB) client.Client {
+	t.Helper()
+	var args []string
+	for name, typ := range dispatch.SearchAttributes() {
+		args = append(args, "--search-attribute", name+"="+typ.String())
+	}
+	return Temporal(t, args...).Client()
 }
 
 // Root returns the repository root (the folder holding go.mod).

@@ -1,4 +1,4 @@
-package workflows_test
+package dispatch_test
 
 import (
 	"context"
@@ -9,14 +9,16 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 func TestStarter(t *testing.T) {
-	c := startDevServer(t)
+	c := testenv.TemporalClient(t)
 	// No worker polls this queue, so the first run stays open: the second
 	// start meets a running dispatch.
-	s := workflows.Starter{Client: c, TaskQueue: "no-worker"}
+	s := dispatch.Starter{Client: c, TaskQueue: "no-worker"}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ev := dispatcher.Event{ID: "ev-dedup", Type: "user_deleted", Content: json.RawMessage(`{}`), Time: time.Now()}
@@ -25,7 +27,7 @@ func TestStarter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Start: %v", err)
 	}
-	if first.Duplicate || first.WorkflowID != workflows.WorkflowID(ev.ID) || first.RunID == "" {
+	if first.Duplicate || first.WorkflowID != dispatcher.WorkflowID(ev.ID) || first.RunID == "" {
 		t.Fatalf("first Start = %+v", first)
 	}
 	second, err := s.Start(ctx, ev)
@@ -66,7 +68,7 @@ func TestStarterUnavailable(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err = workflows.Starter{Client: c}.Start(ctx, dispatcher.Event{ID: "ev-1", Type: "x"})
+	_, err = dispatch.Starter{Client: c}.Start(ctx, dispatcher.Event{ID: "ev-1", Type: "x"})
 	if code := dispatcher.ErrorCode(err); code != dispatcher.EUNAVAILABLE {
 		t.Fatalf("error = %v (code %q), want code %q", err, code, dispatcher.EUNAVAILABLE)
 	}

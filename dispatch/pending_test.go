@@ -1,4 +1,4 @@
-package workflows_test
+package dispatch_test
 
 import (
 	"context"
@@ -13,13 +13,15 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // TestPendingCollector runs stand-in Dispatch workflows that wait for a
 // signal on a real dev server and checks the oldest-pending gauge.
 func TestPendingCollector(t *testing.T) {
-	c := startDevServer(t)
+	c := testenv.TemporalClient(t)
 	const queue = "pending-test"
 	w := worker.New(c, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
@@ -50,7 +52,7 @@ func TestPendingCollector(t *testing.T) {
 	start("p3", []string{"d-scheduled"}, true)
 
 	now := time.Now().Add(time.Hour) // every run is then about an hour old
-	p := &workflows.PendingCollector{Client: c, Namespace: "default", Now: func() time.Time { return now }, Every: 0, Limit: 100}
+	p := &dispatch.PendingCollector{Client: c, Namespace: "default", Now: func() time.Time { return now }, Every: 0, Limit: 100}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(p)
 

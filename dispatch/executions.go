@@ -1,13 +1,14 @@
-package workflows
+package dispatch
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/url"
-	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -18,6 +19,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // AuditLog keeps who replayed or canceled which dispatch. The executions
@@ -44,7 +46,7 @@ type ExecutionsOptions struct {
 	// UIURL is the Temporal Web UI's base URL, for links to runs; empty
 	// gives no links.
 	UIURL     string
-	TaskQueue string // of replays; empty means DefaultTaskQueue
+	TaskQueue string // of replays; empty means workflows.DefaultTaskQueue
 	Eager     bool   // start replays eagerly (only when a worker shares Client)
 	// LocalTimeout bounds a replayed action's first, local attempt.
 	LocalTimeout time.Duration
@@ -53,6 +55,7 @@ type ExecutionsOptions struct {
 	// refuse actions that no longer exist.
 	Dispatchers DispatcherSource
 	Now         func() time.Time // nil means time.Now
+	Logger      *slog.Logger     // nil discards
 }
 
 // Executions is the support view of dispatches: it lists them through
@@ -69,6 +72,7 @@ type Executions struct {
 	audit        AuditLog
 	dispatchers  DispatcherSource
 	now          func() time.Time
+	log          *slog.Logger
 	dc           converter.DataConverter
 }
 
@@ -80,51 +84,41 @@ func NewExecutions(o ExecutionsOptions) (*Executions, error) {
 	e := &Executions{
 		client: o.Client, namespace: o.Namespace, uiURL: o.UIURL, taskQueue: o.TaskQueue,
 		eager: o.Eager, localTimeout: o.LocalTimeout, audit: o.Audit, dispatchers: o.Dispatchers,
-		now: o.Now, dc: converter.GetDefaultDataConverter(),
+		now: o.Now, log: o.Logger, dc: converter.GetDefaultDataConverter(),
 	}
 	if e.namespace == "" {
 		e.namespace = "default"
 	}
 	if e.taskQueue == "" {
-		e.taskQueue = DefaultTaskQueue
+		e.taskQueue = workflows.DefaultTaskQueue
 	}
 	if e.now == nil {
 		e.now = time.Now
 	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
 	return e, nil
 }
-
-// ExecutionPage is one page of a listing.
-type ExecutionPage struct {
-	Executions []dispatcher.Execution
-	// NextPageToken fetches the next page; empty on the last one.
-	NextPageToken string
-}
-
-// Page sizes of a listing.
-const (
-	DefaultPageSize = 20
-	MaxPageSize     = 100
-)
 
 // List returns the runs f matches, in the order of Temporal's visibility
 // store: running ones first, then by close time, newest first. Errors:
 // EINVALID for a bad filter or page token, EUNAVAILABLE when Temporal
 // does not answer.
-func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, pageSize int, pageToken string) (ExecutionPage, error) {
+func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, size int, pageToken string) (dispatcher.ExecutionPage, error) {
 	q, err := executionQuery(f)
 	if err != nil {
-		return ExecutionPage{}, err
+		return dispatcher.ExecutionPage{}, err
 	}
 	token, err := decodeToken(pageToken)
 	if err != nil {
-		return ExecutionPage{}, err
+		return dispatcher.ExecutionPage{}, err
 	}
-	infos, next, err := e.list(ctx, q, clampPageSize(pageSize), token)
+	infos, next, err := e.list(ctx, q, pageSize(size, dispatcher.DefaultExecutionPage, dispatcher.MaxExecutionPage), token)
 	if err != nil {
-		return ExecutionPage{}, err
+		return dispatcher.ExecutionPage{}, err
 	}
-	page := ExecutionPage{Executions: make([]dispatcher.Execution, len(infos)), NextPageToken: encodeToken(next)}
+	page := dispatcher.ExecutionPage{Executions: make([]dispatcher.Execution, len(infos)), NextPageToken: encodeToken(next)}
 	for i, info := range infos {
 		page.Executions[i] = e.toExecution(info)
 	}
@@ -222,35 +216,35 @@ func (e *Executions) toExecution(info *workflowpb.WorkflowExecutionInfo) dispatc
 	x := dispatcher.Execution{
 		WorkflowID:      info.GetExecution().GetWorkflowId(),
 		RunID:           info.GetExecution().GetRunId(),
-		EventType:       keyword(sa[AttrEventType.GetName()]),
-		EventID:         keyword(sa[AttrEventID.GetName()]),
-		DispatcherIDs:   keywords(sa[AttrDispatcherIDs.GetName()]),
-		FailedActionIDs: keywords(sa[AttrFailedActionIDs.GetName()]),
+		EventType:       keyword(sa[workflows.AttrEventType.GetName()]),
+		EventID:         keyword(sa[workflows.AttrEventID.GetName()]),
+		DispatcherIDs:   keywords(sa[workflows.AttrDispatcherIDs.GetName()]),
+		FailedActionIDs: keywords(sa[workflows.AttrFailedActionIDs.GetName()]),
 		Start:           info.GetStartTime().AsTime(),
 	}
 	if info.GetCloseTime() != nil {
 		x.Close = info.GetCloseTime().AsTime()
 	}
 	var scheduled bool
-	if p := sa[AttrScheduled.GetName()]; p != nil {
+	if p := sa[workflows.AttrScheduled.GetName()]; p != nil {
 		_ = json.Unmarshal(p.GetData(), &scheduled)
 	}
 	status, class := executionStatus(info.GetStatus(), scheduled)
 	x.Status = status
-	x.ErrorClasses, x.Failures = splitErrorClasses(keywords(sa[AttrErrorClasses.GetName()]), x.DispatcherIDs)
+	x.ErrorClasses, x.Failures = splitErrorClasses(keywords(sa[workflows.AttrErrorClasses.GetName()]), x.DispatcherIDs)
 	if class != "" && !slices.Contains(x.ErrorClasses, class) {
 		x.ErrorClasses = append(x.ErrorClasses, class)
 		x.Failures = append(x.Failures, pairWithEach(class, x.DispatcherIDs)...)
 	}
 	memo := info.GetMemo().GetFields()
 	x.Replay = dispatcher.ReplayInfo{
-		Of:           e.memoString(memo[MemoReplayOf]),
-		ID:           e.memoString(memo[MemoReplayID]),
-		RequestedBy:  e.memoString(memo[MemoRequestedBy]),
-		BulkReplayID: e.memoString(memo[MemoBulkReplayID]),
+		Of:           e.memoString(memo[workflows.MemoReplayOf]),
+		ID:           e.memoString(memo[workflows.MemoReplayID]),
+		RequestedBy:  e.memoString(memo[workflows.MemoRequestedBy]),
+		BulkReplayID: e.memoString(memo[workflows.MemoBulkReplayID]),
 	}
 	if x.Replay.Of == "" {
-		x.Replay.Of = keyword(sa[AttrReplayOf.GetName()])
+		x.Replay.Of = keyword(sa[workflows.AttrReplayOf.GetName()])
 	}
 	x.WebURL = e.webURL(x.WorkflowID, x.RunID)
 	return x
@@ -311,14 +305,13 @@ func keywords(p *commonpb.Payload) []string {
 	return nil
 }
 
-func clampPageSize(n int) int {
-	switch {
-	case n <= 0:
-		return DefaultPageSize
-	case n > MaxPageSize:
-		return MaxPageSize
+// pageSize is the page size a client asked for (n), or def when it asked
+// for none, at most max.
+func pageSize(n, def, max int) int {
+	if n <= 0 {
+		return def
 	}
-	return n
+	return min(n, max)
 }
 
 // Page tokens are the visibility store's bytes, base64url encoded, so
@@ -363,9 +356,25 @@ func notFound(err error, workflowID, runID string) error {
 	return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatch with workflow ID %s", workflowID)
 }
 
-// workflowIDPattern matches the workflow IDs WorkflowID gives.
-var workflowIDPattern = regexp.MustCompile(`^dispatch(-[A-Za-z0-9._~-]{1,128}|\.[0-9a-f]{32})$`)
-
-// ValidWorkflowID reports whether id has the form of a dispatch's
-// workflow ID.
-func ValidWorkflowID(id string) bool { return workflowIDPattern.MatchString(id) }
+// splitErrorClasses separates what a dispatch recorded in
+// DispatchErrorClasses into plain classes and class/dispatcher pairs.
+// Runs recorded before the pairs existed have none: each class is then
+// paired with every dispatcher of the run, the closest honest guess.
+func splitErrorClasses(values, dispatcherIDs []string) (classes []string, pairs []dispatcher.ClassDispatcher) {
+	for _, v := range values {
+		class, dispatcherID, ok := strings.Cut(v, workflows.PairSeparator)
+		if !ok {
+			classes = append(classes, v)
+			continue
+		}
+		pairs = append(pairs, dispatcher.ClassDispatcher{ErrorClass: class, DispatcherID: dispatcherID})
+	}
+	if len(pairs) == 0 {
+		for _, c := range classes {
+			for _, d := range dispatcherIDs {
+				pairs = append(pairs, dispatcher.ClassDispatcher{ErrorClass: c, DispatcherID: d})
+			}
+		}
+	}
+	return classes, pairs
+}

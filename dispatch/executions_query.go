@@ -1,4 +1,4 @@
-package workflows
+package dispatch
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // executionQuery turns a filter into a Temporal visibility query over the
@@ -17,7 +18,7 @@ import (
 // Errors are *dispatcher.Error with code EINVALID naming the filter field
 // as the API spells it.
 func executionQuery(f dispatcher.ExecutionFilter) (string, error) {
-	clauses := []string{"WorkflowType = " + quote(WorkflowDispatch)}
+	clauses := []string{"WorkflowType = " + quote(workflows.WorkflowDispatch)}
 	add := func(field, attr, value string) error {
 		if value == "" {
 			return nil
@@ -31,12 +32,12 @@ func executionQuery(f dispatcher.ExecutionFilter) (string, error) {
 	// The workflow ID is derived from the event id and always safe to
 	// quote, whatever characters the event id holds.
 	if f.EventID != "" {
-		clauses = append(clauses, "WorkflowId = "+quote(WorkflowID(f.EventID)))
+		clauses = append(clauses, "WorkflowId = "+quote(dispatcher.WorkflowID(f.EventID)))
 	}
 	for _, c := range []struct{ field, attr, value string }{
-		{"eventType", AttrEventType.GetName(), f.EventType},
-		{"dispatcherId", AttrDispatcherIDs.GetName(), f.DispatcherID},
-		{"actionId", AttrFailedActionIDs.GetName(), f.ActionID},
+		{"eventType", workflows.AttrEventType.GetName(), f.EventType},
+		{"dispatcherId", workflows.AttrDispatcherIDs.GetName(), f.DispatcherID},
+		{"actionId", workflows.AttrFailedActionIDs.GetName(), f.ActionID},
 	} {
 		if err := add(c.field, c.attr, c.value); err != nil {
 			return "", err
@@ -48,9 +49,9 @@ func executionQuery(f dispatcher.ExecutionFilter) (string, error) {
 		clauses = append(clauses, "ExecutionStatus = 'Terminated'")
 	case dispatcher.FailureTimeout:
 		// An action that timed out, or the whole dispatch.
-		clauses = append(clauses, fmt.Sprintf("(%s = 'Timeout' OR ExecutionStatus = 'TimedOut')", AttrErrorClasses.GetName()))
+		clauses = append(clauses, fmt.Sprintf("(%s = 'Timeout' OR ExecutionStatus = 'TimedOut')", workflows.AttrErrorClasses.GetName()))
 	default:
-		if err := add("errorClass", AttrErrorClasses.GetName(), f.ErrorClass); err != nil {
+		if err := add("errorClass", workflows.AttrErrorClasses.GetName(), f.ErrorClass); err != nil {
 			return "", err
 		}
 	}
@@ -75,7 +76,7 @@ func executionQuery(f dispatcher.ExecutionFilter) (string, error) {
 
 // statusClause is the visibility condition for an execution status.
 func statusClause(status string) (string, error) {
-	scheduled := AttrScheduled.GetName()
+	scheduled := workflows.AttrScheduled.GetName()
 	switch status {
 	case "":
 		return "", nil

@@ -1,4 +1,4 @@
-package workflows
+package dispatch
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // Replay starts a new run of a dispatch on the same workflow ID: by
@@ -69,7 +69,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if r.ReplayID == "" {
 		r.ReplayID = dispatcher.NewID(e.now())
 	}
-	in := DispatchInput{Event: src.input.Event, Only: actions, Run: r.ReplayID, LocalTimeout: e.localTimeout}
+	in := workflows.DispatchInput{Event: src.input.Event, Only: actions, Run: r.ReplayID, LocalTimeout: e.localTimeout}
 	if r.Config == dispatcher.ReplayConfigOriginal {
 		in.Config = cfg
 	}
@@ -83,15 +83,15 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		EnableEagerStart:                         e.eager,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			AttrEventType.ValueSet(in.Event.Type),
-			AttrEventID.ValueSet(in.Event.ID),
-			AttrReplayOf.ValueSet(latest.RunID),
+			workflows.AttrEventType.ValueSet(in.Event.Type),
+			workflows.AttrEventID.ValueSet(in.Event.ID),
+			workflows.AttrReplayOf.ValueSet(latest.RunID),
 		),
 		Memo: map[string]any{
-			MemoReplayOf: latest.RunID, MemoReplayID: r.ReplayID,
-			MemoRequestedBy: r.Actor, MemoBulkReplayID: r.BulkReplayID,
+			workflows.MemoReplayOf: latest.RunID, workflows.MemoReplayID: r.ReplayID,
+			workflows.MemoRequestedBy: r.Actor, workflows.MemoBulkReplayID: r.BulkReplayID,
 		},
-	}, WorkflowDispatch, in)
+	}, workflows.WorkflowDispatch, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &started):
@@ -108,7 +108,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 // replayConfig returns the configuration that decides which actions
 // exist: the replayed run's for the original, today's for the current
 // one (nil when no DispatcherSource is wired: the run checks it then).
-func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord) (*activities.Config, error) {
+func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord) (*dispatcher.Config, error) {
 	if r.Config == dispatcher.ReplayConfigOriginal {
 		if src.config == nil {
 			return nil, dispatcher.Errorf(dispatcher.ESTATE,
@@ -124,14 +124,14 @@ func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayReques
 	if err != nil {
 		return nil, err
 	}
-	return &activities.Config{Dispatchers: ds}, nil
+	return &dispatcher.Config{Dispatchers: ds}, nil
 }
 
 // replayActions returns the action ids a replay runs: the named ones,
 // each of which must exist in cfg, or those that did not succeed in the
 // replayed run. An empty result means every action, which is only chosen
 // for a run that failed before running any.
-func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, cfg *activities.Config) ([]string, error) {
+func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, cfg *dispatcher.Config) ([]string, error) {
 	if len(r.Actions) > 0 {
 		var out []string
 		for i, id := range r.Actions {
@@ -147,7 +147,7 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 	}
 	var failed []string
 	for _, o := range src.outcomes {
-		if o.Status != StatusSucceeded && !slices.Contains(failed, o.ActionID) {
+		if o.Status != dispatcher.OutcomeSucceeded && !slices.Contains(failed, o.ActionID) {
 			failed = append(failed, o.ActionID)
 		}
 	}
@@ -175,7 +175,7 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 	}
 }
 
-func hasAction(cfg *activities.Config, id string) bool {
+func hasAction(cfg *dispatcher.Config, id string) bool {
 	for _, d := range cfg.Dispatchers {
 		for _, a := range d.Actions {
 			if a.ID == id {

@@ -1,7 +1,8 @@
-package dispatcher
+package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,16 @@ func bounded(t *testing.T, fn func()) {
 	}
 }
 
+// wantError checks that err is an *Error on path whose message mentions
+// mention.
+func wantError(t *testing.T, err error, path, mention string) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) || e.Path != path || !strings.Contains(e.Msg, mention) {
+		t.Fatalf("got %v, want an *Error on %s mentioning %q", err, path, mention)
+	}
+}
+
 func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 	cases := []struct{ name, text, mention string }{
 		{"range over a number", "{{range 100000000000}}{{end}}", "range may only iterate over a field"},
@@ -35,14 +46,8 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := ParseTemplate(Template{Name: "t", Subject: "s", Text: tc.text})
-			if ErrorCode(err) != EINVALID || !strings.Contains(err.Error(), tc.mention) || !strings.Contains(err.Error(), "text") {
-				t.Fatalf("got %v, want EINVALID on text mentioning %q", err, tc.mention)
-			}
-			err = ParseTemplate(Template{Name: "t", Subject: "s", HTML: tc.text})
-			if ErrorCode(err) != EINVALID || !strings.Contains(err.Error(), tc.mention) {
-				t.Fatalf("html: got %v, want EINVALID mentioning %q", err, tc.mention)
-			}
+			wantError(t, Check("text", tc.text, false), "text", tc.mention)
+			wantError(t, Check("html", tc.text, true), "html", tc.mention)
 		})
 	}
 	// What stays allowed.
@@ -52,7 +57,7 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 		"{{range $.content.items}}x{{end}}",
 		"{{if gt (len .content.items) 3}}many{{end}} {{ formatTime .event.time \"2006-01-02\" }}",
 	} {
-		if err := ParseTemplate(Template{Name: "t", Subject: "s", Text: ok}); err != nil {
+		if err := Check("text", ok, false); err != nil {
 			t.Errorf("%q refused: %v", ok, err)
 		}
 	}
@@ -61,7 +66,10 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 func TestTemplateLimitsAtRenderTime(t *testing.T) {
 	big := make([]int, 50000)
 	content, _ := json.Marshal(map[string]any{"n": 100000000000, "items": big})
-	ev := Event{ID: "e", Type: "t", Content: content, Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	d, err := NewData(Event{ID: "e", Type: "t", Content: content, Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct{ name, text, mention string }{
 		// Numbers and times have no methods that return integers.
 		{"range over a number's method", "{{range .content.n.Int64}}{{end}}", "Int64"},
@@ -72,25 +80,21 @@ func TestTemplateLimitsAtRenderTime(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			bounded(t, func() {
-				_, err := RenderMail(Template{Name: "t", Subject: "s", Text: tc.text}, ev)
-				if ErrorCode(err) != EINVALID || !strings.Contains(err.Error(), tc.mention) {
-					t.Errorf("got %v, want EINVALID mentioning %q", err, tc.mention)
-				}
+				_, err := d.Render("text", tc.text, false)
+				wantError(t, err, "text", tc.mention)
 			})
 		})
 	}
 	// Nested ranges over event lists see at most maxListLen elements each.
 	bounded(t, func() {
-		out, err := RenderMail(Template{Name: "t", Subject: "s", Text: "{{range .content.items}}{{range $.content.items}}{{end}}{{end}}{{len .content.items}}"}, ev)
-		if err != nil || out.Text != "1000" {
-			t.Errorf("got %q, %v; want the list cut to 1000", out.Text, err)
+		out, err := d.Render("text", "{{range .content.items}}{{range $.content.items}}{{end}}{{end}}{{len .content.items}}", false)
+		if err != nil || out != "1000" {
+			t.Errorf("got %q, %v; want the list cut to 1000", out, err)
 		}
 	})
 	// Values resolve under the same limits.
 	bounded(t, func() {
-		_, err := ResolveValue(json.RawMessage(`{"a":"{{range .content.n.Int64}}x{{end}}"}`), ev)
-		if ErrorCode(err) != EINVALID {
-			t.Errorf("got %v, want EINVALID", err)
-		}
+		_, err := d.ResolveJSON(json.RawMessage(`{"a":"{{range .content.n.Int64}}x{{end}}"}`), "data")
+		wantError(t, err, "data.a", "Int64")
 	})
 }

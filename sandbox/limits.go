@@ -1,4 +1,4 @@
-package dispatcher
+package sandbox
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package workflows
+package dispatch
 
 import (
 	"slices"
@@ -25,7 +25,7 @@ func TestExecutionQuery(t *testing.T) {
 		{"event id goes through the workflow id", dispatcher.ExecutionFilter{EventID: "evt-1"},
 			base + " AND WorkflowId = 'dispatch-evt-1'", ""},
 		{"an odd event id hashes", dispatcher.ExecutionFilter{EventID: "it's/odd"},
-			base + " AND WorkflowId = '" + WorkflowID("it's/odd") + "'", ""},
+			base + " AND WorkflowId = '" + dispatcher.WorkflowID("it's/odd") + "'", ""},
 		{"action", dispatcher.ExecutionFilter{ActionID: "a1"}, base + " AND DispatchFailedActionIDs = 'a1'", ""},
 		{"quotes are doubled", dispatcher.ExecutionFilter{EventType: "o'brien"}, base + " AND DispatchEventType = 'o''brien'", ""},
 		{"backslash refused", dispatcher.ExecutionFilter{EventType: `a\b`}, "", "eventType: must not contain a backslash"},
@@ -86,19 +86,7 @@ func TestExecutionStatus(t *testing.T) {
 	}
 }
 
-func TestErrorPairs(t *testing.T) {
-	outcomes := []ActionOutcome{
-		{DispatcherID: "d2", ActionID: "a1", Status: StatusFailed, ErrorClass: dispatcher.FailureHTTPPermanent},
-		{DispatcherID: "d1", ActionID: "a2", Status: StatusSucceeded},
-		{DispatcherID: "d1", ActionID: "a3", Status: StatusFailed, ErrorClass: dispatcher.FailureSMTPPermanent},
-		{DispatcherID: "d2", ActionID: "a4", Status: StatusFailed, ErrorClass: dispatcher.FailureHTTPPermanent},
-		{DispatcherID: "d1", ActionID: "a5", Status: StatusCanceled, ErrorClass: dispatcher.FailureCanceled},
-	}
-	pairs := errorPairs(outcomes)
-	if want := []string{"Canceled@d1", "HTTPPermanent@d2", "SMTPPermanent@d1"}; !slices.Equal(pairs, want) {
-		t.Fatalf("errorPairs = %v, want %v", pairs, want)
-	}
-
+func TestSplitErrorClasses(t *testing.T) {
 	for _, tt := range []struct {
 		name        string
 		values, ids []string
@@ -119,23 +107,5 @@ func TestErrorPairs(t *testing.T) {
 				t.Fatalf("splitErrorClasses = %v, %v; want %v, %v", classes, pairs, tt.classes, tt.pairs)
 			}
 		})
-	}
-}
-
-func TestValidIDs(t *testing.T) {
-	for id, want := range map[string]bool{
-		"dispatch-evt-1":                       true,
-		WorkflowID("it's/odd"):                 true,
-		"dispatch-":                            false,
-		"other-evt-1":                          false,
-		"dispatch-a/b":                         false,
-		"bulk-replay-0123456789abcdef01234567": false,
-	} {
-		if got := ValidWorkflowID(id); got != want {
-			t.Errorf("ValidWorkflowID(%q) = %v, want %v", id, got, want)
-		}
-	}
-	if !ValidBulkReplayID("bulk-replay-0123456789abcdef01234567") || ValidBulkReplayID("bulk-replay-xyz") {
-		t.Error("ValidBulkReplayID accepts the wrong ids")
 	}
 }

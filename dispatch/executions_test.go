@@ -1,4 +1,4 @@
-package workflows_test
+package dispatch_test
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
@@ -56,8 +58,8 @@ func (m *memAudit) AuditTrail(_ context.Context, workflowID string) ([]dispatche
 type executionsEnv struct {
 	t       *testing.T
 	c       client.Client
-	ex      *workflows.Executions
-	starter workflows.Starter
+	ex      *dispatch.Executions
+	starter dispatch.Starter
 	audit   *memAudit
 	broken  atomic.Bool // the "gone" function answers 404 while set
 	mu      sync.Mutex
@@ -66,7 +68,7 @@ type executionsEnv struct {
 
 func newExecutionsEnv(t *testing.T) *executionsEnv {
 	t.Helper()
-	c := startDevServer(t)
+	c := testenv.TemporalClient(t)
 	e := &executionsEnv{t: t, c: c, audit: &memAudit{}}
 	e.broken.Store(true)
 	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,8 +85,8 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 
 	const queue = "executions-test"
 	later := time.Now().Add(time.Hour)
-	store := &memStore{
-		dispatchers: []dispatcher.Dispatcher{
+	store := &testenv.MemStore{
+		Dispatchers: []dispatcher.Dispatcher{
 			{ID: "d1", Name: "erase", EventType: "signup", Actions: []dispatcher.Action{
 				{ID: "m1", Type: dispatcher.ActionMail, TemplateID: "tpl", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
 				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "gone"},
@@ -96,31 +98,33 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 				{ID: "t3", Type: dispatcher.ActionTask, FunctionName: "gone", StartTimestamp: &later},
 			}},
 		},
-		templates: map[string]dispatcher.Template{
+		Templates: map[string]dispatcher.Template{
 			"tpl": {ID: "tpl", Subject: "Hi", Text: "Hello"},
 			"bad": {ID: "bad", Subject: "Hi {{ .event.content.nope }}"},
 		},
-		functions: map[string]dispatcher.Function{
+		Functions: map[string]dispatcher.Function{
 			"gone": {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
 		},
 	}
-	ex, err := workflows.NewExecutions(workflows.ExecutionsOptions{
+	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{
 		Client: c, UIURL: "http://ui.example", TaskQueue: queue, Audit: e.audit, Dispatchers: store,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + startSMTP(t), MailFrom: "no-reply@example.com", Executions: ex})
+	acts, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + testenv.SMTP(t).Addr, MailFrom: "no-reply@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := worker.New(c, queue, worker.Options{})
-	workflows.Register(w, acts)
+	workflows.Register(w)
+	w.RegisterActivity(acts)
+	w.RegisterActivity(dispatch.NewReplayActivities(ex))
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	e.ex, e.starter = ex, workflows.Starter{Client: c, TaskQueue: queue}
+	e.ex, e.starter = ex, dispatch.Starter{Client: c, TaskQueue: queue}
 	return e
 }
 
@@ -132,7 +136,7 @@ func (e *executionsEnv) ctx() context.Context {
 
 // dispatch starts the dispatch of an event and, unless wait is false,
 // waits for it to close.
-func (e *executionsEnv) dispatch(id, eventType string, wait bool) workflows.StartResult {
+func (e *executionsEnv) dispatch(id, eventType string, wait bool) dispatcher.StartResult {
 	e.t.Helper()
 	res, err := e.starter.Start(e.ctx(), dispatcher.Event{ID: id, Type: eventType, Content: json.RawMessage(`{"name":"Ann"}`), Time: time.Now()})
 	if err != nil {
@@ -154,7 +158,7 @@ func (e *executionsEnv) wait(workflowID, runID string) {
 func (e *executionsEnv) list(f dispatcher.ExecutionFilter, want ...string) []dispatcher.Execution {
 	e.t.Helper()
 	var got []string
-	var page workflows.ExecutionPage
+	var page dispatcher.ExecutionPage
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var err error
@@ -339,7 +343,7 @@ func TestExecutions(t *testing.T) {
 	}
 }
 
-func outcomeSummary(os []workflows.ActionOutcome) string {
+func outcomeSummary(os []dispatcher.ActionOutcome) string {
 	var parts []string
 	for _, o := range os {
 		p := o.ActionID + ":" + o.Status
@@ -360,20 +364,20 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
 	e.list(f, ids...)
 
-	dry, err := e.ex.DryRunBulkReplay(e.ctx(), workflows.BulkReplayRequest{Filter: f, Actions: []string{"t1"}}, 2)
+	dry, err := e.ex.DryRunBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}}, 2)
 	if err != nil || dry.Matched != 3 || len(dry.Sample) != 2 {
 		t.Fatalf("dry run = %+v, %v", dry, err)
 	}
-	if _, err := e.ex.StartBulkReplay(e.ctx(), workflows.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionRunning}}); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+	if _, err := e.ex.StartBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionRunning}}); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
 		t.Fatalf("bulk replay of running dispatches: %v, want EINVALID", err)
 	}
 
 	e.broken.Store(false)
-	st, err := e.ex.StartBulkReplay(e.ctx(), workflows.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 50, Actor: "ann"})
+	st, err := e.ex.StartBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 50, Actor: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !workflows.ValidBulkReplayID(st.ID) || st.Request.Filter.Status != dispatcher.ExecutionFailed {
+	if !dispatcher.ValidBulkReplayID(st.ID) || st.Request.Filter.Status != dispatcher.ExecutionFailed {
 		t.Fatalf("started = %+v", st)
 	}
 	deadline := time.Now().Add(20 * time.Second)

@@ -1,10 +1,11 @@
-package workflows
+package dispatch
 
 import (
 	"context"
 	"sync"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -74,7 +75,7 @@ func (p *PendingCollector) read(ctx context.Context) (map[string]time.Time, erro
 	for {
 		res, err := p.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace:     p.Namespace,
-			Query:         "WorkflowType = '" + WorkflowDispatch + "' AND ExecutionStatus = 'Running'",
+			Query:         "WorkflowType = '" + workflows.WorkflowDispatch + "' AND ExecutionStatus = 'Running'",
 			NextPageToken: token,
 		})
 		if err != nil {
@@ -83,14 +84,14 @@ func (p *PendingCollector) read(ctx context.Context) (map[string]time.Time, erro
 		for _, ex := range res.GetExecutions() {
 			fields := ex.GetSearchAttributes().GetIndexedFields()
 			var scheduled bool
-			if f, ok := fields[AttrScheduled.GetName()]; ok {
+			if f, ok := fields[workflows.AttrScheduled.GetName()]; ok {
 				_ = converter.GetDefaultDataConverter().FromPayload(f, &scheduled)
 			}
 			if scheduled {
 				continue
 			}
 			var ids []string
-			if f, ok := fields[AttrDispatcherIDs.GetName()]; ok {
+			if f, ok := fields[workflows.AttrDispatcherIDs.GetName()]; ok {
 				_ = converter.GetDefaultDataConverter().FromPayload(f, &ids)
 			}
 			start := ex.GetStartTime().AsTime()

@@ -1,4 +1,4 @@
-package workflows
+package dispatch
 
 import (
 	"cmp"
@@ -7,33 +7,8 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
-
-// FailureGroup counts the failed dispatches whose actions of one
-// dispatcher failed with one error class.
-type FailureGroup struct {
-	ErrorClass     string
-	DispatcherID   string // empty for a run that failed before it loaded dispatchers
-	DispatcherName string
-	Count          int
-	// Sample is the error message of one of them (the newest), and
-	// SampleWorkflowID and SampleRunID name it.
-	Sample           string
-	SampleWorkflowID string
-	SampleRunID      string
-}
-
-// FailureSummary groups failed dispatches by cause.
-type FailureSummary struct {
-	Failed int // failed runs counted
-	// Superseded counts failed runs left out because a later run (a
-	// replay) of the same dispatch exists.
-	Superseded int
-	Groups     []FailureGroup
-	// Truncated is true when more runs matched than a summary reads
-	// (MaxFailureScan); the counts cover the newest ones.
-	Truncated bool
-}
 
 // MaxFailureScan bounds the runs a failures summary reads.
 const MaxFailureScan = 20000
@@ -45,26 +20,26 @@ const MaxFailureScan = 20000
 // Unless includeReplayed, failed runs that a replay has superseded are
 // left out, so a fixed-and-replayed cause disappears from the summary.
 // f.Status must be empty or failed. Errors: EINVALID, EUNAVAILABLE.
-func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool) (FailureSummary, error) {
+func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool) (dispatcher.FailureSummary, error) {
 	if f.Status != "" && f.Status != dispatcher.ExecutionFailed {
-		return FailureSummary{}, dispatcher.Errorf(dispatcher.EINVALID, "status: the failures summary covers failed dispatches only")
+		return dispatcher.FailureSummary{}, dispatcher.Errorf(dispatcher.EINVALID, "status: the failures summary covers failed dispatches only")
 	}
 	f.Status = dispatcher.ExecutionFailed
 	q, err := executionQuery(f)
 	if err != nil {
-		return FailureSummary{}, err
+		return dispatcher.FailureSummary{}, err
 	}
 	superseded := map[string]bool{}
 	if !includeReplayed {
 		if superseded, err = e.replayedRuns(ctx, f.From); err != nil {
-			return FailureSummary{}, err
+			return dispatcher.FailureSummary{}, err
 		}
 	}
 	infos, more, err := e.listAll(ctx, q, MaxFailureScan)
 	if err != nil {
-		return FailureSummary{}, err
+		return dispatcher.FailureSummary{}, err
 	}
-	sum := FailureSummary{Truncated: more}
+	sum := dispatcher.FailureSummary{Truncated: more}
 	index := map[dispatcher.ClassDispatcher]int{}
 	for _, info := range infos {
 		x := e.toExecution(info)
@@ -78,16 +53,16 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 			if !ok {
 				i = len(sum.Groups)
 				index[p] = i
-				sum.Groups = append(sum.Groups, FailureGroup{ErrorClass: p.ErrorClass, DispatcherID: p.DispatcherID,
+				sum.Groups = append(sum.Groups, dispatcher.FailureGroup{ErrorClass: p.ErrorClass, DispatcherID: p.DispatcherID,
 					SampleWorkflowID: x.WorkflowID, SampleRunID: x.RunID})
 			}
 			sum.Groups[i].Count++
 		}
 	}
 	if err := e.sampleFailures(ctx, sum.Groups); err != nil {
-		return FailureSummary{}, err
+		return dispatcher.FailureSummary{}, err
 	}
-	slices.SortStableFunc(sum.Groups, func(a, b FailureGroup) int {
+	slices.SortStableFunc(sum.Groups, func(a, b dispatcher.FailureGroup) int {
 		return cmp.Or(b.Count-a.Count, cmp.Compare(a.ErrorClass, b.ErrorClass), cmp.Compare(a.DispatcherID, b.DispatcherID))
 	})
 	return sum, nil
@@ -96,7 +71,7 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 // replayedRuns returns the run IDs that a replay started at or after from
 // replays: replays carry DispatchReplayOf.
 func (e *Executions) replayedRuns(ctx context.Context, from time.Time) (map[string]bool, error) {
-	q := "WorkflowType = " + quote(WorkflowDispatch) + " AND " + AttrReplayOf.GetName() + " IS NOT NULL"
+	q := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + workflows.AttrReplayOf.GetName() + " IS NOT NULL"
 	if !from.IsZero() {
 		q += " AND StartTime >= " + quote(from.UTC().Format(time.RFC3339Nano))
 	}
@@ -106,14 +81,14 @@ func (e *Executions) replayedRuns(ctx context.Context, from time.Time) (map[stri
 	}
 	out := make(map[string]bool, len(infos))
 	for _, info := range infos {
-		out[keyword(info.GetSearchAttributes().GetIndexedFields()[AttrReplayOf.GetName()])] = true
+		out[keyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrReplayOf.GetName()])] = true
 	}
 	return out, nil
 }
 
 // sampleFailures fills in each group's sample message and dispatcher name
 // from the result of its sample run, reading each run's history once.
-func (e *Executions) sampleFailures(ctx context.Context, groups []FailureGroup) error {
+func (e *Executions) sampleFailures(ctx context.Context, groups []dispatcher.FailureGroup) error {
 	records := map[string]runRecord{}
 	for i := range groups {
 		g := &groups[i]
@@ -127,7 +102,7 @@ func (e *Executions) sampleFailures(ctx context.Context, groups []FailureGroup) 
 		}
 		g.Sample = rec.failure
 		for _, o := range rec.outcomes {
-			if o.ErrorClass == g.ErrorClass && o.DispatcherID == g.DispatcherID && o.Status != StatusSucceeded {
+			if o.ErrorClass == g.ErrorClass && o.DispatcherID == g.DispatcherID && o.Status != dispatcher.OutcomeSucceeded {
 				g.Sample, g.DispatcherName = o.Error, o.DispatcherName
 				break
 			}

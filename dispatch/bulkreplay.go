@@ -1,56 +1,20 @@
-package workflows
+package dispatch
 
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"regexp"
 	"strings"
-	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// BulkReplayRequest asks for the replay of every run a filter matches.
-type BulkReplayRequest struct {
-	Filter  dispatcher.ExecutionFilter // Status defaults to failed
-	Actions []string
-	Config  string
-	Rate    float64 // replays per second; 0 means DefaultReplayRate
-	Actor   string
-}
-
-// BulkReplayDryRun is what a bulk replay would match, had it started now.
-type BulkReplayDryRun struct {
-	Matched int64
-	Sample  []dispatcher.Execution // the newest few
-}
-
-// BulkReplayStatus is a bulk replay as support sees it.
-type BulkReplayStatus struct {
-	ID       string
-	Status   string // running, completed, canceled or failed
-	Request  BulkReplayRequest
-	Progress BulkReplayProgress
-	Start    time.Time
-	Close    time.Time // zero while it runs
-	WebURL   string
-}
-
-// bulkIDPrefix starts every bulk replay's workflow ID.
-const bulkIDPrefix = "bulk-replay-"
-
-var bulkIDPattern = regexp.MustCompile(`^` + bulkIDPrefix + `[0-9a-f]{24}$`)
-
-// ValidBulkReplayID reports whether id has the form of a bulk replay's ID.
-func ValidBulkReplayID(id string) bool { return bulkIDPattern.MatchString(id) }
-
 // checkBulk validates a bulk replay request and fills in its defaults.
-func checkBulk(r *BulkReplayRequest) error {
+func checkBulk(r *dispatcher.BulkReplayRequest) error {
 	switch r.Filter.Status {
 	case "":
 		r.Filter.Status = dispatcher.ExecutionFailed
@@ -65,10 +29,10 @@ func checkBulk(r *BulkReplayRequest) error {
 			dispatcher.ReplayConfigOriginal, dispatcher.ReplayConfigCurrent, r.Config)
 	}
 	if r.Rate == 0 {
-		r.Rate = DefaultReplayRate
+		r.Rate = dispatcher.DefaultReplayRate
 	}
-	if r.Rate < 0 || r.Rate > MaxReplayRate {
-		return dispatcher.Errorf(dispatcher.EINVALID, "rate: must be more than 0 and at most %g replays per second", MaxReplayRate)
+	if r.Rate < 0 || r.Rate > dispatcher.MaxReplayRate {
+		return dispatcher.Errorf(dispatcher.EINVALID, "rate: must be more than 0 and at most %g replays per second", dispatcher.MaxReplayRate)
 	}
 	_, err := executionQuery(r.Filter)
 	return err
@@ -76,67 +40,67 @@ func checkBulk(r *BulkReplayRequest) error {
 
 // DryRunBulkReplay counts what a bulk replay of r would match now and
 // returns a sample of up to sampleSize runs; it starts nothing.
-func (e *Executions) DryRunBulkReplay(ctx context.Context, r BulkReplayRequest, sampleSize int) (BulkReplayDryRun, error) {
+func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, sampleSize int) (dispatcher.BulkReplayDryRun, error) {
 	if err := checkBulk(&r); err != nil {
-		return BulkReplayDryRun{}, err
+		return dispatcher.BulkReplayDryRun{}, err
 	}
 	if now := e.now(); r.Filter.To.IsZero() || r.Filter.To.After(now) {
 		r.Filter.To = now
 	}
 	n, err := e.Count(ctx, r.Filter)
 	if err != nil {
-		return BulkReplayDryRun{}, err
+		return dispatcher.BulkReplayDryRun{}, err
 	}
 	page, err := e.List(ctx, r.Filter, sampleSize, "")
 	if err != nil {
-		return BulkReplayDryRun{}, err
+		return dispatcher.BulkReplayDryRun{}, err
 	}
-	return BulkReplayDryRun{Matched: n, Sample: page.Executions}, nil
+	return dispatcher.BulkReplayDryRun{Matched: n, Sample: page.Executions}, nil
 }
 
 // StartBulkReplay starts a BulkReplay workflow and returns it. Errors:
 // EINVALID for a bad request, EUNAVAILABLE.
-func (e *Executions) StartBulkReplay(ctx context.Context, r BulkReplayRequest) (BulkReplayStatus, error) {
+func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error) {
 	if err := checkBulk(&r); err != nil {
-		return BulkReplayStatus{}, err
+		return dispatcher.BulkReplayStatus{}, err
 	}
-	id := bulkIDPrefix + dispatcher.NewID(e.now())
+	id := dispatcher.BulkReplayIDPrefix + dispatcher.NewID(e.now())
 	run, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             e.taskQueue,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-	}, WorkflowBulkReplay, BulkReplayInput{
+	}, workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
 		Filter: r.Filter, Actions: r.Actions, Config: r.Config, Rate: r.Rate, Actor: r.Actor,
 	})
 	if err != nil {
-		return BulkReplayStatus{}, temporalError(err, "starting the bulk replay")
+		return dispatcher.BulkReplayStatus{}, temporalError(err, "starting the bulk replay")
 	}
-	return BulkReplayStatus{ID: id, Status: dispatcher.ExecutionRunning, Request: r, Start: e.now(),
+	return dispatcher.BulkReplayStatus{ID: id, Status: dispatcher.ExecutionRunning, Request: r, Start: e.now(),
 		WebURL: e.webURL(id, run.GetRunID())}, nil
 }
 
 // BulkReplay returns a bulk replay with its progress. Errors: ENOTFOUND,
 // EUNAVAILABLE.
-func (e *Executions) BulkReplay(ctx context.Context, id string) (BulkReplayStatus, error) {
+func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.BulkReplayStatus, error) {
 	desc, err := e.client.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
-		return BulkReplayStatus{}, bulkNotFound(temporalError(err, "describing the bulk replay"), id)
+		return dispatcher.BulkReplayStatus{}, bulkNotFound(temporalError(err, "describing the bulk replay"), id)
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	if info.GetType().GetName() != WorkflowBulkReplay {
-		return BulkReplayStatus{}, bulkNotFound(dispatcher.Errorf(dispatcher.ENOTFOUND, ""), id)
+	if info.GetType().GetName() != workflows.WorkflowBulkReplay {
+		return dispatcher.BulkReplayStatus{}, bulkNotFound(dispatcher.Errorf(dispatcher.ENOTFOUND, ""), id)
 	}
 	runID := info.GetExecution().GetRunId()
-	st := BulkReplayStatus{ID: id, Start: info.GetStartTime().AsTime(), WebURL: e.webURL(id, runID)}
+	st := dispatcher.BulkReplayStatus{ID: id, Start: info.GetStartTime().AsTime(), WebURL: e.webURL(id, runID)}
 	st.Status, _ = executionStatus(info.GetStatus(), false)
 	if info.GetCloseTime() != nil {
 		st.Close = info.GetCloseTime().AsTime()
 	}
 	in, err := e.bulkInput(ctx, id, runID)
 	if err != nil {
-		return BulkReplayStatus{}, err
+		return dispatcher.BulkReplayStatus{}, err
 	}
-	st.Request = BulkReplayRequest{Filter: in.Filter, Actions: in.Actions, Config: in.Config, Rate: in.Rate, Actor: in.Actor}
+	st.Request = dispatcher.BulkReplayRequest{Filter: in.Filter, Actions: in.Actions, Config: in.Config, Rate: in.Rate, Actor: in.Actor}
 	if in.State != nil {
 		st.Start = in.State.Snapshot // the first run's start
 		st.Progress = in.State.Progress
@@ -151,8 +115,8 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (BulkReplayStatu
 
 // bulkInput reads the input of a bulk replay's run, which holds its
 // request and, after a ContinueAsNew, the progress it started from.
-func (e *Executions) bulkInput(ctx context.Context, id, runID string) (BulkReplayInput, error) {
-	var in BulkReplayInput
+func (e *Executions) bulkInput(ctx context.Context, id, runID string) (workflows.BulkReplayInput, error) {
+	var in workflows.BulkReplayInput
 	it := e.client.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	if it.HasNext() {
 		ev, err := it.Next()
@@ -166,18 +130,18 @@ func (e *Executions) bulkInput(ctx context.Context, id, runID string) (BulkRepla
 
 // bulkProgress returns the live progress: the query while it runs, the
 // result or the cancellation's details once it closed.
-func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status enums.WorkflowExecutionStatus) (BulkReplayProgress, bool) {
-	var p BulkReplayProgress
+func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status enums.WorkflowExecutionStatus) (dispatcher.BulkReplayProgress, bool) {
+	var p dispatcher.BulkReplayProgress
 	switch status {
 	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		defer cancel()
-		v, err := e.client.QueryWorkflow(qctx, id, runID, QueryProgress)
+		v, err := e.client.QueryWorkflow(qctx, id, runID, workflows.QueryProgress)
 		if err == nil {
 			err = v.Get(&p)
 		}
 		if err != nil {
-			slog.WarnContext(ctx, "progress query failed", "bulkReplayId", id, "err", err)
+			e.log.WarnContext(ctx, "progress query failed", "bulkReplayId", id, "err", err)
 			return p, false
 		}
 		return p, true
@@ -194,21 +158,21 @@ func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status 
 
 // CancelBulkReplay cancels a running bulk replay: it starts no further
 // replays; those started run on. ESTATE when it is not running.
-func (e *Executions) CancelBulkReplay(ctx context.Context, id, actor string) (BulkReplayStatus, error) {
+func (e *Executions) CancelBulkReplay(ctx context.Context, id, actor string) (dispatcher.BulkReplayStatus, error) {
 	st, err := e.BulkReplay(ctx, id)
 	if err != nil {
-		return BulkReplayStatus{}, err
+		return dispatcher.BulkReplayStatus{}, err
 	}
 	if st.Status != dispatcher.ExecutionRunning {
-		return BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "bulk replay %s is not running: it is %s", id, st.Status)
+		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "bulk replay %s is not running: it is %s", id, st.Status)
 	}
 	if err := e.client.CancelWorkflow(ctx, id, ""); err != nil {
-		return BulkReplayStatus{}, bulkNotFound(temporalError(err, "canceling the bulk replay"), id)
+		return dispatcher.BulkReplayStatus{}, bulkNotFound(temporalError(err, "canceling the bulk replay"), id)
 	}
 	ref := dispatcher.NewID(e.now())
 	if err := e.audit.RecordAudit(ctx, dispatcher.AuditEntry{ID: ref, WorkflowID: id, Ref: ref,
 		Operation: dispatcher.AuditCancel, Actor: actor, At: e.now()}); err != nil {
-		return BulkReplayStatus{}, err
+		return dispatcher.BulkReplayStatus{}, err
 	}
 	return st, nil
 }

@@ -1,4 +1,11 @@
-package workflows
+// Package dispatch is the Temporal client side of the dispatcher: it
+// starts dispatches (Starter), lists, reads, replays and cancels them
+// (Executions), runs bulk replays' Temporal calls as activities
+// (ReplayActivities), registers the search attributes and exports the age
+// of pending dispatches. It speaks the domain's types to its callers and
+// the workflows' names and inputs to Temporal; the deterministic workflow
+// code itself is in package workflows.
+package dispatch
 
 import (
 	"context"
@@ -11,13 +18,13 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// Starter starts dispatches; it is client code, not workflow code, and
-// lives here so that the workflow's names stay in one package.
+// Starter starts dispatches.
 type Starter struct {
 	Client    client.Client
-	TaskQueue string // empty means DefaultTaskQueue
+	TaskQueue string // empty means workflows.DefaultTaskQueue
 	// Eager asks the server to hand the first workflow task straight back
 	// to a worker sharing Client, so that a dispatch whose actions succeed
 	// at once completes in one round trip.
@@ -27,26 +34,17 @@ type Starter struct {
 	LocalTimeout time.Duration
 }
 
-// StartResult identifies the dispatch of an event.
-type StartResult struct {
-	WorkflowID string
-	RunID      string
-	// Duplicate is true when the event was dispatched before: RunID is
-	// then the run that dispatched it.
-	Duplicate bool
-}
-
 // Start starts the dispatch of ev and returns once Temporal has durably
 // accepted it. The workflow ID comes from the event id, so an event sent
 // twice dispatches once (for as long as Temporal keeps the first run):
 // the second Start reports Duplicate with the first run's id. When
 // Temporal does not answer the error has code dispatcher.EUNAVAILABLE.
-func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (StartResult, error) {
+func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
 	queue := s.TaskQueue
 	if queue == "" {
-		queue = DefaultTaskQueue
+		queue = workflows.DefaultTaskQueue
 	}
-	id := WorkflowID(ev.ID)
+	id := dispatcher.WorkflowID(ev.ID)
 	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: queue,
@@ -61,26 +59,26 @@ func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (StartResult, e
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		EnableEagerStart:                         s.Eager,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			AttrEventType.ValueSet(ev.Type),
-			AttrEventID.ValueSet(ev.ID),
+			workflows.AttrEventType.ValueSet(ev.Type),
+			workflows.AttrEventID.ValueSet(ev.ID),
 		),
-	}, WorkflowDispatch, DispatchInput{Event: ev, LocalTimeout: s.LocalTimeout})
+	}, workflows.WorkflowDispatch, workflows.DispatchInput{Event: ev, LocalTimeout: s.LocalTimeout})
 
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	var invalid *serviceerror.InvalidArgument
 	switch {
 	case err == nil:
-		return StartResult{WorkflowID: id, RunID: run.GetRunID()}, nil
+		return dispatcher.StartResult{WorkflowID: id, RunID: run.GetRunID()}, nil
 	case errors.As(err, &started):
-		return StartResult{WorkflowID: id, RunID: started.RunId, Duplicate: true}, nil
+		return dispatcher.StartResult{WorkflowID: id, RunID: started.RunId, Duplicate: true}, nil
 	case errors.As(err, &invalid):
 		// The event passed our validation but not Temporal's (e.g. a
 		// search attribute over its size limit): the client's to fix.
-		return StartResult{}, dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
+		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
 	case unavailable(err):
-		return StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
+		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
 	default:
-		return StartResult{}, err
+		return dispatcher.StartResult{}, err
 	}
 }
 

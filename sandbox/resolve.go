@@ -1,4 +1,4 @@
-package dispatcher
+package sandbox
 
 import (
 	"bytes"
@@ -10,69 +10,38 @@ import (
 	"text/template/parse"
 )
 
-// ResolveValue resolves the templated strings in a JSON value against ev:
-// every string that contains "{{" is rendered. A string that is exactly
-// one field path, like "{{ .event.content.userId }}", becomes the value it
-// points to with its JSON type (number, object, bool, null); any other
-// template becomes a string. Object keys keep their order. Errors are
-// *Error with code EINVALID naming the value's path from "data", e.g.
+// ResolveJSON resolves the templated strings in a JSON value, whose path
+// (for errors) is path: every string that contains "{{" is rendered. A
+// string that is exactly one field path, like "{{ .event.content.userId }}",
+// becomes the value it points to with its JSON type (number, object, bool,
+// null); any other template becomes a string. Object keys keep their
+// order. Errors are *Error naming the value's path, e.g.
 // `data.user.id: line 1: map has no entry for key "nope"`.
-func ResolveValue(raw json.RawMessage, ev Event) (json.RawMessage, error) {
+func (d *Data) ResolveJSON(raw json.RawMessage, path string) (json.RawMessage, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || !bytes.Contains(raw, []byte("{{")) {
 		return raw, nil // nothing to resolve: keep the bytes as they are
 	}
-	data, err := templateData(ev)
-	if err != nil {
-		return nil, err
-	}
-	r := resolver{data: data, printable: printable(data).(map[string]any)}
+	r := resolver{data: d.raw, printable: d.printable}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var out bytes.Buffer
-	if err := r.value(dec, &out, "data"); err != nil {
+	if err := r.value(dec, &out, path); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
 }
 
-// ResolveRecipients resolves templated addresses in r against ev and
-// checks that every address parses (net/mail). A single field path that
-// points at a list of strings expands into one recipient each. Errors are
-// *Error with code EINVALID naming the list and index, e.g.
-// `recipients.to[0]: "nobody" is not an email address`.
-func ResolveRecipients(r Recipients, ev Event) (Recipients, error) {
-	var res resolver
-	if hasTemplate(r.To) || hasTemplate(r.CC) || hasTemplate(r.BCC) {
-		data, err := templateData(ev)
-		if err != nil {
-			return Recipients{}, err
-		}
-		res = resolver{data: data, printable: printable(data).(map[string]any)}
+// Addresses resolves one list of mail addresses, field naming it for
+// errors, and checks that every address parses (net/mail). A single field
+// path that points at a list of strings expands into one address each.
+// d may be nil when no address is templated. Errors are *Error naming the
+// list and index, e.g. `recipients.to[0]: "nobody" is not an email address`.
+func (d *Data) Addresses(field string, in []string) ([]string, error) {
+	var r resolver
+	if d != nil {
+		r = resolver{data: d.raw, printable: d.printable}
 	}
-	var out Recipients
-	var err error
-	if out.To, err = res.addresses("recipients.to", r.To); err != nil {
-		return Recipients{}, err
-	}
-	if out.CC, err = res.addresses("recipients.cc", r.CC); err != nil {
-		return Recipients{}, err
-	}
-	if out.BCC, err = res.addresses("recipients.bcc", r.BCC); err != nil {
-		return Recipients{}, err
-	}
-	if len(out.To) == 0 {
-		return Recipients{}, Errorf(EINVALID, "recipients.to: resolves to no address")
-	}
-	return out, nil
-}
-
-func hasTemplate(addrs []string) bool {
-	for _, a := range addrs {
-		if isTemplate(a) {
-			return true
-		}
-	}
-	return false
+	return r.addresses(field, in)
 }
 
 // resolver resolves templated strings. data keeps JSON nulls for field
@@ -87,7 +56,7 @@ type resolver struct {
 func (r resolver) value(dec *json.Decoder, out *bytes.Buffer, path string) error {
 	tok, err := dec.Token()
 	if err != nil {
-		return Errorf(EINVALID, "%s: is not JSON: %v", path, err)
+		return errorf(path, "is not JSON: %v", err)
 	}
 	switch tok := tok.(type) {
 	case json.Delim:
@@ -97,7 +66,7 @@ func (r resolver) value(dec *json.Decoder, out *bytes.Buffer, path string) error
 			for i := 0; dec.More(); i++ {
 				kt, err := dec.Token()
 				if err != nil {
-					return Errorf(EINVALID, "%s: is not JSON: %v", path, err)
+					return errorf(path, "is not JSON: %v", err)
 				}
 				key, _ := kt.(string)
 				if i > 0 {
@@ -126,7 +95,7 @@ func (r resolver) value(dec *json.Decoder, out *bytes.Buffer, path string) error
 		}
 		_, err := dec.Token() // the closing delimiter
 		if err != nil {
-			return Errorf(EINVALID, "%s: is not JSON: %v", path, err)
+			return errorf(path, "is not JSON: %v", err)
 		}
 		return nil
 	case string:
@@ -143,7 +112,7 @@ func (r resolver) value(dec *json.Decoder, out *bytes.Buffer, path string) error
 // resolve renders one string: a single field path gives the value it
 // points to, any other template gives a string.
 func (r resolver) resolve(path, s string) (any, error) {
-	if !isTemplate(s) {
+	if !IsTemplate(s) {
 		return s, nil
 	}
 	t, err := parseText(path, s)
@@ -223,7 +192,7 @@ func (r resolver) addresses(field string, in []string) ([]string, error) {
 	for i, a := range in {
 		path := field + "[" + strconv.Itoa(i) + "]"
 		var resolved []string
-		if !isTemplate(a) {
+		if !IsTemplate(a) {
 			resolved = []string{a}
 		} else {
 			v, err := r.resolve(path, a)
@@ -237,17 +206,17 @@ func (r resolver) addresses(field string, in []string) ([]string, error) {
 				for _, e := range v {
 					s, ok := e.(string)
 					if !ok {
-						return nil, Errorf(EINVALID, "%s: resolves to a list holding %v, not an email address", path, e)
+						return nil, errorf(path, "resolves to a list holding %v, not an email address", e)
 					}
 					resolved = append(resolved, s)
 				}
 			default:
-				return nil, Errorf(EINVALID, "%s: resolves to %v, not an email address", path, v)
+				return nil, errorf(path, "resolves to %v, not an email address", v)
 			}
 		}
 		for _, s := range resolved {
 			if _, err := mail.ParseAddress(s); err != nil {
-				return nil, Errorf(EINVALID, "%s: %q is not an email address", path, s)
+				return nil, errorf(path, "%q is not an email address", s)
 			}
 			out = append(out, s)
 		}
@@ -262,7 +231,7 @@ func writeJSON(out *bytes.Buffer, path string, v any) error {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return Errorf(EINVALID, "%s: %v", path, err)
+		return errorf(path, "%v", err)
 	}
 	out.Write(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 	return nil

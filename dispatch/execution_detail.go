@@ -1,9 +1,7 @@
-package workflows
+package dispatch
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -13,36 +11,14 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/dispatcherhq/dispatcher"
-	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
-
-// ExecutionDetail is everything support needs about one run of a dispatch.
-type ExecutionDetail struct {
-	dispatcher.Execution
-	Event dispatcher.Event
-	// Config is the configuration the run ran with, as its history
-	// recorded it; nil when the run ended before it loaded one.
-	Config *activities.Config
-	// ConfigPinned is true when the run was handed its configuration (a
-	// replay with the original configuration) rather than loading it.
-	ConfigPinned bool
-	// Only lists the actions the run was limited to; empty means all.
-	Only []string
-	// Outcomes is what became of each action: the run's result once it
-	// closed, the outcomes query while it runs.
-	Outcomes []ActionOutcome
-	Failure  string // why the run failed, when it did
-	// Runs lists every run of the workflow ID (the first dispatch and its
-	// replays), newest first.
-	Runs  []dispatcher.Execution
-	Audit []dispatcher.AuditEntry
-}
 
 // runRecord is what a run's history says.
 type runRecord struct {
-	input    DispatchInput
-	config   *activities.Config
-	outcomes []ActionOutcome
+	input    workflows.DispatchInput
+	config   *dispatcher.Config
+	outcomes []dispatcher.ActionOutcome
 	closed   bool // the history holds the run's result
 	failure  string
 }
@@ -57,16 +33,16 @@ const queryTimeout = 5 * time.Second
 // Get returns a run of a dispatch with its event, configuration, action
 // outcomes, every run of the same workflow ID and the audit trail. An
 // empty runID means the latest run. Errors: ENOTFOUND, EUNAVAILABLE.
-func (e *Executions) Get(ctx context.Context, workflowID, runID string) (ExecutionDetail, error) {
+func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatcher.ExecutionDetail, error) {
 	x, err := e.describe(ctx, workflowID, runID)
 	if err != nil {
-		return ExecutionDetail{}, err
+		return dispatcher.ExecutionDetail{}, err
 	}
 	rec, err := e.readRun(ctx, workflowID, x.RunID)
 	if err != nil {
-		return ExecutionDetail{}, err
+		return dispatcher.ExecutionDetail{}, err
 	}
-	d := ExecutionDetail{
+	d := dispatcher.ExecutionDetail{
 		Execution: x, Event: rec.input.Event, Config: rec.config, ConfigPinned: rec.input.Config != nil,
 		Only: rec.input.Only, Outcomes: rec.outcomes, Failure: rec.failure,
 	}
@@ -75,22 +51,22 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (Executi
 		// the query replays the history to the present.
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		defer cancel()
-		var outcomes []ActionOutcome
-		if v, err := e.client.QueryWorkflow(qctx, workflowID, x.RunID, QueryOutcomes); err != nil {
-			slog.WarnContext(ctx, "outcomes query failed", "workflowId", workflowID, "runId", x.RunID, "err", err)
+		var outcomes []dispatcher.ActionOutcome
+		if v, err := e.client.QueryWorkflow(qctx, workflowID, x.RunID, workflows.QueryOutcomes); err != nil {
+			e.log.WarnContext(ctx, "outcomes query failed", "workflowId", workflowID, "runId", x.RunID, "err", err)
 		} else if err := v.Get(&outcomes); err == nil {
 			d.Outcomes = outcomes
 		}
 	}
 	infos, _, err := e.listAll(ctx, "WorkflowId = "+quote(workflowID), maxRuns)
 	if err != nil {
-		return ExecutionDetail{}, err
+		return dispatcher.ExecutionDetail{}, err
 	}
 	for _, info := range infos {
 		d.Runs = append(d.Runs, e.toExecution(info))
 	}
 	if d.Audit, err = e.audit.AuditTrail(ctx, workflowID); err != nil {
-		return ExecutionDetail{}, err
+		return dispatcher.ExecutionDetail{}, err
 	}
 	return d, nil
 }
@@ -116,7 +92,7 @@ func (e *Executions) readRun(ctx context.Context, workflowID, runID string) (run
 }
 
 func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
-	var res DispatchResult
+	var res workflows.DispatchResult
 	switch ev.GetEventType() {
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
 		_ = e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input)
@@ -152,64 +128,55 @@ func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
 // loadConfigMarker returns the configuration a LoadConfig local activity
 // recorded: the marker's "data" names the activity, its "result" holds
 // what it returned.
-func (e *Executions) loadConfigMarker(m *historypb.MarkerRecordedEventAttributes) (*activities.Config, bool) {
+func (e *Executions) loadConfigMarker(m *historypb.MarkerRecordedEventAttributes) (*dispatcher.Config, bool) {
 	if m.GetMarkerName() != "LocalActivity" {
 		return nil, false
 	}
 	var data struct{ ActivityType string }
-	if e.dc.FromPayloads(m.GetDetails()["data"], &data) != nil || data.ActivityType != ActivityLoadConfig {
+	if e.dc.FromPayloads(m.GetDetails()["data"], &data) != nil || data.ActivityType != workflows.ActivityLoadConfig {
 		return nil, false
 	}
 	result := m.GetDetails()["result"]
 	if result == nil {
 		return nil, false // it failed; a retry records another marker
 	}
-	var cfg activities.Config
+	var cfg dispatcher.Config
 	if e.dc.FromPayloads(result, &cfg) != nil {
 		return nil, false
 	}
 	return &cfg, true
 }
 
-// HistoryPage is one page of a run's raw Temporal history.
-type HistoryPage struct {
-	RunID string
-	// Events are history events as Temporal's JSON encoding (protojson)
-	// gives them, the form `temporal workflow show --output json` uses.
-	Events        []json.RawMessage
-	NextPageToken string
-}
-
 // History returns one page of a run's raw history; an empty runID means
 // the latest run. Errors: ENOTFOUND, EINVALID (page token), EUNAVAILABLE.
-func (e *Executions) History(ctx context.Context, workflowID, runID string, pageSize int, pageToken string) (HistoryPage, error) {
+func (e *Executions) History(ctx context.Context, workflowID, runID string, n int, pageToken string) (dispatcher.HistoryPage, error) {
 	token, err := decodeToken(pageToken)
 	if err != nil {
-		return HistoryPage{}, err
+		return dispatcher.HistoryPage{}, err
 	}
 	if runID == "" {
 		// Pin the run, so that every page comes from the same one even if
 		// a replay starts meanwhile.
 		x, err := e.describe(ctx, workflowID, "")
 		if err != nil {
-			return HistoryPage{}, err
+			return dispatcher.HistoryPage{}, err
 		}
 		runID = x.RunID
 	}
 	res, err := e.client.WorkflowService().GetWorkflowExecutionHistory(ctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
 		Namespace:       e.namespace,
 		Execution:       &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
-		MaximumPageSize: int32(clampHistoryPageSize(pageSize)),
+		MaximumPageSize: int32(pageSize(n, defaultHistoryPage, maxHistoryPage)),
 		NextPageToken:   token,
 	})
 	if err != nil {
-		return HistoryPage{}, notFound(temporalError(err, "reading the dispatch's history"), workflowID, runID)
+		return dispatcher.HistoryPage{}, notFound(temporalError(err, "reading the dispatch's history"), workflowID, runID)
 	}
-	page := HistoryPage{RunID: runID, NextPageToken: encodeToken(res.GetNextPageToken())}
+	page := dispatcher.HistoryPage{RunID: runID, NextPageToken: encodeToken(res.GetNextPageToken())}
 	for _, ev := range res.GetHistory().GetEvents() {
 		b, err := protojson.Marshal(ev)
 		if err != nil {
-			return HistoryPage{}, err
+			return dispatcher.HistoryPage{}, err
 		}
 		page.Events = append(page.Events, b)
 	}
@@ -218,16 +185,6 @@ func (e *Executions) History(ctx context.Context, workflowID, runID string, page
 
 // History page sizes.
 const (
-	DefaultHistoryPageSize = 100
-	MaxHistoryPageSize     = 1000
+	defaultHistoryPage = 100
+	maxHistoryPage     = 1000
 )
-
-func clampHistoryPageSize(n int) int {
-	switch {
-	case n <= 0:
-		return DefaultHistoryPageSize
-	case n > MaxHistoryPageSize:
-		return MaxHistoryPageSize
-	}
-	return n
-}

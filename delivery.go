@@ -1,12 +1,75 @@
-package activities
+package dispatcher
 
 import (
 	"bytes"
 	"encoding/json"
 	"time"
-
-	"github.com/dispatcherhq/dispatcher"
 )
+
+// A delivery is one action of one dispatch carried out: a mail sent or a
+// task function called. The types below are what the Dispatch workflow
+// hands its activities and what they report back; they are recorded in
+// every history, so their fields are part of the wire format of running
+// dispatches: add fields, never rename or remove one.
+
+// LoadConfigInput asks for the configuration of an event type.
+type LoadConfigInput struct {
+	EventType string
+}
+
+// MailInput is one mail action of one dispatch.
+type MailInput struct {
+	Event        Event
+	DispatcherID string
+	ActionID     string
+	TemplateID   string
+	Recipients   Recipients
+	// MessageID is the same for every attempt of this action of this
+	// dispatch (without angle brackets), so that receivers can drop a
+	// mail that a retry sent twice.
+	MessageID string
+	// Run marks a replay of the dispatch; empty for the first one.
+	Run string
+}
+
+// MailResult is what sending a mail reports.
+type MailResult struct {
+	MessageID string
+	Attempt   int // the activity attempt that sent it
+}
+
+// TaskInput is one task action of one dispatch.
+type TaskInput struct {
+	Event          Event
+	DispatcherID   string
+	ActionID       string
+	FunctionName   string
+	Data           json.RawMessage
+	Tags           []string
+	StartTimestamp *time.Time
+	// IdempotencyKey is the same for every attempt of this action of this
+	// dispatch; it is sent as the Idempotency-Key header and as taskId.
+	IdempotencyKey string
+	// LocalAttempts counts the attempts already made as local activities,
+	// so the attempt number the function sees keeps counting up.
+	LocalAttempts int
+	// Run marks a replay of the dispatch; empty for the first one.
+	Run string
+}
+
+// TaskResult is what calling a task function reports.
+type TaskResult struct {
+	StatusCode int
+	Attempt    int // the activity attempt that succeeded
+}
+
+// FailureDetails ride along with every failure of a delivery: Temporal
+// does not report how many attempts a failed activity took, and a
+// dispatch's outcomes show it, with the HTTP status of a task call.
+type FailureDetails struct {
+	Attempt    int
+	StatusCode int // HTTP task functions that answered
+}
 
 // TaskPayload is what a task function receives, as JSON: over HTTP as the
 // request body, or as the input of a child workflow.
@@ -30,11 +93,10 @@ type EventPayload struct {
 
 // NewTaskPayload builds the payload of in's call number attempt: the
 // action's data resolved against the event, with the event under "event"
-// (replacing any "event" the admin set). It is pure, so workflows use it
-// for child workflows too. Errors are *dispatcher.Error with code
-// EINVALID naming the data path.
+// (replacing any "event" the admin set). Errors are EINVALID *Error values
+// naming the data path.
 func NewTaskPayload(in TaskInput, attempt int) (TaskPayload, error) {
-	data, err := dispatcher.ResolveValue(in.Data, in.Event)
+	data, err := ResolveValue(in.Data, in.Event)
 	if err != nil {
 		return TaskPayload{}, err
 	}
@@ -46,7 +108,7 @@ func NewTaskPayload(in TaskInput, attempt int) (TaskPayload, error) {
 		ID: in.Event.ID, Type: in.Event.Type, Content: content, Time: in.Event.Time, Source: in.Event.Source,
 	})
 	if err != nil {
-		return TaskPayload{}, dispatcher.Errorf(dispatcher.EINVALID, "event: %v", err)
+		return TaskPayload{}, Errorf(EINVALID, "event: %v", err)
 	}
 	if data, err = withEvent(data, event); err != nil {
 		return TaskPayload{}, err
@@ -74,17 +136,17 @@ func withEvent(data, event json.RawMessage) (json.RawMessage, error) {
 	if len(bytes.TrimSpace(data)) > 0 && !bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-			return nil, dispatcher.Errorf(dispatcher.EINVALID, "data: must be a JSON object")
+			return nil, Errorf(EINVALID, "data: must be a JSON object")
 		}
 		for dec.More() {
 			tok, err := dec.Token()
 			if err != nil {
-				return nil, dispatcher.Errorf(dispatcher.EINVALID, "data: %v", err)
+				return nil, Errorf(EINVALID, "data: %v", err)
 			}
 			key, _ := tok.(string)
 			var v json.RawMessage
 			if err := dec.Decode(&v); err != nil {
-				return nil, dispatcher.Errorf(dispatcher.EINVALID, "data.%s: %v", key, err)
+				return nil, Errorf(EINVALID, "data.%s: %v", key, err)
 			}
 			if key == "event" {
 				continue

@@ -1,0 +1,122 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
+)
+
+// collection serves the CRUD routes of a collection that the store lists
+// whole (templates, functions): T is the domain type, U its update, R the
+// request body, which converts to an update.
+type collection[T any, U interface {
+	comparable
+	Apply(*T) error
+}, R interface{ Update() U }] struct {
+	what   string // "template", for messages
+	store  Store
+	list   func(Store, context.Context) ([]T, error)
+	find   func(s Store, ctx context.Context, id string) (T, error)
+	create func(Store, context.Context, *T) error
+	update func(s Store, ctx context.Context, id string, u U) error
+	delete func(s Store, ctx context.Context, id string) error
+	fields func(T) map[string]string // what RQL filters and sorts on
+	toWire func(T) any
+}
+
+// listAll answers GET /<collection>/v1?<rql>.
+func (col collection[T, U, R]) listAll(c *gin.Context) {
+	q, err := parseRQL(c.Request.URL.RawQuery)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	items, err := col.list(col.store, c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := pageOf(items, q, col.fields, col.toWire)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+// get answers GET /<collection>/v1/{id}.
+func (col collection[T, U, R]) get(c *gin.Context) {
+	it, err := col.find(col.store, c.Request.Context(), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, col.toWire(it))
+}
+
+// post answers POST /<collection>/v1.
+func (col collection[T, U, R]) post(c *gin.Context) {
+	var req R
+	if !bindJSON(c, &req) {
+		return
+	}
+	var it T
+	if err := req.Update().Apply(&it); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := col.create(col.store, c.Request.Context(), &it); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, col.toWire(it))
+}
+
+// put answers PUT /<collection>/v1/{id}.
+func (col collection[T, U, R]) put(c *gin.Context) {
+	var req R
+	if !bindJSON(c, &req) {
+		return
+	}
+	u := req.Update()
+	if u == *new(U) {
+		abort(c, errEmptyBody, "the body changes nothing: give at least one field of the "+col.what)
+		return
+	}
+	if err := col.update(col.store, c.Request.Context(), c.Param("id"), u); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
+}
+
+// remove answers DELETE /<collection>/v1/{id}.
+func (col collection[T, U, R]) remove(c *gin.Context) {
+	if err := col.delete(col.store, c.Request.Context(), c.Param("id")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
+}
+
+func (s *Server) templates() collection[dispatcher.Template, dispatcher.TemplateUpdate, wire.TemplateRequest] {
+	return collection[dispatcher.Template, dispatcher.TemplateUpdate, wire.TemplateRequest]{
+		what: "template", store: s.store, list: Store.FindTemplates, find: Store.FindTemplate,
+		create: Store.CreateTemplate, update: Store.UpdateTemplate, delete: Store.DeleteTemplate,
+		fields: func(t dispatcher.Template) map[string]string { return map[string]string{"id": t.ID, "name": t.Name} },
+		toWire: func(t dispatcher.Template) any { return wire.FromTemplate(t) },
+	}
+}
+
+func (s *Server) functions() collection[dispatcher.Function, dispatcher.FunctionUpdate, wire.FunctionRequest] {
+	return collection[dispatcher.Function, dispatcher.FunctionUpdate, wire.FunctionRequest]{
+		what: "function", store: s.store, list: Store.FindFunctions, find: Store.FindFunction,
+		create: Store.CreateFunction, update: Store.UpdateFunction, delete: Store.DeleteFunction,
+		fields: func(f dispatcher.Function) map[string]string { return map[string]string{"id": f.ID, "name": f.Name} },
+		toWire: func(f dispatcher.Function) any { return wire.FromFunction(f) },
+	}
+}

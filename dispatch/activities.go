@@ -1,0 +1,103 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// ReplayActivities are the activities of the BulkReplay workflow: they
+// list and replay dispatches through the executions service itself, the
+// same code the API's replay calls. Every exported method is an activity,
+// registered under its own name (worker.RegisterActivity(r)).
+type ReplayActivities struct {
+	ex *Executions
+}
+
+// NewReplayActivities returns the bulk-replay activities over ex.
+func NewReplayActivities(ex *Executions) *ReplayActivities {
+	return &ReplayActivities{ex: ex}
+}
+
+// failureReplayUnavailable: Temporal or the audit log did not answer;
+// retried.
+const failureReplayUnavailable = "ReplayUnavailable"
+
+// CountExecutions counts the runs a bulk replay matches.
+func (r *ReplayActivities) CountExecutions(ctx context.Context, in workflows.CountExecutionsInput) (int64, error) {
+	n, err := r.ex.Count(ctx, in.Filter)
+	return n, replayFailure(err)
+}
+
+// ListExecutions returns one page of the runs a bulk replay matches.
+func (r *ReplayActivities) ListExecutions(ctx context.Context, in workflows.ListExecutionsInput) (workflows.ListExecutionsResult, error) {
+	runs, next, err := r.ex.ListRuns(ctx, in.Filter, in.PageSize, in.PageToken)
+	if err != nil {
+		return workflows.ListExecutionsResult{}, replayFailure(err)
+	}
+	return workflows.ListExecutionsResult{Runs: runs, NextPageToken: next}, nil
+}
+
+// ReplayExecution starts one replay of a bulk replay. The request carries
+// a replay ID that is the same on every attempt, so a retry after a crash
+// finds the replay it started and reports it instead of starting another.
+func (r *ReplayActivities) ReplayExecution(ctx context.Context, in workflows.ReplayExecutionInput) (dispatcher.ReplayResult, error) {
+	defer heartbeat(ctx)()
+	res, err := r.ex.Replay(ctx, in.Request)
+	return res, replayFailure(err)
+}
+
+// ReplayOutcomes reports the status of replays a bulk replay started.
+func (r *ReplayActivities) ReplayOutcomes(ctx context.Context, in workflows.ReplayOutcomesInput) (workflows.ReplayOutcomesResult, error) {
+	st, err := r.ex.RunStatuses(ctx, in.Runs)
+	if err != nil {
+		return workflows.ReplayOutcomesResult{}, replayFailure(err)
+	}
+	return workflows.ReplayOutcomesResult{Statuses: st}, nil
+}
+
+// heartbeatEvery is how often a running replay start tells Temporal that
+// its worker lives; the workflow's heartbeat timeout is a few times it,
+// so a crashed worker's start is retried in seconds, not at the start's
+// timeout.
+const heartbeatEvery = time.Second
+
+// heartbeat records heartbeats until the returned function is called.
+func heartbeat(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// replayFailure turns the executions service's refusals into
+// non-retryable failures and anything else into retryable ones.
+func replayFailure(err error) error {
+	switch code := dispatcher.ErrorCode(err); code {
+	case "":
+		return nil
+	case dispatcher.ESTATE, dispatcher.ENOTFOUND, dispatcher.EINVALID:
+		return temporal.NewNonRetryableApplicationError(dispatcher.ErrorMessage(err), workflows.FailureReplayRefused, nil)
+	default:
+		return temporal.NewApplicationError(fmt.Sprint(err), failureReplayUnavailable)
+	}
+}

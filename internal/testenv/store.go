@@ -1,0 +1,46 @@
+package testenv
+
+import (
+	"context"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// MemStore is a fixed configuration in memory: what the activities read
+// (activities.Store) and the executions service checks replays against,
+// for tests that run the real workflows without a database.
+type MemStore struct {
+	Dispatchers []dispatcher.Dispatcher
+	Templates   map[string]dispatcher.Template // by id
+	Functions   map[string]dispatcher.Function // by name
+}
+
+// ConfigVersion implements activities.Store: the configuration never changes.
+func (s *MemStore) ConfigVersion(context.Context) (int64, error) { return 1, nil }
+
+// DispatchersByEventType implements activities.Store.
+func (s *MemStore) DispatchersByEventType(_ context.Context, eventType string) ([]dispatcher.Dispatcher, error) {
+	var out []dispatcher.Dispatcher
+	for _, d := range s.Dispatchers {
+		if d.EventType == eventType {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// FindTemplate implements activities.Store.
+func (s *MemStore) FindTemplate(_ context.Context, id string) (dispatcher.Template, error) {
+	if t, ok := s.Templates[id]; ok {
+		return t, nil
+	}
+	return dispatcher.Template{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "no template %q", id)
+}
+
+// FindFunctionByName implements activities.Store.
+func (s *MemStore) FindFunctionByName(_ context.Context, name string) (dispatcher.Function, error) {
+	if f, ok := s.Functions[name]; ok {
+		return f, nil
+	}
+	return dispatcher.Function{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "no function %q", name)
+}

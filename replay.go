@@ -1,0 +1,128 @@
+package dispatcher
+
+import (
+	"regexp"
+	"time"
+)
+
+// Replay configuration choices.
+const (
+	ReplayConfigOriginal = "original" // the configuration the replayed run ran with
+	ReplayConfigCurrent  = "current"  // today's configuration
+)
+
+// ReplayRequest asks for a new run of a dispatch.
+type ReplayRequest struct {
+	WorkflowID string
+	// RunID is the run to replay; empty means the latest. A run that is
+	// not the latest is refused: a newer run has superseded it.
+	RunID string
+	// Actions to run again; empty means the ones that failed or were
+	// canceled in the replayed run. Naming an action that succeeded is
+	// the only way to send it again.
+	Actions []string
+	Config  string // ReplayConfigOriginal (the default) or ReplayConfigCurrent
+	Actor   string // who asked, for the audit trail
+	// ReplayID marks the replay; empty means a fresh one. A caller that
+	// may retry (a bulk replay) passes the same ID every time: a replay
+	// with that ID that already started is reported, not started again.
+	ReplayID     string
+	BulkReplayID string
+}
+
+// ReplayResult is the run a replay started.
+type ReplayResult struct {
+	WorkflowID string
+	RunID      string
+	ReplayOf   string // the run it replays
+	ReplayID   string
+	Actions    []string // the actions it runs; empty means all
+	Config     string
+	// AlreadyStarted is true when a replay with the request's ReplayID
+	// had started before; RunID is then that run.
+	AlreadyStarted bool
+}
+
+// RunRef names one run of a workflow.
+type RunRef struct {
+	WorkflowID string
+	RunID      string
+}
+
+// Audit operations.
+const (
+	AuditReplay = "replay"
+	AuditCancel = "cancel"
+)
+
+// AuditEntry records who replayed or canceled which dispatch, and when.
+type AuditEntry struct {
+	ID         string
+	WorkflowID string
+	// Ref makes recording idempotent: a second entry with the same
+	// WorkflowID, Operation and Ref is ignored.
+	Ref          string
+	Operation    string // AuditReplay or AuditCancel
+	RunID        string // the run replayed or canceled
+	NewRunID     string // the replay's run
+	Actor        string
+	Actions      []string
+	Config       string
+	BulkReplayID string
+	At           time.Time
+}
+
+// Bulk replay rates, in replays started per second.
+const (
+	DefaultReplayRate = 10.0
+	MaxReplayRate     = 100.0 // a bulk replay must not flood the task queue
+)
+
+// BulkReplayRequest asks for the replay of every run a filter matches.
+type BulkReplayRequest struct {
+	Filter  ExecutionFilter // Status defaults to failed
+	Actions []string        // see ReplayRequest
+	Config  string
+	Rate    float64 // replays per second; 0 means DefaultReplayRate
+	Actor   string
+}
+
+// BulkReplayDryRun is what a bulk replay would match, had it started now.
+type BulkReplayDryRun struct {
+	Matched int64
+	Sample  []Execution // the newest few
+}
+
+// BulkReplayStatus is a bulk replay as support sees it.
+type BulkReplayStatus struct {
+	ID       string
+	Status   string // running, completed, canceled or failed
+	Request  BulkReplayRequest
+	Progress BulkReplayProgress
+	Start    time.Time
+	Close    time.Time // zero while it runs
+	WebURL   string
+}
+
+// BulkReplayProgress is how far a bulk replay got.
+type BulkReplayProgress struct {
+	Matched   int // runs the filter matched when the bulk replay began
+	Processed int // matched runs handled so far: replayed, skipped, or failed to start
+	Replayed  int // replays started
+	Skipped   int // runs not replayed: superseded, still running, nothing failed
+	Succeeded int // replays that completed
+	Failed    int // replays that failed again, or could not be started
+	Pending   int // replays started that have not closed yet
+	Remaining int // matched runs not handled yet
+	// Errors holds the latest reasons for skips and failures.
+	Errors []string
+}
+
+// BulkReplayIDPrefix starts every bulk replay's id, which is its workflow
+// ID: "bulk-replay-<24 hex digits>".
+const BulkReplayIDPrefix = "bulk-replay-"
+
+var bulkIDPattern = regexp.MustCompile(`^` + BulkReplayIDPrefix + `[0-9a-f]{24}$`)
+
+// ValidBulkReplayID reports whether id has the form of a bulk replay's id.
+func ValidBulkReplayID(id string) bool { return bulkIDPattern.MatchString(id) }

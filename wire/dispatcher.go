@@ -1,0 +1,76 @@
+package wire
+
+import (
+	"strconv"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// DispatcherRequest is the body of POST and PUT /dispatchers/v1. Pointers
+// tell an absent field from an empty one.
+type DispatcherRequest struct {
+	Name        *string          `json:"name"`
+	Description *string          `json:"description"`
+	EventType   *string          `json:"eventType"`
+	Tags        *[]string        `json:"tags"`
+	Actions     *[]ActionRequest `json:"actions"`
+}
+
+// Dispatcher is a dispatcher in an answer.
+type Dispatcher struct {
+	ID                string   `json:"id"`
+	Name              string   `json:"name,omitempty"`
+	Description       string   `json:"description,omitempty"`
+	EventType         string   `json:"eventType"`
+	Actions           []Action `json:"actions"`
+	Tags              []string `json:"tags"`
+	CreationTimestamp int64    `json:"creationTimestamp"`
+	UpdateTimestamp   int64    `json:"updateTimestamp"`
+}
+
+// ToDomain converts a create request, its actions included; errors name
+// the field, e.g. "actions[1].functionName".
+func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
+	d := dispatcher.Dispatcher{
+		Name:        value(r.Name),
+		Description: value(r.Description),
+		EventType:   value(r.EventType),
+	}
+	if r.Tags != nil {
+		d.Tags = *r.Tags
+	}
+	if r.Actions != nil {
+		for i, ar := range *r.Actions {
+			a, err := ar.ToDomain("actions[" + strconv.Itoa(i) + "].")
+			if err != nil {
+				return d, err
+			}
+			d.Actions = append(d.Actions, a)
+		}
+	}
+	return d, nil
+}
+
+// Update converts an update request; its actions are ignored (they have
+// their own endpoints).
+func (r DispatcherRequest) Update() dispatcher.DispatcherUpdate {
+	return dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description, EventType: r.EventType, Tags: r.Tags}
+}
+
+// FromDispatcher converts a dispatcher for an answer.
+func FromDispatcher(d dispatcher.Dispatcher) Dispatcher {
+	out := Dispatcher{
+		ID:                d.ID,
+		Name:              d.Name,
+		Description:       d.Description,
+		EventType:         d.EventType,
+		Actions:           make([]Action, len(d.Actions)),
+		Tags:              NonNil(d.Tags),
+		CreationTimestamp: d.Created.UnixMilli(),
+		UpdateTimestamp:   d.Updated.UnixMilli(),
+	}
+	for i, a := range d.Actions {
+		out.Actions[i] = FromAction(a)
+	}
+	return out
+}

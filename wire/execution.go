@@ -1,0 +1,377 @@
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// Execution is one run of a dispatch on the wire.
+type Execution struct {
+	WorkflowID        string            `json:"workflowId"`
+	RunID             string            `json:"runId"`
+	EventID           string            `json:"eventId"`
+	EventType         string            `json:"eventType"`
+	Status            string            `json:"status"`
+	StartTimestamp    int64             `json:"startTimestamp"`
+	CloseTimestamp    *int64            `json:"closeTimestamp,omitempty"`
+	DispatcherIDs     []string          `json:"dispatcherIds"`
+	FailedActionCount int               `json:"failedActionCount"`
+	FailedActionIDs   []string          `json:"failedActionIds"`
+	ErrorClasses      []string          `json:"errorClasses"`
+	Failures          []ClassDispatcher `json:"failures"`
+	Replay            *ReplayInfo       `json:"replay,omitempty"`
+	WebURL            string            `json:"webUrl,omitempty"`
+}
+
+// ClassDispatcher is an error class and the dispatcher whose action
+// failed with it.
+type ClassDispatcher struct {
+	ErrorClass   string `json:"errorClass"`
+	DispatcherID string `json:"dispatcherId,omitempty"`
+}
+
+// ReplayInfo says what a replay run replays.
+type ReplayInfo struct {
+	Of           string `json:"of"`
+	ID           string `json:"id,omitempty"`
+	RequestedBy  string `json:"requestedBy,omitempty"`
+	BulkReplayID string `json:"bulkReplayId,omitempty"`
+}
+
+// ExecutionPage is a page of a cursor-paged list.
+type ExecutionPage struct {
+	Data []Execution `json:"data"`
+	Page struct {
+		Limit         int    `json:"limit"`
+		NextPageToken string `json:"nextPageToken,omitempty"`
+	} `json:"page"`
+}
+
+// ExecutionDetail is GET /executions/v1/{workflowId}.
+type ExecutionDetail struct {
+	Execution
+	Event   DispatchedEvent `json:"event"`
+	Config  *Config         `json:"config"`
+	Only    []string        `json:"only,omitempty"`
+	Actions []ActionOutcome `json:"actions"`
+	Failure string          `json:"failure,omitempty"`
+	Runs    []Execution     `json:"runs"`
+	Audit   []AuditEntry    `json:"audit"`
+}
+
+// DispatchedEvent is the event a dispatch ran for.
+type DispatchedEvent struct {
+	ID                string          `json:"id"`
+	Type              string          `json:"type"`
+	Content           json.RawMessage `json:"content"`
+	CreationTimestamp int64           `json:"creationTimestamp"`
+	Source            string          `json:"source,omitempty"`
+}
+
+// Config is the configuration a run ran with.
+type Config struct {
+	Version     int64         `json:"version"`
+	Pinned      bool          `json:"pinned"`
+	Dispatchers []Dispatcher  `json:"dispatchers"`
+	Functions   []FunctionRef `json:"functions"`
+}
+
+// FunctionRef is a task function as a dispatch's configuration recorded it.
+type FunctionRef struct {
+	Name           string `json:"name"`
+	Kind           string `json:"kind"`
+	TimeoutSeconds int    `json:"timeoutSeconds,omitempty"`
+	TaskQueue      string `json:"taskQueue,omitempty"`
+}
+
+// ActionOutcome is what became of one action of a dispatch.
+type ActionOutcome struct {
+	DispatcherID    string     `json:"dispatcherId"`
+	DispatcherName  string     `json:"dispatcherName,omitempty"`
+	ActionID        string     `json:"actionId"`
+	ActionName      string     `json:"actionName,omitempty"`
+	Type            string     `json:"type"`
+	Status          string     `json:"status"`
+	Attempts        int        `json:"attempts"`
+	LastError       *LastError `json:"lastError,omitempty"`
+	StartTimestamp  *int64     `json:"startTimestamp,omitempty"`
+	FinishTimestamp *int64     `json:"finishTimestamp,omitempty"`
+	HTTPStatus      int        `json:"httpStatus,omitempty"`
+	MessageID       string     `json:"messageId,omitempty"`
+}
+
+// LastError is the last error of an action that failed.
+type LastError struct {
+	Message string `json:"message"`
+	Class   string `json:"class"`
+}
+
+// AuditEntry is who replayed or canceled a dispatch, and when.
+type AuditEntry struct {
+	Operation    string   `json:"operation"`
+	Actor        string   `json:"actor"`
+	Timestamp    int64    `json:"timestamp"`
+	RunID        string   `json:"runId,omitempty"`
+	NewRunID     string   `json:"newRunId,omitempty"`
+	Actions      []string `json:"actions,omitempty"`
+	Config       string   `json:"config,omitempty"`
+	BulkReplayID string   `json:"bulkReplayId,omitempty"`
+}
+
+// History is one page of a run's raw Temporal history.
+type History struct {
+	WorkflowID    string            `json:"workflowId"`
+	RunID         string            `json:"runId"`
+	Events        []json.RawMessage `json:"events"`
+	NextPageToken string            `json:"nextPageToken,omitempty"`
+}
+
+// Failures is GET /executions/v1/failures: failed dispatches grouped by
+// cause.
+type Failures struct {
+	Failed     int            `json:"failed"`
+	Superseded int            `json:"superseded"`
+	Truncated  bool           `json:"truncated"`
+	Groups     []FailureGroup `json:"groups"`
+}
+
+// FailureGroup is the failed dispatches of one error class and dispatcher.
+type FailureGroup struct {
+	ErrorClass     string `json:"errorClass"`
+	DispatcherID   string `json:"dispatcherId,omitempty"`
+	DispatcherName string `json:"dispatcherName,omitempty"`
+	Count          int    `json:"count"`
+	Summary        string `json:"summary"`
+	Sample         Sample `json:"sample"`
+}
+
+// Sample is one failed dispatch of a group.
+type Sample struct {
+	Message    string `json:"message"`
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+}
+
+// ReplayRequest is the body of POST /executions/v1/{workflowId}/replay;
+// an empty body replays the failed actions with the original
+// configuration.
+type ReplayRequest struct {
+	RunID   string   `json:"runId"`
+	Actions []string `json:"actions"`
+	Config  string   `json:"config"`
+}
+
+// Replay is the answer to a replay: the run it started.
+type Replay struct {
+	WorkflowID     string   `json:"workflowId"`
+	RunID          string   `json:"runId"`
+	ReplayOf       string   `json:"replayOf"`
+	ReplayID       string   `json:"replayId"`
+	Actions        []string `json:"actions"`
+	Config         string   `json:"config"`
+	AlreadyStarted bool     `json:"alreadyStarted,omitempty"`
+}
+
+// Filter holds the list filters as a request body carries them.
+type Filter struct {
+	EventType    string          `json:"eventType"`
+	EventID      string          `json:"eventId"`
+	DispatcherID string          `json:"dispatcherId"`
+	ActionID     string          `json:"actionId"`
+	Status       string          `json:"status"`
+	ErrorClass   string          `json:"errorClass"`
+	From         json.RawMessage `json:"from"`
+	To           json.RawMessage `json:"to"`
+}
+
+// BulkReplayRequest is the body of POST /executions/v1/replays.
+type BulkReplayRequest struct {
+	Filter
+	Actions []string `json:"actions"`
+	Config  string   `json:"config"`
+	Rate    float64  `json:"rate"`
+	DryRun  bool     `json:"dryRun"`
+}
+
+// DryRun is the answer to a bulk replay with dryRun: what it would match.
+type DryRun struct {
+	DryRun  bool        `json:"dryRun"`
+	Matched int64       `json:"matched"`
+	Sample  []Execution `json:"sample"`
+}
+
+// BulkReplay is a bulk replay with its progress.
+type BulkReplay struct {
+	ID             string         `json:"id"`
+	Status         string         `json:"status"`
+	Filter         FilterResponse `json:"filter"`
+	Actions        []string       `json:"actions,omitempty"`
+	Config         string         `json:"config"`
+	Rate           float64        `json:"rate"`
+	RequestedBy    string         `json:"requestedBy,omitempty"`
+	Progress       Progress       `json:"progress"`
+	StartTimestamp int64          `json:"startTimestamp"`
+	CloseTimestamp *int64         `json:"closeTimestamp,omitempty"`
+	WebURL         string         `json:"webUrl,omitempty"`
+}
+
+// FilterResponse is the filter of a bulk replay as its answer shows it.
+type FilterResponse struct {
+	EventType    string `json:"eventType,omitempty"`
+	EventID      string `json:"eventId,omitempty"`
+	DispatcherID string `json:"dispatcherId,omitempty"`
+	ActionID     string `json:"actionId,omitempty"`
+	Status       string `json:"status,omitempty"`
+	ErrorClass   string `json:"errorClass,omitempty"`
+	From         *int64 `json:"from,omitempty"`
+	To           *int64 `json:"to,omitempty"`
+}
+
+// Progress is how far a bulk replay got.
+type Progress struct {
+	Matched   int      `json:"matched"`
+	Processed int      `json:"processed"`
+	Replayed  int      `json:"replayed"`
+	Skipped   int      `json:"skipped"`
+	Succeeded int      `json:"succeeded"`
+	Failed    int      `json:"failed"`
+	Pending   int      `json:"pending"`
+	Remaining int      `json:"remaining"`
+	Errors    []string `json:"errors"`
+}
+
+// ToDomain converts list filters.
+func (f Filter) ToDomain() (dispatcher.ExecutionFilter, error) {
+	out := dispatcher.ExecutionFilter{EventType: f.EventType, EventID: f.EventID, DispatcherID: f.DispatcherID,
+		ActionID: f.ActionID, Status: f.Status, ErrorClass: f.ErrorClass}
+	for _, b := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *time.Time
+	}{{"from", f.From, &out.From}, {"to", f.To, &out.To}} {
+		if len(b.raw) == 0 || string(b.raw) == "null" {
+			continue
+		}
+		t, err := ParseTimestamp(b.raw)
+		if err != nil {
+			return out, dispatcher.Errorf(dispatcher.EINVALID, "%s: %v", b.name, err)
+		}
+		*b.dst = t
+	}
+	return out, nil
+}
+
+// FromExecution converts a run of a dispatch for an answer.
+func FromExecution(x dispatcher.Execution) Execution {
+	out := Execution{
+		WorkflowID: x.WorkflowID, RunID: x.RunID, EventID: x.EventID, EventType: x.EventType, Status: x.Status,
+		StartTimestamp: x.Start.UnixMilli(), CloseTimestamp: optionalMillis(x.Close),
+		DispatcherIDs: NonNil(x.DispatcherIDs), FailedActionCount: len(x.FailedActionIDs),
+		FailedActionIDs: NonNil(x.FailedActionIDs), ErrorClasses: NonNil(x.ErrorClasses),
+		Failures: make([]ClassDispatcher, len(x.Failures)), WebURL: x.WebURL,
+	}
+	for i, p := range x.Failures {
+		out.Failures[i] = ClassDispatcher{ErrorClass: p.ErrorClass, DispatcherID: p.DispatcherID}
+	}
+	if x.Replay.Of != "" {
+		out.Replay = &ReplayInfo{Of: x.Replay.Of, ID: x.Replay.ID, RequestedBy: x.Replay.RequestedBy, BulkReplayID: x.Replay.BulkReplayID}
+	}
+	return out
+}
+
+// FromExecutionDetail converts a run's detail for an answer.
+func FromExecutionDetail(d dispatcher.ExecutionDetail) ExecutionDetail {
+	out := ExecutionDetail{
+		Execution: FromExecution(d.Execution),
+		Event: DispatchedEvent{ID: d.Event.ID, Type: d.Event.Type, Content: d.Event.Content,
+			CreationTimestamp: d.Event.Time.UnixMilli(), Source: d.Event.Source},
+		Config:  fromConfig(d.Config, d.ConfigPinned),
+		Only:    d.Only,
+		Actions: make([]ActionOutcome, len(d.Outcomes)),
+		Failure: d.Failure,
+		Runs:    make([]Execution, len(d.Runs)),
+		Audit:   make([]AuditEntry, len(d.Audit)),
+	}
+	if len(out.Event.Content) == 0 {
+		out.Event.Content = json.RawMessage("{}")
+	}
+	for i, o := range d.Outcomes {
+		out.Actions[i] = fromOutcome(o)
+	}
+	for i, r := range d.Runs {
+		out.Runs[i] = FromExecution(r)
+	}
+	for i, a := range d.Audit {
+		out.Audit[i] = AuditEntry{Operation: a.Operation, Actor: a.Actor, Timestamp: a.At.UnixMilli(), RunID: a.RunID,
+			NewRunID: a.NewRunID, Actions: a.Actions, Config: a.Config, BulkReplayID: a.BulkReplayID}
+	}
+	return out
+}
+
+func fromConfig(cfg *dispatcher.Config, pinned bool) *Config {
+	if cfg == nil {
+		return nil
+	}
+	out := &Config{Version: cfg.Version, Pinned: pinned,
+		Dispatchers: make([]Dispatcher, len(cfg.Dispatchers)), Functions: make([]FunctionRef, len(cfg.Functions))}
+	for i, d := range cfg.Dispatchers {
+		out.Dispatchers[i] = FromDispatcher(d)
+	}
+	for i, f := range cfg.Functions {
+		out.Functions[i] = FunctionRef{Name: f.Name, Kind: f.Kind, TimeoutSeconds: int(f.Timeout.Seconds()), TaskQueue: f.TaskQueue}
+	}
+	return out
+}
+
+func fromOutcome(o dispatcher.ActionOutcome) ActionOutcome {
+	out := ActionOutcome{DispatcherID: o.DispatcherID, DispatcherName: o.DispatcherName, ActionID: o.ActionID,
+		ActionName: o.ActionName, Type: o.Type, Status: o.Status, Attempts: o.Attempts,
+		StartTimestamp: optionalMillis(o.StartedAt), FinishTimestamp: optionalMillis(o.FinishedAt),
+		HTTPStatus: o.HTTPStatus, MessageID: o.MessageID}
+	if o.Error != "" || o.ErrorClass != "" {
+		out.LastError = &LastError{Message: o.Error, Class: o.ErrorClass}
+	}
+	return out
+}
+
+// FromFailureSummary converts a failures summary for an answer.
+func FromFailureSummary(s dispatcher.FailureSummary) Failures {
+	out := Failures{Failed: s.Failed, Superseded: s.Superseded, Truncated: s.Truncated, Groups: make([]FailureGroup, len(s.Groups))}
+	for i, g := range s.Groups {
+		who := g.DispatcherName
+		if who == "" {
+			who = g.DispatcherID
+		}
+		summary := fmt.Sprintf("%d × %s: %s", g.Count, g.ErrorClass, g.Sample)
+		if who != "" {
+			summary += ", dispatcher " + who
+		}
+		out.Groups[i] = FailureGroup{ErrorClass: g.ErrorClass, DispatcherID: g.DispatcherID, DispatcherName: g.DispatcherName,
+			Count: g.Count, Summary: summary, Sample: Sample{Message: g.Sample, WorkflowID: g.SampleWorkflowID, RunID: g.SampleRunID}}
+	}
+	return out
+}
+
+// FromReplayResult converts the run a replay started for an answer.
+func FromReplayResult(r dispatcher.ReplayResult) Replay {
+	return Replay{WorkflowID: r.WorkflowID, RunID: r.RunID, ReplayOf: r.ReplayOf, ReplayID: r.ReplayID,
+		Actions: NonNil(r.Actions), Config: r.Config, AlreadyStarted: r.AlreadyStarted}
+}
+
+// FromBulkReplay converts a bulk replay for an answer.
+func FromBulkReplay(b dispatcher.BulkReplayStatus) BulkReplay {
+	f := b.Request.Filter
+	p := b.Progress
+	return BulkReplay{
+		ID: b.ID, Status: b.Status,
+		Filter: FilterResponse{EventType: f.EventType, EventID: f.EventID, DispatcherID: f.DispatcherID, ActionID: f.ActionID,
+			Status: f.Status, ErrorClass: f.ErrorClass, From: optionalMillis(f.From), To: optionalMillis(f.To)},
+		Actions: b.Request.Actions, Config: b.Request.Config, Rate: b.Request.Rate, RequestedBy: b.Request.Actor,
+		Progress: Progress{Matched: p.Matched, Processed: p.Processed, Replayed: p.Replayed, Skipped: p.Skipped,
+			Succeeded: p.Succeeded, Failed: p.Failed, Pending: p.Pending, Remaining: p.Remaining, Errors: NonNil(p.Errors)},
+		StartTimestamp: b.Start.UnixMilli(), CloseTimestamp: optionalMillis(b.Close), WebURL: b.WebURL,
+	}
+}

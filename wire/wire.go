@@ -1,0 +1,113 @@
+// Package wire holds the JSON shapes of the HTTP API: the Extra Horizon
+// compatible dispatcher, action, template and function documents, events
+// as producers send them, and the executions API's answers. The API
+// (package api) decodes requests and encodes answers with them, and the
+// command-line client decodes the same answers, so the two never drift
+// apart. Named converters turn requests into domain values and domain
+// values into answers; nothing here imports gin.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Error is the body of every error answer.
+type Error struct {
+	Code    int    `json:"code"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+// Page is the shape of every RQL-paged list (dispatchers, templates,
+// functions).
+type Page struct {
+	Page struct {
+		Total  int `json:"total"`
+		Offset int `json:"offset"`
+		Limit  int `json:"limit"`
+	} `json:"page"`
+	Data []any `json:"data"`
+}
+
+// Affected is the answer to updates and deletes.
+type Affected struct {
+	AffectedRecords int `json:"affectedRecords"`
+}
+
+// Optional is a field that may be absent (Set false), null (Set, Null) or
+// a value. encoding/json calls UnmarshalJSON for null too, which a pointer
+// field cannot tell from absence.
+type Optional[T any] struct {
+	Set   bool
+	Null  bool
+	Value T
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (o *Optional[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if bytes.Equal(b, []byte("null")) {
+		o.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &o.Value)
+}
+
+// isoMillis is how timestamps that the reference calls ISO-8601 are written.
+const isoMillis = "2006-01-02T15:04:05.000Z07:00"
+
+// ParseTimestamp accepts an ISO-8601 date-time string or epoch milliseconds.
+func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
+	var ms int64
+	if err := json.Unmarshal(raw, &ms); err == nil {
+		return InRange(time.UnixMilli(ms).UTC())
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return time.Time{}, fmt.Errorf("must be an ISO-8601 date-time string or epoch milliseconds, not %s", raw)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an ISO-8601 date-time such as 2030-01-31T09:00:00.000Z", s)
+	}
+	return InRange(t.UTC())
+}
+
+// InRange refuses times outside the years 1970 to 9999: before is a
+// mistake, after cannot be written as RFC 3339 (nor recorded by Temporal).
+func InRange(t time.Time) (time.Time, error) {
+	if t.Year() < 1970 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("must be between the years 1970 and 9999, not %d", t.Year())
+	}
+	return t, nil
+}
+
+// optionalMillis writes a time as epoch milliseconds, or leaves it out
+// when zero.
+func optionalMillis(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	ms := t.UnixMilli()
+	return &ms
+}
+
+// NonNil keeps empty lists as [] rather than null on the wire.
+func NonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// value returns *p, or the zero value for nil.
+func value[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
