@@ -25,10 +25,13 @@ GOTESTFLAGS ?=
 # Store tests run against this database; `make test TEST_DATABASE_URL=...` overrides it.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dispatcher_test?sslmode=disable
 
-# Test and benchmark processes find the tools through these.
+# Test and benchmark processes find the tools through these. With
+# DISPATCHER_TEST_STRICT a test whose service is missing fails instead of
+# skipping: `make services` has provided them all.
 TEST_ENV = TEMPORAL_CLI=$(CURDIR)/bin/temporal \
            DISPATCHER_BIN=$(CURDIR)/bin/dispatcher \
-           TEST_DATABASE_URL='$(TEST_DATABASE_URL)'
+           TEST_DATABASE_URL='$(TEST_DATABASE_URL)' \
+           DISPATCHER_TEST_STRICT=1
 
 .PHONY: help
 help: ## Show this list of targets
@@ -56,8 +59,12 @@ mailcatcher: ## Build the local mail catcher (SMTP + web UI) into bin/mailcatche
 run: build mailcatcher bin/temporal ## Run Temporal dev server, mail catcher and the service locally (Ctrl-C stops all)
 	./scripts/run.sh
 
+.PHONY: services
+services: ## Install and start what the tests need (PostgreSQL, Node.js); quick when all is up
+	./scripts/services.sh
+
 .PHONY: test
-test: bin/temporal build ## Run all tests (needs PostgreSQL; see TEST_DATABASE_URL)
+test: services bin/temporal build ## Run all tests against real services (make services provides them)
 	$(TEST_ENV) $(GO) test -count=1 $(GOTESTFLAGS) ./...
 	@echo ">> deployments: manifests, alert rules, dashboard, compose file, Docker build (offline)"
 	$(foreach m,$(NESTED_MODULES),cd $(m) && $(GO) test -count=1 $(GOTESTFLAGS) ./... && cd $(CURDIR) &&) true

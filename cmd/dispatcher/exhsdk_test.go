@@ -7,16 +7,18 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
 // TestExtraHorizonSDK runs the real Extra Horizon JavaScript SDK (pinned in
 // testdata/exhsdk) against the real binary: the compatibility the product
 // promises, checked by the client that existing tools use. It needs node
-// and the npm registry, and is skipped without them.
+// and the npm registry (make services installs node).
 func TestExtraHorizonSDK(t *testing.T) {
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
+			testenv.Missing(t, "%s is not installed", tool)
 		}
 	}
 	dir := t.TempDir()
@@ -34,7 +36,7 @@ func TestExtraHorizonSDK(t *testing.T) {
 	install := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
 	install.Dir = dir
 	if out, err := install.CombinedOutput(); err != nil {
-		t.Skipf("npm ci failed (is the npm registry reachable?): %v\n%s", err, out)
+		testenv.Missing(t, "npm ci failed (is the npm registry reachable?): %v\n%s", err, out)
 	}
 
 	s := startSystem(t)

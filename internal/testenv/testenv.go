@@ -1,7 +1,8 @@
 // Package testenv gives tests the real services they run against: a fresh
-// PostgreSQL schema and a Temporal dev server. When a service is missing a
-// test is skipped on a laptop but fails under CI (CI set), so CI can never
-// pass by skipping.
+// PostgreSQL schema, a Temporal dev server, an SMTP sink. When a service is
+// missing a test is skipped under a plain `go test`, but fails under `make
+// test` (DISPATCHER_TEST_STRICT, after `make services` provided them all)
+// and under CI (CI set), so neither can pass by skipping.
 package testenv
 
 import (
@@ -27,10 +28,11 @@ import (
 // DefaultDatabaseURL is used when TEST_DATABASE_URL is unset.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/dispatcher_test?sslmode=disable"
 
-// missing skips the test, or fails it under CI.
-func missing(t testing.TB, format string, args ...any) {
+// Missing skips the test for want of a service, or fails it under `make
+// test` and CI.
+func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("CI") != "" {
+	if os.Getenv("CI") != "" || os.Getenv("DISPATCHER_TEST_STRICT") != "" {
 		t.Fatalf(format, args...)
 	}
 	t.Skipf(format, args...)
@@ -48,7 +50,7 @@ func Postgres(t testing.TB) string {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		missing(t, "postgres at TEST_DATABASE_URL is unavailable: %v", err)
+		Missing(t, "postgres at TEST_DATABASE_URL is unavailable: %v", err)
 		return ""
 	}
 	schema := "test_" + randomHex(6)
@@ -89,7 +91,7 @@ func TemporalCLI(t testing.TB) string {
 		path = filepath.Join(Root(), "bin", "temporal")
 	}
 	if _, err := os.Stat(path); err != nil {
-		missing(t, "temporal CLI not found at %s (run `make tools`): %v", path, err)
+		Missing(t, "temporal CLI not found at %s (run `make tools`): %v", path, err)
 	}
 	return path
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# ci-services.sh makes sure the services the tests need are there: a running
-# PostgreSQL on 127.0.0.1 that lets user postgres in without a password, and
-# the test database. It installs (apt-get) and starts PostgreSQL when needed
-# and is idempotent: when everything is in place it changes nothing.
-# .ci/run calls it; it is safe to run by hand.
+# services.sh makes sure the services the tests need are there and running:
+#   - PostgreSQL on 127.0.0.1 that lets user postgres in without a password,
+#     with the test database;
+#   - Node.js and npm, for the test that runs the Extra Horizon JavaScript SDK.
+# It installs (apt-get) and starts what is missing and is idempotent: when
+# everything is in place it changes nothing and takes well under a second.
+# `make services` runs it, and `make test` runs that first.
 #
 # Settings (all optional):
 #   CI_PG_PORT       PostgreSQL port to use or start    (5432)
@@ -55,7 +57,7 @@ if ! command -v pg_isready >/dev/null || ! pg_up; then
 		die "PostgreSQL did not start on 127.0.0.1:$pg_port"
 	}
 fi
-pg_isready -h 127.0.0.1 -p "$pg_port"
+pg_isready -q -h 127.0.0.1 -p "$pg_port"
 
 # A fresh Debian install asks for a password over TCP (scram-sha-256); the
 # tests connect as postgres without one, so trust loopback connections.
@@ -73,6 +75,15 @@ if [[ $(psql_pg -d postgres -tAc "select 1 from pg_database where datname = '$pg
 	echo "creating database $pg_db"
 	psql_pg -d postgres -c "create database \"$pg_db\""
 fi
-psql_pg -d "$pg_db" -tAc 'select version()'
 echo "PostgreSQL ready: postgres://postgres@127.0.0.1:$pg_port/$pg_db?sslmode=disable"
+
+# ---------------------------------------------------------------------------
+# Node.js and npm
+# ---------------------------------------------------------------------------
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "Node.js or npm is not installed: installing them with apt-get"
+	$sudo apt-get update -q
+	$sudo apt-get install -y -q --no-install-recommends nodejs npm
+fi
+echo "Node.js ready: $(node --version), npm $(npm --version)"
 
