@@ -1,0 +1,154 @@
+package dispatcher_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The import rules of docs/architecture.md. Each project package names the
+// project packages it may import; a package absent from the table may not
+// exist (add it here and in the document). Beyond those, the rules below
+// keep the frameworks in their rooms.
+const module = "github.com/dispatcherhq/dispatcher"
+
+var mayImport = map[string][]string{
+	"":                 {"sandbox"},
+	"sandbox":          {},
+	"wire":             {""},
+	"workflows":        {""},
+	"activities":       {""},
+	"dispatch":         {"", "workflows"},
+	"models":           {"", "wire"},
+	"api":              {"", "wire"},
+	"cmd/dispatcher":   {"*"},
+	"cmd/bench":        {"*"},
+	"cmd/mailcatcher":  {"*"},
+	"internal/testenv": {"*"},
+}
+
+// framework rules: an import path prefix and the only packages that may
+// import it directly ("*": any package under cmd/ or internal/ too).
+var frameworks = []struct {
+	prefix string
+	only   []string
+}{
+	{"github.com/gin-gonic/", []string{"api"}},
+	{"gorm.io/", []string{"models"}},
+	{"go.temporal.io/sdk/client", []string{"dispatch"}},
+	{"go.temporal.io/api/workflowservice", []string{"dispatch"}},
+	{"go.temporal.io/api/operatorservice", []string{"dispatch"}},
+	{"github.com/prometheus/", []string{"api", "dispatch"}},
+	{"go.temporal.io/sdk/worker", []string{}},
+	{"go.temporal.io/sdk/activity", []string{"activities", "dispatch"}},
+	{"go.temporal.io/sdk/workflow", []string{"workflows"}},
+}
+
+// deterministic lists what workflow code may import besides the root: the
+// Temporal workflow API and pure standard packages.
+var deterministic = []string{
+	"go.temporal.io/sdk/workflow", "go.temporal.io/sdk/temporal", "go.temporal.io/api/enums/v1",
+	"errors", "fmt", "math", "slices", "strings", "time",
+}
+
+// importsOf is a package and what it imports directly, relative to the
+// module for project packages.
+type importsOf struct {
+	path    string
+	imports []string
+}
+
+// violations applies the rules to pkgs and says what breaks them.
+func violations(pkgs []importsOf) []string {
+	var out []string
+	for _, p := range pkgs {
+		allowed, known := mayImport[p.path]
+		if !known {
+			out = append(out, "package "+name(p.path)+" is not in docs/architecture.md's table")
+			continue
+		}
+		free := slices.Contains(allowed, "*")
+		for _, imp := range p.imports {
+			if rel, ok := project(imp); ok {
+				if !free && !slices.Contains(allowed, rel) {
+					out = append(out, name(p.path)+" imports "+name(rel))
+				}
+				continue
+			}
+			if free {
+				continue
+			}
+			for _, f := range frameworks {
+				if strings.HasPrefix(imp, f.prefix) && !slices.Contains(f.only, p.path) {
+					out = append(out, name(p.path)+" imports "+imp)
+				}
+			}
+			if p.path == "workflows" && !slices.Contains(deterministic, imp) {
+				out = append(out, "workflows imports "+imp+", which is not deterministic workflow code")
+			}
+			if p.path == "sandbox" && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+				out = append(out, "sandbox imports "+imp+": it is a leaf of the standard library only")
+			}
+		}
+	}
+	return out
+}
+
+func project(imp string) (string, bool) {
+	if imp == module {
+		return "", true
+	}
+	rel, ok := strings.CutPrefix(imp, module+"/")
+	return rel, ok
+}
+
+func name(rel string) string {
+	if rel == "" {
+		return "the root package (dispatcher)"
+	}
+	return rel + "/"
+}
+
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []importsOf
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		rel, _ := project(f[0])
+		pkgs = append(pkgs, importsOf{path: rel, imports: f[1:]})
+	}
+	if len(pkgs) < 8 {
+		t.Fatalf("go list found %d packages; the rules would prove nothing", len(pkgs))
+	}
+	for _, v := range violations(pkgs) {
+		t.Error(v)
+	}
+}
+
+// TestImportRulesCatch shows the rules fail on the breaches they exist for.
+func TestImportRulesCatch(t *testing.T) {
+	for _, tt := range []struct {
+		pkg  importsOf
+		want string
+	}{
+		{importsOf{"workflows", []string{"go.temporal.io/sdk/client"}}, "workflows/ imports go.temporal.io/sdk/client"},
+		{importsOf{"workflows", []string{"net/http"}}, "workflows imports net/http, which is not deterministic"},
+		{importsOf{"workflows", []string{module + "/activities"}}, "workflows/ imports activities/"},
+		{importsOf{"api", []string{module + "/workflows"}}, "api/ imports workflows/"},
+		{importsOf{"api", []string{module + "/dispatch"}}, "api/ imports dispatch/"},
+		{importsOf{"activities", []string{module + "/workflows"}}, "activities/ imports workflows/"},
+		{importsOf{"", []string{"gorm.io/gorm"}}, "the root package (dispatcher) imports gorm.io/gorm"},
+		{importsOf{"wire", []string{"github.com/gin-gonic/gin"}}, "wire/ imports github.com/gin-gonic/gin"},
+		{importsOf{"sandbox", []string{module}}, "sandbox/ imports the root package"},
+		{importsOf{"newpkg", nil}, "package newpkg/ is not in"},
+	} {
+		got := strings.Join(violations([]importsOf{tt.pkg}), "; ")
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("%s importing %v: violations %q, want one containing %q", name(tt.pkg.path), tt.pkg.imports, got, tt.want)
+		}
+	}
+}
