@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -157,29 +158,24 @@ func (e *executionsEnv) wait(workflowID, runID string) {
 // order: visibility lags a little behind the runs.
 func (e *executionsEnv) list(f dispatcher.ExecutionFilter, want ...string) []dispatcher.Execution {
 	e.t.Helper()
-	var got []string
+	slices.Sort(want)
 	var page dispatcher.ExecutionPage
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(e.t, 10*time.Second, func() string {
 		var err error
-		page, err = e.ex.List(e.ctx(), f, 0, "")
-		if err != nil {
+		if page, err = e.ex.List(e.ctx(), f, 0, ""); err != nil {
 			e.t.Fatalf("List(%+v): %v", f, err)
 		}
-		got = got[:0]
+		var got []string
 		for _, x := range page.Executions {
 			got = append(got, x.WorkflowID)
 		}
 		slices.Sort(got)
-		slices.Sort(want)
 		if slices.Equal(got, want) {
-			return page.Executions
+			return ""
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("List(%+v) = %v, want %v", f, got, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Sprintf("List(%+v) = %v, want %v", f, got, want)
+	})
+	return page.Executions
 }
 
 func TestExecutions(t *testing.T) {
@@ -380,16 +376,15 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	if !dispatcher.ValidBulkReplayID(st.ID) || st.Request.Filter.Status != dispatcher.ExecutionFailed {
 		t.Fatalf("started = %+v", st)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for st.Status == dispatcher.ExecutionRunning {
-		if time.Now().After(deadline) {
-			t.Fatalf("bulk replay still running: %+v", st)
-		}
-		time.Sleep(100 * time.Millisecond)
+	testenv.Eventually(t, 20*time.Second, func() string {
 		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
 			t.Fatal(err)
 		}
-	}
+		if st.Status == dispatcher.ExecutionRunning {
+			return fmt.Sprintf("bulk replay still running: %+v", st)
+		}
+		return ""
+	})
 	p := st.Progress
 	if st.Status != dispatcher.ExecutionCompleted || p.Matched != 3 || p.Replayed != 3 || p.Succeeded != 3 || p.Failed != 0 || p.Remaining != 0 || st.Request.Actor != "ann" {
 		t.Fatalf("bulk replay = %+v", st)

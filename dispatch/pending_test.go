@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -56,13 +57,13 @@ func TestPendingCollector(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(p)
 
-	deadline := time.Now().Add(20 * time.Second)
-	for testutil.CollectAndCount(p, "dispatcher_oldest_pending_dispatch_age_seconds") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("visibility never showed the running dispatches")
+	// Visibility is eventually consistent.
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if n := testutil.CollectAndCount(p, "dispatcher_oldest_pending_dispatch_age_seconds"); n < 2 {
+			return fmt.Sprintf("visibility shows %d of the 2 dispatchers with running dispatches", n)
 		}
-		time.Sleep(100 * time.Millisecond) // visibility is eventually consistent
-	}
+		return ""
+	})
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
 // cli runs a support command (executions, replay) against the system's
@@ -26,15 +28,18 @@ func (s *system) cli(args ...string) string {
 
 // pollFor is poll with a deadline of its own, for waits longer than
 // poll's.
-func (s *system) pollFor(d time.Duration, what string, cond func() bool) {
+func (s *system) pollFor(d time.Duration, what string, cond func() bool, detail ...*string) {
 	s.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("timed out after %v waiting for %s\nlogs:\n%s", d, what, s.logs)
+	testenv.Eventually(s.t, d, func() string {
+		if cond() {
+			return ""
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		var last string
+		for _, d := range detail {
+			last += *d
+		}
+		return fmt.Sprintf("waiting for %s %s\nlogs:\n%s", what, last, s.logs)
+	})
 }
 
 // listIDs returns the workflow IDs GET /executions/v1?query lists.

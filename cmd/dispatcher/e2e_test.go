@@ -99,17 +99,7 @@ func (s *system) run(args ...string) string {
 // given, is shown with the failure.
 func (s *system) poll(what string, cond func() bool, detail ...*string) {
 	s.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			var last string
-			for _, d := range detail {
-				last += *d
-			}
-			s.t.Fatalf("timed out waiting for %s %s\nlogs:\n%s", what, last, s.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.pollFor(60*time.Second, what, cond, detail...)
 }
 
 // call sends a request with the admin token and decodes the JSON answer.

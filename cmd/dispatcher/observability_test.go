@@ -202,24 +202,19 @@ func TestObservabilityMetricsExported(t *testing.T) {
 	s.call("POST", "/events/v1", map[string]any{"id": "obs-3", "type": "obs_later", "content": map[string]any{}}, 202)
 	s.call("POST", "/events/v1", map[string]any{"id": "obs-4", "content": map[string]any{}}, 400) // no type: an intake error
 
-	// Some metrics are collected periodically: scrape until all are there
-	// or the deadline passes, then name the missing ones.
-	var missing []string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// Some metrics are collected periodically: scrape until all are there,
+	// or name the missing ones.
+	testenv.Eventually(t, 30*time.Second, func() string {
 		families := scrape(t, s.url)
-		missing = missing[:0]
+		var missing []string
 		for _, name := range slices.Sorted(maps.Keys(want)) {
 			if err := exported(families, name); err != nil {
 				missing = append(missing, fmt.Sprintf("%s (%v; used by %s)", name, err, strings.Join(want[name], ", ")))
 			}
 		}
-		if len(missing) == 0 || time.Now().After(deadline) {
-			break
+		if len(missing) == 0 {
+			return ""
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if len(missing) > 0 {
-		t.Fatalf("the alert rules and the dashboard query metrics the service does not export:\n  %s", strings.Join(missing, "\n  "))
-	}
+		return "the alert rules and the dashboard query metrics the service does not export:\n  " + strings.Join(missing, "\n  ")
+	})
 }
