@@ -28,6 +28,11 @@ type Store interface {
 	// FindFunctionByName returns the function named name, Secret
 	// included, or a *dispatcher.Error with code ENOTFOUND.
 	FindFunctionByName(ctx context.Context, name string) (dispatcher.Function, error)
+	// MailSent reports whether RecordMailSent recorded messageID.
+	MailSent(ctx context.Context, messageID string) (bool, error)
+	// RecordMailSent records that the SMTP server accepted the mail with
+	// messageID; recording it twice keeps the first.
+	RecordMailSent(ctx context.Context, messageID string, at time.Time) error
 }
 
 // Options are the dependencies of the activities.

@@ -26,7 +26,7 @@ func (a *Effects) loadConfig(ctx context.Context, eventType string) (dispatcher.
 	if err != nil {
 		return dispatcher.Config{}, err
 	}
-	cfg := dispatcher.Config{Dispatchers: ds}
+	cfg := dispatcher.Config{Dispatchers: recorded(ds)}
 	seen := map[string]bool{}
 	for _, d := range ds {
 		for _, act := range d.Actions {
@@ -47,4 +47,20 @@ func (a *Effects) loadConfig(ctx context.Context, eventType string) (dispatcher.
 		}
 	}
 	return cfg, nil
+}
+
+// recorded keeps of ds what a dispatch uses: the workflow records its
+// configuration in its history, where every byte counts against
+// Temporal's payload limit and is read by whoever reads the history.
+func recorded(ds []dispatcher.Dispatcher) []dispatcher.Dispatcher {
+	out := make([]dispatcher.Dispatcher, len(ds))
+	for i, d := range ds {
+		out[i] = dispatcher.Dispatcher{ID: d.ID, Name: d.Name, EventType: d.EventType, Actions: make([]dispatcher.Action, len(d.Actions))}
+		for j, a := range d.Actions {
+			out[i].Actions[j] = dispatcher.Action{ID: a.ID, Type: a.Type, Name: a.Name,
+				Recipients: a.Recipients, TemplateID: a.TemplateID, FunctionName: a.FunctionName, Data: a.Data,
+				Tags: a.Tags, StartTimestamp: a.StartTimestamp, RetryPolicy: a.RetryPolicy}
+		}
+	}
+	return out
 }

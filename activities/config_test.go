@@ -1,6 +1,7 @@
 package activities_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,8 +83,11 @@ func TestTemplateCache(t *testing.T) {
 	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + sink.Addr, MailFrom: "a@example.com"})
 	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "t1",
 		Recipients: dispatcher.Recipients{To: []string{"b@example.com"}}, MessageID: "m@x"}
+	sends := 0
 	send := func(t *testing.T) string {
 		t.Helper()
+		sends++
+		in.MessageID = fmt.Sprintf("m%d@x", sends) // a mail is sent once per Message-ID
 		var res dispatcher.MailResult
 		if err := execute(t, a, a.SendMail, in, &res); err != nil {
 			t.Fatalf("SendMail: %v", err)

@@ -9,9 +9,14 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"go.temporal.io/sdk/activity"
 
 	"github.com/dispatcherhq/dispatcher"
 )
+
+// mailTimeout bounds one SMTP delivery when the attempt's deadline allows
+// more.
+const mailTimeout = 50 * time.Second
 
 // Headers the dispatcher adds to every mail, so a receiver can trace it.
 const (
@@ -19,12 +24,24 @@ const (
 	HeaderReplay = "X-Dispatcher-Replay"
 )
 
-// SendMail renders the action's template with the event and sends it.
-// Missing template, render errors and bad recipients fail as
-// non-retryable (dispatcher.FailureNotFound, FailureTemplate,
-// FailureRecipient); an SMTP 5xx as non-retryable FailureSMTPPermanent;
-// an SMTP 4xx or a connection error as retryable FailureSMTPTemporary.
+// SendMail renders the action's template with the event and sends it,
+// once: a mail whose Message-ID the store recorded as sent is not sent
+// again (a retry after the worker died between the server's 250 and
+// Temporal recording this activity's result). Missing template, render
+// errors and bad recipients fail as non-retryable
+// (dispatcher.FailureNotFound, FailureTemplate, FailureRecipient); an SMTP
+// 5xx as non-retryable FailureSMTPPermanent; an SMTP 4xx, a connection
+// error or a store that does not answer as retryable FailureSMTPTemporary
+// or FailureStore.
 func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
+	sent, err := a.store.MailSent(ctx, in.MessageID)
+	switch {
+	case err != nil:
+		return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("reading whether mail %s was sent: %v", in.MessageID, err))
+	case sent:
+		activity.GetLogger(ctx).Info("Mail already sent; not sending it again", "MessageID", in.MessageID)
+		return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
+	}
 	t, err := a.template(ctx, in.TemplateID)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
@@ -50,6 +67,13 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 	}
 	if err := a.deliver(ctx, msg); err != nil {
 		return dispatcher.MailResult{}, err
+	}
+	// The mail is sent: failing now would send it again. A record that
+	// cannot be written leaves only the at-least-once window it would have
+	// closed.
+	if err := a.store.RecordMailSent(ctx, in.MessageID, a.now()); err != nil {
+		activity.GetLogger(ctx).Warn("Mail sent, but recording it failed: a retry of this attempt would send it again",
+			"MessageID", in.MessageID, "Error", err)
 	}
 	return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
 }
@@ -87,12 +111,14 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 	return m, nil
 }
 
-// deliver sends m and classifies the failure.
+// deliver sends m and classifies the failure. It heartbeats while the SMTP
+// server takes its time.
 func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
-	timeout := 30 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
+	defer Heartbeat(ctx)()
+	timeout := callBudget(ctx, mailTimeout)
+	attemptCtx := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	// One fresh connection per mail, so go-mail's NOOPs (liveness checks
 	// of the connection it has just opened) and its RSET (right before
 	// QUIT) would only add three round trips to the seven of a delivery.
@@ -103,6 +129,9 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
 	err = c.DialAndSendWithContext(ctx, m)
 	if err == nil {
 		return nil
+	}
+	if canceled(attemptCtx) {
+		return attemptCtx.Err()
 	}
 	if code := smtpCode(err); code >= 500 && code < 600 {
 		return permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %v", a.smtp, err))

@@ -3,6 +3,7 @@ package activities_test
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -15,11 +16,13 @@ type fakeStore struct {
 	dispatchers []dispatcher.Dispatcher
 	templates   map[string]dispatcher.Template
 	functions   map[string]dispatcher.Function
-	queries     int // every query other than ConfigVersion
+	sent        map[string]time.Time // mails recorded as sent, by Message-ID
+	queries     int                  // every configuration query other than ConfigVersion
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{version: 1, templates: map[string]dispatcher.Template{}, functions: map[string]dispatcher.Function{}}
+	return &fakeStore{version: 1, templates: map[string]dispatcher.Template{}, functions: map[string]dispatcher.Function{},
+		sent: map[string]time.Time{}}
 }
 
 // change runs f on the store and bumps the version, as the real store
@@ -76,4 +79,20 @@ func (s *fakeStore) FindFunctionByName(_ context.Context, name string) (dispatch
 		return dispatcher.Function{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "function %q not found", name)
 	}
 	return f, nil
+}
+
+func (s *fakeStore) MailSent(_ context.Context, messageID string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.sent[messageID]
+	return ok, nil
+}
+
+func (s *fakeStore) RecordMailSent(_ context.Context, messageID string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sent[messageID]; !ok {
+		s.sent[messageID] = at
+	}
+	return nil
 }

@@ -32,9 +32,10 @@ const (
 const maxRetryAfter = time.Hour
 
 // CallFunction POSTs the task payload to an HTTP task function. A 2xx
-// succeeds; a 4xx other than 408, 425 and 429 fails as non-retryable
+// succeeds; a 4xx other than 408, 409, 425 and 429 fails as non-retryable
 // dispatcher.FailureHTTPPermanent; anything else is retryable
-// FailureHTTPTemporary (honouring Retry-After) or FailureTimeout.
+// FailureHTTPTemporary (honouring Retry-After) or FailureTimeout. It
+// heartbeats while the function takes its time.
 func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 	f, err := a.function(ctx, in.FunctionName)
 	switch {
@@ -58,11 +59,9 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	if timeout <= 0 {
 		timeout = dispatcher.DefaultFunctionTimeout
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		// The attempt's own deadline comes first (e.g. the short first
-		// attempt); name that one when the call runs out of time.
-		timeout = time.Until(dl).Round(time.Millisecond)
-	}
+	timeout = callBudget(ctx, timeout).Round(time.Millisecond)
+	defer Heartbeat(ctx)()
+	attemptCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(body))
@@ -80,6 +79,9 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 
 	resp, err := a.http.Do(req)
 	if err != nil {
+		if canceled(attemptCtx) {
+			return dispatcher.TaskResult{}, attemptCtx.Err()
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf("function %q did not answer within %s", f.Name, timeout))
 		}
@@ -104,13 +106,18 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 }
 
 // permanentStatus reports whether retrying cannot change the answer: a
-// client error, except timeouts (408), too early (425) and rate limits
-// (429), which say "try again".
+// client error, except those that say "try again": a timeout (408), a
+// conflict (409: an idempotency layer's answer while a request with the
+// same key is still in flight), too early (425) and a rate limit (429).
 func permanentStatus(code int) bool {
 	if code < 400 || code >= 500 {
 		return false
 	}
-	return code != http.StatusRequestTimeout && code != http.StatusTooEarly && code != http.StatusTooManyRequests
+	switch code {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooEarly, http.StatusTooManyRequests:
+		return false
+	}
+	return true
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date); 0 means
@@ -143,4 +150,16 @@ func Sign(secret string, t time.Time, body []byte) string {
 // first attempt, which runs as a local activity (workflows.LocalCallFunction).
 func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 	return a.CallFunction(ctx, in)
+}
+
+// PrepareTask builds the payload of a task function that runs as a
+// Temporal child workflow: the action's data resolved against the event.
+// It runs as a local activity, so that rendering templates, whose cost an
+// admin decides, never runs in workflow code.
+func (a *Effects) PrepareTask(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+	p, err := dispatcher.NewTaskPayload(in, 1)
+	if err != nil {
+		return dispatcher.TaskPayload{}, permanent(ctx, dispatcher.FailureTemplate, dispatcher.ErrorMessage(err))
+	}
+	return p, nil
 }

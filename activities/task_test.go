@@ -161,6 +161,10 @@ func TestCallFunctionFailures(t *testing.T) {
 		{name: "400 is permanent", handler: status(400, "", ""), wantType: dispatcher.FailureHTTPPermanent, wantStatus: 400},
 		{name: "429 is temporary", handler: status(429, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 429},
 		{name: "408 is temporary", handler: status(408, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 408},
+		// An idempotency layer's answer while a request with the same key
+		// is in flight: the effect may well happen, so try again.
+		{name: "409 is temporary", handler: status(409, "", "in progress"), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 409},
+		{name: "425 is temporary", handler: status(425, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 425},
 		{name: "503 with Retry-After seconds", handler: status(503, "7", "busy"),
 			wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantMsg: "503 Service Unavailable: busy", wantDelay: 7 * time.Second, wantStatus: 503},
 		{name: "503 with Retry-After date", handler: status(503, retryAfterDate, ""),

@@ -22,14 +22,17 @@ type auditRow struct {
 	Actions      *string
 	Config       string
 	BulkReplayID string
-	CreatedAt    int64 `gorm:"autoCreateTime:false"`
+	// IdempotencyKey is the hash of the requester's Idempotency-Key.
+	IdempotencyKey string
+	CreatedAt      int64 `gorm:"autoCreateTime:false"`
 }
 
 func (auditRow) TableName() string { return "execution_audit" }
 
 func toDBAudit(e dispatcher.AuditEntry) (auditRow, error) {
 	row := auditRow{ID: e.ID, WorkflowID: e.WorkflowID, Operation: e.Operation, Ref: e.Ref, RunID: e.RunID,
-		NewRunID: e.NewRunID, Actor: truncate(e.Actor, 256), Config: e.Config, BulkReplayID: e.BulkReplayID, CreatedAt: millis(e.At)}
+		NewRunID: e.NewRunID, Actor: truncate(e.Actor, 256), Config: e.Config, BulkReplayID: e.BulkReplayID,
+		IdempotencyKey: e.IdempotencyKey, CreatedAt: millis(e.At)}
 	if len(e.Actions) > 0 {
 		a, err := jsonText(e.Actions)
 		if err != nil {
@@ -42,7 +45,8 @@ func toDBAudit(e dispatcher.AuditEntry) (auditRow, error) {
 
 func toAudit(r auditRow) (dispatcher.AuditEntry, error) {
 	e := dispatcher.AuditEntry{ID: r.ID, WorkflowID: r.WorkflowID, Operation: r.Operation, Ref: r.Ref, RunID: r.RunID,
-		NewRunID: r.NewRunID, Actor: r.Actor, Config: r.Config, BulkReplayID: r.BulkReplayID, At: fromMillis(r.CreatedAt)}
+		NewRunID: r.NewRunID, Actor: r.Actor, Config: r.Config, BulkReplayID: r.BulkReplayID,
+		IdempotencyKey: r.IdempotencyKey, At: fromMillis(r.CreatedAt)}
 	if r.Actions != nil {
 		if err := json.Unmarshal([]byte(*r.Actions), &e.Actions); err != nil {
 			return e, fmt.Errorf("audit entry %s: actions: %w", r.ID, err)
@@ -52,12 +56,13 @@ func toAudit(r auditRow) (dispatcher.AuditEntry, error) {
 }
 
 // RecordAudit stores an audit entry, giving it an id and time when it has
-// none. An entry with the workflow ID, operation and ref of a stored one
-// is ignored, so retried callers record once. It does not touch the
+// none, and reports whether it did: an entry with the workflow ID,
+// operation and ref of a stored one is ignored, so retried callers record
+// once and concurrent ones learn which came first. It does not touch the
 // configuration version: audit entries are not configuration.
-func (s *Store) RecordAudit(ctx context.Context, e dispatcher.AuditEntry) error {
+func (s *Store) RecordAudit(ctx context.Context, e dispatcher.AuditEntry) (bool, error) {
 	if e.WorkflowID == "" || e.Operation == "" || e.Ref == "" {
-		return dispatcher.Errorf(dispatcher.EINTERNAL, "an audit entry needs a workflow ID, an operation and a ref")
+		return false, dispatcher.Errorf(dispatcher.EINTERNAL, "an audit entry needs a workflow ID, an operation and a ref")
 	}
 	now := s.now()
 	if e.ID == "" {
@@ -68,12 +73,45 @@ func (s *Store) RecordAudit(ctx context.Context, e dispatcher.AuditEntry) error 
 	}
 	row, err := toDBAudit(e)
 	if err != nil {
-		return err
+		return false, err
 	}
-	err = s.db.WithContext(ctx).Clauses(clause.OnConflict{
+	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "workflow_id"}, {Name: "operation"}, {Name: "ref"}},
 		DoNothing: true,
-	}).Create(&row).Error
+	}).Create(&row)
+	return res.RowsAffected == 1, translate(res.Error, "")
+}
+
+// FindAudit returns the entry of a workflow ID with operation and ref, and
+// whether there is one.
+func (s *Store) FindAudit(ctx context.Context, workflowID, operation, ref string) (dispatcher.AuditEntry, bool, error) {
+	return s.findAudit(ctx, "workflow_id = ? AND operation = ? AND ref = ?", workflowID, operation, ref)
+}
+
+// AuditByKey returns the oldest entry of a workflow ID recorded with the
+// idempotency key hash key, and whether there is one.
+func (s *Store) AuditByKey(ctx context.Context, workflowID, key string) (dispatcher.AuditEntry, bool, error) {
+	return s.findAudit(ctx, "workflow_id = ? AND idempotency_key = ?", workflowID, key)
+}
+
+func (s *Store) findAudit(ctx context.Context, where string, args ...any) (dispatcher.AuditEntry, bool, error) {
+	var rows []auditRow
+	if err := s.db.WithContext(ctx).Where(where, args...).Order("created_at, id").Limit(1).Find(&rows).Error; err != nil {
+		return dispatcher.AuditEntry{}, false, translate(err, "")
+	}
+	if len(rows) == 0 {
+		return dispatcher.AuditEntry{}, false, nil
+	}
+	e, err := toAudit(rows[0])
+	return e, err == nil, err
+}
+
+// SetAuditRun records the run that the operation of an entry started,
+// unless one is recorded already.
+func (s *Store) SetAuditRun(ctx context.Context, workflowID, operation, ref, newRunID string) error {
+	err := s.db.WithContext(ctx).Model(&auditRow{}).
+		Where("workflow_id = ? AND operation = ? AND ref = ? AND new_run_id = ''", workflowID, operation, ref).
+		Update("new_run_id", newRunID).Error
 	return translate(err, "")
 }
 

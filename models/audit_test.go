@@ -23,20 +23,20 @@ func TestAuditTrail(t *testing.T) {
 				Actor: "ann", BulkReplayID: "bulk-replay-1", At: at},
 		}
 		for _, e := range entries {
-			if err := s.RecordAudit(ctx, e); err != nil {
-				t.Fatalf("RecordAudit(%+v): %v", e, err)
+			if created, err := s.RecordAudit(ctx, e); err != nil || !created {
+				t.Fatalf("RecordAudit(%+v) = %v, %v", e, created, err)
 			}
 		}
 		// A retried replay records once: same workflow, operation and ref.
 		again := entries[0]
 		again.NewRunID = "run-other"
-		if err := s.RecordAudit(ctx, again); err != nil {
-			t.Fatalf("recording again: %v", err)
+		if created, err := s.RecordAudit(ctx, again); err != nil || created {
+			t.Fatalf("recording again = %v, %v; want it ignored", created, err)
 		}
 		// The same ref for another workflow is another entry.
 		other := entries[2]
 		other.WorkflowID = "dispatch-c"
-		if err := s.RecordAudit(ctx, other); err != nil {
+		if _, err := s.RecordAudit(ctx, other); err != nil {
 			t.Fatal(err)
 		}
 
@@ -63,7 +63,7 @@ func TestAuditTrail(t *testing.T) {
 		if got, err := s.AuditTrail(ctx, "dispatch-none"); err != nil || len(got) != 0 {
 			t.Errorf("trail of an unknown dispatch = %+v, %v", got, err)
 		}
-		if err := s.RecordAudit(ctx, dispatcher.AuditEntry{WorkflowID: "dispatch-a"}); err == nil {
+		if _, err := s.RecordAudit(ctx, dispatcher.AuditEntry{WorkflowID: "dispatch-a"}); err == nil {
 			t.Error("an entry without operation and ref was recorded")
 		}
 	})
@@ -76,7 +76,7 @@ func TestAuditLongActor(t *testing.T) {
 		ctx := context.Background()
 		long := strings.Repeat("é", 300)
 		e := dispatcher.AuditEntry{WorkflowID: "dispatch-l", Operation: dispatcher.AuditCancel, Ref: "c", Actor: long, At: time.Now()}
-		if err := s.RecordAudit(ctx, e); err != nil {
+		if _, err := s.RecordAudit(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 		trail, err := s.AuditTrail(ctx, "dispatch-l")

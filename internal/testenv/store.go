@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -13,6 +15,9 @@ type MemStore struct {
 	Dispatchers []dispatcher.Dispatcher
 	Templates   map[string]dispatcher.Template // by id
 	Functions   map[string]dispatcher.Function // by name
+
+	mu   sync.Mutex
+	sent map[string]bool // mails recorded as sent, by Message-ID
 }
 
 // ConfigVersion implements activities.Store: the configuration never changes.
@@ -43,4 +48,22 @@ func (s *MemStore) FindFunctionByName(_ context.Context, name string) (dispatche
 		return f, nil
 	}
 	return dispatcher.Function{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "no function %q", name)
+}
+
+// MailSent implements activities.Store.
+func (s *MemStore) MailSent(_ context.Context, messageID string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent[messageID], nil
+}
+
+// RecordMailSent implements activities.Store.
+func (s *MemStore) RecordMailSent(_ context.Context, messageID string, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent == nil {
+		s.sent = map[string]bool{}
+	}
+	s.sent[messageID] = true
+	return nil
 }

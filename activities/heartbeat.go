@@ -1,0 +1,64 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+)
+
+// HeartbeatEvery is how often a running activity tells Temporal that its
+// worker lives. Workflows give these activities a heartbeat timeout of
+// HeartbeatTimeout, a few times longer, so an attempt whose worker died is
+// retried within seconds rather than at the end of its whole timeout, and
+// a cancellation reaches the attempt at its next heartbeat.
+const (
+	HeartbeatEvery   = 2 * time.Second
+	HeartbeatTimeout = 10 * time.Second
+)
+
+// Heartbeat records heartbeats until the returned function is called. In a
+// local activity, which has no heartbeats, it does nothing.
+func Heartbeat(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).IsLocalActivity {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(HeartbeatEvery)
+		defer t.Stop()
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// callBudget is how long a call of an attempt may take: limit, but ending
+// a margin before the attempt's own deadline, so that the call's timeout,
+// not Temporal's, ends a slow attempt. The attempt's code then always
+// returns and reports how it ended; a deadline that passed first would
+// leave the call running while Temporal schedules the next attempt.
+func callBudget(ctx context.Context, limit time.Duration) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return limit
+	}
+	left := time.Until(dl)
+	return max(min(limit, left-max(left/10, time.Second)), 0)
+}
+
+// canceled reports whether the attempt itself was canceled (its dispatch
+// was), as opposed to a call that ran out of time: the attempt then
+// returns the context's error, which Temporal records as canceled.
+func canceled(attemptCtx context.Context) bool {
+	return errors.Is(attemptCtx.Err(), context.Canceled)
+}
