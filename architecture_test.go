@@ -19,7 +19,7 @@ var mayImport = map[string][]string{
 	"wire":             {""},
 	"workflows":        {""},
 	"activities":       {""},
-	"dispatch":         {"", "workflows"},
+	"dispatch":         {"", "workflows", "activities"},
 	"models":           {"", "wire"},
 	"api":              {"", "wire"},
 	"cmd/dispatcher":   {"*"},

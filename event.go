@@ -18,6 +18,24 @@ type Event struct {
 	Content json.RawMessage // a JSON value, usually an object
 	Time    time.Time
 	Source  string
+	// Key is what tells the event from others when its id alone does
+	// not: a CloudEvent is identified by its source and id together
+	// (CloudEventKey). Empty means the id.
+	Key string
+}
+
+// CloudEventKey is the Key of a CloudEvent: two producers may use the
+// same id, not the same source. The NUL characters, which event ids and
+// sources cannot hold, keep it apart from every plain id.
+func CloudEventKey(source, id string) string { return "cloudevent\x00" + source + "\x00" + id }
+
+// WorkflowID returns the workflow ID of the dispatch of e: the key that
+// makes the same event dispatch once.
+func (e Event) WorkflowID() string {
+	if e.Key != "" {
+		return WorkflowID(e.Key)
+	}
+	return WorkflowID(e.ID)
 }
 
 // Envelope names, as recorded in metrics and the execution history.

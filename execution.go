@@ -36,6 +36,7 @@ type ExecutionFilter struct {
 	ActionID     string    // runs in which this action failed or was canceled
 	Status       string    // one of the Execution* statuses
 	ErrorClass   string    // a Failure* class one of its actions failed with
+	BulkReplayID string    // replay runs that this bulk replay started
 	From         time.Time // start time, inclusive; zero: no bound
 	To           time.Time // start time, exclusive; zero: no bound
 }

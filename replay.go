@@ -23,14 +23,16 @@ type ReplayRequest struct {
 	Actions []string
 	Config  string // ReplayConfigOriginal (the default) or ReplayConfigCurrent
 	Actor   string // who asked, for the audit trail
-	// ReplayID marks the replay; empty means a fresh one. A caller that
-	// may retry (a bulk replay) passes the same ID every time: a replay
-	// with that ID that already started is reported, not started again.
-	ReplayID     string
-	BulkReplayID string
+	// IdempotencyKey, when set, makes the request idempotent for its
+	// actor: a request with a key seen before answers with the replay it
+	// started, starting nothing.
+	IdempotencyKey string
+	BulkReplayID   string // the bulk replay asking, if one is
 }
 
-// ReplayResult is the run a replay started.
+// ReplayResult is the run a replay started. A run is replayed at most
+// once: its replay ID is derived from it, and a request to replay it again
+// answers with the replay that exists.
 type ReplayResult struct {
 	WorkflowID string
 	RunID      string
@@ -38,9 +40,10 @@ type ReplayResult struct {
 	ReplayID   string
 	Actions    []string // the actions it runs; empty means all
 	Config     string
-	// AlreadyStarted is true when a replay with the request's ReplayID
-	// had started before; RunID is then that run.
+	// AlreadyStarted is true when the replay existed before the request:
+	// the run had been replayed, or the request's idempotency key used.
 	AlreadyStarted bool
+	BulkReplayID   string // the bulk replay that started it, if one did
 }
 
 // RunRef names one run of a workflow.
@@ -64,17 +67,21 @@ type AuditEntry struct {
 	Ref          string
 	Operation    string // AuditReplay or AuditCancel
 	RunID        string // the run replayed or canceled
-	NewRunID     string // the replay's run
+	NewRunID     string // the replay's run; empty while it is being started
 	Actor        string
 	Actions      []string
 	Config       string
 	BulkReplayID string
-	At           time.Time
+	// IdempotencyKey is the hash of the requester's Idempotency-Key, when
+	// the request had one.
+	IdempotencyKey string
+	At             time.Time
 }
 
 // Bulk replay rates, in replays started per second.
 const (
 	DefaultReplayRate = 10.0
+	MinReplayRate     = 0.01  // one every 100 s; slower rates overflow the throttle's arithmetic
 	MaxReplayRate     = 100.0 // a bulk replay must not flood the task queue
 )
 
@@ -85,6 +92,10 @@ type BulkReplayRequest struct {
 	Config  string
 	Rate    float64 // replays per second; 0 means DefaultReplayRate
 	Actor   string
+	// IdempotencyKey, when set, makes the request idempotent for its
+	// actor: a request with a key seen before answers with the bulk
+	// replay it started.
+	IdempotencyKey string
 }
 
 // BulkReplayDryRun is what a bulk replay would match, had it started now.

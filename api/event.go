@@ -125,7 +125,7 @@ func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, erro
 	if err := ce.Validate(); err != nil {
 		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, "cloudevent: %v", err)
 	}
-	ev := dispatcher.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Time: ce.Time().UTC()}
+	ev := dispatcher.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Key: dispatcher.CloudEventKey(ce.Source(), ce.ID()), Time: ce.Time().UTC()}
 	if ce.Time().IsZero() {
 		ev.Time = now.UTC()
 	}

@@ -58,6 +58,7 @@ func filterFromQuery(c *gin.Context) (dispatcher.ExecutionFilter, error) {
 	f := wire.Filter{
 		EventType: c.Query("eventType"), EventID: c.Query("eventId"), DispatcherID: c.Query("dispatcherId"),
 		ActionID: c.Query("actionId"), Status: c.Query("status"), ErrorClass: c.Query("errorClass"),
+		BulkReplayID: c.Query("bulkReplayId"),
 	}
 	for _, p := range []struct {
 		name string

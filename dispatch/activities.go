@@ -3,12 +3,11 @@ package dispatch
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
@@ -48,45 +47,26 @@ func (r *ReplayActivities) ListExecutions(ctx context.Context, in workflows.List
 // a replay ID that is the same on every attempt, so a retry after a crash
 // finds the replay it started and reports it instead of starting another.
 func (r *ReplayActivities) ReplayExecution(ctx context.Context, in workflows.ReplayExecutionInput) (dispatcher.ReplayResult, error) {
-	defer heartbeat(ctx)()
+	defer activities.Heartbeat(ctx)()
 	res, err := r.ex.Replay(ctx, in.Request)
 	return res, replayFailure(err)
 }
 
-// ReplayOutcomes reports the status of replays a bulk replay started.
+// CountReplays counts the replays a bulk replay started that have closed,
+// by how they closed.
+func (r *ReplayActivities) CountReplays(ctx context.Context, in workflows.CountReplaysInput) (workflows.ReplayCounts, error) {
+	c, err := r.ex.CountReplays(ctx, in.BulkReplayID)
+	return c, replayFailure(err)
+}
+
+// ReplayOutcomes reports the status of replays a bulk replay started
+// (bulk replays from before bulkReplayV1).
 func (r *ReplayActivities) ReplayOutcomes(ctx context.Context, in workflows.ReplayOutcomesInput) (workflows.ReplayOutcomesResult, error) {
 	st, err := r.ex.RunStatuses(ctx, in.Runs)
 	if err != nil {
 		return workflows.ReplayOutcomesResult{}, replayFailure(err)
 	}
 	return workflows.ReplayOutcomesResult{Statuses: st}, nil
-}
-
-// heartbeatEvery is how often a running replay start tells Temporal that
-// its worker lives; the workflow's heartbeat timeout is a few times it,
-// so a crashed worker's start is retried in seconds, not at the start's
-// timeout.
-const heartbeatEvery = time.Second
-
-// heartbeat records heartbeats until the returned function is called.
-func heartbeat(ctx context.Context) (stop func()) {
-	if !activity.IsActivity(ctx) {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(heartbeatEvery)
-		defer t.Stop()
-		for {
-			activity.RecordHeartbeat(ctx)
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // replayFailure turns the executions service's refusals into

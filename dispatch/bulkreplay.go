@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -31,8 +32,9 @@ func checkBulk(r *dispatcher.BulkReplayRequest) error {
 	if r.Rate == 0 {
 		r.Rate = dispatcher.DefaultReplayRate
 	}
-	if r.Rate < 0 || r.Rate > dispatcher.MaxReplayRate {
-		return dispatcher.Errorf(dispatcher.EINVALID, "rate: must be more than 0 and at most %g replays per second", dispatcher.MaxReplayRate)
+	if r.Rate < dispatcher.MinReplayRate || r.Rate > dispatcher.MaxReplayRate {
+		return dispatcher.Errorf(dispatcher.EINVALID, "rate: must be between %g and %g replays per second, not %g",
+			dispatcher.MinReplayRate, dispatcher.MaxReplayRate, r.Rate)
 	}
 	_, err := executionQuery(r.Filter)
 	return err
@@ -58,21 +60,32 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	return dispatcher.BulkReplayDryRun{Matched: n, Sample: page.Executions}, nil
 }
 
-// StartBulkReplay starts a BulkReplay workflow and returns it. Errors:
-// EINVALID for a bad request, EUNAVAILABLE.
+// StartBulkReplay starts a BulkReplay workflow and returns it. With an
+// idempotency key, its ID is derived from the key and the actor, so a
+// request that comes again answers with the bulk replay it started.
+// Errors: EINVALID for a bad request, EUNAVAILABLE.
 func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error) {
 	if err := checkBulk(&r); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
 	}
 	id := dispatcher.BulkReplayIDPrefix + dispatcher.NewID(e.now())
+	if r.IdempotencyKey != "" {
+		id = dispatcher.BulkReplayIDPrefix + idempotencyKey("bulk\x00"+r.Actor, r.IdempotencyKey)[:24]
+	}
 	run, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    id,
-		TaskQueue:             e.taskQueue,
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		ID:                                       id,
+		TaskQueue:                                e.taskQueue,
+		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
 		Filter: r.Filter, Actions: r.Actions, Config: r.Config, Rate: r.Rate, Actor: r.Actor,
 	})
-	if err != nil {
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &started) && r.IdempotencyKey != "":
+		return e.BulkReplay(ctx, id)
+	case err != nil:
 		return dispatcher.BulkReplayStatus{}, temporalError(err, "starting the bulk replay")
 	}
 	return dispatcher.BulkReplayStatus{ID: id, Status: dispatcher.ExecutionRunning, Request: r, Start: e.now(),
@@ -103,9 +116,7 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.Bulk
 	st.Request = dispatcher.BulkReplayRequest{Filter: in.Filter, Actions: in.Actions, Config: in.Config, Rate: in.Rate, Actor: in.Actor}
 	if in.State != nil {
 		st.Start = in.State.Snapshot // the first run's start
-		st.Progress = in.State.Progress
-		st.Progress.Pending = len(in.State.Pending)
-		st.Progress.Remaining = max(st.Progress.Matched-st.Progress.Processed, 0)
+		st.Progress = in.State.CurrentProgress()
 	}
 	if p, ok := e.bulkProgress(ctx, id, runID, info.GetStatus()); ok {
 		st.Progress = p
@@ -170,7 +181,7 @@ func (e *Executions) CancelBulkReplay(ctx context.Context, id, actor string) (di
 		return dispatcher.BulkReplayStatus{}, bulkNotFound(temporalError(err, "canceling the bulk replay"), id)
 	}
 	ref := dispatcher.NewID(e.now())
-	if err := e.audit.RecordAudit(ctx, dispatcher.AuditEntry{ID: ref, WorkflowID: id, Ref: ref,
+	if _, err := e.audit.RecordAudit(ctx, dispatcher.AuditEntry{ID: ref, WorkflowID: id, Ref: ref,
 		Operation: dispatcher.AuditCancel, Actor: actor, At: e.now()}); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
 	}

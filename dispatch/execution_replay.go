@@ -1,15 +1,19 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -22,11 +26,16 @@ import (
 // back at the run it replays (search attribute and memo), and is recorded
 // in the audit log.
 //
+// A run is replayed at most once, however many requests race: the replay
+// ID is derived from the run, the audit entry that claims it is written
+// before the start (its ref is the replay ID, unique per dispatch), and
+// the start carries the replay ID as its request ID, which Temporal
+// deduplicates. A request for a run already replayed, or with an
+// Idempotency-Key seen before, answers with that replay (AlreadyStarted).
+//
 // It refuses (ESTATE) a dispatch that is still running, a run that is not
 // the latest, and a default replay of a run in which nothing failed; an
-// action the configuration does not have is EINVALID. With the request's
-// ReplayID already started, it reports that run instead of starting
-// another, so a caller that retries never replays twice.
+// action the configuration does not have is EINVALID.
 func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error) {
 	if r.Config == "" {
 		r.Config = dispatcher.ReplayConfigOriginal
@@ -35,24 +44,41 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.EINVALID, "config: must be %s or %s, not %q",
 			dispatcher.ReplayConfigOriginal, dispatcher.ReplayConfigCurrent, r.Config)
 	}
+	key := ""
+	if r.IdempotencyKey != "" {
+		key = idempotencyKey(r.Actor, r.IdempotencyKey)
+		prev, ok, err := e.audit.AuditByKey(ctx, r.WorkflowID, key)
+		if err != nil {
+			return dispatcher.ReplayResult{}, err
+		}
+		if ok && prev.NewRunID != "" {
+			return replayedAs(prev), nil
+		}
+		if ok {
+			r.RunID = prev.RunID // claimed but maybe not started: finish it
+		}
+	}
 	latest, err := e.describe(ctx, r.WorkflowID, "")
 	if err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
-	if r.ReplayID != "" && latest.Replay.ID == r.ReplayID {
-		res := dispatcher.ReplayResult{WorkflowID: r.WorkflowID, RunID: latest.RunID, ReplayOf: latest.Replay.Of,
-			ReplayID: r.ReplayID, Config: r.Config, AlreadyStarted: true}
-		// The first attempt may have stopped between the start and the
-		// audit entry; recording is idempotent.
-		return res, e.recordReplay(ctx, r, res)
-	}
+	target := cmp.Or(r.RunID, latest.RunID)
+	replayID := replayIDOf(r.WorkflowID, target)
+	prev, claimed, err := e.audit.FindAudit(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID)
 	switch {
+	case err != nil:
+		return dispatcher.ReplayResult{}, err
+	case claimed && prev.NewRunID != "":
+		return replayedAs(prev), nil
+	case claimed && latest.Replay.ID == replayID:
+		prev.NewRunID = latest.RunID // started; its requester stopped before saying so
+		return replayedAs(prev), e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, latest.RunID)
 	case !replayable(latest.Status):
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"dispatch %s is still %s (run %s): wait for it to finish, or cancel it, before replaying it", r.WorkflowID, latest.Status, latest.RunID)
-	case r.RunID != "" && r.RunID != latest.RunID:
+	case target != latest.RunID:
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"run %s of dispatch %s has been superseded by run %s; replay the latest run", r.RunID, r.WorkflowID, latest.RunID)
+			"run %s of dispatch %s has been superseded by run %s; replay the latest run", target, r.WorkflowID, latest.RunID)
 	}
 	src, err := e.readRun(ctx, r.WorkflowID, latest.RunID)
 	if err != nil {
@@ -66,43 +92,124 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
-	if r.ReplayID == "" {
-		r.ReplayID = dispatcher.NewID(e.now())
+	claim := dispatcher.AuditEntry{ID: dispatcher.NewID(e.now()), WorkflowID: r.WorkflowID, Ref: replayID, Operation: dispatcher.AuditReplay,
+		RunID: latest.RunID, Actor: r.Actor, Actions: actions, Config: r.Config, BulkReplayID: r.BulkReplayID,
+		IdempotencyKey: key, At: e.now()}
+	created, err := e.audit.RecordAudit(ctx, claim)
+	if err != nil {
+		return dispatcher.ReplayResult{}, err
 	}
-	in := workflows.DispatchInput{Event: src.input.Event, Only: actions, Run: r.ReplayID, LocalTimeout: e.localTimeout}
-	if r.Config == dispatcher.ReplayConfigOriginal {
+	if !created {
+		// Another request claimed this replay a moment ago. Starting it
+		// too is safe: the start is deduplicated by its request ID.
+		if prev, _, err = e.audit.FindAudit(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID); err != nil {
+			return dispatcher.ReplayResult{}, err
+		}
+		claim = prev
+	}
+	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, LocalCallLimit: e.localCallLimit}
+	if claim.Config == dispatcher.ReplayConfigOriginal {
 		in.Config = cfg
 	}
-	run, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        r.WorkflowID,
-		TaskQueue: e.taskQueue,
+	runID, err := e.startReplay(ctx, r.WorkflowID, replayID, in, claim)
+	if err != nil {
+		return dispatcher.ReplayResult{}, err
+	}
+	claim.NewRunID = runID
+	if err := e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, runID); err != nil {
+		return dispatcher.ReplayResult{}, fmt.Errorf("replay %s of dispatch %s started as run %s, but the audit trail does not say so: %w",
+			replayID, r.WorkflowID, runID, err)
+	}
+	res := replayedAs(claim)
+	res.AlreadyStarted = !created
+	return res, nil
+}
+
+// replayIDOf derives the replay ID of run runID of a dispatch: the same
+// for every request to replay that run.
+func replayIDOf(workflowID, runID string) string {
+	sum := sha256.Sum256([]byte("replay\x00" + workflowID + "\x00" + runID))
+	return hex.EncodeToString(sum[:12])
+}
+
+// idempotencyKey is what the audit trail keeps of a requester's
+// Idempotency-Key: a hash, scoped to the requester.
+func idempotencyKey(actor, key string) string {
+	sum := sha256.Sum256([]byte(actor + "\x00" + key))
+	return hex.EncodeToString(sum[:16])
+}
+
+// replayedAs is the answer for the replay an audit entry records.
+func replayedAs(e dispatcher.AuditEntry) dispatcher.ReplayResult {
+	return dispatcher.ReplayResult{WorkflowID: e.WorkflowID, RunID: e.NewRunID, ReplayOf: e.RunID, ReplayID: e.Ref,
+		Actions: e.Actions, Config: e.Config, AlreadyStarted: true, BulkReplayID: e.BulkReplayID}
+}
+
+// startReplay starts the run of a replay. It calls the service itself,
+// not the SDK's ExecuteWorkflow, for the one option the SDK does not
+// offer: the request ID, which Temporal uses to answer a repeated start
+// with the run it started, while that run is the dispatch's latest.
+func (e *Executions) startReplay(ctx context.Context, workflowID, replayID string, in workflows.DispatchInput, claim dispatcher.AuditEntry) (string, error) {
+	input, err := e.dc.ToPayloads(in)
+	if err != nil {
+		return "", err
+	}
+	memo, err := e.payloads(map[string]any{
+		workflows.MemoReplayOf: claim.RunID, workflows.MemoReplayID: replayID,
+		workflows.MemoRequestedBy: claim.Actor, workflows.MemoBulkReplayID: claim.BulkReplayID,
+	})
+	if err != nil {
+		return "", err
+	}
+	attrs := map[string]any{
+		workflows.AttrEventType.GetName(): in.Event.Type,
+		workflows.AttrEventID.GetName():   in.Event.ID,
+		workflows.AttrReplayOf.GetName():  claim.RunID,
+	}
+	if claim.BulkReplayID != "" {
+		attrs[workflows.AttrBulkReplayID.GetName()] = claim.BulkReplayID
+	}
+	sa, err := e.payloads(attrs)
+	if err != nil {
+		return "", err
+	}
+	res, err := e.client.WorkflowService().StartWorkflowExecution(ctx, &workflowservice.StartWorkflowExecutionRequest{
+		Namespace:    e.namespace,
+		WorkflowId:   workflowID,
+		WorkflowType: &commonpb.WorkflowType{Name: workflows.WorkflowDispatch},
+		TaskQueue:    &taskqueuepb.TaskQueue{Name: e.taskQueue, Kind: enums.TASK_QUEUE_KIND_NORMAL},
+		Input:        input,
+		Identity:     "dispatcher",
+		RequestId:    "replay-" + replayID,
 		// Replays alone may reuse the workflow ID of a closed run; the
 		// intake keeps REJECT_DUPLICATE, so an event still dispatches once.
-		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		EnableEagerStart:                         e.eager,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrEventType.ValueSet(in.Event.Type),
-			workflows.AttrEventID.ValueSet(in.Event.ID),
-			workflows.AttrReplayOf.ValueSet(latest.RunID),
-		),
-		Memo: map[string]any{
-			workflows.MemoReplayOf: latest.RunID, workflows.MemoReplayID: r.ReplayID,
-			workflows.MemoRequestedBy: r.Actor, workflows.MemoBulkReplayID: r.BulkReplayID,
-		},
-	}, workflows.WorkflowDispatch, in)
+		WorkflowIdReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIdConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		Memo:                     &commonpb.Memo{Fields: memo},
+		SearchAttributes:         &commonpb.SearchAttributes{IndexedFields: sa},
+	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &started):
-		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"dispatch %s started another run (%s) meanwhile; look at it before replaying again", r.WorkflowID, started.RunId)
+		return "", dispatcher.Errorf(dispatcher.ESTATE,
+			"dispatch %s started another run (%s) meanwhile; look at it before replaying again", workflowID, started.RunId)
 	case err != nil:
-		return dispatcher.ReplayResult{}, temporalError(err, "starting the replay")
+		return "", temporalError(err, "starting the replay")
 	}
-	res := dispatcher.ReplayResult{WorkflowID: r.WorkflowID, RunID: run.GetRunID(), ReplayOf: latest.RunID,
-		ReplayID: r.ReplayID, Actions: actions, Config: r.Config}
-	return res, e.recordReplay(ctx, r, res)
+	return res.GetRunId(), nil
+}
+
+// payloads encodes values for a memo or search attributes.
+func (e *Executions) payloads(values map[string]any) (map[string]*commonpb.Payload, error) {
+	out := make(map[string]*commonpb.Payload, len(values))
+	for k, v := range values {
+		p, err := e.dc.ToPayload(v)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s: %w", k, err)
+		}
+		out[k] = p
+	}
+	return out, nil
 }
 
 // replayConfig returns the configuration that decides which actions
@@ -135,7 +242,7 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 	if len(r.Actions) > 0 {
 		var out []string
 		for i, id := range r.Actions {
-			if cfg != nil && !hasAction(cfg, id) {
+			if cfg != nil && !cfg.HasAction(id) {
 				return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: the %s configuration of event type %q has no action %q",
 					i, r.Config, src.input.Event.Type, id)
 			}
@@ -154,7 +261,7 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 	switch {
 	case len(failed) > 0 && cfg != nil:
 		for _, id := range failed {
-			if !hasAction(cfg, id) {
+			if !cfg.HasAction(id) {
 				return nil, dispatcher.Errorf(dispatcher.ESTATE,
 					"action %s that failed in run %s no longer exists in the %s configuration; replay with the original one, or name the actions",
 					id, latest.RunID, r.Config)
@@ -175,30 +282,6 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 	}
 }
 
-func hasAction(cfg *dispatcher.Config, id string) bool {
-	for _, d := range cfg.Dispatchers {
-		for _, a := range d.Actions {
-			if a.ID == id {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (e *Executions) recordReplay(ctx context.Context, r dispatcher.ReplayRequest, res dispatcher.ReplayResult) error {
-	err := e.audit.RecordAudit(ctx, dispatcher.AuditEntry{
-		ID: dispatcher.NewID(e.now()), WorkflowID: r.WorkflowID, Ref: res.ReplayID, Operation: dispatcher.AuditReplay,
-		RunID: res.ReplayOf, NewRunID: res.RunID, Actor: r.Actor, Actions: res.Actions, Config: res.Config,
-		BulkReplayID: r.BulkReplayID, At: e.now(),
-	})
-	if err != nil {
-		return fmt.Errorf("replay %s of dispatch %s started as run %s, but its audit entry was not recorded: %w",
-			res.ReplayID, r.WorkflowID, res.RunID, err)
-	}
-	return nil
-}
-
 // Cancel requests the cancellation of a dispatch's running run: actions
 // that have not finished end canceled (a timer waiting for a
 // startTimestamp never fires). It returns the run, and ESTATE when the
@@ -215,7 +298,7 @@ func (e *Executions) Cancel(ctx context.Context, workflowID, actor string) (disp
 		return dispatcher.Execution{}, notFound(temporalError(err, "canceling the dispatch"), workflowID, x.RunID)
 	}
 	id := dispatcher.NewID(e.now())
-	err = e.audit.RecordAudit(ctx, dispatcher.AuditEntry{
+	_, err = e.audit.RecordAudit(ctx, dispatcher.AuditEntry{
 		ID: id, WorkflowID: workflowID, Ref: id, Operation: dispatcher.AuditCancel, RunID: x.RunID, Actor: actor, At: e.now(),
 	})
 	if err != nil {

@@ -22,13 +22,20 @@ import (
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// AuditLog keeps who replayed or canceled which dispatch. The executions
-// service declares it; models.Store implements it.
+// AuditLog keeps who replayed or canceled which dispatch; a replay's
+// entry is its claim, written before it starts. The executions service
+// declares it; models.Store implements it.
 type AuditLog interface {
-	// RecordAudit stores e. An entry with the WorkflowID, Operation and
-	// Ref of one already stored is ignored, so a retried replay records
-	// itself once.
-	RecordAudit(ctx context.Context, e dispatcher.AuditEntry) error
+	// RecordAudit stores e and reports whether it did: an entry with the
+	// WorkflowID, Operation and Ref of one already stored is ignored.
+	RecordAudit(ctx context.Context, e dispatcher.AuditEntry) (bool, error)
+	// FindAudit returns the entry with workflowID, operation and ref.
+	FindAudit(ctx context.Context, workflowID, operation, ref string) (dispatcher.AuditEntry, bool, error)
+	// AuditByKey returns the oldest entry of workflowID with the
+	// idempotency key hash key.
+	AuditByKey(ctx context.Context, workflowID, key string) (dispatcher.AuditEntry, bool, error)
+	// SetAuditRun records the run an entry's operation started.
+	SetAuditRun(ctx context.Context, workflowID, operation, ref, newRunID string) error
 	// AuditTrail returns the entries of a workflow ID, oldest first.
 	AuditTrail(ctx context.Context, workflowID string) ([]dispatcher.AuditEntry, error)
 }
@@ -48,9 +55,10 @@ type ExecutionsOptions struct {
 	UIURL     string
 	TaskQueue string // of replays; empty means workflows.DefaultTaskQueue
 	Eager     bool   // start replays eagerly (only when a worker shares Client)
-	// LocalTimeout bounds a replayed action's first, local attempt.
-	LocalTimeout time.Duration
-	Audit        AuditLog
+	// LocalCallLimit is the longest call a replayed action's first
+	// attempt makes as a local activity; 0 means the workflow's default.
+	LocalCallLimit time.Duration
+	Audit          AuditLog
 	// Dispatchers, when set, lets a replay with the current configuration
 	// refuse actions that no longer exist.
 	Dispatchers DispatcherSource
@@ -63,17 +71,17 @@ type ExecutionsOptions struct {
 // replays and cancels them. It is client code, like Starter, and needs no
 // worker except to answer the outcomes query of a running dispatch.
 type Executions struct {
-	client       client.Client
-	namespace    string
-	uiURL        string
-	taskQueue    string
-	eager        bool
-	localTimeout time.Duration
-	audit        AuditLog
-	dispatchers  DispatcherSource
-	now          func() time.Time
-	log          *slog.Logger
-	dc           converter.DataConverter
+	client         client.Client
+	namespace      string
+	uiURL          string
+	taskQueue      string
+	eager          bool
+	localCallLimit time.Duration
+	audit          AuditLog
+	dispatchers    DispatcherSource
+	now            func() time.Time
+	log            *slog.Logger
+	dc             converter.DataConverter
 }
 
 // NewExecutions returns the executions service.
@@ -83,7 +91,7 @@ func NewExecutions(o ExecutionsOptions) (*Executions, error) {
 	}
 	e := &Executions{
 		client: o.Client, namespace: o.Namespace, uiURL: o.UIURL, taskQueue: o.TaskQueue,
-		eager: o.Eager, localTimeout: o.LocalTimeout, audit: o.Audit, dispatchers: o.Dispatchers,
+		eager: o.Eager, localCallLimit: o.LocalCallLimit, audit: o.Audit, dispatchers: o.Dispatchers,
 		now: o.Now, log: o.Logger, dc: converter.GetDefaultDataConverter(),
 	}
 	if e.namespace == "" {
@@ -156,17 +164,46 @@ func (e *Executions) ListRuns(ctx context.Context, f dispatcher.ExecutionFilter,
 	return runs, next, nil
 }
 
-// RunStatuses returns the execution status of each run, in order.
+// RunStatuses returns the execution status of each run, in order. A run
+// Temporal no longer knows (its retention passed) counts as failed: it
+// cannot be shown to have succeeded.
 func (e *Executions) RunStatuses(ctx context.Context, runs []dispatcher.RunRef) ([]string, error) {
 	out := make([]string, len(runs))
 	for i, r := range runs {
 		x, err := e.describe(ctx, r.WorkflowID, r.RunID)
-		if err != nil {
+		switch {
+		case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
+			out[i] = dispatcher.ExecutionFailed
+		case err != nil:
 			return nil, err
+		default:
+			out[i] = x.Status
 		}
-		out[i] = x.Status
 	}
 	return out, nil
+}
+
+// CountReplays counts the replays a bulk replay started that have closed,
+// with one visibility count per way to close.
+func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string) (workflows.ReplayCounts, error) {
+	var c workflows.ReplayCounts
+	base := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + workflows.AttrBulkReplayID.GetName() + " = " + quote(bulkReplayID) + " AND "
+	for _, q := range []struct {
+		status string
+		dst    *int
+	}{
+		{dispatcher.ExecutionCompleted, &c.Completed},
+		{dispatcher.ExecutionFailed, &c.Failed},
+		{dispatcher.ExecutionCanceled, &c.Canceled},
+	} {
+		clause, _ := statusClause(q.status)
+		res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: base + clause})
+		if err != nil {
+			return c, temporalError(err, "counting replays")
+		}
+		*q.dst = int(res.GetCount())
+	}
+	return c, nil
 }
 
 func (e *Executions) list(ctx context.Context, query string, pageSize int, token []byte) ([]*workflowpb.WorkflowExecutionInfo, []byte, error) {

@@ -29,15 +29,12 @@ func executionQuery(f dispatcher.ExecutionFilter) (string, error) {
 		clauses = append(clauses, attr+" = "+quote(value))
 		return nil
 	}
-	// The workflow ID is derived from the event id and always safe to
-	// quote, whatever characters the event id holds.
-	if f.EventID != "" {
-		clauses = append(clauses, "WorkflowId = "+quote(dispatcher.WorkflowID(f.EventID)))
-	}
 	for _, c := range []struct{ field, attr, value string }{
+		{"eventId", workflows.AttrEventID.GetName(), f.EventID},
 		{"eventType", workflows.AttrEventType.GetName(), f.EventType},
 		{"dispatcherId", workflows.AttrDispatcherIDs.GetName(), f.DispatcherID},
 		{"actionId", workflows.AttrFailedActionIDs.GetName(), f.ActionID},
+		{"bulkReplayId", workflows.AttrBulkReplayID.GetName(), f.BulkReplayID},
 	} {
 		if err := add(c.field, c.attr, c.value); err != nil {
 			return "", err

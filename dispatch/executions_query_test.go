@@ -22,10 +22,14 @@ func TestExecutionQuery(t *testing.T) {
 		{"everything", dispatcher.ExecutionFilter{}, base, ""},
 		{"event type and dispatcher", dispatcher.ExecutionFilter{EventType: "user_deleted", DispatcherID: "d1"},
 			base + " AND DispatchEventType = 'user_deleted' AND DispatchDispatcherIDs = 'd1'", ""},
-		{"event id goes through the workflow id", dispatcher.ExecutionFilter{EventID: "evt-1"},
-			base + " AND WorkflowId = 'dispatch-evt-1'", ""},
-		{"an odd event id hashes", dispatcher.ExecutionFilter{EventID: "it's/odd"},
-			base + " AND WorkflowId = '" + dispatcher.WorkflowID("it's/odd") + "'", ""},
+		// By the search attribute: a CloudEvent's workflow ID comes from
+		// its source and id, so the id alone does not give it.
+		{"event id", dispatcher.ExecutionFilter{EventID: "evt-1"},
+			base + " AND DispatchEventID = 'evt-1'", ""},
+		{"an odd event id is quoted", dispatcher.ExecutionFilter{EventID: "it's/odd"},
+			base + " AND DispatchEventID = 'it''s/odd'", ""},
+		{"bulk replay", dispatcher.ExecutionFilter{BulkReplayID: "bulk-replay-0123456789abcdef01234567"},
+			base + " AND DispatchBulkReplayID = 'bulk-replay-0123456789abcdef01234567'", ""},
 		{"action", dispatcher.ExecutionFilter{ActionID: "a1"}, base + " AND DispatchFailedActionIDs = 'a1'", ""},
 		{"quotes are doubled", dispatcher.ExecutionFilter{EventType: "o'brien"}, base + " AND DispatchEventType = 'o''brien'", ""},
 		{"backslash refused", dispatcher.ExecutionFilter{EventType: `a\b`}, "", "eventType: must not contain a backslash"},

@@ -20,37 +20,27 @@ import (
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/models"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// memAudit is an in-memory workflows.AuditLog.
-type memAudit struct {
-	mu      sync.Mutex
-	entries []dispatcher.AuditEntry
-}
-
-func (m *memAudit) RecordAudit(_ context.Context, e dispatcher.AuditEntry) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, o := range m.entries {
-		if o.WorkflowID == e.WorkflowID && o.Operation == e.Operation && o.Ref == e.Ref {
-			return nil
-		}
+// auditStore returns a real store on a fresh SQLite database, for the
+// audit trail.
+func auditStore(t *testing.T) *models.Store {
+	t.Helper()
+	db, err := models.Open(testenv.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	m.entries = append(m.entries, e)
-	return nil
-}
-
-func (m *memAudit) AuditTrail(_ context.Context, workflowID string) ([]dispatcher.AuditEntry, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []dispatcher.AuditEntry
-	for _, e := range m.entries {
-		if e.WorkflowID == workflowID {
-			out = append(out, e)
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
 		}
+	})
+	if _, err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
 	}
-	return out, nil
+	return models.NewStore(db, time.Now)
 }
 
 // executionsEnv is a dev server with a worker running the real Dispatch
@@ -61,7 +51,7 @@ type executionsEnv struct {
 	c       client.Client
 	ex      *dispatch.Executions
 	starter dispatch.Starter
-	audit   *memAudit
+	audit   *models.Store
 	broken  atomic.Bool // the "gone" function answers 404 while set
 	mu      sync.Mutex
 	keys    []string // Idempotency-Keys of calls to the "gone" function
@@ -70,7 +60,7 @@ type executionsEnv struct {
 func newExecutionsEnv(t *testing.T) *executionsEnv {
 	t.Helper()
 	c := testenv.TemporalClient(t)
-	e := &executionsEnv{t: t, c: c, audit: &memAudit{}}
+	e := &executionsEnv{t: t, c: c, audit: auditStore(t)}
 	e.broken.Store(true)
 	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/gone" {
@@ -120,11 +110,14 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 	w := worker.New(c, queue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
-	w.RegisterActivity(dispatch.NewReplayActivities(ex))
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
+	rw := worker.New(c, workflows.ReplayTaskQueue(queue), worker.Options{})
+	rw.RegisterActivity(dispatch.NewReplayActivities(ex))
+	for _, w := range []worker.Worker{w, rw} {
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
 	}
-	t.Cleanup(w.Stop)
 	e.ex, e.starter = ex, dispatch.Starter{Client: c, TaskQueue: queue}
 	return e
 }
@@ -274,7 +267,7 @@ func TestExecutions(t *testing.T) {
 	// The function is fixed; a replay of the task alone calls only it,
 	// once, with a key that tells it from the first call.
 	e.broken.Store(false)
-	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, Actions: []string{"t1"}, Actor: "ann", ReplayID: "r1"})
+	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, Actions: []string{"t1"}, Actor: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,15 +275,15 @@ func TestExecutions(t *testing.T) {
 		t.Fatalf("replay = %+v", r)
 	}
 	e.wait(wf, r.RunID)
-	// The same replay ID again reports the run instead of starting one.
-	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, RunID: failed.RunID, Actor: "ann", ReplayID: "r1"})
-	if err != nil || !again.AlreadyStarted || again.RunID != r.RunID {
+	// A run is replayed once: asking again reports the replay.
+	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, RunID: failed.RunID, Actor: "bob"})
+	if err != nil || !again.AlreadyStarted || again.RunID != r.RunID || again.ReplayID != r.ReplayID || !slices.Equal(again.Actions, []string{"t1"}) {
 		t.Fatalf("repeated replay = %+v, %v", again, err)
 	}
 	e.mu.Lock()
 	keys := slices.Clone(e.keys)
 	e.mu.Unlock()
-	if len(keys) != 2 || keys[1] != wf+"/d1/t1/replay-r1" {
+	if len(keys) != 2 || keys[1] != wf+"/d1/t1/replay-"+r.ReplayID {
 		t.Fatalf("function calls: %q; want the first and one replay", keys)
 	}
 	d, err = e.ex.Get(e.ctx(), wf, "")
@@ -304,10 +297,7 @@ func TestExecutions(t *testing.T) {
 	if len(d.Audit) != 1 || d.Audit[0].Operation != dispatcher.AuditReplay || d.Audit[0].NewRunID != r.RunID || d.Audit[0].Actor != "ann" {
 		t.Fatalf("audit = %+v", d.Audit)
 	}
-	// An older run has been superseded; the latest one has nothing failed.
-	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, RunID: failed.RunID}); dispatcher.ErrorCode(err) != dispatcher.ESTATE {
-		t.Errorf("replay of a superseded run: %v", err)
-	}
+	// The latest run has nothing failed.
 	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
 		!strings.Contains(err.Error(), "no action failed") {
 		t.Errorf("default replay of a completed run: %v", err)
@@ -389,6 +379,7 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	if st.Status != dispatcher.ExecutionCompleted || p.Matched != 3 || p.Replayed != 3 || p.Succeeded != 3 || p.Failed != 0 || p.Remaining != 0 || st.Request.Actor != "ann" {
 		t.Fatalf("bulk replay = %+v", st)
 	}
+	replayed := map[string]string{} // workflow ID → the run the bulk replay replayed
 	for _, wid := range ids {
 		d, err := e.ex.Get(e.ctx(), wid, "")
 		if err != nil {
@@ -397,11 +388,13 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 		if len(d.Runs) != 2 || d.Replay.BulkReplayID != st.ID || d.Status != dispatcher.ExecutionCompleted || len(d.Audit) != 1 {
 			t.Errorf("%s after the bulk replay: %d runs, replay %+v, status %s, audit %+v", wid, len(d.Runs), d.Replay, d.Status, d.Audit)
 		}
+		replayed[wid] = d.Replay.Of
 	}
-	// Replaying a run of the bulk replay again is reported, not repeated.
-	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: ids[0], ReplayID: st.ID, BulkReplayID: st.ID})
-	if err != nil || !r.AlreadyStarted {
-		t.Fatalf("replay with the bulk's replay ID = %+v, %v", r, err)
+	// A manual replay of a run the bulk replay replayed is reported, not
+	// repeated.
+	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: ids[0], RunID: replayed[ids[0]], Actor: "bob"})
+	if err != nil || !r.AlreadyStarted || r.BulkReplayID != st.ID {
+		t.Fatalf("replay of a run the bulk replay replayed = %+v, %v", r, err)
 	}
 	if _, err := e.ex.CancelBulkReplay(e.ctx(), st.ID, "ann"); dispatcher.ErrorCode(err) != dispatcher.ESTATE {
 		t.Errorf("cancel of a finished bulk replay: %v, want ESTATE", err)

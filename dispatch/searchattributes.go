@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -48,4 +49,15 @@ func RegisterSearchAttributes(ctx context.Context, tc client.Client, namespace s
 		return fmt.Errorf("add search attributes: %w", err)
 	}
 	return nil
+}
+
+// NamespaceRetention returns how long the namespace keeps closed runs.
+func NamespaceRetention(ctx context.Context, tc client.Client, namespace string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := tc.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
+	if err != nil {
+		return 0, temporalError(err, "describing the namespace")
+	}
+	return res.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(), nil
 }

@@ -29,22 +29,60 @@ type Starter struct {
 	// to a worker sharing Client, so that a dispatch whose actions succeed
 	// at once completes in one round trip.
 	Eager bool
-	// LocalTimeout bounds each action's first, local attempt; 0 means
-	// DefaultLocalTimeout.
-	LocalTimeout time.Duration
+	// LocalCallLimit is the longest call an action's first attempt makes
+	// as a local activity; 0 means workflows.DefaultLocalCallLimit.
+	LocalCallLimit time.Duration
+	// Seen, when set, records every event accepted, so an event sent
+	// again after Temporal's retention dropped its first run is still a
+	// duplicate for as long as the record lives (its dedup window). Only
+	// needed when the namespace's retention is shorter than that window.
+	Seen AcceptedEvents
+	Now  func() time.Time // nil means time.Now
+}
+
+// AcceptedEvents is a durable record of the events accepted for
+// dispatch, by workflow ID. models.Store implements it.
+type AcceptedEvents interface {
+	// AcceptedEvent returns the dispatch recorded for key, and whether
+	// there is one.
+	AcceptedEvent(ctx context.Context, key string) (dispatcher.StartResult, bool, error)
+	// RecordAcceptedEvent records the dispatch res of key; recording a key
+	// twice keeps the first.
+	RecordAcceptedEvent(ctx context.Context, key string, res dispatcher.StartResult, at time.Time) error
 }
 
 // Start starts the dispatch of ev and returns once Temporal has durably
-// accepted it. The workflow ID comes from the event id, so an event sent
-// twice dispatches once (for as long as Temporal keeps the first run):
-// the second Start reports Duplicate with the first run's id. When
-// Temporal does not answer the error has code dispatcher.EUNAVAILABLE.
+// accepted it. The workflow ID comes from the event's identity (its id, a
+// CloudEvent's source and id), so an event sent twice dispatches once (for
+// as long as Temporal keeps the first run, or Seen its record): the second
+// Start reports Duplicate with the first run's id. When Temporal does not
+// answer the error has code dispatcher.EUNAVAILABLE.
 func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
+	id := ev.WorkflowID()
+	if s.Seen != nil {
+		res, ok, err := s.Seen.AcceptedEvent(ctx, id)
+		if err != nil || ok {
+			return res, err
+		}
+	}
+	res, err := s.start(ctx, id, ev)
+	if err == nil && s.Seen != nil {
+		now := time.Now
+		if s.Now != nil {
+			now = s.Now
+		}
+		// Temporal has the dispatch: a record that fails to be written
+		// only shortens the dedup window of this one event.
+		_ = s.Seen.RecordAcceptedEvent(ctx, id, res, now())
+	}
+	return res, err
+}
+
+func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dispatcher.StartResult, error) {
 	queue := s.TaskQueue
 	if queue == "" {
 		queue = workflows.DefaultTaskQueue
 	}
-	id := dispatcher.WorkflowID(ev.ID)
 	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: queue,
@@ -62,7 +100,7 @@ func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.Sta
 			workflows.AttrEventType.ValueSet(ev.Type),
 			workflows.AttrEventID.ValueSet(ev.ID),
 		),
-	}, workflows.WorkflowDispatch, workflows.DispatchInput{Event: ev, LocalTimeout: s.LocalTimeout})
+	}, workflows.WorkflowDispatch, workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit})
 
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	var invalid *serviceerror.InvalidArgument

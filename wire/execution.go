@@ -183,6 +183,7 @@ type Filter struct {
 	ActionID     string          `json:"actionId"`
 	Status       string          `json:"status"`
 	ErrorClass   string          `json:"errorClass"`
+	BulkReplayID string          `json:"bulkReplayId"`
 	From         json.RawMessage `json:"from"`
 	To           json.RawMessage `json:"to"`
 }
@@ -246,7 +247,7 @@ type Progress struct {
 // ToDomain converts list filters.
 func (f Filter) ToDomain() (dispatcher.ExecutionFilter, error) {
 	out := dispatcher.ExecutionFilter{EventType: f.EventType, EventID: f.EventID, DispatcherID: f.DispatcherID,
-		ActionID: f.ActionID, Status: f.Status, ErrorClass: f.ErrorClass}
+		ActionID: f.ActionID, Status: f.Status, ErrorClass: f.ErrorClass, BulkReplayID: f.BulkReplayID}
 	for _, b := range []struct {
 		name string
 		raw  json.RawMessage

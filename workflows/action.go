@@ -143,51 +143,110 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 }
 
 // runChild runs a task function that is a Temporal workflow as a child
-// workflow named after the function, on its task queue, with the
-// payload an HTTP function would receive.
+// workflow named after the function, on its task queue, with the payload
+// an HTTP function would receive. A cancel of the dispatch reaches the
+// child, and the outcome waits for the child to say how it ended.
 func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOutcome, fn dispatcher.FunctionRef, in dispatcher.TaskInput) error {
-	payload, err := dispatcher.NewTaskPayload(in, 1)
-	if err != nil {
-		return temporal.NewNonRetryableApplicationError(dispatcher.ErrorMessage(err), dispatcher.FailureTemplate, nil)
+	if d.version < dispatchV1 {
+		return d.runChildV0(ctx, j, o, fn, in)
+	}
+	// Templates are rendered in a local activity: how long they take is
+	// up to an admin, and workflow code must stay quick and deterministic.
+	var payload dispatcher.TaskPayload
+	pctx := workflow.WithLocalActivityOptions(ctx, prepareTaskOptions)
+	if err := workflow.ExecuteLocalActivity(pctx, ActivityPrepareTask, in).Get(ctx, &payload); err != nil {
+		return err
 	}
 	policy := retryPolicy(j.action.RetryPolicy)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:        in.IdempotencyKey,
-		TaskQueue:         fn.TaskQueue,
-		RetryPolicy:       &policy,
-		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WorkflowID:          in.IdempotencyKey,
+		TaskQueue:           fn.TaskQueue,
+		RetryPolicy:         &policy,
+		ParentClosePolicy:   enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WaitForCancellation: true,
 	})
 	o.Attempts = 1
 	return workflow.ExecuteChildWorkflow(cctx, fn.Name, payload).Get(ctx, nil)
 }
 
-// attempt runs an action's first attempt as a local activity and, when
-// that fails retryably or times out, hands the action to a regular
-// activity with the remaining attempts of its retry policy. input builds
-// the activity input given the number of local attempts already made.
+// attempt runs an action to its end: every attempt of its retry policy,
+// each one ending before the next begins, so a receiver never sees two
+// calls of one action at the same time.
+//
+// The first attempt runs as a local activity inside the workflow task,
+// the fast path, when its call may take no longer than the local call
+// limit; it then has the call's whole timeout, and its code always
+// returns before Temporal's deadline (activities end calls a margin
+// early), so its result says how the call ended. It runs in a
+// disconnected context: a cancel of the dispatch waits for it rather
+// than reporting "canceled" while the call completes. When it fails
+// retryably, the action waits as the retry policy (or the function's
+// Retry-After) says and is handed to a regular activity with the
+// remaining attempts, which heartbeat — a dead worker's attempt is
+// retried after the heartbeat timeout — and report a cancel only once
+// the attempt has ended (WaitForCancellation). input builds the activity
+// input given the number of local attempts already made.
 func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a *dispatcher.Action, local, regular string,
 	timeout time.Duration, input func(localAttempts int) any, result any) error {
-	policy := retryPolicy(a.RetryPolicy)
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: d.in.LocalTimeout,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
-	o.Attempts = 1
-	err := workflow.ExecuteLocalActivity(lctx, local, input(0)).Get(ctx, result)
-	if err == nil || !retryable(err) || policy.MaximumAttempts == 1 || ctx.Err() != nil {
-		return err
+	if d.version < dispatchV1 {
+		return d.attemptV0(ctx, o, a, local, regular, timeout, input, result)
 	}
-	workflow.GetLogger(ctx).Info("First attempt failed; retrying as a regular activity",
-		"ActionID", a.ID, "Error", err)
-
-	policy.MaximumAttempts-- // the local attempt was the first
+	policy := retryPolicy(a.RetryPolicy)
+	o.Attempts = 1
+	localAttempts := 0
+	if timeout <= d.localCallLimit() {
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		lctx := workflow.WithLocalActivityOptions(dctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: timeout,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		err := workflow.ExecuteLocalActivity(lctx, local, input(0)).Get(dctx, result)
+		if err == nil || !retryable(err) || policy.MaximumAttempts == 1 {
+			return err
+		}
+		if ctx.Err() != nil {
+			return temporal.NewCanceledError() // canceled after an attempt that did not succeed
+		}
+		workflow.GetLogger(ctx).Info("First attempt failed; retrying as a regular activity",
+			"ActionID", a.ID, "Error", err)
+		// The second attempt comes when a retry would have: after the
+		// function's Retry-After, or the policy's first interval.
+		if err := workflow.Sleep(ctx, handoffDelay(err, policy)); err != nil {
+			return err
+		}
+		localAttempts = 1
+		policy.MaximumAttempts--
+		policy.InitialInterval = min(time.Duration(float64(policy.InitialInterval)*policy.BackoffCoefficient), policy.MaximumInterval)
+	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    heartbeatTimeout,
+		WaitForCancellation: true,
 		RetryPolicy:         &policy,
 	})
-	err = workflow.ExecuteActivity(actx, regular, input(1)).Get(ctx, result)
-	o.Attempts = 1 + regularAttempts(err, result, policy)
+	err := workflow.ExecuteActivity(actx, regular, input(localAttempts)).Get(ctx, result)
+	o.Attempts = localAttempts + regularAttempts(err, result, policy)
 	return err
+}
+
+// localCallLimit is the longest call a first attempt makes as a local
+// activity.
+func (d *dispatch) localCallLimit() time.Duration {
+	if d.in.LocalCallLimit > 0 {
+		return d.in.LocalCallLimit
+	}
+	return DefaultLocalCallLimit
+}
+
+// handoffDelay is how long an action waits after its local first attempt
+// failed with err: the Retry-After the function asked for, or the retry
+// policy's first interval.
+func handoffDelay(err error, policy temporal.RetryPolicy) time.Duration {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NextRetryDelay() > 0 {
+		return appErr.NextRetryDelay()
+	}
+	return policy.InitialInterval
 }
 
 // regularAttempts counts the attempts a regular activity made: its

@@ -40,13 +40,53 @@ type BulkReplayInput struct {
 
 // BulkReplayState is where a bulk replay is, carried over ContinueAsNew.
 type BulkReplayState struct {
-	Snapshot  time.Time // runs started at or after it are never matched
+	Snapshot time.Time // runs started at or after it are never matched
+	// Progress holds the counts the bulk replay keeps itself: matched,
+	// processed, replayed, skipped, replays that could not start (in
+	// Failed) and the latest reasons; CurrentProgress adds the replays'
+	// outcomes.
 	Progress  dispatcher.BulkReplayProgress
 	Targets   []dispatcher.RunRef // the rest of the current page
 	PageToken []byte              // the next page
 	Exhausted bool                // no page after Targets
-	Pending   []dispatcher.RunRef // replays started that have not closed yet
+	// Version is the version of the bulk replay's code (versions.go),
+	// decided by its first run and kept by the runs it continues as.
+	Version workflow.Version
+	// Closed counts the replays it started that have closed, by how, as
+	// visibility last said (from bulkReplayV1).
+	Closed ReplayCounts
+	// Pending lists the replays started that have not closed yet (before
+	// bulkReplayV1, which counts them instead).
+	Pending []dispatcher.RunRef
 }
+
+// ReplayCounts counts the replays of a bulk replay that have closed.
+type ReplayCounts struct {
+	Completed int
+	Failed    int // failed, terminated or timed out
+	Canceled  int
+}
+
+func (c ReplayCounts) total() int { return c.Completed + c.Failed + c.Canceled }
+
+// CurrentProgress is the progress s stands for.
+func (s *BulkReplayState) CurrentProgress() dispatcher.BulkReplayProgress {
+	p := s.Progress
+	if s.Version < bulkReplayV1 {
+		p.Pending = len(s.Pending)
+	} else {
+		p.Succeeded = s.Closed.Completed
+		p.Failed += s.Closed.Failed + s.Closed.Canceled
+		p.Pending = max(p.Replayed-s.Closed.total(), 0)
+	}
+	p.Remaining = max(p.Matched-p.Processed, 0)
+	return p
+}
+
+// ReplayTaskQueue is the task queue of the activities of the bulk
+// replays that run on queue: their own, so that thousands of replay
+// starts never wait in front of the dispatches.
+func ReplayTaskQueue(queue string) string { return queue + "-replays" }
 
 // The activities of a bulk replay, which package dispatch implements on
 // the Temporal client: one input struct each.
@@ -74,7 +114,13 @@ type ReplayExecutionInput struct {
 	Request dispatcher.ReplayRequest
 }
 
-// ReplayOutcomesInput is the input of ReplayOutcomes.
+// CountReplaysInput is the input of CountReplays.
+type CountReplaysInput struct {
+	BulkReplayID string
+}
+
+// ReplayOutcomesInput is the input of ReplayOutcomes (before
+// bulkReplayV1).
 type ReplayOutcomesInput struct {
 	Runs []dispatcher.RunRef
 }
@@ -113,20 +159,27 @@ var listOptions = workflow.ActivityOptions{
 
 // BulkReplay replays every run its filter matches, at most Rate per
 // second (in bursts of up to a second's worth), each through the
-// ReplayExecution activity with the bulk replay's own ID as replay ID, so
-// a retried start never replays a dispatch twice. It then waits for the
-// replays to close, counting how many succeeded. Canceling it stops
-// further replays; those started run on. Its progress is the
-// QueryProgress query.
+// ReplayExecution activity, which replays a run at most once however often
+// it is retried. It then waits for the replays to close, counting how
+// many succeeded. Canceling it stops further replays; those started run
+// on. Its progress is the QueryProgress query.
 func BulkReplay(ctx workflow.Context, in BulkReplayInput) (dispatcher.BulkReplayProgress, error) {
-	b := &bulkReplay{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	info := workflow.GetInfo(ctx)
+	b := &bulkReplay{in: in, id: info.WorkflowExecution.ID, queue: info.TaskQueueName}
 	b.defaults()
+	if b.st == nil {
+		// The first run decides; the runs it continues as keep its
+		// version in the state, without a marker of their own.
+		b.version = workflow.GetVersion(ctx, changeBulkReplay, workflow.DefaultVersion, bulkReplayLatest)
+	} else {
+		b.version = b.st.Version
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (dispatcher.BulkReplayProgress, error) {
 		return b.progress(), nil
 	}); err != nil {
 		return dispatcher.BulkReplayProgress{}, err
 	}
-	lctx := workflow.WithActivityOptions(ctx, listOptions)
+	lctx := workflow.WithActivityOptions(ctx, b.activityOptions(listOptions))
 	err := b.run(ctx, lctx)
 	var can *workflow.ContinueAsNewError
 	switch {
@@ -142,7 +195,7 @@ func BulkReplay(ctx workflow.Context, in BulkReplayInput) (dispatcher.BulkReplay
 // run replays page after page, then waits for the replays to close.
 func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
 	if b.st == nil {
-		b.st = &BulkReplayState{Snapshot: workflow.Now(ctx)}
+		b.st = &BulkReplayState{Snapshot: workflow.Now(ctx), Version: b.version}
 		var n int64
 		if err := workflow.ExecuteActivity(lctx, ActivityCountExecutions, CountExecutionsInput{Filter: b.filter()}).Get(ctx, &n); err != nil {
 			return err
@@ -190,10 +243,21 @@ func (b *bulkReplay) continueAsNew(ctx workflow.Context) error {
 
 // bulkReplay is the state of one BulkReplay run.
 type bulkReplay struct {
-	in   BulkReplayInput
-	id   string
-	st   *BulkReplayState
-	next time.Time // the throttle: when the next replay may start
+	in      BulkReplayInput
+	id      string
+	queue   string           // the workflow's task queue
+	version workflow.Version // of this bulk replay's code, see versions.go
+	st      *BulkReplayState
+	next    time.Time // the throttle: when the next replay may start
+}
+
+// activityOptions returns o for this bulk replay's activities: from
+// bulkReplayV1 on a task queue of their own.
+func (b *bulkReplay) activityOptions(o workflow.ActivityOptions) workflow.ActivityOptions {
+	if b.version >= bulkReplayV1 {
+		o.TaskQueue = ReplayTaskQueue(b.queue)
+	}
+	return o
 }
 
 func (b *bulkReplay) defaults() {
@@ -223,10 +287,7 @@ func (b *bulkReplay) progress() dispatcher.BulkReplayProgress {
 	if b.st == nil {
 		return dispatcher.BulkReplayProgress{}
 	}
-	p := b.st.Progress
-	p.Pending = len(b.st.Pending)
-	p.Remaining = max(p.Matched-p.Processed, 0)
-	return p
+	return b.st.CurrentProgress()
 }
 
 // nextPage lists the next page of targets and, while at it, checks the
@@ -241,8 +302,14 @@ func (b *bulkReplay) nextPage(ctx, lctx workflow.Context) error {
 	}
 	b.st.Targets, b.st.PageToken = page.Runs, page.NextPageToken
 	b.st.Exhausted = len(page.NextPageToken) == 0
-	if len(b.st.Pending) > 0 {
-		return b.checkReplays(ctx, lctx)
+	if b.version < bulkReplayV1 {
+		if len(b.st.Pending) > 0 {
+			return b.checkReplaysV0(ctx, lctx)
+		}
+		return nil
+	}
+	if b.st.Progress.Replayed > 0 {
+		return b.countReplays(ctx, lctx)
 	}
 	return nil
 }
@@ -276,12 +343,12 @@ func (b *bulkReplay) throttle(ctx workflow.Context) (int, error) {
 func (b *bulkReplay) replay(ctx workflow.Context, targets []dispatcher.RunRef) {
 	b.next = b.next.Add(time.Duration(len(targets)) * time.Duration(float64(time.Second)/b.in.Rate))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	actx := workflow.WithActivityOptions(dctx, replayStartOptions)
+	actx := workflow.WithActivityOptions(dctx, b.activityOptions(replayStartOptions))
 	futures := make([]workflow.Future, len(targets))
 	for i, t := range targets {
 		futures[i] = workflow.ExecuteActivity(actx, ActivityReplayExecution, ReplayExecutionInput{Request: dispatcher.ReplayRequest{
 			WorkflowID: t.WorkflowID, RunID: t.RunID, Actions: b.in.Actions, Config: b.in.Config,
-			Actor: b.in.Actor, ReplayID: b.id, BulkReplayID: b.id,
+			Actor: b.in.Actor, BulkReplayID: b.id,
 		}})
 	}
 	for i, f := range futures {
@@ -296,9 +363,16 @@ func (b *bulkReplay) count(target dispatcher.RunRef, res dispatcher.ReplayResult
 	p.Processed++
 	var appErr *temporal.ApplicationError
 	switch {
+	case err == nil && b.version >= bulkReplayV1 && res.AlreadyStarted && res.BulkReplayID != b.id:
+		// Another replay (by hand, or another bulk replay) replayed this
+		// run first: it is counted there, not here.
+		p.Skipped++
+		b.note(fmt.Sprintf("%s: skipped: run %s was already replayed as run %s", target.WorkflowID, target.RunID, res.RunID))
 	case err == nil:
 		p.Replayed++
-		b.st.Pending = append(b.st.Pending, dispatcher.RunRef{WorkflowID: res.WorkflowID, RunID: res.RunID})
+		if b.version < bulkReplayV1 {
+			b.st.Pending = append(b.st.Pending, dispatcher.RunRef{WorkflowID: res.WorkflowID, RunID: res.RunID})
+		}
 	case errors.As(err, &appErr) && appErr.Type() == FailureReplayRefused:
 		p.Skipped++
 		b.note(fmt.Sprintf("%s: skipped: %s", target.WorkflowID, appErr.Message()))
@@ -308,34 +382,29 @@ func (b *bulkReplay) count(target dispatcher.RunRef, res dispatcher.ReplayResult
 	}
 }
 
-// checkReplays counts the replays that closed since the last check.
-func (b *bulkReplay) checkReplays(ctx, lctx workflow.Context) error {
-	var res ReplayOutcomesResult
-	if err := workflow.ExecuteActivity(lctx, ActivityReplayOutcomes, ReplayOutcomesInput{Runs: b.st.Pending}).Get(ctx, &res); err != nil {
+// countReplays counts, by visibility, the replays this bulk replay
+// started that have closed, and notes where to find those that failed.
+func (b *bulkReplay) countReplays(ctx, lctx workflow.Context) error {
+	var c ReplayCounts
+	if err := workflow.ExecuteActivity(lctx, ActivityCountReplays, CountReplaysInput{BulkReplayID: b.id}).Get(ctx, &c); err != nil {
 		return err
 	}
-	var still []dispatcher.RunRef
-	for i, run := range b.st.Pending {
-		switch status := res.Statuses[i]; status {
-		case dispatcher.ExecutionCompleted:
-			b.st.Progress.Succeeded++
-		case dispatcher.ExecutionFailed, dispatcher.ExecutionCanceled:
-			b.st.Progress.Failed++
-			b.note(fmt.Sprintf("%s: the replay (run %s) %s", run.WorkflowID, run.RunID, status))
-		default:
-			still = append(still, run)
-		}
+	if bad := c.Failed + c.Canceled; bad > b.st.Closed.Failed+b.st.Closed.Canceled {
+		b.note(fmt.Sprintf("%d replays failed or were canceled so far: GET /executions/v1?bulkReplayId=%s&status=failed lists them", bad, b.id))
 	}
-	b.st.Pending = still
+	b.st.Closed = c
 	return nil
 }
 
-// waitForReplays checks the pending replays until all closed, backing
-// off from 1 s to a minute.
+// waitForReplays waits until every replay started has closed, counting
+// them with backoff from 1 s to a minute.
 func (b *bulkReplay) waitForReplays(ctx, lctx workflow.Context) error {
+	if b.version < bulkReplayV1 {
+		return b.waitForReplaysV0(ctx, lctx)
+	}
 	wait := time.Second
-	for len(b.st.Pending) > 0 {
-		if err := b.checkReplays(ctx, lctx); err != nil || len(b.st.Pending) == 0 {
+	for {
+		if err := b.countReplays(ctx, lctx); err != nil || b.st.Closed.total() >= b.st.Progress.Replayed {
 			return err
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
@@ -346,7 +415,6 @@ func (b *bulkReplay) waitForReplays(ctx, lctx workflow.Context) error {
 		}
 		wait = min(2*wait, time.Minute)
 	}
-	return nil
 }
 
 func (b *bulkReplay) note(reason string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,29 @@ type bulkFake struct {
 	filters  []dispatcher.ExecutionFilter
 	requests []dispatcher.ReplayRequest
 	startAt  []time.Time // workflow time of each replay start
+	// earlier are the requests of the runs this one continues: their
+	// replays carry the bulk replay's ID too.
+	earlier []dispatcher.ReplayRequest
+}
+
+// closed counts the replays started so far by how they ended, as the
+// visibility count by the bulk replay's ID does.
+func (f *bulkFake) closed() workflows.ReplayCounts {
+	var c workflows.ReplayCounts
+	for _, r := range append(slices.Clone(f.earlier), f.requests...) {
+		if f.refuse[r.WorkflowID] {
+			continue
+		}
+		switch f.outcome[r.WorkflowID] {
+		case dispatcher.ExecutionFailed:
+			c.Failed++
+		case dispatcher.ExecutionCanceled:
+			c.Canceled++
+		default:
+			c.Completed++
+		}
+	}
+	return c
 }
 
 func targets(n int, prefix string) []dispatcher.RunRef {
@@ -85,7 +109,22 @@ func newBulkEnv(t *testing.T, f *bulkFake) *testsuite.TestWorkflowEnvironment {
 			if f.refuse[r.WorkflowID] {
 				return dispatcher.ReplayResult{}, temporal.NewNonRetryableApplicationError("nothing failed", workflows.FailureReplayRefused, nil)
 			}
-			return dispatcher.ReplayResult{WorkflowID: r.WorkflowID, RunID: "replay-of-" + r.RunID, ReplayOf: r.RunID, ReplayID: r.ReplayID}, nil
+			return dispatcher.ReplayResult{WorkflowID: r.WorkflowID, RunID: "replay-of-" + r.RunID, ReplayOf: r.RunID, ReplayID: "r-" + r.RunID, BulkReplayID: r.BulkReplayID}, nil
+		})
+	env.OnActivity(workflows.ActivityCountReplays, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in workflows.CountReplaysInput) (workflows.ReplayCounts, error) {
+			var c workflows.ReplayCounts
+			record(func() {
+				if in.BulkReplayID != bulkID {
+					panic("counted the replays of another bulk replay: " + in.BulkReplayID)
+				}
+				if f.runningChecks > 0 {
+					f.runningChecks--
+					return
+				}
+				c = f.closed()
+			})
+			return c, nil
 		})
 	env.OnActivity(workflows.ActivityReplayOutcomes, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in workflows.ReplayOutcomesInput) (workflows.ReplayOutcomesResult, error) {
@@ -163,14 +202,14 @@ func TestBulkReplayThrottlesAndCountsOutcomes(t *testing.T) {
 		got.Succeeded != want.Succeeded || got.Failed != want.Failed || got.Pending != 0 || got.Remaining != 0 {
 		t.Errorf("progress = %+v, want %+v", got, want)
 	}
-	if len(got.Errors) != 2 || !strings.Contains(got.Errors[0], "skipped: nothing failed") || !strings.Contains(got.Errors[1], all[4].WorkflowID) {
+	if len(got.Errors) != 2 || !strings.Contains(got.Errors[0], "skipped: nothing failed") || !strings.Contains(got.Errors[1], "1 replays failed") || !strings.Contains(got.Errors[1], "bulkReplayId="+bulkID) {
 		t.Errorf("errors = %q", got.Errors)
 	}
 
-	// Every replay carries the bulk replay's ID as its replay ID (the same
-	// on every attempt) and names the run it replays.
+	// Every replay carries the bulk replay's ID and names the run it
+	// replays.
 	for i, r := range f.requests {
-		if r.ReplayID != bulkID || r.BulkReplayID != bulkID || r.RunID != all[i].RunID || r.Actor != "ann" || r.Config != "original" {
+		if r.BulkReplayID != bulkID || r.RunID != all[i].RunID || r.Actor != "ann" || r.Config != "original" {
 			t.Errorf("request %d = %+v", i, r)
 		}
 	}
@@ -221,12 +260,12 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
 	}
 	if st.Progress.Processed != 2 || st.Progress.Matched != 3 || len(st.Targets) != 1 || st.Targets[0] != all[2] ||
-		!st.Exhausted || len(st.Pending) != 2 || !st.Snapshot.Equal(t0) {
+		!st.Exhausted || st.Version != 1 || !st.Snapshot.Equal(t0) {
 		t.Fatalf("carried state = %+v", st)
 	}
 
 	// The next run picks up where it stopped: one replay, no new count.
-	f2 := &bulkFake{pages: [][]dispatcher.RunRef{nil}}
+	f2 := &bulkFake{pages: [][]dispatcher.RunRef{nil}, earlier: f.requests}
 	env2 := newBulkEnv(t, f2)
 	env2.ExecuteWorkflow(workflows.WorkflowBulkReplay, next)
 	var p dispatcher.BulkReplayProgress

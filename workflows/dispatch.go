@@ -24,9 +24,14 @@ type DispatchInput struct {
 	// Run marks a replay of the dispatch: it changes the Idempotency-Key,
 	// Message-ID and child workflow IDs. Empty for the first dispatch.
 	Run string
-	// LocalTimeout bounds the first attempt of each action, which runs as
-	// a local activity; 0 means DefaultLocalTimeout.
+	// LocalTimeout was, before dispatchV1, the first attempt's budget; it
+	// is read only to replay those dispatches.
 	LocalTimeout time.Duration
+	// LocalCallLimit is the longest call an action's first attempt makes
+	// as a local activity, the fast path; an action whose call may take
+	// longer runs every attempt as a regular activity. 0 means
+	// DefaultLocalCallLimit. It never cuts an attempt short.
+	LocalCallLimit time.Duration
 }
 
 // DispatchResult is the result of a dispatch, and the details of its
@@ -43,14 +48,12 @@ type DispatchResult struct {
 //
 // The happy path finishes in the first workflow task: the configuration
 // and the first attempt of each action run as local activities. Only an
-// action whose first attempt fails retryably or runs long is handed to a
-// regular activity with the full retry policy.
+// action whose first attempt fails retryably is handed to a regular
+// activity with the rest of its retry policy (see attempt).
 func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	logger := workflow.GetLogger(ctx)
 	d := &dispatch{in: in, key: workflow.GetInfo(ctx).WorkflowExecution.ID}
-	if d.in.LocalTimeout <= 0 {
-		d.in.LocalTimeout = DefaultLocalTimeout
-	}
+	d.version = workflow.GetVersion(ctx, changeDispatch, workflow.DefaultVersion, dispatchLatest)
 	if err := workflow.SetQueryHandler(ctx, QueryOutcomes, func() ([]dispatcher.ActionOutcome, error) {
 		return d.outcomes, nil
 	}); err != nil {
@@ -98,6 +101,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 // dispatch is the state of one Dispatch run. Its coroutines each own one
 // index of jobs and outcomes; workflow coroutines never run in parallel.
 type dispatch struct {
+	version  workflow.Version // of this run's code, see versions.go
 	in       DispatchInput
 	cfg      *dispatcher.Config
 	key      string // the workflow ID: the root of idempotency keys

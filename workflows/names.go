@@ -22,6 +22,7 @@ const (
 	QueryOutcomes = "outcomes"
 
 	ActivityLoadConfig   = "LoadConfig"   // always local
+	ActivityPrepareTask  = "PrepareTask"  // always local: a child workflow's payload
 	ActivitySendMail     = "SendMail"     // retries of a mail action
 	ActivityCallFunction = "CallFunction" // retries of an HTTP task action
 	// The first attempt of an action runs as a local activity under its
@@ -37,7 +38,8 @@ const (
 	ActivityCountExecutions = "CountExecutions" // how many runs a filter matches
 	ActivityListExecutions  = "ListExecutions"  // one page of matching runs
 	ActivityReplayExecution = "ReplayExecution" // starts one replay, idempotently
-	ActivityReplayOutcomes  = "ReplayOutcomes"  // which replays have closed, and how
+	ActivityCountReplays    = "CountReplays"    // how many of its replays have closed, and how
+	ActivityReplayOutcomes  = "ReplayOutcomes"  // before bulkReplayV1: which replays have closed
 
 	// FailureReplayRefused is the failure type of a replay that the
 	// executions service refused: retrying cannot help, the bulk replay
@@ -73,11 +75,14 @@ var (
 	// run of an event. It lets a listing tell which failed runs a later
 	// run has superseded without reading any history.
 	AttrReplayOf = temporal.NewSearchAttributeKeyKeyword("DispatchReplayOf")
+	// AttrBulkReplayID is the bulk replay that started a replay run, so a
+	// bulk replay counts its replays' outcomes with one query per state.
+	AttrBulkReplayID = temporal.NewSearchAttributeKeyKeyword("DispatchBulkReplayID")
 )
 
 // SearchAttributeKeys returns the custom search attributes of a dispatch,
 // to register with the Temporal namespace at start-up.
 func SearchAttributeKeys() []temporal.SearchAttributeKey {
 	return []temporal.SearchAttributeKey{AttrEventType, AttrEventID, AttrDispatcherIDs,
-		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrReplayOf}
+		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrReplayOf, AttrBulkReplayID}
 }

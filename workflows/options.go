@@ -9,10 +9,24 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 )
 
-// DefaultLocalTimeout bounds the first attempt of an action, which runs as
-// a local activity inside the workflow task. Longer calls are retried as
-// regular activities, so a slow function never holds a workflow task.
-const DefaultLocalTimeout = 5 * time.Second
+// DefaultLocalCallLimit is the longest call an action's first attempt
+// makes as a local activity: mails (a minute) and functions with the
+// default timeout qualify; a function that may take longer runs every
+// attempt as a heartbeating regular activity, rather than hold a workflow
+// task that Temporal must keep alive for minutes.
+const DefaultLocalCallLimit = time.Minute
+
+// heartbeatTimeout is how long a regular attempt may go without a
+// heartbeat (activities.HeartbeatTimeout) before Temporal retries it
+// elsewhere: its worker died.
+const heartbeatTimeout = 10 * time.Second
+
+// prepareTaskOptions: rendering a child workflow's payload is quick and
+// local; a failure is a template error, which retrying cannot fix.
+var prepareTaskOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 10 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+}
 
 // DefaultRetryPolicy returns the retry policy of an action without its
 // own. Its MaximumAttempts counts the local first attempt.

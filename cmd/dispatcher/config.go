@@ -26,7 +26,8 @@ type config struct {
 	TaskQueue      string
 	SMTPURL        string
 	MailFrom       string
-	LocalTimeout   time.Duration
+	LocalCallLimit time.Duration
+	DedupWindow    time.Duration
 	OTLPEndpoint   string
 	ServiceName    string
 	LogFormat      string
@@ -58,7 +59,8 @@ var settings = []setting{
 	{"DISPATCHER_TASK_QUEUE", "dispatcher", "Temporal task queue of the dispatch workflows.", str(func(c *config) *string { return &c.TaskQueue })},
 	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS when offered; `?starttls=required` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
-	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "5s", "Time an action's first, in-workflow-task attempt may take before it is handed to a regular, retried activity.", duration(func(c *config) *time.Duration { return &c.LocalTimeout })},
+	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "1m", "The longest call (a function's timeout, a mail's minute) whose first attempt runs inside the workflow task as a local activity, the fast path; longer ones run every attempt as a regular, heartbeating activity. Speed only: an attempt is never cut short.", duration(func(c *config) *time.Duration { return &c.LocalCallLimit })},
+	{"DISPATCHER_DEDUP_WINDOW", "168h", "How long an event id stays a duplicate, and a sent mail is not sent again. Temporal's namespace retention covers it when it is as long; otherwise the database keeps a record of accepted events for this long.", duration(func(c *config) *time.Duration { return &c.DedupWindow })},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint for traces (e.g. `http://otel-collector:4318`); tracing is off when unset. The other standard `OTEL_EXPORTER_OTLP_*` variables apply too.", str(func(c *config) *string { return &c.OTLPEndpoint })},
 	{"OTEL_SERVICE_NAME", "dispatcher", "Service name on the traces.", str(func(c *config) *string { return &c.ServiceName })},
 	{"DISPATCHER_LOG_FORMAT", "text", "`text` or `json`.", str(func(c *config) *string { return &c.LogFormat })},

@@ -276,14 +276,23 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 	}
 
 	// Exactly one replay per dispatch: one replay key each, two runs each.
-	replays := map[string]int{}
+	replays := map[string]map[string]bool{} // workflow ID → its replay keys
 	for _, k := range erase.keys() {
-		if wid, ok := strings.CutSuffix(k, "/replay-"+id); ok {
-			replays[strings.SplitN(wid, "/", 2)[0]]++
+		if strings.Contains(k, "/replay-") {
+			wid := strings.SplitN(k, "/", 2)[0]
+			if replays[wid] == nil {
+				replays[wid] = map[string]bool{}
+			}
+			replays[wid][k] = true
 		}
 	}
 	if len(replays) != n {
 		t.Fatalf("%d dispatches replayed, want %d: %v", len(replays), n, replays)
+	}
+	for wid, keys := range replays {
+		if len(keys) != 1 {
+			t.Errorf("%s was replayed under %d keys, want one replay: %v", wid, len(keys), keys)
+		}
 	}
 	// A crashed worker may run a replay's task again (at least once,
 	// same Idempotency-Key); what must not happen is a second replay.

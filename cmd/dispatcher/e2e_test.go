@@ -158,7 +158,7 @@ func (b *syncBuffer) String() string {
 // binary over HTTP.
 func TestEndToEndAdminAPI(t *testing.T) {
 	s := startSystem(t)
-	if out := s.run("migrate", "--status"); !strings.Contains(out, "schema version 2 (latest 2)") {
+	if out := s.run("migrate", "--status"); !strings.Contains(out, "schema version 3 (latest 3)") {
 		t.Fatalf("migrate --status: %s", out)
 	}
 	res, err := http.Get(s.url + "/dispatchers/v1")

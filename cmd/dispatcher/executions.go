@@ -19,11 +19,11 @@ func (p process) executions(tc client.Client, store *models.Store) (*dispatch.Ex
 		TaskQueue: p.cfg.TaskQueue,
 		// As for the Starter: eager start only helps when this process's
 		// worker takes the first workflow task.
-		Eager:        p.worker,
-		LocalTimeout: p.cfg.LocalTimeout,
-		Audit:        store,
-		Dispatchers:  store,
-		Now:          time.Now,
-		Logger:       p.log,
+		Eager:          p.worker,
+		LocalCallLimit: p.cfg.LocalCallLimit,
+		Audit:          store,
+		Dispatchers:    store,
+		Now:            time.Now,
+		Logger:         p.log,
 	})
 }

@@ -106,13 +106,16 @@ func (p process) run(ctx context.Context) error {
 	}
 
 	if p.worker {
-		w, err := p.startWorker(ctx, tc, store, executions)
+		workers, err := p.startWorkers(ctx, tc, store, executions)
 		if err != nil {
 			return err
 		}
 		// Stop waits for in-flight activities up to the worker's
 		// stop timeout; unfinished ones are retried elsewhere.
-		defer w.Stop()
+		for _, w := range workers {
+			defer w.Stop()
+		}
+		go p.pruneDeliveryRecords(ctx, store)
 	}
 	checks := map[string]api.Check{
 		"database": store.Ping,
@@ -150,7 +153,8 @@ func (p process) run(ctx context.Context) error {
 			Store: store,
 			// Eager start only helps when this process's worker takes
 			// the first workflow task: serve, not api alone.
-			Starter:  dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalTimeout: p.cfg.LocalTimeout},
+			Starter: dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalCallLimit: p.cfg.LocalCallLimit,
+				Seen: p.acceptedEvents(ctx, tc, store), Now: time.Now},
 			Checks:   checks,
 			Registry: reg,
 			Tracer:   p.tracer,
@@ -208,7 +212,11 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	return models.NewStore(db, time.Now), nil
 }
 
-func (p process) startWorker(ctx context.Context, tc client.Client, store *models.Store, executions *dispatch.Executions) (worker.Worker, error) {
+// startWorkers starts the worker of the dispatches on the task queue,
+// and one for the activities of bulk replays on a queue of their own
+// (workflows.ReplayTaskQueue), with few slots: thousands of replay starts
+// never wait in front of the dispatches, nor take all of a worker.
+func (p process) startWorkers(ctx context.Context, tc client.Client, store *models.Store, executions *dispatch.Executions) ([]worker.Worker, error) {
 	if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
 		return nil, fmt.Errorf("temporal at %s: %w", p.cfg.TemporalAddr, err)
 	}
@@ -217,12 +225,21 @@ func (p process) startWorker(ctx context.Context, tc client.Client, store *model
 	if err != nil {
 		return nil, err
 	}
+	replays := dispatch.NewReplayActivities(executions)
 	w := worker.New(tc, p.cfg.TaskQueue, worker.Options{WorkerStopTimeout: p.cfg.ShutdownPeriod})
-	register(w, effects, dispatch.NewReplayActivities(executions))
-	if err := w.Start(); err != nil {
-		return nil, fmt.Errorf("start worker (is Temporal running at %s?): %w", p.cfg.TemporalAddr, err)
+	workflows.Register(w)
+	w.RegisterActivity(effects)
+	w.RegisterActivity(replays) // bulk replays from before they had a queue of their own
+	rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), worker.Options{
+		WorkerStopTimeout: p.cfg.ShutdownPeriod, MaxConcurrentActivityExecutionSize: 20,
+	})
+	rw.RegisterActivity(replays)
+	for _, w := range []worker.Worker{w, rw} {
+		if err := w.Start(); err != nil {
+			return nil, fmt.Errorf("start worker (is Temporal running at %s?): %w", p.cfg.TemporalAddr, err)
+		}
 	}
-	return w, nil
+	return []worker.Worker{w, rw}, nil
 }
 
 func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
@@ -262,12 +279,4 @@ func redactURL(raw string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
-}
-
-// register registers the workflows with w, and the activities they call
-// under the names they call them by (their method names).
-func register(w worker.Registry, effects *activities.Effects, replays *dispatch.ReplayActivities) {
-	workflows.Register(w)
-	w.RegisterActivity(effects)
-	w.RegisterActivity(replays)
 }
