@@ -42,6 +42,17 @@ func Heartbeat(ctx context.Context) (stop func()) {
 	return func() { close(done) }
 }
 
+// callContext is the context of an attempt's call: the attempt's values,
+// without its cancellation, ending after budget. A cancel of the dispatch
+// reaches a regular attempt by heartbeat; tearing its call down then would
+// leave the receiver's effect unknown (it may complete the request anyway),
+// and a replay would send it again under another key. So the call runs to
+// its end, and the attempt reports how it ended: a call that completed is
+// an action that succeeded.
+func callContext(attemptCtx context.Context, budget time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(attemptCtx), budget)
+}
+
 // callBudget is how long a call of an attempt may take: limit, but ending
 // a margin before the attempt's own deadline, so that the call's timeout,
 // not Temporal's, ends a slow attempt. The attempt's code then always
@@ -57,8 +68,8 @@ func callBudget(ctx context.Context, limit time.Duration) time.Duration {
 }
 
 // canceled reports whether the attempt itself was canceled (its dispatch
-// was), as opposed to a call that ran out of time: the attempt then
-// returns the context's error, which Temporal records as canceled.
+// was): an attempt whose call failed then returns the context's error,
+// which Temporal records as canceled rather than retrying it.
 func canceled(attemptCtx context.Context) bool {
 	return errors.Is(attemptCtx.Err(), context.Canceled)
 }

@@ -117,7 +117,7 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
 	defer Heartbeat(ctx)()
 	timeout := callBudget(ctx, mailTimeout)
 	attemptCtx := ctx
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := callContext(ctx, timeout)
 	defer cancel()
 	// One fresh connection per mail, so go-mail's NOOPs (liveness checks
 	// of the connection it has just opened) and its RSET (right before

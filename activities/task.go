@@ -62,7 +62,7 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	timeout = callBudget(ctx, timeout).Round(time.Millisecond)
 	defer Heartbeat(ctx)()
 	attemptCtx := ctx
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := callContext(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(body))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -170,13 +171,17 @@ func (s *Server) executionFailures(c *gin.Context) {
 
 // replayExecution answers POST /executions/v1/{workflowId}/replay.
 func (s *Server) replayExecution(c *gin.Context) {
+	key, ok := idempotencyKey(c)
+	if !ok {
+		return
+	}
 	var req wire.ReplayRequest
 	if !bindOptionalJSON(c, &req) {
 		return
 	}
 	res, err := s.executions.Replay(c.Request.Context(), dispatcher.ReplayRequest{
 		WorkflowID: c.Param("workflowId"), RunID: req.RunID, Actions: req.Actions, Config: req.Config,
-		Actor: principalOf(c).Subject,
+		Actor: principalOf(c).Subject, IdempotencyKey: key,
 	})
 	if err != nil {
 		fail(c, err)
@@ -209,7 +214,12 @@ func (s *Server) bulkReplay(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	r := dispatcher.BulkReplayRequest{Filter: f, Actions: req.Actions, Config: req.Config, Rate: req.Rate, Actor: principalOf(c).Subject}
+	key, ok := idempotencyKey(c)
+	if !ok {
+		return
+	}
+	r := dispatcher.BulkReplayRequest{Filter: f, Actions: req.Actions, Config: req.Config, Rate: req.Rate,
+		Actor: principalOf(c).Subject, IdempotencyKey: key}
 	if req.DryRun {
 		dry, err := s.executions.DryRunBulkReplay(c.Request.Context(), r, dryRunSample)
 		if err != nil {
@@ -251,6 +261,18 @@ func (s *Server) cancelBulkReplay(c *gin.Context) {
 	out := wire.FromBulkReplay(st)
 	out.Status = "canceling"
 	c.JSON(http.StatusAccepted, out)
+}
+
+// idempotencyKey reads the optional Idempotency-Key header: a request that
+// comes again with the same key gets the answer the first one got. On a
+// malformed key it answers 400 and returns false.
+func idempotencyKey(c *gin.Context) (string, bool) {
+	key := c.GetHeader("Idempotency-Key")
+	if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		abort(c, errFieldFormat, "Idempotency-Key: must be at most 255 printable ASCII characters")
+		return "", false
+	}
+	return key, true
 }
 
 // bindOptionalJSON is bindJSON for bodies that may be left out: an empty

@@ -13,12 +13,18 @@ type systemOptions struct {
 	// split runs `api` and `worker` as two processes instead of `serve`,
 	// so a test can kill and restart the worker alone.
 	split bool
+	env   []string // extra KEY=value settings
 }
 
 type systemOption func(*systemOptions)
 
 // splitProcesses runs the API and the worker as separate processes.
 func splitProcesses(o *systemOptions) { o.split = true }
+
+// withEnv adds settings (KEY=value) to the processes' environment.
+func withEnv(kv ...string) systemOption {
+	return func(o *systemOptions) { o.env = append(o.env, kv...) }
+}
 
 // proc is one running dispatcher process.
 type proc struct {

@@ -60,6 +60,7 @@ func startSystem(t *testing.T, opts ...systemOption) *system {
 		"DISPATCHER_MAIL_FROM=dispatcher@example.com",
 		"DISPATCHER_LOG_LEVEL=warn",
 	)
+	s.env = append(s.env, o.env...)
 	if o.split {
 		// The worker first: it registers the search attributes.
 		s.worker = s.startProcess("worker")
