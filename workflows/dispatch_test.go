@@ -97,9 +97,15 @@ func runDispatch(t *testing.T, env *testsuite.TestWorkflowEnvironment, in workfl
 	var res workflows.DispatchResult
 	if err := env.GetWorkflowError(); err != nil {
 		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.Type() == dispatcher.FailureDispatch {
+		var canceled *temporal.CanceledError
+		switch {
+		case errors.As(err, &appErr) && appErr.Type() == dispatcher.FailureDispatch:
 			if derr := appErr.Details(&res); derr != nil {
 				t.Fatalf("decoding the failure details: %v", derr)
+			}
+		case errors.As(err, &canceled) && canceled.HasDetails():
+			if derr := canceled.Details(&res); derr != nil {
+				t.Fatalf("decoding the cancellation details: %v", derr)
 			}
 		}
 		return res, err

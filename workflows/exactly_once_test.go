@@ -1,0 +1,126 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// taskConfig is one dispatcher with one task action calling "erase".
+func taskConfig() dispatcher.Config {
+	return config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase")}})
+}
+
+// A first attempt slower than the budget that dispatches before version 1
+// gave it (LocalTimeout) is not cut off: before, the SDK reported its
+// timeout at once and the retry was sent while the first call still ran.
+func TestDispatchSlowFirstAttemptIsNotDoubled(t *testing.T) {
+	env := newEnv(t, taskConfig())
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			time.Sleep(300 * time.Millisecond) // a call slower than the old 50 ms budget
+			return taskOK(ctx, in)
+		})
+	env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), LocalTimeout: 50 * time.Millisecond})
+	if err != nil || summary(res.Outcomes) != "t1:succeeded:1:" {
+		t.Fatalf("outcomes = %q, %v; want one attempt", summary(res.Outcomes), err)
+	}
+	env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, 0)
+}
+
+// A call longer than the local call limit runs every attempt as a regular
+// activity, which heartbeats.
+func TestDispatchLongCallStartsRegular(t *testing.T) {
+	env := newEnv(t, taskConfig())
+	env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), LocalCallLimit: time.Second})
+	if err != nil || summary(res.Outcomes) != "t1:succeeded:1:" {
+		t.Fatalf("outcomes = %q, %v", summary(res.Outcomes), err)
+	}
+	env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 0)
+	env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, 1)
+}
+
+// The second attempt comes when the function asked for it: before, it was
+// sent within milliseconds of the first, whatever its Retry-After said.
+func TestDispatchHandoffWaitsForRetryAfter(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		local     error
+		wantDelay time.Duration
+	}{
+		{"Retry-After", temporal.NewApplicationErrorWithOptions("busy", dispatcher.FailureHTTPTemporary,
+			temporal.ApplicationErrorOptions{NextRetryDelay: 30 * time.Second}), 30 * time.Second},
+		{"the policy's first interval", temporal.NewApplicationError("busy", dispatcher.FailureHTTPTemporary), time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t, taskConfig())
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{}, tt.local)
+			var second time.Time
+			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(
+				func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+					record(func() { second = env.Now() })
+					return taskOK(ctx, in)
+				})
+			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+			if err != nil || summary(res.Outcomes) != "t1:succeeded:2:" {
+				t.Fatalf("outcomes = %q, %v", summary(res.Outcomes), err)
+			}
+			if got := second.Sub(t0); got < tt.wantDelay {
+				t.Errorf("the second attempt came %v after the first, want at least %v", got, tt.wantDelay)
+			}
+		})
+	}
+}
+
+// A cancel that reaches an attempt in flight waits for it (the attempt
+// runs with WaitForCancellation): the test environment resolves a
+// canceled activity at once whatever the option says, so the end-to-end
+// test (TestEndToEndExactlyOnce) shows it on a real server.
+
+// A cancel while an action waits to retry ends it canceled: nothing is in
+// flight.
+func TestDispatchCancelBetweenAttempts(t *testing.T) {
+	env := newEnv(t, taskConfig())
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
+		temporal.NewApplicationErrorWithOptions("busy", dispatcher.FailureHTTPTemporary, temporal.ApplicationErrorOptions{NextRetryDelay: time.Hour}))
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) || summary(res.Outcomes) != "t1:canceled:1:Canceled" {
+		t.Fatalf("outcomes = %q, %v; want the action canceled", summary(res.Outcomes), err)
+	}
+	env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, 0)
+}
+
+// A child workflow's payload is rendered by a local activity, never in
+// workflow code, where a slow template would trip the deadlock detector
+// and fail the workflow task for ever.
+func TestDispatchChildPayloadFromLocalActivity(t *testing.T) {
+	env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("c1", "erase-child")}}))
+	rendered := dispatcher.TaskPayload{TaskID: "default-test-workflow-id/d1/c1", Data: json.RawMessage(`{"rendered":"by the activity"}`)}
+	env.OnActivity(workflows.ActivityPrepareTask, mock.Anything, mock.Anything).Return(rendered, nil)
+	var got dispatcher.TaskPayload
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context, p dispatcher.TaskPayload) error {
+		got = p
+		return nil
+	}, workflow.RegisterOptions{Name: "erase-child"})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	if err != nil || summary(res.Outcomes) != "c1:succeeded:1:" {
+		t.Fatalf("outcomes = %q, %v", summary(res.Outcomes), err)
+	}
+	if string(got.Data) != `{"rendered":"by the activity"}` {
+		t.Errorf("the child got %s, want the payload the activity rendered", got.Data)
+	}
+	env.AssertNumberOfCalls(t, workflows.ActivityPrepareTask, 1)
+}
