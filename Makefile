@@ -19,6 +19,10 @@ NESTED_MODULES := deployments/validate deployments/docker/probe
 # Extra flags for the benchmark, e.g. `make bench BENCHFLAGS='-n 2000 -db postgres'`.
 BENCHFLAGS ?=
 
+# Extra flags for the fault suite, e.g. `make chaos CHAOSFLAGS='-events 2000 -seed 7'`
+# (`go run ./cmd/chaos -h` lists them; -out FILE appends the figures to FILE).
+CHAOSFLAGS ?=
+
 # Extra flags for go test, e.g. `make test GOTESTFLAGS='-run TestX -v'`.
 GOTESTFLAGS ?=
 
@@ -69,9 +73,17 @@ test: services bin/temporal build ## Run all tests against real services (make s
 	@echo ">> deployments: manifests, alert rules, dashboard, compose file, Docker build (offline)"
 	$(foreach m,$(NESTED_MODULES),cd $(m) && $(GO) test -count=1 $(GOTESTFLAGS) ./... && cd $(CURDIR) &&) true
 
+.PHONY: record-histories
+record-histories: bin/temporal ## Record the workflows' histories of the newest version into workflows/testdata (never rewrites one)
+	$(TEST_ENV) DISPATCHER_RECORD_HISTORY=1 $(GO) test -count=1 -run TestRecordHistories -v ./workflows
+
 .PHONY: bench
 bench: bin/temporal build ## Benchmark the real stack against hand-written Temporal workflows; rewrites docs/benchmarks.md
 	$(TEST_ENV) $(GO) run ./cmd/bench -out docs/benchmarks.md $(BENCHFLAGS)
+
+.PHONY: chaos
+chaos: bin/temporal build ## Fault suite: SIGKILL worker, API, Temporal under load; each effect exactly once? (docs/reliability.md)
+	$(TEST_ENV) $(GO) run ./cmd/chaos $(CHAOSFLAGS)
 
 .PHONY: lint
 lint: ## Run go vet and staticcheck

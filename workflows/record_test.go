@@ -1,0 +1,300 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// The versions the recorder files its histories under: the newest of each
+// workflow (versions.go). Bump them with the workflows' latest versions.
+const (
+	recordDispatchVersion   = "v1"
+	recordBulkReplayVersion = "v1"
+)
+
+// TestRecordHistories runs real dispatches and bulk replays on a dev
+// server, with the real activities against an SMTP and an HTTP sink on
+// loopback, through every path the workflows take, and saves their
+// histories to testdata/histories for TestReplay. A history that exists is
+// never rewritten: a change to workflow code is a new version with new
+// histories beside the old ones. It runs only when asked:
+// DISPATCHER_RECORD_HISTORY=1 (make record-histories).
+func TestRecordHistories(t *testing.T) {
+	if os.Getenv("DISPATCHER_RECORD_HISTORY") != "1" {
+		t.Skip("set DISPATCHER_RECORD_HISTORY=1 (make record-histories) to record histories into testdata")
+	}
+	r := newRecorder(t)
+	dir := filepath.Join("testdata", "histories", "dispatch", recordDispatchVersion)
+
+	// The happy path: a mail, an HTTP task and a child workflow, each
+	// first attempt local, the child's payload rendered by a local activity.
+	completed := r.dispatch("completed", true)
+	r.save(completed.WorkflowID, completed.RunID, filepath.Join(dir, "completed.json"))
+	// A permanent failure and a template error.
+	failed := r.dispatch("failed", true)
+	r.save(failed.WorkflowID, failed.RunID, filepath.Join(dir, "failed.json"))
+	// A first attempt that fails retryably with a Retry-After: a timer,
+	// then a regular activity.
+	handoff := r.dispatch("handoff", true)
+	r.save(handoff.WorkflowID, handoff.RunID, filepath.Join(dir, "handoff.json"))
+	// A call longer than the local call limit: regular from the start.
+	regular := r.dispatch("regular", true)
+	r.save(regular.WorkflowID, regular.RunID, filepath.Join(dir, "regular.json"))
+	// An action waiting for its startTimestamp.
+	scheduled := r.dispatch("scheduled", true)
+	r.save(scheduled.WorkflowID, scheduled.RunID, filepath.Join(dir, "scheduled.json"))
+	// A cancel while an action waits, and one while a call is in flight.
+	canceled := r.dispatch("canceled", false)
+	r.cancelWhen(canceled, func() bool { return r.status(canceled) == dispatcher.ExecutionScheduled })
+	r.save(canceled.WorkflowID, canceled.RunID, filepath.Join(dir, "canceled.json"))
+	inFlight := r.dispatch("inflight", false)
+	r.cancelWhen(inFlight, func() bool { return r.calls("/hold") > 0 })
+	r.save(inFlight.WorkflowID, inFlight.RunID, filepath.Join(dir, "canceled-in-flight.json"))
+	// A replay of the failed dispatch, with its original configuration.
+	replay, err := r.ex.Replay(r.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "recorder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.wait(replay.WorkflowID, replay.RunID)
+	r.save(replay.WorkflowID, replay.RunID, filepath.Join(dir, "replay.json"))
+
+	// A bulk replay of two failed dispatches that continues as new after
+	// each replay.
+	bulkDir := filepath.Join("testdata", "histories", "bulk-replay", recordBulkReplayVersion)
+	r.dispatch("bulk", true)
+	r.dispatchID("bulk", "record-bulk-2", true)
+	run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.BulkReplayIDPrefix + "0123456789abcdef01234567", TaskQueue: recordQueue},
+		workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
+			Filter: dispatcher.ExecutionFilter{EventType: "bulk", Status: dispatcher.ExecutionFailed},
+			Rate:   50, Actor: "recorder", PageSize: 1, ReplaysPerRun: 1,
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.GetWorkflow(r.ctx(), run.GetID(), "").Get(r.ctx(), nil); err != nil {
+		t.Fatalf("the bulk replay: %v", err)
+	}
+	last, err := r.c.DescribeWorkflowExecution(r.ctx(), run.GetID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.save(run.GetID(), run.GetRunID(), filepath.Join(bulkDir, "continue-as-new-first.json"))
+	r.save(run.GetID(), last.GetWorkflowExecutionInfo().GetExecution().GetRunId(), filepath.Join(bulkDir, "continue-as-new-last.json"))
+}
+
+const recordQueue = "dispatch-record"
+
+// recorder is a dev server with workers running the real workflows and
+// activities, the configuration below in memory, and the executions
+// service on top.
+type recorder struct {
+	t  *testing.T
+	c  client.Client
+	s  dispatch.Starter
+	ex *dispatch.Executions
+
+	mu    sync.Mutex
+	callsBy map[string]int // by function path
+}
+
+func newRecorder(t *testing.T) *recorder {
+	t.Helper()
+	r := &recorder{t: t, c: testenv.TemporalClient(t), callsBy: map[string]int{}}
+	var flaky sync.Map
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.callsBy[req.URL.Path]++
+		r.mu.Unlock()
+		switch req.URL.Path {
+		case "/gone":
+			http.Error(w, "no such user", http.StatusNotFound)
+		case "/flaky": // the first call of each action: busy, come back in a second
+			if _, seen := flaky.LoadOrStore(req.Header.Get("Idempotency-Key"), true); !seen {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+			}
+		case "/hold": // long enough to be canceled while in flight
+			time.Sleep(2 * time.Second)
+		}
+	}))
+	t.Cleanup(fn.Close)
+
+	later := time.Now().Add(time.Hour).UTC()
+	soon := time.Now().Add(3 * time.Second).UTC()
+	task := func(id, fn string) dispatcher.Action {
+		return dispatcher.Action{ID: id, Type: dispatcher.ActionTask, FunctionName: fn}
+	}
+	store := &testenv.MemStore{
+		Dispatchers: []dispatcher.Dispatcher{
+			{ID: "d-completed", EventType: "completed", Actions: []dispatcher.Action{
+				{ID: "m1", Type: dispatcher.ActionMail, TemplateID: "tpl", Recipients: dispatcher.Recipients{To: []string{"{{ .event.content.email }}"}}},
+				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", Data: json.RawMessage(`{"userId":"{{ .event.content.userId }}"}`)},
+				{ID: "c1", Type: dispatcher.ActionTask, FunctionName: "child", Data: json.RawMessage(`{"userId":"{{ .event.content.userId }}"}`)},
+			}},
+			{ID: "d-failed-1", EventType: "failed", Actions: []dispatcher.Action{
+				{ID: "m1", Type: dispatcher.ActionMail, TemplateID: "tpl", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
+				task("t1", "gone"),
+			}},
+			{ID: "d-failed-2", EventType: "failed", Actions: []dispatcher.Action{
+				{ID: "m2", Type: dispatcher.ActionMail, TemplateID: "bad", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
+			}},
+			{ID: "d-handoff", EventType: "handoff", Actions: []dispatcher.Action{task("t1", "flaky")}},
+			{ID: "d-regular", EventType: "regular", Actions: []dispatcher.Action{task("t1", "patient")}},
+			{ID: "d-scheduled", EventType: "scheduled", Actions: []dispatcher.Action{
+				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &soon},
+			}},
+			{ID: "d-canceled", EventType: "canceled", Actions: []dispatcher.Action{
+				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
+			}},
+			{ID: "d-inflight", EventType: "inflight", Actions: []dispatcher.Action{task("t1", "hold")}},
+			{ID: "d-bulk", EventType: "bulk", Actions: []dispatcher.Action{task("t1", "gone")}},
+		},
+		Templates: map[string]dispatcher.Template{
+			"tpl": {ID: "tpl", Subject: "Goodbye {{ .content.name }}", Text: "Bye"},
+			"bad": {ID: "bad", Subject: "Hi {{ .event.content.nope }}"},
+		},
+		Functions: map[string]dispatcher.Function{
+			"ok":      {Name: "ok", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Second},
+			"gone":    {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
+			"flaky":   {Name: "flaky", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/flaky", Timeout: 5 * time.Second},
+			"patient": {Name: "patient", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Minute},
+			"hold":    {Name: "hold", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: 2 * time.Minute},
+			"child":   {Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
+		},
+	}
+	effects, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + testenv.SMTP(t).Addr, MailFrom: "no-reply@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ex, err = dispatch.NewExecutions(dispatch.ExecutionsOptions{Client: r.c, TaskQueue: recordQueue,
+		Audit: testenv.Store(t), Dispatchers: store}); err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(r.c, recordQueue, worker.Options{})
+	register(w, effects, dispatch.NewReplayActivities(r.ex))
+	w.RegisterWorkflowWithOptions(func(workflow.Context, dispatcher.TaskPayload) error { return nil },
+		workflow.RegisterOptions{Name: "child"})
+	rw := worker.New(r.c, workflows.ReplayTaskQueue(recordQueue), worker.Options{})
+	rw.RegisterActivity(dispatch.NewReplayActivities(r.ex))
+	for _, w := range []worker.Worker{w, rw} {
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
+	}
+	r.s = dispatch.Starter{Client: r.c, TaskQueue: recordQueue, Eager: true}
+	return r
+}
+
+func (r *recorder) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	r.t.Cleanup(cancel)
+	return ctx
+}
+
+// dispatch sends an event of eventType (id "record-<eventType>") and, when
+// wait, waits for its dispatch to close.
+func (r *recorder) dispatch(eventType string, wait bool) dispatcher.StartResult {
+	return r.dispatchID(eventType, "record-"+eventType, wait)
+}
+
+func (r *recorder) dispatchID(eventType, id string, wait bool) dispatcher.StartResult {
+	r.t.Helper()
+	res, err := r.s.Start(r.ctx(), dispatcher.Event{ID: id, Type: eventType, Time: time.Now().UTC(), Source: "record",
+		Content: json.RawMessage(`{"name":"Ann","email":"ann@example.com","userId":42}`)})
+	if err != nil {
+		r.t.Fatalf("%s: start: %v", eventType, err)
+	}
+	if wait {
+		r.wait(res.WorkflowID, res.RunID)
+	}
+	return res
+}
+
+// wait waits for a run to close, however it ends (a failed dispatch
+// ends with an error).
+func (r *recorder) wait(workflowID, runID string) {
+	r.t.Helper()
+	if err := r.c.GetWorkflow(r.ctx(), workflowID, runID).Get(r.ctx(), nil); err != nil {
+		r.t.Logf("%s ended: %v", workflowID, err)
+	}
+}
+
+// cancelWhen cancels a dispatch once ready holds, and waits for it to close.
+func (r *recorder) cancelWhen(run dispatcher.StartResult, ready func() bool) {
+	r.t.Helper()
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		if !ready() {
+			return "waiting for " + run.WorkflowID + " to be ready for its cancel"
+		}
+		return ""
+	})
+	if _, err := r.ex.Cancel(r.ctx(), run.WorkflowID, "recorder"); err != nil {
+		r.t.Fatal(err)
+	}
+	r.wait(run.WorkflowID, run.RunID)
+}
+
+func (r *recorder) status(run dispatcher.StartResult) string {
+	d, err := r.ex.Get(r.ctx(), run.WorkflowID, run.RunID)
+	if err != nil {
+		return ""
+	}
+	return d.Status
+}
+
+func (r *recorder) calls(path string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.callsBy[path]
+}
+
+// save writes the history of a run to path, unless a history is there:
+// recorded histories are never rewritten.
+func (r *recorder) save(workflowID, runID, path string) {
+	r.t.Helper()
+	if _, err := os.Stat(path); err == nil {
+		r.t.Logf("%s exists: kept as recorded", path)
+		return
+	}
+	var h historypb.History
+	it := r.c.GetWorkflowHistory(r.ctx(), workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			r.t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&h)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Logf("recorded %d events of %s into %s", len(h.Events), workflowID, path)
+}
