@@ -28,14 +28,16 @@ func Heartbeat(ctx context.Context) (stop func()) {
 	go func() {
 		t := time.NewTicker(HeartbeatEvery)
 		defer t.Stop()
+		// On ticks only: a quick call needs no heartbeat, and one sent as
+		// it ends would be flushed after the attempt is over.
 		for {
-			activity.RecordHeartbeat(ctx)
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				activity.RecordHeartbeat(ctx)
 			}
 		}
 	}()

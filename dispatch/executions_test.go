@@ -24,25 +24,6 @@ import (
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// auditStore returns a real store on a fresh SQLite database, for the
-// audit trail.
-func auditStore(t *testing.T) *models.Store {
-	t.Helper()
-	db, err := models.Open(testenv.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	if _, err := models.Migrate(context.Background(), db); err != nil {
-		t.Fatal(err)
-	}
-	return models.NewStore(db, time.Now)
-}
-
 // executionsEnv is a dev server with a worker running the real Dispatch
 // workflow and activities against an HTTP function whose answer the test
 // controls, and the executions service on top.
@@ -60,7 +41,7 @@ type executionsEnv struct {
 func newExecutionsEnv(t *testing.T) *executionsEnv {
 	t.Helper()
 	c := testenv.TemporalClient(t)
-	e := &executionsEnv{t: t, c: c, audit: auditStore(t)}
+	e := &executionsEnv{t: t, c: c, audit: testenv.Store(t)}
 	e.broken.Store(true)
 	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/gone" {

@@ -3,9 +3,11 @@ package testenv
 import (
 	"context"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/models"
 )
 
 // MemStore is a fixed configuration in memory: what the activities read
@@ -66,4 +68,24 @@ func (s *MemStore) RecordMailSent(_ context.Context, messageID string, _ time.Ti
 	}
 	s.sent[messageID] = true
 	return nil
+}
+
+// Store returns a real store on a fresh, migrated SQLite database in the
+// test's temp dir, for tests that need the audit trail or the delivery
+// records but not the configuration tables' PostgreSQL.
+func Store(t testing.TB) *models.Store {
+	t.Helper()
+	db, err := models.Open(SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	if _, err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	return models.NewStore(db, time.Now)
 }
