@@ -93,7 +93,8 @@ func set[T any](dst *T, src *T) {
 	}
 }
 
-// Validate checks an action's fields for its type.
+// Validate checks an action's fields for its type, and its sizes and
+// retry policy against the limits (limits.go).
 func (a *Action) Validate() error {
 	pairs := []string{"name", a.Name, "description", a.Description, "templateId", a.TemplateID, "functionName", a.FunctionName}
 	for _, r := range a.Recipients.To {
@@ -125,15 +126,10 @@ func (a *Action) Validate() error {
 	default:
 		return Errorf(EINVALID, "type: must be mail or task, not %q", a.Type)
 	}
-	if p := a.RetryPolicy; p != nil {
-		if p.MaximumAttempts < 0 || p.InitialInterval < 0 || p.MaximumInterval < 0 {
-			return Errorf(EINVALID, "retryPolicy: values must not be negative")
-		}
-		if p.BackoffCoefficient != 0 && p.BackoffCoefficient < 1 {
-			return Errorf(EINVALID, "retryPolicy.backoffCoefficient: must be at least 1")
-		}
+	if err := a.validateSizes(); err != nil {
+		return err
 	}
-	return nil
+	return validateRetryPolicy(a.RetryPolicy)
 }
 
 func (a *Action) validateMail() error {

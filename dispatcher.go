@@ -62,6 +62,9 @@ func (d *Dispatcher) Validate() error {
 	if err := d.validateFields(); err != nil {
 		return err
 	}
+	if len(d.Actions) > MaxActions {
+		return Errorf(EINVALID, "actions: a dispatcher holds at most %d actions, not %d", MaxActions, len(d.Actions))
+	}
 	names := map[string]bool{}
 	for i := range d.Actions {
 		a := &d.Actions[i]
@@ -90,6 +93,9 @@ func (d *Dispatcher) validateFields() error {
 		return Errorf(EINVALID, "name: must be at most 256 characters")
 	}
 	if err := checkText("name", d.Name, "description", d.Description, "eventType", d.EventType); err != nil {
+		return err
+	}
+	if err := validateTagCount(d.Tags); err != nil {
 		return err
 	}
 	for i, t := range d.Tags {

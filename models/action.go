@@ -149,7 +149,9 @@ func actionConflict(name string) string {
 }
 
 // CreateAction appends a to the dispatcher with dispatcherID, giving it an
-// id. It returns ENOTFOUND, ECONFLICT or a validation error.
+// id. It returns ENOTFOUND, ECONFLICT or a validation error, also when the
+// dispatcher holds dispatcher.MaxActions already or the configuration of
+// its event type would grow beyond dispatcher.MaxEventTypeConfig.
 func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action) error {
 	now := s.now()
 	a.ID = dispatcher.NewID(now)
@@ -159,6 +161,9 @@ func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispat
 	}
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.touch(tx, dispatcherID); err != nil {
+			return err
+		}
+		if err := checkActionCount(tx, dispatcherID); err != nil {
 			return err
 		}
 		if err := checkReferences(tx, []dispatcher.Action{*a}, noPrefix); err != nil {
@@ -174,12 +179,21 @@ func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispat
 		if err != nil {
 			return err
 		}
-		return translate(tx.Create(&row).Error, actionConflict(a.Name))
+		if err := tx.Create(&row).Error; err != nil {
+			return translate(err, actionConflict(a.Name))
+		}
+		eventType, err := eventTypeOf(tx, dispatcherID)
+		if err != nil {
+			return err
+		}
+		return s.checkConfigSize(tx, "actions", eventType, true)
 	})
 }
 
 // UpdateAction applies u to an action of a dispatcher. It returns
-// ENOTFOUND, ECONFLICT, or EINVALID for a type change or a bad field.
+// ENOTFOUND, ECONFLICT, or EINVALID for a type change or a bad field, also
+// when the configuration of the dispatcher's event type would grow beyond
+// dispatcher.MaxEventTypeConfig.
 func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string, u dispatcher.ActionUpdate) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		if err := s.touch(tx, dispatcherID); err != nil {
@@ -190,14 +204,19 @@ func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string,
 		if err != nil {
 			return translate(err, "")
 		}
-		a, err := toAction(row)
+		old, err := toAction(row)
 		if err != nil {
 			return err
 		}
+		a := old
 		if err := u.Apply(&a); err != nil {
 			return err
 		}
 		if err := checkReferences(tx, []dispatcher.Action{a}, noPrefix); err != nil {
+			return err
+		}
+		grew, err := grows(old, a)
+		if err != nil {
 			return err
 		}
 		updated, err := toDBAction(dispatcherID, row.Position, a, s.now())
@@ -207,7 +226,14 @@ func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string,
 		updated.CreationTimestamp = row.CreationTimestamp
 		// Select("*") writes every column, so cleared fields become NULL.
 		err = tx.Model(&actionRow{}).Where("id = ?", actionID).Select("*").Updates(&updated).Error
-		return translate(err, actionConflict(a.Name))
+		if err != nil {
+			return translate(err, actionConflict(a.Name))
+		}
+		eventType, err := eventTypeOf(tx, dispatcherID)
+		if err != nil {
+			return err
+		}
+		return s.checkConfigSize(tx, "actions", eventType, grew)
 	})
 }
 

@@ -78,7 +78,9 @@ func dispatcherConflict(name string) string {
 }
 
 // CreateDispatcher stores d and its actions, giving them ids and timestamps.
-// It returns ECONFLICT when the name (or an action name) is taken.
+// It returns ECONFLICT when the name (or an action name) is taken, or a
+// validation error, also when the configuration of its event type would
+// grow beyond dispatcher.MaxEventTypeConfig.
 func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) error {
 	now := s.now()
 	d.ID = dispatcher.NewID(now)
@@ -112,7 +114,11 @@ func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) 
 				return translate(err, "actions: two actions share a name")
 			}
 		}
-		return nil
+		field := "actions"
+		if len(d.Actions) == 0 {
+			field = "description" // the only field without a limit of its own
+		}
+		return s.checkConfigSize(tx, field, d.EventType, true)
 	})
 	return translate(err, "")
 }
@@ -202,19 +208,41 @@ func (s *Store) load(db, sel *gorm.DB) ([]dispatcher.Dispatcher, error) {
 }
 
 // UpdateDispatcher applies u to the dispatcher with id. It returns
-// ENOTFOUND, ECONFLICT for a taken name, or a validation error.
+// ENOTFOUND, ECONFLICT for a taken name, or a validation error, also when
+// the configuration of its event type would grow beyond
+// dispatcher.MaxEventTypeConfig.
 func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.DispatcherUpdate) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		var row dispatcherRow
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
 			return translate(err, "")
 		}
+		var oldTags []tagRow
+		if err := tx.Where("dispatcher_id = ?", id).Order("position").Find(&oldTags).Error; err != nil {
+			return err
+		}
+		old, err := toDispatcher(row, oldTags, nil)
+		if err != nil {
+			return err
+		}
+		// Validation sees the tags only when they change, as it always did.
 		d, err := toDispatcher(row, nil, nil)
 		if err != nil {
 			return err
 		}
 		if err := u.Apply(&d); err != nil {
 			return err
+		}
+		if u.Tags == nil {
+			d.Tags = old.Tags
+		}
+		// Moving to another event type adds the whole dispatcher to it.
+		field, grew := "eventType", d.EventType != old.EventType
+		if !grew {
+			field = grownField(u)
+			if grew, err = grows(old, d); err != nil {
+				return err
+			}
 		}
 		d.Updated = s.now()
 		updated, _ := toDBDispatcher(d)
@@ -227,16 +255,17 @@ func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.Di
 		if err != nil {
 			return translate(err, dispatcherConflict(d.Name))
 		}
-		if u.Tags == nil {
-			return nil
+		if u.Tags != nil {
+			if err := tx.Where("dispatcher_id = ?", id).Delete(&tagRow{}).Error; err != nil {
+				return err
+			}
+			if tags := toDBTags(id, d.Tags); len(tags) > 0 {
+				if err := tx.Create(&tags).Error; err != nil {
+					return err
+				}
+			}
 		}
-		if err := tx.Where("dispatcher_id = ?", id).Delete(&tagRow{}).Error; err != nil {
-			return err
-		}
-		if tags := toDBTags(id, d.Tags); len(tags) > 0 {
-			return tx.Create(&tags).Error
-		}
-		return nil
+		return s.checkConfigSize(tx, field, d.EventType, grew)
 	})
 }
 

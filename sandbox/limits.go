@@ -3,6 +3,8 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"text/template/parse"
 	"time"
 )
@@ -18,7 +20,12 @@ import (
 //   - {{define}}, {{template}} and {{block}} are refused (they allow
 //     recursion);
 //   - the data has no methods that return numbers (times are strings,
-//     numbers a type without methods) and its lists are cut to maxListLen;
+//     numbers a type without methods); its lists are cut to maxListLen
+//     elements and its maps to their first maxListLen keys in sorted order
+//     (the order range visits them in), so no range runs longer;
+//   - every rendering has a budget of maxSteps steps (budget.go), which
+//     bounds the work that writes no output;
+//   - printf refuses widths and precisions beyond maxWidth (funcs.go);
 //   - the output of one rendering stops at maxOutput bytes.
 const (
 	maxRangeDepth = 2
@@ -26,19 +33,6 @@ const (
 	maxListLen    = 1000
 	maxOutput     = 1 << 20
 )
-
-// funcs are the functions templates may call besides the built-in ones.
-var funcs = map[string]any{
-	// formatTime formats an RFC 3339 time, such as .event.time, with a Go
-	// layout: {{ formatTime .event.time "2006-01-02" }}.
-	"formatTime": func(ts, layout string) (string, error) {
-		t, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil {
-			return "", fmt.Errorf("formatTime: %q is not an RFC 3339 time", ts)
-		}
-		return t.Format(layout), nil
-	},
-}
 
 // number is a JSON number as the event wrote it. Unlike json.Number it has
 // no methods a template could call to get an integer to range over.
@@ -118,24 +112,37 @@ func (c checker) branch(b *parse.BranchNode, depth int) error {
 	return nil
 }
 
-// pipe refuses integer literals beyond ±maxIntLiteral anywhere.
+// pipe refuses integer literals beyond ±maxIntLiteral anywhere, and the
+// functions of the step budget, which are the sandbox's, not the
+// template's.
 func (c checker) pipe(p *parse.PipeNode) error {
 	if p == nil {
 		return nil
 	}
 	for _, cmd := range p.Cmds {
 		for _, arg := range cmd.Args {
-			switch a := arg.(type) {
-			case *parse.NumberNode:
-				if a.IsInt && (a.Int64 > maxIntLiteral || a.Int64 < -maxIntLiteral) {
-					return c.errorf(a, "integer %s is beyond ±%d", a.Text, maxIntLiteral)
-				}
-			case *parse.PipeNode:
-				if err := c.pipe(a); err != nil {
-					return err
-				}
+			if err := c.arg(arg); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+func (c checker) arg(arg parse.Node) error {
+	switch a := arg.(type) {
+	case *parse.NumberNode:
+		if a.IsInt && (a.Int64 > maxIntLiteral || a.Int64 < -maxIntLiteral) {
+			return c.errorf(a, "integer %s is beyond ±%d", a.Text, maxIntLiteral)
+		}
+	case *parse.IdentifierNode:
+		if a.Ident == stepFunc || a.Ident == rangeFunc {
+			return c.errorf(a, "function %q not defined", a.Ident)
+		}
+	case *parse.ChainNode:
+		return c.arg(a.Node)
+	case *parse.PipeNode:
+		return c.pipe(a)
 	}
 	return nil
 }
@@ -160,7 +167,9 @@ func rangeable(p *parse.PipeNode) bool {
 
 // printable returns the data templates execute with: JSON nulls as ""
 // (text/template prints nil as "<no value>"), numbers as number, times as
-// RFC 3339 strings, lists cut to maxListLen.
+// RFC 3339 strings, lists cut to maxListLen, maps to their first
+// maxListLen keys in sorted order, which does not depend on Go's random
+// map order.
 func printable(v any) any {
 	switch v := v.(type) {
 	case nil:
@@ -170,6 +179,14 @@ func printable(v any) any {
 	case time.Time:
 		return v.UTC().Format(time.RFC3339Nano)
 	case map[string]any:
+		if len(v) > maxListLen {
+			keys := slices.Sorted(maps.Keys(v))[:maxListLen]
+			m := make(map[string]any, maxListLen)
+			for _, k := range keys {
+				m[k] = printable(v[k])
+			}
+			return m
+		}
 		m := make(map[string]any, len(v))
 		for k, e := range v {
 			m[k] = printable(e)

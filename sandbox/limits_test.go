@@ -43,6 +43,9 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 		{"template", `{{template "x" .}}`, "not supported"},
 		{"block", `{{block "x" .}}y{{end}}`, "not supported"},
 		{"on line 2", "ok\n{{range 3}}{{end}}", "line 2"},
+		{"big literal in a chain", "{{(index .a 100000).b}}", "beyond"},
+		{"the budget's functions", "{{if _sandboxStep -100000}}{{end}}", `function "_sandboxStep" not defined`},
+		{"the budget's range function", "{{_sandboxRange -5 .content.a}}", `function "_sandboxRange" not defined`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,12 +88,16 @@ func TestTemplateLimitsAtRenderTime(t *testing.T) {
 			})
 		})
 	}
-	// Nested ranges over event lists see at most maxListLen elements each.
+	// Ranges over event lists see at most maxListLen elements; nested, that
+	// is a million iterations that write nothing, which the step budget
+	// stops.
 	bounded(t, func() {
-		out, err := d.Render("text", "{{range .content.items}}{{range $.content.items}}{{end}}{{end}}{{len .content.items}}", false)
-		if err != nil || out != "1000" {
+		out, err := d.Render("text", "{{range .content.items}}.{{end}}{{len .content.items}}", false)
+		if err != nil || out != strings.Repeat(".", 1000)+"1000" {
 			t.Errorf("got %q, %v; want the list cut to 1000", out, err)
 		}
+		_, err = d.Render("text", "{{range .content.items}}{{range $.content.items}}{{end}}{{end}}{{len .content.items}}", false)
+		wantError(t, err, "text", "line 1: the template took more than 100000 steps")
 	})
 	// Values resolve under the same limits.
 	bounded(t, func() {

@@ -17,12 +17,12 @@ import (
 // the line, e.g. `html: line 3: unexpected "}" in operand`.
 func Check(name, src string, html bool) error {
 	if !html {
-		if _, err := parseText(name, src); err != nil {
+		if _, err := parseText(name, src, newBudget()); err != nil {
 			return templateError(name, err)
 		}
 		return nil
 	}
-	h, err := parseHTML(name, src)
+	h, err := parseHTML(name, src, newBudget())
 	if err != nil {
 		return templateError(name, err)
 	}
@@ -47,20 +47,32 @@ func (d *Data) Render(name, src string, html bool) (string, error) {
 	return render(name, src, d.printable, parseText)
 }
 
-func parseText(name, src string) (*template.Template, error) {
-	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(src)
+// parseText parses src as a text template that spends b as it runs,
+// after checking it against the limits.
+func parseText(name, src string, b *budget) (*template.Template, error) {
+	t, err := template.New(name).Option("missingkey=error").Funcs(b.funcs()).Parse(src)
 	if err != nil {
 		return nil, err
 	}
-	return t, checkSet(t.Tree, len(t.Templates()))
+	if err := checkSet(t.Tree, len(t.Templates())); err != nil {
+		return nil, err
+	}
+	instrument(t.Tree)
+	return t, nil
 }
 
-func parseHTML(name, src string) (*htmltemplate.Template, error) {
-	t, err := htmltemplate.New(name).Option("missingkey=error").Funcs(funcs).Parse(src)
+// parseHTML is parseText for html/template, which escapes what the
+// instrumented tree writes when it first executes.
+func parseHTML(name, src string, b *budget) (*htmltemplate.Template, error) {
+	t, err := htmltemplate.New(name).Option("missingkey=error").Funcs(htmltemplate.FuncMap(b.funcs())).Parse(src)
 	if err != nil {
 		return nil, err
 	}
-	return t, checkSet(t.Tree, len(t.Templates()))
+	if err := checkSet(t.Tree, len(t.Templates())); err != nil {
+		return nil, err
+	}
+	instrument(t.Tree)
+	return t, nil
 }
 
 // executor is what text/template and html/template have in common.
@@ -68,11 +80,12 @@ type executor interface {
 	Execute(w io.Writer, data any) error
 }
 
-func render[T executor](name, src string, data any, parse func(name, src string) (T, error)) (string, error) {
+// render renders src with data under a budget of its own.
+func render[T executor](name, src string, data any, parse func(name, src string, b *budget) (T, error)) (string, error) {
 	if src == "" {
 		return "", nil
 	}
-	t, err := parse(name, src)
+	t, err := parse(name, src, newBudget())
 	if err != nil {
 		return "", templateError(name, err)
 	}
@@ -86,13 +99,17 @@ func render[T executor](name, src string, data any, parse func(name, src string)
 var templateErrorPattern = regexp.MustCompile(`^(?:html/)?template: ?[^:]*:(\d+)(?::\d+)?: (?:executing "[^"]*" at (<[^>]*>): )?(.*)$`)
 
 // templateError rewords a template package error as an *Error on path,
-// keeping the line and the failing action.
+// keeping the line and the failing action; a rendering out of steps names
+// the line alone, as the action is the budget's, not the admin's.
 func templateError(path string, err error) *Error {
 	m := templateErrorPattern.FindStringSubmatch(err.Error())
 	if m == nil {
 		return errorf(path, "%v", err)
 	}
 	line, _ := strconv.Atoi(m[1])
+	if stepsExceeded(err) {
+		return errorf(path, "line %d: %v", line, errTooManySteps)
+	}
 	if m[2] != "" {
 		return errorf(path, "line %d: at %s: %s", line, m[2], m[3])
 	}

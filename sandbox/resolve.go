@@ -15,17 +15,22 @@ import (
 // string that is exactly one field path, like "{{ .event.content.userId }}",
 // becomes the value it points to with its JSON type (number, object, bool,
 // null); any other template becomes a string. Object keys keep their
-// order. Errors are *Error naming the value's path, e.g.
+// order. The strings share one budget of steps, and the whole value
+// resolves to at most maxOutput bytes, as a rendering does. Errors are
+// *Error naming the value's path, e.g.
 // `data.user.id: line 1: map has no entry for key "nope"`.
 func (d *Data) ResolveJSON(raw json.RawMessage, path string) (json.RawMessage, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || !bytes.Contains(raw, []byte("{{")) {
 		return raw, nil // nothing to resolve: keep the bytes as they are
 	}
-	r := resolver{data: d.raw, printable: d.printable}
+	r := &resolver{data: d.raw, printable: d.printable, budget: newBudget(), root: path}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var out bytes.Buffer
 	if err := r.value(dec, &out, path); err != nil {
+		return nil, err
+	}
+	if err := r.checkSize(&out); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
@@ -37,23 +42,38 @@ func (d *Data) ResolveJSON(raw json.RawMessage, path string) (json.RawMessage, e
 // d may be nil when no address is templated. Errors are *Error naming the
 // list and index, e.g. `recipients.to[0]: "nobody" is not an email address`.
 func (d *Data) Addresses(field string, in []string) ([]string, error) {
-	var r resolver
+	r := &resolver{budget: newBudget()}
 	if d != nil {
-		r = resolver{data: d.raw, printable: d.printable}
+		r.data, r.printable = d.raw, d.printable
 	}
 	return r.addresses(field, in)
 }
 
 // resolver resolves templated strings. data keeps JSON nulls for field
 // paths that keep their type; printable is data without nulls, for
-// rendering to text.
+// rendering to text; budget is shared by all the strings it resolves,
+// root is the path of the whole value.
 type resolver struct {
 	data      map[string]any
 	printable map[string]any
+	budget    *budget
+	root      string
+}
+
+// checkSize fails once the resolved value passes maxOutput: field paths
+// copy parts of the event, and a value of many could copy it many times.
+func (r *resolver) checkSize(out *bytes.Buffer) error {
+	if out.Len() > maxOutput {
+		return errorf(r.root, "resolves to more than %d bytes of JSON", maxOutput)
+	}
+	return nil
 }
 
 // value copies one JSON value from dec to out, resolving its strings.
-func (r resolver) value(dec *json.Decoder, out *bytes.Buffer, path string) error {
+func (r *resolver) value(dec *json.Decoder, out *bytes.Buffer, path string) error {
+	if err := r.checkSize(out); err != nil {
+		return err
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return errorf(path, "is not JSON: %v", err)
@@ -111,16 +131,21 @@ func (r resolver) value(dec *json.Decoder, out *bytes.Buffer, path string) error
 
 // resolve renders one string: a single field path gives the value it
 // points to, any other template gives a string.
-func (r resolver) resolve(path, s string) (any, error) {
+func (r *resolver) resolve(path, s string) (any, error) {
 	if !IsTemplate(s) {
 		return s, nil
 	}
-	t, err := parseText(path, s)
+	t, err := parseText(path, s, r.budget)
 	if err != nil {
 		return nil, templateError(path, err)
 	}
-	if v, ok := r.lookup(fieldPath(t)); ok {
-		return v, nil
+	if idents := fieldPath(t); idents != nil {
+		if err := r.budget.spend(1 + len(idents)); err != nil {
+			return nil, errorf(path, "line 1: %v", err)
+		}
+		if v, ok := r.lookup(idents); ok {
+			return v, nil
+		}
 	}
 	var b strings.Builder
 	if err := t.Execute(&limitedWriter{w: &b, n: maxOutput}, r.printable); err != nil {
@@ -133,7 +158,7 @@ func (r resolver) resolve(path, s string) (any, error) {
 // the path leaves the JSON data (e.g. a method of .event.time) or a key is
 // missing, so the caller renders the template instead, which gives the
 // method's result or the error with its line.
-func (r resolver) lookup(idents []string) (v any, ok bool) {
+func (r *resolver) lookup(idents []string) (v any, ok bool) {
 	if len(idents) == 0 {
 		return nil, false
 	}
@@ -151,7 +176,8 @@ func (r resolver) lookup(idents []string) (v any, ok bool) {
 }
 
 // fieldPath returns the identifiers of t when t is exactly one action
-// holding one field path ({{ .event.content.userId }}), else nil.
+// holding one field path ({{ .event.content.userId }}), else nil. The
+// budget's steps do not count.
 func fieldPath(t *template.Template) []string {
 	if t.Tree == nil || t.Tree.Root == nil {
 		return nil
@@ -159,6 +185,10 @@ func fieldPath(t *template.Template) []string {
 	var action *parse.ActionNode
 	for _, n := range t.Tree.Root.Nodes {
 		switch n := n.(type) {
+		case *parse.IfNode:
+			if !isStep(n) {
+				return nil
+			}
 		case *parse.TextNode:
 			if len(bytes.TrimSpace(n.Text)) > 0 {
 				return nil
@@ -187,7 +217,7 @@ func fieldPath(t *template.Template) []string {
 }
 
 // addresses resolves one recipient list.
-func (r resolver) addresses(field string, in []string) ([]string, error) {
+func (r *resolver) addresses(field string, in []string) ([]string, error) {
 	var out []string
 	for i, a := range in {
 		path := field + "[" + strconv.Itoa(i) + "]"

@@ -3,7 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -108,7 +108,7 @@ func (r ActionRequest) Update(prefix string) (dispatcher.ActionUpdate, error) {
 		if !r.RetryPolicy.Null {
 			var err error
 			if p, err = parseRetryPolicy(r.RetryPolicy.Value); err != nil {
-				return u, dispatcher.Errorf(dispatcher.EINVALID, "%sretryPolicy: %v", prefix, err)
+				return u, dispatcher.Prefixed(err, prefix)
 			}
 		}
 		u.RetryPolicy = &p
@@ -116,16 +116,24 @@ func (r ActionRequest) Update(prefix string) (dispatcher.ActionUpdate, error) {
 	return u, nil
 }
 
+// parseRetryPolicy reads a retry policy. Its intervals are checked here,
+// before they become time.Durations, which milliseconds beyond about 292
+// years overflow (18446744073710 ms wraps to 0.45 ms); the domain checks
+// the rest when the action is validated.
 func parseRetryPolicy(raw json.RawMessage) (*dispatcher.RetryPolicy, error) {
 	var p RetryPolicy
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("want {maximumAttempts, initialIntervalMs, backoffCoefficient, maximumIntervalMs}: %v", err)
+		return nil, dispatcher.Errorf(dispatcher.EINVALID, "retryPolicy: want {maximumAttempts, initialIntervalMs, backoffCoefficient, maximumIntervalMs}: %v", err)
 	}
-	const month = 30 * 24 * 3600 * 1000
-	if p.InitialIntervalMs < 0 || p.InitialIntervalMs > month || p.MaximumIntervalMs < 0 || p.MaximumIntervalMs > month {
-		return nil, fmt.Errorf("intervals must be between 0 and %d ms (30 days)", month)
+	for _, f := range []struct {
+		name string
+		ms   int64
+	}{{"initialIntervalMs", p.InitialIntervalMs}, {"maximumIntervalMs", p.MaximumIntervalMs}} {
+		if f.ms < 0 || f.ms > dispatcher.MaxRetryInterval.Milliseconds() {
+			return nil, dispatcher.RetryIntervalError(f.name, strconv.FormatInt(f.ms, 10))
+		}
 	}
 	d := p.ToDomain()
 	return &d, nil

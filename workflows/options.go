@@ -32,9 +32,9 @@ var prepareTaskOptions = workflow.LocalActivityOptions{
 // own. Its MaximumAttempts counts the local first attempt.
 func DefaultRetryPolicy() dispatcher.RetryPolicy {
 	return dispatcher.RetryPolicy{
-		MaximumAttempts:    10,
+		MaximumAttempts:    dispatcher.DefaultAttempts,
 		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
+		BackoffCoefficient: dispatcher.DefaultBackoffCoefficient,
 		MaximumInterval:    5 * time.Minute,
 	}
 }
@@ -70,10 +70,12 @@ func retryPolicy(p *dispatcher.RetryPolicy) temporal.RetryPolicy {
 		}
 	}
 	return temporal.RetryPolicy{
-		InitialInterval:        r.InitialInterval,
-		BackoffCoefficient:     r.BackoffCoefficient,
-		MaximumInterval:        max(r.MaximumInterval, r.InitialInterval),
-		MaximumAttempts:        int32(r.MaximumAttempts),
+		InitialInterval:    r.InitialInterval,
+		BackoffCoefficient: r.BackoffCoefficient,
+		MaximumInterval:    max(r.MaximumInterval, r.InitialInterval),
+		// Capped again here: a row saved before the limit existed may
+		// hold more, which int32 would wrap (0 is "retry for ever").
+		MaximumAttempts:        int32(min(r.MaximumAttempts, dispatcher.MaxAttempts)),
 		NonRetryableErrorTypes: dispatcher.PermanentFailures(),
 	}
 }

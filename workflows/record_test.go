@@ -113,7 +113,7 @@ type recorder struct {
 	s  dispatch.Starter
 	ex *dispatch.Executions
 
-	mu    sync.Mutex
+	mu      sync.Mutex
 	callsBy map[string]int // by function path
 }
 

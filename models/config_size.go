@@ -1,0 +1,88 @@
+package models
+
+import (
+	"encoding/json"
+
+	"github.com/dispatcherhq/dispatcher"
+	"gorm.io/gorm"
+)
+
+// checkConfigSize fails the write that tx holds when it takes the
+// configuration of eventType beyond dispatcher.MaxEventTypeConfig. It runs
+// after the write, in its transaction, and first locks the configuration
+// version row, which every configuration write updates last: two writes
+// that each fit but not together are measured one after the other, the
+// second seeing the first (PostgreSQL runs the query after the lock with a
+// fresh snapshot; SQLite has one writer). Taking that lock last, as the
+// other writes do, keeps the order of locks the same everywhere.
+//
+// grew is false for a write that did not make the configuration bigger,
+// which passes even beyond the limit, so that a configuration saved before
+// the limit existed can still be shrunk; field names what the write
+// changed.
+func (s *Store) checkConfigSize(tx *gorm.DB, field, eventType string, grew bool) error {
+	if !grew {
+		return nil
+	}
+	if err := tx.Exec("UPDATE config_version SET version = version WHERE id = 1").Error; err != nil {
+		return err
+	}
+	ds, err := s.load(tx, tx.Where("event_type = ?", eventType).Order("creation_timestamp, id"))
+	if err != nil {
+		return err
+	}
+	size, err := dispatcher.ConfigSize(ds)
+	if err != nil {
+		return err
+	}
+	if size > dispatcher.MaxEventTypeConfig {
+		return dispatcher.ConfigTooBig(field, eventType, size)
+	}
+	return nil
+}
+
+// grows reports whether after is bigger than before as a dispatch records
+// them (as JSON).
+func grows(before, after any) (bool, error) {
+	b, err := json.Marshal(before)
+	if err != nil {
+		return false, err
+	}
+	a, err := json.Marshal(after)
+	return len(a) > len(b), err
+}
+
+// eventTypeOf returns the event type of the dispatcher with id.
+func eventTypeOf(tx *gorm.DB, id string) (string, error) {
+	var row dispatcherRow
+	if err := tx.Select("event_type").Where("id = ?", id).Take(&row).Error; err != nil {
+		return "", translate(err, "")
+	}
+	return row.EventType, nil
+}
+
+// checkActionCount refuses a new action for a dispatcher that holds
+// dispatcher.MaxActions already. Its caller has touched the dispatcher, a
+// row lock that makes concurrent creates count in turn.
+func checkActionCount(tx *gorm.DB, dispatcherID string) error {
+	var n int64
+	if err := tx.Model(&actionRow{}).Where("dispatcher_id = ?", dispatcherID).Count(&n).Error; err != nil {
+		return err
+	}
+	if n >= dispatcher.MaxActions {
+		return dispatcher.Errorf(dispatcher.EINVALID, "actions: a dispatcher holds at most %d actions; this one has %d", dispatcher.MaxActions, n)
+	}
+	return nil
+}
+
+// grownField names what an update of a dispatcher that stays in its event
+// type made bigger, for the error.
+func grownField(u dispatcher.DispatcherUpdate) string {
+	switch {
+	case u.Description != nil:
+		return "description"
+	case u.Tags != nil:
+		return "tags"
+	}
+	return "name"
+}

@@ -1,0 +1,205 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"text/template/parse"
+)
+
+// A rendering's work is bounded by a budget of steps, because the other
+// limits bound the output, not the work that writes none:
+// {{range .a}}{{range $.a}}{{end}}{{end}} over two lists of maxListLen, or
+// {{$s := printf "%v" $.content}} in a loop, ran for seconds without a
+// byte of output. A step is
+//   - one node of an action, if, with or range pipeline that runs: the
+//     node itself, each command, argument and field name
+//     ({{.content.name}} is 1 + 1 + 2);
+//   - one iteration of a range, and one key of a map it ranges over (range
+//     sorts the keys first);
+//   - stepBytes bytes of text that a function builds (see funcs.go).
+//
+// Steps are paid in advance, by nodes that instrument inserts: a list of
+// nodes pays for the pipelines it holds when it starts, and a range pays
+// for all its iterations when it starts (a {{break}} does not refund
+// them), so a loop costs one payment, not one per node it runs.
+//
+// A mail with a table of 500 rows of 11 cells takes about 24,000 steps
+// (TestOrdinaryTemplateWithinBudget), one of the longest list, 1,000 rows,
+// about 50,000. No step does more work than comparing two of the event's
+// strings, so no rendering runs for long, whatever the template and the
+// event.
+const (
+	maxSteps  = 100_000
+	stepBytes = 256
+)
+
+// errTooManySteps fails a rendering that used up its budget.
+var errTooManySteps = fmt.Errorf("the template took more than %d steps", maxSteps)
+
+// The names the instrumented tree calls the budget by; checkTree refuses
+// them in templates.
+const (
+	stepFunc  = "_sandboxStep"
+	rangeFunc = "_sandboxRange"
+)
+
+// budget is the step budget of one rendering (or of one resolved value,
+// whose strings share it). It is not safe for concurrent use; a rendering
+// runs on one goroutine.
+type budget struct{ left int }
+
+func newBudget() *budget { return &budget{left: maxSteps} }
+
+// spend takes n steps from the budget, failing once it is exhausted.
+func (b *budget) spend(n int) error {
+	b.left -= max(n, 0)
+	if b.left < 0 {
+		return errTooManySteps
+	}
+	return nil
+}
+
+// spendBytes takes the steps that building n bytes of text costs.
+func (b *budget) spendBytes(n int) error {
+	return b.spend((n + stepBytes - 1) / stepBytes)
+}
+
+// bytesLeft is how many bytes of text the budget can still pay for.
+func (b *budget) bytesLeft() int { return max(b.left, 0) * stepBytes }
+
+// step is stepFunc: a list pays n steps for its nodes. It reports false,
+// so the {{if}} it is called from writes nothing.
+func (b *budget) step(n int) (bool, error) { return false, b.spend(n) }
+
+// rangeStep is rangeFunc: a range over v pays perIteration steps for each
+// of its iterations, and a step for each key it sorts.
+func (b *budget) rangeStep(perIteration int, v any) (bool, error) {
+	perIteration = max(perIteration, 1)
+	switch v := v.(type) {
+	case map[string]any:
+		return false, b.spend(len(v) * (perIteration + 1))
+	case []any:
+		return false, b.spend(len(v) * perIteration)
+	}
+	return false, nil // the range iterates over nothing, or fails
+}
+
+// instrument makes tree pay for its work as it runs. At the start of
+// every list of nodes (the template, the branches of if and with, the
+// else of range) it inserts {{if _sandboxStep N}}{{end}}, N being the
+// size of the pipelines the list holds, and before every range
+// {{if _sandboxRange N .the.field}}{{end}}, N being the size of its body's
+// pipelines plus one. An {{if}} that is never true writes nothing,
+// declares no variable, and is left alone by html/template's escaper, so
+// the output, the escaping and the variables stay exactly as written. The
+// range's field path (checkTree made it one) is evaluated twice; that is
+// cheap, and fails, if it does, with the error the range would give.
+func instrument(tree *parse.Tree) {
+	if tree == nil || tree.Root == nil {
+		return
+	}
+	tree.Root = instrumentList(tree, tree.Root, true)
+}
+
+// instrumentList returns l with the steps of the lists below it, and with
+// its own step when pays (a range body's iterations are paid by the
+// range).
+func instrumentList(tree *parse.Tree, l *parse.ListNode, pays bool) *parse.ListNode {
+	if l == nil {
+		return nil
+	}
+	out := &parse.ListNode{NodeType: parse.NodeList, Pos: l.Pos}
+	if w := listSize(l); pays && w > 0 {
+		out.Nodes = append(out.Nodes, stepNode(tree, l.Pos, stepFunc, w))
+	}
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.IfNode:
+			n.List = instrumentList(tree, n.List, true)
+			n.ElseList = instrumentList(tree, n.ElseList, true)
+		case *parse.WithNode:
+			n.List = instrumentList(tree, n.List, true)
+			n.ElseList = instrumentList(tree, n.ElseList, true)
+		case *parse.RangeNode:
+			out.Nodes = append(out.Nodes, stepNode(tree, n.Pos, rangeFunc, 1+listSize(n.List), n.Pipe.Cmds[0].Args[0]))
+			n.List = instrumentList(tree, n.List, false)
+			n.ElseList = instrumentList(tree, n.ElseList, true)
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	return out
+}
+
+// listSize is what running the pipelines of l's own nodes costs.
+func listSize(l *parse.ListNode) int {
+	if l == nil {
+		return 0
+	}
+	n := 0
+	for _, node := range l.Nodes {
+		switch node := node.(type) {
+		case *parse.ActionNode:
+			n += 1 + pipeSize(node.Pipe)
+		case *parse.IfNode:
+			n += 1 + pipeSize(node.Pipe)
+		case *parse.WithNode:
+			n += 1 + pipeSize(node.Pipe)
+		case *parse.RangeNode:
+			n += 1 + pipeSize(node.Pipe)
+		}
+	}
+	return n
+}
+
+// stepNode returns {{if fn n args...}}{{end}} at pos, so that running out
+// of steps names the line of the list or range that pays.
+func stepNode(tree *parse.Tree, pos parse.Pos, fn string, n int, args ...parse.Node) parse.Node {
+	id := parse.NewIdentifier(fn).SetTree(tree).SetPos(pos)
+	weight := &parse.NumberNode{NodeType: parse.NodeNumber, Pos: pos, IsInt: true, Int64: int64(n), Text: fmt.Sprint(n)}
+	cmd := &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pos, Args: append([]parse.Node{id, weight}, args...)}
+	pipe := &parse.PipeNode{NodeType: parse.NodePipe, Pos: pos, Cmds: []*parse.CommandNode{cmd}}
+	return &parse.IfNode{BranchNode: parse.BranchNode{NodeType: parse.NodeIf, Pos: pos, Pipe: pipe,
+		List: &parse.ListNode{NodeType: parse.NodeList, Pos: pos}}}
+}
+
+// pipeSize counts the nodes of a pipeline: commands, arguments, and the
+// names of field chains, which cost a lookup each.
+func pipeSize(p *parse.PipeNode) int {
+	if p == nil {
+		return 0
+	}
+	n := len(p.Decl)
+	for _, cmd := range p.Cmds {
+		n++
+		for _, arg := range cmd.Args {
+			n += argSize(arg)
+		}
+	}
+	return n
+}
+
+func argSize(arg parse.Node) int {
+	switch a := arg.(type) {
+	case *parse.FieldNode:
+		return len(a.Ident)
+	case *parse.VariableNode:
+		return len(a.Ident)
+	case *parse.ChainNode:
+		return len(a.Field) + argSize(a.Node)
+	case *parse.PipeNode:
+		return pipeSize(a)
+	}
+	return 1
+}
+
+// stepsExceeded reports whether err is a rendering that ran out of steps.
+func stepsExceeded(err error) bool { return errors.Is(err, errTooManySteps) }
+
+// isStep reports whether n is a node that instrument inserted.
+func isStep(n *parse.IfNode) bool {
+	if n.Pipe == nil || len(n.Pipe.Cmds) != 1 || len(n.Pipe.Cmds[0].Args) == 0 {
+		return false
+	}
+	id, ok := n.Pipe.Cmds[0].Args[0].(*parse.IdentifierNode)
+	return ok && (id.Ident == stepFunc || id.Ident == rangeFunc)
+}

@@ -1,0 +1,72 @@
+package sandbox
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestPrintf(t *testing.T) {
+	d, err := NewData(Event{ID: "e", Type: "t", Content: []byte(`{"n":42,"s":"ab"}`), Time: time.Unix(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, format, args string
+		want               string // fmt's own result when wantErr is ""
+		wantErr            string
+	}{
+		{"plain", `"%d-%s"`, `7 .content.s`, fmt.Sprintf("%d-%s", 7, "ab"), ""},
+		{"width and precision", `"%8.3f|%-5s|%05d"`, `3.14159 "x" 42`, fmt.Sprintf("%8.3f|%-5s|%05d", 3.14159, "x", 42), ""},
+		{"width at the limit", `"%1000d"`, `1`, fmt.Sprintf("%1000d", 1), ""},
+		{"leading zeros are a flag", `"%0001000d"`, `1`, fmt.Sprintf("%0001000d", 1), ""},
+		{"percent sign", `"100%% %v"`, `.content.n`, "100% 42", ""},
+		{"argument index", `"%[2]v %[1]v"`, `1 2`, fmt.Sprintf("%[2]v %[1]v", 1, 2), ""},
+		{"missing argument", `"%d %d"`, `1`, "1 %!d(MISSING)", ""},
+		{"unicode around verbs", `"é%vü"`, `1`, "é1ü", ""},
+		{"a gigabyte of width", `"%999999999d"`, `1`, "", "error calling printf: printf: width or precision 999999999 is more than 1000"},
+		{"ten megabytes of width", `"%9999999d"`, `1`, "", "width or precision 9999999 is more than 1000"},
+		{"width above the limit", `"%1001d"`, `1`, "", "width or precision 1001 is more than 1000"},
+		{"precision above the limit", `"%.5000f"`, `1.5`, "", "width or precision 5000 is more than 1000"},
+		{"star width", `"%*d"`, `5 1`, "", "printf: * widths and precisions are not supported"},
+		{"star precision", `"%.*f"`, `5 1.5`, "", "* widths and precisions are not supported"},
+		{"indexed star", `"%[2]*[1]d"`, `1 5`, "", "* widths and precisions are not supported"},
+	}
+	for _, tt := range tests {
+		for _, html := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/html=%v", tt.name, html), func(t *testing.T) {
+				// A declaration writes nothing, so the output limit does
+				// not catch a huge width: printf itself must.
+				src := fmt.Sprintf(`{{$s := printf %s %s}}{{if lt (len $s) 1000}}{{$s}}{{else}}{{len $s}}{{end}}`, tt.format, tt.args)
+				got, err := d.Render("text", src, html)
+				if tt.wantErr != "" {
+					wantError(t, err, "text", tt.wantErr)
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := tt.want
+				if len(want) >= 1000 {
+					want = fmt.Sprint(len(want))
+				}
+				if !html && got != want {
+					t.Fatalf("got %q, want %q", got, want)
+				}
+			})
+		}
+	}
+	// The check runs when the format comes from the event, too.
+	d, _ = NewData(Event{Content: []byte(`{"f":"%9999999d"}`)})
+	_, err = d.Render("text", `{{$s := printf .content.f 1}}`, false)
+	wantError(t, err, "text", "width or precision 9999999 is more than 1000")
+}
+
+// Before, each of these allocated ten megabytes a million times.
+func TestPrintfWidthInALoop(t *testing.T) {
+	d := bigData(t)
+	fast(t, func() {
+		_, err := d.Render("text", `{{range .content.a}}{{range $.content.a}}{{$s := printf "%9999999d" 1}}{{end}}{{end}}`, false)
+		wantError(t, err, "text", "width or precision 9999999 is more than 1000")
+	})
+}

@@ -1,0 +1,58 @@
+package wire_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
+)
+
+func TestActionRequestLimits(t *testing.T) {
+	const task = `"type":"task","functionName":"erase"`
+	tests := []struct {
+		name    string
+		body    string
+		wantErr string // "" for valid
+	}{
+		{"policy within the limits", `{` + task + `,"retryPolicy":{"maximumAttempts":100,"initialIntervalMs":1000,"backoffCoefficient":100,"maximumIntervalMs":2592000000}}`, ""},
+		{"attempts that wrap to 0 as int32", `{` + task + `,"retryPolicy":{"maximumAttempts":4294967296}}`,
+			"actions[3].retryPolicy.maximumAttempts: must be between 1 and 100 (0 means the default, 10), not 4294967296"},
+		{"coefficient", `{` + task + `,"retryPolicy":{"backoffCoefficient":1000}}`,
+			"actions[3].retryPolicy.backoffCoefficient: must be between 1 and 100 (0 means the default, 2), not 1000"},
+		{"largest int64 interval", `{` + task + `,"retryPolicy":{"initialIntervalMs":9223372036854775807}}`,
+			"actions[3].retryPolicy.initialIntervalMs: must be between 0 and 2592000000 (30 days), not 9223372036854775807"},
+		// ms × 1e6 wraps around int64 to 448384 ns: the range is checked
+		// before the conversion, not after.
+		{"interval that wraps as a duration", `{` + task + `,"retryPolicy":{"maximumIntervalMs":18446744073710}}`,
+			"actions[3].retryPolicy.maximumIntervalMs: must be between 0 and 2592000000 (30 days), not 18446744073710"},
+		{"negative interval", `{` + task + `,"retryPolicy":{"maximumIntervalMs":-5}}`,
+			"actions[3].retryPolicy.maximumIntervalMs: must be between 0 and 2592000000 (30 days), not -5"},
+		{"maximum below initial", `{` + task + `,"retryPolicy":{"initialIntervalMs":5000,"maximumIntervalMs":1000}}`,
+			"actions[3].retryPolicy.maximumIntervalMs: must not be below initialIntervalMs (5000), not 1000"},
+		{"unknown key", `{` + task + `,"retryPolicy":{"attempts":3}}`, "actions[3].retryPolicy: want {maximumAttempts"},
+		{"big data", `{` + task + `,"data":{"k":"` + strings.Repeat("x", 65536) + `"}}`, "actions[3].data: must be at most 65536 bytes of JSON, not 65544"},
+		{"many tags", `{` + task + `,"tags":["` + strings.Repeat(`t","`, 50) + `t"]}`, "actions[3].tags: at most 50 tags, not 51"},
+		{"many recipients", `{"type":"mail","templateId":"0123456789abcdef01234567","recipients":{"to":["` +
+			strings.Repeat(`a@example.com","`, 50) + `a@example.com"]}}`, "actions[3].recipients.to: at most 50 addresses, not 51"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r wire.ActionRequest
+			if err := json.Unmarshal([]byte(tt.body), &r); err != nil {
+				t.Fatal(err)
+			}
+			_, err := r.ToDomain("actions[3].")
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(dispatcher.ErrorMessage(err), tt.wantErr) {
+				t.Fatalf("got %v, want an EINVALID error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
