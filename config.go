@@ -1,6 +1,9 @@
 package dispatcher
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Config is the configuration a dispatch runs with: the dispatchers that
 // match its event type and the task functions their actions name. The
@@ -48,4 +51,20 @@ func (c *Config) HasAction(id string) bool {
 		}
 	}
 	return false
+}
+
+// DispatcherIDs returns the ids of the dispatchers that have actions to
+// run, each once, in order; only, when not empty, limits the actions to
+// those ids (a replay).
+func (c *Config) DispatcherIDs(only []string) []string {
+	ids := []string{}
+	for _, d := range c.Dispatchers {
+		for _, a := range d.Actions {
+			if len(only) == 0 || slices.Contains(only, a.ID) {
+				ids = append(ids, d.ID)
+				break
+			}
+		}
+	}
+	return ids
 }

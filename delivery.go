@@ -30,6 +30,10 @@ type MailInput struct {
 	MessageID string
 	// Run marks a replay of the dispatch; empty for the first one.
 	Run string
+	// ConfigVersion is the configuration version the dispatch's
+	// configuration was read at: a cache at least that new serves the
+	// template without asking the store. 0 means unknown.
+	ConfigVersion int64
 }
 
 // MailResult is what sending a mail reports.
@@ -55,6 +59,8 @@ type TaskInput struct {
 	LocalAttempts int
 	// Run marks a replay of the dispatch; empty for the first one.
 	Run string
+	// ConfigVersion is as in MailInput, for the function.
+	ConfigVersion int64
 }
 
 // TaskResult is what calling a task function reports.

@@ -51,6 +51,9 @@ type Options struct {
 	MailFrom string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Cache is the configuration cache to share (with the intake); nil
+	// means one of their own.
+	Cache *Cache
 }
 
 // Effects runs the side effects of a dispatch. Every exported method is an
@@ -62,7 +65,7 @@ type Effects struct {
 	smtp     *smtpConfig // nil when no SMTP server is configured
 	mailFrom string
 	now      func() time.Time
-	cache    cache
+	cache    *Cache
 }
 
 // New returns the activities with their dependencies. It fails when the
@@ -72,7 +75,10 @@ func New(o Options) (*Effects, error) {
 	if o.Store == nil {
 		return nil, errors.New("activities: a Store is required")
 	}
-	a := &Effects{store: o.Store, http: o.HTTPClient, mailFrom: o.MailFrom, now: o.Now}
+	a := &Effects{store: o.Store, http: o.HTTPClient, mailFrom: o.MailFrom, now: o.Now, cache: o.Cache}
+	if a.cache == nil {
+		a.cache = NewCache(o.Store)
+	}
 	if a.http == nil {
 		a.http = &http.Client{}
 	}

@@ -7,11 +7,15 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 )
 
-// cache keeps configuration in memory between activities. Every entry is
-// valid for one configuration version: each activity asks the store for
-// the current version (one cheap query) and the cache empties itself when
-// it changed, instead of running several queries per event.
-type cache struct {
+// Cache keeps configuration in memory, for the activities and for the
+// intake, which hands each dispatch its configuration. Every entry is
+// valid for one configuration version (the store bumps it in the same
+// transaction as every change): the cache empties itself when the version
+// moved, instead of running several queries per event. It is safe for
+// concurrent use.
+type Cache struct {
+	store Store
+
 	mu        sync.Mutex
 	version   int64
 	configs   map[string]dispatcher.Config // by event type
@@ -19,11 +23,37 @@ type cache struct {
 	functions map[string]dispatcher.Function
 }
 
+// NewCache returns an empty cache of store's configuration.
+func NewCache(store Store) *Cache { return &Cache{store: store} }
+
 // cacheLimit bounds each map of the cache.
 const cacheLimit = 10000
 
+// Config returns the configuration for eventType, at the store's current
+// version: what a dispatch of an event of that type runs with. A miss
+// reads the dispatchers of the type and the functions they name.
+func (c *Cache) Config(ctx context.Context, eventType string) (dispatcher.Config, error) {
+	cfg, v, err := cached(ctx, c, 0, func(c *Cache) map[string]dispatcher.Config { return c.configs }, eventType,
+		func(ctx context.Context) (dispatcher.Config, error) { return c.load(ctx, eventType) })
+	cfg.Version = v
+	return cfg, err
+}
+
+func (c *Cache) template(ctx context.Context, id string, atLeast int64) (dispatcher.Template, error) {
+	t, _, err := cached(ctx, c, atLeast, func(c *Cache) map[string]dispatcher.Template { return c.templates }, id,
+		func(ctx context.Context) (dispatcher.Template, error) { return c.store.FindTemplate(ctx, id) })
+	return t, err
+}
+
+func (c *Cache) function(ctx context.Context, name string, atLeast int64) (dispatcher.Function, error) {
+	f, _, err := cached(ctx, c, atLeast, func(c *Cache) map[string]dispatcher.Function { return c.functions }, name,
+		func(ctx context.Context) (dispatcher.Function, error) { return c.store.FindFunctionByName(ctx, name) })
+	return f, err
+}
+
 // at brings the cache to version v, emptying it when v is another version.
-func (c *cache) at(v int64) {
+// The caller holds mu.
+func (c *Cache) at(v int64) {
 	if c.configs != nil && c.version == v {
 		return
 	}
@@ -33,20 +63,36 @@ func (c *cache) at(v int64) {
 	c.functions = map[string]dispatcher.Function{}
 }
 
-// cached returns the entry of m for key at version v, loading and storing
-// it on a miss. A load that raced with a change (the cache moved to another
-// version meanwhile) is returned but not stored, so an old value never
-// outlives its version.
-func cached[T any](ctx context.Context, a *Effects, m func(*cache) map[string]T, key string, load func(context.Context) (T, error)) (T, int64, error) {
+// current returns the version to read at. A dispatch knows the version
+// its configuration was read at (atLeast): a cache at that version or a
+// newer one serves it without asking the store; otherwise, and when the
+// version is not known (0), the store says.
+func (c *Cache) current(ctx context.Context, atLeast int64) (int64, error) {
+	if atLeast > 0 {
+		c.mu.Lock()
+		v, warm := c.version, c.configs != nil
+		c.mu.Unlock()
+		if warm && v >= atLeast {
+			return v, nil
+		}
+	}
+	return c.store.ConfigVersion(ctx)
+}
+
+// cached returns the entry of m for key at the current version, loading
+// and storing it on a miss. A load that raced with a change (the cache
+// moved to another version meanwhile) is returned but not stored, so an
+// old value never outlives its version.
+func cached[T any](ctx context.Context, c *Cache, atLeast int64, m func(*Cache) map[string]T, key string, load func(context.Context) (T, error)) (T, int64, error) {
 	var zero T
-	v, err := a.store.ConfigVersion(ctx)
+	v, err := c.current(ctx, atLeast)
 	if err != nil {
 		return zero, 0, err
 	}
-	a.cache.mu.Lock()
-	a.cache.at(v)
-	val, ok := m(&a.cache)[key]
-	a.cache.mu.Unlock()
+	c.mu.Lock()
+	c.at(v)
+	val, ok := m(c)[key]
+	c.mu.Unlock()
 	if ok {
 		return val, v, nil
 	}
@@ -54,9 +100,9 @@ func cached[T any](ctx context.Context, a *Effects, m func(*cache) map[string]T,
 	if err != nil {
 		return zero, v, err
 	}
-	a.cache.mu.Lock()
-	if a.cache.version == v {
-		entries := m(&a.cache)
+	c.mu.Lock()
+	if c.version == v {
+		entries := m(c)
 		// Keys such as event types come from clients: a map that filled
 		// up starts again rather than growing without end.
 		if len(entries) >= cacheLimit {
@@ -64,18 +110,6 @@ func cached[T any](ctx context.Context, a *Effects, m func(*cache) map[string]T,
 		}
 		entries[key] = val
 	}
-	a.cache.mu.Unlock()
+	c.mu.Unlock()
 	return val, v, nil
-}
-
-func (a *Effects) template(ctx context.Context, id string) (dispatcher.Template, error) {
-	t, _, err := cached(ctx, a, func(c *cache) map[string]dispatcher.Template { return c.templates }, id,
-		func(ctx context.Context) (dispatcher.Template, error) { return a.store.FindTemplate(ctx, id) })
-	return t, err
-}
-
-func (a *Effects) function(ctx context.Context, name string) (dispatcher.Function, error) {
-	f, _, err := cached(ctx, a, func(c *cache) map[string]dispatcher.Function { return c.functions }, name,
-		func(ctx context.Context) (dispatcher.Function, error) { return a.store.FindFunctionByName(ctx, name) })
-	return f, err
 }

@@ -16,21 +16,59 @@ func (versionStore) ConfigVersion(context.Context) (int64, error) { return 1, ni
 // TestCacheIsBounded: event types come from clients, so a stream of
 // distinct ones must not grow the cache without end.
 func TestCacheIsBounded(t *testing.T) {
-	a := &Effects{store: versionStore{}}
-	configs := func(c *cache) map[string]dispatcher.Config { return c.configs }
+	c := NewCache(versionStore{})
+	configs := func(c *Cache) map[string]dispatcher.Config { return c.configs }
 	loads := 0
 	load := func(context.Context) (dispatcher.Config, error) { loads++; return dispatcher.Config{}, nil }
 	for i := range cacheLimit + 10 {
-		if _, _, err := cached(context.Background(), a, configs, fmt.Sprintf("type-%d", i), load); err != nil {
+		if _, _, err := cached(context.Background(), c, 0, configs, fmt.Sprintf("type-%d", i), load); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := len(a.cache.configs); n > cacheLimit {
+	if n := len(c.configs); n > cacheLimit {
 		t.Fatalf("cache holds %d entries, limit %d", n, cacheLimit)
 	}
 	// A hit still does not load again.
 	before := loads
-	if _, _, err := cached(context.Background(), a, configs, fmt.Sprintf("type-%d", cacheLimit+9), load); err != nil || loads != before {
+	if _, _, err := cached(context.Background(), c, 0, configs, fmt.Sprintf("type-%d", cacheLimit+9), load); err != nil || loads != before {
 		t.Fatalf("a cached entry was loaded again (%d loads, err %v)", loads-before, err)
+	}
+}
+
+// countingStore counts the version queries.
+type countingStore struct {
+	Store
+	version, queries int64
+}
+
+func (s *countingStore) ConfigVersion(context.Context) (int64, error) { s.queries++; return s.version, nil }
+
+// A dispatch that knows its configuration's version is served by a cache
+// at least as new without a version query; an older cache asks.
+func TestCacheTrustsAKnownVersion(t *testing.T) {
+	s := &countingStore{version: 5}
+	c := NewCache(s)
+	configs := func(c *Cache) map[string]dispatcher.Config { return c.configs }
+	load := func(context.Context) (dispatcher.Config, error) { return dispatcher.Config{}, nil }
+	get := func(atLeast int64) int64 {
+		t.Helper()
+		_, v, err := cached(context.Background(), c, atLeast, configs, "k", load)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := get(5); v != 5 || s.queries != 1 {
+		t.Fatalf("a cold cache: version %d after %d queries, want 5 after 1", v, s.queries)
+	}
+	if v := get(4); v != 5 || s.queries != 1 {
+		t.Fatalf("a dispatch of version 4 on a cache at 5: version %d after %d queries, want no query", v, s.queries)
+	}
+	s.version = 7
+	if v := get(6); v != 7 || s.queries != 2 {
+		t.Fatalf("a dispatch of version 6 on a cache at 5: version %d after %d queries, want the store asked", v, s.queries)
+	}
+	if v := get(0); s.queries != 3 || v != 7 {
+		t.Fatalf("an unknown version: %d after %d queries, want the store asked", v, s.queries)
 	}
 }

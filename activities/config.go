@@ -9,20 +9,20 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 )
 
-// LoadConfig returns the configuration for in.EventType. It is meant to
-// run as a local activity: on a cache hit it costs one version query.
+// LoadConfig returns the configuration for in.EventType. It runs as a
+// local activity, for dispatches started without their configuration: on
+// a cache hit it costs one version query.
 func (a *Effects) LoadConfig(ctx context.Context, in dispatcher.LoadConfigInput) (dispatcher.Config, error) {
-	cfg, v, err := cached(ctx, a, func(c *cache) map[string]dispatcher.Config { return c.configs }, in.EventType,
-		func(ctx context.Context) (dispatcher.Config, error) { return a.loadConfig(ctx, in.EventType) })
+	cfg, err := a.cache.Config(ctx, in.EventType)
 	if err != nil {
 		return dispatcher.Config{}, temporal.NewApplicationError(fmt.Sprintf("loading the configuration for %q: %v", in.EventType, err), dispatcher.FailureStore)
 	}
-	cfg.Version = v
 	return cfg, nil
 }
 
-func (a *Effects) loadConfig(ctx context.Context, eventType string) (dispatcher.Config, error) {
-	ds, err := a.store.DispatchersByEventType(ctx, eventType)
+// load reads the configuration of eventType from the store.
+func (c *Cache) load(ctx context.Context, eventType string) (dispatcher.Config, error) {
+	ds, err := c.store.DispatchersByEventType(ctx, eventType)
 	if err != nil {
 		return dispatcher.Config{}, err
 	}
@@ -34,7 +34,7 @@ func (a *Effects) loadConfig(ctx context.Context, eventType string) (dispatcher.
 				continue
 			}
 			seen[act.FunctionName] = true
-			f, err := a.store.FindFunctionByName(ctx, act.FunctionName)
+			f, err := c.store.FindFunctionByName(ctx, act.FunctionName)
 			if dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND {
 				continue // its actions fail on their own; the others still run
 			}
@@ -48,7 +48,6 @@ func (a *Effects) loadConfig(ctx context.Context, eventType string) (dispatcher.
 	}
 	return cfg, nil
 }
-
 // recorded keeps of ds what a dispatch uses: the workflow records its
 // configuration in its history, where every byte counts against
 // Temporal's payload limit and is read by whoever reads the history.

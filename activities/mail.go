@@ -42,7 +42,7 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 		activity.GetLogger(ctx).Info("Mail already sent; not sending it again", "MessageID", in.MessageID)
 		return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
 	}
-	t, err := a.template(ctx, in.TemplateID)
+	t, err := a.cache.template(ctx, in.TemplateID, in.ConfigVersion)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("template %q does not exist", in.TemplateID))

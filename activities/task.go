@@ -37,7 +37,7 @@ const maxRetryAfter = time.Hour
 // FailureHTTPTemporary (honouring Retry-After) or FailureTimeout. It
 // heartbeats while the function takes its time.
 func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-	f, err := a.function(ctx, in.FunctionName)
+	f, err := a.cache.function(ctx, in.FunctionName, in.ConfigVersion)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q does not exist", in.FunctionName))

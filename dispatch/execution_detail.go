@@ -43,7 +43,7 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 		return dispatcher.ExecutionDetail{}, err
 	}
 	d := dispatcher.ExecutionDetail{
-		Execution: x, Event: rec.input.Event, Config: rec.config, ConfigPinned: rec.input.Config != nil,
+		Execution: x, Event: rec.input.Event, Config: rec.config, ConfigPinned: rec.input.Config != nil && rec.input.Run != "",
 		Only: rec.input.Only, Outcomes: rec.outcomes, Failure: rec.failure,
 	}
 	if !rec.closed {

@@ -166,6 +166,10 @@ func (e *Executions) startReplay(ctx context.Context, workflowID, replayID strin
 		workflows.AttrEventID.GetName():   in.Event.ID,
 		workflows.AttrReplayOf.GetName():  claim.RunID,
 	}
+	if in.Config != nil {
+		// The run then upserts none (dispatchV2).
+		attrs[workflows.AttrDispatcherIDs.GetName()] = in.Config.DispatcherIDs(in.Only)
+	}
 	if claim.BulkReplayID != "" {
 		attrs[workflows.AttrBulkReplayID.GetName()] = claim.BulkReplayID
 	}

@@ -33,6 +33,7 @@ type executionsEnv struct {
 	ex      *dispatch.Executions
 	starter dispatch.Starter
 	audit   *models.Store
+	store   *testenv.MemStore
 	broken  atomic.Bool // the "gone" function answers 404 while set
 	mu      sync.Mutex
 	keys    []string // Idempotency-Keys of calls to the "gone" function
@@ -65,6 +66,9 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 			}},
 			{ID: "d2", Name: "welcome", EventType: "signup", Actions: []dispatcher.Action{
 				{ID: "m2", Type: dispatcher.ActionMail, TemplateID: "bad", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
+			}},
+			{ID: "d4", Name: "hello", EventType: "hello", Actions: []dispatcher.Action{
+				{ID: "m4", Type: dispatcher.ActionMail, TemplateID: "tpl", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
 			}},
 			{ID: "d3", Name: "reminder", EventType: "later", Actions: []dispatcher.Action{
 				{ID: "t3", Type: dispatcher.ActionTask, FunctionName: "gone", StartTimestamp: &later},
@@ -99,7 +103,7 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 		}
 		t.Cleanup(w.Stop)
 	}
-	e.ex, e.starter = ex, dispatch.Starter{Client: c, TaskQueue: queue}
+	e.ex, e.starter, e.store = ex, dispatch.Starter{Client: c, TaskQueue: queue}, store
 	return e
 }
 

@@ -38,6 +38,18 @@ type Starter struct {
 	// needed when the namespace's retention is shorter than that window.
 	Seen AcceptedEvents
 	Now  func() time.Time // nil means time.Now
+	// Configs, when set, gives each dispatch its configuration at intake,
+	// from a cache keyed by the configuration's version: the workflow then
+	// needs neither a local activity to load it nor an upsert of its
+	// search attributes, which it is started with. When it fails (the
+	// database is away) the dispatch starts without, and loads it itself.
+	Configs ConfigSource
+}
+
+// ConfigSource gives the configuration of an event type, as
+// activities.Cache does.
+type ConfigSource interface {
+	Config(ctx context.Context, eventType string) (dispatcher.Config, error)
 }
 
 // AcceptedEvents is a durable record of the events accepted for
@@ -83,6 +95,14 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 	if queue == "" {
 		queue = workflows.DefaultTaskQueue
 	}
+	in := workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit}
+	attrs := []temporal.SearchAttributeUpdate{workflows.AttrEventType.ValueSet(ev.Type), workflows.AttrEventID.ValueSet(ev.ID)}
+	if s.Configs != nil {
+		if cfg, err := s.Configs.Config(ctx, ev.Type); err == nil {
+			in.Config = &cfg
+			attrs = append(attrs, workflows.AttrDispatcherIDs.ValueSet(cfg.DispatcherIDs(nil)))
+		}
+	}
 	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: queue,
@@ -96,11 +116,8 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		EnableEagerStart:                         s.Eager,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrEventType.ValueSet(ev.Type),
-			workflows.AttrEventID.ValueSet(ev.ID),
-		),
-	}, workflows.WorkflowDispatch, workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit})
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(attrs...),
+	}, workflows.WorkflowDispatch, in)
 
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	var invalid *serviceerror.InvalidArgument

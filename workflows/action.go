@@ -97,13 +97,14 @@ func messageID(key string) string {
 
 func (d *dispatch) sendMail(ctx workflow.Context, j job, o *dispatcher.ActionOutcome) error {
 	in := dispatcher.MailInput{
-		Event:        d.in.Event,
-		DispatcherID: j.dispatcher.ID,
-		ActionID:     j.action.ID,
-		TemplateID:   j.action.TemplateID,
-		Recipients:   j.action.Recipients,
-		MessageID:    messageID(d.idempotencyKey(j)),
-		Run:          d.in.Run,
+		Event:         d.in.Event,
+		DispatcherID:  j.dispatcher.ID,
+		ActionID:      j.action.ID,
+		TemplateID:    j.action.TemplateID,
+		Recipients:    j.action.Recipients,
+		MessageID:     messageID(d.idempotencyKey(j)),
+		Run:           d.in.Run,
+		ConfigVersion: d.cfg.Version,
 	}
 	var res dispatcher.MailResult
 	err := d.attempt(ctx, o, j.action, LocalSendMail, ActivitySendMail, mailTimeout, func(int) any { return in }, &res)
@@ -128,6 +129,7 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 		StartTimestamp: j.action.StartTimestamp,
 		IdempotencyKey: d.idempotencyKey(j),
 		Run:            d.in.Run,
+		ConfigVersion:  d.cfg.Version,
 	}
 	if fn.Kind == dispatcher.FunctionTemporal {
 		return d.runChild(ctx, j, o, fn, in)

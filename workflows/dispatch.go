@@ -18,8 +18,8 @@ type DispatchInput struct {
 	Event dispatcher.Event
 	// Only limits the dispatch to these action ids; empty runs them all.
 	Only []string
-	// Config pins the configuration to run with; nil loads the current
-	// one (a replay may pin the original).
+	// Config is the configuration to run with: read at intake, or the
+	// original one pinned by a replay; nil loads the current one.
 	Config *dispatcher.Config
 	// Run marks a replay of the dispatch: it changes the Idempotency-Key,
 	// Message-ID and child workflow IDs. Empty for the first dispatch.
@@ -73,12 +73,18 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	}
 	d.cfg = cfg
 	d.plan()
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		AttrEventType.ValueSet(in.Event.Type),
-		AttrEventID.ValueSet(in.Event.ID),
-		AttrDispatcherIDs.ValueSet(d.dispatcherIDs()),
-	); err != nil {
-		return DispatchResult{}, err
+	// A dispatch handed its configuration (at intake, or pinned by a
+	// replay) was started with every search attribute, its dispatcher ids
+	// included (Config.DispatcherIDs): an upsert would cost a history
+	// event and a visibility write for nothing.
+	if d.version < dispatchV2 || in.Config == nil {
+		if err := workflow.UpsertTypedSearchAttributes(ctx,
+			AttrEventType.ValueSet(in.Event.Type),
+			AttrEventID.ValueSet(in.Event.ID),
+			AttrDispatcherIDs.ValueSet(d.dispatcherIDs()),
+		); err != nil {
+			return DispatchResult{}, err
+		}
 	}
 	logger.Info("Dispatching", "EventID", in.Event.ID, "EventType", in.Event.Type,
 		"Actions", len(d.jobs), "ConfigVersion", cfg.Version)
@@ -172,8 +178,9 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	if canceled {
 		uctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
-	// Histories recorded before the pairs existed replay without them.
-	if workflow.GetVersion(uctx, versionErrorPairs, workflow.DefaultVersion, 1) >= 1 {
+	// Histories recorded before the pairs existed replay without them;
+	// every run of dispatchV1 or later records them, without asking.
+	if d.version >= dispatchV1 || workflow.GetVersion(uctx, versionErrorPairs, workflow.DefaultVersion, 1) >= 1 {
 		classes = append(classes, errorPairs(d.outcomes)...)
 	}
 	if err := workflow.UpsertTypedSearchAttributes(uctx,

@@ -28,7 +28,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v1"
+	recordDispatchVersion   = "v2"
 	recordBulkReplayVersion = "v1"
 )
 
@@ -45,11 +45,23 @@ func TestRecordHistories(t *testing.T) {
 	}
 	r := newRecorder(t)
 	dir := filepath.Join("testdata", "histories", "dispatch", recordDispatchVersion)
+	// First, so that its startTimestamp is still ahead: an action waiting
+	// on a timer.
+	scheduled := r.dispatch("scheduled", false)
 
 	// The happy path: a mail, an HTTP task and a child workflow, each
 	// first attempt local, the child's payload rendered by a local activity.
 	completed := r.dispatch("completed", true)
 	r.save(completed.WorkflowID, completed.RunID, filepath.Join(dir, "completed.json"))
+	// The same, started without its configuration (by an older API): the
+	// workflow loads it and upserts its search attributes.
+	loaded, err := r.bare.Start(r.ctx(), dispatcher.Event{ID: "record-loaded", Type: "completed", Time: time.Now().UTC(), Source: "record",
+		Content: json.RawMessage(`{"name":"Ann","email":"ann@example.com","userId":42}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.wait(loaded.WorkflowID, loaded.RunID)
+	r.save(loaded.WorkflowID, loaded.RunID, filepath.Join(dir, "completed-config-loaded.json"))
 	// A permanent failure and a template error.
 	failed := r.dispatch("failed", true)
 	r.save(failed.WorkflowID, failed.RunID, filepath.Join(dir, "failed.json"))
@@ -60,8 +72,7 @@ func TestRecordHistories(t *testing.T) {
 	// A call longer than the local call limit: regular from the start.
 	regular := r.dispatch("regular", true)
 	r.save(regular.WorkflowID, regular.RunID, filepath.Join(dir, "regular.json"))
-	// An action waiting for its startTimestamp.
-	scheduled := r.dispatch("scheduled", true)
+	r.wait(scheduled.WorkflowID, scheduled.RunID)
 	r.save(scheduled.WorkflowID, scheduled.RunID, filepath.Join(dir, "scheduled.json"))
 	// A cancel while an action waits, and one while a call is in flight.
 	canceled := r.dispatch("canceled", false)
@@ -108,10 +119,11 @@ const recordQueue = "dispatch-record"
 // activities, the configuration below in memory, and the executions
 // service on top.
 type recorder struct {
-	t  *testing.T
-	c  client.Client
-	s  dispatch.Starter
-	ex *dispatch.Executions
+	t    *testing.T
+	c    client.Client
+	s    dispatch.Starter
+	bare dispatch.Starter // starts dispatches without their configuration
+	ex   *dispatch.Executions
 
 	mu      sync.Mutex
 	callsBy map[string]int // by function path
@@ -202,7 +214,10 @@ func newRecorder(t *testing.T) *recorder {
 		}
 		t.Cleanup(w.Stop)
 	}
-	r.s = dispatch.Starter{Client: r.c, TaskQueue: recordQueue, Eager: true}
+	// The intake hands each dispatch its configuration, as the API does;
+	// bare is a starter that does not (an API of an older version).
+	r.s = dispatch.Starter{Client: r.c, TaskQueue: recordQueue, Eager: true, Configs: activities.NewCache(store)}
+	r.bare = dispatch.Starter{Client: r.c, TaskQueue: recordQueue, Eager: true}
 	return r
 }
 

@@ -23,8 +23,11 @@ const (
 	// Retry-After says); a cancel waits for attempts in flight; child
 	// workflows' payloads are rendered in a local activity.
 	dispatchV1 workflow.Version = 1
+	// dispatchV2: a dispatch handed its configuration at intake was
+	// started with all its search attributes, so it upserts none.
+	dispatchV2 workflow.Version = 2
 
-	dispatchLatest = dispatchV1
+	dispatchLatest = dispatchV2
 )
 
 // BulkReplay versions.
