@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher/internal/proc"
 )
 
 // Names of the bare workflows, their activity and their task queue.
@@ -75,12 +77,12 @@ func benchBare(ctx context.Context, p params, dir string, prog *progress, s shap
 	defer cl.run()
 	res := phase{Name: s.name}
 
-	srv, err := startDevServer(ctx, p.TemporalCLI, filepath.Join(dir, "temporal-"+s.name+".log"))
+	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-"+s.name+".log")})
 	if err != nil {
 		return res, err
 	}
-	cl.add(func() { srv.stop(syscall.SIGINT, 10*time.Second) })
-	tc, err := srv.dial()
+	cl.add(func() { srv.Stop(syscall.SIGINT, 10*time.Second) })
+	tc, err := srv.Dial()
 	if err != nil {
 		return res, err
 	}
@@ -99,7 +101,7 @@ func benchBare(ctx context.Context, p params, dir string, prog *progress, s shap
 		return res, err
 	}
 	cl.add(w.Stop)
-	prog.note("%s: worker polling %q on %s", s.name, bareQueue, srv.addr)
+	prog.note("%s: worker polling %q on %s", s.name, bareQueue, srv.Addr)
 
 	wfIDs := make([]string, p.Warmup+p.N)
 	runIDs := make([]string, p.Warmup+p.N)
@@ -136,11 +138,11 @@ func benchBare(ctx context.Context, p params, dir string, prog *progress, s shap
 			return res, err
 		}
 	}
-	before := cpuSnapshot(srv.cmd.Process.Pid, 0)
+	before := cpuSnapshot(srv.Pid(), 0)
 	if res.Load, err = drive(ctx, s.name, p.Warmup, p.N, p.Concurrency, do, prog); err != nil {
 		return res, err
 	}
-	res.CPU = cpuSnapshot(srv.cmd.Process.Pid, 0).since(before)
+	res.CPU = cpuSnapshot(srv.Pid(), 0).since(before)
 	res.CPU.Worker, res.CPU.Driver = res.CPU.Driver, 0 // one process: worker and load generator
 	if err := waitClosed(ctx, tc, s.workflow, p.Warmup+p.N); err != nil {
 		return res, err

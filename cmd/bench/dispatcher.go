@@ -22,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+
+	"github.com/dispatcherhq/dispatcher/internal/proc"
 )
 
 // benchDispatcher measures the real product: events through the HTTP
@@ -43,12 +45,12 @@ func benchDispatcher(ctx context.Context, p params, dir string, prog *progress) 
 	}
 	cl.add(fnSink.close)
 
-	srv, err := startDevServer(ctx, p.TemporalCLI, filepath.Join(dir, "temporal-dispatcher.log"))
+	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-dispatcher.log")})
 	if err != nil {
 		return res, err
 	}
-	cl.add(func() { srv.stop(syscall.SIGINT, 10*time.Second) })
-	tc, err := srv.dial()
+	cl.add(func() { srv.Stop(syscall.SIGINT, 10*time.Second) })
+	tc, err := srv.Dial()
 	if err != nil {
 		return res, err
 	}
@@ -65,18 +67,18 @@ func benchDispatcher(ctx context.Context, p params, dir string, prog *progress) 
 	env := append(os.Environ(),
 		"DATABASE_URL="+dbURL,
 		"DISPATCHER_JWT_SECRET="+hex.EncodeToString(secret),
-		"TEMPORAL_ADDRESS="+srv.addr,
+		"TEMPORAL_ADDRESS="+srv.Addr,
 		"DISPATCHER_HTTP_ADDR=127.0.0.1:0",
 		"DISPATCHER_SMTP_URL=smtp://"+smtpSink.addr,
 		"DISPATCHER_MAIL_FROM=bench@example.com",
 		"DISPATCHER_LOG_LEVEL="+p.LogLevel,
 	)
-	prog.note("starting %s serve (%s store, Temporal at %s)", p.Dispatcher, p.DB, srv.addr)
+	prog.note("starting %s serve (%s store, Temporal at %s)", p.Dispatcher, p.DB, srv.Addr)
 	d, err := startDispatcher(ctx, p.Dispatcher, env, filepath.Join(dir, "dispatcher.log"))
 	if err != nil {
 		return res, err
 	}
-	cl.add(func() { d.stop(syscall.SIGTERM, 20*time.Second) })
+	cl.add(func() { d.Stop(syscall.SIGTERM, 20*time.Second) })
 	if d.token, err = mintToken(ctx, p.Dispatcher, env, p.Timeout+time.Hour); err != nil {
 		return res, err
 	}
@@ -116,21 +118,21 @@ func benchDispatcher(ctx context.Context, p params, dir string, prog *progress) 
 
 	if p.Warmup > 0 {
 		if _, err := drive(ctx, "dispatcher warm-up", 0, p.Warmup, p.Concurrency, do, prog); err != nil {
-			return res, d.withLog(ctx, err)
+			return res, d.WithLog(ctx, err)
 		}
 	}
-	before := cpuSnapshot(srv.cmd.Process.Pid, d.cmd.Process.Pid)
+	before := cpuSnapshot(srv.Pid(), d.Pid())
 	res.Load, err = drive(ctx, "dispatcher", p.Warmup, p.N, p.Concurrency, do, prog)
 	if err != nil {
-		return res, d.withLog(ctx, err)
+		return res, d.WithLog(ctx, err)
 	}
-	res.CPU = cpuSnapshot(srv.cmd.Process.Pid, d.cmd.Process.Pid).since(before)
+	res.CPU = cpuSnapshot(srv.Pid(), d.Pid()).since(before)
 	res.SeparateDriver = true
 
 	// Every dispatch must have completed: a failed or hanging one would
 	// make the figures meaningless.
 	if err := waitClosed(ctx, tc, "Dispatch", p.Warmup+p.N); err != nil {
-		return res, d.withLog(ctx, err)
+		return res, d.WithLog(ctx, err)
 	}
 	if s := tr.strays.Load(); s > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d side effects arrived twice or for unknown events (at-least-once retries)", s))
@@ -140,7 +142,7 @@ func benchDispatcher(ctx context.Context, p params, dir string, prog *progress) 
 	if res.History, err = historyLengths(ctx, tc, sample(wfIDs[p.Warmup:], runIDs[p.Warmup:], p.Sample)); err != nil {
 		return res, err
 	}
-	if res.Memory, err = readMemory(d.cmd.Process.Pid); err != nil {
+	if res.Memory, err = readMemory(d.Pid()); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -181,7 +183,7 @@ func benchDatabase(ctx context.Context, p params, dir string) (string, func(), e
 
 // dispatcherProc is the dispatcher binary running `serve`.
 type dispatcherProc struct {
-	*child
+	*proc.Child
 	url   string
 	token string
 	http  *http.Client
@@ -201,41 +203,29 @@ func startDispatcher(ctx context.Context, bin string, env []string, logPath stri
 			}
 		}
 	}}
-	c, err := startChild("dispatcher", cmd, logPath)
+	c, err := proc.Start("dispatcher", cmd, logPath)
 	if err != nil {
 		return nil, err
 	}
-	d := &dispatcherProc{child: c, http: &http.Client{Transport: &http.Transport{
+	d := &dispatcherProc{Child: c, http: &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: 1024, DisableCompression: true,
 	}}}
 	select {
 	case d.url = <-urls:
-	case <-c.exited:
-		return nil, fmt.Errorf("dispatcher serve exited: %v\n%s", c.err, c.logTail())
+	case <-c.Exited():
+		return nil, fmt.Errorf("dispatcher serve exited: %v\n%s", c.Err(), c.LogTail())
 	case <-time.After(time.Minute):
-		d.stop(syscall.SIGKILL, time.Second)
-		return nil, fmt.Errorf("dispatcher serve did not start in a minute:\n%s", c.logTail())
+		d.Stop(syscall.SIGKILL, time.Second)
+		return nil, fmt.Errorf("dispatcher serve did not start in a minute:\n%s", c.LogTail())
 	case <-ctx.Done():
-		d.stop(syscall.SIGKILL, time.Second)
+		d.Stop(syscall.SIGKILL, time.Second)
 		return nil, ctx.Err()
 	}
-	for {
-		res, err := d.http.Get(d.url + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return d, nil
-			}
-		}
-		select {
-		case <-c.exited:
-			return nil, fmt.Errorf("dispatcher serve exited: %v\n%s", c.err, c.logTail())
-		case <-ctx.Done():
-			d.stop(syscall.SIGKILL, time.Second)
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := c.WaitHTTP(ctx, d.url+"/readyz", 0); err != nil {
+		d.Stop(syscall.SIGKILL, time.Second)
+		return nil, err
 	}
+	return d, nil
 }
 
 // mintToken asks the binary for an admin token, as an operator would.

@@ -25,6 +25,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/proc"
 )
 
 func main() {
@@ -96,7 +98,7 @@ func parseParams(args []string, getenv func(string) string, stderr io.Writer) (p
 	case p.Await != "sinks" && p.Await != "temporal":
 		return p, fmt.Errorf("-await %q: want sinks or temporal", p.Await)
 	}
-	root, err := moduleRoot()
+	root, err := proc.ModuleRoot()
 	if err != nil {
 		return p, err
 	}
@@ -132,7 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	prog := newProgress(stderr)
 	if p.Dispatcher == "" {
 		prog.note("building the dispatcher into %s", dir)
-		if p.Dispatcher, err = buildDispatcher(ctx, p.root, dir); err != nil {
+		if p.Dispatcher, err = proc.BuildDispatcher(ctx, p.root, dir); err != nil {
 			return err
 		}
 	}
@@ -183,23 +185,6 @@ func (c *cleanups) run() {
 		(*c)[i]()
 	}
 	*c = nil
-}
-
-// moduleRoot returns the nearest folder at or above the working directory
-// that holds go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod at or above %s: run the bench from the repository", dir)
-		}
-	}
 }
 
 func firstNonEmpty(s ...string) string {

@@ -4,15 +4,14 @@ import (
 	"bufio"
 	"debug/buildinfo"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
-)
 
-var discardLogger = slog.New(slog.DiscardHandler)
+	"github.com/dispatcherhq/dispatcher/internal/proc"
+)
 
 // memory is a process's resident set, from /proc/<pid>/status.
 type memory struct {
@@ -93,15 +92,15 @@ func describeMachine(temporalCLI string) machine {
 			}
 		}
 	}
-	if n := commandOutput("nproc"); n != "" {
+	if n := proc.Output("nproc"); n != "" {
 		if v, err := strconv.Atoi(n); err == nil {
 			m.CPUs = v
 		}
 	}
-	m.Kernel = commandOutput("uname", "-sr")
+	m.Kernel = proc.Output("uname", "-sr")
 	// "temporal version 0.0.0-DEV (Server 1.29.1, UI 2.42.1)": a CLI built
 	// from the module proxy names its own version only in its build info.
-	m.Temporal = strings.TrimPrefix(commandOutput(temporalCLI, "--version"), "temporal version ")
+	m.Temporal = strings.TrimPrefix(proc.Output(temporalCLI, "--version"), "temporal version ")
 	if bi, err := buildinfo.ReadFile(temporalCLI); err == nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		m.Temporal = bi.Main.Version + strings.TrimPrefix(m.Temporal, "0.0.0-DEV")
 	}
