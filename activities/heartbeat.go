@@ -2,28 +2,31 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 )
 
 // HeartbeatEvery is how often a running activity tells Temporal that its
-// worker lives. Workflows give these activities a heartbeat timeout of
-// HeartbeatTimeout, a few times longer, so an attempt whose worker died is
-// retried within seconds rather than at the end of its whole timeout, and
-// a cancellation reaches the attempt at its next heartbeat.
-const (
-	HeartbeatEvery   = 2 * time.Second
-	HeartbeatTimeout = 10 * time.Second
-)
+// worker lives. Workflows give these activities a heartbeat timeout a few
+// times longer, so an attempt whose worker died is retried within seconds
+// rather than at the end of its whole timeout, and a cancellation reaches
+// the attempt at its next heartbeat. (Workers must not throttle heartbeats
+// beyond it: worker.Options.MaxHeartbeatThrottleInterval.)
+const HeartbeatEvery = 2 * time.Second
 
-// Heartbeat records heartbeats until the returned function is called. In a
-// local activity, which has no heartbeats, it does nothing.
+// Heartbeat records heartbeats until the returned function is called, each
+// carrying the attempt number (so a heartbeat timeout still says which
+// attempt it was). It keeps going after the attempt was canceled: a call
+// that runs on after a cancel (see callContext) must not be taken for a
+// dead worker's. In a local activity, which has no heartbeats, it does
+// nothing.
 func Heartbeat(ctx context.Context) (stop func()) {
 	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).IsLocalActivity {
 		return func() {}
 	}
+	beat := context.WithoutCancel(ctx)
+	n := attempt(ctx)
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(HeartbeatEvery)
@@ -34,10 +37,8 @@ func Heartbeat(ctx context.Context) (stop func()) {
 			select {
 			case <-done:
 				return
-			case <-ctx.Done():
-				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx)
+				activity.RecordHeartbeat(beat, n)
 			}
 		}
 	}()
@@ -67,11 +68,4 @@ func callBudget(ctx context.Context, limit time.Duration) time.Duration {
 	}
 	left := time.Until(dl)
 	return max(min(limit, left-max(left/10, time.Second)), 0)
-}
-
-// canceled reports whether the attempt itself was canceled (its dispatch
-// was): an attempt whose call failed then returns the context's error,
-// which Temporal records as canceled rather than retrying it.
-func canceled(attemptCtx context.Context) bool {
-	return errors.Is(attemptCtx.Err(), context.Canceled)
 }

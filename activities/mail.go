@@ -112,26 +112,29 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 }
 
 // deliver sends m and classifies the failure. It heartbeats while the SMTP
-// server takes its time.
+// server takes its time, and ends within the call's budget: go-mail bounds
+// each of a session's three steps (the dial; the greeting, STARTTLS and
+// AUTH; the mail) by its timeout anew, so each gets a third, and a slow
+// server cannot stretch a session past the attempt's deadline while the
+// next attempt sends the mail again.
 func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
 	defer Heartbeat(ctx)()
-	timeout := callBudget(ctx, mailTimeout)
-	attemptCtx := ctx
-	ctx, cancel := callContext(ctx, timeout)
+	budget := callBudget(ctx, mailTimeout)
+	ctx, cancel := callContext(ctx, budget)
 	defer cancel()
 	// One fresh connection per mail, so go-mail's NOOPs (liveness checks
 	// of the connection it has just opened) and its RSET (right before
 	// QUIT) would only add three round trips to the seven of a delivery.
-	c, err := a.smtp.client(gomail.WithTimeout(timeout), gomail.WithoutNoop(), gomail.WithoutRset())
+	c, err := a.smtp.client(gomail.WithTimeout(budget/3), gomail.WithoutNoop(), gomail.WithoutRset())
 	if err != nil {
 		return temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP client for %s: %v", a.smtp, err))
 	}
 	err = c.DialAndSendWithContext(ctx, m)
-	if err == nil {
+	if err == nil || m.IsDelivered() {
+		// The server accepted the mail (250): a failure to say goodbye
+		// (QUIT) afterwards changes nothing, and failing would send it
+		// again.
 		return nil
-	}
-	if canceled(attemptCtx) {
-		return attemptCtx.Err()
 	}
 	if code := smtpCode(err); code >= 500 && code < 600 {
 		return permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %v", a.smtp, err))

@@ -61,7 +61,6 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	}
 	timeout = callBudget(ctx, timeout).Round(time.Millisecond)
 	defer Heartbeat(ctx)()
-	attemptCtx := ctx
 	ctx, cancel := callContext(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(body))
@@ -79,9 +78,6 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 
 	resp, err := a.http.Do(req)
 	if err != nil {
-		if canceled(attemptCtx) {
-			return dispatcher.TaskResult{}, attemptCtx.Err()
-		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf("function %q did not answer within %s", f.Name, timeout))
 		}

@@ -252,9 +252,9 @@ func handoffDelay(err error, policy temporal.RetryPolicy) time.Duration {
 }
 
 // regularAttempts counts the attempts a regular activity made: its
-// result or its last failure says which attempt it was (see
-// activities.permanent); failing that, a retryable last failure means the
-// retries ran out, so all of them were made.
+// result, its last failure or its last heartbeat says which attempt it was
+// (see activities.failure and activities.Heartbeat); failing that, retries
+// that ran out made all of them.
 func regularAttempts(err error, result any, policy temporal.RetryPolicy) int {
 	if err == nil {
 		switch r := result.(type) {
@@ -268,7 +268,17 @@ func regularAttempts(err error, result any, policy temporal.RetryPolicy) int {
 	if d, ok := failureDetails(err); ok && d.Attempt > 0 {
 		return d.Attempt
 	}
-	if retryable(err) && policy.MaximumAttempts > 0 {
+	// A heartbeat timeout carries the attempt its last heartbeat named.
+	var timeout *temporal.TimeoutError
+	var n int
+	if errors.As(err, &timeout) && timeout.HasLastHeartbeatDetails() && timeout.LastHeartbeatDetails(&n) == nil && n > 0 {
+		return n
+	}
+	// A retryable last failure means the retries ran out, unless they
+	// stopped for a cancel.
+	var act *temporal.ActivityError
+	canceled := errors.As(err, &act) && act.RetryState() == enums.RETRY_STATE_CANCEL_REQUESTED
+	if !canceled && retryable(err) && policy.MaximumAttempts > 0 {
 		return int(policy.MaximumAttempts)
 	}
 	return 1
