@@ -41,7 +41,10 @@ type countingStore struct {
 	version, queries int64
 }
 
-func (s *countingStore) ConfigVersion(context.Context) (int64, error) { s.queries++; return s.version, nil }
+func (s *countingStore) ConfigVersion(context.Context) (int64, error) {
+	s.queries++
+	return s.version, nil
+}
 
 // A dispatch that knows its configuration's version is served by a cache
 // at least as new without a version query; an older cache asks.

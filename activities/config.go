@@ -48,6 +48,7 @@ func (c *Cache) load(ctx context.Context, eventType string) (dispatcher.Config, 
 	}
 	return cfg, nil
 }
+
 // recorded keeps of ds what a dispatch uses: the workflow records its
 // configuration in its history, where every byte counts against
 // Temporal's payload limit and is read by whoever reads the history.
