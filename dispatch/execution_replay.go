@@ -100,12 +100,31 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, err
 	}
 	if !created {
-		// Another request claimed this replay a moment ago. Starting it
-		// too is safe: the start is deduplicated by its request ID.
+		// Another request claimed this replay a moment ago: answer with
+		// its run if it has one; if not, starting it too is safe, as the
+		// start is deduplicated by its request ID.
 		if prev, _, err = e.audit.FindAudit(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID); err != nil {
 			return dispatcher.ReplayResult{}, err
 		}
+		if prev.NewRunID != "" {
+			return replayedAs(prev), nil
+		}
 		claim = prev
+	}
+	// The request ID deduplicates a start only while the run it started is
+	// the latest: look again, so a request that stalled since its first
+	// look neither starts the replay a second time nor replays a run that
+	// is no longer the latest.
+	now, err := e.describe(ctx, r.WorkflowID, "")
+	switch {
+	case err != nil:
+		return dispatcher.ReplayResult{}, err
+	case now.Replay.ID == replayID:
+		claim.NewRunID = now.RunID
+		return replayedAs(claim), e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, now.RunID)
+	case now.RunID != latest.RunID:
+		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
+			"run %s of dispatch %s has been superseded by run %s; replay the latest run", latest.RunID, r.WorkflowID, now.RunID)
 	}
 	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, LocalCallLimit: e.localCallLimit}
 	if claim.Config == dispatcher.ReplayConfigOriginal {
