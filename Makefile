@@ -41,9 +41,19 @@ TEST_ENV = TEMPORAL_CLI=$(CURDIR)/bin/temporal \
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_\/.-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# What `dispatcher version`, /health and dispatcher_build_info report:
+# `make build VERSION=v1.2.0` for a release. Passed explicitly rather than
+# left to the toolchain's VCS stamping, which GOFLAGS=-buildvcs=false or a
+# copy without .git turns off. BUILD_DATE defaults to the commit's time,
+# so that a rebuild of one commit is identical.
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS    := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.buildDate=$(BUILD_DATE)
+
 .PHONY: build
 build: ## Build the service into bin/dispatcher
-	$(GO) build -o bin/dispatcher ./cmd/dispatcher
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/dispatcher ./cmd/dispatcher
 
 bin/temporal: tools/go.mod ## Build the Temporal CLI + dev server (slow the first time)
 	@echo ">> building bin/temporal from tools/go.mod: this takes several minutes (~8 on 2 cores) the first time"

@@ -10,9 +10,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// health answers liveness: the process serves HTTP.
+// BuildInfo identifies the running binary on /health, so whoever checks a
+// rollout sees which version answers.
+type BuildInfo struct {
+	Version  string // a release, a module version, or "dev"
+	Revision string // the commit; empty when unknown
+}
+
+// health answers liveness: the process serves HTTP. It also tells the
+// build.
 func (s *Server) health(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	body := gin.H{"status": "ok", "version": s.build.Version}
+	if s.build.Revision != "" {
+		body["revision"] = s.build.Revision
+	}
+	c.JSON(http.StatusOK, body)
 }
 
 // ready answers 200 only when every dependency answers, 503 otherwise,
@@ -44,11 +56,11 @@ func (s *Server) ready(c *gin.Context) {
 
 // NewOpsHandler serves only /health, /healthz, /readyz and /metrics: what a
 // worker-only process exposes to its orchestrator and to Prometheus.
-func NewOpsHandler(checks map[string]Check, reg prometheus.Gatherer) http.Handler {
+func NewOpsHandler(checks map[string]Check, reg prometheus.Gatherer, build BuildInfo) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(gin.Recovery())
-	s := &Server{checks: checks}
+	s := &Server{checks: checks, build: build}
 	r.GET("/health", s.health)
 	r.GET("/healthz", s.health)
 	r.GET("/readyz", s.ready)

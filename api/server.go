@@ -67,6 +67,7 @@ type Deps struct {
 	Tracer   trace.TracerProvider // nil: no tracing
 	Logger   *slog.Logger         // nil discards
 	Now      func() time.Time     // nil means time.Now
+	Build    BuildInfo            // shown on /health
 
 	// Executions serves /executions/v1; nil leaves those routes failing.
 	Executions Executions
@@ -82,6 +83,7 @@ type Server struct {
 	metrics *metrics
 	log     *slog.Logger
 	now     func() time.Time
+	build   BuildInfo
 
 	executions Executions // serves /executions/v1
 }
@@ -101,7 +103,7 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: deps.Store, starter: deps.Starter, auth: auth, checks: deps.Checks, metrics: m,
-		log: deps.Logger, now: deps.Now, executions: deps.Executions}
+		log: deps.Logger, now: deps.Now, build: deps.Build, executions: deps.Executions}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

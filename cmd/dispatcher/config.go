@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ type config struct {
 	AuthDisabled   bool
 	TemporalAddr   string
 	TemporalNS     string
+	Temporal       temporalConnection
 	TemporalUIURL  string
 	TaskQueue      string
 	SMTPURL        string
@@ -29,6 +31,8 @@ type config struct {
 	LocalCallLimit time.Duration
 	DedupWindow    time.Duration
 	OTLPEndpoint   string
+	OTLPTraces     string
+	OTelResource   string
 	ServiceName    string
 	LogFormat      string
 	LogLevel       string
@@ -54,15 +58,27 @@ var settings = []setting{
 	{"DISPATCHER_JWT_AUDIENCE", "", "When set, tokens must carry this `aud`.", str(func(c *config) *string { return &c.JWTAudience })},
 	{"DISPATCHER_AUTH_DISABLED", "false", "`true` turns authentication off (every request may do everything). Never in production.", boolean(func(c *config) *bool { return &c.AuthDisabled })},
 	{"TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port.", str(func(c *config) *string { return &c.TemporalAddr })},
-	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace.", str(func(c *config) *string { return &c.TemporalNS })},
+	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace (Temporal Cloud: `<namespace>.<account>`).", str(func(c *config) *string { return &c.TemporalNS })},
+	{"TEMPORAL_TLS", "false", "`true` connects to Temporal over TLS, verifying the frontend's certificate against the system's CAs or `TEMPORAL_TLS_SERVER_CA_CERT_PATH`. Implied by `TEMPORAL_API_KEY` and by every other `TEMPORAL_TLS_*` setting.", boolean(func(c *config) *bool { return &c.Temporal.TLS })},
+	{"TEMPORAL_TLS_SERVER_CA_CERT_PATH", "", "PEM file of the CA that signed the frontend's certificate, for a private CA (default: the system's CAs).", str(func(c *config) *string { return &c.Temporal.ServerCAPath })},
+	{"TEMPORAL_TLS_SERVER_NAME", "", "Name the frontend's certificate must carry, when it is not the host of `TEMPORAL_ADDRESS` (a load balancer, an IP address).", str(func(c *config) *string { return &c.Temporal.ServerName })},
+	{"TEMPORAL_TLS_CLIENT_CERT_PATH", "", "PEM client certificate for mutual TLS (Temporal Cloud's certificate authentication, or a frontend that requires client certificates); needs `TEMPORAL_TLS_CLIENT_KEY_PATH`.", str(func(c *config) *string { return &c.Temporal.ClientCertPath })},
+	{"TEMPORAL_TLS_CLIENT_KEY_PATH", "", "PEM private key of `TEMPORAL_TLS_CLIENT_CERT_PATH`.", str(func(c *config) *string { return &c.Temporal.ClientKeyPath })},
+	{"TEMPORAL_API_KEY", "", "API key sent as a bearer token on every call to Temporal (Temporal Cloud's API-key authentication); implies TLS. Secret: never printed.", str(func(c *config) *string { return &c.Temporal.APIKey })},
+	{"TEMPORAL_GRPC_COMPRESSION", "none", "`none` or `gzip`: compression of the requests to Temporal. gzip costs about 8 % of a worker's CPU and saves bandwidth only on a slow or metered link to Temporal.", oneOf(func(c *config) *string { return &c.Temporal.Compression }, "none", "gzip")},
+	{"DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS", "1000", "Workflow tasks one process runs at once. A dispatch's first task keeps its slot while the first attempts of its actions run, so this also bounds the dispatches in their first attempt.", integer(func(c *config) *int64 { return &c.Temporal.MaxWorkflowTasks })},
+	{"DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES", "1000", "First attempts of actions (local activities) one process runs at once. They wait on I/O: each costs a goroutine and a connection, not a core.", integer(func(c *config) *int64 { return &c.Temporal.MaxLocalActivities })},
+	{"DISPATCHER_MAX_CONCURRENT_ACTIVITIES", "1000", "Retries of actions and other regular activities one process runs at once; more are left in the task queue for another worker.", integer(func(c *config) *int64 { return &c.Temporal.MaxActivities })},
 	{"DISPATCHER_TEMPORAL_UI_URL", "http://127.0.0.1:8233", "Temporal Web UI base URL, for links to executions.", str(func(c *config) *string { return &c.TemporalUIURL })},
 	{"DISPATCHER_TASK_QUEUE", "dispatcher", "Temporal task queue of the dispatch workflows.", str(func(c *config) *string { return &c.TaskQueue })},
 	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS when offered; `?starttls=required` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
 	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "1m", "The longest call (a function's timeout, a mail's minute) whose first attempt runs inside the workflow task as a local activity, the fast path; longer ones run every attempt as a regular, heartbeating activity. Speed only: an attempt is never cut short.", duration(func(c *config) *time.Duration { return &c.LocalCallLimit })},
 	{"DISPATCHER_DEDUP_WINDOW", "168h", "How long an event id stays a duplicate, and a sent mail is not sent again. Temporal's namespace retention covers it when it is as long; otherwise the database keeps a record of accepted events for this long.", duration(func(c *config) *time.Duration { return &c.DedupWindow })},
-	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP endpoint for traces (e.g. `http://otel-collector:4318`); tracing is off when unset. The other standard `OTEL_EXPORTER_OTLP_*` variables apply too.", str(func(c *config) *string { return &c.OTLPEndpoint })},
-	{"OTEL_SERVICE_NAME", "dispatcher", "Service name on the traces.", str(func(c *config) *string { return &c.ServiceName })},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP base URL for traces (e.g. `http://otel-collector:4318`): spans go to its path `/v1/traces`. Tracing is off when neither this nor `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. The other standard `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, compression, certificate) apply too.", str(func(c *config) *string { return &c.OTLPEndpoint })},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "Full OTLP/HTTP URL for traces, used as it is (e.g. `https://collector.example.com/v1/traces`); wins over `OTEL_EXPORTER_OTLP_ENDPOINT`.", str(func(c *config) *string { return &c.OTLPTraces })},
+	{"OTEL_SERVICE_NAME", "", "Service name on the traces (default: `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `dispatcher`).", str(func(c *config) *string { return &c.ServiceName })},
+	{"OTEL_RESOURCE_ATTRIBUTES", "", "More attributes of the traces' resource: `key=value` pairs separated by commas, values percent-encoded (e.g. `deployment.environment=prod,k8s.pod.name=dispatcher-1`).", str(func(c *config) *string { return &c.OTelResource })},
 	{"DISPATCHER_LOG_FORMAT", "text", "`text` or `json`.", str(func(c *config) *string { return &c.LogFormat })},
 	{"DISPATCHER_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`.", str(func(c *config) *string { return &c.LogLevel })},
 	{"DISPATCHER_SHUTDOWN_TIMEOUT", "20s", "How long a stopping process waits for in-flight requests and activities.", duration(func(c *config) *time.Duration { return &c.ShutdownPeriod })},
@@ -77,7 +93,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			v = s.def
 		}
 		if err := s.set(&c, v); err != nil {
-			return c, fmt.Errorf("%s=%q: %w", s.name, v, err)
+			return c, fmt.Errorf("%s=%q: %w", s.name, redacted(s.name, v), err)
 		}
 	}
 	switch c.LogFormat {
@@ -86,6 +102,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("DISPATCHER_LOG_FORMAT=%q: want text or json", c.LogFormat)
 	}
 	return c, nil
+}
+
+// oneOf accepts only the values given.
+func oneOf(field func(*config) *string, values ...string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if !slices.Contains(values, v) {
+			return fmt.Errorf("want %s", strings.Join(values, " or "))
+		}
+		*field(c) = v
+		return nil
+	}
 }
 
 func str(field func(*config) *string) func(*config, string) error {

@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		migrateCmd(getenv),
 		tokenCmd(getenv),
 		configCmd(getenv),
+		versionCmd(),
 		executionsCmd(getenv),
 		replayCmd(getenv),
 	)
@@ -82,13 +83,14 @@ func configCmd(getenv func(string) string) *cobra.Command {
 	return cmd
 }
 
-// redacted hides secrets in a setting's value: the JWT secret whole, the
-// password of URLs that carry one.
+// redacted hides secrets in a setting's value: the JWT secret and the
+// Temporal API key whole, the password of URLs that carry one.
 func redacted(name, v string) string {
 	if v == "" {
 		return v
 	}
-	if name == "DISPATCHER_JWT_SECRET" {
+	switch name {
+	case "DISPATCHER_JWT_SECRET", "TEMPORAL_API_KEY":
 		return "(hidden)"
 	}
 	if u, err := url.Parse(v); err == nil && u.User != nil {

@@ -25,8 +25,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	sdktally "go.temporal.io/sdk/contrib/tally"
-	"go.temporal.io/sdk/interceptor"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -58,7 +56,7 @@ type process struct {
 	cfg    config
 	stdout io.Writer
 	log    *slog.Logger
-	tracer trace.TracerProvider
+	tracer trace.TracerProvider // nil: tracing off
 	api    bool
 	worker bool
 }
@@ -70,9 +68,9 @@ func newLogger(cfg config) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(withTraceIDs(slog.NewJSONHandler(os.Stderr, opts)))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(withTraceIDs(slog.NewTextHandler(os.Stderr, opts)))
 }
 
 // run starts the process's parts and blocks until ctx ends or a part fails,
@@ -85,19 +83,11 @@ func (p process) run(ctx context.Context) error {
 
 	reg, temporalMetrics, closeMetrics := newMetrics()
 	defer closeMetrics()
-	tracing, err := temporalTracing(p.tracer)
+	build := currentBuild()
+	reg.MustRegister(build.collector())
+	tc, err := newTemporalClient(p.cfg, p.log, temporalMetrics, p.tracer)
 	if err != nil {
 		return err
-	}
-	tc, err := client.NewLazyClient(client.Options{
-		HostPort:       p.cfg.TemporalAddr,
-		Namespace:      p.cfg.TemporalNS,
-		Logger:         tlog.NewStructuredLogger(p.log.With("component", "temporal")),
-		MetricsHandler: temporalMetrics,
-		Interceptors:   []interceptor.ClientInterceptor{tracing},
-	})
-	if err != nil {
-		return fmt.Errorf("temporal client: %w", err)
 	}
 	defer tc.Close()
 	executions, err := p.executions(tc, store)
@@ -105,8 +95,11 @@ func (p process) run(ctx context.Context) error {
 		return err
 	}
 
+	// One configuration cache for the intake, which hands each dispatch
+	// its configuration, and the activities.
+	configs := activities.NewCache(store)
 	if p.worker {
-		workers, err := p.startWorkers(ctx, tc, store, executions)
+		workers, err := p.startWorkers(ctx, tc, store, configs, executions)
 		if err != nil {
 			return err
 		}
@@ -154,12 +147,13 @@ func (p process) run(ctx context.Context) error {
 			// Eager start only helps when this process's worker takes
 			// the first workflow task: serve, not api alone.
 			Starter: dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalCallLimit: p.cfg.LocalCallLimit,
-				Seen: p.acceptedEvents(ctx, tc, store), Now: time.Now},
+				Seen: p.acceptedEvents(ctx, tc, store), Now: time.Now, Configs: configs},
 			Checks:   checks,
 			Registry: reg,
 			Tracer:   p.tracer,
 			Logger:   p.log,
 			Now:      time.Now,
+			Build:    build.api(),
 
 			Executions: executions,
 		})
@@ -167,7 +161,7 @@ func (p process) run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		handler = api.NewOpsHandler(checks, reg)
+		handler = api.NewOpsHandler(checks, reg, build.api())
 	}
 	return p.serveHTTP(ctx, handler)
 }
@@ -216,23 +210,21 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 // and one for the activities of bulk replays on a queue of their own
 // (workflows.ReplayTaskQueue), with few slots: thousands of replay starts
 // never wait in front of the dispatches, nor take all of a worker.
-func (p process) startWorkers(ctx context.Context, tc client.Client, store *models.Store, executions *dispatch.Executions) ([]worker.Worker, error) {
+func (p process) startWorkers(ctx context.Context, tc client.Client, store *models.Store, configs *activities.Cache, executions *dispatch.Executions) ([]worker.Worker, error) {
 	if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
 		return nil, fmt.Errorf("temporal at %s: %w", p.cfg.TemporalAddr, err)
 	}
 	effects, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom,
-		HTTPClient: tracedHTTPClient(p.tracer), Now: time.Now})
+		HTTPClient: tracedHTTPClient(p.tracer), Now: time.Now, Cache: configs})
 	if err != nil {
 		return nil, err
 	}
 	replays := dispatch.NewReplayActivities(executions)
-	w := worker.New(tc, p.cfg.TaskQueue, worker.Options{WorkerStopTimeout: p.cfg.ShutdownPeriod})
+	w := worker.New(tc, p.cfg.TaskQueue, workerOptions(p.cfg))
 	workflows.Register(w)
 	w.RegisterActivity(effects)
 	w.RegisterActivity(replays) // bulk replays from before they had a queue of their own
-	rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), worker.Options{
-		WorkerStopTimeout: p.cfg.ShutdownPeriod, MaxConcurrentActivityExecutionSize: 20,
-	})
+	rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg))
 	rw.RegisterActivity(replays)
 	for _, w := range []worker.Worker{w, rw} {
 		if err := w.Start(); err != nil {

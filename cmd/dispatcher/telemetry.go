@@ -4,15 +4,17 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
 )
@@ -22,23 +24,100 @@ import (
 var propagator = propagation.TraceContext{}
 
 // newTracerProvider returns an OTLP/HTTP tracer provider when an endpoint
-// is configured (the exporter also reads the other standard
-// OTEL_EXPORTER_OTLP_* variables), and a no-op one otherwise, so tracing
-// costs nothing unless configured.
+// is configured, and nil otherwise: with tracing off the Temporal client
+// gets no tracing interceptor and function calls no tracing transport,
+// which even on a no-op provider cost CPU on every call. The exporter
+// also reads the other standard OTEL_EXPORTER_OTLP_* variables (headers,
+// timeout, compression, certificate) from the environment.
 func newTracerProvider(ctx context.Context, cfg config) (trace.TracerProvider, func(context.Context) error, error) {
-	if cfg.OTLPEndpoint == "" {
-		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
+	endpoint, err := tracesEndpoint(cfg)
+	if err != nil || endpoint == "" {
+		return nil, func(context.Context) error { return nil }, err
 	}
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(cfg.OTLPEndpoint))
+	res, err := traceResource(ctx, cfg, currentBuild())
+	if err != nil {
+		return nil, nil, err
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
 	if err != nil {
 		return nil, nil, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
-	name := cfg.ServiceName
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
-		sdktrace.WithResource(resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(name))),
-	)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return tp, tp.Shutdown, nil
+}
+
+// tracesEndpoint is the URL spans are posted to, as the OpenTelemetry
+// specification reads the variables: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+// as it is; OTEL_EXPORTER_OTLP_ENDPOINT is a base URL, to which the
+// signal's path /v1/traces is appended. "" means tracing is off.
+func tracesEndpoint(cfg config) (string, error) {
+	if cfg.OTLPTraces != "" {
+		if _, err := otlpURL(cfg.OTLPTraces); err != nil {
+			return "", fmt.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: %w", err)
+		}
+		return cfg.OTLPTraces, nil
+	}
+	if cfg.OTLPEndpoint == "" {
+		return "", nil
+	}
+	u, err := otlpURL(cfg.OTLPEndpoint)
+	if err != nil {
+		return "", fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+func otlpURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s is not an http:// or https:// URL with a host", redactURL(raw))
+	}
+	return u, nil
+}
+
+// traceResource describes the process on its spans: service name and
+// version, the SDK, and OTEL_RESOURCE_ATTRIBUTES. OTEL_SERVICE_NAME wins
+// over a service.name among those attributes, as the specification says.
+func traceResource(ctx context.Context, cfg config, build buildInfo) (*resource.Resource, error) {
+	attrs, err := resourceAttributes(cfg.OTelResource)
+	if err != nil {
+		return nil, err
+	}
+	name := cfg.ServiceName
+	if name == "" {
+		name = "dispatcher"
+		for _, a := range attrs {
+			if a.Key == semconv.ServiceNameKey {
+				name = a.Value.AsString()
+			}
+		}
+	}
+	attrs = append(attrs, semconv.ServiceName(name), semconv.ServiceVersion(build.Version))
+	return resource.New(ctx, resource.WithTelemetrySDK(), resource.WithAttributes(attrs...))
+}
+
+// resourceAttributes parses OTEL_RESOURCE_ATTRIBUTES: key=value pairs
+// separated by commas, values percent-encoded.
+func resourceAttributes(raw string) ([]attribute.KeyValue, error) {
+	var attrs []attribute.KeyValue
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
+	}
+	for pair := range strings.SplitSeq(raw, ",") {
+		k, v, ok := strings.Cut(pair, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %q is not key=value", strings.TrimSpace(pair))
+		}
+		val, err := url.PathUnescape(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: the value of %s is not percent-encoded: %w", k, err)
+		}
+		attrs = append(attrs, attribute.String(k, val))
+	}
+	return attrs, nil
 }
 
 // temporalTracing is Temporal's own OpenTelemetry interceptor: it links the
@@ -53,17 +132,18 @@ func temporalTracing(tp trace.TracerProvider) (interceptor.ClientInterceptor, er
 // tracedHTTPClient calls task functions with a client span and a
 // traceparent header. It follows redirects only on the same host: Go drops
 // Authorization on a cross-host redirect but not a function's own headers
-// (API keys) nor the signature.
+// (API keys) nor the signature. With tp nil (tracing off) it is a plain client.
 func tracedHTTPClient(tp trace.TracerProvider) *http.Client {
 	// Keep connections to functions alive under concurrency (the default
 	// keeps 2 per host and closes the rest).
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 32
-	return &http.Client{
-		Transport: otelhttp.NewTransport(transport,
-			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator)),
-		CheckRedirect: sameHostRedirects,
+	c := &http.Client{Transport: transport, CheckRedirect: sameHostRedirects}
+	if tp != nil {
+		c.Transport = otelhttp.NewTransport(transport,
+			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator))
 	}
+	return c
 }
 
 func sameHostRedirects(req *http.Request, via []*http.Request) error {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -44,5 +46,111 @@ func TestFunctionCallsDoNotFollowRedirectsToOtherHosts(t *testing.T) {
 	res, err := c.Post(fn.URL+"/same", "application/json", nil)
 	if err != nil || res.StatusCode != 204 {
 		t.Fatalf("same-host redirect: %v, %v", res, err)
+	}
+}
+
+// TestTracesEndpoint: a base endpoint gets the signal's path, as the
+// OpenTelemetry specification says for OTEL_EXPORTER_OTLP_ENDPOINT; the
+// traces endpoint is used as it is.
+func TestTracesEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		base, traces string
+		want         string
+	}{
+		{"", "", ""},
+		{"http://collector:4318", "", "http://collector:4318/v1/traces"},
+		{"http://collector:4318/", "", "http://collector:4318/v1/traces"},
+		{"https://otel.example.com/ingest/", "", "https://otel.example.com/ingest/v1/traces"},
+		{"", "http://collector:4318/custom/traces", "http://collector:4318/custom/traces"},
+		{"http://ignored:4318", "https://collector.example.com/v1/traces", "https://collector.example.com/v1/traces"},
+	} {
+		got, err := tracesEndpoint(config{OTLPEndpoint: tc.base, OTLPTraces: tc.traces})
+		if err != nil || got != tc.want {
+			t.Errorf("base %q, traces %q: %q, %v; want %q", tc.base, tc.traces, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		cfg     config
+		setting string
+	}{
+		{config{OTLPEndpoint: "collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{config{OTLPTraces: "grpc://collector:4317"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{config{OTLPEndpoint: "http://user:s3cret@collector:4318/%zz"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+	} {
+		_, err := tracesEndpoint(tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.setting) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%+v: %v, want an error naming %s and no password", tc.cfg, err, tc.setting)
+		}
+	}
+}
+
+// TestTraceResource: OTEL_RESOURCE_ATTRIBUTES are on the spans' resource,
+// OTEL_SERVICE_NAME wins over their service.name, and the default name is
+// dispatcher.
+func TestTraceResource(t *testing.T) {
+	build := buildInfo{Version: "v1.2.3"}
+	for _, tc := range []struct {
+		name, attrs string
+		want        map[string]string
+	}{
+		{"", "", map[string]string{"service.name": "dispatcher", "service.version": "v1.2.3", "telemetry.sdk.name": "opentelemetry"}},
+		{"", "deployment.environment=prod, service.name=from-attrs,team=a%2Cb",
+			map[string]string{"service.name": "from-attrs", "deployment.environment": "prod", "team": "a,b"}},
+		{"dispatcher-api", "service.name=from-attrs", map[string]string{"service.name": "dispatcher-api"}},
+	} {
+		res, err := traceResource(context.Background(), config{ServiceName: tc.name, OTelResource: tc.attrs}, build)
+		if err != nil {
+			t.Fatalf("%q %q: %v", tc.name, tc.attrs, err)
+		}
+		got := map[string]string{}
+		for _, kv := range res.Attributes() {
+			got[string(kv.Key)] = kv.Value.String()
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("OTEL_SERVICE_NAME=%q OTEL_RESOURCE_ATTRIBUTES=%q: %s = %q, want %q (all: %v)", tc.name, tc.attrs, k, got[k], v, got)
+			}
+		}
+	}
+	if _, err := traceResource(context.Background(), config{OTelResource: "a=1,oops"}, build); err == nil || !strings.Contains(err.Error(), "OTEL_RESOURCE_ATTRIBUTES") {
+		t.Errorf("a pair without =: %v, want an error naming OTEL_RESOURCE_ATTRIBUTES", err)
+	}
+}
+
+// TestTracingOffInstallsNothing: without an exporter there is no tracer
+// provider, no Temporal tracing interceptor and no tracing transport on
+// function calls; with one, both are installed.
+func TestTracingOffInstallsNothing(t *testing.T) {
+	cfg := configFrom(t, nil)
+	tp, _, err := newTracerProvider(context.Background(), cfg)
+	if err != nil || tp != nil {
+		t.Fatalf("tracing off: provider %v, %v; want none", tp, err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	off, err := clientOptions(cfg, log, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(off.Interceptors) != 0 {
+		t.Errorf("tracing off: %d Temporal interceptors, want none", len(off.Interceptors))
+	}
+	if _, plain := tracedHTTPClient(nil).Transport.(*http.Transport); !plain {
+		t.Errorf("tracing off: function calls go through %T, want a plain *http.Transport", tracedHTTPClient(nil).Transport)
+	}
+
+	on, shutdown, err := newTracerProvider(context.Background(), configFrom(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}))
+	if err != nil || on == nil {
+		t.Fatalf("tracing on: provider %v, %v", on, err)
+	}
+	defer func() { _ = shutdown(context.Background()) }()
+	traced, err := clientOptions(cfg, log, nil, on)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(traced.Interceptors) != 1 {
+		t.Errorf("tracing on: %d Temporal interceptors, want the tracing one", len(traced.Interceptors))
+	}
+	if _, plain := tracedHTTPClient(on).Transport.(*http.Transport); plain {
+		t.Error("tracing on: function calls carry no trace")
 	}
 }

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +21,8 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestTracing runs serve in-process with an in-memory span exporter and
@@ -148,4 +155,161 @@ func (w *addrWriter) Write(p []byte) (int, error) {
 
 func tokenFor(secret string) (string, error) {
 	return api.SignToken([]byte(secret), api.TokenClaims{Subject: "test", Permissions: api.Permissions(), TTL: time.Hour}, time.Now())
+}
+
+// otlpReceiver is an OTLP/HTTP trace receiver on loopback, as a collector
+// would run one: it accepts POST /v1/traces with protobuf bodies and
+// keeps every span it got, and every path it was posted to.
+type otlpReceiver struct {
+	*httptest.Server
+	mu    sync.Mutex
+	paths []string
+	spans []receivedSpan
+}
+
+// receivedSpan is one span as the receiver decoded it.
+type receivedSpan struct {
+	name, traceID, spanID string
+	resource              map[string]string
+}
+
+func startOTLPReceiver(t *testing.T) *otlpReceiver {
+	t.Helper()
+	r := &otlpReceiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.paths = append(r.paths, req.Method+" "+req.URL.Path)
+		r.mu.Unlock()
+		if req.Method != "POST" || req.URL.Path != "/v1/traces" || req.Header.Get("Content-Type") != "application/x-protobuf" {
+			http.Error(w, "want POST /v1/traces with application/x-protobuf", http.StatusNotFound)
+			return
+		}
+		body := io.Reader(req.Body)
+		if req.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(req.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			body = zr
+		}
+		raw, err := io.ReadAll(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var export collectortrace.ExportTraceServiceRequest
+		if err := proto.Unmarshal(raw, &export); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		for _, rs := range export.GetResourceSpans() {
+			res := map[string]string{}
+			for _, kv := range rs.GetResource().GetAttributes() {
+				res[kv.GetKey()] = kv.GetValue().GetStringValue()
+			}
+			for _, ss := range rs.GetScopeSpans() {
+				for _, sp := range ss.GetSpans() {
+					r.spans = append(r.spans, receivedSpan{name: sp.GetName(), traceID: hex.EncodeToString(sp.GetTraceId()),
+						spanID: hex.EncodeToString(sp.GetSpanId()), resource: res})
+				}
+			}
+		}
+		r.mu.Unlock()
+		out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// received returns the spans so far and the paths posted to.
+func (r *otlpReceiver) received() ([]receivedSpan, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.spans), slices.Clone(r.paths)
+}
+
+// TestTracesReachOTLPReceiver runs the real binary configured as the
+// README says, OTEL_EXPORTER_OTLP_ENDPOINT=http://host:port (no path), and
+// checks that a collector listening on the standard path receives the
+// intake request's trace with the workflow in it, on the resource the
+// settings describe, and that the request's log line names that trace.
+func TestTracesReachOTLPReceiver(t *testing.T) {
+	recv := startOTLPReceiver(t)
+	s := startSystem(t, withEnv(
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+recv.URL,
+		"OTEL_RESOURCE_ATTRIBUTES=deployment.environment=e2e,service.namespace=dispatch",
+		"DISPATCHER_LOG_FORMAT=json",
+		"DISPATCHER_LOG_LEVEL=debug", // the request line of a 2xx is debug
+	))
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	t.Cleanup(fn.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "otlp", "url": fn.URL}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "otlp", "eventType": "otlp_traced", "actions": []any{
+		map[string]any{"type": "task", "functionName": "otlp"}}}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "otlp-1", "type": "otlp_traced", "content": map[string]any{}}, 202)
+	if _, failed := s.result(acc["workflowId"].(string), acc["runId"].(string)); failed {
+		t.Fatal("dispatch failed")
+	}
+
+	// The batch exporter sends every few seconds.
+	var intake receivedSpan
+	testenv.Eventually(t, 30*time.Second, func() string {
+		spans, paths := recv.received()
+		var names []string
+		for _, sp := range spans {
+			names = append(names, sp.name)
+			if sp.name == "POST /events/v1" {
+				intake = sp
+			}
+		}
+		if intake.traceID == "" {
+			return fmt.Sprintf("no span of the intake request yet; requests %v, spans %v", paths, names)
+		}
+		for _, want := range []string{"StartWorkflow:Dispatch", "RunWorkflow:Dispatch", "HTTP POST"} {
+			if !slices.ContainsFunc(spans, func(sp receivedSpan) bool {
+				return sp.traceID == intake.traceID && strings.HasPrefix(sp.name, want)
+			}) {
+				return fmt.Sprintf("the intake's trace has no %q span yet; spans %v", want, names)
+			}
+		}
+		return ""
+	})
+	_, paths := recv.received()
+	for _, p := range paths {
+		if p != "POST /v1/traces" {
+			t.Errorf("the exporter sent %s; spans go to POST /v1/traces", p)
+		}
+	}
+	for k, v := range map[string]string{"service.name": "dispatcher", "deployment.environment": "e2e", "service.namespace": "dispatch"} {
+		if intake.resource[k] != v {
+			t.Errorf("resource %s = %q, want %q (resource %v)", k, intake.resource[k], v, intake.resource)
+		}
+	}
+	if intake.resource["service.version"] == "" {
+		t.Errorf("resource has no service.version: %v", intake.resource)
+	}
+
+	// The request's log line carries the same trace.
+	var logged bool
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		var rec struct {
+			Msg, Route, Method string
+			TraceID            string `json:"trace_id"`
+			SpanID             string `json:"span_id"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "request" || rec.Route != "/events/v1" {
+			continue
+		}
+		if rec.TraceID != intake.traceID || rec.SpanID != intake.spanID {
+			t.Errorf("the intake's log line names trace %q span %q, want %q %q:\n%s", rec.TraceID, rec.SpanID, intake.traceID, intake.spanID, line)
+		}
+		logged = true
+	}
+	if !logged {
+		t.Errorf("no request log line for /events/v1 in:\n%s", s.logs)
+	}
 }

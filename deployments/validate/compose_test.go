@@ -16,13 +16,14 @@ import (
 
 // loadCompose loads compose.yaml the way `docker compose config` does
 // (compose-go is compose's own loader: schema validation, interpolation,
-// merges), with the env files given.
-func loadCompose(t *testing.T, envFiles ...string) (*types.Project, error) {
+// merges), with the env files given and the profiles turned on.
+func loadCompose(t *testing.T, profiles []string, envFiles ...string) (*types.Project, error) {
 	t.Helper()
 	opts, err := cli.NewProjectOptions(
 		[]string{path("deployments", "docker", "compose.yaml")},
 		cli.WithEnvFiles(envFiles...),
 		cli.WithDotEnv,
+		cli.WithProfiles(profiles),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -30,9 +31,11 @@ func loadCompose(t *testing.T, envFiles ...string) (*types.Project, error) {
 	return opts.LoadProject(context.Background())
 }
 
-func composeProject(t *testing.T) *types.Project {
+// composeProject is the stack as `docker compose --profile ... up` starts
+// it with .env.example.
+func composeProject(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
-	p, err := loadCompose(t, path("deployments", "docker", ".env.example"))
+	p, err := loadCompose(t, profiles, path("deployments", "docker", ".env.example"))
 	if err != nil {
 		t.Fatalf("compose.yaml with .env.example: %v", err)
 	}
@@ -45,17 +48,21 @@ func TestComposeNeedsSecrets(t *testing.T) {
 	if _, err := os.Stat(path("deployments", "docker", ".env")); err == nil {
 		t.Skip("deployments/docker/.env exists (a local stack): compose would read it")
 	}
-	_, err := loadCompose(t)
+	_, err := loadCompose(t, nil)
 	if err == nil || !strings.Contains(err.Error(), "DISPATCHER_JWT_SECRET") {
 		t.Fatalf("loading compose.yaml without .env: %v, want an error naming DISPATCHER_JWT_SECRET", err)
 	}
 }
 
 func TestComposeServices(t *testing.T) {
-	p := composeProject(t)
-	want := []string{"api", "grafana", "jaeger", "mailpit", "migrate", "postgres", "prometheus", "temporal", "temporal-namespace", "temporal-schema", "temporal-ui", "worker"}
-	if got := p.ServiceNames(); !slices.Equal(sorted(got), want) {
+	// The extra workers start only with their profile.
+	want := []string{"dispatcher", "grafana", "jaeger", "mailpit", "migrate", "postgres", "prometheus", "temporal", "temporal-namespace", "temporal-schema", "temporal-ui"}
+	if got := composeProject(t).ServiceNames(); !slices.Equal(sorted(got), want) {
 		t.Fatalf("services %v, want %v", sorted(got), want)
+	}
+	p := composeProject(t, "workers")
+	if got := p.ServiceNames(); !slices.Equal(sorted(got), sorted(append(want, "worker"))) {
+		t.Fatalf("services with the workers profile %v, want %v and worker", sorted(got), want)
 	}
 	dependsOn := func(svc, on, condition string) {
 		t.Helper()
@@ -68,23 +75,26 @@ func TestComposeServices(t *testing.T) {
 	dependsOn("temporal", "temporal-schema", types.ServiceConditionCompletedSuccessfully)
 	dependsOn("temporal-namespace", "temporal", types.ServiceConditionHealthy)
 	dependsOn("migrate", "postgres", types.ServiceConditionHealthy)
-	dependsOn("worker", "migrate", types.ServiceConditionCompletedSuccessfully)
-	dependsOn("worker", "temporal-namespace", types.ServiceConditionCompletedSuccessfully)
-	dependsOn("api", "migrate", types.ServiceConditionCompletedSuccessfully)
-	dependsOn("api", "worker", types.ServiceConditionHealthy)
+	// Each process kind registers the search attributes it needs in the
+	// namespace, so neither waits for the other.
+	for _, svc := range []string{"dispatcher", "worker"} {
+		dependsOn(svc, "migrate", types.ServiceConditionCompletedSuccessfully)
+		dependsOn(svc, "temporal-namespace", types.ServiceConditionCompletedSuccessfully)
+	}
 
 	if e := p.Services["temporal"].Environment; value(e, "DB") != "postgres12" || value(e, "POSTGRES_SEEDS") != "postgres" || value(e, "NUM_HISTORY_SHARDS") == "" {
 		t.Errorf("temporal must run on the postgres service with the postgres12 plugin and a fixed shard count: %v", e)
 	}
 }
 
-// TestComposeDispatcher: api, worker and migrate run the image built from
-// the Dockerfile with the right command, real settings only, no migration
-// at start, health checks on /readyz, and addresses of services that exist.
+// TestComposeDispatcher: dispatcher, worker and migrate run the image built
+// from the Dockerfile with the right command, real settings only, no
+// migration at start, health checks on /readyz, and addresses of services
+// that exist.
 func TestComposeDispatcher(t *testing.T) {
-	p := composeProject(t)
+	p := composeProject(t, "workers")
 	cmds := commands(t)
-	for svc, cmd := range map[string]string{"api": "api", "worker": "worker", "migrate": "migrate"} {
+	for svc, cmd := range map[string]string{"dispatcher": "serve", "worker": "worker", "migrate": "migrate"} {
 		s := p.Services[svc]
 		if !slices.Equal(s.Command, []string{cmd}) || !slices.Contains(cmds, cmd) {
 			t.Errorf("%s: command %v, want [%s]", svc, s.Command, cmd)
@@ -97,8 +107,12 @@ func TestComposeDispatcher(t *testing.T) {
 			names = append(names, k)
 		}
 		checkEnvNames(t, "compose service "+svc, sorted(names))
-		if v := value(s.Environment, "OTEL_SERVICE_NAME"); v != "dispatcher-"+svc {
-			t.Errorf("%s: OTEL_SERVICE_NAME=%q, want dispatcher-%s (traces tell the roles apart)", svc, v, svc)
+		wantName := "dispatcher-" + svc
+		if svc == "dispatcher" {
+			wantName = svc
+		}
+		if v := value(s.Environment, "OTEL_SERVICE_NAME"); v != wantName {
+			t.Errorf("%s: OTEL_SERVICE_NAME=%q, want %s (traces tell the roles apart)", svc, v, wantName)
 		}
 		if v := value(s.Environment, "DISPATCHER_AUTO_MIGRATE"); v != "false" {
 			t.Errorf("%s: DISPATCHER_AUTO_MIGRATE=%q, want false (the migrate service migrates)", svc, v)
@@ -134,9 +148,32 @@ func TestComposeDispatcher(t *testing.T) {
 	}
 }
 
+// TestComposeProductionUnit: the stack serves its API from `dispatcher
+// serve`, whose intake starts dispatches eagerly on its own worker; no
+// service runs `dispatcher api`, and the extra workers are optional.
+func TestComposeProductionUnit(t *testing.T) {
+	p := composeProject(t, "workers")
+	for name, s := range p.Services {
+		if slices.Contains(s.Command, "api") {
+			t.Errorf("%s runs `dispatcher api`: the API must come with its worker (`serve`) to start dispatches eagerly", name)
+		}
+		for _, port := range s.Ports {
+			if port.Target == 8080 && s.Build != nil && !slices.Equal(s.Command, []string{"serve"}) {
+				t.Errorf("%s publishes the API port but runs %v, not serve", name, s.Command)
+			}
+		}
+	}
+	if d := p.Services["dispatcher"]; !slices.ContainsFunc(d.Ports, func(pc types.ServicePortConfig) bool { return pc.Target == 8080 && pc.Published == "8080" }) {
+		t.Errorf("dispatcher: the API is not published on 8080: %+v", d.Ports)
+	}
+	if w := p.Services["worker"]; !slices.Equal(w.Profiles, []string{"workers"}) {
+		t.Errorf("worker: profiles %v, want [workers]: extra workers are optional", w.Profiles)
+	}
+}
+
 // TestComposeMounts: every bind mount exists, Prometheus loads the shared
-// alert rules and scrapes api and worker under the job names the rules
-// use, Grafana gets the data source and the dashboard.
+// alert rules and scrapes dispatcher and worker under the job names the
+// rules use, Grafana gets the data source and the dashboard.
 func TestComposeMounts(t *testing.T) {
 	p := composeProject(t)
 	mounts := map[string]map[string]string{} // service → target → source
@@ -183,7 +220,7 @@ func TestComposeMounts(t *testing.T) {
 	if !same(mounts["prometheus"]["/etc/prometheus/prometheus.yml"], "deployments", "docker", "prometheus.yml") {
 		t.Error("prometheus: prometheus.yml is not mounted as its configuration")
 	}
-	for job, service := range map[string]string{"dispatcher-api": "api", "dispatcher-worker": "worker"} {
+	for job, service := range map[string]string{"dispatcher": "dispatcher", "dispatcher-worker": "worker"} {
 		i := slices.IndexFunc(prom.ScrapeConfigs, func(c scrapeConfig) bool {
 			return c.JobName == job
 		})

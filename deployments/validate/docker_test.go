@@ -30,7 +30,7 @@ func TestDockerfile(t *testing.T) {
 		"ARG GO_VERSION=" + goVersion[1] + "\n",
 		"FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build",
 		"ENV CGO_ENABLED=0",
-		`go build -trimpath -ldflags "-s -w" -o /out/dispatcher ./cmd/dispatcher`,
+		`go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION} -X main.buildDate=${BUILD_DATE}" -o /out/dispatcher ./cmd/dispatcher`,
 		"FROM gcr.io/distroless/static-debian12:nonroot",
 		"USER 65532:65532",
 		`ENTRYPOINT ["/usr/local/bin/dispatcher"]`,
@@ -152,11 +152,24 @@ func TestDockerBuildContext(t *testing.T) {
 	}
 }
 
+// dispatcherLDFlags returns the -ldflags of the Dockerfile's build of the
+// dispatcher, with its build arguments replaced by args.
+func dispatcherLDFlags(t *testing.T, args map[string]string) string {
+	t.Helper()
+	m := regexp.MustCompile(`go build -trimpath -ldflags "([^"]*)" -o /out/dispatcher`).FindStringSubmatch(string(readFile(t, "deployments", "docker", "Dockerfile")))
+	if m == nil {
+		t.Fatal("the Dockerfile has no go build of /out/dispatcher with -ldflags")
+	}
+	return os.Expand(m[1], func(k string) string { return args[k] })
+}
+
 // TestDockerBuildStage runs the Dockerfile's build stage without Docker:
-// the same go build commands on a copy of the build context, then checks
-// that both binaries are static (no ELF interpreter, no shared libraries),
-// so they run on distroless/static. Skipped with -short (it compiles the
-// service).
+// the same go build commands (the dispatcher's -ldflags read from the
+// Dockerfile, with sample build arguments) on a copy of the build context,
+// then checks that both binaries are static (no ELF interpreter, no shared
+// libraries), so they run on distroless/static, and that `dispatcher
+// version` reports the build arguments. Skipped with -short (it compiles
+// the service).
 func TestDockerBuildStage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles the service")
@@ -173,12 +186,13 @@ func TestDockerBuildStage(t *testing.T) {
 		}
 	}
 	out := t.TempDir()
-	for _, b := range []struct{ dir, pkg, bin string }{
-		{ctx, "./cmd/dispatcher", "dispatcher"},
-		{filepath.Join(ctx, "deployments", "docker", "probe"), ".", "probe"},
+	buildArgs := map[string]string{"VERSION": "v1.2.3-docker", "REVISION": "0badc0de", "BUILD_DATE": "2026-05-06T07:08:09Z"}
+	for _, b := range []struct{ dir, pkg, bin, ldflags string }{
+		{ctx, "./cmd/dispatcher", "dispatcher", dispatcherLDFlags(t, buildArgs)},
+		{filepath.Join(ctx, "deployments", "docker", "probe"), ".", "probe", "-s -w"},
 	} {
 		bin := filepath.Join(out, b.bin)
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, b.pkg)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", b.ldflags, "-o", bin, b.pkg)
 		cmd.Dir = b.dir
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
 		if msg, err := cmd.CombinedOutput(); err != nil {
@@ -190,6 +204,12 @@ func TestDockerBuildStage(t *testing.T) {
 	msg, err := cmd.CombinedOutput()
 	if err != nil || !bytes.Contains(msg, []byte("serve")) {
 		t.Fatalf("built dispatcher --help: %v\n%s", err, msg)
+	}
+	msg, err = exec.Command(filepath.Join(out, "dispatcher"), "version").CombinedOutput()
+	for _, v := range buildArgs {
+		if err != nil || !bytes.Contains(msg, []byte(v)) {
+			t.Errorf("built dispatcher version does not report the build argument %q: %v\n%s", v, err, msg)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,16 +28,21 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// The kustomizations under deployments/kubernetes: all of them, and the
-// three parts applied in order.
-var kustomizations = []string{".", "setup", "app", "monitoring"}
+// The kustomizations under deployments/kubernetes: all of them; the
+// top-level one is the first, followed by its three parts applied in
+// order; optional ones are applied on their own, after those.
+var (
+	kustomizations = []string{".", "setup", "app", "monitoring", "worker"}
+	parts          = []string{"setup", "app", "monitoring"}
+	optional       = []string{"worker"}
+)
 
 // Names the rest of the repository relies on: the alert rules select the
-// jobs dispatcher-api and dispatcher-worker, which the Prometheus Operator
+// jobs dispatcher and dispatcher-worker, which the Prometheus Operator
 // takes from the Service names.
 const (
 	namespace     = "dispatcher"
-	apiName       = "dispatcher-api"
+	serveName     = "dispatcher" // the production unit: `dispatcher serve`
 	workerName    = "dispatcher-worker"
 	migrateName   = "dispatcher-migrate"
 	configMapName = "dispatcher-config"
@@ -192,7 +198,8 @@ func TestKustomizationsListEveryFile(t *testing.T) {
 }
 
 // TestKustomizationParts: the top-level kustomization is exactly its three
-// parts, and each part builds on its own (kubectl applies them in order).
+// parts, and each part builds on its own (kubectl applies them in order);
+// the optional ones are not in it.
 func TestKustomizationParts(t *testing.T) {
 	ids := func(objs []object) []string {
 		var out []string
@@ -203,17 +210,23 @@ func TestKustomizationParts(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	var parts []string
-	for _, dir := range kustomizations[1:] {
-		parts = append(parts, ids(build(t, dir))...)
+	var inParts []string
+	for _, dir := range parts {
+		inParts = append(inParts, ids(build(t, dir))...)
 	}
-	slices.Sort(parts)
-	if all := ids(build(t, ".")); !slices.Equal(all, parts) {
-		t.Errorf("top-level build\n  %v\nparts\n  %v", all, parts)
+	slices.Sort(inParts)
+	if all := ids(build(t, ".")); !slices.Equal(all, inParts) {
+		t.Errorf("top-level build\n  %v\nparts\n  %v", all, inParts)
+	}
+	for _, dir := range optional {
+		if objs := build(t, dir); len(objs) == 0 {
+			t.Errorf("optional kustomization %s builds nothing", dir)
+		}
 	}
 }
 
-// cluster is the decoded top-level build, by kind.
+// cluster is the decoded top-level build plus the optional parts (a
+// cluster where all of them were applied), by kind.
 type cluster struct {
 	deployments  []*appsv1.Deployment
 	jobs         []*batchv1.Job
@@ -232,7 +245,11 @@ type cluster struct {
 func loadCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{podTemplates: map[string]*corev1.PodTemplateSpec{}}
-	for _, o := range build(t, ".") {
+	objs := build(t, ".")
+	for _, dir := range optional {
+		objs = append(objs, build(t, dir)...)
+	}
+	for _, o := range objs {
 		c.all = append(c.all, o)
 		switch v := o.obj.(type) {
 		case *appsv1.Deployment:
@@ -286,13 +303,13 @@ func TestEverythingInOneNamespace(t *testing.T) {
 			t.Errorf("%s is in namespace %q, want %q", o.source, m.GetNamespace(), namespace)
 		}
 	}
-	want := []string{apiName, workerName}
+	want := []string{serveName, workerName}
 	for _, kind := range []struct {
 		what  string
 		names []string
 	}{
 		{"Deployments", names(c.deployments)}, {"Services", names(c.services)},
-		{"PodDisruptionBudgets", names(c.pdbs)},
+		{"PodDisruptionBudgets", names(c.pdbs)}, {"HorizontalPodAutoscalers", names(c.hpas)},
 	} {
 		if !slices.Equal(kind.names, want) {
 			t.Errorf("%s: %v, want %v", kind.what, kind.names, want)
@@ -397,13 +414,13 @@ func TestImagesPinned(t *testing.T) {
 	}
 }
 
-// TestCommandsAndProbes: the API and worker Deployments and the Job run the
-// right subcommand; the long-running ones are probed on /healthz
+// TestCommandsAndProbes: the production unit, the worker Deployment and
+// the Job run the right subcommand; the long-running ones are probed on /healthz
 // (liveness) and /readyz (readiness) on a port the container declares.
 func TestCommandsAndProbes(t *testing.T) {
 	c := loadCluster(t)
 	cmds := commands(t)
-	wantCmd := map[string]string{apiName: "api", workerName: "worker", migrateName: "migrate"}
+	wantCmd := map[string]string{serveName: "serve", workerName: "worker", migrateName: "migrate"}
 	for name, tmpl := range c.podTemplates {
 		if len(tmpl.Spec.Containers) != 1 {
 			t.Errorf("%s: want one container", name)
@@ -414,7 +431,7 @@ func TestCommandsAndProbes(t *testing.T) {
 			t.Errorf("%s: command %v args %v, want args [%s] and the image's entrypoint", name, ctr.Command, ctr.Args, wantCmd[name])
 		}
 	}
-	for _, name := range []string{apiName, workerName} {
+	for _, name := range []string{serveName, workerName} {
 		ctr := c.deployment(t, name).Spec.Template.Spec.Containers[0]
 		ports := map[string]int32{}
 		for _, p := range ctr.Ports {
@@ -512,11 +529,21 @@ func TestConfiguration(t *testing.T) {
 			}
 		}
 	}
-	// The pods outlive DISPATCHER_SHUTDOWN_TIMEOUT when stopped.
-	for _, name := range []string{apiName, workerName} {
-		g := c.deployment(t, name).Spec.Template.Spec.TerminationGracePeriodSeconds
-		if g == nil || *g <= 20 {
-			t.Errorf("%s: terminationGracePeriodSeconds must exceed DISPATCHER_SHUTDOWN_TIMEOUT (20s)", name)
+	// A stopping pod drains HTTP, then its worker's activities, each for
+	// up to DISPATCHER_SHUTDOWN_TIMEOUT, after its preStop hook: Kubernetes
+	// must not kill it before.
+	shutdown, err := time.ParseDuration(cm.Data["DISPATCHER_SHUTDOWN_TIMEOUT"])
+	if err != nil {
+		t.Fatalf("ConfigMap DISPATCHER_SHUTDOWN_TIMEOUT: %v", err)
+	}
+	for _, name := range []string{serveName, workerName} {
+		pod := c.deployment(t, name).Spec.Template.Spec
+		need := 2 * shutdown
+		if ps := pod.Containers[0].Lifecycle; ps != nil && ps.PreStop != nil && ps.PreStop.Sleep != nil {
+			need += time.Duration(ps.PreStop.Sleep.Seconds) * time.Second
+		}
+		if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= need {
+			t.Errorf("%s: terminationGracePeriodSeconds must exceed preStop + 2 × DISPATCHER_SHUTDOWN_TIMEOUT (%s)", name, need)
 		}
 	}
 }
@@ -564,21 +591,27 @@ func TestSelectors(t *testing.T) {
 			t.Errorf("PodDisruptionBudget %s selects %v, want [%s]", p.Name, got, p.Name)
 		}
 	}
-	if len(c.hpas) != 1 {
-		t.Fatalf("want one HorizontalPodAutoscaler, got %d", len(c.hpas))
-	}
-	hpa := c.hpas[0]
-	if ref := hpa.Spec.ScaleTargetRef; ref.Kind != "Deployment" || ref.Name != workerName || ref.APIVersion != "apps/v1" {
-		t.Errorf("HPA scales %+v, want the worker Deployment", ref)
-	}
-	if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas < 2 || hpa.Spec.MaxReplicas <= *hpa.Spec.MinReplicas {
-		t.Errorf("HPA: want minReplicas >= 2 and maxReplicas above it")
-	}
-	if len(hpa.Spec.Metrics) == 0 || hpa.Spec.Metrics[0].Resource == nil || hpa.Spec.Metrics[0].Resource.Name != corev1.ResourceCPU {
-		t.Errorf("HPA: want a CPU resource metric")
-	}
-	if w := c.deployment(t, workerName); w.Spec.Template.Spec.Containers[0].Resources.Requests.Cpu().IsZero() {
-		t.Error("worker: the CPU-based HPA needs a CPU request")
+	// Each Deployment has its autoscaler, named after it; the production
+	// unit keeps two pods at least, so one can stop while the other takes
+	// events.
+	for _, hpa := range c.hpas {
+		if ref := hpa.Spec.ScaleTargetRef; ref.Kind != "Deployment" || ref.Name != hpa.Name || ref.APIVersion != "apps/v1" {
+			t.Errorf("HPA %s scales %+v, want the Deployment of its name", hpa.Name, ref)
+			continue
+		}
+		least := int32(1)
+		if hpa.Name == serveName {
+			least = 2
+		}
+		if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas < least || hpa.Spec.MaxReplicas <= *hpa.Spec.MinReplicas {
+			t.Errorf("HPA %s: want minReplicas >= %d and maxReplicas above it", hpa.Name, least)
+		}
+		if len(hpa.Spec.Metrics) == 0 || hpa.Spec.Metrics[0].Resource == nil || hpa.Spec.Metrics[0].Resource.Name != corev1.ResourceCPU {
+			t.Errorf("HPA %s: want a CPU resource metric", hpa.Name)
+		}
+		if c.deployment(t, hpa.Name).Spec.Template.Spec.Containers[0].Resources.Requests.Cpu().IsZero() {
+			t.Errorf("%s: the CPU-based HPA needs a CPU request", hpa.Name)
+		}
 	}
 
 	if len(c.monitors) != 1 {
@@ -601,12 +634,64 @@ func TestSelectors(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{apiName, workerName}; !slices.Equal(scraped, want) {
+	if want := []string{serveName, workerName}; !slices.Equal(scraped, want) {
 		t.Errorf("ServiceMonitor scrapes Services %v, want %v", scraped, want)
 	}
 	for _, ep := range sm.Spec.Endpoints {
 		if ep.Path != "/metrics" {
 			t.Errorf("ServiceMonitor endpoint path %q, want /metrics", ep.Path)
 		}
+	}
+}
+
+// TestProductionUnit: the API is served by `dispatcher serve` only. The
+// intake's first workflow task then runs on the worker of the process that
+// started it (eager workflow start); a Deployment running `dispatcher api`
+// behind the Service would pay a round trip through Temporal per dispatch
+// and halve the throughput (docs/operations.md, "The production unit").
+func TestProductionUnit(t *testing.T) {
+	args := func(tmpl *corev1.PodTemplateSpec) []string { return tmpl.Spec.Containers[0].Args }
+	// What the top-level kustomization applies on its own must be a whole
+	// dispatcher: the serve Deployment, not an API that needs workers.
+	var top []string
+	for _, o := range build(t, ".") {
+		if d, ok := o.obj.(*appsv1.Deployment); ok {
+			top = append(top, d.Name)
+			if !slices.Equal(args(&d.Spec.Template), []string{"serve"}) {
+				t.Errorf("the top-level kustomization's Deployment %s runs %v, want [serve]", d.Name, args(&d.Spec.Template))
+			}
+		}
+	}
+	if !slices.Equal(top, []string{serveName}) {
+		t.Errorf("the top-level kustomization deploys %v, want only the production unit [%s]", top, serveName)
+	}
+
+	c := loadCluster(t)
+	for name, tmpl := range c.podTemplates {
+		if slices.Contains(args(tmpl), "api") {
+			t.Errorf("%s runs `dispatcher api`: the API must come with its worker (`serve`) to start dispatches eagerly", name)
+		}
+	}
+	// A Service that takes traffic (not headless) leads to serve pods only;
+	// the workers' Service exists for scraping and is headless.
+	served := false
+	for _, s := range c.services {
+		if s.Spec.ClusterIP == corev1.ClusterIPNone {
+			continue
+		}
+		for _, d := range c.deployments {
+			if labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+				served = true
+				if !slices.Equal(args(&d.Spec.Template), []string{"serve"}) {
+					t.Errorf("Service %s sends traffic to Deployment %s, which runs %v, not serve", s.Name, d.Name, args(&d.Spec.Template))
+				}
+			}
+		}
+	}
+	if !served {
+		t.Error("no Service sends traffic to the serve Deployment")
+	}
+	if s := c.deployment(t, workerName); !slices.Equal(args(&s.Spec.Template), []string{"worker"}) {
+		t.Errorf("%s runs %v, want [worker]", workerName, args(&s.Spec.Template))
 	}
 }

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/dispatcherhq/dispatcher/activities"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+)
+
+// temporalConnection is how the process reaches the Temporal frontend
+// beyond its address and namespace: TLS, credentials, compression, and
+// how much work its workers take at once.
+type temporalConnection struct {
+	TLS            bool
+	ServerCAPath   string
+	ServerName     string
+	ClientCertPath string
+	ClientKeyPath  string
+	APIKey         string
+	Compression    string // none or gzip
+
+	MaxWorkflowTasks   int64
+	MaxLocalActivities int64
+	MaxActivities      int64
+}
+
+// newTemporalClient returns the process's Temporal client. It is lazy: it
+// connects on first use, so the API can start (and answer /readyz with the
+// reason) while Temporal is down.
+func newTemporalClient(cfg config, log *slog.Logger, metrics client.MetricsHandler, tracer trace.TracerProvider) (client.Client, error) {
+	opts, err := clientOptions(cfg, log, metrics, tracer)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := client.NewLazyClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("temporal client: %w", err)
+	}
+	return tc, nil
+}
+
+// clientOptions are the connection's options plus the process's logger,
+// metrics and, with tracer set, the tracing interceptor. With tracer nil
+// (tracing off) the interceptor is left out: even on a no-op provider it
+// costs CPU on every call and in every workflow task.
+func clientOptions(cfg config, log *slog.Logger, metrics client.MetricsHandler, tracer trace.TracerProvider) (client.Options, error) {
+	opts, err := temporalOptions(cfg)
+	if err != nil {
+		return opts, err
+	}
+	opts.Logger = tlog.NewStructuredLogger(log.With("component", "temporal"))
+	opts.MetricsHandler = metrics
+	if tracer != nil {
+		tracing, err := temporalTracing(tracer)
+		if err != nil {
+			return opts, err
+		}
+		opts.Interceptors = []interceptor.ClientInterceptor{tracing}
+	}
+	return opts, nil
+}
+
+// temporalOptions turns the connection settings into client options.
+// Errors name the setting at fault and never carry the API key.
+func temporalOptions(cfg config) (client.Options, error) {
+	c := cfg.Temporal
+	opts := client.Options{HostPort: cfg.TemporalAddr, Namespace: cfg.TemporalNS}
+	if c.Compression != "gzip" {
+		// The SDK gzips by default; on a worker that is about 8 % of
+		// its CPU for traffic that mostly stays inside one network.
+		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+	}
+	tlsConfig, err := temporalTLS(c)
+	if err != nil {
+		return opts, err
+	}
+	opts.ConnectionOptions.TLS = tlsConfig
+	if c.APIKey != "" {
+		// Sent as "authorization: Bearer <key>" on every call; with TLS
+		// set above, the SDK does not add a TLS config of its own.
+		opts.Credentials = client.NewAPIKeyStaticCredentials(c.APIKey)
+	}
+	return opts, nil
+}
+
+// temporalTLS returns the TLS configuration of the connection, or nil for
+// plaintext. Any TLS setting turns TLS on: a CA file or a client
+// certificate on a plaintext connection would be a silent mistake, and an
+// API key must never travel in clear text.
+func temporalTLS(c temporalConnection) (*tls.Config, error) {
+	if !c.TLS && c.APIKey == "" && c.ServerCAPath == "" && c.ServerName == "" && c.ClientCertPath == "" && c.ClientKeyPath == "" {
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
+	if c.ServerCAPath != "" {
+		pem, err := os.ReadFile(c.ServerCAPath)
+		if err != nil {
+			return nil, fmt.Errorf("TEMPORAL_TLS_SERVER_CA_CERT_PATH: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("TEMPORAL_TLS_SERVER_CA_CERT_PATH: %s holds no PEM certificate", c.ServerCAPath)
+		}
+		conf.RootCAs = pool
+	}
+	if c.ClientCertPath != "" || c.ClientKeyPath != "" {
+		if c.ClientCertPath == "" || c.ClientKeyPath == "" {
+			return nil, errors.New("TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH: set both for mutual TLS, or neither")
+		}
+		cert, err := loadClientCert(c.ClientCertPath, c.ClientKeyPath)
+		if err != nil {
+			return nil, err
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
+}
+
+// loadClientCert reads the client certificate and key, telling which file
+// is wrong: tls.LoadX509KeyPair alone does not say.
+func loadClientCert(certPath, keyPath string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("TEMPORAL_TLS_CLIENT_CERT_PATH: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("TEMPORAL_TLS_CLIENT_KEY_PATH: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		// The error text never quotes the key's bytes.
+		return tls.Certificate{}, fmt.Errorf("TEMPORAL_TLS_CLIENT_CERT_PATH %s and TEMPORAL_TLS_CLIENT_KEY_PATH %s: %w", certPath, keyPath, err)
+	}
+	return cert, nil
+}
+
+// workerOptions are the options of the dispatch worker: its task slots,
+// and how long a stopping worker waits for its in-flight activities.
+func workerOptions(cfg config) worker.Options {
+	return worker.Options{
+		WorkerStopTimeout: cfg.ShutdownPeriod,
+		// The SDK sends heartbeats at most every 80% of the heartbeat
+		// timeout; capping that at the activities' own pace leaves a
+		// loaded worker room before the server takes a slow call for a
+		// dead worker's and starts the next attempt beside it.
+		MaxHeartbeatThrottleInterval:            activities.HeartbeatEvery,
+		MaxConcurrentWorkflowTaskExecutionSize:  int(cfg.Temporal.MaxWorkflowTasks),
+		MaxConcurrentLocalActivityExecutionSize: int(cfg.Temporal.MaxLocalActivities),
+		MaxConcurrentActivityExecutionSize:      int(cfg.Temporal.MaxActivities),
+	}
+}
+
+// replayWorkerOptions are the options of the bulk replays' worker: few
+// activity slots, so thousands of replay starts never take all of a
+// process next to the dispatches.
+func replayWorkerOptions(cfg config) worker.Options {
+	return worker.Options{WorkerStopTimeout: cfg.ShutdownPeriod, MaxConcurrentActivityExecutionSize: 20}
+}

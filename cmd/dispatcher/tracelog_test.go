@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// TestLogsCarryTraceIDs: a record logged with a context that carries a
+// span names the span's trace and id, on loggers derived with With and
+// WithGroup too; one without a span names none.
+func TestLogsCarryTraceIDs(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(withTraceIDs(slog.NewJSONHandler(&buf, nil)))
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("test").Start(context.Background(), "request")
+	defer span.End()
+
+	log.InfoContext(ctx, "with span")
+	log.With("request_id", "r1").InfoContext(ctx, "derived")
+	log.WithGroup("g").InfoContext(ctx, "grouped", "k", "v")
+	log.InfoContext(context.Background(), "without span")
+	log.Info("no context")
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("want 5 lines, got %d:\n%s", len(lines), buf.String())
+	}
+	want := span.SpanContext()
+	for i, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if g, ok := rec["g"].(map[string]any); ok {
+			rec = g // slog puts a group's later attributes in the group
+		}
+		withSpan := i < 3
+		if got := rec["trace_id"]; withSpan && got != want.TraceID().String() || !withSpan && got != nil {
+			t.Errorf("line %d (%s): trace_id %v, want %v", i, line, got, withSpan)
+		}
+		if got := rec["span_id"]; withSpan && got != want.SpanID().String() || !withSpan && got != nil {
+			t.Errorf("line %d (%s): span_id %v", i, line, got)
+		}
+	}
+}
