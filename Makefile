@@ -60,8 +60,18 @@ bin/temporal: tools/go.mod ## Build the Temporal CLI + dev server (slow the firs
 	cd tools && $(GO) build -o ../bin/temporal github.com/temporalio/cli/cmd/temporal
 	@touch $@
 
+# The Temporal server and its SQL schema tool, at the server version the CLI
+# pins (tools/go.mod): seconds once bin/temporal has been built.
+bin/temporal-server: tools/go.mod ## Build the Temporal server (go.temporal.io/server/cmd/server) for make temporal-pg
+	cd tools && $(GO) build -o ../bin/temporal-server go.temporal.io/server/cmd/server
+	@touch $@
+
+bin/temporal-sql-tool: tools/go.mod ## Build temporal-sql-tool (creates and upgrades Temporal's SQL schemas)
+	cd tools && $(GO) build -o ../bin/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
+	@touch $@
+
 .PHONY: tools
-tools: bin/temporal ## Build the development tools into bin/ (the Temporal CLI)
+tools: bin/temporal bin/temporal-server bin/temporal-sql-tool ## Build the development tools into bin/ (Temporal CLI, server, SQL tool)
 
 # The mail catcher of `make run` is plain Go (cmd/mailcatcher): no Node, no
 # download. Phony like build, since go's build cache makes a rebuild cheap.
@@ -72,6 +82,24 @@ mailcatcher: ## Build the local mail catcher (SMTP + web UI) into bin/mailcatche
 .PHONY: run
 run: build mailcatcher bin/temporal ## Run Temporal dev server, mail catcher and the service locally (Ctrl-C stops all)
 	./scripts/run.sh
+
+# A real Temporal server on PostgreSQL (docs/temporal-postgres.md). Options
+# through the environment, e.g. `make temporal-pg TEMPORAL_PG_BACKGROUND=1`,
+# TEMPORAL_PG_FRONTEND_PORT, TEMPORAL_PG_DB_PREFIX, TEMPORAL_PG_HOST/PORT/USER,
+# or flags: `make temporal-pg TEMPORAL_PG_FLAGS='--port 17233 --db-prefix x'`.
+TEMPORAL_PG_FLAGS ?=
+
+.PHONY: temporal-pg
+temporal-pg: services bin/temporal bin/temporal-server bin/temporal-sql-tool ## Temporal server on PostgreSQL (+ SQL visibility) on 127.0.0.1:7233; Ctrl-C stops it
+	./scripts/temporal-pg.sh start $(TEMPORAL_PG_FLAGS)
+
+.PHONY: temporal-pg-stop
+temporal-pg-stop: ## Stop the server of make temporal-pg TEMPORAL_PG_BACKGROUND=1
+	./scripts/temporal-pg.sh stop $(TEMPORAL_PG_FLAGS)
+
+.PHONY: temporal-pg-drop
+temporal-pg-drop: bin/temporal-sql-tool ## Stop it and drop its databases: the next make temporal-pg starts afresh
+	./scripts/temporal-pg.sh drop $(TEMPORAL_PG_FLAGS)
 
 .PHONY: services
 services: ## Install and start what the tests need (PostgreSQL, Node.js); quick when all is up
@@ -116,5 +144,5 @@ migrate: build ## Apply database migrations (DATABASE_URL)
 	./bin/dispatcher migrate
 
 .PHONY: clean
-clean: ## Remove bin/ and .run/ (local state of `make run`)
+clean: temporal-pg-stop ## Remove bin/ and .run/ (local state of `make run`)
 	rm -rf bin .run
