@@ -113,8 +113,8 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 
 // deliver sends m and classifies the failure. It heartbeats while the SMTP
 // server takes its time, and ends within the call's budget: go-mail bounds
-// each of a session's three steps (the dial; the greeting, STARTTLS and
-// AUTH; the mail) by its timeout anew, so each gets a third, and a slow
+// each of a session's steps (the dial; the greeting, STARTTLS and AUTH;
+// the mail) by its timeout anew, so each gets a third, and a slow
 // server cannot stretch a session past the attempt's deadline while the
 // next attempt sends the mail again.
 func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
@@ -122,14 +122,14 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
 	budget := callBudget(ctx, mailTimeout)
 	ctx, cancel := callContext(ctx, budget)
 	defer cancel()
-	// One fresh connection per mail, so go-mail's NOOPs (liveness checks
-	// of the connection it has just opened) and its RSET (right before
-	// QUIT) would only add three round trips to the seven of a delivery.
+	// No NOOP before each mail (a dead pooled connection fails at MAIL
+	// FROM just as well, see smtpConfig.send) and no RSET after it (a
+	// transaction ends with the server's answer to the mail).
 	c, err := a.smtp.client(gomail.WithTimeout(budget/3), gomail.WithoutNoop(), gomail.WithoutRset())
 	if err != nil {
 		return temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP client for %s: %v", a.smtp, err))
 	}
-	err = c.DialAndSendWithContext(ctx, m)
+	err = a.smtp.send(ctx, c, m)
 	if err == nil || m.IsDelivered() {
 		// The server accepted the mail (250): a failure to say goodbye
 		// (QUIT) afterwards changes nothing, and failing would send it

@@ -1,12 +1,17 @@
 package activities
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strconv"
+	"sync"
+	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 )
 
 // smtpConfig is a parsed DISPATCHER_SMTP_URL.
@@ -18,6 +23,7 @@ type smtpConfig struct {
 	auth     gomail.SMTPAuthType
 	username string
 	password string
+	pool     smtpPool
 }
 
 // parseSMTPURL parses smtp://user:pass@host:port?starttls=...&auth=... and
@@ -90,4 +96,88 @@ func (c *smtpConfig) client(opts ...gomail.Option) (*gomail.Client, error) {
 // String shows the server without the password, for logs and errors.
 func (c *smtpConfig) String() string {
 	return net.JoinHostPort(c.host, strconv.Itoa(c.port))
+}
+
+// send delivers m on an idle connection of the pool, or on a new one;
+// a connection that delivered goes back to the pool, so a busy worker
+// keeps a few sessions open instead of a TCP (and TLS, and AUTH)
+// handshake per mail. A pooled connection the server closed while it
+// idled fails before the mail was handed over (the connection check or
+// MAIL FROM): the mail then goes on a new one. Any other failure is the
+// caller's to classify.
+func (c *smtpConfig) send(ctx context.Context, cl *gomail.Client, m *gomail.Msg) error {
+	if conn := c.pool.get(time.Now()); conn != nil {
+		err := cl.SendWithSMTPClient(conn, m)
+		if err == nil {
+			c.pool.put(conn, time.Now())
+			return nil
+		}
+		_ = conn.Close()
+		if m.IsDelivered() || !beforeMail(err) {
+			return err
+		}
+	}
+	conn, err := cl.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return err
+	}
+	if err := cl.SendWithSMTPClient(conn, m); err != nil {
+		_ = conn.Close()
+		return err
+	}
+	c.pool.put(conn, time.Now())
+	return nil
+}
+
+// beforeMail reports whether err stopped a delivery before the server
+// was given the mail.
+func beforeMail(err error) bool {
+	var se *gomail.SendError
+	return errors.As(err, &se) && (se.Reason == gomail.ErrConnCheck || se.Reason == gomail.ErrSMTPMailFrom)
+}
+
+// smtpPool holds the idle connections of an SMTP server, newest last.
+// It keeps at most smtpPoolSize, each for at most smtpIdleTimeout:
+// servers drop idle sessions (Postfix after 300 s, some after 30 s), and
+// one dropped under us costs a failed MAIL FROM and a new dial.
+type smtpPool struct {
+	mu   sync.Mutex
+	idle []idleSMTP
+}
+
+type idleSMTP struct {
+	conn  *smtp.Client
+	since time.Time
+}
+
+const (
+	smtpPoolSize    = 16
+	smtpIdleTimeout = 15 * time.Second
+)
+
+// get returns the most recently used idle connection, nil if none is
+// fresh enough; it closes those that idled too long.
+func (p *smtpPool) get(now time.Time) *smtp.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.idle) > 0 {
+		last := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if now.Sub(last.since) < smtpIdleTimeout {
+			return last.conn
+		}
+		_ = last.conn.Close()
+	}
+	return nil
+}
+
+// put keeps conn for the next mail, or closes it when the pool is full.
+func (p *smtpPool) put(conn *smtp.Client, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) >= smtpPoolSize {
+		_ = conn.Close()
+		return
+	}
+	p.idle = append(p.idle, idleSMTP{conn: conn, since: now})
 }

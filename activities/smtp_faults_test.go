@@ -3,6 +3,7 @@ package activities_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -14,34 +15,42 @@ import (
 )
 
 // scriptedSMTP is an SMTP server on loopback that misbehaves as a real one
-// may: it answers every command after delay, and with dropQuit hangs up at
-// QUIT without answering. It counts the mails it accepted (250 to DATA).
-func scriptedSMTP(t *testing.T, delay time.Duration, dropQuit bool) (addr string, accepted *atomic.Int32) {
+// may: it answers every command after delay; with dropQuit it hangs up at
+// QUIT without answering, with hangUpAfterMail right after accepting a
+// mail (as a server closing an idle session does). It counts the
+// connections and the mails it accepted (250 to DATA).
+type scriptedSMTP struct {
+	delay                     time.Duration
+	dropQuit, hangUpAfterMail bool
+	conns, accepted           atomic.Int32
+}
+
+func (s *scriptedSMTP) start(t *testing.T) (addr string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	accepted = &atomic.Int32{}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go serveScripted(c, delay, dropQuit, accepted)
+			s.conns.Add(1)
+			go s.serve(c)
 		}
 	}()
-	return ln.Addr().String(), accepted
+	return ln.Addr().String()
 }
 
-func serveScripted(c net.Conn, delay time.Duration, dropQuit bool, accepted *atomic.Int32) {
+func (s *scriptedSMTP) serve(c net.Conn) {
 	defer c.Close()
 	r := bufio.NewReader(c)
-	say := func(s string) {
-		time.Sleep(delay) // the misbehaviour under test: a slow server
-		_, _ = c.Write([]byte(s + "\r\n"))
+	say := func(line string) {
+		time.Sleep(s.delay) // the misbehaviour under test: a slow server
+		_, _ = c.Write([]byte(line + "\r\n"))
 	}
 	say("220 scripted ESMTP")
 	inData := false
@@ -53,8 +62,11 @@ func serveScripted(c net.Conn, delay time.Duration, dropQuit bool, accepted *ato
 		if inData {
 			if line == ".\r\n" {
 				inData = false
-				accepted.Add(1)
+				s.accepted.Add(1)
 				say("250 accepted")
+				if s.hangUpAfterMail {
+					return
+				}
 			}
 			continue
 		}
@@ -65,7 +77,7 @@ func serveScripted(c net.Conn, delay time.Duration, dropQuit bool, accepted *ato
 			say("354 go ahead")
 			inData = true
 		case strings.HasPrefix(cmd, "QUIT"):
-			if !dropQuit {
+			if !s.dropQuit {
 				say("221 bye")
 			}
 			return
@@ -88,8 +100,7 @@ func scriptedMail(t *testing.T, addr string) (*activities.Effects, dispatcher.Ma
 // Temporal would then run the next attempt while this one still sends.
 // Before, each step of the session got the whole budget anew (9 s here).
 func TestSendMailEndsWithinItsAttempt(t *testing.T) {
-	addr, _ := scriptedSMTP(t, 2*time.Second, false)
-	a, in := scriptedMail(t, addr)
+	a, in := scriptedMail(t, (&scriptedSMTP{delay: 2 * time.Second}).start(t))
 	// Called directly: the test environment fixes every deadline at 10 min.
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 	defer cancel()
@@ -104,15 +115,49 @@ func TestSendMailEndsWithinItsAttempt(t *testing.T) {
 // before, the goodbye's failure failed the attempt and the retry sent the
 // mail again.
 func TestSendMailAcceptedThenQuitFails(t *testing.T) {
-	addr, accepted := scriptedSMTP(t, 0, true)
-	a, in := scriptedMail(t, addr)
+	server := &scriptedSMTP{dropQuit: true}
+	a, in := scriptedMail(t, server.start(t))
 	for attempt := 1; attempt <= 2; attempt++ {
 		var res dispatcher.MailResult
 		if err := execute(t, a, a.SendMail, in, &res); err != nil {
 			t.Fatalf("attempt %d: %v", attempt, err)
 		}
 	}
-	if n := accepted.Load(); n != 1 {
+	if n := server.accepted.Load(); n != 1 {
 		t.Fatalf("the server accepted the mail %d times, want once", n)
+	}
+}
+
+// Mails share a connection: before, every mail paid a TCP (and TLS, and
+// AUTH) handshake and a QUIT.
+func TestSendMailReusesConnections(t *testing.T) {
+	server := &scriptedSMTP{}
+	a, in := scriptedMail(t, server.start(t))
+	for i := range 3 {
+		in.MessageID = fmt.Sprintf("m%d@dispatcher", i)
+		var res dispatcher.MailResult
+		if err := execute(t, a, a.SendMail, in, &res); err != nil {
+			t.Fatalf("mail %d: %v", i, err)
+		}
+	}
+	if c, n := server.conns.Load(), server.accepted.Load(); c != 1 || n != 3 {
+		t.Fatalf("%d mails over %d connections, want 3 over 1", n, c)
+	}
+}
+
+// A pooled connection the server dropped while it idled costs a new
+// connection, not the mail, and sends nothing twice.
+func TestSendMailAfterTheServerDroppedTheConnection(t *testing.T) {
+	server := &scriptedSMTP{hangUpAfterMail: true}
+	a, in := scriptedMail(t, server.start(t))
+	for i := range 3 {
+		in.MessageID = fmt.Sprintf("m%d@dispatcher", i)
+		var res dispatcher.MailResult
+		if err := execute(t, a, a.SendMail, in, &res); err != nil {
+			t.Fatalf("mail %d: %v", i, err)
+		}
+	}
+	if c, n := server.conns.Load(), server.accepted.Load(); c != 3 || n != 3 {
+		t.Fatalf("%d mails over %d connections, want 3 over 3", n, c)
 	}
 }
