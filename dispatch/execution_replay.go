@@ -126,7 +126,8 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", latest.RunID, r.WorkflowID, now.RunID)
 	}
-	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, LocalCallLimit: e.localCallLimit}
+	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, LocalCallLimit: e.localCallLimit,
+		Version: workflows.DispatchVersion}
 	if claim.Config == dispatcher.ReplayConfigOriginal {
 		in.Config = cfg
 	}

@@ -95,7 +95,7 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 	if queue == "" {
 		queue = workflows.DefaultTaskQueue
 	}
-	in := workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit}
+	in := workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit, Version: workflows.DispatchVersion}
 	attrs := []temporal.SearchAttributeUpdate{workflows.AttrEventType.ValueSet(ev.Type), workflows.AttrEventID.ValueSet(ev.ID)}
 	if s.Configs != nil {
 		if cfg, err := s.Configs.Config(ctx, ev.Type); err == nil {

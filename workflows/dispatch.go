@@ -32,6 +32,10 @@ type DispatchInput struct {
 	// longer runs every attempt as a regular activity. 0 means
 	// DefaultLocalCallLimit. It never cuts an attempt short.
 	LocalCallLimit time.Duration
+	// Version is the Dispatch version the run follows (DispatchVersion
+	// when it was started); 0, from starters older than dispatchV3, asks
+	// a marker (see dispatchV3).
+	Version int
 }
 
 // DispatchResult is the result of a dispatch, and the details of its
@@ -53,7 +57,16 @@ type DispatchResult struct {
 func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	logger := workflow.GetLogger(ctx)
 	d := &dispatch{in: in, key: workflow.GetInfo(ctx).WorkflowExecution.ID}
-	d.version = workflow.GetVersion(ctx, changeDispatch, workflow.DefaultVersion, dispatchLatest)
+	switch v := workflow.Version(in.Version); {
+	case v > dispatchLatest:
+		// A newer intake started it: fail the workflow task, which
+		// Temporal retries until a worker that knows the version takes it.
+		panic(fmt.Sprintf("dispatch version %d is newer than this worker's %d: upgrade the workers before the intake", v, dispatchLatest))
+	case v >= dispatchV3:
+		d.version = v
+	default:
+		d.version = workflow.GetVersion(ctx, changeDispatch, workflow.DefaultVersion, dispatchLastMarker)
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryOutcomes, func() ([]dispatcher.ActionOutcome, error) {
 		return d.outcomes, nil
 	}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +124,17 @@ func TestDispatchChildPayloadFromLocalActivity(t *testing.T) {
 		t.Errorf("the child got %s, want the payload the activity rendered", got.Data)
 	}
 	env.AssertNumberOfCalls(t, workflows.ActivityPrepareTask, 1)
+}
+
+// A run started by a newer intake than the worker never runs on it: the
+// workflow task fails (a panic, which Temporal retries until a worker that
+// knows the version takes the task) before any action.
+func TestDispatchRefusesANewerVersion(t *testing.T) {
+	env := newEnv(t, taskConfig())
+	env.ExecuteWorkflow(workflows.WorkflowDispatch, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion + 1})
+	var panicked *temporal.PanicError
+	if err := env.GetWorkflowError(); !errors.As(err, &panicked) || !strings.Contains(err.Error(), "upgrade the workers") {
+		t.Fatalf("error %v, want the workflow task to fail for the version", err)
+	}
+	env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 0)
 }

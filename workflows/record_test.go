@@ -28,7 +28,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v2"
+	recordDispatchVersion   = "v3"
 	recordBulkReplayVersion = "v1"
 )
 

@@ -10,7 +10,8 @@ import "go.temporal.io/sdk/workflow"
 // record new histories (see testdata/README.md), and keep the older
 // branch until no run started before the change can still be open
 // (docs/operations.md). One change ID per workflow costs one marker per
-// run however many versions follow.
+// run however many versions follow; from dispatchV3 on, Dispatch's version
+// travels in its input instead (see dispatchV3).
 const (
 	changeDispatch   = "dispatch"
 	changeBulkReplay = "bulk-replay"
@@ -26,9 +27,29 @@ const (
 	// dispatchV2: a dispatch handed its configuration at intake was
 	// started with all its search attributes, so it upserts none.
 	dispatchV2 workflow.Version = 2
+	// dispatchV3: the version travels in the input (DispatchInput.Version,
+	// set by the starter) instead of a marker, which costs every dispatch
+	// two history events and a visibility write (GetVersion also upserts
+	// TemporalChangeVersion). Its decisions are dispatchV2's: a worker
+	// from before V3 runs a V3 input as V2 (it knows no Version and records
+	// a V2 marker), and that history replays unchanged on a V3 worker,
+	// which skips version markers it does not ask for. A worker that meets
+	// a version newer than its own fails the workflow task, which Temporal
+	// retries until a newer worker takes it: from V3 on, upgrade the
+	// workers before the intake (serve does both at once).
+	//
+	// A further change to Dispatch is dispatchV4 in the input, never a new
+	// marker.
+	dispatchV3 workflow.Version = 3
 
-	dispatchLatest = dispatchV2
+	dispatchLatest = dispatchV3
+	// dispatchLastMarker is the newest version a marker records: that of
+	// a run whose starter predates dispatchV3.
+	dispatchLastMarker = dispatchV2
 )
+
+// DispatchVersion is the version a starter puts in DispatchInput.Version.
+const DispatchVersion = int(dispatchLatest)
 
 // BulkReplay versions.
 const (
