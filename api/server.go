@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Store is what the API needs of the configuration store. Methods return
@@ -115,12 +114,11 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	if deps.Tracer == nil {
-		deps.Tracer = noop.NewTracerProvider()
+	r.Use(gin.Recovery())
+	if deps.Tracer != nil { // off, it would cost every request a span for nothing
+		r.Use(otelgin.Middleware("dispatcher", otelgin.WithTracerProvider(deps.Tracer), otelgin.WithPropagators(propagation.TraceContext{})))
 	}
-	r.Use(gin.Recovery(),
-		otelgin.Middleware("dispatcher", otelgin.WithTracerProvider(deps.Tracer), otelgin.WithPropagators(propagation.TraceContext{})),
-		s.requestLog(), m.observe())
+	r.Use(s.requestLog(), m.observe())
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
