@@ -43,7 +43,10 @@ const minSecretLen = 32
 // principal is who made a request and what they may do. Permissions is
 // shared between requests and must not be changed.
 type principal struct {
-	Subject     string
+	Subject string
+	// Tenant scopes everything the principal sees and changes; "" is the
+	// implicit tenant of a deployment whose tokens carry no tenant claim.
+	Tenant      string
 	Permissions map[string]bool
 }
 
@@ -56,6 +59,7 @@ type principalKey struct{}
 type tokenClaims struct {
 	jwt.RegisteredClaims
 	Permissions []string `json:"permissions"`
+	Tenant      string   `json:"tenant,omitempty"`
 }
 
 // authenticator verifies access tokens and turns them into principals.
@@ -152,7 +156,7 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			abort(c, w, why)
 			return
 		}
-		p := principal{Subject: claims.Subject, Permissions: make(map[string]bool, len(claims.Permissions))}
+		p := principal{Subject: claims.Subject, Tenant: claims.Tenant, Permissions: make(map[string]bool, len(claims.Permissions))}
 		for _, perm := range claims.Permissions {
 			p.Permissions[perm] = true
 		}
