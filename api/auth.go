@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -83,6 +84,9 @@ func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, erro
 	if len(cfg.Secret) == 0 && cfg.JWKSURL == "" {
 		return nil, errors.New("no way to verify access tokens: set DISPATCHER_JWT_SECRET or DISPATCHER_JWKS_URL, or disable auth explicitly with DISPATCHER_AUTH_DISABLED=true")
 	}
+	if err := checkJWKSClaims(cfg); err != nil {
+		return nil, err
+	}
 	a := &authenticator{required: []string{"exp"}}
 	if len(cfg.Secret) > 0 {
 		if err := checkSecret(cfg.Secret); err != nil {
@@ -123,6 +127,28 @@ func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, erro
 	return a, nil
 }
 
+// checkJWKSClaims requires an issuer and an audience when tokens come from
+// an identity provider: it signs tokens for every application it serves
+// with the same keys, and only iss and aud tell those meant for the
+// dispatcher apart from those of another service.
+func checkJWKSClaims(cfg AuthConfig) error {
+	if cfg.JWKSURL == "" {
+		return nil
+	}
+	var missing []string
+	if cfg.Issuer == "" {
+		missing = append(missing, "DISPATCHER_JWT_ISSUER")
+	}
+	if cfg.Audience == "" {
+		missing = append(missing, "DISPATCHER_JWT_AUDIENCE")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("DISPATCHER_JWKS_URL is set, so %s must be set too: the identity provider's keys sign tokens for other services as well, and only iss and aud tell the dispatcher's apart",
+			strings.Join(missing, " and "))
+	}
+	return nil
+}
+
 // checkSecret refuses HS256 secrets too short to resist offline guessing.
 // It never includes the secret in its error.
 func checkSecret(secret []byte) error {
@@ -133,15 +159,15 @@ func checkSecret(secret []byte) error {
 }
 
 // authenticate returns the middleware that turns the request's bearer token
-// into a principal, or answers 401 with code 104, 117 or 118. It never logs or
-// echoes the token.
+// into a principal, or answers 401 with code 104, 117 (also for a token
+// without a subject) or 118. It never logs or echoes the token.
 func (a *authenticator) authenticate() gin.HandlerFunc {
 	if a.disabled {
 		everyone := principal{Subject: "anonymous", Permissions: make(map[string]bool)}
 		for _, p := range Permissions() {
 			everyone.Permissions[p] = true
 		}
-		return func(c *gin.Context) { c.Set(principalKey{}, everyone) }
+		return func(c *gin.Context) { setPrincipal(c, everyone) }
 	}
 	return func(c *gin.Context) {
 		raw, ok := bearerToken(c.GetHeader("Authorization"))
@@ -156,12 +182,30 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			abort(c, w, why)
 			return
 		}
+		if strings.TrimSpace(claims.Subject) == "" {
+			// Audit entries and rate limits are keyed by it: a token
+			// without one would act as nobody in particular.
+			abort(c, errTokenUnknown, "access token must carry a subject (the sub claim)")
+			return
+		}
 		p := principal{Subject: claims.Subject, Tenant: claims.Tenant, Permissions: make(map[string]bool, len(claims.Permissions))}
 		for _, perm := range claims.Permissions {
 			p.Permissions[perm] = true
 		}
-		c.Set(principalKey{}, p)
+		setPrincipal(c, p)
 	}
+}
+
+// setPrincipal makes p the request's principal, and its caller
+// (dispatcher.Caller) in the request's context, which the store scopes
+// to and the audit trail records.
+func setPrincipal(c *gin.Context, p principal) {
+	c.Set(principalKey{}, p)
+	id, _ := c.Get(requestIDKey{})
+	rid, _ := id.(string)
+	c.Request = c.Request.WithContext(dispatcher.WithCaller(c.Request.Context(), dispatcher.Caller{
+		Subject: p.Subject, Tenant: p.Tenant, ClientAddr: c.RemoteIP(), RequestID: rid,
+	}))
 }
 
 // bearerToken extracts the token from an Authorization header. The scheme is
@@ -227,8 +271,9 @@ func (a *authenticator) refusal(tok *jwt.Token, err error) (wireError, string) {
 }
 
 // require returns the middleware that lets a request through only when its
-// principal holds perm. Without authenticate before it there is no principal,
-// and the request is refused.
+// principal holds perm, and otherwise answers 403 code 10 naming perm.
+// Without authenticate before it there is no principal, and the request is
+// refused.
 func require(perm string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if !principalOf(c).Permissions[perm] {

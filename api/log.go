@@ -21,6 +21,9 @@ func logger(ctx context.Context) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// requestIDKey is the gin context key of the request's id.
+type requestIDKey struct{}
+
 // requestLog gives every request an id (X-Request-Id, taken from the client
 // when it sends a sane one), a logger carrying it, and one log line when it
 // ends: debug when it succeeded, info for a client error, warn for a server
@@ -35,6 +38,7 @@ func (s *Server) requestLog() gin.HandlerFunc {
 			id = hex.EncodeToString(b[:])
 		}
 		c.Header("X-Request-Id", id)
+		c.Set(requestIDKey{}, id)
 		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), loggerKey{}, s.log.With("request_id", id)))
 		start := time.Now()
 		c.Next()
