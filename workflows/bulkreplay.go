@@ -58,13 +58,18 @@ type BulkReplayState struct {
 	// Pending lists the replays started that have not closed yet (before
 	// bulkReplayV1, which counts them instead).
 	Pending []dispatcher.RunRef
+	// Next is when the throttle lets the next replay start (from
+	// bulkReplayV2).
+	Next time.Time
 }
 
-// ReplayCounts counts the replays of a bulk replay that have closed.
+// ReplayCounts counts the replays of a bulk replay by state, as
+// visibility says.
 type ReplayCounts struct {
 	Completed int
 	Failed    int // failed, terminated or timed out
 	Canceled  int
+	Running   int // read from bulkReplayV2 on
 }
 
 func (c ReplayCounts) total() int { return c.Completed + c.Failed + c.Canceled }
@@ -72,12 +77,17 @@ func (c ReplayCounts) total() int { return c.Completed + c.Failed + c.Canceled }
 // CurrentProgress is the progress s stands for.
 func (s *BulkReplayState) CurrentProgress() dispatcher.BulkReplayProgress {
 	p := s.Progress
-	if s.Version < bulkReplayV1 {
+	switch {
+	case s.Version < bulkReplayV1:
 		p.Pending = len(s.Pending)
-	} else {
+	case s.Version < bulkReplayV2:
 		p.Succeeded = s.Closed.Completed
 		p.Failed += s.Closed.Failed + s.Closed.Canceled
 		p.Pending = max(p.Replayed-s.Closed.total(), 0)
+	default:
+		p.Succeeded = s.Closed.Completed
+		p.Failed += s.Closed.Failed + s.Closed.Canceled
+		p.Pending = min(s.Closed.Running, max(p.Replayed-s.Closed.total(), 0))
 	}
 	p.Remaining = max(p.Matched-p.Processed, 0)
 	return p
@@ -173,6 +183,9 @@ func BulkReplay(ctx workflow.Context, in BulkReplayInput) (dispatcher.BulkReplay
 		b.version = workflow.GetVersion(ctx, changeBulkReplay, workflow.DefaultVersion, bulkReplayLatest)
 	} else {
 		b.version = b.st.Version
+		if b.version >= bulkReplayV2 {
+			b.next = b.st.Next
+		}
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (dispatcher.BulkReplayProgress, error) {
 		return b.progress(), nil
@@ -238,6 +251,7 @@ func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
 func (b *bulkReplay) continueAsNew(ctx workflow.Context) error {
 	in := b.in
 	in.State = b.st
+	in.State.Next = b.next
 	return workflow.NewContinueAsNewError(ctx, WorkflowBulkReplay, in)
 }
 
@@ -402,10 +416,20 @@ func (b *bulkReplay) waitForReplays(ctx, lctx workflow.Context) error {
 	if b.version < bulkReplayV1 {
 		return b.waitForReplaysV0(ctx, lctx)
 	}
-	wait := time.Second
+	wait, idle := time.Second, 0
 	for {
 		if err := b.countReplays(ctx, lctx); err != nil || b.st.Closed.total() >= b.st.Progress.Replayed {
 			return err
+		}
+		if b.version >= bulkReplayV2 {
+			// Twice, a wait apart: a replay just started may not be
+			// visible as running yet.
+			if idle = idle + 1; b.st.Closed.Running > 0 {
+				idle = 0
+			}
+			if idle == 2 {
+				return nil
+			}
 		}
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return b.continueAsNew(ctx)

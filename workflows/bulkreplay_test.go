@@ -32,6 +32,9 @@ type bulkFake struct {
 	// runningChecks is how many outcome checks see every replay still
 	// running, to make the workflow wait.
 	runningChecks int
+	// expired is how many closed replays have left visibility (the
+	// namespace's retention) by the time they are counted.
+	expired int
 
 	filters  []dispatcher.ExecutionFilter
 	requests []dispatcher.ReplayRequest
@@ -120,9 +123,12 @@ func newBulkEnv(t *testing.T, f *bulkFake) *testsuite.TestWorkflowEnvironment {
 				}
 				if f.runningChecks > 0 {
 					f.runningChecks--
+					all := f.closed()
+					c.Running = all.Completed + all.Failed + all.Canceled
 					return
 				}
 				c = f.closed()
+				c.Completed -= min(f.expired, c.Completed)
 			})
 			return c, nil
 		})
@@ -242,6 +248,26 @@ func TestBulkReplayCancel(t *testing.T) {
 	}
 }
 
+// Replays that closed and left visibility before the bulk replay counted
+// them (a retention shorter than the replays took) cannot keep it waiting
+// for ever: it ends once none runs. Before, it waited for closed counts
+// that could never reach the replays started.
+func TestBulkReplayEndsWhenReplaysLeftVisibility(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{targets(3, "e")}, runningChecks: 2, expired: 2}
+	env := newBulkEnv(t, f)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 50})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("the bulk replay is still waiting")
+	}
+	var p dispatcher.BulkReplayProgress
+	if err := env.GetWorkflowResult(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Replayed != 3 || p.Succeeded != 1 || p.Pending != 0 {
+		t.Fatalf("progress %+v; want 3 replayed, 1 seen succeeded, none pending", p)
+	}
+}
+
 func TestBulkReplayContinuesAsNew(t *testing.T) {
 	all := targets(3, "n")
 	f := &bulkFake{pages: [][]dispatcher.RunRef{all}}
@@ -260,7 +286,7 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
 	}
 	if st.Progress.Processed != 2 || st.Progress.Matched != 3 || len(st.Targets) != 1 || st.Targets[0] != all[2] ||
-		!st.Exhausted || st.Version != 1 || !st.Snapshot.Equal(t0) {
+		!st.Exhausted || st.Version != 2 || !st.Snapshot.Equal(t0) || st.Next.IsZero() {
 		t.Fatalf("carried state = %+v", st)
 	}
 

@@ -29,7 +29,7 @@ import (
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
 	recordDispatchVersion   = "v3"
-	recordBulkReplayVersion = "v1"
+	recordBulkReplayVersion = "v2"
 )
 
 // TestRecordHistories runs real dispatches and bulk replays on a dev
@@ -194,7 +194,12 @@ func newRecorder(t *testing.T) *recorder {
 			"child":   {Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
 		},
 	}
-	effects, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + testenv.SMTP(t).Addr, MailFrom: "no-reply@example.com"})
+	outbound, err := dispatcher.NewOutbound([]string{"127.0.0.0/8"}, []string{recordQueue}) // the sink, the child
+	if err != nil {
+		t.Fatal(err)
+	}
+	effects, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + testenv.SMTP(t).Addr, MailFrom: "no-reply@example.com",
+		Outbound: outbound})
 	if err != nil {
 		t.Fatal(err)
 	}

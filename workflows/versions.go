@@ -58,6 +58,12 @@ const (
 	// describing every pending replay, and the bulk replay's activities
 	// run on their own task queue.
 	bulkReplayV1 workflow.Version = 1
+	// bulkReplayV2: the wait for the replays ends once none runs, seen
+	// twice a wait apart, even when closed replays have left visibility
+	// (retention) so the closed counts never reach the replays started;
+	// the throttle carries over ContinueAsNew, so no run starts with a
+	// burst of its own.
+	bulkReplayV2 workflow.Version = 2
 
-	bulkReplayLatest = bulkReplayV1
+	bulkReplayLatest = bulkReplayV2
 )
