@@ -1,6 +1,10 @@
 package dispatcher
 
-import "context"
+import (
+	"context"
+	"regexp"
+	"strings"
+)
 
 // Caller is whom an operation acts for: the store scopes what it reads
 // and changes to the caller's tenant, and the audit trail records the
@@ -32,4 +36,47 @@ func WithCaller(ctx context.Context, c Caller) context.Context {
 func CallerOf(ctx context.Context) Caller {
 	c, _ := ctx.Value(callerKey{}).(Caller)
 	return c
+}
+
+// tenantPattern is what a tenant may be called: it goes into workflow
+// IDs, before a ':' that ids of the implicit tenant never hold.
+var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidTenant reports whether t can name a tenant ("" is the implicit
+// one, and valid).
+func ValidTenant(t string) bool { return t == "" || tenantPattern.MatchString(t) }
+
+// TenantWorkflowID is the workflow ID of a dispatch or bulk replay id of
+// tenant: "<tenant>:<id>", or id itself for the implicit tenant, so a
+// deployment without tenants keeps the ids it always had and no tenant
+// can claim another's.
+func TenantWorkflowID(tenant, id string) string {
+	if tenant == "" {
+		return id
+	}
+	return tenant + ":" + id
+}
+
+// TenantOf returns the tenant a workflow ID (TenantWorkflowID) belongs to.
+func TenantOf(workflowID string) string {
+	t, _, ok := strings.Cut(workflowID, ":")
+	if !ok {
+		return ""
+	}
+	return t
+}
+
+// validTenanted reports whether a workflow ID's tenant, when it names
+// one, is a valid tenant name.
+func validTenanted(workflowID string) bool {
+	t, _, ok := strings.Cut(workflowID, ":")
+	return !ok || tenantPattern.MatchString(t)
+}
+
+// untenanted returns the id of a workflow ID without its tenant.
+func untenanted(workflowID string) string {
+	if _, id, ok := strings.Cut(workflowID, ":"); ok {
+		return id
+	}
+	return workflowID
 }

@@ -95,5 +95,7 @@ func WorkflowID(eventID string) string {
 var workflowIDPattern = regexp.MustCompile(`^dispatch(-[A-Za-z0-9._~-]{1,128}|\.[0-9a-f]{32})$`)
 
 // ValidWorkflowID reports whether id has the form of a dispatch's
-// workflow ID.
-func ValidWorkflowID(id string) bool { return workflowIDPattern.MatchString(id) }
+// workflow ID, of any tenant (TenantWorkflowID).
+func ValidWorkflowID(id string) bool {
+	return validTenanted(id) && workflowIDPattern.MatchString(untenanted(id))
+}

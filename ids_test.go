@@ -50,3 +50,29 @@ func TestWorkflowID(t *testing.T) {
 		t.Error("different ids hash alike")
 	}
 }
+
+func TestTenantWorkflowIDs(t *testing.T) {
+	for _, tt := range []struct {
+		tenant, id, want string
+	}{
+		{"", "dispatch-ev-1", "dispatch-ev-1"},
+		{"acme", "dispatch-ev-1", "acme:dispatch-ev-1"},
+		{"acme", "bulk-replay-0123456789abcdef01234567", "acme:bulk-replay-0123456789abcdef01234567"},
+	} {
+		got := dispatcher.TenantWorkflowID(tt.tenant, tt.id)
+		if got != tt.want || dispatcher.TenantOf(got) != tt.tenant {
+			t.Errorf("TenantWorkflowID(%q, %q) = %q (tenant %q), want %q", tt.tenant, tt.id, got, dispatcher.TenantOf(got), tt.want)
+		}
+	}
+	for id, want := range map[string]bool{
+		"dispatch-ev-1": true, "acme:dispatch-ev-1": true, "acme_2-x:dispatch.0123456789abcdef0123456789abcdef": true,
+		":dispatch-ev-1": false, "a:b:dispatch-ev-1": false, "ac me:dispatch-ev-1": false, "acme:": false, "acme:other": false,
+	} {
+		if got := dispatcher.ValidWorkflowID(id); got != want {
+			t.Errorf("ValidWorkflowID(%q) = %v, want %v", id, got, want)
+		}
+	}
+	if !dispatcher.ValidBulkReplayID("acme:bulk-replay-0123456789abcdef01234567") || dispatcher.ValidBulkReplayID(":bulk-replay-0123456789abcdef01234567") {
+		t.Error("ValidBulkReplayID does not take tenants as ValidWorkflowID does")
+	}
+}

@@ -89,6 +89,7 @@ func cached[T any](ctx context.Context, c *Cache, atLeast int64, m func(*Cache) 
 	if err != nil {
 		return zero, 0, err
 	}
+	key = dispatcher.CallerOf(ctx).Tenant + "\x00" + key // the store reads the caller's tenant only
 	c.mu.Lock()
 	c.at(v)
 	val, ok := m(c)[key]

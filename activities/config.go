@@ -13,6 +13,7 @@ import (
 // local activity, for dispatches started without their configuration: on
 // a cache hit it costs one version query.
 func (a *Effects) LoadConfig(ctx context.Context, in dispatcher.LoadConfigInput) (dispatcher.Config, error) {
+	ctx = Acting(ctx)
 	cfg, err := a.cache.Config(ctx, in.EventType)
 	if err != nil {
 		return dispatcher.Config{}, temporal.NewApplicationError(fmt.Sprintf("loading the configuration for %q: %v", in.EventType, err), dispatcher.FailureStore)

@@ -34,6 +34,7 @@ const (
 // error or a store that does not answer as retryable FailureSMTPTemporary
 // or FailureStore.
 func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
+	ctx = Acting(ctx)
 	sent, err := a.store.MailSent(ctx, in.MessageID)
 	switch {
 	case err != nil:

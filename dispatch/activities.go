@@ -30,12 +30,14 @@ const failureReplayUnavailable = "ReplayUnavailable"
 
 // CountExecutions counts the runs a bulk replay matches.
 func (r *ReplayActivities) CountExecutions(ctx context.Context, in workflows.CountExecutionsInput) (int64, error) {
+	ctx = activities.Acting(ctx) // the bulk replay's tenant
 	n, err := r.ex.Count(ctx, in.Filter)
 	return n, replayFailure(err)
 }
 
 // ListExecutions returns one page of the runs a bulk replay matches.
 func (r *ReplayActivities) ListExecutions(ctx context.Context, in workflows.ListExecutionsInput) (workflows.ListExecutionsResult, error) {
+	ctx = activities.Acting(ctx) // the bulk replay's tenant
 	runs, next, err := r.ex.ListRuns(ctx, in.Filter, in.PageSize, in.PageToken)
 	if err != nil {
 		return workflows.ListExecutionsResult{}, replayFailure(err)
@@ -47,6 +49,7 @@ func (r *ReplayActivities) ListExecutions(ctx context.Context, in workflows.List
 // a replay ID that is the same on every attempt, so a retry after a crash
 // finds the replay it started and reports it instead of starting another.
 func (r *ReplayActivities) ReplayExecution(ctx context.Context, in workflows.ReplayExecutionInput) (dispatcher.ReplayResult, error) {
+	ctx = activities.Acting(ctx) // the bulk replay's tenant
 	defer activities.Heartbeat(ctx)()
 	res, err := r.ex.Replay(ctx, in.Request)
 	return res, replayFailure(err)
@@ -55,6 +58,7 @@ func (r *ReplayActivities) ReplayExecution(ctx context.Context, in workflows.Rep
 // CountReplays counts the replays a bulk replay started that have closed,
 // by how they closed.
 func (r *ReplayActivities) CountReplays(ctx context.Context, in workflows.CountReplaysInput) (workflows.ReplayCounts, error) {
+	ctx = activities.Acting(ctx) // the bulk replay's tenant
 	c, err := r.ex.CountReplays(ctx, in.BulkReplayID)
 	return c, replayFailure(err)
 }
@@ -62,6 +66,7 @@ func (r *ReplayActivities) CountReplays(ctx context.Context, in workflows.CountR
 // ReplayOutcomes reports the status of replays a bulk replay started
 // (bulk replays from before bulkReplayV1).
 func (r *ReplayActivities) ReplayOutcomes(ctx context.Context, in workflows.ReplayOutcomesInput) (workflows.ReplayOutcomesResult, error) {
+	ctx = activities.Acting(ctx) // the bulk replay's tenant
 	st, err := r.ex.RunStatuses(ctx, in.Runs)
 	if err != nil {
 		return workflows.ReplayOutcomesResult{}, replayFailure(err)

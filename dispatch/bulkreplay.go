@@ -29,14 +29,13 @@ func checkBulk(r *dispatcher.BulkReplayRequest) error {
 		return dispatcher.Errorf(dispatcher.EINVALID, "config: must be %s or %s, not %q",
 			dispatcher.ReplayConfigOriginal, dispatcher.ReplayConfigCurrent, r.Config)
 	}
+	if err := dispatcher.CheckReplayRate(r.Rate); err != nil {
+		return err
+	}
 	if r.Rate == 0 {
 		r.Rate = dispatcher.DefaultReplayRate
 	}
-	if r.Rate < dispatcher.MinReplayRate || r.Rate > dispatcher.MaxReplayRate {
-		return dispatcher.Errorf(dispatcher.EINVALID, "rate: must be between %g and %g replays per second, not %g",
-			dispatcher.MinReplayRate, dispatcher.MaxReplayRate, r.Rate)
-	}
-	_, err := executionQuery(r.Filter)
+	_, err := executionQuery(context.Background(), r.Filter)
 	return err
 }
 
@@ -68,9 +67,16 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 	if err := checkBulk(&r); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
 	}
+	tenant := dispatcher.CallerOf(ctx).Tenant
 	id := dispatcher.BulkReplayIDPrefix + dispatcher.NewID(e.now())
 	if r.IdempotencyKey != "" {
-		id = dispatcher.BulkReplayIDPrefix + idempotencyKey("bulk\x00"+r.Actor, r.IdempotencyKey)[:24]
+		id = dispatcher.BulkReplayIDPrefix + idempotencyKey("bulk\x00"+tenant+"\x00"+r.Actor, r.IdempotencyKey)[:24]
+	}
+	id = dispatcher.TenantWorkflowID(tenant, id) // its activities act for the tenant (activities.Acting)
+	// Recorded before it starts, so none runs unrecorded; a request that
+	// comes again with its idempotency key is recorded again.
+	if err := e.audit.RecordBulkReplay(ctx, id, r); err != nil {
+		return dispatcher.BulkReplayStatus{}, err
 	}
 	run, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
@@ -95,6 +101,9 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 // BulkReplay returns a bulk replay with its progress. Errors: ENOTFOUND,
 // EUNAVAILABLE.
 func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.BulkReplayStatus, error) {
+	if err := owned(ctx, id); err != nil {
+		return dispatcher.BulkReplayStatus{}, err
+	}
 	desc, err := e.client.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		return dispatcher.BulkReplayStatus{}, bulkNotFound(temporalError(err, "describing the bulk replay"), id)
@@ -177,13 +186,13 @@ func (e *Executions) CancelBulkReplay(ctx context.Context, id, actor string) (di
 	if st.Status != dispatcher.ExecutionRunning {
 		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "bulk replay %s is not running: it is %s", id, st.Status)
 	}
-	if err := e.client.CancelWorkflow(ctx, id, ""); err != nil {
-		return dispatcher.BulkReplayStatus{}, bulkNotFound(temporalError(err, "canceling the bulk replay"), id)
-	}
-	ref := dispatcher.NewID(e.now())
+	ref := dispatcher.NewID(e.now()) // recorded before it is asked for, as a dispatch's cancel
 	if _, err := e.audit.RecordAudit(ctx, dispatcher.AuditEntry{ID: ref, WorkflowID: id, Ref: ref,
 		Operation: dispatcher.AuditCancel, Actor: actor, At: e.now()}); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
+	}
+	if err := e.client.CancelWorkflow(ctx, id, ""); err != nil {
+		return dispatcher.BulkReplayStatus{}, bulkNotFound(temporalError(err, "canceling the bulk replay"), id)
 	}
 	return st, nil
 }

@@ -2,13 +2,18 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/proxy"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -76,6 +81,9 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 // outcomes from its close event. Dispatch histories are short: a few
 // events per action.
 func (e *Executions) readRun(ctx context.Context, workflowID, runID string) (runRecord, error) {
+	if err := owned(ctx, workflowID); err != nil {
+		return runRecord{}, err
+	}
 	var rec runRecord
 	it := e.client.GetWorkflowHistory(ctx, workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
@@ -95,7 +103,11 @@ func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
 	var res workflows.DispatchResult
 	switch ev.GetEventType() {
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-		_ = e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input)
+		if err := e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input); err != nil {
+			// E.g. encrypted with a key this process lacks: say so, as
+			// the detail then shows no event.
+			e.log.Warn("could not decode a dispatch's input", "err", err)
+		}
 	case enums.EVENT_TYPE_MARKER_RECORDED:
 		if cfg, ok := e.loadConfigMarker(ev.GetMarkerRecordedEventAttributes()); ok {
 			rec.config = cfg
@@ -107,7 +119,7 @@ func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
 		}
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
 		f := ev.GetWorkflowExecutionFailedEventAttributes().GetFailure()
-		rec.failure = f.GetMessage()
+		rec.failure = e.failureMessage(f)
 		if details := f.GetApplicationFailureInfo().GetDetails(); details != nil && e.dc.FromPayloads(details, &res) == nil {
 			rec.closed = true
 			rec.outcomes = res.Outcomes
@@ -172,6 +184,9 @@ func (e *Executions) History(ctx context.Context, workflowID, runID string, n in
 	if err != nil {
 		return dispatcher.HistoryPage{}, notFound(temporalError(err, "reading the dispatch's history"), workflowID, runID)
 	}
+	if err := e.decodeHistory(ctx, res.GetHistory()); err != nil {
+		return dispatcher.HistoryPage{}, fmt.Errorf("decrypting the history of %s: %w", workflowID, err)
+	}
 	page := dispatcher.HistoryPage{RunID: runID, NextPageToken: encodeToken(res.GetNextPageToken())}
 	for _, ev := range res.GetHistory().GetEvents() {
 		b, err := protojson.Marshal(ev)
@@ -188,3 +203,45 @@ const (
 	defaultHistoryPage = 100
 	maxHistoryPage     = 1000
 )
+
+// failureMessage returns a failure's message, decrypted when the worker
+// encrypted it (FailureConverter).
+func (e *Executions) failureMessage(f *failurepb.Failure) string {
+	if f.GetEncodedAttributes() == nil {
+		return f.GetMessage()
+	}
+	f = proto.Clone(f).(*failurepb.Failure)
+	converter.DecodeCommonFailureAttributes(e.dc, f)
+	return f.GetMessage()
+}
+
+// decodeHistory decrypts, in place, the payloads of h and the failure
+// messages the worker encrypted, so that the raw history reads as it
+// would without encryption. It does nothing when payloads are not
+// encrypted; search attributes never are.
+func (e *Executions) decodeHistory(ctx context.Context, h *historypb.History) error {
+	if e.codec == nil {
+		return nil
+	}
+	err := proxy.VisitPayloads(ctx, h, proxy.VisitPayloadsOptions{
+		SkipSearchAttributes: true,
+		Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
+			return e.codec.Decode(p)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return proxy.VisitFailures(ctx, h, proxy.VisitFailuresOptions{
+		Visitor: func(_ *proxy.VisitFailuresContext, f *failurepb.Failure) error {
+			// Its payload is decrypted already; one another codec
+			// encrypted stays as it is.
+			var attrs map[string]any
+			if dc := converter.GetDefaultDataConverter(); f.GetEncodedAttributes() != nil && dc.FromPayload(f.GetEncodedAttributes(), &attrs) == nil {
+				converter.DecodeCommonFailureAttributes(dc, f)
+				f.EncodedAttributes = nil
+			}
+			return nil
+		},
+	})
+}

@@ -25,7 +25,7 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 		return dispatcher.FailureSummary{}, dispatcher.Errorf(dispatcher.EINVALID, "status: the failures summary covers failed dispatches only")
 	}
 	f.Status = dispatcher.ExecutionFailed
-	q, err := executionQuery(f)
+	q, err := executionQuery(ctx, f)
 	if err != nil {
 		return dispatcher.FailureSummary{}, err
 	}
@@ -71,7 +71,7 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 // replayedRuns returns the run IDs that a replay started at or after from
 // replays: replays carry DispatchReplayOf.
 func (e *Executions) replayedRuns(ctx context.Context, from time.Time) (map[string]bool, error) {
-	q := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + workflows.AttrReplayOf.GetName() + " IS NOT NULL"
+	q := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + tenantClause(ctx) + " AND " + workflows.AttrReplayOf.GetName() + " IS NOT NULL"
 	if !from.IsZero() {
 		q += " AND StartTime >= " + quote(from.UTC().Format(time.RFC3339Nano))
 	}

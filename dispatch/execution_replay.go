@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -174,7 +175,7 @@ func (e *Executions) startReplay(ctx context.Context, workflowID, replayID strin
 	if err != nil {
 		return "", err
 	}
-	memo, err := e.payloads(map[string]any{
+	memo, err := payloads(e.dc, map[string]any{
 		workflows.MemoReplayOf: claim.RunID, workflows.MemoReplayID: replayID,
 		workflows.MemoRequestedBy: claim.Actor, workflows.MemoBulkReplayID: claim.BulkReplayID,
 	})
@@ -193,7 +194,11 @@ func (e *Executions) startReplay(ctx context.Context, workflowID, replayID strin
 	if claim.BulkReplayID != "" {
 		attrs[workflows.AttrBulkReplayID.GetName()] = claim.BulkReplayID
 	}
-	sa, err := e.payloads(attrs)
+	if t := dispatcher.TenantOf(workflowID); t != "" {
+		attrs[workflows.AttrTenant.GetName()] = t
+	}
+	// Search attributes are never encrypted: visibility must read them.
+	sa, err := payloads(converter.GetDefaultDataConverter(), attrs)
 	if err != nil {
 		return "", err
 	}
@@ -223,11 +228,11 @@ func (e *Executions) startReplay(ctx context.Context, workflowID, replayID strin
 	return res.GetRunId(), nil
 }
 
-// payloads encodes values for a memo or search attributes.
-func (e *Executions) payloads(values map[string]any) (map[string]*commonpb.Payload, error) {
+// payloads encodes values for a memo or search attributes with dc.
+func payloads(dc converter.DataConverter, values map[string]any) (map[string]*commonpb.Payload, error) {
 	out := make(map[string]*commonpb.Payload, len(values))
 	for k, v := range values {
-		p, err := e.dc.ToPayload(v)
+		p, err := dc.ToPayload(v)
 		if err != nil {
 			return nil, fmt.Errorf("encoding %s: %w", k, err)
 		}
@@ -318,15 +323,18 @@ func (e *Executions) Cancel(ctx context.Context, workflowID, actor string) (disp
 	if replayable(x.Status) {
 		return dispatcher.Execution{}, dispatcher.Errorf(dispatcher.ESTATE, "dispatch %s is not running: its latest run %s is %s", workflowID, x.RunID, x.Status)
 	}
-	if err := e.client.CancelWorkflow(ctx, workflowID, x.RunID); err != nil {
-		return dispatcher.Execution{}, notFound(temporalError(err, "canceling the dispatch"), workflowID, x.RunID)
-	}
+	// Recorded before it is asked for, like a replay: no cancel happens
+	// unrecorded, and an entry may record a cancel that Temporal then
+	// refused.
 	id := dispatcher.NewID(e.now())
 	_, err = e.audit.RecordAudit(ctx, dispatcher.AuditEntry{
 		ID: id, WorkflowID: workflowID, Ref: id, Operation: dispatcher.AuditCancel, RunID: x.RunID, Actor: actor, At: e.now(),
 	})
 	if err != nil {
-		return dispatcher.Execution{}, fmt.Errorf("dispatch %s was canceled, but the audit entry was not recorded: %w", workflowID, err)
+		return dispatcher.Execution{}, err
+	}
+	if err := e.client.CancelWorkflow(ctx, workflowID, x.RunID); err != nil {
+		return dispatcher.Execution{}, notFound(temporalError(err, "canceling the dispatch"), workflowID, x.RunID)
 	}
 	return x, nil
 }

@@ -19,16 +19,22 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/encryption"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // AuditLog keeps who replayed or canceled which dispatch; a replay's
-// entry is its claim, written before it starts. The executions service
-// declares it; models.Store implements it.
+// entry is its claim, written before it starts, and every entry is
+// written before the Temporal operation it records. The executions
+// service declares it; models.Store implements it.
 type AuditLog interface {
 	// RecordAudit stores e and reports whether it did: an entry with the
-	// WorkflowID, Operation and Ref of one already stored is ignored.
+	// WorkflowID, Operation and Ref of one already stored is ignored. An
+	// entry stored is in the audit trail too.
 	RecordAudit(ctx context.Context, e dispatcher.AuditEntry) (bool, error)
+	// RecordBulkReplay records in the audit trail that bulk replay id of
+	// r is asked for.
+	RecordBulkReplay(ctx context.Context, id string, r dispatcher.BulkReplayRequest) error
 	// FindAudit returns the entry with workflowID, operation and ref.
 	FindAudit(ctx context.Context, workflowID, operation, ref string) (dispatcher.AuditEntry, bool, error)
 	// AuditByKey returns the oldest entry of workflowID with the
@@ -64,6 +70,9 @@ type ExecutionsOptions struct {
 	Dispatchers DispatcherSource
 	Now         func() time.Time // nil means time.Now
 	Logger      *slog.Logger     // nil discards
+	// Keys decrypt the payloads of histories and results: the key ring
+	// of Client's DataConverter. Nil: payloads are not encrypted.
+	Keys *encryption.KeyRing
 }
 
 // Executions is the support view of dispatches: it lists them through
@@ -81,7 +90,8 @@ type Executions struct {
 	dispatchers    DispatcherSource
 	now            func() time.Time
 	log            *slog.Logger
-	dc             converter.DataConverter
+	dc             converter.DataConverter // memos, inputs and results: encrypted with the keys
+	codec          converter.PayloadCodec  // nil: payloads are not encrypted
 }
 
 // NewExecutions returns the executions service.
@@ -92,7 +102,10 @@ func NewExecutions(o ExecutionsOptions) (*Executions, error) {
 	e := &Executions{
 		client: o.Client, namespace: o.Namespace, uiURL: o.UIURL, taskQueue: o.TaskQueue,
 		eager: o.Eager, localCallLimit: o.LocalCallLimit, audit: o.Audit, dispatchers: o.Dispatchers,
-		now: o.Now, log: o.Logger, dc: converter.GetDefaultDataConverter(),
+		now: o.Now, log: o.Logger, dc: DataConverter(o.Keys),
+	}
+	if o.Keys != nil {
+		e.codec = NewPayloadCodec(o.Keys)
 	}
 	if e.namespace == "" {
 		e.namespace = "default"
@@ -114,7 +127,7 @@ func NewExecutions(o ExecutionsOptions) (*Executions, error) {
 // EINVALID for a bad filter or page token, EUNAVAILABLE when Temporal
 // does not answer.
 func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, size int, pageToken string) (dispatcher.ExecutionPage, error) {
-	q, err := executionQuery(f)
+	q, err := executionQuery(ctx, f)
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
@@ -135,7 +148,7 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 
 // Count returns how many runs f matches.
 func (e *Executions) Count(ctx context.Context, f dispatcher.ExecutionFilter) (int64, error) {
-	q, err := executionQuery(f)
+	q, err := executionQuery(ctx, f)
 	if err != nil {
 		return 0, err
 	}
@@ -149,7 +162,7 @@ func (e *Executions) Count(ctx context.Context, f dispatcher.ExecutionFilter) (i
 // ListRuns returns one page of the runs f matches, as bare references, for
 // a bulk replay. The token is the visibility store's own.
 func (e *Executions) ListRuns(ctx context.Context, f dispatcher.ExecutionFilter, pageSize int, pageToken []byte) ([]dispatcher.RunRef, []byte, error) {
-	q, err := executionQuery(f)
+	q, err := executionQuery(ctx, f)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -183,21 +196,24 @@ func (e *Executions) RunStatuses(ctx context.Context, runs []dispatcher.RunRef) 
 	return out, nil
 }
 
-// CountReplays counts the replays a bulk replay started that have closed,
-// with one visibility count per way to close.
+// CountReplays counts the replays a bulk replay started by state, with
+// one visibility count each.
 func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string) (workflows.ReplayCounts, error) {
 	var c workflows.ReplayCounts
 	base := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + workflows.AttrBulkReplayID.GetName() + " = " + quote(bulkReplayID) + " AND "
+	completed, _ := statusClause(dispatcher.ExecutionCompleted)
+	failed, _ := statusClause(dispatcher.ExecutionFailed)
+	canceled, _ := statusClause(dispatcher.ExecutionCanceled)
 	for _, q := range []struct {
-		status string
+		clause string
 		dst    *int
 	}{
-		{dispatcher.ExecutionCompleted, &c.Completed},
-		{dispatcher.ExecutionFailed, &c.Failed},
-		{dispatcher.ExecutionCanceled, &c.Canceled},
+		{completed, &c.Completed},
+		{failed, &c.Failed},
+		{canceled, &c.Canceled},
+		{"ExecutionStatus = 'Running'", &c.Running}, // scheduled ones too
 	} {
-		clause, _ := statusClause(q.status)
-		res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: base + clause})
+		res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: base + q.clause})
 		if err != nil {
 			return c, temporalError(err, "counting replays")
 		}
@@ -238,6 +254,9 @@ func (e *Executions) listAll(ctx context.Context, query string, limit int) (info
 
 // describe returns a run of a dispatch; an empty runID means the latest.
 func (e *Executions) describe(ctx context.Context, workflowID, runID string) (dispatcher.Execution, error) {
+	if err := owned(ctx, workflowID); err != nil {
+		return dispatcher.Execution{}, err
+	}
 	res, err := e.client.DescribeWorkflowExecution(ctx, workflowID, runID)
 	if err != nil {
 		return dispatcher.Execution{}, notFound(temporalError(err, "describing the dispatch"), workflowID, runID)

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,12 +14,12 @@ import (
 )
 
 // executionQuery turns a filter into a Temporal visibility query over the
-// Dispatch workflows. Values are quoted SQL-style; a value with a
+// Dispatch workflows of the caller's tenant. Values are quoted SQL-style; a value with a
 // backslash is refused because SQL visibility cannot match one reliably.
 // Errors are *dispatcher.Error with code EINVALID naming the filter field
 // as the API spells it.
-func executionQuery(f dispatcher.ExecutionFilter) (string, error) {
-	clauses := []string{"WorkflowType = " + quote(workflows.WorkflowDispatch)}
+func executionQuery(ctx context.Context, f dispatcher.ExecutionFilter) (string, error) {
+	clauses := []string{"WorkflowType = " + quote(workflows.WorkflowDispatch), tenantClause(ctx)}
 	add := func(field, attr, value string) error {
 		if value == "" {
 			return nil
@@ -125,4 +126,23 @@ func executionStatus(s enums.WorkflowExecutionStatus, scheduled bool) (status, c
 // ones.
 func replayable(status string) bool {
 	return slices.Contains([]string{dispatcher.ExecutionCompleted, dispatcher.ExecutionFailed, dispatcher.ExecutionCanceled}, status)
+}
+
+// tenantClause is the visibility condition for the dispatches of the
+// caller's tenant (dispatcher.CallerOf): those of the implicit tenant
+// carry no DispatchTenant.
+func tenantClause(ctx context.Context) string {
+	if t := dispatcher.CallerOf(ctx).Tenant; t != "" {
+		return workflows.AttrTenant.GetName() + " = " + quote(t)
+	}
+	return workflows.AttrTenant.GetName() + " IS NULL"
+}
+
+// owned returns ENOTFOUND, as for a dispatch or bulk replay that does not
+// exist, when workflowID is another tenant's than the caller's: no oracle.
+func owned(ctx context.Context, workflowID string) error {
+	if dispatcher.TenantOf(workflowID) != dispatcher.CallerOf(ctx).Tenant {
+		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatch or bulk replay %s", workflowID)
+	}
+	return nil
 }

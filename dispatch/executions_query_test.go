@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 
 func TestExecutionQuery(t *testing.T) {
 	from := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	base := "WorkflowType = 'Dispatch'"
+	base := "WorkflowType = 'Dispatch' AND DispatchTenant IS NULL"
 	for _, tt := range []struct {
 		name    string
 		filter  dispatcher.ExecutionFilter
@@ -53,7 +54,7 @@ func TestExecutionQuery(t *testing.T) {
 		{"empty time range", dispatcher.ExecutionFilter{From: from, To: from}, "", "to: must be after from"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := executionQuery(tt.filter)
+			got, err := executionQuery(context.Background(), tt.filter)
 			if tt.wantErr != "" {
 				if err == nil || dispatcher.ErrorCode(err) != dispatcher.EINVALID || dispatcher.ErrorMessage(err) != tt.wantErr {
 					t.Fatalf("error = %v, want EINVALID %q", err, tt.wantErr)
@@ -64,6 +65,15 @@ func TestExecutionQuery(t *testing.T) {
 				t.Fatalf("query = %q, %v\nwant    %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// A tenant's listings see its own dispatches only.
+func TestExecutionQueryOfATenant(t *testing.T) {
+	ctx := dispatcher.WithCaller(context.Background(), dispatcher.Caller{Tenant: "acme"})
+	got, err := executionQuery(ctx, dispatcher.ExecutionFilter{EventType: "x"})
+	if want := "WorkflowType = 'Dispatch' AND DispatchTenant = 'acme' AND DispatchEventType = 'x'"; err != nil || got != want {
+		t.Fatalf("query = %q, %v; want %q", got, err, want)
 	}
 }
 

@@ -63,14 +63,15 @@ type AcceptedEvents interface {
 	RecordAcceptedEvent(ctx context.Context, key string, res dispatcher.StartResult, at time.Time) error
 }
 
-// Start starts the dispatch of ev and returns once Temporal has durably
-// accepted it. The workflow ID comes from the event's identity (its id, a
-// CloudEvent's source and id), so an event sent twice dispatches once (for
+// Start starts the dispatch of ev for the caller's tenant
+// (dispatcher.CallerOf) and returns once Temporal has durably accepted it.
+// The workflow ID comes from the tenant and the event's identity (its id,
+// a CloudEvent's source and id), so an event sent twice dispatches once (for
 // as long as Temporal keeps the first run, or Seen its record): the second
 // Start reports Duplicate with the first run's id. When Temporal does not
 // answer the error has code dispatcher.EUNAVAILABLE.
 func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
-	id := ev.WorkflowID()
+	id := dispatcher.TenantWorkflowID(dispatcher.CallerOf(ctx).Tenant, ev.WorkflowID())
 	if s.Seen != nil {
 		res, ok, err := s.Seen.AcceptedEvent(ctx, id)
 		if err != nil || ok {
@@ -97,6 +98,9 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 	}
 	in := workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit, Version: workflows.DispatchVersion}
 	attrs := []temporal.SearchAttributeUpdate{workflows.AttrEventType.ValueSet(ev.Type), workflows.AttrEventID.ValueSet(ev.ID)}
+	if t := dispatcher.TenantOf(id); t != "" {
+		attrs = append(attrs, workflows.AttrTenant.ValueSet(t))
+	}
 	if s.Configs != nil {
 		if cfg, err := s.Configs.Config(ctx, ev.Type); err == nil {
 			in.Config = &cfg

@@ -186,7 +186,10 @@ func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispat
 		if err != nil {
 			return err
 		}
-		return s.checkConfigSize(tx, "actions", eventType, true)
+		if err := s.checkConfigSize(tx, "actions", eventType, true); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, dispatcher.AuditActionCreate, a.ID, nil, wire.AuditActionOf(dispatcherID, *a))
 	})
 }
 
@@ -233,7 +236,14 @@ func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string,
 		if err != nil {
 			return err
 		}
-		return s.checkConfigSize(tx, "actions", eventType, grew)
+		if err := s.checkConfigSize(tx, "actions", eventType, grew); err != nil {
+			return err
+		}
+		after, err := toAction(updated)
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, dispatcher.AuditActionUpdate, actionID, wire.AuditActionOf(dispatcherID, old), wire.AuditActionOf(dispatcherID, after))
 	})
 }
 
@@ -243,14 +253,22 @@ func (s *Store) DeleteAction(ctx context.Context, dispatcherID, actionID string)
 		if err := s.touch(tx, dispatcherID); err != nil {
 			return err
 		}
+		var rows []actionRow // for the audit trail
+		if err := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Find(&rows).Error; err != nil {
+			return err
+		}
 		res := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Delete(&actionRow{})
 		if res.Error != nil {
 			return res.Error
 		}
-		if res.RowsAffected == 0 {
+		if res.RowsAffected == 0 || len(rows) == 0 {
 			return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no action with id %s in dispatcher %s", actionID, dispatcherID)
 		}
-		return nil
+		before, err := toAction(rows[0])
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, dispatcher.AuditActionDelete, actionID, wire.AuditActionOf(dispatcherID, before), nil)
 	})
 }
 

@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"gorm.io/gorm"
 )
 
 // dispatcherRow is a row of the dispatchers table.
 type dispatcherRow struct {
 	ID                string `gorm:"primaryKey"`
+	Tenant            string // set and scoped by tenancy
 	Name              *string
 	Description       string
 	EventType         string
@@ -118,7 +120,10 @@ func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) 
 		if len(d.Actions) == 0 {
 			field = "description" // the only field without a limit of its own
 		}
-		return s.checkConfigSize(tx, field, d.EventType, true)
+		if err := s.checkConfigSize(tx, field, d.EventType, true); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, dispatcher.AuditDispatcherCreate, d.ID, nil, wire.AuditDispatcherOf(*d, true))
 	})
 	return translate(err, "")
 }
@@ -265,7 +270,10 @@ func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.Di
 				}
 			}
 		}
-		return s.checkConfigSize(tx, field, d.EventType, grew)
+		if err := s.checkConfigSize(tx, field, d.EventType, grew); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, dispatcher.AuditDispatcherUpdate, id, wire.AuditDispatcherOf(old, false), wire.AuditDispatcherOf(d, false))
 	})
 }
 
@@ -273,8 +281,16 @@ func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.Di
 // returns ENOTFOUND.
 func (s *Store) DeleteDispatcher(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
-		// Children first: SQLite only cascades when foreign keys are on,
-		// and this keeps the store correct either way.
+		// Whose it is first (the tenant), then the children: SQLite only
+		// cascades when foreign keys are on, and this keeps the store
+		// correct either way.
+		if err := s.touch(tx, id); err != nil {
+			return err
+		}
+		before, err := s.load(tx, tx.Where("id = ?", id)) // for the audit trail
+		if err != nil {
+			return err
+		}
 		if err := tx.Where("dispatcher_id = ?", id).Delete(&actionRow{}).Error; err != nil {
 			return err
 		}
@@ -285,10 +301,10 @@ func (s *Store) DeleteDispatcher(ctx context.Context, id string) error {
 		if res.Error != nil {
 			return res.Error
 		}
-		if res.RowsAffected == 0 {
+		if res.RowsAffected == 0 || len(before) == 0 {
 			return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatcher with id %s", id)
 		}
-		return nil
+		return s.audit(ctx, tx, dispatcher.AuditDispatcherDelete, id, wire.AuditDispatcherOf(before[0], true), nil)
 	})
 }
 

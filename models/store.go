@@ -7,18 +7,38 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/encryption"
 	"gorm.io/gorm"
 )
 
 // Store keeps the configuration. It is safe for concurrent use.
 type Store struct {
-	db  *gorm.DB
-	now func() time.Time
+	db   *gorm.DB
+	now  func() time.Time
+	keys *encryption.KeyRing // nil: secrets are stored in clear text
+}
+
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// WithKeys makes the store encrypt function secrets and headers with the
+// ring's current key, and read those encrypted with any of its keys.
+// Without it, or with a nil ring, they are stored in clear text, and
+// reading an encrypted one fails.
+func WithKeys(keys *encryption.KeyRing) StoreOption {
+	return func(s *Store) { s.keys = keys }
 }
 
 // NewStore returns a Store on db; now is the clock for timestamps and ids.
-func NewStore(db *gorm.DB, now func() time.Time) *Store {
-	return &Store{db: db, now: now}
+func NewStore(db *gorm.DB, now func() time.Time, opts ...StoreOption) *Store {
+	s := &Store{db: db, now: now}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := tenancy(db); err != nil {
+		panic("models: registering the tenant callbacks: " + err.Error()) // only a programming error gets here
+	}
+	return s
 }
 
 // tx runs fn in a transaction that also bumps the configuration version,

@@ -6,12 +6,14 @@ import (
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"gorm.io/gorm"
 )
 
 // templateRow is a row of the templates table.
 type templateRow struct {
 	ID                string `gorm:"primaryKey"`
+	Tenant            string // set and scoped by tenancy
 	Name              string
 	Subject           string
 	TextBody          string
@@ -46,7 +48,10 @@ func (s *Store) CreateTemplate(ctx context.Context, t *dispatcher.Template) erro
 	}
 	row := toDBTemplate(*t)
 	return s.tx(ctx, func(tx *gorm.DB) error {
-		return translate(tx.Create(&row).Error, templateConflict(t.Name))
+		if err := tx.Create(&row).Error; err != nil {
+			return translate(err, templateConflict(t.Name))
+		}
+		return s.audit(ctx, tx, dispatcher.AuditTemplateCreate, t.ID, nil, wire.FromTemplate(*t))
 	})
 }
 
@@ -85,7 +90,10 @@ func (s *Store) UpdateTemplate(ctx context.Context, id string, u dispatcher.Temp
 		}
 		t.Updated = s.now()
 		updated := toDBTemplate(t)
-		return translate(tx.Model(&templateRow{}).Where("id = ?", id).Select("*").Updates(&updated).Error, templateConflict(t.Name))
+		if err := tx.Model(&templateRow{}).Where("id = ?", id).Select("*").Updates(&updated).Error; err != nil {
+			return translate(err, templateConflict(t.Name))
+		}
+		return s.audit(ctx, tx, dispatcher.AuditTemplateUpdate, id, wire.FromTemplate(toTemplate(row)), wire.FromTemplate(t))
 	})
 }
 
@@ -96,7 +104,18 @@ func (s *Store) DeleteTemplate(ctx context.Context, id string) error {
 		if err := inUse(tx, "template_id = ?", id, "template"); err != nil {
 			return err
 		}
-		return deleted(tx.Where("id = ?", id).Delete(&templateRow{}), "template", id)
+		var rows []templateRow // for the audit trail
+		if err := tx.Where("id = ?", id).Find(&rows).Error; err != nil {
+			return err
+		}
+		if err := deleted(tx.Where("id = ?", id).Delete(&templateRow{}), "template", id); err != nil {
+			return err
+		}
+		var before any
+		if len(rows) == 1 {
+			before = wire.FromTemplate(toTemplate(rows[0]))
+		}
+		return s.audit(ctx, tx, dispatcher.AuditTemplateDelete, id, before, nil)
 	})
 }
 

@@ -78,11 +78,14 @@ var (
 	// AttrBulkReplayID is the bulk replay that started a replay run, so a
 	// bulk replay counts its replays' outcomes with one query per state.
 	AttrBulkReplayID = temporal.NewSearchAttributeKeyKeyword("DispatchBulkReplayID")
+	// AttrTenant is the tenant of a dispatch, unset for the implicit
+	// tenant (dispatcher.Caller): listings are scoped by it.
+	AttrTenant = temporal.NewSearchAttributeKeyKeyword("DispatchTenant")
 )
 
 // SearchAttributeKeys returns the custom search attributes of a dispatch,
 // to register with the Temporal namespace at start-up.
 func SearchAttributeKeys() []temporal.SearchAttributeKey {
 	return []temporal.SearchAttributeKey{AttrEventType, AttrEventID, AttrDispatcherIDs,
-		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrReplayOf, AttrBulkReplayID}
+		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrReplayOf, AttrBulkReplayID, AttrTenant}
 }

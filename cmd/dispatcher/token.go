@@ -18,6 +18,7 @@ func tokenCmd(getenv func(string) string) *cobra.Command {
 		admin   bool
 		subject string
 		ttl     time.Duration
+		tenant  string
 	)
 	cmd := &cobra.Command{
 		Use:   "token",
@@ -47,7 +48,7 @@ func tokenCmd(getenv func(string) string) *cobra.Command {
 				}
 			}
 			tok, err := api.SignToken([]byte(cfg.JWTSecret), api.TokenClaims{
-				Subject: subject, Permissions: perms, TTL: ttl,
+				Subject: subject, Permissions: perms, TTL: ttl, Tenant: tenant,
 				Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 			}, time.Now())
 			if err != nil {
@@ -61,5 +62,6 @@ func tokenCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().BoolVar(&admin, "admin", false, "grant every permission")
 	cmd.Flags().StringVar(&subject, "subject", "admin", "the token's subject (who it identifies)")
 	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token is valid")
+	cmd.Flags().StringVar(&tenant, "tenant", "", "the tenant the token acts for (its configuration, events and executions); empty: the implicit tenant")
 	return cmd
 }

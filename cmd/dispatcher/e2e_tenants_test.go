@@ -1,0 +1,81 @@
+package main
+
+import (
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Tenants on the real binary: the same names and the same event id in two
+// tenants are two configurations and two dispatches, each tenant's event
+// runs its own dispatchers only, and neither can read, replay or cancel
+// the other's dispatches or configuration (404, as for what does not
+// exist).
+func TestEndToEndTenants(t *testing.T) {
+	s := startSystem(t)
+	admin := s.token
+	as := func(tenant string) string {
+		return strings.TrimSpace(s.run("token", "--admin", "--subject", "ops-"+tenant, "--tenant", tenant))
+	}
+	tokens := map[string]string{"acme": as("acme"), "globex": as("globex")}
+	sinks := map[string]*functionSink{}
+	dispatchers := map[string]string{}
+	for tenant, tok := range tokens {
+		s.token = tok
+		sinks[tenant] = &functionSink{}
+		srv := httptest.NewServer(sinks[tenant])
+		t.Cleanup(srv.Close)
+		// The same names in both tenants.
+		s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": srv.URL + "/erase"}, 200)
+		dispatchers[tenant] = s.call("POST", "/dispatchers/v1", map[string]any{"name": "gdpr", "eventType": "user_deleted",
+			"actions": []any{map[string]any{"type": "task", "name": "erase", "functionName": "erase"}}}, 200)["id"].(string)
+	}
+
+	ev := map[string]any{"id": "evt-1", "type": "user_deleted", "content": map[string]any{"userId": 42}}
+	ids := map[string]string{}
+	for tenant, tok := range tokens {
+		s.token = tok
+		acc := s.call("POST", "/events/v1", ev, 202)
+		if acc["duplicate"] != false || acc["workflowId"] != tenant+":dispatch-evt-1" {
+			t.Fatalf("%s: accepted = %v, want a dispatch of its own", tenant, acc)
+		}
+		ids[tenant] = acc["workflowId"].(string)
+		if res, failed := s.result(ids[tenant], acc["runId"].(string)); failed || len(res.Outcomes) != 1 {
+			t.Fatalf("%s: dispatch failed=%v outcomes=%+v", tenant, failed, res.Outcomes)
+		}
+	}
+	for tenant, sink := range sinks {
+		if n := sink.count(); n != 1 {
+			t.Errorf("%s's function was called %d times, want once: by its own event only", tenant, n)
+		}
+	}
+	// The implicit tenant has no dispatchers: its event of the same id
+	// runs nothing of theirs.
+	s.token = admin
+	if acc := s.call("POST", "/events/v1", ev, 202); acc["workflowId"] != "dispatch-evt-1" || acc["duplicate"] != false {
+		t.Fatalf("the implicit tenant's event: %v", acc)
+	}
+
+	// globex cannot reach acme's.
+	s.token = tokens["globex"]
+	acme := url.PathEscape(ids["acme"])
+	s.call("GET", "/executions/v1/"+acme, nil, 404)
+	s.call("GET", "/executions/v1/"+acme+"/history", nil, 404)
+	s.call("POST", "/executions/v1/"+acme+"/replay", map[string]any{"actions": []string{"x"}}, 404)
+	s.call("POST", "/executions/v1/"+acme+"/cancel", nil, 404)
+	s.call("GET", "/dispatchers/v1/"+dispatchers["acme"], nil, 404)
+	s.call("DELETE", "/dispatchers/v1/"+dispatchers["acme"], nil, 404)
+	s.poll("globex's listing to show its dispatch", func() bool {
+		return slices.Equal(s.listIDs("eventId=evt-1"), []string{ids["globex"]})
+	})
+	s.token = tokens["acme"]
+	if d := s.call("GET", "/executions/v1/"+acme, nil, 200); d["workflowId"] != ids["acme"] {
+		t.Fatalf("acme's own dispatch: %v", d)
+	}
+	s.token = admin
+	s.poll("the implicit tenant's listing to show its dispatch only", func() bool {
+		return slices.Equal(s.listIDs("eventId=evt-1"), []string{"dispatch-evt-1"})
+	})
+}

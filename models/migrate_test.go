@@ -1,0 +1,72 @@
+package models_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/models"
+)
+
+// The tenants migration rebuilds the configuration tables: what was there
+// is still there, in the implicit tenant, with its actions, tags and
+// names, and deleting a dispatcher still takes its actions along.
+func TestTenantsMigrationKeepsTheConfiguration(t *testing.T) {
+	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := models.Open(url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if sqlDB, err := db.DB(); err == nil {
+					sqlDB.Close()
+				}
+			})
+			if err := models.MigrateTo(ctx, db, 3); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{
+				`INSERT INTO templates (id, name, subject, text_body, creation_timestamp, update_timestamp) VALUES ('t1', 'welcome', 'Hi', 'Hello', 1, 1)`,
+				`INSERT INTO functions (id, name, kind, url, creation_timestamp, update_timestamp) VALUES ('f1', 'erase', 'http', 'https://example.com', 1, 1)`,
+				`INSERT INTO dispatchers (id, name, event_type, creation_timestamp, update_timestamp) VALUES ('d1', 'on-delete', 'user_deleted', 1, 1)`,
+				`INSERT INTO dispatcher_tags (dispatcher_id, position, tag) VALUES ('d1', 0, 'gdpr')`,
+				`INSERT INTO actions (id, dispatcher_id, position, type, name, template_id, recipients, creation_timestamp, update_timestamp) VALUES ('a1', 'd1', 0, 'mail', 'mail', 't1', '{"to":["a@example.com"]}', 1, 1)`,
+				`INSERT INTO actions (id, dispatcher_id, position, type, name, function_name, creation_timestamp, update_timestamp) VALUES ('a2', 'd1', 1, 'task', 'task', 'erase', 1, 1)`,
+			} {
+				if err := db.Exec(q).Error; err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if _, err := models.Migrate(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+			s := models.NewStore(db, tick())
+			ds, err := s.DispatchersByEventType(ctx, "user_deleted")
+			if err != nil || len(ds) != 1 {
+				t.Fatalf("dispatchers after the migration: %v, %v", ds, err)
+			}
+			if d := ds[0]; d.Name != "on-delete" || len(d.Tags) != 1 || len(d.Actions) != 2 || d.Actions[0].TemplateID != "t1" || d.Actions[1].FunctionName != "erase" {
+				t.Fatalf("dispatcher after the migration: %+v", d)
+			}
+			// Names are still unique within the tenant.
+			dup := dispatcher.Template{Name: "welcome", Subject: "s", Text: "t"}
+			if err := s.CreateTemplate(ctx, &dup); dispatcher.ErrorCode(err) != dispatcher.ECONFLICT {
+				t.Fatalf("a second template named welcome: %v", err)
+			}
+			// The foreign keys point at the rebuilt dispatchers table.
+			if err := db.Exec(`INSERT INTO actions (id, dispatcher_id, position, type, creation_timestamp, update_timestamp) VALUES ('a3', 'nope', 2, 'task', 1, 1)`).Error; err == nil {
+				t.Fatal("an action of no dispatcher was inserted: the foreign key is gone")
+			}
+			if err := db.Exec(`DELETE FROM dispatchers WHERE id = 'd1'`).Error; err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			if err := db.Raw(`SELECT COUNT(*) FROM actions`).Scan(&n).Error; err != nil || n != 0 {
+				t.Fatalf("%d actions left after their dispatcher was deleted (%v): the cascade is gone", n, err)
+			}
+		})
+	}
+}
