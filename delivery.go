@@ -61,6 +61,10 @@ type TaskInput struct {
 	Run string
 	// ConfigVersion is as in MailInput, for the function.
 	ConfigVersion int64
+	// TaskQueue is where a temporal-kind function's child workflow will
+	// run, as the dispatch's configuration says: PrepareTask checks it
+	// against the outbound policy.
+	TaskQueue string
 }
 
 // TaskResult is what calling a task function reports.

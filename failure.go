@@ -25,6 +25,12 @@ const (
 	// FailureHTTPTemporary: the task function answered 5xx, 408, 425 or 429,
 	// or could not be reached; retried.
 	FailureHTTPTemporary = "HTTPTemporary"
+	// FailureOutboundRefused: the outbound policy refused the call: the
+	// function's URL is, resolves or redirects to an address or a scheme
+	// not allowed, or its task queue is not one functions may run on.
+	// Fix the function, or allow the target (DISPATCHER_OUTBOUND_ALLOW,
+	// DISPATCHER_FUNCTION_TASK_QUEUES).
+	FailureOutboundRefused = "OutboundRefused"
 	// FailureStore: the configuration database could not be read; retried.
 	FailureStore = "StoreUnavailable"
 	// FailureTask: a task function run as a Temporal child workflow failed.
@@ -51,5 +57,6 @@ func PermanentFailures() []string {
 		FailureNotFound,
 		FailureSMTPPermanent,
 		FailureHTTPPermanent,
+		FailureOutboundRefused,
 	}
 }

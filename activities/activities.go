@@ -6,7 +6,9 @@ package activities
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"time"
 
@@ -38,10 +40,20 @@ type Store interface {
 // Options are the dependencies of the activities.
 type Options struct {
 	Store Store
-	// HTTPClient calls task functions; nil means a client without a
-	// global timeout (each call is bounded by its function's timeout and
-	// the activity's deadline).
-	HTTPClient *http.Client
+	// Outbound is where task functions may go: every connection a call
+	// opens, and every redirect, is checked against it. Its zero value
+	// allows https to public addresses only, and no task queue.
+	Outbound dispatcher.Outbound
+	// Resolver looks up the hosts of task functions; nil means
+	// net.DefaultResolver.
+	Resolver dispatcher.Resolver
+	// WrapTransport, when not nil, wraps the transport of task calls
+	// (e.g. with tracing). There is no global timeout: each call is
+	// bounded by its function's timeout and the activity's deadline.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// RootCAs verifies the certificates of https functions; nil means
+	// the system's.
+	RootCAs *x509.CertPool
 	// SMTPURL is where mail goes: smtp://user:pass@host:port, or
 	// smtps:// for implicit TLS, with ?starttls=required|opportunistic|none
 	// (default opportunistic). Empty means mail actions fail as temporary
@@ -62,6 +74,7 @@ type Options struct {
 type Effects struct {
 	store    Store
 	http     *http.Client
+	outbound dispatcher.Outbound
 	smtp     *smtpConfig // nil when no SMTP server is configured
 	mailFrom string
 	now      func() time.Time
@@ -75,13 +88,15 @@ func New(o Options) (*Effects, error) {
 	if o.Store == nil {
 		return nil, errors.New("activities: a Store is required")
 	}
-	a := &Effects{store: o.Store, http: o.HTTPClient, mailFrom: o.MailFrom, now: o.Now, cache: o.Cache}
+	a := &Effects{store: o.Store, outbound: o.Outbound, mailFrom: o.MailFrom, now: o.Now, cache: o.Cache}
 	if a.cache == nil {
 		a.cache = NewCache(o.Store)
 	}
-	if a.http == nil {
-		a.http = &http.Client{}
+	g := &guard{policy: o.Outbound, resolver: o.Resolver, dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
+	if g.resolver == nil {
+		g.resolver = net.DefaultResolver
 	}
+	a.http = newFunctionClient(g, o.RootCAs, o.WrapTransport)
 	if a.now == nil {
 		a.now = time.Now
 	}

@@ -33,10 +33,16 @@ const maxRetryAfter = time.Hour
 
 // CallFunction POSTs the task payload to an HTTP task function. A 2xx
 // succeeds; a 4xx other than 408, 409, 425 and 429 fails as non-retryable
-// dispatcher.FailureHTTPPermanent; anything else is retryable
-// FailureHTTPTemporary (honouring Retry-After) or FailureTimeout. It
-// heartbeats while the function takes its time.
+// dispatcher.FailureHTTPPermanent; a call the outbound policy refuses (an
+// address, a scheme or a redirect not allowed) as non-retryable
+// FailureOutboundRefused; anything else is retryable FailureHTTPTemporary
+// (honouring Retry-After) or FailureTimeout. It heartbeats while the
+// function takes its time. Failure messages never quote the function's
+// answer nor its URL's query or user information: they are shown to
+// whoever may read executions, and the answer of a host that is not what
+// the admin thought it was is exactly what must not leak.
 func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+	ctx = Acting(ctx)
 	f, err := a.cache.function(ctx, in.FunctionName, in.ConfigVersion)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
@@ -65,7 +71,7 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(body))
 	if err != nil {
-		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureHTTPPermanent, fmt.Sprintf("function %q: bad URL: %v", f.Name, err))
+		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureHTTPPermanent, fmt.Sprintf("function %q: bad URL %s", f.Name, redactRawURL(f.URL)))
 	}
 	for k, v := range f.Headers {
 		req.Header.Set(k, v)
@@ -78,22 +84,22 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 
 	resp, err := a.http.Do(req)
 	if err != nil {
+		target := redactURL(req.URL)
+		if refused, ok := refusal(err); ok {
+			return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureOutboundRefused, fmt.Sprintf("function %q: POST %s refused: %v", f.Name, target, refused))
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf("function %q did not answer within %s", f.Name, timeout))
 		}
-		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureHTTPTemporary, fmt.Sprintf("function %q: %v", f.Name, err))
+		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureHTTPTemporary, fmt.Sprintf("function %q: POST %s: %v", f.Name, target, callError(err)))
 	}
 	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // lets the connection be reused
 
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return dispatcher.TaskResult{StatusCode: resp.StatusCode, Attempt: attempt(ctx)}, nil
 	}
-	msg := fmt.Sprintf("function %q answered %s", f.Name, resp.Status)
-	if s := strings.TrimSpace(string(excerpt)); s != "" {
-		msg += ": " + s
-	}
+	msg := fmt.Sprintf("function %q answered %s (%s)", f.Name, resp.Status, statusReason(resp.StatusCode))
 	if permanentStatus(resp.StatusCode) {
 		return dispatcher.TaskResult{}, failure(ctx, dispatcher.FailureHTTPPermanent, msg, true, 0, resp.StatusCode)
 	}
@@ -114,6 +120,34 @@ func permanentStatus(code int) bool {
 		return false
 	}
 	return true
+}
+
+// statusReason says in a few words what an answer's status means. It
+// stands in for the answer's body, which is never shown.
+func statusReason(code int) string {
+	switch {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return "the function refused the call's credentials"
+	case code == http.StatusNotFound || code == http.StatusGone || code == http.StatusMethodNotAllowed:
+		return "no task function at this URL"
+	case code == http.StatusRequestTimeout || code == http.StatusGatewayTimeout:
+		return "timed out"
+	case code == http.StatusConflict:
+		return "a call with the same Idempotency-Key is in progress"
+	case code == http.StatusRequestEntityTooLarge:
+		return "the payload is too large"
+	case code == http.StatusTooEarly || code == http.StatusTooManyRequests:
+		return "rate limited"
+	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable:
+		return "unavailable"
+	case code >= 300 && code < 400:
+		return "a redirect that was not followed"
+	case code >= 400 && code < 500:
+		return "the function refused the call"
+	case code >= 500:
+		return "the function failed"
+	}
+	return "unexpected status"
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date); 0 means
@@ -152,7 +186,16 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 // Temporal child workflow: the action's data resolved against the event.
 // It runs as a local activity, so that rendering templates, whose cost an
 // admin decides, never runs in workflow code.
+//
+// It also refuses, as non-retryable dispatcher.FailureOutboundRefused, a
+// child on a task queue the outbound policy does not allow: a function
+// saved before the policy, or under another. It checks the queue the
+// dispatch will start the child on (in.TaskQueue), and reads nothing.
 func (a *Effects) PrepareTask(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+	if !a.outbound.AllowsTaskQueue(in.TaskQueue) {
+		return dispatcher.TaskPayload{}, permanent(ctx, dispatcher.FailureOutboundRefused, fmt.Sprintf(
+			"function %q: task queue %q is not one functions may run on; add it to DISPATCHER_FUNCTION_TASK_QUEUES", in.FunctionName, in.TaskQueue))
+	}
 	p, err := dispatcher.NewTaskPayload(in, 1)
 	if err != nil {
 		return dispatcher.TaskPayload{}, permanent(ctx, dispatcher.FailureTemplate, dispatcher.ErrorMessage(err))

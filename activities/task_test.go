@@ -60,7 +60,7 @@ func TestCallFunction(t *testing.T) {
 		Name: "erase-pii", Kind: dispatcher.FunctionHTTP, URL: sink.URL + "/erase",
 		Timeout: 5 * time.Second, Secret: "top-secret", Headers: map[string]string{"X-Team": "privacy"},
 	}
-	a := newActivities(t, activities.Options{Store: store})
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
 	start := testNow.Add(-time.Second)
 	in := dispatcher.TaskInput{
 		Event:          testEvent(),
@@ -141,7 +141,7 @@ func TestCallFunction(t *testing.T) {
 
 func TestCallFunctionFailures(t *testing.T) {
 	store := newFakeStore()
-	a := newActivities(t, activities.Options{Store: store})
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
 	in := dispatcher.TaskInput{Event: testEvent(), FunctionName: "fn", IdempotencyKey: "k"}
 	retryAfterDate := testNow.Add(90 * time.Second).Format(http.TimeFormat)
 
@@ -157,7 +157,7 @@ func TestCallFunctionFailures(t *testing.T) {
 		wantStatus int // in the failure details
 	}{
 		{name: "404 is permanent", handler: status(404, "", "no such user"),
-			wantType: dispatcher.FailureHTTPPermanent, wantMsg: `answered 404 Not Found: no such user`, wantStatus: 404},
+			wantType: dispatcher.FailureHTTPPermanent, wantMsg: `answered 404 Not Found (no task function at this URL)`, wantStatus: 404},
 		{name: "400 is permanent", handler: status(400, "", ""), wantType: dispatcher.FailureHTTPPermanent, wantStatus: 400},
 		{name: "429 is temporary", handler: status(429, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 429},
 		{name: "408 is temporary", handler: status(408, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 408},
@@ -166,7 +166,7 @@ func TestCallFunctionFailures(t *testing.T) {
 		{name: "409 is temporary", handler: status(409, "", "in progress"), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 409},
 		{name: "425 is temporary", handler: status(425, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 425},
 		{name: "503 with Retry-After seconds", handler: status(503, "7", "busy"),
-			wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantMsg: "503 Service Unavailable: busy", wantDelay: 7 * time.Second, wantStatus: 503},
+			wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantMsg: "503 Service Unavailable (unavailable)", wantDelay: 7 * time.Second, wantStatus: 503},
 		{name: "503 with Retry-After date", handler: status(503, retryAfterDate, ""),
 			wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantDelay: 90 * time.Second, wantStatus: 503},
 		{name: "500 without Retry-After", handler: status(500, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 500},

@@ -88,7 +88,12 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + testenv.SMTP(t).Addr, MailFrom: "no-reply@example.com"})
+	loopback, err := dispatcher.NewOutbound([]string{"127.0.0.0/8"}, nil) // the function sink
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + testenv.SMTP(t).Addr, MailFrom: "no-reply@example.com",
+		Outbound: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}

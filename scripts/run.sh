@@ -251,6 +251,10 @@ fi
 if [[ -n ${DISPATCHER_SMTP_URL:-} ]]; then
 	export DISPATCHER_SMTP_URL
 fi
+# Functions on this machine (the README's example at 127.0.0.1:9000) are
+# loopback addresses, which the dispatcher refuses unless allowed; set
+# DISPATCHER_OUTBOUND_ALLOW (even to nothing) to choose otherwise.
+export DISPATCHER_OUTBOUND_ALLOW=${DISPATCHER_OUTBOUND_ALLOW-127.0.0.0/8,::1/128}
 
 # ---------------------------------------------------------------------------
 # The service
@@ -279,6 +283,7 @@ cat >&2 <<EOF
     Temporal Web UI  $temporal_ui
     Mail catcher UI  $mail_ui
     SMTP             ${DISPATCHER_SMTP_URL:-(none)}
+    Outbound allow   ${DISPATCHER_OUTBOUND_ALLOW:-(none: functions must be https to public hosts)}
     Database         $DATABASE_URL
     Logs             $run_dir/*.log
 

@@ -155,6 +155,7 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	// Templates are rendered in a local activity: how long they take is
 	// up to an admin, and workflow code must stay quick and deterministic.
 	var payload dispatcher.TaskPayload
+	in.TaskQueue = fn.TaskQueue
 	pctx := workflow.WithLocalActivityOptions(ctx, prepareTaskOptions)
 	if err := workflow.ExecuteLocalActivity(pctx, ActivityPrepareTask, in).Get(ctx, &payload); err != nil {
 		return err
@@ -365,7 +366,7 @@ func known(typ string) bool {
 	switch typ {
 	case dispatcher.FailureTemplate, dispatcher.FailureRecipient, dispatcher.FailureNotFound,
 		dispatcher.FailureSMTPPermanent, dispatcher.FailureSMTPTemporary,
-		dispatcher.FailureHTTPPermanent, dispatcher.FailureHTTPTemporary,
+		dispatcher.FailureHTTPPermanent, dispatcher.FailureHTTPTemporary, dispatcher.FailureOutboundRefused,
 		dispatcher.FailureStore, dispatcher.FailureTask, dispatcher.FailureTimeout:
 		return true
 	}

@@ -457,6 +457,12 @@ func TestDispatchChildWorkflow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newEnv(t, cfg)
+			// Rendered as the real activity does; it also checks the task
+			// queue against the outbound policy, which needs the store.
+			env.OnActivity(workflows.ActivityPrepareTask, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+					return dispatcher.NewTaskPayload(in, 1)
+				})
 			var got dispatcher.TaskPayload
 			var info workflow.Info
 			env.RegisterWorkflowWithOptions(func(ctx workflow.Context, p dispatcher.TaskPayload) error {

@@ -90,9 +90,12 @@ func (r *runner) setUp(ctx context.Context) error {
 		"DISPATCHER_JWT_SECRET="+hex.EncodeToString(secret),
 		"DISPATCHER_AUTH_DISABLED=false",
 		"DISPATCHER_SMTP_URL=smtp://"+mail.addr,
+		"DISPATCHER_OUTBOUND_ALLOW=127.0.0.0/8", // the HTTP sink
 		"DISPATCHER_MAIL_FROM=chaos@example.com",
 		"DISPATCHER_LOG_LEVEL="+p.LogLevel,
 		"DISPATCHER_LOG_FORMAT=text",
+		// -rate 0 offers events as fast as the API takes them: no 429.
+		"DISPATCHER_INTAKE_RATE_LIMIT=0", "DISPATCHER_TENANT_INTAKE_RATE_LIMIT=0",
 	)
 	r.prog.note("starting Temporal (state in %s), then dispatcher worker and api (%s)", r.dir, p.Dispatcher)
 	if r.topo, err = startTopology(ctx, p, r.dir, env, r.prog); err != nil {

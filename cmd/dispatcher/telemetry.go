@@ -129,29 +129,14 @@ func temporalTracing(tp trace.TracerProvider) (interceptor.ClientInterceptor, er
 	})
 }
 
-// tracedHTTPClient calls task functions with a client span and a
-// traceparent header. It follows redirects only on the same host: Go drops
-// Authorization on a cross-host redirect but not a function's own headers
-// (API keys) nor the signature. With tp nil (tracing off) it is a plain client.
-func tracedHTTPClient(tp trace.TracerProvider) *http.Client {
-	// Keep connections to functions alive under concurrency (the default
-	// keeps 2 per host and closes the rest).
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 32
-	c := &http.Client{Transport: transport, CheckRedirect: sameHostRedirects}
-	if tp != nil {
-		c.Transport = otelhttp.NewTransport(transport,
-			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator))
+// tracingTransport wraps the transport of task calls with a client span
+// and a traceparent header; nil with tp nil (tracing off), which leaves
+// it plain.
+func tracingTransport(tp trace.TracerProvider) func(http.RoundTripper) http.RoundTripper {
+	if tp == nil {
+		return nil
 	}
-	return c
-}
-
-func sameHostRedirects(req *http.Request, via []*http.Request) error {
-	if len(via) >= 5 {
-		return fmt.Errorf("stopped after %d redirects", len(via))
+	return func(rt http.RoundTripper) http.RoundTripper {
+		return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator))
 	}
-	if req.URL.Host != via[0].URL.Host {
-		return fmt.Errorf("refusing a redirect from %s to another host, %s: configure the function's final URL", via[0].URL.Host, req.URL.Host)
-	}
-	return nil
 }

@@ -1,0 +1,227 @@
+package activities
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// maxRedirects is how many redirects a task call follows.
+const maxRedirects = 5
+
+// guard enforces the outbound policy on task calls: on every connection
+// they open, after name resolution, and on every redirect.
+type guard struct {
+	policy   dispatcher.Outbound
+	resolver dispatcher.Resolver
+	dialer   net.Dialer
+}
+
+// plaintextKey marks the context of an http (not https) request: the
+// dialer then lets it reach only allowed addresses.
+type plaintextKey struct{}
+
+// newFunctionClient returns the client of task calls. It goes direct,
+// never through HTTP(S)_PROXY: the checks are on the address the worker
+// connects to, which a proxy would hide. rootCAs, when not nil, verify
+// the functions' certificates; wrap, when not nil, wraps its transport
+// (tracing).
+func newFunctionClient(g *guard, rootCAs *x509.CertPool, wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = g.dial
+	if rootCAs != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: rootCAs, MinVersion: tls.VersionTLS12}
+	}
+	// Keep connections to functions alive under concurrency (the default
+	// keeps 2 per host and closes the rest).
+	t.MaxIdleConnsPerHost = 32
+	var rt http.RoundTripper = markPlaintext{t}
+	if wrap != nil {
+		rt = wrap(rt)
+	}
+	return &http.Client{Transport: rt, CheckRedirect: checkRedirect}
+}
+
+// markPlaintext marks http requests for the dialer. The transport pools
+// connections by scheme, so a connection dialed for https never carries
+// http, nor the other way round.
+type markPlaintext struct{ next http.RoundTripper }
+
+func (m markPlaintext) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		r = r.WithContext(context.WithValue(r.Context(), plaintextKey{}, true))
+	}
+	return m.next.RoundTrip(r)
+}
+
+// dial connects to addr ("host:port" of the URL) if the policy allows it:
+// to the first address host resolves to that is public or allowed (any,
+// for an allowed host:port), checked again by the dialer's Control on the
+// address it actually connects to.
+func (g *guard) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.policy.CheckName(host, port); err != nil {
+		return nil, err
+	}
+	plaintext, _ := ctx.Value(plaintextKey{}).(bool)
+	addrs, err := g.lookup(ctx, network, host)
+	if err != nil {
+		return nil, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("port %q: %w", port, err)
+	}
+	d := g.dialer
+	d.Control = func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return err
+		}
+		return g.policy.CheckAddr(host, port, ap.Addr(), plaintext)
+	}
+	// Like net.Dialer, each address gets its share of the time left.
+	var refused, failed error
+	for i, a := range addrs {
+		if err := g.policy.CheckAddr(host, port, a, plaintext); err != nil {
+			refused = firstErr(refused, err)
+			continue
+		}
+		dctx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			dctx, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(addrs)-i))
+		}
+		c, err := d.DialContext(dctx, network, netip.AddrPortFrom(a, uint16(p)).String())
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		failed = firstErr(failed, err)
+	}
+	// An address that could not be reached is worth a retry; one that
+	// was refused is not, unless another was reachable.
+	if failed != nil {
+		return nil, failed
+	}
+	return nil, refused
+}
+
+func firstErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// lookup resolves host, or parses it when it is an address.
+func (g *guard) lookup(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a}, nil
+	}
+	ipNet := "ip"
+	switch network {
+	case "tcp4":
+		ipNet = "ip4"
+	case "tcp6":
+		ipNet = "ip6"
+	}
+	addrs, err := g.resolver.LookupNetIP(ctx, ipNet, host)
+	if err == nil && len(addrs) == 0 {
+		err = fmt.Errorf("lookup %s: no addresses", host)
+	}
+	for i, a := range addrs {
+		addrs[i] = a.Unmap() // Go's resolver answers IPv4 in IPv6 form
+	}
+	return addrs, err
+}
+
+// redirectError is a redirect the outbound policy refuses.
+type redirectError struct {
+	from, to *url.URL
+	why      string
+}
+
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("refused a redirect from %s to %s: %s", redactURL(e.from), redactURL(e.to), e.why)
+}
+
+// checkRedirect follows a redirect only to the same host and port (or
+// from http to https on the default ports), and never from https to http:
+// the function's headers (API keys) and signature go with a redirected
+// request, and Go drops only Authorization and cookies on a cross-host
+// one. The dialer checks the address of any new connection.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", len(via))
+	}
+	prev, to := via[len(via)-1].URL, req.URL
+	upgrade := prev.Scheme == "http" && to.Scheme == "https" && prev.Port() == "" && to.Port() == ""
+	switch {
+	case prev.Scheme == "https" && to.Scheme != "https":
+		return &redirectError{prev, to, "a redirect may not leave https"}
+	case !strings.EqualFold(prev.Hostname(), to.Hostname()):
+		return &redirectError{prev, to, "another host; configure the function's final URL"}
+	case dispatcher.URLPort(prev) != dispatcher.URLPort(to) && !upgrade:
+		return &redirectError{prev, to, "another port; configure the function's final URL"}
+	}
+	return nil
+}
+
+// refusal returns the policy's refusal in err, if that is why it failed.
+func refusal(err error) (error, bool) {
+	var o *dispatcher.OutboundError
+	if errors.As(err, &o) {
+		return o, true
+	}
+	var r *redirectError
+	if errors.As(err, &r) {
+		return r, true
+	}
+	return nil, false
+}
+
+// redactURL shows u as scheme://host/path: the query and the user
+// information may carry a token, and messages end up in the Temporal UI,
+// the executions API and logs.
+func redactURL(u *url.URL) string {
+	if u == nil {
+		return "(no URL)"
+	}
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	return r.String()
+}
+
+// redactRawURL is redactURL of a URL not parsed yet.
+func redactRawURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return redactURL(u)
+}
+
+// callError is what a failed request says, without the URL that
+// *url.Error puts in front (it carries the query).
+func callError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

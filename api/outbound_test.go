@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+)
+
+// harnessOutbound is the harness's outbound policy: loopback allowed (the
+// tests' functions run there), temporal functions on two queues.
+func harnessOutbound(t *testing.T) dispatcher.Outbound {
+	t.Helper()
+	o, err := dispatcher.NewOutbound([]string{"127.0.0.0/8"}, []string{"dispatcher", "pii"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// fakeHosts resolves the names the tests use, without DNS.
+type fakeHosts map[string]string
+
+func (h fakeHosts) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	a, ok := h[host]
+	if !ok {
+		return nil, errors.New("no such host")
+	}
+	return []netip.Addr{netip.MustParseAddr(a)}, nil
+}
+
+var harnessHosts = fakeHosts{
+	"example.com":          "93.184.215.14",
+	"api.example.com":      "93.184.215.14",
+	"internal.example.com": "10.0.0.5",
+	"localhost":            "127.0.0.1",
+}
+
+// TestFunctionOutboundPolicy: a function whose URL is, or resolves to, an
+// address that is not public, or that is plain http to the internet, or
+// whose task queue is not allowed, is refused when saved — created or
+// changed — with a 400 that names the field and says how to allow it.
+// Before the policy, any URL was saved and called.
+func TestFunctionOutboundPolicy(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	for _, tc := range []struct {
+		body    string
+		mention string
+	}{
+		{`{"name":"f","url":"http://169.254.169.254/latest/meta-data/"}`, "url: host 169.254.169.254 is a cloud metadata address; allow it with DISPATCHER_OUTBOUND_ALLOW"},
+		{`{"name":"f","url":"https://metadata.google.internal/computeMetadata/v1/"}`, "url: host metadata.google.internal is a cloud metadata service"},
+		{`{"name":"f","url":"https://10.0.0.5/hook?token=s3cr3t"}`, "url: host 10.0.0.5 is a private address; allow it with DISPATCHER_OUTBOUND_ALLOW"},
+		{`{"name":"f","url":"https://internal.example.com/hook"}`, "url: host internal.example.com resolves to 10.0.0.5, a private address"},
+		{`{"name":"f","url":"https://[::1]:8080/"}`, "url: host ::1 is a loopback address"},
+		{`{"name":"f","url":"http://api.example.com/hook"}`, "url: host api.example.com: plain http is refused; use https"},
+		{`{"name":"f","kind":"temporal","taskQueue":"payments"}`, `taskQueue: "payments" is not a task queue functions may run on (dispatcher, pii)`},
+	} {
+		code, body := hs.do("POST", "/functions/v1", tc.body)
+		wantError(t, code, body, 400, 15, tc.mention)
+		if strings.Contains(body["message"].(string), "s3cr3t") {
+			t.Errorf("the message shows the URL's query: %v", body)
+		}
+	}
+	if fns := hs.must(200, "GET", "/functions/v1", "")["data"].([]any); len(fns) != 0 {
+		t.Fatalf("refused functions were saved: %v", fns)
+	}
+
+	// Allowed: https to the internet, loopback (DISPATCHER_OUTBOUND_ALLOW
+	// of the harness) also over http, an allowed task queue.
+	hs.must(200, "POST", "/functions/v1", `{"name":"public","url":"https://api.example.com/hook"}`)
+	id := hs.must(200, "POST", "/functions/v1", `{"name":"local","url":"http://localhost:9000/erase"}`)["id"].(string)
+	child := hs.must(200, "POST", "/functions/v1", `{"name":"child","kind":"temporal","taskQueue":"pii"}`)["id"].(string)
+
+	// A change is checked as it leaves the function.
+	code, body := hs.do("PUT", "/functions/v1/"+id, `{"url":"https://169.254.169.254/"}`)
+	wantError(t, code, body, 400, 15, "url: host 169.254.169.254 is a cloud metadata address")
+	code, body = hs.do("PUT", "/functions/v1/"+child, `{"taskQueue":"payments"}`)
+	wantError(t, code, body, 400, 15, `taskQueue: "payments"`)
+	code, body = hs.do("PUT", "/functions/v1/"+child, `{"kind":"http","url":"http://api.example.com/"}`)
+	wantError(t, code, body, 400, 15, "plain http is refused")
+	hs.must(200, "PUT", "/functions/v1/"+id, `{"timeoutSeconds":5}`)
+	if f := hs.must(200, "GET", "/functions/v1/"+id, ""); f["url"] != "http://localhost:9000/erase" || f["timeoutSeconds"] != 5.0 {
+		t.Fatalf("after the refused change: %v", f)
+	}
+	code, body = hs.do("PUT", "/functions/v1/0123456789abcdef01234567", `{"timeoutSeconds":5}`)
+	if code != 404 {
+		t.Fatalf("PUT of a missing function = %d %v, want 404", code, body)
+	}
+}

@@ -1,0 +1,284 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OutboundAllowSetting is the setting that opens exceptions to the
+// outbound policy; refusals name it, so whoever reads one knows the fix.
+const OutboundAllowSetting = "DISPATCHER_OUTBOUND_ALLOW"
+
+// Outbound is where task functions may go. Whoever may edit functions
+// chooses the URLs the worker calls, from inside its network: without a
+// policy a function could reach a database's HTTP port, an admin console
+// on loopback or a cloud metadata service (169.254.169.254), and a
+// failure message would read the answer back. So an HTTP function must
+// be an https URL of a public address, except what the operator allows
+// (DISPATCHER_OUTBOUND_ALLOW), and a temporal function must run on one of
+// the task queues the operator names. The API checks a function when it
+// is saved; the worker checks every connection it opens, after
+// resolution, so a name that resolves elsewhere later (DNS rebinding)
+// gets no further.
+//
+// The zero value allows https to public addresses and no task queue.
+type Outbound struct {
+	nets   []netip.Prefix // allowed address ranges, any port
+	hosts  []string       // allowed "host:port", host lower-case
+	queues []string       // task queues temporal functions may run on
+}
+
+// NewOutbound returns the policy that allows, beyond https to public
+// addresses, what allow names — CIDRs such as 10.0.0.0/8 (those addresses,
+// any port, http too), single addresses, or host:port entries such as
+// billing.internal:8080 (that host and port exactly, whatever it resolves
+// to) — and temporal functions on queues.
+func NewOutbound(allow, queues []string) (Outbound, error) {
+	o := Outbound{queues: slices.Clone(queues)}
+	for _, e := range allow {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(e); err == nil {
+			o.nets = append(o.nets, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(e); err == nil {
+			o.nets = append(o.nets, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		host, port, err := net.SplitHostPort(e)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			return Outbound{}, fmt.Errorf("%q: want a CIDR (10.0.0.0/8), an address, or host:port (billing.internal:8080)", e)
+		}
+		o.hosts = append(o.hosts, hostPort(host, port))
+	}
+	return o, nil
+}
+
+// TaskQueues returns the task queues temporal functions may run on.
+func (o Outbound) TaskQueues() []string { return slices.Clone(o.queues) }
+
+// AllowsTaskQueue reports whether a temporal function may run on queue.
+func (o Outbound) AllowsTaskQueue(queue string) bool { return slices.Contains(o.queues, queue) }
+
+// AllowsHostPort reports whether host:port is allowed by name: calls to
+// it are not checked further.
+func (o Outbound) AllowsHostPort(host, port string) bool {
+	return slices.Contains(o.hosts, hostPort(host, port))
+}
+
+// CheckName refuses, before any lookup, a host that names a cloud
+// metadata service; nil otherwise.
+func (o Outbound) CheckName(host, port string) error {
+	if o.AllowsHostPort(host, port) {
+		return nil
+	}
+	if slices.Contains(metadataNames, strings.TrimSuffix(strings.ToLower(host), ".")) {
+		return &OutboundError{Host: host, Port: port, Reason: "a cloud metadata service"}
+	}
+	return nil
+}
+
+// CheckAddr reports, as an *OutboundError, why a call to host:port may not
+// connect to addr, which host resolved to; nil when it may. plaintext
+// says the call is http, not https: only allowed addresses may receive
+// that.
+func (o Outbound) CheckAddr(host, port string, addr netip.Addr, plaintext bool) error {
+	if o.AllowsHostPort(host, port) || o.allowsAddr(addr) {
+		return nil
+	}
+	if what, ok := reserved(addr); ok {
+		return &OutboundError{Host: host, Port: port, Addr: addr, Reason: what}
+	}
+	if plaintext {
+		return &OutboundError{Host: host, Port: port, Plaintext: true}
+	}
+	return nil
+}
+
+func (o Outbound) allowsAddr(a netip.Addr) bool {
+	a = a.WithZone("").Unmap()
+	for _, p := range o.nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Resolver looks up the addresses of a host; *net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// lookupTimeout bounds the lookup of a function's host when it is saved.
+const lookupTimeout = 5 * time.Second
+
+// CheckFunction refuses, as an EINVALID *Error that names the field, a
+// function the policy does not allow: an HTTP function whose URL is not
+// https, or whose host is, or resolves (with r) to, a private, loopback,
+// link-local, metadata or otherwise reserved address that is not
+// allowed; a temporal function on a task queue not allowed. f must have
+// passed Validate. A host that does not resolve is accepted over https:
+// the worker checks the addresses it connects to anyway.
+func (o Outbound) CheckFunction(ctx context.Context, r Resolver, f Function) error {
+	switch f.Kind {
+	case FunctionHTTP:
+		u, err := url.Parse(f.URL)
+		if err != nil {
+			return Errorf(EINVALID, "url: not an absolute http(s) URL")
+		}
+		if err := o.checkURL(ctx, r, u); err != nil {
+			return Errorf(EINVALID, "url: %v", err)
+		}
+	case FunctionTemporal:
+		if !o.AllowsTaskQueue(f.TaskQueue) {
+			return Errorf(EINVALID, "taskQueue: %q is not a task queue functions may run on (%s); add it to DISPATCHER_FUNCTION_TASK_QUEUES",
+				f.TaskQueue, strings.Join(o.queues, ", "))
+		}
+	}
+	return nil
+}
+
+func (o Outbound) checkURL(ctx context.Context, r Resolver, u *url.URL) error {
+	host, port := u.Hostname(), URLPort(u)
+	plaintext := u.Scheme != "https"
+	if err := o.CheckName(host, port); err != nil || o.AllowsHostPort(host, port) {
+		return err
+	}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+		defer cancel()
+		addrs, _ = r.LookupNetIP(ctx, "ip", host)
+		for i, a := range addrs {
+			addrs[i] = a.Unmap() // Go's resolver answers IPv4 in IPv6 form
+		}
+	}
+	if len(addrs) == 0 && plaintext {
+		return &OutboundError{Host: host, Port: port, Plaintext: true}
+	}
+	for _, a := range addrs {
+		if err := o.CheckAddr(host, port, a, plaintext); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// URLPort returns the port of u, or its scheme's default.
+func URLPort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "http" {
+		return "80"
+	}
+	return "443"
+}
+
+// OutboundError is a call the outbound policy refuses. Its message names
+// the host (never the whole URL, which may carry a token) and the reason.
+type OutboundError struct {
+	Host      string     // as the URL names it
+	Port      string     // the port called
+	Addr      netip.Addr // the address refused; invalid when the name was
+	Reason    string     // what Addr (or Host) is: "a private address"
+	Plaintext bool       // refused for being http to an address not allowed
+}
+
+func (e *OutboundError) Error() string {
+	fix := "allow it with " + OutboundAllowSetting
+	switch {
+	case e.Plaintext:
+		return fmt.Sprintf("host %s: plain http is refused; use https, or allow %s with %s", e.Host, hostPort(e.Host, e.Port), OutboundAllowSetting)
+	case !e.Addr.IsValid() || e.Addr.WithZone("").String() == strings.Trim(e.Host, "[]"):
+		return fmt.Sprintf("host %s is %s; %s", e.Host, e.Reason, fix)
+	default:
+		return fmt.Sprintf("host %s resolves to %s, %s; %s", e.Host, e.Addr, e.Reason, fix)
+	}
+}
+
+func hostPort(host, port string) string {
+	return net.JoinHostPort(strings.TrimSuffix(strings.ToLower(host), "."), port)
+}
+
+// metadataNames are the names of cloud metadata services, refused by
+// name: their addresses (169.254.169.254, fd00:ec2::254) are refused too.
+var metadataNames = []string{"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"}
+
+// addrRange is a range of addresses and what they are, for messages.
+type addrRange struct {
+	p    netip.Prefix
+	what string
+}
+
+func ranges(what string, prefixes ...string) []addrRange {
+	out := make([]addrRange, len(prefixes))
+	for i, p := range prefixes {
+		out[i] = addrRange{netip.MustParsePrefix(p), what}
+	}
+	return out
+}
+
+// reservedRanges are the addresses a function may not reach unless
+// allowed: every range that is not the public internet. The first match
+// names the reason, so the metadata addresses come before their ranges.
+var reservedRanges = slices.Concat(
+	ranges("a cloud metadata address", "169.254.169.254/32", "fd00:ec2::254/128"),
+	ranges("an unspecified (\"this network\") address", "0.0.0.0/8", "::/128"),
+	ranges("a private address", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
+	ranges("a shared (carrier-grade NAT) address", "100.64.0.0/10"),
+	ranges("a loopback address", "127.0.0.0/8", "::1/128"),
+	ranges("a link-local address", "169.254.0.0/16", "fe80::/10"),
+	ranges("an IETF protocol address", "192.0.0.0/24"),
+	ranges("a benchmarking address", "198.18.0.0/15"),
+	ranges("a multicast address", "224.0.0.0/4", "ff00::/8"),
+	ranges("a reserved address", "240.0.0.0/4"),
+	ranges("an IPv4-compatible address", "::/96"),
+	ranges("a unique-local address", "fc00::/7"),
+	ranges("a site-local address", "fec0::/10"),
+)
+
+// Prefixes whose addresses carry an IPv4 address that the network
+// reaches through them: NAT64 (RFC 6052, RFC 8215) and 6to4.
+var (
+	nat64  = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+	sixTo4 = netip.MustParsePrefix("2002::/16")
+)
+
+// reserved says what a is when it is not a public address: its own range,
+// or that of the IPv4 address it maps or embeds.
+func reserved(a netip.Addr) (string, bool) {
+	a = a.WithZone("").Unmap()
+	if a.Is6() {
+		b := a.As16()
+		var v4 netip.Addr
+		switch {
+		case slices.ContainsFunc(nat64, func(p netip.Prefix) bool { return p.Contains(a) }):
+			v4 = netip.AddrFrom4([4]byte(b[12:16]))
+		case sixTo4.Contains(a):
+			v4 = netip.AddrFrom4([4]byte(b[2:6]))
+		}
+		if what, ok := reserved(v4); v4.IsValid() && ok {
+			return what, true
+		}
+	}
+	for _, r := range reservedRanges {
+		if r.p.Contains(a) {
+			return r.what, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,128 @@
+package dispatcher_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// hosts is a resolver for tests: name → addresses; other names do not
+// resolve.
+type hosts map[string][]string
+
+func (h hosts) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, a := range h[host] {
+		out = append(out, netip.MustParseAddr(a))
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no such host")
+	}
+	return out, nil
+}
+
+func TestOutboundCheckFunction(t *testing.T) {
+	resolver := hosts{
+		"api.example.com":      {"93.184.215.14"},
+		"internal.example.com": {"10.0.0.5"},
+		"split.example.com":    {"93.184.215.14", "192.168.1.9"},
+		"billing.internal":     {"10.9.9.9"},
+		"sink.dev":             {"127.0.0.1"},
+	}
+	strict := outbound(t, nil, nil)
+	allowing := outbound(t, []string{"127.0.0.0/8", "billing.internal:8443", "fd12::7"}, []string{"dispatcher", "pii"})
+	http := func(url string) dispatcher.Function {
+		return dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: url}
+	}
+	tests := []struct {
+		name   string
+		policy dispatcher.Outbound
+		f      dispatcher.Function
+		want   string // "" for no error; else a part of the message
+	}{
+		{"public https", strict, http("https://api.example.com/hook?token=t0k3n"), ""},
+		{"public address", strict, http("https://93.184.215.14/hook"), ""},
+		{"a name that does not resolve, over https", strict, http("https://nowhere.example.com/"), ""},
+		{"private address", strict, http("https://10.0.0.5/hook"),
+			"url: host 10.0.0.5 is a private address; allow it with DISPATCHER_OUTBOUND_ALLOW"},
+		{"loopback", strict, http("https://127.0.0.1:9000/"), "url: host 127.0.0.1 is a loopback address"},
+		{"IPv6 loopback", strict, http("https://[::1]:9000/"), "url: host ::1 is a loopback address"},
+		{"metadata address", strict, http("https://169.254.169.254/latest/meta-data/"), "url: host 169.254.169.254 is a cloud metadata address"},
+		{"metadata name", strict, http("https://metadata.google.internal/computeMetadata/v1/"), "url: host metadata.google.internal is a cloud metadata service"},
+		{"metadata name, absolute", strict, http("https://METADATA.google.internal./"), "cloud metadata service"},
+		{"link-local", strict, http("https://169.254.10.1/"), "a link-local address"},
+		{"IPv6 link-local", strict, http("https://[fe80::1]/"), "a link-local address"},
+		{"CGNAT", strict, http("https://100.64.1.1/"), "carrier-grade NAT"},
+		{"unique-local", strict, http("https://[fd00::1]/"), "a unique-local address"},
+		{"this network", strict, http("https://0.0.0.0:8080/"), "unspecified"},
+		{"multicast", strict, http("https://224.0.0.1/"), "multicast"},
+		{"IPv4-mapped private", strict, http("https://[::ffff:10.0.0.5]/"), "url: host ::ffff:10.0.0.5 is a private address"},
+		{"IPv4-mapped metadata", strict, http("https://[::ffff:169.254.169.254]/"), "cloud metadata address"},
+		{"NAT64 of loopback", strict, http("https://[64:ff9b::7f00:1]/"), "a loopback address"},
+		{"a name resolving to a private address", strict, http("https://internal.example.com/hook"),
+			"url: host internal.example.com resolves to 10.0.0.5, a private address; allow it with DISPATCHER_OUTBOUND_ALLOW"},
+		{"a name resolving to a public and a private address", strict, http("https://split.example.com/"), "resolves to 192.168.1.9"},
+		{"http to a public host", strict, http("http://api.example.com/hook"),
+			"url: host api.example.com: plain http is refused; use https, or allow api.example.com:80 with DISPATCHER_OUTBOUND_ALLOW"},
+		{"http to a name that does not resolve", strict, http("http://nowhere.example.com/"), "plain http is refused"},
+
+		{"allowed CIDR, http", allowing, http("http://127.0.0.1:9000/erase"), ""},
+		{"allowed CIDR by name", allowing, http("http://sink.dev:9000/erase"), ""},
+		{"allowed single address", allowing, http("https://[fd12::7]/"), ""},
+		{"allowed host:port", allowing, http("http://billing.internal:8443/charge"), ""},
+		{"allowed host:port, name in capitals", allowing, http("http://Billing.Internal:8443/charge"), ""},
+		{"host:port is that port only", allowing, http("https://billing.internal/charge"), "resolves to 10.9.9.9, a private address"},
+		{"allowed CIDR does not open another", allowing, http("https://10.0.0.5/"), "a private address"},
+		{"allowing a range does not open http to the internet", allowing, http("http://api.example.com/"), "plain http is refused"},
+
+		{"temporal on an allowed queue", allowing, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "pii"}, ""},
+		{"temporal on another queue", allowing, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "payments"},
+			`taskQueue: "payments" is not a task queue functions may run on (dispatcher, pii); add it to DISPATCHER_FUNCTION_TASK_QUEUES`},
+		{"temporal with no queue allowed", strict, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "dispatcher"}, "taskQueue:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.f
+			if err := f.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			err := tt.policy.CheckFunction(t.Context(), resolver, f)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(dispatcher.ErrorMessage(err), tt.want) {
+				t.Fatalf("error = %v, want EINVALID containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "t0k3n") || strings.Contains(err.Error(), "/hook") {
+				t.Errorf("the message shows the URL: %v", err)
+			}
+		})
+	}
+}
+
+func TestNewOutboundRefusesMalformedEntries(t *testing.T) {
+	for _, e := range []string{"10.0.0.0/33", "billing.internal", "billing.internal:http", ":8080", "host:0", "host:70000"} {
+		if _, err := dispatcher.NewOutbound([]string{e}, nil); err == nil || !strings.Contains(err.Error(), e) {
+			t.Errorf("%q: err = %v, want one naming the entry", e, err)
+		}
+	}
+	if _, err := dispatcher.NewOutbound([]string{" 10.0.0.0/8 ", "", "[::1]:8080", "192.168.1.1"}, nil); err != nil {
+		t.Errorf("valid entries: %v", err)
+	}
+}
+
+func outbound(t *testing.T, allow, queues []string) dispatcher.Outbound {
+	t.Helper()
+	o, err := dispatcher.NewOutbound(allow, queues)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
