@@ -16,11 +16,12 @@ const module = "github.com/dispatcherhq/dispatcher"
 var mayImport = map[string][]string{
 	"":                 {"sandbox"},
 	"sandbox":          {},
+	"encryption":       {},
 	"wire":             {""},
 	"workflows":        {""},
 	"activities":       {""},
-	"dispatch":         {"", "workflows", "activities"},
-	"models":           {"", "wire"},
+	"dispatch":         {"", "workflows", "activities", "encryption"},
+	"models":           {"", "wire", "encryption"},
 	"api":              {"", "wire"},
 	"cmd/dispatcher":   {"*"},
 	"cmd/bench":        {"*"},
@@ -89,8 +90,8 @@ func violations(pkgs []importsOf) []string {
 			if p.path == "workflows" && !slices.Contains(deterministic, imp) {
 				out = append(out, "workflows imports "+imp+", which is not deterministic workflow code")
 			}
-			if p.path == "sandbox" && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
-				out = append(out, "sandbox imports "+imp+": it is a leaf of the standard library only")
+			if (p.path == "sandbox" || p.path == "encryption") && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+				out = append(out, p.path+" imports "+imp+": it is a leaf of the standard library only")
 			}
 		}
 	}
@@ -146,6 +147,8 @@ func TestImportRulesCatch(t *testing.T) {
 		{importsOf{"", []string{"gorm.io/gorm"}}, "the root package (dispatcher) imports gorm.io/gorm"},
 		{importsOf{"wire", []string{"github.com/gin-gonic/gin"}}, "wire/ imports github.com/gin-gonic/gin"},
 		{importsOf{"sandbox", []string{module}}, "sandbox/ imports the root package"},
+		{importsOf{"encryption", []string{"go.temporal.io/sdk/converter"}}, "encryption imports go.temporal.io/sdk/converter: it is a leaf"},
+		{importsOf{"api", []string{module + "/encryption"}}, "api/ imports encryption/"},
 		{importsOf{"newpkg", nil}, "package newpkg/ is not in"},
 	} {
 		got := strings.Join(violations([]importsOf{tt.pkg}), "; ")

@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/encryption"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"gorm.io/gorm"
 )
 
 // functionRow is a row of the functions table.
 type functionRow struct {
 	ID                string `gorm:"primaryKey"`
+	Tenant            string // set and scoped by tenancy
 	Name              string
 	Kind              string
 	URL               string
@@ -26,12 +29,21 @@ type functionRow struct {
 
 func (functionRow) TableName() string { return "functions" }
 
-func toDBFunction(f dispatcher.Function) (functionRow, error) {
+// toDBFunction converts f to its row, its secret and headers encrypted
+// with keys (see secrets.go; nil keys: in clear text).
+func toDBFunction(f dispatcher.Function, keys *encryption.KeyRing) (functionRow, error) {
 	row := functionRow{ID: f.ID, Name: f.Name, Kind: f.Kind, URL: f.URL, TimeoutMs: f.Timeout.Milliseconds(),
-		Secret: f.Secret, TaskQueue: f.TaskQueue, CreationTimestamp: millis(f.Created), UpdateTimestamp: millis(f.Updated)}
+		TaskQueue: f.TaskQueue, CreationTimestamp: millis(f.Created), UpdateTimestamp: millis(f.Updated)}
+	var err error
+	if row.Secret, err = keys.EncryptString(f.Secret, secretContext(f.ID)); err != nil {
+		return row, err
+	}
 	if len(f.Headers) > 0 {
 		h, err := jsonText(f.Headers)
 		if err != nil {
+			return row, err
+		}
+		if *h, err = keys.EncryptString(*h, headersContext(f.ID)); err != nil {
 			return row, err
 		}
 		row.Headers = h
@@ -39,11 +51,21 @@ func toDBFunction(f dispatcher.Function) (functionRow, error) {
 	return row, nil
 }
 
-func toFunction(r functionRow) (dispatcher.Function, error) {
+// toFunction converts a row to the function, decrypting its secret and
+// headers with keys; stored in clear text, they read as they are.
+func toFunction(r functionRow, keys *encryption.KeyRing) (dispatcher.Function, error) {
 	f := dispatcher.Function{ID: r.ID, Name: r.Name, Kind: r.Kind, URL: r.URL, Timeout: time.Duration(r.TimeoutMs) * time.Millisecond,
-		Secret: r.Secret, TaskQueue: r.TaskQueue, Created: fromMillis(r.CreationTimestamp), Updated: fromMillis(r.UpdateTimestamp)}
+		TaskQueue: r.TaskQueue, Created: fromMillis(r.CreationTimestamp), Updated: fromMillis(r.UpdateTimestamp)}
+	var err error
+	if f.Secret, err = keys.DecryptString(r.Secret, secretContext(r.ID)); err != nil {
+		return f, fmt.Errorf("function %s: secret: %w", r.ID, err)
+	}
 	if r.Headers != nil {
-		if err := json.Unmarshal([]byte(*r.Headers), &f.Headers); err != nil {
+		h, err := keys.DecryptString(*r.Headers, headersContext(r.ID))
+		if err != nil {
+			return f, fmt.Errorf("function %s: headers: %w", r.ID, err)
+		}
+		if err := json.Unmarshal([]byte(h), &f.Headers); err != nil {
 			return f, fmt.Errorf("function %s: headers: %w", r.ID, err)
 		}
 	}
@@ -62,12 +84,15 @@ func (s *Store) CreateFunction(ctx context.Context, f *dispatcher.Function) erro
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	row, err := toDBFunction(*f)
+	row, err := toDBFunction(*f, s.keys)
 	if err != nil {
 		return err
 	}
 	return s.tx(ctx, func(tx *gorm.DB) error {
-		return translate(tx.Create(&row).Error, functionConflict(f.Name))
+		if err := tx.Create(&row).Error; err != nil {
+			return translate(err, functionConflict(f.Name))
+		}
+		return s.audit(ctx, tx, dispatcher.AuditFunctionCreate, f.ID, nil, wire.AuditFunctionOf(*f, nil))
 	})
 }
 
@@ -86,7 +111,7 @@ func (s *Store) findFunction(ctx context.Context, where, arg string) (dispatcher
 	if err := s.db.WithContext(ctx).Where(where, arg).Take(&row).Error; err != nil {
 		return dispatcher.Function{}, translate(err, "")
 	}
-	return toFunction(row)
+	return toFunction(row, s.keys)
 }
 
 // FindFunctions returns every function, by name.
@@ -97,7 +122,7 @@ func (s *Store) FindFunctions(ctx context.Context) ([]dispatcher.Function, error
 	}
 	out := make([]dispatcher.Function, len(rows))
 	for i, r := range rows {
-		f, err := toFunction(r)
+		f, err := toFunction(r, s.keys)
 		if err != nil {
 			return nil, err
 		}
@@ -114,10 +139,11 @@ func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.Func
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
 			return translate(err, "")
 		}
-		f, err := toFunction(row)
+		f, err := toFunction(row, s.keys)
 		if err != nil {
 			return err
 		}
+		old := f
 		if err := u.Apply(&f); err != nil {
 			return err
 		}
@@ -127,11 +153,14 @@ func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.Func
 			}
 		}
 		f.Updated = s.now()
-		updated, err := toDBFunction(f)
+		updated, err := toDBFunction(f, s.keys)
 		if err != nil {
 			return err
 		}
-		return translate(tx.Model(&functionRow{}).Where("id = ?", id).Select("*").Updates(&updated).Error, functionConflict(f.Name))
+		if err := tx.Model(&functionRow{}).Where("id = ?", id).Select("*").Updates(&updated).Error; err != nil {
+			return translate(err, functionConflict(f.Name))
+		}
+		return s.audit(ctx, tx, dispatcher.AuditFunctionUpdate, id, wire.AuditFunctionOf(old, nil), wire.AuditFunctionOf(f, &old))
 	})
 }
 
@@ -146,6 +175,9 @@ func (s *Store) DeleteFunction(ctx context.Context, id string) error {
 		if err := inUse(tx, "function_name = ?", row.Name, "function"); err != nil {
 			return err
 		}
-		return deleted(tx.Where("id = ?", id).Delete(&functionRow{}), "function", id)
+		if err := deleted(tx.Where("id = ?", id).Delete(&functionRow{}), "function", id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, dispatcher.AuditFunctionDelete, id, s.auditFunctionRow(row), nil)
 	})
 }

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// codecBodyBytes bounds a request to the codec endpoint: the Web UI sends
+// the payloads of an event at once, and Temporal takes payloads of up to
+// 2 MiB, a third more in JSON.
+const codecBodyBytes = 8 << 20
+
+// codecCORS lets the browsers of the configured Temporal Web UIs call the
+// codec endpoint: it answers their preflight requests and marks the
+// answers to them readable. Other origins get no CORS headers, so their
+// browsers keep the answers from their pages. The access token travels in
+// the Authorization header, never in a cookie.
+func codecCORS(origins []string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Add("Vary", "Origin")
+		if o := strings.ToLower(c.GetHeader("Origin")); o != "" && slices.Contains(origins, o) {
+			h.Set("Access-Control-Allow-Origin", o)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+			// What the Web UI sends: the user's token (with
+			// codec.passAccessToken) and the namespace of the payloads.
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Namespace")
+			h.Set("Access-Control-Max-Age", "600")
+		}
+		if c.Request.Method == http.MethodOptions {
+			c.AbortWithStatus(http.StatusOK)
+		}
+	}
+}
+
+// codec answers POST /codec/encode and /codec/decode, the codec server
+// protocol of Temporal's Web UI and CLI: {"payloads": [...]} in and out,
+// each payload encrypted or decrypted (dispatch.PayloadCodec, served by
+// the SDK's handler). Payloads the dispatcher did not encrypt decode as
+// they are.
+func (s *Server) codec(c *gin.Context) {
+	if s.codecHandler == nil {
+		abort(c, errResourceUnknown, "this process serves no payload codec")
+		return
+	}
+	s.codecHandler.ServeHTTP(c.Writer, c.Request)
+}

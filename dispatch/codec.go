@@ -1,0 +1,156 @@
+package dispatch
+
+import (
+	"strings"
+
+	commonpb "go.temporal.io/api/common/v1"
+	failurepb "go.temporal.io/api/failure/v1"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dispatcherhq/dispatcher/encryption"
+)
+
+// Metadata of an encrypted payload. The encoding is the one Temporal's
+// samples and tools use for encrypted payloads; the cipher entry tells the
+// dispatcher's own apart from those of another codec in the namespace
+// (a temporal task function's worker may have one), which it leaves
+// alone.
+const (
+	encodingEncrypted = "binary/encrypted"
+	metaCipher        = "encryption-cipher"
+	metaKeyID         = "encryption-key-id"
+	cipherName        = "dispatcher/AES-256-GCM/v1"
+)
+
+// payloadAAD binds the ciphertext to its use: an encrypted column of the
+// database does not decrypt as a payload, nor the other way round.
+var payloadAAD = []byte("dispatcher temporal payload v1")
+
+// PayloadCodec encrypts Temporal payloads with a key ring: workflow and
+// activity inputs and results, local activity markers, queries, memos,
+// failure details and (with FailureConverter) failure messages. Search
+// attributes never pass through a codec, and stay readable to
+// visibility. Payloads it did not encrypt — histories from before
+// encryption was turned on — decode as they are.
+//
+// The inputs of temporal task functions (child workflows) stay in clear
+// text: their own worker reads them, as an http function reads its call,
+// and it does not hold the dispatcher's keys.
+type PayloadCodec struct {
+	keys  *encryption.KeyRing
+	clear bool // encode nothing: a serialization context of a task function's workflow
+}
+
+// NewPayloadCodec returns the codec encrypting with keys' current key and
+// decrypting with any of them.
+func NewPayloadCodec(keys *encryption.KeyRing) *PayloadCodec {
+	return &PayloadCodec{keys: keys}
+}
+
+// DataConverter returns the data converter of every Temporal client of
+// the dispatcher: the default one, with payloads encrypted by keys; with
+// nil keys, the default one.
+func DataConverter(keys *encryption.KeyRing) converter.DataConverter {
+	if keys == nil {
+		return converter.GetDefaultDataConverter()
+	}
+	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), NewPayloadCodec(keys))
+}
+
+// FailureConverter returns the failure converter that goes with
+// DataConverter: with keys, failure messages and stack traces travel
+// encrypted too (Temporal keeps them in the history, where error texts —
+// an SMTP answer, a function's response — would otherwise be readable).
+func FailureConverter(keys *encryption.KeyRing) converter.FailureConverter {
+	if keys == nil {
+		return temporal.GetDefaultFailureConverter()
+	}
+	return cloningFailureConverter{temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+		DataConverter: DataConverter(keys), EncodeCommonAttributes: true,
+	})}
+}
+
+// cloningFailureConverter decodes a copy of each failure. The SDK's
+// converter decrypts the message into the failure it is given (SDK
+// v1.50), and a local activity's failure is that same message, which
+// then went into the history's marker in clear text.
+type cloningFailureConverter struct{ converter.FailureConverter }
+
+// FailureToError implements converter.FailureConverter.
+func (c cloningFailureConverter) FailureToError(f *failurepb.Failure) error {
+	if f == nil {
+		return nil
+	}
+	return c.FailureConverter.FailureToError(proto.Clone(f).(*failurepb.Failure))
+}
+
+// Encode implements converter.PayloadCodec.
+func (c *PayloadCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	if c.clear {
+		return payloads, nil
+	}
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		b, err := proto.Marshal(p)
+		if err != nil {
+			return payloads, err
+		}
+		id, sealed, err := c.keys.Seal(b, payloadAAD)
+		if err != nil {
+			return payloads, err
+		}
+		out[i] = &commonpb.Payload{
+			Metadata: map[string][]byte{
+				converter.MetadataEncoding: []byte(encodingEncrypted),
+				metaCipher:                 []byte(cipherName),
+				metaKeyID:                  []byte(id),
+			},
+			Data: sealed,
+		}
+	}
+	return out, nil
+}
+
+// Decode implements converter.PayloadCodec. Errors name the key and wrap
+// encryption.ErrUnknownKey or ErrDecrypt.
+func (c *PayloadCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		md := p.GetMetadata()
+		if string(md[converter.MetadataEncoding]) != encodingEncrypted || string(md[metaCipher]) != cipherName {
+			out[i] = p
+			continue
+		}
+		b, err := c.keys.Open(string(md[metaKeyID]), p.GetData(), payloadAAD)
+		if err != nil {
+			return payloads, err
+		}
+		out[i] = &commonpb.Payload{}
+		if err := proto.Unmarshal(b, out[i]); err != nil {
+			return payloads, err
+		}
+	}
+	return out, nil
+}
+
+// WithSerializationContext implements
+// converter.PayloadCodecWithSerializationContext: payloads of a temporal
+// task function's workflow are left in clear text.
+func (c *PayloadCodec) WithSerializationContext(ctx converter.SerializationContext) converter.PayloadCodec {
+	wf, ok := ctx.(converter.WorkflowSerializationContext)
+	if !ok || !functionWorkflowID(wf.WorkflowID) {
+		return c
+	}
+	return &PayloadCodec{keys: c.keys, clear: true}
+}
+
+// functionWorkflowID reports whether id is that of a temporal task
+// function's workflow: the action's idempotency key, "<dispatch workflow
+// ID>/<dispatcher id>/<action id>[/replay-<id>]" (workflows.Dispatch).
+// The dispatcher's own workflow IDs — dispatches, with or without a
+// tenant, and bulk replays — never hold a "/".
+func functionWorkflowID(id string) bool {
+	return strings.Contains(id, "/")
+}
