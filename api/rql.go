@@ -20,6 +20,17 @@ const rqlMaxDepth = 32
 var rqlSelectFields = []string{"actions", "creationTimestamp", "description",
 	"eventType", "id", "name", "tags", "updateTimestamp"}
 
+// rqlSchema is what a list's queries may name: the fields to filter and
+// sort on, and the top-level keys select may keep.
+type rqlSchema struct {
+	fields     map[string]dispatcher.FieldKind
+	selectable []string
+}
+
+// dispatcherRQL is the schema of the dispatcher lists (and of templates
+// and functions, which filter what it parses in memory).
+var dispatcherRQL = rqlSchema{fields: dispatcher.QueryFields, selectable: rqlSelectFields}
+
 // rqlNode is a parsed term before it is given a meaning: a call
 // name(args...), a parenthesised group (args...) as in in(f,(a,b)), or a
 // plain value, whose text is still encoded.
@@ -44,6 +55,11 @@ const maxRQLValues = 1000
 // decoded) into a Query. Every error is a *dispatcher.Error with code
 // EQUERY whose message names the offending token.
 func parseRQL(rawQuery string) (dispatcher.Query, error) {
+	return dispatcherRQL.parse(rawQuery)
+}
+
+// parse is parseRQL for the fields of schema sc.
+func (sc rqlSchema) parse(rawQuery string) (dispatcher.Query, error) {
 	// Some clients encode the whole query once, structure included; error
 	// positions then count bytes of the decoded query.
 	if !strings.Contains(rawQuery, "(") && strings.Contains(rawQuery, "%28") {
@@ -68,7 +84,7 @@ func parseRQL(rawQuery string) (dispatcher.Query, error) {
 	seen := map[string]bool{}
 	for _, t := range terms {
 		if t.text != "sort" && t.text != "select" && t.text != "limit" {
-			c, err := rqlCond(t)
+			c, err := sc.cond(t)
 			if err != nil {
 				return dispatcher.Query{}, err
 			}
@@ -86,9 +102,9 @@ func parseRQL(rawQuery string) (dispatcher.Query, error) {
 		case len(args) == 0:
 			err = rqlErrorf("%s() needs an argument (at position %d)", t.text, t.pos)
 		case t.text == "sort":
-			q.Sort, err = rqlSort(args)
+			q.Sort, err = sc.sort(args)
 		case t.text == "select":
-			q.Select, err = rqlSelect(args)
+			q.Select, err = sc.projection(args)
 		default:
 			q.Limit, q.Offset, err = rqlLimit(args, t.pos)
 		}
@@ -106,8 +122,8 @@ func parseRQL(rawQuery string) (dispatcher.Query, error) {
 	return q, nil
 }
 
-// rqlCond turns a call into a filter condition.
-func rqlCond(n rqlNode) (dispatcher.Cond, error) {
+// cond turns a call into a filter condition.
+func (sc rqlSchema) cond(n rqlNode) (dispatcher.Cond, error) {
 	c := dispatcher.Cond{Op: n.text}
 	switch n.text {
 	case dispatcher.OpAnd, dispatcher.OpOr:
@@ -121,7 +137,7 @@ func rqlCond(n rqlNode) (dispatcher.Cond, error) {
 			case a.text == "sort" || a.text == "select" || a.text == "limit":
 				return c, rqlErrorf("%s(...) cannot be nested in %s(...) (at position %d)", a.text, n.text, a.pos)
 			}
-			sub, err := rqlCond(a)
+			sub, err := sc.cond(a)
 			if err != nil {
 				return c, err
 			}
@@ -147,9 +163,9 @@ func rqlCond(n rqlNode) (dispatcher.Cond, error) {
 	if err != nil {
 		return c, err
 	}
-	kind, ok := dispatcher.QueryFields[args[0]]
+	kind, ok := sc.fields[args[0]]
 	if !ok {
-		return c, rqlErrorf("unknown field %q (fields: %s)", args[0], rqlFieldNames())
+		return c, rqlErrorf("unknown field %q (fields: %s)", args[0], sc.fieldNames())
 	}
 	c.Field, c.Values = args[0], args[1:]
 	for i, v := range c.Values {
@@ -164,9 +180,9 @@ func rqlCond(n rqlNode) (dispatcher.Cond, error) {
 	return c, nil
 }
 
-// rqlSort reads the fields of sort(+a,-b). A "+" may arrive literally, as
+// sort reads the fields of sort(+a,-b). A "+" may arrive literally, as
 // %2B, or as a space (a form-encoded "+"); all mean ascending, as no sign does.
-func rqlSort(fields []string) ([]dispatcher.Sort, error) {
+func (sc rqlSchema) sort(fields []string) ([]dispatcher.Sort, error) {
 	var sorts []dispatcher.Sort
 	for _, f := range fields {
 		s := dispatcher.Sort{Field: f}
@@ -176,19 +192,19 @@ func rqlSort(fields []string) ([]dispatcher.Sort, error) {
 		case strings.HasPrefix(f, "+"), strings.HasPrefix(f, " "):
 			s.Field = f[1:]
 		}
-		if _, ok := dispatcher.QueryFields[s.Field]; !ok {
-			return nil, rqlErrorf("sort: unknown field %q (fields: %s)", s.Field, rqlFieldNames())
+		if _, ok := sc.fields[s.Field]; !ok {
+			return nil, rqlErrorf("sort: unknown field %q (fields: %s)", s.Field, sc.fieldNames())
 		}
 		sorts = append(sorts, s)
 	}
 	return sorts, nil
 }
 
-// rqlSelect checks the fields of select(a,b).
-func rqlSelect(fields []string) ([]string, error) {
+// projection checks the fields of select(a,b).
+func (sc rqlSchema) projection(fields []string) ([]string, error) {
 	for _, f := range fields {
-		if !slices.Contains(rqlSelectFields, f) {
-			return nil, rqlErrorf("select: unknown field %q (fields: %s)", f, strings.Join(rqlSelectFields, ", "))
+		if !slices.Contains(sc.selectable, f) {
+			return nil, rqlErrorf("select: unknown field %q (fields: %s)", f, strings.Join(sc.selectable, ", "))
 		}
 	}
 	return fields, nil
@@ -223,9 +239,9 @@ func rqlArgs(n rqlNode) ([]string, error) {
 	return vals, nil
 }
 
-// rqlFieldNames lists the fields a filter or sort may name, for errors.
-func rqlFieldNames() string {
-	return strings.Join(slices.Sorted(maps.Keys(dispatcher.QueryFields)), ", ")
+// fieldNames lists the fields a filter or sort may name, for errors.
+func (sc rqlSchema) fieldNames() string {
+	return strings.Join(slices.Sorted(maps.Keys(sc.fields)), ", ")
 }
 
 // rqlDecode returns the text of a plain value, decoded. The SDK encodes

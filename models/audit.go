@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -58,8 +60,10 @@ func toAudit(r auditRow) (dispatcher.AuditEntry, error) {
 // RecordAudit stores an audit entry, giving it an id and time when it has
 // none, and reports whether it did: an entry with the workflow ID,
 // operation and ref of a stored one is ignored, so retried callers record
-// once and concurrent ones learn which came first. It does not touch the
-// configuration version: audit entries are not configuration.
+// once and concurrent ones learn which came first. An entry it stores is
+// appended to the audit trail in the same transaction (the caller's, or
+// e.Actor for work without one). It does not touch the configuration
+// version: audit entries are not configuration.
 func (s *Store) RecordAudit(ctx context.Context, e dispatcher.AuditEntry) (bool, error) {
 	if e.WorkflowID == "" || e.Operation == "" || e.Ref == "" {
 		return false, dispatcher.Errorf(dispatcher.EINTERNAL, "an audit entry needs a workflow ID, an operation and a ref")
@@ -75,11 +79,26 @@ func (s *Store) RecordAudit(ctx context.Context, e dispatcher.AuditEntry) (bool,
 	if err != nil {
 		return false, err
 	}
-	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "workflow_id"}, {Name: "operation"}, {Name: "ref"}},
-		DoNothing: true,
-	}).Create(&row)
-	return res.RowsAffected == 1, translate(res.Error, "")
+	doc, err := auditText(wire.AuditExecutionOf(e))
+	if err != nil {
+		return false, err
+	}
+	created := false
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "workflow_id"}, {Name: "operation"}, {Name: "ref"}},
+			DoNothing: true,
+		}).Create(&row)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		created = true
+		return s.appendAudit(ctx, tx, auditLogRow{Action: e.Action(), Target: e.WorkflowID, Actor: e.Actor, AfterJSON: doc})
+	})
+	if err != nil {
+		return false, translate(err, "")
+	}
+	return created, nil
 }
 
 // FindAudit returns the entry of a workflow ID with operation and ref, and
@@ -131,9 +150,8 @@ func (s *Store) AuditTrail(ctx context.Context, workflowID string) ([]dispatcher
 	return out, nil
 }
 
-// truncate cuts s to n characters. The audit row is written after the
-// replay or cancel it records has happened, so it must not fail on a token
-// subject longer than its column.
+// truncate cuts s to n characters: an audit row must not fail, and fail
+// the change it records, on a token subject longer than its column.
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s

@@ -1,0 +1,117 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+)
+
+// doWithID is do with an X-Request-Id.
+func (hs *harness) doWithID(requestID, method, path, body string) (int, map[string]any) {
+	hs.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+hs.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-Id", requestID)
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, req)
+	var out map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Code, out
+}
+
+// auditPage answers GET /audit/v1?query: the seqs of its records, and its
+// total.
+func (hs *harness) auditPage(query string) (seqs string, total float64, data []any) {
+	hs.t.Helper()
+	page := hs.must(200, "GET", "/audit/v1?"+query, "")
+	data = page["data"].([]any)
+	var s []string
+	for _, r := range data {
+		s = append(s, fmt.Sprint(r.(map[string]any)["seq"]))
+	}
+	return strings.Join(s, " "), page["page"].(map[string]any)["total"].(float64), data
+}
+
+func TestAuditAPI(t *testing.T) {
+	hs := newHarness(t, testenv.Postgres(t))
+	// The changes of a session, each with its request id.
+	code, tmpl := hs.doWithID("req-1", "POST", "/templates/v1", `{"name":"bye","subject":"Bye","text":"Bye"}`)
+	if code != 200 {
+		t.Fatalf("create template: %d %v", code, tmpl)
+	}
+	id := tmpl["id"].(string)
+	code, d := hs.doWithID("req-2", "POST", "/dispatchers/v1", `{"name":"gdpr","eventType":"user_deleted"}`)
+	if code != 200 {
+		t.Fatalf("create dispatcher: %d %v", code, d)
+	}
+	if code, _ := hs.doWithID("req-3", "PUT", "/templates/v1/"+id, `{"subject":"Farewell"}`); code != 200 {
+		t.Fatalf("update template: %d", code)
+	}
+	if code, _ := hs.doWithID("req-4", "DELETE", "/dispatchers/v1/"+d["id"].(string), ""); code != 200 {
+		t.Fatalf("delete dispatcher: %d", code)
+	}
+	// Neither a refused change nor a read is recorded.
+	hs.must(400, "POST", "/templates/v1", `{"name":"bye","subject":"Again","text":"x"}`)
+	hs.must(200, "GET", "/templates/v1", "")
+
+	seqs, total, data := hs.auditPage("")
+	if seqs != "4 3 2 1" || total != 4 {
+		t.Fatalf("the trail: seqs %q of %v, want 4 3 2 1", seqs, total)
+	}
+	update := data[1].(map[string]any)
+	if update["action"] != "template.update" || update["target"] != id || update["actor"] != "test" ||
+		update["requestId"] != "req-3" || update["clientAddr"] != "192.0.2.1" ||
+		update["before"].(map[string]any)["subject"] != "Bye" || update["after"].(map[string]any)["subject"] != "Farewell" ||
+		len(update["hash"].(string)) != 64 || update["prevHash"] != data[2].(map[string]any)["hash"] {
+		t.Fatalf("the template's update: %v", update)
+	}
+	if _, ok := update["tenant"]; ok {
+		t.Errorf("a record shows its tenant: %v", update)
+	}
+
+	for _, tc := range []struct {
+		query string
+		seqs  string
+		total float64
+	}{
+		{"limit(2)", "4 3", 4},
+		{"limit(2,2)", "2 1", 4},
+		{"eq(action,template.update)", "3", 1},
+		{"eq(target," + id + ")", "3 1", 2},
+		{"like(action,dispatcher.*)&sort(+seq)", "2 4", 2},
+		{"eq(requestId,req-2)", "2", 1},
+		{"ge(seq,3)&le(seq,3)", "3", 1},
+		{"gt(timestamp,0)&limit(1)", "4", 4},
+		{"eq(actor,nobody)", "", 0},
+	} {
+		if seqs, total, _ := hs.auditPage(tc.query); seqs != tc.seqs || total != tc.total {
+			t.Errorf("?%s: seqs %q of %v, want %q of %v", tc.query, seqs, total, tc.seqs, tc.total)
+		}
+	}
+	if _, _, data := hs.auditPage("select(action,target)&limit(1)"); fmt.Sprint(data) != "[map[action:dispatcher.delete target:"+d["id"].(string)+"]]" {
+		t.Errorf("select: %v", data)
+	}
+
+	// Malformed queries are refused naming what is wrong.
+	for query, mention := range map[string]string{
+		"eq(eventType,x)":   `unknown field "eventType"`,
+		"sort(-name)":       `unknown field "name"`,
+		"select(secret)":    `unknown field "secret"`,
+		"gt(timestamp,now)": "is not a number",
+	} {
+		code, body := hs.do("GET", "/audit/v1?"+query, "")
+		wantError(t, code, body, 400, 19, mention)
+	}
+
+	// VIEW_AUDIT, and only it, opens the trail.
+	code, body := hs.doAs(hs.tokenWith(PermViewDispatchers, PermViewTemplates), "GET", "/audit/v1", "")
+	wantError(t, code, body, 403, 10, "permission VIEW_AUDIT is required")
+	if code, _ := hs.doAs(hs.tokenWith(PermViewAudit), "GET", "/audit/v1/", ""); code != 200 {
+		t.Errorf("with VIEW_AUDIT: %d", code)
+	}
+}
