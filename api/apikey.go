@@ -1,0 +1,183 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
+	"github.com/gin-gonic/gin"
+)
+
+// keyLookup is what authentication needs of the store to accept API keys.
+type keyLookup interface {
+	// FindAPIKeyByHash returns the key with the hash, revoked and expired
+	// ones included, or ENOTFOUND.
+	FindAPIKeyByHash(ctx context.Context, hash string) (dispatcher.APIKey, error)
+	// TouchAPIKey records a use of the key at at, at most once per
+	// dispatcher.APIKeyUseResolution.
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+}
+
+// apiKeySubject is the subject of the principal an API key makes, in audit
+// entries and rate limits: its id, never its name, which may change
+// meaning or be reused.
+func apiKeySubject(id string) string { return "apikey:" + id }
+
+// authenticateKey turns an API key into its principal, or answers 401:
+// code 117 for an unknown or revoked key, 118 for an expired one. Every
+// request looks the key up: a revocation holds from the next request on,
+// in every process, with no cache to invalidate.
+func (a *authenticator) authenticateKey(c *gin.Context, key string) {
+	if a.keys == nil {
+		abort(c, errTokenUnknown, "API keys are not accepted by this server")
+		return
+	}
+	ctx := c.Request.Context()
+	now := time.Now()
+	if a.now != nil {
+		now = a.now()
+	}
+	k, err := a.keys.FindAPIKeyByHash(ctx, dispatcher.APIKeyHash(key))
+	switch {
+	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
+		abort(c, errTokenUnknown, "API key is unknown")
+		return
+	case err != nil:
+		fail(c, err)
+		return
+	case !k.Revoked.IsZero():
+		abort(c, errTokenUnknown, "API key has been revoked")
+		return
+	case k.Expired(now):
+		abort(c, errTokenExpired, "API key has expired")
+		return
+	}
+	if now.Sub(k.LastUsed) >= dispatcher.APIKeyUseResolution {
+		// Not worth refusing the request over: the key is valid.
+		if err := a.keys.TouchAPIKey(ctx, k.ID, now); err != nil {
+			logger(ctx).WarnContext(ctx, "could not record an API key's use", "api_key", k.ID, "err", err)
+		}
+	}
+	p := principal{Subject: apiKeySubject(k.ID), Tenant: k.Tenant, EventTypes: k.EventTypes,
+		Permissions: make(map[string]bool, len(k.Permissions))}
+	for _, perm := range k.Permissions {
+		p.Permissions[perm] = true
+	}
+	setPrincipal(c, p)
+}
+
+// maySend refuses with 403 code 10, naming the event type, a request
+// whose principal is an API key restricted to event types that do not
+// include every one of events: a batch is accepted whole or not at all.
+func maySend(c *gin.Context, events []dispatcher.Event) bool {
+	p := principalOf(c)
+	if p.EventTypes == nil {
+		return true
+	}
+	for i, ev := range events {
+		if slices.Contains(p.EventTypes, ev.Type) {
+			continue
+		}
+		at := ""
+		if len(events) > 1 {
+			at = fmt.Sprintf("[%d].", i)
+		}
+		abort(c, errNoPermission, fmt.Sprintf("%stype: this API key may not send events of type %q; it may send %s",
+			at, ev.Type, strings.Join(p.EventTypes, ", ")))
+		return false
+	}
+	return true
+}
+
+// createAPIKey answers POST /apikeys/v1. The key is in this answer only.
+// It acts in the creator's tenant, with permissions the creator holds
+// and, when the creator is itself restricted to event types, within
+// those (inheriting them when the request names none).
+func (s *Server) createAPIKey(c *gin.Context) {
+	var req wire.APIKeyRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	k, err := req.ToDomain()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	creator := principalOf(c)
+	if k.EventTypes == nil && creator.EventTypes != nil {
+		k.EventTypes = creator.EventTypes
+	}
+	key, hash := dispatcher.NewAPIKey()
+	k.Hash = hash
+	if err := k.Validate(s.now()); err != nil {
+		fail(c, err)
+		return
+	}
+	known := Permissions()
+	for i, p := range req.Permissions {
+		if !slices.Contains(known, p) {
+			abort(c, errFieldFormat, fmt.Sprintf("permissions[%d]: unknown permission %q; known ones are %s", i, p, strings.Join(known, ", ")))
+			return
+		}
+	}
+	for _, p := range k.Permissions {
+		if !creator.Permissions[p] {
+			abort(c, errNoPermission, fmt.Sprintf("permissions: you do not hold %s, so a key you create cannot either", p))
+			return
+		}
+	}
+	if creator.EventTypes != nil {
+		for _, t := range k.EventTypes {
+			if !slices.Contains(creator.EventTypes, t) {
+				abort(c, errNoPermission, fmt.Sprintf("eventTypes: you may not send events of type %q, so a key you create cannot either", t))
+				return
+			}
+		}
+	}
+	if err := s.store.CreateAPIKey(c.Request.Context(), &k); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, wire.FromAPIKey(k, key))
+}
+
+// listAPIKeys answers GET /apikeys/v1?<rql>: the tenant's keys that are
+// not revoked, never the keys themselves.
+func (s *Server) listAPIKeys(c *gin.Context) {
+	q, err := parseRQL(c.Request.URL.RawQuery)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	keys, err := s.store.FindAPIKeys(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := pageOf(keys, q,
+		func(k dispatcher.APIKey) map[string]string {
+			return map[string]string{"id": k.ID, "name": k.Name, "createdBy": k.CreatedBy}
+		},
+		func(k dispatcher.APIKey) any { return wire.FromAPIKey(k, "") })
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+// revokeAPIKey answers DELETE /apikeys/v1/{id}: the key is refused from
+// the next request on. A key of another tenant is unknown (404).
+func (s *Server) revokeAPIKey(c *gin.Context) {
+	if err := s.store.RevokeAPIKey(c.Request.Context(), c.Param("id")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
+}

@@ -1,0 +1,220 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// TestAPIKeyLifecycle: a key is shown once, works as a bearer token with
+// its permissions in its creator's tenant, records its last use, and is
+// refused from the request after its revocation on.
+func TestAPIKeyLifecycle(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	admin := s.admin("acme")
+	created := s.mustAs(admin, 200, "POST", "/apikeys/v1/",
+		`{"name":"billing producer","permissions":["VIEW_DISPATCHERS","CREATE_EVENTS","VIEW_DISPATCHERS"]}`)
+	key, id := created["key"].(string), created["id"].(string)
+	if !strings.HasPrefix(key, dispatcher.APIKeyPrefix) || len(key) < 40 || !dispatcher.ValidID(id) {
+		t.Fatalf("created %v: want a dsp_ key and an id", created)
+	}
+	if created["createdBy"] != "admin-of-acme" || fmt.Sprint(created["permissions"]) != "[CREATE_EVENTS VIEW_DISPATCHERS]" ||
+		created["eventTypes"] != nil || created["expiresAt"] != nil || created["lastUsedTimestamp"] != nil {
+		t.Fatalf("created %v", created)
+	}
+
+	// Used: it acts in acme with its permissions, and no more.
+	s.mustAs(admin, 200, "POST", "/templates/v1", `{"name":"acme-only","subject":"Hi","text":"Hello"}`)
+	s.mustAs(key, 200, "GET", "/dispatchers/v1", "")
+	code, body := s.doAs(key, "GET", "/templates/v1", "")
+	wantError(t, code, body, 403, 10, PermViewTemplates)
+	if got := s.mustAs(key, 202, "POST", "/events/v1", `{"id":"evt-k1","type":"user_deleted","content":{}}`); got["workflowId"] == nil {
+		t.Fatalf("event answer %v", got)
+	}
+
+	// Listed without the key, with its last use, to the minute.
+	listed := s.mustAs(admin, 200, "GET", "/apikeys/v1", "")
+	raw := fmt.Sprint(listed)
+	if strings.Contains(raw, key) || strings.Contains(raw, dispatcher.APIKeyHash(key)) {
+		t.Fatalf("the list shows the key or its hash: %v", listed)
+	}
+	data := listed["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["id"] != id || data[0].(map[string]any)["lastUsedTimestamp"] == nil {
+		t.Fatalf("list = %v, want the key with its last use", listed)
+	}
+	if page := s.mustAs(admin, 200, "GET", "/apikeys/v1?eq(name,nothing)", ""); len(page["data"].([]any)) != 0 {
+		t.Fatalf("RQL filter on name: %v", page)
+	}
+	if other := s.mustAs(s.admin("globex"), 200, "GET", "/apikeys/v1", ""); len(other["data"].([]any)) != 0 {
+		t.Fatalf("globex lists acme's keys: %v", other)
+	}
+
+	// Revoked: refused at once; another tenant cannot revoke it.
+	code, body = s.doAs(s.admin("globex"), "DELETE", "/apikeys/v1/"+id, "")
+	wantError(t, code, body, 404, 16, id)
+	s.mustAs(key, 200, "GET", "/dispatchers/v1", "")
+	s.mustAs(admin, 200, "DELETE", "/apikeys/v1/"+id, "")
+	code, body = s.doAs(key, "GET", "/dispatchers/v1", "")
+	wantError(t, code, body, 401, 117, "revoked")
+	code, body = s.doAs(admin, "DELETE", "/apikeys/v1/"+id, "")
+	wantError(t, code, body, 404, 16, id)
+	if page := s.mustAs(admin, 200, "GET", "/apikeys/v1", ""); len(page["data"].([]any)) != 0 {
+		t.Fatalf("a revoked key is still listed: %v", page)
+	}
+
+	code, body = s.doAs(key+"x", "GET", "/dispatchers/v1", "")
+	wantError(t, code, body, 401, 117, "unknown")
+}
+
+// TestAPIKeyLastUseOncePerMinute: the last use moves on only when a
+// minute has passed since the recorded one.
+func TestAPIKeyLastUseOncePerMinute(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	admin := s.admin("")
+	key := s.mustAs(admin, 200, "POST", "/apikeys/v1", `{"name":"k","permissions":["VIEW_DISPATCHERS"]}`)["key"].(string)
+	lastUse := func() float64 {
+		t.Helper()
+		data := s.mustAs(admin, 200, "GET", "/apikeys/v1", "")["data"].([]any)
+		v, _ := data[0].(map[string]any)["lastUsedTimestamp"].(float64)
+		return v
+	}
+	if lastUse() != 0 {
+		t.Fatal("an unused key has a last use")
+	}
+	s.mustAs(key, 200, "GET", "/dispatchers/v1", "")
+	first := lastUse()
+	if first != float64(s.clock.Now().UnixMilli()) {
+		t.Fatalf("last use %v, want the server's clock %d", first, s.clock.Now().UnixMilli())
+	}
+	s.clock.Advance(59 * time.Second)
+	s.mustAs(key, 200, "GET", "/dispatchers/v1", "")
+	if got := lastUse(); got != first {
+		t.Fatalf("used again within the minute: last use %v, want it left at %v", got, first)
+	}
+	s.clock.Advance(time.Second)
+	s.mustAs(key, 200, "GET", "/dispatchers/v1", "")
+	if got := lastUse(); got != float64(s.clock.Now().UnixMilli()) {
+		t.Fatalf("used a minute later: last use %v, want %d", got, s.clock.Now().UnixMilli())
+	}
+}
+
+// TestAPIKeyExpiry: a key is refused with 118 once its expiry is reached.
+func TestAPIKeyExpiry(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	admin := s.admin("")
+	expires := s.clock.Now().Add(time.Hour).UTC()
+	created := s.mustAs(admin, 200, "POST", "/apikeys/v1",
+		fmt.Sprintf(`{"name":"k","permissions":["VIEW_DISPATCHERS"],"expiresAt":%q}`, expires.Format(time.RFC3339Nano)))
+	if created["expiresAt"] != float64(expires.UnixMilli()) {
+		t.Fatalf("expiresAt = %v, want %d", created["expiresAt"], expires.UnixMilli())
+	}
+	key := created["key"].(string)
+	s.mustAs(key, 200, "GET", "/dispatchers/v1", "")
+	s.clock.Advance(time.Hour)
+	code, body := s.doAs(key, "GET", "/dispatchers/v1", "")
+	wantError(t, code, body, 401, 118, "expired")
+	// Still listed, so that its owner sees why it stopped working.
+	if data := s.mustAs(s.admin(""), 200, "GET", "/apikeys/v1", "")["data"].([]any); len(data) != 1 {
+		t.Fatalf("an expired key is not listed: %v", data)
+	}
+}
+
+// TestAPIKeyCreationErrors: each refusal names the field, the permission
+// or the event type at fault.
+func TestAPIKeyCreationErrors(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	admin := s.admin("")
+	limited := s.jwtFor("", "lee", []string{PermCreateAPIKeys, PermViewDispatchers}, s.clock.Now().Add(time.Hour))
+	past := s.clock.Now().Add(-time.Minute).UnixMilli()
+	for _, tc := range []struct {
+		name, token, body string
+		status, code      int
+		mention           string
+	}{
+		{"no name", admin, `{"permissions":["CREATE_EVENTS"]}`, 400, 14, "name:"},
+		{"blank name", admin, `{"name":"  ","permissions":["CREATE_EVENTS"]}`, 400, 14, "name:"},
+		{"no permissions", admin, `{"name":"k"}`, 400, 14, "permissions:"},
+		{"unknown permission", admin, `{"name":"k","permissions":["CREATE_EVENTS","SEND_EVENTS"]}`, 400, 15, `permissions[1]: unknown permission "SEND_EVENTS"`},
+		{"permissions not a list", admin, `{"name":"k","permissions":"CREATE_EVENTS"}`, 400, 15, "permissions"},
+		{"expiry in the past", admin, fmt.Sprintf(`{"name":"k","permissions":["CREATE_EVENTS"],"expiresAt":%d}`, past), 400, 15, "expiresAt:"},
+		{"expiry not a time", admin, `{"name":"k","permissions":["CREATE_EVENTS"],"expiresAt":"tomorrow"}`, 400, 15, "expiresAt:"},
+		{"no event types", admin, `{"name":"k","permissions":["CREATE_EVENTS"],"eventTypes":[]}`, 400, 15, "eventTypes:"},
+		{"more than the creator holds", limited, `{"name":"k","permissions":["VIEW_DISPATCHERS","DELETE_DISPATCHERS"]}`, 403, 10, "DELETE_DISPATCHERS"},
+		{"without CREATE_APIKEYS", s.jwtFor("", "vic", []string{PermViewAPIKeys}, s.clock.Now().Add(time.Hour)),
+			`{"name":"k","permissions":["VIEW_APIKEYS"]}`, 403, 10, PermCreateAPIKeys},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := s.doAs(tc.token, "POST", "/apikeys/v1", tc.body)
+			wantError(t, code, body, tc.status, tc.code, tc.mention)
+		})
+	}
+	if data := s.mustAs(admin, 200, "GET", "/apikeys/v1", "")["data"].([]any); len(data) != 0 {
+		t.Fatalf("refused requests created keys: %v", data)
+	}
+	// What the creator holds, it may grant.
+	s.mustAs(limited, 200, "POST", "/apikeys/v1", `{"name":"k","permissions":["VIEW_DISPATCHERS"]}`)
+}
+
+// TestAPIKeyEventTypes: a key restricted to event types sends only those,
+// a batch holding another is refused whole, and keys it creates are held
+// to its types.
+func TestAPIKeyEventTypes(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	admin := s.admin("")
+	created := s.mustAs(admin, 200, "POST", "/apikeys/v1",
+		`{"name":"billing","permissions":["CREATE_EVENTS","CREATE_APIKEYS"],"eventTypes":["invoice_paid","invoice_due"]}`)
+	if fmt.Sprint(created["eventTypes"]) != "[invoice_due invoice_paid]" {
+		t.Fatalf("eventTypes = %v", created["eventTypes"])
+	}
+	key := created["key"].(string)
+	s.mustAs(key, 202, "POST", "/events/v1", `{"id":"evt-1","type":"invoice_paid","content":{}}`)
+	code, body := s.doAs(key, "POST", "/events/v1", `{"id":"evt-2","type":"user_deleted","content":{}}`)
+	wantError(t, code, body, 403, 10, `"user_deleted"`)
+
+	rec := s.post("/events/v1", "application/cloudevents-batch+json", `[
+		{"specversion":"1.0","id":"b1","source":"billing","type":"invoice_due"},
+		{"specversion":"1.0","id":"b2","source":"billing","type":"user_deleted"}]`,
+		map[string]string{"Authorization": "Bearer " + key})
+	if rec.Code != 403 || !strings.Contains(rec.Body.String(), `[1].type`) || !strings.Contains(rec.Body.String(), `user_deleted`) {
+		t.Fatalf("a batch with a forbidden type = %d %s, want 403 naming [1].type user_deleted", rec.Code, rec.Body)
+	}
+	if n := len(s.starter.events); n != 1 {
+		t.Fatalf("%d events started, want only evt-1: a refused batch must start none", n)
+	}
+
+	// Keys it makes: its types when they name none, never others.
+	child := s.mustAs(key, 200, "POST", "/apikeys/v1", `{"name":"child","permissions":["CREATE_EVENTS"]}`)
+	if fmt.Sprint(child["eventTypes"]) != "[invoice_due invoice_paid]" || child["createdBy"] != "apikey:"+created["id"].(string) {
+		t.Fatalf("child = %v, want the parent's event types, created by the parent", child)
+	}
+	code, body = s.doAs(key, "POST", "/apikeys/v1", `{"name":"child","permissions":["CREATE_EVENTS"],"eventTypes":["invoice_paid","user_deleted"]}`)
+	wantError(t, code, body, 403, 10, `"user_deleted"`)
+	code, body = s.doAs(child["key"].(string), "POST", "/events/v1", `{"id":"evt-3","type":"user_deleted","content":{}}`)
+	wantError(t, code, body, 403, 10, `"user_deleted"`)
+
+	// Tokens and unrestricted keys send any type.
+	open := s.mustAs(admin, 200, "POST", "/apikeys/v1", `{"name":"any","permissions":["CREATE_EVENTS"]}`)["key"].(string)
+	s.mustAs(open, 202, "POST", "/events/v1", `{"id":"evt-4","type":"user_deleted","content":{}}`)
+	s.mustAs(admin, 202, "POST", "/events/v1", `{"id":"evt-5","type":"user_deleted","content":{}}`)
+}
+
+// TestAPIKeyWithAuthDisabled: with authentication off, a request without
+// a key may do everything, but a key is still checked and acts as itself.
+func TestAPIKeyWithAuthDisabled(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{Disabled: true})
+	created := s.mustAs("", 200, "POST", "/apikeys/v1", `{"name":"k","permissions":["VIEW_DISPATCHERS"]}`)
+	key := created["key"].(string)
+	if created["createdBy"] != "anonymous" {
+		t.Fatalf("createdBy = %v, want anonymous", created["createdBy"])
+	}
+	s.mustAs(key, 200, "GET", "/dispatchers/v1", "")
+	code, body := s.doAs(key, "GET", "/templates/v1", "")
+	wantError(t, code, body, 403, 10, PermViewTemplates)
+	s.mustAs("", 200, "DELETE", "/apikeys/v1/"+created["id"].(string), "")
+	code, body = s.doAs(key, "GET", "/dispatchers/v1", "")
+	wantError(t, code, body, 401, 117, "revoked")
+	s.mustAs("not-a-key", 200, "GET", "/templates/v1", "")
+}

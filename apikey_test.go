@@ -1,0 +1,45 @@
+package dispatcher_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+func TestNewAPIKey(t *testing.T) {
+	key, hash := dispatcher.NewAPIKey()
+	other, _ := dispatcher.NewAPIKey()
+	if !strings.HasPrefix(key, dispatcher.APIKeyPrefix) || len(key) != len(dispatcher.APIKeyPrefix)+43 || key == other {
+		t.Fatalf("keys %q and %q: want dsp_ and 43 base64url characters (32 random bytes), each new", key, other)
+	}
+	if hash != dispatcher.APIKeyHash(key) || len(hash) != 64 || strings.Contains(hash, key) {
+		t.Fatalf("hash %q of %q: want the hex SHA-256 of the key", hash, key)
+	}
+	if !dispatcher.IsAPIKey(key) {
+		t.Fatalf("IsAPIKey(%q) = false", key)
+	}
+	// A JWT's first part is base64 of '{"', so it starts with "ey".
+	if dispatcher.IsAPIKey("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.x") {
+		t.Fatal("a JWT was taken for an API key")
+	}
+}
+
+func TestAPIKeyExpired(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		expires time.Time
+		expired bool
+	}{
+		{"never expires", time.Time{}, false},
+		{"expires later", now.Add(time.Millisecond), false},
+		{"expires now", now, true},
+		{"expired", now.Add(-time.Hour), true},
+	} {
+		if got := (dispatcher.APIKey{Expires: tc.expires}).Expired(now); got != tc.expired {
+			t.Errorf("%s: Expired = %v, want %v", tc.name, got, tc.expired)
+		}
+	}
+}

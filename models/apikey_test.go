@@ -1,0 +1,163 @@
+package models_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/models"
+)
+
+// caller returns a context acting for subject in tenant.
+func caller(tenant, subject string) context.Context {
+	return dispatcher.WithCaller(context.Background(), dispatcher.Caller{Tenant: tenant, Subject: subject})
+}
+
+func newKey(t *testing.T, name string, perms ...string) (dispatcher.APIKey, string) {
+	t.Helper()
+	secret, hash := dispatcher.NewAPIKey()
+	return dispatcher.APIKey{Name: name, Permissions: perms, Hash: hash}, secret
+}
+
+func TestAPIKeys(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		acme, globex := caller("acme", "ann"), caller("globex", "gus")
+		k, secret := newKey(t, "billing producer", "CREATE_EVENTS", "VIEW_EXECUTIONS", "CREATE_EVENTS")
+		k.EventTypes = []string{"invoice_paid", "invoice_due", "invoice_paid"}
+		k.Expires = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		if err := s.CreateAPIKey(acme, &k); err != nil {
+			t.Fatal(err)
+		}
+		if !dispatcher.ValidID(k.ID) || k.Tenant != "acme" || k.CreatedBy != "ann" || k.Created.IsZero() {
+			t.Fatalf("created %+v: want an id, tenant acme, created by ann, a creation time", k)
+		}
+
+		got, err := s.FindAPIKeyByHash(context.Background(), dispatcher.APIKeyHash(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != k.ID || got.Tenant != "acme" || got.Name != "billing producer" || got.CreatedBy != "ann" ||
+			!slices.Equal(got.Permissions, []string{"CREATE_EVENTS", "VIEW_EXECUTIONS"}) ||
+			!slices.Equal(got.EventTypes, []string{"invoice_due", "invoice_paid"}) ||
+			!got.Expires.Equal(k.Expires) || !got.Created.Equal(k.Created) || !got.LastUsed.IsZero() || !got.Revoked.IsZero() {
+			t.Fatalf("by hash = %+v, want %+v with sorted, deduplicated permissions and event types", got, k)
+		}
+		if _, err := s.FindAPIKeyByHash(context.Background(), dispatcher.APIKeyHash(secret+"x")); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+			t.Fatalf("unknown hash: %v, want ENOTFOUND", err)
+		}
+
+		open, _ := newKey(t, "automation", "VIEW_DISPATCHERS")
+		if err := s.CreateAPIKey(acme, &open); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.FindAPIKeyByHash(context.Background(), open.Hash); got.EventTypes != nil || !got.Expires.IsZero() {
+			t.Fatalf("a key without event types or expiry came back as %+v", got)
+		}
+
+		ids := func(ctx context.Context) []string {
+			t.Helper()
+			keys, err := s.FindAPIKeys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, k := range keys {
+				out = append(out, k.ID)
+			}
+			return out
+		}
+		if got := ids(acme); !slices.Equal(got, []string{k.ID, open.ID}) {
+			t.Fatalf("acme lists %v, want %v", got, []string{k.ID, open.ID})
+		}
+		if got := ids(globex); len(got) != 0 {
+			t.Fatalf("globex lists acme's keys %v", got)
+		}
+
+		if err := s.RevokeAPIKey(globex, k.ID); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+			t.Fatalf("globex revoking acme's key: %v, want ENOTFOUND", err)
+		}
+		if err := s.RevokeAPIKey(acme, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeAPIKey(acme, k.ID); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+			t.Fatalf("revoking twice: %v, want ENOTFOUND", err)
+		}
+		if got := ids(acme); !slices.Equal(got, []string{open.ID}) {
+			t.Fatalf("after revoking, acme lists %v, want %v", got, []string{open.ID})
+		}
+		if got, err := s.FindAPIKeyByHash(context.Background(), k.Hash); err != nil || got.Revoked.IsZero() {
+			t.Fatalf("a revoked key by hash = %+v, %v; want it, revoked", got, err)
+		}
+	})
+}
+
+func TestAPIKeyTouchedOncePerMinute(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		k, _ := newKey(t, "producer", "CREATE_EVENTS")
+		if err := s.CreateAPIKey(caller("", "admin"), &k); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		for _, step := range []struct {
+			at, want time.Time
+		}{
+			{t0, t0},                       // never used: written
+			{t0.Add(59 * time.Second), t0}, // within the minute: not written
+			{t0.Add(time.Minute), t0.Add(time.Minute)},                     // a minute on: written
+			{t0.Add(30 * time.Second), t0.Add(time.Minute)},                // an older use never goes back
+			{t0.Add(3 * time.Minute), t0.Add(3 * time.Minute)},             // written
+			{t0.Add(3*time.Minute + time.Second), t0.Add(3 * time.Minute)}, // not
+		} {
+			if err := s.TouchAPIKey(context.Background(), k.ID, step.at); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.FindAPIKeyByHash(context.Background(), k.Hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.LastUsed.Equal(step.want) {
+				t.Fatalf("touched at %s: last used %s, want %s", step.at, got.LastUsed, step.want)
+			}
+		}
+	})
+}
+
+func TestAPIKeyValidation(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		past := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+		for _, tc := range []struct {
+			name   string
+			change func(*dispatcher.APIKey)
+			code   string
+			field  string
+		}{
+			{"no name", func(k *dispatcher.APIKey) { k.Name = " " }, dispatcher.EREQUIRED, "name:"},
+			{"no permissions", func(k *dispatcher.APIKey) { k.Permissions = nil }, dispatcher.EREQUIRED, "permissions:"},
+			{"malformed permission", func(k *dispatcher.APIKey) { k.Permissions = []string{"view dispatchers"} }, dispatcher.EINVALID, "permissions[0]:"},
+			{"empty event type list", func(k *dispatcher.APIKey) { k.EventTypes = []string{} }, dispatcher.EINVALID, "eventTypes:"},
+			{"empty event type", func(k *dispatcher.APIKey) { k.EventTypes = []string{"a", ""} }, dispatcher.EINVALID, "eventTypes[1]:"},
+			{"expired", func(k *dispatcher.APIKey) { k.Expires = past }, dispatcher.EINVALID, "expiresAt:"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				k, _ := newKey(t, "producer", "CREATE_EVENTS")
+				tc.change(&k)
+				err := s.CreateAPIKey(caller("", "admin"), &k)
+				if dispatcher.ErrorCode(err) != tc.code || !strings.HasPrefix(dispatcher.ErrorMessage(err), tc.field) {
+					t.Fatalf("got %v, want %s naming %s", err, tc.code, tc.field)
+				}
+			})
+		}
+
+		k, _ := newKey(t, "first", "CREATE_EVENTS")
+		if err := s.CreateAPIKey(caller("", "admin"), &k); err != nil {
+			t.Fatal(err)
+		}
+		again := dispatcher.APIKey{Name: "second", Permissions: []string{"CREATE_EVENTS"}, Hash: k.Hash}
+		if err := s.CreateAPIKey(caller("", "admin"), &again); dispatcher.ErrorCode(err) != dispatcher.ECONFLICT {
+			t.Fatalf("a second key with the same hash: %v, want ECONFLICT", err)
+		}
+	})
+}
