@@ -106,17 +106,32 @@ services: ## Install and start what the tests need (PostgreSQL, Node.js); quick 
 	./scripts/services.sh
 
 .PHONY: test
-test: services bin/temporal build ## Run all tests against real services (make services provides them)
+test: services bin/temporal build ## Run all tests against real services (make services provides them), then fuzz-short
 	$(TEST_ENV) $(GO) test -count=1 $(GOTESTFLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz-short
 	@echo ">> deployments: manifests, alert rules, dashboard, compose file, Docker build (offline)"
 	$(foreach m,$(NESTED_MODULES),cd $(m) && $(GO) test -count=1 $(GOTESTFLAGS) ./... && cd $(CURDIR) &&) true
+
+# The fuzz targets, as package:Name. Their committed seeds (testdata/fuzz/<Name>/)
+# also run as plain tests in `go test`; a crash found by fuzzing lands there
+# too, and stays as a regression test once committed.
+FUZZ_TARGETS := ./api:FuzzParseRQL ./api:FuzzEvents .:FuzzTemplate .:FuzzResolve
+
+# How long fuzz-short fuzzes each target, e.g. `make fuzz-short FUZZTIME=2m`.
+FUZZTIME ?= 10s
+
+.PHONY: fuzz-short
+fuzz-short: ## Fuzz each target (RQL, every event envelope, templates, recipients and data) for FUZZTIME (10s)
+	$(foreach t,$(FUZZ_TARGETS),$(GO) test -run='^$$' -fuzz='^$(word 2,$(subst :, ,$(t)))$$' -fuzztime=$(FUZZTIME) $(word 1,$(subst :, ,$(t))) &&) true
 
 .PHONY: record-histories
 record-histories: bin/temporal ## Record the workflows' histories of the newest version into workflows/testdata (never rewrites one)
 	$(TEST_ENV) DISPATCHER_RECORD_HISTORY=1 $(GO) test -count=1 -run TestRecordHistories -v ./workflows
 
+# The production-layout rows run a Temporal server on the local PostgreSQL
+# (scripts/temporal-pg.sh), hence services and the server's binaries.
 .PHONY: bench
-bench: bin/temporal build ## Benchmark the real stack against hand-written Temporal workflows; rewrites docs/benchmarks.md
+bench: services bin/temporal bin/temporal-server bin/temporal-sql-tool build ## Benchmark dev server and production layout (Temporal + store on PostgreSQL) against bare workflows; rewrites docs/benchmarks.md
 	$(TEST_ENV) $(GO) run ./cmd/bench -out docs/benchmarks.md $(BENCHFLAGS)
 
 .PHONY: chaos

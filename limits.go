@@ -26,6 +26,13 @@ const (
 	MaxActionData = 64 << 10
 	// MaxRecipients bounds each list of a mail action's recipients.
 	MaxRecipients = 50
+	// MaxResolvedRecipients bounds the addresses one mail goes to, to, cc
+	// and bcc together, once its templated recipients are resolved: a
+	// template that names a list in the event expands into as many
+	// addresses as the producer sent, which the admin who saved the
+	// action does not control, and an SMTP server need accept no more
+	// than 100 recipients per message (RFC 5321 §4.5.3.1.8).
+	MaxResolvedRecipients = 100
 	// MaxTags bounds the tags of a dispatcher and of a task action.
 	MaxTags = 50
 	// MaxActions bounds the actions of one dispatcher.
@@ -37,6 +44,11 @@ const (
 	// transaction of the write.
 	MaxEventTypeConfig = 256 << 10
 )
+
+// MaxEventBatch bounds the CloudEvents of one batch request: each one is a
+// workflow start that the request waits for, so a larger batch would hold
+// the request, and Temporal, for longer than a client waits.
+const MaxEventBatch = 100
 
 // The defaults of a retry policy's fields, for the messages that say what
 // 0 means; they must equal those of workflows.DefaultRetryPolicy, which

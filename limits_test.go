@@ -147,3 +147,29 @@ func TestDispatcherLimits(t *testing.T) {
 	d := dispatcher.Dispatcher{EventType: "e"}
 	wantError(t, dispatcher.DispatcherUpdate{Tags: &tags}.Apply(&d), "tags: at most 50 tags, not 51")
 }
+
+func TestCheckReplayRate(t *testing.T) {
+	for _, tt := range []struct {
+		rate    float64
+		wantErr string
+	}{
+		{0, ""},
+		{dispatcher.MinReplayRate, ""},
+		{1, ""},
+		{dispatcher.MaxReplayRate, ""},
+		{dispatcher.MinReplayRate / 2, "rate: must be between 0.01 and 100 replays per second (0 means 10), not 0.005"},
+		{1e-300, "rate: must be between 0.01 and 100"},
+		{-1, "rate: must be between 0.01 and 100"},
+		{dispatcher.MaxReplayRate + 1, "not 101"},
+		{math.NaN(), "not NaN"},
+		{math.Inf(1), "not +Inf"},
+	} {
+		err := dispatcher.CheckReplayRate(tt.rate)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("CheckReplayRate(%g) = %v, want nil", tt.rate, err)
+		case tt.wantErr != "" && (dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("CheckReplayRate(%g) = %v, want an EINVALID error containing %q", tt.rate, err, tt.wantErr)
+		}
+	}
+}

@@ -68,8 +68,10 @@ func ResolveValue(raw json.RawMessage, ev Event) (json.RawMessage, error) {
 
 // ResolveRecipients resolves templated addresses in r against ev and
 // checks that every address parses. A single field path that points at a
-// list of strings expands into one recipient each. Errors name the list
-// and index, e.g. `recipients.to[0]: "nobody" is not an email address`.
+// list of strings expands into one recipient each; to, cc and bcc
+// together may hold at most MaxResolvedRecipients addresses. Errors name
+// the list and index, e.g. `recipients.to[0]: "nobody" is not an email
+// address`.
 func ResolveRecipients(r Recipients, ev Event) (Recipients, error) {
 	var d *sandbox.Data
 	if hasTemplate(r.To) || hasTemplate(r.CC) || hasTemplate(r.BCC) {
@@ -92,6 +94,16 @@ func ResolveRecipients(r Recipients, ev Event) (Recipients, error) {
 	}
 	if len(out.To) == 0 {
 		return Recipients{}, Errorf(EINVALID, "recipients.to: resolves to no address")
+	}
+	total := 0
+	for _, l := range []struct {
+		field string
+		addrs []string
+	}{{"recipients.to", out.To}, {"recipients.cc", out.CC}, {"recipients.bcc", out.BCC}} {
+		if total += len(l.addrs); total > MaxResolvedRecipients {
+			return Recipients{}, Errorf(EINVALID, "%s: to, cc and bcc resolve to %d addresses together; a mail may go to at most %d",
+				l.field, len(out.To)+len(out.CC)+len(out.BCC), MaxResolvedRecipients)
+		}
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package dispatcher_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +226,44 @@ func TestResolveRecipients(t *testing.T) {
 				strings.Join(got.CC, ",") != strings.Join(tt.want.CC, ",") ||
 				strings.Join(got.BCC, ",") != strings.Join(tt.want.BCC, ",") {
 				t.Errorf("ResolveRecipients = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestResolveRecipientsCap shows that a templated recipient cannot expand a
+// mail beyond MaxResolvedRecipients, however many addresses the event holds,
+// and that the error names the list that crossed the limit.
+func TestResolveRecipientsCap(t *testing.T) {
+	event := func(n int) dispatcher.Event {
+		t.Helper()
+		content, err := json.Marshal(map[string]any{"emails": addresses(n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dispatcher.Event{ID: "ev-1", Type: "t", Content: content, Time: time.Now()}
+	}
+	max := dispatcher.MaxResolvedRecipients
+	tests := []struct {
+		name    string
+		in      dispatcher.Recipients
+		n       int
+		wantErr string
+	}{
+		{"exactly the limit", dispatcher.Recipients{To: []string{"{{ .content.emails }}"}}, max, ""},
+		{"one over in to", dispatcher.Recipients{To: []string{"{{ .content.emails }}"}}, max + 1,
+			fmt.Sprintf("recipients.to: to, cc and bcc resolve to %d addresses together; a mail may go to at most %d", max+1, max)},
+		{"over once bcc adds up", dispatcher.Recipients{To: []string{"a@example.com"}, BCC: []string{"{{ .content.emails }}"}}, max,
+			fmt.Sprintf("recipients.bcc: to, cc and bcc resolve to %d addresses together", max+1)},
+		{"many over", dispatcher.Recipients{To: []string{"{{ .content.emails }}"}, CC: []string{"{{ .content.emails }}"}}, 900,
+			"recipients.to: to, cc and bcc resolve to 1800 addresses together"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := dispatcher.ResolveRecipients(tt.in, event(tt.n))
+			wantError(t, err, tt.wantErr)
+			if err == nil && len(got.To)+len(got.CC)+len(got.BCC) > max {
+				t.Errorf("resolved %d addresses, above the limit %d", len(got.To)+len(got.CC)+len(got.BCC), max)
 			}
 		})
 	}

@@ -85,6 +85,20 @@ const (
 	MaxReplayRate     = 100.0 // a bulk replay must not flood the task queue
 )
 
+// CheckReplayRate checks the rate of a bulk replay, in replays per second;
+// 0 stands for DefaultReplayRate. The API checks it before it asks
+// Temporal anything, and the executions service again.
+func CheckReplayRate(rate float64) error {
+	if rate == 0 {
+		return nil
+	}
+	if !(rate >= MinReplayRate && rate <= MaxReplayRate) { // also refuses NaN
+		return Errorf(EINVALID, "rate: must be between %g and %g replays per second (0 means %g), not %g",
+			MinReplayRate, MaxReplayRate, DefaultReplayRate, rate)
+	}
+	return nil
+}
+
 // BulkReplayRequest asks for the replay of every run a filter matches.
 type BulkReplayRequest struct {
 	Filter  ExecutionFilter // Status defaults to failed
@@ -135,5 +149,8 @@ const BulkReplayIDPrefix = "bulk-replay-"
 
 var bulkIDPattern = regexp.MustCompile(`^` + BulkReplayIDPrefix + `[0-9a-f]{24}$`)
 
-// ValidBulkReplayID reports whether id has the form of a bulk replay's id.
-func ValidBulkReplayID(id string) bool { return bulkIDPattern.MatchString(id) }
+// ValidBulkReplayID reports whether id has the form of a bulk replay's
+// id, of any tenant (TenantWorkflowID).
+func ValidBulkReplayID(id string) bool {
+	return validTenanted(id) && bulkIDPattern.MatchString(untenanted(id))
+}

@@ -19,7 +19,8 @@ import (
 // ES256 tokens against the key set, so an operator can mint tokens with
 // `dispatcher token` next to those of an identity provider.
 type AuthConfig struct {
-	// Disabled lets every request in as "anonymous" with every permission.
+	// Disabled lets every request in as "anonymous" with every permission,
+	// but one presenting an API key, which is checked and acts as the key.
 	// It has to be asked for, so a forgotten secret never opens the API.
 	Disabled bool
 	// Secret verifies HS256 tokens; at least minSecretLen bytes.
@@ -49,6 +50,9 @@ type principal struct {
 	// implicit tenant of a deployment whose tokens carry no tenant claim.
 	Tenant      string
 	Permissions map[string]bool
+	// EventTypes, when not nil, are the only event types the principal
+	// may send: an API key's restriction (dispatcher.APIKey.EventTypes).
+	EventTypes []string
 }
 
 // principalKey is the gin context key under which authenticate stores the
@@ -71,6 +75,8 @@ type authenticator struct {
 	methods  []string // the algorithms accepted, for the parser and error messages
 	required []string // the claims a token must carry, for error messages
 	parser   *jwt.Parser
+	keys     keyLookup        // nil: API keys are refused
+	now      func() time.Time // nil means time.Now; for API keys' expiry
 }
 
 // newAuthenticator checks cfg and, when a JWKS URL is set, fetches the key set
@@ -79,7 +85,7 @@ type authenticator struct {
 // triggers a new fetch.
 func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, error) {
 	if cfg.Disabled {
-		return &authenticator{disabled: true}, nil
+		return &authenticator{disabled: true, now: cfg.Now}, nil
 	}
 	if len(cfg.Secret) == 0 && cfg.JWKSURL == "" {
 		return nil, errors.New("no way to verify access tokens: set DISPATCHER_JWT_SECRET or DISPATCHER_JWKS_URL, or disable auth explicitly with DISPATCHER_AUTH_DISABLED=true")
@@ -87,7 +93,7 @@ func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, erro
 	if err := checkJWKSClaims(cfg); err != nil {
 		return nil, err
 	}
-	a := &authenticator{required: []string{"exp"}}
+	a := &authenticator{required: []string{"exp"}, now: cfg.Now}
 	if len(cfg.Secret) > 0 {
 		if err := checkSecret(cfg.Secret); err != nil {
 			return nil, fmt.Errorf("DISPATCHER_JWT_SECRET: %w", err)
@@ -159,20 +165,34 @@ func checkSecret(secret []byte) error {
 }
 
 // authenticate returns the middleware that turns the request's bearer token
-// into a principal, or answers 401 with code 104, 117 (also for a token
-// without a subject) or 118. It never logs or echoes the token.
+// (a JWT, or an API key: authenticateKey) into a principal, or answers 401
+// with code 104, 117 (also for a token without a subject) or 118. It never
+// logs or echoes the token.
 func (a *authenticator) authenticate() gin.HandlerFunc {
 	if a.disabled {
 		everyone := principal{Subject: "anonymous", Permissions: make(map[string]bool)}
 		for _, p := range Permissions() {
 			everyone.Permissions[p] = true
 		}
-		return func(c *gin.Context) { setPrincipal(c, everyone) }
+		return func(c *gin.Context) {
+			// A key the dispatcher issued is still checked (see
+			// authenticateKey): a producer then acts as it will in
+			// production, and a revoked key never works.
+			if raw, ok := bearerToken(c.GetHeader("Authorization")); ok && dispatcher.IsAPIKey(raw) {
+				a.authenticateKey(c, raw)
+				return
+			}
+			setPrincipal(c, everyone)
+		}
 	}
 	return func(c *gin.Context) {
 		raw, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok {
 			abort(c, errNotAuthenticated, "missing bearer token in the Authorization header")
+			return
+		}
+		if dispatcher.IsAPIKey(raw) {
+			a.authenticateKey(c, raw)
 			return
 		}
 		var claims tokenClaims
@@ -186,6 +206,12 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			// Audit entries and rate limits are keyed by it: a token
 			// without one would act as nobody in particular.
 			abort(c, errTokenUnknown, "access token must carry a subject (the sub claim)")
+			return
+		}
+		if !dispatcher.ValidTenant(claims.Tenant) {
+			// It goes into workflow IDs: a tenant that could hold a ':'
+			// could reach into another's.
+			abort(c, errTokenUnknown, "access token's tenant claim must be 1 to 64 letters, digits, '_' or '-'")
 			return
 		}
 		p := principal{Subject: claims.Subject, Tenant: claims.Tenant, Permissions: make(map[string]bool, len(claims.Permissions))}
@@ -298,10 +324,11 @@ type TokenClaims struct {
 	TTL         time.Duration // how long the token is valid from now
 	Issuer      string        // iss; optional
 	Audience    string        // aud; optional
+	Tenant      string        // tenant; empty for the implicit tenant
 }
 
 // SignToken mints an HS256 access token with sub, iat, exp (now+TTL),
-// permissions and, when set, iss and aud. It is what `dispatcher token` prints.
+// permissions and, when set, iss, aud and tenant. It is what `dispatcher token` prints.
 // It refuses short secrets, an empty subject, a non-positive TTL and unknown
 // permission names, so a typo fails here and not at the first request.
 func SignToken(secret []byte, tc TokenClaims, now time.Time) (string, error) {
@@ -313,6 +340,9 @@ func SignToken(secret []byte, tc TokenClaims, now time.Time) (string, error) {
 	}
 	if tc.TTL <= 0 {
 		return "", fmt.Errorf("a token's lifetime must be positive, not %s", tc.TTL)
+	}
+	if !dispatcher.ValidTenant(tc.Tenant) {
+		return "", fmt.Errorf("tenant %q: a tenant is 1 to 64 letters, digits, '_' or '-'", tc.Tenant)
 	}
 	known := Permissions()
 	for _, p := range tc.Permissions {
@@ -328,6 +358,7 @@ func SignToken(secret []byte, tc TokenClaims, now time.Time) (string, error) {
 			ExpiresAt: jwt.NewNumericDate(now.Add(tc.TTL)),
 		},
 		Permissions: tc.Permissions,
+		Tenant:      tc.Tenant,
 	}
 	if claims.Permissions == nil {
 		claims.Permissions = []string{} // "permissions": [] rather than null

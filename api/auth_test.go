@@ -220,6 +220,12 @@ func TestAuthHS256(t *testing.T) {
 		{name: "no permissions claim", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
 			c.Permissions = nil
 		})), want: errNoPermission},
+		{name: "no subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.Subject = ""
+		})), want: errTokenUnknown, reason: "access token must carry a subject (the sub claim)"},
+		{name: "blank subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.Subject = "  "
+		})), want: errTokenUnknown, reason: "sub claim"},
 	})
 }
 
@@ -277,8 +283,16 @@ func TestAuthJWKS(t *testing.T) {
 	url := serveJWKS(t, map[string]any{"rsa-1": &rsaKey.PublicKey, "ec-1": &ecKey.PublicKey})
 	pubPEM := publicPEM(t, &rsaKey.PublicKey)
 
+	// The identity provider's tokens name it and the dispatcher.
+	const iss, aud = "https://id.example.com", "dispatchers"
+	claims := func(change ...func(*tokenClaims)) *tokenClaims {
+		return claims(append([]func(*tokenClaims){func(c *tokenClaims) {
+			c.Issuer, c.Audience = iss, jwt.ClaimStrings{aud}
+		}}, change...)...)
+	}
+
 	t.Run("JWKS only", func(t *testing.T) {
-		a := mustAuthenticator(t, AuthConfig{JWKSURL: url})
+		a := mustAuthenticator(t, AuthConfig{JWKSURL: url, Issuer: iss, Audience: aud})
 		runAuthCases(t, a, []authCase{
 			{name: "RS256", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims())},
 			{name: "ES256", header: bearer(t, jwt.SigningMethodES256, ecKey, "ec-1", claims())},
@@ -298,11 +312,17 @@ func TestAuthJWKS(t *testing.T) {
 				want: errTokenUnknown, reason: "algorithm is not accepted (accepted: RS256, ES256)"},
 			{name: "lacking permission", header: bearer(t, jwt.SigningMethodES256, ecKey, "ec-1", claims()),
 				perm: PermDeleteDispatchers, want: errNoPermission},
+			{name: "meant for another service", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims(func(c *tokenClaims) {
+				c.Audience = jwt.ClaimStrings{"billing"}
+			})), want: errTokenUnknown, reason: "wrong audience"},
+			{name: "without subject", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims(func(c *tokenClaims) {
+				c.Subject = ""
+			})), want: errTokenUnknown, reason: "sub claim"},
 		})
 	})
 
 	t.Run("secret and JWKS", func(t *testing.T) {
-		a := mustAuthenticator(t, AuthConfig{Secret: testSecret, JWKSURL: url})
+		a := mustAuthenticator(t, AuthConfig{Secret: testSecret, JWKSURL: url, Issuer: iss, Audience: aud})
 		runAuthCases(t, a, []authCase{
 			{name: "HS256", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims())},
 			{name: "RS256", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims())},
@@ -350,7 +370,13 @@ func TestAuthConstructorErrors(t *testing.T) {
 		{"only issuer", AuthConfig{Issuer: "https://id.example.com"}, "DISPATCHER_JWT_SECRET or DISPATCHER_JWKS_URL"},
 		{"short secret", AuthConfig{Secret: []byte("hunter2-is-not-a-good-secret")}, "at least 32"},
 		{"one byte short", AuthConfig{Secret: testSecret[:31]}, "at least 32"},
-		{"bad JWKS URL", AuthConfig{JWKSURL: "not a url"}, "DISPATCHER_JWKS_URL"},
+		{"bad JWKS URL", AuthConfig{JWKSURL: "not a url", Issuer: "https://id.example.com", Audience: "dispatchers"}, "DISPATCHER_JWKS_URL"},
+		{"JWKS without issuer or audience", AuthConfig{JWKSURL: "https://id.example.com/jwks"},
+			"DISPATCHER_JWKS_URL is set, so DISPATCHER_JWT_ISSUER and DISPATCHER_JWT_AUDIENCE must be set too"},
+		{"JWKS without audience", AuthConfig{JWKSURL: "https://id.example.com/jwks", Issuer: "https://id.example.com"},
+			"so DISPATCHER_JWT_AUDIENCE must be set too"},
+		{"JWKS and secret without issuer", AuthConfig{Secret: testSecret, JWKSURL: "https://id.example.com/jwks", Audience: "dispatchers"},
+			"so DISPATCHER_JWT_ISSUER must be set too"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := newAuthenticator(t.Context(), tc.cfg)
@@ -443,8 +469,8 @@ func TestAuthSignTokenErrors(t *testing.T) {
 
 func TestAuthPermissions(t *testing.T) {
 	got := Permissions()
-	if len(got) != 16 || !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
-		t.Errorf("Permissions() = %v, want 16 distinct sorted names", got)
+	if len(got) != 23 || !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
+		t.Errorf("Permissions() = %v, want 23 distinct sorted names", got)
 	}
 	got[0] = "changed"
 	if Permissions()[0] == "changed" {

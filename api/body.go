@@ -7,21 +7,52 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
 
 // limitBody refuses bodies over limit bytes with 413, before any handler
-// reads them.
+// reads them, and then drains what the client sends of them (see drain).
 func limitBody(limit int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		body := c.Request.Body
 		if c.Request.ContentLength > limit {
 			abort(c, errBodyTooLarge, fmt.Sprintf("request body is %d bytes; the limit is %d bytes", c.Request.ContentLength, limit))
+			drain(c, body)
 			return
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		c.Request.Body = http.MaxBytesReader(c.Writer, body, limit)
 		c.Next()
+		if c.Writer.Status() == http.StatusRequestEntityTooLarge {
+			drain(c, body) // a chunked body that went past the limit
+		}
 	}
+}
+
+// Bounds of drain: past them the connection is closed on the client.
+const (
+	maxDrainBytes = 4 << 20
+	drainTimeout  = 10 * time.Second
+)
+
+// drain reads and discards the rest of a refused body, up to maxDrainBytes
+// and for drainTimeout at most. Many clients (Python's urllib, most
+// HTTP/1.1 clients without Expect: 100-continue) send the whole body before
+// they read the answer; closing the connection on unread data resets it,
+// and they see a broken pipe instead of the 413. A client that asked for
+// 100-continue has sent nothing yet and gets its answer at once.
+func drain(c *gin.Context, body io.Reader) {
+	r := c.Request
+	if r.ProtoMajor != 1 || body == nil || body == http.NoBody || r.ContentLength > maxDrainBytes ||
+		strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return
+	}
+	// Not every ResponseWriter supports deadlines (httptest's does not);
+	// the server's ReadTimeout still bounds the read then.
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(drainTimeout))
+	_, _ = io.CopyN(io.Discard, body, maxDrainBytes)
 }
 
 // readBody reads the whole request body; on failure it answers and

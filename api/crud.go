@@ -26,6 +26,9 @@ type collection[T any, U interface {
 	delete func(s Store, ctx context.Context, id string) error
 	fields func(T) map[string]string // what RQL filters and sorts on
 	toWire func(T) any
+	// check, when not nil, vets an item as it is about to be saved,
+	// beyond its own validation: against the server's configuration.
+	check func(ctx context.Context, it T) error
 }
 
 // listAll answers GET /<collection>/v1?<rql>.
@@ -69,6 +72,12 @@ func (col collection[T, U, R]) post(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if col.check != nil {
+		if err := col.check(c.Request.Context(), it); err != nil {
+			fail(c, err)
+			return
+		}
+	}
 	if err := col.create(col.store, c.Request.Context(), &it); err != nil {
 		fail(c, err)
 		return
@@ -86,6 +95,21 @@ func (col collection[T, U, R]) put(c *gin.Context) {
 	if u == *new(U) {
 		abort(c, errEmptyBody, "the body changes nothing: give at least one field of the "+col.what)
 		return
+	}
+	if col.check != nil {
+		// The item as the update leaves it: the store applies u again in
+		// its transaction, which validates it, but knows no policy.
+		it, err := col.find(col.store, c.Request.Context(), c.Param("id"))
+		if err == nil {
+			err = u.Apply(&it)
+		}
+		if err == nil {
+			err = col.check(c.Request.Context(), it)
+		}
+		if err != nil {
+			fail(c, err)
+			return
+		}
 	}
 	if err := col.update(col.store, c.Request.Context(), c.Param("id"), u); err != nil {
 		fail(c, err)
@@ -118,5 +142,8 @@ func (s *Server) functions() collection[dispatcher.Function, dispatcher.Function
 		create: Store.CreateFunction, update: Store.UpdateFunction, delete: Store.DeleteFunction,
 		fields: func(f dispatcher.Function) map[string]string { return map[string]string{"id": f.ID, "name": f.Name} },
 		toWire: func(f dispatcher.Function) any { return wire.FromFunction(f) },
+		check: func(ctx context.Context, f dispatcher.Function) error {
+			return s.outbound.CheckFunction(ctx, s.resolver, f)
+		},
 	}
 }

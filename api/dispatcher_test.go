@@ -114,7 +114,7 @@ func TestErrors(t *testing.T) {
 		status, code                    int
 		mention                         string
 	}{
-		{"no permission", viewOnly, "POST", "/dispatchers/v1", `{"eventType":"e"}`, 401, 10, "CREATE_DISPATCHERS"},
+		{"no permission", viewOnly, "POST", "/dispatchers/v1", `{"eventType":"e"}`, 403, 10, "CREATE_DISPATCHERS"},
 		{"bad id", "", "GET", "/dispatchers/v1/nothex", "", 400, 12, "dispatcherId"},
 		{"bad action id", "", "DELETE", "/dispatchers/v1/" + id + "/actions/xyz", "", 400, 12, "actionId"},
 		{"empty body", "", "POST", "/dispatchers/v1", "", 400, 13, "empty"},

@@ -17,8 +17,14 @@ type wireError struct {
 
 // Wire errors that only the HTTP layer raises (they concern the request, not
 // the domain).
+//
+// errNoPermission keeps Extra Horizon's code and name but not its status:
+// Extra Horizon answers 401, which tells a client to authenticate again,
+// though the request was authenticated and is simply not allowed. 403 says
+// that (RFC 9110 §15.5.4), and clients that go by the code, as the SDK
+// does, see no difference.
 var (
-	errNoPermission     = wireError{10, "NO_PERMISSION_EXCEPTION", http.StatusUnauthorized}
+	errNoPermission     = wireError{10, "NO_PERMISSION_EXCEPTION", http.StatusForbidden}
 	errIDFormat         = wireError{12, "ID_FORMAT_EXCEPTION", http.StatusBadRequest}
 	errEmptyBody        = wireError{13, "EMPTY_BODY_EXCEPTION", http.StatusBadRequest}
 	errMissingFields    = wireError{14, "MISSING_REQUIRED_FIELDS_EXCEPTION", http.StatusBadRequest}
@@ -33,6 +39,7 @@ var (
 	errTokenUnknown     = wireError{117, "ACCESS_TOKEN_UNKNOWN_EXCEPTION", http.StatusUnauthorized}
 	errTokenExpired     = wireError{118, "ACCESS_TOKEN_EXPIRED_EXCEPTION", http.StatusUnauthorized}
 	errState            = wireError{409, "ILLEGAL_STATE_EXCEPTION", http.StatusConflict}
+	errTooManyRequests  = wireError{429, "TOO_MANY_REQUESTS_EXCEPTION", http.StatusTooManyRequests}
 	errUnavailable      = wireError{503, "SERVICE_UNAVAILABLE_EXCEPTION", http.StatusServiceUnavailable}
 	errInternal         = wireError{500, "INTERNAL_EXCEPTION", http.StatusInternalServerError}
 )

@@ -29,7 +29,11 @@ type Starter interface {
 // of CloudEvents answers with a list.
 func (s *Server) receiveEvents(c *gin.Context) {
 	events, envelope, batch, ok := s.readEvents(c)
-	if !ok {
+	if !ok || !maySend(c, events) {
+		return
+	}
+	if r := s.intake.take(principalOf(c), len(events)); r != nil {
+		refuse(c, r)
 		return
 	}
 	out := make([]wire.AcceptedEvent, 0, len(events))
@@ -83,6 +87,12 @@ func (s *Server) readCloudEvents(c *gin.Context, mediaType string) ([]dispatcher
 		abort(c, errEmptyBody, "the request body is empty; a CloudEvent is expected")
 		return nil, false, false
 	}
+	// The SDK panics on a header named just "ce-" (it reads the letter
+	// after the prefix); refuse it, as the name of no attribute.
+	if _, ok := c.Request.Header["Ce-"]; ok {
+		abort(c, errFieldFormat, `header "ce-": a CloudEvents attribute header needs the attribute's name after "ce-"`)
+		return nil, false, false
+	}
 	c.Request.Body = http.NoBody
 	if len(body) > 0 {
 		c.Request.Body = readCloser{bytes.NewReader(body)}
@@ -104,6 +114,11 @@ func (s *Server) readCloudEvents(c *gin.Context, mediaType string) ([]dispatcher
 	}
 	if len(ces) == 0 {
 		abort(c, errEmptyBody, "the batch holds no CloudEvents")
+		return nil, false, false
+	}
+	if len(ces) > dispatcher.MaxEventBatch {
+		abort(c, errFieldFormat, fmt.Sprintf("batch: holds %d CloudEvents; a batch may hold at most %d, send the rest in another request",
+			len(ces), dispatcher.MaxEventBatch))
 		return nil, false, false
 	}
 	out := make([]dispatcher.Event, len(ces))

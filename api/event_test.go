@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/wire"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func (hs *harness) post(path, contentType, body string, headers map[string]string) *httptest.ResponseRecorder {
@@ -128,9 +130,53 @@ func TestEventErrors(t *testing.T) {
 		t.Fatalf("refused events were started: %v", hs.starter.events)
 	}
 
+	// Found by FuzzEvents: the CloudEvents SDK panicked on it (a 500).
+	rec := hs.post("/events/v1", "application/json", `{}`, map[string]string{
+		"ce-specversion": "1.0", "ce-id": "b1", "ce-type": "t", "ce-source": "/s", "ce-": "x"})
+	var noName map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &noName)
+	wantError(t, rec.Code, noName, 400, 15, `header "ce-"`)
+
 	hs.starter.err = dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: connection refused")
-	rec := hs.post("/events/v1", "application/json", `{"type":"t"}`, nil)
+	rec = hs.post("/events/v1", "application/json", `{"type":"t"}`, nil)
 	var body map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &body)
 	wantError(t, rec.Code, body, 503, 503, "temporal")
+}
+
+// TestEventBatchSize shows that a CloudEvents batch may hold
+// dispatcher.MaxEventBatch events, and that a larger one is refused whole,
+// with the field and the limit named, before any event is started.
+func TestEventBatchSize(t *testing.T) {
+	starter := &fakeStarter{}
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Disabled: true}, MaxBodyBytes: 4096, MaxEventBytes: 1 << 20},
+		Deps{Starter: starter, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(n int) string {
+		evs := make([]string, n)
+		for i := range evs {
+			evs[i] = fmt.Sprintf(`{"specversion":"1.0","id":"e-%d-%d","source":"s","type":"t"}`, n, i)
+		}
+		return "[" + strings.Join(evs, ",") + "]"
+	}
+	post := func(body string) (int, map[string]any) {
+		req := httptest.NewRequest("POST", "/events/v1", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/cloudevents-batch+json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+		return rec.Code, out
+	}
+	if code, _ := post(batch(dispatcher.MaxEventBatch)); code != http.StatusAccepted || len(starter.events) != dispatcher.MaxEventBatch {
+		t.Fatalf("a batch of %d = %d, %d started", dispatcher.MaxEventBatch, code, len(starter.events))
+	}
+	starter.events = nil
+	code, body := post(batch(dispatcher.MaxEventBatch + 1))
+	wantError(t, code, body, 400, 15, fmt.Sprintf("batch: holds %d CloudEvents; a batch may hold at most %d", dispatcher.MaxEventBatch+1, dispatcher.MaxEventBatch))
+	if len(starter.events) != 0 {
+		t.Fatalf("%d events of a refused batch were started", len(starter.events))
+	}
 }

@@ -39,7 +39,7 @@ const dryRunSample = 10
 // workflow ID with 400 code 12.
 func validWorkflowID(c *gin.Context) {
 	if id := c.Param("workflowId"); !dispatcher.ValidWorkflowID(id) {
-		abort(c, errIDFormat, fmt.Sprintf("workflowId: %q is not the workflow ID of a dispatch (dispatch-<event id>)", id))
+		abort(c, errIDFormat, fmt.Sprintf("workflowId: %q is not the workflow ID of a dispatch ([<tenant>:]dispatch-<event id>)", id))
 		return
 	}
 	c.Next()
@@ -48,7 +48,7 @@ func validWorkflowID(c *gin.Context) {
 // validBulkReplayID refuses a malformed bulk replay id with 400 code 12.
 func validBulkReplayID(c *gin.Context) {
 	if id := c.Param("id"); !dispatcher.ValidBulkReplayID(id) {
-		abort(c, errIDFormat, fmt.Sprintf("id: %q is not the id of a bulk replay (bulk-replay-<24 hex digits>)", id))
+		abort(c, errIDFormat, fmt.Sprintf("id: %q is not the id of a bulk replay ([<tenant>:]bulk-replay-<24 hex digits>)", id))
 		return
 	}
 	c.Next()
@@ -121,14 +121,64 @@ func (s *Server) listExecutions(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// getExecution answers GET /executions/v1/{workflowId}.
+// getExecution answers GET /executions/v1/{workflowId}. It shows the
+// event's content and the configuration only to those who may see them
+// elsewhere (see withhold).
 func (s *Server) getExecution(c *gin.Context) {
 	d, err := s.executions.Get(c.Request.Context(), c.Param("workflowId"), c.Query("runId"))
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, wire.FromExecutionDetail(d))
+	out := wire.FromExecutionDetail(d)
+	withhold(&out, principalOf(c))
+	c.JSON(http.StatusOK, out)
+}
+
+// withhold leaves out of an execution's detail what VIEW_EXECUTIONS alone
+// does not show: the event's content (VIEW_EVENT_CONTENT: what producers
+// send holds personal data), the dispatchers with their actions' data and
+// recipients (VIEW_DISPATCHERS, as at /dispatchers/v1) and the functions
+// (VIEW_FUNCTIONS, as at /functions/v1). It names each part it leaves out
+// in d.Withheld, with the permission that would show it.
+func withhold(d *wire.ExecutionDetail, p principal) {
+	hide := func(part, perm string, clear func()) {
+		if p.Permissions[perm] {
+			return
+		}
+		clear()
+		if d.Withheld == nil {
+			d.Withheld = make(map[string]string)
+		}
+		d.Withheld[part] = perm
+	}
+	hide("event.content", PermViewEventContent, func() { d.Event.Content = nil })
+	if d.Config != nil {
+		hide("config.dispatchers", PermViewDispatchers, func() { d.Config.Dispatchers = nil })
+		hide("config.functions", PermViewFunctions, func() { d.Config.Functions = nil })
+	}
+}
+
+// historyPermissions are what a run's raw history needs besides
+// VIEW_EXECUTIONS: it holds the event and the configuration, and nothing
+// can be left out of it.
+var historyPermissions = []string{PermViewEventContent, PermViewDispatchers, PermViewFunctions}
+
+// requireToo returns the middleware that refuses, with 403 code 10 naming
+// every one missing, a request whose principal lacks one of perms; why
+// says what they guard.
+func requireToo(why string, perms ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var missing []string
+		for _, perm := range perms {
+			if !principalOf(c).Permissions[perm] {
+				missing = append(missing, perm)
+			}
+		}
+		if len(missing) > 0 {
+			abort(c, errNoPermission, fmt.Sprintf("permissions %s are required too: %s", strings.Join(missing, ", "), why))
+		}
+	}
 }
 
 // executionHistory answers GET /executions/v1/{workflowId}/history.
@@ -216,6 +266,12 @@ func (s *Server) bulkReplay(c *gin.Context) {
 	}
 	key, ok := idempotencyKey(c)
 	if !ok {
+		return
+	}
+	// Checked here too, so that a rate below the floor is a 400 at once,
+	// whatever the executions service does.
+	if err := dispatcher.CheckReplayRate(req.Rate); err != nil {
+		fail(c, err)
 		return
 	}
 	r := dispatcher.BulkReplayRequest{Filter: f, Actions: req.Actions, Config: req.Config, Rate: req.Rate,

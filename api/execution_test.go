@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -174,7 +175,6 @@ func TestExecutionsErrors(t *testing.T) {
 		{"POST", "/executions/v1/dispatch-evt-1/replay", `[1]`, nil, 400, 22, "JSON object"},
 		{"POST", "/executions/v1/dispatch-evt-1/replay", "", dispatcher.Errorf(dispatcher.ESTATE, "dispatch dispatch-evt-1 is still running"), 409, 409, "still running"},
 		{"GET", "/executions/v1/dispatch-evt-1", "", dispatcher.Errorf(dispatcher.ENOTFOUND, "no dispatch"), 404, 16, "no dispatch"},
-		{"POST", "/executions/v1/replays", `{"rate":1000}`, dispatcher.Errorf(dispatcher.EINVALID, "rate: too fast"), 400, 15, "rate"},
 		{"GET", "/executions/v1", "", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable"), 503, 503, "unavailable"},
 	} {
 		f.err = tt.err
@@ -264,9 +264,9 @@ func TestExecutionsPermissions(t *testing.T) {
 	}{
 		{"GET", "/executions/v1", http.StatusOK},
 		{"GET", "/executions/v1/dispatch-evt-1", http.StatusOK},
-		{"POST", "/executions/v1/dispatch-evt-1/replay", http.StatusUnauthorized},
-		{"POST", "/executions/v1/dispatch-evt-1/cancel", http.StatusUnauthorized},
-		{"POST", "/executions/v1/replays", http.StatusUnauthorized},
+		{"POST", "/executions/v1/dispatch-evt-1/replay", http.StatusForbidden},
+		{"POST", "/executions/v1/dispatch-evt-1/cancel", http.StatusForbidden},
+		{"POST", "/executions/v1/replays", http.StatusForbidden},
 	} {
 		req := httptest.NewRequest(tt.method, tt.path, nil)
 		req.Header.Set("Authorization", "Bearer "+viewer)
@@ -275,5 +275,121 @@ func TestExecutionsPermissions(t *testing.T) {
 		if rec.Code != tt.status {
 			t.Errorf("%s %s with VIEW_EXECUTIONS only = %d, want %d", tt.method, tt.path, rec.Code, tt.status)
 		}
+	}
+}
+
+// TestBulkReplayRateBounds shows that the API refuses a bulk replay rate
+// outside [MinReplayRate, MaxReplayRate] with a 400 that names the field
+// and the bounds, before the executions service (and Temporal) is asked.
+func TestBulkReplayRateBounds(t *testing.T) {
+	f := &fakeExecutions{}
+	do := executionsServer(t, f)
+	for _, body := range []string{
+		`{"rate":0.001}`, `{"rate":0.009,"dryRun":true}`, `{"rate":-1}`, `{"rate":1e-300}`, `{"rate":1000}`, `{"rate":100.5,"dryRun":true}`,
+	} {
+		code, out := do("POST", "/executions/v1/replays", body)
+		wantError(t, code, out, 400, 15, "rate: must be between 0.01 and 100 replays per second")
+	}
+	if f.dryRuns != 0 || f.bulkStarts != 0 {
+		t.Fatalf("the executions service was asked: %d dry runs, %d starts", f.dryRuns, f.bulkStarts)
+	}
+	for _, body := range []string{`{"rate":0.01,"dryRun":true}`, `{"rate":100,"dryRun":true}`, `{"dryRun":true}`} {
+		if code, out := do("POST", "/executions/v1/replays", body); code != 200 {
+			t.Errorf("%s = %d %v, want 200", body, code, out)
+		}
+	}
+}
+
+// detailedExecutions answers Get with a detail that holds an event's
+// content and a configuration.
+type detailedExecutions struct {
+	fakeExecutions
+}
+
+func (f *detailedExecutions) Get(context.Context, string, string) (dispatcher.ExecutionDetail, error) {
+	return dispatcher.ExecutionDetail{Execution: sampleExecution,
+		Event: dispatcher.Event{ID: "evt-1", Type: "user_deleted", Content: json.RawMessage(`{"email":"ann@example.com"}`)},
+		Config: &dispatcher.Config{Version: 7,
+			Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "gdpr", EventType: "user_deleted", Actions: []dispatcher.Action{{ID: "a1",
+				Type: dispatcher.ActionMail, TemplateID: "0123456789abcdef01234567", Recipients: dispatcher.Recipients{To: []string{"dpo@example.com"}}}}}},
+			Functions: []dispatcher.FunctionRef{{Name: "erase", Kind: dispatcher.FunctionHTTP}}},
+	}, nil
+}
+
+// TestExecutionDetailPermissions shows that an execution's detail shows
+// the event's content and the configuration only with the permissions that
+// show them elsewhere, says what it left out, and that the raw history,
+// which cannot leave anything out, needs them all.
+func TestExecutionDetailPermissions(t *testing.T) {
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
+		Deps{Executions: &detailedExecutions{}, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string, perms ...string) (int, string) {
+		t.Helper()
+		tok, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "support", Permissions: perms, TTL: time.Hour}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	for _, tt := range []struct {
+		name     string
+		perms    []string
+		shown    []string // fragments the answer must hold
+		hidden   []string // fragments it must not
+		withheld map[string]string
+	}{
+		{"executions only", []string{PermViewExecutions},
+			[]string{`"content":null`, `"dispatchers":null`, `"functions":null`, `"version":7`},
+			[]string{"ann@example.com", "dpo@example.com", "gdpr", `"erase"`},
+			map[string]string{"event.content": PermViewEventContent, "config.dispatchers": PermViewDispatchers, "config.functions": PermViewFunctions}},
+		{"with event content and dispatchers", []string{PermViewExecutions, PermViewEventContent, PermViewDispatchers},
+			[]string{"ann@example.com", "dpo@example.com", "gdpr", `"functions":null`},
+			[]string{`"erase"`},
+			map[string]string{"config.functions": PermViewFunctions}},
+		{"everything", Permissions(),
+			[]string{"ann@example.com", "dpo@example.com", "gdpr", `"erase"`},
+			[]string{`"withheld"`},
+			nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := get("/executions/v1/dispatch-evt-1", tt.perms...)
+			if code != http.StatusOK {
+				t.Fatalf("detail = %d %s", code, body)
+			}
+			for _, s := range tt.shown {
+				if !strings.Contains(body, s) {
+					t.Errorf("detail lacks %s: %s", s, body)
+				}
+			}
+			for _, s := range tt.hidden {
+				if strings.Contains(body, s) {
+					t.Errorf("detail shows %s: %s", s, body)
+				}
+			}
+			var d struct {
+				Withheld map[string]string `json:"withheld"`
+			}
+			if err := json.Unmarshal([]byte(body), &d); err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(d.Withheld, tt.withheld) {
+				t.Errorf("withheld = %v, want %v", d.Withheld, tt.withheld)
+			}
+		})
+	}
+
+	code, body := get("/executions/v1/dispatch-evt-1/history", PermViewExecutions, PermViewDispatchers)
+	var e map[string]any
+	_ = json.Unmarshal([]byte(body), &e)
+	wantError(t, code, e, 403, 10, "permissions VIEW_EVENT_CONTENT, VIEW_FUNCTIONS are required too: a run's history holds its event and configuration")
+	if code, body := get("/executions/v1/dispatch-evt-1/history", PermViewExecutions, PermViewEventContent, PermViewDispatchers, PermViewFunctions); code != 200 {
+		t.Errorf("history with every permission it needs = %d %s", code, body)
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -28,7 +29,9 @@ func (s *Server) health(c *gin.Context) {
 }
 
 // ready answers 200 only when every dependency answers, 503 otherwise,
-// naming each check's result.
+// saying which is "ok" and which "down". The endpoint needs no token, so a
+// check's error, which may name hosts, users or file paths, goes to the log
+// and never to the answer.
 func (s *Server) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
@@ -41,7 +44,8 @@ func (s *Server) ready(c *gin.Context) {
 	status := http.StatusOK
 	for _, name := range names {
 		if err := s.checks[name](ctx); err != nil {
-			results[name] = err.Error()
+			logger(ctx).WarnContext(ctx, "readiness check failed", "check", name, "err", err)
+			results[name] = "down"
 			status = http.StatusServiceUnavailable
 			continue
 		}
@@ -55,12 +59,17 @@ func (s *Server) ready(c *gin.Context) {
 }
 
 // NewOpsHandler serves only /health, /healthz, /readyz and /metrics: what a
-// worker-only process exposes to its orchestrator and to Prometheus.
-func NewOpsHandler(checks map[string]Check, reg prometheus.Gatherer, build BuildInfo) http.Handler {
+// worker-only process exposes to its orchestrator and to Prometheus. log
+// receives why a readiness check failed; nil discards it.
+func NewOpsHandler(checks map[string]Check, reg prometheus.Gatherer, build BuildInfo, log *slog.Logger) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(gin.Recovery())
-	s := &Server{checks: checks, build: build}
+	s := &Server{checks: checks, build: build, log: log}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	r.Use(s.requestLog())
 	r.GET("/health", s.health)
 	r.GET("/healthz", s.health)
 	r.GET("/readyz", s.ready)

@@ -44,6 +44,8 @@ var openAPIPublic = []openAPIRoute{
 	{"GET", "/openapi.json"},
 	{"GET", "/metrics"},
 	{"GET", "/dispatchers/v1/health"},
+	{"OPTIONS", "/codec/decode"}, // CORS preflights carry no token
+	{"OPTIONS", "/codec/encode"},
 }
 
 func loadOpenAPI(t *testing.T, data []byte) *openapi3.T {
@@ -194,8 +196,10 @@ func TestOpenAPIRouteParityReportsDrift(t *testing.T) {
 
 // TestOpenAPISecurity checks each operation's security against the engine:
 // with a valid token that holds no permission, every protected route answers
-// 401 code 10 naming the permission the document names, and every public
-// one answers without asking for a token.
+// 403 code 10 naming the permission the document names, and every public
+// one answers without asking for a token. Every protected operation
+// documents 401 (not authenticated), 403 (not allowed) and 429 (rate
+// limited).
 func TestOpenAPISecurity(t *testing.T) {
 	secret := []byte("openapi-test-secret-0123456789abcdef")
 	engine := newOpenAPIEngine(t, AuthConfig{Secret: secret})
@@ -227,6 +231,10 @@ func TestOpenAPISecurity(t *testing.T) {
 				t.Errorf("%s: the description does not name the permission %s", r, perm)
 			case op.Responses.Value("401") == nil:
 				t.Errorf("%s: no 401 response", r)
+			case op.Responses.Value("403") == nil:
+				t.Errorf("%s: no 403 response", r)
+			case op.Responses.Value("429") == nil:
+				t.Errorf("%s: no 429 response", r)
 			}
 
 			req := httptest.NewRequest(r.Method, param.ReplaceAllString(path, id), strings.NewReader("{}"))
@@ -242,7 +250,7 @@ func TestOpenAPISecurity(t *testing.T) {
 			}
 			var body wire.Error
 			_ = json.Unmarshal(rec.Body.Bytes(), &body)
-			if want := "permission " + perm + " is required"; rec.Code != http.StatusUnauthorized || body.Code != 10 || body.Message != want {
+			if want := "permission " + perm + " is required"; rec.Code != http.StatusForbidden || body.Code != 10 || body.Message != want {
 				t.Errorf("%s: without permissions the route answered %d %+v; the document says it requires %s", r, rec.Code, body, perm)
 			}
 		}

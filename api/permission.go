@@ -27,6 +27,26 @@ const (
 	PermViewExecutions   = "VIEW_EXECUTIONS"
 	PermReplayExecutions = "REPLAY_EXECUTIONS"
 	PermCancelExecutions = "CANCEL_EXECUTIONS"
+	// PermViewEventContent shows what producers sent: the content of the
+	// events that executions ran for. Events carry personal data (whom to
+	// mail, which user was deleted), which VIEW_EXECUTIONS alone, enough
+	// to find and replay failures, does not show.
+	PermViewEventContent = "VIEW_EVENT_CONTENT"
+
+	// PermDecodePayloads lets the Temporal Web UI decrypt the payloads of
+	// histories through /codec/decode: everything a run read and wrote,
+	// events and configuration included. PermEncodePayloads encrypts
+	// (the UI's signals and starts).
+	PermDecodePayloads = "DECODE_PAYLOADS"
+	PermEncodePayloads = "ENCODE_PAYLOADS"
+
+	// PermViewAudit reads the audit trail: who changed what, when, from
+	// where.
+	PermViewAudit = "VIEW_AUDIT"
+
+	PermViewAPIKeys   = "VIEW_APIKEYS"
+	PermCreateAPIKeys = "CREATE_APIKEYS"
+	PermDeleteAPIKeys = "DELETE_APIKEYS"
 )
 
 // Permissions returns every permission the service checks, sorted. It is
@@ -39,7 +59,10 @@ func Permissions() []string {
 		PermCreateEvents,
 		PermViewTemplates, PermCreateTemplates, PermUpdateTemplates, PermDeleteTemplates,
 		PermViewFunctions, PermCreateFunctions, PermUpdateFunctions, PermDeleteFunctions,
-		PermViewExecutions, PermReplayExecutions, PermCancelExecutions,
+		PermViewExecutions, PermReplayExecutions, PermCancelExecutions, PermViewEventContent,
+		PermViewAPIKeys, PermCreateAPIKeys, PermDeleteAPIKeys,
+		PermDecodePayloads, PermEncodePayloads,
+		PermViewAudit,
 	}
 	slices.Sort(all)
 	return all

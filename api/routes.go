@@ -15,7 +15,10 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	r.GET("/openapi.json", serveOpenAPI)
 	r.GET("/metrics", serveMetrics(metrics))
 
-	auth := s.auth.authenticate()
+	// Every authenticated route counts against the request limits but
+	// the intake, which counts events once it has read them.
+	authenticate := s.auth.authenticate()
+	auth := then(authenticate, limitRequests(s.requests))
 	body := limitBody(s.cfg.MaxBodyBytes)
 	d := r.Group("/dispatchers/v1")
 	d.GET("/health", s.health)
@@ -33,8 +36,8 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	d.DELETE("/:dispatcherId/actions/:actionId", auth, require(PermUpdateDispatchers), validID("dispatcherId", "actionId"), s.deleteAction)
 
 	events := limitBody(s.cfg.MaxEventBytes)
-	r.POST("/events/v1", auth, require(PermCreateEvents), events, s.receiveEvents)
-	r.POST("/events/v1/", auth, require(PermCreateEvents), events, s.receiveEvents)
+	r.POST("/events/v1", authenticate, require(PermCreateEvents), events, s.receiveEvents)
+	r.POST("/events/v1/", authenticate, require(PermCreateEvents), events, s.receiveEvents)
 
 	tpl, t := s.templates(), r.Group("/templates/v1")
 	for _, root := range []string{"", "/"} {
@@ -55,6 +58,16 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	f.PUT("/:id", auth, require(PermUpdateFunctions), validID("id"), body, fns.put)
 	f.DELETE("/:id", auth, require(PermDeleteFunctions), validID("id"), fns.remove)
 
+	k := r.Group("/apikeys/v1")
+	for _, root := range []string{"", "/"} {
+		k.GET(root, auth, require(PermViewAPIKeys), s.listAPIKeys)
+		k.POST(root, auth, require(PermCreateAPIKeys), body, s.createAPIKey)
+	}
+	k.DELETE("/:id", auth, require(PermDeleteAPIKeys), validID("id"), s.revokeAPIKey)
+
+	r.GET("/audit/v1", auth, require(PermViewAudit), s.listAudit)
+	r.GET("/audit/v1/", auth, require(PermViewAudit), s.listAudit)
+
 	x := r.Group("/executions/v1")
 	x.GET("", auth, require(PermViewExecutions), s.listExecutions)
 	x.GET("/failures", auth, require(PermViewExecutions), s.executionFailures)
@@ -62,7 +75,16 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	x.GET("/replays/:id", auth, require(PermViewExecutions), validBulkReplayID, s.getBulkReplay)
 	x.POST("/replays/:id/cancel", auth, require(PermReplayExecutions), validBulkReplayID, s.cancelBulkReplay)
 	x.GET("/:workflowId", auth, require(PermViewExecutions), validWorkflowID, s.getExecution)
-	x.GET("/:workflowId/history", auth, require(PermViewExecutions), validWorkflowID, s.executionHistory)
+	x.GET("/:workflowId/history", auth, require(PermViewExecutions),
+		requireToo("a run's history holds its event and configuration", historyPermissions...), validWorkflowID, s.executionHistory)
 	x.POST("/:workflowId/replay", auth, require(PermReplayExecutions), validWorkflowID, body, s.replayExecution)
 	x.POST("/:workflowId/cancel", auth, require(PermCancelExecutions), validWorkflowID, s.cancelExecution)
+
+	// The codec server of the Temporal Web UI; browsers ask first
+	// (OPTIONS, without a token).
+	cors, codecBody := codecCORS(s.cfg.CodecOrigins), limitBody(codecBodyBytes)
+	r.OPTIONS("/codec/decode", cors)
+	r.OPTIONS("/codec/encode", cors)
+	r.POST("/codec/decode", cors, auth, require(PermDecodePayloads), codecBody, s.codec)
+	r.POST("/codec/encode", cors, auth, require(PermEncodePayloads), codecBody, s.codec)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -45,6 +46,18 @@ type Store interface {
 	CreateFunction(ctx context.Context, f *dispatcher.Function) error
 	UpdateFunction(ctx context.Context, id string, u dispatcher.FunctionUpdate) error
 	DeleteFunction(ctx context.Context, id string) error
+
+	// FindAuditRecords returns a page of the caller's tenant's audit
+	// trail, newest first unless the query sorts otherwise, and how many
+	// records its filter matches.
+	FindAuditRecords(ctx context.Context, q dispatcher.Query) ([]dispatcher.AuditRecord, int, error)
+
+	// API keys are the caller's tenant's; FindAPIKeyByHash and
+	// TouchAPIKey (keyLookup) serve authentication, across tenants.
+	FindAPIKeys(ctx context.Context) ([]dispatcher.APIKey, error)
+	CreateAPIKey(ctx context.Context, k *dispatcher.APIKey) error
+	RevokeAPIKey(ctx context.Context, id string) error
+	keyLookup
 }
 
 // Check reports whether a dependency answers; /readyz runs them all.
@@ -55,6 +68,16 @@ type Config struct {
 	Auth          AuthConfig
 	MaxBodyBytes  int64 // admin request bodies above it get 413
 	MaxEventBytes int64 // event bodies above it get 413
+	// Outbound is where task functions may go: a function it refuses is
+	// not saved (400 naming the field). Its zero value allows https to
+	// public addresses and no task queue.
+	Outbound dispatcher.Outbound
+	// Limits answer 429 to tokens and tenants that send too much; the
+	// zero value limits nothing.
+	Limits RateLimits
+	// CodecOrigins are the origins (https://host[:port]) of the Temporal
+	// Web UIs whose browsers may call /codec/*.
+	CodecOrigins []string
 }
 
 // Deps are the API's dependencies.
@@ -67,9 +90,14 @@ type Deps struct {
 	Logger   *slog.Logger         // nil discards
 	Now      func() time.Time     // nil means time.Now
 	Build    BuildInfo            // shown on /health
+	Resolver dispatcher.Resolver  // looks up functions' hosts; nil means net.DefaultResolver
 
 	// Executions serves /executions/v1; nil leaves those routes failing.
 	Executions Executions
+	// Codec serves Temporal's codec server protocol at /codec/encode and
+	// /codec/decode (converter.NewPayloadCodecHTTPHandler); nil answers
+	// 404 there.
+	Codec http.Handler
 }
 
 // Server holds the API's dependencies; its methods are the handlers.
@@ -84,7 +112,14 @@ type Server struct {
 	now     func() time.Time
 	build   BuildInfo
 
-	executions Executions // serves /executions/v1
+	outbound dispatcher.Outbound // checks functions before they are saved
+	resolver dispatcher.Resolver
+
+	executions   Executions   // serves /executions/v1
+	codecHandler http.Handler // serves /codec/*; nil: none
+
+	requests *limiter // requests to every authenticated route but intake
+	intake   *limiter // events at /events/v1
 }
 
 // NewServer returns the API's HTTP handler. ctx bounds background work
@@ -93,22 +128,34 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	if cfg.MaxBodyBytes <= 0 || cfg.MaxEventBytes <= 0 {
 		return nil, fmt.Errorf("body limits must be positive, got %d and %d", cfg.MaxBodyBytes, cfg.MaxEventBytes)
 	}
+	if err := cfg.Limits.check(); err != nil {
+		return nil, err
+	}
 	auth, err := newAuthenticator(ctx, cfg.Auth)
 	if err != nil {
 		return nil, err
+	}
+	if deps.Store != nil {
+		auth.keys = deps.Store
 	}
 	m, err := newMetrics(deps.Registry)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: deps.Store, starter: deps.Starter, auth: auth, checks: deps.Checks, metrics: m,
-		log: deps.Logger, now: deps.Now, build: deps.Build, executions: deps.Executions}
+		log: deps.Logger, now: deps.Now, build: deps.Build, executions: deps.Executions,
+		outbound: cfg.Outbound, resolver: deps.Resolver, codecHandler: deps.Codec}
+	if s.resolver == nil {
+		s.resolver = net.DefaultResolver
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.requests = newLimiter(cfg.Limits.Token, cfg.Limits.Tenant, "requests", s.now)
+	s.intake = newLimiter(cfg.Limits.IntakeToken, cfg.Limits.IntakeTenant, "events", s.now)
 	if cfg.Auth.Disabled {
 		s.log.WarnContext(ctx, "authentication is disabled: every request acts as \"anonymous\" with every permission")
 	}

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,8 +45,10 @@ func newHarness(t *testing.T, url string) *harness {
 	var ticks atomic.Int64
 	store := models.NewStore(db, func() time.Time { return time.Now().Add(time.Duration(ticks.Add(1)) * time.Millisecond) })
 	starter := &fakeStarter{}
-	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
-		Deps{Store: store, Starter: starter, Registry: prometheus.NewRegistry(), Checks: map[string]Check{"database": store.Ping}})
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048,
+		Outbound: harnessOutbound(t)},
+		Deps{Store: store, Starter: starter, Registry: prometheus.NewRegistry(), Checks: map[string]Check{"database": store.Ping},
+			Resolver: harnessHosts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,5 +178,48 @@ func TestEventTypeSeriesAreBounded(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(m.events.WithLabelValues("_other", "cloudevents", "false")); v != 50 {
 		t.Fatalf("_other = %v, want 50", v)
+	}
+}
+
+// TestReadinessNamesDependencyNotError shows that /readyz, which needs no
+// token, says which dependency is down but never its error, which may name
+// hosts, users or paths; the log gets the error.
+func TestReadinessNamesDependencyNotError(t *testing.T) {
+	const secret = "dial tcp 10.1.2.3:5432: password authentication failed for user \"dispatcher\""
+	checks := map[string]Check{
+		"database": func(context.Context) error { return errors.New(secret) },
+		"temporal": func(context.Context) error { return nil },
+	}
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	api, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
+		Deps{Checks: checks, Registry: prometheus.NewRegistry(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range map[string]http.Handler{
+		"api":    api,
+		"worker": NewOpsHandler(checks, prometheus.NewRegistry(), BuildInfo{}, log),
+	} {
+		logs.Reset()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		var body struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, rec.Body)
+		}
+		if rec.Code != http.StatusServiceUnavailable || body.Status != "not ready" ||
+			body.Checks["database"] != "down" || body.Checks["temporal"] != "ok" {
+			t.Errorf("%s: readyz = %d %s, want 503 with database down and temporal ok", name, rec.Code, rec.Body)
+		}
+		if strings.Contains(rec.Body.String(), "10.1.2.3") || strings.Contains(rec.Body.String(), "password") {
+			t.Errorf("%s: readyz shows the check's error: %s", name, rec.Body)
+		}
+		if !strings.Contains(logs.String(), "password authentication failed") || !strings.Contains(logs.String(), "check=database") {
+			t.Errorf("%s: the log lacks the failed check's error:\n%s", name, logs.String())
+		}
 	}
 }

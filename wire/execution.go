@@ -60,6 +60,10 @@ type ExecutionDetail struct {
 	Failure string          `json:"failure,omitempty"`
 	Runs    []Execution     `json:"runs"`
 	Audit   []AuditEntry    `json:"audit"`
+	// Withheld names the parts left out (null) because the caller lacks
+	// the permission that shows them, and that permission: e.g.
+	// {"event.content": "VIEW_EVENT_CONTENT"}.
+	Withheld map[string]string `json:"withheld,omitempty"`
 }
 
 // DispatchedEvent is the event a dispatch ran for.

@@ -2,10 +2,15 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/api"
+	"github.com/dispatcherhq/dispatcher/encryption"
 )
 
 // config is everything the process reads from its environment. The README's
@@ -16,16 +21,22 @@ type config struct {
 	HTTPAddr       string
 	MaxBodyBytes   int64
 	MaxEventBytes  int64
+	Limits         api.RateLimits
 	JWTSecret      string
 	JWKSURL        string
 	JWTIssuer      string
 	JWTAudience    string
 	AuthDisabled   bool
+	Keys           *encryption.KeyRing // DISPATCHER_ENCRYPTION_KEY; nil: none
 	TemporalAddr   string
 	TemporalNS     string
 	Temporal       temporalConnection
 	TemporalUIURL  string
+	CodecOrigins   []string // may call /codec/* from a browser
 	TaskQueue      string
+	OutboundAllow  []string
+	FunctionQueues []string
+	Outbound       dispatcher.Outbound // built from the two above
 	SMTPURL        string
 	MailFrom       string
 	LocalCallLimit time.Duration
@@ -52,11 +63,16 @@ var settings = []setting{
 	{"DISPATCHER_HTTP_ADDR", "127.0.0.1:8080", "Address the API listens on (`:0` picks a free port).", str(func(c *config) *string { return &c.HTTPAddr })},
 	{"DISPATCHER_MAX_BODY_BYTES", "1048576", "Largest admin request body; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxBodyBytes })},
 	{"DISPATCHER_MAX_EVENT_BYTES", "262144", "Largest event body at `/events/v1`; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxEventBytes })},
+	{"DISPATCHER_RATE_LIMIT", "100,200", "Requests a second that one token may send to the API (all but `/events/v1`), and after a comma how many at once; more get 429 with `Retry-After`. `0` turns the limit off. Limits count per process.", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.Token })},
+	{"DISPATCHER_TENANT_RATE_LIMIT", "500,1000", "The same for all the tokens of one tenant together (tokens without a `tenant` claim share one).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.Tenant })},
+	{"DISPATCHER_INTAKE_RATE_LIMIT", "1000,2000", "Events a second that one token may send to `/events/v1` (a batch counts each event), and after a comma how many at once (at least the largest batch, 100).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeToken })},
+	{"DISPATCHER_TENANT_INTAKE_RATE_LIMIT", "2000,4000", "The same for all the tokens of one tenant together.", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeTenant })},
 	{"DISPATCHER_JWT_SECRET", "", "HS256 secret (at least 32 bytes) that tokens are signed with; `dispatcher token` signs with it.", str(func(c *config) *string { return &c.JWTSecret })},
 	{"DISPATCHER_JWKS_URL", "", "JWKS URL whose keys verify RS256/ES256 tokens (refreshed in the background).", str(func(c *config) *string { return &c.JWKSURL })},
-	{"DISPATCHER_JWT_ISSUER", "", "When set, tokens must carry this `iss`.", str(func(c *config) *string { return &c.JWTIssuer })},
-	{"DISPATCHER_JWT_AUDIENCE", "", "When set, tokens must carry this `aud`.", str(func(c *config) *string { return &c.JWTAudience })},
-	{"DISPATCHER_AUTH_DISABLED", "false", "`true` turns authentication off (every request may do everything). Never in production.", boolean(func(c *config) *bool { return &c.AuthDisabled })},
+	{"DISPATCHER_JWT_ISSUER", "", "When set, tokens must carry this `iss`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTIssuer })},
+	{"DISPATCHER_JWT_AUDIENCE", "", "When set, tokens must carry this `aud`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTAudience })},
+	{"DISPATCHER_AUTH_DISABLED", "false", "`true` turns authentication off (every request may do everything); refused unless `DISPATCHER_HTTP_ADDR` is a loopback address. Never in production.", boolean(func(c *config) *bool { return &c.AuthDisabled })},
+	{"DISPATCHER_ENCRYPTION_KEY", "", "Keys that encrypt function secrets and headers in the database and every Temporal payload (AES-256-GCM): comma-separated `id:base64key` entries, the first encrypting, all of them decrypting, so keys rotate (docs/operations.md). `dispatcher encryption keygen` makes one. Every process needs the same keys. Unset: stored and sent in clear text, with a warning at start-up. Secret: never printed.", keyRing(func(c *config) **encryption.KeyRing { return &c.Keys })},
 	{"TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port.", str(func(c *config) *string { return &c.TemporalAddr })},
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace (Temporal Cloud: `<namespace>.<account>`).", str(func(c *config) *string { return &c.TemporalNS })},
 	{"TEMPORAL_TLS", "false", "`true` connects to Temporal over TLS, verifying the frontend's certificate against the system's CAs or `TEMPORAL_TLS_SERVER_CA_CERT_PATH`. Implied by `TEMPORAL_API_KEY` and by every other `TEMPORAL_TLS_*` setting.", boolean(func(c *config) *bool { return &c.Temporal.TLS })},
@@ -70,7 +86,10 @@ var settings = []setting{
 	{"DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES", "1000", "First attempts of actions (local activities) one process runs at once. They wait on I/O: each costs a goroutine and a connection, not a core.", integer(func(c *config) *int64 { return &c.Temporal.MaxLocalActivities })},
 	{"DISPATCHER_MAX_CONCURRENT_ACTIVITIES", "1000", "Retries of actions and other regular activities one process runs at once; more are left in the task queue for another worker.", integer(func(c *config) *int64 { return &c.Temporal.MaxActivities })},
 	{"DISPATCHER_TEMPORAL_UI_URL", "http://127.0.0.1:8233", "Temporal Web UI base URL, for links to executions.", str(func(c *config) *string { return &c.TemporalUIURL })},
+	{"DISPATCHER_CODEC_CORS_ORIGINS", "", "Origins (`https://temporal-ui.example.com`) of Temporal Web UIs whose browsers may call the codec endpoint `/codec/decode`, comma-separated (default: the origin of `DISPATCHER_TEMPORAL_UI_URL`).", origins(func(c *config) *[]string { return &c.CodecOrigins })},
 	{"DISPATCHER_TASK_QUEUE", "dispatcher", "Temporal task queue of the dispatch workflows.", str(func(c *config) *string { return &c.TaskQueue })},
+	{"DISPATCHER_OUTBOUND_ALLOW", "", "Exceptions to outbound safety, comma-separated: CIDRs (`10.0.0.0/8`: those addresses, any port) or `host:port` (`billing.internal:8080`: that host and port, whatever it resolves to). Task functions must otherwise be `https` URLs of public addresses: not private, loopback, link-local, CGNAT or cloud metadata, checked when saved and on every connection and redirect.", list(func(c *config) *[]string { return &c.OutboundAllow })},
+	{"DISPATCHER_FUNCTION_TASK_QUEUES", "", "Task queues that `temporal`-kind functions may run on, comma-separated (default: `DISPATCHER_TASK_QUEUE` alone).", list(func(c *config) *[]string { return &c.FunctionQueues })},
 	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS when offered; `?starttls=required` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
 	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "1m", "The longest call (a function's timeout, a mail's minute) whose first attempt runs inside the workflow task as a local activity, the fast path; longer ones run every attempt as a regular, heartbeating activity. Speed only: an attempt is never cut short.", duration(func(c *config) *time.Duration { return &c.LocalCallLimit })},
@@ -96,6 +115,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("%s=%q: %w", s.name, redacted(s.name, v), err)
 		}
 	}
+	if len(c.FunctionQueues) == 0 {
+		c.FunctionQueues = []string{c.TaskQueue}
+	}
+	var err error
+	if c.Outbound, err = dispatcher.NewOutbound(c.OutboundAllow, c.FunctionQueues); err != nil {
+		return c, fmt.Errorf("DISPATCHER_OUTBOUND_ALLOW: %w", err)
+	}
+	if len(c.CodecOrigins) == 0 {
+		c.CodecOrigins = defaultCodecOrigins(c.TemporalUIURL)
+	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
@@ -111,6 +140,45 @@ func oneOf(field func(*config) *string, values ...string) func(*config, string) 
 			return fmt.Errorf("want %s", strings.Join(values, " or "))
 		}
 		*field(c) = v
+		return nil
+	}
+}
+
+// list reads comma-separated values, leaving out empty ones.
+func list(field func(*config) *[]string) func(*config, string) error {
+	return func(c *config, v string) error {
+		var out []string
+		for e := range strings.SplitSeq(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+		*field(c) = out
+		return nil
+	}
+}
+
+// rateLimit reads "RATE" or "RATE,BURST": a positive number a second and
+// how many at once (default twice the rate); "0" turns the limit off.
+func rateLimit(field func(*config) *api.RateLimit) func(*config, string) error {
+	return func(c *config, v string) error {
+		rate, burst, hasBurst := strings.Cut(v, ",")
+		r, err := strconv.ParseFloat(strings.TrimSpace(rate), 64)
+		if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+			return fmt.Errorf("want a number a second, optionally a comma and a burst (100 or 100,200), or 0 for no limit")
+		}
+		l := api.RateLimit{Rate: r, Burst: int(math.Ceil(2 * r))}
+		if hasBurst {
+			b, err := strconv.Atoi(strings.TrimSpace(burst))
+			if err != nil || b <= 0 {
+				return fmt.Errorf("the burst after the comma must be a positive whole number")
+			}
+			l.Burst = b
+		}
+		if r == 0 {
+			l = api.RateLimit{}
+		}
+		*field(c) = l
 		return nil
 	}
 }

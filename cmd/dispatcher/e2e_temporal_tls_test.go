@@ -89,6 +89,7 @@ func TestEndToEndTemporalOverTLS(t *testing.T) {
 		"DISPATCHER_JWT_SECRET="+e2eSecret,
 		"DISPATCHER_HTTP_ADDR=127.0.0.1:0",
 		"DISPATCHER_LOG_LEVEL=warn",
+		"DISPATCHER_OUTBOUND_ALLOW=127.0.0.0/8",
 		"TEMPORAL_ADDRESS="+proxy.addr,
 		"TEMPORAL_TLS=true",
 		"TEMPORAL_TLS_SERVER_CA_CERT_PATH="+pki.caFile,

@@ -25,5 +25,6 @@ func (p process) executions(tc client.Client, store *models.Store) (*dispatch.Ex
 		Dispatchers:    store,
 		Now:            time.Now,
 		Logger:         p.log,
+		Keys:           p.cfg.Keys,
 	})
 }

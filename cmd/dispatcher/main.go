@@ -42,11 +42,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		processCmd("api", "Run the HTTP API only", getenv, stdout, true, false),
 		processCmd("worker", "Run the Temporal worker only", getenv, stdout, false, true),
 		migrateCmd(getenv),
+		auditCmd(getenv),
 		tokenCmd(getenv),
 		configCmd(getenv),
 		versionCmd(),
 		executionsCmd(getenv),
 		replayCmd(getenv),
+		encryptionCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }
@@ -83,8 +85,9 @@ func configCmd(getenv func(string) string) *cobra.Command {
 	return cmd
 }
 
-// redacted hides secrets in a setting's value: the JWT secret and the
-// Temporal API key whole, the password of URLs that carry one.
+// redacted hides secrets in a setting's value: the JWT secret, the
+// Temporal API key and the encryption keys whole (the keys' ids show),
+// the password of URLs that carry one.
 func redacted(name, v string) string {
 	if v == "" {
 		return v
@@ -92,6 +95,8 @@ func redacted(name, v string) string {
 	switch name {
 	case "DISPATCHER_JWT_SECRET", "TEMPORAL_API_KEY":
 		return "(hidden)"
+	case "DISPATCHER_ENCRYPTION_KEY":
+		return keyIDs(v)
 	}
 	if u, err := url.Parse(v); err == nil && u.User != nil {
 		return u.Redacted()

@@ -76,6 +76,11 @@ func newLogger(cfg config) *slog.Logger {
 // run starts the process's parts and blocks until ctx ends or a part fails,
 // then shuts down gracefully.
 func (p process) run(ctx context.Context) error {
+	if p.api {
+		if err := checkAuthDisabled(p.cfg); err != nil {
+			return err
+		}
+	}
 	store, err := p.openStore(ctx)
 	if err != nil {
 		return err
@@ -142,6 +147,9 @@ func (p process) run(ctx context.Context) error {
 			},
 			MaxBodyBytes:  p.cfg.MaxBodyBytes,
 			MaxEventBytes: p.cfg.MaxEventBytes,
+			Limits:        p.cfg.Limits,
+			Outbound:      p.cfg.Outbound,
+			CodecOrigins:  p.cfg.CodecOrigins,
 		}, api.Deps{
 			Store: store,
 			// Eager start only helps when this process's worker takes
@@ -156,12 +164,13 @@ func (p process) run(ctx context.Context) error {
 			Build:    build.api(),
 
 			Executions: executions,
+			Codec:      codecHandler(p.cfg.Keys),
 		})
 		if err != nil {
 			return err
 		}
 	} else {
-		handler = api.NewOpsHandler(checks, reg, build.api())
+		handler = api.NewOpsHandler(checks, reg, build.api(), p.log)
 	}
 	return p.serveHTTP(ctx, handler)
 }
@@ -203,7 +212,10 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 			p.log.Info("applied database migrations", "count", n)
 		}
 	}
-	return models.NewStore(db, time.Now), nil
+	if p.cfg.Keys == nil {
+		p.log.Warn("DISPATCHER_ENCRYPTION_KEY is not set: function secrets and headers are stored, and Temporal payloads written, in clear text")
+	}
+	return models.NewStore(db, time.Now, models.WithKeys(p.cfg.Keys)), nil
 }
 
 // startWorkers starts the worker of the dispatches on the task queue,
@@ -215,7 +227,7 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 		return nil, fmt.Errorf("temporal at %s: %w", p.cfg.TemporalAddr, err)
 	}
 	effects, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom,
-		HTTPClient: tracedHTTPClient(p.tracer), Now: time.Now, Cache: configs})
+		Outbound: p.cfg.Outbound, WrapTransport: tracingTransport(p.tracer), Now: time.Now, Cache: configs})
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +251,7 @@ func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", p.cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(handler)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	what := "API"
@@ -262,6 +274,42 @@ func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// Timeouts of the HTTP server: a client that sends slowly, reads slowly or
+// idles holds a connection and a goroutine no longer than these. The write
+// timeout covers the handler too, so it leaves room for the slowest
+// answer: an event intake waiting for Temporal, a failures summary reading
+// visibility.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute // headers and body, up to the largest body on a slow link
+	writeTimeout      = 2 * time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
+// newHTTPServer returns the server of the API, or of a worker's health and
+// metrics, with its timeouts.
+func newHTTPServer(handler http.Handler) *http.Server {
+	return &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
+}
+
+// checkAuthDisabled refuses DISPATCHER_AUTH_DISABLED=true unless the API
+// listens on a loopback address: without authentication, whoever reaches
+// the API may change every dispatcher and send every event.
+func checkAuthDisabled(cfg config) error {
+	if !cfg.AuthDisabled {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("DISPATCHER_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("DISPATCHER_AUTH_DISABLED=true is allowed only when DISPATCHER_HTTP_ADDR is a loopback address (127.0.0.1, ::1 or localhost), not %q: anyone who reaches the API could do everything", cfg.HTTPAddr)
 }
 
 // redactURL hides the password of a database URL for messages.

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/dispatch"
 
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
@@ -74,7 +75,11 @@ func clientOptions(cfg config, log *slog.Logger, metrics client.MetricsHandler, 
 // Errors name the setting at fault and never carry the API key.
 func temporalOptions(cfg config) (client.Options, error) {
 	c := cfg.Temporal
-	opts := client.Options{HostPort: cfg.TemporalAddr, Namespace: cfg.TemporalNS}
+	opts := client.Options{HostPort: cfg.TemporalAddr, Namespace: cfg.TemporalNS,
+		// Workers, intake and the executions service all use this client:
+		// every payload they write is encrypted, every one they read
+		// decrypted (dispatch.PayloadCodec).
+		DataConverter: dispatch.DataConverter(cfg.Keys), FailureConverter: dispatch.FailureConverter(cfg.Keys)}
 	if c.Compression != "gzip" {
 		// The SDK gzips by default; on a worker that is about 8 % of
 		// its CPU for traffic that mostly stays inside one network.

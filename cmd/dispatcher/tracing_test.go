@@ -45,10 +45,11 @@ func TestTracing(t *testing.T) {
 	t.Cleanup(fn.Close)
 
 	env := map[string]string{
-		"DATABASE_URL":          testenv.SQLite(t),
-		"DISPATCHER_JWT_SECRET": e2eSecret,
-		"TEMPORAL_ADDRESS":      srv.FrontendHostPort(),
-		"DISPATCHER_HTTP_ADDR":  "127.0.0.1:0",
+		"DATABASE_URL":              testenv.SQLite(t),
+		"DISPATCHER_JWT_SECRET":     e2eSecret,
+		"TEMPORAL_ADDRESS":          srv.FrontendHostPort(),
+		"DISPATCHER_HTTP_ADDR":      "127.0.0.1:0",
+		"DISPATCHER_OUTBOUND_ALLOW": "127.0.0.0/8",
 	}
 	cfg, err := loadConfig(func(k string) string { return env[k] })
 	if err != nil {

@@ -42,6 +42,13 @@ const assert = require('assert');
   const bad = createProxyClient({ host: process.env.HOST, headers: { Authorization: 'Bearer nope' } });
   try { await bad.dispatchers.find(); } catch (e) { err = e; }
   assert.ok(err instanceof require('@extrahorizon/javascript-sdk').AccessTokenUnknownError, err.constructor.name);
+  // Authenticated but not allowed: 403 here (401 at Extra Horizon), code 10 in both.
+  const viewer = createProxyClient({ host: process.env.HOST, headers: { Authorization: 'Bearer ' + process.env.VIEW_TOKEN } });
+  assert.equal((await viewer.dispatchers.find()).page.total, 1);
+  err = undefined;
+  try { await viewer.dispatchers.create({ eventType: 'x' }); } catch (e) { err = e; }
+  assert.ok(err instanceof require('@extrahorizon/javascript-sdk').NoPermissionError, err && err.constructor.name);
+  assert.equal(err.status, 403); assert.match(err.message, /CREATE_DISPATCHERS/);
   assert.equal((await exh.dispatchers.remove(created.id)).affectedRecords, 1);
   assert.equal((await exh.dispatchers.find()).page.total, 0);
   console.log('EXH SDK 8.14.1 flow: OK');

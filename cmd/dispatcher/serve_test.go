@@ -1,0 +1,117 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher/api"
+)
+
+// TestAuthDisabledOnlyOnLoopback runs the real commands: with
+// authentication off, an API process refuses to start unless it listens on
+// a loopback address, and says which settings to change. It fails before
+// it opens the database or dials Temporal.
+func TestAuthDisabledOnlyOnLoopback(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		want string // "" means the check lets it through
+	}{
+		{"127.0.0.1:0", ""},
+		{"127.0.0.2:8080", ""},
+		{"[::1]:8080", ""},
+		{"localhost:8080", ""},
+		{":8080", `DISPATCHER_AUTH_DISABLED=true is allowed only when DISPATCHER_HTTP_ADDR is a loopback address (127.0.0.1, ::1 or localhost), not ":8080"`},
+		{"0.0.0.0:8080", `not "0.0.0.0:8080"`},
+		{"[::]:8080", `not "[::]:8080"`},
+		{"10.0.0.5:8080", `not "10.0.0.5:8080"`},
+		{"dispatcher.example.com:8080", `not "dispatcher.example.com:8080"`},
+		{"127.0.0.1", `DISPATCHER_HTTP_ADDR="127.0.0.1"`},
+	} {
+		t.Run(tt.addr, func(t *testing.T) {
+			err := checkAuthDisabled(config{AuthDisabled: true, HTTPAddr: tt.addr})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+			if err := checkAuthDisabled(config{HTTPAddr: tt.addr}); err != nil {
+				t.Fatalf("with authentication on: %v", err)
+			}
+		})
+	}
+
+	// The processes that serve the API check it first; a worker serves no API.
+	env := map[string]string{"DISPATCHER_AUTH_DISABLED": "true", "DISPATCHER_HTTP_ADDR": "0.0.0.0:0",
+		"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"}
+	getenv := func(k string) string { return env[k] }
+	for _, cmd := range []string{"serve", "api"} {
+		err := run(t.Context(), []string{cmd}, getenv, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "DISPATCHER_AUTH_DISABLED=true is allowed only when") {
+			t.Errorf("dispatcher %s with auth disabled on 0.0.0.0: %v", cmd, err)
+		}
+	}
+}
+
+// TestHTTPServerTimeouts: no client holds a connection for ever by
+// sending, reading or idling slowly.
+func TestHTTPServerTimeouts(t *testing.T) {
+	srv := newHTTPServer(http.NotFoundHandler())
+	for name, d := range map[string]int64{
+		"ReadHeaderTimeout": int64(srv.ReadHeaderTimeout), "ReadTimeout": int64(srv.ReadTimeout),
+		"WriteTimeout": int64(srv.WriteTimeout), "IdleTimeout": int64(srv.IdleTimeout),
+	} {
+		if d <= 0 {
+			t.Errorf("%s is not set", name)
+		}
+	}
+	if srv.ReadTimeout < srv.ReadHeaderTimeout {
+		t.Errorf("ReadTimeout %s is shorter than ReadHeaderTimeout %s", srv.ReadTimeout, srv.ReadHeaderTimeout)
+	}
+}
+
+func TestRateLimitSettings(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  api.RateLimit
+		err   string
+	}{
+		{"", api.RateLimit{Rate: 100, Burst: 200}, ""}, // the default
+		{"50", api.RateLimit{Rate: 50, Burst: 100}, ""},
+		{"0.5", api.RateLimit{Rate: 0.5, Burst: 1}, ""},
+		{"10,15", api.RateLimit{Rate: 10, Burst: 15}, ""},
+		{" 10 , 15 ", api.RateLimit{Rate: 10, Burst: 15}, ""},
+		{"0", api.RateLimit{}, ""},
+		{"0,100", api.RateLimit{}, ""},
+		{"fast", api.RateLimit{}, `DISPATCHER_RATE_LIMIT="fast": want a number a second`},
+		{"-1", api.RateLimit{}, "want a number a second"},
+		{"10,0", api.RateLimit{}, "the burst after the comma must be a positive whole number"},
+		{"10,lots", api.RateLimit{}, "the burst after the comma"},
+	} {
+		cfg, err := loadConfig(func(k string) string {
+			if k == "DISPATCHER_RATE_LIMIT" {
+				return tt.value
+			}
+			return ""
+		})
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%q: %v", tt.value, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%q: error %v, want one containing %q", tt.value, err, tt.err)
+		case tt.err == "" && cfg.Limits.Token != tt.want:
+			t.Errorf("%q: %+v, want %+v", tt.value, cfg.Limits.Token, tt.want)
+		}
+	}
+	// The defaults let the benchmark's single token send ~200 events a
+	// second, in batches, without a 429.
+	cfg, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.Limits; l.IntakeToken.Rate < 1000 || l.IntakeTenant.Rate < l.IntakeToken.Rate || l.Tenant.Rate < l.Token.Rate {
+		t.Errorf("default limits %+v: too low for the benchmark, or a tenant below one of its tokens", l)
+	}
+}
