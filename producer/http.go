@@ -1,0 +1,151 @@
+package producer
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EventsPath is where the dispatcher takes events in.
+const EventsPath = "/events/v1"
+
+// HTTPOption configures the HTTP transport.
+type HTTPOption func(*httpTransport)
+
+// HTTPClient sets the client requests go through (default: a client of
+// its own; the producer's attempt timeout bounds each request either way).
+func HTTPClient(c *http.Client) HTTPOption { return func(t *httpTransport) { t.client = c } }
+
+// HTTP sends events to the dispatcher's intake: POST <baseURL>/events/v1
+// (baseURL may already end in /events/v1) with token as the bearer token,
+// a JWT or an API key (dsp_…); an empty token sends none. 202 means the
+// dispatcher has started the dispatch (Receipt's WorkflowID, RunID and
+// Duplicate say which). 5xx, 429 and failures to connect or read the
+// answer are retryable, honouring Retry-After; other 4xx are not
+// (ErrRejected, with the dispatcher's error code and message).
+func HTTP(baseURL, token string, opts ...HTTPOption) Transport {
+	t := &httpTransport{token: token, client: &http.Client{}}
+	for _, o := range opts {
+		o(t)
+	}
+	u, err := url.Parse(baseURL)
+	switch {
+	case err != nil:
+		t.err = fmt.Errorf("producer: http: URL %q: %v", baseURL, err)
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		t.err = fmt.Errorf("producer: http: URL %q: must be http(s)://host[:port][/path]", baseURL)
+	default:
+		if !strings.HasSuffix(u.Path, EventsPath) {
+			u.Path = strings.TrimSuffix(u.Path, "/") + EventsPath
+		}
+		t.url = u.String()
+	}
+	return t
+}
+
+type httpTransport struct {
+	url    string
+	token  string
+	client *http.Client
+	err    error
+}
+
+func (t *httpTransport) configErr() error { return t.err }
+
+// acceptedEvent is the dispatcher's answer to an event it took.
+type acceptedEvent struct {
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	Duplicate  bool   `json:"duplicate"`
+}
+
+// errorBody is the dispatcher's error answer.
+type errorBody struct {
+	Code    int    `json:"code"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+// maxAnswer bounds what is read of an answer.
+const maxAnswer = 64 << 10
+
+func (t *httpTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
+	if t.err != nil {
+		return Receipt{}, &Error{Transport: "http", Message: t.err.Error(), Err: ErrInvalid}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(ev.Body))
+	if err != nil {
+		return Receipt{}, &Error{Transport: "http", Message: "request", Err: err}
+	}
+	req.Header.Set("Content-Type", ev.ContentType)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "dispatcher-producer-go")
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	res, err := t.client.Do(req)
+	if err != nil {
+		var cert *tls.CertificateVerificationError
+		return Receipt{}, &Error{Transport: "http", Retryable: !errors.As(err, &cert), Message: "POST " + t.url, Err: err}
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
+	if res.StatusCode/100 == 2 {
+		if err != nil {
+			return Receipt{}, &Error{Transport: "http", Retryable: true, Status: res.StatusCode, Message: "reading the answer", Err: err}
+		}
+		var a acceptedEvent
+		_ = json.Unmarshal(raw, &a) // a batch answer or another shape: accepted all the same
+		return Receipt{WorkflowID: a.WorkflowID, RunID: a.RunID, Duplicate: a.Duplicate}, nil
+	}
+	return Receipt{}, statusError(res, raw)
+}
+
+// statusError is the error of an answer other than 2xx.
+func statusError(res *http.Response, raw []byte) *Error {
+	e := &Error{Transport: "http", Status: res.StatusCode, Message: res.Status}
+	var body errorBody
+	if json.Unmarshal(raw, &body) == nil && body.Message != "" {
+		e.Code = body.Code
+		e.Message = fmt.Sprintf("%s: %s (code %d %s)", res.Status, body.Message, body.Code, body.Name)
+	} else if s := strings.TrimSpace(string(raw)); s != "" {
+		e.Message = res.Status + ": " + abbreviate([]byte(s))
+	}
+	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
+		e.Retryable = true
+		e.RetryAfter = retryAfter(res.Header.Get("Retry-After"), time.Now())
+	} else {
+		// Another 4xx, or a 3xx the client did not follow: the same
+		// request would get the same answer.
+		e.Err = ErrRejected
+	}
+	return e
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(h string, now time.Time) time.Duration {
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func (t *httpTransport) Close() error {
+	t.client.CloseIdleConnections()
+	return nil
+}

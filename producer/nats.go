@@ -1,0 +1,168 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultSubjectPrefix starts the subject of every event: events.<type>,
+// which the dispatcher's stream DISPATCHER_EVENTS captures (events.>).
+const DefaultSubjectPrefix = "events."
+
+// NATSOption configures the NATS transport.
+type NATSOption func(*natsTransport)
+
+// NATSSubjectPrefix sets what starts the subject, before the event type
+// (default DefaultSubjectPrefix).
+func NATSSubjectPrefix(prefix string) NATSOption {
+	return func(t *natsTransport) { t.prefix = prefix }
+}
+
+// NATSStream makes JetStream refuse an event that would be stored in
+// another stream than this one (ErrRejected), so that a misconfigured
+// subject fails instead of feeding another stream.
+func NATSStream(name string) NATSOption { return func(t *natsTransport) { t.stream = name } }
+
+// NATSConnectOptions adds options to the connection: credentials, TLS,
+// reconnection (nats.UserInfo, nats.UserCredentials, nats.Secure, ...).
+func NATSConnectOptions(opts ...nats.Option) NATSOption {
+	return func(t *natsTransport) { t.opts = append(t.opts, opts...) }
+}
+
+// NATS publishes events to JetStream on the subject <prefix><type>
+// (events.user_deleted) and returns once the stream acknowledged them.
+// The event id is the message's Nats-Msg-Id, so that JetStream drops an
+// event sent again within the stream's duplicate window (Receipt's
+// Duplicate). A subject no stream captures is ErrNoStream, retryable.
+// url is the NATS server's (nats://127.0.0.1:4222, or several, comma-
+// separated). The transport connects on the first send and again after
+// the connection closed for good; in between, the NATS client reconnects
+// by itself.
+func NATS(url string, opts ...NATSOption) Transport {
+	t := &natsTransport{url: url, prefix: DefaultSubjectPrefix}
+	for _, o := range opts {
+		o(t)
+	}
+	if strings.TrimSpace(url) == "" {
+		t.err = errors.New("producer: nats: no server URL")
+	}
+	return t
+}
+
+type natsTransport struct {
+	url    string
+	prefix string
+	stream string
+	opts   []nats.Option
+	err    error
+
+	mu     sync.Mutex
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	closed bool
+}
+
+func (t *natsTransport) configErr() error { return t.err }
+
+func (t *natsTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
+	if t.err != nil {
+		return Receipt{}, &Error{Transport: "nats", Message: t.err.Error(), Err: ErrInvalid}
+	}
+	subject := t.prefix + ev.Type
+	if err := checkSubject(subject); err != nil {
+		return Receipt{}, invalid("nats", fmt.Sprintf("type: %q makes the subject %q, %s", ev.Type, subject, err))
+	}
+	js, err := t.jetStream()
+	if err != nil {
+		return Receipt{}, err
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = ev.Body
+	msg.Header.Set("Content-Type", ev.ContentType)
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.ID)}
+	if t.stream != "" {
+		opts = append(opts, jetstream.WithExpectStream(t.stream))
+	}
+	ack, err := js.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		return Receipt{}, natsError("publish to "+subject, err)
+	}
+	return Receipt{Duplicate: ack.Duplicate, Stream: ack.Stream, Sequence: ack.Sequence}, nil
+}
+
+// jetStream returns the JetStream context of the connection, connecting
+// first when there is none or it closed.
+func (t *natsTransport) jetStream() (jetstream.JetStream, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, &Error{Transport: "nats", Err: ErrClosed}
+	}
+	if t.nc != nil && !t.nc.IsClosed() {
+		return t.js, nil
+	}
+	nc, err := nats.Connect(t.url, append([]nats.Option{nats.Name("dispatcher-producer")}, t.opts...)...)
+	if err != nil {
+		return nil, natsError("connect", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, natsError("JetStream", err)
+	}
+	t.nc, t.js = nc, js
+	return js, nil
+}
+
+// checkSubject refuses what NATS cannot publish to: whitespace,
+// wildcards, empty tokens.
+func checkSubject(s string) error {
+	if strings.ContainsAny(s, " \t\r\n\f\v*>") {
+		return errors.New("which may not hold whitespace, * or >")
+	}
+	for _, tok := range strings.Split(s, ".") {
+		if tok == "" {
+			return errors.New("which may not start or end with a dot, nor hold two in a row")
+		}
+	}
+	return nil
+}
+
+// natsError classifies err: JetStream refusing the message (4xx), a
+// message too large and refused credentials are not retryable; a stream
+// that did not answer, a timeout, a lost connection are.
+func natsError(op string, err error) *Error {
+	e := &Error{Transport: "nats", Retryable: true, Message: op, Err: err}
+	var api *jetstream.APIError
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		e.Err = fmt.Errorf("%w: %w", ErrNoStream, err)
+	case errors.As(err, &api):
+		if api.Code < 500 && api.Code != 429 {
+			e.Retryable = false
+			e.Err = fmt.Errorf("%w: %w", ErrRejected, err)
+		}
+	case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject):
+		e.Retryable = false
+		e.Err = fmt.Errorf("%w: %w", ErrInvalid, err)
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked):
+		e.Retryable = false
+	}
+	return e
+}
+
+func (t *natsTransport) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	if t.nc != nil {
+		t.nc.Close()
+	}
+	return nil
+}
