@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/api"
+	"github.com/dispatcherhq/dispatcher/intake"
+	"github.com/dispatcherhq/dispatcher/jetstream"
+	"github.com/dispatcherhq/dispatcher/rabbitmq"
+)
+
+// source is a broker intake: it consumes until its context ends.
+type source interface {
+	Run(ctx context.Context)
+	Ready(ctx context.Context) error
+}
+
+// brokers reports whether the environment enables a broker intake.
+func (c config) brokers() bool { return c.AMQP.URL != "" || c.NATS.URL != "" }
+
+// startSources starts the broker intakes the environment enables, each
+// starting its events with starter for its tenant, and adds their
+// readiness checks ("amqp", "nats") to checks. The returned wait blocks
+// until they have stopped once ctx has ended: until the messages in hand
+// are acknowledged or handed back.
+func (p process) startSources(ctx context.Context, starter intake.Starter, reg prometheus.Registerer, checks map[string]api.Check) (wait func(), err error) {
+	if !p.cfg.brokers() {
+		return func() {}, nil
+	}
+	metrics, err := intake.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	run := func(name string, s source) {
+		checks[name] = s.Ready
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Run(ctx)
+		}()
+	}
+	handler := func(name, tenant string) *intake.Handler {
+		return &intake.Handler{Source: name, Starter: starter, Tenant: tenant, MaxBytes: p.cfg.MaxEventBytes, Now: time.Now, Log: p.log}
+	}
+	if p.cfg.AMQP.URL != "" {
+		p.log.Info("taking events from RabbitMQ", "url", redacted("DISPATCHER_AMQP_URL", p.cfg.AMQP.URL),
+			"exchange", p.cfg.AMQP.Exchange, "queue", p.cfg.AMQP.Queue, "tenant", p.cfg.AMQPTenant)
+		run("amqp", rabbitmq.New(p.cfg.AMQP, handler("amqp", p.cfg.AMQPTenant), metrics.Source("amqp"), p.log))
+	}
+	if p.cfg.NATS.URL != "" {
+		p.log.Info("taking events from NATS JetStream", "url", redacted("DISPATCHER_NATS_URL", p.cfg.NATS.URL),
+			"stream", p.cfg.NATS.Stream, "subjects", p.cfg.NATS.Subject+".>", "tenant", p.cfg.NATSTenant)
+		run("nats", jetstream.New(p.cfg.NATS, handler("nats", p.cfg.NATSTenant), metrics.Source("nats"), p.log))
+	}
+	return wg.Wait, nil
+}
+
+// tenantName reads a tenant's name ("" is the implicit tenant).
+func tenantName(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if !dispatcher.ValidTenant(v) {
+			return fmt.Errorf("want a tenant name of 1 to 64 letters, digits, '_' or '-', or nothing for the implicit tenant")
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// atLeast reads a whole number of at least least.
+func atLeast(least int, field func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < least {
+			return fmt.Errorf("want a whole number of at least %d", least)
+		}
+		*field(c) = n
+		return nil
+	}
+}

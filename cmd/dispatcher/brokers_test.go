@@ -1,0 +1,51 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/jetstream"
+	"github.com/dispatcherhq/dispatcher/rabbitmq"
+)
+
+func TestBrokerSettings(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	cfg, err := loadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.brokers() {
+		t.Fatal("a broker intake is on without its URL")
+	}
+	wantAMQP := rabbitmq.Config{Exchange: "dispatcher.events", Queue: "dispatcher.events", Prefetch: 64}
+	wantNATS := jetstream.Config{Stream: "DISPATCHER_EVENTS", Subject: "events", Prefetch: 64, MaxDeliver: 10, AckWait: 30 * time.Second}
+	if cfg.AMQP != wantAMQP || cfg.NATS != wantNATS || cfg.AMQPTenant != "" || cfg.NATSTenant != "" {
+		t.Fatalf("defaults %+v %+v, want %+v %+v", cfg.AMQP, cfg.NATS, wantAMQP, wantNATS)
+	}
+
+	cfg, err = loadConfig(env(map[string]string{"DISPATCHER_NATS_URL": "nats://127.0.0.1:4222", "DISPATCHER_NATS_TENANT": "acme"}))
+	if err != nil || !cfg.brokers() || cfg.NATSTenant != "acme" {
+		t.Fatalf("NATS on for acme: %+v %v", cfg.NATS, err)
+	}
+	for name, value := range map[string]string{
+		"DISPATCHER_AMQP_TENANT":      "two words",
+		"DISPATCHER_NATS_MAX_DELIVER": "1",
+		"DISPATCHER_AMQP_PREFETCH":    "0",
+		"DISPATCHER_NATS_ACK_WAIT":    "soon",
+	} {
+		if _, err := loadConfig(env(map[string]string{name: value})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v, want an error naming the setting", name, value, err)
+		}
+	}
+
+	// What the process logs and `dispatcher config` prints.
+	for name, url := range map[string]string{
+		"DISPATCHER_AMQP_URL": "amqp://dispatcher:s3cret@rabbit:5672/",
+		"DISPATCHER_NATS_URL": "nats://t0ken@nats:4222",
+	} {
+		if got := redacted(name, url); strings.Contains(got, "s3cret") || strings.Contains(got, "t0ken") {
+			t.Errorf("%s printed as %s", name, got)
+		}
+	}
+}

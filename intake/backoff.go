@@ -1,0 +1,82 @@
+package intake
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Bounds of the wait between attempts while Temporal does not answer.
+const (
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = 10 * time.Second
+)
+
+// backoff is one wait shared by every message of a source: after a failed
+// attempt nobody tries again before the wait is over, and each failure
+// that ends a wait doubles the next one, up to maxBackoff. Failures seen
+// during a wait (the attempts that were already in flight) do not grow it.
+type backoff struct {
+	min, max time.Duration // zero: minBackoff, maxBackoff
+
+	mu    sync.Mutex
+	delay time.Duration
+	until time.Time
+	since time.Time // when the failures began; zero while attempts succeed
+}
+
+// wait blocks until the current wait is over, or ctx ends.
+func (b *backoff) wait(ctx context.Context) error {
+	b.mu.Lock()
+	d := time.Until(b.until)
+	b.mu.Unlock()
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// failed records a failed attempt and returns how long the next waits,
+// and whether it is the first failure after successes.
+func (b *backoff) failed() (time.Duration, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	first := b.since.IsZero()
+	if first {
+		b.since = now
+	}
+	if now.Before(b.until) {
+		return b.until.Sub(now), first
+	}
+	lo, hi := b.min, b.max
+	if lo == 0 {
+		lo, hi = minBackoff, maxBackoff
+	}
+	b.delay = min(max(2*b.delay, lo), hi)
+	b.until = now.Add(b.delay)
+	return b.delay, first
+}
+
+// succeeded ends the waits.
+func (b *backoff) succeeded() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.since.IsZero() {
+		b.delay, b.until, b.since = 0, time.Time{}, time.Time{}
+	}
+}
+
+// waiting reports whether attempts are failing, and since when.
+func (b *backoff) waiting() (bool, time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.since.IsZero(), b.since
+}

@@ -1,0 +1,109 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/cloudevents/sdk-go/v2/types"
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
+)
+
+// parseCloudEvents reads CloudEvents 1.0 in binary, structured or batch
+// mode with the CloudEvents SDK. Its HTTP binding reads the attributes of
+// binary mode from Ce-* headers, which is why brokers' headers are given
+// that form (HeaderFrom).
+func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatcher.Event, bool, error) {
+	body := msg.Body
+	if len(bytes.TrimSpace(body)) == 0 && msg.Header.Get("Ce-Specversion") == "" {
+		return nil, false, &Error{EmptyBody, "the " + msg.BodyName + " is empty; a CloudEvent is expected"}
+	}
+	// The SDK panics on a header named just "ce-" (it reads the letter
+	// after the prefix); refuse it, as the name of no attribute.
+	if _, ok := msg.Header["Ce-"]; ok {
+		return nil, false, dispatcher.Errorf(dispatcher.EINVALID, `header "ce-": a CloudEvents attribute header needs the attribute's name after "ce-"`)
+	}
+	var reader io.ReadCloser = http.NoBody
+	if len(body) > 0 {
+		reader = io.NopCloser(bytes.NewReader(body))
+	}
+	m := cehttp.NewMessage(msg.Header, reader)
+	batch := mediaType == "application/cloudevents-batch+json"
+	var ces []cloudevents.Event
+	var err error
+	if batch {
+		ces, err = binding.ToEvents(context.Background(), m, m.BodyReader)
+	} else {
+		var ce *cloudevents.Event
+		if ce, err = binding.ToEvent(context.Background(), m); err == nil {
+			ces = []cloudevents.Event{*ce}
+		}
+	}
+	if err != nil {
+		return nil, false, &Error{BodyFormat, "not a valid CloudEvent: " + err.Error()}
+	}
+	if len(ces) == 0 {
+		return nil, false, &Error{EmptyBody, "the batch holds no CloudEvents"}
+	}
+	if len(ces) > dispatcher.MaxEventBatch {
+		return nil, false, dispatcher.Errorf(dispatcher.EINVALID, "batch: holds %d CloudEvents; a batch may hold at most %d, send the rest in another request",
+			len(ces), dispatcher.MaxEventBatch)
+	}
+	out := make([]dispatcher.Event, len(ces))
+	for i, ce := range ces {
+		ev, err := fromCloudEvent(ce, now)
+		if err != nil {
+			if len(ces) > 1 {
+				err = dispatcher.Prefixed(err, fmt.Sprintf("[%d].", i))
+			}
+			return nil, false, err
+		}
+		out[i] = ev
+	}
+	if err := checkCloudEventSchema(msg, batch); err != nil {
+		return nil, false, err
+	}
+	return out, batch, nil
+}
+
+// partitionKeyExtension is the CloudEvents extension (the partitioning
+// extension's) that carries the key a dispatcher may order events by.
+const partitionKeyExtension = "partitionkey"
+
+func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, error) {
+	if err := ce.Validate(); err != nil {
+		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, "cloudevent: %v", err)
+	}
+	ev := dispatcher.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Key: dispatcher.CloudEventKey(ce.Source(), ce.ID()), Time: ce.Time().UTC()}
+	if ce.Time().IsZero() {
+		ev.Time = now.UTC()
+	}
+	if v, ok := ce.Extensions()[partitionKeyExtension]; ok {
+		if pk, err := types.Format(v); err == nil {
+			ev.PartitionKey = pk
+		}
+	}
+	if _, err := wire.InRange(ev.Time); err != nil {
+		return ev, dispatcher.Errorf(dispatcher.EINVALID, "time: %v", err)
+	}
+	switch data := ce.Data(); {
+	case len(data) == 0:
+		ev.Content = json.RawMessage("{}")
+	case json.Valid(data) && (ce.DataContentType() == "" || strings.Contains(ce.DataContentType(), "json")):
+		ev.Content = json.RawMessage(data)
+	default:
+		// Non-JSON data reaches templates as a string.
+		s, _ := json.Marshal(string(data))
+		ev.Content = s
+	}
+	return wire.WithID(ev, now)
+}

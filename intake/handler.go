@@ -1,0 +1,184 @@
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// Starter starts the dispatch of an event and returns once Temporal has
+// durably accepted it (dispatch.Starter). Its errors have the domain's
+// codes: EINVALID when Temporal refuses the event, EUNAVAILABLE when it
+// does not answer.
+type Starter interface {
+	Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error)
+}
+
+// Verdict is what a broker does with a message once Handle is done.
+type Verdict int
+
+const (
+	// Ack: Temporal has durably accepted every event of the message (a
+	// duplicate counts as accepted).
+	Ack Verdict = iota
+	// DeadLetter: the message can never be accepted (it cannot be read,
+	// or Temporal refuses an event); Result.Reason says why.
+	DeadLetter
+	// Retry: Temporal (or the database) did not answer, or the source is
+	// stopping; deliver the message again later.
+	Retry
+)
+
+func (v Verdict) String() string {
+	return [...]string{"ack", "dead-letter", "retry"}[v]
+}
+
+// Result is what became of a message.
+type Result struct {
+	Verdict Verdict
+	// Reason says why a message is dead-lettered, naming the field at
+	// fault: safe to put in a header for whoever reads the dead letters.
+	Reason string
+	// Cause is the reason's label in metrics: ReasonInvalid or
+	// ReasonRefused.
+	Cause string
+	// Type is the message's event type when it could be read.
+	Type       string
+	Events     int // started, duplicates included
+	Duplicates int
+}
+
+// Handler takes the messages of one broker source in: it reads them with
+// Parse and starts their events for its tenant. While Temporal does not
+// answer it keeps trying, every message of the source waiting on one
+// backoff, so an outage costs a few attempts a second, not a hot loop.
+type Handler struct {
+	// Source names the source in logs ("amqp", "nats").
+	Source  string
+	Starter Starter
+	// Tenant is whom the source's events belong to; "" is the implicit
+	// tenant.
+	Tenant string
+	// Hold is how long Handle keeps trying an unavailable Temporal before
+	// it answers Retry; 0 means until ctx ends.
+	Hold time.Duration
+	// MaxBytes is the largest body taken in; a larger one is a dead
+	// letter. 0 means no limit but the broker's.
+	MaxBytes int64
+	// StartTimeout bounds one attempt to start an event; 0 means 10 s.
+	StartTimeout time.Duration
+	Now          func() time.Time // nil means time.Now
+	Log          *slog.Logger     // nil discards
+
+	backoff backoff
+}
+
+// Handle reads msg and starts its events. ctx ending makes it stop
+// waiting for Temporal and answer Retry; a start in flight still completes
+// (within StartTimeout), so a stopping source can acknowledge it.
+func (h *Handler) Handle(ctx context.Context, msg Message) Result {
+	if msg.BodyName == "" {
+		msg.BodyName = "message body"
+	}
+	if h.MaxBytes > 0 && int64(len(msg.Body)) > h.MaxBytes {
+		return Result{Verdict: DeadLetter, Cause: ReasonInvalid,
+			Reason: fmt.Sprintf("the %s is %d bytes; the limit is %d bytes", msg.BodyName, len(msg.Body), h.MaxBytes)}
+	}
+	p, err := Parse(msg, h.now())
+	if err != nil {
+		return Result{Verdict: DeadLetter, Reason: reason(err), Cause: ReasonInvalid}
+	}
+	res := Result{Verdict: Ack, Type: p.Events[0].Type}
+	started := time.Now()
+	starts := dispatcher.WithCaller(context.WithoutCancel(ctx), dispatcher.Caller{Subject: dispatcher.CallerService, Tenant: h.Tenant})
+	for i, ev := range p.Events {
+		for {
+			if h.backoff.wait(ctx) != nil {
+				return Result{Verdict: Retry, Type: res.Type}
+			}
+			sr, err := h.start(starts, ev)
+			if err == nil {
+				h.backoff.succeeded()
+				res.Events++
+				if sr.Duplicate {
+					res.Duplicates++
+				}
+				break
+			}
+			if code := dispatcher.ErrorCode(err); code == dispatcher.EINVALID || code == dispatcher.EREQUIRED {
+				if len(p.Events) > 1 {
+					err = dispatcher.Prefixed(err, fmt.Sprintf("[%d].", i))
+				}
+				return Result{Verdict: DeadLetter, Reason: reason(err), Cause: ReasonRefused, Type: ev.Type, Events: res.Events, Duplicates: res.Duplicates}
+			}
+			if delay, first := h.backoff.failed(); first {
+				h.log().Warn("broker intake: cannot start dispatches; messages wait, unacknowledged",
+					"source", h.Source, "retry_in", delay, "err", err)
+			}
+			if h.Hold > 0 && time.Since(started) >= h.Hold {
+				return Result{Verdict: Retry, Type: res.Type}
+			}
+		}
+	}
+	return res
+}
+
+func (h *Handler) start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
+	timeout := h.StartTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return h.Starter.Start(ctx, ev)
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// reason is the text of a refusal that goes with a dead letter.
+func reason(err error) string {
+	if m := dispatcher.ErrorMessage(err); m != "internal error" {
+		return m
+	}
+	return err.Error()
+}
+
+// DerivedID is the id of an event without one that arrives in a message
+// with no message id of its own: a hash of what the message holds, the
+// same each time the message is delivered. prefix names the source
+// ("amqp"); header holds only what matters to the event (Content-Type and
+// Ce-* attributes).
+func DerivedID(prefix string, header http.Header, body []byte) string {
+	h := sha256.New()
+	keys := make([]string, 0, len(header))
+	for k := range header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s:%s\n", k, strings.Join(header[k], ","))
+	}
+	h.Write([]byte{0})
+	h.Write(body)
+	return prefix + "-" + hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,168 @@
+package intake
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// starter answers each Start with the next of its answers (the last one
+// once they run out) and records what it was asked.
+type starter struct {
+	mu      sync.Mutex
+	answers []error
+	calls   []time.Time
+	events  []dispatcher.Event
+	tenants []string
+}
+
+func (s *starter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, time.Now())
+	var err error
+	if len(s.answers) > 0 {
+		err = s.answers[0]
+		if len(s.answers) > 1 {
+			s.answers = s.answers[1:]
+		}
+	}
+	if err != nil {
+		return dispatcher.StartResult{}, err
+	}
+	s.events = append(s.events, ev)
+	s.tenants = append(s.tenants, dispatcher.CallerOf(ctx).Tenant)
+	return dispatcher.StartResult{WorkflowID: ev.WorkflowID(), RunID: "r", Duplicate: ev.ID == "dup"}, nil
+}
+
+func (s *starter) attempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+var unavailable = dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: connection refused")
+
+func newHandler(s *starter) *Handler {
+	h := &Handler{Source: "test", Starter: s, Tenant: "acme", Now: func() time.Time { return received }}
+	h.backoff.min, h.backoff.max = 20*time.Millisecond, 80*time.Millisecond
+	return h
+}
+
+func jsonMessage(body string) Message {
+	return Message{Header: NewHeader("application/json", nil), Body: []byte(body)}
+}
+
+func TestHandleVerdicts(t *testing.T) {
+	batch := `[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","source":"/s","type":"t"}]`
+	for _, tc := range []struct {
+		name    string
+		msg     Message
+		answers []error
+		want    Result
+		started int
+	}{
+		{"accepted", jsonMessage(`{"id":"e1","type":"t"}`), nil, Result{Verdict: Ack, Type: "t", Events: 1}, 1},
+		{"a duplicate counts as accepted", jsonMessage(`{"id":"dup","type":"t"}`), nil, Result{Verdict: Ack, Type: "t", Events: 1, Duplicates: 1}, 1},
+		{"a batch", Message{Header: NewHeader("application/cloudevents-batch+json", nil), Body: []byte(batch)}, nil, Result{Verdict: Ack, Type: "t", Events: 2}, 2},
+		{"unreadable: dead letter, nothing started", jsonMessage(`{"type":`), nil,
+			Result{Verdict: DeadLetter, Cause: ReasonInvalid, Reason: "the message body is not valid JSON: unexpected end of JSON input (at byte 8)"}, 0},
+		{"a field wrong: dead letter naming it", jsonMessage(`{"id":"e2"}`), nil,
+			Result{Verdict: DeadLetter, Cause: ReasonInvalid, Reason: "type: is required"}, 0},
+		{"refused by Temporal: dead letter", Message{Header: NewHeader("application/cloudevents-batch+json", nil), Body: []byte(batch)},
+			[]error{nil, dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: search attribute too long")},
+			Result{Verdict: DeadLetter, Cause: ReasonRefused, Type: "t", Events: 1, Reason: "[1].temporal refused the event: search attribute too long"}, 1},
+		{"Temporal away, then back: accepted", jsonMessage(`{"id":"e3","type":"t"}`), []error{unavailable, unavailable, nil}, Result{Verdict: Ack, Type: "t", Events: 1}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &starter{answers: tc.answers}
+			got := newHandler(s).Handle(t.Context(), tc.msg)
+			if got != tc.want {
+				t.Fatalf("result %+v\nwant   %+v", got, tc.want)
+			}
+			if len(s.events) != tc.started {
+				t.Fatalf("started %d events, want %d", len(s.events), tc.started)
+			}
+			for _, tenant := range s.tenants {
+				if tenant != "acme" {
+					t.Fatalf("started for tenant %q, want the source's", tenant)
+				}
+			}
+		})
+	}
+}
+
+// TestHandleWaitsForTemporal: while Temporal does not answer, a message
+// is retried with a growing wait shared by all the source's messages (no
+// hot loop), is handed back after Hold, and comes back at once when the
+// source stops.
+func TestHandleWaitsForTemporal(t *testing.T) {
+	s := &starter{answers: []error{unavailable}}
+	h := newHandler(s)
+	h.Hold = 400 * time.Millisecond
+	var wg sync.WaitGroup
+	results := make([]Result, 20)
+	begin := time.Now()
+	for i := range results {
+		wg.Go(func() { results[i] = h.Handle(t.Context(), jsonMessage(`{"id":"e","type":"t"}`)) })
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.Verdict != Retry {
+			t.Fatalf("result %+v, want Retry", r)
+		}
+	}
+	// 20 messages held 400 ms with waits of 20, 40, 80, 80, ... ms: each
+	// message tries once per wait, about 8 times, not hundreds.
+	if n := s.attempts(); n > 20*10 {
+		t.Fatalf("%d attempts in %s: a hot loop", n, time.Since(begin))
+	}
+	if waiting, since := h.backoff.waiting(); !waiting || since.Before(begin) {
+		t.Fatalf("Waiting() = %v, %v", waiting, since)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	h.Hold = 0 // until the source stops
+	done := make(chan Result)
+	go func() { done <- h.Handle(ctx, jsonMessage(`{"id":"e","type":"t"}`)) }()
+	cancel()
+	select {
+	case r := <-done:
+		if r.Verdict != Retry {
+			t.Fatalf("a stopping source: %+v, want Retry", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Handle went on after its source stopped")
+	}
+
+	s.mu.Lock()
+	s.answers = []error{nil}
+	s.mu.Unlock()
+	if r := h.Handle(t.Context(), jsonMessage(`{"id":"e","type":"t"}`)); r.Verdict != Ack {
+		t.Fatalf("Temporal back: %+v", r)
+	}
+	if waiting, _ := h.backoff.waiting(); waiting {
+		t.Fatal("still waiting once a start succeeded")
+	}
+}
+
+func TestHandleTooLarge(t *testing.T) {
+	s := &starter{}
+	h := newHandler(s)
+	h.MaxBytes = 16
+	r := h.Handle(t.Context(), jsonMessage(`{"type":"t","content":{"long":true}}`))
+	if r.Verdict != DeadLetter || r.Reason != "the message body is 36 bytes; the limit is 16 bytes" || len(s.events) != 0 {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+func TestReasonIsClientSafe(t *testing.T) {
+	r := newHandler(&starter{}).Handle(t.Context(), jsonMessage(`{"type":"t","creationTimestamp":"soon"}`))
+	if r.Verdict != DeadLetter || !strings.HasPrefix(r.Reason, "creationTimestamp: ") {
+		t.Fatalf("result %+v", r)
+	}
+}

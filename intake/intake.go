@@ -1,0 +1,150 @@
+// Package intake turns what producers send into dispatcher.Events, the
+// same way whichever way it came: an HTTP request to /events/v1 (api) or a
+// message from a broker (rabbitmq, jetstream). It reads every envelope the
+// dispatcher accepts (Extra Horizon, lk, CloudEvents in structured, binary
+// or batch mode), checks it against the published JSON Schema
+// (docs/schemas/event.json), and, for brokers, starts the events and says
+// whether a message is to be acknowledged, dead-lettered or delivered
+// again (Handler).
+package intake
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
+)
+
+// Message is what arrives: a body and the metadata around it.
+type Message struct {
+	// Header holds the Content-Type and, in CloudEvents binary mode, the
+	// event's attributes as Ce-* headers (canonical keys, as net/http
+	// has them; HeaderFrom converts a broker's).
+	Header http.Header
+	Body   []byte
+	// DefaultID is the id an Extra Horizon or lk event without one gets;
+	// empty generates a new one. A broker derives it from the message, so
+	// that a message delivered twice is one event.
+	DefaultID string
+	// BodyName is what errors call the body; empty means "request body".
+	BodyName string
+}
+
+// Parsed is what a message holds.
+type Parsed struct {
+	Events   []dispatcher.Event
+	Envelope string // dispatcher.Envelope*
+	Batch    bool   // a CloudEvents batch: answer with a list
+}
+
+// Parse reads the events of msg, received at now, in whichever envelope
+// it uses, and checks them against the schema. A message that cannot be
+// read returns an *Error; one with a wrong field a *dispatcher.Error that
+// names the field.
+func Parse(msg Message, now time.Time) (Parsed, error) {
+	if msg.Header == nil {
+		msg.Header = http.Header{}
+	}
+	if msg.BodyName == "" {
+		msg.BodyName = "request body"
+	}
+	mediaType, _, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if msg.Header.Get("Ce-Specversion") != "" || strings.HasPrefix(mediaType, "application/cloudevents") {
+		events, batch, err := parseCloudEvents(msg, mediaType, now)
+		return Parsed{Events: events, Envelope: dispatcher.EnvelopeCloudEvents, Batch: batch}, err
+	}
+	ev, envelope, err := parseJSON(msg, now)
+	if err != nil {
+		return Parsed{}, err
+	}
+	return Parsed{Events: []dispatcher.Event{ev}, Envelope: envelope}, nil
+}
+
+// parseJSON reads an Extra Horizon or lk event: a JSON object whose keys
+// tell which. Unknown keys are ignored, as Extra Horizon clients send
+// extra ones.
+func parseJSON(msg Message, now time.Time) (dispatcher.Event, string, error) {
+	body := bytes.TrimSpace(msg.Body)
+	if len(body) == 0 || string(body) == "null" {
+		return dispatcher.Event{}, "", &Error{EmptyBody, "the " + msg.BodyName + " is empty; a JSON object is expected"}
+	}
+	if body[0] != '{' {
+		return dispatcher.Event{}, "", &Error{BodyFormat, "the " + msg.BodyName + " must be a JSON object"}
+	}
+	var e wire.Event
+	if err := decodeObject(body, &e, msg.BodyName); err != nil {
+		return dispatcher.Event{}, "", err
+	}
+	if (e.ID == nil || *e.ID == "") && msg.DefaultID != "" {
+		e.ID = &msg.DefaultID
+	}
+	ev, err := e.ToDomain(now)
+	if err != nil {
+		return ev, "", err
+	}
+	envelope := e.Envelope()
+	if err := checkSchema(envelopeSchema(envelope), body); err != nil {
+		return ev, "", err
+	}
+	return ev, envelope, nil
+}
+
+// decodeObject decodes body, a JSON object, into v, saying which field
+// has the wrong type or where the JSON breaks.
+func decodeObject(body []byte, v any, bodyName string) error {
+	err := json.Unmarshal(body, v)
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &syntax):
+		return &Error{BodyFormat, fmt.Sprintf("the %s is not valid JSON: %v (at byte %d)", bodyName, syntax, syntax.Offset)}
+	case errors.As(err, &typ) && typ.Field != "":
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	default:
+		return &Error{BodyFormat, "the " + bodyName + " is not valid JSON: " + err.Error()}
+	}
+}
+
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	case "int", "int64", "float64", "int32", "uint", "uint64":
+		return "a number"
+	}
+	return "a " + kind
+}
+
+// NewHeader returns the Header of a broker message with contentType and
+// headers: its CloudEvents binary-mode attributes, whichever way the
+// broker's convention spells them ("ce-id", "ce_id", "Ce-Id"), keyed as
+// Parse reads them ("Ce-Id"). Other headers are left out.
+func NewHeader(contentType string, headers map[string]string) http.Header {
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	for k, v := range headers {
+		if len(k) >= 3 && strings.EqualFold(k[:2], "ce") && (k[2] == '-' || k[2] == '_') {
+			h[textproto.CanonicalMIMEHeaderKey("ce-"+k[3:])] = []string{v}
+		}
+	}
+	return h
+}

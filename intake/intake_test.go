@@ -1,0 +1,179 @@
+package intake
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+var received = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// TestParseBrokerMessages reads each envelope as brokers deliver it: the
+// headers of AMQP (ce_*) and NATS (ce-*) become the attributes of binary
+// mode, and an event without an id takes the message's.
+func TestParseBrokerMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		contentType string
+		headers     map[string]string
+		body        string
+		defaultID   string
+		want        dispatcher.Event
+		envelope    string
+	}{
+		{"extra horizon with an id", "application/json", nil, `{"id":"e1","type":"user_deleted","content":{"a":1}}`, "msg-1",
+			dispatcher.Event{ID: "e1", Type: "user_deleted", Content: []byte(`{"a":1}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
+		{"extra horizon without: the message's id", "", nil, `{"type":"user_deleted"}`, "msg-2",
+			dispatcher.Event{ID: "msg-2", Type: "user_deleted", Content: []byte(`{}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
+		{"lk", "application/json", nil, `{"type":"t","timestamp":"2024-01-01T00:00:00Z","data":{"k":"v"},"source":{"producerId":"p","kinesisPartitionKey":"pk"}}`, "msg-3",
+			dispatcher.Event{ID: "msg-3", Type: "t", Content: []byte(`{"k":"v"}`), Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Source: "p", PartitionKey: "pk"}, dispatcher.EnvelopeLK},
+		{"cloudevents structured", "application/cloudevents+json; charset=utf-8", nil,
+			`{"specversion":"1.0","id":"c1","source":"/s","type":"t","partitionkey":"u-1","data":{"x":1}}`, "ignored",
+			dispatcher.Event{ID: "c1", Type: "t", Source: "/s", Content: []byte(`{"x":1}`), Time: received, Key: dispatcher.CloudEventKey("/s", "c1"), PartitionKey: "u-1"}, dispatcher.EnvelopeCloudEvents},
+		{"cloudevents binary, AMQP's ce_ headers", "application/json",
+			map[string]string{"ce_specversion": "1.0", "ce_id": "b1", "ce_source": "/s", "ce_type": "t", "ce_time": "2024-02-03T04:05:06Z", "x-other": "kept out"},
+			`{"y":2}`, "ignored",
+			dispatcher.Event{ID: "b1", Type: "t", Source: "/s", Content: []byte(`{"y":2}`), Time: time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC), Key: dispatcher.CloudEventKey("/s", "b1")}, dispatcher.EnvelopeCloudEvents},
+		{"cloudevents binary, NATS's ce- headers", "text/plain",
+			map[string]string{"ce-specversion": "1.0", "ce-id": "b2", "ce-source": "/s", "ce-type": "t"},
+			`hello`, "",
+			dispatcher.Event{ID: "b2", Type: "t", Source: "/s", Content: []byte(`"hello"`), Time: received, Key: dispatcher.CloudEventKey("/s", "b2")}, dispatcher.EnvelopeCloudEvents},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse(Message{Header: NewHeader(tc.contentType, tc.headers), Body: []byte(tc.body), DefaultID: tc.defaultID}, received)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Events) != 1 || p.Envelope != tc.envelope || p.Batch {
+				t.Fatalf("parsed %+v", p)
+			}
+			got := p.Events[0]
+			if got.ID != tc.want.ID || got.Type != tc.want.Type || got.Source != tc.want.Source || !bytes.Equal(got.Content, tc.want.Content) ||
+				!got.Time.Equal(tc.want.Time) || got.Key != tc.want.Key || got.PartitionKey != tc.want.PartitionKey {
+				t.Fatalf("got %+v (content %s)\nwant %+v", got, got.Content, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseErrors shows what refuses a message and that each error says
+// what is wrong: the field, or the body as a whole.
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, contentType, body string
+		headers                 map[string]string
+		kind                    Kind   // a body error, or
+		code                    string // a field error's domain code
+		mention                 string
+	}{
+		{"empty", "", "  ", nil, EmptyBody, "", "message body is empty"},
+		{"not an object", "application/json", `[1]`, nil, BodyFormat, "", "must be a JSON object"},
+		{"broken JSON", "application/json", `{"type":`, nil, BodyFormat, "", "not valid JSON"},
+		{"no type", "application/json", `{"id":"x"}`, nil, 0, dispatcher.EREQUIRED, "type: is required"},
+		{"type of the wrong kind", "application/json", `{"type":5}`, nil, 0, dispatcher.EINVALID, "type: must be a string"},
+		{"lk data not an object", "application/json", `{"type":"t","data":"x"}`, nil, 0, dispatcher.EINVALID, "data: must be a JSON object"},
+		{"lk producerId of the wrong kind", "application/json", `{"type":"t","source":{"producerId":5}}`, nil, 0, dispatcher.EINVALID, "source.producerId"},
+		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EINVALID, "source"},
+		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EINVALID, "type"},
+		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
+		{"schema: partitionkey not a string", "application/cloudevents+json", `{"specversion":"1.0","id":"x","source":"/s","type":"t","partitionkey":5}`, nil, 0, dispatcher.EINVALID, "partitionkey: must be string"},
+		{"schema: a batch's third event", "application/cloudevents-batch+json",
+			`[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","source":"/s","type":"t"},{"specversion":"1.0","id":"c","source":"/s","type":"t","partitionkey":true}]`,
+			nil, 0, dispatcher.EINVALID, "[2].partitionkey: must be string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(Message{Header: NewHeader(tc.contentType, tc.headers), Body: []byte(tc.body), BodyName: "message body"}, received)
+			var ie *Error
+			switch {
+			case err == nil:
+				t.Fatal("accepted")
+			case tc.kind != 0 && (!errors.As(err, &ie) || ie.Kind != tc.kind):
+				t.Fatalf("error %v, want a body error of kind %d", err, tc.kind)
+			case tc.kind == 0 && dispatcher.ErrorCode(err) != tc.code:
+				t.Fatalf("error %v (code %s), want code %s", err, dispatcher.ErrorCode(err), tc.code)
+			case !strings.Contains(err.Error(), tc.mention):
+				t.Fatalf("error %q does not say %q", err, tc.mention)
+			}
+		})
+	}
+}
+
+// TestSchemaPublished keeps the published schema the one the intake
+// validates with.
+func TestSchemaPublished(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "schemas", "event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(doc, schemaJSON) {
+		t.Fatal("docs/schemas/event.json differs from intake/event.schema.json: cp intake/event.schema.json docs/schemas/event.json")
+	}
+	schemas() // compiles, or panics
+}
+
+// TestSchemaErrorsNameTheField validates documents against each
+// definition and checks that the error names the field and the reason.
+func TestSchemaErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct {
+		def, doc string
+		code     string
+		want     string // "" means valid
+	}{
+		{defExtraHorizon, `{"type":"t","content":[1,2],"creationTimestamp":1700000000000,"extra":true}`, "", ""},
+		{defExtraHorizon, `{"id":null,"type":"t","creationTimestamp":"2024-01-01T00:00:00Z"}`, "", ""},
+		{defExtraHorizon, `{"content":{}}`, dispatcher.EREQUIRED, "type: is required"},
+		{defExtraHorizon, `{"type":""}`, dispatcher.EREQUIRED, "type: is required"},
+		{defExtraHorizon, `{"type":"t","id":"` + strings.Repeat("i", 201) + `"}`, dispatcher.EINVALID, "id: must be at most 200 characters"},
+		{defExtraHorizon, `{"type":"t","creationTimestamp":true}`, dispatcher.EINVALID, "creationTimestamp: must be null or integer or string, not boolean"},
+		{defLK, `{"type":"t","data":{},"source":{"userId":"u","producerId":"p","kinesisPartitionKey":"k"}}`, "", ""},
+		{defLK, `{"type":"t","data":[]}`, dispatcher.EINVALID, "data: must be object, not array"},
+		{defLK, `{"type":"t","source":{"producerId":1}}`, dispatcher.EINVALID, "source.producerId: must be string, not number"},
+		{defCloudEvent, `{"specversion":"1.0","id":"x","source":"/s","type":"t","data":"anything","ext":1}`, "", ""},
+		{defCloudEvent, `{"specversion":"2.0","id":"x","source":"/s","type":"t"}`, dispatcher.EINVALID, `specversion: must be "1.0" or "0.3"`},
+		{defCloudEvent, `{"specversion":"1.0","id":"x","type":"t"}`, dispatcher.EREQUIRED, "source: is required"},
+		{defCloudEventBatch, `[]`, dispatcher.EINVALID, "event: must hold at least 1 items"},
+		{defCloudEventBatch, `[{"specversion":"1.0","id":"x","source":"/s","type":"t"},{"specversion":"1.0","id":"y","type":"t"}]`, dispatcher.EREQUIRED, "[1].source: is required"},
+	} {
+		err := checkSchema(tc.def, []byte(tc.doc))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s %s: %v, want valid", tc.def, tc.doc, err)
+		case tc.want != "" && (dispatcher.ErrorCode(err) != tc.code || dispatcher.ErrorMessage(err) != tc.want):
+			t.Errorf("%s %s: %v, want %s: %s", tc.def, tc.doc, err, tc.code, tc.want)
+		}
+	}
+}
+
+// TestNewHeader keeps the attributes and the content type, whatever the
+// broker's spelling, and nothing else.
+func TestNewHeader(t *testing.T) {
+	h := NewHeader("application/json", map[string]string{"ce_id": "1", "CE-Source": "/s", "ce-type": "t", "x-trace": "no", "cen": "no"})
+	want := http.Header{"Content-Type": {"application/json"}, "Ce-Id": {"1"}, "Ce-Source": {"/s"}, "Ce-Type": {"t"}}
+	if len(h) != len(want) {
+		t.Fatalf("header %v, want %v", h, want)
+	}
+	for k, v := range want {
+		if h.Get(k) != v[0] {
+			t.Fatalf("header %v, want %v", h, want)
+		}
+	}
+}
+
+func TestDerivedID(t *testing.T) {
+	h := NewHeader("application/json", nil)
+	a, b := DerivedID("amqp", h, []byte(`{"type":"t"}`)), DerivedID("amqp", h, []byte(`{"type":"t"}`))
+	c := DerivedID("amqp", h, []byte(`{"type":"u"}`))
+	if a != b || a == c || !strings.HasPrefix(a, "amqp-") || len(a) != len("amqp-")+32 {
+		t.Fatalf("DerivedID: %s %s %s", a, b, c)
+	}
+	if ev := (dispatcher.Event{ID: a, Type: "t"}); ev.Validate() != nil || !dispatcher.ValidWorkflowID(ev.WorkflowID()) {
+		t.Fatalf("%s does not make a valid event id", a)
+	}
+}

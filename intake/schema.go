@@ -1,0 +1,168 @@
+package intake
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cloudevents/sdk-go/v2/binding/format"
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// schemaJSON is the JSON Schema of the envelopes, published as
+// docs/schemas/event.json (a test keeps the two identical).
+//
+//go:embed event.schema.json
+var schemaJSON []byte
+
+// schemaURL is the schema's $id.
+const schemaURL = "https://github.com/dispatcherhq/dispatcher/blob/main/docs/schemas/event.json"
+
+// The definitions an envelope is checked against.
+const (
+	defExtraHorizon    = "extrahorizon"
+	defLK              = "lk"
+	defCloudEvent      = "cloudevent"
+	defCloudEventBatch = "cloudeventBatch"
+)
+
+// schemas compiles each definition once; the schema is embedded, so a
+// failure is a bug that the tests catch.
+var schemas = sync.OnceValue(func() map[string]*jsonschema.Schema {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
+	if err != nil {
+		panic(fmt.Sprintf("intake: event.schema.json: %v", err))
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(schemaURL, doc); err != nil {
+		panic(fmt.Sprintf("intake: event.schema.json: %v", err))
+	}
+	out := map[string]*jsonschema.Schema{}
+	for _, def := range []string{defExtraHorizon, defLK, defCloudEvent, defCloudEventBatch} {
+		s, err := c.Compile(schemaURL + "#/$defs/" + def)
+		if err != nil {
+			panic(fmt.Sprintf("intake: event.schema.json: %s: %v", def, err))
+		}
+		out[def] = s
+	}
+	return out
+})
+
+// envelopeSchema names the definition of a JSON envelope.
+func envelopeSchema(envelope string) string {
+	if envelope == dispatcher.EnvelopeLK {
+		return defLK
+	}
+	return defExtraHorizon
+}
+
+// checkSchema validates body, JSON, against the definition def.
+func checkSchema(def string, body []byte) error {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		return &Error{BodyFormat, "not valid JSON: " + err.Error()}
+	}
+	return validate(def, doc)
+}
+
+// checkCloudEventSchema validates the CloudEvents of msg: the body in
+// structured and batch mode, the attributes of the Ce-* headers in binary
+// mode.
+func checkCloudEventSchema(msg Message, batch bool) error {
+	if format.Lookup(msg.Header.Get("Content-Type")) != nil {
+		def := defCloudEvent
+		if batch {
+			def = defCloudEventBatch
+		}
+		return checkSchema(def, msg.Body)
+	}
+	attrs := map[string]any{}
+	for k, vs := range msg.Header {
+		if name, ok := strings.CutPrefix(k, "Ce-"); ok && len(vs) > 0 {
+			attrs[strings.ToLower(name)] = vs[0]
+		}
+	}
+	if ct := msg.Header.Get("Content-Type"); ct != "" {
+		attrs["datacontenttype"] = ct
+	}
+	return validate(defCloudEvent, attrs)
+}
+
+func validate(def string, doc any) error {
+	err := schemas()[def].Validate(doc)
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	return fieldError(ve)
+}
+
+var printer = message.NewPrinter(language.English)
+
+// fieldError turns the first failure of a validation into the domain's
+// field error: "<field>: <what is wrong>", the field named by its path
+// ("source.producerId", "[2].time").
+func fieldError(ve *jsonschema.ValidationError) error {
+	for len(ve.Causes) > 0 {
+		ve = ve.Causes[0]
+	}
+	path := fieldPath(ve.InstanceLocation)
+	at := func(name string) string {
+		if path == "" {
+			return name
+		}
+		return path + "." + name
+	}
+	field := path
+	if field == "" {
+		field = "event"
+	}
+	switch k := ve.ErrorKind.(type) {
+	case *kind.Required:
+		return dispatcher.Errorf(dispatcher.EREQUIRED, "%s: is required", at(k.Missing[0]))
+	case *kind.Type:
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must be %s, not %s", field, strings.Join(k.Want, " or "), k.Got)
+	case *kind.MinLength:
+		if k.Want == 1 {
+			return dispatcher.Errorf(dispatcher.EREQUIRED, "%s: is required", field)
+		}
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must be at least %d characters", field, k.Want)
+	case *kind.MaxLength:
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must be at most %d characters", field, k.Want)
+	case *kind.MinItems:
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must hold at least %d items", field, k.Want)
+	case *kind.MaxItems:
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: holds %d items; at most %d are allowed", field, k.Got, k.Want)
+	case *kind.Enum:
+		want := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			want[i] = fmt.Sprintf("%q", fmt.Sprint(w))
+		}
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must be %s", field, strings.Join(want, " or "))
+	}
+	return dispatcher.Errorf(dispatcher.EINVALID, "%s: %s", field, ve.ErrorKind.LocalizedString(printer))
+}
+
+// fieldPath writes a JSON pointer's tokens as a field path.
+func fieldPath(tokens []string) string {
+	var b strings.Builder
+	for _, t := range tokens {
+		if _, err := strconv.Atoi(t); err == nil {
+			b.WriteString("[" + t + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(t)
+	}
+	return b.String()
+}

@@ -1,0 +1,163 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	js "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dispatcherhq/dispatcher/intake"
+)
+
+// handle takes one message in and acknowledges it, dead-letters it or
+// hands it back, as the intake decides.
+func (s *Source) handle(ctx context.Context, msg js.Msg) {
+	// Dead letters live in the stream, under the consumer's filter: they
+	// are kept there, not taken in again.
+	if strings.HasPrefix(msg.Subject(), s.deadPrefix()) {
+		_ = msg.Ack()
+		return
+	}
+	s.metrics.Received.Inc()
+	meta, err := msg.Metadata()
+	if err != nil {
+		s.log.Warn("nats intake: a message without JetStream metadata", "subject", msg.Subject(), "err", err)
+		return
+	}
+	if meta.NumDelivered > 1 {
+		s.metrics.Redelivered.Inc()
+	}
+	if meta.NumDelivered >= uint64(s.cfg.MaxDeliver) {
+		// Its last delivery: were the dispatcher to crash on it once more,
+		// JetStream would deliver it no more and it would be lost to the
+		// dispatcher. It goes to the dead letters instead.
+		s.deadLetter(ctx, msg, meta, intake.Result{Cause: intake.ReasonMaxDeliver,
+			Reason: fmt.Sprintf("delivered %d times without an acknowledgement: the dispatcher stopped or crashed each time it held it", meta.NumDelivered)})
+		return
+	}
+	// Progress acknowledgements keep JetStream from delivering the
+	// message again while it is in hand, however long Temporal takes.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(s.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	r := s.handler.Handle(ctx, toMessage(msg))
+	switch r.Verdict {
+	case intake.Ack:
+		// Double: JetStream confirms it has the acknowledgement, so a
+		// message reported acked will not come again.
+		if err := msg.DoubleAck(context.WithoutCancel(ctx)); err == nil {
+			s.metrics.Acked.Inc()
+		}
+	case intake.DeadLetter:
+		s.deadLetter(ctx, msg, meta, r)
+	case intake.Retry:
+		_ = msg.NakWithDelay(handBack)
+		s.metrics.Retried.Inc()
+	}
+}
+
+// toMessage is the intake's view of a message. An event without an id
+// takes the message's Nats-Msg-Id, else a hash of the message: a
+// redelivery is the same event.
+func toMessage(msg js.Msg) intake.Message {
+	h := msg.Headers()
+	headers := make(map[string]string, len(h))
+	var contentType string
+	for k, v := range h {
+		if len(v) == 0 {
+			continue
+		}
+		if strings.EqualFold(k, "Content-Type") {
+			contentType = v[0]
+			continue
+		}
+		headers[k] = v[0]
+	}
+	m := intake.Message{Header: intake.NewHeader(contentType, headers), Body: msg.Data(), DefaultID: h.Get(nats.MsgIdHdr)}
+	if m.DefaultID == "" {
+		m.DefaultID = intake.DerivedID("nats", m.Header, msg.Data())
+	}
+	return m
+}
+
+// maxReason bounds the reason put in a dead letter's header.
+const maxReason = 1024
+
+// deadLetter publishes a copy of msg on <subject>.dead.<type> with the
+// reason in its x-dispatcher-error header and, once the stream has it,
+// acknowledges msg. When that fails the message is handed back, to be
+// delivered again.
+func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadata, r intake.Result) {
+	reason := r.Reason
+	if len(reason) > maxReason {
+		reason = reason[:maxReason]
+	}
+	out := nats.NewMsg(s.deadSubject(r.Type, msg.Subject()))
+	for k, v := range msg.Headers() {
+		out.Header[k] = v
+	}
+	if id := out.Header.Get(nats.MsgIdHdr); id != "" {
+		out.Header.Set("x-dispatcher-msg-id", id)
+	}
+	// The same dead letter published twice (the ack after it was lost) is
+	// stored once: JetStream deduplicates by this id.
+	out.Header.Set(nats.MsgIdHdr, fmt.Sprintf("dead-%s-%d", meta.Stream, meta.Sequence.Stream))
+	out.Header.Set(HeaderError, reason)
+	out.Header.Set(HeaderSubject, msg.Subject())
+	out.Data = msg.Data()
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.js.PublishMsg(pctx, out, js.WithExpectStream(s.cfg.Stream)); err != nil {
+		s.log.Warn("nats intake: could not dead-letter a message; it is delivered again", "reason", reason, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		s.metrics.Retried.Inc()
+		return
+	}
+	if err := msg.DoubleAck(pctx); err == nil {
+		s.metrics.DeadLettered(r.Cause)
+	}
+	s.log.Warn("nats intake: message dead-lettered", "subject", msg.Subject(), "dead_subject", out.Subject, "reason", reason)
+}
+
+func (s *Source) deadPrefix() string { return s.cfg.Subject + ".dead." }
+
+// deadSubject is where the dead letter of a message on subject goes:
+// <prefix>.dead.<type>, the type the event's when it could be read and
+// can be a subject's tail, else the subject's tail after the prefix.
+func (s *Source) deadSubject(typ, subject string) string {
+	if !validTail(typ) {
+		typ = strings.TrimPrefix(subject, s.cfg.Subject+".")
+	}
+	if !validTail(typ) {
+		typ = "unknown"
+	}
+	return s.deadPrefix() + typ
+}
+
+// validTail reports whether t can end a subject: dot-separated tokens,
+// none empty, without wildcards or white space.
+func validTail(t string) bool {
+	if t == "" || len(t) > 256 {
+		return false
+	}
+	for tok := range strings.SplitSeq(t, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n*>") {
+			return false
+		}
+	}
+	return true
+}

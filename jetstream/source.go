@@ -1,0 +1,259 @@
+// Package jetstream takes events in from NATS JetStream: a stream on the
+// subjects <prefix>.> (created when missing), a durable pull consumer
+// with explicit acknowledgements, and dead letters published back into
+// the stream under <prefix>.dead.<type>. A message is acknowledged only
+// once Temporal has durably accepted its events (package intake decides).
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	js "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dispatcherhq/dispatcher/intake"
+)
+
+// Consumer is the name of the durable consumer.
+const Consumer = "dispatcher"
+
+// Config says where the events come from.
+type Config struct {
+	// URL is the NATS server's (nats://host:4222; several, comma-separated,
+	// for a cluster; user:pass@ or a token in it; tls:// for TLS).
+	URL string
+	// Stream is the JetStream stream, created on Subject+".>" when missing.
+	Stream string
+	// Subject is the subjects' prefix: events are published on
+	// <Subject>.<type>, dead letters on <Subject>.dead.<type>.
+	Subject string
+	// Prefetch bounds the messages handled at once (and those buffered
+	// beside them).
+	Prefetch int
+	// MaxDeliver is how often a message is delivered without being
+	// acknowledged before its last delivery goes to the dead letters.
+	MaxDeliver int
+	// AckWait is how long JetStream waits for an acknowledgement before it
+	// delivers a message again (after a crash); a message in hand is kept
+	// from it with progress acknowledgements.
+	AckWait time.Duration
+}
+
+// HeaderError is the header of a dead letter that says why it is one;
+// HeaderSubject the subject it was published on.
+const (
+	HeaderError   = "x-dispatcher-error"
+	HeaderSubject = "x-dispatcher-subject"
+)
+
+// handBack is the delay of a message handed back by a stopping source:
+// long enough for JetStream to deliver it to another consumer, not to
+// the stopping one's last pull request (a delivery it would only waste).
+const handBack = time.Second
+
+// Bounds of the wait between attempts to reach the stream.
+const (
+	minRetry = time.Second
+	maxRetry = 30 * time.Second
+)
+
+// Source consumes the stream until its Run ends.
+type Source struct {
+	cfg     Config
+	handler *intake.Handler
+	metrics *intake.SourceMetrics
+	log     *slog.Logger
+
+	js       js.JetStream
+	consumer atomic.Pointer[js.Consumer]
+	up       atomic.Bool
+	lastErr  atomic.Pointer[error]
+	inFlight sync.WaitGroup
+}
+
+// New returns the source of cfg, whose messages h takes in. h waits for
+// Temporal as long as it takes (Hold 0): a message in hand is kept from
+// redelivery with progress acknowledgements, which do not count as
+// deliveries.
+func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logger) *Source {
+	if cfg.Prefetch <= 0 {
+		cfg.Prefetch = 64
+	}
+	if cfg.MaxDeliver < 2 {
+		cfg.MaxDeliver = 10
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	h.Hold = 0
+	return &Source{cfg: cfg, handler: h, metrics: m, log: log.With("source", "nats", "stream", cfg.Stream)}
+}
+
+// Run consumes until ctx ends; it connects again, and creates the stream
+// and the consumer again, whenever they fail. Once ctx has ended it lets
+// the messages in hand finish (or go back) before it returns.
+func (s *Source) Run(ctx context.Context) {
+	nc, err := nats.Connect(s.cfg.URL, nats.Name("dispatcher"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second), nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.log.Warn("nats intake: disconnected; reconnecting", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { s.log.Info("nats intake: reconnected") }))
+	if err != nil {
+		s.lastErr.Store(&err)
+		s.log.Error("nats intake: cannot connect", "err", err)
+		return
+	}
+	defer nc.Close()
+	if s.js, err = js.New(nc); err != nil {
+		s.lastErr.Store(&err)
+		s.log.Error("nats intake: cannot use JetStream", "err", err)
+		return
+	}
+	defer s.inFlight.Wait()
+	wait := minRetry
+	for ctx.Err() == nil {
+		err := s.consume(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			wait = minRetry
+			continue
+		}
+		s.lastErr.Store(&err)
+		s.log.Warn("nats intake: not consuming; trying again", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxRetry)
+	}
+}
+
+// Ready says whether the source consumes and JetStream answers about its
+// consumer: the readiness check of /readyz.
+func (s *Source) Ready(ctx context.Context) error {
+	c := s.consumer.Load()
+	if !s.up.Load() || c == nil {
+		if err := s.lastErr.Load(); err != nil && *err != nil {
+			return fmt.Errorf("nats intake not consuming: %w", *err)
+		}
+		return errors.New("nats intake not consuming yet")
+	}
+	_, err := (*c).Info(ctx)
+	return err
+}
+
+// setUp creates the stream when it is missing and creates or updates the
+// consumer.
+func (s *Source) setUp(ctx context.Context) (js.Consumer, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stream, err := s.js.Stream(ctx, s.cfg.Stream)
+	if errors.Is(err, js.ErrStreamNotFound) {
+		stream, err = s.js.CreateStream(ctx, js.StreamConfig{
+			Name: s.cfg.Stream, Subjects: []string{s.cfg.Subject + ".>"},
+			Storage: js.FileStorage, Retention: js.LimitsPolicy,
+			// Kept a week: the events a producer would want to look at
+			// again, and the dead letters, which live in the stream too.
+			MaxAge: 7 * 24 * time.Hour,
+		})
+		if err == nil {
+			s.log.Info("nats intake: created the stream", "subjects", s.cfg.Subject+".>")
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", s.cfg.Stream, err)
+	}
+	c, err := stream.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{
+		Durable: Consumer, AckPolicy: js.AckExplicitPolicy, AckWait: s.cfg.AckWait,
+		MaxDeliver: s.cfg.MaxDeliver, FilterSubject: s.cfg.Subject + ".>", DeliverPolicy: js.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on stream %s: %w", Consumer, s.cfg.Stream, err)
+	}
+	return c, nil
+}
+
+// consume pulls messages until ctx ends (nil) or the consumer fails.
+func (s *Source) consume(ctx context.Context) error {
+	c, err := s.setUp(ctx)
+	if err != nil {
+		return err
+	}
+	it, err := c.Messages(js.PullMaxMessages(s.cfg.Prefetch))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	s.consumer.Store(&c)
+	s.up.Store(true)
+	s.metrics.Up.Set(1)
+	defer func() { s.up.Store(false); s.metrics.Up.Set(0) }()
+	s.log.Info("nats intake consuming", "subjects", s.cfg.Subject+".>", "prefetch", s.cfg.Prefetch)
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.watchLag(cctx, c)
+	// Once ctx ends the iterator stops pulling and hands out what it
+	// holds, which goes back at once.
+	go func() {
+		<-cctx.Done()
+		it.Drain()
+	}()
+	slots := make(chan struct{}, s.cfg.Prefetch)
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			_ = msg.NakWithDelay(handBack)
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			_ = msg.NakWithDelay(handBack)
+			continue
+		}
+		s.inFlight.Add(1)
+		go func() {
+			defer s.inFlight.Done()
+			defer func() { <-slots }()
+			s.handle(ctx, msg)
+		}()
+	}
+}
+
+// watchLag reads the messages not yet delivered to the consumer into the
+// lag gauge every few seconds.
+func (s *Source) watchLag(ctx context.Context, c js.Consumer) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if info, err := c.Info(ictx); err == nil {
+			s.metrics.Lag.Set(float64(info.NumPending))
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package jetstream
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	js "github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/intake"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+)
+
+// starter is Temporal as the source sees it: it records the events it
+// starts and answers err while err is set.
+type starter struct {
+	err      atomic.Pointer[error]
+	attempts atomic.Int64
+	mu       sync.Mutex
+	ids      []string
+}
+
+func (s *starter) Start(_ context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
+	s.attempts.Add(1)
+	if err := s.err.Load(); err != nil {
+		return dispatcher.StartResult{}, *err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids = append(s.ids, ev.ID)
+	return dispatcher.StartResult{WorkflowID: ev.WorkflowID(), RunID: "r"}, nil
+}
+
+func (s *starter) started() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ids)
+}
+
+// server connects to the test NATS and returns a fresh stream name and
+// subject prefix; the stream is deleted at the end.
+func server(t testing.TB) (url, stream, subject string, jsc js.JetStream) {
+	t.Helper()
+	url = os.Getenv("TEST_NATS_URL")
+	if url == "" {
+		url = nats.DefaultURL
+	}
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+	if err == nil {
+		if jsc, err = js.New(nc); err == nil {
+			_, err = jsc.AccountInfo(context.Background())
+		}
+	}
+	if err != nil {
+		testenv.Missing(t, "NATS with JetStream at %s is unavailable (make services starts it): %v", url, err)
+		t.SkipNow()
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	stream, subject = "DISPATCHER_UNIT_"+id, "unit"+id
+	t.Cleanup(func() {
+		_ = jsc.DeleteStream(context.Background(), stream)
+		nc.Close()
+	})
+	return url, stream, subject, jsc
+}
+
+// run starts a source and waits until it consumes; stop ends it and waits
+// for Run to return.
+func run(t testing.TB, cfg Config, st intake.Starter) (m *intake.SourceMetrics, stop func()) {
+	t.Helper()
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = metrics.Source("nats")
+	src := New(cfg, &intake.Handler{Source: "nats", Starter: st}, m, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(ctx) }()
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if err := src.Ready(ctx); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	stop = func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return after its context ended")
+		}
+	}
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			stop()
+		}
+	})
+	return m, stop
+}
+
+func publish(t testing.TB, jsc js.JetStream, subject, body string) {
+	t.Helper()
+	m := nats.NewMsg(subject)
+	m.Header.Set("Content-Type", "application/json")
+	m.Data = []byte(body)
+	if _, err := jsc.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deadLetter waits for the next dead letter after seq on subject.dead.>
+// and returns it.
+func deadLetter(t testing.TB, jsc js.JetStream, stream, subject string, n int) js.Msg {
+	t.Helper()
+	var got js.Msg
+	testenv.Eventually(t, 10*time.Second, func() string {
+		c, err := jsc.OrderedConsumer(context.Background(), stream, js.OrderedConsumerConfig{FilterSubjects: []string{subject + ".dead.>"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := c.FetchNoWait(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []js.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if len(msgs) < n {
+			return fmt.Sprintf("%d dead letters, want %d", len(msgs), n)
+		}
+		got = msgs[n-1]
+		return ""
+	})
+	return got
+}
+
+func TestSource(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	cfg := Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}
+	st := &starter{}
+	m, stop := run(t, cfg, st)
+	if _, err := jsc.Stream(context.Background(), stream); err != nil {
+		t.Fatalf("the source did not create the stream: %v", err)
+	}
+
+	publish(t, jsc, subject+".t", `{"id":"e1","type":"t"}`)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if testutil.ToFloat64(m.Acked) != 1 || st.started() != 1 {
+			return fmt.Sprintf("acked %v, started %d", testutil.ToFloat64(m.Acked), st.started())
+		}
+		return ""
+	})
+
+	// An unreadable message is a dead letter with its reason; the next
+	// one goes on; the dead letter is not taken in again.
+	publish(t, jsc, subject+".t", `{"id":"e2"}`)
+	publish(t, jsc, subject+".t", `{"id":"e3","type":"t"}`)
+	d := deadLetter(t, jsc, stream, subject, 1)
+	if d.Subject() != subject+".dead.t" || d.Headers().Get(HeaderError) != "type: is required" || d.Headers().Get(HeaderSubject) != subject+".t" {
+		t.Fatalf("dead letter on %s with %v", d.Subject(), d.Headers())
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if st.started() != 2 {
+			return "the message after the dead letter was not started"
+		}
+		return ""
+	})
+
+	// Temporal away: the message is held past AckWait, not redelivered
+	// (progress acks), not acknowledged.
+	unavailable := error(dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable"))
+	st.err.Store(&unavailable)
+	acked := testutil.ToFloat64(m.Acked)
+	publish(t, jsc, subject+".t", `{"id":"e4","type":"t"}`)
+	time.Sleep(3 * cfg.AckWait) // what is checked is that nothing happens meanwhile
+	c, err := jsc.Consumer(context.Background(), stream, Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 1 || info.NumRedelivered != 0 || testutil.ToFloat64(m.Acked) != acked || st.attempts.Load() < 3 {
+		t.Fatalf("Temporal away: %d unacknowledged, %d redelivered, %v acked, %d attempts", info.NumAckPending, info.NumRedelivered,
+			testutil.ToFloat64(m.Acked)-acked, st.attempts.Load())
+	}
+
+	// Stopped holding it, the source hands it back: its first delivery
+	// ended without an ack. MaxDeliver is 2, so its second, last, delivery
+	// goes to the dead letters instead of being lost to the consumer.
+	stop()
+	st.err.Store(nil)
+	m, _ = run(t, cfg, st)
+	d = deadLetter(t, jsc, stream, subject, 2)
+	if !strings.HasPrefix(d.Headers().Get(HeaderError), "delivered 2 times without an acknowledgement") {
+		t.Fatalf("dead letter's reason %q", d.Headers().Get(HeaderError))
+	}
+	if st.started() != 2 || testutil.ToFloat64(m.Redelivered) != 1 {
+		t.Fatalf("started %d, redelivered %v", st.started(), testutil.ToFloat64(m.Redelivered))
+	}
+}
+
+// BenchmarkSource is the broker intake's own cost: messages through
+// JetStream and the intake (read, schema, double ack) to a Temporal that
+// answers at once, 64 in flight.
+func BenchmarkSource(b *testing.B) {
+	url, stream, subject, jsc := server(b)
+	st := &starter{}
+	m, _ := run(b, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 64}, st)
+	b.ResetTimer()
+	for i := range b.N {
+		publish(b, jsc, subject+".t", fmt.Sprintf(`{"id":"b-%d","type":"t","content":{"n":%d}}`, i, i))
+	}
+	for testutil.ToFloat64(m.Acked) < float64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}

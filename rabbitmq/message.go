@@ -1,0 +1,109 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dispatcherhq/dispatcher/intake"
+)
+
+// handle takes one delivery in and acknowledges it, dead-letters it or
+// hands it back, as the intake decides.
+func (s *Source) handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) {
+	s.metrics.Received.Inc()
+	if d.Redelivered {
+		s.metrics.Redelivered.Inc()
+	}
+	r := s.handler.Handle(ctx, toMessage(d))
+	switch r.Verdict {
+	case intake.Ack:
+		// An ack that fails (the channel closed) leaves the message to be
+		// delivered again: a duplicate then, acknowledged at once.
+		if err := d.Ack(false); err == nil {
+			s.metrics.Acked.Inc()
+		}
+	case intake.DeadLetter:
+		if err := s.deadLetter(ctx, pub, d, r.Reason); err != nil {
+			s.log.Warn("amqp intake: could not dead-letter a message; it goes back to the queue", "reason", r.Reason, "err", err)
+			_ = d.Nack(false, true)
+			s.metrics.Retried.Inc()
+			return
+		}
+		if err := d.Ack(false); err == nil {
+			s.metrics.DeadLettered(r.Cause)
+		}
+		s.log.Warn("amqp intake: message dead-lettered", "routing_key", d.RoutingKey, "message_id", d.MessageId, "reason", r.Reason)
+	case intake.Retry:
+		_ = d.Nack(false, true)
+		s.metrics.Retried.Inc()
+	}
+}
+
+// toMessage is the intake's view of a delivery. An event without an id
+// takes the message id, else a hash of the message: a redelivery is the
+// same event.
+func toMessage(d amqp.Delivery) intake.Message {
+	headers := make(map[string]string, len(d.Headers))
+	for k, v := range d.Headers {
+		headers[k] = headerText(v)
+	}
+	m := intake.Message{Header: intake.NewHeader(d.ContentType, headers), Body: d.Body, DefaultID: d.MessageId}
+	if m.DefaultID == "" {
+		m.DefaultID = intake.DerivedID("amqp", m.Header, d.Body)
+	}
+	return m
+}
+
+// headerText is an AMQP header value as text, as a CloudEvents attribute
+// is.
+func headerText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// maxReason bounds the reason put in a dead letter's header.
+const maxReason = 1024
+
+// deadLetter publishes a copy of d to the dead-letter exchange with the
+// reason in its x-dispatcher-error header, and waits until the broker has
+// it.
+func (s *Source) deadLetter(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, reason string) error {
+	if len(reason) > maxReason {
+		reason = reason[:maxReason]
+	}
+	headers := amqp.Table{}
+	for k, v := range d.Headers {
+		headers[k] = v
+	}
+	headers[HeaderError] = reason
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	dc, err := pub.PublishWithDeferredConfirmWithContext(ctx, s.cfg.Exchange+".dlx", d.RoutingKey, false, false, amqp.Publishing{
+		Headers: headers, ContentType: d.ContentType, ContentEncoding: d.ContentEncoding,
+		DeliveryMode: amqp.Persistent, Priority: d.Priority, CorrelationId: d.CorrelationId,
+		MessageId: d.MessageId, Timestamp: d.Timestamp, Type: d.Type, AppId: d.AppId, Body: d.Body,
+	})
+	if err != nil {
+		return err
+	}
+	acked, err := dc.WaitContext(ctx)
+	if err != nil {
+		return err
+	}
+	if !acked {
+		return errors.New("the broker refused the dead letter")
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+// Package rabbitmq takes events in from RabbitMQ over AMQP 0-9-1: a
+// durable topic exchange, a durable queue bound to it with "#", and a
+// dead-letter exchange and queue for the messages that can never be
+// dispatched. A message is acknowledged only once Temporal has durably
+// accepted its events (package intake decides), so what the dispatcher
+// has not taken stays in the queue.
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dispatcherhq/dispatcher/intake"
+)
+
+// Config says where the events come from.
+type Config struct {
+	// URL is the AMQP URL (amqp://user:pass@host:5672/vhost, amqps:// for
+	// TLS).
+	URL string
+	// Exchange is the durable topic exchange producers publish to, the
+	// routing key being the event type by convention. Dead letters go to
+	// Exchange+".dlx".
+	Exchange string
+	// Queue is the durable queue the dispatcher consumes, bound to
+	// Exchange with "#"; dead letters are kept in Queue+".dead".
+	Queue string
+	// Prefetch bounds the messages delivered to this process and not yet
+	// acknowledged, and so those it handles at once.
+	Prefetch int
+}
+
+// HeaderError is the header of a dead letter that says why it is one.
+const HeaderError = "x-dispatcher-error"
+
+// hold is how long a message waits in the dispatcher's hands for
+// Temporal before it goes back to the queue (and comes again): well
+// within RabbitMQ's consumer_timeout, which closes the channel of a
+// delivery unacknowledged for 30 minutes.
+const hold = 30 * time.Second
+
+// Bounds of the wait between connection attempts.
+const (
+	minReconnect = time.Second
+	maxReconnect = 30 * time.Second
+)
+
+// Source consumes the queue until its Run ends.
+type Source struct {
+	cfg     Config
+	handler *intake.Handler
+	metrics *intake.SourceMetrics
+	log     *slog.Logger
+
+	up      atomic.Bool
+	lastErr atomic.Pointer[error]
+}
+
+// New returns the source of cfg, whose messages h takes in. h's Hold is
+// set to the time a message may wait for Temporal here.
+func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logger) *Source {
+	if cfg.Prefetch <= 0 {
+		cfg.Prefetch = 64
+	}
+	h.Hold = hold
+	return &Source{cfg: cfg, handler: h, metrics: m, log: log.With("source", "amqp", "queue", cfg.Queue)}
+}
+
+// Run consumes until ctx ends, connecting again with backoff whenever the
+// connection fails. Once ctx has ended it lets the messages in hand finish
+// (or go back to the queue) before it returns.
+func (s *Source) Run(ctx context.Context) {
+	wait := minReconnect
+	for ctx.Err() == nil {
+		consumed, err := s.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.lastErr.Store(&err)
+		if consumed {
+			wait = minReconnect
+		}
+		s.log.Warn("amqp intake: connection lost or refused; connecting again", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxReconnect)
+	}
+}
+
+// Ready says whether the source is connected and consuming: the
+// readiness check of /readyz.
+func (s *Source) Ready(context.Context) error {
+	if s.up.Load() {
+		return nil
+	}
+	if err := s.lastErr.Load(); err != nil && *err != nil {
+		return fmt.Errorf("amqp intake not consuming: %w", *err)
+	}
+	return errors.New("amqp intake not consuming yet")
+}
+
+// session connects, declares the topology and consumes until ctx ends or
+// the connection fails; consumed says whether it got as far as consuming.
+func (s *Source) session(ctx context.Context) (consumed bool, err error) {
+	conn, err := amqp.DialConfig(s.cfg.URL, amqp.Config{
+		Heartbeat:  10 * time.Second,
+		Properties: amqp.Table{"connection_name": "dispatcher"},
+		Dial:       amqp.DefaultDial(10 * time.Second),
+	})
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return false, err
+	}
+	if err := declare(ch, s.cfg); err != nil {
+		return false, err
+	}
+	if err := ch.Qos(s.cfg.Prefetch, 0, false); err != nil {
+		return false, err
+	}
+	// Dead letters are published on a channel of their own, with
+	// confirms: the message is acknowledged only once its dead letter is
+	// safe.
+	pub, err := conn.Channel()
+	if err != nil {
+		return false, err
+	}
+	if err := pub.Confirm(false); err != nil {
+		return false, err
+	}
+	host, _ := os.Hostname()
+	tag := fmt.Sprintf("dispatcher-%s-%d", host, os.Getpid())
+	deliveries, err := ch.Consume(s.cfg.Queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return false, err
+	}
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	s.up.Store(true)
+	s.metrics.Up.Set(1)
+	defer func() { s.up.Store(false); s.metrics.Up.Set(0) }()
+	s.log.Info("amqp intake consuming", "exchange", s.cfg.Exchange, "prefetch", s.cfg.Prefetch)
+
+	// Handlers stop waiting for Temporal when the session ends.
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.watchLag(hctx, conn)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			_ = ch.Cancel(tag, false)
+			// What the broker sent before the cancel goes back at once.
+			for d := range deliveries {
+				_ = d.Nack(false, true)
+			}
+			return true, nil
+		case d, ok := <-deliveries:
+			if !ok {
+				cancel()
+				if e, ok := <-closed; ok && e != nil {
+					return true, e
+				}
+				return true, errors.New("the broker closed the consumer's channel")
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.handle(hctx, pub, d)
+			}()
+		}
+	}
+}
+
+// declare declares the exchanges and queues, durable: declaring what
+// exists with the same settings changes nothing.
+func declare(ch *amqp.Channel, cfg Config) error {
+	dlx, dead := cfg.Exchange+".dlx", cfg.Queue+".dead"
+	for _, x := range []string{cfg.Exchange, dlx} {
+		if err := ch.ExchangeDeclare(x, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare exchange %s: %w", x, err)
+		}
+	}
+	if _, err := ch.QueueDeclare(dead, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare queue %s: %w", dead, err)
+	}
+	if err := ch.QueueBind(dead, "#", dlx, false, nil); err != nil {
+		return fmt.Errorf("bind queue %s: %w", dead, err)
+	}
+	// What RabbitMQ itself dead-letters (a policy's TTL or length limit)
+	// lands with the dispatcher's dead letters.
+	if _, err := ch.QueueDeclare(cfg.Queue, true, false, false, false, amqp.Table{"x-dead-letter-exchange": dlx}); err != nil {
+		return fmt.Errorf("declare queue %s: %w", cfg.Queue, err)
+	}
+	if err := ch.QueueBind(cfg.Queue, "#", cfg.Exchange, false, nil); err != nil {
+		return fmt.Errorf("bind queue %s: %w", cfg.Queue, err)
+	}
+	return nil
+}
+
+// watchLag reads the queue's depth every few seconds into the lag gauge.
+func (s *Source) watchLag(ctx context.Context, conn *amqp.Connection) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return
+	}
+	defer ch.Close()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		q, err := ch.QueueDeclarePassive(s.cfg.Queue, true, false, false, false, nil)
+		if err != nil {
+			return
+		}
+		s.metrics.Lag.Set(float64(q.Messages))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,223 @@
+package rabbitmq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/intake"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+)
+
+// starter is Temporal as the source sees it: it records the events it
+// starts and answers err while err is set.
+type starter struct {
+	err      atomic.Pointer[error]
+	attempts atomic.Int64
+	mu       sync.Mutex
+	ids      []string
+}
+
+func (s *starter) Start(_ context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
+	s.attempts.Add(1)
+	if err := s.err.Load(); err != nil {
+		return dispatcher.StartResult{}, *err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids = append(s.ids, ev.ID)
+	return dispatcher.StartResult{WorkflowID: ev.WorkflowID(), RunID: "r"}, nil
+}
+
+func (s *starter) started() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ids)
+}
+
+// broker connects to the test RabbitMQ and returns a channel, with a
+// fresh exchange and queue name removed at the end.
+func broker(t testing.TB) (url, name string, ch *amqp.Channel) {
+	t.Helper()
+	url = os.Getenv("TEST_AMQP_URL")
+	if url == "" {
+		url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		testenv.Missing(t, "RabbitMQ at %s is unavailable (make services starts it): %v", url, err)
+		t.SkipNow()
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name = "dispatcher.unit." + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		if ch, err := conn.Channel(); err == nil {
+			for _, q := range []string{name, name + ".dead"} {
+				_, _ = ch.QueueDelete(q, false, false, false)
+			}
+			for _, x := range []string{name, name + ".dlx"} {
+				_ = ch.ExchangeDelete(x, false, false)
+			}
+		}
+		_ = conn.Close()
+	})
+	if ch, err = conn.Channel(); err != nil {
+		t.Fatal(err)
+	}
+	return url, name, ch
+}
+
+// run starts a source on name and waits until it consumes; stop ends it
+// and waits for Run to return.
+func run(t testing.TB, url, name string, st intake.Starter, prefetch int) (src *Source, m *intake.SourceMetrics, stop func()) {
+	t.Helper()
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = metrics.Source("amqp")
+	src = New(Config{URL: url, Exchange: name, Queue: name, Prefetch: prefetch}, &intake.Handler{Source: "amqp", Starter: st}, m, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(ctx) }()
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if err := src.Ready(ctx); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	stop = func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return after its context ended")
+		}
+	}
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			stop()
+		}
+	})
+	return src, m, stop
+}
+
+func publish(t testing.TB, ch *amqp.Channel, exchange, body string) {
+	t.Helper()
+	if err := ch.PublishWithContext(context.Background(), exchange, "t", false, false,
+		amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ready is the queue's ready messages.
+func ready(t testing.TB, ch *amqp.Channel, queue string) int {
+	t.Helper()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.Messages
+}
+
+func TestSource(t *testing.T) {
+	url, name, ch := broker(t)
+	st := &starter{}
+	_, m, stop := run(t, url, name, st, 4)
+
+	publish(t, ch, name, `{"id":"e1","type":"t"}`)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if testutil.ToFloat64(m.Acked) != 1 || st.started() != 1 {
+			return fmt.Sprintf("acked %v, started %d", testutil.ToFloat64(m.Acked), st.started())
+		}
+		return ""
+	})
+
+	// An unreadable message is a dead letter with its reason; the next
+	// one goes on.
+	publish(t, ch, name, `{"id":"e2"}`)
+	publish(t, ch, name, `{"id":"e3","type":"t"}`)
+	var reason any
+	testenv.Eventually(t, 10*time.Second, func() string {
+		d, ok, err := ch.Get(name+".dead", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return "no dead letter yet"
+		}
+		reason = d.Headers[HeaderError]
+		return ""
+	})
+	if reason != "type: is required" {
+		t.Fatalf("dead letter's reason %v", reason)
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if st.started() != 2 {
+			return "the message after the dead letter was not started"
+		}
+		return ""
+	})
+
+	// Temporal away: the message is tried, held, not acknowledged; when
+	// the source stops it goes back to the queue.
+	unavailable := error(dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable"))
+	st.err.Store(&unavailable)
+	acked := testutil.ToFloat64(m.Acked)
+	publish(t, ch, name, `{"id":"e4","type":"t"}`)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if st.attempts.Load() < 5 {
+			return "not tried yet"
+		}
+		return ""
+	})
+	if testutil.ToFloat64(m.Acked) != acked {
+		t.Fatal("acknowledged while Temporal was away")
+	}
+	stop()
+	if n := ready(t, ch, name); n != 1 {
+		t.Fatalf("after the stop the queue holds %d ready messages, want the one in hand back", n)
+	}
+
+	// Back: a new source takes it.
+	st.err.Store(nil)
+	_, m, _ = run(t, url, name, st, 4)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if testutil.ToFloat64(m.Acked) != 1 || testutil.ToFloat64(m.Redelivered) != 1 {
+			return fmt.Sprintf("acked %v, redelivered %v", testutil.ToFloat64(m.Acked), testutil.ToFloat64(m.Redelivered))
+		}
+		return ""
+	})
+}
+
+// BenchmarkSource is the broker intake's own cost: messages through
+// RabbitMQ and the intake (read, schema, ack) to a Temporal that answers at
+// once, 64 in flight.
+func BenchmarkSource(b *testing.B) {
+	url, name, ch := broker(b)
+	st := &starter{}
+	_, m, _ := run(b, url, name, st, 64)
+	b.ResetTimer()
+	for i := range b.N {
+		publish(b, ch, name, fmt.Sprintf(`{"id":"b-%d","type":"t","content":{"n":%d}}`, i, i))
+	}
+	for testutil.ToFloat64(m.Acked) < float64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
