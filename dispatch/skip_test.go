@@ -1,0 +1,109 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+func TestSkipReasonQuery(t *testing.T) {
+	got, err := executionQuery(context.Background(), dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused, DispatcherID: "d1"})
+	if want := "WorkflowType = 'Dispatch' AND DispatchTenant IS NULL AND DispatchDispatcherIDs = 'd1' AND DispatchSkipped = 'paused'"; err != nil || got != want {
+		t.Fatalf("query = %q, %v; want %q", got, err, want)
+	}
+	_, err = executionQuery(context.Background(), dispatcher.ExecutionFilter{SkipReason: "bored"})
+	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || dispatcher.ErrorMessage(err) != `skipReason: must be one of paused, filter-error, filter, not "bored"` {
+		t.Fatalf("an unknown skip reason: %v", err)
+	}
+}
+
+// A bulk replay by skip reason runs with the current configuration, which
+// alone can run what was skipped, and matches runs of any status.
+func TestCheckBulkSkipReason(t *testing.T) {
+	for _, tt := range []struct {
+		in                   dispatcher.BulkReplayRequest
+		wantStatus, wantConf string
+		wantErr              string
+	}{
+		{dispatcher.BulkReplayRequest{}, dispatcher.ExecutionFailed, dispatcher.ReplayConfigOriginal, ""},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}}, "", dispatcher.ReplayConfigCurrent, ""},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipFilter, Status: dispatcher.ExecutionCompleted},
+			Config: dispatcher.ReplayConfigCurrent}, dispatcher.ExecutionCompleted, dispatcher.ReplayConfigCurrent, ""},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}, Config: dispatcher.ReplayConfigOriginal},
+			"", "", `config: a bulk replay by skipReason runs the actions the dispatches skipped, which only config "current" can run, not "original"`},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: "nope"}}, "", "", "skipReason: must be one of"},
+	} {
+		r := tt.in
+		err := checkBulk(&r)
+		switch {
+		case tt.wantErr != "":
+			if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), tt.wantErr) {
+				t.Errorf("%+v: %v, want EINVALID %q", tt.in, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%+v: %v", tt.in, err)
+		case r.Filter.Status != tt.wantStatus || r.Config != tt.wantConf:
+			t.Errorf("%+v: status %q, config %q; want %q, %q", tt.in, r.Filter.Status, r.Config, tt.wantStatus, tt.wantConf)
+		}
+	}
+}
+
+// What a replay runs of a run that skipped actions: with the original
+// configuration, not the skipped ones (it would skip them again); with
+// the current one, those too.
+func TestReplayActionsSkipped(t *testing.T) {
+	original := &dispatcher.Config{
+		Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}, {ID: "a2"}}}},
+		Skipped: []dispatcher.SkippedDispatcher{{DispatcherID: "d2", Reason: dispatcher.SkipPaused, Detail: "the dispatcher is paused",
+			Actions: []dispatcher.SkippedAction{{ID: "a3"}}}},
+	}
+	current := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{
+		{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}, {ID: "a2"}}}, {ID: "d2", Actions: []dispatcher.Action{{ID: "a3"}}}}}
+	outcomes := func(statuses ...string) runRecord {
+		rec := runRecord{closed: true, config: original}
+		for i, s := range statuses {
+			o := dispatcher.ActionOutcome{ActionID: fmt.Sprintf("a%d", i+1), Status: s}
+			if s == dispatcher.OutcomeSkipped {
+				o.SkipReason = dispatcher.SkipPaused
+			}
+			rec.outcomes = append(rec.outcomes, o)
+		}
+		return rec
+	}
+	ok, failed, skipped := dispatcher.OutcomeSucceeded, dispatcher.OutcomeFailed, dispatcher.OutcomeSkipped
+	for _, tt := range []struct {
+		name    string
+		config  string
+		cfg     *dispatcher.Config
+		actions []string
+		rec     runRecord
+		want    string
+		wantErr string
+	}{
+		{"original leaves skipped out", dispatcher.ReplayConfigOriginal, original, nil, outcomes(ok, failed, skipped), "[a2]", ""},
+		{"current runs them too", dispatcher.ReplayConfigCurrent, current, nil, outcomes(ok, failed, skipped), "[a2 a3]", ""},
+		{"only skipped, current", dispatcher.ReplayConfigCurrent, current, nil, outcomes(ok, ok, skipped), "[a3]", ""},
+		{"only skipped, original", dispatcher.ReplayConfigOriginal, original, nil, outcomes(ok, ok, skipped), "",
+			`no action failed in run r1 of dispatch w; the actions it skipped (paused) run again only with config "current"`},
+		{"naming a skipped one, original", dispatcher.ReplayConfigOriginal, original, []string{"a3"}, outcomes(ok, ok, skipped), "",
+			`actions[0]: action "a3" was skipped in run r1 (paused: the dispatcher is paused); replay it with config "current"`},
+		{"naming a skipped one, current", dispatcher.ReplayConfigCurrent, current, []string{"a3"}, outcomes(ok, ok, skipped), "[a3]", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := dispatcher.ReplayRequest{WorkflowID: "w", Config: tt.config, Actions: tt.actions}
+			got, err := replayActions(r, dispatcher.Execution{RunID: "r1"}, tt.rec, tt.cfg)
+			if tt.wantErr != "" {
+				if err == nil || dispatcher.ErrorMessage(err) != tt.wantErr {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || fmt.Sprint(got) != tt.want {
+				t.Fatalf("actions = %v, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,171 @@
+package dispatcher_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+func filterEvent(content string) dispatcher.Event {
+	return dispatcher.Event{ID: "evt-1", Type: "order_paid", Source: "shop", Content: json.RawMessage(content),
+		Time: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func TestCompileFilterErrors(t *testing.T) {
+	for _, tt := range []struct {
+		expr, want string
+	}{
+		{`event.type == `, "filter: line 1, column 15: Syntax error"},
+		{`event.typo == "a"`, "filter: line 1, column 6: undeclared reference to 'event.typo' (did you mean 'event.type'?)"},
+		{"event.type == 'a' &&\n  amount > 3", "filter: line 2, column 3: undeclared reference to 'amount'"},
+		{`event.type + 1`, "filter: line 1, column 12: found no matching overload for '_+_' applied to '(string, int)'"},
+		{`event.type`, "filter: line 1, column 1: must be a condition (bool), not string"},
+		{`event.id.size()`, "filter: line 1, column 1: must be a condition (bool), not int"},
+		{strings.Repeat(" ", dispatcher.MaxFilterLength) + "true", fmt.Sprintf("filter: must be at most %d bytes", dispatcher.MaxFilterLength)},
+		{"true\x00", "filter: must not contain NUL"},
+	} {
+		_, err := dispatcher.CompileFilter(tt.expr)
+		if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), tt.want) {
+			t.Errorf("CompileFilter(%q) = %v, want EINVALID %q", tt.expr, err, tt.want)
+		}
+	}
+}
+
+func TestFilterMatch(t *testing.T) {
+	items := make([]string, 2000)
+	for i := range items {
+		items[i] = fmt.Sprint(i)
+	}
+	big := `{"items":[` + strings.Join(items, ",") + `]}`
+	for _, tt := range []struct {
+		expr, content string
+		want          bool
+		err           string // a part of the error, when it fails
+	}{
+		{`event.type == "order_paid" && event.source == "shop" && event.id.startsWith("evt-")`, `{}`, true, ""},
+		{`event.content.amount > 100`, `{"amount": 150}`, true, ""},
+		{`event.content.amount > 100`, `{"amount": 99.5}`, false, ""},
+		{`event.content.amount > 100.5`, `{"amount": 101}`, true, ""}, // int against double
+		{`event.content.count + 1 == 3`, `{"count": 2}`, true, ""},    // whole numbers are ints
+		{`event.content.user.tags.exists(t, t == "vip")`, `{"user":{"tags":["a","vip"]}}`, true, ""},
+		{`has(event.content.amount)`, `{}`, false, ""},
+		{`event.content.flag`, `{"flag": true}`, true, ""}, // dyn: checked when it runs
+		{`event.time > timestamp("2026-01-01T00:00:00Z")`, `{}`, true, ""},
+		{`event.content == {}`, ``, true, ""}, // no content: an empty object
+		{`event.content.amount > 100`, `{}`, false, "no such key: amount"},
+		{`event.content.amount > 100`, `{"amount": "lots"}`, false, "no such overload"},
+		{`event.content.flag`, `{"flag": "yes"}`, false, "not true or false"},
+		{`event.content.items.all(x, event.content.items.all(y, x != y || true))`, big, false, "cost limit exceeded"},
+	} {
+		f, err := dispatcher.CompileFilter(tt.expr)
+		if err != nil {
+			t.Fatalf("CompileFilter(%q): %v", tt.expr, err)
+		}
+		got, err := f.Match(filterEvent(tt.content))
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%s with %s: %v", tt.expr, tt.content, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%s with %s: error %v, want one with %q", tt.expr, tt.content, err, tt.err)
+		case got != tt.want:
+			t.Errorf("%s with %s = %v, want %v", tt.expr, tt.content, got, tt.want)
+		}
+	}
+}
+
+// TestFilterCostBoundsWork: a filter that a large event makes expensive
+// stops at the cost limit, quickly, rather than holding the intake.
+func TestFilterCostBoundsWork(t *testing.T) {
+	f, err := dispatcher.CompileFilter(`event.content.items.all(x, event.content.items.all(y, x != y || true))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]string, 10000)
+	for i := range items {
+		items[i] = fmt.Sprint(i)
+	}
+	start := time.Now()
+	if _, err := f.Match(filterEvent(`{"items":[` + strings.Join(items, ",") + `]}`)); err == nil {
+		t.Fatal("10^8 comparisons passed the cost limit")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("stopping took %v", d)
+	}
+}
+
+func TestConfigForEvent(t *testing.T) {
+	act := func(id string) []dispatcher.Action {
+		return []dispatcher.Action{{ID: id, Type: dispatcher.ActionTask, Name: "n" + id, FunctionName: "f"}}
+	}
+	cfg := dispatcher.Config{Version: 3, Dispatchers: []dispatcher.Dispatcher{
+		{ID: "plain", Actions: act("a1")},
+		{ID: "paused", Name: "P", Paused: true, Filter: `event.content.amount > 1`, Actions: act("a2")},
+		{ID: "match", Filter: `event.content.amount > 100`, Actions: act("a3")},
+		{ID: "nomatch", Filter: `event.content.amount < 100`, Actions: act("a4")},
+		{ID: "broken", Filter: `event.content.missing > 1`, Actions: act("a5")},
+	}}
+	got := cfg.ForEvent(filterEvent(`{"amount": 150}`))
+	var ran []string
+	for _, d := range got.Dispatchers {
+		ran = append(ran, d.ID)
+	}
+	if fmt.Sprint(ran) != "[plain match]" || got.Version != 3 {
+		t.Fatalf("dispatchers that run: %v (version %d)", ran, got.Version)
+	}
+	var skipped []string
+	for _, s := range got.Skipped {
+		skipped = append(skipped, s.DispatcherID+":"+s.Reason)
+		if want := (dispatcher.SkippedAction{ID: s.Actions[0].ID, Name: "n" + s.Actions[0].ID, Type: dispatcher.ActionTask}); len(s.Actions) != 1 || s.Actions[0] != want {
+			t.Errorf("skipped %s keeps %+v, want %+v", s.DispatcherID, s.Actions, want)
+		}
+	}
+	if fmt.Sprint(skipped) != "[paused:paused nomatch:filter broken:filter-error]" {
+		t.Fatalf("skipped = %v", skipped)
+	}
+	if d := got.Skipped[2].Detail; !strings.Contains(d, "no such key: missing") {
+		t.Errorf("filter-error detail = %q", d)
+	}
+	if len(cfg.Skipped) != 0 || len(cfg.Dispatchers) != 5 {
+		t.Fatal("ForEvent changed the configuration it was called on")
+	}
+	if r := got.SkipReason(nil); r != dispatcher.SkipPaused {
+		t.Errorf("SkipReason = %q, want the most actionable, paused", r)
+	}
+	if r := got.SkipReason([]string{"a1", "a4"}); r != dispatcher.SkipFilter {
+		t.Errorf("SkipReason(a1, a4) = %q, want filter", r)
+	}
+	if r := got.SkipReason([]string{"a1"}); r != "" {
+		t.Errorf("SkipReason(a1) = %q, want none", r)
+	}
+	if ids := got.DispatcherIDs(nil); fmt.Sprint(ids) != "[plain match paused nomatch broken]" {
+		t.Errorf("DispatcherIDs = %v, want those run, then those skipped", ids)
+	}
+	if s, ok := got.SkippedAction("a2"); !ok || s.DispatcherID != "paused" || s.Name != "P" {
+		t.Errorf("SkippedAction(a2) = %+v, %v", s, ok)
+	}
+}
+
+func TestDispatcherFilterValidation(t *testing.T) {
+	d := dispatcher.Dispatcher{EventType: "x", Filter: `event.content.a >`}
+	err := d.Validate()
+	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), "filter: line 1, column 18: ") {
+		t.Fatalf("Validate: %v", err)
+	}
+	d.Filter = `event.content.a > 1`
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := "event.type ="
+	if err := (dispatcher.DispatcherUpdate{Filter: &bad}).Apply(&d); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		t.Fatalf("an update to a broken filter: %v", err)
+	}
+	none, paused := "", true
+	d.Filter = "x"
+	if err := (dispatcher.DispatcherUpdate{Filter: &none, Paused: &paused}).Apply(&d); err != nil || d.Filter != "" || !d.Paused {
+		t.Fatalf("removing the filter and pausing: %v, %+v", err, d)
+	}
+}

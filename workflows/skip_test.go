@@ -1,0 +1,96 @@
+package workflows_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// skippedConfig is a configuration resolved for the test event
+// (dispatcher.Config.ForEvent): d1 runs, d2 is paused, d3's filter failed.
+func skippedConfig(run ...dispatcher.Dispatcher) dispatcher.Config {
+	cfg := config(run...)
+	cfg.Skipped = []dispatcher.SkippedDispatcher{
+		{DispatcherID: "d2", Name: "paused one", Reason: dispatcher.SkipPaused, Detail: "the dispatcher is paused",
+			Actions: []dispatcher.SkippedAction{{ID: "m2", Name: "mail m2", Type: dispatcher.ActionMail}, {ID: "t2", Type: dispatcher.ActionTask}}},
+		{DispatcherID: "d3", Reason: dispatcher.SkipFilterError, Detail: "filter: no such key: amount",
+			Actions: []dispatcher.SkippedAction{{ID: "t3", Type: dispatcher.ActionTask}}},
+	}
+	return cfg
+}
+
+// TestDispatchSkipped: the actions of skipped dispatchers end skipped,
+// with the reason, after those that ran; they are no failure, and the run
+// records the most actionable reason in DispatchSkipped.
+func TestDispatchSkipped(t *testing.T) {
+	env := newEnv(t, skippedConfig(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted",
+		Actions: []dispatcher.Action{taskAction("t1", "erase")}}))
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+	var attrs []temporal.SearchAttributes
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		attrs = append(attrs, args.Get(0).(temporal.SearchAttributes))
+	}).Return(nil)
+
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	if err != nil {
+		t.Fatalf("a dispatch that skipped dispatchers failed: %v", err)
+	}
+	if got, want := summary(res.Outcomes), "t1:succeeded:1: m2:skipped:0: t2:skipped:0: t3:skipped:0:"; got != want {
+		t.Fatalf("outcomes = %q, want %q", got, want)
+	}
+	m2, t3 := res.Outcomes[1], res.Outcomes[3]
+	if m2.SkipReason != dispatcher.SkipPaused || m2.DispatcherName != "paused one" || m2.ActionName != "mail m2" || m2.Type != dispatcher.ActionMail ||
+		!m2.StartedAt.IsZero() {
+		t.Errorf("paused outcome = %+v", m2)
+	}
+	if t3.SkipReason != dispatcher.SkipFilterError || t3.Error != "filter: no such key: amount" || t3.ErrorClass != "" {
+		t.Errorf("filter-error outcome = %+v", t3)
+	}
+	if len(attrs) != 1 {
+		t.Fatalf("%d upserts, want 1 (the dispatch loaded its configuration)", len(attrs))
+	}
+	if r, _ := attrs[0].GetKeyword(workflows.AttrSkipped); r != dispatcher.SkipPaused {
+		t.Errorf("DispatchSkipped = %q, want paused", r)
+	}
+	if ids, _ := attrs[0].GetKeywordList(workflows.AttrDispatcherIDs); fmt.Sprint(ids) != "[d1 d2 d3]" {
+		t.Errorf("DispatchDispatcherIDs = %v, want those run and those skipped", ids)
+	}
+	if _, ok := attrs[0].GetKeywordList(workflows.AttrFailedActionIDs); ok {
+		t.Error("skipped actions were recorded as failed")
+	}
+}
+
+// TestDispatchAllSkipped: a dispatch that skipped every dispatcher runs
+// nothing and completes.
+func TestDispatchAllSkipped(t *testing.T) {
+	env := newEnv(t, skippedConfig())
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if got, want := summary(res.Outcomes), "m2:skipped:0: t2:skipped:0: t3:skipped:0:"; got != want {
+		t.Fatalf("outcomes = %q, want %q", got, want)
+	}
+	env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 0)
+	env.AssertNumberOfCalls(t, workflows.LocalSendMail, 0)
+}
+
+// TestDispatchSkippedOnly: a replay limited to some actions records only
+// those of them that were skipped; a failed action still fails the run.
+func TestDispatchSkippedOnly(t *testing.T) {
+	cfg := skippedConfig(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted",
+		Actions: []dispatcher.Action{taskAction("t1", "missing")}})
+	env := newEnv(t, config())
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Config: &cfg, Only: []string{"t1", "t2"}, Run: "r1"})
+	if err == nil {
+		t.Fatal("a dispatch with a failed action completed")
+	}
+	if got, want := summary(res.Outcomes), "t1:failed:0:ConfigNotFound t2:skipped:0:"; got != want {
+		t.Fatalf("outcomes = %q, want %q", got, want)
+	}
+}
