@@ -1,0 +1,57 @@
+package models
+
+import (
+	"encoding/json"
+
+	"gorm.io/gorm"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+func orderingText(o *dispatcher.Ordering) *string {
+	if o == nil {
+		return nil
+	}
+	b, _ := json.Marshal(o) // two strings: cannot fail
+	s := string(b)
+	return &s
+}
+
+// ordering reads a stored ordering; one that does not parse (written by
+// hand) reads as none rather than failing every read of the dispatcher.
+func ordering(s *string) *dispatcher.Ordering {
+	if s == nil {
+		return nil
+	}
+	var o dispatcher.Ordering
+	if err := json.Unmarshal([]byte(*s), &o); err != nil || o.Key == "" {
+		return nil
+	}
+	return &o
+}
+
+// checkOrdering refuses an ordering key other than that of the event
+// type's other ordered dispatchers: an event is ordered by one key
+// (dispatcher.Config.SequenceOf). It runs in the transaction of the write,
+// after it.
+func checkOrdering(tx *gorm.DB, eventType string) error {
+	var rows []dispatcherRow
+	err := tx.Select("id", "ordering").Where("event_type = ? AND ordering IS NOT NULL", eventType).
+		Order("creation_timestamp, id").Find(&rows).Error
+	if err != nil {
+		return err
+	}
+	key := ""
+	for _, r := range rows {
+		o := ordering(r.Ordering)
+		if o == nil {
+			continue
+		}
+		if key != "" && o.Key != key {
+			return dispatcher.Errorf(dispatcher.EINVALID,
+				"ordering.key: the dispatchers of event type %q are ordered by %q; an event is ordered by one key", eventType, key)
+		}
+		key = o.Key
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package dispatcher
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// Ordering makes the events a dispatcher acts on run strictly one after
+// another, in the order the intake accepted them, per value of a key:
+// the events of one user in order, different users in parallel.
+type Ordering struct {
+	// Key names the value events are ordered by: OrderingPartitionKey
+	// (the envelope's partition key), or "content.<path>", a dotted path
+	// into the event's content.
+	Key string
+	// OnFailure says what a dispatch that fails for good does to the
+	// events after it: OrderingBlock (the default) holds them until the
+	// failed one is replayed or released; OrderingSkip lets them go on.
+	OnFailure string
+}
+
+// Ordering keys and failure policies.
+const (
+	OrderingPartitionKey = "partitionKey"
+	OrderingBlock        = "block"
+	OrderingSkip         = "skip"
+)
+
+// Validate checks o's key and failure policy, naming the field under
+// "ordering".
+func (o *Ordering) Validate() error {
+	if o.Key != OrderingPartitionKey && !validContentPath(o.Key) {
+		return Errorf(EINVALID, "ordering.key: must be %q or \"content.<field>[.<field>…]\", not %q", OrderingPartitionKey, o.Key)
+	}
+	switch o.OnFailure {
+	case "":
+		o.OnFailure = OrderingBlock
+	case OrderingBlock, OrderingSkip:
+	default:
+		return Errorf(EINVALID, "ordering.onFailure: must be %q or %q, not %q", OrderingBlock, OrderingSkip, o.OnFailure)
+	}
+	return nil
+}
+
+func validContentPath(key string) bool {
+	path, ok := strings.CutPrefix(key, "content.")
+	if !ok || len(key) > 256 {
+		return false
+	}
+	for _, f := range strings.Split(path, ".") {
+		if f == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// valueOf returns the value of o's key in ev, and whether ev has one: a
+// string or a number or a boolean (a missing, null or composite value
+// leaves the event unordered).
+func (o Ordering) valueOf(ev Event) (string, bool) {
+	if o.Key == OrderingPartitionKey {
+		return ev.PartitionKey, ev.PartitionKey != ""
+	}
+	var v any
+	if err := json.Unmarshal(ev.Content, &v); err != nil {
+		return "", false
+	}
+	for _, f := range strings.Split(strings.TrimPrefix(o.Key, "content."), ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		v = m[f]
+	}
+	switch v := v.(type) {
+	case string:
+		return v, v != ""
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(v), true
+	}
+	return "", false
+}
+
+// Sequence says how the dispatch of an event is ordered: Key is the
+// value it is ordered by, empty for an event dispatched at once; Block
+// whether its failure holds the events after it.
+type Sequence struct {
+	Key   string
+	Block bool
+}
+
+// SequenceOf returns how the dispatch of ev with c is ordered: by the key
+// of c's first ordered dispatcher (the store keeps the ordered dispatchers
+// of an event type on one key), blocking when any of them blocks. An
+// event without a value for the key is dispatched at once.
+func (c *Config) SequenceOf(ev Event) Sequence {
+	var s Sequence
+	for _, d := range c.Dispatchers {
+		if d.Ordering == nil {
+			continue
+		}
+		if s.Key == "" {
+			v, ok := d.Ordering.valueOf(ev)
+			if !ok {
+				return Sequence{}
+			}
+			s.Key = v
+		}
+		s.Block = s.Block || d.Ordering.OnFailure != OrderingSkip
+	}
+	return s
+}
+
+// SequenceWorkflowID is the workflow ID of the sequence of a key in a
+// tenant: the key is hashed, so any value makes a valid, fixed-size id
+// that does not show personal data in the Temporal Web UI.
+func SequenceWorkflowID(tenant, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return TenantWorkflowID(tenant, "sequence-"+hex.EncodeToString(sum[:16]))
+}

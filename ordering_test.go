@@ -1,0 +1,60 @@
+package dispatcher_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+func TestOrderingValidate(t *testing.T) {
+	for _, tt := range []struct {
+		o       dispatcher.Ordering
+		wantErr string
+	}{
+		{dispatcher.Ordering{Key: "partitionKey"}, ""},
+		{dispatcher.Ordering{Key: "content.user.id", OnFailure: "skip"}, ""},
+		{dispatcher.Ordering{Key: "userId"}, `ordering.key: must be "partitionKey" or "content.<field>[.<field>…]", not "userId"`},
+		{dispatcher.Ordering{Key: "content..id"}, `ordering.key: must be "partitionKey" or "content.<field>[.<field>…]", not "content..id"`},
+		{dispatcher.Ordering{Key: "content.id", OnFailure: "retry"}, `ordering.onFailure: must be "block" or "skip", not "retry"`},
+	} {
+		o := tt.o
+		err := o.Validate()
+		got := ""
+		if err != nil {
+			got = dispatcher.ErrorMessage(err)
+		}
+		if got != tt.wantErr {
+			t.Errorf("%+v: error %q, want %q", tt.o, got, tt.wantErr)
+		}
+		if err == nil && o.OnFailure == "" {
+			t.Errorf("%+v: no failure policy after validation, want block", tt.o)
+		}
+	}
+}
+
+func TestSequenceOf(t *testing.T) {
+	ordered := func(key, onFailure string) dispatcher.Dispatcher {
+		return dispatcher.Dispatcher{Ordering: &dispatcher.Ordering{Key: key, OnFailure: onFailure}}
+	}
+	ev := dispatcher.Event{Content: json.RawMessage(`{"user":{"id":42,"name":"Ann"},"vip":true,"tags":["a"]}`), PartitionKey: "p-7"}
+	for _, tt := range []struct {
+		name string
+		cfg  dispatcher.Config
+		want dispatcher.Sequence
+	}{
+		{"no ordered dispatcher", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{}}}, dispatcher.Sequence{}},
+		{"a number", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{}, ordered("content.user.id", "block")}}, dispatcher.Sequence{Key: "42", Block: true}},
+		{"a boolean, skipping", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("content.vip", "skip")}}, dispatcher.Sequence{Key: "true"}},
+		{"the partition key", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("partitionKey", "skip"), ordered("partitionKey", "block")}}, dispatcher.Sequence{Key: "p-7", Block: true}},
+		{"a missing value: at once", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("content.user.email", "block")}}, dispatcher.Sequence{}},
+		{"a list: at once", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("content.tags", "block")}}, dispatcher.Sequence{}},
+	} {
+		if got := tt.cfg.SequenceOf(ev); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+	if a, b := dispatcher.SequenceWorkflowID("", "42"), dispatcher.SequenceWorkflowID("acme", "42"); a == b || dispatcher.TenantOf(b) != "acme" || len(a) != len("sequence-")+32 {
+		t.Errorf("sequence ids %q and %q", a, b)
+	}
+}

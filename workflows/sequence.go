@@ -1,0 +1,219 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// Sequence runs the dispatches of one ordering key (dispatcher.Ordering)
+// one after another, in the order their events reached the intake: the
+// intake hands each to the key's Sequence with signal-with-start
+// (SignalSequenceEvent) before it answers, so the signal order is the
+// arrival order, whatever the source. Each dispatch is a child Dispatch
+// workflow with the event's own workflow ID, so it is found, replayed and
+// canceled like any other, and a duplicate event (whose dispatch exists)
+// is skipped when its turn comes.
+//
+// A dispatch that fails for good blocks the key when its ordering says so
+// (dispatcher.OrderingBlock): the Sequence holds the events after it,
+// shows the blocking dispatch in DispatchBlocked, and goes on when
+// released (SignalSequenceRelease, sent by a replay or a release of that
+// dispatch). A Sequence with nothing to do for a while completes; the
+// next event of its key starts it again. It continues as new every
+// sequenceRunLimit dispatches, or when Temporal suggests it.
+func Sequence(ctx workflow.Context, in SequenceInput) error {
+	s := &sequence{SequenceState: in.State}
+	if s.SequenceState == nil {
+		s.SequenceState = &SequenceState{}
+	}
+	if err := workflow.SetQueryHandler(ctx, QuerySequence, func() (SequenceState, error) {
+		return *s.SequenceState, nil
+	}); err != nil {
+		return err
+	}
+	s.events = workflow.GetSignalChannel(ctx, SignalSequenceEvent)
+	s.releases = workflow.GetSignalChannel(ctx, SignalSequenceRelease)
+	for done := 0; ; done++ {
+		if s.Blocked != "" {
+			s.waitForRelease(ctx)
+		}
+		if len(s.Queue) == 0 && !s.waitForEvent(ctx) {
+			return nil // idle: the next event starts a new run
+		}
+		if done >= sequenceRunLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			s.takeArrived()
+			return workflow.NewContinueAsNewError(ctx, WorkflowSequence, SequenceInput{State: s.SequenceState})
+		}
+		s.runNext(ctx)
+	}
+}
+
+// SequenceInput is the input of the Sequence workflow; State carries the
+// queue over ContinueAsNew.
+type SequenceInput struct {
+	State *SequenceState
+}
+
+// SequenceState is where a Sequence is: the dispatches waiting their
+// turn, oldest first, and the one that blocks the key, if any.
+type SequenceState struct {
+	Queue   []SequencedDispatch
+	Blocked string // workflow ID of the failed dispatch holding the key
+}
+
+// SequencedDispatch is one event's dispatch waiting its turn in a
+// Sequence: the signal the intake sends.
+type SequencedDispatch struct {
+	WorkflowID string
+	Input      DispatchInput
+	// Block says whether its failure holds the dispatches after it.
+	Block bool
+}
+
+const (
+	// sequenceRunLimit bounds the dispatches one Sequence run handles
+	// before it continues as new, keeping its history short.
+	sequenceRunLimit = 200
+	// sequenceIdle is how long a Sequence with nothing to do waits for
+	// an event before it completes.
+	sequenceIdle = time.Minute
+)
+
+type sequence struct {
+	*SequenceState
+	events, releases workflow.ReceiveChannel
+}
+
+// take queues an event's dispatch, unless it is queued already (the
+// same event sent twice while it waits) or is the one holding the key.
+func (s *sequence) take(d SequencedDispatch) {
+	if d.WorkflowID == s.Blocked {
+		return
+	}
+	for _, q := range s.Queue {
+		if q.WorkflowID == d.WorkflowID {
+			return
+		}
+	}
+	s.Queue = append(s.Queue, d)
+}
+
+// takeArrived queues the events that have arrived, without waiting.
+func (s *sequence) takeArrived() {
+	for {
+		// A fresh value each time: decoding into the last one would reuse
+		// its event's content bytes, which the queue still holds.
+		var d SequencedDispatch
+		if !s.events.ReceiveAsync(&d) {
+			return
+		}
+		s.take(d)
+	}
+}
+
+// waitForEvent waits up to sequenceIdle for an event and reports whether
+// one came. Before giving up it takes what arrived meanwhile, so a
+// Sequence never completes with an event unread.
+func (s *sequence) waitForEvent(ctx workflow.Context) bool {
+	if s.takeArrived(); len(s.Queue) > 0 {
+		return true // no timer for an event that is there
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
+		var d SequencedDispatch
+		c.Receive(ctx, &d)
+		s.take(d)
+	})
+	sel.AddFuture(workflow.NewTimer(tctx, sequenceIdle), func(workflow.Future) {})
+	sel.Select(ctx)
+	s.takeArrived()
+	return len(s.Queue) > 0
+}
+
+// waitForRelease holds the key until the blocking dispatch is released,
+// queuing the events that arrive meanwhile.
+func (s *sequence) waitForRelease(ctx workflow.Context) {
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrBlocked.ValueSet(s.Blocked))
+	workflow.GetLogger(ctx).Warn("Ordering key blocked by a failed dispatch", "WorkflowID", s.Blocked, "Waiting", len(s.Queue))
+	for s.Blocked != "" {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
+			var d SequencedDispatch
+			c.Receive(ctx, &d)
+			s.take(d)
+		})
+		sel.AddReceive(s.releases, func(c workflow.ReceiveChannel, _ bool) {
+			var id string
+			c.Receive(ctx, &id)
+			if id == s.Blocked {
+				s.Blocked = ""
+			}
+		})
+		sel.Select(ctx)
+	}
+	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrBlocked.ValueUnset())
+}
+
+// runNext runs the dispatch at the head of the queue as a child and waits
+// for it to close, queuing the events that arrive meanwhile.
+func (s *sequence) runNext(ctx workflow.Context) {
+	next := s.Queue[0]
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: next.WorkflowID,
+		// A closed dispatch with this ID means the event was dispatched:
+		// its duplicate is skipped.
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		// The dispatch outlives a Sequence that is terminated, or ends.
+		ParentClosePolicy:     enums.PARENT_CLOSE_POLICY_ABANDON,
+		TypedSearchAttributes: temporal.NewSearchAttributes(StartAttributes(next.WorkflowID, next.Input)...),
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, WorkflowDispatch, next.Input)
+	done := false
+	for !done {
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(child, func(workflow.Future) { done = true })
+		sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
+			var d SequencedDispatch
+			c.Receive(ctx, &d)
+			s.take(d)
+		})
+		sel.Select(ctx)
+	}
+	s.Queue = s.Queue[1:]
+	err := child.Get(ctx, nil)
+	var started *temporal.ChildWorkflowExecutionAlreadyStartedError
+	var canceled *temporal.CanceledError
+	switch {
+	case err == nil, errors.As(err, &started), errors.As(err, &canceled):
+		// Done, a duplicate, or canceled by someone who meant it.
+	case next.Block:
+		s.Blocked = next.WorkflowID
+	default:
+		workflow.GetLogger(ctx).Warn("Ordered dispatch failed; its key goes on", "WorkflowID", next.WorkflowID, "Error", err)
+	}
+}
+
+// StartAttributes are the search attributes a dispatch is started with:
+// its event, its tenant (dispatcher.TenantOf), and its dispatchers when
+// its configuration is handed to it.
+func StartAttributes(workflowID string, in DispatchInput) []temporal.SearchAttributeUpdate {
+	attrs := []temporal.SearchAttributeUpdate{AttrEventType.ValueSet(in.Event.Type), AttrEventID.ValueSet(in.Event.ID)}
+	if t := dispatcher.TenantOf(workflowID); t != "" {
+		attrs = append(attrs, AttrTenant.ValueSet(t))
+	}
+	if in.Config != nil {
+		attrs = append(attrs, AttrDispatcherIDs.ValueSet(in.Config.DispatcherIDs(in.Only)))
+		if r := in.Config.SkipReason(in.Only); r != "" {
+			attrs = append(attrs, AttrSkipped.ValueSet(r))
+		}
+	}
+	return attrs
+}

@@ -1,0 +1,148 @@
+package workflows_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// sequenceEnv runs a Sequence whose dispatches are a stand-in that takes
+// a minute each (a failure for the event ids in fail), and records when
+// each ran.
+type sequenceEnv struct {
+	*testsuite.TestWorkflowEnvironment
+	fail  map[string]bool
+	runs  []string // event ids, in the order their dispatches started
+	spans map[string][2]time.Time
+}
+
+func newSequenceEnv(t *testing.T) *sequenceEnv {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	e := &sequenceEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), fail: map[string]bool{}, spans: map[string][2]time.Time{}}
+	e.SetStartTime(t0)
+	e.RegisterWorkflowWithOptions(workflows.Sequence, workflow.RegisterOptions{Name: workflows.WorkflowSequence})
+	e.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.DispatchInput) (workflows.DispatchResult, error) {
+		id, start := in.Event.ID, workflow.Now(ctx)
+		record(func() { e.runs = append(e.runs, id) })
+		if want := `{"id":"` + id + `"}`; string(in.Event.Content) != want {
+			return workflows.DispatchResult{}, fmt.Errorf("event %s came with the content %s, want %s", id, in.Event.Content, want)
+		}
+		if err := workflow.Sleep(ctx, time.Minute); err != nil {
+			return workflows.DispatchResult{}, err
+		}
+		record(func() { e.spans[id] = [2]time.Time{start, workflow.Now(ctx)} })
+		if e.fail[id] {
+			return workflows.DispatchResult{}, temporal.NewNonRetryableApplicationError("1 of 1 actions failed", dispatcher.FailureDispatch, nil)
+		}
+		return workflows.DispatchResult{}, nil
+	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
+	return e
+}
+
+// send signals the Sequence the dispatch of event id after d.
+func (e *sequenceEnv) send(d time.Duration, block bool, ids ...string) {
+	e.RegisterDelayedCallback(func() {
+		for _, id := range ids {
+			e.SignalWorkflow(workflows.SignalSequenceEvent, workflows.SequencedDispatch{
+				WorkflowID: dispatcher.WorkflowID(id), Block: block,
+				Input: workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "user_deleted", Content: json.RawMessage(`{"id":"` + id + `"}`)}},
+			})
+		}
+	}, d)
+}
+
+func (e *sequenceEnv) run(t *testing.T, in workflows.SequenceInput) error {
+	t.Helper()
+	e.ExecuteWorkflow(workflows.WorkflowSequence, in)
+	if !e.IsWorkflowCompleted() {
+		t.Fatal("the sequence did not complete")
+	}
+	return e.GetWorkflowError()
+}
+
+// The dispatches of a key run one at a time, in the order their events
+// arrived, each with its own event (events that arrived together once
+// shared their content's bytes); one that arrives twice while it waits
+// runs once; an idle Sequence completes.
+func TestSequenceRunsOneAfterAnother(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.send(0, true, "e1", "e2", "e1", "e3")
+	e.send(90*time.Second, true, "e4")
+	if err := e.run(t, workflows.SequenceInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"e1", "e2", "e3", "e4"}; !slices.Equal(e.runs, want) {
+		t.Fatalf("dispatches ran %v, want %v", e.runs, want)
+	}
+	for i := 1; i < len(e.runs); i++ {
+		if prev, cur := e.spans[e.runs[i-1]], e.spans[e.runs[i]]; cur[0].Before(prev[1]) {
+			t.Errorf("%s started at %v, before %s ended at %v", e.runs[i], cur[0], e.runs[i-1], prev[1])
+		}
+	}
+}
+
+// A failed dispatch that blocks holds the key until released; with skip,
+// the key goes on.
+func TestSequenceBlocksUntilReleased(t *testing.T) {
+	for _, block := range []bool{true, false} {
+		t.Run(fmt.Sprint("block=", block), func(t *testing.T) {
+			e := newSequenceEnv(t)
+			e.fail["e1"] = true
+			e.send(0, block, "e1", "e2")
+			e.RegisterDelayedCallback(func() {
+				if block {
+					var st workflows.SequenceState
+					if v, err := e.QueryWorkflow(workflows.QuerySequence); err != nil || v.Get(&st) != nil || st.Blocked != dispatcher.WorkflowID("e1") {
+						t.Errorf("state while blocked: %+v (%v)", st, err)
+					}
+				}
+				e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("other"))
+				e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("e1"))
+			}, time.Hour)
+			if err := e.run(t, workflows.SequenceInput{}); err != nil {
+				t.Fatal(err)
+			}
+			started := e.spans["e2"][0]
+			if want := t0.Add(time.Minute); !block && !started.Equal(want) {
+				t.Errorf("with skip, e2 started at %v, want right after e1 (%v)", started, want)
+			}
+			if block && started.Before(t0.Add(time.Hour)) {
+				t.Errorf("e2 started at %v, before e1 was released", started)
+			}
+		})
+	}
+}
+
+// A long Sequence continues as new with what is still queued.
+func TestSequenceContinuesAsNew(t *testing.T) {
+	e := newSequenceEnv(t)
+	ids := make([]string, 203)
+	for i := range ids {
+		ids[i] = fmt.Sprint("e", i)
+	}
+	e.send(0, true, ids...)
+	err := e.run(t, workflows.SequenceInput{})
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("error %v, want ContinueAsNew", err)
+	}
+	var next workflows.SequenceInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.runs) != 200 || next.State == nil || len(next.State.Queue) != 3 || next.State.Queue[0].Input.Event.ID != "e200" {
+		t.Fatalf("%d ran, carried %+v", len(e.runs), next.State)
+	}
+}
