@@ -1,0 +1,298 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// syncCLI runs a command of the real binary against the system's API with
+// its admin token and more environment variables; unlike cli it returns
+// a failure for the test to look at.
+func (s *system) syncCLI(env []string, args ...string) (string, error) {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, args...)
+	cmd.Env = append(append(s.env, "DISPATCHER_URL="+s.url, "DISPATCHER_TOKEN="+s.token), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// mustSync runs sync (or export) and fails the test if it fails.
+func (s *system) mustSync(env []string, args ...string) string {
+	s.t.Helper()
+	out, err := s.syncCLI(env, args...)
+	if err != nil {
+		s.t.Fatalf("dispatcher %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+// dispatchersByName lists the install's dispatchers by name.
+func (s *system) dispatchersByName() map[string]map[string]any {
+	s.t.Helper()
+	out := map[string]map[string]any{}
+	for _, d := range s.call("GET", "/dispatchers/v1?limit(50)", nil, 200)["data"].([]any) {
+		m := d.(map[string]any)
+		out[m["name"].(string)] = m
+	}
+	return out
+}
+
+// writeFile writes a test's file and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func readTestdata(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "sync", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func mustContain(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Fatalf("%s lacks %q:\n%s", what, w, out)
+		}
+	}
+}
+
+// TestSyncExtraHorizonDocsFile syncs the Extra Horizon CLI documentation's
+// example file through the real binary. Verbatim, it names the template
+// id abcdef0123456789abcdef013456789ab, a placeholder (33 characters; no
+// install of either product has such an id): sync refuses it before
+// changing anything and says which field of which dispatcher. With that
+// id replaced by a template of this install, and nothing else changed,
+// it syncs, and a second run plans nothing.
+func TestSyncExtraHorizonDocsFile(t *testing.T) {
+	s := startSystem(t)
+	s.call("POST", "/functions/v1", map[string]any{"name": "my-function-name", "url": "http://127.0.0.1:9/"}, 200)
+	docs := readTestdata(t, "exh-docs-dispatchers.json")
+	verbatim := writeFile(t, "dispatchers.json", docs)
+
+	out, err := s.syncCLI(nil, "sync", "--file", verbatim)
+	if err == nil {
+		t.Fatalf("the placeholder template id synced:\n%s", out)
+	}
+	mustContain(t, "sync of the verbatim docs file", out, verbatim+`: dispatcher "my-unique-dispatcher-name" (dispatchers[0]): actions[1].templateId: no template with id "abcdef0123456789abcdef013456789ab" on the install`,
+		"nothing was changed")
+	if n := len(s.dispatchersByName()); n != 0 {
+		t.Fatalf("a refused file created %d dispatchers", n)
+	}
+
+	tmpl := s.call("POST", "/templates/v1", map[string]any{"name": "docs", "subject": "About {{ .event.type }}", "text": "It happened."}, 200)["id"].(string)
+	file := writeFile(t, "dispatchers.json", strings.Replace(docs, "abcdef0123456789abcdef013456789ab", tmpl, 1))
+	out = s.mustSync(nil, "sync", "--file", file)
+	mustContain(t, "sync", out, `+ dispatcher "my-unique-dispatcher-name"`, `+ action "my-task-action"`, `+ action "my-mail-action"`,
+		"Plan: 1 to create, 0 to update, 0 to delete.", "[1/1] + dispatcher", "Applied 1 changes.")
+	d := s.dispatchersByName()["my-unique-dispatcher-name"]
+	if d == nil || canon(d["tags"]) != `["tag1","tag2","EXH_CLI_MANAGED"]` || d["eventType"] != "my-event-type" || len(d["actions"].([]any)) != 2 {
+		t.Fatalf("synced dispatcher %v", d)
+	}
+	task := d["actions"].([]any)[0].(map[string]any)
+	if canon(task["data"]) != `{"customNumberField":42,"customStringField":"myStringHere"}` || task["startTimestamp"] != "2024-01-01T00:00:00.000Z" || canon(task["tags"]) != `["tag1","tag2"]` {
+		t.Fatalf("task action %v", task)
+	}
+	out = s.mustSync(nil, "sync", "--file", file, "--clean")
+	mustContain(t, "second sync", out, "No changes")
+}
+
+// TestSyncLifecycle: a YAML file with templates, functions and
+// dispatchers is created, then synced again (nothing), renamed, loses an
+// action, is cleaned (unmanaged dispatchers stay), dry-run changes nothing,
+// an invalid file applies nothing, and a change the API refuses midway is
+// reported with exactly what was applied.
+func TestSyncLifecycle(t *testing.T) {
+	s := startSystem(t)
+	secret := []string{"ERASE_SECRET=e2e-erase-secret"}
+	app := readTestdata(t, "app.yaml")
+	file := writeFile(t, "app.yaml", app)
+
+	// An unmanaged dispatcher, made by hand: sync never touches it.
+	tmpl := s.call("POST", "/templates/v1", map[string]any{"name": "manual", "subject": "S", "text": "T"}, 200)["id"].(string)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "manual", "eventType": "order_paid",
+		"actions": []any{map[string]any{"type": "mail", "name": "m", "recipients": map[string]any{"to": []string{"a@example.com"}}, "templateId": tmpl}}}, 200)
+
+	// A secret the environment lacks stops sync before anything changes.
+	out, err := s.syncCLI(nil, "sync", "-f", file)
+	if err == nil {
+		t.Fatalf("sync without ERASE_SECRET:\n%s", out)
+	}
+	mustContain(t, "sync without the secret", out, file+`: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set`)
+
+	// Dry run: the plan, and nothing changes.
+	out = s.mustSync(secret, "sync", "-f", file, "--dry-run")
+	mustContain(t, "dry run", out, `+ template "goodbye"`, `+ function "erase"`, `+ dispatcher "gdpr"`, `+ dispatcher "welcome"`,
+		"Plan: 4 to create, 0 to update, 0 to delete.", "--dry-run: nothing was changed.")
+	if len(s.dispatchersByName()) != 1 {
+		t.Fatal("--dry-run changed the dispatchers")
+	}
+
+	out = s.mustSync(secret, "sync", "-f", file)
+	mustContain(t, "first sync", out, "[1/4] + template", "[4/4] + dispatcher", "Applied 4 changes.")
+	if strings.Contains(out, "warning:") {
+		t.Fatalf("the first sync warns:\n%s", out)
+	}
+	if strings.Contains(out, "e2e-erase-secret") {
+		t.Fatalf("sync printed the secret:\n%s", out)
+	}
+	fn := s.call("GET", "/functions/v1?eq(name,erase)", nil, 200)["data"].([]any)[0].(map[string]any)
+	if fn["hasSecret"] != true || fn["timeoutSeconds"] != 10.0 {
+		t.Fatalf("function %v", fn)
+	}
+	before := s.dispatchersByName()
+	gdprID := before["gdpr"]["id"].(string)
+	mustContain(t, "second sync", s.mustSync(secret, "sync", "-f", file), "No changes")
+	// Secrets the API has are not needed again.
+	mustContain(t, "sync without the secret, once applied", s.mustSync(nil, "sync", "-f", file), "No changes")
+
+	// A rename keeps the dispatcher (its id, its history) with --rename.
+	renamed := writeFile(t, "app.yaml", strings.Replace(app, "name: gdpr", "name: gdpr-v2", 1))
+	out = s.mustSync(nil, "sync", "-f", renamed, "--rename", "gdpr=gdpr-v2", "--dry-run")
+	mustContain(t, "rename plan", out, `~ dispatcher "gdpr-v2" (renamed from "gdpr" by --rename)`, `name: "gdpr" → "gdpr-v2"`, "Plan: 0 to create, 1 to update, 0 to delete.")
+	if s.dispatchersByName()["gdpr"] == nil {
+		t.Fatal("--dry-run renamed")
+	}
+	s.mustSync(nil, "sync", "-f", renamed, "--rename", "gdpr=gdpr-v2")
+	if d := s.dispatchersByName()["gdpr-v2"]; d == nil || d["id"] != gdprID {
+		t.Fatalf("renamed dispatcher %v, want id %s", d, gdprID)
+	}
+	mustContain(t, "rename again", s.mustSync(nil, "sync", "-f", renamed, "--rename", "gdpr=gdpr-v2"), "No changes")
+
+	// An action deleted from the file is deleted; one changed is updated.
+	edited := strings.Replace(app, "name: gdpr", "name: gdpr-v2", 1)
+	edited = strings.Replace(edited, `      - type: task
+        name: notify-crm
+        functionName: erase
+        tags: [crm]
+        startTimestamp: 2030-01-01T09:00:00.000Z
+`, "", 1)
+	edited = strings.Replace(edited, "hard: true", "hard: false", 1)
+	out = s.mustSync(nil, "sync", "-f", writeFile(t, "app.yaml", edited))
+	mustContain(t, "action changes", out, `~ dispatcher "gdpr-v2"`, `- action "notify-crm" (task)`, `~ action "erase" (task)`, `data: {"hard":true,"userId":"{{ .event.content.userId }}","weight":1.50} → {"hard":false,`)
+	actions := s.dispatchersByName()["gdpr-v2"]["actions"].([]any)
+	if len(actions) != 2 || canon(actions[1].(map[string]any)["data"]) != `{"hard":false,"userId":"{{ .event.content.userId }}","weight":1.5}` {
+		t.Fatalf("actions after the sync: %v", actions)
+	}
+
+	// --clean deletes the managed dispatcher the file lost, never "manual".
+	noWelcome := edited[:strings.Index(edited, "  - eventType: user_created")]
+	cleanFile := writeFile(t, "app.yaml", noWelcome)
+	mustContain(t, "without --clean", s.mustSync(nil, "sync", "-f", cleanFile), "No changes")
+	out = s.mustSync(nil, "sync", "-f", cleanFile, "--clean")
+	mustContain(t, "clean", out, `- dispatcher "welcome" (--clean: managed by sync, not in the file)`, "Plan: 0 to create, 0 to update, 1 to delete.")
+	after := s.dispatchersByName()
+	if after["welcome"] != nil || after["manual"] == nil || len(after) != 2 {
+		t.Fatalf("after --clean: %v", after)
+	}
+
+	// An invalid file names the file, the dispatcher and the field, and
+	// applies nothing, not even its valid changes.
+	bad := strings.Replace(noWelcome, "description: Erase what we hold about a user", "description: changed", 1) +
+		"  - eventType: order_paid\n    name: broken\n    actions:\n      - {type: task, name: t, functionName: nope}\n      - {type: mail, name: m, recipients: {to: [not-an-address]}, templateName: goodbye}\n"
+	badFile := writeFile(t, "bad.yaml", bad)
+	out, err = s.syncCLI(nil, "sync", "-f", badFile)
+	if err == nil {
+		t.Fatalf("an invalid file synced:\n%s", out)
+	}
+	mustContain(t, "invalid file", out, badFile+`: dispatcher "broken" (dispatchers[1]): actions[0].functionName: no function named "nope"`, "nothing was changed")
+	if d := s.dispatchersByName()["gdpr-v2"]; d["description"] != "Erase what we hold about a user" {
+		t.Fatalf("an invalid file applied a change: %v", d)
+	}
+
+	// The API refuses a function's URL (outbound safety is the server's):
+	// sync stops there and says what was applied, what failed and what was
+	// not applied.
+	refused := `{"templates": [{"name": "refund", "subject": "Refund", "text": "Refunded."}],
+	  "functions": [{"name": "billing", "url": "https://10.1.2.3/refund"}],
+	  "dispatchers": [{"eventType": "order_refunded", "name": "refunds", "actions": [
+	    {"type": "mail", "name": "mail", "recipients": {"to": ["a@example.com"]}, "templateName": "refund"},
+	    {"type": "task", "name": "billing", "functionName": "billing"}]}]}`
+	out, err = s.syncCLI(nil, "sync", "-f", writeFile(t, "refused.json", refused), "--json")
+	if err == nil {
+		t.Fatalf("a refused function synced:\n%s", out)
+	}
+	var res syncResult
+	if err := json.NewDecoder(strings.NewReader(out[strings.Index(out, "{\n"):])).Decode(&res); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	var statuses []string
+	for _, c := range res.Changes {
+		statuses = append(statuses, describe(c)+": "+c.Status)
+	}
+	if got := strings.Join(statuses, "; "); got != `+ template "refund": applied; + function "billing": failed; + dispatcher "refunds": not applied` ||
+		!strings.Contains(res.Error, "the API refused change 2 of 3") || res.Summary["applied"] != 1 {
+		t.Fatalf("statuses %s, error %q, summary %v", got, res.Error, res.Summary)
+	}
+	if s.dispatchersByName()["refunds"] != nil || len(s.call("GET", "/templates/v1?eq(name,refund)", nil, 200)["data"].([]any)) != 1 {
+		t.Fatal("the report does not match what the API holds")
+	}
+	// A field the API ignores: sync warns before, and after applying says
+	// that the next run would plan it again.
+	out = s.mustSync(nil, "sync", "-f", writeFile(t, "typo.json", `[{"eventType": "e", "name": "typo", "prioritty": 1, "actions": []}]`))
+	mustContain(t, "a field the API ignores", out, `: dispatcher "typo": prioritty: a field neither sync nor the install knows`,
+		`warning: after applying, the API still differs from the file (a field it ignores or rewrites?): ~ dispatcher "typo"`)
+
+	out, _ = s.syncCLI(nil, "sync", "-f", writeFile(t, "refused.json", refused))
+	mustContain(t, "refused again, in text", out, "Applied 0 of 2 changes; the API refused the next one, and none after it was sent:",
+		`failed:      + function "billing": `, `not applied: + dispatcher "refunds"`)
+}
+
+// TestSyncExportRoundTrip: export an install, sync the file on an empty
+// install, export that: the two exports are the same file.
+func TestSyncExportRoundTrip(t *testing.T) {
+	a := startSystem(t)
+	a.call("POST", "/templates/v1", map[string]any{"name": "unmanaged", "subject": "S", "html": "<p>x & y</p>"}, 200)
+	tmpl := a.call("POST", "/templates/v1", map[string]any{"name": "bye", "subject": "Bye", "text": "Bye"}, 200)["id"].(string)
+	a.call("POST", "/dispatchers/v1", map[string]any{"name": "manual", "eventType": "order_paid", "description": "by hand",
+		"actions": []any{map[string]any{"type": "mail", "name": "m", "recipients": map[string]any{"to": []string{"a@example.com"}, "cc": []string{"b@example.com"}}, "templateId": tmpl}}}, 200)
+	a.mustSync([]string{"ERASE_SECRET=x"}, "sync", "-f", filepath.Join("testdata", "sync", "app.yaml"))
+	a.call("POST", "/functions/v1", map[string]any{"name": "hooks", "url": "http://127.0.0.1:9/hooks", "headers": map[string]string{"X-Api-Key": "k"}}, 200)
+
+	firstFile := filepath.Join(t.TempDir(), "export.json")
+	a.mustSync(nil, "export", "-o", firstFile)
+	b1, err := os.ReadFile(firstFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := string(b1)
+	mustContain(t, "export", first, `"templateName": "goodbye"`, `"secretEnv": "DISPATCHER_SECRET_ERASE"`, `"X-Api-Key": "DISPATCHER_HEADER_HOOKS_X_API_KEY"`,
+		`"html": "<p>x & y</p>"`, `"weight": 1.50`)
+	if strings.Contains(first, managedTag) {
+		t.Fatalf("export wrote the managed tag:\n%s", first)
+	}
+	managedOnly := a.mustSync(nil, "export", "--managed-only")
+	if strings.Contains(managedOnly, `"manual"`) || strings.Contains(managedOnly, `"unmanaged"`) {
+		t.Fatalf("--managed-only exported what sync does not manage:\n%s", managedOnly)
+	}
+
+	b := startSystem(t)
+	env := []string{"DISPATCHER_SECRET_ERASE=x", "DISPATCHER_HEADER_HOOKS_X_API_KEY=k"}
+	b.mustSync(env, "sync", "-f", firstFile)
+	out := filepath.Join(t.TempDir(), "second.json")
+	b.mustSync(nil, "export", "-o", out)
+	second, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(second) != first {
+		t.Fatalf("export → sync → export differs:\n%s\nwas:\n%s", second, first)
+	}
+	mustContain(t, "sync of the export again", b.mustSync(nil, "sync", "-f", firstFile), "No changes")
+	// The YAML export is the same configuration.
+	yamlFile := filepath.Join(t.TempDir(), "export.yaml")
+	b.mustSync(nil, "export", "-o", yamlFile)
+	mustContain(t, "sync of the YAML export", b.mustSync(nil, "sync", "-f", yamlFile), "No changes")
+}

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// syncCmd applies a dispatchers file (the Extra Horizon CLI's format) to a
+// running dispatcher through its API: it plans, prints the plan, and
+// applies it unless --dry-run.
+func syncCmd(getenv func(string) string) *cobra.Command {
+	var (
+		file          string
+		clean, dryRun bool
+		asJSON        bool
+		adopt         bool
+		updateSecrets bool
+		renames       []string
+	)
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Apply a dispatchers file (the Extra Horizon CLI's format, JSON or YAML) through the API",
+		Long: "sync makes the dispatchers, templates and functions of a running dispatcher match a file: the\n" +
+			"Extra Horizon CLI's dispatchers file (a bare array of dispatchers or {\"dispatchers\": [...]}), which may\n" +
+			"also hold \"templates\" and \"functions\" sections (docs/schemas/dispatchers-file.json).\n\n" +
+			"Items are matched by name. Dispatchers sync creates carry the EXH_CLI_MANAGED tag, and only those are\n" +
+			"updated or deleted; their actions are created, updated and deleted by name. --clean deletes managed\n" +
+			"dispatchers the file lacks, never unmanaged ones. Templates and functions are created and updated, never\n" +
+			"deleted. Function secrets and header values come from the environment variables that secretEnv and\n" +
+			"headersEnv name, and are written only when the API lacks them (or with --update-secrets).\n\n" +
+			"The whole file is checked first, against the schema and the install (templates and functions it names\n" +
+			"must exist or be in the file); then the plan is printed, then applied in dependency order. If the API\n" +
+			"refuses a change midway, sync stops and lists what was applied and what was not; running it again\n" +
+			"plans only what is still missing. A second run of a file that was applied plans nothing.",
+		Example: "  dispatcher sync -f dispatchers.json --dry-run\n" +
+			"  dispatcher sync -f dispatchers.yaml --clean\n" +
+			"  dispatcher sync -f dispatchers.json --rename user-welcome=welcome-mail\n" +
+			"  ERASE_SECRET=... dispatcher sync -f dispatchers.json --json",
+		Args: cobra.NoArgs,
+	}
+	client := clientFlags(cmd, getenv)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		opts := planOptions{Clean: clean, Adopt: adopt, UpdateSecrets: updateSecrets, Getenv: getenv}
+		if opts.Renames, err = parseRenames(renames); err != nil {
+			return err
+		}
+		out, progress := cmd.OutOrStdout(), cmd.OutOrStdout()
+		if asJSON {
+			progress = cmd.ErrOrStderr()
+		}
+		res := &syncResult{File: file, API: c.base, DryRun: dryRun, Changes: []*change{}}
+		err = runSync(cmd.Context(), c, cmd.InOrStdin(), file, opts, dryRun, res, out, progress, asJSON)
+		if asJSON {
+			if err != nil {
+				res.Error = err.Error()
+			}
+			if perr := printResult(out, res); perr != nil {
+				return perr
+			}
+		}
+		return err
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "dispatchers.json", "the dispatchers file, JSON or YAML (.yaml, .yml); - reads standard input")
+	cmd.Flags().BoolVar(&clean, "clean", false, "delete managed dispatchers (tag EXH_CLI_MANAGED) that the file lacks")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan and its result as JSON (progress goes to standard error)")
+	cmd.Flags().StringArrayVar(&renames, "rename", nil, "OLD=NEW: the file's dispatcher NEW was named OLD on the install; update it rather than create NEW (repeatable)")
+	cmd.Flags().BoolVar(&adopt, "adopt", false, "manage dispatchers of the install that the file names but sync did not create (adds the EXH_CLI_MANAGED tag)")
+	cmd.Flags().BoolVar(&updateSecrets, "update-secrets", false, "write function secrets and header values from the environment even when the API has them (they cannot be compared)")
+	return cmd
+}
+
+// syncResult is what sync --json prints: the plan, each change's status,
+// and the problems that stopped it, if any.
+type syncResult struct {
+	File     string         `json:"file"`
+	API      string         `json:"api"`
+	DryRun   bool           `json:"dryRun"`
+	Summary  map[string]int `json:"summary"`
+	Changes  []*change      `json:"changes"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Problems problems       `json:"problems,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+// runSync reads, plans, prints and applies, filling res as it goes.
+func runSync(ctx context.Context, c *apiClient, stdin io.Reader, file string, opts planOptions, dryRun bool,
+	res *syncResult, out, progress io.Writer, asJSON bool) error {
+	f, err := openSyncFile(file, stdin)
+	if err != nil {
+		return res.failed(err)
+	}
+	remote, err := fetchState(ctx, c, progress)
+	if err != nil {
+		return err
+	}
+	p, err := makePlan(f, remote, opts)
+	if err != nil {
+		return res.failed(err)
+	}
+	res.Changes, res.Warnings = p.Changes, p.Warnings
+	res.Summary = summary(p)
+	if !asJSON {
+		for _, w := range p.Warnings {
+			fmt.Fprintln(out, "warning:", w)
+		}
+		printPlan(out, p, c.base)
+	}
+	if dryRun || len(p.Changes) == 0 {
+		if dryRun && !asJSON && len(p.Changes) > 0 {
+			fmt.Fprintln(out, "\n--dry-run: nothing was changed.")
+		}
+		return nil
+	}
+	if !asJSON {
+		fmt.Fprintln(out)
+	}
+	err = applyPlan(ctx, c, p, progress)
+	res.Summary = summary(p)
+	if err != nil {
+		if !asJSON {
+			printFailure(out, p)
+		}
+		return err
+	}
+	if !asJSON {
+		fmt.Fprintf(out, "\nApplied %d changes.\n", len(p.Changes))
+	}
+	// A second run must plan nothing; say so if the API did not take
+	// something as it was sent (a field it ignores or rewrites).
+	opts.UpdateSecrets, opts.Renames = false, nil
+	if again, err := fetchState(ctx, c, nil); err == nil {
+		if p2, err := makePlan(f, again, opts); err == nil && len(p2.Changes) > 0 {
+			var left []string
+			for _, ch := range p2.Changes {
+				left = append(left, describe(ch))
+			}
+			w := fmt.Sprintf("after applying, the API still differs from the file (a field it ignores or rewrites?): %s", strings.Join(left, "; "))
+			res.Warnings = append(res.Warnings, w)
+			if !asJSON {
+				fmt.Fprintln(out, "warning:", w)
+			}
+		}
+	}
+	return nil
+}
+
+// failed records a file's problems in the result and returns the error
+// that says nothing was changed.
+func (res *syncResult) failed(err error) error {
+	var ps problems
+	if !errors.As(err, &ps) {
+		return err
+	}
+	res.Problems = ps
+	word := "problems"
+	if len(ps) == 1 {
+		word = "problem"
+	}
+	return fmt.Errorf("%s: %d %s; nothing was changed:\n%s", res.File, len(ps), word, ps.Error())
+}
+
+// openSyncFile reads the file at path, or standard input for "-".
+func openSyncFile(path string, stdin io.Reader) (*syncFile, error) {
+	if path == "-" {
+		return readSyncFile(path, stdin)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return readSyncFile(path, fh)
+}
+
+// parseRenames reads --rename OLD=NEW flags into old → new.
+func parseRenames(flags []string) (map[string]string, error) {
+	out := map[string]string{}
+	news := map[string]bool{}
+	for _, f := range flags {
+		old, nu, ok := strings.Cut(f, "=")
+		if !ok || old == "" || nu == "" || old == nu {
+			return nil, fmt.Errorf("--rename %q: want OLD=NEW, two different dispatcher names", f)
+		}
+		if _, dup := out[old]; dup || news[nu] {
+			return nil, fmt.Errorf("--rename %q: %q is renamed twice", f, old)
+		}
+		out[old], news[nu] = nu, true
+	}
+	return out, nil
+}
+
+// applyPlan makes the plan's calls in order, reporting each to progress,
+// and stops at the first the API refuses: the statuses then say exactly
+// what was applied.
+func applyPlan(ctx context.Context, c *apiClient, p *plan, progress io.Writer) error {
+	n := len(p.Changes)
+	for i, ch := range p.Changes {
+		_, err := c.do(ctx, ch.method, ch.path, nil, ch.body, nil)
+		if err == nil {
+			ch.Status = statusApplied
+			fmt.Fprintf(progress, "[%d/%d] %s: done\n", i+1, n, describe(ch))
+			continue
+		}
+		ch.Status, ch.Error = statusFailed, err.Error()
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ch.Status = statusUnknown // sent, with no answer: it may have been applied
+		}
+		for _, rest := range p.Changes[i+1:] {
+			rest.Status = statusNotApplied
+		}
+		fmt.Fprintf(progress, "[%d/%d] %s: %s\n", i+1, n, describe(ch), strings.ToUpper(ch.Status))
+		if ch.Status == statusUnknown {
+			return fmt.Errorf("no answer to change %d of %d (%s), which may or may not have been applied; %d before it were: %w", i+1, n, describe(ch), i, err)
+		}
+		return fmt.Errorf("the API refused change %d of %d (%s); the %d before it were applied, none after it: %w", i+1, n, describe(ch), i, err)
+	}
+	return nil
+}
+
+func summary(p *plan) map[string]int {
+	s := map[string]int{opCreate: p.count(opCreate), opUpdate: p.count(opUpdate), opDelete: p.count(opDelete)}
+	for _, c := range p.Changes {
+		if c.Status == statusApplied {
+			s["applied"]++
+		}
+	}
+	return s
+}
+
+var signs = map[string]string{opCreate: "+", opUpdate: "~", opDelete: "-"}
+
+// describe names a change on one line: ~ action "mail" of dispatcher "gdpr".
+func describe(c *change) string {
+	s := fmt.Sprintf("%s %s %q", signs[c.Op], c.Kind, c.Name)
+	if c.Dispatcher != "" {
+		s += fmt.Sprintf(" of dispatcher %q", c.Dispatcher)
+	}
+	return s
+}
+
+// printPlan writes the plan as terraform plan does: one line per change,
+// the fields an update changes under it, actions under their dispatcher.
+func printPlan(w io.Writer, p *plan, api string) {
+	if len(p.Changes) == 0 {
+		fmt.Fprintf(w, "No changes: %s matches %s.\n", api, p.File)
+		return
+	}
+	fmt.Fprintf(w, "Plan for %s against %s:\n\n", p.File, api)
+	group := ""
+	for _, c := range p.Changes {
+		note := ""
+		if c.Note != "" {
+			note = " (" + c.Note + ")"
+		}
+		if c.Kind == "action" {
+			if c.Dispatcher != group {
+				fmt.Fprintf(w, "  ~ dispatcher %q\n", c.Dispatcher)
+				group = c.Dispatcher
+			}
+			fmt.Fprintf(w, "      %s action %q (%s)%s\n", signs[c.Op], c.Name, c.Type, note)
+			printFields(w, "          ", c.Fields)
+			continue
+		}
+		group = ""
+		if c.Kind == "dispatcher" && c.Op == opUpdate {
+			group = c.Name
+		}
+		fmt.Fprintf(w, "  %s %s %q%s\n", signs[c.Op], c.Kind, c.Name, note)
+		printFields(w, "      ", c.Fields)
+		for _, a := range c.Actions {
+			fmt.Fprintf(w, "      + action %q\n", a)
+		}
+	}
+	fmt.Fprintf(w, "\nPlan: %d to create, %d to update, %d to delete.\n", p.count(opCreate), p.count(opUpdate), p.count(opDelete))
+}
+
+func printFields(w io.Writer, indent string, fields []fieldChange) {
+	for _, f := range fields {
+		fmt.Fprintf(w, "%s%s: %s → %s\n", indent, f.Field, shown(f.Old), shown(f.New))
+	}
+}
+
+// shown writes a value for a plan line: compact JSON, cut short.
+func shown(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	s := strings.TrimSpace(b.String())
+	if r := []rune(s); len(r) > 100 {
+		s = string(r[:99]) + "…"
+	}
+	return s
+}
+
+// printFailure lists, after a change failed, what was applied and what
+// was not.
+func printFailure(w io.Writer, p *plan) {
+	applied, why := 0, "the API refused the next one"
+	for _, c := range p.Changes {
+		switch c.Status {
+		case statusApplied:
+			applied++
+		case statusUnknown:
+			why = "the next one got no answer (it may or may not have been applied)"
+		}
+	}
+	fmt.Fprintf(w, "\nApplied %d of %d changes; %s, and none after it was sent:\n", applied, len(p.Changes), why)
+	for _, c := range p.Changes {
+		line := fmt.Sprintf("  %-12s %s", c.Status+":", describe(c))
+		if c.Error != "" {
+			line += ": " + c.Error
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintln(w, "Fix the cause and run sync again: it plans only what is still missing.")
+}
+
+// printResult writes sync --json's answer.
+func printResult(w io.Writer, res *syncResult) error {
+	if res.Summary == nil {
+		res.Summary = map[string]int{opCreate: 0, opUpdate: 0, opDelete: 0, "applied": 0}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}

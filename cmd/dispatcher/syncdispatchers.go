@@ -1,0 +1,267 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
+)
+
+// planDispatchers matches the file's dispatchers with the install's by
+// name (or by --rename), creates, updates and, with --clean, deletes.
+func (p *planner) planDispatchers() {
+	inFile := map[string]bool{}
+	for _, d := range p.file.Dispatchers {
+		inFile[text(d["name"])] = true
+	}
+	renamedFrom := map[string]string{} // new name → old name, for renames still to make
+	for _, old := range slices.Sorted(maps.Keys(p.opts.Renames)) {
+		nu := p.opts.Renames[old]
+		flag := fmt.Sprintf("--rename %s=%s", old, nu)
+		switch {
+		case !inFile[nu]:
+			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: flag + ": the file has no dispatcher named " + quote(nu)})
+		case inFile[old]:
+			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: flag + ": the file still has a dispatcher named " + quote(old) + "; a rename keeps only the new name"})
+		case p.remote.dispatcherByName(nu) != nil:
+			// Renamed already: a second run has nothing to do.
+		case p.remote.dispatcherByName(old) != nil:
+			renamedFrom[nu] = old
+		}
+	}
+
+	kept := map[string]bool{} // ids of remote dispatchers the file matches
+	for i, d := range p.file.Dispatchers {
+		name := text(d["name"])
+		have, note := p.remote.dispatcherByName(name), ""
+		if old, ok := renamedFrom[name]; ok && have == nil {
+			have, note = p.remote.dispatcherByName(old), "renamed from "+quote(old)+" by --rename"
+		}
+		if have != nil && !managed(have) {
+			if !p.opts.Adopt {
+				p.problem("dispatcher", d, i, "name", fmt.Sprintf("the install has a dispatcher named %q (id %s) that sync does not manage (no %s tag); rename one of them, or pass --adopt to manage it from this file",
+					text(have["name"]), text(have["id"]), managedTag))
+				continue
+			}
+			note = strings.TrimPrefix(note+"; adopted by --adopt", "; ")
+		}
+		want := p.desiredDispatcher(i, d)
+		if want == nil {
+			continue
+		}
+		if have == nil {
+			c := &change{Op: opCreate, Kind: "dispatcher", Name: name, method: "POST", path: "/dispatchers/v1", body: want}
+			for _, a := range want["actions"].([]any) {
+				c.Actions = append(c.Actions, text(a.(map[string]any)["name"]))
+			}
+			p.add(c)
+			continue
+		}
+		kept[text(have["id"])] = true
+		id := url.PathEscape(text(have["id"]))
+		if fields, upd := dispatcherDiff(want, have); len(fields) > 0 {
+			p.add(&change{Op: opUpdate, Kind: "dispatcher", Name: name, Fields: fields, Note: note,
+				method: "PUT", path: "/dispatchers/v1/" + id, body: upd})
+		}
+		p.planActions(name, id, want["actions"].([]any), objects(asSlice(have["actions"])))
+	}
+	p.warnUnknownFields()
+
+	if !p.opts.Clean {
+		return
+	}
+	for _, d := range p.remote.Dispatchers {
+		if managed(d) && !kept[text(d["id"])] {
+			p.add(&change{Op: opDelete, Kind: "dispatcher", Name: text(d["name"]), Note: "--clean: managed by sync, not in the file",
+				method: "DELETE", path: "/dispatchers/v1/" + url.PathEscape(text(d["id"]))})
+		}
+	}
+}
+
+// readOnly are the fields the API writes; a file may carry them (an SDK
+// dump does) and sync ignores them.
+var readOnly = map[string]bool{"id": true, "creationTimestamp": true, "updateTimestamp": true}
+
+// desiredDispatcher is the body that creates dispatcher i of the file: its
+// fields as they are, the managed tag added, each mail action's template
+// resolved. It checks the dispatcher as the API will, and returns nil
+// when it has problems.
+func (p *planner) desiredDispatcher(i int, d map[string]any) map[string]any {
+	before := len(p.probs)
+	body := map[string]any{}
+	for k, v := range d {
+		if !readOnly[k] {
+			body[k] = v
+		}
+	}
+	tags := stringList(d["tags"])
+	if !slices.Contains(tags, managedTag) {
+		tags = append(tags, managedTag)
+	}
+	body["tags"] = tags
+	actions := []any{}
+	for j, a := range objects(asSlice(d["actions"])) {
+		actions = append(actions, p.desiredAction(i, d, j, a))
+	}
+	body["actions"] = actions
+	if err := validateDispatcher(body); err != nil {
+		p.probs = append(p.probs, domainProblem(p.file.Path, "dispatcher", d, i, err))
+	}
+	if len(p.probs) > before {
+		return nil
+	}
+	return body
+}
+
+// desiredAction is the body of action j of dispatcher i. A templateName
+// wins over a templateId, as in the Extra Horizon CLI; a template this
+// plan creates is left to the API to resolve by name.
+func (p *planner) desiredAction(i int, d map[string]any, j int, a map[string]any) map[string]any {
+	body := map[string]any{}
+	for k, v := range a {
+		if !readOnly[k] {
+			body[k] = v
+		}
+	}
+	at := func(f string) string { return fmt.Sprintf("actions[%d].%s", j, f) }
+	switch text(a["type"]) {
+	case dispatcher.ActionMail:
+		tid, tname := text(a["templateId"]), text(a["templateName"])
+		switch {
+		case tname != "":
+			if t := p.remote.templateByName(tname); t != nil {
+				body["templateId"] = t.ID
+				delete(body, "templateName")
+			} else if p.newTemplates[tname] {
+				delete(body, "templateId")
+			} else {
+				p.problem("dispatcher", d, i, at("templateName"), fmt.Sprintf("no template named %q on the install or in the file's templates", tname))
+			}
+		case tid != "":
+			if p.remote.templateByID(tid) == nil {
+				p.problem("dispatcher", d, i, at("templateId"), fmt.Sprintf("no template with id %q on the install: template ids of another install (Extra Horizon's among them) do not carry over; name the template with templateName instead, and define it under templates", tid))
+			}
+		default:
+			p.problem("dispatcher", d, i, at("templateId"), "a mail action needs templateId or templateName")
+		}
+	case dispatcher.ActionTask:
+		if fn := text(a["functionName"]); !p.functions[fn] {
+			p.problem("dispatcher", d, i, at("functionName"), fmt.Sprintf("no function named %q on the install or in the file's functions", fn))
+		}
+		if v, ok := a["startTimestamp"]; ok && v != nil {
+			raw, _ := json.Marshal(v)
+			if _, err := wire.ParseTimestamp(raw); err != nil {
+				p.problem("dispatcher", d, i, at("startTimestamp"), err.Error())
+			}
+		}
+	}
+	return body
+}
+
+// validateDispatcher checks a create body with the API's own validation.
+func validateDispatcher(body map[string]any) error {
+	check := maps.Clone(body)
+	var actions []any
+	for _, a := range body["actions"].([]any) {
+		a := maps.Clone(a.(map[string]any))
+		if a["type"] == dispatcher.ActionMail && text(a["templateId"]) == "" {
+			a["templateId"] = "000000000000000000000000" // resolved by name when applied
+		}
+		actions = append(actions, a)
+	}
+	check["actions"] = actions
+	raw, err := json.Marshal(check)
+	if err != nil {
+		return err
+	}
+	var req wire.DispatcherRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return err
+	}
+	d, err := req.ToDomain()
+	if err != nil {
+		return err
+	}
+	return d.Validate()
+}
+
+// planActions syncs the actions of a dispatcher the install has, by name:
+// deletions first (so that a name freed is free), then updates, then
+// creations. An action whose type changes is deleted and created again.
+func (p *planner) planActions(dispatcherName, id string, want []any, have []map[string]any) {
+	wantByName := map[string]map[string]any{}
+	for _, a := range want {
+		wantByName[text(a.(map[string]any)["name"])] = a.(map[string]any)
+	}
+	haveByName := map[string]map[string]any{}
+	for _, h := range have {
+		name := text(h["name"])
+		haveByName[name] = h
+		w, ok := wantByName[name]
+		c := &change{Op: opDelete, Kind: "action", Name: name, Dispatcher: dispatcherName, Type: text(h["type"]),
+			method: "DELETE", path: "/dispatchers/v1/" + id + "/actions/" + url.PathEscape(text(h["id"]))}
+		switch {
+		case !ok || name == "":
+			p.add(c)
+		case text(w["type"]) != text(h["type"]):
+			c.Note = fmt.Sprintf("its type changes from %s to %s: deleted, then created again", text(h["type"]), text(w["type"]))
+			p.add(c)
+		}
+	}
+	for _, a := range want {
+		w := a.(map[string]any)
+		name := text(w["name"])
+		if h := haveByName[name]; h != nil && text(h["type"]) == text(w["type"]) {
+			if fields, upd := p.actionDiff(w, h); len(fields) > 0 {
+				p.add(&change{Op: opUpdate, Kind: "action", Name: name, Dispatcher: dispatcherName, Type: text(w["type"]), Fields: fields,
+					method: "PUT", path: "/dispatchers/v1/" + id + "/actions/" + url.PathEscape(text(h["id"])), body: upd})
+			}
+		}
+	}
+	for _, a := range want {
+		w := a.(map[string]any)
+		name := text(w["name"])
+		if h := haveByName[name]; h == nil || text(h["type"]) != text(w["type"]) {
+			p.add(&change{Op: opCreate, Kind: "action", Name: name, Dispatcher: dispatcherName, Type: text(w["type"]),
+				method: "POST", path: "/dispatchers/v1/" + id + "/actions", body: w})
+		}
+	}
+}
+
+// warnUnknownFields warns about fields of the file that neither this
+// client nor any dispatcher of the install knows: a typo, or a field of a
+// newer API. They are sent as they are; an API that ignores them leaves
+// the next plan showing them again.
+func (p *planner) warnUnknownFields() {
+	seen := map[string]bool{}
+	for _, d := range p.remote.Dispatchers {
+		for k := range d {
+			seen["d."+k] = true
+		}
+		for _, a := range objects(asSlice(d["actions"])) {
+			for k := range a {
+				seen["a."+k] = true
+			}
+		}
+	}
+	for _, d := range p.file.Dispatchers {
+		for _, k := range slices.Sorted(maps.Keys(d)) {
+			_, ext := dispatcherExtensions[k]
+			if !coreDispatcherFields[k] && !readOnly[k] && !ext && !seen["d."+k] {
+				p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: dispatcher %q: %s: a field neither sync nor the install knows; it is sent as it is", p.file.Path, text(d["name"]), k))
+			}
+		}
+		for j, a := range objects(asSlice(d["actions"])) {
+			for _, k := range slices.Sorted(maps.Keys(a)) {
+				if !knownActionFields[k] && !readOnly[k] && !seen["a."+k] {
+					p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: dispatcher %q: actions[%d].%s: a field neither sync nor the install knows; it is sent as it is", p.file.Path, text(d["name"]), j, k))
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The dispatchers file of `dispatcher sync` and `dispatcher export` is the
+// Extra Horizon CLI's (`exh dispatchers sync --file`): a bare array of
+// dispatchers or {"dispatchers": [...]}, each matched by name, JSON or
+// YAML. This project adds "templates" and "functions" sections and the
+// dispatcher and action fields of its API that Extra Horizon lacks;
+// docs/schemas/dispatchers-file.json is the whole format, and the binary
+// checks every file against the same schema before it plans anything.
+
+// managedTag marks the dispatchers that sync created or adopted: the only
+// ones it updates, and the only ones --clean deletes. The Extra Horizon
+// CLI uses the same tag.
+const managedTag = "EXH_CLI_MANAGED"
+
+// syncFile is a dispatchers file as read: its items as generic JSON values
+// (numbers as json.Number), so that fields sync does not know pass through.
+type syncFile struct {
+	Path        string
+	Dispatchers []map[string]any
+	Templates   []map[string]any
+	Functions   []map[string]any
+}
+
+// readSyncFile parses a file's bytes: YAML when its name ends in .yaml or
+// .yml (or, for standard input, "-", when it does not start like JSON),
+// JSON otherwise. It checks the file against the schema and for what a
+// schema cannot say (no secrets in the file, one name per item).
+func readSyncFile(path string, r io.Reader) (*syncFile, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	doc, err := decodeFile(path, b)
+	if err != nil {
+		return nil, problems{{File: path, Message: err.Error()}}
+	}
+	if ps := secretsInFile(path, doc); len(ps) > 0 {
+		return nil, ps
+	}
+	if ps := checkSchema(path, doc); len(ps) > 0 {
+		return nil, ps
+	}
+	f := &syncFile{Path: path}
+	if arr, ok := doc.([]any); ok {
+		f.Dispatchers = objects(arr)
+	} else {
+		m := doc.(map[string]any)
+		f.Dispatchers = objects(asSlice(m["dispatchers"]))
+		f.Templates = objects(asSlice(m["templates"]))
+		f.Functions = objects(asSlice(m["functions"]))
+	}
+	var ps problems
+	for _, sec := range []struct {
+		kind  string
+		items []map[string]any
+	}{{"template", f.Templates}, {"function", f.Functions}, {"dispatcher", f.Dispatchers}} {
+		ps = append(ps, duplicateNames(path, sec.kind, sec.items)...)
+	}
+	for i, d := range f.Dispatchers {
+		actions := objects(asSlice(d["actions"]))
+		seen := map[string]int{}
+		for j, a := range actions {
+			name := text(a["name"])
+			if k, dup := seen[name]; dup {
+				ps = append(ps, itemProblem(path, "dispatcher", d, i, fmt.Sprintf("actions[%d].name", j),
+					fmt.Sprintf("actions[%d] is also named %q: action names are unique within a dispatcher", k, name)))
+			}
+			seen[name] = j
+		}
+	}
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return f, nil
+}
+
+// decodeFile turns a file's bytes into generic JSON values.
+func decodeFile(path string, b []byte) (any, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) == 0 {
+		return nil, errors.New("the file is empty; want an array of dispatchers or {\"dispatchers\": [...]}")
+	}
+	asYAML := ext == ".yaml" || ext == ".yml" || (path == "-" && trimmed[0] != '{' && trimmed[0] != '[')
+	if asYAML {
+		var n yaml.Node
+		if err := yaml.Unmarshal(b, &n); err != nil {
+			return nil, fmt.Errorf("not valid YAML: %v", err)
+		}
+		return fromYAML(&n)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			line, col := position(b, max(syn.Offset-1, 0))
+			return nil, fmt.Errorf("not valid JSON: line %d, column %d: %v", line, col, err)
+		}
+		return nil, fmt.Errorf("not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("not valid JSON: more than one value")
+	}
+	return doc, nil
+}
+
+// position turns a byte offset into a line and column, counted from 1.
+func position(b []byte, offset int64) (line, col int) {
+	offset = min(offset, int64(len(b)))
+	before := b[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(offset) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}
+
+// fromYAML converts a YAML document into the values a JSON decoder with
+// UseNumber gives, so that YAML and JSON files are one thing from here on.
+// A timestamp stays the text it was written as.
+func fromYAML(n *yaml.Node) (any, error) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, errors.New("the file is empty")
+		}
+		return fromYAML(n.Content[0])
+	case yaml.AliasNode:
+		return fromYAML(n.Alias)
+	case yaml.SequenceNode:
+		out := make([]any, len(n.Content))
+		for i, c := range n.Content {
+			v, err := fromYAML(c)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
+		}
+		return out, nil
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+				return nil, fmt.Errorf("line %d: keys must be plain strings", k.Line)
+			}
+			if _, dup := out[k.Value]; dup {
+				return nil, fmt.Errorf("line %d: the key %q appears twice", k.Line, k.Value)
+			}
+			v, err := fromYAML(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			out[k.Value] = v
+		}
+		return out, nil
+	}
+	switch tag := n.ShortTag(); tag {
+	case "!!null":
+		return nil, nil
+	case "!!bool":
+		var b bool
+		err := n.Decode(&b)
+		return b, err
+	case "!!int", "!!float":
+		if jsonNumber.MatchString(n.Value) { // kept as written, as JSON keeps it
+			return json.Number(n.Value), nil
+		}
+		if tag == "!!float" {
+			break
+		}
+		var i int64
+		if err := n.Decode(&i); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n.Line, err)
+		}
+		return json.Number(strconv.FormatInt(i, 10)), nil
+	}
+	if n.ShortTag() == "!!float" {
+		var f float64
+		if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, fmt.Errorf("line %d: %q is not a number JSON can hold", n.Line, n.Value)
+		}
+		return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
+	}
+	return n.Value, nil
+}
+
+// jsonNumber is the grammar of a JSON number.
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+func text(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+func objects(vs []any) []map[string]any {
+	out := make([]map[string]any, 0, len(vs))
+	for _, v := range vs {
+		if m, ok := v.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// stringList returns a list of strings; nil and absent give an empty list.
+func stringList(v any) []string {
+	out := []string{}
+	for _, e := range asSlice(v) {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	if ss, ok := v.([]string); ok {
+		out = append(out, ss...)
+	}
+	return out
+}

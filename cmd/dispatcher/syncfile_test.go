@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSyncSchemaPublished keeps docs/schemas/dispatchers-file.json, the schema
+// editors and other tools use, equal to the one the binary validates
+// with. Regenerate it with `dispatcher export --schema`.
+func TestSyncSchemaPublished(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "schemas", "dispatchers-file.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, fileSchema) {
+		t.Fatal("docs/schemas/dispatchers-file.json differs from the schema the binary embeds; write it with `dispatcher export --schema > docs/schemas/dispatchers-file.json`")
+	}
+	if _, err := compileFileSchema(); err != nil {
+		t.Fatalf("the schema does not compile: %v", err)
+	}
+}
+
+// TestReadSyncFileExtraHorizonFormats: the Extra Horizon CLI's example
+// file (its documentation's, verbatim) and a bare array both read.
+func TestReadSyncFileExtraHorizonFormats(t *testing.T) {
+	for file, want := range map[string]struct{ dispatcher, actions string }{
+		"exh-docs-dispatchers.json": {"my-unique-dispatcher-name", "my-task-action,my-mail-action"},
+		"exh-cli-array.json":        {"welcome", "welcome-mail,crm"},
+	} {
+		path := filepath.Join("testdata", "sync", file)
+		fh, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := readSyncFile(path, fh)
+		fh.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if len(f.Dispatchers) != 1 || text(f.Dispatchers[0]["name"]) != want.dispatcher {
+			t.Fatalf("%s: dispatchers %v", file, f.Dispatchers)
+		}
+		var names []string
+		for _, a := range objects(asSlice(f.Dispatchers[0]["actions"])) {
+			names = append(names, text(a["name"]))
+		}
+		if got := strings.Join(names, ","); got != want.actions {
+			t.Errorf("%s: actions %s, want %s", file, got, want.actions)
+		}
+	}
+}
+
+// TestReadSyncFileYAML: a YAML file is the same file as its JSON.
+func TestReadSyncFileYAML(t *testing.T) {
+	y := `
+dispatchers:
+  - eventType: user_deleted
+    name: gdpr
+    actions:
+      - type: task
+        name: erase
+        functionName: erase
+        data: {count: 42, ratio: 0.5, on: true, when: 2024-01-01T00:00:00Z, none: null}
+        startTimestamp: 2024-01-01T00:00:00.000Z
+functions:
+  - name: erase
+    url: https://erase.example.com/
+    secretEnv: ERASE_SECRET
+`
+	j := `{"dispatchers": [{"eventType": "user_deleted", "name": "gdpr", "actions": [{"type": "task", "name": "erase", "functionName": "erase",
+	  "data": {"count": 42, "ratio": 0.5, "on": true, "when": "2024-01-01T00:00:00Z", "none": null}, "startTimestamp": "2024-01-01T00:00:00.000Z"}]}],
+	  "functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}]}`
+	fy, err := readSyncFile("d.yaml", strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fj, err := readSyncFile("d.json", strings.NewReader(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if canon(fy.Dispatchers) != canon(fj.Dispatchers) || canon(fy.Functions) != canon(fj.Functions) {
+		t.Fatalf("YAML and JSON differ:\n%s\n%s", canon(fy.Dispatchers), canon(fj.Dispatchers))
+	}
+	// Standard input is YAML unless it starts like JSON.
+	if _, err := readSyncFile("-", strings.NewReader(y)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readSyncFile("-", strings.NewReader(j)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReadSyncFileProblems: every error names the file, the item and the
+// field, and one reading reports all of them.
+func TestReadSyncFileProblems(t *testing.T) {
+	for _, tt := range []struct {
+		name, path, in string
+		want           []string
+	}{
+		{"not JSON", "d.json", "{\n  \"dispatchers\": [\n}", []string{"d.json: not valid JSON: line 3, column 1"}},
+		{"not YAML", "d.yaml", "dispatchers: [", []string{"d.yaml: not valid YAML"}},
+		{"empty", "d.json", "  ", []string{"d.json: the file is empty"}},
+		{"a string", "d.json", `"x"`, []string{"d.json: "}},
+		{"unknown section", "d.json", `{"dispatcher": []}`, []string{"d.json: dispatcher: is not a field here"}},
+		{"missing fields", "d.json", `[{"name": "gdpr", "actions": [{"type": "task", "name": "erase"}, {"type": "mail", "name": "m", "recipients": {"to": []}, "templateId": "x"}]}]`, []string{
+			`d.json: dispatcher "gdpr" (dispatchers[0]): eventType: is required`,
+			`d.json: dispatcher "gdpr" (dispatchers[0]): actions[0].functionName: is required`,
+			`d.json: dispatcher "gdpr" (dispatchers[0]): actions[1].recipients.to: `,
+		}},
+		{"action without a name", "d.json", `{"dispatchers": [{"name": "gdpr", "eventType": "e", "actions": [{"type": "task", "functionName": "f"}]}]}`, []string{
+			`d.json: dispatcher "gdpr" (dispatchers[0]): actions[0].name: is required`,
+		}},
+		{"wrong type", "d.json", `[{"name": "gdpr", "eventType": "e", "actions": [{"type": "sms", "name": "a"}], "tags": "x"}]`, []string{
+			`d.json: dispatcher "gdpr" (dispatchers[0]): actions[0].type: must be one of "mail", "task"`,
+			`d.json: dispatcher "gdpr" (dispatchers[0]): tags: `,
+		}},
+		{"duplicate names", "d.json", `{"dispatchers": [
+			{"name": "a", "eventType": "e", "actions": [{"type": "task", "name": "x", "functionName": "f"}, {"type": "task", "name": "x", "functionName": "f"}]},
+			{"name": "a", "eventType": "e", "actions": []}],
+			"templates": [{"name": "t", "subject": "s"}, {"name": "t", "subject": "s"}]}`, []string{
+			`d.json: dispatcher "a" (dispatchers[0]): actions[1].name: actions[0] is also named "x"`,
+			`d.json: dispatcher "a" (dispatchers[1]): name: dispatchers[0] has the same name`,
+			`d.json: template "t" (templates[1]): name: templates[0] has the same name`,
+		}},
+		{"secrets in the file", "d.json", `{"functions": [{"name": "erase", "url": "https://x.example.com", "secret": "s3cr3t", "headers": {"X-Key": "k"}}]}`, []string{
+			`d.json: function "erase" (functions[0]): secret: a secret is never written in the file`,
+			`d.json: function "erase" (functions[0]): headers: header values (API keys) are never written in the file`,
+		}},
+		{"function without url", "d.json", `{"functions": [{"name": "erase"}, {"name": "wf", "kind": "temporal"}, {"name": "x", "url": "https://x", "secretEnv": "not-a-name"}]}`, []string{
+			`d.json: function "erase" (functions[0]): url: is required`,
+			`d.json: function "wf" (functions[1]): taskQueue: is required`,
+			`d.json: function "x" (functions[2]): secretEnv: `,
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := readSyncFile(tt.path, strings.NewReader(tt.in))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// planOptions are the flags of sync that change what it plans.
+type planOptions struct {
+	Clean         bool              // delete managed dispatchers the file lacks
+	Adopt         bool              // manage unmanaged dispatchers the file names
+	UpdateSecrets bool              // write secrets and header values the API already has
+	Renames       map[string]string // dispatcher renames: old name → new name
+	Getenv        func(string) string
+}
+
+// Operations of a change, and its statuses.
+const (
+	opCreate = "create"
+	opUpdate = "update"
+	opDelete = "delete"
+
+	statusPlanned    = "planned"
+	statusApplied    = "applied"
+	statusFailed     = "failed"
+	statusUnknown    = "unknown" // sent, but no answer came: it may have been applied
+	statusNotApplied = "not applied"
+)
+
+// change is one call to the API that a plan makes, and what it changes.
+type change struct {
+	Op         string        `json:"op"`
+	Kind       string        `json:"kind"` // template, function, dispatcher, action
+	Name       string        `json:"name"`
+	Dispatcher string        `json:"dispatcher,omitempty"` // an action's, by its name in the file
+	Type       string        `json:"type,omitempty"`       // an action's: mail or task
+	Fields     []fieldChange `json:"fields,omitempty"`     // what an update changes
+	Actions    []string      `json:"actions,omitempty"`    // created with a dispatcher
+	Note       string        `json:"note,omitempty"`
+	Status     string        `json:"status"`
+	Error      string        `json:"error,omitempty"`
+
+	method, path string
+	body         any // may hold secrets: never printed
+}
+
+// fieldChange is one field of an update: what it is and what it becomes.
+type fieldChange struct {
+	Field string `json:"field"`
+	Old   any    `json:"old"`
+	New   any    `json:"new"`
+}
+
+// plan is every change that brings the API to what a file says, in the
+// order they apply: templates and functions before the dispatchers that
+// name them, deletions last.
+type plan struct {
+	File     string    `json:"file"`
+	Changes  []*change `json:"changes"`
+	Warnings []string  `json:"warnings,omitempty"`
+}
+
+// count returns how many changes of op the plan holds.
+func (p *plan) count(op string) int {
+	n := 0
+	for _, c := range p.Changes {
+		if c.Op == op {
+			n++
+		}
+	}
+	return n
+}
+
+// planner builds a plan; every problem it finds is collected, so that a
+// file with several mistakes shows them all before anything changes.
+type planner struct {
+	file         *syncFile
+	remote       *remoteState
+	opts         planOptions
+	plan         *plan
+	probs        problems
+	newTemplates map[string]bool // created by this plan
+	functions    map[string]bool // named in the file or on the install
+}
+
+// makePlan compares a file with the API's configuration. It returns the
+// plan, or problems when the file cannot be applied as it is.
+func makePlan(f *syncFile, remote *remoteState, opts planOptions) (*plan, error) {
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	p := &planner{file: f, remote: remote, opts: opts, plan: &plan{File: f.Path, Changes: []*change{}},
+		newTemplates: map[string]bool{}, functions: map[string]bool{}}
+	for _, fn := range remote.Functions {
+		p.functions[fn.Name] = true
+	}
+	p.planTemplates()
+	p.planFunctions()
+	p.planDispatchers()
+	if len(p.probs) > 0 {
+		return nil, p.probs
+	}
+	for _, c := range p.plan.Changes {
+		c.Status = statusPlanned
+	}
+	return p.plan, nil
+}
+
+func (p *planner) problem(kindName string, item map[string]any, i int, field, msg string) {
+	p.probs = append(p.probs, itemProblem(p.file.Path, kindName, item, i, field, msg))
+}
+
+func (p *planner) add(c *change) { p.plan.Changes = append(p.plan.Changes, c) }
+
+// planTemplates creates the file's templates that the install lacks and
+// updates those that differ.
+func (p *planner) planTemplates() {
+	for i, t := range p.file.Templates {
+		name := text(t["name"])
+		want := map[string]any{"name": name, "subject": text(t["subject"]), "text": text(t["text"]), "html": text(t["html"])}
+		var check dispatcher.Template
+		u := dispatcher.TemplateUpdate{Name: &name, Subject: ptr(text(t["subject"])), Text: ptr(text(t["text"])), HTML: ptr(text(t["html"]))}
+		if err := u.Apply(&check); err != nil {
+			p.probs = append(p.probs, domainProblem(p.file.Path, "template", t, i, err))
+			continue
+		}
+		have := p.remote.templateByName(name)
+		if have == nil {
+			p.newTemplates[name] = true
+			p.add(&change{Op: opCreate, Kind: "template", Name: name, method: "POST", path: "/templates/v1", body: want})
+			continue
+		}
+		var fields []fieldChange
+		upd := map[string]any{}
+		for _, f := range []struct{ name, old string }{{"subject", have.Subject}, {"text", have.Text}, {"html", have.HTML}} {
+			if w := want[f.name].(string); w != f.old {
+				fields = append(fields, fieldChange{f.name, f.old, w})
+				upd[f.name] = w
+			}
+		}
+		if len(fields) > 0 {
+			p.add(&change{Op: opUpdate, Kind: "template", Name: name, Fields: fields,
+				method: "PUT", path: "/templates/v1/" + url.PathEscape(have.ID), body: upd})
+		}
+	}
+}
+
+// planFunctions creates and updates the file's functions. Their secrets
+// and header values come from the environment, and only when the API
+// needs them: it never shows them, so they cannot be compared.
+func (p *planner) planFunctions() {
+	for i, fn := range p.file.Functions {
+		name := text(fn["name"])
+		p.functions[name] = true
+		have := p.remote.functionByName(name)
+		kindName := text(fn["kind"])
+		if kindName == "" {
+			kindName = dispatcher.FunctionHTTP
+		}
+		want := map[string]any{"kind": kindName, "url": text(fn["url"]), "taskQueue": text(fn["taskQueue"])}
+		if kindName == dispatcher.FunctionHTTP {
+			secs := int(dispatcher.DefaultFunctionTimeout.Seconds())
+			if n, ok := intOf(fn["timeoutSeconds"]); ok {
+				secs = n
+			}
+			want["timeoutSeconds"] = secs
+		}
+
+		secretEnv := text(fn["secretEnv"])
+		headersEnv := map[string]string{}
+		for h, env := range asMap(fn["headersEnv"]) {
+			headersEnv[h] = text(env)
+		}
+		headerNames := slices.Sorted(maps.Keys(headersEnv))
+		env := func(field, name string) string {
+			v := p.opts.Getenv(name)
+			if v == "" {
+				p.problem("function", fn, i, field, fmt.Sprintf("the environment variable %s is not set (or empty); it holds the value, which is never written in the file", name))
+			}
+			return v
+		}
+		var fields []fieldChange
+		upd := map[string]any{}
+		if have != nil {
+			old := map[string]any{"kind": have.Kind, "url": have.URL, "taskQueue": have.TaskQueue, "timeoutSeconds": have.TimeoutSeconds}
+			for _, f := range []string{"kind", "url", "timeoutSeconds", "taskQueue"} {
+				w, ok := want[f]
+				if !ok {
+					continue
+				}
+				if canon(w) != canon(old[f]) {
+					fields = append(fields, fieldChange{f, old[f], w})
+					upd[f] = w
+				}
+			}
+		}
+		// The secret: written when the API lacks one, or with --update-secrets.
+		switch {
+		case secretEnv != "" && (have == nil || !have.HasSecret || p.opts.UpdateSecrets):
+			upd["secret"] = env("secretEnv", secretEnv)
+			if have != nil {
+				fields = append(fields, fieldChange{"secret", secretLabel(have.HasSecret), "from $" + secretEnv})
+			}
+		case secretEnv == "" && have != nil && have.HasSecret:
+			upd["secret"] = ""
+			fields = append(fields, fieldChange{"secret", "(set)", "(none)"})
+		}
+		// Header values likewise: written when the names differ.
+		haveHeaders := []string{}
+		if have != nil {
+			haveHeaders = slices.Sorted(slices.Values(have.HeaderNames))
+		}
+		if (len(headerNames) > 0 && (have == nil || !slices.Equal(headerNames, haveHeaders) || p.opts.UpdateSecrets)) ||
+			(len(headerNames) == 0 && len(haveHeaders) > 0) {
+			values := map[string]string{}
+			for _, h := range headerNames {
+				values[h] = env("headersEnv."+h, headersEnv[h])
+			}
+			upd["headers"] = values
+			if have != nil {
+				fields = append(fields, fieldChange{"headers", haveHeaders, headerLabel(headerNames, headersEnv)})
+			}
+		}
+
+		// What the API would refuse, checked here, but for outbound
+		// safety: only the server knows what it allows.
+		check := dispatcher.FunctionUpdate{Name: &name, Kind: &kindName, URL: ptr(text(fn["url"])), TaskQueue: ptr(text(fn["taskQueue"]))}
+		if s, ok := upd["secret"].(string); ok {
+			check.Secret = &s
+		}
+		if h, ok := upd["headers"].(map[string]string); ok {
+			check.Headers = &h
+		}
+		if secs, ok := want["timeoutSeconds"].(int); ok {
+			d := time.Duration(secs) * time.Second
+			check.Timeout = &d
+		}
+		var f dispatcher.Function
+		if err := check.Apply(&f); err != nil {
+			p.probs = append(p.probs, domainProblem(p.file.Path, "function", fn, i, err))
+			continue
+		}
+
+		if have == nil {
+			body := map[string]any{"name": name}
+			maps.Copy(body, want)
+			maps.Copy(body, upd)
+			p.add(&change{Op: opCreate, Kind: "function", Name: name, method: "POST", path: "/functions/v1", body: body})
+			continue
+		}
+		if len(fields) > 0 {
+			p.add(&change{Op: opUpdate, Kind: "function", Name: name, Fields: fields,
+				method: "PUT", path: "/functions/v1/" + url.PathEscape(have.ID), body: upd})
+		}
+	}
+}
+
+func secretLabel(set bool) string {
+	if set {
+		return "(set)"
+	}
+	return "(none)"
+}
+
+func headerLabel(names []string, env map[string]string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n + " from $" + env[n]
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }

@@ -1,0 +1,438 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// syncFileOf reads a file given as JSON text.
+func syncFileOf(t *testing.T, src string) *syncFile {
+	t.Helper()
+	f, err := readSyncFile("d.json", strings.NewReader(src))
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return f
+}
+
+// remoteOf builds an install's state from the API's answers as JSON.
+func remoteOf(t *testing.T, dispatchers, templates, functions string) *remoteState {
+	t.Helper()
+	s := &remoteState{}
+	for _, part := range []struct {
+		src string
+		v   any
+	}{{dispatchers, &s.Dispatchers}, {templates, &s.Templates}, {functions, &s.Functions}} {
+		if part.src == "" {
+			continue
+		}
+		if err := decodeNumbers([]byte(part.src), part.v); err != nil {
+			t.Fatalf("remote %s: %v", part.src, err)
+		}
+	}
+	return s
+}
+
+// planLines writes each change on a line: what it is and the fields it
+// changes.
+func planLines(p *plan) []string {
+	var out []string
+	for _, c := range p.Changes {
+		line := describe(c)
+		var fields []string
+		for _, f := range c.Fields {
+			fields = append(fields, f.Field)
+		}
+		if len(fields) > 0 {
+			line += ": " + strings.Join(fields, ",")
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func envOf(kv ...string) func(string) string {
+	return func(k string) string {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] == k {
+				return kv[i+1]
+			}
+		}
+		return ""
+	}
+}
+
+const (
+	tplWelcome = `{"id": "aaaaaaaaaaaaaaaaaaaaaaaa", "name": "welcome", "subject": "Hi", "text": "Hello"}`
+	fnErase    = `{"id": "bbbbbbbbbbbbbbbbbbbbbbbb", "name": "erase", "kind": "http", "url": "https://erase.example.com/", "timeoutSeconds": 30, "hasSecret": false}`
+)
+
+// TestSyncPlanCreates: on an empty install everything is created, templates
+// and functions before the dispatchers that name them; the managed tag is
+// added; a template created by the same plan is left for the API to
+// resolve by name.
+func TestSyncPlanCreates(t *testing.T) {
+	f := syncFileOf(t, `{
+	  "templates": [{"name": "welcome", "subject": "Hi {{ .content.name }}", "text": "Hello"}],
+	  "functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET", "headersEnv": {"X-Api-Key": "ERASE_KEY"}}],
+	  "dispatchers": [{"eventType": "user_deleted", "name": "gdpr", "tags": ["pii"], "actions": [
+	    {"type": "mail", "name": "mail", "recipients": {"to": ["a@example.com"]}, "templateName": "welcome"},
+	    {"type": "task", "name": "erase", "functionName": "erase", "data": {"k": 1}}]}]}`)
+	p, err := makePlan(f, &remoteState{}, planOptions{Getenv: envOf("ERASE_SECRET", "s3cr3t", "ERASE_KEY", "k3y")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`+ template "welcome"`, `+ function "erase"`, `+ dispatcher "gdpr"`}
+	if got := planLines(p); !slices.Equal(got, want) {
+		t.Fatalf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	fn := p.Changes[1].body.(map[string]any)
+	if fn["secret"] != "s3cr3t" || canon(fn["headers"]) != `{"X-Api-Key":"k3y"}` || fn["timeoutSeconds"] != 30 {
+		t.Errorf("function body %v", fn)
+	}
+	d := p.Changes[2].body.(map[string]any)
+	if canon(d["tags"]) != `["pii","EXH_CLI_MANAGED"]` || !slices.Equal(p.Changes[2].Actions, []string{"mail", "erase"}) {
+		t.Errorf("dispatcher body %v, actions %v", canon(d), p.Changes[2].Actions)
+	}
+	mail := d["actions"].([]any)[0].(map[string]any)
+	if mail["templateName"] != "welcome" || mail["templateId"] != nil {
+		t.Errorf("mail action %v: want templateName left for the API", mail)
+	}
+	if p.count(opCreate) != 3 || p.Changes[0].Status != statusPlanned {
+		t.Errorf("count %d, status %q", p.count(opCreate), p.Changes[0].Status)
+	}
+}
+
+// ehDocsRemote is the Extra Horizon CLI documentation's example as this
+// API answers it once synced.
+const ehDocsRemote = `[{"id": "cccccccccccccccccccccccc", "name": "my-unique-dispatcher-name", "description": "A Dispatcher that handles my-event-type",
+  "eventType": "my-event-type", "tags": ["tag1", "tag2", "EXH_CLI_MANAGED"], "creationTimestamp": 1, "updateTimestamp": 2,
+  "actions": [
+    {"id": "dddddddddddddddddddddddd", "type": "task", "name": "my-task-action", "description": "Create a task that handles my-event-type",
+     "functionName": "my-function-name", "data": {"customStringField": "myStringHere", "customNumberField": 42},
+     "tags": ["tag1", "tag2"], "startTimestamp": "2024-01-01T00:00:00.000Z", "creationTimestamp": 1, "updateTimestamp": 1},
+    {"id": "eeeeeeeeeeeeeeeeeeeeeeee", "type": "mail", "name": "my-mail-action", "description": "Send an email about my-event-type",
+     "recipients": {"to": ["john.doe@example.com"], "cc": ["jane.doe@example.com"], "bcc": ["bcc@example.com"]},
+     "templateId": "abcdef0123456789abcdef013456789ab", "creationTimestamp": 1, "updateTimestamp": 1}]}]`
+
+// TestSyncPlanNothingOnceApplied: the documentation's file against the
+// install it made plans nothing, whatever the API writes differently
+// (ids, timestamps, the managed tag).
+func TestSyncPlanNothingOnceApplied(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "sync", "exh-docs-dispatchers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := remoteOf(t, ehDocsRemote,
+		`[{"id": "abcdef0123456789abcdef013456789ab", "name": "docs", "subject": "s", "text": "t"}]`,
+		`[{"id": "ffffffffffffffffffffffff", "name": "my-function-name", "kind": "http", "url": "https://f.example.com", "timeoutSeconds": 30}]`)
+	p, err := makePlan(syncFileOf(t, string(b)), remote, planOptions{Clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 0 {
+		t.Fatalf("a second run plans %v", planLines(p))
+	}
+	// The same instant written as epoch milliseconds is no change either.
+	f := syncFileOf(t, strings.Replace(string(b), `"2024-01-01T00:00:00.000Z"`, `1704067200000`, 1))
+	if p, err := makePlan(f, remote, planOptions{}); err != nil || len(p.Changes) != 0 {
+		t.Fatalf("epoch ms start: %v %v", err, p)
+	}
+}
+
+// TestSyncPlanChanges: what each kind of difference plans.
+func TestSyncPlanChanges(t *testing.T) {
+	const gdpr = `{"id": "111111111111111111111111", "name": "gdpr", "eventType": "user_deleted", "description": "old", "tags": ["a", "EXH_CLI_MANAGED"], "actions": [
+	  {"id": "222222222222222222222222", "type": "task", "name": "erase", "functionName": "erase", "data": {"k": 1}},
+	  {"id": "333333333333333333333333", "type": "mail", "name": "old-mail", "recipients": {"to": ["a@example.com"]}, "templateId": "aaaaaaaaaaaaaaaaaaaaaaaa"},
+	  {"id": "444444444444444444444444", "type": "mail", "name": "notify", "recipients": {"to": ["a@example.com"]}, "templateId": "aaaaaaaaaaaaaaaaaaaaaaaa"}]}`
+	const gdprFile = `{"eventType": "user_deleted", "name": "gdpr", "description": "new", "tags": ["a", "b"], "actions": [
+	  {"type": "task", "name": "erase", "functionName": "erase", "data": {"k": 2}},
+	  {"type": "task", "name": "notify", "functionName": "erase"},
+	  {"type": "task", "name": "sms", "functionName": "erase"}]}`
+	for _, tt := range []struct {
+		name        string
+		remote      string // dispatchers
+		file        string // dispatchers
+		opts        planOptions
+		want        []string
+		wantProblem string
+	}{
+		{name: "fields and actions", remote: "[" + gdpr + "]", file: "[" + gdprFile + "]", want: []string{
+			`~ dispatcher "gdpr": description,tags`,
+			`- action "old-mail" of dispatcher "gdpr"`,
+			`- action "notify" of dispatcher "gdpr"`, // its type changes: deleted, then created again
+			`~ action "erase" of dispatcher "gdpr": data`,
+			`+ action "notify" of dispatcher "gdpr"`,
+			`+ action "sms" of dispatcher "gdpr"`,
+		}},
+		{name: "unmanaged dispatcher of the same name", remote: `[{"id": "111111111111111111111111", "name": "gdpr", "eventType": "user_deleted", "tags": [], "actions": []}]`,
+			file: `[{"eventType": "user_deleted", "name": "gdpr", "actions": []}]`, wantProblem: `d.json: dispatcher "gdpr" (dispatchers[0]): name: the install has a dispatcher named "gdpr" (id 111111111111111111111111) that sync does not manage`},
+		{name: "adopted", remote: `[{"id": "111111111111111111111111", "name": "gdpr", "eventType": "user_deleted", "tags": [], "actions": []}]`,
+			file: `[{"eventType": "user_deleted", "name": "gdpr", "actions": []}]`, opts: planOptions{Adopt: true},
+			want: []string{`~ dispatcher "gdpr": tags`}},
+		{name: "clean deletes managed only", remote: `[
+			{"id": "111111111111111111111111", "name": "legacy", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []},
+			{"id": "555555555555555555555555", "name": "manual", "eventType": "e", "tags": ["x"], "actions": []}]`,
+			file: `[]`, opts: planOptions{Clean: true}, want: []string{`- dispatcher "legacy"`}},
+		{name: "no clean, no delete", remote: `[{"id": "111111111111111111111111", "name": "legacy", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`,
+			file: `[]`},
+		{name: "rename", remote: `[{"id": "111111111111111111111111", "name": "old", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`,
+			file: `[{"eventType": "e", "name": "new", "actions": []}]`, opts: planOptions{Renames: map[string]string{"old": "new"}, Clean: true},
+			want: []string{`~ dispatcher "new": name`}},
+		{name: "rename made already", remote: `[{"id": "111111111111111111111111", "name": "new", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`,
+			file: `[{"eventType": "e", "name": "new", "actions": []}]`, opts: planOptions{Renames: map[string]string{"old": "new"}}},
+		{name: "rename to a name not in the file", file: `[{"eventType": "e", "name": "new", "actions": []}]`, opts: planOptions{Renames: map[string]string{"old": "newer"}},
+			wantProblem: `d.json: --rename old=newer: the file has no dispatcher named "newer"`},
+		{name: "extensions set and cleared", remote: `[
+			{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "enabled": false, "ordering": {"key": "content.userId", "onFailure": "block"}},
+			{"id": "555555555555555555555555", "name": "b", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.userId", "onFailure": "block"}}]`,
+			file: `[{"eventType": "e", "name": "a", "actions": []}, {"eventType": "e", "name": "b", "actions": [], "enabled": false, "filter": "event.content.x > 1", "ordering": {"key": "content.userId"}}]`,
+			want: []string{`~ dispatcher "a": enabled,ordering`, `~ dispatcher "b": enabled,filter`}},
+		{name: "a field sync does not know passes through", remote: `[{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "priority": 5}]`,
+			file: `[{"eventType": "e", "name": "a", "actions": [], "priority": 5}, {"eventType": "e", "name": "b", "actions": [], "priority": 7}]`,
+			want: []string{`+ dispatcher "b"`}},
+		{name: "unknown template id", file: `[{"eventType": "e", "name": "a", "actions": [{"type": "mail", "name": "m", "recipients": {"to": ["a@example.com"]}, "templateId": "abcdef0123456789abcdef013456789ab"}]}]`,
+			wantProblem: `d.json: dispatcher "a" (dispatchers[0]): actions[0].templateId: no template with id "abcdef0123456789abcdef013456789ab" on the install`},
+		{name: "unknown template name", file: `[{"eventType": "e", "name": "a", "actions": [{"type": "mail", "name": "m", "recipients": {"to": ["a@example.com"]}, "templateName": "bye"}]}]`,
+			wantProblem: `actions[0].templateName: no template named "bye"`},
+		{name: "template name resolved", file: `[{"eventType": "e", "name": "a", "actions": [{"type": "mail", "name": "m", "recipients": {"to": ["a@example.com"]}, "templateName": "welcome"}]}]`,
+			remote: `[{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [{"id": "222222222222222222222222", "type": "mail", "name": "m", "recipients": {"to": ["a@example.com"]}, "templateId": "aaaaaaaaaaaaaaaaaaaaaaaa"}]}]`},
+		{name: "unknown function", file: `[{"eventType": "e", "name": "a", "actions": [{"type": "task", "name": "t", "functionName": "nope"}]}]`,
+			wantProblem: `actions[0].functionName: no function named "nope"`},
+		{name: "the API's own validation", file: `[{"eventType": "e", "name": "a", "actions": [{"type": "mail", "name": "m", "recipients": {"to": ["not an address"]}, "templateName": "welcome"}]}]`,
+			wantProblem: `d.json: dispatcher "a" (dispatchers[0]): actions[0].recipients.to[0]: "not an address" is not an email address`},
+		{name: "bad start time", file: `[{"eventType": "e", "name": "a", "actions": [{"type": "task", "name": "t", "functionName": "erase", "startTimestamp": "tomorrow"}]}]`,
+			wantProblem: `actions[0].startTimestamp: "tomorrow" is not an ISO-8601 date-time`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := syncFileOf(t, tt.file)
+			p, err := makePlan(f, remoteOf(t, tt.remote, "["+tplWelcome+"]", "["+fnErase+"]"), tt.opts)
+			if tt.wantProblem != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantProblem) {
+					t.Fatalf("error %v, want %q", err, tt.wantProblem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := planLines(p); !slices.Equal(got, tt.want) {
+				t.Fatalf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestSyncPlanUpdateBodies: an update sends only what changed, and what a file
+// leaves out returns to its default.
+func TestSyncPlanUpdateBodies(t *testing.T) {
+	remote := remoteOf(t, `[{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "enabled": false,
+	  "ordering": {"key": "content.userId", "onFailure": "block"}, "actions": [
+	  {"id": "222222222222222222222222", "type": "task", "name": "t", "functionName": "erase", "data": {"k": 1}, "startTimestamp": "2030-01-01T00:00:00.000Z", "retryPolicy": {"maximumAttempts": 3}}]}]`,
+		"", "["+fnErase+"]")
+	f := syncFileOf(t, `[{"eventType": "e", "name": "a", "description": "d", "actions": [{"type": "task", "name": "t", "functionName": "erase"}]}]`)
+	p, err := makePlan(f, remote, planOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 2 {
+		t.Fatalf("plan %v", planLines(p))
+	}
+	if got := canon(p.Changes[0].body); got != `{"description":"d","enabled":true,"ordering":{}}` {
+		t.Errorf("dispatcher PUT body %s", got)
+	}
+	if got := canon(p.Changes[1].body); got != `{"data":null,"retryPolicy":null,"startTimestamp":null}` {
+		t.Errorf("action PUT body %s", got)
+	}
+	if p.Changes[0].method != "PUT" || p.Changes[0].path != "/dispatchers/v1/111111111111111111111111" ||
+		p.Changes[1].path != "/dispatchers/v1/111111111111111111111111/actions/222222222222222222222222" {
+		t.Errorf("calls %s %s, %s", p.Changes[0].method, p.Changes[0].path, p.Changes[1].path)
+	}
+}
+
+// TestSyncPlanSecrets: secrets come from the environment and are written only
+// when the API lacks them, or with --update-secrets; a file without one
+// removes it.
+func TestSyncPlanSecrets(t *testing.T) {
+	withSecret := `{"id": "bbbbbbbbbbbbbbbbbbbbbbbb", "name": "erase", "kind": "http", "url": "https://erase.example.com/", "timeoutSeconds": 30, "hasSecret": true, "headerNames": ["X-Api-Key"]}`
+	file := `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET", "headersEnv": {"X-Api-Key": "ERASE_KEY"}}]}`
+	for _, tt := range []struct {
+		name, remote, file string
+		opts               planOptions
+		want               string // the plan's lines, or the problem
+	}{
+		{"not set", fnErase, file, planOptions{}, `d.json: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set`},
+		{"written when the API lacks it", fnErase, file, planOptions{Getenv: envOf("ERASE_SECRET", "s", "ERASE_KEY", "k")}, `~ function "erase": secret,headers`},
+		{"the API has it", withSecret, file, planOptions{}, ``},
+		{"--update-secrets", withSecret, file, planOptions{UpdateSecrets: true, Getenv: envOf("ERASE_SECRET", "s", "ERASE_KEY", "k")}, `~ function "erase": secret,headers`},
+		{"removed", withSecret, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "timeoutSeconds": 10}]}`, planOptions{}, `~ function "erase": timeoutSeconds,secret,headers`},
+		{"outbound safety is the server's", fnErase, `{"functions": [{"name": "erase", "url": "ftp://erase.example.com/"}]}`, planOptions{}, `d.json: function "erase" (functions[0]): url: not an absolute http(s) URL`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := makePlan(syncFileOf(t, tt.file), remoteOf(t, "", "", "["+tt.remote+"]"), tt.opts)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			} else {
+				got = strings.Join(planLines(p), "\n")
+			}
+			if !strings.Contains(got, tt.want) || (tt.want == "" && got != "") {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+			if err == nil && len(p.Changes) > 0 {
+				for _, c := range p.Changes {
+					for _, f := range c.Fields {
+						if strings.Contains(canon(f), `"s"`) || strings.Contains(canon(f), `"k"`) {
+							t.Errorf("a plan line shows a secret: %v", f)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSyncExportThenPlanNothing: an export of an install, synced back to it,
+// plans nothing; read back from YAML it is the same file; its JSON is the
+// Extra Horizon CLI's shape, named templates, no managed tag, no secrets.
+func TestSyncExportThenPlanNothing(t *testing.T) {
+	remote := remoteOf(t, `[
+	  {"id": "111111111111111111111111", "name": "gdpr", "eventType": "user_deleted", "tags": ["pii", "EXH_CLI_MANAGED"], "enabled": true,
+	   "ordering": {"key": "content.userId", "onFailure": "skip"}, "actions": [
+	    {"id": "222222222222222222222222", "type": "mail", "name": "mail", "recipients": {"to": ["{{ .event.content.email }}"]}, "templateId": "aaaaaaaaaaaaaaaaaaaaaaaa"},
+	    {"id": "333333333333333333333333", "type": "task", "name": "erase", "functionName": "erase", "data": {"n": 1.50}, "startTimestamp": "2030-01-01T00:00:00.000Z", "retryPolicy": {"maximumAttempts": 3}}]},
+	  {"id": "444444444444444444444444", "name": "manual", "eventType": "order_paid", "tags": [], "actions": []}]`,
+		`[`+tplWelcome+`, {"id": "999999999999999999999999", "name": "unused", "subject": "<b>s</b>", "html": "<p>x</p>"}]`,
+		`[{"id": "bbbbbbbbbbbbbbbbbbbbbbbb", "name": "erase", "kind": "http", "url": "https://erase.example.com/", "timeoutSeconds": 45, "hasSecret": true, "headerNames": ["X-Api-Key"]},
+		  {"id": "cccccccccccccccccccccccc", "name": "wf", "kind": "temporal", "taskQueue": "jobs"}]`)
+
+	doc, notes := exportDoc(remote, true)
+	b, err := encodeExport(doc, "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "dispatchers": [
+    {
+      "eventType": "user_deleted",
+      "name": "gdpr",
+      "actions": [
+        {
+          "type": "mail",
+          "name": "mail",
+          "recipients": {
+            "to": [
+              "{{ .event.content.email }}"
+            ]
+          },
+          "templateName": "welcome"
+        },
+        {
+          "type": "task",
+          "name": "erase",
+          "functionName": "erase",
+          "data": {
+            "n": 1.50
+          },
+          "startTimestamp": "2030-01-01T00:00:00.000Z",
+          "retryPolicy": {
+            "maximumAttempts": 3
+          }
+        }
+      ],
+      "tags": [
+        "pii"
+      ],
+      "ordering": {
+        "key": "content.userId",
+        "onFailure": "skip"
+      }
+    }
+  ],
+  "templates": [
+    {
+      "name": "welcome",
+      "subject": "Hi",
+      "text": "Hello"
+    }
+  ],
+  "functions": [
+    {
+      "name": "erase",
+      "url": "https://erase.example.com/",
+      "timeoutSeconds": 45,
+      "secretEnv": "DISPATCHER_SECRET_ERASE",
+      "headersEnv": {
+        "X-Api-Key": "DISPATCHER_HEADER_ERASE_X_API_KEY"
+      }
+    }
+  ]
+}
+`
+	if string(b) != want {
+		t.Fatalf("export --managed-only:\n%s\nwant:\n%s", b, want)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "DISPATCHER_SECRET_ERASE") {
+		t.Errorf("notes %v", notes)
+	}
+
+	all, _ := exportDoc(remote, false)
+	for _, format := range []string{"json", "yaml"} {
+		b, err := encodeExport(all, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := readSyncFile("export."+format, strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatalf("%s export does not read back: %v\n%s", format, err, b)
+		}
+		// The unmanaged dispatcher is adopted; everything else is as it is.
+		p, err := makePlan(f, remote, planOptions{Adopt: true, Clean: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := planLines(p); !slices.Equal(got, []string{`~ dispatcher "manual": tags`}) {
+			t.Errorf("%s export synced back plans %v", format, got)
+		}
+		if format == "yaml" && (!strings.Contains(string(b), "subject: <b>s</b>") || !strings.Contains(string(b), "n: 1.50")) {
+			t.Errorf("YAML export:\n%s", b)
+		}
+	}
+}
+
+// TestSyncPlanWarnsUnknownFields: a field that neither sync nor any
+// dispatcher of the install knows is sent, with a warning (a typo?).
+func TestSyncPlanWarnsUnknownFields(t *testing.T) {
+	f := syncFileOf(t, `[{"eventType": "e", "name": "a", "enabled": false, "prioritty": 1, "actions": [{"type": "task", "name": "t", "functionName": "erase", "delay": 5}]}]`)
+	p, err := makePlan(f, remoteOf(t, "", "", "["+fnErase+"]"), planOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`d.json: dispatcher "a": prioritty: a field neither sync nor the install knows; it is sent as it is`,
+		`d.json: dispatcher "a": actions[0].delay: a field neither sync nor the install knows; it is sent as it is`,
+	}
+	if !slices.Equal(p.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", p.Warnings, want)
+	}
+	body := p.Changes[0].body.(map[string]any)
+	if body["prioritty"] == nil || body["enabled"] != false {
+		t.Errorf("create body %v", body)
+	}
+}
+
+// TestSyncParseRenames checks --rename's form.
+func TestSyncParseRenames(t *testing.T) {
+	if m, err := parseRenames([]string{"a=b", "c=d=e"}); err != nil || m["a"] != "b" || m["c"] != "d=e" {
+		t.Errorf("parseRenames = %v, %v", m, err)
+	}
+	for _, bad := range [][]string{{"a"}, {"=b"}, {"a="}, {"a=a"}, {"a=b", "a=c"}, {"a=c", "b=c"}} {
+		if _, err := parseRenames(bad); err == nil {
+			t.Errorf("parseRenames(%v) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// fileProblem is one thing wrong with a file or its plan: the file, the
+// item (a dispatcher, template or function, by name and index), the field
+// within it and why.
+type fileProblem struct {
+	File    string `json:"file"`
+	Kind    string `json:"kind,omitempty"` // dispatcher, template, function; "" for the file as a whole
+	Name    string `json:"name,omitempty"`
+	Index   *int   `json:"index,omitempty"` // position in its section
+	Field   string `json:"field,omitempty"` // e.g. actions[1].templateId
+	Message string `json:"message"`
+}
+
+func (p fileProblem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Kind != "" {
+		fmt.Fprintf(&b, ": %s", p.Kind)
+		if p.Name != "" {
+			fmt.Fprintf(&b, " %q", p.Name)
+		}
+		if p.Index != nil {
+			fmt.Fprintf(&b, " (%s[%d])", sectionOf(p.Kind), *p.Index)
+		}
+	}
+	if p.Field != "" {
+		fmt.Fprintf(&b, ": %s", p.Field)
+	}
+	fmt.Fprintf(&b, ": %s", p.Message)
+	return b.String()
+}
+
+// problems is the error of a file that cannot be synced: every problem
+// found, so that one run shows them all.
+type problems []fileProblem
+
+func (ps problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sectionOf is the file's section of items of kind k.
+func sectionOf(k string) string { return k + "s" }
+
+// locate finds the item that an instance location points into: its kind,
+// name and index, and the rest of the location as a field path.
+func locate(path string, doc any, loc []string) fileProblem {
+	p := fileProblem{File: path}
+	var section []any
+	kindName := "dispatcher"
+	switch d := doc.(type) {
+	case []any:
+		section = d
+	case map[string]any:
+		if len(loc) == 0 {
+			return p
+		}
+		kindName = strings.TrimSuffix(loc[0], "s")
+		arr, ok := d[loc[0]].([]any)
+		if !ok || len(loc) == 1 {
+			p.Field = loc[0]
+			return p
+		}
+		section, loc = arr, loc[1:]
+	}
+	if len(loc) == 0 {
+		return p
+	}
+	i, err := strconv.Atoi(loc[0])
+	if err != nil || i < 0 || i >= len(section) {
+		p.Field = fieldPath(loc)
+		return p
+	}
+	p.Kind, p.Index = kindName, &i
+	if item, ok := section[i].(map[string]any); ok {
+		p.Name = text(item["name"])
+	}
+	p.Field = fieldPath(loc[1:])
+	return p
+}
+
+// fieldPath writes a location as a field path: actions[1].recipients.to.
+func fieldPath(loc []string) string {
+	var b strings.Builder
+	for _, tok := range loc {
+		if _, err := strconv.Atoi(tok); err == nil {
+			fmt.Fprintf(&b, "[%s]", tok)
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+func joinField(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "." + b
+}
+
+// itemProblem is a problem with item number i of a section.
+func itemProblem(path, kindName string, item map[string]any, i int, field, msg string) fileProblem {
+	return fileProblem{File: path, Kind: kindName, Name: text(item["name"]), Index: &i, Field: field, Message: msg}
+}
+
+// duplicateNames reports items of a section that share a name: sync
+// matches by name.
+func duplicateNames(path, kindName string, items []map[string]any) problems {
+	var ps problems
+	seen := map[string]int{}
+	for i, it := range items {
+		name := text(it["name"])
+		if j, dup := seen[name]; dup {
+			ps = append(ps, itemProblem(path, kindName, it, i, "name",
+				fmt.Sprintf("%s[%d] has the same name: names are unique, sync matches by them", sectionOf(kindName), j)))
+		}
+		seen[name] = i
+	}
+	return ps
+}
+
+// fieldPrefix splits "actions[1].templateId: no template..." into the
+// field and the rest, as the domain's errors are written.
+var fieldPrefix = regexp.MustCompile(`^([A-Za-z0-9_.\[\]]+): (.*)$`)
+
+// domainProblem turns an error of the domain's validation into a problem
+// of item i.
+func domainProblem(path, kindName string, item map[string]any, i int, err error) fileProblem {
+	msg := err.Error()
+	var de *dispatcher.Error
+	if errors.As(err, &de) {
+		msg = de.Message
+	}
+	field := ""
+	if m := fieldPrefix.FindStringSubmatch(msg); m != nil {
+		field, msg = m[1], m[2]
+	}
+	return itemProblem(path, kindName, item, i, field, msg)
+}
