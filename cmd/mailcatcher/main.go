@@ -1,6 +1,8 @@
 // Command mailcatcher is the local mail catcher of `make run`: an SMTP server
-// that accepts any mail and keeps the newest ones in memory, and a web UI and
-// JSON API to read them. It delivers nothing anywhere. Mail content is
+// that accepts any mail and keeps the newest ones in memory, an HTTP
+// endpoint /fn/{name} that task functions can point at and that keeps the
+// calls it receives, and a web UI and JSON API to read both. It delivers
+// nothing anywhere. Mail content is
 // untrusted, so the UI escapes it and shows HTML mail in a sandboxed frame
 // under a policy that forbids scripts.
 package main
@@ -36,7 +38,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	fs.SetOutput(stderr)
 	smtpAddr := fs.String("smtp", "127.0.0.1:1025", "SMTP `address` that accepts any mail")
 	httpAddr := fs.String("http", "127.0.0.1:8025", "`address` of the web UI and the JSON API")
-	keep := fs.Int("max", 500, "keep only the newest `n` messages")
+	keep := fs.Int("max", 500, "keep only the newest `n` messages, and as many function calls")
 	unsafeListen := fs.Bool("unsafe-listen", false, "allow non-loopback addresses (anyone who reaches them reads every caught mail)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -67,10 +69,10 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	}
 
 	logger := log.New(stdout, "mailcatcher: ", 0)
-	store := NewStore(*keep)
+	store, calls := NewStore(*keep), NewCallStore(*keep)
 	smtpSrv := newSMTPServer(store, time.Now, logger)
 	httpSrv := &http.Server{
-		Handler:           newHandler(store, smtpLn.Addr().String()),
+		Handler:           newHandler(store, calls, smtpLn.Addr().String()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          logger,
 	}

@@ -1,6 +1,9 @@
 package main
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // contentSecurityPolicy applies to every response. Mail HTML is shown in a
 // srcdoc frame, which inherits this policy from its page: no script runs,
@@ -10,10 +13,15 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'none'; style-src 
 	"img-src data: http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // newHandler returns the whole HTTP surface: the web UI and the JSON API
-// over store. smtpAddr is shown on the list page.
-func newHandler(store *Store, smtpAddr string) http.Handler {
+// over store and calls, and /fn/{name}, which task functions may call.
+// smtpAddr is shown on the list page.
+func newHandler(store *Store, calls *CallStore, smtpAddr string) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", listPage(store, smtpAddr))
+	mux.Handle("GET /{$}", listPage(store, calls, smtpAddr))
+	mux.Handle("/fn/{name}", receiveCall(calls, time.Now))
+	mux.Handle("GET /calls/{id}", callPage(calls))
+	mux.Handle("GET /api/calls", listCalls(calls))
+	mux.Handle("DELETE /api/calls", clearCalls(calls))
 	mux.Handle("GET /messages/{id}", messagePage(store))
 	mux.Handle("GET /messages/{id}/raw", rawMessage(store))
 	mux.Handle("GET /api/messages", listMessages(store))

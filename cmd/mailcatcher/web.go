@@ -31,11 +31,13 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 // refreshSeconds is how often the list page reloads itself.
 const refreshSeconds = 3
 
-// listPage serves GET /: every message, newest first.
-func listPage(store *Store, smtpAddr string) http.Handler {
+// listPage serves GET /: every message and every function call, newest
+// first.
+func listPage(store *Store, calls *CallStore, smtpAddr string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		render(w, "list.html", map[string]any{
 			"Messages": store.List(),
+			"Calls":    calls.List(),
 			"SMTP":     smtpAddr,
 			"Refresh":  refreshSeconds,
 		})

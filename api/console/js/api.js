@@ -1,0 +1,100 @@
+// api.js is the console's only way to the server: the public HTTP API,
+// with the user's token or API key as a bearer token, as any client
+// would call it. The server checks every request; the console only
+// avoids offering what it would refuse.
+
+const storageKey = 'dispatcher.console.token';
+
+// ApiError is a refused or failed request: status is the HTTP status,
+// code and message the API's error body (code 10 for a missing
+// permission, 104/117/118 for a missing, unknown or expired token).
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.code;
+    this.errorName = body && body.name;
+  }
+}
+
+let unauthorized = () => {};
+
+// onUnauthorized sets what happens when the server no longer accepts the
+// token (401): the console asks for a new one.
+export function onUnauthorized(fn) {
+  unauthorized = fn;
+}
+
+// The token lives in the tab's session storage: closing the tab forgets
+// it, and no other site can read it.
+export function token() {
+  return sessionStorage.getItem(storageKey) || '';
+}
+
+export function setToken(t) {
+  sessionStorage.setItem(storageKey, t);
+}
+
+export function clearToken() {
+  sessionStorage.removeItem(storageKey);
+}
+
+// request sends method to path with body as JSON and returns the decoded
+// answer; it throws an ApiError for any status but 2xx.
+export async function request(method, path, body, headers = {}) {
+  const h = { Accept: 'application/json', ...headers };
+  const t = token();
+  if (t) h.Authorization = `Bearer ${t}`;
+  const init = { method, headers: h, cache: 'no-store', credentials: 'omit', redirect: 'error' };
+  if (body !== undefined) {
+    h['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, { message: `the server could not be reached (${e.message})` });
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { message: text.slice(0, 500) };
+    }
+  }
+  if (!res.ok) {
+    const err = new ApiError(res.status, data);
+    if (res.status === 401) unauthorized(err);
+    throw err;
+  }
+  return data;
+}
+
+export const get = (path) => request('GET', path);
+export const post = (path, body, headers) => request('POST', path, body, headers);
+export const put = (path, body) => request('PUT', path, body);
+export const del = (path) => request('DELETE', path);
+
+// query returns "?k=v&…" of the non-empty values of params, or "".
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+// seg encodes one path segment.
+export const seg = encodeURIComponent;
+
+// idempotencyKey returns a fresh key, so that a replay sent twice (a
+// double click, a retry) starts one run.
+export function idempotencyKey() {
+  // getRandomValues, unlike randomUUID, works on plain http too.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return `console-${Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')}`;
+}

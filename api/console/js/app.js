@@ -1,0 +1,211 @@
+// app.js starts the console: it asks for a token (or API key), learns
+// from GET /auth/v1/me what the token may do, and shows one view at a
+// time, chosen by the address's #fragment so that every view can be
+// linked to, reloaded and left with the Back button.
+import { h, clear } from './dom.js';
+import { get, token, setToken, clearToken, onUnauthorized } from './api.js';
+import { errorBox, field, input, announce } from './ui.js';
+import * as failures from './pages/failures.js';
+import * as executions from './pages/executions.js';
+import * as execution from './pages/execution.js';
+import * as bulk from './pages/bulk.js';
+import * as dispatchers from './pages/dispatchers.js';
+import * as dispatcherPage from './pages/dispatcher.js';
+import * as templates from './pages/templates.js';
+import * as functions from './pages/functions.js';
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const who = document.getElementById('who');
+
+// The views, by the first segment of the path, with the permission
+// without which they are not offered.
+const views = {
+  failures: { page: failures, perm: 'VIEW_EXECUTIONS', label: 'Failures' },
+  executions: { page: executions, detail: execution, perm: 'VIEW_EXECUTIONS', label: 'Dispatches' },
+  replays: { page: bulk, perm: 'REPLAY_EXECUTIONS', label: 'Bulk replay', navHref: '#/replays/new' },
+  dispatchers: { page: dispatchers, detail: dispatcherPage, perm: 'VIEW_DISPATCHERS', label: 'Dispatchers' },
+  templates: { page: templates, detail: templates, perm: 'VIEW_TEMPLATES', label: 'Templates' },
+  functions: { page: functions, detail: functions, perm: 'VIEW_FUNCTIONS', label: 'Functions' },
+};
+
+let me = null; // GET /auth/v1/me of the current token
+let generation = 0; // bumps on every navigation; stale work checks it
+let disposers = [];
+
+const can = (perm) => Boolean(me && me.permissions.includes(perm));
+
+// route splits the fragment into path segments and a query.
+function route() {
+  const frag = location.hash.replace(/^#\/?/, '');
+  const [path, q = ''] = frag.split('?', 2);
+  const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
+  return { segments, query: new URLSearchParams(q) };
+}
+
+// navigate shows the view at fragment (e.g. "#/executions?status=failed").
+export function navigate(fragment) {
+  if (location.hash === fragment) render();
+  else location.hash = fragment;
+}
+
+function renderNav(current) {
+  clear(nav);
+  clear(who);
+  if (!me) return;
+  const list = h('ul', {});
+  for (const [name, v] of Object.entries(views)) {
+    if (!can(v.perm)) continue; // what the user may not do is not offered
+    const a = h('a', { href: v.navHref || `#/${name}` }, v.label);
+    if (name === current) a.setAttribute('aria-current', 'page');
+    list.append(h('li', {}, a));
+  }
+  nav.append(list);
+  const tenant = me.tenant ? ` (tenant ${me.tenant})` : '';
+  who.append(
+    h('span', { class: 'muted', title: me.permissions.join(', ') }, `${me.kind === 'apikey' ? 'API key' : 'Signed in as'} ${me.subject}${tenant}`),
+    h('button', { type: 'button', class: 'link', id: 'sign-out', onclick: signOut }, 'Sign out'));
+}
+
+function signOut() {
+  clearToken();
+  me = null;
+  announce('Signed out.');
+  navigate('#/login');
+}
+
+// firstView is where a user lands: the failures when they may see them.
+function firstView() {
+  for (const [name, v] of Object.entries(views)) if (can(v.perm)) return v.navHref || `#/${name}`;
+  return null;
+}
+
+function loginView(message) {
+  document.title = 'Sign in — Dispatcher console';
+  renderNav(null);
+  const tok = input({ type: 'password', id: 'login-token', name: 'token', required: true, autocomplete: 'off' });
+  const out = h('div', { id: 'login-error' });
+  const form = h('form', { class: 'card narrow', id: 'login-form', 'aria-labelledby': 'login-title' },
+    h('h1', { id: 'login-title', tabindex: '-1', text: 'Sign in' }),
+    h('p', {}, 'Paste an access token (a JWT, e.g. from ', h('code', {}, 'dispatcher token'), ') or an API key (', h('code', {}, 'dsp_…'), '). It stays in this tab only and is sent to this server alone.'),
+    message ? h('p', { class: 'notice', role: 'alert', text: message }) : null,
+    field('Token or API key', tok),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'login-submit' }, 'Sign in')),
+    out);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clear(out);
+    setToken(tok.value.trim());
+    try {
+      me = await get('/auth/v1/me');
+    } catch (err) {
+      clearToken();
+      me = null;
+      out.append(errorBox(err));
+      return;
+    }
+    announce(`Signed in as ${me.subject}.`);
+    const back = sessionStorage.getItem('dispatcher.console.after');
+    sessionStorage.removeItem('dispatcher.console.after');
+    navigate(back && back !== '#/login' ? back : firstView() || '#/');
+  });
+  clear(main).append(form);
+  tok.focus();
+}
+
+// render shows the view the fragment names.
+async function render() {
+  generation += 1;
+  const mine = generation;
+  disposers.forEach((d) => d());
+  disposers = [];
+  const { segments, query } = route();
+  if (!token()) {
+    if (segments[0] !== 'login') sessionStorage.setItem('dispatcher.console.after', location.hash);
+    loginView();
+    return;
+  }
+  if (!me) {
+    try {
+      me = await get('/auth/v1/me');
+    } catch (err) {
+      if (err.status !== 401) {
+        clear(main).append(errorBox(err));
+      }
+      return;
+    }
+  }
+  if (mine !== generation) return;
+  if (segments[0] === 'login' || segments.length === 0) {
+    const first = firstView();
+    if (first) {
+      navigate(first);
+      return;
+    }
+    renderNav(null);
+    clear(main).append(h('h1', { tabindex: '-1', text: 'Nothing to show' }),
+      h('p', {}, `Your ${me.kind === 'apikey' ? 'API key' : 'token'} holds none of the permissions the console's views need (VIEW_EXECUTIONS, VIEW_DISPATCHERS, VIEW_TEMPLATES, VIEW_FUNCTIONS). It holds: ${me.permissions.join(', ') || 'none'}.`));
+    return;
+  }
+  const view = views[segments[0]];
+  renderNav(segments[0]);
+  clear(main);
+  if (!view) {
+    main.append(h('h1', { tabindex: '-1', text: 'Not found' }), h('p', {}, 'There is no such view. ', h('a', { href: '#/' }, 'Start over')));
+    return;
+  }
+  if (!can(view.perm)) {
+    main.append(h('h1', { tabindex: '-1', text: 'Not allowed' }),
+      h('p', { role: 'alert' }, `This view needs the permission ${view.perm}, which your ${me.kind === 'apikey' ? 'API key' : 'token'} does not hold. Ask an administrator for one that does.`));
+    return;
+  }
+  const page = segments.length > 1 && view.detail ? view.detail : view.page;
+  const ctx = {
+    main, segments, query, me, can, navigate,
+    alive: () => mine === generation,
+    onDispose: (fn) => disposers.push(fn),
+    // every runs fn now and then every ms until the view changes or fn
+    // returns false.
+    every: (ms, fn) => {
+      let timer;
+      const tick = async () => {
+        if (mine !== generation) return;
+        let more = true;
+        try {
+          more = await fn();
+        } catch { /* shown by fn */ }
+        if (more !== false && mine === generation) timer = setTimeout(tick, ms);
+      };
+      disposers.push(() => clearTimeout(timer));
+      tick();
+    },
+  };
+  try {
+    await page.render(ctx);
+  } catch (err) {
+    if (mine === generation && err.status !== 401) main.append(errorBox(err));
+  }
+  if (mine === generation) {
+    const h1 = main.querySelector('h1');
+    if (h1 && document.activeElement === document.body) h1.focus();
+  }
+}
+
+onUnauthorized((err) => {
+  clearToken();
+  me = null;
+  sessionStorage.setItem('dispatcher.console.after', location.hash);
+  loginView(`The server no longer accepts your token (${err.message}). Sign in again.`);
+});
+
+document.getElementById('skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  (main.querySelector('h1') || main).focus();
+});
+window.addEventListener('hashchange', () => {
+  render().then(() => {
+    const h1 = main.querySelector('h1');
+    if (h1) h1.focus();
+  });
+});
+render();

@@ -1,0 +1,124 @@
+// dom.js builds the page from data without ever parsing it as HTML:
+// elements are created one by one and every value lands as text
+// (textContent) or as an attribute value. Event content is written by
+// whoever sends events, so nothing here may interpret it. The page's
+// Content-Security-Policy (Trusted Types) makes innerHTML and its kin
+// throw, should anyone try.
+
+// h returns a new element. props are attributes, except: class, text
+// (textContent), on<event> functions (listeners), and the live
+// properties value, checked, selected, disabled, readOnly, hidden,
+// required, multiple. Children are nodes or strings (text); null,
+// undefined and false are skipped; arrays are flattened.
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  setProps(el, props);
+  append(el, children);
+  return el;
+}
+
+const liveProps = new Set(['value', 'checked', 'selected', 'disabled', 'readOnly', 'hidden', 'required', 'multiple']);
+
+function setProps(el, props) {
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = String(v);
+    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (liveProps.has(k)) el[k] = v;
+    else if (k === 'href' || k === 'src') el.setAttribute(k, safeURL(v));
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+}
+
+// append adds children to el as nodes or text.
+export function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// replace makes children (as append takes them) the only children of el.
+export function replace(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+// clear removes every child of el.
+export function clear(el) {
+  el.replaceChildren();
+  return el;
+}
+
+// safeURL lets through links within the console (#…, /…) and http(s) and
+// blob: URLs; anything else (javascript:, data:) becomes "#".
+export function safeURL(u) {
+  const s = String(u);
+  if (s.startsWith('#') || (s.startsWith('/') && !s.startsWith('//'))) return s;
+  try {
+    const p = new URL(s, location.href).protocol;
+    if (p === 'http:' || p === 'https:' || p === 'blob:') return s;
+  } catch { /* not a URL */ }
+  return '#';
+}
+
+const svgNS = 'http://www.w3.org/2000/svg';
+
+// svg returns a new SVG element with attributes attrs.
+export function svg(tag, attrs, ...children) {
+  const el = document.createElementNS(svgNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  append(el, children);
+  return el;
+}
+
+let ids = 0;
+// uid returns a fresh element id with prefix.
+export function uid(prefix) {
+  ids += 1;
+  return `${prefix}-${ids}`;
+}
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+// fmtTime shows epoch milliseconds as a local date and time.
+export function fmtTime(ms) {
+  if (ms === undefined || ms === null || ms === 0) return '—';
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+// fmtDuration shows a span of milliseconds briefly; no-break spaces keep
+// it on one line.
+export function fmtDuration(ms) {
+  if (ms === undefined || ms === null || Number.isNaN(ms)) return '—';
+  const nb = '\u00a0';
+  if (ms < 1000) return `${Math.round(ms)}${nb}ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)}${nb}s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}${nb}min ${s % 60}${nb}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}${nb}h ${Math.floor((s % 3600) / 60)}${nb}min`;
+  return `${Math.floor(s / 86400)}${nb}d ${Math.floor((s % 86400) / 3600)}${nb}h`;
+}
+
+// toLocalInput turns epoch milliseconds into a datetime-local value.
+export function toLocalInput(ms) {
+  if (!ms) return '';
+  const d = new Date(Number(ms));
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+// fromLocalInput turns a datetime-local value into epoch milliseconds, or
+// "" when empty.
+export function fromLocalInput(v) {
+  if (!v) return '';
+  const t = new Date(v).getTime();
+  return Number.isNaN(t) ? '' : String(t);
+}
+
+// pretty shows a JSON value indented.
+export function pretty(v) {
+  return JSON.stringify(v, null, 2);
+}

@@ -1,0 +1,162 @@
+// The bulk replay views: a filter, the dry-run count of what it matches,
+// then the replay itself with a live progress bar, pause, resume and
+// cancel (POST /executions/v1/replays, GET …/replays/{id}).
+import { h, fmtTime, replace } from '../dom.js';
+import { get, post, query, seg, idempotencyKey } from '../api.js';
+import { pageHeader, field, input, select, table, badge, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
+import { dispatcherOptions, filterForm } from './executions.js';
+
+export async function render(ctx) {
+  if (ctx.segments[1] && ctx.segments[1] !== 'new') return progressView(ctx, ctx.segments[1]);
+  return newView(ctx);
+}
+
+async function newView(ctx) {
+  const q = new URLSearchParams(ctx.query);
+  if (!q.get('status')) q.set('status', 'failed');
+  const dispatchers = await dispatcherOptions(ctx);
+  const { fields, read, els } = filterForm(q, dispatchers, { idPrefix: 'bulk' });
+  // Only closed dispatches can be replayed.
+  for (const o of [...els.status.options]) if (o.value === '' || o.value === 'running' || o.value === 'scheduled') o.remove();
+  const actions = input({ id: 'bulk-actions', placeholder: 'action ids, comma-separated' });
+  const config = select({ id: 'bulk-config' }, [['original', 'The one each ran with'], ['current', 'The current one (after a fix)']], 'original');
+  const rate = input({ type: 'number', id: 'bulk-rate', min: '0.01', max: '100', step: 'any', value: '10' });
+  const result = h('div', { id: 'bulk-result', 'aria-live': 'polite' });
+  const dry = h('button', { type: 'submit', class: 'primary', id: 'bulk-dry-run' }, 'Count matching dispatches');
+  const form = h('form', { class: 'filters', id: 'bulk-form', 'aria-label': 'Which dispatches to replay' },
+    fields,
+    field('Actions', actions, 'Empty: in each, the actions that failed or were canceled.'),
+    field('Configuration', config),
+    field('Replays per second', rate, '0.01 to 100.'),
+    h('div', { class: 'actions' }, dry));
+  ctx.main.append(pageHeader('Bulk replay'),
+    h('p', {}, 'Replays every dispatch the filter matches, throttled, as a durable job that survives restarts. First count what it matches; nothing starts until you confirm.'),
+    form, result);
+
+  const request = () => {
+    const f = read();
+    const body = { rate: Number(rate.value) || undefined, config: config.value };
+    for (const [k, v] of Object.entries(f)) if (v) body[k] = k === 'from' || k === 'to' ? Number(v) : v;
+    const ids = actions.value.split(',').map((s) => s.trim()).filter(Boolean);
+    if (ids.length) body.actions = ids;
+    return body;
+  };
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = request();
+    await busy(dry, async () => {
+      let res;
+      try {
+        res = await post('/executions/v1/replays', { ...body, dryRun: true });
+      } catch (err) {
+        replace(result, errorBox(err));
+        return;
+      }
+      const n = res.matched;
+      const start = h('button', { type: 'button', class: 'primary', id: 'bulk-start', disabled: n === 0 }, `Replay ${n} ${n === 1 ? 'dispatch' : 'dispatches'}…`);
+      start.addEventListener('click', () => startBulk(ctx, body, n, start, result));
+      replace(result, 
+        h('h2', {}, 'Dry run'),
+        h('p', {}, h('strong', { id: 'bulk-count', text: `${n} ${n === 1 ? 'dispatch matches' : 'dispatches match'}` }),
+          n > res.sample.length && res.sample.length ? `; the newest ${res.sample.length}:` : n ? ':' : '.'),
+        res.sample.length ? table('A sample of the matching dispatches', ['Event', 'Type', 'Status', 'Started', 'Error classes'],
+          res.sample.map((x) => [link(`#/executions/${seg(x.workflowId)}${query({ runId: x.runId })}`, x.eventId), x.eventType, badge(x.status),
+            fmtTime(x.startTimestamp), x.errorClasses.join(', ')])) : null,
+        h('div', { class: 'actions' }, start));
+      announce(`${n} dispatches match.`);
+      start.focus();
+    });
+  });
+}
+
+async function startBulk(ctx, body, n, button, result) {
+  const ok = await confirmDialog({
+    id: 'bulk-dialog',
+    title: `Replay ${n} ${n === 1 ? 'dispatch' : 'dispatches'}?`,
+    confirm: 'Start the bulk replay',
+    body: h('p', {}, `At most ${body.rate || 10} a second, each as a new run of its dispatch, with ${body.config === 'current' ? 'the current configuration' : 'the configuration it ran with'}. It can be paused or canceled; replays started run on.`),
+  });
+  if (!ok) return;
+  await busy(button, async () => {
+    try {
+      const st = await post('/executions/v1/replays', body, { 'Idempotency-Key': idempotencyKey() });
+      announce('Bulk replay started.');
+      ctx.navigate(`#/replays/${seg(st.id)}`);
+    } catch (err) {
+      result.append(errorBox(err));
+    }
+  });
+}
+
+function progressView(ctx, id) {
+  ctx.main.append(pageHeader('Bulk replay'), h('p', { class: 'muted' }, h('code', { text: id })));
+  const bar = h('progress', { id: 'bulk-progress', max: '1', value: '0', 'aria-labelledby': 'bulk-percent' });
+  const percent = h('span', { id: 'bulk-percent', class: 'percent' }, '0 %');
+  const state = h('div', { id: 'bulk-state', 'aria-live': 'polite' });
+  const controls = h('div', { class: 'actions' });
+  const details = h('div', {});
+  ctx.main.append(h('div', { class: 'card' }, h('div', { class: 'progress-row' }, bar, percent), state, controls), details);
+  let last = null;
+
+  const act = async (verb, button) => {
+    if (verb === 'cancel') {
+      const ok = await confirmDialog({ id: 'bulk-cancel-dialog', title: 'Cancel this bulk replay?', confirm: 'Cancel the bulk replay', danger: true,
+        body: h('p', {}, 'It starts no further replays; those started run on.') });
+      if (!ok) return;
+    }
+    await busy(button, async () => {
+      try {
+        const st = await post(`/executions/v1/replays/${seg(id)}/${verb}`);
+        announce(verb === 'pause' ? 'Paused.' : verb === 'resume' ? 'Resumed.' : 'Cancellation requested.');
+        show(st);
+      } catch (err) {
+        details.prepend(errorBox(err));
+      }
+    });
+  };
+
+  const show = (st) => {
+    const p = st.progress;
+    const done = st.status !== 'running' && st.status !== 'paused';
+    const total = Math.max(p.matched, p.processed);
+    const frac = total === 0 ? (done ? 1 : 0) : p.processed / total;
+    bar.max = 1;
+    bar.value = frac;
+    percent.textContent = `${Math.floor(frac * 100)} %`;
+    const shown = st.status === 'running' && p.paused ? 'paused' : st.status;
+    replace(state, 
+      h('p', {}, badge(shown, { id: 'bulk-status' }), ' ',
+        `${p.processed} of ${total} handled: ${p.replayed} replayed, ${p.skipped} skipped; of the replays ${p.succeeded} succeeded, ${p.failed} failed, ${p.pending} still running.`),
+      h('p', { class: 'muted' }, `Started ${fmtTime(st.startTimestamp)} by ${st.requestedBy || 'unknown'}${st.closeTimestamp ? `, ended ${fmtTime(st.closeTimestamp)}` : ''}; at most ${st.rate} a second, ${st.config} configuration.`));
+    const buttons = [];
+    if (ctx.can('REPLAY_EXECUTIONS') && st.status === 'running') {
+      if (p.paused) buttons.push(h('button', { type: 'button', class: 'primary', id: 'bulk-resume', onclick: (ev) => act('resume', ev.currentTarget) }, 'Resume'));
+      else if (p.remaining > 0 || p.matched === 0) buttons.push(h('button', { type: 'button', class: 'secondary', id: 'bulk-pause', onclick: (ev) => act('pause', ev.currentTarget) }, 'Pause'));
+      buttons.push(h('button', { type: 'button', class: 'danger', id: 'bulk-cancel', onclick: (ev) => act('cancel', ev.currentTarget) }, 'Cancel…'));
+    }
+    buttons.push(link(`#/executions${query({ bulkReplayId: id })}`, 'Its replays', { class: 'button secondary' }));
+    if (st.webUrl) buttons.push(h('a', { href: st.webUrl, class: 'button secondary', target: '_blank', rel: 'noopener noreferrer' }, 'Open in Temporal Web UI ↗'));
+    // Rebuilt only when they change, so that focus stays on them.
+    const key = `${st.status}/${p.paused}/${p.remaining > 0}`;
+    if (key !== last) {
+      replace(controls, buttons);
+      last = key;
+    }
+    const f = st.filter || {};
+    replace(details, 
+      h('h2', {}, 'Filter'),
+      h('dl', { class: 'facts' }, Object.entries(f).map(([k, v]) => [h('dt', { text: k }), h('dd', { text: k === 'from' || k === 'to' ? fmtTime(v) : String(v) })])),
+      p.errors && p.errors.length ? [h('h2', {}, 'Latest problems'), h('ul', {}, p.errors.map((e) => h('li', { text: e })))] : null);
+    return !done;
+  };
+
+  ctx.every(1000, async () => {
+    try {
+      return show(await get(`/executions/v1/replays/${seg(id)}`));
+    } catch (err) {
+      replace(details, errorBox(err));
+      return err.status >= 500;
+    }
+  });
+}

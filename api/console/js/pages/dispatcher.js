@@ -1,0 +1,203 @@
+// The dispatcher view: its fields and its actions, each saved on its own
+// (PUT /dispatchers/v1/{id}, POST/PUT/DELETE …/actions/{actionId}); a new
+// dispatcher is created first, then given actions. Without
+// UPDATE_DISPATCHERS everything is shown read-only.
+import { h, uid, replace } from '../dom.js';
+import { get, post, put, del, seg } from '../api.js';
+import { pageHeader, field, input, select, confirmDialog, errorBox, announce, busy } from '../ui.js';
+
+const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
+
+export async function render(ctx) {
+  const id = ctx.segments[1];
+  const isNew = id === 'new';
+  const editable = isNew ? ctx.can('CREATE_DISPATCHERS') : ctx.can('UPDATE_DISPATCHERS');
+  const [d, templates, functions] = await Promise.all([
+    isNew ? Promise.resolve({ name: '', eventType: '', description: '', tags: [], actions: [] }) : get(`/dispatchers/v1/${seg(id)}`),
+    ctx.can('VIEW_TEMPLATES') ? get('/templates/v1?select(id,name)&sort(name)&limit(50)').then((p) => p.data).catch(() => null) : null,
+    ctx.can('VIEW_FUNCTIONS') ? get('/functions/v1?select(id,name)&sort(name)&limit(50)').then((p) => p.data).catch(() => null) : null,
+  ]);
+  if (!ctx.alive()) return;
+  ctx.main.append(pageHeader(isNew ? 'New dispatcher' : `Dispatcher ${d.name || d.id}`));
+  if (!editable) {
+    ctx.main.append(h('p', { class: 'notice', text: `Read-only: changing dispatchers needs the permission ${isNew ? 'CREATE_DISPATCHERS' : 'UPDATE_DISPATCHERS'}.` }));
+  }
+
+  const name = input({ id: 'd-name', value: d.name || '', readOnly: !editable });
+  const eventType = input({ id: 'd-eventType', value: d.eventType || '', required: true, readOnly: !editable });
+  const description = h('textarea', { id: 'd-description', rows: '2', readOnly: !editable }, d.description || '');
+  const tags = input({ id: 'd-tags', value: (d.tags || []).join(', '), readOnly: !editable });
+  const msg = h('div', { id: 'dispatcher-message', 'aria-live': 'polite' });
+  const save = editable ? h('button', { type: 'submit', class: 'primary', id: 'dispatcher-save' }, isNew ? 'Create' : 'Save dispatcher') : null;
+  const form = h('form', { class: 'card', id: 'dispatcher-form', 'aria-label': 'Dispatcher' },
+    h('div', { class: 'grid' }, field('Name', name), field('Event type', eventType, 'The type of the events it runs for.'),
+      field('Tags', tags, 'Comma-separated.')),
+    field('Description', description),
+    h('div', { class: 'actions' }, save), msg);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (!editable) return;
+    const body = { name: name.value.trim(), eventType: eventType.value.trim(), description: description.value, tags: list(tags.value) };
+    await busy(save, async () => {
+      try {
+        if (isNew) {
+          const created = await post('/dispatchers/v1', { ...body, actions: [] });
+          announce('Dispatcher created.');
+          ctx.navigate(`#/dispatchers/${seg(created.id)}`);
+          return;
+        }
+        await put(`/dispatchers/v1/${seg(id)}`, body);
+        replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
+        announce('Dispatcher saved.');
+      } catch (err) {
+        replace(msg, errorBox(err));
+      }
+    });
+  });
+  ctx.main.append(form);
+  if (isNew) return;
+
+  const actions = h('div', { id: 'actions' });
+  ctx.main.append(h('h2', { text: `Actions (${d.actions.length})` }), actions);
+  for (const a of d.actions) actions.append(actionCard(ctx, id, a, { templates, functions, editable }));
+  if (editable) {
+    const add = h('button', { type: 'button', class: 'secondary', id: 'add-action' }, 'Add an action');
+    add.addEventListener('click', () => {
+      const card = actionCard(ctx, id, null, { templates, functions, editable });
+      actions.append(card);
+      card.querySelector('select, input').focus();
+    });
+    ctx.main.append(h('div', { class: 'actions' }, add));
+  }
+  if (ctx.can('DELETE_DISPATCHERS')) {
+    const remove = h('button', { type: 'button', class: 'danger', id: 'dispatcher-delete' }, 'Delete dispatcher…');
+    remove.addEventListener('click', async () => {
+      const ok = await confirmDialog({ id: 'delete-dialog', title: `Delete dispatcher ${d.name || d.id}?`, confirm: 'Delete', danger: true,
+        body: h('p', {}, 'Its actions go with it. Dispatches already started keep the configuration they loaded.') });
+      if (!ok) return;
+      try {
+        await del(`/dispatchers/v1/${seg(id)}`);
+        announce('Dispatcher deleted.');
+        ctx.navigate('#/dispatchers');
+      } catch (err) {
+        replace(msg, errorBox(err));
+      }
+    });
+    ctx.main.append(h('h2', { text: 'Danger zone' }), h('div', { class: 'actions' }, remove));
+  }
+}
+
+// choice is a select of the named items when they could be listed, else
+// a text input.
+function choice(idAttr, items, value, byName, editable) {
+  if (!items) return input({ id: idAttr, value: value || '', readOnly: !editable });
+  const opts = [['', '— choose —'], ...items.map((x) => [byName ? x.name : x.id, x.name])];
+  if (value && !opts.some(([v]) => v === value)) opts.push([value, value]);
+  return select({ id: idAttr, disabled: !editable }, opts, value || '');
+}
+
+// actionCard is one action's form; a = null is a new action.
+function actionCard(ctx, dispatcherId, a, { templates, functions, editable }) {
+  const p = uid('a');
+  const isNew = !a;
+  a = a || { type: 'mail', name: '', recipients: { to: [] }, data: null, tags: [] };
+  const type = select({ id: `${p}-type`, disabled: !isNew }, [['mail', 'Mail'], ['task', 'Task']], a.type);
+  const name = input({ id: `${p}-name`, value: a.name || '', readOnly: !editable, class: 'action-name' });
+  const r = a.recipients || { to: [] };
+  const tpl = choice(`${p}-template`, templates, a.templateId, false, editable);
+  const to = input({ id: `${p}-to`, value: (r.to || []).join(', '), readOnly: !editable });
+  const cc = input({ id: `${p}-cc`, value: (r.cc || []).join(', '), readOnly: !editable });
+  const bcc = input({ id: `${p}-bcc`, value: (r.bcc || []).join(', '), readOnly: !editable });
+  const fn = choice(`${p}-function`, functions, a.functionName, true, editable);
+  const data = h('textarea', { id: `${p}-data`, rows: '4', class: 'code', spellcheck: 'false', readOnly: !editable }, a.data ? JSON.stringify(a.data, null, 2) : '');
+  const tags = input({ id: `${p}-tags`, value: (a.tags || []).join(', '), readOnly: !editable });
+  const start = input({ id: `${p}-start`, value: a.startTimestamp || '', placeholder: '2030-01-31T09:00:00Z', readOnly: !editable });
+  const rp = a.retryPolicy || {};
+  const num = (key, v, hint) => field(hint, input({ id: `${p}-${key}`, type: 'number', min: '0', step: 'any', value: v ?? '', readOnly: !editable }));
+  const retry = h('fieldset', { class: 'grid' }, h('legend', {}, 'Retry policy (empty: the default, 10 attempts from 1 s, ×2, up to 5 min)'),
+    num('maximumAttempts', rp.maximumAttempts, 'Attempts'), num('initialIntervalMs', rp.initialIntervalMs, 'First wait (ms)'),
+    num('backoffCoefficient', rp.backoffCoefficient, 'Backoff ×'), num('maximumIntervalMs', rp.maximumIntervalMs, 'Longest wait (ms)'));
+  const mail = h('div', { class: 'grid' }, field('Template', tpl), field('To', to, 'Comma-separated; may use {{ .event.content.email }}.'), field('Cc', cc), field('Bcc', bcc));
+  const task = h('div', {}, h('div', { class: 'grid' }, field('Function', fn), field('Tags', tags, 'Comma-separated.'),
+    field('Start at', start, 'Empty: now. ISO-8601 or epoch ms.')), field('Data (JSON object)', data, 'Strings may use {{ .event.content.x }}.'));
+  const sync = () => { mail.hidden = type.value !== 'mail'; task.hidden = type.value !== 'task'; };
+  type.addEventListener('change', sync);
+  sync();
+  const msg = h('div', { 'aria-live': 'polite' });
+  const legend = h('legend', {}, isNew ? 'New action' : `Action ${a.name || a.id} (${a.type})`);
+  const card = h('fieldset', { class: 'card action', 'data-action-id': a.id || '' }, legend,
+    h('div', { class: 'grid' }, field('Type', type), field('Name', name)), mail, task, retry);
+
+  const body = () => {
+    const b = { type: type.value, name: name.value.trim() };
+    if (b.type === 'mail') {
+      b.templateId = tpl.value;
+      b.recipients = { to: list(to.value) };
+      if (list(cc.value).length) b.recipients.cc = list(cc.value);
+      if (list(bcc.value).length) b.recipients.bcc = list(bcc.value);
+    } else {
+      b.functionName = fn.value;
+      b.tags = list(tags.value);
+      if (data.value.trim()) {
+        try {
+          b.data = JSON.parse(data.value);
+        } catch (e) {
+          throw Object.assign(new Error(`Data is not valid JSON: ${e.message}`), { status: 400 });
+        }
+      } else if (!isNew) b.data = null;
+      if (start.value.trim()) b.startTimestamp = /^\d+$/.test(start.value.trim()) ? Number(start.value.trim()) : start.value.trim();
+      else if (!isNew) b.startTimestamp = null;
+    }
+    const policy = {};
+    for (const k of ['maximumAttempts', 'initialIntervalMs', 'backoffCoefficient', 'maximumIntervalMs']) {
+      const v = card.querySelector(`#${p}-${k}`).value;
+      if (v !== '') policy[k] = Number(v);
+    }
+    if (Object.keys(policy).length) b.retryPolicy = policy;
+    else if (!isNew && a.retryPolicy) b.retryPolicy = null;
+    return b;
+  };
+
+  if (editable) {
+    const saveBtn = h('button', { type: 'button', class: 'primary action-save' }, isNew ? 'Add action' : 'Save action');
+    saveBtn.addEventListener('click', () => busy(saveBtn, async () => {
+      try {
+        const b = body();
+        if (isNew) {
+          const created = await post(`/dispatchers/v1/${seg(dispatcherId)}/actions`, b);
+          announce('Action added.');
+          a = created;
+          ctx.navigate(`#/dispatchers/${seg(dispatcherId)}`);
+          return;
+        }
+        await put(`/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, b);
+        replace(msg, h('p', { class: 'ok', role: 'status', text: 'Action saved.' }));
+        announce('Action saved.');
+      } catch (err) {
+        replace(msg, errorBox(err));
+      }
+    }));
+    const buttons = [saveBtn];
+    if (isNew) {
+      buttons.push(h('button', { type: 'button', class: 'secondary', onclick: () => card.remove() }, 'Discard'));
+    } else {
+      const delBtn = h('button', { type: 'button', class: 'danger action-delete' }, 'Delete action…');
+      delBtn.addEventListener('click', async () => {
+        const ok = await confirmDialog({ title: `Delete action ${a.name || a.id}?`, confirm: 'Delete', danger: true,
+          body: h('p', {}, 'Dispatches from now on will not run it.') });
+        if (!ok) return;
+        try {
+          await del(`/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`);
+          announce('Action deleted.');
+          card.remove();
+        } catch (err) {
+          replace(msg, errorBox(err));
+        }
+      });
+      buttons.push(delBtn);
+    }
+    card.append(h('div', { class: 'actions' }, buttons));
+  }
+  card.append(msg);
+  return card;
+}

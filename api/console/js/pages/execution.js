@@ -1,0 +1,223 @@
+// The dispatch view: one run of a dispatch (GET /executions/v1/{id}):
+// every action's timeline with attempts, errors and durations, the
+// event, the configuration it ran with, the runs of the event and who
+// replayed or canceled it, a link to the run in the Temporal Web UI;
+// Replay and Cancel, each after a confirmation, for those who may.
+import { h, fmtTime, fmtDuration, pretty, uid, replace } from '../dom.js';
+import { get, post, query, seg, idempotencyKey } from '../api.js';
+import { pageHeader, badge, table, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
+
+const open = (status) => status === 'running' || status === 'scheduled';
+
+export async function render(ctx) {
+  const workflowId = ctx.segments[1];
+  const runId = ctx.query.get('runId') || '';
+  const path = `/executions/v1/${seg(workflowId)}`;
+  const head = h('div', {});
+  const body = h('div', { id: 'execution' });
+  const status = h('div', { id: 'status-line', 'aria-live': 'polite' });
+  ctx.main.append(head, status, body);
+  let shownStatus = null;
+  let headerDone = false;
+
+  const load = async () => {
+    let d;
+    try {
+      d = await get(`${path}${query({ runId })}`);
+    } catch (err) {
+      replace(body, errorBox(err));
+      return false;
+    }
+    if (!ctx.alive()) return false;
+    if (!headerDone) {
+      replace(head, pageHeader(`Dispatch of event ${d.eventId}`));
+      headerDone = true;
+    }
+    if (shownStatus !== null && shownStatus !== d.status) announce(`The run is now ${d.status}.`);
+    shownStatus = d.status;
+    replace(status, statusLine(ctx, d, load));
+    replace(body, details(ctx, d));
+    return open(d.status); // poll while it runs
+  };
+  ctx.every(1500, load);
+}
+
+// latestRun is the newest run of the event.
+function latestRun(d) {
+  return d.runs.reduce((a, b) => (b.startTimestamp > a.startTimestamp ? b : a), d.runs[0] || d);
+}
+
+function statusLine(ctx, d, reload) {
+  const latest = latestRun(d);
+  const isLatest = latest.runId === d.runId;
+  const took = d.closeTimestamp ? fmtDuration(d.closeTimestamp - d.startTimestamp) : `running for ${fmtDuration(Date.now() - d.startTimestamp)}`;
+  const buttons = [];
+  if (ctx.can('REPLAY_EXECUTIONS') && isLatest && !open(d.status)) {
+    buttons.push(h('button', { type: 'button', class: 'primary', id: 'replay-button', onclick: (ev) => replay(ctx, d, ev.currentTarget) }, 'Replay…'));
+  }
+  if (ctx.can('CANCEL_EXECUTIONS') && open(d.status)) {
+    buttons.push(h('button', { type: 'button', class: 'danger', id: 'cancel-button', onclick: (ev) => cancel(ctx, d, ev.currentTarget, reload) }, 'Cancel…'));
+  }
+  if (d.webUrl) {
+    buttons.push(h('a', { href: d.webUrl, class: 'button secondary', target: '_blank', rel: 'noopener noreferrer', id: 'temporal-link' }, 'Open in Temporal Web UI ↗'));
+  }
+  return h('div', { class: 'card status' },
+    h('p', {}, badge(d.status, { id: 'run-status' }), ' ',
+      h('span', {}, `Run ${d.runId} of `), h('code', { text: d.workflowId }),
+      d.replay ? h('span', {}, ` — a replay of run ${d.replay.of}${d.replay.requestedBy ? ` asked for by ${d.replay.requestedBy}` : ''}${d.replay.bulkReplayId ? ` (bulk replay ${d.replay.bulkReplayId})` : ''}`) : null),
+    h('p', { class: 'muted' }, `Started ${fmtTime(d.startTimestamp)}, ${d.closeTimestamp ? `ended ${fmtTime(d.closeTimestamp)}, took ${took}` : took}. Event type ${d.eventType}.`),
+    isLatest ? null : h('p', { class: 'notice' }, 'A newer run of this event exists: ',
+      link(`#/executions/${seg(d.workflowId)}${query({ runId: latest.runId })}`, `run ${latest.runId} (${latest.status})`, { id: 'latest-run' }), '.'),
+    d.failure ? h('p', { class: 'error-text', text: d.failure }) : null,
+    h('div', { class: 'actions' }, buttons));
+}
+
+function details(ctx, d) {
+  const out = [];
+  out.push(h('section', { 'aria-labelledby': 'h-actions' }, h('h2', { id: 'h-actions', text: 'Actions' }),
+    d.only && d.only.length ? h('p', { class: 'muted', text: `This run ran only the actions ${d.only.join(', ')}.` }) : null,
+    timeline(d)));
+  out.push(h('section', { 'aria-labelledby': 'h-event' }, h('h2', { id: 'h-event', text: 'Event' }),
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Id'), h('dd', { text: d.event.id }),
+      h('dt', {}, 'Type'), h('dd', { text: d.event.type }),
+      h('dt', {}, 'Created'), h('dd', { text: fmtTime(d.event.creationTimestamp) }),
+      d.event.source ? [h('dt', {}, 'Source'), h('dd', { text: d.event.source })] : null),
+    withheld(d, 'event.content') || h('pre', { class: 'json', id: 'event-content', tabindex: '0', 'aria-label': 'Event content (JSON)' }, pretty(d.event.content))));
+  out.push(h('section', { 'aria-labelledby': 'h-config' }, h('h2', { id: 'h-config', text: 'Configuration it ran with' }), config(d)));
+  out.push(h('section', { 'aria-labelledby': 'h-runs' }, h('h2', { id: 'h-runs', text: 'Runs of this event' }),
+    table('Every run of the event, its first dispatch and its replays', ['Run', 'Status', 'Started', 'Took', 'Replay of', 'Asked for by'],
+      [...d.runs].sort((a, b) => a.startTimestamp - b.startTimestamp).map((r) => [
+        r.runId === d.runId ? h('strong', {}, `${r.runId} (shown)`) : link(`#/executions/${seg(r.workflowId)}${query({ runId: r.runId })}`, r.runId),
+        badge(r.status), fmtTime(r.startTimestamp), r.closeTimestamp ? fmtDuration(r.closeTimestamp - r.startTimestamp) : '—',
+        r.replay ? r.replay.of : '', r.replay ? (r.replay.requestedBy || '') + (r.replay.bulkReplayId ? ` (bulk ${r.replay.bulkReplayId})` : '') : '',
+      ]), { id: 'runs-table' })));
+  out.push(h('section', { 'aria-labelledby': 'h-audit' }, h('h2', { id: 'h-audit', text: 'Replays and cancellations' }),
+    table('Who replayed or canceled this dispatch, and when', ['When', 'What', 'Who', 'Run', 'New run', 'Actions', 'Configuration'],
+      d.audit.map((a) => [fmtTime(a.timestamp), a.operation + (a.bulkReplayId ? ` (bulk ${a.bulkReplayId})` : ''), a.actor, a.runId || '', a.newRunId || '',
+        (a.actions || []).join(', ') || (a.operation === 'replay' ? 'the failed ones' : ''), a.config || '']),
+      { empty: 'Never replayed nor canceled.', id: 'audit-table' })));
+  return out;
+}
+
+function withheld(d, part) {
+  const perm = d.withheld && d.withheld[part];
+  return perm ? h('p', { class: 'notice', text: `Not shown: it needs the permission ${perm}, which your token does not hold.` }) : null;
+}
+
+// timeline shows each action as a row: its times, a bar of when it ran
+// within the dispatch, its attempts, its last error.
+function timeline(d) {
+  const t0 = d.startTimestamp;
+  const end = Math.max(d.closeTimestamp || Date.now(), ...d.actions.map((a) => a.finishTimestamp || 0));
+  const span = Math.max(1, end - t0);
+  const rows = d.actions.map((a) => {
+    const start = a.startTimestamp || null;
+    const finish = a.finishTimestamp || null;
+    const left = start ? ((start - t0) / span) * 100 : 0;
+    const width = start ? Math.max(0.8, (((finish || end) - start) / span) * 100) : 0;
+    const bar = h('div', { class: 'track', 'aria-hidden': 'true' },
+      start ? h('div', { class: `span span-${a.status}`, style: null }) : null);
+    if (start) {
+      // Geometry through the CSSOM, not a style attribute: the policy
+      // allows no inline styles.
+      bar.firstChild.style.marginLeft = `${left.toFixed(2)}%`;
+      bar.firstChild.style.width = `${Math.min(width, 100 - left).toFixed(2)}%`;
+    }
+    const what = `${a.dispatcherName || a.dispatcherId} / ${a.actionName || a.actionId}`;
+    return [
+      h('div', {}, h('strong', { text: what }), h('div', { class: 'muted', text: `${a.type} action ${a.actionId}` })),
+      badge(a.status),
+      String(a.attempts),
+      start ? fmtTime(start) : 'not started',
+      start && finish ? fmtDuration(finish - start) : start ? 'running' : '—',
+      bar,
+      h('div', {},
+        a.lastError ? [h('code', { text: a.lastError.class }), ' ', h('span', { class: 'message', text: a.lastError.message })] : null,
+        a.httpStatus ? h('div', { class: 'muted', text: `HTTP ${a.httpStatus}` }) : null,
+        a.messageId ? h('div', { class: 'muted', text: `Message-ID ${a.messageId}` }) : null),
+    ];
+  });
+  return table('Each action of the run: status, attempts, when it ran and its last error',
+    ['Action', 'Status', 'Attempts', 'Started', 'Took', `Timeline (${fmtDuration(span)})`, 'Last error / result'], rows,
+    { empty: 'No action ran (no dispatcher matched, or the configuration is withheld).', id: 'actions-table' });
+}
+
+function config(d) {
+  if (!d.config) return h('p', { class: 'muted', text: 'No configuration was loaded.' });
+  const parts = [h('p', { class: 'muted', text: `Configuration version ${d.config.version}${d.config.pinned ? ', pinned at intake' : ''}.` })];
+  parts.push(withheld(d, 'config.dispatchers') ||
+    h('details', {}, h('summary', {}, `Dispatchers (${d.config.dispatchers.length})`),
+      h('pre', { class: 'json', tabindex: '0' }, pretty(d.config.dispatchers))));
+  parts.push(withheld(d, 'config.functions') ||
+    h('details', {}, h('summary', {}, `Functions (${d.config.functions.length})`),
+      h('pre', { class: 'json', tabindex: '0' }, pretty(d.config.functions))));
+  return parts;
+}
+
+// replay asks which actions to replay, and with which configuration,
+// then starts the replay and shows its run.
+async function replay(ctx, d, button) {
+  const failed = d.actions.filter((a) => a.status !== 'succeeded');
+  const group = uid('which');
+  const onlyFailed = h('input', { type: 'radio', name: group, id: 'replay-failed', checked: true, value: 'failed' });
+  const choose = h('input', { type: 'radio', name: group, id: 'replay-choose', value: 'choose' });
+  const boxes = d.actions.map((a) => h('input', { type: 'checkbox', value: a.actionId, checked: a.status !== 'succeeded', id: uid('act') }));
+  const list = h('fieldset', { class: 'choices', id: 'replay-actions', disabled: true },
+    h('legend', {}, 'Actions to run again'),
+    d.actions.map((a, i) => h('div', {}, boxes[i], ' ', h('label', { for: boxes[i].id },
+      `${a.dispatcherName || a.dispatcherId} / ${a.actionName || a.actionId} (${a.type}, ${a.status})`))));
+  const sync = () => { list.disabled = !choose.checked; };
+  onlyFailed.addEventListener('change', sync);
+  choose.addEventListener('change', sync);
+  const cfg = uid('cfg');
+  const original = h('input', { type: 'radio', name: cfg, id: 'replay-original', checked: true, value: 'original' });
+  const current = h('input', { type: 'radio', name: cfg, id: 'replay-current', value: 'current' });
+  const ok = await confirmDialog({
+    id: 'replay-dialog',
+    title: `Replay the dispatch of event ${d.eventId}?`,
+    confirm: 'Replay',
+    body: [
+      h('p', {}, 'A new run of the same dispatch starts; actions not chosen are not run again (no mail is sent twice).'),
+      h('fieldset', { class: 'choices' }, h('legend', {}, 'Which actions'),
+        h('div', {}, onlyFailed, ' ', h('label', { for: onlyFailed.id }, `Only those that failed or were canceled (${failed.length})`)),
+        h('div', {}, choose, ' ', h('label', { for: choose.id }, 'Choose actions'))),
+      list,
+      h('fieldset', { class: 'choices' }, h('legend', {}, 'Configuration'),
+        h('div', {}, original, ' ', h('label', { for: original.id }, 'The one it ran with')),
+        h('div', {}, current, ' ', h('label', { for: current.id }, 'The current one (after a fix)'))),
+    ],
+  });
+  if (!ok) return;
+  const req = { runId: d.runId, config: current.checked ? 'current' : 'original' };
+  if (choose.checked) req.actions = boxes.filter((b) => b.checked).map((b) => b.value);
+  await busy(button, async () => {
+    try {
+      const res = await post(`/executions/v1/${seg(d.workflowId)}/replay`, req, { 'Idempotency-Key': idempotencyKey() });
+      announce(res.alreadyStarted ? 'This run had been replayed already: showing that replay.' : 'Replay started.');
+      ctx.navigate(`#/executions/${seg(res.workflowId)}${query({ runId: res.runId })}`);
+    } catch (err) {
+      button.closest('.status').append(errorBox(err));
+    }
+  });
+}
+
+async function cancel(ctx, d, button, reload) {
+  const ok = await confirmDialog({
+    id: 'cancel-dialog',
+    title: `Cancel the dispatch of event ${d.eventId}?`,
+    confirm: 'Cancel the dispatch',
+    danger: true,
+    body: h('p', {}, 'Actions that have not run yet (e.g. waiting for their start time) will not run. Calls in flight finish first.'),
+  });
+  if (!ok) return;
+  await busy(button, async () => {
+    try {
+      await post(`/executions/v1/${seg(d.workflowId)}/cancel`);
+      announce('Cancellation requested.');
+      await reload();
+    } catch (err) {
+      button.closest('.status').append(errorBox(err));
+    }
+  });
+}

@@ -1,0 +1,102 @@
+// The functions views: the list, and one function's form. Its secret and
+// header values are write-only: the API never returns them, the form
+// only ever sends new ones.
+import { h, fmtTime, replace } from '../dom.js';
+import { get, post, put, del, seg } from '../api.js';
+import { pageHeader, field, input, select, table, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
+
+export async function render(ctx) {
+  if (ctx.segments[1]) return detail(ctx, ctx.segments[1]);
+  ctx.main.append(pageHeader('Functions',
+    ctx.can('CREATE_FUNCTIONS') ? h('a', { href: '#/functions/new', class: 'button primary', id: 'new-function' }, 'New function') : null));
+  const page = await get('/functions/v1?sort(name)&limit(50)');
+  ctx.main.append(
+    table('Task functions', ['Name', 'Kind', 'Calls', 'Timeout', 'Secret', 'Headers', 'Updated'],
+      page.data.map((f) => [link(`#/functions/${seg(f.id)}`, f.name), f.kind, f.kind === 'temporal' ? `task queue ${f.taskQueue}` : f.url,
+        f.timeoutSeconds ? `${f.timeoutSeconds} s` : '', f.hasSecret ? 'set' : '—', (f.headerNames || []).join(', '), fmtTime(f.updateTimestamp)]),
+      { empty: 'No function.', id: 'functions-table' }),
+    page.page.total > page.data.length ? h('p', { class: 'muted', text: `The first ${page.data.length} of ${page.page.total}, by name.` }) : null);
+}
+
+async function detail(ctx, id) {
+  const isNew = id === 'new';
+  const editable = isNew ? ctx.can('CREATE_FUNCTIONS') : ctx.can('UPDATE_FUNCTIONS');
+  const f = isNew ? { name: '', kind: 'http', url: '', headerNames: [] } : await get(`/functions/v1/${seg(id)}`);
+  if (!ctx.alive()) return;
+  ctx.main.append(pageHeader(isNew ? 'New function' : `Function ${f.name}`));
+  if (!editable) ctx.main.append(h('p', { class: 'notice', text: `Read-only: changing functions needs the permission ${isNew ? 'CREATE_FUNCTIONS' : 'UPDATE_FUNCTIONS'}.` }));
+  const name = input({ id: 'fn-name', value: f.name, readOnly: !editable });
+  const kind = select({ id: 'fn-kind', disabled: !editable }, [['http', 'HTTP (POST to a URL)'], ['temporal', 'Temporal child workflow']], f.kind || 'http');
+  const url = input({ id: 'fn-url', type: 'url', value: f.url || '', readOnly: !editable });
+  const timeout = input({ id: 'fn-timeout', type: 'number', min: '1', max: '600', value: f.timeoutSeconds || '', readOnly: !editable });
+  const taskQueue = input({ id: 'fn-taskQueue', value: f.taskQueue || '', readOnly: !editable });
+  const secret = input({ id: 'fn-secret', type: 'password', autocomplete: 'new-password', readOnly: !editable,
+    placeholder: f.hasSecret ? 'set — type to replace it' : 'none' });
+  const removeSecret = h('input', { type: 'checkbox', id: 'fn-secret-remove', disabled: !editable || !f.hasSecret });
+  const headers = h('textarea', { id: 'fn-headers', rows: '3', class: 'code', spellcheck: 'false', readOnly: !editable,
+    placeholder: f.headerNames && f.headerNames.length ? `${f.headerNames.join(': …\n')}: …` : 'Name: value, one a line' });
+  const http = h('div', {}, h('div', { class: 'grid' }, field('URL', url, 'https to a public address, unless the server allows others.'), field('Timeout (s)', timeout)),
+    h('div', { class: 'grid' },
+      field('Secret', secret, `Write-only: never shown. ${f.hasSecret ? 'One is set; leave empty to keep it.' : ''}`),
+      h('div', { class: 'field checkbox' }, removeSecret, h('label', { for: removeSecret.id }, 'Remove the secret'))),
+    field('Headers', headers, `Write-only values. ${f.headerNames && f.headerNames.length ? `Set: ${f.headerNames.join(', ')}. ` : ''}Leave empty to keep them; anything typed replaces them all.`));
+  const temporal = h('div', {}, field('Task queue', taskQueue));
+  const sync = () => { http.hidden = kind.value !== 'http'; temporal.hidden = kind.value !== 'temporal'; };
+  kind.addEventListener('change', sync);
+  sync();
+  const msg = h('div', { id: 'function-message', 'aria-live': 'polite' });
+  const save = editable ? h('button', { type: 'submit', class: 'primary', id: 'function-save' }, isNew ? 'Create' : 'Save function') : null;
+  const form = h('form', { class: 'card', id: 'function-form', 'aria-label': 'Function' },
+    h('div', { class: 'grid' }, field('Name', name), field('Kind', kind)), http, temporal, h('div', { class: 'actions' }, save), msg);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = { name: name.value.trim(), kind: kind.value };
+    if (kind.value === 'http') {
+      body.url = url.value.trim();
+      if (timeout.value) body.timeoutSeconds = Number(timeout.value);
+      if (secret.value) body.secret = secret.value;
+      else if (removeSecret.checked) body.secret = '';
+      if (headers.value.trim()) {
+        body.headers = {};
+        for (const line of headers.value.split('\n')) {
+          const i = line.indexOf(':');
+          if (i > 0) body.headers[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+        }
+      }
+    } else {
+      body.taskQueue = taskQueue.value.trim();
+    }
+    await busy(save, async () => {
+      try {
+        if (isNew) {
+          const created = await post('/functions/v1', body);
+          announce('Function created.');
+          ctx.navigate(`#/functions/${seg(created.id)}`);
+          return;
+        }
+        await put(`/functions/v1/${seg(id)}`, body);
+        secret.value = '';
+        headers.value = '';
+        replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
+        announce('Function saved.');
+      } catch (err) {
+        replace(msg, errorBox(err));
+      }
+    });
+  });
+  ctx.main.append(form);
+  if (!isNew && ctx.can('DELETE_FUNCTIONS')) {
+    const remove = h('button', { type: 'button', class: 'danger', id: 'function-delete' }, 'Delete function…');
+    remove.addEventListener('click', async () => {
+      const ok = await confirmDialog({ title: `Delete function ${f.name}?`, confirm: 'Delete', danger: true, body: h('p', {}, 'A function that a task action uses cannot be deleted.') });
+      if (!ok) return;
+      try {
+        await del(`/functions/v1/${seg(id)}`);
+        ctx.navigate('#/functions');
+      } catch (err) {
+        replace(msg, errorBox(err));
+      }
+    });
+    ctx.main.append(h('div', { class: 'actions' }, remove));
+  }
+}

@@ -1,0 +1,183 @@
+// ui.js holds the console's shared pieces: error explanations, status
+// badges, form fields, dialogs, charts, announcements.
+import { h, svg, uid, clear, fmtTime } from './dom.js';
+
+// announce tells screen readers what just happened.
+export function announce(message) {
+  const live = document.getElementById('live');
+  live.textContent = '';
+  // A new text node, a moment later, is announced even when the text
+  // repeats.
+  setTimeout(() => { live.textContent = message; }, 50);
+}
+
+// explain returns what a failed request means for the user, in words.
+export function explain(err) {
+  const msg = err && err.message ? err.message : String(err);
+  switch (err && err.status) {
+    case 403:
+      return {
+        title: 'Not allowed',
+        text: `The server refused this (403): ${msg}. Your token or API key does not hold that permission; ask an administrator for one that does.`,
+      };
+    case 401:
+      return { title: 'Signed out', text: `The server no longer accepts your token (${msg}). Sign in again.` };
+    case 404:
+      return { title: 'Not found', text: `${msg}. It may have been deleted, or belong to another tenant.` };
+    case 409:
+      return { title: 'Not possible now', text: msg };
+    case 400:
+    case 413:
+      return { title: 'The server refused the input', text: msg };
+    case 429:
+      return { title: 'Too many requests', text: `${msg}. Wait a moment and try again.` };
+    case 0:
+      return { title: 'No connection', text: msg };
+    default:
+      return { title: 'The server failed', text: `${msg}. Try again; if it persists, the server's log says why.` };
+  }
+}
+
+// errorBox shows err, explained, as an alert.
+export function errorBox(err) {
+  const e = explain(err);
+  return h('div', { class: 'error', role: 'alert' }, h('strong', { text: `${e.title}: ` }), e.text);
+}
+
+// showError replaces the contents of el with err, explained.
+export function showError(el, err) {
+  clear(el).append(errorBox(err));
+}
+
+const statusLabels = {
+  running: 'Running', scheduled: 'Scheduled', completed: 'Completed', failed: 'Failed', canceled: 'Canceled',
+  canceling: 'Canceling', succeeded: 'Succeeded', pending: 'Pending', paused: 'Paused',
+};
+
+// badge shows a status as a word with a colour; the word carries the
+// meaning, the colour only helps.
+export function badge(status, props = {}) {
+  const s = String(status || 'unknown');
+  return h('span', { class: `badge badge-${s.replace(/[^a-z]/g, '')}`, ...props }, statusLabels[s] || s);
+}
+
+// field returns a label and control pair; control gets an id if it has
+// none, and hint is tied to it with aria-describedby.
+export function field(label, control, hint) {
+  if (!control.id) control.id = uid('f');
+  const parts = [h('label', { for: control.id, text: label }), control];
+  if (hint) {
+    const hid = uid('hint');
+    control.setAttribute('aria-describedby', hid);
+    parts.push(h('span', { class: 'hint', id: hid, text: hint }));
+  }
+  return h('div', { class: 'field' }, parts);
+}
+
+// input returns an <input>; select a <select> of [value, label] pairs.
+export const input = (props) => h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', ...props });
+export function select(props, options, value) {
+  return h('select', props, options.map(([v, l]) => h('option', { value: v, selected: v === value }, l)));
+}
+
+// confirmDialog asks a question in a modal dialog and resolves true when
+// the user confirms. body is nodes; the dialog is keyboard usable (Esc
+// cancels) and focus starts on Cancel, the safe choice.
+export function confirmDialog({ title, body, confirm = 'Confirm', danger = false, id }) {
+  return new Promise((resolve) => {
+    const titleId = uid('dlg');
+    const cancelBtn = h('button', { type: 'button', class: 'secondary', id: id && `${id}-cancel` }, 'Cancel');
+    const okBtn = h('button', { type: 'button', class: danger ? 'danger' : 'primary', id: id && `${id}-confirm` }, confirm);
+    const dlg = h('dialog', { 'aria-labelledby': titleId, class: 'dialog', id },
+      h('h2', { id: titleId, text: title }),
+      h('div', { class: 'dialog-body' }, body),
+      h('div', { class: 'actions' }, cancelBtn, okBtn));
+    let answered = false;
+    const done = (ok) => {
+      if (answered) return;
+      answered = true;
+      dlg.close();
+      dlg.remove();
+      resolve(ok);
+    };
+    cancelBtn.addEventListener('click', () => done(false));
+    okBtn.addEventListener('click', () => done(true));
+    dlg.addEventListener('cancel', () => done(false));
+    document.body.append(dlg);
+    dlg.showModal();
+    cancelBtn.focus();
+  });
+}
+
+// trendChart draws counts as bars in an SVG with a text alternative;
+// from and bucketMs label each bar's span.
+export function trendChart({ counts, from, bucketMs }, { width = 720, height = 120, label = 'Failures over time' } = {}) {
+  const n = counts.length || 1;
+  const peak = Math.max(1, ...counts);
+  const bw = width / n;
+  const total = counts.reduce((a, b) => a + b, 0);
+  const busiest = counts.indexOf(Math.max(...counts, 0));
+  const summary = total === 0
+    ? `${label}: none from ${fmtTime(from)} to ${fmtTime(from + n * bucketMs)}.`
+    : `${label}: ${total} from ${fmtTime(from)} to ${fmtTime(from + n * bucketMs)}, most (${counts[busiest]}) from ${fmtTime(from + busiest * bucketMs)}.`;
+  const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': summary, preserveAspectRatio: 'none' });
+  counts.forEach((c, i) => {
+    const bh = c === 0 ? 0 : Math.max(2, (c / peak) * height);
+    const bar = svg('rect', { x: i * bw + 1, y: height - bh, width: Math.max(1, bw - 2), height: bh, class: 'bar' },
+      svg('title', {}, `${c} from ${fmtTime(from + i * bucketMs)}`));
+    chart.append(bar);
+  });
+  chart.append(svg('line', { x1: 0, y1: height - 0.5, x2: width, y2: height - 0.5, class: 'axis' }));
+  // Labels as text below the chart, which stretches to the page's width.
+  const ticks = h('div', { class: 'ticks', 'aria-hidden': 'true' }, h('span', {}, fmtTime(from)), h('span', {}, fmtTime(from + n * bucketMs)));
+  return h('figure', { class: 'trend' }, chart, ticks, h('figcaption', { class: 'visually-hidden', text: summary }));
+}
+
+// sparkline draws counts small, for a table row; label says what they are.
+export function sparkline(counts, label) {
+  const n = counts.length || 1;
+  const peak = Math.max(1, ...counts);
+  const w = 96;
+  const hgt = 20;
+  const line = svg('svg', { viewBox: `0 0 ${w} ${hgt}`, class: 'spark', role: 'img', 'aria-label': label, width: w, height: hgt });
+  counts.forEach((c, i) => {
+    const bh = c === 0 ? 0 : Math.max(1.5, (c / peak) * hgt);
+    line.append(svg('rect', { x: (i * w) / n, y: hgt - bh, width: Math.max(1, w / n - 0.5), height: bh, class: 'bar' }));
+  });
+  return line;
+}
+
+// table returns a table with a caption, column headers and rows of cells
+// (nodes or text).
+export function table(caption, headers, rows, { empty = 'Nothing to show.', id } = {}) {
+  const body = rows.length
+    ? rows.map((cells) => h('tr', {}, cells.map((c) => h('td', {}, c))))
+    : [h('tr', {}, h('td', { colspan: headers.length, class: 'muted', text: empty }))];
+  return h('div', { class: 'table-wrap' },
+    h('table', { id },
+      h('caption', { class: 'visually-hidden', text: caption }),
+      h('thead', {}, h('tr', {}, headers.map((t) => h('th', { scope: 'col', text: t })))),
+      h('tbody', {}, body)));
+}
+
+// link returns a link to a console view.
+export const link = (href, text, props = {}) => h('a', { href, ...props }, text);
+
+// busy marks a button as working while fn runs and returns fn's result.
+export async function busy(button, fn) {
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try {
+    return await fn();
+  } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+  }
+}
+
+// pageHeader returns a page's heading, which takes the focus after a
+// navigation so that keyboard and screen reader users start there.
+export function pageHeader(title, ...extra) {
+  document.title = `${title} — Dispatcher console`;
+  return h('div', { class: 'page-header' }, h('h1', { tabindex: '-1', text: title }), extra);
+}

@@ -1,0 +1,34 @@
+package api
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestMe: GET /auth/v1/me shows a token's or an API key's subject,
+// tenant and permissions, whatever they are, and nothing to a caller
+// without a valid one.
+func TestMe(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	tok := s.jwtFor("acme", "ann", []string{PermViewExecutions, PermReplayExecutions}, s.clock.Now().Add(time.Hour))
+	me := s.mustAs(tok, 200, "GET", "/auth/v1/me", "")
+	if me["subject"] != "ann" || me["tenant"] != "acme" || me["kind"] != "token" ||
+		fmt.Sprint(me["permissions"]) != "[REPLAY_EXECUTIONS VIEW_EXECUTIONS]" || me["eventTypes"] != nil {
+		t.Errorf("a token's me = %v", me)
+	}
+
+	created := s.mustAs(s.admin("acme"), 200, "POST", "/apikeys/v1", `{"name":"producer","permissions":["CREATE_EVENTS"],"eventTypes":["user_deleted"]}`)
+	me = s.mustAs(created["key"].(string), 200, "GET", "/auth/v1/me", "")
+	if me["subject"] != "apikey:"+created["id"].(string) || me["tenant"] != "acme" || me["kind"] != "apikey" ||
+		fmt.Sprint(me["permissions"]) != "[CREATE_EVENTS]" || fmt.Sprint(me["eventTypes"]) != "[user_deleted]" {
+		t.Errorf("an API key's me = %v", me)
+	}
+
+	none := s.jwtFor("", "bob", []string{}, s.clock.Now().Add(time.Hour))
+	if me = s.mustAs(none, 200, "GET", "/auth/v1/me", ""); fmt.Sprint(me["permissions"]) != "[]" || me["tenant"] != nil {
+		t.Errorf("a token without permissions: me = %v, want an empty list and no tenant", me)
+	}
+	code, body := s.doAs("", "GET", "/auth/v1/me", "")
+	wantError(t, code, body, 401, 104, "bearer token")
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dispatcherhq/dispatcher/api"
+)
+
+// TestEndToEndConsole drives the console in headless Chromium against the
+// real binary, Temporal, PostgreSQL, an SMTP server and an HTTP function,
+// as support staff would: sign in, see the failures, find a failed
+// dispatch by its event id, replay it and see the new run complete; bulk
+// replay the others, dry run first, with a pause, until the progress bar
+// is full; edit a dispatcher and one of its actions; preview a template.
+// A user without REPLAY_EXECUTIONS is not offered a replay.
+// DISPATCHER_CONSOLE_SCREENSHOTS=docs/console saves the pictures of the
+// README.
+func TestEndToEndConsole(t *testing.T) {
+	s := startSystem(t)
+	b := startBrowser(t, s.url)
+	// Three calls fail for good (422), then the function is fixed.
+	erase := &functionSink{statuses: []int{422, 422, 422}}
+	srv := httptest.NewServer(erase)
+	t.Cleanup(srv.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "erase-pii", "url": srv.URL + "/erase"}, 200)
+	tmpl := s.call("POST", "/templates/v1", map[string]any{"name": "goodbye", "subject": "Goodbye {{ .event.content.name }}",
+		"text": "Your account {{ .content.userId }} was deleted.", "html": "<p>Bye <b>{{ .content.name }}</b></p>"}, 200)["id"].(string)
+	d := s.call("POST", "/dispatchers/v1", map[string]any{"name": "gdpr", "eventType": "user_deleted", "actions": []any{
+		map[string]any{"type": "mail", "name": "goodbye", "templateId": tmpl, "recipients": map[string]any{"to": []string{"{{ .event.content.email }}"}}},
+		map[string]any{"type": "task", "name": "erase", "functionName": "erase-pii", "data": map[string]any{"userId": "{{ .event.content.userId }}"}},
+	}}, 200)
+	dispatcherID := d["id"].(string)
+	// A dispatch that waits for a start time an hour away, to cancel.
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "later", "eventType": "account_closed", "actions": []any{
+		map[string]any{"type": "task", "name": "erase-later", "functionName": "erase-pii", "startTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
+	}}, 200)
+	s.call("POST", "/events/v1", map[string]any{"id": "acc-9", "type": "account_closed", "content": map[string]any{}}, 202)
+	for _, id := range []string{"evt-1", "evt-2", "evt-3"} {
+		// Event content is the producer's: the console must show it as text.
+		s.call("POST", "/events/v1", map[string]any{"id": id, "type": "user_deleted",
+			"content": map[string]any{"name": `Ann <img src=x onerror="alert(1)">`, "userId": 42, "email": "ann@example.com"}}, 202)
+	}
+	s.poll("three failed dispatches", func() bool { return len(s.listIDs("status=failed")) == 3 })
+
+	// Signed in, the failures are the first view: one cause, three times.
+	b.signIn(s.token)
+	b.waitText("#failure-groups", "HTTPPermanent")
+	if got := b.text("#failure-groups tbody tr .count"); got != "3" {
+		t.Errorf("the failures view counts %q dispatches of the cause, want 3", got)
+	}
+	b.waitText("#failures-summary", "3 failed dispatches")
+	b.checkLabels("failures")
+	b.shot("failures")
+
+	// A user without REPLAY_EXECUTIONS (in a tab of their own) sees the
+	// failed dispatch, and neither a Replay button nor the bulk replay.
+	viewer := b.in(b.newTab(b.ctx))
+	viewer.signIn(s.tokenWith("viewer", api.PermReplayExecutions))
+	viewer.open("/executions/dispatch-evt-1")
+	viewer.waitText("#run-status", "Failed")
+	if viewer.exists("#replay-button") {
+		t.Error("a user without REPLAY_EXECUTIONS is offered a Replay button")
+	}
+	if nav := viewer.text("#nav"); strings.Contains(nav, "Bulk replay") || !strings.Contains(nav, "Dispatches") {
+		t.Errorf("the viewer's navigation is %q: want Dispatches and no Bulk replay", nav)
+	}
+	viewer.open("/replays/new")
+	viewer.waitText("main", "needs the permission REPLAY_EXECUTIONS")
+	// Were the server to refuse something all the same, the console says
+	// which permission is missing and what to do.
+	explained, err := eval[string](viewer, `import('/console/js/ui.js').then((ui) =>
+		ui.errorBox({ status: 403, message: 'permission REPLAY_EXECUTIONS is required' }).textContent)`, chromedp.EvalAwaitPromise)
+	if err != nil || !strings.Contains(explained, "Not allowed") || !strings.Contains(explained, "REPLAY_EXECUTIONS") || !strings.Contains(explained, "ask an administrator") {
+		t.Errorf("a 403 is explained as %q (%v)", explained, err)
+	}
+	viewer.checkProblems()
+
+	// Find the failed dispatch of evt-1 by its event id and open it.
+	b.open("/executions")
+	b.do("search by event id",
+		chromedp.WaitVisible(chromedp.ID("f-eventId")),
+		chromedp.SendKeys(chromedp.ID("f-eventId"), "evt-1"),
+		chromedp.Click(chromedp.ID("search-submit")))
+	b.waitJS("one result", `location.hash.includes('eventId=evt-1') && document.querySelectorAll('#executions-table a.event-link').length === 1`)
+	b.checkLabels("dispatches")
+	b.shot("dispatches")
+	b.do("open the dispatch", chromedp.Click(chromedp.CSS("#executions-table a.event-link")))
+	b.waitText("#run-status", "Failed")
+	b.waitText("#actions-table", "answered 422")
+	if content := b.text("#event-content"); !strings.Contains(content, `<img src=x onerror=\"alert(1)\">`) {
+		t.Errorf("the event's content is not shown as text: %q", content)
+	}
+	if b.exists("main img") {
+		t.Error("the event's content became markup: an <img> is in the page")
+	}
+	b.shot("dispatch")
+
+	// Replay it (the failed action only, the default) and watch the new
+	// run complete.
+	b.do("replay", chromedp.Click(chromedp.ID("replay-button")), chromedp.WaitVisible(chromedp.ID("replay-dialog")))
+	if !b.exists("#replay-failed:checked") {
+		t.Error("the replay dialog does not default to the failed actions")
+	}
+	b.checkLabels("the replay dialog")
+	b.do("confirm the replay", chromedp.Click(chromedp.ID("replay-dialog-confirm")))
+	b.waitText("#run-status", "Completed")
+	b.waitText("#status-line", "a replay of run")
+	b.waitText("#audit-table", "replay")
+	if rows, _ := eval[int](b, `document.querySelectorAll('#runs-table tbody tr').length`); rows != 2 {
+		t.Errorf("the dispatch shows %d runs, want 2 (the failed one and its replay)", rows)
+	}
+	if n := len(s.smtp.Mails()); n != 3 {
+		t.Errorf("%d mails after the replay, want 3: the replay runs only the failed action", n)
+	}
+
+	// Cancel the scheduled dispatch.
+	b.open("/executions/dispatch-acc-9")
+	b.waitText("#run-status", "Scheduled")
+	b.do("cancel", chromedp.Click(chromedp.ID("cancel-button")), chromedp.WaitVisible(chromedp.ID("cancel-dialog")),
+		chromedp.Click(chromedp.ID("cancel-dialog-confirm")))
+	b.waitText("#run-status", "Canceled")
+	b.waitText("#audit-table", "cancel")
+
+	// Bulk replay the others: a dry run counts the failed runs (evt-1's
+	// first run too, which its replay superseded and the bulk replay
+	// skips), the progress bar fills up, with a pause on the way.
+	b.open(fmt.Sprintf("/replays/new?status=failed&errorClass=HTTPPermanent&dispatcherId=%s", dispatcherID))
+	b.do("dry run",
+		chromedp.WaitVisible(chromedp.ID("bulk-rate")),
+		chromedp.SetValue(chromedp.ID("bulk-rate"), "0.25"),
+		chromedp.Click(chromedp.ID("bulk-dry-run")))
+	b.waitText("#bulk-count", "3 dispatches match")
+	b.checkLabels("bulk replay")
+	b.do("start the bulk replay", chromedp.Click(chromedp.ID("bulk-start")), chromedp.WaitVisible(chromedp.ID("bulk-dialog")),
+		chromedp.Click(chromedp.ID("bulk-dialog-confirm")))
+	b.waitJS("the progress view", `location.hash.startsWith('#/replays/bulk-replay-')`)
+	b.do("pause", chromedp.WaitVisible(chromedp.ID("bulk-pause")), chromedp.Click(chromedp.ID("bulk-pause")))
+	b.waitText("#bulk-status", "Paused")
+	b.do("resume", chromedp.WaitVisible(chromedp.ID("bulk-resume")), chromedp.Click(chromedp.ID("bulk-resume")))
+	b.waitText("#bulk-percent", "100 %")
+	b.waitText("#bulk-status", "Completed")
+	b.waitText("#bulk-state", "3 of 3 handled: 2 replayed, 1 skipped")
+	if v, _ := eval[float64](b, `document.getElementById('bulk-progress').value`); v != 1 {
+		t.Errorf("the progress bar is at %v at the end, want 1", v)
+	}
+	b.shot("bulk-replay")
+	for _, id := range []string{"evt-1", "evt-2", "evt-3"} {
+		if x := s.call("GET", "/executions/v1/dispatch-"+id, nil, 200); x["status"] != "completed" {
+			t.Errorf("the latest run of %s is %v after the replays, want completed", id, x["status"])
+		}
+	}
+
+	// Edit the dispatcher and its mail action.
+	b.open("/dispatchers")
+	b.do("open the dispatcher", chromedp.Click(chromedp.CSS("#dispatchers-table a")), chromedp.WaitVisible(chromedp.ID("d-description")),
+		chromedp.SetValue(chromedp.ID("d-description"), "Erases personal data on request"),
+		chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "Saved.")
+	b.checkLabels("a dispatcher")
+	b.do("edit the mail action",
+		chromedp.SetValue(chromedp.CSS(`fieldset.action input[id$="-cc"]`), "audit@example.com"),
+		chromedp.Click(chromedp.CSS("fieldset.action button.action-save")))
+	b.waitText("fieldset.action", "Action saved.")
+	b.shot("dispatcher")
+	got := s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)
+	mail := got["actions"].([]any)[0].(map[string]any)
+	if got["description"] != "Erases personal data on request" || fmt.Sprint(mail["recipients"].(map[string]any)["cc"]) != "[audit@example.com]" {
+		t.Errorf("after the edits the dispatcher is %v", got)
+	}
+
+	// Preview the template against a sample event, as it is typed.
+	b.open("/templates")
+	b.do("open the template", chromedp.Click(chromedp.CSS("#templates-table a")))
+	b.waitText("#preview-subject", "Goodbye Ann")
+	b.checkLabels("a template")
+	b.do("type a sample event", chromedp.Clear(chromedp.ID("preview-event")),
+		chromedp.SendKeys(chromedp.ID("preview-event"), `{"type":"user_deleted","content":{"name":"Zoë <i>","userId":7}}`))
+	b.waitText("#preview-subject", "Goodbye Zoë <i>")
+	b.waitText("#preview-text", "Your account 7 was deleted.")
+	if !b.exists(`iframe.mail-frame[sandbox=""]`) {
+		t.Error("the HTML part is not shown in a sandboxed frame")
+	}
+	b.shot("template")
+
+	// A function's secret is write-only: the form never holds it.
+	b.open("/functions")
+	b.do("open the function", chromedp.Click(chromedp.CSS("#functions-table a")), chromedp.WaitVisible(chromedp.ID("fn-secret")))
+	b.checkLabels("a function")
+	if v, _ := eval[string](b, `document.getElementById('fn-secret').type + '/' + document.getElementById('fn-secret').value`); v != "password/" {
+		t.Errorf("the secret field is %q, want an empty password field", v)
+	}
+	b.checkProblems()
+}
+
+// tokenWith mints a token for subject holding every permission but those
+// named.
+func (s *system) tokenWith(subject string, without ...string) string {
+	s.t.Helper()
+	perms := slices.DeleteFunc(api.Permissions(), func(p string) bool { return slices.Contains(without, p) })
+	return strings.TrimSpace(s.run("token", "--subject", subject, "--permissions", strings.Join(perms, ",")))
+}
+
+var _ http.Handler = (*functionSink)(nil)

@@ -1,0 +1,14 @@
+package wire
+
+// Me is GET /auth/v1/me: who the request's token or API key speaks for
+// and what it may do, so that a client (the console) offers only what
+// the server will allow. The server checks every request all the same.
+type Me struct {
+	Subject     string   `json:"subject"`
+	Tenant      string   `json:"tenant,omitempty"`
+	Kind        string   `json:"kind"` // "token" (a JWT) or "apikey"
+	Permissions []string `json:"permissions"`
+	// EventTypes, when present, are the only event types an API key may
+	// send.
+	EventTypes []string `json:"eventTypes,omitempty"`
+}
