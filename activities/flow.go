@@ -1,0 +1,27 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// FunctionFlow returns the current flow control of the function
+// in.Name, for its Gate (workflows.Gate), which reads it with a local
+// activity while calls wait: a change to a function's limits reaches its
+// gate this way, without a restart. A function that does not exist (any
+// more) has none. On a cache hit it costs one version query.
+func (a *Effects) FunctionFlow(ctx context.Context, in dispatcher.FunctionFlowInput) (dispatcher.Flow, error) {
+	ctx = Acting(ctx) // the gate's tenant
+	f, err := a.cache.function(ctx, in.Name, 0)
+	switch {
+	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
+		return dispatcher.Flow{}, nil
+	case err != nil:
+		return dispatcher.Flow{}, temporal.NewApplicationError(fmt.Sprintf("loading function %q: %v", in.Name, err), dispatcher.FailureStore)
+	}
+	return f.Flow, nil
+}

@@ -1,0 +1,77 @@
+package activities_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+)
+
+// TestFunctionFlow: a gate reads its function's current flow control; a
+// function that is gone has none. The configuration a dispatch loads
+// marks the gated functions.
+func TestFunctionFlow(t *testing.T) {
+	store := newFakeStore()
+	flow := dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 5, Burst: 1}, MaxConcurrency: 2}
+	store.functions["limited"] = dispatcher.Function{Name: "limited", Kind: dispatcher.FunctionHTTP, URL: "http://x", Timeout: time.Second, Flow: flow}
+	store.functions["free"] = dispatcher.Function{Name: "free", Kind: dispatcher.FunctionHTTP, URL: "http://x", Timeout: time.Second}
+	store.dispatchers = []dispatcher.Dispatcher{{ID: "d1", EventType: "ev", Actions: []dispatcher.Action{
+		{ID: "a1", Type: dispatcher.ActionTask, FunctionName: "limited"},
+		{ID: "a2", Type: dispatcher.ActionTask, FunctionName: "free"},
+	}}}
+	a := newActivities(t, activities.Options{Store: store})
+
+	var got dispatcher.Flow
+	if err := execute(t, a, a.FunctionFlow, dispatcher.FunctionFlowInput{Name: "limited"}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.RateLimit == nil || *got.RateLimit != *flow.RateLimit || got.MaxConcurrency != 2 {
+		t.Errorf("flow = %+v, want %+v", got, flow)
+	}
+	if err := execute(t, a, a.FunctionFlow, dispatcher.FunctionFlowInput{Name: "gone"}, &got); err != nil || got.Gated() {
+		t.Errorf("a missing function's flow = %+v, %v; want none", got, err)
+	}
+
+	var cfg dispatcher.Config
+	if err := execute(t, a, a.LoadConfig, dispatcher.LoadConfigInput{EventType: "ev"}, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cfg.Functions {
+		if f.Gated != (f.Name == "limited") {
+			t.Errorf("function %s recorded gated %v", f.Name, f.Gated)
+		}
+	}
+}
+
+// TestCallFunctionWaitsForItsSlot: a gated call whose rate limit gave it
+// a slot ahead waits for it (on the activities' clock), at most
+// maxSlotWait; one whose slot has passed calls at once.
+func TestCallFunctionWaitsForItsSlot(t *testing.T) {
+	sink := startFunctionSink(t, nil)
+	store := newFakeStore()
+	store.functions["limited"] = dispatcher.Function{Name: "limited", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second}
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+	for _, tt := range []struct {
+		name      string
+		notBefore time.Time
+		min, max  time.Duration
+	}{
+		{"slot ahead", testNow.Add(300 * time.Millisecond), 300 * time.Millisecond, 3 * time.Second},
+		{"slot passed", testNow.Add(-time.Hour), 0, 250 * time.Millisecond},
+		{"no slot", time.Time{}, 0, 250 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "limited",
+				IdempotencyKey: "k", NotBefore: tt.notBefore}
+			start := time.Now()
+			var res dispatcher.TaskResult
+			if err := execute(t, a, a.CallFunction, in, &res); err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took < tt.min || took > tt.max {
+				t.Errorf("the call took %v, want between %v and %v", took, tt.min, tt.max)
+			}
+		})
+	}
+}

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
+)
+
+// FunctionFlows is what the API needs to show where a function's flow
+// control stands. The executions service (dispatch.Executions) provides
+// it: when Deps.Executions does, GET /functions/v1/{id} shows a gated
+// function's flow; otherwise the flow its settings imply.
+type FunctionFlows interface {
+	// FunctionFlow returns the state of the gate of the caller's
+	// tenant's function name, and false when no gate runs for it (no
+	// call of it waits, runs, nor meets an open circuit). Errors:
+	// EUNAVAILABLE.
+	FunctionFlow(ctx context.Context, name string) (dispatcher.FlowState, bool, error)
+}
+
+// getFunction answers GET /functions/v1/{id}: the function and, when it
+// has flow control, where that stands: the gate's state, its waiting and
+// in-flight calls, its open circuit's next probe.
+func (s *Server) getFunction(c *gin.Context) {
+	ctx := c.Request.Context()
+	f, err := s.store.FindFunction(ctx, c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := wire.FunctionDetail{Function: wire.FromFunction(f)}
+	if f.Flow.Gated() {
+		st := dispatcher.FlowState{Function: f.Name, State: dispatcher.FlowClosed}
+		if now := s.now(); f.Flow.Paused(now) {
+			st.State, st.PausedUntil = dispatcher.FlowPaused, *f.Flow.PausedUntil
+		}
+		if flows, ok := s.executions.(FunctionFlows); ok {
+			live, running, err := flows.FunctionFlow(ctx, f.Name)
+			switch {
+			case err != nil:
+				// The function is still worth showing: without its live
+				// state, which the log explains.
+				logger(ctx).WarnContext(ctx, "reading the function's gate failed", "function", f.Name, "err", err)
+			case running:
+				st = live
+			}
+		}
+		out.Flow = wire.FromFlowState(st)
+	}
+	c.JSON(http.StatusOK, out)
+}

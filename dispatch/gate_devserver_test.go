@@ -1,0 +1,113 @@
+package dispatch_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// TestGateOnDevServer: a permit request starts the function's gate
+// (signal-with-start); a paused function's call waits, and the waiting
+// call and the pause show in the executions service, the metrics and
+// visibility (DispatchGateState).
+func TestGateOnDevServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := testenv.TemporalClient(t)
+	const queue = "gate-test"
+	until := time.Now().Add(time.Hour).UTC()
+	store := &testenv.MemStore{Functions: map[string]dispatcher.Function{
+		"held": {Name: "held", Kind: dispatcher.FunctionHTTP, URL: "http://127.0.0.1:9/held", Flow: dispatcher.Flow{PausedUntil: &until}},
+	}}
+	effects, err := activities.New(activities.Options{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivity(effects)
+	w.RegisterActivity(dispatch.NewGateActivities(c))
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{Client: c, Audit: testenv.Store(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, running, err := ex.FunctionFlow(ctx, "held"); err != nil || running {
+		t.Fatalf("before any call: running %v, %v; want no gate", running, err)
+	}
+	gate := dispatcher.GateWorkflowID("", "held")
+	req := workflows.RequestPermitInput{Gate: gate, Function: "held", TaskQueue: queue,
+		Request: workflows.PermitRequest{ID: "dispatch-1/d1/a1/1", WorkflowID: "dispatch-1", Lease: time.Minute}}
+	for range 2 { // asking twice is harmless
+		if err := dispatch.NewGateActivities(c).RequestPermit(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st dispatcher.FlowState
+	testenv.Eventually(t, 20*time.Second, func() string {
+		var running bool
+		st, running, err = ex.FunctionFlow(ctx, "held")
+		if err != nil || !running || st.State != dispatcher.FlowPaused || st.Waiting != 1 {
+			return "waiting for the gate to hold the call: " + st.State
+		}
+		return ""
+	})
+	if !st.PausedUntil.Equal(until) || st.InFlight != 0 || st.Function != "held" {
+		t.Errorf("state %+v, want paused until %v", st, until)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&dispatch.FlowCollector{Client: c, Namespace: "default", Now: time.Now, Every: time.Millisecond, Limit: 10})
+	testenv.Eventually(t, 20*time.Second, func() string {
+		got := map[string]float64{}
+		families, err := reg.Gather()
+		if err != nil {
+			return err.Error()
+		}
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				name := f.GetName()
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "function" {
+						name += "{" + l.GetValue() + "}"
+					}
+				}
+				got[name] = m.GetGauge().GetValue()
+			}
+		}
+		want := map[string]float64{"dispatcher_function_flow_scrape_success": 1, "dispatcher_function_paused{held}": 1,
+			"dispatcher_function_calls_waiting{held}": 1, "dispatcher_function_circuit_open{held}": 0, "dispatcher_function_calls_in_flight{held}": 0}
+		for k, v := range want {
+			if got[k] != v {
+				return "waiting for the metrics to show the held call: " + k
+			}
+		}
+		if got["dispatcher_function_oldest_waiting_call_age_seconds{held}"] <= 0 {
+			return "waiting for the oldest waiting call's age"
+		}
+		return ""
+	})
+
+	testenv.Eventually(t, 20*time.Second, func() string {
+		res, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",
+			Query: "WorkflowType = 'Gate' AND DispatchGateState = 'paused'"})
+		if err != nil || len(res.GetExecutions()) != 1 || res.GetExecutions()[0].GetExecution().GetWorkflowId() != gate {
+			return "waiting for visibility to list the paused gate"
+		}
+		return ""
+	})
+}

@@ -1,0 +1,383 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// gateFake drives a Gate in the test environment: it sends the requests
+// and reports a dispatch would, records the permits the gate signals, and
+// serves the function's flow control, which a test may change.
+type gateFake struct {
+	t      *testing.T
+	env    *testsuite.TestWorkflowEnvironment
+	flow   dispatcher.Flow
+	grants []gateGrant
+	reads  int            // of the flow control
+	order  map[string]int // of the requests
+}
+
+type gateGrant struct {
+	id    string
+	probe bool
+	at    time.Duration // after t0
+	slot  time.Duration // after t0; 0 without a rate limit
+}
+
+func newGateEnv(t *testing.T, flow dispatcher.Flow) *gateFake {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: dispatcher.GateWorkflowID("", "erase")})
+	register(env, nil, nil)
+	f := &gateFake{t: t, env: env, flow: flow, order: map[string]int{}}
+	env.OnActivity(workflows.ActivityFunctionFlow, mock.Anything, dispatcher.FunctionFlowInput{Name: "erase"}).Return(
+		func(context.Context, dispatcher.FunctionFlowInput) (dispatcher.Flow, error) {
+			var fl dispatcher.Flow
+			record(func() { fl = f.flow; f.reads++ })
+			return fl, nil
+		})
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", workflows.SignalPermit, mock.Anything).Return(
+		func(_, workflowID, _, _ string, arg any) error {
+			p := arg.(workflows.PermitGrant)
+			if workflowID != "dispatch-"+p.RequestID {
+				t.Errorf("the permit of %s went to %s", p.RequestID, workflowID)
+			}
+			at, slot := env.Now().Sub(t0), time.Duration(0)
+			if !p.NotBefore.IsZero() {
+				slot = p.NotBefore.Sub(t0)
+			}
+			record(func() { f.grants = append(f.grants, gateGrant{id: p.RequestID, probe: p.Probe, at: at, slot: slot}) })
+			return nil
+		})
+	return f
+}
+
+// at runs fn at d after the start.
+func (f *gateFake) at(d time.Duration, fn func()) { f.env.RegisterDelayedCallback(fn, d) }
+
+// request sends a request for each id at d, each with lease.
+func (f *gateFake) request(d, lease time.Duration, ids ...string) {
+	f.at(d, func() {
+		for _, id := range ids {
+			record(func() { f.order[id] = len(f.order) })
+			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, Lease: lease})
+		}
+	})
+}
+
+// done reports at d how the calls of ids ended.
+func (f *gateFake) done(d time.Duration, result string, ids ...string) {
+	f.at(d, func() {
+		for _, id := range ids {
+			f.env.SignalWorkflow(workflows.SignalGateDone, workflows.PermitDone{RequestID: id, Result: result})
+		}
+	})
+}
+
+// granted returns the ids granted so far, in the order they were: by
+// time, and in one workflow task by request order (the mock records the
+// signals of one task in any order).
+func (f *gateFake) granted() []string {
+	var ids []string
+	record(func() {
+		slices.SortStableFunc(f.grants, func(a, b gateGrant) int {
+			if a.at != b.at {
+				return int(a.at - b.at)
+			}
+			return f.order[a.id] - f.order[b.id]
+		})
+		for _, g := range f.grants {
+			ids = append(ids, g.id)
+		}
+	})
+	return ids
+}
+
+// expect checks at d that exactly ids have been granted, in order.
+func (f *gateFake) expect(d time.Duration, ids ...string) {
+	f.at(d, func() {
+		f.t.Helper()
+		if got := f.granted(); !slices.Equal(got, ids) {
+			f.t.Errorf("at %v: granted %v, want %v", d, got, ids)
+		}
+	})
+}
+
+func (f *gateFake) state() dispatcher.FlowState {
+	f.t.Helper()
+	v, err := f.env.QueryWorkflow(workflows.QueryGate)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var st dispatcher.FlowState
+	if err := v.Get(&st); err != nil {
+		f.t.Fatal(err)
+	}
+	return st
+}
+
+// run runs the gate until it completes, idle.
+func (f *gateFake) run() {
+	f.t.Helper()
+	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase"})
+	if !f.env.IsWorkflowCompleted() {
+		f.t.Fatal("the gate did not complete")
+	}
+	if err := f.env.GetWorkflowError(); err != nil {
+		f.t.Fatalf("the gate failed: %v", err)
+	}
+}
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprint(prefix, i)
+	}
+	return out
+}
+
+// TestGateRateLimit: 20 calls asked at once of a function limited to 5 a
+// second get slots 200 ms apart, on workflow time: never more than 5 in
+// any second. Each permit goes between one and two seconds before its
+// slot (Temporal timers fire on whole seconds: the gate grants a second's
+// worth each time it wakes, with room for the permit's way to its call).
+// With a burst, that many go at once first.
+func TestGateRateLimit(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		rate  dispatcher.RateLimit
+		first int // permits at once
+		every time.Duration
+	}{
+		{"no burst", dispatcher.RateLimit{PerSecond: 5, Burst: 1}, 1, 200 * time.Millisecond},
+		{"a burst of 3", dispatcher.RateLimit{PerSecond: 2, Burst: 3}, 3, 500 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newGateEnv(t, dispatcher.Flow{RateLimit: &tt.rate})
+			all := ids("r", 20)
+			f.request(time.Millisecond, time.Hour, all...)
+			f.done(time.Minute, workflows.PermitOK, all...)
+			f.run()
+			if got := f.granted(); !slices.Equal(got, all) {
+				t.Fatalf("granted %v, want %v in order", got, all)
+			}
+			for i, g := range f.grants {
+				want := time.Millisecond + time.Second // the slot lead
+				if i >= tt.first {
+					want += time.Duration(i-tt.first+1) * tt.every
+				}
+				if g.slot != want || g.slot-g.at < time.Second || g.slot-g.at >= 2*time.Second {
+					t.Errorf("permit %d sent at %v for the slot %v, want the slot %v, sent 1 to 2 s before it", i, g.at, g.slot, want)
+				}
+			}
+			for i := range f.grants {
+				in := 0
+				for _, g := range f.grants[i:] {
+					if g.slot-f.grants[i].slot < time.Second {
+						in++
+					}
+				}
+				if limit := int(tt.rate.PerSecond) + tt.rate.Burst - 1; in > limit {
+					t.Errorf("%d permits within a second of permit %d, want at most %d", in, i, limit)
+				}
+			}
+		})
+	}
+}
+
+// TestGateConcurrency: with maxConcurrency 2, a third permit goes only
+// when a call reports its end, in the order the requests came.
+func TestGateConcurrency(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 2})
+	f.request(time.Millisecond, time.Hour, ids("r", 5)...)
+	f.expect(time.Second, "r0", "r1")
+	f.at(time.Second, func() {
+		if st := f.state(); st.Waiting != 3 || st.InFlight != 2 || st.State != dispatcher.FlowClosed || !st.OldestWaiting.Equal(t0.Add(time.Millisecond)) {
+			t.Errorf("state %+v, want 3 waiting since t0+1ms and 2 in flight", st)
+		}
+	})
+	f.done(2*time.Second, workflows.PermitOK, "r0")
+	f.expect(3*time.Second, "r0", "r1", "r2")
+	f.done(4*time.Second, workflows.PermitFailed, "r1", "r2")
+	f.expect(5*time.Second, "r0", "r1", "r2", "r3", "r4")
+	f.done(6*time.Second, workflows.PermitOK, "r3", "r4")
+	f.run()
+}
+
+// TestGateLeaseReclaimed: a permit whose dispatch never reports is
+// reclaimed when its lease expires, and the next call goes; a late report
+// of it changes nothing.
+func TestGateLeaseReclaimed(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.request(time.Millisecond, 30*time.Second, "dead")
+	f.request(2*time.Millisecond, time.Hour, "next")
+	f.expect(30*time.Second, "dead")
+	f.expect(31*time.Second, "dead", "next")
+	f.at(31*time.Second, func() {
+		if st := f.state(); st.InFlight != 1 || st.Waiting != 0 {
+			t.Errorf("state %+v, want the next call in flight and nothing waiting", st)
+		}
+	})
+	f.done(32*time.Second, workflows.PermitOK, "dead")
+	f.at(33*time.Second, func() {
+		if st := f.state(); st.InFlight != 1 {
+			t.Errorf("the late report of a reclaimed permit ended another's: %+v", st)
+		}
+	})
+	f.done(34*time.Second, workflows.PermitOK, "next")
+	f.run()
+}
+
+// TestGateCircuitBreaker: three consecutive failures within the window
+// open the circuit; nothing goes until the probe interval has passed,
+// then exactly one probe; its failure opens it again for another
+// interval, its success closes it and the waiting calls go on. Waiting
+// calls are never dropped.
+func TestGateCircuitBreaker(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1,
+		CircuitBreaker: &dispatcher.CircuitBreaker{Failures: 3, Window: time.Minute, ProbeInterval: 10 * time.Second}})
+	f.request(time.Millisecond, time.Hour, ids("r", 6)...)
+	f.done(1*time.Second, workflows.PermitRetryable, "r0")
+	f.done(2*time.Second, workflows.PermitRetryable, "r1")
+	f.done(3*time.Second, workflows.PermitRetryable, "r2") // opens it: the next probe at 13 s
+	f.expect(12*time.Second, "r0", "r1", "r2")
+	f.at(12*time.Second, func() {
+		st := f.state()
+		if st.State != dispatcher.FlowOpen || st.Waiting != 3 || st.InFlight != 0 ||
+			!st.OpenedAt.Equal(t0.Add(3*time.Second)) || !st.NextProbe.Equal(t0.Add(13*time.Second)) {
+			t.Errorf("state %+v, want open since 3s, next probe at 13s, 3 waiting", st)
+		}
+	})
+	f.expect(14*time.Second, "r0", "r1", "r2", "r3")
+	f.done(14*time.Second, workflows.PermitRetryable, "r3") // the probe failed: open until 24 s
+	f.expect(23*time.Second, "r0", "r1", "r2", "r3")
+	f.expect(24*time.Second+time.Millisecond, "r0", "r1", "r2", "r3", "r4")
+	f.done(25*time.Second, workflows.PermitOK, "r4") // the probe succeeded: closed
+	f.expect(26*time.Second, "r0", "r1", "r2", "r3", "r4", "r5")
+	f.at(26*time.Second, func() {
+		if st := f.state(); st.State != dispatcher.FlowClosed || st.InFlight != 1 {
+			t.Errorf("state %+v, want closed with the last call in flight", st)
+		}
+	})
+	f.done(27*time.Second, workflows.PermitOK, "r5")
+	f.run()
+	var probes []string
+	for _, g := range f.grants {
+		if g.probe {
+			probes = append(probes, fmt.Sprintf("%s@%v", g.id, g.at))
+		}
+	}
+	if want := []string{"r3@13s", "r4@24s"}; !slices.Equal(probes, want) {
+		t.Errorf("probes %v, want %v", probes, want)
+	}
+}
+
+// TestGateCircuitStreaks: failures count only when consecutive and within
+// the window; an answer that refuses for good ends a streak.
+func TestGateCircuitStreaks(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1,
+		CircuitBreaker: &dispatcher.CircuitBreaker{Failures: 2, Window: 10 * time.Second, ProbeInterval: time.Hour}})
+	f.request(time.Millisecond, time.Hour, ids("r", 6)...)
+	f.done(1*time.Second, workflows.PermitRetryable, "r0")
+	f.done(20*time.Second, workflows.PermitRetryable, "r1") // 19 s after the first: outside the window
+	f.done(21*time.Second, workflows.PermitFailed, "r2")    // an answer: the streak ends
+	f.done(22*time.Second, workflows.PermitRetryable, "r3")
+	f.done(23*time.Second, workflows.PermitReleased, "r4") // no call: no news
+	f.done(24*time.Second, workflows.PermitOK, "r5")
+	f.at(25*time.Second, func() {
+		if got := f.granted(); len(got) != 6 {
+			t.Errorf("granted %v: the circuit opened", got)
+		}
+	})
+	f.run()
+}
+
+// TestGatePaused: nothing goes before pausedUntil; a change to it reaches
+// the gate within flowRefresh, without a restart.
+func TestGatePaused(t *testing.T) {
+	until := t0.Add(time.Hour)
+	f := newGateEnv(t, dispatcher.Flow{PausedUntil: &until})
+	f.request(time.Millisecond, time.Hour, "a")
+	f.expect(30*time.Minute, []string{}...)
+	f.at(30*time.Minute, func() {
+		if st := f.state(); st.State != dispatcher.FlowPaused || !st.PausedUntil.Equal(until) || st.Waiting != 1 {
+			t.Errorf("state %+v, want paused until %v with one call waiting", st, until)
+		}
+	})
+	f.request(31*time.Minute, time.Hour, "b")
+	f.expect(59*time.Minute, []string{}...)
+	f.expect(time.Hour+time.Millisecond, "a", "b")
+	f.done(time.Hour+time.Second, workflows.PermitOK, "a", "b")
+
+	// Taken off early: the calls go within flowRefresh.
+	later := t0.Add(2 * time.Hour)
+	f.at(90*time.Minute, func() { record(func() { f.flow = dispatcher.Flow{PausedUntil: &later} }) })
+	f.request(91*time.Minute, time.Hour, "c")
+	f.at(100*time.Minute, func() { record(func() { f.flow = dispatcher.Flow{} }) })
+	f.expect(100*time.Minute+10*time.Second+time.Millisecond, "a", "b", "c")
+	f.done(101*time.Minute, workflows.PermitOK, "c")
+	f.run()
+	for _, g := range f.grants {
+		if g.id == "c" && (g.at < 100*time.Minute || g.at > 100*time.Minute+10*time.Second) {
+			t.Errorf("c went at %v, want within 10s of the unpause at 100m", g.at)
+		}
+	}
+}
+
+// TestGateWaitingGivenUp: a dispatch canceled while it waits gives its
+// request up: it never gets a permit.
+func TestGateWaitingGivenUp(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.request(time.Millisecond, time.Hour, "a", "gone", "b")
+	f.done(time.Second, workflows.PermitReleased, "gone")
+	f.done(2*time.Second, workflows.PermitOK, "a")
+	f.expect(3*time.Second, "a", "b")
+	f.done(4*time.Second, workflows.PermitOK, "b")
+	f.run()
+}
+
+// TestGateContinuesAsNew: a gate whose history grew long continues as
+// new with its waiting calls, permits out and circuit.
+func TestGateContinuesAsNew(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1, RateLimit: &dispatcher.RateLimit{PerSecond: 1, Burst: 1}})
+	f.request(time.Millisecond, time.Hour, ids("r", 30)...)
+	for i := range 30 {
+		f.done(time.Duration(i)*time.Second+500*time.Millisecond, workflows.PermitOK, fmt.Sprint("r", i))
+	}
+	f.at(5200*time.Millisecond, func() { f.env.SetContinueAsNewSuggested(true) })
+	f.request(5200*time.Millisecond, time.Hour, "late") // wakes it
+	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase"})
+	var can *workflow.ContinueAsNewError
+	if err := f.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("error = %v, want ContinueAsNew", err)
+	}
+	var next workflows.GateInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	st := next.State
+	if can.WorkflowType.Name != workflows.WorkflowGate || next.Function != "erase" || st == nil {
+		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
+	}
+	granted := f.granted()
+	if len(granted) != 6 || len(st.Waiting) != 25 || st.Waiting[0].ID != "r6" || st.Waiting[24].ID != "late" ||
+		len(st.Leases) != 1 || st.Leases[0].ID != "r5" ||
+		st.Flow.MaxConcurrency != 1 || !st.TAT.Equal(st.Leases[0].NotBefore.Add(time.Second)) {
+		t.Fatalf("carried %d waiting (first %+v), %d leases, flow %+v after %d permits", len(st.Waiting), st.Waiting[0], len(st.Leases), st.Flow, len(granted))
+	}
+}

@@ -1,0 +1,542 @@
+package workflows
+
+import (
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// Gate grants the permits of one gated function's calls (dispatcher.Flow),
+// whichever worker makes them: one Gate per function
+// (dispatcher.GateWorkflowID), which dispatches start with signal-with-start
+// the first time one needs a permit (ActivityRequestPermit). It grants, in
+// the order the requests came, as many permits as
+//
+//   - the rate limit allows: a token bucket on workflow time, kept as the
+//     theoretical arrival time of GCRA, in whole nanoseconds. Temporal's
+//     timers fire on whole seconds (a 200 ms timer fires after one
+//     second), so the gate grants, each time it wakes, the permits whose
+//     slots fall between slotLead and rateLookahead ahead, each carrying
+//     its slot (PermitGrant.NotBefore), for which the call waits; a
+//     durable timer wakes it for the next second's;
+//   - MaxConcurrency allows: each permit is a lease, held until its call
+//     reports its end (SignalGateDone) or, should its dispatch never say,
+//     until the lease the request named has expired;
+//   - the circuit breaker allows: closed, it counts consecutive failed
+//     calls and opens after CircuitBreaker.Failures within its window;
+//     open, it grants nothing until ProbeInterval has passed, then one
+//     probe, whose success closes it and whose failure opens it again;
+//   - PausedUntil allows: nothing before it.
+//
+// A permit is a signal to the dispatch (SignalPermit). The gate reads its
+// function's flow control with a local activity when it has calls waiting
+// and its copy is older than flowRefresh, so a change takes effect within
+// that without restarting anything. It continues as new when its history
+// grows long, and completes once idle for gateIdle with nothing
+// outstanding and nothing to remember (the bucket full, the circuit closed).
+func Gate(ctx workflow.Context, in GateInput) error {
+	g := &gate{function: in.Function, GateState: in.State, log: workflow.GetLogger(ctx)}
+	if g.GateState == nil {
+		g.GateState = &GateState{}
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryGate, func() (dispatcher.FlowState, error) {
+		return g.state(workflow.Now(ctx)), nil
+	}); err != nil {
+		return err
+	}
+	g.requests = workflow.GetSignalChannel(ctx, SignalGateRequest)
+	g.dones = workflow.GetSignalChannel(ctx, SignalGateDone)
+	g.sent = workflow.NewBufferedChannel(ctx, 1)
+	g.published, _ = workflow.GetTypedSearchAttributes(ctx).GetKeyword(AttrGateState)
+	var idleSince time.Time
+	for {
+		g.take(ctx)
+		g.refresh(ctx)
+		now := workflow.Now(ctx)
+		g.reclaim(now)
+		g.grant(ctx, now)
+		g.publish(ctx, now)
+
+		info := workflow.GetInfo(ctx)
+		if info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= gateHistoryLimit {
+			g.settle(ctx)
+			return workflow.NewContinueAsNewError(ctx, WorkflowGate, GateInput{Function: g.function, State: g.GateState})
+		}
+		wake := g.next(now)
+		if g.quiet() {
+			// Nothing waits and nothing is out: complete once quiet for
+			// gateIdle and holding nothing a new run would not.
+			if idleSince.IsZero() {
+				idleSince = now
+			}
+			done := maxTime(idleSince.Add(gateIdle), g.forgotten())
+			if !now.Before(done) {
+				g.settle(ctx)
+				if g.quiet() {
+					return nil // the next request starts a new run
+				}
+				continue
+			}
+			wake = done
+		} else {
+			idleSince = time.Time{}
+		}
+		g.wait(ctx, now, wake)
+	}
+}
+
+// GateInput is the input of the Gate workflow: the function it gates, and
+// the state its previous run carried over ContinueAsNew.
+type GateInput struct {
+	Function string
+	State    *GateState
+}
+
+// GateState is what a Gate knows: its function's flow control, the
+// requests waiting in order, the permits out, the token bucket and the
+// circuit.
+type GateState struct {
+	Flow     dispatcher.Flow
+	FlowRead time.Time // when Flow was read; zero: never
+	Waiting  []PermitRequest
+	Leases   []Lease
+	// TAT is the rate limit's theoretical arrival time (GCRA): a call may
+	// start at t when t ≥ TAT − (burst−1)·interval.
+	TAT       time.Time
+	Open      bool
+	OpenedAt  time.Time
+	NextProbe time.Time
+	// Failures are the times of the current streak of consecutive failed
+	// calls, oldest first, at most CircuitBreaker.Failures of them.
+	Failures []time.Time
+}
+
+// PermitRequest is a dispatch's request for a permit for one attempt of
+// one action (SignalGateRequest).
+type PermitRequest struct {
+	// ID is the attempt's: the action's idempotency key and the attempt
+	// number. Asking again with the same ID is harmless.
+	ID         string
+	WorkflowID string // where the permit goes
+	// Lease is how long the attempt may take at most: the permit is
+	// reclaimed after it, should the dispatch never report.
+	Lease time.Duration
+	At    time.Time // when the gate took it
+}
+
+// Lease is a permit out.
+type Lease struct {
+	PermitRequest
+	Expires   time.Time
+	Probe     bool      // the open circuit's probe
+	NotBefore time.Time // its slot under the rate limit
+}
+
+// PermitGrant is the permit a Gate sends a dispatch (SignalPermit).
+type PermitGrant struct {
+	RequestID string
+	Probe     bool
+	// NotBefore is the call's slot under the rate limit, when it has
+	// one: at most rateLookahead after the permit was sent.
+	NotBefore time.Time
+}
+
+// PermitDone reports the end of a permitted call to its Gate
+// (SignalGateDone), or gives up a request still waiting.
+type PermitDone struct {
+	RequestID string
+	Result    string // a Permit* result
+}
+
+// How a permitted call ended, for the circuit breaker.
+const (
+	PermitOK        = "ok"        // the function succeeded
+	PermitFailed    = "failed"    // the function answered, refusing for good: it is up
+	PermitRetryable = "retryable" // the function failed or did not answer: a failure
+	PermitReleased  = "released"  // no call was made, or it tells nothing (a cancel)
+)
+
+// RequestPermitInput is the input of ActivityRequestPermit: the gate to
+// ask, started on TaskQueue for Function when it is not running.
+type RequestPermitInput struct {
+	Gate      string
+	Function  string
+	TaskQueue string
+	Request   PermitRequest
+}
+
+const (
+	// gateIdle is how long a Gate with nothing to do waits before it
+	// completes.
+	gateIdle = time.Minute
+	// flowRefresh is how old a Gate's copy of its function's flow control
+	// may grow while calls wait: the longest a change takes to apply.
+	flowRefresh = 10 * time.Second
+	// gateHistoryLimit is the history length at which a Gate continues
+	// as new, if Temporal has not suggested it before.
+	gateHistoryLimit = 10000
+	// slotLead is how far ahead of workflow time a rate limit's earliest
+	// slot is: the permit's way to its call (a signal, a workflow task, a
+	// local activity) takes some milliseconds, several hundred on a
+	// loaded worker, and a call that started that late would come closer
+	// than the rate allows to the next one, which waits for its slot.
+	slotLead = time.Second
+	// rateLookahead is how far ahead of workflow time a gate gives rate
+	// limit slots: the slot lead and the granularity of Temporal's
+	// timers, so that each wake-up hands out a second's worth.
+	rateLookahead = slotLead + time.Second
+	// defaultLease is a request's lease when it names none.
+	defaultLease = 2 * dispatcher.MaxFunctionTimeout
+)
+
+// functionFlowOptions: reading the flow control is quick and local; when
+// it fails the gate keeps what it had and tries again a flowRefresh later.
+var functionFlowOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 10 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+}
+
+// Metric names of the Gate, emitted through the workflow's metrics
+// handler (silent while a history replays).
+const metricCircuitOpened = "dispatcher_function_circuit_opened" // counter{tenant,function}
+
+// logger is the part of workflow.GetLogger's logger a gate uses.
+type logger interface {
+	Info(msg string, keyvals ...any)
+	Warn(msg string, keyvals ...any)
+}
+
+type gate struct {
+	*GateState
+	function  string
+	log       logger
+	requests  workflow.ReceiveChannel
+	dones     workflow.ReceiveChannel
+	sent      workflow.Channel // a grant's signal has been delivered, or failed
+	sending   int              // grants whose signal is on its way
+	published string           // the AttrGateState value set
+
+	timer       workflow.Future // the wake-up timer, nil when none is pending
+	timerAt     time.Time
+	cancelTimer workflow.CancelFunc
+}
+
+// take takes the requests and reports that have arrived, without
+// waiting.
+func (g *gate) take(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	for {
+		var r PermitRequest
+		if !g.requests.ReceiveAsync(&r) {
+			break
+		}
+		g.request(ctx, r, now)
+	}
+	for {
+		var d PermitDone
+		if !g.dones.ReceiveAsync(&d) {
+			break
+		}
+		g.done(ctx, d, now)
+	}
+}
+
+// request queues r, unless it waits already; a request whose permit is
+// out gets its permit again (its dispatch asked again, having waited
+// long: the first signal may have gone to a run that no longer is).
+func (g *gate) request(ctx workflow.Context, r PermitRequest, now time.Time) {
+	if slices.ContainsFunc(g.Waiting, func(w PermitRequest) bool { return w.ID == r.ID }) {
+		return
+	}
+	if i := slices.IndexFunc(g.Leases, func(l Lease) bool { return l.ID == r.ID }); i >= 0 {
+		g.send(ctx, g.Leases[i])
+		return
+	}
+	if r.Lease <= 0 {
+		r.Lease = defaultLease
+	}
+	r.At = now
+	g.Waiting = append(g.Waiting, r)
+}
+
+// done ends the lease of d's request, or its wait, and feeds the circuit
+// breaker with how the call ended.
+func (g *gate) done(ctx workflow.Context, d PermitDone, now time.Time) {
+	if i := slices.IndexFunc(g.Waiting, func(w PermitRequest) bool { return w.ID == d.RequestID }); i >= 0 {
+		g.Waiting = slices.Delete(g.Waiting, i, i+1)
+		return
+	}
+	i := slices.IndexFunc(g.Leases, func(l Lease) bool { return l.ID == d.RequestID })
+	if i < 0 {
+		return // reclaimed already, or reported twice
+	}
+	l := g.Leases[i]
+	g.Leases = slices.Delete(g.Leases, i, i+1)
+	cb := g.Flow.CircuitBreaker
+	switch {
+	case cb == nil:
+	case l.Probe:
+		switch d.Result {
+		case PermitOK, PermitFailed:
+			g.Open, g.OpenedAt, g.NextProbe, g.Failures = false, time.Time{}, time.Time{}, nil
+			g.log.Info("Circuit closed: the probe succeeded", "Function", g.function)
+		case PermitRetryable:
+			g.OpenedAt, g.NextProbe = now, now.Add(cb.ProbeInterval)
+			g.log.Warn("Circuit opened again: the probe failed", "Function", g.function, "NextProbe", g.NextProbe)
+		default:
+			g.NextProbe = now // it told nothing: probe again
+		}
+	case g.Open:
+		// A call permitted before the circuit opened: only the probe
+		// decides.
+	case d.Result == PermitOK || d.Result == PermitFailed:
+		g.Failures = nil
+	case d.Result == PermitRetryable:
+		g.Failures = append(g.Failures, now)
+		if len(g.Failures) > cb.Failures {
+			g.Failures = g.Failures[len(g.Failures)-cb.Failures:]
+		}
+		if len(g.Failures) == cb.Failures && now.Sub(g.Failures[0]) <= cb.Window {
+			g.Open, g.OpenedAt, g.NextProbe, g.Failures = true, now, now.Add(cb.ProbeInterval), nil
+			g.log.Warn("Circuit opened", "Function", g.function, "Failures", cb.Failures, "NextProbe", g.NextProbe)
+			workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
+				"tenant": dispatcher.TenantOf(workflow.GetInfo(ctx).WorkflowExecution.ID), "function": g.function,
+			}).Counter(metricCircuitOpened).Inc(1)
+		}
+	}
+}
+
+// refresh reads the function's flow control when calls wait and the copy
+// is older than flowRefresh.
+func (g *gate) refresh(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	if len(g.Waiting) == 0 || (!g.FlowRead.IsZero() && now.Sub(g.FlowRead) < flowRefresh) {
+		return
+	}
+	g.FlowRead = now
+	var flow dispatcher.Flow
+	lctx := workflow.WithLocalActivityOptions(ctx, functionFlowOptions)
+	if err := workflow.ExecuteLocalActivity(lctx, ActivityFunctionFlow, dispatcher.FunctionFlowInput{Name: g.function}).Get(ctx, &flow); err != nil {
+		g.log.Warn("Reading the function's flow control failed; keeping the last", "Function", g.function, "Error", err)
+		return
+	}
+	g.Flow = flow
+	if flow.CircuitBreaker == nil {
+		g.Open, g.OpenedAt, g.NextProbe, g.Failures = false, time.Time{}, time.Time{}, nil
+	}
+}
+
+// reclaim ends the leases that have expired: their dispatches never said
+// how their calls ended.
+func (g *gate) reclaim(now time.Time) {
+	g.Leases = slices.DeleteFunc(g.Leases, func(l Lease) bool {
+		if now.Before(l.Expires) {
+			return false
+		}
+		g.log.Warn("Permit reclaimed: its call never reported", "Function", g.function, "RequestID", l.ID, "WorkflowID", l.WorkflowID)
+		if l.Probe {
+			g.NextProbe = now
+		}
+		return true
+	})
+}
+
+// grant gives the waiting requests, in order, the permits the limits
+// allow at now.
+func (g *gate) grant(ctx workflow.Context, now time.Time) {
+	for len(g.Waiting) > 0 {
+		probe, slot, ok := g.allowed(now)
+		if !ok {
+			return
+		}
+		if rl := g.Flow.RateLimit; rl != nil {
+			g.TAT = maxTime(g.TAT, slot).Add(rl.EmissionInterval())
+		}
+		l := Lease{PermitRequest: g.Waiting[0], Expires: slot.Add(g.Waiting[0].Lease), Probe: probe, NotBefore: slot}
+		g.Waiting = g.Waiting[1:]
+		g.Leases = append(g.Leases, l)
+		g.send(ctx, l)
+	}
+}
+
+// allowed reports whether a permit may go at now, whether it is the
+// probe, and its slot: now, or under the rate limit the next token's
+// time, at most rateLookahead later.
+func (g *gate) allowed(now time.Time) (probe bool, slot time.Time, ok bool) {
+	if g.Flow.Paused(now) {
+		return false, now, false
+	}
+	if c := g.Flow.MaxConcurrency; c > 0 && len(g.Leases) >= c {
+		return false, now, false
+	}
+	if g.Open {
+		if g.probing() || now.Before(g.NextProbe) {
+			return false, now, false
+		}
+		probe = true
+	}
+	slot = now
+	if rl := g.Flow.RateLimit; rl != nil {
+		if slot = maxTime(now.Add(slotLead), g.nextToken(*rl)); !slot.Before(now.Add(rateLookahead)) {
+			return false, now, false
+		}
+	}
+	return probe, slot, true
+}
+
+// nextToken is when the rate limit next allows a call.
+func (g *gate) nextToken(rl dispatcher.RateLimit) time.Time {
+	return g.TAT.Add(-time.Duration(rl.Burst-1) * rl.EmissionInterval())
+}
+
+func (g *gate) probing() bool {
+	return slices.ContainsFunc(g.Leases, func(l Lease) bool { return l.Probe })
+}
+
+// send signals a permit to its dispatch. Should the dispatch be gone, the
+// lease ends at once.
+func (g *gate) send(ctx workflow.Context, l Lease) {
+	g.sending++
+	f := workflow.SignalExternalWorkflow(ctx, l.WorkflowID, "", SignalPermit, PermitGrant{RequestID: l.ID, Probe: l.Probe, NotBefore: l.NotBefore})
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		err := f.Get(ctx, nil)
+		g.sending--
+		if err != nil {
+			g.log.Warn("The permit did not reach its dispatch; reclaimed", "Function", g.function, "WorkflowID", l.WorkflowID, "Error", err)
+			g.Leases = slices.DeleteFunc(g.Leases, func(o Lease) bool {
+				if o.ID == l.ID && o.Probe {
+					g.NextProbe = workflow.Now(ctx)
+				}
+				return o.ID == l.ID
+			})
+		}
+		g.sent.SendAsync(true)
+	})
+}
+
+// settle waits until every permit's signal is delivered, so that none is
+// lost with the run, and takes what arrived meanwhile.
+func (g *gate) settle(ctx workflow.Context) {
+	_ = workflow.Await(ctx, func() bool { return g.sending == 0 })
+	g.take(ctx)
+}
+
+// quiet reports whether no request waits and no permit is out, nor on
+// its way, and the circuit is closed.
+func (g *gate) quiet() bool {
+	return len(g.Waiting) == 0 && len(g.Leases) == 0 && g.sending == 0 && !g.Open
+}
+
+// forgotten is when the gate holds nothing that a new run would not: the
+// bucket is full again and the streak of failures, if any, has left its
+// window.
+func (g *gate) forgotten() time.Time {
+	at := g.TAT
+	if cb := g.Flow.CircuitBreaker; cb != nil && len(g.Failures) > 0 {
+		at = maxTime(at, g.Failures[len(g.Failures)-1].Add(cb.Window).Add(time.Millisecond))
+	}
+	return at
+}
+
+// next is when something changes without a signal: the next token, probe
+// or end of a pause for the waiting calls, a flow control refresh, a lease
+// expiry; zero when nothing will.
+func (g *gate) next(now time.Time) time.Time {
+	var at []time.Time
+	if len(g.Waiting) > 0 {
+		at = append(at, g.FlowRead.Add(flowRefresh))
+		switch {
+		case g.Flow.Paused(now):
+			at = append(at, *g.Flow.PausedUntil)
+		case g.Open && !g.probing():
+			at = append(at, g.NextProbe)
+		}
+		if rl := g.Flow.RateLimit; rl != nil {
+			at = append(at, g.nextToken(*rl).Add(-rateLookahead).Add(time.Millisecond))
+		}
+	}
+	for _, l := range g.Leases {
+		at = append(at, l.Expires)
+	}
+	var wake time.Time
+	for _, t := range at {
+		if t.After(now) && (wake.IsZero() || t.Before(wake)) {
+			wake = t
+		}
+	}
+	return wake
+}
+
+// wait blocks until a request or report arrives, a permit's signal is
+// delivered, or wake. One timer serves as long as its deadline is not
+// later than wake: a timer started per wait would cost two history
+// events each time a signal came first.
+func (g *gate) wait(ctx workflow.Context, now, wake time.Time) {
+	if !wake.IsZero() && (g.timer == nil || wake.Before(g.timerAt)) {
+		if g.timer != nil {
+			g.cancelTimer()
+		}
+		tctx, cancel := workflow.WithCancel(ctx)
+		g.timer, g.timerAt, g.cancelTimer = workflow.NewTimer(tctx, max(wake.Sub(now), time.Millisecond)), wake, cancel
+	}
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(g.requests, func(c workflow.ReceiveChannel, _ bool) {
+		var r PermitRequest
+		c.Receive(ctx, &r)
+		g.request(ctx, r, workflow.Now(ctx))
+	})
+	sel.AddReceive(g.dones, func(c workflow.ReceiveChannel, _ bool) {
+		var d PermitDone
+		c.Receive(ctx, &d)
+		g.done(ctx, d, workflow.Now(ctx))
+	})
+	sel.AddReceive(g.sent, func(c workflow.ReceiveChannel, _ bool) { c.ReceiveAsync(nil) })
+	if g.timer != nil {
+		timer := g.timer
+		sel.AddFuture(timer, func(workflow.Future) {
+			if g.timer == timer {
+				g.timer = nil
+			}
+		})
+	}
+	sel.Select(ctx)
+}
+
+// publish keeps AttrGateState equal to the gate's state.
+func (g *gate) publish(ctx workflow.Context, now time.Time) {
+	st := g.state(now).State
+	if st == g.published {
+		return
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrGateState.ValueSet(st)); err != nil {
+		g.log.Warn("Upserting the gate state failed", "Error", err)
+		return
+	}
+	g.published = st
+}
+
+// state is the gate as the API and the metrics show it.
+func (g *gate) state(now time.Time) dispatcher.FlowState {
+	s := dispatcher.FlowState{Function: g.function, State: dispatcher.FlowClosed, Waiting: len(g.Waiting), InFlight: len(g.Leases)}
+	if len(g.Waiting) > 0 {
+		s.OldestWaiting = g.Waiting[0].At
+	}
+	if g.Flow.Paused(now) {
+		s.State, s.PausedUntil = dispatcher.FlowPaused, *g.Flow.PausedUntil
+	}
+	if g.Open {
+		s.State, s.OpenedAt, s.NextProbe = dispatcher.FlowOpen, g.OpenedAt, g.NextProbe
+	}
+	return s
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

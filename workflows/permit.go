@@ -1,0 +1,185 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+const (
+	// permitRecheck is how long a call waits for its permit before it
+	// asks again (idempotently), then twice as long each time up to
+	// maxPermitRecheck: should its gate have been terminated (and started
+	// afresh by another call), the request is not lost for good. A gate
+	// takes a request it has as a no-op.
+	permitRecheck    = 10 * time.Minute
+	maxPermitRecheck = 2 * time.Hour
+	// gateScheduleMargin bounds how long a gated regular attempt may wait
+	// in the task queue before it starts (ScheduleToClose − StartToClose).
+	gateScheduleMargin = time.Minute
+	// gateLeaseMargin is what a permit's lease adds to the longest its
+	// call may take, for the report to reach the gate.
+	gateLeaseMargin = time.Minute
+)
+
+// requestPermitOptions: a permit request is one signal-with-start; while
+// Temporal does not answer it is retried for as long as it takes.
+var requestPermitOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 10 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+	},
+}
+
+// attemptGated runs the call of a gated function's action (dispatchV4):
+// each attempt waits for a permit of the function's Gate, is made once —
+// as a local activity when it fits the local call limit, as the fast
+// path's first attempt is, or else as a heartbeating regular activity —
+// and reports how it ended to the gate. The workflow drives the retries
+// as the action's policy says (the function's Retry-After first), so time
+// spent waiting for a permit, however long a circuit stays open, never
+// consumes an attempt: only calls made count.
+func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcome, a *dispatcher.Action, fn dispatcher.FunctionRef,
+	in dispatcher.TaskInput, result *dispatcher.TaskResult) error {
+	policy := retryPolicy(a.RetryPolicy)
+	gate := dispatcher.GateWorkflowID(dispatcher.TenantOf(d.key), fn.Name)
+	// The call may wait for its rate limit's slot first: at most the
+	// gate's lookahead, doubled for the clocks of worker and server
+	// (activities.maxSlotWait).
+	timeout := functionTimeout(fn) + 2*rateLookahead
+	local := timeout <= d.localCallLimit()
+	lease := timeout + gateLeaseMargin
+	if !local {
+		lease += gateScheduleMargin
+	}
+	delay := policy.InitialInterval
+	for n := 1; ; n++ {
+		req := PermitRequest{ID: fmt.Sprint(in.IdempotencyKey, "/", n), WorkflowID: d.key, Lease: lease}
+		p, err := d.permit(ctx, o, gate, fn.Name, req)
+		if err != nil {
+			return err
+		}
+		o.Attempts = n
+		in.LocalAttempts = n - 1 // the payload's attempt is n
+		in.NotBefore = p.NotBefore
+		err = d.callOnce(ctx, local, timeout, in, result)
+		d.report(ctx, gate, req.ID, permitResult(err))
+		if err == nil || !retryable(err) || (policy.MaximumAttempts > 0 && n >= int(policy.MaximumAttempts)) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return temporal.NewCanceledError() // canceled after an attempt that did not succeed
+		}
+		wait := delay
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.NextRetryDelay() > 0 {
+			wait = appErr.NextRetryDelay()
+		}
+		delay = min(time.Duration(float64(delay)*policy.BackoffCoefficient), policy.MaximumInterval)
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// permit asks the gate for a permit and waits for it; the outcome shows
+// the action waiting meanwhile. A cancel while it waits gives the
+// request up.
+func (d *dispatch) permit(ctx workflow.Context, o *dispatcher.ActionOutcome, gate, function string, req PermitRequest) (PermitGrant, error) {
+	d.listenForPermits(ctx)
+	o.Status = dispatcher.OutcomeWaiting
+	defer func() { o.Status = dispatcher.OutcomeRunning }()
+	in := RequestPermitInput{Gate: gate, Function: function, TaskQueue: workflow.GetInfo(ctx).TaskQueueName, Request: req}
+	lctx := workflow.WithLocalActivityOptions(ctx, requestPermitOptions)
+	for recheck := permitRecheck; ; recheck = min(2*recheck, maxPermitRecheck) {
+		if err := workflow.ExecuteLocalActivity(lctx, ActivityRequestPermit, in).Get(ctx, nil); err != nil {
+			d.report(ctx, gate, req.ID, PermitReleased)
+			return PermitGrant{}, err
+		}
+		granted, err := workflow.AwaitWithTimeout(ctx, recheck, func() bool { _, ok := d.permits[req.ID]; return ok })
+		if err != nil {
+			d.report(ctx, gate, req.ID, PermitReleased)
+			return PermitGrant{}, err
+		}
+		if granted {
+			p := d.permits[req.ID]
+			delete(d.permits, req.ID)
+			return p, nil
+		}
+	}
+}
+
+// listenForPermits starts, once per run, the coroutine that takes the
+// permits the gates send, for whichever action asked.
+func (d *dispatch) listenForPermits(ctx workflow.Context) {
+	if d.permits != nil {
+		return
+	}
+	d.permits = map[string]PermitGrant{}
+	ch := workflow.GetSignalChannel(ctx, SignalPermit)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var p PermitGrant
+			ch.Receive(ctx, &p)
+			d.permits[p.RequestID] = p
+		}
+	})
+}
+
+// callOnce makes one call of a gated function.
+func (d *dispatch) callOnce(ctx workflow.Context, local bool, timeout time.Duration, in dispatcher.TaskInput, result *dispatcher.TaskResult) error {
+	once := &temporal.RetryPolicy{MaximumAttempts: 1}
+	if local {
+		// Disconnected, as the fast path's: a cancel waits for the call.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		lctx := workflow.WithLocalActivityOptions(dctx, workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: once})
+		return workflow.ExecuteLocalActivity(lctx, LocalCallFunction, in).Get(dctx, result)
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    timeout,
+		ScheduleToCloseTimeout: timeout + gateScheduleMargin,
+		HeartbeatTimeout:       heartbeatTimeout,
+		WaitForCancellation:    true,
+		RetryPolicy:            once,
+	})
+	return workflow.ExecuteActivity(actx, ActivityCallFunction, in).Get(ctx, result)
+}
+
+// report tells the gate how a permitted call ended (or that a request is
+// given up). The run waits for the signal to be delivered: one sent as a
+// run completes would be dropped. Should the gate be gone, the lease
+// expires there anyway.
+func (d *dispatch) report(ctx workflow.Context, gate, id, result string) {
+	if ctx.Err() != nil {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	err := workflow.SignalExternalWorkflow(ctx, gate, "", SignalGateDone, PermitDone{RequestID: id, Result: result}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("Reporting to the function's gate failed", "Gate", gate, "RequestID", id, "Error", err)
+	}
+}
+
+// permitResult says how a call ended, for the circuit breaker: only what
+// the function answered, or its silence, counts.
+func permitResult(err error) string {
+	if err == nil {
+		return PermitOK
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		switch appErr.Type() {
+		case dispatcher.FailureHTTPTemporary, dispatcher.FailureTimeout:
+			return PermitRetryable
+		case dispatcher.FailureHTTPPermanent:
+			return PermitFailed
+		}
+	}
+	return PermitReleased
+}

@@ -1,0 +1,251 @@
+package workflows_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// gatedConfig is a configuration whose one task action calls "erase",
+// a gated HTTP function.
+func gatedConfig(policy *dispatcher.RetryPolicy) dispatcher.Config {
+	a := taskAction("t1", "erase")
+	a.RetryPolicy = policy
+	cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{a}})
+	cfg.Functions[0].Gated = true
+	return cfg
+}
+
+// permits fakes a dispatch's gate: it records the requests the dispatch
+// makes (ActivityRequestPermit) and its reports (SignalGateDone), and
+// grants the requests made so far when the test says.
+type permits struct {
+	env      *testsuite.TestWorkflowEnvironment
+	requests []workflows.RequestPermitInput
+	reports  []workflows.PermitDone
+	granted  int
+}
+
+func newPermits(env *testsuite.TestWorkflowEnvironment) *permits {
+	p := &permits{env: env}
+	env.OnActivity(workflows.ActivityRequestPermit, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in workflows.RequestPermitInput) error {
+			record(func() { p.requests = append(p.requests, in) })
+			return nil
+		})
+	env.OnSignalExternalWorkflow(mock.Anything, dispatcher.GateWorkflowID("", "erase"), "", workflows.SignalGateDone, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			record(func() { p.reports = append(p.reports, arg.(workflows.PermitDone)) })
+			return nil
+		})
+	return p
+}
+
+// grantAt grants, at d, every request made so far that has none.
+func (p *permits) grantAt(d time.Duration) {
+	p.env.RegisterDelayedCallback(func() {
+		var ids []string
+		record(func() {
+			for _, r := range p.requests[p.granted:] {
+				ids = append(ids, r.Request.ID)
+			}
+			p.granted = len(p.requests)
+		})
+		for _, id := range ids {
+			p.env.SignalWorkflow(workflows.SignalPermit, workflows.PermitGrant{RequestID: id})
+		}
+	}, d)
+}
+
+func (p *permits) results() []string {
+	var out []string
+	record(func() {
+		for _, r := range p.reports {
+			out = append(out, r.Result)
+		}
+	})
+	return out
+}
+
+// TestGatedCallWaitsWithoutConsumingAttempts: a call of a gated function
+// waits for its permit — three hours, as behind an open circuit — without
+// that costing an attempt: with two attempts, a failed call and a long
+// wait still end in success. Each call reports how it ended.
+func TestGatedCallWaitsWithoutConsumingAttempts(t *testing.T) {
+	env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second}))
+	p := newPermits(env)
+	var calls []time.Duration
+	var payloadAttempts []int
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			at := env.Now().Sub(t0)
+			record(func() { calls = append(calls, at); payloadAttempts = append(payloadAttempts, in.LocalAttempts+1) })
+			if len(calls) == 1 {
+				return dispatcher.TaskResult{}, temporal.NewApplicationError("503", dispatcher.FailureHTTPTemporary)
+			}
+			return taskOK(ctx, in)
+		})
+	p.grantAt(time.Minute)
+	p.grantAt(3 * time.Hour)
+	var waiting, second []dispatcher.ActionOutcome
+	query := func(into *[]dispatcher.ActionOutcome) func() {
+		return func() {
+			v, err := env.QueryWorkflow(workflows.QueryOutcomes)
+			if err == nil {
+				err = v.Get(into)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	env.RegisterDelayedCallback(query(&waiting), 30*time.Second)
+	env.RegisterDelayedCallback(query(&second), 2*time.Hour)
+
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if got, want := summary(res.Outcomes), "t1:succeeded:2:"; got != want {
+		t.Errorf("outcomes = %q, want %q", got, want)
+	}
+	if got, want := summary(waiting), "t1:waiting:0:"; got != want {
+		t.Errorf("outcomes while waiting for the first permit = %q, want %q", got, want)
+	}
+	if got, want := summary(second), "t1:waiting:1:"; got != want {
+		t.Errorf("outcomes while waiting for the second permit = %q, want %q", got, want)
+	}
+	if want := []time.Duration{time.Minute, 3 * time.Hour}; !slices.Equal(calls, want) {
+		t.Errorf("calls at %v, want %v: each right after its permit", calls, want)
+	}
+	if !slices.Equal(payloadAttempts, []int{1, 2}) {
+		t.Errorf("the payloads' attempts = %v, want 1, 2", payloadAttempts)
+	}
+	if got, want := p.results(), []string{workflows.PermitRetryable, workflows.PermitOK}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+	// The second waited three hours: asked again after 10, 30, 70 and
+	// 150 minutes, in case its gate had lost it.
+	var asked []string
+	for _, r := range p.requests {
+		if r.Gate != dispatcher.GateWorkflowID("", "erase") || r.Function != "erase" || r.TaskQueue == "" ||
+			r.Request.WorkflowID != "default-test-workflow-id" || r.Request.Lease != 15*time.Second+time.Minute {
+			t.Errorf("request %+v", r)
+		}
+		asked = append(asked, r.Request.ID[strings.LastIndex(r.Request.ID, "/d1/t1/")+len("/d1/t1/"):])
+	}
+	if want := []string{"1", "2", "2", "2", "2", "2"}; !slices.Equal(asked, want) {
+		t.Errorf("requests for attempts %v, want %v", asked, want)
+	}
+	env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, 0)
+}
+
+// TestGatedCallRetries: the workflow drives a gated call's retries as its
+// policy says, each attempt a permit of its own; a permanent failure ends
+// it at once; a call that takes longer than the local call limit is a
+// regular activity.
+func TestGatedCallRetries(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		err     error
+		timeout time.Duration
+		want    string
+		reports []string
+	}{
+		{"retries run out", temporal.NewApplicationError("503", dispatcher.FailureHTTPTemporary), time.Second,
+			"t1:failed:3:HTTPTemporary", []string{workflows.PermitRetryable, workflows.PermitRetryable, workflows.PermitRetryable}},
+		{"permanent", temporal.NewNonRetryableApplicationError("404", dispatcher.FailureHTTPPermanent, nil), time.Second,
+			"t1:failed:1:HTTPPermanent", []string{workflows.PermitFailed}},
+		{"template error: no call", temporal.NewNonRetryableApplicationError("bad", dispatcher.FailureTemplate, nil), time.Second,
+			"t1:failed:1:TemplateError", []string{workflows.PermitReleased}},
+		{"regular activity", temporal.NewApplicationError("slow", dispatcher.FailureTimeout), 5 * time.Minute,
+			"t1:failed:3:Timeout", []string{workflows.PermitRetryable, workflows.PermitRetryable, workflows.PermitRetryable}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second, BackoffCoefficient: 2})
+			cfg.Functions[0].Timeout = tt.timeout
+			env := newEnv(t, cfg)
+			p := newPermits(env)
+			fail := func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+				return dispatcher.TaskResult{}, tt.err
+			}
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(fail)
+			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(fail)
+			for _, d := range []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute} {
+				p.grantAt(d)
+			}
+			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+			if got := summary(res.Outcomes); !strings.HasPrefix(got, tt.want) {
+				t.Errorf("outcomes = %q, want %q", got, tt.want)
+			}
+			if got := p.results(); !slices.Equal(got, tt.reports) {
+				t.Errorf("reports %v, want %v", got, tt.reports)
+			}
+			local, regular := 0, 0
+			if tt.timeout <= workflows.DefaultLocalCallLimit {
+				local = len(tt.reports)
+			} else {
+				regular = len(tt.reports)
+			}
+			env.AssertNumberOfCalls(t, workflows.LocalCallFunction, local)
+			env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, regular)
+		})
+	}
+}
+
+// TestGatedCallCanceledWhileWaiting: a dispatch canceled while its call
+// waits for a permit gives the request up (released) and makes no call.
+func TestGatedCallCanceledWhileWaiting(t *testing.T) {
+	env := newEnv(t, gatedConfig(nil))
+	p := newPermits(env)
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Hour)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	if got, want := summary(res.Outcomes), "t1:canceled:0:Canceled"; got != want {
+		t.Errorf("outcomes = %q, want %q", got, want)
+	}
+	if got, want := p.results(), []string{workflows.PermitReleased}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+	env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 0)
+}
+
+// TestUngatedCallsTakeTheFastPath: a function without flow control, and a
+// gated one in a run of a version before dispatchV4, never ask a gate.
+func TestUngatedCallsTakeTheFastPath(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		gated   bool
+		version int
+	}{
+		{"ungated function", false, workflows.DispatchVersion},
+		{"gated function, version 3", true, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := gatedConfig(nil)
+			cfg.Functions[0].Gated = tt.gated
+			env := newEnv(t, cfg)
+			env.OnActivity(workflows.ActivityRequestPermit, mock.Anything, mock.Anything).Return(nil)
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: tt.version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
+				t.Errorf("outcomes = %q, want %q", got, want)
+			}
+			env.AssertNumberOfCalls(t, workflows.ActivityRequestPermit, 0)
+		})
+	}
+}
