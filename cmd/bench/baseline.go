@@ -73,22 +73,28 @@ type shape struct {
 // benchBare measures bare workflows of shape s on a fresh dev server,
 // with the worker in this process.
 func benchBare(ctx context.Context, p params, dir string, prog *progress, s shape) (phase, error) {
+	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-"+s.name+".log")})
+	if err != nil {
+		return phase{Name: s.name}, err
+	}
+	defer srv.Stop(syscall.SIGINT, 10*time.Second)
+	return runBare(ctx, p, prog, temporalTarget{Addr: srv.Addr, Pid: srv.Pid()}, s, bareQueue, nil)
+}
+
+// runBare measures bare workflows of shape s on the server at target,
+// with a worker in this process polling queue. With stats it also counts
+// what the measured runs wrote to PostgreSQL.
+func runBare(ctx context.Context, p params, prog *progress, target temporalTarget, s shape, queue string, stats *pgStats) (phase, error) {
 	var cl cleanups
 	defer cl.run()
 	res := phase{Name: s.name}
-
-	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-"+s.name+".log")})
-	if err != nil {
-		return res, err
-	}
-	cl.add(func() { srv.Stop(syscall.SIGINT, 10*time.Second) })
-	tc, err := srv.Dial()
+	tc, err := target.dial()
 	if err != nil {
 		return res, err
 	}
 	cl.add(tc.Close)
 	tr := newTracker(p.Actions)
-	w := worker.New(tc, bareQueue, worker.Options{})
+	w := worker.New(tc, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(bareWorkflow, workflow.RegisterOptions{Name: bareWorkflowName})
 	w.RegisterWorkflowWithOptions(referenceWorkflow, workflow.RegisterOptions{Name: refWorkflowName})
 	w.RegisterActivityWithOptions(func(ctx context.Context, _ int) error {
@@ -101,25 +107,24 @@ func benchBare(ctx context.Context, p params, dir string, prog *progress, s shap
 		return res, err
 	}
 	cl.add(w.Stop)
-	prog.note("%s: worker polling %q on %s", s.name, bareQueue, srv.Addr)
+	prog.note("%s: worker polling %q on %s", s.name, queue, target.Addr)
 
-	wfIDs := make([]string, p.Warmup+p.N)
-	runIDs := make([]string, p.Warmup+p.N)
+	r := newRuns(p.Warmup + p.N)
 	do := func(ctx context.Context, seq int) (time.Duration, time.Duration, error) {
-		id := fmt.Sprintf("bare-%06d", seq)
+		id := fmt.Sprintf("%s-%06d", queue, seq)
 		var done <-chan struct{}
 		if !s.awaitGet {
 			done = tr.expect(id)
 		}
 		t0 := time.Now()
 		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID: id, TaskQueue: bareQueue, EnableEagerStart: s.eager,
+			ID: id, TaskQueue: queue, EnableEagerStart: s.eager,
 		}, s.workflow, p.Actions)
 		intake := time.Since(t0)
 		if err != nil {
 			return 0, 0, err
 		}
-		wfIDs[seq], runIDs[seq] = run.GetID(), run.GetRunID()
+		r.wf[seq], r.run[seq] = run.GetID(), run.GetRunID()
 		if s.awaitGet {
 			if err := run.Get(ctx, nil); err != nil {
 				return 0, 0, err
@@ -138,20 +143,36 @@ func benchBare(ctx context.Context, p params, dir string, prog *progress, s shap
 			return res, err
 		}
 	}
-	before := cpuSnapshot(srv.Pid(), 0)
+	var dbBefore pgSnapshot
+	if stats != nil {
+		if dbBefore, err = stats.flushedSnapshot(ctx, prog, time.Now()); err != nil {
+			return res, err
+		}
+	}
+	res.LoadAvg = loadAverage1()
+	before := cpuSnapshot(target.Pid, nil, stats.pids())
 	if res.Load, err = drive(ctx, s.name, p.Warmup, p.N, p.Concurrency, do, prog); err != nil {
 		return res, err
 	}
-	res.CPU = cpuSnapshot(srv.Pid(), 0).since(before)
+	res.CPU = cpuSnapshot(target.Pid, nil, stats.pids()).since(before)
 	res.CPU.Worker, res.CPU.Driver = res.CPU.Driver, 0 // one process: worker and load generator
-	if err := waitClosed(ctx, tc, s.workflow, p.Warmup+p.N); err != nil {
+	if stats != nil {
+		after, err := stats.flushedSnapshot(ctx, prog, time.Now())
+		if err != nil {
+			return res, err
+		}
+		res.DB = after.since(dbBefore, p.N)
+		res.Conns = &after.Conns
+	}
+	if err := waitClosed(ctx, tc, s.workflow, queue, p.Warmup+p.N); err != nil {
 		return res, err
 	}
-	if res.History, err = historyLengths(ctx, tc, sample(wfIDs[p.Warmup:], runIDs[p.Warmup:], p.Sample)); err != nil {
+	if res.History, err = historyLengths(ctx, tc, sample(r.wf[p.Warmup:], r.run[p.Warmup:], p.Sample)); err != nil {
 		return res, err
 	}
 	if res.Memory, err = readMemory(os.Getpid()); err != nil {
 		return res, err
 	}
+	res.ServerMemory, _ = readMemory(target.Pid)
 	return res, nil
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -26,134 +25,12 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/proc"
 )
 
-// benchDispatcher measures the real product: events through the HTTP
-// intake of `dispatcher serve`, dispatched by its worker to the sinks.
-func benchDispatcher(ctx context.Context, p params, dir string, prog *progress) (phase, error) {
-	var cl cleanups
-	defer cl.run()
-	res := phase{Name: "dispatcher"}
-
-	tr := newTracker(p.Actions)
-	smtpSink, err := startSMTPSink(tr)
-	if err != nil {
-		return res, err
-	}
-	cl.add(smtpSink.close)
-	fnSink, err := startFunctionSink(tr)
-	if err != nil {
-		return res, err
-	}
-	cl.add(fnSink.close)
-
-	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-dispatcher.log")})
-	if err != nil {
-		return res, err
-	}
-	cl.add(func() { srv.Stop(syscall.SIGINT, 10*time.Second) })
-	tc, err := srv.Dial()
-	if err != nil {
-		return res, err
-	}
-	cl.add(tc.Close)
-
-	dbURL, dropDB, err := benchDatabase(ctx, p, dir)
-	if err != nil {
-		return res, err
-	}
-	cl.add(dropDB)
-
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	env := append(os.Environ(),
-		"DATABASE_URL="+dbURL,
-		"DISPATCHER_JWT_SECRET="+hex.EncodeToString(secret),
-		"TEMPORAL_ADDRESS="+srv.Addr,
-		"DISPATCHER_HTTP_ADDR=127.0.0.1:0",
-		"DISPATCHER_SMTP_URL=smtp://"+smtpSink.addr,
-		"DISPATCHER_MAIL_FROM=bench@example.com",
-		"DISPATCHER_LOG_LEVEL="+p.LogLevel,
-	)
-	prog.note("starting %s serve (%s store, Temporal at %s)", p.Dispatcher, p.DB, srv.Addr)
-	d, err := startDispatcher(ctx, p.Dispatcher, env, filepath.Join(dir, "dispatcher.log"))
-	if err != nil {
-		return res, err
-	}
-	cl.add(func() { d.Stop(syscall.SIGTERM, 20*time.Second) })
-	if d.token, err = mintToken(ctx, p.Dispatcher, env, p.Timeout+time.Hour); err != nil {
-		return res, err
-	}
-	if err := d.configure(ctx, p.Actions, fnSink.url); err != nil {
-		return res, err
-	}
-
-	runIDs := make([]string, p.Warmup+p.N)
-	wfIDs := make([]string, p.Warmup+p.N)
-	do := func(ctx context.Context, seq int) (time.Duration, time.Duration, error) {
-		id := fmt.Sprintf("bench-%06d", seq)
-		done := tr.expect(id)
-		t0 := time.Now()
-		acc, err := d.sendEvent(ctx, id, seq)
-		intake := time.Since(t0)
-		if err != nil {
-			return 0, 0, err
-		}
-		if acc.Duplicate {
-			return 0, 0, fmt.Errorf("event %s was taken for a duplicate", id)
-		}
-		wfIDs[seq], runIDs[seq] = acc.WorkflowID, acc.RunID
-		switch p.Await {
-		case "temporal":
-			if err := tc.GetWorkflow(ctx, acc.WorkflowID, acc.RunID).Get(ctx, nil); err != nil {
-				return 0, 0, fmt.Errorf("dispatch %s: %w", acc.WorkflowID, err)
-			}
-		default:
-			select {
-			case <-done:
-			case <-ctx.Done():
-				return 0, 0, ctx.Err()
-			}
-		}
-		return intake, time.Since(t0), nil
-	}
-
-	if p.Warmup > 0 {
-		if _, err := drive(ctx, "dispatcher warm-up", 0, p.Warmup, p.Concurrency, do, prog); err != nil {
-			return res, d.WithLog(ctx, err)
-		}
-	}
-	before := cpuSnapshot(srv.Pid(), d.Pid())
-	res.Load, err = drive(ctx, "dispatcher", p.Warmup, p.N, p.Concurrency, do, prog)
-	if err != nil {
-		return res, d.WithLog(ctx, err)
-	}
-	res.CPU = cpuSnapshot(srv.Pid(), d.Pid()).since(before)
-	res.SeparateDriver = true
-
-	// Every dispatch must have completed: a failed or hanging one would
-	// make the figures meaningless.
-	if err := waitClosed(ctx, tc, "Dispatch", p.Warmup+p.N); err != nil {
-		return res, d.WithLog(ctx, err)
-	}
-	if s := tr.strays.Load(); s > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("%d side effects arrived twice or for unknown events (at-least-once retries)", s))
-	}
-	res.Notes = append(res.Notes, fmt.Sprintf("the sinks received %d mails over %d SMTP connections and %d function calls",
-		tr.mails.Load(), tr.smtpConns.Load(), tr.calls.Load()))
-	if res.History, err = historyLengths(ctx, tc, sample(wfIDs[p.Warmup:], runIDs[p.Warmup:], p.Sample)); err != nil {
-		return res, err
-	}
-	if res.Memory, err = readMemory(d.Pid()); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// benchDatabase returns the store URL of the dispatcher under test: a
-// fresh SQLite file in dir, or a fresh schema in PostgreSQL, and what
-// removes it.
-func benchDatabase(ctx context.Context, p params, dir string) (string, func(), error) {
+// benchDatabase returns the store URL of the dispatcher under test in
+// row name: a fresh SQLite file in dir, or a fresh schema in PostgreSQL,
+// and what removes it.
+func benchDatabase(ctx context.Context, p params, dir, name string) (string, func(), error) {
 	if p.DB == "sqlite" {
-		return "sqlite:" + filepath.Join(dir, "bench.db"), func() {}, nil
+		return "sqlite:" + filepath.Join(dir, "bench-"+name+".db"), func() {}, nil
 	}
 	conn, err := pgx.Connect(ctx, p.PostgresURL)
 	if err != nil {
@@ -181,19 +58,25 @@ func benchDatabase(ctx context.Context, p params, dir string) (string, func(), e
 	return u.String(), drop, nil
 }
 
-// dispatcherProc is the dispatcher binary running `serve`.
+// dispatcherProc is the dispatcher binary running serve, api or worker.
 type dispatcherProc struct {
 	*proc.Child
-	url   string
+	mode  string // serve, api or worker
+	url   string // of its API (serve, api) or its health and metrics (worker)
 	token string
 	http  *http.Client
 }
 
-var listening = regexp.MustCompile(`dispatcher API listening on (http://\S+)`)
+// listening is the line a dispatcher process prints once it listens:
+// "dispatcher API listening on ..." (serve, api) or "dispatcher worker
+// health and metrics listening on ..." (worker).
+var listening = regexp.MustCompile(`dispatcher (?:API|worker health and metrics) listening on (http://\S+)`)
 
-func startDispatcher(ctx context.Context, bin string, env []string, logPath string) (*dispatcherProc, error) {
+// startDispatcher starts `bin mode` and waits until it answers /readyz,
+// which it does once its store and Temporal answer it.
+func startDispatcher(ctx context.Context, bin, mode string, env []string, logPath string) (*dispatcherProc, error) {
 	urls := make(chan string, 1)
-	cmd := exec.Command(bin, "serve")
+	cmd := exec.Command(bin, mode)
 	cmd.Env = env
 	cmd.Stdout = &lineWatcher{match: func(line string) {
 		if m := listening.FindStringSubmatch(line); m != nil {
@@ -203,20 +86,20 @@ func startDispatcher(ctx context.Context, bin string, env []string, logPath stri
 			}
 		}
 	}}
-	c, err := proc.Start("dispatcher", cmd, logPath)
+	c, err := proc.Start("dispatcher "+mode, cmd, logPath)
 	if err != nil {
 		return nil, err
 	}
-	d := &dispatcherProc{Child: c, http: &http.Client{Transport: &http.Transport{
+	d := &dispatcherProc{Child: c, mode: mode, http: &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: 1024, DisableCompression: true,
 	}}}
 	select {
 	case d.url = <-urls:
 	case <-c.Exited():
-		return nil, fmt.Errorf("dispatcher serve exited: %v\n%s", c.Err(), c.LogTail())
+		return nil, fmt.Errorf("dispatcher %s exited: %v\n%s", mode, c.Err(), c.LogTail())
 	case <-time.After(time.Minute):
 		d.Stop(syscall.SIGKILL, time.Second)
-		return nil, fmt.Errorf("dispatcher serve did not start in a minute:\n%s", c.LogTail())
+		return nil, fmt.Errorf("dispatcher %s did not start in a minute:\n%s", mode, c.LogTail())
 	case <-ctx.Done():
 		d.Stop(syscall.SIGKILL, time.Second)
 		return nil, ctx.Err()
@@ -241,8 +124,9 @@ func mintToken(ctx context.Context, bin string, env []string, ttl time.Duration)
 
 // configure creates, through the HTTP API, a template, a task function
 // and the dispatcher of event type "bench" with n actions: mail, task,
-// mail, task, ... Templates and data refer to the event, as real ones do.
-func (d *dispatcherProc) configure(ctx context.Context, n int, functionURL string) error {
+// mail, task, ..., ordered by the key ordering unless it is "".
+// Templates and data refer to the event, as real ones do.
+func (d *dispatcherProc) configure(ctx context.Context, n int, functionURL, ordering string) error {
 	var tmpl struct{ ID string }
 	if err := d.call(ctx, "POST", "/templates/v1", map[string]any{
 		"name": "bench-goodbye", "subject": "Goodbye {{ .event.content.name }}",
@@ -265,9 +149,11 @@ func (d *dispatcherProc) configure(ctx context.Context, n int, functionURL strin
 				"data": map[string]any{"userId": "{{ .event.content.userId }}", "reason": "bench"}}
 		}
 	}
-	return d.call(ctx, "POST", "/dispatchers/v1", map[string]any{
-		"name": "bench", "eventType": "bench", "actions": actions,
-	}, nil)
+	disp := map[string]any{"name": "bench", "eventType": "bench", "actions": actions}
+	if ordering != "" {
+		disp["ordering"] = map[string]any{"key": ordering}
+	}
+	return d.call(ctx, "POST", "/dispatchers/v1", disp, nil)
 }
 
 // call sends an admin request and decodes its 200 answer into out.
@@ -297,16 +183,34 @@ func (d *dispatcherProc) call(ctx context.Context, method, path string, body, ou
 	return nil
 }
 
-// accepted is the 202 answer of POST /events/v1.
+// accepted is the 202 answer of POST /events/v1, or what a broker's
+// acknowledgement says of an event.
 type accepted struct {
 	WorkflowID string `json:"workflowId"`
-	RunID      string `json:"runId"`
+	RunID      string `json:"runId"` // "" when sequenced
 	Duplicate  bool   `json:"duplicate"`
+	Sequenced  bool   `json:"sequenced"`
+	Attempts   int    `json:"-"` // sends of a producer
+}
+
+// content is the content of a bench event, which the bench dispatcher's
+// templates and task data refer to.
+type content struct {
+	Name   string `json:"name"`
+	UserID int    `json:"userId"`
+	Email  string `json:"email"`
 }
 
 // sendEvent posts one Extra Horizon event of type "bench".
-func (d *dispatcherProc) sendEvent(ctx context.Context, id string, seq int) (accepted, error) {
-	body := fmt.Appendf(nil, `{"id":%q,"type":"bench","content":{"name":"Ann <b>","userId":%d,"email":"user%d@example.com"}}`, id, seq, seq)
+func (d *dispatcherProc) sendEvent(ctx context.Context, id string, c content) (accepted, error) {
+	body, err := json.Marshal(struct {
+		ID      string  `json:"id"`
+		Type    string  `json:"type"`
+		Content content `json:"content"`
+	}{id, "bench", c})
+	if err != nil {
+		return accepted{}, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url+"/events/v1", bytes.NewReader(body))
 	if err != nil {
 		return accepted{}, err
@@ -347,12 +251,13 @@ func (w *lineWatcher) Write(p []byte) (int, error) {
 	}
 }
 
-// waitClosed waits until want runs of workflowType completed and none
-// runs, per the visibility store, which trails the runs by milliseconds.
-func waitClosed(ctx context.Context, tc client.Client, workflowType string, want int) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// waitClosed waits until want runs of workflowType on taskQueue
+// completed and none runs, per the visibility store, which trails the
+// runs by milliseconds (by more on a loaded server on PostgreSQL).
+func waitClosed(ctx context.Context, tc client.Client, workflowType, taskQueue string, want int) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	q := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = ", workflowType)
+	q := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s' AND ExecutionStatus = ", workflowType, taskQueue)
 	var completed, open int64
 	for {
 		c, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: q + "'Completed'"})
@@ -369,7 +274,7 @@ func waitClosed(ctx context.Context, tc client.Client, workflowType string, want
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d of %d %s runs completed (%d still running, last error %v)", completed, want, workflowType, open, err)
+			return fmt.Errorf("%d of %d %s runs on %s completed (%d still running, last error %v)", completed, want, workflowType, taskQueue, open, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -1,17 +1,31 @@
 // Command bench measures the dispatcher end to end and compares it with
 // the Temporal workflows a team would first write by hand.
 //
-// It starts a Temporal dev server (in memory, headless), an SMTP sink and
-// an HTTP function sink on loopback and the real dispatcher binary
-// (`dispatcher serve`, auth on), configures one dispatcher through the
-// HTTP API and drives events through POST /events/v1 with concurrent
-// callers. In the same run it drives as many bare workflows, with as many
-// no-op regular activities, on a fresh dev server with a worker in this
-// process: the baseline. It prints a markdown report whose last line is
-// machine-readable, and with -out writes the report into a marked section
-// of a markdown page.
+// It runs two sections, one after the other, and reports them together.
 //
-//	go run ./cmd/bench [-n 1000] [-concurrency 32] [-actions 2] [-db sqlite|postgres] [-out docs/benchmarks.md]
+// On Temporal dev servers (in memory, headless, one fresh server per row)
+// it measures the real dispatcher binary (`dispatcher serve`, auth on,
+// configured through its HTTP API, events through POST /events/v1, mail
+// and task calls to an SMTP and an HTTP sink on loopback), then as many
+// bare workflows with no-op regular activities (the baseline) and with
+// local activities started eagerly (the reference), with a worker in this
+// process. Then the same dispatcher taking its events from RabbitMQ and
+// from NATS JetStream (published with the producer package), and with
+// ordering per key (content.userId) on its HTTP intake, each compared
+// with the HTTP row.
+//
+// In the production layout, a Temporal server on PostgreSQL with SQL
+// visibility (scripts/temporal-pg.sh) and the store on PostgreSQL, it
+// measures `dispatcher serve`, then the same events at half its rate (an
+// open loop, for the intake latency), `dispatcher api` + `dispatcher
+// worker` as separate processes, the bare baseline workflow, and serve
+// scaled out to several processes. It counts what each run costs the
+// Temporal server, the dispatcher and PostgreSQL.
+//
+// It prints a markdown report whose last line is machine-readable, and
+// with -out writes the report into a marked section of a markdown page.
+//
+//	go run ./cmd/bench [-n 1000] [-concurrency 32] [-actions 2] [-production=false] [-out docs/benchmarks.md]
 package main
 
 import (
@@ -33,7 +47,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first Ctrl-C the bench stops its children in order; a
-		// second one kills it at once (and the kernel its children).
+		// second one kills it at once (and the kernel its children; the
+		// Temporal server on PostgreSQL stops by its watchdog).
 		<-ctx.Done()
 		stop()
 	}()
@@ -43,73 +58,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-}
-
-// params are the command-line settings of a run.
-type params struct {
-	N           int
-	Warmup      int
-	Concurrency int
-	Actions     int
-	DB          string
-	PostgresURL string
-	Out         string
-	Timeout     time.Duration
-	TemporalCLI string
-	Dispatcher  string
-	Await       string
-	LogLevel    string
-	Sample      int
-	SkipBase    bool
-	Reference   bool
-	root        string // the module root, where bin/ and go.mod are
-}
-
-func parseParams(args []string, getenv func(string) string, stderr io.Writer) (params, error) {
-	var p params
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.IntVar(&p.N, "n", 1000, "events (and baseline workflows) to measure")
-	fs.IntVar(&p.Warmup, "warmup", 50, "events (and baseline workflows) sent first and not measured")
-	fs.IntVar(&p.Concurrency, "concurrency", 32, "concurrent callers; each sends one event and waits for it to be done")
-	fs.IntVar(&p.Actions, "actions", 2, "actions of the bench dispatcher: mail, task, mail, task, ...")
-	fs.StringVar(&p.DB, "db", "sqlite", "the dispatcher's store: sqlite (a fresh file) or postgres (a fresh schema)")
-	fs.StringVar(&p.PostgresURL, "postgres-url", firstNonEmpty(getenv("TEST_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/dispatcher_test?sslmode=disable"),
-		"PostgreSQL database for -db postgres (default $TEST_DATABASE_URL)")
-	fs.StringVar(&p.Out, "out", "", "markdown page whose <!-- bench:start --> ... <!-- bench:end --> section gets the report")
-	fs.DurationVar(&p.Timeout, "timeout", 10*time.Minute, "the whole run stops after this long")
-	fs.StringVar(&p.TemporalCLI, "temporal", getenv("TEMPORAL_CLI"), "Temporal CLI binary (default $TEMPORAL_CLI, else bin/temporal)")
-	fs.StringVar(&p.Dispatcher, "dispatcher", getenv("DISPATCHER_BIN"), "dispatcher binary (default $DISPATCHER_BIN, else built into a temp dir)")
-	fs.StringVar(&p.Await, "await", "sinks", "how a caller learns its event is done: sinks (every action reached the SMTP/HTTP sink) or temporal (GetWorkflow().Get)")
-	fs.StringVar(&p.LogLevel, "log-level", "info", "DISPATCHER_LOG_LEVEL of the dispatcher under test")
-	fs.IntVar(&p.Sample, "history-sample", 20, "runs whose history length is read after the run")
-	fs.BoolVar(&p.SkipBase, "skip-baseline", false, "measure the dispatcher only (no ratio)")
-	fs.BoolVar(&p.Reference, "reference", true, "also measure the reference: bare workflows with local activities, started eagerly (the best this server allows)")
-	if err := fs.Parse(args); err != nil {
-		return p, err
-	}
-	switch {
-	case fs.NArg() > 0:
-		return p, fmt.Errorf("unexpected arguments %q", fs.Args())
-	case p.N <= 0 || p.Warmup < 0 || p.Concurrency <= 0 || p.Actions <= 0 || p.Sample < 0:
-		return p, errors.New("-n, -concurrency and -actions must be positive, -warmup and -history-sample not negative")
-	case p.DB != "sqlite" && p.DB != "postgres":
-		return p, fmt.Errorf("-db %q: want sqlite or postgres", p.DB)
-	case p.Await != "sinks" && p.Await != "temporal":
-		return p, fmt.Errorf("-await %q: want sinks or temporal", p.Await)
-	}
-	root, err := proc.ModuleRoot()
-	if err != nil {
-		return p, err
-	}
-	p.root = root
-	if p.TemporalCLI == "" {
-		p.TemporalCLI = filepath.Join(root, "bin", "temporal")
-	}
-	if _, err := os.Stat(p.TemporalCLI); err != nil {
-		return p, fmt.Errorf("no Temporal CLI at %s: run `make tools` (builds bin/temporal) or set TEMPORAL_CLI / -temporal", p.TemporalCLI)
-	}
-	return p, nil
 }
 
 // run is the whole benchmark: every row, the report, and the clean-up of
@@ -124,12 +72,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "dispatcher-bench-") // logs, the SQLite store, a built binary
+	dir, err := os.MkdirTemp("", "dispatcher-bench-") // logs, the SQLite store, a built binary, the cluster's config
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if p.Keep {
+		defer fmt.Fprintf(stderr, "bench: the logs are in %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 
+	if p.Dev && p.Brokers {
+		if err := checkBrokers(ctx, p); err != nil {
+			return err
+		}
+	}
 	m := describeMachine(p.TemporalCLI)
 	prog := newProgress(stderr)
 	if p.Dispatcher == "" {
@@ -140,8 +97,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	res := report{Machine: m, Params: p, Started: time.Now()}
-	res.Dispatcher, err = benchDispatcher(ctx, p, dir, prog)
-	if err != nil {
+	if p.Dev {
+		if err := benchDev(ctx, p, dir, prog, &res); err != nil {
+			return err
+		}
+	}
+	if p.Production {
+		if res.Production, err = benchProduction(ctx, p, filepath.Join(dir, "production"), prog); err != nil {
+			return timeoutHint(ctx, p, fmt.Errorf("production layout: %w", err))
+		}
+	}
+	res.Finished, res.EndLoad = time.Now(), loadAverages()
+	text := res.markdown()
+	fmt.Fprint(stdout, text)
+	fmt.Fprintln(stdout, res.summaryLine())
+	if p.Out != "" {
+		if err := writeSection(p.Out, text+"\n```\n"+res.summaryLine()+"\n```\n"); err != nil {
+			return err
+		}
+		prog.note("wrote the report into %s", p.Out)
+	}
+	return nil
+}
+
+// benchDev measures the rows on dev servers, each on a fresh one.
+func benchDev(ctx context.Context, p params, dir string, prog *progress, res *report) error {
+	var err error
+	if res.Dispatcher, err = benchDevRow(ctx, p, dir, prog, devRow{name: "dispatcher"}); err != nil {
 		return timeoutHint(ctx, p, fmt.Errorf("dispatcher: %w", err))
 	}
 	if !p.SkipBase {
@@ -156,14 +138,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return timeoutHint(ctx, p, fmt.Errorf("reference: %w", err))
 		}
 	}
-	text := res.markdown()
-	fmt.Fprint(stdout, text)
-	fmt.Fprintln(stdout, res.summaryLine())
-	if p.Out != "" {
-		if err := writeSection(p.Out, text+"\n```\n"+res.summaryLine()+"\n```\n"); err != nil {
-			return err
+	// After the rows of the targets, so that the dispatcher and the
+	// baseline stay side by side in time.
+	for _, row := range devRows(p) {
+		if *row.result(res), err = benchDevRow(ctx, p, dir, prog, row); err != nil {
+			return timeoutHint(ctx, p, fmt.Errorf("%s: %w", row.name, err))
 		}
-		prog.note("wrote the report into %s", p.Out)
 	}
 	return nil
 }

@@ -10,38 +10,85 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-// phase is what one side of the comparison measured.
+// phase is what one row measured.
 type phase struct {
-	Name    string
-	Load    load
-	CPU     cpuUse
+	Name   string
+	Layout string // the dispatcher processes: "serve", "api + worker", "serve ×4"; "" for bare workflows
+	Procs  int    // dispatcher processes (0: the worker is this process)
+	Load   load
+	CPU    cpuUse
+	// DB is what the measured runs cost PostgreSQL; nil when not measured.
+	DB *dbUse
+	// Conns are PostgreSQL's connections right after the run, while the
+	// processes still hold their pools; nil when not measured.
+	Conns   *pgConns
 	History history
-	Memory  memory
+	// Memory is the dispatcher process with the highest peak (or this
+	// process for bare workflows); Memories each one of them.
+	Memory       memory
+	Memories     []memory
+	ServerMemory memory // the Temporal server's
+	// LoadAvg is the machine's 1-minute load average when the measured
+	// run began: the rows run one after the other, and other work on the
+	// machine moves them.
+	LoadAvg string
 	// SeparateDriver is true when the load generator (and the sinks) ran
 	// in another process than the worker, so CPU.Driver is its own.
 	SeparateDriver bool
 	Notes          []string
 }
 
-// cpuUse is the CPU time each process used during the measured run.
+// cpuUse is the CPU time each part used during the measured run.
 type cpuUse struct {
 	Server, Worker, Driver time.Duration
+	// Postgres is PostgreSQL's: of the backends connected to the run's
+	// databases and of its background processes (WAL writer,
+	// checkpointer, autovacuum, ...), not other sessions' backends; 0
+	// when not measured.
+	Postgres time.Duration
+	// Broker is the message broker's of a row whose events go through
+	// one (RabbitMQ, NATS), when the bench found its process; 0
+	// otherwise.
+	Broker time.Duration
 }
 
-// cpuSnapshot reads the CPU time so far of the server, the worker and
-// this process (the driver); worker 0 means the worker is this process.
-func cpuSnapshot(server, worker int) cpuUse {
-	var c cpuUse
+// cpuSample is the CPU time used so far by each part.
+type cpuSample struct {
+	cpuUse
+	pg map[int]time.Duration // by PostgreSQL process
+}
+
+// cpuSnapshot reads the CPU time so far of the server, the dispatcher
+// processes (none: the worker is this process), this process (the
+// driver) and the PostgreSQL processes pg lists (nil: none).
+func cpuSnapshot(server int, workers []int, pg func() []int) cpuSample {
+	var c cpuSample
 	c.Server, _ = cpuTime(server)
-	if worker != 0 {
-		c.Worker, _ = cpuTime(worker)
+	for _, w := range workers {
+		t, _ := cpuTime(w)
+		c.Worker += t
 	}
 	c.Driver, _ = cpuTime(os.Getpid())
+	if pg != nil {
+		c.pg = map[int]time.Duration{}
+		for _, pid := range pg() {
+			if t, err := cpuTime(pid); err == nil {
+				c.pg[pid] = t
+			}
+		}
+	}
 	return c
 }
 
-func (c cpuUse) since(before cpuUse) cpuUse {
-	return cpuUse{Server: c.Server - before.Server, Worker: c.Worker - before.Worker, Driver: c.Driver - before.Driver}
+// since is the CPU time used between before and c. A PostgreSQL process
+// that started in between counts whole; one that exited in between is
+// missing (the run's backends are pooled connections, which stay).
+func (c cpuSample) since(before cpuSample) cpuUse {
+	u := cpuUse{Server: c.Server - before.Server, Worker: c.Worker - before.Worker, Driver: c.Driver - before.Driver}
+	for pid, t := range c.pg {
+		u.Postgres += t - before.pg[pid]
+	}
+	return u
 }
 
 // history sums up the history lengths of sampled runs.

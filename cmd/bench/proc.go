@@ -52,24 +52,37 @@ const clockTick = 10 * time.Millisecond
 
 // cpuTime returns the user+system CPU time a process has used so far.
 func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
+	}
+	return ticks(f[11]) + ticks(f[12]), nil // fields 14 and 15: utime, stime
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command
+// name, so that f[0] is field 3 (the state).
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
 	}
 	// The command name (field 2) may hold spaces; fields count from
 	// after its closing parenthesis.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return nil, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	if len(f) < 15 {
+		return nil, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	return time.Duration(utime+stime) * clockTick, nil
+	return f, nil
+}
+
+func ticks(field string) time.Duration {
+	n, _ := strconv.ParseInt(field, 10, 64)
+	return time.Duration(n) * clockTick
 }
 
 // machine describes where a run ran.
@@ -104,10 +117,25 @@ func describeMachine(temporalCLI string) machine {
 	if bi, err := buildinfo.ReadFile(temporalCLI); err == nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		m.Temporal = bi.Main.Version + strings.TrimPrefix(m.Temporal, "0.0.0-DEV")
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.Load = strings.Join(f[:3], " ")
-		}
-	}
+	m.Load = loadAverages()
 	return m
+}
+
+// loadAverages returns the 1, 5 and 15 minute load averages, or "".
+func loadAverages() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// loadAverage1 returns the 1-minute load average, or "".
+func loadAverage1() string {
+	l, _, _ := strings.Cut(loadAverages(), " ")
+	return l
 }

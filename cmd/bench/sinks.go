@@ -64,6 +64,18 @@ func (t *tracker) arrived(id string) {
 	}
 }
 
+// sinkCounts are the tracker's counters at one moment.
+type sinkCounts struct{ mails, calls, strays, smtpConns int64 }
+
+func (t *tracker) counts() sinkCounts {
+	return sinkCounts{mails: t.mails.Load(), calls: t.calls.Load(), strays: t.strays.Load(), smtpConns: t.smtpConns.Load()}
+}
+
+func (c sinkCounts) since(before sinkCounts) sinkCounts {
+	return sinkCounts{mails: c.mails - before.mails, calls: c.calls - before.calls,
+		strays: c.strays - before.strays, smtpConns: c.smtpConns - before.smtpConns}
+}
+
 // smtpSink is an SMTP server on loopback that accepts every mail and
 // reports its X-Dispatcher-Event header to the tracker.
 type smtpSink struct {
