@@ -34,6 +34,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dispatcher_test?sslmode=
 # skipping: `make services` has provided them all.
 TEST_ENV = TEMPORAL_CLI=$(CURDIR)/bin/temporal \
            DISPATCHER_BIN=$(CURDIR)/bin/dispatcher \
+           MAILCATCHER_BIN=$(CURDIR)/bin/mailcatcher \
            TEST_DATABASE_URL='$(TEST_DATABASE_URL)' \
            DISPATCHER_TEST_STRICT=1
 
@@ -102,11 +103,11 @@ temporal-pg-drop: bin/temporal-sql-tool ## Stop it and drop its databases: the n
 	./scripts/temporal-pg.sh drop $(TEMPORAL_PG_FLAGS)
 
 .PHONY: services
-services: ## Install and start what the tests need (PostgreSQL, Node.js); quick when all is up
+services: ## Install and start what the tests need (PostgreSQL, Node.js, RabbitMQ, NATS JetStream, Chromium); quick when all is up
 	./scripts/services.sh
 
 .PHONY: test
-test: services bin/temporal build ## Run all tests against real services (make services provides them), then fuzz-short
+test: services bin/temporal build mailcatcher ## Run all tests against real services (make services provides them), then fuzz-short
 	$(TEST_ENV) $(GO) test -count=1 $(GOTESTFLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz-short
 	@echo ">> deployments: manifests, alert rules, dashboard, compose file, Docker build (offline)"
@@ -137,6 +138,10 @@ bench: services bin/temporal bin/temporal-server bin/temporal-sql-tool build ## 
 .PHONY: chaos
 chaos: bin/temporal build ## Fault suite: SIGKILL worker, API, Temporal under load; each effect exactly once? (docs/reliability.md)
 	$(TEST_ENV) $(GO) run ./cmd/chaos $(CHAOSFLAGS)
+
+.PHONY: screenshots
+screenshots: services bin/temporal build ## Retake the console's pictures in docs/console (the browser test, in headless Chromium)
+	$(TEST_ENV) DISPATCHER_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run '^TestEndToEndConsole$$' ./cmd/dispatcher
 
 .PHONY: lint
 lint: ## Run go vet and staticcheck

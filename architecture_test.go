@@ -22,13 +22,17 @@ var mayImport = map[string][]string{
 	"activities":       {""},
 	"dispatch":         {"", "workflows", "activities", "encryption"},
 	"models":           {"", "wire", "encryption"},
-	"api":              {"", "wire"},
+	"api":              {"", "wire", "intake"},
+	"intake":           {"", "wire"},
+	"rabbitmq":         {"intake"},
+	"jetstream":        {"intake"},
 	"cmd/dispatcher":   {"*"},
 	"cmd/bench":        {"*"},
 	"cmd/mailcatcher":  {"*"},
 	"cmd/chaos":        {"*"},
 	"internal/testenv": {"*"},
 	"internal/proc":    {"*"},
+	"producer":         {},
 }
 
 // framework rules: an import path prefix and the only packages that may
@@ -42,7 +46,10 @@ var frameworks = []struct {
 	{"go.temporal.io/sdk/client", []string{"dispatch"}},
 	{"go.temporal.io/api/workflowservice", []string{"dispatch"}},
 	{"go.temporal.io/api/operatorservice", []string{"dispatch"}},
-	{"github.com/prometheus/", []string{"api", "dispatch"}},
+	{"github.com/prometheus/", []string{"api", "dispatch", "intake"}},
+	{"github.com/rabbitmq/amqp091-go", []string{"rabbitmq", "producer"}},
+	{"github.com/nats-io/", []string{"jetstream", "producer"}},
+	{"github.com/cloudevents/", []string{"intake"}},
 	{"go.temporal.io/sdk/worker", []string{}},
 	{"go.temporal.io/sdk/activity", []string{"activities", "dispatch"}},
 	{"go.temporal.io/sdk/workflow", []string{"workflows"}},
@@ -54,6 +61,10 @@ var deterministic = []string{
 	"go.temporal.io/sdk/workflow", "go.temporal.io/sdk/temporal", "go.temporal.io/api/enums/v1",
 	"errors", "fmt", "math", "slices", "strings", "time",
 }
+
+// producerImports is what producer/, imported by other services, may
+// import beyond the standard library: the broker clients, nothing heavier.
+var producerImports = []string{"github.com/rabbitmq/amqp091-go", "github.com/nats-io/nats.go"}
 
 // importsOf is a package and what it imports directly, relative to the
 // module for project packages.
@@ -92,6 +103,10 @@ func violations(pkgs []importsOf) []string {
 			}
 			if (p.path == "sandbox" || p.path == "encryption") && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
 				out = append(out, p.path+" imports "+imp+": it is a leaf of the standard library only")
+			}
+			if p.path == "producer" && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") &&
+				!slices.ContainsFunc(producerImports, func(allowed string) bool { return imp == allowed || strings.HasPrefix(imp, allowed+"/") }) {
+				out = append(out, "producer imports "+imp+": other services import it, it may use only the broker clients")
 			}
 		}
 	}
@@ -150,6 +165,11 @@ func TestImportRulesCatch(t *testing.T) {
 		{importsOf{"encryption", []string{"go.temporal.io/sdk/converter"}}, "encryption imports go.temporal.io/sdk/converter: it is a leaf"},
 		{importsOf{"api", []string{module + "/encryption"}}, "api/ imports encryption/"},
 		{importsOf{"newpkg", nil}, "package newpkg/ is not in"},
+		{importsOf{"api", []string{"github.com/rabbitmq/amqp091-go"}}, "api/ imports github.com/rabbitmq/amqp091-go"},
+		{importsOf{"rabbitmq", []string{module + "/dispatch"}}, "rabbitmq/ imports dispatch/"},
+		{importsOf{"producer", []string{module}}, "producer/ imports the root package"},
+		{importsOf{"producer", []string{"go.temporal.io/sdk/client"}}, "producer imports go.temporal.io/sdk/client: other services import it"},
+		{importsOf{"producer", []string{"github.com/nats-io/nats.go/jetstream", "github.com/gin-gonic/gin"}}, "producer/ imports github.com/gin-gonic/gin"},
 	} {
 		got := strings.Join(violations([]importsOf{tt.pkg}), "; ")
 		if !strings.Contains(got, tt.want) {

@@ -48,8 +48,11 @@ const (
 	AuditFunctionDelete   = "function.delete"
 	AuditExecutionReplay  = "execution.replay"
 	AuditExecutionCancel  = "execution.cancel"
+	AuditExecutionRelease = "execution.release"
 	AuditBulkReplayStart  = "bulkreplay.start"
 	AuditBulkReplayCancel = "bulkreplay.cancel"
+	AuditBulkReplayPause  = "bulkreplay.pause"
+	AuditBulkReplayResume = "bulkreplay.resume"
 	AuditAPIKeyCreate     = "apikey.create"
 	AuditAPIKeyDelete     = "apikey.delete"
 )
@@ -67,6 +70,12 @@ func (e AuditEntry) Action() string {
 	switch {
 	case e.Operation == AuditReplay:
 		return AuditExecutionReplay
+	case e.Operation == AuditPause:
+		return AuditBulkReplayPause
+	case e.Operation == AuditResume:
+		return AuditBulkReplayResume
+	case e.Operation == AuditRelease:
+		return AuditExecutionRelease
 	case ValidBulkReplayID(e.WorkflowID):
 		return AuditBulkReplayCancel
 	default:

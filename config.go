@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"errors"
 	"slices"
 	"time"
 )
@@ -16,6 +17,134 @@ type Config struct {
 	// use and that exists; a name missing here fails its actions with
 	// FailureNotFound.
 	Functions []FunctionRef
+	// Skipped lists the dispatchers of the event's type that the dispatch
+	// does not run: paused, or whose filter is false or failed for the
+	// event (ForEvent). Their actions end skipped, with the reason.
+	Skipped []SkippedDispatcher
+}
+
+// Reasons a dispatcher is skipped for an event.
+const (
+	SkipPaused      = "paused"       // the dispatcher is paused (enabled: false)
+	SkipFilter      = "filter"       // its filter is false for the event
+	SkipFilterError = "filter-error" // its filter failed for the event
+)
+
+// SkipReasons returns the skip reasons, the most actionable first: a
+// paused dispatcher's events wait to be replayed, a filter that failed
+// needs fixing, one that is false did its job. A dispatch records the
+// first of them that applies (SkipReason).
+func SkipReasons() []string { return []string{SkipPaused, SkipFilterError, SkipFilter} }
+
+// SkippedDispatcher is a dispatcher that a dispatch did not run, and why.
+type SkippedDispatcher struct {
+	DispatcherID string
+	Name         string
+	Reason       string // a Skip* reason
+	// Detail says more: the filter's error for SkipFilterError.
+	Detail string
+	// Actions are its actions, each of which the dispatch records as
+	// skipped.
+	Actions []SkippedAction
+}
+
+// SkippedAction is what a dispatch records of an action it skipped.
+type SkippedAction struct {
+	ID   string
+	Name string
+	Type string
+}
+
+// ForEvent returns the configuration that a dispatch of ev runs with: the
+// dispatchers that are not paused and whose filter, if any, is true for
+// ev; the others are listed in Skipped. It is called where a dispatch's
+// configuration is resolved, never in workflow code, and what it returns
+// is recorded in the dispatch's history.
+func (c *Config) ForEvent(ev Event) Config {
+	out := *c
+	out.Dispatchers, out.Skipped = nil, slices.Clone(c.Skipped)
+	var vars map[string]any
+	var varsErr error
+	for _, d := range c.Dispatchers {
+		reason, detail := "", ""
+		switch {
+		case d.Paused:
+			reason, detail = SkipPaused, "the dispatcher is paused"
+		case d.Filter != "":
+			if vars == nil && varsErr == nil {
+				vars, varsErr = filterVars(ev)
+			}
+			ok, err := matchFilter(d.Filter, vars, varsErr)
+			switch {
+			case err != nil:
+				reason, detail = SkipFilterError, "filter: "+err.Error()
+			case !ok:
+				reason, detail = SkipFilter, "the filter is false for the event"
+			}
+		}
+		if reason == "" {
+			out.Dispatchers = append(out.Dispatchers, d)
+			continue
+		}
+		s := SkippedDispatcher{DispatcherID: d.ID, Name: d.Name, Reason: reason, Detail: detail, Actions: make([]SkippedAction, len(d.Actions))}
+		for i, a := range d.Actions {
+			s.Actions[i] = SkippedAction{ID: a.ID, Name: a.Name, Type: a.Type}
+		}
+		out.Skipped = append(out.Skipped, s)
+	}
+	return out
+}
+
+// matchFilter evaluates the filter expr with vars, or fails with varsErr.
+func matchFilter(expr string, vars map[string]any, varsErr error) (bool, error) {
+	if varsErr != nil {
+		return false, varsErr
+	}
+	f, err := CompileFilter(expr)
+	if err != nil {
+		return false, errors.New(ErrorMessage(err)) // saved before a change of the language; say why
+	}
+	return f.match(vars)
+}
+
+// SkipReason returns the most actionable reason (SkipReasons) for which
+// the dispatch skips actions, limited to the actions only names when it
+// names any; empty when it skips none.
+func (c *Config) SkipReason(only []string) string {
+	var reasons []string
+	for _, s := range c.Skipped {
+		for _, a := range s.Actions {
+			if len(only) == 0 || slices.Contains(only, a.ID) {
+				reasons = append(reasons, s.Reason)
+				break
+			}
+		}
+	}
+	return TopSkipReason(reasons)
+}
+
+// TopSkipReason returns the most actionable of reasons (SkipReasons), or
+// empty when there are none.
+func TopSkipReason(reasons []string) string {
+	for _, r := range SkipReasons() {
+		if slices.Contains(reasons, r) {
+			return r
+		}
+	}
+	return ""
+}
+
+// SkippedAction returns the skipped dispatcher that action id belongs to,
+// if the configuration skipped it.
+func (c *Config) SkippedAction(id string) (SkippedDispatcher, bool) {
+	for _, s := range c.Skipped {
+		for _, a := range s.Actions {
+			if a.ID == id {
+				return s, true
+			}
+		}
+	}
+	return SkippedDispatcher{}, false
 }
 
 // FunctionRef is what a workflow needs to know about a task function to
@@ -28,6 +157,10 @@ type FunctionRef struct {
 	Kind      string        // FunctionHTTP or FunctionTemporal
 	Timeout   time.Duration // per HTTP call; 0 means DefaultFunctionTimeout
 	TaskQueue string        // temporal functions
+	// Gated is true when the function had flow control when the
+	// configuration was read (Flow.Gated): its calls then wait for a
+	// permit of the function's gate (from Dispatch version 4).
+	Gated bool
 }
 
 // Function returns the reference for name, if the config has one.
@@ -54,14 +187,22 @@ func (c *Config) HasAction(id string) bool {
 }
 
 // DispatcherIDs returns the ids of the dispatchers that have actions to
-// run, each once, in order; only, when not empty, limits the actions to
-// those ids (a replay).
+// run or to skip, each once, in order (those run first); only, when not
+// empty, limits the actions to those ids (a replay).
 func (c *Config) DispatcherIDs(only []string) []string {
 	ids := []string{}
 	for _, d := range c.Dispatchers {
 		for _, a := range d.Actions {
 			if len(only) == 0 || slices.Contains(only, a.ID) {
 				ids = append(ids, d.ID)
+				break
+			}
+		}
+	}
+	for _, s := range c.Skipped {
+		for _, a := range s.Actions {
+			if len(only) == 0 || slices.Contains(only, a.ID) {
+				ids = append(ids, s.DispatcherID)
 				break
 			}
 		}

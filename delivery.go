@@ -12,9 +12,15 @@ import (
 // every history, so their fields are part of the wire format of running
 // dispatches: add fields, never rename or remove one.
 
-// LoadConfigInput asks for the configuration of an event type.
+// LoadConfigInput asks for the configuration of an event type, resolved
+// for Event (Config.ForEvent) when it is set.
 type LoadConfigInput struct {
 	EventType string
+	// Event is the event dispatched: the dispatchers that are paused or
+	// whose filter is false for it are skipped. Empty in the inputs of
+	// dispatches recorded before filters existed, which never reach the
+	// activity again (their marker holds its result).
+	Event Event
 }
 
 // MailInput is one mail action of one dispatch.
@@ -65,6 +71,11 @@ type TaskInput struct {
 	// run, as the dispatch's configuration says: PrepareTask checks it
 	// against the outbound policy.
 	TaskQueue string
+	// NotBefore, when set, is the moment a gated function's rate limit
+	// gave the call (its permit's slot, dispatcher.Flow): the call waits
+	// for it. Temporal's timers fire on whole seconds, so a gate grants a
+	// second's worth of permits at once, each with its slot.
+	NotBefore time.Time
 }
 
 // TaskResult is what calling a task function reports.

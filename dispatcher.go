@@ -21,9 +21,19 @@ type Dispatcher struct {
 	Description string
 	EventType   string
 	Tags        []string
-	Actions     []Action
-	Created     time.Time
-	Updated     time.Time
+	// Ordering, when set, runs the dispatcher's events one after another
+	// per key.
+	Ordering *Ordering
+	// Filter, when set, is a CEL expression over the event (filter.go):
+	// the dispatcher acts only on the events it is true for.
+	Filter string
+	// Paused dispatchers act on no event: a dispatch records their actions
+	// as skipped (SkipPaused), to be replayed once they are resumed. The
+	// API calls it enabled: false.
+	Paused  bool
+	Actions []Action
+	Created time.Time
+	Updated time.Time
 }
 
 // DispatcherUpdate holds the fields a dispatcher update may change; nil
@@ -33,11 +43,15 @@ type DispatcherUpdate struct {
 	Description *string
 	EventType   *string
 	Tags        *[]string
+	Ordering    **Ordering // a nil *Ordering removes it
+	Filter      *string    // "" removes it
+	Paused      *bool
 }
 
 // Empty reports whether the update changes nothing.
 func (u DispatcherUpdate) Empty() bool {
-	return u.Name == nil && u.Description == nil && u.EventType == nil && u.Tags == nil
+	return u.Name == nil && u.Description == nil && u.EventType == nil && u.Tags == nil && u.Ordering == nil &&
+		u.Filter == nil && u.Paused == nil
 }
 
 // Apply changes d as u says and validates the result.
@@ -54,6 +68,11 @@ func (u DispatcherUpdate) Apply(d *Dispatcher) error {
 	if u.Tags != nil {
 		d.Tags = *u.Tags
 	}
+	if u.Ordering != nil {
+		d.Ordering = *u.Ordering
+	}
+	set(&d.Filter, u.Filter)
+	set(&d.Paused, u.Paused)
 	return d.validateFields()
 }
 
@@ -97,6 +116,16 @@ func (d *Dispatcher) validateFields() error {
 	}
 	if err := validateTagCount(d.Tags); err != nil {
 		return err
+	}
+	if d.Ordering != nil {
+		if err := d.Ordering.Validate(); err != nil {
+			return err
+		}
+	}
+	if d.Filter != "" {
+		if _, err := CompileFilter(d.Filter); err != nil {
+			return err
+		}
 	}
 	for i, t := range d.Tags {
 		if err := checkText(fmt.Sprintf("tags[%d]", i), t); err != nil {

@@ -22,6 +22,10 @@ type Event struct {
 	// not: a CloudEvent is identified by its source and id together
 	// (CloudEventKey). Empty means the id.
 	Key string
+	// PartitionKey is the envelope's partition key (lk's
+	// source.kinesisPartitionKey, CloudEvents' partitionkey extension),
+	// which a dispatcher's Ordering may order by.
+	PartitionKey string
 }
 
 // CloudEventKey is the Key of a CloudEvent: two producers may use the
@@ -71,6 +75,10 @@ type StartResult struct {
 	// Duplicate is true when the event was dispatched before: RunID is
 	// then the run that dispatched it.
 	Duplicate bool
+	// Sequenced is true when the event waits its turn behind the events
+	// of its ordering key (dispatcher.Ordering): its run, and whether it
+	// is a duplicate, are known when its turn comes.
+	Sequenced bool
 }
 
 // safeEventID matches event ids that can be used in a workflow ID as they

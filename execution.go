@@ -39,6 +39,11 @@ type ExecutionFilter struct {
 	BulkReplayID string    // replay runs that this bulk replay started
 	From         time.Time // start time, inclusive; zero: no bound
 	To           time.Time // start time, exclusive; zero: no bound
+	// SkipReason selects the runs that skipped a dispatcher for this
+	// reason (a Skip* reason). A run records one reason, its most
+	// actionable (SkipReasons): one that skipped a paused dispatcher and
+	// filtered out another matches "paused" only.
+	SkipReason string
 }
 
 // Execution is one run of a dispatch: the first one of an event, or a
@@ -54,6 +59,9 @@ type Execution struct {
 	DispatcherIDs   []string
 	FailedActionIDs []string
 	ErrorClasses    []string
+	// SkipReason is the most actionable reason for which the run skipped
+	// a dispatcher (SkipReasons); empty when it skipped none.
+	SkipReason string
 	// Failures pairs each error class with the dispatcher whose action
 	// failed with it; runs recorded before pairs existed pair every class
 	// with every dispatcher.
@@ -110,6 +118,9 @@ type ExecutionDetail struct {
 	// replays), newest first.
 	Runs  []Execution
 	Audit []AuditEntry
+	// Blocking is true while the run, failed, holds the later events of
+	// its ordering key (Ordering): a replay or a release lets them go on.
+	Blocking bool
 }
 
 // ActionOutcome is what became of one action of a dispatch.
@@ -121,22 +132,33 @@ type ActionOutcome struct {
 	Type           string // ActionMail or ActionTask
 	Status         string // an Outcome* status
 	Attempts       int
-	Error          string // the last error, when failed or canceled
+	Error          string // the last error, when failed or canceled; why, when skipped
 	ErrorClass     string // a Failure* constant
 	StartedAt      time.Time
 	FinishedAt     time.Time
 	HTTPStatus     int    // HTTP task functions
 	MessageID      string // mail
+	// SkipReason says why a skipped action did not run (a Skip* reason).
+	SkipReason string
 }
 
-// Action outcome statuses. An outcome ends succeeded, failed or canceled;
-// a running dispatch also shows actions still scheduled or running.
+// Action outcome statuses. An outcome ends succeeded, failed, canceled or
+// skipped; a running dispatch also shows actions still scheduled,
+// waiting or running.
 const (
 	OutcomeScheduled = "scheduled" // waiting for its startTimestamp
+	// OutcomeWaiting: a call of a gated function (Flow) waits for its
+	// permit: a rate limit, the concurrency, an open circuit or a pause
+	// holds it. Waiting consumes no attempt.
+	OutcomeWaiting   = "waiting"
 	OutcomeRunning   = "running"
 	OutcomeSucceeded = "succeeded"
 	OutcomeFailed    = "failed"
 	OutcomeCanceled  = "canceled"
+	// OutcomeSkipped: its dispatcher did not run for the event, paused or
+	// filtered out (ActionOutcome.SkipReason); it counts as neither
+	// success nor failure.
+	OutcomeSkipped = "skipped"
 )
 
 // HistoryPage is one page of a run's raw Temporal history.
@@ -160,6 +182,8 @@ type FailureGroup struct {
 	Sample           string
 	SampleWorkflowID string
 	SampleRunID      string
+	// Trend counts them per bucket of the summary's Trend.
+	Trend []int
 }
 
 // FailureSummary groups failed dispatches by cause.
@@ -172,4 +196,6 @@ type FailureSummary struct {
 	// Truncated is true when more runs matched than a summary reads; the
 	// counts cover the newest ones.
 	Truncated bool
+	// Trend counts the failed runs over time, by when they started.
+	Trend Trend
 }

@@ -24,14 +24,17 @@ type Function struct {
 	Secret    string            // http: signs calls with HMAC-SHA256; never shown
 	Headers   map[string]string // http: sent with every call
 	TaskQueue string            // temporal
-	Created   time.Time
-	Updated   time.Time
+	// Flow is its flow control (http): rate limit, concurrency, circuit
+	// breaker and pause, enforced across all workers.
+	Flow    Flow
+	Created time.Time
+	Updated time.Time
 }
 
 // ReservedWorkflowNames are the dispatcher's own workflow types: a
 // temporal task function by one of these names would let whoever may edit
 // functions start them (a bulk replay, say) without their permission.
-var ReservedWorkflowNames = []string{"Dispatch", "BulkReplay"}
+var ReservedWorkflowNames = []string{"Dispatch", "BulkReplay", "Sequence", "Gate"}
 
 // Function call timeouts.
 const (
@@ -49,6 +52,12 @@ type FunctionUpdate struct {
 	Secret    *string
 	Headers   *map[string]string
 	TaskQueue *string
+	// Flow control: a nil pointer inside removes the setting, as does a
+	// MaxConcurrency of 0.
+	RateLimit      **RateLimit
+	MaxConcurrency *int
+	CircuitBreaker **CircuitBreaker
+	PausedUntil    **time.Time
 }
 
 // Apply changes f as u says and validates the result.
@@ -60,6 +69,10 @@ func (u FunctionUpdate) Apply(f *Function) error {
 	set(&f.Secret, u.Secret)
 	set(&f.Headers, u.Headers)
 	set(&f.TaskQueue, u.TaskQueue)
+	set(&f.Flow.RateLimit, u.RateLimit)
+	set(&f.Flow.MaxConcurrency, u.MaxConcurrency)
+	set(&f.Flow.CircuitBreaker, u.CircuitBreaker)
+	set(&f.Flow.PausedUntil, u.PausedUntil)
 	return f.Validate()
 }
 
@@ -120,5 +133,5 @@ func (f *Function) Validate() error {
 	default:
 		return Errorf(EINVALID, "kind: must be http or temporal, not %q", f.Kind)
 	}
-	return nil
+	return f.Flow.Validate(f.Kind)
 }

@@ -62,6 +62,7 @@ var QueryFields = map[string]FieldKind{
 	"actions.name":         KindString,
 	"actions.functionName": KindString,
 	"actions.templateId":   KindString,
+	"enabled":              KindBool,
 }
 
 // FieldKind says how a query field's values compare.
@@ -72,4 +73,5 @@ const (
 	KindString  FieldKind = iota
 	KindNumber            // epoch milliseconds
 	KindStrings           // an array of strings: eq means "contains"
+	KindBool              // true or false: eq, ne, in and out only
 )

@@ -56,6 +56,11 @@ type RunRef struct {
 const (
 	AuditReplay = "replay"
 	AuditCancel = "cancel"
+	// AuditPause and AuditResume pause and resume a bulk replay.
+	AuditPause  = "pause"
+	AuditResume = "resume"
+	// AuditRelease lets the ordering key a failed dispatch blocks go on.
+	AuditRelease = "release"
 )
 
 // AuditEntry records who replayed or canceled which dispatch, and when.
@@ -139,6 +144,9 @@ type BulkReplayProgress struct {
 	Failed    int // replays that failed again, or could not be started
 	Pending   int // replays started that have not closed yet
 	Remaining int // matched runs not handled yet
+	// Paused is true while the bulk replay starts no replays because it
+	// was asked to pause; resuming lets it go on where it stopped.
+	Paused bool
 	// Errors holds the latest reasons for skips and failures.
 	Errors []string
 }

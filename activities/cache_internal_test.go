@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -51,6 +52,9 @@ func (s *countingStore) ConfigVersion(context.Context) (int64, error) {
 func TestCacheTrustsAKnownVersion(t *testing.T) {
 	s := &countingStore{version: 5}
 	c := NewCache(s)
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return now }
+	c.Fresh = time.Second
 	configs := func(c *Cache) map[string]dispatcher.Config { return c.configs }
 	load := func(context.Context) (dispatcher.Config, error) { return dispatcher.Config{}, nil }
 	get := func(atLeast int64) int64 {
@@ -71,7 +75,31 @@ func TestCacheTrustsAKnownVersion(t *testing.T) {
 	if v := get(6); v != 7 || s.queries != 2 {
 		t.Fatalf("a dispatch of version 6 on a cache at 5: version %d after %d queries, want the store asked", v, s.queries)
 	}
-	if v := get(0); s.queries != 3 || v != 7 {
-		t.Fatalf("an unknown version: %d after %d queries, want the store asked", v, s.queries)
+	// A reader that knows no version trusts the store's last answer for
+	// Fresh: the intake does not ask on every event.
+	s.version = 8
+	if v := get(0); s.queries != 2 || v != 7 {
+		t.Fatalf("an unknown version right after the store said 7: %d after %d queries, want 7 without a query", v, s.queries)
+	}
+	now = now.Add(c.Fresh)
+	if v := get(0); s.queries != 3 || v != 8 {
+		t.Fatalf("an unknown version once the answer is stale: %d after %d queries, want the store asked", v, s.queries)
+	}
+}
+
+// A change made in this process (the store's OnChange calls Forget) is
+// seen by the next reader at once, however fresh the last answer.
+func TestCacheForget(t *testing.T) {
+	s := &countingStore{version: 1}
+	c := NewCache(s)
+	c.Fresh = time.Hour
+	if _, err := c.current(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	c.at(1)
+	s.version = 2
+	c.Forget()
+	if v, err := c.current(context.Background(), 0); err != nil || v != 2 || s.queries != 2 {
+		t.Fatalf("after Forget: version %d after %d queries (%v), want 2 from the store", v, s.queries, err)
 	}
 }

@@ -9,16 +9,20 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 )
 
-// LoadConfig returns the configuration for in.EventType. It runs as a
-// local activity, for dispatches started without their configuration: on
-// a cache hit it costs one version query.
+// LoadConfig returns the configuration for in.EventType, resolved for
+// in.Event: paused dispatchers and those whose filter is false for the
+// event are skipped (dispatcher.Config.ForEvent). It runs as a local
+// activity, for dispatches started without their configuration: on a
+// cache hit it costs one version query. Its result, recorded in the
+// dispatch's history, is what the dispatch decided with, whatever the
+// filters say later.
 func (a *Effects) LoadConfig(ctx context.Context, in dispatcher.LoadConfigInput) (dispatcher.Config, error) {
 	ctx = Acting(ctx)
 	cfg, err := a.cache.Config(ctx, in.EventType)
 	if err != nil {
 		return dispatcher.Config{}, temporal.NewApplicationError(fmt.Sprintf("loading the configuration for %q: %v", in.EventType, err), dispatcher.FailureStore)
 	}
-	return cfg, nil
+	return cfg.ForEvent(in.Event), nil
 }
 
 // load reads the configuration of eventType from the store.
@@ -43,7 +47,7 @@ func (c *Cache) load(ctx context.Context, eventType string) (dispatcher.Config, 
 				return dispatcher.Config{}, err
 			}
 			cfg.Functions = append(cfg.Functions, dispatcher.FunctionRef{
-				Name: f.Name, Kind: f.Kind, Timeout: f.Timeout, TaskQueue: f.TaskQueue,
+				Name: f.Name, Kind: f.Kind, Timeout: f.Timeout, TaskQueue: f.TaskQueue, Gated: f.Flow.Gated(),
 			})
 		}
 	}
@@ -56,7 +60,8 @@ func (c *Cache) load(ctx context.Context, eventType string) (dispatcher.Config, 
 func recorded(ds []dispatcher.Dispatcher) []dispatcher.Dispatcher {
 	out := make([]dispatcher.Dispatcher, len(ds))
 	for i, d := range ds {
-		out[i] = dispatcher.Dispatcher{ID: d.ID, Name: d.Name, EventType: d.EventType, Actions: make([]dispatcher.Action, len(d.Actions))}
+		out[i] = dispatcher.Dispatcher{ID: d.ID, Name: d.Name, EventType: d.EventType, Ordering: d.Ordering,
+			Filter: d.Filter, Paused: d.Paused, Actions: make([]dispatcher.Action, len(d.Actions))}
 		for j, a := range d.Actions {
 			out[i].Actions[j] = dispatcher.Action{ID: a.ID, Type: a.Type, Name: a.Name,
 				Recipients: a.Recipients, TemplateID: a.TemplateID, FunctionName: a.FunctionName, Data: a.Data,

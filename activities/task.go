@@ -61,6 +61,9 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, err.Error())
 	}
 
+	if err := waitForSlot(ctx, in.NotBefore, a.now()); err != nil {
+		return dispatcher.TaskResult{}, err // canceled before the call: no news of the function
+	}
 	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = dispatcher.DefaultFunctionTimeout
@@ -105,6 +108,29 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	}
 	return dispatcher.TaskResult{}, failure(ctx, dispatcher.FailureHTTPTemporary, msg, false,
 		retryAfter(resp.Header.Get("Retry-After"), a.now()), resp.StatusCode)
+}
+
+// maxSlotWait bounds the wait for a rate limit's slot: a gate grants
+// permits at most 2 s ahead (workflows.Gate), and the workflow gives a
+// gated call 4 s more for its wait.
+const maxSlotWait = 4 * time.Second
+
+// waitForSlot waits until notBefore, the slot a gated function's rate
+// limit gave the call, at most maxSlotWait; it fails only when ctx ends
+// first.
+func waitForSlot(ctx context.Context, notBefore, now time.Time) error {
+	d := min(notBefore.Sub(now), maxSlotWait)
+	if notBefore.IsZero() || d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // permanentStatus reports whether retrying cannot change the answer: a

@@ -63,7 +63,7 @@ func (a *authenticator) authenticateKey(c *gin.Context, key string) {
 			logger(ctx).WarnContext(ctx, "could not record an API key's use", "api_key", k.ID, "err", err)
 		}
 	}
-	p := principal{Subject: apiKeySubject(k.ID), Tenant: k.Tenant, EventTypes: k.EventTypes,
+	p := principal{Subject: apiKeySubject(k.ID), Tenant: k.Tenant, EventTypes: k.EventTypes, APIKey: true,
 		Permissions: make(map[string]bool, len(k.Permissions))}
 	for _, perm := range k.Permissions {
 		p.Permissions[perm] = true

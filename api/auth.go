@@ -53,6 +53,8 @@ type principal struct {
 	// EventTypes, when not nil, are the only event types the principal
 	// may send: an API key's restriction (dispatcher.APIKey.EventTypes).
 	EventTypes []string
+	// APIKey is true when the principal is an API key, not a token.
+	APIKey bool
 }
 
 // principalKey is the gin context key under which authenticate stores the

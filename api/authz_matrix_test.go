@@ -57,9 +57,32 @@ func TestAuthorizationMatrix(t *testing.T) {
 			})
 			continue
 		}
+		if slices.Contains(openAPIAuthenticated, r) {
+			t.Run(r.String()+"/authenticated", func(t *testing.T) {
+				for _, c := range []struct {
+					name   string
+					token  string
+					status int
+					code   int
+				}{
+					{"no token", "", 401, 104},
+					{"expired token", expired, 401, 118},
+					{"revoked API key", revoked, 401, 117},
+				} {
+					code, body := s.doAs(c.token, r.Method, path, "")
+					wantError(t, code, body, c.status, c.code, "")
+				}
+				for _, token := range []string{s.jwtFor("acme", "ann", nil, now.Add(time.Hour)), s.apiKey("acme", PermCreateEvents)} {
+					if code, body := s.doAs(token, r.Method, path, ""); code != http.StatusOK {
+						t.Errorf("a valid token or key without the permissions of other routes got %d %v, want 200", code, body)
+					}
+				}
+			})
+			continue
+		}
 		perm := requiredPermission(doc, r)
 		if perm == "" {
-			t.Errorf("%s is neither public (openAPIPublic) nor documented with an x-required-permission in api/openapi.json", r)
+			t.Errorf("%s is neither public (openAPIPublic), for any caller (openAPIAuthenticated), nor documented with an x-required-permission in api/openapi.json", r)
 			continue
 		}
 		for _, c := range []struct {
@@ -181,15 +204,20 @@ var tenantIsolation = map[openAPIRoute]isolation{
 	{"POST", "/apikeys/v1/"}:       {na: "creates in the caller's tenant, which the list cases show"},
 	{"DELETE", "/apikeys/v1/{id}"}: {},
 
-	{"GET", "/executions/v1"}:                      {check: lacks("workflowId", func(a tenantFixture) string { return a.workflowID })},
-	{"GET", "/executions/v1/failures"}:             {check: counts("failed")},
-	{"POST", "/executions/v1/replays"}:             {body: `{"status":"failed","dryRun":true}`, check: counts("matched")},
-	{"GET", "/executions/v1/replays/{id}"}:         {},
-	{"POST", "/executions/v1/replays/{id}/cancel"}: {},
-	{"GET", "/executions/v1/{workflowId}"}:         {},
-	{"GET", "/executions/v1/{workflowId}/history"}: {},
-	{"POST", "/executions/v1/{workflowId}/replay"}: {body: `{}`},
-	{"POST", "/executions/v1/{workflowId}/cancel"}: {},
+	{"GET", "/executions/v1"}:                       {check: lacks("workflowId", func(a tenantFixture) string { return a.workflowID })},
+	{"GET", "/executions/v1/failures"}:              {check: counts("failed")},
+	{"POST", "/executions/v1/replays"}:              {body: `{"status":"failed","dryRun":true}`, check: counts("matched")},
+	{"GET", "/executions/v1/replays/{id}"}:          {},
+	{"POST", "/executions/v1/replays/{id}/cancel"}:  {},
+	{"POST", "/executions/v1/replays/{id}/pause"}:   {},
+	{"POST", "/executions/v1/replays/{id}/resume"}:  {},
+	{"GET", "/executions/v1/{workflowId}"}:          {},
+	{"GET", "/executions/v1/{workflowId}/history"}:  {},
+	{"POST", "/executions/v1/{workflowId}/replay"}:  {body: `{}`},
+	{"POST", "/executions/v1/{workflowId}/cancel"}:  {},
+	{"POST", "/executions/v1/{workflowId}/release"}: {},
+
+	{"GET", "/auth/v1/me"}: {na: "shows the caller itself, nothing stored"},
 
 	// Each tenant's audit trail holds its own changes only: acme's
 	// seeding is in acme's.

@@ -210,7 +210,7 @@ func (f *tenantExecutions) History(ctx context.Context, workflowID, _ string, _ 
 	return dispatcher.HistoryPage{RunID: "run-1"}, f.own(ctx, f.runs, workflowID)
 }
 
-func (f *tenantExecutions) Failures(ctx context.Context, _ dispatcher.ExecutionFilter, _ bool) (dispatcher.FailureSummary, error) {
+func (f *tenantExecutions) Failures(ctx context.Context, _ dispatcher.ExecutionFilter, _ bool, _ int) (dispatcher.FailureSummary, error) {
 	return dispatcher.FailureSummary{Failed: len(f.mine(ctx))}, nil
 }
 
@@ -220,6 +220,10 @@ func (f *tenantExecutions) Replay(ctx context.Context, r dispatcher.ReplayReques
 }
 
 func (f *tenantExecutions) Cancel(ctx context.Context, workflowID, _ string) (dispatcher.Execution, error) {
+	return execution(workflowID), f.own(ctx, f.runs, workflowID)
+}
+
+func (f *tenantExecutions) Release(ctx context.Context, workflowID, _ string) (dispatcher.Execution, error) {
 	return execution(workflowID), f.own(ctx, f.runs, workflowID)
 }
 
@@ -239,6 +243,10 @@ func (f *tenantExecutions) BulkReplay(ctx context.Context, id string) (dispatche
 
 func (f *tenantExecutions) CancelBulkReplay(ctx context.Context, id, _ string) (dispatcher.BulkReplayStatus, error) {
 	return dispatcher.BulkReplayStatus{ID: id, Status: "canceled"}, f.own(ctx, f.bulks, id)
+}
+
+func (f *tenantExecutions) PauseBulkReplay(ctx context.Context, id, _ string, pause bool) (dispatcher.BulkReplayStatus, error) {
+	return dispatcher.BulkReplayStatus{ID: id, Status: "running", Progress: dispatcher.BulkReplayProgress{Paused: pause}}, f.own(ctx, f.bulks, id)
 }
 
 // tenantFixture is one of everything a tenant owns, made through the API.
@@ -285,6 +293,9 @@ func (f tenantFixture) fill(t *testing.T, path string) string {
 			return f.apiKey
 		case name == "id" && strings.HasPrefix(path, "/executions/v1/replays/"):
 			return f.bulkReplay
+		case name == "path" && strings.HasPrefix(path, "/console/"):
+			return "index.html"
+
 		default:
 			t.Fatalf("%s: no fixture for the path parameter %s; add one to tenantFixture.fill", path, name)
 			return ""

@@ -1,19 +1,12 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"mime"
+	"errors"
 	"net/http"
-	"strings"
-	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/intake"
 	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 )
@@ -57,109 +50,33 @@ func (s *Server) receiveEvents(c *gin.Context) {
 }
 
 // readEvents reads the events of the request in whichever envelope it
-// uses; on failure it has answered.
+// uses (package intake, which brokers' messages go through too); on
+// failure it has answered.
 func (s *Server) readEvents(c *gin.Context) (events []dispatcher.Event, envelope string, batch, ok bool) {
-	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if c.GetHeader("ce-specversion") != "" || strings.HasPrefix(mediaType, "application/cloudevents") {
-		events, batch, ok := s.readCloudEvents(c, mediaType)
-		return events, dispatcher.EnvelopeCloudEvents, batch, ok
-	}
-	var e wire.Event
-	if !bindJSON(c, &e) {
-		return nil, "", false, false
-	}
-	ev, err := e.ToDomain(s.now())
-	if err != nil {
-		fail(c, err)
-		return nil, "", false, false
-	}
-	return []dispatcher.Event{ev}, e.Envelope(), false, true
-}
-
-// readCloudEvents reads CloudEvents 1.0 in binary, structured or batch
-// mode with the CloudEvents SDK.
-func (s *Server) readCloudEvents(c *gin.Context, mediaType string) ([]dispatcher.Event, bool, bool) {
 	body, ok := readBody(c)
 	if !ok {
-		return nil, false, false
+		return nil, "", false, false
 	}
-	if len(bytes.TrimSpace(body)) == 0 && c.GetHeader("ce-specversion") == "" {
-		abort(c, errEmptyBody, "the request body is empty; a CloudEvent is expected")
-		return nil, false, false
-	}
-	// The SDK panics on a header named just "ce-" (it reads the letter
-	// after the prefix); refuse it, as the name of no attribute.
-	if _, ok := c.Request.Header["Ce-"]; ok {
-		abort(c, errFieldFormat, `header "ce-": a CloudEvents attribute header needs the attribute's name after "ce-"`)
-		return nil, false, false
-	}
-	c.Request.Body = http.NoBody
-	if len(body) > 0 {
-		c.Request.Body = readCloser{bytes.NewReader(body)}
-	}
-	batch := mediaType == "application/cloudevents-batch+json"
-	var ces []cloudevents.Event
-	var err error
-	if batch {
-		ces, err = cehttp.NewEventsFromHTTPRequest(c.Request)
-	} else {
-		var ce *cloudevents.Event
-		if ce, err = binding.ToEvent(c.Request.Context(), cehttp.NewMessageFromHttpRequest(c.Request)); err == nil {
-			ces = []cloudevents.Event{*ce}
-		}
-	}
+	p, err := intake.Parse(intake.Message{Header: c.Request.Header, Body: body}, s.now())
 	if err != nil {
-		abort(c, errBodyFormat, "not a valid CloudEvent: "+err.Error())
-		return nil, false, false
+		failIntake(c, err)
+		return nil, "", false, false
 	}
-	if len(ces) == 0 {
-		abort(c, errEmptyBody, "the batch holds no CloudEvents")
-		return nil, false, false
-	}
-	if len(ces) > dispatcher.MaxEventBatch {
-		abort(c, errFieldFormat, fmt.Sprintf("batch: holds %d CloudEvents; a batch may hold at most %d, send the rest in another request",
-			len(ces), dispatcher.MaxEventBatch))
-		return nil, false, false
-	}
-	out := make([]dispatcher.Event, len(ces))
-	for i, ce := range ces {
-		ev, err := fromCloudEvent(ce, s.now())
-		if err != nil {
-			if len(ces) > 1 {
-				err = dispatcher.Prefixed(err, fmt.Sprintf("[%d].", i))
-			}
-			fail(c, err)
-			return nil, false, false
-		}
-		out[i] = ev
-	}
-	return out, batch, true
+	return p.Events, p.Envelope, p.Batch, true
 }
 
-func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, error) {
-	if err := ce.Validate(); err != nil {
-		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, "cloudevent: %v", err)
+// failIntake answers with the wire error of an event the intake refused:
+// 13 for an empty body, 22 for one that is not its envelope, the domain's
+// field errors as fail answers them.
+func failIntake(c *gin.Context, err error) {
+	var ie *intake.Error
+	if !errors.As(err, &ie) {
+		fail(c, err)
+		return
 	}
-	ev := dispatcher.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Key: dispatcher.CloudEventKey(ce.Source(), ce.ID()), Time: ce.Time().UTC()}
-	if ce.Time().IsZero() {
-		ev.Time = now.UTC()
+	if ie.Kind == intake.EmptyBody {
+		abort(c, errEmptyBody, ie.Message)
+		return
 	}
-	if _, err := wire.InRange(ev.Time); err != nil {
-		return ev, dispatcher.Errorf(dispatcher.EINVALID, "time: %v", err)
-	}
-	switch data := ce.Data(); {
-	case len(data) == 0:
-		ev.Content = json.RawMessage("{}")
-	case json.Valid(data) && (ce.DataContentType() == "" || strings.Contains(ce.DataContentType(), "json")):
-		ev.Content = json.RawMessage(data)
-	default:
-		// Non-JSON data reaches templates as a string.
-		s, _ := json.Marshal(string(data))
-		ev.Content = s
-	}
-	return wire.WithID(ev, now)
+	abort(c, errBodyFormat, ie.Message)
 }
-
-type readCloser struct{ *bytes.Reader }
-
-func (readCloser) Close() error { return nil }

@@ -23,13 +23,15 @@ type Executions interface {
 	List(ctx context.Context, f dispatcher.ExecutionFilter, pageSize int, pageToken string) (dispatcher.ExecutionPage, error)
 	Get(ctx context.Context, workflowID, runID string) (dispatcher.ExecutionDetail, error)
 	History(ctx context.Context, workflowID, runID string, pageSize int, pageToken string) (dispatcher.HistoryPage, error)
-	Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool) (dispatcher.FailureSummary, error)
+	Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool, buckets int) (dispatcher.FailureSummary, error)
 	Replay(ctx context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error)
 	Cancel(ctx context.Context, workflowID, actor string) (dispatcher.Execution, error)
+	Release(ctx context.Context, workflowID, actor string) (dispatcher.Execution, error)
 	DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, sampleSize int) (dispatcher.BulkReplayDryRun, error)
 	StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error)
 	BulkReplay(ctx context.Context, id string) (dispatcher.BulkReplayStatus, error)
 	CancelBulkReplay(ctx context.Context, id, actor string) (dispatcher.BulkReplayStatus, error)
+	PauseBulkReplay(ctx context.Context, id, actor string, pause bool) (dispatcher.BulkReplayStatus, error)
 }
 
 // dryRunSample is how many runs a dry run shows.
@@ -59,7 +61,7 @@ func filterFromQuery(c *gin.Context) (dispatcher.ExecutionFilter, error) {
 	f := wire.Filter{
 		EventType: c.Query("eventType"), EventID: c.Query("eventId"), DispatcherID: c.Query("dispatcherId"),
 		ActionID: c.Query("actionId"), Status: c.Query("status"), ErrorClass: c.Query("errorClass"),
-		BulkReplayID: c.Query("bulkReplayId"),
+		BulkReplayID: c.Query("bulkReplayId"), SkipReason: c.Query("skipReason"),
 	}
 	for _, p := range []struct {
 		name string
@@ -211,7 +213,12 @@ func (s *Server) executionFailures(c *gin.Context) {
 			return
 		}
 	}
-	sum, err := s.executions.Failures(c.Request.Context(), f, includeReplayed)
+	buckets, err := intQuery(c, "buckets")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	sum, err := s.executions.Failures(c.Request.Context(), f, includeReplayed, buckets)
 	if err != nil {
 		fail(c, err)
 		return
@@ -250,6 +257,17 @@ func (s *Server) cancelExecution(c *gin.Context) {
 	out := wire.FromExecution(x)
 	out.Status = "canceling"
 	c.JSON(http.StatusAccepted, out)
+}
+
+// releaseExecution answers POST /executions/v1/:workflowId/release: the
+// ordering key the failed dispatch blocks goes on without it.
+func (s *Server) releaseExecution(c *gin.Context) {
+	x, err := s.executions.Release(c.Request.Context(), c.Param("workflowId"), principalOf(c).Subject)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wire.FromExecution(x))
 }
 
 // bulkReplay answers POST /executions/v1/replays: a dry run counts, a
@@ -317,6 +335,19 @@ func (s *Server) cancelBulkReplay(c *gin.Context) {
 	out := wire.FromBulkReplay(st)
 	out.Status = "canceling"
 	c.JSON(http.StatusAccepted, out)
+}
+
+// pauseBulkReplay answers POST /executions/v1/replays/{id}/pause (pause
+// true) and …/resume.
+func (s *Server) pauseBulkReplay(pause bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		st, err := s.executions.PauseBulkReplay(c.Request.Context(), c.Param("id"), principalOf(c).Subject, pause)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusAccepted, wire.FromBulkReplay(st))
+	}
 }
 
 // idempotencyKey reads the optional Idempotency-Key header: a request that

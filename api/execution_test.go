@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,8 @@ type fakeExecutions struct {
 	dryRuns    int
 	bulkStarts int
 	included   bool
+	buckets    int
+	paused     *bool
 }
 
 var sampleExecution = dispatcher.Execution{
@@ -57,10 +60,11 @@ func (f *fakeExecutions) History(_ context.Context, _, runID string, pageSize in
 	return dispatcher.HistoryPage{RunID: "run-1", Events: []json.RawMessage{json.RawMessage(`{"eventId":"1"}`)}}, f.err
 }
 
-func (f *fakeExecutions) Failures(_ context.Context, fl dispatcher.ExecutionFilter, includeReplayed bool) (dispatcher.FailureSummary, error) {
-	f.filter, f.included = fl, includeReplayed
+func (f *fakeExecutions) Failures(_ context.Context, fl dispatcher.ExecutionFilter, includeReplayed bool, buckets int) (dispatcher.FailureSummary, error) {
+	f.filter, f.included, f.buckets = fl, includeReplayed, buckets
 	return dispatcher.FailureSummary{Failed: 412, Groups: []dispatcher.FailureGroup{{ErrorClass: "SMTPPermanent", DispatcherID: "d1",
-		DispatcherName: "welcome-mail", Count: 412, Sample: "550 mailbox unavailable"}}}, f.err
+		DispatcherName: "welcome-mail", Count: 412, Sample: "550 mailbox unavailable", Trend: []int{400, 12}}},
+		Trend: dispatcher.Trend{From: time.UnixMilli(1767225600000), Bucket: time.Hour, Counts: []int{400, 12}}}, f.err
 }
 
 func (f *fakeExecutions) Replay(_ context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error) {
@@ -69,6 +73,11 @@ func (f *fakeExecutions) Replay(_ context.Context, r dispatcher.ReplayRequest) (
 }
 
 func (f *fakeExecutions) Cancel(_ context.Context, _ string, actor string) (dispatcher.Execution, error) {
+	f.actor = actor
+	return sampleExecution, f.err
+}
+
+func (f *fakeExecutions) Release(_ context.Context, _ string, actor string) (dispatcher.Execution, error) {
 	f.actor = actor
 	return sampleExecution, f.err
 }
@@ -92,6 +101,11 @@ func (f *fakeExecutions) BulkReplay(_ context.Context, id string) (dispatcher.Bu
 func (f *fakeExecutions) CancelBulkReplay(_ context.Context, id, actor string) (dispatcher.BulkReplayStatus, error) {
 	f.actor = actor
 	return dispatcher.BulkReplayStatus{ID: id, Status: "running"}, f.err
+}
+
+func (f *fakeExecutions) PauseBulkReplay(_ context.Context, id, actor string, pause bool) (dispatcher.BulkReplayStatus, error) {
+	f.actor, f.paused = actor, &pause
+	return dispatcher.BulkReplayStatus{ID: id, Status: "running", Progress: dispatcher.BulkReplayProgress{Paused: pause}}, f.err
 }
 
 // executionsServer serves the API over a fakeExecutions and returns a
@@ -170,6 +184,8 @@ func TestExecutionsErrors(t *testing.T) {
 		{"GET", "/executions/v1?from=yesterday", "", nil, 400, 15, "from:"},
 		{"GET", "/executions/v1?limit=-3", "", nil, 400, 15, "limit:"},
 		{"GET", "/executions/v1/failures?includeReplayed=maybe", "", nil, 400, 15, "includeReplayed"},
+		{"GET", "/executions/v1/failures?buckets=0", "", nil, 400, 15, "buckets:"},
+		{"POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/pause", "", dispatcher.Errorf(dispatcher.ESTATE, "bulk replay x cannot be paused: it is completed"), 409, 409, "cannot be paused"},
 		{"GET", "/executions/v1/not-a-dispatch", "", nil, 400, 12, "workflowId"},
 		{"GET", "/executions/v1/replays/xyz", "", nil, 400, 12, "bulk replay"},
 		{"POST", "/executions/v1/dispatch-evt-1/replay", `[1]`, nil, 400, 22, "JSON object"},
@@ -201,10 +217,14 @@ func TestExecutionDetailAndHistory(t *testing.T) {
 	if code != 200 || h["runId"] != "run-1" || len(h["events"].([]any)) != 1 || f.pageSize != 2 || f.pageToken != "t" {
 		t.Fatalf("history = %d %v (size %d, token %q)", code, h, f.pageSize, f.pageToken)
 	}
-	code, s := do("GET", "/executions/v1/failures?dispatcherId=d1&includeReplayed=true", "")
+	code, s := do("GET", "/executions/v1/failures?dispatcherId=d1&includeReplayed=true&buckets=12", "")
 	g := s["groups"].([]any)[0].(map[string]any)
-	if code != 200 || g["summary"] != "412 × SMTPPermanent: 550 mailbox unavailable, dispatcher welcome-mail" || f.filter.DispatcherID != "d1" || !f.included {
-		t.Fatalf("failures = %d %v", code, s)
+	if code != 200 || g["summary"] != "412 × SMTPPermanent: 550 mailbox unavailable, dispatcher welcome-mail" || f.filter.DispatcherID != "d1" || !f.included || f.buckets != 12 {
+		t.Fatalf("failures = %d %v (buckets %d)", code, s, f.buckets)
+	}
+	trend := s["trend"].(map[string]any)
+	if trend["from"] != 1767225600000.0 || trend["bucketMs"] != 3600000.0 || fmt.Sprint(trend["counts"]) != "[400 12]" || fmt.Sprint(g["trend"]) != "[400 12]" {
+		t.Fatalf("trend = %v, group trend %v", trend, g["trend"])
 	}
 }
 
@@ -245,6 +265,14 @@ func TestReplayAndCancelRoutes(t *testing.T) {
 	code, bc := do("POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/cancel", "")
 	if code != 202 || bc["status"] != "canceling" {
 		t.Fatalf("bulk cancel = %d %v", code, bc)
+	}
+	for _, pause := range []bool{true, false} {
+		verb := map[bool]string{true: "pause", false: "resume"}[pause]
+		f.actor, f.paused = "", nil
+		code, bp := do("POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/"+verb, "")
+		if code != 202 || bp["progress"].(map[string]any)["paused"] != pause || f.paused == nil || *f.paused != pause || f.actor != "ann" {
+			t.Fatalf("bulk %s = %d %v (asked pause=%v as %q)", verb, code, bp, f.paused, f.actor)
+		}
 	}
 }
 

@@ -46,6 +46,14 @@ var openAPIPublic = []openAPIRoute{
 	{"GET", "/dispatchers/v1/health"},
 	{"OPTIONS", "/codec/decode"}, // CORS preflights carry no token
 	{"OPTIONS", "/codec/encode"},
+	{"GET", "/console"}, // the console's files; its data comes with the user's token
+	{"GET", "/console/{path}"},
+}
+
+// openAPIAuthenticated are the operations that need a valid token or key
+// but no permission: they show the caller only what it holds.
+var openAPIAuthenticated = []openAPIRoute{
+	{"GET", "/auth/v1/me"},
 }
 
 func loadOpenAPI(t *testing.T, data []byte) *openapi3.T {
@@ -214,6 +222,10 @@ func TestOpenAPISecurity(t *testing.T) {
 		for method, op := range item.Operations() {
 			r := openAPIRoute{strings.ToUpper(method), path}
 			public := slices.Contains(openAPIPublic, r)
+			if slices.Contains(openAPIAuthenticated, r) {
+				checkAuthenticatedOnly(t, engine, token, r, op)
+				continue
+			}
 			if op.Security == nil {
 				t.Errorf("%s: no operation-level security; want [] (public) or [{bearerAuth: []}]", r)
 				continue
@@ -254,6 +266,29 @@ func TestOpenAPISecurity(t *testing.T) {
 				t.Errorf("%s: without permissions the route answered %d %+v; the document says it requires %s", r, rec.Code, body, perm)
 			}
 		}
+	}
+}
+
+// checkAuthenticatedOnly checks an operation of openAPIAuthenticated: it
+// documents bearer security, no permission, 401 and 429, and answers 200
+// to a valid token that holds no permission.
+func checkAuthenticatedOnly(t *testing.T, engine http.Handler, token string, r openAPIRoute, op *openapi3.Operation) {
+	t.Helper()
+	if op.Security == nil || len(*op.Security) != 1 || (*op.Security)[0]["bearerAuth"] == nil {
+		t.Errorf("%s: security %v, want [{bearerAuth: []}]", r, op.Security)
+	}
+	if perm, ok := op.Extensions["x-required-permission"]; ok {
+		t.Errorf("%s: x-required-permission %v, but the route needs no permission (openAPIAuthenticated)", r, perm)
+	}
+	if op.Responses.Value("401") == nil || op.Responses.Value("429") == nil {
+		t.Errorf("%s: want 401 and 429 responses", r)
+	}
+	req := httptest.NewRequest(r.Method, r.Path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	engine.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Errorf("%s: a token without permissions got %d, want 200: %s", r, rec.Code, rec.Body)
 	}
 }
 

@@ -14,6 +14,10 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	r.GET("/readyz", s.ready)
 	r.GET("/openapi.json", serveOpenAPI)
 	r.GET("/metrics", serveMetrics(metrics))
+	// The console: public files; what it shows comes from the routes
+	// below, with the user's token.
+	r.GET("/console", serveConsole(s.console))
+	r.GET("/console/*path", serveConsole(s.console))
 
 	// Every authenticated route counts against the request limits but
 	// the intake, which counts events once it has read them.
@@ -54,7 +58,7 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 		f.GET(root, auth, require(PermViewFunctions), fns.listAll)
 		f.POST(root, auth, require(PermCreateFunctions), body, fns.post)
 	}
-	f.GET("/:id", auth, require(PermViewFunctions), validID("id"), fns.get)
+	f.GET("/:id", auth, require(PermViewFunctions), validID("id"), s.getFunction) // with its flow control's state
 	f.PUT("/:id", auth, require(PermUpdateFunctions), validID("id"), body, fns.put)
 	f.DELETE("/:id", auth, require(PermDeleteFunctions), validID("id"), fns.remove)
 
@@ -65,6 +69,9 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	}
 	k.DELETE("/:id", auth, require(PermDeleteAPIKeys), validID("id"), s.revokeAPIKey)
 
+	// Who the caller is and what it may do: any valid token or key.
+	r.GET("/auth/v1/me", auth, s.me)
+
 	r.GET("/audit/v1", auth, require(PermViewAudit), s.listAudit)
 	r.GET("/audit/v1/", auth, require(PermViewAudit), s.listAudit)
 
@@ -74,11 +81,14 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	x.POST("/replays", auth, require(PermReplayExecutions), body, s.bulkReplay)
 	x.GET("/replays/:id", auth, require(PermViewExecutions), validBulkReplayID, s.getBulkReplay)
 	x.POST("/replays/:id/cancel", auth, require(PermReplayExecutions), validBulkReplayID, s.cancelBulkReplay)
+	x.POST("/replays/:id/pause", auth, require(PermReplayExecutions), validBulkReplayID, s.pauseBulkReplay(true))
+	x.POST("/replays/:id/resume", auth, require(PermReplayExecutions), validBulkReplayID, s.pauseBulkReplay(false))
 	x.GET("/:workflowId", auth, require(PermViewExecutions), validWorkflowID, s.getExecution)
 	x.GET("/:workflowId/history", auth, require(PermViewExecutions),
 		requireToo("a run's history holds its event and configuration", historyPermissions...), validWorkflowID, s.executionHistory)
 	x.POST("/:workflowId/replay", auth, require(PermReplayExecutions), validWorkflowID, body, s.replayExecution)
 	x.POST("/:workflowId/cancel", auth, require(PermCancelExecutions), validWorkflowID, s.cancelExecution)
+	x.POST("/:workflowId/release", auth, require(PermReplayExecutions), validWorkflowID, s.releaseExecution)
 
 	// The codec server of the Temporal Web UI; browsers ask first
 	// (OPTIONS, without a token).

@@ -18,7 +18,7 @@ const rqlMaxDepth = 32
 // rqlSelectFields are the top-level keys of a dispatcher on the wire: select
 // projects whole keys, so it accepts "actions" but not "actions.id".
 var rqlSelectFields = []string{"actions", "creationTimestamp", "description",
-	"eventType", "id", "name", "tags", "updateTimestamp"}
+	"enabled", "eventType", "filter", "id", "name", "tags", "updateTimestamp"}
 
 // rqlSchema is what a list's queries may name: the fields to filter and
 // sort on, and the top-level keys select may keep.
@@ -175,6 +175,13 @@ func (sc rqlSchema) cond(n rqlNode) (dispatcher.Cond, error) {
 				return c, rqlErrorf("%s: %q is not a number (epoch milliseconds)", c.Field, v)
 			}
 			c.Values[i] = strconv.FormatInt(n, 10) // canonical, so "+01" and "1" query alike
+		}
+		if kind == dispatcher.KindBool {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, rqlErrorf("%s: %q is not true or false", c.Field, v)
+			}
+			c.Values[i] = strconv.FormatBool(b)
 		}
 	}
 	return c, nil

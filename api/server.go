@@ -120,6 +120,8 @@ type Server struct {
 
 	requests *limiter // requests to every authenticated route but intake
 	intake   *limiter // events at /events/v1
+
+	console map[string]consoleAsset // the console's files, by path
 }
 
 // NewServer returns the API's HTTP handler. ctx bounds background work
@@ -153,6 +155,9 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.console, err = loadConsole(); err != nil {
+		return nil, err
 	}
 	s.requests = newLimiter(cfg.Limits.Token, cfg.Limits.Tenant, "requests", s.now)
 	s.intake = newLimiter(cfg.Limits.IntakeToken, cfg.Limits.IntakeTenant, "events", s.now)

@@ -15,14 +15,27 @@ import (
 )
 
 // checkBulk validates a bulk replay request and fills in its defaults.
+//
+// A bulk replay by skipReason replays the actions the runs skipped, which
+// only the current configuration can run (see replayActions): its config
+// is current, and its status any, since a dispatch that skipped a paused
+// dispatcher usually completed.
 func checkBulk(r *dispatcher.BulkReplayRequest) error {
 	switch r.Filter.Status {
 	case "":
-		r.Filter.Status = dispatcher.ExecutionFailed
+		if r.Filter.SkipReason == "" {
+			r.Filter.Status = dispatcher.ExecutionFailed
+		}
 	case dispatcher.ExecutionRunning, dispatcher.ExecutionScheduled:
 		return dispatcher.Errorf(dispatcher.EINVALID, "status: %s dispatches cannot be replayed; choose failed, canceled or completed", r.Filter.Status)
 	}
-	if r.Config == "" {
+	switch {
+	case r.Filter.SkipReason != "" && r.Config == "":
+		r.Config = dispatcher.ReplayConfigCurrent
+	case r.Filter.SkipReason != "" && r.Config != dispatcher.ReplayConfigCurrent:
+		return dispatcher.Errorf(dispatcher.EINVALID, "config: a bulk replay by skipReason runs the actions the dispatches skipped, which only config %q can run, not %q",
+			dispatcher.ReplayConfigCurrent, r.Config)
+	case r.Config == "":
 		r.Config = dispatcher.ReplayConfigOriginal
 	}
 	if r.Config != dispatcher.ReplayConfigOriginal && r.Config != dispatcher.ReplayConfigCurrent {
@@ -194,6 +207,39 @@ func (e *Executions) CancelBulkReplay(ctx context.Context, id, actor string) (di
 	if err := e.client.CancelWorkflow(ctx, id, ""); err != nil {
 		return dispatcher.BulkReplayStatus{}, bulkNotFound(temporalError(err, "canceling the bulk replay"), id)
 	}
+	return st, nil
+}
+
+// PauseBulkReplay pauses a running bulk replay (pause true): it starts no
+// further replays until resumed (pause false); those started run on.
+// ESTATE when it is not running, or has started every replay it will.
+// A bulk replay started before pausing existed ignores it (see
+// workflows.SignalPause).
+func (e *Executions) PauseBulkReplay(ctx context.Context, id, actor string, pause bool) (dispatcher.BulkReplayStatus, error) {
+	st, err := e.BulkReplay(ctx, id)
+	if err != nil {
+		return dispatcher.BulkReplayStatus{}, err
+	}
+	op, verb := dispatcher.AuditPause, "paused"
+	if !pause {
+		op, verb = dispatcher.AuditResume, "resumed"
+	}
+	switch {
+	case st.Status != dispatcher.ExecutionRunning:
+		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "bulk replay %s cannot be %s: it is %s", id, verb, st.Status)
+	case pause && st.Progress.Remaining == 0 && st.Progress.Matched > 0:
+		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE,
+			"bulk replay %s cannot be paused: it has started every replay and waits for them to end", id)
+	}
+	ref := dispatcher.NewID(e.now())
+	if _, err := e.audit.RecordAudit(ctx, dispatcher.AuditEntry{ID: ref, WorkflowID: id, Ref: ref,
+		Operation: op, Actor: actor, At: e.now()}); err != nil {
+		return dispatcher.BulkReplayStatus{}, err
+	}
+	if err := e.client.SignalWorkflow(ctx, id, "", workflows.SignalPause, pause); err != nil {
+		return dispatcher.BulkReplayStatus{}, bulkNotFound(temporalError(err, "signaling the bulk replay"), id)
+	}
+	st.Progress.Paused = pause
 	return st, nil
 }
 

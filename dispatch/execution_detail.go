@@ -73,6 +73,11 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 	if d.Audit, err = e.audit.AuditTrail(ctx, workflowID); err != nil {
 		return dispatcher.ExecutionDetail{}, err
 	}
+	if x.Status == dispatcher.ExecutionFailed {
+		if seq, err := e.sequenceOf(ctx, workflowID, x.RunID); err == nil && seq != "" {
+			d.Blocking = e.blocks(ctx, seq, workflowID)
+		}
+	}
 	return d, nil
 }
 

@@ -15,12 +15,18 @@ const MaxFailureScan = 20000
 
 // Failures returns the failed runs f matches grouped by error class and
 // dispatcher, with counts and one sample message per group, most frequent
-// first. Grouping reads only the visibility records (their error classes
-// hold class@dispatcher pairs); one history per group gives its sample.
+// first, and how many started in each of buckets equal spans of time
+// (0: dispatcher.DefaultTrendBuckets) from f.From (else the first run
+// counted) to f.To (else now), overall and per group. Grouping reads
+// only the visibility records (their error classes hold
+// class@dispatcher pairs); one history per group gives its sample.
 // Unless includeReplayed, failed runs that a replay has superseded are
 // left out, so a fixed-and-replayed cause disappears from the summary.
 // f.Status must be empty or failed. Errors: EINVALID, EUNAVAILABLE.
-func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool) (dispatcher.FailureSummary, error) {
+func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool, buckets int) (dispatcher.FailureSummary, error) {
+	if err := dispatcher.CheckTrendBuckets(buckets); err != nil {
+		return dispatcher.FailureSummary{}, err
+	}
 	if f.Status != "" && f.Status != dispatcher.ExecutionFailed {
 		return dispatcher.FailureSummary{}, dispatcher.Errorf(dispatcher.EINVALID, "status: the failures summary covers failed dispatches only")
 	}
@@ -39,24 +45,41 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 	if err != nil {
 		return dispatcher.FailureSummary{}, err
 	}
+	runs := make([]dispatcher.Execution, 0, len(infos))
 	sum := dispatcher.FailureSummary{Truncated: more}
-	index := map[dispatcher.ClassDispatcher]int{}
 	for _, info := range infos {
 		x := e.toExecution(info)
 		if superseded[x.RunID] {
 			sum.Superseded++
 			continue
 		}
-		sum.Failed++
+		runs = append(runs, x)
+	}
+	sum.Failed = len(runs)
+	sum.Trend = failureTrend(f, runs, e.now(), buckets)
+	index := map[dispatcher.ClassDispatcher]int{}
+	for _, x := range runs {
+		bucket, inTrend := sum.Trend.Index(x.Start)
+		if !inTrend && !x.Start.Before(sum.Trend.From) {
+			// At the end, or after it as far as this clock can tell:
+			// every run counted is in the trend.
+			bucket, inTrend = len(sum.Trend.Counts)-1, true
+		}
 		for _, p := range x.Failures {
 			i, ok := index[p]
 			if !ok {
 				i = len(sum.Groups)
 				index[p] = i
 				sum.Groups = append(sum.Groups, dispatcher.FailureGroup{ErrorClass: p.ErrorClass, DispatcherID: p.DispatcherID,
-					SampleWorkflowID: x.WorkflowID, SampleRunID: x.RunID})
+					SampleWorkflowID: x.WorkflowID, SampleRunID: x.RunID, Trend: make([]int, len(sum.Trend.Counts))})
 			}
 			sum.Groups[i].Count++
+			if inTrend {
+				sum.Groups[i].Trend[bucket]++
+			}
+		}
+		if inTrend {
+			sum.Trend.Counts[bucket]++
 		}
 	}
 	if err := e.sampleFailures(ctx, sum.Groups); err != nil {
@@ -66,6 +89,27 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 		return cmp.Or(b.Count-a.Count, cmp.Compare(a.ErrorClass, b.ErrorClass), cmp.Compare(a.DispatcherID, b.DispatcherID))
 	})
 	return sum, nil
+}
+
+// failureTrend returns the empty trend of runs: from f.From, else the
+// first of runs to start (now when there is none), to f.To, else now.
+func failureTrend(f dispatcher.ExecutionFilter, runs []dispatcher.Execution, now time.Time, buckets int) dispatcher.Trend {
+	from, to := f.From, f.To
+	if to.IsZero() || to.After(now) {
+		to = now
+	}
+	if from.IsZero() {
+		from = to
+		for _, x := range runs {
+			if x.Start.Before(from) {
+				from = x.Start
+			}
+		}
+	}
+	if to.Before(from) {
+		to = from
+	}
+	return dispatcher.NewTrend(from, to, buckets)
 }
 
 // replayedRuns returns the run IDs that a replay started at or after from

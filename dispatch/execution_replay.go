@@ -137,6 +137,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, err
 	}
 	claim.NewRunID = runID
+	e.releaseAfterReplay(ctx, r.WorkflowID, latest.RunID)
 	if err := e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, runID); err != nil {
 		return dispatcher.ReplayResult{}, fmt.Errorf("replay %s of dispatch %s started as run %s, but the audit trail does not say so: %w",
 			replayID, r.WorkflowID, runID, err)
@@ -190,6 +191,9 @@ func (e *Executions) startReplay(ctx context.Context, workflowID, replayID strin
 	if in.Config != nil {
 		// The run then upserts none (dispatchV2).
 		attrs[workflows.AttrDispatcherIDs.GetName()] = in.Config.DispatcherIDs(in.Only)
+		if r := in.Config.SkipReason(in.Only); r != "" {
+			attrs[workflows.AttrSkipped.GetName()] = r
+		}
 	}
 	if claim.BulkReplayID != "" {
 		attrs[workflows.AttrBulkReplayID.GetName()] = claim.BulkReplayID
@@ -267,10 +271,24 @@ func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayReques
 // each of which must exist in cfg, or those that did not succeed in the
 // replayed run. An empty result means every action, which is only chosen
 // for a run that failed before running any.
+//
+// Actions the run skipped (a paused dispatcher, a filter) did not succeed
+// either, but only the current configuration decides about them again:
+// the original one skips them again, as it did. So a replay with the
+// original configuration leaves them out, and refuses to name them; one
+// with the current configuration runs them if their dispatcher is no
+// longer paused and its filter, if any, is true for the event.
 func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, cfg *dispatcher.Config) ([]string, error) {
+	original := r.Config == dispatcher.ReplayConfigOriginal
 	if len(r.Actions) > 0 {
 		var out []string
 		for i, id := range r.Actions {
+			if cfg != nil && original {
+				if sk, ok := cfg.SkippedAction(id); ok {
+					return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: action %q was skipped in run %s (%s: %s); replay it with config %q",
+						i, id, latest.RunID, sk.Reason, sk.Detail, dispatcher.ReplayConfigCurrent)
+				}
+			}
 			if cfg != nil && !cfg.HasAction(id) {
 				return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: the %s configuration of event type %q has no action %q",
 					i, r.Config, src.input.Event.Type, id)
@@ -281,13 +299,21 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 		}
 		return out, nil
 	}
-	var failed []string
+	var failed, skipped []string
 	for _, o := range src.outcomes {
-		if o.Status != dispatcher.OutcomeSucceeded && !slices.Contains(failed, o.ActionID) {
+		switch {
+		case o.Status == dispatcher.OutcomeSucceeded || slices.Contains(failed, o.ActionID):
+		case o.Status == dispatcher.OutcomeSkipped && original:
+			skipped = append(skipped, o.SkipReason)
+		default:
 			failed = append(failed, o.ActionID)
 		}
 	}
 	switch {
+	case len(failed) == 0 && len(skipped) > 0:
+		return nil, dispatcher.Errorf(dispatcher.ESTATE,
+			"no action failed in run %s of dispatch %s; the actions it skipped (%s) run again only with config %q",
+			latest.RunID, r.WorkflowID, dispatcher.TopSkipReason(skipped), dispatcher.ReplayConfigCurrent)
 	case len(failed) > 0 && cfg != nil:
 		for _, id := range failed {
 			if !cfg.HasAction(id) {

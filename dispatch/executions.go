@@ -276,6 +276,7 @@ func (e *Executions) toExecution(info *workflowpb.WorkflowExecutionInfo) dispatc
 		EventID:         keyword(sa[workflows.AttrEventID.GetName()]),
 		DispatcherIDs:   keywords(sa[workflows.AttrDispatcherIDs.GetName()]),
 		FailedActionIDs: keywords(sa[workflows.AttrFailedActionIDs.GetName()]),
+		SkipReason:      keyword(sa[workflows.AttrSkipped.GetName()]),
 		Start:           info.GetStartTime().AsTime(),
 	}
 	if info.GetCloseTime() != nil {

@@ -36,10 +36,15 @@ func executionQuery(ctx context.Context, f dispatcher.ExecutionFilter) (string, 
 		{"dispatcherId", workflows.AttrDispatcherIDs.GetName(), f.DispatcherID},
 		{"actionId", workflows.AttrFailedActionIDs.GetName(), f.ActionID},
 		{"bulkReplayId", workflows.AttrBulkReplayID.GetName(), f.BulkReplayID},
+		{"skipReason", workflows.AttrSkipped.GetName(), f.SkipReason},
 	} {
 		if err := add(c.field, c.attr, c.value); err != nil {
 			return "", err
 		}
+	}
+	if f.SkipReason != "" && !slices.Contains(dispatcher.SkipReasons(), f.SkipReason) {
+		return "", dispatcher.Errorf(dispatcher.EINVALID, "skipReason: must be one of %s, not %q",
+			strings.Join(dispatcher.SkipReasons(), ", "), f.SkipReason)
 	}
 	switch f.ErrorClass {
 	case "":

@@ -190,7 +190,7 @@ func TestExecutions(t *testing.T) {
 	e.list(dispatcher.ExecutionFilter{To: time.Now().Add(-time.Minute)})
 
 	// Failures: one group per class and dispatcher, not every combination.
-	sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false)
+	sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +202,23 @@ func TestExecutions(t *testing.T) {
 	}
 	if g := sum.Groups[1]; g.ErrorClass != "TemplateError" || g.DispatcherID != "d2" || !strings.Contains(g.Sample, "nope") {
 		t.Errorf("second group = %+v", g)
+	}
+	// The trend: the one failed run in one of the buckets, overall and
+	// per group; over the last hour in 6 buckets, in the newest.
+	if n := len(sum.Trend.Counts); n != dispatcher.DefaultTrendBuckets || sum.Trend.From.After(x.Start) || slices.Max(sum.Trend.Counts) != 1 ||
+		slices.Max(sum.Groups[0].Trend) != 1 || len(sum.Groups[0].Trend) != n {
+		t.Errorf("trend = %+v, group trend %v; want the run in one of %d buckets", sum.Trend, sum.Groups[0].Trend, dispatcher.DefaultTrendBuckets)
+	}
+	now := time.Now()
+	hour, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{From: now.Add(-time.Hour), To: now}, false, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(hour.Trend.Counts, []int{0, 0, 0, 0, 0, 1}) || hour.Trend.Bucket != 10*time.Minute {
+		t.Errorf("trend of the last hour = %+v, want 6 buckets of 10m, the run in the last", hour.Trend)
+	}
+	if _, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false, dispatcher.MaxTrendBuckets+1); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		t.Errorf("%d buckets: %v, want EINVALID", dispatcher.MaxTrendBuckets+1, err)
 	}
 
 	// Detail: the event, the configuration it loaded, every outcome.
@@ -294,10 +311,10 @@ func TestExecutions(t *testing.T) {
 	}
 	// The replayed failure leaves the summary, unless asked for.
 	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted}, wf)
-	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false); err != nil || sum.Failed != 0 || sum.Superseded != 1 || len(sum.Groups) != 0 {
+	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false, 0); err != nil || sum.Failed != 0 || sum.Superseded != 1 || len(sum.Groups) != 0 {
 		t.Errorf("failures after the replay = %+v, %v", sum, err)
 	}
-	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, true); err != nil || sum.Failed != 1 {
+	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, true, 0); err != nil || sum.Failed != 1 {
 		t.Errorf("failures with replayed ones = %+v, %v", sum, err)
 	}
 
@@ -388,6 +405,9 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	}
 	if _, err := e.ex.CancelBulkReplay(e.ctx(), st.ID, "ann"); dispatcher.ErrorCode(err) != dispatcher.ESTATE {
 		t.Errorf("cancel of a finished bulk replay: %v, want ESTATE", err)
+	}
+	if _, err := e.ex.PauseBulkReplay(e.ctx(), st.ID, "ann", true); dispatcher.ErrorCode(err) != dispatcher.ESTATE {
+		t.Errorf("pause of a finished bulk replay: %v, want ESTATE", err)
 	}
 	if _, err := e.ex.BulkReplay(e.ctx(), "bulk-replay-0123456789abcdef01234567"); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
 		t.Errorf("unknown bulk replay: %v, want ENOTFOUND", err)

@@ -97,14 +97,17 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		queue = workflows.DefaultTaskQueue
 	}
 	in := workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit, Version: workflows.DispatchVersion}
-	attrs := []temporal.SearchAttributeUpdate{workflows.AttrEventType.ValueSet(ev.Type), workflows.AttrEventID.ValueSet(ev.ID)}
-	if t := dispatcher.TenantOf(id); t != "" {
-		attrs = append(attrs, workflows.AttrTenant.ValueSet(t))
-	}
 	if s.Configs != nil {
 		if cfg, err := s.Configs.Config(ctx, ev.Type); err == nil {
+			// Paused dispatchers and filters are resolved here, once, and
+			// the input records the outcome (Config.Skipped).
+			cfg = cfg.ForEvent(ev)
 			in.Config = &cfg
-			attrs = append(attrs, workflows.AttrDispatcherIDs.ValueSet(cfg.DispatcherIDs(nil)))
+		}
+	}
+	if in.Config != nil {
+		if seq := in.Config.SequenceOf(ev); seq.Key != "" {
+			return s.sequence(ctx, id, seq, in, queue)
 		}
 	}
 	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
@@ -120,7 +123,7 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		EnableEagerStart:                         s.Eager,
-		TypedSearchAttributes:                    temporal.NewSearchAttributes(attrs...),
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.StartAttributes(id, in)...),
 	}, workflows.WorkflowDispatch, in)
 
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -134,6 +137,32 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		// The event passed our validation but not Temporal's (e.g. a
 		// search attribute over its size limit): the client's to fix.
 		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
+	case unavailable(err):
+		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
+	default:
+		return dispatcher.StartResult{}, err
+	}
+}
+
+// sequence hands the dispatch of an ordered event to its key's Sequence
+// workflow, which runs it when the dispatches of the events before it are
+// done (workflows.Sequence). The signal is durable when this returns, and
+// its order among the key's signals is the order the intake accepted the
+// events. The run does not exist yet: the result has no RunID, and a
+// duplicate of an event is found out when its turn comes.
+func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequence, in workflows.DispatchInput, queue string) (dispatcher.StartResult, error) {
+	seqID := dispatcher.SequenceWorkflowID(dispatcher.TenantOf(id), seq.Key)
+	var attrs []temporal.SearchAttributeUpdate
+	if t := dispatcher.TenantOf(id); t != "" {
+		attrs = append(attrs, workflows.AttrTenant.ValueSet(t))
+	}
+	_, err := s.Client.SignalWithStartWorkflow(ctx, seqID, workflows.SignalSequenceEvent,
+		workflows.SequencedDispatch{WorkflowID: id, Input: in, Block: seq.Block},
+		client.StartWorkflowOptions{ID: seqID, TaskQueue: queue, TypedSearchAttributes: temporal.NewSearchAttributes(attrs...)},
+		workflows.WorkflowSequence, workflows.SequenceInput{})
+	switch {
+	case err == nil:
+		return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
 	case unavailable(err):
 		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
 	default:

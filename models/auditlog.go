@@ -276,7 +276,7 @@ func (s *Store) auditFunctionRow(r functionRow) wire.AuditFunction {
 		return wire.AuditFunctionOf(f, nil)
 	}
 	f = dispatcher.Function{ID: r.ID, Name: r.Name, Kind: r.Kind, URL: r.URL, Timeout: time.Duration(r.TimeoutMs) * time.Millisecond,
-		TaskQueue: r.TaskQueue, Created: fromMillis(r.CreationTimestamp), Updated: fromMillis(r.UpdateTimestamp)}
+		TaskQueue: r.TaskQueue, Flow: flow(r.Flow), Created: fromMillis(r.CreationTimestamp), Updated: fromMillis(r.UpdateTimestamp)}
 	doc := wire.AuditFunctionOf(f, nil)
 	if r.Secret != "" {
 		doc.HasSecret, doc.Secret = true, dispatcher.Redacted

@@ -79,6 +79,8 @@ func checkActionCount(tx *gorm.DB, dispatcherID string) error {
 // type made bigger, for the error.
 func grownField(u dispatcher.DispatcherUpdate) string {
 	switch {
+	case u.Filter != nil:
+		return "filter"
 	case u.Description != nil:
 		return "description"
 	case u.Tags != nil:

@@ -16,6 +16,9 @@ type dispatcherRow struct {
 	Name              *string
 	Description       string
 	EventType         string
+	Ordering          *string // JSON of dispatcher.Ordering; NULL: none
+	Filter            *string // NULL: none
+	Enabled           bool    // false: paused
 	CreationTimestamp int64
 	UpdateTimestamp   int64
 }
@@ -37,6 +40,9 @@ func toDBDispatcher(d dispatcher.Dispatcher) (dispatcherRow, []tagRow) {
 		Name:              nullable(d.Name),
 		Description:       d.Description,
 		EventType:         d.EventType,
+		Ordering:          orderingText(d.Ordering),
+		Filter:            nullable(d.Filter),
+		Enabled:           !d.Paused,
 		CreationTimestamp: millis(d.Created),
 		UpdateTimestamp:   millis(d.Updated),
 	}
@@ -57,6 +63,9 @@ func toDispatcher(row dispatcherRow, tags []tagRow, actions []actionRow) (dispat
 		Name:        deref(row.Name),
 		Description: row.Description,
 		EventType:   row.EventType,
+		Ordering:    ordering(row.Ordering),
+		Filter:      deref(row.Filter),
+		Paused:      !row.Enabled,
 		Created:     fromMillis(row.CreationTimestamp),
 		Updated:     fromMillis(row.UpdateTimestamp),
 		Tags:        []string{},
@@ -121,6 +130,9 @@ func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) 
 			field = "description" // the only field without a limit of its own
 		}
 		if err := s.checkConfigSize(tx, field, d.EventType, true); err != nil {
+			return err
+		}
+		if err := checkOrdering(tx, d.EventType); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, dispatcher.AuditDispatcherCreate, d.ID, nil, wire.AuditDispatcherOf(*d, true))
@@ -255,6 +267,9 @@ func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.Di
 			"name":             updated.Name,
 			"description":      updated.Description,
 			"event_type":       updated.EventType,
+			"ordering":         updated.Ordering,
+			"filter":           updated.Filter,
+			"enabled":          updated.Enabled,
 			"update_timestamp": updated.UpdateTimestamp,
 		}).Error
 		if err != nil {
@@ -271,6 +286,9 @@ func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.Di
 			}
 		}
 		if err := s.checkConfigSize(tx, field, d.EventType, grew); err != nil {
+			return err
+		}
+		if err := checkOrdering(tx, d.EventType); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, dispatcher.AuditDispatcherUpdate, id, wire.AuditDispatcherOf(old, false), wire.AuditDispatcherOf(d, false))

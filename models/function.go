@@ -23,6 +23,7 @@ type functionRow struct {
 	Secret            string
 	Headers           *string
 	TaskQueue         string
+	Flow              *string // JSON (flowDoc); NULL: no flow control
 	CreationTimestamp int64
 	UpdateTimestamp   int64
 }
@@ -33,7 +34,7 @@ func (functionRow) TableName() string { return "functions" }
 // with keys (see secrets.go; nil keys: in clear text).
 func toDBFunction(f dispatcher.Function, keys *encryption.KeyRing) (functionRow, error) {
 	row := functionRow{ID: f.ID, Name: f.Name, Kind: f.Kind, URL: f.URL, TimeoutMs: f.Timeout.Milliseconds(),
-		TaskQueue: f.TaskQueue, CreationTimestamp: millis(f.Created), UpdateTimestamp: millis(f.Updated)}
+		TaskQueue: f.TaskQueue, Flow: flowText(f.Flow), CreationTimestamp: millis(f.Created), UpdateTimestamp: millis(f.Updated)}
 	var err error
 	if row.Secret, err = keys.EncryptString(f.Secret, secretContext(f.ID)); err != nil {
 		return row, err
@@ -55,7 +56,7 @@ func toDBFunction(f dispatcher.Function, keys *encryption.KeyRing) (functionRow,
 // headers with keys; stored in clear text, they read as they are.
 func toFunction(r functionRow, keys *encryption.KeyRing) (dispatcher.Function, error) {
 	f := dispatcher.Function{ID: r.ID, Name: r.Name, Kind: r.Kind, URL: r.URL, Timeout: time.Duration(r.TimeoutMs) * time.Millisecond,
-		TaskQueue: r.TaskQueue, Created: fromMillis(r.CreationTimestamp), Updated: fromMillis(r.UpdateTimestamp)}
+		TaskQueue: r.TaskQueue, Flow: flow(r.Flow), Created: fromMillis(r.CreationTimestamp), Updated: fromMillis(r.UpdateTimestamp)}
 	var err error
 	if f.Secret, err = keys.DecryptString(r.Secret, secretContext(r.ID)); err != nil {
 		return f, fmt.Errorf("function %s: secret: %w", r.ID, err)

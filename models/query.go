@@ -1,6 +1,7 @@
 package models
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,6 +16,7 @@ var columns = map[string]string{
 	"eventType":         "event_type",
 	"creationTimestamp": "creation_timestamp",
 	"updateTimestamp":   "update_timestamp",
+	"enabled":           "enabled",
 }
 
 // actionColumns maps the actions.* query fields to columns of the actions
@@ -73,6 +75,9 @@ func (b *filterBuilder) cond(c dispatcher.Cond) error {
 	values, err := typed(c.Field, kind, c.Values)
 	if err != nil {
 		return err
+	}
+	if kind == dispatcher.KindBool && !slices.Contains([]string{dispatcher.OpEq, dispatcher.OpNe, dispatcher.OpIn, dispatcher.OpOut}, c.Op) {
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s is not supported on %s (use eq, ne, in or out)", c.Op, c.Field)
 	}
 	if kind == dispatcher.KindStrings {
 		return b.member(c, "SELECT 1 FROM dispatcher_tags t WHERE t.dispatcher_id = dispatchers.id AND t.tag", values)
@@ -144,6 +149,14 @@ func (b *filterBuilder) write(sql string, arg any) {
 func typed(field string, kind dispatcher.FieldKind, values []string) ([]any, error) {
 	out := make([]any, len(values))
 	for i, v := range values {
+		if kind == dispatcher.KindBool {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, dispatcher.Errorf(dispatcher.EQUERY, "rql: %s: %q is not true or false", field, v)
+			}
+			out[i] = b
+			continue
+		}
 		if kind != dispatcher.KindNumber {
 			out[i] = v
 			continue
@@ -175,7 +188,7 @@ func buildOrder(sorts []dispatcher.Sort) (string, error) {
 	for _, s := range sorts {
 		col, ok := columns[s.Field]
 		if !ok {
-			return "", dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot sort on %q (sortable: id, name, description, eventType, creationTimestamp, updateTimestamp)", s.Field)
+			return "", dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot sort on %q (sortable: id, name, description, eventType, enabled, creationTimestamp, updateTimestamp)", s.Field)
 		}
 		dir := " ASC"
 		if s.Desc {

@@ -16,6 +16,8 @@ type Store struct {
 	db   *gorm.DB
 	now  func() time.Time
 	keys *encryption.KeyRing // nil: secrets are stored in clear text
+	// changed is called after each committed configuration change.
+	changed func()
 }
 
 // StoreOption configures a Store.
@@ -44,13 +46,22 @@ func NewStore(db *gorm.DB, now func() time.Time, opts ...StoreOption) *Store {
 // tx runs fn in a transaction that also bumps the configuration version,
 // so caches of the configuration notice every committed change.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
 		return tx.Exec("UPDATE config_version SET version = version + 1 WHERE id = 1").Error
 	})
+	if err == nil && s.changed != nil {
+		s.changed()
+	}
+	return err
 }
+
+// OnChange makes the store call f after every configuration change it
+// commits, e.g. to tell this process's cache at once (activities.Cache's
+// Forget). Set it before the store is used.
+func (s *Store) OnChange(f func()) { s.changed = f }
 
 // ConfigVersion returns a number that grows with every configuration change.
 // Every activity of every dispatch asks for it, so it goes straight to

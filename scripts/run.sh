@@ -11,12 +11,13 @@
 # dies, the others are stopped and the script exits non-zero.
 #
 # Every setting comes from the environment and a variable that is already set
-# is never overwritten (see the defaults below). Local state lives in .run/.
+# is never overwritten (see the defaults below). Local state lives in .run/
+# (DISPATCHER_RUN_DIR).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
-run_dir=.run
+run_dir=${DISPATCHER_RUN_DIR:-.run}
 mkdir -p "$run_dir"
 
 # ---------------------------------------------------------------------------
@@ -280,8 +281,9 @@ cat >&2 <<EOF
   Dispatcher is running. Ctrl-C stops everything.
 
     API              $api_url
+    Console          $api_url/console  (sign in with the token below)
     Temporal Web UI  $temporal_ui
-    Mail catcher UI  $mail_ui
+    Mail catcher UI  $mail_ui  (mails, and calls to functions at /fn/<name>)
     SMTP             ${DISPATCHER_SMTP_URL:-(none)}
     Outbound allow   ${DISPATCHER_OUTBOUND_ALLOW:-(none: functions must be https to public hosts)}
     Database         $DATABASE_URL

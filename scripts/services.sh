@@ -2,7 +2,10 @@
 # services.sh makes sure the services the tests need are there and running:
 #   - PostgreSQL on 127.0.0.1 that lets user postgres in without a password,
 #     with the test database;
-#   - Node.js and npm, for the test that runs the Extra Horizon JavaScript SDK.
+#   - Node.js and npm, for the test that runs the Extra Horizon JavaScript SDK;
+#   - RabbitMQ on 127.0.0.1:5672 (guest/guest) and NATS with JetStream on
+#     127.0.0.1:4222, for the broker intakes' tests;
+#   - Chromium, for the console's browser tests, and curl, for the README's.
 # It installs (apt-get) and starts what is missing and is idempotent: when
 # everything is in place it changes nothing and takes well under a second.
 # `make services` runs it, and `make test` runs that first.
@@ -10,6 +13,8 @@
 # Settings (all optional):
 #   CI_PG_PORT       PostgreSQL port to use or start    (5432)
 #   CI_PG_DATABASE   database the tests use             (dispatcher_test)
+#   CI_NATS_VERSION  nats-server built from the Go module proxy when Debian
+#                    has no package of it                 (v2.14.9)
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
@@ -71,6 +76,19 @@ if ! psql_pg -d postgres -c 'select 1' >/dev/null 2>&1; then
 	psql_pg -d postgres -c 'select 1' >/dev/null || die "cannot connect as postgres to 127.0.0.1:$pg_port"
 fi
 
+# The tests run several dispatcher processes at once (each pools up to 32
+# connections) beside the store tests, and the bench a Temporal server on
+# PostgreSQL: Debian's 100 connections run out. Raising the limit needs a
+# restart, done once.
+if (($(psql_pg -d postgres -tAc 'show max_connections') < 300)); then
+	read -r pg_ver pg_name < <(pg_cluster) || die "cannot find the cluster on port $pg_port to raise max_connections"
+	echo "raising max_connections of $pg_ver/$pg_name to 300 (restarts PostgreSQL)"
+	psql_pg -d postgres -c 'alter system set max_connections = 300'
+	$sudo pg_ctlcluster --skip-systemctl-redirect "$pg_ver" "$pg_name" restart
+	for _ in $(seq 1 60); do pg_up && break; sleep 0.5; done
+	pg_up || die "PostgreSQL did not come back on 127.0.0.1:$pg_port after the restart"
+fi
+
 if [[ $(psql_pg -d postgres -tAc "select 1 from pg_database where datname = '$pg_db'") != 1 ]]; then
 	echo "creating database $pg_db"
 	psql_pg -d postgres -c "create database \"$pg_db\""
@@ -87,3 +105,72 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 echo "Node.js ready: $(node --version), npm $(npm --version)"
 
+# ---------------------------------------------------------------------------
+# RabbitMQ and NATS JetStream, for the broker intakes' tests
+# ---------------------------------------------------------------------------
+port_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# wait_port PORT WHAT LOG: waits up to a minute for PORT, or dies with LOG's tail.
+wait_port() {
+	for _ in $(seq 1 120); do port_up "$1" && return 0; sleep 0.5; done
+	tail -n 30 "$3" >&2 2>/dev/null || true
+	die "$2 did not start on 127.0.0.1:$1"
+}
+
+if ! port_up 5672; then
+	if ! command -v rabbitmq-server >/dev/null; then
+		echo "RabbitMQ is not installed: installing it with apt-get"
+		$sudo apt-get update -q
+		$sudo apt-get install -y -q --no-install-recommends rabbitmq-server
+	fi
+	echo "starting RabbitMQ"
+	# Debian's package may have started it already (with systemd); the
+	# port tells.
+	port_up 5672 || $sudo rabbitmq-server -detached || true
+	wait_port 5672 RabbitMQ /var/log/rabbitmq/rabbit@"$(hostname -s)".log
+fi
+echo "RabbitMQ ready: amqp://guest:guest@127.0.0.1:5672/"
+
+nats_bin=$(command -v nats-server || true)
+if [[ -z $nats_bin ]]; then
+	if [[ -z $(apt-cache policy nats-server 2>/dev/null | awk '/Candidate:/ && $2 != "(none)" {print $2}') ]]; then
+		$sudo apt-get update -q
+	fi
+	if [[ -n $(apt-cache policy nats-server 2>/dev/null | awk '/Candidate:/ && $2 != "(none)" {print $2}') ]]; then
+		echo "nats-server is not installed: installing it with apt-get"
+		$sudo apt-get install -y -q --no-install-recommends nats-server
+		nats_bin=$(command -v nats-server)
+	else
+		nats_bin=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bin/nats-server
+		if [[ ! -x $nats_bin ]]; then
+			echo "Debian has no nats-server: building ${CI_NATS_VERSION:-v2.14.9} from the Go module proxy into bin/"
+			GOBIN=$(dirname "$nats_bin") go install "github.com/nats-io/nats-server/v2@${CI_NATS_VERSION:-v2.14.9}"
+		fi
+	fi
+fi
+if ! port_up 4222; then
+	echo "starting nats-server with JetStream"
+	$sudo mkdir -p /var/lib/nats-server
+	$sudo start-stop-daemon --start --oknodo --background --exec "$nats_bin" -- \
+		-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+	wait_port 4222 nats-server /var/log/nats-server.log
+elif pgrep -a nats-server | grep -q . && ! pgrep -a nats-server | grep -q -- ' -js\b\| --jetstream'; then
+	die "a nats-server on 127.0.0.1:4222 runs without JetStream (-js); restart it with -js"
+fi
+echo "NATS ready: nats://127.0.0.1:4222 (JetStream)"
+
+# ---------------------------------------------------------------------------
+# Chromium and curl: the console's browser tests drive Debian's chromium
+# (headless, through the DevTools protocol); the README's quick start,
+# which a test runs as written, uses curl.
+# ---------------------------------------------------------------------------
+browser=""
+for b in chromium chromium-browser google-chrome; do
+	command -v "$b" >/dev/null && browser=$b && break
+done
+if [[ -z $browser ]] || ! command -v curl >/dev/null; then
+	echo "chromium or curl is not installed: installing them with apt-get"
+	$sudo apt-get update -q
+	$sudo apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core curl
+	browser=chromium
+fi
+echo "Browser ready: $("$browser" --version 2>/dev/null || echo "$browser")"

@@ -120,7 +120,8 @@ done
 for n in pg_port port shards timeout; do
 	[[ ${!n} =~ ^[0-9]+$ ]] || die "${n//_/-} must be a number: ${!n}"
 done
-((port >= 1 && port + 9 <= 65535)) || die "--port $port: the 10 ports from it must fit below 65536"
+# The server keeps its membership ports in a smallint column.
+((port >= 1 && port + 9 <= 32767)) || die "--port $port: the 10 ports from it must fit below 32768 (Temporal stores them as smallint)"
 [[ -z $owner_pid || $owner_pid =~ ^[0-9]+$ ]] || die "--owner-pid must be a pid: $owner_pid"
 
 db_main=${prefix:+${prefix}_}temporal
@@ -368,6 +369,14 @@ wait_ready() {
 	else
 		why="cannot register namespace $namespace"
 	fi
+	# Each service learns of a new namespace at its next refresh: ready
+	# is when the frontend serves it (what dispatcher serve asks first).
+	until [[ -n $why ]] || tcli operator search-attribute list -n "$namespace" >/dev/null 2>&1; do
+		if ((SECONDS >= deadline)); then
+			why="namespace $namespace is not served after ${timeout}s"
+		fi
+		sleep 0.2
+	done
 	[[ -n $why ]] || return 0
 	kill -TERM "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true

@@ -122,7 +122,7 @@ func AuditBulkReplayOf(r dispatcher.BulkReplayRequest) AuditBulkReplay {
 	f := r.Filter
 	return AuditBulkReplay{
 		Filter: FilterResponse{EventType: f.EventType, EventID: f.EventID, DispatcherID: f.DispatcherID, ActionID: f.ActionID,
-			Status: f.Status, ErrorClass: f.ErrorClass, From: optionalMillis(f.From), To: optionalMillis(f.To)},
+			Status: f.Status, ErrorClass: f.ErrorClass, From: optionalMillis(f.From), To: optionalMillis(f.To), SkipReason: f.SkipReason},
 		Actions: r.Actions, Config: r.Config, Rate: r.Rate,
 	}
 }

@@ -14,18 +14,50 @@ type DispatcherRequest struct {
 	EventType   *string          `json:"eventType"`
 	Tags        *[]string        `json:"tags"`
 	Actions     *[]ActionRequest `json:"actions"`
+	// Ordering runs the dispatcher's events one after another per key; in
+	// an update, an empty object removes it.
+	Ordering *Ordering `json:"ordering,omitempty"`
+	// Filter is a CEL expression over the event (dispatcher.Filter); in
+	// an update, "" removes it.
+	Filter *string `json:"filter,omitempty"`
+	// Enabled false pauses the dispatcher; absent keeps it as it is (a
+	// new one is enabled).
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// Ordering is a dispatcher's ordering (dispatcher.Ordering).
+type Ordering struct {
+	Key       string `json:"key"`
+	OnFailure string `json:"onFailure,omitempty"`
+}
+
+func (o *Ordering) toDomain() *dispatcher.Ordering {
+	if o == nil || *o == (Ordering{}) {
+		return nil
+	}
+	return &dispatcher.Ordering{Key: o.Key, OnFailure: o.OnFailure}
+}
+
+func fromOrdering(o *dispatcher.Ordering) *Ordering {
+	if o == nil {
+		return nil
+	}
+	return &Ordering{Key: o.Key, OnFailure: o.OnFailure}
 }
 
 // Dispatcher is a dispatcher in an answer.
 type Dispatcher struct {
-	ID                string   `json:"id"`
-	Name              string   `json:"name,omitempty"`
-	Description       string   `json:"description,omitempty"`
-	EventType         string   `json:"eventType"`
-	Actions           []Action `json:"actions"`
-	Tags              []string `json:"tags"`
-	CreationTimestamp int64    `json:"creationTimestamp"`
-	UpdateTimestamp   int64    `json:"updateTimestamp"`
+	ID                string    `json:"id"`
+	Name              string    `json:"name,omitempty"`
+	Description       string    `json:"description,omitempty"`
+	EventType         string    `json:"eventType"`
+	Actions           []Action  `json:"actions"`
+	Tags              []string  `json:"tags"`
+	Ordering          *Ordering `json:"ordering,omitempty"`
+	Filter            string    `json:"filter,omitempty"`
+	Enabled           bool      `json:"enabled"`
+	CreationTimestamp int64     `json:"creationTimestamp"`
+	UpdateTimestamp   int64     `json:"updateTimestamp"`
 }
 
 // ToDomain converts a create request, its actions included; errors name
@@ -35,6 +67,9 @@ func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
 		Name:        value(r.Name),
 		Description: value(r.Description),
 		EventType:   value(r.EventType),
+		Ordering:    r.Ordering.toDomain(),
+		Filter:      value(r.Filter),
+		Paused:      r.Enabled != nil && !*r.Enabled,
 	}
 	if r.Tags != nil {
 		d.Tags = *r.Tags
@@ -54,7 +89,16 @@ func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
 // Update converts an update request; its actions are ignored (they have
 // their own endpoints).
 func (r DispatcherRequest) Update() dispatcher.DispatcherUpdate {
-	return dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description, EventType: r.EventType, Tags: r.Tags}
+	u := dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description, EventType: r.EventType, Tags: r.Tags, Filter: r.Filter}
+	if r.Enabled != nil {
+		paused := !*r.Enabled
+		u.Paused = &paused
+	}
+	if r.Ordering != nil {
+		o := r.Ordering.toDomain()
+		u.Ordering = &o
+	}
+	return u
 }
 
 // FromDispatcher converts a dispatcher for an answer.
@@ -68,6 +112,9 @@ func FromDispatcher(d dispatcher.Dispatcher) Dispatcher {
 		Tags:              NonNil(d.Tags),
 		CreationTimestamp: d.Created.UnixMilli(),
 		UpdateTimestamp:   d.Updated.UnixMilli(),
+		Ordering:          fromOrdering(d.Ordering),
+		Filter:            d.Filter,
+		Enabled:           !d.Paused,
 	}
 	for i, a := range d.Actions {
 		out.Actions[i] = FromAction(a)

@@ -36,6 +36,9 @@ type AcceptedEvent struct {
 	WorkflowID string `json:"workflowId"`
 	RunID      string `json:"runId"`
 	Duplicate  bool   `json:"duplicate"`
+	// Sequenced: the event waits its turn behind its ordering key's
+	// earlier events; runId is empty until then.
+	Sequenced bool `json:"sequenced,omitempty"`
 }
 
 // Envelope names the form of e.
@@ -69,6 +72,7 @@ func (e Event) ToDomain(now time.Time) (dispatcher.Event, error) {
 		}
 		if e.Source != nil {
 			ev.Source = e.Source.ProducerID
+			ev.PartitionKey = e.Source.KinesisPartitionKey
 		}
 	} else {
 		ev.Content = e.Content
@@ -97,7 +101,7 @@ func WithID(ev dispatcher.Event, now time.Time) (dispatcher.Event, error) {
 
 // FromStart is the answer for ev once its dispatch started.
 func FromStart(ev dispatcher.Event, res dispatcher.StartResult) AcceptedEvent {
-	return AcceptedEvent{ID: ev.ID, Type: ev.Type, WorkflowID: res.WorkflowID, RunID: res.RunID, Duplicate: res.Duplicate}
+	return AcceptedEvent{ID: ev.ID, Type: ev.Type, WorkflowID: res.WorkflowID, RunID: res.RunID, Duplicate: res.Duplicate, Sequenced: res.Sequenced}
 }
 
 func isObject(raw json.RawMessage) bool {

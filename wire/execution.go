@@ -24,6 +24,9 @@ type Execution struct {
 	Failures          []ClassDispatcher `json:"failures"`
 	Replay            *ReplayInfo       `json:"replay,omitempty"`
 	WebURL            string            `json:"webUrl,omitempty"`
+	// SkipReason is the most actionable reason for which the run skipped
+	// a dispatcher: paused, filter-error or filter.
+	SkipReason string `json:"skipReason,omitempty"`
 }
 
 // ClassDispatcher is an error class and the dispatcher whose action
@@ -64,6 +67,9 @@ type ExecutionDetail struct {
 	// the permission that shows them, and that permission: e.g.
 	// {"event.content": "VIEW_EVENT_CONTENT"}.
 	Withheld map[string]string `json:"withheld,omitempty"`
+	// Blocking: the run failed and holds the later events of its ordering
+	// key until it is replayed or released.
+	Blocking bool `json:"blocking,omitempty"`
 }
 
 // DispatchedEvent is the event a dispatch ran for.
@@ -81,6 +87,17 @@ type Config struct {
 	Pinned      bool          `json:"pinned"`
 	Dispatchers []Dispatcher  `json:"dispatchers"`
 	Functions   []FunctionRef `json:"functions"`
+	// Skipped lists the dispatchers of the event's type the run did not
+	// run, and why.
+	Skipped []SkippedDispatcher `json:"skipped"`
+}
+
+// SkippedDispatcher is a dispatcher a run skipped.
+type SkippedDispatcher struct {
+	DispatcherID   string `json:"dispatcherId"`
+	DispatcherName string `json:"dispatcherName,omitempty"`
+	Reason         string `json:"reason"`
+	Detail         string `json:"detail,omitempty"`
 }
 
 // FunctionRef is a task function as a dispatch's configuration recorded it.
@@ -105,6 +122,9 @@ type ActionOutcome struct {
 	FinishTimestamp *int64     `json:"finishTimestamp,omitempty"`
 	HTTPStatus      int        `json:"httpStatus,omitempty"`
 	MessageID       string     `json:"messageId,omitempty"`
+	// SkipReason and SkipDetail say why a skipped action did not run.
+	SkipReason string `json:"skipReason,omitempty"`
+	SkipDetail string `json:"skipDetail,omitempty"`
 }
 
 // LastError is the last error of an action that failed.
@@ -140,6 +160,15 @@ type Failures struct {
 	Superseded int            `json:"superseded"`
 	Truncated  bool           `json:"truncated"`
 	Groups     []FailureGroup `json:"groups"`
+	Trend      Trend          `json:"trend"`
+}
+
+// Trend counts failed dispatches per time bucket: counts[i] started at
+// or after from + i×bucketMs and before from + (i+1)×bucketMs.
+type Trend struct {
+	From     int64 `json:"from"`
+	BucketMs int64 `json:"bucketMs"`
+	Counts   []int `json:"counts"`
 }
 
 // FailureGroup is the failed dispatches of one error class and dispatcher.
@@ -150,6 +179,7 @@ type FailureGroup struct {
 	Count          int    `json:"count"`
 	Summary        string `json:"summary"`
 	Sample         Sample `json:"sample"`
+	Trend          []int  `json:"trend"`
 }
 
 // Sample is one failed dispatch of a group.
@@ -190,6 +220,7 @@ type Filter struct {
 	BulkReplayID string          `json:"bulkReplayId"`
 	From         json.RawMessage `json:"from"`
 	To           json.RawMessage `json:"to"`
+	SkipReason   string          `json:"skipReason"`
 }
 
 // BulkReplayRequest is the body of POST /executions/v1/replays.
@@ -233,6 +264,7 @@ type FilterResponse struct {
 	ErrorClass   string `json:"errorClass,omitempty"`
 	From         *int64 `json:"from,omitempty"`
 	To           *int64 `json:"to,omitempty"`
+	SkipReason   string `json:"skipReason,omitempty"`
 }
 
 // Progress is how far a bulk replay got.
@@ -245,13 +277,15 @@ type Progress struct {
 	Failed    int      `json:"failed"`
 	Pending   int      `json:"pending"`
 	Remaining int      `json:"remaining"`
+	Paused    bool     `json:"paused"`
 	Errors    []string `json:"errors"`
 }
 
 // ToDomain converts list filters.
 func (f Filter) ToDomain() (dispatcher.ExecutionFilter, error) {
 	out := dispatcher.ExecutionFilter{EventType: f.EventType, EventID: f.EventID, DispatcherID: f.DispatcherID,
-		ActionID: f.ActionID, Status: f.Status, ErrorClass: f.ErrorClass, BulkReplayID: f.BulkReplayID}
+		ActionID: f.ActionID, Status: f.Status, ErrorClass: f.ErrorClass, BulkReplayID: f.BulkReplayID,
+		SkipReason: f.SkipReason}
 	for _, b := range []struct {
 		name string
 		raw  json.RawMessage
@@ -276,7 +310,7 @@ func FromExecution(x dispatcher.Execution) Execution {
 		StartTimestamp: x.Start.UnixMilli(), CloseTimestamp: optionalMillis(x.Close),
 		DispatcherIDs: NonNil(x.DispatcherIDs), FailedActionCount: len(x.FailedActionIDs),
 		FailedActionIDs: NonNil(x.FailedActionIDs), ErrorClasses: NonNil(x.ErrorClasses),
-		Failures: make([]ClassDispatcher, len(x.Failures)), WebURL: x.WebURL,
+		Failures: make([]ClassDispatcher, len(x.Failures)), WebURL: x.WebURL, SkipReason: x.SkipReason,
 	}
 	for i, p := range x.Failures {
 		out.Failures[i] = ClassDispatcher{ErrorClass: p.ErrorClass, DispatcherID: p.DispatcherID}
@@ -293,12 +327,13 @@ func FromExecutionDetail(d dispatcher.ExecutionDetail) ExecutionDetail {
 		Execution: FromExecution(d.Execution),
 		Event: DispatchedEvent{ID: d.Event.ID, Type: d.Event.Type, Content: d.Event.Content,
 			CreationTimestamp: d.Event.Time.UnixMilli(), Source: d.Event.Source},
-		Config:  fromConfig(d.Config, d.ConfigPinned),
-		Only:    d.Only,
-		Actions: make([]ActionOutcome, len(d.Outcomes)),
-		Failure: d.Failure,
-		Runs:    make([]Execution, len(d.Runs)),
-		Audit:   make([]AuditEntry, len(d.Audit)),
+		Config:   fromConfig(d.Config, d.ConfigPinned),
+		Only:     d.Only,
+		Actions:  make([]ActionOutcome, len(d.Outcomes)),
+		Failure:  d.Failure,
+		Runs:     make([]Execution, len(d.Runs)),
+		Audit:    make([]AuditEntry, len(d.Audit)),
+		Blocking: d.Blocking,
 	}
 	if len(out.Event.Content) == 0 {
 		out.Event.Content = json.RawMessage("{}")
@@ -321,7 +356,11 @@ func fromConfig(cfg *dispatcher.Config, pinned bool) *Config {
 		return nil
 	}
 	out := &Config{Version: cfg.Version, Pinned: pinned,
-		Dispatchers: make([]Dispatcher, len(cfg.Dispatchers)), Functions: make([]FunctionRef, len(cfg.Functions))}
+		Dispatchers: make([]Dispatcher, len(cfg.Dispatchers)), Functions: make([]FunctionRef, len(cfg.Functions)),
+		Skipped: make([]SkippedDispatcher, len(cfg.Skipped))}
+	for i, sk := range cfg.Skipped {
+		out.Skipped[i] = SkippedDispatcher{DispatcherID: sk.DispatcherID, DispatcherName: sk.Name, Reason: sk.Reason, Detail: sk.Detail}
+	}
 	for i, d := range cfg.Dispatchers {
 		out.Dispatchers[i] = FromDispatcher(d)
 	}
@@ -336,6 +375,10 @@ func fromOutcome(o dispatcher.ActionOutcome) ActionOutcome {
 		ActionName: o.ActionName, Type: o.Type, Status: o.Status, Attempts: o.Attempts,
 		StartTimestamp: optionalMillis(o.StartedAt), FinishTimestamp: optionalMillis(o.FinishedAt),
 		HTTPStatus: o.HTTPStatus, MessageID: o.MessageID}
+	if o.Status == dispatcher.OutcomeSkipped {
+		out.SkipReason, out.SkipDetail = o.SkipReason, o.Error
+		return out
+	}
 	if o.Error != "" || o.ErrorClass != "" {
 		out.LastError = &LastError{Message: o.Error, Class: o.ErrorClass}
 	}
@@ -344,7 +387,11 @@ func fromOutcome(o dispatcher.ActionOutcome) ActionOutcome {
 
 // FromFailureSummary converts a failures summary for an answer.
 func FromFailureSummary(s dispatcher.FailureSummary) Failures {
-	out := Failures{Failed: s.Failed, Superseded: s.Superseded, Truncated: s.Truncated, Groups: make([]FailureGroup, len(s.Groups))}
+	out := Failures{Failed: s.Failed, Superseded: s.Superseded, Truncated: s.Truncated, Groups: make([]FailureGroup, len(s.Groups)),
+		Trend: Trend{BucketMs: s.Trend.Bucket.Milliseconds(), Counts: NonNil(s.Trend.Counts)}}
+	if !s.Trend.From.IsZero() {
+		out.Trend.From = s.Trend.From.UnixMilli()
+	}
 	for i, g := range s.Groups {
 		who := g.DispatcherName
 		if who == "" {
@@ -355,7 +402,8 @@ func FromFailureSummary(s dispatcher.FailureSummary) Failures {
 			summary += ", dispatcher " + who
 		}
 		out.Groups[i] = FailureGroup{ErrorClass: g.ErrorClass, DispatcherID: g.DispatcherID, DispatcherName: g.DispatcherName,
-			Count: g.Count, Summary: summary, Sample: Sample{Message: g.Sample, WorkflowID: g.SampleWorkflowID, RunID: g.SampleRunID}}
+			Count: g.Count, Summary: summary, Sample: Sample{Message: g.Sample, WorkflowID: g.SampleWorkflowID, RunID: g.SampleRunID},
+			Trend: NonNil(g.Trend)}
 	}
 	return out
 }
@@ -373,10 +421,10 @@ func FromBulkReplay(b dispatcher.BulkReplayStatus) BulkReplay {
 	return BulkReplay{
 		ID: b.ID, Status: b.Status,
 		Filter: FilterResponse{EventType: f.EventType, EventID: f.EventID, DispatcherID: f.DispatcherID, ActionID: f.ActionID,
-			Status: f.Status, ErrorClass: f.ErrorClass, From: optionalMillis(f.From), To: optionalMillis(f.To)},
+			Status: f.Status, ErrorClass: f.ErrorClass, From: optionalMillis(f.From), To: optionalMillis(f.To), SkipReason: f.SkipReason},
 		Actions: b.Request.Actions, Config: b.Request.Config, Rate: b.Request.Rate, RequestedBy: b.Request.Actor,
 		Progress: Progress{Matched: p.Matched, Processed: p.Processed, Replayed: p.Replayed, Skipped: p.Skipped,
-			Succeeded: p.Succeeded, Failed: p.Failed, Pending: p.Pending, Remaining: p.Remaining, Errors: NonNil(p.Errors)},
+			Succeeded: p.Succeeded, Failed: p.Failed, Pending: p.Pending, Remaining: p.Remaining, Paused: p.Paused, Errors: NonNil(p.Errors)},
 		StartTimestamp: b.Start.UnixMilli(), CloseTimestamp: optionalMillis(b.Close), WebURL: b.WebURL,
 	}
 }

@@ -135,8 +135,13 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 		return d.runChild(ctx, j, o, fn, in)
 	}
 	var res dispatcher.TaskResult
-	err := d.attempt(ctx, o, j.action, LocalCallFunction, ActivityCallFunction, functionTimeout(fn),
-		func(local int) any { in.LocalAttempts = local; return in }, &res)
+	var err error
+	if d.version >= dispatchV4 && fn.Gated {
+		err = d.attemptGated(ctx, o, j.action, fn, in, &res)
+	} else {
+		err = d.attempt(ctx, o, j.action, LocalCallFunction, ActivityCallFunction, functionTimeout(fn),
+			func(local int) any { in.LocalAttempts = local; return in }, &res)
+	}
 	o.HTTPStatus = res.StatusCode
 	if det, ok := failureDetails(err); ok {
 		o.HTTPStatus = det.StatusCode

@@ -61,6 +61,8 @@ type BulkReplayState struct {
 	// Next is when the throttle lets the next replay start (from
 	// bulkReplayV2).
 	Next time.Time
+	// Paused is true while SignalPause holds it (from bulkReplayV3).
+	Paused bool
 }
 
 // ReplayCounts counts the replays of a bulk replay by state, as
@@ -90,6 +92,7 @@ func (s *BulkReplayState) CurrentProgress() dispatcher.BulkReplayProgress {
 		p.Pending = min(s.Closed.Running, max(p.Replayed-s.Closed.total(), 0))
 	}
 	p.Remaining = max(p.Matched-p.Processed, 0)
+	p.Paused = s.Paused
 	return p
 }
 
@@ -172,7 +175,8 @@ var listOptions = workflow.ActivityOptions{
 // ReplayExecution activity, which replays a run at most once however often
 // it is retried. It then waits for the replays to close, counting how
 // many succeeded. Canceling it stops further replays; those started run
-// on. Its progress is the QueryProgress query.
+// on. SignalPause pauses and resumes it. Its progress is the
+// QueryProgress query.
 func BulkReplay(ctx workflow.Context, in BulkReplayInput) (dispatcher.BulkReplayProgress, error) {
 	info := workflow.GetInfo(ctx)
 	b := &bulkReplay{in: in, id: info.WorkflowExecution.ID, queue: info.TaskQueueName}
@@ -186,6 +190,9 @@ func BulkReplay(ctx workflow.Context, in BulkReplayInput) (dispatcher.BulkReplay
 		if b.version >= bulkReplayV2 {
 			b.next = b.st.Next
 		}
+	}
+	if b.version >= bulkReplayV3 {
+		b.pause = workflow.GetSignalChannel(ctx, SignalPause)
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (dispatcher.BulkReplayProgress, error) {
 		return b.progress(), nil
@@ -249,6 +256,7 @@ func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
 // continueAsNew hands the state to a fresh run, which keeps the history
 // short however many runs match.
 func (b *bulkReplay) continueAsNew(ctx workflow.Context) error {
+	b.receivePauses(ctx) // the next run would not see them
 	in := b.in
 	in.State = b.st
 	in.State.Next = b.next
@@ -263,6 +271,8 @@ type bulkReplay struct {
 	version workflow.Version // of this bulk replay's code, see versions.go
 	st      *BulkReplayState
 	next    time.Time // the throttle: when the next replay may start
+	// pause receives SignalPause; nil before bulkReplayV3.
+	pause workflow.ReceiveChannel
 }
 
 // activityOptions returns o for this bulk replay's activities: from
@@ -328,6 +338,46 @@ func (b *bulkReplay) nextPage(ctx, lctx workflow.Context) error {
 	return nil
 }
 
+// receivePauses applies the pause signals received so far, the last one
+// winning.
+func (b *bulkReplay) receivePauses(ctx workflow.Context) {
+	if b.pause == nil {
+		return
+	}
+	var paused bool
+	for b.pause.ReceiveAsync(&paused) {
+		b.setPaused(ctx, paused)
+	}
+}
+
+// awaitResume applies the pause signals received and, while paused,
+// waits for one that resumes it. A paused bulk replay holds no timer and
+// adds nothing to its history until then; canceled, it ends.
+func (b *bulkReplay) awaitResume(ctx workflow.Context) error {
+	b.receivePauses(ctx)
+	for b.st.Paused {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(b.pause, func(c workflow.ReceiveChannel, _ bool) {
+			var paused bool
+			c.Receive(ctx, &paused)
+			b.setPaused(ctx, paused)
+		})
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bulkReplay) setPaused(ctx workflow.Context, paused bool) {
+	if b.st.Paused != paused {
+		workflow.GetLogger(ctx).Info("Bulk replay paused", "Paused", paused, "Processed", b.st.Progress.Processed)
+	}
+	b.st.Paused = paused
+}
+
 // throttle waits until at least one replay may start and returns how
 // many may: a token bucket that fills at Rate per second and holds one
 // second's worth. Starting the allowed replays together, rather than one
@@ -338,6 +388,9 @@ func (b *bulkReplay) throttle(ctx workflow.Context) (int, error) {
 	interval := time.Duration(float64(time.Second) / b.in.Rate)
 	burst := max(1, int(math.Ceil(b.in.Rate)))
 	for {
+		if err := b.awaitResume(ctx); err != nil {
+			return 0, err
+		}
 		now := workflow.Now(ctx)
 		if floor := now.Add(-time.Duration(burst-1) * interval); b.next.Before(floor) {
 			b.next = floor
@@ -345,10 +398,30 @@ func (b *bulkReplay) throttle(ctx workflow.Context) (int, error) {
 		if !b.next.After(now) {
 			return int(now.Sub(b.next)/interval) + 1, nil
 		}
-		if err := workflow.Sleep(ctx, b.next.Sub(now)); err != nil {
+		if err := b.sleep(ctx, b.next.Sub(now)); err != nil {
 			return 0, err
 		}
 	}
+}
+
+// sleep waits for d to pass or, from bulkReplayV3, for a pause signal,
+// whichever comes first: at a slow rate a pause holds at once, not after
+// the wait.
+func (b *bulkReplay) sleep(ctx workflow.Context, d time.Duration) error {
+	if b.pause == nil {
+		return workflow.Sleep(ctx, d)
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel() // the timer, when the signal came first
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
+	sel.AddReceive(b.pause, func(c workflow.ReceiveChannel, _ bool) {
+		var paused bool
+		c.Receive(ctx, &paused)
+		b.setPaused(ctx, paused)
+	})
+	sel.Select(ctx)
+	return ctx.Err()
 }
 
 // replay starts the replays of targets together and counts what became

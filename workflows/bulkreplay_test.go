@@ -286,7 +286,7 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
 	}
 	if st.Progress.Processed != 2 || st.Progress.Matched != 3 || len(st.Targets) != 1 || st.Targets[0] != all[2] ||
-		!st.Exhausted || st.Version != 2 || !st.Snapshot.Equal(t0) || st.Next.IsZero() {
+		!st.Exhausted || st.Version != 3 || !st.Snapshot.Equal(t0) || st.Next.IsZero() {
 		t.Fatalf("carried state = %+v", st)
 	}
 
@@ -306,6 +306,56 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 	}
 	if len(f2.filters) != 0 {
 		t.Errorf("the second run listed or counted again: %+v", f2.filters)
+	}
+}
+
+// TestBulkReplayPauses: a pause signal stops the replays until a resume;
+// the progress says it is paused; a pause carries over ContinueAsNew and a
+// canceled paused bulk replay ends.
+func TestBulkReplayPauses(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{targets(6, "p")}}
+	env := newBulkEnv(t, f)
+	var paused dispatcher.BulkReplayProgress
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalPause, true) }, 2500*time.Millisecond)
+	env.RegisterDelayedCallback(func() { paused = bulkProgress(t, env) }, time.Hour)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalPause, false) }, 2*time.Hour)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 1})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if !paused.Paused || paused.Processed != 3 || paused.Remaining != 3 {
+		t.Errorf("progress while paused = %+v, want paused after 3 of 6", paused)
+	}
+	if len(f.startAt) != 6 {
+		t.Fatalf("%d replays started, want 6", len(f.startAt))
+	}
+	for i, at := range f.startAt {
+		if d := at.Sub(t0); i >= 3 && d < 2*time.Hour || i < 3 && d > 2500*time.Millisecond {
+			t.Errorf("replay %d started at %v: none may start between the pause (2.5 s) and the resume (2 h)", i, d)
+		}
+	}
+	var p dispatcher.BulkReplayProgress
+	if err := env.GetWorkflowResult(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Paused || p.Processed != 6 {
+		t.Errorf("final progress = %+v", p)
+	}
+
+	// Paused when it continued as new: the next run waits, and a cancel
+	// ends it.
+	f2 := &bulkFake{pages: [][]dispatcher.RunRef{nil}}
+	env2 := newBulkEnv(t, f2)
+	env2.RegisterDelayedCallback(env2.CancelWorkflow, time.Hour)
+	env2.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 1, State: &workflows.BulkReplayState{
+		Snapshot: t0, Version: 3, Paused: true, Targets: targets(2, "q"), Exhausted: true,
+		Progress: dispatcher.BulkReplayProgress{Matched: 2}}})
+	var canceled *temporal.CanceledError
+	if err := env2.GetWorkflowError(); !errors.As(err, &canceled) {
+		t.Fatalf("error = %v, want canceled", err)
+	}
+	if len(f2.requests) != 0 {
+		t.Errorf("a paused bulk replay started %d replays", len(f2.requests))
 	}
 }
 

@@ -78,7 +78,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	if cfg == nil {
 		var loaded dispatcher.Config
 		lctx := workflow.WithLocalActivityOptions(ctx, loadConfigOptions)
-		err := workflow.ExecuteLocalActivity(lctx, ActivityLoadConfig, dispatcher.LoadConfigInput{EventType: in.Event.Type}).Get(ctx, &loaded)
+		err := workflow.ExecuteLocalActivity(lctx, ActivityLoadConfig, dispatcher.LoadConfigInput{EventType: in.Event.Type, Event: in.Event}).Get(ctx, &loaded)
 		if err != nil {
 			return DispatchResult{}, err
 		}
@@ -91,11 +91,17 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	// included (Config.DispatcherIDs): an upsert would cost a history
 	// event and a visibility write for nothing.
 	if d.version < dispatchV2 || in.Config == nil {
-		if err := workflow.UpsertTypedSearchAttributes(ctx,
+		attrs := []temporal.SearchAttributeUpdate{
 			AttrEventType.ValueSet(in.Event.Type),
 			AttrEventID.ValueSet(in.Event.ID),
 			AttrDispatcherIDs.ValueSet(d.dispatcherIDs()),
-		); err != nil {
+		}
+		// Only a configuration resolved since filters exist skips any:
+		// the upserts of older histories are unchanged.
+		if r := d.skipReason(); r != "" {
+			attrs = append(attrs, AttrSkipped.ValueSet(r))
+		}
+		if err := workflow.UpsertTypedSearchAttributes(ctx, attrs...); err != nil {
 			return DispatchResult{}, err
 		}
 	}
@@ -127,6 +133,9 @@ type dispatch struct {
 	jobs     []job
 	outcomes []dispatcher.ActionOutcome
 	waiting  int // actions waiting for their startTimestamp
+	// permits holds the permits received from gates, by request ID,
+	// until the action that asked takes its own (dispatchV4).
+	permits map[string]PermitGrant
 }
 
 // job is one action to run, in dispatcher order then action order.
@@ -136,7 +145,9 @@ type job struct {
 }
 
 // plan lists the actions to run, in the order of the configuration, which
-// is the order of the outcomes.
+// is the order of the outcomes; then, after them, the outcomes of the
+// actions of the dispatchers the configuration skips (Config.Skipped),
+// which run nothing: they issue no command, so they need no version.
 func (d *dispatch) plan() {
 	for i := range d.cfg.Dispatchers {
 		ds := &d.cfg.Dispatchers[i]
@@ -152,18 +163,42 @@ func (d *dispatch) plan() {
 			})
 		}
 	}
+	for _, sk := range d.cfg.Skipped {
+		for _, a := range sk.Actions {
+			if len(d.in.Only) > 0 && !slices.Contains(d.in.Only, a.ID) {
+				continue
+			}
+			d.outcomes = append(d.outcomes, dispatcher.ActionOutcome{
+				DispatcherID: sk.DispatcherID, DispatcherName: sk.Name,
+				ActionID: a.ID, ActionName: a.Name, Type: a.Type, Status: dispatcher.OutcomeSkipped,
+				SkipReason: sk.Reason, Error: sk.Detail,
+			})
+		}
+	}
 }
 
 // dispatcherIDs returns the ids of the dispatchers that have actions to
-// run, each once, in configuration order.
+// run or skip, each once, in the order of the outcomes.
 func (d *dispatch) dispatcherIDs() []string {
 	ids := []string{}
-	for _, j := range d.jobs {
-		if !slices.Contains(ids, j.dispatcher.ID) {
-			ids = append(ids, j.dispatcher.ID)
+	for _, o := range d.outcomes {
+		if !slices.Contains(ids, o.DispatcherID) {
+			ids = append(ids, o.DispatcherID)
 		}
 	}
 	return ids
+}
+
+// skipReason is the most actionable reason for which the dispatch skips
+// actions; empty when it skips none.
+func (d *dispatch) skipReason() string {
+	var reasons []string
+	for _, o := range d.outcomes {
+		if o.Status == dispatcher.OutcomeSkipped {
+			reasons = append(reasons, o.SkipReason)
+		}
+	}
+	return dispatcher.TopSkipReason(reasons)
 }
 
 // finish records the failed actions in search attributes and returns the
@@ -173,8 +208,8 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	canceled := errors.Is(ctx.Err(), workflow.ErrCanceled)
 	var failedIDs, classes, summary []string
 	for _, o := range d.outcomes {
-		if o.Status == dispatcher.OutcomeSucceeded {
-			continue
+		if o.Status == dispatcher.OutcomeSucceeded || o.Status == dispatcher.OutcomeSkipped {
+			continue // a skipped action is no failure: its dispatcher was not to run
 		}
 		failedIDs = append(failedIDs, o.ActionID)
 		if !slices.Contains(classes, o.ErrorClass) {
@@ -205,7 +240,7 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	if canceled {
 		return res, temporal.NewCanceledError(res)
 	}
-	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), len(d.outcomes), strings.Join(summary, "; "))
+	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), len(d.jobs), strings.Join(summary, "; "))
 	return res, temporal.NewApplicationError(truncate(msg, 2000), dispatcher.FailureDispatch, res)
 }
 

@@ -52,7 +52,7 @@ func newEnv(t *testing.T, cfg dispatcher.Config) *testsuite.TestWorkflowEnvironm
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	register(env, nil, nil)
-	env.OnActivity(workflows.ActivityLoadConfig, mock.Anything, dispatcher.LoadConfigInput{EventType: "user_deleted"}).
+	env.OnActivity(workflows.ActivityLoadConfig, mock.Anything, dispatcher.LoadConfigInput{EventType: "user_deleted", Event: testEvent()}).
 		Return(cfg, nil)
 	return env
 }

@@ -34,12 +34,39 @@ const (
 	// throttled; QueryProgress returns its BulkReplayProgress.
 	WorkflowBulkReplay = "BulkReplay"
 	QueryProgress      = "progress"
+	// SignalPause pauses a bulk replay (value true) or resumes it
+	// (false): paused, it starts no replays (from bulkReplayV3).
+	SignalPause = "pause"
 
 	ActivityCountExecutions = "CountExecutions" // how many runs a filter matches
 	ActivityListExecutions  = "ListExecutions"  // one page of matching runs
 	ActivityReplayExecution = "ReplayExecution" // starts one replay, idempotently
 	ActivityCountReplays    = "CountReplays"    // how many of its replays have closed, and how
 	ActivityReplayOutcomes  = "ReplayOutcomes"  // before bulkReplayV1: which replays have closed
+
+	// WorkflowSequence runs the dispatches of one ordering key one after
+	// another (Sequence); the intake sends it each event's dispatch with
+	// SignalSequenceEvent, a replay or release of the dispatch blocking
+	// it SignalSequenceRelease with that dispatch's workflow ID;
+	// QuerySequence returns its SequenceState.
+	WorkflowSequence      = "Sequence"
+	SignalSequenceEvent   = "event"
+	SignalSequenceRelease = "release"
+	QuerySequence         = "state"
+
+	// WorkflowGate grants the permits of one gated function's calls
+	// (Gate); a dispatch asks for one with SignalGateRequest, through
+	// ActivityRequestPermit (signal-with-start), receives it as
+	// SignalPermit and reports the call's end with SignalGateDone.
+	// QueryGate returns the gate's dispatcher.FlowState.
+	WorkflowGate      = "Gate"
+	SignalGateRequest = "request"
+	SignalGateDone    = "done"
+	SignalPermit      = "permit"
+	QueryGate         = "flow"
+
+	ActivityRequestPermit = "RequestPermit" // always local: signal-with-start of the gate (dispatch.GateActivities)
+	ActivityFunctionFlow  = "FunctionFlow"  // always local: the gate reads its function's flow control
 
 	// FailureReplayRefused is the failure type of a replay that the
 	// executions service refused: retrying cannot help, the bulk replay
@@ -81,11 +108,23 @@ var (
 	// AttrTenant is the tenant of a dispatch, unset for the implicit
 	// tenant (dispatcher.Caller): listings are scoped by it.
 	AttrTenant = temporal.NewSearchAttributeKeyKeyword("DispatchTenant")
+	// AttrBlocked is set on a Sequence while a failed dispatch, whose
+	// workflow ID it holds, blocks its ordering key.
+	AttrBlocked = temporal.NewSearchAttributeKeyKeyword("DispatchBlocked")
+	// AttrSkipped is the most actionable reason (dispatcher.SkipReasons)
+	// for which a dispatch skipped a dispatcher: paused, filter-error or
+	// filter; unset when it skipped none. A bulk replay by it replays the
+	// events of a paused dispatcher once it is resumed.
+	AttrSkipped = temporal.NewSearchAttributeKeyKeyword("DispatchSkipped")
+	// AttrGateState is the state of a Gate (dispatcher.FlowClosed, FlowOpen
+	// or FlowPaused), so visibility lists the open circuits.
+	AttrGateState = temporal.NewSearchAttributeKeyKeyword("DispatchGateState")
 )
 
 // SearchAttributeKeys returns the custom search attributes of a dispatch,
 // to register with the Temporal namespace at start-up.
 func SearchAttributeKeys() []temporal.SearchAttributeKey {
 	return []temporal.SearchAttributeKey{AttrEventType, AttrEventID, AttrDispatcherIDs,
-		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrReplayOf, AttrBulkReplayID, AttrTenant}
+		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrReplayOf, AttrBulkReplayID, AttrTenant, AttrBlocked,
+		AttrSkipped, AttrGateState}
 }

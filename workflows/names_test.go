@@ -11,7 +11,7 @@ import (
 // TestReservedWorkflowNames keeps the domain's list of names a temporal
 // task function may not take equal to the workflows the worker registers.
 func TestReservedWorkflowNames(t *testing.T) {
-	for _, name := range []string{workflows.WorkflowDispatch, workflows.WorkflowBulkReplay} {
+	for _, name := range []string{workflows.WorkflowDispatch, workflows.WorkflowBulkReplay, workflows.WorkflowSequence, workflows.WorkflowGate} {
 		if !slices.Contains(dispatcher.ReservedWorkflowNames, name) {
 			t.Errorf("dispatcher.ReservedWorkflowNames lacks the workflow %q", name)
 		}

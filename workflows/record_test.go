@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,8 +29,10 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v3"
-	recordBulkReplayVersion = "v2"
+	recordDispatchVersion   = "v4"
+	recordBulkReplayVersion = "v3"
+	recordSequenceVersion   = "v0"
+	recordGateVersion       = "v0"
 )
 
 // TestRecordHistories runs real dispatches and bulk replays on a dev
@@ -89,6 +92,13 @@ func TestRecordHistories(t *testing.T) {
 	r.wait(replay.WorkflowID, replay.RunID)
 	r.save(replay.WorkflowID, replay.RunID, filepath.Join(dir, "replay.json"))
 
+	// Dispatchers skipped: one paused, one whose filter is false.
+	skipped := r.dispatch("skipped", true)
+	r.save(skipped.WorkflowID, skipped.RunID, filepath.Join(dir, "skipped.json"))
+
+	r.recordSequence()
+	r.recordGated(dir)
+
 	// A bulk replay of two failed dispatches that continues as new after
 	// each replay.
 	bulkDir := filepath.Join("testdata", "histories", "bulk-replay", recordBulkReplayVersion)
@@ -111,6 +121,44 @@ func TestRecordHistories(t *testing.T) {
 	}
 	r.save(run.GetID(), run.GetRunID(), filepath.Join(bulkDir, "continue-as-new-first.json"))
 	r.save(run.GetID(), last.GetWorkflowExecutionInfo().GetExecution().GetRunId(), filepath.Join(bulkDir, "continue-as-new-last.json"))
+	r.recordPausedBulkReplay(bulkDir)
+}
+
+// recordPausedBulkReplay records a bulk replay of two new failed
+// dispatches that is paused at once and resumed once its progress says
+// it is paused.
+func (r *recorder) recordPausedBulkReplay(dir string) {
+	r.t.Helper()
+	since := time.Now().UTC()
+	r.dispatchID("bulk", "record-bulk-3", true)
+	r.dispatchID("bulk", "record-bulk-4", true)
+	run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.BulkReplayIDPrefix + "0123456789abcdef01234568", TaskQueue: recordQueue},
+		workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
+			Filter: dispatcher.ExecutionFilter{EventType: "bulk", Status: dispatcher.ExecutionFailed, From: since},
+			Rate:   1, Actor: "recorder",
+		})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.c.SignalWorkflow(r.ctx(), run.GetID(), "", workflows.SignalPause, true); err != nil {
+		r.t.Fatal(err)
+	}
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		v, err := r.c.QueryWorkflow(r.ctx(), run.GetID(), "", workflows.QueryProgress)
+		var p dispatcher.BulkReplayProgress
+		if err == nil && v.Get(&p) == nil && p.Paused {
+			return ""
+		}
+		return "waiting for the bulk replay to say it is paused"
+	})
+	if err := r.c.SignalWorkflow(r.ctx(), run.GetID(), "", workflows.SignalPause, false); err != nil {
+		r.t.Fatal(err)
+	}
+	var p dispatcher.BulkReplayProgress
+	if err := run.Get(r.ctx(), &p); err != nil || p.Replayed != 2 || p.Paused {
+		r.t.Fatalf("the paused bulk replay ended with %+v, %v; want 2 replays", p, err)
+	}
+	r.save(run.GetID(), run.GetRunID(), filepath.Join(dir, "paused.json"))
 }
 
 const recordQueue = "dispatch-record"
@@ -145,8 +193,20 @@ func newRecorder(t *testing.T) *recorder {
 				w.Header().Set("Retry-After", "1")
 				http.Error(w, "busy", http.StatusServiceUnavailable)
 			}
+		case "/guarded": // the first two calls fail: they open the circuit
+			r.mu.Lock()
+			n := r.callsBy[req.URL.Path]
+			r.mu.Unlock()
+			if n <= 2 {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+			}
 		case "/hold": // long enough to be canceled while in flight
 			time.Sleep(2 * time.Second)
+		case "/first-fails": // fails the first event of an ordered key
+			var body struct{ Data struct{ Seq json.Number } }
+			if json.NewDecoder(req.Body).Decode(&body) == nil && body.Data.Seq == "1" {
+				http.Error(w, "no such user", http.StatusNotFound)
+			}
 		}
 	}))
 	t.Cleanup(fn.Close)
@@ -180,18 +240,30 @@ func newRecorder(t *testing.T) *recorder {
 			}},
 			{ID: "d-inflight", EventType: "inflight", Actions: []dispatcher.Action{task("t1", "hold")}},
 			{ID: "d-bulk", EventType: "bulk", Actions: []dispatcher.Action{task("t1", "gone")}},
+			{ID: "d-paused", EventType: "skipped", Paused: true, Actions: []dispatcher.Action{task("t1", "ok")}},
+			{ID: "d-filtered", EventType: "skipped", Filter: `event.content.userId == 7`, Actions: []dispatcher.Action{task("t1", "ok")}},
+			{ID: "d-runs", EventType: "skipped", Filter: `event.content.userId == 42`, Actions: []dispatcher.Action{task("t1", "ok")}},
+			{ID: "d-gated", EventType: "gated", Actions: []dispatcher.Action{{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "guarded",
+				RetryPolicy: &dispatcher.RetryPolicy{MaximumAttempts: 5, InitialInterval: time.Second}}}},
+			{ID: "d-ordered", EventType: "ordered", Ordering: &dispatcher.Ordering{Key: "content.userId", OnFailure: dispatcher.OrderingBlock},
+				Actions: []dispatcher.Action{{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "first-fails",
+					Data: json.RawMessage(`{"seq":"{{ .event.content.seq }}"}`)}}},
 		},
 		Templates: map[string]dispatcher.Template{
 			"tpl": {ID: "tpl", Subject: "Goodbye {{ .content.name }}", Text: "Bye"},
 			"bad": {ID: "bad", Subject: "Hi {{ .event.content.nope }}"},
 		},
 		Functions: map[string]dispatcher.Function{
-			"ok":      {Name: "ok", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Second},
-			"gone":    {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
-			"flaky":   {Name: "flaky", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/flaky", Timeout: 5 * time.Second},
-			"patient": {Name: "patient", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Minute},
-			"hold":    {Name: "hold", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: 2 * time.Minute},
-			"child":   {Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
+			"ok":          {Name: "ok", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Second},
+			"gone":        {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
+			"flaky":       {Name: "flaky", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/flaky", Timeout: 5 * time.Second},
+			"patient":     {Name: "patient", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Minute},
+			"hold":        {Name: "hold", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: 2 * time.Minute},
+			"child":       {Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
+			"first-fails": {Name: "first-fails", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/first-fails", Timeout: 5 * time.Second},
+			"guarded": {Name: "guarded", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/guarded", Timeout: 5 * time.Second,
+				Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 10, Burst: 1}, MaxConcurrency: 1,
+					CircuitBreaker: &dispatcher.CircuitBreaker{Failures: 2, Window: time.Minute, ProbeInterval: 3 * time.Second}}},
 		},
 	}
 	outbound, err := dispatcher.NewOutbound([]string{"127.0.0.0/8"}, []string{recordQueue}) // the sink, the child
@@ -208,7 +280,7 @@ func newRecorder(t *testing.T) *recorder {
 		t.Fatal(err)
 	}
 	w := worker.New(r.c, recordQueue, worker.Options{})
-	register(w, effects, dispatch.NewReplayActivities(r.ex))
+	register(w, effects, dispatch.NewReplayActivities(r.ex), dispatch.NewGateActivities(r.c))
 	w.RegisterWorkflowWithOptions(func(workflow.Context, dispatcher.TaskPayload) error { return nil },
 		workflow.RegisterOptions{Name: "child"})
 	rw := worker.New(r.c, workflows.ReplayTaskQueue(recordQueue), worker.Options{})
@@ -224,6 +296,65 @@ func newRecorder(t *testing.T) *recorder {
 	r.s = dispatch.Starter{Client: r.c, TaskQueue: recordQueue, Eager: true, Configs: activities.NewCache(store)}
 	r.bare = dispatch.Starter{Client: r.c, TaskQueue: recordQueue, Eager: true}
 	return r
+}
+
+// recordGated records two dispatches of a gated function (dispatchV4)
+// whose first calls fail and open its circuit: their retries wait for
+// their permits, without spending attempts, until the probe succeeds and
+// closes it. Then the Gate that served them, once it completed idle.
+func (r *recorder) recordGated(dir string) {
+	r.t.Helper()
+	var runs []dispatcher.StartResult
+	for _, id := range []string{"record-gated-1", "record-gated-2"} {
+		runs = append(runs, r.dispatchID("gated", id, false))
+	}
+	for i, run := range runs {
+		r.wait(run.WorkflowID, run.RunID)
+		r.save(run.WorkflowID, run.RunID, filepath.Join(dir, fmt.Sprintf("gated-%d.json", i+1)))
+	}
+	gate := dispatcher.GateWorkflowID("", "guarded")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // it completes a minute after its last call
+	defer cancel()
+	if err := r.c.GetWorkflow(ctx, gate, "").Get(ctx, nil); err != nil {
+		r.t.Fatalf("the gate: %v", err)
+	}
+	r.save(gate, "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "served.json"))
+}
+
+// recordSequence records a Sequence: two events of one key, the first of
+// which fails and blocks the key until it is released, then the second.
+func (r *recorder) recordSequence() {
+	r.t.Helper()
+	dir := filepath.Join("testdata", "histories", "sequence", recordSequenceVersion)
+	var first dispatcher.StartResult
+	for seq := 1; seq <= 2; seq++ {
+		res, err := r.s.Start(r.ctx(), dispatcher.Event{ID: fmt.Sprint("record-ordered-", seq), Type: "ordered", Time: time.Now().UTC(),
+			Source: "record", Content: json.RawMessage(fmt.Sprintf(`{"userId":42,"seq":%d}`, seq))})
+		if err != nil || !res.Sequenced {
+			r.t.Fatalf("ordered event %d: %+v, %v", seq, res, err)
+		}
+		if seq == 1 {
+			first = res
+		}
+	}
+	seqID := dispatcher.SequenceWorkflowID("", "42")
+	blocked := func() bool {
+		v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
+		var st workflows.SequenceState
+		return err == nil && v.Get(&st) == nil && st.Blocked == first.WorkflowID && len(st.Queue) == 1
+	}
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		if !blocked() {
+			return "waiting for the first ordered dispatch to block its key"
+		}
+		return ""
+	})
+	r.save(seqID, "", filepath.Join(dir, "blocked.json"))
+	if _, err := r.ex.Release(r.ctx(), first.WorkflowID, "recorder"); err != nil {
+		r.t.Fatal(err)
+	}
+	r.wait(dispatcher.WorkflowID("record-ordered-2"), "")
+	r.save(seqID, "", filepath.Join(dir, "released.json"))
 }
 
 func (r *recorder) ctx() context.Context {

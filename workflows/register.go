@@ -8,11 +8,14 @@ type Registry interface {
 	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
 }
 
-// Register registers the Dispatch and BulkReplay workflows under their
-// names. Their activities are registered by the packages that implement
-// them (activities.Effects, dispatch.ReplayActivities), under the names
-// in names.go, which are their method names.
+// Register registers the Dispatch, BulkReplay, Sequence and Gate
+// workflows under their names. Their activities are registered by the
+// packages that implement them (activities.Effects,
+// dispatch.ReplayActivities, dispatch.GateActivities), under the names in
+// names.go, which are their method names.
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(Dispatch, workflow.RegisterOptions{Name: WorkflowDispatch})
 	r.RegisterWorkflowWithOptions(BulkReplay, workflow.RegisterOptions{Name: WorkflowBulkReplay})
+	r.RegisterWorkflowWithOptions(Sequence, workflow.RegisterOptions{Name: WorkflowSequence})
+	r.RegisterWorkflowWithOptions(Gate, workflow.RegisterOptions{Name: WorkflowGate})
 }

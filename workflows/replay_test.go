@@ -52,6 +52,8 @@ func TestReplay(t *testing.T) {
 			sleep := func(ctx workflow.Context, _ json.RawMessage) error { return workflow.Sleep(ctx, time.Hour) }
 			other.RegisterWorkflowWithOptions(sleep, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
 			other.RegisterWorkflowWithOptions(sleep, workflow.RegisterOptions{Name: workflows.WorkflowBulkReplay})
+			other.RegisterWorkflowWithOptions(sleep, workflow.RegisterOptions{Name: workflows.WorkflowSequence})
+			other.RegisterWorkflowWithOptions(sleep, workflow.RegisterOptions{Name: workflows.WorkflowGate})
 			if err := other.ReplayWorkflowHistoryWithOptions(logger, h, opts); err == nil {
 				t.Fatal("a different workflow replayed this history without error")
 			}
@@ -89,9 +91,9 @@ type registry interface {
 }
 
 // register registers the workflows, and the activities under the names
-// the workflows call: those of e and r, or zero ones when a test mocks
+// the workflows call: those of e, r and g, or zero ones when a test mocks
 // them by name.
-func register(w registry, e *activities.Effects, r *dispatch.ReplayActivities) {
+func register(w registry, e *activities.Effects, r *dispatch.ReplayActivities, g ...*dispatch.GateActivities) {
 	workflows.Register(w)
 	if e == nil {
 		e = &activities.Effects{}
@@ -101,4 +103,8 @@ func register(w registry, e *activities.Effects, r *dispatch.ReplayActivities) {
 	}
 	w.RegisterActivity(e)
 	w.RegisterActivity(r)
+	if len(g) == 0 {
+		g = append(g, &dispatch.GateActivities{})
+	}
+	w.RegisterActivity(g[0])
 }

@@ -41,8 +41,14 @@ const (
 	// A further change to Dispatch is dispatchV4 in the input, never a new
 	// marker.
 	dispatchV3 workflow.Version = 3
+	// dispatchV4: the calls of a gated function (FunctionRef.Gated) each
+	// wait for a permit of the function's Gate, are made as one attempt,
+	// and report how they ended; the workflow drives their retries, so
+	// waiting never consumes an attempt (attemptGated). Every other action
+	// runs exactly as in dispatchV3.
+	dispatchV4 workflow.Version = 4
 
-	dispatchLatest = dispatchV3
+	dispatchLatest = dispatchV4
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
@@ -64,6 +70,10 @@ const (
 	// the throttle carries over ContinueAsNew, so no run starts with a
 	// burst of its own.
 	bulkReplayV2 workflow.Version = 2
+	// bulkReplayV3: SignalPause pauses and resumes it; paused, it starts
+	// no replays, and stays paused over ContinueAsNew. Before it the
+	// signal is ignored.
+	bulkReplayV3 workflow.Version = 3
 
-	bulkReplayLatest = bulkReplayV2
+	bulkReplayLatest = bulkReplayV3
 )

@@ -11,6 +11,8 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/api"
 	"github.com/dispatcherhq/dispatcher/encryption"
+	"github.com/dispatcherhq/dispatcher/jetstream"
+	"github.com/dispatcherhq/dispatcher/rabbitmq"
 )
 
 // config is everything the process reads from its environment. The README's
@@ -41,6 +43,10 @@ type config struct {
 	MailFrom       string
 	LocalCallLimit time.Duration
 	DedupWindow    time.Duration
+	AMQP           rabbitmq.Config // broker intake; URL "" turns it off
+	AMQPTenant     string
+	NATS           jetstream.Config // broker intake; URL "" turns it off
+	NATSTenant     string
 	OTLPEndpoint   string
 	OTLPTraces     string
 	OTelResource   string
@@ -62,7 +68,7 @@ var settings = []setting{
 	{"DISPATCHER_AUTO_MIGRATE", "true", "Apply database migrations at start-up (`false`: run `dispatcher migrate` yourself).", boolean(func(c *config) *bool { return &c.AutoMigrate })},
 	{"DISPATCHER_HTTP_ADDR", "127.0.0.1:8080", "Address the API listens on (`:0` picks a free port).", str(func(c *config) *string { return &c.HTTPAddr })},
 	{"DISPATCHER_MAX_BODY_BYTES", "1048576", "Largest admin request body; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxBodyBytes })},
-	{"DISPATCHER_MAX_EVENT_BYTES", "262144", "Largest event body at `/events/v1`; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxEventBytes })},
+	{"DISPATCHER_MAX_EVENT_BYTES", "262144", "Largest event body at `/events/v1`; larger ones get 413. A broker message larger than this is a dead letter.", integer(func(c *config) *int64 { return &c.MaxEventBytes })},
 	{"DISPATCHER_RATE_LIMIT", "100,200", "Requests a second that one token may send to the API (all but `/events/v1`), and after a comma how many at once; more get 429 with `Retry-After`. `0` turns the limit off. Limits count per process.", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.Token })},
 	{"DISPATCHER_TENANT_RATE_LIMIT", "500,1000", "The same for all the tokens of one tenant together (tokens without a `tenant` claim share one).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.Tenant })},
 	{"DISPATCHER_INTAKE_RATE_LIMIT", "1000,2000", "Events a second that one token may send to `/events/v1` (a batch counts each event), and after a comma how many at once (at least the largest batch, 100).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeToken })},
@@ -94,6 +100,18 @@ var settings = []setting{
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
 	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "1m", "The longest call (a function's timeout, a mail's minute) whose first attempt runs inside the workflow task as a local activity, the fast path; longer ones run every attempt as a regular, heartbeating activity. Speed only: an attempt is never cut short.", duration(func(c *config) *time.Duration { return &c.LocalCallLimit })},
 	{"DISPATCHER_DEDUP_WINDOW", "168h", "How long an event id stays a duplicate, and a sent mail is not sent again. Temporal's namespace retention covers it when it is as long; otherwise the database keeps a record of accepted events for this long.", duration(func(c *config) *time.Duration { return &c.DedupWindow })},
+	{"DISPATCHER_AMQP_URL", "", "RabbitMQ to take events from over AMQP 0-9-1 (`amqp://user:pass@host:5672/vhost`, `amqps://` for TLS): `serve` and `worker` consume its queue, acknowledging a message once Temporal has its events (docs/brokers.md). Unset: no AMQP intake. The password is never printed.", str(func(c *config) *string { return &c.AMQP.URL })},
+	{"DISPATCHER_AMQP_EXCHANGE", "dispatcher.events", "Durable topic exchange that producers publish events to, the routing key being the event type; declared at start, with `<exchange>.dlx` for dead letters.", str(func(c *config) *string { return &c.AMQP.Exchange })},
+	{"DISPATCHER_AMQP_QUEUE", "dispatcher.events", "Durable queue the dispatcher consumes, bound to the exchange with `#`; declared at start, with `<queue>.dead`, which keeps the dead letters (the reason in their `x-dispatcher-error` header).", str(func(c *config) *string { return &c.AMQP.Queue })},
+	{"DISPATCHER_AMQP_PREFETCH", "64", "Messages RabbitMQ hands one process before it acknowledges them (the channel's prefetch), and so how many it takes in at once.", atLeast(1, func(c *config) *int { return &c.AMQP.Prefetch })},
+	{"DISPATCHER_AMQP_TENANT", "", "Tenant whose events the AMQP intake takes in (default: the implicit tenant of a deployment without tenants).", tenantName(func(c *config) *string { return &c.AMQPTenant })},
+	{"DISPATCHER_NATS_URL", "", "NATS server with JetStream to take events from (`nats://host:4222`, comma-separated for a cluster, `tls://` for TLS, `user:pass@` or a token in the URL): `serve` and `worker` consume its stream, acknowledging a message once Temporal has its events (docs/brokers.md). Unset: no NATS intake.", str(func(c *config) *string { return &c.NATS.URL })},
+	{"DISPATCHER_NATS_STREAM", "DISPATCHER_EVENTS", "JetStream stream of the events, created on the subjects `<subject>.>` when missing; the dispatcher's durable pull consumer on it is `dispatcher`.", str(func(c *config) *string { return &c.NATS.Stream })},
+	{"DISPATCHER_NATS_SUBJECT", "events", "Subject prefix: producers publish an event on `<subject>.<type>`; dead letters go to `<subject>.dead.<type>`, the reason in their `x-dispatcher-error` header.", str(func(c *config) *string { return &c.NATS.Subject })},
+	{"DISPATCHER_NATS_PREFETCH", "64", "Messages one process takes in at once from the stream.", atLeast(1, func(c *config) *int { return &c.NATS.Prefetch })},
+	{"DISPATCHER_NATS_MAX_DELIVER", "10", "Deliveries of a message without an acknowledgement (each time a process crashed or stopped holding it) before its last goes to the dead letters instead; waiting for Temporal does not count.", atLeast(2, func(c *config) *int { return &c.NATS.MaxDeliver })},
+	{"DISPATCHER_NATS_ACK_WAIT", "30s", "How long JetStream waits for an acknowledgement before it delivers a message again, e.g. after a crash; a message in hand is kept from redelivery with progress acknowledgements.", duration(func(c *config) *time.Duration { return &c.NATS.AckWait })},
+	{"DISPATCHER_NATS_TENANT", "", "Tenant whose events the NATS intake takes in (default: the implicit tenant).", tenantName(func(c *config) *string { return &c.NATSTenant })},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP base URL for traces (e.g. `http://otel-collector:4318`): spans go to its path `/v1/traces`. Tracing is off when neither this nor `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. The other standard `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, compression, certificate) apply too.", str(func(c *config) *string { return &c.OTLPEndpoint })},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "Full OTLP/HTTP URL for traces, used as it is (e.g. `https://collector.example.com/v1/traces`); wins over `OTEL_EXPORTER_OTLP_ENDPOINT`.", str(func(c *config) *string { return &c.OTLPTraces })},
 	{"OTEL_SERVICE_NAME", "", "Service name on the traces (default: `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `dispatcher`).", str(func(c *config) *string { return &c.ServiceName })},

@@ -5,7 +5,10 @@ import (
 	"os/exec"
 	"regexp"
 	"syscall"
+	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
 )
 
 // systemOptions change how startSystem runs the dispatcher.
@@ -14,6 +17,9 @@ type systemOptions struct {
 	// so a test can kill and restart the worker alone.
 	split bool
 	env   []string // extra KEY=value settings
+	// temporal, when set, starts the Temporal server instead of
+	// testenv.Temporal and returns its address and a client of it.
+	temporal func(t *testing.T) (addr string, c client.Client)
 }
 
 type systemOption func(*systemOptions)

@@ -50,12 +50,18 @@ func startSystem(t *testing.T, opts ...systemOption) *system {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	srv := testenv.Temporal(t)
-	s := &system{t: t, bin: testenv.Binary(t), temporal: srv.Client(), smtp: testenv.SMTP(t), logs: &syncBuffer{}}
+	temporalAddr, tc := "", client.Client(nil)
+	if o.temporal != nil {
+		temporalAddr, tc = o.temporal(t)
+	} else {
+		srv := testenv.Temporal(t)
+		temporalAddr, tc = srv.FrontendHostPort(), srv.Client()
+	}
+	s := &system{t: t, bin: testenv.Binary(t), temporal: tc, smtp: testenv.SMTP(t), logs: &syncBuffer{}}
 	s.env = append(os.Environ(),
 		"DATABASE_URL="+testenv.Postgres(t),
 		"DISPATCHER_JWT_SECRET="+e2eSecret,
-		"TEMPORAL_ADDRESS="+srv.FrontendHostPort(),
+		"TEMPORAL_ADDRESS="+temporalAddr,
 		"DISPATCHER_HTTP_ADDR=127.0.0.1:0",
 		"DISPATCHER_SMTP_URL=smtp://"+s.smtp.Addr,
 		"DISPATCHER_MAIL_FROM=dispatcher@example.com",

@@ -17,7 +17,7 @@ import (
 // filterFlags are the list filters, shared by `executions list`,
 // `executions failures` and bulk `replay`.
 type filterFlags struct {
-	status, eventType, eventID, dispatcherID, actionID, errorClass, from, to string
+	status, eventType, eventID, dispatcherID, actionID, errorClass, skipReason, from, to string
 }
 
 func (f *filterFlags) add(cmd *cobra.Command) {
@@ -28,6 +28,7 @@ func (f *filterFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.dispatcherID, "dispatcher-id", "", "only dispatches that ran this dispatcher")
 	fl.StringVar(&f.actionID, "action-id", "", "only dispatches in which this action failed")
 	fl.StringVar(&f.errorClass, "error-class", "", "only dispatches with this error class (HTTPPermanent, SMTPTemporary, ...)")
+	fl.StringVar(&f.skipReason, "skip-reason", "", "only dispatches that skipped a dispatcher: paused, filter-error or filter")
 	fl.StringVar(&f.from, "from", "", "started at or after: a duration ago (24h), epoch ms or ISO-8601")
 	fl.StringVar(&f.to, "to", "", "started before: a duration ago, epoch ms or ISO-8601")
 }
@@ -48,7 +49,7 @@ func (f *filterFlags) times(now time.Time) (from, to string, err error) {
 func (f *filterFlags) filter(now time.Time) (wire.Filter, error) {
 	from, to, err := f.times(now)
 	return wire.Filter{EventType: f.eventType, EventID: f.eventID, DispatcherID: f.dispatcherID,
-		ActionID: f.actionID, Status: f.status, ErrorClass: f.errorClass, From: jsonTime(from), To: jsonTime(to)}, err
+		ActionID: f.actionID, Status: f.status, ErrorClass: f.errorClass, SkipReason: f.skipReason, From: jsonTime(from), To: jsonTime(to)}, err
 }
 
 // query returns the filters as the list's query string.
@@ -59,7 +60,8 @@ func (f *filterFlags) query(now time.Time) (url.Values, error) {
 	}
 	q := url.Values{}
 	for k, v := range map[string]string{"status": f.status, "eventType": f.eventType, "eventId": f.eventID,
-		"dispatcherId": f.dispatcherID, "actionId": f.actionID, "errorClass": f.errorClass, "from": from, "to": to} {
+		"dispatcherId": f.dispatcherID, "actionId": f.actionID, "errorClass": f.errorClass, "skipReason": f.skipReason,
+		"from": from, "to": to} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -82,7 +84,7 @@ func executionsCmd(getenv func(string) string) *cobra.Command {
 		Short: "List dispatches, show one in detail, summarise failures (talks to the API)",
 	}
 	client := clientFlags(cmd, getenv)
-	cmd.AddCommand(executionsListCmd(client), executionsShowCmd(client), executionsFailuresCmd(client))
+	cmd.AddCommand(executionsListCmd(client), executionsShowCmd(client), executionsFailuresCmd(client), executionsFlowCmd(client))
 	return cmd
 }
 
@@ -226,6 +228,11 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 	for _, a := range d.Actions {
 		result := "-"
 		switch {
+		case a.SkipReason != "":
+			result = "skipped (" + a.SkipReason + ")"
+			if a.SkipDetail != "" {
+				result += ": " + a.SkipDetail
+			}
 		case a.LastError != nil:
 			result = a.LastError.Class + ": " + a.LastError.Message
 		case a.HTTPStatus != 0:

@@ -49,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		executionsCmd(getenv),
 		replayCmd(getenv),
 		encryptionCmd(getenv),
+		syncCmd(getenv),
+		exportCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }
@@ -99,6 +101,9 @@ func redacted(name, v string) string {
 		return keyIDs(v)
 	}
 	if u, err := url.Parse(v); err == nil && u.User != nil {
+		if _, hasPassword := u.User.Password(); !hasPassword && name == "DISPATCHER_NATS_URL" {
+			u.User = url.User("xxxxx") // a NATS token is the URL's user
+		}
 		return u.Redacted()
 	}
 	if strings.Contains(v, "@") && strings.Contains(v, "://") {

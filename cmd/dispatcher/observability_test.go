@@ -191,6 +191,19 @@ func TestObservabilityMetricsExported(t *testing.T) {
 	}, 200)
 	s.call("POST", "/events/v1", map[string]any{"id": "obs-5", "type": "obs_stuck", "content": map[string]any{}}, 202)
 
+	// A gated function whose first call fails and opens its circuit for
+	// an hour: its retry waits for a permit (the flow control metrics).
+	tripping := httptest.NewServer(&functionSink{statuses: []int{503}})
+	t.Cleanup(tripping.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "tripping", "url": tripping.URL,
+		"circuitBreaker": map[string]any{"failures": 1, "probeIntervalSeconds": 3600}}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{
+		"name": "obs-tripping", "eventType": "obs_tripping",
+		"actions": []any{map[string]any{"type": "task", "name": "tripping", "functionName": "tripping",
+			"retryPolicy": map[string]any{"initialIntervalMs": 100, "maximumAttempts": 3}}},
+	}, 200)
+	s.call("POST", "/events/v1", map[string]any{"id": "obs-6", "type": "obs_tripping", "content": map[string]any{}}, 202)
+
 	good := s.call("POST", "/events/v1", map[string]any{"id": "obs-1", "type": "obs_ok", "content": map[string]any{}}, 202)
 	if res, failed := s.result(good["workflowId"].(string), good["runId"].(string)); failed {
 		t.Fatalf("the succeeding dispatch failed: %+v", res.Outcomes)

@@ -43,13 +43,15 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		Long: "With an ID (a dispatch's workflow ID or its event's id), replays that dispatch: by default only the\n" +
 			"actions that failed, with the configuration it ran with; actions that succeeded are never sent again\n" +
 			"unless named with --actions.\n\n" +
-			"Without an ID, replays every dispatch the filters match (status defaults to failed) as one durable bulk\n" +
+			"Without an ID, replays every dispatch the filters match (status defaults to failed, or any with\n" +
+			"--skip-reason, which replays what a paused or filtered dispatcher skipped) as one durable bulk\n" +
 			"replay, throttled to --rate per second, and follows its progress until the replays have closed.\n" +
 			"--dry-run only counts them. Ctrl-C stops following; the bulk replay runs on.",
 		Example: "  dispatcher replay dispatch-evt-1\n" +
 			"  dispatcher replay evt-1 --actions 5f2b3c4d5e6f708192a3b4c6 --config current\n" +
 			"  dispatcher replay --status failed --dispatcher-id 5f2b3c4d5e6f708192a3b4c5 --dry-run\n" +
 			"  dispatcher replay --error-class SMTPTemporary --from 12h --rate 20\n" +
+			"  dispatcher replay --skip-reason paused --dispatcher-id 5f2b3c4d5e6f708192a3b4c5\n" +
 			"  dispatcher replay --follow bulk-replay-65f0c1d2e3f4a5b6c7d8e9f0",
 		Args: cobra.MaximumNArgs(1),
 	}
@@ -117,7 +119,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 	f.add(cmd)
 	fl := cmd.Flags()
 	fl.StringSliceVar(&actions, "actions", nil, "action ids to run again (default: those that failed)")
-	fl.StringVar(&config, "config", "original", "configuration to replay with: original or current")
+	fl.StringVar(&config, "config", "", "configuration to replay with: original or current (default original; current with --skip-reason)")
 	fl.BoolVar(&dryRun, "dry-run", false, "bulk: count what would be replayed and start nothing")
 	fl.Float64Var(&rate, "rate", 0, "bulk: replays started per second (default 10, at most 100)")
 	fl.BoolVar(&noWait, "no-wait", false, "bulk: print the bulk replay's id and return")

@@ -103,6 +103,10 @@ func (p process) run(ctx context.Context) error {
 	// One configuration cache for the intake, which hands each dispatch
 	// its configuration, and the activities.
 	configs := activities.NewCache(store)
+	// A change made through this process reaches its next event at once,
+	// one made through another within a second.
+	configs.Fresh = time.Second
+	store.OnChange(configs.Forget)
 	if p.worker {
 		workers, err := p.startWorkers(ctx, tc, store, configs, executions)
 		if err != nil {
@@ -122,6 +126,23 @@ func (p process) run(ctx context.Context) error {
 			return err
 		},
 	}
+	// One starter for the API and the broker intakes. Eager start only
+	// helps when this process's worker takes the first workflow task:
+	// serve and worker, not api alone.
+	var starter dispatch.Starter
+	if p.api || (p.worker && p.cfg.brokers()) {
+		starter = dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalCallLimit: p.cfg.LocalCallLimit,
+			Seen: p.acceptedEvents(ctx, tc, store), Now: time.Now, Configs: configs}
+	}
+	if p.worker {
+		// Deferred last, so it runs first: the sources stop, acknowledging
+		// what they started, before the workers and the client do.
+		waitSources, err := p.startSources(ctx, starter, reg, checks)
+		if err != nil {
+			return err
+		}
+		defer waitSources()
+	}
 	var handler http.Handler
 	if p.api {
 		if !p.worker {
@@ -137,6 +158,11 @@ func (p process) run(ctx context.Context) error {
 		reg.MustRegister(&dispatch.PendingCollector{
 			Client: tc, Namespace: p.cfg.TemporalNS, Now: time.Now, Every: 15 * time.Second, Limit: 5000,
 		})
+		// Likewise the gated functions' flow control: one visibility list
+		// and a query per running gate.
+		reg.MustRegister(&dispatch.FlowCollector{
+			Client: tc, Namespace: p.cfg.TemporalNS, Now: time.Now, Every: 10 * time.Second, Limit: 500,
+		})
 		handler, err = api.NewServer(ctx, api.Config{
 			Auth: api.AuthConfig{
 				Disabled: p.cfg.AuthDisabled,
@@ -151,11 +177,8 @@ func (p process) run(ctx context.Context) error {
 			Outbound:      p.cfg.Outbound,
 			CodecOrigins:  p.cfg.CodecOrigins,
 		}, api.Deps{
-			Store: store,
-			// Eager start only helps when this process's worker takes
-			// the first workflow task: serve, not api alone.
-			Starter: dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalCallLimit: p.cfg.LocalCallLimit,
-				Seen: p.acceptedEvents(ctx, tc, store), Now: time.Now, Configs: configs},
+			Store:    store,
+			Starter:  starter,
 			Checks:   checks,
 			Registry: reg,
 			Tracer:   p.tracer,
@@ -235,7 +258,8 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 	w := worker.New(tc, p.cfg.TaskQueue, workerOptions(p.cfg))
 	workflows.Register(w)
 	w.RegisterActivity(effects)
-	w.RegisterActivity(replays) // bulk replays from before they had a queue of their own
+	w.RegisterActivity(dispatch.NewGateActivities(tc)) // flow control: permit requests
+	w.RegisterActivity(replays)                        // bulk replays from before they had a queue of their own
 	rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg))
 	rw.RegisterActivity(replays)
 	for _, w := range []worker.Worker{w, rw} {
