@@ -129,35 +129,29 @@ func TestSendMailAcceptedThenQuitFails(t *testing.T) {
 }
 
 // Mails share a connection: before, every mail paid a TCP (and TLS, and
-// AUTH) handshake and a QUIT.
-func TestSendMailReusesConnections(t *testing.T) {
-	server := &scriptedSMTP{}
-	a, in := scriptedMail(t, server.start(t))
-	for i := range 3 {
-		in.MessageID = fmt.Sprintf("m%d@dispatcher", i)
-		var res dispatcher.MailResult
-		if err := execute(t, a, a.SendMail, in, &res); err != nil {
-			t.Fatalf("mail %d: %v", i, err)
-		}
-	}
-	if c, n := server.conns.Load(), server.accepted.Load(); c != 1 || n != 3 {
-		t.Fatalf("%d mails over %d connections, want 3 over 1", n, c)
-	}
-}
-
-// A pooled connection the server dropped while it idled costs a new
-// connection, not the mail, and sends nothing twice.
-func TestSendMailAfterTheServerDroppedTheConnection(t *testing.T) {
-	server := &scriptedSMTP{hangUpAfterMail: true}
-	a, in := scriptedMail(t, server.start(t))
-	for i := range 3 {
-		in.MessageID = fmt.Sprintf("m%d@dispatcher", i)
-		var res dispatcher.MailResult
-		if err := execute(t, a, a.SendMail, in, &res); err != nil {
-			t.Fatalf("mail %d: %v", i, err)
-		}
-	}
-	if c, n := server.conns.Load(), server.accepted.Load(); c != 3 || n != 3 {
-		t.Fatalf("%d mails over %d connections, want 3 over 3", n, c)
+// AUTH) handshake and a QUIT. A pooled connection the server dropped while
+// it idled costs a new connection, not the mail, and sends nothing twice.
+func TestSendMailPoolsConnections(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		server    *scriptedSMTP
+		wantConns int32
+	}{
+		{"reused", &scriptedSMTP{}, 1},
+		{"dropped by the server while idle", &scriptedSMTP{hangUpAfterMail: true}, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, in := scriptedMail(t, tt.server.start(t))
+			for i := range 3 {
+				in.MessageID = fmt.Sprintf("m%d@dispatcher", i)
+				var res dispatcher.MailResult
+				if err := execute(t, a, a.SendMail, in, &res); err != nil {
+					t.Fatalf("mail %d: %v", i, err)
+				}
+			}
+			if c, n := tt.server.conns.Load(), tt.server.accepted.Load(); c != tt.wantConns || n != 3 {
+				t.Fatalf("%d mails over %d connections, want 3 over %d", n, c, tt.wantConns)
+			}
+		})
 	}
 }

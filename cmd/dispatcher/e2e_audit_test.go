@@ -214,8 +214,12 @@ func TestEndToEndAuditTrail(t *testing.T) {
 	s.call("DELETE", "/dispatchers/v1/"+reminder, nil, 200)
 	s.call("DELETE", "/dispatchers/v1/"+gdpr, nil, 200)
 	s.call("DELETE", "/functions/v1/"+fn, nil, 200)
-	// Refused changes are not recorded.
+	// Refused changes are not recorded. (A cancel answers before the run
+	// has closed: the second is refused once it has.)
 	s.call("DELETE", "/dispatchers/v1/"+gdpr, nil, 404)
+	s.poll("the canceled dispatch to close", func() bool {
+		return s.call("GET", "/executions/v1/"+sched, nil, 200)["status"] == "canceled"
+	})
 	s.call("POST", "/executions/v1/"+sched+"/cancel", nil, 409)
 
 	want := []struct{ action, target string }{
