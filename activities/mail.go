@@ -35,6 +35,7 @@ const (
 // or FailureStore.
 func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 	ctx = Acting(ctx)
+	defer Heartbeat(ctx)() // from the start: a slow store must not pass for a dead worker
 	sent, err := a.store.MailSent(ctx, in.MessageID)
 	switch {
 	case err != nil:
@@ -112,25 +113,12 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 	return m, nil
 }
 
-// deliver sends m and classifies the failure. It heartbeats while the SMTP
-// server takes its time, and ends within the call's budget: go-mail bounds
-// each of a session's steps (the dial; the greeting, STARTTLS and AUTH;
-// the mail) by its timeout anew, so each gets a third, and a slow
-// server cannot stretch a session past the attempt's deadline while the
-// next attempt sends the mail again.
+// deliver sends m and classifies the failure, within the call's budget
+// (see smtpConfig.send).
 func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
-	defer Heartbeat(ctx)()
-	budget := callBudget(ctx, mailTimeout)
-	ctx, cancel := callContext(ctx, budget)
+	ctx, cancel := callContext(ctx, callBudget(ctx, mailTimeout))
 	defer cancel()
-	// No NOOP before each mail (a dead pooled connection fails at MAIL
-	// FROM just as well, see smtpConfig.send) and no RSET after it (a
-	// transaction ends with the server's answer to the mail).
-	c, err := a.smtp.client(gomail.WithTimeout(budget/3), gomail.WithoutNoop(), gomail.WithoutRset())
-	if err != nil {
-		return temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP client for %s: %v", a.smtp, err))
-	}
-	err = a.smtp.send(ctx, c, m)
+	err := a.smtp.send(ctx, m)
 	if err == nil || m.IsDelivered() {
 		// The server accepted the mail (250): a failure to say goodbye
 		// (QUIT) afterwards changes nothing, and failing would send it

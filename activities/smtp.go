@@ -78,10 +78,24 @@ func parseSMTPURL(raw string) (*smtpConfig, error) {
 	return c, nil
 }
 
-// client returns a go-mail client for one delivery. go-mail clients keep
-// per-connection state, so each delivery gets its own.
-func (c *smtpConfig) client(opts ...gomail.Option) (*gomail.Client, error) {
-	opts = append([]gomail.Option{gomail.WithTLSPolicy(c.tls)}, opts...)
+// client returns a go-mail client for one session. go-mail clients keep
+// per-connection state, so each session gets its own. go-mail bounds each
+// step of a session (the dial; the greeting, STARTTLS and AUTH; the mail)
+// by its timeout anew, so each step gets a third of the time ctx has
+// left: a slow server cannot stretch a session past the attempt's
+// deadline, while the next attempt sends the mail again. No NOOP before
+// each mail (a dead pooled connection fails at MAIL FROM just as well, see
+// send) and no RSET after it (a transaction ends with the server's answer
+// to the mail).
+func (c *smtpConfig) client(ctx context.Context) (*gomail.Client, error) {
+	step := mailTimeout / 3
+	if dl, ok := ctx.Deadline(); ok {
+		step = time.Until(dl) / 3
+	}
+	if step <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	opts := []gomail.Option{gomail.WithTLSPolicy(c.tls), gomail.WithTimeout(step), gomail.WithoutNoop(), gomail.WithoutRset()}
 	if c.ssl {
 		opts = append(opts, gomail.WithSSL())
 	}
@@ -90,7 +104,11 @@ func (c *smtpConfig) client(opts ...gomail.Option) (*gomail.Client, error) {
 		opts = append(opts, gomail.WithSMTPAuth(c.auth),
 			gomail.WithUsername(c.username), gomail.WithPassword(c.password))
 	}
-	return gomail.NewClient(c.host, opts...)
+	cl, err := gomail.NewClient(c.host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("making a client: %v", err)
+	}
+	return cl, nil
 }
 
 // String shows the server without the password, for logs and errors.
@@ -98,17 +116,22 @@ func (c *smtpConfig) String() string {
 	return net.JoinHostPort(c.host, strconv.Itoa(c.port))
 }
 
-// send delivers m on an idle connection of the pool, or on a new one;
+// send delivers m on an idle connection of the pool, or on a new one,
+// each session with a client made for what is left of ctx's time;
 // a connection that delivered goes back to the pool, so a busy worker
 // keeps a few sessions open instead of a TCP (and TLS, and AUTH)
 // handshake per mail. A pooled connection the server closed while it
 // idled fails before the mail was handed over (the connection check or
 // MAIL FROM): the mail then goes on a new one. Any other failure is the
 // caller's to classify.
-func (c *smtpConfig) send(ctx context.Context, cl *gomail.Client, m *gomail.Msg) error {
+func (c *smtpConfig) send(ctx context.Context, m *gomail.Msg) error {
 	if conn := c.pool.get(time.Now()); conn != nil {
-		err := cl.SendWithSMTPClient(conn, m)
-		if err == nil {
+		cl, err := c.client(ctx)
+		if err != nil {
+			c.pool.put(conn, time.Now())
+			return err
+		}
+		if err = cl.SendWithSMTPClient(conn, m); err == nil {
 			c.pool.put(conn, time.Now())
 			return nil
 		}
@@ -116,6 +139,10 @@ func (c *smtpConfig) send(ctx context.Context, cl *gomail.Client, m *gomail.Msg)
 		if m.IsDelivered() || !beforeMail(err) {
 			return err
 		}
+	}
+	cl, err := c.client(ctx) // anew: its steps share what the pooled try left
+	if err != nil {
+		return err
 	}
 	conn, err := cl.DialToSMTPClientWithContext(ctx)
 	if err != nil {

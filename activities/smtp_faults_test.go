@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -18,10 +19,14 @@ import (
 // may: it answers every command after delay; with dropQuit it hangs up at
 // QUIT without answering, with hangUpAfterMail right after accepting a
 // mail (as a server closing an idle session does). It counts the
-// connections and the mails it accepted (250 to DATA).
+// connections and the mails it accepted (250 to DATA). With stallOnReuse
+// a connection that delivered a mail stops answering (a half-dead session
+// kept in a pool), and the connections after the first answer after
+// laterDelay.
 type scriptedSMTP struct {
-	delay                     time.Duration
+	delay, laterDelay         time.Duration
 	dropQuit, hangUpAfterMail bool
+	stallOnReuse              bool
 	conns, accepted           atomic.Int32
 }
 
@@ -38,18 +43,22 @@ func (s *scriptedSMTP) start(t *testing.T) (addr string) {
 			if err != nil {
 				return
 			}
-			s.conns.Add(1)
-			go s.serve(c)
+			delay := s.delay
+			if s.conns.Add(1) > 1 && s.laterDelay > 0 {
+				delay = s.laterDelay
+			}
+			go s.serve(c, delay)
 		}
 	}()
 	return ln.Addr().String()
 }
 
-func (s *scriptedSMTP) serve(c net.Conn) {
+func (s *scriptedSMTP) serve(c net.Conn, delay time.Duration) {
 	defer c.Close()
 	r := bufio.NewReader(c)
+	delivered := false
 	say := func(line string) {
-		time.Sleep(s.delay) // the misbehaviour under test: a slow server
+		time.Sleep(delay) // the misbehaviour under test: a slow server
 		_, _ = c.Write([]byte(line + "\r\n"))
 	}
 	say("220 scripted ESMTP")
@@ -63,6 +72,7 @@ func (s *scriptedSMTP) serve(c net.Conn) {
 			if line == ".\r\n" {
 				inData = false
 				s.accepted.Add(1)
+				delivered = true
 				say("250 accepted")
 				if s.hangUpAfterMail {
 					return
@@ -71,6 +81,9 @@ func (s *scriptedSMTP) serve(c net.Conn) {
 			continue
 		}
 		switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+		case s.stallOnReuse && delivered:
+			_, _ = io.Copy(io.Discard, r) // no answer, until the client hangs up
+			return
 		case strings.HasPrefix(cmd, "EHLO"):
 			say("250 scripted")
 		case strings.HasPrefix(cmd, "DATA"):
@@ -108,6 +121,31 @@ func TestSendMailEndsWithinItsAttempt(t *testing.T) {
 	_, err := a.SendMail(ctx, in)
 	if took := time.Since(start); took > 6*time.Second {
 		t.Fatalf("SendMail took %v, past the attempt's 6 s deadline (err %v)", took, err)
+	}
+}
+
+// A pooled session that stalls, then a slow new one, still end within the
+// attempt's deadline. Before, the new session's steps each got a third of
+// the whole budget anew, after the stalled one had used a third: here
+// 1.7 s (stalled MAIL FROM) + 1.5 s (greeting) + 1.5 s (EHLO) + 1.7 s (the
+// mail) = 6.4 s, past the 6 s deadline.
+func TestSendMailPoolThenRedialEndsWithinItsAttempt(t *testing.T) {
+	server := &scriptedSMTP{stallOnReuse: true, laterDelay: 1500 * time.Millisecond}
+	a, in := scriptedMail(t, server.start(t))
+	var res dispatcher.MailResult
+	if err := execute(t, a, a.SendMail, in, &res); err != nil { // fills the pool
+		t.Fatal(err)
+	}
+	in.MessageID = "m2@dispatcher"
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := a.SendMail(ctx, in)
+	if took := time.Since(start); took > 6*time.Second {
+		t.Fatalf("SendMail took %v, past the attempt's 6 s deadline (err %v)", took, err)
+	}
+	if err == nil {
+		t.Fatal("SendMail succeeded on a server too slow for its deadline")
 	}
 }
 

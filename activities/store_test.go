@@ -18,6 +18,7 @@ type fakeStore struct {
 	functions   map[string]dispatcher.Function
 	sent        map[string]time.Time // mails recorded as sent, by Message-ID
 	queries     int                  // every configuration query other than ConfigVersion
+	slow        func()               // when set, called before FindFunctionByName and MailSent answer
 }
 
 func newFakeStore() *fakeStore {
@@ -71,6 +72,9 @@ func (s *fakeStore) FindTemplate(_ context.Context, id string) (dispatcher.Templ
 }
 
 func (s *fakeStore) FindFunctionByName(_ context.Context, name string) (dispatcher.Function, error) {
+	if s.slow != nil {
+		s.slow()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queries++
@@ -82,6 +86,9 @@ func (s *fakeStore) FindFunctionByName(_ context.Context, name string) (dispatch
 }
 
 func (s *fakeStore) MailSent(_ context.Context, messageID string) (bool, error) {
+	if s.slow != nil {
+		s.slow()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.sent[messageID]

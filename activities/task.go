@@ -37,12 +37,13 @@ const maxRetryAfter = time.Hour
 // address, a scheme or a redirect not allowed) as non-retryable
 // FailureOutboundRefused; anything else is retryable FailureHTTPTemporary
 // (honouring Retry-After) or FailureTimeout. It heartbeats while the
-// function takes its time. Failure messages never quote the function's
+// attempt takes its time, from its first step. Failure messages never quote the function's
 // answer nor its URL's query or user information: they are shown to
 // whoever may read executions, and the answer of a host that is not what
 // the admin thought it was is exactly what must not leak.
 func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 	ctx = Acting(ctx)
+	defer Heartbeat(ctx)() // from the start: a slow store or slot must not pass for a dead worker
 	f, err := a.cache.function(ctx, in.FunctionName, in.ConfigVersion)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
@@ -69,7 +70,6 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 		timeout = dispatcher.DefaultFunctionTimeout
 	}
 	timeout = callBudget(ctx, timeout).Round(time.Millisecond)
-	defer Heartbeat(ctx)()
 	ctx, cancel := callContext(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(body))
