@@ -197,12 +197,19 @@ func TestResolveRecipients(t *testing.T) {
 		{
 			name:    "not an address",
 			in:      dispatcher.Recipients{To: []string{"ok@example.com"}, CC: []string{"{{ .event.type }}"}},
-			wantErr: `recipients.cc[0]: "user_deleted" is not an email address`,
+			wantErr: `recipients.cc[0]: resolves to a string that is not an email address`,
 		},
 		{
 			name:    "number is not an address",
 			in:      dispatcher.Recipients{To: []string{"{{ .content.userId }}"}},
-			wantErr: `recipients.to[0]: resolves to 1234567890123`,
+			wantErr: `recipients.to[0]: resolves to a number, not an email address`,
+		},
+		{
+			// Named, not quoted: failures are shown to whoever may read
+			// executions, who may not read events.
+			name:    "an object is not an address, and not shown",
+			in:      dispatcher.Recipients{To: []string{"{{ .content }}"}},
+			wantErr: `recipients.to[0]: resolves to an object, not an email address`,
 		},
 		{
 			name:    "missing key",
@@ -212,7 +219,7 @@ func TestResolveRecipients(t *testing.T) {
 		{
 			name:    "null leaves no address",
 			in:      dispatcher.Recipients{To: []string{"{{ .content.gone }}"}},
-			wantErr: `recipients.to[0]: resolves to <nil>`,
+			wantErr: `recipients.to[0]: resolves to null, not an email address`,
 		},
 	}
 	for _, tt := range tests {

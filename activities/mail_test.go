@@ -179,7 +179,7 @@ func TestSendMailFailures(t *testing.T) {
 		{name: "render error", in: with(func(in *dispatcher.MailInput) { in.TemplateID = "tpl-bad" }),
 			wantType: dispatcher.FailureTemplate, wantMsg: `subject: line 1: at <.content.nope>: map has no entry for key "nope"`},
 		{name: "invalid recipient", in: with(func(in *dispatcher.MailInput) { in.Recipients.To = []string{"{{ .event.type }}"} }),
-			wantType: dispatcher.FailureRecipient, wantMsg: `recipients.to[0]: "user_deleted" is not an email address`},
+			wantType: dispatcher.FailureRecipient, wantMsg: `recipients.to[0]: resolves to a string that is not an email address`},
 		{name: "550 is permanent", reject: &smtpError{550, "mailbox unavailable"}, in: ok,
 			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "mailbox unavailable"},
 		{name: "451 is temporary", reject: &smtpError{451, "try again later"}, in: ok,

@@ -236,22 +236,44 @@ func (r *resolver) addresses(field string, in []string) ([]string, error) {
 				for _, e := range v {
 					s, ok := e.(string)
 					if !ok {
-						return nil, errorf(path, "resolves to a list holding %v, not an email address", e)
+						return nil, errorf(path, "resolves to a list holding %s, not an email address", kind(e))
 					}
 					resolved = append(resolved, s)
 				}
 			default:
-				return nil, errorf(path, "resolves to %v, not an email address", v)
+				return nil, errorf(path, "resolves to %s, not an email address", kind(v))
 			}
 		}
 		for _, s := range resolved {
-			if _, err := mail.ParseAddress(s); err != nil {
+			if _, err := mail.ParseAddress(s); err != nil && IsTemplate(a) {
+				return nil, errorf(path, "resolves to a string that is not an email address")
+			} else if err != nil {
 				return nil, errorf(path, "%q is not an email address", s)
 			}
 			out = append(out, s)
 		}
 	}
 	return out, nil
+}
+
+// kind names the JSON kind of v, for errors that must not quote the
+// event's content: they are shown to whoever may read executions, which
+// is not whoever may read events.
+func kind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	default:
+		return "a number"
+	}
 }
 
 // writeJSON appends v as JSON without HTML escaping, so "<" in a value
