@@ -164,6 +164,12 @@ func counts(field string) func(*testing.T, tenantFixture, int, map[string]any) {
 	}
 }
 
+// refused checks that the answer is 403: no tenant may use the route.
+func refused(t *testing.T, _ tenantFixture, code int, body map[string]any) {
+	t.Helper()
+	wantError(t, code, body, 403, 10, "tenant")
+}
+
 // tenantIsolation has a case for every protected route. A route added
 // without one fails TestTenantIsolation.
 var tenantIsolation = map[openAPIRoute]isolation{
@@ -225,11 +231,10 @@ var tenantIsolation = map[openAPIRoute]isolation{
 	{"GET", "/audit/v1/"}: {check: lacks("target", func(a tenantFixture) string { return a.template })},
 
 	// The codec decrypts what it is handed with the deployment's keys,
-	// whoever's it is: it reaches no stored resource, and the payloads
-	// are only readable from Temporal, an operators' tool. Keys of their
-	// own would be what kept tenants apart here.
-	{"POST", "/codec/decode"}: {na: "decrypts payloads handed to it; reaches no stored resource"},
-	{"POST", "/codec/encode"}: {na: "encrypts payloads handed to it; reaches no stored resource"},
+	// whoever's it is, and a namespace's payloads are every tenant's: a
+	// tenant's token may not use it.
+	{"POST", "/codec/decode"}: {body: `{"payloads":[]}`, check: refused},
+	{"POST", "/codec/encode"}: {body: `{"payloads":[]}`, check: refused},
 }
 
 // TestTenantIsolation: for every protected route, tenant globex, holding

@@ -37,6 +37,16 @@ func codecCORS(origins []string) gin.HandlerFunc {
 	}
 }
 
+// operatorsOnly refuses the principals of a tenant: the codec decrypts
+// whatever it is handed with the deployment's keys, and the payloads of a
+// Temporal namespace, which all tenants share, are every tenant's. Its
+// users are the operators of that namespace, with tokens of no tenant.
+func operatorsOnly(c *gin.Context) {
+	if t := principalOf(c).Tenant; t != "" {
+		abort(c, errNoPermission, "the payload codec serves every tenant's payloads: tokens of a tenant ("+t+") may not use it, only operators' (no tenant)")
+	}
+}
+
 // codec answers POST /codec/encode and /codec/decode, the codec server
 // protocol of Temporal's Web UI and CLI: {"payloads": [...]} in and out,
 // each payload encrypted or decrypted (dispatch.PayloadCodec, served by

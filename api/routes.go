@@ -95,6 +95,6 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	cors, codecBody := codecCORS(s.cfg.CodecOrigins), limitBody(codecBodyBytes)
 	r.OPTIONS("/codec/decode", cors)
 	r.OPTIONS("/codec/encode", cors)
-	r.POST("/codec/decode", cors, auth, require(PermDecodePayloads), codecBody, s.codec)
-	r.POST("/codec/encode", cors, auth, require(PermEncodePayloads), codecBody, s.codec)
+	r.POST("/codec/decode", cors, auth, require(PermDecodePayloads), operatorsOnly, codecBody, s.codec)
+	r.POST("/codec/encode", cors, auth, require(PermEncodePayloads), operatorsOnly, codecBody, s.codec)
 }
