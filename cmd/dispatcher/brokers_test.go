@@ -43,6 +43,9 @@ func TestBrokerSettings(t *testing.T) {
 	for name, url := range map[string]string{
 		"DISPATCHER_AMQP_URL": "amqp://dispatcher:s3cret@rabbit:5672/",
 		"DISPATCHER_NATS_URL": "nats://t0ken@nats:4222",
+		"DATABASE_URL":        "postgres://u@db/dispatcher?sslmode=require&password=s3cret",
+		"DISPATCHER_SMTP_URL": "smtp://mail:25?token=t0ken",
+		"TEST_KEY_VALUE_DSN":  "host=db user=u password='s3cret word' dbname=d",
 	} {
 		if got := redacted(name, url); strings.Contains(got, "s3cret") || strings.Contains(got, "t0ken") {
 			t.Errorf("%s printed as %s", name, got)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -89,7 +90,8 @@ func configCmd(getenv func(string) string) *cobra.Command {
 
 // redacted hides secrets in a setting's value: the JWT secret, the
 // Temporal API key and the encryption keys whole (the keys' ids show),
-// the password of URLs that carry one.
+// the password of URLs that carry one, in their user information or their
+// query (?password=, ?token=), and of PostgreSQL's key=value form.
 func redacted(name, v string) string {
 	if v == "" {
 		return v
@@ -100,16 +102,42 @@ func redacted(name, v string) string {
 	case "DISPATCHER_ENCRYPTION_KEY":
 		return keyIDs(v)
 	}
-	if u, err := url.Parse(v); err == nil && u.User != nil {
-		if _, hasPassword := u.User.Password(); !hasPassword && name == "DISPATCHER_NATS_URL" {
-			u.User = url.User("xxxxx") // a NATS token is the URL's user
+	if u, err := url.Parse(v); err == nil && u.Scheme != "" {
+		if u.User != nil {
+			if _, hasPassword := u.User.Password(); !hasPassword && name == "DISPATCHER_NATS_URL" {
+				u.User = url.User("xxxxx") // a NATS token is the URL's user
+			}
+		}
+		if q := u.Query(); len(q) > 0 {
+			for k := range q {
+				if secretParam(k) {
+					q.Set(k, "xxxxx")
+				}
+			}
+			u.RawQuery = q.Encode()
 		}
 		return u.Redacted()
 	}
 	if strings.Contains(v, "@") && strings.Contains(v, "://") {
 		return "(hidden: not a valid URL)"
 	}
-	return v
+	return keyValueSecret.ReplaceAllString(v, "${1}=xxxxx")
+}
+
+// keyValueSecret is a password in PostgreSQL's key=value connection
+// string ("host=db password='a b'").
+var keyValueSecret = regexp.MustCompile(`(?i)\b(password|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
+
+// secretParam reports whether a URL's query parameter named k holds a
+// secret.
+func secretParam(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"password", "passwd", "secret", "token", "apikey", "api_key"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // configTable is the README's configuration table.
