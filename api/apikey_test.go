@@ -2,6 +2,8 @@ package api
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +219,37 @@ func TestAPIKeyWithAuthDisabled(t *testing.T) {
 	code, body = s.doAs(key, "GET", "/dispatchers/v1", "")
 	wantError(t, code, body, 401, 117, "revoked")
 	s.mustAs("not-a-key", 200, "GET", "/templates/v1", "")
+}
+
+// TestAuthDisabledAnswersOnlyLocalRequests: an API without authentication
+// listens on loopback only, and still must not answer a web page of
+// another origin (a form's POST needs no preflight) nor a request under
+// an attacker's name that resolves to 127.0.0.1 (DNS rebinding).
+func TestAuthDisabledAnswersOnlyLocalRequests(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{Disabled: true})
+	for _, tt := range []struct {
+		name, host, origin string
+		want               int
+	}{
+		{"curl on loopback", "127.0.0.1:8080", "", 200},
+		{"the console, same origin", "localhost:8080", "http://localhost:8080", 200},
+		{"IPv6 loopback", "[::1]:8080", "", 200},
+		{"a page of another origin", "127.0.0.1:8080", "https://evil.example", 403},
+		{"a page of another port", "127.0.0.1:8080", "http://127.0.0.1:3000", 403},
+		{"an attacker's name for 127.0.0.1", "evil.example:8080", "http://evil.example:8080", 403},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/apikeys/v1", strings.NewReader(`{"name":"k","permissions":["VIEW_DISPATCHERS"]}`))
+			req.Host = tt.host
+			req.Header.Set("Content-Type", "text/plain") // what a form may send without a preflight
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
+			rec := httptest.NewRecorder()
+			s.engine.ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Fatalf("answered %d %s, want %d", rec.Code, rec.Body, tt.want)
+			}
+		})
+	}
 }

@@ -14,6 +14,7 @@ import (
 func (hs *harness) doWithID(requestID, method, path, body string) (int, map[string]any) {
 	hs.t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Host = "localhost"
 	req.Header.Set("Authorization", "Bearer "+hs.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Request-Id", requestID)

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -316,6 +319,31 @@ func principalOf(c *gin.Context) principal {
 	v, _ := c.Get(principalKey{})
 	p, _ := v.(principal)
 	return p
+}
+
+// localOnly guards an API without authentication, which only a loopback
+// address serves (the serve command sees to that): a web page its user
+// visits could still send it requests (a form's POST needs no preflight),
+// or reach it under a name of its own that resolves to 127.0.0.1 (DNS
+// rebinding). So it answers only requests addressed to a loopback name or
+// address, and none from a page of another origin than its own and the
+// trusted ones (the Temporal Web UIs of the codec).
+func localOnly(trusted []string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		host := c.Request.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			abort(c, errNoPermission, "authentication is disabled: the API answers only requests to localhost or a loopback address, not to "+strconv.Quote(c.Request.Host))
+			return
+		}
+		o := c.GetHeader("Origin")
+		if u, err := url.Parse(o); o == "" || err == nil && u.Host == c.Request.Host || slices.Contains(trusted, strings.ToLower(o)) {
+			return
+		}
+		abort(c, errNoPermission, "authentication is disabled: the API answers no request from a page of another origin ("+strconv.Quote(o)+")")
+	}
 }
 
 // TokenClaims is what SignToken puts in a token. Issuer and Audience are only

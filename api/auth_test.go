@@ -72,6 +72,7 @@ type seen struct {
 func get(t *testing.T, h http.Handler, header string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "/x", nil)
+	req.Host = "localhost"
 	if header != "" {
 		req.Header.Set("Authorization", header)
 	}

@@ -69,6 +69,7 @@ func payloadsJSON(t *testing.T, ps ...*commonpb.Payload) string {
 
 func codecCall(h http.Handler, method, path, token, origin, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Host = "localhost"
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Namespace", "default")
 	if token != "" {
@@ -193,6 +194,7 @@ func TestCodecCORS(t *testing.T) {
 	} {
 		for _, path := range []string{"/codec/decode", "/codec/encode"} {
 			req := httptest.NewRequest(http.MethodOptions, path, nil)
+			req.Host = "localhost"
 			if tt.origin != "" {
 				req.Header.Set("Origin", tt.origin)
 			}

@@ -17,6 +17,7 @@ func TestConsoleServed(t *testing.T) {
 	engine := newOpenAPIEngine(t, AuthConfig{Secret: []byte(harnessSecret)})
 	get := func(p string, header ...string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, p, nil)
+		req.Host = "localhost"
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
 		}

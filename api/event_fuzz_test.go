@@ -104,6 +104,7 @@ func fuzzEventRequest(envelope int, body []byte) *http.Request {
 		body = data
 	}
 	req := httptest.NewRequest("POST", "/events/v1", bytes.NewReader(body))
+	req.Host = "localhost"
 	for k, vs := range header {
 		req.Header[k] = vs
 	}

@@ -18,6 +18,7 @@ import (
 func (hs *harness) post(path, contentType, body string, headers map[string]string) *httptest.ResponseRecorder {
 	hs.t.Helper()
 	req := httptest.NewRequest("POST", path, strings.NewReader(body))
+	req.Host = "localhost"
 	req.Header.Set("Authorization", "Bearer "+hs.token)
 	req.Header.Set("Content-Type", contentType)
 	for k, v := range headers {
@@ -163,6 +164,7 @@ func TestEventBatchSize(t *testing.T) {
 	}
 	post := func(body string) (int, map[string]any) {
 		req := httptest.NewRequest("POST", "/events/v1", strings.NewReader(body))
+		req.Host = "localhost"
 		req.Header.Set("Content-Type", "application/cloudevents-batch+json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

@@ -125,6 +125,7 @@ func executionsServer(t *testing.T, f *fakeExecutions) func(method, path, body s
 	return func(method, path, body string) (int, map[string]any) {
 		t.Helper()
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Host = "localhost"
 		req.Header.Set("Authorization", "Bearer "+tok)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -297,6 +298,7 @@ func TestExecutionsPermissions(t *testing.T) {
 		{"POST", "/executions/v1/replays", http.StatusForbidden},
 	} {
 		req := httptest.NewRequest(tt.method, tt.path, nil)
+		req.Host = "localhost"
 		req.Header.Set("Authorization", "Bearer "+viewer)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -361,6 +363,7 @@ func TestExecutionDetailPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 		req := httptest.NewRequest("GET", path, nil)
+		req.Host = "localhost"
 		req.Header.Set("Authorization", "Bearer "+tok)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

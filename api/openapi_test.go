@@ -250,6 +250,8 @@ func TestOpenAPISecurity(t *testing.T) {
 			}
 
 			req := httptest.NewRequest(r.Method, param.ReplaceAllString(path, id), strings.NewReader("{}"))
+
+			req.Host = "localhost"
 			req.Header.Set("Authorization", "Bearer "+token)
 			req.Header.Set("Content-Type", "application/json")
 			rec := httptest.NewRecorder()
@@ -284,6 +286,7 @@ func checkAuthenticatedOnly(t *testing.T, engine http.Handler, token string, r o
 		t.Errorf("%s: want 401 and 429 responses", r)
 	}
 	req := httptest.NewRequest(r.Method, r.Path, nil)
+	req.Host = "localhost"
 	req.Header.Set("Authorization", "Bearer "+token)
 	rec := httptest.NewRecorder()
 	engine.ServeHTTP(rec, req)
@@ -295,7 +298,7 @@ func checkAuthenticatedOnly(t *testing.T, engine http.Handler, token string, r o
 func TestOpenAPIServed(t *testing.T) {
 	engine := newOpenAPIEngine(t, AuthConfig{Disabled: true})
 	rec := httptest.NewRecorder()
-	engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
+	engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://localhost/openapi.json", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /openapi.json answered %d, want 200", rec.Code)
 	}

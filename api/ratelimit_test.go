@@ -150,6 +150,7 @@ func TestRateLimitedRoutes(t *testing.T) {
 	send := func(auth, method, path, contentType, body string) *httptest.ResponseRecorder {
 		t.Helper()
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Host = "localhost"
 		req.Header.Set("Authorization", auth)
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)

@@ -171,6 +171,9 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 		r.Use(otelgin.Middleware("dispatcher", otelgin.WithTracerProvider(deps.Tracer), otelgin.WithPropagators(propagation.TraceContext{})))
 	}
 	r.Use(s.requestLog(), m.observe())
+	if cfg.Auth.Disabled {
+		r.Use(localOnly(cfg.CodecOrigins))
+	}
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {

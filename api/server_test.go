@@ -76,6 +76,7 @@ func (hs *harness) do(method, path, body string) (int, map[string]any) {
 func (hs *harness) doAs(token, method, path, body string) (int, map[string]any) {
 	hs.t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Host = "localhost"
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -158,6 +159,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	hs := newHarness(t, testenv.SQLite(t))
 	hs.must(200, "GET", "/dispatchers/v1", "")
 	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Host = "localhost"
 	rec := httptest.NewRecorder()
 	hs.h.ServeHTTP(rec, req)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `dispatcher_http_requests_total{code="200",method="GET",route="/dispatchers/v1"}`) {
