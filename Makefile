@@ -108,7 +108,7 @@ services: ## Install and start what the tests need (PostgreSQL, Node.js, RabbitM
 
 .PHONY: test
 test: services bin/temporal build mailcatcher ## Run all tests against real services (make services provides them), then fuzz-short
-	$(TEST_ENV) $(GO) test -count=1 $(GOTESTFLAGS) ./...
+	$(TEST_ENV) $(GO) test -count=1 -timeout 30m $(GOTESTFLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz-short
 	@echo ">> deployments: manifests, alert rules, dashboard, compose file, Docker build (offline)"
 	$(foreach m,$(NESTED_MODULES),cd $(m) && $(GO) test -count=1 $(GOTESTFLAGS) ./... && cd $(CURDIR) &&) true

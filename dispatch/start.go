@@ -171,13 +171,15 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 }
 
 // unavailable reports whether err means Temporal did not answer in time,
-// as opposed to refusing the request.
+// or cannot take the request now (a rate limit of the namespace or the
+// cluster), as opposed to refusing it.
 func unavailable(err error) bool {
 	var (
-		unavail  *serviceerror.Unavailable
-		deadline *serviceerror.DeadlineExceeded
-		canceled *serviceerror.Canceled
+		unavail   *serviceerror.Unavailable
+		deadline  *serviceerror.DeadlineExceeded
+		canceled  *serviceerror.Canceled
+		exhausted *serviceerror.ResourceExhausted
 	)
-	return errors.As(err, &unavail) || errors.As(err, &deadline) || errors.As(err, &canceled) ||
+	return errors.As(err, &unavail) || errors.As(err, &deadline) || errors.As(err, &canceled) || errors.As(err, &exhausted) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -73,4 +75,25 @@ func TestStarterUnavailable(t *testing.T) {
 		t.Fatalf("error = %v (code %q), want code %q", err, code, dispatcher.EUNAVAILABLE)
 	}
 	t.Log(err)
+}
+
+// refusingClient answers every start and signal-with-start with err.
+type refusingClient struct {
+	client.Client
+	err error
+}
+
+func (c refusingClient) ExecuteWorkflow(context.Context, client.StartWorkflowOptions, any, ...any) (client.WorkflowRun, error) {
+	return nil, c.err
+}
+
+// A namespace over its rate limit cannot take the event now: the producer
+// gets EUNAVAILABLE (503, try again), not a 500. Before, it got the
+// error as it came.
+func TestStarterRateLimited(t *testing.T) {
+	c := refusingClient{err: serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT, "namespace rate limit exceeded")}
+	_, err := dispatch.Starter{Client: c}.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "x"})
+	if code := dispatcher.ErrorCode(err); code != dispatcher.EUNAVAILABLE {
+		t.Fatalf("error = %v (code %q), want code %q", err, code, dispatcher.EUNAVAILABLE)
+	}
 }

@@ -40,18 +40,24 @@ func Sequence(ctx workflow.Context, in SequenceInput) error {
 	s.events = workflow.GetSignalChannel(ctx, SignalSequenceEvent)
 	s.releases = workflow.GetSignalChannel(ctx, SignalSequenceRelease)
 	for done := 0; ; done++ {
-		if s.Blocked != "" {
-			s.waitForRelease(ctx)
+		if s.Blocked != "" && !s.waitForRelease(ctx) {
+			return s.continueAsNew(ctx) // still blocked
 		}
 		if len(s.Queue) == 0 && !s.waitForEvent(ctx) {
 			return nil // idle: the next event starts a new run
 		}
 		if done >= sequenceRunLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			s.takeArrived()
-			return workflow.NewContinueAsNewError(ctx, WorkflowSequence, SequenceInput{State: s.SequenceState})
+			return s.continueAsNew(ctx)
 		}
 		s.runNext(ctx)
 	}
+}
+
+// continueAsNew carries the state, and the events that arrived, over to
+// a new run.
+func (s *sequence) continueAsNew(ctx workflow.Context) error {
+	s.takeArrived()
+	return workflow.NewContinueAsNewError(ctx, WorkflowSequence, SequenceInput{State: s.SequenceState})
 }
 
 // SequenceInput is the input of the Sequence workflow; State carries the
@@ -139,11 +145,17 @@ func (s *sequence) waitForEvent(ctx workflow.Context) bool {
 }
 
 // waitForRelease holds the key until the blocking dispatch is released,
-// queuing the events that arrive meanwhile.
-func (s *sequence) waitForRelease(ctx workflow.Context) {
+// queuing the events that arrive meanwhile. It reports false, still
+// blocked, when Temporal suggests continuing as new: every event that
+// waits grows the history (sequenceV1).
+func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrBlocked.ValueSet(s.Blocked))
 	workflow.GetLogger(ctx).Warn("Ordering key blocked by a failed dispatch", "WorkflowID", s.Blocked, "Waiting", len(s.Queue))
 	for s.Blocked != "" {
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
+			workflow.GetVersion(ctx, changeSequence, workflow.DefaultVersion, sequenceV1) >= sequenceV1 {
+			return false
+		}
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
 			var d SequencedDispatch
@@ -160,6 +172,7 @@ func (s *sequence) waitForRelease(ctx workflow.Context) {
 		sel.Select(ctx)
 	}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrBlocked.ValueUnset())
+	return true
 }
 
 // runNext runs the dispatch at the head of the queue as a child and waits

@@ -146,3 +146,31 @@ func TestSequenceContinuesAsNew(t *testing.T) {
 		t.Fatalf("%d ran, carried %+v", len(e.runs), next.State)
 	}
 }
+
+// A blocked Sequence continues as new, still blocked and with its queue,
+// when Temporal suggests it. Before, it waited for its release however
+// long its history grew with the events that waited, until the server
+// terminated it and they were lost.
+func TestSequenceContinuesAsNewWhileBlocked(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.fail["e1"] = true
+	e.send(0, true, "e1", "e2")
+	e.RegisterDelayedCallback(func() { e.SetContinueAsNewSuggested(true) }, time.Hour)
+	e.send(time.Hour+time.Minute, true, "e3")
+	err := e.run(t, workflows.SequenceInput{})
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("error %v, want ContinueAsNew", err)
+	}
+	var next workflows.SequenceInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	var queued []string
+	for _, q := range next.State.Queue {
+		queued = append(queued, q.Input.Event.ID)
+	}
+	if next.State.Blocked != dispatcher.WorkflowID("e1") || !slices.Equal(queued, []string{"e2", "e3"}) || !slices.Equal(e.runs, []string{"e1"}) {
+		t.Fatalf("ran %v, carried blocked=%q queue=%v; want e1 ran, blocked by e1, e2 and e3 queued", e.runs, next.State.Blocked, queued)
+	}
+}

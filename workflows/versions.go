@@ -15,6 +15,7 @@ import "go.temporal.io/sdk/workflow"
 const (
 	changeDispatch   = "dispatch"
 	changeBulkReplay = "bulk-replay"
+	changeSequence   = "sequence"
 )
 
 // Dispatch versions.
@@ -76,4 +77,13 @@ const (
 	bulkReplayV3 workflow.Version = 3
 
 	bulkReplayLatest = bulkReplayV3
+)
+
+// Sequence versions.
+const (
+	// sequenceV1: a blocked Sequence continues as new when Temporal
+	// suggests it, still blocked, instead of growing its history with
+	// every event that waits until the server terminates it. Asked only
+	// then, so no other run records the marker.
+	sequenceV1 workflow.Version = 1
 )
