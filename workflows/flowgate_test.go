@@ -381,3 +381,34 @@ func TestGateContinuesAsNew(t *testing.T) {
 		t.Fatalf("carried %d waiting (first %+v), %d leases, flow %+v after %d permits", len(st.Waiting), st.Waiting[0], len(st.Leases), st.Flow, len(granted))
 	}
 }
+
+// TestGateWaitingBounded: a gate full of waiting calls takes no more, so
+// its ContinueAsNew input stays within Temporal's limit; the dispatch of
+// one not taken asks again later. Before, the list grew until the server
+// terminated the gate, circuit and queue with it.
+func TestGateWaitingBounded(t *testing.T) {
+	until := t0.Add(time.Hour)
+	f := newGateEnv(t, dispatcher.Flow{PausedUntil: &until})
+	full := &workflows.GateState{Flow: f.flow, FlowRead: t0}
+	for _, id := range ids("w", workflows.MaxGateWaiting) {
+		full.Waiting = append(full.Waiting, workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, Lease: time.Hour, At: t0})
+	}
+	f.request(time.Second, time.Hour, "over")
+	f.at(2*time.Second, func() { f.env.SetContinueAsNewSuggested(true) })
+	f.request(2*time.Second, time.Hour, "w0") // wakes it; waits already
+	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase", State: full})
+	var can *workflow.ContinueAsNewError
+	if err := f.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("error = %v, want ContinueAsNew", err)
+	}
+	var next workflows.GateInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if w := next.State.Waiting; len(w) != workflows.MaxGateWaiting || w[len(w)-1].ID == "over" {
+		t.Fatalf("carried %d waiting, the last %q; want %d, without the one over", len(w), w[len(w)-1].ID, workflows.MaxGateWaiting)
+	}
+	if size := len(can.Input.GetPayloads()[0].GetData()); size > 1<<20 {
+		t.Fatalf("the ContinueAsNew input is %d bytes, want under 1 MiB (Temporal refuses 2)", size)
+	}
+}

@@ -193,6 +193,13 @@ const (
 	defaultLease = 2 * dispatcher.MaxFunctionTimeout
 )
 
+// MaxGateWaiting bounds the requests a Gate holds (gateV1): they travel in
+// its ContinueAsNew input, which Temporal refuses over 2 MB (a request is
+// some 250 bytes), terminating the Gate with its circuit and queue. A
+// request over it is not taken; its dispatch asks again at its next
+// recheck (permitRecheck, doubling up to maxPermitRecheck).
+const MaxGateWaiting = 4000
+
 // functionFlowOptions: reading the flow control is quick and local; when
 // it fails the gate keeps what it had and tries again a flowRefresh later.
 var functionFlowOptions = workflow.LocalActivityOptions{
@@ -254,6 +261,10 @@ func (g *gate) request(ctx workflow.Context, r PermitRequest, now time.Time) {
 	}
 	if i := slices.IndexFunc(g.Leases, func(l Lease) bool { return l.ID == r.ID }); i >= 0 {
 		g.send(ctx, g.Leases[i])
+		return
+	}
+	if len(g.Waiting) >= MaxGateWaiting && workflow.GetVersion(ctx, changeGate, workflow.DefaultVersion, gateV1) >= gateV1 {
+		g.log.Warn("Too many calls waiting: this one asks again later", "Function", g.function, "Waiting", len(g.Waiting))
 		return
 	}
 	if r.Lease <= 0 {

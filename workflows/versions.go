@@ -16,6 +16,7 @@ const (
 	changeDispatch   = "dispatch"
 	changeBulkReplay = "bulk-replay"
 	changeSequence   = "sequence"
+	changeGate       = "gate"
 )
 
 // Dispatch versions.
@@ -86,4 +87,12 @@ const (
 	// every event that waits until the server terminates it. Asked only
 	// then, so no other run records the marker.
 	sequenceV1 workflow.Version = 1
+)
+
+// Gate versions.
+const (
+	// gateV1: a Gate holds at most MaxGateWaiting requests; one over it is
+	// not taken, and its dispatch asks again. Asked only then, so no other
+	// run records the marker.
+	gateV1 workflow.Version = 1
 )
