@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -27,8 +28,32 @@ func (s *Server) listAudit(c *gin.Context) {
 	var page wire.Page
 	page.Page.Total, page.Page.Offset, page.Page.Limit = total, q.Offset, q.Limit
 	page.Data = make([]any, len(records))
+	may := principalOf(c).Permissions
 	for i, r := range records {
+		if perm := auditViewPermission(r.Action); perm != "" && !may[perm] {
+			r.Before, r.After = nil, nil // shown where the caller may read them
+		}
 		page.Data[i] = project(wire.FromAuditRecord(r), q.Select)
 	}
 	c.JSON(http.StatusOK, page)
+}
+
+// auditViewPermission is the permission that shows what an audit record's
+// documents hold (a function's URL, a template's body, an execution's
+// replay options): VIEW_AUDIT shows who did what and when, not what the
+// caller may not read elsewhere.
+func auditViewPermission(action string) string {
+	what, _, _ := strings.Cut(action, ".")
+	switch what {
+	case "dispatcher", "action":
+		return PermViewDispatchers
+	case "template":
+		return PermViewTemplates
+	case "function":
+		return PermViewFunctions
+	case "apikey":
+		return PermViewAPIKeys
+	default: // executions and bulk replays
+		return PermViewExecutions
+	}
 }

@@ -115,4 +115,21 @@ func TestAuditAPI(t *testing.T) {
 	if code, _ := hs.doAs(hs.tokenWith(PermViewAudit), "GET", "/audit/v1/", ""); code != 200 {
 		t.Errorf("with VIEW_AUDIT: %d", code)
 	}
+
+	// VIEW_AUDIT shows who did what; the documents only to those who may
+	// read them elsewhere: here the template's, not the dispatcher's.
+	code, page := hs.doAs(hs.tokenWith(PermViewAudit, PermViewTemplates), "GET", "/audit/v1?sort(+seq)", "")
+	if code != 200 {
+		t.Fatalf("with VIEW_AUDIT and VIEW_TEMPLATES: %d %v", code, page)
+	}
+	for _, r := range page["data"].([]any) {
+		r := r.(map[string]any)
+		_, shown := r["after"]
+		if _, before := r["before"]; before {
+			shown = true
+		}
+		if want := strings.HasPrefix(r["action"].(string), "template."); shown != want {
+			t.Errorf("%s: documents shown = %v, want %v: %v", r["action"], shown, want, r)
+		}
+	}
 }
