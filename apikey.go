@@ -120,3 +120,8 @@ func sortedSet(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
+
+// APIKeySubject is the subject of the principal an API key makes, in audit
+// entries, rate limits and the CreatedBy of the keys it creates: its id,
+// never its name, which may change meaning or be reused.
+func APIKeySubject(id string) string { return "apikey:" + id }

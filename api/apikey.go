@@ -23,11 +23,6 @@ type keyLookup interface {
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
 }
 
-// apiKeySubject is the subject of the principal an API key makes, in audit
-// entries and rate limits: its id, never its name, which may change
-// meaning or be reused.
-func apiKeySubject(id string) string { return "apikey:" + id }
-
 // authenticateKey turns an API key into its principal, or answers 401:
 // code 117 for an unknown or revoked key, 118 for an expired one. Every
 // request looks the key up: a revocation holds from the next request on,
@@ -63,7 +58,7 @@ func (a *authenticator) authenticateKey(c *gin.Context, key string) {
 			logger(ctx).WarnContext(ctx, "could not record an API key's use", "api_key", k.ID, "err", err)
 		}
 	}
-	p := principal{Subject: apiKeySubject(k.ID), Tenant: k.Tenant, EventTypes: k.EventTypes, APIKey: true,
+	p := principal{Subject: dispatcher.APIKeySubject(k.ID), Tenant: k.Tenant, EventTypes: k.EventTypes, APIKey: true,
 		Permissions: make(map[string]bool, len(k.Permissions))}
 	for _, perm := range k.Permissions {
 		p.Permissions[perm] = true

@@ -133,23 +133,37 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		const live = "id = ? AND tenant = ? AND revoked_at IS NULL"
 		tenant := dispatcher.CallerOf(ctx).Tenant
-		var rows []apiKeyRow // for the audit trail
-		if err := tx.Where(live, id, tenant).Find(&rows).Error; err != nil {
-			return err
-		}
-		res := tx.Model(&apiKeyRow{}).Where(live, id, tenant).Update("revoked_at", millis(s.now()))
-		if err := deleted(res, "API key", id); err != nil {
-			return err
-		}
-		var before any
-		if len(rows) == 1 {
-			k, err := toAPIKey(rows[0])
-			if err != nil {
+		for revoke := []string{id}; len(revoke) > 0; revoke = revoke[1:] {
+			id := revoke[0]
+			var rows []apiKeyRow // for the audit trail
+			if err := tx.Where(live, id, tenant).Find(&rows).Error; err != nil {
 				return err
 			}
-			before = wire.FromAPIKey(k, "")
+			res := tx.Model(&apiKeyRow{}).Where(live, id, tenant).Update("revoked_at", millis(s.now()))
+			if err := deleted(res, "API key", id); err != nil {
+				return err
+			}
+			var before any
+			if len(rows) == 1 {
+				k, err := toAPIKey(rows[0])
+				if err != nil {
+					return err
+				}
+				before = wire.FromAPIKey(k, "")
+			}
+			if err := s.audit(ctx, tx, dispatcher.AuditAPIKeyDelete, id, before, nil); err != nil {
+				return err
+			}
+			// The keys it made go with it: a leaked key must not leave
+			// keys of its own behind.
+			var made []string
+			if err := tx.Model(&apiKeyRow{}).Where("tenant = ? AND created_by = ? AND revoked_at IS NULL", tenant, dispatcher.APIKeySubject(id)).
+				Order("id").Pluck("id", &made).Error; err != nil {
+				return err
+			}
+			revoke = append(revoke, made...)
 		}
-		return s.audit(ctx, tx, dispatcher.AuditAPIKeyDelete, id, before, nil)
+		return nil
 	})
 	return translate(err, "")
 }

@@ -94,6 +94,42 @@ func TestAPIKeys(t *testing.T) {
 	})
 }
 
+// Revoking a key revokes the keys it made, and theirs: a leaked key must
+// not leave keys of its own behind. Before, they kept working.
+func TestAPIKeyRevokedWithWhatItMade(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ann := caller("acme", "ann")
+		parent, _ := newKey(t, "automation", "CREATE_APIKEYS")
+		if err := s.CreateAPIKey(ann, &parent); err != nil {
+			t.Fatal(err)
+		}
+		child, _ := newKey(t, "made by automation", "CREATE_APIKEYS")
+		if err := s.CreateAPIKey(caller("acme", dispatcher.APIKeySubject(parent.ID)), &child); err != nil {
+			t.Fatal(err)
+		}
+		grandchild, _ := newKey(t, "made by that", "VIEW_DISPATCHERS")
+		if err := s.CreateAPIKey(caller("acme", dispatcher.APIKeySubject(child.ID)), &grandchild); err != nil {
+			t.Fatal(err)
+		}
+		other, _ := newKey(t, "ann's own", "VIEW_DISPATCHERS")
+		if err := s.CreateAPIKey(ann, &other); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeAPIKey(ann, parent.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []dispatcher.APIKey{parent, child, grandchild, other} {
+			got, err := s.FindAPIKeyByHash(context.Background(), k.Hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if revoked, want := !got.Revoked.IsZero(), k.ID != other.ID; revoked != want {
+				t.Errorf("%s: revoked = %v, want %v", k.Name, revoked, want)
+			}
+		}
+	})
+}
+
 func TestAPIKeyTouchedOncePerMinute(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
 		k, _ := newKey(t, "producer", "CREATE_EVENTS")
