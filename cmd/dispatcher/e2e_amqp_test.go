@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/producer"
 	"github.com/dispatcherhq/dispatcher/rabbitmq"
 )
 
@@ -45,6 +46,9 @@ func TestEndToEndAMQPIntake(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &brokerRun{t: t, s: s, sink: sink, temporal: temporal, source: "amqp", prefix: "ce_",
+		producers: brokerProducers(t, func() producer.Transport {
+			return producer.AMQP(url, producer.AMQPExchange(name), producer.AMQPDeclare(false))
+		}),
 		publish: func(_ int, body []byte, contentType string, headers map[string]string, msgID string) {
 			t.Helper()
 			table := amqp.Table{}

@@ -21,6 +21,7 @@ import (
 
 	child "github.com/dispatcherhq/dispatcher/internal/proc"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/producer"
 )
 
 // The broker tests' numbers: messages in the crash run, where the worker
@@ -239,8 +240,11 @@ type brokerRun struct {
 	sink     *brokerSink
 	temporal *restartableTemporal
 	source   string // "amqp" or "nats"
-	publish  func(n int, body []byte, contentType string, headers map[string]string, msgID string)
-	prefix   string // of the binary mode's headers
+	// producers send the messages of some envelopes, by n%4; publish the
+	// others, and the invalid ones.
+	producers map[int]*producer.Producer
+	publish   func(n int, body []byte, contentType string, headers map[string]string, msgID string)
+	prefix    string // of the binary mode's headers
 	// deadLetters returns the reasons of the dead letters once there are
 	// want of them.
 	deadLetters func(want int) []string
@@ -249,11 +253,37 @@ type brokerRun struct {
 	held func(n int) string
 }
 
+// publishRange publishes messages from to to: the lk and CloudEvents ones
+// through the producer package, as producers would, the others (the
+// Extra Horizon envelope and binary CloudEvents, which it does not send)
+// as they are.
 func (r *brokerRun) publishRange(from, to int) {
 	for n := from; n < to; n++ {
+		if p := r.producers[n%4]; p != nil {
+			if _, err := p.Dispatch(r.t.Context(), brokerEventType, map[string]int{"n": n}, producer.WithID(fmt.Sprint("p-", n))); err != nil {
+				r.t.Fatalf("producer: message %d: %v", n, err)
+			}
+			continue
+		}
 		body, ct, headers, id := brokerMessage(n, r.prefix)
 		r.publish(n, body, ct, headers, id)
 	}
+}
+
+// brokerProducers are the producers of a broker run's lk (n%4 == 1) and
+// CloudEvents (n%4 == 2) messages, each with a transport of its own.
+func brokerProducers(t *testing.T, transport func() producer.Transport) map[int]*producer.Producer {
+	t.Helper()
+	out := map[int]*producer.Producer{}
+	for n, env := range map[int]producer.Envelope{1: producer.EnvelopeLK, 2: producer.EnvelopeCloudEvents} {
+		p, err := producer.New(transport(), producer.WithEnvelope(env), producer.WithSource("/broker-test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		out[n] = p
+	}
+	return out
 }
 
 // crash publishes brokerMessages messages with two invalid ones in the
@@ -272,7 +302,11 @@ func (r *brokerRun) crash() {
 
 	r.s.poll(fmt.Sprintf("%d dispatches before the crash", brokerKillAfter), func() bool { return r.sink.seen(0, brokerMessages) >= brokerKillAfter })
 	r.s.crashWorker()
-	t.Logf("SIGKILLed the worker at %d dispatched (%s)", r.sink.seen(0, brokerMessages), time.Since(begin).Round(time.Millisecond))
+	atKill := r.sink.seen(0, brokerMessages)
+	t.Logf("SIGKILLed the worker at %d dispatched (%s)", atKill, time.Since(begin).Round(time.Millisecond))
+	if atKill == brokerMessages {
+		t.Fatal("every message was dispatched before the worker was killed: the crash proves nothing")
+	}
 	r.s.startWorker()
 	var got string
 	r.s.pollFor(90*time.Second, "every message dispatched", func() bool {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/jetstream"
+	"github.com/dispatcherhq/dispatcher/producer"
 )
 
 // TestEndToEndNATSIntake is TestEndToEndAMQPIntake with NATS JetStream:
@@ -60,6 +61,9 @@ func TestEndToEndNATSIntake(t *testing.T) {
 		t.Fatalf("consumer config %+v, want explicit acks and MaxDeliver 10", info.Config)
 	}
 	r := &brokerRun{t: t, s: s, sink: sink, temporal: temporal, source: "nats", prefix: "ce-",
+		producers: brokerProducers(t, func() producer.Transport {
+			return producer.NATS(url, producer.NATSSubjectPrefix(subject+"."), producer.NATSStream(stream))
+		}),
 		publish: func(_ int, body []byte, contentType string, headers map[string]string, msgID string) {
 			t.Helper()
 			m := nats.NewMsg(subject + "." + brokerEventType)
