@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -123,4 +124,26 @@ func (c *Config) SequenceOf(ev Event) Sequence {
 func SequenceWorkflowID(tenant, key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return TenantWorkflowID(tenant, "sequence-"+hex.EncodeToString(sum[:16]))
+}
+
+// Turn keeps the hand-off of ordered events to Temporal in the order their
+// source received them, when the source handles its messages concurrently
+// (a broker's deliveries, intake.Turns): the starter calls Wait with an
+// event's ordering key ("" when it has none) once it knows it, before it
+// hands the event over, and hands it over once Wait returns nil.
+type Turn interface {
+	Wait(ctx context.Context, key string) error
+}
+
+type turnKey struct{}
+
+// WithTurn returns ctx carrying t for the starter.
+func WithTurn(ctx context.Context, t Turn) context.Context {
+	return context.WithValue(ctx, turnKey{}, t)
+}
+
+// TurnOf returns the Turn ctx carries, nil if none.
+func TurnOf(ctx context.Context) Turn {
+	t, _ := ctx.Value(turnKey{}).(Turn)
+	return t
 }

@@ -105,10 +105,17 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 			in.Config = &cfg
 		}
 	}
+	var seq dispatcher.Sequence
 	if in.Config != nil {
-		if seq := in.Config.SequenceOf(ev); seq.Key != "" {
-			return s.sequence(ctx, id, seq, in, queue)
+		seq = in.Config.SequenceOf(ev)
+	}
+	if t := dispatcher.TurnOf(ctx); t != nil {
+		if err := t.Wait(ctx, seq.Key); err != nil {
+			return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "waiting for the events received before it: %v", err)
 		}
+	}
+	if seq.Key != "" {
+		return s.sequence(ctx, id, seq, in, queue)
 	}
 	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,

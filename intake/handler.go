@@ -81,10 +81,15 @@ type Handler struct {
 	backoff backoff
 }
 
-// Handle reads msg and starts its events. ctx ending makes it stop
+// Handle reads msg and starts its events, in the order of the source's
+// Turns when ctx carries a turn (WithTurn). ctx ending makes it stop
 // waiting for Temporal and answer Retry; a start in flight still completes
 // (within StartTimeout), so a stopping source can acknowledge it.
 func (h *Handler) Handle(ctx context.Context, msg Message) Result {
+	turn := turnOf(ctx)
+	if turn != nil {
+		defer turn.Done() // whatever becomes of msg, the messages after it go on
+	}
 	if msg.BodyName == "" {
 		msg.BodyName = "message body"
 	}
@@ -100,16 +105,23 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 	started := time.Now()
 	starts := dispatcher.WithCaller(context.WithoutCancel(ctx), dispatcher.Caller{Subject: dispatcher.CallerService, Tenant: h.Tenant})
 	for i, ev := range p.Events {
+		evCtx := starts
+		if turn != nil {
+			evCtx = dispatcher.WithTurn(starts, turn.event(i, len(p.Events)))
+		}
 		for {
 			if h.backoff.wait(ctx) != nil {
 				return Result{Verdict: Retry, Type: res.Type}
 			}
-			sr, err := h.start(starts, ev)
+			sr, err := h.start(evCtx, ev)
 			if err == nil {
 				h.backoff.succeeded()
 				res.Events++
 				if sr.Duplicate {
 					res.Duplicates++
+				}
+				if turn != nil {
+					turn.release(i) // handed over: the next of its key may go
 				}
 				break
 			}

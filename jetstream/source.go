@@ -212,6 +212,7 @@ func (s *Source) consume(ctx context.Context) error {
 		it.Drain()
 	}()
 	slots := make(chan struct{}, s.cfg.Prefetch)
+	var turns intake.Turns // ordered events go to Temporal in delivery order
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -231,10 +232,12 @@ func (s *Source) consume(ctx context.Context) error {
 			continue
 		}
 		s.inFlight.Add(1)
+		turn := turns.Take() // in delivery order
 		go func() {
 			defer s.inFlight.Done()
 			defer func() { <-slots }()
-			s.handle(ctx, msg)
+			defer turn.Done() // also when the message never reaches Handle
+			s.handle(intake.WithTurn(ctx, turn), msg)
 		}()
 	}
 }

@@ -160,6 +160,7 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 	go s.watchLag(hctx, conn)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var turns intake.Turns // ordered events go to Temporal in delivery order
 	for {
 		select {
 		case <-ctx.Done():
@@ -178,9 +179,11 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 				return true, errors.New("the broker closed the consumer's channel")
 			}
 			wg.Add(1)
+			turn := turns.Take() // in delivery order
 			go func() {
 				defer wg.Done()
-				s.handle(hctx, pub, d)
+				defer turn.Done() // also when the message never reaches Handle
+				s.handle(intake.WithTurn(hctx, turn), pub, d)
 			}()
 		}
 	}

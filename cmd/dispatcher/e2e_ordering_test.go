@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +12,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	js "github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/producer"
 )
 
 // orderSink is a task function that records, per key, the sequence
@@ -54,8 +62,8 @@ func (o *orderSink) snapshot() (int, map[string][]int) {
 
 // orderedSystem is a system with a dispatcher for event type "ordered"
 // whose one action calls sink, its events ordered by content.key.
-func orderedSystem(t *testing.T, sink *orderSink) *system {
-	s := startSystem(t)
+func orderedSystem(t *testing.T, sink *orderSink, opts ...systemOption) *system {
+	s := startSystem(t, opts...)
 	srv := httptest.NewServer(sink)
 	t.Cleanup(srv.Close)
 	s.call("POST", "/functions/v1", map[string]any{"name": "record", "url": srv.URL + "/record"}, 200)
@@ -121,9 +129,16 @@ func TestEndToEndOrderingPerKey(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	sink.inOrder(t, s, keys, perKey)
+}
+
+// inOrder waits until keys × perKey calls have come, and checks that
+// each key's came in order, sequence numbers 0 to perKey-1.
+func (o *orderSink) inOrder(t *testing.T, s *system, keys, perKey int) {
+	t.Helper()
 	var seen map[string][]int
 	s.pollFor(4*time.Minute, "every event to reach the function", func() bool {
-		n, snap := sink.snapshot()
+		n, snap := o.snapshot()
 		seen = snap
 		return n >= keys*perKey
 	})
@@ -136,6 +151,92 @@ func TestEndToEndOrderingPerKey(t *testing.T) {
 			t.Errorf("user-%d's events reached the function as %v, want %v", k, got, want)
 		}
 	}
+}
+
+// Ordering per key holds for events from a broker too: 50 keys × 20
+// events sent through the producer package by 32 concurrent publishers,
+// each key's in order by one of them, reach the function in that order.
+func TestEndToEndBrokerOrderingPerKey(t *testing.T) {
+	const keys, perKey, publishers = 50, 20, 32
+	for _, broker := range []struct {
+		name  string
+		setup func(t *testing.T) (env []string, transport producer.Transport)
+	}{
+		{"amqp", amqpOrderingSetup},
+		{"nats", natsOrderingSetup},
+	} {
+		t.Run(broker.name, func(t *testing.T) {
+			env, transport := broker.setup(t)
+			sink := &orderSink{seen: map[string][]int{}}
+			s := orderedSystem(t, sink, splitProcesses, withEnv(env...))
+			s.workerReady(broker.name)
+			p, err := producer.New(transport)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = p.Close() })
+			var wg sync.WaitGroup
+			errs := make(chan error, publishers)
+			for pub := range publishers {
+				wg.Go(func() {
+					for seq := range perKey {
+						for k := pub; k < keys; k += publishers {
+							key := fmt.Sprint("user-", k)
+							if _, err := p.Dispatch(t.Context(), "ordered", map[string]any{"key": key, "seq": seq},
+								producer.WithID(fmt.Sprintf("%s-%d", key, seq))); err != nil {
+								errs <- err
+								return
+							}
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			sink.inOrder(t, s, keys, perKey)
+		})
+	}
+}
+
+// amqpOrderingSetup is the settings of an AMQP intake on an exchange and
+// queue of the test's own, and a producer transport to it.
+func amqpOrderingSetup(t *testing.T) ([]string, producer.Transport) {
+	url := brokerURL("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		testenv.Missing(t, "RabbitMQ at %s is unavailable (make services starts it): %v", url, err)
+		return nil, nil
+	}
+	name := "dispatcher.test." + randomName()
+	t.Cleanup(func() { deleteAMQPTopology(conn, name); _ = conn.Close() })
+	return []string{"DISPATCHER_AMQP_URL=" + url, "DISPATCHER_AMQP_EXCHANGE=" + name, "DISPATCHER_AMQP_QUEUE=" + name},
+		producer.AMQP(url, producer.AMQPExchange(name), producer.AMQPDeclare(false))
+}
+
+// natsOrderingSetup is the settings of a NATS intake on a stream of the
+// test's own, and a producer transport to it.
+func natsOrderingSetup(t *testing.T) ([]string, producer.Transport) {
+	url := brokerURL("TEST_NATS_URL", nats.DefaultURL)
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+	if err != nil {
+		testenv.Missing(t, "NATS at %s is unavailable (make services starts it): %v", url, err)
+		return nil, nil
+	}
+	id := randomName()
+	stream, subject := "DISPATCHER_TEST_"+id, "test"+id
+	t.Cleanup(func() {
+		if jsc, err := js.New(nc); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = jsc.DeleteStream(ctx, stream)
+		}
+		nc.Close()
+	})
+	return []string{"DISPATCHER_NATS_URL=" + url, "DISPATCHER_NATS_STREAM=" + stream, "DISPATCHER_NATS_SUBJECT=" + subject},
+		producer.NATS(url, producer.NATSSubjectPrefix(subject+"."), producer.NATSStream(stream))
 }
 
 // A failed dispatch blocks its key: the events after it wait, the
