@@ -1,7 +1,9 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -10,16 +12,29 @@ import (
 
 // Release lets the events behind a dispatch that failed and blocks its
 // ordering key (dispatcher.OrderingBlock) go on without it, as a replay of
-// it does. ESTATE when the dispatch blocks no key; ENOTFOUND for another
-// tenant's.
+// it does, also once the namespace's retention has deleted it. ESTATE when
+// the dispatch blocks no key; ENOTFOUND for another tenant's.
 func (e *Executions) Release(ctx context.Context, workflowID, actor string) (dispatcher.Execution, error) {
-	x, err := e.describe(ctx, workflowID, "")
-	if err != nil {
+	if err := owned(ctx, workflowID); err != nil {
 		return dispatcher.Execution{}, err
 	}
-	seq, err := e.sequenceOf(ctx, workflowID, x.RunID)
-	if err != nil {
+	x, err := e.describe(ctx, workflowID, "")
+	var seq string
+	switch {
+	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
+		// Deleted (the namespace's retention), while the key it failed
+		// may still be held: its Sequence says so in visibility.
+		found, lerr := e.blockedBy(ctx, workflowID)
+		if lerr != nil || found == "" {
+			return dispatcher.Execution{}, cmp.Or(lerr, err)
+		}
+		x, seq = dispatcher.Execution{WorkflowID: workflowID}, found
+	case err != nil:
 		return dispatcher.Execution{}, err
+	default:
+		if seq, err = e.sequenceOf(ctx, workflowID, x.RunID); err != nil {
+			return dispatcher.Execution{}, err
+		}
 	}
 	if seq == "" || !e.blocks(ctx, seq, workflowID) {
 		return dispatcher.Execution{}, dispatcher.Errorf(dispatcher.ESTATE, "dispatch %s does not block an ordering key", workflowID)
@@ -47,6 +62,17 @@ func (e *Executions) sequenceOf(ctx context.Context, workflowID, runID string) (
 		return "", nil
 	}
 	return parent, nil
+}
+
+// blockedBy returns the running Sequence whose key dispatch workflowID
+// blocks, by its DispatchBlocked search attribute; "" if none.
+func (e *Executions) blockedBy(ctx context.Context, workflowID string) (string, error) {
+	infos, _, err := e.list(ctx, fmt.Sprintf("WorkflowType = %s AND %s = %s AND ExecutionStatus = 'Running'",
+		quote(workflows.WorkflowSequence), workflows.AttrBlocked.GetName(), quote(workflowID)), 1, nil)
+	if err != nil || len(infos) == 0 {
+		return "", err
+	}
+	return infos[0].GetExecution().GetWorkflowId(), nil
 }
 
 // blocks reports whether Sequence seq is held by dispatch workflowID.

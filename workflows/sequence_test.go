@@ -133,15 +133,7 @@ func TestSequenceContinuesAsNew(t *testing.T) {
 		ids[i] = fmt.Sprint("e", i)
 	}
 	e.send(0, true, ids...)
-	err := e.run(t, workflows.SequenceInput{})
-	var can *workflow.ContinueAsNewError
-	if !errors.As(err, &can) {
-		t.Fatalf("error %v, want ContinueAsNew", err)
-	}
-	var next workflows.SequenceInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
 	if len(e.runs) != 200 || next.State == nil || len(next.State.Queue) != 3 || next.State.Queue[0].Input.Event.ID != "e200" {
 		t.Fatalf("%d ran, carried %+v", len(e.runs), next.State)
 	}
@@ -157,15 +149,7 @@ func TestSequenceContinuesAsNewWhileBlocked(t *testing.T) {
 	e.send(0, true, "e1", "e2")
 	e.RegisterDelayedCallback(func() { e.SetContinueAsNewSuggested(true) }, time.Hour)
 	e.send(time.Hour+time.Minute, true, "e3")
-	err := e.run(t, workflows.SequenceInput{})
-	var can *workflow.ContinueAsNewError
-	if !errors.As(err, &can) {
-		t.Fatalf("error %v, want ContinueAsNew", err)
-	}
-	var next workflows.SequenceInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
 	var queued []string
 	for _, q := range next.State.Queue {
 		queued = append(queued, q.Input.Event.ID)
@@ -173,4 +157,18 @@ func TestSequenceContinuesAsNewWhileBlocked(t *testing.T) {
 	if next.State.Blocked != dispatcher.WorkflowID("e1") || !slices.Equal(queued, []string{"e2", "e3"}) || !slices.Equal(e.runs, []string{"e1"}) {
 		t.Fatalf("ran %v, carried blocked=%q queue=%v; want e1 ran, blocked by e1, e2 and e3 queued", e.runs, next.State.Blocked, queued)
 	}
+}
+
+// continuedWith checks that err is a ContinueAsNew and returns its input.
+func continuedWith[In any](t *testing.T, err error) In {
+	t.Helper()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("error %v, want ContinueAsNew", err)
+	}
+	var in In
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &in); err != nil {
+		t.Fatal(err)
+	}
+	return in
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	js "github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/producer"
@@ -103,21 +105,30 @@ func TestEndToEndOrderingPerKey(t *testing.T) {
 	const keys, perKey, publishers = 50, 20, 32
 	sink := &orderSink{seen: map[string][]int{}}
 	s := orderedSystem(t, sink)
+	publishOrdered(t, keys, perKey, publishers, func(key string, seq int) error {
+		acc, err := s.post(key, seq)
+		if err == nil && (acc["sequenced"] != true || acc["runId"] != "") {
+			err = fmt.Errorf("accepted %v, want a sequenced event", acc)
+		}
+		return err
+	})
+	sink.inOrder(t, s, keys, perKey)
+}
+
+// publishOrdered sends perKey events of each of keys keys ("user-<k>",
+// sequence numbers from 0) from publishers concurrent publishers:
+// publisher p owns keys p, p+publishers, … and sends each key's events in
+// order, so that order is the arrival order.
+func publishOrdered(t *testing.T, keys, perKey, publishers int, send func(key string, seq int) error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
 	for p := range publishers {
 		wg.Go(func() {
-			// Publisher p owns keys p, p+32, …: it sends each key's events
-			// in order, so that order is the arrival order.
 			for seq := range perKey {
 				for k := p; k < keys; k += publishers {
-					acc, err := s.post(fmt.Sprint("user-", k), seq)
-					if err != nil {
+					if err := send(fmt.Sprint("user-", k), seq); err != nil {
 						errs <- err
-						return
-					}
-					if acc["sequenced"] != true || acc["runId"] != "" {
-						errs <- fmt.Errorf("accepted %v, want a sequenced event", acc)
 						return
 					}
 				}
@@ -129,7 +140,6 @@ func TestEndToEndOrderingPerKey(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	sink.inOrder(t, s, keys, perKey)
 }
 
 // inOrder waits until keys × perKey calls have come, and checks that
@@ -175,27 +185,11 @@ func TestEndToEndBrokerOrderingPerKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = p.Close() })
-			var wg sync.WaitGroup
-			errs := make(chan error, publishers)
-			for pub := range publishers {
-				wg.Go(func() {
-					for seq := range perKey {
-						for k := pub; k < keys; k += publishers {
-							key := fmt.Sprint("user-", k)
-							if _, err := p.Dispatch(t.Context(), "ordered", map[string]any{"key": key, "seq": seq},
-								producer.WithID(fmt.Sprintf("%s-%d", key, seq))); err != nil {
-								errs <- err
-								return
-							}
-						}
-					}
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
-			}
+			publishOrdered(t, keys, perKey, publishers, func(key string, seq int) error {
+				_, err := p.Dispatch(t.Context(), "ordered", map[string]any{"key": key, "seq": seq},
+					producer.WithID(fmt.Sprintf("%s-%d", key, seq)))
+				return err
+			})
 			sink.inOrder(t, s, keys, perKey)
 		})
 	}
@@ -239,10 +233,11 @@ func natsOrderingSetup(t *testing.T) ([]string, producer.Transport) {
 		producer.NATS(url, producer.NATSSubjectPrefix(subject+"."), producer.NATSStream(stream))
 }
 
-// A failed dispatch blocks its key: the events after it wait, the
-// execution detail says so, and a replay of it lets them go on, in order.
-func TestEndToEndOrderingBlocksUntilReplayed(t *testing.T) {
-	sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true}}
+// blockedKey starts an ordered system calling sink, which must fail k/0,
+// sends k/0, k/1 and k/2, and waits until k/0's failed dispatch blocks its
+// key; it returns the system and that dispatch's workflow id.
+func blockedKey(t *testing.T, sink *orderSink) (*system, string) {
+	t.Helper()
 	s := orderedSystem(t, sink)
 	var first map[string]any
 	for seq := range 3 {
@@ -254,11 +249,20 @@ func TestEndToEndOrderingBlocksUntilReplayed(t *testing.T) {
 			first = acc
 		}
 	}
-	wid := url.PathEscape(first["workflowId"].(string))
+	id := first["workflowId"].(string)
 	s.poll("the failed dispatch to block its key", func() bool {
-		d := s.call("GET", "/executions/v1/"+wid, nil, 200)
+		d := s.call("GET", "/executions/v1/"+url.PathEscape(id), nil, 200)
 		return d["status"] == "failed" && d["blocking"] == true
 	})
+	return s, id
+}
+
+// A failed dispatch blocks its key: the events after it wait, the
+// execution detail says so, and a replay of it lets them go on, in order.
+func TestEndToEndOrderingBlocksUntilReplayed(t *testing.T) {
+	sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true}}
+	s, id := blockedKey(t, sink)
+	wid := url.PathEscape(id)
 	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0}) {
 		t.Fatalf("while k/0 blocks, the function got %v, want only 0: %v", seen["k"], s.call("GET", "/executions/v1/"+wid, nil, 200))
 	}
@@ -279,5 +283,46 @@ func TestEndToEndOrderingBlocksUntilReplayed(t *testing.T) {
 	}
 	if d := s.call("GET", "/executions/v1/"+wid, nil, 200); d["blocking"] == true {
 		t.Fatalf("after the replay the dispatch still blocks: %v", d)
+	}
+}
+
+// A blocked key is released by hand (`POST …/release`), the failed event
+// not run again; also once the namespace's retention has deleted the
+// failed dispatch, whose key its Sequence still holds. Before, the
+// release of a deleted dispatch answered 404 and the key stayed blocked
+// for good.
+func TestEndToEndOrderingReleased(t *testing.T) {
+	for _, deleted := range []bool{false, true} {
+		t.Run(fmt.Sprint("deleted=", deleted), func(t *testing.T) {
+			sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true}}
+			s, id := blockedKey(t, sink)
+			wid := url.PathEscape(id)
+			if deleted {
+				if _, err := s.temporal.WorkflowService().DeleteWorkflowExecution(t.Context(), &workflowservice.DeleteWorkflowExecutionRequest{
+					Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id}}); err != nil {
+					t.Fatal(err)
+				}
+				s.poll("the dispatch to be gone", func() bool {
+					_, err := s.temporal.DescribeWorkflowExecution(t.Context(), id, "")
+					return err != nil
+				})
+			}
+			s.call("POST", "/executions/v1/"+wid+"/release", nil, 200)
+			s.poll("the waiting events to run", func() bool {
+				_, seen := sink.snapshot()
+				return len(seen["k"]) == 3
+			})
+			if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0, 1, 2}) {
+				t.Fatalf("the function got %v, want 0 (failed, not run again), then 1, 2", seen["k"])
+			}
+			if !deleted {
+				if d := s.call("GET", "/executions/v1/"+wid, nil, 200); d["blocking"] == true {
+					t.Fatalf("after the release the dispatch still blocks: %v", d)
+				}
+			}
+			// It blocks nothing now: a conflict, or, deleted, nothing known.
+			again := map[bool]int{false: 409, true: 404}[deleted]
+			s.call("POST", "/executions/v1/"+wid+"/release", nil, again)
+		})
 	}
 }
