@@ -251,8 +251,10 @@ func blockedKey(t *testing.T, sink *orderSink) (*system, string) {
 	}
 	id := first["workflowId"].(string)
 	s.poll("the failed dispatch to block its key", func() bool {
-		d := s.call("GET", "/executions/v1/"+url.PathEscape(id), nil, 200)
-		return d["status"] == "failed" && d["blocking"] == true
+		// 404 until the key's Sequence has started it.
+		code, raw := s.request("GET", "/executions/v1/"+url.PathEscape(id), nil)
+		var d map[string]any
+		return code == 200 && json.Unmarshal(raw, &d) == nil && d["status"] == "failed" && d["blocking"] == true
 	})
 	return s, id
 }
@@ -302,7 +304,7 @@ func TestEndToEndOrderingReleased(t *testing.T) {
 					Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id}}); err != nil {
 					t.Fatal(err)
 				}
-				s.poll("the dispatch to be gone", func() bool {
+				s.poll("the dispatch to be gone (deletion is asynchronous: some 30 s)", func() bool {
 					_, err := s.temporal.DescribeWorkflowExecution(t.Context(), id, "")
 					return err != nil
 				})

@@ -116,6 +116,23 @@ func (s *system) poll(what string, cond func() bool, detail ...*string) {
 // call sends a request with the admin token and decodes the JSON answer.
 func (s *system) call(method, path string, body any, want int) map[string]any {
 	s.t.Helper()
+	code, raw := s.request(method, path, body)
+	if code != want {
+		s.t.Fatalf("%s %s = %d %s, want %d", method, path, code, raw, want)
+	}
+	var out map[string]any
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// request sends body (JSON, when not nil) with the admin token and
+// returns the answer's status and body.
+func (s *system) request(method, path string, body any) (int, []byte) {
+	s.t.Helper()
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -136,16 +153,7 @@ func (s *system) call(method, path string, body any, want int) map[string]any {
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != want {
-		s.t.Fatalf("%s %s = %d %s, want %d", method, path, res.StatusCode, raw, want)
-	}
-	var out map[string]any
-	if len(raw) > 0 && raw[0] == '{' {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			s.t.Fatal(err)
-		}
-	}
-	return out
+	return res.StatusCode, raw
 }
 
 type syncBuffer struct {
