@@ -304,7 +304,7 @@ func TestEndToEndOrderingReleased(t *testing.T) {
 					Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id}}); err != nil {
 					t.Fatal(err)
 				}
-				s.poll("the dispatch to be gone (deletion is asynchronous: some 30 s)", func() bool {
+				s.pollFor(3*time.Minute, "the dispatch to be gone (deletion is asynchronous: 30 s and more)", func() bool {
 					_, err := s.temporal.DescribeWorkflowExecution(t.Context(), id, "")
 					return err != nil
 				})
