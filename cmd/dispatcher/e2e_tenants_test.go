@@ -67,9 +67,20 @@ func TestEndToEndTenants(t *testing.T) {
 	s.call("POST", "/executions/v1/"+acme+"/cancel", nil, 404)
 	s.call("GET", "/dispatchers/v1/"+dispatchers["acme"], nil, 404)
 	s.call("DELETE", "/dispatchers/v1/"+dispatchers["acme"], nil, 404)
+	s.call("POST", "/executions/v1/"+acme+"/release", nil, 404)
 	s.poll("globex's listing to show its dispatch", func() bool {
 		return slices.Equal(s.listIDs("eventId=evt-1"), []string{ids["globex"]})
 	})
+	// A bulk replay of globex's matches its own dispatch only, not acme's.
+	if dry := s.call("POST", "/executions/v1/replays", map[string]any{"status": "completed", "eventId": "evt-1", "dryRun": true}, 200); dry["matched"] != 1.0 {
+		t.Fatalf("globex's dry run matched %v, want its own dispatch only", dry)
+	}
+	s.token = tokens["acme"]
+	bulk := s.call("POST", "/executions/v1/replays", map[string]any{"status": "completed", "eventId": "evt-1", "dryRun": true}, 200)
+	if bulk["matched"] != 1.0 {
+		t.Fatalf("acme's dry run matched %v, want its own dispatch only", bulk)
+	}
+	s.token = tokens["globex"]
 	s.token = tokens["acme"]
 	if d := s.call("GET", "/executions/v1/"+acme, nil, 200); d["workflowId"] != ids["acme"] {
 		t.Fatalf("acme's own dispatch: %v", d)
