@@ -269,7 +269,8 @@ func TestSyncExportRoundTrip(t *testing.T) {
 	}
 	first := string(b1)
 	mustContain(t, "export", first, `"templateName": "goodbye"`, `"secretEnv": "DISPATCHER_SECRET_ERASE"`, `"X-Api-Key": "DISPATCHER_HEADER_HOOKS_X_API_KEY"`,
-		`"html": "<p>x & y</p>"`, `"weight": 1.50`)
+		`"html": "<p>x & y</p>"`, `"weight": 1.50`,
+		`"perSecond": 5`, `"burst": 1`, `"failures": 3`, `"windowSeconds": 60`, `"probeIntervalSeconds": 30`)
 	if strings.Contains(first, managedTag) {
 		t.Fatalf("export wrote the managed tag:\n%s", first)
 	}

@@ -213,6 +213,16 @@ func exportDoc(s *remoteState, managedOnly bool) (ordered, []string) {
 		if f.TaskQueue != "" {
 			of.add("taskQueue", f.TaskQueue)
 		}
+		// Flow control, but for a pause: that is operations', not code.
+		if r := f.RateLimit; r != nil {
+			of.add("rateLimit", ordered{{"perSecond", r.PerSecond}, {"burst", r.Burst}})
+		}
+		if f.MaxConcurrency > 0 {
+			of.add("maxConcurrency", f.MaxConcurrency)
+		}
+		if c := f.CircuitBreaker; c != nil {
+			of.add("circuitBreaker", ordered{{"failures", c.Failures}, {"windowSeconds", c.WindowSeconds}, {"probeIntervalSeconds", c.ProbeIntervalSeconds}})
+		}
 		if f.HasSecret {
 			env := "DISPATCHER_SECRET_" + envName(f.Name)
 			of.add("secretEnv", env)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 // planOptions are the flags of sync that change what it plans.
@@ -150,6 +152,20 @@ func (p *planner) planTemplates() {
 	}
 }
 
+// fileFlow reads a file function's flow control: what it leaves out is
+// none.
+func fileFlow(fn map[string]any) (dispatcher.FunctionUpdate, error) {
+	raw, err := json.Marshal(map[string]any{"rateLimit": fn["rateLimit"], "maxConcurrency": fn["maxConcurrency"], "circuitBreaker": fn["circuitBreaker"]})
+	if err != nil {
+		return dispatcher.FunctionUpdate{}, err
+	}
+	var r wire.FunctionRequest
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return dispatcher.FunctionUpdate{}, dispatcher.Errorf(dispatcher.EINVALID, "flow control: %v", err)
+	}
+	return r.Update(), nil
+}
+
 // planFunctions creates and updates the file's functions. Their secrets
 // and header values come from the environment, and only when the API
 // needs them: it never shows them, so they cannot be compared.
@@ -240,10 +256,40 @@ func (p *planner) planFunctions() {
 			d := time.Duration(secs) * time.Second
 			check.Timeout = &d
 		}
+		flow, err := fileFlow(fn)
+		if err != nil {
+			p.probs = append(p.probs, domainProblem(p.file.Path, "function", fn, i, err))
+			continue
+		}
+		check.RateLimit, check.MaxConcurrency, check.CircuitBreaker = flow.RateLimit, flow.MaxConcurrency, flow.CircuitBreaker
 		var f dispatcher.Function
 		if err := check.Apply(&f); err != nil {
 			p.probs = append(p.probs, domainProblem(p.file.Path, "function", fn, i, err))
 			continue
+		}
+		// Flow control as the file says, its defaults filled in as the
+		// API fills them, so that a file that leaves them out plans
+		// nothing; pausedUntil is not the file's: a pause by hand
+		// outlives a sync.
+		wf, hf := wire.FromFunction(f), wire.Function{}
+		if have != nil {
+			hf = *have
+		}
+		for _, fc := range []struct {
+			field      string
+			want, have any
+		}{
+			{"rateLimit", wf.RateLimit, hf.RateLimit},
+			{"maxConcurrency", wf.MaxConcurrency, hf.MaxConcurrency},
+			{"circuitBreaker", wf.CircuitBreaker, hf.CircuitBreaker},
+		} {
+			if canon(fc.want) == canon(fc.have) {
+				continue
+			}
+			upd[fc.field] = fc.want
+			if have != nil {
+				fields = append(fields, fieldChange{fc.field, fc.have, fc.want})
+			}
 		}
 
 		if have == nil {

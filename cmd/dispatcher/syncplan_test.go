@@ -436,3 +436,52 @@ func TestSyncParseRenames(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncPlanFlowControl: a function's rate limit, concurrency and
+// circuit breaker are the file's, defaults filled in as the API fills
+// them (a file that leaves them out of an object plans nothing); left
+// out, they are removed; a pause is not the file's.
+func TestSyncPlanFlowControl(t *testing.T) {
+	withFlow := `{"id": "bbbbbbbbbbbbbbbbbbbbbbbb", "name": "erase", "kind": "http", "url": "https://erase.example.com/", "timeoutSeconds": 30,
+		"rateLimit": {"perSecond": 5, "burst": 1}, "maxConcurrency": 2, "circuitBreaker": {"failures": 3, "windowSeconds": 60, "probeIntervalSeconds": 30},
+		"pausedUntil": "2030-01-01T00:00:00.000Z"}`
+	flowFile := `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "rateLimit": {"perSecond": 5}, "maxConcurrency": 2, "circuitBreaker": {"failures": 3}}]}`
+	bare := `{"functions": [{"name": "erase", "url": "https://erase.example.com/"}]}`
+	for _, tt := range []struct {
+		name, remote, file string
+		want               string // the plan's lines, or the problem
+		body               string // of the one change
+	}{
+		{"set", fnErase, flowFile, `~ function "erase": rateLimit,maxConcurrency,circuitBreaker`,
+			`{"circuitBreaker":{"failures":3,"windowSeconds":60,"probeIntervalSeconds":30},"maxConcurrency":2,"rateLimit":{"perSecond":5,"burst":1}}`},
+		{"the same, defaults left out", withFlow, flowFile, ``, ``},
+		{"removed", withFlow, bare, `~ function "erase": rateLimit,maxConcurrency,circuitBreaker`,
+			`{"circuitBreaker":null,"maxConcurrency":0,"rateLimit":null}`},
+		{"created with it", ``, flowFile, `+ function "erase"`,
+			`{"circuitBreaker":{"failures":3,"windowSeconds":60,"probeIntervalSeconds":30},"kind":"http","maxConcurrency":2,"name":"erase","rateLimit":{"perSecond":5,"burst":1},"taskQueue":"","timeoutSeconds":30,"url":"https://erase.example.com/"}`},
+		{"refused as the API would", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "rateLimit": {"perSecond": 5000000}}]}`,
+			`d.json: function "erase" (functions[0]): rateLimit.perSecond: must be above 0 and at most`, ``},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			remote := ""
+			if tt.remote != "" {
+				remote = "[" + tt.remote + "]"
+			}
+			p, err := makePlan(syncFileOf(t, tt.file), remoteOf(t, "", "", remote), planOptions{})
+			got := ""
+			if err != nil {
+				got = err.Error()
+			} else {
+				got = strings.Join(planLines(p), "\n")
+			}
+			if !strings.Contains(got, tt.want) || (tt.want == "" && got != "") {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+			if tt.body != "" {
+				if len(p.Changes) != 1 || canon(p.Changes[0].body) != tt.body {
+					t.Fatalf("changes %v, want one with the body %s", planLines(p), tt.body)
+				}
+			}
+		})
+	}
+}
