@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/textproto"
+	"regexp"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -125,10 +126,23 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
 		// again.
 		return nil
 	}
+	msg := withoutAddresses(err.Error())
 	if code := smtpCode(err); code >= 500 && code < 600 {
-		return permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %v", a.smtp, err))
+		return permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %s", a.smtp, msg))
 	}
-	return temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP %s: %v", a.smtp, err))
+	return temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP %s: %s", a.smtp, msg))
+}
+
+// emailAddress matches what looks like an email address: a domain with
+// a dot, so the dispatcher's Message-IDs (<…@dispatcher>) stay.
+var emailAddress = regexp.MustCompile(`[^\s<>"',;:]+@[^\s<>"',;.]+\.[^\s<>"',;]+`)
+
+// withoutAddresses hides the email addresses in an SMTP failure (go-mail
+// lists the affected recipients; servers quote them in their replies):
+// they come from the event, and failures are shown to whoever may read
+// executions, who may not read events.
+func withoutAddresses(s string) string {
+	return emailAddress.ReplaceAllString(s, "(address)")
 }
 
 // smtpCode returns the server's reply code in err, 0 if it has none

@@ -182,6 +182,8 @@ func TestSendMailFailures(t *testing.T) {
 			wantType: dispatcher.FailureRecipient, wantMsg: `recipients.to[0]: resolves to a string that is not an email address`},
 		{name: "550 is permanent", reject: &smtpError{550, "mailbox unavailable"}, in: ok,
 			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "mailbox unavailable"},
+		{name: "a reply quoting the recipient does not show it", reject: &smtpError{550, "5.1.1 <ann@example.com>: Recipient address rejected"}, in: ok,
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "<(address)>: Recipient address rejected\", affected message ID: <m@dispatcher>"},
 		{name: "451 is temporary", reject: &smtpError{451, "try again later"}, in: ok,
 			wantType: dispatcher.FailureSMTPTemporary, retryable: true, wantMsg: "try again later"},
 		{name: "unreachable server is temporary", smtpURL: "smtp://127.0.0.1:1", in: ok,
@@ -202,6 +204,11 @@ func TestSendMailFailures(t *testing.T) {
 			appErr := wantFailure(t, execute(t, a, a.SendMail, tt.in, &res), tt.wantType, tt.retryable)
 			if !strings.Contains(appErr.Error(), tt.wantMsg) {
 				t.Errorf("error = %q, want it to contain %q", appErr.Error(), tt.wantMsg)
+			}
+			// Shown to whoever may read executions, who may not read
+			// events: no recipient.
+			if strings.Contains(appErr.Error(), "ann@example.com") {
+				t.Errorf("error = %q shows the recipient", appErr.Error())
 			}
 			if n := len(sink.Mails()); n != 0 {
 				t.Errorf("the sink received %d mails, want 0", n)
