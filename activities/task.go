@@ -36,11 +36,11 @@ const maxRetryAfter = time.Hour
 // dispatcher.FailureHTTPPermanent; a call the outbound policy refuses (an
 // address, a scheme or a redirect not allowed) as non-retryable
 // FailureOutboundRefused; anything else is retryable FailureHTTPTemporary
-// (honouring Retry-After) or FailureTimeout. It heartbeats while the
-// attempt takes its time, from its first step. Failure messages never quote the function's
-// answer nor its URL's query or user information: they are shown to
-// whoever may read executions, and the answer of a host that is not what
-// the admin thought it was is exactly what must not leak.
+// (honouring Retry-After) or FailureTimeout. It heartbeats from its first
+// step while the attempt takes its time. Failure messages never quote the
+// function's answer nor its URL's query or user information: they are
+// shown to whoever may read executions, and the answer of a host that is
+// not what the admin thought it was is exactly what must not leak.
 func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store or slot must not pass for a dead worker
