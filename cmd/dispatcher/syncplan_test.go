@@ -273,17 +273,8 @@ func TestSyncPlanSecrets(t *testing.T) {
 		{"outbound safety is the server's", fnErase, `{"functions": [{"name": "erase", "url": "ftp://erase.example.com/"}]}`, planOptions{}, `d.json: function "erase" (functions[0]): url: not an absolute http(s) URL`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := makePlan(syncFileOf(t, tt.file), remoteOf(t, "", "", "["+tt.remote+"]"), tt.opts)
-			got := ""
-			if err != nil {
-				got = err.Error()
-			} else {
-				got = strings.Join(planLines(p), "\n")
-			}
-			if !strings.Contains(got, tt.want) || (tt.want == "" && got != "") {
-				t.Fatalf("got %q, want %q", got, tt.want)
-			}
-			if err == nil && len(p.Changes) > 0 {
+			p := planFunctionsOf(t, tt.remote, tt.file, tt.opts, tt.want)
+			if p != nil {
 				for _, c := range p.Changes {
 					for _, f := range c.Fields {
 						if strings.Contains(canon(f), `"s"`) || strings.Contains(canon(f), `"k"`) {
@@ -463,20 +454,7 @@ func TestSyncPlanFlowControl(t *testing.T) {
 			`d.json: function "erase" (functions[0]): rateLimit.perSecond: must be above 0 and at most`, ``},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			remote := ""
-			if tt.remote != "" {
-				remote = "[" + tt.remote + "]"
-			}
-			p, err := makePlan(syncFileOf(t, tt.file), remoteOf(t, "", "", remote), planOptions{})
-			got := ""
-			if err != nil {
-				got = err.Error()
-			} else {
-				got = strings.Join(planLines(p), "\n")
-			}
-			if !strings.Contains(got, tt.want) || (tt.want == "" && got != "") {
-				t.Fatalf("got %q, want %q", got, tt.want)
-			}
+			p := planFunctionsOf(t, tt.remote, tt.file, planOptions{}, tt.want)
 			if tt.body != "" {
 				if len(p.Changes) != 1 || canon(p.Changes[0].body) != tt.body {
 					t.Fatalf("changes %v, want one with the body %s", planLines(p), tt.body)
@@ -484,4 +462,26 @@ func TestSyncPlanFlowControl(t *testing.T) {
 			}
 		})
 	}
+}
+
+// planFunctionsOf plans file against an install whose one function is
+// remote ("" for none) and checks that the plan's lines, or the problem,
+// contain want ("": no change at all). It returns the plan, nil for a
+// problem.
+func planFunctionsOf(t *testing.T, remote, file string, opts planOptions, want string) *plan {
+	t.Helper()
+	if remote != "" {
+		remote = "[" + remote + "]"
+	}
+	p, err := makePlan(syncFileOf(t, file), remoteOf(t, "", "", remote), opts)
+	got := ""
+	if err != nil {
+		got = err.Error()
+	} else {
+		got = strings.Join(planLines(p), "\n")
+	}
+	if !strings.Contains(got, want) || (want == "" && got != "") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	return p
 }
