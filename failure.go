@@ -37,6 +37,12 @@ const (
 	FailureTask = "TaskFailed"
 	// FailureTimeout: an attempt (or the action as a whole) ran out of time.
 	FailureTimeout = "Timeout"
+	// FailureSlotMissed: a gated call began too long after its slot under
+	// the function's rate limit (a busy worker) and was not made: made
+	// late, calls bunch, and the function would receive more than its
+	// rate. The dispatch asks its gate for another permit, which costs
+	// no attempt.
+	FailureSlotMissed = "SlotMissed"
 	// FailureCanceled: the dispatch was canceled before the action finished.
 	FailureCanceled = "Canceled"
 	// FailureUnexpected: an error none of the other types describe (a

@@ -75,3 +75,49 @@ func TestCallFunctionWaitsForItsSlot(t *testing.T) {
 		})
 	}
 }
+
+// TestCallFunctionMissedSlot: a rate-limited call that begins more than a
+// quarter of an interval after its slot (here 50 ms at 5 a second) is not
+// made: made late, calls bunch, and the function receives more than its
+// rate. One within that, or of a function no longer limited, is made.
+func TestCallFunctionMissedSlot(t *testing.T) {
+	sink := startFunctionSink(t, nil)
+	store := newFakeStore()
+	limited := dispatcher.Function{Name: "limited", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second,
+		Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 5, Burst: 1}}}
+	store.functions["limited"] = limited
+	unlimited := limited
+	unlimited.Name, unlimited.Flow = "unlimited", dispatcher.Flow{}
+	store.functions["unlimited"] = unlimited
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+	for _, tt := range []struct {
+		name, function string
+		late           time.Duration
+		missed         bool
+	}{
+		{"within a quarter interval", "limited", 40 * time.Millisecond, false},
+		{"later", "limited", 60 * time.Millisecond, true},
+		{"no rate limit any more", "unlimited", time.Hour, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sink.mu.Lock()
+			before := len(sink.requests)
+			sink.mu.Unlock()
+			in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: tt.function,
+				IdempotencyKey: "k", NotBefore: testNow.Add(-tt.late)}
+			var res dispatcher.TaskResult
+			err := execute(t, a, a.CallFunction, in, &res)
+			if tt.missed {
+				wantFailure(t, err, dispatcher.FailureSlotMissed, true)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			sink.mu.Lock()
+			made := len(sink.requests) - before
+			sink.mu.Unlock()
+			if want := map[bool]int{true: 0, false: 1}[tt.missed]; made != want {
+				t.Errorf("%d calls reached the function, want %d", made, want)
+			}
+		})
+	}
+}

@@ -65,6 +65,10 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	if err := waitForSlot(ctx, in.NotBefore, a.now()); err != nil {
 		return dispatcher.TaskResult{}, err // canceled before the call: no news of the function
 	}
+	if rl, late := f.Flow.RateLimit, a.now().Sub(in.NotBefore); rl != nil && !in.NotBefore.IsZero() && late > slotTolerance(*rl) {
+		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureSlotMissed,
+			fmt.Sprintf("function %q: the call's slot under its rate limit passed %s ago; not made, so that late calls do not bunch", f.Name, late.Round(time.Millisecond)))
+	}
 	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = dispatcher.DefaultFunctionTimeout
@@ -131,6 +135,13 @@ func waitForSlot(ctx context.Context, notBefore, now time.Time) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// slotTolerance is how late after its slot a rate-limited call may still
+// be made: a quarter of the interval between two calls (at least 5 ms),
+// so that calls made late cannot bunch into more than the rate.
+func slotTolerance(rl dispatcher.RateLimit) time.Duration {
+	return max(rl.EmissionInterval()/4, 5*time.Millisecond)
 }
 
 // permanentStatus reports whether retrying cannot change the answer: a

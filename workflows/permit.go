@@ -60,8 +60,15 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		lease += gateScheduleMargin
 	}
 	delay := policy.InitialInterval
-	for n := 1; ; n++ {
-		req := PermitRequest{ID: fmt.Sprint(in.IdempotencyKey, "/", n), WorkflowID: d.key, Lease: lease}
+	for n, permits := 1, 1; ; permits++ {
+		// Permit requests are numbered apart from attempts: a call that
+		// missed its slot (dispatcher.FailureSlotMissed) was not made,
+		// and asks again without consuming one.
+		id := fmt.Sprint(in.IdempotencyKey, "/", n)
+		if permits > n {
+			id = fmt.Sprint(id, ".", permits)
+		}
+		req := PermitRequest{ID: id, WorkflowID: d.key, Lease: lease}
 		p, err := d.permit(ctx, o, gate, fn.Name, req)
 		if err != nil {
 			return err
@@ -71,9 +78,13 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		in.NotBefore = p.NotBefore
 		err = d.callOnce(ctx, local, timeout, in, result)
 		d.report(ctx, gate, req.ID, permitResult(err))
+		if slotMissed(err) && ctx.Err() == nil {
+			continue
+		}
 		if err == nil || !retryable(err) || (policy.MaximumAttempts > 0 && n >= int(policy.MaximumAttempts)) {
 			return err
 		}
+		n++
 		if ctx.Err() != nil {
 			return temporal.NewCanceledError() // canceled after an attempt that did not succeed
 		}
@@ -164,6 +175,13 @@ func (d *dispatch) report(ctx workflow.Context, gate, id, result string) {
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("Reporting to the function's gate failed", "Gate", gate, "RequestID", id, "Error", err)
 	}
+}
+
+// slotMissed reports whether a gated call was not made because it came
+// too late for its slot.
+func slotMissed(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == dispatcher.FailureSlotMissed
 }
 
 // permitResult says how a call ended, for the circuit breaker: only what

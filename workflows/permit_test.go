@@ -249,3 +249,43 @@ func TestUngatedCallsTakeTheFastPath(t *testing.T) {
 		})
 	}
 }
+
+// TestGatedCallMissedSlotAsksAgain: a call that came too late for its
+// slot was not made: the dispatch asks for another permit at once, under
+// a request id of its own, and that costs no attempt (one attempt, and it
+// still succeeds). Before, a late call was made anyway and bunched with
+// the next ones.
+func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
+	env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
+	p := newPermits(env)
+	calls := 0
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			record(func() { calls++ })
+			if calls == 1 {
+				return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
+			}
+			return taskOK(ctx, in)
+		})
+	p.grantAt(time.Minute)
+	p.grantAt(2 * time.Minute)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
+		t.Errorf("outcomes = %q, want %q: the missed slot cost no attempt", got, want)
+	}
+	if got, want := p.results(), []string{workflows.PermitReleased, workflows.PermitOK}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v: a call not made tells the circuit nothing", got, want)
+	}
+	var ids []string
+	record(func() {
+		for _, r := range p.requests {
+			ids = append(ids, r.Request.ID)
+		}
+	})
+	if len(ids) != 2 || ids[0] == ids[1] || !strings.HasSuffix(ids[1], "/1.2") {
+		t.Errorf("permit requests %v, want two, the second of the same attempt under an id of its own", ids)
+	}
+}
