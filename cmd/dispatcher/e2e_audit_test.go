@@ -44,14 +44,13 @@ func (s *system) recordChanges() {
 		calls []changeCall
 		n     atomic.Int64
 	)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	direct := proxy.Director
-	proxy.Director = func(r *http.Request) {
-		direct(r)
-		if r.Header.Get("X-Request-Id") == "" {
-			r.Header.Set("X-Request-Id", fmt.Sprintf("e2e-%d", n.Add(1)))
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.SetXForwarded()
+		if r.Out.Header.Get("X-Request-Id") == "" {
+			r.Out.Header.Set("X-Request-Id", fmt.Sprintf("e2e-%d", n.Add(1)))
 		}
-	}
+	}}
 	proxy.ModifyResponse = func(res *http.Response) error {
 		if !changes(res.Request.Method, res.Request.URL.Path) || res.StatusCode/100 != 2 {
 			return nil
