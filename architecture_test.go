@@ -56,9 +56,10 @@ var frameworks = []struct {
 }
 
 // deterministic lists what workflow code may import besides the root: the
-// Temporal workflow API and pure standard packages.
+// Temporal workflow API (the data converter measures what a ContinueAsNew
+// carries) and pure standard packages.
 var deterministic = []string{
-	"go.temporal.io/sdk/workflow", "go.temporal.io/sdk/temporal", "go.temporal.io/api/enums/v1",
+	"go.temporal.io/sdk/workflow", "go.temporal.io/sdk/temporal", "go.temporal.io/api/enums/v1", "go.temporal.io/sdk/converter",
 	"errors", "fmt", "math", "slices", "strings", "time",
 }
 

@@ -36,6 +36,10 @@ type DispatchInput struct {
 	// when it was started); 0, from starters older than dispatchV3, asks
 	// a marker (see dispatchV3).
 	Version int
+	// Overflow, when set, says why the event's Sequence could not hold it
+	// (sequenceV2): the dispatch runs none of its actions, each fails
+	// with dispatcher.FailureOrderingOverflow, and a replay runs them.
+	Overflow string `json:",omitempty"`
 }
 
 // DispatchResult is the result of a dispatch, and the details of its
@@ -108,8 +112,14 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	logger.Info("Dispatching", "EventID", in.Event.ID, "EventType", in.Event.Type,
 		"Actions", len(d.jobs), "ConfigVersion", cfg.Version)
 
+	if in.Overflow != "" && d.version >= dispatchV5 {
+		d.refuse(workflow.Now(ctx))
+	}
 	wg := workflow.NewWaitGroup(ctx)
 	for i := range d.jobs {
+		if d.outcomes[i].Status != dispatcher.OutcomeRunning {
+			continue
+		}
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
@@ -174,6 +184,16 @@ func (d *dispatch) plan() {
 				SkipReason: sk.Reason, Error: sk.Detail,
 			})
 		}
+	}
+}
+
+// refuse fails every action it would run with FailureOrderingOverflow,
+// without running it: its Sequence had no room for the event.
+func (d *dispatch) refuse(now time.Time) {
+	for i := range d.jobs {
+		o := &d.outcomes[i]
+		o.Status, o.ErrorClass, o.Error = dispatcher.OutcomeFailed, dispatcher.FailureOrderingOverflow, d.in.Overflow
+		o.StartedAt, o.FinishedAt = now, now
 	}
 }
 

@@ -206,6 +206,31 @@ func TestDispatchOneActionFails(t *testing.T) {
 	env.AssertNumberOfCalls(t, workflows.ActivitySendMail, 0)
 }
 
+// An overflow (an event its Sequence had no room for) runs none of its
+// actions: each fails at once with OrderingOverflow and says why, so the
+// event is found among the failures and replayed.
+func TestDispatchOverflowRunsNothing(t *testing.T) {
+	cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted",
+		Actions: []dispatcher.Action{mailAction("m1"), taskAction("t1", "erase")}})
+	env := newEnv(t, cfg)
+	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(mailOK)
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Config: &cfg,
+		Version: workflows.DispatchVersion, Overflow: "the key is full"})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != dispatcher.FailureDispatch {
+		t.Fatalf("workflow error = %v, want type %s", err, dispatcher.FailureDispatch)
+	}
+	if got, want := summary(res.Outcomes), "m1:failed:0:OrderingOverflow t1:failed:0:OrderingOverflow"; got != want {
+		t.Fatalf("outcomes = %q, want %q", got, want)
+	}
+	if res.Outcomes[0].Error != "the key is full" {
+		t.Errorf("error = %q, want the overflow's reason", res.Outcomes[0].Error)
+	}
+	env.AssertNumberOfCalls(t, workflows.LocalSendMail, 0)
+	env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 0)
+}
+
 func TestDispatchRetries(t *testing.T) {
 	tests := []struct {
 		name        string

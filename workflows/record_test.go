@@ -1,6 +1,8 @@
 package workflows_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,9 +32,9 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v4"
+	recordDispatchVersion   = "v5"
 	recordBulkReplayVersion = "v3"
-	recordSequenceVersion   = "v0"
+	recordSequenceVersion   = "v2"
 	recordGateVersion       = "v0"
 )
 
@@ -355,6 +358,42 @@ func (r *recorder) recordSequence() {
 	}
 	r.wait(dispatcher.WorkflowID("record-ordered-2"), "")
 	r.save(seqID, "", filepath.Join(dir, "released.json"))
+	r.recordOverflow(dir)
+}
+
+// recordOverflow records a Sequence whose key is blocked while more
+// events arrive than it can carry (SequenceQueueBytes): 7 of 200 KiB
+// wait, the next 2 are dispatched at once as overflows. Their events'
+// padding compresses, so the histories are saved gzipped.
+func (r *recorder) recordOverflow(dir string) {
+	r.t.Helper()
+	pad := strings.Repeat("x", 200<<10)
+	for seq := 1; seq <= 10; seq++ {
+		res, err := r.s.Start(r.ctx(), dispatcher.Event{ID: fmt.Sprint("record-overflow-", seq), Type: "ordered", Time: time.Now().UTC(),
+			Source: "record", Content: json.RawMessage(fmt.Sprintf(`{"userId":43,"seq":%d,"pad":%q}`, seq, pad))})
+		if err != nil || !res.Sequenced {
+			r.t.Fatalf("ordered event %d: %+v, %v", seq, res, err)
+		}
+	}
+	over := dispatcher.WorkflowID("record-overflow-10")
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		d, err := r.c.DescribeWorkflowExecution(r.ctx(), over, "")
+		if err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_FAILED {
+			return ""
+		}
+		return "waiting for the overflow dispatch to fail"
+	})
+	r.save(over, "", filepath.Join("testdata", "histories", "dispatch", recordDispatchVersion, "overflow.json.gz"))
+	seqID := dispatcher.SequenceWorkflowID("", "43")
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
+		var st workflows.SequenceState
+		if err == nil && v.Get(&st) == nil && st.Blocked == dispatcher.WorkflowID("record-overflow-1") && len(st.Queue) == 7 {
+			return ""
+		}
+		return "waiting for the key to block with 7 events waiting"
+	})
+	r.save(seqID, "", filepath.Join(dir, "overflow.json.gz"))
 }
 
 func (r *recorder) ctx() context.Context {
@@ -444,7 +483,16 @@ func (r *recorder) save(workflowID, runID, path string) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	b = append(b, '\n')
+	if strings.HasSuffix(path, ".gz") {
+		var z bytes.Buffer
+		w := gzip.NewWriter(&z)
+		if _, err := w.Write(b); err != nil || w.Close() != nil {
+			r.t.Fatal("gzip", err)
+		}
+		b = z.Bytes()
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		r.t.Fatal(err)
 	}
 	r.t.Logf("recorded %d events of %s into %s", len(h.Events), workflowID, path)

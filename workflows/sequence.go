@@ -2,9 +2,11 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -27,10 +29,18 @@ import (
 // dispatch). A Sequence with nothing to do for a while completes; the
 // next event of its key starts it again. It continues as new every
 // sequenceRunLimit dispatches, or when Temporal suggests it.
+//
+// What waits is carried over ContinueAsNew, so it is bounded: an event
+// that would take the waiting dispatches past SequenceQueueBytes is not
+// queued but dispatched at once as an overflow, which fails without
+// running its actions (sequenceV2), and is replayed like any failure.
 func Sequence(ctx workflow.Context, in SequenceInput) error {
 	s := &sequence{SequenceState: in.State}
 	if s.SequenceState == nil {
 		s.SequenceState = &SequenceState{}
+	}
+	for _, q := range s.Queue {
+		s.bytes += encodedSize(q)
 	}
 	if err := workflow.SetQueryHandler(ctx, QuerySequence, func() (SequenceState, error) {
 		return *s.SequenceState, nil
@@ -44,7 +54,9 @@ func Sequence(ctx workflow.Context, in SequenceInput) error {
 			return s.continueAsNew(ctx) // still blocked
 		}
 		if len(s.Queue) == 0 && !s.waitForEvent(ctx) {
-			return nil // idle: the next event starts a new run
+			if s.settle(ctx); len(s.Queue) == 0 {
+				return nil // idle: the next event starts a new run
+			}
 		}
 		if done >= sequenceRunLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return s.continueAsNew(ctx)
@@ -56,7 +68,8 @@ func Sequence(ctx workflow.Context, in SequenceInput) error {
 // continueAsNew carries the state, and the events that arrived, over to
 // a new run.
 func (s *sequence) continueAsNew(ctx workflow.Context) error {
-	s.takeArrived()
+	s.takeArrived(ctx)
+	s.settle(ctx)
 	return workflow.NewContinueAsNewError(ctx, WorkflowSequence, SequenceInput{State: s.SequenceState})
 }
 
@@ -89,16 +102,27 @@ const (
 	// sequenceIdle is how long a Sequence with nothing to do waits for
 	// an event before it completes.
 	sequenceIdle = time.Minute
+	// SequenceQueueBytes bounds the waiting dispatches of a Sequence,
+	// JSON-encoded as its ContinueAsNew input carries them: Temporal
+	// terminates a workflow whose ContinueAsNew input passes its blob
+	// limit (2 MiB by default). About 1,000 events of a kilobyte with
+	// their configuration, or 6 of DISPATCHER_MAX_EVENT_BYTES' default.
+	SequenceQueueBytes = 1536 << 10
 )
 
 type sequence struct {
 	*SequenceState
 	events, releases workflow.ReceiveChannel
+	bytes            int // encodedSize of the Queue
+	// starting are the overflow dispatches not known to have started: a
+	// child whose parent closes first is never started.
+	starting []workflow.ChildWorkflowFuture
 }
 
 // take queues an event's dispatch, unless it is queued already (the
-// same event sent twice while it waits) or is the one holding the key.
-func (s *sequence) take(d SequencedDispatch) {
+// same event sent twice while it waits) or is the one holding the key;
+// one that does not fit in SequenceQueueBytes overflows.
+func (s *sequence) take(ctx workflow.Context, d SequencedDispatch) {
 	if d.WorkflowID == s.Blocked {
 		return
 	}
@@ -107,11 +131,51 @@ func (s *sequence) take(d SequencedDispatch) {
 			return
 		}
 	}
+	size := encodedSize(d)
+	if len(s.Queue) > 0 && s.bytes+size > SequenceQueueBytes &&
+		workflow.GetVersion(ctx, changeSequence, workflow.DefaultVersion, sequenceLatest) >= sequenceV2 {
+		s.overflow(ctx, d)
+		return
+	}
 	s.Queue = append(s.Queue, d)
+	s.bytes += size
+}
+
+// overflow starts the dispatch of an event the queue has no room for,
+// now, as one that fails without running its actions: the event is kept
+// in its own history, and found and replayed as any failed dispatch.
+func (s *sequence) overflow(ctx workflow.Context, d SequencedDispatch) {
+	in := d.Input
+	in.Version = DispatchVersion
+	in.Overflow = fmt.Sprintf("its ordering key's Sequence (%s) already holds %d waiting events in %d bytes; it carries at most %d bytes",
+		workflow.GetInfo(ctx).WorkflowExecution.ID, len(s.Queue), s.bytes, SequenceQueueBytes)
+	workflow.GetLogger(ctx).Error("Ordering key full: event dispatched as an overflow, to be replayed", "WorkflowID", d.WorkflowID, "Waiting", len(s.Queue))
+	s.starting = append(s.starting, workflow.ExecuteChildWorkflow(childOptions(ctx, d.WorkflowID, in), WorkflowDispatch, in))
+}
+
+// settle waits until every overflow dispatch has started, taking the
+// events that arrive meanwhile, before the run closes.
+func (s *sequence) settle(ctx workflow.Context) {
+	for len(s.starting) > 0 {
+		f := s.starting[0]
+		s.starting = s.starting[1:]
+		// Already started means the event was dispatched before: kept.
+		_ = f.GetChildWorkflowExecution().Get(ctx, nil)
+		s.takeArrived(ctx)
+	}
+}
+
+// encodedSize is the size of d in a ContinueAsNew input.
+func encodedSize(d SequencedDispatch) int {
+	p, err := converter.GetDefaultDataConverter().ToPayload(d)
+	if err != nil {
+		return SequenceQueueBytes // cannot be carried: never queued behind another
+	}
+	return len(p.GetData())
 }
 
 // takeArrived queues the events that have arrived, without waiting.
-func (s *sequence) takeArrived() {
+func (s *sequence) takeArrived(ctx workflow.Context) {
 	for {
 		// A fresh value each time: decoding into the last one would reuse
 		// its event's content bytes, which the queue still holds.
@@ -119,7 +183,7 @@ func (s *sequence) takeArrived() {
 		if !s.events.ReceiveAsync(&d) {
 			return
 		}
-		s.take(d)
+		s.take(ctx, d)
 	}
 }
 
@@ -127,7 +191,7 @@ func (s *sequence) takeArrived() {
 // one came. Before giving up it takes what arrived meanwhile, so a
 // Sequence never completes with an event unread.
 func (s *sequence) waitForEvent(ctx workflow.Context) bool {
-	if s.takeArrived(); len(s.Queue) > 0 {
+	if s.takeArrived(ctx); len(s.Queue) > 0 {
 		return true // no timer for an event that is there
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
@@ -136,11 +200,11 @@ func (s *sequence) waitForEvent(ctx workflow.Context) bool {
 	sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
 		var d SequencedDispatch
 		c.Receive(ctx, &d)
-		s.take(d)
+		s.take(ctx, d)
 	})
 	sel.AddFuture(workflow.NewTimer(tctx, sequenceIdle), func(workflow.Future) {})
 	sel.Select(ctx)
-	s.takeArrived()
+	s.takeArrived(ctx)
 	return len(s.Queue) > 0
 }
 
@@ -153,14 +217,14 @@ func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 	workflow.GetLogger(ctx).Warn("Ordering key blocked by a failed dispatch", "WorkflowID", s.Blocked, "Waiting", len(s.Queue))
 	for s.Blocked != "" {
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
-			workflow.GetVersion(ctx, changeSequence, workflow.DefaultVersion, sequenceV1) >= sequenceV1 {
+			workflow.GetVersion(ctx, changeSequence, workflow.DefaultVersion, sequenceLatest) >= sequenceV1 {
 			return false
 		}
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
 			var d SequencedDispatch
 			c.Receive(ctx, &d)
-			s.take(d)
+			s.take(ctx, d)
 		})
 		sel.AddReceive(s.releases, func(c workflow.ReceiveChannel, _ bool) {
 			var id string
@@ -179,16 +243,7 @@ func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 // for it to close, queuing the events that arrive meanwhile.
 func (s *sequence) runNext(ctx workflow.Context) {
 	next := s.Queue[0]
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID: next.WorkflowID,
-		// A closed dispatch with this ID means the event was dispatched:
-		// its duplicate is skipped.
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		// The dispatch outlives a Sequence that is terminated, or ends.
-		ParentClosePolicy:     enums.PARENT_CLOSE_POLICY_ABANDON,
-		TypedSearchAttributes: temporal.NewSearchAttributes(StartAttributes(next.WorkflowID, next.Input)...),
-	})
-	child := workflow.ExecuteChildWorkflow(cctx, WorkflowDispatch, next.Input)
+	child := workflow.ExecuteChildWorkflow(childOptions(ctx, next.WorkflowID, next.Input), WorkflowDispatch, next.Input)
 	done := false
 	for !done {
 		sel := workflow.NewSelector(ctx)
@@ -196,11 +251,12 @@ func (s *sequence) runNext(ctx workflow.Context) {
 		sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
 			var d SequencedDispatch
 			c.Receive(ctx, &d)
-			s.take(d)
+			s.take(ctx, d)
 		})
 		sel.Select(ctx)
 	}
 	s.Queue = s.Queue[1:]
+	s.bytes -= encodedSize(next)
 	err := child.Get(ctx, nil)
 	var started *temporal.ChildWorkflowExecutionAlreadyStartedError
 	var canceled *temporal.CanceledError
@@ -212,6 +268,19 @@ func (s *sequence) runNext(ctx workflow.Context) {
 	default:
 		workflow.GetLogger(ctx).Warn("Ordered dispatch failed; its key goes on", "WorkflowID", next.WorkflowID, "Error", err)
 	}
+}
+
+// childOptions are those of the dispatch of an event of the key.
+func childOptions(ctx workflow.Context, workflowID string, in DispatchInput) workflow.Context {
+	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: workflowID,
+		// A closed dispatch with this ID means the event was dispatched:
+		// its duplicate is skipped.
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		// The dispatch outlives a Sequence that is terminated, or ends.
+		ParentClosePolicy:     enums.PARENT_CLOSE_POLICY_ABANDON,
+		TypedSearchAttributes: temporal.NewSearchAttributes(StartAttributes(workflowID, in)...),
+	})
 }
 
 // StartAttributes are the search attributes a dispatch is started with:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,10 @@ type sequenceEnv struct {
 	fail  map[string]bool
 	runs  []string // event ids, in the order their dispatches started
 	spans map[string][2]time.Time
+	// overflows are the inputs of the dispatches started as overflows,
+	// which run nothing.
+	overflows []workflows.DispatchInput
+	pad       string // sent in every event's content
 }
 
 func newSequenceEnv(t *testing.T) *sequenceEnv {
@@ -35,9 +40,13 @@ func newSequenceEnv(t *testing.T) *sequenceEnv {
 	e.RegisterWorkflowWithOptions(workflows.Sequence, workflow.RegisterOptions{Name: workflows.WorkflowSequence})
 	e.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.DispatchInput) (workflows.DispatchResult, error) {
 		id, start := in.Event.ID, workflow.Now(ctx)
+		if in.Overflow != "" {
+			record(func() { e.overflows = append(e.overflows, in) })
+			return workflows.DispatchResult{}, temporal.NewNonRetryableApplicationError("overflow", dispatcher.FailureDispatch, nil)
+		}
 		record(func() { e.runs = append(e.runs, id) })
-		if want := `{"id":"` + id + `"}`; string(in.Event.Content) != want {
-			return workflows.DispatchResult{}, fmt.Errorf("event %s came with the content %s, want %s", id, in.Event.Content, want)
+		if want := content(id, e.pad); string(in.Event.Content) != want {
+			return workflows.DispatchResult{}, fmt.Errorf("event %s came with the content %.40s…, want %.40s…", id, in.Event.Content, want)
 		}
 		if err := workflow.Sleep(ctx, time.Minute); err != nil {
 			return workflows.DispatchResult{}, err
@@ -57,10 +66,18 @@ func (e *sequenceEnv) send(d time.Duration, block bool, ids ...string) {
 		for _, id := range ids {
 			e.SignalWorkflow(workflows.SignalSequenceEvent, workflows.SequencedDispatch{
 				WorkflowID: dispatcher.WorkflowID(id), Block: block,
-				Input: workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "user_deleted", Content: json.RawMessage(`{"id":"` + id + `"}`)}},
+				Input: workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "user_deleted", Content: json.RawMessage(content(id, e.pad))},
+					Version: workflows.DispatchVersion},
 			})
 		}
 	}, d)
+}
+
+func content(id, pad string) string {
+	if pad == "" {
+		return `{"id":"` + id + `"}`
+	}
+	return `{"id":"` + id + `","pad":"` + pad + `"}`
 }
 
 func (e *sequenceEnv) run(t *testing.T, in workflows.SequenceInput) error {
@@ -171,4 +188,68 @@ func continuedWith[In any](t *testing.T, err error) In {
 		t.Fatal(err)
 	}
 	return in
+}
+
+// A key holds at most SequenceQueueBytes of waiting events. One more is
+// dispatched at once as an overflow, which runs nothing and is kept for a
+// replay; the others run in order once the key is released. Before, the
+// queue grew without a bound, and a Sequence continuing as new with more
+// than Temporal's blob limit was terminated by the server, losing every
+// event it held.
+func TestSequenceOverflow(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.pad = strings.Repeat("x", 400<<10) // 4 fit in SequenceQueueBytes
+	e.fail["e1"] = true
+	e.send(0, true, "e1")
+	e.send(time.Hour, true, "e2", "e3", "e4", "e5", "e6")
+	var carried int
+	e.RegisterDelayedCallback(func() {
+		var st workflows.SequenceState
+		if v, err := e.QueryWorkflow(workflows.QuerySequence); err != nil || v.Get(&st) != nil {
+			t.Errorf("query: %v", err)
+		}
+		b, _ := json.Marshal(workflows.SequenceInput{State: &st})
+		carried = len(b)
+		e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("e1"))
+	}, 2*time.Hour)
+	if err := e.run(t, workflows.SequenceInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"e1", "e2", "e3", "e4"}; !slices.Equal(e.runs, want) {
+		t.Errorf("dispatches ran %v, want %v", e.runs, want)
+	}
+	var over []string
+	for _, in := range e.overflows {
+		over = append(over, in.Event.ID)
+		if in.Version != workflows.DispatchVersion || !strings.Contains(in.Overflow, "3 waiting events") || in.Event.Type != "user_deleted" {
+			t.Errorf("overflow of %s: version %d, reason %q", in.Event.ID, in.Version, in.Overflow)
+		}
+	}
+	if want := []string{"e5", "e6"}; !slices.Equal(over, want) {
+		t.Errorf("overflows %v, want %v", over, want)
+	}
+	if carried > workflows.SequenceQueueBytes+1024 {
+		t.Errorf("a ContinueAsNew would carry %d bytes, more than the %d bound", carried, workflows.SequenceQueueBytes)
+	}
+}
+
+// A Sequence continuing as new waits for its overflow dispatches to have
+// started: a child whose parent closed before its start is never started,
+// and its event would be lost.
+func TestSequenceOverflowStartsBeforeContinueAsNew(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.pad = strings.Repeat("x", 400<<10)
+	e.fail["e1"] = true
+	e.send(0, true, "e1")
+	e.send(time.Hour, true, "e2", "e3", "e4", "e5")
+	e.RegisterDelayedCallback(func() { e.SetContinueAsNewSuggested(true) }, 2*time.Hour)
+	e.send(2*time.Hour+time.Minute, true, "e6")
+	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
+	var queued []string
+	for _, q := range next.State.Queue {
+		queued = append(queued, q.Input.Event.ID)
+	}
+	if !slices.Equal(queued, []string{"e2", "e3", "e4"}) || len(e.overflows) != 2 {
+		t.Fatalf("carried %v with %d overflows started; want e2 e3 e4, and e5 e6 started", queued, len(e.overflows))
+	}
 }

@@ -49,8 +49,12 @@ const (
 	// waiting never consumes an attempt (attemptGated). Every other action
 	// runs exactly as in dispatchV3.
 	dispatchV4 workflow.Version = 4
+	// dispatchV5: an input with Overflow set (a Sequence that could not
+	// hold its event) runs none of its actions: each fails at once with
+	// FailureOrderingOverflow. Every other input runs as in dispatchV4.
+	dispatchV5 workflow.Version = 5
 
-	dispatchLatest = dispatchV4
+	dispatchLatest = dispatchV5
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
@@ -87,6 +91,15 @@ const (
 	// every event that waits until the server terminates it. Asked only
 	// then, so no other run records the marker.
 	sequenceV1 workflow.Version = 1
+	// sequenceV2: a Sequence carries at most SequenceQueueBytes of waiting
+	// dispatches; an event that does not fit is started at once as a
+	// dispatch that fails with FailureOrderingOverflow (dispatchV5),
+	// instead of growing a ContinueAsNew input past Temporal's blob limit,
+	// for which the server terminates the Sequence and every waiting event
+	// is lost. Asked only then, so no other run records the marker.
+	sequenceV2 workflow.Version = 2
+
+	sequenceLatest = sequenceV2
 )
 
 // Gate versions.

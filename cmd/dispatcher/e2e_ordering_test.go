@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,8 +18,10 @@ import (
 	js "github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/producer"
 )
@@ -80,8 +83,13 @@ func orderedSystem(t *testing.T, sink *orderSink, opts ...systemOption) *system 
 
 // post sends an ordered event and returns the intake's answer.
 func (s *system) post(key string, seq int) (map[string]any, error) {
+	return s.postPadded(key, seq, "")
+}
+
+// postPadded sends an ordered event whose content carries pad.
+func (s *system) postPadded(key string, seq int, pad string) (map[string]any, error) {
 	b, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("%s-%d", key, seq), "type": "ordered",
-		"content": map[string]any{"key": key, "seq": seq}})
+		"content": map[string]any{"key": key, "seq": seq, "pad": pad}})
 	req, _ := http.NewRequest("POST", s.url+"/events/v1", bytes.NewReader(b))
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	req.Header.Set("Content-Type", "application/json")
@@ -326,5 +334,72 @@ func TestEndToEndOrderingReleased(t *testing.T) {
 			again := map[bool]int{false: 409, true: 404}[deleted]
 			s.call("POST", "/executions/v1/"+wid+"/release", nil, again)
 		})
+	}
+}
+
+// A blocked key holds what its Sequence can carry over ContinueAsNew
+// (workflows.SequenceQueueBytes); each event after that is dispatched at
+// once as an overflow, which fails with OrderingOverflow without running,
+// and runs when replayed. The Sequence continues as new while blocked,
+// carrying the events it holds, which run in order once it is released.
+// Before, the queue had no bound: the Sequence continued as new with more
+// than Temporal's 2 MiB blob limit, the server terminated it, and every
+// event it held was lost.
+func TestEndToEndOrderingOverflow(t *testing.T) {
+	sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true}}
+	s, id := blockedKey(t, sink) // k/0 blocks; k/1 and k/2 wait
+	seqID := dispatcher.SequenceWorkflowID(dispatcher.TenantOf(id), "k")
+	first, err := s.temporal.DescribeWorkflowExecution(t.Context(), seqID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 200 KiB each: 7 more fit, and 24 of them pass the history size at
+	// which Temporal suggests continuing as new (4 MiB).
+	pad := strings.Repeat("x", 200<<10)
+	const last = 26
+	for seq := 3; seq <= last; seq++ {
+		if _, err := s.postPadded("k", seq, pad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wid := func(seq int) string { return url.PathEscape(strings.Replace(id, "k-0", fmt.Sprint("k-", seq), 1)) }
+	overflowed := func(seq int) bool {
+		code, raw := s.request("GET", "/executions/v1/"+wid(seq), nil)
+		var d map[string]any
+		return code == 200 && json.Unmarshal(raw, &d) == nil && d["status"] == "failed" &&
+			fmt.Sprint(d["errorClasses"]) == "[OrderingOverflow]"
+	}
+	s.poll("the events past the bound to fail as overflows", func() bool {
+		for seq := 10; seq <= last; seq++ {
+			if !overflowed(seq) {
+				return false
+			}
+		}
+		return true
+	})
+	s.poll("the blocked Sequence to continue as new", func() bool {
+		d, err := s.temporal.DescribeWorkflowExecution(t.Context(), seqID, "")
+		return err == nil && d.WorkflowExecutionInfo.Execution.RunId != first.WorkflowExecutionInfo.Execution.RunId &&
+			d.WorkflowExecutionInfo.Status == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+	if overflowed(9) {
+		t.Fatal("k/9 overflowed: the bound holds 7 events of 200 KiB besides k/1 and k/2")
+	}
+	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0}) {
+		t.Fatalf("while k/0 blocks, the function got %v, want only 0", seen["k"])
+	}
+
+	s.call("POST", "/executions/v1/"+url.PathEscape(id)+"/release", nil, 200)
+	s.poll("the events the Sequence held to run", func() bool {
+		_, seen := sink.snapshot()
+		return len(seen["k"]) == 10
+	})
+	s.call("POST", "/executions/v1/"+wid(last)+"/replay", map[string]any{}, 202)
+	s.poll("the replayed overflow to run", func() bool {
+		_, seen := sink.snapshot()
+		return len(seen["k"]) == 11
+	})
+	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, last}) {
+		t.Fatalf("the function got %v, want 0 to 9 in order, then the replayed %d", seen["k"], last)
 	}
 }
