@@ -42,6 +42,14 @@ type MailInput struct {
 	ConfigVersion int64
 }
 
+// MailClaim is what claiming the delivery of a mail found: it was sent
+// already, another attempt holds it until HeldUntil, or, neither, the
+// claim is the caller's.
+type MailClaim struct {
+	Sent      bool
+	HeldUntil time.Time
+}
+
 // MailResult is what sending a mail reports.
 type MailResult struct {
 	MessageID string

@@ -30,8 +30,15 @@ type Store interface {
 	// FindFunctionByName returns the function named name, Secret
 	// included, or a *dispatcher.Error with code ENOTFOUND.
 	FindFunctionByName(ctx context.Context, name string) (dispatcher.Function, error)
-	// MailSent reports whether RecordMailSent recorded messageID.
-	MailSent(ctx context.Context, messageID string) (bool, error)
+	// ClaimMail claims the delivery of the mail with messageID for owner
+	// until until, unless RecordMailSent recorded it (Sent), or another
+	// owner's claim lasts past now (HeldUntil). Two attempts of a mail
+	// may run at once: a worker stalled past its workflow task's timeout
+	// goes on with its first attempt while another worker runs it again.
+	ClaimMail(ctx context.Context, messageID, owner string, now, until time.Time) (dispatcher.MailClaim, error)
+	// ReleaseMail ends owner's claim of a mail it did not send, so that
+	// the next attempt need not wait for the claim to expire.
+	ReleaseMail(ctx context.Context, messageID, owner string) error
 	// RecordMailSent records that the SMTP server accepted the mail with
 	// messageID; recording it twice keeps the first.
 	RecordMailSent(ctx context.Context, messageID string, at time.Time) error

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -34,17 +35,36 @@ const (
 // 5xx as non-retryable FailureSMTPPermanent; an SMTP 4xx, a connection
 // error or a store that does not answer as retryable FailureSMTPTemporary
 // or FailureStore.
+//
+// An attempt claims the mail until its deadline before it sends it, so
+// that two attempts running at once (a worker stalled past its workflow
+// task's timeout goes on while another runs the attempt again) never both
+// send it: the second fails retryably, to be retried once the first's
+// claim has expired, when it finds the mail sent, or sends it if the
+// first died first.
 func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store must not pass for a dead worker
-	sent, err := a.store.MailSent(ctx, in.MessageID)
+	now, owner := time.Now(), claimOwner() // the wall clock, as the deadline's
+	claim, err := a.store.ClaimMail(ctx, in.MessageID, owner, now, claimUntil(ctx, now))
 	switch {
 	case err != nil:
-		return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("reading whether mail %s was sent: %v", in.MessageID, err))
-	case sent:
+		return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("claiming mail %s: %v", in.MessageID, err))
+	case claim.Sent:
 		activity.GetLogger(ctx).Info("Mail already sent; not sending it again", "MessageID", in.MessageID)
 		return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
+	case !claim.HeldUntil.IsZero():
+		wait := max(claim.HeldUntil.Sub(now), time.Second)
+		return dispatcher.MailResult{}, failure(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf(
+			"another attempt may be sending mail %s now (a worker that stalled); trying again once its time is up, in %s",
+			in.MessageID, wait.Round(time.Second)), false, wait, 0)
 	}
+	sent := false
+	defer func() {
+		if !sent {
+			a.releaseMail(ctx, in.MessageID, owner)
+		}
+	}()
 	t, err := a.cache.template(ctx, in.TemplateID, in.ConfigVersion)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
@@ -71,6 +91,7 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 	if err := a.deliver(ctx, msg); err != nil {
 		return dispatcher.MailResult{}, err
 	}
+	sent = true
 	// The mail is sent: failing now would send it again. A record that
 	// cannot be written leaves only the at-least-once window it would have
 	// closed.
@@ -79,6 +100,37 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 			"MessageID", in.MessageID, "Error", err)
 	}
 	return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
+}
+
+// releaseMail ends the claim of an attempt that did not send its mail,
+// also after its deadline: the next attempt need not wait for it.
+func (a *Effects) releaseMail(ctx context.Context, messageID, owner string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := a.store.ReleaseMail(ctx, messageID, owner); err != nil && activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Warn("Releasing the claim of a mail not sent failed: its next attempt waits for the claim to expire",
+			"MessageID", messageID, "Error", err)
+	}
+}
+
+// claimGrace is how long a mail's claim outlasts its attempt's deadline:
+// the clocks of two workers may differ by this much.
+const claimGrace = 5 * time.Second
+
+// claimUntil is when the claim of an attempt ending at ctx's deadline
+// expires.
+func claimUntil(ctx context.Context, now time.Time) time.Time {
+	end, ok := ctx.Deadline()
+	if !ok {
+		end = now.Add(mailTimeout)
+	}
+	return end.Add(claimGrace)
+}
+
+// claimOwner is a fresh owner for a claim: each attempt is its own, also
+// the same attempt run again elsewhere.
+func claimOwner() string {
+	return rand.Text()
 }
 
 func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rcpts dispatcher.Recipients) (*gomail.Msg, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
 // scriptedSMTP is an SMTP server on loopback that misbehaves as a real one
@@ -193,4 +194,53 @@ func TestSendMailPoolsConnections(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Two attempts of one mail running at once send it once. That happens
+// when a worker stalls past its workflow task's timeout: it goes on with
+// its first attempt while another worker runs the attempt again. The
+// second finds the first's claim and fails retryably, to come back once
+// the first's deadline (and the claim's grace) has passed; the attempt
+// after that finds the mail sent. Before, both read "not sent", and both
+// sent it.
+func TestSendMailConcurrentAttemptsSendOnce(t *testing.T) {
+	smtp := &scriptedSMTP{delay: 300 * time.Millisecond}
+	a, in := scriptedMail(t, smtp.start(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	first := make(chan error, 1)
+	go func() {
+		_, err := a.SendMail(ctx, in)
+		first <- err
+	}()
+	testenv.Eventually(t, 5*time.Second, func() string {
+		if smtp.conns.Load() == 0 {
+			return "waiting for the first attempt to reach the server"
+		}
+		return ""
+	})
+	_, err := sendWithin6sAt(t, a, in)
+	wait := wantFailure(t, err, dispatcher.FailureSMTPTemporary, true).NextRetryDelay()
+	if until := time.Now().Add(wait); until.Before(deadline.Add(4 * time.Second)) {
+		t.Errorf("the second attempt asks to come back in %v, before the first's deadline and grace", wait)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("the first attempt: %v", err)
+	}
+	var res dispatcher.MailResult
+	if err := execute(t, a, a.SendMail, in, &res); err != nil {
+		t.Fatalf("the attempt after: %v", err)
+	}
+	if n := smtp.accepted.Load(); n != 1 {
+		t.Fatalf("the server accepted %d mails, want 1", n)
+	}
+}
+
+// sendWithin6sAt sends in as an attempt with a 6 s deadline.
+func sendWithin6sAt(t *testing.T, a *activities.Effects, in dispatcher.MailInput) (dispatcher.MailResult, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	return a.SendMail(ctx, in)
 }

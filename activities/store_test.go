@@ -17,13 +17,14 @@ type fakeStore struct {
 	templates   map[string]dispatcher.Template
 	functions   map[string]dispatcher.Function
 	sent        map[string]time.Time // mails recorded as sent, by Message-ID
+	claims      map[string]time.Time // mails being sent until, by Message-ID
 	queries     int                  // every configuration query other than ConfigVersion
-	slow        func()               // when set, called before FindFunctionByName and MailSent answer
+	slow        func()               // when set, called before FindFunctionByName and ClaimMail answer
 }
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{version: 1, templates: map[string]dispatcher.Template{}, functions: map[string]dispatcher.Function{},
-		sent: map[string]time.Time{}}
+		sent: map[string]time.Time{}, claims: map[string]time.Time{}}
 }
 
 // change runs f on the store and bumps the version, as the real store
@@ -85,14 +86,27 @@ func (s *fakeStore) FindFunctionByName(_ context.Context, name string) (dispatch
 	return f, nil
 }
 
-func (s *fakeStore) MailSent(_ context.Context, messageID string) (bool, error) {
+func (s *fakeStore) ClaimMail(_ context.Context, messageID, _ string, now, until time.Time) (dispatcher.MailClaim, error) {
 	if s.slow != nil {
 		s.slow()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.sent[messageID]
-	return ok, nil
+	if _, ok := s.sent[messageID]; ok {
+		return dispatcher.MailClaim{Sent: true}, nil
+	}
+	if held, ok := s.claims[messageID]; ok && !held.Before(now) {
+		return dispatcher.MailClaim{HeldUntil: held}, nil
+	}
+	s.claims[messageID] = until
+	return dispatcher.MailClaim{}, nil
+}
+
+func (s *fakeStore) ReleaseMail(_ context.Context, messageID, _ string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.claims, messageID)
+	return nil
 }
 
 func (s *fakeStore) RecordMailSent(_ context.Context, messageID string, at time.Time) error {

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -13,9 +14,13 @@ import (
 // happen once: mails accepted by the SMTP server, and events accepted for
 // dispatch. Neither touches the configuration version.
 
+// A sent_mails row with sent_at 0 is a claim: an attempt sending the
+// mail, until claimed_until.
 type sentMailRow struct {
-	MessageID string `gorm:"primaryKey"`
-	SentAt    int64
+	MessageID    string `gorm:"primaryKey"`
+	SentAt       int64
+	ClaimOwner   string
+	ClaimedUntil int64
 }
 
 func (sentMailRow) TableName() string { return "sent_mails" }
@@ -29,18 +34,42 @@ type acceptedEventRow struct {
 
 func (acceptedEventRow) TableName() string { return "accepted_events" }
 
-// MailSent reports whether RecordMailSent recorded messageID.
-func (s *Store) MailSent(ctx context.Context, messageID string) (bool, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Model(&sentMailRow{}).Where("message_id = ?", messageID).Count(&n).Error
-	return n > 0, translate(err, "")
+// ClaimMail claims the delivery of the mail with messageID for owner
+// until until, in one statement, unless it was sent or another claim
+// lasts past now; only then does it read what holds it.
+func (s *Store) ClaimMail(ctx context.Context, messageID, owner string, now, until time.Time) (dispatcher.MailClaim, error) {
+	res := s.db.WithContext(ctx).Exec(`INSERT INTO sent_mails (message_id, sent_at, claim_owner, claimed_until) VALUES (?, 0, ?, ?)
+		ON CONFLICT (message_id) DO UPDATE SET claim_owner = excluded.claim_owner, claimed_until = excluded.claimed_until
+		WHERE sent_mails.sent_at = 0 AND sent_mails.claimed_until < ?`, messageID, owner, millis(until), millis(now))
+	if res.Error != nil || res.RowsAffected == 1 {
+		return dispatcher.MailClaim{}, translate(res.Error, "")
+	}
+	var rows []sentMailRow
+	if err := s.db.WithContext(ctx).Where("message_id = ?", messageID).Limit(1).Find(&rows).Error; err != nil {
+		return dispatcher.MailClaim{}, translate(err, "")
+	}
+	switch {
+	case len(rows) == 0: // pruned since: ask again
+		return dispatcher.MailClaim{HeldUntil: now}, nil
+	case rows[0].SentAt > 0:
+		return dispatcher.MailClaim{Sent: true}, nil
+	default:
+		return dispatcher.MailClaim{HeldUntil: time.UnixMilli(rows[0].ClaimedUntil)}, nil
+	}
+}
+
+// ReleaseMail ends owner's claim of the mail with messageID, unless it
+// was sent.
+func (s *Store) ReleaseMail(ctx context.Context, messageID, owner string) error {
+	return translate(s.db.WithContext(ctx).Where("message_id = ? AND claim_owner = ? AND sent_at = 0", messageID, owner).
+		Delete(&sentMailRow{}).Error, "")
 }
 
 // RecordMailSent records that the SMTP server accepted the mail with
-// messageID at at; recording it twice keeps the first.
+// messageID at at, ending its claim; recording it twice keeps the first.
 func (s *Store) RecordMailSent(ctx context.Context, messageID string, at time.Time) error {
-	row := sentMailRow{MessageID: messageID, SentAt: millis(at)}
-	return translate(s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error, "")
+	return translate(s.db.WithContext(ctx).Exec(`INSERT INTO sent_mails (message_id, sent_at, claim_owner, claimed_until) VALUES (?, ?, '', 0)
+		ON CONFLICT (message_id) DO UPDATE SET sent_at = excluded.sent_at WHERE sent_mails.sent_at = 0`, messageID, millis(at)).Error, "")
 }
 
 // AcceptedEvent returns the dispatch that RecordAcceptedEvent recorded for
@@ -68,10 +97,14 @@ func (s *Store) RecordAcceptedEvent(ctx context.Context, key string, res dispatc
 func (s *Store) PruneDeliveryRecords(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	for _, m := range []struct {
-		model  any
-		column string
-	}{{&sentMailRow{}, "sent_at"}, {&acceptedEventRow{}, "accepted_at"}} {
-		res := s.db.WithContext(ctx).Where(m.column+" < ?", millis(before)).Delete(m.model)
+		model any
+		where string
+	}{
+		// A claim (sent_at 0) goes once it has expired as long ago.
+		{&sentMailRow{}, "sent_at < @before AND claimed_until < @before"},
+		{&acceptedEventRow{}, "accepted_at < @before"},
+	} {
+		res := s.db.WithContext(ctx).Where(m.where, sql.Named("before", millis(before))).Delete(m.model)
 		if res.Error != nil {
 			return n, translate(res.Error, "")
 		}

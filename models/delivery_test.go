@@ -14,16 +14,58 @@ func TestDeliveryRecords(t *testing.T) {
 		ctx := context.Background()
 		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
-		if sent, err := s.MailSent(ctx, "m1@dispatcher"); err != nil || sent {
-			t.Fatalf("MailSent before recording = %v, %v", sent, err)
+		claim := func(owner string, now time.Time) dispatcher.MailClaim {
+			t.Helper()
+			c, err := s.ClaimMail(ctx, "m1@dispatcher", owner, now, now.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		// The first attempt claims the mail for a minute: a second one
+		// running at once is told until when, even the same owner; once
+		// the claim expired (its attempt died) the next attempt takes it.
+		if c := claim("a", at); c != (dispatcher.MailClaim{}) {
+			t.Fatalf("first claim = %+v, want it claimed", c)
+		}
+		for _, owner := range []string{"b", "a"} {
+			if c := claim(owner, at.Add(30*time.Second)); c.Sent || !c.HeldUntil.Equal(at.Add(time.Minute)) {
+				t.Fatalf("claim by %s while held = %+v, want held until %v", owner, c, at.Add(time.Minute))
+			}
+		}
+		if c := claim("c", at.Add(61*time.Second)); c != (dispatcher.MailClaim{}) {
+			t.Fatalf("claim after the first expired = %+v, want it claimed", c)
+		}
+		// An attempt that failed releases its claim: only its own.
+		for _, owner := range []string{"a", "c"} {
+			if err := s.ReleaseMail(ctx, "m1@dispatcher", owner); err != nil {
+				t.Fatal(err)
+			}
+			held := claim("x", at.Add(62*time.Second))
+			if want := owner == "a"; held.HeldUntil.IsZero() == want {
+				t.Fatalf("after %s released, claim = %+v", owner, held)
+			}
+		}
+		if err := s.ReleaseMail(ctx, "m1@dispatcher", "x"); err != nil {
+			t.Fatal(err)
 		}
 		for range 2 { // recording twice is not an error
 			if err := s.RecordMailSent(ctx, "m1@dispatcher", at); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if sent, err := s.MailSent(ctx, "m1@dispatcher"); err != nil || !sent {
-			t.Fatalf("MailSent after recording = %v, %v", sent, err)
+		if err := s.ReleaseMail(ctx, "m1@dispatcher", ""); err != nil {
+			t.Fatal(err)
+		}
+		if c := claim("d", at.Add(time.Hour)); !c.Sent {
+			t.Fatalf("claim after recording (and a release) = %+v, want sent", c)
+		}
+		// A mail recorded as sent without a claim (as before claims).
+		if err := s.RecordMailSent(ctx, "m0@dispatcher", at); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := s.ClaimMail(ctx, "m0@dispatcher", "e", at, at); err != nil || !c.Sent {
+			t.Fatalf("claim of a recorded mail = %+v, %v; want sent", c, err)
 		}
 
 		if _, ok, err := s.AcceptedEvent(ctx, "evt-1"); err != nil || ok {
@@ -44,15 +86,28 @@ func TestDeliveryRecords(t *testing.T) {
 		if err := s.RecordMailSent(ctx, "m2@dispatcher", at.Add(48*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
+		// An old abandoned claim is pruned, a recent one is kept.
+		for _, m := range []struct {
+			id string
+			at time.Time
+		}{{"m3@dispatcher", at}, {"m4@dispatcher", at.Add(47 * time.Hour)}} {
+			if _, err := s.ClaimMail(ctx, m.id, "f", m.at, m.at.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		n, err := s.PruneDeliveryRecords(ctx, at.Add(24*time.Hour))
-		if err != nil || n != 2 {
-			t.Fatalf("PruneDeliveryRecords = %d, %v; want the old mail and event", n, err)
+		if err != nil || n != 4 {
+			t.Fatalf("PruneDeliveryRecords = %d, %v; want the old mails, claim and event", n, err)
 		}
-		if sent, _ := s.MailSent(ctx, "m1@dispatcher"); sent {
-			t.Error("a pruned mail is still recorded")
-		}
-		if sent, _ := s.MailSent(ctx, "m2@dispatcher"); !sent {
-			t.Error("a recent mail was pruned")
+		for id, want := range map[string]dispatcher.MailClaim{
+			"m1@dispatcher": {},                                              // pruned: claimed anew
+			"m2@dispatcher": {Sent: true},                                    // kept
+			"m4@dispatcher": {HeldUntil: at.Add(47*time.Hour + time.Minute)}, // kept
+		} {
+			now := at.Add(47 * time.Hour)
+			if c, err := s.ClaimMail(ctx, id, "g", now, now.Add(time.Minute)); err != nil || c.Sent != want.Sent || !c.HeldUntil.Equal(want.HeldUntil) {
+				t.Errorf("after pruning, claim of %s = %+v, %v; want %+v", id, c, err, want)
+			}
 		}
 	})
 }

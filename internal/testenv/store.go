@@ -52,12 +52,16 @@ func (s *MemStore) FindFunctionByName(_ context.Context, name string) (dispatche
 	return dispatcher.Function{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "no function %q", name)
 }
 
-// MailSent implements activities.Store.
-func (s *MemStore) MailSent(_ context.Context, messageID string) (bool, error) {
+// ClaimMail implements activities.Store: a mail not sent is always
+// claimed (the tests that use it run one attempt at a time).
+func (s *MemStore) ClaimMail(_ context.Context, messageID, _ string, _, _ time.Time) (dispatcher.MailClaim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sent[messageID], nil
+	return dispatcher.MailClaim{Sent: s.sent[messageID]}, nil
 }
+
+// ReleaseMail implements activities.Store.
+func (s *MemStore) ReleaseMail(context.Context, string, string) error { return nil }
 
 // RecordMailSent implements activities.Store.
 func (s *MemStore) RecordMailSent(_ context.Context, messageID string, _ time.Time) error {
