@@ -45,7 +45,8 @@ const (
 func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store must not pass for a dead worker
-	now, owner := time.Now(), claimOwner() // the wall clock, as the deadline's
+	// The wall clock, as the deadline's: claims compare them.
+	now, owner := time.Now(), claimOwner()
 	claim, err := a.store.ClaimMail(ctx, in.MessageID, owner, now, claimUntil(ctx, now))
 	switch {
 	case err != nil:
