@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -330,11 +329,7 @@ func principalOf(c *gin.Context) principal {
 // trusted ones (the Temporal Web UIs of the codec).
 func localOnly(trusted []string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		host := c.Request.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !loopback(c.Request.Host) {
 			abort(c, errNoPermission, "authentication is disabled: the API answers only requests to localhost or a loopback address, not to "+strconv.Quote(c.Request.Host))
 			return
 		}

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"crypto/subtle"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,4 +84,35 @@ func (m *metrics) observe() gin.HandlerFunc {
 func serveMetrics(g prometheus.Gatherer) gin.HandlerFunc {
 	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{})
 	return gin.WrapH(h)
+}
+
+// metricsGuard guards /metrics, whose series name tenants, event types
+// and functions: with a token, it answers only requests that carry it
+// (Authorization: Bearer, as Prometheus sends a bearer token); without
+// one, only requests from this machine to a loopback address, so a
+// reverse proxy that forwards a public name does not publish it.
+func metricsGuard(token string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if token != "" {
+			got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				c.Header("WWW-Authenticate", `Bearer realm="metrics"`)
+				abort(c, errNotAuthenticated, "/metrics needs Authorization: Bearer with DISPATCHER_METRICS_TOKEN")
+			}
+			return
+		}
+		if !loopback(c.Request.Host) || !loopback(c.Request.RemoteAddr) {
+			abort(c, errNoPermission, "/metrics answers only this machine's loopback address: set DISPATCHER_METRICS_TOKEN, and give it to Prometheus as its bearer token, to scrape it from elsewhere")
+		}
+	}
+}
+
+// loopback reports whether hostport names localhost or a loopback address.
+func loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

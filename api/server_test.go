@@ -76,7 +76,7 @@ func (hs *harness) do(method, path, body string) (int, map[string]any) {
 func (hs *harness) doAs(token, method, path, body string) (int, map[string]any) {
 	hs.t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
-	req.Host = "localhost"
+	req.Host, req.RemoteAddr = "localhost", "127.0.0.1:40000"
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -159,11 +159,56 @@ func TestMetricsEndpoint(t *testing.T) {
 	hs := newHarness(t, testenv.SQLite(t))
 	hs.must(200, "GET", "/dispatchers/v1", "")
 	req := httptest.NewRequest("GET", "/metrics", nil)
-	req.Host = "localhost"
+	req.Host, req.RemoteAddr = "localhost", "127.0.0.1:40000"
 	rec := httptest.NewRecorder()
 	hs.h.ServeHTTP(rec, req)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `dispatcher_http_requests_total{code="200",method="GET",route="/dispatchers/v1"}`) {
 		t.Fatalf("metrics = %d\n%s", rec.Code, rec.Body)
+	}
+}
+
+// /metrics names tenants, event types and functions: with
+// DISPATCHER_METRICS_TOKEN it answers only that bearer token, without
+// one only requests on this machine's loopback, on the API and on a
+// worker alike. Before, it answered anyone who reached the port.
+func TestMetricsNeedTheTokenOrLoopback(t *testing.T) {
+	const token = "metrics-token-0123456789"
+	handlers := func(token string) map[string]http.Handler {
+		a, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048, MetricsToken: token},
+			Deps{Registry: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]http.Handler{"api": a, "worker": NewOpsHandler(nil, prometheus.NewRegistry(), token, BuildInfo{}, nil)}
+	}
+	for _, tt := range []struct {
+		token, host, remote, auth string
+		want                      int
+	}{
+		{"", "localhost:8080", "127.0.0.1:40000", "", 200},
+		{"", "[::1]:8080", "[::1]:40000", "", 200},
+		{"", "dispatcher.example.com", "127.0.0.1:40000", "", 403}, // a reverse proxy on this machine
+		{"", "127.0.0.1:8080", "10.0.0.7:40000", "", 403},
+		{token, "dispatcher.example.com", "10.0.0.7:40000", "Bearer " + token, 200},
+		{token, "localhost:8080", "127.0.0.1:40000", "", 401},
+		{token, "dispatcher.example.com", "10.0.0.7:40000", "Bearer " + token[:len(token)-1], 401},
+		{token, "dispatcher.example.com", "10.0.0.7:40000", token, 401},
+	} {
+		for name, h := range handlers(tt.token) {
+			req := httptest.NewRequest("GET", "/metrics", nil)
+			req.Host, req.RemoteAddr = tt.host, tt.remote
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Errorf("%s, token %t, Host %s from %s, Authorization %q: %d %s, want %d", name, tt.token != "", tt.host, tt.remote, tt.auth, rec.Code, rec.Body, tt.want)
+			}
+			if rec.Code != 200 && !strings.Contains(rec.Body.String(), "DISPATCHER_METRICS_TOKEN") {
+				t.Errorf("%s: the refusal does not say what to do: %s", name, rec.Body)
+			}
+		}
 	}
 }
 
@@ -201,7 +246,7 @@ func TestReadinessNamesDependencyNotError(t *testing.T) {
 	}
 	for name, h := range map[string]http.Handler{
 		"api":    api,
-		"worker": NewOpsHandler(checks, prometheus.NewRegistry(), BuildInfo{}, log),
+		"worker": NewOpsHandler(checks, prometheus.NewRegistry(), "", BuildInfo{}, log),
 	} {
 		logs.Reset()
 		rec := httptest.NewRecorder()

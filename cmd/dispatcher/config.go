@@ -25,6 +25,7 @@ type config struct {
 	MaxEventBytes  int64
 	Limits         api.RateLimits
 	JWTSecret      string
+	MetricsToken   string // /metrics wants it as a bearer token
 	JWKSURL        string
 	JWTIssuer      string
 	JWTAudience    string
@@ -74,6 +75,7 @@ var settings = []setting{
 	{"DISPATCHER_INTAKE_RATE_LIMIT", "1000,2000", "Events a second that one token may send to `/events/v1` (a batch counts each event), and after a comma how many at once (at least the largest batch, 100).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeToken })},
 	{"DISPATCHER_TENANT_INTAKE_RATE_LIMIT", "2000,4000", "The same for all the tokens of one tenant together.", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeTenant })},
 	{"DISPATCHER_JWT_SECRET", "", "HS256 secret (at least 32 bytes) that tokens are signed with; `dispatcher token` signs with it.", str(func(c *config) *string { return &c.JWTSecret })},
+	{"DISPATCHER_METRICS_TOKEN", "", "Bearer token that `/metrics` requires (Prometheus: `authorization.credentials_file`), at least 16 characters. Unset: `/metrics` answers only requests on this machine's loopback address, since its series name tenants, event types and functions. Secret: never printed.", metricsToken(func(c *config) *string { return &c.MetricsToken })},
 	{"DISPATCHER_JWKS_URL", "", "JWKS URL whose keys verify RS256/ES256 tokens (refreshed in the background).", str(func(c *config) *string { return &c.JWKSURL })},
 	{"DISPATCHER_JWT_ISSUER", "", "When set, tokens must carry this `iss`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTIssuer })},
 	{"DISPATCHER_JWT_AUDIENCE", "", "When set, tokens must carry this `aud`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTAudience })},
@@ -203,6 +205,17 @@ func rateLimit(field func(*config) *api.RateLimit) func(*config, string) error {
 
 func str(field func(*config) *string) func(*config, string) error {
 	return func(c *config, v string) error { *field(c) = v; return nil }
+}
+
+// metricsToken reads a bearer token long enough not to be guessed.
+func metricsToken(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if v != "" && len(v) < 16 {
+			return fmt.Errorf("want at least 16 characters (openssl rand -hex 24 makes one)")
+		}
+		*field(c) = v
+		return nil
+	}
 }
 
 func boolean(field func(*config) *bool) func(*config, string) error {

@@ -97,7 +97,7 @@ func redacted(name, v string) string {
 		return v
 	}
 	switch name {
-	case "DISPATCHER_JWT_SECRET", "TEMPORAL_API_KEY":
+	case "DISPATCHER_JWT_SECRET", "TEMPORAL_API_KEY", "DISPATCHER_METRICS_TOKEN":
 		return "(hidden)"
 	case "DISPATCHER_ENCRYPTION_KEY":
 		return keyIDs(v)

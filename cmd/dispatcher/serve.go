@@ -176,6 +176,7 @@ func (p process) run(ctx context.Context) error {
 			Limits:        p.cfg.Limits,
 			Outbound:      p.cfg.Outbound,
 			CodecOrigins:  p.cfg.CodecOrigins,
+			MetricsToken:  p.cfg.MetricsToken,
 		}, api.Deps{
 			Store:    store,
 			Starter:  starter,
@@ -193,7 +194,7 @@ func (p process) run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		handler = api.NewOpsHandler(checks, reg, build.api(), p.log)
+		handler = api.NewOpsHandler(checks, reg, p.cfg.MetricsToken, build.api(), p.log)
 	}
 	return p.serveHTTP(ctx, handler)
 }

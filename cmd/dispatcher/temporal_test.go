@@ -249,16 +249,18 @@ func TestTemporalTLSErrors(t *testing.T) {
 	}
 }
 
-// TestConfigHidesTemporalAPIKey: `dispatcher config` lists the key as
-// hidden.
+// TestConfigHidesTemporalAPIKey: `dispatcher config` lists the key, and
+// the other secrets, as hidden.
 func TestConfigHidesTemporalAPIKey(t *testing.T) {
 	const key = "secret-api-key-never-shown"
-	env := map[string]string{"TEMPORAL_API_KEY": key, "DISPATCHER_JWT_SECRET": "jwt-secret-jwt-secret-jwt-secret-jwt"}
+	env := map[string]string{"TEMPORAL_API_KEY": key, "DISPATCHER_JWT_SECRET": "jwt-secret-jwt-secret-jwt-secret-jwt",
+		"DISPATCHER_METRICS_TOKEN": "metrics-token-never-shown"}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"config"}, func(k string) string { return env[k] }, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out.String(), key) || strings.Contains(out.String(), env["DISPATCHER_JWT_SECRET"]) {
+	if strings.Contains(out.String(), key) || strings.Contains(out.String(), env["DISPATCHER_JWT_SECRET"]) ||
+		strings.Contains(out.String(), env["DISPATCHER_METRICS_TOKEN"]) {
 		t.Fatalf("dispatcher config shows a secret:\n%s", out.String())
 	}
 	if !strings.Contains(out.String(), "TEMPORAL_API_KEY") {
@@ -287,5 +289,14 @@ func TestWorkerSlotSettings(t *testing.T) {
 		return map[string]string{"DISPATCHER_MAX_CONCURRENT_ACTIVITIES": "0"}[k]
 	}); err == nil || !strings.Contains(err.Error(), "DISPATCHER_MAX_CONCURRENT_ACTIVITIES") {
 		t.Errorf("zero activity slots: %v, want an error naming the setting", err)
+	}
+}
+
+// A metrics token short enough to guess, such as the deployments'
+// placeholder, stops the process at start, without being printed.
+func TestMetricsTokenTooShort(t *testing.T) {
+	_, err := loadConfig(func(k string) string { return map[string]string{"DISPATCHER_METRICS_TOKEN": "CHANGE-ME"}[k] })
+	if err == nil || !strings.Contains(err.Error(), "DISPATCHER_METRICS_TOKEN") || strings.Contains(err.Error(), "CHANGE-ME") {
+		t.Fatalf("loading a 9-character metrics token: %v, want an error naming the setting, not its value", err)
 	}
 }

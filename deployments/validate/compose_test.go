@@ -232,6 +232,20 @@ func TestComposeMounts(t *testing.T) {
 		if c.MetricsPath != "/metrics" || len(c.DNSSD) != 1 || !slices.Equal(c.DNSSD[0].Names, []string{service}) || c.DNSSD[0].Port != 8080 {
 			t.Errorf("prometheus.yml job %s: want /metrics of every %s replica on port 8080", job, service)
 		}
+		// /metrics answers only DISPATCHER_METRICS_TOKEN: Prometheus reads
+		// it from the secret that compose makes of the same variable.
+		if c.Authorization.CredentialsFile != "/run/secrets/metrics_token" {
+			t.Errorf("prometheus.yml job %s: authorization.credentials_file %q, want /run/secrets/metrics_token", job, c.Authorization.CredentialsFile)
+		}
+	}
+	if sec, ok := p.Secrets["metrics_token"]; !ok || sec.Environment != "DISPATCHER_METRICS_TOKEN" {
+		t.Errorf("compose: secret metrics_token %+v, want it made of DISPATCHER_METRICS_TOKEN", sec)
+	}
+	if !slices.ContainsFunc(p.Services["prometheus"].Secrets, func(s types.ServiceSecretConfig) bool { return s.Source == "metrics_token" }) {
+		t.Error("prometheus: does not get the secret metrics_token")
+	}
+	if v := value(p.Services["dispatcher"].Environment, "DISPATCHER_METRICS_TOKEN"); v == "" {
+		t.Error("dispatcher: DISPATCHER_METRICS_TOKEN is not set")
 	}
 
 	var provider struct {
@@ -274,8 +288,11 @@ func TestComposeMounts(t *testing.T) {
 
 // scrapeConfig is the part of a Prometheus scrape config checked here.
 type scrapeConfig struct {
-	JobName     string `json:"job_name"`
-	MetricsPath string `json:"metrics_path"`
+	JobName       string `json:"job_name"`
+	MetricsPath   string `json:"metrics_path"`
+	Authorization struct {
+		CredentialsFile string `json:"credentials_file"`
+	} `json:"authorization"`
 	DNSSD       []struct {
 		Names []string `json:"names"`
 		Port  int      `json:"port"`

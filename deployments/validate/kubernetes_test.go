@@ -483,7 +483,7 @@ func TestConfiguration(t *testing.T) {
 	secretKeys = append(secretKeys, slices.Sorted(maps.Keys(sec.Data))...)
 	checkEnvNames(t, "Secret "+sec.Name, secretKeys)
 
-	for _, k := range []string{"DATABASE_URL", "DISPATCHER_JWT_SECRET", "DISPATCHER_SMTP_URL"} {
+	for _, k := range []string{"DATABASE_URL", "DISPATCHER_JWT_SECRET", "DISPATCHER_SMTP_URL", "DISPATCHER_METRICS_TOKEN"} {
 		if _, inCM := cm.Data[k]; inCM {
 			t.Errorf("%s is in the ConfigMap: it may hold credentials, keep it in the Secret", k)
 		}
@@ -640,6 +640,13 @@ func TestSelectors(t *testing.T) {
 	for _, ep := range sm.Spec.Endpoints {
 		if ep.Path != "/metrics" {
 			t.Errorf("ServiceMonitor endpoint path %q, want /metrics", ep.Path)
+		}
+		// /metrics answers only DISPATCHER_METRICS_TOKEN, which the pods
+		// read from the Secret: the scrape must send the same key.
+		a := ep.Authorization
+		if a == nil || !strings.EqualFold(a.Type, "Bearer") || a.Credentials == nil ||
+			a.Credentials.Name != secretName || a.Credentials.Key != "DISPATCHER_METRICS_TOKEN" {
+			t.Errorf("ServiceMonitor endpoint authorization %+v, want Bearer from Secret %s key DISPATCHER_METRICS_TOKEN", a, secretName)
 		}
 	}
 }
