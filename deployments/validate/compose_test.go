@@ -293,7 +293,7 @@ type scrapeConfig struct {
 	Authorization struct {
 		CredentialsFile string `json:"credentials_file"`
 	} `json:"authorization"`
-	DNSSD       []struct {
+	DNSSD []struct {
 		Names []string `json:"names"`
 		Port  int      `json:"port"`
 	} `json:"dns_sd_configs"`
