@@ -7,6 +7,10 @@ import (
 	"syscall"
 	"time"
 
+	namespacepb "go.temporal.io/api/namespace/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/dispatcherhq/dispatcher/internal/proc"
 	"github.com/dispatcherhq/dispatcher/producer"
 )
@@ -26,6 +30,24 @@ type devRow struct {
 	result func(*report) *phase
 }
 
+// deployedRetention gives the dev server's namespace the retention the
+// deployments register it with (168h, DISPATCHER_DEDUP_WINDOW's default),
+// so that the dispatcher deduplicates events by Temporal as deployed,
+// without the database record it keeps under a shorter retention.
+func deployedRetention(ctx context.Context, srv *proc.DevServer) error {
+	tc, err := srv.Dial()
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	_, err = tc.WorkflowService().UpdateNamespace(ctx, &workflowservice.UpdateNamespaceRequest{Namespace: "default",
+		Config: &namespacepb.NamespaceConfig{WorkflowExecutionRetentionTtl: durationpb.New(168 * time.Hour)}})
+	if err != nil {
+		return fmt.Errorf("setting the dev server's retention to 168h as deployed: %w", err)
+	}
+	return nil
+}
+
 // benchDevRow measures row on a fresh dev server with a fresh store: one
 // `dispatcher serve` with its events through its HTTP intake or the
 // row's broker, dispatched by its worker to the sinks. Whatever happens
@@ -38,6 +60,9 @@ func benchDevRow(ctx context.Context, p params, dir string, prog *progress, row 
 		return phase{}, err
 	}
 	cl.add(func() { srv.Stop(syscall.SIGINT, 10*time.Second) })
+	if err := deployedRetention(ctx, srv); err != nil {
+		return phase{}, err
+	}
 	storeURL, dropDB, err := benchDatabase(ctx, p, dir, row.name)
 	if err != nil {
 		return phase{}, err
