@@ -163,8 +163,9 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 	if t := dispatcher.TenantOf(id); t != "" {
 		attrs = append(attrs, workflows.AttrTenant.ValueSet(t))
 	}
-	_, err := s.Client.SignalWithStartWorkflow(ctx, seqID, workflows.SignalSequenceEvent,
-		workflows.SequencedDispatch{WorkflowID: id, Input: in, Block: seq.Block},
+	sd := workflows.SequencedDispatch{WorkflowID: id, Input: in, Block: seq.Block}
+	sd.Size = workflows.SequencedSize(sd)
+	_, err := s.Client.SignalWithStartWorkflow(ctx, seqID, workflows.SignalSequenceEvent, sd,
 		client.StartWorkflowOptions{ID: seqID, TaskQueue: queue, TypedSearchAttributes: temporal.NewSearchAttributes(attrs...)},
 		workflows.WorkflowSequence, workflows.SequenceInput{})
 	switch {

@@ -37,7 +37,7 @@ type DispatchInput struct {
 	// a marker (see dispatchV3).
 	Version int
 	// Overflow, when set, says why the event's Sequence could not hold it
-	// (sequenceV2): the dispatch runs none of its actions, each fails
+	// (sequenceOverflowV1): the dispatch runs none of its actions, each fails
 	// with dispatcher.FailureOrderingOverflow, and a replay runs them.
 	Overflow string `json:",omitempty"`
 }

@@ -33,14 +33,15 @@ import (
 // What waits is carried over ContinueAsNew, so it is bounded: an event
 // that would take the waiting dispatches past SequenceQueueBytes is not
 // queued but dispatched at once as an overflow, which fails without
-// running its actions (sequenceV2), and is replayed like any failure.
+// running its actions (sequenceOverflowV1), and is replayed like any
+// failure.
 func Sequence(ctx workflow.Context, in SequenceInput) error {
 	s := &sequence{SequenceState: in.State}
 	if s.SequenceState == nil {
 		s.SequenceState = &SequenceState{}
 	}
-	for _, q := range s.Queue {
-		s.bytes += encodedSize(q)
+	for i := range s.Queue {
+		s.bytes += sized(&s.Queue[i])
 	}
 	if err := workflow.SetQueryHandler(ctx, QuerySequence, func() (SequenceState, error) {
 		return *s.SequenceState, nil
@@ -93,6 +94,29 @@ type SequencedDispatch struct {
 	Input      DispatchInput
 	// Block says whether its failure holds the dispatches after it.
 	Block bool
+	// Size is its encoded size (SequencedSize), measured by the intake,
+	// so that which events fit in a Sequence is recorded in its history
+	// and never depends on the shape of the types a replay decodes them
+	// into. 0 from intakes that predate it: then measured on arrival.
+	Size int `json:",omitempty"`
+}
+
+// SequencedSize is the size of d in a ContinueAsNew input, without Size.
+func SequencedSize(d SequencedDispatch) int {
+	d.Size = 0
+	p, err := converter.GetDefaultDataConverter().ToPayload(d)
+	if err != nil {
+		return SequenceQueueBytes // cannot be carried: never queued behind another
+	}
+	return len(p.GetData())
+}
+
+// sized returns d's size, measuring it first when its intake did not.
+func sized(d *SequencedDispatch) int {
+	if d.Size <= 0 {
+		d.Size = SequencedSize(*d)
+	}
+	return d.Size
 }
 
 const (
@@ -108,15 +132,23 @@ const (
 	// limit (2 MiB by default). About 1,000 events of a kilobyte with
 	// their configuration, or 6 of DISPATCHER_MAX_EVENT_BYTES' default.
 	SequenceQueueBytes = 1536 << 10
+	// overflowStartBytes and overflowStarts bound the overflow dispatches
+	// one workflow task starts: their commands carry their events, and a
+	// task's completion must stay under Temporal's 4 MiB message and
+	// transaction limits.
+	overflowStartBytes = 1 << 20
+	overflowStarts     = 100
 )
 
 type sequence struct {
 	*SequenceState
 	events, releases workflow.ReceiveChannel
-	bytes            int // encodedSize of the Queue
-	// starting are the overflow dispatches not known to have started: a
-	// child whose parent closes first is never started.
-	starting []workflow.ChildWorkflowFuture
+	bytes            int // the Sizes of the Queue
+	// starting are the overflow dispatches not known to have started (a
+	// child whose parent closes first is never started), startingBytes
+	// the sizes of their events.
+	starting      []workflow.ChildWorkflowFuture
+	startingBytes int
 }
 
 // take queues an event's dispatch, unless it is queued already (the
@@ -131,9 +163,9 @@ func (s *sequence) take(ctx workflow.Context, d SequencedDispatch) {
 			return
 		}
 	}
-	size := encodedSize(d)
+	size := sized(&d)
 	if len(s.Queue) > 0 && s.bytes+size > SequenceQueueBytes &&
-		workflow.GetVersion(ctx, changeSequence, workflow.DefaultVersion, sequenceLatest) >= sequenceV2 {
+		workflow.GetVersion(ctx, changeSequenceOverflow, workflow.DefaultVersion, sequenceOverflowV1) >= sequenceOverflowV1 {
 		s.overflow(ctx, d)
 		return
 	}
@@ -151,27 +183,34 @@ func (s *sequence) overflow(ctx workflow.Context, d SequencedDispatch) {
 		workflow.GetInfo(ctx).WorkflowExecution.ID, len(s.Queue), s.bytes, SequenceQueueBytes)
 	workflow.GetLogger(ctx).Error("Ordering key full: event dispatched as an overflow, to be replayed", "WorkflowID", d.WorkflowID, "Waiting", len(s.Queue))
 	s.starting = append(s.starting, workflow.ExecuteChildWorkflow(childOptions(ctx, d.WorkflowID, in), WorkflowDispatch, in))
+	s.startingBytes += d.Size
+}
+
+// pace waits for the overflow dispatches started so far once they are
+// as many, or carry as much, as one workflow task may start: the wait
+// ends the task.
+func (s *sequence) pace(ctx workflow.Context) {
+	if len(s.starting) >= overflowStarts || s.startingBytes >= overflowStartBytes {
+		s.awaitStarts(ctx)
+	}
+}
+
+// awaitStarts waits until every overflow dispatch has started.
+func (s *sequence) awaitStarts(ctx workflow.Context) {
+	for _, f := range s.starting {
+		// Already started means the event was dispatched before: kept.
+		_ = f.GetChildWorkflowExecution().Get(ctx, nil)
+	}
+	s.starting, s.startingBytes = nil, 0
 }
 
 // settle waits until every overflow dispatch has started, taking the
 // events that arrive meanwhile, before the run closes.
 func (s *sequence) settle(ctx workflow.Context) {
 	for len(s.starting) > 0 {
-		f := s.starting[0]
-		s.starting = s.starting[1:]
-		// Already started means the event was dispatched before: kept.
-		_ = f.GetChildWorkflowExecution().Get(ctx, nil)
+		s.awaitStarts(ctx)
 		s.takeArrived(ctx)
 	}
-}
-
-// encodedSize is the size of d in a ContinueAsNew input.
-func encodedSize(d SequencedDispatch) int {
-	p, err := converter.GetDefaultDataConverter().ToPayload(d)
-	if err != nil {
-		return SequenceQueueBytes // cannot be carried: never queued behind another
-	}
-	return len(p.GetData())
 }
 
 // takeArrived queues the events that have arrived, without waiting.
@@ -184,6 +223,7 @@ func (s *sequence) takeArrived(ctx workflow.Context) {
 			return
 		}
 		s.take(ctx, d)
+		s.pace(ctx)
 	}
 }
 
@@ -217,7 +257,7 @@ func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 	workflow.GetLogger(ctx).Warn("Ordering key blocked by a failed dispatch", "WorkflowID", s.Blocked, "Waiting", len(s.Queue))
 	for s.Blocked != "" {
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
-			workflow.GetVersion(ctx, changeSequence, workflow.DefaultVersion, sequenceLatest) >= sequenceV1 {
+			workflow.GetVersion(ctx, changeSequence, workflow.DefaultVersion, sequenceV1) >= sequenceV1 {
 			return false
 		}
 		sel := workflow.NewSelector(ctx)
@@ -234,6 +274,7 @@ func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 			}
 		})
 		sel.Select(ctx)
+		s.pace(ctx)
 	}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrBlocked.ValueUnset())
 	return true
@@ -254,9 +295,10 @@ func (s *sequence) runNext(ctx workflow.Context) {
 			s.take(ctx, d)
 		})
 		sel.Select(ctx)
+		s.pace(ctx)
 	}
 	s.Queue = s.Queue[1:]
-	s.bytes -= encodedSize(next)
+	s.bytes -= sized(&next)
 	err := child.Get(ctx, nil)
 	var started *temporal.ChildWorkflowExecutionAlreadyStartedError
 	var canceled *temporal.CanceledError

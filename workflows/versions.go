@@ -16,6 +16,10 @@ const (
 	changeDispatch   = "dispatch"
 	changeBulkReplay = "bulk-replay"
 	changeSequence   = "sequence"
+	// changeSequenceOverflow is a change ID of its own: a run decides each
+	// change ID's version once, so an older run that replays past the
+	// queue's bound would otherwise pin sequenceV1 to DefaultVersion too.
+	changeSequenceOverflow = "sequence-overflow"
 	changeGate       = "gate"
 )
 
@@ -91,16 +95,16 @@ const (
 	// every event that waits until the server terminates it. Asked only
 	// then, so no other run records the marker.
 	sequenceV1 workflow.Version = 1
-	// sequenceV2: a Sequence carries at most SequenceQueueBytes of waiting
-	// dispatches; an event that does not fit is started at once as a
-	// dispatch that fails with FailureOrderingOverflow (dispatchV5),
-	// instead of growing a ContinueAsNew input past Temporal's blob limit,
-	// for which the server terminates the Sequence and every waiting event
-	// is lost. Asked only then, so no other run records the marker.
-	sequenceV2 workflow.Version = 2
-
-	sequenceLatest = sequenceV2
 )
+
+// sequenceOverflowV1 (changeSequenceOverflow): a Sequence carries at most
+// SequenceQueueBytes of waiting dispatches; an event that does not fit is
+// started at once as a dispatch that fails with FailureOrderingOverflow
+// (dispatchV5), instead of growing a ContinueAsNew input past Temporal's
+// blob limit, for which the server terminates the Sequence and every
+// waiting event is lost. Asked only then, so no other run records the
+// marker.
+const sequenceOverflowV1 workflow.Version = 1
 
 // Gate versions.
 const (
