@@ -20,7 +20,7 @@ const (
 	// change ID's version once, so an older run that replays past the
 	// queue's bound would otherwise pin sequenceV1 to DefaultVersion too.
 	changeSequenceOverflow = "sequence-overflow"
-	changeGate       = "gate"
+	changeGate             = "gate"
 )
 
 // Dispatch versions.
