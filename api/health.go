@@ -60,9 +60,10 @@ func (s *Server) ready(c *gin.Context) {
 
 // NewOpsHandler serves only /health, /healthz, /readyz and /metrics: what a
 // worker-only process exposes to its orchestrator and to Prometheus, which
-// needs metricsToken as Config.MetricsToken says. log receives why a
-// readiness check failed; nil discards it.
-func NewOpsHandler(checks map[string]Check, reg prometheus.Gatherer, metricsToken string, build BuildInfo, log *slog.Logger) http.Handler {
+// needs metricsToken as Config.MetricsToken says (authDisabled as
+// AuthConfig.Disabled). log receives why a readiness check failed; nil
+// discards it.
+func NewOpsHandler(checks map[string]Check, reg prometheus.Gatherer, metricsToken string, authDisabled bool, build BuildInfo, log *slog.Logger) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(gin.Recovery())
@@ -74,6 +75,6 @@ func NewOpsHandler(checks map[string]Check, reg prometheus.Gatherer, metricsToke
 	r.GET("/health", s.health)
 	r.GET("/healthz", s.health)
 	r.GET("/readyz", s.ready)
-	r.GET("/metrics", metricsGuard(metricsToken), serveMetrics(reg))
+	r.GET("/metrics", metricsGuard(metricsToken, authDisabled), serveMetrics(reg))
 	return r
 }

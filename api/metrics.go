@@ -88,21 +88,25 @@ func serveMetrics(g prometheus.Gatherer) gin.HandlerFunc {
 
 // metricsGuard guards /metrics, whose series name tenants, event types
 // and functions: with a token, it answers only requests that carry it
-// (Authorization: Bearer, as Prometheus sends a bearer token); without
-// one, only requests from this machine to a loopback address, so a
-// reverse proxy that forwards a public name does not publish it.
-func metricsGuard(token string) gin.HandlerFunc {
+// (Authorization: Bearer, as Prometheus sends a bearer token). Without
+// one it answers none, unless authentication is disabled (a local run),
+// and then only requests from this machine to a loopback address. Where
+// a request comes from cannot stand in for a token: a reverse proxy on
+// the same machine forwards the world's requests from loopback, with
+// whatever Host it is told.
+func metricsGuard(token string, authDisabled bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if token != "" {
+		switch {
+		case token != "":
 			got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 				c.Header("WWW-Authenticate", `Bearer realm="metrics"`)
 				abort(c, errNotAuthenticated, "/metrics needs Authorization: Bearer with DISPATCHER_METRICS_TOKEN")
 			}
-			return
-		}
-		if !loopback(c.Request.Host) || !loopback(c.Request.RemoteAddr) {
-			abort(c, errNoPermission, "/metrics answers only this machine's loopback address: set DISPATCHER_METRICS_TOKEN, and give it to Prometheus as its bearer token, to scrape it from elsewhere")
+		case !authDisabled:
+			abort(c, errNoPermission, "/metrics needs a token: set DISPATCHER_METRICS_TOKEN, and give it to Prometheus as its bearer token")
+		case !loopback(c.Request.Host) || !loopback(c.Request.RemoteAddr):
+			abort(c, errNoPermission, "authentication is disabled: /metrics answers only this machine's loopback address; set DISPATCHER_METRICS_TOKEN to scrape it from elsewhere")
 		}
 	}
 }

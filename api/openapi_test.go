@@ -42,13 +42,16 @@ var openAPIPublic = []openAPIRoute{
 	{"GET", "/healthz"},
 	{"GET", "/readyz"},
 	{"GET", "/openapi.json"},
-	{"GET", "/metrics"},
 	{"GET", "/dispatchers/v1/health"},
 	{"OPTIONS", "/codec/decode"}, // CORS preflights carry no token
 	{"OPTIONS", "/codec/encode"},
 	{"GET", "/console"}, // the console's files; its data comes with the user's token
 	{"GET", "/console/{path}"},
 }
+
+// openAPIMetrics takes DISPATCHER_METRICS_TOKEN, not a JWT
+// (TestMetricsNeedTheToken).
+var openAPIMetrics = openAPIRoute{"GET", "/metrics"}
 
 // openAPIAuthenticated are the operations that need a valid token or key
 // but no permission: they show the caller only what it holds.
@@ -222,6 +225,13 @@ func TestOpenAPISecurity(t *testing.T) {
 		for method, op := range item.Operations() {
 			r := openAPIRoute{strings.ToUpper(method), path}
 			public := slices.Contains(openAPIPublic, r)
+			if r == openAPIMetrics {
+				if op.Security == nil || len(*op.Security) != 1 || (*op.Security)[0]["metricsToken"] == nil ||
+					op.Responses.Value("401") == nil || op.Responses.Value("403") == nil {
+					t.Errorf("%s: want security [{metricsToken: []}] and 401 and 403 responses", r)
+				}
+				continue
+			}
 			if slices.Contains(openAPIAuthenticated, r) {
 				checkAuthenticatedOnly(t, engine, token, r, op)
 				continue

@@ -13,7 +13,7 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	r.GET("/healthz", s.health)
 	r.GET("/readyz", s.ready)
 	r.GET("/openapi.json", serveOpenAPI)
-	r.GET("/metrics", metricsGuard(s.cfg.MetricsToken), serveMetrics(metrics))
+	r.GET("/metrics", metricsGuard(s.cfg.MetricsToken, s.cfg.Auth.Disabled), serveMetrics(metrics))
 	// The console: public files; what it shows comes from the routes
 	// below, with the user's token.
 	r.GET("/console", serveConsole(s.console))

@@ -78,8 +78,9 @@ type Config struct {
 	// CodecOrigins are the origins (https://host[:port]) of the Temporal
 	// Web UIs whose browsers may call /codec/*.
 	CodecOrigins []string
-	// MetricsToken is the bearer token /metrics requires; empty, it
-	// answers only requests on this machine's loopback (metricsGuard).
+	// MetricsToken is the bearer token /metrics requires; empty, /metrics
+	// answers nobody, or with authentication disabled only this machine's
+	// loopback (metricsGuard).
 	MetricsToken string
 }
 

@@ -46,7 +46,7 @@ func newHarness(t *testing.T, url string) *harness {
 	store := models.NewStore(db, func() time.Time { return time.Now().Add(time.Duration(ticks.Add(1)) * time.Millisecond) })
 	starter := &fakeStarter{}
 	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048,
-		Outbound: harnessOutbound(t)},
+		Outbound: harnessOutbound(t), MetricsToken: harnessMetricsToken},
 		Deps{Store: store, Starter: starter, Registry: prometheus.NewRegistry(), Checks: map[string]Check{"database": store.Ping},
 			Resolver: harnessHosts})
 	if err != nil {
@@ -155,11 +155,13 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
+const harnessMetricsToken = "harness-metrics-token-0123"
+
 func TestMetricsEndpoint(t *testing.T) {
 	hs := newHarness(t, testenv.SQLite(t))
 	hs.must(200, "GET", "/dispatchers/v1", "")
 	req := httptest.NewRequest("GET", "/metrics", nil)
-	req.Host, req.RemoteAddr = "localhost", "127.0.0.1:40000"
+	req.Header.Set("Authorization", "Bearer "+harnessMetricsToken)
 	rec := httptest.NewRecorder()
 	hs.h.ServeHTTP(rec, req)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `dispatcher_http_requests_total{code="200",method="GET",route="/dispatchers/v1"}`) {
@@ -168,44 +170,56 @@ func TestMetricsEndpoint(t *testing.T) {
 }
 
 // /metrics names tenants, event types and functions: with
-// DISPATCHER_METRICS_TOKEN it answers only that bearer token, without
-// one only requests on this machine's loopback, on the API and on a
-// worker alike. Before, it answered anyone who reached the port.
-func TestMetricsNeedTheTokenOrLoopback(t *testing.T) {
+// DISPATCHER_METRICS_TOKEN it answers only that bearer token; without one
+// it answers no one, unless authentication is disabled, and then only
+// this machine's loopback; on the API and on a worker alike. Before, it
+// answered anyone who reached the port.
+func TestMetricsNeedTheToken(t *testing.T) {
 	const token = "metrics-token-0123456789"
-	handlers := func(token string) map[string]http.Handler {
-		a, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048, MetricsToken: token},
-			Deps{Registry: prometheus.NewRegistry()})
+	handlers := func(token string, authDisabled bool) map[string]http.Handler {
+		a, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret), Disabled: authDisabled},
+			MaxBodyBytes: 4096, MaxEventBytes: 2048, MetricsToken: token}, Deps{Registry: prometheus.NewRegistry()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]http.Handler{"api": a, "worker": NewOpsHandler(nil, prometheus.NewRegistry(), token, BuildInfo{}, nil)}
+		return map[string]http.Handler{"api": a, "worker": NewOpsHandler(nil, prometheus.NewRegistry(), token, authDisabled, BuildInfo{}, nil)}
 	}
 	for _, tt := range []struct {
-		token, host, remote, auth string
-		want                      int
+		token                string
+		authDisabled         bool
+		host, remote, header string
+		want                 int
 	}{
-		{"", "localhost:8080", "127.0.0.1:40000", "", 200},
-		{"", "[::1]:8080", "[::1]:40000", "", 200},
-		{"", "dispatcher.example.com", "127.0.0.1:40000", "", 403}, // a reverse proxy on this machine
-		{"", "127.0.0.1:8080", "10.0.0.7:40000", "", 403},
-		{token, "dispatcher.example.com", "10.0.0.7:40000", "Bearer " + token, 200},
-		{token, "localhost:8080", "127.0.0.1:40000", "", 401},
-		{token, "dispatcher.example.com", "10.0.0.7:40000", "Bearer " + token[:len(token)-1], 401},
-		{token, "dispatcher.example.com", "10.0.0.7:40000", token, 401},
+		// No token: no one, not even loopback, which a reverse proxy on
+		// this machine speaks from with whatever Host it is told.
+		{"", false, "localhost:8080", "127.0.0.1:40000", "", 403},
+		{"", false, "dispatcher.example.com", "10.0.0.7:40000", "", 403},
+		// Authentication disabled (a local run): this machine's loopback.
+		{"", true, "localhost:8080", "127.0.0.1:40000", "", 200},
+		{"", true, "[::1]:8080", "[::1]:40000", "", 200},
+		{"", true, "dispatcher.example.com", "127.0.0.1:40000", "", 403},
+		{"", true, "127.0.0.1:8080", "10.0.0.7:40000", "", 403},
+		// The token, from anywhere; nothing else.
+		{token, false, "dispatcher.example.com", "10.0.0.7:40000", "Bearer " + token, 200},
+		{token, true, "localhost:8080", "127.0.0.1:40000", "Bearer " + token, 200},
+		{token, false, "localhost:8080", "127.0.0.1:40000", "", 401},
+		{token, true, "localhost:8080", "127.0.0.1:40000", "", 401},
+		{token, false, "dispatcher.example.com", "10.0.0.7:40000", "Bearer " + token[:len(token)-1], 401},
+		{token, false, "dispatcher.example.com", "10.0.0.7:40000", token, 401},
 	} {
-		for name, h := range handlers(tt.token) {
+		for name, h := range handlers(tt.token, tt.authDisabled) {
 			req := httptest.NewRequest("GET", "/metrics", nil)
 			req.Host, req.RemoteAddr = tt.host, tt.remote
-			if tt.auth != "" {
-				req.Header.Set("Authorization", tt.auth)
+			if tt.header != "" {
+				req.Header.Set("Authorization", tt.header)
 			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != tt.want {
-				t.Errorf("%s, token %t, Host %s from %s, Authorization %q: %d %s, want %d", name, tt.token != "", tt.host, tt.remote, tt.auth, rec.Code, rec.Body, tt.want)
+				t.Errorf("%s, token %t, auth disabled %t, Host %s from %s, Authorization %q: %d %s, want %d",
+					name, tt.token != "", tt.authDisabled, tt.host, tt.remote, tt.header, rec.Code, rec.Body, tt.want)
 			}
-			if rec.Code != 200 && !strings.Contains(rec.Body.String(), "DISPATCHER_METRICS_TOKEN") {
+			if body := rec.Body.String(); rec.Code != 200 && !strings.Contains(body, "DISPATCHER_METRICS_TOKEN") && !strings.Contains(body, "loopback") {
 				t.Errorf("%s: the refusal does not say what to do: %s", name, rec.Body)
 			}
 		}
@@ -246,7 +260,7 @@ func TestReadinessNamesDependencyNotError(t *testing.T) {
 	}
 	for name, h := range map[string]http.Handler{
 		"api":    api,
-		"worker": NewOpsHandler(checks, prometheus.NewRegistry(), "", BuildInfo{}, log),
+		"worker": NewOpsHandler(checks, prometheus.NewRegistry(), "", false, BuildInfo{}, log),
 	} {
 		logs.Reset()
 		rec := httptest.NewRecorder()

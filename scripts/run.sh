@@ -43,7 +43,16 @@ if [[ -z "${DISPATCHER_JWT_SECRET:-}" ]]; then
 	DISPATCHER_JWT_SECRET=$(<"$secret_file")
 fi
 
-export DATABASE_URL DISPATCHER_HTTP_ADDR TEMPORAL_ADDRESS DISPATCHER_JWT_SECRET
+# /metrics takes a token of its own.
+if [[ -z "${DISPATCHER_METRICS_TOKEN:-}" ]]; then
+	metrics_file=$run_dir/metrics-token
+	if [[ ! -s $metrics_file ]]; then
+		(umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$metrics_file")
+	fi
+	DISPATCHER_METRICS_TOKEN=$(<"$metrics_file")
+fi
+
+export DATABASE_URL DISPATCHER_HTTP_ADDR TEMPORAL_ADDRESS DISPATCHER_JWT_SECRET DISPATCHER_METRICS_TOKEN
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -294,6 +303,7 @@ cat >&2 <<EOF
 
   Try:
     curl -s -H "Authorization: Bearer $token" $api_url/dispatchers/v1/
+    curl -s -H "Authorization: Bearer $DISPATCHER_METRICS_TOKEN" $api_url/metrics
   ────────────────────────────────────────────────────────────────────
 
 EOF

@@ -30,6 +30,10 @@ import (
 
 const e2eSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
 
+// e2eMetricsToken is the processes' DISPATCHER_METRICS_TOKEN, which
+// getMetrics sends.
+const e2eMetricsToken = "e2e-metrics-token-0123456789"
+
 // system is the real dispatcher binary running `serve` against a real
 // Temporal dev server, a PostgreSQL schema and an SMTP sink on loopback.
 type system struct {
@@ -61,6 +65,7 @@ func startSystem(t *testing.T, opts ...systemOption) *system {
 	s.env = append(os.Environ(),
 		"DATABASE_URL="+testenv.Postgres(t),
 		"DISPATCHER_JWT_SECRET="+e2eSecret,
+		"DISPATCHER_METRICS_TOKEN="+e2eMetricsToken,
 		"TEMPORAL_ADDRESS="+temporalAddr,
 		"DISPATCHER_HTTP_ADDR=127.0.0.1:0",
 		"DISPATCHER_SMTP_URL=smtp://"+s.smtp.Addr,
@@ -251,7 +256,7 @@ func (f *functionSink) count() int {
 // metric sums the samples of the metric family name whose labels include
 // labels; for a histogram, its observation count.
 func (s *system) metric(name string, labels map[string]string) float64 {
-	res, err := http.Get(s.url + "/metrics")
+	res, err := getMetrics(s.url)
 	if err != nil {
 		return -1
 	}

@@ -125,9 +125,19 @@ func exported(families map[string]*dto.MetricFamily, name string) error {
 	return fmt.Errorf("not exported")
 }
 
+// getMetrics gets /metrics of the process at url with e2eMetricsToken.
+func getMetrics(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+e2eMetricsToken)
+	return http.DefaultClient.Do(req)
+}
+
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
-	res, err := http.Get(url + "/metrics")
+	res, err := getMetrics(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,7 +194,7 @@ func (p process) run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		handler = api.NewOpsHandler(checks, reg, p.cfg.MetricsToken, build.api(), p.log)
+		handler = api.NewOpsHandler(checks, reg, p.cfg.MetricsToken, p.cfg.AuthDisabled, build.api(), p.log)
 	}
 	return p.serveHTTP(ctx, handler)
 }
