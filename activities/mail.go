@@ -39,27 +39,48 @@ const (
 // An attempt claims the mail until its deadline before it sends it, so
 // that two attempts running at once (a worker stalled past its workflow
 // task's timeout goes on while another runs the attempt again) never both
-// send it: the second fails retryably, to be retried once the first's
-// claim has expired, when it finds the mail sent, or sends it if the
-// first died first.
+// send it: the second waits for the first's claim to expire, within its
+// own attempt when that leaves it time to send (so the wait costs no
+// attempt), and then finds the mail sent, or sends it if the first died.
 func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store must not pass for a dead worker
-	// The wall clock, as the deadline's: claims compare them.
-	now, owner := time.Now(), claimOwner()
-	claim, err := a.store.ClaimMail(ctx, in.MessageID, owner, now, claimUntil(ctx, now))
-	switch {
-	case err != nil:
-		return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("claiming mail %s: %v", in.MessageID, err))
-	case claim.Sent:
-		activity.GetLogger(ctx).Info("Mail already sent; not sending it again", "MessageID", in.MessageID)
-		return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
-	case !claim.HeldUntil.IsZero():
-		wait := max(claim.HeldUntil.Sub(now), time.Second)
-		return dispatcher.MailResult{}, failure(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf(
-			"another attempt may be sending mail %s now (a worker that stalled); trying again once its time is up, in %s",
-			in.MessageID, wait.Round(time.Second)), false, wait, 0)
+	owner := claimOwner()
+	for {
+		// The wall clock, as the deadline's: claims compare them.
+		now := time.Now()
+		claim, err := a.store.ClaimMail(ctx, in.MessageID, owner, now, claimUntil(ctx, now))
+		switch {
+		case err != nil:
+			return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("claiming mail %s: %v", in.MessageID, err))
+		case claim.Sent:
+			activity.GetLogger(ctx).Info("Mail already sent; not sending it again", "MessageID", in.MessageID)
+			return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
+		case claim.HeldUntil.IsZero():
+			return a.sendClaimed(ctx, in, owner)
+		}
+		deadline, ok := ctx.Deadline()
+		if !ok || claim.HeldUntil.Add(minSendTime).After(deadline) {
+			wait := max(claim.HeldUntil.Sub(now), time.Second)
+			return dispatcher.MailResult{}, failure(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf(
+				"another attempt may be sending mail %s now (a worker that stalled); trying again once its time is up, in %s",
+				in.MessageID, wait.Round(time.Second)), false, wait, 0)
+		}
+		select {
+		case <-ctx.Done():
+			return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf("waiting for another attempt of mail %s: %v", in.MessageID, ctx.Err()))
+		case <-time.After(time.Until(claim.HeldUntil)):
+		}
 	}
+}
+
+// minSendTime is the least time an attempt that waited for another's
+// claim must have left to send its mail; with less it fails, to come back.
+const minSendTime = 5 * time.Second
+
+// sendClaimed sends the mail that owner claimed, and records it as sent;
+// the claim of a mail not sent is released.
+func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owner string) (dispatcher.MailResult, error) {
 	sent := false
 	defer func() {
 		if !sent {

@@ -244,3 +244,29 @@ func sendWithin6sAt(t *testing.T, a *activities.Effects, in dispatcher.MailInput
 	defer cancel()
 	return a.SendMail(ctx, in)
 }
+
+// An attempt that finds the claim of one that died (its worker killed
+// after claiming) waits for the claim to expire within its own attempt,
+// when that leaves it time to send, and sends the mail: the wait costs no
+// attempt. Before, it failed, and with no attempt left the mail was never
+// sent.
+func TestSendMailWaitsForADeadAttemptsClaim(t *testing.T) {
+	smtp := &scriptedSMTP{}
+	store := newFakeStore()
+	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
+	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + smtp.start(t) + "?starttls=none", MailFrom: "a@example.com"})
+	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1", Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"}
+	held := time.Now().Add(time.Second)
+	store.claims[in.MessageID] = held // the dead attempt's
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.SendMail(ctx, in); err != nil {
+		t.Fatalf("SendMail: %v, want it sent once the dead attempt's claim expired", err)
+	}
+	if time.Now().Before(held) {
+		t.Error("sent before the other attempt's claim expired")
+	}
+	if n := smtp.accepted.Load(); n != 1 {
+		t.Fatalf("the server accepted %d mails, want 1", n)
+	}
+}

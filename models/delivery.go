@@ -14,16 +14,23 @@ import (
 // happen once: mails accepted by the SMTP server, and events accepted for
 // dispatch. Neither touches the configuration version.
 
-// A sent_mails row with sent_at 0 is a claim: an attempt sending the
-// mail, until claimed_until.
 type sentMailRow struct {
+	MessageID string `gorm:"primaryKey"`
+	SentAt    int64
+}
+
+func (sentMailRow) TableName() string { return "sent_mails" }
+
+// A mail claim is an attempt sending the mail, until ClaimedUntil. Claims
+// have a table of their own: a worker of an older version, during a
+// rolling upgrade, reads any sent_mails row as a mail sent.
+type mailClaimRow struct {
 	MessageID    string `gorm:"primaryKey"`
-	SentAt       int64
 	ClaimOwner   string
 	ClaimedUntil int64
 }
 
-func (sentMailRow) TableName() string { return "sent_mails" }
+func (mailClaimRow) TableName() string { return "mail_claims" }
 
 type acceptedEventRow struct {
 	DedupKey   string `gorm:"primaryKey"`
@@ -35,41 +42,51 @@ type acceptedEventRow struct {
 func (acceptedEventRow) TableName() string { return "accepted_events" }
 
 // ClaimMail claims the delivery of the mail with messageID for owner
-// until until, in one statement, unless it was sent or another claim
-// lasts past now; only then does it read what holds it.
+// until until, unless another claim lasts past now, and then reads
+// whether the mail was sent. In that order: a mail recorded as sent was
+// recorded while its sender's claim lasted, so before a later claim.
 func (s *Store) ClaimMail(ctx context.Context, messageID, owner string, now, until time.Time) (dispatcher.MailClaim, error) {
-	res := s.db.WithContext(ctx).Exec(`INSERT INTO sent_mails (message_id, sent_at, claim_owner, claimed_until) VALUES (?, 0, ?, ?)
+	res := s.db.WithContext(ctx).Exec(`INSERT INTO mail_claims (message_id, claim_owner, claimed_until) VALUES (?, ?, ?)
 		ON CONFLICT (message_id) DO UPDATE SET claim_owner = excluded.claim_owner, claimed_until = excluded.claimed_until
-		WHERE sent_mails.sent_at = 0 AND sent_mails.claimed_until < ?`, messageID, owner, millis(until), millis(now))
-	if res.Error != nil || res.RowsAffected == 1 {
+		WHERE mail_claims.claimed_until < ?`, messageID, owner, millis(until), millis(now))
+	if res.Error != nil {
 		return dispatcher.MailClaim{}, translate(res.Error, "")
 	}
-	var rows []sentMailRow
-	if err := s.db.WithContext(ctx).Where("message_id = ?", messageID).Limit(1).Find(&rows).Error; err != nil {
+	var sent int64
+	if err := s.db.WithContext(ctx).Model(&sentMailRow{}).Where("message_id = ?", messageID).Count(&sent).Error; err != nil {
 		return dispatcher.MailClaim{}, translate(err, "")
 	}
 	switch {
-	case len(rows) == 0: // pruned since: ask again
-		return dispatcher.MailClaim{HeldUntil: now}, nil
-	case rows[0].SentAt > 0:
+	case sent > 0:
+		if res.RowsAffected == 1 {
+			return dispatcher.MailClaim{Sent: true}, s.ReleaseMail(ctx, messageID, owner)
+		}
 		return dispatcher.MailClaim{Sent: true}, nil
-	default:
-		return dispatcher.MailClaim{HeldUntil: time.UnixMilli(rows[0].ClaimedUntil)}, nil
+	case res.RowsAffected == 1:
+		return dispatcher.MailClaim{}, nil
 	}
+	var rows []mailClaimRow
+	if err := s.db.WithContext(ctx).Where("message_id = ?", messageID).Limit(1).Find(&rows).Error; err != nil {
+		return dispatcher.MailClaim{}, translate(err, "")
+	}
+	if len(rows) == 0 { // released since: ask again
+		return dispatcher.MailClaim{HeldUntil: now}, nil
+	}
+	return dispatcher.MailClaim{HeldUntil: time.UnixMilli(rows[0].ClaimedUntil)}, nil
 }
 
-// ReleaseMail ends owner's claim of the mail with messageID, unless it
-// was sent.
+// ReleaseMail ends owner's claim of the mail with messageID.
 func (s *Store) ReleaseMail(ctx context.Context, messageID, owner string) error {
-	return translate(s.db.WithContext(ctx).Where("message_id = ? AND claim_owner = ? AND sent_at = 0", messageID, owner).
-		Delete(&sentMailRow{}).Error, "")
+	return translate(s.db.WithContext(ctx).Where("message_id = ? AND claim_owner = ?", messageID, owner).
+		Delete(&mailClaimRow{}).Error, "")
 }
 
 // RecordMailSent records that the SMTP server accepted the mail with
-// messageID at at, ending its claim; recording it twice keeps the first.
+// messageID at at; recording it twice keeps the first. Its claim lasts
+// until it expires, or is pruned.
 func (s *Store) RecordMailSent(ctx context.Context, messageID string, at time.Time) error {
-	return translate(s.db.WithContext(ctx).Exec(`INSERT INTO sent_mails (message_id, sent_at, claim_owner, claimed_until) VALUES (?, ?, '', 0)
-		ON CONFLICT (message_id) DO UPDATE SET sent_at = excluded.sent_at WHERE sent_mails.sent_at = 0`, messageID, millis(at)).Error, "")
+	row := sentMailRow{MessageID: messageID, SentAt: millis(at)}
+	return translate(s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error, "")
 }
 
 // AcceptedEvent returns the dispatch that RecordAcceptedEvent recorded for
@@ -100,8 +117,8 @@ func (s *Store) PruneDeliveryRecords(ctx context.Context, before time.Time) (int
 		model any
 		where string
 	}{
-		// A claim (sent_at 0) goes once it has expired as long ago.
-		{&sentMailRow{}, "sent_at < @before AND claimed_until < @before"},
+		{&sentMailRow{}, "sent_at < @before"},
+		{&mailClaimRow{}, "claimed_until < @before"},
 		{&acceptedEventRow{}, "accepted_at < @before"},
 	} {
 		res := s.db.WithContext(ctx).Where(m.where, sql.Named("before", millis(before))).Delete(m.model)
