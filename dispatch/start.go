@@ -10,6 +10,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -140,6 +141,8 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		return dispatcher.StartResult{WorkflowID: id, RunID: run.GetRunID()}, nil
 	case errors.As(err, &started):
 		return dispatcher.StartResult{WorkflowID: id, RunID: started.RunId, Duplicate: true}, nil
+	case attributesUnknown(err):
+		return dispatcher.StartResult{}, attributesUnknownError(err)
 	case errors.As(err, &invalid):
 		// The event passed our validation but not Temporal's (e.g. a
 		// search attribute over its size limit): the client's to fix.
@@ -171,11 +174,28 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 	switch {
 	case err == nil:
 		return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
+	case attributesUnknown(err):
+		return dispatcher.StartResult{}, attributesUnknownError(err)
 	case unavailable(err):
 		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
 	default:
 		return dispatcher.StartResult{}, err
 	}
+}
+
+// attributesUnknown reports whether Temporal refused a start because it
+// does not know a search attribute the dispatcher sets: the worker
+// registers them when it starts, and a server without
+// system.forceSearchAttributesCacheRefreshOnRead may not see them for a
+// minute. Not the producer's mistake: a 400 would make it drop the event.
+func attributesUnknown(err error) bool {
+	var invalid *serviceerror.InvalidArgument
+	return errors.As(err, &invalid) &&
+		(strings.Contains(invalid.Message, "is not defined") || strings.Contains(invalid.Message, "no mapping defined for search attribute"))
+}
+
+func attributesUnknownError(err error) error {
+	return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal does not know the dispatch search attributes yet (registered at start-up; a server's cache may take a minute to see them): %v", err)
 }
 
 // unavailable reports whether err means Temporal did not answer in time,

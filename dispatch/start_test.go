@@ -87,6 +87,26 @@ func (c refusingClient) ExecuteWorkflow(context.Context, client.StartWorkflowOpt
 	return nil, c.err
 }
 
+// A server that does not see the dispatch search attributes yet (the
+// worker registered them a moment ago, and its cache is up to a minute
+// old) cannot take the event now: EUNAVAILABLE (503, try again; a broker
+// source requeues it). Before, the producer got 400 and dropped the event,
+// and a broker source dead-lettered it. A value Temporal refuses is still
+// the producer's to fix.
+func TestStarterSearchAttributesNotYetKnown(t *testing.T) {
+	for msg, want := range map[string]string{
+		"search attribute DispatchEventType is not defined":                             dispatcher.EUNAVAILABLE,
+		"Namespace default has no mapping defined for search attribute DispatchEventID": dispatcher.EUNAVAILABLE,
+		"search attribute DispatchEventID exceeds size limit 2048":                      dispatcher.EINVALID,
+	} {
+		c := refusingClient{err: serviceerror.NewInvalidArgument(msg)}
+		_, err := dispatch.Starter{Client: c}.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "x"})
+		if code := dispatcher.ErrorCode(err); code != want {
+			t.Errorf("refused with %q: error %v (code %q), want code %q", msg, err, code, want)
+		}
+	}
+}
+
 // A namespace over its rate limit cannot take the event now: the producer
 // gets EUNAVAILABLE (503, try again), not a 500. Before, it got the
 // error as it came.
