@@ -3,8 +3,15 @@ package dispatch
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -92,5 +99,59 @@ func (e *Executions) blocks(ctx context.Context, seq, workflowID string) bool {
 func (e *Executions) releaseAfterReplay(ctx context.Context, workflowID, replayedRunID string) {
 	if seq, err := e.sequenceOf(ctx, workflowID, replayedRunID); err == nil && seq != "" {
 		_ = e.client.SignalWorkflow(ctx, seq, "", workflows.SignalSequenceRelease, workflowID)
+	}
+}
+
+// SequenceActivities are the Temporal-client-side activities of ordering:
+// every exported method is an activity, registered under its own name
+// (worker.RegisterActivity).
+type SequenceActivities struct {
+	client client.Client
+}
+
+// NewSequenceActivities returns the ordering activities over c.
+func NewSequenceActivities(c client.Client) *SequenceActivities {
+	return &SequenceActivities{client: c}
+}
+
+// awaitPoll is how long AwaitDispatch waits for the close of a dispatch
+// before it heartbeats and looks again.
+var awaitPoll = 20 * time.Second
+
+// AwaitDispatch waits for a dispatch run to close and says how it did:
+// the Sequence that started it continued as new while it ran
+// (workflows.SequenceState.Running), so it is no longer its child. It
+// heartbeats every awaitPoll while the run is open. A run gone from
+// Temporal (retention, or deleted) is reported as "NotFound". Errors
+// (Temporal unavailable) are retried.
+func (a *SequenceActivities) AwaitDispatch(ctx context.Context, in workflows.AwaitDispatchInput) (workflows.DispatchClosed, error) {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, awaitPoll)
+		err := a.client.GetWorkflow(wctx, in.WorkflowID, in.RunID).Get(wctx, nil)
+		var deadline *serviceerror.DeadlineExceeded // the SDK's own, a little before wctx's
+		polled := wctx.Err() != nil || errors.As(err, &deadline) || errors.Is(err, context.DeadlineExceeded)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return workflows.DispatchClosed{}, ctx.Err()
+		case polled:
+			activity.RecordHeartbeat(ctx) // still running, or closed just now: the next Get says how
+			continue
+		}
+		d, derr := a.client.DescribeWorkflowExecution(ctx, in.WorkflowID, in.RunID)
+		var notFound *serviceerror.NotFound
+		switch {
+		case errors.As(derr, &notFound):
+			return workflows.DispatchClosed{Status: "NotFound"}, nil
+		case derr != nil:
+			return workflows.DispatchClosed{}, fmt.Errorf("describing dispatch %s: %w", in.WorkflowID, derr)
+		case d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			return workflows.DispatchClosed{}, fmt.Errorf("waiting for dispatch %s: %w", in.WorkflowID, err) // retried
+		}
+		c := workflows.DispatchClosed{Status: d.GetWorkflowExecutionInfo().GetStatus().String()}
+		if err != nil {
+			c.Failure = err.Error()
+		}
+		return c, nil
 	}
 }

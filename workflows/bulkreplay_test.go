@@ -78,7 +78,7 @@ func newBulkEnv(t *testing.T, f *bulkFake) *testsuite.TestWorkflowEnvironment {
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: bulkID})
-	register(env, nil, nil)
+	register(env, nil, nil, nil)
 	f.env = env
 	total := 0
 	for _, p := range f.pages {

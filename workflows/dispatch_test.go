@@ -51,7 +51,7 @@ func newEnv(t *testing.T, cfg dispatcher.Config) *testsuite.TestWorkflowEnvironm
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
-	register(env, nil, nil)
+	register(env, nil, nil, nil)
 	env.OnActivity(workflows.ActivityLoadConfig, mock.Anything, dispatcher.LoadConfigInput{EventType: "user_deleted", Event: testEvent()}).
 		Return(cfg, nil)
 	return env

@@ -71,7 +71,7 @@ func TestFlowCost(t *testing.T) {
 	const queue = "flow-cost"
 	for range 2 { // two workers, as two processes would be
 		w := worker.New(c, queue, worker.Options{})
-		register(w, effects, nil, dispatch.NewGateActivities(c))
+		register(w, effects, nil, c)
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -43,7 +43,7 @@ func newGateEnv(t *testing.T, flow dispatcher.Flow) *gateFake {
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: dispatcher.GateWorkflowID("", "erase")})
-	register(env, nil, nil)
+	register(env, nil, nil, nil)
 	f := &gateFake{t: t, env: env, flow: flow, order: map[string]int{}}
 	env.OnActivity(workflows.ActivityFunctionFlow, mock.Anything, dispatcher.FunctionFlowInput{Name: "erase"}).Return(
 		func(context.Context, dispatcher.FunctionFlowInput) (dispatcher.Flow, error) {

@@ -53,6 +53,9 @@ const (
 	SignalSequenceEvent   = "event"
 	SignalSequenceRelease = "release"
 	QuerySequence         = "state"
+	// ActivityAwaitDispatch waits for a dispatch run that an earlier run
+	// of the Sequence started to close (dispatch.SequenceActivities).
+	ActivityAwaitDispatch = "AwaitDispatch"
 
 	// WorkflowGate grants the permits of one gated function's calls
 	// (Gate); a dispatch asks for one with SignalGateRequest, through

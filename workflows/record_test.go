@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -34,7 +35,7 @@ import (
 const (
 	recordDispatchVersion   = "v5"
 	recordBulkReplayVersion = "v3"
-	recordSequenceVersion   = "v2"
+	recordSequenceVersion   = "v3"
 	recordGateVersion       = "v0"
 )
 
@@ -283,7 +284,7 @@ func newRecorder(t *testing.T) *recorder {
 		t.Fatal(err)
 	}
 	w := worker.New(r.c, recordQueue, worker.Options{})
-	register(w, effects, dispatch.NewReplayActivities(r.ex), dispatch.NewGateActivities(r.c))
+	register(w, effects, dispatch.NewReplayActivities(r.ex), r.c)
 	w.RegisterWorkflowWithOptions(func(workflow.Context, dispatcher.TaskPayload) error { return nil },
 		workflow.RegisterOptions{Name: "child"})
 	rw := worker.New(r.c, workflows.ReplayTaskQueue(recordQueue), worker.Options{})
@@ -359,6 +360,35 @@ func (r *recorder) recordSequence() {
 	r.wait(dispatcher.WorkflowID("record-ordered-2"), "")
 	r.save(seqID, "", filepath.Join(dir, "released.json"))
 	r.recordOverflow(dir)
+	recordLongHead(r.t, dir)
+}
+
+// recordLongHead records the Sequence of longHead (its own dev server,
+// which suggests continuing as new early): the run that hands its running
+// head over as it continues as new, and the run in which the head ends,
+// awaited by ActivityAwaitDispatch.
+func recordLongHead(t *testing.T, dir string) {
+	c, first := longHead(t, 60)
+	r := &recorder{t: t, c: c}
+	r.save(longHeadID, first, filepath.Join(dir, "handed-over.json"))
+	runs, err := c.ListWorkflow(r.ctx(), &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowId = '" + longHeadID + "'"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range runs.GetExecutions() {
+		it := c.GetWorkflowHistory(r.ctx(), longHeadID, run.GetExecution().GetRunId(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.GetActivityTaskCompletedEventAttributes() != nil {
+				r.save(longHeadID, run.GetExecution().GetRunId(), filepath.Join(dir, "awaited.json"))
+				return
+			}
+		}
+	}
+	t.Fatal("no run of the Sequence saw its head's end")
 }
 
 // recordOverflow records a Sequence whose key is blocked while more

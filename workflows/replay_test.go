@@ -106,9 +106,9 @@ type registry interface {
 }
 
 // register registers the workflows, and the activities under the names
-// the workflows call: those of e, r and g, or zero ones when a test mocks
-// them by name.
-func register(w registry, e *activities.Effects, r *dispatch.ReplayActivities, g ...*dispatch.GateActivities) {
+// the workflows call: those of e and r and the Temporal-client-side ones
+// over c, or zero ones when a test mocks them by name.
+func register(w registry, e *activities.Effects, r *dispatch.ReplayActivities, c client.Client) {
 	workflows.Register(w)
 	if e == nil {
 		e = &activities.Effects{}
@@ -118,8 +118,6 @@ func register(w registry, e *activities.Effects, r *dispatch.ReplayActivities, g
 	}
 	w.RegisterActivity(e)
 	w.RegisterActivity(r)
-	if len(g) == 0 {
-		g = append(g, &dispatch.GateActivities{})
-	}
-	w.RegisterActivity(g[0])
+	w.RegisterActivity(dispatch.NewGateActivities(c))
+	w.RegisterActivity(dispatch.NewSequenceActivities(c))
 }

@@ -28,7 +28,9 @@ import (
 // released (SignalSequenceRelease, sent by a replay or a release of that
 // dispatch). A Sequence with nothing to do for a while completes; the
 // next event of its key starts it again. It continues as new every
-// sequenceRunLimit dispatches, or when Temporal suggests it.
+// sequenceRunLimit dispatches, or when Temporal suggests it, also while
+// a dispatch runs (sequenceAwaitV1): the next run then waits for that one
+// with ActivityAwaitDispatch before it goes on.
 //
 // What waits is carried over ContinueAsNew, so it is bounded: an event
 // that would take the waiting dispatches past SequenceQueueBytes is not
@@ -51,6 +53,9 @@ func Sequence(ctx workflow.Context, in SequenceInput) error {
 	s.events = workflow.GetSignalChannel(ctx, SignalSequenceEvent)
 	s.releases = workflow.GetSignalChannel(ctx, SignalSequenceRelease)
 	for done := 0; ; done++ {
+		if s.Running != nil && !s.awaitRunning(ctx) {
+			return s.continueAsNew(ctx) // still running
+		}
 		if s.Blocked != "" && !s.waitForRelease(ctx) {
 			return s.continueAsNew(ctx) // still blocked
 		}
@@ -62,7 +67,9 @@ func Sequence(ctx workflow.Context, in SequenceInput) error {
 		if done >= sequenceRunLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return s.continueAsNew(ctx)
 		}
-		s.runNext(ctx)
+		if !s.runNext(ctx) {
+			return s.continueAsNew(ctx) // its head still running
+		}
 	}
 }
 
@@ -85,6 +92,37 @@ type SequenceInput struct {
 type SequenceState struct {
 	Queue   []SequencedDispatch
 	Blocked string // workflow ID of the failed dispatch holding the key
+	// Running is the dispatch of the key that an earlier run started and
+	// continued as new before it closed (sequenceAwaitV1): it goes before
+	// the Queue.
+	Running *RunningDispatch `json:",omitempty"`
+}
+
+// RunningDispatch is a dispatch a Sequence started and still waits for.
+type RunningDispatch struct {
+	WorkflowID, RunID string
+	Block             bool // as its SequencedDispatch
+}
+
+// AwaitDispatchInput names the dispatch run ActivityAwaitDispatch waits for.
+type AwaitDispatchInput struct {
+	WorkflowID, RunID string
+}
+
+// DispatchClosed is how a dispatch run closed (ActivityAwaitDispatch):
+// its Temporal status ("Completed", "Failed", "Canceled", "Terminated",
+// "TimedOut"; "NotFound" once it is gone from Temporal) and, unless it
+// completed, the error it closed with.
+type DispatchClosed struct {
+	Status  string
+	Failure string `json:",omitempty"`
+}
+
+// held reports whether the dispatch failed, as a child whose error blocks
+// its key: not when it completed, was canceled by someone who meant it,
+// or is gone (nothing is left to replay or release).
+func (c DispatchClosed) held() bool {
+	return c.Status != "Completed" && c.Status != "Canceled" && c.Status != "NotFound"
 }
 
 // SequencedDispatch is one event's dispatch waiting its turn in a
@@ -155,7 +193,7 @@ type sequence struct {
 // same event sent twice while it waits) or is the one holding the key;
 // one that does not fit in SequenceQueueBytes overflows.
 func (s *sequence) take(ctx workflow.Context, d SequencedDispatch) {
-	if d.WorkflowID == s.Blocked {
+	if d.WorkflowID == s.Blocked || s.Running != nil && d.WorkflowID == s.Running.WorkflowID {
 		return
 	}
 	for _, q := range s.Queue {
@@ -227,6 +265,15 @@ func (s *sequence) takeArrived(ctx workflow.Context) {
 	}
 }
 
+// addEvents has sel queue an event that arrives.
+func (s *sequence) addEvents(ctx workflow.Context, sel workflow.Selector) {
+	sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
+		var d SequencedDispatch
+		c.Receive(ctx, &d)
+		s.take(ctx, d)
+	})
+}
+
 // waitForEvent waits up to sequenceIdle for an event and reports whether
 // one came. Before giving up it takes what arrived meanwhile, so a
 // Sequence never completes with an event unread.
@@ -237,11 +284,7 @@ func (s *sequence) waitForEvent(ctx workflow.Context) bool {
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
-		var d SequencedDispatch
-		c.Receive(ctx, &d)
-		s.take(ctx, d)
-	})
+	s.addEvents(ctx, sel)
 	sel.AddFuture(workflow.NewTimer(tctx, sequenceIdle), func(workflow.Future) {})
 	sel.Select(ctx)
 	s.takeArrived(ctx)
@@ -261,11 +304,7 @@ func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 			return false
 		}
 		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
-			var d SequencedDispatch
-			c.Receive(ctx, &d)
-			s.take(ctx, d)
-		})
+		s.addEvents(ctx, sel)
 		sel.AddReceive(s.releases, func(c workflow.ReceiveChannel, _ bool) {
 			var id string
 			c.Receive(ctx, &id)
@@ -281,19 +320,22 @@ func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 }
 
 // runNext runs the dispatch at the head of the queue as a child and waits
-// for it to close, queuing the events that arrive meanwhile.
-func (s *sequence) runNext(ctx workflow.Context) {
+// for it to close, queuing the events that arrive meanwhile. It reports
+// false when Temporal suggests continuing as new while the child runs:
+// the child is then s.Running, to be awaited by the next run.
+func (s *sequence) runNext(ctx workflow.Context) bool {
 	next := s.Queue[0]
 	child := workflow.ExecuteChildWorkflow(childOptions(ctx, next.WorkflowID, next.Input), WorkflowDispatch, next.Input)
 	done := false
 	for !done {
+		if s.handOver(ctx, child, next) {
+			s.Queue = s.Queue[1:]
+			s.bytes -= sized(&next)
+			return false
+		}
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(child, func(workflow.Future) { done = true })
-		sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
-			var d SequencedDispatch
-			c.Receive(ctx, &d)
-			s.take(ctx, d)
-		})
+		s.addEvents(ctx, sel)
 		sel.Select(ctx)
 		s.pace(ctx)
 	}
@@ -302,14 +344,80 @@ func (s *sequence) runNext(ctx workflow.Context) {
 	err := child.Get(ctx, nil)
 	var started *temporal.ChildWorkflowExecutionAlreadyStartedError
 	var canceled *temporal.CanceledError
-	switch {
-	case err == nil, errors.As(err, &started), errors.As(err, &canceled):
-		// Done, a duplicate, or canceled by someone who meant it.
-	case next.Block:
-		s.Blocked = next.WorkflowID
-	default:
-		workflow.GetLogger(ctx).Warn("Ordered dispatch failed; its key goes on", "WorkflowID", next.WorkflowID, "Error", err)
+	if err != nil && !errors.As(err, &started) && !errors.As(err, &canceled) {
+		// Neither done, nor a duplicate, nor canceled by someone who meant it.
+		s.failed(ctx, next.WorkflowID, next.Block, err.Error())
 	}
+	return true
+}
+
+// handOver reports whether the Sequence should continue as new while
+// its child runs, as Temporal suggests (sequenceAwaitV1), and if so makes
+// the child s.Running. A child not yet started is waited for: the next
+// run could not tell its start from a duplicate's.
+func (s *sequence) handOver(ctx workflow.Context, child workflow.ChildWorkflowFuture, next SequencedDispatch) bool {
+	if !workflow.GetInfo(ctx).GetContinueAsNewSuggested() || child.IsReady() || !child.GetChildWorkflowExecution().IsReady() {
+		return false
+	}
+	var run workflow.Execution
+	if err := child.GetChildWorkflowExecution().Get(ctx, &run); err != nil {
+		return false // not started: the child future says why, at once
+	}
+	if workflow.GetVersion(ctx, changeSequenceAwait, workflow.DefaultVersion, sequenceAwaitV1) < sequenceAwaitV1 {
+		return false
+	}
+	s.Running = &RunningDispatch{WorkflowID: run.ID, RunID: run.RunID, Block: next.Block}
+	return true
+}
+
+// awaitRunning waits for s.Running, the dispatch an earlier run started,
+// to close, queuing the events that arrive meanwhile, and then goes on as
+// when a child closes. It reports false, still running, when Temporal
+// suggests continuing as new again.
+func (s *sequence) awaitRunning(ctx workflow.Context) bool {
+	r := s.Running
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// It waits as long as the dispatch runs: an attempt ends after a
+		// day and another takes over; a dead worker is noticed within a
+		// minute by the missing heartbeats.
+		StartToCloseTimeout: 24 * time.Hour,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	})
+	closed := workflow.ExecuteActivity(actx, ActivityAwaitDispatch, AwaitDispatchInput{WorkflowID: r.WorkflowID, RunID: r.RunID})
+	done := false
+	for !done {
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !closed.IsReady() {
+			return false
+		}
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(closed, func(workflow.Future) { done = true })
+		s.addEvents(ctx, sel)
+		sel.Select(ctx)
+		s.pace(ctx)
+	}
+	s.Running = nil
+	var c DispatchClosed
+	var canceled *temporal.CanceledError
+	switch err := closed.Get(ctx, &c); {
+	case errors.As(err, &canceled):
+		// The Sequence is canceled.
+	case err != nil:
+		s.failed(ctx, r.WorkflowID, r.Block, "waiting for it: "+err.Error())
+	case c.held():
+		s.failed(ctx, r.WorkflowID, r.Block, c.Status+": "+c.Failure)
+	}
+	return true
+}
+
+// failed blocks the key on a failed dispatch whose ordering says so, and
+// lets it go on otherwise.
+func (s *sequence) failed(ctx workflow.Context, workflowID string, block bool, why string) {
+	if block {
+		s.Blocked = workflowID
+		return
+	}
+	workflow.GetLogger(ctx).Warn("Ordered dispatch failed; its key goes on", "WorkflowID", workflowID, "Error", why)
 }
 
 // childOptions are those of the dispatch of an event of the key.

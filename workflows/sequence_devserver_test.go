@@ -2,7 +2,9 @@ package workflows_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
@@ -79,4 +82,99 @@ func TestSequenceOverflowBurstOnRealServer(t *testing.T) {
 	if err != nil || d.WorkflowExecutionInfo.Status != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Fatalf("the Sequence is %v (%v), want running, still blocked", d.GetWorkflowExecutionInfo().GetStatus(), err)
 	}
+}
+
+// A Sequence whose head dispatch runs while more events arrive than its
+// history may hold continues as new, hands the running dispatch over and
+// waits for it in the next run, then runs every waiting event in order.
+// The server here suggests continuing as new at 40 history events and
+// terminates a run at 150. Before, the Sequence waited on its child while
+// its history grew, and the server terminated it with all 120 waiting
+// events.
+func TestSequenceContinuesAsNewWhileItsHeadRunsOnRealServer(t *testing.T) {
+	longHead(t, 120)
+}
+
+// longHeadID is the Sequence of longHead.
+const longHeadID = "sequence-long-head"
+
+// longHead runs a Sequence on a dev server that suggests continuing as new
+// at 40 history events and terminates a run at 150: a head dispatch that
+// runs until told, then waiting more events behind it, then the head's
+// end. It checks that every dispatch ran, in order, and returns the
+// client and the first run's ID.
+func longHead(t *testing.T, waiting int) (client.Client, string) {
+	c := testenv.TemporalClient(t,
+		"--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40",
+		"--dynamic-config-value", "limit.historyCount.error=150")
+	const queueName = "sequence-long-head"
+	event := func(id string) workflows.SequencedDispatch {
+		return workflows.SequencedDispatch{WorkflowID: id, Block: true, Input: workflows.DispatchInput{
+			Event: dispatcher.Event{ID: id, Type: "t", Content: []byte(`{}`)}, Version: workflows.DispatchVersion}}
+	}
+	var mu sync.Mutex
+	var ran []string
+	w := worker.New(c, queueName, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.Sequence, workflow.RegisterOptions{Name: workflows.WorkflowSequence})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.DispatchInput) error {
+		if !workflow.IsReplaying(ctx) {
+			mu.Lock()
+			ran = append(ran, in.Event.ID)
+			mu.Unlock()
+		}
+		if in.Event.ID == "head" { // as one waiting for an action's startTimestamp
+			workflow.GetSignalChannel(ctx, "finish").Receive(ctx, nil)
+		}
+		return nil
+	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
+	w.RegisterActivity(dispatch.NewSequenceActivities(c))
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	first, err := c.SignalWithStartWorkflow(t.Context(), longHeadID, workflows.SignalSequenceEvent, event("head"),
+		client.StartWorkflowOptions{ID: longHeadID, TaskQueue: queueName}, workflows.WorkflowSequence, workflows.SequenceInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"head"}
+	for i := range waiting {
+		id := fmt.Sprint("e", i)
+		want = append(want, id)
+		if err := c.SignalWorkflow(t.Context(), longHeadID, "", workflows.SignalSequenceEvent, event(id)); err != nil {
+			t.Fatalf("event %d: %v (the Sequence is gone)", i, err)
+		}
+	}
+	testenv.Eventually(t, time.Minute, func() string {
+		v, err := c.QueryWorkflow(t.Context(), longHeadID, "", workflows.QuerySequence)
+		var st workflows.SequenceState
+		if err != nil || v.Get(&st) != nil {
+			return fmt.Sprint("querying the Sequence: ", err)
+		}
+		if st.Running == nil || st.Running.WorkflowID != "head" || len(st.Queue) != waiting {
+			return fmt.Sprintf("waiting for the head to be handed over with %d events waiting: running %+v, %d waiting", waiting, st.Running, len(st.Queue))
+		}
+		return ""
+	})
+	if d, err := c.DescribeWorkflowExecution(t.Context(), longHeadID, ""); err != nil || d.WorkflowExecutionInfo.Execution.RunId == first.GetRunID() {
+		t.Fatalf("the Sequence did not continue as new: %v", err)
+	}
+	if err := c.SignalWorkflow(t.Context(), "head", "", "finish", nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(ran) < len(want) {
+			return fmt.Sprintf("%d of %d dispatches ran", len(ran), len(want))
+		}
+		return ""
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(ran, want) {
+		t.Fatalf("dispatches ran in the order %v, want head, e0 … e%d", ran, waiting-1)
+	}
+	return c, first.GetRunID()
 }

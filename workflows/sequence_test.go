@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -173,6 +175,68 @@ func TestSequenceContinuesAsNewWhileBlocked(t *testing.T) {
 	}
 	if next.State.Blocked != dispatcher.WorkflowID("e1") || !slices.Equal(queued, []string{"e2", "e3"}) || !slices.Equal(e.runs, []string{"e1"}) {
 		t.Fatalf("ran %v, carried blocked=%q queue=%v; want e1 ran, blocked by e1, e2 and e3 queued", e.runs, next.State.Blocked, queued)
+	}
+}
+
+// A Sequence whose history grows while the dispatch at its head runs
+// (one that waits days for an action's startTimestamp, while the events
+// behind it arrive) continues as new when Temporal suggests it, handing
+// the running dispatch over. Before, it waited on its child however long
+// its history grew, until the server terminated it and the waiting events
+// were lost.
+func TestSequenceContinuesAsNewWhileItsHeadRuns(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.send(0, true, "e1", "e2")
+	e.RegisterDelayedCallback(func() { e.SetContinueAsNewSuggested(true) }, 10*time.Second)
+	e.send(20*time.Second, true, "e3")
+	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
+	var queued []string
+	for _, q := range next.State.Queue {
+		queued = append(queued, q.Input.Event.ID)
+	}
+	r := next.State.Running
+	if r == nil || r.WorkflowID != dispatcher.WorkflowID("e1") || r.RunID == "" || !r.Block || !slices.Equal(queued, []string{"e2", "e3"}) {
+		t.Fatalf("carried running=%+v queue=%v; want e1 running (with its run ID), e2 and e3 queued", r, queued)
+	}
+}
+
+// The next run waits for the dispatch handed over (ActivityAwaitDispatch)
+// before it runs the queue, and treats its end as that of a child: a
+// failure blocks the key until released, anything else lets it go on.
+func TestSequenceAwaitsTheDispatchItWasHandedOver(t *testing.T) {
+	for _, closed := range []workflows.DispatchClosed{{Status: "Completed"}, {Status: "Canceled", Failure: "canceled"},
+		{Status: "NotFound"}, {Status: "Failed", Failure: "1 of 1 actions failed"}, {Status: "Terminated", Failure: "terminated"}} {
+		t.Run(closed.Status, func(t *testing.T) {
+			e := newSequenceEnv(t)
+			var awaited []workflows.AwaitDispatchInput
+			e.RegisterActivityWithOptions(func(_ context.Context, in workflows.AwaitDispatchInput) (workflows.DispatchClosed, error) {
+				record(func() { awaited = append(awaited, in) })
+				return closed, nil
+			}, activity.RegisterOptions{Name: workflows.ActivityAwaitDispatch})
+			held := closed.Status == "Failed" || closed.Status == "Terminated"
+			e.RegisterDelayedCallback(func() {
+				var st workflows.SequenceState
+				if v, err := e.QueryWorkflow(workflows.QuerySequence); err != nil || v.Get(&st) != nil {
+					t.Errorf("query: %v", err)
+				} else if blocked := st.Blocked == dispatcher.WorkflowID("e1"); blocked != held || st.Running != nil {
+					t.Errorf("state after the await: %+v; want blocked by e1 %v, nothing running", st, held)
+				}
+				e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("e1"))
+			}, time.Hour)
+			in := workflows.SequenceInput{State: &workflows.SequenceState{
+				Running: &workflows.RunningDispatch{WorkflowID: dispatcher.WorkflowID("e1"), RunID: "run-1", Block: true}}}
+			e.send(0, true, "e2")
+			if err := e.run(t, in); err != nil {
+				t.Fatal(err)
+			}
+			want := workflows.AwaitDispatchInput{WorkflowID: dispatcher.WorkflowID("e1"), RunID: "run-1"}
+			if len(awaited) != 1 || awaited[0] != want || !slices.Equal(e.runs, []string{"e2"}) {
+				t.Fatalf("awaited %+v and ran %v; want %+v awaited, then e2", awaited, e.runs, want)
+			}
+			if started := e.spans["e2"][0]; held != !started.Before(t0.Add(time.Hour)) {
+				t.Errorf("e2 started at %v; blocked until released at %v: %v", started, t0.Add(time.Hour), held)
+			}
+		})
 	}
 }
 

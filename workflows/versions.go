@@ -20,7 +20,9 @@ const (
 	// change ID's version once, so an older run that replays past the
 	// queue's bound would otherwise pin sequenceV1 to DefaultVersion too.
 	changeSequenceOverflow = "sequence-overflow"
-	changeGate             = "gate"
+	// changeSequenceAwait, of its own for the same reason.
+	changeSequenceAwait = "sequence-await"
+	changeGate          = "gate"
 )
 
 // Dispatch versions.
@@ -105,6 +107,16 @@ const (
 // waiting event is lost. Asked only then, so no other run records the
 // marker.
 const sequenceOverflowV1 workflow.Version = 1
+
+// sequenceAwaitV1 (changeSequenceAwait): a Sequence whose history grows
+// while the dispatch at its head runs (one that waits days for an
+// action's startTimestamp, while the events behind it arrive) continues
+// as new when Temporal suggests it, handing the running dispatch over
+// (SequenceState.Running); the next run waits for it with
+// ActivityAwaitDispatch. Before, it waited on the child however long its
+// history grew, until the server terminated it and the waiting events
+// were lost. Asked only then, so no other run records the marker.
+const sequenceAwaitV1 workflow.Version = 1
 
 // Gate versions.
 const (

@@ -24,6 +24,7 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/producer"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // orderSink is a task function that records, per key, the sequence
@@ -33,6 +34,10 @@ type orderSink struct {
 	seen    map[string][]int
 	calls   int
 	failing map[string]bool // "key/seq"
+	// holds keeps the calls of these events ("key/seq") open until the
+	// channel closes; timeoutSeconds is then the function's timeout.
+	holds          map[string]chan struct{}
+	timeoutSeconds int
 }
 
 func (o *orderSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -46,11 +51,19 @@ func (o *orderSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	event := fmt.Sprintf("%s/%d", body.Data.Key, body.Data.Seq)
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	o.calls++
 	o.seen[body.Data.Key] = append(o.seen[body.Data.Key], body.Data.Seq)
-	if o.failing[fmt.Sprintf("%s/%d", body.Data.Key, body.Data.Seq)] {
+	failing, hold := o.failing[event], o.holds[event]
+	o.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+	}
+	if failing {
 		http.Error(w, "refused", http.StatusUnprocessableEntity)
 	}
 }
@@ -71,7 +84,11 @@ func orderedSystem(t *testing.T, sink *orderSink, opts ...systemOption) *system 
 	s := startSystem(t, opts...)
 	srv := httptest.NewServer(sink)
 	t.Cleanup(srv.Close)
-	s.call("POST", "/functions/v1", map[string]any{"name": "record", "url": srv.URL + "/record"}, 200)
+	fn := map[string]any{"name": "record", "url": srv.URL + "/record"}
+	if sink.timeoutSeconds > 0 {
+		fn["timeoutSeconds"] = sink.timeoutSeconds
+	}
+	s.call("POST", "/functions/v1", fn, 200)
 	s.call("POST", "/dispatchers/v1", map[string]any{"name": "in-order", "eventType": "ordered",
 		"ordering": map[string]any{"key": "content.key"},
 		"actions": []any{map[string]any{"type": "task", "name": "record", "functionName": "record",
@@ -401,5 +418,62 @@ func TestEndToEndOrderingOverflow(t *testing.T) {
 	})
 	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, last}) {
 		t.Fatalf("the function got %v, want 0 to 9 in order, then the replayed %d", seen["k"], last)
+	}
+}
+
+// A key whose head dispatch runs long (its call held open) while events
+// arrive that take the Sequence's history past the size at which Temporal
+// suggests continuing as new (24 of 200 KiB, past 4 MiB): the Sequence
+// continues as new while the head runs, waits for it in its next run
+// (AwaitDispatch), and runs the waiting events in order once it ends.
+// Before, it could not continue as new while its child ran, and its
+// history grew with every event until the server terminated it (50 MiB),
+// losing the events it held.
+func TestEndToEndOrderingLongHead(t *testing.T) {
+	release := make(chan struct{})
+	sink := &orderSink{seen: map[string][]int{}, holds: map[string]chan struct{}{"k/0": release}, timeoutSeconds: 600}
+	s := orderedSystem(t, sink)
+	let := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(let) // before the sink's server closes, which waits for the held call
+	head, err := s.post("k", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.poll("the head's call to arrive", func() bool {
+		_, seen := sink.snapshot()
+		return len(seen["k"]) == 1
+	})
+	seqID := dispatcher.SequenceWorkflowID(dispatcher.TenantOf(head["workflowId"].(string)), "k")
+	first, err := s.temporal.DescribeWorkflowExecution(t.Context(), seqID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 200<<10)
+	const last = 24
+	for seq := 1; seq <= last; seq++ {
+		if _, err := s.postPadded("k", seq, pad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.poll("the Sequence to continue as new with its head running", func() bool {
+		d, err := s.temporal.DescribeWorkflowExecution(t.Context(), seqID, "")
+		if err != nil || d.WorkflowExecutionInfo.Execution.RunId == first.WorkflowExecutionInfo.Execution.RunId {
+			return false
+		}
+		v, err := s.temporal.QueryWorkflow(t.Context(), seqID, "", workflows.QuerySequence)
+		var st workflows.SequenceState
+		return err == nil && v.Get(&st) == nil && st.Running != nil && st.Running.WorkflowID == head["workflowId"] &&
+			st.Running.RunID != "" && len(st.Queue) == 7
+	})
+	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0}) {
+		t.Fatalf("while k/0 runs, the function got %v, want only 0", seen["k"])
+	}
+	let()
+	s.poll("the events the Sequence held to run", func() bool {
+		_, seen := sink.snapshot()
+		return len(seen["k"]) == 8
+	})
+	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0, 1, 2, 3, 4, 5, 6, 7}) {
+		t.Fatalf("the function got %v, want 0 to 7 in order (8 to %d overflowed)", seen["k"], last)
 	}
 }

@@ -259,8 +259,9 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 	w := worker.New(tc, p.cfg.TaskQueue, workerOptions(p.cfg))
 	workflows.Register(w)
 	w.RegisterActivity(effects)
-	w.RegisterActivity(dispatch.NewGateActivities(tc)) // flow control: permit requests
-	w.RegisterActivity(replays)                        // bulk replays from before they had a queue of their own
+	w.RegisterActivity(dispatch.NewGateActivities(tc))     // flow control: permit requests
+	w.RegisterActivity(dispatch.NewSequenceActivities(tc)) // ordering: dispatches an earlier run started
+	w.RegisterActivity(replays)                            // bulk replays from before they had a queue of their own
 	rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg))
 	rw.RegisterActivity(replays)
 	for _, w := range []worker.Worker{w, rw} {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"runtime"
 	"testing"
 	"time"
@@ -124,9 +125,10 @@ func Temporal(t testing.TB, extraArgs ...string) *testsuite.DevServer {
 
 // TemporalClient starts a Temporal dev server for the test with the
 // dispatch search attributes registered and returns a client of it.
-func TemporalClient(t testing.TB) client.Client {
+// extraArgs go to `temporal server start-dev`, as with Temporal.
+func TemporalClient(t testing.TB, extraArgs ...string) client.Client {
 	t.Helper()
-	var args []string
+	args := slices.Clone(extraArgs)
 	for name, typ := range dispatch.SearchAttributes() {
 		args = append(args, "--search-attribute", name+"="+typ.String())
 	}
