@@ -3,6 +3,9 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -49,6 +52,38 @@ func RegisterSearchAttributes(ctx context.Context, tc client.Client, namespace s
 		return fmt.Errorf("add search attributes: %w", err)
 	}
 	return nil
+}
+
+// SearchAttributesCheck returns a readiness check that passes once the
+// Temporal frontend accepts every dispatch search attribute in a query. A
+// server without system.forceSearchAttributesCacheRefreshOnRead (the
+// deployments turn it off: it costs a database read per request) answers
+// from a search-attribute cache up to a minute old, and refuses a start
+// that sets one it does not know yet; the check answers from the same
+// cache. Once it has passed it passes without asking again: registered
+// search attributes stay.
+func SearchAttributesCheck(tc client.Client, namespace string) func(context.Context) error {
+	var terms []string
+	for name, typ := range SearchAttributes() {
+		value := "''"
+		if typ == enums.INDEXED_VALUE_TYPE_BOOL {
+			value = "true"
+		}
+		terms = append(terms, name+" = "+value)
+	}
+	slices.Sort(terms)
+	query := strings.Join(terms, " AND ")
+	var usable atomic.Bool
+	return func(ctx context.Context) error {
+		if usable.Load() {
+			return nil
+		}
+		if _, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: query}); err != nil {
+			return fmt.Errorf("temporal does not accept the dispatch search attributes yet: %w", err)
+		}
+		usable.Store(true)
+		return nil
+	}
 }
 
 // NamespaceRetention returns how long the namespace keeps closed runs.

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,30 @@ func TestStarterRateLimited(t *testing.T) {
 	_, err := dispatch.Starter{Client: c}.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "x"})
 	if code := dispatcher.ErrorCode(err); code != dispatcher.EUNAVAILABLE {
 		t.Fatalf("error = %v (code %q), want code %q", err, code, dispatcher.EUNAVAILABLE)
+	}
+}
+
+// /readyz's search_attributes check fails, naming why, while the namespace
+// lacks the dispatch search attributes, passes once they are registered
+// and usable, and then passes without asking Temporal again.
+func TestSearchAttributesCheck(t *testing.T) {
+	c := testenv.Temporal(t).Client() // no search attributes registered
+	check := dispatch.SearchAttributesCheck(c, "default")
+	if err := check(t.Context()); err == nil || !strings.Contains(err.Error(), "does not accept the dispatch search attributes yet") {
+		t.Fatalf("before registration: %v, want an error that says why", err)
+	}
+	if err := dispatch.RegisterSearchAttributes(t.Context(), c, "default"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 90*time.Second, func() string {
+		if err := check(t.Context()); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := check(canceled); err != nil {
+		t.Fatalf("once passed, the check asked Temporal again: %v", err)
 	}
 }
