@@ -73,7 +73,8 @@ type shape struct {
 // benchBare measures bare workflows of shape s on a fresh dev server,
 // with the worker in this process.
 func benchBare(ctx context.Context, p params, dir string, prog *progress, s shape) (phase, error) {
-	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-"+s.name+".log")})
+	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-"+s.name+".log"),
+		ExtraArgs: deployedDynamicConfig})
 	if err != nil {
 		return phase{Name: s.name}, err
 	}

@@ -30,6 +30,13 @@ type devRow struct {
 	result func(*report) *phase
 }
 
+// deployedDynamicConfig is what the dev servers of the bench run with as
+// the deployed clusters do (deployments/temporal/dynamicconfig.yaml),
+// where the CLI's default differs: the search-attribute cache is not
+// refreshed from the database on every request that uses it (the
+// dispatcher's /readyz waits until its search attributes are usable).
+var deployedDynamicConfig = []string{"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false"}
+
 // deployedRetention gives the dev server's namespace the retention the
 // deployments register it with (168h, DISPATCHER_DEDUP_WINDOW's default),
 // so that the dispatcher deduplicates events by Temporal as deployed,
@@ -55,7 +62,8 @@ func deployedRetention(ctx context.Context, srv *proc.DevServer) error {
 func benchDevRow(ctx context.Context, p params, dir string, prog *progress, row devRow) (phase, error) {
 	var cl cleanups
 	defer cl.run()
-	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-"+row.name+".log")})
+	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-"+row.name+".log"),
+		ExtraArgs: deployedDynamicConfig})
 	if err != nil {
 		return phase{}, err
 	}
