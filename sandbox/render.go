@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/template"
 )
 
@@ -42,9 +44,9 @@ func Check(name, src string, html bool) error {
 // e.g. `subject: line 1: at <.event.content.nope>: map has no entry for key "nope"`.
 func (d *Data) Render(name, src string, html bool) (string, error) {
 	if html {
-		return render(name, src, d.printable, parseHTML)
+		return htmlTemplates.render(name, src, d.printable)
 	}
-	return render(name, src, d.printable, parseText)
+	return textTemplates.render(name, src, d.printable)
 }
 
 // parseText parses src as a text template that spends b as it runs,
@@ -80,17 +82,60 @@ type executor interface {
 	Execute(w io.Writer, data any) error
 }
 
-// render renders src with data under a budget of its own.
-func render[T executor](name, src string, data any, parse func(name, src string, b *budget) (T, error)) (string, error) {
+// templates keeps the templates Render parsed, checked and instrumented,
+// so that a template is parsed once per process rather than once per
+// mail (and an HTML one escaped once): by name and source, a pool of
+// them, each bound to a budget of its own (its functions spend it), which
+// a rendering resets, so each gets the whole budget and renderings run
+// concurrently on different copies.
+type templates struct {
+	parse func(name, src string, b *budget) (executor, error)
+	pools sync.Map // name + "\x00" + src → *sync.Pool of *parsed
+	n     atomic.Int64
+}
+
+// parsed is a template bound to its budget.
+type parsed struct {
+	t executor
+	b *budget
+}
+
+// maxCachedTemplates bounds the sources kept: past it (templates edited
+// that often) the cache starts over.
+const maxCachedTemplates = 1000
+
+var (
+	textTemplates = &templates{parse: func(name, src string, b *budget) (executor, error) { return parseText(name, src, b) }}
+	htmlTemplates = &templates{parse: func(name, src string, b *budget) (executor, error) { return parseHTML(name, src, b) }}
+)
+
+// render renders src with data under a whole budget.
+func (c *templates) render(name, src string, data any) (string, error) {
 	if src == "" {
 		return "", nil
 	}
-	t, err := parse(name, src, newBudget())
-	if err != nil {
-		return "", templateError(name, err)
+	key := name + "\x00" + src
+	pool, ok := c.pools.Load(key)
+	if !ok {
+		if c.n.Add(1) > maxCachedTemplates {
+			c.pools.Clear()
+			c.n.Store(1)
+		}
+		pool, _ = c.pools.LoadOrStore(key, &sync.Pool{})
 	}
+	p, _ := pool.(*sync.Pool).Get().(*parsed)
+	if p == nil {
+		b := newBudget()
+		t, err := c.parse(name, src, b)
+		if err != nil {
+			return "", templateError(name, err) // not kept: refused when saved, rare
+		}
+		p = &parsed{t: t, b: b}
+	}
+	defer pool.(*sync.Pool).Put(p)
+	p.b.left = maxSteps
 	var b strings.Builder
-	if err := t.Execute(&limitedWriter{w: &b, n: maxOutput}, data); err != nil {
+	if err := p.t.Execute(&limitedWriter{w: &b, n: maxOutput}, data); err != nil {
 		return "", templateError(name, err)
 	}
 	return b.String(), nil

@@ -1,0 +1,147 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// countingTemplates is a template cache that counts its parses.
+func countingTemplates(html bool) (*templates, *int) {
+	n := new(int)
+	var mu sync.Mutex
+	return &templates{parse: func(name, src string, b *budget) (executor, error) {
+		mu.Lock()
+		*n++
+		mu.Unlock()
+		if html {
+			return parseHTML(name, src, b)
+		}
+		return parseText(name, src, b)
+	}}, n
+}
+
+func rowsData(t testing.TB, rows int, name string) *Data {
+	t.Helper()
+	list := make([]map[string]any, rows)
+	for i := range list {
+		list[i] = map[string]any{"a": i, "b": "x", "c": "y"}
+	}
+	content, _ := json.Marshal(map[string]any{"name": name, "rows": list})
+	d, err := NewData(Event{ID: "e", Type: "t", Content: content, Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// A template is parsed once and rendered many times, each rendering with
+// the whole step budget: one that takes more than half of it renders
+// twice in a row. Before, every mail parsed its subject, text and HTML.
+func TestRenderParsesOnce(t *testing.T) {
+	c, parses := countingTemplates(true)
+	// 1,000 rows (NewData's most) of 21 fields: about 64,000 steps.
+	loop := `{{range .content.rows}}<i>` + strings.Repeat(`{{.a}}{{.b}}{{.c}}`, 7) + `</i>{{end}}`
+	src := `<p>{{.content.name}}</p>` + loop
+	d := rowsData(t, 1000, "Ann & Bob")
+	var first string
+	for i := range 3 {
+		out, err := c.render("html", src, d.printable)
+		if err != nil {
+			t.Fatalf("rendering %d: %v", i+1, err)
+		}
+		if i == 0 {
+			first = out
+		} else if out != first {
+			t.Fatalf("rendering %d differs from the first", i+1)
+		}
+	}
+	if !strings.HasPrefix(first, "<p>Ann &amp; Bob</p><i>0xy0xy") {
+		t.Fatalf("rendered %.60q…, want it escaped", first)
+	}
+	if *parses != 1 {
+		t.Fatalf("parsed %d times for 3 renderings, want once", *parses)
+	}
+	// Twice the loop is over budget, and refused each time.
+	for range 2 {
+		if _, err := c.render("html", src+loop, d.printable); err == nil || !strings.Contains(err.Error(), errTooManySteps.Error()) {
+			t.Fatalf("the loop twice: %v, want %v", err, errTooManySteps)
+		}
+	}
+}
+
+// Renderings of one template run concurrently, each with its own data
+// and budget.
+func TestRenderConcurrently(t *testing.T) {
+	c, _ := countingTemplates(true)
+	src := `<b>{{.content.name}}</b>{{range .content.rows}}{{.a}}{{end}}`
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				name := fmt.Sprintf("n%d-%d", g, i)
+				out, err := c.render("html", src, rowsData(t, 3, name).printable)
+				if want := "<b>" + name + "</b>012"; err != nil || out != want {
+					t.Errorf("rendered %q, %v; want %q", out, err, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// The sources kept are bounded: past maxCachedTemplates the cache starts
+// over, and renders as before.
+func TestRenderCacheBounded(t *testing.T) {
+	c, _ := countingTemplates(false)
+	d := rowsData(t, 1, "Ann")
+	for i := range maxCachedTemplates + 10 {
+		if out, err := c.render("subject", fmt.Sprintf("%d {{.content.name}}", i), d.printable); err != nil || out != fmt.Sprint(i, " Ann") {
+			t.Fatalf("%d: %q, %v", i, out, err)
+		}
+	}
+	kept := 0
+	c.pools.Range(func(any, any) bool { kept++; return true })
+	if kept > maxCachedTemplates {
+		t.Fatalf("%d sources kept, want at most %d", kept, maxCachedTemplates)
+	}
+}
+
+// BenchmarkRenderMail renders the bench's mail template (text and HTML
+// parts) as Render does, and as it did before it kept parsed templates:
+// parsed, checked and instrumented for every mail.
+func BenchmarkRenderMail(b *testing.B) {
+	d := rowsData(b, 0, "Ann")
+	parts := []struct {
+		name, src string
+		html      bool
+	}{{"subject", "Goodbye {{ .event.content.name }}", false},
+		{"text", "Goodbye {{ .event.content.name }}, your account is gone.", false},
+		{"html", "<p>Goodbye <b>{{ .event.content.name }}</b>, your account is gone.</p>", true}}
+	b.Run("parsed once", func(b *testing.B) {
+		for b.Loop() {
+			for _, p := range parts {
+				if _, err := d.Render(p.name, p.src, p.html); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("parsed every time", func(b *testing.B) {
+		for b.Loop() {
+			for _, p := range parts {
+				c := textTemplates
+				if p.html {
+					c = htmlTemplates
+				}
+				fresh := &templates{parse: c.parse}
+				if _, err := fresh.render(p.name, p.src, d.printable); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
