@@ -4,9 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -16,12 +16,12 @@ import (
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// AwaitDispatch, on a real server, waits for a run to close, polling and
-// heartbeating until it does, and reports how it closed: completed, failed with its
-// error, canceled, terminated; a run Temporal does not know is NotFound.
+// AwaitDispatch, on a real server, fails retryably while a run is open
+// (its retries poll it, holding no worker slot), and once it closed
+// reports how: completed, failed with its error, canceled, terminated; a
+// run Temporal does not know is NotFound.
 func TestAwaitDispatchOnDevServer(t *testing.T) {
 	c := testenv.TemporalClient(t)
-	dispatch.SetAwaitPoll(t, 200*time.Millisecond) // each run closes after a few polls
 	const queue = "await-test"
 	w := worker.New(c, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, outcome string) error {
@@ -41,55 +41,53 @@ func TestAwaitDispatchOnDevServer(t *testing.T) {
 	}
 	t.Cleanup(w.Stop)
 	var env testsuite.WorkflowTestSuite
-	await := func(run client.WorkflowRun, end func()) workflows.DispatchClosed {
-		t.Helper()
+	await := func(id, runID string) (workflows.DispatchClosed, error) {
 		ae := env.NewTestActivityEnvironment()
 		ae.RegisterActivity(dispatch.NewSequenceActivities(c))
-		time.AfterFunc(time.Second, end) // after the activity waits
-		v, err := ae.ExecuteActivity(workflows.ActivityAwaitDispatch, workflows.AwaitDispatchInput{WorkflowID: run.GetID(), RunID: run.GetRunID()})
+		v, err := ae.ExecuteActivity(workflows.ActivityAwaitDispatch, workflows.AwaitDispatchInput{WorkflowID: id, RunID: runID})
 		var closed workflows.DispatchClosed
 		if err == nil {
 			err = v.Get(&closed)
 		}
-		if err != nil {
-			t.Fatalf("%s: %v", run.GetID(), err)
-		}
-		return closed
+		return closed, err
 	}
-	start := func(id, outcome string) client.WorkflowRun {
-		t.Helper()
-		run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, "Stub", outcome)
+	signalEnd := func(r client.WorkflowRun) error {
+		return c.SignalWorkflow(t.Context(), r.GetID(), r.GetRunID(), "end", nil)
+	}
+	for _, tc := range []struct {
+		id, outcome string
+		end         func(client.WorkflowRun) error
+		want        string
+	}{
+		{"await-ok", "ok", signalEnd, workflows.ClosedCompleted},
+		{"await-failed", "fail", signalEnd, workflows.ClosedFailed},
+		{"await-canceled", "ok", func(r client.WorkflowRun) error { return c.CancelWorkflow(t.Context(), r.GetID(), r.GetRunID()) }, workflows.ClosedCanceled},
+		{"await-terminated", "ok", func(r client.WorkflowRun) error {
+			return c.TerminateWorkflow(t.Context(), r.GetID(), r.GetRunID(), "by hand")
+		}, workflows.ClosedTerminated},
+	} {
+		run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: tc.id, TaskQueue: queue}, "Stub", tc.outcome)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return run
+		var app *temporal.ApplicationError
+		if _, err := await(run.GetID(), run.GetRunID()); !errors.As(err, &app) || app.Type() != "DispatchStillRunning" || app.NonRetryable() {
+			t.Fatalf("%s while it runs: %v, want a retryable DispatchStillRunning", tc.id, err)
+		}
+		if err := tc.end(run); err != nil {
+			t.Fatal(err)
+		}
+		_ = run.Get(t.Context(), nil) // closed
+		got, err := await(run.GetID(), run.GetRunID())
+		if err != nil || got.Status != tc.want {
+			t.Errorf("%s once closed: %+v, %v; want %s", tc.id, got, err, tc.want)
+		}
+		if tc.want == workflows.ClosedFailed && !strings.Contains(got.Failure, "1 of 1 actions failed") {
+			t.Errorf("%s: failure %q, want the run's error", tc.id, got.Failure)
+		}
 	}
-	signal := func(run client.WorkflowRun) func() {
-		return func() { _ = c.SignalWorkflow(t.Context(), run.GetID(), run.GetRunID(), "end", nil) }
-	}
-	ok := start("await-ok", "ok")
-	if got := await(ok, signal(ok)); got != (workflows.DispatchClosed{Status: "Completed"}) {
-		t.Errorf("completed run: %+v", got)
-	}
-	failed := start("await-failed", "fail")
-	if got := await(failed, signal(failed)); got.Status != "Failed" || !strings.Contains(got.Failure, "1 of 1 actions failed") {
-		t.Errorf("failed run: %+v", got)
-	}
-	canceled := start("await-canceled", "ok")
-	if got := await(canceled, func() { _ = c.CancelWorkflow(t.Context(), canceled.GetID(), canceled.GetRunID()) }); got.Status != "Canceled" {
-		t.Errorf("canceled run: %+v", got)
-	}
-	terminated := start("await-terminated", "ok")
-	if got := await(terminated, func() {
-		_ = c.TerminateWorkflow(t.Context(), terminated.GetID(), terminated.GetRunID(), "by hand")
-	}); got.Status != "Terminated" {
-		t.Errorf("terminated run: %+v", got)
-	}
-	ae := env.NewTestActivityEnvironment()
-	ae.RegisterActivity(dispatch.NewSequenceActivities(c))
-	v, err := ae.ExecuteActivity(workflows.ActivityAwaitDispatch, workflows.AwaitDispatchInput{WorkflowID: "never-started"})
-	var closed workflows.DispatchClosed
-	if err != nil || v.Get(&closed) != nil || closed.Status != "NotFound" {
-		t.Errorf("unknown run: %+v, %v", closed, err)
+	got, err := await("never-started", "")
+	if err != nil || got.Status != workflows.ClosedNotFound {
+		t.Errorf("unknown run: %+v, %v", got, err)
 	}
 }

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -114,44 +114,51 @@ func NewSequenceActivities(c client.Client) *SequenceActivities {
 	return &SequenceActivities{client: c}
 }
 
-// awaitPoll is how long AwaitDispatch waits for the close of a dispatch
-// before it heartbeats and looks again.
-var awaitPoll = 20 * time.Second
+// failureStillRunning fails an AwaitDispatch attempt while the dispatch
+// runs: the retries poll it.
+const failureStillRunning = "DispatchStillRunning"
 
-// AwaitDispatch waits for a dispatch run to close and says how it did:
-// the Sequence that started it continued as new while it ran
-// (workflows.SequenceState.Running), so it is no longer its child. It
-// heartbeats every awaitPoll while the run is open. A run gone from
-// Temporal (retention, or deleted) is reported as "NotFound". Errors
-// (Temporal unavailable) are retried.
+// AwaitDispatch reports how a dispatch run closed, and fails (retryably,
+// failureStillRunning) while it runs: the Sequence that started it
+// continued as new while it ran (workflows.SequenceState.Running), so it
+// is no longer its child, and the activity's retries poll it, holding no
+// worker slot meanwhile. A run gone from Temporal (retention, or deleted
+// by hand) is workflows.ClosedNotFound. Other errors (Temporal
+// unavailable) are retried too.
 func (a *SequenceActivities) AwaitDispatch(ctx context.Context, in workflows.AwaitDispatchInput) (workflows.DispatchClosed, error) {
-	for {
-		wctx, cancel := context.WithTimeout(ctx, awaitPoll)
-		err := a.client.GetWorkflow(wctx, in.WorkflowID, in.RunID).Get(wctx, nil)
-		var deadline *serviceerror.DeadlineExceeded // the SDK's own, a little before wctx's
-		polled := wctx.Err() != nil || errors.As(err, &deadline) || errors.Is(err, context.DeadlineExceeded)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return workflows.DispatchClosed{}, ctx.Err()
-		case polled:
-			activity.RecordHeartbeat(ctx) // still running, or closed just now: the next Get says how
-			continue
-		}
-		d, derr := a.client.DescribeWorkflowExecution(ctx, in.WorkflowID, in.RunID)
-		var notFound *serviceerror.NotFound
-		switch {
-		case errors.As(derr, &notFound):
-			return workflows.DispatchClosed{Status: "NotFound"}, nil
-		case derr != nil:
-			return workflows.DispatchClosed{}, fmt.Errorf("describing dispatch %s: %w", in.WorkflowID, derr)
-		case d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
-			return workflows.DispatchClosed{}, fmt.Errorf("waiting for dispatch %s: %w", in.WorkflowID, err) // retried
-		}
-		c := workflows.DispatchClosed{Status: d.GetWorkflowExecutionInfo().GetStatus().String()}
-		if err != nil {
-			c.Failure = err.Error()
-		}
-		return c, nil
+	d, err := a.client.DescribeWorkflowExecution(ctx, in.WorkflowID, in.RunID)
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		activity.GetLogger(ctx).Warn("The dispatch its Sequence waits for is gone from Temporal: its key goes on", "WorkflowID", in.WorkflowID, "RunID", in.RunID)
+		return workflows.DispatchClosed{Status: workflows.ClosedNotFound}, nil
+	case err != nil:
+		return workflows.DispatchClosed{}, fmt.Errorf("describing dispatch %s: %w", in.WorkflowID, err)
 	}
+	var c workflows.DispatchClosed
+	switch d.GetWorkflowExecutionInfo().GetStatus() {
+	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return c, temporal.NewApplicationError(fmt.Sprintf("dispatch %s is still running", in.WorkflowID), failureStillRunning)
+	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return workflows.DispatchClosed{Status: workflows.ClosedCompleted}, nil
+	case enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		// Handed on to a run of its own: not the Sequence's to wait for
+		// (a Dispatch never does it).
+		return workflows.DispatchClosed{Status: workflows.ClosedContinuedAsNew}, nil
+	case enums.WORKFLOW_EXECUTION_STATUS_FAILED:
+		c.Status = workflows.ClosedFailed
+	case enums.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		c.Status = workflows.ClosedCanceled
+	case enums.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		c.Status = workflows.ClosedTerminated
+	case enums.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		c.Status = workflows.ClosedTimedOut
+	default:
+		return c, fmt.Errorf("dispatch %s has the status %v", in.WorkflowID, d.GetWorkflowExecutionInfo().GetStatus())
+	}
+	// Closed: Get returns at once, with the error it closed with.
+	if err := a.client.GetWorkflow(ctx, in.WorkflowID, in.RunID).Get(ctx, nil); err != nil {
+		c.Failure = err.Error()
+	}
+	return c, nil
 }

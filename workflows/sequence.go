@@ -73,12 +73,34 @@ func Sequence(ctx workflow.Context, in SequenceInput) error {
 	}
 }
 
-// continueAsNew carries the state, and the events that arrived, over to
-// a new run.
+// continueAsNew carries the state, and the events and releases that
+// arrived, over to a new run.
 func (s *sequence) continueAsNew(ctx workflow.Context) error {
 	s.takeArrived(ctx)
 	s.settle(ctx)
+	for {
+		var id string
+		if !s.releases.ReceiveAsync(&id) {
+			break
+		}
+		s.release(ctx, id)
+	}
 	return workflow.NewContinueAsNewError(ctx, WorkflowSequence, SequenceInput{State: s.SequenceState})
+}
+
+// release takes a release of dispatch id that came when the Sequence
+// was not waiting for one: it unblocks the key, or keeps the failure of
+// the running dispatch from blocking it. Before sequenceAwaitV1 a release
+// that came as the Sequence continued as new was lost, and its key stayed
+// blocked until released again.
+func (s *sequence) release(ctx workflow.Context, id string) {
+	switch {
+	case s.Running != nil && id == s.Running.WorkflowID:
+		s.Running.Released = true
+	case id == s.Blocked && workflow.GetVersion(ctx, changeSequenceAwait, workflow.DefaultVersion, sequenceAwaitV1) >= sequenceAwaitV1:
+		s.Blocked = ""
+		_ = workflow.UpsertTypedSearchAttributes(ctx, AttrBlocked.ValueUnset()) // a new run inherits them
+	}
 }
 
 // SequenceInput is the input of the Sequence workflow; State carries the
@@ -102,6 +124,9 @@ type SequenceState struct {
 type RunningDispatch struct {
 	WorkflowID, RunID string
 	Block             bool // as its SequencedDispatch
+	// Released: a release of it came while it ran (a replay of its failed
+	// run came first), so its failure does not block the key.
+	Released bool `json:",omitempty"`
 }
 
 // AwaitDispatchInput names the dispatch run ActivityAwaitDispatch waits for.
@@ -110,19 +135,31 @@ type AwaitDispatchInput struct {
 }
 
 // DispatchClosed is how a dispatch run closed (ActivityAwaitDispatch):
-// its Temporal status ("Completed", "Failed", "Canceled", "Terminated",
-// "TimedOut"; "NotFound" once it is gone from Temporal) and, unless it
-// completed, the error it closed with.
+// its status, one of the Closed constants, and, unless it completed, the
+// error it closed with.
 type DispatchClosed struct {
 	Status  string
 	Failure string `json:",omitempty"`
 }
 
+// The statuses of a closed dispatch run (DispatchClosed.Status): those of
+// Temporal, and ClosedNotFound for a run gone from it (retention, or
+// deleted by hand).
+const (
+	ClosedCompleted      = "Completed"
+	ClosedFailed         = "Failed"
+	ClosedCanceled       = "Canceled"
+	ClosedTerminated     = "Terminated"
+	ClosedTimedOut       = "TimedOut"
+	ClosedContinuedAsNew = "ContinuedAsNew"
+	ClosedNotFound       = "NotFound"
+)
+
 // held reports whether the dispatch failed, as a child whose error blocks
 // its key: not when it completed, was canceled by someone who meant it,
-// or is gone (nothing is left to replay or release).
+// handed on to a new run, or is gone (nothing is left to replay).
 func (c DispatchClosed) held() bool {
-	return c.Status != "Completed" && c.Status != "Canceled" && c.Status != "NotFound"
+	return c.Status == ClosedFailed || c.Status == ClosedTerminated || c.Status == ClosedTimedOut
 }
 
 // SequencedDispatch is one event's dispatch waiting its turn in a
@@ -377,12 +414,12 @@ func (s *sequence) handOver(ctx workflow.Context, child workflow.ChildWorkflowFu
 func (s *sequence) awaitRunning(ctx workflow.Context) bool {
 	r := s.Running
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		// It waits as long as the dispatch runs: an attempt ends after a
-		// day and another takes over; a dead worker is noticed within a
-		// minute by the missing heartbeats.
-		StartToCloseTimeout: 24 * time.Hour,
-		HeartbeatTimeout:    time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+		// Each attempt looks once and fails while the dispatch runs, so no
+		// worker slot is held for as long as it runs (days, maybe): the
+		// retries poll it, soon after the handover, then every 30 s.
+		// Attempts add nothing to the history.
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
 	})
 	closed := workflow.ExecuteActivity(actx, ActivityAwaitDispatch, AwaitDispatchInput{WorkflowID: r.WorkflowID, RunID: r.RunID})
 	done := false
@@ -393,6 +430,11 @@ func (s *sequence) awaitRunning(ctx workflow.Context) bool {
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(closed, func(workflow.Future) { done = true })
 		s.addEvents(ctx, sel)
+		sel.AddReceive(s.releases, func(c workflow.ReceiveChannel, _ bool) {
+			var id string
+			c.Receive(ctx, &id)
+			s.release(ctx, id)
+		})
 		sel.Select(ctx)
 		s.pace(ctx)
 	}
@@ -403,9 +445,9 @@ func (s *sequence) awaitRunning(ctx workflow.Context) bool {
 	case errors.As(err, &canceled):
 		// The Sequence is canceled.
 	case err != nil:
-		s.failed(ctx, r.WorkflowID, r.Block, "waiting for it: "+err.Error())
+		s.failed(ctx, r.WorkflowID, r.Block && !r.Released, "waiting for it: "+err.Error())
 	case c.held():
-		s.failed(ctx, r.WorkflowID, r.Block, c.Status+": "+c.Failure)
+		s.failed(ctx, r.WorkflowID, r.Block && !r.Released, c.Status+": "+c.Failure)
 	}
 	return true
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -204,8 +205,9 @@ func TestSequenceContinuesAsNewWhileItsHeadRuns(t *testing.T) {
 // before it runs the queue, and treats its end as that of a child: a
 // failure blocks the key until released, anything else lets it go on.
 func TestSequenceAwaitsTheDispatchItWasHandedOver(t *testing.T) {
-	for _, closed := range []workflows.DispatchClosed{{Status: "Completed"}, {Status: "Canceled", Failure: "canceled"},
-		{Status: "NotFound"}, {Status: "Failed", Failure: "1 of 1 actions failed"}, {Status: "Terminated", Failure: "terminated"}} {
+	for _, closed := range []workflows.DispatchClosed{{Status: workflows.ClosedCompleted}, {Status: workflows.ClosedCanceled, Failure: "canceled"},
+		{Status: workflows.ClosedNotFound}, {Status: workflows.ClosedFailed, Failure: "1 of 1 actions failed"},
+		{Status: workflows.ClosedTerminated, Failure: "terminated"}, {Status: workflows.ClosedTimedOut, Failure: "timed out"}} {
 		t.Run(closed.Status, func(t *testing.T) {
 			e := newSequenceEnv(t)
 			var awaited []workflows.AwaitDispatchInput
@@ -213,7 +215,7 @@ func TestSequenceAwaitsTheDispatchItWasHandedOver(t *testing.T) {
 				record(func() { awaited = append(awaited, in) })
 				return closed, nil
 			}, activity.RegisterOptions{Name: workflows.ActivityAwaitDispatch})
-			held := closed.Status == "Failed" || closed.Status == "Terminated"
+			held := closed.Status == workflows.ClosedFailed || closed.Status == workflows.ClosedTerminated || closed.Status == workflows.ClosedTimedOut
 			e.RegisterDelayedCallback(func() {
 				var st workflows.SequenceState
 				if v, err := e.QueryWorkflow(workflows.QuerySequence); err != nil || v.Get(&st) != nil {
@@ -237,6 +239,59 @@ func TestSequenceAwaitsTheDispatchItWasHandedOver(t *testing.T) {
 				t.Errorf("e2 started at %v; blocked until released at %v: %v", started, t0.Add(time.Hour), held)
 			}
 		})
+	}
+}
+
+// A release of the dispatch the Sequence awaits, which comes while it
+// runs (a replay of its failed run came first), keeps its failure from
+// blocking the key.
+func TestSequenceAwaitedDispatchReleased(t *testing.T) {
+	e := newSequenceEnv(t)
+	released := make(chan struct{})
+	e.RegisterActivityWithOptions(func(context.Context, workflows.AwaitDispatchInput) (workflows.DispatchClosed, error) {
+		<-released // the release is in the Sequence's history before the await ends
+		return workflows.DispatchClosed{Status: workflows.ClosedFailed, Failure: "1 of 1 actions failed"}, nil
+	}, activity.RegisterOptions{Name: workflows.ActivityAwaitDispatch})
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("e1"))
+		close(released)
+	}, time.Second)
+	e.send(0, true, "e2")
+	in := workflows.SequenceInput{State: &workflows.SequenceState{
+		Running: &workflows.RunningDispatch{WorkflowID: dispatcher.WorkflowID("e1"), RunID: "run-1", Block: true}}}
+	if err := e.run(t, in); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(e.runs, []string{"e2"}) || e.spans["e2"][0].After(t0.Add(time.Minute)) {
+		t.Fatalf("ran %v (e2 at %v); want e2 right after the released e1", e.runs, e.spans["e2"][0])
+	}
+}
+
+// A release that the Sequence has not read when it continues as new is
+// carried over: here the release of e1 is already waiting when e1 fails
+// and blocks the key, in a workflow task in which Temporal suggests
+// continuing as new. Before, it was lost, and the key stayed blocked
+// until released again.
+func TestSequenceReleaseCarriedOverContinueAsNew(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.fail["e1"] = true
+	e.send(0, true, "e1", "e2")
+	// DispatchBlocked as upserted last: the next run inherits it. A
+	// Sequence upserts no other attribute, and an unset shows as none.
+	blocked := ""
+	e.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Run(func(args mock.Arguments) {
+		blocked, _ = args.Get(0).(temporal.SearchAttributes).GetKeyword(workflows.AttrBlocked)
+	})
+	e.RegisterDelayedCallback(func() {
+		e.SetContinueAsNewSuggested(true)
+		e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("e1"))
+	}, 30*time.Second) // while e1 runs
+	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
+	if blocked != "" {
+		t.Errorf("the run continued as new with DispatchBlocked = %q", blocked)
+	}
+	if next.State.Blocked != "" || len(next.State.Queue) != 1 || !slices.Equal(e.runs, []string{"e1"}) {
+		t.Fatalf("ran %v, carried blocked=%q and %d waiting; want e1 ran, unblocked, e2 waiting", e.runs, next.State.Blocked, len(next.State.Queue))
 	}
 }
 
