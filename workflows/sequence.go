@@ -198,6 +198,12 @@ const (
 	// sequenceRunLimit bounds the dispatches one Sequence run handles
 	// before it continues as new, keeping its history short.
 	sequenceRunLimit = 200
+	// sequenceMinRun is the history length below which a run that waits
+	// for a handed-over dispatch does not continue as new, even when
+	// Temporal suggests it: a suggestion from the run's first task on (a
+	// size limit set below what a run carries) would otherwise start run
+	// after run that does nothing else while the dispatch runs.
+	sequenceMinRun = 100
 	// sequenceIdle is how long a Sequence with nothing to do waits for
 	// an event before it completes.
 	sequenceIdle = time.Minute
@@ -424,7 +430,8 @@ func (s *sequence) awaitRunning(ctx workflow.Context) bool {
 	closed := workflow.ExecuteActivity(actx, ActivityAwaitDispatch, AwaitDispatchInput{WorkflowID: r.WorkflowID, RunID: r.RunID})
 	done := false
 	for !done {
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !closed.IsReady() {
+		if info := workflow.GetInfo(ctx); info.GetContinueAsNewSuggested() && !closed.IsReady() &&
+			info.GetCurrentHistoryLength() >= sequenceMinRun {
 			return false
 		}
 		sel := workflow.NewSelector(ctx)
