@@ -71,8 +71,9 @@ func TestAwaitDispatchOnDevServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		var app *temporal.ApplicationError
-		if _, err := await(run.GetID(), run.GetRunID()); !errors.As(err, &app) || app.Type() != "DispatchStillRunning" || app.NonRetryable() {
-			t.Fatalf("%s while it runs: %v, want a retryable DispatchStillRunning", tc.id, err)
+		if _, err := await(run.GetID(), run.GetRunID()); !errors.As(err, &app) || app.Type() != "DispatchStillRunning" || app.NonRetryable() ||
+			app.Category() != temporal.ApplicationErrorCategoryBenign {
+			t.Fatalf("%s while it runs: %v, want a retryable, benign DispatchStillRunning", tc.id, err)
 		}
 		if err := tc.end(run); err != nil {
 			t.Fatal(err)

@@ -115,7 +115,8 @@ func NewSequenceActivities(c client.Client) *SequenceActivities {
 }
 
 // failureStillRunning fails an AwaitDispatch attempt while the dispatch
-// runs: the retries poll it.
+// runs: the retries poll it. The error is benign, so that waiting is not
+// logged as an error nor counted as an activity failure every 30 s.
 const failureStillRunning = "DispatchStillRunning"
 
 // AwaitDispatch reports how a dispatch run closed, and fails (retryably,
@@ -138,7 +139,9 @@ func (a *SequenceActivities) AwaitDispatch(ctx context.Context, in workflows.Awa
 	var c workflows.DispatchClosed
 	switch d.GetWorkflowExecutionInfo().GetStatus() {
 	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		return c, temporal.NewApplicationError(fmt.Sprintf("dispatch %s is still running", in.WorkflowID), failureStillRunning)
+		// Benign: the SDK logs it at debug level and counts no failure.
+		return c, temporal.NewApplicationErrorWithOptions(fmt.Sprintf("dispatch %s is still running", in.WorkflowID), failureStillRunning,
+			temporal.ApplicationErrorOptions{Category: temporal.ApplicationErrorCategoryBenign})
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		return workflows.DispatchClosed{Status: workflows.ClosedCompleted}, nil
 	case enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
