@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -59,10 +60,12 @@ func RegisterSearchAttributes(ctx context.Context, tc client.Client, namespace s
 // server without system.forceSearchAttributesCacheRefreshOnRead (the
 // deployments turn it off: it costs a database read per request) answers
 // from a search-attribute cache up to a minute old, and refuses a start
-// that sets one it does not know yet; the check answers from the same
-// cache. Once it has passed it passes without asking again: registered
-// search attributes stay.
-func SearchAttributesCheck(tc client.Client, namespace string) func(context.Context) error {
+// that sets one it does not know yet; the query is answered from the same
+// cache. It is asked every second from a goroutine of its own until it
+// passes (registered search attributes stay), and never again: the check
+// only reads the answer, so calls of the unauthenticated /readyz cost
+// Temporal nothing. The goroutine ends with ctx.
+func SearchAttributesCheck(ctx context.Context, tc client.Client, namespace string) func(context.Context) error {
 	var terms []string
 	for name, typ := range SearchAttributes() {
 		value := "''"
@@ -72,16 +75,32 @@ func SearchAttributesCheck(tc client.Client, namespace string) func(context.Cont
 		terms = append(terms, name+" = "+value)
 	}
 	slices.Sort(terms)
-	query := strings.Join(terms, " AND ")
-	var usable atomic.Bool
-	return func(ctx context.Context) error {
-		if usable.Load() {
-			return nil
+	req := &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: strings.Join(terms, " AND ")}
+	var last atomic.Pointer[error] // nil once they are usable
+	notYet := errors.New("temporal does not accept the dispatch search attributes yet: not asked yet")
+	last.Store(&notYet)
+	go func() {
+		for {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := tc.CountWorkflow(qctx, req)
+			cancel()
+			if err == nil {
+				last.Store(nil)
+				return
+			}
+			err = fmt.Errorf("temporal does not accept the dispatch search attributes yet: %w", err)
+			last.Store(&err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		}
-		if _, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: query}); err != nil {
-			return fmt.Errorf("temporal does not accept the dispatch search attributes yet: %w", err)
+	}()
+	return func(context.Context) error {
+		if err := last.Load(); err != nil {
+			return *err
 		}
-		usable.Store(true)
 		return nil
 	}
 }

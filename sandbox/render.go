@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"text/template"
 )
 
@@ -87,12 +86,18 @@ type executor interface {
 // mail (and an HTML one escaped once): by name and source, a pool of
 // them, each bound to a budget of its own (its functions spend it), which
 // a rendering resets, so each gets the whole budget and renderings run
-// concurrently on different copies.
+// concurrently on different copies. Sources over maxCachedSource are
+// parsed for each rendering, as before; the sources kept add up to at
+// most maxCachedBytes, past which the cache starts over.
 type templates struct {
 	parse func(name, src string, b *budget) (executor, error)
-	pools sync.Map // name + "\x00" + src → *sync.Pool of *parsed
-	n     atomic.Int64
+	pools sync.Map // templateKey → *sync.Pool of *parsed
+
+	mu    sync.Mutex // adding a source
+	bytes int        // of the sources kept
 }
+
+type templateKey struct{ name, src string }
 
 // parsed is a template bound to its budget.
 type parsed struct {
@@ -100,39 +105,62 @@ type parsed struct {
 	b *budget
 }
 
-// maxCachedTemplates bounds the sources kept: past it (templates edited
-// that often) the cache starts over.
-const maxCachedTemplates = 1000
+const (
+	maxCachedSource = 64 << 10
+	maxCachedBytes  = 16 << 20
+)
 
 var (
 	textTemplates = &templates{parse: func(name, src string, b *budget) (executor, error) { return parseText(name, src, b) }}
 	htmlTemplates = &templates{parse: func(name, src string, b *budget) (executor, error) { return parseHTML(name, src, b) }}
 )
 
+// pool returns the pool of src's copies, adding it; nil when src is not
+// kept.
+func (c *templates) pool(name, src string) *sync.Pool {
+	key := templateKey{name, src}
+	if p, ok := c.pools.Load(key); ok {
+		return p.(*sync.Pool)
+	}
+	if len(src) > maxCachedSource {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.pools.Load(key); ok {
+		return p.(*sync.Pool)
+	}
+	if c.bytes+len(src) > maxCachedBytes {
+		c.pools.Clear()
+		c.bytes = 0
+	}
+	p := &sync.Pool{}
+	c.pools.Store(key, p)
+	c.bytes += len(src)
+	return p
+}
+
 // render renders src with data under a whole budget.
 func (c *templates) render(name, src string, data any) (string, error) {
 	if src == "" {
 		return "", nil
 	}
-	key := name + "\x00" + src
-	pool, ok := c.pools.Load(key)
-	if !ok {
-		if c.n.Add(1) > maxCachedTemplates {
-			c.pools.Clear()
-			c.n.Store(1)
-		}
-		pool, _ = c.pools.LoadOrStore(key, &sync.Pool{})
+	pool := c.pool(name, src)
+	var p *parsed
+	if pool != nil {
+		p, _ = pool.Get().(*parsed)
 	}
-	p, _ := pool.(*sync.Pool).Get().(*parsed)
 	if p == nil {
 		b := newBudget()
 		t, err := c.parse(name, src, b)
 		if err != nil {
-			return "", templateError(name, err) // not kept: refused when saved, rare
+			return "", templateError(name, err) // refused when saved: rare
 		}
 		p = &parsed{t: t, b: b}
 	}
-	defer pool.(*sync.Pool).Put(p)
+	if pool != nil {
+		defer pool.Put(p)
+	}
 	p.b.left = maxSteps
 	var b strings.Builder
 	if err := p.t.Execute(&limitedWriter{w: &b, n: maxOutput}, data); err != nil {

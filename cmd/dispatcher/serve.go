@@ -127,7 +127,7 @@ func (p process) run(ctx context.Context) error {
 		},
 		// Until it passes, starts are refused (503): registered a moment
 		// ago, the search attributes may be unknown to the server's cache.
-		"search_attributes": dispatch.SearchAttributesCheck(tc, p.cfg.TemporalNS),
+		"search_attributes": dispatch.SearchAttributesCheck(ctx, tc, p.cfg.TemporalNS),
 	}
 	// One starter for the API and the broker intakes. Eager start only
 	// helps when this process's worker takes the first workflow task:
