@@ -122,6 +122,18 @@ func (s *system) postPadded(key string, seq int, pad string) (map[string]any, er
 	return out, nil
 }
 
+// postLarge sends the ordered events from to to of key, each padded to
+// 200 KiB.
+func (s *system) postLarge(t *testing.T, key string, from, to int) {
+	t.Helper()
+	pad := strings.Repeat("x", 200<<10)
+	for seq := from; seq <= to; seq++ {
+		if _, err := s.postPadded(key, seq, pad); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Ordering per key holds with 50 keys × 20 events under 32 concurrent
 // publishers: each key's events reach the function in the order the
 // intake accepted them, one after another, while the keys run in
@@ -370,15 +382,10 @@ func TestEndToEndOrderingOverflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 200 KiB each: 7 more fit, and 24 of them pass the history size at
-	// which Temporal suggests continuing as new (4 MiB).
-	pad := strings.Repeat("x", 200<<10)
+	// 7 more fit, and 24 pass the history size at which Temporal
+	// suggests continuing as new (4 MiB).
 	const last = 26
-	for seq := 3; seq <= last; seq++ {
-		if _, err := s.postPadded("k", seq, pad); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.postLarge(t, "k", 3, last)
 	wid := func(seq int) string { return url.PathEscape(strings.Replace(id, "k-0", fmt.Sprint("k-", seq), 1)) }
 	overflowed := func(seq int) bool {
 		code, raw := s.request("GET", "/executions/v1/"+wid(seq), nil)
@@ -448,13 +455,8 @@ func TestEndToEndOrderingLongHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pad := strings.Repeat("x", 200<<10)
 	const last = 24
-	for seq := 1; seq <= last; seq++ {
-		if _, err := s.postPadded("k", seq, pad); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.postLarge(t, "k", 1, last)
 	s.poll("the Sequence to continue as new with its head running", func() bool {
 		d, err := s.temporal.DescribeWorkflowExecution(t.Context(), seqID, "")
 		if err != nil || d.WorkflowExecutionInfo.Execution.RunId == first.WorkflowExecutionInfo.Execution.RunId {
