@@ -42,28 +42,27 @@ type acceptedEventRow struct {
 func (acceptedEventRow) TableName() string { return "accepted_events" }
 
 // ClaimMail claims the delivery of the mail with messageID for owner
-// until until, unless another claim lasts past now, and then reads
-// whether the mail was sent. In that order: a mail recorded as sent was
-// recorded while its sender's claim lasted, so before a later claim.
+// until until, unless the mail was sent or another claim lasts past now.
+// The claim and the check that the mail was not sent are one statement,
+// so one round trip on the happy path: a mail recorded as sent was
+// recorded while its sender's claim lasted, so before any later claim.
 func (s *Store) ClaimMail(ctx context.Context, messageID, owner string, now, until time.Time) (dispatcher.MailClaim, error) {
-	res := s.db.WithContext(ctx).Exec(`INSERT INTO mail_claims (message_id, claim_owner, claimed_until) VALUES (?, ?, ?)
+	res := s.db.WithContext(ctx).Exec(`INSERT INTO mail_claims (message_id, claim_owner, claimed_until)
+		SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM sent_mails WHERE message_id = ?)
 		ON CONFLICT (message_id) DO UPDATE SET claim_owner = excluded.claim_owner, claimed_until = excluded.claimed_until
-		WHERE mail_claims.claimed_until < ?`, messageID, owner, millis(until), millis(now))
-	if res.Error != nil {
+		WHERE mail_claims.claimed_until < ?`, messageID, owner, millis(until), messageID, millis(now))
+	switch {
+	case res.Error != nil:
 		return dispatcher.MailClaim{}, translate(res.Error, "")
+	case res.RowsAffected == 1:
+		return dispatcher.MailClaim{}, nil
 	}
 	var sent int64
 	if err := s.db.WithContext(ctx).Model(&sentMailRow{}).Where("message_id = ?", messageID).Count(&sent).Error; err != nil {
 		return dispatcher.MailClaim{}, translate(err, "")
 	}
-	switch {
-	case sent > 0:
-		if res.RowsAffected == 1 {
-			return dispatcher.MailClaim{Sent: true}, s.ReleaseMail(ctx, messageID, owner)
-		}
+	if sent > 0 {
 		return dispatcher.MailClaim{Sent: true}, nil
-	case res.RowsAffected == 1:
-		return dispatcher.MailClaim{}, nil
 	}
 	var rows []mailClaimRow
 	if err := s.db.WithContext(ctx).Where("message_id = ?", messageID).Limit(1).Find(&rows).Error; err != nil {
@@ -85,8 +84,8 @@ func (s *Store) ReleaseMail(ctx context.Context, messageID, owner string) error 
 // messageID at at; recording it twice keeps the first. Its claim lasts
 // until it expires, or is pruned.
 func (s *Store) RecordMailSent(ctx context.Context, messageID string, at time.Time) error {
-	row := sentMailRow{MessageID: messageID, SentAt: millis(at)}
-	return translate(s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error, "")
+	return translate(s.db.WithContext(ctx).Exec(`INSERT INTO sent_mails (message_id, sent_at) VALUES (?, ?)
+		ON CONFLICT (message_id) DO NOTHING`, messageID, millis(at)).Error, "")
 }
 
 // AcceptedEvent returns the dispatch that RecordAcceptedEvent recorded for

@@ -2,12 +2,40 @@ package models_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/models"
 )
+
+// BenchmarkMailDelivery is what the store does for every mail on the
+// happy path: the attempt claims the mail, then records it as sent.
+func BenchmarkMailDelivery(b *testing.B) {
+	for _, db := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{{"sqlite", testenv.SQLite}, {"postgres", testenv.Postgres}} {
+		b.Run(db.name, func(b *testing.B) {
+			s := newStore(b, db.url(b))
+			ctx := context.Background()
+			now := time.Now()
+			i := 0
+			for b.Loop() {
+				id := fmt.Sprintf("m%d@bench", i)
+				i++
+				if c, err := s.ClaimMail(ctx, id, "owner", now, now.Add(time.Minute)); err != nil || c != (dispatcher.MailClaim{}) {
+					b.Fatalf("ClaimMail = %+v, %v", c, err)
+				}
+				if err := s.RecordMailSent(ctx, id, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
 
 func TestDeliveryRecords(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {

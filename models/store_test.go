@@ -23,7 +23,7 @@ func stores(t *testing.T, fn func(t *testing.T, s *models.Store)) {
 	}
 }
 
-func newStore(t *testing.T, url string) *models.Store {
+func newStore(t testing.TB, url string) *models.Store {
 	t.Helper()
 	db, err := models.Open(url)
 	if err != nil {
