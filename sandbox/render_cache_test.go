@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,6 +126,52 @@ func TestRenderCacheBounded(t *testing.T) {
 	}
 }
 
+// A templated field such as a recipient's "{{ .event.content.email }}" is
+// parsed once per process, not once per event; what it resolves to still
+// comes from each event, a missing key still fails naming its line, and
+// what the cache keeps is bounded.
+func TestFieldPathsParsedOnce(t *testing.T) {
+	c := &fieldPathCache{}
+	saved := fieldPaths
+	fieldPaths = c
+	t.Cleanup(func() { fieldPaths = saved })
+
+	const path, text = "{{ .event.content.name }}", "Hi {{ .event.content.name }}"
+	for _, name := range []string{"Ann", "Bob", "Cy"} {
+		got, err := rowsData(t, 0, name).ResolveJSON([]byte(`{"n":"`+path+`","g":"`+text+`"}`), "data")
+		if want := `{"n":"` + name + `","g":"Hi ` + name + `"}`; err != nil || string(got) != want {
+			t.Fatalf("ResolveJSON = %s, %v; want %s", got, err, want)
+		}
+	}
+	if n := c.n.Load(); n != 2 {
+		t.Fatalf("parsed %d strings for 3 events with 2 templated strings, want 2", n)
+	}
+	if idents, _ := c.paths.Load(path); !slices.Equal(idents.([]string), []string{"event", "content", "name"}) {
+		t.Fatalf("kept %v for %q", idents, path)
+	}
+	if idents, ok := c.paths.Load(text); !ok || idents.([]string) != nil {
+		t.Fatalf("kept %v, %v for %q, which is not one field path; want nil, kept", idents, ok, text)
+	}
+
+	_, err := rowsData(t, 0, "Ann").ResolveJSON([]byte(`{"n":"{{ .event.content.nope }}"}`), "data")
+	if err == nil || !strings.Contains(err.Error(), `data.n: line 1: at <.event.content.nope>: map has no entry for key "nope"`) {
+		t.Fatalf("missing key: %v", err)
+	}
+
+	long := "{{ .event.content.name" + strings.Repeat(" ", maxCachedPath) + "}}"
+	if got, err := rowsData(t, 0, "Ann").ResolveJSON([]byte(`"`+long+`"`), "data"); err != nil || string(got) != `"Ann"` {
+		t.Fatalf("a long field path = %s, %v", got, err)
+	}
+	if _, kept := c.paths.Load(long); kept {
+		t.Fatalf("a string over %d bytes was kept", maxCachedPath)
+	}
+	c.n.Store(maxCachedPaths)
+	c.of("{{ .event.id }}")
+	if _, kept := c.paths.Load(path); kept || c.n.Load() != 1 {
+		t.Fatalf("past %d strings the cache did not start over (%d kept)", maxCachedPaths, c.n.Load())
+	}
+}
+
 // BenchmarkRenderMail renders the bench's mail template (text and HTML
 // parts) as Render does, and as it did before it kept parsed templates:
 // parsed, checked and instrumented for every mail.
@@ -157,6 +204,37 @@ func BenchmarkRenderMail(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		}
+	})
+}
+
+// BenchmarkResolveFields resolves the bench's recipient and task data as
+// ResolveJSON and Addresses do, and as they did before field paths were
+// kept: parsed for every event (then, once for each string; now, with an
+// empty cache, the same).
+func BenchmarkResolveFields(b *testing.B) {
+	d := rowsData(b, 0, "ann@example.com")
+	data := []byte(`{"userId":"{{ .event.id }}"}`)
+	to := []string{"{{ .event.content.name }}"}
+	resolve := func(b *testing.B) {
+		if _, err := d.ResolveJSON(data, "data"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.Addresses("recipients.to", to); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("parsed once", func(b *testing.B) {
+		for b.Loop() {
+			resolve(b)
+		}
+	})
+	b.Run("parsed every time", func(b *testing.B) {
+		saved := fieldPaths
+		defer func() { fieldPaths = saved }()
+		for b.Loop() {
+			fieldPaths = &fieldPathCache{}
+			resolve(b)
 		}
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/template"
 	"text/template/parse"
 )
@@ -135,17 +137,17 @@ func (r *resolver) resolve(path, s string) (any, error) {
 	if !IsTemplate(s) {
 		return s, nil
 	}
-	t, err := parseText(path, s, r.budget)
-	if err != nil {
-		return nil, templateError(path, err)
-	}
-	if idents := fieldPath(t); idents != nil {
+	if idents := fieldPaths.of(s); idents != nil {
 		if err := r.budget.spend(1 + len(idents)); err != nil {
 			return nil, errorf(path, "line 1: %v", err)
 		}
 		if v, ok := r.lookup(idents); ok {
 			return v, nil
 		}
+	}
+	t, err := parseText(path, s, r.budget)
+	if err != nil {
+		return nil, templateError(path, err)
 	}
 	var b strings.Builder
 	if err := t.Execute(&limitedWriter{w: &b, n: maxOutput}, r.printable); err != nil {
@@ -173,6 +175,44 @@ func (r *resolver) lookup(idents []string) (v any, ok bool) {
 		}
 	}
 	return cur, true
+}
+
+// fieldPathCache keeps what fieldPath found in the templated strings
+// resolve saw, so that a recipient or a task's data field such as
+// "{{ .event.content.email }}" is parsed once per process rather than for
+// every event. A string that is not one field path is kept as nil, and
+// parsed for every rendering. It keeps strings of up to maxCachedPath
+// bytes, at most maxCachedPaths of them, past which it starts over.
+type fieldPathCache struct {
+	paths sync.Map // string → []string
+	n     atomic.Int64
+}
+
+const (
+	maxCachedPath  = 1 << 10
+	maxCachedPaths = 1 << 14
+)
+
+var fieldPaths = &fieldPathCache{}
+
+// of returns the identifiers of the field path that s is exactly, or nil.
+func (c *fieldPathCache) of(s string) []string {
+	if idents, ok := c.paths.Load(s); ok {
+		return idents.([]string)
+	}
+	if len(s) > maxCachedPath {
+		return nil
+	}
+	var idents []string
+	if t, err := parseText("", s, newBudget()); err == nil {
+		idents = fieldPath(t)
+	}
+	if c.n.Add(1) > maxCachedPaths {
+		c.paths.Clear()
+		c.n.Store(1)
+	}
+	c.paths.Store(s, idents)
+	return idents
 }
 
 // fieldPath returns the identifiers of t when t is exactly one action
