@@ -35,7 +35,7 @@ import (
 const (
 	recordDispatchVersion   = "v5"
 	recordBulkReplayVersion = "v3"
-	recordSequenceVersion   = "v3"
+	recordSequenceVersion   = "v4"
 	recordGateVersion       = "v0"
 )
 
@@ -361,6 +361,8 @@ func (r *recorder) recordSequence() {
 	r.save(seqID, "", filepath.Join(dir, "released.json"))
 	r.recordOverflow(dir)
 	recordLongHead(r.t, dir)
+	c, atOnce := suggestedAtOnce(r.t)
+	(&recorder{t: r.t, c: c}).save(suggestedAtOnceID, atOnce, filepath.Join(dir, "suggested-at-once.json"))
 }
 
 // recordLongHead records the Sequence of longHead (its own dev server,

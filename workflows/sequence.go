@@ -38,7 +38,7 @@ import (
 // running its actions (sequenceOverflowV1), and is replayed like any
 // failure.
 func Sequence(ctx workflow.Context, in SequenceInput) error {
-	s := &sequence{SequenceState: in.State}
+	s := &sequence{SequenceState: in.State, firstSize: workflow.GetInfo(ctx).GetCurrentHistorySize()}
 	if s.SequenceState == nil {
 		s.SequenceState = &SequenceState{}
 	}
@@ -64,7 +64,7 @@ func Sequence(ctx workflow.Context, in SequenceInput) error {
 				return nil // idle: the next event starts a new run
 			}
 		}
-		if done >= sequenceRunLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		if done >= sequenceRunLimit || s.suggested(ctx) {
 			return s.continueAsNew(ctx)
 		}
 		if !s.runNext(ctx) {
@@ -198,11 +198,11 @@ const (
 	// sequenceRunLimit bounds the dispatches one Sequence run handles
 	// before it continues as new, keeping its history short.
 	sequenceRunLimit = 200
-	// sequenceMinRun is the history length below which a run that waits
-	// for a handed-over dispatch does not continue as new, even when
-	// Temporal suggests it: a suggestion from the run's first task on (a
-	// size limit set below what a run carries) would otherwise start run
-	// after run that does nothing else while the dispatch runs.
+	// sequenceMinRun is the history length below which a run does not
+	// continue as new, even when Temporal suggests it (see suggested;
+	// always while it awaits a handed-over dispatch): a suggestion from
+	// the run's first task on (a size limit set below what a run carries)
+	// would otherwise start run after run that does nothing else.
 	sequenceMinRun = 100
 	// sequenceIdle is how long a Sequence with nothing to do waits for
 	// an event before it completes.
@@ -230,6 +230,9 @@ type sequence struct {
 	// the sizes of their events.
 	starting      []workflow.ChildWorkflowFuture
 	startingBytes int
+	// firstSize is the size of the run's history at its first task: about
+	// what it carries.
+	firstSize int
 }
 
 // take queues an event's dispatch, unless it is queued already (the
@@ -342,8 +345,7 @@ func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrBlocked.ValueSet(s.Blocked))
 	workflow.GetLogger(ctx).Warn("Ordering key blocked by a failed dispatch", "WorkflowID", s.Blocked, "Waiting", len(s.Queue))
 	for s.Blocked != "" {
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
-			workflow.GetVersion(ctx, changeSequence, workflow.DefaultVersion, sequenceV1) >= sequenceV1 {
+		if s.suggested(ctx) && workflow.GetVersion(ctx, changeSequence, workflow.DefaultVersion, sequenceV1) >= sequenceV1 {
 			return false
 		}
 		sel := workflow.NewSelector(ctx)
@@ -399,7 +401,7 @@ func (s *sequence) runNext(ctx workflow.Context) bool {
 // the child s.Running. A child not yet started is waited for: the next
 // run could not tell its start from a duplicate's.
 func (s *sequence) handOver(ctx workflow.Context, child workflow.ChildWorkflowFuture, next SequencedDispatch) bool {
-	if !workflow.GetInfo(ctx).GetContinueAsNewSuggested() || child.IsReady() || !child.GetChildWorkflowExecution().IsReady() {
+	if child.IsReady() || !child.GetChildWorkflowExecution().IsReady() || !s.suggested(ctx) {
 		return false
 	}
 	var run workflow.Execution
@@ -411,6 +413,22 @@ func (s *sequence) handOver(ctx workflow.Context, child workflow.ChildWorkflowFu
 	}
 	s.Running = &RunningDispatch{WorkflowID: run.ID, RunID: run.RunID, Block: next.Block}
 	return true
+}
+
+// suggested reports whether the run is to continue as new because
+// Temporal suggests it. From sequenceMinRunV1 on, only once the run has
+// grown: its history holds sequenceMinRun events, or more than twice the
+// bytes it held at its first task. A suggestion from the first task on (a
+// size limit below what the run carries) would otherwise make run after
+// run continue as new at once; with Temporal's defaults it comes only once
+// a run has grown, and is followed at once.
+func (s *sequence) suggested(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	if !info.GetContinueAsNewSuggested() {
+		return false
+	}
+	return info.GetCurrentHistoryLength() >= sequenceMinRun || info.GetCurrentHistorySize() > 2*s.firstSize ||
+		workflow.GetVersion(ctx, changeSequenceMinRun, workflow.DefaultVersion, sequenceMinRunV1) < sequenceMinRunV1
 }
 
 // awaitRunning waits for s.Running, the dispatch an earlier run started,

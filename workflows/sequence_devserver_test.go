@@ -178,3 +178,68 @@ func longHead(t *testing.T, waiting int) (client.Client, string) {
 	}
 	return c, first.GetRunID()
 }
+
+// A Sequence on a server that suggests continuing as new from each run's
+// first task on (a history size limit below what a run carries) still
+// runs its events, in order, a few per run. Before sequenceMinRunV1 each
+// run continued as new at once, and none ran.
+func TestSequenceSuggestedFromItsFirstTaskOnRealServer(t *testing.T) {
+	suggestedAtOnce(t)
+}
+
+// suggestedAtOnceID is the Sequence of suggestedAtOnce.
+const suggestedAtOnceID = "sequence-suggested-at-once"
+
+// suggestedAtOnce runs a Sequence of 10 events on a dev server that
+// suggests continuing as new from the first task of every run, checks
+// that they ran in order, and returns the client and the first run's ID.
+func suggestedAtOnce(t *testing.T) (client.Client, string) {
+	c := testenv.TemporalClient(t, "--dynamic-config-value", "limit.historySize.suggestContinueAsNew=1")
+	const queueName, events = "sequence-suggested-at-once", 10
+	var mu sync.Mutex
+	var ran []string
+	w := worker.New(c, queueName, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.Sequence, workflow.RegisterOptions{Name: workflows.WorkflowSequence})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.DispatchInput) error {
+		if !workflow.IsReplaying(ctx) {
+			mu.Lock()
+			ran = append(ran, in.Event.ID)
+			mu.Unlock()
+		}
+		return nil
+	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	var want []string
+	var first string
+	for i := range events {
+		id := fmt.Sprint("e", i)
+		want = append(want, id)
+		d := workflows.SequencedDispatch{WorkflowID: id, Block: true, Input: workflows.DispatchInput{
+			Event: dispatcher.Event{ID: id, Type: "t", Content: []byte(`{}`)}, Version: workflows.DispatchVersion}}
+		run, err := c.SignalWithStartWorkflow(t.Context(), suggestedAtOnceID, workflows.SignalSequenceEvent, d,
+			client.StartWorkflowOptions{ID: suggestedAtOnceID, TaskQueue: queueName}, workflows.WorkflowSequence, workflows.SequenceInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = run.GetRunID()
+		}
+	}
+	testenv.Eventually(t, time.Minute, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(ran) < events {
+			return fmt.Sprintf("%d of %d dispatches ran", len(ran), events)
+		}
+		return ""
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(ran, want) {
+		t.Fatalf("dispatches ran in the order %v, want %v", ran, want)
+	}
+	return c, first
+}

@@ -76,6 +76,17 @@ func (e *sequenceEnv) send(d time.Duration, block bool, ids ...string) {
 	}, d)
 }
 
+// suggest makes Temporal suggest continuing as new after d, to a run
+// whose history is long enough to (sequenceMinRun).
+func (e *sequenceEnv) suggest(d time.Duration) {
+	e.RegisterDelayedCallback(e.suggestNow, d)
+}
+
+func (e *sequenceEnv) suggestNow() {
+	e.SetCurrentHistoryLength(100)
+	e.SetContinueAsNewSuggested(true)
+}
+
 func content(id, pad string) string {
 	if pad == "" {
 		return `{"id":"` + id + `"}`
@@ -167,7 +178,7 @@ func TestSequenceContinuesAsNewWhileBlocked(t *testing.T) {
 	e := newSequenceEnv(t)
 	e.fail["e1"] = true
 	e.send(0, true, "e1", "e2")
-	e.RegisterDelayedCallback(func() { e.SetContinueAsNewSuggested(true) }, time.Hour)
+	e.suggest(time.Hour)
 	e.send(time.Hour+time.Minute, true, "e3")
 	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
 	var queued []string
@@ -188,7 +199,7 @@ func TestSequenceContinuesAsNewWhileBlocked(t *testing.T) {
 func TestSequenceContinuesAsNewWhileItsHeadRuns(t *testing.T) {
 	e := newSequenceEnv(t)
 	e.send(0, true, "e1", "e2")
-	e.RegisterDelayedCallback(func() { e.SetContinueAsNewSuggested(true) }, 10*time.Second)
+	e.suggest(10 * time.Second)
 	e.send(20*time.Second, true, "e3")
 	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
 	var queued []string
@@ -209,7 +220,7 @@ func TestSequenceHandsOverOnlyFromItsVersion(t *testing.T) {
 	e := newSequenceEnv(t)
 	e.OnGetVersion("sequence-await", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 	e.send(0, true, "e1", "e2")
-	e.RegisterDelayedCallback(func() { e.SetContinueAsNewSuggested(true) }, 10*time.Second)
+	e.suggest(10 * time.Second)
 	e.send(20*time.Second, true, "e3")
 	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
 	// e1 ran to its end as a child; then, still suggested, the run
@@ -263,10 +274,11 @@ func TestSequenceAwaitsTheDispatchItWasHandedOver(t *testing.T) {
 	}
 }
 
-// A run that waits for a handed-over dispatch does not continue as new
-// before its history holds sequenceMinRun events, even when Temporal
-// suggests it from its first task on (a size limit set below what it
-// carries): it would otherwise start run after run doing nothing else.
+// A run does not continue as new before its history holds sequenceMinRun
+// events, even when Temporal suggests it from its first task on (a size
+// limit set below what it carries): it would otherwise start run after
+// run doing nothing else. Here it awaits the dispatch handed over, then
+// runs the one waiting, and completes once idle.
 func TestSequenceAwaitDoesNotContinueAsNewAtOnce(t *testing.T) {
 	e := newSequenceEnv(t)
 	e.RegisterActivityWithOptions(func(context.Context, workflows.AwaitDispatchInput) (workflows.DispatchClosed, error) {
@@ -276,9 +288,70 @@ func TestSequenceAwaitDoesNotContinueAsNewAtOnce(t *testing.T) {
 	e.send(0, true, "e2")
 	in := workflows.SequenceInput{State: &workflows.SequenceState{
 		Running: &workflows.RunningDispatch{WorkflowID: dispatcher.WorkflowID("e1"), RunID: "run-1", Block: true}}}
+	if err := e.run(t, in); err != nil || !slices.Equal(e.runs, []string{"e2"}) {
+		t.Fatalf("ended with %v, ran %v; want e2 ran after the await, and an idle end", err, e.runs)
+	}
+}
+
+// The same holds for a blocked key (it waits for its release) and for
+// its queue (it runs it), from sequenceMinRunV1 on. Before, each new run
+// continued as new at once, and the key never moved.
+func TestSequenceDoesNotContinueAsNewAtOnce(t *testing.T) {
+	queue := func(ids ...string) []workflows.SequencedDispatch {
+		var q []workflows.SequencedDispatch
+		for _, id := range ids {
+			q = append(q, workflows.SequencedDispatch{WorkflowID: dispatcher.WorkflowID(id), Block: true,
+				Input: workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "user_deleted", Content: json.RawMessage(content(id, ""))},
+					Version: workflows.DispatchVersion}})
+		}
+		return q
+	}
+	for _, blocked := range []string{"", dispatcher.WorkflowID("e0")} {
+		e := newSequenceEnv(t)
+		e.SetContinueAsNewSuggested(true)
+		e.RegisterDelayedCallback(func() { e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("e0")) }, time.Hour)
+		in := workflows.SequenceInput{State: &workflows.SequenceState{Blocked: blocked, Queue: queue("e1", "e2")}}
+		if err := e.run(t, in); err != nil || !slices.Equal(e.runs, []string{"e1", "e2"}) {
+			t.Fatalf("blocked=%q: ended with %v, ran %v; want e1 and e2 ran, and an idle end", blocked, err, e.runs)
+		}
+		if blocked != "" && e.spans["e1"][0].Before(t0.Add(time.Hour)) {
+			t.Fatalf("e1 ran at %v, before its key was released", e.spans["e1"][0])
+		}
+	}
+}
+
+// A run whose history has more than doubled in bytes since its first
+// task (large events arrived) has grown enough to follow the suggestion,
+// however few its events.
+func TestSequenceContinuesAsNewOnceGrown(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.SetContinueAsNewSuggested(true)
+	e.SetCurrentHistorySize(1000)
+	e.RegisterDelayedCallback(func() { e.SetCurrentHistorySize(2000) }, time.Hour)
+	e.send(time.Hour+time.Minute, true, "e2")
+	e.RegisterDelayedCallback(func() { e.SetCurrentHistorySize(2001) }, 2*time.Hour)
+	e.send(2*time.Hour+time.Minute, true, "e3")
+	in := workflows.SequenceInput{State: &workflows.SequenceState{Blocked: dispatcher.WorkflowID("e0")}}
 	next := continuedWith[workflows.SequenceInput](t, e.run(t, in))
-	if next.State.Running != nil || len(next.State.Queue) != 1 {
-		t.Fatalf("carried running=%+v and %d waiting; want the await done, e2 waiting", next.State.Running, len(next.State.Queue))
+	var queued []string
+	for _, q := range next.State.Queue {
+		queued = append(queued, q.Input.Event.ID)
+	}
+	if next.State.Blocked != dispatcher.WorkflowID("e0") || !slices.Equal(queued, []string{"e2", "e3"}) {
+		t.Fatalf("carried blocked=%q queue=%v; want still blocked, e2 and e3 (at twice the bytes it began with, not yet)", next.State.Blocked, queued)
+	}
+}
+
+// A run that continued as new at once, before sequenceMinRunV1 (its
+// history has no marker), does so again when a newer worker replays it.
+func TestSequenceContinuesAsNewAtOnceBeforeItsVersion(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.OnGetVersion("sequence-min-run", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	e.SetContinueAsNewSuggested(true)
+	e.send(0, true, "e1")
+	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
+	if len(e.runs) != 0 || len(next.State.Queue) != 1 {
+		t.Fatalf("ran %v, carried %d waiting; want nothing ran, e1 carried", e.runs, len(next.State.Queue))
 	}
 }
 
@@ -323,7 +396,7 @@ func TestSequenceReleaseCarriedOverContinueAsNew(t *testing.T) {
 		blocked, _ = args.Get(0).(temporal.SearchAttributes).GetKeyword(workflows.AttrBlocked)
 	})
 	e.RegisterDelayedCallback(func() {
-		e.SetContinueAsNewSuggested(true)
+		e.suggestNow()
 		e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("e1"))
 	}, 30*time.Second) // while e1 runs
 	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
@@ -402,7 +475,7 @@ func TestSequenceOverflowStartsBeforeContinueAsNew(t *testing.T) {
 	e.fail["e1"] = true
 	e.send(0, true, "e1")
 	e.send(time.Hour, true, "e2", "e3", "e4", "e5")
-	e.RegisterDelayedCallback(func() { e.SetContinueAsNewSuggested(true) }, 2*time.Hour)
+	e.suggest(2 * time.Hour)
 	e.send(2*time.Hour+time.Minute, true, "e6")
 	next := continuedWith[workflows.SequenceInput](t, e.run(t, workflows.SequenceInput{}))
 	var queued []string

@@ -22,7 +22,9 @@ const (
 	changeSequenceOverflow = "sequence-overflow"
 	// changeSequenceAwait, of its own for the same reason.
 	changeSequenceAwait = "sequence-await"
-	changeGate          = "gate"
+	// changeSequenceMinRun, of its own for the same reason.
+	changeSequenceMinRun = "sequence-min-run"
+	changeGate           = "gate"
 )
 
 // Dispatch versions.
@@ -117,6 +119,14 @@ const sequenceOverflowV1 workflow.Version = 1
 // history grew, until the server terminated it and the waiting events
 // were lost. Asked only then, so no other run records the marker.
 const sequenceAwaitV1 workflow.Version = 1
+
+// sequenceMinRunV1 (changeSequenceMinRun): a Sequence continues as new on
+// Temporal's suggestion only once its run has grown (sequence.suggested).
+// Before, a suggestion from a run's first task on (a history size
+// limit set below what a run carries: a long queue of large events) made
+// run after run continue as new at once, a blocked key or a queue that
+// never moved. Asked only then, so no other run records the marker.
+const sequenceMinRunV1 workflow.Version = 1
 
 // Gate versions.
 const (
