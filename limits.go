@@ -45,6 +45,14 @@ const (
 	MaxEventTypeConfig = 256 << 10
 )
 
+// The most templates and functions one tenant may have. A list of them
+// is filtered, sorted and paged on their ids and names in memory, so these
+// bound what one request holds; far above what a tenant uses.
+const (
+	MaxTemplates = 10_000
+	MaxFunctions = 10_000
+)
+
 // MaxEventBatch bounds the CloudEvents of one batch request: each one is a
 // workflow start that the request waits for, so a larger batch would hold
 // the request, and Temporal, for longer than a client waits.

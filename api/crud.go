@@ -10,16 +10,19 @@ import (
 	"github.com/dispatcherhq/dispatcher/wire"
 )
 
-// collection serves the CRUD routes of a collection that the store lists
-// whole (templates, functions): T is the domain type, U its update, R the
-// request body, which converts to an update.
+// collection serves the CRUD routes of a collection that a list filters,
+// sorts and pages in memory (templates, functions): on the ids and names
+// of all its items (names), then loading those of the page (load). T is
+// the domain type, U its update, R the request body, which converts to an
+// update.
 type collection[T any, U interface {
 	comparable
 	Apply(*T) error
 }, R interface{ Update() U }] struct {
 	what   string // "template", for messages
 	store  Store
-	list   func(Store, context.Context) ([]T, error)
+	names  func(Store, context.Context) ([]T, error)
+	load   func(s Store, ctx context.Context, ids []string) ([]T, error)
 	find   func(s Store, ctx context.Context, id string) (T, error)
 	create func(Store, context.Context, *T) error
 	update func(s Store, ctx context.Context, id string, u U) error
@@ -38,17 +41,26 @@ func (col collection[T, U, R]) listAll(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	items, err := col.list(col.store, c.Request.Context())
+	names, err := col.names(col.store, c.Request.Context())
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	page, err := pageOf(items, q, col.fields, col.toWire)
+	chosen, total, err := choose(names, q, col.fields)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page)
+	ids := make([]string, len(chosen))
+	for i, it := range chosen {
+		ids[i] = col.fields(it)["id"]
+	}
+	items, err := col.load(col.store, c.Request.Context(), ids)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page(items, total, q, col.toWire))
 }
 
 // get answers GET /<collection>/v1/{id}.
@@ -129,7 +141,7 @@ func (col collection[T, U, R]) remove(c *gin.Context) {
 
 func (s *Server) templates() collection[dispatcher.Template, dispatcher.TemplateUpdate, wire.TemplateRequest] {
 	return collection[dispatcher.Template, dispatcher.TemplateUpdate, wire.TemplateRequest]{
-		what: "template", store: s.store, list: Store.FindTemplates, find: Store.FindTemplate,
+		what: "template", store: s.store, names: Store.TemplateNames, load: Store.FindTemplates, find: Store.FindTemplate,
 		create: Store.CreateTemplate, update: Store.UpdateTemplate, delete: Store.DeleteTemplate,
 		fields: func(t dispatcher.Template) map[string]string { return map[string]string{"id": t.ID, "name": t.Name} },
 		toWire: func(t dispatcher.Template) any { return wire.FromTemplate(t) },
@@ -138,7 +150,7 @@ func (s *Server) templates() collection[dispatcher.Template, dispatcher.Template
 
 func (s *Server) functions() collection[dispatcher.Function, dispatcher.FunctionUpdate, wire.FunctionRequest] {
 	return collection[dispatcher.Function, dispatcher.FunctionUpdate, wire.FunctionRequest]{
-		what: "function", store: s.store, list: Store.FindFunctions, find: Store.FindFunction,
+		what: "function", store: s.store, names: Store.FunctionNames, load: Store.FindFunctions, find: Store.FindFunction,
 		create: Store.CreateFunction, update: Store.UpdateFunction, delete: Store.DeleteFunction,
 		fields: func(f dispatcher.Function) map[string]string { return map[string]string{"id": f.ID, "name": f.Name} },
 		toWire: func(f dispatcher.Function) any { return wire.FromFunction(f) },

@@ -9,15 +9,25 @@ import (
 	"github.com/dispatcherhq/dispatcher/wire"
 )
 
-// pageOf applies an RQL query to a small collection held in memory
-// (templates, functions): filters and sorts on the string fields that
-// fieldsOf gives, then pages. Lists of dispatchers are queried in SQL.
+// pageOf applies an RQL query to a small collection held in memory (API
+// keys): filters and sorts on the string fields that fieldsOf gives, then
+// pages. Lists of dispatchers are queried in SQL.
 func pageOf[T any](items []T, q dispatcher.Query, fieldsOf func(T) map[string]string, toWire func(T) any) (wire.Page, error) {
+	chosen, total, err := choose(items, q, fieldsOf)
+	if err != nil {
+		return wire.Page{}, err
+	}
+	return page(chosen, total, q, toWire), nil
+}
+
+// choose filters and sorts items as q says, on the string fields that
+// fieldsOf gives, and returns those of q's page and how many matched.
+func choose[T any](items []T, q dispatcher.Query, fieldsOf func(T) map[string]string) ([]T, int, error) {
 	var kept []T
 	for _, it := range items {
 		ok, err := matchCond(q.Filter, fieldsOf(it))
 		if err != nil {
-			return wire.Page{}, err
+			return nil, 0, err
 		}
 		if ok {
 			kept = append(kept, it)
@@ -25,7 +35,7 @@ func pageOf[T any](items []T, q dispatcher.Query, fieldsOf func(T) map[string]st
 	}
 	for _, s := range slices.Backward(q.Sort) {
 		if _, known := fieldsOf(*new(T))[s.Field]; !known {
-			return wire.Page{}, dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot sort on %q here", s.Field)
+			return nil, 0, dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot sort on %q here", s.Field)
 		}
 		slices.SortStableFunc(kept, func(a, b T) int {
 			c := strings.Compare(fieldsOf(a)[s.Field], fieldsOf(b)[s.Field])
@@ -35,13 +45,19 @@ func pageOf[T any](items []T, q dispatcher.Query, fieldsOf func(T) map[string]st
 			return c
 		})
 	}
+	lo := min(q.Offset, len(kept))
+	return kept[lo:min(lo+q.Limit, len(kept))], len(kept), nil
+}
+
+// page is the wire page of the items chosen of total.
+func page[T any](chosen []T, total int, q dispatcher.Query, toWire func(T) any) wire.Page {
 	var p wire.Page
-	p.Page.Total, p.Page.Offset, p.Page.Limit = len(kept), q.Offset, q.Limit
+	p.Page.Total, p.Page.Offset, p.Page.Limit = total, q.Offset, q.Limit
 	p.Data = []any{}
-	for i := q.Offset; i < len(kept) && i < q.Offset+q.Limit; i++ {
-		p.Data = append(p.Data, project(toWire(kept[i]), q.Select))
+	for _, it := range chosen {
+		p.Data = append(p.Data, project(toWire(it), q.Select))
 	}
-	return p, nil
+	return p
 }
 
 // matchCond evaluates a filter against fields; a field it lacks is an

@@ -35,13 +35,15 @@ type Store interface {
 	DeleteAction(ctx context.Context, dispatcherID, actionID string) error
 	TemplateIDByName(ctx context.Context, name string) (string, error)
 
-	FindTemplates(ctx context.Context) ([]dispatcher.Template, error)
+	TemplateNames(ctx context.Context) ([]dispatcher.Template, error)
+	FindTemplates(ctx context.Context, ids []string) ([]dispatcher.Template, error)
 	FindTemplate(ctx context.Context, id string) (dispatcher.Template, error)
 	CreateTemplate(ctx context.Context, t *dispatcher.Template) error
 	UpdateTemplate(ctx context.Context, id string, u dispatcher.TemplateUpdate) error
 	DeleteTemplate(ctx context.Context, id string) error
 
-	FindFunctions(ctx context.Context) ([]dispatcher.Function, error)
+	FunctionNames(ctx context.Context) ([]dispatcher.Function, error)
+	FindFunctions(ctx context.Context, ids []string) ([]dispatcher.Function, error)
 	FindFunction(ctx context.Context, id string) (dispatcher.Function, error)
 	CreateFunction(ctx context.Context, f *dispatcher.Function) error
 	UpdateFunction(ctx context.Context, id string, u dispatcher.FunctionUpdate) error

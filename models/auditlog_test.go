@@ -264,7 +264,7 @@ func TestAuditSharesTheTransaction(t *testing.T) {
 		if err := s.CreateTemplate(ctx, &dispatcher.Template{Name: "other", Subject: "Hi", Text: "Hello"}); err == nil {
 			t.Fatal("a template was created without its audit record")
 		}
-		ts, err := s.FindTemplates(ctx)
+		ts, err := s.TemplateNames(ctx)
 		auditMust(t, err)
 		if len(ts) != 1 {
 			t.Errorf("templates %+v: the change stayed without its record", ts)

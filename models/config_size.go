@@ -88,3 +88,46 @@ func grownField(u dispatcher.DispatcherUpdate) string {
 	}
 	return "name"
 }
+
+// countLimits are dispatcher.MaxTemplates and MaxFunctions, which tests
+// lower.
+var countLimits = struct{ templates, functions int }{dispatcher.MaxTemplates, dispatcher.MaxFunctions}
+
+// checkCount fails the creation that tx holds when it takes the caller's
+// tenant past max rows of model's table (what names them, for the
+// message). Like checkConfigSize it runs after the write, after locking
+// the configuration version row, so that two creations are counted one
+// after the other.
+func checkCount(tx *gorm.DB, model any, max int, what string) error {
+	if err := tx.Exec("UPDATE config_version SET version = version WHERE id = 1").Error; err != nil {
+		return err
+	}
+	var n int64
+	if err := tx.Model(model).Count(&n).Error; err != nil {
+		return translate(err, "")
+	}
+	if n > int64(max) {
+		return dispatcher.Errorf(dispatcher.ESTATE, "this tenant already has %d %s, the most it may have: delete one before creating another", max, what)
+	}
+	return nil
+}
+
+// inOrder converts rows with conv and returns them in the order of ids,
+// leaving out the ids no row has.
+func inOrder[R, T any](ids []string, rows []R, conv func(R) (string, T, error)) ([]T, error) {
+	byID := make(map[string]T, len(rows))
+	for _, r := range rows {
+		id, t, err := conv(r)
+		if err != nil {
+			return nil, err
+		}
+		byID[id] = t
+	}
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		if t, ok := byID[id]; ok {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}

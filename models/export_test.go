@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"testing"
 
 	"gorm.io/gorm"
 )
@@ -15,4 +16,12 @@ func MigrateTo(ctx context.Context, db *gorm.DB, version int64) error {
 	}
 	_, err = p.UpTo(ctx, version)
 	return err
+}
+
+// SetCountLimits lowers the most templates and functions a tenant may
+// have, for the test.
+func SetCountLimits(t testing.TB, templates, functions int) {
+	saved := countLimits
+	countLimits.templates, countLimits.functions = templates, functions
+	t.Cleanup(func() { countLimits = saved })
 }

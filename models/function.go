@@ -93,6 +93,9 @@ func (s *Store) CreateFunction(ctx context.Context, f *dispatcher.Function) erro
 		if err := tx.Create(&row).Error; err != nil {
 			return translate(err, functionConflict(f.Name))
 		}
+		if err := checkCount(tx, &functionRow{}, countLimits.functions, "functions"); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, dispatcher.AuditFunctionCreate, f.ID, nil, wire.AuditFunctionOf(*f, nil))
 	})
 }
@@ -115,21 +118,31 @@ func (s *Store) findFunction(ctx context.Context, where, arg string) (dispatcher
 	return toFunction(row, s.keys)
 }
 
-// FindFunctions returns every function, by name.
-func (s *Store) FindFunctions(ctx context.Context) ([]dispatcher.Function, error) {
+// FunctionNames returns the id and name of every function, by name, and
+// nothing else (see TemplateNames).
+func (s *Store) FunctionNames(ctx context.Context) ([]dispatcher.Function, error) {
 	var rows []functionRow
-	if err := s.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Select("id", "name").Order("name").Find(&rows).Error; err != nil {
 		return nil, translate(err, "")
 	}
 	out := make([]dispatcher.Function, len(rows))
 	for i, r := range rows {
-		f, err := toFunction(r, s.keys)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = f
+		out[i] = dispatcher.Function{ID: r.ID, Name: r.Name}
 	}
 	return out, nil
+}
+
+// FindFunctions returns the functions with ids, in that order; an id with
+// no function (deleted since) is left out.
+func (s *Store) FindFunctions(ctx context.Context, ids []string) ([]dispatcher.Function, error) {
+	var rows []functionRow
+	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, translate(err, "")
+	}
+	return inOrder(ids, rows, func(r functionRow) (string, dispatcher.Function, error) {
+		f, err := toFunction(r, s.keys)
+		return r.ID, f, err
+	})
 }
 
 // UpdateFunction applies u to the function with id. A rename is refused

@@ -162,7 +162,7 @@ func TestFunctionSecretsEncryptedAtRest(t *testing.T) {
 				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) || !strings.Contains(err.Error(), legacy.ID) {
 					t.Errorf("%s: %v; want %v saying %q and naming the function", tt.name, err, tt.want, tt.msg)
 				}
-				if _, err := tt.s.FindFunctions(ctx); !errors.Is(err, tt.want) {
+				if _, err := tt.s.FindFunctions(ctx, []string{legacy.ID}); !errors.Is(err, tt.want) {
 					t.Errorf("%s: FindFunctions: %v, want %v", tt.name, err, tt.want)
 				}
 			}

@@ -51,6 +51,9 @@ func (s *Store) CreateTemplate(ctx context.Context, t *dispatcher.Template) erro
 		if err := tx.Create(&row).Error; err != nil {
 			return translate(err, templateConflict(t.Name))
 		}
+		if err := checkCount(tx, &templateRow{}, countLimits.templates, "templates"); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, dispatcher.AuditTemplateCreate, t.ID, nil, wire.FromTemplate(*t))
 	})
 }
@@ -64,17 +67,29 @@ func (s *Store) FindTemplate(ctx context.Context, id string) (dispatcher.Templat
 	return toTemplate(row), nil
 }
 
-// FindTemplates returns every template, by name.
-func (s *Store) FindTemplates(ctx context.Context) ([]dispatcher.Template, error) {
+// TemplateNames returns the id and name of every template, by name, and
+// nothing else: what a list filters, sorts and pages on, before it loads
+// the templates of its page with FindTemplates.
+func (s *Store) TemplateNames(ctx context.Context) ([]dispatcher.Template, error) {
 	var rows []templateRow
-	if err := s.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Select("id", "name").Order("name").Find(&rows).Error; err != nil {
 		return nil, translate(err, "")
 	}
 	out := make([]dispatcher.Template, len(rows))
 	for i, r := range rows {
-		out[i] = toTemplate(r)
+		out[i] = dispatcher.Template{ID: r.ID, Name: r.Name}
 	}
 	return out, nil
+}
+
+// FindTemplates returns the templates with ids, in that order; an id with
+// no template (deleted since) is left out.
+func (s *Store) FindTemplates(ctx context.Context, ids []string) ([]dispatcher.Template, error) {
+	var rows []templateRow
+	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, translate(err, "")
+	}
+	return inOrder(ids, rows, func(r templateRow) (string, dispatcher.Template, error) { return r.ID, toTemplate(r), nil })
 }
 
 // UpdateTemplate applies u to the template with id.

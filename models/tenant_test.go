@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -33,7 +34,7 @@ func TestTenantsAreApart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fnsA, err := s.FindFunctions(a)
+		fnsA, err := s.FunctionNames(a)
 		if err != nil || len(fnsA) != 1 {
 			t.Fatalf("acme's functions: %v, %v; want its one", fnsA, err)
 		}
@@ -57,6 +58,12 @@ func TestTenantsAreApart(t *testing.T) {
 		}
 		if _, err := s.FindTemplate(b, tplA); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
 			t.Errorf("globex read acme's template: %v", err)
+		}
+		if tpls, err := s.FindTemplates(b, []string{tplA}); err != nil || len(tpls) != 0 {
+			t.Errorf("globex listed acme's template by its id: %v, %v", tpls, err)
+		}
+		if fns, err := s.FindFunctions(b, []string{fnsA[0].ID}); err != nil || len(fns) != 0 {
+			t.Errorf("globex listed acme's function by its id: %v, %v", fns, err)
 		}
 		// ... nor changes it.
 		name := "taken"
@@ -94,8 +101,48 @@ func TestTenantsAreApart(t *testing.T) {
 			t.Fatalf("acme's dispatchers after its update: %v, %v", ds, err)
 		}
 		// The implicit tenant sees only its fixtures.
-		if tpls, err := s.FindTemplates(context.Background()); err != nil || len(tpls) != 1 {
+		if tpls, err := s.TemplateNames(context.Background()); err != nil || len(tpls) != 1 {
 			t.Fatalf("the implicit tenant's templates: %v, %v", tpls, err)
+		}
+	})
+}
+
+// A tenant may have at most MaxTemplates templates and MaxFunctions
+// functions (lowered here to 2 and 1): the next is refused with a message
+// that says so, and leaves nothing behind; other tenants are not counted.
+func TestTenantCountLimits(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		models.SetCountLimits(t, 2, 1) // newStore made one template and two functions
+		a, b := as("acme"), as("globex")
+		ctx := context.Background()
+		version, err := s.ConfigVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateTemplate(ctx, &dispatcher.Template{Name: "second", Subject: "Hi", Text: "Hello"}); err != nil {
+			t.Fatal(err)
+		}
+		err = s.CreateTemplate(ctx, &dispatcher.Template{Name: "third", Subject: "Hi", Text: "Hello"})
+		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "already has 2 templates, the most it may have") {
+			t.Fatalf("a third template: %v, want ESTATE saying the tenant has the most templates", err)
+		}
+		err = s.CreateFunction(ctx, &dispatcher.Function{Name: "third", URL: "https://example.com/x"})
+		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "already has 1 functions") {
+			t.Fatalf("a third function: %v, want ESTATE", err)
+		}
+		if tpls, err := s.TemplateNames(ctx); err != nil || len(tpls) != 2 {
+			t.Fatalf("templates after the refusal: %v, %v; want 2", tpls, err)
+		}
+		if now, err := s.ConfigVersion(ctx); err != nil || now != version+1 {
+			t.Fatalf("configuration version %d → %d (%v): want one change, the second template", version, now, err)
+		}
+		for _, tenant := range []context.Context{a, b} {
+			if err := s.CreateTemplate(tenant, &dispatcher.Template{Name: "t", Subject: "Hi", Text: "Hello"}); err != nil {
+				t.Fatalf("another tenant's first template: %v", err)
+			}
+			if err := s.CreateFunction(tenant, &dispatcher.Function{Name: "f", URL: "https://example.com/x"}); err != nil {
+				t.Fatalf("another tenant's first function: %v", err)
+			}
 		}
 	})
 }
