@@ -420,8 +420,11 @@ func (s *sequence) handOver(ctx workflow.Context, child workflow.ChildWorkflowFu
 // grown: its history holds sequenceMinRun events, or more than twice the
 // bytes it held at its first task. A suggestion from the first task on (a
 // size limit below what the run carries) would otherwise make run after
-// run continue as new at once; with Temporal's defaults it comes only once
-// a run has grown, and is followed at once.
+// run continue as new at once. With Temporal's defaults a run is seldom
+// suggested before it has grown (one whose first task already passes 4
+// MiB is: a full queue and a backlog of large events), and only such a
+// run records the marker. sequenceMinRun and the factor 2 decide replays
+// of the runs that recorded it: change them only under a new version.
 func (s *sequence) suggested(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
 	if !info.GetContinueAsNewSuggested() {
