@@ -208,6 +208,9 @@ func suggestedAtOnce(t *testing.T) (client.Client, string) {
 		}
 		return nil
 	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
+	// A run may hand its running head over, when the events that arrive
+	// double its bytes first.
+	w.RegisterActivity(dispatch.NewSequenceActivities(c))
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
