@@ -206,27 +206,28 @@ func TestEndToEndFlowControl(t *testing.T) {
 	}
 	span := calls[len(calls)-1].at.Sub(calls[0].at)
 	rate := float64(len(calls)-1) / span.Seconds()
-	six := time.Hour // the shortest time in which six calls came
-	for i := 5; i < len(calls); i++ {
-		six = min(six, calls[i].at.Sub(calls[i-5].at))
+	seven := time.Hour // the shortest time in which seven calls came
+	for i := 6; i < len(calls); i++ {
+		seven = min(seven, calls[i].at.Sub(calls[i-6].at))
 	}
-	t.Logf("rate: 200 calls in %v (%.2f/s; the first %v after the burst began), six in %v at the least",
-		span, rate, calls[0].at.Sub(rateStart), six)
+	t.Logf("rate: 200 calls in %v (%.2f/s; the first %v after the burst began), seven in %v at the least",
+		span, rate, calls[0].at.Sub(rateStart), seven)
 	if rate > 5.05 {
 		t.Errorf("the limited function received %.2f calls a second, want at most 5", rate)
 	}
-	// Six calls within a second would be more than 5 a second. Calls
-	// spaced exactly 200 ms apart put the sixth at 1 s, give or take the
-	// jitter of a call's start on a loaded worker and of its way to the
-	// sink (a connection, goroutines on two busy cores): tens of
-	// milliseconds, hence 950 ms. Without the limit the 200 calls come
-	// within a few seconds; a burst of two puts six within 800 ms.
-	if six < 950*time.Millisecond {
+	// The gate's slots are 200 ms apart, and a burst of 1 is none:
+	// TestGateRateLimit checks the slots exactly. Here the sink sees when
+	// each call arrived; one that arrives late, its worker stalled on a
+	// loaded machine (CI once saw a call 486 ms late), lands next to the
+	// one after it, so six may come within a second. Seven on their slots
+	// take 1.2 s, and jitter of tens of milliseconds leaves more than
+	// 950 ms. Without the limit the 200 calls come within a few seconds.
+	if seven < 950*time.Millisecond {
 		var gaps []string
 		for i := 1; i < len(calls); i++ {
 			gaps = append(gaps, fmt.Sprint(calls[i].at.Sub(calls[i-1].at).Milliseconds()))
 		}
-		t.Errorf("six calls of the limited function came within %v, want no more than 5 in any second; the gaps (ms): %s",
-			six, strings.Join(gaps, " "))
+		t.Errorf("seven calls of the limited function came within %v, want no more than 5 in any second (and a late one); the gaps (ms): %s",
+			seven, strings.Join(gaps, " "))
 	}
 }
