@@ -108,32 +108,13 @@ func longHead(t *testing.T, waiting int) (client.Client, string) {
 		"--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40",
 		"--dynamic-config-value", "limit.historyCount.error=150")
 	const queueName = "sequence-long-head"
-	event := func(id string) workflows.SequencedDispatch {
-		return workflows.SequencedDispatch{WorkflowID: id, Block: true, Input: workflows.DispatchInput{
-			Event: dispatcher.Event{ID: id, Type: "t", Content: []byte(`{}`)}, Version: workflows.DispatchVersion}}
-	}
-	var mu sync.Mutex
-	var ran []string
-	w := worker.New(c, queueName, worker.Options{})
-	w.RegisterWorkflowWithOptions(workflows.Sequence, workflow.RegisterOptions{Name: workflows.WorkflowSequence})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.DispatchInput) error {
-		if !workflow.IsReplaying(ctx) {
-			mu.Lock()
-			ran = append(ran, in.Event.ID)
-			mu.Unlock()
-		}
+	ran := sequenceWorker(t, c, queueName, func(ctx workflow.Context, in workflows.DispatchInput) {
 		if in.Event.ID == "head" { // as one waiting for an action's startTimestamp
 			workflow.GetSignalChannel(ctx, "finish").Receive(ctx, nil)
 		}
-		return nil
-	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
-	w.RegisterActivity(dispatch.NewSequenceActivities(c))
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	})
 
-	first, err := c.SignalWithStartWorkflow(t.Context(), longHeadID, workflows.SignalSequenceEvent, event("head"),
+	first, err := c.SignalWithStartWorkflow(t.Context(), longHeadID, workflows.SignalSequenceEvent, sequenced("head"),
 		client.StartWorkflowOptions{ID: longHeadID, TaskQueue: queueName}, workflows.WorkflowSequence, workflows.SequenceInput{})
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +123,7 @@ func longHead(t *testing.T, waiting int) (client.Client, string) {
 	for i := range waiting {
 		id := fmt.Sprint("e", i)
 		want = append(want, id)
-		if err := c.SignalWorkflow(t.Context(), longHeadID, "", workflows.SignalSequenceEvent, event(id)); err != nil {
+		if err := c.SignalWorkflow(t.Context(), longHeadID, "", workflows.SignalSequenceEvent, sequenced(id)); err != nil {
 			t.Fatalf("event %d: %v (the Sequence is gone)", i, err)
 		}
 	}
@@ -163,19 +144,7 @@ func longHead(t *testing.T, waiting int) (client.Client, string) {
 	if err := c.SignalWorkflow(t.Context(), "head", "", "finish", nil); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, time.Minute, func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(ran) < len(want) {
-			return fmt.Sprintf("%d of %d dispatches ran", len(ran), len(want))
-		}
-		return ""
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(ran, want) {
-		t.Fatalf("dispatches ran in the order %v, want head, e0 … e%d", ran, waiting-1)
-	}
+	ranInOrder(t, ran, want)
 	return c, first.GetRunID()
 }
 
@@ -196,33 +165,13 @@ const suggestedAtOnceID = "sequence-suggested-at-once"
 func suggestedAtOnce(t *testing.T) (client.Client, string) {
 	c := testenv.TemporalClient(t, "--dynamic-config-value", "limit.historySize.suggestContinueAsNew=1")
 	const queueName, events = "sequence-suggested-at-once", 10
-	var mu sync.Mutex
-	var ran []string
-	w := worker.New(c, queueName, worker.Options{})
-	w.RegisterWorkflowWithOptions(workflows.Sequence, workflow.RegisterOptions{Name: workflows.WorkflowSequence})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.DispatchInput) error {
-		if !workflow.IsReplaying(ctx) {
-			mu.Lock()
-			ran = append(ran, in.Event.ID)
-			mu.Unlock()
-		}
-		return nil
-	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
-	// A run may hand its running head over, when the events that arrive
-	// double its bytes first.
-	w.RegisterActivity(dispatch.NewSequenceActivities(c))
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	ran := sequenceWorker(t, c, queueName, nil)
 	var want []string
 	var first string
 	for i := range events {
 		id := fmt.Sprint("e", i)
 		want = append(want, id)
-		d := workflows.SequencedDispatch{WorkflowID: id, Block: true, Input: workflows.DispatchInput{
-			Event: dispatcher.Event{ID: id, Type: "t", Content: []byte(`{}`)}, Version: workflows.DispatchVersion}}
-		run, err := c.SignalWithStartWorkflow(t.Context(), suggestedAtOnceID, workflows.SignalSequenceEvent, d,
+		run, err := c.SignalWithStartWorkflow(t.Context(), suggestedAtOnceID, workflows.SignalSequenceEvent, sequenced(id),
 			client.StartWorkflowOptions{ID: suggestedAtOnceID, TaskQueue: queueName}, workflows.WorkflowSequence, workflows.SequenceInput{})
 		if err != nil {
 			t.Fatal(err)
@@ -231,18 +180,59 @@ func suggestedAtOnce(t *testing.T) (client.Client, string) {
 			first = run.GetRunID()
 		}
 	}
-	testenv.Eventually(t, time.Minute, func() string {
+	ranInOrder(t, ran, want)
+	return c, first
+}
+
+// sequenced is the dispatch of event id, holding its key.
+func sequenced(id string) workflows.SequencedDispatch {
+	return workflows.SequencedDispatch{WorkflowID: id, Block: true, Input: workflows.DispatchInput{
+		Event: dispatcher.Event{ID: id, Type: "t", Content: []byte(`{}`)}, Version: workflows.DispatchVersion}}
+}
+
+// sequenceWorker runs a worker of the Sequence on queueName, with
+// AwaitDispatch (a run may hand its running head over) and a dispatch
+// that runs hold, when not nil, and records its event's id; ran returns
+// the ids recorded, in order.
+func sequenceWorker(t *testing.T, c client.Client, queueName string, hold func(workflow.Context, workflows.DispatchInput)) (ran func() []string) {
+	var mu sync.Mutex
+	var ids []string
+	w := worker.New(c, queueName, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.Sequence, workflow.RegisterOptions{Name: workflows.WorkflowSequence})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.DispatchInput) error {
+		if !workflow.IsReplaying(ctx) {
+			mu.Lock()
+			ids = append(ids, in.Event.ID)
+			mu.Unlock()
+		}
+		if hold != nil {
+			hold(ctx, in)
+		}
+		return nil
+	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
+	w.RegisterActivity(dispatch.NewSequenceActivities(c))
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return func() []string {
 		mu.Lock()
 		defer mu.Unlock()
-		if len(ran) < events {
-			return fmt.Sprintf("%d of %d dispatches ran", len(ran), events)
+		return slices.Clone(ids)
+	}
+}
+
+// ranInOrder waits until the dispatches of want ran, and checks they ran
+// in that order.
+func ranInOrder(t *testing.T, ran func() []string, want []string) {
+	t.Helper()
+	testenv.Eventually(t, time.Minute, func() string {
+		if n := len(ran()); n < len(want) {
+			return fmt.Sprintf("%d of %d dispatches ran", n, len(want))
 		}
 		return ""
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(ran, want) {
-		t.Fatalf("dispatches ran in the order %v, want %v", ran, want)
+	if got := ran(); !slices.Equal(got, want) {
+		t.Fatalf("dispatches ran in the order %v, want %v", got, want)
 	}
-	return c, first
 }
