@@ -45,12 +45,14 @@ const (
 	MaxEventTypeConfig = 256 << 10
 )
 
-// The most templates and functions one tenant may have. A list of them
-// is filtered, sorted and paged on their ids and names in memory, so these
-// bound what one request holds; far above what a tenant uses.
+// The most dispatchers, templates and functions one tenant may have, far
+// above what a tenant uses: so that one tenant cannot fill the database
+// that all share. A list of templates or functions is filtered, sorted
+// and paged on their ids and names in memory, which these bound too.
 const (
-	MaxTemplates = 10_000
-	MaxFunctions = 10_000
+	MaxDispatchers = 10_000
+	MaxTemplates   = 10_000
+	MaxFunctions   = 10_000
 )
 
 // MaxEventBatch bounds the CloudEvents of one batch request: each one is a

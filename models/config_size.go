@@ -89,9 +89,9 @@ func grownField(u dispatcher.DispatcherUpdate) string {
 	return "name"
 }
 
-// countLimits are dispatcher.MaxTemplates and MaxFunctions, which tests
-// lower.
-var countLimits = struct{ templates, functions int }{dispatcher.MaxTemplates, dispatcher.MaxFunctions}
+// countLimits are dispatcher.MaxDispatchers, MaxTemplates and
+// MaxFunctions, which tests lower.
+var countLimits = struct{ dispatchers, templates, functions int }{dispatcher.MaxDispatchers, dispatcher.MaxTemplates, dispatcher.MaxFunctions}
 
 // checkCount fails the creation that tx holds when it takes the caller's
 // tenant past max rows of model's table (what names them, for the

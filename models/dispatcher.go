@@ -132,6 +132,9 @@ func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) 
 		if err := s.checkConfigSize(tx, field, d.EventType, true); err != nil {
 			return err
 		}
+		if err := checkCount(tx, &dispatcherRow{}, countLimits.dispatchers, "dispatchers"); err != nil {
+			return err
+		}
 		if err := checkOrdering(tx, d.EventType); err != nil {
 			return err
 		}

@@ -18,10 +18,10 @@ func MigrateTo(ctx context.Context, db *gorm.DB, version int64) error {
 	return err
 }
 
-// SetCountLimits lowers the most templates and functions a tenant may
-// have, for the test.
-func SetCountLimits(t testing.TB, templates, functions int) {
+// SetCountLimits lowers the most dispatchers, templates and functions a
+// tenant may have, for the test.
+func SetCountLimits(t testing.TB, dispatchers, templates, functions int) {
 	saved := countLimits
-	countLimits.templates, countLimits.functions = templates, functions
+	countLimits.dispatchers, countLimits.templates, countLimits.functions = dispatchers, templates, functions
 	t.Cleanup(func() { countLimits = saved })
 }

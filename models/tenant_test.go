@@ -107,12 +107,13 @@ func TestTenantsAreApart(t *testing.T) {
 	})
 }
 
-// A tenant may have at most MaxTemplates templates and MaxFunctions
-// functions (lowered here to 2 and 1): the next is refused with a message
-// that says so, and leaves nothing behind; other tenants are not counted.
+// A tenant may have at most MaxDispatchers dispatchers, MaxTemplates
+// templates and MaxFunctions functions (lowered here to 1, 2 and 1): the
+// next is refused with a message that says so, and leaves nothing behind;
+// other tenants are not counted.
 func TestTenantCountLimits(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
-		models.SetCountLimits(t, 2, 1) // newStore made one template and two functions
+		models.SetCountLimits(t, 1, 2, 1) // newStore made one template and two functions
 		a, b := as("acme"), as("globex")
 		ctx := context.Background()
 		version, err := s.ConfigVersion(ctx)
@@ -130,11 +131,21 @@ func TestTenantCountLimits(t *testing.T) {
 		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "already has 1 functions") {
 			t.Fatalf("a third function: %v, want ESTATE", err)
 		}
+		if err := s.CreateDispatcher(ctx, &dispatcher.Dispatcher{Name: "first", EventType: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		err = s.CreateDispatcher(ctx, &dispatcher.Dispatcher{Name: "second", EventType: "x", Actions: []dispatcher.Action{taskAction("t")}})
+		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "already has 1 dispatchers") {
+			t.Fatalf("a second dispatcher: %v, want ESTATE", err)
+		}
 		if tpls, err := s.TemplateNames(ctx); err != nil || len(tpls) != 2 {
 			t.Fatalf("templates after the refusal: %v, %v; want 2", tpls, err)
 		}
-		if now, err := s.ConfigVersion(ctx); err != nil || now != version+1 {
-			t.Fatalf("configuration version %d → %d (%v): want one change, the second template", version, now, err)
+		if ds, n, err := s.FindDispatchers(ctx, dispatcher.Query{Limit: 10}); err != nil || n != 1 || len(ds[0].Actions) != 0 {
+			t.Fatalf("dispatchers after the refusal: %d, %v; want the first, without actions", n, err)
+		}
+		if now, err := s.ConfigVersion(ctx); err != nil || now != version+2 {
+			t.Fatalf("configuration version %d → %d (%v): want two changes, the second template and the first dispatcher", version, now, err)
 		}
 		for _, tenant := range []context.Context{a, b} {
 			if err := s.CreateTemplate(tenant, &dispatcher.Template{Name: "t", Subject: "Hi", Text: "Hello"}); err != nil {
@@ -142,6 +153,9 @@ func TestTenantCountLimits(t *testing.T) {
 			}
 			if err := s.CreateFunction(tenant, &dispatcher.Function{Name: "f", URL: "https://example.com/x"}); err != nil {
 				t.Fatalf("another tenant's first function: %v", err)
+			}
+			if err := s.CreateDispatcher(tenant, &dispatcher.Dispatcher{Name: "d", EventType: "x"}); err != nil {
+				t.Fatalf("another tenant's first dispatcher: %v", err)
 			}
 		}
 	})
