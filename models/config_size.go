@@ -7,14 +7,11 @@ import (
 	"gorm.io/gorm"
 )
 
-// checkConfigSize fails the write that tx holds when it takes the
-// configuration of eventType beyond dispatcher.MaxEventTypeConfig. It runs
-// after the write, in its transaction, and first locks the configuration
-// version row, which every configuration write updates last: two writes
-// that each fit but not together are measured one after the other, the
-// second seeing the first (PostgreSQL runs the query after the lock with a
-// fresh snapshot; SQLite has one writer). Taking that lock last, as the
-// other writes do, keeps the order of locks the same everywhere.
+// checkConfigSize fails the write that tx (a Store.tx) holds when it takes
+// the configuration of eventType beyond dispatcher.MaxEventTypeConfig. It
+// runs after the write, in its transaction, which holds the configuration
+// version's lock: two writes that each fit but not together are measured
+// one after the other, the second seeing the first.
 //
 // grew is false for a write that did not make the configuration bigger,
 // which passes even beyond the limit, so that a configuration saved before
@@ -23,9 +20,6 @@ import (
 func (s *Store) checkConfigSize(tx *gorm.DB, field, eventType string, grew bool) error {
 	if !grew {
 		return nil
-	}
-	if err := tx.Exec("UPDATE config_version SET version = version WHERE id = 1").Error; err != nil {
-		return err
 	}
 	ds, err := s.load(tx, tx.Where("event_type = ?", eventType).Order("creation_timestamp, id"))
 	if err != nil {
@@ -93,15 +87,12 @@ func grownField(u dispatcher.DispatcherUpdate) string {
 // MaxFunctions, which tests lower.
 var countLimits = struct{ dispatchers, templates, functions int }{dispatcher.MaxDispatchers, dispatcher.MaxTemplates, dispatcher.MaxFunctions}
 
-// checkCount fails the creation that tx holds when it takes the caller's
-// tenant past max rows of model's table (what names them, for the
-// message). Like checkConfigSize it runs after the write, after locking
-// the configuration version row, so that two creations are counted one
+// checkCount fails the creation that tx (a Store.tx) holds when it takes
+// the caller's tenant past max rows of model's table (what names them, for
+// the message). Like checkConfigSize it runs after the write, under the
+// configuration version's lock, so that two creations are counted one
 // after the other.
 func checkCount(tx *gorm.DB, model any, max int, what string) error {
-	if err := tx.Exec("UPDATE config_version SET version = version WHERE id = 1").Error; err != nil {
-		return err
-	}
 	var n int64
 	if err := tx.Model(model).Count(&n).Error; err != nil {
 		return translate(err, "")

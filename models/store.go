@@ -44,13 +44,20 @@ func NewStore(db *gorm.DB, now func() time.Time, opts ...StoreOption) *Store {
 }
 
 // tx runs fn in a transaction that also bumps the configuration version,
-// so caches of the configuration notice every committed change.
+// so caches of the configuration notice every committed change. It bumps
+// it first, which locks the version row until the transaction ends: the
+// configuration's writes take turns, so the checks that count and measure
+// what a write leaves (checkConfigSize, checkCount) see every write
+// committed before them (PostgreSQL runs each statement with a fresh
+// snapshot; SQLite has one writer), and the version row is the first lock
+// every such write takes, before its tenant's audit chain: no deadlock.
+// Readers see the new version only once the transaction commits.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := fn(tx); err != nil {
+		if err := tx.Exec("UPDATE config_version SET version = version + 1 WHERE id = 1").Error; err != nil {
 			return err
 		}
-		return tx.Exec("UPDATE config_version SET version = version + 1 WHERE id = 1").Error
+		return fn(tx)
 	})
 	if err == nil && s.changed != nil {
 		s.changed()

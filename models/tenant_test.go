@@ -2,7 +2,9 @@ package models_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -157,6 +159,44 @@ func TestTenantCountLimits(t *testing.T) {
 			if err := s.CreateDispatcher(tenant, &dispatcher.Dispatcher{Name: "d", EventType: "x"}); err != nil {
 				t.Fatalf("another tenant's first dispatcher: %v", err)
 			}
+		}
+	})
+}
+
+// Configuration writes of one tenant running at once take turns instead
+// of deadlocking: each locks the configuration version first, then its
+// tenant's audit chain. Before, a creation counted (checkCount) or
+// measured (checkConfigSize) under the version's lock after it had
+// appended to the audit chain, while the others took them the other way
+// round, and PostgreSQL aborted one of each such pair.
+func TestConfigurationWritesTakeTurns(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := as("acme")
+		tmpl := dispatcher.Template{Name: "base", Subject: "Hi", Text: "Hello"}
+		if err := s.CreateTemplate(ctx, &tmpl); err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 64)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 4 {
+					name := fmt.Sprintf("t%d-%d", g, i)
+					errs <- s.CreateTemplate(ctx, &dispatcher.Template{Name: name, Subject: "Hi", Text: "Hello"})
+					text := name
+					errs <- s.UpdateTemplate(ctx, tmpl.ID, dispatcher.TemplateUpdate{Text: &text})
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("a write failed: %v", err)
+			}
+		}
+		if tpls, err := s.TemplateNames(ctx); err != nil || len(tpls) != 33 {
+			t.Fatalf("templates: %d, %v; want 33", len(tpls), err)
 		}
 	})
 }
