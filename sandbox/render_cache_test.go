@@ -143,8 +143,8 @@ func TestFieldPathsParsedOnce(t *testing.T) {
 			t.Fatalf("ResolveJSON = %s, %v; want %s", got, err, want)
 		}
 	}
-	if n := c.n.Load(); n != 2 {
-		t.Fatalf("parsed %d strings for 3 events with 2 templated strings, want 2", n)
+	if n := c.bytes.Load(); n != int64(len(path)+16*3+len(text)) {
+		t.Fatalf("kept %d bytes for 3 events with 2 templated strings, want those of the 2 and 3 identifiers", n)
 	}
 	if idents, _ := c.paths.Load(path); !slices.Equal(idents.([]string), []string{"event", "content", "name"}) {
 		t.Fatalf("kept %v for %q", idents, path)
@@ -158,17 +158,19 @@ func TestFieldPathsParsedOnce(t *testing.T) {
 		t.Fatalf("missing key: %v", err)
 	}
 
-	long := "{{ .event.content.name" + strings.Repeat(" ", maxCachedPath) + "}}"
-	if got, err := rowsData(t, 0, "Ann").ResolveJSON([]byte(`"`+long+`"`), "data"); err != nil || string(got) != `"Ann"` {
-		t.Fatalf("a long field path = %s, %v", got, err)
+	// A field path too long to keep is parsed each time, and still keeps
+	// the type of what it points to.
+	long := "{{ .event.content.rows" + strings.Repeat(" ", maxCachedPath) + "}}"
+	if got, err := rowsData(t, 1, "Ann").ResolveJSON([]byte(`"`+long+`"`), "data"); err != nil || string(got) != `[{"a":0,"b":"x","c":"y"}]` {
+		t.Fatalf("a long field path = %s, %v; want the list it points to", got, err)
 	}
 	if _, kept := c.paths.Load(long); kept {
 		t.Fatalf("a string over %d bytes was kept", maxCachedPath)
 	}
-	c.n.Store(maxCachedPaths)
+	c.bytes.Store(maxCachedPathBytes)
 	c.of("{{ .event.id }}")
-	if _, kept := c.paths.Load(path); kept || c.n.Load() != 1 {
-		t.Fatalf("past %d strings the cache did not start over (%d kept)", maxCachedPaths, c.n.Load())
+	if _, kept := c.paths.Load(path); kept || c.bytes.Load() != int64(len("{{ .event.id }}")+16*2) {
+		t.Fatalf("past %d bytes the cache did not start over (%d bytes kept)", maxCachedPathBytes, c.bytes.Load())
 	}
 }
 

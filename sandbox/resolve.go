@@ -137,7 +137,16 @@ func (r *resolver) resolve(path, s string) (any, error) {
 	if !IsTemplate(s) {
 		return s, nil
 	}
-	if idents := fieldPaths.of(s); idents != nil {
+	var t *template.Template
+	idents, known := fieldPaths.of(s)
+	if !known { // not kept: parsed here, as for every event
+		var err error
+		if t, err = parseText(path, s, r.budget); err != nil {
+			return nil, templateError(path, err)
+		}
+		idents = fieldPath(t)
+	}
+	if idents != nil {
 		if err := r.budget.spend(1 + len(idents)); err != nil {
 			return nil, errorf(path, "line 1: %v", err)
 		}
@@ -145,9 +154,11 @@ func (r *resolver) resolve(path, s string) (any, error) {
 			return v, nil
 		}
 	}
-	t, err := parseText(path, s, r.budget)
-	if err != nil {
-		return nil, templateError(path, err)
+	if t == nil {
+		var err error
+		if t, err = parseText(path, s, r.budget); err != nil {
+			return nil, templateError(path, err)
+		}
 	}
 	var b strings.Builder
 	if err := t.Execute(&limitedWriter{w: &b, n: maxOutput}, r.printable); err != nil {
@@ -182,37 +193,40 @@ func (r *resolver) lookup(idents []string) (v any, ok bool) {
 // "{{ .event.content.email }}" is parsed once per process rather than for
 // every event. A string that is not one field path is kept as nil, and
 // parsed for every rendering. It keeps strings of up to maxCachedPath
-// bytes, at most maxCachedPaths of them, past which it starts over.
+// bytes, and at most maxCachedPathBytes of them and their identifiers,
+// past which it starts over.
 type fieldPathCache struct {
-	paths sync.Map // string → []string
-	n     atomic.Int64
+	paths sync.Map     // string → []string
+	bytes atomic.Int64 // of the strings kept and their identifiers
 }
 
 const (
-	maxCachedPath  = 1 << 10
-	maxCachedPaths = 1 << 14
+	maxCachedPath      = 1 << 10
+	maxCachedPathBytes = 4 << 20
 )
 
 var fieldPaths = &fieldPathCache{}
 
-// of returns the identifiers of the field path that s is exactly, or nil.
-func (c *fieldPathCache) of(s string) []string {
+// of returns the identifiers of the field path that s is exactly, or nil,
+// and whether it knows: a string over maxCachedPath bytes is not looked at.
+func (c *fieldPathCache) of(s string) (idents []string, known bool) {
 	if idents, ok := c.paths.Load(s); ok {
-		return idents.([]string)
+		return idents.([]string), true
 	}
 	if len(s) > maxCachedPath {
-		return nil
+		return nil, false
 	}
-	var idents []string
 	if t, err := parseText("", s, newBudget()); err == nil {
 		idents = fieldPath(t)
 	}
-	if c.n.Add(1) > maxCachedPaths {
+	// The identifiers are substrings of s: their headers are what they add.
+	size := int64(len(s) + 16*len(idents))
+	if c.bytes.Add(size) > maxCachedPathBytes {
 		c.paths.Clear()
-		c.n.Store(1)
+		c.bytes.Store(size)
 	}
 	c.paths.Store(s, idents)
-	return idents
+	return idents, true
 }
 
 // fieldPath returns the identifiers of t when t is exactly one action
