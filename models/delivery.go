@@ -44,8 +44,11 @@ func (acceptedEventRow) TableName() string { return "accepted_events" }
 // ClaimMail claims the delivery of the mail with messageID for owner
 // until until, unless the mail was sent or another claim lasts past now.
 // The claim and the check that the mail was not sent are one statement,
-// so one round trip on the happy path: a mail recorded as sent was
-// recorded while its sender's claim lasted, so before any later claim.
+// one round trip on the happy path. What makes it safe is the claim's
+// lease: a sender records its mail before its claim expires (its attempt
+// ends first, and until outlasts it by claimGrace), so before any later
+// claim's statement begins, and the check (on PostgreSQL, in the
+// statement's snapshot) sees it.
 func (s *Store) ClaimMail(ctx context.Context, messageID, owner string, now, until time.Time) (dispatcher.MailClaim, error) {
 	res := s.db.WithContext(ctx).Exec(`INSERT INTO mail_claims (message_id, claim_owner, claimed_until)
 		SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM sent_mails WHERE message_id = ?)
