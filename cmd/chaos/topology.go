@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -42,13 +43,6 @@ type topology struct {
 func startTopology(ctx context.Context, p params, dir string, env []string, prog *progress) (*topology, error) {
 	t := &topology{dir: dir, bin: p.Dispatcher, prog: prog,
 		procs: map[string]*proc.Child{}, starts: map[string]int{}, down: map[string]bool{}}
-	for _, addr := range []*string{&t.apiAddr, &t.workerAddr} {
-		port, err := proc.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		*addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	}
 	t.starts[compTemporal] = 1
 	srv, err := proc.StartDevServer(ctx, proc.DevServerOptions{
 		CLI: p.TemporalCLI, LogPath: filepath.Join(dir, "temporal-1.log"), DBFile: filepath.Join(dir, "temporal.db"),
@@ -59,12 +53,42 @@ func startTopology(ctx context.Context, p params, dir string, env []string, prog
 	t.temporal = srv
 	t.env = append(env, "TEMPORAL_ADDRESS="+srv.Addr)
 	for _, c := range []string{compWorker, compAPI} {
-		if err := t.start(ctx, c); err != nil {
+		if err := t.startFirst(ctx, c); err != nil {
 			t.stop()
 			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// startFirst starts comp for the first time, on a free port, which its
+// restarts keep. FreePort only says the port was free when it looked: when
+// another process took it first (a dev server's own listeners, another
+// test's), comp is started again on another.
+func (t *topology) startFirst(ctx context.Context, comp string) error {
+	addr := &t.apiAddr
+	if comp == compWorker {
+		addr = &t.workerAddr
+	}
+	var err error
+	for range 3 {
+		port, perr := proc.FreePort()
+		if perr != nil {
+			return perr
+		}
+		*addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if err = t.start(ctx, comp); err == nil {
+			return nil
+		}
+		t.mu.Lock()
+		c := t.procs[comp]
+		t.mu.Unlock()
+		if c == nil || !strings.Contains(c.LogTail(), "address already in use") {
+			return err
+		}
+		c.Stop(syscall.SIGKILL, time.Second)
+	}
+	return err
 }
 
 // apiURL is the API's base URL; it stays the same across restarts.
