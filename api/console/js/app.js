@@ -205,7 +205,9 @@ document.getElementById('skip').addEventListener('click', (ev) => {
 window.addEventListener('hashchange', () => {
   render().then(() => {
     const h1 = main.querySelector('h1');
-    if (h1) h1.focus();
+    // Not from under the user: one who began typing in the view's form
+    // while its list loaded keeps the field.
+    if (h1 && !main.contains(document.activeElement)) h1.focus();
   });
 });
 render();
