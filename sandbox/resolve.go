@@ -137,16 +137,7 @@ func (r *resolver) resolve(path, s string) (any, error) {
 	if !IsTemplate(s) {
 		return s, nil
 	}
-	var t *template.Template
-	idents, known := fieldPaths.of(s)
-	if !known { // not kept: parsed here, as for every event
-		var err error
-		if t, err = parseText(path, s, r.budget); err != nil {
-			return nil, templateError(path, err)
-		}
-		idents = fieldPath(t)
-	}
-	if idents != nil {
+	if idents := fieldPaths.of(s); idents != nil {
 		if err := r.budget.spend(1 + len(idents)); err != nil {
 			return nil, errorf(path, "line 1: %v", err)
 		}
@@ -154,11 +145,9 @@ func (r *resolver) resolve(path, s string) (any, error) {
 			return v, nil
 		}
 	}
-	if t == nil {
-		var err error
-		if t, err = parseText(path, s, r.budget); err != nil {
-			return nil, templateError(path, err)
-		}
+	t, err := parseText(path, s, r.budget)
+	if err != nil {
+		return nil, templateError(path, err)
 	}
 	var b strings.Builder
 	if err := t.Execute(&limitedWriter{w: &b, n: maxOutput}, r.printable); err != nil {
@@ -207,17 +196,17 @@ const (
 
 var fieldPaths = &fieldPathCache{}
 
-// of returns the identifiers of the field path that s is exactly, or nil,
-// and whether it knows: a string over maxCachedPath bytes is not looked at.
-func (c *fieldPathCache) of(s string) (idents []string, known bool) {
+// of returns the identifiers of the field path that s is exactly, or nil;
+// a string over maxCachedPath bytes is parsed each time, not kept.
+func (c *fieldPathCache) of(s string) (idents []string) {
 	if idents, ok := c.paths.Load(s); ok {
-		return idents.([]string), true
-	}
-	if len(s) > maxCachedPath {
-		return nil, false
+		return idents.([]string)
 	}
 	if t, err := parseText("", s, newBudget()); err == nil {
 		idents = fieldPath(t)
+	}
+	if len(s) > maxCachedPath {
+		return idents
 	}
 	// The identifiers are substrings of s: their headers are what they add.
 	size := int64(len(s) + 16*len(idents))
@@ -226,7 +215,7 @@ func (c *fieldPathCache) of(s string) (idents []string, known bool) {
 		c.bytes.Store(size)
 	}
 	c.paths.Store(s, idents)
-	return idents, true
+	return idents
 }
 
 // fieldPath returns the identifiers of t when t is exactly one action
