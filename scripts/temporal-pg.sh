@@ -20,6 +20,9 @@
 #   --pg-host HOST     TEMPORAL_PG_HOST       PostgreSQL host          (127.0.0.1)
 #   --pg-port N        TEMPORAL_PG_PORT       PostgreSQL port          (5432)
 #   --pg-user USER     TEMPORAL_PG_USER       PostgreSQL user          (postgres)
+#   --plugin P         TEMPORAL_PG_PLUGIN     Temporal's SQL plugin: postgres12_pgx (pgx,
+#                                             prepared statements cached per connection)
+#                                             or postgres12 (lib/pq)
 #                      TEMPORAL_PG_PASSWORD   its password (environment only, kept out of ps)
 #   --db-prefix P      TEMPORAL_PG_DB_PREFIX  databases P_temporal and P_temporal_visibility
 #                                             (none: temporal and temporal_visibility)
@@ -63,6 +66,7 @@ pg_host=${TEMPORAL_PG_HOST:-127.0.0.1}
 pg_port=${TEMPORAL_PG_PORT:-5432}
 pg_user=${TEMPORAL_PG_USER:-postgres}
 pg_password=${TEMPORAL_PG_PASSWORD:-}
+plugin=${TEMPORAL_PG_PLUGIN:-postgres12_pgx}
 prefix=${TEMPORAL_PG_DB_PREFIX:-}
 port=${TEMPORAL_PG_FRONTEND_PORT:-7233}
 dir=${TEMPORAL_PG_DIR:-}
@@ -85,7 +89,7 @@ while [[ $# -gt 0 ]]; do
 	case $opt in
 	--background) background=1 ;;
 	-h | --help) usage ;;
-	--pg-host | --pg-port | --pg-user | --db-prefix | --port | --dir | --namespace | \
+	--pg-host | --pg-port | --pg-user | --plugin | --db-prefix | --port | --dir | --namespace | \
 		--retention | --shards | --log-level | --timeout | --owner-pid)
 		if [[ $1 != *=* ]]; then
 			[[ $# -ge 2 ]] || die "$opt needs a value"
@@ -96,6 +100,7 @@ while [[ $# -gt 0 ]]; do
 		--pg-host) pg_host=$val ;;
 		--pg-port) pg_port=$val ;;
 		--pg-user) pg_user=$val ;;
+		--plugin) plugin=$val ;;
 		--db-prefix) prefix=$val ;;
 		--port) port=$val ;;
 		--dir) dir=$val ;;
@@ -117,6 +122,7 @@ done
 # and within PostgreSQL's 63 bytes with the longest suffix.
 [[ -z $prefix || $prefix =~ ^[a-z_][a-z0-9_]{0,41}$ ]] ||
 	die "--db-prefix must be lower-case letters, digits and _ (at most 42), starting with a letter: $prefix"
+[[ $plugin == postgres12 || $plugin == postgres12_pgx ]] || die "--plugin must be postgres12_pgx or postgres12: $plugin"
 for n in pg_port port shards timeout; do
 	[[ ${!n} =~ ^[0-9]+$ ]] || die "${n//_/-} must be a number: ${!n}"
 done
@@ -179,7 +185,7 @@ running_pid() {
 # statement by statement) output is shown only when it fails.
 sql() {
 	local out
-	if ! out=$(SQL_PASSWORD=$pg_password "$sql_tool" --plugin postgres12 \
+	if ! out=$(SQL_PASSWORD=$pg_password "$sql_tool" --plugin "$plugin" \
 		--ep "$pg_host" -p "$pg_port" -u "$pg_user" "$@" 2>&1); then
 		printf '%s\n' "$out" >&2
 		die "temporal-sql-tool $* failed on $pg_user@$pg_host:$pg_port"
@@ -271,7 +277,7 @@ persistence:
   datastores:
     postgres-default:
       sql:
-        pluginName: postgres12
+        pluginName: $plugin
         databaseName: $db_main
         connectAddr: $(yaml_str "$pg_host:$pg_port")
         connectProtocol: tcp
@@ -282,7 +288,7 @@ persistence:
         maxConnLifetime: 1h
     postgres-visibility:
       sql:
-        pluginName: postgres12
+        pluginName: $plugin
         databaseName: $db_vis
         connectAddr: $(yaml_str "$pg_host:$pg_port")
         connectProtocol: tcp

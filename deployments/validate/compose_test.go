@@ -82,8 +82,8 @@ func TestComposeServices(t *testing.T) {
 		dependsOn(svc, "temporal-namespace", types.ServiceConditionCompletedSuccessfully)
 	}
 
-	if e := p.Services["temporal"].Environment; value(e, "DB") != "postgres12" || value(e, "POSTGRES_SEEDS") != "postgres" || value(e, "NUM_HISTORY_SHARDS") == "" {
-		t.Errorf("temporal must run on the postgres service with the postgres12 plugin and a fixed shard count: %v", e)
+	if e := p.Services["temporal"].Environment; value(e, "DB") != "postgres12_pgx" || value(e, "POSTGRES_SEEDS") != "postgres" || value(e, "NUM_HISTORY_SHARDS") == "" {
+		t.Errorf("temporal must run on the postgres service with the postgres12_pgx plugin and a fixed shard count: %v", e)
 	}
 }
 

@@ -10,7 +10,7 @@
 set -eu
 
 tool() {
-	temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -p "${DB_PORT:-5432}" \
+	temporal-sql-tool --plugin postgres12_pgx --ep "$POSTGRES_SEEDS" -p "${DB_PORT:-5432}" \
 		-u "$POSTGRES_USER" "$@"
 }
 
