@@ -50,7 +50,7 @@ func (acceptedEventRow) TableName() string { return "accepted_events" }
 // claim's statement begins, and the check (on PostgreSQL, in the
 // statement's snapshot) sees it.
 func (s *Store) ClaimMail(ctx context.Context, messageID, owner string, now, until time.Time) (dispatcher.MailClaim, error) {
-	res := s.db.WithContext(ctx).Exec(`INSERT INTO mail_claims (message_id, claim_owner, claimed_until)
+	res := s.prepared.WithContext(ctx).Exec(`INSERT INTO mail_claims (message_id, claim_owner, claimed_until)
 		SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM sent_mails WHERE message_id = ?)
 		ON CONFLICT (message_id) DO UPDATE SET claim_owner = excluded.claim_owner, claimed_until = excluded.claimed_until
 		WHERE mail_claims.claimed_until < ?`, messageID, owner, millis(until), messageID, millis(now))
@@ -87,7 +87,7 @@ func (s *Store) ReleaseMail(ctx context.Context, messageID, owner string) error 
 // messageID at at; recording it twice keeps the first. Its claim lasts
 // until it expires, or is pruned.
 func (s *Store) RecordMailSent(ctx context.Context, messageID string, at time.Time) error {
-	return translate(s.db.WithContext(ctx).Exec(`INSERT INTO sent_mails (message_id, sent_at) VALUES (?, ?)
+	return translate(s.prepared.WithContext(ctx).Exec(`INSERT INTO sent_mails (message_id, sent_at) VALUES (?, ?)
 		ON CONFLICT (message_id) DO NOTHING`, messageID, millis(at)).Error, "")
 }
 

@@ -37,6 +37,23 @@ func BenchmarkMailDelivery(b *testing.B) {
 	}
 }
 
+// BenchmarkConfigVersion: every event and every activity asks for it.
+func BenchmarkConfigVersion(b *testing.B) {
+	for _, db := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{{"sqlite", testenv.SQLite}, {"postgres", testenv.Postgres}} {
+		b.Run(db.name, func(b *testing.B) {
+			s := newStore(b, db.url(b))
+			for b.Loop() {
+				if _, err := s.ConfigVersion(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func TestDeliveryRecords(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
 		ctx := context.Background()
