@@ -317,3 +317,40 @@ func TestConfigVersionMovesOnEveryChange(t *testing.T) {
 		}
 	})
 }
+
+// TestPreparedStatementsWhenTheDatabaseIsGone: the statements each
+// dispatch runs are prepared on first use; when the database is gone they
+// fail with an error, before and after that first use, and never panic.
+func TestPreparedStatementsWhenTheDatabaseIsGone(t *testing.T) {
+	for _, prepared := range []bool{false, true} {
+		db, err := models.Open(testenv.SQLite(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.Migrate(context.Background(), db); err != nil {
+			t.Fatal(err)
+		}
+		s := models.NewStore(db, tick())
+		ctx := context.Background()
+		now := time.Now()
+		if prepared {
+			if _, err := s.ConfigVersion(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.ClaimMail(ctx, "<m@x>", "o", now, now.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sqlDB, _ := db.DB()
+		sqlDB.Close()
+		if v, err := s.ConfigVersion(ctx); err == nil {
+			t.Errorf("prepared %v: ConfigVersion = %d, nil on a closed database", prepared, v)
+		}
+		if _, err := s.ClaimMail(ctx, "<n@x>", "o", now, now.Add(time.Minute)); err == nil {
+			t.Errorf("prepared %v: ClaimMail on a closed database did not fail", prepared)
+		}
+		if err := s.RecordMailSent(ctx, "<n@x>", now); err == nil {
+			t.Errorf("prepared %v: RecordMailSent on a closed database did not fail", prepared)
+		}
+	}
+}
