@@ -20,10 +20,10 @@
 #   --pg-host HOST     TEMPORAL_PG_HOST       PostgreSQL host          (127.0.0.1)
 #   --pg-port N        TEMPORAL_PG_PORT       PostgreSQL port          (5432)
 #   --pg-user USER     TEMPORAL_PG_USER       PostgreSQL user          (postgres)
+#                      TEMPORAL_PG_PASSWORD   its password (environment only, kept out of ps)
 #   --plugin P         TEMPORAL_PG_PLUGIN     Temporal's SQL plugin: postgres12_pgx (pgx,
 #                                             prepared statements cached per connection)
 #                                             or postgres12 (lib/pq)
-#                      TEMPORAL_PG_PASSWORD   its password (environment only, kept out of ps)
 #   --db-prefix P      TEMPORAL_PG_DB_PREFIX  databases P_temporal and P_temporal_visibility
 #                                             (none: temporal and temporal_visibility)
 #   --port N           TEMPORAL_PG_FRONTEND_PORT  first of 10 consecutive ports (7233):
