@@ -2,9 +2,11 @@ package validate
 
 import (
 	"context"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -319,4 +321,32 @@ func mustAbs(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestTemporalDynamicConfigsInStep: the compose stack's Temporal runs the
+// dynamic config that `make temporal-pg` and the benchmark's cluster run,
+// so that what docs/benchmarks.md measures is what compose deploys.
+func TestTemporalDynamicConfigsInStep(t *testing.T) {
+	load := func(elem ...string) map[string]any {
+		var m map[string]any
+		if err := yaml.Unmarshal(readFile(t, elem...), &m); err != nil {
+			t.Fatal(err)
+		}
+		if len(m) == 0 {
+			t.Fatalf("%s sets nothing", filepath.Join(elem...))
+		}
+		return m
+	}
+	compose := load("deployments", "docker", "temporal", "dynamicconfig.yaml")
+	bench := load("deployments", "temporal", "dynamicconfig.yaml")
+	for _, k := range sorted(slices.Collect(maps.Keys(bench))) {
+		if !reflect.DeepEqual(compose[k], bench[k]) {
+			t.Errorf("%s: compose has %v, make temporal-pg and the benchmark %v", k, compose[k], bench[k])
+		}
+	}
+	for k := range compose {
+		if _, ok := bench[k]; !ok {
+			t.Errorf("%s: compose has %v, make temporal-pg and the benchmark nothing", k, compose[k])
+		}
+	}
 }
