@@ -60,7 +60,7 @@ type fieldChange struct {
 
 // plan is every change that brings the API to what a file says, in the
 // order they apply: templates and functions before the dispatchers that
-// name them, deletions last.
+// name them, deletions last (but see fitDispatchers).
 type plan struct {
 	File     string    `json:"file"`
 	Changes  []*change `json:"changes"`
@@ -69,13 +69,7 @@ type plan struct {
 
 // count returns how many changes of op the plan holds.
 func (p *plan) count(op string) int {
-	n := 0
-	for _, c := range p.Changes {
-		if c.Op == op {
-			n++
-		}
-	}
-	return n
+	return countFunc(p.Changes, func(c *change) bool { return c.Op == op })
 }
 
 // planner builds a plan; every problem it finds is collected, so that a
@@ -104,6 +98,7 @@ func makePlan(f *syncFile, remote *remoteState, opts planOptions) (*plan, error)
 	p.planTemplates()
 	p.planFunctions()
 	p.planDispatchers()
+	p.fitDispatchers()
 	if len(p.probs) > 0 {
 		return nil, p.probs
 	}
@@ -324,3 +319,47 @@ func headerLabel(names []string, env map[string]string) []string {
 func ptr[T any](v T) *T { return &v }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// fitDispatchers keeps the plan within the dispatchers a tenant may hold
+// (dispatcher.MaxDispatchers). A plan that would leave more is refused
+// before anything changes. One that would only pass the limit in between,
+// creating before --clean deletes, deletes first: applied in order it
+// would fail at the first creation past the limit, halfway, and every
+// later run again at the same place, never reaching the deletions.
+func (p *planner) fitDispatchers() {
+	isCreate := func(c *change) bool { return c.Kind == "dispatcher" && c.Op == opCreate }
+	isDelete := func(c *change) bool { return c.Kind == "dispatcher" && c.Op == opDelete }
+	have := len(p.remote.Dispatchers)
+	creates, deletes := countFunc(p.plan.Changes, isCreate), countFunc(p.plan.Changes, isDelete)
+	if after := have + creates - deletes; after > dispatcher.MaxDispatchers {
+		p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: fmt.Sprintf(
+			"the tenant has %d dispatchers and would have %d after this plan (%d created, %d deleted): a tenant may hold %d",
+			have, after, creates, deletes, dispatcher.MaxDispatchers)})
+		return
+	}
+	if have+creates <= dispatcher.MaxDispatchers || deletes == 0 {
+		return
+	}
+	var dels, rest []*change
+	for _, c := range p.plan.Changes {
+		if isDelete(c) {
+			c.Note = fmt.Sprintf("%s; deleted before the creations, which would pass the %d dispatchers a tenant may hold", c.Note, dispatcher.MaxDispatchers)
+			dels = append(dels, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	i := slices.IndexFunc(rest, isCreate)
+	p.plan.Changes = slices.Concat(rest[:i], dels, rest[i:])
+}
+
+// countFunc counts the elements of s for which f is true.
+func countFunc[T any](s []T, f func(T) bool) int {
+	n := 0
+	for _, v := range s {
+		if f(v) {
+			n++
+		}
+	}
+	return n
+}

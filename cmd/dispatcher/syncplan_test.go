@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dispatcherhq/dispatcher"
 )
 
 // syncFileOf reads a file given as JSON text.
@@ -484,4 +487,48 @@ func planFunctionsOf(t *testing.T, remote, file string, opts planOptions, want s
 		t.Fatalf("got %q, want %q", got, want)
 	}
 	return p
+}
+
+// TestSyncPlanWithinTheDispatcherLimit: an install at the limit gets its
+// --clean deletions before the creation that would pass it (in the order
+// of the plan, the creation would fail, and so would every later run),
+// and a plan that would leave more than the limit is refused up front.
+func TestSyncPlanWithinTheDispatcherLimit(t *testing.T) {
+	full := func(tags ...any) *remoteState {
+		s := &remoteState{}
+		for i := range dispatcher.MaxDispatchers {
+			s.Dispatchers = append(s.Dispatchers, map[string]any{"id": fmt.Sprintf("%024x", i+1), "name": fmt.Sprintf("old-%d", i),
+				"eventType": "e", "tags": tags, "actions": []any{}})
+		}
+		return s
+	}
+	file := syncFileOf(t, `{"dispatchers": [{"eventType": "e", "name": "new", "actions": []}]}`)
+
+	p, err := makePlan(file, full(managedTag), planOptions{Clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := planLines(p)
+	if len(lines) != dispatcher.MaxDispatchers+1 || lines[len(lines)-1] != `+ dispatcher "new"` {
+		t.Fatalf("%d changes, the last %q; want the %d deletions, then the creation", len(lines), lines[len(lines)-1], dispatcher.MaxDispatchers)
+	}
+	if c := p.Changes[0]; c.Op != opDelete || !strings.Contains(c.Note, "deleted before the creations") {
+		t.Errorf("first change %s %s (note %q), want a deletion that says why it comes first", c.Op, c.Name, c.Note)
+	}
+
+	_, err = makePlan(file, full("x"), planOptions{Clean: true})
+	if want := fmt.Sprintf("the tenant has %d dispatchers and would have %d after this plan (1 created, 0 deleted): a tenant may hold %d",
+		dispatcher.MaxDispatchers, dispatcher.MaxDispatchers+1, dispatcher.MaxDispatchers); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("plan past the limit: %v, want a problem saying %q", err, want)
+	}
+
+	// Below the limit, deletions stay last.
+	remote := full(managedTag)
+	remote.Dispatchers = remote.Dispatchers[1:]
+	if p, err = makePlan(file, remote, planOptions{Clean: true}); err != nil {
+		t.Fatal(err)
+	}
+	if lines := planLines(p); lines[0] != `+ dispatcher "new"` {
+		t.Errorf("first change %q, want the creation: deletions come last when there is room", lines[0])
+	}
 }
