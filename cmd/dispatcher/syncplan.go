@@ -337,7 +337,7 @@ func (p *planner) fitDispatchers() {
 			have, after, creates, deletes, dispatcher.MaxDispatchers)})
 		return
 	}
-	if have+creates <= dispatcher.MaxDispatchers || deletes == 0 {
+	if have+creates <= dispatcher.MaxDispatchers || creates == 0 || deletes == 0 {
 		return
 	}
 	var dels, rest []*change

@@ -489,7 +489,7 @@ func planFunctionsOf(t *testing.T, remote, file string, opts planOptions, want s
 	return p
 }
 
-// TestSyncPlanWithinTheDispatcherLimit: an install at the limit gets its
+// TestSyncPlanWithinTheDispatcherLimit: a tenant at the limit gets its
 // --clean deletions before the creation that would pass it (in the order
 // of the plan, the creation would fail, and so would every later run),
 // and a plan that would leave more than the limit is refused up front.
@@ -520,6 +520,13 @@ func TestSyncPlanWithinTheDispatcherLimit(t *testing.T) {
 	if want := fmt.Sprintf("the tenant has %d dispatchers and would have %d after this plan (1 created, 0 deleted): a tenant may hold %d",
 		dispatcher.MaxDispatchers, dispatcher.MaxDispatchers+1, dispatcher.MaxDispatchers); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("plan past the limit: %v, want a problem saying %q", err, want)
+	}
+
+	// A tenant already past the limit (one lowered since) that only deletes.
+	over := full(managedTag)
+	over.Dispatchers = append(over.Dispatchers, map[string]any{"id": "ffffffffffffffffffffffff", "name": "new", "eventType": "e", "tags": []any{managedTag}, "actions": []any{}})
+	if p, err = makePlan(file, over, planOptions{Clean: true}); err != nil || p.count(opDelete) != dispatcher.MaxDispatchers || p.count(opCreate) != 0 {
+		t.Errorf("tenant past the limit, deletions only: %v; want %d deletions and no creation", err, dispatcher.MaxDispatchers)
 	}
 
 	// Below the limit, deletions stay last.
