@@ -133,3 +133,31 @@ func TestAuditAPI(t *testing.T) {
 		}
 	}
 }
+
+// The client's X-Request-Id goes into the audit trail: one PostgreSQL
+// cannot store (invalid UTF-8, or control characters) is replaced by an
+// id of ours, and the write succeeds; a sane one is kept.
+func TestOddRequestIDsAreReplaced(t *testing.T) {
+	hs := newHarness(t, testenv.Postgres(t))
+	for _, tc := range []struct{ sent, want string }{
+		{"abc\xff\xfe", ""},
+		{"line\x01break", ""},
+		{"req-42", "req-42"},
+	} {
+		body := fmt.Sprintf(`{"name":"bye-%d","subject":"Bye","text":"Bye"}`, len(tc.sent))
+		req := httptest.NewRequest("POST", "/templates/v1", strings.NewReader(body))
+		req.Host = "localhost"
+		req.Header.Set("Authorization", "Bearer "+hs.token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Request-Id", tc.sent)
+		rec := httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		got := rec.Header().Get("X-Request-Id")
+		if rec.Code != 200 {
+			t.Fatalf("X-Request-Id %q: %d %s", tc.sent, rec.Code, rec.Body)
+		}
+		if tc.want != "" && got != tc.want || tc.want == "" && (got == tc.sent || !saneRequestID(got)) {
+			t.Errorf("X-Request-Id %q answered as %q", tc.sent, got)
+		}
+	}
+}

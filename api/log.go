@@ -32,7 +32,7 @@ type requestIDKey struct{}
 func (s *Server) requestLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-Id")
-		if id == "" || len(id) > 64 {
+		if !saneRequestID(id) {
 			var b [8]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
@@ -53,4 +53,20 @@ func (s *Server) requestLog() gin.HandlerFunc {
 			"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
 			"duration_ms", time.Since(start).Milliseconds())
 	}
+}
+
+// saneRequestID reports whether a client's X-Request-Id can be kept: up
+// to 64 printable ASCII characters. It goes into logs and the audit
+// trail, whose column PostgreSQL refuses invalid UTF-8 in: a client's
+// odd header must not fail its write.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
