@@ -51,6 +51,10 @@ const (
 // maxRQLValues bounds the values of one query.
 const maxRQLValues = 1000
 
+// maxRQLValueLen bounds one value: some lists are filtered in memory, and a
+// like pattern is matched against every item.
+const maxRQLValueLen = 1024
+
 // parseRQL parses the raw query string of a list request (as received, not
 // decoded) into a Query. Every error is a *dispatcher.Error with code
 // EQUERY whose message names the offending token.
@@ -168,7 +172,16 @@ func (sc rqlSchema) cond(n rqlNode) (dispatcher.Cond, error) {
 		return c, rqlErrorf("unknown field %q (fields: %s)", args[0], sc.fieldNames())
 	}
 	c.Field, c.Values = args[0], args[1:]
+	if kind == dispatcher.KindNumber || kind == dispatcher.KindBool {
+		switch c.Op {
+		case dispatcher.OpLike, dispatcher.OpContains, dispatcher.OpExcludes:
+			return c, rqlErrorf("%s is not supported on %s, which is not text", c.Op, c.Field)
+		}
+	}
 	for i, v := range c.Values {
+		if len(v) > maxRQLValueLen {
+			return c, rqlErrorf("%s: a value is %d bytes, at most %d are allowed", c.Field, len(v), maxRQLValueLen)
+		}
 		if kind == dispatcher.KindNumber {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {

@@ -176,6 +176,12 @@ func TestParseRQLErrors(t *testing.T) {
 		{"number overflow", "eq(creationTimestamp,99999999999999999999)", `"99999999999999999999" is not a number`},
 		{"string prefix on a number", "eq(creationTimestamp,string:x)", `creationTimestamp: "x" is not a number`},
 		{"not a number in in", "in(creationTimestamp,1,x)", `creationTimestamp: "x" is not a number`},
+		// On PostgreSQL these became LOWER(bigint): a 500.
+		{"like on a number", "like(creationTimestamp,1)", `rql: like is not supported on creationTimestamp, which is not text`},
+		{"contains on a number", "contains(updateTimestamp,1)", `contains is not supported on updateTimestamp`},
+		{"excludes on a number", "excludes(creationTimestamp,1)", `excludes is not supported on creationTimestamp`},
+		// Some lists match a like pattern against every item in memory.
+		{"value too long", "like(name," + strings.Repeat("*a", 600) + ")", `rql: name: a value is 1200 bytes, at most 1024 are allowed`},
 		{"eq one argument", "eq(name)", `eq takes (field,value), got 1 arguments`},
 		{"eq three arguments", "eq(name,a,b)", `eq takes (field,value), got 3 arguments`},
 		{"like no arguments", "like()", `like takes (field,value), got 0 arguments`},
