@@ -167,6 +167,11 @@ func (e *Executions) loadConfigMarker(m *historypb.MarkerRecordedEventAttributes
 // History returns one page of a run's raw history; an empty runID means
 // the latest run. Errors: ENOTFOUND, EINVALID (page token), EUNAVAILABLE.
 func (e *Executions) History(ctx context.Context, workflowID, runID string, n int, pageToken string) (dispatcher.HistoryPage, error) {
+	// Before anything: with a run id nothing below describes the run,
+	// and a run id is no secret (links, logs, the Temporal UI).
+	if err := owned(ctx, workflowID); err != nil {
+		return dispatcher.HistoryPage{}, err
+	}
 	token, err := decodeToken(pageToken)
 	if err != nil {
 		return dispatcher.HistoryPage{}, err

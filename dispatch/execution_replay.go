@@ -38,6 +38,11 @@ import (
 // the latest, and a default replay of a run in which nothing failed; an
 // action the configuration does not have is EINVALID.
 func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error) {
+	// Before the Idempotency-Key's look-up, which would answer another
+	// tenant's earlier replay of this workflow ID.
+	if err := owned(ctx, r.WorkflowID); err != nil {
+		return dispatcher.ReplayResult{}, err
+	}
 	if r.Config == "" {
 		r.Config = dispatcher.ReplayConfigOriginal
 	}
