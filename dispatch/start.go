@@ -42,8 +42,11 @@ type Starter struct {
 	// Configs, when set, gives each dispatch its configuration at intake,
 	// from a cache keyed by the configuration's version: the workflow then
 	// needs neither a local activity to load it nor an upsert of its
-	// search attributes, which it is started with. When it fails (the
-	// database is away) the dispatch starts without, and loads it itself.
+	// search attributes, which it is started with. When it cannot be read
+	// (the database is away) Start refuses the event with EUNAVAILABLE:
+	// the configuration says whether the event is ordered, and started
+	// without it an ordered event would overtake the earlier ones of its
+	// key.
 	Configs ConfigSource
 }
 
@@ -99,12 +102,16 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 	}
 	in := workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit, Version: workflows.DispatchVersion}
 	if s.Configs != nil {
-		if cfg, err := s.Configs.Config(ctx, ev.Type); err == nil {
-			// Paused dispatchers and filters are resolved here, once, and
-			// the input records the outcome (Config.Skipped).
-			cfg = cfg.ForEvent(ev)
-			in.Config = &cfg
+		cfg, err := s.Configs.Config(ctx, ev.Type)
+		if err != nil {
+			return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE,
+				"the dispatchers of event type %q cannot be read now (%s); the event is not started without them, as it may be ordered: try again",
+				ev.Type, dispatcher.ErrorMessage(err))
 		}
+		// Paused dispatchers and filters are resolved here, once, and the
+		// input records the outcome (Config.Skipped).
+		cfg = cfg.ForEvent(ev)
+		in.Config = &cfg
 	}
 	var seq dispatcher.Sequence
 	if in.Config != nil {

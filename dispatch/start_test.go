@@ -143,3 +143,23 @@ func TestSearchAttributesCheck(t *testing.T) {
 		return ""
 	})
 }
+
+// failingConfigs cannot read the configuration: the database is away.
+type failingConfigs struct{}
+
+func (failingConfigs) Config(context.Context, string) (dispatcher.Config, error) {
+	return dispatcher.Config{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database is unavailable")
+}
+
+// Whether an event is ordered, and by which key, is in its configuration:
+// one that cannot be read leaves the event refused (503; a broker source
+// requeues it) rather than started at once, which let an ordered event
+// overtake the earlier ones of its key, and run past a key blocked by a
+// failed dispatch.
+func TestStarterRefusesWithoutTheConfiguration(t *testing.T) {
+	s := dispatch.Starter{Client: unusedClient{}, Configs: failingConfigs{}}
+	_, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "user_deleted"})
+	if code := dispatcher.ErrorCode(err); code != dispatcher.EUNAVAILABLE || !strings.Contains(err.Error(), `"user_deleted"`) {
+		t.Fatalf("error = %v (code %q), want %s naming the event type", err, code, dispatcher.EUNAVAILABLE)
+	}
+}
