@@ -91,6 +91,9 @@ func (f *Function) Validate() error {
 	if len(f.Name) > 256 {
 		return Errorf(EINVALID, "name: must be at most 256 characters")
 	}
+	if len(f.TaskQueue) > 256 {
+		return Errorf(EINVALID, "taskQueue: must be at most 256 characters")
+	}
 	if f.Kind == "" {
 		f.Kind = FunctionHTTP
 	}
@@ -126,9 +129,6 @@ func (f *Function) Validate() error {
 		}
 		if f.TaskQueue == "" {
 			return Errorf(EREQUIRED, "taskQueue: is required for a temporal function")
-		}
-		if len(f.TaskQueue) > 256 {
-			return Errorf(EINVALID, "taskQueue: must be at most 256 characters")
 		}
 	default:
 		return Errorf(EINVALID, "kind: must be http or temporal, not %q", f.Kind)

@@ -53,6 +53,9 @@ func TestFunctionValidation(t *testing.T) {
 		{`{"name":"f","url":"https://user:pw@example.com/hook"}`, 400, 15, "credentials"},
 		{`{"name":"BulkReplay","kind":"temporal","taskQueue":"dispatcher"}`, 400, 15, "workflow of the dispatcher"},
 		{`{"name":"f","url":"http://x","headers":{"bad header":"v"}}`, 400, 15, "headers"},
+		// An http function's taskQueue went unchecked, and PostgreSQL's
+		// VARCHAR(256) made a longer one a 500.
+		{`{"name":"f","url":"https://example.com","taskQueue":"` + strings.Repeat("q", 300) + `"}`, 400, 15, "taskQueue"},
 	}
 	for _, tc := range cases {
 		code, body := hs.do("POST", "/functions/v1", tc.body)
