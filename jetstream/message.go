@@ -30,12 +30,13 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 	if meta.NumDelivered > 1 {
 		s.metrics.Redelivered.Inc()
 	}
-	if meta.NumDelivered >= uint64(s.cfg.MaxDeliver) {
-		// Its last delivery: were the dispatcher to crash on it once more,
-		// JetStream would deliver it no more and it would be lost to the
-		// dispatcher. It goes to the dead letters instead.
-		s.deadLetter(ctx, msg, meta, intake.Result{Cause: intake.ReasonMaxDeliver,
-			Reason: fmt.Sprintf("delivered %d times without an acknowledgement: the dispatcher stopped or crashed each time it held it", meta.NumDelivered)})
+	// JetStream delivers without limit (the consumer's MaxDeliver is -1):
+	// the limit is kept here, so a message whose dead letter could not be
+	// published comes again rather than being dropped.
+	if meta.NumDelivered > uint64(s.cfg.MaxDeliver) {
+		// Past its last delivery, which crashed the dispatcher or whose
+		// dead letter failed: trying it again could crash it again.
+		s.deadLetter(ctx, msg, meta, maxDelivered(meta))
 		return
 	}
 	// Progress acknowledgements keep JetStream from delivering the
@@ -65,9 +66,22 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 	case intake.DeadLetter:
 		s.deadLetter(ctx, msg, meta, r)
 	case intake.Retry:
+		if meta.NumDelivered >= uint64(s.cfg.MaxDeliver) {
+			// Its last delivery, and the source stops before Temporal took
+			// it: the next would not be tried.
+			s.deadLetter(ctx, msg, meta, maxDelivered(meta))
+			return
+		}
 		_ = msg.NakWithDelay(handBack)
 		s.metrics.Retried.Inc()
 	}
+}
+
+// maxDelivered is the verdict on a message delivered MaxDeliver times
+// without an acknowledgement.
+func maxDelivered(meta *js.MsgMetadata) intake.Result {
+	return intake.Result{Verdict: intake.DeadLetter, Cause: intake.ReasonMaxDeliver,
+		Reason: fmt.Sprintf("delivered %d times without an acknowledgement: the dispatcher stopped or crashed each time it held it, or could not dead-letter it", meta.NumDelivered)}
 }
 
 // toMessage is the intake's view of a message. An event without an id
@@ -100,7 +114,7 @@ const maxReason = 1024
 // deadLetter publishes a copy of msg on <subject>.dead.<type> with the
 // reason in its x-dispatcher-error header and, once the stream has it,
 // acknowledges msg. When that fails the message is handed back, to be
-// delivered again.
+// delivered again (and dead-lettered then), later each time.
 func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadata, r intake.Result) {
 	reason := r.Reason
 	if len(reason) > maxReason {
@@ -123,7 +137,7 @@ func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadat
 	defer cancel()
 	if _, err := s.js.PublishMsg(pctx, out, js.WithExpectStream(s.cfg.Stream)); err != nil {
 		s.log.Warn("nats intake: could not dead-letter a message; it is delivered again", "reason", reason, "err", err)
-		_ = msg.NakWithDelay(time.Second)
+		_ = msg.NakWithDelay(deadLetterRetry(meta.NumDelivered))
 		s.metrics.Retried.Inc()
 		return
 	}
@@ -131,6 +145,16 @@ func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadat
 		s.metrics.DeadLettered(r.Cause)
 	}
 	s.log.Warn("nats intake: message dead-lettered", "subject", msg.Subject(), "dead_subject", out.Subject, "reason", reason)
+}
+
+// deadLetterRetry is the delay before a message whose dead letter failed
+// on its nth delivery comes again: 1 s, doubling to 30 s, so a stream that
+// stays full is not a hot loop.
+func deadLetterRetry(n uint64) time.Duration {
+	if n > 6 {
+		return maxRetry
+	}
+	return min(minRetry<<(n-1), maxRetry)
 }
 
 func (s *Source) deadPrefix() string { return s.cfg.Subject + ".dead." }

@@ -37,7 +37,11 @@ type Config struct {
 	// beside them).
 	Prefetch int
 	// MaxDeliver is how often a message is delivered without being
-	// acknowledged before its last delivery goes to the dead letters.
+	// acknowledged before it goes to the dead letters: its last delivery
+	// is still tried, and dead-lettered should the source stop before
+	// Temporal takes it; a later one (the last crashed the process, or its
+	// dead letter failed) is dead-lettered untried. The source counts:
+	// JetStream delivers without limit, so a message is never dropped.
 	MaxDeliver int
 	// AckWait is how long JetStream waits for an acknowledgement before it
 	// delivers a message again (after a crash); a message in hand is kept
@@ -175,9 +179,12 @@ func (s *Source) setUp(ctx context.Context) (js.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", s.cfg.Stream, err)
 	}
+	// MaxDeliver -1: JetStream would drop a message at its limit, even one
+	// whose dead letter failed; handle keeps the limit instead. Updating
+	// it lifts the limit of a consumer an older version created.
 	c, err := stream.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{
 		Durable: Consumer, AckPolicy: js.AckExplicitPolicy, AckWait: s.cfg.AckWait,
-		MaxDeliver: s.cfg.MaxDeliver, FilterSubject: s.cfg.Subject + ".>", DeliverPolicy: js.DeliverAllPolicy,
+		MaxDeliver: -1, FilterSubject: s.cfg.Subject + ".>", DeliverPolicy: js.DeliverAllPolicy,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", Consumer, s.cfg.Stream, err)

@@ -207,17 +207,42 @@ func TestSource(t *testing.T) {
 	}
 
 	// Stopped holding it, the source hands it back: its first delivery
-	// ended without an ack. MaxDeliver is 2, so its second, last, delivery
-	// goes to the dead letters instead of being lost to the consumer.
+	// ended without an ack. MaxDeliver is 2: its second, last, delivery is
+	// still tried, and Temporal, back, takes it.
 	stop()
 	st.err.Store(nil)
-	m, _ = run(t, cfg, st)
+	m, stop = run(t, cfg, st)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if st.started() != 3 || testutil.ToFloat64(m.Acked) != 1 || testutil.ToFloat64(m.Redelivered) != 1 {
+			return fmt.Sprintf("its last delivery: started %d, acked %v, redelivered %v", st.started(),
+				testutil.ToFloat64(m.Acked), testutil.ToFloat64(m.Redelivered))
+		}
+		return ""
+	})
+
+	// Temporal away on a message's first and last deliveries, the source
+	// stopped during each: the last goes to the dead letters rather than
+	// back, where the next delivery would not be tried.
+	st.err.Store(&unavailable)
+	received := testutil.ToFloat64(m.Received)
+	publish(t, jsc, subject+".t", `{"id":"e5","type":"t"}`)
+	for range cfg.MaxDeliver {
+		testenv.Eventually(t, 10*time.Second, func() string {
+			if testutil.ToFloat64(m.Received) != received+1 {
+				return fmt.Sprintf("received %v, want %v", testutil.ToFloat64(m.Received), received+1)
+			}
+			return ""
+		})
+		stop()
+		m, stop = run(t, cfg, st)
+		received = 0
+	}
 	d = deadLetter(t, jsc, stream, subject, 2)
 	if !strings.HasPrefix(d.Headers().Get(HeaderError), "delivered 2 times without an acknowledgement") {
 		t.Fatalf("dead letter's reason %q", d.Headers().Get(HeaderError))
 	}
-	if st.started() != 2 || testutil.ToFloat64(m.Redelivered) != 1 {
-		t.Fatalf("started %d, redelivered %v", st.started(), testutil.ToFloat64(m.Redelivered))
+	if st.started() != 3 {
+		t.Fatalf("started %d", st.started())
 	}
 }
 
@@ -236,4 +261,63 @@ func BenchmarkSource(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// A dead letter that cannot be published (the stream full, new messages
+// discarded) on a message's last delivery does not lose the message: it
+// is delivered again until its dead letter is in the stream. The consumer
+// an older version created with a finite MaxDeliver is updated to none.
+func TestSourceDeadLetterFails(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	ctx := context.Background()
+	// Room for the message, none for its dead letter.
+	sc := js.StreamConfig{Name: stream, Subjects: []string{subject + ".>"}, Storage: js.FileStorage,
+		Retention: js.LimitsPolicy, MaxMsgs: 1, Discard: js.DiscardNew}
+	if _, err := jsc.CreateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jsc.CreateOrUpdateConsumer(ctx, stream, js.ConsumerConfig{Durable: Consumer, AckPolicy: js.AckExplicitPolicy,
+		MaxDeliver: 2, FilterSubject: subject + ".>"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}
+	st := &starter{}
+	m, _ := run(t, cfg, st)
+	c, err := jsc.Consumer(ctx, stream, Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := c.CachedInfo().Config.MaxDeliver; md != -1 {
+		t.Fatalf("the consumer's MaxDeliver is %d, want -1 (unlimited)", md)
+	}
+
+	publish(t, jsc, subject+".t", `{"id":"e1"}`) // no type: a dead letter
+	// Past its last delivery (2) it comes again, the dead letter failing.
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if n := testutil.ToFloat64(m.Received); n < 3 {
+			return fmt.Sprintf("received %v times, want 3 or more", n)
+		}
+		return ""
+	})
+	sc.MaxMsgs = -1
+	if _, err := jsc.UpdateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	d := deadLetter(t, jsc, stream, subject, 1)
+	if d.Subject() != subject+".dead.t" || d.Headers().Get(HeaderSubject) != subject+".t" {
+		t.Fatalf("dead letter on %s with %v", d.Subject(), d.Headers())
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		if info.NumAckPending != 0 || info.NumPending != 0 {
+			return fmt.Sprintf("%d unacknowledged, %d pending", info.NumAckPending, info.NumPending)
+		}
+		return ""
+	})
+	if st.started() != 0 {
+		t.Fatalf("started %d", st.started())
+	}
 }

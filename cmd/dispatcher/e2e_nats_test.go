@@ -57,8 +57,10 @@ func TestEndToEndNATSIntake(t *testing.T) {
 		}
 		return info
 	}
-	if info := consumer(); info.Config.AckPolicy != js.AckExplicitPolicy || info.Config.MaxDeliver != 10 {
-		t.Fatalf("consumer config %+v, want explicit acks and MaxDeliver 10", info.Config)
+	// No MaxDeliver: the source keeps the limit, so that JetStream never
+	// drops a message whose dead letter failed.
+	if info := consumer(); info.Config.AckPolicy != js.AckExplicitPolicy || info.Config.MaxDeliver != -1 {
+		t.Fatalf("consumer config %+v, want explicit acks and MaxDeliver -1", info.Config)
 	}
 	r := &brokerRun{t: t, s: s, sink: sink, temporal: temporal, source: "nats", prefix: "ce-",
 		producers: brokerProducers(t, func() producer.Transport {
