@@ -195,7 +195,7 @@ func (e *Executions) startReplay(ctx context.Context, workflowID, replayID strin
 	}
 	if in.Config != nil {
 		// The run then upserts none (dispatchV2).
-		attrs[workflows.AttrDispatcherIDs.GetName()] = in.Config.DispatcherIDs(in.Only)
+		attrs[workflows.AttrDispatcherIDs.GetName()] = workflows.BoundKeywords(in.Config.DispatcherIDs(in.Only))
 		if r := in.Config.SkipReason(in.Only); r != "" {
 			attrs[workflows.AttrSkipped.GetName()] = r
 		}

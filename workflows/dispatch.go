@@ -98,7 +98,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 		attrs := []temporal.SearchAttributeUpdate{
 			AttrEventType.ValueSet(in.Event.Type),
 			AttrEventID.ValueSet(in.Event.ID),
-			AttrDispatcherIDs.ValueSet(d.dispatcherIDs()),
+			AttrDispatcherIDs.ValueSet(BoundKeywords(d.dispatcherIDs())),
 		}
 		// Only a configuration resolved since filters exist skips any:
 		// the upserts of older histories are unchanged.
@@ -251,9 +251,11 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	if d.version >= dispatchV1 || workflow.GetVersion(uctx, versionErrorPairs, workflow.DefaultVersion, 1) >= 1 {
 		classes = append(classes, errorPairs(d.outcomes)...)
 	}
+	// Bounded (BoundKeywords): the plain classes, few, come first and are
+	// kept; the pairs and the failed action ids past the budget are not.
 	if err := workflow.UpsertTypedSearchAttributes(uctx,
-		AttrFailedActionIDs.ValueSet(failedIDs),
-		AttrErrorClasses.ValueSet(classes),
+		AttrFailedActionIDs.ValueSet(BoundKeywords(failedIDs)),
+		AttrErrorClasses.ValueSet(BoundKeywords(classes)),
 	); err != nil {
 		return res, err
 	}

@@ -14,6 +14,8 @@ func TestErrorPairs(t *testing.T) {
 		{DispatcherID: "d1", ActionID: "a3", Status: dispatcher.OutcomeFailed, ErrorClass: dispatcher.FailureSMTPPermanent},
 		{DispatcherID: "d2", ActionID: "a4", Status: dispatcher.OutcomeFailed, ErrorClass: dispatcher.FailureHTTPPermanent},
 		{DispatcherID: "d1", ActionID: "a5", Status: dispatcher.OutcomeCanceled, ErrorClass: dispatcher.FailureCanceled},
+		// A skipped action is no failure: no "@d3" pair.
+		{DispatcherID: "d3", ActionID: "a6", Status: dispatcher.OutcomeSkipped, SkipReason: dispatcher.SkipPaused},
 	}
 	pairs := errorPairs(outcomes)
 	if want := []string{"Canceled@d1", "HTTPPermanent@d2", "SMTPPermanent@d1"}; !slices.Equal(pairs, want) {

@@ -93,6 +93,17 @@ const (
 // Search attributes of a dispatch, for filtering in the Temporal Web UI.
 // SearchAttributes lists them for registration at start-up. Keyword lists
 // use all three KeywordList slots that SQL visibility allows a namespace.
+//
+// Each keyword list holds only its first items when all of them would
+// pass KeywordListBudget (BoundKeywords), which Temporal's 2 KiB limit
+// per value calls for: some 65 ids of 24 characters, or 45 error class
+// pairs. A query for an item cut off does not find the run: a listing or
+// a bulk replay by dispatcherId (DispatchDispatcherIDs, whose skipped
+// dispatchers come last) or by actionId (DispatchFailedActionIDs), the
+// oldest pending dispatch of a dispatcher, and a failures summary's group
+// of a class and a dispatcher (the pairs in DispatchErrorClasses). The
+// plain error classes come first and, few, are always kept: filtering by
+// error class is unaffected.
 var (
 	AttrEventType       = temporal.NewSearchAttributeKeyKeyword("DispatchEventType")
 	AttrEventID         = temporal.NewSearchAttributeKeyKeyword("DispatchEventID")

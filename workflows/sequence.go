@@ -505,14 +505,15 @@ func childOptions(ctx workflow.Context, workflowID string, in DispatchInput) wor
 
 // StartAttributes are the search attributes a dispatch is started with:
 // its event, its tenant (dispatcher.TenantOf), and its dispatchers when
-// its configuration is handed to it.
+// its configuration is handed to it, the first of them only when they
+// would pass KeywordListBudget (BoundKeywords).
 func StartAttributes(workflowID string, in DispatchInput) []temporal.SearchAttributeUpdate {
 	attrs := []temporal.SearchAttributeUpdate{AttrEventType.ValueSet(in.Event.Type), AttrEventID.ValueSet(in.Event.ID)}
 	if t := dispatcher.TenantOf(workflowID); t != "" {
 		attrs = append(attrs, AttrTenant.ValueSet(t))
 	}
 	if in.Config != nil {
-		attrs = append(attrs, AttrDispatcherIDs.ValueSet(in.Config.DispatcherIDs(in.Only)))
+		attrs = append(attrs, AttrDispatcherIDs.ValueSet(BoundKeywords(in.Config.DispatcherIDs(in.Only))))
 		if r := in.Config.SkipReason(in.Only); r != "" {
 			attrs = append(attrs, AttrSkipped.ValueSet(r))
 		}
