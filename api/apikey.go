@@ -59,7 +59,7 @@ func (a *authenticator) authenticateKey(c *gin.Context, key string) {
 		}
 	}
 	p := principal{Subject: dispatcher.APIKeySubject(k.ID), Tenant: k.Tenant, EventTypes: k.EventTypes, APIKey: true,
-		Permissions: make(map[string]bool, len(k.Permissions))}
+		Expires: k.Expires, Permissions: make(map[string]bool, len(k.Permissions))}
 	for _, perm := range k.Permissions {
 		p.Permissions[perm] = true
 	}
@@ -106,6 +106,15 @@ func (s *Server) createAPIKey(c *gin.Context) {
 	creator := principalOf(c)
 	if k.EventTypes == nil && creator.EventTypes != nil {
 		k.EventTypes = creator.EventTypes
+	}
+	// A key that expires makes none that outlives it: revoking a key
+	// revokes those it made, and expiring should not be weaker.
+	if k.Expires.IsZero() {
+		k.Expires = creator.Expires
+	}
+	if !creator.Expires.IsZero() && k.Expires.After(creator.Expires) {
+		abort(c, errNoPermission, fmt.Sprintf("expiresAt: the key you use expires at %s, so a key you create must expire by then", creator.Expires.UTC().Format(time.RFC3339)))
+		return
 	}
 	key, hash := dispatcher.NewAPIKey()
 	k.Hash = hash

@@ -253,3 +253,31 @@ func TestAuthDisabledAnswersOnlyLocalRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIKeyChildExpiry: a key that expires makes none that outlives it.
+// Before, a contractor's key valid for an hour could make itself a key
+// that never expired.
+func TestAPIKeyChildExpiry(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	expires := s.clock.Now().Add(time.Hour).UTC()
+	parent := s.mustAs(s.admin(""), 200, "POST", "/apikeys/v1",
+		fmt.Sprintf(`{"name":"contractor","permissions":["CREATE_APIKEYS","VIEW_DISPATCHERS"],"expiresAt":%q}`, expires.Format(time.RFC3339Nano)))["key"].(string)
+
+	child := s.mustAs(parent, 200, "POST", "/apikeys/v1", `{"name":"child","permissions":["VIEW_DISPATCHERS"]}`)
+	if child["expiresAt"] != float64(expires.UnixMilli()) {
+		t.Fatalf("a key made without an expiry by a key that expires: expiresAt %v, want the parent's %d", child["expiresAt"], expires.UnixMilli())
+	}
+	later := expires.Add(time.Hour).Format(time.RFC3339Nano)
+	code, body := s.doAs(parent, "POST", "/apikeys/v1", fmt.Sprintf(`{"name":"late","permissions":["VIEW_DISPATCHERS"],"expiresAt":%q}`, later))
+	wantError(t, code, body, 403, 10, "expiresAt")
+
+	s.clock.Advance(time.Hour)
+	code, body = s.doAs(child["key"].(string), "GET", "/dispatchers/v1", "")
+	wantError(t, code, body, 401, 118, "expired")
+	// A token's expiry does not bound the keys it makes: that is what
+	// an operator signed in for an hour makes keys for.
+	open := s.mustAs(s.admin(""), 200, "POST", "/apikeys/v1", `{"name":"service","permissions":["VIEW_DISPATCHERS"]}`)
+	if open["expiresAt"] != nil {
+		t.Fatalf("a key made with a token expires: %v", open["expiresAt"])
+	}
+}

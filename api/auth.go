@@ -57,6 +57,8 @@ type principal struct {
 	EventTypes []string
 	// APIKey is true when the principal is an API key, not a token.
 	APIKey bool
+	// Expires is when an API key principal stops working; zero: never.
+	Expires time.Time
 }
 
 // principalKey is the gin context key under which authenticate stores the
