@@ -70,7 +70,7 @@ func (s *Server) createDispatcher(c *gin.Context) {
 // updateDispatcher answers PUT /dispatchers/v1/{id}. An actions key in the
 // body is ignored: actions have their own endpoints.
 func (s *Server) updateDispatcher(c *gin.Context) {
-	var req wire.DispatcherRequest
+	var req wire.DispatcherUpdate
 	if !bindJSON(c, &req) {
 		return
 	}

@@ -58,7 +58,9 @@ func TestExtraHorizonFlow(t *testing.T) {
 
 	before := created["updateTimestamp"].(float64)
 	// The CLI sends the whole object, actions included, which are ignored.
-	res := hs.must(200, "PUT", "/dispatchers/v1/"+id, `{"name":"erase-pii-2","eventType":"user_removed","tags":["EXH_CLI_MANAGED","x"],"actions":[{"bogus":true}],"unknown":1}`)
+	// Whatever their shape: an action the API would refuse in a POST
+	// (recipients.to not a list) made the update a 400.
+	res := hs.must(200, "PUT", "/dispatchers/v1/"+id, `{"name":"erase-pii-2","eventType":"user_removed","tags":["EXH_CLI_MANAGED","x"],"actions":[{"bogus":true,"recipients":{"to":"x"}}],"unknown":1}`)
 	if res["affectedRecords"] != 1.0 {
 		t.Fatalf("PUT = %v", res)
 	}

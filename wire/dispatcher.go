@@ -1,13 +1,15 @@
 package wire
 
 import (
+	"encoding/json"
 	"strconv"
 
 	"github.com/dispatcherhq/dispatcher"
 )
 
-// DispatcherRequest is the body of POST and PUT /dispatchers/v1. Pointers
-// tell an absent field from an empty one.
+// DispatcherRequest is the body of POST /dispatchers/v1, and but for its
+// actions of PUT (DispatcherUpdate). Pointers tell an absent field from an
+// empty one.
 type DispatcherRequest struct {
 	Name        *string          `json:"name"`
 	Description *string          `json:"description"`
@@ -23,6 +25,14 @@ type DispatcherRequest struct {
 	// Enabled false pauses the dispatcher; absent keeps it as it is (a
 	// new one is enabled).
 	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// DispatcherUpdate is the body of PUT /dispatchers/v1/{id}: its actions,
+// which Extra Horizon clients send with the whole object, are ignored,
+// whatever their shape.
+type DispatcherUpdate struct {
+	DispatcherRequest
+	Actions json.RawMessage `json:"actions"`
 }
 
 // Ordering is a dispatcher's ordering (dispatcher.Ordering).
