@@ -80,3 +80,18 @@ func (b *backoff) waiting() (bool, time.Time) {
 	defer b.mu.Unlock()
 	return !b.since.IsZero(), b.since
 }
+
+// Backoff is the same wait for a source's own failures to pass a message
+// on (a dead letter the broker does not take), so that they too cost a few
+// attempts a second, not a hot loop.
+type Backoff struct{ b backoff }
+
+// Wait blocks until the current wait is over, or ctx ends.
+func (b *Backoff) Wait(ctx context.Context) error { return b.b.wait(ctx) }
+
+// Failed records a failed attempt and returns how long the next waits,
+// and whether it is the first failure after successes.
+func (b *Backoff) Failed() (time.Duration, bool) { return b.b.failed() }
+
+// Succeeded ends the waits.
+func (b *Backoff) Succeeded() { b.b.succeeded() }

@@ -27,8 +27,7 @@ func (s *Source) handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery)
 			s.metrics.Acked.Inc()
 		}
 	case intake.DeadLetter:
-		if err := s.deadLetter(ctx, pub, d, r.Reason); err != nil {
-			s.log.Warn("amqp intake: could not dead-letter a message; it goes back to the queue", "reason", r.Reason, "err", err)
+		if !s.tryDeadLetter(ctx, pub, d, r.Reason) {
 			_ = d.Nack(false, true)
 			s.metrics.Retried.Inc()
 			return
@@ -41,6 +40,30 @@ func (s *Source) handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery)
 		_ = d.Nack(false, true)
 		s.metrics.Retried.Inc()
 	}
+}
+
+// tryDeadLetter dead-letters d and says whether it did. A dead letter the
+// broker does not take (the dead-letter queue full and refusing publishes,
+// the publish channel closed) would fail again at once on d's redelivery,
+// thousands of times a second: after a failure d is held until the
+// source's backoff is over, and no dead letter is tried before. A failure
+// that closed the publish channel also ends the session (and the wait),
+// the next declaring the topology again; the backoff outlives it.
+func (s *Source) tryDeadLetter(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, reason string) bool {
+	if s.deadBackoff.Wait(ctx) != nil {
+		return false
+	}
+	err := s.deadLetter(ctx, pub, d, reason)
+	if err == nil {
+		s.deadBackoff.Succeeded()
+		return true
+	}
+	if delay, first := s.deadBackoff.Failed(); first {
+		s.log.Warn("amqp intake: cannot dead-letter messages; they go back to the queue, later each time",
+			"retry_in", delay, "reason", reason, "err", err)
+	}
+	_ = s.deadBackoff.Wait(ctx)
+	return false
 }
 
 // toMessage is the intake's view of a delivery. An event without an id

@@ -62,6 +62,9 @@ type Source struct {
 
 	up      atomic.Bool
 	lastErr atomic.Pointer[error]
+	// deadBackoff spaces the attempts to dead-letter while they fail,
+	// across sessions.
+	deadBackoff intake.Backoff
 }
 
 // New returns the source of cfg, whose messages h takes in. h's Hold is
@@ -111,7 +114,8 @@ func (s *Source) Ready(context.Context) error {
 }
 
 // session connects, declares the topology and consumes until ctx ends or
-// the connection fails; consumed says whether it got as far as consuming.
+// the connection or one of its channels fails; consumed says whether it
+// got as far as consuming.
 func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 	conn, err := amqp.DialConfig(s.cfg.URL, amqp.Config{
 		Heartbeat:  10 * time.Second,
@@ -148,7 +152,11 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	// A channel closes with its connection, or alone on a channel error: a
+	// dead letter to an exchange that is gone closes pub, and with it
+	// every dead letter would fail. The next session has both again.
+	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
 	s.up.Store(true)
 	s.metrics.Up.Set(1)
 	defer func() { s.up.Store(false); s.metrics.Up.Set(0) }()
@@ -170,13 +178,20 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 				_ = d.Nack(false, true)
 			}
 			return true, nil
+		case e := <-pubClosed:
+			cancel()
+			return true, closedErr(e, "the dead letters' channel closed")
 		case d, ok := <-deliveries:
 			if !ok {
 				cancel()
-				if e, ok := <-closed; ok && e != nil {
-					return true, e
+				// The channel's error, if it closed, is there by now; the
+				// broker may also have cancelled the consumer alone.
+				select {
+				case e := <-chClosed:
+					return true, closedErr(e, "the consumer's channel closed")
+				default:
+					return true, errors.New("the broker cancelled the consumer")
 				}
-				return true, errors.New("the broker closed the consumer's channel")
 			}
 			wg.Add(1)
 			turn := turns.Take() // in delivery order
@@ -187,6 +202,15 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 			}()
 		}
 	}
+}
+
+// closedErr is why a channel closed: e, or what when it closed without
+// an error.
+func closedErr(e *amqp.Error, what string) error {
+	if e != nil {
+		return fmt.Errorf("%s: %w", what, e)
+	}
+	return errors.New(what)
 }
 
 // declare declares the exchanges and queues, durable: declaring what

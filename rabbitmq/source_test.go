@@ -207,6 +207,83 @@ func TestSource(t *testing.T) {
 	})
 }
 
+// deadLettered waits for the message's dead letter in name.dead; received
+// says how often the source had it meanwhile.
+func deadLettered(t testing.TB, ch *amqp.Channel, name string, m *intake.SourceMetrics) {
+	t.Helper()
+	testenv.Eventually(t, 20*time.Second, func() string {
+		_, ok, err := ch.Get(name+".dead", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return fmt.Sprintf("no dead letter yet; received %v times", testutil.ToFloat64(m.Received))
+		}
+		return ""
+	})
+}
+
+// A dead letter to an exchange that is gone closes the publish channel:
+// the source connects again, declaring the exchange again, and the message
+// is dead-lettered instead of coming back thousands of times a second
+// while the source looks healthy.
+func TestSourceDeadLetterExchangeGone(t *testing.T) {
+	url, name, ch := broker(t)
+	src, m, _ := run(t, url, name, &starter{}, 4)
+	if err := ch.ExchangeDelete(name+".dlx", false, false); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, ch, name, `{"id":"p1"}`)
+	deadLettered(t, ch, name, m)
+	if n := testutil.ToFloat64(m.Received); n > 3 {
+		t.Fatalf("received %v times before it was dead-lettered", n)
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if err := src.Ready(context.Background()); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+}
+
+// A dead letter the broker refuses (a queue bound to the dead-letter
+// exchange that is full and rejects publishes) leaves the channels open:
+// the message goes back to the queue after the source's backoff, a few
+// times in seconds rather than thousands, and is dead-lettered once the
+// broker takes it.
+func TestSourceDeadLetterRefused(t *testing.T) {
+	url, name, ch := broker(t)
+	_, m, _ := run(t, url, name, &starter{}, 4)
+	full := name + ".full"
+	if _, err := ch.QueueDeclare(full, false, false, false, false, amqp.Table{"x-max-length": 0, "x-overflow": "reject-publish"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = ch.QueueDelete(full, false, false, false) })
+	if err := ch.QueueBind(full, "#", name+".dlx", false, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	begin := time.Now()
+	publish(t, ch, name, `{"id":"p1"}`)
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if n := testutil.ToFloat64(m.Retried); n < 3 {
+			return fmt.Sprintf("handed back %v times", n)
+		}
+		return ""
+	})
+	if d := time.Since(begin); d < time.Second {
+		t.Fatalf("handed back 3 times in %s (received %v times): no backoff", d, testutil.ToFloat64(m.Received))
+	}
+
+	if _, err := ch.QueueDelete(full, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	deadLettered(t, ch, name, m)
+	if n := testutil.ToFloat64(m.Received); n > 8 {
+		t.Fatalf("received %v times before it was dead-lettered", n)
+	}
+}
+
 // BenchmarkSource is the broker intake's own cost: messages through
 // RabbitMQ and the intake (read, schema, ack) to a Temporal that answers at
 // once, 64 in flight.
