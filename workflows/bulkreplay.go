@@ -145,11 +145,12 @@ type ReplayOutcomesResult struct {
 
 // replayStartOptions: starting a replay reads one history and writes one
 // audit row. The start heartbeats, so a worker that dies mid-start is
-// noticed within the heartbeat timeout; the retry finds the replay if it
-// started.
+// noticed within the heartbeat timeout, the dispatch actions' (3 s left a
+// heartbeat every 2 s, throttled to 2.4 s, 0.6 s to reach a loaded
+// server); the retry finds the replay if it started.
 var replayStartOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: time.Minute,
-	HeartbeatTimeout:    3 * time.Second,
+	HeartbeatTimeout:    heartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,

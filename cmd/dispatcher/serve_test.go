@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/worker"
+
+	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/api"
 )
 
@@ -113,5 +116,18 @@ func TestRateLimitSettings(t *testing.T) {
 	}
 	if l := cfg.Limits; l.IntakeToken.Rate < 1000 || l.IntakeTenant.Rate < l.IntakeToken.Rate || l.Tenant.Rate < l.Token.Rate {
 		t.Errorf("default limits %+v: too low for the benchmark, or a tenant below one of its tokens", l)
+	}
+}
+
+// Every worker sends heartbeats as often as the activities beat
+// (activities.HeartbeatEvery): the SDK's default throttle, 80 % of an
+// activity's heartbeat timeout, left the bulk replays' starts 0.6 s of
+// their 3 s timeout to reach a loaded server, and some were retried beside
+// a live attempt.
+func TestWorkersDoNotThrottleHeartbeats(t *testing.T) {
+	for name, o := range map[string]worker.Options{"dispatch": workerOptions(config{}), "bulk replay": replayWorkerOptions(config{})} {
+		if o.MaxHeartbeatThrottleInterval != activities.HeartbeatEvery {
+			t.Errorf("%s worker throttles heartbeats to %v, want %v", name, o.MaxHeartbeatThrottleInterval, activities.HeartbeatEvery)
+		}
 	}
 }

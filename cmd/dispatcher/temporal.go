@@ -170,5 +170,6 @@ func workerOptions(cfg config) worker.Options {
 // activity slots, so thousands of replay starts never take all of a
 // process next to the dispatches.
 func replayWorkerOptions(cfg config) worker.Options {
-	return worker.Options{WorkerStopTimeout: cfg.ShutdownPeriod, MaxConcurrentActivityExecutionSize: 20}
+	return worker.Options{WorkerStopTimeout: cfg.ShutdownPeriod, MaxConcurrentActivityExecutionSize: 20,
+		MaxHeartbeatThrottleInterval: activities.HeartbeatEvery}
 }
