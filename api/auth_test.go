@@ -372,6 +372,8 @@ func TestAuthConstructorErrors(t *testing.T) {
 		{"short secret", AuthConfig{Secret: []byte("hunter2-is-not-a-good-secret")}, "at least 32"},
 		{"one byte short", AuthConfig{Secret: testSecret[:31]}, "at least 32"},
 		{"bad JWKS URL", AuthConfig{JWKSURL: "not a url", Issuer: "https://id.example.com", Audience: "dispatchers"}, "DISPATCHER_JWKS_URL"},
+		// Whoever answers a plain http fetch signs tokens.
+		{"JWKS over plain http", AuthConfig{JWKSURL: "http://id.example.com/jwks", Issuer: "https://id.example.com", Audience: "dispatchers"}, "must be fetched over https"},
 		{"JWKS without issuer or audience", AuthConfig{JWKSURL: "https://id.example.com/jwks"},
 			"DISPATCHER_JWKS_URL is set, so DISPATCHER_JWT_ISSUER and DISPATCHER_JWT_AUDIENCE must be set too"},
 		{"JWKS without audience", AuthConfig{JWKSURL: "https://id.example.com/jwks", Issuer: "https://id.example.com"},

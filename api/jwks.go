@@ -37,8 +37,14 @@ type keySet struct {
 // newKeySet starts fetching the key set at url until ctx ends. An
 // unreachable provider is not fatal: it may come up after us.
 func newKeySet(ctx context.Context, url string) (*keySet, error) {
-	if u, err := neturl.Parse(url); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	u, err := neturl.Parse(url)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("%q is not an absolute http(s) URL", url)
+	}
+	// Whoever can answer the fetch signs tokens: on plain http, anyone on
+	// the way to the provider.
+	if u.Scheme == "http" && !loopback(u.Host) {
+		return nil, fmt.Errorf("%q: the keys must be fetched over https (plain http only from a loopback address), or anyone between the dispatcher and the provider could sign tokens", url)
 	}
 	cache, err := jwk.NewCache(ctx, httprc.NewClient())
 	if err != nil {

@@ -76,7 +76,7 @@ var settings = []setting{
 	{"DISPATCHER_TENANT_INTAKE_RATE_LIMIT", "2000,4000", "The same for all the tokens of one tenant together.", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeTenant })},
 	{"DISPATCHER_JWT_SECRET", "", "HS256 secret (at least 32 bytes) that tokens are signed with; `dispatcher token` signs with it.", str(func(c *config) *string { return &c.JWTSecret })},
 	{"DISPATCHER_METRICS_TOKEN", "", "Bearer token that `/metrics` requires (Prometheus: `authorization.credentials_file`), at least 16 characters. Unset: `/metrics` answers no one, since its series name tenants, event types and functions (with `DISPATCHER_AUTH_DISABLED`, only this machine's loopback). Secret: never printed.", metricsToken(func(c *config) *string { return &c.MetricsToken })},
-	{"DISPATCHER_JWKS_URL", "", "JWKS URL whose keys verify RS256/ES256 tokens (refreshed in the background).", str(func(c *config) *string { return &c.JWKSURL })},
+	{"DISPATCHER_JWKS_URL", "", "JWKS URL whose keys verify RS256/ES256 tokens (refreshed in the background); https, or plain http from a loopback address only.", str(func(c *config) *string { return &c.JWKSURL })},
 	{"DISPATCHER_JWT_ISSUER", "", "When set, tokens must carry this `iss`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTIssuer })},
 	{"DISPATCHER_JWT_AUDIENCE", "", "When set, tokens must carry this `aud`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTAudience })},
 	{"DISPATCHER_AUTH_DISABLED", "false", "`true` turns authentication off (every request may do everything); refused unless `DISPATCHER_HTTP_ADDR` is a loopback address. Never in production.", boolean(func(c *config) *bool { return &c.AuthDisabled })},
