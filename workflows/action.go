@@ -178,8 +178,13 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 }
 
 // attempt runs an action to its end: every attempt of its retry policy,
-// each one ending before the next begins, so a receiver never sees two
-// calls of one action at the same time.
+// each one ending before the next begins as far as the workflow can
+// tell. A receiver may still see two calls of one action at once: an
+// attempt whose worker Temporal gave up on (its heartbeats stopped
+// reaching the server, or a local attempt's workflow task was lost) goes
+// on while the next runs elsewhere. Mail claims its send against that
+// (models.Store.ClaimMail); an HTTP receiver deduplicates by the
+// Idempotency-Key, answering 409 to a key in flight, which is retried.
 //
 // The first attempt runs as a local activity inside the workflow task,
 // the fast path, when its call may take no longer than the local call
