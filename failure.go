@@ -45,9 +45,9 @@ const (
 	FailureSlotMissed = "SlotMissed"
 	// FailureOrderingOverflow: the event's ordering key already held as
 	// many waiting events as its Sequence can carry (a key blocked, or a
-	// burst behind a slow dispatch), so its actions were not run. The
-	// dispatch keeps the event: replay it to run them, out of the key's
-	// order.
+	// burst behind a slow dispatch), or its Sequence was canceled before
+	// the event's turn, so its actions were not run. The dispatch keeps
+	// the event: replay it to run them, out of the key's order.
 	FailureOrderingOverflow = "OrderingOverflow"
 	// FailureCanceled: the dispatch was canceled before the action finished.
 	FailureCanceled = "Canceled"

@@ -53,16 +53,28 @@ func Sequence(ctx workflow.Context, in SequenceInput) error {
 	s.events = workflow.GetSignalChannel(ctx, SignalSequenceEvent)
 	s.releases = workflow.GetSignalChannel(ctx, SignalSequenceRelease)
 	for done := 0; ; done++ {
+		if s.canceled(ctx) {
+			return s.cancel(ctx)
+		}
 		if s.Running != nil && !s.awaitRunning(ctx) {
 			return s.continueAsNew(ctx) // still running
 		}
 		if s.Blocked != "" && !s.waitForRelease(ctx) {
+			if s.canceled(ctx) {
+				return s.cancel(ctx)
+			}
 			return s.continueAsNew(ctx) // still blocked
 		}
 		if len(s.Queue) == 0 && !s.waitForEvent(ctx) {
+			if s.canceled(ctx) {
+				return s.cancel(ctx)
+			}
 			if s.settle(ctx); len(s.Queue) == 0 {
 				return nil // idle: the next event starts a new run
 			}
+		}
+		if s.canceled(ctx) {
+			return s.cancel(ctx) // a child of a canceled context never starts
 		}
 		if done >= sequenceRunLimit || s.suggested(ctx) {
 			return s.continueAsNew(ctx)
@@ -86,6 +98,41 @@ func (s *sequence) continueAsNew(ctx workflow.Context) error {
 		s.release(ctx, id)
 	}
 	return workflow.NewContinueAsNewError(ctx, WorkflowSequence, SequenceInput{State: s.SequenceState})
+}
+
+// canceled reports whether the Sequence was canceled and is to stop
+// (sequenceCancelV1). A run from before that version went on as if it
+// had not been; its replay does too.
+func (s *sequence) canceled(ctx workflow.Context) bool {
+	if ctx.Err() == nil || s.cancelIgnored {
+		return false
+	}
+	if workflow.GetVersion(ctx, changeSequenceCancel, workflow.DefaultVersion, sequenceCancelV1) < sequenceCancelV1 {
+		s.cancelIgnored = true
+		return false
+	}
+	return true
+}
+
+// cancel closes a canceled Sequence. Its dispatch in flight was canceled
+// with it; the events still waiting, and those that arrive meanwhile, are
+// dispatched at once as dispatches that run none of their actions (as
+// overflows), so that none is lost: each is found and replayed like any
+// failure, outside the key's order.
+func (s *sequence) cancel(ctx workflow.Context) error {
+	dctx, _ := workflow.NewDisconnectedContext(ctx) // children of a canceled context never start
+	reason := fmt.Sprintf("its ordering key's Sequence (%s) was canceled before its turn", workflow.GetInfo(ctx).WorkflowExecution.ID)
+	for {
+		s.takeArrived(dctx)
+		for _, d := range s.Queue {
+			s.refuse(dctx, d, reason)
+		}
+		s.Queue, s.bytes = nil, 0
+		if len(s.starting) == 0 {
+			return temporal.NewCanceledError()
+		}
+		s.awaitStarts(dctx)
+	}
 }
 
 // release takes a release of dispatch id that came when the Sequence
@@ -230,6 +277,9 @@ type sequence struct {
 	// the sizes of their events.
 	starting      []workflow.ChildWorkflowFuture
 	startingBytes int
+	// cancelIgnored: the run was canceled before sequenceCancelV1, and goes
+	// on as it did then (canceled).
+	cancelIgnored bool
 	// firstSize is the size of the run's history at its first task: about
 	// what it carries.
 	firstSize int
@@ -261,13 +311,19 @@ func (s *sequence) take(ctx workflow.Context, d SequencedDispatch) {
 // now, as one that fails without running its actions: the event is kept
 // in its own history, and found and replayed as any failed dispatch.
 func (s *sequence) overflow(ctx workflow.Context, d SequencedDispatch) {
+	workflow.GetLogger(ctx).Error("Ordering key full: event dispatched as an overflow, to be replayed", "WorkflowID", d.WorkflowID, "Waiting", len(s.Queue))
+	s.refuse(ctx, d, fmt.Sprintf("its ordering key's Sequence (%s) already holds %d waiting events in %d bytes; it carries at most %d bytes",
+		workflow.GetInfo(ctx).WorkflowExecution.ID, len(s.Queue), s.bytes, SequenceQueueBytes))
+}
+
+// refuse starts the dispatch of d now, as one that runs none of its
+// actions, each failing with FailureOrderingOverflow and reason.
+func (s *sequence) refuse(ctx workflow.Context, d SequencedDispatch, reason string) {
 	in := d.Input
 	in.Version = DispatchVersion
-	in.Overflow = fmt.Sprintf("its ordering key's Sequence (%s) already holds %d waiting events in %d bytes; it carries at most %d bytes",
-		workflow.GetInfo(ctx).WorkflowExecution.ID, len(s.Queue), s.bytes, SequenceQueueBytes)
-	workflow.GetLogger(ctx).Error("Ordering key full: event dispatched as an overflow, to be replayed", "WorkflowID", d.WorkflowID, "Waiting", len(s.Queue))
+	in.Overflow = reason
 	s.starting = append(s.starting, workflow.ExecuteChildWorkflow(childOptions(ctx, d.WorkflowID, in), WorkflowDispatch, in))
-	s.startingBytes += d.Size
+	s.startingBytes += sized(&d)
 }
 
 // pace waits for the overflow dispatches started so far once they are
@@ -357,7 +413,13 @@ func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 				s.Blocked = ""
 			}
 		})
+		if !s.cancelIgnored {
+			sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		}
 		sel.Select(ctx)
+		if s.canceled(ctx) {
+			return false
+		}
 		s.pace(ctx)
 	}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, AttrBlocked.ValueUnset())

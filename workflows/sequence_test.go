@@ -486,3 +486,42 @@ func TestSequenceOverflowStartsBeforeContinueAsNew(t *testing.T) {
 		t.Fatalf("carried %v with %d overflows started; want e2 e3 e4, and e5 e6 started", queued, len(e.overflows))
 	}
 }
+
+// A canceled Sequence loses none of its waiting events: the dispatch in
+// flight is canceled with it, each event still waiting is dispatched at
+// once as one that runs none of its actions (found and replayed as any
+// failure), and the Sequence closes canceled. Before, every waiting
+// event's child was canceled before it started, and the Sequence
+// completed as if it had run them.
+func TestSequenceCanceledDispatchesItsWaitingEvents(t *testing.T) {
+	for _, blocked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("blocked=%v", blocked), func(t *testing.T) {
+			e := newSequenceEnv(t)
+			cancelAt := 30 * time.Second
+			if blocked {
+				e.fail["e1"] = true // blocks the key, which waits for a release
+				cancelAt = time.Hour
+			}
+			e.send(0, true, "e1", "e2", "e3", "e4")
+			e.RegisterDelayedCallback(e.CancelWorkflow, cancelAt)
+			err := e.run(t, workflows.SequenceInput{})
+			var canceled *temporal.CanceledError
+			if !errors.As(err, &canceled) {
+				t.Fatalf("the Sequence ended with %v, want canceled", err)
+			}
+			if want := []string{"e1"}; !slices.Equal(e.runs, want) {
+				t.Errorf("dispatches ran %v, want %v", e.runs, want)
+			}
+			var refused []string
+			for _, in := range e.overflows {
+				refused = append(refused, in.Event.ID)
+				if !strings.Contains(in.Overflow, "was canceled before its turn") {
+					t.Errorf("%s refused for %q", in.Event.ID, in.Overflow)
+				}
+			}
+			if slices.Sort(refused); !slices.Equal(refused, []string{"e2", "e3", "e4"}) {
+				t.Errorf("dispatched as refused: %v, want e2, e3 and e4", refused)
+			}
+		})
+	}
+}

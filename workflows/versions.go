@@ -24,6 +24,8 @@ const (
 	changeSequenceAwait = "sequence-await"
 	// changeSequenceMinRun, of its own for the same reason.
 	changeSequenceMinRun = "sequence-min-run"
+	// changeSequenceCancel, of its own for the same reason.
+	changeSequenceCancel = "sequence-cancel"
 	changeGate           = "gate"
 )
 
@@ -127,6 +129,15 @@ const sequenceAwaitV1 workflow.Version = 1
 // run after run continue as new at once, a blocked key or a queue that
 // never moved. Asked only then, so no other run records the marker.
 const sequenceMinRunV1 workflow.Version = 1
+
+// sequenceCancelV1 (changeSequenceCancel): a canceled Sequence dispatches
+// the events still waiting as dispatches that run none of their actions
+// (as overflows: found and replayed like any failure) and closes
+// canceled; a blocked one wakes up for it. Before, it started none of
+// them (a child started on a canceled context is canceled at once,
+// unstarted), so each waiting event was lost, and the Sequence completed.
+// Asked only once canceled, so no other run records the marker.
+const sequenceCancelV1 workflow.Version = 1
 
 // Gate versions.
 const (
