@@ -1,6 +1,6 @@
 package workflows
 
-import "encoding/json"
+import "go.temporal.io/sdk/converter"
 
 // KeywordListBudget bounds the size of every KeywordList search attribute
 // value the dispatcher sets (DispatchDispatcherIDs,
@@ -42,8 +42,8 @@ func BoundKeywords(values []string) []string {
 }
 
 // keywordSize is the length of v in a JSON array, as the SDK's default
-// data converter (encoding/json) encodes it: quotes and escapes included.
+// data converter encodes it: quotes and escapes included.
 func keywordSize(v string) int {
-	b, _ := json.Marshal(v) // a string always encodes
-	return len(b)
+	p, _ := converter.GetDefaultDataConverter().ToPayload(v) // a string always encodes
+	return len(p.GetData())
 }
