@@ -42,11 +42,13 @@ type Starter struct {
 	// Configs, when set, gives each dispatch its configuration at intake,
 	// from a cache keyed by the configuration's version: the workflow then
 	// needs neither a local activity to load it nor an upsert of its
-	// search attributes, which it is started with. When it cannot be read
-	// (the database is away) Start refuses the event with EUNAVAILABLE:
-	// the configuration says whether the event is ordered, and started
-	// without it an ordered event would overtake the earlier ones of its
-	// key.
+	// search attributes, which it is started with. When the database is
+	// away (EUNAVAILABLE) Start refuses the event: the configuration says
+	// whether the event is ordered, and started without it an ordered
+	// event would overtake the earlier ones of its key. Any other failure
+	// to read it (a function's secret that no key decrypts) lasts, and
+	// would hold back every event after it: the dispatch then starts
+	// without, and loads it itself, failing as the configuration does.
 	Configs ConfigSource
 }
 
@@ -103,15 +105,17 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 	in := workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit, Version: workflows.DispatchVersion}
 	if s.Configs != nil {
 		cfg, err := s.Configs.Config(ctx, ev.Type)
-		if err != nil {
+		switch {
+		case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE:
 			return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE,
 				"the dispatchers of event type %q cannot be read now (%s); the event is not started without them, as it may be ordered: try again",
 				ev.Type, dispatcher.ErrorMessage(err))
+		case err == nil:
+			// Paused dispatchers and filters are resolved here, once, and
+			// the input records the outcome (Config.Skipped).
+			cfg = cfg.ForEvent(ev)
+			in.Config = &cfg
 		}
-		// Paused dispatchers and filters are resolved here, once, and the
-		// input records the outcome (Config.Skipped).
-		cfg = cfg.ForEvent(ev)
-		in.Config = &cfg
 	}
 	var seq dispatcher.Sequence
 	if in.Config != nil {

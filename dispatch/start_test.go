@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -144,11 +145,11 @@ func TestSearchAttributesCheck(t *testing.T) {
 	})
 }
 
-// failingConfigs cannot read the configuration: the database is away.
-type failingConfigs struct{}
+// failingConfigs cannot read the configuration, with err.
+type failingConfigs struct{ err error }
 
-func (failingConfigs) Config(context.Context, string) (dispatcher.Config, error) {
-	return dispatcher.Config{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database is unavailable")
+func (c failingConfigs) Config(context.Context, string) (dispatcher.Config, error) {
+	return dispatcher.Config{}, c.err
 }
 
 // Whether an event is ordered, and by which key, is in its configuration:
@@ -156,10 +157,26 @@ func (failingConfigs) Config(context.Context, string) (dispatcher.Config, error)
 // requeues it) rather than started at once, which let an ordered event
 // overtake the earlier ones of its key, and run past a key blocked by a
 // failed dispatch.
+//
+// A failure that lasts (a function's secret no key decrypts) does not
+// refuse the event: it would hold back every event after it on a broker
+// source. The dispatch starts without, and fails as its configuration does.
 func TestStarterRefusesWithoutTheConfiguration(t *testing.T) {
-	s := dispatch.Starter{Client: unusedClient{}, Configs: failingConfigs{}}
-	_, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "user_deleted"})
-	if code := dispatcher.ErrorCode(err); code != dispatcher.EUNAVAILABLE || !strings.Contains(err.Error(), `"user_deleted"`) {
-		t.Fatalf("error = %v (code %q), want %s naming the event type", err, code, dispatcher.EUNAVAILABLE)
+	started := errors.New("started")
+	for _, tc := range []struct {
+		configErr error
+		want      error // nil: refused with EUNAVAILABLE
+	}{
+		{dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database is unavailable"), nil},
+		{errors.New("decrypting the secret of function erase: no key has id k1"), started},
+	} {
+		s := dispatch.Starter{Client: refusingClient{err: started}, Configs: failingConfigs{tc.configErr}}
+		_, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "user_deleted"})
+		switch {
+		case tc.want != nil && !errors.Is(err, tc.want):
+			t.Errorf("config error %q: %v, want the start tried", tc.configErr, err)
+		case tc.want == nil && (dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE || !strings.Contains(err.Error(), `"user_deleted"`)):
+			t.Errorf("config error %q: %v, want %s naming the event type", tc.configErr, err, dispatcher.EUNAVAILABLE)
+		}
 	}
 }

@@ -2,8 +2,14 @@ package models
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/encryption"
@@ -106,8 +112,29 @@ func translate(err error, conflict string) error {
 		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database did not answer in time"}
+	case unreachable(err):
+		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database is unavailable"}
 	}
 	return err
+}
+
+// unreachable reports whether err says the database could not be reached
+// or is not taking work (down, restarting, out of connections): a reason
+// to try again, not a fault of the request.
+func unreachable(err error) bool {
+	var ne net.Error
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	switch {
+	case errors.As(err, &ne), errors.As(err, &ce), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF): // the connection cut
+		return true
+	case errors.As(err, &pe):
+		// Class 08, connection exception; 53300, too many connections;
+		// 57P01–57P03, the server shutting down or starting.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "53300" || strings.HasPrefix(pe.Code, "57P")
+	}
+	return false
 }
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
