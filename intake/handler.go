@@ -90,16 +90,9 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 	if turn != nil {
 		defer turn.Done() // whatever becomes of msg, the messages after it go on
 	}
-	if msg.BodyName == "" {
-		msg.BodyName = "message body"
-	}
-	if h.MaxBytes > 0 && int64(len(msg.Body)) > h.MaxBytes {
-		return Result{Verdict: DeadLetter, Cause: ReasonInvalid,
-			Reason: fmt.Sprintf("the %s is %d bytes; the limit is %d bytes", msg.BodyName, len(msg.Body), h.MaxBytes)}
-	}
-	p, err := Parse(msg, h.now())
-	if err != nil {
-		return Result{Verdict: DeadLetter, Reason: reason(err), Cause: ReasonInvalid}
+	p, bad := h.read(msg)
+	if bad != nil {
+		return *bad
 	}
 	res := Result{Verdict: Ack, Type: p.Events[0].Type}
 	started := time.Now()
@@ -141,6 +134,33 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 		}
 	}
 	return res
+}
+
+// Unreadable returns the dead letter's verdict on msg when no attempt can
+// ever start it (too large, or unreadable), without starting anything: a
+// source that must dead-letter a message without trying it names why.
+func (h *Handler) Unreadable(msg Message) (Result, bool) {
+	_, bad := h.read(msg)
+	if bad == nil {
+		return Result{}, false
+	}
+	return *bad, true
+}
+
+// read parses msg, or returns the verdict on one that cannot be read.
+func (h *Handler) read(msg Message) (Parsed, *Result) {
+	if msg.BodyName == "" {
+		msg.BodyName = "message body"
+	}
+	if h.MaxBytes > 0 && int64(len(msg.Body)) > h.MaxBytes {
+		return Parsed{}, &Result{Verdict: DeadLetter, Cause: ReasonInvalid,
+			Reason: fmt.Sprintf("the %s is %d bytes; the limit is %d bytes", msg.BodyName, len(msg.Body), h.MaxBytes)}
+	}
+	p, err := Parse(msg, h.now())
+	if err != nil {
+		return p, &Result{Verdict: DeadLetter, Reason: reason(err), Cause: ReasonInvalid}
+	}
+	return p, nil
 }
 
 func (h *Handler) start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {

@@ -35,8 +35,13 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 	// published comes again rather than being dropped.
 	if meta.NumDelivered > uint64(s.cfg.MaxDeliver) {
 		// Past its last delivery, which crashed the dispatcher or whose
-		// dead letter failed: trying it again could crash it again.
-		s.deadLetter(ctx, msg, meta, maxDelivered(meta))
+		// dead letter failed: it is not tried again, which could crash it
+		// again, but one that cannot be read still says why.
+		r, bad := s.handler.Unreadable(toMessage(msg))
+		if !bad {
+			r = maxDelivered(meta)
+		}
+		s.deadLetter(ctx, msg, meta, r)
 		return
 	}
 	// Progress acknowledgements keep JetStream from delivering the

@@ -304,7 +304,8 @@ func TestSourceDeadLetterFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := deadLetter(t, jsc, stream, subject, 1)
-	if d.Subject() != subject+".dead.t" || d.Headers().Get(HeaderSubject) != subject+".t" {
+	// Why it is one, not how often it came: its dead letter failed.
+	if d.Subject() != subject+".dead.t" || d.Headers().Get(HeaderSubject) != subject+".t" || d.Headers().Get(HeaderError) != "type: is required" {
 		t.Fatalf("dead letter on %s with %v", d.Subject(), d.Headers())
 	}
 	testenv.Eventually(t, 10*time.Second, func() string {
