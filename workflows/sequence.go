@@ -126,6 +126,7 @@ func (s *sequence) cancel(ctx workflow.Context) error {
 		s.takeArrived(dctx)
 		for _, d := range s.Queue {
 			s.refuse(dctx, d, reason)
+			s.pace(dctx) // as many starts per workflow task as an overflow's
 		}
 		s.Queue, s.bytes = nil, 0
 		if len(s.starting) == 0 {
@@ -463,8 +464,8 @@ func (s *sequence) runNext(ctx workflow.Context) bool {
 // the child s.Running. A child not yet started is waited for: the next
 // run could not tell its start from a duplicate's.
 func (s *sequence) handOver(ctx workflow.Context, child workflow.ChildWorkflowFuture, next SequencedDispatch) bool {
-	if child.IsReady() || !child.GetChildWorkflowExecution().IsReady() || !s.suggested(ctx) {
-		return false
+	if child.IsReady() || !child.GetChildWorkflowExecution().IsReady() || !s.suggested(ctx) || s.canceled(ctx) {
+		return false // canceled: the child closes, and the queue goes with the cancel
 	}
 	var run workflow.Execution
 	if err := child.GetChildWorkflowExecution().Get(ctx, &run); err != nil {
