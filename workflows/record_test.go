@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -35,7 +37,7 @@ import (
 const (
 	recordDispatchVersion   = "v5"
 	recordBulkReplayVersion = "v3"
-	recordSequenceVersion   = "v4"
+	recordSequenceVersion   = "v5"
 	recordGateVersion       = "v0"
 )
 
@@ -359,10 +361,43 @@ func (r *recorder) recordSequence() {
 	}
 	r.wait(dispatcher.WorkflowID("record-ordered-2"), "")
 	r.save(seqID, "", filepath.Join(dir, "released.json"))
+	r.recordCanceledSequence(dir)
 	r.recordOverflow(dir)
 	recordLongHead(r.t, dir)
 	c, atOnce := suggestedAtOnce(r.t)
 	(&recorder{t: r.t, c: c}).save(suggestedAtOnceID, atOnce, filepath.Join(dir, "suggested-at-once.json"))
+}
+
+// recordCanceledSequence records the Sequence of a key blocked by its
+// first event, with two waiting behind it, canceled: it dispatches the two
+// as refused (sequenceCancelV1) and closes canceled.
+func (r *recorder) recordCanceledSequence(dir string) {
+	r.t.Helper()
+	for seq := 1; seq <= 3; seq++ {
+		res, err := r.s.Start(r.ctx(), dispatcher.Event{ID: fmt.Sprint("record-canceled-", seq), Type: "ordered", Time: time.Now().UTC(),
+			Source: "record", Content: json.RawMessage(fmt.Sprintf(`{"userId":43,"seq":%d}`, seq))})
+		if err != nil || !res.Sequenced {
+			r.t.Fatalf("ordered event %d: %+v, %v", seq, res, err)
+		}
+	}
+	seqID := dispatcher.SequenceWorkflowID("", "43")
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
+		var st workflows.SequenceState
+		if err == nil && v.Get(&st) == nil && st.Blocked != "" && len(st.Queue) == 2 {
+			return ""
+		}
+		return "waiting for the key's first dispatch to block it, two events behind"
+	})
+	if err := r.c.CancelWorkflow(r.ctx(), seqID, ""); err != nil {
+		r.t.Fatal(err)
+	}
+	var canceled *temporal.CanceledError
+	if err := r.c.GetWorkflow(r.ctx(), seqID, "").Get(r.ctx(), nil); !errors.As(err, &canceled) {
+		r.t.Fatalf("the canceled Sequence ended with %v", err)
+	}
+	r.wait(dispatcher.WorkflowID("record-canceled-3"), "")
+	r.save(seqID, "", filepath.Join(dir, "canceled.json"))
 }
 
 // recordLongHead records the Sequence of longHead (its own dev server,
