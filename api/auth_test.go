@@ -555,3 +555,22 @@ func serveJWKS(t *testing.T, keys map[string]any) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// The key set's fetch follows a redirect only where its URL could point:
+// before, an https URL that redirected to plain http was followed, and
+// whoever answered that fetch signed tokens.
+func TestJWKSRedirectsStayOnHTTPS(t *testing.T) {
+	for target, ok := range map[string]bool{
+		"https://id.example.com/keys":    true,
+		"http://127.0.0.1:8080/keys":     true,
+		"http://id.example.com/keys":     false,
+		"http://10.0.0.7/keys":           false,
+		"ftp://id.example.com/keys.json": false,
+	} {
+		req := httptest.NewRequest("GET", target, nil)
+		via := []*http.Request{httptest.NewRequest("GET", "https://id.example.com/.well-known/jwks.json", nil)}
+		if err := jwksClient.CheckRedirect(req, via); (err == nil) != ok {
+			t.Errorf("redirect to %s: %v, want allowed %v", target, err, ok)
+		}
+	}
+}

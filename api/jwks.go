@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"net/http"
 	neturl "net/url"
 	"sync"
 	"time"
@@ -41,12 +42,10 @@ func newKeySet(ctx context.Context, url string) (*keySet, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("%q is not an absolute http(s) URL", url)
 	}
-	// Whoever can answer the fetch signs tokens: on plain http, anyone on
-	// the way to the provider.
-	if u.Scheme == "http" && !loopback(u.Host) {
+	if !keysFrom(u) {
 		return nil, fmt.Errorf("%q: the keys must be fetched over https (plain http only from a loopback address), or anyone between the dispatcher and the provider could sign tokens", url)
 	}
-	cache, err := jwk.NewCache(ctx, httprc.NewClient())
+	cache, err := jwk.NewCache(ctx, httprc.NewClient(httprc.WithHTTPClient(jwksClient)))
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +54,28 @@ func newKeySet(ctx context.Context, url string) (*keySet, error) {
 		return nil, err
 	}
 	return &keySet{cache: cache, url: url}, nil
+}
+
+// keysFrom reports whether a key set may be fetched from u: whoever can
+// answer the fetch signs tokens, and on plain http that is anyone on the
+// way to the provider.
+func keysFrom(u *neturl.URL) bool {
+	return u.Scheme == "https" || u.Scheme == "http" && loopback(u.Host)
+}
+
+// jwksClient fetches key sets, following redirects only where the URL
+// itself could point (keysFrom), within a bounded time.
+var jwksClient = &http.Client{
+	Timeout: 30 * time.Second,
+	CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if !keysFrom(req.URL) {
+			return fmt.Errorf("the key set redirects to %s, not over https", req.URL.Redacted())
+		}
+		if len(via) >= 10 {
+			return errors.New("the key set redirects more than 10 times")
+		}
+		return nil
+	},
 }
 
 var errUnknownKey = errors.New("unknown key id")
