@@ -27,6 +27,15 @@ const KeywordListBudget = 1800
 // (isCommandMatchEvent), and no workflow reads these attributes back. So
 // running workflows replay unchanged without a version.
 func BoundKeywords(values []string) []string {
+	// A byte of a value encodes in at most 6 (\u003c): a list that fits
+	// even so, as nearly all do, is not encoded to be measured.
+	worst := len("[]")
+	for _, v := range values {
+		worst += 6*len(v) + len(`"",`)
+	}
+	if worst <= KeywordListBudget {
+		return values
+	}
 	size := len("[]")
 	for i, v := range values {
 		n := keywordSize(v)
