@@ -73,6 +73,9 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if err == nil && s.changed != nil {
 		s.changed()
 	}
+	if unreachable(err) {
+		return translate(err, "")
+	}
 	return err
 }
 
@@ -126,7 +129,7 @@ func unreachable(err error) bool {
 	var pe *pgconn.PgError
 	var ce *pgconn.ConnectError
 	switch {
-	case errors.As(err, &ne), errors.As(err, &ce), errors.Is(err, driver.ErrBadConn),
+	case errors.As(err, &ne), errors.As(err, &ce), errors.Is(err, driver.ErrBadConn), errors.Is(err, pgconn.ErrConnClosed),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF): // the connection cut
 		return true
 	case errors.As(err, &pe):

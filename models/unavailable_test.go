@@ -82,3 +82,21 @@ func (p *tcpProxy) stop() {
 	}
 	p.conns = nil
 }
+
+// A change the database cannot take for being away is EUNAVAILABLE too
+// (503, try again), not an internal error.
+func TestDatabaseGoneIsUnavailableToChanges(t *testing.T) {
+	u, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := proxy(t, u.Host)
+	u.Host = p.addr
+	s := newStore(t, u.String())
+	p.stop()
+	tmpl := dispatcher.Template{Name: "bye", Subject: "Bye", Text: "Bye"}
+	err = s.CreateTemplate(context.Background(), &tmpl)
+	if code := dispatcher.ErrorCode(err); code != dispatcher.EUNAVAILABLE {
+		t.Fatalf("a change with the database gone: %v (code %q), want %s", err, code, dispatcher.EUNAVAILABLE)
+	}
+}
