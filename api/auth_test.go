@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -572,5 +573,31 @@ func TestJWKSRedirectsStayOnHTTPS(t *testing.T) {
 		if err := jwksClient.CheckRedirect(req, via); (err == nil) != ok {
 			t.Errorf("redirect to %s: %v, want allowed %v", target, err, ok)
 		}
+	}
+}
+
+// countingTransport counts the requests it carries.
+type countingTransport struct{ n atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// The key set is fetched with jwksClient, whose redirect policy and
+// timeout hold: before, jwx gave the key set a client of its own.
+func TestJWKSFetchedWithItsClient(t *testing.T) {
+	counting := &countingTransport{}
+	jwksClient.Transport = counting
+	t.Cleanup(func() { jwksClient.Transport = nil })
+	key := rsaKey(t)
+	url := serveJWKS(t, map[string]any{"rsa-1": &key.PublicKey})
+	const iss, aud = "https://id.example.com", "dispatchers"
+	a := mustAuthenticator(t, AuthConfig{JWKSURL: url, Issuer: iss, Audience: aud})
+	runAuthCases(t, a, []authCase{{name: "RS256", header: bearer(t, jwt.SigningMethodRS256, key, "rsa-1", claims(func(c *tokenClaims) {
+		c.Issuer, c.Audience = iss, jwt.ClaimStrings{aud}
+	}))}})
+	if counting.n.Load() == 0 {
+		t.Fatal("the key set was fetched with another client than jwksClient")
 	}
 }

@@ -45,11 +45,14 @@ func newKeySet(ctx context.Context, url string) (*keySet, error) {
 	if !keysFrom(u) {
 		return nil, fmt.Errorf("%q: the keys must be fetched over https (plain http only from a loopback address), or anyone between the dispatcher and the provider could sign tokens", url)
 	}
-	cache, err := jwk.NewCache(ctx, httprc.NewClient(httprc.WithHTTPClient(jwksClient)))
+	cache, err := jwk.NewCache(ctx, httprc.NewClient())
 	if err != nil {
 		return nil, err
 	}
-	err = cache.Register(ctx, url, jwk.WithWaitReady(false), jwk.WithMaxInterval(jwksMaxInterval), jwk.WithMinInterval(jwksUnknownKeyWait))
+	// The client per key set: jwx gives a key set registered without one
+	// its own, whatever the cache's.
+	err = cache.Register(ctx, url, jwk.WithHTTPClient(jwksClient), jwk.WithWaitReady(false),
+		jwk.WithMaxInterval(jwksMaxInterval), jwk.WithMinInterval(jwksUnknownKeyWait))
 	if err != nil {
 		return nil, err
 	}
