@@ -73,7 +73,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if err == nil && s.changed != nil {
 		s.changed()
 	}
-	if unreachable(err) {
+	if transient(err) {
 		return translate(err, "")
 	}
 	return err
@@ -115,27 +115,36 @@ func translate(err error, conflict string) error {
 		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database did not answer in time"}
-	case unreachable(err):
-		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database is unavailable"}
+	case transient(err):
+		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database is unavailable or busy: try again"}
 	}
 	return err
 }
 
-// unreachable reports whether err says the database could not be reached
-// or is not taking work (down, restarting, out of connections): a reason
-// to try again, not a fault of the request.
-func unreachable(err error) bool {
+// transient reports whether err says the database could not be reached
+// or cannot take the statement now (down, restarting, out of connections
+// or memory, a statement or lock timeout, a serialization failure): a
+// reason to try again, not a fault of the request, nor one that lasts.
+func transient(err error) bool {
 	var ne net.Error
 	var pe *pgconn.PgError
 	var ce *pgconn.ConnectError
 	switch {
+	case errors.As(err, &pe):
+		switch {
+		case pe.Code == "08P01", pe.Code == "57P04": // a protocol violation, the database dropped: they last
+			return false
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "53"), strings.HasPrefix(pe.Code, "57P"):
+			return true // connection exception, insufficient resources, shutting down or starting
+		}
+		switch pe.Code {
+		case "57014", "55P03", "40001", "40P01": // statement timeout or cancel, lock timeout, serialization, deadlock
+			return true
+		}
+		return false
 	case errors.As(err, &ne), errors.As(err, &ce), errors.Is(err, driver.ErrBadConn), errors.Is(err, pgconn.ErrConnClosed),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF): // the connection cut
 		return true
-	case errors.As(err, &pe):
-		// Class 08, connection exception; 53300, too many connections;
-		// 57P01–57P03, the server shutting down or starting.
-		return strings.HasPrefix(pe.Code, "08") || pe.Code == "53300" || strings.HasPrefix(pe.Code, "57P")
 	}
 	return false
 }
