@@ -28,6 +28,9 @@ type gateFake struct {
 	grants []gateGrant
 	reads  int            // of the flow control
 	order  map[string]int // of the requests
+	// reply, when set, answers each permit's signal (its nth of the
+	// request's id): an error is a permit that did not reach its dispatch.
+	reply func(id string, n int) error
 }
 
 type gateGrant struct {
@@ -61,7 +64,18 @@ func newGateEnv(t *testing.T, flow dispatcher.Flow) *gateFake {
 			if !p.NotBefore.IsZero() {
 				slot = p.NotBefore.Sub(t0)
 			}
-			record(func() { f.grants = append(f.grants, gateGrant{id: p.RequestID, probe: p.Probe, at: at, slot: slot}) })
+			var n int
+			record(func() {
+				f.grants = append(f.grants, gateGrant{id: p.RequestID, probe: p.Probe, at: at, slot: slot})
+				for _, g := range f.grants {
+					if g.id == p.RequestID {
+						n++
+					}
+				}
+			})
+			if f.reply != nil {
+				return f.reply(p.RequestID, n)
+			}
 			return nil
 		})
 	return f
@@ -410,5 +424,43 @@ func TestGateWaitingBounded(t *testing.T) {
 	}
 	if size := len(can.Input.GetPayloads()[0].GetData()); size > 1<<20 {
 		t.Fatalf("the ContinueAsNew input is %d bytes, want under 1 MiB (Temporal refuses 2)", size)
+	}
+}
+
+// TestGateSettlesPermitsSentAgain: a permit sent again while the gate
+// settles before continuing as new (its dispatch asked again, having
+// waited long) is delivered, or known lost, before the run ends. Before,
+// the gate continued as new in the task that sent it, and Temporal drops
+// a signal from a closed run: the dispatch waited for its next request,
+// minutes later, its lease held all the while.
+func TestGateSettlesPermitsSentAgain(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.reply = func(id string, n int) error {
+		switch n {
+		case 2: // on its way while the gate settles, the dispatch asks again
+			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, Lease: time.Hour})
+		case 3: // the permit sent again then does not arrive: its lease ends
+			return errors.New("the dispatch is gone")
+		}
+		return nil
+	}
+	f.request(time.Millisecond, time.Hour, "a")
+	f.at(90*time.Second, func() { // between two reads of the flow control
+		// The dispatch asks again (the permit goes again), and the gate is
+		// to continue as new: it settles with that permit on its way.
+		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", Lease: time.Hour})
+		f.env.SetContinueAsNewSuggested(true)
+	})
+	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase"})
+	var can *workflow.ContinueAsNewError
+	if err := f.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("error = %v, want ContinueAsNew", err)
+	}
+	var next workflows.GateInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if len(next.State.Leases) != 0 {
+		t.Fatalf("carried the leases %+v after %v were sent: the third send's loss went unseen", next.State.Leases, f.granted())
 	}
 }

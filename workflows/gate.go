@@ -430,10 +430,15 @@ func (g *gate) send(ctx workflow.Context, l Lease) {
 }
 
 // settle waits until every permit's signal is delivered, so that none is
-// lost with the run, and takes what arrived meanwhile.
+// lost with the run, and takes what arrived meanwhile: a request asked
+// again sends its permit again, which is waited for in turn.
 func (g *gate) settle(ctx workflow.Context) {
-	_ = workflow.Await(ctx, func() bool { return g.sending == 0 })
-	g.take(ctx)
+	for {
+		_ = workflow.Await(ctx, func() bool { return g.sending == 0 })
+		if g.take(ctx); g.sending == 0 {
+			return
+		}
+	}
 }
 
 // quiet reports whether no request waits and no permit is out, nor on
