@@ -157,6 +157,22 @@ func (f *gateFake) run() {
 	}
 }
 
+// continuedAsNew runs the gate until it continues as new, and returns
+// how, with the input of its next run.
+func (f *gateFake) continuedAsNew() (*workflow.ContinueAsNewError, workflows.GateInput) {
+	f.t.Helper()
+	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase"})
+	var can *workflow.ContinueAsNewError
+	if err := f.env.GetWorkflowError(); !errors.As(err, &can) {
+		f.t.Fatalf("error = %v, want ContinueAsNew", err)
+	}
+	var next workflows.GateInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		f.t.Fatal(err)
+	}
+	return can, next
+}
+
 func ids(prefix string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -375,15 +391,7 @@ func TestGateContinuesAsNew(t *testing.T) {
 	}
 	f.at(5200*time.Millisecond, func() { f.env.SetContinueAsNewSuggested(true) })
 	f.request(5200*time.Millisecond, time.Hour, "late") // wakes it
-	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase"})
-	var can *workflow.ContinueAsNewError
-	if err := f.env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("error = %v, want ContinueAsNew", err)
-	}
-	var next workflows.GateInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	can, next := f.continuedAsNew()
 	st := next.State
 	if can.WorkflowType.Name != workflows.WorkflowGate || next.Function != "erase" || st == nil {
 		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
@@ -451,15 +459,7 @@ func TestGateSettlesPermitsSentAgain(t *testing.T) {
 		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", Lease: time.Hour})
 		f.env.SetContinueAsNewSuggested(true)
 	})
-	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase"})
-	var can *workflow.ContinueAsNewError
-	if err := f.env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("error = %v, want ContinueAsNew", err)
-	}
-	var next workflows.GateInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	_, next := f.continuedAsNew()
 	if len(next.State.Leases) != 0 {
 		t.Fatalf("carried the leases %+v after %v were sent: the third send's loss went unseen", next.State.Leases, f.granted())
 	}
