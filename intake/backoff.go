@@ -12,11 +12,12 @@ const (
 	maxBackoff = 10 * time.Second
 )
 
-// backoff is one wait shared by every message of a source: after a failed
-// attempt nobody tries again before the wait is over, and each failure
+// Backoff is one wait shared by every message of a source (for Temporal's
+// outages, and a broker source's own failures to dead-letter): after a
+// failed attempt nobody tries again before the wait is over, and each failure
 // that ends a wait doubles the next one, up to maxBackoff. Failures seen
 // during a wait (the attempts that were already in flight) do not grow it.
-type backoff struct {
+type Backoff struct {
 	min, max time.Duration // zero: minBackoff, maxBackoff
 
 	mu    sync.Mutex
@@ -25,8 +26,8 @@ type backoff struct {
 	since time.Time // when the failures began; zero while attempts succeed
 }
 
-// wait blocks until the current wait is over, or ctx ends.
-func (b *backoff) wait(ctx context.Context) error {
+// Wait blocks until the current wait is over, or ctx ends.
+func (b *Backoff) Wait(ctx context.Context) error {
 	b.mu.Lock()
 	d := time.Until(b.until)
 	b.mu.Unlock()
@@ -43,9 +44,9 @@ func (b *backoff) wait(ctx context.Context) error {
 	}
 }
 
-// failed records a failed attempt and returns how long the next waits,
+// Failed records a failed attempt and returns how long the next waits,
 // and whether it is the first failure after successes.
-func (b *backoff) failed() (time.Duration, bool) {
+func (b *Backoff) Failed() (time.Duration, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
@@ -65,8 +66,8 @@ func (b *backoff) failed() (time.Duration, bool) {
 	return b.delay, first
 }
 
-// succeeded ends the waits.
-func (b *backoff) succeeded() {
+// Succeeded ends the waits.
+func (b *Backoff) Succeeded() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.since.IsZero() {
@@ -75,23 +76,8 @@ func (b *backoff) succeeded() {
 }
 
 // waiting reports whether attempts are failing, and since when.
-func (b *backoff) waiting() (bool, time.Time) {
+func (b *Backoff) waiting() (bool, time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return !b.since.IsZero(), b.since
 }
-
-// Backoff is the same wait for a source's own failures to pass a message
-// on (a dead letter the broker does not take), so that they too cost a few
-// attempts a second, not a hot loop.
-type Backoff struct{ b backoff }
-
-// Wait blocks until the current wait is over, or ctx ends.
-func (b *Backoff) Wait(ctx context.Context) error { return b.b.wait(ctx) }
-
-// Failed records a failed attempt and returns how long the next waits,
-// and whether it is the first failure after successes.
-func (b *Backoff) Failed() (time.Duration, bool) { return b.b.failed() }
-
-// Succeeded ends the waits.
-func (b *Backoff) Succeeded() { b.b.succeeded() }

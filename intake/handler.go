@@ -78,7 +78,7 @@ type Handler struct {
 	Now          func() time.Time // nil means time.Now
 	Log          *slog.Logger     // nil discards
 
-	backoff backoff
+	backoff Backoff
 }
 
 // Handle reads msg and starts its events, in the order of the source's
@@ -103,12 +103,12 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 			evCtx = dispatcher.WithTurn(starts, turn.event(i, len(p.Events)))
 		}
 		for {
-			if h.backoff.wait(ctx) != nil {
+			if h.backoff.Wait(ctx) != nil {
 				return Result{Verdict: Retry, Type: res.Type}
 			}
 			sr, err := h.start(evCtx, ev)
 			if err == nil {
-				h.backoff.succeeded()
+				h.backoff.Succeeded()
 				res.Events++
 				if sr.Duplicate {
 					res.Duplicates++
@@ -124,7 +124,7 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				}
 				return Result{Verdict: DeadLetter, Reason: reason(err), Cause: ReasonRefused, Type: ev.Type, Events: res.Events, Duplicates: res.Duplicates}
 			}
-			if delay, first := h.backoff.failed(); first {
+			if delay, first := h.backoff.Failed(); first {
 				h.log().Warn("broker intake: cannot start dispatches; messages wait, unacknowledged",
 					"source", h.Source, "retry_in", delay, "err", err)
 			}
