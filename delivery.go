@@ -84,6 +84,10 @@ type TaskInput struct {
 	// for it. Temporal's timers fire on whole seconds, so a gate grants a
 	// second's worth of permits at once, each with its slot.
 	NotBefore time.Time
+	// PermitExpires, when set, is when a gated call's permit expires: its
+	// gate then takes the lease back, whether or not the call has ended.
+	// A call that could not end before it is not made.
+	PermitExpires time.Time
 }
 
 // TaskResult is what calling a task function reports.

@@ -37,11 +37,13 @@ const (
 	FailureTask = "TaskFailed"
 	// FailureTimeout: an attempt (or the action as a whole) ran out of time.
 	FailureTimeout = "Timeout"
-	// FailureSlotMissed: a gated call began too long after its slot under
-	// the function's rate limit (a busy worker) and was not made: made
-	// late, calls bunch, and the function would receive more than its
-	// rate. The dispatch asks its gate for another permit, which costs
-	// no attempt.
+	// FailureSlotMissed: a gated call began too late for its permit and
+	// was not made: too long after its slot under the function's rate
+	// limit (a busy worker; made late, calls bunch, and the function
+	// would receive more than its rate), or too late to end before the
+	// permit's lease expires (its gate then takes the lease back, and a
+	// call still running would break MaxConcurrency). The dispatch asks
+	// its gate for another permit, which costs no attempt.
 	FailureSlotMissed = "SlotMissed"
 	// FailureOrderingOverflow: the event's ordering key already held as
 	// many waiting events as its Sequence can carry (a key blocked, or a

@@ -121,3 +121,49 @@ func TestCallFunctionMissedSlot(t *testing.T) {
 		})
 	}
 }
+
+// TestCallFunctionAfterItsPermitExpires: a gated call that could not end
+// before its permit's lease expires (its dispatch took the permit late:
+// a worker down for longer than the lease) is not made, as a missed slot
+// is not: by then its gate has reclaimed the lease and may have granted
+// it again, and the call would break the function's MaxConcurrency. One
+// that ends in time is made.
+func TestCallFunctionAfterItsPermitExpires(t *testing.T) {
+	sink := startFunctionSink(t, nil)
+	store := newFakeStore()
+	store.functions["limited"] = dispatcher.Function{Name: "limited", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second,
+		Flow: dispatcher.Flow{MaxConcurrency: 1}}
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+	for _, tt := range []struct {
+		name    string
+		expires time.Time
+		made    bool
+	}{
+		{"ends in time", testNow.Add(6 * time.Second), true},
+		{"expired", testNow.Add(-time.Second), false},
+		{"would outlive it", testNow.Add(4 * time.Second), false},
+		{"no lease", time.Time{}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sink.mu.Lock()
+			before := len(sink.requests)
+			sink.mu.Unlock()
+			in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "limited",
+				IdempotencyKey: "k", NotBefore: testNow.Add(-time.Minute), PermitExpires: tt.expires}
+			var res dispatcher.TaskResult
+			err := execute(t, a, a.CallFunction, in, &res)
+			if tt.made && err != nil {
+				t.Fatal(err)
+			}
+			if !tt.made {
+				wantFailure(t, err, dispatcher.FailureSlotMissed, true)
+			}
+			sink.mu.Lock()
+			made := len(sink.requests) - before
+			sink.mu.Unlock()
+			if want := map[bool]int{true: 1, false: 0}[tt.made]; made != want {
+				t.Errorf("%d calls reached the function, want %d", made, want)
+			}
+		})
+	}
+}

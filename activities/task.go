@@ -74,6 +74,11 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 		timeout = dispatcher.DefaultFunctionTimeout
 	}
 	timeout = callBudget(ctx, timeout).Round(time.Millisecond)
+	if left := in.PermitExpires.Sub(a.now()); !in.PermitExpires.IsZero() && left < timeout {
+		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureSlotMissed,
+			fmt.Sprintf("function %q: the call's permit expires in %s, before a call of %s could end; not made, so that the function's concurrency limit holds",
+				f.Name, max(left, 0).Round(time.Millisecond), timeout))
+	}
 	ctx, cancel := callContext(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(body))

@@ -38,6 +38,8 @@ type gateGrant struct {
 	probe bool
 	at    time.Duration // after t0
 	slot  time.Duration // after t0; 0 without a rate limit
+	// expires is when the permit's lease expires, after t0.
+	expires time.Duration
 }
 
 func newGateEnv(t *testing.T, flow dispatcher.Flow) *gateFake {
@@ -66,7 +68,7 @@ func newGateEnv(t *testing.T, flow dispatcher.Flow) *gateFake {
 			}
 			var n int
 			record(func() {
-				f.grants = append(f.grants, gateGrant{id: p.RequestID, probe: p.Probe, at: at, slot: slot})
+				f.grants = append(f.grants, gateGrant{id: p.RequestID, probe: p.Probe, at: at, slot: slot, expires: p.Expires.Sub(t0)})
 				for _, g := range f.grants {
 					if g.id == p.RequestID {
 						n++
@@ -251,13 +253,23 @@ func TestGateConcurrency(t *testing.T) {
 
 // TestGateLeaseReclaimed: a permit whose dispatch never reports is
 // reclaimed when its lease expires, and the next call goes; a late report
-// of it changes nothing.
+// of it changes nothing. Each permit says when its lease expires, so that
+// a dispatch that takes it too late makes no call (TaskInput.PermitExpires).
 func TestGateLeaseReclaimed(t *testing.T) {
 	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
 	f.request(time.Millisecond, 30*time.Second, "dead")
 	f.request(2*time.Millisecond, time.Hour, "next")
 	f.expect(30*time.Second, "dead")
 	f.expect(31*time.Second, "dead", "next")
+	f.at(31*time.Second, func() {
+		record(func() {
+			for _, g := range f.grants {
+				if want := map[string]time.Duration{"dead": 30*time.Second + time.Millisecond, "next": 30*time.Second + time.Millisecond + time.Hour}[g.id]; g.expires != want {
+					t.Errorf("the permit of %s, sent at %v, expires at %v, want %v", g.id, g.at, g.expires, want)
+				}
+			}
+		})
+	})
 	f.at(31*time.Second, func() {
 		if st := f.state(); st.InFlight != 1 || st.Waiting != 0 {
 			t.Errorf("state %+v, want the next call in flight and nothing waiting", st)

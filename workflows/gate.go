@@ -143,6 +143,9 @@ type PermitGrant struct {
 	// NotBefore is the call's slot under the rate limit, when it has
 	// one: at most rateLookahead after the permit was sent.
 	NotBefore time.Time
+	// Expires is when the gate takes the lease back; zero from a gate
+	// before it. A call that could not end by then is not made.
+	Expires time.Time
 }
 
 // PermitDone reports the end of a permitted call to its Gate
@@ -412,7 +415,7 @@ func (g *gate) probing() bool {
 // lease ends at once.
 func (g *gate) send(ctx workflow.Context, l Lease) {
 	g.sending++
-	f := workflow.SignalExternalWorkflow(ctx, l.WorkflowID, "", SignalPermit, PermitGrant{RequestID: l.ID, Probe: l.Probe, NotBefore: l.NotBefore})
+	f := workflow.SignalExternalWorkflow(ctx, l.WorkflowID, "", SignalPermit, PermitGrant{RequestID: l.ID, Probe: l.Probe, NotBefore: l.NotBefore, Expires: l.Expires})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		err := f.Get(ctx, nil)
 		g.sending--

@@ -62,8 +62,9 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 	delay := policy.InitialInterval
 	for n, permits := 1, 1; ; permits++ {
 		// Permit requests are numbered apart from attempts: a call that
-		// missed its slot (dispatcher.FailureSlotMissed) was not made,
-		// and asks again without consuming one.
+		// missed its slot or came too late for its permit's lease
+		// (dispatcher.FailureSlotMissed) was not made, and asks again
+		// without consuming one.
 		id := fmt.Sprint(in.IdempotencyKey, "/", n)
 		if permits > n {
 			id = fmt.Sprint(id, ".", permits)
@@ -75,7 +76,7 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		}
 		o.Attempts = n
 		in.LocalAttempts = n - 1 // the payload's attempt is n
-		in.NotBefore = p.NotBefore
+		in.NotBefore, in.PermitExpires = p.NotBefore, p.Expires
 		err = d.callOnce(ctx, local, timeout, in, result)
 		d.report(ctx, gate, req.ID, permitResult(err))
 		if slotMissed(err) && ctx.Err() == nil {

@@ -50,18 +50,19 @@ func newPermits(env *testsuite.TestWorkflowEnvironment) *permits {
 	return p
 }
 
-// grantAt grants, at d, every request made so far that has none.
+// grantAt grants, at d, every request made so far that has none, each
+// permit expiring as its request's lease says.
 func (p *permits) grantAt(d time.Duration) {
 	p.env.RegisterDelayedCallback(func() {
-		var ids []string
+		var grants []workflows.PermitGrant
 		record(func() {
 			for _, r := range p.requests[p.granted:] {
-				ids = append(ids, r.Request.ID)
+				grants = append(grants, workflows.PermitGrant{RequestID: r.Request.ID, Expires: p.env.Now().Add(r.Request.Lease)})
 			}
 			p.granted = len(p.requests)
 		})
-		for _, id := range ids {
-			p.env.SignalWorkflow(workflows.SignalPermit, workflows.PermitGrant{RequestID: id})
+		for _, g := range grants {
+			p.env.SignalWorkflow(workflows.SignalPermit, g)
 		}
 	}, d)
 }
@@ -254,14 +255,16 @@ func TestUngatedCallsTakeTheFastPath(t *testing.T) {
 // slot was not made: the dispatch asks for another permit at once, under
 // a request id of its own, and that costs no attempt (one attempt, and it
 // still succeeds). Before, a late call was made anyway and bunched with
-// the next ones.
+// the next ones. Each call carries its permit's expiry, which the call
+// keeps to as it keeps to its slot.
 func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 	env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
 	p := newPermits(env)
 	calls := 0
+	var expiries []time.Duration
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-			record(func() { calls++ })
+			record(func() { calls++; expiries = append(expiries, in.PermitExpires.Sub(t0)) })
 			if calls == 1 {
 				return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
 			}
@@ -287,5 +290,9 @@ func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 	})
 	if len(ids) != 2 || ids[0] == ids[1] || !strings.HasSuffix(ids[1], "/1.2") {
 		t.Errorf("permit requests %v, want two, the second of the same attempt under an id of its own", ids)
+	}
+	lease := 15*time.Second + time.Minute
+	if want := []time.Duration{time.Minute + lease, 2*time.Minute + lease}; !slices.Equal(expiries, want) {
+		t.Errorf("the calls' permits expire at %v, want %v", expiries, want)
 	}
 }
