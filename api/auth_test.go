@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -526,6 +527,34 @@ func publicPEM(t *testing.T, pub any) []byte {
 // serveJWKS serves the public keys, by kid, as a JWK set and returns its URL.
 func serveJWKS(t *testing.T, keys map[string]any) string {
 	t.Helper()
+	return newJWKSServer(t, keys).url
+}
+
+// jwksServer is an identity provider's key set, whose keys a test may
+// rotate, and which counts its fetches.
+type jwksServer struct {
+	url     string
+	body    atomic.Pointer[[]byte]
+	fetches atomic.Int32
+}
+
+func newJWKSServer(t *testing.T, keys map[string]any) *jwksServer {
+	t.Helper()
+	s := &jwksServer{}
+	s.rotate(t, keys)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fetches.Add(1)
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Write(*s.body.Load())
+	}))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+// rotate serves keys from now on.
+func (s *jwksServer) rotate(t *testing.T, keys map[string]any) {
+	t.Helper()
 	set := jwk.NewSet()
 	for kid, pub := range keys {
 		alg := jwa.RS256()
@@ -549,12 +578,50 @@ func serveJWKS(t *testing.T, keys map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/jwk-set+json")
-		w.Write(body)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	s.body.Store(&body)
+}
+
+// A token under a kid the dispatcher does not know fetches the key set
+// again, at most once every 10 s (jwksUnknownKeyWait), so that tokens with
+// forged kids cannot make it hammer the provider. Forged kids cannot keep
+// a rotated key out for long either: before, the wait was five minutes,
+// and a forged kid sent just before a rotation had every token signed by
+// the new key refused for that long.
+func TestJWKSRotationAfterForgedKids(t *testing.T) {
+	oldKey, newKey, forger := rsaKey(t), rsaKey(t), rsaKey(t)
+	provider := newJWKSServer(t, map[string]any{"old": &oldKey.PublicKey})
+	const iss, aud = "https://id.example.com", "dispatchers"
+	claims := claims(func(c *tokenClaims) { c.Issuer, c.Audience = iss, jwt.ClaimStrings{aud} })
+	var clock atomic.Pointer[time.Time]
+	at := func(d time.Duration) { now := authNow.Add(d); clock.Store(&now) }
+	at(0)
+	a := mustAuthenticator(t, AuthConfig{JWKSURL: provider.url, Issuer: iss, Audience: aud})
+	a.jwks.now = func() time.Time { return *clock.Load() }
+	accepted := func(key *rsa.PrivateKey, kid string) bool {
+		return get(t, newAuthEngine(t, a, PermViewDispatchers), bearer(t, jwt.SigningMethodRS256, key, kid, claims)).Code == http.StatusOK
+	}
+	if !accepted(oldKey, "old") {
+		t.Fatal("a token of the old key was refused")
+	}
+	fetched := provider.fetches.Load()
+
+	for i := range 50 {
+		if accepted(forger, fmt.Sprint("forged-", i)) {
+			t.Fatal("a forged token was accepted")
+		}
+	}
+	if n := provider.fetches.Load() - fetched; n != 1 {
+		t.Errorf("50 forged kids fetched the key set %d times, want once", n)
+	}
+	provider.rotate(t, map[string]any{"old": &oldKey.PublicKey, "new": &newKey.PublicKey})
+	at(time.Second)
+	if accepted(newKey, "new") {
+		t.Error("the new key was known before the key set could be fetched again")
+	}
+	at(10 * time.Second)
+	if !accepted(newKey, "new") {
+		t.Error("a token of the new key was still refused 10 s after the forged kids")
+	}
 }
 
 // The key set's fetch follows a redirect only where its URL could point:

@@ -16,12 +16,16 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
-// How often the key set is fetched: at least hourly, and on an unknown key
-// id at most every five minutes, so forged kids cannot make us hammer the
-// identity provider.
+// How often the key set is fetched: in the background at least hourly and
+// at most every five minutes (as its Cache-Control says), and on a token
+// with an unknown key id at most every ten seconds. Anyone can send a
+// token with a forged kid: the wait keeps them from making us hammer the
+// identity provider, and is short, for a forged kid sent just before the
+// provider rotates its keys keeps the new key out until the wait is over.
 const (
 	jwksMaxInterval    = time.Hour
-	jwksUnknownKeyWait = 5 * time.Minute
+	jwksMinInterval    = 5 * time.Minute
+	jwksUnknownKeyWait = 10 * time.Second
 )
 
 // keySet verifies RS256 and ES256 tokens against a JWK set fetched from a
@@ -30,6 +34,7 @@ const (
 type keySet struct {
 	cache *jwk.Cache
 	url   string
+	now   func() time.Time
 
 	mu          sync.Mutex
 	lastRefresh time.Time
@@ -52,11 +57,11 @@ func newKeySet(ctx context.Context, url string) (*keySet, error) {
 	// The client per key set: jwx gives a key set registered without one
 	// its own, whatever the cache's.
 	err = cache.Register(ctx, url, jwk.WithHTTPClient(jwksClient), jwk.WithWaitReady(false),
-		jwk.WithMaxInterval(jwksMaxInterval), jwk.WithMinInterval(jwksUnknownKeyWait))
+		jwk.WithMaxInterval(jwksMaxInterval), jwk.WithMinInterval(jwksMinInterval))
 	if err != nil {
 		return nil, err
 	}
-	return &keySet{cache: cache, url: url}, nil
+	return &keySet{cache: cache, url: url, now: time.Now}, nil
 }
 
 // keysFrom reports whether a key set may be fetched from u: whoever can
@@ -131,9 +136,10 @@ func (k *keySet) lookup(ctx context.Context, kid string) (jwk.Key, bool) {
 func (k *keySet) mayRefresh() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if time.Since(k.lastRefresh) < jwksUnknownKeyWait {
+	now := k.now()
+	if !k.lastRefresh.IsZero() && now.Sub(k.lastRefresh) < jwksUnknownKeyWait {
 		return false
 	}
-	k.lastRefresh = time.Now()
+	k.lastRefresh = now
 	return true
 }
