@@ -600,6 +600,16 @@ func TestJWKSRotationAfterForgedKids(t *testing.T) {
 	accepted := func(key *rsa.PrivateKey, kid string) bool {
 		return get(t, newAuthEngine(t, a, PermViewDispatchers), bearer(t, jwt.SigningMethodRS256, key, kid, claims)).Code == http.StatusOK
 	}
+	// The first fetch is in the background: once it is in, only the
+	// tokens below fetch the key set.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, ok := a.jwks.lookup(t.Context(), "old"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the key set was not fetched within 10 s")
+		}
+	}
 	if !accepted(oldKey, "old") {
 		t.Fatal("a token of the old key was refused")
 	}
