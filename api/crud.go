@@ -31,8 +31,15 @@ type collection[T any, U interface {
 	toWire func(T) any
 	// check, when not nil, vets an item as it is about to be saved,
 	// beyond its own validation: against the server's configuration.
+	// A change is checked on the item it leaves, which pin makes the
+	// store write, or refuse (ESTATE) should the item have changed since.
 	check func(ctx context.Context, it T) error
+	pin   func(u U, checked T) U
 }
+
+// changeTries is how many times a change is checked again when the item
+// changes while it is checked.
+const changeTries = 3
 
 // listAll answers GET /<collection>/v1?<rql>.
 func (col collection[T, U, R]) listAll(c *gin.Context) {
@@ -108,26 +115,39 @@ func (col collection[T, U, R]) put(c *gin.Context) {
 		abort(c, errEmptyBody, "the body changes nothing: give at least one field of the "+col.what)
 		return
 	}
+	var err error
 	if col.check != nil {
-		// The item as the update leaves it: the store applies u again in
-		// its transaction, which validates it, but knows no policy.
-		it, err := col.find(col.store, c.Request.Context(), c.Param("id"))
-		if err == nil {
-			err = u.Apply(&it)
-		}
-		if err == nil {
-			err = col.check(c.Request.Context(), it)
-		}
-		if err != nil {
-			fail(c, err)
-			return
-		}
+		err = col.checkedUpdate(c.Request.Context(), c.Param("id"), u)
+	} else {
+		err = col.update(col.store, c.Request.Context(), c.Param("id"), u)
 	}
-	if err := col.update(col.store, c.Request.Context(), c.Param("id"), u); err != nil {
+	if err != nil {
 		fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
+}
+
+// checkedUpdate checks the item as u leaves it, then has the store apply u
+// to that item only: the store validates but knows no policy.
+func (col collection[T, U, R]) checkedUpdate(ctx context.Context, id string, u U) error {
+	for try := 1; ; try++ {
+		it, err := col.find(col.store, ctx, id)
+		if err != nil {
+			return err
+		}
+		pinned := col.pin(u, it)
+		if err := u.Apply(&it); err != nil {
+			return err
+		}
+		if err := col.check(ctx, it); err != nil {
+			return err
+		}
+		err = col.update(col.store, ctx, id, pinned)
+		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || try == changeTries {
+			return err
+		}
+	}
 }
 
 // remove answers DELETE /<collection>/v1/{id}.
@@ -156,6 +176,10 @@ func (s *Server) functions() collection[dispatcher.Function, dispatcher.Function
 		toWire: func(f dispatcher.Function) any { return wire.FromFunction(f) },
 		check: func(ctx context.Context, f dispatcher.Function) error {
 			return s.outbound.CheckFunction(ctx, s.resolver, f)
+		},
+		pin: func(u dispatcher.FunctionUpdate, f dispatcher.Function) dispatcher.FunctionUpdate {
+			u.IfUpdated = f.Updated
+			return u
 		},
 	}
 }

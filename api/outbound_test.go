@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -89,5 +90,53 @@ func TestFunctionOutboundPolicy(t *testing.T) {
 	code, body = hs.do("PUT", "/functions/v1/0123456789abcdef01234567", `{"timeoutSeconds":5}`)
 	if code != 404 {
 		t.Fatalf("PUT of a missing function = %d %v, want 404", code, body)
+	}
+}
+
+// stalledHosts resolves as harnessHosts, but once armed, the next lookup
+// says so on entered and waits for release.
+type stalledHosts struct {
+	armed            atomic.Bool
+	entered, release chan struct{}
+}
+
+func (h *stalledHosts) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if h.armed.CompareAndSwap(true, false) {
+		h.entered <- struct{}{}
+		<-h.release
+	}
+	return harnessHosts.LookupNetIP(ctx, network, host)
+}
+
+// TestFunctionChangedWhileChecked: the policy is checked on the function
+// as the change leaves it, and that is the function written, even when
+// another change lands while the check looks up the host. Before, a
+// change to kind http, checked against the function's public URL, was
+// written onto the metadata URL another change had just given it as a
+// temporal function, whose URL nothing checks: an http function to the
+// cloud metadata address was saved.
+func TestFunctionChangedWhileChecked(t *testing.T) {
+	hosts := &stalledHosts{entered: make(chan struct{}), release: make(chan struct{})}
+	hs := harnessWith(t, testenv.SQLite(t), hosts)
+	id := hs.must(200, "POST", "/functions/v1", `{"name":"f","url":"https://api.example.com/hook"}`)["id"].(string)
+
+	hosts.armed.Store(true)
+	type answer struct {
+		code int
+		body map[string]any
+	}
+	toHTTP := make(chan answer, 1)
+	go func() {
+		code, body := hs.do("PUT", "/functions/v1/"+id, `{"kind":"http"}`)
+		toHTTP <- answer{code, body}
+	}()
+	<-hosts.entered // the change to http is being checked against https://api.example.com
+	hs.must(200, "PUT", "/functions/v1/"+id, `{"kind":"temporal","taskQueue":"pii","url":"http://169.254.169.254/latest/meta-data/"}`)
+	close(hosts.release)
+
+	a := <-toHTTP
+	wantError(t, a.code, a.body, 400, 15, "url: host 169.254.169.254 is a cloud metadata address")
+	if f := hs.must(200, "GET", "/functions/v1/"+id, ""); f["kind"] != "temporal" {
+		t.Fatalf("the function is now %v", f)
 	}
 }

@@ -33,6 +33,12 @@ type harness struct {
 
 func newHarness(t *testing.T, url string) *harness {
 	t.Helper()
+	return harnessWith(t, url, harnessHosts)
+}
+
+// harnessWith is newHarness with hosts resolving functions' hosts.
+func harnessWith(t *testing.T, url string, hosts dispatcher.Resolver) *harness {
+	t.Helper()
 	db, err := models.Open(url)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +54,7 @@ func newHarness(t *testing.T, url string) *harness {
 	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048,
 		Outbound: harnessOutbound(t), MetricsToken: harnessMetricsToken},
 		Deps{Store: store, Starter: starter, Registry: prometheus.NewRegistry(), Checks: map[string]Check{"database": store.Ping},
-			Resolver: harnessHosts})
+			Resolver: hosts})
 	if err != nil {
 		t.Fatal(err)
 	}

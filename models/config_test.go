@@ -90,6 +90,18 @@ func TestFunctions(t *testing.T) {
 		if err := s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{URL: &url}); err != nil {
 			t.Fatal(err)
 		}
+		// A change pinned to the function as it was (IfUpdated) applies to
+		// that function only.
+		checked, err := s.FindFunction(ctx, f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		timeout := 5 * time.Second
+		wantCode(t, s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Timeout: &timeout, IfUpdated: checked.Updated.Add(-time.Millisecond)}), dispatcher.ESTATE)
+		if err := s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Timeout: &timeout, IfUpdated: checked.Updated}); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Timeout: &timeout, IfUpdated: checked.Updated}), dispatcher.ESTATE)
 		wantCode(t, s.DeleteFunction(ctx, f.ID), dispatcher.EINUSE)
 
 		missing := dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "nope"}

@@ -157,6 +157,9 @@ func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.Func
 		if err != nil {
 			return err
 		}
+		if !u.IfUpdated.IsZero() && !f.Updated.Equal(u.IfUpdated) {
+			return dispatcher.Errorf(dispatcher.ESTATE, "the function changed while this change was checked; send it again")
+		}
 		old := f
 		if err := u.Apply(&f); err != nil {
 			return err
