@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/api"
 )
 
@@ -196,6 +197,45 @@ func TestEndToEndConsole(t *testing.T) {
 	b.checkLabels("a function")
 	if v, _ := eval[string](b, `document.getElementById('fn-secret').type + '/' + document.getElementById('fn-secret').value`); v != "password/" {
 		t.Errorf("the secret field is %q, want an empty password field", v)
+	}
+	b.checkProblems()
+
+	// Whatever producers and admins write, the views stay whole: an event
+	// nested deeper than the browser can indent (before, its dispatch
+	// showed its heading alone), names of 200 unbroken letters (before,
+	// they widened the tables to thousands of pixels) ending in a
+	// right-to-left override (before, it reordered the names beside them),
+	// an address with a malformed escape (before, the console never left
+	// "Loading").
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "billing" + strings.Repeat("W", 200) + "\u202e", "eventType": "odd", "actions": []any{
+		map[string]any{"type": "task", "name": "charge-card\u202e", "functionName": "erase-pii"},
+	}}, 200)
+	var deep any = "bottom"
+	for range 6000 {
+		deep = map[string]any{"a": deep}
+	}
+	odd := strings.Repeat("W", 190)
+	s.call("POST", "/events/v1", map[string]any{"id": odd, "type": "odd", "content": deep}, 202)
+	b.open("/executions/" + dispatcher.WorkflowID(odd))
+	b.waitText("#run-status", "Completed")
+	b.waitText("#event-content", "nested too deeply to show here")
+	b.waitText("#runs-table", "(shown)")
+	if n, _ := eval[int](b, `document.querySelectorAll('#actions-table strong bdi').length`); n != 2 {
+		t.Errorf("the action's names are in %d isolated runs of text, want 2", n)
+	}
+	fits := `document.documentElement.scrollWidth <= document.documentElement.clientWidth`
+	if ok, _ := eval[bool](b, fits); !ok {
+		t.Error("the dispatch of an event with a long id is wider than the window")
+	}
+	b.open("/dispatchers")
+	b.waitText("#dispatchers-table", "billingWWW")
+	if ok, _ := eval[bool](b, `document.getElementById('dispatchers-table').offsetWidth <= document.querySelector('main').clientWidth`); !ok {
+		t.Error("a long dispatcher name widens the dispatchers' table past the page")
+	}
+	b.open("/executions/%")
+	b.waitText("main h1", "Not found")
+	if got, _ := eval[string](b, `import('/console/js/api.js').then((a) => a.seg('..') + ' ' + a.seg('.'))`, chromedp.EvalAwaitPromise); got != "%2E%2E %2E" {
+		t.Errorf("the path segments .. and . are encoded as %q", got)
 	}
 	b.checkProblems()
 }

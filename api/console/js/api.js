@@ -88,8 +88,9 @@ export function query(params) {
   return s ? `?${s}` : '';
 }
 
-// seg encodes one path segment.
-export const seg = encodeURIComponent;
+// seg encodes one path segment; "." and "..", which encodeURIComponent
+// leaves alone, would move the path.
+export const seg = (s) => encodeURIComponent(s).replace(/^\.\.?$/, (d) => d.replaceAll('.', '%2E'));
 
 // idempotencyKey returns a fresh key, so that a replay sent twice (a
 // double click, a retry) starts one run.

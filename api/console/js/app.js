@@ -39,7 +39,12 @@ const can = (perm) => Boolean(me && me.permissions.includes(perm));
 function route() {
   const frag = location.hash.replace(/^#\/?/, '');
   const [path, q = ''] = frag.split('?', 2);
-  const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
+  let segments;
+  try {
+    segments = path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    segments = ['%']; // a malformed escape (URIError): no view has that name
+  }
   return { segments, query: new URLSearchParams(q) };
 }
 
@@ -151,10 +156,12 @@ async function render() {
   renderNav(segments[0]);
   clear(main);
   if (!view) {
+    document.title = 'Not found — Dispatcher console';
     main.append(h('h1', { tabindex: '-1', text: 'Not found' }), h('p', {}, 'There is no such view. ', h('a', { href: '#/' }, 'Start over')));
     return;
   }
   if (!can(view.perm)) {
+    document.title = 'Not allowed — Dispatcher console';
     main.append(h('h1', { tabindex: '-1', text: 'Not allowed' }),
       h('p', { role: 'alert' }, `This view needs the permission ${view.perm}, which your ${me.kind === 'apikey' ? 'API key' : 'token'} does not hold. Ask an administrator for one that does.`));
     return;
@@ -173,7 +180,11 @@ async function render() {
         let more = true;
         try {
           more = await fn();
-        } catch { /* shown by fn */ }
+        } catch (err) {
+          // fn shows what it expects to fail; anything else stops here.
+          if (mine === generation) main.append(errorBox(err));
+          more = false;
+        }
         if (more !== false && mine === generation) timer = setTimeout(tick, ms);
       };
       disposers.push(() => clearTimeout(timer));

@@ -118,7 +118,19 @@ export function fromLocalInput(v) {
   return Number.isNaN(t) ? '' : String(t);
 }
 
-// pretty shows a JSON value indented.
+// maxPretty bounds the text pretty shows: an event may be megabytes.
+const maxPretty = 256 * 1024;
+
+// pretty shows a JSON value indented, at most maxPretty characters of it.
+// A value nested deeper than the browser's stack lets JSON.stringify go
+// (some thousands of levels, which the API accepts) is not shown.
 export function pretty(v) {
-  return JSON.stringify(v, null, 2);
+  let s;
+  try {
+    s = JSON.stringify(v, null, 2);
+  } catch {
+    return '(nested too deeply to show here: read it through the API)';
+  }
+  if (s.length <= maxPretty) return s;
+  return `${s.slice(0, maxPretty)}\n… (${Math.round(s.length / 1024)} KiB in all: read the whole of it through the API)`;
 }

@@ -124,9 +124,8 @@ function timeline(d) {
       bar.firstChild.style.marginLeft = `${left.toFixed(2)}%`;
       bar.firstChild.style.width = `${Math.min(width, 100 - left).toFixed(2)}%`;
     }
-    const what = `${a.dispatcherName || a.dispatcherId} / ${a.actionName || a.actionId}`;
     return [
-      h('div', {}, h('strong', { text: what }), h('div', { class: 'muted', text: `${a.type} action ${a.actionId}` })),
+      h('div', {}, h('strong', {}, actionName(a)), h('div', { class: 'muted', text: `${a.type} action ${a.actionId}` })),
       badge(a.status),
       String(a.attempts),
       start ? fmtTime(start) : 'not started',
@@ -157,6 +156,12 @@ function config(d) {
 
 // replay asks which actions to replay, and with which configuration,
 // then starts the replay and shows its run.
+// actionName names an action by its dispatcher's name and its own, each
+// isolated: a right-to-left override in one must not reorder the other.
+function actionName(a) {
+  return [h('bdi', { text: a.dispatcherName || a.dispatcherId }), ' / ', h('bdi', { text: a.actionName || a.actionId })];
+}
+
 async function replay(ctx, d, button) {
   const failed = d.actions.filter((a) => a.status !== 'succeeded');
   const group = uid('which');
@@ -166,7 +171,7 @@ async function replay(ctx, d, button) {
   const list = h('fieldset', { class: 'choices', id: 'replay-actions', disabled: true },
     h('legend', {}, 'Actions to run again'),
     d.actions.map((a, i) => h('div', {}, boxes[i], ' ', h('label', { for: boxes[i].id },
-      `${a.dispatcherName || a.dispatcherId} / ${a.actionName || a.actionId} (${a.type}, ${a.status})`))));
+      actionName(a), ` (${a.type}, ${a.status})`))));
   const sync = () => { list.disabled = !choose.checked; };
   onlyFailed.addEventListener('change', sync);
   choose.addEventListener('change', sync);

@@ -118,10 +118,13 @@ function previewPanel(ctx, id, layout, pending) {
     if (r.html) {
       // A blob: document in a frame with an empty sandbox: no script, no
       // form, no navigation, an origin of its own; it also inherits the
-      // console's policy.
+      // console's policy, so the preview shows no inline styles and no
+      // remote images (the note says so).
       if (frameURL) URL.revokeObjectURL(frameURL);
       frameURL = URL.createObjectURL(new Blob([r.html], { type: 'text/html;charset=utf-8' }));
-      parts.push(h('h3', {}, 'HTML'), h('iframe', { sandbox: '', src: frameURL, title: 'HTML part of the preview', class: 'mail-frame', referrerpolicy: 'no-referrer' }),
+      parts.push(h('h3', {}, 'HTML'),
+        h('p', { class: 'muted', text: 'Shown without its styles and remote images, which the console\'s security policy blocks; mail clients show them as they choose.' }),
+        h('iframe', { sandbox: '', src: frameURL, title: 'HTML part of the preview', class: 'mail-frame', referrerpolicy: 'no-referrer' }),
         h('details', {}, h('summary', {}, 'HTML source'), h('pre', { class: 'code', tabindex: '0' }, r.html)));
     }
     replace(out, parts);
