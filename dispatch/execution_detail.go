@@ -176,6 +176,9 @@ func (e *Executions) History(ctx context.Context, workflowID, runID string, n in
 	if err != nil {
 		return dispatcher.HistoryPage{}, err
 	}
+	if err := checkRunID(runID); err != nil {
+		return dispatcher.HistoryPage{}, err
+	}
 	if runID == "" {
 		// Pin the run, so that every page comes from the same one even if
 		// a replay starts meanwhile.

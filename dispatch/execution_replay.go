@@ -83,6 +83,9 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"dispatch %s is still %s (run %s): wait for it to finish, or cancel it, before replaying it", r.WorkflowID, latest.Status, latest.RunID)
 	case target != latest.RunID:
+		if _, err := e.describe(ctx, r.WorkflowID, target); err != nil {
+			return dispatcher.ReplayResult{}, err // not a run of the dispatch
+		}
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", target, r.WorkflowID, latest.RunID)
 	}

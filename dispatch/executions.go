@@ -3,14 +3,17 @@ package dispatch
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
@@ -257,6 +260,9 @@ func (e *Executions) describe(ctx context.Context, workflowID, runID string) (di
 	if err := owned(ctx, workflowID); err != nil {
 		return dispatcher.Execution{}, err
 	}
+	if err := checkRunID(runID); err != nil {
+		return dispatcher.Execution{}, err
+	}
 	res, err := e.client.DescribeWorkflowExecution(ctx, workflowID, runID)
 	if err != nil {
 		return dispatcher.Execution{}, notFound(temporalError(err, "describing the dispatch"), workflowID, runID)
@@ -371,16 +377,35 @@ func pageSize(n, def, max int) int {
 	return min(n, max)
 }
 
-// Page tokens are the visibility store's bytes, base64url encoded, so
-// they travel in a query string.
-func encodeToken(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+// Page tokens are Temporal's bytes and their CRC-32, base64url encoded, so
+// that they travel in a query string and one the API did not hand out is
+// refused at once: Temporal, handed it, fails with a status its client
+// retries for as long as the request may take.
+func encodeToken(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(binary.BigEndian.AppendUint32(slices.Clip(b), crc32.ChecksumIEEE(b)))
+}
 
 func decodeToken(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
+	if n := len(b) - 4; err != nil || n < 1 || crc32.ChecksumIEEE(b[:n]) != binary.BigEndian.Uint32(b[n:]) {
 		return nil, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out")
 	}
-	return b, nil
+	return b[:len(b)-4], nil
+}
+
+// checkRunID refuses a run id that is not one (Temporal's are UUIDs)
+// before Temporal is asked: one that is not UTF-8 cannot even be sent.
+func checkRunID(runID string) error {
+	if runID != "" && uuid.Validate(runID) != nil {
+		return dispatcher.Errorf(dispatcher.EINVALID, "runId: %q is not a run id (a UUID)", strings.ToValidUTF8(runID, "\uFFFD"))
+	}
+	return nil
 }
 
 // temporalError translates a Temporal client error into a domain error.

@@ -6,37 +6,49 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // executionQuery turns a filter into a Temporal visibility query over the
-// Dispatch workflows of the caller's tenant. Values are quoted SQL-style; a value with a
-// backslash is refused because SQL visibility cannot match one reliably.
-// Errors are *dispatcher.Error with code EINVALID naming the filter field
-// as the API spells it.
+// Dispatch workflows of the caller's tenant. Values are quoted SQL-style.
+// Refused, as the visibility store fails on them (SQL visibility and
+// gRPC): a backslash, which it cannot match reliably; NUL and invalid
+// UTF-8; a double quote in a value matched against a keyword list (which
+// SQL visibility matches as JSON). Errors are *dispatcher.Error with code
+// EINVALID naming the filter field as the API spells it.
 func executionQuery(ctx context.Context, f dispatcher.ExecutionFilter) (string, error) {
 	clauses := []string{"WorkflowType = " + quote(workflows.WorkflowDispatch), tenantClause(ctx)}
-	add := func(field, attr, value string) error {
-		if value == "" {
+	add := func(field string, attr temporal.SearchAttributeKey, value string) error {
+		switch {
+		case value == "":
 			return nil
-		}
-		if strings.Contains(value, `\`) {
+		case strings.Contains(value, `\`):
 			return dispatcher.Errorf(dispatcher.EINVALID, "%s: must not contain a backslash", field)
+		case strings.ContainsRune(value, 0) || !utf8.ValidString(value):
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: must not contain NUL characters or invalid UTF-8", field)
+		case strings.Contains(value, `"`) && attr.GetValueType() == enums.INDEXED_VALUE_TYPE_KEYWORD_LIST:
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: must not contain a double quote", field)
 		}
-		clauses = append(clauses, attr+" = "+quote(value))
+		clauses = append(clauses, attr.GetName()+" = "+quote(value))
 		return nil
 	}
-	for _, c := range []struct{ field, attr, value string }{
-		{"eventId", workflows.AttrEventID.GetName(), f.EventID},
-		{"eventType", workflows.AttrEventType.GetName(), f.EventType},
-		{"dispatcherId", workflows.AttrDispatcherIDs.GetName(), f.DispatcherID},
-		{"actionId", workflows.AttrFailedActionIDs.GetName(), f.ActionID},
-		{"bulkReplayId", workflows.AttrBulkReplayID.GetName(), f.BulkReplayID},
-		{"skipReason", workflows.AttrSkipped.GetName(), f.SkipReason},
+	for _, c := range []struct {
+		field string
+		attr  temporal.SearchAttributeKey
+		value string
+	}{
+		{"eventId", workflows.AttrEventID, f.EventID},
+		{"eventType", workflows.AttrEventType, f.EventType},
+		{"dispatcherId", workflows.AttrDispatcherIDs, f.DispatcherID},
+		{"actionId", workflows.AttrFailedActionIDs, f.ActionID},
+		{"bulkReplayId", workflows.AttrBulkReplayID, f.BulkReplayID},
+		{"skipReason", workflows.AttrSkipped, f.SkipReason},
 	} {
 		if err := add(c.field, c.attr, c.value); err != nil {
 			return "", err
@@ -54,7 +66,7 @@ func executionQuery(ctx context.Context, f dispatcher.ExecutionFilter) (string, 
 		// An action that timed out, or the whole dispatch.
 		clauses = append(clauses, fmt.Sprintf("(%s = 'Timeout' OR ExecutionStatus = 'TimedOut')", workflows.AttrErrorClasses.GetName()))
 	default:
-		if err := add("errorClass", workflows.AttrErrorClasses.GetName(), f.ErrorClass); err != nil {
+		if err := add("errorClass", workflows.AttrErrorClasses, f.ErrorClass); err != nil {
 			return "", err
 		}
 	}

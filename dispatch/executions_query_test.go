@@ -34,6 +34,14 @@ func TestExecutionQuery(t *testing.T) {
 		{"action", dispatcher.ExecutionFilter{ActionID: "a1"}, base + " AND DispatchFailedActionIDs = 'a1'", ""},
 		{"quotes are doubled", dispatcher.ExecutionFilter{EventType: "o'brien"}, base + " AND DispatchEventType = 'o''brien'", ""},
 		{"backslash refused", dispatcher.ExecutionFilter{EventType: `a\b`}, "", "eventType: must not contain a backslash"},
+		// Before, these reached Temporal, whose visibility store failed on
+		// them: 10 s of retries and a 503, or a 500, and a bulk replay
+		// with one ran for ever.
+		{"NUL refused", dispatcher.ExecutionFilter{EventID: "a\x00"}, "", "eventId: must not contain NUL characters or invalid UTF-8"},
+		{"not UTF-8 refused", dispatcher.ExecutionFilter{BulkReplayID: "\xff"}, "", "bulkReplayId: must not contain NUL characters or invalid UTF-8"},
+		{"double quote in an id refused", dispatcher.ExecutionFilter{DispatcherID: `a"`}, "", `dispatcherId: must not contain a double quote`},
+		{"double quote in an error class refused", dispatcher.ExecutionFilter{ErrorClass: `"`}, "", `errorClass: must not contain a double quote`},
+		{"double quote in an event id kept", dispatcher.ExecutionFilter{EventID: `say "hi"`}, base + ` AND DispatchEventID = 'say "hi"'`, ""},
 		{"error class", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureHTTPPermanent},
 			base + " AND DispatchErrorClasses = 'HTTPPermanent'", ""},
 		{"terminated is a status", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureTerminated},

@@ -251,6 +251,33 @@ func TestExecutions(t *testing.T) {
 	if err != nil || len(next.Events) == 0 || strings.Contains(string(next.Events[0]), "WORKFLOW_EXECUTION_STARTED") {
 		t.Fatalf("second history page = %d events, %v", len(next.Events), err)
 	}
+	// A page token or run id the API did not hand out is the client's
+	// mistake, said at once. Before, Temporal was asked, and the request
+	// waited 10 s for its retries and answered 503, or 500 for a run id
+	// that is not UTF-8.
+	for what, call := range map[string]func() error{
+		"a list with a made-up page token": func() error {
+			_, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 0, "abc")
+			return err
+		},
+		"a history with a made-up page token": func() error {
+			_, err := e.ex.History(e.ctx(), wf, "", 2, "abc")
+			return err
+		},
+		"a history of a run id that is not UTF-8": func() error {
+			_, err := e.ex.History(e.ctx(), wf, "\xff", 2, "")
+			return err
+		},
+		"a run id that is not UTF-8": func() error {
+			_, err := e.ex.Get(e.ctx(), wf, "\xff")
+			return err
+		},
+	} {
+		start := time.Now()
+		if err := call(); dispatcher.ErrorCode(err) != dispatcher.EINVALID || time.Since(start) > 5*time.Second {
+			t.Errorf("%s: %v after %v, want EINVALID at once", what, err, time.Since(start).Round(time.Millisecond))
+		}
+	}
 
 	// Refusals.
 	for _, tt := range []struct {
@@ -265,6 +292,10 @@ func TestExecutions(t *testing.T) {
 		{"a bad config", dispatcher.ReplayRequest{WorkflowID: wf, Config: "yesterday"}, dispatcher.EINVALID, "config"},
 		{"an action today's configuration lacks", dispatcher.ReplayRequest{WorkflowID: wf, Config: "current", Actions: []string{"t3"}},
 			dispatcher.EINVALID, `the current configuration of event type "signup" has no action "t3"`},
+		// Before, a run that does not exist was "superseded" (409).
+		{"a run the dispatch never had", dispatcher.ReplayRequest{WorkflowID: wf, RunID: "0194f0c5-7d6e-7a8b-9c0d-1e2f3a4b5c6d"},
+			dispatcher.ENOTFOUND, "no run 0194f0c5-7d6e-7a8b-9c0d-1e2f3a4b5c6d of dispatch"},
+		{"a run id that is none", dispatcher.ReplayRequest{WorkflowID: wf, RunID: "x"}, dispatcher.EINVALID, "runId"},
 	} {
 		if _, err := e.ex.Replay(e.ctx(), tt.req); dispatcher.ErrorCode(err) != tt.code || !strings.Contains(dispatcher.ErrorMessage(err), tt.msg) {
 			t.Errorf("replay of %s: %v, want %s mentioning %q", tt.name, err, tt.code, tt.msg)
