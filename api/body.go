@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 // limitBody refuses bodies over limit bytes with 413, before any handler
@@ -93,32 +96,18 @@ func bindJSON(c *gin.Context, v any) bool {
 	err := json.Unmarshal(body, v)
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var field *dispatcher.Error // a field's own decoding refused its value
 	switch {
 	case err == nil:
 		return true
+	case errors.As(err, &field):
+		fail(c, field)
 	case errors.As(err, &syntax):
 		abort(c, errBodyFormat, fmt.Sprintf("the request body is not valid JSON: %v (at byte %d)", syntax, syntax.Offset))
 	case errors.As(err, &typ) && typ.Field != "":
-		abort(c, errFieldFormat, fmt.Sprintf("%s: must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value))
+		abort(c, errFieldFormat, wire.TypeError("", typ))
 	default:
 		abort(c, errBodyFormat, "the request body is not valid JSON: "+err.Error())
 	}
 	return false
-}
-
-// jsonKind names a Go kind the way a JSON client thinks of it.
-func jsonKind(kind string) string {
-	switch kind {
-	case "string":
-		return "a string"
-	case "slice", "array":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	case "bool":
-		return "a boolean"
-	case "int", "int64", "float64", "int32", "uint", "uint64":
-		return "a number"
-	}
-	return "a " + kind
 }

@@ -198,3 +198,27 @@ func TestReferencedTemplateAndFunctionCannotBeDeleted(t *testing.T) {
 	code, body = hs.do("DELETE", "/functions/v1/"+fn["id"].(string), "")
 	wantError(t, code, body, 400, 23, "uses")
 }
+
+// TestTypeErrorsNameTheField: a value of the wrong type is refused with
+// 400 code 15, its message beginning with the field as the client spells
+// it. Before, Go's names leaked in ("DispatcherRequest.name", "Go struct
+// field RetryPolicy.maximumAttempts of type int"), and a pausedUntil that
+// is no time was "not valid JSON" (code 22).
+func TestTypeErrorsNameTheField(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	hs.seed()
+	id := hs.must(200, "POST", "/dispatchers/v1", `{"name":"d","eventType":"e","actions":[{"type":"task","name":"t","functionName":"erase"}]}`)["id"].(string)
+	fn := hs.must(200, "GET", "/functions/v1", "")["data"].([]any)[0].(map[string]any)["id"].(string)
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"PUT", "/dispatchers/v1/" + id, `{"name":1}`, "name: must be a string"},
+		{"PUT", "/dispatchers/v1/" + id, `{"ordering":{"key":1}}`, "ordering.key: must be a string"},
+		{"POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","retryPolicy":{"maximumAttempts":"x"}}`, "retryPolicy.maximumAttempts: must be a number"},
+		{"PUT", "/functions/v1/" + fn, `{"pausedUntil":"tomorrow"}`, "pausedUntil: "},
+	} {
+		code, body := hs.do(tc.method, tc.path, tc.body)
+		wantError(t, code, body, 400, 15, tc.want)
+		if msg := body["message"].(string); !strings.HasPrefix(msg, tc.want) {
+			t.Errorf("%s %s: the message %q does not begin with %q", tc.method, tc.body, msg, tc.want)
+		}
+	}
+}

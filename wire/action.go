@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -124,7 +125,11 @@ func parseRetryPolicy(raw json.RawMessage) (*dispatcher.RetryPolicy, error) {
 	var p RetryPolicy
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	var typ *json.UnmarshalTypeError
+	switch err := dec.Decode(&p); {
+	case errors.As(err, &typ) && typ.Field != "":
+		return nil, dispatcher.Errorf(dispatcher.EINVALID, "%s", TypeError("retryPolicy.", typ))
+	case err != nil:
 		return nil, dispatcher.Errorf(dispatcher.EINVALID, "retryPolicy: want {maximumAttempts, initialIntervalMs, backoffCoefficient, maximumIntervalMs}: %v", err)
 	}
 	for _, f := range []struct {

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -34,7 +33,7 @@ type PausedUntil struct {
 func (p *PausedUntil) UnmarshalJSON(b []byte) error {
 	t, err := ParseTimestamp(b)
 	if err != nil {
-		return fmt.Errorf("pausedUntil: %v", err)
+		return dispatcher.Errorf(dispatcher.EINVALID, "pausedUntil: %v", err)
 	}
 	p.Time = t
 	return nil

@@ -11,8 +11,39 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
 )
+
+// TypeError words a JSON value of the wrong type for a field as the
+// client spells it, "retryPolicy.maximumAttempts: must be a number, not
+// string", prefix ("retryPolicy.") first. Go's path also names the structs
+// a field is promoted from ("DispatcherRequest.name"): API fields begin in
+// lower case, so a part that does not is left out.
+func TypeError(prefix string, typ *json.UnmarshalTypeError) string {
+	parts := strings.Split(typ.Field, ".")
+	parts = slices.DeleteFunc(parts, func(p string) bool { return p == "" || unicode.IsUpper(rune(p[0])) })
+	return fmt.Sprintf("%s%s: must be %s, not %s", prefix, strings.Join(parts, "."), jsonKind(typ.Type.Kind().String()), typ.Value)
+}
+
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	case "int", "int64", "float64", "int32", "uint", "uint64":
+		return "a number"
+	}
+	return "a " + kind
+}
 
 // Error is the body of every error answer.
 type Error struct {
