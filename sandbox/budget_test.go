@@ -48,34 +48,6 @@ func bigData(t *testing.T) *Data {
 	return d
 }
 
-func TestMapsAreCut(t *testing.T) {
-	d := bigData(t)
-	tests := []struct{ name, text, want, wantErr string }{
-		{"length", "{{len .content.m}}", "1000", ""},
-		{"the first keys in order are kept", `{{index .content.m "k0000"}} {{.content.m.k0999}}`, "0 999", ""},
-		{"a later key is gone", "{{.content.m.k1000}}", "", `map has no entry for key "k1000"`},
-		{"range ends at the last kept key", `{{range $k, $v := .content.m}}{{$k}} {{end}}`, "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := d.Render("text", tt.text, false)
-			if tt.wantErr != "" {
-				wantError(t, err, "text", tt.wantErr)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.want != "" && got != tt.want {
-				t.Fatalf("got %q, want %q", got, tt.want)
-			}
-			if tt.want == "" && !strings.HasSuffix(got, "k0998 k0999 ") {
-				t.Fatalf("range ended with %q", got[max(0, len(got)-20):])
-			}
-		})
-	}
-}
-
 // The shapes that ran long without writing anything now stop at the
 // budget, with an error that names the line.
 func TestStepBudget(t *testing.T) {

@@ -3,8 +3,6 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"text/template/parse"
 	"time"
 )
@@ -21,8 +19,9 @@ import (
 //     recursion);
 //   - the data has no methods that return numbers (times are strings,
 //     numbers a type without methods); its lists are cut to maxListLen
-//     elements and its maps to their first maxListLen keys in sorted order
-//     (the order range visits them in), so no range runs longer;
+//     elements, so no range over one runs longer. Its maps are whole, so
+//     that a template finds every key by name: a range over a map pays a
+//     step per key, and the budget bounds it;
 //   - every rendering has a budget of maxSteps steps (budget.go), which
 //     bounds the work that writes no output;
 //   - printf refuses widths and precisions beyond maxWidth (funcs.go);
@@ -167,9 +166,7 @@ func rangeable(p *parse.PipeNode) bool {
 
 // printable returns the data templates execute with: JSON nulls as ""
 // (text/template prints nil as "<no value>"), numbers as number, times as
-// RFC 3339 strings, lists cut to maxListLen, maps to their first
-// maxListLen keys in sorted order, which does not depend on Go's random
-// map order.
+// RFC 3339 strings, lists cut to maxListLen.
 func printable(v any) any {
 	switch v := v.(type) {
 	case nil:
@@ -179,14 +176,6 @@ func printable(v any) any {
 	case time.Time:
 		return v.UTC().Format(time.RFC3339Nano)
 	case map[string]any:
-		if len(v) > maxListLen {
-			keys := slices.Sorted(maps.Keys(v))[:maxListLen]
-			m := make(map[string]any, maxListLen)
-			for _, k := range keys {
-				m[k] = printable(v[k])
-			}
-			return m
-		}
 		m := make(map[string]any, len(v))
 		for k, e := range v {
 			m[k] = printable(e)

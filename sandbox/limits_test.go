@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,33 @@ func TestTemplateLimitsAtRenderTime(t *testing.T) {
 	bounded(t, func() {
 		_, err := d.ResolveJSON(json.RawMessage(`{"a":"{{range .content.n.Int64}}x{{end}}"}`), "data")
 		wantError(t, err, "data.a", "Int64")
+	})
+}
+
+// TestLargeMapsKeepEveryKey: a key of an event's map is there for a
+// template however many keys the map has, and a range over all of them is
+// bounded by the step budget, not by dropping keys. Before, maps were cut
+// to their first 1,000 keys in sorted order, so {{.content.zz}} of an
+// event with 1,000 other keys failed as a variable the event lacks: every
+// mail of such an event failed for good.
+func TestLargeMapsKeepEveryKey(t *testing.T) {
+	m := map[string]any{"zz": "present"}
+	for i := range 5000 {
+		m[fmt.Sprintf("k%04d", i)] = i
+	}
+	content, _ := json.Marshal(m)
+	d, err := NewData(Event{ID: "e", Type: "t", Content: content})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounded(t, func() {
+		if out, err := d.Render("text", "v={{ .content.zz }}", false); err != nil || out != "v=present" {
+			t.Errorf("got %q, %v; want v=present", out, err)
+		}
+		if out, err := d.Render("text", "{{range $k, $v := .content}}.{{end}}", false); err != nil || len(out) != 5001 {
+			t.Errorf("a range over the map wrote %d bytes, %v; want one per key, 5001", len(out), err)
+		}
+		_, err := d.Render("text", "{{range .content}}{{range $.content}}{{end}}{{end}}", false)
+		wantError(t, err, "text", "the template took more than 100000 steps")
 	})
 }
