@@ -154,7 +154,10 @@ func (s *Server) createAPIKey(c *gin.Context) {
 // listAPIKeys answers GET /apikeys/v1?<rql>: the tenant's keys that are
 // not revoked, never the keys themselves.
 func (s *Server) listAPIKeys(c *gin.Context) {
-	q, err := parseRQL(c.Request.URL.RawQuery)
+	fields := func(k dispatcher.APIKey) map[string]string {
+		return map[string]string{"id": k.ID, "name": k.Name, "createdBy": k.CreatedBy}
+	}
+	q, err := memoryRQL(fields, wire.APIKey{}).parse(c.Request.URL.RawQuery)
 	if err != nil {
 		fail(c, err)
 		return
@@ -164,11 +167,7 @@ func (s *Server) listAPIKeys(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	page, err := pageOf(keys, q,
-		func(k dispatcher.APIKey) map[string]string {
-			return map[string]string{"id": k.ID, "name": k.Name, "createdBy": k.CreatedBy}
-		},
-		func(k dispatcher.APIKey) any { return wire.FromAPIKey(k, "") })
+	page, err := pageOf(keys, q, fields, func(k dispatcher.APIKey) any { return wire.FromAPIKey(k, "") })
 	if err != nil {
 		fail(c, err)
 		return

@@ -43,7 +43,7 @@ const changeTries = 3
 
 // listAll answers GET /<collection>/v1?<rql>.
 func (col collection[T, U, R]) listAll(c *gin.Context) {
-	q, err := parseRQL(c.Request.URL.RawQuery)
+	q, err := memoryRQL(col.fields, col.toWire(*new(T))).parse(c.Request.URL.RawQuery)
 	if err != nil {
 		fail(c, err)
 		return

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -219,6 +220,38 @@ func TestTypeErrorsNameTheField(t *testing.T) {
 		wantError(t, code, body, 400, 15, tc.want)
 		if msg := body["message"].(string); !strings.HasPrefix(msg, tc.want) {
 			t.Errorf("%s %s: the message %q does not begin with %q", tc.method, tc.body, msg, tc.want)
+		}
+	}
+}
+
+// TestListsQueryTheirOwnFields: templates, functions and API keys are
+// filtered, sorted and selected on their own fields; a query naming
+// another's is refused (400 code 19) whether or not the list has items.
+// Before, they were parsed with the dispatchers' schema: select(actions)
+// answered empty objects, and a filter on actions.functionName was
+// accepted on an empty list and refused once it had an item.
+func TestListsQueryTheirOwnFields(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	for _, path := range []string{"/templates/v1", "/functions/v1", "/apikeys/v1"} {
+		for _, q := range []string{"select(actions,eventType)", "eq(actions.functionName,x)", "eq(eventType,x)", "sort(+creationTimestamp)"} {
+			code, body := hs.do("GET", path+"?"+q, "")
+			wantError(t, code, body, 400, 19, "")
+		}
+	}
+	hs.seed()
+	for _, tc := range []struct{ path, want string }{
+		{"/templates/v1?select(name,subject)&eq(name,welcome)", `[{"name":"welcome","subject":"Hi {{ .event.content.name }}"}]`},
+		{"/functions/v1?select(name,url)&sort(-name)", `[{"name":"erase","url":"http://127.0.0.1:9/erase"}]`},
+		{"/templates/v1?select(actions)", ""},
+		{"/functions/v1?eq(actions.functionName,erase)", ""},
+	} {
+		code, body := hs.do("GET", tc.path, "")
+		if tc.want == "" {
+			wantError(t, code, body, 400, 19, "")
+			continue
+		}
+		if got, _ := json.Marshal(body["data"]); code != 200 || string(got) != tc.want {
+			t.Errorf("GET %s = %d %s, want %s", tc.path, code, got, tc.want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"maps"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,9 +28,37 @@ type rqlSchema struct {
 	selectable []string
 }
 
-// dispatcherRQL is the schema of the dispatcher lists (and of templates
-// and functions, which filter what it parses in memory).
+// dispatcherRQL is the schema of the dispatcher lists.
 var dispatcherRQL = rqlSchema{fields: dispatcher.QueryFields, selectable: rqlSelectFields}
+
+// memoryRQL is the schema of a list filtered in memory (templates,
+// functions, API keys): the string fields fieldsOf gives, and the keys of
+// its items' wire form w to select.
+func memoryRQL[T any](fieldsOf func(T) map[string]string, w any) rqlSchema {
+	sc := rqlSchema{fields: map[string]dispatcher.FieldKind{}, selectable: jsonKeys(reflect.TypeOf(w))}
+	for k := range fieldsOf(*new(T)) {
+		sc.fields[k] = dispatcher.KindString
+	}
+	return sc
+}
+
+// jsonKeys lists the keys encoding/json gives a struct of type t.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported():
+		case name == "" && f.Anonymous && f.Type.Kind() == reflect.Struct:
+			keys = append(keys, jsonKeys(f.Type)...)
+		case name == "":
+			keys = append(keys, f.Name)
+		default:
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
 
 // rqlNode is a parsed term before it is given a meaning: a call
 // name(args...), a parenthesised group (args...) as in in(f,(a,b)), or a
