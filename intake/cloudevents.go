@@ -49,6 +49,11 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 		}
 	}
 	if err != nil {
+		// The schema names the field the SDK's parser stumbled on; the
+		// parser's own error quotes its internals and the body.
+		if err := checkCloudEventSchema(msg, batch); err != nil {
+			return nil, false, err
+		}
 		return nil, false, &Error{BodyFormat, "not a valid CloudEvent: " + err.Error()}
 	}
 	if len(ces) == 0 {

@@ -84,6 +84,11 @@ func TestParseErrors(t *testing.T) {
 		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EINVALID, "type"},
 		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
 		{"schema: partitionkey not a string", "application/cloudevents+json", `{"specversion":"1.0","id":"x","source":"/s","type":"t","partitionkey":5}`, nil, 0, dispatcher.EINVALID, "partitionkey: must be string"},
+		// Before, the SDK's parser answered these, quoting its internals
+		// and the body: "ReadString: expects \" or n, but found 1, ...".
+		{"cloudevent time not a string", "application/cloudevents+json", `{"specversion":"1.0","id":"a","source":"s","type":"t","time":1}`, nil, 0, dispatcher.EINVALID, "time: must be string"},
+		{"cloudevent datacontenttype not a string", "application/cloudevents+json", `{"specversion":"1.0","id":"a","source":"s","type":"t","datacontenttype":1}`, nil, 0, dispatcher.EINVALID, "datacontenttype: must be string"},
+		{"cloudevent broken JSON", "application/cloudevents+json", `{"specversion":"1.0",`, nil, BodyFormat, "", "not valid JSON"},
 		{"schema: a batch's third event", "application/cloudevents-batch+json",
 			`[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","source":"/s","type":"t"},{"specversion":"1.0","id":"c","source":"/s","type":"t","partitionkey":true}]`,
 			nil, 0, dispatcher.EINVALID, "[2].partitionkey: must be string"},
