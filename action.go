@@ -94,8 +94,16 @@ func set[T any](dst *T, src *T) {
 }
 
 // Validate checks an action's fields for its type, and its sizes and
-// retry policy against the limits (limits.go).
+// retry policy against the limits (limits.go). It keeps its type's fields
+// only: the other type's, which clients may send (the wire contract
+// tolerates extra fields), are dropped unchecked.
 func (a *Action) Validate() error {
+	switch a.Type {
+	case ActionMail:
+		a.FunctionName, a.Data, a.Tags, a.StartTimestamp = "", nil, nil, nil
+	case ActionTask:
+		a.Recipients, a.TemplateID = Recipients{}, ""
+	}
 	pairs := []string{"name", a.Name, "description", a.Description, "templateId", a.TemplateID, "functionName", a.FunctionName}
 	for _, r := range a.Recipients.To {
 		pairs = append(pairs, "recipients.to", r)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,4 +255,43 @@ func TestListsQueryTheirOwnFields(t *testing.T) {
 			t.Errorf("GET %s = %d %s, want %s", tc.path, code, got, tc.want)
 		}
 	}
+}
+
+// TestActionsKeepTheirTypesFields: an action keeps its own type's fields
+// only; the other type's, which clients may send (the wire contract
+// tolerates extra fields), are ignored. Before, they were stored and shown
+// unchecked: a task with a recipient that is no address and a template
+// that does not exist, a mail with a startTimestamp it never waited for,
+// and its function could be deleted while the mail still named it.
+func TestActionsKeepTheirTypesFields(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	tmpl := hs.seed()
+	d := hs.must(200, "POST", "/dispatchers/v1", `{"name":"x","eventType":"e","actions":[`+
+		`{"type":"task","name":"t","functionName":"erase","templateId":"nope","recipients":{"to":["not an email"]}},`+
+		`{"type":"mail","name":"m","templateId":"`+tmpl+`","recipients":{"to":["a@example.com"]},"functionName":"erase","data":{"k":1},"tags":["x"],"startTimestamp":"2030-01-01T00:00:00Z"}]}`)
+	want := map[string][]string{
+		"task": {"description", "functionName", "id", "name", "type"},
+		"mail": {"description", "id", "name", "recipients", "templateId", "type"},
+	}
+	check := func(actions []any) {
+		t.Helper()
+		for _, a := range actions {
+			a := a.(map[string]any)
+			var keys []string
+			for k := range a {
+				if k != "creationTimestamp" && k != "updateTimestamp" {
+					keys = append(keys, k)
+				}
+			}
+			slices.Sort(keys)
+			if w := want[a["type"].(string)]; !slices.Equal(keys, slices.DeleteFunc(slices.Clone(w), func(k string) bool { return a[k] == nil })) {
+				t.Errorf("the %s action has %v, want only %v", a["type"], keys, w)
+			}
+		}
+	}
+	check(d["actions"].([]any))
+	id := d["id"].(string)
+	mail := d["actions"].([]any)[1].(map[string]any)["id"].(string)
+	hs.must(200, "PUT", "/dispatchers/v1/"+id+"/actions/"+mail, `{"functionName":"erase","startTimestamp":"2030-01-01T00:00:00Z"}`)
+	check(hs.must(200, "GET", "/dispatchers/v1/"+id, "")["actions"].([]any))
 }
