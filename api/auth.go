@@ -181,6 +181,9 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			everyone.Permissions[p] = true
 		}
 		return func(c *gin.Context) {
+			if refuseAuthorizations(c) {
+				return
+			}
 			// A key the dispatcher issued is still checked (see
 			// authenticateKey): a producer then acts as it will in
 			// production, and a revoked key never works.
@@ -192,6 +195,9 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 		}
 	}
 	return func(c *gin.Context) {
+		if refuseAuthorizations(c) {
+			return
+		}
 		raw, ok := bearerToken(c.GetHeader("Authorization"))
 		if !ok {
 			abort(c, errNotAuthenticated, "missing bearer token in the Authorization header")
@@ -238,6 +244,17 @@ func setPrincipal(c *gin.Context, p principal) {
 	c.Request = c.Request.WithContext(dispatcher.WithCaller(c.Request.Context(), dispatcher.Caller{
 		Subject: p.Subject, Tenant: p.Tenant, ClientAddr: c.RemoteIP(), RequestID: rid,
 	}))
+}
+
+// refuseAuthorizations refuses a request with more than one Authorization
+// header, and says whether it did: a proxy in front may read another of
+// them than the dispatcher.
+func refuseAuthorizations(c *gin.Context) bool {
+	if len(c.Request.Header.Values("Authorization")) > 1 {
+		abort(c, errNotAuthenticated, "more than one Authorization header: send one")
+		return true
+	}
+	return false
 }
 
 // bearerToken extracts the token from an Authorization header. The scheme is

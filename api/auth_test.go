@@ -678,3 +678,21 @@ func TestJWKSFetchedWithItsClient(t *testing.T) {
 		t.Fatal("the key set was fetched with another client than jwksClient")
 	}
 }
+
+// A request with two Authorization headers is refused: a proxy in front
+// may read the other one than the dispatcher. Before, the first was used
+// silently, and the second ignored.
+func TestAuthTwoAuthorizationHeaders(t *testing.T) {
+	a := mustAuthenticator(t, AuthConfig{Secret: testSecret})
+	valid := bearer(t, jwt.SigningMethodHS256, testSecret, "", claims())
+	req := httptest.NewRequest(http.MethodGet, "/x", nil)
+	req.Host = "localhost"
+	req.Header.Add("Authorization", valid)
+	req.Header.Add("Authorization", "Bearer something-else")
+	rec := httptest.NewRecorder()
+	newAuthEngine(t, a, PermViewDispatchers).ServeHTTP(rec, req)
+	assertRefused(t, rec, errNotAuthenticated)
+	if !strings.Contains(rec.Body.String(), "more than one Authorization header") {
+		t.Errorf("body %s does not say why", rec.Body)
+	}
+}
