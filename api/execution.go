@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,17 @@ const dryRunSample = 10
 func validWorkflowID(c *gin.Context) {
 	if id := c.Param("workflowId"); !dispatcher.ValidWorkflowID(id) {
 		abort(c, errIDFormat, fmt.Sprintf("workflowId: %q is not the workflow ID of a dispatch ([<tenant>:]dispatch-<event id>)", id))
+		return
+	}
+	c.Next()
+}
+
+// validQuery refuses a query string that does not parse, with 400 code
+// 15: Go drops a malformed pair, and the request would go on without the
+// filter it meant to send.
+func validQuery(c *gin.Context) {
+	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		abort(c, errFieldFormat, "the query string: "+err.Error())
 		return
 	}
 	c.Next()

@@ -184,6 +184,10 @@ func TestExecutionsErrors(t *testing.T) {
 	}{
 		{"GET", "/executions/v1?from=yesterday", "", nil, 400, 15, "from:"},
 		{"GET", "/executions/v1?limit=-3", "", nil, 400, 15, "limit:"},
+		// Before, Go dropped a malformed pair, and the list was not filtered.
+		{"GET", "/executions/v1?eventType=%", "", nil, 400, 15, "query string"},
+		{"GET", "/executions/v1/failures?eventType=a%zz", "", nil, 400, 15, "query string"},
+		{"GET", "/executions/v1/dispatch-evt-1/history?runId=%", "", nil, 400, 15, "query string"},
 		{"GET", "/executions/v1/failures?includeReplayed=maybe", "", nil, 400, 15, "includeReplayed"},
 		{"GET", "/executions/v1/failures?buckets=0", "", nil, 400, 15, "buckets:"},
 		{"POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/pause", "", dispatcher.Errorf(dispatcher.ESTATE, "bulk replay x cannot be paused: it is completed"), 409, 409, "cannot be paused"},
