@@ -109,27 +109,10 @@ func decodeObject(body []byte, v any, bodyName string) error {
 	case errors.As(err, &syntax):
 		return &Error{BodyFormat, fmt.Sprintf("the %s is not valid JSON: %v (at byte %d)", bodyName, syntax, syntax.Offset)}
 	case errors.As(err, &typ) && typ.Field != "":
-		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s", wire.TypeError("", typ))
 	default:
 		return &Error{BodyFormat, "the " + bodyName + " is not valid JSON: " + err.Error()}
 	}
-}
-
-// jsonKind names a Go kind the way a JSON client thinks of it.
-func jsonKind(kind string) string {
-	switch kind {
-	case "string":
-		return "a string"
-	case "slice", "array":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	case "bool":
-		return "a boolean"
-	case "int", "int64", "float64", "int32", "uint", "uint64":
-		return "a number"
-	}
-	return "a " + kind
 }
 
 // NewHeader returns the Header of a broker message with contentType and
