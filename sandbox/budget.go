@@ -81,7 +81,9 @@ func (b *budget) rangeStep(perIteration int, v any) (bool, error) {
 	case []any:
 		return false, b.spend(len(v) * perIteration)
 	}
-	return false, nil // the range iterates over nothing, or fails
+	// text/template's own error would quote the value, the event's
+	// content (see kind).
+	return false, fmt.Errorf("range can't iterate over %s", kind(v))
 }
 
 // instrument makes tree pay for its work as it runs. At the start of

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"text/template"
 	"time"
@@ -27,7 +28,8 @@ func (b *budget) funcs() template.FuncMap {
 		"formatTime": func(ts, layout string) (string, error) {
 			t, err := time.Parse(time.RFC3339Nano, ts)
 			if err != nil {
-				return "", fmt.Errorf("formatTime: %q is not an RFC 3339 time", ts)
+				// Not quoted: it is the event's content (see kind).
+				return "", errors.New("formatTime: the value is not an RFC 3339 time such as 2006-01-02T15:04:05Z")
 			}
 			// Format writes at most a few bytes per byte of layout ("1" →
 			// "12"); 9 is generous.

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,4 +70,34 @@ func TestPrintfWidthInALoop(t *testing.T) {
 		_, err := d.Render("text", `{{range .content.a}}{{range $.content.a}}{{$s := printf "%9999999d" 1}}{{end}}{{end}}`, false)
 		wantError(t, err, "text", "width or precision 9999999 is more than 1000")
 	})
+}
+
+// Errors never quote the event's content: they reach whoever may read
+// executions (an action's last error, the failures view, Temporal's
+// failures), who may not read events. Before, formatTime quoted the value
+// it could not parse.
+func TestErrorsDoNotQuoteContent(t *testing.T) {
+	const secret = "SSN-123-45-6789"
+	d, err := NewData(Event{ID: "e", Type: "t", Content: []byte(`{"s":"` + secret + `","n":1}`), Time: time.Unix(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{
+		`{{ formatTime .content.s "2006" }}`,
+		`{{ .content.s.x }}`,
+		`{{ eq .content.s 1 }}`,
+		`{{ range .content.s }}{{ end }}`,
+	} {
+		for _, html := range []bool{false, true} {
+			_, err := d.Render("text", src, html)
+			if err == nil {
+				t.Errorf("%s: no error", src)
+			} else if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the error quotes the content: %v", src, err)
+			}
+		}
+	}
+	if _, err := d.ResolveJSON([]byte(`{"y":"{{ formatTime .content.s \"2006\" }}"}`), "data"); err == nil || strings.Contains(err.Error(), secret) {
+		t.Errorf("a resolved value's error: %v", err)
+	}
 }
