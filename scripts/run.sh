@@ -68,6 +68,10 @@ with_timeout() {
 	if command -v timeout >/dev/null; then timeout "$@"; else shift && "$@"; fi
 }
 
+# redact URL: URL with the password of its user information hidden, and
+# that of a key=value connection string.
+redact() { sed -E 's#(://[^/@:]*):[^/@]*@#\1:xxxxx@#; s#(password=)[^ &]*#\1xxxxx#g' <<<"$1"; }
+
 host_of() { local a=${1##*://}; a=${a%%/*}; echo "${a%:*}"; }
 port_of() { local a=${1##*://}; a=${a%%/*}; echo "${a##*:}"; }
 
@@ -239,8 +243,8 @@ fi
 # ---------------------------------------------------------------------------
 mail_ui=""
 if [[ -n "${DISPATCHER_SMTP_URL:-}" ]]; then
-	say "Mail: DISPATCHER_SMTP_URL is set ($DISPATCHER_SMTP_URL), not starting a mail catcher"
-	mail_ui="(none: mails go to $DISPATCHER_SMTP_URL)"
+	say "Mail: DISPATCHER_SMTP_URL is set ($(redact "$DISPATCHER_SMTP_URL")), not starting a mail catcher"
+	mail_ui="(none: mails go to $(redact "$DISPATCHER_SMTP_URL"))"
 elif listening 127.0.0.1 "$DISPATCHER_MAIL_SMTP_PORT"; then
 	say "Mail: something already listens on 127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT, using it as the mail catcher"
 	DISPATCHER_SMTP_URL=smtp://127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT
@@ -278,7 +282,7 @@ if listening "$http_host" "$http_port"; then
 	die "something already listens on $DISPATCHER_HTTP_ADDR: stop it or set DISPATCHER_HTTP_ADDR"
 fi
 
-say "Dispatcher: starting on $api_url (database: $DATABASE_URL)"
+say "Dispatcher: starting on $api_url (database: $(redact "$DATABASE_URL"))"
 start_child "dispatcher" - "$DISPATCHER_BIN" serve
 wait_for "dispatcher" "$DISPATCHER_STARTUP_TIMEOUT" "$last_pid" - http_ok "$api_url/health"
 
@@ -293,9 +297,9 @@ cat >&2 <<EOF
     Console          $api_url/console  (sign in with the token below)
     Temporal Web UI  $temporal_ui
     Mail catcher UI  $mail_ui  (mails, and calls to functions at /fn/<name>)
-    SMTP             ${DISPATCHER_SMTP_URL:-(none)}
+    SMTP             $(redact "${DISPATCHER_SMTP_URL:-(none)}")
     Outbound allow   ${DISPATCHER_OUTBOUND_ALLOW:-(none: functions must be https to public hosts)}
-    Database         $DATABASE_URL
+    Database         $(redact "$DATABASE_URL")
     Logs             $run_dir/*.log
 
   Admin token (valid 24h):

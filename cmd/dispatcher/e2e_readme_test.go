@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,11 +138,14 @@ func shellBlocks(t *testing.T, readme, heading string) []string {
 type runScript struct {
 	api, catcher string // host:port of the API and of the catcher's web UI
 	token        string
+	out          *syncBuffer // what it printed
 }
 
 var tokenLine = regexp.MustCompile(`Admin token \(valid 24h\):\s+(\S+)`)
 
-func startRunScript(t *testing.T) *runScript {
+// startRunScript starts scripts/run.sh with env added to its environment,
+// and waits until it is ready.
+func startRunScript(t *testing.T, env ...string) *runScript {
 	t.Helper()
 	ports := make([]int, 5)
 	for i := range ports {
@@ -152,7 +156,6 @@ func startRunScript(t *testing.T) *runScript {
 		ports[i] = p
 	}
 	r := &runScript{api: fmt.Sprintf("127.0.0.1:%d", ports[0]), catcher: fmt.Sprintf("127.0.0.1:%d", ports[4])}
-	var env []string
 	for _, kv := range os.Environ() {
 		// What run.sh reads comes from this test alone.
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DISPATCHER_") || strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "OTEL_") || k == "DATABASE_URL" {
@@ -174,6 +177,7 @@ func startRunScript(t *testing.T) *runScript {
 		"DISPATCHER_LOG_LEVEL=warn",
 	)
 	out := &syncBuffer{}
+	r.out = out
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -294,5 +298,30 @@ func (s *shell) run(block string) string {
 		case <-timeout:
 			s.t.Fatalf("the block did not finish within 60 s:\n%s\noutput:\n%s", block, out.String())
 		}
+	}
+}
+
+// TestRunScriptHidesPasswords: what `make run` prints (its progress, the
+// banner) shows the URLs it was given without their passwords. Before, the
+// SMTP URL's password was printed three times and the database URL's twice.
+func TestRunScriptHidesPasswords(t *testing.T) {
+	db, err := url.Parse(testenv.Postgres(t)) // trust authentication: any password does
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.User = url.UserPassword(db.User.Username(), "DBPASS456")
+	smtp, err := iproc.FreePort() // nothing listens: no mail is sent
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRunScript(t, "DATABASE_URL="+db.String(), fmt.Sprintf("DISPATCHER_SMTP_URL=smtp://mailuser:SMTPPASS123@127.0.0.1:%d", smtp))
+	out := r.out.String()
+	for _, secret := range []string{"SMTPPASS123", "DBPASS456"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("scripts/run.sh printed the password %s:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "smtp://mailuser:xxxxx@127.0.0.1:") || !strings.Contains(out, db.User.Username()+":xxxxx@") {
+		t.Errorf("scripts/run.sh does not show the URLs it was given, their passwords hidden:\n%s", out)
 	}
 }
