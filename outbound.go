@@ -249,6 +249,8 @@ var reservedRanges = slices.Concat(
 	ranges("an IPv4-compatible address", "::/96"),
 	ranges("a unique-local address", "fc00::/7"),
 	ranges("a site-local address", "fec0::/10"),
+	ranges("a Teredo (tunnelled IPv4) address", "2001::/32"),
+	ranges("a discard-only address", "100::/64"),
 )
 
 // Prefixes whose addresses carry an IPv4 address that the network

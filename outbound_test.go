@@ -63,6 +63,10 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"IPv4-mapped private", strict, http("https://[::ffff:10.0.0.5]/"), "url: host ::ffff:10.0.0.5 is a private address"},
 		{"IPv4-mapped metadata", strict, http("https://[::ffff:169.254.169.254]/"), "cloud metadata address"},
 		{"NAT64 of loopback", strict, http("https://[64:ff9b::7f00:1]/"), "a loopback address"},
+		// Before, these were public: a Teredo address tunnels to the IPv4
+		// address it hides, and the discard prefix goes nowhere.
+		{"Teredo", strict, http("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/"), "a Teredo (tunnelled IPv4) address"},
+		{"discard-only", strict, http("https://[100::1]/"), "a discard-only address"},
 		{"a name resolving to a private address", strict, http("https://internal.example.com/hook"),
 			"url: host internal.example.com resolves to 10.0.0.5, a private address; allow it with DISPATCHER_OUTBOUND_ALLOW"},
 		{"a name resolving to a public and a private address", strict, http("https://split.example.com/"), "resolves to 192.168.1.9"},
