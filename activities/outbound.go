@@ -217,8 +217,15 @@ func redactRawURL(raw string) string {
 }
 
 // callError is what a failed request says, without the URL that
-// *url.Error puts in front (it carries the query).
+// *url.Error puts in front (it carries the query), and without the
+// resolver's address that a failed lookup names.
 func callError(err error) error {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		hidden := *dns
+		hidden.Server = ""
+		return &hidden
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err

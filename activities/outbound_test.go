@@ -298,6 +298,27 @@ func TestCallFunctionFailureMessagesShowNoSecrets(t *testing.T) {
 	}
 }
 
+// failingDNS fails every lookup as the system's resolver does, naming
+// the server it asked.
+type failingDNS struct{}
+
+func (failingDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	return nil, &net.DNSError{Err: "no such host", Name: host, Server: "10.255.255.53:53", IsNotFound: true}
+}
+
+// A call to a host that does not resolve says so, without the address of
+// the resolver the worker asked: the message reaches whoever may read
+// executions, and the network's insides are none of theirs. Before, it
+// read "lookup nowhere.example.com on 10.255.255.53:53: no such host".
+func TestCallFunctionDNSFailureHidesTheResolver(t *testing.T) {
+	err := callWith(t, activities.Options{Outbound: loopback(t), Resolver: failingDNS{}},
+		dispatcher.Function{URL: "https://nowhere.example.com/erase", Timeout: 5 * time.Second})
+	msg := wantFailure(t, err, dispatcher.FailureHTTPTemporary, true).Message()
+	if !strings.Contains(msg, "lookup nowhere.example.com: no such host") || strings.Contains(msg, "10.255.255.53") {
+		t.Errorf("message %q, want the lookup's failure without the resolver's address", msg)
+	}
+}
+
 // TestPrepareTaskRefusesTaskQueues: a temporal function runs only on a
 // task queue the policy allows, even one saved before the policy was: the
 // queue the dispatch would start the child on.
