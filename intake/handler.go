@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -147,8 +148,19 @@ func (h *Handler) Unreadable(msg Message) (Result, bool) {
 	return *bad, true
 }
 
-// read parses msg, or returns the verdict on one that cannot be read.
-func (h *Handler) read(msg Message) (Parsed, *Result) {
+// read parses msg, or returns the verdict on one that cannot be read. A
+// panic while reading (a bug, on input nobody foresaw) dead-letters msg:
+// left to crash the process, the broker would deliver msg to the next
+// dispatcher, and down it would go too.
+func (h *Handler) read(msg Message) (p Parsed, bad *Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.log().Error("broker intake: reading a message panicked; it goes to the dead letters",
+				"source", h.Source, "panic", r, "stack", string(debug.Stack()))
+			p, bad = Parsed{}, &Result{Verdict: DeadLetter, Cause: ReasonInvalid,
+				Reason: "the dispatcher could not read the message (an error of its own, logged)"}
+		}
+	}()
 	if msg.BodyName == "" {
 		msg.BodyName = "message body"
 	}

@@ -166,3 +166,18 @@ func TestReasonIsClientSafe(t *testing.T) {
 		t.Fatalf("result %+v", r)
 	}
 }
+
+// A message whose reading panics (a bug of the dispatcher's, on input it
+// did not foresee) is dead-lettered, the panic logged: before, the panic
+// took the process down, and the broker delivered the message to the next
+// one, which went down too, until no dispatcher was left taking events.
+func TestHandleSurvivesAPanicWhileReading(t *testing.T) {
+	s := &starter{}
+	h := newHandler(s)
+	h.Now = func() time.Time { panic("a bug") }
+	for _, r := range []Result{h.Handle(t.Context(), jsonMessage(`{"type":"t"}`)), func() Result { r, _ := h.Unreadable(jsonMessage(`{"type":"t"}`)); return r }()} {
+		if r.Verdict != DeadLetter || !strings.Contains(r.Reason, "could not read the message") || len(s.events) != 0 {
+			t.Fatalf("result %+v", r)
+		}
+	}
+}
