@@ -33,8 +33,8 @@ type Config struct {
 	// Subject is the subjects' prefix: events are published on
 	// <Subject>.<type>, dead letters on <Subject>.dead.<type>.
 	Subject string
-	// Prefetch bounds the messages handled at once (and those buffered
-	// beside them).
+	// Prefetch bounds the messages pulled and handled at once: none is
+	// pulled ahead of a free handler.
 	Prefetch int
 	// MaxDeliver is how often a message is delivered without being
 	// acknowledged before it goes to the dead letters: its last delivery
@@ -192,17 +192,19 @@ func (s *Source) setUp(ctx context.Context) (js.Consumer, error) {
 	return c, nil
 }
 
-// consume pulls messages until ctx ends (nil) or the consumer fails.
+// fetchWait is how long one pull waits for messages.
+const fetchWait = 5 * time.Second
+
+// consume pulls messages until ctx ends (nil) or the consumer fails. It
+// pulls no more than it has free handlers for: a message pulled ahead of
+// its handler would wait without progress acknowledgements, and JetStream
+// would deliver it again every AckWait, each time counting towards
+// MaxDeliver, for as long as Temporal is away.
 func (s *Source) consume(ctx context.Context) error {
 	c, err := s.setUp(ctx)
 	if err != nil {
 		return err
 	}
-	it, err := c.Messages(js.PullMaxMessages(s.cfg.Prefetch))
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
 	s.consumer.Store(&c)
 	s.up.Store(true)
 	s.metrics.Up.Set(1)
@@ -212,30 +214,51 @@ func (s *Source) consume(ctx context.Context) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.watchLag(cctx, c)
-	// Once ctx ends the iterator stops pulling and hands out what it
-	// holds, which goes back at once.
-	go func() {
-		<-cctx.Done()
-		it.Drain()
-	}()
 	slots := make(chan struct{}, s.cfg.Prefetch)
 	var turns intake.Turns // ordered events go to Temporal in delivery order
 	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		if ctx.Err() != nil {
-			_ = msg.NakWithDelay(handBack)
-			continue
-		}
+		// A free handler, then every other one free now.
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			return nil
+		}
+		n := 1
+		for free := true; free && n < s.cfg.Prefetch; {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				free = false
+			}
+		}
+		if err := s.fetch(ctx, c, n, slots, &turns); err != nil {
+			return err
+		}
+	}
+}
+
+// fetch pulls up to n messages, for which n slots are taken, and hands
+// each to a handler of its own; the slots of those that do not come are
+// given back. A fetch that ends with ctx ending is no error.
+func (s *Source) fetch(ctx context.Context, c js.Consumer, n int, slots chan struct{}, turns *intake.Turns) error {
+	fctx, cancel := context.WithTimeout(ctx, fetchWait)
+	defer cancel()
+	batch, err := c.Fetch(n, js.FetchContext(fctx))
+	if err != nil {
+		for range n {
+			<-slots
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	for msg := range batch.Messages() {
+		n--
+		if ctx.Err() != nil {
 			_ = msg.NakWithDelay(handBack)
+			<-slots
 			continue
 		}
 		s.inFlight.Add(1)
@@ -247,6 +270,13 @@ func (s *Source) consume(ctx context.Context) error {
 			s.handle(intake.WithTurn(ctx, turn), msg)
 		}()
 	}
+	for range n {
+		<-slots
+	}
+	if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
 }
 
 // watchLag reads the messages not yet delivered to the consumer into the

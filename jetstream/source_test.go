@@ -246,6 +246,35 @@ func TestSource(t *testing.T) {
 	}
 }
 
+// More messages than Prefetch wait out an outage of Temporal longer than
+// MaxDeliver × AckWait and are all dispatched once it is back: the source
+// holds no message it does not keep alive with progress acks. Before, it
+// pulled Prefetch messages ahead of its handlers, which JetStream delivered
+// again every AckWait, so after the outage they were dead letters
+// ("delivered 2 times without an acknowledgement") that were never tried.
+func TestSourceOutageLongerThanMaxDeliver(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	cfg := Config{URL: url, Stream: stream, Subject: subject, Prefetch: 2, MaxDeliver: 2, AckWait: time.Second}
+	st := &starter{}
+	unavailable := error(dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable"))
+	st.err.Store(&unavailable)
+	m, _ := run(t, cfg, st)
+	for i := range 8 {
+		publish(t, jsc, subject+".t", fmt.Sprintf(`{"id":"o%d","type":"t"}`, i))
+	}
+	time.Sleep(4 * cfg.AckWait) // what is checked is that nothing is delivered again meanwhile
+	st.err.Store(nil)
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if st.started() != 8 || testutil.ToFloat64(m.Acked) != 8 {
+			return fmt.Sprintf("started %d, acked %v", st.started(), testutil.ToFloat64(m.Acked))
+		}
+		return ""
+	})
+	if n := testutil.ToFloat64(m.Redelivered); n != 0 {
+		t.Errorf("%v messages were delivered again during the outage", n)
+	}
+}
+
 // BenchmarkSource is the broker intake's own cost: messages through
 // JetStream and the intake (read, schema, double ack) to a Temporal that
 // answers at once, 64 in flight.
