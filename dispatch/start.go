@@ -158,6 +158,8 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		// The event passed our validation but not Temporal's (e.g. a
 		// search attribute over its size limit): the client's to fix.
 		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
+	case tooLarge(err):
+		return dispatcher.StartResult{}, tooLargeError(err)
 	case unavailable(err):
 		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
 	default:
@@ -187,11 +189,26 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 		return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
 	case attributesUnknown(err):
 		return dispatcher.StartResult{}, attributesUnknownError(err)
+	case tooLarge(err):
+		return dispatcher.StartResult{}, tooLargeError(err)
 	case unavailable(err):
 		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
 	default:
 		return dispatcher.StartResult{}, err
 	}
+}
+
+// tooLarge reports whether gRPC refused a request for its size, which it
+// says with ResourceExhausted, as Temporal's rate limits do; unlike them,
+// no retry will ever get it through.
+func tooLarge(err error) bool {
+	var exhausted *serviceerror.ResourceExhausted
+	return errors.As(err, &exhausted) && exhausted.Cause == enums.RESOURCE_EXHAUSTED_CAUSE_UNSPECIFIED &&
+		strings.Contains(exhausted.Message, "message larger than max")
+}
+
+func tooLargeError(err error) error {
+	return dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: it is larger than a request to Temporal may be (%v)", err)
 }
 
 // attributesUnknown reports whether Temporal refused a start because it

@@ -110,6 +110,24 @@ func TestStarterSearchAttributesNotYetKnown(t *testing.T) {
 	}
 }
 
+// An event larger than gRPC lets through is refused for good (EINVALID:
+// 400, a broker's dead letter), although gRPC says ResourceExhausted, as
+// a rate limit does. Before, it was EUNAVAILABLE: a broker message over
+// 4 MiB (with DISPATCHER_MAX_EVENT_BYTES raised) came back without end,
+// and slowed every other message of its source.
+func TestStarterMessageTooLarge(t *testing.T) {
+	for _, msg := range []string{
+		"grpc: received message larger than max (5001313 vs. 4194304)",
+		"grpc: trying to send message larger than max (5001313 vs. 4194304)",
+	} {
+		c := refusingClient{err: serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_UNSPECIFIED, msg)}
+		_, err := dispatch.Starter{Client: c}.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "x"})
+		if code := dispatcher.ErrorCode(err); code != dispatcher.EINVALID || !strings.Contains(err.Error(), "larger than") {
+			t.Errorf("%s: error %v (code %q), want code %q", msg, err, code, dispatcher.EINVALID)
+		}
+	}
+}
+
 // A namespace over its rate limit cannot take the event now: the producer
 // gets EUNAVAILABLE (503, try again), not a 500. Before, it got the
 // error as it came.
