@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -33,17 +35,26 @@ func (s *Server) health(c *gin.Context) {
 // check's error, which may name hosts, users or file paths, goes to the log
 // and never to the answer.
 func (s *Server) ready(c *gin.Context) {
+	// At once, each with the whole time: one stuck until the deadline
+	// must not make the others look down.
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
-	names := make([]string, 0, len(s.checks))
-	for name := range s.checks {
-		names = append(names, name)
+	errs := make(map[string]error, len(s.checks))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, check := range s.checks {
+		wg.Go(func() {
+			err := check(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			errs[name] = err
+		})
 	}
-	slices.Sort(names)
+	wg.Wait()
 	results := gin.H{}
 	status := http.StatusOK
-	for _, name := range names {
-		if err := s.checks[name](ctx); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(errs)) {
+		if err := errs[name]; err != nil {
 			logger(ctx).WarnContext(ctx, "readiness check failed", "check", name, "err", err)
 			results[name] = "down"
 			status = http.StatusServiceUnavailable

@@ -311,3 +311,26 @@ func TestMetricsMethodsAreBounded(t *testing.T) {
 		t.Fatalf("metrics lack the other and GET series:\n%s", body)
 	}
 }
+
+// A check that takes all of /readyz's time is down alone: each check has
+// the whole time to itself. Before, they ran one after another within one
+// deadline, so a broker check stuck while its client reconnected made
+// Temporal, checked after it, look down too.
+func TestReadinessChecksDoNotWaitForEachOther(t *testing.T) {
+	checks := map[string]Check{
+		"nats":     func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() },
+		"temporal": func(ctx context.Context) error { return ctx.Err() },
+	}
+	h := NewOpsHandler(checks, prometheus.NewRegistry(), "", false, BuildInfo{}, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	var body struct {
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("%v\n%s", err, rec.Body)
+	}
+	if rec.Code != http.StatusServiceUnavailable || body.Checks["nats"] != "down" || body.Checks["temporal"] != "ok" {
+		t.Errorf("readyz = %d %s, want 503 with nats down and temporal ok", rec.Code, rec.Body)
+	}
+}
