@@ -63,6 +63,11 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 		return nil, false, dispatcher.Errorf(dispatcher.EINVALID, "batch: holds %d CloudEvents; a batch may hold at most %d, send the rest in another request",
 			len(ces), dispatcher.MaxEventBatch)
 	}
+	// The schema first: it names the field and says what is wrong with it
+	// as every other refusal does.
+	if err := checkCloudEventSchema(msg, batch); err != nil {
+		return nil, false, err
+	}
 	out := make([]dispatcher.Event, len(ces))
 	for i, ce := range ces {
 		ev, err := fromCloudEvent(ce, now)
@@ -73,9 +78,6 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 			return nil, false, err
 		}
 		out[i] = ev
-	}
-	if err := checkCloudEventSchema(msg, batch); err != nil {
-		return nil, false, err
 	}
 	return out, batch, nil
 }

@@ -80,8 +80,8 @@ func TestParseErrors(t *testing.T) {
 		{"type of the wrong kind", "application/json", `{"type":5}`, nil, 0, dispatcher.EINVALID, "type: must be a string"},
 		{"lk data not an object", "application/json", `{"type":"t","data":"x"}`, nil, 0, dispatcher.EINVALID, "data: must be a JSON object"},
 		{"lk producerId of the wrong kind", "application/json", `{"type":"t","source":{"producerId":5}}`, nil, 0, dispatcher.EINVALID, "source.producerId"},
-		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EINVALID, "source"},
-		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EINVALID, "type"},
+		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
+		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EREQUIRED, "type: is required"},
 		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
 		{"schema: partitionkey not a string", "application/cloudevents+json", `{"specversion":"1.0","id":"x","source":"/s","type":"t","partitionkey":5}`, nil, 0, dispatcher.EINVALID, "partitionkey: must be string"},
 		// Before, the SDK's parser answered these, quoting its internals
@@ -89,6 +89,11 @@ func TestParseErrors(t *testing.T) {
 		{"cloudevent time not a string", "application/cloudevents+json", `{"specversion":"1.0","id":"a","source":"s","type":"t","time":1}`, nil, 0, dispatcher.EINVALID, "time: must be string"},
 		{"cloudevent datacontenttype not a string", "application/cloudevents+json", `{"specversion":"1.0","id":"a","source":"s","type":"t","datacontenttype":1}`, nil, 0, dispatcher.EINVALID, "datacontenttype: must be string"},
 		{"cloudevent broken JSON", "application/cloudevents+json", `{"specversion":"1.0",`, nil, BodyFormat, "", "not valid JSON"},
+		// Before, the SDK's validation answered these first, in lines:
+		// "[1].cloudevent: source: REQUIRED\n".
+		{"a batch's event without source", "application/cloudevents-batch+json",
+			`[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","type":"t"}]`, nil, 0, dispatcher.EREQUIRED, "[1].source: is required"},
+		{"binary without source, type and id", "application/json", `{}`, map[string]string{"ce_specversion": "1.0"}, 0, dispatcher.EREQUIRED, ": is required"},
 		{"schema: a batch's third event", "application/cloudevents-batch+json",
 			`[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","source":"/s","type":"t"},{"specversion":"1.0","id":"c","source":"/s","type":"t","partitionkey":true}]`,
 			nil, 0, dispatcher.EINVALID, "[2].partitionkey: must be string"},
