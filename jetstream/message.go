@@ -16,8 +16,13 @@ import (
 // hands it back, as the intake decides.
 func (s *Source) handle(ctx context.Context, msg js.Msg) {
 	// Dead letters live in the stream, under the consumer's filter: they
-	// are kept there, not taken in again.
+	// are kept there, not taken in again. Nor is anything else published
+	// on their subjects, which says so.
 	if strings.HasPrefix(msg.Subject(), s.deadPrefix()) {
+		if msg.Headers().Get(HeaderError) == "" {
+			s.log.Warn("nats intake: a message on the dead letters' subjects is not taken in; publish events on "+s.cfg.Subject+".<type>, where <type> does not begin with dead.",
+				"subject", msg.Subject())
+		}
 		_ = msg.Ack()
 		return
 	}

@@ -82,12 +82,18 @@ func server(t testing.TB) (url, stream, subject string, jsc js.JetStream) {
 // for Run to return.
 func run(t testing.TB, cfg Config, st intake.Starter) (m *intake.SourceMetrics, stop func()) {
 	t.Helper()
+	return runLogging(t, cfg, st, slog.New(slog.DiscardHandler))
+}
+
+// runLogging is run with the source's log going to log.
+func runLogging(t testing.TB, cfg Config, st intake.Starter, log *slog.Logger) (m *intake.SourceMetrics, stop func()) {
+	t.Helper()
 	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	m = metrics.Source("nats")
-	src := New(cfg, &intake.Handler{Source: "nats", Starter: st}, m, slog.New(slog.DiscardHandler))
+	src := New(cfg, &intake.Handler{Source: "nats", Starter: st}, m, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); src.Run(ctx) }()
@@ -273,6 +279,47 @@ func TestSourceOutageLongerThanMaxDeliver(t *testing.T) {
 	if n := testutil.ToFloat64(m.Redelivered); n != 0 {
 		t.Errorf("%v messages were delivered again during the outage", n)
 	}
+}
+
+// A message published on the dead letters' subjects that is not a dead
+// letter (an event whose type begins with "dead.", a fixed dead letter
+// published back to where it was) is not taken in, and says so in the log.
+// Before, it was acknowledged without a word.
+func TestSourceMessageOnTheDeadSubjects(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	var logs syncLog
+	st := &starter{}
+	m, _ := runLogging(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}, st,
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	publish(t, jsc, subject+".dead.t", `{"id":"d1","type":"t"}`)
+	publish(t, jsc, subject+".t", `{"id":"d2","type":"t"}`)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if testutil.ToFloat64(m.Acked) != 1 || !strings.Contains(logs.String(), "not taken in") {
+			return fmt.Sprintf("acked %v; log:\n%s", testutil.ToFloat64(m.Acked), logs.String())
+		}
+		return ""
+	})
+	if st.started() != 1 || !strings.Contains(logs.String(), subject+".dead.t") {
+		t.Errorf("started %d; log:\n%s", st.started(), logs.String())
+	}
+}
+
+// syncLog is a log that goroutines write to at once.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // BenchmarkSource is the broker intake's own cost: messages through
