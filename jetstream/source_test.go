@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,18 +83,20 @@ func server(t testing.TB) (url, stream, subject string, jsc js.JetStream) {
 // for Run to return.
 func run(t testing.TB, cfg Config, st intake.Starter) (m *intake.SourceMetrics, stop func()) {
 	t.Helper()
-	return runLogging(t, cfg, st, slog.New(slog.DiscardHandler))
+	_, m, stop = runSource(t, cfg, st, slog.New(slog.DiscardHandler))
+	return m, stop
 }
 
-// runLogging is run with the source's log going to log.
-func runLogging(t testing.TB, cfg Config, st intake.Starter, log *slog.Logger) (m *intake.SourceMetrics, stop func()) {
+// runSource is run with the source's log going to log, and returns the
+// source too.
+func runSource(t testing.TB, cfg Config, st intake.Starter, log *slog.Logger) (src *Source, m *intake.SourceMetrics, stop func()) {
 	t.Helper()
 	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	m = metrics.Source("nats")
-	src := New(cfg, &intake.Handler{Source: "nats", Starter: st}, m, log)
+	src = New(cfg, &intake.Handler{Source: "nats", Starter: st}, m, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); src.Run(ctx) }()
@@ -118,7 +121,7 @@ func runLogging(t testing.TB, cfg Config, st intake.Starter, log *slog.Logger) (
 			stop()
 		}
 	})
-	return m, stop
+	return src, m, stop
 }
 
 func publish(t testing.TB, jsc js.JetStream, subject, body string) {
@@ -289,7 +292,7 @@ func TestSourceMessageOnTheDeadSubjects(t *testing.T) {
 	url, stream, subject, jsc := server(t)
 	var logs syncLog
 	st := &starter{}
-	m, _ := runLogging(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}, st,
+	_, m, _ := runSource(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}, st,
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	publish(t, jsc, subject+".dead.t", `{"id":"d1","type":"t"}`)
 	publish(t, jsc, subject+".t", `{"id":"d2","type":"t"}`)
@@ -301,6 +304,42 @@ func TestSourceMessageOnTheDeadSubjects(t *testing.T) {
 	})
 	if st.started() != 1 || !strings.Contains(logs.String(), subject+".dead.t") {
 		t.Errorf("started %d; log:\n%s", st.started(), logs.String())
+	}
+}
+
+// A consumer deleted under the source is created again from the first
+// message it had not acknowledged. Before, it was created from the
+// stream's start: a week of events taken in again, its dead letters
+// written again, and those older than the deduplication window dispatched
+// again.
+func TestSourceConsumerDeleted(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	st := &starter{}
+	src, m, _ := runSource(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}, st,
+		slog.New(slog.DiscardHandler))
+	for i := range 3 {
+		publish(t, jsc, subject+".t", fmt.Sprintf(`{"id":"c%d","type":"t"}`, i))
+	}
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if st.started() != 3 || src.ackFloor.Load() != 3 { // the floor is read every 5 s
+			return fmt.Sprintf("started %d, acknowledgement floor read %d", st.started(), src.ackFloor.Load())
+		}
+		return ""
+	})
+	if err := jsc.DeleteConsumer(context.Background(), stream, Consumer); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, jsc, subject+".t", `{"id":"c3","type":"t"}`)
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if st.started() < 4 {
+			return fmt.Sprintf("started %d, acked %v", st.started(), testutil.ToFloat64(m.Acked))
+		}
+		return ""
+	})
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if want := []string{"c0", "c1", "c2", "c3"}; !slices.Equal(slices.Sorted(slices.Values(st.ids)), want) {
+		t.Errorf("started %v, want %v: each once", st.ids, want)
 	}
 }
 
