@@ -290,7 +290,7 @@ func TestSourceOutageLongerThanMaxDeliver(t *testing.T) {
 // Before, it was acknowledged without a word.
 func TestSourceMessageOnTheDeadSubjects(t *testing.T) {
 	url, stream, subject, jsc := server(t)
-	var logs syncLog
+	var logs testenv.Buffer
 	st := &starter{}
 	_, m, _ := runSource(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}, st,
 		slog.New(slog.NewTextHandler(&logs, nil)))
@@ -341,24 +341,6 @@ func TestSourceConsumerDeleted(t *testing.T) {
 	if want := []string{"c0", "c1", "c2", "c3"}; !slices.Equal(slices.Sorted(slices.Values(st.ids)), want) {
 		t.Errorf("started %v, want %v: each once", st.ids, want)
 	}
-}
-
-// syncLog is a log that goroutines write to at once.
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // BenchmarkSource is the broker intake's own cost: messages through

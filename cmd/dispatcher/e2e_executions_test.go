@@ -234,7 +234,7 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 	}
 
 	// The bulk replay runs in the CLI, which follows it to the end.
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd := exec.Command(s.bin, "replay", "--status", "failed", "--dispatcher-id", dispatcherID, "--rate", "10")
 	cmd.Env = append(s.env, "DISPATCHER_URL="+s.url, "DISPATCHER_TOKEN="+s.token)
 	cmd.Stdout, cmd.Stderr = out, out

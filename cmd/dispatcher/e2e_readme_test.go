@@ -138,7 +138,7 @@ func shellBlocks(t *testing.T, readme, heading string) []string {
 type runScript struct {
 	api, catcher string // host:port of the API and of the catcher's web UI
 	token        string
-	out          *syncBuffer // what it printed
+	out          *testenv.Buffer // what it printed
 }
 
 var tokenLine = regexp.MustCompile(`Admin token \(valid 24h\):\s+(\S+)`)
@@ -176,7 +176,7 @@ func startRunScript(t *testing.T, env ...string) *runScript {
 		fmt.Sprintf("DISPATCHER_MAIL_UI_PORT=%d", ports[4]),
 		"DISPATCHER_LOG_LEVEL=warn",
 	)
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	r.out = out
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -83,7 +83,7 @@ func TestEndToEndTemporalOverTLS(t *testing.T) {
 	pki := newTestPKI(t)
 	proxy := startTLSProxy(t, pki, srv.FrontendHostPort())
 
-	s := &system{t: t, bin: testenv.Binary(t), temporal: srv.Client(), logs: &syncBuffer{}}
+	s := &system{t: t, bin: testenv.Binary(t), temporal: srv.Client(), logs: &testenv.Buffer{}}
 	s.env = append(os.Environ(),
 		"DATABASE_URL="+testenv.SQLite(t),
 		"DISPATCHER_JWT_SECRET="+e2eSecret,

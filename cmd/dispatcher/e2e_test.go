@@ -44,7 +44,7 @@ type system struct {
 	token    string
 	temporal client.Client
 	smtp     *testenv.SMTPSink
-	logs     *syncBuffer
+	logs     *testenv.Buffer
 	worker   *proc // the worker process, when started apart from the API
 }
 
@@ -61,7 +61,7 @@ func startSystem(t *testing.T, opts ...systemOption) *system {
 		srv := testenv.Temporal(t)
 		temporalAddr, tc = srv.FrontendHostPort(), srv.Client()
 	}
-	s := &system{t: t, bin: testenv.Binary(t), temporal: tc, smtp: testenv.SMTP(t), logs: &syncBuffer{}}
+	s := &system{t: t, bin: testenv.Binary(t), temporal: tc, smtp: testenv.SMTP(t), logs: &testenv.Buffer{}}
 	s.env = append(os.Environ(),
 		"DATABASE_URL="+testenv.Postgres(t),
 		"DISPATCHER_JWT_SECRET="+e2eSecret,
@@ -159,23 +159,6 @@ func (s *system) request(method, path string, body any) (int, []byte) {
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	return res.StatusCode, raw
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // TestEndToEndAdminAPI runs the reference's admin flow against the real

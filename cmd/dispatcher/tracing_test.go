@@ -74,7 +74,7 @@ func TestTracing(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	s := &system{t: t, url: url, temporal: srv.Client(), logs: &syncBuffer{}}
+	s := &system{t: t, url: url, temporal: srv.Client(), logs: &testenv.Buffer{}}
 	tok, err := tokenFor(e2eSecret)
 	if err != nil {
 		t.Fatal(err)
