@@ -79,10 +79,6 @@ type Source struct {
 	up       atomic.Bool
 	lastErr  atomic.Pointer[error]
 	inFlight sync.WaitGroup
-	// ackFloor is the consumer's acknowledgement floor as last read (the
-	// stream sequence up to which every message is acknowledged), where a
-	// consumer deleted under the source is created again.
-	ackFloor atomic.Uint64
 }
 
 // New returns the source of cfg, whose messages h takes in. h waits for
@@ -186,21 +182,10 @@ func (s *Source) setUp(ctx context.Context) (js.Consumer, error) {
 	// MaxDeliver -1: JetStream would drop a message at its limit, even one
 	// whose dead letter failed; handle keeps the limit instead. Updating
 	// it lifts the limit of a consumer an older version created.
-	cfg := js.ConsumerConfig{
+	c, err := stream.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{
 		Durable: Consumer, AckPolicy: js.AckExplicitPolicy, AckWait: s.cfg.AckWait,
 		MaxDeliver: -1, FilterSubject: s.cfg.Subject + ".>", DeliverPolicy: js.DeliverAllPolicy,
-	}
-	if floor := s.ackFloor.Load(); floor > 0 {
-		if _, err := stream.Consumer(ctx, Consumer); errors.Is(err, js.ErrConsumerNotFound) {
-			// Deleted while this process consumed: from the stream's
-			// start it would take in again a week of events, of which
-			// only those within the deduplication window are known.
-			cfg.DeliverPolicy, cfg.OptStartSeq = js.DeliverByStartSequencePolicy, floor+1
-			s.log.Warn("nats intake: the consumer was deleted; creating it again from the first message it had not acknowledged",
-				"consumer", Consumer, "stream_sequence", floor+1)
-		}
-	}
-	c, err := stream.CreateOrUpdateConsumer(ctx, cfg)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", Consumer, s.cfg.Stream, err)
 	}
@@ -303,7 +288,6 @@ func (s *Source) watchLag(ctx context.Context, c js.Consumer) {
 		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if info, err := c.Info(ictx); err == nil {
 			s.metrics.Lag.Set(float64(info.NumPending))
-			s.ackFloor.Store(info.AckFloor.Stream)
 		}
 		cancel()
 		select {

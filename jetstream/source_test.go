@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,42 +303,6 @@ func TestSourceMessageOnTheDeadSubjects(t *testing.T) {
 	})
 	if st.started() != 1 || !strings.Contains(logs.String(), subject+".dead.t") {
 		t.Errorf("started %d; log:\n%s", st.started(), logs.String())
-	}
-}
-
-// A consumer deleted under the source is created again from the first
-// message it had not acknowledged. Before, it was created from the
-// stream's start: a week of events taken in again, its dead letters
-// written again, and those older than the deduplication window dispatched
-// again.
-func TestSourceConsumerDeleted(t *testing.T) {
-	url, stream, subject, jsc := server(t)
-	st := &starter{}
-	src, m, _ := runSource(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}, st,
-		slog.New(slog.DiscardHandler))
-	for i := range 3 {
-		publish(t, jsc, subject+".t", fmt.Sprintf(`{"id":"c%d","type":"t"}`, i))
-	}
-	testenv.Eventually(t, 20*time.Second, func() string {
-		if st.started() != 3 || src.ackFloor.Load() != 3 { // the floor is read every 5 s
-			return fmt.Sprintf("started %d, acknowledgement floor read %d", st.started(), src.ackFloor.Load())
-		}
-		return ""
-	})
-	if err := jsc.DeleteConsumer(context.Background(), stream, Consumer); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, jsc, subject+".t", `{"id":"c3","type":"t"}`)
-	testenv.Eventually(t, 20*time.Second, func() string {
-		if st.started() < 4 {
-			return fmt.Sprintf("started %d, acked %v", st.started(), testutil.ToFloat64(m.Acked))
-		}
-		return ""
-	})
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if want := []string{"c0", "c1", "c2", "c3"}; !slices.Equal(slices.Sorted(slices.Values(st.ids)), want) {
-		t.Errorf("started %v, want %v: each once", st.ids, want)
 	}
 }
 
