@@ -79,6 +79,11 @@ type Source struct {
 	up       atomic.Bool
 	lastErr  atomic.Pointer[error]
 	inFlight sync.WaitGroup
+	// slots bound the messages in hand, and turns keep ordered events in
+	// delivery order, across the consumer's re-creations: messages taken
+	// before one are still in hand after it.
+	slots chan struct{}
+	turns intake.Turns
 }
 
 // New returns the source of cfg, whose messages h takes in. h waits for
@@ -96,7 +101,7 @@ func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logge
 		cfg.AckWait = 30 * time.Second
 	}
 	h.Hold = 0
-	return &Source{cfg: cfg, handler: h, metrics: m, log: log.With("source", "nats", "stream", cfg.Stream)}
+	return &Source{cfg: cfg, handler: h, metrics: m, log: log.With("source", "nats", "stream", cfg.Stream), slots: make(chan struct{}, cfg.Prefetch)}
 }
 
 // Run consumes until ctx ends; it connects again, and creates the stream
@@ -125,12 +130,15 @@ func (s *Source) Run(ctx context.Context) {
 	defer s.inFlight.Wait()
 	wait := minRetry
 	for ctx.Err() == nil {
+		began := time.Now()
 		err := s.consume(ctx)
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil || time.Since(began) > maxRetry {
+			wait = minRetry // it consumed a while: a new failure starts the backoff again
+		}
 		if err == nil {
-			wait = minRetry
 			continue
 		}
 		s.lastErr.Store(&err)
@@ -214,43 +222,58 @@ func (s *Source) consume(ctx context.Context) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.watchLag(cctx, c)
-	slots := make(chan struct{}, s.cfg.Prefetch)
-	var turns intake.Turns // ordered events go to Temporal in delivery order
-	for {
+	for failed := 0; ; {
 		// A free handler, then every other one free now.
 		select {
-		case slots <- struct{}{}:
+		case s.slots <- struct{}{}:
 		case <-ctx.Done():
 			return nil
 		}
 		n := 1
 		for free := true; free && n < s.cfg.Prefetch; {
 			select {
-			case slots <- struct{}{}:
+			case s.slots <- struct{}{}:
 				n++
 			default:
 				free = false
 			}
 		}
-		if err := s.fetch(ctx, c, n, slots, &turns); err != nil {
+		err := s.fetch(ctx, c, n)
+		switch {
+		case err == nil:
+			failed = 0
+		case errors.Is(err, js.ErrConsumerDeleted) || errors.Is(err, js.ErrConsumerNotFound) || errors.Is(err, js.ErrStreamNotFound):
+			return err // created again by the next setUp
+		case failed < maxFetchFailures:
+			// A leader election, a reconnection: the same pull again.
+			failed++
+			s.log.Info("nats intake: a pull failed; pulling again", "err", err)
+			select {
+			case <-time.After(minRetry):
+			case <-ctx.Done():
+				return nil
+			}
+		default:
 			return err
 		}
 	}
 }
 
+// maxFetchFailures is how many pulls in a row may fail before the source
+// sets the stream and the consumer up again.
+const maxFetchFailures = 3
+
 // fetch pulls up to n messages, for which n slots are taken, and hands
 // each to a handler of its own; the slots of those that do not come are
-// given back. A fetch that ends with ctx ending is no error.
-func (s *Source) fetch(ctx context.Context, c js.Consumer, n int, slots chan struct{}, turns *intake.Turns) error {
+// given back. The pull ends with ctx: it must not take in the messages
+// that the handlers, stopping, hand back.
+func (s *Source) fetch(ctx context.Context, c js.Consumer, n int) error {
 	fctx, cancel := context.WithTimeout(ctx, fetchWait)
 	defer cancel()
 	batch, err := c.Fetch(n, js.FetchContext(fctx))
 	if err != nil {
 		for range n {
-			<-slots
-		}
-		if ctx.Err() != nil {
-			return nil
+			<-s.slots
 		}
 		return err
 	}
@@ -258,20 +281,20 @@ func (s *Source) fetch(ctx context.Context, c js.Consumer, n int, slots chan str
 		n--
 		if ctx.Err() != nil {
 			_ = msg.NakWithDelay(handBack)
-			<-slots
+			<-s.slots
 			continue
 		}
 		s.inFlight.Add(1)
-		turn := turns.Take() // in delivery order
+		turn := s.turns.Take() // ordered events go to Temporal in delivery order
 		go func() {
 			defer s.inFlight.Done()
-			defer func() { <-slots }()
+			defer func() { <-s.slots }()
 			defer turn.Done() // also when the message never reaches Handle
 			s.handle(intake.WithTurn(ctx, turn), msg)
 		}()
 	}
 	for range n {
-		<-slots
+		<-s.slots
 	}
 	if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err

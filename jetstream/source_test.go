@@ -306,6 +306,38 @@ func TestSourceMessageOnTheDeadSubjects(t *testing.T) {
 	}
 }
 
+// The messages in hand keep their slots when the consumer goes: no more
+// than Prefetch are ever taken in. Before, each setup of the consumer
+// counted afresh, so every re-creation (the consumer deleted, a pull
+// failing) let Prefetch more in beside those still waiting for Temporal.
+func TestSourceSlotsOutliveTheConsumer(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	st := &starter{}
+	unavailable := error(dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable"))
+	st.err.Store(&unavailable)
+	m, _ := run(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 2, MaxDeliver: 5, AckWait: time.Second}, st)
+	publish(t, jsc, subject+".t", `{"id":"s0","type":"t"}`)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if n := testutil.ToFloat64(m.Received); n != 1 {
+			return fmt.Sprintf("received %v, want 1", n)
+		}
+		return ""
+	})
+	// One message in hand, a pull for one more pending: the deletion ends
+	// the pull, and the source sets the consumer up again (from the
+	// stream's start: s0 comes again).
+	if err := jsc.DeleteConsumer(context.Background(), stream, Consumer); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 4; i++ {
+		publish(t, jsc, subject+".t", fmt.Sprintf(`{"id":"s%d","type":"t"}`, i))
+	}
+	time.Sleep(4 * time.Second) // what is checked is that no more than Prefetch are taken in meanwhile
+	if n := testutil.ToFloat64(m.Received); n > 2 {
+		t.Errorf("%v messages taken in with Prefetch 2", n)
+	}
+}
+
 // BenchmarkSource is the broker intake's own cost: messages through
 // JetStream and the intake (read, schema, double ack) to a Temporal that
 // answers at once, 64 in flight.
