@@ -23,6 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // authNow is the clock of every authenticator in these tests, so expiry
@@ -694,5 +695,16 @@ func TestAuthTwoAuthorizationHeaders(t *testing.T) {
 	assertRefused(t, rec, errNotAuthenticated)
 	if !strings.Contains(rec.Body.String(), "more than one Authorization header") {
 		t.Errorf("body %s does not say why", rec.Body)
+	}
+
+	// /metrics too, which has a token of its own.
+	const token = "metrics-token-0123456789"
+	req = httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Add("Authorization", "Bearer "+token)
+	req.Header.Add("Authorization", "Bearer something-else")
+	rec = httptest.NewRecorder()
+	NewOpsHandler(nil, prometheus.NewRegistry(), token, false, BuildInfo{}, nil).ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "more than one Authorization header") {
+		t.Errorf("/metrics with two Authorization headers = %d %s", rec.Code, rec.Body)
 	}
 }

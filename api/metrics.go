@@ -111,6 +111,7 @@ func serveMetrics(g prometheus.Gatherer) gin.HandlerFunc {
 func metricsGuard(token string, authDisabled bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		switch {
+		case token != "" && refuseAuthorizations(c):
 		case token != "":
 			got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {

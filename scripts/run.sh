@@ -70,7 +70,7 @@ with_timeout() {
 
 # redact URL: URL with the password of its user information hidden, and
 # that of a key=value connection string.
-redact() { sed -E 's#(://[^/@:]*):[^/@]*@#\1:xxxxx@#; s#(password=)[^ &]*#\1xxxxx#g' <<<"$1"; }
+redact() { sed -E "s#(://[^/@:]*):[^/]*@#\\1:xxxxx@#; s#(password=)('[^']*'|[^ &]*)#\\1xxxxx#g" <<<"$1"; }
 
 host_of() { local a=${1##*://}; a=${a%%/*}; echo "${a%:*}"; }
 port_of() { local a=${1##*://}; a=${a%%/*}; echo "${a##*:}"; }
