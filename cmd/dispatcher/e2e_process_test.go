@@ -34,10 +34,11 @@ func withEnv(kv ...string) systemOption {
 
 // proc is one running dispatcher process.
 type proc struct {
-	cmd    *exec.Cmd
-	url    string        // where it listens
-	exited chan struct{} // closed once it has exited
-	err    error         // its exit error, once exited
+	cmd     *exec.Cmd
+	url     string        // where it listens
+	polling chan struct{} // closed once its worker polls (serve, worker)
+	exited  chan struct{} // closed once it has exited
+	err     error         // its exit error, once exited
 }
 
 var (
@@ -46,12 +47,30 @@ var (
 )
 
 // startProcess runs `dispatcher <command>` with the system's environment
-// and returns once it listens (and, for a worker, polls). At the end of
-// the test it is stopped with SIGTERM and must exit cleanly, unless the
-// test killed it.
+// and returns once it listens and, for a worker, polls. At the end of the
+// test it is stopped with SIGTERM and must exit cleanly, unless the test
+// killed it.
 func (s *system) startProcess(command string) *proc {
 	s.t.Helper()
-	p := &proc{cmd: exec.Command(s.bin, command), exited: make(chan struct{})}
+	p := s.launch(command)
+	if command == "api" {
+		return p
+	}
+	select {
+	case <-p.polling:
+	case <-p.exited:
+		s.t.Fatalf("dispatcher %s exited before its worker polled: %v\n%s", command, p.err, s.logs)
+	case <-time.After(60 * time.Second):
+		s.t.Fatalf("dispatcher %s did not poll:\n%s", command, s.logs)
+	}
+	return p
+}
+
+// launch runs `dispatcher <command>` as startProcess does, but returns as
+// soon as it listens, whether or not its worker polls yet.
+func (s *system) launch(command string) *proc {
+	s.t.Helper()
+	p := &proc{cmd: exec.Command(s.bin, command), polling: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd.Env = s.env
 	p.cmd.Stderr = s.logs
 	stdout, err := p.cmd.StdoutPipe()
@@ -61,18 +80,20 @@ func (s *system) startProcess(command string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	ready := make(chan string, 1)
+	listening := make(chan string, 1)
 	go func() {
-		url, polling := "", command == "api"
+		polled := false
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := listeningLine.FindStringSubmatch(sc.Text()); m != nil {
-				url = m[1]
+				select {
+				case listening <- m[1]:
+				default:
+				}
 			}
-			polling = polling || pollingLine.MatchString(sc.Text())
-			if url != "" && polling {
-				ready <- url
-				url = ""
+			if !polled && pollingLine.MatchString(sc.Text()) {
+				polled = true
+				close(p.polling)
 			}
 		}
 		p.err = p.cmd.Wait()
@@ -92,7 +113,7 @@ func (s *system) startProcess(command string) *proc {
 		}
 	})
 	select {
-	case p.url = <-ready:
+	case p.url = <-listening:
 	case <-p.exited:
 		s.t.Fatalf("dispatcher %s exited before it started: %v\n%s", command, p.err, s.logs)
 	case <-time.After(60 * time.Second):

@@ -16,7 +16,6 @@ import (
 	"github.com/dispatcherhq/dispatcher/api"
 	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/models"
-	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -25,7 +24,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	sdktally "go.temporal.io/sdk/contrib/tally"
-	"go.temporal.io/sdk/worker"
 )
 
 // processCmd is serve, api or worker: the long-running process with the
@@ -107,18 +105,6 @@ func (p process) run(ctx context.Context) error {
 	// one made through another within a second.
 	configs.Fresh = time.Second
 	store.OnChange(configs.Forget)
-	if p.worker {
-		workers, err := p.startWorkers(ctx, tc, store, configs, executions)
-		if err != nil {
-			return err
-		}
-		// Stop waits for in-flight activities up to the worker's
-		// stop timeout; unfinished ones are retried elsewhere.
-		for _, w := range workers {
-			defer w.Stop()
-		}
-		go p.pruneDeliveryRecords(ctx, store)
-	}
 	checks := map[string]api.Check{
 		"database": store.Ping,
 		"temporal": func(ctx context.Context) error {
@@ -128,6 +114,15 @@ func (p process) run(ctx context.Context) error {
 		// Until it passes, starts are refused (503): registered a moment
 		// ago, the search attributes may be unknown to the server's cache.
 		"search_attributes": dispatch.SearchAttributesCheck(ctx, tc, p.cfg.TemporalNS),
+	}
+	if p.worker {
+		workers, err := p.startWorkers(ctx, tc, store, configs, executions)
+		if err != nil {
+			return err
+		}
+		defer workers.stop()
+		checks["worker"] = workers.ready
+		go p.pruneDeliveryRecords(ctx, store)
 	}
 	// One starter for the API and the broker intakes. Eager start only
 	// helps when this process's worker takes the first workflow task:
@@ -245,36 +240,6 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	return models.NewStore(db, time.Now, models.WithKeys(p.cfg.Keys)), nil
 }
 
-// startWorkers starts the worker of the dispatches on the task queue,
-// and one for the activities of bulk replays on a queue of their own
-// (workflows.ReplayTaskQueue), with few slots: thousands of replay starts
-// never wait in front of the dispatches, nor take all of a worker.
-func (p process) startWorkers(ctx context.Context, tc client.Client, store *models.Store, configs *activities.Cache, executions *dispatch.Executions) ([]worker.Worker, error) {
-	if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
-		return nil, fmt.Errorf("temporal at %s: %w", p.cfg.TemporalAddr, err)
-	}
-	effects, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom,
-		Outbound: p.cfg.Outbound, WrapTransport: tracingTransport(p.tracer), Now: time.Now, Cache: configs})
-	if err != nil {
-		return nil, err
-	}
-	replays := dispatch.NewReplayActivities(executions)
-	w := worker.New(tc, p.cfg.TaskQueue, workerOptions(p.cfg))
-	workflows.Register(w)
-	w.RegisterActivity(effects)
-	w.RegisterActivity(dispatch.NewGateActivities(tc))     // flow control: permit requests
-	w.RegisterActivity(dispatch.NewSequenceActivities(tc)) // ordering: dispatches an earlier run started
-	w.RegisterActivity(replays)                            // bulk replays from before they had a queue of their own
-	rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg))
-	rw.RegisterActivity(replays)
-	for _, w := range []worker.Worker{w, rw} {
-		if err := w.Start(); err != nil {
-			return nil, fmt.Errorf("start worker (is Temporal running at %s?): %w", p.cfg.TemporalAddr, err)
-		}
-	}
-	return []worker.Worker{w, rw}, nil
-}
-
 func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
 	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
 	if err != nil {
@@ -288,9 +253,6 @@ func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
 		what = "worker health and metrics"
 	}
 	fmt.Fprintf(p.stdout, "dispatcher %s listening on http://%s\n", what, ln.Addr())
-	if p.worker {
-		fmt.Fprintf(p.stdout, "dispatcher worker polling task queue %q on %s\n", p.cfg.TaskQueue, p.cfg.TemporalAddr)
-	}
 
 	select {
 	case err := <-errc:

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+
+	child "github.com/dispatcherhq/dispatcher/internal/proc"
+)
+
+// TestEndToEndServeStartsBeforeTemporal starts `dispatcher serve` while
+// Temporal is down, as a pod rescheduled during a cluster restart would
+// be: it stays up, answers /healthz, says on /readyz that Temporal and its
+// worker are down, and once Temporal answers starts polling and
+// dispatching without a restart. Before, it exited at start-up, and an
+// orchestrator restarted it in a loop.
+func TestEndToEndServeStartsBeforeTemporal(t *testing.T) {
+	port, err := child.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startWithoutTemporal(t, fmt.Sprintf("127.0.0.1:%d", port))
+	p := s.launch("serve")
+	s.url = p.url
+
+	// Alive, not ready, and saying which part is not.
+	if code, body := get(t, s.url+"/healthz"); code != 200 {
+		t.Fatalf("/healthz = %d %s while Temporal is down, want 200", code, body)
+	}
+	code, body := get(t, s.url+"/readyz")
+	if code != 503 || !strings.Contains(body, `"temporal":"down"`) || !strings.Contains(body, `"worker":"down"`) {
+		t.Fatalf("/readyz = %d %s while Temporal is down, want 503 naming temporal and worker down", code, body)
+	}
+	s.poll("the worker to say it waits for Temporal", func() bool { return strings.Contains(s.logs.String(), waitingForTemporalLog) })
+	select {
+	case <-p.exited:
+		t.Fatalf("dispatcher serve exited while Temporal was down: %v\n%s", p.err, s.logs)
+	case <-p.polling:
+		t.Fatal("the worker polls a Temporal that is not there")
+	default:
+	}
+
+	dir := t.TempDir()
+	srv, err := child.StartDevServer(t.Context(), child.DevServerOptions{
+		CLI: testenv.TemporalCLI(t), LogPath: filepath.Join(dir, "temporal.log"), Port: port,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(syscall.SIGINT, 5*time.Second) })
+	if s.temporal, err = srv.Dial(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.temporal.Close)
+
+	select {
+	case <-p.polling:
+	case <-p.exited:
+		t.Fatalf("dispatcher serve exited: %v\n%s", p.err, s.logs)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the worker did not start polling within 90 s of Temporal answering:\n%s", s.logs)
+	}
+	s.poll("the API to be ready", func() bool { code, body = get(t, s.url+"/readyz"); return code == 200 }, &body)
+
+	s.token = strings.TrimSpace(s.run("token", "--admin"))
+	fn := &functionSink{}
+	fnSrv := httptest.NewServer(fn)
+	t.Cleanup(fnSrv.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "late", "url": fnSrv.URL}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "late", "eventType": "late_event", "actions": []any{
+		map[string]any{"type": "task", "functionName": "late"}}}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "late-1", "type": "late_event", "content": map[string]any{}}, 202)
+	if res, failed := s.result(acc["workflowId"].(string), acc["runId"].(string)); failed {
+		t.Fatalf("the dispatch failed: %+v", res.Outcomes)
+	}
+	if fn.count() != 1 {
+		t.Errorf("the function was called %d times, want 1", fn.count())
+	}
+}
+
+// TestEndToEndWorkerStopsWhileWaitingForTemporal: a worker still waiting
+// for Temporal stops at once, and cleanly, on SIGTERM.
+func TestEndToEndWorkerStopsWhileWaitingForTemporal(t *testing.T) {
+	port, err := child.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startWithoutTemporal(t, fmt.Sprintf("127.0.0.1:%d", port))
+	p := s.launch("worker")
+	s.poll("the worker to say it waits for Temporal", func() bool { return strings.Contains(s.logs.String(), waitingForTemporalLog) })
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("dispatcher worker waiting for Temporal did not stop within 15 s of SIGTERM:\n%s", s.logs)
+	}
+	if p.err != nil {
+		t.Fatalf("dispatcher worker did not exit cleanly: %v\n%s", p.err, s.logs)
+	}
+}
+
+// startWithoutTemporal is a system whose processes reach Temporal at
+// addr, where nothing listens yet.
+func startWithoutTemporal(t *testing.T, addr string) *system {
+	s := &system{t: t, bin: testenv.Binary(t), logs: &testenv.Buffer{}}
+	s.env = append(os.Environ(),
+		"DATABASE_URL="+testenv.SQLite(t),
+		"DISPATCHER_JWT_SECRET="+e2eSecret,
+		"DISPATCHER_HTTP_ADDR=127.0.0.1:0",
+		"DISPATCHER_LOG_LEVEL=warn",
+		"DISPATCHER_OUTBOUND_ALLOW=127.0.0.0/8",
+		"TEMPORAL_ADDRESS="+addr,
+	)
+	return s
+}
+
+// get returns the status and body of a GET of url.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/models"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// workers are the process's Temporal workers. They start in the
+// background, as soon as Temporal answers: a process started while
+// Temporal is down (a cluster restarting, a pod scheduled before it)
+// stays up, answers /healthz, says on /readyz that its worker is down,
+// and polls once Temporal is back, instead of exiting into a restart loop.
+type workers struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed once the start has ended, started or not
+
+	mu      sync.Mutex
+	running []worker.Worker
+	err     error // why they are not running yet
+}
+
+// Backoff between attempts to start the workers while Temporal is down.
+const (
+	firstStartRetry = time.Second
+	maxStartRetry   = 30 * time.Second
+)
+
+// startWorkers starts, in the background, the worker of the dispatches on
+// the task queue and one for the activities of bulk replays on a queue of
+// their own (workflows.ReplayTaskQueue), with few slots: thousands of
+// replay starts never wait in front of the dispatches, nor take all of a
+// worker. It fails at once only for what waiting cannot mend: the
+// activities' own settings.
+func (p process) startWorkers(ctx context.Context, tc client.Client, store *models.Store, configs *activities.Cache, executions *dispatch.Executions) (*workers, error) {
+	effects, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom,
+		Outbound: p.cfg.Outbound, WrapTransport: tracingTransport(p.tracer), Now: time.Now, Cache: configs})
+	if err != nil {
+		return nil, err
+	}
+	replays := dispatch.NewReplayActivities(executions)
+	start := func() ([]worker.Worker, error) {
+		if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
+			return nil, err
+		}
+		w := worker.New(tc, p.cfg.TaskQueue, workerOptions(p.cfg))
+		workflows.Register(w)
+		w.RegisterActivity(effects)
+		w.RegisterActivity(dispatch.NewGateActivities(tc))     // flow control: permit requests
+		w.RegisterActivity(dispatch.NewSequenceActivities(tc)) // ordering: dispatches an earlier run started
+		w.RegisterActivity(replays)                            // bulk replays from before they had a queue of their own
+		rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg))
+		rw.RegisterActivity(replays)
+		if err := w.Start(); err != nil {
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+		if err := rw.Start(); err != nil {
+			w.Stop()
+			return nil, fmt.Errorf("start bulk replay worker: %w", err)
+		}
+		return []worker.Worker{w, rw}, nil
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	ws := &workers{cancel: cancel, done: make(chan struct{}), err: errors.New("starting")}
+	go func() {
+		defer close(ws.done)
+		for wait := firstStartRetry; ; wait = min(2*wait, maxStartRetry) {
+			running, err := start()
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			ws.mu.Lock()
+			ws.running, ws.err = running, err
+			ws.mu.Unlock()
+			if err == nil {
+				fmt.Fprintf(p.stdout, "dispatcher worker polling task queue %q on %s\n", p.cfg.TaskQueue, p.cfg.TemporalAddr)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			p.log.Warn(waitingForTemporalLog, "address", p.cfg.TemporalAddr, "namespace", p.cfg.TemporalNS, "retry_in", wait, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+	}()
+	return ws, nil
+}
+
+// waitingForTemporalLog is logged after each failed start of the workers.
+const waitingForTemporalLog = "the worker is waiting for Temporal"
+
+// ready is the workers' readiness check: down until they poll.
+func (ws *workers) ready(context.Context) error {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.err
+}
+
+// stop ends a start still waiting for Temporal, and stops the running
+// workers: each waits for its in-flight activities up to the worker's
+// stop timeout; unfinished ones are retried elsewhere.
+func (ws *workers) stop() {
+	ws.cancel()
+	<-ws.done
+	for _, w := range ws.running {
+		w.Stop()
+	}
+}
