@@ -203,6 +203,13 @@ const (
 // recheck (permitRecheck, doubling up to maxPermitRecheck).
 const MaxGateWaiting = 4000
 
+// maxSending bounds the permits on their way at once (gateSendingV1).
+// Temporal fails a workflow task that leaves more than 2,000 signals to
+// other workflows pending (limit.numPendingSignals.error), and fails its
+// retry the same way: a pause ending over thousands of waiting calls
+// wedged the Gate for good.
+const maxSending = 500
+
 // functionFlowOptions: reading the flow control is quick and local; when
 // it fails the gate keeps what it had and tries again a flowRefresh later.
 var functionFlowOptions = workflow.LocalActivityOptions{
@@ -363,6 +370,9 @@ func (g *gate) reclaim(now time.Time) {
 // allow at now.
 func (g *gate) grant(ctx workflow.Context, now time.Time) {
 	for len(g.Waiting) > 0 {
+		if g.sending >= maxSending && workflow.GetVersion(ctx, changeGateSending, workflow.DefaultVersion, gateSendingV1) >= gateSendingV1 {
+			return // the rest once these are delivered (wait wakes on sent)
+		}
 		probe, slot, ok := g.allowed(now)
 		if !ok {
 			return

@@ -27,6 +27,8 @@ const (
 	// changeSequenceCancel, of its own for the same reason.
 	changeSequenceCancel = "sequence-cancel"
 	changeGate           = "gate"
+	// changeGateSending, of its own for the same reason.
+	changeGateSending = "gate-sending"
 )
 
 // Dispatch versions.
@@ -146,3 +148,9 @@ const (
 	// run records the marker.
 	gateV1 workflow.Version = 1
 )
+
+// gateSendingV1 (changeGateSending): a Gate has at most maxSending permits
+// on their way at once, and grants the next as they arrive. Before, it
+// signalled every permit allowed in one workflow task. Asked only when
+// the bound is reached, so no other run records the marker.
+const gateSendingV1 workflow.Version = 1

@@ -1,0 +1,79 @@
+package workflows_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// A Gate that may grant more permits at once than Temporal lets signals
+// to other workflows be pending (2,000 by default) sends them a batch at
+// a time. Before, it sent all of them in one workflow task, which the
+// server failed with PENDING_SIGNALS_LIMIT_EXCEEDED, and every retry of
+// the task the same way: the function's calls were never permitted again.
+// Here 2,100 requests arrive while no worker polls, as they would behind
+// a pause or an open circuit, and the first task may grant them all.
+func TestGateGrantsABurstOnRealServer(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue, gateID, n = "gate-burst", "gate-burst", 2100
+	req := func(i int) workflows.PermitRequest {
+		return workflows.PermitRequest{ID: fmt.Sprint("k", i, "/1"), WorkflowID: fmt.Sprint("gone-", i), Lease: time.Hour}
+	}
+	run, err := c.SignalWithStartWorkflow(t.Context(), gateID, workflows.SignalGateRequest, req(0),
+		client.StartWorkflowOptions{ID: gateID, TaskQueue: queue}, workflows.WorkflowGate, workflows.GateInput{Function: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < n; i++ {
+		if err := c.SignalWorkflow(t.Context(), gateID, "", workflows.SignalGateRequest, req(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.Gate, workflow.RegisterOptions{Name: workflows.WorkflowGate})
+	w.RegisterActivityWithOptions(func(context.Context, dispatcher.FunctionFlowInput) (dispatcher.Flow, error) {
+		return dispatcher.Flow{}, nil // no limit: every request may go at once
+	}, activity.RegisterOptions{Name: workflows.ActivityFunctionFlow})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	// The Gate continues as new as its history grows: every run counts.
+	testenv.Eventually(t, 2*time.Minute, func() string {
+		sent := 0
+		for runID := run.GetRunID(); runID != ""; {
+			it := c.GetWorkflowHistory(t.Context(), gateID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			for runID = ""; it.HasNext(); {
+				e, err := it.Next()
+				if err != nil {
+					return err.Error()
+				}
+				if f := e.GetWorkflowTaskFailedEventAttributes(); f != nil && f.Cause != enums.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND {
+					t.Fatalf("a workflow task of the Gate failed: %v %.200s", f.Cause, f.GetFailure().GetMessage())
+				}
+				if e.GetSignalExternalWorkflowExecutionInitiatedEventAttributes() != nil {
+					sent++
+				}
+				if can := e.GetWorkflowExecutionContinuedAsNewEventAttributes(); can != nil {
+					runID = can.GetNewExecutionRunId()
+				}
+			}
+		}
+		if sent < n {
+			return fmt.Sprintf("%d of %d permits sent", sent, n)
+		}
+		return ""
+	})
+}
