@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/dispatcherhq/dispatcher"
 )
 
 // A function's secret and headers are stored as envelopes of the
@@ -40,29 +42,44 @@ type RotationReport struct {
 }
 
 // RotateSecrets encrypts with the current key every function secret and
-// header set that is stored in clear text or under an older key, one row
-// at a time; processes may keep running meanwhile. It fails, naming the
-// function, on a value none of the ring's keys decrypts, and without a
-// key ring. Configuration caches need no refresh: what the values
-// decrypt to does not change.
+// header set, of every tenant, that is stored in clear text or under an
+// older key, one row at a time; processes may keep running meanwhile. It
+// fails, naming the function, on a value none of the ring's keys
+// decrypts, and without a key ring. Configuration caches need no refresh:
+// what the values decrypt to does not change.
 func (s *Store) RotateSecrets(ctx context.Context, o RotateOptions) (RotationReport, error) {
 	var rep RotationReport
 	if s.keys == nil {
 		return rep, errors.New("DISPATCHER_ENCRYPTION_KEY is not set: there is no key to encrypt with")
 	}
+	// Raw SQL: every statement through the models is scoped to one tenant.
+	var tenants []string
+	if err := s.db.WithContext(ctx).Raw("SELECT DISTINCT tenant FROM functions ORDER BY tenant").Scan(&tenants).Error; err != nil {
+		return rep, translate(err, "")
+	}
+	for _, tenant := range tenants {
+		if err := s.rotateTenant(dispatcher.WithCaller(ctx, dispatcher.Caller{Subject: dispatcher.CallerService, Tenant: tenant}), o, &rep); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// rotateTenant rotates the functions of ctx's tenant, counting in rep.
+func (s *Store) rotateTenant(ctx context.Context, o RotateOptions, rep *RotationReport) error {
 	last := ""
 	for {
 		var rows []functionRow
 		err := s.db.WithContext(ctx).Where("id > ?", last).Order("id").Limit(rotateBatch).Find(&rows).Error
 		if err != nil {
-			return rep, translate(err, "")
+			return translate(err, "")
 		}
 		for _, r := range rows {
 			rep.Functions++
 			changed, err := s.rotateFunction(ctx, r, o.DryRun)
 			switch {
 			case err != nil:
-				return rep, err
+				return err
 			case changed == rotateNone:
 				rep.Current++
 			case changed == rotateDone:
@@ -72,10 +89,10 @@ func (s *Store) RotateSecrets(ctx context.Context, o RotateOptions) (RotationRep
 			}
 		}
 		if o.Progress != nil && len(rows) > 0 {
-			o.Progress(rep)
+			o.Progress(*rep)
 		}
 		if len(rows) < rotateBatch {
-			return rep, nil
+			return nil
 		}
 		last = rows[len(rows)-1].ID
 	}

@@ -77,6 +77,13 @@ func TestFunctionSecretsEncryptedAtRest(t *testing.T) {
 			if s, h := rawFunction(t, sqlDB, legacy.ID); s != "legacy-secret" || !strings.Contains(h.String, "legacy-header") {
 				t.Fatalf("without keys the columns are %q, %q; want clear text", s, h.String)
 			}
+			// Another tenant's function: rotation covers every tenant.
+			acme := dispatcher.WithCaller(ctx, dispatcher.Caller{Tenant: "acme"})
+			tenants := dispatcher.Function{Name: "legacy", URL: "http://127.0.0.1:9/", Secret: "acme-secret",
+				Headers: map[string]string{"X-Acme": "acme-header"}}
+			if err := plain.CreateFunction(acme, &tenants); err != nil {
+				t.Fatal(err)
+			}
 
 			// Encryption on: new values are stored encrypted, old ones read.
 			s1 := models.NewStore(db, tick(), models.WithKeys(keyRing(t, k1)))
@@ -124,7 +131,7 @@ func TestFunctionSecretsEncryptedAtRest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (models.RotationReport{Functions: 3, Rotated: 2, Current: 1}); dry != want || len(progress) != 1 || progress[0] != want {
+			if want := (models.RotationReport{Functions: 4, Rotated: 3, Current: 1}); dry != want || len(progress) == 0 || progress[len(progress)-1] != want {
 				t.Fatalf("dry run: %+v (progress %+v), want %+v", dry, progress, want)
 			}
 			if s, _ := rawFunction(t, sqlDB, legacy.ID); s != "legacy-secret" {
@@ -134,14 +141,15 @@ func TestFunctionSecretsEncryptedAtRest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (models.RotationReport{Functions: 3, Rotated: 2, Current: 1}); rep != want {
+			if want := (models.RotationReport{Functions: 4, Rotated: 3, Current: 1}); rep != want {
 				t.Fatalf("rotation: %+v, want %+v", rep, want)
 			}
 			assertEncrypted(t, sqlDB, fresh.ID, "k2", secret, "fresh-header", "X-Api-Key")
 			assertEncrypted(t, sqlDB, legacy.ID, "k2", "legacy-secret", "legacy-header", "X-Legacy")
+			assertEncrypted(t, sqlDB, tenants.ID, "k2", "acme-secret", "acme-header", "X-Acme")
 			assertFunction(t, s2, fresh)
 			assertFunction(t, s2, legacy)
-			if again, err := s2.RotateSecrets(ctx, models.RotateOptions{}); err != nil || again.Rotated != 0 || again.Current != 3 {
+			if again, err := s2.RotateSecrets(ctx, models.RotateOptions{}); err != nil || again.Rotated != 0 || again.Current != 4 {
 				t.Errorf("a second rotation: %+v, %v; want nothing left to do", again, err)
 			}
 			// Once rotated, k1 alone is no longer needed for the rows.
