@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/mail"
 	"time"
 	"unicode/utf8"
@@ -154,7 +155,12 @@ func (a *Action) validateMail() error {
 	for _, l := range lists {
 		for i, r := range l.addrs {
 			if sandbox.IsTemplate(r) {
-				continue // resolved against the event when the action runs
+				// Resolved against the event when the action runs;
+				// its syntax is checked now.
+				if err := sandbox.Check(fmt.Sprintf("recipients.%s[%d]", l.field, i), r, false); err != nil {
+					return domainError(err)
+				}
+				continue
 			}
 			if _, err := mail.ParseAddress(r); err != nil {
 				return Errorf(EINVALID, "recipients.%s[%d]: %q is not an email address", l.field, i, r)
@@ -175,6 +181,9 @@ func (a *Action) validateTask() error {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(a.Data, &obj); err != nil || obj == nil {
 			return Errorf(EINVALID, "data: must be a JSON object")
+		}
+		if err := sandbox.CheckJSON(a.Data, "data"); err != nil {
+			return domainError(err)
 		}
 	}
 	for i, t := range a.Tags {

@@ -173,3 +173,30 @@ func TestCheckReplayRate(t *testing.T) {
 		}
 	}
 }
+
+// The templated values of an action are checked when it is saved: before,
+// a syntax error in data or a recipient was accepted, and every event
+// then failed the action with a TemplateError.
+func TestActionTemplatesCheckedWhenSaved(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		action  dispatcher.Action
+		wantErr string
+	}{
+		{"data", task(func(a *dispatcher.Action) { a.Data = json.RawMessage(`{"x":"{{ .event.content.x "}`) }), "data.x: line 1: unclosed action"},
+		{"nested data", task(func(a *dispatcher.Action) {
+			a.Data = json.RawMessage(`{"a":[1,{"b":"ok {{ .event.id }}"},"{{ nope .event.id }}"]}`)
+		}), `data.a[2]: line 1: function "nope" not defined`},
+		{"recipient", mail(func(a *dispatcher.Action) {
+			a.Recipients.CC = []string{"b@example.com", "{{ .event.content.email"}
+		}), "recipients.cc[1]: line 1: unclosed action"},
+		{"valid templates", task(func(a *dispatcher.Action) {
+			a.Data = json.RawMessage(`{"id":"{{ .event.content.userId }}","at":"{{ formatTime .event.time \"2006\" }}"}`)
+		}), ""},
+		{"valid recipient", mail(func(a *dispatcher.Action) { a.Recipients.To = []string{"{{ .event.content.email }}"} }), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wantError(t, tt.action.Validate(), tt.wantErr)
+		})
+	}
+}

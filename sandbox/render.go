@@ -1,10 +1,14 @@
 package sandbox
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	htmltemplate "html/template"
 	"io"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,4 +191,42 @@ func templateError(path string, err error) *Error {
 		return errorf(path, "line %d: at %s: %s", line, m[2], m[3])
 	}
 	return errorf(path, "line %d: %s", line, m[3])
+}
+
+// CheckJSON checks, as Check does, every templated string of a JSON value
+// whose path is path, so that a syntax error is found when the value is
+// saved rather than each time it is resolved. Errors are *Error naming the
+// string's path, e.g. `data.user.id: line 1: unclosed action`. A value
+// that is not JSON has nothing to check.
+func CheckJSON(raw json.RawMessage, path string) error {
+	if !bytes.Contains(raw, []byte("{{")) {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil
+	}
+	return checkValue(v, path)
+}
+
+func checkValue(v any, path string) error {
+	switch v := v.(type) {
+	case string:
+		if IsTemplate(v) {
+			return Check(path, v, false)
+		}
+	case []any:
+		for i, e := range v {
+			if err := checkValue(e, path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if err := checkValue(v[k], path+"."+k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
