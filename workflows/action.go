@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -174,7 +175,44 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 		WaitForCancellation: true,
 	})
 	o.Attempts = 1
+	d.pace(ctx, payload)
 	return workflow.ExecuteChildWorkflow(cctx, fn.Name, payload).Get(ctx, nil)
+}
+
+// paceBytes bounds the input the regular activities and child workflows
+// of one workflow task carry (dispatchV6): each carries the event, and a
+// task's completion over Temporal's 4 MiB message limit fails on every
+// retry. 20 actions of a 256 KiB event, handed off after the same delay,
+// held their dispatch open for ever.
+const paceBytes = 1 << 20
+
+// pace waits, before a command whose input is in, until the current
+// workflow task has room for it: a task carries at most paceBytes of
+// input, or one command of any size. The wait is a timer, shared by
+// those that wait: its firing starts the next task. A cancel of the
+// dispatch does not cut it short; the command then sees the cancel.
+func (d *dispatch) pace(ctx workflow.Context, in any) {
+	if d.version < dispatchV6 {
+		return
+	}
+	size := paceBytes // what cannot be measured goes alone
+	if p, err := converter.GetDefaultDataConverter().ToPayload(in); err == nil {
+		size = len(p.GetData()) + 1<<10 // and the command's other fields
+	}
+	for {
+		if task := workflow.GetInfo(ctx).GetCurrentHistoryLength(); task != d.paceTask {
+			d.paceTask, d.paceBytes, d.nextTask = task, 0, nil
+		}
+		if d.paceBytes == 0 || d.paceBytes+size <= paceBytes {
+			d.paceBytes += size
+			return
+		}
+		if d.nextTask == nil {
+			dctx, _ := workflow.NewDisconnectedContext(ctx)
+			d.nextTask = workflow.NewTimer(dctx, time.Millisecond)
+		}
+		_ = d.nextTask.Get(ctx, nil)
+	}
 }
 
 // attempt runs an action to its end: every attempt of its retry policy,
@@ -237,7 +275,9 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		WaitForCancellation: true,
 		RetryPolicy:         &policy,
 	})
-	err := workflow.ExecuteActivity(actx, regular, input(localAttempts)).Get(ctx, result)
+	in := input(localAttempts)
+	d.pace(ctx, in)
+	err := workflow.ExecuteActivity(actx, regular, in).Get(ctx, result)
 	o.Attempts = localAttempts + regularAttempts(err, result, policy)
 	return err
 }

@@ -146,6 +146,11 @@ type dispatch struct {
 	// permits holds the permits received from gates, by request ID,
 	// until the action that asked takes its own (dispatchV4).
 	permits map[string]PermitGrant
+	// The pacing of commands (dispatchV6): the workflow task they go in
+	// (the history's length when it started), the bytes of input it
+	// carries so far, and the timer that ends it for those that wait.
+	paceTask, paceBytes int
+	nextTask            workflow.Future
 }
 
 // job is one action to run, in dispatcher order then action order.

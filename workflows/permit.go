@@ -161,6 +161,7 @@ func (d *dispatch) callOnce(ctx workflow.Context, local bool, timeout time.Durat
 		WaitForCancellation:    true,
 		RetryPolicy:            once,
 	})
+	d.pace(ctx, in)
 	return workflow.ExecuteActivity(actx, ActivityCallFunction, in).Get(ctx, result)
 }
 

@@ -35,7 +35,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v5"
+	recordDispatchVersion   = "v6"
 	recordBulkReplayVersion = "v3"
 	recordSequenceVersion   = "v5"
 	recordGateVersion       = "v0"

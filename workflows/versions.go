@@ -65,8 +65,13 @@ const (
 	// hold its event) runs none of its actions: each fails at once with
 	// FailureOrderingOverflow. Every other input runs as in dispatchV4.
 	dispatchV5 workflow.Version = 5
+	// dispatchV6: the regular activities and child workflows one workflow
+	// task schedules carry at most paceBytes of input (each carries the
+	// event): one over it waits for the next task (dispatch.pace). Every
+	// run whose commands fit runs as in dispatchV5.
+	dispatchV6 workflow.Version = 6
 
-	dispatchLatest = dispatchV5
+	dispatchLatest = dispatchV6
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2

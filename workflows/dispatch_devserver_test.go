@@ -1,0 +1,103 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// An event near DISPATCHER_MAX_EVENT_BYTES for a dispatcher with many
+// task actions: every regular activity's input carries the event, and
+// those one workflow task schedules are paced so that its completion stays
+// under Temporal's 4 MiB message limit. Before, 20 actions of a 250 KiB
+// event scheduled together (calls longer than the local call limit, or
+// first attempts that failed and were handed off after the same delay)
+// made a 5 MiB completion, which failed on every retry of the task: the
+// dispatch ran none of its calls and stayed open for ever.
+func TestDispatchLargeEventManyActionsOnRealServer(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue, actions = "dispatch-large", 20
+	var calls atomic.Int32
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+		calls.Add(1)
+		return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
+	}, activity.RegisterOptions{Name: workflows.ActivityCallFunction})
+	w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+		return dispatcher.TaskResult{}, temporal.NewApplicationError("function answered 503", dispatcher.FailureHTTPTemporary)
+	}, activity.RegisterOptions{Name: workflows.LocalCallFunction})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	content, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", 250<<10)})
+	for _, tt := range []struct {
+		name    string
+		timeout time.Duration
+	}{
+		{"calls longer than the local limit", 2 * time.Minute},
+		{"first attempts handed off together", 30 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			calls.Store(0)
+			var as []dispatcher.Action
+			for i := range actions {
+				as = append(as, dispatcher.Action{ID: fmt.Sprint("a", i), Type: dispatcher.ActionTask, Name: fmt.Sprint("a", i), FunctionName: "f"})
+			}
+			cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "large", Actions: as}},
+				Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: tt.timeout}}}
+			id := "dispatch-" + strings.ReplaceAll(tt.name, " ", "-")
+			in := workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "large", Content: content}, Config: &cfg, Version: workflows.DispatchVersion}
+			run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			if err := run.Get(ctx, nil); err != nil {
+				t.Errorf("the dispatch did not complete: %v", err)
+			}
+			h := &historypb.History{}
+			it := c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			for it.HasNext() {
+				e, err := it.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f := e.GetWorkflowTaskFailedEventAttributes(); f != nil {
+					t.Fatalf("a workflow task failed: %v %.200s", f.Cause, f.GetFailure().GetMessage())
+				}
+				h.Events = append(h.Events, e)
+			}
+			if n := calls.Load(); n != actions {
+				t.Errorf("%d calls made, want %d", n, actions)
+			}
+			// The pacing replays: a worker that restarts mid-dispatch
+			// takes the same decisions.
+			r := worker.NewWorkflowReplayer()
+			workflows.Register(r)
+			if err := r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
+				OriginalExecution: workflow.Execution{ID: run.GetID(), RunID: run.GetRunID()}}); err != nil {
+				t.Errorf("the history does not replay: %v", err)
+			}
+		})
+	}
+}
