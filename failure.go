@@ -43,7 +43,9 @@ const (
 	// would receive more than its rate), or too late to end before the
 	// permit's lease expires (its gate then takes the lease back, and a
 	// call still running would break MaxConcurrency). The dispatch asks
-	// its gate for another permit, which costs no attempt.
+	// its gate for another permit, which costs no attempt; the third miss
+	// in a row of one attempt counts as a failed attempt (a worker clock
+	// ahead of Temporal's would miss every slot).
 	FailureSlotMissed = "SlotMissed"
 	// FailureOrderingOverflow: the event's ordering key already held as
 	// many waiting events as its Sequence can carry (a key blocked, or a

@@ -417,7 +417,8 @@ func known(typ string) bool {
 	case dispatcher.FailureTemplate, dispatcher.FailureRecipient, dispatcher.FailureNotFound,
 		dispatcher.FailureSMTPPermanent, dispatcher.FailureSMTPTemporary,
 		dispatcher.FailureHTTPPermanent, dispatcher.FailureHTTPTemporary, dispatcher.FailureOutboundRefused,
-		dispatcher.FailureStore, dispatcher.FailureTask, dispatcher.FailureTimeout:
+		dispatcher.FailureStore, dispatcher.FailureTask, dispatcher.FailureTimeout,
+		dispatcher.FailureSlotMissed: // ends an action only from dispatchV6
 		return true
 	}
 	return false

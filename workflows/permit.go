@@ -60,6 +60,7 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		lease += gateScheduleMargin
 	}
 	delay := policy.InitialInterval
+	misses := 0 // of attempt n's slots, in a row
 	for n, permits := 1, 1; ; permits++ {
 		// Permit requests are numbered apart from attempts: a call that
 		// missed its slot or came too late for its permit's lease
@@ -80,8 +81,17 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		err = d.callOnce(ctx, local, timeout, in, result)
 		d.report(ctx, gate, req.ID, permitResult(err))
 		if slotMissed(err) && ctx.Err() == nil {
-			continue
+			// A worker whose clock runs ahead of the server's, or one
+			// too loaded to keep its slots, would miss them for ever:
+			// from dispatchV6 the maxSlotMisses-th miss in a row is a
+			// failed attempt, which the retry policy bounds.
+			if misses++; d.version < dispatchV6 || misses < maxSlotMisses {
+				continue
+			}
+			workflow.GetLogger(ctx).Warn("A gated call missed its slot again and again: counted as a failed attempt (is the worker's clock ahead of Temporal's?)",
+				"ActionID", a.ID, "Function", fn.Name, "Misses", misses)
 		}
+		misses = 0
 		if err == nil || !retryable(err) || (policy.MaximumAttempts > 0 && n >= int(policy.MaximumAttempts)) {
 			return err
 		}
@@ -100,6 +110,10 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		}
 	}
 }
+
+// maxSlotMisses is how many slots in a row one attempt of a gated call
+// may miss before the miss counts as a failed attempt (dispatchV6).
+const maxSlotMisses = 3
 
 // permit asks the gate for a permit and waits for it; the outcome shows
 // the action waiting meanwhile. A cancel while it waits gives the

@@ -296,3 +296,33 @@ func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 		t.Errorf("the calls' permits expire at %v, want %v", expiries, want)
 	}
 }
+
+// A call that misses its slot again and again (a worker whose clock runs
+// ahead of the server's, or one too loaded to keep its slots) does not ask
+// for permits for ever: the third miss in a row of an attempt is a failed
+// attempt, and the retry policy ends it. Before, one action asked for
+// hundreds of permits, growing its history towards Temporal's limit, and
+// its policy never applied.
+func TestGatedCallMissingEverySlotFails(t *testing.T) {
+	env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second}))
+	p := newPermits(env)
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
+		})
+	for k := 1; k <= 50; k++ {
+		p.grantAt(time.Duration(k) * 10 * time.Second)
+	}
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if err == nil {
+		t.Fatal("the dispatch succeeded")
+	}
+	if got, want := summary(res.Outcomes), "t1:failed:2:SlotMissed"; got != want {
+		t.Errorf("outcomes = %q, want %q", got, want)
+	}
+	var n int
+	record(func() { n = len(p.requests) })
+	if n != 6 {
+		t.Errorf("%d permit requests, want 6: 3 slots missed by each of 2 attempts", n)
+	}
+}

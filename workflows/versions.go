@@ -67,8 +67,10 @@ const (
 	dispatchV5 workflow.Version = 5
 	// dispatchV6: the regular activities and child workflows one workflow
 	// task schedules carry at most paceBytes of input (each carries the
-	// event): one over it waits for the next task (dispatch.pace). Every
-	// run whose commands fit runs as in dispatchV5.
+	// event): one over it waits for the next task (dispatch.pace); and
+	// the maxSlotMisses-th slot in a row that a gated call misses counts
+	// as a failed attempt, instead of asking for permits for ever. Every
+	// other run runs as in dispatchV5.
 	dispatchV6 workflow.Version = 6
 
 	dispatchLatest = dispatchV6
