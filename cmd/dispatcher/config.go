@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,7 +83,7 @@ var settings = []setting{
 	{"DISPATCHER_JWT_AUDIENCE", "", "When set, tokens must carry this `aud`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTAudience })},
 	{"DISPATCHER_AUTH_DISABLED", "false", "`true` turns authentication off (every request may do everything); refused unless `DISPATCHER_HTTP_ADDR` is a loopback address. Never in production.", boolean(func(c *config) *bool { return &c.AuthDisabled })},
 	{"DISPATCHER_ENCRYPTION_KEY", "", "Keys that encrypt function secrets and headers in the database and every Temporal payload (AES-256-GCM): comma-separated `id:base64key` entries, the first encrypting, all of them decrypting, so keys rotate (docs/operations.md). `dispatcher encryption keygen` makes one. Every process needs the same keys. Unset: stored and sent in clear text, with a warning at start-up. Secret: never printed.", keyRing(func(c *config) **encryption.KeyRing { return &c.Keys })},
-	{"TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port.", str(func(c *config) *string { return &c.TemporalAddr })},
+	{"TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port.", hostPort(func(c *config) *string { return &c.TemporalAddr })},
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace (Temporal Cloud: `<namespace>.<account>`).", str(func(c *config) *string { return &c.TemporalNS })},
 	{"TEMPORAL_TLS", "false", "`true` connects to Temporal over TLS, verifying the frontend's certificate against the system's CAs or `TEMPORAL_TLS_SERVER_CA_CERT_PATH`. Implied by `TEMPORAL_API_KEY` and by every other `TEMPORAL_TLS_*` setting.", boolean(func(c *config) *bool { return &c.Temporal.TLS })},
 	{"TEMPORAL_TLS_SERVER_CA_CERT_PATH", "", "PEM file of the CA that signed the frontend's certificate, for a private CA (default: the system's CAs).", str(func(c *config) *string { return &c.Temporal.ServerCAPath })},
@@ -118,8 +120,8 @@ var settings = []setting{
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "Full OTLP/HTTP URL for traces, used as it is (e.g. `https://collector.example.com/v1/traces`); wins over `OTEL_EXPORTER_OTLP_ENDPOINT`.", str(func(c *config) *string { return &c.OTLPTraces })},
 	{"OTEL_SERVICE_NAME", "", "Service name on the traces (default: `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `dispatcher`).", str(func(c *config) *string { return &c.ServiceName })},
 	{"OTEL_RESOURCE_ATTRIBUTES", "", "More attributes of the traces' resource: `key=value` pairs separated by commas, values percent-encoded (e.g. `deployment.environment=prod,k8s.pod.name=dispatcher-1`).", str(func(c *config) *string { return &c.OTelResource })},
-	{"DISPATCHER_LOG_FORMAT", "text", "`text` or `json`.", str(func(c *config) *string { return &c.LogFormat })},
-	{"DISPATCHER_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`.", str(func(c *config) *string { return &c.LogLevel })},
+	{"DISPATCHER_LOG_FORMAT", "text", "`text` or `json`.", oneOf(func(c *config) *string { return &c.LogFormat }, "text", "json")},
+	{"DISPATCHER_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`.", logLevel(func(c *config) *string { return &c.LogLevel })},
 	{"DISPATCHER_SHUTDOWN_TIMEOUT", "20s", "How long a stopping process waits for in-flight requests and activities.", duration(func(c *config) *time.Duration { return &c.ShutdownPeriod })},
 }
 
@@ -145,12 +147,32 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if len(c.CodecOrigins) == 0 {
 		c.CodecOrigins = defaultCodecOrigins(c.TemporalUIURL)
 	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return c, fmt.Errorf("DISPATCHER_LOG_FORMAT=%q: want text or json", c.LogFormat)
-	}
 	return c, nil
+}
+
+// logLevel reads a log level slog knows (debug, info, warn, error, in any
+// case).
+func logLevel(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("want debug, info, warn or error")
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// hostPort reads an address with its port: without one, a client would
+// pick a port of its own, and wait there for ever.
+func hostPort(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return fmt.Errorf("want host:port")
+		}
+		*field(c) = v
+		return nil
+	}
 }
 
 // oneOf accepts only the values given.
