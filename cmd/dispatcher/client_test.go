@@ -1,6 +1,10 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,11 +33,31 @@ func TestTimeArg(t *testing.T) {
 }
 
 func TestWorkflowIDArg(t *testing.T) {
+	// The API's listing by event id: a CloudEvent's dispatch, two of the
+	// same id, and none.
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("eventId") {
+		case "ce-1":
+			_, _ = io.WriteString(w, `{"data":[{"workflowId":"acme:dispatch.5f2b"},{"workflowId":"acme:dispatch.5f2b"}]}`)
+		case "twice":
+			_, _ = io.WriteString(w, `{"data":[{"workflowId":"dispatch.aa"},{"workflowId":"dispatch.bb"}]}`)
+		default:
+			_, _ = io.WriteString(w, `{"data":[]}`)
+		}
+	}))
+	t.Cleanup(api.Close)
+	c := &apiClient{base: api.URL, http: api.Client()}
 	for in, want := range map[string]string{
-		"dispatch-evt-1": "dispatch-evt-1", // a workflow ID stays as it is
-		"evt-1":          "dispatch-evt-1", // an event id becomes its dispatch's
+		"dispatch-evt-1": "dispatch-evt-1",                                        // a workflow ID stays as it is
+		"ce-1":           "acme:dispatch.5f2b",                                    // an event id becomes its dispatch's, as the API finds it
+		"evt-1":          "dispatch-evt-1",                                        // or, found nowhere, the implicit tenant's
+		"twice":          "name one by its workflow ID: dispatch.aa, dispatch.bb", // ambiguous: the caller names one
 	} {
-		if got := workflowIDArg(in); got != want {
+		got, err := workflowIDArg(t.Context(), c, in)
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		if !strings.Contains(got, want) {
 			t.Errorf("workflowIDArg(%q) = %q, want %q", in, got, want)
 		}
 	}

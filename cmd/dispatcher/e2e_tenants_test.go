@@ -85,6 +85,11 @@ func TestEndToEndTenants(t *testing.T) {
 	if d := s.call("GET", "/executions/v1/"+acme, nil, 200); d["workflowId"] != ids["acme"] {
 		t.Fatalf("acme's own dispatch: %v", d)
 	}
+	// Support staff name the event by its id, whatever their tenant: the
+	// CLI finds the tenant's dispatch of it.
+	if out := s.cli("executions", "show", "evt-1"); !strings.Contains(out, ids["acme"]) {
+		t.Errorf("acme's `executions show evt-1` does not show %s:\n%s", ids["acme"], out)
+	}
 	s.token = admin
 	s.poll("the implicit tenant's listing to show its dispatch only", func() bool {
 		return slices.Equal(s.listIDs("eventId=evt-1"), []string{"dispatch-evt-1"})

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -69,12 +71,33 @@ func (f *filterFlags) query(now time.Time) (url.Values, error) {
 	return q, nil
 }
 
-// workflowIDArg accepts a dispatch's workflow ID or its event's id.
-func workflowIDArg(arg string) string {
+// workflowIDArg accepts a dispatch's workflow ID, or its event's id, which
+// the API looks up: it knows the caller's tenant, and keys a CloudEvent's
+// dispatch by its source too. An id it finds no dispatch for (not yet
+// visible, or a token that may not list) is taken as the implicit
+// tenant's event, for the API to answer.
+func workflowIDArg(ctx context.Context, c *apiClient, arg string) (string, error) {
 	if dispatcher.ValidWorkflowID(arg) {
-		return arg
+		return arg, nil
 	}
-	return dispatcher.WorkflowID(arg)
+	var page wire.ExecutionPage
+	var ids []string
+	if _, err := c.do(ctx, "GET", "/executions/v1", url.Values{"eventId": {arg}, "limit": {"20"}}, nil, &page); err == nil {
+		for _, x := range page.Data {
+			if !slices.Contains(ids, x.WorkflowID) {
+				ids = append(ids, x.WorkflowID)
+			}
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return dispatcher.WorkflowID(arg), nil
+	case 1:
+		return ids[0], nil
+	default:
+		return "", fmt.Errorf("event id %q has %d dispatches (CloudEvents of different sources): name one by its workflow ID: %s",
+			arg, len(ids), strings.Join(ids, ", "))
+	}
 }
 
 // executionsCmd groups the read-only support commands.
@@ -177,7 +200,11 @@ func executionsShowCmd(client func() (*apiClient, error)) *cobra.Command {
 				q.Set("runId", runID)
 			}
 			var d wire.ExecutionDetail
-			raw, err := c.do(cmd.Context(), "GET", "/executions/v1/"+url.PathEscape(workflowIDArg(args[0])), q, nil, &d)
+			id, err := workflowIDArg(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			raw, err := c.do(cmd.Context(), "GET", "/executions/v1/"+url.PathEscape(id), q, nil, &d)
 			if err != nil {
 				return err
 			}

@@ -77,7 +77,11 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			if f.set() || dryRun {
 				return errors.New("give either an ID or filters, not both")
 			}
-			return replayOne(ctx, c, out, workflowIDArg(args[0]), actions, config, asJSON)
+			id, err := workflowIDArg(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			return replayOne(ctx, c, out, id, actions, config, asJSON)
 		case !f.set():
 			return errors.New("name a dispatch to replay, or filters (e.g. --status failed --dispatcher-id X) for a bulk replay")
 		}
