@@ -10,6 +10,7 @@ import (
 	failurepb "go.temporal.io/api/failure/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/proxy"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -61,6 +62,9 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 			e.log.WarnContext(ctx, "outcomes query failed", "workflowId", workflowID, "runId", x.RunID, "err", err)
 		} else if err := v.Get(&outcomes); err == nil {
 			d.Outcomes = outcomes
+		}
+		if desc, err := e.client.DescribeWorkflowExecution(ctx, workflowID, x.RunID); err == nil {
+			e.withRetries(d.Outcomes, desc.GetPendingActivities())
 		}
 	}
 	infos, _, err := e.listAll(ctx, "WorkflowId = "+quote(workflowID), maxRuns)
@@ -216,6 +220,32 @@ const (
 	defaultHistoryPage = 100
 	maxHistoryPage     = 1000
 )
+
+// withRetries completes the outcomes of running actions with what
+// Temporal knows of their regular activity (workflows.ActionActivityID)
+// while it retries: the attempts made, and the last attempt's error and
+// class. The workflow learns them only once the activity ends.
+func (e *Executions) withRetries(outcomes []dispatcher.ActionOutcome, pending []*workflowpb.PendingActivityInfo) {
+	for _, pa := range pending {
+		for i := range outcomes {
+			o := &outcomes[i]
+			if o.Status != dispatcher.OutcomeRunning || pa.GetActivityId() != workflows.ActionActivityID(o.ActionID) {
+				continue
+			}
+			// Attempt is the one in flight or, in the backoff after a
+			// failure, the next; the outcome counts the attempts made or
+			// in flight, the first regular one among them.
+			made := int(pa.GetAttempt()) - 1
+			if pa.GetState() == enums.PENDING_ACTIVITY_STATE_SCHEDULED {
+				made--
+			}
+			o.Attempts += max(made, 0)
+			if f := pa.GetLastFailure(); f != nil {
+				o.Error, o.ErrorClass = e.failureMessage(f), f.GetApplicationFailureInfo().GetType()
+			}
+		}
+	}
+}
 
 // failureMessage returns a failure's message, decrypted when the worker
 // encrypted it (FailureConverter).

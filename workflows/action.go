@@ -269,14 +269,21 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		policy.MaximumAttempts--
 		policy.InitialInterval = min(time.Duration(float64(policy.InitialInterval)*policy.BackoffCoefficient), policy.MaximumInterval)
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    heartbeatTimeout,
 		WaitForCancellation: true,
 		RetryPolicy:         &policy,
-	})
+	}
+	if d.version >= dispatchV6 {
+		// Named for its action, so that the executions API finds its
+		// retries among the run's pending activities (ActionActivityID).
+		opts.ActivityID = ActionActivityID(a.ID)
+	}
+	actx := workflow.WithActivityOptions(ctx, opts)
 	in := input(localAttempts)
 	d.pace(ctx, in)
+	o.Attempts = localAttempts + 1 // the regular activity's first; its retries Temporal counts
 	err := workflow.ExecuteActivity(actx, regular, in).Get(ctx, result)
 	o.Attempts = localAttempts + regularAttempts(err, result, policy)
 	return err

@@ -142,3 +142,9 @@ func SearchAttributeKeys() []temporal.SearchAttributeKey {
 		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrReplayOf, AttrBulkReplayID, AttrTenant, AttrBlocked,
 		AttrSkipped, AttrGateState}
 }
+
+// ActionActivityID is the activity ID of the regular activity that runs
+// an action's attempts (from dispatchV6; gated calls excepted): the
+// executions API reads, while it retries, its attempt and last failure
+// from the run's pending activities.
+func ActionActivityID(actionID string) string { return "action:" + actionID }

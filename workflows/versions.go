@@ -69,8 +69,9 @@ const (
 	// task schedules carry at most paceBytes of input (each carries the
 	// event): one over it waits for the next task (dispatch.pace); and
 	// the maxSlotMisses-th slot in a row that a gated call misses counts
-	// as a failed attempt, instead of asking for permits for ever. Every
-	// other run runs as in dispatchV5.
+	// as a failed attempt, instead of asking for permits for ever; and the
+	// regular activity of an action's attempts has the activity ID
+	// ActionActivityID. Every other run runs as in dispatchV5.
 	dispatchV6 workflow.Version = 6
 
 	dispatchLatest = dispatchV6

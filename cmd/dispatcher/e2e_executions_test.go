@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,4 +315,50 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 	if got := len(s.smtp.Mails()); got != mails {
 		t.Fatalf("%d mails after the bulk replay, %d before: a mail that succeeded was sent again", got, mails)
 	}
+}
+
+// While an action retries, its dispatch's detail shows the attempt it is
+// at and the last attempt's error, as the Temporal Web UI does. Before, it
+// showed "running, 1 attempt" and no error until the action ended, however
+// many attempts had failed: support staff could not tell a failing action
+// from a slow one.
+func TestEndToEndExecutionShowsRetries(t *testing.T) {
+	s := startSystem(t)
+	failing := &functionSink{statuses: slices.Repeat([]int{503}, 200)}
+	srv := httptest.NewServer(failing)
+	t.Cleanup(srv.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "flaky", "url": srv.URL}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "flaky", "eventType": "flaky_event", "actions": []any{
+		map[string]any{"type": "task", "functionName": "flaky",
+			"retryPolicy": map[string]any{"maximumAttempts": 100, "initialIntervalMs": 1000, "backoffCoefficient": 1}}}}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "flaky-1", "type": "flaky_event", "content": map[string]any{}}, 202)
+	wid := acc["workflowId"].(string)
+
+	var last string
+	s.poll("the detail to show the third attempt and the last error", func() bool {
+		d := s.call("GET", "/executions/v1/"+url.PathEscape(wid), nil, 200)
+		b, _ := json.Marshal(d["actions"])
+		last = string(b)
+		var o struct {
+			Status    string
+			Attempts  int
+			LastError struct{ Message, Class string }
+		}
+		var os []json.RawMessage
+		if json.Unmarshal([]byte(last), &os) == nil && len(os) == 1 {
+			_ = json.Unmarshal(os[0], &o)
+		}
+		return d["status"] == "running" && o.Status == "running" && o.Attempts >= 3 &&
+			o.LastError.Class == "HTTPTemporary" && strings.Contains(o.LastError.Message, "503")
+	}, &last)
+	var shown struct{ Attempts int }
+	var os []json.RawMessage
+	if json.Unmarshal([]byte(last), &os) == nil && len(os) == 1 {
+		_ = json.Unmarshal(os[0], &shown)
+	}
+	// Attempts made, and at most one in flight: never more than were.
+	if n := failing.count(); n < shown.Attempts-1 {
+		t.Errorf("the function was called %d times, and the detail said %d attempts", n, shown.Attempts)
+	}
+	s.call("POST", "/executions/v1/"+url.PathEscape(wid)+"/cancel", nil, 202)
 }
