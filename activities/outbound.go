@@ -179,6 +179,14 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 		return &redirectError{prev, to, "another host; configure the function's final URL"}
 	case dispatcher.URLPort(prev) != dispatcher.URLPort(to) && !upgrade:
 		return &redirectError{prev, to, "another port; configure the function's final URL"}
+	case req.Method != via[len(via)-1].Method:
+		// 301, 302 and 303: the client would follow with a GET and no
+		// body, and the call would count as made, its payload lost.
+		code := 0
+		if req.Response != nil {
+			code = req.Response.StatusCode
+		}
+		return &redirectError{prev, to, fmt.Sprintf("a %d turns the call into a GET without its payload; configure the function's final URL (or answer 307 or 308)", code)}
 	}
 	return nil
 }

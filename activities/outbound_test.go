@@ -202,15 +202,16 @@ func TestCallFunctionRedirects(t *testing.T) {
 		mu.Unlock()
 	}))
 	t.Cleanup(other.Close)
-	redirect := func(to string) http.HandlerFunc {
+	redirectWith := func(to string, code int) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/final" {
 				w.WriteHeader(204)
 				return
 			}
-			http.Redirect(w, r, to, http.StatusTemporaryRedirect)
+			http.Redirect(w, r, to, code)
 		}
 	}
+	redirect := func(to string) http.HandlerFunc { return redirectWith(to, http.StatusTemporaryRedirect) }
 	var tlsSink *httptest.Server
 	tlsSink = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -218,7 +219,7 @@ func TestCallFunctionRedirects(t *testing.T) {
 			// The same host and port, over http.
 			http.Redirect(w, r, strings.Replace(tlsSink.URL, "https:", "http:", 1)+"/final", http.StatusFound)
 		case "/same":
-			http.Redirect(w, r, "/final", http.StatusFound)
+			http.Redirect(w, r, "/final", http.StatusPermanentRedirect)
 		default:
 			w.WriteHeader(204)
 		}
@@ -238,6 +239,11 @@ func TestCallFunctionRedirects(t *testing.T) {
 		// 127.0.0.1 and localhost are different hosts to the client.
 		{"another host", "", redirect(strings.Replace(other.URL, "127.0.0.1", "localhost", 1) + "/steal"), "another host"},
 		{"another port", "", redirect(other.URL + "/steal"), "another port"},
+		// A client follows 301, 302 and 303 with a GET without the body:
+		// the call would be recorded as made, its payload lost.
+		{"301 to the same host", "", redirectWith("/final", http.StatusMovedPermanently), "a 301 turns the call into a GET without its payload"},
+		{"302 to the same host", "", redirectWith("/final", http.StatusFound), "a 302 turns the call into a GET without its payload"},
+		{"303 to the same host", "", redirectWith("/final", http.StatusSeeOther), "a 303 turns the call into a GET"},
 		{"the metadata address", "", redirect("http://169.254.169.254/latest/meta-data/"), "refused a redirect from http://127.0.0.1:"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
