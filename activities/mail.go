@@ -116,12 +116,26 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 	sent = true
 	// The mail is sent: failing now would send it again. A record that
 	// cannot be written leaves only the at-least-once window it would have
-	// closed.
-	if err := a.store.RecordMailSent(ctx, in.MessageID, a.now()); err != nil {
+	// closed. Nor may it take the attempt past its deadline: Temporal would
+	// take the attempt for failed, and the next one send the mail again.
+	rctx, cancel := context.WithTimeout(ctx, recordBudget(ctx))
+	defer cancel()
+	if err := a.store.RecordMailSent(rctx, in.MessageID, a.now()); err != nil {
 		activity.GetLogger(ctx).Warn("Mail sent, but recording it failed: a retry of this attempt would send it again",
 			"MessageID", in.MessageID, "Error", err)
 	}
 	return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
+}
+
+// recordBudget is how long the record of a sent mail may take: half what
+// is left of the attempt, at most 5 s, so that its success is reported in
+// time even when the database stalls.
+func recordBudget(ctx context.Context) time.Duration {
+	budget := 5 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(deadline)/2)
+	}
+	return budget
 }
 
 // releaseMail ends the claim of an attempt that did not send its mail,

@@ -2,6 +2,8 @@ package activities_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -9,6 +11,9 @@ import (
 	"net/mail"
 	"strings"
 	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
@@ -258,5 +263,44 @@ func TestNewRejectsBadSMTPConfig(t *testing.T) {
 		if _, err := activities.New(activities.Options{Store: newFakeStore(), SMTPURL: tt.url, MailFrom: tt.from}); err == nil {
 			t.Errorf("New(SMTPURL %q, MailFrom %q): no error", tt.url, tt.from)
 		}
+	}
+}
+
+// stalledRecord is a store whose record of a sent mail hangs, as a
+// database that stopped answering does, until its caller gives up.
+type stalledRecord struct{ *fakeStore }
+
+func (s stalledRecord) RecordMailSent(ctx context.Context, _ string, _ time.Time) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Minute):
+		return errors.New("stalled a minute")
+	}
+}
+
+// A mail sent while the database stalls is reported sent before the
+// attempt's deadline, its record given up. Before, the record waited for
+// the deadline, Temporal took the attempt for failed, and the next attempt
+// sent the mail again.
+func TestSendMailRecordStalls(t *testing.T) {
+	sink := testenv.SMTP(t)
+	store := newFakeStore()
+	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
+	a := newActivities(t, activities.Options{Store: stalledRecord{store}, SMTPURL: "smtp://" + sink.Addr, MailFrom: "no-reply@example.com"})
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	begin := time.Now()
+	_, err := env.ExecuteActivity(a.SendMail, dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1",
+		Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}, MessageID: "stall.d1.a1@dispatcher"})
+	if err != nil {
+		t.Fatalf("SendMail: %v", err)
+	}
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Errorf("SendMail took %v: it waited for the stalled record", took)
+	}
+	if n := len(sink.Mails()); n != 1 {
+		t.Errorf("%d mails sent, want 1", n)
 	}
 }
