@@ -81,17 +81,18 @@ func parseSMTPURL(raw string) (*smtpConfig, error) {
 // client returns a go-mail client for one session. go-mail clients keep
 // per-connection state, so each session gets its own. go-mail bounds each
 // step of a session (the dial; the greeting, STARTTLS and AUTH; the mail)
-// by its timeout anew, so each step gets a third of the time ctx has
+// by its timeout anew, so each step gets a share of the time ctx has
 // left: a slow server cannot stretch a session past the attempt's
 // deadline, while the next attempt sends the mail again. No NOOP before
 // each mail (a dead pooled connection fails at MAIL FROM just as well, see
 // send) and no RSET after it (a transaction ends with the server's answer
 // to the mail).
-func (c *smtpConfig) client(ctx context.Context) (*gomail.Client, error) {
-	step := mailTimeout / 3
+func (c *smtpConfig) client(ctx context.Context, share float64) (*gomail.Client, error) {
+	left := mailTimeout
 	if dl, ok := ctx.Deadline(); ok {
-		step = time.Until(dl) / 3
+		left = time.Until(dl)
 	}
+	step := time.Duration(float64(left) * share)
 	if step <= 0 {
 		return nil, context.DeadlineExceeded
 	}
@@ -126,7 +127,9 @@ func (c *smtpConfig) String() string {
 // caller's to classify.
 func (c *smtpConfig) send(ctx context.Context, m *gomail.Msg) error {
 	if conn := c.pool.get(time.Now()); conn != nil {
-		cl, err := c.client(ctx)
+		// A third: a session that died idle may stall, and the mail
+		// must still have time on a new one.
+		cl, err := c.client(ctx, 1.0/3)
 		if err != nil {
 			c.pool.put(conn, time.Now())
 			return err
@@ -140,12 +143,20 @@ func (c *smtpConfig) send(ctx context.Context, m *gomail.Msg) error {
 			return err
 		}
 	}
-	cl, err := c.client(ctx) // anew: its steps share what the pooled try left
+	cl, err := c.client(ctx, 1.0/3) // anew: its steps share what the pooled try left
 	if err != nil {
 		return err
 	}
 	conn, err := cl.DialToSMTPClientWithContext(ctx)
 	if err != nil {
+		return err
+	}
+	// The mail on a session just opened may take what is left but a
+	// tenth, kept to record and report it: a server that scans a mail
+	// before it accepts it answers late, and given up on, the mail would
+	// be sent again by the next attempt.
+	if cl, err = c.client(ctx, 0.9); err != nil {
+		_ = conn.Close()
 		return err
 	}
 	if err := cl.SendWithSMTPClient(conn, m); err != nil {

@@ -28,7 +28,10 @@ type scriptedSMTP struct {
 	delay, laterDelay         time.Duration
 	dropQuit, hangUpAfterMail bool
 	stallOnReuse              bool
-	conns, accepted           atomic.Int32
+	// dataDelay delays the answer to the end of a mail's data only, as a
+	// server that scans the mail before it accepts it does.
+	dataDelay       time.Duration
+	conns, accepted atomic.Int32
 }
 
 func (s *scriptedSMTP) start(t *testing.T) (addr string) {
@@ -72,6 +75,7 @@ func (s *scriptedSMTP) serve(c net.Conn, delay time.Duration) {
 		if inData {
 			if line == ".\r\n" {
 				inData = false
+				time.Sleep(s.dataDelay)
 				s.accepted.Add(1)
 				delivered = true
 				say("250 accepted")
@@ -131,6 +135,22 @@ func sendWithin6s(t *testing.T, a *activities.Effects, in dispatcher.MailInput) 
 		t.Fatalf("SendMail took %v, past the attempt's 6 s deadline (err %v)", took, err)
 	}
 	return err
+}
+
+// A server that takes its time to accept a mail's data (a content scan)
+// gets it once: the mail's transaction may take what the attempt has left,
+// not a third of it. Before, the attempt gave up after a third, and the
+// next one sent the mail again while the server was still accepting it
+// (20 copies of 5 mails against a server answering in 20 s).
+func TestSendMailWaitsForASlowAcceptance(t *testing.T) {
+	server := &scriptedSMTP{dataDelay: 3 * time.Second}
+	a, in := scriptedMail(t, server.start(t))
+	if err := sendWithin6s(t, a, in); err != nil {
+		t.Fatalf("SendMail: %v", err)
+	}
+	if n := server.accepted.Load(); n != 1 {
+		t.Errorf("the server accepted %d mails, want 1", n)
+	}
 }
 
 // A pooled session that stalls, then a slow new one, still end within the
