@@ -73,8 +73,8 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if err == nil && s.changed != nil {
 		s.changed()
 	}
-	if transient(err) {
-		return translate(err, "")
+	if transient(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return translate(err, "") // unavailable: not the request's fault
 	}
 	return err
 }

@@ -1,11 +1,14 @@
 package models
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
@@ -32,6 +35,30 @@ func TestTransientErrors(t *testing.T) {
 	} {
 		if got := dispatcher.ErrorCode(translate(err, "taken")); got != want {
 			t.Errorf("%v: %s, want %s", err, got, want)
+		}
+	}
+}
+
+// A change whose database stalls until the request's time runs out, or
+// its client gives up, answers 503 as a read does: before, Store.tx passed
+// the context's error on untranslated, and the API answered 500.
+func TestStalledChangesAreUnavailable(t *testing.T) {
+	db, err := Open("sqlite:" + filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(db, time.Now)
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	for name, ctx := range map[string]context.Context{"canceled": canceled, "past its deadline": expired} {
+		err := s.tx(ctx, func(*gorm.DB) error { return nil })
+		if got := dispatcher.ErrorCode(err); got != dispatcher.EUNAVAILABLE {
+			t.Errorf("%s: %v (%s), want %s", name, err, got, dispatcher.EUNAVAILABLE)
 		}
 	}
 }
