@@ -25,7 +25,9 @@ var migrations embed.FS
 // Open connects to the database that url names: postgres://… or
 // postgresql://… for PostgreSQL, sqlite:PATH for an embedded SQLite file.
 func Open(url string) (*gorm.DB, error) {
-	cfg := &gorm.Config{TranslateError: true, Logger: logger.Discard}
+	// No ping here: one without a deadline hangs on a database that
+	// accepts connections and never answers; callers Ping with theirs.
+	cfg := &gorm.Config{TranslateError: true, Logger: logger.Discard, DisableAutomaticPing: true}
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		db, err := gorm.Open(postgres.Open(url), cfg)

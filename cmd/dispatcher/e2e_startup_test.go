@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -135,4 +137,41 @@ func get(t *testing.T, url string) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// TestEndToEndServeRefusesADatabaseThatDoesNotAnswer: a database that
+// accepts connections and never answers (a stalled server, a black-holed
+// route) stops the process at start-up within its ping's timeout, saying
+// so. Before, it hung there for good, with no log line and no /healthz.
+func TestEndToEndServeRefusesADatabaseThatDoesNotAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // held open, never answered
+		}
+	}()
+	cmd := exec.Command(testenv.Binary(t), "serve")
+	cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://postgres@"+ln.Addr().String()+"/x?sslmode=disable",
+		"DISPATCHER_JWT_SECRET="+e2eSecret, "DISPATCHER_HTTP_ADDR=127.0.0.1:0", "TEMPORAL_ADDRESS=127.0.0.1:1")
+	done := make(chan struct{})
+	var out []byte
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("dispatcher serve hung at start-up on a database that does not answer:\n%s", out)
+	}
+	if err == nil || !strings.Contains(string(out), "does not answer") {
+		t.Fatalf("exit %v, output:\n%s\nwant a failure saying the database does not answer", err, out)
+	}
 }

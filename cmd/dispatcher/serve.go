@@ -217,12 +217,19 @@ func newMetrics() (*prometheus.Registry, client.MetricsHandler, func()) {
 	return reg, sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), func() { _ = closer.Close() }
 }
 
+// pingTimeout bounds the start-up's first question to the database: one
+// that accepts connections and never answers would hold the process there
+// for good, without a word.
+const pingTimeout = 15 * time.Second
+
 func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	db, err := models.Open(p.cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
-	if err := models.Ping(ctx, db); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := models.Ping(pctx, db); err != nil {
 		return nil, fmt.Errorf("database %s does not answer: %w", redactURL(p.cfg.DatabaseURL), err)
 	}
 	if p.cfg.AutoMigrate {
