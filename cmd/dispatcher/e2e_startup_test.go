@@ -74,18 +74,26 @@ func TestEndToEndServeStartsBeforeTemporal(t *testing.T) {
 	s.poll("the API to be ready", func() bool { code, body = get(t, s.url+"/readyz"); return code == 200 }, &body)
 
 	s.token = strings.TrimSpace(s.run("token", "--admin"))
+	s.dispatchOneTask("late")
+}
+
+// dispatchOneTask configures a dispatcher of event type <name>_event whose
+// one task action calls a function sink, sends it an event and checks that
+// the dispatch succeeded with one call.
+func (s *system) dispatchOneTask(name string) {
+	s.t.Helper()
 	fn := &functionSink{}
 	fnSrv := httptest.NewServer(fn)
-	t.Cleanup(fnSrv.Close)
-	s.call("POST", "/functions/v1", map[string]any{"name": "late", "url": fnSrv.URL}, 200)
-	s.call("POST", "/dispatchers/v1", map[string]any{"name": "late", "eventType": "late_event", "actions": []any{
-		map[string]any{"type": "task", "functionName": "late"}}}, 200)
-	acc := s.call("POST", "/events/v1", map[string]any{"id": "late-1", "type": "late_event", "content": map[string]any{}}, 202)
+	s.t.Cleanup(fnSrv.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": name, "url": fnSrv.URL}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": name, "eventType": name + "_event", "actions": []any{
+		map[string]any{"type": "task", "functionName": name}}}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": name + "-1", "type": name + "_event", "content": map[string]any{}}, 202)
 	if res, failed := s.result(acc["workflowId"].(string), acc["runId"].(string)); failed {
-		t.Fatalf("the dispatch failed: %+v", res.Outcomes)
+		s.t.Fatalf("the dispatch failed: %+v", res.Outcomes)
 	}
 	if fn.count() != 1 {
-		t.Errorf("the function was called %d times, want 1", fn.count())
+		s.t.Errorf("the function was called %d times, want 1", fn.count())
 	}
 }
 

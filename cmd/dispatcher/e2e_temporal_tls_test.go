@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -113,19 +112,7 @@ func TestEndToEndTemporalOverTLS(t *testing.T) {
 	}, &ready)
 	s.token = strings.TrimSpace(s.run("token", "--admin"))
 
-	fn := &functionSink{}
-	fnSrv := httptest.NewServer(fn)
-	t.Cleanup(fnSrv.Close)
-	s.call("POST", "/functions/v1", map[string]any{"name": "over-tls", "url": fnSrv.URL}, 200)
-	s.call("POST", "/dispatchers/v1", map[string]any{"name": "over-tls", "eventType": "tls_event", "actions": []any{
-		map[string]any{"type": "task", "functionName": "over-tls"}}}, 200)
-	acc := s.call("POST", "/events/v1", map[string]any{"id": "tls-1", "type": "tls_event", "content": map[string]any{}}, 202)
-	if res, failed := s.result(acc["workflowId"].(string), acc["runId"].(string)); failed {
-		t.Fatalf("the dispatch failed: %+v", res.Outcomes)
-	}
-	if fn.count() != 1 {
-		t.Errorf("the function was called %d times, want 1", fn.count())
-	}
+	s.dispatchOneTask("over-tls")
 	if proxy.handshook.Load() == 0 {
 		t.Error("no connection completed mutual TLS at the proxy")
 	}
