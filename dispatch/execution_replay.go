@@ -129,8 +129,13 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	case err != nil:
 		return dispatcher.ReplayResult{}, err
 	case now.Replay.ID == replayID:
+		// Started already, maybe by a request that lost the claim to
+		// this one (it may start the run too): the claimant still says
+		// it started the replay, and it alone.
 		claim.NewRunID = now.RunID
-		return replayedAs(claim), e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, now.RunID)
+		res := replayedAs(claim)
+		res.AlreadyStarted = !created
+		return res, e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, now.RunID)
 	case now.RunID != latest.RunID:
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", latest.RunID, r.WorkflowID, now.RunID)
