@@ -40,10 +40,11 @@ const queryTimeout = 5 * time.Second
 // outcomes, every run of the same workflow ID and the audit trail. An
 // empty runID means the latest run. Errors: ENOTFOUND, EUNAVAILABLE.
 func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatcher.ExecutionDetail, error) {
-	x, err := e.describe(ctx, workflowID, runID)
+	desc, err := e.describeRun(ctx, workflowID, runID)
 	if err != nil {
 		return dispatcher.ExecutionDetail{}, err
 	}
+	x := e.toExecution(desc.GetWorkflowExecutionInfo())
 	rec, err := e.readRun(ctx, workflowID, x.RunID)
 	if err != nil {
 		return dispatcher.ExecutionDetail{}, err
@@ -63,9 +64,7 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 		} else if err := v.Get(&outcomes); err == nil {
 			d.Outcomes = outcomes
 		}
-		if desc, err := e.client.DescribeWorkflowExecution(ctx, workflowID, x.RunID); err == nil {
-			e.withRetries(d.Outcomes, desc.GetPendingActivities())
-		}
+		e.withRetries(d.Outcomes, desc.GetPendingActivities())
 	}
 	infos, _, err := e.listAll(ctx, "WorkflowId = "+quote(workflowID), maxRuns)
 	if err != nil {

@@ -257,17 +257,27 @@ func (e *Executions) listAll(ctx context.Context, query string, limit int) (info
 
 // describe returns a run of a dispatch; an empty runID means the latest.
 func (e *Executions) describe(ctx context.Context, workflowID, runID string) (dispatcher.Execution, error) {
-	if err := owned(ctx, workflowID); err != nil {
+	res, err := e.describeRun(ctx, workflowID, runID)
+	if err != nil {
 		return dispatcher.Execution{}, err
 	}
+	return e.toExecution(res.GetWorkflowExecutionInfo()), nil
+}
+
+// describeRun is describe with all Temporal says of the run: its pending
+// activities too.
+func (e *Executions) describeRun(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	if err := owned(ctx, workflowID); err != nil {
+		return nil, err
+	}
 	if err := checkRunID(runID); err != nil {
-		return dispatcher.Execution{}, err
+		return nil, err
 	}
 	res, err := e.client.DescribeWorkflowExecution(ctx, workflowID, runID)
 	if err != nil {
-		return dispatcher.Execution{}, notFound(temporalError(err, "describing the dispatch"), workflowID, runID)
+		return nil, notFound(temporalError(err, "describing the dispatch"), workflowID, runID)
 	}
-	return e.toExecution(res.GetWorkflowExecutionInfo()), nil
+	return res, nil
 }
 
 // toExecution converts Temporal's record of a run. Everything it needs is
