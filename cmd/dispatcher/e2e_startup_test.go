@@ -71,7 +71,7 @@ func TestEndToEndServeStartsBeforeTemporal(t *testing.T) {
 	case <-time.After(90 * time.Second):
 		t.Fatalf("the worker did not start polling within 90 s of Temporal answering:\n%s", s.logs)
 	}
-	s.poll("the API to be ready", func() bool { code, body = get(t, s.url+"/readyz"); return code == 200 }, &body)
+	s.waitReady()
 
 	s.token = strings.TrimSpace(s.run("token", "--admin"))
 	s.dispatchOneTask("late")

@@ -83,6 +83,16 @@ func startSystem(t *testing.T, opts ...systemOption) *system {
 	}
 	// Every change the test makes must be in the audit trail.
 	s.recordChanges()
+	s.waitReady()
+	s.token = strings.TrimSpace(s.run("token", "--admin"))
+	return s
+}
+
+// waitReady waits until the API answers /readyz with 200: until then an
+// event may be refused because Temporal does not know the search
+// attributes yet.
+func (s *system) waitReady() {
+	s.t.Helper()
 	var ready string // the last answer of /readyz, for the failure message
 	s.poll("the API to be ready", func() bool {
 		res, err := http.Get(s.url + "/readyz")
@@ -95,8 +105,6 @@ func startSystem(t *testing.T, opts ...systemOption) *system {
 		ready = string(b)
 		return res.StatusCode == 200
 	}, &ready)
-	s.token = strings.TrimSpace(s.run("token", "--admin"))
-	return s
 }
 
 // run runs a dispatcher subcommand with the system's environment.

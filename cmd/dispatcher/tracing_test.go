@@ -75,6 +75,7 @@ func TestTracing(t *testing.T) {
 		t.Fatal("serve did not start")
 	}
 	s := &system{t: t, url: url, temporal: srv.Client(), logs: &testenv.Buffer{}}
+	s.waitReady()
 	tok, err := tokenFor(e2eSecret)
 	if err != nil {
 		t.Fatal(err)
