@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -304,6 +305,10 @@ func (s *Server) bulkReplay(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if f == (dispatcher.ExecutionFilter{}) && !req.DryRun {
+		abort(c, errFieldFormat, `filter: a bulk replay needs at least one filter ("status": "failed" replays every failed dispatch); a dry run may count without one`)
+		return
+	}
 	r := dispatcher.BulkReplayRequest{Filter: f, Actions: req.Actions, Config: req.Config, Rate: req.Rate,
 		Actor: principalOf(c).Subject, IdempotencyKey: key}
 	if req.DryRun {
@@ -374,8 +379,10 @@ func idempotencyKey(c *gin.Context) (string, bool) {
 	return key, true
 }
 
-// bindOptionalJSON is bindJSON for bodies that may be left out: an empty
-// body leaves v as it is.
+// bindOptionalJSON is bindJSON for the bodies of replays, which may be
+// left out: an empty body is the zero request. Only our own clients send
+// them, so a key the request does not have is refused, not ignored: a
+// misspelt filter would otherwise widen what is replayed.
 func bindOptionalJSON(c *gin.Context, v any) bool {
 	body, ok := readBody(c)
 	if !ok {
@@ -385,5 +392,25 @@ func bindOptionalJSON(c *gin.Context, v any) bool {
 		return true
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
-	return bindJSON(c, v)
+	if !bindJSON(c, v) {
+		return false
+	}
+	if key := unknownKey(body, v); key != "" {
+		abort(c, errFieldFormat, key+": unknown field")
+		return false
+	}
+	return true
+}
+
+// unknownKey returns the first key of body, a JSON object that decodes
+// into v, that v has no field for; "" when it has none.
+func unknownKey(body []byte, v any) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(reflect.New(reflect.TypeOf(v).Elem()).Interface())
+	key, found := strings.CutPrefix(fmt.Sprint(err), "json: unknown field ")
+	if !found {
+		return ""
+	}
+	return strings.Trim(key, `"`)
 }

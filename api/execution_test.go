@@ -428,3 +428,31 @@ func TestExecutionDetailPermissions(t *testing.T) {
 		t.Errorf("history with every permission it needs = %d %s", code, body)
 	}
 }
+
+// TestReplaysRefuseWhatWouldWidenThem: a replay's body is never read
+// loosely. A misspelt key ("evenType") would drop the filter it meant and
+// replay more than asked, and a bulk replay with no filter at all would
+// replay every failed dispatch; both are 400s that name the field, and
+// the executions service is not asked. A dry run may count everything.
+func TestReplaysRefuseWhatWouldWidenThem(t *testing.T) {
+	f := &fakeExecutions{}
+	do := executionsServer(t, f)
+	for _, tt := range []struct{ path, body, mention string }{
+		{"/executions/v1/replays", `{"evenType":"user_deleted","status":"failed"}`, `evenType: unknown field`},
+		{"/executions/v1/replays", `{"status":"failed","dryRun":true,"dispatcher":"d1"}`, `dispatcher: unknown field`},
+		{"/executions/v1/replays", `{}`, "filter: a bulk replay needs at least one filter"},
+		{"/executions/v1/replays", `{"rate":5,"config":"current","actions":["a1"]}`, "filter: a bulk replay needs at least one filter"},
+		{"/executions/v1/dispatch-evt-1/replay", `{"action":["a1"]}`, `action: unknown field`},
+	} {
+		code, out := do("POST", tt.path, tt.body)
+		wantError(t, code, out, 400, 15, tt.mention)
+	}
+	if f.dryRuns != 0 || f.bulkStarts != 0 || f.replay.WorkflowID != "" {
+		t.Fatalf("the executions service was asked: %d dry runs, %d starts, replay %+v", f.dryRuns, f.bulkStarts, f.replay)
+	}
+	for _, body := range []string{`{"dryRun":true}`, `{"status":"failed"}`, `{"skipReason":"paused"}`} {
+		if code, out := do("POST", "/executions/v1/replays", body); code/100 != 2 {
+			t.Errorf("%s = %d %v, want it accepted", body, code, out)
+		}
+	}
+}
