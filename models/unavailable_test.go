@@ -2,10 +2,7 @@ package models_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/url"
-	"sync"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -22,13 +19,13 @@ func TestDatabaseGoneIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := proxy(t, u.Host)
-	u.Host = p.addr
+	p := testenv.NewProxy(t, u.Host)
+	u.Host = p.Addr
 	s := newStore(t, u.String())
 	if _, err := s.ConfigVersion(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	p.stop()
+	p.Stop()
 	_, err = s.ConfigVersion(context.Background())
 	if code := dispatcher.ErrorCode(err); code != dispatcher.EUNAVAILABLE {
 		t.Errorf("a read with the database gone: %v (code %q), want %s", err, code, dispatcher.EUNAVAILABLE)
@@ -38,52 +35,4 @@ func TestDatabaseGoneIsUnavailable(t *testing.T) {
 	if code := dispatcher.ErrorCode(err); code != dispatcher.EUNAVAILABLE {
 		t.Errorf("a change with the database gone: %v (code %q), want %s", err, code, dispatcher.EUNAVAILABLE)
 	}
-}
-
-// tcpProxy forwards connections to a server until stopped, then refuses
-// them and cuts those it holds: the server gone, as its clients see it.
-type tcpProxy struct {
-	addr  string
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func proxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{addr: ln.Addr().String(), ln: ln}
-	t.Cleanup(p.stop)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(s, c); s.Close() }()
-			go func() { _, _ = io.Copy(c, s); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *tcpProxy) stop() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
