@@ -84,6 +84,10 @@ type Config struct {
 	// answers nobody, or with authentication disabled only this machine's
 	// loopback (metricsGuard).
 	MetricsToken string
+	// RequestTimeout bounds what a request waits for: the database and
+	// Temporal calls it makes end with its context, and it is answered
+	// 503. Zero: the request's client alone bounds it.
+	RequestTimeout time.Duration
 }
 
 // Deps are the API's dependencies.
@@ -177,6 +181,9 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 		r.Use(otelgin.Middleware("dispatcher", otelgin.WithTracerProvider(deps.Tracer), otelgin.WithPropagators(propagation.TraceContext{})))
 	}
 	r.Use(s.requestLog(), m.observe())
+	if cfg.RequestTimeout > 0 {
+		r.Use(deadline(cfg.RequestTimeout))
+	}
 	if cfg.Auth.Disabled {
 		r.Use(localOnly(cfg.CodecOrigins))
 	}
@@ -202,6 +209,19 @@ func validID(params ...string) gin.HandlerFunc {
 				return
 			}
 		}
+		c.Next()
+	}
+}
+
+// deadline gives each request's context a deadline of timeout: a database
+// that stops answering then costs a request 503 and gives its pooled
+// connection back, instead of holding both for as long as the client
+// waits (a client that waits for good wedged the pool).
+func deadline(timeout time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
 }

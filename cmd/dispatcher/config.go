@@ -25,6 +25,7 @@ type config struct {
 	HTTPAddr       string
 	MaxBodyBytes   int64
 	MaxEventBytes  int64
+	RequestTimeout time.Duration
 	Limits         api.RateLimits
 	JWTSecret      string
 	MetricsToken   string // /metrics wants it as a bearer token
@@ -72,6 +73,7 @@ var settings = []setting{
 	{"DISPATCHER_HTTP_ADDR", "127.0.0.1:8080", "Address the API listens on (`:0` picks a free port).", str(func(c *config) *string { return &c.HTTPAddr })},
 	{"DISPATCHER_MAX_BODY_BYTES", "1048576", "Largest admin request body; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxBodyBytes })},
 	{"DISPATCHER_MAX_EVENT_BYTES", "262144", "Largest event body at `/events/v1`; larger ones get 413. A broker message larger than this is a dead letter.", integer(func(c *config) *int64 { return &c.MaxEventBytes })},
+	{"DISPATCHER_REQUEST_TIMEOUT", "30s", "How long the API waits for the database and Temporal on a request's behalf; past it the request is answered 503 and what it waited for is canceled.", duration(func(c *config) *time.Duration { return &c.RequestTimeout })},
 	{"DISPATCHER_RATE_LIMIT", "100,200", "Requests a second that one token may send to the API (all but `/events/v1`), and after a comma how many at once; more get 429 with `Retry-After`. `0` turns the limit off. Limits count per process.", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.Token })},
 	{"DISPATCHER_TENANT_RATE_LIMIT", "500,1000", "The same for all the tokens of one tenant together (tokens without a `tenant` claim share one).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.Tenant })},
 	{"DISPATCHER_INTAKE_RATE_LIMIT", "1000,2000", "Events a second that one token may send to `/events/v1` (a batch counts each event), and after a comma how many at once (at least the largest batch, 100).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeToken })},

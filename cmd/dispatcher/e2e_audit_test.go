@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,7 +107,7 @@ func changes(method, path string) bool {
 
 // databaseURL is the system's DATABASE_URL.
 func (s *system) databaseURL() string {
-	for _, kv := range s.env {
+	for _, kv := range slices.Backward(s.env) { // the last one counts, as for the processes
 		if v, ok := strings.CutPrefix(kv, "DATABASE_URL="); ok {
 			return v
 		}

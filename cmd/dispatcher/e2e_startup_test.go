@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,4 +183,59 @@ func TestEndToEndServeRefusesADatabaseThatDoesNotAnswer(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "does not answer") {
 		t.Fatalf("exit %v, output:\n%s\nwant a failure saying the database does not answer", err, out)
 	}
+}
+
+// TestEndToEndStalledDatabaseAnswers503: a database that stops answering
+// while the API runs (a black-holed route, a frozen server) gets every
+// request answered 503 within DISPATCHER_REQUEST_TIMEOUT, more requests
+// at once than the pool has connections, and once it answers again so
+// does the API. Before, a request waited on it for as long as its client
+// did, holding a pooled connection, and enough of them wedged the API.
+func TestEndToEndStalledDatabaseAnswers503(t *testing.T) {
+	u, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.NewProxy(t, u.Host)
+	u.Host = db.Addr
+	s := startSystem(t, withEnv("DATABASE_URL="+u.String(), "DISPATCHER_REQUEST_TIMEOUT=2s"))
+	s.call("GET", "/dispatchers/v1", nil, 200)
+
+	db.Stall()
+	const requests = 40 // the pool holds 32 connections
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	answers := make(chan answer, requests)
+	hc := &http.Client{Timeout: 20 * time.Second}
+	for range requests {
+		go func() {
+			req, _ := http.NewRequest("GET", s.url+"/dispatchers/v1", nil)
+			req.Header.Set("Authorization", "Bearer "+s.token)
+			res, err := hc.Do(req)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			answers <- answer{code: res.StatusCode, body: string(b)}
+		}()
+	}
+	for range requests {
+		a := <-answers
+		if a.err != nil || a.code != 503 || !strings.Contains(a.body, "database") {
+			t.Fatalf("a request while the database does not answer: %d %s %v, want 503 naming the database", a.code, a.body, a.err)
+		}
+	}
+
+	db.Resume()
+	var last string
+	s.poll("the API to answer again", func() bool {
+		code, body := s.request("GET", "/dispatchers/v1", nil)
+		last = string(body)
+		return code == 200
+	}, &last)
 }
