@@ -2,9 +2,11 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,11 +161,11 @@ func (f *gateFake) run() {
 	}
 }
 
-// continuedAsNew runs the gate until it continues as new, and returns
-// how, with the input of its next run.
-func (f *gateFake) continuedAsNew() (*workflow.ContinueAsNewError, workflows.GateInput) {
+// continuedAsNew runs the gate from state (nil: a new gate) until it
+// continues as new, and returns how, with the input of its next run.
+func (f *gateFake) continuedAsNew(state *workflows.GateState) (*workflow.ContinueAsNewError, workflows.GateInput) {
 	f.t.Helper()
-	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase"})
+	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase", State: state})
 	var can *workflow.ContinueAsNewError
 	if err := f.env.GetWorkflowError(); !errors.As(err, &can) {
 		f.t.Fatalf("error = %v, want ContinueAsNew", err)
@@ -403,7 +405,7 @@ func TestGateContinuesAsNew(t *testing.T) {
 	}
 	f.at(5200*time.Millisecond, func() { f.env.SetContinueAsNewSuggested(true) })
 	f.request(5200*time.Millisecond, time.Hour, "late") // wakes it
-	can, next := f.continuedAsNew()
+	can, next := f.continuedAsNew(nil)
 	st := next.State
 	if can.WorkflowType.Name != workflows.WorkflowGate || next.Function != "erase" || st == nil {
 		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
@@ -430,20 +432,76 @@ func TestGateWaitingBounded(t *testing.T) {
 	f.request(time.Second, time.Hour, "over")
 	f.at(2*time.Second, func() { f.env.SetContinueAsNewSuggested(true) })
 	f.request(2*time.Second, time.Hour, "w0") // wakes it; waits already
-	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase", State: full})
-	var can *workflow.ContinueAsNewError
-	if err := f.env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("error = %v, want ContinueAsNew", err)
-	}
-	var next workflows.GateInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	can, next := f.continuedAsNew(full)
 	if w := next.State.Waiting; len(w) != workflows.MaxGateWaiting || w[len(w)-1].ID == "over" {
 		t.Fatalf("carried %d waiting, the last %q; want %d, without the one over", len(w), w[len(w)-1].ID, workflows.MaxGateWaiting)
 	}
 	if size := len(can.Input.GetPayloads()[0].GetData()); size > 1<<20 {
 		t.Fatalf("the ContinueAsNew input is %d bytes, want under 1 MiB (Temporal refuses 2)", size)
+	}
+}
+
+// TestGateBoundedInBytes: what a Gate holds is bounded in bytes too, as
+// its requests' IDs are as long as their events' ids (some 500 bytes with
+// a tenant and a 128-character id): with such ids, fewer than
+// MaxGateWaiting requests, or permits out at a high rate, passed
+// Temporal's 2 MiB limit on the ContinueAsNew input, which terminated the
+// Gate with its circuit and queue. A request over MaxGateWaitingBytes is
+// not taken (its dispatch asks again); past MaxGateLeaseBytes no permit
+// goes until permits out end, here by expiring.
+func TestGateBoundedInBytes(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{})
+	long := strings.Repeat("x", 400)
+	request := func(id string) workflows.PermitRequest {
+		id += "-" + long
+		return workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, Lease: time.Hour, At: t0}
+	}
+	size := func(v any) int {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(b)
+	}
+	// Each list a little over its bound.
+	full := &workflows.GateState{Flow: f.flow, FlowRead: t0}
+	for _, id := range ids("w", workflows.MaxGateWaitingBytes/size(request("w0"))+1) {
+		full.Waiting = append(full.Waiting, request(id))
+	}
+	lease := func(id string) workflows.Lease {
+		return workflows.Lease{PermitRequest: request(id), Expires: t0.Add(10 * time.Second), NotBefore: t0}
+	}
+	for _, id := range ids("l", workflows.MaxGateLeaseBytes/size(lease("l0"))+1) {
+		full.Leases = append(full.Leases, lease(id))
+	}
+	f.request(time.Second, time.Hour, "over")
+	f.at(9*time.Second, func() {
+		if n := len(f.granted()); n > 0 {
+			t.Errorf("%d permits went while the leases out took all the room there is", n)
+		}
+	})
+	f.at(12*time.Second, func() {
+		if len(f.granted()) == 0 {
+			t.Error("no permit went once the leases out had expired")
+		}
+		f.env.SetContinueAsNewSuggested(true)
+	})
+	f.done(12*time.Second, workflows.PermitOK, "nobody") // wakes it
+	can, next := f.continuedAsNew(full)
+
+	st := next.State
+	if slices.ContainsFunc(st.Waiting, func(r workflows.PermitRequest) bool { return r.ID == "over" }) {
+		t.Error("the gate took a request over its bytes")
+	}
+	if got := len(st.Waiting) + len(st.Leases); got != len(full.Waiting) {
+		t.Errorf("carried %d waiting and %d leases, want the %d requests it held", len(st.Waiting), len(st.Leases), len(full.Waiting))
+	}
+	if len(st.Leases) != len(f.granted()) || size(st.Leases) > workflows.MaxGateLeaseBytes {
+		t.Errorf("carried %d leases of %d bytes after %d permits; want the permits, within %d bytes",
+			len(st.Leases), size(st.Leases), len(f.granted()), workflows.MaxGateLeaseBytes)
+	}
+	if n := len(can.Input.GetPayloads()[0].GetData()); n > 2*(1<<20)-(1<<18) {
+		t.Fatalf("the ContinueAsNew input is %d bytes, want it well under 2 MiB", n)
 	}
 }
 
@@ -471,7 +529,7 @@ func TestGateSettlesPermitsSentAgain(t *testing.T) {
 		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", Lease: time.Hour})
 		f.env.SetContinueAsNewSuggested(true)
 	})
-	_, next := f.continuedAsNew()
+	_, next := f.continuedAsNew(nil)
 	if len(next.State.Leases) != 0 {
 		t.Fatalf("carried the leases %+v after %v were sent: the third send's loss went unseen", next.State.Leases, f.granted())
 	}

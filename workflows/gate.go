@@ -203,6 +203,40 @@ const (
 // recheck (permitRecheck, doubling up to maxPermitRecheck).
 const MaxGateWaiting = 4000
 
+// Bounds in bytes of what a Gate holds (gateSizeV1), as its JSON in the
+// ContinueAsNew input: its requests' IDs are as long as their events' ids
+// (some 500 bytes with a tenant and a 128-character id), so that fewer
+// than MaxGateWaiting requests, or the permits out of a function called
+// fast and slowly answering, could pass Temporal's 2 MiB limit. A request
+// over MaxGateWaitingBytes is not taken, as one over MaxGateWaiting; past
+// MaxGateLeaseBytes no permit goes until permits out end.
+const (
+	MaxGateWaitingBytes = 1 << 20
+	MaxGateLeaseBytes   = 3 << 18
+)
+
+// requestBytes is more than r takes in the gate's JSON; a lease takes
+// leaseExtraBytes more.
+func requestBytes(r PermitRequest) int { return len(r.ID) + len(r.WorkflowID) + 100 }
+
+const leaseExtraBytes = 120
+
+func (g *gate) waitingBytes() int {
+	n := 0
+	for _, r := range g.Waiting {
+		n += requestBytes(r)
+	}
+	return n
+}
+
+func (g *gate) leaseBytes() int {
+	n := 0
+	for _, l := range g.Leases {
+		n += requestBytes(l.PermitRequest) + leaseExtraBytes
+	}
+	return n
+}
+
 // maxSending bounds the permits on their way at once (gateSendingV1).
 // Temporal fails a workflow task that leaves more than 2,000 signals to
 // other workflows pending (limit.numPendingSignals.error), and fails its
@@ -273,7 +307,10 @@ func (g *gate) request(ctx workflow.Context, r PermitRequest, now time.Time) {
 		g.send(ctx, g.Leases[i])
 		return
 	}
-	if len(g.Waiting) >= MaxGateWaiting && workflow.GetVersion(ctx, changeGate, workflow.DefaultVersion, gateV1) >= gateV1 {
+	full := len(g.Waiting) >= MaxGateWaiting && workflow.GetVersion(ctx, changeGate, workflow.DefaultVersion, gateV1) >= gateV1
+	full = full || g.waitingBytes()+requestBytes(r) > MaxGateWaitingBytes &&
+		workflow.GetVersion(ctx, changeGateSize, workflow.DefaultVersion, gateSizeV1) >= gateSizeV1
+	if full {
 		g.log.Warn("Too many calls waiting: this one asks again later", "Function", g.function, "Waiting", len(g.Waiting))
 		return
 	}
@@ -372,6 +409,10 @@ func (g *gate) grant(ctx workflow.Context, now time.Time) {
 	for len(g.Waiting) > 0 {
 		if g.sending >= maxSending && workflow.GetVersion(ctx, changeGateSending, workflow.DefaultVersion, gateSendingV1) >= gateSendingV1 {
 			return // the rest once these are delivered (wait wakes on sent)
+		}
+		if len(g.Leases) > 0 && g.leaseBytes()+requestBytes(g.Waiting[0])+leaseExtraBytes > MaxGateLeaseBytes &&
+			workflow.GetVersion(ctx, changeGateSize, workflow.DefaultVersion, gateSizeV1) >= gateSizeV1 {
+			return // the rest as permits out end
 		}
 		probe, slot, ok := g.allowed(now)
 		if !ok {

@@ -29,6 +29,8 @@ const (
 	changeGate           = "gate"
 	// changeGateSending, of its own for the same reason.
 	changeGateSending = "gate-sending"
+	// changeGateSize, of its own for the same reason.
+	changeGateSize = "gate-size"
 )
 
 // Dispatch versions.
@@ -162,3 +164,11 @@ const (
 // signalled every permit allowed in one workflow task. Asked only when
 // the bound is reached, so no other run records the marker.
 const gateSendingV1 workflow.Version = 1
+
+// gateSizeV1 (changeGateSize): a Gate holds at most MaxGateWaitingBytes of
+// requests and MaxGateLeaseBytes of permits out; a request over the first
+// is not taken, and past the second no permit goes until one out ends.
+// Before, only the count of requests was bounded, and long ids took its
+// ContinueAsNew input past Temporal's limit. Asked only when a bound is
+// reached, so no other run records the marker.
+const gateSizeV1 workflow.Version = 1
