@@ -76,3 +76,32 @@ func TestFilterFlagsQuery(t *testing.T) {
 		t.Error("set() does not tell filters from none")
 	}
 }
+
+// TestFollowBulkFailsWhenReplaysFail: following a bulk replay to its end
+// fails (a non-zero exit) when some of its replays failed again or it
+// did not complete, naming how to find them, so that a script can tell;
+// one whose replays all succeeded does not.
+func TestFollowBulkFailsWhenReplaysFail(t *testing.T) {
+	for _, tt := range []struct{ status, progress, want string }{
+		{"completed", `"matched":3,"processed":3,"replayed":3,"succeeded":3`, ""},
+		{"completed", `"matched":3,"processed":3,"replayed":3,"succeeded":1,"failed":2`,
+			"2 of its replays failed again: dispatcher executions list --bulk-replay-id bulk-replay-1 --status failed"},
+		{"canceled", `"matched":3,"processed":1,"replayed":1,"succeeded":1`, "bulk replay bulk-replay-1 was canceled"},
+		{"failed", `"matched":3`, "bulk replay bulk-replay-1 failed"},
+	} {
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, `{"id":"bulk-replay-1","status":"`+tt.status+`","progress":{`+tt.progress+`}}`)
+		}))
+		c := &apiClient{base: api.URL, http: api.Client()}
+		for _, asJSON := range []bool{false, true} {
+			err := followBulk(t.Context(), c, io.Discard, "bulk-replay-1", time.Millisecond, asJSON)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("%s %s (json %v): %v, want no error", tt.status, tt.progress, asJSON, err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("%s %s (json %v): %v, want an error saying %q", tt.status, tt.progress, asJSON, err, tt.want)
+			}
+		}
+		api.Close()
+	}
+}

@@ -19,7 +19,7 @@ import (
 // filterFlags are the list filters, shared by `executions list`,
 // `executions failures` and bulk `replay`.
 type filterFlags struct {
-	status, eventType, eventID, dispatcherID, actionID, errorClass, skipReason, from, to string
+	status, eventType, eventID, dispatcherID, actionID, errorClass, bulkReplayID, skipReason, from, to string
 }
 
 func (f *filterFlags) add(cmd *cobra.Command) {
@@ -30,6 +30,7 @@ func (f *filterFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.dispatcherID, "dispatcher-id", "", "only dispatches that ran this dispatcher")
 	fl.StringVar(&f.actionID, "action-id", "", "only dispatches in which this action failed")
 	fl.StringVar(&f.errorClass, "error-class", "", "only dispatches with this error class (HTTPPermanent, SMTPTemporary, ...)")
+	fl.StringVar(&f.bulkReplayID, "bulk-replay-id", "", "only the replays this bulk replay started")
 	fl.StringVar(&f.skipReason, "skip-reason", "", "only dispatches that skipped a dispatcher: paused, filter-error or filter")
 	fl.StringVar(&f.from, "from", "", "started at or after: a duration ago (24h), epoch ms or ISO-8601")
 	fl.StringVar(&f.to, "to", "", "started before: a duration ago, epoch ms or ISO-8601")
@@ -51,7 +52,7 @@ func (f *filterFlags) times(now time.Time) (from, to string, err error) {
 func (f *filterFlags) filter(now time.Time) (wire.Filter, error) {
 	from, to, err := f.times(now)
 	return wire.Filter{EventType: f.eventType, EventID: f.eventID, DispatcherID: f.dispatcherID,
-		ActionID: f.actionID, Status: f.status, ErrorClass: f.errorClass, SkipReason: f.skipReason, From: jsonTime(from), To: jsonTime(to)}, err
+		ActionID: f.actionID, Status: f.status, ErrorClass: f.errorClass, BulkReplayID: f.bulkReplayID, SkipReason: f.skipReason, From: jsonTime(from), To: jsonTime(to)}, err
 }
 
 // query returns the filters as the list's query string.
@@ -62,7 +63,7 @@ func (f *filterFlags) query(now time.Time) (url.Values, error) {
 	}
 	q := url.Values{}
 	for k, v := range map[string]string{"status": f.status, "eventType": f.eventType, "eventId": f.eventID,
-		"dispatcherId": f.dispatcherID, "actionId": f.actionID, "errorClass": f.errorClass, "skipReason": f.skipReason,
+		"dispatcherId": f.dispatcherID, "actionId": f.actionID, "errorClass": f.errorClass, "bulkReplayId": f.bulkReplayID, "skipReason": f.skipReason,
 		"from": from, "to": to} {
 		if v != "" {
 			q.Set(k, v)

@@ -45,7 +45,8 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			"unless named with --actions.\n\n" +
 			"Without an ID, replays every dispatch the filters match (status defaults to failed, or any with\n" +
 			"--skip-reason, which replays what a paused or filtered dispatcher skipped) as one durable bulk\n" +
-			"replay, throttled to --rate per second, and follows its progress until the replays have closed.\n" +
+			"replay, throttled to --rate per second, and follows its progress until the replays have closed;\n" +
+			"it exits 1 when the bulk replay failed or was canceled, or a replay failed again.\n" +
 			"--dry-run only counts them. Ctrl-C stops following; the bulk replay runs on.",
 		Example: "  dispatcher replay dispatch-evt-1\n" +
 			"  dispatcher replay evt-1 --actions 5f2b3c4d5e6f708192a3b4c6 --config current\n" +
@@ -182,7 +183,10 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 		switch {
 		case asJSON:
 			if done {
-				return printJSON(out, raw)
+				if err := printJSON(out, raw); err != nil {
+					return err
+				}
+				return bulkOutcome(b)
 			}
 		case bar != nil:
 			if b.Progress.Matched > 0 {
@@ -206,10 +210,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 			for _, e := range b.Progress.Errors {
 				fmt.Fprintln(out, "  "+e)
 			}
-			if b.Status == "failed" {
-				return fmt.Errorf("bulk replay %s failed", b.ID)
-			}
-			return nil
+			return bulkOutcome(b)
 		}
 		select {
 		case <-ctx.Done():
@@ -217,6 +218,22 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 		case <-time.After(poll):
 		}
 	}
+}
+
+// bulkOutcome is the error a followed bulk replay that has ended is,
+// for the exit status: failed or canceled, or with replays that failed
+// again; nil when every replay succeeded.
+func bulkOutcome(b wire.BulkReplay) error {
+	switch {
+	case b.Status == "failed":
+		return fmt.Errorf("bulk replay %s failed", b.ID)
+	case b.Status == "canceled":
+		return fmt.Errorf("bulk replay %s was canceled", b.ID)
+	case b.Progress.Failed > 0:
+		return fmt.Errorf("bulk replay %s: %d of its replays failed again: dispatcher executions list --bulk-replay-id %s --status failed",
+			b.ID, b.Progress.Failed, b.ID)
+	}
+	return nil
 }
 
 func stopped(out io.Writer, id string) error {
