@@ -288,6 +288,17 @@ wait_for "dispatcher" "$DISPATCHER_STARTUP_TIMEOUT" "$last_pid" - http_ok "$api_
 
 token=$("$DISPATCHER_BIN" token --admin --ttl 24h) || die "\`$DISPATCHER_BIN token --admin --ttl 24h\` failed"
 
+# What the CLI needs in another terminal: the API and, for the commands
+# that read the database themselves (export, sync, audit, migrate), a
+# SQLite path that works from any directory. A PostgreSQL URL is the
+# user's own setting, and may hold a password: not printed.
+cli_env="DISPATCHER_URL=$api_url DISPATCHER_TOKEN=$token"
+if [[ $DATABASE_URL == sqlite:* ]]; then
+	db_path=${DATABASE_URL#sqlite:}
+	[[ $db_path == /* ]] || db_path=$root/$db_path
+	cli_env+=" DATABASE_URL=sqlite:$db_path"
+fi
+
 cat >&2 <<EOF
 
   ────────────────────────────────────────────────────────────────────
@@ -308,6 +319,10 @@ cat >&2 <<EOF
   Try:
     curl -s -H "Authorization: Bearer $token" $api_url/dispatchers/v1/
     curl -s -H "Authorization: Bearer $DISPATCHER_METRICS_TOKEN" $api_url/metrics
+
+  The CLI, in another terminal:
+    export $cli_env
+    bin/dispatcher executions list
   ────────────────────────────────────────────────────────────────────
 
 EOF
