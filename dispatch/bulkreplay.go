@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -103,12 +104,26 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &started) && r.IdempotencyKey != "":
-		return e.BulkReplay(ctx, id)
+		st, err := e.BulkReplay(ctx, id)
+		if err == nil && !sameBulk(st.Request, r) {
+			return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.EINVALID,
+				"Idempotency-Key: already used for bulk replay %s, of another request; a new request needs a new key", id)
+		}
+		return st, err
 	case err != nil:
 		return dispatcher.BulkReplayStatus{}, temporalError(err, "starting the bulk replay")
 	}
 	return dispatcher.BulkReplayStatus{ID: id, Status: dispatcher.ExecutionRunning, Request: r, Start: e.now(),
 		WebURL: e.webURL(id, run.GetRunID())}, nil
+}
+
+// sameBulk reports whether two bulk replay requests, as checkBulk left
+// them, ask for the same replays.
+func sameBulk(a, b dispatcher.BulkReplayRequest) bool {
+	fa, fb := a.Filter, b.Filter
+	fa.From, fa.To, fb.From, fb.To = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return fa == fb && a.Filter.From.Equal(b.Filter.From) && a.Filter.To.Equal(b.Filter.To) &&
+		sameSet(a.Actions, b.Actions) && a.Config == b.Config && a.Rate == b.Rate
 }
 
 // BulkReplay returns a bulk replay with its progress. Errors: ENOTFOUND,

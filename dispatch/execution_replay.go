@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
@@ -54,8 +55,13 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if r.IdempotencyKey != "" {
 		key = idempotencyKey(r.Actor, r.IdempotencyKey)
 		prev, ok, err := e.audit.AuditByKey(ctx, r.WorkflowID, key)
-		if err != nil {
+		switch {
+		case err != nil:
 			return dispatcher.ReplayResult{}, err
+		case ok && !asked(r, prev):
+			return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.EINVALID,
+				"Idempotency-Key: already used for another replay of %s (run %s, actions %s, config %s); a new request needs a new key",
+				r.WorkflowID, prev.RunID, strings.Join(prev.Actions, ","), prev.Config)
 		}
 		if ok && prev.NewRunID != "" {
 			return replayedAs(prev), nil
@@ -172,6 +178,22 @@ func replayIDOf(workflowID, runID string) string {
 func idempotencyKey(actor, key string) string {
 	sum := sha256.Sum256([]byte(actor + "\x00" + key))
 	return hex.EncodeToString(sum[:16])
+}
+
+// asked reports whether r asks for the replay that prev, recorded under
+// r's Idempotency-Key, is: what r leaves out (run, actions) takes what
+// prev chose.
+func asked(r dispatcher.ReplayRequest, prev dispatcher.AuditEntry) bool {
+	return r.Config == prev.Config && (r.RunID == "" || r.RunID == prev.RunID) &&
+		(len(r.Actions) == 0 || sameSet(r.Actions, prev.Actions))
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 // replayedAs is the answer for the replay an audit entry records.

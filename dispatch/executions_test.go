@@ -446,4 +446,21 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	if _, err := e.ex.BulkReplay(e.ctx(), ids[0]); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
 		t.Errorf("a dispatch's ID as a bulk replay: %v, want ENOTFOUND", err)
 	}
+
+	// An Idempotency-Key answers with the bulk replay it started, to the
+	// same request only: another request under it is refused, where
+	// before it got the first one's answer, as if it had started.
+	keyed := dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 50, Actor: "ann", IdempotencyKey: "bk-1"}
+	first, err := e.ex.StartBulkReplay(e.ctx(), keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := e.ex.StartBulkReplay(e.ctx(), keyed); err != nil || again.ID != first.ID {
+		t.Fatalf("the same request and key again = %+v, %v; want bulk replay %s", again, err, first.ID)
+	}
+	other := keyed
+	other.Rate = 5
+	if _, err := e.ex.StartBulkReplay(e.ctx(), other); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), "Idempotency-Key") {
+		t.Errorf("another request under the key = %v, want EINVALID naming the Idempotency-Key", err)
+	}
 }

@@ -138,9 +138,9 @@ func TestEndToEndExactlyOnce(t *testing.T) {
 		wid := s.dispatchOne(f, "keyed", "keyed_event", "keyed-1")
 		s.result(wid, "")
 		actionID := s.call("GET", "/executions/v1/"+wid, nil, 200)["actions"].([]any)[0].(map[string]any)["actionId"].(string)
-		replay := func(key string, want int) map[string]any {
+		replay := func(key string, want int, config ...string) map[string]any {
 			t.Helper()
-			body, _ := json.Marshal(map[string]any{"actions": []string{actionID}})
+			body, _ := json.Marshal(map[string]any{"actions": []string{actionID}, "config": strings.Join(config, "")})
 			req, _ := http.NewRequest("POST", s.url+"/executions/v1/"+wid+"/replay", bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+s.token)
 			req.Header.Set("Idempotency-Key", key)
@@ -169,6 +169,11 @@ func TestEndToEndExactlyOnce(t *testing.T) {
 		}
 		if bad := replay(strings.Repeat("k", 300), 400); !strings.Contains(bad["message"].(string), "Idempotency-Key") {
 			t.Fatalf("an overlong key: %v", bad)
+		}
+		// The key of another request: refused, not answered as if it had
+		// started what it asks.
+		if other := replay("k-1", 400, "current"); !strings.Contains(other["message"].(string), "Idempotency-Key: already used") {
+			t.Fatalf("another request under the key: %v", other)
 		}
 		if applied, _ := f.counts(); len(applied) != 2 {
 			t.Fatalf("the function applied %v; want the dispatch and one replay", applied)
