@@ -132,13 +132,17 @@ func TestSyncLifecycle(t *testing.T) {
 	}
 	mustContain(t, "sync without the secret", out, file+`: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set`)
 
-	// Dry run: the plan, and nothing changes.
-	out = s.mustSync(secret, "sync", "-f", file, "--dry-run")
-	mustContain(t, "dry run", out, `+ template "goodbye"`, `+ function "erase"`, `+ dispatcher "gdpr"`, `+ dispatcher "welcome"`,
-		"Plan: 4 to create, 0 to update, 0 to delete.", "--dry-run: nothing was changed.")
-	if len(s.dispatchersByName()) != 1 {
-		t.Fatal("--dry-run changed the dispatchers")
+	// Dry run: the plan, and nothing changes; it needs no secret (a pull
+	// request's check has none), and says the sync will.
+	for _, env := range [][]string{secret, nil} {
+		out = s.mustSync(env, "sync", "-f", file, "--dry-run")
+		mustContain(t, "dry run", out, `+ template "goodbye"`, `+ function "erase"`, `+ dispatcher "gdpr"`, `+ dispatcher "welcome"`,
+			"Plan: 4 to create, 0 to update, 0 to delete.", "--dry-run: nothing was changed.")
+		if len(s.dispatchersByName()) != 1 {
+			t.Fatal("--dry-run changed the dispatchers")
+		}
 	}
+	mustContain(t, "dry run without the secret", out, `warning: `+file+`: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set`)
 
 	out = s.mustSync(secret, "sync", "-f", file)
 	mustContain(t, "first sync", out, "[1/4] + template", "[4/4] + dispatcher", "Applied 4 changes.")

@@ -52,7 +52,7 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		opts := planOptions{Clean: clean, Adopt: adopt, UpdateSecrets: updateSecrets, Getenv: getenv}
+		opts := planOptions{Clean: clean, Adopt: adopt, UpdateSecrets: updateSecrets, Getenv: getenv, DryRun: dryRun}
 		if opts.Renames, err = parseRenames(renames); err != nil {
 			return err
 		}

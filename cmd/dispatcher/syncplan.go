@@ -19,6 +19,10 @@ type planOptions struct {
 	UpdateSecrets bool              // write secrets and header values the API already has
 	Renames       map[string]string // dispatcher renames: old name → new name
 	Getenv        func(string) string
+	// DryRun plans only: a secret's variable that is not set is a warning
+	// (a plan needs no secret, e.g. in a pull request's check), not a
+	// problem.
+	DryRun bool
 }
 
 // Operations of a change, and its statuses.
@@ -190,8 +194,13 @@ func (p *planner) planFunctions() {
 		headerNames := slices.Sorted(maps.Keys(headersEnv))
 		env := func(field, name string) string {
 			v := p.opts.Getenv(name)
-			if v == "" {
-				p.problem("function", fn, i, field, fmt.Sprintf("the environment variable %s is not set (or empty); it holds the value, which is never written in the file", name))
+			msg := fmt.Sprintf("the environment variable %s is not set (or empty); it holds the value, which is never written in the file", name)
+			switch {
+			case v != "":
+			case p.opts.DryRun:
+				p.plan.Warnings = append(p.plan.Warnings, itemProblem(p.file.Path, "function", fn, i, field, msg+"; the sync itself needs it").String())
+			default:
+				p.problem("function", fn, i, field, msg)
 			}
 			return v
 		}

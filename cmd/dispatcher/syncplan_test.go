@@ -269,6 +269,9 @@ func TestSyncPlanSecrets(t *testing.T) {
 		want               string // the plan's lines, or the problem
 	}{
 		{"not set", fnErase, file, planOptions{}, `d.json: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set`},
+		// A dry run plans without secrets (a pull request's check has
+		// none): the same function is planned, and warned of.
+		{"not set, in a dry run", fnErase, file, planOptions{DryRun: true}, `~ function "erase": secret,headers`},
 		{"written when the API lacks it", fnErase, file, planOptions{Getenv: envOf("ERASE_SECRET", "s", "ERASE_KEY", "k")}, `~ function "erase": secret,headers`},
 		{"the API has it", withSecret, file, planOptions{}, ``},
 		{"--update-secrets", withSecret, file, planOptions{UpdateSecrets: true, Getenv: envOf("ERASE_SECRET", "s", "ERASE_KEY", "k")}, `~ function "erase": secret,headers`},
@@ -277,6 +280,13 @@ func TestSyncPlanSecrets(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := planFunctionsOf(t, tt.remote, tt.file, tt.opts, tt.want)
+			if p != nil && tt.opts.DryRun {
+				want := []string{`d.json: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set (or empty); it holds the value, which is never written in the file; the sync itself needs it`,
+					`d.json: function "erase" (functions[0]): headersEnv.X-Api-Key: the environment variable ERASE_KEY is not set (or empty); it holds the value, which is never written in the file; the sync itself needs it`}
+				if !slices.Equal(p.Warnings, want) {
+					t.Errorf("warnings %q, want %q", p.Warnings, want)
+				}
+			}
 			if p != nil {
 				for _, c := range p.Changes {
 					for _, f := range c.Fields {
