@@ -456,3 +456,69 @@ func TestReplaysRefuseWhatWouldWidenThem(t *testing.T) {
 		}
 	}
 }
+
+// deadlines records the time left to the requests that reach it.
+type deadlines struct {
+	fakeExecutions
+	left map[string]time.Duration
+}
+
+func (d *deadlines) note(ctx context.Context, what string) {
+	if at, ok := ctx.Deadline(); ok {
+		d.left[what] = time.Until(at)
+	}
+}
+
+func (d *deadlines) List(ctx context.Context, fl dispatcher.ExecutionFilter, n int, token string) (dispatcher.ExecutionPage, error) {
+	d.note(ctx, "list")
+	return d.fakeExecutions.List(ctx, fl, n, token)
+}
+
+func (d *deadlines) Failures(ctx context.Context, fl dispatcher.ExecutionFilter, replayed bool, buckets int) (dispatcher.FailureSummary, error) {
+	d.note(ctx, "failures")
+	return d.fakeExecutions.Failures(ctx, fl, replayed, buckets)
+}
+
+func (d *deadlines) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
+	d.note(ctx, "intake")
+	return dispatcher.StartResult{WorkflowID: dispatcher.WorkflowID(ev.ID), RunID: "run-1"}, nil
+}
+
+// TestRequestDeadlines: a request waits at most RequestTimeout, but the
+// two that may rightly take longer, the intake of a batch (a start per
+// event, each waiting for Temporal) and the failures summary (up to
+// 40,000 runs from visibility), get the slow routes' time, within the
+// server's write timeout.
+func TestRequestDeadlines(t *testing.T) {
+	d := &deadlines{left: map[string]time.Duration{}}
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048,
+		RequestTimeout: 2 * time.Second}, Deps{Executions: d, Starter: d, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "ann", Permissions: Permissions(), TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/executions/v1", ""}, {"GET", "/executions/v1/failures", ""}, {"POST", "/events/v1", `{"id":"e1","type":"t"}`},
+	} {
+		req := httptest.NewRequest(r.method, r.path, strings.NewReader(r.body))
+		req.Host = "localhost"
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code/100 != 2 {
+			t.Fatalf("%s %s = %d %s", r.method, r.path, rec.Code, rec.Body)
+		}
+	}
+	if left := d.left["list"]; left <= 0 || left > 2*time.Second {
+		t.Errorf("the list had %v left, want at most the request timeout, 2s", left)
+	}
+	for _, slow := range []string{"failures", "intake"} {
+		if left := d.left[slow]; left < 90*time.Second || left > 2*time.Minute {
+			t.Errorf("%s had %v left, want the slow routes' time: over 90s, under the 2m write timeout", slow, left)
+		}
+	}
+}

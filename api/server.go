@@ -213,13 +213,27 @@ func validID(params ...string) gin.HandlerFunc {
 	}
 }
 
-// deadline gives each request's context a deadline of timeout: a database
-// that stops answering then costs a request 503 and gives its pooled
-// connection back, instead of holding both for as long as the client
-// waits (a client that waits for good wedged the pool).
+// slowRoutes may rightly take longer than a request's timeout, up to
+// slowTimeout, which the server's write timeout (2 minutes) leaves room
+// for: the intake of a batch starts each of its events in turn, waiting
+// for Temporal, and the failures summary reads up to 40,000 runs from
+// visibility.
+var slowRoutes = map[string]bool{"/events/v1": true, "/events/v1/": true, "/executions/v1/failures": true}
+
+const slowTimeout = 100 * time.Second
+
+// deadline gives each request's context a deadline of timeout (of
+// slowTimeout on the slow routes): a database that stops answering then
+// costs a request 503 and gives its pooled connection back, instead of
+// holding both for as long as the client waits (a client that waits for
+// good wedged the pool).
 func deadline(timeout time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
+		d := timeout
+		if slowRoutes[c.FullPath()] {
+			d = max(d, slowTimeout)
+		}
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 		defer cancel()
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
