@@ -84,6 +84,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return replayedAs(prev), nil
 	case claimed && latest.Replay.ID == replayID:
 		prev.NewRunID = latest.RunID // started; its requester stopped before saying so
+		e.releaseAfterReplay(ctx, r.WorkflowID, prev.RunID)
 		return replayedAs(prev), e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, latest.RunID)
 	case !replayable(latest.Status):
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -94,9 +95,13 @@ func (e *Executions) blocks(ctx context.Context, seq, workflowID string) bool {
 
 // releaseAfterReplay lets the key a replayed dispatch blocked go on: the
 // replay is the failed dispatch's second chance, and the events behind it
-// no longer wait for it. Errors are ignored: the key can be released by
-// hand.
+// no longer wait for it. The replay has started, so this outlives the
+// request's deadline by up to 10 s; a request that came again for it
+// releases again (a key no longer blocked ignores it). Errors are
+// ignored: the key can be released by hand.
 func (e *Executions) releaseAfterReplay(ctx context.Context, workflowID, replayedRunID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if seq, err := e.sequenceOf(ctx, workflowID, replayedRunID); err == nil && seq != "" {
 		_ = e.client.SignalWorkflow(ctx, seq, "", workflows.SignalSequenceRelease, workflowID)
 	}
