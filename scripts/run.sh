@@ -296,7 +296,7 @@ cli_env="DISPATCHER_URL=$api_url DISPATCHER_TOKEN=$token"
 if [[ $DATABASE_URL == sqlite:* ]]; then
 	db_path=${DATABASE_URL#sqlite:}
 	[[ $db_path == /* ]] || db_path=$root/$db_path
-	cli_env+=" DATABASE_URL=sqlite:$db_path"
+	cli_env+=" DATABASE_URL=$(printf %q "sqlite:$db_path")"
 fi
 
 cat >&2 <<EOF
@@ -322,7 +322,7 @@ cat >&2 <<EOF
 
   The CLI, in another terminal:
     export $cli_env
-    bin/dispatcher executions list
+    $DISPATCHER_BIN executions list
   ────────────────────────────────────────────────────────────────────
 
 EOF

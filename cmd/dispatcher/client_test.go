@@ -85,7 +85,7 @@ func TestFollowBulkFailsWhenReplaysFail(t *testing.T) {
 	for _, tt := range []struct{ status, progress, want string }{
 		{"completed", `"matched":3,"processed":3,"replayed":3,"succeeded":3`, ""},
 		{"completed", `"matched":3,"processed":3,"replayed":3,"succeeded":1,"failed":2`,
-			"2 of its replays failed again: dispatcher executions list --bulk-replay-id bulk-replay-1 --status failed"},
+			"2 of its replays failed again (or did not start); its replays: dispatcher executions list --bulk-replay-id bulk-replay-1"},
 		{"canceled", `"matched":3,"processed":1,"replayed":1,"succeeded":1`, "bulk replay bulk-replay-1 was canceled"},
 		{"failed", `"matched":3`, "bulk replay bulk-replay-1 failed"},
 	} {

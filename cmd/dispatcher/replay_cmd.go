@@ -230,7 +230,7 @@ func bulkOutcome(b wire.BulkReplay) error {
 	case b.Status == "canceled":
 		return fmt.Errorf("bulk replay %s was canceled", b.ID)
 	case b.Progress.Failed > 0:
-		return fmt.Errorf("bulk replay %s: %d of its replays failed again: dispatcher executions list --bulk-replay-id %s --status failed",
+		return fmt.Errorf("bulk replay %s: %d of its replays failed again (or did not start); its replays: dispatcher executions list --bulk-replay-id %s",
 			b.ID, b.Progress.Failed, b.ID)
 	}
 	return nil
