@@ -104,6 +104,7 @@ func TestRecordHistories(t *testing.T) {
 
 	r.recordSequence()
 	r.recordGated(dir)
+	r.recordBoundedGate()
 
 	// A bulk replay of two failed dispatches that continues as new after
 	// each replay.
@@ -325,6 +326,73 @@ func (r *recorder) recordGated(dir string) {
 		r.t.Fatalf("the gate: %v", err)
 	}
 	r.save(gate, "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "served.json"))
+}
+
+// recordBoundedGate records a Gate that starts over both of its byte
+// bounds (gateSizeV1), as long event ids take it: it grants nothing while
+// its permits out take all their room, and refuses a request over its
+// waiting bytes. Saved while it runs, then terminated.
+func (r *recorder) recordBoundedGate() {
+	r.t.Helper()
+	now := time.Now().UTC()
+	long := strings.Repeat("x", 400)
+	request := func(id string) workflows.PermitRequest {
+		id += "-" + long
+		return workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, Lease: time.Hour, At: now}
+	}
+	size := func(v any) int {
+		b, err := json.Marshal(v)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return len(b)
+	}
+	st := &workflows.GateState{FlowRead: now}
+	for i := range workflows.MaxGateWaitingBytes/size(request("w0")) + 1 {
+		st.Waiting = append(st.Waiting, request(fmt.Sprint("w", i)))
+	}
+	lease := func(i int) workflows.Lease {
+		return workflows.Lease{PermitRequest: request(fmt.Sprint("l", i)), Expires: now.Add(time.Hour), NotBefore: now}
+	}
+	for i := range workflows.MaxGateLeaseBytes/size(lease(0)) + 1 {
+		st.Leases = append(st.Leases, lease(i))
+	}
+	id := dispatcher.GateWorkflowID("", "bounded")
+	if _, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: id, TaskQueue: recordQueue},
+		workflows.WorkflowGate, workflows.GateInput{Function: "bounded", State: st}); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.c.SignalWorkflow(r.ctx(), id, "", workflows.SignalGateRequest, workflows.PermitRequest{ID: "over", WorkflowID: "dispatch-over", Lease: time.Hour}); err != nil {
+		r.t.Fatal(err)
+	}
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		signaled, handled := false, false
+		it := r.c.GetWorkflowHistory(r.ctx(), id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				return err.Error()
+			}
+			signaled = signaled || e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+			handled = handled || signaled && e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+		}
+		if !handled {
+			return "waiting for the gate to handle the request"
+		}
+		return ""
+	})
+	v, err := r.c.QueryWorkflow(r.ctx(), id, "", workflows.QueryGate)
+	var fs dispatcher.FlowState
+	if err == nil {
+		err = v.Get(&fs)
+	}
+	if err != nil || fs.Waiting != len(st.Waiting) || fs.InFlight != len(st.Leases) {
+		r.t.Fatalf("the bounded gate: %+v, %v; want %d waiting and %d in flight, as it started", fs, err, len(st.Waiting), len(st.Leases))
+	}
+	r.save(id, "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "bounded.json.gz"))
+	if err := r.c.TerminateWorkflow(r.ctx(), id, "", "recorded"); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // recordSequence records a Sequence: two events of one key, the first of
