@@ -85,14 +85,10 @@ func parseSMTPURL(raw string) (*smtpConfig, error) {
 // left: a slow server cannot stretch a session past the attempt's
 // deadline, while the next attempt sends the mail again. No NOOP before
 // each mail (a dead pooled connection fails at MAIL FROM just as well, see
-// send) and no RSET after it (a transaction ends with the server's answer
-// to the mail).
+// send, which asks a pooled one for a NOOP itself) and no RSET after it
+// (a transaction ends with the server's answer to the mail).
 func (c *smtpConfig) client(ctx context.Context, share float64) (*gomail.Client, error) {
-	left := mailTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		left = time.Until(dl)
-	}
-	step := time.Duration(float64(left) * share)
+	step := part(ctx, share)
 	if step <= 0 {
 		return nil, context.DeadlineExceeded
 	}
@@ -127,20 +123,25 @@ func (c *smtpConfig) String() string {
 // caller's to classify.
 func (c *smtpConfig) send(ctx context.Context, m *gomail.Msg) error {
 	if conn := c.pool.get(time.Now()); conn != nil {
-		// A third: a session that died idle may stall, and the mail
-		// must still have time on a new one.
-		cl, err := c.client(ctx, 1.0/3)
-		if err != nil {
-			c.pool.put(conn, time.Now())
-			return err
-		}
-		if err = cl.SendWithSMTPClient(conn, m); err == nil {
-			c.pool.put(conn, time.Now())
-			return nil
-		}
-		_ = conn.Close()
-		if m.IsDelivered() || !beforeMail(err) {
-			return err
+		// A session that died idle may stall: a NOOP on a third of the
+		// time finds out, and leaves the mail time on a new one. A live
+		// one then has the mail's share of a new session (see below).
+		if !alive(ctx, conn, 1.0/3) {
+			_ = conn.Close()
+		} else {
+			cl, err := c.client(ctx, 0.9)
+			if err != nil {
+				c.pool.put(conn, time.Now())
+				return err
+			}
+			if err = cl.SendWithSMTPClient(conn, m); err == nil {
+				c.pool.put(conn, time.Now())
+				return nil
+			}
+			_ = conn.Close()
+			if m.IsDelivered() || !beforeMail(err) {
+				return err
+			}
 		}
 	}
 	cl, err := c.client(ctx, 1.0/3) // anew: its steps share what the pooled try left
@@ -165,6 +166,23 @@ func (c *smtpConfig) send(ctx context.Context, m *gomail.Msg) error {
 	}
 	c.pool.put(conn, time.Now())
 	return nil
+}
+
+// alive reports whether a pooled session answers a NOOP within share of
+// the time ctx has left.
+func alive(ctx context.Context, conn *smtp.Client, share float64) bool {
+	step := part(ctx, share)
+	return step > 0 && conn.UpdateDeadline(step) == nil && conn.Noop() == nil
+}
+
+// part is share of the time ctx has left, of mailTimeout without a
+// deadline.
+func part(ctx context.Context, share float64) time.Duration {
+	left := mailTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		left = time.Until(dl)
+	}
+	return time.Duration(float64(left) * share)
 }
 
 // beforeMail reports whether err stopped a delivery before the server

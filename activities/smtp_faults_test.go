@@ -30,7 +30,9 @@ type scriptedSMTP struct {
 	stallOnReuse              bool
 	// dataDelay delays the answer to the end of a mail's data only, as a
 	// server that scans the mail before it accepts it does.
-	dataDelay       time.Duration
+	dataDelay time.Duration
+	// laterDataDelay is dataDelay for the mails after the first.
+	laterDataDelay  time.Duration
 	conns, accepted atomic.Int32
 }
 
@@ -75,7 +77,11 @@ func (s *scriptedSMTP) serve(c net.Conn, delay time.Duration) {
 		if inData {
 			if line == ".\r\n" {
 				inData = false
-				time.Sleep(s.dataDelay)
+				if s.accepted.Load() > 0 && s.laterDataDelay > 0 {
+					time.Sleep(s.laterDataDelay)
+				} else {
+					time.Sleep(s.dataDelay)
+				}
 				s.accepted.Add(1)
 				delivered = true
 				say("250 accepted")
@@ -150,6 +156,25 @@ func TestSendMailWaitsForASlowAcceptance(t *testing.T) {
 	}
 	if n := server.accepted.Load(); n != 1 {
 		t.Errorf("the server accepted %d mails, want 1", n)
+	}
+}
+
+// The same on a pooled session: once it answers, the mail may take what
+// the attempt has left. Before, a pooled session had a third of it for
+// the whole mail, so a mail that a server scanned for longer failed the
+// attempt, and the next one sent it again.
+func TestSendMailWaitsForASlowAcceptanceOnAPooledSession(t *testing.T) {
+	server := &scriptedSMTP{laterDataDelay: 3 * time.Second}
+	a, in := scriptedMail(t, server.start(t))
+	if err := sendWithin6s(t, a, in); err != nil { // fills the pool
+		t.Fatal(err)
+	}
+	in.MessageID = "m2@dispatcher"
+	if err := sendWithin6s(t, a, in); err != nil {
+		t.Fatalf("SendMail on the pooled session: %v", err)
+	}
+	if n, c := server.accepted.Load(), server.conns.Load(); n != 2 || c != 1 {
+		t.Errorf("the server accepted %d mails on %d connections, want 2 on 1", n, c)
 	}
 }
 
