@@ -49,9 +49,10 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 		}
 	}
 	if err != nil {
-		// The schema names the field the SDK's parser stumbled on; the
-		// parser's own error quotes its internals and the body.
-		if err := checkCloudEventSchema(msg, batch); err != nil {
+		// The schema, with its formats, names the field the SDK's parser
+		// stumbled on; the parser's own error quotes its internals and
+		// the body.
+		if err := checkCloudEventSchema(formatSchemas(), msg, batch); err != nil {
 			return nil, false, err
 		}
 		return nil, false, &Error{BodyFormat, "not a valid CloudEvent: " + err.Error()}
@@ -65,7 +66,7 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 	}
 	// The schema first: it names the field and says what is wrong with it
 	// as every other refusal does.
-	if err := checkCloudEventSchema(msg, batch); err != nil {
+	if err := checkCloudEventSchema(schemas(), msg, batch); err != nil {
 		return nil, false, err
 	}
 	out := make([]dispatcher.Event, len(ces))

@@ -36,12 +36,23 @@ const (
 
 // schemas compiles each definition once; the schema is embedded, so a
 // failure is a bug that the tests catch.
-var schemas = sync.OnceValue(func() map[string]*jsonschema.Schema {
+var schemas = sync.OnceValue(func() map[string]*jsonschema.Schema { return compile(false) })
+
+// formatSchemas are schemas with the formats (uri, uri-reference,
+// date-time) asserted too: they name the attribute whose value the
+// CloudEvents SDK refused, where its error only quotes the value. Only
+// then: asserted on every event, they would refuse some the SDK takes.
+var formatSchemas = sync.OnceValue(func() map[string]*jsonschema.Schema { return compile(true) })
+
+func compile(formats bool) map[string]*jsonschema.Schema {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
 	if err != nil {
 		panic(fmt.Sprintf("intake: event.schema.json: %v", err))
 	}
 	c := jsonschema.NewCompiler()
+	if formats {
+		c.AssertFormat()
+	}
 	if err := c.AddResource(schemaURL, doc); err != nil {
 		panic(fmt.Sprintf("intake: event.schema.json: %v", err))
 	}
@@ -54,7 +65,7 @@ var schemas = sync.OnceValue(func() map[string]*jsonschema.Schema {
 		out[def] = s
 	}
 	return out
-})
+}
 
 // envelopeSchema names the definition of a JSON envelope.
 func envelopeSchema(envelope string) string {
@@ -66,23 +77,27 @@ func envelopeSchema(envelope string) string {
 
 // checkSchema validates body, JSON, against the definition def.
 func checkSchema(def string, body []byte) error {
+	return checkSchemaOf(schemas(), def, body)
+}
+
+func checkSchemaOf(set map[string]*jsonschema.Schema, def string, body []byte) error {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
 		return &Error{BodyFormat, "not valid JSON: " + err.Error()}
 	}
-	return validate(def, doc)
+	return validate(set, def, doc)
 }
 
 // checkCloudEventSchema validates the CloudEvents of msg: the body in
 // structured and batch mode, the attributes of the Ce-* headers in binary
 // mode.
-func checkCloudEventSchema(msg Message, batch bool) error {
+func checkCloudEventSchema(set map[string]*jsonschema.Schema, msg Message, batch bool) error {
 	if format.Lookup(msg.Header.Get("Content-Type")) != nil {
 		def := defCloudEvent
 		if batch {
 			def = defCloudEventBatch
 		}
-		return checkSchema(def, msg.Body)
+		return checkSchemaOf(set, def, msg.Body)
 	}
 	attrs := map[string]any{}
 	for k, vs := range msg.Header {
@@ -93,11 +108,11 @@ func checkCloudEventSchema(msg Message, batch bool) error {
 	if ct := msg.Header.Get("Content-Type"); ct != "" {
 		attrs["datacontenttype"] = ct
 	}
-	return validate(defCloudEvent, attrs)
+	return validate(set, defCloudEvent, attrs)
 }
 
-func validate(def string, doc any) error {
-	err := schemas()[def].Validate(doc)
+func validate(set map[string]*jsonschema.Schema, def string, doc any) error {
+	err := set[def].Validate(doc)
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
 		return err
