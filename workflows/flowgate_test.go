@@ -451,29 +451,7 @@ func TestGateWaitingBounded(t *testing.T) {
 // goes until permits out end, here by expiring.
 func TestGateBoundedInBytes(t *testing.T) {
 	f := newGateEnv(t, dispatcher.Flow{})
-	long := strings.Repeat("x", 400)
-	request := func(id string) workflows.PermitRequest {
-		id += "-" + long
-		return workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, Lease: time.Hour, At: t0}
-	}
-	size := func(v any) int {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(b)
-	}
-	// Each list a little over its bound.
-	full := &workflows.GateState{Flow: f.flow, FlowRead: t0}
-	for _, id := range ids("w", workflows.MaxGateWaitingBytes/size(request("w0"))+1) {
-		full.Waiting = append(full.Waiting, request(id))
-	}
-	lease := func(id string) workflows.Lease {
-		return workflows.Lease{PermitRequest: request(id), Expires: t0.Add(10 * time.Second), NotBefore: t0}
-	}
-	for _, id := range ids("l", workflows.MaxGateLeaseBytes/size(lease("l0"))+1) {
-		full.Leases = append(full.Leases, lease(id))
-	}
+	full := overBounds(t, t0, t0.Add(10*time.Second))
 	f.request(time.Second, time.Hour, "over")
 	f.at(9*time.Second, func() {
 		if n := len(f.granted()); n > 0 {
@@ -496,13 +474,44 @@ func TestGateBoundedInBytes(t *testing.T) {
 	if got := len(st.Waiting) + len(st.Leases); got != len(full.Waiting) {
 		t.Errorf("carried %d waiting and %d leases, want the %d requests it held", len(st.Waiting), len(st.Leases), len(full.Waiting))
 	}
-	if len(st.Leases) != len(f.granted()) || size(st.Leases) > workflows.MaxGateLeaseBytes {
+	if len(st.Leases) != len(f.granted()) || jsonSize(t, st.Leases) > workflows.MaxGateLeaseBytes {
 		t.Errorf("carried %d leases of %d bytes after %d permits; want the permits, within %d bytes",
-			len(st.Leases), size(st.Leases), len(f.granted()), workflows.MaxGateLeaseBytes)
+			len(st.Leases), jsonSize(t, st.Leases), len(f.granted()), workflows.MaxGateLeaseBytes)
 	}
 	if n := len(can.Input.GetPayloads()[0].GetData()); n > 2*(1<<20)-(1<<18) {
 		t.Fatalf("the ContinueAsNew input is %d bytes, want it well under 2 MiB", n)
 	}
+}
+
+// overBounds returns a gate's state at at whose waiting requests and
+// permits out (expiring at expires) are each a little over their bytes,
+// their ids as long as a tenant's 128-character event ids make them.
+func overBounds(t testing.TB, at, expires time.Time) *workflows.GateState {
+	long := strings.Repeat("x", 400)
+	request := func(id string) workflows.PermitRequest {
+		id += "-" + long
+		return workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, Lease: time.Hour, At: at}
+	}
+	lease := func(id string) workflows.Lease {
+		return workflows.Lease{PermitRequest: request(id), Expires: expires, NotBefore: at}
+	}
+	st := &workflows.GateState{FlowRead: at}
+	for _, id := range ids("w", workflows.MaxGateWaitingBytes/jsonSize(t, request("w0"))+1) {
+		st.Waiting = append(st.Waiting, request(id))
+	}
+	for _, id := range ids("l", workflows.MaxGateLeaseBytes/jsonSize(t, lease("l0"))+1) {
+		st.Leases = append(st.Leases, lease(id))
+	}
+	return st
+}
+
+// jsonSize is the size of v in JSON.
+func jsonSize(t testing.TB, v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(b)
 }
 
 // TestGateSettlesPermitsSentAgain: a permit sent again while the gate

@@ -335,28 +335,7 @@ func (r *recorder) recordGated(dir string) {
 func (r *recorder) recordBoundedGate() {
 	r.t.Helper()
 	now := time.Now().UTC()
-	long := strings.Repeat("x", 400)
-	request := func(id string) workflows.PermitRequest {
-		id += "-" + long
-		return workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, Lease: time.Hour, At: now}
-	}
-	size := func(v any) int {
-		b, err := json.Marshal(v)
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		return len(b)
-	}
-	st := &workflows.GateState{FlowRead: now}
-	for i := range workflows.MaxGateWaitingBytes/size(request("w0")) + 1 {
-		st.Waiting = append(st.Waiting, request(fmt.Sprint("w", i)))
-	}
-	lease := func(i int) workflows.Lease {
-		return workflows.Lease{PermitRequest: request(fmt.Sprint("l", i)), Expires: now.Add(time.Hour), NotBefore: now}
-	}
-	for i := range workflows.MaxGateLeaseBytes/size(lease(0)) + 1 {
-		st.Leases = append(st.Leases, lease(i))
-	}
+	st := overBounds(r.t, now, now.Add(time.Hour))
 	id := dispatcher.GateWorkflowID("", "bounded")
 	if _, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: id, TaskQueue: recordQueue},
 		workflows.WorkflowGate, workflows.GateInput{Function: "bounded", State: st}); err != nil {
