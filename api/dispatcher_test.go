@@ -225,6 +225,36 @@ func TestTypeErrorsNameTheField(t *testing.T) {
 	}
 }
 
+// TestMisspeltKeysAreRefused: a key that nearly spells a field of the
+// request is a 400 naming both, and nothing is written; other keys are
+// still ignored, as Extra Horizon clients send their own. Before, a
+// misspelt key was dropped: "enabeld": false left the dispatcher running,
+// "secrt" left the function's calls unsigned.
+func TestMisspeltKeysAreRefused(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	hs.seed()
+	id := hs.must(200, "POST", "/dispatchers/v1", `{"name":"d","eventType":"e","actions":[{"type":"task","name":"t","functionName":"erase"}]}`)["id"].(string)
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"POST", "/dispatchers/v1", `{"name":"d2","eventType":"e","enabeld":false}`, `enabeld: unknown field; did you mean "enabled"?`},
+		{"POST", "/dispatchers/v1", `{"name":"d2","eventType":"e","actions":[{"type":"task","functionName":"erase","dat":{"a":1}}]}`, `actions[0].dat: unknown field; did you mean "data"?`},
+		{"PUT", "/dispatchers/v1/" + id, `{"evenType":"f"}`, `evenType: unknown field; did you mean "eventType"?`},
+		{"POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","templateName":"welcome","recipients":{"to":["a@example.com"],"bbc":["b@example.com"]}}`, `recipients.bbc: unknown field; did you mean "bcc"?`},
+		{"POST", "/functions/v1", `{"name":"signed","url":"http://127.0.0.1:9/s","secrt":"abc"}`, `secrt: unknown field; did you mean "secret"?`},
+		{"POST", "/functions/v1", `{"name":"limited","url":"http://127.0.0.1:9/s","rateLimit":{"perSecnd":5}}`, `rateLimit.perSecnd: unknown field; did you mean "perSecond"?`},
+		{"POST", "/templates/v1", `{"name":"t2","subjet":"s","text":"t"}`, `subjet: unknown field; did you mean "subject"?`},
+	} {
+		code, body := hs.do(tc.method, tc.path, tc.body)
+		wantError(t, code, body, 400, 15, tc.want)
+	}
+	if n := len(hs.must(200, "GET", "/dispatchers/v1", "")["data"].([]any)); n != 1 {
+		t.Errorf("%d dispatchers after the refusals, want the first alone", n)
+	}
+	// An Extra Horizon client's own keys, and the actions of a dispatcher
+	// it updates, are not fields of the request: still ignored.
+	hs.must(200, "PUT", "/dispatchers/v1/"+id, `{"name":"d","id":"`+id+`","creationTimestamp":1,"updateTimestamp":2,"actions":[{"id":"x","typo":1}]}`)
+	hs.must(200, "POST", "/dispatchers/v1/"+id+"/actions", `{"type":"task","functionName":"erase","headers":{"X-Secrt":"v"},"data":{"secrt":1}}`)
+}
+
 // TestListsQueryTheirOwnFields: templates, functions and API keys are
 // filtered, sorted and selected on their own fields; a query naming
 // another's is refused (400 code 19) whether or not the list has items.

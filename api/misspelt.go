@@ -1,0 +1,160 @@
+package api
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dispatcherhq/dispatcher/wire"
+)
+
+// misspelt returns the first key of body, a JSON object that decoded into
+// v, that v's type has no field for but nearly spells one of those it has
+// ("enabeld" for "enabled"), with its path ("actions[0].dat") and that
+// field's name. Request bodies are read loosely, as Extra Horizon clients
+// send keys of their own (templateName, creationTimestamp, the actions of
+// a dispatcher they update); a misspelt key would be dropped as quietly,
+// and a dispatcher meant to be paused would run.
+func misspelt(body []byte, v any) (path, field string) {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return "", ""
+	}
+	return misspeltIn(doc, reflect.TypeOf(v), "")
+}
+
+var optionalPrefix = reflect.TypeFor[wire.Optional[int]]().Name()[:len("Optional[")]
+
+func misspeltIn(doc any, t reflect.Type, path string) (string, string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Struct && strings.HasPrefix(t.Name(), optionalPrefix) {
+		f, _ := t.FieldByName("Value")
+		return misspeltIn(doc, f.Type, path)
+	}
+	switch doc := doc.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return "", "" // a map's keys are the client's (headers)
+		}
+		fields := jsonFields(t)
+		for _, k := range slices.Sorted(maps.Keys(doc)) {
+			at := k
+			if path != "" {
+				at = path + "." + k
+			}
+			if f, ok := fieldFor(fields, k); ok {
+				if p, name := misspeltIn(doc[k], f.Type, at); p != "" {
+					return p, name
+				}
+				continue
+			}
+			for _, f := range fields {
+				if nearly(k, f.Name) {
+					return at, f.Name
+				}
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 { // not json.RawMessage
+			for i, e := range doc {
+				if p, name := misspeltIn(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); p != "" {
+					return p, name
+				}
+			}
+		}
+	}
+	return "", ""
+}
+
+// jsonField is a key a struct decodes, and the type of its value.
+type jsonField struct {
+	Name string
+	Type reflect.Type
+}
+
+// jsonFields returns the keys t decodes: its fields' JSON names, and
+// those of the structs it embeds that it does not shadow.
+func jsonFields(t reflect.Type) []jsonField {
+	var out []jsonField
+	var embedded []reflect.Type
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported() && !f.Anonymous:
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			embedded = append(embedded, f.Type)
+		default:
+			out = append(out, jsonField{cmp.Or(name, f.Name), f.Type})
+		}
+	}
+	for _, e := range embedded {
+		for _, f := range jsonFields(e) {
+			if _, shadowed := fieldFor(out, f.Name); !shadowed {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// fieldFor finds the field key decodes into: encoding/json matches keys
+// regardless of case.
+func fieldFor(fields []jsonField, key string) (jsonField, bool) {
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, key) {
+			return f, true
+		}
+	}
+	return jsonField{}, false
+}
+
+// nearly reports whether key is within one edit of name (a letter added,
+// dropped, changed or two swapped), or two for names of 8 letters or
+// more; keys of fewer than 3 letters are never a misspelling.
+func nearly(key, name string) bool {
+	n := utf8.RuneCountInString(name)
+	if utf8.RuneCountInString(key) < 3 {
+		return false
+	}
+	limit := 1
+	if n >= 8 {
+		limit = 2
+	}
+	return edits(strings.ToLower(key), strings.ToLower(name)) <= limit
+}
+
+// edits is the optimal string alignment distance between a and b: the
+// insertions, deletions, substitutions and swaps of neighbours that turn
+// one into the other.
+func edits(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	d := make([][]int, len(x)+1)
+	for i := range d {
+		d[i] = make([]int, len(y)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(x)][len(y)]
+}
