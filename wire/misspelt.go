@@ -1,4 +1,4 @@
-package api
+package wire
 
 import (
 	"cmp"
@@ -9,18 +9,16 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/dispatcherhq/dispatcher/wire"
 )
 
-// misspelt returns the first key of body, a JSON object that decoded into
+// Misspelt returns the first key of body, a JSON object that decoded into
 // v, that v's type has no field for but nearly spells one of those it has
 // ("enabeld" for "enabled"), with its path ("actions[0].dat") and that
 // field's name. Request bodies are read loosely, as Extra Horizon clients
 // send keys of their own (templateName, creationTimestamp, the actions of
 // a dispatcher they update); a misspelt key would be dropped as quietly,
 // and a dispatcher meant to be paused would run.
-func misspelt(body []byte, v any) (path, field string) {
+func Misspelt(body []byte, v any) (path, field string) {
 	var doc any
 	if json.Unmarshal(body, &doc) != nil {
 		return "", ""
@@ -28,7 +26,7 @@ func misspelt(body []byte, v any) (path, field string) {
 	return misspeltIn(doc, reflect.TypeOf(v), "")
 }
 
-var optionalPrefix = reflect.TypeFor[wire.Optional[int]]().Name()[:len("Optional[")]
+var optionalPrefix = reflect.TypeFor[Optional[int]]().Name()[:len("Optional[")]
 
 func misspeltIn(doc any, t reflect.Type, path string) (string, string) {
 	for t.Kind() == reflect.Pointer {
@@ -56,7 +54,7 @@ func misspeltIn(doc any, t reflect.Type, path string) (string, string) {
 				continue
 			}
 			for _, f := range fields {
-				if nearly(k, f.Name) {
+				if Nearly(k, f.Name) {
 					return at, f.Name
 				}
 			}
@@ -116,10 +114,10 @@ func fieldFor(fields []jsonField, key string) (jsonField, bool) {
 	return jsonField{}, false
 }
 
-// nearly reports whether key is within one edit of name (a letter added,
+// Nearly reports whether key is within one edit of name (a letter added,
 // dropped, changed or two swapped), or two for names of 8 letters or
 // more; keys of fewer than 3 letters are never a misspelling.
-func nearly(key, name string) bool {
+func Nearly(key, name string) bool {
 	n := utf8.RuneCountInString(name)
 	if utf8.RuneCountInString(key) < 3 {
 		return false
