@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -75,8 +76,11 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		case follow != "":
 			return followBulk(ctx, c, out, follow, poll, asJSON)
 		case len(args) == 1:
-			if f.set() || dryRun {
+			switch {
+			case f.set():
 				return errors.New("give either an ID or filters, not both")
+			case dryRun:
+				return fmt.Errorf("--dry-run counts what filters match; a single dispatch has nothing to count: dispatcher executions show %s shows its failed actions", args[0])
 			}
 			id, err := workflowIDArg(ctx, c, args[0])
 			if err != nil {
@@ -156,6 +160,9 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID stri
 	}
 	fmt.Fprintf(out, "replay %s of %s started as run %s (replays run %s): %s, %s configuration\n",
 		r.ReplayID, workflowID, r.RunID, r.ReplayOf, which, r.Config)
+	if r.Config == dispatcher.ReplayConfigOriginal {
+		fmt.Fprintln(out, "(the configuration it ran with; after fixing a function, template or dispatcher, replay with --config current)")
+	}
 	fmt.Fprintf(out, "follow it with: dispatcher executions show %s\n", workflowID)
 	return nil
 }
