@@ -120,7 +120,10 @@ type BulkReplayRequest struct {
 // BulkReplayDryRun is what a bulk replay would match, had it started now.
 type BulkReplayDryRun struct {
 	Matched int64
-	Sample  []Execution // the newest few
+	// Replayed are those of Matched that a replay has superseded already:
+	// the bulk replay skips them.
+	Replayed int64
+	Sample   []Execution // the newest few of the others
 }
 
 // BulkReplayStatus is a bulk replay as support sees it.

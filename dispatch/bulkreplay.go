@@ -53,8 +53,10 @@ func checkBulk(r *dispatcher.BulkReplayRequest) error {
 	return err
 }
 
-// DryRunBulkReplay counts what a bulk replay of r would match now and
-// returns a sample of up to sampleSize runs; it starts nothing.
+// DryRunBulkReplay counts what a bulk replay of r would match now, and of
+// those the runs a replay has superseded already (the bulk replay skips
+// them; counted among the newest MaxFailureScan), and returns a sample of
+// up to sampleSize of the others; it starts nothing.
 func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, sampleSize int) (dispatcher.BulkReplayDryRun, error) {
 	if err := checkBulk(&r); err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
@@ -62,15 +64,36 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	if now := e.now(); r.Filter.To.IsZero() || r.Filter.To.After(now) {
 		r.Filter.To = now
 	}
+	q, err := executionQuery(ctx, r.Filter)
+	if err != nil {
+		return dispatcher.BulkReplayDryRun{}, err
+	}
 	n, err := e.Count(ctx, r.Filter)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	page, err := e.List(ctx, r.Filter, sampleSize, "")
+	superseded, err := e.replayedRuns(ctx, r.Filter.From)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	return dispatcher.BulkReplayDryRun{Matched: n, Sample: page.Executions}, nil
+	limit := sampleSize
+	if len(superseded) > 0 {
+		limit = MaxFailureScan // to count them among those matched
+	}
+	infos, _, err := e.listAll(ctx, q, limit)
+	if err != nil {
+		return dispatcher.BulkReplayDryRun{}, err
+	}
+	dry := dispatcher.BulkReplayDryRun{Matched: n, Sample: []dispatcher.Execution{}}
+	for _, info := range infos {
+		switch x := e.toExecution(info); {
+		case superseded[x.RunID]:
+			dry.Replayed++
+		case len(dry.Sample) < sampleSize:
+			dry.Sample = append(dry.Sample, x)
+		}
+	}
+	return dry, nil
 }
 
 // StartBulkReplay starts a BulkReplay workflow and returns it. With an

@@ -428,6 +428,13 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 		}
 		replayed[wid] = d.Replay.Of
 	}
+	// A dry run now counts those runs as replayed already, which a bulk
+	// replay skips, and samples none of them. Before, it counted them
+	// as what it would replay.
+	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}}, 2); err != nil ||
+		dry.Matched != 3 || dry.Replayed != 3 || len(dry.Sample) != 0 {
+		t.Fatalf("dry run after the bulk replay = %+v, %v; want 3 matched, all 3 replayed already", dry, err)
+	}
 	// A manual replay of a run the bulk replay replayed is reported, not
 	// repeated.
 	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: ids[0], RunID: replayed[ids[0]], Actor: "bob"})

@@ -234,9 +234,12 @@ type BulkReplayRequest struct {
 
 // DryRun is the answer to a bulk replay with dryRun: what it would match.
 type DryRun struct {
-	DryRun  bool        `json:"dryRun"`
-	Matched int64       `json:"matched"`
-	Sample  []Execution `json:"sample"`
+	DryRun  bool  `json:"dryRun"`
+	Matched int64 `json:"matched"`
+	// Replayed are those of Matched replayed already, which the bulk
+	// replay skips.
+	Replayed int64       `json:"replayed"`
+	Sample   []Execution `json:"sample"`
 }
 
 // BulkReplay is a bulk replay with its progress.

@@ -101,7 +101,11 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			if err != nil || asJSON {
 				return jsonOr(out, raw, err)
 			}
-			fmt.Fprintf(out, "dry run: %d dispatches would be replayed; nothing was started\n", dry.Matched)
+			skipped := ""
+			if dry.Replayed > 0 {
+				skipped = fmt.Sprintf(" (%d more match but were replayed already: skipped)", dry.Replayed)
+			}
+			fmt.Fprintf(out, "dry run: %d dispatches would be replayed%s; nothing was started\n", dry.Matched-dry.Replayed, skipped)
 			if len(dry.Sample) > 0 {
 				fmt.Fprintln(out, "\nnewest of them:")
 				printExecutions(out, dry.Sample)
