@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,15 +51,38 @@ func validWorkflowID(c *gin.Context) {
 	c.Next()
 }
 
-// validQuery refuses a query string that does not parse, with 400 code
-// 15: Go drops a malformed pair, and the request would go on without the
+// The query parameters of the executions routes.
+var (
+	filterParams  = []string{"eventType", "eventId", "dispatcherId", "actionId", "status", "errorClass", "bulkReplayId", "skipReason", "from", "to"}
+	listParams    = append(slices.Clip(filterParams), "limit", "pageToken")
+	failureParams = append(slices.Clip(filterParams), "includeReplayed", "buckets")
+	historyParams = []string{"runId", "limit", "pageToken"}
+)
+
+// validQuery refuses, with 400 code 15, a query string that does not
+// parse (Go drops a malformed pair) or has a parameter other than known
+// (a misspelt "stauts"): either way the request would go on without the
 // filter it meant to send.
-func validQuery(c *gin.Context) {
-	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
-		abort(c, errFieldFormat, "the query string: "+err.Error())
-		return
+func validQuery(known ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		q, err := url.ParseQuery(c.Request.URL.RawQuery)
+		if err != nil {
+			abort(c, errFieldFormat, "the query string: "+err.Error())
+			return
+		}
+		for _, k := range slices.Sorted(maps.Keys(q)) {
+			if slices.Contains(known, k) {
+				continue
+			}
+			msg := fmt.Sprintf("%s: unknown query parameter; the parameters are %s", k, strings.Join(known, ", "))
+			if i := slices.IndexFunc(known, func(n string) bool { return wire.Nearly(k, n) }); i >= 0 {
+				msg = fmt.Sprintf("%s: unknown query parameter; did you mean %q?", k, known[i])
+			}
+			abort(c, errFieldFormat, msg)
+			return
+		}
+		c.Next()
 	}
-	c.Next()
 }
 
 // validBulkReplayID refuses a malformed bulk replay id with 400 code 12.

@@ -189,6 +189,11 @@ func TestExecutionsErrors(t *testing.T) {
 		{"GET", "/executions/v1/failures?eventType=a%zz", "", nil, 400, 15, "query string"},
 		{"GET", "/executions/v1/dispatch-evt-1/history?runId=%", "", nil, 400, 15, "query string"},
 		{"GET", "/executions/v1/failures?includeReplayed=maybe", "", nil, 400, 15, "includeReplayed"},
+		// Before, a parameter the route does not have was ignored, and
+		// the list came unfiltered.
+		{"GET", "/executions/v1?stauts=failed", "", nil, 400, 15, `stauts: unknown query parameter; did you mean "status"?`},
+		{"GET", "/executions/v1/failures?limit=5", "", nil, 400, 15, "limit: unknown query parameter; the parameters are eventType, "},
+		{"GET", "/executions/v1/dispatch-evt-1?runid=x", "", nil, 400, 15, `runid: unknown query parameter; did you mean "runId"?`},
 		{"GET", "/executions/v1/failures?buckets=0", "", nil, 400, 15, "buckets:"},
 		{"POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/pause", "", dispatcher.Errorf(dispatcher.ESTATE, "bulk replay x cannot be paused: it is completed"), 409, 409, "cannot be paused"},
 		{"GET", "/executions/v1/not-a-dispatch", "", nil, 400, 12, "workflowId"},
