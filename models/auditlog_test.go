@@ -432,6 +432,11 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 				if v.Break == nil || v.Break.Seq != tc.seq || !strings.Contains(v.Break.Reason, tc.reason) {
 					t.Fatalf("verification: break %+v, want one at record %d saying %q", v.Break, tc.seq, tc.reason)
 				}
+				// The records before the break were checked (before, those
+				// of the batch it was found in were not counted).
+				if v.Records != tc.seq-1 {
+					t.Errorf("verification checked %d records before the break at %d, want %d", v.Records, tc.seq, tc.seq-1)
+				}
 			})
 		})
 	}

@@ -112,8 +112,8 @@ func (w *chainWalk) chain(tenant string) (chainHead, *dispatcher.AuditBreak, err
 					short(r.Hash), short(d), r.ID, r.Action, r.Target, r.Actor), nil
 			}
 			prev, next = r.Hash, next+1
+			w.done++
 		}
-		w.done += int64(len(rows))
 		if w.progress != nil && len(rows) > 0 {
 			w.progress(w.done, w.total)
 		}
