@@ -45,7 +45,7 @@ func Open(url string) (*gorm.DB, error) {
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		return db, nil
 	case strings.HasPrefix(url, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+		path := sqliteDSN(url)
 		if path == "" {
 			return nil, fmt.Errorf("DATABASE_URL %q names no file (want sqlite:PATH)", url)
 		}
@@ -69,6 +69,21 @@ func Open(url string) (*gorm.DB, error) {
 	default:
 		return nil, fmt.Errorf("DATABASE_URL: want postgres://… or sqlite:PATH, got a URL starting %q", prefix(url))
 	}
+}
+
+// sqliteDSN is what a sqlite: URL names: a path, with its query.
+func sqliteDSN(url string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+}
+
+// SQLiteFile returns the file a sqlite: URL names, and false for any
+// other URL.
+func SQLiteFile(url string) (string, bool) {
+	if !strings.HasPrefix(url, "sqlite:") {
+		return "", false
+	}
+	path, _, _ := strings.Cut(sqliteDSN(url), "?")
+	return path, true
 }
 
 // prefix is the part of a URL before its first ':' (never the password).

@@ -43,7 +43,7 @@ func auditVerifyCmd(getenv func(string) string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := models.Open(cfg.DatabaseURL)
+			db, err := openExisting(cfg.DatabaseURL)
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +64,25 @@ func TestAuditVerifyCommand(t *testing.T) {
 	// The other tenant's chain is intact.
 	if out, err := verify("--tenant", "acme"); err != nil {
 		t.Fatalf("verify --tenant acme after an edit elsewhere: %v\n%s", err, out)
+	}
+}
+
+// TestDatabaseCommandsNameAMissingSQLiteFile: audit verify, encryption
+// rotate and migrate --status work on an install's database; a SQLite file that is not there
+// (DATABASE_URL unset is ./dispatcher.db, or misspelt) is named, not
+// created empty. Before, verify answered "no such table: audit_log" and
+// left an empty database behind.
+func TestDatabaseCommandsNameAMissingSQLiteFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nowhere.db")
+	env := map[string]string{"DATABASE_URL": "sqlite:" + path, "DISPATCHER_ENCRYPTION_KEY": "k1:" + strings.Repeat("A", 43) + "="}
+	for _, args := range [][]string{{"audit", "verify"}, {"encryption", "rotate"}, {"migrate", "--status"}} {
+		var out bytes.Buffer
+		err := run(t.Context(), args, func(k string) string { return env[k] }, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "no database at "+path) {
+			t.Errorf("dispatcher %v: %v\n%s\nwant an error naming the missing file", args, err, out.String())
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("dispatcher %v created %s", args, path)
+		}
 	}
 }

@@ -147,7 +147,7 @@ func rotateCmd(getenv func(string) string) *cobra.Command {
 			if cfg.Keys == nil {
 				return errors.New("DISPATCHER_ENCRYPTION_KEY is not set: there is no key to encrypt with (`dispatcher encryption keygen` makes one)")
 			}
-			db, err := models.Open(cfg.DatabaseURL)
+			db, err := openExisting(cfg.DatabaseURL)
 			if err != nil {
 				return err
 			}

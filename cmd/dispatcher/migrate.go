@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/dispatcherhq/dispatcher/models"
 	"github.com/spf13/cobra"
+	"gorm.io/gorm"
 )
 
 // migrateCmd applies the database migrations, or shows their status.
@@ -19,7 +23,11 @@ func migrateCmd(getenv func(string) string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := models.Open(cfg.DatabaseURL)
+			open := models.Open
+			if status {
+				open = openExisting // shows, creates nothing
+			}
+			db, err := open(cfg.DatabaseURL)
 			if err != nil {
 				return err
 			}
@@ -41,4 +49,16 @@ func migrateCmd(getenv func(string) string) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&status, "status", false, "only show the schema version, apply nothing")
 	return cmd
+}
+
+// openExisting opens the database of an install, for the commands that
+// work on one: a SQLite file that is not there is named, not created
+// empty (DATABASE_URL unset is ./dispatcher.db, seldom the install's).
+func openExisting(url string) (*gorm.DB, error) {
+	if path, ok := models.SQLiteFile(url); ok && path != ":memory:" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s (DATABASE_URL=%s): set DATABASE_URL to the dispatcher's", path, url)
+		}
+	}
+	return models.Open(url)
 }
