@@ -311,7 +311,7 @@ cat >&2 <<EOF
     SMTP             $(redact "${DISPATCHER_SMTP_URL:-(none)}")
     Outbound allow   ${DISPATCHER_OUTBOUND_ALLOW:-(none: functions must be https to public hosts)}
     Database         $(redact "$DATABASE_URL")
-    Logs             $run_dir/*.log
+    Logs             $run_dir/*.log (Temporal, mail catcher); the dispatcher's here
 
   Admin token (valid 24h):
     $token
