@@ -43,6 +43,16 @@ func wantError(t *testing.T, err error, want string) {
 	}
 }
 
+// A field read from a value that is not an object says so in words.
+// Before, the template package's "can't evaluate field name in type
+// interface {}" reached the failed action.
+func TestRenderFieldOfNotAnObject(t *testing.T) {
+	ev := testEvent(t)
+	ev.Content = json.RawMessage(`"hello"`)
+	_, err := dispatcher.RenderMail(dispatcher.Template{Subject: "Hi {{ .content.name }}"}, ev)
+	wantError(t, err, `subject: line 1: at <.content.name>: no field "name": the value it is read from is not an object`)
+}
+
 func TestRenderMail(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	htmltemplate "html/template"
 	"io"
 	"maps"
@@ -187,11 +188,19 @@ func templateError(path string, err error) *Error {
 	if stepsExceeded(err) {
 		return errorf(path, "line %d: %v", line, errTooManySteps)
 	}
-	if m[2] != "" {
-		return errorf(path, "line %d: at %s: %s", line, m[2], m[3])
+	msg := m[3]
+	if c := cantEvaluate.FindStringSubmatch(msg); c != nil {
+		msg = fmt.Sprintf("no field %q: the value it is read from is not an object", c[1])
 	}
-	return errorf(path, "line %d: %s", line, m[3])
+	if m[2] != "" {
+		return errorf(path, "line %d: at %s: %s", line, m[2], msg)
+	}
+	return errorf(path, "line %d: %s", line, msg)
 }
+
+// cantEvaluate matches the template package's words for a field read from
+// a value that has none (a string, a number): its Go type, not the admin's.
+var cantEvaluate = regexp.MustCompile(`^can't evaluate field (\S+) in type .*$`)
 
 // CheckJSON checks, as Check does, every templated string of a JSON value
 // whose path is path, so that a syntax error is found when the value is
