@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -23,18 +24,21 @@ func Misspelt(body []byte, v any) (path, field string) {
 	if json.Unmarshal(body, &doc) != nil {
 		return "", ""
 	}
-	return misspeltIn(doc, reflect.TypeOf(v), "")
+	return misspeltIn(doc, reflect.TypeOf(v))
 }
 
 var optionalPrefix = reflect.TypeFor[Optional[int]]().Name()[:len("Optional[")]
 
-func misspeltIn(doc any, t reflect.Type, path string) (string, string) {
+// misspeltIn is Misspelt of doc, a value of type t; the path it returns
+// is doc's own, which its callers prefix on the way out.
+func misspeltIn(doc any, t reflect.Type) (string, string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t.Kind() == reflect.Struct && strings.HasPrefix(t.Name(), optionalPrefix) {
-		f, _ := t.FieldByName("Value")
-		return misspeltIn(doc, f.Type, path)
+		if f, ok := t.FieldByName("Value"); ok {
+			return misspeltIn(doc, f.Type)
+		}
 	}
 	switch doc := doc.(type) {
 	case map[string]any:
@@ -43,32 +47,36 @@ func misspeltIn(doc any, t reflect.Type, path string) (string, string) {
 		}
 		fields := jsonFields(t)
 		for _, k := range slices.Sorted(maps.Keys(doc)) {
-			at := k
-			if path != "" {
-				at = path + "." + k
-			}
 			if f, ok := fieldFor(fields, k); ok {
-				if p, name := misspeltIn(doc[k], f.Type, at); p != "" {
-					return p, name
+				if p, name := misspeltIn(doc[k], f.Type); p != "" {
+					return under(k, p), name
 				}
 				continue
 			}
 			for _, f := range fields {
 				if Nearly(k, f.Name) {
-					return at, f.Name
+					return k, f.Name
 				}
 			}
 		}
 	case []any:
 		if t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 { // not json.RawMessage
 			for i, e := range doc {
-				if p, name := misspeltIn(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); p != "" {
-					return p, name
+				if p, name := misspeltIn(e, t.Elem()); p != "" {
+					return under(fmt.Sprintf("[%d]", i), p), name
 				}
 			}
 		}
 	}
 	return "", ""
+}
+
+// under is path p inside the value at prefix.
+func under(prefix, p string) string {
+	if strings.HasPrefix(p, "[") {
+		return prefix + p
+	}
+	return prefix + "." + p
 }
 
 // jsonField is a key a struct decodes, and the type of its value.
@@ -77,9 +85,20 @@ type jsonField struct {
 	Type reflect.Type
 }
 
+var fieldsOf sync.Map // reflect.Type → []jsonField
+
 // jsonFields returns the keys t decodes: its fields' JSON names, and
 // those of the structs it embeds that it does not shadow.
 func jsonFields(t reflect.Type) []jsonField {
+	if f, ok := fieldsOf.Load(t); ok {
+		return f.([]jsonField)
+	}
+	f := structFields(t)
+	fieldsOf.Store(t, f)
+	return f
+}
+
+func structFields(t reflect.Type) []jsonField {
 	var out []jsonField
 	var embedded []reflect.Type
 	for i := range t.NumField() {
@@ -94,7 +113,7 @@ func jsonFields(t reflect.Type) []jsonField {
 		}
 	}
 	for _, e := range embedded {
-		for _, f := range jsonFields(e) {
+		for _, f := range structFields(e) {
 			if _, shadowed := fieldFor(out, f.Name); !shadowed {
 				out = append(out, f)
 			}
@@ -118,13 +137,15 @@ func fieldFor(fields []jsonField, key string) (jsonField, bool) {
 // dropped, changed or two swapped), or two for names of 8 letters or
 // more; keys of fewer than 3 letters are never a misspelling.
 func Nearly(key, name string) bool {
-	n := utf8.RuneCountInString(name)
-	if utf8.RuneCountInString(key) < 3 {
-		return false
-	}
+	k, n := utf8.RuneCountInString(key), utf8.RuneCountInString(name)
 	limit := 1
 	if n >= 8 {
 		limit = 2
+	}
+	// Lengths further apart than the limit are too many edits: a long key
+	// costs nothing to compare.
+	if k < 3 || k > n+limit || k < n-limit {
+		return false
 	}
 	return edits(strings.ToLower(key), strings.ToLower(name)) <= limit
 }

@@ -1,0 +1,53 @@
+package wire_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher/wire"
+)
+
+func TestNearly(t *testing.T) {
+	for _, tt := range []struct {
+		key, name string
+		want      bool
+	}{
+		{"enabeld", "enabled", true},    // two letters swapped
+		{"secrt", "secret", true},       // one dropped
+		{"dat", "data", true},           // three letters are enough
+		{"EventTyp", "eventType", true}, // case does not count
+		{"evntTyp", "eventType", true},  // two edits in a long name
+		{"id", "ids", false},            // under three letters: never
+		{"templateName", "templateId", false},
+		{"creationTimestamp", "startTimestamp", false},
+		{strings.Repeat("x", 1<<20), "name", false}, // far longer: at once
+	} {
+		if got := wire.Nearly(tt.key, tt.name); got != tt.want {
+			t.Errorf("Nearly(%.20q, %q) = %v, want %v", tt.key, tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestMisspelt walks nested objects, arrays and Optional values to the
+// misspelt key; an embedded request's field shadowed by a raw one (the
+// actions of an update) is not walked; unknown keys far from every field
+// are the client's own.
+func TestMisspelt(t *testing.T) {
+	for _, tt := range []struct {
+		body       string
+		v          any
+		path, name string
+	}{
+		{`{"name":"d","enabeld":false}`, &wire.DispatcherRequest{}, "enabeld", "enabled"},
+		{`{"actions":[{"type":"task"},{"type":"mail","recipients":{"to":[],"bbc":[]}}]}`, &wire.DispatcherRequest{}, "actions[1].recipients.bbc", "bcc"},
+		{`{"ordering":{"kye":"content.id"}}`, &wire.DispatcherRequest{}, "ordering.kye", "key"},
+		{`{"rateLimit":{"perSecnd":5}}`, &wire.FunctionRequest{}, "rateLimit.perSecnd", "perSecond"},
+		{`{"actions":[{"dat":1}],"name":"d","creationTimestamp":1,"id":"x"}`, &wire.DispatcherUpdate{}, "", ""},
+		{`{"headers":{"X-Secrt":"v"},"templateName":"t","updateTimestamp":2}`, &wire.FunctionRequest{}, "", ""},
+	} {
+		path, name := wire.Misspelt([]byte(tt.body), tt.v)
+		if path != tt.path || name != tt.name {
+			t.Errorf("Misspelt(%s) = %q, %q; want %q, %q", tt.body, path, name, tt.path, tt.name)
+		}
+	}
+}
