@@ -249,29 +249,25 @@ func (p *planner) warnUnknownFields() {
 			}
 		}
 	}
-	dispatcherFields := slices.Sorted(maps.Keys(coreDispatcherFields))
-	dispatcherFields = append(dispatcherFields, slices.Sorted(maps.Keys(dispatcherExtensions))...)
-	actionFields := slices.Sorted(maps.Keys(knownActionFields))
-	// unknown warns of key of an item at path, or, when it nearly spells
-	// one of fields, refuses it: the API would.
-	unknown := func(i int, d map[string]any, path, key string, fields []string) {
-		if j := slices.IndexFunc(fields, func(f string) bool { return wire.Nearly(key, f) }); j >= 0 {
-			p.problem("dispatcher", d, i, path+key, fmt.Sprintf("unknown field; did you mean %q?", fields[j]))
-			return
-		}
-		p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: dispatcher %q: %s%s: a field neither sync nor the install knows; it is sent as it is", p.file.Path, text(d["name"]), path, key))
-	}
 	for i, d := range p.file.Dispatchers {
+		// A key that nearly spells a field, at any depth, is refused, as
+		// the API refuses it.
+		if b, err := json.Marshal(d); err == nil {
+			if path, name := wire.Misspelt(b, &wire.DispatcherRequest{}); path != "" {
+				p.problem("dispatcher", d, i, path, fmt.Sprintf("unknown field; did you mean %q?", name))
+				continue
+			}
+		}
 		for _, k := range slices.Sorted(maps.Keys(d)) {
 			_, ext := dispatcherExtensions[k]
 			if !coreDispatcherFields[k] && !readOnly[k] && !ext && !seen["d."+k] {
-				unknown(i, d, "", k, dispatcherFields)
+				p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: dispatcher %q: %s: a field neither sync nor the install knows; it is sent as it is", p.file.Path, text(d["name"]), k))
 			}
 		}
 		for j, a := range objects(asSlice(d["actions"])) {
 			for _, k := range slices.Sorted(maps.Keys(a)) {
 				if !knownActionFields[k] && !readOnly[k] && !seen["a."+k] {
-					unknown(i, d, fmt.Sprintf("actions[%d].", j), k, actionFields)
+					p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: dispatcher %q: actions[%d].%s: a field neither sync nor the install knows; it is sent as it is", p.file.Path, text(d["name"]), j, k))
 				}
 			}
 		}
