@@ -86,13 +86,14 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	}
 	dry := dispatcher.BulkReplayDryRun{Matched: n, Sample: []dispatcher.Execution{}}
 	for _, info := range infos {
-		switch x := e.toExecution(info); {
-		case superseded[x.RunID]:
+		switch {
+		case superseded[info.GetExecution().GetRunId()]:
 			dry.Replayed++
 		case len(dry.Sample) < sampleSize:
-			dry.Sample = append(dry.Sample, x)
+			dry.Sample = append(dry.Sample, e.toExecution(info))
 		}
 	}
+	dry.Replayed = min(dry.Replayed, dry.Matched) // two reads, runs may close between them
 	return dry, nil
 }
 

@@ -105,7 +105,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			if dry.Replayed > 0 {
 				skipped = fmt.Sprintf(" (%d more match but were replayed already: skipped)", dry.Replayed)
 			}
-			fmt.Fprintf(out, "dry run: %d dispatches would be replayed%s; nothing was started\n", dry.Matched-dry.Replayed, skipped)
+			fmt.Fprintf(out, "dry run: %d dispatches would be replayed%s; nothing was started\n", max(dry.Matched-dry.Replayed, 0), skipped)
 			if len(dry.Sample) > 0 {
 				fmt.Fprintln(out, "\nnewest of them:")
 				printExecutions(out, dry.Sample)

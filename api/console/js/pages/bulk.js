@@ -53,8 +53,8 @@ async function newView(ctx) {
         replace(result, errorBox(err));
         return;
       }
-      const n = res.matched - res.replayed; // those replayed already are skipped
-      const start = h('button', { type: 'button', class: 'primary', id: 'bulk-start', disabled: n === 0 }, `Replay ${n} ${n === 1 ? 'dispatch' : 'dispatches'}…`);
+      const n = Math.max(0, res.matched - res.replayed); // those replayed already are skipped
+      const start = h('button', { type: 'button', class: 'primary', id: 'bulk-start', disabled: n <= 0 }, `Replay ${n} ${n === 1 ? 'dispatch' : 'dispatches'}…`);
       start.addEventListener('click', () => startBulk(ctx, body, n, start, result));
       replace(result, 
         h('h2', {}, 'Dry run'),
