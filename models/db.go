@@ -5,10 +5,12 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"strings"
 	"time"
 
@@ -76,13 +78,23 @@ func sqliteDSN(url string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
 }
 
-// SQLiteFile returns the file a sqlite: URL names, and false for any
-// other URL.
-func SQLiteFile(url string) (string, bool) {
-	if !strings.HasPrefix(url, "sqlite:") {
+// SQLiteFile returns the file a sqlite: URL names (a path, or a file:
+// URI), and false for any other URL or an in-memory database.
+func SQLiteFile(dsn string) (string, bool) {
+	if !strings.HasPrefix(dsn, "sqlite:") {
 		return "", false
 	}
-	path, _, _ := strings.Cut(sqliteDSN(url), "?")
+	path, query, _ := strings.Cut(sqliteDSN(dsn), "?")
+	if strings.HasPrefix(path, "file:") {
+		u, err := url.Parse(path)
+		if err != nil || strings.Contains(query, "mode=memory") {
+			return "", false
+		}
+		path = cmp.Or(u.Opaque, u.Path)
+	}
+	if path == "" || path == ":memory:" {
+		return "", false
+	}
 	return path, true
 }
 

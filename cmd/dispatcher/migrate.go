@@ -55,7 +55,7 @@ func migrateCmd(getenv func(string) string) *cobra.Command {
 // work on one: a SQLite file that is not there is named, not created
 // empty (DATABASE_URL unset is ./dispatcher.db, seldom the install's).
 func openExisting(url string) (*gorm.DB, error) {
-	if path, ok := models.SQLiteFile(url); ok && path != ":memory:" {
+	if path, ok := models.SQLiteFile(url); ok {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no database at %s (DATABASE_URL=%s): set DATABASE_URL to the dispatcher's", path, url)
 		}
