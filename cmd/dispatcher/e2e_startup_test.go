@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -153,25 +152,14 @@ func get(t *testing.T, url string) (int, string) {
 // route) stops the process at start-up within its ping's timeout, saying
 // so. Before, it hung there for good, with no log line and no /healthz.
 func TestEndToEndServeRefusesADatabaseThatDoesNotAnswer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() }) // held open, never answered
-		}
-	}()
+	db := testenv.NewProxy(t, "127.0.0.1:1")
+	db.Stall() // connections held open, never answered
 	cmd := exec.Command(testenv.Binary(t), "serve")
-	cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://postgres@"+ln.Addr().String()+"/x?sslmode=disable",
+	cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://postgres@"+db.Addr+"/x?sslmode=disable",
 		"DISPATCHER_JWT_SECRET="+e2eSecret, "DISPATCHER_HTTP_ADDR=127.0.0.1:0", "TEMPORAL_ADDRESS=127.0.0.1:1")
 	done := make(chan struct{})
 	var out []byte
+	var err error
 	go func() { out, err = cmd.CombinedOutput(); close(done) }()
 	select {
 	case <-done:
