@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -103,5 +104,29 @@ func TestFollowBulkFailsWhenReplaysFail(t *testing.T) {
 			}
 		}
 		api.Close()
+	}
+}
+
+// TestFollowBulkSaysTheEndOnce: off a terminal, following a bulk replay
+// prints a line per change while it runs, then the end once. Before, the
+// last progress line came twice: as progress, then in the closing line.
+func TestFollowBulkSaysTheEndOnce(t *testing.T) {
+	answers := []string{
+		`{"id":"b1","status":"running","progress":{"matched":2,"processed":1,"replayed":1,"pending":1}}`,
+		`{"id":"b1","status":"completed","progress":{"matched":2,"processed":2,"replayed":2,"succeeded":2}}`,
+	}
+	var asked atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, answers[min(int(asked.Add(1))-1, len(answers)-1)])
+	}))
+	defer api.Close()
+	var out strings.Builder
+	if err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "b1", time.Millisecond, false); err != nil {
+		t.Fatal(err)
+	}
+	want := "1/2 processed: 1 replayed, 0 skipped; 0 succeeded, 0 failed, 1 pending\n" +
+		"bulk replay b1 completed: 2/2 processed: 2 replayed, 0 skipped; 2 succeeded, 0 failed, 0 pending\n"
+	if out.String() != want {
+		t.Errorf("followBulk printed\n%s\nwant\n%s", out.String(), want)
 	}
 }

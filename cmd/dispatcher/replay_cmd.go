@@ -206,7 +206,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 			_ = bar.Set(b.Progress.Processed)
 			bar.Describe(fmt.Sprintf("replayed %d, skipped %d, succeeded %d, failed %d",
 				b.Progress.Replayed, b.Progress.Skipped, b.Progress.Succeeded, b.Progress.Failed))
-		default:
+		case !done: // the closing line below says the end
 			if line := progressLine(b); line != last {
 				fmt.Fprintln(out, line)
 				last = line
