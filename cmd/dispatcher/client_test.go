@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 func TestTimeArg(t *testing.T) {
@@ -128,5 +130,19 @@ func TestFollowBulkSaysTheEndOnce(t *testing.T) {
 		"bulk replay b1 completed: 2/2 processed: 2 replayed, 0 skipped; 2 succeeded, 0 failed, 0 pending\n"
 	if out.String() != want {
 		t.Errorf("followBulk printed\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// TestPrintDetailSaysWhyNoActions: a dispatch of an event no dispatcher
+// watched says so, where before it printed an empty table.
+func TestPrintDetailSaysWhyNoActions(t *testing.T) {
+	d := wire.ExecutionDetail{Event: wire.DispatchedEvent{ID: "e1", Type: "user_deleted"}, Config: &wire.Config{Version: 7}}
+	var out strings.Builder
+	printDetail(&out, d)
+	if want := "Actions:\n  none: no dispatcher watched \"user_deleted\" events in configuration version 7\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("printDetail printed\n%s\nwant it to say\n%s", out.String(), want)
+	}
+	if strings.Contains(out.String(), "DISPATCHER") {
+		t.Errorf("printDetail printed the head of an empty table:\n%s", out.String())
 	}
 }

@@ -251,8 +251,17 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nActions:")
+	if len(d.Actions) == 0 {
+		why := "none"
+		if d.Config != nil && len(d.Config.Dispatchers) == 0 && len(d.Config.Skipped) == 0 {
+			why = fmt.Sprintf("none: no dispatcher watched %q events in configuration version %d", d.Event.Type, d.Config.Version)
+		}
+		fmt.Fprintln(w, "  "+why)
+	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DISPATCHER\tACTION\tTYPE\tSTATUS\tATTEMPTS\tRESULT")
+	if len(d.Actions) > 0 {
+		fmt.Fprintln(tw, "DISPATCHER\tACTION\tTYPE\tSTATUS\tATTEMPTS\tRESULT")
+	}
 	for _, a := range d.Actions {
 		result := "-"
 		switch {
