@@ -53,7 +53,9 @@ func readSyncFile(path string, r io.Reader) (*syncFile, error) {
 	if ps := secretsInFile(path, doc); len(ps) > 0 {
 		return nil, ps
 	}
-	if ps := checkSchema(path, doc); len(ps) > 0 {
+	// The schema's problems and the names' together: one run lists both.
+	ps := append(checkSchema(path, doc), duplicateNames(path, doc)...)
+	if len(ps) > 0 {
 		return nil, ps
 	}
 	f := &syncFile{Path: path}
@@ -64,28 +66,6 @@ func readSyncFile(path string, r io.Reader) (*syncFile, error) {
 		f.Dispatchers = objects(asSlice(m["dispatchers"]))
 		f.Templates = objects(asSlice(m["templates"]))
 		f.Functions = objects(asSlice(m["functions"]))
-	}
-	var ps problems
-	for _, sec := range []struct {
-		kind  string
-		items []map[string]any
-	}{{"template", f.Templates}, {"function", f.Functions}, {"dispatcher", f.Dispatchers}} {
-		ps = append(ps, duplicateNames(path, sec.kind, sec.items)...)
-	}
-	for i, d := range f.Dispatchers {
-		actions := objects(asSlice(d["actions"]))
-		seen := map[string]int{}
-		for j, a := range actions {
-			name := text(a["name"])
-			if k, dup := seen[name]; dup {
-				ps = append(ps, itemProblem(path, "dispatcher", d, i, fmt.Sprintf("actions[%d].name", j),
-					fmt.Sprintf("actions[%d] is also named %q: action names are unique within a dispatcher", k, name)))
-			}
-			seen[name] = j
-		}
-	}
-	if len(ps) > 0 {
-		return nil, ps
 	}
 	return f, nil
 }

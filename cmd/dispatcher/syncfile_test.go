@@ -126,6 +126,17 @@ func TestReadSyncFileProblems(t *testing.T) {
 			`d.json: dispatcher "a" (dispatchers[1]): name: dispatchers[0] has the same name`,
 			`d.json: template "t" (templates[1]): name: templates[0] has the same name`,
 		}},
+		{"a duplicate name beside a schema problem", "d.json", `{"dispatchers": [
+			{"name": "a", "eventType": "e", "actions": []},
+			{"name": "a", "eventType": "", "actions": []}]}`, []string{
+			`d.json: dispatcher "a" (dispatchers[1]): eventType: `,
+			`d.json: dispatcher "a" (dispatchers[1]): name: dispatchers[0] has the same name`,
+		}},
+		{"a duplicate name behind an item that is no object", "d.json", `{"dispatchers": [1,
+			{"name": "a", "eventType": "e", "actions": []},
+			{"name": "a", "eventType": "e", "actions": []}]}`, []string{
+			`d.json: dispatcher "a" (dispatchers[2]): name: dispatchers[1] has the same name`,
+		}},
 		{"secrets in the file", "d.json", `{"functions": [{"name": "erase", "url": "https://x.example.com", "secret": "s3cr3t", "headers": {"X-Key": "k"}}]}`, []string{
 			`d.json: function "erase" (functions[0]): secret: a secret is never written in the file`,
 			`d.json: function "erase" (functions[0]): headers: header values (API keys) are never written in the file`,

@@ -125,20 +125,52 @@ func itemProblem(path, kindName string, item map[string]any, i int, field, msg s
 	return fileProblem{File: path, Kind: kindName, Name: text(item["name"]), Index: &i, Field: field, Message: msg}
 }
 
-// duplicateNames reports items of a section that share a name: sync
-// matches by name.
-func duplicateNames(path, kindName string, items []map[string]any) problems {
+// duplicateNames reports the items of each section, and the actions of
+// each dispatcher, named as an earlier one: sync matches them by name.
+// It reads doc as it comes, whatever the schema says of it.
+func duplicateNames(path string, doc any) problems {
+	sections := map[string][]any{"dispatcher": asSlice(doc)}
+	if m, ok := doc.(map[string]any); ok {
+		sections = map[string][]any{"template": asSlice(m["templates"]), "function": asSlice(m["functions"]), "dispatcher": asSlice(m["dispatchers"])}
+	}
 	var ps problems
-	seen := map[string]int{}
-	for i, it := range items {
-		name := text(it["name"])
-		if j, dup := seen[name]; dup {
-			ps = append(ps, itemProblem(path, kindName, it, i, "name",
-				fmt.Sprintf("%s[%d] has the same name: names are unique, sync matches by them", sectionOf(kindName), j)))
+	for _, kind := range []string{"template", "function", "dispatcher"} {
+		items := sections[kind]
+		for i, j := range sameNames(items) {
+			if j < 0 {
+				continue
+			}
+			ps = append(ps, itemProblem(path, kind, asMap(items[i]), i, "name",
+				fmt.Sprintf("%s[%d] has the same name: names are unique, sync matches by them", sectionOf(kind), j)))
 		}
-		seen[name] = i
+	}
+	for i, d := range sections["dispatcher"] {
+		actions := asSlice(asMap(d)["actions"])
+		for j, k := range sameNames(actions) {
+			if k < 0 {
+				continue
+			}
+			ps = append(ps, itemProblem(path, "dispatcher", asMap(d), i, fmt.Sprintf("actions[%d].name", j),
+				fmt.Sprintf("actions[%d] is also named %q: action names are unique within a dispatcher", k, text(asMap(actions[j])["name"]))))
+		}
 	}
 	return ps
+}
+
+// sameNames returns, for each item, the index of an earlier one of the
+// same name, or -1. Items without a name are the schema's concern.
+func sameNames(items []any) []int {
+	first, same := map[string]int{}, make([]int, len(items))
+	for i, it := range items {
+		same[i] = -1
+		name := text(asMap(it)["name"])
+		if j, ok := first[name]; ok && name != "" {
+			same[i] = j
+		} else if !ok {
+			first[name] = i
+		}
+	}
+	return same
 }
 
 // fieldPrefix splits "actions[1].templateId: no template..." into the
