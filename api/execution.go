@@ -427,6 +427,13 @@ func bindOptionalJSON(c *gin.Context, v any) bool {
 	return true
 }
 
+// noFields refuses a body with a field on a route that takes none: what
+// a client meant by it (a reason to record) would be lost without a word.
+func noFields(c *gin.Context) {
+	var none struct{}
+	bindOptionalJSON(c, &none)
+}
+
 // unknownKey returns the first key of body, a JSON object that decodes
 // into v, that v has no field for; "" when it has none.
 func unknownKey(body []byte, v any) string {

@@ -527,3 +527,29 @@ func TestRequestDeadlines(t *testing.T) {
 		}
 	}
 }
+
+// TestActionsWithoutFieldsRefuseFields: cancel, release, pause and resume
+// take no fields; a body with one (a "reason" a client means to record)
+// is a 400 naming it, and nothing is done. Before, it was dropped without
+// a word. An empty body or {} still goes.
+func TestActionsWithoutFieldsRefuseFields(t *testing.T) {
+	const bulkID = "bulk-replay-0123456789abcdef01234567"
+	f := &fakeExecutions{}
+	do := executionsServer(t, f)
+	paths := []string{"/executions/v1/dispatch-evt-1/cancel", "/executions/v1/dispatch-evt-1/release",
+		"/executions/v1/replays/" + bulkID + "/cancel", "/executions/v1/replays/" + bulkID + "/pause", "/executions/v1/replays/" + bulkID + "/resume"}
+	for _, path := range paths {
+		code, out := do("POST", path, `{"reason":"wrong template"}`)
+		wantError(t, code, out, 400, 15, "reason: unknown field")
+	}
+	if f.actor != "" || f.paused != nil {
+		t.Fatalf("the executions service was asked: actor %q, paused %v", f.actor, f.paused)
+	}
+	for _, path := range paths {
+		for _, body := range []string{"", "{}"} {
+			if code, out := do("POST", path, body); code/100 != 2 {
+				t.Errorf("POST %s %q = %d %v, want it done", path, body, code, out)
+			}
+		}
+	}
+}
