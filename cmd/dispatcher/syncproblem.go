@@ -136,41 +136,33 @@ func duplicateNames(path string, doc any) problems {
 	var ps problems
 	for _, kind := range []string{"template", "function", "dispatcher"} {
 		items := sections[kind]
-		for i, j := range sameNames(items) {
-			if j < 0 {
-				continue
-			}
+		eachSameName(items, func(i, j int) {
 			ps = append(ps, itemProblem(path, kind, asMap(items[i]), i, "name",
 				fmt.Sprintf("%s[%d] has the same name: names are unique, sync matches by them", sectionOf(kind), j)))
-		}
+		})
 	}
 	for i, d := range sections["dispatcher"] {
 		actions := asSlice(asMap(d)["actions"])
-		for j, k := range sameNames(actions) {
-			if k < 0 {
-				continue
-			}
+		eachSameName(actions, func(j, k int) {
 			ps = append(ps, itemProblem(path, "dispatcher", asMap(d), i, fmt.Sprintf("actions[%d].name", j),
 				fmt.Sprintf("actions[%d] is also named %q: action names are unique within a dispatcher", k, text(asMap(actions[j])["name"]))))
-		}
+		})
 	}
 	return ps
 }
 
-// sameNames returns, for each item, the index of an earlier one of the
-// same name, or -1. Items without a name are the schema's concern.
-func sameNames(items []any) []int {
-	first, same := map[string]int{}, make([]int, len(items))
+// eachSameName calls fn(i, j) for each item i named as an earlier item j,
+// in order. Items without a name are the schema's concern.
+func eachSameName(items []any, fn func(i, j int)) {
+	first := map[string]int{}
 	for i, it := range items {
-		same[i] = -1
 		name := text(asMap(it)["name"])
-		if j, ok := first[name]; ok && name != "" {
-			same[i] = j
-		} else if !ok {
+		if j, ok := first[name]; ok {
+			fn(i, j)
+		} else if name != "" {
 			first[name] = i
 		}
 	}
-	return same
 }
 
 // fieldPrefix splits "actions[1].templateId: no template..." into the
