@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -80,6 +81,22 @@ func (u FunctionUpdate) Apply(f *Function) error {
 	return f.Validate()
 }
 
+// HTTP headers of a task call that the dispatcher sets.
+const (
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderSignature is "t=<unix seconds>,v1=<hex HMAC-SHA256 of
+	// "<t>.<body>" keyed with the function's secret>", sent when the
+	// function has a secret; the timestamp lets receivers reject replays.
+	HeaderSignature = "X-Dispatcher-Signature"
+)
+
+// callHeaders are the headers a function's own may not name, in canonical
+// form: those the dispatcher sets on every call, and those HTTP keeps for
+// the request and its connection. Before, they were accepted and then
+// overwritten or dropped, and a signature header was sent as configured.
+var callHeaders = []string{"Content-Type", HeaderIdempotencyKey, HeaderSignature,
+	"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade"}
+
 // Validate checks a function for its kind and fills in defaults.
 func (f *Function) Validate() error {
 	pairs := []string{"name", f.Name, "url", f.URL, "secret", f.Secret, "taskQueue", f.TaskQueue}
@@ -125,6 +142,9 @@ func (f *Function) Validate() error {
 			}
 			if !httpguts.ValidHeaderFieldValue(v) {
 				return Errorf(EINVALID, "headers.%s: the value has characters a header cannot carry", k)
+			}
+			if slices.Contains(callHeaders, http.CanonicalHeaderKey(k)) {
+				return Errorf(EINVALID, "headers.%s: the dispatcher or HTTP itself sets this header on a call; it cannot be configured", k)
 			}
 		}
 	case FunctionTemporal:

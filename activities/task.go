@@ -18,13 +18,11 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 )
 
-// HTTP headers of a task call.
+// HTTP headers of a task call (dispatcher.HeaderSignature says what the
+// signature is).
 const (
-	HeaderIdempotencyKey = "Idempotency-Key"
-	// HeaderSignature is "t=<unix seconds>,v1=<hex HMAC-SHA256 of
-	// "<t>.<body>" keyed with the function's secret>", sent when the
-	// function has a secret; the timestamp lets receivers reject replays.
-	HeaderSignature = "X-Dispatcher-Signature"
+	HeaderIdempotencyKey = dispatcher.HeaderIdempotencyKey
+	HeaderSignature      = dispatcher.HeaderSignature
 )
 
 // maxRetryAfter caps a function's Retry-After, so a bogus value cannot

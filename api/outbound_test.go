@@ -140,3 +140,20 @@ func TestFunctionChangedWhileChecked(t *testing.T) {
 		t.Fatalf("the function is now %v", f)
 	}
 }
+
+// TestFunctionHeadersTheCallSets: a function's headers may not name one
+// the dispatcher or HTTP sets on a call; each is a 400 naming it, and no
+// function is stored. Before, Host, Content-Type and Idempotency-Key were
+// stored and then overwritten, and a configured X-Dispatcher-Signature
+// went out as written on a function without a secret.
+func TestFunctionHeadersTheCallSets(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	for _, h := range []string{"Host", "content-type", "Idempotency-Key", "X-Dispatcher-Signature", "Transfer-Encoding"} {
+		code, body := hs.do("POST", "/functions/v1", `{"name":"f","url":"http://127.0.0.1:9/f","headers":{"`+h+`":"v"}}`)
+		wantError(t, code, body, 400, 15, "headers."+h+": the dispatcher or HTTP itself sets this header")
+	}
+	if n := len(hs.must(200, "GET", "/functions/v1", "")["data"].([]any)); n != 0 {
+		t.Fatalf("%d functions stored after the refusals", n)
+	}
+	hs.must(200, "POST", "/functions/v1", `{"name":"f","url":"http://127.0.0.1:9/f","headers":{"X-Api-Key":"v","Authorization":"Bearer v"}}`)
+}
