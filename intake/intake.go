@@ -105,6 +105,9 @@ func decodeObject(body []byte, v any, bodyName string) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case err == nil:
+		if path, name := wire.OtherCase(body, v); path != "" {
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: unknown field; did you mean %q?", path, name)
+		}
 		return nil
 	case errors.As(err, &syntax):
 		return &Error{BodyFormat, fmt.Sprintf("the %s is not valid JSON: %v (at byte %d)", bodyName, syntax, syntax.Offset)}

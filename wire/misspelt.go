@@ -24,20 +24,32 @@ func Misspelt(body []byte, v any) (path, field string) {
 	if json.Unmarshal(body, &doc) != nil {
 		return "", ""
 	}
-	return misspeltIn(doc, reflect.TypeOf(v))
+	return misspeltIn(doc, reflect.TypeOf(v), true)
+}
+
+// OtherCase is Misspelt of keys that name a field in another case only:
+// for bodies whose other keys are the sender's own (an event's), where a
+// near miss may be a key of its own too.
+func OtherCase(body []byte, v any) (path, field string) {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return "", ""
+	}
+	return misspeltIn(doc, reflect.TypeOf(v), false)
 }
 
 var optionalPrefix = reflect.TypeFor[Optional[int]]().Name()[:len("Optional[")]
 
-// misspeltIn is Misspelt of doc, a value of type t; the path it returns
-// is doc's own, which its callers prefix on the way out.
-func misspeltIn(doc any, t reflect.Type) (string, string) {
+// misspeltIn is Misspelt of doc, a value of type t (OtherCase without
+// nearly); the path it returns is doc's own, which its callers prefix on
+// the way out.
+func misspeltIn(doc any, t reflect.Type, nearly bool) (string, string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t.Kind() == reflect.Struct && strings.HasPrefix(t.Name(), optionalPrefix) {
 		if f, ok := t.FieldByName("Value"); ok {
-			return misspeltIn(doc, f.Type)
+			return misspeltIn(doc, f.Type, nearly)
 		}
 	}
 	switch doc := doc.(type) {
@@ -48,13 +60,18 @@ func misspeltIn(doc any, t reflect.Type) (string, string) {
 		fields := jsonFields(t)
 		for _, k := range slices.Sorted(maps.Keys(doc)) {
 			if f, ok := fieldFor(fields, k); ok {
-				if p, name := misspeltIn(doc[k], f.Type); p != "" {
+				if k != f.Name {
+					// encoding/json took it for the field, and a second
+					// key of the field in another case would override it.
+					return k, f.Name
+				}
+				if p, name := misspeltIn(doc[k], f.Type, nearly); p != "" {
 					return under(k, p), name
 				}
 				continue
 			}
 			for _, f := range fields {
-				if Nearly(k, f.Name) {
+				if nearly && Nearly(k, f.Name) {
 					return k, f.Name
 				}
 			}
@@ -62,7 +79,7 @@ func misspeltIn(doc any, t reflect.Type) (string, string) {
 	case []any:
 		if t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 { // not json.RawMessage
 			for i, e := range doc {
-				if p, name := misspeltIn(e, t.Elem()); p != "" {
+				if p, name := misspeltIn(e, t.Elem(), nearly); p != "" {
 					return under(fmt.Sprintf("[%d]", i), p), name
 				}
 			}

@@ -44,10 +44,28 @@ func TestMisspelt(t *testing.T) {
 		{`{"rateLimit":{"perSecnd":5}}`, &wire.FunctionRequest{}, "rateLimit.perSecnd", "perSecond"},
 		{`{"actions":[{"dat":1}],"name":"d","creationTimestamp":1,"id":"x"}`, &wire.DispatcherUpdate{}, "", ""},
 		{`{"headers":{"X-Secrt":"v"},"templateName":"t","updateTimestamp":2}`, &wire.FunctionRequest{}, "", ""},
+		{`{"name":"d","eventType":"a","EventType":"b"}`, &wire.DispatcherRequest{}, "EventType", "eventType"},
+		{`{"actions":[{"type":"task","FunctionName":"f"}]}`, &wire.DispatcherRequest{}, "actions[0].FunctionName", "functionName"},
 	} {
 		path, name := wire.Misspelt([]byte(tt.body), tt.v)
 		if path != tt.path || name != tt.name {
 			t.Errorf("Misspelt(%s) = %q, %q; want %q, %q", tt.body, path, name, tt.path, tt.name)
+		}
+	}
+}
+
+// TestOtherCase finds keys that name a field in another case, which
+// encoding/json takes for the field, and leaves near misses alone: an
+// event's other keys are its sender's.
+func TestOtherCase(t *testing.T) {
+	for _, tt := range []struct{ body, path, name string }{
+		{`{"id":"e1","type":"user_deleted","TYPE":"other"}`, "TYPE", "type"},
+		{`{"id":"e1","type":"t","source":{"UserID":"u"}}`, "source.UserID", "userId"},
+		{`{"id":"e1","type":"t","tpye":"x","date":1,"content":{"Type":"x"}}`, "", ""},
+	} {
+		path, name := wire.OtherCase([]byte(tt.body), &wire.Event{})
+		if path != tt.path || name != tt.name {
+			t.Errorf("OtherCase(%s) = %q, %q; want %q, %q", tt.body, path, name, tt.path, tt.name)
 		}
 	}
 }
