@@ -21,9 +21,13 @@ func (s *Server) renderTemplate(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if req.Event == nil {
+		fail(c, dispatcher.Errorf(dispatcher.EREQUIRED, `event: is required: the body is {"event": {"type": ..., "content": {...}}}`))
+		return
+	}
 	ev, err := req.Event.ToDomain(s.now())
 	if err != nil {
-		fail(c, err)
+		fail(c, dispatcher.Prefixed(err, "event."))
 		return
 	}
 	out, err := dispatcher.RenderMail(t, ev)

@@ -23,6 +23,12 @@ func TestTemplateRenderDryRun(t *testing.T) {
 	}
 	code, body := hs.do("POST", "/templates/v1/"+id+"/render", `{"event":{"type":"user_deleted","content":{}}}`)
 	wantError(t, code, body, 400, 15, `"name"`)
+	// The sample event's own fields are named under it. Before, both
+	// answered "type: is required".
+	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"content":{"name":"Ann"}}`)
+	wantError(t, code, body, 400, 14, "event: is required")
+	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"event":{}}`)
+	wantError(t, code, body, 400, 14, "event.type: is required")
 
 	code, body = hs.do("POST", "/templates/v1", `{"name":"broken","subject":"ok","text":"line one\n{{ if }}"}`)
 	wantError(t, code, body, 400, 15, "line 2")

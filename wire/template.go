@@ -24,7 +24,7 @@ type Template struct {
 // RenderRequest is the body of POST /templates/v1/{id}/render: a sample
 // event in any accepted envelope's normalised form.
 type RenderRequest struct {
-	Event Event `json:"event"`
+	Event *Event `json:"event"`
 }
 
 // Rendered is a template rendered against a sample event.
