@@ -72,6 +72,10 @@ func validQuery(known ...string) gin.HandlerFunc {
 		}
 		for _, k := range slices.Sorted(maps.Keys(q)) {
 			if slices.Contains(known, k) {
+				if len(q[k]) > 1 {
+					abort(c, errFieldFormat, fmt.Sprintf("%s: given %d times; a filter takes one value", k, len(q[k])))
+					return
+				}
 				continue
 			}
 			msg := fmt.Sprintf("%s: unknown query parameter; the parameters are %s", k, strings.Join(known, ", "))

@@ -146,8 +146,8 @@ func TestListExecutionsFilters(t *testing.T) {
 		size  int
 	}{
 		{"none", "", dispatcher.ExecutionFilter{}, 0},
-		{"every field", "?eventType=user_deleted&eventId=evt-1&dispatcherId=d1&actionId=a1&status=failed&errorClass=HTTPPermanent&limit=5&pageToken=abc",
-			dispatcher.ExecutionFilter{EventType: "user_deleted", EventID: "evt-1", DispatcherID: "d1", ActionID: "a1", Status: "failed", ErrorClass: "HTTPPermanent"}, 5},
+		{"every field", "?eventType=user_deleted&eventId=evt-1&dispatcherId=0123456789abcdef01234567&actionId=89abcdef0123456701234567&status=failed&errorClass=HTTPPermanent&limit=5&pageToken=abc",
+			dispatcher.ExecutionFilter{EventType: "user_deleted", EventID: "evt-1", DispatcherID: "0123456789abcdef01234567", ActionID: "89abcdef0123456701234567", Status: "failed", ErrorClass: "HTTPPermanent"}, 5},
 		{"dates as ISO-8601 and epoch milliseconds", "?from=2026-01-01T00:00:00Z&to=1767225600000",
 			dispatcher.ExecutionFilter{From: from, To: time.UnixMilli(1767225600000).UTC()}, 0},
 	} {
@@ -195,6 +195,11 @@ func TestExecutionsErrors(t *testing.T) {
 		{"GET", "/executions/v1/failures?limit=5", "", nil, 400, 15, "limit: unknown query parameter; the parameters are eventType, "},
 		{"GET", "/executions/v1/dispatch-evt-1?runid=x", "", nil, 400, 15, `runid: unknown query parameter; did you mean "runId"?`},
 		{"GET", "/executions/v1/failures?buckets=0", "", nil, 400, 15, "buckets:"},
+		// Before, these matched nothing, or the first value alone.
+		{"GET", "/executions/v1?dispatcherId=nothex", "", nil, 400, 15, `dispatcherId: "nothex" is not a valid id`},
+		{"GET", "/executions/v1/failures?actionId=a1", "", nil, 400, 15, `actionId: "a1" is not a valid id`},
+		{"POST", "/executions/v1/replays", `{"dispatcherId":"zz","dryRun":true}`, nil, 400, 15, `dispatcherId: "zz" is not a valid id`},
+		{"GET", "/executions/v1?eventId=f-500&eventId=f-400", "", nil, 400, 15, "eventId: given 2 times"},
 		{"POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/pause", "", dispatcher.Errorf(dispatcher.ESTATE, "bulk replay x cannot be paused: it is completed"), 409, 409, "cannot be paused"},
 		{"GET", "/executions/v1/not-a-dispatch", "", nil, 400, 12, "workflowId"},
 		{"GET", "/executions/v1/replays/xyz", "", nil, 400, 12, "bulk replay"},
@@ -227,9 +232,9 @@ func TestExecutionDetailAndHistory(t *testing.T) {
 	if code != 200 || h["runId"] != "run-1" || len(h["events"].([]any)) != 1 || f.pageSize != 2 || f.pageToken != "t" {
 		t.Fatalf("history = %d %v (size %d, token %q)", code, h, f.pageSize, f.pageToken)
 	}
-	code, s := do("GET", "/executions/v1/failures?dispatcherId=d1&includeReplayed=true&buckets=12", "")
+	code, s := do("GET", "/executions/v1/failures?dispatcherId=0123456789abcdef01234567&includeReplayed=true&buckets=12", "")
 	g := s["groups"].([]any)[0].(map[string]any)
-	if code != 200 || g["summary"] != "412 × SMTPPermanent: 550 mailbox unavailable, dispatcher welcome-mail" || f.filter.DispatcherID != "d1" || !f.included || f.buckets != 12 {
+	if code != 200 || g["summary"] != "412 × SMTPPermanent: 550 mailbox unavailable, dispatcher welcome-mail" || f.filter.DispatcherID != "0123456789abcdef01234567" || !f.included || f.buckets != 12 {
 		t.Fatalf("failures = %d %v (buckets %d)", code, s, f.buckets)
 	}
 	trend := s["trend"].(map[string]any)
@@ -258,9 +263,9 @@ func TestReplayAndCancelRoutes(t *testing.T) {
 	}
 
 	// A dry run counts and starts nothing.
-	code, dry := do("POST", "/executions/v1/replays", `{"dispatcherId":"d1","status":"failed","from":1767225600000,"dryRun":true}`)
+	code, dry := do("POST", "/executions/v1/replays", `{"dispatcherId":"0123456789abcdef01234567","status":"failed","from":1767225600000,"dryRun":true}`)
 	if code != 200 || dry["matched"] != 50.0 || len(dry["sample"].([]any)) != 1 || f.dryRuns != 1 || f.bulkStarts != 0 ||
-		f.bulk.Filter.DispatcherID != "d1" || !f.bulk.Filter.From.Equal(time.UnixMilli(1767225600000)) {
+		f.bulk.Filter.DispatcherID != "0123456789abcdef01234567" || !f.bulk.Filter.From.Equal(time.UnixMilli(1767225600000)) {
 		t.Fatalf("dry run = %d %v, request %+v", code, dry, f.bulk)
 	}
 	code, b := do("POST", "/executions/v1/replays", `{"errorClass":"SMTPTemporary","rate":5,"actions":["a1"]}`)

@@ -289,6 +289,12 @@ func (f Filter) ToDomain() (dispatcher.ExecutionFilter, error) {
 	out := dispatcher.ExecutionFilter{EventType: f.EventType, EventID: f.EventID, DispatcherID: f.DispatcherID,
 		ActionID: f.ActionID, Status: f.Status, ErrorClass: f.ErrorClass, BulkReplayID: f.BulkReplayID,
 		SkipReason: f.SkipReason}
+	// A malformed id would match nothing, and say so as an empty answer.
+	for _, id := range []struct{ name, value string }{{"dispatcherId", f.DispatcherID}, {"actionId", f.ActionID}} {
+		if id.value != "" && !dispatcher.ValidID(id.value) {
+			return out, dispatcher.Errorf(dispatcher.EINVALID, "%s: %q is not a valid id (24 lowercase hexadecimal characters)", id.name, id.value)
+		}
+	}
 	for _, b := range []struct {
 		name string
 		raw  json.RawMessage
