@@ -142,6 +142,12 @@ func TestErrors(t *testing.T) {
 		{"unknown dispatcher", "", "PUT", "/dispatchers/v1/" + unknown, `{"name":"x"}`, 404, 16, "unknown"},
 		{"unknown action", "", "DELETE", "/dispatchers/v1/" + id + "/actions/" + unknown, "", 404, 16, "unknown"},
 		{"delete unknown", "", "DELETE", "/dispatchers/v1/" + unknown, "", 404, 16, "unknown"},
+		// Each names what is missing. Before, these answered only
+		// "Requested resource is unknown".
+		{"update an unknown action", "", "PUT", "/dispatchers/v1/" + id + "/actions/" + unknown, `{"name":"x"}`, 404, 16, "no action with id " + unknown + " in dispatcher " + id},
+		{"update an unknown template", "", "PUT", "/templates/v1/" + unknown, `{"subject":"x"}`, 404, 16, "no template with id " + unknown},
+		{"render an unknown template", "", "POST", "/templates/v1/" + unknown + "/render", `{"event":{"type":"e"}}`, 404, 16, "no template with id " + unknown},
+		{"update an unknown function", "", "PUT", "/functions/v1/" + unknown, `{"timeoutSeconds":5}`, 404, 16, "no function with id " + unknown},
 		{"name taken", "", "POST", "/dispatchers/v1", `{"name":"taken","eventType":"e"}`, 400, 17, "taken"},
 		{"action name taken", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","name":"t","functionName":"erase"}`, 400, 17, `"t"`},
 		{"bad rql", "", "GET", "/dispatchers/v1?eq(colour,red)", "", 400, 19, "colour"},

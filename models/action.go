@@ -205,7 +205,7 @@ func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string,
 		var row actionRow
 		err := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Take(&row).Error
 		if err != nil {
-			return translate(err, "")
+			return unknown(err, "action with id %s in dispatcher %s", actionID, dispatcherID)
 		}
 		old, err := toAction(row)
 		if err != nil {

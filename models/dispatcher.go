@@ -235,7 +235,7 @@ func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.Di
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		var row dispatcherRow
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
-			return translate(err, "")
+			return unknown(err, "dispatcher with id %s", id)
 		}
 		var oldTags []tagRow
 		if err := tx.Where("dispatcher_id = ?", id).Order("position").Find(&oldTags).Error; err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -113,7 +114,7 @@ func (s *Store) FindFunctionByName(ctx context.Context, name string) (dispatcher
 func (s *Store) findFunction(ctx context.Context, where, arg string) (dispatcher.Function, error) {
 	var row functionRow
 	if err := s.db.WithContext(ctx).Where(where, arg).Take(&row).Error; err != nil {
-		return dispatcher.Function{}, translate(err, "")
+		return dispatcher.Function{}, unknown(err, "function with %s %s", strings.TrimSuffix(where, " = ?"), arg)
 	}
 	return toFunction(row, s.keys)
 }
@@ -151,7 +152,7 @@ func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.Func
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		var row functionRow
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
-			return translate(err, "")
+			return unknown(err, "function with id %s", id)
 		}
 		f, err := toFunction(row, s.keys)
 		if err != nil {
@@ -187,7 +188,7 @@ func (s *Store) DeleteFunction(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		var row functionRow
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
-			return translate(err, "")
+			return unknown(err, "function with id %s", id)
 		}
 		if err := inUse(tx, "function_name = ?", row.Name, "function"); err != nil {
 			return err

@@ -121,6 +121,15 @@ func translate(err error, conflict string) error {
 	return err
 }
 
+// unknown is translate of a look-up of one thing, which a not found names:
+// "no template with id …".
+func unknown(err error, format string, args ...any) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no "+format, args...)
+	}
+	return translate(err, "")
+}
+
 // transient reports whether err says the database could not be reached
 // or cannot take the statement now (down, restarting, out of connections
 // or memory, a statement or lock timeout, a serialization failure): a

@@ -62,7 +62,7 @@ func (s *Store) CreateTemplate(ctx context.Context, t *dispatcher.Template) erro
 func (s *Store) FindTemplate(ctx context.Context, id string) (dispatcher.Template, error) {
 	var row templateRow
 	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
-		return dispatcher.Template{}, translate(err, "")
+		return dispatcher.Template{}, unknown(err, "template with id %s", id)
 	}
 	return toTemplate(row), nil
 }
@@ -97,7 +97,7 @@ func (s *Store) UpdateTemplate(ctx context.Context, id string, u dispatcher.Temp
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		var row templateRow
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
-			return translate(err, "")
+			return unknown(err, "template with id %s", id)
 		}
 		t := toTemplate(row)
 		if err := u.Apply(&t); err != nil {
@@ -197,7 +197,7 @@ func checkReferences(tx *gorm.DB, actions []dispatcher.Action, prefix func(i int
 func (s *Store) TemplateIDByName(ctx context.Context, name string) (string, error) {
 	var row templateRow
 	if err := s.db.WithContext(ctx).Select("id").Where("name = ?", name).Take(&row).Error; err != nil {
-		return "", translate(err, "")
+		return "", unknown(err, "template named %q", name)
 	}
 	return row.ID, nil
 }
