@@ -217,7 +217,7 @@ temporal_healthy() {
 export DISPATCHER_TEMPORAL_UI_URL
 
 if listening "$temporal_host" "$temporal_port"; then
-	say "Temporal: something already listens on $TEMPORAL_ADDRESS, using it (not starting a dev server)"
+	warn "Temporal: something already listens on $TEMPORAL_ADDRESS, using it (not starting a dev server; set TEMPORAL_ADDRESS to start one elsewhere)"
 	temporal_ui="$DISPATCHER_TEMPORAL_UI_URL (if that server has its UI there)"
 else
 	case $temporal_host in
@@ -246,7 +246,7 @@ if [[ -n "${DISPATCHER_SMTP_URL:-}" ]]; then
 	say "Mail: DISPATCHER_SMTP_URL is set ($(redact "$DISPATCHER_SMTP_URL")), not starting a mail catcher"
 	mail_ui="(none: mails go to $(redact "$DISPATCHER_SMTP_URL"))"
 elif listening 127.0.0.1 "$DISPATCHER_MAIL_SMTP_PORT"; then
-	say "Mail: something already listens on 127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT, using it as the mail catcher"
+	warn "Mail: something already listens on 127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT, using it as the mail catcher (set DISPATCHER_MAIL_SMTP_PORT to start one elsewhere)"
 	DISPATCHER_SMTP_URL=smtp://127.0.0.1:$DISPATCHER_MAIL_SMTP_PORT
 	mail_ui="http://127.0.0.1:$DISPATCHER_MAIL_UI_PORT (if that catcher has a UI there)"
 else
@@ -297,6 +297,13 @@ if [[ $DATABASE_URL == sqlite:* ]]; then
 	db_path=${DATABASE_URL#sqlite:}
 	[[ $db_path == /* ]] || db_path=$root/$db_path
 	cli_env+=" DATABASE_URL=$(printf %q "sqlite:$db_path")"
+fi
+# dispatcher token signs with the secret this run made (one the user set
+# is theirs to pass): read from its file, never printed.
+if [[ -n ${secret_file:-} ]]; then
+	secret_path=$secret_file
+	[[ $secret_path == /* ]] || secret_path=$root/$secret_path
+	cli_env+=" DISPATCHER_JWT_SECRET=\"\$(cat $(printf %q "$secret_path"))\""
 fi
 
 cat >&2 <<EOF

@@ -95,6 +95,19 @@ func TestREADMEQuickStart(t *testing.T) {
 	if len(calls) != 3 || calls[0]["status"] != 200.0 || calls[1]["status"] != 422.0 {
 		t.Errorf("the catcher's calls at the end (newest first): %v; want the first call, the refused one, the replayed one", calls)
 	}
+
+	// The CLI lines the banner printed, pasted as they are: the commands
+	// reach the API, and dispatcher token signs what it accepts. Before,
+	// token failed: DISPATCHER_JWT_SECRET is not set.
+	cli := regexp.MustCompile(`(?m)^\s+(export DISPATCHER_URL=.*)\n\s+(\S+) executions list$`).FindStringSubmatch(r.out.String())
+	if cli == nil {
+		t.Fatalf("scripts/run.sh printed no CLI lines:\n%s", r.out.String())
+	}
+	out = sh.run(cli[1] + "\n" + cli[2] + " executions list\n" +
+		"t=$(" + cli[2] + " token --permissions VIEW_EXECUTIONS --ttl 1m) && curl -s -o /dev/null -w 'token answered %{http_code}\\n' -H \"Authorization: Bearer $t\" \"$DISPATCHER_URL/executions/v1\"")
+	if !strings.Contains(out, "dispatch-evt-2") || !strings.Contains(out, "token answered 200") {
+		t.Errorf("the CLI lines of the banner did not list the dispatches and mint a token the API takes:\n%s", out)
+	}
 }
 
 // shellBlocks returns the ```sh blocks of the README section that starts
