@@ -110,7 +110,7 @@ func bindJSON(c *gin.Context, v any) bool {
 	case errors.As(err, &syntax):
 		abort(c, errBodyFormat, fmt.Sprintf("the request body is not valid JSON: %v (at byte %d)", syntax, syntax.Offset))
 	case errors.As(err, &typ) && typ.Field != "":
-		abort(c, errFieldFormat, wire.TypeError("", typ))
+		abort(c, errFieldFormat, wire.TypeErrorIn(body, typ))
 	default:
 		abort(c, errBodyFormat, "the request body is not valid JSON: "+err.Error())
 	}

@@ -131,6 +131,8 @@ func TestErrors(t *testing.T) {
 		{"NUL in a name", "", "POST", "/dispatchers/v1", `{"eventType":"e","name":"a\u0000b"}`, 400, 15, "name"},
 		{"NUL in a recipient", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","recipients":{"to":["a\u0000@example.com"]},"templateId":"` + tmpl + `"}`, 400, 15, "recipients.to"},
 		{"wrong type", "", "POST", "/dispatchers/v1", `{"eventType":42}`, 400, 15, "eventType"},
+		// Before, "actions.tags": which action, which tag?
+		{"wrong type in an array", "", "POST", "/dispatchers/v1", `{"eventType":"e","actions":[{"type":"task","functionName":"erase","tags":["a",1]}]}`, 400, 15, "actions[0].tags[1]: must be a string, not number"},
 		{"bad action type", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"sms"}`, 400, 15, "type"},
 		{"type change", "", "PUT", "/dispatchers/v1/" + id + "/actions/" + aid, `{"type":"mail"}`, 400, 15, "type"},
 		{"bad email", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","recipients":{"to":["nope"]},"templateId":"` + tmpl + `"}`, 400, 15, "recipients.to[0]"},

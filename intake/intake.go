@@ -112,7 +112,7 @@ func decodeObject(body []byte, v any, bodyName string) error {
 	case errors.As(err, &syntax):
 		return &Error{BodyFormat, fmt.Sprintf("the %s is not valid JSON: %v (at byte %d)", bodyName, syntax, syntax.Offset)}
 	case errors.As(err, &typ) && typ.Field != "":
-		return dispatcher.Errorf(dispatcher.EINVALID, "%s", wire.TypeError("", typ))
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s", wire.TypeErrorIn(body, typ))
 	default:
 		return &Error{BodyFormat, "the " + bodyName + " is not valid JSON: " + err.Error()}
 	}

@@ -1,6 +1,8 @@
 package wire_test
 
 import (
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -66,6 +68,33 @@ func TestOtherCase(t *testing.T) {
 		path, name := wire.OtherCase([]byte(tt.body), &wire.Event{})
 		if path != tt.path || name != tt.name {
 			t.Errorf("OtherCase(%s) = %q, %q; want %q, %q", tt.body, path, name, tt.path, tt.name)
+		}
+	}
+}
+
+// TestTypeErrorIn names the element of an array a value of the wrong type
+// is in, where Go's path ("actions.tags") leaves the indices out.
+func TestTypeErrorIn(t *testing.T) {
+	for _, tt := range []struct {
+		body string
+		v    any
+		want string
+	}{
+		{`{"actions":[{"type":"task","tags":[1,2]}]}`, &wire.DispatcherRequest{}, "actions[0].tags[0]: must be a string, not number"},
+		{`{"actions":[{"type":"task"},{"type":"mail","recipients":{"to":["a@b.c"],"bcc":"x@y.z"}}]}`, &wire.DispatcherRequest{}, "actions[1].recipients.bcc: must be an array, not string"},
+		{`{"name":"d","tags":["a", {"x":[1]}]}`, &wire.DispatcherRequest{}, "tags[1]: must be a string, not object"},
+		{`{"name":"d", "eventType" : 42}`, &wire.DispatcherRequest{}, "eventType: must be a string, not number"},
+		// A field that decodes itself reports the offset within its own
+		// value, which would point at another: Go's path is kept.
+		{`{"name":"f","url":"http://x","maxConcurrency":"3"}`, &wire.FunctionRequest{}, "maxConcurrency: must be a number, not string"},
+		{`{"name":"f","rateLimit":{"perSecond":"5"}}`, &wire.FunctionRequest{}, "rateLimit.perSecond: must be a number, not string"},
+	} {
+		var typ *json.UnmarshalTypeError
+		if err := json.Unmarshal([]byte(tt.body), tt.v); !errors.As(err, &typ) {
+			t.Fatalf("%s: %v, want a type error", tt.body, err)
+		}
+		if got := wire.TypeErrorIn([]byte(tt.body), typ); got != tt.want {
+			t.Errorf("TypeErrorIn(%s) = %q, want %q", tt.body, got, tt.want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -23,9 +24,89 @@ import (
 // a field is promoted from ("DispatcherRequest.name"): API fields begin in
 // lower case, so a part that does not is left out.
 func TypeError(prefix string, typ *json.UnmarshalTypeError) string {
+	return fmt.Sprintf("%s%s: must be %s, not %s", prefix, fieldPath(typ), jsonKind(typ.Type.Kind().String()), typ.Value)
+}
+
+// fieldPath is the path of typ's field as the client spells it, without
+// the indices of arrays.
+func fieldPath(typ *json.UnmarshalTypeError) string {
 	parts := strings.Split(typ.Field, ".")
 	parts = slices.DeleteFunc(parts, func(p string) bool { return p == "" || unicode.IsUpper(rune(p[0])) })
-	return fmt.Sprintf("%s%s: must be %s, not %s", prefix, strings.Join(parts, "."), jsonKind(typ.Type.Kind().String()), typ.Value)
+	return strings.Join(parts, ".")
+}
+
+// TypeErrorIn is TypeError of a whole body: its path names the elements
+// of arrays too ("actions[0].tags[1]"), which Go's leaves out. The value
+// is found by typ's offset, which a field that decodes itself (Optional)
+// reports within its own value: a path that is not Go's but for the
+// indices is not used.
+func TypeErrorIn(body []byte, typ *json.UnmarshalTypeError) string {
+	if p := pathAt(body, typ.Offset); p != "" && arrayIndex.ReplaceAllString(p, "") == fieldPath(typ) {
+		return fmt.Sprintf("%s: must be %s, not %s", p, jsonKind(typ.Type.Kind().String()), typ.Value)
+	}
+	return TypeError("", typ)
+}
+
+var arrayIndex = regexp.MustCompile(`\[\d+\]`)
+
+// pathAt is the path of the value of body, a JSON document, that a
+// decoder that has read offset bytes has just read (a scalar) or begun (an
+// object or an array): "" for the document itself, or when body ends or
+// breaks before.
+func pathAt(body []byte, offset int64) string {
+	type level struct {
+		array bool
+		index int    // of the element being read, in an array
+		key   string // of the value being read, in an object
+		value bool   // in an object: its key was read, the value comes
+	}
+	var stack []level
+	path := func() string {
+		var b strings.Builder
+		for _, l := range stack {
+			if l.array {
+				fmt.Fprintf(&b, "[%d]", l.index)
+			} else {
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(l.key)
+			}
+		}
+		return b.String()
+	}
+	done := func() { // a value was read whole: the next one's place
+		if n := len(stack); n > 0 {
+			stack[n-1].index++
+			stack[n-1].value = false
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if n := len(stack); n > 0 && !stack[n-1].array && !stack[n-1].value {
+			if key, ok := tok.(string); ok {
+				stack[n-1].key, stack[n-1].value = key, true
+				continue
+			}
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			done()
+			continue
+		}
+		if dec.InputOffset() >= offset {
+			return path()
+		}
+		if d, ok := tok.(json.Delim); ok {
+			stack = append(stack, level{array: d == '['})
+			continue
+		}
+		done()
+	}
 }
 
 // jsonKind names a Go kind the way a JSON client thinks of it.
