@@ -96,7 +96,7 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 	}
 	rendered, err := dispatcher.RenderMail(t, in.Event)
 	if err != nil {
-		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureTemplate, fmt.Sprintf("template %q: %s", in.TemplateID, dispatcher.ErrorMessage(err)))
+		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureTemplate, fmt.Sprintf("template %q (%s): %s", t.Name, in.TemplateID, dispatcher.ErrorMessage(err)))
 	}
 	rcpts, err := dispatcher.ResolveRecipients(in.Recipients, in.Event)
 	if err != nil {

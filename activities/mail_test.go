@@ -159,7 +159,7 @@ func TestSendMail(t *testing.T) {
 func TestSendMailFailures(t *testing.T) {
 	store := newFakeStore()
 	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "Hi {{ .content.name }}", Text: "x"}
-	store.templates["tpl-bad"] = dispatcher.Template{ID: "tpl-bad", Subject: "Hi {{ .content.nope }}"}
+	store.templates["tpl-bad"] = dispatcher.Template{ID: "tpl-bad", Name: "goodbye", Subject: "Hi {{ .content.nope }}"}
 	ok := dispatcher.MailInput{
 		Event: testEvent(), TemplateID: "tpl-1",
 		Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}, MessageID: "m@dispatcher",
@@ -182,7 +182,7 @@ func TestSendMailFailures(t *testing.T) {
 		{name: "missing template", in: with(func(in *dispatcher.MailInput) { in.TemplateID = "nope" }),
 			wantType: dispatcher.FailureNotFound, wantMsg: `template "nope" does not exist`},
 		{name: "render error", in: with(func(in *dispatcher.MailInput) { in.TemplateID = "tpl-bad" }),
-			wantType: dispatcher.FailureTemplate, wantMsg: `subject: line 1: at <.content.nope>: map has no entry for key "nope"`},
+			wantType: dispatcher.FailureTemplate, wantMsg: `template "goodbye" (tpl-bad): subject: line 1: at <.content.nope>: map has no entry for key "nope"`},
 		{name: "invalid recipient", in: with(func(in *dispatcher.MailInput) { in.Recipients.To = []string{"{{ .event.type }}"} }),
 			wantType: dispatcher.FailureRecipient, wantMsg: `recipients.to[0]: resolves to a string that is not an email address`},
 		{name: "550 is permanent", reject: &smtpError{550, "mailbox unavailable"}, in: ok,
