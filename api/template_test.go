@@ -71,6 +71,17 @@ func TestFunctionValidation(t *testing.T) {
 	if names, _ := withKey["headerNames"].([]any); len(names) != 2 || names[0] != "X-Api-Key" || strings.Contains(fmt.Sprint(withKey), "k3y") {
 		t.Fatalf("header values must be write-only: %v", withKey)
 	}
+	// As the README says: {} removes the headers, "" the secret, null
+	// leaves each as it is.
+	hs.must(200, "PUT", "/functions/v1/"+withKey["id"].(string), `{"secret":"s3cret"}`)
+	hs.must(200, "PUT", "/functions/v1/"+withKey["id"].(string), `{"headers":{},"secret":null}`)
+	if got := hs.must(200, "GET", "/functions/v1/"+withKey["id"].(string), ""); got["headerNames"] != nil && len(got["headerNames"].([]any)) != 0 || got["hasSecret"] != true {
+		t.Fatalf("after headers {} and secret null: %v", got)
+	}
+	hs.must(200, "PUT", "/functions/v1/"+withKey["id"].(string), `{"secret":""}`)
+	if got := hs.must(200, "GET", "/functions/v1/"+withKey["id"].(string), ""); got["hasSecret"] != false {
+		t.Fatalf(`after secret "": %v`, got)
+	}
 	f := hs.must(200, "POST", "/functions/v1", `{"name":"child","kind":"temporal","taskQueue":"pii"}`)
 	if f["kind"] != "temporal" || f["taskQueue"] != "pii" || f["hasSecret"] != false {
 		t.Fatalf("temporal function = %v", f)
