@@ -99,9 +99,9 @@ func TestParseErrors(t *testing.T) {
 		{"binary without source, type and id", "application/json", `{}`, map[string]string{"ce_specversion": "1.0"}, 0, dispatcher.EREQUIRED, ": is required"},
 		// Before, the SDK's parser answered these without naming the
 		// attribute: `parse "::not a uri": missing protocol scheme`.
-		{"binary dataschema not a URI", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_dataschema": "::not a uri"}, 0, dispatcher.EINVALID, "dataschema: "},
-		{"binary source not a URI reference", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "::", "ce_type": "t"}, 0, dispatcher.EINVALID, "source: "},
-		{"binary time not a time", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_time": "yesterday"}, 0, dispatcher.EINVALID, "time: "},
+		{"binary dataschema not a URI", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_dataschema": "::not a uri"}, 0, dispatcher.EINVALID, `dataschema: must be an absolute URI such as https://example.com/source, not "::not a uri"`},
+		{"binary source not a URI reference", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "::", "ce_type": "t"}, 0, dispatcher.EINVALID, `source: must be a URI reference such as /sources/billing, not "::"`},
+		{"binary time not a time", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_time": "yesterday"}, 0, dispatcher.EINVALID, `time: must be an RFC 3339 time such as 2026-12-01T10:00:00Z, not "yesterday"`},
 		{"schema: a batch's third event", "application/cloudevents-batch+json",
 			`[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","source":"/s","type":"t"},{"specversion":"1.0","id":"c","source":"/s","type":"t","partitionkey":true}]`,
 			nil, 0, dispatcher.EINVALID, "[2].partitionkey: must be string"},

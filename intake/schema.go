@@ -156,6 +156,13 @@ func fieldError(ve *jsonschema.ValidationError) error {
 		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must hold at least %d items", field, k.Want)
 	case *kind.MaxItems:
 		return dispatcher.Errorf(dispatcher.EINVALID, "%s: holds %d items; at most %d are allowed", field, k.Got, k.Want)
+	case *kind.Format:
+		want := map[string]string{"date-time": "an RFC 3339 time such as 2026-12-01T10:00:00Z",
+			"uri": "an absolute URI such as https://example.com/source", "uri-reference": "a URI reference such as /sources/billing"}[k.Want]
+		if want == "" {
+			want = "a valid " + k.Want
+		}
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must be %s, not %q", field, want, fmt.Sprint(k.Got))
 	case *kind.Enum:
 		want := make([]string, len(k.Want))
 		for i, w := range k.Want {
