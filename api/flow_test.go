@@ -61,7 +61,7 @@ func TestFunctionFlowValidation(t *testing.T) {
 		body, field string
 	}{
 		{`{"rateLimit":{"perSecond":0}}`, "rateLimit.perSecond: must be above 0"},
-		{`{"rateLimit":{"burst":3}}`, "rateLimit.perSecond"},
+		{`{"rateLimit":{"burst":3}}`, "rateLimit.perSecond: must be above 0 and at most 1000; a rateLimit is given whole, perSecond with it"},
 		{`{"rateLimit":{"perSecond":5000}}`, "rateLimit.perSecond"},
 		{`{"rateLimit":{"perSecond":5,"burst":-1}}`, "rateLimit.burst"},
 		{`{"rateLimit":{"perSecond":"fast"}}`, "rateLimit.perSecond: must be a number"},
