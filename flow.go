@@ -105,11 +105,12 @@ func (f *Flow) Validate(kind string) error {
 		return Errorf(EINVALID, "%s: flow control applies to http functions; a temporal function's workers limit their task queue themselves", field)
 	}
 	if r := f.RateLimit; r != nil {
-		if r.PerSecond == 0 {
-			return Errorf(EINVALID, "rateLimit.perSecond: must be above 0 and at most %d; a rateLimit is given whole, perSecond with it (an update replaces it, null removes it)", MaxRatePerSecond)
-		}
 		if math.IsNaN(r.PerSecond) || r.PerSecond <= 0 || r.PerSecond > MaxRatePerSecond {
-			return Errorf(EINVALID, "rateLimit.perSecond: must be above 0 and at most %d", MaxRatePerSecond)
+			hint := ""
+			if r.PerSecond == 0 { // or left out
+				hint = "; a rateLimit is given whole, perSecond with it (an update replaces it, null removes it)"
+			}
+			return Errorf(EINVALID, "rateLimit.perSecond: must be above 0 and at most %d%s", MaxRatePerSecond, hint)
 		}
 		if r.Burst == 0 {
 			r.Burst = DefaultBurst

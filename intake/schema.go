@@ -162,7 +162,11 @@ func fieldError(ve *jsonschema.ValidationError) error {
 		if want == "" {
 			want = "a valid " + k.Want
 		}
-		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must be %s, not %q", field, want, fmt.Sprint(k.Got))
+		got := fmt.Sprint(k.Got)
+		if len(got) > 100 { // an attribute has no length limit: the body's
+			got = strings.ToValidUTF8(got[:100], "") + "…"
+		}
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: must be %s, not %q", field, want, got)
 	case *kind.Enum:
 		want := make([]string, len(k.Want))
 		for i, w := range k.Want {
