@@ -19,23 +19,19 @@ import (
 // send keys of their own (templateName, creationTimestamp, the actions of
 // a dispatcher they update); a misspelt key would be dropped as quietly,
 // and a dispatcher meant to be paused would run.
-func Misspelt(body []byte, v any) (path, field string) {
-	var doc any
-	if json.Unmarshal(body, &doc) != nil {
-		return "", ""
-	}
-	return misspeltIn(doc, reflect.TypeOf(v), true)
-}
+func Misspelt(body []byte, v any) (path, field string) { return keyAmiss(body, v, true) }
 
 // OtherCase is Misspelt of keys that name a field in another case only:
 // for bodies whose other keys are the sender's own (an event's), where a
 // near miss may be a key of its own too.
-func OtherCase(body []byte, v any) (path, field string) {
+func OtherCase(body []byte, v any) (path, field string) { return keyAmiss(body, v, false) }
+
+func keyAmiss(body []byte, v any, nearly bool) (string, string) {
 	var doc any
 	if json.Unmarshal(body, &doc) != nil {
 		return "", ""
 	}
-	return misspeltIn(doc, reflect.TypeOf(v), false)
+	return misspeltIn(doc, reflect.TypeOf(v), nearly)
 }
 
 var optionalPrefix = reflect.TypeFor[Optional[int]]().Name()[:len("Optional[")]
