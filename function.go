@@ -78,7 +78,9 @@ func (u FunctionUpdate) Apply(f *Function) error {
 	set(&f.Flow.MaxConcurrency, u.MaxConcurrency)
 	set(&f.Flow.CircuitBreaker, u.CircuitBreaker)
 	set(&f.Flow.PausedUntil, u.PausedUntil)
-	return f.Validate()
+	// Headers stored before callHeaders was refused are left as they
+	// are: an update that does not set them (a pause) must not fail.
+	return f.validate(u.Headers != nil)
 }
 
 // HTTP headers of a task call that the dispatcher sets.
@@ -91,14 +93,18 @@ const (
 )
 
 // callHeaders are the headers a function's own may not name, in canonical
-// form: those the dispatcher sets on every call, and those HTTP keeps for
-// the request and its connection. Before, they were accepted and then
-// overwritten or dropped, and a signature header was sent as configured.
-var callHeaders = []string{"Content-Type", HeaderIdempotencyKey, HeaderSignature,
-	"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade"}
+// form: those the dispatcher sets on every call, and those Go's HTTP
+// client takes from the request itself. Before, they were accepted and
+// then overwritten or dropped, and a signature header was sent as
+// configured.
+var callHeaders = []string{"Content-Type", HeaderIdempotencyKey, HeaderSignature, "Host", "Content-Length", "Transfer-Encoding"}
 
 // Validate checks a function for its kind and fills in defaults.
-func (f *Function) Validate() error {
+func (f *Function) Validate() error { return f.validate(true) }
+
+// validate is Validate, checking the headers against callHeaders when
+// they are being set.
+func (f *Function) validate(settingHeaders bool) error {
 	pairs := []string{"name", f.Name, "url", f.URL, "secret", f.Secret, "taskQueue", f.TaskQueue}
 	for k, v := range f.Headers {
 		pairs = append(pairs, "headers."+k, v)
@@ -143,7 +149,7 @@ func (f *Function) Validate() error {
 			if !httpguts.ValidHeaderFieldValue(v) {
 				return Errorf(EINVALID, "headers.%s: the value has characters a header cannot carry", k)
 			}
-			if slices.Contains(callHeaders, http.CanonicalHeaderKey(k)) {
+			if settingHeaders && slices.Contains(callHeaders, http.CanonicalHeaderKey(k)) {
 				return Errorf(EINVALID, "headers.%s: the dispatcher or HTTP itself sets this header on a call; it cannot be configured", k)
 			}
 		}
