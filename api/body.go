@@ -104,6 +104,10 @@ func bindJSON(c *gin.Context, v any) bool {
 			abort(c, errFieldFormat, fmt.Sprintf("%s: unknown field; did you mean %q?", path, name))
 			return false
 		}
+		if path, name := wire.Twice(body, v); path != "" {
+			abort(c, errFieldFormat, fmt.Sprintf("%s: sets %q again; give each field once", path, name))
+			return false
+		}
 		return true
 	case errors.As(err, &field):
 		fail(c, field)

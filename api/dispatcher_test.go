@@ -251,6 +251,7 @@ func TestMisspeltKeysAreRefused(t *testing.T) {
 		{"POST", "/functions/v1", `{"name":"limited","url":"http://127.0.0.1:9/s","rateLimit":{"perSecnd":5}}`, `rateLimit.perSecnd: unknown field; did you mean "perSecond"?`},
 		{"POST", "/templates/v1", `{"name":"t2","subjet":"s","text":"t"}`, `subjet: unknown field; did you mean "subject"?`},
 		{"POST", "/dispatchers/v1", `{"name":"d2","eventType":"e","EventType":"order_paid"}`, `EventType: unknown field; did you mean "eventType"?`},
+		{"POST", "/dispatchers/v1", `{"name":"d2","eventType":"e","eventType":"order_paid"}`, `eventType: sets "eventType" again; give each field once`},
 	} {
 		code, body := hs.do(tc.method, tc.path, tc.body)
 		wantError(t, code, body, 400, 15, tc.want)

@@ -105,8 +105,8 @@ func decodeObject(body []byte, v any, bodyName string) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case err == nil:
-		if path, name := wire.OtherCase(body, v); path != "" {
-			return dispatcher.Errorf(dispatcher.EINVALID, "%s: unknown field; did you mean %q?", path, name)
+		if path, name := wire.Twice(body, v); path != "" {
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: sets %q again (keys match regardless of case); give each field once", path, name)
 		}
 		return nil
 	case errors.As(err, &syntax):

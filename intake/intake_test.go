@@ -80,7 +80,8 @@ func TestParseErrors(t *testing.T) {
 		{"type of the wrong kind", "application/json", `{"type":5}`, nil, 0, dispatcher.EINVALID, "type: must be a string"},
 		// Before, encoding/json took "TYPE" for "type", and the last of
 		// the two was the type dispatched.
-		{"a key in another case", "application/json", `{"id":"x","type":"user_deleted","TYPE":"other"}`, nil, 0, dispatcher.EINVALID, `TYPE: unknown field; did you mean "type"?`},
+		{"a field in another case too", "application/json", `{"id":"x","type":"user_deleted","TYPE":"other"}`, nil, 0, dispatcher.EINVALID, `TYPE: sets "type" again (keys match regardless of case); give each field once`},
+		{"a field twice", "application/json", `{"id":"x","type":"user_deleted","type":"other"}`, nil, 0, dispatcher.EINVALID, `type: sets "type" again`},
 		{"lk data not an object", "application/json", `{"type":"t","data":"x"}`, nil, 0, dispatcher.EINVALID, "data: must be a JSON object"},
 		{"lk producerId of the wrong kind", "application/json", `{"type":"t","source":{"producerId":5}}`, nil, 0, dispatcher.EINVALID, "source.producerId"},
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -19,35 +20,85 @@ import (
 // send keys of their own (templateName, creationTimestamp, the actions of
 // a dispatcher they update); a misspelt key would be dropped as quietly,
 // and a dispatcher meant to be paused would run.
-func Misspelt(body []byte, v any) (path, field string) { return keyAmiss(body, v, true) }
-
-// OtherCase is Misspelt of keys that name a field in another case only:
-// for bodies whose other keys are the sender's own (an event's), where a
-// near miss may be a key of its own too.
-func OtherCase(body []byte, v any) (path, field string) { return keyAmiss(body, v, false) }
-
-func keyAmiss(body []byte, v any, nearly bool) (string, string) {
+func Misspelt(body []byte, v any) (path, field string) {
 	var doc any
 	if json.Unmarshal(body, &doc) != nil {
 		return "", ""
 	}
-	return misspeltIn(doc, reflect.TypeOf(v), nearly)
+	return misspeltIn(doc, reflect.TypeOf(v))
+}
+
+// Twice returns the first key of body, a JSON object that decoded into v,
+// that names a field an earlier key of the same object named too: the
+// same key again, or in another case ("type" and "TYPE"), of which
+// encoding/json keeps the last. With its path and the field's name.
+func Twice(body []byte, v any) (path, field string) {
+	return twiceIn(body, reflect.TypeOf(v))
+}
+
+func twiceIn(raw []byte, t reflect.Type) (string, string) {
+	t = valueType(t)
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) > 0 && raw[0] == '{' && t.Kind() == reflect.Struct:
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if _, err := dec.Token(); err != nil {
+			return "", ""
+		}
+		fields, seen := jsonFields(t), map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			var value json.RawMessage
+			if err != nil || dec.Decode(&value) != nil {
+				return "", ""
+			}
+			key, _ := tok.(string)
+			f, ok := fieldFor(fields, key)
+			switch {
+			case !ok:
+			case seen[f.Name]:
+				return key, f.Name
+			default:
+				seen[f.Name] = true
+				if p, name := twiceIn(value, f.Type); p != "" {
+					return under(key, p), name
+				}
+			}
+		}
+	case len(raw) > 0 && raw[0] == '[' && t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8:
+		var elems []json.RawMessage
+		if json.Unmarshal(raw, &elems) != nil {
+			return "", ""
+		}
+		for i, e := range elems {
+			if p, name := twiceIn(e, t.Elem()); p != "" {
+				return under(fmt.Sprintf("[%d]", i), p), name
+			}
+		}
+	}
+	return "", ""
 }
 
 var optionalPrefix = reflect.TypeFor[Optional[int]]().Name()[:len("Optional[")]
 
-// misspeltIn is Misspelt of doc, a value of type t (OtherCase without
-// nearly); the path it returns is doc's own, which its callers prefix on
-// the way out.
-func misspeltIn(doc any, t reflect.Type, nearly bool) (string, string) {
+// valueType is the type t decodes its value into: the type it points to,
+// an Optional's value's.
+func valueType(t reflect.Type) reflect.Type {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t.Kind() == reflect.Struct && strings.HasPrefix(t.Name(), optionalPrefix) {
 		if f, ok := t.FieldByName("Value"); ok {
-			return misspeltIn(doc, f.Type, nearly)
+			return valueType(f.Type)
 		}
 	}
+	return t
+}
+
+// misspeltIn is Misspelt of doc, a value of type t; the path it returns
+// is doc's own, which its callers prefix on the way out.
+func misspeltIn(doc any, t reflect.Type) (string, string) {
+	t = valueType(t)
 	switch doc := doc.(type) {
 	case map[string]any:
 		if t.Kind() != reflect.Struct {
@@ -61,13 +112,13 @@ func misspeltIn(doc any, t reflect.Type, nearly bool) (string, string) {
 					// key of the field in another case would override it.
 					return k, f.Name
 				}
-				if p, name := misspeltIn(doc[k], f.Type, nearly); p != "" {
+				if p, name := misspeltIn(doc[k], f.Type); p != "" {
 					return under(k, p), name
 				}
 				continue
 			}
 			for _, f := range fields {
-				if nearly && Nearly(k, f.Name) {
+				if Nearly(k, f.Name) {
 					return k, f.Name
 				}
 			}
@@ -75,7 +126,7 @@ func misspeltIn(doc any, t reflect.Type, nearly bool) (string, string) {
 	case []any:
 		if t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 { // not json.RawMessage
 			for i, e := range doc {
-				if p, name := misspeltIn(e, t.Elem(), nearly); p != "" {
+				if p, name := misspeltIn(e, t.Elem()); p != "" {
 					return under(fmt.Sprintf("[%d]", i), p), name
 				}
 			}

@@ -56,19 +56,24 @@ func TestMisspelt(t *testing.T) {
 	}
 }
 
-// TestOtherCase finds keys that name a field in another case, which
-// encoding/json takes for the field, and leaves near misses alone: an
-// event's other keys are its sender's.
-func TestOtherCase(t *testing.T) {
+// TestTwice finds a field named twice in one object, by the same key or
+// in another case, of which encoding/json keeps the last; other keys, and
+// the keys of values that are the sender's own (content), are left alone.
+func TestTwice(t *testing.T) {
 	for _, tt := range []struct{ body, path, name string }{
 		{`{"id":"e1","type":"user_deleted","TYPE":"other"}`, "TYPE", "type"},
-		{`{"id":"e1","type":"t","source":{"UserID":"u"}}`, "source.UserID", "userId"},
-		{`{"id":"e1","type":"t","tpye":"x","date":1,"content":{"Type":"x"}}`, "", ""},
+		{`{"id":"e1","type":"a","type":"b"}`, "type", "type"},
+		{`{"type":"t","source":{"userId":"u","UserID":"v"}}`, "source.UserID", "userId"},
+		{`{"ID":"e1","Type":"t","source":{"UserID":"u"}}`, "", ""},
+		{`{"id":"e1","type":"t","tpye":"x","content":{"a":1,"a":2,"A":3}}`, "", ""},
 	} {
-		path, name := wire.OtherCase([]byte(tt.body), &wire.Event{})
+		path, name := wire.Twice([]byte(tt.body), &wire.Event{})
 		if path != tt.path || name != tt.name {
-			t.Errorf("OtherCase(%s) = %q, %q; want %q, %q", tt.body, path, name, tt.path, tt.name)
+			t.Errorf("Twice(%s) = %q, %q; want %q, %q", tt.body, path, name, tt.path, tt.name)
 		}
+	}
+	if path, name := wire.Twice([]byte(`{"actions":[{"type":"task"},{"type":"task","name":"a","name":"b"}]}`), &wire.DispatcherRequest{}); path != "actions[1].name" || name != "name" {
+		t.Errorf("Twice in an array = %q, %q; want actions[1].name", path, name)
 	}
 }
 
