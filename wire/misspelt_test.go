@@ -93,6 +93,17 @@ func TestTypeErrorIn(t *testing.T) {
 		// value, which would point at another: Go's path is kept.
 		{`{"name":"f","url":"http://x","maxConcurrency":"3"}`, &wire.FunctionRequest{}, "maxConcurrency: must be a number, not string"},
 		{`{"name":"f","rateLimit":{"perSecond":"5"}}`, &wire.FunctionRequest{}, "rateLimit.perSecond: must be a number, not string"},
+		// An Optional in an array: its offset falls on a[0]'s number, not
+		// on a[1]'s string; the value's kind tells them apart.
+		{`{"a":[{"r":{"n":1}},{"r":{         "n":"x"}}]}`, &struct {
+			A []struct {
+				R wire.Optional[struct {
+					N int `json:"n"`
+				}] `json:"r"`
+			} `json:"a"`
+		}{}, "a.r.n: must be a number, not string"},
+		// A number beyond float64 before the error does not stop the walk.
+		{`{"actions":[{"type":"task","data":{"big":1e999}},{"type":"task","tags":[2]}]}`, &wire.DispatcherRequest{}, "actions[1].tags[0]: must be a string, not number"},
 	} {
 		var typ *json.UnmarshalTypeError
 		if err := json.Unmarshal([]byte(tt.body), tt.v); !errors.As(err, &typ) {

@@ -41,19 +41,38 @@ func fieldPath(typ *json.UnmarshalTypeError) string {
 // reports within its own value: a path that is not Go's but for the
 // indices is not used.
 func TypeErrorIn(body []byte, typ *json.UnmarshalTypeError) string {
-	if p := pathAt(body, typ.Offset); p != "" && arrayIndex.ReplaceAllString(p, "") == fieldPath(typ) {
+	if p := pathAt(body, typ.Offset, typ.Value); p != "" && arrayIndex.ReplaceAllString(p, "") == fieldPath(typ) {
 		return fmt.Sprintf("%s: must be %s, not %s", p, jsonKind(typ.Type.Kind().String()), typ.Value)
 	}
 	return TypeError("", typ)
+}
+
+// tokenKind names the kind of a value's token as UnmarshalTypeError does.
+func tokenKind(tok json.Token) string {
+	switch tok := tok.(type) {
+	case json.Delim:
+		if tok == '[' {
+			return "array"
+		}
+		return "object"
+	case json.Number:
+		return "number"
+	case string:
+		return "string"
+	case bool:
+		return "bool"
+	}
+	return "null"
 }
 
 var arrayIndex = regexp.MustCompile(`\[\d+\]`)
 
 // pathAt is the path of the value of body, a JSON document, that a
 // decoder that has read offset bytes has just read (a scalar) or begun (an
-// object or an array): "" for the document itself, or when body ends or
-// breaks before.
-func pathAt(body []byte, offset int64) string {
+// object or an array), when that value is of kind ("number", "object", as
+// encoding/json names them): "" for the document itself, for a value of
+// another kind, or when body ends or breaks before.
+func pathAt(body []byte, offset int64, kind string) string {
 	type level struct {
 		array bool
 		index int    // of the element being read, in an array
@@ -82,6 +101,7 @@ func pathAt(body []byte, offset int64) string {
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // 1e999 is a number too
 	for {
 		tok, err := dec.Token()
 		if err != nil {
@@ -99,6 +119,9 @@ func pathAt(body []byte, offset int64) string {
 			continue
 		}
 		if dec.InputOffset() >= offset {
+			if tokenKind(tok) != kind {
+				return ""
+			}
 			return path()
 		}
 		if d, ok := tok.(json.Delim); ok {
