@@ -33,7 +33,54 @@ func Misspelt(body []byte, v any) (path, field string) {
 // same key again, or in another case ("type" and "TYPE"), of which
 // encoding/json keeps the last. With its path and the field's name.
 func Twice(body []byte, v any) (path, field string) {
-	return twiceIn(body, reflect.TypeOf(v))
+	t := reflect.TypeOf(v)
+	if !maybeTwice(body, t) {
+		return "", "" // no key is there twice, in any case: no walk
+	}
+	return twiceIn(body, t)
+}
+
+// maybeTwice reports whether body holds a key of t's fields, or of the
+// structs within, twice in any case: a look at the bytes that spares the
+// intake's every event the walk of its tokens.
+func maybeTwice(body []byte, t reflect.Type) bool {
+	lower := bytes.ToLower(body)
+	for _, key := range quotedKeys(t) {
+		if bytes.Count(lower, key) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+var keysOf sync.Map // reflect.Type → [][]byte
+
+// quotedKeys returns the JSON names of t's fields and of the structs
+// within, lower case and quoted.
+func quotedKeys(t reflect.Type) [][]byte {
+	if k, ok := keysOf.Load(t); ok {
+		return k.([][]byte)
+	}
+	var keys [][]byte
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(t reflect.Type) {
+		t = valueType(t)
+		for t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			t = valueType(t.Elem())
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for _, f := range jsonFields(t) {
+			keys = append(keys, []byte(`"`+strings.ToLower(f.Name)+`"`))
+			walk(f.Type)
+		}
+	}
+	walk(t)
+	keysOf.Store(t, keys)
+	return keys
 }
 
 func twiceIn(raw []byte, t reflect.Type) (string, string) {
