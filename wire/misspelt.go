@@ -44,6 +44,11 @@ func Twice(body []byte, v any) (path, field string) {
 // structs within, twice in any case: a look at the bytes that spares the
 // intake's every event the walk of its tokens.
 func maybeTwice(body []byte, t reflect.Type) bool {
+	// An escape ("\u0074ype") or a rune that folds to ASCII (K, ſ) names
+	// a key as well, where the bytes do not show it: walk.
+	if bytes.ContainsAny(body, "\\\u212a\u017f") {
+		return true
+	}
 	lower := bytes.ToLower(body)
 	for _, key := range quotedKeys(t) {
 		if bytes.Count(lower, key) > 1 {

@@ -64,6 +64,10 @@ func TestTwice(t *testing.T) {
 		{`{"id":"e1","type":"user_deleted","TYPE":"other"}`, "TYPE", "type"},
 		{`{"id":"e1","type":"a","type":"b"}`, "type", "type"},
 		{`{"type":"t","source":{"userId":"u","UserID":"v"}}`, "source.UserID", "userId"},
+		// Keys the bytes do not spell as the field: an escape, a rune
+		// that folds to ASCII (ſ is s).
+		{`{"id":"e1","type":"a","\u0074ype":"b"}`, "type", "type"},
+		{"{\"type\":\"t\",\"source\":{},\"\u017fource\":{}}", "\u017fource", "source"},
 		{`{"ID":"e1","Type":"t","source":{"UserID":"u"}}`, "", ""},
 		{`{"id":"e1","type":"t","tpye":"x","content":{"a":1,"a":2,"A":3}}`, "", ""},
 	} {
