@@ -409,7 +409,7 @@ func idempotencyKey(c *gin.Context) (string, bool) {
 }
 
 // bindOptionalJSON is bindJSON for the bodies of replays, which may be
-// left out: an empty body is the zero request. Only our own clients send
+// left out: an empty body, or null, is the zero request. Only our own clients send
 // them, so a key the request does not have is refused, not ignored: a
 // misspelt filter would otherwise widen what is replayed.
 func bindOptionalJSON(c *gin.Context, v any) bool {
@@ -417,8 +417,8 @@ func bindOptionalJSON(c *gin.Context, v any) bool {
 	if !ok {
 		return false
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return true
+	if b := bytes.TrimSpace(body); len(b) == 0 || string(b) == "null" {
+		return true // no body, or JSON's word for none
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	if !bindJSON(c, v) {

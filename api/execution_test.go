@@ -536,7 +536,8 @@ func TestRequestDeadlines(t *testing.T) {
 // TestActionsWithoutFieldsRefuseFields: cancel, release, pause and resume
 // take no fields; a body with one (a "reason" a client means to record)
 // is a 400 naming it, and nothing is done. Before, it was dropped without
-// a word. An empty body or {} still goes.
+// a word. An empty body, {} or null (no body, as some clients send it)
+// still goes.
 func TestActionsWithoutFieldsRefuseFields(t *testing.T) {
 	const bulkID = "bulk-replay-0123456789abcdef01234567"
 	f := &fakeExecutions{}
@@ -551,7 +552,7 @@ func TestActionsWithoutFieldsRefuseFields(t *testing.T) {
 		t.Fatalf("the executions service was asked: actor %q, paused %v", f.actor, f.paused)
 	}
 	for _, path := range paths {
-		for _, body := range []string{"", "{}"} {
+		for _, body := range []string{"", "{}", "null", " null\n"} {
 			if code, out := do("POST", path, body); code/100 != 2 {
 				t.Errorf("POST %s %q = %d %v, want it done", path, body, code, out)
 			}
