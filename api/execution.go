@@ -409,9 +409,9 @@ func idempotencyKey(c *gin.Context) (string, bool) {
 }
 
 // bindOptionalJSON is bindJSON for the bodies of replays, which may be
-// left out: an empty body, or null, is the zero request. Only our own clients send
-// them, so a key the request does not have is refused, not ignored: a
-// misspelt filter would otherwise widen what is replayed.
+// left out: an empty body, or null, is the zero request. Only our own
+// clients send them, so a key the request does not have is refused, not
+// ignored: a misspelt filter would otherwise widen what is replayed.
 func bindOptionalJSON(c *gin.Context, v any) bool {
 	body, ok := readBody(c)
 	if !ok {
