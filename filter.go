@@ -142,7 +142,8 @@ func (f *Filter) match(vars map[string]any) (bool, error) {
 	}
 	b, ok := out.(types.Bool)
 	if !ok {
-		return false, fmt.Errorf("the filter gave %v (%s), not true or false", out.Value(), out.Type().TypeName())
+		// Its type, not its value: the value is the event's content.
+		return false, fmt.Errorf("the filter gave a value of type %s, not true or false", out.Type().TypeName())
 	}
 	return bool(b), nil
 }

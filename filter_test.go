@@ -58,7 +58,9 @@ func TestFilterMatch(t *testing.T) {
 		{`event.content == {}`, ``, true, ""}, // no content: an empty object
 		{`event.content.amount > 100`, `{}`, false, "no such key: amount"},
 		{`event.content.amount > 100`, `{"amount": "lots"}`, false, "no such overload"},
-		{`event.content.flag`, `{"flag": "yes"}`, false, "not true or false"},
+		{`event.content.flag`, `{"flag": "yes"}`, false, "the filter gave a value of type string, not true or false"},
+		// Not the value: the error is shown where the content is not.
+		{`event.content`, `{"ssn": "123-45-6789"}`, false, "the filter gave a value of type map, not true or false"},
 		{`event.content.items.all(x, event.content.items.all(y, x != y || true))`, big, false, "cost limit exceeded"},
 	} {
 		f, err := dispatcher.CompileFilter(tt.expr)

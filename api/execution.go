@@ -183,8 +183,10 @@ func (s *Server) getExecution(c *gin.Context) {
 // does not show: the event's content (VIEW_EVENT_CONTENT: what producers
 // send holds personal data), the dispatchers with their actions' data and
 // recipients (VIEW_DISPATCHERS, as at /dispatchers/v1) and the functions
-// (VIEW_FUNCTIONS, as at /functions/v1). It names each part it leaves out
-// in d.Withheld, with the permission that would show it.
+// (VIEW_FUNCTIONS, as at /functions/v1). A filter's error is the event's
+// content too: CEL's errors quote the values they met ("no such key:
+// ann@example.com"). It names each part it leaves out in d.Withheld, with
+// the permission that would show it.
 func withhold(d *wire.ExecutionDetail, p principal) {
 	hide := func(part, perm string, clear func()) {
 		if p.Permissions[perm] {
@@ -200,6 +202,16 @@ func withhold(d *wire.ExecutionDetail, p principal) {
 	if d.Config != nil {
 		hide("config.dispatchers", PermViewDispatchers, func() { d.Config.Dispatchers = nil })
 		hide("config.functions", PermViewFunctions, func() { d.Config.Functions = nil })
+		for i, sk := range d.Config.Skipped {
+			if sk.Reason == dispatcher.SkipFilterError {
+				hide("config.skipped.detail", PermViewEventContent, func() { d.Config.Skipped[i].Detail = "" })
+			}
+		}
+	}
+	for i, a := range d.Actions {
+		if a.SkipReason == dispatcher.SkipFilterError {
+			hide("actions.skipDetail", PermViewEventContent, func() { d.Actions[i].SkipDetail = "" })
+		}
 	}
 }
 

@@ -356,14 +356,21 @@ func (f *detailedExecutions) Get(context.Context, string, string) (dispatcher.Ex
 		Config: &dispatcher.Config{Version: 7,
 			Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "gdpr", EventType: "user_deleted", Actions: []dispatcher.Action{{ID: "a1",
 				Type: dispatcher.ActionMail, TemplateID: "0123456789abcdef01234567", Recipients: dispatcher.Recipients{To: []string{"dpo@example.com"}}}}}},
-			Functions: []dispatcher.FunctionRef{{Name: "erase", Kind: dispatcher.FunctionHTTP}}},
+			Functions: []dispatcher.FunctionRef{{Name: "erase", Kind: dispatcher.FunctionHTTP}},
+			Skipped: []dispatcher.SkippedDispatcher{
+				{DispatcherID: "d2", Reason: dispatcher.SkipFilterError, Detail: "filter: no such key: ann@example.com"},
+				{DispatcherID: "d3", Reason: dispatcher.SkipPaused, Detail: "the dispatcher is paused"}}},
+		Outcomes: []dispatcher.ActionOutcome{
+			{DispatcherID: "d2", ActionID: "a2", Status: dispatcher.OutcomeSkipped, SkipReason: dispatcher.SkipFilterError, Error: "filter: no such key: ann@example.com"},
+			{DispatcherID: "d3", ActionID: "a3", Status: dispatcher.OutcomeSkipped, SkipReason: dispatcher.SkipPaused, Error: "the dispatcher is paused"}},
 	}, nil
 }
 
 // TestExecutionDetailPermissions shows that an execution's detail shows
 // the event's content and the configuration only with the permissions that
 // show them elsewhere, says what it left out, and that the raw history,
-// which cannot leave anything out, needs them all.
+// which cannot leave anything out, needs them all. A filter's error is
+// the event's content too: CEL's errors quote the values they met.
 func TestExecutionDetailPermissions(t *testing.T) {
 	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
 		Deps{Executions: &detailedExecutions{}, Registry: prometheus.NewRegistry()})
@@ -391,11 +398,14 @@ func TestExecutionDetailPermissions(t *testing.T) {
 		withheld map[string]string
 	}{
 		{"executions only", []string{PermViewExecutions},
-			[]string{`"content":null`, `"dispatchers":null`, `"functions":null`, `"version":7`},
+			[]string{`"content":null`, `"dispatchers":null`, `"functions":null`, `"version":7`, `"reason":"filter-error"`,
+				`"skipReason":"filter-error"`, `"detail":"the dispatcher is paused"`, `"skipDetail":"the dispatcher is paused"`},
 			[]string{"ann@example.com", "dpo@example.com", "gdpr", `"erase"`},
-			map[string]string{"event.content": PermViewEventContent, "config.dispatchers": PermViewDispatchers, "config.functions": PermViewFunctions}},
+			map[string]string{"event.content": PermViewEventContent, "config.dispatchers": PermViewDispatchers, "config.functions": PermViewFunctions,
+				"config.skipped.detail": PermViewEventContent, "actions.skipDetail": PermViewEventContent}},
 		{"with event content and dispatchers", []string{PermViewExecutions, PermViewEventContent, PermViewDispatchers},
-			[]string{"ann@example.com", "dpo@example.com", "gdpr", `"functions":null`},
+			[]string{"ann@example.com", "dpo@example.com", "gdpr", `"functions":null`, `"detail":"filter: no such key: ann@example.com"`,
+				`"skipDetail":"filter: no such key: ann@example.com"`},
 			[]string{`"erase"`},
 			map[string]string{"config.functions": PermViewFunctions}},
 		{"everything", Permissions(),

@@ -321,8 +321,10 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 		for i, id := range r.Actions {
 			if cfg != nil && original {
 				if sk, ok := cfg.SkippedAction(id); ok {
-					return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: action %q was skipped in run %s (%s: %s); replay it with config %q",
-						i, id, latest.RunID, sk.Reason, sk.Detail, dispatcher.ReplayConfigCurrent)
+					// Not its detail: a filter's error quotes the event's
+					// content, which replaying does not need to see.
+					return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: action %q was skipped in run %s (%s); replay it with config %q",
+						i, id, latest.RunID, sk.Reason, dispatcher.ReplayConfigCurrent)
 				}
 			}
 			if cfg != nil && !cfg.HasAction(id) {

@@ -89,7 +89,7 @@ func TestReplayActionsSkipped(t *testing.T) {
 		{"only skipped, original", dispatcher.ReplayConfigOriginal, original, nil, outcomes(ok, ok, skipped), "",
 			`no action failed in run r1 of dispatch w; the actions it skipped (paused) run again only with config "current"`},
 		{"naming a skipped one, original", dispatcher.ReplayConfigOriginal, original, []string{"a3"}, outcomes(ok, ok, skipped), "",
-			`actions[0]: action "a3" was skipped in run r1 (paused: the dispatcher is paused); replay it with config "current"`},
+			`actions[0]: action "a3" was skipped in run r1 (paused); replay it with config "current"`},
 		{"naming a skipped one, current", dispatcher.ReplayConfigCurrent, current, []string{"a3"}, outcomes(ok, ok, skipped), "[a3]", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
