@@ -127,6 +127,15 @@ var settings = []setting{
 	{"DISPATCHER_SHUTDOWN_TIMEOUT", "20s", "How long a stopping process waits for in-flight requests and activities.", duration(func(c *config) *time.Duration { return &c.ShutdownPeriod })},
 }
 
+// ownVariable reports whether name is a variable dispatcher reads for
+// itself: a setting of the server, or the client's URL and token. None is
+// a function's secret, and a dispatchers file naming one would send it to
+// the function's URL.
+func ownVariable(name string) bool {
+	return name == "DISPATCHER_URL" || name == "DISPATCHER_TOKEN" ||
+		slices.ContainsFunc(settings, func(s setting) bool { return s.name == name })
+}
+
 // loadConfig reads every setting from getenv, using defaults for unset ones.
 func loadConfig(getenv func(string) string) (config, error) {
 	var c config

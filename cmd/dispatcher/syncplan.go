@@ -193,6 +193,10 @@ func (p *planner) planFunctions() {
 		}
 		headerNames := slices.Sorted(maps.Keys(headersEnv))
 		env := func(field, name string) string {
+			if ownVariable(name) {
+				p.problem("function", fn, i, field, name+" configures dispatcher itself; a function's secret is read from a variable of its own")
+				return ""
+			}
 			v := p.opts.Getenv(name)
 			msg := fmt.Sprintf("the environment variable %s is not set (or empty); it holds the value, which is never written in the file", name)
 			switch {

@@ -276,6 +276,12 @@ func TestSyncPlanSecrets(t *testing.T) {
 		{"the API has it", withSecret, file, planOptions{}, ``},
 		{"--update-secrets", withSecret, file, planOptions{UpdateSecrets: true, Getenv: envOf("ERASE_SECRET", "s", "ERASE_KEY", "k")}, `~ function "erase": secret,headers`},
 		{"removed", withSecret, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "timeoutSeconds": 10}]}`, planOptions{}, `~ function "erase": timeoutSeconds,secret,headers`},
+		// A file from a pull request must not send the sync's own
+		// credentials, or the server's, to a URL of its choosing.
+		{"the sync's token", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DISPATCHER_TOKEN"}]}`,
+			planOptions{Getenv: envOf("DISPATCHER_TOKEN", "t")}, `d.json: function "erase" (functions[0]): secretEnv: DISPATCHER_TOKEN configures dispatcher itself; a function's secret is read from a variable of its own`},
+		{"the server's key, as a header", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "headersEnv": {"X-Key": "DISPATCHER_ENCRYPTION_KEY"}}]}`,
+			planOptions{DryRun: true}, `d.json: function "erase" (functions[0]): headersEnv.X-Key: DISPATCHER_ENCRYPTION_KEY configures dispatcher itself; a function's secret is read from a variable of its own`},
 		{"outbound safety is the server's", fnErase, `{"functions": [{"name": "erase", "url": "ftp://erase.example.com/"}]}`, planOptions{}, `d.json: function "erase" (functions[0]): url: not an absolute http(s) URL`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
