@@ -146,24 +146,35 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 	}, workflows.WorkflowDispatch, in)
 
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	var invalid *serviceerror.InvalidArgument
 	switch {
 	case err == nil:
 		return dispatcher.StartResult{WorkflowID: id, RunID: run.GetRunID()}, nil
 	case errors.As(err, &started):
 		return dispatcher.StartResult{WorkflowID: id, RunID: started.RunId, Duplicate: true}, nil
+	default:
+		return dispatcher.StartResult{}, refused(err)
+	}
+}
+
+// refused gives Temporal's refusal of a start, or of a Sequence's
+// signal-with-start, its meaning for the producer: EINVALID for an event
+// no retry gets through, EUNAVAILABLE for one to send again.
+func refused(err error) error {
+	var invalid *serviceerror.InvalidArgument
+	switch {
 	case attributesUnknown(err):
-		return dispatcher.StartResult{}, attributesUnknownError(err)
+		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal does not know the dispatch search attributes yet (registered at start-up; a server's cache may take a minute to see them): %v", err)
 	case errors.As(err, &invalid):
 		// The event passed our validation but not Temporal's (e.g. a
-		// search attribute over its size limit): the client's to fix.
-		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
+		// search attribute, or a signal, over its size limit): the
+		// client's to fix.
+		return dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
 	case tooLarge(err):
-		return dispatcher.StartResult{}, tooLargeError(err)
+		return dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: it is larger than a request to Temporal may be (%v)", err)
 	case unavailable(err):
-		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
+		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
 	default:
-		return dispatcher.StartResult{}, err
+		return err
 	}
 }
 
@@ -184,18 +195,10 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 	_, err := s.Client.SignalWithStartWorkflow(ctx, seqID, workflows.SignalSequenceEvent, sd,
 		client.StartWorkflowOptions{ID: seqID, TaskQueue: queue, TypedSearchAttributes: temporal.NewSearchAttributes(attrs...)},
 		workflows.WorkflowSequence, workflows.SequenceInput{})
-	switch {
-	case err == nil:
-		return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
-	case attributesUnknown(err):
-		return dispatcher.StartResult{}, attributesUnknownError(err)
-	case tooLarge(err):
-		return dispatcher.StartResult{}, tooLargeError(err)
-	case unavailable(err):
-		return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
-	default:
-		return dispatcher.StartResult{}, err
+	if err != nil {
+		return dispatcher.StartResult{}, refused(err)
 	}
+	return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
 }
 
 // tooLarge reports whether gRPC refused a request for its size, which it
@@ -207,10 +210,6 @@ func tooLarge(err error) bool {
 		strings.Contains(exhausted.Message, "message larger than max")
 }
 
-func tooLargeError(err error) error {
-	return dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: it is larger than a request to Temporal may be (%v)", err)
-}
-
 // attributesUnknown reports whether Temporal refused a start because it
 // does not know a search attribute the dispatcher sets: the worker
 // registers them when it starts, and a server without
@@ -220,10 +219,6 @@ func attributesUnknown(err error) bool {
 	var invalid *serviceerror.InvalidArgument
 	return errors.As(err, &invalid) &&
 		(strings.Contains(invalid.Message, "is not defined") || strings.Contains(invalid.Message, "no mapping defined for search attribute"))
-}
-
-func attributesUnknownError(err error) error {
-	return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal does not know the dispatch search attributes yet (registered at start-up; a server's cache may take a minute to see them): %v", err)
 }
 
 // unavailable reports whether err means Temporal did not answer in time,

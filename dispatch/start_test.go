@@ -198,3 +198,40 @@ func TestStarterRefusesWithoutTheConfiguration(t *testing.T) {
 		}
 	}
 }
+
+func (c refusingClient) SignalWithStartWorkflow(context.Context, string, string, any, client.StartWorkflowOptions, any, ...any) (client.WorkflowRun, error) {
+	return nil, c.err
+}
+
+// orderedConfigs orders the events of every type by content.userId.
+type orderedConfigs struct{}
+
+func (orderedConfigs) Config(_ context.Context, eventType string) (dispatcher.Config, error) {
+	return dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{ID: "d1", EventType: eventType,
+		Ordering: &dispatcher.Ordering{Key: "content.userId"}}}}, nil
+}
+
+// An ordered event goes to Temporal as a signal-with-start of its key's
+// Sequence, and Temporal's refusals of it mean what they mean for a
+// start. Before, a signal over the namespace's blob limit (InvalidArgument)
+// came back as it was: a 500, and a broker source retried the message
+// forever, holding every later event of its key behind it.
+func TestStarterRefusalsOfOrderedEvents(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{serviceerror.NewInvalidArgument("Blob data size exceeds limit."), dispatcher.EINVALID},
+		{serviceerror.NewInvalidArgument("search attribute DispatchTenant is not defined"), dispatcher.EUNAVAILABLE},
+		{serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_UNSPECIFIED, "grpc: trying to send message larger than max (5001313 vs. 4194304)"), dispatcher.EINVALID},
+		{serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT, "namespace rate limit exceeded"), dispatcher.EUNAVAILABLE},
+	} {
+		for _, configs := range []dispatch.ConfigSource{nil, orderedConfigs{}} {
+			s := dispatch.Starter{Client: refusingClient{err: tt.err}, Configs: configs}
+			_, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "x", Content: json.RawMessage(`{"userId":7}`)})
+			if code := dispatcher.ErrorCode(err); code != tt.want {
+				t.Errorf("refused with %v, ordered %t: error %v (code %q), want code %q", tt.err, configs != nil, err, code, tt.want)
+			}
+		}
+	}
+}
