@@ -230,7 +230,8 @@ func (d *dispatch) pace(ctx workflow.Context, in any) {
 // returns before Temporal's deadline (activities end calls a margin
 // early), so its result says how the call ended. It runs in a
 // disconnected context: a cancel of the dispatch waits for it rather
-// than reporting "canceled" while the call completes. When it fails
+// than reporting "canceled" while the call completes. An action whose
+// dispatch was canceled before it began makes no attempt (dispatchV7). When it fails
 // retryably, the action waits as the retry policy (or the function's
 // Retry-After) says and is handed to a regular activity with the
 // remaining attempts, which heartbeat — a dead worker's attempt is
@@ -241,6 +242,9 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 	timeout time.Duration, input func(localAttempts int) any, result any) error {
 	if d.version < dispatchV1 {
 		return d.attemptV0(ctx, o, a, local, regular, timeout, input, result)
+	}
+	if d.version >= dispatchV7 && ctx.Err() != nil {
+		return temporal.NewCanceledError() // canceled before its first attempt
 	}
 	policy := retryPolicy(a.RetryPolicy)
 	o.Attempts = 1

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -75,29 +76,98 @@ func TestDispatchLargeEventManyActionsOnRealServer(t *testing.T) {
 			if err := run.Get(ctx, nil); err != nil {
 				t.Errorf("the dispatch did not complete: %v", err)
 			}
-			h := &historypb.History{}
-			it := c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-			for it.HasNext() {
-				e, err := it.Next()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if f := e.GetWorkflowTaskFailedEventAttributes(); f != nil {
-					t.Fatalf("a workflow task failed: %v %.200s", f.Cause, f.GetFailure().GetMessage())
-				}
-				h.Events = append(h.Events, e)
-			}
 			if n := calls.Load(); n != actions {
 				t.Errorf("%d calls made, want %d", n, actions)
 			}
 			// The pacing replays: a worker that restarts mid-dispatch
 			// takes the same decisions.
-			r := worker.NewWorkflowReplayer()
-			workflows.Register(r)
-			if err := r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
-				OriginalExecution: workflow.Execution{ID: run.GetID(), RunID: run.GetRunID()}}); err != nil {
-				t.Errorf("the history does not replay: %v", err)
-			}
+			replays(t, c, run)
 		})
 	}
+}
+
+// replays checks that the history of run has no failed workflow task and
+// replays on the current code.
+func replays(t *testing.T, c client.Client, run client.WorkflowRun) {
+	t.Helper()
+	h := &historypb.History{}
+	it := c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := e.GetWorkflowTaskFailedEventAttributes(); f != nil {
+			t.Fatalf("a workflow task failed: %v %.200s", f.Cause, f.GetFailure().GetMessage())
+		}
+		h.Events = append(h.Events, e)
+	}
+	r := worker.NewWorkflowReplayer()
+	workflows.Register(r)
+	if err := r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: run.GetID(), RunID: run.GetRunID()}}); err != nil {
+		t.Errorf("the history does not replay: %v", err)
+	}
+}
+
+// A dispatch canceled before any worker took it (the workers were down or
+// behind, and support canceled what was queued) runs none of its actions
+// when a worker comes: the cancel is in its first workflow task. Before
+// (dispatchV6), the local first attempts ran all the same, on the
+// context a cancel waits on, and the mails went out.
+func TestDispatchCanceledBeforeAWorkerTookIt(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "dispatch-canceled-early"
+	cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "early", Actions: []dispatcher.Action{
+		{ID: "a1", Type: dispatcher.ActionMail, Name: "mail", TemplateID: "t1", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
+		{ID: "a2", Type: dispatcher.ActionTask, Name: "call", FunctionName: "f"}}}},
+		Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: 10 * time.Second}}}
+	in := workflows.DispatchInput{Event: dispatcher.Event{ID: "early", Type: "early"}, Config: &cfg, Version: workflows.DispatchVersion}
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-canceled-early", TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CancelWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
+		t.Fatal(err)
+	}
+
+	var calls atomic.Int32
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	for _, name := range []string{workflows.LocalSendMail, workflows.ActivitySendMail} {
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.MailInput) (dispatcher.MailResult, error) {
+			calls.Add(1)
+			return dispatcher.MailResult{}, nil
+		}, activity.RegisterOptions{Name: name})
+	}
+	for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			calls.Add(1)
+			return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
+		}, activity.RegisterOptions{Name: name})
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var canceled *temporal.CanceledError
+	if err := run.Get(ctx, nil); !errors.As(err, &canceled) {
+		t.Fatalf("the dispatch ended with %v, want canceled", err)
+	}
+	var res workflows.DispatchResult
+	if err := canceled.Details(&res); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range res.Outcomes {
+		if o.Status != dispatcher.OutcomeCanceled {
+			t.Errorf("action %s ended %s, want %s", o.ActionID, o.Status, dispatcher.OutcomeCanceled)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d mails and calls made for a dispatch canceled before it ran, want none", n)
+	}
+	replays(t, c, run)
 }

@@ -35,7 +35,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v6"
+	recordDispatchVersion   = "v7"
 	recordBulkReplayVersion = "v3"
 	recordSequenceVersion   = "v5"
 	recordGateVersion       = "v0"
@@ -482,12 +482,26 @@ func recordLongHead(t *testing.T, dir string) {
 func (r *recorder) recordOverflow(dir string) {
 	r.t.Helper()
 	pad := strings.Repeat("x", 200<<10)
+	seqID := dispatcher.SequenceWorkflowID("", "43")
 	for seq := 1; seq <= 10; seq++ {
 		res, err := r.s.Start(r.ctx(), dispatcher.Event{ID: fmt.Sprint("record-overflow-", seq), Type: "ordered", Time: time.Now().UTC(),
 			Source: "record", Content: json.RawMessage(fmt.Sprintf(`{"userId":43,"seq":%d,"pad":%q}`, seq, pad))})
 		if err != nil || !res.Sequenced {
 			r.t.Fatalf("ordered event %d: %+v, %v", seq, res, err)
 		}
+		if seq > 1 {
+			continue
+		}
+		// The first holds the key before the others come: taken in one
+		// workflow task with them, it would wait in the queue too.
+		testenv.Eventually(r.t, 30*time.Second, func() string {
+			v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
+			var st workflows.SequenceState
+			if err == nil && v.Get(&st) == nil && st.Blocked == dispatcher.WorkflowID("record-overflow-1") {
+				return ""
+			}
+			return "waiting for the key's first dispatch to block it"
+		})
 	}
 	over := dispatcher.WorkflowID("record-overflow-10")
 	testenv.Eventually(r.t, 30*time.Second, func() string {
@@ -498,14 +512,13 @@ func (r *recorder) recordOverflow(dir string) {
 		return "waiting for the overflow dispatch to fail"
 	})
 	r.save(over, "", filepath.Join("testdata", "histories", "dispatch", recordDispatchVersion, "overflow.json.gz"))
-	seqID := dispatcher.SequenceWorkflowID("", "43")
 	testenv.Eventually(r.t, 30*time.Second, func() string {
 		v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
 		var st workflows.SequenceState
 		if err == nil && v.Get(&st) == nil && st.Blocked == dispatcher.WorkflowID("record-overflow-1") && len(st.Queue) == 7 {
 			return ""
 		}
-		return "waiting for the key to block with 7 events waiting"
+		return fmt.Sprintf("waiting for the key to block with 7 events waiting (blocked %q, %d waiting)", st.Blocked, len(st.Queue))
 	})
 	r.save(seqID, "", filepath.Join(dir, "overflow.json.gz"))
 }

@@ -75,8 +75,14 @@ const (
 	// regular activity of an action's attempts has the activity ID
 	// ActionActivityID. Every other run runs as in dispatchV5.
 	dispatchV6 workflow.Version = 6
+	// dispatchV7: an action of a dispatch canceled before it began (a
+	// cancel in the run's first workflow task, the workers having been
+	// down or behind) is canceled without its local first attempt, which
+	// before ran on its disconnected context all the same. Every other
+	// run runs as in dispatchV6.
+	dispatchV7 workflow.Version = 7
 
-	dispatchLatest = dispatchV6
+	dispatchLatest = dispatchV7
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
