@@ -115,10 +115,11 @@ func (s *sequence) canceled(ctx workflow.Context) bool {
 }
 
 // cancel closes a canceled Sequence. Its dispatch in flight was canceled
-// with it; the events still waiting, and those that arrive meanwhile, are
-// dispatched at once as dispatches that run none of their actions (as
-// overflows), so that none is lost: each is found and replayed like any
-// failure, outside the key's order.
+// with it (a child of this run, or one handed over: cancelRunning); the
+// events still waiting, and those that arrive meanwhile, are dispatched
+// at once as dispatches that run none of their actions (as overflows), so
+// that none is lost: each is found and replayed like any failure, outside
+// the key's order.
 func (s *sequence) cancel(ctx workflow.Context) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx) // children of a canceled context never start
 	reason := fmt.Sprintf("its ordering key's Sequence (%s) was canceled before its turn", workflow.GetInfo(ctx).WorkflowExecution.ID)
@@ -534,13 +535,27 @@ func (s *sequence) awaitRunning(ctx workflow.Context) bool {
 	var canceled *temporal.CanceledError
 	switch err := closed.Get(ctx, &c); {
 	case errors.As(err, &canceled):
-		// The Sequence is canceled.
+		s.cancelRunning(ctx, r) // the Sequence is canceled
 	case err != nil:
 		s.failed(ctx, r.WorkflowID, r.Block && !r.Released, "waiting for it: "+err.Error())
 	case c.held():
 		s.failed(ctx, r.WorkflowID, r.Block && !r.Released, c.Status+": "+c.Failure)
 	}
 	return true
+}
+
+// cancelRunning requests the cancel of r, the dispatch an earlier run
+// handed over, once the Sequence is canceled (sequenceCancelRunningV1).
+// One that closed meanwhile is no longer canceled: the request fails, and
+// is only logged.
+func (s *sequence) cancelRunning(ctx workflow.Context, r *RunningDispatch) {
+	if workflow.GetVersion(ctx, changeSequenceCancelRunning, workflow.DefaultVersion, sequenceCancelRunningV1) < sequenceCancelRunningV1 {
+		return
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx) // a canceled context issues no command
+	if err := workflow.RequestCancelExternalWorkflow(dctx, r.WorkflowID, r.RunID).Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("Canceling the dispatch handed over failed", "WorkflowID", r.WorkflowID, "Error", err)
+	}
 }
 
 // failed blocks the key on a failed dispatch whose ordering says so, and

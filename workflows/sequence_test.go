@@ -528,3 +528,29 @@ func TestSequenceCanceledDispatchesItsWaitingEvents(t *testing.T) {
 		})
 	}
 }
+
+// A Sequence canceled while it awaits the dispatch an earlier run handed
+// over cancels that dispatch too, as it does a dispatch of its own run
+// (a child, canceled with it). Before, the handed-over dispatch went on,
+// and might run its actions days later, after its key was refused.
+func TestSequenceCanceledCancelsTheDispatchHandedOver(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.RegisterActivityWithOptions(func(context.Context, workflows.AwaitDispatchInput) (workflows.DispatchClosed, error) {
+		return workflows.DispatchClosed{}, errors.New("still running") // as the real one says, to be retried
+	}, activity.RegisterOptions{Name: workflows.ActivityAwaitDispatch})
+	var canceledRuns []string
+	e.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(func(_, id, runID string) error {
+		canceledRuns = append(canceledRuns, id+"/"+runID)
+		return nil
+	})
+	e.RegisterDelayedCallback(e.CancelWorkflow, time.Minute)
+	in := workflows.SequenceInput{State: &workflows.SequenceState{
+		Running: &workflows.RunningDispatch{WorkflowID: dispatcher.WorkflowID("e1"), RunID: "run-1", Block: true}}}
+	var canceled *temporal.CanceledError
+	if err := e.run(t, in); !errors.As(err, &canceled) {
+		t.Fatalf("the Sequence ended with %v, want canceled", err)
+	}
+	if want := []string{dispatcher.WorkflowID("e1") + "/run-1"}; !slices.Equal(canceledRuns, want) {
+		t.Errorf("cancel requested of %v, want %v", canceledRuns, want)
+	}
+}

@@ -26,7 +26,9 @@ const (
 	changeSequenceMinRun = "sequence-min-run"
 	// changeSequenceCancel, of its own for the same reason.
 	changeSequenceCancel = "sequence-cancel"
-	changeGate           = "gate"
+	// changeSequenceCancelRunning, of its own for the same reason.
+	changeSequenceCancelRunning = "sequence-cancel-running"
+	changeGate                  = "gate"
 	// changeGateSending, of its own for the same reason.
 	changeGateSending = "gate-sending"
 	// changeGateSize, of its own for the same reason.
@@ -156,6 +158,13 @@ const sequenceMinRunV1 workflow.Version = 1
 // unstarted), so each waiting event was lost, and the Sequence completed.
 // Asked only once canceled, so no other run records the marker.
 const sequenceCancelV1 workflow.Version = 1
+
+// sequenceCancelRunningV1 (changeSequenceCancelRunning): a Sequence
+// canceled while it awaits the dispatch an earlier run handed over
+// (sequenceAwaitV1) requests that dispatch's cancel, as a dispatch of its
+// own run, a child, is canceled with it. Before, the dispatch went on.
+// Asked only then, so no other run records the marker.
+const sequenceCancelRunningV1 workflow.Version = 1
 
 // Gate versions.
 const (
