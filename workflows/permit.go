@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -80,15 +81,16 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		in.NotBefore, in.PermitExpires = p.NotBefore, p.Expires
 		err = d.callOnce(ctx, local, timeout, in, result)
 		d.report(ctx, gate, req.ID, permitResult(err))
-		if slotMissed(err) && ctx.Err() == nil {
-			// A worker whose clock runs ahead of the server's, or one
-			// too loaded to keep its slots, would miss them for ever:
-			// from dispatchV6 the maxSlotMisses-th miss in a row is a
-			// failed attempt, which the retry policy bounds.
+		if (slotMissed(err) || d.version >= dispatchV7 && neverStarted(err)) && ctx.Err() == nil {
+			// A worker whose clock runs ahead of the server's, one too
+			// loaded to keep its slots, or a task queue backed up would
+			// miss them for ever: from dispatchV6 the maxSlotMisses-th
+			// miss in a row is a failed attempt, which the retry policy
+			// bounds.
 			if misses++; d.version < dispatchV6 || misses < maxSlotMisses {
 				continue
 			}
-			workflow.GetLogger(ctx).Warn("A gated call missed its slot again and again: counted as a failed attempt (is the worker's clock ahead of Temporal's?)",
+			workflow.GetLogger(ctx).Warn("A gated call missed its slot again and again: counted as a failed attempt (is the worker's clock ahead of Temporal's, or its task queue backed up?)",
 				"ActionID", a.ID, "Function", fn.Name, "Misses", misses)
 		}
 		misses = 0
@@ -191,6 +193,15 @@ func (d *dispatch) report(ctx workflow.Context, gate, id, result string) {
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("Reporting to the function's gate failed", "Gate", gate, "RequestID", id, "Error", err)
 	}
+}
+
+// neverStarted reports whether a gated call's regular activity timed out
+// before a worker started it: it has a schedule-to-close timeout and no
+// retries, so no worker took it within its slot's margin. A call that
+// started times out start-to-close, or by its heartbeat, first.
+func neverStarted(err error) bool {
+	var timeout *temporal.TimeoutError
+	return errors.As(err, &timeout) && timeout.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE
 }
 
 // slotMissed reports whether a gated call was not made because it came

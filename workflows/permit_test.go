@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -324,5 +325,39 @@ func TestGatedCallMissingEverySlotFails(t *testing.T) {
 	record(func() { n = len(p.requests) })
 	if n != 6 {
 		t.Errorf("%d permit requests, want 6: 3 slots missed by each of 2 attempts", n)
+	}
+}
+
+// A gated call longer than the local call limit is a regular activity; one
+// that no worker started before its schedule-to-close timeout (the task
+// queue backed up) was not made, and asks for another permit without
+// consuming an attempt (dispatchV7), as a missed slot does. Before, it
+// counted as a failed attempt: one attempt, and the action failed
+// although no call was ever made.
+func TestGatedCallNeverStartedAsksAgain(t *testing.T) {
+	cfg := gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1})
+	cfg.Functions[0].Timeout = 2 * time.Minute // over the local call limit: regular
+	env := newEnv(t, cfg)
+	p := newPermits(env)
+	calls := 0
+	env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			record(func() { calls++ })
+			if calls == 1 {
+				return dispatcher.TaskResult{}, temporal.NewTimeoutError(enums.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, nil)
+			}
+			return taskOK(ctx, in)
+		})
+	p.grantAt(time.Minute)
+	p.grantAt(5 * time.Minute)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
+		t.Errorf("outcomes = %q, want %q: the call never started cost no attempt", got, want)
+	}
+	if got, want := p.results(), []string{workflows.PermitReleased, workflows.PermitOK}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v: a call not made tells the circuit nothing", got, want)
 	}
 }

@@ -80,8 +80,11 @@ const (
 	// dispatchV7: an action of a dispatch canceled before it began (a
 	// cancel in the run's first workflow task, the workers having been
 	// down or behind) is canceled without its local first attempt, which
-	// before ran on its disconnected context all the same. Every other
-	// run runs as in dispatchV6.
+	// before ran on its disconnected context all the same; and a gated
+	// call whose regular activity no worker started before its
+	// schedule-to-close timeout asks for another permit, as a missed slot
+	// does, instead of counting as a failed attempt. Every other run runs
+	// as in dispatchV6.
 	dispatchV7 workflow.Version = 7
 
 	dispatchLatest = dispatchV7
