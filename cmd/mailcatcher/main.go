@@ -71,8 +71,12 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	logger := log.New(stdout, "mailcatcher: ", 0)
 	store, calls := NewStore(*keep), NewCallStore(*keep)
 	smtpSrv := newSMTPServer(store, time.Now, logger)
+	handler := newHandler(store, calls, smtpLn.Addr().String())
+	if !*unsafeListen {
+		handler = loopbackOnly(handler)
+	}
 	httpSrv := &http.Server{
-		Handler:           newHandler(store, calls, smtpLn.Addr().String()),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          logger,
 	}

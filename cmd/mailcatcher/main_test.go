@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -50,6 +52,28 @@ func TestCheckListen(t *testing.T) {
 		err := checkListen(tt.addr, tt.unsafe)
 		if (err == nil) != tt.ok {
 			t.Errorf("checkListen(%q, unsafe=%v) = %v, want ok=%v", tt.addr, tt.unsafe, err, tt.ok)
+		}
+	}
+}
+
+// A page on another site that rebinds its name to 127.0.0.1 reaches the
+// catcher's port as its own origin; the Host it sends is still its own
+// name, and the catcher answers only requests to a loopback name, which
+// holds every caught mail and call. Before, any Host was answered.
+func TestAnswersOnlyLoopbackHosts(t *testing.T) {
+	h := loopbackOnly(newHandler(NewStore(10), NewCallStore(10), "127.0.0.1:1025"))
+	for host, want := range map[string]int{
+		"127.0.0.1:8025": http.StatusOK, "localhost:8025": http.StatusOK, "[::1]:8025": http.StatusOK, "localhost": http.StatusOK,
+		"attacker.example:8025": http.StatusForbidden, "attacker.example": http.StatusForbidden, "127.0.0.1.nip.io:8025": http.StatusForbidden,
+	} {
+		for _, path := range []string{"/api/messages", "/api/calls"} {
+			req := httptest.NewRequest("GET", path, nil)
+			req.Host = host
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != want {
+				t.Errorf("GET %s with Host %s = %d, want %d", path, host, rec.Code, want)
+			}
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -31,6 +33,24 @@ func newHandler(store *Store, calls *CallStore, smtpAddr string) http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	return secureHeaders(mux)
+}
+
+// loopbackOnly answers only requests to a loopback name (localhost,
+// 127.0.0.1, [::1]): a page that rebinds its own name to 127.0.0.1 sends
+// that name, and would otherwise read every caught mail and call as its
+// own origin. -unsafe-listen goes without it.
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "mailcatcher answers only requests to localhost or a loopback address, not to "+strconv.Quote(r.Host), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // secureHeaders sets the headers that keep mail content inert.
