@@ -230,11 +230,11 @@ func (d *dispatch) pace(ctx workflow.Context, in any) {
 // returns before Temporal's deadline (activities end calls a margin
 // early), so its result says how the call ended. It runs in a
 // disconnected context: a cancel of the dispatch waits for it rather
-// than reporting "canceled" while the call completes. An action whose
-// dispatch was canceled before it began makes no attempt (dispatchV7). When it fails
-// retryably, the action waits as the retry policy (or the function's
-// Retry-After) says and is handed to a regular activity with the
-// remaining attempts, which heartbeat — a dead worker's attempt is
+// than reporting "canceled" while the call completes; an action whose
+// dispatch was canceled before it began makes no attempt (dispatchV7).
+// When it fails retryably, the action waits as the retry policy (or the
+// function's Retry-After) says and is handed to a regular activity with
+// the remaining attempts, which heartbeat — a dead worker's attempt is
 // retried after the heartbeat timeout — and report a cancel only once
 // the attempt has ended (WaitForCancellation). input builds the activity
 // input given the number of local attempts already made.

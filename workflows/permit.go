@@ -197,8 +197,9 @@ func (d *dispatch) report(ctx workflow.Context, gate, id, result string) {
 
 // neverStarted reports whether a gated call's regular activity timed out
 // before a worker started it: it has a schedule-to-close timeout and no
-// retries, so no worker took it within its slot's margin. A call that
-// started times out start-to-close, or by its heartbeat, first.
+// retries, so no worker took it within gateScheduleMargin. A call that
+// started ends before that deadline by itself (its budget is cut to the
+// activity's deadline, less a margin), or times out by its heartbeat.
 func neverStarted(err error) bool {
 	var timeout *temporal.TimeoutError
 	return errors.As(err, &timeout) && timeout.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE
