@@ -43,6 +43,11 @@ func TestEndToEndConsole(t *testing.T) {
 	s.call("POST", "/dispatchers/v1", map[string]any{"name": "later", "eventType": "account_closed", "actions": []any{
 		map[string]any{"type": "task", "name": "erase-later", "functionName": "erase-pii", "startTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
 	}}, 200)
+	// A paused dispatcher of the same event type: its action is skipped,
+	// and the console says why.
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "paused", "eventType": "account_closed", "enabled": false, "actions": []any{
+		map[string]any{"type": "task", "name": "erase-paused", "functionName": "erase-pii"},
+	}}, 200)
 	s.call("POST", "/events/v1", map[string]any{"id": "acc-9", "type": "account_closed", "content": map[string]any{}}, 202)
 	for _, id := range []string{"evt-1", "evt-2", "evt-3"} {
 		// Event content is the producer's: the console must show it as text.
@@ -125,6 +130,7 @@ func TestEndToEndConsole(t *testing.T) {
 	// Cancel the scheduled dispatch.
 	b.open("/executions/dispatch-acc-9")
 	b.waitText("#run-status", "Scheduled")
+	b.waitText("#actions-table", "skipped (paused): the dispatcher is paused")
 	b.do("cancel", chromedp.Click(chromedp.ID("cancel-button")), chromedp.WaitVisible(chromedp.ID("cancel-dialog")),
 		chromedp.Click(chromedp.ID("cancel-dialog-confirm")))
 	b.waitText("#run-status", "Canceled")

@@ -133,6 +133,7 @@ function timeline(d) {
       bar,
       h('div', {},
         a.lastError ? [h('code', { text: a.lastError.class }), ' ', h('span', { class: 'message', text: a.lastError.message })] : null,
+        a.skipReason ? h('div', { class: 'muted', text: `skipped (${a.skipReason})${a.skipDetail ? `: ${a.skipDetail}` : ''}` }) : null,
         a.httpStatus ? h('div', { class: 'muted', text: `HTTP ${a.httpStatus}` }) : null,
         a.messageId ? h('div', { class: 'muted', text: `Message-ID ${a.messageId}` }) : null),
     ];
