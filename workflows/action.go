@@ -190,7 +190,9 @@ const paceBytes = 1 << 20
 // workflow task has room for it: a task carries at most paceBytes of
 // input, or one command of any size. The wait is a timer, shared by
 // those that wait: its firing starts the next task. A cancel of the
-// dispatch does not cut it short; the command then sees the cancel.
+// dispatch does not cut it short; the command then sees the cancel. A
+// replay measures the inputs again, so their encoding must not change
+// (TestPacedInputsKeepTheirShape).
 func (d *dispatch) pace(ctx workflow.Context, in any) {
 	if d.version < dispatchV6 {
 		return
