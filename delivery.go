@@ -115,13 +115,16 @@ type TaskPayload struct {
 	Attempt        int             `json:"attempt"`
 }
 
-// EventPayload is the event as task functions see it in data.event.
+// EventPayload is the event as task functions see it in data.event: an
+// Extra Horizon event ({id, type, content, creationTimestamp}), with its
+// time also as RFC 3339, and its source.
 type EventPayload struct {
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	Content json.RawMessage `json:"content"`
-	Time    time.Time       `json:"time"`
-	Source  string          `json:"source,omitempty"`
+	ID                string          `json:"id"`
+	Type              string          `json:"type"`
+	Content           json.RawMessage `json:"content"`
+	CreationTimestamp int64           `json:"creationTimestamp"` // milliseconds
+	Time              time.Time       `json:"time"`
+	Source            string          `json:"source,omitempty"`
 }
 
 // NewTaskPayload builds the payload of in's call number attempt: the
@@ -138,7 +141,7 @@ func NewTaskPayload(in TaskInput, attempt int) (TaskPayload, error) {
 		content = json.RawMessage("null")
 	}
 	event, err := json.Marshal(EventPayload{
-		ID: in.Event.ID, Type: in.Event.Type, Content: content, Time: in.Event.Time, Source: in.Event.Source,
+		ID: in.Event.ID, Type: in.Event.Type, Content: content, CreationTimestamp: in.Event.Time.UnixMilli(), Time: in.Event.Time, Source: in.Event.Source,
 	})
 	if err != nil {
 		return TaskPayload{}, Errorf(EINVALID, "event: %v", err)

@@ -285,3 +285,33 @@ func TestResolveRecipientsCap(t *testing.T) {
 		})
 	}
 }
+
+// An Extra Horizon event is {id, type, content, creationTimestamp}
+// (milliseconds), and its templates and task functions read
+// event.creationTimestamp: both see it, beside event.time. Before, a
+// template using it failed ("map has no entry"), and a function got none.
+func TestEventCreationTimestamp(t *testing.T) {
+	ev := testEvent(t)
+	want := fmt.Sprint(ev.Time.UnixMilli())
+	mail, err := dispatcher.RenderMail(dispatcher.Template{Subject: "at {{ .event.creationTimestamp }}"}, ev)
+	if err != nil || mail.Subject != "at "+want {
+		t.Errorf("subject %q, %v; want %q", mail.Subject, err, "at "+want)
+	}
+	p, err := dispatcher.NewTaskPayload(dispatcher.TaskInput{Event: ev, Data: json.RawMessage(`{"at":"{{ .event.creationTimestamp }}"}`)}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data struct {
+		At    json.Number `json:"at"`
+		Event struct {
+			CreationTimestamp json.Number `json:"creationTimestamp"`
+			Time              string      `json:"time"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal(p.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if data.At.String() != want || data.Event.CreationTimestamp.String() != want || data.Event.Time != "2026-11-22T05:40:00Z" {
+		t.Errorf("task data %s: want at and event.creationTimestamp %s, event.time kept", p.Data, want)
+	}
+}

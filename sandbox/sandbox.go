@@ -69,8 +69,10 @@ func NewData(ev Event) (*Data, error) {
 			"id":      ev.ID,
 			"type":    ev.Type,
 			"content": content,
-			"time":    ev.Time,
-			"source":  ev.Source,
+			// As an Extra Horizon event has it: milliseconds.
+			"creationTimestamp": ev.Time.UnixMilli(),
+			"time":              ev.Time,
+			"source":            ev.Source,
 		},
 		"content": content,
 	}
