@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -54,6 +55,14 @@ const (
 func (e *Event) Validate() error {
 	if err := checkText("id", e.ID, "type", e.Type, "source", e.Source); err != nil {
 		return err
+	}
+	for _, f := range []struct{ name, v string }{{"id", e.ID}, {"type", e.Type}, {"source", e.Source}} {
+		// JSON decoding turns a byte that is not UTF-8, and a lone
+		// surrogate, into U+FFFD: two different ids would be one, and the
+		// second event a duplicate, never dispatched.
+		if strings.ContainsRune(f.v, utf8.RuneError) {
+			return Errorf(EINVALID, "%s: must not contain U+FFFD, which invalid UTF-8 and lone surrogates (\\ud800) decode to", f.name)
+		}
 	}
 	switch {
 	case e.Type == "":

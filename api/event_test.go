@@ -110,6 +110,12 @@ func TestEventErrors(t *testing.T) {
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, 400, 0, "source"},
 		{"type too long", "application/json", `{"type":"` + strings.Repeat("t", 300) + `"}`, 400, 15, "type"},
 		{"NUL in type", "application/json", `{"type":"a\u0000b"}`, 400, 15, "type"},
+		// JSON decoding turns a lone surrogate, or a byte that is not
+		// UTF-8, into U+FFFD: "sg\ud800" and "sg\udc00" would be one id,
+		// and the second event a duplicate, never dispatched.
+		{"lone surrogate in id", "application/json", `{"id":"sg\ud800","type":"t"}`, 400, 15, "id: must not contain U+FFFD"},
+		{"invalid UTF-8 in id", "application/json", "{\"id\":\"u8\xff\",\"type\":\"t\"}", 400, 15, "id: must not contain U+FFFD"},
+		{"invalid UTF-8 in a CloudEvent's type", "application/cloudevents+json", "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\xfe\"}", 400, 0, "type: must not contain"},
 		{"creationTimestamp in year 10000", "application/json", `{"type":"t","creationTimestamp":253402300800000}`, 400, 15, "9999"},
 		{"too large", "application/json", `{"type":"t","content":{"x":"` + strings.Repeat("y", 3000) + `"}}`, 413, 24, "limit"},
 	}
