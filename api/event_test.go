@@ -113,6 +113,15 @@ func TestEventErrors(t *testing.T) {
 		// JSON decoding turns a lone surrogate, or a byte that is not
 		// UTF-8, into U+FFFD: "sg\ud800" and "sg\udc00" would be one id,
 		// and the second event a duplicate, never dispatched.
+		// The CloudEvents JSON format: data and data_base64 exclude each
+		// other. Before, data was dropped without a word.
+		{"cloudevent with data and data_base64", "application/cloudevents+json",
+			`{"specversion":"1.0","id":"c9","source":"s","type":"t","data":{},"data_base64":"YQ=="}`, 400, 0, "data_base64"},
+		{"batch with data and data_base64", "application/cloudevents-batch+json",
+			`[{"specversion":"1.0","id":"a","source":"s","type":"t"},{"specversion":"1.0","id":"b","source":"s","type":"t","data":1,"data_base64":"YQ=="}]`,
+			400, 0, "[1].data_base64: a CloudEvent holds data or data_base64, not both"},
+		{"cloudevent whose JSON data is not JSON", "application/cloudevents+json",
+			`{"specversion":"1.0","id":"c8","source":"s","type":"t","datacontenttype":"application/json","data_base64":"e2JhZA=="}`, 400, 0, "data: is not JSON"},
 		{"lone surrogate in id", "application/json", `{"id":"sg\ud800","type":"t"}`, 400, 15, "id: must not contain U+FFFD"},
 		{"invalid UTF-8 in id", "application/json", "{\"id\":\"u8\xff\",\"type\":\"t\"}", 400, 15, "id: must not contain U+FFFD"},
 		{"invalid UTF-8 in a CloudEvent's type", "application/cloudevents+json", "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\xfe\"}", 400, 0, "type: must not contain"},
@@ -143,6 +152,15 @@ func TestEventErrors(t *testing.T) {
 	var noName map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &noName)
 	wantError(t, rec.Code, noName, 400, 15, `header "ce-"`)
+
+	// A binary CloudEvent whose Content-Type says JSON holds JSON: broken
+	// JSON is refused. Before, it was taken as a string, which templates
+	// reading .content.x then failed on.
+	rec = hs.post("/events/v1", "application/json", `{bad`, map[string]string{
+		"ce-specversion": "1.0", "ce-id": "b4", "ce-type": "t", "ce-source": "/s"})
+	var badJSON map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &badJSON)
+	wantError(t, rec.Code, badJSON, 400, 15, "data: is not JSON")
 
 	hs.starter.err = dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: connection refused")
 	rec = hs.post("/events/v1", "application/json", `{"type":"t"}`, nil)

@@ -69,6 +69,11 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 	if err := checkCloudEventSchema(schemas(), msg, batch); err != nil {
 		return nil, false, err
 	}
+	if structured := strings.HasPrefix(mediaType, "application/cloudevents"); structured && bytes.Contains(body, []byte(`"data_base64"`)) {
+		if err := bothData(body, batch); err != nil {
+			return nil, false, err
+		}
+	}
 	out := make([]dispatcher.Event, len(ces))
 	for i, ce := range ces {
 		ev, err := fromCloudEvent(ce, now)
@@ -81,6 +86,32 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 		out[i] = ev
 	}
 	return out, batch, nil
+}
+
+// bothData refuses a structured CloudEvent, or one of a batch, that holds
+// both data and data_base64, which the CloudEvents JSON format lets none
+// hold: the SDK would keep one of them without a word.
+func bothData(body []byte, batch bool) error {
+	var events []map[string]json.RawMessage
+	if !batch {
+		events = make([]map[string]json.RawMessage, 1)
+		if json.Unmarshal(body, &events[0]) != nil {
+			return nil // the parser has said what is wrong with it
+		}
+	} else if json.Unmarshal(body, &events) != nil {
+		return nil
+	}
+	for i, ev := range events {
+		_, data := ev["data"]
+		if _, b64 := ev["data_base64"]; data && b64 {
+			at := ""
+			if batch {
+				at = fmt.Sprintf("[%d].", i)
+			}
+			return dispatcher.Errorf(dispatcher.EINVALID, "%sdata_base64: a CloudEvent holds data or data_base64, not both", at)
+		}
+	}
+	return nil
 }
 
 // partitionKeyExtension is the CloudEvents extension (the partitioning
@@ -103,11 +134,13 @@ func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, erro
 	if _, err := wire.InRange(ev.Time); err != nil {
 		return ev, dispatcher.Errorf(dispatcher.EINVALID, "time: %v", err)
 	}
-	switch data := ce.Data(); {
+	switch data, ct := ce.Data(), ce.DataContentType(); {
 	case len(data) == 0:
 		ev.Content = json.RawMessage("{}")
-	case json.Valid(data) && (ce.DataContentType() == "" || strings.Contains(ce.DataContentType(), "json")):
+	case json.Valid(data) && (ct == "" || strings.Contains(ct, "json")):
 		ev.Content = json.RawMessage(data)
+	case strings.Contains(ct, "json"):
+		return ev, dispatcher.Errorf(dispatcher.EINVALID, "data: is not JSON, as its content type %q says", ct)
 	default:
 		// Non-JSON data reaches templates as a string.
 		s, _ := json.Marshal(string(data))
