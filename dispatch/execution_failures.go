@@ -30,6 +30,10 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 	if f.Status != "" && f.Status != dispatcher.ExecutionFailed {
 		return dispatcher.FailureSummary{}, dispatcher.Errorf(dispatcher.EINVALID, "status: the failures summary covers failed dispatches only")
 	}
+	if now := e.now(); f.From.After(now) {
+		return dispatcher.FailureSummary{}, dispatcher.Errorf(dispatcher.EINVALID, "from: is after now (%s); the summary covers failures up to now",
+			now.UTC().Format(time.RFC3339))
+	}
 	f.Status = dispatcher.ExecutionFailed
 	q, err := executionQuery(ctx, f)
 	if err != nil {

@@ -220,6 +220,12 @@ func TestExecutions(t *testing.T) {
 	if _, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false, dispatcher.MaxTrendBuckets+1); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
 		t.Errorf("%d buckets: %v, want EINVALID", dispatcher.MaxTrendBuckets+1, err)
 	}
+	// A range that starts after now has no trend to draw: before, it was
+	// answered with buckets of a millisecond at its start.
+	if _, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{From: now.Add(time.Hour)}, false, 0); dispatcher.ErrorCode(err) != dispatcher.EINVALID ||
+		!strings.Contains(err.Error(), "from: is after now") {
+		t.Errorf("from an hour ahead: %v, want EINVALID naming from", err)
+	}
 
 	// Detail: the event, the configuration it loaded, every outcome.
 	d, err := e.ex.Get(e.ctx(), wf, "")
