@@ -96,6 +96,9 @@ func TestTypeErrorIn(t *testing.T) {
 		// A field that decodes itself reports the offset within its own
 		// value, which would point at another: Go's path is kept.
 		{`{"name":"f","url":"http://x","maxConcurrency":"3"}`, &wire.FunctionRequest{}, "maxConcurrency: must be a number, not string"},
+		// Before: "must be a number, not number 2.0".
+		{`{"name":"f","url":"http://x","maxConcurrency":2.0}`, &wire.FunctionRequest{}, "maxConcurrency: must be a whole number written in digits, not 2.0"},
+		{`{"name":"f","url":"http://x","timeoutSeconds":1e2}`, &wire.FunctionRequest{}, "timeoutSeconds: must be a whole number written in digits, not 1e2"},
 		{`{"name":"f","rateLimit":{"perSecond":"5"}}`, &wire.FunctionRequest{}, "rateLimit.perSecond: must be a number, not string"},
 		// An Optional in an array: its offset falls on a[0]'s number, not
 		// on a[1]'s string; the value's kind tells them apart.

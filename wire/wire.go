@@ -24,7 +24,17 @@ import (
 // a field is promoted from ("DispatcherRequest.name"): API fields begin in
 // lower case, so a part that does not is left out.
 func TypeError(prefix string, typ *json.UnmarshalTypeError) string {
-	return fmt.Sprintf("%s%s: must be %s, not %s", prefix, fieldPath(typ), jsonKind(typ.Type.Kind().String()), typ.Value)
+	return typeMessage(prefix+fieldPath(typ), typ)
+}
+
+// typeMessage says what the field at path must be. A number that an
+// integer field cannot hold (2.5, 2.0, 1e2: Go's "number 2.5") needs a
+// whole number, written in digits.
+func typeMessage(path string, typ *json.UnmarshalTypeError) string {
+	if n, ok := strings.CutPrefix(typ.Value, "number "); ok {
+		return fmt.Sprintf("%s: must be a whole number written in digits, not %s", path, n)
+	}
+	return fmt.Sprintf("%s: must be %s, not %s", path, jsonKind(typ.Type.Kind().String()), typ.Value)
 }
 
 // fieldPath is the path of typ's field as the client spells it, without
@@ -42,7 +52,7 @@ func fieldPath(typ *json.UnmarshalTypeError) string {
 // indices is not used.
 func TypeErrorIn(body []byte, typ *json.UnmarshalTypeError) string {
 	if p := pathAt(body, typ.Offset, typ.Value); p != "" && arrayIndex.ReplaceAllString(p, "") == fieldPath(typ) {
-		return fmt.Sprintf("%s: must be %s, not %s", p, jsonKind(typ.Type.Kind().String()), typ.Value)
+		return typeMessage(p, typ)
 	}
 	return TypeError("", typ)
 }
