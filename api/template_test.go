@@ -52,6 +52,8 @@ func TestFunctionValidation(t *testing.T) {
 	}{
 		{`{"name":"f","url":"ftp://x"}`, 400, 15, "url"},
 		{`{"name":"f","url":"http://x","timeoutSeconds":100000}`, 400, 15, "timeoutSeconds"},
+		// Only a field left out means the default: 0 was taken as 30.
+		{`{"name":"f","url":"http://x","timeoutSeconds":0}`, 400, 15, "timeoutSeconds: must be between 1 and 600"},
 		{`{"name":"f","kind":"temporal"}`, 400, 14, "taskQueue"},
 		{`{"name":"f","kind":"lambda","url":"http://x"}`, 400, 15, "kind"},
 		{`{"url":"http://x"}`, 400, 14, "name"},

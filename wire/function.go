@@ -50,8 +50,13 @@ type Function struct {
 func (r FunctionRequest) Update() dispatcher.FunctionUpdate {
 	u := dispatcher.FunctionUpdate{Name: r.Name, Kind: r.Kind, URL: r.URL, Secret: r.Secret, Headers: r.Headers, TaskQueue: r.TaskQueue}
 	if r.TimeoutSeconds != nil {
-		// Out of range values must not wrap around into range.
-		secs := min(max(*r.TimeoutSeconds, -1), int(dispatcher.MaxFunctionTimeout.Seconds())+1)
+		// Out of range values must not wrap around into range, nor 0
+		// become the default, which only a field left out means.
+		secs := *r.TimeoutSeconds
+		if secs == 0 {
+			secs = -1
+		}
+		secs = min(max(secs, -1), int(dispatcher.MaxFunctionTimeout.Seconds())+1)
 		d := time.Duration(secs) * time.Second
 		u.Timeout = &d
 	}
