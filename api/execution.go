@@ -346,6 +346,14 @@ func (s *Server) bulkReplay(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	// A malformed id names no action: each run would skip it, with an
+	// error, under a 202.
+	for i, a := range req.Actions {
+		if !dispatcher.ValidID(a) {
+			abort(c, errFieldFormat, fmt.Sprintf("actions[%d]: %q is not a valid id (24 lowercase hexadecimal characters)", i, a))
+			return
+		}
+	}
 	if f == (dispatcher.ExecutionFilter{}) && !req.DryRun {
 		abort(c, errFieldFormat, `filter: a bulk replay needs at least one filter ("status": "failed" replays every failed dispatch); a dry run may count without one`)
 		return

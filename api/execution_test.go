@@ -199,6 +199,8 @@ func TestExecutionsErrors(t *testing.T) {
 		{"GET", "/executions/v1?dispatcherId=nothex", "", nil, 400, 15, `dispatcherId: "nothex" is not a valid id`},
 		{"GET", "/executions/v1/failures?actionId=a1", "", nil, 400, 15, `actionId: "a1" is not a valid id`},
 		{"POST", "/executions/v1/replays", `{"dispatcherId":"zz","dryRun":true}`, nil, 400, 15, `dispatcherId: "zz" is not a valid id`},
+		{"POST", "/executions/v1/replays", `{"eventId":"m5","actions":["0123456789abcdef01234567","zz"]}`, nil, 400, 15, `actions[1]: "zz" is not a valid id`},
+		{"GET", "/executions/v1?bulkReplayId=zz", "", nil, 400, 15, `bulkReplayId: "zz" is not the id of a bulk replay`},
 		{"GET", "/executions/v1?eventId=f-500&eventId=f-400", "", nil, 400, 15, "eventId: given 2 times"},
 		{"POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/pause", "", dispatcher.Errorf(dispatcher.ESTATE, "bulk replay x cannot be paused: it is completed"), 409, 409, "cannot be paused"},
 		{"GET", "/executions/v1/not-a-dispatch", "", nil, 400, 12, "workflowId"},
@@ -268,7 +270,7 @@ func TestReplayAndCancelRoutes(t *testing.T) {
 		f.bulk.Filter.DispatcherID != "0123456789abcdef01234567" || !f.bulk.Filter.From.Equal(time.UnixMilli(1767225600000)) {
 		t.Fatalf("dry run = %d %v, request %+v", code, dry, f.bulk)
 	}
-	code, b := do("POST", "/executions/v1/replays", `{"errorClass":"SMTPTemporary","rate":5,"actions":["a1"]}`)
+	code, b := do("POST", "/executions/v1/replays", `{"errorClass":"SMTPTemporary","rate":5,"actions":["0123456789abcdef01234567"]}`)
 	if code != 202 || b["id"] != "bulk-replay-0123456789abcdef01234567" || f.bulkStarts != 1 || f.bulk.Rate != 5 || f.bulk.Actor != "ann" ||
 		f.bulk.Filter.ErrorClass != "SMTPTemporary" {
 		t.Fatalf("bulk replay = %d %v, request %+v", code, b, f.bulk)
@@ -461,7 +463,7 @@ func TestReplaysRefuseWhatWouldWidenThem(t *testing.T) {
 		{"/executions/v1/replays", `{"evenType":"user_deleted","status":"failed"}`, `evenType: unknown field`},
 		{"/executions/v1/replays", `{"status":"failed","dryRun":true,"dispatcher":"d1"}`, `dispatcher: unknown field`},
 		{"/executions/v1/replays", `{}`, "filter: a bulk replay needs at least one filter"},
-		{"/executions/v1/replays", `{"rate":5,"config":"current","actions":["a1"]}`, "filter: a bulk replay needs at least one filter"},
+		{"/executions/v1/replays", `{"rate":5,"config":"current","actions":["0123456789abcdef01234567"]}`, "filter: a bulk replay needs at least one filter"},
 		{"/executions/v1/dispatch-evt-1/replay", `{"action":["a1"]}`, `action: unknown field`},
 	} {
 		code, out := do("POST", tt.path, tt.body)

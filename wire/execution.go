@@ -295,6 +295,9 @@ func (f Filter) ToDomain() (dispatcher.ExecutionFilter, error) {
 			return out, dispatcher.Errorf(dispatcher.EINVALID, "%s: %q is not a valid id (24 lowercase hexadecimal characters)", id.name, id.value)
 		}
 	}
+	if f.BulkReplayID != "" && !dispatcher.ValidBulkReplayID(f.BulkReplayID) {
+		return out, dispatcher.Errorf(dispatcher.EINVALID, "bulkReplayId: %q is not the id of a bulk replay ([<tenant>:]bulk-replay-<24 hex digits>)", f.BulkReplayID)
+	}
 	for _, b := range []struct {
 		name string
 		raw  json.RawMessage
