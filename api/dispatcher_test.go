@@ -335,3 +335,18 @@ func TestActionsKeepTheirTypesFields(t *testing.T) {
 	hs.must(200, "PUT", "/dispatchers/v1/"+id+"/actions/"+mail, `{"functionName":"erase","startTimestamp":"2030-01-01T00:00:00Z"}`)
 	check(hs.must(200, "GET", "/dispatchers/v1/"+id, "")["actions"].([]any))
 }
+
+// A dispatcher moved to an event type whose dispatchers are ordered by
+// another key is refused, and the refusal names the key that type is
+// ordered by. Before, it named the moved dispatcher's own key.
+func TestOrderingConflictNamesTheTypesKey(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	moved := hs.must(200, "POST", "/dispatchers/v1", `{"name":"or4","eventType":"or","ordering":{"key":"content.u"}}`)["id"].(string)
+	hs.must(200, "POST", "/dispatchers/v1", `{"name":"or6","eventType":"or6","ordering":{"key":"content.a"}}`)
+	for _, body := range []string{`{"eventType":"or6"}`, `{"eventType":"or6","ordering":{"key":"content.zz"}}`} {
+		code, out := hs.do("PUT", "/dispatchers/v1/"+moved, body)
+		if want := `the dispatchers of event type "or6" are ordered by "content.a"`; code != 400 || !strings.Contains(fmt.Sprint(out["message"]), want) {
+			t.Errorf("PUT %s = %d %v, want 400 saying %s", body, code, out, want)
+		}
+	}
+}

@@ -135,7 +135,7 @@ func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) 
 		if err := checkCount(tx, &dispatcherRow{}, countLimits.dispatchers, "dispatchers"); err != nil {
 			return err
 		}
-		if err := checkOrdering(tx, d.EventType); err != nil {
+		if err := checkOrdering(tx, d.EventType, d.ID); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, dispatcher.AuditDispatcherCreate, d.ID, nil, wire.AuditDispatcherOf(*d, true))
@@ -291,7 +291,7 @@ func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.Di
 		if err := s.checkConfigSize(tx, field, d.EventType, grew); err != nil {
 			return err
 		}
-		if err := checkOrdering(tx, d.EventType); err != nil {
+		if err := checkOrdering(tx, d.EventType, d.ID); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, dispatcher.AuditDispatcherUpdate, id, wire.AuditDispatcherOf(old, false), wire.AuditDispatcherOf(d, false))

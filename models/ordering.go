@@ -30,28 +30,31 @@ func ordering(s *string) *dispatcher.Ordering {
 	return &o
 }
 
-// checkOrdering refuses an ordering key other than that of the event
-// type's other ordered dispatchers: an event is ordered by one key
-// (dispatcher.Config.SequenceOf). It runs in the transaction of the write,
-// after it.
-func checkOrdering(tx *gorm.DB, eventType string) error {
+// checkOrdering refuses an ordering key of the dispatcher written, id,
+// other than that of the event type's other ordered dispatchers: an event
+// is ordered by one key (dispatcher.Config.SequenceOf). It runs in the
+// transaction of the write, after it, and names the key of the others.
+func checkOrdering(tx *gorm.DB, eventType, id string) error {
 	var rows []dispatcherRow
 	err := tx.Select("id", "ordering").Where("event_type = ? AND ordering IS NOT NULL", eventType).
 		Order("creation_timestamp, id").Find(&rows).Error
 	if err != nil {
 		return err
 	}
-	key := ""
+	written, others := "", ""
 	for _, r := range rows {
 		o := ordering(r.Ordering)
-		if o == nil {
-			continue
+		switch {
+		case o == nil:
+		case r.ID == id:
+			written = o.Key
+		case others == "":
+			others = o.Key
 		}
-		if key != "" && o.Key != key {
-			return dispatcher.Errorf(dispatcher.EINVALID,
-				"ordering.key: the dispatchers of event type %q are ordered by %q; an event is ordered by one key", eventType, key)
-		}
-		key = o.Key
+	}
+	if written != "" && others != "" && written != others {
+		return dispatcher.Errorf(dispatcher.EINVALID,
+			"ordering.key: the dispatchers of event type %q are ordered by %q; an event is ordered by one key", eventType, others)
 	}
 	return nil
 }
