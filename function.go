@@ -1,9 +1,12 @@
 package dispatcher
 
 import (
+	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -136,6 +139,9 @@ func (f *Function) validate(settingHeaders bool) error {
 		if u.User != nil {
 			return Errorf(EINVALID, "url: must not carry credentials; use secret or headers, which are never shown")
 		}
+		if err := callableHost(u); err != nil {
+			return err
+		}
 		if f.Timeout == 0 {
 			f.Timeout = DefaultFunctionTimeout
 		}
@@ -164,4 +170,23 @@ func (f *Function) validate(settingHeaders bool) error {
 		return Errorf(EINVALID, "kind: must be http or temporal, not %q", f.Kind)
 	}
 	return f.Flow.Validate(f.Kind)
+}
+
+// numericHost matches a host of numbers and dots only (decimal, octal,
+// hex: 167772161, 0xa.0.0.1, 10.1), which no DNS name is.
+var numericHost = regexp.MustCompile(`(?i)^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*\.?$`)
+
+// callableHost refuses a URL no call can reach: a port out of range, or a
+// host that reads as a number but is no IP address, which Go's resolver
+// (dotted-decimal IPv4 only) would look up as a name and never find.
+func callableHost(u *url.URL) error {
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return Errorf(EINVALID, "url: port %s is not between 1 and 65535", p)
+		}
+	}
+	if h := u.Hostname(); net.ParseIP(h) == nil && numericHost.MatchString(h) {
+		return Errorf(EINVALID, "url: host %q reads as a number but is not an IP address; write an IPv4 address as four decimal numbers (10.0.0.1)", h)
+	}
+	return nil
 }

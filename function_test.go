@@ -34,3 +34,31 @@ func TestFunctionCallHeaders(t *testing.T) {
 		t.Errorf("a function with Connection and Authorization: %v", err)
 	}
 }
+
+// A URL that can never be called is refused when saved: a port out of
+// range, a host that reads as a number but is no IP address (Go's
+// resolver reads only dotted-decimal IPv4, and looks the rest up as names
+// no DNS has). Before, they were saved, and every call failed as a
+// temporary error, retried.
+func TestFunctionURLThatCannotBeCalled(t *testing.T) {
+	for url, want := range map[string]string{
+		"https://example.com:0/x":     "url: port 0 is not between 1 and 65535",
+		"https://example.com:99999/x": "url: port 99999 is not between 1 and 65535",
+		"https://167772161/x":         `url: host "167772161" reads as a number`,
+		"https://0xa.0.0.1/x":         `url: host "0xa.0.0.1" reads as a number`,
+		"https://10.1/x":              `url: host "10.1" reads as a number`,
+		"https://0/x":                 `url: host "0" reads as a number`,
+		"https://example.com:8443/x":  "",
+		"https://10.0.0.1/x":          "",
+		"https://[::1]:8443/x":        "",
+		"https://1password.com/x":     "",
+	} {
+		err := (&dispatcher.Function{Name: "f", URL: url}).Validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v, want it saved", url, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: %v, want %q", url, err, want)
+		}
+	}
+}
