@@ -350,3 +350,17 @@ func TestOrderingConflictNamesTheTypesKey(t *testing.T) {
 		}
 	}
 }
+
+// An ordering is removed with null, as a function's settings are, or with
+// {} (what dispatcher sync sends). Before, null was "the body changes
+// nothing".
+func TestOrderingRemoved(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	for _, removal := range []string{`null`, `{}`} {
+		id := hs.must(200, "POST", "/dispatchers/v1", `{"name":"o-`+removal+`","eventType":"o","ordering":{"key":"content.u"}}`)["id"].(string)
+		hs.must(200, "PUT", "/dispatchers/v1/"+id, `{"ordering":`+removal+`}`)
+		if d := hs.must(200, "GET", "/dispatchers/v1/"+id, ""); d["ordering"] != nil {
+			t.Errorf("ordering %s: the dispatcher is still ordered: %v", removal, d["ordering"])
+		}
+	}
+}

@@ -17,8 +17,8 @@ type DispatcherRequest struct {
 	Tags        *[]string        `json:"tags"`
 	Actions     *[]ActionRequest `json:"actions"`
 	// Ordering runs the dispatcher's events one after another per key; in
-	// an update, an empty object removes it.
-	Ordering *Ordering `json:"ordering,omitempty"`
+	// an update, null or an empty object removes it.
+	Ordering Optional[Ordering] `json:"ordering"`
 	// Filter is a CEL expression over the event (dispatcher.Filter); in
 	// an update, "" removes it.
 	Filter *string `json:"filter,omitempty"`
@@ -41,11 +41,11 @@ type Ordering struct {
 	OnFailure string `json:"onFailure,omitempty"`
 }
 
-func (o *Ordering) toDomain() *dispatcher.Ordering {
-	if o == nil || *o == (Ordering{}) {
+func orderingOf(o Optional[Ordering]) *dispatcher.Ordering {
+	if o.Null || o.Value == (Ordering{}) {
 		return nil
 	}
-	return &dispatcher.Ordering{Key: o.Key, OnFailure: o.OnFailure}
+	return &dispatcher.Ordering{Key: o.Value.Key, OnFailure: o.Value.OnFailure}
 }
 
 func fromOrdering(o *dispatcher.Ordering) *Ordering {
@@ -77,7 +77,7 @@ func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
 		Name:        value(r.Name),
 		Description: value(r.Description),
 		EventType:   value(r.EventType),
-		Ordering:    r.Ordering.toDomain(),
+		Ordering:    orderingOf(r.Ordering),
 		Filter:      value(r.Filter),
 		Paused:      r.Enabled != nil && !*r.Enabled,
 	}
@@ -104,8 +104,8 @@ func (r DispatcherRequest) Update() dispatcher.DispatcherUpdate {
 		paused := !*r.Enabled
 		u.Paused = &paused
 	}
-	if r.Ordering != nil {
-		o := r.Ordering.toDomain()
+	if r.Ordering.Set {
+		o := orderingOf(r.Ordering)
 		u.Ordering = &o
 	}
 	return u
