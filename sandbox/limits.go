@@ -111,17 +111,46 @@ func (c checker) branch(b *parse.BranchNode, depth int) error {
 	return nil
 }
 
-// pipe refuses integer literals beyond ±maxIntLiteral anywhere, and the
+// pipe refuses integer literals beyond ±maxIntLiteral anywhere, the
 // functions of the step budget, which are the sandbox's, not the
-// template's.
+// template's, and calls every rendering would refuse (call).
 func (c checker) pipe(p *parse.PipeNode) error {
 	if p == nil {
 		return nil
 	}
-	for _, cmd := range p.Cmds {
+	for i, cmd := range p.Cmds {
 		for _, arg := range cmd.Args {
 			if err := c.arg(arg); err != nil {
 				return err
+			}
+		}
+		if err := c.call(cmd, i > 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// call refuses a call of formatTime with other than its two arguments,
+// and of printf with a literal format over the limits: each rendering
+// would fail on it. piped says the pipeline's value comes as a last
+// argument.
+func (c checker) call(cmd *parse.CommandNode, piped bool) error {
+	fn, ok := cmd.Args[0].(*parse.IdentifierNode)
+	if !ok {
+		return nil
+	}
+	args := cmd.Args[1:]
+	switch n := len(args); {
+	case fn.Ident == "formatTime" && piped && n != 1, fn.Ident == "formatTime" && !piped && n != 2:
+		if piped {
+			n++
+		}
+		return c.errorf(cmd, "formatTime takes 2 arguments, not %d: {{ formatTime .event.time \"2006-01-02\" }}", n)
+	case fn.Ident == "printf" && n > 0:
+		if format, ok := args[0].(*parse.StringNode); ok {
+			if _, _, _, err := parseFormat(format.Text); err != nil {
+				return c.errorf(cmd, "%v", err)
 			}
 		}
 	}

@@ -47,6 +47,13 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 		{"big literal in a chain", "{{(index .a 100000).b}}", "beyond"},
 		{"the budget's functions", "{{if _sandboxStep -100000}}{{end}}", `function "_sandboxStep" not defined`},
 		{"the budget's range function", "{{_sandboxRange -5 .content.a}}", `function "_sandboxRange" not defined`},
+		// What every rendering would refuse is refused when saved: a
+		// printf format over the limits, formatTime with a wrong count of
+		// arguments. Before, each mail of the template failed.
+		{"printf width", `{{ printf "%1001d" 1 }}`, "width or precision 1001 is more than 1000"},
+		{"printf star", `{{ printf "%*d" 10 1 }}`, "* widths and precisions are not supported"},
+		{"formatTime without a layout", "{{ formatTime .event.time }}", "formatTime takes 2 arguments, not 1"},
+		{"formatTime piped, with two", `{{ .event.time | formatTime "a" "b" }}`, "formatTime takes 2 arguments, not 3"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,6 +67,7 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 		"{{range $i, $o := .content.orders}}{{range $o.lines}}{{.sku}}{{end}}{{end}}",
 		"{{range $.content.items}}x{{end}}",
 		"{{if gt (len .content.items) 3}}many{{end}} {{ formatTime .event.time \"2006-01-02\" }}",
+		`{{ .event.time | formatTime "2006" }} {{ printf "%5.2f|%-10s" .content.a .content.b }} {{ printf .content.format }}`,
 	} {
 		if err := Check("text", ok, false); err != nil {
 			t.Errorf("%q refused: %v", ok, err)
