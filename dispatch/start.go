@@ -164,6 +164,10 @@ func refused(err error) error {
 	switch {
 	case attributesUnknown(err):
 		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal does not know the dispatch search attributes yet (registered at start-up; a server's cache may take a minute to see them): %v", err)
+	case errors.As(err, &invalid) && strings.Contains(invalid.Message, "exceeded workflow execution limit"):
+		// The key's Sequence has taken its run's most signals, its
+		// workers down or behind: its next run takes more.
+		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the ordering key's Sequence cannot take more events now (%s); try again", invalid.Message)
 	case errors.As(err, &invalid):
 		// The event passed our validation but not Temporal's (e.g. a
 		// search attribute, or a signal, over its size limit): the

@@ -222,6 +222,9 @@ func TestStarterRefusalsOfOrderedEvents(t *testing.T) {
 		want string
 	}{
 		{serviceerror.NewInvalidArgument("Blob data size exceeds limit."), dispatcher.EINVALID},
+		// A key's Sequence that has taken its run's most signals (its
+		// workers down or behind) takes more once it continues as new.
+		{serviceerror.NewInvalidArgument("exceeded workflow execution limit for signal events"), dispatcher.EUNAVAILABLE},
 		{serviceerror.NewInvalidArgument("search attribute DispatchTenant is not defined"), dispatcher.EUNAVAILABLE},
 		{serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_UNSPECIFIED, "grpc: trying to send message larger than max (5001313 vs. 4194304)"), dispatcher.EINVALID},
 		{serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT, "namespace rate limit exceeded"), dispatcher.EUNAVAILABLE},
