@@ -81,7 +81,7 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		in.NotBefore, in.PermitExpires = p.NotBefore, p.Expires
 		err = d.callOnce(ctx, local, timeout, in, result)
 		d.report(ctx, gate, req.ID, permitResult(err))
-		if (slotMissed(err) || d.version >= dispatchV7 && neverStarted(err)) && ctx.Err() == nil {
+		if (slotMissed(err) || d.version >= dispatchV7 && !local && neverStarted(err)) && ctx.Err() == nil {
 			// A worker whose clock runs ahead of the server's, one too
 			// loaded to keep its slots, or a task queue backed up would
 			// miss them for ever: from dispatchV6 the maxSlotMisses-th
@@ -170,13 +170,19 @@ func (d *dispatch) callOnce(ctx workflow.Context, local bool, timeout time.Durat
 		lctx := workflow.WithLocalActivityOptions(dctx, workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: once})
 		return workflow.ExecuteLocalActivity(lctx, LocalCallFunction, in).Get(dctx, result)
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout:    timeout,
 		ScheduleToCloseTimeout: timeout + gateScheduleMargin,
 		HeartbeatTimeout:       heartbeatTimeout,
 		WaitForCancellation:    true,
 		RetryPolicy:            once,
-	})
+	}
+	if d.version >= dispatchV7 {
+		// A call no worker started in time ends as one not made
+		// (neverStarted), which asks for another permit.
+		opts.ScheduleToStartTimeout = gateScheduleMargin
+	}
+	actx := workflow.WithActivityOptions(ctx, opts)
 	d.pace(ctx, in)
 	return workflow.ExecuteActivity(actx, ActivityCallFunction, in).Get(ctx, result)
 }
@@ -196,13 +202,12 @@ func (d *dispatch) report(ctx workflow.Context, gate, id, result string) {
 }
 
 // neverStarted reports whether a gated call's regular activity timed out
-// before a worker started it: it has a schedule-to-close timeout and no
-// retries, so no worker took it within gateScheduleMargin. A call that
-// started ends before that deadline by itself (its budget is cut to the
-// activity's deadline, less a margin), or times out by its heartbeat.
+// before a worker started it (its schedule-to-start timeout, from
+// dispatchV7): the call was not made. Any other timeout may come after
+// the call was made, and is an attempt.
 func neverStarted(err error) bool {
 	var timeout *temporal.TimeoutError
-	return errors.As(err, &timeout) && timeout.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE
+	return errors.As(err, &timeout) && timeout.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
 // slotMissed reports whether a gated call was not made because it came

@@ -329,7 +329,7 @@ func TestGatedCallMissingEverySlotFails(t *testing.T) {
 }
 
 // A gated call longer than the local call limit is a regular activity; one
-// that no worker started before its schedule-to-close timeout (the task
+// that no worker started before its schedule-to-start timeout (the task
 // queue backed up) was not made, and asks for another permit without
 // consuming an attempt (dispatchV7), as a missed slot does. Before, it
 // counted as a failed attempt: one attempt, and the action failed
@@ -344,7 +344,7 @@ func TestGatedCallNeverStartedAsksAgain(t *testing.T) {
 		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 			record(func() { calls++ })
 			if calls == 1 {
-				return dispatcher.TaskResult{}, temporal.NewTimeoutError(enums.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, nil)
+				return dispatcher.TaskResult{}, temporal.NewTimeoutError(enums.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)
 			}
 			return taskOK(ctx, in)
 		})
@@ -359,5 +359,44 @@ func TestGatedCallNeverStartedAsksAgain(t *testing.T) {
 	}
 	if got, want := p.results(), []string{workflows.PermitReleased, workflows.PermitOK}; !slices.Equal(got, want) {
 		t.Errorf("reports %v, want %v: a call not made tells the circuit nothing", got, want)
+	}
+}
+
+// A call that timed out otherwise may have been made: a regular one that
+// started late and ran into its schedule-to-close deadline, a local one
+// past its own (which the SDK reports as schedule-to-close). Each is an
+// attempt, which the policy bounds; asking again would make the call
+// again, uncounted, perhaps while the first still runs.
+func TestGatedCallTimedOutCountsAsAnAttempt(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		timeout  time.Duration
+		activity string
+	}{
+		{"regular, schedule-to-close", 2 * time.Minute, workflows.ActivityCallFunction},
+		{"local, its deadline", time.Second, workflows.LocalCallFunction},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1})
+			cfg.Functions[0].Timeout = tt.timeout
+			env := newEnv(t, cfg)
+			p := newPermits(env)
+			calls := 0
+			env.OnActivity(tt.activity, mock.Anything, mock.Anything).Return(
+				func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+					record(func() { calls++ })
+					return dispatcher.TaskResult{}, temporal.NewTimeoutError(enums.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, nil)
+				})
+			p.grantAt(time.Minute)
+			p.grantAt(5 * time.Minute)
+			if _, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion}); err == nil {
+				t.Fatal("the dispatch succeeded")
+			}
+			var n int
+			record(func() { n = calls })
+			if n != 1 {
+				t.Errorf("%d calls, want 1: its one attempt", n)
+			}
+		})
 	}
 }

@@ -81,10 +81,10 @@ const (
 	// cancel in the run's first workflow task, the workers having been
 	// down or behind) is canceled without its local first attempt, which
 	// before ran on its disconnected context all the same; and a gated
-	// call whose regular activity no worker started before its
-	// schedule-to-close timeout asks for another permit, as a missed slot
-	// does, instead of counting as a failed attempt. Every other run runs
-	// as in dispatchV6.
+	// call's regular activity has a schedule-to-start timeout
+	// (gateScheduleMargin), past which, never started, it asks for
+	// another permit, as a missed slot does, instead of ending as a
+	// timeout after the call's own. Every other run runs as in dispatchV6.
 	dispatchV7 workflow.Version = 7
 
 	dispatchLatest = dispatchV7
