@@ -20,6 +20,12 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 		d.fail(ctx, o, err)
 		return
 	}
+	if d.version >= dispatchV7 && ctx.Err() != nil {
+		// Canceled before it began (the cancel in the run's first
+		// workflow task): no attempt, no permit asked for.
+		d.fail(ctx, o, temporal.NewCanceledError())
+		return
+	}
 	o.Status = dispatcher.OutcomeRunning
 	o.StartedAt = workflow.Now(ctx)
 
@@ -233,7 +239,7 @@ func (d *dispatch) pace(ctx workflow.Context, in any) {
 // early), so its result says how the call ended. It runs in a
 // disconnected context: a cancel of the dispatch waits for it rather
 // than reporting "canceled" while the call completes; an action whose
-// dispatch was canceled before it began makes no attempt (dispatchV7).
+// dispatch was canceled before it began makes none (run, dispatchV7).
 // When it fails retryably, the action waits as the retry policy (or the
 // function's Retry-After) says and is handed to a regular activity with
 // the remaining attempts, which heartbeat — a dead worker's attempt is
@@ -244,9 +250,6 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 	timeout time.Duration, input func(localAttempts int) any, result any) error {
 	if d.version < dispatchV1 {
 		return d.attemptV0(ctx, o, a, local, regular, timeout, input, result)
-	}
-	if d.version >= dispatchV7 && ctx.Err() != nil {
-		return temporal.NewCanceledError() // canceled before its first attempt
 	}
 	policy := retryPolicy(a.RetryPolicy)
 	o.Attempts = 1

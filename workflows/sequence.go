@@ -121,6 +121,12 @@ func (s *sequence) canceled(ctx workflow.Context) bool {
 // that none is lost: each is found and replayed like any failure, outside
 // the key's order.
 func (s *sequence) cancel(ctx workflow.Context) error {
+	if s.Running != nil {
+		// Canceled before this run awaited it (the cancel in its first
+		// workflow task).
+		s.cancelRunning(ctx, s.Running)
+		s.Running = nil
+	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx) // children of a canceled context never start
 	reason := fmt.Sprintf("its ordering key's Sequence (%s) was canceled before its turn", workflow.GetInfo(ctx).WorkflowExecution.ID)
 	for {
@@ -552,7 +558,7 @@ func (s *sequence) cancelRunning(ctx workflow.Context, r *RunningDispatch) {
 	if workflow.GetVersion(ctx, changeSequenceCancelRunning, workflow.DefaultVersion, sequenceCancelRunningV1) < sequenceCancelRunningV1 {
 		return
 	}
-	dctx, _ := workflow.NewDisconnectedContext(ctx) // a canceled context issues no command
+	dctx, _ := workflow.NewDisconnectedContext(ctx) // so that Get waits for the answer
 	if err := workflow.RequestCancelExternalWorkflow(dctx, r.WorkflowID, r.RunID).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("Canceling the dispatch handed over failed", "WorkflowID", r.WorkflowID, "Error", err)
 	}

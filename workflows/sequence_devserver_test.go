@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -235,4 +237,45 @@ func ranInOrder(t *testing.T, ran func() []string, want []string) {
 	if got := ran(); !slices.Equal(got, want) {
 		t.Fatalf("dispatches ran in the order %v, want %v", got, want)
 	}
+}
+
+// A Sequence canceled before a worker took its run, a run that holds the
+// dispatch an earlier one handed over (SequenceState.Running), cancels
+// that dispatch: the cancel is in the run's first task, so the run never
+// awaits it. Before, the dispatch went on, dropped from the key.
+func TestSequenceCanceledBeforeItsRunAwaitedOnRealServer(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "sequence-canceled-early"
+	// The handed-over dispatch: a workflow that waits to be canceled, on a
+	// queue of its own that no worker polls.
+	head, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-early-head", TaskQueue: queue + "-head"}, workflows.WorkflowDispatch,
+		workflows.DispatchInput{Event: dispatcher.Event{ID: "early-head", Type: "t"}, Version: workflows.DispatchVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "sequence-canceled-early", TaskQueue: queue}, workflows.WorkflowSequence,
+		workflows.SequenceInput{State: &workflows.SequenceState{Running: &workflows.RunningDispatch{WorkflowID: head.GetID(), RunID: head.GetRunID(), Block: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CancelWorkflow(t.Context(), seq.GetID(), seq.GetRunID()); err != nil {
+		t.Fatal(err)
+	}
+	sequenceWorker(t, c, queue, nil)
+	var canceled *temporal.CanceledError
+	if err := seq.Get(t.Context(), nil); !errors.As(err, &canceled) {
+		t.Fatalf("the Sequence ended with %v, want canceled", err)
+	}
+	replays(t, c, seq)
+	it := c.GetWorkflowHistory(t.Context(), head.GetID(), head.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED {
+			return
+		}
+	}
+	t.Error("the dispatch handed over was not asked to cancel")
 }
