@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -150,10 +151,31 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 	case err == nil:
 		return dispatcher.StartResult{WorkflowID: id, RunID: run.GetRunID()}, nil
 	case errors.As(err, &started):
+		if err := s.sameType(ctx, id, started.RunId, ev); err != nil {
+			return dispatcher.StartResult{}, err
+		}
 		return dispatcher.StartResult{WorkflowID: id, RunID: started.RunId, Duplicate: true}, nil
 	default:
 		return dispatcher.StartResult{}, refused(err)
 	}
+}
+
+// sameType refuses ev when the run that has its id dispatched an event of
+// another type: an id names one event, and the answer "duplicate" would
+// drop ev without a word (a key restricted to one type could so suppress
+// another type's events whose ids it guessed). A run that cannot be
+// described now is taken as the same event.
+func (s Starter) sameType(ctx context.Context, id, runID string, ev dispatcher.Event) error {
+	desc, err := s.Client.DescribeWorkflowExecution(ctx, id, runID)
+	if err != nil {
+		return nil
+	}
+	var first string
+	p := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.AttrEventType.GetName()]
+	if p == nil || converter.GetDefaultDataConverter().FromPayload(p, &first) != nil || first == "" || first == ev.Type {
+		return nil
+	}
+	return dispatcher.Errorf(dispatcher.EINVALID, "id: %q was sent before as an event of another type; an id names one event, of one type", ev.ID)
 }
 
 // refused gives Temporal's refusal of a start, or of a Sequence's

@@ -17,6 +17,10 @@ import (
 	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
+	commonpb "go.temporal.io/api/common/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 )
 
 func TestStarter(t *testing.T) {
@@ -235,6 +239,44 @@ func TestStarterRefusalsOfOrderedEvents(t *testing.T) {
 			if code := dispatcher.ErrorCode(err); code != tt.want {
 				t.Errorf("refused with %v, ordered %t: error %v (code %q), want code %q", tt.err, configs != nil, err, code, tt.want)
 			}
+		}
+	}
+}
+
+// startedClient answers a start as Temporal does an event id it keeps,
+// and describes that run with the event type it was started with.
+type startedClient struct {
+	refusingClient
+	eventType string
+}
+
+func (c startedClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	p, err := converter.GetDefaultDataConverter().ToPayload(c.eventType)
+	if err != nil {
+		return nil, err
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{workflows.AttrEventType.GetName(): p}}}}, nil
+}
+
+// An event id names one event: one sent again is a duplicate, and one
+// sent with another type is refused, naming the id. Before, it was
+// answered as a duplicate and never dispatched: an event of one type was
+// lost to an earlier one of another (a key restricted to one type could
+// so suppress the events of others whose ids it guessed).
+func TestStarterSameIDOtherType(t *testing.T) {
+	started := serviceerror.NewWorkflowExecutionAlreadyStarted("started", "", "run-1")
+	for _, tt := range []struct {
+		first string
+		want  string
+	}{{"user_deleted", ""}, {"newsletter_signup", dispatcher.EINVALID}, {"", ""}} {
+		s := dispatch.Starter{Client: startedClient{refusingClient{err: started}, tt.first}}
+		res, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "user_deleted"})
+		switch {
+		case tt.want == "" && (err != nil || !res.Duplicate || res.RunID != "run-1"):
+			t.Errorf("first sent as %q: %+v, %v; want a duplicate of run-1", tt.first, res, err)
+		case tt.want != "" && (dispatcher.ErrorCode(err) != tt.want || !strings.Contains(err.Error(), "id: ")):
+			t.Errorf("first sent as %q: %+v, %v; want %s naming the id", tt.first, res, err, tt.want)
 		}
 	}
 }
