@@ -88,6 +88,9 @@ type StartResult struct {
 	// of its ordering key (dispatcher.Ordering): its run, and whether it
 	// is a duplicate, are known when its turn comes.
 	Sequenced bool
+	// EventType is the type of the event dispatched, as a record of
+	// accepted events keeps it ("" in records from before it did).
+	EventType string
 }
 
 // safeEventID matches event ids that can be used in a workflow ID as they

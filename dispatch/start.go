@@ -81,12 +81,18 @@ func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.Sta
 	id := dispatcher.TenantWorkflowID(dispatcher.CallerOf(ctx).Tenant, ev.WorkflowID())
 	if s.Seen != nil {
 		res, ok, err := s.Seen.AcceptedEvent(ctx, id)
-		if err != nil || ok {
+		switch {
+		case err != nil:
 			return res, err
+		case ok && res.EventType != "" && res.EventType != ev.Type:
+			return dispatcher.StartResult{}, otherType(ev)
+		case ok:
+			return res, nil
 		}
 	}
 	res, err := s.start(ctx, id, ev)
 	if err == nil && s.Seen != nil {
+		res.EventType = ev.Type
 		now := time.Now
 		if s.Now != nil {
 			now = s.Now
@@ -161,7 +167,7 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 }
 
 // sameType refuses ev when the run that has its id dispatched an event of
-// another type: an id names one event, and the answer "duplicate" would
+// another type, as Start does when the record of accepted events says so: an id names one event, and the answer "duplicate" would
 // drop ev without a word (a key restricted to one type could so suppress
 // another type's events whose ids it guessed). A run that cannot be
 // described now is taken as the same event.
@@ -175,6 +181,10 @@ func (s Starter) sameType(ctx context.Context, id, runID string, ev dispatcher.E
 	if p == nil || converter.GetDefaultDataConverter().FromPayload(p, &first) != nil || first == "" || first == ev.Type {
 		return nil
 	}
+	return otherType(ev)
+}
+
+func otherType(ev dispatcher.Event) error {
 	return dispatcher.Errorf(dispatcher.EINVALID, "id: %q was sent before as an event of another type; an id names one event, of one type", ev.ID)
 }
 

@@ -280,3 +280,50 @@ func TestStarterSameIDOtherType(t *testing.T) {
 		}
 	}
 }
+
+// seenEvents is an in-memory record of accepted events.
+type seenEvents map[string]dispatcher.StartResult
+
+func (s seenEvents) AcceptedEvent(_ context.Context, key string) (dispatcher.StartResult, bool, error) {
+	res, ok := s[key]
+	res.Duplicate = ok
+	return res, ok, nil
+}
+
+func (s seenEvents) RecordAcceptedEvent(_ context.Context, key string, res dispatcher.StartResult, _ time.Time) error {
+	if _, ok := s[key]; !ok {
+		s[key] = res
+	}
+	return nil
+}
+
+// startingClient starts every workflow as run-new.
+type startingClient struct{ client.Client }
+
+type startedRun struct{ client.WorkflowRun }
+
+func (startedRun) GetRunID() string { return "run-new" }
+
+func (startingClient) ExecuteWorkflow(context.Context, client.StartWorkflowOptions, any, ...any) (client.WorkflowRun, error) {
+	return startedRun{}, nil
+}
+
+// The same holds where the database keeps the accepted events (a
+// namespace whose retention is shorter than the dedup window): the record
+// keeps the event's type. One from before it did ("") is not compared.
+func TestStarterSameIDOtherTypeRecorded(t *testing.T) {
+	seen := seenEvents{"dispatch-old": {WorkflowID: "dispatch-old", RunID: "run-0"}}
+	s := dispatch.Starter{Client: startingClient{}, Seen: seen}
+	if res, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "newsletter_signup"}); err != nil || res.Duplicate {
+		t.Fatalf("first start: %+v, %v", res, err)
+	}
+	if res, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "newsletter_signup"}); err != nil || !res.Duplicate || res.RunID != "run-new" {
+		t.Errorf("sent again: %+v, %v; want a duplicate of run-new", res, err)
+	}
+	if res, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "user_deleted"}); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), "id: ") {
+		t.Errorf("sent again with another type: %+v, %v; want EINVALID naming the id", res, err)
+	}
+	if res, err := s.Start(context.Background(), dispatcher.Event{ID: "old", Type: "user_deleted"}); err != nil || !res.Duplicate {
+		t.Errorf("a record without its type: %+v, %v; want a duplicate", res, err)
+	}
+}

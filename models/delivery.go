@@ -36,6 +36,7 @@ type acceptedEventRow struct {
 	DedupKey   string `gorm:"primaryKey"`
 	WorkflowID string
 	RunID      string
+	EventType  string
 	AcceptedAt int64
 }
 
@@ -101,13 +102,13 @@ func (s *Store) AcceptedEvent(ctx context.Context, key string) (dispatcher.Start
 	if len(rows) == 0 {
 		return dispatcher.StartResult{}, false, nil
 	}
-	return dispatcher.StartResult{WorkflowID: rows[0].WorkflowID, RunID: rows[0].RunID, Duplicate: true}, true, nil
+	return dispatcher.StartResult{WorkflowID: rows[0].WorkflowID, RunID: rows[0].RunID, EventType: rows[0].EventType, Duplicate: true}, true, nil
 }
 
 // RecordAcceptedEvent records that the event with key was dispatched as
 // res at at; recording a key twice keeps the first.
 func (s *Store) RecordAcceptedEvent(ctx context.Context, key string, res dispatcher.StartResult, at time.Time) error {
-	row := acceptedEventRow{DedupKey: key, WorkflowID: res.WorkflowID, RunID: res.RunID, AcceptedAt: millis(at)}
+	row := acceptedEventRow{DedupKey: key, WorkflowID: res.WorkflowID, RunID: res.RunID, EventType: res.EventType, AcceptedAt: millis(at)}
 	return translate(s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error, "")
 }
 

@@ -114,7 +114,7 @@ func TestDeliveryRecords(t *testing.T) {
 		if _, ok, err := s.AcceptedEvent(ctx, "evt-1"); err != nil || ok {
 			t.Fatalf("AcceptedEvent before recording = %v, %v", ok, err)
 		}
-		first := dispatcher.StartResult{WorkflowID: "dispatch-evt-1", RunID: "run-1"}
+		first := dispatcher.StartResult{WorkflowID: "dispatch-evt-1", RunID: "run-1", EventType: "user_deleted"}
 		if err := s.RecordAcceptedEvent(ctx, "evt-1", first, at); err != nil {
 			t.Fatal(err)
 		}
@@ -122,8 +122,8 @@ func TestDeliveryRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, ok, err := s.AcceptedEvent(ctx, "evt-1")
-		if err != nil || !ok || got.RunID != "run-1" || !got.Duplicate {
-			t.Fatalf("AcceptedEvent = %+v, %v, %v; want the first run, as a duplicate", got, ok, err)
+		if err != nil || !ok || got.RunID != "run-1" || !got.Duplicate || got.EventType != "user_deleted" {
+			t.Fatalf("AcceptedEvent = %+v, %v, %v; want the first run, of its type, as a duplicate", got, ok, err)
 		}
 
 		if err := s.RecordMailSent(ctx, "m2@dispatcher", at.Add(48*time.Hour)); err != nil {
