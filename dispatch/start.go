@@ -167,10 +167,11 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 }
 
 // sameType refuses ev when the run that has its id dispatched an event of
-// another type, as Start does when the record of accepted events says so: an id names one event, and the answer "duplicate" would
-// drop ev without a word (a key restricted to one type could so suppress
-// another type's events whose ids it guessed). A run that cannot be
-// described now is taken as the same event.
+// another type, as Start does when the record of accepted events says
+// so: an id names one event, and the answer "duplicate" would drop ev
+// without a word (a key restricted to one type could so suppress another
+// type's events whose ids it guessed). A run that cannot be described now
+// is taken as the same event.
 func (s Starter) sameType(ctx context.Context, id, runID string, ev dispatcher.Event) error {
 	desc, err := s.Client.DescribeWorkflowExecution(ctx, id, runID)
 	if err != nil {
