@@ -68,8 +68,12 @@ type FunctionUpdate struct {
 	IfUpdated time.Time
 }
 
-// Apply changes f as u says and validates the result.
+// Apply changes f as u says and validates the result. A change of kind
+// leaves the settings of the old kind behind.
 func (u FunctionUpdate) Apply(f *Function) error {
+	if u.Kind != nil && *u.Kind != f.Kind {
+		f.URL, f.Timeout, f.Secret, f.Headers, f.TaskQueue = "", 0, "", nil, ""
+	}
 	set(&f.Name, u.Name)
 	set(&f.Kind, u.Kind)
 	set(&f.URL, u.URL)
@@ -81,9 +85,7 @@ func (u FunctionUpdate) Apply(f *Function) error {
 	set(&f.Flow.MaxConcurrency, u.MaxConcurrency)
 	set(&f.Flow.CircuitBreaker, u.CircuitBreaker)
 	set(&f.Flow.PausedUntil, u.PausedUntil)
-	// Headers stored before callHeaders was refused are left as they
-	// are: an update that does not set them (a pause) must not fail.
-	return f.validate(u.Headers != nil)
+	return f.validate(&u)
 }
 
 // HTTP headers of a task call that the dispatcher sets.
@@ -103,11 +105,16 @@ const (
 var callHeaders = []string{"Content-Type", HeaderIdempotencyKey, HeaderSignature, "Host", "Content-Length", "Transfer-Encoding"}
 
 // Validate checks a function for its kind and fills in defaults.
-func (f *Function) Validate() error { return f.validate(true) }
+func (f *Function) Validate() error { return f.validate(nil) }
 
-// validate is Validate, checking the headers against callHeaders when
-// they are being set.
-func (f *Function) validate(settingHeaders bool) error {
+// validate is Validate for the function update u left (nil: a new one).
+// Headers stored before callHeaders was refused, and settings of the
+// other kind stored before they were, are checked only when u sets them:
+// an update that leaves them alone (a pause, in an incident) must not fail.
+func (f *Function) validate(up *FunctionUpdate) error {
+	if up == nil {
+		up = &setsAll
+	}
 	pairs := []string{"name", f.Name, "url", f.URL, "secret", f.Secret, "taskQueue", f.TaskQueue}
 	for k, v := range f.Headers {
 		pairs = append(pairs, "headers."+k, v)
@@ -129,6 +136,9 @@ func (f *Function) validate(settingHeaders bool) error {
 	}
 	switch f.Kind {
 	case FunctionHTTP:
+		if f.TaskQueue != "" && up.TaskQueue != nil {
+			return Errorf(EINVALID, "taskQueue: an http function has none; it is called at its url")
+		}
 		if f.URL == "" {
 			return Errorf(EREQUIRED, "url: is required for an http function")
 		}
@@ -155,11 +165,24 @@ func (f *Function) validate(settingHeaders bool) error {
 			if !httpguts.ValidHeaderFieldValue(v) {
 				return Errorf(EINVALID, "headers.%s: the value has characters a header cannot carry", k)
 			}
-			if settingHeaders && slices.Contains(callHeaders, http.CanonicalHeaderKey(k)) {
+			if up.Headers != nil && slices.Contains(callHeaders, http.CanonicalHeaderKey(k)) {
 				return Errorf(EINVALID, "headers.%s: the dispatcher or HTTP itself sets this header on a call; it cannot be configured", k)
 			}
 		}
 	case FunctionTemporal:
+		for _, o := range []struct {
+			field    string
+			has, set bool
+		}{
+			{"url", f.URL != "", up.URL != nil},
+			{"secret", f.Secret != "", up.Secret != nil},
+			{"headers", len(f.Headers) > 0, up.Headers != nil},
+			{"timeoutSeconds", f.Timeout != 0, up.Timeout != nil},
+		} {
+			if o.has && o.set {
+				return Errorf(EINVALID, "%s: a temporal function has none; it runs as a workflow on its taskQueue", o.field)
+			}
+		}
 		if slices.Contains(ReservedWorkflowNames, f.Name) {
 			return Errorf(EINVALID, "name: %q is a workflow of the dispatcher itself and cannot be a task function", f.Name)
 		}
@@ -171,6 +194,11 @@ func (f *Function) validate(settingHeaders bool) error {
 	}
 	return f.Flow.Validate(f.Kind)
 }
+
+// setsAll is what validate checks a new function as: an update that
+// sets every setting.
+var setsAll = FunctionUpdate{URL: new(string), Timeout: new(time.Duration), Secret: new(string),
+	Headers: new(map[string]string), TaskQueue: new(string)}
 
 // numericHost matches a host of numbers and dots only (decimal, octal,
 // hex: 167772161, 0xa.0.0.1, 10.1), which no DNS name is.

@@ -62,3 +62,67 @@ func TestFunctionURLThatCannotBeCalled(t *testing.T) {
 		}
 	}
 }
+
+// A setting of the other kind is refused rather than kept and ignored: a
+// secret on a temporal function signs nothing, a task queue on an http
+// function runs nothing. Changing the kind leaves the old kind's settings
+// behind; a function stored with both before keeps taking updates that
+// leave them alone.
+func TestFunctionSettingsOfTheOtherKind(t *testing.T) {
+	temporal := func() dispatcher.Function {
+		return dispatcher.Function{Name: "erase", Kind: dispatcher.FunctionTemporal, TaskQueue: "erasers"}
+	}
+	for field, f := range map[string]func(*dispatcher.Function){
+		"url":            func(f *dispatcher.Function) { f.URL = "https://erase.example.com" },
+		"secret":         func(f *dispatcher.Function) { f.Secret = "s3cret" },
+		"headers":        func(f *dispatcher.Function) { f.Headers = map[string]string{"X-Api-Key": "k"} },
+		"timeoutSeconds": func(f *dispatcher.Function) { f.Timeout = time.Minute },
+	} {
+		fn := temporal()
+		f(&fn)
+		if err := fn.Validate(); err == nil || !strings.Contains(err.Error(), field+": a temporal function has none") {
+			t.Errorf("a temporal function with %s: %v, want it refused", field, err)
+		}
+	}
+	http := dispatcher.Function{Name: "erase", URL: "https://erase.example.com", TaskQueue: "erasers"}
+	if err := http.Validate(); err == nil || !strings.Contains(err.Error(), "taskQueue: an http function has none") {
+		t.Errorf("an http function with a task queue: %v, want it refused", err)
+	}
+
+	// http → temporal: the URL, secret, headers and timeout go.
+	fn := dispatcher.Function{Name: "erase", URL: "https://erase.example.com", Secret: "s", Headers: map[string]string{"X-K": "v"}}
+	if err := fn.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	kind, queue := dispatcher.FunctionTemporal, "erasers"
+	if err := (dispatcher.FunctionUpdate{Kind: &kind, TaskQueue: &queue}).Apply(&fn); err != nil {
+		t.Fatalf("http → temporal: %v", err)
+	}
+	if fn.URL != "" || fn.Secret != "" || fn.Headers != nil || fn.Timeout != 0 {
+		t.Errorf("http → temporal kept %+v", fn)
+	}
+	// … and back: the task queue goes, the default timeout comes.
+	kind, url := dispatcher.FunctionHTTP, "https://erase.example.com"
+	if err := (dispatcher.FunctionUpdate{Kind: &kind, URL: &url}).Apply(&fn); err != nil {
+		t.Fatalf("temporal → http: %v", err)
+	}
+	if fn.TaskQueue != "" || fn.Timeout != dispatcher.DefaultFunctionTimeout {
+		t.Errorf("temporal → http: %+v", fn)
+	}
+	// Setting one of the other kind in an update is refused …
+	secret := "s"
+	stored := temporal()
+	if err := (dispatcher.FunctionUpdate{Secret: &secret}).Apply(&stored); err == nil || !strings.Contains(err.Error(), "secret: a temporal function has none") {
+		t.Errorf("a secret for a temporal function: %v, want it refused", err)
+	}
+	// … clearing it is not, and one stored before still takes a rename.
+	stored.URL = "https://erase.example.com"
+	name := "erase-user"
+	if err := (dispatcher.FunctionUpdate{Name: &name}).Apply(&stored); err != nil {
+		t.Errorf("renaming a temporal function stored with a URL: %v", err)
+	}
+	none := ""
+	if err := (dispatcher.FunctionUpdate{URL: &none}).Apply(&stored); err != nil || stored.URL != "" {
+		t.Errorf("clearing its URL: %v (%q)", err, stored.URL)
+	}
+}

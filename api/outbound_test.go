@@ -113,8 +113,9 @@ func (h *stalledHosts) LookupNetIP(ctx context.Context, network, host string) ([
 // another change lands while the check looks up the host. Before, a
 // change to kind http, checked against the function's public URL, was
 // written onto the metadata URL another change had just given it as a
-// temporal function, whose URL nothing checks: an http function to the
-// cloud metadata address was saved.
+// temporal function, whose URL nothing checked: an http function to the
+// cloud metadata address was saved. (A temporal function has no URL
+// since; the change now lands on one without, which the check refuses.)
 func TestFunctionChangedWhileChecked(t *testing.T) {
 	hosts := &stalledHosts{entered: make(chan struct{}), release: make(chan struct{})}
 	hs := harnessWith(t, testenv.SQLite(t), hosts)
@@ -131,11 +132,11 @@ func TestFunctionChangedWhileChecked(t *testing.T) {
 		toHTTP <- answer{code, body}
 	}()
 	<-hosts.entered // the change to http is being checked against https://api.example.com
-	hs.must(200, "PUT", "/functions/v1/"+id, `{"kind":"temporal","taskQueue":"pii","url":"http://169.254.169.254/latest/meta-data/"}`)
+	hs.must(200, "PUT", "/functions/v1/"+id, `{"kind":"temporal","taskQueue":"pii"}`)
 	close(hosts.release)
 
 	a := <-toHTTP
-	wantError(t, a.code, a.body, 400, 15, "url: host 169.254.169.254 is a cloud metadata address")
+	wantError(t, a.code, a.body, 400, 14, "url: is required for an http function")
 	if f := hs.must(200, "GET", "/functions/v1/"+id, ""); f["kind"] != "temporal" {
 		t.Fatalf("the function is now %v", f)
 	}
