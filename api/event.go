@@ -57,7 +57,7 @@ func (s *Server) readEvents(c *gin.Context) (events []dispatcher.Event, envelope
 	if !ok {
 		return nil, "", false, false
 	}
-	p, err := intake.Parse(intake.Message{Header: c.Request.Header, Body: body}, s.now())
+	p, err := intake.Parse(intake.Message{Header: c.Request.Header, Body: body, HTTP: true}, s.now())
 	if err != nil {
 		failIntake(c, err)
 		return nil, "", false, false

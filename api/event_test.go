@@ -48,6 +48,13 @@ func TestEventEnvelopes(t *testing.T) {
 		{"cloudevents binary", "application/json", `{"userId":"u3"}`,
 			map[string]string{"ce-specversion": "1.0", "ce-id": "b1", "ce-type": "user_deleted", "ce-source": "/users", "ce-time": "2024-02-03T04:05:06Z"},
 			dispatcher.Event{ID: "b1", Type: "user_deleted", Content: json.RawMessage(`{"userId":"u3"}`), Time: time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC), Source: "/users"}},
+		// The HTTP binding has senders percent-encode a space, '"', '%'
+		// and what is not printable ASCII in a Ce-* header; before, the
+		// id and type were kept encoded, another event than the one sent.
+		// (A source is a URI reference, which keeps its space encoded.)
+		{"cloudevents binary, percent-encoded", "application/json", `{"userId":"u4"}`,
+			map[string]string{"ce-specversion": "1.0", "ce-id": "b%20%2520%C3%A9", "ce-type": "user%20deleted", "ce-source": "/users%20eu"},
+			dispatcher.Event{ID: "b %20é", Type: "user deleted", Content: json.RawMessage(`{"userId":"u4"}`), Source: "/users%20eu"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,11 +67,12 @@ func TestEventEnvelopes(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 				t.Fatal(err)
 			}
-			if got.ID != tc.want.ID || got.WorkflowID != "dispatch-"+tc.want.ID || got.RunID == "" || got.Duplicate {
+			if got.ID != tc.want.ID || got.WorkflowID != dispatcher.WorkflowID(tc.want.ID) || got.RunID == "" || got.Duplicate {
 				t.Fatalf("answer %+v", got)
 			}
 			ev := hs.starter.events[0]
-			if ev.ID != tc.want.ID || ev.Type != tc.want.Type || string(ev.Content) != string(tc.want.Content) || !ev.Time.Equal(tc.want.Time) || ev.Source != tc.want.Source {
+			if ev.ID != tc.want.ID || ev.Type != tc.want.Type || string(ev.Content) != string(tc.want.Content) || ev.Source != tc.want.Source ||
+				ev.Time.IsZero() || (!tc.want.Time.IsZero() && !ev.Time.Equal(tc.want.Time)) {
 				t.Fatalf("normalised to %+v (content %s), want %+v", ev, ev.Content, tc.want)
 			}
 		})
@@ -152,6 +160,16 @@ func TestEventErrors(t *testing.T) {
 	var noName map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &noName)
 	wantError(t, rec.Code, noName, 400, 15, `header "ce-"`)
+
+	// A Ce-* header that does not percent-decode, or decodes to what is
+	// not UTF-8, is refused, naming the header.
+	for v, want := range map[string]string{"b%2": "header ce-id: ", "b%zz": "header ce-id: ", "b%ff": "header ce-id: "} {
+		rec = hs.post("/events/v1", "application/json", `{}`, map[string]string{
+			"ce-specversion": "1.0", "ce-id": v, "ce-type": "t", "ce-source": "/s"})
+		var enc map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &enc)
+		wantError(t, rec.Code, enc, 400, 15, want)
+	}
 
 	// A binary CloudEvent whose Content-Type says JSON holds JSON: broken
 	// JSON is refused. Before, it was taken as a string, which templates

@@ -16,8 +16,10 @@ import (
 	"mime"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -36,6 +38,10 @@ type Message struct {
 	DefaultID string
 	// BodyName is what errors call the body; empty means "request body".
 	BodyName string
+	// HTTP says that Header came with an HTTP request, whose Ce-* values
+	// the CloudEvents HTTP binding has percent-encoded; brokers' bindings
+	// do not encode them.
+	HTTP bool
 }
 
 // Parsed is what a message holds.
@@ -55,6 +61,13 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 	}
 	if msg.BodyName == "" {
 		msg.BodyName = "request body"
+	}
+	if msg.HTTP {
+		h, err := percentDecoded(msg.Header)
+		if err != nil {
+			return Parsed{}, err
+		}
+		msg.Header = h
 	}
 	mediaType, _, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if msg.Header.Get("Ce-Specversion") != "" || strings.HasPrefix(mediaType, "application/cloudevents") {
@@ -133,4 +146,32 @@ func NewHeader(contentType string, headers map[string]string) http.Header {
 		}
 	}
 	return h
+}
+
+// percentDecoded returns h with the values of its Ce-* headers
+// percent-decoded, as the CloudEvents HTTP binding has senders encode a
+// space, '"', '%' and what is not printable ASCII. A value that does not
+// decode, or not to UTF-8, is refused, naming its header.
+func percentDecoded(h http.Header) (http.Header, error) {
+	out, cloned := h, false
+	for k, vs := range h {
+		if !strings.HasPrefix(k, "Ce-") {
+			continue
+		}
+		for i, v := range vs {
+			if !strings.Contains(v, "%") {
+				continue
+			}
+			d, err := url.PathUnescape(v)
+			if err != nil || !utf8.ValidString(d) {
+				return nil, dispatcher.Errorf(dispatcher.EINVALID,
+					"header %s: %q is not percent-encoded UTF-8 as the CloudEvents HTTP binding has it (%%20 for a space, %%25 for %%)", strings.ToLower(k), v)
+			}
+			if !cloned {
+				out, cloned = h.Clone(), true
+			}
+			out[k][i] = d
+		}
+	}
+	return out, nil
 }
