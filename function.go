@@ -107,10 +107,11 @@ var callHeaders = []string{"Content-Type", HeaderIdempotencyKey, HeaderSignature
 // Validate checks a function for its kind and fills in defaults.
 func (f *Function) Validate() error { return f.validate(nil) }
 
-// validate is Validate for the function update u left (nil: a new one).
-// Headers stored before callHeaders was refused, and settings of the
-// other kind stored before they were, are checked only when u sets them:
-// an update that leaves them alone (a pause, in an incident) must not fail.
+// validate is Validate for the function the update up left (nil: a new
+// one). Headers stored before callHeaders was refused, and settings of
+// the other kind stored before they were, are checked only when up sets
+// them: an update that leaves them alone (a pause, in an incident) must
+// not fail.
 func (f *Function) validate(up *FunctionUpdate) error {
 	if up == nil {
 		up = &setsAll
