@@ -116,7 +116,7 @@ func TestSyncExtraHorizonDocsFile(t *testing.T) {
 // reported with exactly what was applied.
 func TestSyncLifecycle(t *testing.T) {
 	s := startSystem(t)
-	secret := []string{"ERASE_SECRET=e2e-erase-secret"}
+	secret := []string{"DISPATCHER_SECRET_ERASE=e2e-erase-secret"}
 	app := readTestdata(t, "app.yaml")
 	file := writeFile(t, "app.yaml", app)
 
@@ -128,9 +128,9 @@ func TestSyncLifecycle(t *testing.T) {
 	// A secret the environment lacks stops sync before anything changes.
 	out, err := s.syncCLI(nil, "sync", "-f", file)
 	if err == nil {
-		t.Fatalf("sync without ERASE_SECRET:\n%s", out)
+		t.Fatalf("sync without DISPATCHER_SECRET_ERASE:\n%s", out)
 	}
-	mustContain(t, "sync without the secret", out, file+`: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set`)
+	mustContain(t, "sync without the secret", out, file+`: function "erase" (functions[0]): secretEnv: the environment variable DISPATCHER_SECRET_ERASE is not set`)
 
 	// Dry run: the plan, and nothing changes; it needs no secret (a pull
 	// request's check has none), and says the sync will.
@@ -142,7 +142,7 @@ func TestSyncLifecycle(t *testing.T) {
 			t.Fatal("--dry-run changed the dispatchers")
 		}
 	}
-	mustContain(t, "dry run without the secret", out, `warning: `+file+`: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set`)
+	mustContain(t, "dry run without the secret", out, `warning: `+file+`: function "erase" (functions[0]): secretEnv: the environment variable DISPATCHER_SECRET_ERASE is not set`)
 
 	out = s.mustSync(secret, "sync", "-f", file)
 	mustContain(t, "first sync", out, "[1/4] + template", "[4/4] + dispatcher", "Applied 4 changes.")
@@ -262,7 +262,7 @@ func TestSyncExportRoundTrip(t *testing.T) {
 	tmpl := a.call("POST", "/templates/v1", map[string]any{"name": "bye", "subject": "Bye", "text": "Bye"}, 200)["id"].(string)
 	a.call("POST", "/dispatchers/v1", map[string]any{"name": "manual", "eventType": "order_paid", "description": "by hand",
 		"actions": []any{map[string]any{"type": "mail", "name": "m", "recipients": map[string]any{"to": []string{"a@example.com"}, "cc": []string{"b@example.com"}}, "templateId": tmpl}}}, 200)
-	a.mustSync([]string{"ERASE_SECRET=x"}, "sync", "-f", filepath.Join("testdata", "sync", "app.yaml"))
+	a.mustSync([]string{"DISPATCHER_SECRET_ERASE=x"}, "sync", "-f", filepath.Join("testdata", "sync", "app.yaml"))
 	a.call("POST", "/functions/v1", map[string]any{"name": "hooks", "url": "http://127.0.0.1:9/hooks", "headers": map[string]string{"X-Api-Key": "k"}}, 200)
 
 	firstFile := filepath.Join(t.TempDir(), "export.json")

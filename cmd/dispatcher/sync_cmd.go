@@ -24,6 +24,7 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 		adopt         bool
 		updateSecrets bool
 		renames       []string
+		allowEnv      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "sync",
@@ -35,7 +36,9 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 			"updated or deleted; their actions are created, updated and deleted by name. --clean deletes managed\n" +
 			"dispatchers the file lacks, never unmanaged ones. Templates and functions are created and updated, never\n" +
 			"deleted. Function secrets and header values come from the environment variables that secretEnv and\n" +
-			"headersEnv name, and are written only when the API lacks them (or with --update-secrets).\n\n" +
+			"headersEnv name, and are written only when the API lacks them (or with --update-secrets). Those variables\n" +
+			"must be named DISPATCHER_SECRET_* or DISPATCHER_HEADER_* (as export names them), or be allowed with\n" +
+			"--allow-env: a file changed in a pull request must not send the runner's other credentials to a URL.\n\n" +
 			"The whole file is checked first, against the schema and the install (templates and functions it names\n" +
 			"must exist or be in the file); then the plan is printed, then applied in dependency order. If the API\n" +
 			"refuses a change midway, sync stops and lists what was applied and what was not; running it again\n" +
@@ -43,7 +46,8 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 		Example: "  dispatcher sync -f dispatchers.json --dry-run\n" +
 			"  dispatcher sync -f dispatchers.yaml --clean\n" +
 			"  dispatcher sync -f dispatchers.json --rename user-welcome=welcome-mail\n" +
-			"  ERASE_SECRET=... dispatcher sync -f dispatchers.json --json",
+			"  DISPATCHER_SECRET_ERASE=... dispatcher sync -f dispatchers.json --json\n" +
+			"  ERASE_SECRET=... dispatcher sync -f dispatchers.json --allow-env ERASE_SECRET",
 		Args: cobra.NoArgs,
 	}
 	client := clientFlags(cmd, getenv)
@@ -52,7 +56,7 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		opts := planOptions{Clean: clean, Adopt: adopt, UpdateSecrets: updateSecrets, Getenv: getenv, DryRun: dryRun}
+		opts := planOptions{Clean: clean, Adopt: adopt, UpdateSecrets: updateSecrets, Getenv: getenv, DryRun: dryRun, AllowEnv: allowEnv}
 		if opts.Renames, err = parseRenames(renames); err != nil {
 			return err
 		}
@@ -78,6 +82,7 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan and its result as JSON (progress goes to standard error)")
 	cmd.Flags().StringArrayVar(&renames, "rename", nil, "OLD=NEW: the file's dispatcher NEW was named OLD on the install; update it rather than create NEW (repeatable)")
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "manage dispatchers of the install that the file names but sync did not create (adds the EXH_CLI_MANAGED tag)")
+	cmd.Flags().StringSliceVar(&allowEnv, "allow-env", nil, "NAME[,NAME]: environment variables secretEnv and headersEnv may name besides DISPATCHER_SECRET_* and DISPATCHER_HEADER_* (repeatable)")
 	cmd.Flags().BoolVar(&updateSecrets, "update-secrets", false, "write function secrets and header values from the environment even when the API has them (they cannot be compared)")
 	return cmd
 }

@@ -69,11 +69,11 @@ dispatchers:
 functions:
   - name: erase
     url: https://erase.example.com/
-    secretEnv: ERASE_SECRET
+    secretEnv: DISPATCHER_SECRET_ERASE
 `
 	j := `{"dispatchers": [{"eventType": "user_deleted", "name": "gdpr", "actions": [{"type": "task", "name": "erase", "functionName": "erase",
 	  "data": {"count": 42, "ratio": 0.5, "on": true, "when": "2024-01-01T00:00:00Z", "none": null}, "startTimestamp": "2024-01-01T00:00:00.000Z"}]}],
-	  "functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}]}`
+	  "functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DISPATCHER_SECRET_ERASE"}]}`
 	fy, err := readSyncFile("d.yaml", strings.NewReader(y))
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -19,6 +20,10 @@ type planOptions struct {
 	UpdateSecrets bool              // write secrets and header values the API already has
 	Renames       map[string]string // dispatcher renames: old name → new name
 	Getenv        func(string) string
+	// AllowEnv names variables besides DISPATCHER_SECRET_* and
+	// DISPATCHER_HEADER_* that secretEnv and headersEnv may name
+	// (--allow-env).
+	AllowEnv []string
 	// DryRun plans only: a secret's variable that is not set is a warning
 	// (a plan needs no secret, e.g. in a pull request's check), not a
 	// problem.
@@ -193,8 +198,14 @@ func (p *planner) planFunctions() {
 		}
 		headerNames := slices.Sorted(maps.Keys(headersEnv))
 		env := func(field, name string) string {
-			if ownVariable(name) {
+			switch {
+			case ownVariable(name):
 				p.problem("function", fn, i, field, name+" configures dispatcher itself; a function's secret is read from a variable of its own")
+				return ""
+			case !secretVariable(name) && !slices.Contains(p.opts.AllowEnv, name):
+				p.problem("function", fn, i, field, fmt.Sprintf("sync reads secrets only from variables named %s… or %s… (as export names them), "+
+					"or named with --allow-env %s: a file changed in a pull request must not send the runner's other credentials to a URL of its choosing",
+					secretEnvPrefix, headerEnvPrefix, name))
 				return ""
 			}
 			v := p.opts.Getenv(name)
@@ -312,6 +323,19 @@ func (p *planner) planFunctions() {
 				method: "PUT", path: "/functions/v1/" + url.PathEscape(have.ID), body: upd})
 		}
 	}
+}
+
+// The prefixes of the variables sync reads a function's secret and
+// header values from, as export names them.
+const (
+	secretEnvPrefix = "DISPATCHER_SECRET_"
+	headerEnvPrefix = "DISPATCHER_HEADER_"
+)
+
+// secretVariable reports whether name is a variable sync reads secrets
+// from without --allow-env.
+func secretVariable(name string) bool {
+	return strings.HasPrefix(name, secretEnvPrefix) || strings.HasPrefix(name, headerEnvPrefix)
 }
 
 func secretLabel(set bool) string {

@@ -80,11 +80,11 @@ const (
 func TestSyncPlanCreates(t *testing.T) {
 	f := syncFileOf(t, `{
 	  "templates": [{"name": "welcome", "subject": "Hi {{ .content.name }}", "text": "Hello"}],
-	  "functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET", "headersEnv": {"X-Api-Key": "ERASE_KEY"}}],
+	  "functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DISPATCHER_SECRET_ERASE", "headersEnv": {"X-Api-Key": "DISPATCHER_HEADER_ERASE_X_API_KEY"}}],
 	  "dispatchers": [{"eventType": "user_deleted", "name": "gdpr", "tags": ["pii"], "actions": [
 	    {"type": "mail", "name": "mail", "recipients": {"to": ["a@example.com"]}, "templateName": "welcome"},
 	    {"type": "task", "name": "erase", "functionName": "erase", "data": {"k": 1}}]}]}`)
-	p, err := makePlan(f, &remoteState{}, planOptions{Getenv: envOf("ERASE_SECRET", "s3cr3t", "ERASE_KEY", "k3y")})
+	p, err := makePlan(f, &remoteState{}, planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s3cr3t", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k3y")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,19 +262,19 @@ func TestSyncPlanUpdateBodies(t *testing.T) {
 // removes it.
 func TestSyncPlanSecrets(t *testing.T) {
 	withSecret := `{"id": "bbbbbbbbbbbbbbbbbbbbbbbb", "name": "erase", "kind": "http", "url": "https://erase.example.com/", "timeoutSeconds": 30, "hasSecret": true, "headerNames": ["X-Api-Key"]}`
-	file := `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET", "headersEnv": {"X-Api-Key": "ERASE_KEY"}}]}`
+	file := `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DISPATCHER_SECRET_ERASE", "headersEnv": {"X-Api-Key": "DISPATCHER_HEADER_ERASE_X_API_KEY"}}]}`
 	for _, tt := range []struct {
 		name, remote, file string
 		opts               planOptions
 		want               string // the plan's lines, or the problem
 	}{
-		{"not set", fnErase, file, planOptions{}, `d.json: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set`},
+		{"not set", fnErase, file, planOptions{}, `d.json: function "erase" (functions[0]): secretEnv: the environment variable DISPATCHER_SECRET_ERASE is not set`},
 		// A dry run plans without secrets (a pull request's check has
 		// none): the same function is planned, and warned of.
 		{"not set, in a dry run", fnErase, file, planOptions{DryRun: true}, `~ function "erase": secret,headers`},
-		{"written when the API lacks it", fnErase, file, planOptions{Getenv: envOf("ERASE_SECRET", "s", "ERASE_KEY", "k")}, `~ function "erase": secret,headers`},
+		{"written when the API lacks it", fnErase, file, planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": secret,headers`},
 		{"the API has it", withSecret, file, planOptions{}, ``},
-		{"--update-secrets", withSecret, file, planOptions{UpdateSecrets: true, Getenv: envOf("ERASE_SECRET", "s", "ERASE_KEY", "k")}, `~ function "erase": secret,headers`},
+		{"--update-secrets", withSecret, file, planOptions{UpdateSecrets: true, Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": secret,headers`},
 		{"removed", withSecret, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "timeoutSeconds": 10}]}`, planOptions{}, `~ function "erase": timeoutSeconds,secret,headers`},
 		// A file from a pull request must not send the sync's own
 		// credentials, or the server's, to a URL of its choosing.
@@ -282,13 +282,23 @@ func TestSyncPlanSecrets(t *testing.T) {
 			planOptions{Getenv: envOf("DISPATCHER_TOKEN", "t")}, `d.json: function "erase" (functions[0]): secretEnv: DISPATCHER_TOKEN configures dispatcher itself; a function's secret is read from a variable of its own`},
 		{"the server's key, as a header", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "headersEnv": {"X-Key": "DISPATCHER_ENCRYPTION_KEY"}}]}`,
 			planOptions{DryRun: true}, `d.json: function "erase" (functions[0]): headersEnv.X-Key: DISPATCHER_ENCRYPTION_KEY configures dispatcher itself; a function's secret is read from a variable of its own`},
+		// … nor the runner's other credentials: only the variables
+		// export names, and those --allow-env allows.
+		{"another variable", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "headersEnv": {"X-Key": "AWS_SECRET_ACCESS_KEY"}}]}`,
+			planOptions{Getenv: envOf("AWS_SECRET_ACCESS_KEY", "k")}, `d.json: function "erase" (functions[0]): headersEnv.X-Key: sync reads secrets only from variables named DISPATCHER_SECRET_… or DISPATCHER_HEADER_… (as export names them), or named with --allow-env AWS_SECRET_ACCESS_KEY`},
+		{"another variable, in a dry run", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}]}`,
+			planOptions{DryRun: true}, `d.json: function "erase" (functions[0]): secretEnv: sync reads secrets only from variables named`},
+		{"another variable, allowed", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}]}`,
+			planOptions{AllowEnv: []string{"ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `~ function "erase": secret`},
+		{"--allow-env does not allow dispatcher's own", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DATABASE_URL"}]}`,
+			planOptions{AllowEnv: []string{"DATABASE_URL"}, Getenv: envOf("DATABASE_URL", "postgres://")}, `d.json: function "erase" (functions[0]): secretEnv: DATABASE_URL configures dispatcher itself`},
 		{"outbound safety is the server's", fnErase, `{"functions": [{"name": "erase", "url": "ftp://erase.example.com/"}]}`, planOptions{}, `d.json: function "erase" (functions[0]): url: not an absolute http(s) URL`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := planFunctionsOf(t, tt.remote, tt.file, tt.opts, tt.want)
 			if p != nil && tt.opts.DryRun {
-				want := []string{`d.json: function "erase" (functions[0]): secretEnv: the environment variable ERASE_SECRET is not set (or empty); it holds the value, which is never written in the file; the sync itself needs it`,
-					`d.json: function "erase" (functions[0]): headersEnv.X-Api-Key: the environment variable ERASE_KEY is not set (or empty); it holds the value, which is never written in the file; the sync itself needs it`}
+				want := []string{`d.json: function "erase" (functions[0]): secretEnv: the environment variable DISPATCHER_SECRET_ERASE is not set (or empty); it holds the value, which is never written in the file; the sync itself needs it`,
+					`d.json: function "erase" (functions[0]): headersEnv.X-Api-Key: the environment variable DISPATCHER_HEADER_ERASE_X_API_KEY is not set (or empty); it holds the value, which is never written in the file; the sync itself needs it`}
 				if !slices.Equal(p.Warnings, want) {
 					t.Errorf("warnings %q, want %q", p.Warnings, want)
 				}
