@@ -26,18 +26,31 @@ const (
 	// gateLeaseMargin is what a permit's lease adds to the longest its
 	// call may take, for the report to reach the gate.
 	gateLeaseMargin = time.Minute
+	// permitRetry is how long a call waits for its permit after Temporal
+	// did not take its request (dispatchV8) before it asks again.
+	permitRetry = time.Minute
 )
 
-// requestPermitOptions: a permit request is one signal-with-start; while
-// Temporal does not answer it is retried for as long as it takes.
-var requestPermitOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout: 10 * time.Second,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
-		MaximumInterval:    time.Minute,
-	},
-}
+// requestPermitOptions: a permit request is one signal-with-start,
+// retried while Temporal does not take it: for ten seconds in all (the
+// SDK's schedule-to-close is the start-to-close when unset) before
+// dispatchV8, for two minutes from it, after which the call waits and
+// asks again.
+var (
+	requestPermitOptions = workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	}
+	requestPermitOptionsV8 = workflow.LocalActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:            requestPermitOptions.RetryPolicy,
+	}
+)
 
 // attemptGated runs the call of a gated function's action (dispatchV4):
 // each attempt waits for a permit of the function's Gate, is made once —
@@ -125,13 +138,23 @@ func (d *dispatch) permit(ctx workflow.Context, o *dispatcher.ActionOutcome, gat
 	o.Status = dispatcher.OutcomeWaiting
 	defer func() { o.Status = dispatcher.OutcomeRunning }()
 	in := RequestPermitInput{Gate: gate, Function: function, TaskQueue: workflow.GetInfo(ctx).TaskQueueName, Request: req}
-	lctx := workflow.WithLocalActivityOptions(ctx, requestPermitOptions)
-	for recheck := permitRecheck; ; recheck = min(2*recheck, maxPermitRecheck) {
-		if err := workflow.ExecuteLocalActivity(lctx, ActivityRequestPermit, in).Get(ctx, nil); err != nil {
+	opts := requestPermitOptions
+	if d.version >= dispatchV8 {
+		opts = requestPermitOptionsV8
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, opts)
+	for recheck := permitRecheck; ; {
+		wait := recheck
+		if err := workflow.ExecuteLocalActivity(lctx, ActivityRequestPermit, in).Get(ctx, nil); err == nil {
+			recheck = min(2*recheck, maxPermitRecheck)
+		} else if d.version < dispatchV8 || ctx.Err() != nil {
 			d.report(ctx, gate, req.ID, PermitReleased)
 			return PermitGrant{}, err
+		} else {
+			// Temporal may have taken it all the same: the permit may come.
+			wait = permitRetry
 		}
-		granted, err := workflow.AwaitWithTimeout(ctx, recheck, func() bool { _, ok := d.permits[req.ID]; return ok })
+		granted, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { _, ok := d.permits[req.ID]; return ok })
 		if err != nil {
 			d.report(ctx, gate, req.ID, PermitReleased)
 			return PermitGrant{}, err

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -397,6 +398,73 @@ func TestGatedCallTimedOutCountsAsAnAttempt(t *testing.T) {
 			if n != 1 {
 				t.Errorf("%d calls, want 1: its one attempt", n)
 			}
+		})
+	}
+}
+
+// TestGatedCallOutlastsAnOutageOfTemporal: Temporal that does not take a
+// permit request for minutes (a frontend restarting, a namespace rate
+// limit) delays the call; it does not fail it. The request is asked
+// again with the same id, which the gate takes as a no-op when it has it,
+// and no release is reported: the request may have landed. Before
+// dispatchV8 the request was retried for ten seconds and the action
+// failed for good without a call (the run of version 7 shows it).
+func TestGatedCallOutlastsAnOutageOfTemporal(t *testing.T) {
+	for _, tt := range []struct {
+		version int
+		want    string
+	}{
+		{workflows.DispatchVersion, "t1:succeeded:1:"},
+		{7, "t1:failed:0:Timeout"},
+	} {
+		t.Run(fmt.Sprint("version ", tt.version), func(t *testing.T) {
+			env := newEnv(t, gatedConfig(nil))
+			var tries []time.Duration
+			var ids []string
+			const down = 5 * time.Minute
+			env.OnActivity(workflows.ActivityRequestPermit, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in workflows.RequestPermitInput) error {
+					at := env.Now().Sub(t0)
+					record(func() { tries = append(tries, at); ids = append(ids, in.Request.ID) })
+					if at < down {
+						return temporal.NewApplicationError("asking the gate: unavailable", "GateUnavailable")
+					}
+					return nil
+				})
+			granted := false
+			env.RegisterDelayedCallback(func() {
+				var id string
+				record(func() {
+					if n := len(tries); n > 0 && tries[n-1] >= down {
+						id, granted = ids[n-1], true
+					}
+				})
+				if granted {
+					env.SignalWorkflow(workflows.SignalPermit, workflows.PermitGrant{RequestID: id, Expires: env.Now().Add(time.Hour)})
+				}
+			}, down+2*time.Minute)
+			var reports []string
+			env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", workflows.SignalGateDone, mock.Anything).Return(
+				func(_, _, _, _ string, arg any) error {
+					record(func() { reports = append(reports, arg.(workflows.PermitDone).Result) })
+					return nil
+				})
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: tt.version})
+			if got := summary(res.Outcomes); !strings.HasPrefix(got, tt.want) {
+				t.Errorf("outcomes = %q, want %q (requests at %v)", got, tt.want, tries)
+			}
+			if tt.version < workflows.DispatchVersion {
+				return
+			}
+			record(func() {
+				if slices.Contains(reports, workflows.PermitReleased) || !granted {
+					t.Errorf("reports %v, granted %v: want no release, and the permit of a request made after the outage", reports, granted)
+				}
+				if slices.ContainsFunc(ids, func(id string) bool { return id != ids[0] }) {
+					t.Errorf("request ids %v: the same request is asked again", ids)
+				}
+			})
 		})
 	}
 }

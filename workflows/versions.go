@@ -86,8 +86,16 @@ const (
 	// another permit, as a missed slot does, instead of ending as a
 	// timeout after the call's own. Every other run runs as in dispatchV6.
 	dispatchV7 workflow.Version = 7
+	// dispatchV8: a gated call's permit request that Temporal does not
+	// take is asked again for two minutes (requestPermitOptionsV8), then,
+	// as one that went unanswered, again after a wait (permitRetry), with
+	// the same id, which the gate takes as a no-op when it has it; before,
+	// it was retried for ten seconds and failed the action for good,
+	// without a call, and could still land later and hold a permit no one
+	// waited for. Every other run runs as in dispatchV7.
+	dispatchV8 workflow.Version = 8
 
-	dispatchLatest = dispatchV7
+	dispatchLatest = dispatchV8
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
