@@ -251,12 +251,15 @@ var reservedRanges = slices.Concat(
 	ranges("a site-local address", "fec0::/10"),
 	ranges("a Teredo (tunnelled IPv4) address", "2001::/32"),
 	ranges("a discard-only address", "100::/64"),
+	// RFC 8215: never public, and its IPv4 address may sit at any of
+	// RFC 6052's positions, which no check can tell apart.
+	ranges("a local-use NAT64 address", "64:ff9b:1::/48"),
 )
 
 // Prefixes whose addresses carry an IPv4 address that the network
-// reaches through them: NAT64 (RFC 6052, RFC 8215) and 6to4.
+// reaches through them: the well-known NAT64 prefix (RFC 6052) and 6to4.
 var (
-	nat64  = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
+	nat64  = netip.MustParsePrefix("64:ff9b::/96")
 	sixTo4 = netip.MustParsePrefix("2002::/16")
 )
 
@@ -268,7 +271,7 @@ func reserved(a netip.Addr) (string, bool) {
 		b := a.As16()
 		var v4 netip.Addr
 		switch {
-		case slices.ContainsFunc(nat64, func(p netip.Prefix) bool { return p.Contains(a) }):
+		case nat64.Contains(a):
 			v4 = netip.AddrFrom4([4]byte(b[12:16]))
 		case sixTo4.Contains(a):
 			v4 = netip.AddrFrom4([4]byte(b[2:6]))

@@ -63,6 +63,10 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"IPv4-mapped private", strict, http("https://[::ffff:10.0.0.5]/"), "url: host ::ffff:10.0.0.5 is a private address"},
 		{"IPv4-mapped metadata", strict, http("https://[::ffff:169.254.169.254]/"), "cloud metadata address"},
 		{"NAT64 of loopback", strict, http("https://[64:ff9b::7f00:1]/"), "a loopback address"},
+		// Local-use NAT64 may carry the IPv4 address at any RFC 6052
+		// position: before, the metadata address at the /48's passed, a
+		// public one in the last four bytes.
+		{"local-use NAT64", strict, http("https://[64:ff9b:1:a9fe:a9:fe00:808:808]/"), "a local-use NAT64 address"},
 		// Before, these were public: a Teredo address tunnels to the IPv4
 		// address it hides, and the discard prefix goes nowhere.
 		{"Teredo", strict, http("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/"), "a Teredo (tunnelled IPv4) address"},
