@@ -53,7 +53,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		syncCmd(getenv),
 		exportCmd(getenv),
 	)
+	for _, c := range root.Commands() {
+		refuseUnknown(c)
+	}
 	return root.ExecuteContext(ctx)
+}
+
+// refuseUnknown makes c, and each group under it, answer an unknown
+// subcommand with an error, as the root does; cobra has a group print its
+// help and succeed, which a script or CI would not notice.
+func refuseUnknown(c *cobra.Command) {
+	if !c.HasSubCommands() {
+		return
+	}
+	if c.Run == nil && c.RunE == nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q; see %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return cmd.Help()
+		}
+	}
+	for _, sub := range c.Commands() {
+		refuseUnknown(sub)
+	}
 }
 
 // configCmd prints every setting with its current value (secrets hidden),

@@ -1,0 +1,26 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestUnknownSubcommand: a misspelt subcommand of a command group is an
+// error (exit 1), as a misspelt command is; before, the group printed its
+// help and exited 0, so a script or CI never noticed. The group alone
+// still prints its help.
+func TestUnknownSubcommand(t *testing.T) {
+	for _, args := range [][]string{{"frobnicate"}, {"executions", "frobnicate"}, {"encryption", "frob"}, {"audit", "frob", "x"}} {
+		var out bytes.Buffer
+		err := run(context.Background(), args, func(string) string { return "" }, &out, &out)
+		if bad := args[min(1, len(args)-1)]; err == nil || !strings.Contains(err.Error(), `unknown command "`+bad+`"`) {
+			t.Errorf("dispatcher %s: %v, want an unknown command error", strings.Join(args, " "), err)
+		}
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"executions"}, func(string) string { return "" }, &out, &out); err != nil || !strings.Contains(out.String(), "Available Commands") {
+		t.Errorf("dispatcher executions: %v, %q; want its help", err, out.String())
+	}
+}
