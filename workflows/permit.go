@@ -107,6 +107,12 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 				"ActionID", a.ID, "Function", fn.Name, "Misses", misses)
 		}
 		misses = 0
+		// The outcome shows the last error while the call waits for its
+		// next attempt, as a regular activity's retries do.
+		o.ErrorClass, o.Error = "", ""
+		if err != nil {
+			o.ErrorClass, o.Error = classify(err)
+		}
 		if err == nil || !retryable(err) || (policy.MaximumAttempts > 0 && n >= int(policy.MaximumAttempts)) {
 			return err
 		}

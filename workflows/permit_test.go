@@ -124,7 +124,7 @@ func TestGatedCallWaitsWithoutConsumingAttempts(t *testing.T) {
 	if got, want := summary(waiting), "t1:waiting:0:"; got != want {
 		t.Errorf("outcomes while waiting for the first permit = %q, want %q", got, want)
 	}
-	if got, want := summary(second), "t1:waiting:1:"; got != want {
+	if got, want := summary(second), "t1:waiting:1:HTTPTemporary"; got != want { // the last attempt's error
 		t.Errorf("outcomes while waiting for the second permit = %q, want %q", got, want)
 	}
 	if want := []time.Duration{time.Minute, 3 * time.Hour}; !slices.Equal(calls, want) {
@@ -186,7 +186,19 @@ func TestGatedCallRetries(t *testing.T) {
 			for _, d := range []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute} {
 				p.grantAt(d)
 			}
+			// Waiting for its second attempt's permit, the action shows
+			// its first one's error; before, a gated call showed none.
+			var waiting []dispatcher.ActionOutcome
+			env.RegisterDelayedCallback(func() {
+				if v, err := env.QueryWorkflow(workflows.QueryOutcomes); err == nil {
+					_ = v.Get(&waiting)
+				}
+			}, time.Minute+30*time.Second)
 			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+			if len(tt.reports) > 1 && (len(waiting) != 1 || waiting[0].Status != dispatcher.OutcomeWaiting || waiting[0].Attempts != 1 ||
+				waiting[0].ErrorClass != res.Outcomes[0].ErrorClass || waiting[0].Error == "") {
+				t.Errorf("waiting for the second attempt: %+v, want attempt 1's error", waiting)
+			}
 			if got := summary(res.Outcomes); !strings.HasPrefix(got, tt.want) {
 				t.Errorf("outcomes = %q, want %q", got, tt.want)
 			}
