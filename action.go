@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/mail"
@@ -95,10 +96,14 @@ func set[T any](dst *T, src *T) {
 }
 
 // Validate checks an action's fields for its type, and its sizes and
-// retry policy against the limits (limits.go). It keeps its type's fields
-// only: the other type's, which clients may send (the wire contract
-// tolerates extra fields), are dropped unchecked.
+// retry policy against the limits (limits.go). A field of the other type
+// is refused when it holds something (a mail action's startTimestamp was
+// once dropped, and the mail sent at once); an empty one (null, [], {}),
+// as a client sending every field gives it, is left out.
 func (a *Action) Validate() error {
+	if field := a.otherType(); field != "" {
+		return Errorf(EINVALID, "%s: a %s action has none; it belongs to the other type of action", field, a.Type)
+	}
 	switch a.Type {
 	case ActionMail:
 		a.FunctionName, a.Data, a.Tags, a.StartTimestamp = "", nil, nil, nil
@@ -139,6 +144,36 @@ func (a *Action) Validate() error {
 		return err
 	}
 	return validateRetryPolicy(a.RetryPolicy)
+}
+
+// otherType returns the first field of the other type of action that a
+// holds something in, or "".
+func (a *Action) otherType() string {
+	switch a.Type {
+	case ActionMail:
+		data := string(bytes.Join(bytes.Fields(a.Data), nil))
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{
+			{"functionName", a.FunctionName != ""},
+			{"data", data != "" && data != "null" && data != "{}"},
+			{"tags", len(a.Tags) > 0},
+			{"startTimestamp", a.StartTimestamp != nil},
+		} {
+			if f.set {
+				return f.field
+			}
+		}
+	case ActionTask:
+		switch r := a.Recipients; {
+		case a.TemplateID != "":
+			return "templateId"
+		case len(r.To)+len(r.CC)+len(r.BCC) > 0:
+			return "recipients"
+		}
+	}
+	return ""
 }
 
 func (a *Action) validateMail() error {

@@ -297,18 +297,29 @@ func TestListsQueryTheirOwnFields(t *testing.T) {
 	}
 }
 
-// TestActionsKeepTheirTypesFields: an action keeps its own type's fields
-// only; the other type's, which clients may send (the wire contract
-// tolerates extra fields), are ignored. Before, they were stored and shown
-// unchecked: a task with a recipient that is no address and a template
-// that does not exist, a mail with a startTimestamp it never waited for,
-// and its function could be deleted while the mail still named it.
-func TestActionsKeepTheirTypesFields(t *testing.T) {
+// TestActionsRefuseTheOtherTypesFields: a field of the other type of
+// action that holds something is a 400 naming it; empty ones (null, [],
+// {}), as a client sending every field gives them, are left out. Before,
+// they were stored and shown unchecked (a task with a recipient that is no
+// address), and later dropped without a word: a mail with a startTimestamp
+// was sent at once.
+func TestActionsRefuseTheOtherTypesFields(t *testing.T) {
 	hs := newHarness(t, testenv.SQLite(t))
 	tmpl := hs.seed()
+	mailAction := `{"type":"mail","name":"m","templateId":"` + tmpl + `","recipients":{"to":["a@example.com"]}`
+	for body, field := range map[string]string{
+		`{"type":"task","name":"t","functionName":"erase","templateId":"nope"}`:                  "actions[0].templateId: a task action has none",
+		`{"type":"task","name":"t","functionName":"erase","recipients":{"to":["not an email"]}}`: "actions[0].recipients: a task action has none",
+		mailAction + `,"startTimestamp":"2030-01-01T00:00:00Z"}`:                                 "actions[0].startTimestamp: a mail action has none",
+		mailAction + `,"data":{"k":1}}`:                                                          "actions[0].data: a mail action has none",
+		mailAction + `,"functionName":"erase"}`:                                                  "actions[0].functionName: a mail action has none",
+	} {
+		code, out := hs.do("POST", "/dispatchers/v1", `{"name":"x","eventType":"e","actions":[`+body+`]}`)
+		wantError(t, code, out, 400, 15, field)
+	}
 	d := hs.must(200, "POST", "/dispatchers/v1", `{"name":"x","eventType":"e","actions":[`+
-		`{"type":"task","name":"t","functionName":"erase","templateId":"nope","recipients":{"to":["not an email"]}},`+
-		`{"type":"mail","name":"m","templateId":"`+tmpl+`","recipients":{"to":["a@example.com"]},"functionName":"erase","data":{"k":1},"tags":["x"],"startTimestamp":"2030-01-01T00:00:00Z"}]}`)
+		`{"type":"task","name":"t","functionName":"erase","templateId":null,"recipients":null},`+
+		mailAction+`,"functionName":null,"data":{},"tags":[],"startTimestamp":null}]}`)
 	want := map[string][]string{
 		"task": {"description", "functionName", "id", "name", "type"},
 		"mail": {"description", "id", "name", "recipients", "templateId", "type"},
@@ -332,7 +343,8 @@ func TestActionsKeepTheirTypesFields(t *testing.T) {
 	check(d["actions"].([]any))
 	id := d["id"].(string)
 	mail := d["actions"].([]any)[1].(map[string]any)["id"].(string)
-	hs.must(200, "PUT", "/dispatchers/v1/"+id+"/actions/"+mail, `{"functionName":"erase","startTimestamp":"2030-01-01T00:00:00Z"}`)
+	code, out := hs.do("PUT", "/dispatchers/v1/"+id+"/actions/"+mail, `{"startTimestamp":"2030-01-01T00:00:00Z"}`)
+	wantError(t, code, out, 400, 15, "startTimestamp: a mail action has none")
 	check(hs.must(200, "GET", "/dispatchers/v1/"+id, "")["actions"].([]any))
 }
 

@@ -1,0 +1,43 @@
+package dispatcher_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// TestActionFieldsOfTheOtherType: a field only the other type of action
+// has is refused, not dropped: a mail action with a startTimestamp was
+// saved without it and sent at once. Empty ones (null, [], {}) are left
+// out as before, as a client sending every field gives them.
+func TestActionFieldsOfTheOtherType(t *testing.T) {
+	later := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	mail := func() dispatcher.Action {
+		return dispatcher.Action{Type: dispatcher.ActionMail, TemplateID: "t", Recipients: dispatcher.Recipients{To: []string{"a@example.com"}}}
+	}
+	task := func() dispatcher.Action {
+		return dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "f"}
+	}
+	for field, a := range map[string]dispatcher.Action{
+		"startTimestamp": func() dispatcher.Action { a := mail(); a.StartTimestamp = &later; return a }(),
+		"functionName":   func() dispatcher.Action { a := mail(); a.FunctionName = "f"; return a }(),
+		"data":           func() dispatcher.Action { a := mail(); a.Data = json.RawMessage(`{"a":1}`); return a }(),
+		"tags":           func() dispatcher.Action { a := mail(); a.Tags = []string{"x"}; return a }(),
+		"templateId":     func() dispatcher.Action { a := task(); a.TemplateID = "t"; return a }(),
+		"recipients":     func() dispatcher.Action { a := task(); a.Recipients.CC = []string{"a@example.com"}; return a }(),
+	} {
+		if err := a.Validate(); err == nil || !strings.Contains(err.Error(), field+": a "+a.Type+" action has none") {
+			t.Errorf("a %s action with %s: %v, want it refused", a.Type, field, err)
+		}
+	}
+	for _, data := range []string{"null", "{}", " { } "} {
+		a := mail()
+		a.Data, a.Tags = json.RawMessage(data), []string{}
+		if err := a.Validate(); err != nil || a.Data != nil || a.Tags != nil {
+			t.Errorf("a mail action with data %s and no tags: %v, %+v", data, err, a)
+		}
+	}
+}
