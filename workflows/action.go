@@ -182,7 +182,20 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	})
 	o.Attempts = 1
 	d.pace(ctx, payload)
-	return workflow.ExecuteChildWorkflow(cctx, fn.Name, payload).Get(ctx, nil)
+	child := workflow.ExecuteChildWorkflow(cctx, fn.Name, payload)
+	if d.version < dispatchV8 {
+		return child.Get(ctx, nil)
+	}
+	// From dispatchV8 a cancel, which the SDK passes on to the child, does
+	// not wait for the child to end (the SDK waits whatever
+	// WaitForCancellation says): a child no worker runs, or one that
+	// ignores cancels, held its dispatch, and an ordered key, for ever.
+	var err error
+	workflow.NewSelector(ctx).
+		AddFuture(child, func(f workflow.Future) { err = f.Get(ctx, nil) }).
+		AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { err = temporal.NewCanceledError() }).
+		Select(ctx)
+	return err
 }
 
 // paceBytes bounds the input the regular activities and child workflows

@@ -507,3 +507,39 @@ func TestDispatchChildWorkflow(t *testing.T) {
 		})
 	}
 }
+
+// TestDispatchCanceledWhileItsChildIgnoresIt: a canceled dispatch ends
+// canceled when the cancel comes, and its child workflow is asked to
+// cancel; it does not wait for the child to end, which a child that no
+// worker runs (its type misspelt) never does. Before dispatchV8 it waited:
+// a cancel could not stop such a dispatch, nor free its ordered key. (The
+// child here takes a day to end after the cancel; the test environment
+// waits for it either way.)
+func TestDispatchCanceledWhileItsChildIgnoresIt(t *testing.T) {
+	cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("c1", "erase-child")}})
+	env := newEnv(t, cfg)
+	env.SetTestTimeout(10 * time.Second)
+	env.OnActivity(workflows.ActivityPrepareTask, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+			return dispatcher.NewTaskPayload(in, 1)
+		})
+	var asked time.Time
+	env.RegisterWorkflowWithOptions(func(ctx workflow.Context, p dispatcher.TaskPayload) error {
+		_ = workflow.Await(ctx, func() bool { return false })
+		asked = workflow.Now(ctx)
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		_ = workflow.Sleep(dctx, 24*time.Hour)
+		return temporal.NewCanceledError()
+	}, workflow.RegisterOptions{Name: "erase-child"})
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Hour)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	if got, want := summary(res.Outcomes), "c1:canceled:1:Canceled"; got != want {
+		t.Errorf("outcomes = %q, want %q", got, want)
+	}
+	if ended := res.Outcomes[0].FinishedAt.Sub(t0); ended != time.Hour || !asked.Equal(t0.Add(time.Hour)) {
+		t.Errorf("the action ended at %v, its child asked to cancel at %v; want both at the cancel, 1h", ended, asked.Sub(t0))
+	}
+}

@@ -92,7 +92,10 @@ const (
 	// the same id, which the gate takes as a no-op when it has it; before,
 	// it was retried for ten seconds and failed the action for good,
 	// without a call, and could still land later and hold a permit no one
-	// waited for. Every other run runs as in dispatchV7.
+	// waited for; and a canceled dispatch asks its child workflows to
+	// cancel and ends without waiting for them to, which a child no
+	// worker runs never did (runChild). Every other run runs as in
+	// dispatchV7.
 	dispatchV8 workflow.Version = 8
 
 	dispatchLatest = dispatchV8
