@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -98,13 +99,14 @@ func printFlows(w io.Writer, fns []wire.FunctionDetail) {
 			fl = &wire.FunctionFlow{State: "-"}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", f.Name, fl.State, fl.Waiting, fl.InFlight,
-			millisTime(fl.OldestWaiting), millisTime(fl.OpenedAt), millisTime(fl.NextProbe), millisTime(fl.PausedUntil), limits(f.Function))
+			millisTime(fl.OldestWaiting), millisTime(fl.OpenedAt), millisTime(fl.NextProbe), millisTime(fl.PausedUntil), limits(f.Function, time.Now()))
 	}
 	tw.Flush()
 }
 
-// limits says a function's flow control in a few words.
-func limits(f wire.Function) string {
+// limits says a function's flow control in a few words, at now: a pause
+// that has ended is left out.
+func limits(f wire.Function, now time.Time) string {
 	var parts []string
 	if r := f.RateLimit; r != nil {
 		parts = append(parts, fmt.Sprintf("%g/s (burst %d)", r.PerSecond, max(r.Burst, 1)))
@@ -115,7 +117,7 @@ func limits(f wire.Function) string {
 	if b := f.CircuitBreaker; b != nil {
 		parts = append(parts, fmt.Sprintf("opens after %d failures in %ds, probes every %ds", b.Failures, b.WindowSeconds, b.ProbeIntervalSeconds))
 	}
-	if f.PausedUntil != "" {
+	if until, err := time.Parse(time.RFC3339, f.PausedUntil); err == nil && until.After(now) {
 		parts = append(parts, "paused until "+f.PausedUntil)
 	}
 	return orDash(strings.Join(parts, "; "))
