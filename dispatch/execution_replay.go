@@ -44,6 +44,9 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err := owned(ctx, r.WorkflowID); err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
+	if err := checkRunID(r.RunID); err != nil {
+		return dispatcher.ReplayResult{}, err
+	}
 	if r.Config == "" {
 		r.Config = dispatcher.ReplayConfigOriginal
 	}

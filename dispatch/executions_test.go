@@ -302,6 +302,9 @@ func TestExecutions(t *testing.T) {
 		{"a run the dispatch never had", dispatcher.ReplayRequest{WorkflowID: wf, RunID: "0194f0c5-7d6e-7a8b-9c0d-1e2f3a4b5c6d"},
 			dispatcher.ENOTFOUND, "no run 0194f0c5-7d6e-7a8b-9c0d-1e2f3a4b5c6d of dispatch"},
 		{"a run id that is none", dispatcher.ReplayRequest{WorkflowID: wf, RunID: "x"}, dispatcher.EINVALID, "runId"},
+		// The request is checked before the dispatch's state: before, a
+		// run id that is none was "still scheduled" (409).
+		{"a run id that is none, of a running dispatch", dispatcher.ReplayRequest{WorkflowID: ws, RunID: "nope"}, dispatcher.EINVALID, "runId"},
 	} {
 		if _, err := e.ex.Replay(e.ctx(), tt.req); dispatcher.ErrorCode(err) != tt.code || !strings.Contains(dispatcher.ErrorMessage(err), tt.msg) {
 			t.Errorf("replay of %s: %v, want %s mentioning %q", tt.name, err, tt.code, tt.msg)
