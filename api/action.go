@@ -39,7 +39,7 @@ func (s *Server) updateAction(c *gin.Context) {
 		return
 	}
 	if u == (dispatcher.ActionUpdate{}) {
-		abort(c, errEmptyBody, "the body changes nothing: give at least one field of the action")
+		abort(c, errEmptyBody, "the body changes nothing (a null leaves its field as it is): give at least one field of the action")
 		return
 	}
 	if err := s.store.UpdateAction(c.Request.Context(), c.Param("dispatcherId"), c.Param("actionId"), u); err != nil {

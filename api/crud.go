@@ -112,7 +112,7 @@ func (col collection[T, U, R]) put(c *gin.Context) {
 	}
 	u := req.Update()
 	if u == *new(U) {
-		abort(c, errEmptyBody, "the body changes nothing: give at least one field of the "+col.what)
+		abort(c, errEmptyBody, "the body changes nothing (a null leaves its field as it is): give at least one field of the "+col.what)
 		return
 	}
 	var err error

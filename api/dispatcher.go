@@ -76,7 +76,7 @@ func (s *Server) updateDispatcher(c *gin.Context) {
 	}
 	u := req.Update()
 	if u.Empty() {
-		abort(c, errEmptyBody, "the body changes nothing: give at least one of name, description, eventType, tags, ordering, filter, enabled")
+		abort(c, errEmptyBody, "the body changes nothing (a null leaves its field as it is): give at least one of name, description, eventType, tags, ordering, filter, enabled")
 		return
 	}
 	if err := s.store.UpdateDispatcher(c.Request.Context(), c.Param("dispatcherId"), u); err != nil {
