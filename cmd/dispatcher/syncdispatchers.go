@@ -32,6 +32,11 @@ func (p *planner) planDispatchers() {
 			// Renamed already: a second run has nothing to do.
 		case p.remote.dispatcherByName(old) != nil:
 			renamedFrom[nu] = old
+		default:
+			// Kept quiet, a misspelt OLD would create NEW, and --clean
+			// delete OLD with its id and history.
+			p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: the install has no dispatcher named %s (nor %s): %s is created as new; is %s misspelt?",
+				flag, quote(old), quote(nu), quote(nu), quote(old)))
 		}
 	}
 

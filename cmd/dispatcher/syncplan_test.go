@@ -583,3 +583,23 @@ func TestSyncPlanWithinTheDispatcherLimit(t *testing.T) {
 		t.Errorf("first change %q, want the creation: deletions come last when there is room", lines[0])
 	}
 }
+
+// TestSyncPlanRenameOfNothing: a --rename whose OLD the install lacks,
+// and whose NEW it lacks too, plans NEW's creation with a warning: a
+// misspelt OLD would otherwise go unnoticed, and --clean delete the real
+// old dispatcher, its id and history with it.
+func TestSyncPlanRenameOfNothing(t *testing.T) {
+	remote := `[{"id": "111111111111111111111111", "name": "gdpr", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`
+	p, err := makePlan(syncFileOf(t, `[{"eventType": "e", "name": "gdpr-v2", "actions": []}]`),
+		remoteOf(t, remote, "["+tplWelcome+"]", "["+fnErase+"]"), planOptions{Renames: map[string]string{"gpdr": "gdpr-v2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `--rename gpdr=gdpr-v2: the install has no dispatcher named "gpdr" (nor "gdpr-v2"): "gdpr-v2" is created as new; is "gpdr" misspelt?`
+	if len(p.Warnings) != 1 || p.Warnings[0] != want {
+		t.Errorf("warnings %q, want %q", p.Warnings, want)
+	}
+	if got := planLines(p); !slices.Equal(got, []string{`+ dispatcher "gdpr-v2"`}) {
+		t.Errorf("plan %q", got)
+	}
+}
