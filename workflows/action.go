@@ -397,10 +397,16 @@ func isPermanent(typ string) bool {
 	return false
 }
 
+// maxOutcomeError bounds an outcome's error: a child workflow or a
+// receiver may fail with megabytes, which, on a few actions, took the
+// dispatch's result past Temporal's blob limit.
+const maxOutcomeError = 4<<10 - len("…")
+
 // fail records err as the outcome of an action.
 func (d *dispatch) fail(ctx workflow.Context, o *dispatcher.ActionOutcome, err error) {
 	o.FinishedAt = workflow.Now(ctx)
 	o.ErrorClass, o.Error = classify(err)
+	o.Error = truncate(o.Error, maxOutcomeError)
 	o.Status = dispatcher.OutcomeFailed
 	if o.ErrorClass == dispatcher.FailureCanceled {
 		o.Status = dispatcher.OutcomeCanceled

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
@@ -541,5 +542,26 @@ func TestDispatchCanceledWhileItsChildIgnoresIt(t *testing.T) {
 	}
 	if ended := res.Outcomes[0].FinishedAt.Sub(t0); ended != time.Hour || !asked.Equal(t0.Add(time.Hour)) {
 		t.Errorf("the action ended at %v, its child asked to cancel at %v; want both at the cancel, 1h", ended, asked.Sub(t0))
+	}
+}
+
+// TestDispatchBoundsAnActionsError: an action's error is kept to
+// maxOutcomeError bytes in the outcome: a child workflow (or a receiver)
+// failing with a message of megabytes, on a few actions, took the
+// dispatch's result past Temporal's blob limit, and the dispatch failed
+// to close with its outcomes lost.
+func TestDispatchBoundsAnActionsError(t *testing.T) {
+	cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("c1", "erase-child")}})
+	env := newEnv(t, cfg)
+	env.OnActivity(workflows.ActivityPrepareTask, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+			return dispatcher.NewTaskPayload(in, 1)
+		})
+	env.RegisterWorkflowWithOptions(func(workflow.Context, dispatcher.TaskPayload) error {
+		return temporal.NewNonRetryableApplicationError(strings.Repeat("é", 1<<20), "Huge", nil)
+	}, workflow.RegisterOptions{Name: "erase-child"})
+	res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if e := res.Outcomes[0].Error; len(e) > 4<<10 || !utf8.ValidString(e) || !strings.HasPrefix(e, "éé") {
+		t.Errorf("the outcome's error is %d bytes (valid UTF-8: %v), want at most 4 KiB", len(e), utf8.ValidString(e))
 	}
 }

@@ -112,6 +112,7 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		o.ErrorClass, o.Error = "", ""
 		if err != nil {
 			o.ErrorClass, o.Error = classify(err)
+			o.Error = truncate(o.Error, maxOutcomeError)
 		}
 		if err == nil || !retryable(err) || (policy.MaximumAttempts > 0 && n >= int(policy.MaximumAttempts)) {
 			return err
