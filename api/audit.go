@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -29,14 +30,25 @@ func (s *Server) listAudit(c *gin.Context) {
 	page.Page.Total, page.Page.Offset, page.Page.Limit = total, q.Offset, q.Limit
 	page.Data = make([]any, len(records))
 	may := principalOf(c).Permissions
+	hashes := !slices.ContainsFunc(auditDocumentPermissions, func(p string) bool { return !may[p] })
 	for i, r := range records {
 		if !may[auditViewPermission(r.Action)] {
 			r.Before, r.After = nil, nil // shown where the caller may read them
+		}
+		if !hashes {
+			r.PrevHash, r.Hash = "", ""
 		}
 		page.Data[i] = project(wire.FromAuditRecord(r), q.Select)
 	}
 	c.JSON(http.StatusOK, page)
 }
+
+// auditDocumentPermissions are the permissions that show audit records'
+// documents (auditViewPermission). A record's hash and the next one's
+// prevHash cover its documents: shown to a caller who may not read them,
+// they would confirm a guess at a URL or a template offline, so only a
+// caller who may read every document sees the hashes.
+var auditDocumentPermissions = []string{PermViewDispatchers, PermViewTemplates, PermViewFunctions, PermViewAPIKeys, PermViewExecutions}
 
 // auditViewPermission is the permission that shows what an audit record's
 // documents hold (a function's URL, a template's body, an execution's

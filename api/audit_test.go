@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
@@ -131,6 +132,24 @@ func TestAuditAPI(t *testing.T) {
 		if want := strings.HasPrefix(r["action"].(string), "template."); shown != want {
 			t.Errorf("%s: documents shown = %v, want %v: %v", r["action"], shown, want, r)
 		}
+		// A hash covers its record's documents, and the next record's
+		// prevHash that hash: either would confirm a guess at a hidden one.
+		if r["hash"] != nil || r["prevHash"] != nil {
+			t.Errorf("%s: hashes shown to a caller who may not read every document: %v", r["action"], r)
+		}
+	}
+	code, page = hs.doAs(hs.tokenWith(PermViewAudit, PermViewDispatchers, PermViewTemplates, PermViewFunctions,
+		PermViewAPIKeys, PermViewExecutions), "GET", "/audit/v1?sort(+seq)", "")
+	if code != 200 {
+		t.Fatalf("with VIEW_AUDIT and every view: %d %v", code, page)
+	}
+	prev := dispatcher.GenesisHash
+	for _, r := range page["data"].([]any) {
+		r := r.(map[string]any)
+		if r["prevHash"] != prev || len(r["hash"].(string)) != 64 {
+			t.Errorf("%s: prevHash %v (want %s), hash %v", r["action"], r["prevHash"], prev, r["hash"])
+		}
+		prev, _ = r["hash"].(string)
 	}
 }
 

@@ -21,8 +21,8 @@ type AuditRecord struct {
 	After      json.RawMessage `json:"after,omitempty"`
 	ClientAddr string          `json:"clientAddr,omitempty"`
 	RequestID  string          `json:"requestId,omitempty"`
-	PrevHash   string          `json:"prevHash"`
-	Hash       string          `json:"hash"`
+	PrevHash   string          `json:"prevHash,omitempty"` // to a caller who may read every record's documents
+	Hash       string          `json:"hash,omitempty"`
 }
 
 // AuditSelectFields are the top-level keys of an audit record, which
