@@ -121,7 +121,17 @@ type ExecutionDetail struct {
 	// Blocking is true while the run, failed, holds the later events of
 	// its ordering key (Ordering): a replay or a release lets them go on.
 	Blocking bool
+	// Waiting counts the events its ordering key holds behind the run,
+	// while it runs or blocks the key; WaitingIDs are the workflow IDs of
+	// the first MaxWaitingIDs, oldest first. Their dispatches start when
+	// their turn comes: until then they are found only here.
+	Waiting    int
+	WaitingIDs []string
 }
+
+// MaxWaitingIDs is how many waiting events an execution detail names
+// (ExecutionDetail.WaitingIDs).
+const MaxWaitingIDs = 100
 
 // ActionOutcome is what became of one action of a dispatch.
 type ActionOutcome struct {

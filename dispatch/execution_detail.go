@@ -76,12 +76,38 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 	if d.Audit, err = e.audit.AuditTrail(ctx, workflowID); err != nil {
 		return dispatcher.ExecutionDetail{}, err
 	}
-	if x.Status == dispatcher.ExecutionFailed {
-		if seq, err := e.sequenceOf(ctx, workflowID, x.RunID); err == nil && seq != "" {
-			d.Blocking = e.blocks(ctx, seq, workflowID)
+	if seq := sequenceParent(workflowID, desc.GetWorkflowExecutionInfo()); seq != "" && x.Status != dispatcher.ExecutionCompleted &&
+		x.Status != dispatcher.ExecutionCanceled {
+		if st, ok := e.sequenceState(ctx, seq); ok {
+			d.Blocking, d.Waiting, d.WaitingIDs = behind(st, x)
 		}
 	}
 	return d, nil
+}
+
+// behind reports whether run x blocks its ordering key's Sequence, whose
+// state is st, and the events the key holds behind it: those waiting,
+// when x runs as the key's dispatch or blocks it.
+func behind(st workflows.SequenceState, x dispatcher.Execution) (blocking bool, waiting int, ids []string) {
+	queue := st.Queue
+	switch {
+	case x.Status == dispatcher.ExecutionFailed:
+		if blocking = st.Blocked == x.WorkflowID; !blocking {
+			return false, 0, nil
+		}
+	case st.Running != nil:
+		if st.Running.WorkflowID != x.WorkflowID || st.Running.RunID != x.RunID {
+			return false, 0, nil
+		}
+	case len(queue) > 0 && queue[0].WorkflowID == x.WorkflowID:
+		queue = queue[1:] // the head, which the Sequence runs
+	default:
+		return false, 0, nil
+	}
+	for _, q := range queue[:min(len(queue), dispatcher.MaxWaitingIDs)] {
+		ids = append(ids, q.WorkflowID)
+	}
+	return blocking, len(queue), ids
 }
 
 // readRun reads a run's history: the input from its first event, the

@@ -445,7 +445,8 @@ func notFound(err error, workflowID, runID string) error {
 	if runID != "" {
 		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no run %s of dispatch %s", runID, workflowID)
 	}
-	return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatch with workflow ID %s", workflowID)
+	return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatch with workflow ID %s "+
+		"(an ordered event's starts when its turn comes; until then the dispatch holding its key counts it as waiting)", workflowID)
 }
 
 // splitErrorClasses separates what a dispatch recorded in

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -65,11 +66,17 @@ func (e *Executions) sequenceOf(ctx context.Context, workflowID, runID string) (
 	if err != nil {
 		return "", notFound(temporalError(err, "describing the dispatch"), workflowID, runID)
 	}
-	parent := run.GetWorkflowExecutionInfo().GetParentExecution().GetWorkflowId()
+	return sequenceParent(workflowID, run.GetWorkflowExecutionInfo()), nil
+}
+
+// sequenceParent returns the Sequence that started run info of dispatch
+// workflowID, or "".
+func sequenceParent(workflowID string, info *workflowpb.WorkflowExecutionInfo) string {
+	parent := info.GetParentExecution().GetWorkflowId()
 	if !strings.HasPrefix(strings.TrimPrefix(parent, dispatcher.TenantOf(workflowID)+":"), "sequence-") {
-		return "", nil
+		return ""
 	}
-	return parent, nil
+	return parent
 }
 
 // blockedBy returns the running Sequence whose key dispatch workflowID
@@ -85,12 +92,18 @@ func (e *Executions) blockedBy(ctx context.Context, workflowID string) (string, 
 
 // blocks reports whether Sequence seq is held by dispatch workflowID.
 func (e *Executions) blocks(ctx context.Context, seq, workflowID string) bool {
-	v, err := e.client.QueryWorkflow(ctx, seq, "", workflows.QuerySequence)
-	if err != nil {
-		return false
-	}
+	st, ok := e.sequenceState(ctx, seq)
+	return ok && st.Blocked == workflowID
+}
+
+// sequenceState asks Sequence seq where it is; false when it does not
+// answer (closed, or no worker within queryTimeout).
+func (e *Executions) sequenceState(ctx context.Context, seq string) (workflows.SequenceState, bool) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
 	var st workflows.SequenceState
-	return v.Get(&st) == nil && st.Blocked == workflowID
+	v, err := e.client.QueryWorkflow(ctx, seq, "", workflows.QuerySequence)
+	return st, err == nil && v.Get(&st) == nil
 }
 
 // releaseAfterReplay lets the key a replayed dispatch blocked go on: the

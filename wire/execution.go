@@ -70,6 +70,16 @@ type ExecutionDetail struct {
 	// Blocking: the run failed and holds the later events of its ordering
 	// key until it is replayed or released.
 	Blocking bool `json:"blocking,omitempty"`
+	// Waiting: the events its ordering key holds behind the run, while it
+	// runs or blocks the key.
+	Waiting *Waiting `json:"waiting,omitempty"`
+}
+
+// Waiting is how many events wait behind a run of an ordered dispatch,
+// and the workflow IDs of the first of them, oldest first.
+type Waiting struct {
+	Count       int      `json:"count"`
+	WorkflowIDs []string `json:"workflowIds"`
 }
 
 // DispatchedEvent is the event a dispatch ran for.
@@ -346,6 +356,9 @@ func FromExecutionDetail(d dispatcher.ExecutionDetail) ExecutionDetail {
 		Runs:     make([]Execution, len(d.Runs)),
 		Audit:    make([]AuditEntry, len(d.Audit)),
 		Blocking: d.Blocking,
+	}
+	if d.Waiting > 0 {
+		out.Waiting = &Waiting{Count: d.Waiting, WorkflowIDs: d.WaitingIDs}
 	}
 	if len(out.Event.Content) == 0 {
 		out.Event.Content = json.RawMessage("{}")

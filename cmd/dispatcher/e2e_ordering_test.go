@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go"
 	js "github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -305,6 +306,14 @@ func TestEndToEndOrderingBlocksUntilReplayed(t *testing.T) {
 	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0}) {
 		t.Fatalf("while k/0 blocks, the function got %v, want only 0: %v", seen["k"], s.call("GET", "/executions/v1/"+wid, nil, 200))
 	}
+	// The events it holds have no dispatch yet: its detail names them.
+	d := s.call("GET", "/executions/v1/"+wid, nil, 200)
+	if w, _ := d["waiting"].(map[string]any); w == nil || w["count"] != 2.0 || fmt.Sprint(w["workflowIds"]) != fmt.Sprint(waitingIDs(id, 1, 2)) {
+		t.Fatalf("the blocking dispatch's waiting = %v, want events 1 and 2", d["waiting"])
+	}
+	if e := s.call("GET", "/executions/v1/"+url.PathEscape(waitingIDs(id, 1, 1)[0]), nil, 404); !strings.Contains(fmt.Sprint(e["message"]), "waiting") {
+		t.Errorf("a waiting event's 404 does not say where to find it: %v", e)
+	}
 	sink.mu.Lock()
 	sink.failing = nil
 	sink.mu.Unlock()
@@ -470,6 +479,13 @@ func TestEndToEndOrderingLongHead(t *testing.T) {
 	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0}) {
 		t.Fatalf("while k/0 runs, the function got %v, want only 0", seen["k"])
 	}
+	// The head, handed over to the Sequence's next run, counts the events
+	// its key holds behind it.
+	d := s.call("GET", "/executions/v1/"+url.PathEscape(head["workflowId"].(string)), nil, 200)
+	if w, _ := d["waiting"].(map[string]any); d["status"] != "running" || w == nil || w["count"] != 7.0 ||
+		fmt.Sprint(w["workflowIds"]) != fmt.Sprint(waitingIDs(head["workflowId"].(string), 1, 7)) {
+		t.Fatalf("the running head: status %v, waiting %v; want running, events 1 to 7 waiting", d["status"], d["waiting"])
+	}
 	let()
 	s.poll("the events the Sequence held to run", func() bool {
 		_, seen := sink.snapshot()
@@ -478,4 +494,44 @@ func TestEndToEndOrderingLongHead(t *testing.T) {
 	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0, 1, 2, 3, 4, 5, 6, 7}) {
 		t.Fatalf("the function got %v, want 0 to 7 in order (8 to %d overflowed)", seen["k"], last)
 	}
+}
+
+// waitingIDs are the workflow IDs of events from to to of the key of the
+// dispatch head (k-0).
+func waitingIDs(head string, from, to int) []string {
+	var ids []string
+	for seq := from; seq <= to; seq++ {
+		ids = append(ids, strings.Replace(head, "k-0", fmt.Sprint("k-", seq), 1))
+	}
+	return ids
+}
+
+// Support staff find a blocked key in the console: the failed dispatch
+// says that it blocks its key and which events wait behind it (which have
+// no dispatch of their own yet), and releasing the key, after a
+// confirmation, lets them run in order.
+func TestEndToEndConsoleReleasesBlockedKey(t *testing.T) {
+	sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true}}
+	s, id := blockedKey(t, sink)
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	b.open("/executions/" + url.PathEscape(id))
+	b.waitText("#run-status", "Failed")
+	b.waitText("#ordering", "blocks its ordering key: 2 events wait behind it")
+	b.do("show the waiting events", chromedp.Click(chromedp.CSS("#waiting summary")))
+	if got, want := b.text("#waiting ol"), strings.Join(waitingIDs(id, 1, 2), ""); got != want {
+		t.Errorf("the waiting events shown are %q, want %q", got, want)
+	}
+	b.do("release", chromedp.Click(chromedp.ID("release-button")), chromedp.WaitVisible(chromedp.ID("release-dialog")),
+		chromedp.Click(chromedp.ID("release-dialog-confirm")))
+	b.waitJS("the notice to go", `!document.getElementById('ordering') && !document.getElementById('release-button')`)
+	b.waitText("#audit-table", "release")
+	s.poll("the waiting events to run", func() bool {
+		_, seen := sink.snapshot()
+		return len(seen["k"]) == 3
+	})
+	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0, 1, 2}) {
+		t.Fatalf("the function got %v, want 0 (failed, not run again), then 1, 2", seen["k"])
+	}
+	b.checkProblems()
 }

@@ -1,8 +1,9 @@
 // The dispatch view: one run of a dispatch (GET /executions/v1/{id}):
 // every action's timeline with attempts, errors and durations, the
 // event, the configuration it ran with, the runs of the event and who
-// replayed or canceled it, a link to the run in the Temporal Web UI;
-// Replay and Cancel, each after a confirmation, for those who may.
+// replayed or canceled it, the events its ordering key holds behind it,
+// a link to the run in the Temporal Web UI; Replay, Cancel and Release,
+// each after a confirmation, for those who may.
 import { h, fmtTime, fmtDuration, pretty, uid, replace } from '../dom.js';
 import { get, post, query, seg, idempotencyKey } from '../api.js';
 import { pageHeader, badge, table, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
@@ -55,6 +56,9 @@ function statusLine(ctx, d, reload) {
   if (ctx.can('REPLAY_EXECUTIONS') && isLatest && !open(d.status)) {
     buttons.push(h('button', { type: 'button', class: 'primary', id: 'replay-button', onclick: (ev) => replay(ctx, d, ev.currentTarget) }, 'Replay…'));
   }
+  if (ctx.can('REPLAY_EXECUTIONS') && d.blocking) {
+    buttons.push(h('button', { type: 'button', id: 'release-button', onclick: (ev) => release(ctx, d, ev.currentTarget, reload) }, 'Release the key…'));
+  }
   if (ctx.can('CANCEL_EXECUTIONS') && open(d.status)) {
     buttons.push(h('button', { type: 'button', class: 'danger', id: 'cancel-button', onclick: (ev) => cancel(ctx, d, ev.currentTarget, reload) }, 'Cancel…'));
   }
@@ -69,7 +73,25 @@ function statusLine(ctx, d, reload) {
     isLatest ? null : h('p', { class: 'notice' }, 'A newer run of this event exists: ',
       link(`#/executions/${seg(d.workflowId)}${query({ runId: latest.runId })}`, `run ${latest.runId} (${latest.status})`, { id: 'latest-run' }), '.'),
     d.failure ? h('p', { class: 'error-text', text: d.failure }) : null,
+    ordering(d),
     h('div', { class: 'actions' }, buttons));
+}
+
+// ordering says what the run does to its ordering key: it blocks it, or
+// runs as its dispatch, and which events wait behind it.
+function ordering(d) {
+  const n = d.waiting ? d.waiting.count : 0;
+  const events = n === 1 ? '1 event waits' : `${n} events wait`;
+  if (!d.blocking && !n) return null;
+  const text = d.blocking
+    ? `This dispatch failed and blocks its ordering key: ${events} behind it until it is replayed or released.`
+    : `${events} behind this dispatch for its turn on the ordering key.`;
+  // Kept open across the reloads of a running dispatch.
+  const wasOpen = Boolean(document.querySelector('#waiting[open]'));
+  const list = n ? h('details', { id: 'waiting', open: wasOpen }, h('summary', {}, `Waiting events${n > d.waiting.workflowIds.length ? ` (the first ${d.waiting.workflowIds.length})` : ''}`),
+    h('p', { class: 'muted', text: 'Each has no dispatch to open until its turn comes.' }),
+    h('ol', {}, d.waiting.workflowIds.map((id) => h('li', {}, h('code', { text: id }))))) : null;
+  return [h('p', { class: d.blocking ? 'notice' : 'muted', id: 'ordering' }, text), list];
 }
 
 function details(ctx, d) {
@@ -202,6 +224,26 @@ async function replay(ctx, d, button) {
       const res = await post(`/executions/v1/${seg(d.workflowId)}/replay`, req, { 'Idempotency-Key': idempotencyKey() });
       announce(res.alreadyStarted ? 'This run had been replayed already: showing that replay.' : 'Replay started.');
       ctx.navigate(`#/executions/${seg(res.workflowId)}${query({ runId: res.runId })}`);
+    } catch (err) {
+      button.closest('.status').append(errorBox(err));
+    }
+  });
+}
+
+// release lets the events behind a blocking dispatch go on without it.
+async function release(ctx, d, button, reload) {
+  const ok = await confirmDialog({
+    id: 'release-dialog',
+    title: `Release the ordering key of event ${d.eventId}?`,
+    confirm: 'Release the key',
+    body: h('p', {}, 'The events waiting behind this dispatch run, in order. This dispatch is not run again: replay it instead to run its failed actions first.'),
+  });
+  if (!ok) return;
+  await busy(button, async () => {
+    try {
+      await post(`/executions/v1/${seg(d.workflowId)}/release`);
+      announce('The ordering key is released.');
+      await reload();
     } catch (err) {
       button.closest('.status').append(errorBox(err));
     }
