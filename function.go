@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -74,6 +75,19 @@ func (u FunctionUpdate) Apply(f *Function) error {
 	if u.Kind != nil && *u.Kind != f.Kind {
 		f.URL, f.Timeout, f.Secret, f.Headers, f.TaskQueue = "", 0, "", nil, ""
 	}
+	if u.URL != nil && !SameOrigin(*u.URL, f.URL) {
+		// The secret and header values are write-only: moved to another
+		// host they would reach whoever may edit the function, who may
+		// not read them. Sent again, they are the sender's own.
+		const again = "is required when url moves to another scheme, host or port: the function's secret and header values are write-only, " +
+			`and go to a new host only when sent again (send "" or {} to remove them)`
+		switch {
+		case f.Secret != "" && u.Secret == nil:
+			return Errorf(EREQUIRED, "secret: %s", again)
+		case len(f.Headers) > 0 && u.Headers == nil:
+			return Errorf(EREQUIRED, "headers: %s", again)
+		}
+	}
 	set(&f.Name, u.Name)
 	set(&f.Kind, u.Kind)
 	set(&f.URL, u.URL)
@@ -86,6 +100,15 @@ func (u FunctionUpdate) Apply(f *Function) error {
 	set(&f.Flow.CircuitBreaker, u.CircuitBreaker)
 	set(&f.Flow.PausedUntil, u.PausedUntil)
 	return f.validate(&u)
+}
+
+// SameOrigin reports whether two function URLs have the same scheme, host
+// and port: where a function's secret and header values may go without
+// being sent again (FunctionUpdate.Apply).
+func SameOrigin(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	return errA == nil && errB == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }
 
 // HTTP headers of a task call that the dispatcher sets.

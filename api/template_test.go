@@ -84,6 +84,24 @@ func TestFunctionValidation(t *testing.T) {
 	if got := hs.must(200, "GET", "/functions/v1/"+withKey["id"].(string), ""); got["hasSecret"] != false {
 		t.Fatalf(`after secret "": %v`, got)
 	}
+	// Write-only values go to another host only when sent again: whoever
+	// may edit a function could otherwise read them at a host of theirs.
+	// Before, a PUT of the url alone kept them.
+	moved := hs.must(200, "POST", "/functions/v1", `{"name":"moved","url":"https://example.com/a","secret":"s","headers":{"X-Api-Key":"k"}}`)["id"].(string)
+	hs.must(200, "PUT", "/functions/v1/"+moved, `{"url":"https://EXAMPLE.com/b"}`) // the same host
+	for _, tc := range []struct{ body, field string }{
+		{`{"url":"https://attacker.example/"}`, "secret"},
+		{`{"url":"https://example.com:8443/b"}`, "secret"},
+		{`{"url":"http://example.com/b"}`, "secret"},
+		{`{"url":"https://attacker.example/","secret":"s2"}`, "headers"},
+	} {
+		code, body := hs.do("PUT", "/functions/v1/"+moved, tc.body)
+		wantError(t, code, body, 400, 14, tc.field+": is required when url moves")
+	}
+	if got := hs.must(200, "GET", "/functions/v1/"+moved, ""); got["url"] != "https://EXAMPLE.com/b" {
+		t.Fatalf("a refused move changed the function: %v", got)
+	}
+	hs.must(200, "PUT", "/functions/v1/"+moved, `{"url":"https://other.example/","secret":"s2","headers":{}}`)
 	f := hs.must(200, "POST", "/functions/v1", `{"name":"child","kind":"temporal","taskQueue":"pii"}`)
 	if f["kind"] != "temporal" || f["taskQueue"] != "pii" || f["hasSecret"] != false {
 		t.Fatalf("temporal function = %v", f)

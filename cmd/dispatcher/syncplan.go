@@ -234,9 +234,11 @@ func (p *planner) planFunctions() {
 				}
 			}
 		}
-		// The secret: written when the API lacks one, or with --update-secrets.
+		// The secret: written when the API lacks one, or with --update-secrets,
+		// or to a URL on another host, which the API has it sent again for.
+		rewrite := p.opts.UpdateSecrets || have != nil && upd["url"] != nil && !dispatcher.SameOrigin(text(upd["url"]), have.URL)
 		switch {
-		case secretEnv != "" && (have == nil || !have.HasSecret || p.opts.UpdateSecrets):
+		case secretEnv != "" && (have == nil || !have.HasSecret || rewrite):
 			upd["secret"] = env("secretEnv", secretEnv)
 			if have != nil {
 				fields = append(fields, fieldChange{"secret", secretLabel(have.HasSecret), "from $" + secretEnv})
@@ -250,7 +252,7 @@ func (p *planner) planFunctions() {
 		if have != nil {
 			haveHeaders = slices.Sorted(slices.Values(have.HeaderNames))
 		}
-		if (len(headerNames) > 0 && (have == nil || !slices.Equal(headerNames, haveHeaders) || p.opts.UpdateSecrets)) ||
+		if (len(headerNames) > 0 && (have == nil || !slices.Equal(headerNames, haveHeaders) || rewrite)) ||
 			(len(headerNames) == 0 && len(haveHeaders) > 0) {
 			values := map[string]string{}
 			for _, h := range headerNames {
