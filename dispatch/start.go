@@ -15,6 +15,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -134,6 +135,11 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		}
 	}
 	if seq.Key != "" {
+		// It may wait behind its key for hours: it resolves the
+		// configuration when its turn comes (the LoadConfig activity), so
+		// that the events behind a dispatch that failed run with the fix
+		// that let it go on, and not at all once their dispatcher is paused.
+		in.Config = nil
 		return s.sequence(ctx, id, seq, in, queue)
 	}
 	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
@@ -177,6 +183,12 @@ func (s Starter) sameType(ctx context.Context, id, runID string, ev dispatcher.E
 	if err != nil {
 		return nil
 	}
+	return checkType(desc, ev)
+}
+
+// checkType refuses ev when the run desc describes dispatched an event of
+// another type.
+func checkType(desc *workflowservice.DescribeWorkflowExecutionResponse, ev dispatcher.Event) error {
 	var first string
 	p := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.AttrEventType.GetName()]
 	if p == nil || converter.GetDefaultDataConverter().FromPayload(p, &first) != nil || first == "" || first == ev.Type {
@@ -219,9 +231,19 @@ func refused(err error) error {
 // workflow, which runs it when the dispatches of the events before it are
 // done (workflows.Sequence). The signal is durable when this returns, and
 // its order among the key's signals is the order the intake accepted the
-// events. The run does not exist yet: the result has no RunID, and a
-// duplicate of an event is found out when its turn comes.
+// events. The run does not exist yet: the result has no RunID. An event
+// dispatched before is answered as a duplicate, or refused when it was of
+// another type, as Start does; a duplicate of one still waiting is found
+// out when its turn comes.
 func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequence, in workflows.DispatchInput, queue string) (dispatcher.StartResult, error) {
+	if d, err := s.Client.DescribeWorkflowExecution(ctx, id, ""); err == nil {
+		// Its turn would come only to find the ID taken: said now, not
+		// dropped then without a word.
+		if err := checkType(d, in.Event); err != nil {
+			return dispatcher.StartResult{}, err
+		}
+		return dispatcher.StartResult{WorkflowID: id, RunID: d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), Duplicate: true}, nil
+	}
 	seqID := dispatcher.SequenceWorkflowID(dispatcher.TenantOf(id), seq.Key)
 	var attrs []temporal.SearchAttributeUpdate
 	if t := dispatcher.TenantOf(id); t != "" {

@@ -94,6 +94,11 @@ func (c refusingClient) ExecuteWorkflow(context.Context, client.StartWorkflowOpt
 	return nil, c.err
 }
 
+// DescribeWorkflowExecution knows no dispatch: every event is new.
+func (c refusingClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	return nil, serviceerror.NewNotFound("workflow execution not found")
+}
+
 // A server that does not see the dispatch search attributes yet (the
 // worker registered them a moment ago, and its cache is up to a minute
 // old) cannot take the event now: EUNAVAILABLE (503, try again; a broker
@@ -256,6 +261,7 @@ func (c startedClient) DescribeWorkflowExecution(context.Context, string, string
 		return nil, err
 	}
 	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Execution:        &commonpb.WorkflowExecution{WorkflowId: "dispatch-ev-1", RunId: "run-1"},
 		SearchAttributes: &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{workflows.AttrEventType.GetName(): p}}}}, nil
 }
 
@@ -263,20 +269,24 @@ func (c startedClient) DescribeWorkflowExecution(context.Context, string, string
 // sent with another type is refused, naming the id. Before, it was
 // answered as a duplicate and never dispatched: an event of one type was
 // lost to an earlier one of another (a key restricted to one type could
-// so suppress the events of others whose ids it guessed).
+// so suppress the events of others whose ids it guessed). The same for
+// an ordered event: before, it was answered 202, sequenced, and dropped
+// without a word when its turn came.
 func TestStarterSameIDOtherType(t *testing.T) {
 	started := serviceerror.NewWorkflowExecutionAlreadyStarted("started", "", "run-1")
 	for _, tt := range []struct {
 		first string
 		want  string
 	}{{"user_deleted", ""}, {"newsletter_signup", dispatcher.EINVALID}, {"", ""}} {
-		s := dispatch.Starter{Client: startedClient{refusingClient{err: started}, tt.first}}
-		res, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "user_deleted"})
-		switch {
-		case tt.want == "" && (err != nil || !res.Duplicate || res.RunID != "run-1"):
-			t.Errorf("first sent as %q: %+v, %v; want a duplicate of run-1", tt.first, res, err)
-		case tt.want != "" && (dispatcher.ErrorCode(err) != tt.want || !strings.Contains(err.Error(), "id: ")):
-			t.Errorf("first sent as %q: %+v, %v; want %s naming the id", tt.first, res, err, tt.want)
+		for _, configs := range []dispatch.ConfigSource{nil, orderedConfigs{}} {
+			s := dispatch.Starter{Client: startedClient{refusingClient{err: started}, tt.first}, Configs: configs}
+			res, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "user_deleted", Content: json.RawMessage(`{"userId":7}`)})
+			switch {
+			case tt.want == "" && (err != nil || !res.Duplicate || res.RunID != "run-1"):
+				t.Errorf("first sent as %q, ordered %t: %+v, %v; want a duplicate of run-1", tt.first, configs != nil, res, err)
+			case tt.want != "" && (dispatcher.ErrorCode(err) != tt.want || !strings.Contains(err.Error(), "id: ")):
+				t.Errorf("first sent as %q, ordered %t: %+v, %v; want %s naming the id", tt.first, configs != nil, res, err, tt.want)
+			}
 		}
 	}
 }

@@ -265,8 +265,9 @@ const (
 	// SequenceQueueBytes bounds the waiting dispatches of a Sequence,
 	// JSON-encoded as its ContinueAsNew input carries them: Temporal
 	// terminates a workflow whose ContinueAsNew input passes its blob
-	// limit (2 MiB by default). About 1,000 events of a kilobyte with
-	// their configuration, or 6 of DISPATCHER_MAX_EVENT_BYTES' default.
+	// limit (2 MiB by default). About 1,000 events of a kilobyte (an
+	// ordered event carries no configuration: it reads it when its turn
+	// comes), or 6 of DISPATCHER_MAX_EVENT_BYTES' default.
 	SequenceQueueBytes = 1536 << 10
 	// overflowStartBytes and overflowStarts bound the overflow dispatches
 	// one workflow task starts: their commands carry their events, and a

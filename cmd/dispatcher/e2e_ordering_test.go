@@ -535,3 +535,29 @@ func TestEndToEndConsoleReleasesBlockedKey(t *testing.T) {
 	}
 	b.checkProblems()
 }
+
+// The events waiting behind a blocked key run with the configuration of
+// when their turn comes: the function fixed while they waited (here, its
+// URL moved) is the one they call. Before, each carried the configuration
+// of when it was accepted, called the broken function again, and blocked
+// the key anew.
+func TestEndToEndOrderingWaitingEventsRunTheFix(t *testing.T) {
+	sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true}}
+	s, id := blockedKey(t, sink)
+	fixed := &orderSink{seen: map[string][]int{}}
+	srv := httptest.NewServer(fixed)
+	t.Cleanup(srv.Close)
+	fns := s.call("GET", "/functions/v1?eq(name,record)", nil, 200)["data"].([]any)
+	s.call("PUT", "/functions/v1/"+fns[0].(map[string]any)["id"].(string), map[string]any{"url": srv.URL + "/record"}, 200)
+	s.call("POST", "/executions/v1/"+url.PathEscape(id)+"/release", nil, 200)
+	s.poll("the waiting events to call the fixed function", func() bool {
+		_, seen := fixed.snapshot()
+		return len(seen["k"]) == 2
+	})
+	if _, seen := fixed.snapshot(); !slices.Equal(seen["k"], []int{1, 2}) {
+		t.Errorf("the fixed function got %v, want 1, 2", seen["k"])
+	}
+	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0}) {
+		t.Errorf("the broken function got %v, want only 0", seen["k"])
+	}
+}
