@@ -78,7 +78,9 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 	}
 	if seq := sequenceParent(workflowID, desc.GetWorkflowExecutionInfo()); seq != "" && x.Status != dispatcher.ExecutionCompleted &&
 		x.Status != dispatcher.ExecutionCanceled {
-		if st, ok := e.sequenceState(ctx, seq); ok {
+		if st, err := e.sequenceState(ctx, seq); err != nil {
+			e.log.WarnContext(ctx, "the dispatch's ordering key could not be asked what it holds", "workflowId", workflowID, "err", err)
+		} else {
 			d.Blocking, d.Waiting, d.WaitingIDs = behind(st, x)
 		}
 	}
@@ -90,15 +92,18 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 // when x runs as the key's dispatch or blocks it.
 func behind(st workflows.SequenceState, x dispatcher.Execution) (blocking bool, waiting int, ids []string) {
 	queue := st.Queue
-	switch {
-	case x.Status == dispatcher.ExecutionFailed:
+	failed := x.Status == dispatcher.ExecutionFailed
+	switch r := st.Running; {
+	case r != nil && r.WorkflowID == x.WorkflowID && r.RunID == x.RunID:
+		// Handed over by an earlier run of the Sequence: failed, it
+		// blocks the key, which the Sequence finds within 30 s.
+		blocking = failed && r.Block && !r.Released
+	case failed:
 		if blocking = st.Blocked == x.WorkflowID; !blocking {
 			return false, 0, nil
 		}
-	case st.Running != nil:
-		if st.Running.WorkflowID != x.WorkflowID || st.Running.RunID != x.RunID {
-			return false, 0, nil
-		}
+	case r != nil:
+		return false, 0, nil
 	case len(queue) > 0 && queue[0].WorkflowID == x.WorkflowID:
 		queue = queue[1:] // the head, which the Sequence runs
 	default:

@@ -2,13 +2,19 @@ package dispatch
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
@@ -50,5 +56,76 @@ func TestReleaseAfterReplayOutlivesTheRequest(t *testing.T) {
 	e.releaseAfterReplay(ctx, "dispatch-evt-1", "run-1")
 	if len(c.released) != 1 || c.released[0] != "sequence-k dispatch-evt-1" {
 		t.Fatalf("released %v, want dispatch-evt-1 released in sequence-k", c.released)
+	}
+}
+
+// replayedClient knows dispatch-x: its first run r1, which Sequence
+// sequence-k ran and which blocks that key, and its replay r2, the latest
+// run, which no Sequence started. queryErr fails the Sequence's query.
+type replayedClient struct {
+	client.Client
+	queryErr error
+	released []string
+}
+
+func (c *replayedClient) DescribeWorkflowExecution(_ context.Context, id, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	info := &workflow.WorkflowExecutionInfo{Execution: &common.WorkflowExecution{WorkflowId: id, RunId: "r2"},
+		Status: enums.WORKFLOW_EXECUTION_STATUS_COMPLETED}
+	if runID == "r1" {
+		info.Execution.RunId, info.Status = "r1", enums.WORKFLOW_EXECUTION_STATUS_FAILED
+		info.ParentExecution = &common.WorkflowExecution{WorkflowId: "sequence-k"}
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: info}, nil
+}
+
+func (c *replayedClient) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	if !strings.Contains(req.Query, workflows.AttrBlocked.GetName()+" = 'dispatch-x'") {
+		return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+	}
+	return &workflowservice.ListWorkflowExecutionsResponse{Executions: []*workflow.WorkflowExecutionInfo{
+		{Execution: &common.WorkflowExecution{WorkflowId: "sequence-k"}}}}, nil
+}
+
+func (c *replayedClient) QueryWorkflow(ctx context.Context, _, _, _ string, _ ...any) (converter.EncodedValue, error) {
+	if c.queryErr != nil {
+		return nil, c.queryErr
+	}
+	p, err := converter.GetDefaultDataConverter().ToPayloads(workflows.SequenceState{Blocked: "dispatch-x"})
+	return encodedState{p}, err
+}
+
+func (c *replayedClient) SignalWorkflow(_ context.Context, seq, _, _ string, arg any) error {
+	c.released = append(c.released, seq+" "+arg.(string))
+	return nil
+}
+
+type encodedState struct{ p *common.Payloads }
+
+func (v encodedState) HasValue() bool { return v.p != nil }
+func (v encodedState) Get(ptr any) error {
+	return converter.GetDefaultDataConverter().FromPayloads(v.p, ptr)
+}
+
+type recordedAudit struct{ AuditLog }
+
+func (recordedAudit) RecordAudit(context.Context, dispatcher.AuditEntry) (bool, error) {
+	return true, nil
+}
+
+// A key whose blocking dispatch was replayed, the replay's release lost
+// (its process died, or Temporal did not answer for 10 s), is released by
+// hand: the latest run, the replay, ran in no Sequence, and the one its
+// key still names is found by the key's DispatchBlocked. Before, the
+// release answered 409 and only the Temporal CLI could let the key go
+// on. A Sequence that does not answer is a 503, not "blocks nothing".
+func TestReleaseAfterALostReplayRelease(t *testing.T) {
+	c := &replayedClient{}
+	e := &Executions{client: c, audit: recordedAudit{}, now: time.Now, dc: converter.GetDefaultDataConverter()}
+	if _, err := e.Release(context.Background(), "dispatch-x", "ops"); err != nil || !slices.Equal(c.released, []string{"sequence-k dispatch-x"}) {
+		t.Fatalf("Release: %v, released %v; want dispatch-x released in sequence-k", err, c.released)
+	}
+	c.queryErr, c.released = context.DeadlineExceeded, nil
+	if _, err := e.Release(context.Background(), "dispatch-x", "ops"); dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE || len(c.released) > 0 {
+		t.Errorf("Release with the Sequence not answering: %v, released %v; want EUNAVAILABLE and nothing released", err, c.released)
 	}
 }

@@ -44,9 +44,25 @@ func (e *Executions) Release(ctx context.Context, workflowID, actor string) (dis
 		if seq, err = e.sequenceOf(ctx, workflowID, x.RunID); err != nil {
 			return dispatcher.Execution{}, err
 		}
+		if seq == "" {
+			// The latest run is a replay, which no Sequence started: the
+			// key its first run failed is still held if the replay's
+			// release was lost (releaseAfterReplay gives up).
+			if seq, err = e.blockedBy(ctx, workflowID); err != nil {
+				return dispatcher.Execution{}, err
+			}
+		}
 	}
-	if seq == "" || !e.blocks(ctx, seq, workflowID) {
-		return dispatcher.Execution{}, dispatcher.Errorf(dispatcher.ESTATE, "dispatch %s does not block an ordering key", workflowID)
+	refused := dispatcher.Errorf(dispatcher.ESTATE, "dispatch %s does not block an ordering key", workflowID)
+	if seq == "" {
+		return dispatcher.Execution{}, refused
+	}
+	st, err := e.sequenceState(ctx, seq)
+	if err != nil {
+		return dispatcher.Execution{}, err
+	}
+	if blocking, _, _ := behind(st, x); !blocking && st.Blocked != workflowID {
+		return dispatcher.Execution{}, refused
 	}
 	id := dispatcher.NewID(e.now())
 	if _, err := e.audit.RecordAudit(ctx, dispatcher.AuditEntry{ID: id, WorkflowID: workflowID, Ref: id,
@@ -90,20 +106,22 @@ func (e *Executions) blockedBy(ctx context.Context, workflowID string) (string, 
 	return infos[0].GetExecution().GetWorkflowId(), nil
 }
 
-// blocks reports whether Sequence seq is held by dispatch workflowID.
-func (e *Executions) blocks(ctx context.Context, seq, workflowID string) bool {
-	st, ok := e.sequenceState(ctx, seq)
-	return ok && st.Blocked == workflowID
-}
-
-// sequenceState asks Sequence seq where it is; false when it does not
-// answer (closed, or no worker within queryTimeout).
-func (e *Executions) sequenceState(ctx context.Context, seq string) (workflows.SequenceState, bool) {
+// sequenceState asks Sequence seq where it is: nothing held when it is
+// gone; EUNAVAILABLE when it does not answer (no worker within
+// queryTimeout).
+func (e *Executions) sequenceState(ctx context.Context, seq string) (workflows.SequenceState, error) {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
 	var st workflows.SequenceState
 	v, err := e.client.QueryWorkflow(ctx, seq, "", workflows.QuerySequence)
-	return st, err == nil && v.Get(&st) == nil
+	var gone *serviceerror.NotFound
+	switch {
+	case errors.As(err, &gone):
+		return st, nil
+	case err != nil:
+		return st, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "asking the ordering key's Sequence %s what it holds: %v", seq, err)
+	}
+	return st, v.Get(&st)
 }
 
 // releaseAfterReplay lets the key a replayed dispatch blocked go on: the
