@@ -75,7 +75,7 @@ func (u FunctionUpdate) Apply(f *Function) error {
 	if u.Kind != nil && *u.Kind != f.Kind {
 		f.URL, f.Timeout, f.Secret, f.Headers, f.TaskQueue = "", 0, "", nil, ""
 	}
-	if u.URL != nil && !SameOrigin(*u.URL, f.URL) {
+	if u.URL != nil && *u.URL != "" && !SameOrigin(*u.URL, f.URL) {
 		// The secret and header values are write-only: moved to another
 		// host they would reach whoever may edit the function, who may
 		// not read them. Sent again, they are the sender's own.
