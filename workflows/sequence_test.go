@@ -487,6 +487,38 @@ func TestSequenceOverflowStartsBeforeContinueAsNew(t *testing.T) {
 	}
 }
 
+// A Sequence canceled while it continues as new (waiting for its overflow
+// dispatches to start) is canceled, not carried over: a cancel does not
+// reach the next run. Before, the next run went on with the key's queue
+// as if no one had asked.
+func TestSequenceCanceledWhileContinuingAsNew(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.pad = strings.Repeat("x", 400<<10)
+	e.fail["e1"] = true
+	// The cancel comes with the start of e6's overflow dispatch, which
+	// the run waits for before it continues as new.
+	e.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, _ converter.EncodedValues) {
+		if info.WorkflowExecution.ID == dispatcher.WorkflowID("e6") {
+			e.CancelWorkflow()
+		}
+	})
+	e.send(0, true, "e1")
+	e.send(time.Hour, true, "e2", "e3", "e4", "e5")
+	e.suggest(2 * time.Hour)
+	e.send(2*time.Hour+time.Minute, true, "e6")
+	var canceled *temporal.CanceledError
+	if err := e.run(t, workflows.SequenceInput{}); !errors.As(err, &canceled) {
+		t.Fatalf("the Sequence ended with %v, want canceled", err)
+	}
+	var refused []string
+	for _, in := range e.overflows {
+		refused = append(refused, in.Event.ID)
+	}
+	if slices.Sort(refused); !slices.Equal(refused, []string{"e2", "e3", "e4", "e5", "e6"}) {
+		t.Errorf("dispatched as refused %v, want e2 to e6: the waiting events, and the overflows", refused)
+	}
+}
+
 // A canceled Sequence loses none of its waiting events: the dispatch in
 // flight is canceled with it, each event still waiting is dispatched at
 // once as one that runs none of its actions (found and replayed as any
