@@ -33,11 +33,14 @@ type gateFake struct {
 	// reply, when set, answers each permit's signal (its nth of the
 	// request's id): an error is a permit that did not reach its dispatch.
 	reply func(id string, n int) error
+	// failReads fails that many reads of the flow control, the first.
+	failReads int
 }
 
 type gateGrant struct {
 	id    string
 	probe bool
+	runID string        // the run the permit went to; "" the current one
 	at    time.Duration // after t0
 	slot  time.Duration // after t0; 0 without a rate limit
 	// expires is when the permit's lease expires, after t0.
@@ -55,11 +58,15 @@ func newGateEnv(t *testing.T, flow dispatcher.Flow) *gateFake {
 	env.OnActivity(workflows.ActivityFunctionFlow, mock.Anything, dispatcher.FunctionFlowInput{Name: "erase"}).Return(
 		func(context.Context, dispatcher.FunctionFlowInput) (dispatcher.Flow, error) {
 			var fl dispatcher.Flow
-			record(func() { fl = f.flow; f.reads++ })
+			var fail bool
+			record(func() { fl = f.flow; f.reads++; fail = f.reads <= f.failReads })
+			if fail {
+				return dispatcher.Flow{}, errors.New("the store is unavailable")
+			}
 			return fl, nil
 		})
-	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", workflows.SignalPermit, mock.Anything).Return(
-		func(_, workflowID, _, _ string, arg any) error {
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, workflows.SignalPermit, mock.Anything).Return(
+		func(_, workflowID, runID, _ string, arg any) error {
 			p := arg.(workflows.PermitGrant)
 			if workflowID != "dispatch-"+p.RequestID {
 				t.Errorf("the permit of %s went to %s", p.RequestID, workflowID)
@@ -70,7 +77,7 @@ func newGateEnv(t *testing.T, flow dispatcher.Flow) *gateFake {
 			}
 			var n int
 			record(func() {
-				f.grants = append(f.grants, gateGrant{id: p.RequestID, probe: p.Probe, at: at, slot: slot, expires: p.Expires.Sub(t0)})
+				f.grants = append(f.grants, gateGrant{id: p.RequestID, runID: runID, probe: p.Probe, at: at, slot: slot, expires: p.Expires.Sub(t0)})
 				for _, g := range f.grants {
 					if g.id == p.RequestID {
 						n++
@@ -149,10 +156,21 @@ func (f *gateFake) state() dispatcher.FlowState {
 	return st
 }
 
-// run runs the gate until it completes, idle.
+// run runs the gate until it completes, idle, failing the test if it
+// has not within a minute of real time (a gate that spins, or waits for
+// nothing).
 func (f *gateFake) run() {
 	f.t.Helper()
-	f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase"})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.env.ExecuteWorkflow(workflows.WorkflowGate, workflows.GateInput{Function: "erase"})
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		f.t.Fatal("the gate has not completed after a minute of real time")
+	}
 	if !f.env.IsWorkflowCompleted() {
 		f.t.Fatal("the gate did not complete")
 	}
@@ -545,4 +563,84 @@ func TestGateSettlesPermitsSentAgain(t *testing.T) {
 	if len(next.State.Leases) != 0 {
 		t.Fatalf("carried the leases %+v after %v were sent: the third send's loss went unseen", next.State.Leases, f.granted())
 	}
+}
+
+// A cancel of a Gate (from the Web UI or CLI) is ignored: the gate goes
+// on granting as its function's limits allow, and completes once idle.
+// Before, every timer it made on the canceled context was ready at once,
+// and its loop spun without end: nothing more was granted, and a workflow
+// task never completed.
+func TestGateIgnoresACancel(t *testing.T) {
+	until := t0.Add(time.Hour)
+	f := newGateEnv(t, dispatcher.Flow{PausedUntil: &until})
+	f.request(time.Millisecond, time.Hour, "a")
+	f.at(time.Minute, f.env.CancelWorkflow)
+	f.expect(time.Hour - time.Second)
+	f.expect(time.Hour+time.Second, "a")
+	f.done(time.Hour+time.Minute, workflows.PermitOK, "a")
+	f.run()
+}
+
+// A gate that cannot read its function's flow control grants nothing
+// until it can, and tries again a second later. Before, a failed first
+// read left the zero Flow, and the gate granted every waiting call at
+// once, however paused or limited the function.
+func TestGateGrantsNothingUnread(t *testing.T) {
+	until := t0.Add(time.Hour)
+	f := newGateEnv(t, dispatcher.Flow{PausedUntil: &until, MaxConcurrency: 1})
+	f.failReads = 3
+	f.request(time.Millisecond, time.Hour, "a", "b")
+	f.expect(time.Minute) // read at the fourth try, a few seconds in: paused
+	f.at(time.Minute, func() {
+		if st := f.state(); st.State != dispatcher.FlowPaused || f.reads < 4 {
+			t.Errorf("after a minute: %s, %d reads; want paused, read at the fourth", st.State, f.reads)
+		}
+	})
+	f.expect(time.Hour+time.Second, "a") // then one at a time
+	f.done(time.Hour+time.Minute, workflows.PermitOK, "a")
+	f.done(time.Hour+2*time.Minute, workflows.PermitOK, "b")
+	f.run()
+	if got := f.granted(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("granted %v, want a, then b", got)
+	}
+}
+
+// A permit goes to the run that asked: a replay of a dispatch is a new
+// run with the same workflow ID, which asks with requests of its own.
+// Before, the permit of the terminated run's request went to the replay,
+// which ignored it, and its lease held a slot until it expired.
+func TestGatePermitGoesToTheRunThatAsked(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.at(time.Millisecond, func() {
+		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: "run-1", Lease: time.Hour})
+	})
+	f.done(time.Minute, workflows.PermitOK, "a")
+	f.run()
+	if len(f.grants) != 1 || f.grants[0].runID != "run-1" {
+		t.Errorf("grants %+v, want one to run-1", f.grants)
+	}
+}
+
+// A circuit that opened on the last waiting call's failure, with nothing
+// waiting after it, is forgotten at its probe time, and the gate
+// completes: the next call, in effect the probe, opens it again if the
+// function still fails. Before, no timer woke the gate: it stayed open for
+// ever, its settings never read again (removing the breaker, the
+// runbook's fix, did nothing), and it never completed.
+func TestGateForgetsAnIdleOpenCircuit(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{CircuitBreaker: &dispatcher.CircuitBreaker{Failures: 2, Window: time.Minute, ProbeInterval: 10 * time.Minute}})
+	f.request(time.Millisecond, time.Hour, "a", "b")
+	f.done(time.Second, workflows.PermitRetryable, "a")
+	f.done(2*time.Second, workflows.PermitRetryable, "b") // opens; nothing waits
+	f.at(9*time.Minute, func() {
+		if st := f.state(); st.State != dispatcher.FlowOpen {
+			t.Errorf("before its probe time the circuit is %s, want open", st.State)
+		}
+	})
+	f.at(10*time.Minute+3*time.Second, func() {
+		if st := f.state(); st.State != dispatcher.FlowClosed {
+			t.Errorf("after its probe time the circuit is %s, want closed", st.State)
+		}
+	})
+	f.run()
 }

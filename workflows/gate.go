@@ -39,6 +39,12 @@ import (
 // grows long, and completes once idle for gateIdle with nothing
 // outstanding and nothing to remember (the bucket full, the circuit closed).
 func Gate(ctx workflow.Context, in GateInput) error {
+	// A cancel (from the Web UI or CLI) is ignored: the permits out and
+	// the requests waiting are the function's limits, which a new run
+	// would not know; a Gate completes on its own once idle. Before, its
+	// timers, made on the canceled context, were ready at once, and its
+	// loop spun without end, granting nothing.
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	g := &gate{function: in.Function, GateState: in.State, log: workflow.GetLogger(ctx)}
 	if g.GateState == nil {
 		g.GateState = &GateState{}
@@ -67,6 +73,15 @@ func Gate(ctx workflow.Context, in GateInput) error {
 			return workflow.NewContinueAsNewError(ctx, WorkflowGate, GateInput{Function: g.function, State: g.GateState})
 		}
 		wake := g.next(now)
+		if g.openIdle() && workflow.GetVersion(ctx, changeGateIdleOpen, workflow.DefaultVersion, gateIdleOpenV1) >= gateIdleOpenV1 {
+			if now.Before(g.NextProbe) {
+				wake = g.NextProbe // nothing else will wake it
+			} else {
+				g.Open, g.OpenedAt, g.NextProbe, g.Failures = false, time.Time{}, time.Time{}, nil
+				g.log.Info("Circuit forgotten: no call came for its probe", "Function", g.function)
+				g.publish(ctx, now)
+			}
+		}
 		if g.quiet() {
 			// Nothing waits and nothing is out: complete once quiet for
 			// gateIdle and holding nothing a new run would not.
@@ -113,6 +128,9 @@ type GateState struct {
 	// Failures are the times of the current streak of consecutive failed
 	// calls, oldest first, at most CircuitBreaker.Failures of them.
 	Failures []time.Time
+	// Unread: no read of Flow has succeeded yet (gateUnreadV1): nothing
+	// is granted until one does.
+	Unread bool `json:",omitempty"`
 }
 
 // PermitRequest is a dispatch's request for a permit for one attempt of
@@ -122,6 +140,12 @@ type PermitRequest struct {
 	// number. Asking again with the same ID is harmless.
 	ID         string
 	WorkflowID string // where the permit goes
+	// RunID is the run that asks, to which the permit goes: a replay of
+	// the dispatch, a new run with the same workflow ID, asks with
+	// requests of its own, and would take a permit meant for a run that
+	// is gone without using or returning it. Empty from a dispatch before
+	// it: the permit goes to the workflow's current run.
+	RunID string `json:",omitempty"`
 	// Lease is how long the attempt may take at most: the permit is
 	// reclaimed after it, should the dispatch never report.
 	Lease time.Duration
@@ -217,7 +241,7 @@ const (
 
 // requestBytes is more than r takes in the gate's JSON; a lease takes
 // leaseExtraBytes more.
-func requestBytes(r PermitRequest) int { return len(r.ID) + len(r.WorkflowID) + 100 }
+func requestBytes(r PermitRequest) int { return len(r.ID) + len(r.WorkflowID) + len(r.RunID) + 100 }
 
 const leaseExtraBytes = 120
 
@@ -372,21 +396,40 @@ func (g *gate) done(ctx workflow.Context, d PermitDone, now time.Time) {
 // is older than flowRefresh.
 func (g *gate) refresh(ctx workflow.Context) {
 	now := workflow.Now(ctx)
-	if len(g.Waiting) == 0 || (!g.FlowRead.IsZero() && now.Sub(g.FlowRead) < flowRefresh) {
+	if len(g.Waiting) == 0 || (!g.FlowRead.IsZero() && now.Sub(g.FlowRead) < g.refreshEvery()) {
 		return
 	}
+	first := g.FlowRead.IsZero() || g.Unread
 	g.FlowRead = now
 	var flow dispatcher.Flow
 	lctx := workflow.WithLocalActivityOptions(ctx, functionFlowOptions)
 	if err := workflow.ExecuteLocalActivity(lctx, ActivityFunctionFlow, dispatcher.FunctionFlowInput{Name: g.function}).Get(ctx, &flow); err != nil {
+		if first && workflow.GetVersion(ctx, changeGateUnread, workflow.DefaultVersion, gateUnreadV1) >= gateUnreadV1 {
+			g.Unread = true
+			g.log.Warn("Reading the function's flow control failed; granting nothing until it is read", "Function", g.function, "Error", err)
+			return
+		}
 		g.log.Warn("Reading the function's flow control failed; keeping the last", "Function", g.function, "Error", err)
 		return
 	}
-	g.Flow = flow
+	g.Flow, g.Unread = flow, false
 	if flow.CircuitBreaker == nil {
 		g.Open, g.OpenedAt, g.NextProbe, g.Failures = false, time.Time{}, time.Time{}, nil
 	}
 }
+
+// refreshEvery is how old the copy of the flow control may grow while
+// calls wait: a second while none has been read (gateUnreadV1).
+func (g *gate) refreshEvery() time.Duration {
+	if g.Unread {
+		return unreadRetry
+	}
+	return flowRefresh
+}
+
+// unreadRetry is how soon a Gate that could not read its function's flow
+// control tries again.
+const unreadRetry = time.Second
 
 // reclaim ends the leases that have expired: their dispatches never said
 // how their calls ended.
@@ -432,7 +475,7 @@ func (g *gate) grant(ctx workflow.Context, now time.Time) {
 // probe, and its slot: now, or under the rate limit the next token's
 // time, at most rateLookahead later.
 func (g *gate) allowed(now time.Time) (probe bool, slot time.Time, ok bool) {
-	if g.Flow.Paused(now) {
+	if g.Unread || g.Flow.Paused(now) {
 		return false, now, false
 	}
 	if c := g.Flow.MaxConcurrency; c > 0 && len(g.Leases) >= c {
@@ -466,7 +509,7 @@ func (g *gate) probing() bool {
 // lease ends at once.
 func (g *gate) send(ctx workflow.Context, l Lease) {
 	g.sending++
-	f := workflow.SignalExternalWorkflow(ctx, l.WorkflowID, "", SignalPermit, PermitGrant{RequestID: l.ID, Probe: l.Probe, NotBefore: l.NotBefore, Expires: l.Expires})
+	f := workflow.SignalExternalWorkflow(ctx, l.WorkflowID, l.RunID, SignalPermit, PermitGrant{RequestID: l.ID, Probe: l.Probe, NotBefore: l.NotBefore, Expires: l.Expires})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		err := f.Get(ctx, nil)
 		g.sending--
@@ -501,6 +544,12 @@ func (g *gate) quiet() bool {
 	return len(g.Waiting) == 0 && len(g.Leases) == 0 && g.sending == 0 && !g.Open
 }
 
+// openIdle reports whether the circuit is open with no call waiting for
+// its probe, nor out, nor on its way: nothing would wake the gate.
+func (g *gate) openIdle() bool {
+	return g.Open && len(g.Waiting) == 0 && len(g.Leases) == 0 && g.sending == 0
+}
+
 // forgotten is when the gate holds nothing that a new run would not: the
 // bucket is full again and the streak of failures, if any, has left its
 // window.
@@ -518,7 +567,7 @@ func (g *gate) forgotten() time.Time {
 func (g *gate) next(now time.Time) time.Time {
 	var at []time.Time
 	if len(g.Waiting) > 0 {
-		at = append(at, g.FlowRead.Add(flowRefresh))
+		at = append(at, g.FlowRead.Add(g.refreshEvery()))
 		switch {
 		case g.Flow.Paused(now):
 			at = append(at, *g.Flow.PausedUntil)

@@ -84,7 +84,7 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		if permits > n {
 			id = fmt.Sprint(id, ".", permits)
 		}
-		req := PermitRequest{ID: id, WorkflowID: d.key, Lease: lease}
+		req := PermitRequest{ID: id, WorkflowID: d.key, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, Lease: lease}
 		p, err := d.permit(ctx, o, gate, fn.Name, req)
 		if err != nil {
 			return err

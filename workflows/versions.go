@@ -33,6 +33,10 @@ const (
 	changeGateSending = "gate-sending"
 	// changeGateSize, of its own for the same reason.
 	changeGateSize = "gate-size"
+	// changeGateUnread, of its own for the same reason.
+	changeGateUnread = "gate-unread"
+	// changeGateIdleOpen, of its own for the same reason.
+	changeGateIdleOpen = "gate-idle-open"
 )
 
 // Dispatch versions.
@@ -201,3 +205,18 @@ const gateSendingV1 workflow.Version = 1
 // ContinueAsNew input past Temporal's limit. Asked only when a bound is
 // reached, so no other run records the marker.
 const gateSizeV1 workflow.Version = 1
+
+// gateUnreadV1 (changeGateUnread): a Gate that has never read its
+// function's flow control grants nothing, and tries again a second
+// later. Before, a failed first read left the zero Flow, and the gate
+// granted every waiting call, however paused or limited the function.
+// Asked only when a first read fails, so no other run records the marker.
+const gateUnreadV1 workflow.Version = 1
+
+// gateIdleOpenV1 (changeGateIdleOpen): a Gate whose circuit is open with
+// no call waiting or out forgets the circuit at its next probe time, and
+// completes once idle: the next call, probing in effect, opens it again
+// if the function still fails. Before, it stayed open with no wake-up,
+// and never completed nor read its settings again. Asked only then, so
+// no other run records the marker.
+const gateIdleOpenV1 workflow.Version = 1
