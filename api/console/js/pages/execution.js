@@ -231,38 +231,33 @@ async function replay(ctx, d, button) {
 }
 
 // release lets the events behind a blocking dispatch go on without it.
-async function release(ctx, d, button, reload) {
-  const ok = await confirmDialog({
+function release(ctx, d, button, reload) {
+  return act(d, button, reload, 'release', 'The ordering key is released.', {
     id: 'release-dialog',
     title: `Release the ordering key of event ${d.eventId}?`,
     confirm: 'Release the key',
     body: h('p', {}, 'The events waiting behind this dispatch run, in order. This dispatch is not run again: replay it instead to run its failed actions first.'),
   });
-  if (!ok) return;
-  await busy(button, async () => {
-    try {
-      await post(`/executions/v1/${seg(d.workflowId)}/release`);
-      announce('The ordering key is released.');
-      await reload();
-    } catch (err) {
-      button.closest('.status').append(errorBox(err));
-    }
-  });
 }
 
-async function cancel(ctx, d, button, reload) {
-  const ok = await confirmDialog({
+function cancel(ctx, d, button, reload) {
+  return act(d, button, reload, 'cancel', 'Cancellation requested.', {
     id: 'cancel-dialog',
     title: `Cancel the dispatch of event ${d.eventId}?`,
     confirm: 'Cancel the dispatch',
     danger: true,
     body: h('p', {}, 'Actions that have not run yet (e.g. waiting for their start time) will not run. Calls in flight finish first.'),
   });
-  if (!ok) return;
+}
+
+// act asks to confirm dialog, then posts the dispatch's action (cancel,
+// release), says it is done and shows the dispatch again.
+async function act(d, button, reload, action, done, dialog) {
+  if (!(await confirmDialog(dialog))) return;
   await busy(button, async () => {
     try {
-      await post(`/executions/v1/${seg(d.workflowId)}/cancel`);
-      announce('Cancellation requested.');
+      await post(`/executions/v1/${seg(d.workflowId)}/${action}`);
+      announce(done);
       await reload();
     } catch (err) {
       button.closest('.status').append(errorBox(err));
