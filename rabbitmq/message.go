@@ -111,6 +111,9 @@ func (s *Source) deadLetter(ctx context.Context, pub *amqp.Channel, d amqp.Deliv
 		headers[k] = v
 	}
 	headers[HeaderError] = reason
+	if err := declareDead(pub, s.cfg); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	dc, err := pub.PublishWithDeferredConfirmWithContext(ctx, s.cfg.Exchange+".dlx", d.RoutingKey, false, false, amqp.Publishing{

@@ -216,25 +216,38 @@ func closedErr(e *amqp.Error, what string) error {
 // declare declares the exchanges and queues, durable: declaring what
 // exists with the same settings changes nothing.
 func declare(ch *amqp.Channel, cfg Config) error {
+	if err := ch.ExchangeDeclare(cfg.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", cfg.Exchange, err)
+	}
+	if err := declareDead(ch, cfg); err != nil {
+		return err
+	}
+	// What RabbitMQ itself dead-letters (a policy's TTL or length limit)
+	// lands with the dispatcher's dead letters.
+	if _, err := ch.QueueDeclare(cfg.Queue, true, false, false, false, amqp.Table{"x-dead-letter-exchange": cfg.Exchange + ".dlx"}); err != nil {
+		return fmt.Errorf("declare queue %s: %w", cfg.Queue, err)
+	}
+	if err := ch.QueueBind(cfg.Queue, "#", cfg.Exchange, false, nil); err != nil {
+		return fmt.Errorf("bind queue %s: %w", cfg.Queue, err)
+	}
+	return nil
+}
+
+// declareDead declares the dead-letter exchange and its queue, bound to
+// it: where a dead letter is routed. The broker confirms a dead letter
+// that no queue took as it does one a queue took, so they are declared
+// again before each dead letter: a queue deleted to purge it, or
+// unbound, would have the message acknowledged and gone.
+func declareDead(ch *amqp.Channel, cfg Config) error {
 	dlx, dead := cfg.Exchange+".dlx", cfg.Queue+".dead"
-	for _, x := range []string{cfg.Exchange, dlx} {
-		if err := ch.ExchangeDeclare(x, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declare exchange %s: %w", x, err)
-		}
+	if err := ch.ExchangeDeclare(dlx, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", dlx, err)
 	}
 	if _, err := ch.QueueDeclare(dead, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare queue %s: %w", dead, err)
 	}
 	if err := ch.QueueBind(dead, "#", dlx, false, nil); err != nil {
 		return fmt.Errorf("bind queue %s: %w", dead, err)
-	}
-	// What RabbitMQ itself dead-letters (a policy's TTL or length limit)
-	// lands with the dispatcher's dead letters.
-	if _, err := ch.QueueDeclare(cfg.Queue, true, false, false, false, amqp.Table{"x-dead-letter-exchange": dlx}); err != nil {
-		return fmt.Errorf("declare queue %s: %w", cfg.Queue, err)
-	}
-	if err := ch.QueueBind(cfg.Queue, "#", cfg.Exchange, false, nil); err != nil {
-		return fmt.Errorf("bind queue %s: %w", cfg.Queue, err)
 	}
 	return nil
 }

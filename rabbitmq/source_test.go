@@ -246,6 +246,42 @@ func TestSourceDeadLetterExchangeGone(t *testing.T) {
 	})
 }
 
+// A dead letter whose queue was deleted (purged by hand) or unbound while
+// the source runs still lands there: the broker confirms a dead letter no
+// queue took, and the source acknowledged the message, which was then
+// nowhere. Before, it was lost.
+func TestSourceDeadLetterQueueGone(t *testing.T) {
+	url, name, ch := broker(t)
+	_, m, _ := run(t, url, name, &starter{}, 4)
+	if _, err := ch.QueueDelete(name+".dead", false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, ch, name, `{"id":"p1"}`)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	testenv.Eventually(t, 20*time.Second, func() string {
+		// A channel of its own per look: a queue not found closes it.
+		c, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.QueueDeclarePassive(name+".dead", true, false, false, false, nil); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	deadLettered(t, ch, name, m)
+	if err := ch.QueueUnbind(name+".dead", "#", name+".dlx", nil); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, ch, name, `{"id":"p2"}`)
+	deadLettered(t, ch, name, m)
+}
+
 // A dead letter the broker refuses (a queue bound to the dead-letter
 // exchange that is full and rejects publishes) leaves the channels open:
 // the message goes back to the queue after the source's backoff, a few
