@@ -111,20 +111,11 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		queue = workflows.DefaultTaskQueue
 	}
 	in := workflows.DispatchInput{Event: ev, LocalCallLimit: s.LocalCallLimit, Version: workflows.DispatchVersion}
-	if s.Configs != nil {
-		cfg, err := s.Configs.Config(ctx, ev.Type)
-		switch {
-		case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE:
-			return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE,
-				"the dispatchers of event type %q cannot be read now (%s); the event is not started without them, as it may be ordered: try again",
-				ev.Type, dispatcher.ErrorMessage(err))
-		case err == nil:
-			// Paused dispatchers and filters are resolved here, once, and
-			// the input records the outcome (Config.Skipped).
-			cfg = cfg.ForEvent(ev)
-			in.Config = &cfg
-		}
+	cfg, err := s.config(ctx, ev)
+	if err != nil {
+		return dispatcher.StartResult{}, err
 	}
+	in.Config = cfg
 	var seq dispatcher.Sequence
 	if in.Config != nil {
 		seq = in.Config.SequenceOf(ev)
@@ -170,6 +161,38 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 	default:
 		return dispatcher.StartResult{}, refused(err)
 	}
+}
+
+// config is the configuration ev is dispatched with, resolved for it;
+// nil when there is none to hand over (no Configs, or one that could not
+// be read for another reason than the store's absence: the dispatch
+// loads it). Paused dispatchers and filters are resolved here, once, and
+// the input records the outcome (Config.Skipped).
+func (s Starter) config(ctx context.Context, ev dispatcher.Event) (*dispatcher.Config, error) {
+	if s.Configs == nil {
+		return nil, nil
+	}
+	cfg, err := s.Configs.Config(ctx, ev.Type)
+	switch {
+	case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE:
+		return nil, dispatcher.Errorf(dispatcher.EUNAVAILABLE,
+			"the dispatchers of event type %q cannot be read now (%s); the event is not started without them, as it may be ordered: try again",
+			ev.Type, dispatcher.ErrorMessage(err))
+	case err != nil:
+		return nil, nil
+	}
+	cfg = cfg.ForEvent(ev)
+	return &cfg, nil
+}
+
+// Key returns ev's ordering key for the caller's tenant, "" when it is
+// dispatched at once, as Start resolves it (intake.Keyer).
+func (s Starter) Key(ctx context.Context, ev dispatcher.Event) (string, error) {
+	cfg, err := s.config(ctx, ev)
+	if err != nil || cfg == nil {
+		return "", err
+	}
+	return cfg.SequenceOf(ev).Key, nil
 }
 
 // sameType refuses ev when the run that has its id dispatched an event of

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/intake"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 	commonpb "go.temporal.io/api/common/v1"
@@ -335,5 +336,21 @@ func TestStarterSameIDOtherTypeRecorded(t *testing.T) {
 	}
 	if res, err := s.Start(context.Background(), dispatcher.Event{ID: "old", Type: "user_deleted"}); err != nil || !res.Duplicate {
 		t.Errorf("a record without its type: %+v, %v; want a duplicate", res, err)
+	}
+}
+
+// The broker intake learns a batch's keys before it hands any of its
+// events over (intake.Keyer): as Start resolves them.
+var _ intake.Keyer = dispatch.Starter{}
+
+func TestStarterKey(t *testing.T) {
+	ev := dispatcher.Event{ID: "ev-1", Type: "x", Content: json.RawMessage(`{"userId":7}`)}
+	for _, tt := range []struct {
+		configs dispatch.ConfigSource
+		want    string
+	}{{orderedConfigs{}, "7"}, {nil, ""}} {
+		if key, err := (dispatch.Starter{Configs: tt.configs}).Key(context.Background(), ev); err != nil || key != tt.want {
+			t.Errorf("ordered %t: key %q, %v; want %q", tt.configs != nil, key, err, tt.want)
+		}
 	}
 }

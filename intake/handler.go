@@ -23,6 +23,15 @@ type Starter interface {
 	Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error)
 }
 
+// Keyer is a Starter that tells an event's ordering key ("" for none)
+// without starting it, as Start would resolve it (dispatch.Starter). A
+// batch then takes the places of all its events at once: it learns them
+// otherwise one at a time, as it hands its events over, and one waiting
+// behind a key that cannot go on would hold every message after it.
+type Keyer interface {
+	Key(ctx context.Context, ev dispatcher.Event) (string, error)
+}
+
 // Verdict is what a broker does with a message once Handle is done.
 type Verdict int
 
@@ -98,6 +107,9 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 	res := Result{Verdict: Ack, Type: p.Events[0].Type}
 	started := time.Now()
 	starts := dispatcher.WithCaller(context.WithoutCancel(ctx), dispatcher.Caller{Subject: dispatcher.CallerService, Tenant: h.Tenant})
+	if k, ok := h.Starter.(Keyer); ok && turn != nil && len(p.Events) > 1 {
+		h.placeAll(ctx, starts, turn, k, p.Events)
+	}
 	for i, ev := range p.Events {
 		evCtx := starts
 		if turn != nil {
@@ -135,6 +147,22 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 		}
 	}
 	return res
+}
+
+// placeAll takes the places of a batch's events at once when their keys
+// can be told now; otherwise each takes its own as it is handed over.
+func (h *Handler) placeAll(ctx, starts context.Context, turn *Turn, k Keyer, events []dispatcher.Event) {
+	keys := make([]string, len(events))
+	for i, ev := range events {
+		kctx, cancel := context.WithTimeout(starts, h.startTimeout())
+		key, err := k.Key(kctx, ev)
+		cancel()
+		if err != nil {
+			return
+		}
+		keys[i] = key
+	}
+	_ = turn.placeAll(ctx, keys) // ctx ended: Handle answers Retry
 }
 
 // Unreadable returns the dead letter's verdict on msg when no attempt can
@@ -176,13 +204,16 @@ func (h *Handler) read(msg Message) (p Parsed, bad *Result) {
 }
 
 func (h *Handler) start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
-	timeout := h.StartTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, h.startTimeout())
 	defer cancel()
 	return h.Starter.Start(ctx, ev)
+}
+
+func (h *Handler) startTimeout() time.Duration {
+	if h.StartTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return h.StartTimeout
 }
 
 func (h *Handler) now() time.Time {

@@ -68,30 +68,18 @@ type eventTurn struct {
 }
 
 // Wait takes the event's place the first time (each attempt to hand it
-// over asks again, and keeps the place), then waits for the events before
-// it.
+// over asks again, and keeps the place; one placeAll took is kept, whatever
+// key the event now has), then waits for the events before it.
 func (e eventTurn) Wait(ctx context.Context, key string) error {
 	tu := e.tu
 	tu.mu.Lock()
 	p, ok := tu.places[e.i]
 	tu.mu.Unlock()
 	if !ok {
-		if tu.prev != nil {
-			select {
-			case <-tu.prev:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		if err := tu.waitPrev(ctx); err != nil {
+			return err
 		}
-		if key != "" {
-			p = place{key: key, mine: make(chan struct{})}
-			tu.turns.mu.Lock()
-			if tu.turns.keys == nil {
-				tu.turns.keys = map[string]chan struct{}{}
-			}
-			p.before, tu.turns.keys[key] = tu.turns.keys[key], p.mine
-			tu.turns.mu.Unlock()
-		}
+		p = tu.turns.queue(key)
 		tu.mu.Lock()
 		tu.places[e.i] = p
 		all := len(tu.places) == e.n
@@ -109,6 +97,55 @@ func (e eventTurn) Wait(ctx context.Context, key string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// placeAll takes the places of all the message's events at once, keys[i]
+// being event i's, once the messages before it know theirs; the messages
+// after it may then take theirs. An error is ctx's, which ended first.
+func (tu *Turn) placeAll(ctx context.Context, keys []string) error {
+	if err := tu.waitPrev(ctx); err != nil {
+		return err
+	}
+	places := make([]place, len(keys))
+	for i, key := range keys {
+		places[i] = tu.turns.queue(key)
+	}
+	tu.mu.Lock()
+	for i, p := range places {
+		tu.places[i] = p
+	}
+	tu.mu.Unlock()
+	tu.knowAll()
+	return nil
+}
+
+// waitPrev waits until the messages before tu know their keys.
+func (tu *Turn) waitPrev(ctx context.Context) error {
+	if tu.prev == nil {
+		return nil
+	}
+	select {
+	case <-tu.prev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// queue returns a new place behind the latest event of key; an event
+// without a key has an empty one.
+func (t *Turns) queue(key string) place {
+	if key == "" {
+		return place{}
+	}
+	p := place{key: key, mine: make(chan struct{})}
+	t.mu.Lock()
+	if t.keys == nil {
+		t.keys = map[string]chan struct{}{}
+	}
+	p.before, t.keys[key] = t.keys[key], p.mine
+	t.mu.Unlock()
+	return p
 }
 
 // release ends event i's turn: it is handed over, or never will be.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -19,6 +20,9 @@ type keyStarter struct {
 	mu     sync.Mutex
 	handed map[string][]int
 	fail   map[int]bool
+	// hold keeps the start of event seq until its channel closes, once
+	// its turn has come.
+	hold map[int]chan struct{}
 }
 
 func (s *keyStarter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
@@ -31,6 +35,9 @@ func (s *keyStarter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher
 		if err := t.Wait(ctx, c.Key); err != nil {
 			return dispatcher.StartResult{}, err
 		}
+	}
+	if hold := s.hold[c.Seq]; hold != nil {
+		<-hold
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -90,5 +97,46 @@ func TestTurnsKeepDeliveryOrderPerKey(t *testing.T) {
 	}
 	if total != n-1 {
 		t.Fatalf("%d events handed over, want %d", total, n-1)
+	}
+}
+
+// keyer is a keyStarter that tells its events' keys (Keyer), as
+// dispatch.Starter does.
+type keyer struct{ *keyStarter }
+
+func (keyer) Key(_ context.Context, ev dispatcher.Event) (string, error) {
+	var c struct{ Key string }
+	err := json.Unmarshal(ev.Content, &c)
+	return c.Key, err
+}
+
+// A batch takes the places of all its events at once: while one of them
+// waits behind a key that does not go on (here a start that does not
+// return; a key whose Sequence takes no more signals does the same), the
+// messages after the batch go on, but for those of its keys. Before, a
+// batch learned its keys one at a time as it handed its events over, and
+// every message after it waited, whatever its key.
+func TestTurnsBatchBehindAStuckKey(t *testing.T) {
+	release := make(chan struct{})
+	s := &keyStarter{handed: map[string][]int{}, hold: map[int]chan struct{}{1: release}}
+	// The batch waits as long as it takes; the message after it gives up
+	// after 2 s.
+	h, impatient := &Handler{Starter: keyer{s}, StartTimeout: time.Second}, &Handler{Starter: keyer{s}, StartTimeout: time.Second, Hold: 2 * time.Second}
+	var turns Turns
+	stuck, batch, after := turns.Take(), turns.Take(), turns.Take()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(release)
+	wg.Go(func() { h.Handle(WithTurn(context.Background(), stuck), keyed(1, "hot")) })
+	wg.Go(func() {
+		r := h.Handle(WithTurn(context.Background(), batch), Message{Header: NewHeader("application/cloudevents-batch+json", nil),
+			Body: []byte(`[{"specversion":"1.0","id":"e2","source":"s","type":"t","data":{"key":"hot","seq":2}},` +
+				`{"specversion":"1.0","id":"e3","source":"s","type":"t","data":{"key":"cold","seq":3}}]`)})
+		if r.Verdict == DeadLetter {
+			t.Errorf("the batch: %+v", r)
+		}
+	})
+	if r := impatient.Handle(WithTurn(context.Background(), after), keyed(4, "warm")); r.Verdict != Ack {
+		t.Fatalf("the message after the batch: %+v, want it handed over while the batch waits behind key hot", r)
 	}
 }
