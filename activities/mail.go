@@ -118,7 +118,10 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 	// cannot be written leaves only the at-least-once window it would have
 	// closed. Nor may it take the attempt past its deadline: Temporal would
 	// take the attempt for failed, and the next one send the mail again.
-	rctx, cancel := context.WithTimeout(ctx, recordBudget(ctx))
+	// An attempt Temporal gave up on (its heartbeats lost, or the worker
+	// stopping) still writes it: the next attempt waits for this one's
+	// claim to expire, and must then find the mail sent.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordBudget(ctx))
 	defer cancel()
 	if err := a.store.RecordMailSent(rctx, in.MessageID, a.now()); err != nil {
 		activity.GetLogger(ctx).Warn("Mail sent, but recording it failed: a retry of this attempt would send it again",
@@ -129,10 +132,11 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 
 // recordBudget is how long the record of a sent mail may take: half what
 // is left of the attempt, at most 5 s, so that its success is reported in
-// time even when the database stalls.
+// time even when the database stalls; 5 s for an attempt that has ended,
+// which has nothing to report in time.
 func recordBudget(ctx context.Context) time.Duration {
 	budget := 5 * time.Second
-	if deadline, ok := ctx.Deadline(); ok {
+	if deadline, ok := ctx.Deadline(); ok && ctx.Err() == nil {
 		budget = min(budget, time.Until(deadline)/2)
 	}
 	return budget

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
@@ -302,5 +303,46 @@ func TestSendMailRecordStalls(t *testing.T) {
 	}
 	if n := len(sink.Mails()); n != 1 {
 		t.Errorf("%d mails sent, want 1", n)
+	}
+}
+
+// ctxRecord is a store whose record of a sent mail fails on a context
+// that has ended, as a database driver's does.
+type ctxRecord struct{ *fakeStore }
+
+func (s ctxRecord) RecordMailSent(ctx context.Context, id string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.fakeStore.RecordMailSent(ctx, id, at)
+}
+
+// An attempt that Temporal gives up on while the SMTP server takes its
+// time (its heartbeats lost: the SDK cancels its context), whose mail the
+// server accepts all the same, records the mail as sent: the next attempt
+// waits for its claim to expire, then finds the mail sent. Before, the
+// record went with the canceled context, and the next attempt sent the
+// mail again.
+func TestSendMailRecordedWhenGivenUp(t *testing.T) {
+	smtp := &scriptedSMTP{dataDelay: 2 * time.Second}
+	addr := smtp.start(t)
+	store := newFakeStore()
+	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
+	a := newActivities(t, activities.Options{Store: ctxRecord{store}, SMTPURL: "smtp://" + addr + "?starttls=none", MailFrom: "a@example.com"})
+	giveUp, stop := context.WithCancel(context.Background())
+	defer stop()
+	time.AfterFunc(time.Second, stop) // mid-DATA
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.SetWorkerOptions(worker.Options{BackgroundActivityContext: giveUp})
+	env.RegisterActivity(a)
+	_, _ = env.ExecuteActivity(a.SendMail, dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1",
+		Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"})
+	if smtp.accepted.Load() != 1 {
+		t.Fatalf("the SMTP server accepted %d mails, want 1", smtp.accepted.Load())
+	}
+	later := time.Now().Add(time.Hour) // the claim has long expired
+	if claim, _ := store.ClaimMail(context.Background(), "m1@dispatcher", "next", later, later.Add(time.Minute)); !claim.Sent {
+		t.Errorf("the next attempt finds %+v: not sent, so it sends the mail again", claim)
 	}
 }
