@@ -79,13 +79,20 @@ func (u FunctionUpdate) Apply(f *Function) error {
 		// The secret and header values are write-only: moved to another
 		// host they would reach whoever may edit the function, who may
 		// not read them. Sent again, they are the sender's own.
-		const again = "is required when url moves to another scheme, host or port: the function's secret and header values are write-only, " +
-			`and go to a new host only when sent again (send "" or {} to remove them)`
-		switch {
-		case f.Secret != "" && u.Secret == nil:
-			return Errorf(EREQUIRED, "secret: %s", again)
-		case len(f.Headers) > 0 && u.Headers == nil:
-			return Errorf(EREQUIRED, "headers: %s", again)
+		var missing []string
+		if f.Secret != "" && u.Secret == nil {
+			missing = append(missing, "secret")
+		}
+		if len(f.Headers) > 0 && u.Headers == nil {
+			missing = append(missing, "headers")
+		}
+		if len(missing) > 0 {
+			verb := "is"
+			if len(missing) > 1 {
+				verb = "are"
+			}
+			return Errorf(EREQUIRED, "%s: %s required when url moves to another scheme, host or port: the function's secret and header values are write-only, "+
+				`and go to a new host only when sent again (send "" or {} to remove them)`, strings.Join(missing, ", "), verb)
 		}
 	}
 	set(&f.Name, u.Name)

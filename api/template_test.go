@@ -89,14 +89,14 @@ func TestFunctionValidation(t *testing.T) {
 	// Before, a PUT of the url alone kept them.
 	moved := hs.must(200, "POST", "/functions/v1", `{"name":"moved","url":"https://example.com/a","secret":"s","headers":{"X-Api-Key":"k"}}`)["id"].(string)
 	hs.must(200, "PUT", "/functions/v1/"+moved, `{"url":"https://EXAMPLE.com/b"}`) // the same host
-	for _, tc := range []struct{ body, field string }{
-		{`{"url":"https://attacker.example/"}`, "secret"},
-		{`{"url":"https://example.com:8443/b"}`, "secret"},
-		{`{"url":"http://example.com/b"}`, "secret"},
-		{`{"url":"https://attacker.example/","secret":"s2"}`, "headers"},
+	for _, tc := range []struct{ body, mention string }{
+		{`{"url":"https://attacker.example/"}`, "secret, headers: are required when url moves"},
+		{`{"url":"https://example.com:8443/b","headers":{}}`, "secret: is required when url moves"},
+		{`{"url":"http://example.com/b","headers":{}}`, "secret: is required when url moves"},
+		{`{"url":"https://attacker.example/","secret":"s2"}`, "headers: is required when url moves"},
 	} {
 		code, body := hs.do("PUT", "/functions/v1/"+moved, tc.body)
-		wantError(t, code, body, 400, 14, tc.field+": is required when url moves")
+		wantError(t, code, body, 400, 14, tc.mention)
 	}
 	if got := hs.must(200, "GET", "/functions/v1/"+moved, ""); got["url"] != "https://EXAMPLE.com/b" {
 		t.Fatalf("a refused move changed the function: %v", got)

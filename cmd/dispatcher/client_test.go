@@ -146,3 +146,17 @@ func TestPrintDetailSaysWhyNoActions(t *testing.T) {
 		t.Errorf("printDetail printed the head of an empty table:\n%s", out.String())
 	}
 }
+
+// A dispatch that blocks its ordering key says so, with the events
+// waiting behind it, which have no dispatch of their own to show yet.
+func TestPrintDetailBlockingKey(t *testing.T) {
+	d := wire.ExecutionDetail{Execution: wire.Execution{WorkflowID: "dispatch-e1"}, Blocking: true,
+		Waiting: &wire.Waiting{Count: 3, WorkflowIDs: []string{"dispatch-e2", "dispatch-e3"}}}
+	var out strings.Builder
+	printDetail(&out, d)
+	for _, want := range []string{"blocked by this dispatch", "/executions/v1/dispatch-e1/release", "3 (no dispatch until their turn): dispatch-e2, dispatch-e3 and 1 more"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("printDetail printed\n%s\nwant it to say %q", out.String(), want)
+		}
+	}
+}

@@ -245,6 +245,16 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 	if d.Failure != "" {
 		fmt.Fprintf(tw, "Failure:\t%s\n", d.Failure)
 	}
+	if d.Blocking {
+		fmt.Fprintf(tw, "Ordering key:\tblocked by this dispatch: replay it, or let the events behind it go on without it (POST /executions/v1/%s/release, or the console)\n", d.WorkflowID)
+	}
+	if w := d.Waiting; w != nil {
+		more := ""
+		if n := w.Count - len(w.WorkflowIDs); n > 0 {
+			more = fmt.Sprintf(" and %d more", n)
+		}
+		fmt.Fprintf(tw, "Waiting behind it:\t%d (no dispatch until their turn): %s%s\n", w.Count, strings.Join(w.WorkflowIDs, ", "), more)
+	}
 	if d.WebURL != "" {
 		fmt.Fprintf(tw, "Temporal Web UI:\t%s\n", d.WebURL)
 	}
