@@ -56,3 +56,12 @@ func TestActionRequestLimits(t *testing.T) {
 		})
 	}
 }
+
+// A dispatcher of a configuration a dispatch recorded has no times: its
+// timestamps are 0, as its actions' are. Before, they were the year 1.
+func TestFromDispatcherWithoutTimes(t *testing.T) {
+	d := wire.FromDispatcher(dispatcher.Dispatcher{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}}})
+	if d.CreationTimestamp != 0 || d.UpdateTimestamp != 0 || d.Actions[0].CreationTimestamp != 0 {
+		t.Errorf("timestamps %d, %d, action %d; want 0", d.CreationTimestamp, d.UpdateTimestamp, d.Actions[0].CreationTimestamp)
+	}
+}

@@ -126,6 +126,11 @@ func FromDispatcher(d dispatcher.Dispatcher) Dispatcher {
 		Filter:            d.Filter,
 		Enabled:           !d.Paused,
 	}
+	if d.Created.IsZero() {
+		// A configuration a dispatch recorded keeps what runs, not when it
+		// was edited: 0, as its actions, rather than the year 1.
+		out.CreationTimestamp, out.UpdateTimestamp = 0, 0
+	}
 	for i, a := range d.Actions {
 		out.Actions[i] = FromAction(a)
 	}
