@@ -76,7 +76,7 @@ func (e eventTurn) Wait(ctx context.Context, key string) error {
 	p, ok := tu.places[e.i]
 	tu.mu.Unlock()
 	if !ok {
-		if err := tu.waitPrev(ctx); err != nil {
+		if err := await(ctx, tu.prev); err != nil {
 			return err
 		}
 		p = tu.turns.queue(key)
@@ -88,22 +88,14 @@ func (e eventTurn) Wait(ctx context.Context, key string) error {
 			tu.knowAll()
 		}
 	}
-	if p.before == nil {
-		return nil
-	}
-	select {
-	case <-p.before:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return await(ctx, p.before)
 }
 
 // placeAll takes the places of all the message's events at once, keys[i]
 // being event i's, once the messages before it know theirs; the messages
 // after it may then take theirs. An error is ctx's, which ended first.
 func (tu *Turn) placeAll(ctx context.Context, keys []string) error {
-	if err := tu.waitPrev(ctx); err != nil {
+	if err := await(ctx, tu.prev); err != nil {
 		return err
 	}
 	places := make([]place, len(keys))
@@ -119,13 +111,13 @@ func (tu *Turn) placeAll(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// waitPrev waits until the messages before tu know their keys.
-func (tu *Turn) waitPrev(ctx context.Context) error {
-	if tu.prev == nil {
+// await waits until ch closes (nil: at once) or ctx ends.
+func await(ctx context.Context, ch chan struct{}) error {
+	if ch == nil {
 		return nil
 	}
 	select {
-	case <-tu.prev:
+	case <-ch:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
