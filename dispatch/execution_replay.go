@@ -111,6 +111,9 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
+	if actions, err = e.settleChildren(ctx, r, latest, src, actions); err != nil {
+		return dispatcher.ReplayResult{}, err
+	}
 	claim := dispatcher.AuditEntry{ID: dispatcher.NewID(e.now()), WorkflowID: r.WorkflowID, Ref: replayID, Operation: dispatcher.AuditReplay,
 		RunID: latest.RunID, Actor: r.Actor, Actions: actions, Config: r.Config, BulkReplayID: r.BulkReplayID,
 		IdempotencyKey: key, At: e.now()}
@@ -376,6 +379,69 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 			"run %s of dispatch %s ended without recording its outcomes (%s); name the actions to run again",
 			latest.RunID, r.WorkflowID, latest.Status)
 	}
+}
+
+// settleChildren checks the temporal-function actions a replay would run
+// against the child workflows the replayed run started for them. A
+// canceled dispatch does not wait for its children (dispatchV8), so a
+// child may still be running, or may have done its work after its action
+// ended canceled. A running child refuses the replay (ESTATE): the task
+// would run twice at once. A child that completed leaves its action out
+// of a default replay, as if it had succeeded; a replay that names the
+// action runs it again, as it does a succeeded one.
+func (e *Executions) settleChildren(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, actions []string) ([]string, error) {
+	if src.config == nil {
+		return actions, nil // no action ran
+	}
+	var out, done []string
+	for _, id := range actions {
+		child, ok := childOf(src, r.WorkflowID, id)
+		if !ok {
+			out = append(out, id)
+			continue
+		}
+		res, err := e.client.DescribeWorkflowExecution(ctx, child, "")
+		var missing *serviceerror.NotFound
+		switch {
+		case errors.As(err, &missing):
+			out = append(out, id)
+			continue
+		case err != nil:
+			return nil, temporalError(err, "describing the child workflow of action "+id)
+		}
+		switch status := res.GetWorkflowExecutionInfo().GetStatus(); {
+		case status == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			return nil, dispatcher.Errorf(dispatcher.ESTATE,
+				"action %s of run %s of dispatch %s is still running as child workflow %s, which ignored the cancel: wait for it to end, or terminate it, before replaying the action",
+				id, latest.RunID, r.WorkflowID, child)
+		case status == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED && len(r.Actions) == 0:
+			done = append(done, id)
+		default:
+			out = append(out, id)
+		}
+	}
+	if len(out) == 0 && len(done) > 0 {
+		return nil, dispatcher.Errorf(dispatcher.ESTATE,
+			"no action failed in run %s of dispatch %s: the child workflows of its canceled actions (%s) completed after the cancel; name the actions to run them again",
+			latest.RunID, r.WorkflowID, strings.Join(done, ", "))
+	}
+	return out, nil
+}
+
+// childOf returns the workflow ID of the child that run src started for
+// action id, if the action is a task of a temporal function.
+func childOf(src runRecord, workflowID, id string) (string, bool) {
+	for _, d := range src.config.Dispatchers {
+		for _, a := range d.Actions {
+			if a.ID != id || a.Type != dispatcher.ActionTask {
+				continue
+			}
+			if fn, ok := src.config.Function(a.FunctionName); ok && fn.Kind == dispatcher.FunctionTemporal {
+				return workflows.IdempotencyKey(workflowID, d.ID, a.ID, src.input.Run), true
+			}
+		}
+	}
+	return "", false
 }
 
 // Cancel requests the cancellation of a dispatch's running run: actions

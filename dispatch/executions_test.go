@@ -15,6 +15,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
@@ -56,7 +57,7 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 	}))
 	t.Cleanup(fn.Close)
 
-	const queue = "executions-test"
+	const queue, stubbornQueue = "executions-test", "executions-test-functions"
 	later := time.Now().Add(time.Hour)
 	store := &testenv.MemStore{
 		Dispatchers: []dispatcher.Dispatcher{
@@ -73,13 +74,18 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 			{ID: "d3", Name: "reminder", EventType: "later", Actions: []dispatcher.Action{
 				{ID: "t3", Type: dispatcher.ActionTask, FunctionName: "gone", StartTimestamp: &later},
 			}},
+			{ID: "d5", Name: "archive", EventType: "archive", Actions: []dispatcher.Action{
+				{ID: "m5", Type: dispatcher.ActionMail, TemplateID: "bad", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
+				{ID: "t5", Type: dispatcher.ActionTask, FunctionName: "stubborn"},
+			}},
 		},
 		Templates: map[string]dispatcher.Template{
 			"tpl": {ID: "tpl", Subject: "Hi", Text: "Hello"},
 			"bad": {ID: "bad", Subject: "Hi {{ .event.content.nope }}"},
 		},
 		Functions: map[string]dispatcher.Function{
-			"gone": {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
+			"gone":     {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
+			"stubborn": {Name: "stubborn", Kind: dispatcher.FunctionTemporal, TaskQueue: stubbornQueue},
 		},
 	}
 	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{
@@ -88,7 +94,7 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loopback, err := dispatcher.NewOutbound([]string{"127.0.0.0/8"}, nil) // the function sink
+	loopback, err := dispatcher.NewOutbound([]string{"127.0.0.0/8"}, []string{stubbornQueue}) // the function sinks
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +108,15 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 	w.RegisterActivity(acts)
 	rw := worker.New(c, workflows.ReplayTaskQueue(queue), worker.Options{})
 	rw.RegisterActivity(dispatch.NewReplayActivities(ex))
-	for _, w := range []worker.Worker{w, rw} {
+	// A temporal function that ignores a cancel and ends when signaled
+	// "finish".
+	fw := worker.New(c, stubbornQueue, worker.Options{})
+	fw.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ dispatcher.TaskPayload) error {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+		workflow.GetSignalChannel(ctx, "finish").Receive(ctx, nil)
+		return nil
+	}, workflow.RegisterOptions{Name: "stubborn"})
+	for _, w := range []worker.Worker{w, rw, fw} {
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
 		}

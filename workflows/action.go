@@ -77,12 +77,18 @@ func (d *dispatch) setWaiting(ctx workflow.Context, delta int) {
 	}
 }
 
-// idempotencyKey is the same for every attempt of one action of one
-// dispatch: "<workflowID>/<dispatcherID>/<actionID>[/replay-<Run>]".
 func (d *dispatch) idempotencyKey(j job) string {
-	k := d.key + "/" + j.dispatcher.ID + "/" + j.action.ID
-	if d.in.Run != "" {
-		k += "/replay-" + d.in.Run
+	return IdempotencyKey(d.key, j.dispatcher.ID, j.action.ID, d.in.Run)
+}
+
+// IdempotencyKey is the same for every attempt of one action of one run of
+// a dispatch, and the workflow ID of a temporal function's child:
+// "<workflowID>/<dispatcherID>/<actionID>[/replay-<run>]", where run is
+// the replay ID of a replay's run (DispatchInput.Run), empty otherwise.
+func IdempotencyKey(workflowID, dispatcherID, actionID, run string) string {
+	k := workflowID + "/" + dispatcherID + "/" + actionID
+	if run != "" {
+		k += "/replay-" + run
 	}
 	return k
 }
