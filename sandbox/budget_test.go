@@ -61,6 +61,9 @@ func TestStepBudget(t *testing.T) {
 		{"printing it again and again", `{{range .content.a}}{{range $.content.a}}{{$s := print $.content $.content}}{{end}}{{end}}`, tooMany},
 		{"escaping it again and again", `{{range .content.a}}{{range $.content.a}}{{if js $.content}}{{end}}{{end}}{{end}}`, tooMany},
 		{"comparing long strings", `{{range .content.a}}{{range $.content.a}}{{if eq $.content.s $.content.t}}{{end}}{{end}}{{end}}`, tooMany},
+		{"comparing long strings many times in one call", `{{$s := .content.s}}{{$t := .content.t}}{{range .content.a}}{{if eq $s` + strings.Repeat(" $t", 90) + `}}{{end}}{{end}}`, tooMany},
+		{"comparing a piped long string", `{{$s := .content.s}}{{$t := .content.t}}{{range .content.a}}{{if $t | lt $s}}{{end}}{{if $t | ne $s}}{{end}}{{end}}`, tooMany},
+		{"indexing by a long key", `{{$m := .content.m}}{{$t := .content.t}}{{range .content.a}}{{if index $m $t}}{{end}}{{if $t | index $m}}{{end}}{{end}}`, tooMany},
 		{"one printf of many copies", `{{$s := printf "` + strings.Repeat("%[1]v", 5000) + `" $.content}}`, tooMany},
 		{"one print of many copies", `{{$s := print` + strings.Repeat(" $.content", 5000) + `}}`, tooMany},
 		{"long time layouts", `{{range .content.a}}{{range $.content.a}}{{$s := formatTime $.event.time $.content.s}}{{end}}{{end}}`, tooMany},
@@ -127,6 +130,7 @@ func TestBudgetKeepsOutput(t *testing.T) {
 		`{{if not .content.on}}no{{else if .content.n}}n{{end}}{{with .content.empty}}e{{else with .content.name}}{{.}}{{end}}`,
 		`{{ formatTime .event.time "2006-01-02" }} {{len .content.items}} {{index .content.items 1}} {{slice .content.name 1 4}}`,
 		`<p>{{.content.name | html}}</p><a href="/?q={{.content.name | urlquery}}">{{.content.name | print | len}}</a>`,
+		`{{if eq .content.name "x" .content.empty}}x{{end}}{{.content.n | eq "12.50"}} {{lt .content.name (index .content.items 0)}} {{index .content.m "b" | ge "a"}} {{ne .event.id .event.type}}`,
 	}
 	builtin := map[string]any{"formatTime": newBudget().funcs()["formatTime"]}
 	for _, src := range sources {
