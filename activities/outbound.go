@@ -204,14 +204,15 @@ func refusal(err error) (error, bool) {
 	return nil, false
 }
 
-// redactURL shows u as scheme://host/path: the query and the user
-// information may carry a token, and messages end up in the Temporal UI,
-// the executions API and logs.
+// redactURL shows u as scheme://host[:port]: the path, the query and the
+// user information may carry a token (a webhook's path often is one), and
+// messages end up in the Temporal UI, the executions API, whose readers
+// need not see functions, and logs.
 func redactURL(u *url.URL) string {
 	if u == nil {
 		return "(no URL)"
 	}
-	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	r := url.URL{Scheme: u.Scheme, Host: u.Host}
 	return r.String()
 }
 
