@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,7 +58,15 @@ func parseSMTPURL(raw string) (*smtpConfig, error) {
 		}
 	}
 	switch s := u.Query().Get("starttls"); s {
-	case "", "opportunistic":
+	case "":
+		// A password goes to the server only over TLS, unless it is on
+		// this machine or the URL says so: opportunistic STARTTLS lets
+		// whoever is in between strip the offer and read the login (a
+		// CRAM-MD5 answer is cracked offline) and the mails.
+		if u.User != nil && !loopback(c.host) {
+			c.tls = gomail.TLSMandatory
+		}
+	case "opportunistic":
 	case "required":
 		c.tls = gomail.TLSMandatory
 	case "none":
@@ -76,6 +85,14 @@ func parseSMTPURL(raw string) (*smtpConfig, error) {
 		c.password, _ = u.User.Password()
 	}
 	return c, nil
+}
+
+// loopback reports whether host is this machine.
+func loopback(host string) bool {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	return strings.EqualFold(host, "localhost")
 }
 
 // client returns a go-mail client for one session. go-mail clients keep
