@@ -174,6 +174,11 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	// up to an admin, and workflow code must stay quick and deterministic.
 	var payload dispatcher.TaskPayload
 	in.TaskQueue = fn.TaskQueue
+	if d.version >= dispatchV9 {
+		// The payload, the marker of the result, is the event and the
+		// action's data resolved, which may copy the event again.
+		d.paceSize(ctx, measure(in)+len(in.Event.Content))
+	}
 	pctx := workflow.WithLocalActivityOptions(ctx, prepareTaskOptions)
 	if err := workflow.ExecuteLocalActivity(pctx, ActivityPrepareTask, in).Get(ctx, &payload); err != nil {
 		return err
@@ -205,7 +210,8 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 }
 
 // paceBytes bounds the input the regular activities and child workflows
-// of one workflow task carry (dispatchV6): each carries the event, and a
+// of one workflow task carry (dispatchV6), and the payloads its
+// PrepareTask local activities return (dispatchV9): each carries the event, and a
 // task's completion over Temporal's 4 MiB message limit fails on every
 // retry. 20 actions of a 256 KiB event, handed off after the same delay,
 // held their dispatch open for ever.
@@ -222,10 +228,21 @@ func (d *dispatch) pace(ctx workflow.Context, in any) {
 	if d.version < dispatchV6 {
 		return
 	}
-	size := paceBytes // what cannot be measured goes alone
-	if p, err := converter.GetDefaultDataConverter().ToPayload(in); err == nil {
-		size = len(p.GetData()) + 1<<10 // and the command's other fields
+	d.paceSize(ctx, measure(in))
+}
+
+// measure returns the bytes a command whose input is in adds to a
+// workflow task's completion.
+func measure(in any) int {
+	p, err := converter.GetDefaultDataConverter().ToPayload(in)
+	if err != nil {
+		return paceBytes // what cannot be measured goes alone
 	}
+	return len(p.GetData()) + 1<<10 // and the command's other fields
+}
+
+// paceSize is pace for a command of size bytes.
+func (d *dispatch) paceSize(ctx workflow.Context, size int) {
 	for {
 		if task := workflow.GetInfo(ctx).GetCurrentHistoryLength(); task != d.paceTask {
 			d.paceTask, d.paceBytes, d.nextTask = task, 0, nil

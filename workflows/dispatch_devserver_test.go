@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,6 +85,55 @@ func TestDispatchLargeEventManyActionsOnRealServer(t *testing.T) {
 			replays(t, c, run)
 		})
 	}
+}
+
+// The same for the child workflows of a temporal function: each child's
+// payload, which the PrepareTask local activity renders, lands in the
+// workflow task's completion as the activity's marker. Before
+// (dispatchV8), 20 children of a 220 KiB event rendered their payloads in
+// one task, whose 5 MiB completion failed on every retry.
+func TestDispatchLargeEventManyChildrenOnRealServer(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue, actions = "dispatch-large-children", 20
+	var children sync.Map
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivityWithOptions(func(_ context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+		data, err := json.Marshal(map[string]any{"event": in.Event})
+		return dispatcher.TaskPayload{TaskID: in.IdempotencyKey, FunctionName: in.FunctionName, Data: data}, err
+	}, activity.RegisterOptions{Name: workflows.ActivityPrepareTask})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ dispatcher.TaskPayload) error {
+		children.Store(workflow.GetInfo(ctx).WorkflowExecution.ID, true)
+		return nil
+	}, workflow.RegisterOptions{Name: "f"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	content, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", 220<<10)})
+	var as []dispatcher.Action
+	for i := range actions {
+		as = append(as, dispatcher.Action{ID: fmt.Sprint("a", i), Type: dispatcher.ActionTask, Name: fmt.Sprint("a", i), FunctionName: "f"})
+	}
+	cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "large", Actions: as}},
+		Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionTemporal, TaskQueue: queue}}}
+	in := workflows.DispatchInput{Event: dispatcher.Event{ID: "large-children", Type: "large", Content: content}, Config: &cfg, Version: workflows.DispatchVersion}
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-large-children", TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := run.Get(ctx, nil); err != nil {
+		t.Errorf("the dispatch did not complete: %v", err)
+	}
+	n := 0
+	children.Range(func(any, any) bool { n++; return true })
+	if n != actions {
+		t.Errorf("%d children ran, want %d", n, actions)
+	}
+	replays(t, c, run)
 }
 
 // replays checks that the history of run has no failed workflow task and

@@ -35,7 +35,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v8"
+	recordDispatchVersion   = "v9"
 	recordBulkReplayVersion = "v3"
 	recordSequenceVersion   = "v5"
 	recordGateVersion       = "v0"
@@ -90,6 +90,18 @@ func TestRecordHistories(t *testing.T) {
 	inFlight := r.dispatch("inflight", false)
 	r.cancelWhen(inFlight, func() bool { return r.calls("/hold") > 0 })
 	r.save(inFlight.WorkflowID, inFlight.RunID, filepath.Join(dir, "canceled-in-flight.json"))
+	// A cancel while a child workflow that ignores it runs: the dispatch
+	// ends without waiting for the child (dispatchV8).
+	withChild := r.dispatch("canceled-child", false)
+	child := workflows.IdempotencyKey(withChild.WorkflowID, "d-canceled-child", "t1", "")
+	r.cancelWhen(withChild, func() bool {
+		d, err := r.c.DescribeWorkflowExecution(r.ctx(), child, "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+	r.save(withChild.WorkflowID, withChild.RunID, filepath.Join(dir, "canceled-child.json"))
+	if err := r.c.SignalWorkflow(r.ctx(), child, "", "finish", nil); err != nil {
+		t.Fatal(err)
+	}
 	// A replay of the failed dispatch, with its original configuration.
 	replay, err := r.ex.Replay(r.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "recorder"})
 	if err != nil {
@@ -246,6 +258,7 @@ func newRecorder(t *testing.T) *recorder {
 				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
 			}},
 			{ID: "d-inflight", EventType: "inflight", Actions: []dispatcher.Action{task("t1", "hold")}},
+			{ID: "d-canceled-child", EventType: "canceled-child", Actions: []dispatcher.Action{task("t1", "stubborn")}},
 			{ID: "d-bulk", EventType: "bulk", Actions: []dispatcher.Action{task("t1", "gone")}},
 			{ID: "d-paused", EventType: "skipped", Paused: true, Actions: []dispatcher.Action{task("t1", "ok")}},
 			{ID: "d-filtered", EventType: "skipped", Filter: `event.content.userId == 7`, Actions: []dispatcher.Action{task("t1", "ok")}},
@@ -267,6 +280,7 @@ func newRecorder(t *testing.T) *recorder {
 			"patient":     {Name: "patient", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Minute},
 			"hold":        {Name: "hold", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: 2 * time.Minute},
 			"child":       {Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
+			"stubborn":    {Name: "stubborn", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
 			"first-fails": {Name: "first-fails", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/first-fails", Timeout: 5 * time.Second},
 			"guarded": {Name: "guarded", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/guarded", Timeout: 5 * time.Second,
 				Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 10, Burst: 1}, MaxConcurrency: 1,
@@ -290,6 +304,11 @@ func newRecorder(t *testing.T) *recorder {
 	register(w, effects, dispatch.NewReplayActivities(r.ex), r.c)
 	w.RegisterWorkflowWithOptions(func(workflow.Context, dispatcher.TaskPayload) error { return nil },
 		workflow.RegisterOptions{Name: "child"})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ dispatcher.TaskPayload) error {
+		ctx, _ = workflow.NewDisconnectedContext(ctx) // it ignores a cancel
+		workflow.GetSignalChannel(ctx, "finish").Receive(ctx, nil)
+		return nil
+	}, workflow.RegisterOptions{Name: "stubborn"})
 	rw := worker.New(r.c, workflows.ReplayTaskQueue(recordQueue), worker.Options{})
 	rw.RegisterActivity(dispatch.NewReplayActivities(r.ex))
 	for _, w := range []worker.Worker{w, rw} {

@@ -101,8 +101,14 @@ const (
 	// worker runs never did (runChild). Every other run runs as in
 	// dispatchV7.
 	dispatchV8 workflow.Version = 8
+	// dispatchV9: the PrepareTask local activity of a child workflow's
+	// action is paced too (dispatch.pace), as its result, the child's
+	// payload, lands in the workflow task's completion as a marker: 20
+	// children of a 220 KiB event made a 5 MiB completion, which failed on
+	// every retry. Every other run runs as in dispatchV8.
+	dispatchV9 workflow.Version = 9
 
-	dispatchLatest = dispatchV8
+	dispatchLatest = dispatchV9
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
