@@ -115,12 +115,22 @@ func (p process) run(ctx context.Context) error {
 		// ago, the search attributes may be unknown to the server's cache.
 		"search_attributes": dispatch.SearchAttributesCheck(ctx, tc, p.cfg.TemporalNS),
 	}
+	// A worker that stops for good fails the process, which stops as on
+	// SIGTERM and exits non-zero: a supervisor restarts it.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	if p.worker {
-		workers, err := p.startWorkers(ctx, tc, store, configs, executions)
+		workers, err := p.startWorkers(ctx, tc, store, configs, executions, func(err error) {
+			fail(fmt.Errorf("the worker stopped for good: %w", err))
+		})
 		if err != nil {
 			return err
 		}
 		defer workers.stop()
+		// The workers stop polling at once, beside the HTTP drain: a
+		// stopping worker takes no new work, and its first attempts in
+		// flight get their whole time (workerStopTimeout).
+		context.AfterFunc(ctx, workers.stop)
 		checks["worker"] = workers.ready
 		go p.pruneDeliveryRecords(ctx, store)
 	}
@@ -195,7 +205,13 @@ func (p process) run(ctx context.Context) error {
 	} else {
 		handler = api.NewOpsHandler(checks, reg, p.cfg.MetricsToken, p.cfg.AuthDisabled, build.api(), p.log)
 	}
-	return p.serveHTTP(ctx, handler)
+	if err := p.serveHTTP(ctx, handler); err != nil {
+		return err
+	}
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 // newMetrics returns the process's Prometheus registry and the Temporal

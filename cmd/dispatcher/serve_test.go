@@ -125,7 +125,7 @@ func TestRateLimitSettings(t *testing.T) {
 // their 3 s timeout to reach a loaded server, and some were retried beside
 // a live attempt.
 func TestWorkersDoNotThrottleHeartbeats(t *testing.T) {
-	for name, o := range map[string]worker.Options{"dispatch": workerOptions(config{}), "bulk replay": replayWorkerOptions(config{})} {
+	for name, o := range map[string]worker.Options{"dispatch": workerOptions(config{}, nil), "bulk replay": replayWorkerOptions(config{}, nil)} {
 		if o.MaxHeartbeatThrottleInterval != activities.HeartbeatEvery {
 			t.Errorf("%s worker throttles heartbeats to %v, want %v", name, o.MaxHeartbeatThrottleInterval, activities.HeartbeatEvery)
 		}

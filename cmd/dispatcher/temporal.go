@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/dispatch"
@@ -31,6 +32,7 @@ type temporalConnection struct {
 	Compression    string // none or gzip
 
 	MaxWorkflowTasks   int64
+	CacheSize          int64 // of the sticky workflow cache
 	MaxLocalActivities int64
 	MaxActivities      int64
 }
@@ -151,10 +153,12 @@ func loadClientCert(certPath, keyPath string) (tls.Certificate, error) {
 }
 
 // workerOptions are the options of the dispatch worker: its task slots,
-// and how long a stopping worker waits for its in-flight activities.
-func workerOptions(cfg config) worker.Options {
+// how long a stopping worker waits for what it runs, and what it does when
+// it stops for good (fatal).
+func workerOptions(cfg config, fatal func(error)) worker.Options {
 	return worker.Options{
-		WorkerStopTimeout: cfg.ShutdownPeriod,
+		WorkerStopTimeout: workerStopTimeout(cfg),
+		OnFatalError:      fatal,
 		// The SDK sends heartbeats at most every 80% of the heartbeat
 		// timeout; capping that at the activities' own pace leaves a
 		// loaded worker room before the server takes a slow call for a
@@ -166,10 +170,20 @@ func workerOptions(cfg config) worker.Options {
 	}
 }
 
+// workerStopTimeout is how long a stopping worker waits for each of its
+// parts, one after the other: its workflow tasks, whose first attempts
+// (local activities) must end within the local call limit for their
+// results to be recorded — cut off, a call was made again by the next
+// worker, beside the first — then its regular activities, retried
+// elsewhere if cut off.
+func workerStopTimeout(cfg config) time.Duration {
+	return max(cfg.ShutdownPeriod, cfg.LocalCallLimit+5*time.Second)
+}
+
 // replayWorkerOptions are the options of the bulk replays' worker: few
 // activity slots, so thousands of replay starts never take all of a
 // process next to the dispatches.
-func replayWorkerOptions(cfg config) worker.Options {
-	return worker.Options{WorkerStopTimeout: cfg.ShutdownPeriod, MaxConcurrentActivityExecutionSize: 20,
+func replayWorkerOptions(cfg config, fatal func(error)) worker.Options {
+	return worker.Options{WorkerStopTimeout: cfg.ShutdownPeriod, OnFatalError: fatal, MaxConcurrentActivityExecutionSize: 20,
 		MaxHeartbeatThrottleInterval: activities.HeartbeatEvery}
 }

@@ -275,14 +275,17 @@ func TestWorkerSlotSettings(t *testing.T) {
 		"DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS":   "300",
 		"DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES": "400",
 		"DISPATCHER_MAX_CONCURRENT_ACTIVITIES":       "50",
-		"DISPATCHER_SHUTDOWN_TIMEOUT":                "7s",
-	}))
+		"DISPATCHER_SHUTDOWN_TIMEOUT":                "70s",
+	}), nil)
 	if o.MaxConcurrentWorkflowTaskExecutionSize != 300 || o.MaxConcurrentLocalActivityExecutionSize != 400 ||
-		o.MaxConcurrentActivityExecutionSize != 50 || o.WorkerStopTimeout != 7*time.Second {
+		o.MaxConcurrentActivityExecutionSize != 50 || o.WorkerStopTimeout != 70*time.Second {
 		t.Errorf("worker options %+v", o)
 	}
-	d := workerOptions(configFrom(t, nil))
-	if d.MaxConcurrentWorkflowTaskExecutionSize != 1000 || d.MaxConcurrentLocalActivityExecutionSize != 1000 || d.MaxConcurrentActivityExecutionSize != 1000 {
+	// A stopping worker gives its first attempts the local call limit
+	// (1m) and 5 s, although the shutdown timeout (20s) is shorter.
+	d := workerOptions(configFrom(t, nil), nil)
+	if d.MaxConcurrentWorkflowTaskExecutionSize != 1000 || d.MaxConcurrentLocalActivityExecutionSize != 1000 || d.MaxConcurrentActivityExecutionSize != 1000 ||
+		d.WorkerStopTimeout != 65*time.Second {
 		t.Errorf("default worker options %+v", d)
 	}
 	if _, err := loadConfig(func(k string) string {

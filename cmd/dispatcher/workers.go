@@ -24,6 +24,7 @@ import (
 type workers struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed once the start has ended, started or not
+	once   sync.Once     // of stop
 
 	mu      sync.Mutex
 	running []worker.Worker
@@ -41,25 +42,30 @@ const (
 // their own (workflows.ReplayTaskQueue), with few slots: thousands of
 // replay starts never wait in front of the dispatches, nor take all of a
 // worker. It fails at once only for what waiting cannot mend: the
-// activities' own settings.
-func (p process) startWorkers(ctx context.Context, tc client.Client, store *models.Store, configs *activities.Cache, executions *dispatch.Executions) (*workers, error) {
+// activities' own settings. A worker that stops for good later (the SDK
+// gives up on an error that persists, such as a deleted namespace) calls
+// fatal: polling nothing, the process must not go on looking ready.
+func (p process) startWorkers(ctx context.Context, tc client.Client, store *models.Store, configs *activities.Cache, executions *dispatch.Executions,
+	fatal func(error)) (*workers, error) {
 	effects, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom,
 		Outbound: p.cfg.Outbound, WrapTransport: tracingTransport(p.tracer), Now: time.Now, Cache: configs})
 	if err != nil {
 		return nil, err
 	}
 	replays := dispatch.NewReplayActivities(executions)
+	// For the process, before any worker starts.
+	worker.SetStickyWorkflowCacheSize(int(p.cfg.Temporal.CacheSize))
 	start := func() ([]worker.Worker, error) {
 		if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
 			return nil, err
 		}
-		w := worker.New(tc, p.cfg.TaskQueue, workerOptions(p.cfg))
+		w := worker.New(tc, p.cfg.TaskQueue, workerOptions(p.cfg, fatal))
 		workflows.Register(w)
 		w.RegisterActivity(effects)
 		w.RegisterActivity(dispatch.NewGateActivities(tc))     // flow control: permit requests
 		w.RegisterActivity(dispatch.NewSequenceActivities(tc)) // ordering: dispatches an earlier run started
 		w.RegisterActivity(replays)                            // bulk replays from before they had a queue of their own
-		rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg))
+		rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg, fatal))
 		rw.RegisterActivity(replays)
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("start worker: %w", err)
@@ -112,12 +118,17 @@ func (ws *workers) ready(context.Context) error {
 }
 
 // stop ends a start still waiting for Temporal, and stops the running
-// workers: each waits for its in-flight activities up to the worker's
-// stop timeout; unfinished ones are retried elsewhere.
+// workers, side by side: each waits for what it runs up to its stop
+// timeout (workerStopTimeout); unfinished activities are retried
+// elsewhere. A second call waits for the first.
 func (ws *workers) stop() {
-	ws.cancel()
-	<-ws.done
-	for _, w := range ws.running {
-		w.Stop()
-	}
+	ws.once.Do(func() {
+		ws.cancel()
+		<-ws.done
+		var wg sync.WaitGroup
+		for _, w := range ws.running {
+			wg.Go(w.Stop)
+		}
+		wg.Wait()
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -115,6 +116,13 @@ func TestComposeDispatcher(t *testing.T) {
 		}
 		if v := value(s.Environment, "OTEL_SERVICE_NAME"); v != wantName {
 			t.Errorf("%s: OTEL_SERVICE_NAME=%q, want %s (traces tell the roles apart)", svc, v, wantName)
+		}
+		env := map[string]string{}
+		for _, k := range []string{"DISPATCHER_SHUTDOWN_TIMEOUT", "DISPATCHER_LOCAL_ATTEMPT_TIMEOUT"} {
+			env[k] = value(s.Environment, k)
+		}
+		if need := stopBudget(t, env); s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= need {
+			t.Errorf("%s: stop_grace_period must exceed %s, how long a stopping worker may take", svc, need)
 		}
 		if v := value(s.Environment, "DISPATCHER_AUTO_MIGRATE"); v != "false" {
 			t.Errorf("%s: DISPATCHER_AUTO_MIGRATE=%q, want false (the migrate service migrates)", svc, v)

@@ -529,23 +529,42 @@ func TestConfiguration(t *testing.T) {
 			}
 		}
 	}
-	// A stopping pod drains HTTP, then its worker's activities, each for
-	// up to DISPATCHER_SHUTDOWN_TIMEOUT, after its preStop hook: Kubernetes
-	// must not kill it before.
-	shutdown, err := time.ParseDuration(cm.Data["DISPATCHER_SHUTDOWN_TIMEOUT"])
-	if err != nil {
-		t.Fatalf("ConfigMap DISPATCHER_SHUTDOWN_TIMEOUT: %v", err)
-	}
+	// A stopping pod's worker lets its first attempts end, then its
+	// regular activities, each for up to the worker's stop timeout, beside
+	// the HTTP drain and after its preStop hook: Kubernetes must not kill
+	// it before.
+	need := stopBudget(t, cm.Data)
 	for _, name := range []string{serveName, workerName} {
 		pod := c.deployment(t, name).Spec.Template.Spec
-		need := 2 * shutdown
+		need := need
 		if ps := pod.Containers[0].Lifecycle; ps != nil && ps.PreStop != nil && ps.PreStop.Sleep != nil {
 			need += time.Duration(ps.PreStop.Sleep.Seconds) * time.Second
 		}
 		if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= need {
-			t.Errorf("%s: terminationGracePeriodSeconds must exceed preStop + 2 × DISPATCHER_SHUTDOWN_TIMEOUT (%s)", name, need)
+			t.Errorf("%s: terminationGracePeriodSeconds must exceed preStop + %s", name, need)
 		}
 	}
+}
+
+// stopBudget is the longest a stopping process takes with the settings
+// env (defaults where unset): twice the worker's stop timeout, which is
+// the longer of DISPATCHER_SHUTDOWN_TIMEOUT and
+// DISPATCHER_LOCAL_ATTEMPT_TIMEOUT + 5 s (cmd/dispatcher's
+// workerStopTimeout); the HTTP drain runs beside it.
+func stopBudget(t *testing.T, env map[string]string) time.Duration {
+	t.Helper()
+	setting := func(name, def string) time.Duration {
+		v := env[name]
+		if v == "" {
+			v = def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return d
+	}
+	return 2 * max(setting("DISPATCHER_SHUTDOWN_TIMEOUT", "20s"), setting("DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "1m")+5*time.Second)
 }
 
 // TestSelectors: Services, PodDisruptionBudgets, the HPA and the
