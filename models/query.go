@@ -80,10 +80,10 @@ func (b *filterBuilder) cond(c dispatcher.Cond) error {
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s is not supported on %s (use eq, ne, in or out)", c.Op, c.Field)
 	}
 	if kind == dispatcher.KindStrings {
-		return b.member(c, "SELECT 1 FROM dispatcher_tags t WHERE t.dispatcher_id = dispatchers.id AND t.tag", values)
+		return b.member(c, "SELECT 1 FROM dispatcher_tags t WHERE t.dispatcher_id = dispatchers.id AND ", "t.tag", values)
 	}
 	if col, ok := actionColumns[c.Field]; ok {
-		return b.member(c, "SELECT 1 FROM actions a WHERE a.dispatcher_id = dispatchers.id AND a."+col, values)
+		return b.member(c, "SELECT 1 FROM actions a WHERE a.dispatcher_id = dispatchers.id AND ", "a."+col, values)
 	}
 	return b.scalar(c, "dispatchers."+columns[c.Field], values)
 }
@@ -120,20 +120,22 @@ func (b *filterBuilder) scalar(c dispatcher.Cond, col string, values []any) erro
 }
 
 // member writes a condition on a set of values of a dispatcher (its tags,
-// or a column of its actions) as an EXISTS over the subquery sub, which ends
-// with the compared column.
-func (b *filterBuilder) member(c dispatcher.Cond, sub string, values []any) error {
+// or a column of its actions) as an EXISTS over the subquery sub, whose
+// WHERE clause ends with the condition on col. like ignores case, as it
+// does on the dispatchers' own fields: SQLite's LIKE does, PostgreSQL's
+// does not.
+func (b *filterBuilder) member(c dispatcher.Cond, sub, col string, values []any) error {
 	switch c.Op {
 	case dispatcher.OpEq, dispatcher.OpContains:
-		b.write("EXISTS ("+sub+" = ?)", values[0])
+		b.write("EXISTS ("+sub+col+" = ?)", values[0])
 	case dispatcher.OpNe, dispatcher.OpExcludes:
-		b.write("NOT EXISTS ("+sub+" = ?)", values[0])
+		b.write("NOT EXISTS ("+sub+col+" = ?)", values[0])
 	case dispatcher.OpIn:
-		b.write("EXISTS ("+sub+" IN ?)", values)
+		b.write("EXISTS ("+sub+col+" IN ?)", values)
 	case dispatcher.OpOut:
-		b.write("NOT EXISTS ("+sub+" IN ?)", values)
+		b.write("NOT EXISTS ("+sub+col+" IN ?)", values)
 	case dispatcher.OpLike:
-		b.write("EXISTS ("+sub+" LIKE ? ESCAPE '\\')", likePattern(c.Values[0], false))
+		b.write("EXISTS ("+sub+"LOWER("+col+") LIKE LOWER(?) ESCAPE '\\')", likePattern(c.Values[0], false))
 	default:
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s is not supported on %s (use eq, ne, in, out, like, contains or excludes)", c.Op, c.Field)
 	}
