@@ -184,7 +184,10 @@ func likePattern(v string, anywhere bool) string {
 }
 
 // buildOrder turns a sort into an ORDER BY clause; creation order breaks
-// ties so pages are stable.
+// ties so pages are stable. NULL (a dispatcher without a name) comes
+// first ascending and last descending, as in SQLite and in MongoDB, which
+// the Extra Horizon service runs on; PostgreSQL's default is the reverse,
+// and would page the same query differently.
 func buildOrder(sorts []dispatcher.Sort) (string, error) {
 	var parts []string
 	for _, s := range sorts {
@@ -192,9 +195,9 @@ func buildOrder(sorts []dispatcher.Sort) (string, error) {
 		if !ok {
 			return "", dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot sort on %q (sortable: id, name, description, eventType, enabled, creationTimestamp, updateTimestamp)", s.Field)
 		}
-		dir := " ASC"
+		dir := " ASC NULLS FIRST"
 		if s.Desc {
-			dir = " DESC"
+			dir = " DESC NULLS LAST"
 		}
 		parts = append(parts, "dispatchers."+col+dir)
 	}
