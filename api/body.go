@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -78,8 +81,8 @@ func readBody(c *gin.Context) ([]byte, bool) {
 // are ignored, as Extra Horizon clients send extra ones, but for one that
 // nearly spells a field (wire.Misspelt). On failure it
 // answers with the error that names the problem and returns false:
-// 13 for an empty body, 22 for one that is not a JSON object, 15 for a
-// field of the wrong type.
+// 13 for an empty body, 22 for one that is not a JSON object (or not
+// text, see notText), 15 for a field of the wrong type.
 func bindJSON(c *gin.Context, v any) bool {
 	body, ok := readBody(c)
 	if !ok {
@@ -92,6 +95,14 @@ func bindJSON(c *gin.Context, v any) bool {
 	}
 	if body[0] != '{' {
 		abort(c, errBodyFormat, "the request body must be a JSON object")
+		return false
+	}
+	if i := notText(body); i >= 0 {
+		if body[i] == '\\' {
+			abort(c, errBodyFormat, fmt.Sprintf("the request body holds %s (at byte %d), half of a surrogate pair alone: no character", body[i:i+6], i))
+		} else {
+			abort(c, errBodyFormat, fmt.Sprintf("the request body is not UTF-8 (at byte %d)", i))
+		}
 		return false
 	}
 	err := json.Unmarshal(body, v)
@@ -119,4 +130,43 @@ func bindJSON(c *gin.Context, v any) bool {
 		abort(c, errBodyFormat, "the request body is not valid JSON: "+err.Error())
 	}
 	return false
+}
+
+// notText returns the offset in body of the first byte that is not UTF-8,
+// or of the first escaped surrogate (\ud800) that is not half of a pair;
+// -1 if there is none. encoding/json decodes both to U+FFFD without a
+// word, which would be stored in place of what the client sent.
+func notText(body []byte) int {
+	for i := 0; i < len(body); {
+		r, size := utf8.DecodeRune(body[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return i
+		case r == '\\' && i+1 < len(body) && body[i+1] == 'u':
+			size = 6
+			if r := escaped(body, i); utf16.IsSurrogate(r) {
+				if utf16.DecodeRune(r, escaped(body, i+6)) == utf8.RuneError {
+					return i
+				}
+				size = 12
+			}
+		case r == '\\':
+			size = 2 // \\, \" and the like: what follows is no escape
+		}
+		i += size
+	}
+	return -1
+}
+
+// escaped is the rune that the escape \uXXXX at body[i:] stands for, or
+// -1 if there is none there.
+func escaped(body []byte, i int) rune {
+	if len(body) < i+6 || body[i] != '\\' || body[i+1] != 'u' {
+		return -1
+	}
+	n, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
 }

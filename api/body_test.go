@@ -85,3 +85,41 @@ func TestOversizeBodyAnswered413(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyNotUTF8 refuses a body with a byte that is not UTF-8, or an
+// escaped surrogate that is not half of a pair, in any field of any
+// request: encoding/json decodes both to U+FFFD, which was stored in the
+// client's place ("u8\xff" became "u8�", "a\xff@b.co" an address of
+// another). A pair, an escaped backslash before "u" and U+FFFD itself
+// are text.
+func TestBodyNotUTF8(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	tmpl := hs.seed()
+	id := hs.must(200, "POST", "/dispatchers/v1", `{"name":"d","eventType":"e"}`)["id"].(string)
+	for _, tt := range []struct{ method, path, body, mention string }{
+		{"POST", "/dispatchers/v1", "{\"eventType\":\"u8\xff\"}", "not UTF-8 (at byte 16)"},
+		{"POST", "/dispatchers/v1", "{\"eventType\":\"e\",\"name\":\"\xc3\"}", "not UTF-8"},
+		{"POST", "/dispatchers/v1", "{\"eventType\":\"e\",\"description\":\"\xed\xa0\x80\"}", "not UTF-8"}, // a surrogate, UTF-8 encoded
+		{"PUT", "/dispatchers/v1/" + id, "{\"tags\":[\"\xff\"]}", "not UTF-8"},
+		{"POST", "/dispatchers/v1/" + id + "/actions", "{\"type\":\"mail\",\"templateId\":\"" + tmpl + "\",\"recipients\":{\"to\":[\"a\xff@b.co\"]}}", "not UTF-8"},
+		{"POST", "/dispatchers/v1/" + id + "/actions", "{\"type\":\"task\",\"functionName\":\"erase\",\"data\":{\"k\":\"\xff\"}}", "not UTF-8"},
+		{"POST", "/dispatchers/v1", `{"eventType":"\ud800"}`, `\ud800 (at byte 14)`},
+		{"POST", "/dispatchers/v1", `{"eventType":"\uDC00x"}`, `\uDC00`},
+		{"POST", "/dispatchers/v1", `{"eventType":"\ud83d\u0041"}`, `\ud83d`},
+		{"POST", "/dispatchers/v1", `{"eventType":"e","name":"\ud800`, `\ud800`},
+		{"POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","data":{"k":"\ud800"}}`, `\ud800`},
+		{"POST", "/templates/v1", `{"name":"t\udfff","subject":"s","text":"t"}`, `\udfff`},
+		{"POST", "/functions/v1", "{\"name\":\"f\xff\",\"url\":\"http://127.0.0.1:9/f\"}", "not UTF-8"},
+		{"POST", "/apikeys/v1", "{\"name\":\"k\xff\",\"permissions\":[\"VIEW_DISPATCHERS\"]}", "not UTF-8"},
+	} {
+		code, body := hs.do(tt.method, tt.path, tt.body)
+		wantError(t, code, body, 400, 22, tt.mention)
+	}
+	if n := len(hs.must(200, "GET", "/dispatchers/v1", "")["data"].([]any)); n != 1 {
+		t.Errorf("%d dispatchers after the refusals, want the first alone", n)
+	}
+	got := hs.must(200, "POST", "/dispatchers/v1", `{"eventType":"\ud83d\ude00\\ud800\uFFFD�"}`)
+	if got["eventType"] != "😀\\ud800��" {
+		t.Errorf("eventType = %q", got["eventType"])
+	}
+}

@@ -157,7 +157,7 @@ func TestErrors(t *testing.T) {
 		{"bad rql", "", "GET", "/dispatchers/v1?eq(colour,red)", "", 400, 19, "colour"},
 		{"rql with too many values", "", "GET", "/dispatchers/v1?in(id," + strings.Repeat("a,", 70000) + "b)", "", 400, 19, "too many values"},
 		{"startTimestamp in year 10000", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","startTimestamp":253402300800000}`, 400, 15, "9999"},
-		{"data not UTF-8", "", "POST", "/dispatchers/v1/" + id + "/actions", "{\"type\":\"task\",\"functionName\":\"erase\",\"data\":{\"k\":\"\xff\"}}", 400, 15, "data"},
+		{"data not UTF-8", "", "POST", "/dispatchers/v1/" + id + "/actions", "{\"type\":\"task\",\"functionName\":\"erase\",\"data\":{\"k\":\"\xff\"}}", 400, 22, "not UTF-8"},
 		{"huge retry interval", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","retryPolicy":{"initialIntervalMs":9223372036854775807}}`, 400, 15, "retryPolicy"},
 		{"rql gt on tags", "", "GET", "/dispatchers/v1?gt(tags,a)", "", 400, 19, "tags"},
 		{"unparsable json", "", "POST", "/dispatchers/v1", `{"eventType":`, 400, 22, "JSON"},
