@@ -79,7 +79,7 @@ func readBody(c *gin.Context) ([]byte, bool) {
 
 // bindJSON decodes the request body, a JSON object, into v. Unknown keys
 // are ignored, as Extra Horizon clients send extra ones, but for one that
-// nearly spells a field (wire.Misspelt). On failure it
+// nearly spells a field or names one again (wire.CheckKeys). On failure it
 // answers with the error that names the problem and returns false:
 // 13 for an empty body, 22 for one that is not a JSON object (or not
 // text, see notText), 15 for a field of the wrong type.
@@ -111,12 +111,8 @@ func bindJSON(c *gin.Context, v any) bool {
 	var field *dispatcher.Error // a field's own decoding refused its value
 	switch {
 	case err == nil:
-		if path, name := wire.Misspelt(body, v); path != "" {
-			abort(c, errFieldFormat, fmt.Sprintf("%s: unknown field; did you mean %q?", path, name))
-			return false
-		}
-		if path, name := wire.Twice(body, v); path != "" {
-			abort(c, errFieldFormat, fmt.Sprintf("%s: sets %q again; give each field once", path, name))
+		if err := wire.CheckKeys(body, v); err != nil {
+			fail(c, err)
 			return false
 		}
 		return true

@@ -243,7 +243,8 @@ func TestTypeErrorsNameTheField(t *testing.T) {
 func TestMisspeltKeysAreRefused(t *testing.T) {
 	hs := newHarness(t, testenv.SQLite(t))
 	hs.seed()
-	id := hs.must(200, "POST", "/dispatchers/v1", `{"name":"d","eventType":"e","actions":[{"type":"task","name":"t","functionName":"erase"}]}`)["id"].(string)
+	d := hs.must(200, "POST", "/dispatchers/v1", `{"name":"d","eventType":"e","actions":[{"type":"task","name":"t","functionName":"erase"}]}`)
+	id, aid := d["id"].(string), d["actions"].([]any)[0].(map[string]any)["id"].(string)
 	for _, tc := range []struct{ method, path, body, want string }{
 		{"POST", "/dispatchers/v1", `{"name":"d2","eventType":"e","enabeld":false}`, `enabeld: unknown field; did you mean "enabled"?`},
 		{"POST", "/dispatchers/v1", `{"name":"d2","eventType":"e","actions":[{"type":"task","functionName":"erase","dat":{"a":1}}]}`, `actions[0].dat: unknown field; did you mean "data"?`},
@@ -254,6 +255,11 @@ func TestMisspeltKeysAreRefused(t *testing.T) {
 		{"POST", "/templates/v1", `{"name":"t2","subjet":"s","text":"t"}`, `subjet: unknown field; did you mean "subject"?`},
 		{"POST", "/dispatchers/v1", `{"name":"d2","eventType":"e","EventType":"order_paid"}`, `EventType: unknown field; did you mean "eventType"?`},
 		{"POST", "/dispatchers/v1", `{"name":"d2","eventType":"e","eventType":"order_paid"}`, `eventType: sets "eventType" again; give each field once`},
+		// Inside a retry policy too, which is decoded apart: before, the
+		// last key won.
+		{"POST", "/dispatchers/v1", `{"name":"d2","eventType":"e","actions":[{"type":"task","functionName":"erase","retryPolicy":{"maximumAttempts":2,"maximumAttempts":99}}]}`, `actions[0].retryPolicy.maximumAttempts: sets "maximumAttempts" again; give each field once`},
+		{"POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","retryPolicy":{"MAXIMUMATTEMPTS":5}}`, `retryPolicy.MAXIMUMATTEMPTS: unknown field; did you mean "maximumAttempts"?`},
+		{"PUT", "/dispatchers/v1/" + id + "/actions/" + aid, `{"retryPolicy":{"backoffCoefficient":2,"BackoffCoefficient":3}}`, `retryPolicy.BackoffCoefficient: unknown field; did you mean "backoffCoefficient"?`},
 	} {
 		code, body := hs.do(tc.method, tc.path, tc.body)
 		wantError(t, code, body, 400, 15, tc.want)

@@ -132,6 +132,11 @@ func parseRetryPolicy(raw json.RawMessage) (*dispatcher.RetryPolicy, error) {
 	case err != nil:
 		return nil, dispatcher.Errorf(dispatcher.EINVALID, "retryPolicy: want {maximumAttempts, initialIntervalMs, backoffCoefficient, maximumIntervalMs}: %v", err)
 	}
+	// The API checks a request's keys (CheckKeys) but not the retry
+	// policy's, which it keeps raw: the same rules apply to them here.
+	if err := CheckKeys(raw, &p); err != nil {
+		return nil, dispatcher.Prefixed(err, "retryPolicy.")
+	}
 	for _, f := range []struct {
 		name string
 		ms   int64

@@ -11,7 +11,21 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/dispatcherhq/dispatcher"
 )
+
+// CheckKeys refuses body, a JSON object that decoded into v, with an
+// EINVALID error naming the first key that Misspelt or Twice finds.
+func CheckKeys(body []byte, v any) error {
+	if path, name := Misspelt(body, v); path != "" {
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: unknown field; did you mean %q?", path, name)
+	}
+	if path, name := Twice(body, v); path != "" {
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: sets %q again; give each field once", path, name)
+	}
+	return nil
+}
 
 // Misspelt returns the first key of body, a JSON object that decoded into
 // v, that v's type has no field for but nearly spells one of those it has
