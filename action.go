@@ -221,10 +221,5 @@ func (a *Action) validateTask() error {
 			return domainError(err)
 		}
 	}
-	for i, t := range a.Tags {
-		if t == "" {
-			return Errorf(EINVALID, "tags[%d]: must not be empty", i)
-		}
-	}
-	return nil
+	return validateTags(a.Tags)
 }

@@ -41,3 +41,31 @@ func TestActionFieldsOfTheOtherType(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskActionTags: a task action's tags are checked as a dispatcher's
+// are. Before, only "" was refused: a NUL, which PostgreSQL cannot store,
+// and a tag of 5,000 characters were accepted.
+func TestTaskActionTags(t *testing.T) {
+	for _, tt := range []struct {
+		tags []string
+		want string // "" for valid
+	}{
+		{[]string{"pii", "\x00"}, "tags[1]: must not contain NUL characters or invalid UTF-8"},
+		{[]string{strings.Repeat("x", 5000)}, "tags[0]: must be 1 to 256 characters"},
+		{[]string{""}, "tags[0]: must be 1 to 256 characters"},
+		{make([]string, dispatcher.MaxTags+1), "tags: at most 50 tags, not 51"},
+		{[]string{"pii", strings.Repeat("é", 256)}, ""},
+	} {
+		a := dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "f", Tags: tt.tags}
+		d := dispatcher.Dispatcher{EventType: "e", Tags: tt.tags}
+		for what, err := range map[string]error{"a task action": a.Validate(), "a dispatcher": d.Validate()} {
+			got := ""
+			if err != nil {
+				got = dispatcher.ErrorMessage(err)
+			}
+			if got != tt.want {
+				t.Errorf("%s with tags %.20q: %q, want %q", what, tt.tags, got, tt.want)
+			}
+		}
+	}
+}

@@ -114,7 +114,7 @@ func (d *Dispatcher) validateFields() error {
 	if err := checkText("name", d.Name, "description", d.Description, "eventType", d.EventType); err != nil {
 		return err
 	}
-	if err := validateTagCount(d.Tags); err != nil {
+	if err := validateTags(d.Tags); err != nil {
 		return err
 	}
 	if d.Ordering != nil {
@@ -127,7 +127,16 @@ func (d *Dispatcher) validateFields() error {
 			return err
 		}
 	}
-	for i, t := range d.Tags {
+	return nil
+}
+
+// validateTags checks the tags of a dispatcher or of a task action: at
+// most MaxTags, each of 1 to 256 characters that a database stores.
+func validateTags(tags []string) error {
+	if len(tags) > MaxTags {
+		return Errorf(EINVALID, "tags: at most %d tags, not %d", MaxTags, len(tags))
+	}
+	for i, t := range tags {
 		if err := checkText(fmt.Sprintf("tags[%d]", i), t); err != nil {
 			return err
 		}

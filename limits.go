@@ -113,7 +113,8 @@ func millis(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', -1, 64)
 }
 
-// validateSizes checks an action's lists and data against the limits.
+// validateSizes checks an action's data and recipient lists against the
+// limits; validateTask checks its tags.
 func (a *Action) validateSizes() error {
 	if len(a.Data) > MaxActionData {
 		return Errorf(EINVALID, "data: must be at most %d bytes of JSON, not %d", MaxActionData, len(a.Data))
@@ -125,13 +126,6 @@ func (a *Action) validateSizes() error {
 		if len(l.addrs) > MaxRecipients {
 			return Errorf(EINVALID, "recipients.%s: at most %d addresses, not %d", l.field, MaxRecipients, len(l.addrs))
 		}
-	}
-	return validateTagCount(a.Tags)
-}
-
-func validateTagCount(tags []string) error {
-	if len(tags) > MaxTags {
-		return Errorf(EINVALID, "tags: at most %d tags, not %d", MaxTags, len(tags))
 	}
 	return nil
 }
