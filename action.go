@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/mail"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -123,8 +124,8 @@ func (a *Action) Validate() error {
 	if err := checkText(pairs...); err != nil {
 		return err
 	}
-	if utf8.RuneCountInString(a.Name) > 256 {
-		return Errorf(EINVALID, "name: must be at most 256 characters")
+	if err := validateName(a.Name); err != nil {
+		return err
 	}
 	switch a.Type {
 	case "":
@@ -180,7 +181,7 @@ func (a *Action) validateMail() error {
 	if len(a.Recipients.To) == 0 {
 		return Errorf(EREQUIRED, "recipients.to: is required and must not be empty")
 	}
-	if a.TemplateID == "" {
+	if strings.TrimSpace(a.TemplateID) == "" {
 		return Errorf(EREQUIRED, "templateId: is required")
 	}
 	lists := []struct {
@@ -206,7 +207,7 @@ func (a *Action) validateMail() error {
 }
 
 func (a *Action) validateTask() error {
-	if a.FunctionName == "" {
+	if strings.TrimSpace(a.FunctionName) == "" {
 		return Errorf(EREQUIRED, "functionName: is required")
 	}
 	if !utf8.Valid(a.Data) {

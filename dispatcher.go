@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -102,14 +103,14 @@ func (d *Dispatcher) Validate() error {
 }
 
 func (d *Dispatcher) validateFields() error {
-	if d.EventType == "" {
+	if strings.TrimSpace(d.EventType) == "" {
 		return Errorf(EREQUIRED, "eventType: is required")
 	}
 	if utf8.RuneCountInString(d.EventType) > 256 {
 		return Errorf(EINVALID, "eventType: must be at most 256 characters")
 	}
-	if utf8.RuneCountInString(d.Name) > 256 {
-		return Errorf(EINVALID, "name: must be at most 256 characters")
+	if err := validateName(d.Name); err != nil {
+		return err
 	}
 	if err := checkText("name", d.Name, "description", d.Description, "eventType", d.EventType); err != nil {
 		return err
@@ -126,6 +127,18 @@ func (d *Dispatcher) validateFields() error {
 		if _, err := CompileFilter(d.Filter); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// validateName checks the name of a dispatcher or of an action: "" is
+// none, but a blank one would look like none and yet be unique.
+func validateName(name string) error {
+	if name != "" && strings.TrimSpace(name) == "" {
+		return Errorf(EINVALID, "name: must not be blank; leave it out for no name")
+	}
+	if utf8.RuneCountInString(name) > 256 {
+		return Errorf(EINVALID, "name: must be at most 256 characters")
 	}
 	return nil
 }

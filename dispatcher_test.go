@@ -1,0 +1,39 @@
+package dispatcher_test
+
+import (
+	"testing"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// TestBlankValues: an eventType or functionName of spaces is none, and a
+// name of spaces, which would look like none yet be unique, is refused;
+// "" is still no name. Before, all were saved.
+func TestBlankValues(t *testing.T) {
+	action := func(name, function string) []dispatcher.Action {
+		return []dispatcher.Action{{Type: dispatcher.ActionTask, Name: name, FunctionName: function}}
+	}
+	for _, tt := range []struct {
+		name      string
+		d         dispatcher.Dispatcher
+		code, msg string // "" for valid
+	}{
+		{"eventType of spaces", dispatcher.Dispatcher{EventType: "   "}, dispatcher.EREQUIRED, "eventType: is required"},
+		{"eventType of other blanks", dispatcher.Dispatcher{EventType: "\t\n\u00a0"}, dispatcher.EREQUIRED, "eventType: is required"},
+		{"name of spaces", dispatcher.Dispatcher{EventType: "e", Name: "  "}, dispatcher.EINVALID, "name: must not be blank; leave it out for no name"},
+		{"action name of spaces", dispatcher.Dispatcher{EventType: "e", Actions: action("  ", "f")}, dispatcher.EINVALID, "actions[0].name: must not be blank; leave it out for no name"},
+		{"functionName of spaces", dispatcher.Dispatcher{EventType: "e", Actions: action("", " ")}, dispatcher.EREQUIRED, "actions[0].functionName: is required"},
+		{"no names", dispatcher.Dispatcher{EventType: "e", Actions: action("", "f")}, "", ""},
+		{"values with spaces", dispatcher.Dispatcher{EventType: " e ", Name: " d ", Actions: action(" a ", "f")}, "", ""},
+	} {
+		err := tt.d.Validate()
+		if dispatcher.ErrorCode(err) != tt.code || tt.code != "" && dispatcher.ErrorMessage(err) != tt.msg {
+			t.Errorf("%s: %v, want %s: %s", tt.name, err, tt.code, tt.msg)
+		}
+	}
+	blank := "  "
+	d := dispatcher.Dispatcher{EventType: "e"}
+	if err := (dispatcher.DispatcherUpdate{EventType: &blank}).Apply(&d); dispatcher.ErrorCode(err) != dispatcher.EREQUIRED {
+		t.Errorf("an update to an eventType of spaces: %v, want EREQUIRED", err)
+	}
+}
