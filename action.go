@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -158,7 +159,7 @@ func (a *Action) otherType() string {
 			set   bool
 		}{
 			{"functionName", a.FunctionName != ""},
-			{"data", data != "" && data != "null" && data != "{}"},
+			{"data", !slices.Contains([]string{"", "null", "{}", "[]"}, data)},
 			{"tags", len(a.Tags) > 0},
 			{"startTimestamp", a.StartTimestamp != nil},
 		} {

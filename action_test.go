@@ -33,7 +33,7 @@ func TestActionFieldsOfTheOtherType(t *testing.T) {
 			t.Errorf("a %s action with %s: %v, want it refused", a.Type, field, err)
 		}
 	}
-	for _, data := range []string{"null", "{}", " { } "} {
+	for _, data := range []string{"null", "{}", " { } ", "[]", "[ ]"} {
 		a := mail()
 		a.Data, a.Tags = json.RawMessage(data), []string{}
 		if err := a.Validate(); err != nil || a.Data != nil || a.Tags != nil {
