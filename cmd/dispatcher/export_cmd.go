@@ -224,14 +224,14 @@ func exportDoc(s *remoteState, managedOnly bool) (ordered, []string) {
 			of.add("circuitBreaker", ordered{{"failures", c.Failures}, {"windowSeconds", c.WindowSeconds}, {"probeIntervalSeconds", c.ProbeIntervalSeconds}})
 		}
 		if f.HasSecret {
-			env := secretEnvPrefix + envName(f.Name)
+			env := secretEnvName(f.Name)
 			of.add("secretEnv", env)
 			secrets = append(secrets, env)
 		}
 		if len(f.HeaderNames) > 0 {
 			headers := ordered{}
 			for _, h := range slices.Sorted(slices.Values(f.HeaderNames)) {
-				env := headerEnvPrefix + envName(f.Name) + "_" + envName(h)
+				env := headerEnvName(f.Name, h)
 				headers.add(h, env)
 				secrets = append(secrets, env)
 			}

@@ -37,8 +37,9 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 			"dispatchers the file lacks, never unmanaged ones. Templates and functions are created and updated, never\n" +
 			"deleted. Function secrets and header values come from the environment variables that secretEnv and\n" +
 			"headersEnv name, and are written only when the API lacks them (or with --update-secrets). Those variables\n" +
-			"must be named DISPATCHER_SECRET_* or DISPATCHER_HEADER_* (as export names them), or be allowed with\n" +
-			"--allow-env: a file changed in a pull request must not send the runner's other credentials to a URL.\n\n" +
+			"must be the function's own, as export names them (DISPATCHER_SECRET_<FUNCTION>,\n" +
+			"DISPATCHER_HEADER_<FUNCTION>_<HEADER>), or be allowed with --allow-env: a file changed in a pull request\n" +
+			"must not send another function's secrets, or the runner's other credentials, to a URL.\n\n" +
 			"The whole file is checked first, against the schema and the install (templates and functions it names\n" +
 			"must exist or be in the file); then the plan is printed, then applied in dependency order. If the API\n" +
 			"refuses a change midway, sync stops and lists what was applied and what was not; running it again\n" +
@@ -82,7 +83,7 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan and its result as JSON (progress goes to standard error)")
 	cmd.Flags().StringArrayVar(&renames, "rename", nil, "OLD=NEW: the file's dispatcher NEW was named OLD on the install; update it rather than create NEW (repeatable)")
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "manage dispatchers of the install that the file names but sync did not create (adds the EXH_CLI_MANAGED tag)")
-	cmd.Flags().StringSliceVar(&allowEnv, "allow-env", nil, "NAME[,NAME]: environment variables secretEnv and headersEnv may name besides DISPATCHER_SECRET_* and DISPATCHER_HEADER_* (repeatable)")
+	cmd.Flags().StringSliceVar(&allowEnv, "allow-env", nil, "NAME[,NAME]: environment variables secretEnv and headersEnv may name besides a function's own, DISPATCHER_SECRET_<FUNCTION> and DISPATCHER_HEADER_<FUNCTION>_<HEADER> (repeatable)")
 	cmd.Flags().BoolVar(&updateSecrets, "update-secrets", false, "write function secrets and header values from the environment even when the API has them (they cannot be compared)")
 	return cmd
 }

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -20,9 +19,8 @@ type planOptions struct {
 	UpdateSecrets bool              // write secrets and header values the API already has
 	Renames       map[string]string // dispatcher renames: old name → new name
 	Getenv        func(string) string
-	// AllowEnv names variables besides DISPATCHER_SECRET_* and
-	// DISPATCHER_HEADER_* that secretEnv and headersEnv may name
-	// (--allow-env).
+	// AllowEnv names variables besides a function's own (secretEnvName,
+	// headerEnvName) that secretEnv and headersEnv may name (--allow-env).
 	AllowEnv []string
 	// DryRun plans only: a secret's variable that is not set is a warning
 	// (a plan needs no secret, e.g. in a pull request's check), not a
@@ -174,6 +172,7 @@ func fileFlow(fn map[string]any) (dispatcher.FunctionUpdate, error) {
 // and header values come from the environment, and only when the API
 // needs them: it never shows them, so they cannot be compared.
 func (p *planner) planFunctions() {
+	owners := p.envOwners()
 	for i, fn := range p.file.Functions {
 		name := text(fn["name"])
 		p.functions[name] = true
@@ -197,19 +196,28 @@ func (p *planner) planFunctions() {
 			headersEnv[h] = text(env)
 		}
 		headerNames := slices.Sorted(maps.Keys(headersEnv))
-		env := func(field, name string) string {
+		// A file changed in a pull request must not send another
+		// function's secrets, or the runner's other credentials, to a URL
+		// of its choosing: a function reads only its own variables, as
+		// export names them, or those --allow-env names.
+		env := func(field, variable, want string) string {
+			other := slices.IndexFunc(owners[variable], func(o string) bool { return o != name })
 			switch {
-			case ownVariable(name):
-				p.problem("function", fn, i, field, name+" configures dispatcher itself; a function's secret is read from a variable of its own")
+			case ownVariable(variable):
+				p.problem("function", fn, i, field, variable+" configures dispatcher itself; a function's secret is read from a variable of its own")
 				return ""
-			case !secretVariable(name) && !slices.Contains(p.opts.AllowEnv, name):
-				p.problem("function", fn, i, field, fmt.Sprintf("sync reads secrets only from variables named %s… or %s… (as export names them), "+
-					"or named with --allow-env %s: a file changed in a pull request must not send the runner's other credentials to a URL of its choosing",
-					secretEnvPrefix, headerEnvPrefix, name))
+			case slices.Contains(p.opts.AllowEnv, variable):
+			case variable != want:
+				p.problem("function", fn, i, field, fmt.Sprintf("%s is not this function's variable: sync reads it from %s (as export names it), "+
+					"or from a variable named with --allow-env: a file must not send other credentials to a URL of its choosing", variable, want))
+				return ""
+			case other >= 0:
+				p.problem("function", fn, i, field, fmt.Sprintf("%s is also the variable of function %q, which export names alike: "+
+					"name another variable with --allow-env", variable, owners[variable][other]))
 				return ""
 			}
-			v := p.opts.Getenv(name)
-			msg := fmt.Sprintf("the environment variable %s is not set (or empty); it holds the value, which is never written in the file", name)
+			v := p.opts.Getenv(variable)
+			msg := fmt.Sprintf("the environment variable %s is not set (or empty); it holds the value, which is never written in the file", variable)
 			switch {
 			case v != "":
 			case p.opts.DryRun:
@@ -239,7 +247,7 @@ func (p *planner) planFunctions() {
 		rewrite := p.opts.UpdateSecrets || have != nil && upd["url"] != nil && !dispatcher.SameOrigin(text(upd["url"]), have.URL)
 		switch {
 		case secretEnv != "" && (have == nil || !have.HasSecret || rewrite):
-			upd["secret"] = env("secretEnv", secretEnv)
+			upd["secret"] = env("secretEnv", secretEnv, secretEnvName(name))
 			if have != nil {
 				fields = append(fields, fieldChange{"secret", secretLabel(have.HasSecret), "from $" + secretEnv})
 			}
@@ -256,7 +264,7 @@ func (p *planner) planFunctions() {
 			(len(headerNames) == 0 && len(haveHeaders) > 0) {
 			values := map[string]string{}
 			for _, h := range headerNames {
-				values[h] = env("headersEnv."+h, headersEnv[h])
+				values[h] = env("headersEnv."+h, headersEnv[h], headerEnvName(name, h))
 			}
 			upd["headers"] = values
 			if have != nil {
@@ -327,17 +335,36 @@ func (p *planner) planFunctions() {
 	}
 }
 
-// The prefixes of the variables sync reads a function's secret and
-// header values from, as export names them.
-const (
-	secretEnvPrefix = "DISPATCHER_SECRET_"
-	headerEnvPrefix = "DISPATCHER_HEADER_"
-)
+// secretEnvName and headerEnvName name the variables that hold a
+// function's secret and a header's value: export writes them, and sync
+// reads no other without --allow-env.
+func secretEnvName(function string) string { return "DISPATCHER_SECRET_" + envName(function) }
 
-// secretVariable reports whether name is a variable sync reads secrets
-// from without --allow-env.
-func secretVariable(name string) bool {
-	return strings.HasPrefix(name, secretEnvPrefix) || strings.HasPrefix(name, headerEnvPrefix)
+func headerEnvName(function, header string) string {
+	return "DISPATCHER_HEADER_" + envName(function) + "_" + envName(header)
+}
+
+// envOwners returns, for each variable export would name for the
+// functions of the install and the file, the functions it would name it
+// for. Its names are not one to one ("erase" and "Erase" share
+// DISPATCHER_SECRET_ERASE; X-Api-Key of "erase" and Api-Key of "erase-x"
+// share DISPATCHER_HEADER_ERASE_X_API_KEY): a file must not add a
+// function named to read another's variable.
+func (p *planner) envOwners() map[string][]string {
+	owners := map[string][]string{}
+	own := func(function string, headers []string) {
+		owners[secretEnvName(function)] = append(owners[secretEnvName(function)], function)
+		for _, h := range headers {
+			owners[headerEnvName(function, h)] = append(owners[headerEnvName(function, h)], function)
+		}
+	}
+	for _, f := range p.remote.Functions {
+		own(f.Name, f.HeaderNames)
+	}
+	for _, fn := range p.file.Functions {
+		own(text(fn["name"]), slices.Collect(maps.Keys(asMap(fn["headersEnv"]))))
+	}
+	return owners
 }
 
 func secretLabel(set bool) string {

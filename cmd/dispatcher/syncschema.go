@@ -33,7 +33,7 @@ func secretsInFile(path string, doc any) problems {
 		}
 		if _, ok := fn["headers"]; ok {
 			ps = append(ps, itemProblem(path, "function", fn, i, "headers",
-				"header values (API keys) are never written in the file: name environment variables in headersEnv, e.g. {\"X-Api-Key\": \"BILLING_API_KEY\"}"))
+				"header values (API keys) are never written in the file: name environment variables in headersEnv, e.g. {\"X-Api-Key\": \""+headerEnvName(text(fn["name"]), "X-Api-Key")+"\"}"))
 		}
 	}
 	return ps
