@@ -122,7 +122,10 @@ func fromYAML(n *yaml.Node) (any, error) {
 		}
 		return fromYAML(n.Content[0])
 	case yaml.AliasNode:
-		return fromYAML(n.Alias)
+		// Expanded here, past yaml.v3's own limit, a kilobyte of nested
+		// aliases is millions of values (a "billion laughs"); the format
+		// needs none, and export writes none.
+		return nil, fmt.Errorf("line %d: *%s: a dispatchers file has no aliases; write the value out", n.Line, n.Value)
 	case yaml.SequenceNode:
 		out := make([]any, len(n.Content))
 		for i, c := range n.Content {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,6 +142,10 @@ func TestReadSyncFileProblems(t *testing.T) {
 			`d.json: function "erase" (functions[0]): secret: a secret is never written in the file`,
 			`d.json: function "erase" (functions[0]): headers: header values (API keys) are never written in the file`,
 		}},
+		// Aliases are refused, not expanded: 1 KB of nested ones would
+		// be hundreds of millions of values (a "billion laughs").
+		{"an alias", "d.yaml", "templates:\n  - &t {name: a, subject: s}\n  - *t\n", []string{"d.yaml: line 3: *t: a dispatchers file has no aliases"}},
+		{"an alias bomb", "d.yaml", aliasBomb(9), []string{"d.yaml: line 2: *l0: a dispatchers file has no aliases"}},
 		{"function without url", "d.json", `{"functions": [{"name": "erase"}, {"name": "wf", "kind": "temporal"}, {"name": "x", "url": "https://x", "secretEnv": "not-a-name"}]}`, []string{
 			`d.json: function "erase" (functions[0]): url: is required`,
 			`d.json: function "wf" (functions[1]): taskQueue: is required`,
@@ -159,4 +164,14 @@ func TestReadSyncFileProblems(t *testing.T) {
 			}
 		})
 	}
+}
+
+// aliasBomb is YAML of n levels, each an array of 9 aliases of the one
+// before: 9^n strings once expanded.
+func aliasBomb(n int) string {
+	b := "l0: &l0 [x, x, x, x, x, x, x, x, x]\n"
+	for i := 1; i < n; i++ {
+		b += fmt.Sprintf("l%d: &l%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 9), ", "))
+	}
+	return b
 }
