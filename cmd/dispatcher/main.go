@@ -119,6 +119,16 @@ func redacted(name, v string) string {
 	if v == "" {
 		return v
 	}
+	// A NATS cluster is comma-separated URLs, split as nats.go splits
+	// them, each with its own password. Other settings are not split: a
+	// comma may be part of a password there.
+	if name == "DISPATCHER_NATS_URL" && strings.Contains(v, ",") {
+		urls := strings.Split(v, ",")
+		for i, u := range urls {
+			urls[i] = redacted(name, strings.TrimSpace(u))
+		}
+		return strings.Join(urls, ",")
+	}
 	switch name {
 	case "DISPATCHER_JWT_SECRET", "TEMPORAL_API_KEY", "DISPATCHER_METRICS_TOKEN":
 		return "(hidden)"
