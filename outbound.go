@@ -189,7 +189,9 @@ func URLPort(u *url.URL) string {
 }
 
 // OutboundError is a call the outbound policy refuses. Its message names
-// the host (never the whole URL, which may carry a token) and the reason.
+// the host (never the whole URL, which may carry a token) and the reason,
+// never the address a name resolved to: whoever may save a function or
+// read executions would map the network's internal names to addresses.
 type OutboundError struct {
 	Host      string     // as the URL names it
 	Port      string     // the port called
@@ -206,7 +208,7 @@ func (e *OutboundError) Error() string {
 	case !e.Addr.IsValid() || e.Addr.WithZone("").String() == strings.Trim(e.Host, "[]"):
 		return fmt.Sprintf("host %s is %s; %s", e.Host, e.Reason, fix)
 	default:
-		return fmt.Sprintf("host %s resolves to %s, %s; %s", e.Host, e.Addr, e.Reason, fix)
+		return fmt.Sprintf("host %s resolves to %s; %s", e.Host, e.Reason, fix)
 	}
 }
 

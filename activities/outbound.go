@@ -227,12 +227,20 @@ func redactRawURL(raw string) string {
 
 // callError is what a failed request says, without the URL that
 // *url.Error puts in front (it carries the query), and without the
-// resolver's address that a failed lookup names.
+// addresses of the resolver that a failed lookup names or of the host
+// that a failed connection names: the network's insides are none of the
+// readers' of executions.
 func callError(err error) error {
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
 		hidden := *dns
 		hidden.Server = ""
+		return &hidden
+	}
+	var op *net.OpError
+	if errors.As(err, &op) {
+		hidden := *op
+		hidden.Source, hidden.Addr = nil, nil
 		return &hidden
 	}
 	var ue *url.Error

@@ -55,7 +55,7 @@ func TestFunctionOutboundPolicy(t *testing.T) {
 		{`{"name":"f","url":"http://169.254.169.254/latest/meta-data/"}`, "url: host 169.254.169.254 is a cloud metadata address; allow it with DISPATCHER_OUTBOUND_ALLOW"},
 		{`{"name":"f","url":"https://metadata.google.internal/computeMetadata/v1/"}`, "url: host metadata.google.internal is a cloud metadata service"},
 		{`{"name":"f","url":"https://10.0.0.5/hook?token=s3cr3t"}`, "url: host 10.0.0.5 is a private address; allow it with DISPATCHER_OUTBOUND_ALLOW"},
-		{`{"name":"f","url":"https://internal.example.com/hook"}`, "url: host internal.example.com resolves to 10.0.0.5, a private address"},
+		{`{"name":"f","url":"https://internal.example.com/hook"}`, "url: host internal.example.com resolves to a private address; allow it with DISPATCHER_OUTBOUND_ALLOW"},
 		{`{"name":"f","url":"https://[::1]:8080/"}`, "url: host ::1 is a loopback address"},
 		{`{"name":"f","url":"http://api.example.com/hook"}`, "url: host api.example.com: plain http is refused; use https"},
 		{`{"name":"f","kind":"temporal","taskQueue":"payments"}`, `taskQueue: "payments" is not a task queue functions may run on (dispatcher, pii)`},
