@@ -214,6 +214,13 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			abort(c, w, why)
 			return
 		}
+		if _, ok := tok.Header["crit"]; ok {
+			// RFC 7515 §4.1.11: the token is invalid to a recipient that
+			// does not understand its critical extensions, and the
+			// dispatcher understands none (nor may crit be empty).
+			abort(c, errTokenUnknown, "access token has critical header parameters (crit), which the dispatcher does not understand")
+			return
+		}
 		if strings.TrimSpace(claims.Subject) == "" {
 			// Audit entries and rate limits are keyed by it: a token
 			// without one would act as nobody in particular.

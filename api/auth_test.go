@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -162,10 +163,18 @@ func claims(change ...func(*tokenClaims)) *tokenClaims {
 // Authorization header carrying it.
 func bearer(t *testing.T, method jwt.SigningMethod, key any, kid string, c jwt.Claims) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(method, c)
+	header := map[string]any{}
 	if kid != "" {
-		tok.Header["kid"] = kid
+		header["kid"] = kid
 	}
+	return bearerWith(t, method, key, header, c)
+}
+
+// bearerWith is bearer with the given header parameters besides alg and typ.
+func bearerWith(t *testing.T, method jwt.SigningMethod, key any, header map[string]any, c jwt.Claims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, c)
+	maps.Copy(tok.Header, header)
 	s, err := tok.SignedString(key)
 	if err != nil {
 		t.Fatalf("sign: %v", err)
@@ -230,6 +239,10 @@ func TestAuthHS256(t *testing.T) {
 		{name: "blank subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
 			c.Subject = "  "
 		})), want: errTokenUnknown, reason: "sub claim"},
+		// RFC 7515 §4.1.11: an extension the token says is critical, and
+		// the dispatcher does not know, makes the token invalid.
+		{name: "a critical extension", header: bearerWith(t, jwt.SigningMethodHS256, testSecret, map[string]any{"crit": []string{"x-bound"}, "x-bound": "device-7"}, claims()),
+			want: errTokenUnknown, reason: "critical header parameters (crit)"},
 	})
 }
 
@@ -322,6 +335,8 @@ func TestAuthJWKS(t *testing.T) {
 			{name: "without subject", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims(func(c *tokenClaims) {
 				c.Subject = ""
 			})), want: errTokenUnknown, reason: "sub claim"},
+			{name: "a critical extension", header: bearerWith(t, jwt.SigningMethodES256, ecKey, map[string]any{"kid": "ec-1", "crit": []string{"x-bound"}, "x-bound": "device-7"}, claims()),
+				want: errTokenUnknown, reason: "critical header parameters (crit)"},
 		})
 	})
 
@@ -553,24 +568,46 @@ func newJWKSServer(t *testing.T, keys map[string]any) *jwksServer {
 	return s
 }
 
-// rotate serves keys from now on.
+// rotate serves keys, signing keys by kid, from now on.
 func (s *jwksServer) rotate(t *testing.T, keys map[string]any) {
 	t.Helper()
-	set := jwk.NewSet()
+	var set []jwk.Key
 	for kid, pub := range keys {
-		alg := jwa.RS256()
-		if _, ok := pub.(*ecdsa.PublicKey); ok {
-			alg = jwa.ES256()
+		set = append(set, jwkOf(t, kid, pub, map[string]any{jwk.KeyUsageKey: "sig"}))
+	}
+	s.serve(t, set...)
+}
+
+// jwkOf is pub as a JWK with kid, the alg of its type, and fields.
+func jwkOf(t *testing.T, kid string, pub any, fields map[string]any) jwk.Key {
+	t.Helper()
+	alg := jwa.RS256()
+	if _, ok := pub.(*ecdsa.PublicKey); ok {
+		alg = jwa.ES256()
+	}
+	key, err := jwk.Import(pub)
+	if err != nil {
+		t.Fatalf("JWK %s: %v", kid, err)
+	}
+	for name, v := range fields {
+		if err := key.Set(name, v); err != nil {
+			t.Fatalf("JWK %s: %s: %v", kid, name, err)
 		}
-		key, err := jwk.Import(pub)
-		if err != nil {
-			t.Fatalf("JWK %s: %v", kid, err)
-		}
-		for name, v := range map[string]any{jwk.KeyIDKey: kid, jwk.AlgorithmKey: alg, jwk.KeyUsageKey: "sig"} {
-			if err := key.Set(name, v); err != nil {
-				t.Fatalf("JWK %s: %s: %v", kid, name, err)
-			}
-		}
+	}
+	if err := key.Set(jwk.KeyIDKey, kid); err != nil {
+		t.Fatal(err)
+	}
+	if err := key.Set(jwk.AlgorithmKey, alg); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// serve serves keys, in their order, from now on.
+func (s *jwksServer) serve(t *testing.T, keys ...jwk.Key) {
+	t.Helper()
+	set := jwk.NewSet()
+	for _, key := range keys {
 		if err := set.AddKey(key); err != nil {
 			t.Fatal(err)
 		}
@@ -633,6 +670,29 @@ func TestJWKSRotationAfterForgedKids(t *testing.T) {
 	if !accepted(newKey, "new") {
 		t.Error("a token of the new key was still refused 10 s after the forged kids")
 	}
+}
+
+// A key the provider marks for encryption ("use": "enc", RFC 7517 §4.2),
+// or for operations that leave out verify ("key_ops", §4.3), verifies no
+// token; a signing key under the same kid still does. Before, whatever key
+// had the token's kid verified it.
+func TestJWKSKeysNotForSignatures(t *testing.T) {
+	encKey, opsKey, sigKey := rsaKey(t), rsaKey(t), rsaKey(t)
+	provider := newJWKSServer(t, nil)
+	provider.serve(t,
+		jwkOf(t, "enc-1", &encKey.PublicKey, map[string]any{jwk.KeyUsageKey: "enc"}),
+		jwkOf(t, "ops-1", &opsKey.PublicKey, map[string]any{jwk.KeyOpsKey: []string{"encrypt", "wrapKey"}}),
+		jwkOf(t, "shared", &encKey.PublicKey, map[string]any{jwk.KeyUsageKey: "enc"}),
+		jwkOf(t, "shared", &sigKey.PublicKey, map[string]any{jwk.KeyUsageKey: "sig", jwk.KeyOpsKey: []string{"verify"}}))
+	const iss, aud = "https://id.example.com", "dispatchers"
+	a := mustAuthenticator(t, AuthConfig{JWKSURL: provider.url, Issuer: iss, Audience: aud})
+	claims := claims(func(c *tokenClaims) { c.Issuer, c.Audience = iss, jwt.ClaimStrings{aud} })
+	runAuthCases(t, a, []authCase{
+		{name: "a key for encryption", header: bearer(t, jwt.SigningMethodRS256, encKey, "enc-1", claims), want: errTokenUnknown, reason: "unknown key"},
+		{name: "a key whose operations leave out verify", header: bearer(t, jwt.SigningMethodRS256, opsKey, "ops-1", claims), want: errTokenUnknown, reason: "unknown key"},
+		{name: "a signing key beside an encryption key of its kid", header: bearer(t, jwt.SigningMethodRS256, sigKey, "shared", claims)},
+		{name: "the encryption key of that kid", header: bearer(t, jwt.SigningMethodRS256, encKey, "shared", claims), want: errTokenUnknown, reason: "signature is invalid"},
+	})
 }
 
 // The key set's fetch follows a redirect only where its URL could point:

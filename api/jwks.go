@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	neturl "net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -124,12 +125,24 @@ func (k *keySet) key(ctx context.Context, t *jwt.Token) (any, error) {
 	return nil, fmt.Errorf("key %s does not fit %s", kid, t.Method.Alg())
 }
 
+// lookup returns the key set's first key with kid that may verify
+// signatures: one whose use is "enc" (RFC 7517 §4.2), or whose key_ops
+// leave out "verify" (§4.3), is the provider's for something else.
 func (k *keySet) lookup(ctx context.Context, kid string) (jwk.Key, bool) {
 	set, err := k.cache.Lookup(ctx, k.url)
 	if err != nil {
 		return nil, false
 	}
-	return set.LookupKeyID(kid)
+	for i := range set.Len() {
+		key, _ := set.Key(i)
+		id, _ := key.KeyID()
+		use, hasUse := key.KeyUsage()
+		ops, hasOps := key.KeyOps()
+		if id == kid && (!hasUse || use == string(jwk.ForSignature)) && (!hasOps || slices.Contains(ops, jwk.KeyOpVerify)) {
+			return key, true
+		}
+	}
+	return nil, false
 }
 
 // mayRefresh reports whether an unknown kid may trigger a fetch now.
