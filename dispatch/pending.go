@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -15,8 +16,11 @@ import (
 // PendingCollector exports the age of the oldest dispatch still running
 // per dispatcher — one retrying for a long time is a dispatch in trouble.
 // Dispatches waiting for a future startTimestamp are not pending: they are
-// on time. It reads Temporal visibility at most once per Every, and at
-// most Limit executions each time.
+// on time, and the query leaves them out: visibility lists the newest
+// first, so a backlog of reminders read before the old dispatches hid them
+// past Limit. It reads Temporal visibility at most once per Every, and at
+// most Limit executions each time (more running at once than that, the
+// oldest may be missed).
 type PendingCollector struct {
 	Client    client.Client
 	Namespace string
@@ -72,10 +76,14 @@ func (p *PendingCollector) read(ctx context.Context) (map[string]time.Time, erro
 	oldest := map[string]time.Time{}
 	var token []byte
 	seen := 0
+	scheduled := workflows.AttrScheduled.GetName()
+	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND (%s IS NULL OR %s = false)",
+		workflows.WorkflowDispatch, scheduled, scheduled)
 	for {
 		res, err := p.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace:     p.Namespace,
-			Query:         "WorkflowType = '" + workflows.WorkflowDispatch + "' AND ExecutionStatus = 'Running'",
+			Query:         query,
+			PageSize:      int32(min(p.Limit, 1000)),
 			NextPageToken: token,
 		})
 		if err != nil {
@@ -83,13 +91,6 @@ func (p *PendingCollector) read(ctx context.Context) (map[string]time.Time, erro
 		}
 		for _, ex := range res.GetExecutions() {
 			fields := ex.GetSearchAttributes().GetIndexedFields()
-			var scheduled bool
-			if f, ok := fields[workflows.AttrScheduled.GetName()]; ok {
-				_ = converter.GetDefaultDataConverter().FromPayload(f, &scheduled)
-			}
-			if scheduled {
-				continue
-			}
 			var ids []string
 			if f, ok := fields[workflows.AttrDispatcherIDs.GetName()]; ok {
 				_ = converter.GetDefaultDataConverter().FromPayload(f, &ids)

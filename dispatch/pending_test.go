@@ -50,10 +50,15 @@ func TestPendingCollector(t *testing.T) {
 	}
 	start("p1", []string{"d-old", "d-both"}, false)
 	start("p2", []string{"d-both"}, false)
-	start("p3", []string{"d-scheduled"}, true)
+	// Newer scheduled dispatches, more than the collector reads: they
+	// are listed first (visibility lists the newest first), and hid the
+	// old ones before the query left them out.
+	for i := range 3 {
+		start(fmt.Sprint("p-scheduled-", i), []string{"d-scheduled"}, true)
+	}
 
 	now := time.Now().Add(time.Hour) // every run is then about an hour old
-	p := &dispatch.PendingCollector{Client: c, Namespace: "default", Now: func() time.Time { return now }, Every: 0, Limit: 100}
+	p := &dispatch.PendingCollector{Client: c, Namespace: "default", Now: func() time.Time { return now }, Every: 0, Limit: 2}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(p)
 
