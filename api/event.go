@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -30,10 +31,10 @@ func (s *Server) receiveEvents(c *gin.Context) {
 		return
 	}
 	out := make([]wire.AcceptedEvent, 0, len(events))
-	for _, ev := range events {
+	for i, ev := range events {
 		res, err := s.starter.Start(c.Request.Context(), ev)
 		if err != nil {
-			fail(c, err)
+			fail(c, batchError(err, batch, i))
 			return
 		}
 		s.metrics.eventReceived(ev.Type, envelope, res.Duplicate)
@@ -47,6 +48,21 @@ func (s *Server) receiveEvents(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, out[0])
+}
+
+// batchError names the event of a batch that Temporal or the starter
+// refused, and says that those before it were accepted: the client must
+// not take them for refused with it, and may send them again.
+func batchError(err error, batch bool, i int) error {
+	var e *dispatcher.Error
+	switch {
+	case !batch || !errors.As(err, &e):
+		return err
+	case i == 0:
+		return dispatcher.Prefixed(err, "[0].")
+	}
+	return &dispatcher.Error{Code: e.Code, Message: fmt.Sprintf(
+		"[%d].%s (the events before [%d] were accepted; sent again, they are answered as duplicates)", i, e.Message, i)}
 }
 
 // readEvents reads the events of the request in whichever envelope it

@@ -102,6 +102,22 @@ func TestEventBatchDuplicateAndGeneratedID(t *testing.T) {
 	}
 }
 
+// A batch whose second event Temporal refuses: the answer names the event
+// and says that the first was accepted. Before, it read as if the whole
+// batch had been refused.
+func TestEventBatchRefusedInTheMiddle(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	hs.starter.refuse = map[string]error{"b": dispatcher.Errorf(dispatcher.EINVALID, "id: %q was sent before as an event of another type", "b")}
+	rec := hs.post("/events/v1", "application/cloudevents-batch+json",
+		`[{"specversion":"1.0","id":"a","type":"t","source":"s"},{"specversion":"1.0","id":"b","type":"t","source":"s"},{"specversion":"1.0","id":"c","type":"t","source":"s"}]`, nil)
+	var body map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	wantError(t, rec.Code, body, 400, 15, `[1].id: "b" was sent before as an event of another type (the events before [1] were accepted`)
+	if len(hs.starter.events) != 1 || hs.starter.events[0].ID != "a" {
+		t.Fatalf("started %v, want a alone", hs.starter.events)
+	}
+}
+
 func TestEventErrors(t *testing.T) {
 	hs := newHarness(t, testenv.SQLite(t))
 	cases := []struct {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -120,11 +121,12 @@ func (hs *harness) seed() string {
 type fakeStarter struct {
 	events []dispatcher.Event
 	err    error
+	refuse map[string]error // by event id
 }
 
 func (f *fakeStarter) Start(_ context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
-	if f.err != nil {
-		return dispatcher.StartResult{}, f.err
+	if err := cmp.Or(f.err, f.refuse[ev.ID]); err != nil {
+		return dispatcher.StartResult{}, err
 	}
 	dup := false
 	for _, seen := range f.events {
