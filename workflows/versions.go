@@ -1,6 +1,10 @@
 package workflows
 
-import "go.temporal.io/sdk/workflow"
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+)
 
 // Every change to what a workflow does — the commands it issues, in which
 // order, with which inputs — is gated by workflow.GetVersion on the
@@ -114,8 +118,33 @@ const (
 	dispatchLastMarker = dispatchV2
 )
 
-// DispatchVersion is the version a starter puts in DispatchInput.Version.
-const DispatchVersion = int(dispatchLatest)
+// DispatchVersion is the version a starter puts in DispatchInput.Version:
+// the newest, or the one before during a rolling upgrade that adds one
+// (PinDispatchVersion).
+var DispatchVersion = int(dispatchLatest)
+
+// Dispatch versions a process may start: the newest, which only its own
+// release's workers run, and the one before, which the workers of the
+// release before run too.
+const (
+	NewestDispatchVersion   = int(dispatchLatest)
+	PreviousDispatchVersion = int(dispatchLatest) - 1
+)
+
+// PinDispatchVersion makes the process start dispatches of version v,
+// NewestDispatchVersion or PreviousDispatchVersion: while the workers of
+// a rolling upgrade that adds a version are still old and new, a dispatch
+// of the new version that reached an old worker failed its workflow task
+// and waited, minutes, for a new one (Temporal retries the task with a
+// growing backoff). It is set once, before the process starts any.
+func PinDispatchVersion(v int) error {
+	if v != NewestDispatchVersion && v != PreviousDispatchVersion {
+		return fmt.Errorf("dispatch version %d: this release starts %d, or %d during an upgrade from the release before", v,
+			NewestDispatchVersion, PreviousDispatchVersion)
+	}
+	DispatchVersion = v
+	return nil
+}
 
 // BulkReplay versions.
 const (

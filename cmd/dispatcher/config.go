@@ -15,6 +15,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/encryption"
 	"github.com/dispatcherhq/dispatcher/jetstream"
 	"github.com/dispatcherhq/dispatcher/rabbitmq"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // config is everything the process reads from its environment. The README's
@@ -46,18 +47,21 @@ type config struct {
 	SMTPURL        string
 	MailFrom       string
 	LocalCallLimit time.Duration
-	DedupWindow    time.Duration
-	AMQP           rabbitmq.Config // broker intake; URL "" turns it off
-	AMQPTenant     string
-	NATS           jetstream.Config // broker intake; URL "" turns it off
-	NATSTenant     string
-	OTLPEndpoint   string
-	OTLPTraces     string
-	OTelResource   string
-	ServiceName    string
-	LogFormat      string
-	LogLevel       string
-	ShutdownPeriod time.Duration
+	// DispatchVersion is the Dispatch workflow version the process starts
+	// (workflows.PinDispatchVersion).
+	DispatchVersion string
+	DedupWindow     time.Duration
+	AMQP            rabbitmq.Config // broker intake; URL "" turns it off
+	AMQPTenant      string
+	NATS            jetstream.Config // broker intake; URL "" turns it off
+	NATSTenant      string
+	OTLPEndpoint    string
+	OTLPTraces      string
+	OTelResource    string
+	ServiceName     string
+	LogFormat       string
+	LogLevel        string
+	ShutdownPeriod  time.Duration
 }
 
 // setting is one environment variable: its name, default and meaning.
@@ -105,6 +109,7 @@ var settings = []setting{
 	{"DISPATCHER_FUNCTION_TASK_QUEUES", "", "Task queues that `temporal`-kind functions may run on, comma-separated (default: `DISPATCHER_TASK_QUEUE` alone).", list(func(c *config) *[]string { return &c.FunctionQueues })},
 	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS: required when the URL has a user and the host is not loopback, so a password never crosses the network in clear; otherwise when offered; `?starttls=required`, `opportunistic` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
+	{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(workflows.NewestDispatchVersion), fmt.Sprintf("The version of the Dispatch workflow the process starts: this release's, %d, or, for a rolling upgrade from the release before, whose workers do not run it, %d; then roll out again without it (docs/operations.md, Upgrades).", workflows.NewestDispatchVersion, workflows.PreviousDispatchVersion), oneOf(func(c *config) *string { return &c.DispatchVersion }, fmt.Sprint(workflows.NewestDispatchVersion), fmt.Sprint(workflows.PreviousDispatchVersion))},
 	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "1m", "The longest attempt (a function's timeout and 10 s, 14 s with flow control; a mail's minute) whose first attempt runs inside the workflow task as a local activity, the fast path; longer ones run every attempt as a regular, heartbeating activity. Speed only: an attempt is never cut short.", duration(func(c *config) *time.Duration { return &c.LocalCallLimit })},
 	{"DISPATCHER_DEDUP_WINDOW", "168h", "How long an event id stays a duplicate, and a sent mail is not sent again. Temporal's namespace retention covers it when it is as long; otherwise the database keeps a record of accepted events for this long.", duration(func(c *config) *time.Duration { return &c.DedupWindow })},
 	{"DISPATCHER_AMQP_URL", "", "RabbitMQ to take events from over AMQP 0-9-1 (`amqp://user:pass@host:5672/vhost`, `amqps://` for TLS): `serve` and `worker` consume its queue, acknowledging a message once Temporal has its events (docs/brokers.md). Unset: no AMQP intake. The password is never printed.", str(func(c *config) *string { return &c.AMQP.URL })},

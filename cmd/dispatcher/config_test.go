@@ -18,6 +18,8 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_LOG_LEVEL", "debug", ""},
 		{"TEMPORAL_ADDRESS", "temporal.example.com:7233", ""},
 		{"TEMPORAL_ADDRESS", "[::1]:7233", ""},
+		{"DISPATCHER_DISPATCH_VERSION", "7", `DISPATCHER_DISPATCH_VERSION="7": want 9 or 8`},
+		{"DISPATCHER_DISPATCH_VERSION", "8", ""},
 	} {
 		_, err := loadConfig(func(k string) string {
 			if k == tt.name {

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/api"
 	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/models"
+	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -74,6 +76,10 @@ func newLogger(cfg config) *slog.Logger {
 // run starts the process's parts and blocks until ctx ends or a part fails,
 // then shuts down gracefully.
 func (p process) run(ctx context.Context) error {
+	v, _ := strconv.Atoi(p.cfg.DispatchVersion) // one of two, by loadConfig
+	if err := workflows.PinDispatchVersion(v); err != nil {
+		return fmt.Errorf("DISPATCHER_DISPATCH_VERSION: %w", err)
+	}
 	if p.api {
 		if err := checkAuthDisabled(p.cfg); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/dispatcherhq/dispatcher/api"
+	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
@@ -113,6 +114,8 @@ func versionCmd() *cobra.Command {
 			fmt.Fprintf(out, "  commit  %s\n", unknown(b.api().Revision))
 			fmt.Fprintf(out, "  built   %s\n", unknown(b.BuildDate))
 			fmt.Fprintf(out, "  go      %s %s\n", b.GoVersion, b.Platform)
+			fmt.Fprintf(out, "  starts  Dispatch workflow version %d (or %d, DISPATCHER_DISPATCH_VERSION)\n",
+				workflows.NewestDispatchVersion, workflows.PreviousDispatchVersion)
 			return nil
 		},
 	}

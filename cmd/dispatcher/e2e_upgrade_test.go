@@ -1,0 +1,36 @@
+package main
+
+import (
+	"testing"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/dispatcherhq/dispatcher/workflows"
+)
+
+// TestEndToEndDispatchVersionPinned: during a rolling upgrade that adds a
+// Dispatch version, DISPATCHER_DISPATCH_VERSION makes the new processes
+// start dispatches of the version before, which the old workers run too.
+// Before, a new process's dispatch that reached an old worker failed its
+// workflow task and waited minutes for a new worker.
+func TestEndToEndDispatchVersionPinned(t *testing.T) {
+	s := startSystem(t, withEnv("DISPATCHER_DISPATCH_VERSION=8"))
+	f := newIdempotentFunction(func(string) {})
+	wid := s.dispatchOne(f, "pinned", "pinned_event", "pinned-1")
+	if _, failed := s.result(wid, ""); failed {
+		t.Fatal("the dispatch failed")
+	}
+	it := s.temporal.GetWorkflowHistory(t.Context(), wid, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	first, err := it.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in workflows.DispatchInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(first.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Version != 8 {
+		t.Fatalf("the dispatch runs version %d, want 8", in.Version)
+	}
+}
