@@ -174,14 +174,25 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	// up to an admin, and workflow code must stay quick and deterministic.
 	var payload dispatcher.TaskPayload
 	in.TaskQueue = fn.TaskQueue
+	bound := 0
 	if d.version >= dispatchV9 {
 		// The payload, the marker of the result, is the event and the
-		// action's data resolved, which may copy the event again.
-		d.paceSize(ctx, measure(in)+len(in.Event.Content))
+		// action's data, resolved: as it is, or, templated, up to
+		// MaxResolvedBytes, which may copy the event again and again.
+		bound = measure(in) + len(in.Event.Content)
+		if strings.Contains(string(in.Data), "{{") {
+			bound += dispatcher.MaxResolvedBytes
+		}
+		d.paceSize(ctx, bound)
 	}
+	task := d.paceTask
 	pctx := workflow.WithLocalActivityOptions(ctx, prepareTaskOptions)
 	if err := workflow.ExecuteLocalActivity(pctx, ActivityPrepareTask, in).Get(ctx, &payload); err != nil {
 		return err
+	}
+	if bound > 0 && d.paceTask == task && workflow.GetInfo(ctx).GetCurrentHistoryLength() == task {
+		// Back in the same task: it holds the marker, not the bound.
+		d.paceBytes = max(d.paceBytes-bound+measure(payload), 0)
 	}
 	policy := retryPolicy(j.action.RetryPolicy)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{

@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -91,15 +92,21 @@ func TestDispatchLargeEventManyActionsOnRealServer(t *testing.T) {
 // payload, which the PrepareTask local activity renders, lands in the
 // workflow task's completion as the activity's marker. Before
 // (dispatchV8), 20 children of a 220 KiB event rendered their payloads in
-// one task, whose 5 MiB completion failed on every retry.
+// one task, whose 5 MiB completion failed on every retry; and data whose
+// templates copy a small event again and again resolves to up to
+// MaxResolvedBytes.
 func TestDispatchLargeEventManyChildrenOnRealServer(t *testing.T) {
 	c := testenv.TemporalClient(t)
-	const queue, actions = "dispatch-large-children", 20
+	const queue = "dispatch-large-children"
 	var children sync.Map
 	w := worker.New(c, queue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterActivityWithOptions(func(_ context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
-		data, err := json.Marshal(map[string]any{"event": in.Event})
+		payload := map[string]any{"event": in.Event}
+		if bytes.Contains(in.Data, []byte("{{")) { // as the templates copy the event, up to the bound
+			payload["copies"] = strings.Repeat("x", dispatcher.MaxResolvedBytes-len(in.Event.Content)-1<<10)
+		}
+		data, err := json.Marshal(payload)
 		return dispatcher.TaskPayload{TaskID: in.IdempotencyKey, FunctionName: in.FunctionName, Data: data}, err
 	}, activity.RegisterOptions{Name: workflows.ActivityPrepareTask})
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ dispatcher.TaskPayload) error {
@@ -111,29 +118,51 @@ func TestDispatchLargeEventManyChildrenOnRealServer(t *testing.T) {
 	}
 	t.Cleanup(w.Stop)
 
-	content, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", 220<<10)})
-	var as []dispatcher.Action
-	for i := range actions {
-		as = append(as, dispatcher.Action{ID: fmt.Sprint("a", i), Type: dispatcher.ActionTask, Name: fmt.Sprint("a", i), FunctionName: "f"})
+	for _, tt := range []struct {
+		name    string
+		actions int
+		event   int
+		data    string
+	}{
+		{"a large event", 20, 220 << 10, ""},
+		{"templated data", 5, 10 << 10, `{"copy":"{{ .event.content }}"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			content, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", tt.event)})
+			var as []dispatcher.Action
+			for i := range tt.actions {
+				a := dispatcher.Action{ID: fmt.Sprint("a", i), Type: dispatcher.ActionTask, Name: fmt.Sprint("a", i), FunctionName: "f"}
+				if tt.data != "" {
+					a.Data = json.RawMessage(tt.data)
+				}
+				as = append(as, a)
+			}
+			cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "large", Actions: as}},
+				Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionTemporal, TaskQueue: queue}}}
+			id := "dispatch-children-" + strings.ReplaceAll(tt.name, " ", "-")
+			in := workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "large", Content: content}, Config: &cfg, Version: workflows.DispatchVersion}
+			run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			if err := run.Get(ctx, nil); err != nil {
+				t.Errorf("the dispatch did not complete: %v", err)
+			}
+			n := 0
+			children.Range(func(k, _ any) bool {
+				if strings.HasPrefix(k.(string), id+"/") {
+					n++
+				}
+				return true
+			})
+			if n != tt.actions {
+				t.Errorf("%d children ran, want %d", n, tt.actions)
+			}
+			replays(t, c, run)
+		})
 	}
-	cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "large", Actions: as}},
-		Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionTemporal, TaskQueue: queue}}}
-	in := workflows.DispatchInput{Event: dispatcher.Event{ID: "large-children", Type: "large", Content: content}, Config: &cfg, Version: workflows.DispatchVersion}
-	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-large-children", TaskQueue: queue}, workflows.WorkflowDispatch, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	if err := run.Get(ctx, nil); err != nil {
-		t.Errorf("the dispatch did not complete: %v", err)
-	}
-	n := 0
-	children.Range(func(any, any) bool { n++; return true })
-	if n != actions {
-		t.Errorf("%d children ran, want %d", n, actions)
-	}
-	replays(t, c, run)
 }
 
 // replays checks that the history of run has no failed workflow task and
