@@ -38,8 +38,9 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 			"deleted. Function secrets and header values come from the environment variables that secretEnv and\n" +
 			"headersEnv name, and are written only when the API lacks them (or with --update-secrets). Those variables\n" +
 			"must be the function's own, as export names them (DISPATCHER_SECRET_<FUNCTION>,\n" +
-			"DISPATCHER_HEADER_<FUNCTION>_<HEADER>), or be allowed with --allow-env: a file changed in a pull request\n" +
-			"must not send another function's secrets, or the runner's other credentials, to a URL.\n\n" +
+			"DISPATCHER_HEADER_<FUNCTION>_<HEADER>), or be allowed with --allow-env: FUNCTION=NAME to that function,\n" +
+			"a bare NAME only to a function the install has, at its URL. A file changed in a pull request must not\n" +
+			"send another function's secrets, or the runner's other credentials, to a URL of its choosing.\n\n" +
 			"The whole file is checked first, against the schema and the install (templates and functions it names\n" +
 			"must exist or be in the file); then the plan is printed, then applied in dependency order. If the API\n" +
 			"refuses a change midway, sync stops and lists what was applied and what was not; running it again\n" +
@@ -83,7 +84,7 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan and its result as JSON (progress goes to standard error)")
 	cmd.Flags().StringArrayVar(&renames, "rename", nil, "OLD=NEW: the file's dispatcher NEW was named OLD on the install; update it rather than create NEW (repeatable)")
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "manage dispatchers of the install that the file names but sync did not create (adds the EXH_CLI_MANAGED tag)")
-	cmd.Flags().StringSliceVar(&allowEnv, "allow-env", nil, "NAME[,NAME]: environment variables secretEnv and headersEnv may name besides a function's own, DISPATCHER_SECRET_<FUNCTION> and DISPATCHER_HEADER_<FUNCTION>_<HEADER> (repeatable)")
+	cmd.Flags().StringSliceVar(&allowEnv, "allow-env", nil, "FUNCTION=NAME or NAME, comma-separated: environment variables secretEnv and headersEnv may name besides a function's own (DISPATCHER_SECRET_<FUNCTION>, DISPATCHER_HEADER_<FUNCTION>_<HEADER>): FUNCTION=NAME for that function; NAME for a function the install has, whose URL the file keeps (repeatable)")
 	cmd.Flags().BoolVar(&updateSecrets, "update-secrets", false, "write function secrets and header values from the environment even when the API has them (they cannot be compared)")
 	return cmd
 }

@@ -199,14 +199,22 @@ func (p *planner) planFunctions() {
 		// A file changed in a pull request must not send another
 		// function's secrets, or the runner's other credentials, to a URL
 		// of its choosing: a function reads only its own variables, as
-		// export names them, or those --allow-env names.
+		// export names them, or those --allow-env allows it.
+		kept := have != nil && canon(want["url"]) == canon(have.URL)
 		env := func(field, variable, want string) string {
 			other := slices.IndexFunc(owners[variable], func(o string) bool { return o != name })
 			switch {
 			case ownVariable(variable):
 				p.problem("function", fn, i, field, variable+" configures dispatcher itself; a function's secret is read from a variable of its own")
 				return ""
+			case slices.Contains(p.opts.AllowEnv, name+"="+variable):
+			case slices.Contains(p.opts.AllowEnv, variable) && kept:
+				// Where the install already sends this function's calls.
 			case slices.Contains(p.opts.AllowEnv, variable):
+				p.problem("function", fn, i, field, fmt.Sprintf("--allow-env %s allows it to a function the install has, at the URL it has; "+
+					"this one is new or moves to another URL, which the file chooses: allow it to this function alone with --allow-env %s=%s",
+					variable, name, variable))
+				return ""
 			case variable != want:
 				p.problem("function", fn, i, field, fmt.Sprintf("%s is not this function's variable: sync reads it from %s (as export names it), "+
 					"or from a variable named with --allow-env: a file must not send other credentials to a URL of its choosing", variable, want))

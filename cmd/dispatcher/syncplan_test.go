@@ -305,6 +305,16 @@ func TestSyncPlanSecrets(t *testing.T) {
 			planOptions{Getenv: envOf("DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `d.json: function "erase-x" (functions[0]): headersEnv.Api-Key: DISPATCHER_HEADER_ERASE_X_API_KEY is also the variable of function "erase"`},
 		{"another variable, allowed", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}]}`,
 			planOptions{AllowEnv: []string{"ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `~ function "erase": secret`},
+		// A bare --allow-env does not let a file send the variable to a
+		// URL of its choosing: a new function's, or a new one of erase.
+		{"an allowed variable, to a new function", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}, {"name": "audit-hook", "url": "https://attacker.example/", "secretEnv": "ERASE_SECRET"}]}`,
+			planOptions{AllowEnv: []string{"ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `d.json: function "audit-hook" (functions[1]): secretEnv: --allow-env ERASE_SECRET allows it to a function the install has, at the URL it has; this one is new or moves to another URL, which the file chooses: allow it to this function alone with --allow-env audit-hook=ERASE_SECRET`},
+		{"an allowed variable, to a new URL", fnErase, `{"functions": [{"name": "erase", "url": "https://attacker.example/", "secretEnv": "ERASE_SECRET"}]}`,
+			planOptions{AllowEnv: []string{"ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `d.json: function "erase" (functions[0]): secretEnv: --allow-env ERASE_SECRET allows it to a function the install has`},
+		{"an allowed variable, to one function", fnErase, `{"functions": [{"name": "audit-hook", "url": "https://audit.example/", "secretEnv": "ERASE_SECRET"}]}`,
+			planOptions{AllowEnv: []string{"audit-hook=ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `+ function "audit-hook"`},
+		{"an allowed variable, to another function", fnErase, `{"functions": [{"name": "audit-hook", "url": "https://audit.example/", "secretEnv": "ERASE_SECRET"}]}`,
+			planOptions{AllowEnv: []string{"erase=ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `d.json: function "audit-hook" (functions[0]): secretEnv: ERASE_SECRET is not this function's variable`},
 		{"--allow-env does not allow dispatcher's own", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DATABASE_URL"}]}`,
 			planOptions{AllowEnv: []string{"DATABASE_URL"}, Getenv: envOf("DATABASE_URL", "postgres://")}, `d.json: function "erase" (functions[0]): secretEnv: DATABASE_URL configures dispatcher itself`},
 		{"outbound safety is the server's", fnErase, `{"functions": [{"name": "erase", "url": "ftp://erase.example.com/"}]}`, planOptions{}, `d.json: function "erase" (functions[0]): url: not an absolute http(s) URL`},
