@@ -88,7 +88,7 @@ func (u ActionUpdate) Apply(a *Action) error {
 	set(&a.Tags, u.Tags)
 	set(&a.StartTimestamp, u.StartTimestamp)
 	set(&a.RetryPolicy, u.RetryPolicy)
-	return a.Validate()
+	return a.validate(u.Name != nil, u.Tags != nil)
 }
 
 func set[T any](dst *T, src *T) {
@@ -102,7 +102,12 @@ func set[T any](dst *T, src *T) {
 // is refused when it holds something (a mail action's startTimestamp was
 // once dropped, and the mail sent at once); an empty one (null, [], {}),
 // as a client sending every field gives it, is left out.
-func (a *Action) Validate() error {
+func (a *Action) Validate() error { return a.validate(true, true) }
+
+// validate is Validate, checking the name and the tags only when named and
+// tagged are set (a create, or an update that sets them): an action stored
+// before their rules tightened still takes an update of its other fields.
+func (a *Action) validate(named, tagged bool) error {
 	if field := a.otherType(); field != "" {
 		return Errorf(EINVALID, "%s: a %s action has none; it belongs to the other type of action", field, a.Type)
 	}
@@ -125,8 +130,10 @@ func (a *Action) Validate() error {
 	if err := checkText(pairs...); err != nil {
 		return err
 	}
-	if err := validateName(a.Name); err != nil {
-		return err
+	if named {
+		if err := validateName(a.Name); err != nil {
+			return err
+		}
 	}
 	switch a.Type {
 	case "":
@@ -136,7 +143,7 @@ func (a *Action) Validate() error {
 			return err
 		}
 	case ActionTask:
-		if err := a.validateTask(); err != nil {
+		if err := a.validateTask(tagged); err != nil {
 			return err
 		}
 	default:
@@ -207,7 +214,7 @@ func (a *Action) validateMail() error {
 	return nil
 }
 
-func (a *Action) validateTask() error {
+func (a *Action) validateTask(tagged bool) error {
 	if strings.TrimSpace(a.FunctionName) == "" {
 		return Errorf(EREQUIRED, "functionName: is required")
 	}
@@ -222,6 +229,9 @@ func (a *Action) validateTask() error {
 		if err := sandbox.CheckJSON(a.Data, "data"); err != nil {
 			return domainError(err)
 		}
+	}
+	if !tagged {
+		return nil
 	}
 	return validateTags(a.Tags)
 }

@@ -36,4 +36,28 @@ func TestBlankValues(t *testing.T) {
 	if err := (dispatcher.DispatcherUpdate{EventType: &blank}).Apply(&d); dispatcher.ErrorCode(err) != dispatcher.EREQUIRED {
 		t.Errorf("an update to an eventType of spaces: %v, want EREQUIRED", err)
 	}
+	d = dispatcher.Dispatcher{EventType: "e"}
+	if err := (dispatcher.DispatcherUpdate{Name: &blank}).Apply(&d); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		t.Errorf("an update to a name of spaces: %v, want EINVALID", err)
+	}
+}
+
+// A dispatcher or an action stored before the rules on names and tags
+// tightened still takes an update that leaves those alone: a pause in an
+// incident must not need a rename first.
+func TestUpdateOfWhatWasStoredBefore(t *testing.T) {
+	paused := true
+	d := dispatcher.Dispatcher{EventType: "e", Name: "  "}
+	if err := (dispatcher.DispatcherUpdate{Paused: &paused}).Apply(&d); err != nil {
+		t.Errorf("pausing a dispatcher named %q: %v", d.Name, err)
+	}
+	a := dispatcher.Action{Type: dispatcher.ActionTask, Name: "  ", FunctionName: "f", Tags: []string{string(make([]byte, 300))}}
+	fn := "g"
+	if err := (dispatcher.ActionUpdate{FunctionName: &fn}).Apply(&a); err != nil {
+		t.Errorf("updating the function of an action named %q with a long tag: %v", a.Name, err)
+	}
+	tags := []string{"x\x00y"}
+	if err := (dispatcher.ActionUpdate{Tags: &tags}).Apply(&a); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		t.Errorf("an update that sets a tag with a NUL: %v, want EINVALID", err)
+	}
 }
