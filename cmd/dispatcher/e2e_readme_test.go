@@ -157,8 +157,22 @@ type runScript struct {
 var tokenLine = regexp.MustCompile(`Admin token \(valid 24h\):\s+(\S+)`)
 
 // startRunScript starts scripts/run.sh with env added to its environment,
-// and waits until it is ready.
+// and waits until it is ready. A port that another process took between
+// the moment it was found free and run.sh's listen is tried again, with
+// other ports, twice.
 func startRunScript(t *testing.T, env ...string) *runScript {
+	t.Helper()
+	for range 2 {
+		if r := tryRunScript(t, false, env...); r != nil {
+			return r
+		}
+	}
+	return tryRunScript(t, true, env...)
+}
+
+// tryRunScript is startRunScript's attempt; it returns nil when a port was
+// taken, unless last.
+func tryRunScript(t *testing.T, last bool, env ...string) *runScript {
 	t.Helper()
 	ports := make([]int, 5)
 	for i := range ports {
@@ -195,8 +209,9 @@ func startRunScript(t *testing.T, env ...string) *runScript {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{}) // closed once it has, its error in err
+	var err error
+	go func() { err = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		// run.sh stops what it started, newest first, on SIGTERM as on
 		// Ctrl-C (SIGINT, which a shell started in the background may be
@@ -216,7 +231,11 @@ func startRunScript(t *testing.T, env ...string) *runScript {
 			return r
 		}
 		select {
-		case err := <-exited:
+		case <-exited:
+			if !last && strings.Contains(out.String(), "address already in use") {
+				t.Logf("a port was taken meanwhile; trying others:\n%s", out)
+				return nil
+			}
 			t.Fatalf("scripts/run.sh exited before it was ready: %v\n%s", err, out)
 		case <-deadline:
 			t.Fatalf("scripts/run.sh printed no admin token within 3 minutes:\n%s", out)
