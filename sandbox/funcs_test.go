@@ -101,3 +101,23 @@ func TestErrorsDoNotQuoteContent(t *testing.T) {
 		t.Errorf("a resolved value's error: %v", err)
 	}
 }
+
+// An error names the action as the template wrote it, not with the reads
+// that meter the comparisons: before, {{ eq .content.name 1 }} failed "at
+// <eq (_sandboxRead .content.name) 1>", a function the admin cannot call.
+func TestErrorsShowTheActionAsWritten(t *testing.T) {
+	d, err := NewData(Event{ID: "e", Type: "t", Content: []byte(`{"name":"Ann"}`), Time: time.Unix(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{
+		`{{ eq .content.name 1 }}`:                        "at <eq .content.name 1>",
+		`{{ if lt (index .content "name") 1 }}x{{ end }}`: `at <lt (index .content "name") 1>`,
+		`{{ .content.name | ge 2 }}`:                      "at <ge 2>",
+	} {
+		_, err := d.Render("text", src, false)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), readFunc) {
+			t.Errorf("%s: %v, want it to name %s", src, err, want)
+		}
+	}
+}

@@ -193,9 +193,36 @@ func templateError(path string, err error) *Error {
 		msg = fmt.Sprintf("no field %q: the value it is read from is not an object", c[1])
 	}
 	if m[2] != "" {
-		return errorf(path, "line %d: at %s: %s", line, m[2], msg)
+		return errorf(path, "line %d: at %s: %s", line, unmetered(m[2]), msg)
 	}
 	return errorf(path, "line %d: %s", line, msg)
+}
+
+// unmetered returns the action s as the admin wrote it, without the reads
+// that meter inserted: (_sandboxRead X) is X, and | _sandboxRead is
+// nothing.
+func unmetered(s string) string {
+	s = strings.ReplaceAll(s, " | "+readFunc, "")
+	for {
+		i := strings.Index(s, "("+readFunc+" ")
+		if i < 0 {
+			return s
+		}
+		depth, j := 0, i
+		for ; j < len(s); j++ {
+			if s[j] == '(' {
+				depth++
+			} else if s[j] == ')' {
+				if depth--; depth == 0 {
+					break
+				}
+			}
+		}
+		if j == len(s) {
+			return s
+		}
+		s = s[:i] + s[i+len(readFunc)+2:j] + s[j+1:]
+	}
 }
 
 // cantEvaluate matches the template package's words for a field read from
