@@ -60,6 +60,9 @@ func TestRedactedNATSServers(t *testing.T) {
 	for in, want := range map[string]string{
 		"tls://u:p1@h1:4222,tls://u:p2@h2:4222":                    "tls://u:xxxxx@h1:4222,tls://u:xxxxx@h2:4222",
 		"nats://h1:4222, nats://u:p2@h2:4222,nats://t0ken@h3:4222": "nats://h1:4222,nats://u:xxxxx@h2:4222,nats://xxxxx@h3:4222",
+		// Without a scheme, which nats.go takes as nats://.
+		"u:p1@h1:4222, u:p2@h2:4222": "nats://u:xxxxx@h1:4222,nats://u:xxxxx@h2:4222",
+		"u:p1@h1:4222":               "nats://u:xxxxx@h1:4222",
 	} {
 		if got := redacted("DISPATCHER_NATS_URL", in); got != want {
 			t.Errorf("%s printed as %s, want %s", in, got, want)

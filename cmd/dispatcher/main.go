@@ -120,15 +120,24 @@ func redacted(name, v string) string {
 		return v
 	}
 	// A NATS cluster is comma-separated URLs, split as nats.go splits
-	// them, each with its own password. Other settings are not split: a
-	// comma may be part of a password there.
-	if name == "DISPATCHER_NATS_URL" && strings.Contains(v, ",") {
+	// them, each with its own password, and nats:// where a URL has no
+	// scheme, as nats.go reads it. Other settings are not split: a comma
+	// may be part of a password there.
+	if name == "DISPATCHER_NATS_URL" {
 		urls := strings.Split(v, ",")
 		for i, u := range urls {
-			urls[i] = redacted(name, strings.TrimSpace(u))
+			if u = strings.TrimSpace(u); !strings.Contains(u, "://") {
+				u = "nats://" + u
+			}
+			urls[i] = redactedValue(name, u)
 		}
 		return strings.Join(urls, ",")
 	}
+	return redactedValue(name, v)
+}
+
+// redactedValue is redacted for one value (one URL of a NATS list).
+func redactedValue(name, v string) string {
 	switch name {
 	case "DISPATCHER_JWT_SECRET", "TEMPORAL_API_KEY", "DISPATCHER_METRICS_TOKEN":
 		return "(hidden)"
