@@ -52,17 +52,17 @@ func (s *Server) receiveEvents(c *gin.Context) {
 
 // batchError names the event of a batch that Temporal or the starter
 // refused, and says that those before it were accepted: the client must
-// not take them for refused with it, and may send them again.
+// not take them for refused with it, and may send them again. The error
+// keeps err's code, and err for the log.
 func batchError(err error, batch bool, i int) error {
-	var e *dispatcher.Error
-	switch {
-	case !batch || !errors.As(err, &e):
+	if !batch {
 		return err
-	case i == 0:
-		return dispatcher.Prefixed(err, "[0].")
 	}
-	return &dispatcher.Error{Code: e.Code, Message: fmt.Sprintf(
-		"[%d].%s (the events before [%d] were accepted; sent again, they are answered as duplicates)", i, e.Message, i)}
+	msg := fmt.Sprintf("[%d].%s", i, dispatcher.ErrorMessage(err))
+	if i > 0 {
+		msg += fmt.Sprintf(" (the events before [%d] were accepted; sent again, they are answered as duplicates)", i)
+	}
+	return fmt.Errorf("%w: %w", &dispatcher.Error{Code: dispatcher.ErrorCode(err), Message: msg}, err)
 }
 
 // readEvents reads the events of the request in whichever envelope it

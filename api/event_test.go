@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -115,6 +116,15 @@ func TestEventBatchRefusedInTheMiddle(t *testing.T) {
 	wantError(t, rec.Code, body, 400, 15, `[1].id: "b" was sent before as an event of another type (the events before [1] were accepted`)
 	if len(hs.starter.events) != 1 || hs.starter.events[0].ID != "a" {
 		t.Fatalf("started %v, want a alone", hs.starter.events)
+	}
+	// Likewise an error of the server's, which keeps its status.
+	hs.starter.refuse = map[string]error{"b": errors.New("the database is down")}
+	rec = hs.post("/events/v1", "application/cloudevents-batch+json",
+		`[{"specversion":"1.0","id":"a","type":"t","source":"s"},{"specversion":"1.0","id":"b","type":"t","source":"s"}]`, nil)
+	body = nil
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	if msg, _ := body["message"].(string); rec.Code != 500 || !strings.Contains(msg, "[1].internal error (the events before [1] were accepted") {
+		t.Fatalf("a server error at [1]: %d %s", rec.Code, rec.Body)
 	}
 }
 
