@@ -335,7 +335,9 @@ func (s *sequence) overflow(ctx workflow.Context, d SequencedDispatch) {
 // actions, each failing with FailureOrderingOverflow and reason.
 func (s *sequence) refuse(ctx workflow.Context, d SequencedDispatch, reason string) {
 	in := d.Input
-	in.Version = DispatchVersion
+	// The version its intake chose, at least the first that runs an
+	// overflow as one: never the worker's, which a pin may differ on.
+	in.Version = max(in.Version, int(dispatchV5))
 	in.Overflow = reason
 	s.starting = append(s.starting, workflow.ExecuteChildWorkflow(childOptions(ctx, d.WorkflowID, in), WorkflowDispatch, in))
 	s.startingBytes += sized(&d)
