@@ -168,6 +168,12 @@ func (p *planner) desiredAction(i int, d map[string]any, j int, a map[string]any
 	return body
 }
 
+// validTimestamp reports whether raw is a startTimestamp the API takes.
+func validTimestamp(raw []byte) bool {
+	_, err := wire.ParseTimestamp(raw)
+	return err == nil
+}
+
 // validateDispatcher checks a create body with the API's own validation.
 func validateDispatcher(body map[string]any) error {
 	check := maps.Clone(body)
@@ -176,6 +182,13 @@ func validateDispatcher(body map[string]any) error {
 		a := maps.Clone(a.(map[string]any))
 		if a["type"] == dispatcher.ActionMail && text(a["templateId"]) == "" {
 			a["templateId"] = "000000000000000000000000" // resolved by name when applied
+		}
+		if v := a["startTimestamp"]; v != nil {
+			// desiredAction reports one that does not parse; decoding it
+			// here would report it again, and hide what follows.
+			if raw, _ := json.Marshal(v); !validTimestamp(raw) {
+				delete(a, "startTimestamp")
+			}
 		}
 		actions = append(actions, a)
 	}

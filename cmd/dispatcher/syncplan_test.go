@@ -230,6 +230,24 @@ func TestSyncPlanChanges(t *testing.T) {
 	}
 }
 
+// Every problem of a dispatcher is listed, once: before, a bad
+// startTimestamp was listed twice (sync's check and the API's), and the
+// API's check stopped there, hiding a bad filter.
+func TestSyncPlanListsEachProblemOnce(t *testing.T) {
+	file := `[{"eventType": "e", "name": "a", "filter": "event.typo == 1", "actions": [{"type": "task", "name": "t", "functionName": "erase", "startTimestamp": "tomorrow"}]}]`
+	_, err := makePlan(syncFileOf(t, file), remoteOf(t, "", "["+tplWelcome+"]", "["+fnErase+"]"), planOptions{})
+	if err == nil {
+		t.Fatal("no problem")
+	}
+	msg := err.Error()
+	if n := strings.Count(msg, `actions[0].startTimestamp: "tomorrow" is not an ISO-8601 date-time`); n != 1 {
+		t.Errorf("the start time is listed %d times, want once:\n%s", n, msg)
+	}
+	if !strings.Contains(msg, "filter: ") {
+		t.Errorf("the filter's problem is not listed:\n%s", msg)
+	}
+}
+
 // TestSyncPlanUpdateBodies: an update sends only what changed, and what a file
 // leaves out returns to its default.
 func TestSyncPlanUpdateBodies(t *testing.T) {
