@@ -334,6 +334,10 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 				}
 			}
 			if cfg != nil && !cfg.HasAction(id) {
+				if named := actionsNamed(cfg, id); len(named) > 0 {
+					return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: actions are named by id; %q is the name of action %s",
+						i, id, strings.Join(named, ", "))
+				}
 				return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: the %s configuration of event type %q has no action %q",
 					i, r.Config, src.input.Event.Type, id)
 			}
@@ -442,6 +446,20 @@ func childOf(src runRecord, workflowID, id string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// actionsNamed returns the ids of cfg's actions named name: a replay takes
+// ids, and a name is what a person reads.
+func actionsNamed(cfg *dispatcher.Config, name string) []string {
+	var ids []string
+	for _, d := range cfg.Dispatchers {
+		for _, a := range d.Actions {
+			if a.Name == name {
+				ids = append(ids, a.ID)
+			}
+		}
+	}
+	return ids
 }
 
 // Cancel requests the cancellation of a dispatch's running run: actions

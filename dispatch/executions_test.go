@@ -63,7 +63,7 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 		Dispatchers: []dispatcher.Dispatcher{
 			{ID: "d1", Name: "erase", EventType: "signup", Actions: []dispatcher.Action{
 				{ID: "m1", Type: dispatcher.ActionMail, TemplateID: "tpl", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
-				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "gone"},
+				{ID: "t1", Type: dispatcher.ActionTask, Name: "erase-user", FunctionName: "gone"},
 			}},
 			{ID: "d2", Name: "welcome", EventType: "signup", Actions: []dispatcher.Action{
 				{ID: "m2", Type: dispatcher.ActionMail, TemplateID: "bad", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
@@ -309,6 +309,8 @@ func TestExecutions(t *testing.T) {
 		{"a running dispatch", dispatcher.ReplayRequest{WorkflowID: ws}, dispatcher.ESTATE, "still scheduled"},
 		{"an unknown dispatch", dispatcher.ReplayRequest{WorkflowID: "dispatch-nope"}, dispatcher.ENOTFOUND, "no dispatch"},
 		{"an unknown action", dispatcher.ReplayRequest{WorkflowID: wf, Actions: []string{"t1", "zz"}}, dispatcher.EINVALID, `actions[1]`},
+		{"an action by its name", dispatcher.ReplayRequest{WorkflowID: wf, Actions: []string{"erase-user"}}, dispatcher.EINVALID,
+			`actions[0]: actions are named by id; "erase-user" is the name of action t1`},
 		{"a bad config", dispatcher.ReplayRequest{WorkflowID: wf, Config: "yesterday"}, dispatcher.EINVALID, "config"},
 		{"an action today's configuration lacks", dispatcher.ReplayRequest{WorkflowID: wf, Config: "current", Actions: []string{"t3"}},
 			dispatcher.EINVALID, `the current configuration of event type "signup" has no action "t3"`},
