@@ -76,9 +76,26 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 	}
 	ev, envelope, err := parseJSON(msg, now)
 	if err != nil {
-		return Parsed{}, err
+		return Parsed{}, cloudEventHint(err, msg.Body)
 	}
 	return Parsed{Events: []dispatcher.Event{ev}, Envelope: envelope}, nil
+}
+
+// cloudEventHint adds to err, the refusal of body as an Extra Horizon or
+// lk event, that body looks like a structured CloudEvent sent without its
+// content type: curl's default sent it as an lk event, refused for its
+// source, "must be an object".
+func cloudEventHint(err error, body []byte) error {
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(body, &keys) != nil || keys["specversion"] == nil {
+		return err
+	}
+	const hint = " (the body looks like a CloudEvent, which is read as one with the content type application/cloudevents+json)"
+	var ie *Error
+	if errors.As(err, &ie) {
+		return &Error{ie.Kind, ie.Message + hint}
+	}
+	return &dispatcher.Error{Code: dispatcher.ErrorCode(err), Message: dispatcher.ErrorMessage(err) + hint}
 }
 
 // parseJSON reads an Extra Horizon or lk event: a JSON object whose keys

@@ -84,6 +84,10 @@ func TestParseErrors(t *testing.T) {
 		{"a field twice", "application/json", `{"id":"x","type":"user_deleted","type":"other"}`, nil, 0, dispatcher.EINVALID, `type: sets "type" again`},
 		{"lk data not an object", "application/json", `{"type":"t","data":"x"}`, nil, 0, dispatcher.EINVALID, "data: must be a JSON object"},
 		{"lk producerId of the wrong kind", "application/json", `{"type":"t","source":{"producerId":5}}`, nil, 0, dispatcher.EINVALID, "source.producerId"},
+		// A CloudEvent sent with curl's default content type is read as an
+		// lk event: before, its refusal said nothing else.
+		{"a cloudevent without its content type", "application/x-www-form-urlencoded", `{"specversion":"1.0","id":"q1","source":"s","type":"x","data":{}}`, nil, 0, dispatcher.EINVALID,
+			"source: must be an object, not string (the body looks like a CloudEvent, which is read as one with the content type application/cloudevents+json)"},
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
 		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EREQUIRED, "type: is required"},
 		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
