@@ -306,6 +306,15 @@ if [[ -n ${secret_file:-} ]]; then
 	cli_env+=" DISPATCHER_JWT_SECRET=\"\$(cat $(printf %q "$secret_path"))\""
 fi
 
+# The metrics token by reference, not in clear in whatever keeps this
+# output.
+metrics_ref='$DISPATCHER_METRICS_TOKEN'
+if [[ -n ${metrics_file:-} ]]; then
+	metrics_path=$metrics_file
+	[[ $metrics_path == /* ]] || metrics_path=$root/$metrics_path
+	metrics_ref="\$(cat $(printf %q "$metrics_path"))"
+fi
+
 cat >&2 <<EOF
 
   ────────────────────────────────────────────────────────────────────
@@ -325,7 +334,7 @@ cat >&2 <<EOF
 
   Try:
     curl -s -H "Authorization: Bearer $token" $api_url/dispatchers/v1/
-    curl -s -H "Authorization: Bearer $DISPATCHER_METRICS_TOKEN" $api_url/metrics
+    curl -s -H "Authorization: Bearer $metrics_ref" $api_url/metrics
 
   The CLI, in another terminal:
     export $cli_env
