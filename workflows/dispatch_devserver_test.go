@@ -65,19 +65,8 @@ func TestDispatchLargeEventManyActionsOnRealServer(t *testing.T) {
 			for i := range actions {
 				as = append(as, dispatcher.Action{ID: fmt.Sprint("a", i), Type: dispatcher.ActionTask, Name: fmt.Sprint("a", i), FunctionName: "f"})
 			}
-			cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "large", Actions: as}},
-				Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: tt.timeout}}}
-			id := "dispatch-" + strings.ReplaceAll(tt.name, " ", "-")
-			in := workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "large", Content: content}, Config: &cfg, Version: workflows.DispatchVersion}
-			run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-			defer cancel()
-			if err := run.Get(ctx, nil); err != nil {
-				t.Errorf("the dispatch did not complete: %v", err)
-			}
+			run := dispatchLarge(t, c, queue, "dispatch-"+strings.ReplaceAll(tt.name, " ", "-"), content, as,
+				dispatcher.FunctionRef{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: tt.timeout})
 			if n := calls.Load(); n != actions {
 				t.Errorf("%d calls made, want %d", n, actions)
 			}
@@ -137,19 +126,8 @@ func TestDispatchLargeEventManyChildrenOnRealServer(t *testing.T) {
 				}
 				as = append(as, a)
 			}
-			cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "large", Actions: as}},
-				Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionTemporal, TaskQueue: queue}}}
 			id := "dispatch-children-" + strings.ReplaceAll(tt.name, " ", "-")
-			in := workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "large", Content: content}, Config: &cfg, Version: workflows.DispatchVersion}
-			run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-			defer cancel()
-			if err := run.Get(ctx, nil); err != nil {
-				t.Errorf("the dispatch did not complete: %v", err)
-			}
+			run := dispatchLarge(t, c, queue, id, content, as, dispatcher.FunctionRef{Name: "f", Kind: dispatcher.FunctionTemporal, TaskQueue: queue})
 			n := 0
 			children.Range(func(k, _ any) bool {
 				if strings.HasPrefix(k.(string), id+"/") {
@@ -163,6 +141,25 @@ func TestDispatchLargeEventManyChildrenOnRealServer(t *testing.T) {
 			replays(t, c, run)
 		})
 	}
+}
+
+// dispatchLarge runs a dispatch of an event with content to the actions
+// as, which call fn, and waits a minute at most for it to complete.
+func dispatchLarge(t *testing.T, c client.Client, queue, id string, content json.RawMessage, as []dispatcher.Action, fn dispatcher.FunctionRef) client.WorkflowRun {
+	t.Helper()
+	cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "large", Actions: as}},
+		Functions: []dispatcher.FunctionRef{fn}}
+	in := workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "large", Content: content}, Config: &cfg, Version: workflows.DispatchVersion}
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := run.Get(ctx, nil); err != nil {
+		t.Errorf("the dispatch did not complete: %v", err)
+	}
+	return run
 }
 
 // replays checks that the history of run has no failed workflow task and
