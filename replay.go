@@ -145,8 +145,11 @@ type BulkReplayProgress struct {
 	Skipped   int // runs not replayed: superseded, still running, nothing failed
 	Succeeded int // replays that completed
 	Failed    int // replays that failed again, or could not be started
-	Pending   int // replays started that have not closed yet
-	Remaining int // matched runs not handled yet
+	// StartFailed counts, of Failed, the replays that could not be
+	// started; the others are counted by visibility (not on the wire).
+	StartFailed int
+	Pending     int // replays started that have not closed yet
+	Remaining   int // matched runs not handled yet
 	// Paused is true while the bulk replay starts no replays because it
 	// was asked to pause; resuming lets it go on where it stopped.
 	Paused bool

@@ -216,6 +216,12 @@ func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status 
 			e.log.WarnContext(ctx, "progress query failed", "bulkReplayId", id, "err", err)
 			return p, false
 		}
+		// The replays as they are now: the bulk replay counts them only
+		// between pages of targets, so its succeeded and failed stayed at
+		// 0 until it ended.
+		if c, err := e.CountReplays(ctx, id); err == nil && p.Replayed > 0 {
+			p = workflows.WithClosed(p, c)
+		}
 		return p, true
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, enums.WORKFLOW_EXECUTION_STATUS_CANCELED:
 		err := e.client.GetWorkflow(ctx, id, runID).Get(ctx, &p)

@@ -404,6 +404,35 @@ func outcomeSummary(os []dispatcher.ActionOutcome) string {
 	return strings.Join(parts, " ")
 }
 
+// A running bulk replay's progress counts the replays that have ended:
+// before, the bulk replay counted them only between pages of targets, and
+// its succeeded and failed stayed at 0 until it ended.
+func TestBulkReplayProgressIsLive(t *testing.T) {
+	e := newExecutionsEnv(t)
+	var ids []string
+	for _, id := range []string{"live-a", "live-b"} {
+		ids = append(ids, e.dispatch(id, "signup", true).WorkflowID)
+	}
+	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
+	e.list(f, ids...)
+	e.broken.Store(false)
+	// The first replay at once, the next in 100 s.
+	st, err := e.ex.StartBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 0.01, Actor: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = e.ex.CancelBulkReplay(context.Background(), st.ID, "ann") })
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
+			t.Fatal(err)
+		}
+		if p := st.Progress; st.Status != dispatcher.ExecutionRunning || p.Replayed != 1 || p.Succeeded != 1 || p.Pending != 0 {
+			return fmt.Sprintf("bulk replay %s: %+v", st.Status, p)
+		}
+		return ""
+	})
+}
+
 func TestBulkReplayOnDevServer(t *testing.T) {
 	e := newExecutionsEnv(t)
 	var ids []string

@@ -87,12 +87,21 @@ func (s *BulkReplayState) CurrentProgress() dispatcher.BulkReplayProgress {
 		p.Failed += s.Closed.Failed + s.Closed.Canceled
 		p.Pending = max(p.Replayed-s.Closed.total(), 0)
 	default:
-		p.Succeeded = s.Closed.Completed
-		p.Failed += s.Closed.Failed + s.Closed.Canceled
-		p.Pending = min(s.Closed.Running, max(p.Replayed-s.Closed.total(), 0))
+		p.StartFailed = p.Failed
+		p = WithClosed(p, s.Closed)
 	}
 	p.Remaining = max(p.Matched-p.Processed, 0)
 	p.Paused = s.Paused
+	return p
+}
+
+// WithClosed returns p with what became of its replays as c, counted by
+// visibility, says: the progress query counts them only as often as the
+// bulk replay does (each page of targets), the API afresh.
+func WithClosed(p dispatcher.BulkReplayProgress, c ReplayCounts) dispatcher.BulkReplayProgress {
+	p.Succeeded = c.Completed
+	p.Failed = p.StartFailed + c.Failed + c.Canceled
+	p.Pending = min(c.Running, max(p.Replayed-c.total(), 0))
 	return p
 }
 
