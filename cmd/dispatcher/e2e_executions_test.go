@@ -112,6 +112,11 @@ func TestEndToEndExecutions(t *testing.T) {
 	if out := s.cli("executions", "list", "--status", "failed", "--event-type", "user_deleted"); !strings.Contains(out, wid) || !strings.Contains(out, "HTTPPermanent") {
 		t.Fatalf("executions list:\n%s", out)
 	}
+	// A dispatcher by its name, as support staff know it: before, "not a
+	// valid id".
+	if out := s.cli("executions", "list", "--dispatcher-id", "gdpr"); !strings.Contains(out, wid) {
+		t.Fatalf("executions list --dispatcher-id gdpr:\n%s", out)
+	}
 
 	// The failures summary names the cause and the dispatcher.
 	groups := s.call("GET", "/executions/v1/failures", nil, 200)["groups"].([]any)

@@ -27,13 +27,36 @@ func (f *filterFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.status, "status", "", "running, scheduled, completed, failed or canceled")
 	fl.StringVar(&f.eventType, "event-type", "", "only events of this type")
 	fl.StringVar(&f.eventID, "event-id", "", "only the dispatch of this event")
-	fl.StringVar(&f.dispatcherID, "dispatcher-id", "", "only dispatches that ran this dispatcher")
+	fl.StringVar(&f.dispatcherID, "dispatcher-id", "", "only dispatches that ran this dispatcher: its id, or its name")
 	fl.StringVar(&f.actionID, "action-id", "", "only dispatches in which this action failed")
 	fl.StringVar(&f.errorClass, "error-class", "", "only dispatches with this error class (HTTPPermanent, SMTPTemporary, ...)")
 	fl.StringVar(&f.bulkReplayID, "bulk-replay-id", "", "only the replays this bulk replay started")
 	fl.StringVar(&f.skipReason, "skip-reason", "", "only dispatches that skipped a dispatcher: paused, filter-error or filter")
 	fl.StringVar(&f.from, "from", "", "started at or after: a duration ago (24h), epoch ms or ISO-8601")
 	fl.StringVar(&f.to, "to", "", "started before: a duration ago, epoch ms or ISO-8601")
+}
+
+// resolveDispatcher lets --dispatcher-id name a dispatcher by its name, as
+// a support person knows it: one that is no id is looked up. Before, the
+// CLI answered that it was no id, and listed no dispatchers to find one.
+func (f *filterFlags) resolveDispatcher(ctx context.Context, c *apiClient) error {
+	if f.dispatcherID == "" || dispatcher.ValidID(f.dispatcherID) {
+		return nil
+	}
+	var page struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	rql := "?eq(name," + url.QueryEscape(url.QueryEscape(f.dispatcherID)) + ")&select(id)&limit(2)"
+	if _, err := c.do(ctx, "GET", "/dispatchers/v1/"+rql, nil, nil, &page); err != nil {
+		return fmt.Errorf("--dispatcher-id %q: looking it up by name: %w", f.dispatcherID, err)
+	}
+	if len(page.Data) != 1 {
+		return fmt.Errorf("--dispatcher-id %q: not an id (24 lowercase hexadecimal characters), nor the name of a dispatcher", f.dispatcherID)
+	}
+	f.dispatcherID = page.Data[0].ID
+	return nil
 }
 
 // set reports whether any filter was given.
@@ -127,6 +150,9 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := client()
 			if err != nil {
+				return err
+			}
+			if err := f.resolveDispatcher(cmd.Context(), c); err != nil {
 				return err
 			}
 			q, err := f.query(time.Now())
@@ -329,6 +355,9 @@ func executionsFailuresCmd(client func() (*apiClient, error)) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := client()
 			if err != nil {
+				return err
+			}
+			if err := f.resolveDispatcher(cmd.Context(), c); err != nil {
 				return err
 			}
 			q, err := f.query(time.Now())

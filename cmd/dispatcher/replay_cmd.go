@@ -90,6 +90,9 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		case !f.set():
 			return errors.New("name a dispatch to replay, or filters (e.g. --status failed --dispatcher-id X) for a bulk replay")
 		}
+		if err := f.resolveDispatcher(ctx, c); err != nil {
+			return err
+		}
 		filter, err := f.filter(time.Now())
 		if err != nil {
 			return err
