@@ -172,6 +172,10 @@ func TestEndToEndExecutions(t *testing.T) {
 	if a := replay["audit"].([]any); len(a) != 1 || a[0].(map[string]any)["actor"] != "admin" || a[0].(map[string]any)["newRunId"] != replay["runId"] {
 		t.Fatalf("audit: %v", a)
 	}
+	// The runs by their run IDs: before, each line repeated the workflow ID.
+	if out := s.cli("executions", "show", wid); !strings.Contains(out, "\n"+firstRun+" ") || !strings.Contains(out, "\n"+replay["runId"].(string)+" ") {
+		t.Fatalf("executions show after the replay:\n%s", out)
+	}
 	// Nothing failed any more: a default replay is refused.
 	if res := s.call("POST", "/executions/v1/"+wid+"/replay", nil, 409); !strings.Contains(res["message"].(string), "no action failed") {
 		t.Fatalf("second replay: %v", res)

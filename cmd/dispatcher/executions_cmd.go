@@ -174,7 +174,7 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 			if asJSON {
 				return printJSON(out, raw)
 			}
-			printExecutions(out, page.Data)
+			printExecutions(out, page.Data, false)
 			if page.Page.NextPageToken != "" {
 				fmt.Fprintf(out, "\nmore: add --page-token %s\n", page.Page.NextPageToken)
 			}
@@ -188,19 +188,30 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 	return cmd
 }
 
-func printExecutions(w io.Writer, xs []wire.Execution) {
+// printExecutions prints dispatches a line each: by workflow ID and event
+// id (a CloudEvent's workflow ID is a hash), or, runs of one dispatch, by
+// run ID.
+func printExecutions(w io.Writer, xs []wire.Execution, runs bool) {
 	if len(xs) == 0 {
 		fmt.Fprintln(w, "no dispatches match")
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKFLOW ID\tSTATUS\tEVENT TYPE\tSTARTED (UTC)\tFAILED\tERROR CLASSES\tREPLAY OF")
+	head := "WORKFLOW ID\tEVENT ID"
+	if runs {
+		head = "RUN ID"
+	}
+	fmt.Fprintln(tw, head+"\tSTATUS\tEVENT TYPE\tSTARTED (UTC)\tFAILED\tERROR CLASSES\tREPLAY OF")
 	for _, x := range xs {
 		of := "-"
 		if x.Replay != nil {
 			of = x.Replay.Of
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", x.WorkflowID, x.Status, x.EventType, millisTime(&x.StartTimestamp),
+		id := x.WorkflowID + "\t" + orDash(x.EventID)
+		if runs {
+			id = x.RunID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, x.Status, x.EventType, millisTime(&x.StartTimestamp),
 			x.FailedActionCount, orDash(strings.Join(x.ErrorClasses, ",")), of)
 	}
 	tw.Flush()
@@ -319,7 +330,7 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nRuns (newest first):")
-	printExecutions(w, d.Runs)
+	printExecutions(w, d.Runs, true)
 
 	if len(d.Audit) > 0 {
 		fmt.Fprintln(w, "\nAudit trail:")

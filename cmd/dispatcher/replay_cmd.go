@@ -111,7 +111,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			fmt.Fprintf(out, "dry run: %d dispatches would be replayed%s; nothing was started\n", max(dry.Matched-dry.Replayed, 0), skipped)
 			if len(dry.Sample) > 0 {
 				fmt.Fprintln(out, "\nnewest of them:")
-				printExecutions(out, dry.Sample)
+				printExecutions(out, dry.Sample, false)
 			}
 			return nil
 		}
