@@ -176,14 +176,21 @@ func (c *Config) Function(name string) (FunctionRef, bool) {
 // HasAction reports whether one of the config's dispatchers has the action
 // with id.
 func (c *Config) HasAction(id string) bool {
+	_, ok := c.Action(id)
+	return ok
+}
+
+// Action returns the action with id, if one of the config's dispatchers
+// has it.
+func (c *Config) Action(id string) (Action, bool) {
 	for _, d := range c.Dispatchers {
 		for _, a := range d.Actions {
 			if a.ID == id {
-				return true
+				return a, true
 			}
 		}
 	}
-	return false
+	return Action{}, false
 }
 
 // DispatcherIDs returns the ids of the dispatchers that have actions to

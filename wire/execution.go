@@ -130,8 +130,10 @@ type ActionOutcome struct {
 	LastError       *LastError `json:"lastError,omitempty"`
 	StartTimestamp  *int64     `json:"startTimestamp,omitempty"`
 	FinishTimestamp *int64     `json:"finishTimestamp,omitempty"`
-	HTTPStatus      int        `json:"httpStatus,omitempty"`
-	MessageID       string     `json:"messageId,omitempty"`
+	// DueTimestamp is when a scheduled action runs: its startTimestamp.
+	DueTimestamp *int64 `json:"dueTimestamp,omitempty"`
+	HTTPStatus   int    `json:"httpStatus,omitempty"`
+	MessageID    string `json:"messageId,omitempty"`
 	// SkipReason and SkipDetail say why a skipped action did not run.
 	SkipReason string `json:"skipReason,omitempty"`
 	SkipDetail string `json:"skipDetail,omitempty"`
@@ -365,6 +367,11 @@ func FromExecutionDetail(d dispatcher.ExecutionDetail) ExecutionDetail {
 	}
 	for i, o := range d.Outcomes {
 		out.Actions[i] = fromOutcome(o)
+		if o.Status == dispatcher.OutcomeScheduled && d.Config != nil {
+			if a, ok := d.Config.Action(o.ActionID); ok && a.StartTimestamp != nil {
+				out.Actions[i].DueTimestamp = optionalMillis(*a.StartTimestamp)
+			}
+		}
 	}
 	for i, r := range d.Runs {
 		out.Runs[i] = FromExecution(r)

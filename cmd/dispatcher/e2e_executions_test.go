@@ -89,9 +89,10 @@ func TestEndToEndExecutions(t *testing.T) {
 	}, 200)
 	dispatcherID := d["id"].(string)
 	taskID := d["actions"].([]any)[1].(map[string]any)["id"].(string)
+	due := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	s.call("POST", "/dispatchers/v1", map[string]any{
 		"name": "reminder", "eventType": "trial_started",
-		"actions": []any{map[string]any{"type": "task", "functionName": "later", "startTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}},
+		"actions": []any{map[string]any{"type": "task", "functionName": "later", "startTimestamp": due.Format(time.RFC3339)}},
 	}, 200)
 
 	acc := s.call("POST", "/events/v1", map[string]any{"id": "evt-1", "type": "user_deleted", "content": map[string]any{}}, 202)
@@ -188,6 +189,10 @@ func TestEndToEndExecutions(t *testing.T) {
 	// A dispatch waiting for its startTimestamp is canceled: its task never runs.
 	sched := s.call("POST", "/events/v1", map[string]any{"id": "trial-1", "type": "trial_started", "content": map[string]any{}}, 202)["workflowId"].(string)
 	s.poll("the scheduled dispatch in the list", func() bool { return strings.Join(s.listIDs("status=scheduled"), ",") == sched })
+	// It says when it runs: before, nothing did.
+	if a := s.call("GET", "/executions/v1/"+sched, nil, 200)["actions"].([]any)[0].(map[string]any); a["status"] != "scheduled" || a["dueTimestamp"] != float64(due.UnixMilli()) {
+		t.Fatalf("scheduled action %v, want dueTimestamp %d", a, due.UnixMilli())
+	}
 	s.call("POST", "/executions/v1/"+sched+"/cancel", nil, 202)
 	var canceled map[string]any
 	s.poll("the dispatch to be canceled", func() bool {

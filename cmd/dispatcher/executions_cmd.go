@@ -323,6 +323,8 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 			result = "HTTP " + strconv.Itoa(a.HTTPStatus)
 		case a.MessageID != "":
 			result = "Message-ID " + a.MessageID
+		case a.DueTimestamp != nil:
+			result = "due " + millisTime(a.DueTimestamp)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", orDash(a.DispatcherName)+" "+a.DispatcherID,
 			orDash(a.ActionName)+" "+a.ActionID, a.Type, a.Status, a.Attempts, result)
