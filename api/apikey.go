@@ -129,6 +129,11 @@ func (s *Server) createAPIKey(c *gin.Context) {
 			return
 		}
 	}
+	if req.EventTypes != nil && !slices.Contains(k.Permissions, PermCreateEvents) {
+		// It would restrict nothing: the key sends no events.
+		abort(c, errFieldFormat, fmt.Sprintf("eventTypes: limits the events a key sends, and this one may send none: add %s to its permissions, or leave eventTypes out", PermCreateEvents))
+		return
+	}
 	for _, p := range k.Permissions {
 		if !creator.Permissions[p] {
 			abort(c, errNoPermission, fmt.Sprintf("permissions: you do not hold %s, so a key you create cannot either", p))

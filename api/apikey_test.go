@@ -144,6 +144,9 @@ func TestAPIKeyCreationErrors(t *testing.T) {
 		{"expiry in the past", admin, fmt.Sprintf(`{"name":"k","permissions":["CREATE_EVENTS"],"expiresAt":%d}`, past), 400, 15, "expiresAt:"},
 		{"expiry not a time", admin, `{"name":"k","permissions":["CREATE_EVENTS"],"expiresAt":"tomorrow"}`, 400, 15, "expiresAt:"},
 		{"no event types", admin, `{"name":"k","permissions":["CREATE_EVENTS"],"eventTypes":[]}`, 400, 15, "eventTypes:"},
+		// Before, accepted: a restriction of nothing, which read as one.
+		{"event types without CREATE_EVENTS", admin, `{"name":"k","permissions":["VIEW_EXECUTIONS"],"eventTypes":["invoice_paid"]}`, 400, 15,
+			"eventTypes: limits the events a key sends, and this one may send none: add CREATE_EVENTS"},
 		{"more than the creator holds", limited, `{"name":"k","permissions":["VIEW_DISPATCHERS","DELETE_DISPATCHERS"]}`, 403, 10, "DELETE_DISPATCHERS"},
 		{"without CREATE_APIKEYS", s.jwtFor("", "vic", []string{PermViewAPIKeys}, s.clock.Now().Add(time.Hour)),
 			`{"name":"k","permissions":["VIEW_APIKEYS"]}`, 403, 10, PermCreateAPIKeys},
