@@ -63,6 +63,17 @@ const (
 	FailureDispatch = "DispatchFailed"
 )
 
+// FailureClasses returns the error classes an action or a dispatch ends
+// with: those an executions filter may name.
+func FailureClasses() []string {
+	return []string{
+		FailureTemplate, FailureRecipient, FailureNotFound, FailureSMTPPermanent, FailureSMTPTemporary,
+		FailureHTTPPermanent, FailureHTTPTemporary, FailureOutboundRefused, FailureStore, FailureTask,
+		FailureTimeout, FailureSlotMissed, FailureOrderingOverflow, FailureCanceled, FailureUnexpected,
+		FailureDispatch, FailureTerminated,
+	}
+}
+
 // PermanentFailures returns the failure types that retrying cannot fix; a
 // workflow passes them as NonRetryableErrorTypes so that an error that was
 // not marked non-retryable where it was raised still fails fast.

@@ -69,6 +69,11 @@ func executionQuery(ctx context.Context, f dispatcher.ExecutionFilter) (string, 
 		if err := add("errorClass", workflows.AttrErrorClasses, f.ErrorClass); err != nil {
 			return "", err
 		}
+		// A misspelt class matched nothing, and read as "none failed so".
+		if !slices.Contains(dispatcher.FailureClasses(), f.ErrorClass) {
+			return "", dispatcher.Errorf(dispatcher.EINVALID, "errorClass: %q is no error class; they are %s",
+				f.ErrorClass, strings.Join(dispatcher.FailureClasses(), ", "))
+		}
 	}
 	status, err := statusClause(f.Status)
 	if err != nil {

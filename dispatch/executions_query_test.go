@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,9 @@ func TestExecutionQuery(t *testing.T) {
 		{"double quote in an event id kept", dispatcher.ExecutionFilter{EventID: `say "hi"`}, base + ` AND DispatchEventID = 'say "hi"'`, ""},
 		{"error class", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureHTTPPermanent},
 			base + " AND DispatchErrorClasses = 'HTTPPermanent'", ""},
+		// Before, a misspelt class matched nothing: "no dispatches match".
+		{"unknown error class", dispatcher.ExecutionFilter{ErrorClass: "HTTPTemporry"}, "",
+			`errorClass: "HTTPTemporry" is no error class; they are ` + strings.Join(dispatcher.FailureClasses(), ", ")},
 		{"terminated is a status", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureTerminated},
 			base + " AND ExecutionStatus = 'Terminated'", ""},
 		{"timeout of an action or of the dispatch", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureTimeout},
