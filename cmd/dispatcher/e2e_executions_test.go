@@ -193,7 +193,10 @@ func TestEndToEndExecutions(t *testing.T) {
 	if a := s.call("GET", "/executions/v1/"+sched, nil, 200)["actions"].([]any)[0].(map[string]any); a["status"] != "scheduled" || a["dueTimestamp"] != float64(due.UnixMilli()) {
 		t.Fatalf("scheduled action %v, want dueTimestamp %d", a, due.UnixMilli())
 	}
-	s.call("POST", "/executions/v1/"+sched+"/cancel", nil, 202)
+	// By the event's id, with the CLI: before, the CLI had no cancel.
+	if out := s.cli("executions", "cancel", "trial-1"); !strings.Contains(out, "asked "+sched+" to cancel") {
+		t.Fatalf("executions cancel:\n%s", out)
+	}
 	var canceled map[string]any
 	s.poll("the dispatch to be canceled", func() bool {
 		canceled = s.call("GET", "/executions/v1/"+sched, nil, 200)

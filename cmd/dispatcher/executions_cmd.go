@@ -128,10 +128,40 @@ func workflowIDArg(ctx context.Context, c *apiClient, arg string) (string, error
 func executionsCmd(getenv func(string) string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "executions",
-		Short: "List dispatches, show one in detail, summarise failures (talks to the API)",
+		Short: "List dispatches, show one in detail, cancel one, summarise failures (talks to the API)",
 	}
 	client := clientFlags(cmd, getenv)
-	cmd.AddCommand(executionsListCmd(client), executionsShowCmd(client), executionsFailuresCmd(client), executionsFlowCmd(client))
+	cmd.AddCommand(executionsListCmd(client), executionsShowCmd(client), executionsCancelCmd(client), executionsFailuresCmd(client), executionsFlowCmd(client))
+	return cmd
+}
+
+func executionsCancelCmd(client func() (*apiClient, error)) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a dispatch, e.g. one waiting for its startTimestamp (CANCEL_EXECUTIONS)",
+		Long: "ID is the dispatch's workflow ID (dispatch-<event id>) or the event's id. Actions that have not finished\n" +
+			"end canceled; a call in flight is waited for, and counts if it completes.",
+		Example: "  dispatcher executions cancel trial-1",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			id, err := workflowIDArg(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			raw, err := c.do(cmd.Context(), "POST", "/executions/v1/"+url.PathEscape(id)+"/cancel", nil, nil, nil)
+			if err != nil || asJSON {
+				return jsonOr(cmd.OutOrStdout(), raw, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "asked %s to cancel; follow it with: dispatcher executions show %s\n", id, id)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON answer")
 	return cmd
 }
 
