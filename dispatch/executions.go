@@ -146,7 +146,37 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 	for i, info := range infos {
 		page.Executions[i] = e.toExecution(info)
 	}
-	return page, nil
+	return page, e.markReplayed(ctx, page.Executions)
+}
+
+// markReplayed sets ReplayedAs on the failed and canceled runs of xs that
+// a replay has superseded, with one visibility list: a list of failed
+// dispatches showed, without a word, those support had fixed and
+// replayed, which the failures summary leaves out.
+func (e *Executions) markReplayed(ctx context.Context, xs []dispatcher.Execution) error {
+	var runs []string
+	for _, x := range xs {
+		if x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled {
+			runs = append(runs, quote(x.RunID))
+		}
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	q := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + tenantClause(ctx) + " AND " +
+		workflows.AttrReplayOf.GetName() + " IN (" + strings.Join(runs, ", ") + ")"
+	infos, _, err := e.list(ctx, q, len(runs), nil)
+	if err != nil {
+		return err
+	}
+	replayed := map[string]string{}
+	for _, info := range infos {
+		replayed[keyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrReplayOf.GetName()])] = info.GetExecution().GetRunId()
+	}
+	for i := range xs {
+		xs[i].ReplayedAs = replayed[xs[i].RunID]
+	}
+	return nil
 }
 
 // Count returns how many runs f matches.

@@ -23,7 +23,10 @@ type Execution struct {
 	ErrorClasses      []string          `json:"errorClasses"`
 	Failures          []ClassDispatcher `json:"failures"`
 	Replay            *ReplayInfo       `json:"replay,omitempty"`
-	WebURL            string            `json:"webUrl,omitempty"`
+	// ReplayedAs is the run of the replay that superseded this failed or
+	// canceled run (lists only).
+	ReplayedAs string `json:"replayedAs,omitempty"`
+	WebURL     string `json:"webUrl,omitempty"`
 	// SkipReason is the most actionable reason for which the run skipped
 	// a dispatcher: paused, filter-error or filter.
 	SkipReason string `json:"skipReason,omitempty"`
@@ -334,7 +337,7 @@ func FromExecution(x dispatcher.Execution) Execution {
 		StartTimestamp: x.Start.UnixMilli(), CloseTimestamp: optionalMillis(x.Close),
 		DispatcherIDs: NonNil(x.DispatcherIDs), FailedActionCount: len(x.FailedActionIDs),
 		FailedActionIDs: NonNil(x.FailedActionIDs), ErrorClasses: NonNil(x.ErrorClasses),
-		Failures: make([]ClassDispatcher, len(x.Failures)), WebURL: x.WebURL, SkipReason: x.SkipReason,
+		Failures: make([]ClassDispatcher, len(x.Failures)), WebURL: x.WebURL, SkipReason: x.SkipReason, ReplayedAs: x.ReplayedAs,
 	}
 	for i, p := range x.Failures {
 		out.Failures[i] = ClassDispatcher{ErrorClass: p.ErrorClass, DispatcherID: p.DispatcherID}

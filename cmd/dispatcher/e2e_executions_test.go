@@ -173,6 +173,20 @@ func TestEndToEndExecutions(t *testing.T) {
 	if a := replay["audit"].([]any); len(a) != 1 || a[0].(map[string]any)["actor"] != "admin" || a[0].(map[string]any)["newRunId"] != replay["runId"] {
 		t.Fatalf("audit: %v", a)
 	}
+	// A list of failed dispatches says which a replay has superseded since:
+	// before, it showed them as any other, while the failures summary
+	// left them out.
+	s.poll("the failed run listed as replayed", func() bool {
+		for _, x := range s.call("GET", "/executions/v1?status=failed&eventId=evt-1", nil, 200)["data"].([]any) {
+			if x := x.(map[string]any); x["runId"] == firstRun {
+				return x["replayedAs"] == replay["runId"]
+			}
+		}
+		return false
+	})
+	if out := s.cli("executions", "list", "--status", "failed", "--event-id", "evt-1"); !strings.Contains(out, "failed (replayed since)") {
+		t.Fatalf("executions list of a replayed failure:\n%s", out)
+	}
 	// The runs by their run IDs: before, each line repeated the workflow ID.
 	if out := s.cli("executions", "show", wid); !strings.Contains(out, "\n"+firstRun+" ") || !strings.Contains(out, "\n"+replay["runId"].(string)+" ") {
 		t.Fatalf("executions show after the replay:\n%s", out)

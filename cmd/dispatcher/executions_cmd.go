@@ -241,7 +241,11 @@ func printExecutions(w io.Writer, xs []wire.Execution, runs bool) {
 		if runs {
 			id = x.RunID
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, x.Status, x.EventType, millisTime(&x.StartTimestamp),
+		status := x.Status
+		if x.ReplayedAs != "" {
+			status += " (replayed since)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, status, x.EventType, millisTime(&x.StartTimestamp),
 			x.FailedActionCount, orDash(strings.Join(x.ErrorClasses, ",")), of)
 	}
 	tw.Flush()

@@ -99,7 +99,8 @@ export async function render(ctx) {
     x.failedActionCount ? String(x.failedActionCount) : '',
     x.errorClasses.join(', '),
     x.dispatcherIds.map((id) => names.get(id) || id).join(', '),
-    x.replay ? `replay${x.replay.requestedBy ? ` by ${x.replay.requestedBy}` : ''}` : '',
+    [x.replay ? `replay${x.replay.requestedBy ? ` by ${x.replay.requestedBy}` : ''}` : '',
+      x.replayedAs ? link(`#/executions/${seg(x.workflowId)}${query({ runId: x.replayedAs })}`, 'replayed since', { class: 'replayed' }) : ''],
   ]);
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' },
     q.get('pageToken') ? link(`#/executions${query(params)}`, '« First page') : null,
