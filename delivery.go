@@ -106,6 +106,12 @@ type FailureDetails struct {
 
 // TaskPayload is what a task function receives, as JSON: over HTTP as the
 // request body, or as the input of a child workflow.
+// MaxTaskPayloadBytes bounds a child workflow's payload as Temporal
+// encodes it (HTML characters escaped, six bytes each): under Temporal's
+// 2 MiB limit on a payload, and what a dispatch paces the local activity
+// that renders it by (PrepareTask refuses a larger one).
+const MaxTaskPayloadBytes = 3 << 19
+
 type TaskPayload struct {
 	TaskID         string          `json:"taskId"`
 	FunctionName   string          `json:"functionName"`

@@ -51,9 +51,6 @@ func ParseTemplate(t Template) error {
 	))
 }
 
-// MaxResolvedBytes bounds the JSON a templated value resolves to.
-const MaxResolvedBytes = sandbox.MaxOutput
-
 // ResolveValue resolves the templated strings in a JSON value against ev
 // (see sandbox.Data.ResolveJSON). Errors name the value's path from
 // "data", e.g. `data.user.id: line 1: map has no entry for key "nope"`.

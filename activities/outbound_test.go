@@ -3,6 +3,8 @@ package activities_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -356,4 +358,25 @@ func (s *functionSink) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.requests)
+}
+
+// A child's payload over MaxTaskPayloadBytes as Temporal encodes it is a
+// template error: data copying an event of HTML, whose < each encode as
+// six bytes, made a marker over Temporal's limits, which failed the
+// dispatch's workflow task on every retry.
+func TestPrepareTaskRefusesAnOversizedPayload(t *testing.T) {
+	ev := testEvent()
+	ev.Content = json.RawMessage(`{"s":"` + strings.Repeat("<", 200<<10) + `"}`)
+	in := dispatcher.TaskInput{Event: ev, FunctionName: "child", IdempotencyKey: "k", TaskQueue: "dispatcher",
+		Data: json.RawMessage(`{"copy":"{{ .event.content.s }}"}`)}
+	a := newActivities(t, activities.Options{Store: newFakeStore(), Outbound: policy(t, nil, "dispatcher")})
+	var p dispatcher.TaskPayload
+	appErr := wantFailure(t, execute(t, a, a.PrepareTask, in, &p), dispatcher.FailureTemplate, false)
+	if want := fmt.Sprintf("more than %d; copy less of the event into data", dispatcher.MaxTaskPayloadBytes); !strings.Contains(appErr.Message(), want) {
+		t.Errorf("message %q, want it to contain %q", appErr.Message(), want)
+	}
+	in.Data = json.RawMessage(`{"n":"{{ .event.id }}"}`)
+	if err := execute(t, a, a.PrepareTask, in, &p); err != nil {
+		t.Fatalf("the event once, and an id: %v", err)
+	}
 }

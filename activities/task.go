@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/converter"
+
 	"github.com/dispatcherhq/dispatcher"
 )
 
@@ -239,6 +241,14 @@ func (a *Effects) PrepareTask(ctx context.Context, in dispatcher.TaskInput) (dis
 	p, err := dispatcher.NewTaskPayload(in, 1)
 	if err != nil {
 		return dispatcher.TaskPayload{}, permanent(ctx, dispatcher.FailureTemplate, dispatcher.ErrorMessage(err))
+	}
+	// Its result is a marker of the dispatch's workflow task and the
+	// child's input: one over the bound would fail the task on every
+	// retry, and hold the dispatch for ever.
+	if encoded, err := converter.GetDefaultDataConverter().ToPayload(p); err != nil || len(encoded.GetData()) > dispatcher.MaxTaskPayloadBytes {
+		return dispatcher.TaskPayload{}, permanent(ctx, dispatcher.FailureTemplate, fmt.Sprintf(
+			"data: function %q's payload, the event and the action's data resolved, is %d bytes encoded, more than %d; copy less of the event into data",
+			in.FunctionName, len(encoded.GetData()), dispatcher.MaxTaskPayloadBytes))
 	}
 	return p, nil
 }

@@ -94,7 +94,7 @@ func TestStepBudget(t *testing.T) {
 }
 
 // Field paths copy parts of the event into a value; all of them together
-// stop at MaxOutput.
+// stop at maxOutput.
 func TestResolvedValueSize(t *testing.T) {
 	d := bigData(t)
 	raw := `{"a":"{{.content.s}}","b":"{{.content.s}}"}`

@@ -25,16 +25,13 @@ import (
 //   - every rendering has a budget of maxSteps steps (budget.go), which
 //     bounds the work that writes no output;
 //   - printf refuses widths and precisions beyond maxWidth (funcs.go);
-//   - the output of one rendering stops at MaxOutput bytes.
+//   - the output of one rendering stops at maxOutput bytes.
 const (
 	maxRangeDepth = 2
 	maxIntLiteral = 1000
 	maxListLen    = 1000
+	maxOutput     = 1 << 20
 )
-
-// MaxOutput bounds the output of one rendering, and the JSON a templated
-// value resolves to (Data.ResolveJSON).
-const MaxOutput = 1 << 20
 
 // number is a JSON number as the event wrote it. Unlike json.Number it has
 // no methods a template could call to get an integer to range over.
@@ -227,8 +224,8 @@ func printable(v any) any {
 	}
 }
 
-// errOutputTooLong stops a rendering whose output passed MaxOutput.
-var errOutputTooLong = fmt.Errorf("the output is longer than %d bytes", MaxOutput)
+// errOutputTooLong stops a rendering whose output passed maxOutput.
+var errOutputTooLong = fmt.Errorf("the output is longer than %d bytes", maxOutput)
 
 // limitedWriter fails once more than n bytes were written.
 type limitedWriter struct {

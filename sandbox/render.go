@@ -168,7 +168,7 @@ func (c *templates) render(name, src string, data any) (string, error) {
 	}
 	p.b.left = maxSteps
 	var b strings.Builder
-	if err := p.t.Execute(&limitedWriter{w: &b, n: MaxOutput}, data); err != nil {
+	if err := p.t.Execute(&limitedWriter{w: &b, n: maxOutput}, data); err != nil {
 		return "", templateError(name, err)
 	}
 	return b.String(), nil

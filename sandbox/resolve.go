@@ -18,7 +18,7 @@ import (
 // becomes the value it points to with its JSON type (number, object, bool,
 // null); any other template becomes a string. Object keys keep their
 // order. The strings share one budget of steps, and the whole value
-// resolves to at most MaxOutput bytes, as a rendering does. Errors are
+// resolves to at most maxOutput bytes, as a rendering does. Errors are
 // *Error naming the value's path, e.g.
 // `data.user.id: line 1: map has no entry for key "nope"`.
 func (d *Data) ResolveJSON(raw json.RawMessage, path string) (json.RawMessage, error) {
@@ -62,11 +62,11 @@ type resolver struct {
 	root      string
 }
 
-// checkSize fails once the resolved value passes MaxOutput: field paths
+// checkSize fails once the resolved value passes maxOutput: field paths
 // copy parts of the event, and a value of many could copy it many times.
 func (r *resolver) checkSize(out *bytes.Buffer) error {
-	if out.Len() > MaxOutput {
-		return errorf(r.root, "resolves to more than %d bytes of JSON", MaxOutput)
+	if out.Len() > maxOutput {
+		return errorf(r.root, "resolves to more than %d bytes of JSON", maxOutput)
 	}
 	return nil
 }
@@ -150,7 +150,7 @@ func (r *resolver) resolve(path, s string) (any, error) {
 		return nil, templateError(path, err)
 	}
 	var b strings.Builder
-	if err := t.Execute(&limitedWriter{w: &b, n: MaxOutput}, r.printable); err != nil {
+	if err := t.Execute(&limitedWriter{w: &b, n: maxOutput}, r.printable); err != nil {
 		return nil, templateError(path, err)
 	}
 	return b.String(), nil

@@ -177,11 +177,12 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	bound := 0
 	if d.version >= dispatchV9 {
 		// The payload, the marker of the result, is the event and the
-		// action's data, resolved: as it is, or, templated, up to
-		// MaxResolvedBytes, which may copy the event again and again.
-		bound = measure(in) + len(in.Event.Content)
+		// action's data, resolved: as it is, about the size of in, or,
+		// templated, up to MaxTaskPayloadBytes, which PrepareTask holds
+		// it to (templates may copy the event again and again).
+		bound = measure(in)
 		if strings.Contains(string(in.Data), "{{") {
-			bound += dispatcher.MaxResolvedBytes
+			bound = dispatcher.MaxTaskPayloadBytes + 1<<10
 		}
 		d.paceSize(ctx, bound)
 	}

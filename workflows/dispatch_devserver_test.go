@@ -93,7 +93,7 @@ func TestDispatchLargeEventManyChildrenOnRealServer(t *testing.T) {
 	w.RegisterActivityWithOptions(func(_ context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
 		payload := map[string]any{"event": in.Event}
 		if bytes.Contains(in.Data, []byte("{{")) { // as the templates copy the event, up to the bound
-			payload["copies"] = strings.Repeat("x", dispatcher.MaxResolvedBytes-len(in.Event.Content)-1<<10)
+			payload["copies"] = strings.Repeat("x", dispatcher.MaxTaskPayloadBytes-len(in.Event.Content)-4<<10)
 		}
 		data, err := json.Marshal(payload)
 		return dispatcher.TaskPayload{TaskID: in.IdempotencyKey, FunctionName: in.FunctionName, Data: data}, err

@@ -71,6 +71,11 @@ func TestRecordHistories(t *testing.T) {
 	}
 	r.wait(loaded.WorkflowID, loaded.RunID)
 	r.save(loaded.WorkflowID, loaded.RunID, filepath.Join(dir, "completed-config-loaded.json"))
+	// Two children whose data is templated: each payload is paced by its
+	// bound, then by what it is (dispatchV9), so the second waits for a
+	// workflow task of its own.
+	children := r.dispatch("children", true)
+	r.save(children.WorkflowID, children.RunID, filepath.Join(dir, "children-templated.json"))
 	// A permanent failure and a template error.
 	failed := r.dispatch("failed", true)
 	r.save(failed.WorkflowID, failed.RunID, filepath.Join(dir, "failed.json"))
@@ -259,6 +264,10 @@ func newRecorder(t *testing.T) *recorder {
 			}},
 			{ID: "d-inflight", EventType: "inflight", Actions: []dispatcher.Action{task("t1", "hold")}},
 			{ID: "d-canceled-child", EventType: "canceled-child", Actions: []dispatcher.Action{task("t1", "stubborn")}},
+			{ID: "d-children", EventType: "children", Actions: []dispatcher.Action{
+				{ID: "c1", Type: dispatcher.ActionTask, FunctionName: "child", Data: json.RawMessage(`{"name":"{{ .event.content.name }}"}`)},
+				{ID: "c2", Type: dispatcher.ActionTask, FunctionName: "child", Data: json.RawMessage(`{"user":"{{ .event.content.userId }}"}`)},
+			}},
 			{ID: "d-bulk", EventType: "bulk", Actions: []dispatcher.Action{task("t1", "gone")}},
 			{ID: "d-paused", EventType: "skipped", Paused: true, Actions: []dispatcher.Action{task("t1", "ok")}},
 			{ID: "d-filtered", EventType: "skipped", Filter: `event.content.userId == 7`, Actions: []dispatcher.Action{task("t1", "ok")}},

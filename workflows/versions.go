@@ -109,9 +109,10 @@ const (
 	// action is paced too (dispatch.pace), as its result, the child's
 	// payload, lands in the workflow task's completion as a marker: 20
 	// children of a 220 KiB event made a 5 MiB completion, which failed on
-	// every retry. It is paced by the most its payload can be (templated
-	// data resolves to up to MaxResolvedBytes), then, back in the same
-	// task, by what it is. Every other run runs as in dispatchV8.
+	// every retry. It is paced by the most its payload can be (the size of
+	// its input, or MaxTaskPayloadBytes for templated data, which
+	// PrepareTask refuses beyond), then, back in the same task, by what it
+	// is. Every other run runs as in dispatchV8.
 	dispatchV9 workflow.Version = 9
 
 	dispatchLatest = dispatchV9
