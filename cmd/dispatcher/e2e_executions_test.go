@@ -91,7 +91,7 @@ func TestEndToEndExecutions(t *testing.T) {
 	taskID := d["actions"].([]any)[1].(map[string]any)["id"].(string)
 	due := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	s.call("POST", "/dispatchers/v1", map[string]any{
-		"name": "reminder", "eventType": "trial_started",
+		"name": "trial reminder", "eventType": "trial_started",
 		"actions": []any{map[string]any{"type": "task", "functionName": "later", "startTimestamp": due.Format(time.RFC3339)}},
 	}, 200)
 
@@ -203,6 +203,10 @@ func TestEndToEndExecutions(t *testing.T) {
 	// A dispatch waiting for its startTimestamp is canceled: its task never runs.
 	sched := s.call("POST", "/events/v1", map[string]any{"id": "trial-1", "type": "trial_started", "content": map[string]any{}}, 202)["workflowId"].(string)
 	s.poll("the scheduled dispatch in the list", func() bool { return strings.Join(s.listIDs("status=scheduled"), ",") == sched })
+	// A dispatcher named with a space: before, the CLI sent it as a +.
+	if out := s.cli("executions", "list", "--dispatcher-id", "trial reminder"); !strings.Contains(out, sched) {
+		t.Fatalf("executions list --dispatcher-id 'trial reminder':\n%s", out)
+	}
 	// It says when it runs: before, nothing did.
 	if a := s.call("GET", "/executions/v1/"+sched, nil, 200)["actions"].([]any)[0].(map[string]any); a["status"] != "scheduled" || a["dueTimestamp"] != float64(due.UnixMilli()) {
 		t.Fatalf("scheduled action %v, want dueTimestamp %d", a, due.UnixMilli())

@@ -48,7 +48,7 @@ func (f *filterFlags) resolveDispatcher(ctx context.Context, c *apiClient) error
 			ID string `json:"id"`
 		} `json:"data"`
 	}
-	rql := "?eq(name," + url.QueryEscape(url.QueryEscape(f.dispatcherID)) + ")&select(id)&limit(2)"
+	rql := "?eq(name," + rqlValue(f.dispatcherID) + ")&select(id)&limit(2)"
 	if _, err := c.do(ctx, "GET", "/dispatchers/v1/"+rql, nil, nil, &page); err != nil {
 		return fmt.Errorf("--dispatcher-id %q: looking it up by name: %w", f.dispatcherID, err)
 	}
@@ -58,6 +58,11 @@ func (f *filterFlags) resolveDispatcher(ctx context.Context, c *apiClient) error
 	f.dispatcherID = page.Data[0].ID
 	return nil
 }
+
+// rqlValue encodes v for an RQL query as Extra Horizon clients do: twice,
+// so that , ( ) & in it are not the query's; path escaping, as the API
+// decodes it (a query escape's + for a space would stay a +).
+func rqlValue(v string) string { return url.PathEscape(url.PathEscape(v)) }
 
 // set reports whether any filter was given.
 func (f *filterFlags) set() bool { return *f != filterFlags{} }
