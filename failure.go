@@ -70,7 +70,7 @@ func FailureClasses() []string {
 		FailureTemplate, FailureRecipient, FailureNotFound, FailureSMTPPermanent, FailureSMTPTemporary,
 		FailureHTTPPermanent, FailureHTTPTemporary, FailureOutboundRefused, FailureStore, FailureTask,
 		FailureTimeout, FailureSlotMissed, FailureOrderingOverflow, FailureCanceled, FailureUnexpected,
-		FailureDispatch, FailureTerminated,
+		FailureTerminated,
 	}
 }
 
