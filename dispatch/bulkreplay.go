@@ -219,8 +219,18 @@ func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status 
 		// The replays as they are now: the bulk replay counts them only
 		// between pages of targets, so its succeeded and failed stayed at
 		// 0 until it ended.
-		if c, err := e.CountReplays(ctx, id); err == nil && p.Replayed > 0 {
-			p = workflows.WithClosed(p, c)
+		if p.Replayed > 0 {
+			c, err := e.CountReplays(ctx, id)
+			if err != nil {
+				e.log.WarnContext(ctx, "counting a bulk replay's replays failed", "bulkReplayId", id, "err", err)
+				return p, true
+			}
+			// Counts only grow: a worker from before StartFailed, or an
+			// older bulk replay, answers none, and its failed starts must
+			// not vanish.
+			live := workflows.WithClosed(p, c)
+			live.Failed = max(live.Failed, p.Failed)
+			p = live
 		}
 		return p, true
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, enums.WORKFLOW_EXECUTION_STATUS_CANCELED:

@@ -146,7 +146,11 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 	for i, info := range infos {
 		page.Executions[i] = e.toExecution(info)
 	}
-	return page, e.markReplayed(ctx, page.Executions)
+	if err := e.markReplayed(ctx, page.Executions); err != nil {
+		// The page stands without it.
+		e.log.WarnContext(ctx, "could not tell which listed runs were replayed since", "err", err)
+	}
+	return page, nil
 }
 
 // markReplayed sets ReplayedAs on the failed and canceled runs of xs that
