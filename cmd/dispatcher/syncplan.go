@@ -209,7 +209,10 @@ func (p *planner) planFunctions() {
 				return ""
 			case slices.Contains(p.opts.AllowEnv, name+"="+variable):
 			case slices.Contains(p.opts.AllowEnv, variable) && kept:
-				// Where the install already sends this function's calls.
+				// Where the install already sends this function's calls;
+				// but any function it has may read it so.
+				p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: function %q reads %s by a bare --allow-env, which lets any function the install has read it; --allow-env %s=%s allows it to this one alone",
+					p.file.Path, name, variable, name, variable))
 			case slices.Contains(p.opts.AllowEnv, variable):
 				p.problem("function", fn, i, field, fmt.Sprintf("--allow-env %s allows it to a function the install has, at the URL it has; "+
 					"this one is new or moves to another URL, which the file chooses: allow it to this function alone with --allow-env %s=%s",

@@ -646,3 +646,17 @@ func TestSyncPlanRenameOfNothing(t *testing.T) {
 		t.Errorf("plan %q", got)
 	}
 }
+
+// A bare --allow-env is warned of: any function the install has may read
+// the variable so, which FUNCTION=NAME would not allow.
+func TestSyncPlanWarnsOfABareAllowEnv(t *testing.T) {
+	file := `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}]}`
+	p := planFunctionsOf(t, fnErase, file, planOptions{AllowEnv: []string{"ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `~ function "erase": secret`)
+	if want := `--allow-env erase=ERASE_SECRET allows it to this one alone`; len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], want) {
+		t.Errorf("warnings %q, want one saying %q", p.Warnings, want)
+	}
+	p = planFunctionsOf(t, fnErase, file, planOptions{AllowEnv: []string{"erase=ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `~ function "erase": secret`)
+	if len(p.Warnings) != 0 {
+		t.Errorf("warnings %q for a bound --allow-env", p.Warnings)
+	}
+}
