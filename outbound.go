@@ -289,3 +289,12 @@ func reserved(a netip.Addr) (string, bool) {
 	}
 	return "", false
 }
+
+// LoopbackHost reports whether host (no port) is this machine: a loopback
+// address, or localhost.
+func LoopbackHost(host string) bool {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	return strings.EqualFold(host, "localhost")
+}

@@ -7,12 +7,13 @@ import (
 	"net"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
+
+	"github.com/dispatcherhq/dispatcher"
 )
 
 // smtpConfig is a parsed DISPATCHER_SMTP_URL.
@@ -63,7 +64,7 @@ func parseSMTPURL(raw string) (*smtpConfig, error) {
 		// this machine or the URL says so: opportunistic STARTTLS lets
 		// whoever is in between strip the offer and read the login (a
 		// CRAM-MD5 answer is cracked offline) and the mails.
-		if u.User != nil && !loopback(c.host) {
+		if u.User != nil && !dispatcher.LoopbackHost(c.host) {
 			c.tls = gomail.TLSMandatory
 		}
 	case "opportunistic":
@@ -85,14 +86,6 @@ func parseSMTPURL(raw string) (*smtpConfig, error) {
 		c.password, _ = u.User.Password()
 	}
 	return c, nil
-}
-
-// loopback reports whether host is this machine.
-func loopback(host string) bool {
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.IsLoopback()
-	}
-	return strings.EqualFold(host, "localhost")
 }
 
 // client returns a go-mail client for one session. go-mail clients keep

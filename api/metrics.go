@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -132,6 +133,5 @@ func loopback(hostport string) bool {
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
+	return dispatcher.LoopbackHost(host)
 }

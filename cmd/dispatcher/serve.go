@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/api"
 	"github.com/dispatcherhq/dispatcher/dispatch"
@@ -327,7 +328,7 @@ func checkAuthDisabled(cfg config) error {
 	if err != nil {
 		return fmt.Errorf("DISPATCHER_HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
 	}
-	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+	if dispatcher.LoopbackHost(host) {
 		return nil
 	}
 	return fmt.Errorf("DISPATCHER_AUTH_DISABLED=true is allowed only when DISPATCHER_HTTP_ADDR is a loopback address (127.0.0.1, ::1 or localhost), not %q: anyone who reaches the API could do everything", cfg.HTTPAddr)
