@@ -229,6 +229,7 @@ func (d *dispatch) skipReason() string {
 // finish records the failed actions in search attributes and returns the
 // result: an error with every outcome as details when any action failed.
 func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
+	boundErrors(d.outcomes)
 	res := DispatchResult{Outcomes: d.outcomes}
 	canceled := errors.Is(ctx.Err(), workflow.ErrCanceled)
 	var failedIDs, classes, summary []string
@@ -269,6 +270,29 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	}
 	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), len(d.jobs), strings.Join(summary, "; "))
 	return res, temporal.NewApplicationError(truncate(msg, 2000), dispatcher.FailureDispatch, res)
+}
+
+// maxResultErrors bounds the errors of all outcomes together. Each is
+// bounded by maxOutcomeError, but an event type may hold hundreds of
+// actions, and a result past Temporal's 2 MiB blob limit has the server
+// fail the run with none of its outcomes (past the 4 MiB gRPC limit, its
+// workflow task fails for good).
+const maxResultErrors = 512 << 10
+
+// boundErrors cuts every outcome's error to an equal share of
+// maxResultErrors when together they are longer.
+func boundErrors(os []dispatcher.ActionOutcome) {
+	total := 0
+	for _, o := range os {
+		total += len(o.Error)
+	}
+	if total <= maxResultErrors {
+		return
+	}
+	each := max(maxResultErrors/len(os)-len("…"), 64)
+	for i := range os {
+		os[i].Error = truncate(os[i].Error, each)
+	}
 }
 
 func truncate(s string, n int) string {

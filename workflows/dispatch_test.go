@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -563,5 +564,36 @@ func TestDispatchBoundsAnActionsError(t *testing.T) {
 	res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
 	if e := res.Outcomes[0].Error; len(e) > 4<<10 || !utf8.ValidString(e) || !strings.HasPrefix(e, "éé") {
 		t.Errorf("the outcome's error is %d bytes (valid UTF-8: %v), want at most 4 KiB", len(e), utf8.ValidString(e))
+	}
+}
+
+// Hundreds of actions failing with long errors would take the result past
+// Temporal's 2 MiB blob limit, and the server would fail the run with
+// none of its outcomes: together the errors are cut to a share each.
+func TestDispatchBoundsTheErrorsOfManyActions(t *testing.T) {
+	var ds []dispatcher.Dispatcher
+	for i := range 12 {
+		d := dispatcher.Dispatcher{ID: fmt.Sprintf("d%d", i), EventType: "user_deleted"}
+		for j := range dispatcher.MaxActions {
+			d.Actions = append(d.Actions, mailAction(fmt.Sprintf("m%d-%d", i, j)))
+		}
+		ds = append(ds, d)
+	}
+	env := newEnv(t, config(ds...))
+	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(dispatcher.MailResult{},
+		temporal.NewNonRetryableApplicationError("550 refused: "+strings.Repeat("x", 8<<10), dispatcher.FailureSMTPPermanent, nil))
+
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if err == nil || len(res.Outcomes) != 600 {
+		t.Fatalf("err = %v, %d outcomes; want DispatchFailed with 600", err, len(res.Outcomes))
+	}
+	encoded, _ := json.Marshal(res)
+	if len(encoded) > 1<<20 {
+		t.Errorf("the result is %d bytes encoded, want at most 1 MiB", len(encoded))
+	}
+	for _, o := range res.Outcomes {
+		if !strings.HasPrefix(o.Error, "550 refused: xxx") || !strings.HasSuffix(o.Error, "…") {
+			t.Fatalf("outcome %s: error %.40q…, want it cut, keeping its start", o.ActionID, o.Error)
+		}
 	}
 }
