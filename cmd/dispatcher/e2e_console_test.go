@@ -185,6 +185,37 @@ func TestEndToEndConsole(t *testing.T) {
 		t.Errorf("after the edits the dispatcher is %v", got)
 	}
 
+	// Pause it, filter and order its events: a filter that does not
+	// compile is refused with the server's reason, then a good one saved;
+	// the list marks it paused.
+	b.do("pause, filter and order", chromedp.Click(chromedp.ID("d-enabled")),
+		chromedp.SetValue(chromedp.ID("d-filter"), "event.content.typo("),
+		chromedp.SetValue(chromedp.ID("d-ordering-key"), "content.userId"),
+		chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "filter: ")
+	b.do("a good filter", chromedp.SetValue(chromedp.ID("d-filter"), `event.content.country == "BE"`),
+		chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "Saved.")
+	b.waitJS("the paused badge", `!document.getElementById('dispatcher-paused').hidden`)
+	got = s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)
+	if got["enabled"] != false || got["filter"] != `event.content.country == "BE"` || fmt.Sprint(got["ordering"]) != "map[key:content.userId onFailure:block]" {
+		t.Errorf("paused, filtered and ordered in the console, the dispatcher is %v", got)
+	}
+	b.open("/dispatchers")
+	b.waitText("#dispatchers-table", "Paused")
+	b.open("/dispatchers/" + dispatcherID)
+	// (chromedp's SetValue refuses "", and its Clear leaves the value.)
+	b.do("enable it again", chromedp.WaitVisible(chromedp.ID("d-filter")), chromedp.Click(chromedp.ID("d-enabled")))
+	if _, err := eval[string](b, `document.getElementById('d-filter').value = document.getElementById('d-ordering-key').value = ''`); err != nil {
+		t.Fatal(err)
+	}
+	b.do("save it unordered and unfiltered", chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "Saved.")
+	got = s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)
+	if got["enabled"] != true || got["filter"] != nil || got["ordering"] != nil {
+		t.Errorf("enabled again, the dispatcher is %v", got)
+	}
+
 	// Preview the template against a sample event, as it is typed.
 	b.open("/templates")
 	b.do("open the template", chromedp.Click(chromedp.CSS("#templates-table a")))

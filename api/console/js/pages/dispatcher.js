@@ -4,7 +4,7 @@
 // UPDATE_DISPATCHERS everything is shown read-only.
 import { h, uid, replace } from '../dom.js';
 import { get, post, put, del, seg } from '../api.js';
-import { pageHeader, field, input, select, confirmDialog, errorBox, announce, busy } from '../ui.js';
+import { pageHeader, field, input, select, badge, confirmDialog, errorBox, announce, busy } from '../ui.js';
 
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 
@@ -18,7 +18,8 @@ export async function render(ctx) {
     ctx.can('VIEW_FUNCTIONS') ? get('/functions/v1?select(id,name)&sort(name)&limit(50)').then((p) => p.data).catch(() => null) : null,
   ]);
   if (!ctx.alive()) return;
-  ctx.main.append(pageHeader(isNew ? 'New dispatcher' : `Dispatcher ${d.name || d.id}`));
+  const paused = isNew ? null : badge('paused', { id: 'dispatcher-paused', hidden: d.enabled !== false });
+  ctx.main.append(pageHeader(isNew ? 'New dispatcher' : `Dispatcher ${d.name || d.id}`, paused));
   if (!editable) {
     ctx.main.append(h('p', { class: 'notice', text: `Read-only: changing dispatchers needs the permission ${isNew ? 'CREATE_DISPATCHERS' : 'UPDATE_DISPATCHERS'}.` }));
   }
@@ -27,17 +28,32 @@ export async function render(ctx) {
   const eventType = input({ id: 'd-eventType', value: d.eventType || '', required: true, readOnly: !editable });
   const description = h('textarea', { id: 'd-description', rows: '2', readOnly: !editable }, d.description || '');
   const tags = input({ id: 'd-tags', value: (d.tags || []).join(', '), readOnly: !editable });
+  const enabled = h('input', { type: 'checkbox', id: 'd-enabled', checked: d.enabled !== false, disabled: !editable });
+  const filter = input({ id: 'd-filter', value: d.filter || '', placeholder: 'event.content.country == "BE"', readOnly: !editable, class: 'code' });
+  const orderKey = input({ id: 'd-ordering-key', value: (d.ordering && d.ordering.key) || '', placeholder: 'content.userId', readOnly: !editable });
+  const onFailure = select({ id: 'd-ordering-onFailure', disabled: !editable },
+    [['block', 'holds the events after it until it is replayed or released'], ['skip', 'lets the events after it go on']],
+    (d.ordering && d.ordering.onFailure) || 'block');
   const msg = h('div', { id: 'dispatcher-message', 'aria-live': 'polite' });
   const save = editable ? h('button', { type: 'submit', class: 'primary', id: 'dispatcher-save' }, isNew ? 'Create' : 'Save dispatcher') : null;
   const form = h('form', { class: 'card', id: 'dispatcher-form', 'aria-label': 'Dispatcher' },
     h('div', { class: 'grid' }, field('Name', name), field('Event type', eventType, 'The type of the events it runs for.'),
       field('Tags', tags, 'Comma-separated.')),
     field('Description', description),
+    h('div', { class: 'field checkbox' }, enabled, h('label', { for: enabled.id }, 'Enabled (when paused, its actions are skipped and the dispatch says so)')),
+    field('Filter', filter, 'Optional: a CEL expression over the event; the dispatcher runs only when it is true. Empty: every event of its type.'),
+    h('fieldset', { class: 'grid' }, h('legend', {}, 'Ordering (optional): one event at a time per key'),
+      field('Key', orderKey, 'partitionKey, or content.<path>. Empty: no ordering.'), field('A failed dispatch', onFailure)),
     h('div', { class: 'actions' }, save), msg);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (!editable) return;
-    const body = { name: name.value.trim(), eventType: eventType.value.trim(), description: description.value, tags: list(tags.value) };
+    const body = { name: name.value.trim(), eventType: eventType.value.trim(), description: description.value, tags: list(tags.value),
+      enabled: enabled.checked };
+    const key = orderKey.value.trim();
+    if (key) body.ordering = { key, onFailure: onFailure.value };
+    else if (!isNew) body.ordering = null;
+    if (filter.value.trim() || !isNew) body.filter = filter.value.trim();
     await busy(save, async () => {
       try {
         if (isNew) {
@@ -49,6 +65,7 @@ export async function render(ctx) {
         await put(`/dispatchers/v1/${seg(id)}`, body);
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
         announce('Dispatcher saved.');
+        paused.hidden = enabled.checked;
       } catch (err) {
         replace(msg, errorBox(err));
       }

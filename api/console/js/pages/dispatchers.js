@@ -2,7 +2,7 @@
 // by name or event type.
 import { h, fmtTime, replace } from '../dom.js';
 import { get, query, seg } from '../api.js';
-import { pageHeader, field, input, table, link, errorBox } from '../ui.js';
+import { pageHeader, field, input, table, link, badge, errorBox } from '../ui.js';
 
 const pageSize = 50;
 
@@ -36,7 +36,7 @@ export async function render(ctx) {
     return;
   }
   const rows = page.data.map((d) => [
-    link(`#/dispatchers/${seg(d.id)}`, d.name || d.id),
+    [link(`#/dispatchers/${seg(d.id)}`, d.name || d.id), d.enabled === false ? [' ', badge('paused')] : null],
     h('code', { text: d.eventType }),
     String(d.actions.length),
     d.description || '',
