@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	querypb "go.temporal.io/api/query/v1"
 	"go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -61,10 +62,13 @@ func TestReleaseAfterReplayOutlivesTheRequest(t *testing.T) {
 
 // replayedClient knows dispatch-x: its first run r1, which Sequence
 // sequence-k ran and which blocks that key, and its replay r2, the latest
-// run, which no Sequence started. queryErr fails the Sequence's query.
+// run, which no Sequence started. queryErr fails the Sequence's query;
+// closed has it rejected, as Temporal rejects a query of a closed run when
+// asked to.
 type replayedClient struct {
 	client.Client
 	queryErr error
+	closed   bool
 	released []string
 }
 
@@ -86,12 +90,16 @@ func (c *replayedClient) ListWorkflow(_ context.Context, req *workflowservice.Li
 		{Execution: &common.WorkflowExecution{WorkflowId: "sequence-k"}}}}, nil
 }
 
-func (c *replayedClient) QueryWorkflow(ctx context.Context, _, _, _ string, _ ...any) (converter.EncodedValue, error) {
+func (c *replayedClient) QueryWorkflowWithOptions(_ context.Context, req *client.QueryWorkflowWithOptionsRequest) (*client.QueryWorkflowWithOptionsResponse, error) {
 	if c.queryErr != nil {
 		return nil, c.queryErr
 	}
+	if c.closed && req.QueryRejectCondition == enums.QUERY_REJECT_CONDITION_NOT_OPEN {
+		return &client.QueryWorkflowWithOptionsResponse{QueryRejected: &querypb.QueryRejected{Status: enums.WORKFLOW_EXECUTION_STATUS_CANCELED}}, nil
+	}
+	// A closed run answers from its history: what it held when it stopped.
 	p, err := converter.GetDefaultDataConverter().ToPayloads(workflows.SequenceState{Blocked: "dispatch-x"})
-	return encodedState{p}, err
+	return &client.QueryWorkflowWithOptionsResponse{QueryResult: encodedState{p}}, err
 }
 
 func (c *replayedClient) SignalWorkflow(_ context.Context, seq, _, _ string, arg any) error {
@@ -128,4 +136,28 @@ func TestReleaseAfterALostReplayRelease(t *testing.T) {
 	if _, err := e.Release(context.Background(), "dispatch-x", "ops"); dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE || len(c.released) > 0 {
 		t.Errorf("Release with the Sequence not answering: %v, released %v; want EUNAVAILABLE and nothing released", err, c.released)
 	}
+}
+
+// A Sequence canceled (or terminated) while its key was blocked holds
+// nothing any more: the release is refused, and audits nothing. Before,
+// the closed run answered the query with the key it held when it
+// stopped, the release was audited, and its signal failed.
+func TestReleaseOfAClosedSequence(t *testing.T) {
+	var audited int
+	c := &replayedClient{closed: true}
+	e := &Executions{client: c, audit: countedAudit{n: &audited}, now: time.Now, dc: converter.GetDefaultDataConverter()}
+	_, err := e.Release(context.Background(), "dispatch-x", "ops")
+	if dispatcher.ErrorCode(err) != dispatcher.ESTATE || audited > 0 || len(c.released) > 0 {
+		t.Fatalf("Release: %v, %d audited, released %v; want ESTATE, nothing audited or released", err, audited, c.released)
+	}
+}
+
+type countedAudit struct {
+	AuditLog
+	n *int
+}
+
+func (a countedAudit) RecordAudit(context.Context, dispatcher.AuditEntry) (bool, error) {
+	*a.n++
+	return true, nil
 }

@@ -107,21 +107,25 @@ func (e *Executions) blockedBy(ctx context.Context, workflowID string) (string, 
 }
 
 // sequenceState asks Sequence seq where it is: nothing held when it is
-// gone; EUNAVAILABLE when it does not answer (no worker within
-// queryTimeout).
+// gone or closed (a canceled or terminated run would answer with what it
+// held when it stopped); EUNAVAILABLE when it does not answer (no worker
+// within queryTimeout).
 func (e *Executions) sequenceState(ctx context.Context, seq string) (workflows.SequenceState, error) {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
 	var st workflows.SequenceState
-	v, err := e.client.QueryWorkflow(ctx, seq, "", workflows.QuerySequence)
+	res, err := e.client.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID: seq, QueryType: workflows.QuerySequence, QueryRejectCondition: enums.QUERY_REJECT_CONDITION_NOT_OPEN})
 	var gone *serviceerror.NotFound
 	switch {
 	case errors.As(err, &gone):
 		return st, nil
 	case err != nil:
 		return st, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "asking the ordering key's Sequence %s what it holds: %v", seq, err)
+	case res.QueryRejected != nil:
+		return st, nil
 	}
-	return st, v.Get(&st)
+	return st, res.QueryResult.Get(&st)
 }
 
 // releaseAfterReplay lets the key a replayed dispatch blocked go on: the
