@@ -89,11 +89,46 @@ func (o Ordering) valueOf(ev Event) (string, bool) {
 }
 
 // Sequence says how the dispatch of an event is ordered: Key is the
-// value it is ordered by, empty for an event dispatched at once; Block
-// whether its failure holds the events after it.
+// value it is ordered by, empty for an event dispatched at once, and
+// Field where that value is (an Ordering's Key); Block whether its
+// failure holds the events after it.
 type Sequence struct {
+	Field string
 	Key   string
 	Block bool
+}
+
+// TurnKey is the sequence's key for handing events over in order
+// (Turn.Wait): its field and value; "" when the event is not ordered.
+func (s Sequence) TurnKey() string {
+	if s.Key == "" {
+		return ""
+	}
+	return s.Field + "\x00" + s.Key
+}
+
+// WorkflowID is the workflow ID of the sequence in a tenant: its field and
+// value, hashed, so that any value makes a valid, fixed-size id that does
+// not show personal data in the Temporal Web UI. Event types ordered on
+// the same field share their sequences (a user's user_created runs before
+// their user_deleted); those ordered on different fields do not, whatever
+// their values.
+func (s Sequence) WorkflowID(tenant string) string {
+	return sequenceID(tenant, s.TurnKey())
+}
+
+// LegacyWorkflowID is the workflow ID releases before 2026-12-03 gave the
+// sequence: its value alone, so that events ordered on different fields
+// with equal values (a userId and an orderId of 42) shared one. The intake
+// hands an event to the legacy sequence of its key while one runs, so that
+// an upgrade keeps the order of the events it holds.
+func (s Sequence) LegacyWorkflowID(tenant string) string {
+	return sequenceID(tenant, s.Key)
+}
+
+func sequenceID(tenant, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return TenantWorkflowID(tenant, "sequence-"+hex.EncodeToString(sum[:16]))
 }
 
 // SequenceOf returns how the dispatch of ev with c is ordered: by the key
@@ -111,19 +146,11 @@ func (c *Config) SequenceOf(ev Event) Sequence {
 			if !ok {
 				return Sequence{}
 			}
-			s.Key = v
+			s.Field, s.Key = d.Ordering.Key, v
 		}
 		s.Block = s.Block || d.Ordering.OnFailure != OrderingSkip
 	}
 	return s
-}
-
-// SequenceWorkflowID is the workflow ID of the sequence of a key in a
-// tenant: the key is hashed, so any value makes a valid, fixed-size id
-// that does not show personal data in the Temporal Web UI.
-func SequenceWorkflowID(tenant, key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return TenantWorkflowID(tenant, "sequence-"+hex.EncodeToString(sum[:16]))
 }
 
 // Turn keeps the hand-off of ordered events to Temporal in the order their

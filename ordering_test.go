@@ -44,9 +44,9 @@ func TestSequenceOf(t *testing.T) {
 		want dispatcher.Sequence
 	}{
 		{"no ordered dispatcher", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{}}}, dispatcher.Sequence{}},
-		{"a number", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{}, ordered("content.user.id", "block")}}, dispatcher.Sequence{Key: "42", Block: true}},
-		{"a boolean, skipping", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("content.vip", "skip")}}, dispatcher.Sequence{Key: "true"}},
-		{"the partition key", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("partitionKey", "skip"), ordered("partitionKey", "block")}}, dispatcher.Sequence{Key: "p-7", Block: true}},
+		{"a number", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{}, ordered("content.user.id", "block")}}, dispatcher.Sequence{Field: "content.user.id", Key: "42", Block: true}},
+		{"a boolean, skipping", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("content.vip", "skip")}}, dispatcher.Sequence{Field: "content.vip", Key: "true"}},
+		{"the partition key", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("partitionKey", "skip"), ordered("partitionKey", "block")}}, dispatcher.Sequence{Field: "partitionKey", Key: "p-7", Block: true}},
 		{"a missing value: at once", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("content.user.email", "block")}}, dispatcher.Sequence{}},
 		{"a list: at once", dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered("content.tags", "block")}}, dispatcher.Sequence{}},
 	} {
@@ -54,7 +54,25 @@ func TestSequenceOf(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
 	}
-	if a, b := dispatcher.SequenceWorkflowID("", "42"), dispatcher.SequenceWorkflowID("acme", "42"); a == b || dispatcher.TenantOf(b) != "acme" || len(a) != len("sequence-")+32 {
+	user := dispatcher.Sequence{Field: "content.userId", Key: "42"}
+	if a, b := user.WorkflowID(""), user.WorkflowID("acme"); a == b || dispatcher.TenantOf(b) != "acme" || len(a) != len("sequence-")+32 {
 		t.Errorf("sequence ids %q and %q", a, b)
+	}
+}
+
+// Events ordered on different fields never share a sequence, whatever
+// their values: before, a userId and an orderId of 42 did, so that a
+// failing order held the user's deletion. Those ordered on one field do.
+func TestSequencesOfDifferentFields(t *testing.T) {
+	user := dispatcher.Sequence{Field: "content.userId", Key: "42"}
+	order := dispatcher.Sequence{Field: "content.orderId", Key: "42"}
+	if user.WorkflowID("") == order.WorkflowID("") || user.TurnKey() == order.TurnKey() {
+		t.Errorf("a userId and an orderId of 42 share sequence %s", user.WorkflowID(""))
+	}
+	if again := (dispatcher.Sequence{Field: "content.userId", Key: "42", Block: true}); again.WorkflowID("") != user.WorkflowID("") {
+		t.Error("two events of userId 42 have sequences of their own")
+	}
+	if user.LegacyWorkflowID("") != order.LegacyWorkflowID("") || user.LegacyWorkflowID("") == user.WorkflowID("") {
+		t.Error("the legacy sequence id is not the value's alone")
 	}
 }

@@ -121,7 +121,7 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		seq = in.Config.SequenceOf(ev)
 	}
 	if t := dispatcher.TurnOf(ctx); t != nil {
-		if err := t.Wait(ctx, seq.Key); err != nil {
+		if err := t.Wait(ctx, seq.TurnKey()); err != nil {
 			return dispatcher.StartResult{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "waiting for the events received before it: %v", err)
 		}
 	}
@@ -192,7 +192,7 @@ func (s Starter) Key(ctx context.Context, ev dispatcher.Event) (string, error) {
 	if err != nil || cfg == nil {
 		return "", err
 	}
-	return cfg.SequenceOf(ev).Key, nil
+	return cfg.SequenceOf(ev).TurnKey(), nil
 }
 
 // sameType refuses ev when the run that has its id dispatched an event of
@@ -267,13 +267,27 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 		}
 		return dispatcher.StartResult{WorkflowID: id, RunID: d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), Duplicate: true}, nil
 	}
-	seqID := dispatcher.SequenceWorkflowID(dispatcher.TenantOf(id), seq.Key)
-	var attrs []temporal.SearchAttributeUpdate
-	if t := dispatcher.TenantOf(id); t != "" {
-		attrs = append(attrs, workflows.AttrTenant.ValueSet(t))
-	}
+	tenant := dispatcher.TenantOf(id)
 	sd := workflows.SequencedDispatch{WorkflowID: id, Input: in, Block: seq.Block}
 	sd.Size = workflows.SequencedSize(sd)
+	// A sequence an earlier release started for the key's value keeps the
+	// key while it runs: a signal to a closed one is refused, and its
+	// events are all done then. (A value with a NUL could name a sequence
+	// of today's, whose keys have one: it had none before.)
+	if legacy := seq.LegacyWorkflowID(tenant); !strings.ContainsRune(seq.Key, 0) {
+		var gone *serviceerror.NotFound
+		switch err := s.Client.SignalWorkflow(ctx, legacy, "", workflows.SignalSequenceEvent, sd); {
+		case err == nil:
+			return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
+		case !errors.As(err, &gone):
+			return dispatcher.StartResult{}, refused(err)
+		}
+	}
+	seqID := seq.WorkflowID(tenant)
+	var attrs []temporal.SearchAttributeUpdate
+	if tenant != "" {
+		attrs = append(attrs, workflows.AttrTenant.ValueSet(tenant))
+	}
 	_, err := s.Client.SignalWithStartWorkflow(ctx, seqID, workflows.SignalSequenceEvent, sd,
 		client.StartWorkflowOptions{ID: seqID, TaskQueue: queue, TypedSearchAttributes: temporal.NewSearchAttributes(attrs...)},
 		workflows.WorkflowSequence, workflows.SequenceInput{})

@@ -213,6 +213,11 @@ func (c refusingClient) SignalWithStartWorkflow(context.Context, string, string,
 	return nil, c.err
 }
 
+// SignalWorkflow knows no legacy Sequence.
+func (c refusingClient) SignalWorkflow(context.Context, string, string, string, any) error {
+	return serviceerror.NewNotFound("workflow execution not found")
+}
+
 // orderedConfigs orders the events of every type by content.userId.
 type orderedConfigs struct{}
 
@@ -348,9 +353,89 @@ func TestStarterKey(t *testing.T) {
 	for _, tt := range []struct {
 		configs dispatch.ConfigSource
 		want    string
-	}{{orderedConfigs{}, "7"}, {nil, ""}} {
+	}{{orderedConfigs{}, "content.userId\x007"}, {nil, ""}} {
 		if key, err := (dispatch.Starter{Configs: tt.configs}).Key(context.Background(), ev); err != nil || key != tt.want {
 			t.Errorf("ordered %t: key %q, %v; want %q", tt.configs != nil, key, err, tt.want)
 		}
+	}
+}
+
+// fieldConfigs orders user_deleted by content.userId, order_placed by
+// content.orderId.
+type fieldConfigs struct{}
+
+func (fieldConfigs) Config(_ context.Context, eventType string) (dispatcher.Config, error) {
+	key := map[string]string{"user_deleted": "content.userId", "order_placed": "content.orderId"}[eventType]
+	return dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{ID: "d-" + eventType, EventType: eventType,
+		Ordering: &dispatcher.Ordering{Key: key}}}}, nil
+}
+
+// Events ordered on different fields go to sequences of their own,
+// whatever their values: before, a userId and an orderId of 42 shared
+// one, so that a failing order held the user's deletion (and a key
+// allowed only order_placed could hold any user's). While a Sequence an
+// earlier release named by the value alone runs, the events of its key
+// still go to it, so that an upgrade keeps their order; once it has
+// closed, to the new one.
+func TestStarterSequenceOfAFieldAndLegacy(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	// No worker polls this queue: every Sequence stays open.
+	s := dispatch.Starter{Client: c, Configs: fieldConfigs{}, TaskQueue: "no-worker"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := func(id, typ, content string) {
+		t.Helper()
+		res, err := s.Start(ctx, dispatcher.Event{ID: id, Type: typ, Content: json.RawMessage(content), Time: time.Now()})
+		if err != nil || !res.Sequenced {
+			t.Fatalf("Start %s: %+v, %v; want it sequenced", id, res, err)
+		}
+	}
+	// signals counts the events sequence seqID got: 0 when it never ran.
+	signals := func(seqID string) int {
+		t.Helper()
+		n := 0
+		iter := c.GetWorkflowHistory(ctx, seqID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			e, err := iter.Next()
+			var none *serviceerror.NotFound
+			if errors.As(err, &none) {
+				return 0
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED {
+				n++
+			}
+		}
+		return n
+	}
+	user := dispatcher.Sequence{Field: "content.userId", Key: "42"}
+	order := dispatcher.Sequence{Field: "content.orderId", Key: "42"}
+	start("u-42", "user_deleted", `{"userId":42}`)
+	start("o-42", "order_placed", `{"orderId":42}`)
+	start("u-42b", "user_deleted", `{"userId":"42"}`)
+	if u, o := signals(user.WorkflowID("")), signals(order.WorkflowID("")); u != 2 || o != 1 {
+		t.Errorf("the userId 42 sequence got %d events, the orderId 42 one %d; want 2 and 1", u, o)
+	}
+
+	// A legacy Sequence of value 7, as an earlier release started it.
+	legacy := dispatcher.Sequence{Field: "content.userId", Key: "7"}
+	sd := workflows.SequencedDispatch{WorkflowID: dispatcher.WorkflowID("u-7"), Block: true,
+		Input: workflows.DispatchInput{Event: dispatcher.Event{ID: "u-7", Type: "user_deleted", Content: json.RawMessage(`{"userId":7}`)}}}
+	run, err := c.SignalWithStartWorkflow(ctx, legacy.LegacyWorkflowID(""), workflows.SignalSequenceEvent, sd,
+		client.StartWorkflowOptions{ID: legacy.LegacyWorkflowID(""), TaskQueue: "no-worker"}, workflows.WorkflowSequence, workflows.SequenceInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start("u-7b", "user_deleted", `{"userId":7}`)
+	if l, n := signals(legacy.LegacyWorkflowID("")), signals(legacy.WorkflowID("")); l != 2 || n != 0 {
+		t.Errorf("with a legacy Sequence of its key running, it got %d events and the new one %d; want 2 and none", l, n)
+	}
+	if err := c.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "test: the legacy sequence is done"); err != nil {
+		t.Fatal(err)
+	}
+	start("u-7c", "user_deleted", `{"userId":7}`)
+	if l, n := signals(legacy.LegacyWorkflowID("")), signals(legacy.WorkflowID("")); l != 2 || n != 1 {
+		t.Errorf("once the legacy Sequence closed, it got %d events and the new one %d; want 2 and 1", l, n)
 	}
 }

@@ -418,7 +418,7 @@ func (r *recorder) recordSequence() {
 			first = res
 		}
 	}
-	seqID := dispatcher.SequenceWorkflowID("", "42")
+	seqID := dispatcher.Sequence{Field: "content.userId", Key: "42"}.WorkflowID("")
 	blocked := func() bool {
 		v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
 		var st workflows.SequenceState
@@ -455,7 +455,7 @@ func (r *recorder) recordCanceledSequence(dir string) {
 			r.t.Fatalf("ordered event %d: %+v, %v", seq, res, err)
 		}
 	}
-	seqID := dispatcher.SequenceWorkflowID("", "43")
+	seqID := dispatcher.Sequence{Field: "content.userId", Key: "43"}.WorkflowID("")
 	testenv.Eventually(r.t, 30*time.Second, func() string {
 		v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
 		var st workflows.SequenceState
@@ -510,7 +510,7 @@ func recordLongHead(t *testing.T, dir string) {
 func (r *recorder) recordOverflow(dir string) {
 	r.t.Helper()
 	pad := strings.Repeat("x", 200<<10)
-	seqID := dispatcher.SequenceWorkflowID("", "43")
+	seqID := dispatcher.Sequence{Field: "content.userId", Key: "43"}.WorkflowID("")
 	for seq := 1; seq <= 10; seq++ {
 		res, err := r.s.Start(r.ctx(), dispatcher.Event{ID: fmt.Sprint("record-overflow-", seq), Type: "ordered", Time: time.Now().UTC(),
 			Source: "record", Content: json.RawMessage(fmt.Sprintf(`{"userId":43,"seq":%d,"pad":%q}`, seq, pad))})

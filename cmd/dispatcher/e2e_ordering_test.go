@@ -386,7 +386,7 @@ func TestEndToEndOrderingReleased(t *testing.T) {
 func TestEndToEndOrderingOverflow(t *testing.T) {
 	sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true}}
 	s, id := blockedKey(t, sink) // k/0 blocks; k/1 and k/2 wait
-	seqID := dispatcher.SequenceWorkflowID(dispatcher.TenantOf(id), "k")
+	seqID := dispatcher.Sequence{Field: "content.key", Key: "k"}.WorkflowID(dispatcher.TenantOf(id))
 	first, err := s.temporal.DescribeWorkflowExecution(t.Context(), seqID, "")
 	if err != nil {
 		t.Fatal(err)
@@ -459,7 +459,7 @@ func TestEndToEndOrderingLongHead(t *testing.T) {
 		_, seen := sink.snapshot()
 		return len(seen["k"]) == 1
 	})
-	seqID := dispatcher.SequenceWorkflowID(dispatcher.TenantOf(head["workflowId"].(string)), "k")
+	seqID := dispatcher.Sequence{Field: "content.key", Key: "k"}.WorkflowID(dispatcher.TenantOf(head["workflowId"].(string)))
 	first, err := s.temporal.DescribeWorkflowExecution(t.Context(), seqID, "")
 	if err != nil {
 		t.Fatal(err)
