@@ -38,7 +38,7 @@ const (
 	recordDispatchVersion   = "v9"
 	recordBulkReplayVersion = "v3"
 	recordSequenceVersion   = "v5"
-	recordGateVersion       = "v0"
+	recordGateVersion       = "v1"
 )
 
 // TestRecordHistories runs real dispatches and bulk replays on a dev
@@ -122,6 +122,7 @@ func TestRecordHistories(t *testing.T) {
 	r.recordSequence()
 	r.recordGated(dir)
 	r.recordBoundedGate()
+	r.recordIdleOpenGate()
 
 	// A bulk replay of two failed dispatches that continues as new after
 	// each replay.
@@ -400,6 +401,28 @@ func (r *recorder) recordBoundedGate() {
 	if err := r.c.TerminateWorkflow(r.ctx(), id, "", "recorded"); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+// recordIdleOpenGate records a Gate whose circuit is open with no call
+// left to probe it (gateIdleOpenV1): it waits for the probe's time,
+// forgets the circuit, and completes idle a minute later.
+func (r *recorder) recordIdleOpenGate() {
+	r.t.Helper()
+	now := time.Now().UTC()
+	id := dispatcher.GateWorkflowID("", "idle-open")
+	st := &workflows.GateState{FlowRead: now, Open: true, OpenedAt: now.Add(-time.Minute), NextProbe: now.Add(3 * time.Second),
+		Flow: dispatcher.Flow{CircuitBreaker: &dispatcher.CircuitBreaker{Failures: 3, Window: time.Minute, ProbeInterval: time.Minute}}}
+	run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: id, TaskQueue: recordQueue},
+		workflows.WorkflowGate, workflows.GateInput{Function: "idle-open", State: st})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := run.Get(ctx, nil); err != nil {
+		r.t.Fatalf("the idle open gate: %v", err)
+	}
+	r.save(id, "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "idle-open.json"))
 }
 
 // recordSequence records a Sequence: two events of one key, the first of
