@@ -281,17 +281,17 @@ const maxResultErrors = 512 << 10
 
 // boundErrors cuts every outcome's error to an equal share of
 // maxResultErrors when together they are longer.
-func boundErrors(os []dispatcher.ActionOutcome) {
+func boundErrors(outcomes []dispatcher.ActionOutcome) {
 	total := 0
-	for _, o := range os {
+	for _, o := range outcomes {
 		total += len(o.Error)
 	}
 	if total <= maxResultErrors {
 		return
 	}
-	each := max(maxResultErrors/len(os)-len("…"), 64)
-	for i := range os {
-		os[i].Error = truncate(os[i].Error, each)
+	each := max(maxResultErrors/len(outcomes)-len("…"), 64)
+	for i := range outcomes {
+		outcomes[i].Error = truncate(outcomes[i].Error, each)
 	}
 }
 
