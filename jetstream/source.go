@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,9 @@ import (
 	"github.com/dispatcherhq/dispatcher/intake"
 )
 
-// Consumer is the name of the durable consumer.
+// Consumer is the default name of the durable consumer: the one every
+// deployment had before the name could be set, whose acknowledgements it
+// keeps.
 const Consumer = "dispatcher"
 
 // Config says where the events come from.
@@ -33,6 +36,10 @@ type Config struct {
 	// Subject is the subjects' prefix: events are published on
 	// <Subject>.<type>, dead letters on <Subject>.dead.<type>.
 	Subject string
+	// Consumer names the durable consumer (default Consumer). Deployments
+	// that share a stream each need one of their own: a consumer is
+	// shared by its processes, which compete for its messages.
+	Consumer string
 	// Prefetch bounds the messages pulled and handled at once: none is
 	// pulled ahead of a free handler.
 	Prefetch int
@@ -91,6 +98,9 @@ type Source struct {
 // redelivery with progress acknowledgements, which do not count as
 // deliveries.
 func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logger) *Source {
+	if cfg.Consumer == "" {
+		cfg.Consumer = Consumer
+	}
 	if cfg.Prefetch <= 0 {
 		cfg.Prefetch = 64
 	}
@@ -101,7 +111,7 @@ func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logge
 		cfg.AckWait = 30 * time.Second
 	}
 	h.Hold = 0
-	return &Source{cfg: cfg, handler: h, metrics: m, log: log.With("source", "nats", "stream", cfg.Stream), slots: make(chan struct{}, cfg.Prefetch)}
+	return &Source{cfg: cfg, handler: h, metrics: m, log: log.With("source", "nats", "stream", cfg.Stream, "consumer", cfg.Consumer), slots: make(chan struct{}, cfg.Prefetch)}
 }
 
 // Run consumes until ctx ends; it connects again, and creates the stream
@@ -166,8 +176,9 @@ func (s *Source) Ready(ctx context.Context) error {
 	return err
 }
 
-// setUp creates the stream when it is missing and creates or updates the
-// consumer.
+// setUp creates the stream when it is missing and creates the consumer,
+// or updates it when it filters on our subjects; it refuses another
+// deployment's.
 func (s *Source) setUp(ctx context.Context) (js.Consumer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -190,14 +201,43 @@ func (s *Source) setUp(ctx context.Context) (js.Consumer, error) {
 	// MaxDeliver -1: JetStream would drop a message at its limit, even one
 	// whose dead letter failed; handle keeps the limit instead. Updating
 	// it lifts the limit of a consumer an older version created.
-	c, err := stream.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{
-		Durable: Consumer, AckPolicy: js.AckExplicitPolicy, AckWait: s.cfg.AckWait,
+	cfg := js.ConsumerConfig{
+		Durable: s.cfg.Consumer, AckPolicy: js.AckExplicitPolicy, AckWait: s.cfg.AckWait,
 		MaxDeliver: -1, FilterSubject: s.cfg.Subject + ".>", DeliverPolicy: js.DeliverAllPolicy,
-	})
+	}
+	c, err := stream.Consumer(ctx, s.cfg.Consumer)
+	switch {
+	case errors.Is(err, js.ErrConsumerNotFound):
+		c, err = stream.CreateConsumer(ctx, cfg)
+	case err == nil:
+		// Another deployment's consumer, on other subjects: updating its
+		// filter would take its messages and move its acknowledgement
+		// floor past those of ours it never saw.
+		if err = sameFilter(c.CachedInfo().Config, cfg.FilterSubject); err == nil {
+			c, err = stream.UpdateConsumer(ctx, cfg)
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s on stream %s: %w", Consumer, s.cfg.Stream, err)
+		return nil, fmt.Errorf("consumer %s on stream %s: %w", s.cfg.Consumer, s.cfg.Stream, err)
 	}
 	return c, nil
+}
+
+// sameFilter refuses a consumer that filters on other subjects than
+// want.
+func sameFilter(cfg js.ConsumerConfig, want string) error {
+	have := cfg.FilterSubject
+	if len(cfg.FilterSubjects) > 0 {
+		have = strings.Join(cfg.FilterSubjects, ", ")
+	}
+	if have == want {
+		return nil
+	}
+	if have == "" {
+		have = "none (the whole stream)"
+	}
+	return fmt.Errorf("it filters on %s, not on %s: it is another deployment's, and is left as it is; "+
+		"set DISPATCHER_NATS_CONSUMER to a name of this deployment's own, or delete the consumer if nothing uses it", have, want)
 }
 
 // fetchWait is how long one pull waits for messages.

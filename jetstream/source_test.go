@@ -414,3 +414,68 @@ func TestSourceDeadLetterFails(t *testing.T) {
 		t.Fatalf("started %d", st.started())
 	}
 }
+
+// Two deployments on one stream, on subjects of their own, each keep
+// their messages. One that would take over the other's consumer is
+// refused, naming the consumer and both filters, and the consumer is left
+// as it is; with a consumer of its own it consumes its subjects alone.
+// Before, the second updated the shared consumer "dispatcher" to its
+// filter: it took the first one's messages from then on, as its own
+// tenant's, and the acknowledgement floor passed those of its subjects
+// that the first had skipped.
+func TestSourceConsumerOfAnotherDeployment(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	a, b := subject+"a", subject+"b"
+	if _, err := jsc.CreateStream(context.Background(), js.StreamConfig{Name: stream, Subjects: []string{a + ".>", b + ".>"},
+		Storage: js.FileStorage, Retention: js.LimitsPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	cfgA := Config{URL: url, Stream: stream, Subject: a, Prefetch: 4, AckWait: time.Second}
+	stA := &starter{}
+	mA, _ := run(t, cfgA, stA)
+
+	cfgB := Config{URL: url, Stream: stream, Subject: b, Prefetch: 4, AckWait: time.Second}
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Buffer
+	refused := New(cfgB, &intake.Handler{Source: "nats", Starter: &starter{}}, metrics.Source("nats"), slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); refused.Run(ctx) }()
+	want := fmt.Sprintf("consumer %s on stream %s: it filters on %s.>, not on %s.>", Consumer, stream, a, b)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if err := refused.Ready(ctx); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "DISPATCHER_NATS_CONSUMER") {
+			return fmt.Sprintf("Ready: %v, want an error containing %q and naming DISPATCHER_NATS_CONSUMER", err, want)
+		}
+		return ""
+	})
+	cancel()
+	<-done
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("the log does not say why the source does not consume:\n%s", logs.String())
+	}
+	c, err := jsc.Consumer(context.Background(), stream, Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := c.CachedInfo().Config.FilterSubject; f != a+".>" {
+		t.Fatalf("the consumer's filter is %s, want %s.> as its deployment set it", f, a)
+	}
+
+	cfgB.Consumer = "b"
+	stB := &starter{}
+	mB, _ := run(t, cfgB, stB)
+	publish(t, jsc, a+".t", `{"id":"a1","type":"t"}`)
+	publish(t, jsc, b+".t", `{"id":"b1","type":"t"}`)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if testutil.ToFloat64(mA.Acked) != 1 || testutil.ToFloat64(mB.Acked) != 1 {
+			return fmt.Sprintf("acked %v and %v, want 1 each", testutil.ToFloat64(mA.Acked), testutil.ToFloat64(mB.Acked))
+		}
+		return ""
+	})
+	if fmt.Sprint(stA.ids, stB.ids) != "[a1] [b1]" {
+		t.Errorf("started %v and %v, want [a1] and [b1]", stA.ids, stB.ids)
+	}
+}

@@ -57,7 +57,7 @@ func (p process) startSources(ctx context.Context, starter intake.Starter, reg p
 	}
 	if p.cfg.NATS.URL != "" {
 		p.log.Info("taking events from NATS JetStream", "url", redacted("DISPATCHER_NATS_URL", p.cfg.NATS.URL),
-			"stream", p.cfg.NATS.Stream, "subjects", p.cfg.NATS.Subject+".>", "tenant", p.cfg.NATSTenant)
+			"stream", p.cfg.NATS.Stream, "consumer", p.cfg.NATS.Consumer, "subjects", p.cfg.NATS.Subject+".>", "tenant", p.cfg.NATSTenant)
 		run("nats", jetstream.New(p.cfg.NATS, handler("nats", p.cfg.NATSTenant), metrics.Source("nats"), p.log))
 	}
 	return wg.Wait, nil
@@ -82,6 +82,17 @@ func atLeast(least int, field func(*config) *int) func(*config, string) error {
 			return fmt.Errorf("want a whole number of at least %d", least)
 		}
 		*field(c) = n
+		return nil
+	}
+}
+
+// natsName reads the name of a JetStream stream or consumer.
+func natsName(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if !jetstream.ValidName(v) {
+			return fmt.Errorf("want a name without white space, dots, *, >, / or \\")
+		}
+		*field(c) = v
 		return nil
 	}
 }

@@ -19,7 +19,7 @@ func TestBrokerSettings(t *testing.T) {
 		t.Fatal("a broker intake is on without its URL")
 	}
 	wantAMQP := rabbitmq.Config{Exchange: "dispatcher.events", Queue: "dispatcher.events", Prefetch: 64}
-	wantNATS := jetstream.Config{Stream: "DISPATCHER_EVENTS", Subject: "events", Prefetch: 64, MaxDeliver: 10, AckWait: 30 * time.Second}
+	wantNATS := jetstream.Config{Stream: "DISPATCHER_EVENTS", Subject: "events", Consumer: "dispatcher", Prefetch: 64, MaxDeliver: 10, AckWait: 30 * time.Second}
 	if cfg.AMQP != wantAMQP || cfg.NATS != wantNATS || cfg.AMQPTenant != "" || cfg.NATSTenant != "" {
 		t.Fatalf("defaults %+v %+v, want %+v %+v", cfg.AMQP, cfg.NATS, wantAMQP, wantNATS)
 	}

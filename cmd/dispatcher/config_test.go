@@ -20,6 +20,8 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"TEMPORAL_ADDRESS", "[::1]:7233", ""},
 		{"DISPATCHER_DISPATCH_VERSION", "7", `DISPATCHER_DISPATCH_VERSION="7": want 9 or 8`},
 		{"DISPATCHER_DISPATCH_VERSION", "8", ""},
+		{"DISPATCHER_NATS_CONSUMER", "tenant.b", `DISPATCHER_NATS_CONSUMER="tenant.b": want a name without white space, dots`},
+		{"DISPATCHER_NATS_CONSUMER", "dispatcher-tenant-b", ""},
 	} {
 		_, err := loadConfig(func(k string) string {
 			if k == tt.name {
