@@ -127,6 +127,7 @@ func (s *Source) Run(ctx context.Context) {
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { s.log.Info("nats intake: reconnected") }))
 	if err != nil {
+		err = intake.RedactURL(err)
 		s.lastErr.Store(&err)
 		s.log.Error("nats intake: cannot connect", "err", err)
 		return

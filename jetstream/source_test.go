@@ -479,3 +479,33 @@ func TestSourceConsumerOfAnotherDeployment(t *testing.T) {
 		t.Errorf("started %v and %v, want [a1] and [b1]", stA.ids, stB.ids)
 	}
 }
+
+// A URL that does not parse is not logged nor reported with its
+// password. Before, url.Parse's error quoted it whole, in the log and on
+// /readyz.
+func TestSourceHidesThePasswordOfABadURL(t *testing.T) {
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Buffer
+	src := New(Config{URL: "nats://127.0.0.1:4222,nats://nats:s3cr%zzet@127.0.0.1:4222", Stream: "fixb", Subject: "fixb"},
+		&intake.Handler{Source: "nats", Starter: &starter{}}, metrics.Source("nats"), slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(ctx) }()
+	var ready error
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if ready = src.Ready(ctx); ready == nil || !strings.Contains(logs.String(), "connect") {
+			return fmt.Sprintf("Ready: %v; log:\n%s", ready, logs.String())
+		}
+		return ""
+	})
+	cancel()
+	<-done
+	for _, s := range []string{ready.Error(), logs.String()} {
+		if strings.Contains(s, "s3cr") || !strings.Contains(s, "nats://xxxxx@127.0.0.1:4222") {
+			t.Errorf("%s\nholds the password, or does not name the host", s)
+		}
+	}
+}

@@ -47,7 +47,7 @@ func AMQP(url string, opts ...AMQPOption) Transport {
 		o(t)
 	}
 	if _, err := amqp.ParseURI(url); err != nil {
-		t.err = fmt.Errorf("producer: amqp: URL: %v", err)
+		t.err = fmt.Errorf("producer: amqp: URL: %v", redactURL(err))
 	} else if t.channels < 1 {
 		t.err = errors.New("producer: amqp: AMQPChannels needs at least 1")
 	}
@@ -191,7 +191,7 @@ func (t *amqpTransport) connect(ctx context.Context) error {
 		Properties: amqp.Table{"connection_name": "dispatcher-producer"},
 	})
 	if err != nil {
-		return amqpError("connect", err)
+		return amqpError("connect", redactURL(err))
 	}
 	if t.declare {
 		ch, err := conn.Channel()

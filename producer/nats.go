@@ -109,7 +109,7 @@ func (t *natsTransport) jetStream() (jetstream.JetStream, error) {
 	}
 	nc, err := nats.Connect(t.url, append([]nats.Option{nats.Name("dispatcher-producer")}, t.opts...)...)
 	if err != nil {
-		return nil, natsError("connect", err)
+		return nil, natsError("connect", redactURL(err))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

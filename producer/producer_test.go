@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,5 +197,24 @@ func TestDefaultSource(t *testing.T) {
 	p := newProducer(t, &fakeTransport{}, nil, WithEnvelope(EnvelopeCloudEvents))
 	if err := checkSource(EnvelopeCloudEvents, p.source); err != nil || p.source == "" {
 		t.Errorf("default source %q: %v", p.source, err)
+	}
+}
+
+// A broker URL that does not parse is not quoted with its password in
+// the errors. Before, url.Parse's error quoted it whole, and the AMQP
+// transport copied it into the error of New and of every Send.
+func TestBadURLHidesThePassword(t *testing.T) {
+	_, err := New(AMQP("amqp://guest:s3cr%zzet@127.0.0.1:5672/"))
+	if err == nil || strings.Contains(err.Error(), "s3cr") || !strings.Contains(err.Error(), "amqp://xxxxx@127.0.0.1:5672") {
+		t.Errorf("AMQP: New: %v; want an error naming the host, not the password", err)
+	}
+	_, err = AMQP("amqp://guest:s3cr%zzet@127.0.0.1:5672/").Send(context.Background(), Event{ID: "e", Type: "t"})
+	if err == nil || strings.Contains(err.Error(), "s3cr") || !errors.Is(err, ErrInvalid) {
+		t.Errorf("AMQP: Send: %v; want ErrInvalid without the password", err)
+	}
+	p := newProducer(t, NATS("nats://nats:s3cr%zzet@127.0.0.1:4222"), &waits{}, WithRetry(Retry{Attempts: 1}))
+	_, err = p.Dispatch(context.Background(), "t", nil)
+	if err == nil || strings.Contains(err.Error(), "s3cr") || !strings.Contains(err.Error(), "nats://xxxxx@127.0.0.1:4222") {
+		t.Errorf("NATS: Dispatch: %v; want an error naming the host, not the password", err)
 	}
 }

@@ -38,6 +38,13 @@ type Config struct {
 	Prefetch int
 }
 
+// CheckURL reports why raw is not an AMQP URL the source can dial. Its
+// error never quotes a password.
+func CheckURL(raw string) error {
+	_, err := amqp.ParseURI(raw)
+	return intake.RedactURL(err)
+}
+
 // HeaderError is the header of a dead letter that says why it is one.
 const HeaderError = "x-dispatcher-error"
 
@@ -123,7 +130,7 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 		Dial:       amqp.DefaultDial(10 * time.Second),
 	})
 	if err != nil {
-		return false, err
+		return false, intake.RedactURL(err)
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -335,4 +336,34 @@ func BenchmarkSource(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// A URL that does not parse is not logged nor reported with its
+// password. Before, url.Parse's error quoted it whole, in the log of
+// every attempt to connect and on /readyz.
+func TestSourceHidesThePasswordOfABadURL(t *testing.T) {
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Buffer
+	src := New(Config{URL: "amqp://guest:s3cr%zzet@127.0.0.1:5672/", Exchange: "fixb", Queue: "fixb"},
+		&intake.Handler{Source: "amqp", Starter: &starter{}}, metrics.Source("amqp"), slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(ctx) }()
+	var ready error
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if ready = src.Ready(ctx); ready == nil || !strings.Contains(logs.String(), "connecting again") {
+			return fmt.Sprintf("Ready: %v; log:\n%s", ready, logs.String())
+		}
+		return ""
+	})
+	cancel()
+	<-done
+	for _, s := range []string{ready.Error(), logs.String()} {
+		if strings.Contains(s, "s3cr") || !strings.Contains(s, "amqp://xxxxx@127.0.0.1:5672") {
+			t.Errorf("%s\nholds the password, or does not name the host", s)
+		}
+	}
 }

@@ -96,3 +96,32 @@ func natsName(field func(*config) *string) func(*config, string) error {
 		return nil
 	}
 }
+
+// amqpURL reads an AMQP URL, or nothing for no AMQP intake: one that
+// cannot be dialled is refused at start-up rather than on every attempt
+// to connect.
+func amqpURL(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if v != "" {
+			if err := rabbitmq.CheckURL(v); err != nil {
+				return err
+			}
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// natsURLs reads the comma-separated URLs of a NATS server or cluster, or
+// nothing for no NATS intake: as amqpURL.
+func natsURLs(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if v != "" {
+			if err := jetstream.CheckURLs(v); err != nil {
+				return err
+			}
+		}
+		*field(c) = v
+		return nil
+	}
+}

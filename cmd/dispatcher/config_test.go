@@ -37,3 +37,32 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		}
 	}
 }
+
+// A broker URL that cannot be dialled is refused at start-up, and the
+// error does not quote its password. Before, it was accepted, and the
+// sources logged url.Parse's error, which quotes the URL whole, on every
+// attempt to connect and on /readyz.
+func TestConfigRefusesBadBrokerURLsWithoutThePassword(t *testing.T) {
+	for _, tt := range []struct{ name, value, want string }{
+		{"DISPATCHER_AMQP_URL", "amqp://guest:s3cr%zzet@127.0.0.1:5672/", `DISPATCHER_AMQP_URL="(hidden: not a valid URL)": parse "amqp://xxxxx@127.0.0.1:5672": not a valid URL`},
+		{"DISPATCHER_AMQP_URL", "http://guest:s3cret@127.0.0.1:5672/", `AMQP scheme must be either 'amqp://' or 'amqps://'`},
+		{"DISPATCHER_NATS_URL", "nats://a:4222, nats://u:s3cr%zzet@b:4222", `URL 2: parse "nats://xxxxx@b:4222": not a valid URL`},
+		{"DISPATCHER_NATS_URL", "nats://a:4222,s3cr%zzet@b", `URL 2: parse "nats://xxxxx@b": not a valid URL`},
+		{"DISPATCHER_NATS_URL", "http://u:s3cret@b:4222", `URL 1: want nats://, tls://, ws:// or wss:// and a host`},
+		{"DISPATCHER_AMQP_URL", "amqps://guest:s%25cret@rabbit/vhost", ""},
+		{"DISPATCHER_NATS_URL", "nats://a:4222, tls://tok@b, c:4222", ""},
+	} {
+		_, err := loadConfig(func(k string) string {
+			if k == tt.name {
+				return tt.value
+			}
+			return ""
+		})
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s=%q: %v", tt.name, tt.value, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "s3cr")):
+			t.Errorf("%s=%q: error %v, want one containing %q, without the password", tt.name, tt.value, err, tt.want)
+		}
+	}
+}

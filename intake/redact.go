@@ -1,0 +1,46 @@
+package intake
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// RedactURL returns the error of a connection that could not begin: err,
+// unless it holds a *url.Error, which quotes the broker's URL, password
+// and all. That is replaced whole (whatever wraps it quotes the URL too)
+// by a copy showing the URL without its user information, path or query,
+// so that the sources may log it and report it on /readyz. The producer
+// package has a copy: it imports no other package of the project.
+func RedactURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	why := ue.Err
+	if strings.Contains(why.Error(), `"`) {
+		// It quotes a piece of the URL (a bad escape, a port), which may
+		// be a piece of the password.
+		why = errors.New(badURL)
+	}
+	return &url.Error{Op: ue.Op, URL: redactedURL(ue.URL), Err: why}
+}
+
+// badURL is why a URL quoting the password in its error does not parse.
+const badURL = "not a valid URL (percent-encode a password's special characters: % as %25, / as %2F, @ as %40)"
+
+// redactedURL shows the scheme and the host of raw, which may not parse.
+func redactedURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "(hidden)"
+	}
+	user := ""
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		user, rest = "xxxxx@", rest[i+1:]
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return scheme + "://" + user + rest
+}

@@ -1,0 +1,42 @@
+package jetstream
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/dispatcherhq/dispatcher/intake"
+)
+
+// ValidName reports whether n can name a stream or a consumer: at most 255
+// bytes, without white space, dots, wildcards (* and >), path separators
+// or other characters that cannot be printed.
+func ValidName(n string) bool {
+	if n == "" || len(n) > 255 {
+		return false
+	}
+	return !strings.ContainsFunc(n, func(r rune) bool {
+		return unicode.IsSpace(r) || !unicode.IsPrint(r) || strings.ContainsRune(".*>/\\", r)
+	})
+}
+
+// CheckURLs reports why urls, comma-separated, are not the URLs of a NATS
+// server or cluster, each read as nats.go reads it (nats:// where it has no
+// scheme). Its error never quotes a password.
+func CheckURLs(urls string) error {
+	for i, raw := range strings.Split(urls, ",") {
+		if raw = strings.TrimSpace(raw); !strings.Contains(raw, "://") {
+			raw = "nats://" + raw
+		}
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			return fmt.Errorf("URL %d: %w", i+1, intake.RedactURL(err))
+		case !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) || u.Hostname() == "":
+			return fmt.Errorf("URL %d: want nats://, tls://, ws:// or wss:// and a host", i+1)
+		}
+	}
+	return nil
+}
