@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -34,9 +35,13 @@ type Config struct {
 	// Exchange with "#"; dead letters are kept in Queue+".dead".
 	Queue string
 	// Prefetch bounds the messages delivered to this process and not yet
-	// acknowledged, and so those it handles at once.
+	// acknowledged, and so those it handles at once: 1 to MaxPrefetch.
 	Prefetch int
 }
+
+// MaxPrefetch is the largest prefetch AMQP can carry (a 16-bit count;
+// more would wrap, 65536 to 0, which means no limit at all).
+const MaxPrefetch = math.MaxUint16
 
 // CheckURL reports why raw is not an AMQP URL the source can dial. Its
 // error never quotes a password.
@@ -80,6 +85,7 @@ func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logge
 	if cfg.Prefetch <= 0 {
 		cfg.Prefetch = 64
 	}
+	cfg.Prefetch = min(cfg.Prefetch, MaxPrefetch)
 	h.Hold = hold
 	return &Source{cfg: cfg, handler: h, metrics: m, log: log.With("source", "amqp", "queue", cfg.Queue)}
 }

@@ -367,3 +367,14 @@ func TestSourceHidesThePasswordOfABadURL(t *testing.T) {
 		}
 	}
 }
+
+// A prefetch above AMQP's 16 bits is the largest there is. Before, Qos
+// cut it to 16 bits: 65536 was 0, no limit at all.
+func TestNewBoundsThePrefetch(t *testing.T) {
+	for _, tt := range []struct{ prefetch, want int }{{0, 64}, {1, 1}, {65535, 65535}, {65536, 65535}, {1 << 20, 65535}} {
+		src := New(Config{Prefetch: tt.prefetch}, &intake.Handler{}, nil, slog.New(slog.DiscardHandler))
+		if src.cfg.Prefetch != tt.want {
+			t.Errorf("Prefetch %d: the source's is %d, want %d", tt.prefetch, src.cfg.Prefetch, tt.want)
+		}
+	}
+}

@@ -125,3 +125,15 @@ func natsURLs(field func(*config) *string) func(*config, string) error {
 		return nil
 	}
 }
+
+// between reads a whole number from least to most.
+func between(least, most int, field func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < least || n > most {
+			return fmt.Errorf("want a whole number from %d to %d", least, most)
+		}
+		*field(c) = n
+		return nil
+	}
+}

@@ -22,6 +22,10 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_DISPATCH_VERSION", "8", ""},
 		{"DISPATCHER_NATS_CONSUMER", "tenant.b", `DISPATCHER_NATS_CONSUMER="tenant.b": want a name without white space, dots`},
 		{"DISPATCHER_NATS_CONSUMER", "dispatcher-tenant-b", ""},
+		// AMQP's prefetch is 16 bits: 65536 would wrap to 0, no limit.
+		{"DISPATCHER_AMQP_PREFETCH", "65536", `DISPATCHER_AMQP_PREFETCH="65536": want a whole number from 1 to 65535`},
+		{"DISPATCHER_AMQP_PREFETCH", "0", `want a whole number from 1 to 65535`},
+		{"DISPATCHER_AMQP_PREFETCH", "65535", ""},
 	} {
 		_, err := loadConfig(func(k string) string {
 			if k == tt.name {
