@@ -52,9 +52,14 @@ type Config struct {
 	MaxDeliver int
 	// AckWait is how long JetStream waits for an acknowledgement before it
 	// delivers a message again (after a crash); a message in hand is kept
-	// from it with progress acknowledgements.
+	// from it with progress acknowledgements, three in each AckWait: at
+	// least MinAckWait.
 	AckWait time.Duration
 }
+
+// MinAckWait is the shortest AckWait: progress acknowledgements every
+// nanosecond would be no better than none.
+const MinAckWait = time.Second
 
 // HeaderError is the header of a dead letter that says why it is one;
 // HeaderSubject the subject it was published on.
@@ -110,6 +115,7 @@ func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logge
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
+	cfg.AckWait = max(cfg.AckWait, MinAckWait)
 	h.Hold = 0
 	return &Source{cfg: cfg, handler: h, metrics: m, log: log.With("source", "nats", "stream", cfg.Stream, "consumer", cfg.Consumer), slots: make(chan struct{}, cfg.Prefetch)}
 }

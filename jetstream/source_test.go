@@ -509,3 +509,15 @@ func TestSourceHidesThePasswordOfABadURL(t *testing.T) {
 		}
 	}
 }
+
+// An AckWait too short to keep a message with progress acknowledgements
+// is MinAckWait. Before, 2ns panicked in the handler (a ticker every
+// AckWait/3, 0) on the first message.
+func TestNewBoundsTheAckWait(t *testing.T) {
+	for _, tt := range []struct{ ackWait, want time.Duration }{{0, 30 * time.Second}, {2, time.Second}, {time.Second, time.Second}, {time.Minute, time.Minute}} {
+		src := New(Config{AckWait: tt.ackWait}, &intake.Handler{}, nil, slog.New(slog.DiscardHandler))
+		if src.cfg.AckWait != tt.want {
+			t.Errorf("AckWait %s: the source's is %s, want %s", tt.ackWait, src.cfg.AckWait, tt.want)
+		}
+	}
+}
