@@ -22,6 +22,21 @@ func ValidName(n string) bool {
 	})
 }
 
+// ValidSubject reports whether t can be a subject, or a subject's prefix
+// or tail: at most 256 bytes of dot-separated tokens, none empty, without
+// wildcards or white space.
+func ValidSubject(t string) bool {
+	if t == "" || len(t) > 256 {
+		return false
+	}
+	for tok := range strings.SplitSeq(t, ".") {
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n*>") {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckURLs reports why urls, comma-separated, are not the URLs of a NATS
 // server or cluster, each read as nats.go reads it (nats:// where it has no
 // scheme). Its error never quotes a password.

@@ -173,25 +173,11 @@ func (s *Source) deadPrefix() string { return s.cfg.Subject + ".dead." }
 // <prefix>.dead.<type>, the type the event's when it could be read and
 // can be a subject's tail, else the subject's tail after the prefix.
 func (s *Source) deadSubject(typ, subject string) string {
-	if !validTail(typ) {
+	if !ValidSubject(typ) {
 		typ = strings.TrimPrefix(subject, s.cfg.Subject+".")
 	}
-	if !validTail(typ) {
+	if !ValidSubject(typ) {
 		typ = "unknown"
 	}
 	return s.deadPrefix() + typ
-}
-
-// validTail reports whether t can end a subject: dot-separated tokens,
-// none empty, without wildcards or white space.
-func validTail(t string) bool {
-	if t == "" || len(t) > 256 {
-		return false
-	}
-	for tok := range strings.SplitSeq(t, ".") {
-		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n*>") {
-			return false
-		}
-	}
-	return true
 }

@@ -124,26 +124,11 @@ func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logge
 // and the consumer again, whenever they fail. Once ctx has ended it lets
 // the messages in hand finish (or go back) before it returns.
 func (s *Source) Run(ctx context.Context) {
-	nc, err := nats.Connect(s.cfg.URL, nats.Name("dispatcher"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second), nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				s.log.Warn("nats intake: disconnected; reconnecting", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { s.log.Info("nats intake: reconnected") }))
-	if err != nil {
-		err = intake.RedactURL(err)
-		s.lastErr.Store(&err)
-		s.log.Error("nats intake: cannot connect", "err", err)
+	nc := s.connect(ctx)
+	if nc == nil {
 		return
 	}
 	defer nc.Close()
-	if s.js, err = js.New(nc); err != nil {
-		s.lastErr.Store(&err)
-		s.log.Error("nats intake: cannot use JetStream", "err", err)
-		return
-	}
 	defer s.inFlight.Wait()
 	wait := minRetry
 	for ctx.Err() == nil {
@@ -166,6 +151,37 @@ func (s *Source) Run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, maxRetry)
+	}
+}
+
+// connect connects to NATS, trying again with backoff while it fails at
+// once, until ctx ends (nil). A server that does not answer is no such
+// failure: the connection is made, and the client connects and reconnects
+// by itself.
+func (s *Source) connect(ctx context.Context) *nats.Conn {
+	for wait := minRetry; ; wait = min(2*wait, maxRetry) {
+		nc, err := nats.Connect(s.cfg.URL, nats.Name("dispatcher"), nats.MaxReconnects(-1),
+			nats.ReconnectWait(time.Second), nats.RetryOnFailedConnect(true),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					s.log.Warn("nats intake: disconnected; reconnecting", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(*nats.Conn) { s.log.Info("nats intake: reconnected") }))
+		if err == nil {
+			if s.js, err = js.New(nc); err == nil {
+				return nc
+			}
+			nc.Close()
+		}
+		err = intake.RedactURL(err)
+		s.lastErr.Store(&err)
+		s.log.Error("nats intake: cannot connect; trying again", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 }
 

@@ -521,3 +521,38 @@ func TestNewBoundsTheAckWait(t *testing.T) {
 		}
 	}
 }
+
+// A connection that fails at once is tried again, with backoff, until
+// the source stops. Before, Run returned after the first failure, and the
+// process stayed not ready until it was restarted.
+func TestSourceTriesToConnectAgain(t *testing.T) {
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Buffer
+	src := New(Config{URL: "nats://127.0.0.1:%zz", Stream: "fixb", Subject: "fixb"},
+		&intake.Handler{Source: "nats", Starter: &starter{}}, metrics.Source("nats"), slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(ctx) }()
+	testenv.Eventually(t, 10*time.Second, func() string {
+		select {
+		case <-done:
+			return ""
+		default:
+		}
+		if n := strings.Count(logs.String(), "cannot connect; trying again"); n < 2 {
+			return fmt.Sprintf("%d attempts to connect; log:\n%s", n, logs.String())
+		}
+		return ""
+	})
+	select {
+	case <-done:
+		t.Fatalf("Run returned after a failure to connect; log:\n%s", logs.String())
+	default:
+	}
+	cancel()
+	<-done
+}

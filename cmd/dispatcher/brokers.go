@@ -97,6 +97,17 @@ func natsName(field func(*config) *string) func(*config, string) error {
 	}
 }
 
+// natsSubject reads a subject prefix.
+func natsSubject(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if !jetstream.ValidSubject(v) {
+			return fmt.Errorf("want tokens separated by dots (events, or tenant_a.events), none empty, without white space, * or >")
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
 // amqpURL reads an AMQP URL, or nothing for no AMQP intake: one that
 // cannot be dialled is refused at start-up rather than on every attempt
 // to connect.

@@ -29,6 +29,13 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		// A third of 2ns is no ticker's interval.
 		{"DISPATCHER_NATS_ACK_WAIT", "2ns", `DISPATCHER_NATS_ACK_WAIT="2ns": want a duration of at least 1s`},
 		{"DISPATCHER_NATS_ACK_WAIT", "1s", ""},
+		// Found at start, not by the source, for ever not ready.
+		{"DISPATCHER_NATS_STREAM", "DISPATCHER.EVENTS", `DISPATCHER_NATS_STREAM="DISPATCHER.EVENTS": want a name without white space, dots`},
+		{"DISPATCHER_NATS_STREAM", "EVENTS*", `want a name without`},
+		{"DISPATCHER_NATS_SUBJECT", "events.>", `DISPATCHER_NATS_SUBJECT="events.>": want tokens separated by dots`},
+		{"DISPATCHER_NATS_SUBJECT", "events.", `want tokens separated by dots`},
+		{"DISPATCHER_NATS_SUBJECT", "my events", `want tokens separated by dots`},
+		{"DISPATCHER_NATS_SUBJECT", "tenant_a.events", ""},
 	} {
 		_, err := loadConfig(func(k string) string {
 			if k == tt.name {
