@@ -2,6 +2,8 @@ package producer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,9 +39,10 @@ func NATSConnectOptions(opts ...nats.Option) NATSOption {
 
 // NATS publishes events to JetStream on the subject <prefix><type>
 // (events.user_deleted) and returns once the stream acknowledged them.
-// The event id is the message's Nats-Msg-Id, so that JetStream drops an
-// event sent again within the stream's duplicate window (Receipt's
-// Duplicate). A subject no stream captures is ErrNoStream, retryable.
+// The event's identity is the message's Nats-Msg-Id, so that JetStream
+// drops an event sent again within the stream's duplicate window
+// (Receipt's Duplicate): its id, or for a CloudEvent "ce-" and a hash of
+// its source and id. A subject no stream captures is ErrNoStream, retryable.
 // url is the NATS server's (nats://127.0.0.1:4222, or several, comma-
 // separated). The transport connects on the first send and again after
 // the connection closed for good; in between, the NATS client reconnects
@@ -85,7 +88,7 @@ func (t *natsTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
 	msg := nats.NewMsg(subject)
 	msg.Data = ev.Body
 	msg.Header.Set("Content-Type", ev.ContentType)
-	opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.ID)}
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(msgID(ev))}
 	if t.stream != "" {
 		opts = append(opts, jetstream.WithExpectStream(t.stream))
 	}
@@ -94,6 +97,19 @@ func (t *natsTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
 		return Receipt{}, natsError("publish to "+subject, err)
 	}
 	return Receipt{Duplicate: ack.Duplicate, Stream: ack.Stream, Sequence: ack.Sequence}, nil
+}
+
+// msgID is the Nats-Msg-Id of ev, by which JetStream drops it when it is
+// sent again: the event's identity as the dispatcher sees it. That of lk's
+// event is its id alone; that of a CloudEvent is its source and id
+// together, so that two producers' events of one id are both kept (a hash,
+// the source being up to 1024 bytes).
+func msgID(ev Event) string {
+	if ev.Envelope != EnvelopeCloudEvents {
+		return ev.ID
+	}
+	h := sha256.Sum256([]byte(ev.Source + "\x00" + ev.ID))
+	return "ce-" + hex.EncodeToString(h[:])[:32]
 }
 
 // jetStream returns the JetStream context of the connection, connecting

@@ -75,7 +75,7 @@ func TestNATSPublishesAcknowledged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Subject != prefix+"user_deleted" || m.Header.Get("Nats-Msg-Id") != ev.ID ||
+			if m.Subject != prefix+"user_deleted" || m.Header.Get("Nats-Msg-Id") != msgID(ev) ||
 				m.Header.Get("Content-Type") != ev.ContentType || string(m.Data) != string(ev.Body) {
 				t.Errorf("stored %s %v %s\nwant the event %+v", m.Subject, m.Header, m.Data, ev)
 			}
@@ -104,6 +104,42 @@ func TestNATSDuplicateIsDroppedByJetStream(t *testing.T) {
 	}
 	if info.State.Msgs != 1 {
 		t.Errorf("the stream holds %d messages, want 1", info.State.Msgs)
+	}
+}
+
+// Two CloudEvents of one id from two sources are two events, as the
+// dispatcher sees them: JetStream keeps both, and drops only the same
+// source's event sent again. Before, the Nats-Msg-Id was the id alone, and
+// JetStream dropped the second source's event as a duplicate.
+func TestNATSCloudEventsOfOneIDFromTwoSources(t *testing.T) {
+	stream, prefix := testStream(t)
+	dispatch := func(source string) Receipt {
+		t.Helper()
+		p := newProducer(t, NATS(natsURL(), NATSSubjectPrefix(prefix)), nil, WithEnvelope(EnvelopeCloudEvents), WithSource(source))
+		ev, err := p.Dispatch(context.Background(), "user_deleted", nil, WithID("evt-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.Receipt
+	}
+	if r := dispatch("billing"); r.Duplicate {
+		t.Fatalf("the first event: receipt %+v", r)
+	}
+	if r := dispatch("shipping"); r.Duplicate {
+		t.Errorf("another source's event of the same id: receipt %+v, want it kept", r)
+	}
+	if r := dispatch("billing"); !r.Duplicate {
+		t.Errorf("the first event sent again: receipt %+v, want a duplicate", r)
+	}
+	if info, err := stream.Info(context.Background()); err != nil || info.State.Msgs != 2 {
+		t.Errorf("the stream holds %+v (%v), want 2 messages", info.State, err)
+	}
+	m, err := stream.GetMsg(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := m.Header.Get("Nats-Msg-Id"); !strings.HasPrefix(id, "ce-") || len(id) != 35 {
+		t.Errorf("Nats-Msg-Id %q, want ce- and 32 hexadecimal digits", id)
 	}
 }
 
