@@ -43,6 +43,8 @@ func NATSConnectOptions(opts ...nats.Option) NATSOption {
 // drops an event sent again within the stream's duplicate window
 // (Receipt's Duplicate): its id, or for a CloudEvent "ce-" and a hash of
 // its source and id. A subject no stream captures is ErrNoStream, retryable.
+// A type beginning with "dead." is ErrInvalid: the dispatcher keeps its
+// dead letters on those subjects, and takes nothing else in from there.
 // url is the NATS server's (nats://127.0.0.1:4222, or several, comma-
 // separated). The transport connects on the first send and again after
 // the connection closed for good; in between, the NATS client reconnects
@@ -80,6 +82,11 @@ func (t *natsTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
 	subject := t.prefix + ev.Type
 	if err := checkSubject(subject); err != nil {
 		return Receipt{}, invalid("nats", fmt.Sprintf("type: %q makes the subject %q, %s", ev.Type, subject, err))
+	}
+	// The dispatcher's dead letters live on <prefix>dead.>: an event
+	// published there would be acknowledged as one, never dispatched.
+	if strings.HasPrefix(ev.Type, "dead.") {
+		return Receipt{}, invalid("nats", fmt.Sprintf("type: %q makes the subject %q, where the dispatcher keeps its dead letters: a type may not begin with dead.", ev.Type, subject))
 	}
 	js, err := t.jetStream()
 	if err != nil {

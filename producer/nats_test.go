@@ -158,6 +158,9 @@ func TestNATSFailures(t *testing.T) {
 		{"a type that is no subject", NATS(natsURL(), NATSSubjectPrefix(prefix)), "user deleted", ErrInvalid, false},
 		{"a wildcard", NATS(natsURL(), NATSSubjectPrefix(prefix)), "user.>", ErrInvalid, false},
 		{"an empty token", NATS(natsURL(), NATSSubjectPrefix(prefix)), "user..deleted", ErrInvalid, false},
+		// The dispatcher would take it for a dead letter, and never
+		// dispatch it.
+		{"a type on the dead letters' subjects", NATS(natsURL(), NATSSubjectPrefix(prefix)), "dead.user_deleted", ErrInvalid, false},
 		{"nothing listening", NATS("nats://127.0.0.1:1"), "t", nil, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
