@@ -221,6 +221,12 @@ func (s *Source) setUp(ctx context.Context) (js.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", s.cfg.Stream, err)
 	}
+	// The dead letters live in the stream, and the source acknowledges
+	// them: a stream that deletes what is acknowledged would lose them.
+	if r := stream.CachedInfo().Config.Retention; r != js.LimitsPolicy {
+		return nil, fmt.Errorf("stream %s: its retention is %s, which deletes the dead letters once acknowledged; "+
+			"the source consumes only a stream with limits retention", s.cfg.Stream, r)
+	}
 	// MaxDeliver -1: JetStream would drop a message at its limit, even one
 	// whose dead letter failed; handle keeps the limit instead. Updating
 	// it lifts the limit of a consumer an older version created.

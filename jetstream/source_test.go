@@ -556,3 +556,36 @@ func TestSourceTriesToConnectAgain(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A stream that deletes what is acknowledged is refused: the source
+// acknowledges the dead letters, which live in the stream. Before, it
+// consumed a work-queue or interest stream, and its dead letters were
+// deleted as soon as they were written.
+func TestSourceRefusesAStreamThatDeletesAcknowledged(t *testing.T) {
+	for _, retention := range []js.RetentionPolicy{js.WorkQueuePolicy, js.InterestPolicy} {
+		t.Run(retention.String(), func(t *testing.T) {
+			url, stream, subject, jsc := server(t)
+			if _, err := jsc.CreateStream(context.Background(), js.StreamConfig{Name: stream, Subjects: []string{subject + ".>"},
+				Storage: js.FileStorage, Retention: retention}); err != nil {
+				t.Fatal(err)
+			}
+			metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := New(Config{URL: url, Stream: stream, Subject: subject}, &intake.Handler{Source: "nats", Starter: &starter{}},
+				metrics.Source("nats"), slog.New(slog.DiscardHandler))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); src.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			want := fmt.Sprintf("stream %s: its retention is %s, which deletes the dead letters", stream, retention)
+			testenv.Eventually(t, 10*time.Second, func() string {
+				if err := src.Ready(ctx); err == nil || !strings.Contains(err.Error(), want) {
+					return fmt.Sprintf("Ready: %v, want an error containing %q", err, want)
+				}
+				return ""
+			})
+		})
+	}
+}
