@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -178,6 +179,31 @@ func TestHandleSurvivesAPanicWhileReading(t *testing.T) {
 	for _, r := range []Result{h.Handle(t.Context(), jsonMessage(`{"type":"t"}`)), func() Result { r, _ := h.Unreadable(jsonMessage(`{"type":"t"}`)); return r }()} {
 		if r.Verdict != DeadLetter || !strings.Contains(r.Reason, "could not read the message") || len(s.events) != 0 {
 			t.Fatalf("result %+v", r)
+		}
+	}
+}
+
+// The dead letters' reasons that docs/brokers.md gives as examples are
+// those of their bodies. Before, it gave "the message body is not valid
+// JSON: ... (at byte 8)" for a body that is not even an object.
+func TestDocumentedDeadLetterReasons(t *testing.T) {
+	doc, err := os.ReadFile("../docs/brokers.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(doc)), " ") // the reasons may be wrapped
+	h := &Handler{Source: "nats"}
+	for _, tt := range []struct{ body, want string }{
+		{`{"id":"e1"}`, "type: is required"},
+		{`not json`, "the message body must be a JSON object"},
+		{`{"type":"t",}`, "the message body is not valid JSON: invalid character '}' looking for beginning of object key string (at byte 13)"},
+	} {
+		r, bad := h.Unreadable(Message{Header: NewHeader("application/json", nil), Body: []byte(tt.body)})
+		if !bad || r.Reason != tt.want {
+			t.Errorf("%s: reason %q, want %q", tt.body, r.Reason, tt.want)
+		}
+		if !strings.Contains(text, "`"+tt.body+"`, `"+tt.want+"`") && !strings.Contains(text, "(e.g. `"+tt.want+"`") {
+			t.Errorf("docs/brokers.md does not give %q as the reason of %s", tt.want, tt.body)
 		}
 	}
 }
