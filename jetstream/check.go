@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/dispatcherhq/dispatcher/intake"
+	"github.com/dispatcherhq/dispatcher/internal/redact"
 )
 
 // ValidName reports whether n can name a stream or a consumer: at most 255
@@ -48,7 +48,7 @@ func CheckURLs(urls string) error {
 		u, err := url.Parse(raw)
 		switch {
 		case err != nil:
-			return fmt.Errorf("URL %d: %w", i+1, intake.RedactURL(err))
+			return fmt.Errorf("URL %d: %w", i+1, redact.URL(err))
 		case !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) || u.Hostname() == "":
 			return fmt.Errorf("URL %d: want nats://, tls://, ws:// or wss:// and a host", i+1)
 		}

@@ -19,6 +19,7 @@ import (
 	js "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dispatcherhq/dispatcher/intake"
+	"github.com/dispatcherhq/dispatcher/internal/redact"
 )
 
 // Consumer is the default name of the durable consumer: the one every
@@ -174,7 +175,7 @@ func (s *Source) connect(ctx context.Context) *nats.Conn {
 			}
 			nc.Close()
 		}
-		err = intake.RedactURL(err)
+		err = redact.URL(err)
 		s.lastErr.Store(&err)
 		s.log.Error("nats intake: cannot connect; trying again", "in", wait, "err", err)
 		select {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/dispatcherhq/dispatcher/internal/redact"
 )
 
 // DefaultExchange is the topic exchange the dispatcher consumes
@@ -47,7 +49,7 @@ func AMQP(url string, opts ...AMQPOption) Transport {
 		o(t)
 	}
 	if _, err := amqp.ParseURI(url); err != nil {
-		t.err = fmt.Errorf("producer: amqp: URL: %v", redactURL(err))
+		t.err = fmt.Errorf("producer: amqp: URL: %v", redact.URL(err))
 	} else if t.channels < 1 {
 		t.err = errors.New("producer: amqp: AMQPChannels needs at least 1")
 	}
@@ -191,7 +193,7 @@ func (t *amqpTransport) connect(ctx context.Context) error {
 		Properties: amqp.Table{"connection_name": "dispatcher-producer"},
 	})
 	if err != nil {
-		return amqpError("connect", redactURL(err))
+		return amqpError("connect", redact.URL(err))
 	}
 	if t.declare {
 		ch, err := conn.Channel()

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dispatcherhq/dispatcher/internal/redact"
 )
 
 // DefaultSubjectPrefix starts the subject of every event: events.<type>,
@@ -132,7 +134,7 @@ func (t *natsTransport) jetStream() (jetstream.JetStream, error) {
 	}
 	nc, err := nats.Connect(t.url, append([]nats.Option{nats.Name("dispatcher-producer")}, t.opts...)...)
 	if err != nil {
-		return nil, natsError("connect", redactURL(err))
+		return nil, natsError("connect", redact.URL(err))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/dispatcherhq/dispatcher/intake"
+	"github.com/dispatcherhq/dispatcher/internal/redact"
 )
 
 // Config says where the events come from.
@@ -47,7 +48,7 @@ const MaxPrefetch = math.MaxUint16
 // error never quotes a password.
 func CheckURL(raw string) error {
 	_, err := amqp.ParseURI(raw)
-	return intake.RedactURL(err)
+	return redact.URL(err)
 }
 
 // HeaderError is the header of a dead letter that says why it is one.
@@ -136,7 +137,7 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 		Dial:       amqp.DefaultDial(10 * time.Second),
 	})
 	if err != nil {
-		return false, intake.RedactURL(err)
+		return false, redact.URL(err)
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()

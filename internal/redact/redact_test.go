@@ -1,4 +1,4 @@
-package intake
+package redact
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 // A URL that does not parse is not quoted with its password: url.Parse's
 // error quotes it whole, and the sources logged it on every attempt.
-func TestRedactURL(t *testing.T) {
+func TestURL(t *testing.T) {
 	for _, tt := range []struct{ raw, want string }{
 		{"amqp://guest:s3cr%zzet@127.0.0.1:5672/vhost", `parse "amqp://xxxxx@127.0.0.1:5672": not a valid URL (percent-encode`},
 		{"nats://tok%zzen@nats:4222", `parse "nats://xxxxx@nats:4222": not a valid URL`},
@@ -21,13 +21,13 @@ func TestRedactURL(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s parses", tt.raw)
 		}
-		got := RedactURL(err).Error()
+		got := URL(err).Error()
 		if !strings.HasPrefix(got, tt.want) || strings.Contains(got, "s3cr") || strings.Contains(got, "zz") {
 			t.Errorf("%s: %q, want one beginning %q, without the password", tt.raw, got, tt.want)
 		}
 	}
 	other := fmt.Errorf("dial: %w", errors.New("connection refused"))
-	if got := RedactURL(other); got != other {
+	if got := URL(other); got != other {
 		t.Errorf("an error without a URL became %v", got)
 	}
 }

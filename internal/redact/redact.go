@@ -1,4 +1,7 @@
-package producer
+// Package redact keeps passwords out of errors that quote a URL. It is a
+// leaf of the standard library: the producer package, which other
+// services import, uses it too.
+package redact
 
 import (
 	"errors"
@@ -6,13 +9,12 @@ import (
 	"strings"
 )
 
-// redactURL returns the error of a connection that could not begin: err,
+// URL returns the error of a connection that could not begin: err,
 // unless it holds a *url.Error, which quotes the broker's URL, password
 // and all. That is replaced whole (whatever wraps it quotes the URL too)
 // by a copy showing the URL without its user information, path or query,
-// so that callers may log it. It is a copy of intake.RedactURL: the
-// producer imports no other package of the project.
-func redactURL(err error) error {
+// so that callers may log it and report it (the sources on /readyz).
+func URL(err error) error {
 	var ue *url.Error
 	if !errors.As(err, &ue) {
 		return err
