@@ -37,18 +37,7 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_NATS_SUBJECT", "my events", `want tokens separated by dots`},
 		{"DISPATCHER_NATS_SUBJECT", "tenant_a.events", ""},
 	} {
-		_, err := loadConfig(func(k string) string {
-			if k == tt.name {
-				return tt.value
-			}
-			return ""
-		})
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%s=%q: %v", tt.name, tt.value, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("%s=%q: error %v, want one containing %q", tt.name, tt.value, err, tt.want)
-		}
+		checkSetting(t, tt.name, tt.value, tt.want)
 	}
 }
 
@@ -66,17 +55,25 @@ func TestConfigRefusesBadBrokerURLsWithoutThePassword(t *testing.T) {
 		{"DISPATCHER_AMQP_URL", "amqps://guest:s%25cret@rabbit/vhost", ""},
 		{"DISPATCHER_NATS_URL", "nats://a:4222, tls://tok@b, c:4222", ""},
 	} {
-		_, err := loadConfig(func(k string) string {
-			if k == tt.name {
-				return tt.value
-			}
-			return ""
-		})
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%s=%q: %v", tt.name, tt.value, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "s3cr")):
-			t.Errorf("%s=%q: error %v, want one containing %q, without the password", tt.name, tt.value, err, tt.want)
+		checkSetting(t, tt.name, tt.value, tt.want)
+	}
+}
+
+// checkSetting loads the configuration with setting name alone set to
+// value: it must be refused with an error containing want, and no
+// password (s3cr…), or accepted when want is "".
+func checkSetting(t *testing.T, name, value, want string) {
+	t.Helper()
+	_, err := loadConfig(func(k string) string {
+		if k == name {
+			return value
 		}
+		return ""
+	})
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s=%q: %v", name, value, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cr")):
+		t.Errorf("%s=%q: error %v, want one containing %q, without a password", name, value, err, want)
 	}
 }
