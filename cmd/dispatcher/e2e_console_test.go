@@ -215,6 +215,24 @@ func TestEndToEndConsole(t *testing.T) {
 	if got["enabled"] != true || got["filter"] != nil || got["ordering"] != nil {
 		t.Errorf("enabled again, the dispatcher is %v", got)
 	}
+	// A save sends what was changed in the form only: a pause someone
+	// made meanwhile stands, and a filter of two lines keeps them. Before,
+	// every save sent what the page had loaded, resuming the dispatcher,
+	// and the filter's input joined its lines.
+	const twoLines = "event.content.userId != 0 // a user\n&& event.type == \"user_deleted\""
+	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"filter": twoLines}, 200)
+	b.open("/dispatchers")
+	b.open("/dispatchers/" + dispatcherID)
+	b.do("edit the description", chromedp.WaitVisible(chromedp.ID("d-filter")),
+		chromedp.SetValue(chromedp.ID("d-description"), "Erases personal data"))
+	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"enabled": false}, 200)
+	b.do("save it", chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "Saved.")
+	got = s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)
+	if got["enabled"] != false || got["filter"] != twoLines || got["description"] != "Erases personal data" {
+		t.Errorf("saved in the console after a pause elsewhere, the dispatcher is %v", got)
+	}
+	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"enabled": true, "filter": ""}, 200)
 
 	// Preview the template against a sample event, as it is typed.
 	b.open("/templates")

@@ -29,11 +29,14 @@ export async function render(ctx) {
   const description = h('textarea', { id: 'd-description', rows: '2', readOnly: !editable }, d.description || '');
   const tags = input({ id: 'd-tags', value: (d.tags || []).join(', '), readOnly: !editable });
   const enabled = h('input', { type: 'checkbox', id: 'd-enabled', checked: d.enabled !== false, disabled: !editable });
-  const filter = input({ id: 'd-filter', value: d.filter || '', placeholder: 'event.content.country == "BE"', readOnly: !editable, class: 'code' });
+  const filter = h('textarea', { id: 'd-filter', rows: '2', class: 'code', spellcheck: 'false', placeholder: 'event.content.country == "BE"', readOnly: !editable }, d.filter || '');
   const orderKey = input({ id: 'd-ordering-key', value: (d.ordering && d.ordering.key) || '', placeholder: 'content.userId', readOnly: !editable });
   const onFailure = select({ id: 'd-ordering-onFailure', disabled: !editable },
     [['block', 'holds the events after it until it is replayed or released'], ['skip', 'lets the events after it go on']],
     (d.ordering && d.ordering.onFailure) || 'block');
+  // What the form showed when loaded, or last saved.
+  const shown = { enabled: d.enabled !== false, filter: d.filter || '',
+    ordering: d.ordering ? { key: d.ordering.key, onFailure: d.ordering.onFailure || 'block' } : null };
   const msg = h('div', { id: 'dispatcher-message', 'aria-live': 'polite' });
   const save = editable ? h('button', { type: 'submit', class: 'primary', id: 'dispatcher-save' }, isNew ? 'Create' : 'Save dispatcher') : null;
   const form = h('form', { class: 'card', id: 'dispatcher-form', 'aria-label': 'Dispatcher' },
@@ -48,12 +51,15 @@ export async function render(ctx) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (!editable) return;
-    const body = { name: name.value.trim(), eventType: eventType.value.trim(), description: description.value, tags: list(tags.value),
-      enabled: enabled.checked };
+    const body = { name: name.value.trim(), eventType: eventType.value.trim(), description: description.value, tags: list(tags.value) };
+    // Pause, filter and ordering are sent only when changed here, so that
+    // a save does not undo what someone else changed meanwhile (a pause
+    // in an incident).
     const key = orderKey.value.trim();
-    if (key) body.ordering = { key, onFailure: onFailure.value };
-    else if (!isNew) body.ordering = null;
-    if (filter.value.trim() || !isNew) body.filter = filter.value.trim();
+    const now = { enabled: enabled.checked, filter: filter.value.trim(), ordering: key ? { key, onFailure: onFailure.value } : null };
+    for (const k of Object.keys(now)) {
+      if (JSON.stringify(now[k]) !== JSON.stringify(shown[k])) body[k] = now[k];
+    }
     await busy(save, async () => {
       try {
         if (isNew) {
@@ -66,6 +72,7 @@ export async function render(ctx) {
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
         announce('Dispatcher saved.');
         paused.hidden = enabled.checked;
+        Object.assign(shown, now);
       } catch (err) {
         replace(msg, errorBox(err));
       }
