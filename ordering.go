@@ -114,20 +114,19 @@ func (s Sequence) TurnKey() string {
 // their user_deleted); those ordered on different fields do not, whatever
 // their values.
 func (s Sequence) WorkflowID(tenant string) string {
-	return sequenceID(tenant, s.TurnKey())
+	sum := sha256.Sum256([]byte(s.TurnKey()))
+	return TenantWorkflowID(tenant, "sequence-"+hex.EncodeToString(sum[:20]))
 }
 
 // LegacyWorkflowID is the workflow ID releases before 2026-12-03 gave the
 // sequence: its value alone, so that events ordered on different fields
 // with equal values (a userId and an orderId of 42) shared one. The intake
 // hands an event to the legacy sequence of its key while one runs, so that
-// an upgrade keeps the order of the events it holds.
+// an upgrade keeps the order of the events it holds. Its hash is shorter
+// than WorkflowID's: no value, whatever it holds, names a sequence of
+// today's.
 func (s Sequence) LegacyWorkflowID(tenant string) string {
-	return sequenceID(tenant, s.Key)
-}
-
-func sequenceID(tenant, key string) string {
-	sum := sha256.Sum256([]byte(key))
+	sum := sha256.Sum256([]byte(s.Key))
 	return TenantWorkflowID(tenant, "sequence-"+hex.EncodeToString(sum[:16]))
 }
 

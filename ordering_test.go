@@ -55,7 +55,7 @@ func TestSequenceOf(t *testing.T) {
 		}
 	}
 	user := dispatcher.Sequence{Field: "content.userId", Key: "42"}
-	if a, b := user.WorkflowID(""), user.WorkflowID("acme"); a == b || dispatcher.TenantOf(b) != "acme" || len(a) != len("sequence-")+32 {
+	if a, b := user.WorkflowID(""), user.WorkflowID("acme"); a == b || dispatcher.TenantOf(b) != "acme" || len(a) != len("sequence-")+40 {
 		t.Errorf("sequence ids %q and %q", a, b)
 	}
 }
@@ -74,5 +74,11 @@ func TestSequencesOfDifferentFields(t *testing.T) {
 	}
 	if user.LegacyWorkflowID("") != order.LegacyWorkflowID("") || user.LegacyWorkflowID("") == user.WorkflowID("") {
 		t.Error("the legacy sequence id is not the value's alone")
+	}
+	// A value holding what today's key is made of names no sequence of
+	// today's as legacy: its event cannot join another field's sequence.
+	crafted := dispatcher.Sequence{Field: "content.orderId", Key: user.TurnKey()}
+	if crafted.LegacyWorkflowID("") == user.WorkflowID("") {
+		t.Errorf("the value %q names the sequence of userId 42 as a legacy one", crafted.Key)
 	}
 }

@@ -272,16 +272,13 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 	sd.Size = workflows.SequencedSize(sd)
 	// A sequence an earlier release started for the key's value keeps the
 	// key while it runs: a signal to a closed one is refused, and its
-	// events are all done then. (A value with a NUL could name a sequence
-	// of today's, whose keys have one: it had none before.)
-	if legacy := seq.LegacyWorkflowID(tenant); !strings.ContainsRune(seq.Key, 0) {
-		var gone *serviceerror.NotFound
-		switch err := s.Client.SignalWorkflow(ctx, legacy, "", workflows.SignalSequenceEvent, sd); {
-		case err == nil:
-			return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
-		case !errors.As(err, &gone):
-			return dispatcher.StartResult{}, refused(err)
-		}
+	// events are all done then.
+	var gone *serviceerror.NotFound
+	switch err := s.Client.SignalWorkflow(ctx, seq.LegacyWorkflowID(tenant), "", workflows.SignalSequenceEvent, sd); {
+	case err == nil:
+		return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
+	case !errors.As(err, &gone):
+		return dispatcher.StartResult{}, refused(err)
 	}
 	seqID := seq.WorkflowID(tenant)
 	var attrs []temporal.SearchAttributeUpdate
