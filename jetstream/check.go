@@ -42,7 +42,10 @@ func ValidSubject(t string) bool {
 // scheme). Its error never quotes a password.
 func CheckURLs(urls string) error {
 	for i, raw := range strings.Split(urls, ",") {
-		if raw = strings.TrimSpace(raw); !strings.Contains(raw, "://") {
+		if raw = strings.TrimSpace(raw); raw == "" {
+			continue // nats.go skips an empty one
+		}
+		if !strings.Contains(raw, "://") {
 			raw = "nats://" + raw
 		}
 		u, err := url.Parse(raw)

@@ -168,7 +168,14 @@ func (s *Source) connect(ctx context.Context) *nats.Conn {
 					s.log.Warn("nats intake: disconnected; reconnecting", "err", err)
 				}
 			}),
-			nats.ReconnectHandler(func(*nats.Conn) { s.log.Info("nats intake: reconnected") }))
+			nats.ReconnectHandler(func(*nats.Conn) { s.log.Info("nats intake: reconnected") }),
+			// The client gives up for good when the server refuses its
+			// credentials twice: they may be fixed on the server (a user
+			// created late, a password rotated), so it keeps trying.
+			nats.IgnoreAuthErrorAbort(),
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+				s.log.Warn("nats intake: the server reported an error", "err", err)
+			}))
 		if err == nil {
 			if s.js, err = js.New(nc); err == nil {
 				return nc

@@ -1,11 +1,13 @@
 package jetstream
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -588,4 +590,48 @@ func TestSourceRefusesAStreamThatDeletesAcknowledged(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A server that refuses the source's credentials is asked again, for as
+// long as it takes to fix them on the server. Before, the client gave up
+// for good at the second refusal, and the source stayed not ready until
+// the process restarted.
+func TestSourceKeepsTryingRefusedCredentials(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var tries atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tries.Add(1)
+			// A NATS server that refuses every CONNECT.
+			fmt.Fprint(c, "INFO {\"server_id\":\"refusing\",\"version\":\"2.10.0\",\"proto\":1,\"max_payload\":1048576,\"auth_required\":true}\r\n")
+			bufio.NewReader(c).ReadString('\n')
+			fmt.Fprint(c, "-ERR 'Authorization Violation'\r\n")
+			c.Close()
+		}
+	}()
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := New(Config{URL: "nats://u:wrong@" + ln.Addr().String(), Stream: "fixb", Subject: "fixb"},
+		&intake.Handler{Source: "nats", Starter: &starter{}}, metrics.Source("nats"), slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(ctx) }()
+	testenv.Eventually(t, 15*time.Second, func() string {
+		if n := tries.Load(); n < 4 {
+			return fmt.Sprintf("%d attempts to connect", n)
+		}
+		return ""
+	})
+	cancel()
+	<-done
 }

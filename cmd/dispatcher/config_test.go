@@ -54,6 +54,7 @@ func TestConfigRefusesBadBrokerURLsWithoutThePassword(t *testing.T) {
 		{"DISPATCHER_NATS_URL", "http://u:s3cret@b:4222", `URL 1: want nats://, tls://, ws:// or wss:// and a host`},
 		{"DISPATCHER_AMQP_URL", "amqps://guest:s%25cret@rabbit/vhost", ""},
 		{"DISPATCHER_NATS_URL", "nats://a:4222, tls://tok@b, c:4222", ""},
+		{"DISPATCHER_NATS_URL", "nats://a:4222,,nats://b:4222,", ""}, // as nats.go reads it
 	} {
 		checkSetting(t, tt.name, tt.value, tt.want)
 	}
