@@ -280,19 +280,43 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 const maxResultErrors = 512 << 10
 
 // boundErrors cuts every outcome's error to an equal share of
-// maxResultErrors when together they are longer.
+// maxResultErrors when together they are longer, as encoded.
 func boundErrors(outcomes []dispatcher.ActionOutcome) {
 	total := 0
 	for _, o := range outcomes {
-		total += len(o.Error)
+		total += encodedLen(o.Error)
 	}
 	if total <= maxResultErrors {
 		return
 	}
 	each := max(maxResultErrors/len(outcomes)-len("…"), 64)
-	for i := range outcomes {
-		outcomes[i].Error = truncate(outcomes[i].Error, each)
+	for i, o := range outcomes {
+		n := 0
+		for j, r := range o.Error {
+			if n += encodedLen(string(r)); n > each {
+				outcomes[i].Error = o.Error[:j] + "…"
+				break
+			}
+		}
 	}
+}
+
+// encodedLen is the length of s as Temporal's JSON converter writes it:
+// json.Marshal escapes <, >, &, the line and paragraph separators,
+// control characters and invalid UTF-8 as six bytes each.
+func encodedLen(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029' || r == '\uFFFD':
+			n += 6
+		case r == '"' || r == '\\':
+			n += 2
+		default:
+			n += len(string(r))
+		}
+	}
+	return n
 }
 
 func truncate(s string, n int) string {

@@ -569,7 +569,8 @@ func TestDispatchBoundsAnActionsError(t *testing.T) {
 
 // Hundreds of actions failing with long errors would take the result past
 // Temporal's 2 MiB blob limit, and the server would fail the run with
-// none of its outcomes: together the errors are cut to a share each.
+// none of its outcomes: together the errors are cut to a share each, as
+// encoded (JSON writes < and > in six bytes each).
 func TestDispatchBoundsTheErrorsOfManyActions(t *testing.T) {
 	var ds []dispatcher.Dispatcher
 	for i := range 12 {
@@ -581,7 +582,7 @@ func TestDispatchBoundsTheErrorsOfManyActions(t *testing.T) {
 	}
 	env := newEnv(t, config(ds...))
 	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(dispatcher.MailResult{},
-		temporal.NewNonRetryableApplicationError("550 refused: "+strings.Repeat("x", 8<<10), dispatcher.FailureSMTPPermanent, nil))
+		temporal.NewNonRetryableApplicationError("550 refused: "+strings.Repeat("<x>", 3<<10), dispatcher.FailureSMTPPermanent, nil))
 
 	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
 	if err == nil || len(res.Outcomes) != 600 {
@@ -592,7 +593,7 @@ func TestDispatchBoundsTheErrorsOfManyActions(t *testing.T) {
 		t.Errorf("the result is %d bytes encoded, want at most 1 MiB", len(encoded))
 	}
 	for _, o := range res.Outcomes {
-		if !strings.HasPrefix(o.Error, "550 refused: xxx") || !strings.HasSuffix(o.Error, "…") {
+		if !strings.HasPrefix(o.Error, "550 refused: <x><x>") || !strings.HasSuffix(o.Error, "…") {
 			t.Fatalf("outcome %s: error %.40q…, want it cut, keeping its start", o.ActionID, o.Error)
 		}
 	}
