@@ -215,24 +215,25 @@ func TestEndToEndConsole(t *testing.T) {
 	if got["enabled"] != true || got["filter"] != nil || got["ordering"] != nil {
 		t.Errorf("enabled again, the dispatcher is %v", got)
 	}
-	// A save sends what was changed in the form only: a pause someone
-	// made meanwhile stands, and a filter of two lines keeps them. Before,
-	// every save sent what the page had loaded, resuming the dispatcher,
-	// and the filter's input joined its lines.
+	// A save sends what was changed in the form only: a pause and tags
+	// someone set meanwhile stand, and a filter of two lines keeps them.
+	// Before, every save sent what the page had loaded, resuming the
+	// dispatcher and dropping the tags, and the filter's input joined its
+	// lines.
 	const twoLines = "event.content.userId != 0 // a user\n&& event.type == \"user_deleted\""
 	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"filter": twoLines}, 200)
 	b.open("/dispatchers")
 	b.open("/dispatchers/" + dispatcherID)
 	b.do("edit the description", chromedp.WaitVisible(chromedp.ID("d-filter")),
 		chromedp.SetValue(chromedp.ID("d-description"), "Erases personal data"))
-	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"enabled": false}, 200)
+	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"enabled": false, "tags": []string{"incident"}}, 200)
 	b.do("save it", chromedp.Click(chromedp.ID("dispatcher-save")))
 	b.waitText("#dispatcher-message", "Saved.")
 	got = s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)
-	if got["enabled"] != false || got["filter"] != twoLines || got["description"] != "Erases personal data" {
+	if got["enabled"] != false || got["filter"] != twoLines || got["description"] != "Erases personal data" || fmt.Sprint(got["tags"]) != "[incident]" {
 		t.Errorf("saved in the console after a pause elsewhere, the dispatcher is %v", got)
 	}
-	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"enabled": true, "filter": ""}, 200)
+	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"enabled": true, "filter": "", "tags": []string{}}, 200)
 
 	// Preview the template against a sample event, as it is typed.
 	b.open("/templates")
@@ -293,6 +294,17 @@ func TestEndToEndConsole(t *testing.T) {
 	b.waitText("main h1", "Not found")
 	if got, _ := eval[string](b, `import('/console/js/api.js').then((a) => a.seg('..') + ' ' + a.seg('.'))`, chromedp.EvalAwaitPromise); got != "%2E%2E %2E" {
 		t.Errorf("the path segments .. and . are encoded as %q", got)
+	}
+
+	// A new dispatcher, created paused.
+	b.open("/dispatchers/new")
+	b.do("create a dispatcher", chromedp.WaitVisible(chromedp.ID("d-eventType")),
+		chromedp.SetValue(chromedp.ID("d-name"), "fresh"), chromedp.SetValue(chromedp.ID("d-eventType"), "fresh_type"),
+		chromedp.Click(chromedp.ID("d-enabled")), chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("main h1", "Dispatcher fresh")
+	list := s.call("GET", "/dispatchers/v1?eq(name,fresh)", nil, 200)["data"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["eventType"] != "fresh_type" || list[0].(map[string]any)["enabled"] != false {
+		t.Errorf("the dispatcher created in the console: %v", list)
 	}
 	b.checkProblems()
 }

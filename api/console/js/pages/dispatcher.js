@@ -35,7 +35,8 @@ export async function render(ctx) {
     [['block', 'holds the events after it until it is replayed or released'], ['skip', 'lets the events after it go on']],
     (d.ordering && d.ordering.onFailure) || 'block');
   // What the form showed when loaded, or last saved.
-  const shown = { enabled: d.enabled !== false, filter: d.filter || '',
+  const shown = { name: d.name || '', eventType: d.eventType || '', description: d.description || '', tags: d.tags || [],
+    enabled: d.enabled !== false, filter: d.filter || '',
     ordering: d.ordering ? { key: d.ordering.key, onFailure: d.ordering.onFailure || 'block' } : null };
   const msg = h('div', { id: 'dispatcher-message', 'aria-live': 'polite' });
   const save = editable ? h('button', { type: 'submit', class: 'primary', id: 'dispatcher-save' }, isNew ? 'Create' : 'Save dispatcher') : null;
@@ -51,12 +52,13 @@ export async function render(ctx) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (!editable) return;
-    const body = { name: name.value.trim(), eventType: eventType.value.trim(), description: description.value, tags: list(tags.value) };
-    // Pause, filter and ordering are sent only when changed here, so that
-    // a save does not undo what someone else changed meanwhile (a pause
-    // in an incident).
+    // Only the fields changed here are sent (an update keeps those it is
+    // not sent), so that a save does not undo what someone else changed
+    // meanwhile: a pause in an incident, say.
     const key = orderKey.value.trim();
-    const now = { enabled: enabled.checked, filter: filter.value.trim(), ordering: key ? { key, onFailure: onFailure.value } : null };
+    const now = { name: name.value.trim(), eventType: eventType.value.trim(), description: description.value, tags: list(tags.value),
+      enabled: enabled.checked, filter: filter.value.trim(), ordering: key ? { key, onFailure: onFailure.value } : null };
+    const body = {};
     for (const k of Object.keys(now)) {
       if (JSON.stringify(now[k]) !== JSON.stringify(shown[k])) body[k] = now[k];
     }
