@@ -37,7 +37,7 @@ import (
 const (
 	recordDispatchVersion   = "v9"
 	recordBulkReplayVersion = "v3"
-	recordSequenceVersion   = "v5"
+	recordSequenceVersion   = "v6"
 	recordGateVersion       = "v1"
 )
 
@@ -464,6 +464,8 @@ func (r *recorder) recordSequence() {
 	recordLongHead(r.t, dir)
 	c, atOnce := suggestedAtOnce(r.t)
 	(&recorder{t: r.t, c: c}).save(suggestedAtOnceID, atOnce, filepath.Join(dir, "suggested-at-once.json"))
+	c, dup := duplicateStillRunning(r.t)
+	(&recorder{t: r.t, c: c}).save(dup.GetID(), dup.GetRunID(), filepath.Join(dir, "duplicate.json"))
 }
 
 // recordCanceledSequence records the Sequence of a key blocked by its

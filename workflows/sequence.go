@@ -468,11 +468,29 @@ func (s *sequence) runNext(ctx workflow.Context) bool {
 	err := child.Get(ctx, nil)
 	var started *temporal.ChildWorkflowExecutionAlreadyStartedError
 	var canceled *temporal.CanceledError
-	if err != nil && !errors.As(err, &started) && !errors.As(err, &canceled) {
+	switch {
+	case errors.As(err, &started):
+		s.duplicate(ctx, next)
+	case err != nil && !errors.As(err, &canceled):
 		// Neither done, nor a duplicate, nor canceled by someone who meant it.
 		s.failed(ctx, next.WorkflowID, next.Block, err.Error())
 	}
 	return true
+}
+
+// duplicate takes the dispatch at the head whose workflow ID was taken
+// when its turn came: the event was dispatched before, or is being
+// dispatched now by another way than its key's order (sent again while
+// its dispatcher was not yet ordered, or while the intake could not read
+// whether it is). From sequenceDuplicateV1 on, the events after it wait
+// until that dispatch closes (s.Running: one look when it has), though
+// its failure does not hold them: no Sequence ran it, so none would be
+// released by its replay. Before, they ran beside it.
+func (s *sequence) duplicate(ctx workflow.Context, head SequencedDispatch) {
+	if workflow.GetVersion(ctx, changeSequenceDuplicate, workflow.DefaultVersion, sequenceDuplicateV1) < sequenceDuplicateV1 {
+		return
+	}
+	s.Running = &RunningDispatch{WorkflowID: head.WorkflowID} // its latest run
 }
 
 // handOver reports whether the Sequence should continue as new while

@@ -279,3 +279,61 @@ func TestSequenceCanceledBeforeItsRunAwaitedOnRealServer(t *testing.T) {
 	}
 	t.Error("the dispatch handed over was not asked to cancel")
 }
+
+// An event whose dispatch is already running when its turn comes (it was
+// also sent while its dispatcher was not yet ordered, and so started at
+// once) holds the events after it until that dispatch closes. Before, the
+// Sequence took the taken workflow ID as done and ran the next event
+// beside it.
+func TestSequenceWaitsForADuplicateStillRunningOnRealServer(t *testing.T) {
+	c, seq := duplicateStillRunning(t)
+	replays(t, c, seq)
+}
+
+// duplicateStillRunning runs a Sequence whose head's dispatch was started
+// outside it and still runs, with an event behind it: it checks that the
+// event waits until the head's dispatch ends, and returns the Sequence.
+func duplicateStillRunning(t *testing.T) (client.Client, client.WorkflowRun) {
+	c := testenv.TemporalClient(t)
+	const queue = "sequence-duplicate"
+	ran := sequenceWorker(t, c, queue, func(ctx workflow.Context, in workflows.DispatchInput) {
+		if in.Event.ID == "outside" {
+			workflow.GetSignalChannel(ctx, "finish").Receive(ctx, nil)
+		}
+	})
+	outside := sequenced("outside")
+	if _, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: outside.WorkflowID, TaskQueue: queue},
+		workflows.WorkflowDispatch, outside.Input); err != nil {
+		t.Fatal(err)
+	}
+	seq, err := c.SignalWithStartWorkflow(t.Context(), "sequence-duplicate", workflows.SignalSequenceEvent, outside,
+		client.StartWorkflowOptions{ID: "sequence-duplicate", TaskQueue: queue}, workflows.WorkflowSequence, workflows.SequenceInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SignalWorkflow(t.Context(), seq.GetID(), "", workflows.SignalSequenceEvent, sequenced("after")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, func() string {
+		if got := ran(); slices.Contains(got, "after") {
+			t.Fatalf("the next event ran beside the duplicate still running: %v", got)
+		}
+		var st workflows.SequenceState
+		v, err := c.QueryWorkflow(t.Context(), seq.GetID(), "", workflows.QuerySequence)
+		if err != nil || v.Get(&st) != nil || st.Running == nil {
+			return fmt.Sprintf("waiting for the Sequence to await the duplicate: %+v %v", st, err)
+		}
+		if st.Running.WorkflowID != "outside" {
+			t.Fatalf("the Sequence awaits %+v, want the duplicate, outside", st.Running)
+		}
+		if len(st.Queue) != 1 {
+			return fmt.Sprintf("waiting for the next event to wait: %+v", st.Queue)
+		}
+		return ""
+	})
+	if err := c.SignalWorkflow(t.Context(), "outside", "", "finish", nil); err != nil {
+		t.Fatal(err)
+	}
+	ranInOrder(t, ran, []string{"outside", "after"})
+	return c, seq
+}

@@ -32,7 +32,9 @@ const (
 	changeSequenceCancel = "sequence-cancel"
 	// changeSequenceCancelRunning, of its own for the same reason.
 	changeSequenceCancelRunning = "sequence-cancel-running"
-	changeGate                  = "gate"
+	// changeSequenceDuplicate, of its own for the same reason.
+	changeSequenceDuplicate = "sequence-duplicate"
+	changeGate              = "gate"
 	// changeGateSending, of its own for the same reason.
 	changeGateSending = "gate-sending"
 	// changeGateSize, of its own for the same reason.
@@ -221,6 +223,15 @@ const sequenceCancelV1 workflow.Version = 1
 // own run, a child, is canceled with it. Before, the dispatch went on.
 // Asked only then, so no other run records the marker.
 const sequenceCancelRunningV1 workflow.Version = 1
+
+// sequenceDuplicateV1 (changeSequenceDuplicate): a dispatch whose
+// workflow ID is taken when its turn comes (sequence.duplicate) holds the
+// events after it until the run that has the ID closes, as one the
+// Sequence started would; its failure does not block the key. Before, it
+// was taken as done at once, and the next event's dispatch ran beside a
+// run that was still going. Asked only then, so no other run records the
+// marker.
+const sequenceDuplicateV1 workflow.Version = 1
 
 // Gate versions.
 const (
