@@ -3,12 +3,14 @@ package workflows_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -76,4 +78,56 @@ func TestGateGrantsABurstOnRealServer(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// A Gate whose first reads of its function's flow control fail grants
+// nothing until one succeeds (gateUnreadV1), on a real server, whose
+// history replays.
+func TestGateGrantsNothingUnreadOnRealServer(t *testing.T) {
+	c, run := unreadGate(t)
+	replays(t, c, run)
+}
+
+// unreadGate runs a Gate whose first two reads of its function's flow
+// control fail, with a request waiting: it checks that the permit goes
+// only after the third read, and returns the Gate, still running.
+func unreadGate(t *testing.T) (client.Client, client.WorkflowRun) {
+	c := testenv.TemporalClient(t)
+	const queue, gateID = "gate-unread", "gate-unread"
+	var reads atomic.Int32
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.Gate, workflow.RegisterOptions{Name: workflows.WorkflowGate})
+	w.RegisterActivityWithOptions(func(context.Context, dispatcher.FunctionFlowInput) (dispatcher.Flow, error) {
+		if reads.Add(1) <= 2 {
+			return dispatcher.Flow{}, temporal.NewApplicationError("the store is away", dispatcher.FailureStore)
+		}
+		return dispatcher.Flow{MaxConcurrency: 1}, nil
+	}, activity.RegisterOptions{Name: workflows.ActivityFunctionFlow})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	run, err := c.SignalWithStartWorkflow(t.Context(), gateID, workflows.SignalGateRequest,
+		workflows.PermitRequest{ID: "k/1", WorkflowID: "dispatch-unread", Lease: time.Hour},
+		client.StartWorkflowOptions{ID: gateID, TaskQueue: queue}, workflows.WorkflowGate, workflows.GateInput{Function: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, func() string {
+		it := c.GetWorkflowHistory(t.Context(), gateID, run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				return err.Error()
+			}
+			if e.GetSignalExternalWorkflowExecutionInitiatedEventAttributes() != nil {
+				if n := reads.Load(); n < 3 {
+					t.Fatalf("the permit went after %d reads, want after the first that succeeded, the third", n)
+				}
+				return ""
+			}
+		}
+		return fmt.Sprintf("waiting for the permit (%d reads)", reads.Load())
+	})
+	return c, run
 }

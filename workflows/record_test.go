@@ -123,6 +123,8 @@ func TestRecordHistories(t *testing.T) {
 	r.recordGated(dir)
 	r.recordBoundedGate()
 	r.recordIdleOpenGate()
+	c, unread := unreadGate(t)
+	(&recorder{t: t, c: c}).save(unread.GetID(), unread.GetRunID(), filepath.Join("testdata", "histories", "gate", recordGateVersion, "unread.json"))
 
 	// A bulk replay of two failed dispatches that continues as new after
 	// each replay.
