@@ -70,23 +70,68 @@ func (a *authenticator) authenticateKey(c *gin.Context, key string) {
 // whose principal is an API key restricted to event types that do not
 // include every one of events: a batch is accepted whole or not at all.
 func maySend(c *gin.Context, events []dispatcher.Event) bool {
-	p := principalOf(c)
-	if p.EventTypes == nil {
-		return true
-	}
 	for i, ev := range events {
-		if slices.Contains(p.EventTypes, ev.Type) {
-			continue
-		}
-		at := ""
+		field := "type"
 		if len(events) > 1 {
-			at = fmt.Sprintf("[%d].", i)
+			field = fmt.Sprintf("[%d].type", i)
 		}
-		abort(c, errNoPermission, fmt.Sprintf("%stype: this API key may not send events of type %q; it may send %s",
-			at, ev.Type, strings.Join(p.EventTypes, ", ")))
-		return false
+		if !mayAct(c, "send", field, ev.Type) {
+			return false
+		}
 	}
 	return true
+}
+
+// mayAct refuses with 403 code 10, naming field and the type, a request
+// to verb ("send", "replay", …) events of type typ ("" for every type)
+// whose principal is an API key restricted to other types.
+func mayAct(c *gin.Context, verb, field, typ string) bool {
+	p := principalOf(c)
+	if p.EventTypes == nil || typ != "" && slices.Contains(p.EventTypes, typ) {
+		return true
+	}
+	which := fmt.Sprintf("of type %q", typ)
+	if typ == "" {
+		which = "of every type (name one)"
+	}
+	abort(c, errNoPermission, fmt.Sprintf("%s: this API key may not %s events %s; it may %s %s",
+		field, verb, which, verb, strings.Join(p.EventTypes, ", ")))
+	return false
+}
+
+// dispatchOfOwnType refuses, as mayAct does, to verb the dispatch in the
+// path for an API key restricted to other event types than its event's:
+// a replay sends its mails and calls its functions again, a cancel or a
+// release changes what happens to them.
+func (s *Server) dispatchOfOwnType(verb string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if principalOf(c).EventTypes == nil {
+			return
+		}
+		d, err := s.executions.Get(c.Request.Context(), c.Param("workflowId"), "")
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		mayAct(c, verb, "workflowId", d.EventType)
+	}
+}
+
+// bulkReplayOfOwnType refuses, as mayAct does, to verb the bulk replay in
+// the path for an API key restricted to other event types than its
+// filter's.
+func (s *Server) bulkReplayOfOwnType(verb string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if principalOf(c).EventTypes == nil {
+			return
+		}
+		st, err := s.executions.BulkReplay(c.Request.Context(), c.Param("id"))
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		mayAct(c, verb+" a bulk replay of", "id", st.Request.Filter.EventType)
+	}
 }
 
 // createAPIKey answers POST /apikeys/v1. The key is in this answer only.

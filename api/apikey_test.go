@@ -206,6 +206,46 @@ func TestAPIKeyEventTypes(t *testing.T) {
 	s.mustAs(admin, 202, "POST", "/events/v1", `{"id":"evt-5","type":"user_deleted","content":{}}`)
 }
 
+// TestAPIKeyEventTypesActOnTheirOwn: a key restricted to event types
+// replays, cancels and releases only dispatches of those types, and bulk
+// replays only a type of its own, named in the filter: a replay sends a
+// dispatch's mails and calls its functions again. Before, it was held to
+// its types only to send events.
+func TestAPIKeyEventTypesActOnTheirOwn(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	admin := s.admin("")
+	key := func(types string) string {
+		return s.mustAs(admin, 200, "POST", "/apikeys/v1", `{"name":"k","permissions":["CREATE_EVENTS","VIEW_EXECUTIONS","REPLAY_EXECUTIONS","CANCEL_EXECUTIONS"],"eventTypes":`+types+`}`)["key"].(string)
+	}
+	billing, users := key(`["invoice_paid"]`), key(`["user_deleted"]`)
+	const id = "dispatch-evt-1" // of type user_deleted
+	s.execs.add("", id)
+	for _, op := range []string{"replay", "cancel", "release"} {
+		code, body := s.doAs(billing, "POST", "/executions/v1/"+id+"/"+op, "")
+		wantError(t, code, body, 403, 10, `may not `+op+` events of type "user_deleted"`)
+		code, body = s.doAs(users, "POST", "/executions/v1/"+id+"/"+op, "")
+		if code >= 300 {
+			t.Fatalf("%s by a key of the dispatch's type: %d %s", op, code, body)
+		}
+	}
+	code, body := s.doAs(billing, "POST", "/executions/v1/dispatch-unknown/replay", "")
+	wantError(t, code, body, 404, 16, "dispatch-unknown")
+
+	code, body = s.doAs(billing, "POST", "/executions/v1/replays", `{"status":"failed"}`)
+	wantError(t, code, body, 403, 10, "eventType: this API key may not replay events of every type")
+	code, body = s.doAs(billing, "POST", "/executions/v1/replays", `{"eventType":"user_deleted","dryRun":true}`)
+	wantError(t, code, body, 403, 10, `"user_deleted"`)
+	started := s.mustAs(billing, 202, "POST", "/executions/v1/replays", `{"eventType":"invoice_paid","status":"failed"}`)
+	bulk := started["id"].(string)
+	s.execs.addBulk("", "bulk-replay-0123456789abcdef01234567") // of every type
+	for _, op := range []string{"pause", "resume", "cancel"} {
+		code, body := s.doAs(billing, "POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/"+op, "")
+		wantError(t, code, body, 403, 10, "id: this API key may not "+op+" a bulk replay of events of every type")
+		s.mustAs(admin, 202, "POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/"+op, "")
+		s.mustAs(billing, 202, "POST", "/executions/v1/replays/"+bulk+"/"+op, "")
+	}
+}
+
 // TestAPIKeyWithAuthDisabled: with authentication off, a request without
 // a key may do everything, but a key is still checked and acts as itself.
 func TestAPIKeyWithAuthDisabled(t *testing.T) {

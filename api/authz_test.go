@@ -147,10 +147,12 @@ type tenantExecutions struct {
 	mu    sync.Mutex
 	runs  map[string]string // workflow ID → tenant
 	bulks map[string]string // bulk replay id → tenant
+	// filters are the bulk replays' filters, by id.
+	filters map[string]dispatcher.ExecutionFilter
 }
 
 func newTenantExecutions() *tenantExecutions {
-	return &tenantExecutions{runs: make(map[string]string), bulks: make(map[string]string)}
+	return &tenantExecutions{runs: make(map[string]string), bulks: make(map[string]string), filters: make(map[string]dispatcher.ExecutionFilter)}
 }
 
 // add records a failed dispatch of tenant.
@@ -234,11 +236,17 @@ func (f *tenantExecutions) DryRunBulkReplay(ctx context.Context, _ dispatcher.Bu
 func (f *tenantExecutions) StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error) {
 	id := "bulk-replay-" + dispatcher.NewID(time.Now())
 	f.addBulk(dispatcher.CallerOf(ctx).Tenant, id)
+	f.mu.Lock()
+	f.filters[id] = r.Filter
+	f.mu.Unlock()
 	return dispatcher.BulkReplayStatus{ID: id, Status: "running", Request: r}, nil
 }
 
 func (f *tenantExecutions) BulkReplay(ctx context.Context, id string) (dispatcher.BulkReplayStatus, error) {
-	return dispatcher.BulkReplayStatus{ID: id, Status: "running"}, f.own(ctx, f.bulks, id)
+	f.mu.Lock()
+	r := dispatcher.BulkReplayRequest{Filter: f.filters[id]}
+	f.mu.Unlock()
+	return dispatcher.BulkReplayStatus{ID: id, Status: "running", Request: r}, f.own(ctx, f.bulks, id)
 }
 
 func (f *tenantExecutions) CancelBulkReplay(ctx context.Context, id, _ string) (dispatcher.BulkReplayStatus, error) {

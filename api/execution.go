@@ -358,6 +358,9 @@ func (s *Server) bulkReplay(c *gin.Context) {
 		abort(c, errFieldFormat, `filter: a bulk replay needs at least one filter ("status": "failed" replays every failed dispatch); a dry run may count without one`)
 		return
 	}
+	if !mayAct(c, "replay", "eventType", f.EventType) {
+		return
+	}
 	r := dispatcher.BulkReplayRequest{Filter: f, Actions: req.Actions, Config: req.Config, Rate: req.Rate,
 		Actor: principalOf(c).Subject, IdempotencyKey: key}
 	if req.DryRun {

@@ -80,15 +80,15 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	x.GET("/failures", auth, require(PermViewExecutions), validQuery(failureParams...), s.executionFailures)
 	x.POST("/replays", auth, require(PermReplayExecutions), body, s.bulkReplay)
 	x.GET("/replays/:id", auth, require(PermViewExecutions), validBulkReplayID, s.getBulkReplay)
-	x.POST("/replays/:id/cancel", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.cancelBulkReplay)
-	x.POST("/replays/:id/pause", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.pauseBulkReplay(true))
-	x.POST("/replays/:id/resume", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.pauseBulkReplay(false))
+	x.POST("/replays/:id/cancel", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.bulkReplayOfOwnType("cancel"), s.cancelBulkReplay)
+	x.POST("/replays/:id/pause", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.bulkReplayOfOwnType("pause"), s.pauseBulkReplay(true))
+	x.POST("/replays/:id/resume", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.bulkReplayOfOwnType("resume"), s.pauseBulkReplay(false))
 	x.GET("/:workflowId", auth, require(PermViewExecutions), validWorkflowID, validQuery("runId"), s.getExecution)
 	x.GET("/:workflowId/history", auth, require(PermViewExecutions),
 		requireToo("a run's history holds its event and configuration", historyPermissions...), validWorkflowID, validQuery(historyParams...), s.executionHistory)
-	x.POST("/:workflowId/replay", auth, require(PermReplayExecutions), validWorkflowID, body, s.replayExecution)
-	x.POST("/:workflowId/cancel", auth, require(PermCancelExecutions), validWorkflowID, body, noFields, s.cancelExecution)
-	x.POST("/:workflowId/release", auth, require(PermReplayExecutions), validWorkflowID, body, noFields, s.releaseExecution)
+	x.POST("/:workflowId/replay", auth, require(PermReplayExecutions), validWorkflowID, body, s.dispatchOfOwnType("replay"), s.replayExecution)
+	x.POST("/:workflowId/cancel", auth, require(PermCancelExecutions), validWorkflowID, body, noFields, s.dispatchOfOwnType("cancel"), s.cancelExecution)
+	x.POST("/:workflowId/release", auth, require(PermReplayExecutions), validWorkflowID, body, noFields, s.dispatchOfOwnType("release"), s.releaseExecution)
 
 	// The codec server of the Temporal Web UI; browsers ask first
 	// (OPTIONS, without a token).
