@@ -51,9 +51,12 @@ const (
 )
 
 // Validate checks what Temporal and the store will need of an event: a
-// type of 1 to 256 characters, an id of at most 200, no NUL characters.
+// type of 1 to 256 characters, an id of at most 200, a source and a
+// partition key of at most 1024 bytes (past DISPATCHER_MAX_EVENT_BYTES,
+// which counts the body, a CloudEvent's headers could carry a megabyte
+// of them into its dispatch), no NUL characters.
 func (e *Event) Validate() error {
-	if err := checkText("id", e.ID, "type", e.Type, "source", e.Source); err != nil {
+	if err := checkText("id", e.ID, "type", e.Type, "source", e.Source, "partitionKey", e.PartitionKey); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{{"id", e.ID}, {"type", e.Type}, {"source", e.Source}} {
@@ -73,6 +76,8 @@ func (e *Event) Validate() error {
 		return Errorf(EINVALID, "id: must be at most 200 characters")
 	case len(e.Source) > 1024:
 		return Errorf(EINVALID, "source: must be at most 1024 bytes")
+	case len(e.PartitionKey) > 1024:
+		return Errorf(EINVALID, "partitionKey: must be at most 1024 bytes (lk's source.kinesisPartitionKey, CloudEvents' partitionkey)")
 	}
 	return nil
 }

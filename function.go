@@ -128,11 +128,16 @@ const (
 )
 
 // callHeaders are the headers a function's own may not name, in canonical
-// form: those the dispatcher sets on every call, and those Go's HTTP
-// client takes from the request itself. Before, they were accepted and
-// then overwritten or dropped, and a signature header was sent as
-// configured.
-var callHeaders = []string{"Content-Type", HeaderIdempotencyKey, HeaderSignature, "Host", "Content-Length", "Transfer-Encoding"}
+// form: those the dispatcher sets on every call (the trace context when
+// tracing is on), those Go's HTTP client takes from the request itself,
+// those that change the exchange rather than describe the request
+// (hop-by-hop, but Connection: close, which only asks for no keep-alive),
+// and Content-Encoding, which would mislabel the JSON body. Before, they
+// were accepted and then overwritten, dropped or obeyed, and a signature
+// header was sent as configured.
+var callHeaders = []string{"Content-Type", "Content-Encoding", HeaderIdempotencyKey, HeaderSignature, "Traceparent", "Tracestate",
+	"Host", "Content-Length", "Transfer-Encoding", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization",
+	"Upgrade", "Te", "Trailer", "Expect"}
 
 // Validate checks a function for its kind and fills in defaults.
 func (f *Function) Validate() error { return f.validate(nil) }

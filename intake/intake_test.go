@@ -91,6 +91,9 @@ func TestParseErrors(t *testing.T) {
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
 		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EREQUIRED, "type: is required"},
 		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
+		// Before, a binary CloudEvent's header carried up to a megabyte of
+		// partition key into its dispatch, past the body's limit.
+		{"binary partitionkey too long", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_partitionkey": strings.Repeat("k", 1025)}, 0, dispatcher.EINVALID, "partitionKey: must be at most 1024 bytes"},
 		{"schema: partitionkey not a string", "application/cloudevents+json", `{"specversion":"1.0","id":"x","source":"/s","type":"t","partitionkey":5}`, nil, 0, dispatcher.EINVALID, "partitionkey: must be string"},
 		// Before, the SDK's parser answered these, quoting its internals
 		// and the body: "ReadString: expects \" or n, but found 1, ...".
