@@ -21,7 +21,15 @@ import (
 // only the current configuration can run (see replayActions): its config
 // is current, and its status any, since a dispatch that skipped a paused
 // dispatcher usually completed.
-func checkBulk(r *dispatcher.BulkReplayRequest) error {
+//
+// It replays the dispatches started before now at the latest: a from
+// not before then matches none (before, the API accepted it, and the
+// bulk replay then failed without saying why).
+func checkBulk(r *dispatcher.BulkReplayRequest, now time.Time) error {
+	if f := r.Filter; !f.From.IsZero() && (f.To.IsZero() || f.To.After(now)) && !f.From.Before(now) {
+		return dispatcher.Errorf(dispatcher.EINVALID, "from: %s is not in the past; a bulk replay replays dispatches started before it",
+			f.From.UTC().Format(time.RFC3339))
+	}
 	switch r.Filter.Status {
 	case "":
 		if r.Filter.SkipReason == "" {
@@ -58,7 +66,7 @@ func checkBulk(r *dispatcher.BulkReplayRequest) error {
 // them; counted among the newest MaxFailureScan), and returns a sample of
 // up to sampleSize of the others; it starts nothing.
 func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, sampleSize int) (dispatcher.BulkReplayDryRun, error) {
-	if err := checkBulk(&r); err != nil {
+	if err := checkBulk(&r, e.now()); err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
 	if now := e.now(); r.Filter.To.IsZero() || r.Filter.To.After(now) {
@@ -102,7 +110,7 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 // request that comes again answers with the bulk replay it started.
 // Errors: EINVALID for a bad request, EUNAVAILABLE.
 func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error) {
-	if err := checkBulk(&r); err != nil {
+	if err := checkBulk(&r, e.now()); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
 	}
 	tenant := dispatcher.CallerOf(ctx).Tenant

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -23,6 +24,7 @@ func TestSkipReasonQuery(t *testing.T) {
 // A bulk replay by skip reason runs with the current configuration, which
 // alone can run what was skipped, and matches runs of any status.
 func TestCheckBulkSkipReason(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		in                   dispatcher.BulkReplayRequest
 		wantStatus, wantConf string
@@ -35,9 +37,12 @@ func TestCheckBulkSkipReason(t *testing.T) {
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}, Config: dispatcher.ReplayConfigOriginal},
 			"", "", `config: a bulk replay by skipReason runs the actions the dispatches skipped, which only config "current" can run, not "original"`},
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: "nope"}}, "", "", "skipReason: must be one of"},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{From: now}}, "", "", "from: 2026-12-03T09:00:00Z is not in the past"},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{From: now.Add(time.Hour), To: now.Add(2 * time.Hour)}}, "", "", "from: 2026-12-03T10:00:00Z is not in the past"},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{From: now.Add(-time.Hour)}}, dispatcher.ExecutionFailed, dispatcher.ReplayConfigOriginal, ""},
 	} {
 		r := tt.in
-		err := checkBulk(&r)
+		err := checkBulk(&r, now)
 		switch {
 		case tt.wantErr != "":
 			if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), tt.wantErr) {
