@@ -234,9 +234,20 @@ func TestEndToEndConsole(t *testing.T) {
 		t.Errorf("saved in the console after a pause elsewhere, the dispatcher is %v", got)
 	}
 	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"enabled": true, "filter": "", "tags": []string{}}, 200)
+	// Saved again with nothing changed: said so, nothing sent. Before, the
+	// server's refusal of an empty update showed as an error.
+	b.open("/dispatchers/" + dispatcherID)
+	b.do("save it unchanged", chromedp.WaitVisible(chromedp.ID("d-filter")), chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "Nothing changed")
 
 	// Preview the template against a sample event, as it is typed.
 	b.open("/templates")
+	b.waitText("#templates-table", "goodbye")
+	// Before, the list pages ended in the word "null" where a note on
+	// paging would have been.
+	if text := b.text("main"); strings.HasSuffix(strings.TrimSpace(text), "null") {
+		t.Errorf("the templates page ends in %q", text[max(0, len(text)-40):])
+	}
 	b.do("open the template", chromedp.Click(chromedp.CSS("#templates-table a")))
 	b.waitText("#preview-subject", "Goodbye Ann")
 	b.checkLabels("a template")

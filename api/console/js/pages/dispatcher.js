@@ -62,6 +62,10 @@ export async function render(ctx) {
     for (const k of Object.keys(now)) {
       if (JSON.stringify(now[k]) !== JSON.stringify(shown[k])) body[k] = now[k];
     }
+    if (!isNew && Object.keys(body).length === 0) {
+      replace(msg, h('p', { class: 'ok', role: 'status', text: 'Nothing changed: nothing to save.' }));
+      return;
+    }
     await busy(save, async () => {
       try {
         if (isNew) {

@@ -1,7 +1,7 @@
 // The functions views: the list, and one function's form. Its secret and
 // header values are write-only: the API never returns them, the form
 // only ever sends new ones.
-import { h, fmtTime, replace } from '../dom.js';
+import { h, fmtTime, replace, append } from '../dom.js';
 import { get, post, put, del, seg } from '../api.js';
 import { pageHeader, field, input, select, table, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
 
@@ -10,12 +10,13 @@ export async function render(ctx) {
   ctx.main.append(pageHeader('Functions',
     ctx.can('CREATE_FUNCTIONS') ? h('a', { href: '#/functions/new', class: 'button primary', id: 'new-function' }, 'New function') : null));
   const page = await get('/functions/v1?sort(name)&limit(50)');
-  ctx.main.append(
+  // append, not the DOM's: the note is null when the page shows all.
+  append(ctx.main, [
     table('Task functions', ['Name', 'Kind', 'Calls', 'Timeout', 'Secret', 'Headers', 'Updated'],
       page.data.map((f) => [link(`#/functions/${seg(f.id)}`, f.name), f.kind, f.kind === 'temporal' ? `task queue ${f.taskQueue}` : f.url,
         f.timeoutSeconds ? `${f.timeoutSeconds} s` : '', f.hasSecret ? 'set' : '—', (f.headerNames || []).join(', '), fmtTime(f.updateTimestamp)]),
       { empty: 'No function.', id: 'functions-table' }),
-    page.page.total > page.data.length ? h('p', { class: 'muted', text: `The first ${page.data.length} of ${page.page.total}, by name.` }) : null);
+    page.page.total > page.data.length ? h('p', { class: 'muted', text: `The first ${page.data.length} of ${page.page.total}, by name.` }) : null]);
 }
 
 async function detail(ctx, id) {

@@ -2,7 +2,7 @@
 // preview: the saved template rendered against a sample event by
 // POST /templates/v1/{id}/render as the sample changes, and after every
 // save. The HTML part shows in a sandboxed frame that runs nothing.
-import { h, fmtTime, pretty, replace } from '../dom.js';
+import { h, fmtTime, pretty, replace, append } from '../dom.js';
 import { get, post, put, del, seg } from '../api.js';
 import { pageHeader, field, input, table, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
 
@@ -11,11 +11,12 @@ export async function render(ctx) {
   ctx.main.append(pageHeader('Templates',
     ctx.can('CREATE_TEMPLATES') ? h('a', { href: '#/templates/new', class: 'button primary', id: 'new-template' }, 'New template') : null));
   const page = await get('/templates/v1?sort(name)&limit(50)');
-  ctx.main.append(
+  // append, not the DOM's: the note is null when the page shows all.
+  append(ctx.main, [
     table('Mail templates', ['Name', 'Subject', 'Updated'],
       page.data.map((t) => [link(`#/templates/${seg(t.id)}`, t.name), t.subject, fmtTime(t.updateTimestamp)]),
       { empty: 'No template.', id: 'templates-table' }),
-    page.page.total > page.data.length ? h('p', { class: 'muted', text: `The first ${page.data.length} of ${page.page.total}, by name.` }) : null);
+    page.page.total > page.data.length ? h('p', { class: 'muted', text: `The first ${page.data.length} of ${page.page.total}, by name.` }) : null]);
 }
 
 const sampleEvent = { type: 'user_deleted', content: { name: 'Ann', userId: 42, email: 'ann@example.com' } };
