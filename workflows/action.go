@@ -16,6 +16,7 @@ import (
 // run runs job i to its outcome.
 func (d *dispatch) run(ctx workflow.Context, i int) {
 	j, o := d.jobs[i], &d.outcomes[i]
+	defer func() { recordAction(ctx, *o) }()
 	if err := d.wait(ctx, j.action, o); err != nil {
 		d.fail(ctx, o, err)
 		return

@@ -115,6 +115,11 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	if in.Overflow != "" && d.version >= dispatchV5 {
 		d.refuse(workflow.Now(ctx))
 	}
+	for _, o := range d.outcomes {
+		if o.Status != dispatcher.OutcomeRunning {
+			recordAction(ctx, o) // skipped, or refused: never runs
+		}
+	}
 	wg := workflow.NewWaitGroup(ctx)
 	for i := range d.jobs {
 		if d.outcomes[i].Status != dispatcher.OutcomeRunning {
@@ -129,7 +134,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	wg.Wait(ctx)
 
 	res, err := d.finish(ctx)
-	recordOutcomes(ctx, res, err != nil)
+	recordEnd(ctx, err)
 	return res, err
 }
 

@@ -1,7 +1,11 @@
 package workflows
 
 import (
+	"errors"
+
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/dispatcherhq/dispatcher"
 )
 
 // Metric names, as Prometheus shows them once the SDK's Prometheus naming
@@ -9,27 +13,34 @@ import (
 // workflow's metrics handler, which stays silent while a history replays,
 // so each dispatch and action is counted once.
 const (
-	metricDispatches     = "dispatcher_dispatches"      // counter{status}
+	metricDispatches     = "dispatcher_dispatches"      // counter{status}: started, completed, failed, canceled
 	metricActionOutcomes = "dispatcher_action_outcomes" // counter{type,status}
 	metricActionDuration = "dispatcher_action_duration" // histogram{type}
 )
 
-// recordOutcomes counts the dispatch and each action's outcome and
-// latency.
-func recordOutcomes(ctx workflow.Context, res DispatchResult, failed bool) {
+// recordAction counts an action's outcome and latency, once it has one:
+// as it ends, not when the dispatch closes, which an action of the same
+// dispatch waiting for its startTimestamp may hold off for months.
+func recordAction(ctx workflow.Context, o dispatcher.ActionOutcome) {
 	m := workflow.GetMetricsHandler(ctx)
+	m.WithTags(map[string]string{"type": o.Type, "status": o.Status}).Counter(metricActionOutcomes).Inc(1)
+	if !o.StartedAt.IsZero() && !o.FinishedAt.IsZero() {
+		m.WithTags(map[string]string{"type": o.Type}).Timer(metricActionDuration).Record(o.FinishedAt.Sub(o.StartedAt))
+	}
+}
+
+// recordEnd counts a dispatch that closed: completed, failed, or
+// canceled (by someone who meant it: no failure of the dispatcher's).
+func recordEnd(ctx workflow.Context, err error) {
 	status := "completed"
-	if failed {
+	switch {
+	case err == nil: // a cancel that came once every action had ended
+	case errors.Is(ctx.Err(), workflow.ErrCanceled):
+		status = "canceled"
+	default:
 		status = "failed"
 	}
-	m.WithTags(map[string]string{"status": status}).Counter(metricDispatches).Inc(1)
-	for _, o := range res.Outcomes {
-		tags := map[string]string{"type": o.Type}
-		m.WithTags(map[string]string{"type": o.Type, "status": o.Status}).Counter(metricActionOutcomes).Inc(1)
-		if !o.StartedAt.IsZero() && !o.FinishedAt.IsZero() {
-			m.WithTags(tags).Timer(metricActionDuration).Record(o.FinishedAt.Sub(o.StartedAt))
-		}
-	}
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"status": status}).Counter(metricDispatches).Inc(1)
 }
 
 // recordStart counts a dispatch that began.

@@ -446,3 +446,40 @@ func TestEndToEndFailureAndSchedule(t *testing.T) {
 		t.Fatalf("calls: ok %d, broken %d; want 1 each", ok.count(), broken.count())
 	}
 }
+
+// TestEndToEndOutcomesBeforeTheDispatchCloses: an action's outcome is
+// counted as it ends, while another action of the dispatch waits for its
+// startTimestamp, and a dispatch canceled is counted as canceled, not
+// failed. Before, the outcomes were counted when the dispatch closed
+// (months later, for a reminder), and a cancel as a failure, which set off
+// the failed-dispatch alert.
+func TestEndToEndOutcomesBeforeTheDispatchCloses(t *testing.T) {
+	s := startSystem(t)
+	broken := &functionSink{statuses: []int{404}}
+	srv := httptest.NewServer(broken)
+	t.Cleanup(srv.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "broken", "url": srv.URL}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{
+		"name": "reminder", "eventType": "trial_started",
+		"actions": []any{
+			map[string]any{"type": "task", "name": "now", "functionName": "broken"},
+			map[string]any{"type": "task", "name": "later", "functionName": "broken", "startTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
+		},
+	}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "trial-1", "type": "trial_started", "content": map[string]any{}}, 202)
+	failed := map[string]string{"status": "failed", "type": "task"}
+	s.poll("the failed action counted while the other waits", func() bool { return s.metric("dispatcher_action_outcomes_total", failed) == 1 })
+	if x := s.call("GET", "/executions/v1/"+acc["workflowId"].(string), nil, 200); x["status"] != "scheduled" {
+		t.Fatalf("the dispatch is %v, want scheduled", x["status"])
+	}
+	s.call("POST", "/executions/v1/"+acc["workflowId"].(string)+"/cancel", nil, 202)
+	s.poll("the dispatch counted as canceled", func() bool {
+		return s.metric("dispatcher_dispatches_total", map[string]string{"status": "canceled"}) == 1
+	})
+	if n := s.metric("dispatcher_dispatches_total", map[string]string{"status": "failed"}); n != 0 {
+		t.Errorf("dispatches counted failed: %v, want 0", n)
+	}
+	if n := s.metric("dispatcher_action_outcomes_total", map[string]string{"status": "canceled", "type": "task"}); n != 1 {
+		t.Errorf("canceled actions counted: %v, want 1, the one that waited", n)
+	}
+}
