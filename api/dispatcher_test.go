@@ -384,3 +384,18 @@ func TestOrderingRemoved(t *testing.T) {
 		}
 	}
 }
+
+// A filter is removed with null too, as an ordering is, or with "".
+// Before, null left it as it was: beside another field it was accepted
+// and the dispatcher went on filtering; alone it was "the body changes
+// nothing".
+func TestFilterRemoved(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	for i, removal := range []string{`{"filter":null}`, `{"filter":null,"tags":["a"]}`, `{"filter":""}`} {
+		id := hs.must(200, "POST", "/dispatchers/v1", fmt.Sprintf(`{"name":"f-%d","eventType":"f","filter":"event.content.u == 1"}`, i))["id"].(string)
+		hs.must(200, "PUT", "/dispatchers/v1/"+id, removal)
+		if d := hs.must(200, "GET", "/dispatchers/v1/"+id, ""); d["filter"] != nil {
+			t.Errorf("%s: the dispatcher still filters: %v", removal, d["filter"])
+		}
+	}
+}

@@ -20,8 +20,8 @@ type DispatcherRequest struct {
 	// an update, null or an empty object removes it.
 	Ordering Optional[Ordering] `json:"ordering"`
 	// Filter is a CEL expression over the event (dispatcher.Filter); in
-	// an update, "" removes it.
-	Filter *string `json:"filter,omitempty"`
+	// an update, null or "" removes it, as null removes an ordering.
+	Filter Optional[string] `json:"filter"`
 	// Enabled false pauses the dispatcher; absent keeps it as it is (a
 	// new one is enabled).
 	Enabled *bool `json:"enabled,omitempty"`
@@ -78,7 +78,7 @@ func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
 		Description: value(r.Description),
 		EventType:   value(r.EventType),
 		Ordering:    orderingOf(r.Ordering),
-		Filter:      value(r.Filter),
+		Filter:      r.Filter.Value,
 		Paused:      r.Enabled != nil && !*r.Enabled,
 	}
 	if r.Tags != nil {
@@ -99,7 +99,10 @@ func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
 // Update converts an update request; its actions are ignored (they have
 // their own endpoints).
 func (r DispatcherRequest) Update() dispatcher.DispatcherUpdate {
-	u := dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description, EventType: r.EventType, Tags: r.Tags, Filter: r.Filter}
+	u := dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description, EventType: r.EventType, Tags: r.Tags}
+	if r.Filter.Set {
+		u.Filter = &r.Filter.Value // "" when null: removed
+	}
 	if r.Enabled != nil {
 		paused := !*r.Enabled
 		u.Paused = &paused
