@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,10 +42,42 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 	}
 	if err != nil {
 		d.fail(ctx, o, err)
+		d.showFailures(ctx)
 		return
 	}
 	o.Status = dispatcher.OutcomeSucceeded
 	o.FinishedAt = workflow.Now(ctx)
+}
+
+// showFailures upserts the failed actions' search attributes while
+// another action of the dispatch waits for its startTimestamp
+// (dispatchV10), as finish does when the dispatch closes: the failure is
+// found by its class, and counted in the list, while the dispatch is
+// scheduled. A canceled dispatch's are upserted as it closes.
+func (d *dispatch) showFailures(ctx workflow.Context) {
+	if d.version < dispatchV10 || d.waiting == 0 || ctx.Err() != nil {
+		return
+	}
+	var ids, classes []string
+	var failed []dispatcher.ActionOutcome
+	for _, o := range d.outcomes {
+		if o.Status != dispatcher.OutcomeFailed {
+			continue
+		}
+		failed = append(failed, o)
+		ids = append(ids, o.ActionID)
+		if !slices.Contains(classes, o.ErrorClass) {
+			classes = append(classes, o.ErrorClass)
+		}
+	}
+	slices.Sort(classes)
+	classes = append(classes, errorPairs(failed)...)
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		AttrFailedActionIDs.ValueSet(BoundKeywords(ids)),
+		AttrErrorClasses.ValueSet(BoundKeywords(classes)),
+	); err != nil {
+		workflow.GetLogger(ctx).Warn("Upserting the failed actions' search attributes failed", "Error", err)
+	}
 }
 
 // wait sleeps on a durable timer until the action's startTimestamp, if it

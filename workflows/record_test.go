@@ -35,7 +35,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v9"
+	recordDispatchVersion   = "v10"
 	recordBulkReplayVersion = "v3"
 	recordSequenceVersion   = "v6"
 	recordGateVersion       = "v1"
@@ -92,6 +92,14 @@ func TestRecordHistories(t *testing.T) {
 	canceled := r.dispatch("canceled", false)
 	r.cancelWhen(canceled, func() bool { return r.status(canceled) == dispatcher.ExecutionScheduled })
 	r.save(canceled.WorkflowID, canceled.RunID, filepath.Join(dir, "canceled.json"))
+	// An action that fails while another waits for its startTimestamp:
+	// its failure upserted at once (dispatchV10), then the cancel.
+	failedWaiting := r.dispatch("failed-waiting", false)
+	r.cancelWhen(failedWaiting, func() bool {
+		d, err := r.ex.Get(r.ctx(), failedWaiting.WorkflowID, failedWaiting.RunID)
+		return err == nil && d.Status == dispatcher.ExecutionScheduled && len(d.FailedActionIDs) == 1
+	})
+	r.save(failedWaiting.WorkflowID, failedWaiting.RunID, filepath.Join(dir, "failed-while-scheduled.json"))
 	inFlight := r.dispatch("inflight", false)
 	r.cancelWhen(inFlight, func() bool { return r.calls("/hold") > 0 })
 	r.save(inFlight.WorkflowID, inFlight.RunID, filepath.Join(dir, "canceled-in-flight.json"))
@@ -266,6 +274,10 @@ func newRecorder(t *testing.T) *recorder {
 				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
 			}},
 			{ID: "d-inflight", EventType: "inflight", Actions: []dispatcher.Action{task("t1", "hold")}},
+			{ID: "d-failed-waiting", EventType: "failed-waiting", Actions: []dispatcher.Action{
+				task("t1", "gone"),
+				{ID: "t2", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
+			}},
 			{ID: "d-canceled-child", EventType: "canceled-child", Actions: []dispatcher.Action{task("t1", "stubborn")}},
 			{ID: "d-children", EventType: "children", Actions: []dispatcher.Action{
 				{ID: "c1", Type: dispatcher.ActionTask, FunctionName: "child", Data: json.RawMessage(`{"name":"{{ .event.content.name }}"}`)},

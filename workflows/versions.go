@@ -116,8 +116,15 @@ const (
 	// PrepareTask refuses beyond), then, back in the same task, by what it
 	// is. Every other run runs as in dispatchV8.
 	dispatchV9 workflow.Version = 9
+	// dispatchV10: an action that fails while another action of the
+	// dispatch waits for its startTimestamp has its failure upserted at
+	// once (DispatchFailedActionIDs, DispatchErrorClasses: showFailure),
+	// so that it is found by its error class and counted in the list
+	// while the dispatch is scheduled, months maybe, rather than when it
+	// closes. Every other run runs as in dispatchV9.
+	dispatchV10 workflow.Version = 10
 
-	dispatchLatest = dispatchV9
+	dispatchLatest = dispatchV10
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2

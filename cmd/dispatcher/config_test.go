@@ -18,8 +18,8 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_LOG_LEVEL", "debug", ""},
 		{"TEMPORAL_ADDRESS", "temporal.example.com:7233", ""},
 		{"TEMPORAL_ADDRESS", "[::1]:7233", ""},
-		{"DISPATCHER_DISPATCH_VERSION", "7", `DISPATCHER_DISPATCH_VERSION="7": want 9 or 8`},
-		{"DISPATCHER_DISPATCH_VERSION", "8", ""},
+		{"DISPATCHER_DISPATCH_VERSION", "8", `DISPATCHER_DISPATCH_VERSION="8": want 10 or 9`},
+		{"DISPATCHER_DISPATCH_VERSION", "9", ""},
 		{"DISPATCHER_NATS_CONSUMER", "tenant.b", `DISPATCHER_NATS_CONSUMER="tenant.b": want a name without white space, dots`},
 		{"DISPATCHER_NATS_CONSUMER", "dispatcher-tenant-b", ""},
 		// AMQP's prefetch is 16 bits: 65536 would wrap to 0, no limit.

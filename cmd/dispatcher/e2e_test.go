@@ -449,8 +449,8 @@ func TestEndToEndFailureAndSchedule(t *testing.T) {
 
 // TestEndToEndOutcomesBeforeTheDispatchCloses: an action's outcome is
 // counted as it ends, while another action of the dispatch waits for its
-// startTimestamp, and a dispatch canceled is counted as canceled, not
-// failed. Before, the outcomes were counted when the dispatch closed
+// startTimestamp, and found by its error class then, and a dispatch
+// canceled is counted as canceled, not failed. Before, the outcomes were counted when the dispatch closed
 // (months later, for a reminder), and a cancel as a failure, which set off
 // the failed-dispatch alert.
 func TestEndToEndOutcomesBeforeTheDispatchCloses(t *testing.T) {
@@ -472,6 +472,13 @@ func TestEndToEndOutcomesBeforeTheDispatchCloses(t *testing.T) {
 	if x := s.call("GET", "/executions/v1/"+acc["workflowId"].(string), nil, 200); x["status"] != "scheduled" {
 		t.Fatalf("the dispatch is %v, want scheduled", x["status"])
 	}
+	// Found by its error class, its failure counted, while it waits
+	// (dispatchV10). Before, only its own detail showed the failure.
+	s.poll("the scheduled dispatch found by its failure's class", func() bool {
+		page := s.call("GET", "/executions/v1?errorClass=HTTPPermanent", nil, 200)
+		data, _ := page["data"].([]any)
+		return len(data) == 1 && data[0].(map[string]any)["failedActionCount"] == 1.0 && data[0].(map[string]any)["status"] == "scheduled"
+	})
 	s.call("POST", "/executions/v1/"+acc["workflowId"].(string)+"/cancel", nil, 202)
 	s.poll("the dispatch counted as canceled", func() bool {
 		return s.metric("dispatcher_dispatches_total", map[string]string{"status": "canceled"}) == 1

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 
 	"go.temporal.io/api/enums/v1"
@@ -15,7 +16,7 @@ import (
 // Before, a new process's dispatch that reached an old worker failed its
 // workflow task and waited minutes for a new worker.
 func TestEndToEndDispatchVersionPinned(t *testing.T) {
-	s := startSystem(t, withEnv("DISPATCHER_DISPATCH_VERSION=8"))
+	s := startSystem(t, withEnv(fmt.Sprint("DISPATCHER_DISPATCH_VERSION=", workflows.PreviousDispatchVersion)))
 	f := newIdempotentFunction(func(string) {})
 	wid := s.dispatchOne(f, "pinned", "pinned_event", "pinned-1")
 	if _, failed := s.result(wid, ""); failed {
@@ -30,7 +31,7 @@ func TestEndToEndDispatchVersionPinned(t *testing.T) {
 	if err := converter.GetDefaultDataConverter().FromPayloads(first.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); err != nil {
 		t.Fatal(err)
 	}
-	if in.Version != 8 {
-		t.Fatalf("the dispatch runs version %d, want 8", in.Version)
+	if in.Version != workflows.PreviousDispatchVersion {
+		t.Fatalf("the dispatch runs version %d, want %d", in.Version, workflows.PreviousDispatchVersion)
 	}
 }
