@@ -155,7 +155,7 @@ func exportDoc(s *remoteState, managedOnly bool) (ordered, []string) {
 		actions := []any{}
 		for _, a := range objects(asSlice(d["actions"])) {
 			if text(a["name"]) == "" {
-				notes = append(notes, fmt.Sprintf("dispatcher %q: action %s has no name and is left out: sync matches actions by name", text(d["name"]), text(a["id"])))
+				notes = append(notes, fmt.Sprintf("dispatcher %q: action %s has no name and is left out: sync matches actions by name, and a sync of this file would delete it; name it first (PUT /dispatchers/v1/%s/actions/%s {\"name\": …})", text(d["name"]), text(a["id"]), text(d["id"]), text(a["id"])))
 				continue
 			}
 			actions = append(actions, exportAction(s, a, usedTemplates, usedFunctions))

@@ -224,7 +224,12 @@ func (p *planner) planActions(dispatcherName, id string, want []any, have []map[
 		c := &change{Op: opDelete, Kind: "action", Name: name, Dispatcher: dispatcherName, Type: text(h["type"]),
 			method: "DELETE", path: "/dispatchers/v1/" + id + "/actions/" + url.PathEscape(text(h["id"]))}
 		switch {
-		case !ok || name == "":
+		case name == "":
+			// export leaves it out too: said, not deleted without a word.
+			c.Name = "(no name, id " + text(h["id"]) + ")"
+			c.Note = "sync matches actions by name, and this one has none: to keep it, name it in the install and in the file"
+			p.add(c)
+		case !ok:
 			p.add(c)
 		case text(w["type"]) != text(h["type"]):
 			c.Note = fmt.Sprintf("its type changes from %s to %s: deleted, then created again", text(h["type"]), text(w["type"]))

@@ -204,6 +204,11 @@ func TestSyncPlanChanges(t *testing.T) {
 			wantProblem: `actions[0].templateName: no template named "bye"`},
 		{name: "template name resolved", file: `[{"eventType": "e", "name": "a", "actions": [{"type": "mail", "name": "m", "recipients": {"to": ["a@example.com"]}, "templateName": "welcome"}]}]`,
 			remote: `[{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [{"id": "222222222222222222222222", "type": "mail", "name": "m", "recipients": {"to": ["a@example.com"]}, "templateId": "aaaaaaaaaaaaaaaaaaaaaaaa"}]}]`},
+		// An action without a name cannot be matched (export leaves it
+		// out): its deletion names it by id, and says why.
+		{name: "an action without a name", remote: `[{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [{"id": "222222222222222222222222", "type": "task", "functionName": "erase"}]}]`,
+			file: `[{"eventType": "e", "name": "a", "actions": []}]`,
+			want: []string{`- action "(no name, id 222222222222222222222222)" of dispatcher "a"`}},
 		{name: "unknown function", file: `[{"eventType": "e", "name": "a", "actions": [{"type": "task", "name": "t", "functionName": "nope"}]}]`,
 			wantProblem: `actions[0].functionName: no function named "nope"`},
 		{name: "the API's own validation", file: `[{"eventType": "e", "name": "a", "actions": [{"type": "mail", "name": "m", "recipients": {"to": ["not an address"]}, "templateName": "welcome"}]}]`,
