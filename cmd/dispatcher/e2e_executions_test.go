@@ -264,7 +264,10 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 	mails := len(s.smtp.Mails())
 
 	// A dry run counts and starts nothing.
-	if out := s.cli("replay", "--status", "failed", "--dispatcher-id", dispatcherID, "--dry-run"); !strings.Contains(out, "dry run: 50 dispatches would be replayed") {
+	// It says which configuration runs: after a fix, the original fails
+	// again (before, only a single replay said so).
+	if out := s.cli("replay", "--status", "failed", "--dispatcher-id", dispatcherID, "--dry-run"); !strings.Contains(out, "dry run: 50 dispatches would be replayed") ||
+		!strings.Contains(out, "replay with --config current") {
 		t.Fatalf("dry run:\n%s", out)
 	}
 	if erase.count() != n || len(s.listIDs("status=completed")) != 0 {

@@ -98,6 +98,9 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			return err
 		}
 		body := wire.BulkReplayRequest{Filter: filter, Actions: actions, Config: config, Rate: rate, DryRun: dryRun}
+		// What a single replay says too: a bulk replay after a fix that
+		// runs the configuration each dispatch ran with fails again.
+		original := config != dispatcher.ReplayConfigCurrent && filter.SkipReason == ""
 		if dryRun {
 			var dry wire.DryRun
 			raw, err := c.do(ctx, "POST", "/executions/v1/replays", nil, body, &dry)
@@ -109,6 +112,9 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 				skipped = fmt.Sprintf(" (%d more match but were replayed already: skipped)", dry.Replayed)
 			}
 			fmt.Fprintf(out, "dry run: %d dispatches would be replayed%s; nothing was started\n", max(dry.Matched-dry.Replayed, 0), skipped)
+			if original {
+				fmt.Fprintln(out, originalHint)
+			}
 			if len(dry.Sample) > 0 {
 				fmt.Fprintln(out, "\nnewest of them:")
 				printExecutions(out, dry.Sample, false)
@@ -129,6 +135,9 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		}
 		if !asJSON {
 			fmt.Fprintf(out, "bulk replay %s started\n", b.ID)
+			if original {
+				fmt.Fprintln(out, originalHint)
+			}
 		}
 		return followBulk(ctx, c, out, b.ID, poll, asJSON)
 	}
@@ -168,11 +177,14 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID stri
 	fmt.Fprintf(out, "replay %s of %s started as run %s (replays run %s): %s, %s configuration\n",
 		r.ReplayID, workflowID, r.RunID, r.ReplayOf, which, r.Config)
 	if r.Config == dispatcher.ReplayConfigOriginal {
-		fmt.Fprintln(out, "(the configuration it ran with; after fixing a function, template or dispatcher, replay with --config current)")
+		fmt.Fprintln(out, originalHint)
 	}
 	fmt.Fprintf(out, "follow it with: dispatcher executions show %s\n", workflowID)
 	return nil
 }
+
+// originalHint follows a replay of the configuration a dispatch ran with.
+const originalHint = "(the configuration each dispatch ran with; after fixing a function, template or dispatcher, replay with --config current)"
 
 // followBulk polls a bulk replay until it closes, showing a progress bar
 // on a terminal and a line per change otherwise.
