@@ -334,7 +334,8 @@ func TestEndToEndOrderingBlocksUntilReplayed(t *testing.T) {
 	}
 }
 
-// A blocked key is released by hand (`POST …/release`), the failed event
+// A blocked key is released by hand (`dispatcher executions release`, or
+// `POST …/release`), the failed event
 // not run again; also once the namespace's retention has deleted the
 // failed dispatch, whose key its Sequence still holds. Before, the
 // release of a deleted dispatch answered 404 and the key stayed blocked
@@ -355,7 +356,11 @@ func TestEndToEndOrderingReleased(t *testing.T) {
 					return err != nil
 				})
 			}
-			s.call("POST", "/executions/v1/"+wid+"/release", nil, 200)
+			if deleted {
+				s.call("POST", "/executions/v1/"+wid+"/release", nil, 200)
+			} else if out := s.cli("executions", "release", id); !strings.Contains(out, "released the ordering key "+id+" held") {
+				t.Fatalf("dispatcher executions release: %s", out)
+			}
 			s.poll("the waiting events to run", func() bool {
 				_, seen := sink.snapshot()
 				return len(seen["k"]) == 3

@@ -133,38 +133,53 @@ func workflowIDArg(ctx context.Context, c *apiClient, arg string) (string, error
 func executionsCmd(getenv func(string) string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "executions",
-		Short: "List dispatches, show one in detail, cancel one, summarise failures (talks to the API)",
+		Short: "List dispatches, show one in detail, cancel or release one, summarise failures (talks to the API)",
 	}
 	client := clientFlags(cmd, getenv)
-	cmd.AddCommand(executionsListCmd(client), executionsShowCmd(client), executionsCancelCmd(client), executionsFailuresCmd(client), executionsFlowCmd(client))
+	cmd.AddCommand(executionsListCmd(client), executionsShowCmd(client), executionsCancelCmd(client), executionsReleaseCmd(client), executionsFailuresCmd(client), executionsFlowCmd(client))
 	return cmd
 }
 
 func executionsCancelCmd(client func() (*apiClient, error)) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
+	return executionOpCmd(client, "cancel", &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Cancel a dispatch, e.g. one waiting for its startTimestamp (CANCEL_EXECUTIONS)",
 		Long: "ID is the dispatch's workflow ID (dispatch-<event id>) or the event's id. Actions that have not finished\n" +
 			"end canceled; a call in flight is waited for, and counts if it completes.",
 		Example: "  dispatcher executions cancel trial-1",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client()
-			if err != nil {
-				return err
-			}
-			id, err := workflowIDArg(cmd.Context(), c, args[0])
-			if err != nil {
-				return err
-			}
-			raw, err := c.do(cmd.Context(), "POST", "/executions/v1/"+url.PathEscape(id)+"/cancel", nil, nil, nil)
-			if err != nil || asJSON {
-				return jsonOr(cmd.OutOrStdout(), raw, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "asked %s to cancel; follow it with: dispatcher executions show %s\n", id, id)
-			return nil
-		},
+	}, "asked %[1]s to cancel; follow it with: dispatcher executions show %[1]s\n")
+}
+
+func executionsReleaseCmd(client func() (*apiClient, error)) *cobra.Command {
+	return executionOpCmd(client, "release", &cobra.Command{
+		Use:   "release ID",
+		Short: "Let the events an ordered dispatch that failed holds go on without it (REPLAY_EXECUTIONS)",
+		Long: "ID is the dispatch's workflow ID (dispatch-<event id>) or the event's id: a failed dispatch that blocks its\n" +
+			"ordering key (executions show says so). The events behind it run; it stays failed, to be replayed or not.",
+		Example: "  dispatcher executions release evt-1",
+	}, "released the ordering key %[1]s held: the events behind it go on\n")
+}
+
+// executionOpCmd completes cmd as POST /executions/v1/{ID}/op, saying
+// done (a format of the workflow ID) when it was taken.
+func executionOpCmd(client func() (*apiClient, error), op string, cmd *cobra.Command, done string) *cobra.Command {
+	var asJSON bool
+	cmd.Args = cobra.ExactArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		id, err := workflowIDArg(cmd.Context(), c, args[0])
+		if err != nil {
+			return err
+		}
+		raw, err := c.do(cmd.Context(), "POST", "/executions/v1/"+url.PathEscape(id)+"/"+op, nil, nil, nil)
+		if err != nil || asJSON {
+			return jsonOr(cmd.OutOrStdout(), raw, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), done, id)
+		return nil
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON answer")
 	return cmd
@@ -322,7 +337,7 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 		fmt.Fprintf(tw, "Failure:\t%s\n", d.Failure)
 	}
 	if d.Blocking {
-		fmt.Fprintf(tw, "Ordering key:\tblocked by this dispatch: replay it, or let the events behind it go on without it (POST /executions/v1/%s/release, or the console)\n", d.WorkflowID)
+		fmt.Fprintf(tw, "Ordering key:\tblocked by this dispatch: replay it, or let the events behind it go on without it (dispatcher executions release %s, or the console)\n", d.WorkflowID)
 	}
 	if w := d.Waiting; w != nil {
 		more := ""
