@@ -163,8 +163,9 @@ func (ev *Event) encode(data any) error {
 }
 
 // validate checks what the dispatcher would refuse: an empty type or one
-// of more than 256 characters, an id of more than 200, a time outside the
-// years 1970 to 9999, text that is not UTF-8 or holds NUL.
+// of more than 256 characters, an id of more than 200, a partition key of
+// more than 1024 bytes, a time outside the years 1970 to 9999, text that
+// is not UTF-8 or holds NUL.
 func (ev *Event) validate() error {
 	for _, f := range []struct{ name, value string }{
 		{"type", ev.Type}, {"id", ev.ID}, {"source", ev.Source}, {"userId", ev.UserID}, {"partitionKey", ev.PartitionKey},
@@ -182,6 +183,8 @@ func (ev *Event) validate() error {
 		return invalid("", "id: must not be empty")
 	case utf8.RuneCountInString(ev.ID) > 200:
 		return invalid("", "id: must be at most 200 characters")
+	case len(ev.PartitionKey) > 1024:
+		return invalid("", "partitionKey: must be at most 1024 bytes")
 	case ev.Time.Year() < 1970 || ev.Time.Year() > 9999:
 		return invalid("", fmt.Sprintf("time: must be between the years 1970 and 9999, not %d", ev.Time.Year()))
 	}

@@ -137,6 +137,7 @@ func TestDispatchRefusesInvalidEvents(t *testing.T) {
 		{"empty id", "t", nil, []DispatchOption{WithID("")}, ""},
 		{"id too long", "t", nil, []DispatchOption{WithID(strings.Repeat("x", 201))}, "at most 200"},
 		{"NUL in user id", "t", nil, []DispatchOption{WithUserID("\x00")}, "userId"},
+		{"partition key too long", "t", nil, []DispatchOption{WithPartitionKey(strings.Repeat("k", 1025))}, "partitionKey: must be at most 1024 bytes"},
 		{"time before 1970", "t", nil, []DispatchOption{WithTime(time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))}, "1960"},
 		{"data not JSON", "t", make(chan int), nil, "not JSON"},
 		{"invalid raw JSON", "t", json.RawMessage(`{`), nil, "not JSON"},
