@@ -188,6 +188,9 @@ type RunningDispatch struct {
 	// Released: a release of it came while it ran (a replay of its failed
 	// run came first), so its failure does not block the key.
 	Released bool `json:",omitempty"`
+	// Outside: no Sequence started it (sequence.duplicate): the key waits
+	// for it, but a cancel of the Sequence leaves it alone.
+	Outside bool `json:",omitempty"`
 }
 
 // AwaitDispatchInput names the dispatch run ActivityAwaitDispatch waits for.
@@ -490,7 +493,7 @@ func (s *sequence) duplicate(ctx workflow.Context, head SequencedDispatch) {
 	if workflow.GetVersion(ctx, changeSequenceDuplicate, workflow.DefaultVersion, sequenceDuplicateV1) < sequenceDuplicateV1 {
 		return
 	}
-	s.Running = &RunningDispatch{WorkflowID: head.WorkflowID} // its latest run
+	s.Running = &RunningDispatch{WorkflowID: head.WorkflowID, Outside: true} // its latest run
 }
 
 // handOver reports whether the Sequence should continue as new while
@@ -578,12 +581,13 @@ func (s *sequence) awaitRunning(ctx workflow.Context) bool {
 }
 
 // cancelRunning requests the cancel of r, the dispatch an earlier run
-// handed over, once the Sequence is canceled (sequenceCancelRunningV1).
+// handed over, once the Sequence is canceled (sequenceCancelRunningV1);
+// not of one started outside it, which it only waited for.
 // One that closed meanwhile is no longer canceled: the request fails, and
 // is only logged.
 func (s *sequence) cancelRunning(ctx workflow.Context, r *RunningDispatch) {
-	if workflow.GetVersion(ctx, changeSequenceCancelRunning, workflow.DefaultVersion, sequenceCancelRunningV1) < sequenceCancelRunningV1 {
-		return
+	if r.Outside || workflow.GetVersion(ctx, changeSequenceCancelRunning, workflow.DefaultVersion, sequenceCancelRunningV1) < sequenceCancelRunningV1 {
+		return // not the Sequence's to cancel
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx) // so that Get waits for the answer
 	if err := workflow.RequestCancelExternalWorkflow(dctx, r.WorkflowID, r.RunID).Get(dctx, nil); err != nil {

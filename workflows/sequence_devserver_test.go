@@ -290,10 +290,49 @@ func TestSequenceWaitsForADuplicateStillRunningOnRealServer(t *testing.T) {
 	replays(t, c, seq)
 }
 
+// A Sequence canceled while it waits for a dispatch started outside it
+// leaves that dispatch alone: it was not the Sequence's to cancel. The
+// event behind it is dispatched as refused, as a cancel does.
+func TestSequenceCanceledLeavesADuplicateAloneOnRealServer(t *testing.T) {
+	c, seq, _ := awaitingDuplicate(t)
+	if err := c.CancelWorkflow(t.Context(), seq.GetID(), ""); err != nil {
+		t.Fatal(err)
+	}
+	var canceled *temporal.CanceledError
+	if err := c.GetWorkflow(t.Context(), seq.GetID(), "").Get(t.Context(), nil); !errors.As(err, &canceled) {
+		t.Fatalf("the Sequence ended with %v, want canceled", err)
+	}
+	it := c.GetWorkflowHistory(t.Context(), "outside", "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED {
+			t.Fatal("the Sequence's cancel canceled the dispatch it did not start")
+		}
+	}
+	if d, err := c.DescribeWorkflowExecution(t.Context(), "outside", ""); err != nil || d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("the outside dispatch is %v (%v), want running", d.GetWorkflowExecutionInfo().GetStatus(), err)
+	}
+}
+
 // duplicateStillRunning runs a Sequence whose head's dispatch was started
 // outside it and still runs, with an event behind it: it checks that the
 // event waits until the head's dispatch ends, and returns the Sequence.
 func duplicateStillRunning(t *testing.T) (client.Client, client.WorkflowRun) {
+	c, seq, ran := awaitingDuplicate(t)
+	if err := c.SignalWorkflow(t.Context(), "outside", "", "finish", nil); err != nil {
+		t.Fatal(err)
+	}
+	ranInOrder(t, ran, []string{"outside", "after"})
+	return c, seq
+}
+
+// awaitingDuplicate starts a Sequence whose head's dispatch, "outside",
+// was started outside it and runs until signalled "finish", with an event
+// behind it, and returns once the Sequence awaits it, "after" not run.
+func awaitingDuplicate(t *testing.T) (client.Client, client.WorkflowRun, func() []string) {
 	c := testenv.TemporalClient(t)
 	const queue = "sequence-duplicate"
 	ran := sequenceWorker(t, c, queue, func(ctx workflow.Context, in workflows.DispatchInput) {
@@ -331,9 +370,5 @@ func duplicateStillRunning(t *testing.T) (client.Client, client.WorkflowRun) {
 		}
 		return ""
 	})
-	if err := c.SignalWorkflow(t.Context(), "outside", "", "finish", nil); err != nil {
-		t.Fatal(err)
-	}
-	ranInOrder(t, ran, []string{"outside", "after"})
-	return c, seq
+	return c, seq, ran
 }
