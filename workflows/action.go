@@ -53,7 +53,10 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 // another action of the dispatch waits for its startTimestamp
 // (dispatchV10), as finish does when the dispatch closes: the failure is
 // found by its class, and counted in the list, while the dispatch is
-// scheduled. A canceled dispatch's are upserted as it closes.
+// scheduled. It runs when an action fails while one waits, and when the
+// first begins to wait after some failed (coroutines run in the order of
+// the actions: one that fails without a call fails before the next
+// begins to wait). A canceled dispatch's are upserted as it closes.
 func (d *dispatch) showFailures(ctx workflow.Context) {
 	if d.version < dispatchV10 || d.waiting == 0 || ctx.Err() != nil {
 		return
@@ -69,6 +72,9 @@ func (d *dispatch) showFailures(ctx workflow.Context) {
 		if !slices.Contains(classes, o.ErrorClass) {
 			classes = append(classes, o.ErrorClass)
 		}
+	}
+	if len(failed) == 0 {
+		return
 	}
 	slices.Sort(classes)
 	classes = append(classes, errorPairs(failed)...)
@@ -108,6 +114,9 @@ func (d *dispatch) setWaiting(ctx workflow.Context, delta int) {
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrScheduled.ValueSet(d.waiting > 0)); err != nil {
 		workflow.GetLogger(ctx).Warn("Upserting the scheduled search attribute failed", "Error", err)
+	}
+	if before == 0 {
+		d.showFailures(ctx) // of the actions that failed before any waited
 	}
 }
 

@@ -100,6 +100,14 @@ func TestRecordHistories(t *testing.T) {
 		return err == nil && d.Status == dispatcher.ExecutionScheduled && len(d.FailedActionIDs) == 1
 	})
 	r.save(failedWaiting.WorkflowID, failedWaiting.RunID, filepath.Join(dir, "failed-while-scheduled.json"))
+	// The same with a function that does not exist: it fails before the
+	// other action begins to wait, which upserts it.
+	missingWaiting := r.dispatch("missing-waiting", false)
+	r.cancelWhen(missingWaiting, func() bool {
+		d, err := r.ex.Get(r.ctx(), missingWaiting.WorkflowID, missingWaiting.RunID)
+		return err == nil && d.Status == dispatcher.ExecutionScheduled && len(d.FailedActionIDs) == 1
+	})
+	r.save(missingWaiting.WorkflowID, missingWaiting.RunID, filepath.Join(dir, "failed-before-scheduled.json"))
 	inFlight := r.dispatch("inflight", false)
 	r.cancelWhen(inFlight, func() bool { return r.calls("/hold") > 0 })
 	r.save(inFlight.WorkflowID, inFlight.RunID, filepath.Join(dir, "canceled-in-flight.json"))
@@ -276,6 +284,10 @@ func newRecorder(t *testing.T) *recorder {
 			{ID: "d-inflight", EventType: "inflight", Actions: []dispatcher.Action{task("t1", "hold")}},
 			{ID: "d-failed-waiting", EventType: "failed-waiting", Actions: []dispatcher.Action{
 				task("t1", "gone"),
+				{ID: "t2", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
+			}},
+			{ID: "d-missing-waiting", EventType: "missing-waiting", Actions: []dispatcher.Action{
+				task("t1", "missing"),
 				{ID: "t2", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
 			}},
 			{ID: "d-canceled-child", EventType: "canceled-child", Actions: []dispatcher.Action{task("t1", "stubborn")}},

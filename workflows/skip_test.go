@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
@@ -92,5 +93,37 @@ func TestDispatchSkippedOnly(t *testing.T) {
 	}
 	if got, want := summary(res.Outcomes), "t1:failed:0:ConfigNotFound t2:skipped:0:"; got != want {
 		t.Fatalf("outcomes = %q, want %q", got, want)
+	}
+}
+
+// TestDispatchShowsAFailureWhileAnotherWaits: an action that fails for
+// good while another waits for its startTimestamp has its failure
+// upserted at once (dispatchV10), also when it fails before the other
+// begins to wait (a function that does not exist fails without a call).
+// Before, its failure was upserted when the dispatch closed, hours later.
+func TestDispatchShowsAFailureWhileAnotherWaits(t *testing.T) {
+	later := t0.Add(3 * time.Hour)
+	waits := taskAction("t2", "erase")
+	waits.StartTimestamp = &later
+	for name, actions := range map[string][]dispatcher.Action{
+		"failed first":  {taskAction("t1", "missing"), waits},
+		"waiting first": {waits, taskAction("t1", "missing")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: actions}))
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+			var shown time.Time
+			env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+				if ids, ok := args.Get(0).(temporal.SearchAttributes).GetKeywordList(workflows.AttrFailedActionIDs); ok && shown.IsZero() && fmt.Sprint(ids) == "[t1]" {
+					shown = env.Now()
+				}
+			}).Return(nil)
+			if _, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion}); err == nil {
+				t.Fatal("the dispatch of a missing function completed")
+			}
+			if shown.IsZero() || !shown.Before(later) {
+				t.Errorf("the failure was upserted at %v, want before the wait ended at %v", shown, later)
+			}
+		})
 	}
 }
