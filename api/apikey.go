@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -113,7 +114,9 @@ func (s *Server) dispatchOfOwnType(verb string) gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		mayAct(c, verb, "workflowId", d.EventType)
+		// A run that failed before it read its configuration has no type
+		// among its search attributes: its event says it.
+		mayAct(c, verb, "workflowId", cmp.Or(d.EventType, d.Event.Type))
 	}
 }
 
