@@ -230,6 +230,11 @@ func TestAPIKeyEventTypesActOnTheirOwn(t *testing.T) {
 	}
 	code, body := s.doAs(billing, "POST", "/executions/v1/dispatch-unknown/replay", "")
 	wantError(t, code, body, 404, 16, "dispatch-unknown")
+	// A run with no type attribute goes by its event's type.
+	s.execs.add("", "dispatch-evt-untyped")
+	s.mustAs(users, 202, "POST", "/executions/v1/dispatch-evt-untyped/replay", "")
+	code, body = s.doAs(billing, "POST", "/executions/v1/dispatch-evt-untyped/replay", "")
+	wantError(t, code, body, 403, 10, `"user_deleted"`)
 
 	code, body = s.doAs(billing, "POST", "/executions/v1/replays", `{"status":"failed"}`)
 	wantError(t, code, body, 403, 10, "eventType: this API key may not replay events of every type")

@@ -205,7 +205,11 @@ func (f *tenantExecutions) Get(ctx context.Context, workflowID, _ string) (dispa
 		return dispatcher.ExecutionDetail{}, err
 	}
 	x := execution(workflowID)
-	return dispatcher.ExecutionDetail{Execution: x, Runs: []dispatcher.Execution{x}}, nil
+	d := dispatcher.ExecutionDetail{Execution: x, Event: dispatcher.Event{Type: x.EventType}, Runs: []dispatcher.Execution{x}}
+	if strings.HasSuffix(workflowID, "-untyped") { // failed before it read its configuration: no type attribute
+		d.EventType = ""
+	}
+	return d, nil
 }
 
 func (f *tenantExecutions) History(ctx context.Context, workflowID, _ string, _ int, _ string) (dispatcher.HistoryPage, error) {
