@@ -148,6 +148,15 @@ func TestEndToEndConsole(t *testing.T) {
 	b.waitText("#bulk-count", "2 dispatches match")
 	b.waitText("#bulk-result", "and 1 replayed already, which are skipped")
 	b.checkLabels("bulk replay")
+	// A form changed after its dry run asks for a count again. Before,
+	// Start replayed what the dry run had counted, whatever the form said.
+	b.do("change the rate", chromedp.SendKeys(chromedp.ID("bulk-rate"), "0"))
+	b.waitText("#bulk-result", "The form changed: count again")
+	if b.exists("#bulk-start") {
+		t.Error("a Start button for the stale dry run is still offered")
+	}
+	b.do("count again", chromedp.Click(chromedp.ID("bulk-dry-run")))
+	b.waitText("#bulk-count", "2 dispatches match")
 	b.do("start the bulk replay", chromedp.Click(chromedp.ID("bulk-start")), chromedp.WaitVisible(chromedp.ID("bulk-dialog")),
 		chromedp.Click(chromedp.ID("bulk-dialog-confirm")))
 	b.waitJS("the progress view", `location.hash.startsWith('#/replays/bulk-replay-')`)
@@ -157,6 +166,14 @@ func TestEndToEndConsole(t *testing.T) {
 	b.waitText("#bulk-percent", "100 %")
 	b.waitText("#bulk-status", "Completed")
 	b.waitText("#bulk-state", "3 of 3 handled: 2 replayed, 1 skipped")
+	// Its progress is VIEW_EXECUTIONS', as at the API: the viewer follows
+	// it, and is offered no control. Before, the console refused the page.
+	progress, _ := eval[string](b, `location.hash.slice(1)`)
+	viewer.open(progress)
+	viewer.waitText("#bulk-status", "Completed")
+	if viewer.exists("#bulk-pause") || viewer.exists("#bulk-cancel") {
+		t.Error("a user without REPLAY_EXECUTIONS is offered a bulk replay's controls")
+	}
 	if v, _ := eval[float64](b, `document.getElementById('bulk-progress').value`); v != 1 {
 		t.Errorf("the progress bar is at %v at the end, want 1", v)
 	}
@@ -240,6 +257,18 @@ func TestEndToEndConsole(t *testing.T) {
 	b.do("save it unchanged", chromedp.WaitVisible(chromedp.ID("d-filter")), chromedp.Click(chromedp.ID("dispatcher-save")))
 	b.waitText("#dispatcher-message", "Nothing changed")
 
+	// Past a page: the list pages, and an action's picker offers them all.
+	// Before, both stopped at the first 50, by name.
+	for i := range 50 {
+		s.call("POST", "/templates/v1", map[string]any{"name": fmt.Sprintf("zz-%02d", i), "subject": "s", "text": "t"}, 200)
+	}
+	b.open("/templates")
+	b.waitText("main", "1–50 of 51")
+	b.do("the next page", chromedp.Click(chromedp.CSS(`nav.pager a`)))
+	b.waitText("#templates-table", "zz-49")
+	b.open("/dispatchers/" + dispatcherID)
+	b.waitJS("every template offered", `[...document.querySelectorAll('fieldset.action select[id$="-template"]')].some((s) => [...s.options].some((o) => o.textContent === 'zz-49'))`)
+
 	// Preview the template against a sample event, as it is typed.
 	b.open("/templates")
 	b.waitText("#templates-table", "goodbye")
@@ -266,6 +295,16 @@ func TestEndToEndConsole(t *testing.T) {
 	b.checkLabels("a function")
 	if v, _ := eval[string](b, `document.getElementById('fn-secret').type + '/' + document.getElementById('fn-secret').value`); v != "password/" {
 		t.Errorf("the secret field is %q, want an empty password field", v)
+	}
+	// Set, then removed: the form says what the server holds after each
+	// save. Before, a removed secret still read "set".
+	b.do("set a secret", chromedp.SendKeys(chromedp.ID("fn-secret"), "s3cr3t"), chromedp.Click(chromedp.ID("function-save")))
+	b.waitText("#function-message", "Saved.")
+	b.waitJS("the secret shown set", `document.getElementById('fn-secret').placeholder.startsWith('set') && !document.getElementById('fn-secret-remove').disabled`)
+	b.do("remove it", chromedp.Click(chromedp.ID("fn-secret-remove")), chromedp.Click(chromedp.ID("function-save")))
+	b.waitJS("the secret shown removed", `document.getElementById('fn-secret').placeholder === 'none' && document.getElementById('fn-secret-remove').disabled && !document.getElementById('fn-secret-remove').checked`)
+	if f := s.call("GET", "/functions/v1?eq(name,erase-pii)", nil, 200)["data"].([]any)[0].(map[string]any); f["hasSecret"] != false {
+		t.Errorf("after the removal the function is %v", f)
 	}
 	b.checkProblems()
 

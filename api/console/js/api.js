@@ -78,6 +78,19 @@ export const post = (path, body, headers) => request('POST', path, body, headers
 export const put = (path, body) => request('PUT', path, body);
 export const del = (path) => request('DELETE', path);
 
+// getAll returns the items of every page of the list at path (an RQL
+// query without limit), 50 a request as the API pages them, up to cap
+// items: for pickers, which must offer every choice, not the first page.
+export async function getAll(path, cap = 1000) {
+  const items = [];
+  const sep = path.includes('?') ? '&' : '?';
+  for (;;) {
+    const page = await get(`${path}${sep}limit(50,${items.length})`);
+    items.push(...page.data);
+    if (page.data.length === 0 || items.length >= Math.min(page.page.total, cap)) return items;
+  }
+}
+
 // query returns "?k=v&…" of the non-empty values of params, or "".
 export function query(params) {
   const q = new URLSearchParams();

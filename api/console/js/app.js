@@ -23,7 +23,8 @@ const who = document.getElementById('who');
 const views = {
   failures: { page: failures, perm: 'VIEW_EXECUTIONS', label: 'Failures' },
   executions: { page: executions, detail: execution, perm: 'VIEW_EXECUTIONS', label: 'Dispatches' },
-  replays: { page: bulk, perm: 'REPLAY_EXECUTIONS', label: 'Bulk replay', navHref: '#/replays/new' },
+  // Starting one needs REPLAY_EXECUTIONS; following one, as the API has it, VIEW_EXECUTIONS.
+  replays: { page: bulk, perm: 'REPLAY_EXECUTIONS', detailPerm: 'VIEW_EXECUTIONS', label: 'Bulk replay', navHref: '#/replays/new' },
   dispatchers: { page: dispatchers, detail: dispatcherPage, perm: 'VIEW_DISPATCHERS', label: 'Dispatchers' },
   templates: { page: templates, detail: templates, perm: 'VIEW_TEMPLATES', label: 'Templates' },
   functions: { page: functions, detail: functions, perm: 'VIEW_FUNCTIONS', label: 'Functions' },
@@ -160,10 +161,11 @@ async function render() {
     main.append(h('h1', { tabindex: '-1', text: 'Not found' }), h('p', {}, 'There is no such view. ', h('a', { href: '#/' }, 'Start over')));
     return;
   }
-  if (!can(view.perm)) {
+  const perm = segments.length > 1 && segments[1] !== 'new' && view.detailPerm ? view.detailPerm : view.perm;
+  if (!can(perm)) {
     document.title = 'Not allowed — Dispatcher console';
     main.append(h('h1', { tabindex: '-1', text: 'Not allowed' }),
-      h('p', { role: 'alert' }, `This view needs the permission ${view.perm}, which your ${me.kind === 'apikey' ? 'API key' : 'token'} does not hold. Ask an administrator for one that does.`));
+      h('p', { role: 'alert' }, `This view needs the permission ${perm}, which your ${me.kind === 'apikey' ? 'API key' : 'token'} does not hold. Ask an administrator for one that does.`));
     return;
   }
   const page = segments.length > 1 && view.detail ? view.detail : view.page;

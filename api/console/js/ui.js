@@ -1,6 +1,7 @@
 // ui.js holds the console's shared pieces: error explanations, status
 // badges, form fields, dialogs, charts, announcements.
 import { h, svg, uid, clear, fmtTime } from './dom.js';
+import { query } from './api.js';
 
 // announce tells screen readers what just happened.
 export function announce(message) {
@@ -162,6 +163,21 @@ export function table(caption, headers, rows, { empty = 'Nothing to show.', id }
 
 // link returns a link to a console view.
 export const link = (href, text, props = {}) => h('a', { href, ...props }, text);
+
+// pageSize is how many items a list page shows: the API's most.
+export const pageSize = 50;
+
+// pager returns the count of a list page ("51–66 of 66") and the links to
+// the pages around it: base is the list's fragment, params its other
+// query parameters, offset and shown the page's first item and its items.
+export function pager(base, params, offset, shown, total) {
+  return {
+    count: h('p', { class: 'muted' }, total ? `${offset + 1}–${offset + shown} of ${total}` : ''),
+    nav: h('nav', { class: 'pager', 'aria-label': 'Pages' },
+      offset > 0 ? link(`${base}${query({ ...params, offset: Math.max(0, offset - pageSize) })}`, '« Previous') : null,
+      offset + pageSize < total ? link(`${base}${query({ ...params, offset: offset + pageSize })}`, 'Next »') : null),
+  };
+}
 
 // busy marks a button as working while fn runs and returns fn's result.
 export async function busy(button, fn) {

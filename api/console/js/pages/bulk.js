@@ -42,6 +42,11 @@ async function newView(ctx) {
     return body;
   };
 
+  // A dry run counts what the form said then: changed since, its Start
+  // would replay something else than the form shows.
+  const stale = () => { if (result.firstChild) replace(result, h('p', { class: 'muted', text: 'The form changed: count again before replaying.' })); };
+  form.addEventListener('input', stale);
+  form.addEventListener('change', stale);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const body = request();

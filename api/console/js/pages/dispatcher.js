@@ -3,7 +3,7 @@
 // dispatcher is created first, then given actions. Without
 // UPDATE_DISPATCHERS everything is shown read-only.
 import { h, uid, replace } from '../dom.js';
-import { get, post, put, del, seg } from '../api.js';
+import { get, getAll, post, put, del, seg } from '../api.js';
 import { pageHeader, field, input, select, badge, confirmDialog, errorBox, announce, busy } from '../ui.js';
 
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
@@ -14,8 +14,8 @@ export async function render(ctx) {
   const editable = isNew ? ctx.can('CREATE_DISPATCHERS') : ctx.can('UPDATE_DISPATCHERS');
   const [d, templates, functions] = await Promise.all([
     isNew ? Promise.resolve({ name: '', eventType: '', description: '', tags: [], actions: [] }) : get(`/dispatchers/v1/${seg(id)}`),
-    ctx.can('VIEW_TEMPLATES') ? get('/templates/v1?select(id,name)&sort(name)&limit(50)').then((p) => p.data).catch(() => null) : null,
-    ctx.can('VIEW_FUNCTIONS') ? get('/functions/v1?select(id,name)&sort(name)&limit(50)').then((p) => p.data).catch(() => null) : null,
+    ctx.can('VIEW_TEMPLATES') ? getAll('/templates/v1?select(id,name)&sort(name)').catch(() => null) : null,
+    ctx.can('VIEW_FUNCTIONS') ? getAll('/functions/v1?select(id,name)&sort(name)').catch(() => null) : null,
   ]);
   if (!ctx.alive()) return;
   const paused = isNew ? null : badge('paused', { id: 'dispatcher-paused', hidden: d.enabled !== false });

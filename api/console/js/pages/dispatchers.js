@@ -2,9 +2,7 @@
 // by name or event type.
 import { h, fmtTime, replace } from '../dom.js';
 import { get, query, seg } from '../api.js';
-import { pageHeader, field, input, table, link, badge, errorBox } from '../ui.js';
-
-const pageSize = 50;
+import { pageHeader, field, input, table, link, badge, errorBox, pager, pageSize } from '../ui.js';
 
 // rqlString quotes a user's text for an RQL pattern: characters that
 // RQL or the URL would read otherwise are percent-encoded.
@@ -43,12 +41,8 @@ export async function render(ctx) {
     (d.tags || []).join(', '),
     fmtTime(d.updateTimestamp),
   ]);
-  const total = page.page.total;
-  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' },
-    offset > 0 ? link(`#/dispatchers${query({ q: search, offset: Math.max(0, offset - pageSize) })}`, '« Previous') : null,
-    offset + pageSize < total ? link(`#/dispatchers${query({ q: search, offset: offset + pageSize })}`, 'Next »') : null);
-  replace(out, 
-    h('p', { class: 'muted' }, total ? `${offset + 1}–${offset + page.data.length} of ${total}` : ''),
+  const { count, nav } = pager('#/dispatchers', { q: search }, offset, page.data.length, page.page.total);
+  replace(out, count,
     table('Dispatchers', ['Name', 'Event type', 'Actions', 'Description', 'Tags', 'Updated'], rows, { empty: 'No dispatcher.', id: 'dispatchers-table' }),
-    pager);
+    nav);
 }

@@ -2,20 +2,19 @@
 // status, error class and time, a page at a time (GET /executions/v1
 // with a page token), never the whole list.
 import { h, replace, fmtTime, fmtDuration, toLocalInput, fromLocalInput } from '../dom.js';
-import { get, query, seg } from '../api.js';
+import { get, getAll, query, seg } from '../api.js';
 import { pageHeader, field, input, select, table, badge, link, errorBox } from '../ui.js';
 
 const pageSize = 50;
 const filterNames = ['eventId', 'eventType', 'dispatcherId', 'status', 'errorClass', 'from', 'to', 'bulkReplayId'];
 const statuses = [['', 'Any'], ['failed', 'Failed'], ['completed', 'Completed'], ['running', 'Running'], ['scheduled', 'Scheduled'], ['canceled', 'Canceled']];
 
-// dispatcherOptions lists the dispatchers to choose from, by name (the
-// first 50: a longer list is searched by id).
+// dispatcherOptions lists the dispatchers to choose from, by name: all
+// of them, up to getAll's cap.
 export async function dispatcherOptions(ctx) {
   if (!ctx.can('VIEW_DISPATCHERS')) return null;
   try {
-    const page = await get('/dispatchers/v1?select(id,name,eventType)&sort(name)&limit(50)');
-    return page.data;
+    return await getAll('/dispatchers/v1?select(id,name,eventType)&sort(name)');
   } catch {
     return null;
   }

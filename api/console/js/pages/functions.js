@@ -1,22 +1,23 @@
 // The functions views: the list, and one function's form. Its secret and
 // header values are write-only: the API never returns them, the form
 // only ever sends new ones.
-import { h, fmtTime, replace, append } from '../dom.js';
+import { h, fmtTime, replace } from '../dom.js';
 import { get, post, put, del, seg } from '../api.js';
-import { pageHeader, field, input, select, table, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
+import { pageHeader, field, input, select, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
 
 export async function render(ctx) {
   if (ctx.segments[1]) return detail(ctx, ctx.segments[1]);
   ctx.main.append(pageHeader('Functions',
     ctx.can('CREATE_FUNCTIONS') ? h('a', { href: '#/functions/new', class: 'button primary', id: 'new-function' }, 'New function') : null));
-  const page = await get('/functions/v1?sort(name)&limit(50)');
-  // append, not the DOM's: the note is null when the page shows all.
-  append(ctx.main, [
+  const offset = Math.max(0, Number(ctx.query.get('offset')) || 0);
+  const page = await get(`/functions/v1?sort(name)&limit(${pageSize},${offset})`);
+  const { count, nav } = pager('#/functions', {}, offset, page.data.length, page.page.total);
+  ctx.main.append(count,
     table('Task functions', ['Name', 'Kind', 'Calls', 'Timeout', 'Secret', 'Headers', 'Updated'],
       page.data.map((f) => [link(`#/functions/${seg(f.id)}`, f.name), f.kind, f.kind === 'temporal' ? `task queue ${f.taskQueue}` : f.url,
         f.timeoutSeconds ? `${f.timeoutSeconds} s` : '', f.hasSecret ? 'set' : '—', (f.headerNames || []).join(', '), fmtTime(f.updateTimestamp)]),
       { empty: 'No function.', id: 'functions-table' }),
-    page.page.total > page.data.length ? h('p', { class: 'muted', text: `The first ${page.data.length} of ${page.page.total}, by name.` }) : null]);
+    nav);
 }
 
 async function detail(ctx, id) {
@@ -31,16 +32,30 @@ async function detail(ctx, id) {
   const url = input({ id: 'fn-url', type: 'url', value: f.url || '', readOnly: !editable });
   const timeout = input({ id: 'fn-timeout', type: 'number', min: '1', max: '600', value: f.timeoutSeconds || '', readOnly: !editable });
   const taskQueue = input({ id: 'fn-taskQueue', value: f.taskQueue || '', readOnly: !editable });
-  const secret = input({ id: 'fn-secret', type: 'password', autocomplete: 'new-password', readOnly: !editable,
-    placeholder: f.hasSecret ? 'set — type to replace it' : 'none' });
-  const removeSecret = h('input', { type: 'checkbox', id: 'fn-secret-remove', disabled: !editable || !f.hasSecret });
-  const headers = h('textarea', { id: 'fn-headers', rows: '3', class: 'code', spellcheck: 'false', readOnly: !editable,
-    placeholder: f.headerNames && f.headerNames.length ? `${f.headerNames.join(': …\n')}: …` : 'Name: value, one a line' });
+  const secret = input({ id: 'fn-secret', type: 'password', autocomplete: 'new-password', readOnly: !editable });
+  const removeSecret = h('input', { type: 'checkbox', id: 'fn-secret-remove' });
+  const headers = h('textarea', { id: 'fn-headers', rows: '3', class: 'code', spellcheck: 'false', readOnly: !editable });
+  const secretField = field('Secret', secret, ' ');
+  const headersField = field('Headers', headers, ' ');
+  // stored shows what the server holds of the write-only parts: on load,
+  // and after every save (a secret removed is no longer "set").
+  const stored = (fn) => {
+    const names = fn.headerNames || [];
+    secret.value = '';
+    secret.placeholder = fn.hasSecret ? 'set — type to replace it' : 'none';
+    removeSecret.checked = false;
+    removeSecret.disabled = !editable || !fn.hasSecret;
+    secretField.querySelector('.hint').textContent = `Write-only: never shown. ${fn.hasSecret ? 'One is set; leave empty to keep it.' : ''}`;
+    headers.value = '';
+    headers.placeholder = names.length ? `${names.join(': …\n')}: …` : 'Name: value, one a line';
+    headersField.querySelector('.hint').textContent = `Write-only values. ${names.length ? `Set: ${names.join(', ')}. ` : ''}Leave empty to keep them; anything typed replaces them all.`;
+  };
+  stored(f);
   const http = h('div', {}, h('div', { class: 'grid' }, field('URL', url, 'https to a public address, unless the server allows others.'), field('Timeout (s)', timeout)),
     h('div', { class: 'grid' },
-      field('Secret', secret, `Write-only: never shown. ${f.hasSecret ? 'One is set; leave empty to keep it.' : ''}`),
+      secretField,
       h('div', { class: 'field checkbox' }, removeSecret, h('label', { for: removeSecret.id }, 'Remove the secret'))),
-    field('Headers', headers, `Write-only values. ${f.headerNames && f.headerNames.length ? `Set: ${f.headerNames.join(', ')}. ` : ''}Leave empty to keep them; anything typed replaces them all.`));
+    headersField);
   const temporal = h('div', {}, field('Task queue', taskQueue));
   const sync = () => { http.hidden = kind.value !== 'http'; temporal.hidden = kind.value !== 'temporal'; };
   kind.addEventListener('change', sync);
@@ -76,8 +91,7 @@ async function detail(ctx, id) {
           return;
         }
         await put(`/functions/v1/${seg(id)}`, body);
-        secret.value = '';
-        headers.value = '';
+        stored(await get(`/functions/v1/${seg(id)}`));
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
         announce('Function saved.');
       } catch (err) {

@@ -2,21 +2,22 @@
 // preview: the saved template rendered against a sample event by
 // POST /templates/v1/{id}/render as the sample changes, and after every
 // save. The HTML part shows in a sandboxed frame that runs nothing.
-import { h, fmtTime, pretty, replace, append } from '../dom.js';
+import { h, fmtTime, pretty, replace } from '../dom.js';
 import { get, post, put, del, seg } from '../api.js';
-import { pageHeader, field, input, table, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
+import { pageHeader, field, input, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
 
 export async function render(ctx) {
   if (ctx.segments[1]) return detail(ctx, ctx.segments[1]);
   ctx.main.append(pageHeader('Templates',
     ctx.can('CREATE_TEMPLATES') ? h('a', { href: '#/templates/new', class: 'button primary', id: 'new-template' }, 'New template') : null));
-  const page = await get('/templates/v1?sort(name)&limit(50)');
-  // append, not the DOM's: the note is null when the page shows all.
-  append(ctx.main, [
+  const offset = Math.max(0, Number(ctx.query.get('offset')) || 0);
+  const page = await get(`/templates/v1?sort(name)&limit(${pageSize},${offset})`);
+  const { count, nav } = pager('#/templates', {}, offset, page.data.length, page.page.total);
+  ctx.main.append(count,
     table('Mail templates', ['Name', 'Subject', 'Updated'],
       page.data.map((t) => [link(`#/templates/${seg(t.id)}`, t.name), t.subject, fmtTime(t.updateTimestamp)]),
       { empty: 'No template.', id: 'templates-table' }),
-    page.page.total > page.data.length ? h('p', { class: 'muted', text: `The first ${page.data.length} of ${page.page.total}, by name.` }) : null]);
+    nav);
 }
 
 const sampleEvent = { type: 'user_deleted', content: { name: 'Ann', userId: 42, email: 'ann@example.com' } };
