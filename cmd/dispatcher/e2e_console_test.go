@@ -131,6 +131,17 @@ func TestEndToEndConsole(t *testing.T) {
 	b.open("/executions/dispatch-acc-9")
 	b.waitText("#run-status", "Scheduled")
 	b.waitText("#actions-table", "skipped (paused): the dispatcher is paused")
+	// While it waits the page keeps focus: a poll that finds it unchanged
+	// moves only the time it has waited. Before, every poll rebuilt the
+	// page, 1.5 s after 1.5 s, and a keyboard user could not stay on Cancel.
+	first, err := eval[string](b, `document.getElementById('cancel-button').focus(), document.querySelector('.elapsed').textContent`)
+	if err != nil || !strings.HasPrefix(first, "waiting for") {
+		t.Fatalf("a scheduled dispatch says %q (%v), want how long it has been waiting", first, err)
+	}
+	b.waitJS("a poll", fmt.Sprintf(`document.querySelector('.elapsed').textContent !== %q`, first))
+	if id, _ := eval[string](b, `document.activeElement.id`); id != "cancel-button" {
+		t.Errorf("after a poll the focus is on %q, want cancel-button", id)
+	}
 	b.do("cancel", chromedp.Click(chromedp.ID("cancel-button")), chromedp.WaitVisible(chromedp.ID("cancel-dialog")),
 		chromedp.Click(chromedp.ID("cancel-dialog-confirm")))
 	b.waitText("#run-status", "Canceled")

@@ -19,6 +19,7 @@ export async function render(ctx) {
   const status = h('div', { id: 'status-line', 'aria-live': 'polite' });
   ctx.main.append(head, status, body);
   let shownStatus = null;
+  let shownKey = null;
   let headerDone = false;
 
   const load = async () => {
@@ -36,6 +37,15 @@ export async function render(ctx) {
     }
     if (shownStatus !== null && shownStatus !== d.status) announce(`The run is now ${d.status}.`);
     shownStatus = d.status;
+    // Rebuilt only when the run changed, so that focus, open sections and
+    // a selection stay while it waits (for hours, maybe); the time it has
+    // been open moves on in place.
+    const key = JSON.stringify(d);
+    if (key === shownKey) {
+      for (const el of status.querySelectorAll('.elapsed')) el.textContent = elapsed(d);
+      return open(d.status);
+    }
+    shownKey = key;
     replace(status, statusLine(ctx, d, load));
     replace(body, details(ctx, d));
     return open(d.status); // poll while it runs
@@ -48,10 +58,13 @@ function latestRun(d) {
   return d.runs.reduce((a, b) => (b.startTimestamp > a.startTimestamp ? b : a), d.runs[0] || d);
 }
 
+// elapsed says how long an open run has been open.
+const elapsed = (d) => `${d.status === 'scheduled' ? 'waiting' : 'running'} for ${fmtDuration(Date.now() - d.startTimestamp)}`;
+
 function statusLine(ctx, d, reload) {
   const latest = latestRun(d);
   const isLatest = latest.runId === d.runId;
-  const took = d.closeTimestamp ? fmtDuration(d.closeTimestamp - d.startTimestamp) : `running for ${fmtDuration(Date.now() - d.startTimestamp)}`;
+  const took = d.closeTimestamp ? fmtDuration(d.closeTimestamp - d.startTimestamp) : h('span', { class: 'elapsed' }, elapsed(d));
   const buttons = [];
   if (ctx.can('REPLAY_EXECUTIONS') && isLatest && !open(d.status)) {
     buttons.push(h('button', { type: 'button', class: 'primary', id: 'replay-button', onclick: (ev) => replay(ctx, d, ev.currentTarget) }, 'Replay…'));
@@ -69,7 +82,7 @@ function statusLine(ctx, d, reload) {
     h('p', {}, badge(d.status, { id: 'run-status' }), ' ',
       h('span', {}, `Run ${d.runId} of `), h('code', { text: d.workflowId }),
       d.replay ? h('span', {}, ` — a replay of run ${d.replay.of}${d.replay.requestedBy ? ` asked for by ${d.replay.requestedBy}` : ''}${d.replay.bulkReplayId ? ` (bulk replay ${d.replay.bulkReplayId})` : ''}`) : null),
-    h('p', { class: 'muted' }, `Started ${fmtTime(d.startTimestamp)}, ${d.closeTimestamp ? `ended ${fmtTime(d.closeTimestamp)}, took ${took}` : took}. Event type ${d.eventType}.`),
+    h('p', { class: 'muted' }, `Started ${fmtTime(d.startTimestamp)}, `, d.closeTimestamp ? `ended ${fmtTime(d.closeTimestamp)}, took ${took}` : took, `. Event type ${d.eventType}.`),
     isLatest ? null : h('p', { class: 'notice' }, 'A newer run of this event exists: ',
       link(`#/executions/${seg(d.workflowId)}${query({ runId: latest.runId })}`, `run ${latest.runId} (${latest.status})`, { id: 'latest-run' }), '.'),
     d.failure ? h('p', { class: 'error-text', text: d.failure }) : null,
