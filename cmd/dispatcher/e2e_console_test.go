@@ -346,10 +346,24 @@ func TestEndToEndConsole(t *testing.T) {
 	if ok, _ := eval[bool](b, fits); !ok {
 		t.Error("the dispatch of an event with a long id is wider than the window")
 	}
+	// Its replay dialog isolates the event's id in its title. Before, a
+	// right-to-left override in the id pulled the question mark into it.
+	b.do("open the replay dialog", chromedp.Click(chromedp.ID("replay-button")), chromedp.WaitVisible(chromedp.ID("replay-dialog")))
+	if got, _ := eval[string](b, `document.querySelector('#replay-dialog h2 bdi')?.textContent || ''`); got != odd {
+		t.Errorf("the replay dialog's title isolates %q, want the event's id", got)
+	}
+	b.do("close it", chromedp.Click(chromedp.ID("replay-dialog-cancel")))
 	b.open("/dispatchers")
 	b.waitText("#dispatchers-table", "billingWWW")
 	if ok, _ := eval[bool](b, `document.getElementById('dispatchers-table').offsetWidth <= document.querySelector('main').clientWidth`); !ok {
 		t.Error("a long dispatcher name widens the dispatchers' table past the page")
+	}
+	// A dispatch that is not there: said, under its view's title. Before,
+	// the tab kept the title of the page before.
+	b.open("/executions/dispatch-nope")
+	b.waitText("main", "dispatch-nope")
+	if title, _ := eval[string](b, `document.title`); title != "Dispatches — Dispatcher console" {
+		t.Errorf("the title of a dispatch not found is %q", title)
 	}
 	b.open("/executions/%")
 	b.waitText("main h1", "Not found")

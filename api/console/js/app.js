@@ -193,6 +193,9 @@ async function render() {
       tick();
     },
   };
+  // Until the view names itself (pageHeader): a view that fails to load
+  // does not keep the title of the one before.
+  document.title = `${view.label} — Dispatcher console`;
   try {
     await page.render(ctx);
   } catch (err) {

@@ -82,7 +82,8 @@ export function select(props, options, value) {
 }
 
 // confirmDialog asks a question in a modal dialog and resolves true when
-// the user confirms. body is nodes; the dialog is keyboard usable (Esc
+// the user confirms. title is text or nodes (names in a <bdi>, so that a
+// right-to-left one keeps its place); body is nodes; the dialog is keyboard usable (Esc
 // cancels) and focus starts on Cancel, the safe choice.
 export function confirmDialog({ title, body, confirm = 'Confirm', danger = false, id }) {
   return new Promise((resolve) => {
@@ -90,7 +91,7 @@ export function confirmDialog({ title, body, confirm = 'Confirm', danger = false
     const cancelBtn = h('button', { type: 'button', class: 'secondary', id: id && `${id}-cancel` }, 'Cancel');
     const okBtn = h('button', { type: 'button', class: danger ? 'danger' : 'primary', id: id && `${id}-confirm` }, confirm);
     const dlg = h('dialog', { 'aria-labelledby': titleId, class: 'dialog', id },
-      h('h2', { id: titleId, text: title }),
+      h('h2', { id: titleId }, title),
       h('div', { class: 'dialog-body' }, body),
       h('div', { class: 'actions' }, cancelBtn, okBtn));
     let answered = false;

@@ -102,7 +102,7 @@ export async function render(ctx) {
   if (ctx.can('DELETE_DISPATCHERS')) {
     const remove = h('button', { type: 'button', class: 'danger', id: 'dispatcher-delete' }, 'Delete dispatcher…');
     remove.addEventListener('click', async () => {
-      const ok = await confirmDialog({ id: 'delete-dialog', title: `Delete dispatcher ${d.name || d.id}?`, confirm: 'Delete', danger: true,
+      const ok = await confirmDialog({ id: 'delete-dialog', title: ['Delete dispatcher ', h('bdi', {}, d.name || d.id), '?'], confirm: 'Delete', danger: true,
         body: h('p', {}, 'Its actions go with it. Dispatches already started keep the configuration they loaded.') });
       if (!ok) return;
       try {
@@ -213,7 +213,7 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable }) {
     } else {
       const delBtn = h('button', { type: 'button', class: 'danger action-delete' }, 'Delete action…');
       delBtn.addEventListener('click', async () => {
-        const ok = await confirmDialog({ title: `Delete action ${a.name || a.id}?`, confirm: 'Delete', danger: true,
+        const ok = await confirmDialog({ title: ['Delete action ', h('bdi', {}, a.name || a.id), '?'], confirm: 'Delete', danger: true,
           body: h('p', {}, 'Dispatches from now on will not run it.') });
         if (!ok) return;
         try {

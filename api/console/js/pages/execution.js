@@ -217,7 +217,7 @@ async function replay(ctx, d, button) {
   const current = h('input', { type: 'radio', name: cfg, id: 'replay-current', value: 'current' });
   const ok = await confirmDialog({
     id: 'replay-dialog',
-    title: `Replay the dispatch of event ${d.eventId}?`,
+    title: ['Replay the dispatch of event ', h('bdi', {}, d.eventId), '?'],
     confirm: 'Replay',
     body: [
       h('p', {}, 'A new run of the same dispatch starts; actions not chosen are not run again (no mail is sent twice).'),
@@ -248,7 +248,7 @@ async function replay(ctx, d, button) {
 function release(ctx, d, button, reload) {
   return act(d, button, reload, 'release', 'The ordering key is released.', {
     id: 'release-dialog',
-    title: `Release the ordering key of event ${d.eventId}?`,
+    title: ['Release the ordering key of event ', h('bdi', {}, d.eventId), '?'],
     confirm: 'Release the key',
     body: h('p', {}, 'The events waiting behind this dispatch run, in order. This dispatch is not run again: replay it instead to run its failed actions first.'),
   });
@@ -257,7 +257,7 @@ function release(ctx, d, button, reload) {
 function cancel(ctx, d, button, reload) {
   return act(d, button, reload, 'cancel', 'Cancellation requested.', {
     id: 'cancel-dialog',
-    title: `Cancel the dispatch of event ${d.eventId}?`,
+    title: ['Cancel the dispatch of event ', h('bdi', {}, d.eventId), '?'],
     confirm: 'Cancel the dispatch',
     danger: true,
     body: h('p', {}, 'Actions that have not run yet (e.g. waiting for their start time) will not run. Calls in flight finish first.'),

@@ -103,7 +103,7 @@ async function detail(ctx, id) {
   if (!isNew && ctx.can('DELETE_FUNCTIONS')) {
     const remove = h('button', { type: 'button', class: 'danger', id: 'function-delete' }, 'Delete function…');
     remove.addEventListener('click', async () => {
-      const ok = await confirmDialog({ title: `Delete function ${f.name}?`, confirm: 'Delete', danger: true, body: h('p', {}, 'A function that a task action uses cannot be deleted.') });
+      const ok = await confirmDialog({ title: ['Delete function ', h('bdi', {}, f.name), '?'], confirm: 'Delete', danger: true, body: h('p', {}, 'A function that a task action uses cannot be deleted.') });
       if (!ok) return;
       try {
         await del(`/functions/v1/${seg(id)}`);

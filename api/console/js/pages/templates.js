@@ -71,7 +71,7 @@ async function detail(ctx, id) {
   if (ctx.can('DELETE_TEMPLATES')) {
     const remove = h('button', { type: 'button', class: 'danger', id: 'template-delete' }, 'Delete template…');
     remove.addEventListener('click', async () => {
-      const ok = await confirmDialog({ title: `Delete template ${t.name}?`, confirm: 'Delete', danger: true, body: h('p', {}, 'A template that a mail action uses cannot be deleted.') });
+      const ok = await confirmDialog({ title: ['Delete template ', h('bdi', {}, t.name), '?'], confirm: 'Delete', danger: true, body: h('p', {}, 'A template that a mail action uses cannot be deleted.') });
       if (!ok) return;
       try {
         await del(`/templates/v1/${seg(id)}`);
