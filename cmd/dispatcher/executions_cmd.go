@@ -443,7 +443,7 @@ func executionsFailuresCmd(client func() (*apiClient, error)) *cobra.Command {
 			if asJSON {
 				return printJSON(out, raw)
 			}
-			fmt.Fprintf(out, "%d failed dispatches (%d more were replayed since)\n", sum.Failed, sum.Superseded)
+			fmt.Fprintf(out, "%s (%s replayed since)\n", plural(sum.Failed, "failed dispatch", "failed dispatches"), plural(sum.Superseded, "more was", "more were"))
 			for _, g := range sum.Groups {
 				fmt.Fprintln(out, "  "+g.Summary)
 			}
@@ -454,6 +454,14 @@ func executionsFailuresCmd(client func() (*apiClient, error)) *cobra.Command {
 	cmd.Flags().BoolVar(&includeReplayed, "include-replayed", false, "also count failed runs that a replay superseded")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON answer")
 	return cmd
+}
+
+// plural says n of a thing, in the singular or the plural.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func orDash(s string) string {
