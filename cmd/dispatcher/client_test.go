@@ -154,7 +154,7 @@ func TestPrintDetailBlockingKey(t *testing.T) {
 		Waiting: &wire.Waiting{Count: 3, WorkflowIDs: []string{"dispatch-e2", "dispatch-e3"}}}
 	var out strings.Builder
 	printDetail(&out, d)
-	for _, want := range []string{"blocked by this dispatch", "/executions/v1/dispatch-e1/release", "3 (no dispatch until their turn): dispatch-e2, dispatch-e3 and 1 more"} {
+	for _, want := range []string{"blocked by this dispatch", "dispatcher executions release dispatch-e1", "3 (no dispatch until their turn): dispatch-e2, dispatch-e3 and 1 more"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("printDetail printed\n%s\nwant it to say %q", out.String(), want)
 		}
