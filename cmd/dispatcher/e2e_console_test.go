@@ -352,6 +352,11 @@ func TestEndToEndConsole(t *testing.T) {
 	if got, _ := eval[string](b, `document.querySelector('#replay-dialog h2 bdi')?.textContent || ''`); got != odd {
 		t.Errorf("the replay dialog's title isolates %q, want the event's id", got)
 	}
+	// Nothing failed: choosing the actions is the only choice. Before,
+	// "Only those that failed (0)" was offered, and refused by the server.
+	if ok, _ := eval[bool](b, `document.getElementById('replay-failed').disabled && document.getElementById('replay-choose').checked`); !ok {
+		t.Error("the replay of a completed dispatch offers to replay only the failed actions, of which there are none")
+	}
 	b.do("close it", chromedp.Click(chromedp.ID("replay-dialog-cancel")))
 	b.open("/dispatchers")
 	b.waitText("#dispatchers-table", "billingWWW")

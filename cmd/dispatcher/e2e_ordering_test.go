@@ -530,6 +530,7 @@ func TestEndToEndConsoleReleasesBlockedKey(t *testing.T) {
 	b.do("release", chromedp.Click(chromedp.ID("release-button")), chromedp.WaitVisible(chromedp.ID("release-dialog")),
 		chromedp.Click(chromedp.ID("release-dialog-confirm")))
 	b.waitJS("the notice to go", `!document.getElementById('ordering') && !document.getElementById('release-button')`)
+	b.waitText("#act-done", "The ordering key is released.") // before, said to screen readers only
 	b.waitText("#audit-table", "release")
 	s.poll("the waiting events to run", func() bool {
 		_, seen := sink.snapshot()

@@ -212,6 +212,11 @@ async function replay(ctx, d, button) {
   const sync = () => { list.disabled = !choose.checked; };
   onlyFailed.addEventListener('change', sync);
   choose.addEventListener('change', sync);
+  if (failed.length === 0) { // nothing failed: choosing is the only way
+    onlyFailed.disabled = true;
+    choose.checked = true;
+    sync();
+  }
   const cfg = uid('cfg');
   const original = h('input', { type: 'radio', name: cfg, id: 'replay-original', checked: true, value: 'original' });
   const current = h('input', { type: 'radio', name: cfg, id: 'replay-current', value: 'current' });
@@ -273,6 +278,8 @@ async function act(d, button, reload, action, done, dialog) {
       await post(`/executions/v1/${seg(d.workflowId)}/${action}`);
       announce(done);
       await reload();
+      // Said on the page too: a release changes little else on it.
+      document.getElementById('status-line')?.append(h('p', { class: 'ok', role: 'status', id: 'act-done', text: done }));
     } catch (err) {
       button.closest('.status').append(errorBox(err));
     }
