@@ -108,27 +108,13 @@ func natsSubject(field func(*config) *string) func(*config, string) error {
 	}
 }
 
-// amqpURL reads an AMQP URL, or nothing for no AMQP intake: one that
-// cannot be dialled is refused at start-up rather than on every attempt
-// to connect.
-func amqpURL(field func(*config) *string) func(*config, string) error {
+// brokerURLSetting reads a broker's URL (check says which are valid: rabbitmq.CheckURL,
+// jetstream.CheckURLs), or nothing for no such intake: one that cannot be
+// dialled is refused at start-up rather than on every attempt to connect.
+func brokerURLSetting(check func(string) error, field func(*config) *string) func(*config, string) error {
 	return func(c *config, v string) error {
 		if v != "" {
-			if err := rabbitmq.CheckURL(v); err != nil {
-				return err
-			}
-		}
-		*field(c) = v
-		return nil
-	}
-}
-
-// natsURLs reads the comma-separated URLs of a NATS server or cluster, or
-// nothing for no NATS intake: as amqpURL.
-func natsURLs(field func(*config) *string) func(*config, string) error {
-	return func(c *config, v string) error {
-		if v != "" {
-			if err := jetstream.CheckURLs(v); err != nil {
+			if err := check(v); err != nil {
 				return err
 			}
 		}
