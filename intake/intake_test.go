@@ -93,7 +93,8 @@ func TestParseErrors(t *testing.T) {
 		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
 		// Before, a binary CloudEvent's header carried up to a megabyte of
 		// partition key into its dispatch, past the body's limit.
-		{"binary partitionkey too long", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_partitionkey": strings.Repeat("k", 1025)}, 0, dispatcher.EINVALID, "partitionKey: must be at most 1024 bytes"},
+		{"binary partitionkey too long", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_partitionkey": strings.Repeat("k", 1025)}, 0, dispatcher.EINVALID, "partitionkey: must be at most 1024 characters"},
+		{"lk partition key over 1024 bytes in fewer characters", "application/json", `{"type":"t","source":{"kinesisPartitionKey":"` + strings.Repeat("é", 513) + `"}}`, nil, 0, dispatcher.EINVALID, "partitionKey: must be at most 1024 bytes"},
 		{"schema: partitionkey not a string", "application/cloudevents+json", `{"specversion":"1.0","id":"x","source":"/s","type":"t","partitionkey":5}`, nil, 0, dispatcher.EINVALID, "partitionkey: must be string"},
 		// Before, the SDK's parser answered these, quoting its internals
 		// and the body: "ReadString: expects \" or n, but found 1, ...".
@@ -160,6 +161,8 @@ func TestSchemaErrorsNameTheField(t *testing.T) {
 		{defExtraHorizon, `{"type":"t","creationTimestamp":true}`, dispatcher.EINVALID, "creationTimestamp: must be null or integer or string, not boolean"},
 		{defLK, `{"type":"t","data":{},"source":{"userId":"u","producerId":"p","kinesisPartitionKey":"k"}}`, "", ""},
 		{defLK, `{"type":"t","data":[]}`, dispatcher.EINVALID, "data: must be object, not array"},
+		{defLK, `{"type":"t","source":{"kinesisPartitionKey":"` + strings.Repeat("k", 1025) + `"}}`, dispatcher.EINVALID, "source.kinesisPartitionKey: must be at most 1024 characters"},
+		{defCloudEvent, `{"specversion":"1.0","id":"x","source":"/s","type":"t","partitionkey":"` + strings.Repeat("k", 1025) + `"}`, dispatcher.EINVALID, "partitionkey: must be at most 1024 characters"},
 		{defLK, `{"type":"t","source":{"producerId":1}}`, dispatcher.EINVALID, "source.producerId: must be string, not number"},
 		{defCloudEvent, `{"specversion":"1.0","id":"x","source":"/s","type":"t","data":"anything","ext":1}`, "", ""},
 		{defCloudEvent, `{"specversion":"2.0","id":"x","source":"/s","type":"t"}`, dispatcher.EINVALID, `specversion: must be "1.0" or "0.3"`},
