@@ -96,6 +96,7 @@ type Deps struct {
 	Starter  Starter
 	Checks   map[string]Check // readiness checks, by name
 	Registry *prometheus.Registry
+	Gatherer prometheus.Gatherer  // what /metrics serves; nil: Registry
 	Tracer   trace.TracerProvider // nil: no tracing
 	Logger   *slog.Logger         // nil discards
 	Now      func() time.Time     // nil means time.Now
@@ -195,7 +196,11 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	r.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, wire.Error{Code: 16, Name: errResourceUnknown.Name, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
 	})
-	s.routes(r, deps.Registry)
+	metrics := deps.Gatherer
+	if metrics == nil {
+		metrics = deps.Registry
+	}
+	s.routes(r, metrics)
 	return r, nil
 }
 

@@ -18,6 +18,14 @@ const (
 	metricActionDuration = "dispatcher_action_duration" // histogram{type}
 )
 
+// MetricHelp is the help text of these metrics, by their Prometheus
+// names: the SDK's metrics handler has no place for it.
+var MetricHelp = map[string]string{
+	metricDispatches + "_total":       "Dispatches that started and that closed, by status: started, completed, failed or canceled.",
+	metricActionOutcomes + "_total":   "Actions that ended, by type (mail, task) and status (succeeded, failed, skipped, canceled).",
+	metricActionDuration + "_seconds": "How long actions ran, by type: from their start (after any startTimestamp) to their end, retries and waits for a permit included.",
+}
+
 // recordAction counts an action's outcome and latency, once it has one:
 // as it ends, not when the dispatch closes, which an action of the same
 // dispatch waiting for its startTimestamp may hold off for months.

@@ -247,15 +247,9 @@ func (f *functionSink) count() int {
 // metric sums the samples of the metric family name whose labels include
 // labels; for a histogram, its observation count.
 func (s *system) metric(name string, labels map[string]string) float64 {
-	res, err := getMetrics(s.url)
-	if err != nil {
+	families := s.families()
+	if families == nil {
 		return -1
-	}
-	defer res.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(res.Body)
-	if err != nil {
-		s.t.Fatalf("parse /metrics: %v", err)
 	}
 	var sum float64
 	for _, m := range families[name].GetMetric() {
@@ -264,6 +258,21 @@ func (s *system) metric(name string, labels map[string]string) float64 {
 		}
 	}
 	return sum
+}
+
+// families reads /metrics; nil when it does not answer.
+func (s *system) families() map[string]*dto.MetricFamily {
+	res, err := getMetrics(s.url)
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	if err != nil {
+		s.t.Fatalf("parse /metrics: %v", err)
+	}
+	return families
 }
 
 func matches(pairs []*dto.LabelPair, want map[string]string) bool {
@@ -397,6 +406,13 @@ func TestEndToEndDispatch(t *testing.T) {
 		s.poll(fmt.Sprintf("metric %s%v = %v", want.name, want.labels, want.value), func() bool {
 			return s.metric(want.name, want.labels) == want.value
 		})
+	}
+	// The SDK's handler has no help text: the dispatcher's own metrics get theirs.
+	families := s.families()
+	for name, help := range workflows.MetricHelp {
+		if got := families[name].GetHelp(); got != help {
+			t.Errorf("%s help = %q, want %q", name, got, help)
+		}
 	}
 
 	// The same event again dispatches nothing.

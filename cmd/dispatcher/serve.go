@@ -21,6 +21,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/cobra"
 	"github.com/uber-go/tally/v4"
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
@@ -198,6 +199,7 @@ func (p process) run(ctx context.Context) error {
 			Starter:  starter,
 			Checks:   checks,
 			Registry: reg,
+			Gatherer: described{reg},
 			Tracer:   p.tracer,
 			Logger:   p.log,
 			Now:      time.Now,
@@ -210,7 +212,7 @@ func (p process) run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		handler = api.NewOpsHandler(checks, reg, p.cfg.MetricsToken, p.cfg.AuthDisabled, build.api(), p.log)
+		handler = api.NewOpsHandler(checks, described{reg}, p.cfg.MetricsToken, p.cfg.AuthDisabled, build.api(), p.log)
 	}
 	if err := p.serveHTTP(ctx, handler); err != nil {
 		return err
@@ -239,6 +241,21 @@ func newMetrics() (*prometheus.Registry, client.MetricsHandler, func()) {
 		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
 	}, time.Second)
 	return reg, sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), func() { _ = closer.Close() }
+}
+
+// described serves the dispatcher's own metrics that reach Prometheus
+// through the Temporal SDK's handler (which counts nothing twice when a
+// history replays) with their help text, which the handler cannot carry.
+type described struct{ prometheus.Gatherer }
+
+func (d described) Gather() ([]*dto.MetricFamily, error) {
+	families, err := d.Gatherer.Gather()
+	for _, f := range families {
+		if help, ok := workflows.MetricHelp[f.GetName()]; ok {
+			f.Help = &help
+		}
+	}
+	return families, err
 }
 
 // pingTimeout bounds the start-up's first question to the database: one
