@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/api"
@@ -387,6 +388,47 @@ func TestEndToEndConsole(t *testing.T) {
 		t.Errorf("the dispatcher created in the console: %v", list)
 	}
 	b.checkProblems()
+
+	// Changes not saved yet outlive the token: signed in with an API key,
+	// revoked while the user edits, the console asks for a token over the
+	// page and the save goes through after. Leaving asks first. Before,
+	// the sign-in page replaced the form and what was typed was lost.
+	perms := []string{api.PermViewTemplates, api.PermUpdateTemplates, api.PermViewDispatchers, api.PermUpdateDispatchers}
+	revoked := s.call("POST", "/apikeys/v1", map[string]any{"name": "editor", "permissions": perms}, 200)
+	second := s.call("POST", "/apikeys/v1", map[string]any{"name": "editor again", "permissions": perms}, 200)
+	ed := b.in(b.newTab(b.ctx))
+	ed.signIn(revoked["key"].(string))
+	// A task's data that is not JSON is the form's finding, not the server's.
+	ed.open("/dispatchers/" + dispatcherID)
+	task := `fieldset.action:has(select[id$="-type"] option[value="task"]:checked)`
+	ed.do("data that is not JSON", chromedp.WaitVisible(chromedp.CSS(task+" textarea")),
+		chromedp.SetValue(chromedp.CSS(task+" textarea"), `{"userId":`), chromedp.Click(chromedp.CSS(task+" button.action-save")))
+	ed.waitText(task, "Check the input: Data is not valid JSON")
+	// Not saved: leaving asks, and goes when told to.
+	ed.do("leave the action", chromedp.Click(chromedp.CSS(`#nav a[href="#/templates"]`)), chromedp.WaitVisible(chromedp.ID("leave-dialog")),
+		chromedp.Click(chromedp.ID("leave-dialog-confirm")))
+	ed.waitText("main h1", "Templates")
+	ed.open("/templates/" + tmpl)
+	ed.do("edit the subject", chromedp.WaitVisible(chromedp.ID("t-subject")), chromedp.SendKeys(chromedp.ID("t-subject"), " (edited)"))
+	ed.do("leave", chromedp.Click(chromedp.CSS(`#nav a[href="#/dispatchers"]`)), chromedp.WaitVisible(chromedp.ID("leave-dialog")))
+	ed.do("stay", chromedp.Click(chromedp.ID("leave-dialog-cancel")))
+	ed.waitJS("the template still", `location.hash === '#/templates/`+tmpl+`' && document.getElementById('t-subject').value.endsWith(' (edited)')`)
+	s.call("DELETE", "/apikeys/v1/"+revoked["id"].(string), nil, 200)
+	ed.do("save with the revoked key", chromedp.Click(chromedp.ID("template-save")), chromedp.WaitVisible(chromedp.ID("signin-dialog")))
+	ed.checkLabels("the sign-in dialog")
+	ed.do("sign in again", chromedp.SendKeys(chromedp.ID("signin-token"), second["key"].(string)+kb.Enter), chromedp.WaitNotPresent(chromedp.ID("signin-dialog")))
+	ed.do("save again", chromedp.Click(chromedp.ID("template-save")))
+	ed.waitText("#template-message", "Saved.")
+	if got := s.call("GET", "/templates/v1/"+tmpl, nil, 200)["subject"]; got != "Goodbye {{ .event.content.name }} (edited)" {
+		t.Errorf("saved after signing in again, the template's subject is %q", got)
+	}
+	// Saved: leaving asks nothing.
+	ed.do("leave", chromedp.Click(chromedp.CSS(`#nav a[href="#/dispatchers"]`)))
+	ed.waitText("main h1", "Dispatchers")
+	if ed.exists("#leave-dialog") {
+		t.Error("leaving a saved template asks to leave without saving")
+	}
+	ed.checkProblems()
 }
 
 // tokenWith mints a token for subject holding every permission but those

@@ -2,9 +2,9 @@
 // from GET /auth/v1/me what the token may do, and shows one view at a
 // time, chosen by the address's #fragment so that every view can be
 // linked to, reloaded and left with the Back button.
-import { h, clear } from './dom.js';
+import { h, clear, uid } from './dom.js';
 import { get, token, setToken, clearToken, onUnauthorized } from './api.js';
-import { errorBox, field, input, announce } from './ui.js';
+import { errorBox, field, input, announce, confirmDialog } from './ui.js';
 import * as failures from './pages/failures.js';
 import * as executions from './pages/executions.js';
 import * as execution from './pages/execution.js';
@@ -35,6 +35,25 @@ let generation = 0; // bumps on every navigation; stale work checks it
 let disposers = [];
 
 const can = (perm) => Boolean(me && me.permissions.includes(perm));
+
+// The forms of the view (marked data-edits) that the user changed since
+// they were loaded or saved. Leaving the view asks first, and a token
+// that expires meanwhile is renewed in a dialog over the view, which
+// keeps them: the user saves again.
+const edited = new Set();
+const markEdited = (ev) => {
+  const form = ev.target.closest && ev.target.closest('[data-edits]');
+  if (form) edited.add(form);
+};
+main.addEventListener('input', markEdited);
+main.addEventListener('change', markEdited);
+const unsaved = () => [...edited].some((el) => el.isConnected);
+const confirmLeave = () => confirmDialog({ id: 'leave-dialog', title: 'Leave without saving?', confirm: 'Leave', danger: true,
+  body: h('p', {}, 'Your changes on this page are not saved: leaving loses them. Cancel to stay and save them.') });
+window.addEventListener('beforeunload', (ev) => {
+  if (unsaved()) ev.preventDefault();
+});
+let shown = location.href; // the address of the view on the screen
 
 // route splits the fragment into path segments and a query.
 function route() {
@@ -73,7 +92,9 @@ function renderNav(current) {
     h('button', { type: 'button', class: 'link', id: 'sign-out', onclick: signOut }, 'Sign out'));
 }
 
-function signOut() {
+async function signOut() {
+  if (unsaved() && !(await confirmLeave())) return;
+  edited.clear();
   clearToken();
   me = null;
   announce('Signed out.');
@@ -123,6 +144,8 @@ function loginView(message) {
 async function render() {
   generation += 1;
   const mine = generation;
+  edited.clear();
+  shown = location.href;
   disposers.forEach((d) => d());
   disposers = [];
   const { segments, query } = route();
@@ -170,7 +193,15 @@ async function render() {
   }
   const page = segments.length > 1 && view.detail ? view.detail : view.page;
   const ctx = {
-    main, segments, query, me, can, navigate,
+    main, segments, query, me, can,
+    // navigate follows what the user just did (saved, deleted): it
+    // does not ask to leave.
+    navigate: (fragment) => {
+      edited.clear();
+      navigate(fragment);
+    },
+    // saved says that form's changes are saved.
+    saved: (form) => edited.delete(form),
     alive: () => mine === generation,
     onDispose: (fn) => disposers.push(fn),
     // every runs fn now and then every ms until the view changes or fn
@@ -207,7 +238,70 @@ async function render() {
   }
 }
 
+// renewSignIn asks for a token again in a dialog over the view, which
+// keeps the changes not saved yet. One of another tenant shows the view
+// anew: what it shows was the other tenant's.
+let renewing = false;
+function renewSignIn(err) {
+  renewing = true;
+  const before = me;
+  clearToken();
+  me = null;
+  const titleId = uid('dlg');
+  const tok = input({ type: 'password', id: 'signin-token', name: 'token', required: true, autocomplete: 'off' });
+  const out = h('div', { id: 'signin-error' });
+  const leave = h('button', { type: 'button', class: 'secondary', id: 'signin-sign-out' }, 'Sign out');
+  const form = h('form', {},
+    field('Token or API key', tok),
+    h('div', { class: 'actions' }, leave, h('button', { type: 'submit', class: 'primary', id: 'signin-submit' }, 'Sign in')),
+    out);
+  const dlg = h('dialog', { class: 'dialog', id: 'signin-dialog', 'aria-labelledby': titleId },
+    h('h2', { id: titleId, text: 'Sign in again' }),
+    h('p', { class: 'notice', role: 'alert', text: `The server no longer accepts your token (${err.message}). Sign in again to go on: this page and your changes stay, to be saved again.` }),
+    form);
+  const close = () => {
+    renewing = false;
+    dlg.close();
+    dlg.remove();
+  };
+  // Esc would lose the changes without a word: Sign out says it.
+  dlg.addEventListener('cancel', (ev) => ev.preventDefault());
+  leave.addEventListener('click', () => {
+    close();
+    edited.clear();
+    signOut();
+  });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clear(out);
+    setToken(tok.value.trim());
+    try {
+      me = await get('/auth/v1/me');
+    } catch (e) {
+      clearToken();
+      me = null;
+      out.append(errorBox(e));
+      return;
+    }
+    close();
+    if ((me.tenant || '') !== (before.tenant || '')) {
+      render();
+      return;
+    }
+    renderNav(route().segments[0]);
+    announce(`Signed in again as ${me.subject}. Save your changes again.`);
+  });
+  document.body.append(dlg);
+  dlg.showModal();
+  tok.focus();
+}
+
 onUnauthorized((err) => {
+  if (renewing) return;
+  if (unsaved() && me) {
+    renewSignIn(err);
+    return;
+  }
   clearToken();
   me = null;
   sessionStorage.setItem('dispatcher.console.after', location.hash);
@@ -218,7 +312,15 @@ document.getElementById('skip').addEventListener('click', (ev) => {
   ev.preventDefault();
   (main.querySelector('h1') || main).focus();
 });
-window.addEventListener('hashchange', () => {
+window.addEventListener('hashchange', async () => {
+  if (unsaved()) {
+    const target = location.hash;
+    history.replaceState(null, '', shown);
+    if (!(await confirmLeave())) return;
+    edited.clear();
+    navigate(target);
+    return;
+  }
   render().then(() => {
     const h1 = main.querySelector('h1');
     // Not from under the user: one who began typing in the view's form

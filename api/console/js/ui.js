@@ -15,6 +15,8 @@ export function announce(message) {
 // explain returns what a failed request means for the user, in words.
 export function explain(err) {
   const msg = err && err.message ? err.message : String(err);
+  // Found wrong here, before the server was asked.
+  if (err && err.local) return { title: 'Check the input', text: msg };
   switch (err && err.status) {
     case 403:
       return {

@@ -40,7 +40,7 @@ export async function render(ctx) {
     ordering: d.ordering ? { key: d.ordering.key, onFailure: d.ordering.onFailure || 'block' } : null };
   const msg = h('div', { id: 'dispatcher-message', 'aria-live': 'polite' });
   const save = editable ? h('button', { type: 'submit', class: 'primary', id: 'dispatcher-save' }, isNew ? 'Create' : 'Save dispatcher') : null;
-  const form = h('form', { class: 'card', id: 'dispatcher-form', 'aria-label': 'Dispatcher' },
+  const form = h('form', { class: 'card', id: 'dispatcher-form', 'aria-label': 'Dispatcher', 'data-edits': '' },
     h('div', { class: 'grid' }, field('Name', name), field('Event type', eventType, 'The type of the events it runs for.'),
       field('Tags', tags, 'Comma-separated.')),
     field('Description', description),
@@ -79,6 +79,7 @@ export async function render(ctx) {
         announce('Dispatcher saved.');
         paused.hidden = enabled.checked;
         Object.assign(shown, now);
+        ctx.saved(form);
       } catch (err) {
         replace(msg, errorBox(err));
       }
@@ -155,7 +156,7 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable }) {
   sync();
   const msg = h('div', { 'aria-live': 'polite' });
   const legend = h('legend', {}, isNew ? 'New action' : `Action ${a.name || a.id} (${a.type})`);
-  const card = h('fieldset', { class: 'card action', 'data-action-id': a.id || '' }, legend,
+  const card = h('fieldset', { class: 'card action', 'data-action-id': a.id || '', 'data-edits': '' }, legend,
     h('div', { class: 'grid' }, field('Type', type), field('Name', name)), mail, task, retry);
 
   const body = () => {
@@ -172,7 +173,7 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable }) {
         try {
           b.data = JSON.parse(data.value);
         } catch (e) {
-          throw Object.assign(new Error(`Data is not valid JSON: ${e.message}`), { status: 400 });
+          throw Object.assign(new Error(`Data is not valid JSON: ${e.message}`), { local: true });
         }
       } else if (!isNew) b.data = null;
       if (start.value.trim()) b.startTimestamp = /^\d+$/.test(start.value.trim()) ? Number(start.value.trim()) : start.value.trim();
@@ -202,6 +203,7 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable }) {
         }
         await put(`/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, b);
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Action saved.' }));
+        ctx.saved(card);
         announce('Action saved.');
       } catch (err) {
         replace(msg, errorBox(err));

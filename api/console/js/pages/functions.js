@@ -62,7 +62,7 @@ async function detail(ctx, id) {
   sync();
   const msg = h('div', { id: 'function-message', 'aria-live': 'polite' });
   const save = editable ? h('button', { type: 'submit', class: 'primary', id: 'function-save' }, isNew ? 'Create' : 'Save function') : null;
-  const form = h('form', { class: 'card', id: 'function-form', 'aria-label': 'Function' },
+  const form = h('form', { class: 'card', id: 'function-form', 'aria-label': 'Function', 'data-edits': '' },
     h('div', { class: 'grid' }, field('Name', name), field('Kind', kind)), http, temporal, h('div', { class: 'actions' }, save), msg);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -93,6 +93,7 @@ async function detail(ctx, id) {
         await put(`/functions/v1/${seg(id)}`, body);
         stored(await get(`/functions/v1/${seg(id)}`));
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
+        ctx.saved(form);
         announce('Function saved.');
       } catch (err) {
         replace(msg, errorBox(err));

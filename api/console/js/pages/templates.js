@@ -35,7 +35,7 @@ async function detail(ctx, id) {
   const html = h('textarea', { id: 't-html', rows: '6', class: 'code', spellcheck: 'false', readOnly: !editable }, t.html || '');
   const msg = h('div', { id: 'template-message', 'aria-live': 'polite' });
   const save = editable ? h('button', { type: 'submit', class: 'primary', id: 'template-save' }, isNew ? 'Create' : 'Save template') : null;
-  const form = h('form', { class: 'card', id: 'template-form', 'aria-label': 'Template' },
+  const form = h('form', { class: 'card', id: 'template-form', 'aria-label': 'Template', 'data-edits': '' },
     h('div', { class: 'grid' }, field('Name', name), field('Subject', subject, 'Go template: {{ .event.content.name }}.')),
     field('Text', text), field('HTML', html, 'Rendered with html/template: values are escaped.'),
     h('div', { class: 'actions' }, save), msg);
@@ -58,6 +58,7 @@ async function detail(ctx, id) {
         }
         await put(`/templates/v1/${seg(id)}`, body);
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
+        ctx.saved(form);
         announce('Template saved.');
         pending.hidden = true;
         if (preview) preview();
