@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // apiKeyRow is a row of the api_keys table. The table is not one of
@@ -85,6 +87,9 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *dispatcher.APIKey) error {
 		return err
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := madeByLiveKey(tx, caller); err != nil {
+			return err
+		}
 		if err := tx.Create(&row).Error; err != nil {
 			return translate(err, "key: generate another key")
 		}
@@ -92,6 +97,31 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *dispatcher.APIKey) error {
 		return s.audit(ctx, tx, dispatcher.AuditAPIKeyCreate, k.ID, nil, wire.FromAPIKey(*k, ""))
 	})
 	return translate(err, "")
+}
+
+// madeByLiveKey checks, when caller is an API key, that it is still not
+// revoked, and locks its row until tx ends (SQLite's write lock does as
+// much). The request checked the key when it began; a revocation since
+// would miss the key made meanwhile, which was not committed when it
+// looked for the keys the revoked one made. Now a revocation waits for
+// the key being made and finds it, or comes first and the key is not
+// made. The lock is exclusive: shared, a leaked key making keys without
+// pause would hold it without pause, and its revocation would wait.
+func madeByLiveKey(tx *gorm.DB, caller dispatcher.Caller) error {
+	id, ok := strings.CutPrefix(caller.Subject, dispatcher.APIKeySubject(""))
+	if !ok {
+		return nil
+	}
+	var live []string
+	err := tx.Model(&apiKeyRow{}).Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).
+		Where("id = ? AND tenant = ? AND revoked_at IS NULL", id, caller.Tenant).Pluck("id", &live).Error
+	if err != nil {
+		return err
+	}
+	if len(live) == 0 {
+		return dispatcher.Errorf(dispatcher.ESTATE, "the API key making it (%s) was revoked meanwhile", id)
+	}
+	return nil
 }
 
 // FindAPIKeys returns the caller's tenant's API keys that are not

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,6 +128,80 @@ func TestAPIKeyRevokedWithWhatItMade(t *testing.T) {
 			if revoked, want := !got.Revoked.IsZero(), k.ID != other.ID; revoked != want {
 				t.Errorf("%s: revoked = %v, want %v", k.Name, revoked, want)
 			}
+		}
+	})
+}
+
+// A key is made by a key only while that key lives. The request checks
+// the key when it begins: before, a revocation in between made the key
+// all the same, and a key made while the revocation looked for the
+// revoked key's keys outlived it (4 in 455 made by 4 callers at once).
+func TestAPIKeyNotMadeByRevokedKey(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ann := caller("acme", "ann")
+		parent, _ := newKey(t, "leaked", "CREATE_APIKEYS")
+		if err := s.CreateAPIKey(ann, &parent); err != nil {
+			t.Fatal(err)
+		}
+		byParent := caller("acme", dispatcher.APIKeySubject(parent.ID))
+
+		// Four callers make keys with it while it is revoked.
+		var (
+			made     sync.Map // id → hash
+			started  sync.WaitGroup
+			revoking atomic.Bool
+			done     atomic.Bool
+			errs     = make(chan error, 4)
+		)
+		started.Add(4)
+		for range 4 {
+			go func() {
+				defer started.Done()
+				for first := true; first || !done.Load(); first = false {
+					k, _ := newKey(t, "made meanwhile", "VIEW_DISPATCHERS")
+					err := s.CreateAPIKey(byParent, &k)
+					switch {
+					case err == nil:
+						made.Store(k.ID, k.Hash)
+					case dispatcher.ErrorCode(err) != dispatcher.ESTATE || !revoking.Load():
+						errs <- err
+						return
+					}
+					if first {
+						errs <- nil // started
+					}
+				}
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		revoking.Store(true)
+		if err := s.RevokeAPIKey(ann, parent.ID); err != nil {
+			t.Fatal(err)
+		}
+		done.Store(true)
+		started.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("making a key with the key being revoked: %v, want it made or refused as revoked", err)
+		}
+		n := 0
+		made.Range(func(id, hash any) bool {
+			n++
+			if got, err := s.FindAPIKeyByHash(context.Background(), hash.(string)); err != nil || got.Revoked.IsZero() {
+				t.Errorf("key %s, made by the revoked key, outlives it (%v)", id, err)
+			}
+			return true
+		})
+		if n == 0 {
+			t.Fatal("no key was made before the revocation")
+		}
+		k, _ := newKey(t, "made after", "VIEW_DISPATCHERS")
+		if err := s.CreateAPIKey(byParent, &k); dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "revoked") {
+			t.Fatalf("a key made by a revoked key: %v, want ESTATE saying it was revoked", err)
 		}
 	})
 }
