@@ -222,6 +222,13 @@ func (a *Action) validateTask(tagged bool) error {
 		return Errorf(EINVALID, "data: must be valid UTF-8")
 	}
 	if len(a.Data) > 0 {
+		// Before, data nested 9,996 levels deep was saved, and every
+		// dispatch of its event type then failed: the dispatch's input,
+		// which carries it a few levels down, passed the JSON decoder's
+		// limit of 10,000.
+		if d := jsonDepth(a.Data); d > MaxDataDepth {
+			return Errorf(EINVALID, "data: nests %d levels deep; at most %d are allowed", d, MaxDataDepth)
+		}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(a.Data, &obj); err != nil || obj == nil {
 			return Errorf(EINVALID, "data: must be a JSON object")
@@ -234,4 +241,29 @@ func (a *Action) validateTask(tagged bool) error {
 		return nil
 	}
 	return validateTags(a.Tags)
+}
+
+// MaxDataDepth is how deep a task's data may nest objects and arrays.
+const MaxDataDepth = 100
+
+// jsonDepth returns how deep the JSON text raw nests objects and arrays.
+func jsonDepth(raw []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }

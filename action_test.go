@@ -69,3 +69,31 @@ func TestTaskActionTags(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskDataDepth: a task's data nests at most MaxDataDepth levels.
+// Before, data 9,996 levels deep was saved, and every dispatch of its
+// event type failed, the dispatch's input past the JSON decoder's limit.
+func TestTaskDataDepth(t *testing.T) {
+	nested := func(n int, leaf string) string {
+		return strings.Repeat(`{"a":`, n) + leaf + strings.Repeat("}", n)
+	}
+	for _, tt := range []struct {
+		data, want string // want "" for valid
+	}{
+		{nested(dispatcher.MaxDataDepth, "1"), ""},
+		{nested(dispatcher.MaxDataDepth-1, `[1]`), ""},
+		{nested(2, `"{[{[{[ \" ]}]}]}"`), ""}, // brackets in a string are text
+		{nested(dispatcher.MaxDataDepth+1, "1"), "data: nests 101 levels deep; at most 100 are allowed"},
+		{nested(dispatcher.MaxDataDepth, `[1]`), "data: nests 101 levels deep; at most 100 are allowed"},
+		{nested(9996, "1"), "data: nests 9996 levels deep; at most 100 are allowed"},
+	} {
+		a := dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "f", Data: json.RawMessage(tt.data)}
+		got := ""
+		if err := a.Validate(); err != nil {
+			got = dispatcher.ErrorMessage(err)
+		}
+		if got != tt.want {
+			t.Errorf("data %.40s…: %q, want %q", tt.data, got, tt.want)
+		}
+	}
+}
