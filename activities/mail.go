@@ -110,7 +110,11 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 	if err != nil {
 		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureRecipient, err.Error())
 	}
-	if err := a.deliver(ctx, msg); err != nil {
+	if maybeSent, err := a.deliver(ctx, msg); err != nil {
+		// Handed over but not answered: the server may have accepted
+		// it. The claim stays until it expires, so that no attempt sends
+		// it while the server may still be accepting it from this one.
+		sent = maybeSent
 		return dispatcher.MailResult{}, err
 	}
 	sent = true
@@ -207,22 +211,29 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 }
 
 // deliver sends m and classifies the failure, within the call's budget
-// (see smtpConfig.send).
-func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) error {
+// (see smtpConfig.send). maybeSent says that the failure left it unknown
+// whether the server accepted the mail: it had the whole of it and did
+// not answer.
+func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) (maybeSent bool, err error) {
 	ctx, cancel := callContext(ctx, callBudget(ctx, mailTimeout))
 	defer cancel()
-	err := a.smtp.send(ctx, m)
+	err = a.smtp.send(ctx, m)
 	if err == nil || m.IsDelivered() {
 		// The server accepted the mail (250): a failure to say goodbye
 		// (QUIT) afterwards changes nothing, and failing would send it
 		// again.
-		return nil
+		return false, nil
 	}
 	msg := withoutAddresses(err.Error())
-	if code := smtpCode(err); code >= 500 && code < 600 {
-		return permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %s", a.smtp, msg))
+	code := smtpCode(err)
+	switch {
+	case code >= 500 && code < 600:
+		return false, permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %s", a.smtp, msg))
+	case code == 0 && afterData(err):
+		return true, temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf(
+			"SMTP %s did not answer the end of the mail in time (it may have accepted it; the next attempt waits for this one's claim to expire): %s", a.smtp, msg))
 	}
-	return temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP %s: %s", a.smtp, msg))
+	return false, temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP %s: %s", a.smtp, msg))
 }
 
 // emailAddress matches what looks like an email address: a domain with

@@ -202,6 +202,13 @@ func beforeMail(err error) bool {
 	return errors.As(err, &se) && (se.Reason == gomail.ErrConnCheck || se.Reason == gomail.ErrSMTPMailFrom)
 }
 
+// afterData reports whether err stopped a delivery once the server had
+// been given the whole mail, waiting for its answer.
+func afterData(err error) bool {
+	var se *gomail.SendError
+	return errors.As(err, &se) && se.Reason == gomail.ErrSMTPDataClose
+}
+
 // smtpPool holds the idle connections of an SMTP server, newest last.
 // It keeps at most smtpPoolSize, each for at most smtpIdleTimeout:
 // servers drop idle sessions (Postfix after 300 s, some after 30 s), and

@@ -282,6 +282,30 @@ func TestSendMailConcurrentAttemptsSendOnce(t *testing.T) {
 	}
 }
 
+// An attempt that gave up waiting for the server's answer to the end of
+// a mail keeps its claim: the server may still accept the mail, and the
+// next attempt waits for the claim to expire instead of sending it
+// alongside. Before, the claim was released, and against a server taking
+// 55 s to answer, attempts sent the mail 5 times, overlapping.
+func TestSendMailUnansweredKeepsItsClaim(t *testing.T) {
+	server := &scriptedSMTP{dataDelay: 8 * time.Second}
+	a, in := scriptedMail(t, server.start(t))
+	wantFailure(t, sendWithin6s(t, a, in), dispatcher.FailureSMTPTemporary, true)
+	_, err := sendWithin6sAt(t, a, in)
+	if f := wantFailure(t, err, dispatcher.FailureSMTPTemporary, true); !strings.Contains(f.Error(), "another attempt may be sending") {
+		t.Errorf("the next attempt: %v, want it to wait for the first one's claim", f)
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if server.accepted.Load() == 0 {
+			return "waiting for the server to accept the first attempt's mail"
+		}
+		return ""
+	})
+	if n, c := server.accepted.Load(), server.conns.Load(); n != 1 || c != 1 {
+		t.Errorf("the server accepted %d mails on %d connections, want 1 on 1: the next attempt sent it while the first could still be accepted", n, c)
+	}
+}
+
 // sendWithin6sAt sends in as an attempt with a 6 s deadline.
 func sendWithin6sAt(t *testing.T, a *activities.Effects, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 	t.Helper()
