@@ -3,13 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/models"
@@ -77,11 +75,11 @@ func auditVerifyCmd(getenv func(string) string) *cobra.Command {
 // otherwise a line at most every few seconds, so a small trail prints
 // nothing and a large one shows it is moving. finish ends the display.
 func verifyProgress(w io.Writer) (progress func(done, total int64), finish func()) {
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if raw := rawTerminal(w); raw != nil {
 		var bar *progressbar.ProgressBar
 		return func(done, total int64) {
 				if bar == nil {
-					bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(w), progressbar.OptionShowCount(),
+					bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(raw), progressbar.OptionShowCount(),
 						progressbar.OptionSetDescription("verifying"), progressbar.OptionSetPredictTime(true),
 						progressbar.OptionSetWidth(30), progressbar.OptionThrottle(100*time.Millisecond))
 				}

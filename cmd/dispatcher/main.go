@@ -20,8 +20,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "dispatcher:", err)
+	stderr := forTerminal(os.Stderr)
+	if err := run(ctx, os.Args[1:], os.Getenv, forTerminal(os.Stdout), stderr); err != nil {
+		fmt.Fprintln(stderr, "dispatcher:", err)
 		os.Exit(1)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // progressLine sums up a bulk replay's progress.
@@ -190,8 +188,8 @@ const originalHint = "(the configuration each dispatch ran with; after fixing a 
 // on a terminal and a line per change otherwise.
 func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, poll time.Duration, asJSON bool) error {
 	var bar *progressbar.ProgressBar
-	if f, ok := out.(*os.File); ok && !asJSON && term.IsTerminal(int(f.Fd())) {
-		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(out), progressbar.OptionShowCount(),
+	if raw := rawTerminal(out); raw != nil && !asJSON {
+		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(raw), progressbar.OptionShowCount(),
 			progressbar.OptionSetDescription("replaying"), progressbar.OptionSetPredictTime(true),
 			progressbar.OptionSetWidth(30), progressbar.OptionThrottle(100*time.Millisecond))
 	}
