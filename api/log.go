@@ -49,9 +49,17 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		case status >= 400:
 			level = slog.LevelInfo
 		}
-		logger(c.Request.Context()).Log(c.Request.Context(), level, "request",
-			"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
-			"duration_ms", time.Since(start).Milliseconds())
+		attrs := []any{"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
+			"duration_ms", time.Since(start).Milliseconds()}
+		if level > slog.LevelDebug {
+			// Who was refused, or failed: the request id is the client's
+			// choice, and a refused request leaves no audit record.
+			attrs = append(attrs, "client_addr", c.RemoteIP())
+			if p := principalOf(c); p.Subject != "" {
+				attrs = append(attrs, "subject", p.Subject, "tenant", p.Tenant)
+			}
+		}
+		logger(c.Request.Context()).Log(c.Request.Context(), level, "request", attrs...)
 	}
 }
 

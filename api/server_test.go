@@ -336,3 +336,34 @@ func TestReadinessChecksDoNotWaitForEachOther(t *testing.T) {
 		t.Errorf("readyz = %d %s, want 503 with nats down and temporal ok", rec.Code, rec.Body)
 	}
 }
+
+// A refused request's log line says who was refused, and from where: the
+// request id is the client's choice and a refusal leaves no audit record.
+// Before, the line held the method, route and status alone.
+func TestRefusedRequestLogSaysWho(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
+		Deps{Registry: prometheus.NewRegistry(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "mallory", Tenant: "acme", Permissions: []string{PermViewTemplates}, TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("POST", "/apikeys/v1", strings.NewReader(`{"name":"k","permissions":["CREATE_APIKEYS"]}`))
+	req.Host, req.RemoteAddr = "localhost", "192.0.2.7:40000"
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("POST /apikeys/v1 without CREATE_APIKEYS = %d, want 403", rec.Code)
+	}
+	for _, want := range []string{"status=403", "client_addr=192.0.2.7", "subject=mallory", "tenant=acme"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %s:\n%s", want, logs.String())
+		}
+	}
+}
