@@ -73,6 +73,54 @@ type tokenClaims struct {
 	Tenant      string   `json:"tenant,omitempty"`
 }
 
+// readClaims are the claims the dispatcher reads, as a verified token
+// must name them.
+var readClaims = []string{"sub", "tenant", "permissions", "exp", "nbf", "iat", "iss", "aud"}
+
+// strictClaims refuses a token whose payload names a claim twice (the
+// JSON decoder keeps the last: {"tenant":"acme","tenant":"evil"} acted
+// for evil) or names one the dispatcher reads in another case ("Tenant",
+// which the decoder matches too): an identity provider that lets users
+// set claims of their own, or a gateway that reads the first of two,
+// must not make the dispatcher read another tenant or permissions than
+// they do.
+func strictClaims(raw string) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return errors.New("access token is malformed")
+	}
+	payload, err := jwt.NewParser().DecodeSegment(parts[1])
+	if err != nil {
+		return errors.New("access token's payload is malformed")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	if _, err := dec.Token(); err != nil { // {
+		return errors.New("access token's payload is malformed")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		name, ok := t.(string)
+		if err != nil || !ok {
+			return errors.New("access token's payload is malformed")
+		}
+		if seen[name] {
+			return fmt.Errorf("access token names the claim %q twice", name)
+		}
+		seen[name] = true
+		for _, c := range readClaims {
+			if name != c && strings.EqualFold(name, c) {
+				return fmt.Errorf("access token has a claim %q: claim names are case-sensitive (%q)", name, c)
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return errors.New("access token's payload is malformed")
+		}
+	}
+	return nil
+}
+
 // authenticator verifies access tokens and turns them into principals.
 type authenticator struct {
 	disabled bool
@@ -219,6 +267,10 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			// does not understand its critical extensions, and the
 			// dispatcher understands none (nor may crit be empty).
 			abort(c, errTokenUnknown, "access token has critical header parameters (crit), which the dispatcher does not understand")
+			return
+		}
+		if err := strictClaims(tok.Raw); err != nil {
+			abort(c, errTokenUnknown, err.Error())
 			return
 		}
 		if strings.TrimSpace(claims.Subject) == "" {

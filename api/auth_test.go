@@ -243,7 +243,30 @@ func TestAuthHS256(t *testing.T) {
 		// the dispatcher does not know, makes the token invalid.
 		{name: "a critical extension", header: bearerWith(t, jwt.SigningMethodHS256, testSecret, map[string]any{"crit": []string{"x-bound"}, "x-bound": "device-7"}, claims()),
 			want: errTokenUnknown, reason: "critical header parameters (crit)"},
+		// Claims are read as named, once: before, the JSON decoder took
+		// "Tenant" for tenant and the last of two tenants.
+		{name: "a claim named twice", header: rawBearer(t, `{"sub":"alice","exp":%d,"tenant":"acme","tenant":"evil"}`),
+			want: errTokenUnknown, reason: `twice`},
+		{name: "a claim in another case", header: rawBearer(t, `{"sub":"alice","exp":%d,"Permissions":["VIEW_DISPATCHERS"]}`),
+			want: errTokenUnknown, reason: `Permissions\": claim names are case-sensitive`},
+		{name: "a claim folding to one", header: rawBearer(t, `{"ſub":"alice","sub":"bob","exp":%d}`),
+			want: errTokenUnknown, reason: "case-sensitive"},
+		{name: "claims of its own", header: rawBearer(t, `{"sub":"alice","exp":%d,"permissions":["VIEW_DISPATCHERS"],"Email":"a@example.com","nested":{"tenant":1,"tenant":2}}`)},
 	})
+}
+
+// rawBearer signs the payload claims (with %d for exp, an hour away) as
+// written, which the jwt package would not write: names twice, in
+// another case.
+func rawBearer(t *testing.T, claims string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding.EncodeToString
+	signing := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc(fmt.Appendf(nil, claims, authNow.Add(time.Hour).Unix()))
+	sig, err := jwt.SigningMethodHS256.Sign(signing, testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + signing + "." + enc(sig)
 }
 
 func TestAuthMessages(t *testing.T) {
