@@ -116,6 +116,11 @@ func (sc rqlSchema) parse(rawQuery string) (dispatcher.Query, error) {
 	var filters []dispatcher.Cond
 	seen := map[string]bool{}
 	for _, t := range terms {
+		if t.text == "skipCount" && t.kind == rqlCall && len(t.args) == 0 {
+			// The Extra Horizon SDK's builder adds it to spare the
+			// service a count; page.total is always counted here.
+			continue
+		}
 		if t.text != "sort" && t.text != "select" && t.text != "limit" {
 			c, err := sc.cond(t)
 			if err != nil {
