@@ -190,7 +190,7 @@ var auditColumns = map[string]string{
 // and how many its filter matches. It returns EQUERY for a field that is
 // not in dispatcher.AuditQueryFields.
 func (s *Store) FindAuditRecords(ctx context.Context, q dispatcher.Query) ([]dispatcher.AuditRecord, int, error) {
-	var b filterBuilder
+	b := filterBuilder{collate: textCollation(s.db)}
 	b.sql.WriteString("tenant = ?")
 	b.args = append(b.args, dispatcher.CallerOf(ctx).Tenant)
 	if q.Filter != nil {
@@ -206,6 +206,9 @@ func (s *Store) FindAuditRecords(ctx context.Context, q dispatcher.Query) ([]dis
 			return nil, 0, dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot sort audit records on %q", o.Field)
 		}
 		order += col
+		if dispatcher.AuditQueryFields[o.Field] == dispatcher.KindString {
+			order += b.collate
+		}
 		if o.Desc {
 			order += " DESC"
 		}
@@ -263,7 +266,7 @@ func (b *filterBuilder) auditCond(c dispatcher.Cond) error {
 	if err != nil {
 		return err
 	}
-	return b.scalar(c, "audit_log."+auditColumns[c.Field], values)
+	return b.scalar(c, "audit_log."+auditColumns[c.Field], kind, values)
 }
 
 // auditFunctionRow is the audit document of a function about to be

@@ -160,11 +160,11 @@ func (s *Store) FindDispatcher(ctx context.Context, id string) (dispatcher.Dispa
 // that cannot apply (e.g. gt on tags).
 func (s *Store) FindDispatchers(ctx context.Context, q dispatcher.Query) ([]dispatcher.Dispatcher, int, error) {
 	db := s.db.WithContext(ctx)
-	where, args, err := buildFilter(q.Filter)
+	where, args, err := buildFilter(q.Filter, textCollation(s.db))
 	if err != nil {
 		return nil, 0, err
 	}
-	order, err := buildOrder(q.Sort)
+	order, err := buildOrder(q.Sort, textCollation(s.db))
 	if err != nil {
 		return nil, 0, err
 	}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"gorm.io/gorm"
+
 	"github.com/dispatcherhq/dispatcher"
 )
 
@@ -30,12 +32,12 @@ var actionColumns = map[string]string{
 }
 
 // buildFilter turns a filter into a SQL condition on the dispatchers table
-// that runs unchanged on PostgreSQL and SQLite.
-func buildFilter(c *dispatcher.Cond) (string, []any, error) {
+// that runs on PostgreSQL and SQLite alike; collate is textCollation.
+func buildFilter(c *dispatcher.Cond, collate string) (string, []any, error) {
 	if c == nil {
 		return "1 = 1", nil, nil
 	}
-	var b filterBuilder
+	b := filterBuilder{collate: collate}
 	if err := b.cond(*c); err != nil {
 		return "", nil, err
 	}
@@ -43,8 +45,21 @@ func buildFilter(c *dispatcher.Cond) (string, []any, error) {
 }
 
 type filterBuilder struct {
-	sql  strings.Builder
-	args []any
+	sql     strings.Builder
+	args    []any
+	collate string
+}
+
+// textCollation is what text is compared and sorted by: byte order, as
+// SQLite's BINARY and Go do. PostgreSQL's depends on how its database was
+// made (en_US.UTF-8 or ICU put "_under" after "9" and "äpfel" before
+// "apple"), so a sort or a gt would page the same query differently on
+// another server.
+func textCollation(db *gorm.DB) string {
+	if db.Dialector.Name() == "postgres" {
+		return ` COLLATE "C"`
+	}
+	return ""
 }
 
 func (b *filterBuilder) cond(c dispatcher.Cond) error {
@@ -85,11 +100,17 @@ func (b *filterBuilder) cond(c dispatcher.Cond) error {
 	if col, ok := actionColumns[c.Field]; ok {
 		return b.member(c, "SELECT 1 FROM actions a WHERE a.dispatcher_id = dispatchers.id AND ", "a."+col, values)
 	}
-	return b.scalar(c, "dispatchers."+columns[c.Field], values)
+	return b.scalar(c, "dispatchers."+columns[c.Field], kind, values)
 }
 
 // scalar writes a comparison on one column of the dispatchers table.
-func (b *filterBuilder) scalar(c dispatcher.Cond, col string, values []any) error {
+// Text is ordered by textCollation (like folds case as the database's own
+// collation does: byte order would fold ASCII only).
+func (b *filterBuilder) scalar(c dispatcher.Cond, col string, kind dispatcher.FieldKind, values []any) error {
+	ordered := col
+	if kind == dispatcher.KindString {
+		ordered += b.collate
+	}
 	switch c.Op {
 	case dispatcher.OpEq:
 		b.write(col+" = ?", values[0])
@@ -100,13 +121,13 @@ func (b *filterBuilder) scalar(c dispatcher.Cond, col string, values []any) erro
 	case dispatcher.OpOut:
 		b.write("("+col+" IS NULL OR "+col+" NOT IN ?)", values)
 	case dispatcher.OpGt:
-		b.write(col+" > ?", values[0])
+		b.write(ordered+" > ?", values[0])
 	case dispatcher.OpGe:
-		b.write(col+" >= ?", values[0])
+		b.write(ordered+" >= ?", values[0])
 	case dispatcher.OpLt:
-		b.write(col+" < ?", values[0])
+		b.write(ordered+" < ?", values[0])
 	case dispatcher.OpLe:
-		b.write(col+" <= ?", values[0])
+		b.write(ordered+" <= ?", values[0])
 	case dispatcher.OpLike:
 		b.write("LOWER("+col+") LIKE LOWER(?) ESCAPE '\\'", likePattern(c.Values[0], false))
 	case dispatcher.OpContains:
@@ -188,7 +209,7 @@ func likePattern(v string, anywhere bool) string {
 // first ascending and last descending, as in SQLite and in MongoDB, which
 // the Extra Horizon service runs on; PostgreSQL's default is the reverse,
 // and would page the same query differently.
-func buildOrder(sorts []dispatcher.Sort) (string, error) {
+func buildOrder(sorts []dispatcher.Sort, collate string) (string, error) {
 	var parts []string
 	for _, s := range sorts {
 		col, ok := columns[s.Field]
@@ -198,6 +219,9 @@ func buildOrder(sorts []dispatcher.Sort) (string, error) {
 		dir := " ASC NULLS FIRST"
 		if s.Desc {
 			dir = " DESC NULLS LAST"
+		}
+		if dispatcher.QueryFields[s.Field] == dispatcher.KindString {
+			col += collate
 		}
 		parts = append(parts, "dispatchers."+col+dir)
 	}

@@ -2,10 +2,14 @@ package models_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/models"
 )
 
@@ -60,4 +64,76 @@ func TestSortPutsNoNameFirst(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Text sorts and compares in byte order on both databases, as SQLite and
+// Go do, whatever the collation PostgreSQL's database was made with. Before,
+// on a database made with ICU's en-US (or en_US.UTF-8), sort(name) put
+// "_under" after "9" and "äpfel" before "apple", and gt(name,a) matched
+// "_under": the same query paged differently from one server to another.
+func TestTextInByteOrder(t *testing.T) {
+	icu := newStore(t, icuDatabase(t))
+	stores(t, func(t *testing.T, s *models.Store) {
+		for name, s := range map[string]*models.Store{"its own collation": s, "ICU en-US": icu} {
+			ctx := context.Background()
+			for _, n := range []string{"äpfel", "apple", "Banana", "_under", "9", "10"} {
+				if ds, _, _ := s.FindDispatchers(ctx, dispatcher.Query{Limit: 1, Filter: &dispatcher.Cond{Op: dispatcher.OpEq, Field: "name", Values: []string{n}}}); len(ds) == 0 {
+					create(t, s, dispatcher.Dispatcher{Name: n, EventType: "e"})
+				}
+			}
+			for _, tt := range []struct {
+				q    dispatcher.Query
+				want string
+			}{
+				{dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name"}}}, "10,9,Banana,_under,apple,äpfel"},
+				{dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name", Desc: true}}}, "äpfel,apple,_under,Banana,9,10"},
+				{dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name"}},
+					Filter: &dispatcher.Cond{Op: dispatcher.OpGt, Field: "name", Values: []string{"a"}}}, "apple,äpfel"},
+			} {
+				ds, _, err := s.FindDispatchers(ctx, tt.q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, d := range ds {
+					names = append(names, d.Name)
+				}
+				if got := strings.Join(names, ","); got != tt.want {
+					t.Errorf("%s: %+v: %q, want %q", name, tt.q, got, tt.want)
+				}
+			}
+		}
+	})
+}
+
+// icuDatabase returns the URL of a new PostgreSQL database whose default
+// collation is ICU's en-US, dropped when the test ends.
+func icuDatabase(t *testing.T) string {
+	t.Helper()
+	base, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := models.Open(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("test_icu_%d", time.Now().UnixNano())
+	if err := admin.Exec("CREATE DATABASE " + name + " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'").Error; err != nil {
+		t.Fatalf("create a database with ICU's en-US collation: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)").Error; err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+		if db, err := admin.DB(); err == nil {
+			db.Close()
+		}
+	})
+	u := *base
+	u.Path = "/" + name
+	q := u.Query()
+	q.Del("search_path")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
