@@ -7,6 +7,7 @@ package models
 import (
 	"cmp"
 	"context"
+	"database/sql/driver"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -19,10 +20,27 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	moderncsqlite "modernc.org/sqlite"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// SQLite's lower() folds ASCII letters only, so like and contains, which
+// compare lower(column) with lower(value), found "Äpfel" for "*äpfel*" on
+// PostgreSQL and not on SQLite. Go's folds every letter, as PostgreSQL's
+// does; it replaces SQLite's on every connection opened after this.
+func init() {
+	moderncsqlite.MustRegisterDeterministicScalarFunction("lower", 1, func(_ *moderncsqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		}
+		return args[0], nil // NULL, or a number: lower() leaves it be
+	})
+}
 
 // Open connects to the database that url names: postgres://… or
 // postgresql://… for PostgreSQL, sqlite:PATH for an embedded SQLite file.

@@ -40,6 +40,39 @@ func TestLikeIgnoresCase(t *testing.T) {
 	})
 }
 
+// like, contains and excludes fold every letter's case, on both
+// databases. Before, SQLite's lower() folded ASCII only: like(name,*äpfel*)
+// found "Äpfel" on PostgreSQL and not on SQLite.
+func TestLikeFoldsEveryLetter(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx := context.Background()
+		for _, n := range []string{"Äpfel", "ÉCOLE", "apple"} {
+			create(t, s, dispatcher.Dispatcher{Name: n, EventType: "e", Tags: []string{n}})
+		}
+		for _, tt := range []struct {
+			op, field, value, want string
+		}{
+			{dispatcher.OpLike, "name", "*äpfel*", "Äpfel"},
+			{dispatcher.OpLike, "tags", "äPFEL", "Äpfel"},
+			{dispatcher.OpContains, "name", "école", "ÉCOLE"},
+			{dispatcher.OpExcludes, "name", "Äpf", "apple,ÉCOLE"},
+		} {
+			ds, _, err := s.FindDispatchers(ctx, dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name"}},
+				Filter: &dispatcher.Cond{Op: tt.op, Field: tt.field, Values: []string{tt.value}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, d := range ds {
+				names = append(names, d.Name)
+			}
+			if got := strings.Join(names, ","); got != tt.want {
+				t.Errorf("%s(%s,%s) = %q, want %q", tt.op, tt.field, tt.value, got, tt.want)
+			}
+		}
+	})
+}
+
 // Dispatchers without a name (NULL) sort first ascending and last
 // descending on both databases, as on SQLite and in MongoDB, which the
 // Extra Horizon service runs on: PostgreSQL put them at the other ends,
