@@ -54,7 +54,8 @@ const (
 // type of 1 to 256 characters, an id of at most 200, a source and a
 // partition key of at most 1024 bytes (past DISPATCHER_MAX_EVENT_BYTES,
 // which counts the body, a CloudEvent's headers could carry a megabyte
-// of them into its dispatch), no NUL characters.
+// of them into its dispatch), no NUL characters, content nested at most
+// MaxEventDepth levels.
 func (e *Event) Validate() error {
 	if err := checkText("id", e.ID, "type", e.Type, "source", e.Source, "partitionKey", e.PartitionKey); err != nil {
 		return err
@@ -79,8 +80,18 @@ func (e *Event) Validate() error {
 	case len(e.PartitionKey) > 1024:
 		return Errorf(EINVALID, "partitionKey: must be at most 1024 bytes (lk's source.kinesisPartitionKey, CloudEvents' partitionkey)")
 	}
+	if d := jsonDepth(e.Content); d > MaxEventDepth {
+		return Errorf(EINVALID, "content: nests %d levels deep; at most %d are allowed", d, MaxEventDepth)
+	}
 	return nil
 }
+
+// MaxEventDepth is how deep an event's content may nest objects and
+// arrays: its dispatch's input carries it a few levels down, and Temporal
+// decodes that input with a JSON decoder that stops at 10,000 levels.
+// Before, content 9,999 levels deep was accepted and its dispatch failed
+// before any action ran.
+const MaxEventDepth = 9000
 
 // StartResult identifies the dispatch of an event.
 type StartResult struct {

@@ -330,9 +330,18 @@ func TestEndToEndConsole(t *testing.T) {
 	s.call("POST", "/dispatchers/v1", map[string]any{"name": "billing" + strings.Repeat("W", 200) + "\u202e", "eventType": "odd", "actions": []any{
 		map[string]any{"type": "task", "name": "charge-card\u202e", "functionName": "erase-pii"},
 	}}, 200)
+	// As deep as an event may nest: its dispatch runs (the deepest of
+	// its input within the JSON decoder's 10,000 levels), and one level
+	// more is refused. Before, 9,999 levels were accepted, and the
+	// dispatch failed before any action ran.
 	var deep any = "bottom"
-	for range 6000 {
+	for range dispatcher.MaxEventDepth - 1 {
 		deep = map[string]any{"a": deep}
+	}
+	s.call("POST", "/events/v1", map[string]any{"id": "deeper", "type": "odd", "content": map[string]any{"a": deep}}, 202)
+	s.call("POST", "/events/v1", map[string]any{"id": "too-deep", "type": "odd", "content": map[string]any{"a": map[string]any{"a": deep}}}, 400)
+	if _, failed := s.result(dispatcher.WorkflowID("deeper"), ""); failed {
+		t.Error("the dispatch of an event as deep as allowed failed")
 	}
 	odd := strings.Repeat("W", 190)
 	s.call("POST", "/events/v1", map[string]any{"id": odd, "type": "odd", "content": deep}, 202)
