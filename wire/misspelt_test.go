@@ -99,6 +99,12 @@ func TestTypeErrorIn(t *testing.T) {
 		// Before: "must be a number, not number 2.0".
 		{`{"name":"f","url":"http://x","maxConcurrency":2.0}`, &wire.FunctionRequest{}, "maxConcurrency: must be a whole number written in digits, not 2.0"},
 		{`{"name":"f","url":"http://x","timeoutSeconds":1e2}`, &wire.FunctionRequest{}, "timeoutSeconds: must be a whole number written in digits, not 1e2"},
+		// Before, a number too large for its field was asked to be a
+		// whole number written in digits, which it was.
+		{`{"name":"f","url":"http://x","timeoutSeconds":99999999999999999999}`, &wire.FunctionRequest{}, "timeoutSeconds: 99999999999999999999 is out of range"},
+		{`{"f":1e309}`, &struct {
+			F float64 `json:"f"`
+		}{}, "f: 1e309 is out of range"},
 		{`{"name":"f","rateLimit":{"perSecond":"5"}}`, &wire.FunctionRequest{}, "rateLimit.perSecond: must be a number, not string"},
 		// An Optional in an array: its offset falls on a[0]'s number, not
 		// on a[1]'s string; the value's kind tells them apart.

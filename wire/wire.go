@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -32,6 +33,15 @@ func TypeError(prefix string, typ *json.UnmarshalTypeError) string {
 // whole number, written in digits.
 func typeMessage(path string, typ *json.UnmarshalTypeError) string {
 	if n, ok := strings.CutPrefix(typ.Value, "number "); ok {
+		switch typ.Type.Kind() {
+		case reflect.Float32, reflect.Float64:
+			return fmt.Sprintf("%s: %s is out of range", path, n)
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			if !strings.ContainsAny(n, ".eE") {
+				return fmt.Sprintf("%s: %s is out of range", path, n)
+			}
+		}
 		return fmt.Sprintf("%s: must be a whole number written in digits, not %s", path, n)
 	}
 	return fmt.Sprintf("%s: must be %s, not %s", path, jsonKind(typ.Type.Kind().String()), typ.Value)
