@@ -45,7 +45,6 @@ func TestLikeIgnoresCase(t *testing.T) {
 // found "Äpfel" on PostgreSQL and not on SQLite.
 func TestLikeFoldsEveryLetter(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
-		ctx := context.Background()
 		for _, n := range []string{"Äpfel", "ÉCOLE", "apple"} {
 			create(t, s, dispatcher.Dispatcher{Name: n, EventType: "e", Tags: []string{n}})
 		}
@@ -57,16 +56,9 @@ func TestLikeFoldsEveryLetter(t *testing.T) {
 			{dispatcher.OpContains, "name", "école", "ÉCOLE"},
 			{dispatcher.OpExcludes, "name", "Äpf", "apple,ÉCOLE"},
 		} {
-			ds, _, err := s.FindDispatchers(ctx, dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name"}},
+			got := foundNames(t, s, dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name"}},
 				Filter: &dispatcher.Cond{Op: tt.op, Field: tt.field, Values: []string{tt.value}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, d := range ds {
-				names = append(names, d.Name)
-			}
-			if got := strings.Join(names, ","); got != tt.want {
+			if got != tt.want {
 				t.Errorf("%s(%s,%s) = %q, want %q", tt.op, tt.field, tt.value, got, tt.want)
 			}
 		}
@@ -79,20 +71,11 @@ func TestLikeFoldsEveryLetter(t *testing.T) {
 // and the same query paged differently.
 func TestSortPutsNoNameFirst(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
-		ctx := context.Background()
 		for _, name := range []string{"b", "", "a"} {
 			create(t, s, dispatcher.Dispatcher{Name: name, EventType: "e"})
 		}
 		for desc, want := range map[bool]string{false: ",a,b", true: "b,a,"} {
-			ds, _, err := s.FindDispatchers(ctx, dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name", Desc: desc}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, d := range ds {
-				names = append(names, d.Name)
-			}
-			if got := strings.Join(names, ","); got != want {
+			if got := foundNames(t, s, dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name", Desc: desc}}}); got != want {
 				t.Errorf("sorted by name, descending %v: %q, want %q", desc, got, want)
 			}
 		}
@@ -123,15 +106,7 @@ func TestTextInByteOrder(t *testing.T) {
 				{dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name"}},
 					Filter: &dispatcher.Cond{Op: dispatcher.OpGt, Field: "name", Values: []string{"a"}}}, "apple,äpfel"},
 			} {
-				ds, _, err := s.FindDispatchers(ctx, tt.q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var names []string
-				for _, d := range ds {
-					names = append(names, d.Name)
-				}
-				if got := strings.Join(names, ","); got != tt.want {
+				if got := foundNames(t, s, tt.q); got != tt.want {
 					t.Errorf("%s: %+v: %q, want %q", name, tt.q, got, tt.want)
 				}
 			}
@@ -169,4 +144,18 @@ func icuDatabase(t *testing.T) string {
 	q.Del("search_path")
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// foundNames returns the names of the dispatchers q finds, joined by commas.
+func foundNames(t *testing.T, s *models.Store, q dispatcher.Query) string {
+	t.Helper()
+	ds, _, err := s.FindDispatchers(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range ds {
+		names = append(names, d.Name)
+	}
+	return strings.Join(names, ",")
 }

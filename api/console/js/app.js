@@ -107,6 +107,22 @@ function firstView() {
   return null;
 }
 
+// trySignIn signs in with the token typed in tok: true once the server
+// accepts it, else false, with why in out.
+async function trySignIn(tok, out) {
+  clear(out);
+  setToken(tok.value.trim());
+  try {
+    me = await get('/auth/v1/me');
+    return true;
+  } catch (err) {
+    clearToken();
+    me = null;
+    out.append(errorBox(err));
+    return false;
+  }
+}
+
 function loginView(message) {
   document.title = 'Sign in — Dispatcher console';
   renderNav(null);
@@ -121,16 +137,7 @@ function loginView(message) {
     out);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    clear(out);
-    setToken(tok.value.trim());
-    try {
-      me = await get('/auth/v1/me');
-    } catch (err) {
-      clearToken();
-      me = null;
-      out.append(errorBox(err));
-      return;
-    }
+    if (!(await trySignIn(tok, out))) return;
     announce(`Signed in as ${me.subject}.`);
     const back = sessionStorage.getItem('dispatcher.console.after');
     sessionStorage.removeItem('dispatcher.console.after');
@@ -273,16 +280,7 @@ function renewSignIn(err) {
   });
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    clear(out);
-    setToken(tok.value.trim());
-    try {
-      me = await get('/auth/v1/me');
-    } catch (e) {
-      clearToken();
-      me = null;
-      out.append(errorBox(e));
-      return;
-    }
+    if (!(await trySignIn(tok, out))) return;
     close();
     if ((me.tenant || '') !== (before.tenant || '')) {
       render();
