@@ -163,35 +163,49 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		const live = "id = ? AND tenant = ? AND revoked_at IS NULL"
 		tenant := dispatcher.CallerOf(ctx).Tenant
-		for revoke := []string{id}; len(revoke) > 0; revoke = revoke[1:] {
-			id := revoke[0]
+		// The keys it made go with it, and theirs: a leaked key must not
+		// leave keys of its own behind. Every row first, the audit trail
+		// after: a key being made locks its maker's row and then the
+		// tenant's audit chain, so a revocation that held the chain while
+		// it waited for a maker's row would deadlock with it.
+		type revoked struct {
+			id     string
+			before any
+		}
+		var done []revoked
+		for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
+			id := queue[0]
 			var rows []apiKeyRow // for the audit trail
 			if err := tx.Where(live, id, tenant).Find(&rows).Error; err != nil {
 				return err
 			}
 			res := tx.Model(&apiKeyRow{}).Where(live, id, tenant).Update("revoked_at", millis(s.now()))
 			if err := deleted(res, "API key", id); err != nil {
+				if len(done) > 0 && res.Error == nil {
+					continue // a key it made, revoked meanwhile on its own
+				}
 				return err
 			}
-			var before any
+			r := revoked{id: id}
 			if len(rows) == 1 {
 				k, err := toAPIKey(rows[0])
 				if err != nil {
 					return err
 				}
-				before = wire.FromAPIKey(k, "")
+				r.before = wire.FromAPIKey(k, "")
 			}
-			if err := s.audit(ctx, tx, dispatcher.AuditAPIKeyDelete, id, before, nil); err != nil {
-				return err
-			}
-			// The keys it made go with it: a leaked key must not leave
-			// keys of its own behind.
+			done = append(done, r)
 			var made []string
 			if err := tx.Model(&apiKeyRow{}).Where("tenant = ? AND created_by = ? AND revoked_at IS NULL", tenant, dispatcher.APIKeySubject(id)).
 				Order("id").Pluck("id", &made).Error; err != nil {
 				return err
 			}
-			revoke = append(revoke, made...)
+			queue = append(queue, made...)
+		}
+		for _, r := range done {
+			if err := s.audit(ctx, tx, dispatcher.AuditAPIKeyDelete, r.id, r.before, nil); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -144,8 +144,20 @@ func TestAPIKeyNotMadeByRevokedKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		byParent := caller("acme", dispatcher.APIKeySubject(parent.ID))
+		makers := []context.Context{byParent, byParent}
+		for range 2 {
+			child, _ := newKey(t, "made by leaked", "CREATE_APIKEYS")
+			if err := s.CreateAPIKey(byParent, &child); err != nil {
+				t.Fatal(err)
+			}
+			makers = append(makers, caller("acme", dispatcher.APIKeySubject(child.ID)))
+		}
 
-		// Four callers make keys with it while it is revoked.
+		// Four callers make keys with it and the keys it made while it is
+		// revoked. Before the revocation took every row first, it held
+		// the audit chain while it waited for a child's row, and a child
+		// making a key held its row while it waited for the chain:
+		// PostgreSQL found a deadlock and the revocation failed.
 		var (
 			made     sync.Map // id → hash
 			started  sync.WaitGroup
@@ -153,13 +165,13 @@ func TestAPIKeyNotMadeByRevokedKey(t *testing.T) {
 			done     atomic.Bool
 			errs     = make(chan error, 4)
 		)
-		started.Add(4)
-		for range 4 {
+		started.Add(len(makers))
+		for _, maker := range makers {
 			go func() {
 				defer started.Done()
 				for first := true; first || !done.Load(); first = false {
 					k, _ := newKey(t, "made meanwhile", "VIEW_DISPATCHERS")
-					err := s.CreateAPIKey(byParent, &k)
+					err := s.CreateAPIKey(maker, &k)
 					switch {
 					case err == nil:
 						made.Store(k.ID, k.Hash)
