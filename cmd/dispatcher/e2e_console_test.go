@@ -422,6 +422,13 @@ func TestEndToEndConsole(t *testing.T) {
 	ed.do("leave", chromedp.Click(chromedp.CSS(`#nav a[href="#/dispatchers"]`)), chromedp.WaitVisible(chromedp.ID("leave-dialog")))
 	ed.do("stay", chromedp.Click(chromedp.ID("leave-dialog-cancel")))
 	ed.waitJS("the template still", `location.hash === '#/templates/`+tmpl+`' && document.getElementById('t-subject').value.endsWith(' (edited)')`)
+	// Back asks too, and staying undoes it: Back then leads where it did.
+	// Before, the history's entry before was overwritten with this page.
+	if _, err := eval[any](ed, `history.back()`); err != nil {
+		t.Fatal(err)
+	}
+	ed.do("stay after Back", chromedp.WaitVisible(chromedp.ID("leave-dialog")), chromedp.Click(chromedp.ID("leave-dialog-cancel")))
+	ed.waitJS("the template after Back", `location.hash === '#/templates/`+tmpl+`' && document.getElementById('t-subject').value.endsWith(' (edited)')`)
 	s.call("DELETE", "/apikeys/v1/"+revoked["id"].(string), nil, 200)
 	ed.do("save with the revoked key", chromedp.Click(chromedp.ID("template-save")), chromedp.WaitVisible(chromedp.ID("signin-dialog")))
 	ed.checkLabels("the sign-in dialog")
@@ -436,6 +443,14 @@ func TestEndToEndConsole(t *testing.T) {
 	ed.waitText("main h1", "Dispatchers")
 	if ed.exists("#leave-dialog") {
 		t.Error("leaving a saved template asks to leave without saving")
+	}
+	// The history is as the user made it: Back leads to the template, and
+	// again to the list before it.
+	for _, want := range []string{"#/templates/" + tmpl, "#/templates"} {
+		if _, err := eval[any](ed, `history.back()`); err != nil {
+			t.Fatal(err)
+		}
+		ed.waitJS("Back to "+want, fmt.Sprintf(`location.hash === %q`, want))
 	}
 	ed.checkProblems()
 }

@@ -51,9 +51,25 @@ const unsaved = () => [...edited].some((el) => el.isConnected);
 const confirmLeave = () => confirmDialog({ id: 'leave-dialog', title: 'Leave without saving?', confirm: 'Leave', danger: true,
   body: h('p', {}, 'Your changes on this page are not saved: leaving loses them. Cancel to stay and save them.') });
 window.addEventListener('beforeunload', (ev) => {
-  if (unsaved()) ev.preventDefault();
+  if (!unsaved()) return;
+  ev.preventDefault();
+  ev.returnValue = ''; // what older browsers look for
 });
-let shown = location.href; // the address of the view on the screen
+
+// Each history entry the console shows is numbered (history.state.n), so
+// that a Back or Forward away from changes not saved can be undone, and
+// redone when the user chooses to leave, without rewriting the history.
+let shownN = 0; // the number of the entry on the screen
+let restoring = false; // the next hashchange is our return to it
+const entryN = () => (history.state && Number.isInteger(history.state.n) ? history.state.n : null);
+function stampEntry() {
+  let n = entryN();
+  if (n === null) {
+    n = shownN + 1;
+    history.replaceState({ n }, '');
+  }
+  shownN = n;
+}
 
 // route splits the fragment into path segments and a query.
 function route() {
@@ -152,7 +168,7 @@ async function render() {
   generation += 1;
   const mine = generation;
   edited.clear();
-  shown = location.href;
+  stampEntry();
   disposers.forEach((d) => d());
   disposers = [];
   const { segments, query } = route();
@@ -271,8 +287,18 @@ function renewSignIn(err) {
     dlg.close();
     dlg.remove();
   };
-  // Esc would lose the changes without a word: Sign out says it.
+  // Esc would lose the changes without a word: Sign out says it. A
+  // browser may close the dialog all the same (a second Esc): then the
+  // sign-in page, as without changes.
   dlg.addEventListener('cancel', (ev) => ev.preventDefault());
+  dlg.addEventListener('close', () => {
+    if (!renewing) return;
+    renewing = false;
+    dlg.remove();
+    edited.clear();
+    sessionStorage.setItem('dispatcher.console.after', location.hash);
+    loginView(`The server no longer accepts your token (${err.message}). Sign in again.`);
+  });
   leave.addEventListener('click', () => {
     close();
     edited.clear();
@@ -311,12 +337,22 @@ document.getElementById('skip').addEventListener('click', (ev) => {
   (main.querySelector('h1') || main).focus();
 });
 window.addEventListener('hashchange', async () => {
-  if (unsaved()) {
+  if (restoring) {
+    restoring = false;
+    return;
+  }
+  if (renewing || unsaved()) {
+    // Back to the view, at once: a link's new entry is left ahead, a
+    // Back or Forward is undone by as many steps.
     const target = location.hash;
-    history.replaceState(null, '', shown);
-    if (!(await confirmLeave())) return;
+    const n = entryN();
+    restoring = true;
+    if (n === null) history.back();
+    else history.go(shownN - n);
+    if (renewing || !(await confirmLeave())) return;
     edited.clear();
-    navigate(target);
+    if (n === null) navigate(target);
+    else history.go(n - shownN);
     return;
   }
   render().then(() => {

@@ -64,6 +64,7 @@ export async function render(ctx) {
     }
     if (!isNew && Object.keys(body).length === 0) {
       replace(msg, h('p', { class: 'ok', role: 'status', text: 'Nothing changed: nothing to save.' }));
+      ctx.saved(form);
       return;
     }
     await busy(save, async () => {
