@@ -29,7 +29,8 @@ var migrations embed.FS
 // SQLite's lower() folds ASCII letters only, so like and contains, which
 // compare lower(column) with lower(value), found "Äpfel" for "*äpfel*" on
 // PostgreSQL and not on SQLite. Go's folds every letter, as PostgreSQL's
-// does; it replaces SQLite's on every connection opened after this.
+// does on a database with a UTF-8 ctype (not C, which folds ASCII only);
+// it replaces SQLite's on every connection opened after this.
 func init() {
 	moderncsqlite.MustRegisterDeterministicScalarFunction("lower", 1, func(_ *moderncsqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 		switch v := args[0].(type) {
