@@ -88,6 +88,9 @@ func matchCond(c *dispatcher.Cond, fields map[string]string) (bool, error) {
 		slices.Sort(names)
 		return false, dispatcher.Errorf(dispatcher.EQUERY, "rql: cannot filter on %q here (fields: %s)", c.Field, strings.Join(names, ", "))
 	}
+	if len(c.Values) == 0 { // contains(field), excludes(field): has it, lacks it
+		return (v != "") == (c.Op == dispatcher.OpContains), nil
+	}
 	switch c.Op {
 	case dispatcher.OpEq:
 		return v == c.Values[0], nil

@@ -182,8 +182,18 @@ func (sc rqlSchema) cond(n rqlNode) (dispatcher.Cond, error) {
 			c.Args = append(c.Args, sub)
 		}
 		return c, nil
+	case dispatcher.OpContains, dispatcher.OpExcludes:
+		// Extra Horizon's forms: contains(field) has the field, excludes(field)
+		// lacks it; contains(array,condition,...) has an element (an
+		// action) that meets every condition, excludes(...) has none.
+		if len(n.args) == 1 || len(n.args) >= 2 && n.args[1].kind == rqlCall {
+			return sc.presence(c, n)
+		}
+		if len(n.args) != 2 {
+			return c, rqlErrorf("%s takes (field), (field,value) or (array,condition,...), got %d arguments (at position %d)", n.text, len(n.args), n.pos)
+		}
 	case dispatcher.OpEq, dispatcher.OpNe, dispatcher.OpGt, dispatcher.OpGe, dispatcher.OpLt,
-		dispatcher.OpLe, dispatcher.OpLike, dispatcher.OpContains, dispatcher.OpExcludes:
+		dispatcher.OpLe, dispatcher.OpLike:
 		if len(n.args) != 2 {
 			return c, rqlErrorf("%s takes (field,value), got %d arguments (at position %d)", n.text, len(n.args), n.pos)
 		}
@@ -232,6 +242,56 @@ func (sc rqlSchema) cond(n rqlNode) (dispatcher.Cond, error) {
 		}
 	}
 	return c, nil
+}
+
+// presence reads contains(field) and excludes(field), and
+// contains(array,condition,...) and excludes(array,condition,...) on an
+// array of objects whose fields are array.<field> (the actions): the
+// conditions name them without the prefix, and one element must meet
+// them all.
+func (sc rqlSchema) presence(c dispatcher.Cond, n rqlNode) (dispatcher.Cond, error) {
+	field, err := rqlDecode(n.args[0])
+	if err != nil {
+		return c, err
+	}
+	c.Field = field
+	if len(n.args) == 1 {
+		if _, ok := sc.fields[field]; !ok && !sc.isArray(field) {
+			return c, rqlErrorf("unknown field %q (fields: %s)", field, sc.fieldNames())
+		}
+		return c, nil
+	}
+	if !sc.isArray(field) {
+		return c, rqlErrorf("%s(%s,condition): %s is not an array of objects (at position %d)", n.text, field, field, n.pos)
+	}
+	elem := rqlSchema{fields: map[string]dispatcher.FieldKind{}}
+	for f, kind := range sc.fields {
+		if sub, ok := strings.CutPrefix(f, field+"."); ok {
+			elem.fields[sub] = kind
+		}
+	}
+	for _, a := range n.args[1:] {
+		if a.kind != rqlCall {
+			return c, rqlErrorf("%s(%s,...) takes conditions, not %q (at position %d)", n.text, field, a.text, a.pos)
+		}
+		sub, err := elem.cond(a)
+		if err != nil {
+			return c, err
+		}
+		c.Args = append(c.Args, sub)
+	}
+	return c, nil
+}
+
+// isArray reports whether field is an array of objects: the fields of
+// its elements are field.<name>.
+func (sc rqlSchema) isArray(field string) bool {
+	for f := range sc.fields {
+		if strings.HasPrefix(f, field+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // sort reads the fields of sort(+a,-b). A "+" may arrive literally, as

@@ -65,6 +65,14 @@ func TestParseRQL(t *testing.T) {
 		{"like keeps the wildcard", "like(name,*mail*)", rqlFilter(rqlCmp("like", "name", "*mail*"))},
 		// The SDK's builder adds skipCount(); before, it was an unknown operator.
 		{"skipCount is ignored", "eq(name,d1)&skipCount()", rqlFilter(rqlCmp("eq", "name", "d1"))},
+		// Extra Horizon's presence and array forms, as the SDK's builder
+		// writes them. Before, each was a 400.
+		{"contains a field", "contains(description)", rqlFilter(rqlCmp("contains", "description"))},
+		{"excludes a field", "excludes(tags)", rqlFilter(rqlCmp("excludes", "tags"))},
+		{"contains an action that", "contains(actions,and(eq(type,task),eq(functionName,f)))", rqlFilter(dispatcher.Cond{Op: "contains", Field: "actions",
+			Args: []dispatcher.Cond{rqlLogic("and", rqlCmp("eq", "type", "task"), rqlCmp("eq", "functionName", "f"))}})},
+		{"excludes an action that", "excludes(actions,eq(type,mail),like(name,a*))", rqlFilter(dispatcher.Cond{Op: "excludes", Field: "actions",
+			Args: []dispatcher.Cond{rqlCmp("eq", "type", "mail"), rqlCmp("like", "name", "a*")}})},
 		{"contains", "contains(tags,a)", rqlFilter(rqlCmp("contains", "tags", "a"))},
 		{"excludes", "excludes(description,b)", rqlFilter(rqlCmp("excludes", "description", "b"))},
 		{"nested field", "eq(actions.functionName,fn)", rqlFilter(rqlCmp("eq", "actions.functionName", "fn"))},
@@ -184,6 +192,10 @@ func TestParseRQLErrors(t *testing.T) {
 		{"excludes on a number", "excludes(creationTimestamp,1)", `excludes is not supported on creationTimestamp`},
 		// Some lists match a like pattern against every item in memory.
 		{"value too long", "like(name," + strings.Repeat("*a", 600) + ")", `rql: name: a value is 1200 bytes, at most 1024 are allowed`},
+		{"contains an unknown field", "contains(colour)", `unknown field "colour"`},
+		{"a condition on a field not an array", "contains(name,eq(type,mail))", `contains(name,condition): name is not an array of objects`},
+		{"a condition on an action's unknown field", "contains(actions,eq(colour,red))", `unknown field "colour"`},
+		{"a value after a condition", "excludes(actions,eq(type,mail),x)", `excludes(actions,...) takes conditions, not "x"`},
 		{"eq one argument", "eq(name)", `eq takes (field,value), got 1 arguments`},
 		{"eq three arguments", "eq(name,a,b)", `eq takes (field,value), got 3 arguments`},
 		{"like no arguments", "like()", `like takes (field,value), got 0 arguments`},

@@ -123,6 +123,8 @@ func TestTemplateListRQL(t *testing.T) {
 		{"?like(name,bye*)&sort(-name)", 2, []string{"bye-again", "bye"}},
 		{"?or(eq(name,welcome),eq(name,bye))&limit(1,1)", 2, []string{"welcome"}},
 		{"?ne(name,bye)&select(name)", 2, []string{"bye-again", "welcome"}},
+		{"?contains(name)&limit(1)", 3, []string{"bye"}},
+		{"?excludes(name)", 0, nil},
 	}
 	for _, tc := range cases {
 		page := hs.must(200, "GET", "/templates/v1"+tc.query, "")

@@ -238,23 +238,10 @@ func (s *Store) FindAuditRecords(ctx context.Context, q dispatcher.Query) ([]dis
 // auditCond writes a filter on audit records, which has no sets: every
 // field is a column.
 func (b *filterBuilder) auditCond(c dispatcher.Cond) error {
-	switch c.Op {
-	case dispatcher.OpAnd, dispatcher.OpOr:
-		if len(c.Args) == 0 {
-			return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s() needs at least one condition", c.Op)
-		}
-		b.sql.WriteString("(")
-		for i, arg := range c.Args {
-			if i > 0 {
-				b.sql.WriteString(" " + c.Op + " ")
-			}
-			if err := b.auditCond(arg); err != nil {
-				return err
-			}
-		}
-		b.sql.WriteString(")")
-		return nil
-	}
+	return b.tree(c, b.auditLeaf)
+}
+
+func (b *filterBuilder) auditLeaf(c dispatcher.Cond) error {
 	kind, ok := dispatcher.AuditQueryFields[c.Field]
 	if !ok {
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown field %q", c.Field)

@@ -62,23 +62,36 @@ func textCollation(db *gorm.DB) string {
 	return ""
 }
 
+// tree writes c's and() and or() and hands each condition in them to
+// leaf.
+func (b *filterBuilder) tree(c dispatcher.Cond, leaf func(dispatcher.Cond) error) error {
+	if c.Op != dispatcher.OpAnd && c.Op != dispatcher.OpOr {
+		return leaf(c)
+	}
+	if len(c.Args) == 0 {
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s() needs at least one condition", c.Op)
+	}
+	b.sql.WriteString("(")
+	for i, arg := range c.Args {
+		if i > 0 {
+			b.sql.WriteString(" " + strings.ToUpper(c.Op) + " ")
+		}
+		if err := b.tree(arg, leaf); err != nil {
+			return err
+		}
+	}
+	b.sql.WriteString(")")
+	return nil
+}
+
 func (b *filterBuilder) cond(c dispatcher.Cond) error {
-	switch c.Op {
-	case dispatcher.OpAnd, dispatcher.OpOr:
-		if len(c.Args) == 0 {
-			return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s() needs at least one condition", c.Op)
-		}
-		b.sql.WriteString("(")
-		for i, arg := range c.Args {
-			if i > 0 {
-				b.sql.WriteString(" " + strings.ToUpper(c.Op) + " ")
-			}
-			if err := b.cond(arg); err != nil {
-				return err
-			}
-		}
-		b.sql.WriteString(")")
-		return nil
+	return b.tree(c, b.leaf)
+}
+
+// leaf writes a condition on one field of a dispatcher.
+func (b *filterBuilder) leaf(c dispatcher.Cond) error {
+	if (c.Op == dispatcher.OpContains || c.Op == dispatcher.OpExcludes) && len(c.Values) == 0 {
+		return b.presence(c)
 	}
 	kind, ok := dispatcher.QueryFields[c.Field]
 	if !ok {
@@ -101,6 +114,57 @@ func (b *filterBuilder) cond(c dispatcher.Cond) error {
 		return b.member(c, "SELECT 1 FROM actions a WHERE a.dispatcher_id = dispatchers.id AND ", "a."+col, values)
 	}
 	return b.scalar(c, "dispatchers."+columns[c.Field], kind, values)
+}
+
+// presence writes Extra Horizon's contains(field) (the dispatcher has the
+// field: text not empty, an action, a tag) and excludes(field), and
+// contains(actions,condition) (an action meets all of the condition,
+// on its fields named without "actions.") and excludes(actions,condition).
+func (b *filterBuilder) presence(c dispatcher.Cond) error {
+	if c.Op == dispatcher.OpExcludes {
+		b.sql.WriteString("NOT ")
+	}
+	const anAction = "EXISTS (SELECT 1 FROM actions a WHERE a.dispatcher_id = dispatchers.id"
+	switch col, kind := actionColumns[c.Field], dispatcher.QueryFields[c.Field]; {
+	case c.Field == "actions":
+		b.sql.WriteString(anAction)
+		for _, sub := range c.Args {
+			b.sql.WriteString(" AND ")
+			if err := b.tree(sub, b.actionLeaf); err != nil {
+				return err
+			}
+		}
+		b.sql.WriteString(")")
+	case col != "":
+		b.sql.WriteString(anAction + " AND a." + col + " IS NOT NULL AND a." + col + " <> '')")
+	case kind == dispatcher.KindStrings:
+		b.sql.WriteString("EXISTS (SELECT 1 FROM dispatcher_tags t WHERE t.dispatcher_id = dispatchers.id)")
+	case kind == dispatcher.KindString:
+		col := "dispatchers." + columns[c.Field]
+		b.sql.WriteString("(" + col + " IS NOT NULL AND " + col + " <> '')")
+	case columns[c.Field] != "":
+		b.sql.WriteString("dispatchers." + columns[c.Field] + " IS NOT NULL")
+	default:
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown field %q", c.Field)
+	}
+	return nil
+}
+
+// actionLeaf writes a condition of contains(actions,condition) on one
+// field of an action (a).
+func (b *filterBuilder) actionLeaf(c dispatcher.Cond) error {
+	col, ok := actionColumns["actions."+c.Field]
+	switch {
+	case !ok:
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: an action has no field %q", c.Field)
+	case len(c.Values) == 0:
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s(%s) needs a value", c.Op, c.Field)
+	}
+	values, err := typed(c.Field, dispatcher.KindString, c.Values)
+	if err != nil {
+		return err
+	}
+	return b.scalar(c, "a."+col, dispatcher.KindString, values)
 }
 
 // scalar writes a comparison on one column of the dispatchers table.

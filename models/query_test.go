@@ -156,3 +156,42 @@ func foundNames(t *testing.T, s *models.Store, q dispatcher.Query) string {
 	}
 	return strings.Join(names, ",")
 }
+
+// Extra Horizon's contains(field) and excludes(field) ask whether a
+// dispatcher has the field; contains(actions,condition,...) whether one
+// action meets every condition, excludes(...) whether none does.
+func TestPresenceAndActionConditions(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		mail := mailAction(s, "hello")
+		create(t, s, dispatcher.Dispatcher{Name: "both", EventType: "e", Description: "has one", Tags: []string{"x"},
+			Actions: []dispatcher.Action{taskAction("erase"), mail}})
+		create(t, s, dispatcher.Dispatcher{Name: "task only", EventType: "e", Actions: []dispatcher.Action{taskAction("erase")}})
+		create(t, s, dispatcher.Dispatcher{Name: "none", EventType: "e"})
+		cond := func(op, field string, args ...dispatcher.Cond) *dispatcher.Cond {
+			return &dispatcher.Cond{Op: op, Field: field, Args: args}
+		}
+		eq := func(field, v string) dispatcher.Cond {
+			return dispatcher.Cond{Op: dispatcher.OpEq, Field: field, Values: []string{v}}
+		}
+		for _, tt := range []struct {
+			filter *dispatcher.Cond
+			want   string
+		}{
+			{cond(dispatcher.OpContains, "description"), "both"},
+			{cond(dispatcher.OpExcludes, "description"), "none,task only"},
+			{cond(dispatcher.OpContains, "tags"), "both"},
+			{cond(dispatcher.OpContains, "actions"), "both,task only"},
+			{cond(dispatcher.OpExcludes, "actions"), "none"},
+			{cond(dispatcher.OpContains, "actions.templateId"), "both"},
+			{cond(dispatcher.OpContains, "actions", eq("type", "mail")), "both"},
+			// One action meets both: the task is not named hello.
+			{cond(dispatcher.OpContains, "actions", eq("type", "task"), eq("name", "hello")), ""},
+			{cond(dispatcher.OpContains, "actions", dispatcher.Cond{Op: dispatcher.OpOr, Args: []dispatcher.Cond{eq("type", "mail"), eq("name", "erase")}}), "both,task only"},
+			{cond(dispatcher.OpExcludes, "actions", eq("type", "mail")), "none,task only"},
+		} {
+			if got := foundNames(t, s, dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name"}}, Filter: tt.filter}); got != tt.want {
+				t.Errorf("%+v: %q, want %q", *tt.filter, got, tt.want)
+			}
+		}
+	})
+}

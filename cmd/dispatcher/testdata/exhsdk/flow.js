@@ -18,6 +18,14 @@ const assert = require('assert');
   assert.equal(typeof created.creationTimestamp === 'number' || created.creationTimestamp instanceof Date, true);
   const page = await exh.dispatchers.find({ rql: '?eq(tags,EXH_CLI_MANAGED)&limit(50)' });
   assert.equal(page.page.total, 1); assert.equal(page.data[0].name, 'my-unique-dispatcher-name');
+  // The builder's presence and array forms, and skipCount().
+  const { rqlBuilder } = require('@extrahorizon/javascript-sdk');
+  const total = async (rql) => (await exh.dispatchers.find({ rql })).page.total;
+  assert.equal(await total(rqlBuilder().contains('description').skipCount().build()), 1);
+  assert.equal(await total(rqlBuilder().excludes('description').build()), 0);
+  assert.equal(await total(rqlBuilder().contains('actions', rqlBuilder().eq('type', 'task').intermediate(), rqlBuilder().eq('functionName', 'my-function-name').intermediate()).build()), 1);
+  assert.equal(await total(rqlBuilder().contains('actions', rqlBuilder().eq('type', 'task').intermediate(), rqlBuilder().eq('functionName', 'other').intermediate()).build()), 0);
+  assert.equal(await total(rqlBuilder().excludes('actions', rqlBuilder().eq('type', 'mail').intermediate()).build()), 1);
   const byId = await exh.dispatchers.findById(created.id);
   assert.equal(byId.id, created.id);
   const first = await exh.dispatchers.findFirst();
