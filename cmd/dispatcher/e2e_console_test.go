@@ -429,6 +429,12 @@ func TestEndToEndConsole(t *testing.T) {
 	}
 	ed.do("stay after Back", chromedp.WaitVisible(chromedp.ID("leave-dialog")), chromedp.Click(chromedp.ID("leave-dialog-cancel")))
 	ed.waitJS("the template after Back", `location.hash === '#/templates/`+tmpl+`' && document.getElementById('t-subject').value.endsWith(' (edited)')`)
+	// Forward, to the entry the link left ahead, likewise.
+	if _, err := eval[any](ed, `history.forward()`); err != nil {
+		t.Fatal(err)
+	}
+	ed.do("stay after Forward", chromedp.WaitVisible(chromedp.ID("leave-dialog")), chromedp.Click(chromedp.ID("leave-dialog-cancel")))
+	ed.waitJS("the template after Forward", `location.hash === '#/templates/`+tmpl+`' && document.getElementById('t-subject').value.endsWith(' (edited)') && !document.getElementById('leave-dialog')`)
 	s.call("DELETE", "/apikeys/v1/"+revoked["id"].(string), nil, 200)
 	ed.do("save with the revoked key", chromedp.Click(chromedp.ID("template-save")), chromedp.WaitVisible(chromedp.ID("signin-dialog")))
 	ed.checkLabels("the sign-in dialog")

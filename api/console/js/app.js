@@ -60,7 +60,7 @@ window.addEventListener('beforeunload', (ev) => {
 // that a Back or Forward away from changes not saved can be undone, and
 // redone when the user chooses to leave, without rewriting the history.
 let shownN = 0; // the number of the entry on the screen
-let restoring = false; // the next hashchange is our return to it
+let asking = false; // the leave dialog is open
 const entryN = () => (history.state && Number.isInteger(history.state.n) ? history.state.n : null);
 function stampEntry() {
   let n = entryN();
@@ -337,22 +337,23 @@ document.getElementById('skip').addEventListener('click', (ev) => {
   (main.querySelector('h1') || main).focus();
 });
 window.addEventListener('hashchange', async () => {
-  if (restoring) {
-    restoring = false;
-    return;
-  }
-  if (renewing || unsaved()) {
-    // Back to the view, at once: a link's new entry is left ahead, a
-    // Back or Forward is undone by as many steps.
-    const target = location.hash;
-    const n = entryN();
-    restoring = true;
-    if (n === null) history.back();
-    else history.go(shownN - n);
-    if (renewing || !(await confirmLeave())) return;
+  let n = entryN();
+  if (n === shownN) return; // back on the view's entry: our return, or nothing moved
+  if (renewing || asking || unsaved()) {
+    // Back to the view, at once: a Back or Forward is undone by as many
+    // steps; a link's new entry, numbered, is left ahead.
+    if (n === null) {
+      n = shownN + 1;
+      history.replaceState({ n }, '');
+    }
+    history.go(shownN - n);
+    if (renewing || asking) return;
+    asking = true;
+    const leave = await confirmLeave();
+    asking = false;
+    if (!leave) return;
     edited.clear();
-    if (n === null) navigate(target);
-    else history.go(n - shownN);
+    history.go(n - shownN);
     return;
   }
   render().then(() => {
