@@ -246,7 +246,11 @@ func (b *filterBuilder) auditLeaf(c dispatcher.Cond) error {
 	if !ok {
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown field %q", c.Field)
 	}
-	if len(c.Values) == 0 {
+	switch {
+	case len(c.Values) == 0 && (c.Op == dispatcher.OpContains || c.Op == dispatcher.OpExcludes):
+		b.has(c.Op, "audit_log."+auditColumns[c.Field], kind)
+		return nil
+	case len(c.Values) == 0:
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s(%s) needs a value", c.Op, c.Field)
 	}
 	values, err := typed(c.Field, kind, c.Values)

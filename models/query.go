@@ -125,7 +125,8 @@ func (b *filterBuilder) presence(c dispatcher.Cond) error {
 		b.sql.WriteString("NOT ")
 	}
 	const anAction = "EXISTS (SELECT 1 FROM actions a WHERE a.dispatcher_id = dispatchers.id"
-	switch col, kind := actionColumns[c.Field], dispatcher.QueryFields[c.Field]; {
+	kind, known := dispatcher.QueryFields[c.Field]
+	switch col := actionColumns[c.Field]; {
 	case c.Field == "actions":
 		b.sql.WriteString(anAction)
 		for _, sub := range c.Args {
@@ -135,19 +136,32 @@ func (b *filterBuilder) presence(c dispatcher.Cond) error {
 			}
 		}
 		b.sql.WriteString(")")
+	case !known:
+		return dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown field %q", c.Field)
 	case col != "":
-		b.sql.WriteString(anAction + " AND a." + col + " IS NOT NULL AND a." + col + " <> '')")
+		b.sql.WriteString(anAction + " AND " + present("a."+col, kind) + ")")
 	case kind == dispatcher.KindStrings:
 		b.sql.WriteString("EXISTS (SELECT 1 FROM dispatcher_tags t WHERE t.dispatcher_id = dispatchers.id)")
-	case kind == dispatcher.KindString:
-		col := "dispatchers." + columns[c.Field]
-		b.sql.WriteString("(" + col + " IS NOT NULL AND " + col + " <> '')")
-	case columns[c.Field] != "":
-		b.sql.WriteString("dispatchers." + columns[c.Field] + " IS NOT NULL")
 	default:
-		return dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown field %q", c.Field)
+		b.sql.WriteString(present("dispatchers."+columns[c.Field], kind))
 	}
 	return nil
+}
+
+// has writes contains(field) or excludes(field) on col.
+func (b *filterBuilder) has(op, col string, kind dispatcher.FieldKind) {
+	if op == dispatcher.OpExcludes {
+		b.sql.WriteString("NOT ")
+	}
+	b.sql.WriteString(present(col, kind))
+}
+
+// present is the condition that col holds a value: text not empty.
+func present(col string, kind dispatcher.FieldKind) string {
+	if kind == dispatcher.KindString {
+		return "(" + col + " IS NOT NULL AND " + col + " <> '')"
+	}
+	return col + " IS NOT NULL"
 }
 
 // actionLeaf writes a condition of contains(actions,condition) on one
@@ -157,6 +171,9 @@ func (b *filterBuilder) actionLeaf(c dispatcher.Cond) error {
 	switch {
 	case !ok:
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: an action has no field %q", c.Field)
+	case len(c.Values) == 0 && (c.Op == dispatcher.OpContains || c.Op == dispatcher.OpExcludes):
+		b.has(c.Op, "a."+col, dispatcher.KindString)
+		return nil
 	case len(c.Values) == 0:
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s(%s) needs a value", c.Op, c.Field)
 	}

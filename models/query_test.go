@@ -188,9 +188,22 @@ func TestPresenceAndActionConditions(t *testing.T) {
 			{cond(dispatcher.OpContains, "actions", eq("type", "task"), eq("name", "hello")), ""},
 			{cond(dispatcher.OpContains, "actions", dispatcher.Cond{Op: dispatcher.OpOr, Args: []dispatcher.Cond{eq("type", "mail"), eq("name", "erase")}}), "both,task only"},
 			{cond(dispatcher.OpExcludes, "actions", eq("type", "mail")), "none,task only"},
+			{cond(dispatcher.OpContains, "actions", dispatcher.Cond{Op: dispatcher.OpContains, Field: "templateId"}), "both"},
 		} {
 			if got := foundNames(t, s, dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name"}}, Filter: tt.filter}); got != tt.want {
 				t.Errorf("%+v: %q, want %q", *tt.filter, got, tt.want)
+			}
+		}
+		// Before, a field the store does not know wrote broken SQL: a 500.
+		if _, _, err := s.FindDispatchers(context.Background(), dispatcher.Query{Limit: 10, Filter: cond(dispatcher.OpExcludes, "nope")}); dispatcher.ErrorCode(err) != dispatcher.EQUERY {
+			t.Errorf("excludes(nope): %v, want EQUERY", err)
+		}
+		// The audit trail reads them too: its records of these changes
+		// carry no request id.
+		for op, want := range map[string]bool{dispatcher.OpContains: false, dispatcher.OpExcludes: true} {
+			_, total, err := s.FindAuditRecords(context.Background(), dispatcher.Query{Limit: 10, Filter: cond(op, "requestId")})
+			if err != nil || (total > 0) != want {
+				t.Errorf("%s(requestId) on the audit trail: %d records, %v; want some: %v", op, total, err, want)
 			}
 		}
 	})
