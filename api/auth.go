@@ -279,6 +279,12 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			abort(c, errTokenUnknown, "access token must carry a subject (the sub claim)")
 			return
 		}
+		if strings.HasPrefix(claims.Subject, dispatcher.APIKeySubject("")) {
+			// An API key's subject: a token with it would act as the key
+			// in the audit trail, and the keys it made would be the key's.
+			abort(c, errTokenUnknown, "access token's subject must not begin with "+dispatcher.APIKeySubject("")+", which names API keys")
+			return
+		}
 		if !dispatcher.ValidTenant(claims.Tenant) {
 			// It goes into workflow IDs: a tenant that could hold a ':'
 			// could reach into another's.

@@ -239,6 +239,11 @@ func TestAuthHS256(t *testing.T) {
 		{name: "blank subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
 			c.Subject = "  "
 		})), want: errTokenUnknown, reason: "sub claim"},
+		// Before, it acted as the key: its audit records said so, and the
+		// keys it made were revoked with the key's.
+		{name: "an API key's subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.Subject = "apikey:6b11668218a8f2bde2075b31"
+		})), want: errTokenUnknown, reason: "which names API keys"},
 		// RFC 7515 §4.1.11: an extension the token says is critical, and
 		// the dispatcher does not know, makes the token invalid.
 		{name: "a critical extension", header: bearerWith(t, jwt.SigningMethodHS256, testSecret, map[string]any{"crit": []string{"x-bound"}, "x-bound": "device-7"}, claims()),
