@@ -179,6 +179,14 @@ func startOTLPReceiver(t *testing.T) *otlpReceiver {
 	t.Helper()
 	r := &otlpReceiver{}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == "PRI" && req.ProtoMajor == 2 {
+			// An HTTP/2 client's preface: another package's gRPC client
+			// (the tests run side by side) retrying a Temporal server
+			// whose port this one now has. The exporter speaks HTTP/1.1
+			// to an http:// endpoint, as the spans it sends here show.
+			http.Error(w, "not a collector of HTTP/2", http.StatusHTTPVersionNotSupported)
+			return
+		}
 		r.mu.Lock()
 		r.paths = append(r.paths, req.Method+" "+req.URL.Path)
 		r.mu.Unlock()
