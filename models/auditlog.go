@@ -247,7 +247,7 @@ func (b *filterBuilder) auditLeaf(c dispatcher.Cond) error {
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown field %q", c.Field)
 	}
 	switch {
-	case len(c.Values) == 0 && (c.Op == dispatcher.OpContains || c.Op == dispatcher.OpExcludes):
+	case isPresence(c):
 		b.has(c.Op, "audit_log."+auditColumns[c.Field], kind)
 		return nil
 	case len(c.Values) == 0:

@@ -90,7 +90,7 @@ func (b *filterBuilder) cond(c dispatcher.Cond) error {
 
 // leaf writes a condition on one field of a dispatcher.
 func (b *filterBuilder) leaf(c dispatcher.Cond) error {
-	if (c.Op == dispatcher.OpContains || c.Op == dispatcher.OpExcludes) && len(c.Values) == 0 {
+	if isPresence(c) {
 		return b.presence(c)
 	}
 	kind, ok := dispatcher.QueryFields[c.Field]
@@ -148,6 +148,12 @@ func (b *filterBuilder) presence(c dispatcher.Cond) error {
 	return nil
 }
 
+// isPresence reports whether c is Extra Horizon's contains(field) or
+// excludes(field): the field is there, or not.
+func isPresence(c dispatcher.Cond) bool {
+	return (c.Op == dispatcher.OpContains || c.Op == dispatcher.OpExcludes) && len(c.Values) == 0
+}
+
 // has writes contains(field) or excludes(field) on col.
 func (b *filterBuilder) has(op, col string, kind dispatcher.FieldKind) {
 	if op == dispatcher.OpExcludes {
@@ -171,7 +177,7 @@ func (b *filterBuilder) actionLeaf(c dispatcher.Cond) error {
 	switch {
 	case !ok:
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: an action has no field %q", c.Field)
-	case len(c.Values) == 0 && (c.Op == dispatcher.OpContains || c.Op == dispatcher.OpExcludes):
+	case isPresence(c):
 		b.has(c.Op, "a."+col, dispatcher.KindString)
 		return nil
 	case len(c.Values) == 0:
