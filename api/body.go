@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,10 +31,38 @@ func limitBody(limit int64) gin.HandlerFunc {
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, body, limit)
+		if !decoded(c, limit) {
+			drain(c, body)
+			return
+		}
 		c.Next()
 		if c.Writer.Status() == http.StatusRequestEntityTooLarge {
 			drain(c, body) // a chunked body that went past the limit
 		}
+	}
+}
+
+// decoded replaces a gzip-compressed request body (Content-Encoding: gzip,
+// as log shippers and some SDKs send) by its content, held to limit bytes
+// too: a small body can unpack to gigabytes. It refuses any other coding,
+// which would otherwise be read as a body that is not JSON; on refusal it
+// has answered.
+func decoded(c *gin.Context, limit int64) bool {
+	switch coding := strings.ToLower(strings.TrimSpace(c.GetHeader("Content-Encoding"))); coding {
+	case "", "identity":
+		return true
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(c.Request.Body)
+		if err != nil {
+			abort(c, errBodyFormat, "the request body is not gzip data, as its Content-Encoding says: "+err.Error())
+			return false
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, zr, limit)
+		c.Request.Header.Del("Content-Encoding")
+		return true
+	default:
+		abort(c, errBodyFormat, fmt.Sprintf("Content-Encoding %q is not supported: send the body uncompressed, or compressed with gzip", coding))
+		return false
 	}
 }
 
@@ -88,7 +117,7 @@ func bindJSON(c *gin.Context, v any) bool {
 	if !ok {
 		return false
 	}
-	body = bytes.TrimSpace(body)
+	body = bytes.TrimSpace(wire.TrimBOM(body))
 	if len(body) == 0 || string(body) == "null" {
 		abort(c, errEmptyBody, "the request body is empty; a JSON object is expected")
 		return false

@@ -3,8 +3,10 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -121,5 +123,101 @@ func TestBodyNotUTF8(t *testing.T) {
 	got := hs.must(200, "POST", "/dispatchers/v1", `{"eventType":"\ud83d\ude00\\ud800\uFFFD�"}`)
 	if got["eventType"] != "😀\\ud800��" {
 		t.Errorf("eventType = %q", got["eventType"])
+	}
+}
+
+// TestBodyCodings reads a gzip-compressed body as its content, held to
+// the same limit once unpacked, and refuses a coding it cannot read by
+// name: both were read as bodies that are not JSON ("must be a JSON
+// object"). A byte order mark before the JSON, which Windows tools write,
+// is ignored (RFC 8259 §8.1), in the admin API and at the intake.
+func TestBodyCodings(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	gz := func(s string) string {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Write([]byte(s))
+		w.Close()
+		return b.String()
+	}
+	send := func(path, coding, body string) (int, wire.Error) {
+		t.Helper()
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Host, req.RemoteAddr = "localhost", "127.0.0.1:40000"
+		req.Header.Set("Authorization", "Bearer "+hs.token)
+		req.Header.Set("Content-Type", "application/json")
+		if coding != "" {
+			req.Header.Set("Content-Encoding", coding)
+		}
+		rec := httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		var e wire.Error
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		return rec.Code, e
+	}
+	for _, tt := range []struct {
+		name, path, coding, body string
+		status, code             int
+		mention                  string
+	}{
+		{"gzip", "/dispatchers/v1", "gzip", gz(`{"name":"zipped","eventType":"e"}`), 200, 0, ""},
+		{"x-gzip", "/dispatchers/v1", "X-Gzip", gz(`{"name":"zipped2","eventType":"e"}`), 200, 0, ""},
+		{"identity", "/dispatchers/v1", "identity", `{"name":"plain","eventType":"e"}`, 200, 0, ""},
+		{"byte order mark", "/dispatchers/v1", "", "\xef\xbb\xbf" + `{"name":"bom","eventType":"e"}`, 200, 0, ""},
+		{"event with a byte order mark", "/events/v1", "", "\xef\xbb\xbf" + `{"type":"e","content":{}}`, 202, 0, ""},
+		{"gzip event", "/events/v1", "gzip", gz(`{"type":"e","content":{}}`), 202, 0, ""},
+		{"gzip past the limit once unpacked", "/dispatchers/v1", "gzip", gz(`{"name":"` + strings.Repeat("x", 8000) + `","eventType":"e"}`), 413, 24, "exceeds the limit of 4096 bytes"},
+		{"not gzip", "/dispatchers/v1", "gzip", `{"name":"d","eventType":"e"}`, 400, 22, "not gzip data"},
+		{"brotli", "/dispatchers/v1", "br", `{"name":"d","eventType":"e"}`, 400, 22, `Content-Encoding "br" is not supported`},
+		{"brotli event", "/events/v1", "br", `{"type":"e","content":{}}`, 400, 22, `Content-Encoding "br" is not supported`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, e := send(tt.path, tt.coding, tt.body)
+			if status != tt.status || e.Code != tt.code || !strings.Contains(e.Message, tt.mention) {
+				t.Fatalf("answer = %d %+v, want %d code %d mentioning %q", status, e, tt.status, tt.code, tt.mention)
+			}
+		})
+	}
+	var names []string
+	for _, d := range hs.must(200, "GET", "/dispatchers/v1", "")["data"].([]any) {
+		names = append(names, d.(map[string]any)["name"].(string))
+	}
+	if got := strings.Join(names, ","); got != "zipped,zipped2,plain,bom" {
+		t.Errorf("dispatchers = %s, want those of the accepted bodies alone", got)
+	}
+}
+
+// TestHeadAnsweredAsGet answers HEAD as GET without the body, which gin
+// answered 405: uptime monitors probe /health so. Authentication applies
+// as to a GET.
+func TestHeadAnsweredAsGet(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	srv := httptest.NewServer(hs.h)
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/health", "", 200},
+		{"/dispatchers/v1", hs.token, 200},
+		{"/dispatchers/v1", "", 401},
+		{"/events/v1", hs.token, 405},
+	} {
+		req, _ := http.NewRequest("HEAD", srv.URL+tt.path, nil)
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.status || n != 0 {
+			t.Errorf("HEAD %s = %d with %d body bytes, want %d and none", tt.path, res.StatusCode, n, tt.status)
+		}
+		if tt.status == 200 && res.ContentLength <= 0 {
+			t.Errorf("HEAD %s: Content-Length %d, want the GET body's", tt.path, res.ContentLength)
+		}
 	}
 }

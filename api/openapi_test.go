@@ -78,11 +78,11 @@ func newOpenAPIEngine(t *testing.T, auth AuthConfig) *gin.Engine {
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
-	engine, ok := h.(*gin.Engine)
+	engine, ok := h.(headAsGet)
 	if !ok {
-		t.Fatalf("NewServer returned a %T, not a *gin.Engine", h)
+		t.Fatalf("NewServer returned a %T, not the gin engine", h)
 	}
-	return engine
+	return engine.Engine
 }
 
 // ginParam matches a gin path parameter, :name or *name.

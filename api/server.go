@@ -201,7 +201,21 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 		metrics = deps.Registry
 	}
 	s.routes(r, metrics)
-	return r, nil
+	return headAsGet{r}, nil
+}
+
+// headAsGet answers HEAD as GET (RFC 9110 §9.3.2), which gin routes
+// nowhere: uptime monitors and load balancers probe /health so, and got
+// 405. The engine serves a GET copy of the request; the server's
+// response, made for the HEAD request, drops the body it writes.
+type headAsGet struct{ *gin.Engine }
+
+func (h headAsGet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		r = r.Clone(r.Context())
+		r.Method = http.MethodGet
+	}
+	h.Engine.ServeHTTP(w, r)
 }
 
 // validID refuses a malformed id path parameter with 400 code 12 before

@@ -69,6 +69,9 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 		}
 		msg.Header = h
 	}
+	if msg.Header.Get("Ce-Specversion") == "" { // else the body is the data, whatever it holds
+		msg.Body = wire.TrimBOM(msg.Body)
+	}
 	mediaType, _, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if msg.Header.Get("Ce-Specversion") != "" || strings.HasPrefix(mediaType, "application/cloudevents") {
 		events, batch, err := parseCloudEvents(msg, mediaType, now)

@@ -266,3 +266,11 @@ func value[T any](p *T) T {
 	}
 	return *p
 }
+
+// TrimBOM drops the byte order mark that starts the files some Windows
+// tools write (PowerShell 5's Out-File, Notepad until 2019). RFC 8259 §8.1
+// lets a parser ignore it; encoding/json does not, and the body was
+// refused as no JSON object.
+func TrimBOM(body []byte) []byte {
+	return bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+}
