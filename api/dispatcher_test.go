@@ -99,6 +99,45 @@ func TestExtraHorizonFlow(t *testing.T) {
 }
 
 // TestErrors provokes every error code of the reference.
+// TestTagsNamedTwiceAreKeptOnce keeps a tag sent twice once, in the order
+// sent, in a dispatcher's create and update and an action's: both were
+// stored twice, and a tool that appends its own tag to a list that holds
+// it must not be refused for it either.
+func TestTagsNamedTwiceAreKeptOnce(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	hs.seed()
+	tags := func(v map[string]any) string {
+		var out []string
+		for _, t := range v["tags"].([]any) {
+			out = append(out, t.(string))
+		}
+		return strings.Join(out, ",")
+	}
+	d := hs.must(200, "POST", "/dispatchers/v1", `{"eventType":"e","tags":["b","EXH_CLI_MANAGED","b","EXH_CLI_MANAGED"],
+		"actions":[{"type":"task","functionName":"erase","tags":["x","x"]}]}`)
+	id := d["id"].(string)
+	if got := tags(d); got != "b,EXH_CLI_MANAGED" {
+		t.Errorf("created with tags %s", got)
+	}
+	if got := tags(d["actions"].([]any)[0].(map[string]any)); got != "x" {
+		t.Errorf("action created with tags %s", got)
+	}
+	hs.must(200, "PUT", "/dispatchers/v1/"+id, `{"tags":["c","c","d"]}`)
+	if got := tags(hs.must(200, "GET", "/dispatchers/v1/"+id, "")); got != "c,d" {
+		t.Errorf("updated to tags %s", got)
+	}
+	a := hs.must(200, "POST", "/dispatchers/v1/"+id+"/actions", `{"type":"task","functionName":"erase","tags":["y","z","y"]}`)
+	if got := tags(a); got != "y,z" {
+		t.Errorf("action added with tags %s", got)
+	}
+	hs.must(200, "PUT", "/dispatchers/v1/"+id+"/actions/"+a["id"].(string), `{"tags":["w","w"]}`)
+	for _, act := range hs.must(200, "GET", "/dispatchers/v1/"+id, "")["actions"].([]any) {
+		if act.(map[string]any)["id"] == a["id"] && tags(act.(map[string]any)) != "w" {
+			t.Errorf("action updated to tags %s", tags(act.(map[string]any)))
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	hs := newHarness(t, testenv.Postgres(t))
 	tmpl := hs.seed()

@@ -80,7 +80,7 @@ func (r ActionRequest) Update(prefix string) (dispatcher.ActionUpdate, error) {
 		Description:  r.Description,
 		TemplateID:   r.TemplateID,
 		FunctionName: r.FunctionName,
-		Tags:         r.Tags,
+		Tags:         distinct(r.Tags),
 	}
 	if r.Recipients != nil {
 		rs := r.Recipients.ToDomain()

@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -33,7 +34,8 @@ func TestActionRequestLimits(t *testing.T) {
 			"actions[3].retryPolicy.maximumIntervalMs: must not be below initialIntervalMs (5000), not 1000"},
 		{"unknown key", `{` + task + `,"retryPolicy":{"attempts":3}}`, "actions[3].retryPolicy: want {maximumAttempts"},
 		{"big data", `{` + task + `,"data":{"k":"` + strings.Repeat("x", 65536) + `"}}`, "actions[3].data: must be at most 65536 bytes of JSON, not 65544"},
-		{"many tags", `{` + task + `,"tags":["` + strings.Repeat(`t","`, 50) + `t"]}`, "actions[3].tags: at most 50 tags, not 51"},
+		{"many tags", `{` + task + `,"tags":["` + strings.Repeat(`t","`, 50) + `t"]}`, ""}, // one tag, named 51 times
+		{"too many tags", `{` + task + `,"tags":[` + manyTags(51) + `]}`, "actions[3].tags: at most 50 tags, not 51"},
 		{"many recipients", `{"type":"mail","templateId":"0123456789abcdef01234567","recipients":{"to":["` +
 			strings.Repeat(`a@example.com","`, 50) + `a@example.com"]}}`, "actions[3].recipients.to: at most 50 addresses, not 51"},
 	}
@@ -64,4 +66,13 @@ func TestFromDispatcherWithoutTimes(t *testing.T) {
 	if d.CreationTimestamp != 0 || d.UpdateTimestamp != 0 || d.Actions[0].CreationTimestamp != 0 {
 		t.Errorf("timestamps %d, %d, action %d; want 0", d.CreationTimestamp, d.UpdateTimestamp, d.Actions[0].CreationTimestamp)
 	}
+}
+
+// manyTags is n distinct tags, as JSON array elements.
+func manyTags(n int) string {
+	tags := make([]string, n)
+	for i := range tags {
+		tags[i] = fmt.Sprintf(`"t%d"`, i)
+	}
+	return strings.Join(tags, ",")
 }

@@ -82,7 +82,7 @@ func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
 		Paused:      r.Enabled != nil && !*r.Enabled,
 	}
 	if r.Tags != nil {
-		d.Tags = *r.Tags
+		d.Tags = *distinct(r.Tags)
 	}
 	if r.Actions != nil {
 		for i, ar := range *r.Actions {
@@ -99,7 +99,7 @@ func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
 // Update converts an update request; its actions are ignored (they have
 // their own endpoints).
 func (r DispatcherRequest) Update() dispatcher.DispatcherUpdate {
-	u := dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description, EventType: r.EventType, Tags: r.Tags}
+	u := dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description, EventType: r.EventType, Tags: distinct(r.Tags)}
 	if r.Filter.Set {
 		u.Filter = &r.Filter.Value // "" when null: removed
 	}
