@@ -1,0 +1,35 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// TestCallBudgetKeepsTheFunctionTimeout gives a function's call its whole
+// timeout within the attempt the workflow gives it (the timeout plus 10 s,
+// workflows.functionTimeout), and still ends the call before the attempt:
+// a margin of a tenth of the attempt cut a 10-minute function at 9m9s, and
+// every attempt of a function slower than that failed as a timeout.
+func TestCallBudgetKeepsTheFunctionTimeout(t *testing.T) {
+	for _, timeout := range []time.Duration{time.Second, dispatcher.DefaultFunctionTimeout, 90 * time.Second, 2 * time.Minute, dispatcher.MaxFunctionTimeout} {
+		deadline := time.Now().Add(timeout + 10*time.Second)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		got := callBudget(ctx, timeout)
+		left := time.Until(deadline)
+		cancel()
+		if got < timeout-time.Second || left-got < time.Second {
+			t.Errorf("a function of %s in an attempt of %s: the call may take %s, with %s left of the attempt after it; want its timeout, and a second left",
+				timeout, timeout+10*time.Second, got.Round(time.Millisecond), (left - got).Round(time.Millisecond))
+		}
+	}
+	// A mail's attempt is as long as its call's limit: the margin is left
+	// for recording the mail.
+	ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
+	defer cancel()
+	if got := callBudget(ctx, mailTimeout); got > mailTimeout-callMargin || got < mailTimeout-callMargin-time.Second {
+		t.Errorf("a mail's call may take %s of its %s attempt, want %s", got, mailTimeout, mailTimeout-callMargin)
+	}
+}
