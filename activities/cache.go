@@ -80,20 +80,20 @@ func (c *Cache) at(v int64) {
 	c.functions = map[string]dispatcher.Function{}
 }
 
-// current returns the version to read at. A dispatch knows the version
-// its configuration was read at (atLeast): a cache at that version or a
-// newer one serves it without asking the store. A reader that knows none
-// (0) gets the version the store gave within Fresh; otherwise the store
-// says.
+// current returns the version to read at: the version the store gave
+// within Fresh, if it is at least atLeast, the version a dispatch's
+// configuration was read at (0 for a reader that knows none); otherwise
+// the store says. A cache at a dispatch's version is not trusted for
+// longer than Fresh either: a retry, a delayed action or a replay runs
+// after changes made since, through another process too (a function's
+// URL fixed), and an idle cache would have served it the old function
+// for as long as no newer dispatch came by.
 func (c *Cache) current(ctx context.Context, atLeast int64) (int64, error) {
 	c.mu.Lock()
 	v, warm, asked := c.version, c.configs != nil, c.asked
 	c.mu.Unlock()
 	now := c.now()
-	switch {
-	case warm && atLeast > 0 && v >= atLeast:
-		return v, nil
-	case warm && atLeast == 0 && now.Sub(asked) < c.Fresh:
+	if warm && v >= atLeast && now.Sub(asked) < c.Fresh {
 		return v, nil
 	}
 	v, err := c.store.ConfigVersion(ctx)

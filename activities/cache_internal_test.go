@@ -48,7 +48,10 @@ func (s *countingStore) ConfigVersion(context.Context) (int64, error) {
 }
 
 // A dispatch that knows its configuration's version is served by a cache
-// at least as new without a version query; an older cache asks.
+// at least as new without a version query, for Fresh after the store last
+// said; an older cache asks, and so does one the store said nothing of
+// for longer: a retry or a replay of a dispatch read at an old version
+// was served an idle cache's old function for good (a fixed URL unseen).
 func TestCacheTrustsAKnownVersion(t *testing.T) {
 	s := &countingStore{version: 5}
 	c := NewCache(s)
@@ -84,6 +87,11 @@ func TestCacheTrustsAKnownVersion(t *testing.T) {
 	now = now.Add(c.Fresh)
 	if v := get(0); s.queries != 3 || v != 8 {
 		t.Fatalf("an unknown version once the answer is stale: %d after %d queries, want the store asked", v, s.queries)
+	}
+	s.version = 9
+	now = now.Add(c.Fresh)
+	if v := get(4); s.queries != 4 || v != 9 {
+		t.Fatalf("a dispatch of version 4 on a cache at 8 the store said nothing of for Fresh: %d after %d queries, want the store asked", v, s.queries)
 	}
 }
 
