@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"time"
@@ -171,6 +172,33 @@ func (c *Config) Function(name string) (FunctionRef, bool) {
 		}
 	}
 	return FunctionRef{}, false
+}
+
+// ResolveFunctions sets the config's Functions to how each function that
+// its dispatchers' task actions name is called, as find knows it now; one
+// that find does not know is left out: its actions fail on their own.
+func (c *Config) ResolveFunctions(ctx context.Context, find func(ctx context.Context, name string) (Function, error)) error {
+	c.Functions = nil
+	seen := map[string]bool{}
+	for _, d := range c.Dispatchers {
+		for _, a := range d.Actions {
+			if a.Type != ActionTask || seen[a.FunctionName] {
+				continue
+			}
+			seen[a.FunctionName] = true
+			f, err := find(ctx, a.FunctionName)
+			if ErrorCode(err) == ENOTFOUND {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			c.Functions = append(c.Functions, FunctionRef{
+				Name: f.Name, Kind: f.Kind, Timeout: f.Timeout, TaskQueue: f.TaskQueue, Gated: f.Flow.Gated(),
+			})
+		}
+	}
+	return nil
 }
 
 // HasAction reports whether one of the config's dispatchers has the action

@@ -32,24 +32,8 @@ func (c *Cache) load(ctx context.Context, eventType string) (dispatcher.Config, 
 		return dispatcher.Config{}, err
 	}
 	cfg := dispatcher.Config{Dispatchers: recorded(ds)}
-	seen := map[string]bool{}
-	for _, d := range ds {
-		for _, act := range d.Actions {
-			if act.Type != dispatcher.ActionTask || seen[act.FunctionName] {
-				continue
-			}
-			seen[act.FunctionName] = true
-			f, err := c.store.FindFunctionByName(ctx, act.FunctionName)
-			if dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND {
-				continue // its actions fail on their own; the others still run
-			}
-			if err != nil {
-				return dispatcher.Config{}, err
-			}
-			cfg.Functions = append(cfg.Functions, dispatcher.FunctionRef{
-				Name: f.Name, Kind: f.Kind, Timeout: f.Timeout, TaskQueue: f.TaskQueue, Gated: f.Flow.Gated(),
-			})
-		}
+	if err := cfg.ResolveFunctions(ctx, c.store.FindFunctionByName); err != nil {
+		return dispatcher.Config{}, err
 	}
 	return cfg, nil
 }

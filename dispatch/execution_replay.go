@@ -290,6 +290,12 @@ func payloads(dc converter.DataConverter, values map[string]any) (map[string]*co
 // replayConfig returns the configuration that decides which actions
 // exist: the replayed run's for the original, today's for the current
 // one (nil when no DispatcherSource is wired: the run checks it then).
+//
+// The original configuration decides which actions run and what they
+// send, not how a function is reached: its functions are called as they
+// are now. A function given a rate or concurrency limit since (to spare
+// it while it failed) is called through its gate, not around it, and one
+// given a longer timeout (it was too slow) is given the time.
 func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord) (*dispatcher.Config, error) {
 	if r.Config == dispatcher.ReplayConfigOriginal {
 		if src.config == nil {
@@ -297,7 +303,13 @@ func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayReques
 				"run %s of dispatch %s recorded no configuration (it failed before loading one); replay it with config %q",
 				latest.RunID, r.WorkflowID, dispatcher.ReplayConfigCurrent)
 		}
-		return src.config, nil
+		cfg := *src.config
+		if e.dispatchers != nil {
+			if err := cfg.ResolveFunctions(ctx, e.dispatchers.FindFunctionByName); err != nil {
+				return nil, err
+			}
+		}
+		return &cfg, nil
 	}
 	if e.dispatchers == nil {
 		return nil, nil

@@ -53,6 +53,7 @@ type AuditLog interface {
 // replay with the current configuration names. models.Store implements it.
 type DispatcherSource interface {
 	DispatchersByEventType(ctx context.Context, eventType string) ([]dispatcher.Dispatcher, error)
+	FindFunctionByName(ctx context.Context, name string) (dispatcher.Function, error)
 }
 
 // ExecutionsOptions are the dependencies of Executions.

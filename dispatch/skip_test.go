@@ -112,3 +112,58 @@ func TestReplayActionsSkipped(t *testing.T) {
 		})
 	}
 }
+
+// functions is a DispatcherSource that knows functions alone.
+type functions map[string]dispatcher.Function
+
+func (functions) DispatchersByEventType(context.Context, string) ([]dispatcher.Dispatcher, error) {
+	return nil, nil
+}
+
+func (f functions) FindFunctionByName(_ context.Context, name string) (dispatcher.Function, error) {
+	fn, ok := f[name]
+	if !ok {
+		return fn, dispatcher.Errorf(dispatcher.ENOTFOUND, "no function %q", name)
+	}
+	return fn, nil
+}
+
+// TestReplayOriginalCallsFunctionsAsTheyAreNow replays with the original
+// configuration's actions and the functions as they are now: the recorded
+// references, taken as they were, sent the replays of a function given a
+// rate limit since (to spare it while it failed) around its gate, and cut
+// the calls of one given a longer timeout at the old one.
+func TestReplayOriginalCallsFunctionsAsTheyAreNow(t *testing.T) {
+	rate := dispatcher.RateLimit{PerSecond: 1}
+	e := &Executions{dispatchers: functions{
+		"erase":  {Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: 5 * time.Minute, Flow: dispatcher.Flow{RateLimit: &rate}},
+		"notify": {Name: "notify", Kind: dispatcher.FunctionTemporal, TaskQueue: "notify-q"},
+	}}
+	recorded := &dispatcher.Config{
+		Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Actions: []dispatcher.Action{
+			{ID: "a1", Type: dispatcher.ActionTask, FunctionName: "erase"},
+			{ID: "a2", Type: dispatcher.ActionTask, FunctionName: "notify"},
+			{ID: "a3", Type: dispatcher.ActionTask, FunctionName: "gone"},
+			{ID: "a4", Type: dispatcher.ActionMail},
+		}}},
+		Functions: []dispatcher.FunctionRef{
+			{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: 30 * time.Second},
+			{Name: "gone", Kind: dispatcher.FunctionHTTP},
+		},
+	}
+	cfg, err := e.replayConfig(context.Background(), dispatcher.ReplayRequest{Config: dispatcher.ReplayConfigOriginal},
+		dispatcher.Execution{}, runRecord{config: recorded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []dispatcher.FunctionRef{
+		{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: 5 * time.Minute, Gated: true},
+		{Name: "notify", Kind: dispatcher.FunctionTemporal, TaskQueue: "notify-q"},
+	}
+	if fmt.Sprint(cfg.Functions) != fmt.Sprint(want) {
+		t.Errorf("functions of the replay = %+v, want %+v", cfg.Functions, want)
+	}
+	if len(cfg.Dispatchers[0].Actions) != 4 || recorded.Functions[0].Gated || len(recorded.Functions) != 2 {
+		t.Errorf("the actions are the original's, and the recorded configuration is left as it was: %+v", recorded)
+	}
+}

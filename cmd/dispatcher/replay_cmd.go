@@ -182,7 +182,7 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID stri
 }
 
 // originalHint follows a replay of the configuration a dispatch ran with.
-const originalHint = "(the configuration each dispatch ran with; after fixing a function, template or dispatcher, replay with --config current)"
+const originalHint = "(the dispatchers and actions each dispatch ran with, its templates and functions as they are now; after fixing a dispatcher or an action, replay with --config current)"
 
 // followBulk polls a bulk replay until it closes, showing a progress bar
 // on a terminal and a line per change otherwise.
