@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"text/template/parse"
 )
 
@@ -16,8 +17,13 @@ import (
 //     ({{.content.name}} is 1 + 1 + 2);
 //   - one iteration of a range, and one key of a map it ranges over (range
 //     sorts the keys first);
-//   - stepBytes bytes of text that a function builds (see funcs.go), or
-//     of a string that a comparison or index reads (see meter).
+//   - stepBytes bytes of text that a function builds (see funcs.go), of a
+//     string that a comparison or index reads (see meter), or of what an
+//     action prints (see printed): html/template's escaper reads all of
+//     it, and in some places writes next to nothing ("ZgotmplZ" for an
+//     attribute name or CSS), so the output's limit did not bound that
+//     work: a loop printing one long string as an attribute name ran a
+//     minute.
 //
 // Steps are paid in advance, by nodes that instrument inserts: a list of
 // nodes pays for the pipelines it holds when it starts, and a range pays
@@ -45,6 +51,7 @@ const (
 	stepFunc  = "_sandboxStep"
 	rangeFunc = "_sandboxRange"
 	readFunc  = "_sandboxRead"
+	printFunc = "_sandboxPrint"
 )
 
 // budget is the step budget of one rendering (or of one resolved value,
@@ -100,6 +107,13 @@ func (b *budget) read(v any) (any, error) {
 		return v, b.spendBytes(len(s))
 	}
 	return v, nil
+}
+
+// print is printFunc: it pays for what printing v writes (see
+// printedSize) past the first stepBytes, which the action's own step
+// covers, before the escaper reads it, and returns v as it is.
+func (b *budget) print(v any) (any, error) {
+	return v, b.spend(printedSize(v, b.bytesLeft()+stepBytes) / stepBytes)
 }
 
 // reading are the built-ins whose work grows with the strings they are
@@ -181,6 +195,7 @@ func instrumentList(tree *parse.Tree, l *parse.ListNode, pays bool) *parse.ListN
 		switch n := n.(type) {
 		case *parse.ActionNode:
 			meter(tree, n.Pipe)
+			printed(tree, n.Pipe)
 		case *parse.IfNode:
 			meter(tree, n.Pipe)
 			n.List = instrumentList(tree, n.List, true)
@@ -197,6 +212,26 @@ func instrumentList(tree *parse.Tree, l *parse.ListNode, pays bool) *parse.ListN
 		out.Nodes = append(out.Nodes, n)
 	}
 	return out
+}
+
+// printed makes an action that prints pay for what it prints: its value
+// passes through | _sandboxPrint, before a closing html or urlquery,
+// which html/template wants last. An action that declares a variable
+// prints nothing.
+func printed(tree *parse.Tree, p *parse.PipeNode) {
+	if p == nil || len(p.Decl) > 0 || len(p.Cmds) == 0 {
+		return
+	}
+	at := len(p.Cmds)
+	if id, ok := p.Cmds[at-1].Args[0].(*parse.IdentifierNode); ok && (id.Ident == "html" || id.Ident == "urlquery") {
+		if at == 1 {
+			return // {{html .x}}: the function pays (funcs)
+		}
+		at--
+	}
+	print := &parse.CommandNode{NodeType: parse.NodeCommand, Pos: p.Pos,
+		Args: []parse.Node{parse.NewIdentifier(printFunc).SetTree(tree).SetPos(p.Pos)}}
+	p.Cmds = slices.Insert(p.Cmds, at, print)
 }
 
 // listSize is what running the pipelines of l's own nodes costs.
@@ -271,4 +306,10 @@ func isStep(n *parse.IfNode) bool {
 	}
 	id, ok := n.Pipe.Cmds[0].Args[0].(*parse.IdentifierNode)
 	return ok && (id.Ident == stepFunc || id.Ident == rangeFunc)
+}
+
+// isPrint reports whether cmd is the | _sandboxPrint that printed added.
+func isPrint(cmd *parse.CommandNode) bool {
+	id, ok := cmd.Args[0].(*parse.IdentifierNode)
+	return ok && len(cmd.Args) == 1 && id.Ident == printFunc
 }

@@ -93,6 +93,44 @@ func TestStepBudget(t *testing.T) {
 	})
 }
 
+// What an action prints pays for its size: html/template's escaper reads
+// all of it, and where the value cannot go (an attribute's name, CSS, a
+// a style) writes "ZgotmplZ" instead, so the output's limit did not
+// stop a loop printing one long string or a large map there. One such
+// loop of a thousand turns took 5,000 steps; one inside another ran for a
+// minute.
+func TestPrintedValuesPay(t *testing.T) {
+	list := make([]int, 1000)
+	m := map[string]int{}
+	for i := range 2000 {
+		m[fmt.Sprintf("k%04d", i)] = i
+	}
+	content, err := json.Marshal(map[string]any{"a": list, "m": m, "s": ";" + strings.Repeat("A", 60000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewData(Event{ID: "e", Type: "t", Content: content, Time: time.Unix(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{
+		`{{range .content.a}}<div {{$.content.s}}=1></div>{{end}}`,
+		`{{range .content.a}}<div {{$.content.m}}=1></div>{{end}}`,
+		`<style>{{range .content.a}}p { color: {{$.content.s}} }{{end}}</style>`,
+		`{{range .content.a}}<div {{$.content.s | print}}=1></div>{{end}}`,
+		`{{range .content.a}}<div {{$.content.s | html}}=1></div>{{end}}`,
+	} {
+		_, err := d.Render("html", src, true)
+		if err == nil || !strings.Contains(err.Error(), "the template took more than 100000 steps") {
+			t.Errorf("%s: %v, want it out of steps", src, err)
+		}
+	}
+	// Printing a short value costs what it did: its action's step.
+	if got, err := d.Render("html", `{{range .content.a}}<div {{"x;y"}}=1></div>{{end}}`, true); err != nil || !strings.Contains(got, "ZgotmplZ") {
+		t.Errorf("a short value printed a thousand times: %.40q, %v", got, err)
+	}
+}
+
 // Field paths copy parts of the event into a value; all of them together
 // stop at maxOutput.
 func TestResolvedValueSize(t *testing.T) {

@@ -188,7 +188,8 @@ func templateError(path string, err error) *Error {
 	if stepsExceeded(err) {
 		return errorf(path, "line %d: %v", line, errTooManySteps)
 	}
-	msg := m[3]
+	// The budget's functions and types are not the admin's.
+	msg := strings.ReplaceAll(strings.TrimPrefix(m[3], "error calling "+rangeFunc+": "), "sandbox.number", "number")
 	if c := cantEvaluate.FindStringSubmatch(msg); c != nil {
 		msg = fmt.Sprintf("no field %q: the value it is read from is not an object", c[1])
 	}
@@ -199,10 +200,13 @@ func templateError(path string, err error) *Error {
 }
 
 // unmetered returns the action s as the admin wrote it, without the reads
-// that meter inserted: (_sandboxRead X) is X, and | _sandboxRead is
-// nothing.
+// that meter and printed inserted: (_sandboxRead X) is X, | _sandboxRead
+// and | _sandboxPrint are nothing, and a range's step is the range.
 func unmetered(s string) string {
-	s = strings.ReplaceAll(s, " | "+readFunc, "")
+	s = strings.ReplaceAll(strings.ReplaceAll(s, " | "+readFunc, ""), " | "+printFunc, "")
+	if m := rangeStepAction.FindStringSubmatch(s); m != nil {
+		return "<range " + m[1] + ">"
+	}
 	for {
 		i := strings.Index(s, "("+readFunc+" ")
 		if i < 0 {
@@ -224,6 +228,10 @@ func unmetered(s string) string {
 		s = s[:i] + s[i+len(readFunc)+2:j] + s[j+1:]
 	}
 }
+
+// rangeStepAction matches the step of a range (see instrument), whose
+// error is the range's: <_sandboxRange 3 .content.list>.
+var rangeStepAction = regexp.MustCompile(`^<` + rangeFunc + ` \d+ (.*)>$`)
 
 // cantEvaluate matches the template package's words for a field read from
 // a value that has none (a string, a number): its Go type, not the admin's.

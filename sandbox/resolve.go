@@ -245,8 +245,8 @@ func fieldPath(t *template.Template) []string {
 			return nil
 		}
 	}
-	if action == nil || len(action.Pipe.Decl) > 0 || len(action.Pipe.Cmds) != 1 {
-		return nil
+	if action == nil || len(action.Pipe.Decl) > 0 || len(action.Pipe.Cmds) != 2 || !isPrint(action.Pipe.Cmds[1]) {
+		return nil // not {{ .a.b | _sandboxPrint }}
 	}
 	args := action.Pipe.Cmds[0].Args
 	if len(args) != 1 {
