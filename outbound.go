@@ -249,6 +249,9 @@ var reservedRanges = slices.Concat(
 	ranges("a multicast address", "224.0.0.0/4", "ff00::/8"),
 	ranges("a reserved address", "240.0.0.0/4"),
 	ranges("an IPv4-compatible address", "::/96"),
+	// RFC 2765 (SIIT): the IPv4 address in its last four bytes, and
+	// never a public route of its own.
+	ranges("an IPv4-translated address", "::ffff:0:0:0/96"),
 	ranges("a unique-local address", "fc00::/7"),
 	ranges("a site-local address", "fec0::/10"),
 	ranges("a Teredo (tunnelled IPv4) address", "2001::/32"),

@@ -63,6 +63,7 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"IPv4-mapped private", strict, http("https://[::ffff:10.0.0.5]/"), "url: host ::ffff:10.0.0.5 is a private address"},
 		{"IPv4-mapped metadata", strict, http("https://[::ffff:169.254.169.254]/"), "cloud metadata address"},
 		{"NAT64 of loopback", strict, http("https://[64:ff9b::7f00:1]/"), "a loopback address"},
+		{"IPv4-translated loopback", strict, http("https://[::ffff:0:7f00:1]/"), "an IPv4-translated address"},
 		// Local-use NAT64 may carry the IPv4 address at any RFC 6052
 		// position: before, the metadata address at the /48's passed, a
 		// public one in the last four bytes.
