@@ -75,10 +75,10 @@ func (u FunctionUpdate) Apply(f *Function) error {
 	if u.Kind != nil && *u.Kind != f.Kind {
 		f.URL, f.Timeout, f.Secret, f.Headers, f.TaskQueue = "", 0, "", nil, ""
 	}
-	if u.URL != nil && *u.URL != "" && !SameOrigin(*u.URL, f.URL) {
+	if u.URL != nil && *u.URL != "" && !SameTarget(*u.URL, f.URL) {
 		// The secret and header values are write-only: moved to another
-		// host they would reach whoever may edit the function, who may
-		// not read them. Sent again, they are the sender's own.
+		// endpoint they would reach whoever may edit the function, who
+		// may not read them. Sent again, they are the sender's own.
 		var missing []string
 		if f.Secret != "" && u.Secret == nil {
 			missing = append(missing, "secret")
@@ -91,8 +91,8 @@ func (u FunctionUpdate) Apply(f *Function) error {
 			if len(missing) > 1 {
 				verb = "are"
 			}
-			return Errorf(EREQUIRED, "%s: %s required when url moves to another scheme, host or port: the function's secret and header values are write-only, "+
-				`and go to a new host only when sent again (send "" or {} to remove them)`, strings.Join(missing, ", "), verb)
+			return Errorf(EREQUIRED, "%s: %s required when url changes (its scheme, host, port, path or query): the function's secret and header values are write-only, "+
+				`and go to a new endpoint only when sent again (send "" or {} to remove them)`, strings.Join(missing, ", "), verb)
 		}
 	}
 	set(&f.Name, u.Name)
@@ -109,13 +109,16 @@ func (u FunctionUpdate) Apply(f *Function) error {
 	return f.validate(&u)
 }
 
-// SameOrigin reports whether two function URLs have the same scheme, host
-// and port: where a function's secret and header values may go without
-// being sent again (FunctionUpdate.Apply).
-func SameOrigin(a, b string) bool {
+// SameTarget reports whether two function URLs name the same endpoint:
+// scheme, host and port (in any case), path and query: where a function's
+// secret and header values may go without being sent again
+// (FunctionUpdate.Apply). Not the origin alone: on a shared host (a
+// webhook relay, an API gateway) another path is another receiver.
+func SameTarget(a, b string) bool {
 	ua, errA := url.Parse(a)
 	ub, errB := url.Parse(b)
-	return errA == nil && errB == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
+	return errA == nil && errB == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host) &&
+		ua.EscapedPath() == ub.EscapedPath() && ua.RawQuery == ub.RawQuery
 }
 
 // HTTP headers of a task call that the dispatcher sets.

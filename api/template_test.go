@@ -84,21 +84,24 @@ func TestFunctionValidation(t *testing.T) {
 	if got := hs.must(200, "GET", "/functions/v1/"+withKey["id"].(string), ""); got["hasSecret"] != false {
 		t.Fatalf(`after secret "": %v`, got)
 	}
-	// Write-only values go to another host only when sent again: whoever
-	// may edit a function could otherwise read them at a host of theirs.
-	// Before, a PUT of the url alone kept them.
+	// Write-only values go to another endpoint only when sent again:
+	// whoever may edit a function could otherwise read them at a host, or
+	// a path on a shared host (a webhook relay), of theirs. Before, a PUT
+	// of the url alone kept them, and then one on the same host.
 	moved := hs.must(200, "POST", "/functions/v1", `{"name":"moved","url":"https://example.com/a","secret":"s","headers":{"X-Api-Key":"k"}}`)["id"].(string)
-	hs.must(200, "PUT", "/functions/v1/"+moved, `{"url":"https://EXAMPLE.com/b"}`) // the same host
+	hs.must(200, "PUT", "/functions/v1/"+moved, `{"url":"https://EXAMPLE.com/a"}`) // the same endpoint
 	for _, tc := range []struct{ body, mention string }{
-		{`{"url":"https://attacker.example/"}`, "secret, headers: are required when url moves"},
-		{`{"url":"https://example.com:8443/b","headers":{}}`, "secret: is required when url moves"},
-		{`{"url":"http://example.com/b","headers":{}}`, "secret: is required when url moves"},
-		{`{"url":"https://attacker.example/","secret":"s2"}`, "headers: is required when url moves"},
+		{`{"url":"https://attacker.example/"}`, "secret, headers: are required when url changes"},
+		{`{"url":"https://example.com/attacker"}`, "secret, headers: are required when url changes"},
+		{`{"url":"https://example.com/a?to=attacker"}`, "secret, headers: are required when url changes"},
+		{`{"url":"https://example.com:8443/a","headers":{}}`, "secret: is required when url changes"},
+		{`{"url":"http://example.com/a","headers":{}}`, "secret: is required when url changes"},
+		{`{"url":"https://attacker.example/","secret":"s2"}`, "headers: is required when url changes"},
 	} {
 		code, body := hs.do("PUT", "/functions/v1/"+moved, tc.body)
 		wantError(t, code, body, 400, 14, tc.mention)
 	}
-	if got := hs.must(200, "GET", "/functions/v1/"+moved, ""); got["url"] != "https://EXAMPLE.com/b" {
+	if got := hs.must(200, "GET", "/functions/v1/"+moved, ""); got["url"] != "https://EXAMPLE.com/a" {
 		t.Fatalf("a refused move changed the function: %v", got)
 	}
 	hs.must(200, "PUT", "/functions/v1/"+moved, `{"url":"https://other.example/","secret":"s2","headers":{}}`)

@@ -254,8 +254,8 @@ func (p *planner) planFunctions() {
 			}
 		}
 		// The secret: written when the API lacks one, or with --update-secrets,
-		// or to a URL on another host, which the API has it sent again for.
-		rewrite := p.opts.UpdateSecrets || have != nil && upd["url"] != nil && !dispatcher.SameOrigin(text(upd["url"]), have.URL)
+		// or to another URL, which the API has it sent again for.
+		rewrite := p.opts.UpdateSecrets || have != nil && upd["url"] != nil && !dispatcher.SameTarget(text(upd["url"]), have.URL)
 		switch {
 		case secretEnv != "" && (have == nil || !have.HasSecret || rewrite):
 			upd["secret"] = env("secretEnv", secretEnv, secretEnvName(name))

@@ -298,8 +298,10 @@ func TestSyncPlanSecrets(t *testing.T) {
 		{"written when the API lacks it", fnErase, file, planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": secret,headers`},
 		{"the API has it", withSecret, file, planOptions{}, ``},
 		{"--update-secrets", withSecret, file, planOptions{UpdateSecrets: true, Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": secret,headers`},
-		// The API keeps them for a URL on the same host only.
-		{"url on the same host", withSecret, strings.Replace(file, "example.com/", "example.com/v2", 1), planOptions{}, `~ function "erase": url`},
+		// The API keeps them for the same URL only, its host in any case.
+		{"url in another case", withSecret, strings.Replace(file, "erase.example.com/", "ERASE.example.com/", 1), planOptions{}, `~ function "erase": url`},
+		{"url on another path", withSecret, strings.Replace(file, "example.com/", "example.com/v2", 1),
+			planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": url,secret,headers`},
 		{"url on another host", withSecret, strings.Replace(file, "erase.example.com/", "erase.example.org/", 1),
 			planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": url,secret,headers`},
 		{"removed", withSecret, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "timeoutSeconds": 10}]}`, planOptions{}, `~ function "erase": timeoutSeconds,secret,headers`},
