@@ -265,7 +265,7 @@ fi
 if [[ -n ${DISPATCHER_SMTP_URL:-} ]]; then
 	export DISPATCHER_SMTP_URL
 fi
-# Functions on this machine (the README's example at 127.0.0.1:9000) are
+# Functions on this machine (the README's, on the mail catcher at 127.0.0.1:8025) are
 # loopback addresses, which the dispatcher refuses unless allowed; set
 # DISPATCHER_OUTBOUND_ALLOW (even to nothing) to choose otherwise.
 export DISPATCHER_OUTBOUND_ALLOW=${DISPATCHER_OUTBOUND_ALLOW-127.0.0.0/8,::1/128}
