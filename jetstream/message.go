@@ -132,9 +132,16 @@ func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadat
 	}
 	out := nats.NewMsg(s.deadSubject(r.Type, msg.Subject()))
 	for k, v := range msg.Headers() {
-		out.Header[k] = v
+		// Not JetStream's own (Nats-Expected-Last-Sequence, Nats-Rollup,
+		// Nats-TTL, …): the producer's, on a copy, they act on the stream
+		// again; one refused every dead letter of the message, which then
+		// came back for good, another purged the stream of the events
+		// behind it.
+		if !strings.HasPrefix(strings.ToLower(k), "nats-") {
+			out.Header[k] = v
+		}
 	}
-	if id := out.Header.Get(nats.MsgIdHdr); id != "" {
+	if id := msg.Headers().Get(nats.MsgIdHdr); id != "" {
 		out.Header.Set("x-dispatcher-msg-id", id)
 	}
 	// The same dead letter published twice (the ack after it was lost) is

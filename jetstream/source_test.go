@@ -417,6 +417,47 @@ func TestSourceDeadLetterFails(t *testing.T) {
 	}
 }
 
+// A dead letter carries none of the producer's JetStream headers, which
+// would act on the stream again: one that expected the stream's last
+// sequence made every dead letter of its message fail, and the message
+// came back for good; a rollup purged the stream of the events behind it.
+// The producer's message id is kept, as x-dispatcher-msg-id.
+func TestSourceDeadLetterDropsJetStreamHeaders(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	ctx := context.Background()
+	st := &starter{}
+	m, _ := run(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}, st)
+	s, err := jsc.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poison := nats.NewMsg(subject + ".t")
+	poison.Header.Set(nats.MsgIdHdr, "poison-1")
+	poison.Header.Set("Nats-Expected-Last-Sequence", fmt.Sprint(info.State.LastSeq))
+	poison.Header.Set("X-Trace", "kept")
+	poison.Data = []byte("not json")
+	if _, err := jsc.PublishMsg(ctx, poison); err != nil {
+		t.Fatal(err)
+	}
+	d := deadLetter(t, jsc, stream, subject, 1)
+	h := d.Headers()
+	for k := range h {
+		if strings.HasPrefix(strings.ToLower(k), "nats-") && k != nats.MsgIdHdr && k != "Nats-Expected-Stream" { // the dead letter's own
+			t.Errorf("the dead letter carries %s: %v", k, h)
+		}
+	}
+	if h.Get("x-dispatcher-msg-id") != "poison-1" || h.Get("X-Trace") != "kept" || h.Get(HeaderError) == "" {
+		t.Errorf("dead letter headers %v, want the message id, the producer's other headers and the reason", h)
+	}
+	if n := testutil.ToFloat64(m.Received); n != 1 {
+		t.Errorf("the message was received %v times, want once: its dead letter is written at once", n)
+	}
+}
+
 // Two deployments on one stream, on subjects of their own, each keep
 // their messages. One that would take over the other's consumer is
 // refused, naming the consumer and both filters, and the consumer is left
