@@ -49,6 +49,9 @@ func CheckURLs(urls string) error {
 			raw = "nats://" + raw
 		}
 		u, err := url.Parse(raw)
+		if err == nil {
+			err = redact.Ambiguous(raw)
+		}
 		switch {
 		case err != nil:
 			return fmt.Errorf("URL %d: %w", i+1, redact.URL(err))

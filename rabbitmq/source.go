@@ -47,8 +47,10 @@ const MaxPrefetch = math.MaxUint16
 // CheckURL reports why raw is not an AMQP URL the source can dial. Its
 // error never quotes a password.
 func CheckURL(raw string) error {
-	_, err := amqp.ParseURI(raw)
-	return redact.URL(err)
+	if _, err := amqp.ParseURI(raw); err != nil {
+		return redact.URL(err)
+	}
+	return redact.Ambiguous(raw)
 }
 
 // HeaderError is the header of a dead letter that says why it is one.

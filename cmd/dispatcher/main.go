@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dispatcherhq/dispatcher/internal/redact"
 )
 
 func main() {
@@ -144,6 +146,9 @@ func redactedValue(name, v string) string {
 		return "(hidden)"
 	case "DISPATCHER_ENCRYPTION_KEY":
 		return keyIDs(v)
+	}
+	if redact.Ambiguous(v) != nil {
+		return "(hidden: not a valid URL)"
 	}
 	if u, err := url.Parse(v); err == nil && u.Scheme != "" {
 		if u.User != nil {

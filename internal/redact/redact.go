@@ -28,8 +28,22 @@ func URL(err error) error {
 	return &url.Error{Op: ue.Op, URL: redactedURL(ue.URL), Err: why}
 }
 
+// Ambiguous returns an error, quoting nothing of raw, when raw parses but
+// most likely holds a password with an unencoded #, / or @: part of it
+// would then be taken for the host, and the rest for a fragment or a path
+// with an @ in it, which no broker URL has. Dialed, such a URL went to a
+// host named after a piece of the password, and was logged with the rest
+// of it in plain sight.
+func Ambiguous(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Fragment == "" && !strings.Contains(u.EscapedPath()+u.RawQuery, "@") {
+		return nil
+	}
+	return &url.Error{Op: "parse", URL: redactedURL(raw), Err: errors.New(badURL)}
+}
+
 // badURL is why a URL quoting the password in its error does not parse.
-const badURL = "not a valid URL (percent-encode a password's special characters: % as %25, / as %2F, @ as %40)"
+const badURL = "not a valid URL (percent-encode a password's special characters: % as %25, / as %2F, @ as %40, # as %23)"
 
 // redactedURL shows the scheme and the host of raw, which may not parse.
 func redactedURL(raw string) string {

@@ -31,3 +31,32 @@ func TestURL(t *testing.T) {
 		t.Errorf("an error without a URL became %v", got)
 	}
 }
+
+// A password with an unencoded #, / or @ parses, the rest of it taken for
+// a host, a fragment or a path: such a URL is refused without quoting it.
+// Before, the sources accepted it, dialed a host named after a piece of
+// the password and logged the rest.
+func TestAmbiguous(t *testing.T) {
+	for _, raw := range []string{
+		"amqp://guest:4242#Zsecret@127.0.0.1:5672/",
+		"amqp://guest:Zp@ss/word@127.0.0.1:5672/",
+		"nats://u:4222#Zsecret@127.0.0.1:4222",
+		"nats://u:Zp@ss/word@127.0.0.1:4222",
+		"amqp://guest:Zp@ss?word@127.0.0.1:5672/",
+	} {
+		err := Ambiguous(raw)
+		if err == nil || strings.Contains(err.Error(), "Zsecret") || strings.Contains(err.Error(), "Zp") || !strings.Contains(err.Error(), "# as %23") {
+			t.Errorf("%s: %v, want it refused without the password", raw, err)
+		}
+	}
+	for _, raw := range []string{
+		"amqp://guest:p%40ss%2Fw%23rd@127.0.0.1:5672/",
+		"amqp://guest:guest@127.0.0.1:5672/v%40host",
+		"nats://127.0.0.1:4222",
+		"postgres://u:p@db/app?sslmode=disable",
+	} {
+		if err := Ambiguous(raw); err != nil {
+			t.Errorf("%s: %v, want it taken", raw, err)
+		}
+	}
+}
