@@ -99,12 +99,17 @@ func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logge
 func (s *Source) Run(ctx context.Context) {
 	wait := minReconnect
 	for ctx.Err() == nil {
+		began := time.Now()
 		consumed, err := s.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		s.lastErr.Store(&err)
-		if consumed {
+		// A session that consumed for a while starts the backoff again;
+		// one that dies as soon as it consumes (a message the client
+		// cannot decode, which the broker hands it again and again)
+		// backs off like a refused one.
+		if consumed && time.Since(began) > maxReconnect {
 			wait = minReconnect
 		}
 		s.log.Warn("amqp intake: connection lost or refused; connecting again", "in", wait, "err", err)

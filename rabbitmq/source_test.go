@@ -208,6 +208,31 @@ func TestSource(t *testing.T) {
 	})
 }
 
+// A header of any AMQP field type RabbitMQ passes on is read, the
+// unsigned ones (u, i) that clients such as rabbitmq-c send among them.
+// Before, the client library could not decode them: the channel closed on
+// the message, which went back to the head of the queue, and the intake
+// reconnected every second, taking nothing, with no log line naming it.
+func TestSourceReadsEveryHeaderType(t *testing.T) {
+	url, name, ch := broker(t)
+	st := &starter{}
+	_, m, _ := run(t, url, name, st, 4)
+	for i, v := range []any{uint16(7), uint32(7), int8(-7), uint8(7), float32(0.5), []byte("b"), amqp.Decimal{Scale: 1, Value: 75}} {
+		if err := ch.PublishWithContext(context.Background(), name, "t", false, false, amqp.Publishing{
+			ContentType: "application/json", DeliveryMode: amqp.Persistent, Headers: amqp.Table{"x-count": v},
+			Body: fmt.Appendf(nil, `{"id":"h%d","type":"t"}`, i)}); err != nil {
+			t.Fatalf("publishing a %T header: %v", v, err)
+		}
+	}
+	publish(t, ch, name, `{"id":"after","type":"t"}`)
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if st.started() != 8 || testutil.ToFloat64(m.Acked) != 8 {
+			return fmt.Sprintf("started %d, acked %v of 8", st.started(), testutil.ToFloat64(m.Acked))
+		}
+		return ""
+	})
+}
+
 // deadLettered waits for the message's dead letter in name.dead; received
 // says how often the source had it meanwhile.
 func deadLettered(t testing.TB, ch *amqp.Channel, name string, m *intake.SourceMetrics) {
