@@ -20,11 +20,17 @@ const (
 type Backoff struct {
 	min, max time.Duration // zero: minBackoff, maxBackoff
 
-	mu    sync.Mutex
-	delay time.Duration
-	until time.Time
-	since time.Time // when the failures began; zero while attempts succeed
+	mu     sync.Mutex
+	delay  time.Duration
+	until  time.Time
+	since  time.Time // when the failures began; zero while attempts succeed
+	warned time.Time // when Failed last said first
 }
+
+// warnEvery is how often Failed says first at most: a Temporal that
+// comes back slowly, under load, fails and succeeds in turn, and each
+// turn logged its warning again (89 in two minutes).
+const warnEvery = time.Minute
 
 // Wait blocks until the current wait is over, or ctx ends.
 func (b *Backoff) Wait(ctx context.Context) error {
@@ -45,14 +51,18 @@ func (b *Backoff) Wait(ctx context.Context) error {
 }
 
 // Failed records a failed attempt and returns how long the next waits,
-// and whether it is the first failure after successes.
+// and whether it is the first failure after successes (and the first in
+// warnEvery): the one to log.
 func (b *Backoff) Failed() (time.Duration, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	first := b.since.IsZero()
-	if first {
+	first := b.since.IsZero() && now.Sub(b.warned) >= warnEvery
+	if b.since.IsZero() {
 		b.since = now
+	}
+	if first {
+		b.warned = now
 	}
 	if now.Before(b.until) {
 		return b.until.Sub(now), first
