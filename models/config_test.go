@@ -86,8 +86,8 @@ func TestFunctions(t *testing.T) {
 		d := create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{task}})
 		rename := "renamed"
 		wantCode(t, s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Name: &rename}), dispatcher.EINUSE)
-		url := "https://example.com/v2"
-		if err := s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{URL: &url}); err != nil {
+		url, secret, headers := "https://example.com/v2", "s3cret2", map[string]string{"X-Team": "b"}
+		if err := s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{URL: &url, Secret: &secret, Headers: &headers}); err != nil {
 			t.Fatal(err)
 		}
 		// A change pinned to the function as it was (IfUpdated) applies to
