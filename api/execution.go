@@ -440,6 +440,7 @@ func bindOptionalJSON(c *gin.Context, v any) bool {
 	if !ok {
 		return false
 	}
+	body = wire.TrimBOM(body) // as bindJSON does, or unknownKey would see no object
 	if b := bytes.TrimSpace(body); len(b) == 0 || string(b) == "null" {
 		return true // no body, or JSON's word for none
 	}

@@ -465,6 +465,9 @@ func TestReplaysRefuseWhatWouldWidenThem(t *testing.T) {
 		{"/executions/v1/replays", `{}`, "filter: a bulk replay needs at least one filter"},
 		{"/executions/v1/replays", `{"rate":5,"config":"current","actions":["0123456789abcdef01234567"]}`, "filter: a bulk replay needs at least one filter"},
 		{"/executions/v1/dispatch-evt-1/replay", `{"action":["a1"]}`, `action: unknown field`},
+		// A byte order mark, which the body's decoding ignores, hid the
+		// misspelt key from the check.
+		{"/executions/v1/replays", "\xef\xbb\xbf" + `{"status":"failed","colour":"red"}`, `colour: unknown field`},
 	} {
 		code, out := do("POST", tt.path, tt.body)
 		wantError(t, code, out, 400, 15, tt.mention)
