@@ -220,4 +220,17 @@ func TestHeadAnsweredAsGet(t *testing.T) {
 			t.Errorf("HEAD %s: Content-Length %d, want the GET body's", tt.path, res.ContentLength)
 		}
 	}
+	// Refused, and counted, as the HEAD it was, not as a GET.
+	head := httptest.NewRecorder()
+	hs.h.ServeHTTP(head, httptest.NewRequest("HEAD", "/events/v1", nil))
+	if !strings.Contains(head.Body.String(), "method HEAD is not allowed") {
+		t.Errorf("a HEAD's 405: %s", head.Body)
+	}
+	metrics := httptest.NewRequest("GET", "/metrics", nil)
+	metrics.Header.Set("Authorization", "Bearer "+harnessMetricsToken)
+	rec := httptest.NewRecorder()
+	hs.h.ServeHTTP(rec, metrics)
+	if !strings.Contains(rec.Body.String(), `dispatcher_http_requests_total{code="200",method="HEAD",route="/health"} 1`) {
+		t.Errorf("the HEAD of /health is not counted as one:\n%s", rec.Body)
+	}
 }

@@ -71,7 +71,7 @@ func fail(c *gin.Context, err error) {
 	}
 	if w.Status >= 500 {
 		logger(c.Request.Context()).ErrorContext(c.Request.Context(), "request failed",
-			"method", c.Request.Method, "path", c.FullPath(), "err", err)
+			"method", method(c.Request), "path", c.FullPath(), "err", err)
 	}
 	abort(c, w, dispatcher.ErrorMessage(err))
 }

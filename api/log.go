@@ -49,7 +49,7 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		case status >= 400:
 			level = slog.LevelInfo
 		}
-		attrs := []any{"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
+		attrs := []any{"method", method(c.Request), "route", c.FullPath(), "status", c.Writer.Status(),
 			"duration_ms", time.Since(start).Milliseconds()}
 		if level > slog.LevelDebug {
 			// Who was refused, or failed: the request id is the client's

@@ -78,9 +78,9 @@ func (m *metrics) observe() gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		method := methodLabel(c.Request.Method)
-		m.requests.WithLabelValues(method, route, strconv.Itoa(c.Writer.Status())).Inc()
-		m.latency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+		verb := methodLabel(method(c.Request))
+		m.requests.WithLabelValues(verb, route, strconv.Itoa(c.Writer.Status())).Inc()
+		m.latency.WithLabelValues(verb, route).Observe(time.Since(start).Seconds())
 	}
 }
 

@@ -191,10 +191,10 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
-		abort(c, errResourceUnknown, "no route for "+c.Request.Method+" "+c.Request.URL.Path)
+		abort(c, errResourceUnknown, "no route for "+method(c.Request)+" "+c.Request.URL.Path)
 	})
 	r.NoMethod(func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, wire.Error{Code: 16, Name: errResourceUnknown.Name, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, wire.Error{Code: 16, Name: errResourceUnknown.Name, Message: "method " + method(c.Request) + " is not allowed on " + c.Request.URL.Path})
 	})
 	metrics := deps.Gatherer
 	if metrics == nil {
@@ -212,10 +212,22 @@ type headAsGet struct{ *gin.Engine }
 
 func (h headAsGet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
-		r = r.Clone(r.Context())
+		r = r.Clone(context.WithValue(r.Context(), headKey{}, true))
 		r.Method = http.MethodGet
 	}
 	h.Engine.ServeHTTP(w, r)
+}
+
+// headKey marks the context of a HEAD request that headAsGet serves as GET.
+type headKey struct{}
+
+// method is the request's method as the client sent it, for the request
+// log, the metrics and errors: HEAD for a HEAD served as GET.
+func method(r *http.Request) string {
+	if r.Context().Value(headKey{}) != nil {
+		return http.MethodHead
+	}
+	return r.Method
 }
 
 // validID refuses a malformed id path parameter with 400 code 12 before
