@@ -69,3 +69,19 @@ func TestRedactedNATSServers(t *testing.T) {
 		}
 	}
 }
+
+// A URL whose password holds an unencoded #, / or @ is hidden whole, as
+// the rest of it would read as a host, a path or a fragment; a setting
+// that is no URL but holds an @ (an address, a key=value DSN) is shown.
+func TestRedactedAmbiguousURLs(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"DISPATCHER_AMQP_URL", "amqp://guest:4242#Zsecret@127.0.0.1:5672/", "(hidden: not a valid URL)"},
+		{"DISPATCHER_NATS_URL", "nats://u:Zp@ss/word@127.0.0.1:4222", "(hidden: not a valid URL)"},
+		{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "dispatcher@localhost"},
+		{"DATABASE_URL", "host=db user=app password=pw@1", "host=db user=app password=xxxxx"},
+	} {
+		if got := redacted(tt.name, tt.in); got != tt.want {
+			t.Errorf("%s=%s printed as %s, want %s", tt.name, tt.in, got, tt.want)
+		}
+	}
+}

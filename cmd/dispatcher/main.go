@@ -147,10 +147,10 @@ func redactedValue(name, v string) string {
 	case "DISPATCHER_ENCRYPTION_KEY":
 		return keyIDs(v)
 	}
-	if redact.Ambiguous(v) != nil {
-		return "(hidden: not a valid URL)"
-	}
 	if u, err := url.Parse(v); err == nil && u.Scheme != "" {
+		if redact.Ambiguous(v) != nil {
+			return "(hidden: not a valid URL)"
+		}
 		if u.User != nil {
 			if _, hasPassword := u.User.Password(); !hasPassword && name == "DISPATCHER_NATS_URL" {
 				u.User = url.User("xxxxx") // a NATS token is the URL's user
