@@ -71,7 +71,7 @@ func dispatcherDiff(want, have map[string]any) ([]fieldChange, map[string]any) {
 	cmp("name", text(want["name"]), text(have["name"]), text(want["name"]))
 	cmp("eventType", text(want["eventType"]), text(have["eventType"]), text(want["eventType"]))
 	cmp("description", text(want["description"]), text(have["description"]), text(want["description"]))
-	cmp("tags", stringList(want["tags"]), stringList(have["tags"]), stringList(want["tags"]))
+	cmp("tags", tagList(want["tags"]), tagList(have["tags"]), tagList(want["tags"]))
 	keys := map[string]bool{}
 	for k := range dispatcherExtensions {
 		keys[k] = true
@@ -131,7 +131,7 @@ func (p *planner) actionDiff(want, have map[string]any) ([]fieldChange, map[stri
 	case dispatcher.ActionTask:
 		cmp("functionName", text(want["functionName"]), text(have["functionName"]), text(want["functionName"]))
 		cmp("data", normData(want["data"]), normData(have["data"]), want["data"])
-		cmp("tags", stringList(want["tags"]), stringList(have["tags"]), stringList(want["tags"]))
+		cmp("tags", tagList(want["tags"]), tagList(have["tags"]), tagList(want["tags"]))
 		cmp("startTimestamp", normStart(want["startTimestamp"]), normStart(have["startTimestamp"]), want["startTimestamp"])
 	}
 	cmp("retryPolicy", normRetry(want["retryPolicy"]), normRetry(have["retryPolicy"]), want["retryPolicy"])
@@ -213,4 +213,16 @@ func intOf(v any) (int, bool) {
 		return int(n), n == float64(int(n))
 	}
 	return 0, false
+}
+
+// tagList is the tags of v, each once, in order, as the API keeps them:
+// a file that names one twice is no change from what the API kept.
+func tagList(v any) []string {
+	out := []string{}
+	for _, t := range stringList(v) {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }

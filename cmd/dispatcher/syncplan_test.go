@@ -139,8 +139,13 @@ func TestSyncPlanNothingOnceApplied(t *testing.T) {
 	if len(p.Changes) != 0 {
 		t.Fatalf("a second run plans %v", planLines(p))
 	}
+	// Nor is a tag named twice, which the API keeps once.
+	f := syncFileOf(t, strings.Replace(string(b), `"tags": ["tag1", "tag2"]`, `"tags": ["tag1", "tag2", "tag1"]`, 1))
+	if p, err := makePlan(f, remote, planOptions{}); err != nil || len(p.Changes) != 0 {
+		t.Fatalf("a tag named twice: %v %v", err, planLines(p))
+	}
 	// The same instant written as epoch milliseconds is no change either.
-	f := syncFileOf(t, strings.Replace(string(b), `"2024-01-01T00:00:00.000Z"`, `1704067200000`, 1))
+	f = syncFileOf(t, strings.Replace(string(b), `"2024-01-01T00:00:00.000Z"`, `1704067200000`, 1))
 	if p, err := makePlan(f, remote, planOptions{}); err != nil || len(p.Changes) != 0 {
 		t.Fatalf("epoch ms start: %v %v", err, p)
 	}
