@@ -190,6 +190,7 @@ func templateError(path string, err error) *Error {
 	}
 	// The budget's functions and types are not the admin's.
 	msg := strings.ReplaceAll(strings.TrimPrefix(m[3], "error calling "+rangeFunc+": "), "sandbox.number", "number")
+	msg = strings.ReplaceAll(msg, " | "+printFunc, "") // html/template's errors quote the action
 	if c := cantEvaluate.FindStringSubmatch(msg); c != nil {
 		msg = fmt.Sprintf("no field %q: the value it is read from is not an object", c[1])
 	}
