@@ -91,7 +91,7 @@ func (u FunctionUpdate) Apply(f *Function) error {
 			if len(missing) > 1 {
 				verb = "are"
 			}
-			return Errorf(EREQUIRED, "%s: %s required when url changes (its scheme, host, port, path or query): the function's secret and header values are write-only, "+
+			return Errorf(EREQUIRED, "%s: %s required when url changes (its scheme, user, host, port, path or query): the function's secret and header values are write-only, "+
 				`and go to a new endpoint only when sent again (send "" or {} to remove them)`, strings.Join(missing, ", "), verb)
 		}
 	}
@@ -110,7 +110,7 @@ func (u FunctionUpdate) Apply(f *Function) error {
 }
 
 // SameTarget reports whether two function URLs name the same endpoint:
-// scheme, host and port (in any case), path and query: where a function's
+// scheme, host and port (in any case), user, path and query: where a function's
 // secret and header values may go without being sent again
 // (FunctionUpdate.Apply). Not the origin alone: on a shared host (a
 // webhook relay, an API gateway) another path is another receiver.
@@ -118,7 +118,7 @@ func SameTarget(a, b string) bool {
 	ua, errA := url.Parse(a)
 	ub, errB := url.Parse(b)
 	return errA == nil && errB == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host) &&
-		ua.EscapedPath() == ub.EscapedPath() && ua.RawQuery == ub.RawQuery
+		ua.EscapedPath() == ub.EscapedPath() && ua.RawQuery == ub.RawQuery && ua.User.String() == ub.User.String()
 }
 
 // HTTP headers of a task call that the dispatcher sets.

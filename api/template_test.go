@@ -94,6 +94,7 @@ func TestFunctionValidation(t *testing.T) {
 		{`{"url":"https://attacker.example/"}`, "secret, headers: are required when url changes"},
 		{`{"url":"https://example.com/attacker"}`, "secret, headers: are required when url changes"},
 		{`{"url":"https://example.com/a?to=attacker"}`, "secret, headers: are required when url changes"},
+		{`{"url":"https://attacker:x@example.com/a"}`, "secret, headers: are required when url changes"}, // a relay routing by user
 		{`{"url":"https://example.com:8443/a","headers":{}}`, "secret: is required when url changes"},
 		{`{"url":"http://example.com/a","headers":{}}`, "secret: is required when url changes"},
 		{`{"url":"https://attacker.example/","secret":"s2"}`, "headers: is required when url changes"},
