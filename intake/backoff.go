@@ -24,12 +24,14 @@ type Backoff struct {
 	delay  time.Duration
 	until  time.Time
 	since  time.Time // when the failures began; zero while attempts succeed
-	warned time.Time // when Failed last said first
+	warned time.Time // when Failed last said to report
+	now    func() time.Time
 }
 
-// warnEvery is how often Failed says first at most: a Temporal that
-// comes back slowly, under load, fails and succeeds in turn, and each
-// turn logged its warning again (89 in two minutes).
+// warnEvery is how often Failed says to report a failure: at most once a
+// minute (a Temporal that comes back slowly, under load, fails and
+// succeeds in turn, and each turn logged its warning again, 89 in two
+// minutes), and at least once a minute while failures go on.
 const warnEvery = time.Minute
 
 // Wait blocks until the current wait is over, or ctx ends.
@@ -51,21 +53,23 @@ func (b *Backoff) Wait(ctx context.Context) error {
 }
 
 // Failed records a failed attempt and returns how long the next waits,
-// and whether it is the first failure after successes (and the first in
-// warnEvery): the one to log.
+// and whether to report it: the first failure in warnEvery.
 func (b *Backoff) Failed() (time.Duration, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	first := b.since.IsZero() && now.Sub(b.warned) >= warnEvery
+	if b.now != nil {
+		now = b.now()
+	}
 	if b.since.IsZero() {
 		b.since = now
 	}
-	if first {
+	report := now.Sub(b.warned) >= warnEvery
+	if report {
 		b.warned = now
 	}
 	if now.Before(b.until) {
-		return b.until.Sub(now), first
+		return b.until.Sub(now), report
 	}
 	lo, hi := b.min, b.max
 	if lo == 0 {
@@ -73,7 +77,7 @@ func (b *Backoff) Failed() (time.Duration, bool) {
 	}
 	b.delay = min(max(2*b.delay, lo), hi)
 	b.until = now.Add(b.delay)
-	return b.delay, first
+	return b.delay, report
 }
 
 // Succeeded ends the waits.

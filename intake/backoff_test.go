@@ -1,23 +1,39 @@
 package intake
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
-// Failures after a success are reported once a minute at most: a
-// Temporal that came back slowly failed and succeeded in turn, and each
-// turn logged its warning again.
-func TestBackoffReportsFlappingOnce(t *testing.T) {
-	var b Backoff
-	reported := 0
-	for range 10 {
-		if _, first := b.Failed(); first {
-			reported++
+// Failures are reported at most once a minute, and at least once a
+// minute while they go on: a Temporal that came back slowly failed and
+// succeeded in turn, and each turn logged its warning again; and an
+// outage that began within a minute of a reported blip must still be
+// reported.
+func TestBackoffReportsOnceAMinute(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	b := Backoff{now: func() time.Time { return now }}
+	reports := func(failures int, every time.Duration) (n int) {
+		for range failures {
+			if _, report := b.Failed(); report {
+				n++
+			}
+			now = now.Add(every)
 		}
+		return n
+	}
+	// Ten outages of a second, a second apart: one report.
+	n := 0
+	for range 10 {
+		n += reports(1, time.Second)
 		b.Succeeded()
 	}
-	if reported != 1 {
-		t.Errorf("ten outages in a row were reported %d times, want once", reported)
+	if n != 1 {
+		t.Errorf("ten blips were reported %d times, want once", n)
 	}
-	if waiting, _ := b.waiting(); waiting {
-		t.Error("waiting after a success")
+	// An outage beginning 10 s after that report, lasting 5 minutes: one
+	// report a minute, from the first one past the minute.
+	if n := reports(300, time.Second); n != 5 {
+		t.Errorf("an outage of 5 minutes was reported %d times, want 5", n)
 	}
 }

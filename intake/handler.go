@@ -137,9 +137,10 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				}
 				return Result{Verdict: DeadLetter, Reason: reason(err), Cause: ReasonRefused, Type: ev.Type, Events: res.Events, Duplicates: res.Duplicates}
 			}
-			if delay, first := h.backoff.Failed(); first {
+			if delay, report := h.backoff.Failed(); report {
+				_, since := h.backoff.waiting()
 				h.log().Warn("broker intake: cannot start dispatches; messages wait, unacknowledged",
-					"source", h.Source, "retry_in", delay, "err", err)
+					"source", h.Source, "failing_since", since, "retry_in", delay, "err", err)
 			}
 			if h.Hold > 0 && time.Since(started) >= h.Hold {
 				return Result{Verdict: Retry, Type: res.Type}

@@ -58,7 +58,7 @@ func (s *Source) tryDeadLetter(ctx context.Context, pub *amqp.Channel, d amqp.De
 		s.deadBackoff.Succeeded()
 		return true
 	}
-	if delay, first := s.deadBackoff.Failed(); first {
+	if delay, report := s.deadBackoff.Failed(); report {
 		s.log.Warn("amqp intake: cannot dead-letter messages; they go back to the queue, later each time",
 			"retry_in", delay, "reason", reason, "err", err)
 	}
