@@ -15,10 +15,10 @@ import (
 // moved, instead of running several queries per event. It is safe for
 // concurrent use.
 type Cache struct {
-	// Fresh is how long the store's answer to "which version?" holds for
-	// a reader that knows none (the intake, LoadConfig): a change reaches
-	// new dispatches within it, and the intake need not ask the store on
-	// every event (a fifth of its CPU). 0 asks every time.
+	// Fresh is how long the store's answer to "which version?" holds: a
+	// change reaches new dispatches, and the attempts of running ones,
+	// within it, and neither the intake nor the activities ask the store
+	// on every event (a fifth of the intake's CPU). 0 asks every time.
 	Fresh time.Duration
 
 	store Store
