@@ -51,7 +51,7 @@ async function detail(ctx, id) {
     headersField.querySelector('.hint').textContent = `Write-only values. ${names.length ? `Set: ${names.join(', ')}. ` : ''}Leave empty to keep them; anything typed replaces them all.`;
   };
   stored(f);
-  const http = h('div', {}, h('div', { class: 'grid' }, field('URL', url, 'https to a public address, unless the server allows others.'), field('Timeout (s)', timeout)),
+  const http = h('div', {}, h('div', { class: 'grid' }, field('URL', url, 'https to a public address, unless the server allows others. A new URL takes the secret and headers typed again: they go to it only then.'), field('Timeout (s)', timeout)),
     h('div', { class: 'grid' },
       secretField,
       h('div', { class: 'field checkbox' }, removeSecret, h('label', { for: removeSecret.id }, 'Remove the secret'))),
