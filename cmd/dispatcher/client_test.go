@@ -114,6 +114,7 @@ func TestFollowBulkFailsWhenReplaysFail(t *testing.T) {
 // last progress line came twice: as progress, then in the closing line.
 func TestFollowBulkSaysTheEndOnce(t *testing.T) {
 	answers := []string{
+		`{"id":"b1","status":"running","progress":{}}`,
 		`{"id":"b1","status":"running","progress":{"matched":2,"processed":1,"replayed":1,"pending":1}}`,
 		`{"id":"b1","status":"completed","progress":{"matched":2,"processed":2,"replayed":2,"succeeded":2}}`,
 	}
@@ -126,7 +127,8 @@ func TestFollowBulkSaysTheEndOnce(t *testing.T) {
 	if err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "b1", time.Millisecond, false); err != nil {
 		t.Fatal(err)
 	}
-	want := "1/2 processed: 1 replayed, 0 skipped; 0 succeeded, 0 failed, 1 pending\n" +
+	want := "finding the dispatches to replay\n" +
+		"1/2 processed: 1 replayed, 0 skipped; 0 succeeded, 0 failed, 1 pending\n" +
 		"bulk replay b1 completed: 2/2 processed: 2 replayed, 0 skipped; 2 succeeded, 0 failed, 0 pending\n"
 	if out.String() != want {
 		t.Errorf("followBulk printed\n%s\nwant\n%s", out.String(), want)

@@ -15,9 +15,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// progressLine sums up a bulk replay's progress.
+// progressLine sums up a bulk replay's progress; before the first page
+// of matching runs is read, that it is looking for them ("0/0 processed"
+// read as if nothing matched).
 func progressLine(b wire.BulkReplay) string {
 	p := b.Progress
+	if b.Status == "running" && p.Matched == 0 && p.Processed == 0 {
+		return "finding the dispatches to replay"
+	}
 	return fmt.Sprintf("%d/%d processed: %d replayed, %d skipped; %d succeeded, %d failed, %d pending",
 		p.Processed, p.Matched, p.Replayed, p.Skipped, p.Succeeded, p.Failed, p.Pending)
 }
