@@ -275,20 +275,27 @@ func TrimBOM(body []byte) []byte {
 	return bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 }
 
-// distinct is tags without a tag named again, in the order sent: a tag is
-// there or not, and `eq(tags,x)` finds a record once either way. Tools
-// that append their own tag to a list already holding it (a CLI's
-// "managed" mark) must not be refused for it.
+// distinct is Distinct of a request's tags, nil when it sets none.
 func distinct(tags *[]string) *[]string {
 	if tags == nil {
 		return nil
 	}
-	out, seen := make([]string, 0, len(*tags)), make(map[string]bool, len(*tags))
-	for _, t := range *tags {
+	out := Distinct(*tags)
+	return &out
+}
+
+// Distinct is tags without a tag named again, in the order sent (never
+// nil): a tag is there or not, and `eq(tags,x)` finds a record once either
+// way. Tools that append their own tag to a list already holding it (a
+// CLI's "managed" mark) must not be refused for it, and a sync compares
+// a file's tags with the API's so.
+func Distinct(tags []string) []string {
+	out, seen := make([]string, 0, len(tags)), make(map[string]bool, len(tags))
+	for _, t := range tags {
 		if !seen[t] {
 			seen[t] = true
 			out = append(out, t)
 		}
 	}
-	return &out
+	return out
 }

@@ -215,14 +215,6 @@ func intOf(v any) (int, bool) {
 	return 0, false
 }
 
-// tagList is the tags of v, each once, in order, as the API keeps them:
-// a file that names one twice is no change from what the API kept.
-func tagList(v any) []string {
-	out := []string{}
-	for _, t := range stringList(v) {
-		if !slices.Contains(out, t) {
-			out = append(out, t)
-		}
-	}
-	return out
-}
+// tagList is the tags of v as the API keeps them (wire.Distinct): a file
+// that names one twice is no change from what the API kept.
+func tagList(v any) []string { return wire.Distinct(stringList(v)) }
