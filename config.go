@@ -164,6 +164,11 @@ type FunctionRef struct {
 	Gated bool
 }
 
+// Ref returns what a workflow needs to know about f.
+func (f *Function) Ref() FunctionRef {
+	return FunctionRef{Name: f.Name, Kind: f.Kind, Timeout: f.Timeout, TaskQueue: f.TaskQueue, Gated: f.Flow.Gated()}
+}
+
 // Function returns the reference for name, if the config has one.
 func (c *Config) Function(name string) (FunctionRef, bool) {
 	for _, f := range c.Functions {
@@ -193,9 +198,7 @@ func (c *Config) ResolveFunctions(ctx context.Context, find func(ctx context.Con
 			if err != nil {
 				return err
 			}
-			c.Functions = append(c.Functions, FunctionRef{
-				Name: f.Name, Kind: f.Kind, Timeout: f.Timeout, TaskQueue: f.TaskQueue, Gated: f.Flow.Gated(),
-			})
+			c.Functions = append(c.Functions, f.Ref())
 		}
 	}
 	return nil

@@ -76,6 +76,36 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
+// TestResolveFunction: a task action that waited for its startTimestamp
+// gets its function as the store has it then, flow control included.
+func TestResolveFunction(t *testing.T) {
+	store := newFakeStore()
+	store.functions["erase"] = dispatcher.Function{Name: "erase", Kind: dispatcher.FunctionHTTP, URL: "http://x", Secret: "s", Timeout: time.Second}
+	a := newActivities(t, activities.Options{Store: store})
+	resolve := func(t *testing.T, name string) dispatcher.FunctionRef {
+		t.Helper()
+		var ref dispatcher.FunctionRef
+		if err := execute(t, a, a.ResolveFunction, name, &ref); err != nil {
+			t.Fatalf("ResolveFunction: %v", err)
+		}
+		return ref
+	}
+	if got, want := resolve(t, "erase"), (dispatcher.FunctionRef{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: time.Second}); got != want {
+		t.Errorf("ResolveFunction = %+v, want %+v", got, want)
+	}
+	store.change(func(s *fakeStore) {
+		f := s.functions["erase"]
+		f.Timeout, f.Flow.MaxConcurrency = time.Minute, 1
+		s.functions["erase"] = f
+	})
+	if got, want := resolve(t, "erase"), (dispatcher.FunctionRef{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: time.Minute, Gated: true}); got != want {
+		t.Errorf("after a change, ResolveFunction = %+v, want %+v", got, want)
+	}
+	if got := resolve(t, "missing"); got != (dispatcher.FunctionRef{}) {
+		t.Errorf("a missing function resolved to %+v, want the zero FunctionRef", got)
+	}
+}
+
 func TestTemplateCache(t *testing.T) {
 	sink := testenv.SMTP(t)
 	store := newFakeStore()

@@ -18,7 +18,8 @@ import (
 func (d *dispatch) run(ctx workflow.Context, i int) {
 	j, o := d.jobs[i], &d.outcomes[i]
 	defer func() { recordAction(ctx, *o) }()
-	if err := d.wait(ctx, j.action, o); err != nil {
+	waited, err := d.wait(ctx, j.action, o)
+	if err != nil {
 		d.fail(ctx, o, err)
 		return
 	}
@@ -31,12 +32,11 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 	o.Status = dispatcher.OutcomeRunning
 	o.StartedAt = workflow.Now(ctx)
 
-	var err error
 	switch j.action.Type {
 	case dispatcher.ActionMail:
 		err = d.sendMail(ctx, j, o)
 	case dispatcher.ActionTask:
-		err = d.runTask(ctx, j, o)
+		err = d.runTask(ctx, j, o, waited)
 	default:
 		err = temporal.NewNonRetryableApplicationError("unknown action type "+j.action.Type, dispatcher.FailureNotFound, nil)
 	}
@@ -87,19 +87,20 @@ func (d *dispatch) showFailures(ctx workflow.Context) {
 }
 
 // wait sleeps on a durable timer until the action's startTimestamp, if it
-// is in the future. It fails when the dispatch is canceled meanwhile.
-func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *dispatcher.ActionOutcome) error {
+// is in the future, and reports whether it did. It fails when the
+// dispatch is canceled meanwhile.
+func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *dispatcher.ActionOutcome) (bool, error) {
 	if a.StartTimestamp == nil {
-		return nil
+		return false, nil
 	}
 	delay := a.StartTimestamp.Sub(workflow.Now(ctx))
 	if delay <= 0 {
-		return nil // absent or past: now
+		return false, nil // absent or past: now
 	}
 	o.Status = dispatcher.OutcomeScheduled
 	d.setWaiting(ctx, +1)
 	defer d.setWaiting(ctx, -1)
-	return workflow.NewTimer(ctx, delay).Get(ctx, nil)
+	return true, workflow.NewTimer(ctx, delay).Get(ctx, nil)
 }
 
 // setWaiting keeps AttrScheduled true while any action waits.
@@ -168,8 +169,18 @@ func (d *dispatch) sendMail(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	return err
 }
 
-func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutcome) error {
+// runTask runs a task action with its function as the configuration
+// says, or, from dispatchV11, as it is now when the action waited for its
+// startTimestamp.
+func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutcome, waited bool) error {
 	fn, ok := d.cfg.Function(j.action.FunctionName)
+	if waited && d.version >= dispatchV11 {
+		lctx := workflow.WithLocalActivityOptions(ctx, loadConfigOptions)
+		if err := workflow.ExecuteLocalActivity(lctx, ActivityResolveFunction, j.action.FunctionName).Get(ctx, &fn); err != nil {
+			return err
+		}
+		ok = fn.Name != ""
+	}
 	if !ok {
 		o.Attempts = 0
 		return temporal.NewNonRetryableApplicationError(

@@ -385,6 +385,62 @@ func TestDispatchWaitsForStartTimestamp(t *testing.T) {
 	}
 }
 
+// TestDispatchResolvesAWaitingTasksFunction: a task action that waited
+// for its startTimestamp runs with its function as it is when the timer
+// fires (dispatchV11), not as the configuration read at intake said.
+func TestDispatchResolvesAWaitingTasksFunction(t *testing.T) {
+	later := t0.Add(3 * time.Hour)
+	slow := dispatcher.FunctionRef{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: 2 * time.Minute}
+	tests := []struct {
+		name    string
+		version int
+		now     dispatcher.FunctionRef // what ResolveFunction returns
+		want    string
+		// calls of ResolveFunction, of the local first attempt, of the
+		// regular activity
+		resolved, local, regular int
+	}{
+		{"a longer timeout runs every attempt as a regular activity", workflows.DispatchVersion, slow, "t1:succeeded:1:", 1, 0, 1},
+		{"a function deleted meanwhile fails without a call", workflows.DispatchVersion, dispatcher.FunctionRef{}, "t1:failed:0:ConfigNotFound", 1, 0, 0},
+		{"before dispatchV11 the configuration's function", workflows.DispatchVersion - 1, slow, "t1:succeeded:1:", 0, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			waiting := taskAction("t1", "erase")
+			waiting.StartTimestamp = &later
+			env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{waiting}}))
+			var resolvedAt time.Time
+			env.OnActivity(workflows.ActivityResolveFunction, mock.Anything, "erase").Return(
+				func(context.Context, string) (dispatcher.FunctionRef, error) {
+					now := env.Now()
+					record(func() { resolvedAt = now })
+					return tt.now, nil
+				})
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+
+			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: tt.version})
+			if got := summary(res.Outcomes); got != tt.want {
+				t.Errorf("outcomes = %q, want %q", got, tt.want)
+			}
+			env.AssertNumberOfCalls(t, workflows.ActivityResolveFunction, tt.resolved)
+			env.AssertNumberOfCalls(t, workflows.LocalCallFunction, tt.local)
+			env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, tt.regular)
+			if tt.resolved > 0 && resolvedAt.Before(later) {
+				t.Errorf("the function was looked up at %s, before the action's start %s", resolvedAt, later)
+			}
+		})
+	}
+	t.Run("an action that does not wait is not looked up", func(t *testing.T) {
+		env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase")}}))
+		env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+		if _, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion}); err != nil {
+			t.Fatal(err)
+		}
+		env.AssertNumberOfCalls(t, workflows.ActivityResolveFunction, 0)
+	})
+}
+
 func TestDispatchCanceledWhileWaiting(t *testing.T) {
 	later := t0.Add(3 * time.Hour)
 	waiting := taskAction("t1", "erase")

@@ -21,10 +21,11 @@ const (
 	// QueryOutcomes returns the []ActionOutcome of a dispatch so far.
 	QueryOutcomes = "outcomes"
 
-	ActivityLoadConfig   = "LoadConfig"   // always local
-	ActivityPrepareTask  = "PrepareTask"  // always local: a child workflow's payload
-	ActivitySendMail     = "SendMail"     // retries of a mail action
-	ActivityCallFunction = "CallFunction" // retries of an HTTP task action
+	ActivityLoadConfig      = "LoadConfig"      // always local
+	ActivityPrepareTask     = "PrepareTask"     // always local: a child workflow's payload
+	ActivityResolveFunction = "ResolveFunction" // always local: the function of a task action that waited (dispatchV11)
+	ActivitySendMail        = "SendMail"        // retries of a mail action
+	ActivityCallFunction    = "CallFunction"    // retries of an HTTP task action
 	// The first attempt of an action runs as a local activity under its
 	// own name, so histories and the Web UI tell it from the retries.
 	LocalSendMail     = "SendMailLocal"

@@ -123,8 +123,17 @@ const (
 	// while the dispatch is scheduled, months maybe, rather than when it
 	// closes. Every other run runs as in dispatchV9.
 	dispatchV10 workflow.Version = 10
+	// dispatchV11: a task action that waited for its startTimestamp looks
+	// its function up again when the timer fires (ActivityResolveFunction,
+	// a local activity), and runs with the function as it is then: its
+	// kind, its timeout, whether its calls wait for its gate. Before, it
+	// ran as the configuration read at intake said, days before maybe: a
+	// function given flow control meanwhile had the delayed calls bypass
+	// its gate, all at once; one given a longer timeout had them cut at
+	// the old one. Every other run runs as in dispatchV10.
+	dispatchV11 workflow.Version = 11
 
-	dispatchLatest = dispatchV10
+	dispatchLatest = dispatchV11
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // A setting that cannot mean anything is refused at start-up, naming it.
 // Before, DISPATCHER_LOG_LEVEL=verbose ran at info, and TEMPORAL_ADDRESS
 // without a port dialled port 443 and waited for Temporal for ever.
 func TestConfigRefusesMeaninglessSettings(t *testing.T) {
+	newest, previous := workflows.NewestDispatchVersion, workflows.PreviousDispatchVersion
+	old := previous - 1
 	for _, tt := range []struct{ name, value, want string }{
 		{"DISPATCHER_LOG_LEVEL", "verbose", `DISPATCHER_LOG_LEVEL="verbose": want debug, info, warn or error`},
 		{"DISPATCHER_LOG_FORMAT", "yaml", `DISPATCHER_LOG_FORMAT="yaml": want text or json`},
@@ -18,8 +23,8 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_LOG_LEVEL", "debug", ""},
 		{"TEMPORAL_ADDRESS", "temporal.example.com:7233", ""},
 		{"TEMPORAL_ADDRESS", "[::1]:7233", ""},
-		{"DISPATCHER_DISPATCH_VERSION", "8", `DISPATCHER_DISPATCH_VERSION="8": want 10 or 9`},
-		{"DISPATCHER_DISPATCH_VERSION", "9", ""},
+		{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(old), fmt.Sprintf(`DISPATCHER_DISPATCH_VERSION="%d": want %d or %d`, old, newest, previous)},
+		{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(previous), ""},
 		{"DISPATCHER_NATS_CONSUMER", "tenant.b", `DISPATCHER_NATS_CONSUMER="tenant.b": want a name without white space, dots`},
 		{"DISPATCHER_NATS_CONSUMER", "dispatcher-tenant-b", ""},
 		// AMQP's prefetch is 16 bits: 65536 would wrap to 0, no limit.

@@ -119,6 +119,22 @@ func TestEndToEndFlowControl(t *testing.T) {
 		wg.Wait()
 		return ids
 	}
+	// A delayed action runs with its function as it is when its time
+	// comes (dispatchV11): ten calls scheduled for the same instant, their
+	// function given a rate limit while they wait, keep to it.
+	late := &flowSink{}
+	lateSrv := httptest.NewServer(late)
+	t.Cleanup(lateSrv.Close)
+	lateID := s.call("POST", "/functions/v1", map[string]any{"name": "late", "url": lateSrv.URL}, 200)["id"].(string)
+	lateAt := time.Now().Add(20 * time.Second)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "flow-late", "eventType": "flow_late",
+		"actions": []any{map[string]any{"type": "task", "name": "late", "functionName": "late", "startTimestamp": lateAt.UTC().Format(time.RFC3339Nano)}}}, 200)
+	lateIDs := send("flow_late", 10)
+	s.call("PUT", "/functions/v1/"+lateID, map[string]any{"rateLimit": map[string]any{"perSecond": 5}}, 200)
+	if left := time.Until(lateAt); left < 5*time.Second {
+		t.Fatalf("the delayed calls were set up %v before their time, too late to tell", left)
+	}
+
 	rateStart := time.Now()
 	rateIDs := send("flow_limited", 200)
 	circuitIDs := send("flow_fragile", 20)
@@ -192,6 +208,25 @@ func TestEndToEndFlowControl(t *testing.T) {
 		t.Errorf("keys called again after their success: %v", after)
 	}
 	t.Logf("circuit: %d calls, %d probes, first success at call %d", len(calls), first-9, first+1)
+
+	// The delayed calls: each delivered once, on slots 200 ms apart.
+	for _, id := range lateIDs {
+		if res, failed := s.result(id, ""); failed {
+			t.Fatalf("dispatch %s failed: %+v", id, res.Outcomes)
+		}
+	}
+	calls = late.snapshot()
+	if ok, after := deliveries(calls); len(calls) != 10 || len(ok) != 10 || len(after) > 0 {
+		t.Fatalf("the delayed function: %d calls of %d keys (%d called again after success), want 10 of 10", len(calls), len(ok), len(after))
+	}
+	if calls[0].at.Before(lateAt) {
+		t.Errorf("a delayed call came at %s, before its startTimestamp %s", calls[0].at, lateAt)
+	}
+	// Nine gaps of 200 ms are 1.8 s; without the limit the ten come at
+	// once, within tens of milliseconds.
+	if span := calls[9].at.Sub(calls[0].at); span < 1500*time.Millisecond {
+		t.Errorf("the ten delayed calls came within %v, want them 200 ms apart: the rate limit set while they waited", span)
+	}
 
 	// The rate: every event delivered once, never more than 5 a second.
 	for _, id := range rateIDs {
