@@ -15,6 +15,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/encryption"
 	"github.com/dispatcherhq/dispatcher/jetstream"
 	"github.com/dispatcherhq/dispatcher/rabbitmq"
+	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
@@ -166,6 +167,54 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.CodecOrigins = defaultCodecOrigins(c.TemporalUIURL)
 	}
 	return c, nil
+}
+
+// settingPrefixes are the prefixes of the settings' names that another
+// variable's name may begin with by mistake.
+var settingPrefixes = []string{"DISPATCHER_", "TEMPORAL_", "OTEL_"}
+
+// misnamed returns a warning for each variable of environ ("NAME=value")
+// that is surely meant as a setting but is not one, and is ignored: a
+// setting's name with DISPATCHER_ put before it, or, after the same
+// prefix, misspelt by a letter or two (wire.Nearly). Unwarned, the
+// setting's default is used: DISPATCHER_DATABASE_URL left the store in
+// ./dispatcher.db. Other variables, the CLI's and scripts' included, are
+// no concern of the settings.
+func misnamed(environ []string) []string {
+	var warnings []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if slices.ContainsFunc(settings, func(s setting) bool { return s.name == name }) {
+			continue
+		}
+		for _, s := range settings {
+			if name == "DISPATCHER_"+s.name || nearlyNamed(name, s.name) {
+				warnings = append(warnings, fmt.Sprintf("%s is set, but is not a setting and is ignored: did you mean %s? (`dispatcher config` lists the settings)", name, s.name))
+				break
+			}
+		}
+	}
+	slices.Sort(warnings)
+	return warnings
+}
+
+// nearlyNamed reports whether name and setting have the same prefix and,
+// after it, nearly the same name, or the one a word of the other spelt
+// out or cut short (ADDRESS for ADDR).
+func nearlyNamed(name, setting string) bool {
+	for _, p := range settingPrefixes {
+		if strings.HasPrefix(setting, p) && len(name) > len(p) && strings.EqualFold(name[:len(p)], p) {
+			n, s := strings.ToUpper(name[len(p):]), setting[len(p):]
+			return wire.Nearly(n, s) || lengthened(n, s) || lengthened(s, n)
+		}
+	}
+	return false
+}
+
+// lengthened reports whether long is short with letters added to its
+// last word.
+func lengthened(long, short string) bool {
+	return len(long) > len(short) && strings.HasPrefix(long, short) && !strings.Contains(long[len(short):], "_")
 }
 
 // logLevel reads a log level slog knows (debug, info, warn, error, in any

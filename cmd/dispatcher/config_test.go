@@ -83,3 +83,66 @@ func checkSetting(t *testing.T, name, value, want string) {
 		t.Errorf("%s=%q: error %v, want one containing %q, without a password", name, value, err, want)
 	}
 }
+
+// A variable surely meant as a setting, but misnamed, is warned of rather
+// than ignored without a word; the variables of the CLI, the scripts, the
+// tests and the tools beside the dispatcher (Temporal's CLI and SDKs,
+// OpenTelemetry) are not.
+func TestMisnamedSettings(t *testing.T) {
+	for name, want := range map[string]string{
+		"DISPATCHER_DATABASE_URL":       "DATABASE_URL",
+		"DISPATCHER_TEMPORAL_ADDRESS":   "TEMPORAL_ADDRESS",
+		"DISPATCHER_HTTP_ADDRESS":       "DISPATCHER_HTTP_ADDR",
+		"DISPATCHER_SMTP_ULR":           "DISPATCHER_SMTP_URL",
+		"dispatcher_log_level":          "DISPATCHER_LOG_LEVEL",
+		"DISPATCHER_ENCRYPTION_KEYS":    "DISPATCHER_ENCRYPTION_KEY",
+		"TEMPORAL_NAMESPCE":             "TEMPORAL_NAMESPACE",
+		"TEMPORAL_TLS_CLIENT_CERT_DATA": "TEMPORAL_TLS_CLIENT_CERT_PATH", // Temporal's envconfig: not read here
+		"OTEL_SERVICE_NAMES":            "OTEL_SERVICE_NAME",
+	} {
+		got := misnamed([]string{name + "=x"})
+		if len(got) != 1 || !strings.HasPrefix(got[0], name+" is set, but is not a setting") || !strings.Contains(got[0], "did you mean "+want+"?") {
+			t.Errorf("%s: warnings %q, want one naming %s", name, got, want)
+		}
+	}
+	var environ []string
+	for _, s := range settings {
+		environ = append(environ, s.name+"=x")
+	}
+	for _, name := range []string{
+		"DISPATCHER_URL", "DISPATCHER_TOKEN", "DISPATCHER_SECRET_ERASE", "DISPATCHER_HEADER_ERASE_X_API_KEY",
+		"DISPATCHER_BIN", "DISPATCHER_RUN_DIR", "DISPATCHER_STARTUP_TIMEOUT", "DISPATCHER_TEMPORAL_UI_PORT",
+		"DISPATCHER_MAIL_SMTP_PORT", "DISPATCHER_MAIL_UI_PORT", "DISPATCHER_IMAGE", "DISPATCHER_DB_PASSWORD",
+		"DISPATCHER_TEST_STRICT", "DISPATCHER_RECORD_HISTORY", "DISPATCHER_FLOW_COST", "DISPATCHER_CONSOLE_SCREENSHOTS",
+		"TEMPORAL_CLI", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CA", "TEMPORAL_PROFILE",
+		"TEMPORAL_CONFIG_FILE", "TEMPORAL_CODEC_ENDPOINT", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", "TEMPORAL_ENV",
+		"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_EXPORTER", "OTEL_LOG_LEVEL",
+		"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_TRACES_SAMPLER", "LOG_LEVEL", "HTTP_ADDR", "PATH", "HOME",
+		// Kubernetes tells every pod of a namespace of the services
+		// "dispatcher", "temporal" and "temporal-frontend" so.
+		"DISPATCHER_PORT", "DISPATCHER_SERVICE_HOST", "DISPATCHER_SERVICE_PORT", "DISPATCHER_PORT_8080_TCP",
+		"DISPATCHER_PORT_8080_TCP_ADDR", "DISPATCHER_PORT_8080_TCP_PORT", "DISPATCHER_PORT_8080_TCP_PROTO",
+		"DISPATCHER_SERVICE_PORT_HTTP", "TEMPORAL_PORT", "TEMPORAL_SERVICE_HOST", "TEMPORAL_SERVICE_PORT",
+		"TEMPORAL_PORT_7233_TCP_ADDR", "TEMPORAL_FRONTEND_SERVICE_HOST", "TEMPORAL_FRONTEND_PORT_7233_TCP_ADDR",
+	} {
+		environ = append(environ, name+"=x")
+	}
+	if got := misnamed(environ); len(got) > 0 {
+		t.Errorf("warnings for the settings and for variables that are not meant as one:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// The tools say which variables are misnamed before they run.
+func TestToolsWarnOfMisnamedSettings(t *testing.T) {
+	t.Setenv("DISPATCHER_DATABASE_URL", "postgres://db.example.com/dispatcher")
+	var out, errOut strings.Builder
+	if err := run(t.Context(), []string{"config"}, func(string) string { return "" }, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if want := "dispatcher: warning: DISPATCHER_DATABASE_URL is set, but is not a setting and is ignored: did you mean DATABASE_URL?"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr = %q, want it to contain %q", errOut.String(), want)
+	}
+	if strings.Contains(errOut.String()+out.String(), "db.example.com") {
+		t.Error("the misnamed variable's value was printed: it may be a secret")
+	}
+}

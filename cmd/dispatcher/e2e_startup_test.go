@@ -31,8 +31,13 @@ func TestEndToEndServeStartsBeforeTemporal(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startWithoutTemporal(t, fmt.Sprintf("127.0.0.1:%d", port))
+	env := s.env
+	s.env = append(env[:len(env):len(env)], "DISPATCHER_HTTP_ADDRESS=127.0.0.1:1") // misnamed: warned of, and ignored
 	p := s.launch("serve")
-	s.url = p.url
+	s.env, s.url = env, p.url
+	if want := "DISPATCHER_HTTP_ADDRESS is set, but is not a setting and is ignored: did you mean DISPATCHER_HTTP_ADDR?"; !strings.Contains(s.logs.String(), want) {
+		t.Errorf("the process did not warn of a misnamed setting, want %q in its log:\n%s", want, s.logs)
+	}
 
 	// Alive, not ready, and saying which part is not.
 	if code, body := get(t, s.url+"/healthz"); code != 200 {

@@ -38,6 +38,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// The processes log the warnings (process.run); the tools say them.
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if cmd.Annotations[annotationProcess] == "" {
+			for _, w := range misnamed(os.Environ()) {
+				fmt.Fprintln(stderr, "dispatcher: warning:", w)
+			}
+		}
+	}
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

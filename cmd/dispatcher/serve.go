@@ -34,9 +34,10 @@ import (
 // API, the worker, or both.
 func processCmd(use, short string, getenv func(string) string, stdout io.Writer, withAPI, withWorker bool) *cobra.Command {
 	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.NoArgs,
+		Use:         use,
+		Short:       short,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{annotationProcess: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(getenv)
 			if err != nil {
@@ -48,10 +49,17 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 			}
 			defer func() { _ = shutdown(context.Background()) }()
 			p := process{cfg: cfg, stdout: stdout, log: newLogger(cfg), tracer: tp, api: withAPI, worker: withWorker}
+			for _, w := range misnamed(os.Environ()) {
+				p.log.Warn(w)
+			}
 			return p.run(cmd.Context())
 		},
 	}
 }
+
+// annotationProcess marks the commands that run a process: serve, api
+// and worker.
+const annotationProcess = "process"
 
 // process is one running dispatcher process.
 type process struct {
