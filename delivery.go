@@ -23,6 +23,14 @@ type LoadConfigInput struct {
 	Event Event
 }
 
+// ResolveFunctionInput asks how the task function Name is called now, as
+// of ConfigVersion at least (the version of the dispatch's
+// configuration).
+type ResolveFunctionInput struct {
+	Name          string
+	ConfigVersion int64
+}
+
 // MailInput is one mail action of one dispatch.
 type MailInput struct {
 	Event        Event

@@ -25,19 +25,19 @@ func (a *Effects) LoadConfig(ctx context.Context, in dispatcher.LoadConfigInput)
 	return cfg.ForEvent(in.Event), nil
 }
 
-// ResolveFunction returns how the task function named name is called
-// now, for a task action that waited for its startTimestamp
+// ResolveFunction returns how the task function in.Name is called now,
+// for a task action scheduled for later than its dispatch started
 // (dispatchV11): its kind, timeout and flow control may have changed
 // since the dispatch's configuration was read, days ago maybe. A function
 // that does not exist is the zero FunctionRef, whose Name is empty.
-func (a *Effects) ResolveFunction(ctx context.Context, name string) (dispatcher.FunctionRef, error) {
+func (a *Effects) ResolveFunction(ctx context.Context, in dispatcher.ResolveFunctionInput) (dispatcher.FunctionRef, error) {
 	ctx = Acting(ctx)
-	f, err := a.cache.function(ctx, name, 0)
+	f, err := a.cache.function(ctx, in.Name, in.ConfigVersion)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.FunctionRef{}, nil
 	case err != nil:
-		return dispatcher.FunctionRef{}, temporal.NewApplicationError(fmt.Sprintf("loading function %q: %v", name, err), dispatcher.FailureStore)
+		return dispatcher.FunctionRef{}, temporal.NewApplicationError(fmt.Sprintf("loading function %q: %v", in.Name, err), dispatcher.FailureStore)
 	}
 	return f.Ref(), nil
 }

@@ -85,7 +85,7 @@ func TestResolveFunction(t *testing.T) {
 	resolve := func(t *testing.T, name string) dispatcher.FunctionRef {
 		t.Helper()
 		var ref dispatcher.FunctionRef
-		if err := execute(t, a, a.ResolveFunction, name, &ref); err != nil {
+		if err := execute(t, a, a.ResolveFunction, dispatcher.ResolveFunctionInput{Name: name}, &ref); err != nil {
 			t.Fatalf("ResolveFunction: %v", err)
 		}
 		return ref

@@ -18,8 +18,7 @@ import (
 func (d *dispatch) run(ctx workflow.Context, i int) {
 	j, o := d.jobs[i], &d.outcomes[i]
 	defer func() { recordAction(ctx, *o) }()
-	waited, err := d.wait(ctx, j.action, o)
-	if err != nil {
+	if err := d.wait(ctx, j.action, o); err != nil {
 		d.fail(ctx, o, err)
 		return
 	}
@@ -32,11 +31,12 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 	o.Status = dispatcher.OutcomeRunning
 	o.StartedAt = workflow.Now(ctx)
 
+	var err error
 	switch j.action.Type {
 	case dispatcher.ActionMail:
 		err = d.sendMail(ctx, j, o)
 	case dispatcher.ActionTask:
-		err = d.runTask(ctx, j, o, waited)
+		err = d.runTask(ctx, j, o)
 	default:
 		err = temporal.NewNonRetryableApplicationError("unknown action type "+j.action.Type, dispatcher.FailureNotFound, nil)
 	}
@@ -87,20 +87,19 @@ func (d *dispatch) showFailures(ctx workflow.Context) {
 }
 
 // wait sleeps on a durable timer until the action's startTimestamp, if it
-// is in the future, and reports whether it did. It fails when the
-// dispatch is canceled meanwhile.
-func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *dispatcher.ActionOutcome) (bool, error) {
+// is in the future. It fails when the dispatch is canceled meanwhile.
+func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *dispatcher.ActionOutcome) error {
 	if a.StartTimestamp == nil {
-		return false, nil
+		return nil
 	}
 	delay := a.StartTimestamp.Sub(workflow.Now(ctx))
 	if delay <= 0 {
-		return false, nil // absent or past: now
+		return nil // absent or past: now
 	}
 	o.Status = dispatcher.OutcomeScheduled
 	d.setWaiting(ctx, +1)
 	defer d.setWaiting(ctx, -1)
-	return true, workflow.NewTimer(ctx, delay).Get(ctx, nil)
+	return workflow.NewTimer(ctx, delay).Get(ctx, nil)
 }
 
 // setWaiting keeps AttrScheduled true while any action waits.
@@ -170,16 +169,15 @@ func (d *dispatch) sendMail(ctx workflow.Context, j job, o *dispatcher.ActionOut
 }
 
 // runTask runs a task action with its function as the configuration
-// says, or, from dispatchV11, as it is now when the action waited for its
-// startTimestamp.
-func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutcome, waited bool) error {
+// says or, from dispatchV11, for an action scheduled for later than its
+// dispatch started, as it is when its time comes (function).
+func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutcome) error {
 	fn, ok := d.cfg.Function(j.action.FunctionName)
-	if waited && d.version >= dispatchV11 {
-		lctx := workflow.WithLocalActivityOptions(ctx, loadConfigOptions)
-		if err := workflow.ExecuteLocalActivity(lctx, ActivityResolveFunction, j.action.FunctionName).Get(ctx, &fn); err != nil {
+	if d.version >= dispatchV11 && j.action.StartTimestamp != nil && j.action.StartTimestamp.After(workflow.GetInfo(ctx).WorkflowStartTime) {
+		var err error
+		if fn, ok, err = d.function(ctx, j.action.FunctionName, fn, ok); err != nil {
 			return err
 		}
-		ok = fn.Name != ""
 	}
 	if !ok {
 		o.Attempts = 0
@@ -214,6 +212,29 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 		o.HTTPStatus = det.StatusCode
 	}
 	return err
+}
+
+// function looks the function name up again (ActivityResolveFunction):
+// its kind, timeout and flow control as they are now, days after the
+// configuration was read maybe; a function deleted meanwhile is not found.
+// When the store does not answer for resolveFunctionOptions'
+// ScheduleToCloseTimeout, the action goes on with the function as the
+// configuration had it (fn, ok), as before dispatchV11: its call needs
+// the store too, and fails retryably until it answers.
+func (d *dispatch) function(ctx workflow.Context, name string, fn dispatcher.FunctionRef, ok bool) (dispatcher.FunctionRef, bool, error) {
+	lctx := workflow.WithLocalActivityOptions(ctx, resolveFunctionOptions)
+	var now dispatcher.FunctionRef
+	err := workflow.ExecuteLocalActivity(lctx, ActivityResolveFunction,
+		dispatcher.ResolveFunctionInput{Name: name, ConfigVersion: d.cfg.Version}).Get(ctx, &now)
+	switch {
+	case err == nil:
+		return now, now.Name != "", nil
+	case ctx.Err() != nil:
+		return fn, ok, err // canceled
+	}
+	workflow.GetLogger(ctx).Warn("Looking the function up again failed; calling it as the dispatch's configuration has it",
+		"Function", name, "Error", err)
+	return fn, ok, nil
 }
 
 // runChild runs a task function that is a Temporal workflow as a child

@@ -391,30 +391,32 @@ func TestDispatchWaitsForStartTimestamp(t *testing.T) {
 func TestDispatchResolvesAWaitingTasksFunction(t *testing.T) {
 	later := t0.Add(3 * time.Hour)
 	slow := dispatcher.FunctionRef{Name: "erase", Kind: dispatcher.FunctionHTTP, Timeout: 2 * time.Minute}
+	storeDown := errors.New("the store does not answer")
 	tests := []struct {
 		name    string
 		version int
 		now     dispatcher.FunctionRef // what ResolveFunction returns
+		err     error                  // or the error it fails with
 		want    string
-		// calls of ResolveFunction, of the local first attempt, of the
-		// regular activity
-		resolved, local, regular int
+		// calls of the local first attempt and of the regular activity
+		local, regular int
 	}{
-		{"a longer timeout runs every attempt as a regular activity", workflows.DispatchVersion, slow, "t1:succeeded:1:", 1, 0, 1},
-		{"a function deleted meanwhile fails without a call", workflows.DispatchVersion, dispatcher.FunctionRef{}, "t1:failed:0:ConfigNotFound", 1, 0, 0},
-		{"before dispatchV11 the configuration's function", workflows.DispatchVersion - 1, slow, "t1:succeeded:1:", 0, 1, 0},
+		{"a longer timeout runs every attempt as a regular activity", workflows.NewestDispatchVersion, slow, nil, "t1:succeeded:1:", 0, 1},
+		{"a function deleted meanwhile fails without a call", workflows.NewestDispatchVersion, dispatcher.FunctionRef{}, nil, "t1:failed:0:ConfigNotFound", 0, 0},
+		{"a store that does not answer leaves the configuration's function", workflows.NewestDispatchVersion, slow, storeDown, "t1:succeeded:1:", 1, 0},
+		{"before dispatchV11 the configuration's function", workflows.NewestDispatchVersion - 1, slow, nil, "t1:succeeded:1:", 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			waiting := taskAction("t1", "erase")
 			waiting.StartTimestamp = &later
 			env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{waiting}}))
-			var resolvedAt time.Time
-			env.OnActivity(workflows.ActivityResolveFunction, mock.Anything, "erase").Return(
-				func(context.Context, string) (dispatcher.FunctionRef, error) {
+			var resolvedAt []time.Time
+			env.OnActivity(workflows.ActivityResolveFunction, mock.Anything, dispatcher.ResolveFunctionInput{Name: "erase", ConfigVersion: 7}).Return(
+				func(context.Context, dispatcher.ResolveFunctionInput) (dispatcher.FunctionRef, error) {
 					now := env.Now()
-					record(func() { resolvedAt = now })
-					return tt.now, nil
+					record(func() { resolvedAt = append(resolvedAt, now) })
+					return tt.now, tt.err
 				})
 			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
 			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(taskOK)
@@ -423,18 +425,26 @@ func TestDispatchResolvesAWaitingTasksFunction(t *testing.T) {
 			if got := summary(res.Outcomes); got != tt.want {
 				t.Errorf("outcomes = %q, want %q", got, tt.want)
 			}
-			env.AssertNumberOfCalls(t, workflows.ActivityResolveFunction, tt.resolved)
 			env.AssertNumberOfCalls(t, workflows.LocalCallFunction, tt.local)
 			env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, tt.regular)
-			if tt.resolved > 0 && resolvedAt.Before(later) {
-				t.Errorf("the function was looked up at %s, before the action's start %s", resolvedAt, later)
+			switch {
+			case tt.version < workflows.NewestDispatchVersion:
+				if len(resolvedAt) > 0 {
+					t.Errorf("a dispatch of version %d looked its function up again", tt.version)
+				}
+			case len(resolvedAt) == 0:
+				t.Error("the function was not looked up again")
+			case resolvedAt[0].Before(later):
+				t.Errorf("the function was looked up at %s, before the action's start %s", resolvedAt[0], later)
+			case tt.err != nil && len(resolvedAt) < 2:
+				t.Errorf("a lookup that failed was made %d times, want it retried", len(resolvedAt))
 			}
 		})
 	}
 	t.Run("an action that does not wait is not looked up", func(t *testing.T) {
 		env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase")}}))
 		env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
-		if _, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion}); err != nil {
+		if _, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.NewestDispatchVersion}); err != nil {
 			t.Fatal(err)
 		}
 		env.AssertNumberOfCalls(t, workflows.ActivityResolveFunction, 0)

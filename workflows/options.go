@@ -51,6 +51,19 @@ var loadConfigOptions = workflow.LocalActivityOptions{
 	},
 }
 
+// resolveFunctionOptions: looking a function up again is a read of the
+// local store; when it does not answer for a while, the action goes on
+// without (dispatch.function).
+var resolveFunctionOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Second,
+	},
+}
+
 // retryPolicy returns the Temporal retry policy of an action: the default
 // with the fields its own policy sets.
 func retryPolicy(p *dispatcher.RetryPolicy) temporal.RetryPolicy {

@@ -123,14 +123,17 @@ const (
 	// while the dispatch is scheduled, months maybe, rather than when it
 	// closes. Every other run runs as in dispatchV9.
 	dispatchV10 workflow.Version = 10
-	// dispatchV11: a task action that waited for its startTimestamp looks
-	// its function up again when the timer fires (ActivityResolveFunction,
-	// a local activity), and runs with the function as it is then: its
-	// kind, its timeout, whether its calls wait for its gate. Before, it
-	// ran as the configuration read at intake said, days before maybe: a
-	// function given flow control meanwhile had the delayed calls bypass
-	// its gate, all at once; one given a longer timeout had them cut at
-	// the old one. Every other run runs as in dispatchV10.
+	// dispatchV11: a task action scheduled for later than its dispatch
+	// started (a startTimestamp it waited for, or one that passed while
+	// the workers were down) looks its function up again when its time
+	// comes (ActivityResolveFunction, a local activity), and runs with
+	// the function as it is then: its kind, its timeout, whether its
+	// calls wait for its gate. Before, it ran as the configuration read
+	// at intake said, days before maybe: a function given flow control
+	// meanwhile had the delayed calls bypass its gate, all at once; one
+	// given a longer timeout had them cut at the old one. A store that
+	// does not answer for a minute leaves the configuration's function.
+	// Every other run runs as in dispatchV10.
 	dispatchV11 workflow.Version = 11
 
 	dispatchLatest = dispatchV11
@@ -140,28 +143,31 @@ const (
 )
 
 // DispatchVersion is the version a starter puts in DispatchInput.Version:
-// the newest, or the one before during a rolling upgrade that adds one
+// the newest, or an older one during a rolling upgrade that adds some
 // (PinDispatchVersion).
 var DispatchVersion = int(dispatchLatest)
 
-// Dispatch versions a process may start: the newest, which only its own
-// release's workers run, and the one before, which the workers of the
-// release before run too.
+// Dispatch versions a process may start: from the first whose version
+// travels in the input up to this release's newest. Its workers run all
+// of them.
 const (
-	NewestDispatchVersion   = int(dispatchLatest)
-	PreviousDispatchVersion = int(dispatchLatest) - 1
+	OldestDispatchVersion = int(dispatchV3)
+	NewestDispatchVersion = int(dispatchLatest)
 )
 
 // PinDispatchVersion makes the process start dispatches of version v,
-// NewestDispatchVersion or PreviousDispatchVersion: while the workers of
-// a rolling upgrade that adds a version are still old and new, a dispatch
-// of the new version that reached an old worker failed its workflow task
-// and waited, minutes, for a new one (Temporal retries the task with a
-// growing backoff). It is set once, before the process starts any.
+// from OldestDispatchVersion to NewestDispatchVersion: while the workers
+// of a rolling upgrade that adds versions are still old and new, a
+// dispatch of a version an old worker does not know that reached it
+// failed its workflow task and waited, minutes, for a new one (Temporal
+// retries the task with a growing backoff); pinned to the old workers'
+// newest, the new processes start what every worker runs. A release may
+// add several versions, so any from the oldest is allowed. It is set
+// once, before the process starts any.
 func PinDispatchVersion(v int) error {
-	if v != NewestDispatchVersion && v != PreviousDispatchVersion {
-		return fmt.Errorf("dispatch version %d: this release starts %d, or %d during an upgrade from the release before", v,
-			NewestDispatchVersion, PreviousDispatchVersion)
+	if v < OldestDispatchVersion || v > NewestDispatchVersion {
+		return fmt.Errorf("dispatch version %d: this release starts %d to %d; during a rolling upgrade, the newest the workers of the release before run (their `dispatcher version` says)",
+			v, OldestDispatchVersion, NewestDispatchVersion)
 	}
 	DispatchVersion = v
 	return nil

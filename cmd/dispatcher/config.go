@@ -110,7 +110,7 @@ var settings = []setting{
 	{"DISPATCHER_FUNCTION_TASK_QUEUES", "", "Task queues that `temporal`-kind functions may run on, comma-separated (default: `DISPATCHER_TASK_QUEUE` alone).", list(func(c *config) *[]string { return &c.FunctionQueues })},
 	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS: required when the URL has a user and the host is not loopback, so a password never crosses the network in clear; otherwise when offered; `?starttls=required`, `opportunistic` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
-	{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(workflows.NewestDispatchVersion), fmt.Sprintf("The version of the Dispatch workflow the process starts: this release's, %d, or, for a rolling upgrade from the release before, whose workers do not run it, %d; then roll out again without it (docs/operations.md, Upgrades).", workflows.NewestDispatchVersion, workflows.PreviousDispatchVersion), oneOf(func(c *config) *string { return &c.DispatchVersion }, fmt.Sprint(workflows.NewestDispatchVersion), fmt.Sprint(workflows.PreviousDispatchVersion))},
+	{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(workflows.NewestDispatchVersion), fmt.Sprintf("The version of the Dispatch workflow the process starts: this release's, %d, or, for a rolling upgrade from a release whose workers do not run it, the newest those run (%d or later; their `dispatcher version` says); then roll out again without it (docs/operations.md, Upgrades).", workflows.NewestDispatchVersion, workflows.OldestDispatchVersion), dispatchVersion(func(c *config) *string { return &c.DispatchVersion })},
 	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "1m", "The longest attempt (a function's timeout and 10 s, 14 s with flow control; a mail's minute) whose first attempt runs inside the workflow task as a local activity, the fast path; longer ones run every attempt as a regular, heartbeating activity. Speed only: an attempt is never cut short.", duration(func(c *config) *time.Duration { return &c.LocalCallLimit })},
 	{"DISPATCHER_DEDUP_WINDOW", "168h", "How long an event id stays a duplicate, and a sent mail is not sent again. Temporal's namespace retention covers it when it is as long; otherwise the database keeps a record of accepted events for this long.", duration(func(c *config) *time.Duration { return &c.DedupWindow })},
 	{"DISPATCHER_AMQP_URL", "", "RabbitMQ to take events from over AMQP 0-9-1 (`amqp://user:pass@host:5672/vhost`, `amqps://` for TLS): `serve` and `worker` consume its queue, acknowledging a message once Temporal has its events (docs/brokers.md). Unset: no AMQP intake. The password is never printed.", brokerURLSetting(rabbitmq.CheckURL, func(c *config) *string { return &c.AMQP.URL })},
@@ -247,6 +247,19 @@ func oneOf(field func(*config) *string, values ...string) func(*config, string) 
 	return func(c *config, v string) error {
 		if !slices.Contains(values, v) {
 			return fmt.Errorf("want %s", strings.Join(values, " or "))
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// dispatchVersion reads a Dispatch version this release may start
+// (workflows.PinDispatchVersion).
+func dispatchVersion(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < workflows.OldestDispatchVersion || n > workflows.NewestDispatchVersion {
+			return fmt.Errorf("want a whole number from %d to %d", workflows.OldestDispatchVersion, workflows.NewestDispatchVersion)
 		}
 		*field(c) = v
 		return nil

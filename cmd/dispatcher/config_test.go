@@ -12,8 +12,7 @@ import (
 // Before, DISPATCHER_LOG_LEVEL=verbose ran at info, and TEMPORAL_ADDRESS
 // without a port dialled port 443 and waited for Temporal for ever.
 func TestConfigRefusesMeaninglessSettings(t *testing.T) {
-	newest, previous := workflows.NewestDispatchVersion, workflows.PreviousDispatchVersion
-	old := previous - 1
+	oldest, newest := workflows.OldestDispatchVersion, workflows.NewestDispatchVersion
 	for _, tt := range []struct{ name, value, want string }{
 		{"DISPATCHER_LOG_LEVEL", "verbose", `DISPATCHER_LOG_LEVEL="verbose": want debug, info, warn or error`},
 		{"DISPATCHER_LOG_FORMAT", "yaml", `DISPATCHER_LOG_FORMAT="yaml": want text or json`},
@@ -23,8 +22,11 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_LOG_LEVEL", "debug", ""},
 		{"TEMPORAL_ADDRESS", "temporal.example.com:7233", ""},
 		{"TEMPORAL_ADDRESS", "[::1]:7233", ""},
-		{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(old), fmt.Sprintf(`DISPATCHER_DISPATCH_VERSION="%d": want %d or %d`, old, newest, previous)},
-		{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(previous), ""},
+		{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(oldest - 1), fmt.Sprintf(`DISPATCHER_DISPATCH_VERSION="%d": want a whole number from %d to %d`, oldest-1, oldest, newest)},
+		{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(newest + 1), fmt.Sprintf(`want a whole number from %d to %d`, oldest, newest)},
+		{"DISPATCHER_DISPATCH_VERSION", "ten", `want a whole number`},
+		{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(oldest), ""},
+		{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(newest - 2), ""}, // from a release before two were added
 		{"DISPATCHER_NATS_CONSUMER", "tenant.b", `DISPATCHER_NATS_CONSUMER="tenant.b": want a name without white space, dots`},
 		{"DISPATCHER_NATS_CONSUMER", "dispatcher-tenant-b", ""},
 		// AMQP's prefetch is 16 bits: 65536 would wrap to 0, no limit.

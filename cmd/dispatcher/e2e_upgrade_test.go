@@ -10,13 +10,14 @@ import (
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// TestEndToEndDispatchVersionPinned: during a rolling upgrade that adds a
-// Dispatch version, DISPATCHER_DISPATCH_VERSION makes the new processes
-// start dispatches of the version before, which the old workers run too.
-// Before, a new process's dispatch that reached an old worker failed its
-// workflow task and waited minutes for a new worker.
+// TestEndToEndDispatchVersionPinned: during a rolling upgrade that adds
+// Dispatch versions, two here, DISPATCHER_DISPATCH_VERSION makes the new
+// processes start dispatches of the old workers' newest version, which
+// they run too. Before, a new process's dispatch that reached an old
+// worker failed its workflow task and waited minutes for a new worker.
 func TestEndToEndDispatchVersionPinned(t *testing.T) {
-	s := startSystem(t, withEnv(fmt.Sprint("DISPATCHER_DISPATCH_VERSION=", workflows.PreviousDispatchVersion)))
+	pinned := workflows.NewestDispatchVersion - 2
+	s := startSystem(t, withEnv(fmt.Sprint("DISPATCHER_DISPATCH_VERSION=", pinned)))
 	f := newIdempotentFunction(func(string) {})
 	wid := s.dispatchOne(f, "pinned", "pinned_event", "pinned-1")
 	if _, failed := s.result(wid, ""); failed {
@@ -31,7 +32,7 @@ func TestEndToEndDispatchVersionPinned(t *testing.T) {
 	if err := converter.GetDefaultDataConverter().FromPayloads(first.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); err != nil {
 		t.Fatal(err)
 	}
-	if in.Version != workflows.PreviousDispatchVersion {
-		t.Fatalf("the dispatch runs version %d, want %d", in.Version, workflows.PreviousDispatchVersion)
+	if in.Version != pinned {
+		t.Fatalf("the dispatch runs version %d, want %d", in.Version, pinned)
 	}
 }

@@ -114,8 +114,8 @@ func versionCmd() *cobra.Command {
 			fmt.Fprintf(out, "  commit  %s\n", unknown(b.api().Revision))
 			fmt.Fprintf(out, "  built   %s\n", unknown(b.BuildDate))
 			fmt.Fprintf(out, "  go      %s %s\n", b.GoVersion, b.Platform)
-			fmt.Fprintf(out, "  starts  Dispatch workflow version %d (or %d, DISPATCHER_DISPATCH_VERSION)\n",
-				workflows.NewestDispatchVersion, workflows.PreviousDispatchVersion)
+			fmt.Fprintf(out, "  starts  Dispatch workflow version %d (its workers run every version up to it; DISPATCHER_DISPATCH_VERSION starts %d to %d)\n",
+				workflows.NewestDispatchVersion, workflows.OldestDispatchVersion, workflows.NewestDispatchVersion)
 			return nil
 		},
 	}
