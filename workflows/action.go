@@ -174,9 +174,17 @@ func (d *dispatch) sendMail(ctx workflow.Context, j job, o *dispatcher.ActionOut
 func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutcome) error {
 	fn, ok := d.cfg.Function(j.action.FunctionName)
 	if d.version >= dispatchV11 && j.action.StartTimestamp != nil && j.action.StartTimestamp.After(workflow.GetInfo(ctx).WorkflowStartTime) {
-		var err error
-		if fn, ok, err = d.function(ctx, j.action.FunctionName, fn, ok); err != nil {
-			return err
+		now, err := d.function(ctx, j.action.FunctionName)
+		switch {
+		case err == nil:
+			fn, ok = now, now.Name != ""
+		case ctx.Err() != nil:
+			return err // canceled
+		default:
+			// The call needs the store too: it fails retryably until the
+			// store answers, under the action's retry policy.
+			workflow.GetLogger(ctx).Warn("Looking the function up again failed; calling it as the dispatch's configuration has it",
+				"Function", j.action.FunctionName, "Error", err)
 		}
 	}
 	if !ok {
@@ -216,25 +224,15 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 
 // function looks the function name up again (ActivityResolveFunction):
 // its kind, timeout and flow control as they are now, days after the
-// configuration was read maybe; a function deleted meanwhile is not found.
-// When the store does not answer for resolveFunctionOptions'
-// ScheduleToCloseTimeout, the action goes on with the function as the
-// configuration had it (fn, ok), as before dispatchV11: its call needs
-// the store too, and fails retryably until it answers.
-func (d *dispatch) function(ctx workflow.Context, name string, fn dispatcher.FunctionRef, ok bool) (dispatcher.FunctionRef, bool, error) {
+// configuration was read maybe; a function deleted meanwhile is the zero
+// FunctionRef. It fails when the store does not answer for
+// resolveFunctionOptions' ScheduleToCloseTimeout.
+func (d *dispatch) function(ctx workflow.Context, name string) (dispatcher.FunctionRef, error) {
 	lctx := workflow.WithLocalActivityOptions(ctx, resolveFunctionOptions)
-	var now dispatcher.FunctionRef
+	var fn dispatcher.FunctionRef
 	err := workflow.ExecuteLocalActivity(lctx, ActivityResolveFunction,
-		dispatcher.ResolveFunctionInput{Name: name, ConfigVersion: d.cfg.Version}).Get(ctx, &now)
-	switch {
-	case err == nil:
-		return now, now.Name != "", nil
-	case ctx.Err() != nil:
-		return fn, ok, err // canceled
-	}
-	workflow.GetLogger(ctx).Warn("Looking the function up again failed; calling it as the dispatch's configuration has it",
-		"Function", name, "Error", err)
-	return fn, ok, nil
+		dispatcher.ResolveFunctionInput{Name: name, ConfigVersion: d.cfg.Version}).Get(ctx, &fn)
+	return fn, err
 }
 
 // runChild runs a task function that is a Temporal workflow as a child

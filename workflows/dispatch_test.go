@@ -401,10 +401,10 @@ func TestDispatchResolvesAWaitingTasksFunction(t *testing.T) {
 		// calls of the local first attempt and of the regular activity
 		local, regular int
 	}{
-		{"a longer timeout runs every attempt as a regular activity", workflows.NewestDispatchVersion, slow, nil, "t1:succeeded:1:", 0, 1},
-		{"a function deleted meanwhile fails without a call", workflows.NewestDispatchVersion, dispatcher.FunctionRef{}, nil, "t1:failed:0:ConfigNotFound", 0, 0},
-		{"a store that does not answer leaves the configuration's function", workflows.NewestDispatchVersion, slow, storeDown, "t1:succeeded:1:", 1, 0},
-		{"before dispatchV11 the configuration's function", workflows.NewestDispatchVersion - 1, slow, nil, "t1:succeeded:1:", 1, 0},
+		{"a longer timeout runs every attempt as a regular activity", 11, slow, nil, "t1:succeeded:1:", 0, 1},
+		{"a function deleted meanwhile fails without a call", 11, dispatcher.FunctionRef{}, nil, "t1:failed:0:ConfigNotFound", 0, 0},
+		{"a store that does not answer leaves the configuration's function", 11, slow, storeDown, "t1:succeeded:1:", 1, 0},
+		{"before dispatchV11 the configuration's function", 10, slow, nil, "t1:succeeded:1:", 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,7 +428,7 @@ func TestDispatchResolvesAWaitingTasksFunction(t *testing.T) {
 			env.AssertNumberOfCalls(t, workflows.LocalCallFunction, tt.local)
 			env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, tt.regular)
 			switch {
-			case tt.version < workflows.NewestDispatchVersion:
+			case tt.version < 11:
 				if len(resolvedAt) > 0 {
 					t.Errorf("a dispatch of version %d looked its function up again", tt.version)
 				}
@@ -444,7 +444,7 @@ func TestDispatchResolvesAWaitingTasksFunction(t *testing.T) {
 	t.Run("an action that does not wait is not looked up", func(t *testing.T) {
 		env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase")}}))
 		env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
-		if _, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.NewestDispatchVersion}); err != nil {
+		if _, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: 11}); err != nil {
 			t.Fatal(err)
 		}
 		env.AssertNumberOfCalls(t, workflows.ActivityResolveFunction, 0)

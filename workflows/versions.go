@@ -132,8 +132,9 @@ const (
 	// at intake said, days before maybe: a function given flow control
 	// meanwhile had the delayed calls bypass its gate, all at once; one
 	// given a longer timeout had them cut at the old one. A store that
-	// does not answer for a minute leaves the configuration's function.
-	// Every other run runs as in dispatchV10.
+	// does not answer for a minute leaves the configuration's function
+	// (one it did not have fails as not found, as before). Every other
+	// run runs as in dispatchV10.
 	dispatchV11 workflow.Version = 11
 
 	dispatchLatest = dispatchV11

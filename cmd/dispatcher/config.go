@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,6 +170,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
+// environ lists the process's environment for misnamed; the tests set
+// their own.
+var environ = os.Environ
+
 // settingPrefixes are the prefixes of the settings' names that another
 // variable's name may begin with by mistake.
 var settingPrefixes = []string{"DISPATCHER_", "TEMPORAL_", "OTEL_"}
@@ -185,6 +190,11 @@ func misnamed(environ []string) []string {
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		if slices.ContainsFunc(settings, func(s setting) bool { return s.name == name }) {
+			continue
+		}
+		if path, ok := strings.CutSuffix(name, "_DATA"); ok && slices.ContainsFunc(settings, func(s setting) bool { return s.name == path+"_PATH" }) {
+			// Temporal's SDKs read inline TLS data under these names.
+			warnings = append(warnings, fmt.Sprintf("%s is set, but the dispatcher reads no inline TLS data and ignores it: write it to a file and set %s_PATH", name, path))
 			continue
 		}
 		for _, s := range settings {

@@ -92,19 +92,26 @@ func checkSetting(t *testing.T, name, value, want string) {
 // OpenTelemetry) are not.
 func TestMisnamedSettings(t *testing.T) {
 	for name, want := range map[string]string{
-		"DISPATCHER_DATABASE_URL":       "DATABASE_URL",
-		"DISPATCHER_TEMPORAL_ADDRESS":   "TEMPORAL_ADDRESS",
-		"DISPATCHER_HTTP_ADDRESS":       "DISPATCHER_HTTP_ADDR",
-		"DISPATCHER_SMTP_ULR":           "DISPATCHER_SMTP_URL",
-		"dispatcher_log_level":          "DISPATCHER_LOG_LEVEL",
-		"DISPATCHER_ENCRYPTION_KEYS":    "DISPATCHER_ENCRYPTION_KEY",
-		"TEMPORAL_NAMESPCE":             "TEMPORAL_NAMESPACE",
-		"TEMPORAL_TLS_CLIENT_CERT_DATA": "TEMPORAL_TLS_CLIENT_CERT_PATH", // Temporal's envconfig: not read here
-		"OTEL_SERVICE_NAMES":            "OTEL_SERVICE_NAME",
+		"DISPATCHER_DATABASE_URL":     "DATABASE_URL",
+		"DISPATCHER_TEMPORAL_ADDRESS": "TEMPORAL_ADDRESS",
+		"DISPATCHER_HTTP_ADDRESS":     "DISPATCHER_HTTP_ADDR",
+		"DISPATCHER_SMTP_ULR":         "DISPATCHER_SMTP_URL",
+		"dispatcher_log_level":        "DISPATCHER_LOG_LEVEL",
+		"DISPATCHER_ENCRYPTION_KEYS":  "DISPATCHER_ENCRYPTION_KEY",
+		"TEMPORAL_NAMESPCE":           "TEMPORAL_NAMESPACE",
+		"OTEL_SERVICE_NAMES":          "OTEL_SERVICE_NAME",
 	} {
 		got := misnamed([]string{name + "=x"})
 		if len(got) != 1 || !strings.HasPrefix(got[0], name+" is set, but is not a setting") || !strings.Contains(got[0], "did you mean "+want+"?") {
 			t.Errorf("%s: warnings %q, want one naming %s", name, got, want)
+		}
+	}
+	// Temporal's SDKs read inline TLS data; the dispatcher reads files.
+	for _, name := range []string{"TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CLIENT_KEY_DATA", "TEMPORAL_TLS_SERVER_CA_CERT_DATA"} {
+		path := strings.TrimSuffix(name, "_DATA") + "_PATH"
+		got := misnamed([]string{name + "=-----BEGIN CERTIFICATE-----"})
+		if len(got) != 1 || !strings.Contains(got[0], "reads no inline TLS data") || !strings.Contains(got[0], "set "+path) || strings.Contains(got[0], "BEGIN") {
+			t.Errorf("%s: warnings %q, want one saying to set %s, without the value", name, got, path)
 		}
 	}
 	var environ []string
@@ -136,7 +143,8 @@ func TestMisnamedSettings(t *testing.T) {
 
 // The tools say which variables are misnamed before they run.
 func TestToolsWarnOfMisnamedSettings(t *testing.T) {
-	t.Setenv("DISPATCHER_DATABASE_URL", "postgres://db.example.com/dispatcher")
+	defer func(e func() []string) { environ = e }(environ)
+	environ = func() []string { return []string{"DISPATCHER_DATABASE_URL=postgres://db.example.com/dispatcher"} }
 	var out, errOut strings.Builder
 	if err := run(t.Context(), []string{"config"}, func(string) string { return "" }, &out, &errOut); err != nil {
 		t.Fatal(err)

@@ -38,10 +38,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	// The processes log the warnings (process.run); the tools say them.
+	// The processes log the warnings (processCmd); the tools say them.
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
 		if cmd.Annotations[annotationProcess] == "" {
-			for _, w := range misnamed(os.Environ()) {
+			for _, w := range misnamed(environ()) {
 				fmt.Fprintln(stderr, "dispatcher: warning:", w)
 			}
 		}

@@ -3,9 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 )
+
+// TestMain keeps the tests that call run from the environment of whoever
+// runs them, as their getenv does: run warns of misnamed settings in it.
+func TestMain(m *testing.M) {
+	environ = func() []string { return nil }
+	os.Exit(m.Run())
+}
 
 // TestUnknownSubcommand: a misspelt subcommand of a command group is an
 // error (exit 1), as a misspelt command is; before, the group printed its

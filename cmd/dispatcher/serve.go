@@ -39,8 +39,12 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annotationProcess: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			warnings := misnamed(environ())
 			cfg, err := loadConfig(getenv)
 			if err != nil {
+				for _, w := range warnings { // no logger yet
+					fmt.Fprintln(cmd.ErrOrStderr(), "dispatcher: warning:", w)
+				}
 				return err
 			}
 			tp, shutdown, err := newTracerProvider(cmd.Context(), cfg)
@@ -49,7 +53,7 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 			}
 			defer func() { _ = shutdown(context.Background()) }()
 			p := process{cfg: cfg, stdout: stdout, log: newLogger(cfg), tracer: tp, api: withAPI, worker: withWorker}
-			for _, w := range misnamed(os.Environ()) {
+			for _, w := range warnings {
 				p.log.Warn(w)
 			}
 			return p.run(cmd.Context())
@@ -86,7 +90,7 @@ func newLogger(cfg config) *slog.Logger {
 // run starts the process's parts and blocks until ctx ends or a part fails,
 // then shuts down gracefully.
 func (p process) run(ctx context.Context) error {
-	v, _ := strconv.Atoi(p.cfg.DispatchVersion) // one of two, by loadConfig
+	v, _ := strconv.Atoi(p.cfg.DispatchVersion) // checked by loadConfig
 	if err := workflows.PinDispatchVersion(v); err != nil {
 		return fmt.Errorf("DISPATCHER_DISPATCH_VERSION: %w", err)
 	}
