@@ -141,8 +141,12 @@ var settings = []setting{
 // a function's secret, and a dispatchers file naming one would send it to
 // the function's URL.
 func ownVariable(name string) bool {
-	return name == "DISPATCHER_URL" || name == "DISPATCHER_TOKEN" ||
-		slices.ContainsFunc(settings, func(s setting) bool { return s.name == name })
+	return name == "DISPATCHER_URL" || name == "DISPATCHER_TOKEN" || isSetting(name)
+}
+
+// isSetting reports whether name is a setting's.
+func isSetting(name string) bool {
+	return slices.ContainsFunc(settings, func(s setting) bool { return s.name == name })
 }
 
 // loadConfig reads every setting from getenv, using defaults for unset ones.
@@ -189,10 +193,10 @@ func misnamed(environ []string) []string {
 	var warnings []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if slices.ContainsFunc(settings, func(s setting) bool { return s.name == name }) {
+		if ownVariable(name) {
 			continue
 		}
-		if path, ok := strings.CutSuffix(name, "_DATA"); ok && slices.ContainsFunc(settings, func(s setting) bool { return s.name == path+"_PATH" }) {
+		if path, ok := strings.CutSuffix(name, "_DATA"); ok && isSetting(path+"_PATH") {
 			// Temporal's SDKs read inline TLS data under these names.
 			warnings = append(warnings, fmt.Sprintf("%s is set, but the dispatcher reads no inline TLS data and ignores it: write it to a file and set %s_PATH", name, path))
 			continue
