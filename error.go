@@ -19,6 +19,7 @@ const (
 	EUNAVAILABLE = "unavailable" // a dependency (Temporal, the database) does not answer
 	EINUSE       = "in_use"      // the resource is still referenced
 	ESTATE       = "state"       // the resource's state forbids the operation (e.g. replaying a running dispatch)
+	ECHANGED     = "changed"     // the resource changed since the version a change was made against (If-Match)
 )
 
 // Error is the one error type the domain speaks. Message is safe to show to

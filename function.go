@@ -63,10 +63,6 @@ type FunctionUpdate struct {
 	MaxConcurrency *int
 	CircuitBreaker **CircuitBreaker
 	PausedUntil    **time.Time
-	// IfUpdated, when set, applies the update only to the function as it
-	// was last updated then, else ESTATE: the API checks the outbound
-	// policy on the function an update leaves, and must write that one.
-	IfUpdated time.Time
 }
 
 // Apply changes f as u says and validates the result. A change of kind

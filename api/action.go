@@ -20,10 +20,16 @@ func (s *Server) createAction(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if err := s.store.CreateAction(c.Request.Context(), c.Param("dispatcherId"), &a); err != nil {
+	ifUpdated, ok := s.ifDispatcherMatch(c)
+	if !ok {
+		return
+	}
+	at, err := s.store.CreateAction(c.Request.Context(), c.Param("dispatcherId"), &a, ifUpdated)
+	if err != nil {
 		fail(c, err)
 		return
 	}
+	setETag(c, at)
 	c.JSON(http.StatusOK, wire.FromAction(a))
 }
 
@@ -42,19 +48,31 @@ func (s *Server) updateAction(c *gin.Context) {
 		abort(c, errEmptyBody, "the body changes nothing (a null leaves its field as it is): give at least one field of the action")
 		return
 	}
-	if err := s.store.UpdateAction(c.Request.Context(), c.Param("dispatcherId"), c.Param("actionId"), u); err != nil {
+	ifUpdated, ok := s.ifDispatcherMatch(c)
+	if !ok {
+		return
+	}
+	at, err := s.store.UpdateAction(c.Request.Context(), c.Param("dispatcherId"), c.Param("actionId"), u, ifUpdated)
+	if err != nil {
 		fail(c, err)
 		return
 	}
+	setETag(c, at)
 	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
 }
 
 // deleteAction answers DELETE /dispatchers/v1/{id}/actions/{actionId}.
 func (s *Server) deleteAction(c *gin.Context) {
-	if err := s.store.DeleteAction(c.Request.Context(), c.Param("dispatcherId"), c.Param("actionId")); err != nil {
+	ifUpdated, ok := s.ifDispatcherMatch(c)
+	if !ok {
+		return
+	}
+	at, err := s.store.DeleteAction(c.Request.Context(), c.Param("dispatcherId"), c.Param("actionId"), ifUpdated)
+	if err != nil {
 		fail(c, err)
 		return
 	}
+	setETag(c, at)
 	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
 }
 

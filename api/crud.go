@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -25,16 +26,18 @@ type collection[T any, U interface {
 	load   func(s Store, ctx context.Context, ids []string) ([]T, error)
 	find   func(s Store, ctx context.Context, id string) (T, error)
 	create func(Store, context.Context, *T) error
-	update func(s Store, ctx context.Context, id string, u U) error
-	delete func(s Store, ctx context.Context, id string) error
-	fields func(T) map[string]string // what RQL filters and sorts on
-	toWire func(T) any
+	// update and delete apply to the item as it was last updated at
+	// ifUpdated, unless it is zero; update returns when it is updated now.
+	update  func(s Store, ctx context.Context, id string, u U, ifUpdated time.Time) (time.Time, error)
+	delete  func(s Store, ctx context.Context, id string, ifUpdated time.Time) error
+	updated func(T) time.Time         // its version: what its ETag says
+	fields  func(T) map[string]string // what RQL filters and sorts on
+	toWire  func(T) any
 	// check, when not nil, vets an item as it is about to be saved,
 	// beyond its own validation: against the server's configuration.
-	// A change is checked on the item it leaves, which pin makes the
-	// store write, or refuse (ESTATE) should the item have changed since.
+	// A change is checked on the item it leaves, which the store writes
+	// only if the item has not changed since.
 	check func(ctx context.Context, it T) error
-	pin   func(u U, checked T) U
 }
 
 // changeTries is how many times a change is checked again when the item
@@ -77,6 +80,7 @@ func (col collection[T, U, R]) get(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	setETag(c, col.updated(it))
 	c.JSON(http.StatusOK, col.toWire(it))
 }
 
@@ -101,6 +105,7 @@ func (col collection[T, U, R]) post(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	setETag(c, col.updated(it))
 	c.JSON(http.StatusOK, col.toWire(it))
 }
 
@@ -115,44 +120,72 @@ func (col collection[T, U, R]) put(c *gin.Context) {
 		abort(c, errEmptyBody, "the body changes nothing (a null leaves its field as it is): give at least one field of the "+col.what)
 		return
 	}
+	id := c.Param("id")
+	ifUpdated, ok := ifMatch(c, col.what, id, col.version(id))
+	if !ok {
+		return
+	}
+	var at time.Time
 	var err error
 	if col.check != nil {
-		err = col.checkedUpdate(c.Request.Context(), c.Param("id"), u)
+		at, err = col.checkedUpdate(c.Request.Context(), id, u, ifUpdated)
 	} else {
-		err = col.update(col.store, c.Request.Context(), c.Param("id"), u)
+		at, err = col.update(col.store, c.Request.Context(), id, u, ifUpdated)
 	}
 	if err != nil {
 		fail(c, err)
 		return
 	}
+	setETag(c, at)
 	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
 }
 
 // checkedUpdate checks the item as u leaves it, then has the store apply u
-// to that item only: the store validates but knows no policy.
-func (col collection[T, U, R]) checkedUpdate(ctx context.Context, id string, u U) error {
+// to that item only: the store validates but knows no policy. When the
+// item changes in between, it starts again, unless the change was made
+// against a version (ifUpdated), which is then gone.
+func (col collection[T, U, R]) checkedUpdate(ctx context.Context, id string, u U, ifUpdated time.Time) (time.Time, error) {
 	for try := 1; ; try++ {
 		it, err := col.find(col.store, ctx, id)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
-		pinned := col.pin(u, it)
+		checked := col.updated(it)
+		if !ifUpdated.IsZero() && !checked.Equal(ifUpdated) {
+			return time.Time{}, dispatcher.Errorf(dispatcher.ECHANGED, "the %s with id %s changed since the version this change was made against: get it again and make the change on what it is now", col.what, id)
+		}
 		if err := u.Apply(&it); err != nil {
-			return err
+			return time.Time{}, err
 		}
 		if err := col.check(ctx, it); err != nil {
-			return err
+			return time.Time{}, err
 		}
-		err = col.update(col.store, ctx, id, pinned)
-		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || try == changeTries {
-			return err
+		at, err := col.update(col.store, ctx, id, u, checked)
+		switch {
+		case dispatcher.ErrorCode(err) != dispatcher.ECHANGED:
+			return at, err
+		case try == changeTries && ifUpdated.IsZero():
+			return time.Time{}, dispatcher.Errorf(dispatcher.ESTATE, "the %s kept changing while this change was checked; send it again", col.what)
 		}
+	}
+}
+
+// version finds the version of the item with id, for ifMatch.
+func (col collection[T, U, R]) version(id string) func(ctx context.Context) (time.Time, error) {
+	return func(ctx context.Context) (time.Time, error) {
+		it, err := col.find(col.store, ctx, id)
+		return col.updated(it), err
 	}
 }
 
 // remove answers DELETE /<collection>/v1/{id}.
 func (col collection[T, U, R]) remove(c *gin.Context) {
-	if err := col.delete(col.store, c.Request.Context(), c.Param("id")); err != nil {
+	id := c.Param("id")
+	ifUpdated, ok := ifMatch(c, col.what, id, col.version(id))
+	if !ok {
+		return
+	}
+	if err := col.delete(col.store, c.Request.Context(), id, ifUpdated); err != nil {
 		fail(c, err)
 		return
 	}
@@ -163,8 +196,9 @@ func (s *Server) templates() collection[dispatcher.Template, dispatcher.Template
 	return collection[dispatcher.Template, dispatcher.TemplateUpdate, wire.TemplateRequest]{
 		what: "template", store: s.store, names: Store.TemplateNames, load: Store.FindTemplates, find: Store.FindTemplate,
 		create: Store.CreateTemplate, update: Store.UpdateTemplate, delete: Store.DeleteTemplate,
-		fields: func(t dispatcher.Template) map[string]string { return map[string]string{"id": t.ID, "name": t.Name} },
-		toWire: func(t dispatcher.Template) any { return wire.FromTemplate(t) },
+		updated: func(t dispatcher.Template) time.Time { return t.Updated },
+		fields:  func(t dispatcher.Template) map[string]string { return map[string]string{"id": t.ID, "name": t.Name} },
+		toWire:  func(t dispatcher.Template) any { return wire.FromTemplate(t) },
 	}
 }
 
@@ -172,14 +206,11 @@ func (s *Server) functions() collection[dispatcher.Function, dispatcher.Function
 	return collection[dispatcher.Function, dispatcher.FunctionUpdate, wire.FunctionRequest]{
 		what: "function", store: s.store, names: Store.FunctionNames, load: Store.FindFunctions, find: Store.FindFunction,
 		create: Store.CreateFunction, update: Store.UpdateFunction, delete: Store.DeleteFunction,
-		fields: func(f dispatcher.Function) map[string]string { return map[string]string{"id": f.ID, "name": f.Name} },
-		toWire: func(f dispatcher.Function) any { return wire.FromFunction(f) },
+		updated: func(f dispatcher.Function) time.Time { return f.Updated },
+		fields:  func(f dispatcher.Function) map[string]string { return map[string]string{"id": f.ID, "name": f.Name} },
+		toWire:  func(f dispatcher.Function) any { return wire.FromFunction(f) },
 		check: func(ctx context.Context, f dispatcher.Function) error {
 			return s.outbound.CheckFunction(ctx, s.resolver, f)
-		},
-		pin: func(u dispatcher.FunctionUpdate, f dispatcher.Function) dispatcher.FunctionUpdate {
-			u.IfUpdated = f.Updated
-			return u
 		},
 	}
 }

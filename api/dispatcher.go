@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
@@ -38,6 +40,7 @@ func (s *Server) getDispatcher(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	setETag(c, d.Updated)
 	c.JSON(http.StatusOK, wire.FromDispatcher(d))
 }
 
@@ -64,6 +67,7 @@ func (s *Server) createDispatcher(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	setETag(c, d.Updated)
 	c.JSON(http.StatusOK, wire.FromDispatcher(d))
 }
 
@@ -79,20 +83,40 @@ func (s *Server) updateDispatcher(c *gin.Context) {
 		abort(c, errEmptyBody, "the body changes nothing (a null leaves its field as it is): give at least one of name, description, eventType, tags, ordering, filter, enabled")
 		return
 	}
-	if err := s.store.UpdateDispatcher(c.Request.Context(), c.Param("dispatcherId"), u); err != nil {
+	ifUpdated, ok := s.ifDispatcherMatch(c)
+	if !ok {
+		return
+	}
+	at, err := s.store.UpdateDispatcher(c.Request.Context(), c.Param("dispatcherId"), u, ifUpdated)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	setETag(c, at)
+	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
+}
+
+// deleteDispatcher answers DELETE /dispatchers/v1/{id}.
+func (s *Server) deleteDispatcher(c *gin.Context) {
+	ifUpdated, ok := s.ifDispatcherMatch(c)
+	if !ok {
+		return
+	}
+	if err := s.store.DeleteDispatcher(c.Request.Context(), c.Param("dispatcherId"), ifUpdated); err != nil {
 		fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
 }
 
-// deleteDispatcher answers DELETE /dispatchers/v1/{id}.
-func (s *Server) deleteDispatcher(c *gin.Context) {
-	if err := s.store.DeleteDispatcher(c.Request.Context(), c.Param("dispatcherId")); err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
+// ifDispatcherMatch is ifMatch for the dispatcher of the route, whose
+// version its actions' routes are matched against too.
+func (s *Server) ifDispatcherMatch(c *gin.Context) (time.Time, bool) {
+	id := c.Param("dispatcherId")
+	return ifMatch(c, "dispatcher", id, func(ctx context.Context) (time.Time, error) {
+		d, err := s.store.FindDispatcher(ctx, id)
+		return d.Updated, err
+	})
 }
 
 // project keeps only the selected top-level fields of v; no selection

@@ -39,6 +39,7 @@ var (
 	errTokenUnknown     = wireError{117, "ACCESS_TOKEN_UNKNOWN_EXCEPTION", http.StatusUnauthorized}
 	errTokenExpired     = wireError{118, "ACCESS_TOKEN_EXPIRED_EXCEPTION", http.StatusUnauthorized}
 	errState            = wireError{409, "ILLEGAL_STATE_EXCEPTION", http.StatusConflict}
+	errPrecondition     = wireError{412, "PRECONDITION_FAILED_EXCEPTION", http.StatusPreconditionFailed}
 	errTooManyRequests  = wireError{429, "TOO_MANY_REQUESTS_EXCEPTION", http.StatusTooManyRequests}
 	errUnavailable      = wireError{503, "SERVICE_UNAVAILABLE_EXCEPTION", http.StatusServiceUnavailable}
 	errInternal         = wireError{500, "INTERNAL_EXCEPTION", http.StatusInternalServerError}
@@ -54,6 +55,7 @@ var domainErrors = map[string]wireError{
 	dispatcher.EINUSE:       errResourceInUse,
 	dispatcher.EUNAVAILABLE: errUnavailable,
 	dispatcher.ESTATE:       errState,
+	dispatcher.ECHANGED:     errPrecondition,
 }
 
 // abort answers with the wire error w and message, and stops the chain.

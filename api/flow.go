@@ -51,5 +51,6 @@ func (s *Server) getFunction(c *gin.Context) {
 		}
 		out.Flow = wire.FromFlowState(st)
 	}
+	setETag(c, f.Updated)
 	c.JSON(http.StatusOK, out)
 }

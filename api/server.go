@@ -28,26 +28,30 @@ type Store interface {
 	FindDispatchers(ctx context.Context, q dispatcher.Query) ([]dispatcher.Dispatcher, int, error)
 	FindDispatcher(ctx context.Context, id string) (dispatcher.Dispatcher, error)
 	CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) error
-	UpdateDispatcher(ctx context.Context, id string, u dispatcher.DispatcherUpdate) error
-	DeleteDispatcher(ctx context.Context, id string) error
-	CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action) error
-	UpdateAction(ctx context.Context, dispatcherID, actionID string, u dispatcher.ActionUpdate) error
-	DeleteAction(ctx context.Context, dispatcherID, actionID string) error
+	// The changes of a dispatcher, a template or a function apply to it
+	// as it was last updated at ifUpdated, unless it is zero, or return
+	// ECHANGED; those of a dispatcher's actions to the dispatcher as it
+	// was. They return when it is updated now: its new version.
+	UpdateDispatcher(ctx context.Context, id string, u dispatcher.DispatcherUpdate, ifUpdated time.Time) (time.Time, error)
+	DeleteDispatcher(ctx context.Context, id string, ifUpdated time.Time) error
+	CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action, ifUpdated time.Time) (time.Time, error)
+	UpdateAction(ctx context.Context, dispatcherID, actionID string, u dispatcher.ActionUpdate, ifUpdated time.Time) (time.Time, error)
+	DeleteAction(ctx context.Context, dispatcherID, actionID string, ifUpdated time.Time) (time.Time, error)
 	TemplateIDByName(ctx context.Context, name string) (string, error)
 
 	TemplateNames(ctx context.Context) ([]dispatcher.Template, error)
 	FindTemplates(ctx context.Context, ids []string) ([]dispatcher.Template, error)
 	FindTemplate(ctx context.Context, id string) (dispatcher.Template, error)
 	CreateTemplate(ctx context.Context, t *dispatcher.Template) error
-	UpdateTemplate(ctx context.Context, id string, u dispatcher.TemplateUpdate) error
-	DeleteTemplate(ctx context.Context, id string) error
+	UpdateTemplate(ctx context.Context, id string, u dispatcher.TemplateUpdate, ifUpdated time.Time) (time.Time, error)
+	DeleteTemplate(ctx context.Context, id string, ifUpdated time.Time) error
 
 	FunctionNames(ctx context.Context) ([]dispatcher.Function, error)
 	FindFunctions(ctx context.Context, ids []string) ([]dispatcher.Function, error)
 	FindFunction(ctx context.Context, id string) (dispatcher.Function, error)
 	CreateFunction(ctx context.Context, f *dispatcher.Function) error
-	UpdateFunction(ctx context.Context, id string, u dispatcher.FunctionUpdate) error
-	DeleteFunction(ctx context.Context, id string) error
+	UpdateFunction(ctx context.Context, id string, u dispatcher.FunctionUpdate, ifUpdated time.Time) (time.Time, error)
+	DeleteFunction(ctx context.Context, id string, ifUpdated time.Time) error
 
 	// FindAuditRecords returns a page of the caller's tenant's audit
 	// trail, newest first unless the query sorts otherwise, and how many

@@ -82,21 +82,37 @@ func (hs *harness) do(method, path, body string) (int, map[string]any) {
 
 func (hs *harness) doAs(token, method, path, body string) (int, map[string]any) {
 	hs.t.Helper()
+	rec := hs.send(token, method, path, body)
+	return rec.Code, hs.decode(rec, method, path)
+}
+
+// send sends a request with token, and headers as name, value pairs.
+func (hs *harness) send(token, method, path, body string, headers ...string) *httptest.ResponseRecorder {
+	hs.t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.Host, req.RemoteAddr = "localhost", "127.0.0.1:40000"
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
 	rec := httptest.NewRecorder()
 	hs.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// decode returns the JSON object rec answered, or nil for another body.
+func (hs *harness) decode(rec *httptest.ResponseRecorder, method, path string) map[string]any {
+	hs.t.Helper()
 	var out map[string]any
 	if rec.Body.Len() > 0 && rec.Body.Bytes()[0] == '{' {
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 			hs.t.Fatalf("%s %s: body is not JSON: %v\n%s", method, path, err, rec.Body)
 		}
 	}
-	return rec.Code, out
+	return out
 }
 
 // must sends a request that must answer want, and returns the body.

@@ -152,15 +152,16 @@ func actionConflict(name string) string {
 // id. It returns ENOTFOUND, ECONFLICT or a validation error, also when the
 // dispatcher holds dispatcher.MaxActions already or the configuration of
 // its event type would grow beyond dispatcher.MaxEventTypeConfig.
-func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action) error {
+func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action, ifUpdated time.Time) (time.Time, error) {
 	now := s.now()
 	a.ID = dispatcher.NewID(now)
 	a.Created, a.Updated = now, now
 	if err := a.Validate(); err != nil {
-		return err
+		return time.Time{}, err
 	}
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		if err := s.touch(tx, dispatcherID); err != nil {
+	var at time.Time
+	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
+		if at, err = s.touch(tx, dispatcherID, ifUpdated); err != nil {
 			return err
 		}
 		if err := checkActionCount(tx, dispatcherID); err != nil {
@@ -170,7 +171,7 @@ func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispat
 			return err
 		}
 		var next int
-		err := tx.Model(&actionRow{}).Where("dispatcher_id = ?", dispatcherID).
+		err = tx.Model(&actionRow{}).Where("dispatcher_id = ?", dispatcherID).
 			Select("COALESCE(MAX(position) + 1, 0)").Scan(&next).Error
 		if err != nil {
 			return err
@@ -191,19 +192,23 @@ func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispat
 		}
 		return s.audit(ctx, tx, dispatcher.AuditActionCreate, a.ID, nil, wire.AuditActionOf(dispatcherID, *a))
 	})
+	return at, err
 }
 
 // UpdateAction applies u to an action of a dispatcher. It returns
 // ENOTFOUND, ECONFLICT, or EINVALID for a type change or a bad field, also
 // when the configuration of the dispatcher's event type would grow beyond
-// dispatcher.MaxEventTypeConfig.
-func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string, u dispatcher.ActionUpdate) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		if err := s.touch(tx, dispatcherID); err != nil {
+// dispatcher.MaxEventTypeConfig. It returns the dispatcher's new
+// updateTimestamp; a non-zero ifUpdated applies u only to the dispatcher
+// as it was last updated then, else ECHANGED.
+func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string, u dispatcher.ActionUpdate, ifUpdated time.Time) (time.Time, error) {
+	var at time.Time
+	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
+		if at, err = s.touch(tx, dispatcherID, ifUpdated); err != nil {
 			return err
 		}
 		var row actionRow
-		err := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Take(&row).Error
+		err = tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Take(&row).Error
 		if err != nil {
 			return unknown(err, "action with id %s in dispatcher %s", actionID, dispatcherID)
 		}
@@ -245,12 +250,16 @@ func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string,
 		}
 		return s.audit(ctx, tx, dispatcher.AuditActionUpdate, actionID, wire.AuditActionOf(dispatcherID, old), wire.AuditActionOf(dispatcherID, after))
 	})
+	return at, err
 }
 
-// DeleteAction deletes an action of a dispatcher, or returns ENOTFOUND.
-func (s *Store) DeleteAction(ctx context.Context, dispatcherID, actionID string) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
-		if err := s.touch(tx, dispatcherID); err != nil {
+// DeleteAction deletes an action of a dispatcher and returns the
+// dispatcher's new updateTimestamp, or ENOTFOUND, or ECHANGED when
+// ifUpdated is set and the dispatcher is no longer at it.
+func (s *Store) DeleteAction(ctx context.Context, dispatcherID, actionID string, ifUpdated time.Time) (time.Time, error) {
+	var at time.Time
+	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
+		if at, err = s.touch(tx, dispatcherID, ifUpdated); err != nil {
 			return err
 		}
 		var rows []actionRow // for the audit trail
@@ -270,6 +279,7 @@ func (s *Store) DeleteAction(ctx context.Context, dispatcherID, actionID string)
 		}
 		return s.audit(ctx, tx, dispatcher.AuditActionDelete, actionID, wire.AuditActionOf(dispatcherID, before), nil)
 	})
+	return at, err
 }
 
 func noPrefix(int) string { return "" }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
@@ -101,19 +102,19 @@ func TestAuditRecordsEveryChange(t *testing.T) {
 			Actions: []dispatcher.Action{{Type: dispatcher.ActionMail, Name: "mail", TemplateID: tmpl.ID, Recipients: dispatcher.Recipients{To: []string{"a@example.com"}}}}}
 		auditMust(t, s.CreateDispatcher(ctx, &d))
 		desc := "erase PII"
-		auditMust(t, s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Description: &desc}))
+		auditMust(t, errOf(s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Description: &desc}, time.Time{})))
 		task := dispatcher.Action{Type: dispatcher.ActionTask, Name: "task", FunctionName: "erase", Data: json.RawMessage(`{"k":1}`)}
-		auditMust(t, s.CreateAction(ctx, d.ID, &task))
+		auditMust(t, errOf(s.CreateAction(ctx, d.ID, &task, time.Time{})))
 		data := json.RawMessage(`{"k":2}`)
-		auditMust(t, s.UpdateAction(ctx, d.ID, task.ID, dispatcher.ActionUpdate{Data: &data}))
-		auditMust(t, s.DeleteAction(ctx, d.ID, task.ID))
+		auditMust(t, errOf(s.UpdateAction(ctx, d.ID, task.ID, dispatcher.ActionUpdate{Data: &data}, time.Time{})))
+		auditMust(t, errOf(s.DeleteAction(ctx, d.ID, task.ID, time.Time{})))
 		subject := "Hello"
-		auditMust(t, s.UpdateTemplate(ctx, tmpl.ID, dispatcher.TemplateUpdate{Subject: &subject}))
+		auditMust(t, errOf(s.UpdateTemplate(ctx, tmpl.ID, dispatcher.TemplateUpdate{Subject: &subject}, time.Time{})))
 		url := "http://127.0.0.1:9/v2"
-		auditMust(t, s.UpdateFunction(ctx, fn.ID, dispatcher.FunctionUpdate{URL: &url}))
-		auditMust(t, s.DeleteDispatcher(ctx, d.ID))
-		auditMust(t, s.DeleteTemplate(ctx, tmpl.ID))
-		auditMust(t, s.DeleteFunction(ctx, fn.ID))
+		auditMust(t, errOf(s.UpdateFunction(ctx, fn.ID, dispatcher.FunctionUpdate{URL: &url}, time.Time{})))
+		auditMust(t, s.DeleteDispatcher(ctx, d.ID, time.Time{}))
+		auditMust(t, s.DeleteTemplate(ctx, tmpl.ID, time.Time{}))
+		auditMust(t, s.DeleteFunction(ctx, fn.ID, time.Time{}))
 
 		want := []struct {
 			action, target string
@@ -198,8 +199,8 @@ func TestAuditRedactsSecrets(t *testing.T) {
 			Headers: map[string]string{"X-Api-Key": "first-header-value", "X-Team": "team-value"}}
 		auditMust(t, s.CreateFunction(ctx, &fn))
 		secret, headers := "second-secret-value", map[string]string{"X-Api-Key": "second-header-value", "X-Team": "team-value"}
-		auditMust(t, s.UpdateFunction(ctx, fn.ID, dispatcher.FunctionUpdate{Secret: &secret, Headers: &headers}))
-		auditMust(t, s.DeleteFunction(ctx, fn.ID))
+		auditMust(t, errOf(s.UpdateFunction(ctx, fn.ID, dispatcher.FunctionUpdate{Secret: &secret, Headers: &headers}, time.Time{})))
+		auditMust(t, s.DeleteFunction(ctx, fn.ID, time.Time{}))
 		got := auditTrailOf(t, ctx, s)
 		if len(got) != 3 {
 			t.Fatalf("records: %s", auditActions(got))
@@ -236,12 +237,12 @@ func TestAuditSharesTheTransaction(t *testing.T) {
 				return s.CreateTemplate(ctx, &dispatcher.Template{Name: "welcome", Subject: "Hi", Text: "Hello"})
 			},
 			"invalid":    func() error { return s.CreateDispatcher(ctx, &dispatcher.Dispatcher{Name: "x"}) },
-			"unknown id": func() error { return s.DeleteDispatcher(ctx, "0123456789abcdef01234567") },
+			"unknown id": func() error { return s.DeleteDispatcher(ctx, "0123456789abcdef01234567", time.Time{}) },
 			"in use": func() error {
 				d := dispatcher.Dispatcher{Name: "d", EventType: "e", Actions: []dispatcher.Action{{Type: dispatcher.ActionMail,
 					TemplateID: tmpl.ID, Recipients: dispatcher.Recipients{To: []string{"a@example.com"}}}}}
 				auditMust(t, s.CreateDispatcher(ctx, &d))
-				return s.DeleteTemplate(ctx, tmpl.ID)
+				return s.DeleteTemplate(ctx, tmpl.ID, time.Time{})
 			},
 		} {
 			before := len(auditTrailOf(t, ctx, s))
@@ -485,7 +486,7 @@ func TestAuditQuery(t *testing.T) {
 			auditMust(t, s.CreateTemplate(auditCtx([]string{"ann", "bob"}[i%2], "", ""), &tmpl))
 			ids = append(ids, tmpl.ID)
 		}
-		auditMust(t, s.DeleteTemplate(ctx, ids[0]))
+		auditMust(t, s.DeleteTemplate(ctx, ids[0], time.Time{}))
 		all := auditTrailOf(t, ctx, s)
 		for _, tc := range []struct {
 			name  string

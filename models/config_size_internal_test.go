@@ -49,20 +49,20 @@ func TestConfigBeyondTheLimitCanShrink(t *testing.T) {
 	}
 
 	smaller := data(10)
-	if err := s.UpdateAction(ctx, d.ID, d.Actions[1].ID, dispatcher.ActionUpdate{Data: &smaller}); err != nil {
+	if _, err := s.UpdateAction(ctx, d.ID, d.Actions[1].ID, dispatcher.ActionUpdate{Data: &smaller}, time.Time{}); err != nil {
 		t.Fatalf("shrinking an action: %v", err)
 	}
 	tags := []string{}
-	if err := s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Tags: &tags}); err != nil {
+	if _, err := s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Tags: &tags}, time.Time{}); err != nil {
 		t.Fatalf("an update that does not grow it: %v", err)
 	}
 	bigger := data(20000)
-	err = s.UpdateAction(ctx, d.ID, d.Actions[1].ID, dispatcher.ActionUpdate{Data: &bigger})
+	_, err = s.UpdateAction(ctx, d.ID, d.Actions[1].ID, dispatcher.ActionUpdate{Data: &bigger}, time.Time{})
 	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), `event type "big" would be`) {
 		t.Fatalf("growing an action: %v, want the configuration refused", err)
 	}
 	description := "more"
-	err = s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Description: &description})
+	_, err = s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Description: &description}, time.Time{})
 	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), "description: ") {
 		t.Fatalf("growing the dispatcher: %v, want the configuration refused", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/models"
@@ -73,7 +74,7 @@ func TestEventTypeConfigLimit(t *testing.T) {
 		}
 
 		a := bigTask("f", 30000)
-		wantTooBig(t, s.CreateAction(ctx, base.ID, &a), "actions", "big")
+		wantTooBig(t, errOf(s.CreateAction(ctx, base.ID, &a, time.Time{})), "actions", "big")
 		unchanged()
 
 		d := dispatcher.Dispatcher{Name: "second", EventType: "big", Actions: []dispatcher.Action{bigTask("x", 30000)}}
@@ -87,28 +88,28 @@ func TestEventTypeConfigLimit(t *testing.T) {
 		}
 
 		grown := bigTask("", 10000).Data
-		wantTooBig(t, s.UpdateAction(ctx, base.ID, base.Actions[0].ID, dispatcher.ActionUpdate{Data: &grown}), "actions", "big")
+		wantTooBig(t, errOf(s.UpdateAction(ctx, base.ID, base.Actions[0].ID, dispatcher.ActionUpdate{Data: &grown}, time.Time{})), "actions", "big")
 		unchanged()
 
 		other := create(t, s, dispatcher.Dispatcher{Name: "other", EventType: "small", Actions: []dispatcher.Action{bigTask("y", 30000)}})
 		big := "big"
-		wantTooBig(t, s.UpdateDispatcher(ctx, other.ID, dispatcher.DispatcherUpdate{EventType: &big}), "eventType", "big")
+		wantTooBig(t, errOf(s.UpdateDispatcher(ctx, other.ID, dispatcher.DispatcherUpdate{EventType: &big}, time.Time{})), "eventType", "big")
 		unchanged()
 		description := strings.Repeat("d", 30000)
-		wantTooBig(t, s.UpdateDispatcher(ctx, base.ID, dispatcher.DispatcherUpdate{Description: &description}), "description", "big")
+		wantTooBig(t, errOf(s.UpdateDispatcher(ctx, base.ID, dispatcher.DispatcherUpdate{Description: &description}, time.Time{})), "description", "big")
 		unchanged()
 
 		// What fits still goes in, and other event types are not affected.
 		small := bigTask("small", 1000)
-		if err := s.CreateAction(ctx, base.ID, &small); err != nil {
+		if err := errOf(s.CreateAction(ctx, base.ID, &small, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		more := bigTask("z", 60000)
-		if err := s.CreateAction(ctx, other.ID, &more); err != nil {
+		if err := errOf(s.CreateAction(ctx, other.ID, &more, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		shrunk := json.RawMessage(`{}`)
-		if err := s.UpdateAction(ctx, base.ID, base.Actions[0].ID, dispatcher.ActionUpdate{Data: &shrunk}); err != nil {
+		if err := errOf(s.UpdateAction(ctx, base.ID, base.Actions[0].ID, dispatcher.ActionUpdate{Data: &shrunk}, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -135,7 +136,7 @@ func TestEventTypeConfigLimitUnderConcurrency(t *testing.T) {
 				defer wg.Done()
 				if i%2 == 0 {
 					a := bigTask("new", 50000)
-					errs[i] = s.CreateAction(ctx, targets[i].ID, &a)
+					errs[i] = errOf(s.CreateAction(ctx, targets[i].ID, &a, time.Time{}))
 					return
 				}
 				d := dispatcher.Dispatcher{EventType: "big", Actions: []dispatcher.Action{bigTask("new", 50000)}}
@@ -169,15 +170,15 @@ func TestActionsPerDispatcherLimit(t *testing.T) {
 		}
 		d := create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: actions})
 		a := bigTask("", 10)
-		err := s.CreateAction(ctx, d.ID, &a)
+		err := errOf(s.CreateAction(ctx, d.ID, &a, time.Time{}))
 		wantCode(t, err, dispatcher.EINVALID)
 		if msg := dispatcher.ErrorMessage(err); msg != "actions: a dispatcher holds at most 50 actions; this one has 50" {
 			t.Fatalf("error %q", msg)
 		}
-		if err := s.DeleteAction(ctx, d.ID, d.Actions[0].ID); err != nil {
+		if err := errOf(s.DeleteAction(ctx, d.ID, d.Actions[0].ID, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateAction(ctx, d.ID, &a); err != nil {
+		if err := errOf(s.CreateAction(ctx, d.ID, &a, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 	})

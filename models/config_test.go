@@ -30,7 +30,7 @@ func TestTemplates(t *testing.T) {
 			t.Fatalf("syntax error %q should name the field and line 2", err)
 		}
 		subject := "New {{ .event.type }}"
-		if err := s.UpdateTemplate(ctx, tmpl.ID, dispatcher.TemplateUpdate{Subject: &subject}); err != nil {
+		if err := errOf(s.UpdateTemplate(ctx, tmpl.ID, dispatcher.TemplateUpdate{Subject: &subject}, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := s.FindTemplate(ctx, tmpl.ID); got.Subject != subject || !got.Updated.After(tmpl.Updated) {
@@ -40,18 +40,18 @@ func TestTemplates(t *testing.T) {
 		// In use: refused, naming the dispatcher; free again once unused.
 		a := dispatcher.Action{Type: dispatcher.ActionMail, TemplateID: tmpl.ID, Recipients: dispatcher.Recipients{To: []string{"a@example.com"}}}
 		d := create(t, s, dispatcher.Dispatcher{Name: "farewell", EventType: "user_deleted", Actions: []dispatcher.Action{a}})
-		err = s.DeleteTemplate(ctx, tmpl.ID)
+		err = s.DeleteTemplate(ctx, tmpl.ID, time.Time{})
 		wantCode(t, err, dispatcher.EINUSE)
 		if !strings.Contains(err.Error(), "farewell") || !strings.Contains(err.Error(), d.ID) {
 			t.Fatalf("in-use error %q should name the dispatcher", err)
 		}
-		if err := s.DeleteDispatcher(ctx, d.ID); err != nil {
+		if err := s.DeleteDispatcher(ctx, d.ID, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.DeleteTemplate(ctx, tmpl.ID); err != nil {
+		if err := s.DeleteTemplate(ctx, tmpl.ID, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, s.DeleteTemplate(ctx, tmpl.ID), dispatcher.ENOTFOUND)
+		wantCode(t, s.DeleteTemplate(ctx, tmpl.ID, time.Time{}), dispatcher.ENOTFOUND)
 	})
 }
 
@@ -85,33 +85,21 @@ func TestFunctions(t *testing.T) {
 		task := dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "notify"}
 		d := create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{task}})
 		rename := "renamed"
-		wantCode(t, s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Name: &rename}), dispatcher.EINUSE)
+		wantCode(t, errOf(s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Name: &rename}, time.Time{})), dispatcher.EINUSE)
 		url, secret, headers := "https://example.com/v2", "s3cret2", map[string]string{"X-Team": "b"}
-		if err := s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{URL: &url, Secret: &secret, Headers: &headers}); err != nil {
+		if err := errOf(s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{URL: &url, Secret: &secret, Headers: &headers}, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
-		// A change pinned to the function as it was (IfUpdated) applies to
-		// that function only.
-		checked, err := s.FindFunction(ctx, f.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		timeout := 5 * time.Second
-		wantCode(t, s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Timeout: &timeout, IfUpdated: checked.Updated.Add(-time.Millisecond)}), dispatcher.ESTATE)
-		if err := s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Timeout: &timeout, IfUpdated: checked.Updated}); err != nil {
-			t.Fatal(err)
-		}
-		wantCode(t, s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Timeout: &timeout, IfUpdated: checked.Updated}), dispatcher.ESTATE)
-		wantCode(t, s.DeleteFunction(ctx, f.ID), dispatcher.EINUSE)
+		wantCode(t, s.DeleteFunction(ctx, f.ID, time.Time{}), dispatcher.EINUSE)
 
 		missing := dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "nope"}
-		err = s.CreateAction(ctx, d.ID, &missing)
+		err = errOf(s.CreateAction(ctx, d.ID, &missing, time.Time{}))
 		wantCode(t, err, dispatcher.EINVALID)
 		if !strings.Contains(err.Error(), "functionName") {
 			t.Fatalf("error %q should name functionName", err)
 		}
 		other := "nope"
-		wantCode(t, s.UpdateAction(ctx, d.ID, d.Actions[0].ID, dispatcher.ActionUpdate{FunctionName: &other}), dispatcher.EINVALID)
+		wantCode(t, errOf(s.UpdateAction(ctx, d.ID, d.Actions[0].ID, dispatcher.ActionUpdate{FunctionName: &other}, time.Time{})), dispatcher.EINVALID)
 		mail := dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{{Type: dispatcher.ActionMail, TemplateID: "0123456789abcdef01234567", Recipients: dispatcher.Recipients{To: []string{"a@example.com"}}}}}
 		wantCode(t, s.CreateDispatcher(ctx, &mail), dispatcher.EINVALID)
 	})

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -230,12 +231,18 @@ func (s *Store) load(db, sel *gorm.DB) ([]dispatcher.Dispatcher, error) {
 // UpdateDispatcher applies u to the dispatcher with id. It returns
 // ENOTFOUND, ECONFLICT for a taken name, or a validation error, also when
 // the configuration of its event type would grow beyond
-// dispatcher.MaxEventTypeConfig.
-func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.DispatcherUpdate) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
+// dispatcher.MaxEventTypeConfig. It returns the dispatcher's new
+// updateTimestamp. A non-zero ifUpdated applies u only to the dispatcher
+// as it was last updated then (its actions included), else ECHANGED.
+func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.DispatcherUpdate, ifUpdated time.Time) (time.Time, error) {
+	var at time.Time
+	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var row dispatcherRow
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
 			return unknown(err, "dispatcher with id %s", id)
+		}
+		if err := unchanged("dispatcher", id, fromMillis(row.UpdateTimestamp), ifUpdated); err != nil {
+			return err
 		}
 		var oldTags []tagRow
 		if err := tx.Where("dispatcher_id = ?", id).Order("position").Find(&oldTags).Error; err != nil {
@@ -264,7 +271,8 @@ func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.Di
 				return err
 			}
 		}
-		d.Updated = s.now()
+		d.Updated = s.later(old.Updated)
+		at = d.Updated
 		updated, _ := toDBDispatcher(d)
 		err = tx.Model(&dispatcherRow{}).Where("id = ?", id).Updates(map[string]any{
 			"name":             updated.Name,
@@ -296,16 +304,18 @@ func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.Di
 		}
 		return s.audit(ctx, tx, dispatcher.AuditDispatcherUpdate, id, wire.AuditDispatcherOf(old, false), wire.AuditDispatcherOf(d, false))
 	})
+	return at, err
 }
 
 // DeleteDispatcher deletes the dispatcher with id and its actions, or
-// returns ENOTFOUND.
-func (s *Store) DeleteDispatcher(ctx context.Context, id string) error {
+// returns ENOTFOUND, or ECHANGED when ifUpdated is set and the dispatcher
+// is no longer at it.
+func (s *Store) DeleteDispatcher(ctx context.Context, id string, ifUpdated time.Time) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		// Whose it is first (the tenant), then the children: SQLite only
 		// cascades when foreign keys are on, and this keeps the store
 		// correct either way.
-		if err := s.touch(tx, id); err != nil {
+		if _, err := s.touch(tx, id, ifUpdated); err != nil {
 			return err
 		}
 		before, err := s.load(tx, tx.Where("id = ?", id)) // for the audit trail
@@ -329,16 +339,21 @@ func (s *Store) DeleteDispatcher(ctx context.Context, id string) error {
 	})
 }
 
-// touch moves the dispatcher's updateTimestamp, or returns ENOTFOUND.
-func (s *Store) touch(tx *gorm.DB, id string) error {
-	res := tx.Model(&dispatcherRow{}).Where("id = ?", id).Update("update_timestamp", millis(s.now()))
-	if res.Error != nil {
-		return res.Error
+// touch moves the dispatcher's updateTimestamp on, a change of its
+// actions being one of the dispatcher, and returns the new one; or
+// ENOTFOUND, or ECHANGED when ifUpdated is set and the dispatcher is no
+// longer at it.
+func (s *Store) touch(tx *gorm.DB, id string, ifUpdated time.Time) (time.Time, error) {
+	var row dispatcherRow
+	if err := tx.Select("id", "update_timestamp").Where("id = ?", id).Take(&row).Error; err != nil {
+		return time.Time{}, unknown(err, "dispatcher with id %s", id)
 	}
-	if res.RowsAffected == 0 {
-		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no dispatcher with id %s", id)
+	prev := fromMillis(row.UpdateTimestamp)
+	if err := unchanged("dispatcher", id, prev, ifUpdated); err != nil {
+		return time.Time{}, err
 	}
-	return nil
+	at := s.later(prev)
+	return at, tx.Model(&dispatcherRow{}).Where("id = ?", id).Update("update_timestamp", millis(at)).Error
 }
 
 func nullable(s string) *string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
@@ -35,12 +36,12 @@ func TestDispatcherFilterAndPause(t *testing.T) {
 			t.Fatalf("a filter that does not compile: %v", err)
 		}
 		broken := "event.nope"
-		if err := s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Filter: &broken}); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		if err := errOf(s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Filter: &broken}, time.Time{})); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
 			t.Fatalf("an update to a filter that does not compile: %v", err)
 		}
 
 		paused, none := true, ""
-		if err := s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Paused: &paused}); err != nil {
+		if err := errOf(s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Paused: &paused}, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := s.FindDispatcher(ctx, d.ID); !got.Paused || got.Filter != d.Filter {
@@ -78,7 +79,7 @@ func TestDispatcherFilterAndPause(t *testing.T) {
 		}
 
 		resumed := false
-		if err := s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Paused: &resumed, Filter: &none}); err != nil {
+		if err := errOf(s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Paused: &resumed, Filter: &none}, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := s.FindDispatcher(ctx, d.ID); got.Paused || got.Filter != "" {

@@ -38,8 +38,8 @@ func TestFunctionFlowStored(t *testing.T) {
 		var noBreaker *dispatcher.CircuitBreaker
 		var notPaused *time.Time
 		zero := 0
-		if err := s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{RateLimit: &none, CircuitBreaker: &noBreaker,
-			PausedUntil: &notPaused, MaxConcurrency: &zero}); err != nil {
+		if err := errOf(s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{RateLimit: &none, CircuitBreaker: &noBreaker,
+			PausedUntil: &notPaused, MaxConcurrency: &zero}, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := s.FindFunction(ctx, f.ID); got.Flow.Gated() {

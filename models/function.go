@@ -146,10 +146,13 @@ func (s *Store) FindFunctions(ctx context.Context, ids []string) ([]dispatcher.F
 	})
 }
 
-// UpdateFunction applies u to the function with id. A rename is refused
-// with EINUSE while task actions use the old name.
-func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.FunctionUpdate) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
+// UpdateFunction applies u to the function with id and returns its new
+// updateTimestamp. A rename is refused with EINUSE while task actions use
+// the old name. A non-zero ifUpdated applies u only to the function as it
+// was last updated then, else ECHANGED.
+func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.FunctionUpdate, ifUpdated time.Time) (time.Time, error) {
+	var at time.Time
+	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var row functionRow
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
 			return unknown(err, "function with id %s", id)
@@ -158,8 +161,8 @@ func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.Func
 		if err != nil {
 			return err
 		}
-		if !u.IfUpdated.IsZero() && !f.Updated.Equal(u.IfUpdated) {
-			return dispatcher.Errorf(dispatcher.ESTATE, "the function changed while this change was checked; send it again")
+		if err := unchanged("function", id, f.Updated, ifUpdated); err != nil {
+			return err
 		}
 		old := f
 		if err := u.Apply(&f); err != nil {
@@ -170,7 +173,7 @@ func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.Func
 				return err
 			}
 		}
-		f.Updated = s.now()
+		f.Updated = s.later(old.Updated)
 		updated, err := toDBFunction(f, s.keys)
 		if err != nil {
 			return err
@@ -178,17 +181,23 @@ func (s *Store) UpdateFunction(ctx context.Context, id string, u dispatcher.Func
 		if err := tx.Model(&functionRow{}).Where("id = ?", id).Select("*").Updates(&updated).Error; err != nil {
 			return translate(err, functionConflict(f.Name))
 		}
+		at = f.Updated
 		return s.audit(ctx, tx, dispatcher.AuditFunctionUpdate, id, wire.AuditFunctionOf(old, nil), wire.AuditFunctionOf(f, &old))
 	})
+	return at, err
 }
 
 // DeleteFunction deletes the function with id. It returns EINUSE, naming
-// the dispatchers, while a task action still uses it.
-func (s *Store) DeleteFunction(ctx context.Context, id string) error {
+// the dispatchers, while a task action still uses it, and ECHANGED when
+// ifUpdated is set and the function is no longer at it.
+func (s *Store) DeleteFunction(ctx context.Context, id string, ifUpdated time.Time) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		var row functionRow
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
 			return unknown(err, "function with id %s", id)
+		}
+		if err := unchanged("function", id, fromMillis(row.UpdateTimestamp), ifUpdated); err != nil {
+			return err
 		}
 		if err := inUse(tx, "function_name = ?", row.Name, "function"); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/encryption"
@@ -103,7 +104,7 @@ func TestFunctionSecretsEncryptedAtRest(t *testing.T) {
 			assertFunction(t, s1, fresh)
 			assertFunction(t, s1, legacy)
 			secret := "rotated-by-user"
-			if err := s1.UpdateFunction(ctx, fresh.ID, dispatcher.FunctionUpdate{Secret: &secret}); err != nil {
+			if err := errOf(s1.UpdateFunction(ctx, fresh.ID, dispatcher.FunctionUpdate{Secret: &secret}, time.Time{})); err != nil {
 				t.Fatal(err)
 			}
 			fresh.Secret = secret

@@ -160,6 +160,28 @@ func transient(err error) bool {
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
+// later returns the updateTimestamp of a record's next version: now, but
+// always after prev (the record's current one), so that every version
+// of a record has a timestamp, and so an ETag, of its own.
+func (s *Store) later(prev time.Time) time.Time {
+	now := s.now().Truncate(time.Millisecond)
+	if !now.After(prev) {
+		return prev.Add(time.Millisecond)
+	}
+	return now
+}
+
+// unchanged returns ECHANGED unless ifUpdated is zero or the record,
+// whose updateTimestamp is updated, is still at it: a change made against
+// a version of a record (If-Match) applies to that version only.
+func unchanged(what, id string, updated, ifUpdated time.Time) error {
+	if ifUpdated.IsZero() || updated.Equal(ifUpdated) {
+		return nil
+	}
+	return dispatcher.Errorf(dispatcher.ECHANGED, "the %s with id %s changed since the version this change was made against (updateTimestamp %d, now %d): get it again and make the change on what it is now",
+		what, id, ifUpdated.UnixMilli(), updated.UnixMilli())
+}
+
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 // Ping checks that the database answers.

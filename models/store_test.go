@@ -25,6 +25,12 @@ func stores(t *testing.T, fn func(t *testing.T, s *models.Store)) {
 
 func newStore(t testing.TB, url string) *models.Store {
 	t.Helper()
+	return newStoreAt(t, url, tick())
+}
+
+// newStoreAt is newStore with the clock now.
+func newStoreAt(t testing.TB, url string, now func() time.Time) *models.Store {
+	t.Helper()
 	db, err := models.Open(url)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +43,7 @@ func newStore(t testing.TB, url string) *models.Store {
 	if _, err := models.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	s := models.NewStore(db, tick())
+	s := models.NewStore(db, now)
 	ctx := context.Background()
 	tmpl := dispatcher.Template{Name: "welcome", Subject: "Hi {{ .event.content.name }}", Text: "Welcome"}
 	if err := s.CreateTemplate(ctx, &tmpl); err != nil {
@@ -85,6 +91,9 @@ func create(t *testing.T, s *models.Store, d dispatcher.Dispatcher) dispatcher.D
 	}
 	return d
 }
+
+// errOf is the error of a change that also returns a version.
+func errOf(_ time.Time, err error) error { return err }
 
 func wantCode(t *testing.T, err error, code string) {
 	t.Helper()
@@ -183,7 +192,7 @@ func TestUniqueNamesUnderConcurrency(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				a := mailAction(s, "same-action")
-				errs[i] = s.CreateAction(ctx, d.ID, &a)
+				errs[i] = errOf(s.CreateAction(ctx, d.ID, &a, time.Time{}))
 			}()
 		}
 		wg.Wait()
@@ -210,7 +219,7 @@ func TestUpdateDispatcher(t *testing.T) {
 		d := create(t, s, dispatcher.Dispatcher{Name: "one", EventType: "e", Tags: []string{"x"}})
 		create(t, s, dispatcher.Dispatcher{Name: "two", EventType: "e"})
 		name, event, tags := "renamed", "f", []string{"y", "z"}
-		if err := s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Name: &name, EventType: &event, Tags: &tags}); err != nil {
+		if err := errOf(s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Name: &name, EventType: &event, Tags: &tags}, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := s.FindDispatcher(ctx, d.ID)
@@ -221,10 +230,10 @@ func TestUpdateDispatcher(t *testing.T) {
 			t.Fatalf("updated %v not after %v, or created moved", got.Updated, d.Updated)
 		}
 		taken := "two"
-		wantCode(t, s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Name: &taken}), dispatcher.ECONFLICT)
+		wantCode(t, errOf(s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Name: &taken}, time.Time{})), dispatcher.ECONFLICT)
 		empty := ""
-		wantCode(t, s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{EventType: &empty}), dispatcher.EREQUIRED)
-		wantCode(t, s.UpdateDispatcher(ctx, dispatcher.NewID(time.Now()), dispatcher.DispatcherUpdate{Name: &name}), dispatcher.ENOTFOUND)
+		wantCode(t, errOf(s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{EventType: &empty}, time.Time{})), dispatcher.EREQUIRED)
+		wantCode(t, errOf(s.UpdateDispatcher(ctx, dispatcher.NewID(time.Now()), dispatcher.DispatcherUpdate{Name: &name}, time.Time{})), dispatcher.ENOTFOUND)
 	})
 }
 
@@ -233,7 +242,7 @@ func TestActions(t *testing.T) {
 		ctx := context.Background()
 		d := create(t, s, dispatcher.Dispatcher{EventType: "e", Actions: []dispatcher.Action{mailAction(s, "m")}})
 		a := taskAction("t")
-		if err := s.CreateAction(ctx, d.ID, &a); err != nil {
+		if err := errOf(s.CreateAction(ctx, d.ID, &a, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		after := func() dispatcher.Dispatcher {
@@ -253,26 +262,26 @@ func TestActions(t *testing.T) {
 		}
 
 		fn, clear := "other", (*time.Time)(nil)
-		if err := s.UpdateAction(ctx, d.ID, a.ID, dispatcher.ActionUpdate{FunctionName: &fn, StartTimestamp: &clear}); err != nil {
+		if err := errOf(s.UpdateAction(ctx, d.ID, a.ID, dispatcher.ActionUpdate{FunctionName: &fn, StartTimestamp: &clear}, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		if got := after().Actions[1]; got.FunctionName != "other" || got.StartTimestamp != nil || string(got.Data) != string(a.Data) {
 			t.Fatalf("updated action = %+v", got)
 		}
 		mail := dispatcher.ActionMail
-		wantCode(t, s.UpdateAction(ctx, d.ID, a.ID, dispatcher.ActionUpdate{Type: &mail}), dispatcher.EINVALID)
+		wantCode(t, errOf(s.UpdateAction(ctx, d.ID, a.ID, dispatcher.ActionUpdate{Type: &mail}, time.Time{})), dispatcher.EINVALID)
 		taken := "m"
-		wantCode(t, s.UpdateAction(ctx, d.ID, a.ID, dispatcher.ActionUpdate{Name: &taken}), dispatcher.ECONFLICT)
-		wantCode(t, s.UpdateAction(ctx, d.ID, dispatcher.NewID(time.Now()), dispatcher.ActionUpdate{Name: &fn}), dispatcher.ENOTFOUND)
+		wantCode(t, errOf(s.UpdateAction(ctx, d.ID, a.ID, dispatcher.ActionUpdate{Name: &taken}, time.Time{})), dispatcher.ECONFLICT)
+		wantCode(t, errOf(s.UpdateAction(ctx, d.ID, dispatcher.NewID(time.Now()), dispatcher.ActionUpdate{Name: &fn}, time.Time{})), dispatcher.ENOTFOUND)
 
-		if err := s.DeleteAction(ctx, d.ID, a.ID); err != nil {
+		if err := errOf(s.DeleteAction(ctx, d.ID, a.ID, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		if got := after(); len(got.Actions) != 1 {
 			t.Fatalf("actions after delete = %+v", got.Actions)
 		}
-		wantCode(t, s.DeleteAction(ctx, d.ID, a.ID), dispatcher.ENOTFOUND)
-		wantCode(t, s.CreateAction(ctx, dispatcher.NewID(time.Now()), &a), dispatcher.ENOTFOUND)
+		wantCode(t, errOf(s.DeleteAction(ctx, d.ID, a.ID, time.Time{})), dispatcher.ENOTFOUND)
+		wantCode(t, errOf(s.CreateAction(ctx, dispatcher.NewID(time.Now()), &a, time.Time{})), dispatcher.ENOTFOUND)
 	})
 }
 
@@ -280,12 +289,12 @@ func TestDeleteDispatcher(t *testing.T) {
 	stores(t, func(t *testing.T, s *models.Store) {
 		ctx := context.Background()
 		d := create(t, s, dispatcher.Dispatcher{Name: "n", EventType: "e", Tags: []string{"t"}, Actions: []dispatcher.Action{mailAction(s, "m")}})
-		if err := s.DeleteDispatcher(ctx, d.ID); err != nil {
+		if err := s.DeleteDispatcher(ctx, d.ID, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.FindDispatcher(ctx, d.ID)
 		wantCode(t, err, dispatcher.ENOTFOUND)
-		wantCode(t, s.DeleteDispatcher(ctx, d.ID), dispatcher.ENOTFOUND)
+		wantCode(t, s.DeleteDispatcher(ctx, d.ID, time.Time{}), dispatcher.ENOTFOUND)
 		// The name and the action name are free again.
 		create(t, s, dispatcher.Dispatcher{Name: "n", EventType: "e", Actions: []dispatcher.Action{mailAction(s, "m")}})
 	})
@@ -306,11 +315,11 @@ func TestConfigVersionMovesOnEveryChange(t *testing.T) {
 		d := create(t, s, dispatcher.Dispatcher{EventType: "e"})
 		v1 := version()
 		a := mailAction(s, "m")
-		if err := s.CreateAction(ctx, d.ID, &a); err != nil {
+		if err := errOf(s.CreateAction(ctx, d.ID, &a, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		v2 := version()
-		_ = s.DeleteDispatcher(ctx, dispatcher.NewID(time.Now())) // fails: no change
+		_ = s.DeleteDispatcher(ctx, dispatcher.NewID(time.Now()), time.Time{}) // fails: no change
 		v3 := version()
 		if !(v0 < v1 && v1 < v2 && v2 == v3) {
 			t.Fatalf("versions %d %d %d %d: want strictly growing on change, unchanged on failure", v0, v1, v2, v3)

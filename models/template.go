@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -92,36 +93,50 @@ func (s *Store) FindTemplates(ctx context.Context, ids []string) ([]dispatcher.T
 	return inOrder(ids, rows, func(r templateRow) (string, dispatcher.Template, error) { return r.ID, toTemplate(r), nil })
 }
 
-// UpdateTemplate applies u to the template with id.
-func (s *Store) UpdateTemplate(ctx context.Context, id string, u dispatcher.TemplateUpdate) error {
-	return s.tx(ctx, func(tx *gorm.DB) error {
+// UpdateTemplate applies u to the template with id and returns its new
+// updateTimestamp. A non-zero ifUpdated applies u only to the template as
+// it was last updated then, else ECHANGED.
+func (s *Store) UpdateTemplate(ctx context.Context, id string, u dispatcher.TemplateUpdate, ifUpdated time.Time) (time.Time, error) {
+	var at time.Time
+	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var row templateRow
 		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
 			return unknown(err, "template with id %s", id)
 		}
 		t := toTemplate(row)
+		if err := unchanged("template", id, t.Updated, ifUpdated); err != nil {
+			return err
+		}
 		if err := u.Apply(&t); err != nil {
 			return err
 		}
-		t.Updated = s.now()
+		t.Updated = s.later(t.Updated)
 		updated := toDBTemplate(t)
 		if err := tx.Model(&templateRow{}).Where("id = ?", id).Select("*").Updates(&updated).Error; err != nil {
 			return translate(err, templateConflict(t.Name))
 		}
+		at = t.Updated
 		return s.audit(ctx, tx, dispatcher.AuditTemplateUpdate, id, wire.FromTemplate(toTemplate(row)), wire.FromTemplate(t))
 	})
+	return at, err
 }
 
 // DeleteTemplate deletes the template with id. It returns EINUSE, naming
-// the dispatchers, while a mail action still uses it.
-func (s *Store) DeleteTemplate(ctx context.Context, id string) error {
+// the dispatchers, while a mail action still uses it, and ECHANGED when
+// ifUpdated is set and the template is no longer at it.
+func (s *Store) DeleteTemplate(ctx context.Context, id string, ifUpdated time.Time) error {
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		if err := inUse(tx, "template_id = ?", id, "template"); err != nil {
 			return err
 		}
-		var rows []templateRow // for the audit trail
+		var rows []templateRow // for the audit trail and ifUpdated
 		if err := tx.Where("id = ?", id).Find(&rows).Error; err != nil {
 			return err
+		}
+		if len(rows) == 1 {
+			if err := unchanged("template", id, fromMillis(rows[0].UpdateTimestamp), ifUpdated); err != nil {
+				return err
+			}
 		}
 		if err := deleted(tx.Where("id = ?", id).Delete(&templateRow{}), "template", id); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/models"
@@ -70,15 +71,15 @@ func TestTenantsAreApart(t *testing.T) {
 		// ... nor changes it.
 		name := "taken"
 		for what, err := range map[string]error{
-			"update dispatcher": s.UpdateDispatcher(b, d.ID, dispatcher.DispatcherUpdate{Name: &name}),
-			"delete dispatcher": s.DeleteDispatcher(b, d.ID),
-			"create action":     s.CreateAction(b, d.ID, &dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "erase"}),
-			"update action":     s.UpdateAction(b, d.ID, d.Actions[1].ID, dispatcher.ActionUpdate{Name: &name}),
-			"delete action":     s.DeleteAction(b, d.ID, d.Actions[0].ID),
-			"update template":   s.UpdateTemplate(b, tplA, dispatcher.TemplateUpdate{Name: &name}),
-			"delete template":   s.DeleteTemplate(b, tplA),
-			"update function":   s.UpdateFunction(b, fnsA[0].ID, dispatcher.FunctionUpdate{Name: &name}),
-			"delete function":   s.DeleteFunction(b, fnsA[0].ID),
+			"update dispatcher": errOf(s.UpdateDispatcher(b, d.ID, dispatcher.DispatcherUpdate{Name: &name}, time.Time{})),
+			"delete dispatcher": s.DeleteDispatcher(b, d.ID, time.Time{}),
+			"create action":     errOf(s.CreateAction(b, d.ID, &dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "erase"}, time.Time{})),
+			"update action":     errOf(s.UpdateAction(b, d.ID, d.Actions[1].ID, dispatcher.ActionUpdate{Name: &name}, time.Time{})),
+			"delete action":     errOf(s.DeleteAction(b, d.ID, d.Actions[0].ID, time.Time{})),
+			"update template":   errOf(s.UpdateTemplate(b, tplA, dispatcher.TemplateUpdate{Name: &name}, time.Time{})),
+			"delete template":   s.DeleteTemplate(b, tplA, time.Time{}),
+			"update function":   errOf(s.UpdateFunction(b, fnsA[0].ID, dispatcher.FunctionUpdate{Name: &name}, time.Time{})),
+			"delete function":   s.DeleteFunction(b, fnsA[0].ID, time.Time{}),
 		} {
 			if dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
 				t.Errorf("globex could %s of acme's: %v", what, err)
@@ -96,7 +97,7 @@ func TestTenantsAreApart(t *testing.T) {
 			t.Fatalf("acme's dispatcher after globex's attempts: %+v, %v", got, err)
 		}
 		// acme's own update keeps it acme's.
-		if err := s.UpdateDispatcher(a, d.ID, dispatcher.DispatcherUpdate{Name: &name}); err != nil {
+		if err := errOf(s.UpdateDispatcher(a, d.ID, dispatcher.DispatcherUpdate{Name: &name}, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		if ds, err := s.DispatchersByEventType(a, "user_deleted"); err != nil || len(ds) != 1 || ds[0].Name != "taken" {
@@ -184,7 +185,7 @@ func TestConfigurationWritesTakeTurns(t *testing.T) {
 					name := fmt.Sprintf("t%d-%d", g, i)
 					errs <- s.CreateTemplate(ctx, &dispatcher.Template{Name: name, Subject: "Hi", Text: "Hello"})
 					text := name
-					errs <- s.UpdateTemplate(ctx, tmpl.ID, dispatcher.TemplateUpdate{Text: &text})
+					errs <- errOf(s.UpdateTemplate(ctx, tmpl.ID, dispatcher.TemplateUpdate{Text: &text}, time.Time{}))
 				}
 			})
 		}

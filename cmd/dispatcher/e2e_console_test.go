@@ -269,6 +269,36 @@ func TestEndToEndConsole(t *testing.T) {
 	b.do("save it unchanged", chromedp.WaitVisible(chromedp.ID("d-filter")), chromedp.Click(chromedp.ID("dispatcher-save")))
 	b.waitText("#dispatcher-message", "Nothing changed")
 
+	// Saves are made against the version of the dispatcher the page shows
+	// (If-Match): one that would undo a change someone made meanwhile to
+	// the same field is refused, and says so; the page's own saves, one
+	// after the other, are not. Before, the later save silently won.
+	b.open("/dispatchers")
+	b.open("/dispatchers/" + dispatcherID)
+	b.do("edit the description", chromedp.WaitVisible(chromedp.ID("d-description")),
+		chromedp.SetValue(chromedp.ID("d-description"), "Mine"))
+	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"description": "Theirs"}, 200)
+	b.do("save it over theirs", chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "Changed by someone else")
+	if got := s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200); got["description"] != "Theirs" {
+		t.Errorf("a save over someone else's change of the same field left the description %v, want theirs", got["description"])
+	}
+	b.do("leave the refused edit", chromedp.Click(chromedp.CSS(`#nav a[href="#/dispatchers"]`)), chromedp.WaitVisible(chromedp.ID("leave-dialog")),
+		chromedp.Click(chromedp.ID("leave-dialog-confirm")))
+	b.waitText("#dispatchers-table", "gdpr")
+	b.open("/dispatchers/" + dispatcherID)
+	b.do("edit the mail action again", chromedp.WaitVisible(chromedp.ID("d-description")),
+		chromedp.SetValue(chromedp.CSS(`fieldset.action input[id$="-cc"]`), "dpo@example.com"),
+		chromedp.Click(chromedp.CSS("fieldset.action button.action-save")))
+	b.waitText("fieldset.action", "Action saved.")
+	b.do("then the description", chromedp.SetValue(chromedp.ID("d-description"), "Mine"), chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "Saved.")
+	got = s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)
+	mail = got["actions"].([]any)[0].(map[string]any)
+	if got["description"] != "Mine" || fmt.Sprint(mail["recipients"].(map[string]any)["cc"]) != "[dpo@example.com]" {
+		t.Errorf("after two saves on one page the dispatcher is %v", got)
+	}
+
 	// Past a page: the list pages, and an action's picker offers them all.
 	// Before, both stopped at the first 50, by name.
 	for i := range 50 {

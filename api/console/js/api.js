@@ -39,9 +39,9 @@ export function clearToken() {
   sessionStorage.removeItem(storageKey);
 }
 
-// request sends method to path with body as JSON and returns the decoded
-// answer; it throws an ApiError for any status but 2xx.
-export async function request(method, path, body, headers = {}) {
+// send sends method to path with body as JSON and returns the decoded
+// answer and its ETag; it throws an ApiError for any status but 2xx.
+async function send(method, path, body, headers = {}) {
   const h = { Accept: 'application/json', ...headers };
   const t = token();
   if (t) h.Authorization = `Bearer ${t}`;
@@ -70,13 +70,64 @@ export async function request(method, path, body, headers = {}) {
     if (res.status === 401) unauthorized(err);
     throw err;
   }
-  return data;
+  return { data, etag: res.headers.get('ETag') };
+}
+
+// request sends method to path with body as JSON and returns the decoded
+// answer; it throws an ApiError for any status but 2xx.
+export async function request(method, path, body, headers = {}) {
+  return (await send(method, path, body, headers)).data;
+}
+
+// Version is the version (ETag) of the dispatcher, template or function a
+// page shows (the record at path). Its changes send it (If-Match), so that
+// a change made on what the page shows cannot undo one made since by
+// someone else: the server refuses it (412). Each change's answer carries
+// the version that follows, and a page's changes go one at a time, so its
+// own changes do not refuse each other.
+export class Version {
+  constructor(path, etag) {
+    this.path = path;
+    this.etag = etag;
+    this.last = Promise.resolve();
+  }
+
+  // change sends method to path with body, as request does. When the
+  // record changed meanwhile (412), unaffected, if given, is asked with
+  // the record as it is now whether the change still means what it meant
+  // (someone else changed other fields): then it is sent again, against
+  // the version now; else the refusal stands.
+  change(method, path, body, unaffected) {
+    const attempt = async () => {
+      const r = await send(method, path, body, this.etag ? { 'If-Match': this.etag } : {});
+      if (r.etag) this.etag = r.etag;
+      return r.data;
+    };
+    const run = async () => {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (err.status !== 412 || !unaffected) throw err;
+        const now = await send('GET', this.path);
+        if (!unaffected(now.data)) throw err;
+        this.etag = now.etag;
+        return attempt();
+      }
+    };
+    const p = this.last.then(run, run);
+    this.last = p.catch(() => {});
+    return p;
+  }
+}
+
+// getVersioned returns the record at path and its Version.
+export async function getVersioned(path) {
+  const r = await send('GET', path);
+  return [r.data, new Version(path, r.etag)];
 }
 
 export const get = (path) => request('GET', path);
 export const post = (path, body, headers) => request('POST', path, body, headers);
-export const put = (path, body) => request('PUT', path, body);
-export const del = (path) => request('DELETE', path);
 
 // getAll returns the items of every page of the list at path (an RQL
 // query without limit), 50 a request as the API pages them, up to cap

@@ -29,6 +29,11 @@ export function explain(err) {
       return { title: 'Not found', text: `${msg}. It may have been deleted, or belong to another tenant.` };
     case 409:
       return { title: 'Not possible now', text: msg };
+    case 412:
+      return {
+        title: 'Changed by someone else',
+        text: 'It was changed since this page showed it, so this change was not saved. Reload the page to see it as it is now, then make the change again.',
+      };
     case 400:
     case 413:
       return { title: 'The server refused the input', text: msg };

@@ -1,9 +1,10 @@
 // The dispatcher view: its fields and its actions, each saved on its own
-// (PUT /dispatchers/v1/{id}, POST/PUT/DELETE …/actions/{actionId}); a new
-// dispatcher is created first, then given actions. Without
+// (PUT /dispatchers/v1/{id}, POST/PUT/DELETE …/actions/{actionId}), all
+// against the version of the dispatcher the page shows (If-Match), which
+// each save moves on; a new dispatcher is created first, then given actions. Without
 // UPDATE_DISPATCHERS everything is shown read-only.
 import { h, uid, replace } from '../dom.js';
-import { get, getAll, post, put, del, seg } from '../api.js';
+import { getVersioned, getAll, post, seg } from '../api.js';
 import { pageHeader, field, input, select, badge, confirmDialog, errorBox, announce, busy } from '../ui.js';
 
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
@@ -12,8 +13,8 @@ export async function render(ctx) {
   const id = ctx.segments[1];
   const isNew = id === 'new';
   const editable = isNew ? ctx.can('CREATE_DISPATCHERS') : ctx.can('UPDATE_DISPATCHERS');
-  const [d, templates, functions] = await Promise.all([
-    isNew ? Promise.resolve({ name: '', eventType: '', description: '', tags: [], actions: [] }) : get(`/dispatchers/v1/${seg(id)}`),
+  const [[d, version], templates, functions] = await Promise.all([
+    isNew ? [{ name: '', eventType: '', description: '', tags: [], actions: [] }, null] : getVersioned(`/dispatchers/v1/${seg(id)}`),
     ctx.can('VIEW_TEMPLATES') ? getAll('/templates/v1?select(id,name)&sort(name)').catch(() => null) : null,
     ctx.can('VIEW_FUNCTIONS') ? getAll('/functions/v1?select(id,name)&sort(name)').catch(() => null) : null,
   ]);
@@ -35,9 +36,7 @@ export async function render(ctx) {
     [['block', 'holds the events after it until it is replayed or released'], ['skip', 'lets the events after it go on']],
     (d.ordering && d.ordering.onFailure) || 'block');
   // What the form showed when loaded, or last saved.
-  const shown = { name: d.name || '', eventType: d.eventType || '', description: d.description || '', tags: d.tags || [],
-    enabled: d.enabled !== false, filter: d.filter || '',
-    ordering: d.ordering ? { key: d.ordering.key, onFailure: d.ordering.onFailure || 'block' } : null };
+  const shown = fieldsOf(d);
   const msg = h('div', { id: 'dispatcher-message', 'aria-live': 'polite' });
   const save = editable ? h('button', { type: 'submit', class: 'primary', id: 'dispatcher-save' }, isNew ? 'Create' : 'Save dispatcher') : null;
   const form = h('form', { class: 'card', id: 'dispatcher-form', 'aria-label': 'Dispatcher', 'data-edits': '' },
@@ -54,7 +53,8 @@ export async function render(ctx) {
     if (!editable) return;
     // Only the fields changed here are sent (an update keeps those it is
     // not sent), so that a save does not undo what someone else changed
-    // meanwhile: a pause in an incident, say.
+    // meanwhile: a pause in an incident, say. Should they have changed one
+    // of these fields too, the save is refused (412) rather than undo it.
     const key = orderKey.value.trim();
     const now = { name: name.value.trim(), eventType: eventType.value.trim(), description: description.value, tags: list(tags.value),
       enabled: enabled.checked, filter: filter.value.trim(), ordering: key ? { key, onFailure: onFailure.value } : null };
@@ -75,7 +75,8 @@ export async function render(ctx) {
           ctx.navigate(`#/dispatchers/${seg(created.id)}`);
           return;
         }
-        await put(`/dispatchers/v1/${seg(id)}`, body);
+        const unaffected = (now) => Object.keys(body).every((k) => JSON.stringify(fieldsOf(now)[k]) === JSON.stringify(shown[k]));
+        await version.change('PUT', `/dispatchers/v1/${seg(id)}`, body, unaffected);
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
         announce('Dispatcher saved.');
         paused.hidden = enabled.checked;
@@ -91,11 +92,11 @@ export async function render(ctx) {
 
   const actions = h('div', { id: 'actions' });
   ctx.main.append(h('h2', { text: `Actions (${d.actions.length})` }), actions);
-  for (const a of d.actions) actions.append(actionCard(ctx, id, a, { templates, functions, editable }));
+  for (const a of d.actions) actions.append(actionCard(ctx, id, a, { templates, functions, editable, version }));
   if (editable) {
     const add = h('button', { type: 'button', class: 'secondary', id: 'add-action' }, 'Add an action');
     add.addEventListener('click', () => {
-      const card = actionCard(ctx, id, null, { templates, functions, editable });
+      const card = actionCard(ctx, id, null, { templates, functions, editable, version });
       actions.append(card);
       card.querySelector('select, input').focus();
     });
@@ -108,7 +109,7 @@ export async function render(ctx) {
         body: h('p', {}, 'Its actions go with it. Dispatches already started keep the configuration they loaded.') });
       if (!ok) return;
       try {
-        await del(`/dispatchers/v1/${seg(id)}`);
+        await version.change('DELETE', `/dispatchers/v1/${seg(id)}`);
         announce('Dispatcher deleted.');
         ctx.navigate('#/dispatchers');
       } catch (err) {
@@ -128,8 +129,15 @@ function choice(idAttr, items, value, byName, editable) {
   return select({ id: idAttr, disabled: !editable }, opts, value || '');
 }
 
+// fieldsOf returns the fields of dispatcher d as its form shows them.
+function fieldsOf(d) {
+  return { name: d.name || '', eventType: d.eventType || '', description: d.description || '', tags: d.tags || [],
+    enabled: d.enabled !== false, filter: d.filter || '',
+    ordering: d.ordering ? { key: d.ordering.key, onFailure: d.ordering.onFailure || 'block' } : null };
+}
+
 // actionCard is one action's form; a = null is a new action.
-function actionCard(ctx, dispatcherId, a, { templates, functions, editable }) {
+function actionCard(ctx, dispatcherId, a, { templates, functions, editable, version }) {
   const p = uid('a');
   const isNew = !a;
   a = a || { type: 'mail', name: '', recipients: { to: [] }, data: null, tags: [] };
@@ -190,19 +198,28 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable }) {
     return b;
   };
 
+  // asLoaded says whether this action is, on the server, as the card was
+  // loaded with, for a change sent over someone else's change (of
+  // another action, say). Once saved here the card no longer knows what
+  // the server holds of it, and such a change asks for a reload.
+  const asLoaded = () => {
+    const loaded = a.updateTimestamp;
+    return (now) => loaded !== undefined && (now.actions || []).some((x) => x.id === a.id && x.updateTimestamp === loaded);
+  };
   if (editable) {
     const saveBtn = h('button', { type: 'button', class: 'primary action-save' }, isNew ? 'Add action' : 'Save action');
     saveBtn.addEventListener('click', () => busy(saveBtn, async () => {
       try {
         const b = body();
         if (isNew) {
-          const created = await post(`/dispatchers/v1/${seg(dispatcherId)}/actions`, b);
+          const created = await version.change('POST', `/dispatchers/v1/${seg(dispatcherId)}/actions`, b, () => true);
           announce('Action added.');
           a = created;
           ctx.navigate(`#/dispatchers/${seg(dispatcherId)}`);
           return;
         }
-        await put(`/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, b);
+        await version.change('PUT', `/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, b, asLoaded());
+        a.updateTimestamp = undefined;
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Action saved.' }));
         ctx.saved(card);
         announce('Action saved.');
@@ -220,7 +237,7 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable }) {
           body: h('p', {}, 'Dispatches from now on will not run it.') });
         if (!ok) return;
         try {
-          await del(`/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`);
+          await version.change('DELETE', `/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, undefined, asLoaded());
           announce('Action deleted.');
           card.remove();
         } catch (err) {

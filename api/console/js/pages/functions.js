@@ -2,7 +2,7 @@
 // header values are write-only: the API never returns them, the form
 // only ever sends new ones.
 import { h, fmtTime, replace } from '../dom.js';
-import { get, post, put, del, seg } from '../api.js';
+import { get, getVersioned, post, seg } from '../api.js';
 import { pageHeader, field, input, select, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
 
 export async function render(ctx) {
@@ -23,7 +23,7 @@ export async function render(ctx) {
 async function detail(ctx, id) {
   const isNew = id === 'new';
   const editable = isNew ? ctx.can('CREATE_FUNCTIONS') : ctx.can('UPDATE_FUNCTIONS');
-  const f = isNew ? { name: '', kind: 'http', url: '', headerNames: [] } : await get(`/functions/v1/${seg(id)}`);
+  const [f, version] = isNew ? [{ name: '', kind: 'http', url: '', headerNames: [] }, null] : await getVersioned(`/functions/v1/${seg(id)}`);
   if (!ctx.alive()) return;
   ctx.main.append(pageHeader(isNew ? 'New function' : `Function ${f.name}`));
   if (!editable) ctx.main.append(h('p', { class: 'notice', text: `Read-only: changing functions needs the permission ${isNew ? 'CREATE_FUNCTIONS' : 'UPDATE_FUNCTIONS'}.` }));
@@ -90,7 +90,7 @@ async function detail(ctx, id) {
           ctx.navigate(`#/functions/${seg(created.id)}`);
           return;
         }
-        await put(`/functions/v1/${seg(id)}`, body);
+        await version.change('PUT', `/functions/v1/${seg(id)}`, body);
         stored(await get(`/functions/v1/${seg(id)}`));
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
         ctx.saved(form);
@@ -107,7 +107,7 @@ async function detail(ctx, id) {
       const ok = await confirmDialog({ title: ['Delete function ', h('bdi', {}, f.name), '?'], confirm: 'Delete', danger: true, body: h('p', {}, 'A function that a task action uses cannot be deleted.') });
       if (!ok) return;
       try {
-        await del(`/functions/v1/${seg(id)}`);
+        await version.change('DELETE', `/functions/v1/${seg(id)}`);
         ctx.navigate('#/functions');
       } catch (err) {
         replace(msg, errorBox(err));

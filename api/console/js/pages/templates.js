@@ -3,7 +3,7 @@
 // POST /templates/v1/{id}/render as the sample changes, and after every
 // save. The HTML part shows in a sandboxed frame that runs nothing.
 import { h, fmtTime, pretty, replace } from '../dom.js';
-import { get, post, put, del, seg } from '../api.js';
+import { get, getVersioned, post, seg } from '../api.js';
 import { pageHeader, field, input, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
 
 export async function render(ctx) {
@@ -25,7 +25,7 @@ const sampleEvent = { type: 'user_deleted', content: { name: 'Ann', userId: 42, 
 async function detail(ctx, id) {
   const isNew = id === 'new';
   const editable = isNew ? ctx.can('CREATE_TEMPLATES') : ctx.can('UPDATE_TEMPLATES');
-  const t = isNew ? { name: '', subject: '', text: '', html: '' } : await get(`/templates/v1/${seg(id)}`);
+  const [t, version] = isNew ? [{ name: '', subject: '', text: '', html: '' }, null] : await getVersioned(`/templates/v1/${seg(id)}`);
   if (!ctx.alive()) return;
   ctx.main.append(pageHeader(isNew ? 'New template' : `Template ${t.name}`));
   if (!editable) ctx.main.append(h('p', { class: 'notice', text: `Read-only: changing templates needs the permission ${isNew ? 'CREATE_TEMPLATES' : 'UPDATE_TEMPLATES'}.` }));
@@ -56,7 +56,7 @@ async function detail(ctx, id) {
           ctx.navigate(`#/templates/${seg(created.id)}`);
           return;
         }
-        await put(`/templates/v1/${seg(id)}`, body);
+        await version.change('PUT', `/templates/v1/${seg(id)}`, body);
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
         ctx.saved(form);
         announce('Template saved.');
@@ -75,7 +75,7 @@ async function detail(ctx, id) {
       const ok = await confirmDialog({ title: ['Delete template ', h('bdi', {}, t.name), '?'], confirm: 'Delete', danger: true, body: h('p', {}, 'A template that a mail action uses cannot be deleted.') });
       if (!ok) return;
       try {
-        await del(`/templates/v1/${seg(id)}`);
+        await version.change('DELETE', `/templates/v1/${seg(id)}`);
         ctx.navigate('#/templates');
       } catch (err) {
         replace(msg, errorBox(err));

@@ -1,0 +1,54 @@
+package api
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// etag is the entity tag of a version of a dispatcher, a template or a
+// function: its updateTimestamp, quoted. Every change of the record (for
+// a dispatcher, of its actions too) moves it on.
+func etag(updated time.Time) string {
+	return `"` + strconv.FormatInt(updated.UnixMilli(), 10) + `"`
+}
+
+// setETag answers with the ETag of a record's version.
+func setETag(c *gin.Context, updated time.Time) { c.Header("ETag", etag(updated)) }
+
+// ifMatch reads the request's If-Match (RFC 9110 §13.1.1), so that a
+// client's change, made on the version it read, does not overwrite a
+// change it has not seen. Without one, or with "*", it returns the zero
+// time: the change applies to the record as it is. Otherwise it finds
+// the record's current version (find) and returns it when one of the
+// listed tags is its ETag (a weak tag never is); the store checks it
+// again as it writes. When none is, or find fails, it has answered
+// (412, or find's error) and returns false.
+func ifMatch(c *gin.Context, what, id string, find func(ctx context.Context) (time.Time, error)) (time.Time, bool) {
+	header := strings.Join(c.Request.Header.Values("If-Match"), ",")
+	if strings.TrimSpace(header) == "" {
+		return time.Time{}, true
+	}
+	tags := strings.Split(header, ",")
+	for i := range tags {
+		if tags[i] = strings.TrimSpace(tags[i]); tags[i] == "*" {
+			return time.Time{}, true
+		}
+	}
+	current, err := find(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return time.Time{}, false
+	}
+	for _, tag := range tags {
+		if tag == etag(current) {
+			return current, true
+		}
+	}
+	abort(c, errPrecondition, "If-Match: the "+what+" with id "+id+" is at version "+etag(current)+
+		", which the header does not give: get it again and make the change on what it is now")
+	return time.Time{}, false
+}
