@@ -3,6 +3,8 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -50,12 +52,94 @@ func (b *budget) funcs() template.FuncMap {
 			}
 			return fmt.Sprintf(format, args...), nil
 		},
+		"index":    index,
 		"print":    b.builder(1, fmt.Sprint),
 		"println":  b.builder(1, fmt.Sprintln),
 		"html":     b.builder(escapeGrowth, template.HTMLEscaper),
 		"js":       b.builder(escapeGrowth, template.JSEscaper),
 		"urlquery": b.builder(escapeGrowth, template.URLQueryEscaper),
 	}
+}
+
+// index is the built-in index, but for a key its map lacks, which is an
+// error, as a missing field is (missingkey=error), where the built-in
+// gives the zero value, printed "<no value>": {{ index .event.content.m
+// "nokey" }} mailed "<no value>". What it indexes comes from an event's
+// JSON: maps with string keys, lists, strings.
+func index(item reflect.Value, keys ...reflect.Value) (reflect.Value, error) {
+	for _, key := range keys {
+		item, key = indirect(item), indirect(key)
+		if item.IsValid() && item.Type() == reflect.TypeFor[number]() {
+			return reflect.Value{}, errors.New("index: cannot index a number")
+		}
+		switch item.Kind() {
+		case reflect.Map:
+			if !key.IsValid() || !key.Type().AssignableTo(item.Type().Key()) {
+				return reflect.Value{}, fmt.Errorf("index: an object's key must be a string, not %s", kindOf(key))
+			}
+			v := item.MapIndex(key)
+			if !v.IsValid() {
+				return reflect.Value{}, errors.New("index: map has no entry for the key")
+			}
+			item = v
+		case reflect.Slice, reflect.Array, reflect.String:
+			i, ok := integer(key)
+			if !ok {
+				return reflect.Value{}, fmt.Errorf("index: a list's index must be a whole number (of 64 bits at most), not %s", kindOf(key))
+			}
+			if i < 0 || i >= int64(item.Len()) {
+				return reflect.Value{}, fmt.Errorf("index: %d is out of range (length %d)", i, item.Len())
+			}
+			item = item.Index(int(i))
+		default:
+			return reflect.Value{}, fmt.Errorf("index: cannot index %s", kindOf(item))
+		}
+	}
+	return item, nil
+}
+
+// integer is key as an index: an integer of the template, or an event's
+// number that is one.
+func integer(key reflect.Value) (int64, bool) {
+	switch {
+	case !key.IsValid():
+		return 0, false
+	case key.CanInt():
+		return key.Int(), true
+	case key.Type() == reflect.TypeFor[number]():
+		i, err := strconv.ParseInt(key.String(), 10, 64)
+		return i, err == nil
+	}
+	return 0, false
+}
+
+// indirect is what an interface holds.
+func indirect(v reflect.Value) reflect.Value {
+	for v.IsValid() && v.Kind() == reflect.Interface {
+		v = v.Elem()
+	}
+	return v
+}
+
+// kindOf names the kind of v for an error, never its value (an event's
+// content) nor its Go type.
+func kindOf(v reflect.Value) string {
+	if !v.IsValid() {
+		return "nothing (null)"
+	}
+	switch {
+	case v.Type() == reflect.TypeFor[number](), v.CanInt(), v.CanUint(), v.CanFloat():
+		return "a number"
+	case v.Kind() == reflect.String:
+		return "a string"
+	case v.Kind() == reflect.Map:
+		return "an object"
+	case v.Kind() == reflect.Slice, v.Kind() == reflect.Array:
+		return "a list"
+	case v.Kind() == reflect.Bool:
+		return "true or false"
+	}
+	return "a " + v.Kind().String()
 }
 
 // escapeGrowth is the most an escaper grows its input: JSEscaper writes

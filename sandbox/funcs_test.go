@@ -133,3 +133,48 @@ func TestCheckErrorShowsTheActionAsWritten(t *testing.T) {
 		t.Errorf("got %v, want the action as written", err)
 	}
 }
+
+// index is strict: a key an event's map lacks is an error, as a missing
+// field is. Before, {{ index .content.m "nokey" }} printed "<no value>",
+// in a mail's subject and in a task's data alike.
+func TestIndexIsStrict(t *testing.T) {
+	d, err := NewData(Event{ID: "e", Type: "t", Content: []byte(`{"m":{"a":"x","n":{"b":"y"}},"k":"a","items":["p","q"],"i":1,"f":1.5}`), Time: time.Unix(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{
+		`{{ index .content.m "a" }}`:                "x",
+		`{{ index .content.m .content.k }}`:         "x",
+		`{{ index .content.m "n" "b" }}`:            "y",
+		`{{ index .content.items 1 }}`:              "q",
+		`{{ index .content.items .content.i }}`:     "q",
+		`{{ if index .content.m "a" }}yes{{ end }}`: "yes",
+	} {
+		for _, html := range []bool{false, true} {
+			if got, err := d.Render("t", src, html); err != nil || got != want {
+				t.Errorf("%s (html %v) = %q, %v; want %q", src, html, got, err, want)
+			}
+		}
+	}
+	for src, want := range map[string]string{
+		`{{ index .content.m "nokey" }}`:         "index: map has no entry for the key",
+		`{{ index .content.m "n" "nokey" }}`:     "index: map has no entry for the key",
+		`{{ index .content.items 2 }}`:           "index: 2 is out of range (length 2)",
+		`{{ index .content.items -1 }}`:          "out of range",
+		`{{ index .content.items .content.f }}`:  "must be a whole number (of 64 bits at most), not a number",
+		`{{ index .content.items "a" }}`:         "must be a whole number (of 64 bits at most), not a string",
+		`{{ index .content.m 1 }}`:               "an object's key must be a string, not a number",
+		`{{ index .content.k 0 | printf "%c" }}`: "",
+		`{{ index .content.i 0 }}`:               "cannot index a number",
+	} {
+		for _, html := range []bool{false, true} {
+			got, err := d.Render("t", src, html)
+			switch {
+			case want == "" && err != nil:
+				t.Errorf("%s (html %v): %v", src, html, err)
+			case want != "" && (err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "sandbox.")):
+				t.Errorf("%s (html %v) = %q, %v; want an error saying %q", src, html, got, err, want)
+			}
+		}
+	}
+}
