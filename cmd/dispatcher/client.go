@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,6 +67,13 @@ func (e *apiError) Error() string {
 		return fmt.Sprintf("the API answered %d", e.Status)
 	}
 	return fmt.Sprintf("%s (HTTP %d): %s", e.Body.Name, e.Status, e.Body.Message)
+}
+
+// refused reports whether err is the API's 403: the token lacks the
+// permission.
+func refused(err error) bool {
+	var e *apiError
+	return errors.As(err, &e) && e.Status == http.StatusForbidden
 }
 
 // do sends a request and decodes a 2xx JSON answer into out (when not

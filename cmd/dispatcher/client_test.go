@@ -162,3 +162,40 @@ func TestPrintDetailBlockingKey(t *testing.T) {
 		}
 	}
 }
+
+// A replay names the run it replays, the latest when the command looked,
+// so that two people replaying a dispatch at once start one replay (the
+// API replays a run once); without VIEW_EXECUTIONS it names none.
+func TestReplayNamesTheRun(t *testing.T) {
+	for _, canView := range []bool{true, false} {
+		var sent atomic.Value
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Method == "GET" && r.URL.Path == "/executions/v1/dispatch-evt-1" && canView:
+				_, _ = io.WriteString(w, `{"workflowId":"dispatch-evt-1","runId":"run-2","status":"failed"}`)
+			case r.Method == "GET":
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = io.WriteString(w, `{"code":10,"name":"NO_PERMISSION_EXCEPTION","message":"permission VIEW_EXECUTIONS is required"}`)
+			case r.Method == "POST" && r.URL.Path == "/executions/v1/dispatch-evt-1/replay":
+				body, _ := io.ReadAll(r.Body)
+				sent.Store(string(body))
+				_, _ = io.WriteString(w, `{"workflowId":"dispatch-evt-1","runId":"run-3","replayOf":"run-2","replayId":"r","config":"original"}`)
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		c := &apiClient{base: api.URL, http: api.Client()}
+		var out strings.Builder
+		if err := replayOne(t.Context(), c, &out, "dispatch-evt-1", nil, "", false); err != nil {
+			t.Fatalf("can view %v: %v", canView, err)
+		}
+		want := `"runId":"run-2"`
+		if !canView {
+			want = `"runId":""`
+		}
+		if body, _ := sent.Load().(string); !strings.Contains(body, want) {
+			t.Errorf("can view %v: the replay request was %s, want %s in it", canView, body, want)
+		}
+		api.Close()
+	}
+}

@@ -167,9 +167,19 @@ func jsonOr(w io.Writer, raw []byte, err error) error {
 }
 
 func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID string, actions []string, config string, asJSON bool) error {
+	path := "/executions/v1/" + url.PathEscape(workflowID)
+	// The run to replay is the one latest now, named, so that two people
+	// replaying the dispatch at once start one replay: without a run, a
+	// request that comes after the other's replay has failed again
+	// replays that replay. Without VIEW_EXECUTIONS, the latest when the
+	// request arrives.
+	var latest wire.Execution
+	if _, err := c.do(ctx, "GET", path, nil, nil, &latest); err != nil && !refused(err) {
+		return err
+	}
 	var r wire.Replay
-	raw, err := c.do(ctx, "POST", "/executions/v1/"+url.PathEscape(workflowID)+"/replay", nil,
-		wire.ReplayRequest{Actions: actions, Config: config}, &r)
+	raw, err := c.do(ctx, "POST", path+"/replay", nil,
+		wire.ReplayRequest{RunID: latest.RunID, Actions: actions, Config: config}, &r)
 	if err != nil || asJSON {
 		return jsonOr(out, raw, err)
 	}
