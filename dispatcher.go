@@ -74,12 +74,12 @@ func (u DispatcherUpdate) Apply(d *Dispatcher) error {
 	}
 	set(&d.Filter, u.Filter)
 	set(&d.Paused, u.Paused)
-	return d.validateFields(u.Name != nil)
+	return d.validateFields(u.Name != nil, u.EventType != nil)
 }
 
 // Validate checks a dispatcher and its actions before it is stored.
 func (d *Dispatcher) Validate() error {
-	if err := d.validateFields(true); err != nil {
+	if err := d.validateFields(true, true); err != nil {
 		return err
 	}
 	if len(d.Actions) > MaxActions {
@@ -103,15 +103,18 @@ func (d *Dispatcher) Validate() error {
 }
 
 // validateFields checks the dispatcher's own fields; its name only when
-// named is set (a create, or an update that sets it): one stored before
-// the name's rules tightened still takes an update of its other fields,
-// such as a pause.
-func (d *Dispatcher) validateFields(named bool) error {
+// named is set, and its event type's characters only when typed is (a
+// create, or an update that sets it): one stored before their rules
+// tightened still takes an update of its other fields, such as a pause.
+func (d *Dispatcher) validateFields(named, typed bool) error {
 	if strings.TrimSpace(d.EventType) == "" {
 		return Errorf(EREQUIRED, "eventType: is required")
 	}
 	if utf8.RuneCountInString(d.EventType) > 256 {
 		return Errorf(EINVALID, "eventType: must be at most 256 characters")
+	}
+	if typed && !searchable(d.EventType) {
+		return Errorf(EINVALID, "eventType: %s", unsearchable)
 	}
 	if named {
 		if err := validateName(d.Name); err != nil {

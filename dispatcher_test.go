@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -59,5 +60,36 @@ func TestUpdateOfWhatWasStoredBefore(t *testing.T) {
 	tags := []string{"x\x00y"}
 	if err := (dispatcher.ActionUpdate{Tags: &tags}).Apply(&a); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
 		t.Errorf("an update that sets a tag with a NUL: %v, want EINVALID", err)
+	}
+}
+
+// Event types are what the dispatches of a type are searched by, and
+// Temporal's visibility finds none of a type with a double quote, a
+// backslash or a control character: such a type is refused, of an event
+// and of a dispatcher. Before, both were taken, and their dispatches could
+// be neither listed nor bulk replayed. One stored before still takes a
+// pause.
+func TestEventTypesAreSearchable(t *testing.T) {
+	for _, typ := range []string{`a"b`, `a\b`, "a\nb", "a\tb", "a\x7fb"} {
+		ev := dispatcher.Event{ID: "e", Type: typ}
+		if err := ev.Validate(); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), "type: must not contain a double quote") {
+			t.Errorf("event of type %q: %v, want it refused naming type", typ, err)
+		}
+		d := dispatcher.Dispatcher{EventType: typ}
+		if err := d.Validate(); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), "eventType: must not contain a double quote") {
+			t.Errorf("dispatcher of event type %q: %v, want it refused naming eventType", typ, err)
+		}
+		paused := true
+		if err := (dispatcher.DispatcherUpdate{Paused: &paused}).Apply(&d); err != nil {
+			t.Errorf("pausing a dispatcher of event type %q stored before: %v", typ, err)
+		}
+		if err := (dispatcher.DispatcherUpdate{EventType: &typ}).Apply(&dispatcher.Dispatcher{EventType: "e"}); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+			t.Errorf("an update to event type %q: %v, want EINVALID", typ, err)
+		}
+	}
+	for _, typ := range []string{"user_deleted", "a'b", "com.example.user.deleted/v1", "ユーザー削除", "a b"} {
+		if ev := (dispatcher.Event{ID: "e", Type: typ}); ev.Validate() != nil {
+			t.Errorf("event of type %q refused: %v", typ, ev.Validate())
+		}
 	}
 }

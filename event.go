@@ -73,6 +73,8 @@ func (e *Event) Validate() error {
 		return Errorf(EREQUIRED, "type: is required")
 	case utf8.RuneCountInString(e.Type) > 256:
 		return Errorf(EINVALID, "type: must be at most 256 characters")
+	case !searchable(e.Type):
+		return Errorf(EINVALID, "type: %s", unsearchable)
 	case utf8.RuneCountInString(e.ID) > 200:
 		return Errorf(EINVALID, "id: must be at most 200 characters")
 	case len(e.Source) > 1024:
@@ -85,6 +87,17 @@ func (e *Event) Validate() error {
 	}
 	return nil
 }
+
+// searchable reports whether an event type can be searched for in
+// Temporal's visibility, where the dispatches of a type with a double
+// quote, a backslash or a control character are not found: no such
+// type is taken, of an event or of a dispatcher.
+func searchable(eventType string) bool {
+	return !strings.ContainsFunc(eventType, func(r rune) bool { return r == '"' || r == '\\' || r < ' ' || r == 0x7f })
+}
+
+// unsearchable says why an event type is refused.
+const unsearchable = "must not contain a double quote, a backslash or a control character: the dispatches of such a type could not be searched for"
 
 // MaxEventDepth is how deep an event's content may nest objects and
 // arrays: its dispatch's input carries it a few levels down, and Temporal

@@ -120,9 +120,9 @@ func TestBodyNotUTF8(t *testing.T) {
 	if n := len(hs.must(200, "GET", "/dispatchers/v1", "")["data"].([]any)); n != 1 {
 		t.Errorf("%d dispatchers after the refusals, want the first alone", n)
 	}
-	got := hs.must(200, "POST", "/dispatchers/v1", `{"eventType":"\ud83d\ude00\\ud800\uFFFD�"}`)
-	if got["eventType"] != "😀\\ud800��" {
-		t.Errorf("eventType = %q", got["eventType"])
+	got := hs.must(200, "POST", "/dispatchers/v1", `{"eventType":"e","description":"\ud83d\ude00\\ud800\uFFFD�"}`)
+	if got["description"] != "😀\\ud800��" {
+		t.Errorf("description = %q", got["description"])
 	}
 }
 
