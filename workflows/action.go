@@ -46,6 +46,7 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 		return
 	}
 	o.Status = dispatcher.OutcomeSucceeded
+	o.ErrorClass, o.Error = "", "" // an earlier attempt's
 	o.FinishedAt = workflow.Now(ctx)
 }
 
@@ -390,6 +391,11 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		}
 		workflow.GetLogger(ctx).Info("First attempt failed; retrying as a regular activity",
 			"ActionID", a.ID, "Error", err)
+		// What the run's detail shows until the regular activity's own
+		// failures do (QueryOutcomes; it commands nothing): before, a
+		// backoff of up to an hour showed the action running, no error.
+		o.ErrorClass, o.Error = classify(err)
+		o.Error = truncate(o.Error, maxOutcomeError)
 		// The second attempt comes when a retry would have: after the
 		// function's Retry-After, or the policy's first interval.
 		if err := workflow.Sleep(ctx, handoffDelay(err, policy)); err != nil {

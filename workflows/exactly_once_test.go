@@ -84,6 +84,34 @@ func TestDispatchHandoffWaitsForRetryAfter(t *testing.T) {
 	}
 }
 
+// While an action waits for its second attempt, its outcome (what the
+// run's detail shows) says why: the first attempt's error. Before, an
+// hour's Retry-After showed it running, no error. It succeeds in the end,
+// and its outcome says no more of the error.
+func TestDispatchShowsTheFirstAttemptsErrorWhileItWaits(t *testing.T) {
+	env := newEnv(t, taskConfig())
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
+		temporal.NewApplicationErrorWithOptions("answered 503", dispatcher.FailureHTTPTemporary, temporal.ApplicationErrorOptions{NextRetryDelay: time.Hour}))
+	env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+	var during []dispatcher.ActionOutcome
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(workflows.QueryOutcomes)
+		if err == nil {
+			err = v.Get(&during)
+		}
+		if err != nil {
+			t.Errorf("query: %v", err)
+		}
+	}, 30*time.Minute)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	if err != nil || summary(res.Outcomes) != "t1:succeeded:2:" || res.Outcomes[0].Error != "" {
+		t.Fatalf("outcomes = %q (%+v), %v", summary(res.Outcomes), res.Outcomes, err)
+	}
+	if summary(during) != "t1:running:1:HTTPTemporary" || !strings.Contains(during[0].Error, "answered 503") {
+		t.Errorf("while it waits: %q (%+v), want it running after 1 attempt, with that attempt's error", summary(during), during)
+	}
+}
+
 // A cancel that reaches an attempt in flight waits for it (the attempt
 // runs with WaitForCancellation): the test environment resolves a
 // canceled activity at once whatever the option says, so the end-to-end
