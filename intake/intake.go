@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,6 +62,9 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 	}
 	if msg.BodyName == "" {
 		msg.BodyName = "request body"
+	}
+	if err := singleAttributes(msg.Header); err != nil {
+		return Parsed{}, err
 	}
 	if msg.HTTP {
 		h, err := percentDecoded(msg.Header)
@@ -162,10 +166,24 @@ func NewHeader(contentType string, headers map[string]string) http.Header {
 	}
 	for k, v := range headers {
 		if len(k) >= 3 && strings.EqualFold(k[:2], "ce") && (k[2] == '-' || k[2] == '_') {
-			h[textproto.CanonicalMIMEHeaderKey("ce-"+k[3:])] = []string{v}
+			key := textproto.CanonicalMIMEHeaderKey("ce-" + k[3:])
+			h[key] = append(h[key], v) // two spellings of one attribute: Parse checks they agree
 		}
 	}
 	return h
+}
+
+// singleAttributes refuses a CloudEvents attribute given twice with
+// different values (two ce-type headers; a broker's ce_type beside its
+// ce-type): the SDK reads the first, a gateway in front may have read the
+// last, and a key allowed one type would be checked against another.
+func singleAttributes(h http.Header) error {
+	for k, vs := range h {
+		if strings.HasPrefix(k, "Ce-") && slices.ContainsFunc(vs, func(v string) bool { return v != vs[0] }) {
+			return dispatcher.Errorf(dispatcher.EINVALID, "header %s: given %d times with different values; a CloudEvents attribute has one", strings.ToLower(k), len(vs))
+		}
+	}
+	return nil
 }
 
 // percentDecoded returns h with the values of its Ce-* headers

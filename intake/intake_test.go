@@ -195,6 +195,35 @@ func TestNewHeader(t *testing.T) {
 	}
 }
 
+// An attribute given twice with different values is refused, naming
+// it, over HTTP and from a broker alike; twice the same is one. Before,
+// the first ce-type header won, whatever a gateway in front had read, and
+// of a broker's ce_type and ce-type, the one Go's map ranged over last.
+func TestAttributesGivenTwice(t *testing.T) {
+	binary := func(h http.Header) Message {
+		h.Set("Ce-Specversion", "1.0")
+		h.Set("Ce-Source", "/s")
+		return Message{Header: h, Body: []byte(`{}`), HTTP: true}
+	}
+	for name, tc := range map[string]struct {
+		msg  Message
+		want string
+	}{
+		"two types":           {binary(http.Header{"Ce-Id": {"1"}, "Ce-Type": {"invoice_paid", "user_deleted"}}), "header ce-type: given 2 times with different values"},
+		"two ids":             {binary(http.Header{"Ce-Id": {"1", "2"}, "Ce-Type": {"t"}}), "header ce-id: given 2 times"},
+		"a broker's two ways": {Message{Header: NewHeader("", map[string]string{"ce_specversion": "1.0", "ce-source": "/s", "ce-id": "1", "ce_type": "a", "ce-type": "b"}), Body: []byte(`{}`)}, "header ce-type: given 2 times"},
+		"twice the same":      {binary(http.Header{"Ce-Id": {"1"}, "Ce-Type": {"t", "t"}}), ""},
+	} {
+		p, err := Parse(tc.msg, time.Now())
+		switch {
+		case tc.want == "" && (err != nil || len(p.Events) != 1 || p.Events[0].Type != "t"):
+			t.Errorf("%s: %+v, %v; want one event of type t", name, p.Events, err)
+		case tc.want != "" && (dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), tc.want)):
+			t.Errorf("%s: %v, want EINVALID: %s", name, err, tc.want)
+		}
+	}
+}
+
 func TestDerivedID(t *testing.T) {
 	h := NewHeader("application/json", nil)
 	a, b := DerivedID("amqp", h, []byte(`{"type":"t"}`)), DerivedID("amqp", h, []byte(`{"type":"t"}`))
