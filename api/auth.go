@@ -74,51 +74,89 @@ type tokenClaims struct {
 }
 
 // readClaims are the claims the dispatcher reads, as a verified token
-// must name them.
-var readClaims = []string{"sub", "tenant", "permissions", "exp", "nbf", "iat", "iss", "aud"}
+// must name them, and readParams the header parameters.
+var (
+	readClaims = []string{"sub", "tenant", "permissions", "exp", "nbf", "iat", "iss", "aud"}
+	readParams = []string{"alg", "kid", "typ", "crit"}
+)
 
-// strictClaims refuses a token whose payload names a claim twice (the
-// JSON decoder keeps the last: {"tenant":"acme","tenant":"evil"} acted
-// for evil) or names one the dispatcher reads in another case ("Tenant",
-// which the decoder matches too): an identity provider that lets users
-// set claims of their own, or a gateway that reads the first of two,
-// must not make the dispatcher read another tenant or permissions than
-// they do.
+// strictClaims refuses a token whose header or payload names a parameter
+// or claim twice (the JSON decoder keeps the last: {"tenant":"acme",
+// "tenant":"evil"} acted for evil, {"alg":"none","alg":"HS256"} was taken)
+// or names one the dispatcher reads in another case ("Tenant", which the
+// decoder matches too), or gives a time that is not a number (RFC 7519
+// §2: "exp":"1796…" was taken): an identity provider that lets users set
+// claims of their own, or a gateway that reads the first of two, must not
+// make the dispatcher read another tenant or permissions than they do.
 func strictClaims(raw string) error {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
 		return errors.New("access token is malformed")
 	}
-	payload, err := jwt.NewParser().DecodeSegment(parts[1])
-	if err != nil {
-		return errors.New("access token's payload is malformed")
+	if err := strictObject(parts[0], "header", "header parameter", readParams); err != nil {
+		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	return strictObject(parts[1], "payload", "claim", readClaims)
+}
+
+// strictObject checks one segment of a token (see strictClaims).
+func strictObject(segment, part, what string, read []string) error {
+	malformed := errors.New("access token's " + part + " is malformed")
+	data, err := jwt.NewParser().DecodeSegment(segment)
+	if err != nil {
+		return malformed
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
 	if _, err := dec.Token(); err != nil { // {
-		return errors.New("access token's payload is malformed")
+		return malformed
 	}
 	seen := map[string]bool{}
 	for dec.More() {
 		t, err := dec.Token()
 		name, ok := t.(string)
 		if err != nil || !ok {
-			return errors.New("access token's payload is malformed")
+			return malformed
 		}
 		if seen[name] {
-			return fmt.Errorf("access token names the claim %q twice", name)
+			return fmt.Errorf("access token names the %s %q twice", what, name)
 		}
 		seen[name] = true
-		for _, c := range readClaims {
+		for _, c := range read {
 			if name != c && strings.EqualFold(name, c) {
-				return fmt.Errorf("access token has a claim %q: claim names are case-sensitive (%q)", name, c)
+				return fmt.Errorf("access token has a %s %q: %s names are case-sensitive (%q)", what, name, what, c)
 			}
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return errors.New("access token's payload is malformed")
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return malformed
+		}
+		if part == "payload" && (name == "exp" || name == "nbf" || name == "iat") && !isNumber(v) {
+			return fmt.Errorf("access token's claim %q must be a number of seconds since 1970 (RFC 7519), not %s", name, jsonKind(v))
 		}
 	}
 	return nil
+}
+
+// isNumber reports whether v is a JSON number.
+func isNumber(v json.RawMessage) bool {
+	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
+}
+
+// jsonKind names the kind of JSON value v is.
+func jsonKind(v json.RawMessage) string {
+	switch {
+	case len(v) == 0:
+		return "nothing"
+	case v[0] == '"':
+		return "a string"
+	case v[0] == '{':
+		return "an object"
+	case v[0] == '[':
+		return "an array"
+	case v[0] == 'n':
+		return "null"
+	}
+	return "true or false"
 }
 
 // authenticator verifies access tokens and turns them into principals.

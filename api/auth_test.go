@@ -257,6 +257,15 @@ func TestAuthHS256(t *testing.T) {
 		{name: "a claim folding to one", header: rawBearer(t, `{"ſub":"alice","sub":"bob","exp":%d}`),
 			want: errTokenUnknown, reason: "case-sensitive"},
 		{name: "claims of its own", header: rawBearer(t, `{"sub":"alice","exp":%d,"permissions":["VIEW_DISPATCHERS"],"Email":"a@example.com","nested":{"tenant":1,"tenant":2}}`)},
+		// So is the header, and times are numbers: before, both were taken.
+		{name: "a header parameter named twice", header: rawToken(t, `{"alg":"none","alg":"HS256"}`, `{"sub":"alice","exp":%d}`),
+			want: errTokenUnknown, reason: `header parameter \"alg\" twice`},
+		{name: "a header parameter in another case", header: rawToken(t, `{"alg":"HS256","KID":"x"}`, `{"sub":"alice","exp":%d}`),
+			want: errTokenUnknown, reason: "case-sensitive"},
+		{name: "exp as a string", header: rawToken(t, `{"alg":"HS256"}`, `{"sub":"alice","exp":"%d"}`),
+			want: errTokenUnknown, reason: `claim \"exp\" must be a number of seconds since 1970 (RFC 7519), not a string`},
+		{name: "iat as a string", header: rawBearer(t, `{"sub":"alice","exp":%d,"iat":"1700000000"}`),
+			want: errTokenUnknown, reason: `claim \"iat\" must be a number`},
 	})
 }
 
@@ -265,8 +274,14 @@ func TestAuthHS256(t *testing.T) {
 // another case.
 func rawBearer(t *testing.T, claims string) string {
 	t.Helper()
+	return rawToken(t, `{"alg":"HS256","typ":"JWT"}`, claims)
+}
+
+// rawToken is rawBearer with the header as written too.
+func rawToken(t *testing.T, header, claims string) string {
+	t.Helper()
 	enc := base64.RawURLEncoding.EncodeToString
-	signing := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc(fmt.Appendf(nil, claims, authNow.Add(time.Hour).Unix()))
+	signing := enc([]byte(header)) + "." + enc(fmt.Appendf(nil, claims, authNow.Add(time.Hour).Unix()))
 	sig, err := jwt.SigningMethodHS256.Sign(signing, testSecret)
 	if err != nil {
 		t.Fatal(err)
