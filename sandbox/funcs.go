@@ -218,6 +218,10 @@ func parseFormat(format string) (verbs, padding int, indexed bool, err error) {
 				continue
 			}
 			// The verb; %% prints a percent sign and takes no argument.
+			// %p prints where the worker keeps a value in its memory.
+			if c == 'p' {
+				return 0, 0, false, fmt.Errorf("printf: %%p is not supported: it prints a memory address")
+			}
 			if c != '%' {
 				verbs++
 			}

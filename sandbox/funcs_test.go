@@ -32,6 +32,8 @@ func TestPrintf(t *testing.T) {
 		{"star width", `"%*d"`, `5 1`, "", "printf: * widths and precisions are not supported"},
 		{"star precision", `"%.*f"`, `5 1.5`, "", "* widths and precisions are not supported"},
 		{"indexed star", `"%[2]*[1]d"`, `1 5`, "", "* widths and precisions are not supported"},
+		{"a memory address", `"%p"`, `.`, "", "%p is not supported"},
+		{"a memory address, with flags", `"%#08p"`, `.`, "", "%p is not supported"},
 	}
 	for _, tt := range tests {
 		for _, html := range []bool{false, true} {
