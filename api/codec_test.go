@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -171,6 +172,19 @@ func TestCodecEndpoint(t *testing.T) {
 	rec = codecCall(h, "POST", "/codec/decode", decoder, "", `{"payloads": 7}`)
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("a malformed body: %d %s", rec.Code, rec.Body)
+	}
+
+	// A body past the limit, sent chunked (no Content-Length to refuse it
+	// by at once): 413 like any route's. Before, the codec's plain-text 400.
+	req := httptest.NewRequest("POST", "/codec/decode", io.MultiReader(strings.NewReader(`{"payloads":[`), strings.NewReader(strings.Repeat(" ", codecBodyBytes))))
+	req.Host, req.ContentLength = "localhost", -1
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+decoder)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var refusal struct{ Code int }
+	if err := json.Unmarshal(rec.Body.Bytes(), &refusal); rec.Code != http.StatusRequestEntityTooLarge || err != nil || refusal.Code != 24 {
+		t.Errorf("a body past the limit: %d %.200s", rec.Code, rec.Body)
 	}
 
 	// Without a codec, the routes say so.
