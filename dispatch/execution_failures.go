@@ -96,14 +96,19 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 }
 
 // failureTrend returns the empty trend of runs: from f.From, else the
-// first of runs to start (now when there is none), to f.To, else now.
+// first of runs to start (a day before to when there is none), to f.To,
+// else now.
 func failureTrend(f dispatcher.ExecutionFilter, runs []dispatcher.Execution, now time.Time, buckets int) dispatcher.Trend {
 	from, to := f.From, f.To
 	if to.IsZero() || to.After(now) {
 		to = now
 	}
 	if from.IsZero() {
-		from = to
+		// Before, no failure made a trend of buckets a millisecond long.
+		from = to.Add(-emptyTrendSpan)
+		if len(runs) > 0 {
+			from = to
+		}
 		for _, x := range runs {
 			if x.Start.Before(from) {
 				from = x.Start
@@ -115,6 +120,9 @@ func failureTrend(f dispatcher.ExecutionFilter, runs []dispatcher.Execution, now
 	}
 	return dispatcher.NewTrend(from, to, buckets)
 }
+
+// emptyTrendSpan is what a trend of no failures spans, when not told.
+const emptyTrendSpan = 24 * time.Hour
 
 // replayedRuns returns the run IDs that a replay started at or after from
 // replays: replays carry DispatchReplayOf.
