@@ -98,9 +98,13 @@ func (b *budget) rangeStep(perIteration int, v any) (bool, error) {
 }
 
 // read is readFunc: it pays for the bytes of v, if v is a string, and
-// returns v as it is.
+// returns v as it is, but what index found absent, which an escaper
+// would print (html/template runs its own html, js and urlquery, not
+// those funcs gives).
 func (b *budget) read(v any) (any, error) {
 	switch s := v.(type) {
+	case *absent:
+		return nil, errAbsent
 	case string:
 		return v, b.spendBytes(len(s))
 	case number:
@@ -111,14 +115,20 @@ func (b *budget) read(v any) (any, error) {
 
 // print is printFunc: it pays for what printing v writes (see
 // printedSize) past the first stepBytes, which the action's own step
-// covers, before the escaper reads it, and returns v as it is.
+// covers, before the escaper reads it, and returns v as it is. It
+// refuses to print what index found absent.
 func (b *budget) print(v any) (any, error) {
+	if err := present(v); err != nil {
+		return nil, err
+	}
 	return v, b.spend(printedSize(v, b.bytesLeft()+stepBytes) / stepBytes)
 }
 
 // reading are the built-ins whose work grows with the strings they are
-// given: a comparison reads both, index hashes a map's key.
-var reading = map[string]bool{"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true, "index": true}
+// given: a comparison reads both, index hashes a map's key; and the
+// escapers, which must not print what index found absent.
+var reading = map[string]bool{"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true, "index": true,
+	"html": true, "js": true, "urlquery": true}
 
 // meter makes the reading built-ins of p, and of the pipelines in its
 // arguments, pay for the strings they read: each argument that is not a

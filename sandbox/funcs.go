@@ -43,6 +43,9 @@ func (b *budget) funcs() template.FuncMap {
 			return t.Format(layout), nil
 		},
 		"printf": func(format string, args ...any) (string, error) {
+			if err := present(args...); err != nil {
+				return "", err
+			}
 			n, err := b.formatSize(format, args)
 			if err != nil {
 				return "", err
@@ -61,14 +64,16 @@ func (b *budget) funcs() template.FuncMap {
 	}
 }
 
-// index is the built-in index, but for a key its map lacks, which is an
-// error, as a missing field is (missingkey=error), where the built-in
-// gives the zero value, printed "<no value>": {{ index .event.content.m
-// "nokey" }} mailed "<no value>". What it indexes comes from an event's
-// JSON: maps with string keys, lists, strings.
+// index is the built-in index, but a key its map lacks gives absent,
+// where the built-in gives the zero value, printed "<no value>": {{ index
+// .event.content.m "nokey" }} mailed "<no value>". What it indexes comes
+// from an event's JSON: maps with string keys, lists, strings.
 func index(item reflect.Value, keys ...reflect.Value) (reflect.Value, error) {
 	for _, key := range keys {
 		item, key = indirect(item), indirect(key)
+		if item.IsValid() && item.Type() == absentType {
+			return item, nil // of a key that is not there, none is either
+		}
 		if item.IsValid() && item.Type() == reflect.TypeFor[number]() {
 			return reflect.Value{}, errors.New("index: cannot index a number")
 		}
@@ -79,7 +84,7 @@ func index(item reflect.Value, keys ...reflect.Value) (reflect.Value, error) {
 			}
 			v := item.MapIndex(key)
 			if !v.IsValid() {
-				return reflect.Value{}, errors.New("index: map has no entry for the key")
+				return reflect.Zero(absentType), nil
 			}
 			item = v
 		case reflect.Slice, reflect.Array, reflect.String:
@@ -88,7 +93,8 @@ func index(item reflect.Value, keys ...reflect.Value) (reflect.Value, error) {
 				return reflect.Value{}, fmt.Errorf("index: a list's index must be a whole number (of 64 bits at most), not %s", kindOf(key))
 			}
 			if i < 0 || i >= int64(item.Len()) {
-				return reflect.Value{}, fmt.Errorf("index: %d is out of range (length %d)", i, item.Len())
+				// Neither the index nor the length: the event's.
+				return reflect.Value{}, errors.New("index: out of range")
 			}
 			item = item.Index(int(i))
 		default:
@@ -96,6 +102,26 @@ func index(item reflect.Value, keys ...reflect.Value) (reflect.Value, error) {
 		}
 	}
 	return item, nil
+}
+
+// absent is what index gives for a key its map lacks: a nil, which if
+// and with take for false, so that {{ with index .event.content "opt" }}
+// still tests for an optional key, but which nothing prints: printing it
+// is an error (errAbsent), as printing a missing field is.
+type absent struct{}
+
+var absentType = reflect.TypeFor[*absent]()
+
+var errAbsent = errors.New("index: the map has no entry for the key; test for an optional key with {{ with index … }}")
+
+// present returns errAbsent when one of args is absent.
+func present(args ...any) error {
+	for _, a := range args {
+		if _, ok := a.(*absent); ok {
+			return errAbsent
+		}
+	}
+	return nil
 }
 
 // integer is key as an index: an integer of the template, or an event's
@@ -150,6 +176,9 @@ const escapeGrowth = 6
 // result is at most growth times their printed size.
 func (b *budget) builder(growth int, fn func(args ...any) string) func(args ...any) (string, error) {
 	return func(args ...any) (string, error) {
+		if err := present(args...); err != nil {
+			return "", err
+		}
 		n := b.argsSize(args)
 		if err := b.spendBytes(growth * n); err != nil {
 			return "", err

@@ -136,21 +136,26 @@ func TestCheckErrorShowsTheActionAsWritten(t *testing.T) {
 	}
 }
 
-// index is strict: a key an event's map lacks is an error, as a missing
-// field is. Before, {{ index .content.m "nokey" }} printed "<no value>",
-// in a mail's subject and in a task's data alike.
+// index is strict where it prints: a key an event's map lacks is an
+// error, as a missing field is. Before, {{ index .content.m "nokey" }}
+// printed "<no value>", in a mail's subject and in a task's data alike.
+// It still tests for an optional key, with with and if.
 func TestIndexIsStrict(t *testing.T) {
 	d, err := NewData(Event{ID: "e", Type: "t", Content: []byte(`{"m":{"a":"x","n":{"b":"y"}},"k":"a","items":["p","q"],"i":1,"f":1.5}`), Time: time.Unix(0, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for src, want := range map[string]string{
-		`{{ index .content.m "a" }}`:                "x",
-		`{{ index .content.m .content.k }}`:         "x",
-		`{{ index .content.m "n" "b" }}`:            "y",
-		`{{ index .content.items 1 }}`:              "q",
-		`{{ index .content.items .content.i }}`:     "q",
-		`{{ if index .content.m "a" }}yes{{ end }}`: "yes",
+		`{{ index .content.m "a" }}`:                                            "x",
+		`{{ index .content.m .content.k }}`:                                     "x",
+		`{{ index .content.m "n" "b" }}`:                                        "y",
+		`{{ index .content.items 1 }}`:                                          "q",
+		`{{ index .content.items .content.i }}`:                                 "q",
+		`{{ if index .content.m "a" }}yes{{ end }}`:                             "yes",
+		`{{ with index .content.m "nokey" }}{{ . }}{{ else }}none{{ end }}`:     "none",
+		`{{ with index .content.m "nokey" "b" }}{{ . }}{{ else }}none{{ end }}`: "none",
+		`{{ if not (index .content.m "nokey") }}none{{ end }}`:                  "none",
+		`{{ $v := index .content.m "nokey" }}{{ if $v }}{{ $v }}{{ end }}`:      "",
 	} {
 		for _, html := range []bool{false, true} {
 			if got, err := d.Render("t", src, html); err != nil || got != want {
@@ -159,15 +164,20 @@ func TestIndexIsStrict(t *testing.T) {
 		}
 	}
 	for src, want := range map[string]string{
-		`{{ index .content.m "nokey" }}`:         "index: map has no entry for the key",
-		`{{ index .content.m "n" "nokey" }}`:     "index: map has no entry for the key",
-		`{{ index .content.items 2 }}`:           "index: 2 is out of range (length 2)",
-		`{{ index .content.items -1 }}`:          "out of range",
-		`{{ index .content.items .content.f }}`:  "must be a whole number (of 64 bits at most), not a number",
-		`{{ index .content.items "a" }}`:         "must be a whole number (of 64 bits at most), not a string",
-		`{{ index .content.m 1 }}`:               "an object's key must be a string, not a number",
-		`{{ index .content.k 0 | printf "%c" }}`: "",
-		`{{ index .content.i 0 }}`:               "cannot index a number",
+		`{{ index .content.m "nokey" }}`:                "index: the map has no entry for the key",
+		`{{ index .content.m "n" "nokey" }}`:            "no entry for the key",
+		`{{ $v := index .content.m "nokey" }}{{ $v }}`:  "no entry for the key",
+		`{{ index .content.m "nokey" | printf "%v" }}`:  "no entry for the key",
+		`{{ printf "%s!" (index .content.m "nokey") }}`: "no entry for the key",
+		`{{ print (index .content.m "nokey") }}`:        "no entry for the key",
+		`{{ html (index .content.m "nokey") }}`:         "no entry for the key",
+		`{{ index .content.items 2 }}`:                  "index: out of range",
+		`{{ index .content.items -1 }}`:                 "out of range",
+		`{{ index .content.items .content.f }}`:         "must be a whole number (of 64 bits at most), not a number",
+		`{{ index .content.items "a" }}`:                "must be a whole number (of 64 bits at most), not a string",
+		`{{ index .content.m 1 }}`:                      "an object's key must be a string, not a number",
+		`{{ index .content.k 0 | printf "%c" }}`:        "",
+		`{{ index .content.i 0 }}`:                      "cannot index a number",
 	} {
 		for _, html := range []bool{false, true} {
 			got, err := d.Render("t", src, html)
@@ -178,5 +188,9 @@ func TestIndexIsStrict(t *testing.T) {
 				t.Errorf("%s (html %v) = %q, %v; want an error saying %q", src, html, got, err, want)
 			}
 		}
+	}
+	// A task's data: a value that prints it is refused too.
+	if out, err := d.ResolveJSON([]byte(`{"x":"{{ index .content.m \"nokey\" }}"}`), "data"); err == nil || !strings.Contains(err.Error(), "no entry for the key") {
+		t.Errorf("data with an absent key resolved to %s, %v; want it refused", out, err)
 	}
 }

@@ -8,7 +8,8 @@
 // Templates see the event as .event ({id, type, content, time, source})
 // and its content again as .content. Content is decoded as JSON with
 // numbers kept as written, so ids and amounts print exactly rather than as
-// 1e+06. Every lookup runs with missingkey=error, index's too: a variable
+// 1e+06. Every lookup runs with missingkey=error, and what index finds
+// absent cannot be printed either (with and if test for it): a variable
 // the event does not have is an error, never an empty string; a JSON null
 // that is present
 // renders as "". Everything here is pure and deterministic.
