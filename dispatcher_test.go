@@ -70,7 +70,7 @@ func TestUpdateOfWhatWasStoredBefore(t *testing.T) {
 // be neither listed nor bulk replayed. One stored before still takes a
 // pause.
 func TestEventTypesAreSearchable(t *testing.T) {
-	for _, typ := range []string{`a"b`, `a\b`, "a\nb", "a\tb", "a\x7fb"} {
+	for _, typ := range []string{`a"b`, `a\b`, "a\nb", "a\tb", "a\x7fb", "a\u0085b"} {
 		ev := dispatcher.Event{ID: "e", Type: typ}
 		if err := ev.Validate(); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), "type: must not contain a double quote") {
 			t.Errorf("event of type %q: %v, want it refused naming type", typ, err)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -93,7 +94,7 @@ func (e *Event) Validate() error {
 // quote, a backslash or a control character are not found: no such
 // type is taken, of an event or of a dispatcher.
 func searchable(eventType string) bool {
-	return !strings.ContainsFunc(eventType, func(r rune) bool { return r == '"' || r == '\\' || r < ' ' || r == 0x7f })
+	return !strings.ContainsFunc(eventType, func(r rune) bool { return r == '"' || r == '\\' || unicode.IsControl(r) })
 }
 
 // unsearchable says why an event type is refused.

@@ -227,7 +227,7 @@ func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string,
 		if err != nil {
 			return err
 		}
-		updated, err := toDBAction(dispatcherID, row.Position, a, s.now())
+		updated, err := toDBAction(dispatcherID, row.Position, a, s.later(old.Updated))
 		if err != nil {
 			return err
 		}

@@ -53,7 +53,8 @@ func TestChangesAgainstAVersion(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !got.Updated.Equal(v3) || got.Description != description || len(got.Actions) != 2 || got.Actions[1].Name != renamed {
+				if !got.Updated.Equal(v3) || got.Description != description || len(got.Actions) != 2 || got.Actions[1].Name != renamed ||
+					!got.Actions[1].Updated.After(a.Updated) {
 					t.Fatalf("after the refused changes: updated %v (want %v), description %q, actions %+v", got.Updated, v3, got.Description, got.Actions)
 				}
 				v4, err := s.DeleteAction(ctx, d.ID, a.ID, v3)

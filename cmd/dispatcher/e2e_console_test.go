@@ -262,6 +262,18 @@ func TestEndToEndConsole(t *testing.T) {
 	if got["enabled"] != false || got["filter"] != twoLines || got["description"] != "Erases personal data" || fmt.Sprint(got["tags"]) != "[incident]" {
 		t.Errorf("saved in the console after a pause elsewhere, the dispatcher is %v", got)
 	}
+	// That save went over their change of other fields, which the page
+	// still shows as they were: a save of one of those is refused, not
+	// taken for a change of what the page shows. Before a fix from review,
+	// the page took the version after their change for one it had seen.
+	b.do("then save the tags it shows stale", chromedp.SetValue(chromedp.ID("d-tags"), "mine"), chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "Changed by someone else")
+	if got := s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200); fmt.Sprint(got["tags"]) != "[incident]" {
+		t.Errorf("a save of tags the page showed stale left them %v, want theirs", got["tags"])
+	}
+	b.do("leave the refused edit", chromedp.Click(chromedp.CSS(`#nav a[href="#/dispatchers"]`)), chromedp.WaitVisible(chromedp.ID("leave-dialog")),
+		chromedp.Click(chromedp.ID("leave-dialog-confirm")))
+	b.waitText("#dispatchers-table", "gdpr")
 	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"enabled": true, "filter": "", "tags": []string{}}, 200)
 	// Saved again with nothing changed: said so, nothing sent. Before, the
 	// server's refusal of an empty update showed as an error.

@@ -70,7 +70,10 @@ async function send(method, path, body, headers = {}) {
     if (res.status === 401) unauthorized(err);
     throw err;
   }
-  return { data, etag: res.headers.get('ETag') };
+  // A proxy that compresses the answer may weaken its ETag (W/"…"); the
+  // version it names is the same, and If-Match takes only strong ones.
+  const etag = res.headers.get('ETag');
+  return { data, etag: etag && etag.replace(/^W\//, '') };
 }
 
 // request sends method to path with body as JSON and returns the decoded
@@ -96,22 +99,22 @@ export class Version {
   // record changed meanwhile (412), unaffected, if given, is asked with
   // the record as it is now whether the change still means what it meant
   // (someone else changed other fields): then it is sent again, against
-  // the version now; else the refusal stands.
+  // the version now; else the refusal stands. The page has not seen that
+  // version, only checked the fields of this change: the version it
+  // keeps stays the one it has seen, so that each later change is checked
+  // so too, and none undoes what the page still shows stale.
   change(method, path, body, unaffected) {
-    const attempt = async () => {
-      const r = await send(method, path, body, this.etag ? { 'If-Match': this.etag } : {});
-      if (r.etag) this.etag = r.etag;
-      return r.data;
-    };
+    const attempt = (etag) => send(method, path, body, etag ? { 'If-Match': etag } : {});
     const run = async () => {
       try {
-        return await attempt();
+        const r = await attempt(this.etag);
+        if (r.etag) this.etag = r.etag;
+        return r.data;
       } catch (err) {
         if (err.status !== 412 || !unaffected) throw err;
         const now = await send('GET', this.path);
         if (!unaffected(now.data)) throw err;
-        this.etag = now.etag;
-        return attempt();
+        return (await attempt(now.etag)).data;
       }
     };
     const p = this.last.then(run, run);
