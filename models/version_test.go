@@ -2,6 +2,8 @@ package models_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,6 +106,49 @@ func TestChangesAgainstAVersion(t *testing.T) {
 					t.Fatal(err)
 				}
 			})
+		})
+	}
+}
+
+// Writers that race with the same version: one wins, the others are told
+// it changed, on PostgreSQL (READ COMMITTED; the configuration's writes
+// take turns on the config_version row) and SQLite alike.
+func TestConcurrentChangesAgainstOneVersion(t *testing.T) {
+	frozen := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
+		t.Run(name, func(t *testing.T) {
+			s := newStoreAt(t, url(t), func() time.Time { return frozen })
+			ctx := context.Background()
+			d := create(t, s, dispatcher.Dispatcher{Name: "raced", EventType: "e", Actions: []dispatcher.Action{taskAction("a")}})
+			for round := range 10 {
+				before, err := s.FindDispatcher(ctx, d.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				const n = 8
+				errs := make([]error, n)
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() {
+						description := fmt.Sprint("writer ", i)
+						_, errs[i] = s.UpdateDispatcher(ctx, d.ID, dispatcher.DispatcherUpdate{Description: &description}, before.Updated)
+					})
+				}
+				wg.Wait()
+				won := 0
+				for i, err := range errs {
+					switch dispatcher.ErrorCode(err) {
+					case "":
+						won++
+					case dispatcher.ECHANGED:
+					default:
+						t.Fatalf("round %d, writer %d: %v", round, i, err)
+					}
+				}
+				if won != 1 {
+					t.Fatalf("round %d: %d writers of one version won, want 1", round, won)
+				}
+			}
 		})
 	}
 }
