@@ -253,6 +253,18 @@ func (f *tenantExecutions) BulkReplay(ctx context.Context, id string) (dispatche
 	return dispatcher.BulkReplayStatus{ID: id, Status: "running", Request: r}, f.own(ctx, f.bulks, id)
 }
 
+func (f *tenantExecutions) BulkReplays(ctx context.Context, _ int) ([]dispatcher.BulkReplayStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []dispatcher.BulkReplayStatus
+	for id, tenant := range f.bulks {
+		if tenant == dispatcher.CallerOf(ctx).Tenant {
+			out = append(out, dispatcher.BulkReplayStatus{ID: id, Status: "running", Request: dispatcher.BulkReplayRequest{Filter: f.filters[id]}})
+		}
+	}
+	return out, nil
+}
+
 func (f *tenantExecutions) CancelBulkReplay(ctx context.Context, id, _ string) (dispatcher.BulkReplayStatus, error) {
 	return dispatcher.BulkReplayStatus{ID: id, Status: "canceled"}, f.own(ctx, f.bulks, id)
 }

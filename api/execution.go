@@ -34,6 +34,7 @@ type Executions interface {
 	DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, sampleSize int) (dispatcher.BulkReplayDryRun, error)
 	StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error)
 	BulkReplay(ctx context.Context, id string) (dispatcher.BulkReplayStatus, error)
+	BulkReplays(ctx context.Context, limit int) ([]dispatcher.BulkReplayStatus, error)
 	CancelBulkReplay(ctx context.Context, id, actor string) (dispatcher.BulkReplayStatus, error)
 	PauseBulkReplay(ctx context.Context, id, actor string, pause bool) (dispatcher.BulkReplayStatus, error)
 }
@@ -382,6 +383,31 @@ func (s *Server) bulkReplay(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, wire.FromBulkReplay(st))
+}
+
+// listBulkReplays answers GET /executions/v1/replays?limit=: the
+// caller's tenant's bulk replays, running first, then the newest.
+func (s *Server) listBulkReplays(c *gin.Context) {
+	limit, err := intQuery(c, "limit")
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if limit == 0 {
+		limit = dispatcher.DefaultExecutionPage
+	}
+	list, err := s.executions.BulkReplays(c.Request.Context(), min(limit, dispatcher.MaxExecutionPage))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := struct {
+		Data []wire.BulkReplayItem `json:"data"`
+	}{Data: make([]wire.BulkReplayItem, len(list))}
+	for i, b := range list {
+		out.Data[i] = wire.FromBulkReplayItem(b)
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 // getBulkReplay answers GET /executions/v1/replays/{id}.

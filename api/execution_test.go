@@ -32,6 +32,7 @@ type fakeExecutions struct {
 	included   bool
 	buckets    int
 	paused     *bool
+	listLimit  int
 }
 
 var sampleExecution = dispatcher.Execution{
@@ -96,6 +97,12 @@ func (f *fakeExecutions) StartBulkReplay(_ context.Context, r dispatcher.BulkRep
 
 func (f *fakeExecutions) BulkReplay(_ context.Context, id string) (dispatcher.BulkReplayStatus, error) {
 	return dispatcher.BulkReplayStatus{ID: id, Status: "running", Progress: dispatcher.BulkReplayProgress{Matched: 50, Replayed: 10, Remaining: 40}}, f.err
+}
+
+func (f *fakeExecutions) BulkReplays(_ context.Context, limit int) ([]dispatcher.BulkReplayStatus, error) {
+	f.listLimit = limit
+	return []dispatcher.BulkReplayStatus{{ID: "bulk-replay-0123456789abcdef01234567", Status: "completed",
+		Request: dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}, Actor: "ann", Config: "original", Rate: 10}}}, f.err
 }
 
 func (f *fakeExecutions) CancelBulkReplay(_ context.Context, id, actor string) (dispatcher.BulkReplayStatus, error) {
@@ -278,6 +285,25 @@ func TestReplayAndCancelRoutes(t *testing.T) {
 	code, p := do("GET", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567", "")
 	if progress := p["progress"].(map[string]any); code != 200 || progress["replayed"] != 10.0 || progress["remaining"] != 40.0 {
 		t.Fatalf("progress = %d %v", code, p)
+	}
+	// The list: at most 100 a request, 20 unless told; without progress.
+	for _, tc := range []struct {
+		query string
+		limit int
+	}{{"", 20}, {"?limit=5", 5}, {"?limit=1000", 100}} {
+		code, l := do("GET", "/executions/v1/replays"+tc.query, "")
+		data, _ := l["data"].([]any)
+		if code != 200 || len(data) != 1 || f.listLimit != tc.limit {
+			t.Fatalf("list%s = %d %v, asked for %d", tc.query, code, l, f.listLimit)
+		}
+		if item := data[0].(map[string]any); item["requestedBy"] != "ann" || item["status"] != "completed" || item["progress"] != nil {
+			t.Fatalf("listed %v", item)
+		}
+	}
+	for _, query := range []string{"?limit=0", "?limit=x", "?status=running"} {
+		if code, l := do("GET", "/executions/v1/replays"+query, ""); code != 400 {
+			t.Fatalf("list%s = %d %v, want 400", query, code, l)
+		}
 	}
 	code, bc := do("POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/cancel", "")
 	if code != 202 || bc["status"] != "canceling" {

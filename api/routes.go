@@ -79,6 +79,7 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	x.GET("", auth, require(PermViewExecutions), validQuery(listParams...), s.listExecutions)
 	x.GET("/failures", auth, require(PermViewExecutions), validQuery(failureParams...), s.executionFailures)
 	x.POST("/replays", auth, require(PermReplayExecutions), body, s.bulkReplay)
+	x.GET("/replays", auth, require(PermViewExecutions), validQuery("limit"), s.listBulkReplays)
 	x.GET("/replays/:id", auth, require(PermViewExecutions), validBulkReplayID, s.getBulkReplay)
 	x.POST("/replays/:id/cancel", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.bulkReplayOfOwnType("cancel"), s.cancelBulkReplay)
 	x.POST("/replays/:id/pause", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.bulkReplayOfOwnType("pause"), s.pauseBulkReplay(true))

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -194,18 +196,55 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.Bulk
 }
 
 // bulkInput reads the input of a bulk replay's run, which holds its
-// request and, after a ContinueAsNew, the progress it started from.
+// request and, after a ContinueAsNew, the progress it started from: the
+// run's first event, alone.
 func (e *Executions) bulkInput(ctx context.Context, id, runID string) (workflows.BulkReplayInput, error) {
 	var in workflows.BulkReplayInput
-	it := e.client.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	if it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			return in, bulkNotFound(temporalError(err, "reading the bulk replay"), id)
-		}
-		_ = e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in)
+	res, err := e.client.WorkflowService().GetWorkflowExecutionHistory(ctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
+		Namespace: e.namespace, Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID}, MaximumPageSize: 1,
+	})
+	if err != nil {
+		return in, bulkNotFound(temporalError(err, "reading the bulk replay"), id)
+	}
+	if evs := res.GetHistory().GetEvents(); len(evs) > 0 {
+		_ = e.dc.FromPayloads(evs[0].GetWorkflowExecutionStartedEventAttributes().GetInput(), &in)
 	}
 	return in, nil
+}
+
+// BulkReplays returns the caller's tenant's bulk replays, those running
+// first, then the newest (visibility's order), at most limit, without
+// their progress, which BulkReplay reads live, one by one. A bulk replay
+// that continued as new is listed once, as its latest run.
+func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.BulkReplayStatus, error) {
+	// By ID, which carries the tenant: bulk replays have no Tenant
+	// search attribute.
+	prefix := dispatcher.TenantWorkflowID(dispatcher.CallerOf(ctx).Tenant, dispatcher.BulkReplayIDPrefix)
+	q := "WorkflowType = " + quote(workflows.WorkflowBulkReplay) + " AND WorkflowId STARTS_WITH " + quote(prefix) +
+		" AND ExecutionStatus != 'ContinuedAsNew'"
+	infos, _, err := e.listAll(ctx, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dispatcher.BulkReplayStatus, 0, len(infos))
+	for _, info := range infos {
+		id, runID := info.GetExecution().GetWorkflowId(), info.GetExecution().GetRunId()
+		st := dispatcher.BulkReplayStatus{ID: id, Start: info.GetStartTime().AsTime(), WebURL: e.webURL(id, runID)}
+		st.Status, _ = executionStatus(info.GetStatus(), false)
+		if info.GetCloseTime() != nil {
+			st.Close = info.GetCloseTime().AsTime()
+		}
+		in, err := e.bulkInput(ctx, id, runID)
+		if err != nil {
+			return nil, err
+		}
+		st.Request = dispatcher.BulkReplayRequest{Filter: in.Filter, Actions: in.Actions, Config: in.Config, Rate: in.Rate, Actor: in.Actor}
+		if in.State != nil {
+			st.Start = in.State.Snapshot // the first run's start
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // bulkProgress returns the live progress: the query while it runs, the

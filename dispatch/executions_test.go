@@ -471,6 +471,19 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	if st.Status != dispatcher.ExecutionCompleted || p.Matched != 3 || p.Replayed != 3 || p.Succeeded != 3 || p.Failed != 0 || p.Remaining != 0 || st.Request.Actor != "ann" {
 		t.Fatalf("bulk replay = %+v", st)
 	}
+	// Listed, with its request, once visibility has its close; another
+	// tenant's list does not hold it.
+	testenv.Eventually(t, 10*time.Second, func() string {
+		listed, err := e.ex.BulkReplays(e.ctx(), 10)
+		if err != nil || len(listed) != 1 || listed[0].ID != st.ID || listed[0].Status != dispatcher.ExecutionCompleted ||
+			listed[0].Request.Actor != "ann" || !slices.Equal(listed[0].Request.Actions, []string{"t1"}) || listed[0].Close.IsZero() {
+			return fmt.Sprintf("bulk replays = %+v, %v; want the one, completed, with its request", listed, err)
+		}
+		return ""
+	})
+	if other, err := e.ex.BulkReplays(dispatcher.WithCaller(e.ctx(), dispatcher.Caller{Tenant: "acme"}), 10); err != nil || len(other) != 0 {
+		t.Fatalf("another tenant's bulk replays = %+v, %v; want none", other, err)
+	}
 	replayed := map[string]string{} // workflow ID → the run the bulk replay replayed
 	for _, wid := range ids {
 		d, err := e.ex.Get(e.ctx(), wid, "")

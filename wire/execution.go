@@ -259,6 +259,13 @@ type DryRun struct {
 
 // BulkReplay is a bulk replay with its progress.
 type BulkReplay struct {
+	BulkReplayItem
+	Progress Progress `json:"progress"`
+}
+
+// BulkReplayItem is a bulk replay as GET /executions/v1/replays lists it:
+// without its progress, which its own route reads live.
+type BulkReplayItem struct {
 	ID             string         `json:"id"`
 	Status         string         `json:"status"`
 	Filter         FilterResponse `json:"filter"`
@@ -266,7 +273,6 @@ type BulkReplay struct {
 	Config         string         `json:"config"`
 	Rate           float64        `json:"rate"`
 	RequestedBy    string         `json:"requestedBy,omitempty"`
-	Progress       Progress       `json:"progress"`
 	StartTimestamp int64          `json:"startTimestamp"`
 	CloseTimestamp *int64         `json:"closeTimestamp,omitempty"`
 	WebURL         string         `json:"webUrl,omitempty"`
@@ -451,15 +457,21 @@ func FromReplayResult(r dispatcher.ReplayResult) Replay {
 
 // FromBulkReplay converts a bulk replay for an answer.
 func FromBulkReplay(b dispatcher.BulkReplayStatus) BulkReplay {
-	f := b.Request.Filter
 	p := b.Progress
-	return BulkReplay{
+	return BulkReplay{BulkReplayItem: FromBulkReplayItem(b),
+		Progress: Progress{Matched: p.Matched, Processed: p.Processed, Replayed: p.Replayed, Skipped: p.Skipped,
+			Succeeded: p.Succeeded, Failed: p.Failed, Pending: p.Pending, Remaining: p.Remaining, Paused: p.Paused, Errors: NonNil(p.Errors)},
+	}
+}
+
+// FromBulkReplayItem converts a bulk replay, but its progress.
+func FromBulkReplayItem(b dispatcher.BulkReplayStatus) BulkReplayItem {
+	f := b.Request.Filter
+	return BulkReplayItem{
 		ID: b.ID, Status: b.Status,
 		Filter: FilterResponse{EventType: f.EventType, EventID: f.EventID, DispatcherID: f.DispatcherID, ActionID: f.ActionID,
 			Status: f.Status, ErrorClass: f.ErrorClass, From: optionalMillis(f.From), To: optionalMillis(f.To), SkipReason: f.SkipReason},
 		Actions: b.Request.Actions, Config: b.Request.Config, Rate: b.Request.Rate, RequestedBy: b.Request.Actor,
-		Progress: Progress{Matched: p.Matched, Processed: p.Processed, Replayed: p.Replayed, Skipped: p.Skipped,
-			Succeeded: p.Succeeded, Failed: p.Failed, Pending: p.Pending, Remaining: p.Remaining, Paused: p.Paused, Errors: NonNil(p.Errors)},
 		StartTimestamp: b.Start.UnixMilli(), CloseTimestamp: optionalMillis(b.Close), WebURL: b.WebURL,
 	}
 }

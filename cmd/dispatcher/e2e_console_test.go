@@ -190,6 +190,10 @@ func TestEndToEndConsole(t *testing.T) {
 		t.Errorf("the progress bar is at %v at the end, want 1", v)
 	}
 	b.shot("bulk-replay")
+	// Left, it is found again: the bulk replay page lists the recent ones.
+	b.open("/replays/new")
+	b.waitText("#bulk-recent-table", strings.TrimPrefix(progress, "/replays/"))
+	b.waitText("#bulk-recent-table", "Completed")
 	for _, id := range []string{"evt-1", "evt-2", "evt-3"} {
 		if x := s.call("GET", "/executions/v1/dispatch-"+id, nil, 200); x["status"] != "completed" {
 			t.Errorf("the latest run of %s is %v after the replays, want completed", id, x["status"])

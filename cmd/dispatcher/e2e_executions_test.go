@@ -315,6 +315,10 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 	if !strings.Contains(out.String(), want) {
 		t.Fatalf("the CLI's last words are not %q:\n%s", want, out)
 	}
+	// Listed, once visibility has its close.
+	s.poll("the bulk replay listed as completed", func() bool {
+		return regexp.MustCompile(id + `\s+completed\s+admin\s`).MatchString(s.cli("replay", "--list"))
+	})
 
 	// Exactly one replay per dispatch: one replay key each, two runs each.
 	replays := map[string]map[string]bool{} // workflow ID → its replay keys

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -38,6 +39,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		noWait  bool
 		follow  string
 		cancel  string
+		list    bool
 		asJSON  bool
 		poll    time.Duration
 	)
@@ -57,7 +59,8 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			"  dispatcher replay --status failed --dispatcher-id 5f2b3c4d5e6f708192a3b4c5 --dry-run\n" +
 			"  dispatcher replay --error-class SMTPTemporary --from 12h --rate 20\n" +
 			"  dispatcher replay --skip-reason paused --dispatcher-id 5f2b3c4d5e6f708192a3b4c5\n" +
-			"  dispatcher replay --follow bulk-replay-65f0c1d2e3f4a5b6c7d8e9f0",
+			"  dispatcher replay --follow bulk-replay-65f0c1d2e3f4a5b6c7d8e9f0\n" +
+			"  dispatcher replay --list",
 		Args: cobra.MaximumNArgs(1),
 	}
 	client := clientFlags(cmd, getenv)
@@ -78,6 +81,14 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			return nil
 		case follow != "":
 			return followBulk(ctx, c, out, follow, poll, asJSON)
+		case list:
+			var l struct{ Data []wire.BulkReplayItem }
+			raw, err := c.do(ctx, "GET", "/executions/v1/replays", url.Values{"limit": {"100"}}, nil, &l)
+			if err != nil || asJSON {
+				return jsonOr(out, raw, err)
+			}
+			printBulkReplays(out, l.Data)
+			return nil
 		case len(args) == 1:
 			switch {
 			case f.set():
@@ -153,10 +164,25 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 	fl.BoolVar(&noWait, "no-wait", false, "bulk: print the bulk replay's id and return")
 	fl.StringVar(&follow, "follow", "", "follow the progress of a running bulk replay")
 	fl.StringVar(&cancel, "cancel", "", "cancel a running bulk replay")
+	fl.BoolVar(&list, "list", false, "list the bulk replays, running first, then the newest (100 at most)")
 	fl.BoolVar(&asJSON, "json", false, "print the API's JSON answers")
 	fl.DurationVar(&poll, "poll", 500*time.Millisecond, "how often to ask for a bulk replay's progress")
 	_ = fl.MarkHidden("poll")
 	return cmd
+}
+
+// printBulkReplays writes bulk replays as a table.
+func printBulkReplays(w io.Writer, bs []wire.BulkReplayItem) {
+	if len(bs) == 0 {
+		fmt.Fprintln(w, "no bulk replays")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BULK REPLAY\tSTATUS\tREQUESTED BY\tSTARTED (UTC)\tCLOSED (UTC)")
+	for _, b := range bs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.ID, b.Status, orDash(b.RequestedBy), millisTime(&b.StartTimestamp), millisTime(b.CloseTimestamp))
+	}
+	_ = tw.Flush()
 }
 
 func jsonOr(w io.Writer, raw []byte, err error) error {

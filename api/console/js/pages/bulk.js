@@ -1,6 +1,7 @@
 // The bulk replay views: a filter, the dry-run count of what it matches,
-// then the replay itself with a live progress bar, pause, resume and
-// cancel (POST /executions/v1/replays, GET …/replays/{id}).
+// the recent bulk replays, then the replay itself with a live progress
+// bar, pause, resume and cancel (POST /executions/v1/replays,
+// GET …/replays, GET …/replays/{id}).
 import { h, fmtTime, replace } from '../dom.js';
 import { get, post, query, seg, idempotencyKey } from '../api.js';
 import { pageHeader, field, input, select, table, badge, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
@@ -32,6 +33,7 @@ async function newView(ctx) {
   ctx.main.append(pageHeader('Bulk replay'),
     h('p', {}, 'Replays every dispatch the filter matches, throttled, as a durable job that survives restarts. First count what it matches; nothing starts until you confirm.'),
     form, result);
+  if (ctx.can('VIEW_EXECUTIONS')) recentList(ctx);
 
   const request = () => {
     const f = read();
@@ -75,6 +77,28 @@ async function newView(ctx) {
     });
   });
 }
+
+// recentList shows the recent bulk replays, those running first, each
+// linked to its progress: one started elsewhere, or left, is found again.
+async function recentList(ctx) {
+  const box = h('section', { id: 'bulk-recent', 'aria-labelledby': 'h-bulk-recent' }, h('h2', { id: 'h-bulk-recent', text: 'Recent bulk replays' }));
+  ctx.main.append(box);
+  let res;
+  try {
+    res = await get('/executions/v1/replays?limit=20');
+  } catch (err) {
+    box.append(errorBox(err));
+    return;
+  }
+  if (!ctx.alive()) return;
+  box.append(table('Recent bulk replays', ['Bulk replay', 'Status', 'Requested by', 'Started', 'Filter'],
+    res.data.map((b) => [link(`#/replays/${seg(b.id)}`, b.id), badge(b.status), b.requestedBy || '—', fmtTime(b.startTimestamp), filterText(b.filter)]),
+    { id: 'bulk-recent-table', empty: 'None yet.' }));
+}
+
+// filterText says a bulk replay's filter on one line.
+const filterText = (f) => Object.entries(f || {}).filter(([, v]) => v !== undefined && v !== null && v !== '')
+  .map(([k, v]) => `${k} ${k === 'from' || k === 'to' ? fmtTime(v) : v}`).join(', ');
 
 async function startBulk(ctx, body, n, button, result) {
   const ok = await confirmDialog({
