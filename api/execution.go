@@ -386,7 +386,7 @@ func (s *Server) bulkReplay(c *gin.Context) {
 }
 
 // listBulkReplays answers GET /executions/v1/replays?limit=: the
-// caller's tenant's bulk replays, running first, then the newest.
+// caller's tenant's bulk replays, running first, then the last closed.
 func (s *Server) listBulkReplays(c *gin.Context) {
 	limit, err := intQuery(c, "limit")
 	if err != nil {

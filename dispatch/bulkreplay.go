@@ -9,6 +9,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -213,18 +214,30 @@ func (e *Executions) bulkInput(ctx context.Context, id, runID string) (workflows
 }
 
 // BulkReplays returns the caller's tenant's bulk replays, those running
-// first, then the newest (visibility's order), at most limit, without
-// their progress, which BulkReplay reads live, one by one. A bulk replay
-// that continued as new is listed once, as its latest run.
+// first, then those closed most recently (visibility's order), at most
+// limit, without their progress, which BulkReplay reads live, one by one.
+// A bulk replay that continued as new is listed once, as its latest run.
 func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.BulkReplayStatus, error) {
 	// By ID, which carries the tenant: bulk replays have no Tenant
-	// search attribute.
+	// search attribute. The prefix of the implicit tenant's is also that
+	// of a tenant named bulk-replay-…, whose own owned leaves out.
 	prefix := dispatcher.TenantWorkflowID(dispatcher.CallerOf(ctx).Tenant, dispatcher.BulkReplayIDPrefix)
 	q := "WorkflowType = " + quote(workflows.WorkflowBulkReplay) + " AND WorkflowId STARTS_WITH " + quote(prefix) +
 		" AND ExecutionStatus != 'ContinuedAsNew'"
-	infos, _, err := e.listAll(ctx, q, limit)
-	if err != nil {
-		return nil, err
+	var infos []*workflowpb.WorkflowExecutionInfo
+	for token := []byte(nil); len(infos) < limit; {
+		page, next, err := e.list(ctx, q, limit-len(infos), token)
+		if err != nil {
+			return nil, err
+		}
+		for _, info := range page {
+			if owned(ctx, info.GetExecution().GetWorkflowId()) == nil {
+				infos = append(infos, info)
+			}
+		}
+		if token = next; len(token) == 0 {
+			break
+		}
 	}
 	out := make([]dispatcher.BulkReplayStatus, 0, len(infos))
 	for _, info := range infos {
@@ -263,32 +276,40 @@ func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status 
 			e.log.WarnContext(ctx, "progress query failed", "bulkReplayId", id, "err", err)
 			return p, false
 		}
-		// The replays as they are now: the bulk replay counts them only
-		// between pages of targets, so its succeeded and failed stayed at
-		// 0 until it ended.
-		if p.Replayed > 0 {
-			c, err := e.CountReplays(ctx, id)
-			if err != nil {
-				e.log.WarnContext(ctx, "counting a bulk replay's replays failed", "bulkReplayId", id, "err", err)
-				return p, true
-			}
-			// Counts only grow: a worker from before StartFailed, or an
-			// older bulk replay, answers none, and its failed starts must
-			// not vanish.
-			live := workflows.WithClosed(p, c)
-			live.Failed = max(live.Failed, p.Failed)
-			p = live
-		}
-		return p, true
+		return e.withLiveCounts(ctx, id, p), true
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, enums.WORKFLOW_EXECUTION_STATUS_CANCELED:
 		err := e.client.GetWorkflow(ctx, id, runID).Get(ctx, &p)
 		var canceled *temporal.CanceledError
 		if errors.As(err, &canceled) && canceled.HasDetails() {
-			err = canceled.Details(&p)
+			if err = canceled.Details(&p); err == nil {
+				// Canceled, it ended without waiting for the replays it
+				// started, which run on: before, one that failed again
+				// vanished from its counts.
+				p = e.withLiveCounts(ctx, id, p)
+			}
 		}
 		return p, err == nil
 	}
 	return p, false
+}
+
+// withLiveCounts returns p with its replays counted as they are now: the
+// bulk replay counts them only between pages of targets, so its succeeded
+// and failed stayed at 0 until it ended.
+func (e *Executions) withLiveCounts(ctx context.Context, id string, p dispatcher.BulkReplayProgress) dispatcher.BulkReplayProgress {
+	if p.Replayed == 0 {
+		return p
+	}
+	c, err := e.CountReplays(ctx, id)
+	if err != nil {
+		e.log.WarnContext(ctx, "counting a bulk replay's replays failed", "bulkReplayId", id, "err", err)
+		return p
+	}
+	// Counts only grow: a worker from before StartFailed, or an older
+	// bulk replay, answers none, and its failed starts must not vanish.
+	live := workflows.WithClosed(p, c)
+	live.Failed = max(live.Failed, p.Failed)
+	return live
 }
 
 // CancelBulkReplay cancels a running bulk replay: it starts no further

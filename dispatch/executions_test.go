@@ -431,6 +431,21 @@ func TestBulkReplayProgressIsLive(t *testing.T) {
 		}
 		return ""
 	})
+	// Canceled, it ends without waiting for its replays, and its counts
+	// stay as they are: before, they went back to what it had counted
+	// itself, none succeeded or failed.
+	if _, err := e.ex.CancelBulkReplay(e.ctx(), st.ID, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
+			t.Fatal(err)
+		}
+		if p := st.Progress; st.Status != dispatcher.ExecutionCanceled || p.Replayed != 1 || p.Succeeded != 1 {
+			return fmt.Sprintf("bulk replay %s: %+v", st.Status, p)
+		}
+		return ""
+	})
 }
 
 func TestBulkReplayOnDevServer(t *testing.T) {
@@ -472,7 +487,20 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 		t.Fatalf("bulk replay = %+v", st)
 	}
 	// Listed, with its request, once visibility has its close; another
-	// tenant's list does not hold it.
+	// tenant's list does not hold it, nor this list that tenant's, even
+	// one named so that its ids start as these do. Before, the list
+	// found bulk replays by that start alone.
+	tenant := dispatcher.WithCaller(e.ctx(), dispatcher.Caller{Tenant: "bulk-replay-x"})
+	theirs, err := e.ex.StartBulkReplay(tenant, dispatcher.BulkReplayRequest{Filter: f, Actor: "eve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if l, err := e.ex.BulkReplays(tenant, 10); err != nil || len(l) != 1 || l[0].ID != theirs.ID {
+			return fmt.Sprintf("the other tenant's bulk replays = %+v, %v; want its own", l, err)
+		}
+		return ""
+	})
 	testenv.Eventually(t, 10*time.Second, func() string {
 		listed, err := e.ex.BulkReplays(e.ctx(), 10)
 		if err != nil || len(listed) != 1 || listed[0].ID != st.ID || listed[0].Status != dispatcher.ExecutionCompleted ||

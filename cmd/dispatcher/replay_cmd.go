@@ -164,7 +164,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 	fl.BoolVar(&noWait, "no-wait", false, "bulk: print the bulk replay's id and return")
 	fl.StringVar(&follow, "follow", "", "follow the progress of a running bulk replay")
 	fl.StringVar(&cancel, "cancel", "", "cancel a running bulk replay")
-	fl.BoolVar(&list, "list", false, "list the bulk replays, running first, then the newest (100 at most)")
+	fl.BoolVar(&list, "list", false, "list the bulk replays, running first, then the last closed (100 at most)")
 	fl.BoolVar(&asJSON, "json", false, "print the API's JSON answers")
 	fl.DurationVar(&poll, "poll", 500*time.Millisecond, "how often to ask for a bulk replay's progress")
 	_ = fl.MarkHidden("poll")
