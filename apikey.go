@@ -107,6 +107,9 @@ func (k *APIKey) Validate(now time.Time) error {
 		if t == "" || utf8.RuneCountInString(t) > 256 {
 			return Errorf(EINVALID, "eventTypes[%d]: must be 1 to 256 characters", i)
 		}
+		if !searchable(t) {
+			return Errorf(EINVALID, "eventTypes[%d]: %s", i, unsearchable)
+		}
 	}
 	k.Permissions = sortedSet(k.Permissions)
 	if k.EventTypes != nil {

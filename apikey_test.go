@@ -43,3 +43,16 @@ func TestAPIKeyExpired(t *testing.T) {
 		}
 	}
 }
+
+// An API key's event types are held to what an event's type may be:
+// before, ["a\"b"] was taken, a type no event can have.
+func TestAPIKeyEventTypes(t *testing.T) {
+	now := time.Now()
+	_, hash := dispatcher.NewAPIKey()
+	for _, typ := range []string{`a"b`, `a\b`, "a\u0085b"} {
+		k := dispatcher.APIKey{Name: "k", Permissions: []string{"CREATE_EVENTS"}, EventTypes: []string{"ok", typ}, Hash: hash}
+		if err := k.Validate(now); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), "eventTypes[1]: must not contain") {
+			t.Errorf("event type %q: %v, want eventTypes[1] refused", typ, err)
+		}
+	}
+}

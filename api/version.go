@@ -28,10 +28,13 @@ func setETag(c *gin.Context, updated time.Time) { c.Header("ETag", etag(updated)
 // again as it writes. When none is, or find fails, it has answered
 // (412, or find's error) and returns false.
 func ifMatch(c *gin.Context, what, id string, find func(ctx context.Context) (time.Time, error)) (time.Time, bool) {
-	header := strings.Join(c.Request.Header.Values("If-Match"), ",")
-	if strings.TrimSpace(header) == "" {
+	values := c.Request.Header.Values("If-Match")
+	if len(values) == 0 {
 		return time.Time{}, true
 	}
+	// Present but empty (a client whose ETag was missing) names no
+	// version, which none matches: not the same as no condition.
+	header := strings.Join(values, ",")
 	tags := strings.Split(header, ",")
 	for i := range tags {
 		if tags[i] = strings.TrimSpace(tags[i]); tags[i] == "*" {

@@ -43,7 +43,7 @@ func TestIfMatch(t *testing.T) {
 				t.Fatalf("GET: ETag %s, want %s", got, created)
 			}
 
-			for _, stale := range []string{`"1"`, "W/" + created, created + "x", "garbage"} {
+			for _, stale := range []string{`"1"`, "W/" + created, created + "x", "garbage", "", " "} {
 				_, refused := send(412, "PUT", one, tc.change, "If-Match", stale)
 				wantError(t, 412, refused, 412, 412, "If-Match")
 			}

@@ -173,13 +173,16 @@ func NewHeader(contentType string, headers map[string]string) http.Header {
 	return h
 }
 
-// singleAttributes refuses a CloudEvents attribute given twice with
-// different values (two ce-type headers; a broker's ce_type beside its
-// ce-type): the SDK reads the first, a gateway in front may have read the
-// last, and a key allowed one type would be checked against another.
+// singleAttributes refuses a CloudEvents attribute, or the content type,
+// given twice with different values (two ce-type headers; a broker's
+// ce_type beside its ce-type): the SDK reads the first, a gateway in front
+// may have read the last, and a key allowed one type would be checked
+// against another.
 func singleAttributes(h http.Header) error {
 	for k, vs := range h {
-		if strings.HasPrefix(k, "Ce-") && slices.ContainsFunc(vs, func(v string) bool { return v != vs[0] }) {
+		// Content-Type too: it says binary or structured mode, and is
+		// the datacontenttype of binary mode.
+		if (strings.HasPrefix(k, "Ce-") || k == "Content-Type") && slices.ContainsFunc(vs, func(v string) bool { return v != vs[0] }) {
 			return dispatcher.Errorf(dispatcher.EINVALID, "header %s: given %d times with different values; a CloudEvents attribute has one", strings.ToLower(k), len(vs))
 		}
 	}

@@ -213,6 +213,7 @@ func TestAttributesGivenTwice(t *testing.T) {
 		"two ids":             {binary(http.Header{"Ce-Id": {"1", "2"}, "Ce-Type": {"t"}}), "header ce-id: given 2 times"},
 		"a broker's two ways": {Message{Header: NewHeader("", map[string]string{"ce_specversion": "1.0", "ce-source": "/s", "ce-id": "1", "ce_type": "a", "ce-type": "b"}), Body: []byte(`{}`)}, "header ce-type: given 2 times"},
 		"twice the same":      {binary(http.Header{"Ce-Id": {"1"}, "Ce-Type": {"t", "t"}}), ""},
+		"two content types":   {binary(http.Header{"Ce-Id": {"1"}, "Ce-Type": {"t"}, "Content-Type": {"text/plain", "application/json"}}), "header content-type: given 2 times"},
 	} {
 		p, err := Parse(tc.msg, time.Now())
 		switch {

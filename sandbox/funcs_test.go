@@ -178,6 +178,10 @@ func TestIndexIsStrict(t *testing.T) {
 		`{{ index .content.m 1 }}`:                      "an object's key must be a string, not a number",
 		`{{ index .content.k 0 | printf "%c" }}`:        "",
 		`{{ index .content.i 0 }}`:                      "cannot index a number",
+		`{{ print nil }}`:                               "nil is not a value a template may use",
+		`{{ html nil }}`:                                "nil is not a value",
+		`{{ printf "%v" nil }}`:                         "nil is not a value",
+		`{{ with nil }}x{{ end }}`:                      "nil is not a value",
 	} {
 		for _, html := range []bool{false, true} {
 			got, err := d.Render("t", src, html)

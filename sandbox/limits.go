@@ -167,6 +167,10 @@ func (c checker) arg(arg parse.Node) error {
 		if a.Ident == stepFunc || a.Ident == rangeFunc || a.Ident == readFunc || a.Ident == printFunc {
 			return c.errorf(a, "function %q not defined", a.Ident)
 		}
+	case *parse.NilNode:
+		// It names no value of the event, and prints "<nil>" or
+		// "<no value>" wherever it is given (print nil, html nil).
+		return c.errorf(a, "nil is not a value a template may use")
 	case *parse.ChainNode:
 		return c.arg(a.Node)
 	case *parse.PipeNode:
