@@ -175,7 +175,23 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.Bulk
 	if info.GetType().GetName() != workflows.WorkflowBulkReplay {
 		return dispatcher.BulkReplayStatus{}, bulkNotFound(dispatcher.Errorf(dispatcher.ENOTFOUND, ""), id)
 	}
-	runID := info.GetExecution().GetRunId()
+	st, in, err := e.bulkStatus(ctx, info)
+	if err != nil {
+		return dispatcher.BulkReplayStatus{}, err
+	}
+	if in.State != nil {
+		st.Progress = in.State.CurrentProgress()
+	}
+	if p, ok := e.bulkProgress(ctx, id, info.GetExecution().GetRunId(), info.GetStatus()); ok {
+		st.Progress = p
+	}
+	return st, nil
+}
+
+// bulkStatus returns the bulk replay a run's info describes, but its
+// progress, with its request from the run's input; and that input.
+func (e *Executions) bulkStatus(ctx context.Context, info *workflowpb.WorkflowExecutionInfo) (dispatcher.BulkReplayStatus, workflows.BulkReplayInput, error) {
+	id, runID := info.GetExecution().GetWorkflowId(), info.GetExecution().GetRunId()
 	st := dispatcher.BulkReplayStatus{ID: id, Start: info.GetStartTime().AsTime(), WebURL: e.webURL(id, runID)}
 	st.Status, _ = executionStatus(info.GetStatus(), false)
 	if info.GetCloseTime() != nil {
@@ -183,17 +199,13 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.Bulk
 	}
 	in, err := e.bulkInput(ctx, id, runID)
 	if err != nil {
-		return dispatcher.BulkReplayStatus{}, err
+		return st, in, err
 	}
 	st.Request = dispatcher.BulkReplayRequest{Filter: in.Filter, Actions: in.Actions, Config: in.Config, Rate: in.Rate, Actor: in.Actor}
 	if in.State != nil {
 		st.Start = in.State.Snapshot // the first run's start
-		st.Progress = in.State.CurrentProgress()
 	}
-	if p, ok := e.bulkProgress(ctx, id, runID, info.GetStatus()); ok {
-		st.Progress = p
-	}
-	return st, nil
+	return st, in, nil
 }
 
 // bulkInput reads the input of a bulk replay's run, which holds its
@@ -241,19 +253,9 @@ func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.B
 	}
 	out := make([]dispatcher.BulkReplayStatus, 0, len(infos))
 	for _, info := range infos {
-		id, runID := info.GetExecution().GetWorkflowId(), info.GetExecution().GetRunId()
-		st := dispatcher.BulkReplayStatus{ID: id, Start: info.GetStartTime().AsTime(), WebURL: e.webURL(id, runID)}
-		st.Status, _ = executionStatus(info.GetStatus(), false)
-		if info.GetCloseTime() != nil {
-			st.Close = info.GetCloseTime().AsTime()
-		}
-		in, err := e.bulkInput(ctx, id, runID)
+		st, _, err := e.bulkStatus(ctx, info)
 		if err != nil {
 			return nil, err
-		}
-		st.Request = dispatcher.BulkReplayRequest{Filter: in.Filter, Actions: in.Actions, Config: in.Config, Rate: in.Rate, Actor: in.Actor}
-		if in.State != nil {
-			st.Start = in.State.Snapshot // the first run's start
 		}
 		out = append(out, st)
 	}
