@@ -98,9 +98,10 @@ func (b *budget) rangeStep(perIteration int, v any) (bool, error) {
 }
 
 // read is readFunc: it pays for the bytes of v, if v is a string, and
-// returns v as it is, but what index found absent, which an escaper
-// would print (html/template runs its own html, js and urlquery, not
-// those funcs gives).
+// returns v as it is; it refuses what index found absent, which an
+// escaper would print (html/template runs its own html, js and urlquery
+// escapers in place of those funcs gives, so only here can they refuse
+// it).
 func (b *budget) read(v any) (any, error) {
 	switch s := v.(type) {
 	case *absent:
