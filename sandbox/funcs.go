@@ -56,6 +56,12 @@ func (b *budget) funcs() template.FuncMap {
 			return fmt.Sprintf(format, args...), nil
 		},
 		"index":    index,
+		"eq":       eq,
+		"ne":       ne,
+		"lt":       lt,
+		"le":       le,
+		"gt":       gt,
+		"ge":       ge,
 		"print":    b.builder(1, fmt.Sprint),
 		"println":  b.builder(1, fmt.Sprintln),
 		"html":     b.builder(escapeGrowth, template.HTMLEscaper),
@@ -288,7 +294,7 @@ func printedSize(v any, limit int) int {
 	case string:
 		return len(v)
 	case number:
-		return len(v)
+		return v.width()
 	case map[string]any:
 		n := len("map[]")
 		for k, e := range v {

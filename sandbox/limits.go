@@ -33,13 +33,6 @@ const (
 	maxOutput     = 1 << 20
 )
 
-// number is a JSON number as the event wrote it. Unlike json.Number it has
-// no methods a template could call to get an integer to range over.
-type number string
-
-// MarshalJSON writes the number as it was written.
-func (n number) MarshalJSON() ([]byte, error) { return []byte(n), nil }
-
 // checkSet checks a parsed template: one tree, and no other templates
 // defined beside it.
 func checkSet(tree *parse.Tree, templates int) error {

@@ -1,0 +1,91 @@
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An event's numbers are kept as written, but printf's numeric verbs and
+// the comparisons take them by value. Before, {{ printf "%.2f" .total }}
+// mailed "%!f(sandbox.number=12.5)" and {{ if gt .count 5 }} failed.
+func TestNumbersByValue(t *testing.T) {
+	d, err := NewData(Event{ID: "e", Type: "t", Time: time.Unix(0, 0), Content: []byte(
+		`{"n": 7, "total": 12.5, "exact": 12.50, "sci": 1e3, "neg": -3, "big": 12345678901234567890,
+		  "huge": 1e400, "code": 200, "s": "7", "flag": true, "obj": {}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ src, want string }{
+		{`{{ .content.exact }} {{ .content.sci }}`, "12.50 1e3"},
+		{`{{ printf "%d|%05d|%x|%+d" .content.n .content.n .content.n .content.neg }}`, "7|00007|7|-3"},
+		{`{{ printf "%.2f|%6.1f|%g" .content.total .content.n .content.sci }}`, "12.50|   7.0|1000"},
+		{`{{ printf "%d" .content.big }}`, "12345678901234567890"},
+		{`{{ printf "%f" .content.huge }}`, "+Inf"},
+		{`{{ printf "%v|%s|%q|%5v" .content.exact .content.exact .content.n .content.n }}`, `12.50|12.50|"7"|    7`},
+		{`{{ printf "%v" .content }}`, "map[big:12345678901234567890 code:200 exact:12.50 flag:true huge:1e400 n:7 neg:-3 obj:map[] s:7 sci:1e3 total:12.5]"},
+		{`{{ printf "%d|%t" .content.total .content.n }}`, "%!d(number=12.5)|%!t(number=7)"},
+		{`{{ if gt .content.n 5 }}a{{ end }}{{ if lt .content.total 12 }}b{{ end }}{{ if gt .content.total 12 }}c{{ end }}`, "ac"},
+		{`{{ if eq .content.sci 1000 }}a{{ end }}{{ if eq .content.sci 1000.0 }}b{{ end }}{{ if eq .content.exact .content.total }}c{{ end }}`, "abc"},
+		{`{{ if ge .content.neg -3 }}a{{ end }}{{ if le .content.n 6 }}b{{ end }}{{ if ne .content.n 8 }}c{{ end }}`, "ac"},
+		{`{{ if eq .content.n 1 2 7 }}a{{ end }}{{ if eq .content.n 1 2 }}b{{ end }}`, "a"},
+		{`{{ if gt .content.big .content.n }}a{{ end }}{{ if lt .content.n .content.huge }}b{{ end }}`, "ab"},
+		{`{{ if eq .content.n (len .content.s) }}{{ else }}a{{ end }}{{ if eq 1 (len .content.s) }}b{{ end }}`, "ab"},
+		// A number and a string compare as text, as they did.
+		{`{{ if eq .content.code "200" }}a{{ end }}{{ if eq .content.s "7" }}b{{ end }}{{ if lt "a" "b" }}c{{ end }}`, "abc"},
+		{`{{ if eq .content.flag true }}a{{ end }}{{ if ne .content.flag false }}b{{ end }}`, "ab"},
+	}
+	for _, tt := range tests {
+		for _, html := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/html=%v", tt.src, html), func(t *testing.T) {
+				got, err := d.Render("text", tt.src, html)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := tt.want
+				if html {
+					want = strings.NewReplacer(`"`, "&#34;", "+", "&#43;").Replace(want)
+				}
+				if got != want {
+					t.Fatalf("got %q, want %q", got, want)
+				}
+			})
+		}
+	}
+}
+
+func TestComparisonErrors(t *testing.T) {
+	d, err := NewData(Event{ID: "e", Type: "t", Time: time.Unix(0, 0), Content: []byte(`{"n": 7, "flag": true, "obj": {"a": 1}, "list": [1]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{
+		`{{ if lt .content.flag 1 }}{{ end }}`:             "cannot compare true or false with a number",
+		`{{ if eq .content.obj 1 }}{{ end }}`:              "cannot compare an object with a number",
+		`{{ if eq .content.list .content.list }}{{ end }}`: "cannot compare a list with a list",
+		`{{ if lt true false }}{{ end }}`:                  "cannot compare true or false with true or false",
+		`{{ if eq .content.n }}{{ end }}`:                  "missing argument for comparison",
+		`{{ if gt .content.n .content.nokey }}{{ end }}`:   "map has no entry for key",
+	} {
+		for _, html := range []bool{false, true} {
+			_, err := d.Render("text", src, html)
+			if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "sandbox.") {
+				t.Errorf("%s (html=%v): %v, want it to say %q", src, html, err, want)
+			}
+		}
+	}
+}
+
+// Printing a number as %f writes every digit of its whole part, and the
+// budget counts them before printf builds them.
+func TestPrintfWideNumbersPay(t *testing.T) {
+	for n, want := range map[number]int{"7": 1, "12.50": 5, "1e300": 5 + 300, "1E+20": 5 + 20, "1e-5": 4, "1e999999": 8 + 310} {
+		if got := n.width(); got != want {
+			t.Errorf("width of %s = %d, want %d", n, got, want)
+		}
+		if got := len(fmt.Sprintf("%f", n)); got > n.width()+7 {
+			t.Errorf("%%f of %s writes %d bytes, more than its width %d and the six decimals", n, got, n.width())
+		}
+	}
+}
