@@ -52,6 +52,7 @@ const (
 	rangeFunc = "_sandboxRange"
 	readFunc  = "_sandboxRead"
 	printFunc = "_sandboxPrint"
+	truthFunc = "_sandboxTruth"
 )
 
 // budget is the step budget of one rendering (or of one resolved value,
@@ -170,8 +171,57 @@ func meter(tree *parse.Tree, p *parse.PipeNode) {
 
 // readCommand returns the command _sandboxRead args... at pos.
 func readCommand(tree *parse.Tree, pos parse.Pos, args ...parse.Node) *parse.CommandNode {
-	id := parse.NewIdentifier(readFunc).SetTree(tree).SetPos(pos)
+	return command(tree, readFunc, pos, args...)
+}
+
+// command returns the command fn args... at pos.
+func command(tree *parse.Tree, fn string, pos parse.Pos, args ...parse.Node) *parse.CommandNode {
+	id := parse.NewIdentifier(fn).SetTree(tree).SetPos(pos)
 	return &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pos, Args: append([]parse.Node{id}, args...)}
+}
+
+// deciding are the built-ins that take their arguments for true or false.
+var deciding = map[string]bool{"and": true, "or": true, "not": true}
+
+// truthful makes an event's number that is zero false where the template
+// decides on it, as the template's own 0 is (an event's number is kept as
+// text, which is true unless empty): {{ if .event.content.unread }} or
+// {{ or .event.content.count "none" }} with a count of 0. Each argument of
+// and, or and not that is not a literal becomes (_sandboxTruth arg), and a
+// value piped into one passes through | _sandboxTruth first; the value of
+// the pipeline of an if or a with (branch) passes through it last.
+func truthful(tree *parse.Tree, p *parse.PipeNode, branch bool) {
+	if p == nil || len(p.Cmds) == 0 {
+		return
+	}
+	cmds := make([]*parse.CommandNode, 0, len(p.Cmds)+1)
+	for i, cmd := range p.Cmds {
+		for j, arg := range cmd.Args {
+			switch a := arg.(type) {
+			case *parse.PipeNode:
+				truthful(tree, a, false)
+			case *parse.ChainNode:
+				if sub, ok := a.Node.(*parse.PipeNode); ok {
+					truthful(tree, sub, false)
+				}
+			}
+			if fn, ok := cmd.Args[0].(*parse.IdentifierNode); ok && j > 0 && deciding[fn.Ident] {
+				switch arg.(type) {
+				case *parse.FieldNode, *parse.VariableNode, *parse.ChainNode, *parse.PipeNode, *parse.DotNode:
+					cmd.Args[j] = &parse.PipeNode{NodeType: parse.NodePipe, Pos: arg.Position(),
+						Cmds: []*parse.CommandNode{command(tree, truthFunc, arg.Position(), arg)}}
+				}
+			}
+		}
+		if fn, ok := cmd.Args[0].(*parse.IdentifierNode); ok && i > 0 && deciding[fn.Ident] {
+			cmds = append(cmds, command(tree, truthFunc, cmd.Pos))
+		}
+		cmds = append(cmds, cmd)
+	}
+	if branch {
+		cmds = append(cmds, command(tree, truthFunc, p.Pos))
+	}
+	p.Cmds = cmds
 }
 
 // instrument makes tree pay for its work as it runs. At the start of
@@ -206,13 +256,16 @@ func instrumentList(tree *parse.Tree, l *parse.ListNode, pays bool) *parse.ListN
 		switch n := n.(type) {
 		case *parse.ActionNode:
 			meter(tree, n.Pipe)
+			truthful(tree, n.Pipe, false)
 			printed(tree, n.Pipe)
 		case *parse.IfNode:
 			meter(tree, n.Pipe)
+			truthful(tree, n.Pipe, true)
 			n.List = instrumentList(tree, n.List, true)
 			n.ElseList = instrumentList(tree, n.ElseList, true)
 		case *parse.WithNode:
 			meter(tree, n.Pipe)
+			truthful(tree, n.Pipe, true)
 			n.List = instrumentList(tree, n.List, true)
 			n.ElseList = instrumentList(tree, n.ElseList, true)
 		case *parse.RangeNode:

@@ -27,6 +27,7 @@ func (b *budget) funcs() template.FuncMap {
 		rangeFunc: b.rangeStep,
 		readFunc:  b.read,
 		printFunc: b.print,
+		truthFunc: truth,
 		// formatTime formats an RFC 3339 time, such as .event.time, with a
 		// Go layout: {{ formatTime .event.time "2006-01-02" }}.
 		"formatTime": func(ts, layout string) (string, error) {

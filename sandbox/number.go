@@ -140,6 +140,17 @@ func compare(a, b reflect.Value, ordered bool) (int, error) {
 	return 0, fmt.Errorf("cannot compare %s with %s", kindOf(a), kindOf(b))
 }
 
+// truth is truthFunc (see truthful): v, but false for a number that is
+// zero.
+func truth(v any) any {
+	if n, ok := v.(number); ok {
+		if x, ok := numeric(reflect.ValueOf(n)); ok && x.float() == 0 {
+			return false
+		}
+	}
+	return v
+}
+
 func isText(v reflect.Value) bool { return v.IsValid() && v.Kind() == reflect.String }
 
 // num is a number compared by value: a whole one of 64 bits as an

@@ -55,6 +55,46 @@ func TestNumbersByValue(t *testing.T) {
 	}
 }
 
+// An event's number that is zero is false where the template decides, as
+// the template's own 0 is. Before, {{ if .unread }} was true for 0: the
+// number is kept as the text "0".
+func TestZeroNumbersAreFalse(t *testing.T) {
+	d, err := NewData(Event{ID: "e", Type: "t", Time: time.Unix(0, 0), Content: []byte(
+		`{"zero": 0, "zeros": 0.00, "negzero": -0, "tiny": 0.001, "n": 3, "s": "0", "items": [0, 2]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ src, want string }{
+		{`{{ if .content.zero }}a{{ else }}b{{ end }}{{ if .content.zeros }}c{{ end }}{{ if .content.negzero }}d{{ end }}`, "b"},
+		{`{{ if .content.tiny }}a{{ end }}{{ if .content.n }}b{{ end }}{{ if .content.s }}c{{ end }}`, "abc"},
+		{`{{ with .content.zero }}a{{ else }}b{{ end }}{{ with .content.n }}{{ . }}{{ end }}{{ with $x := .content.zeros }}{{ else }}c{{ end }}`, "b3c"},
+		{`{{ if not .content.zero }}a{{ end }}{{ if not .content.n }}b{{ end }}{{ if .content.zero | not }}c{{ end }}`, "ac"},
+		{`{{ or .content.zero "none" }} {{ or .content.n "none" }} {{ and .content.n .content.zeros }} {{ and .content.s .content.n }}`, "none 3 false 3"},
+		{`{{ if and .content.n (not .content.zero) }}a{{ end }}{{ if or .content.zero (index .content.items 0) }}b{{ end }}`, "a"},
+		{`{{ range .content.items }}{{ if . }}{{ . }}{{ else }}-{{ end }}{{ end }}`, "-2"},
+		{`{{ if index .content.items 1 }}a{{ end }}{{ if eq .content.zero 0 }}b{{ end }}{{ .content.zeros }}`, "ab0.00"},
+	}
+	for _, tt := range tests {
+		for _, html := range []bool{false, true} {
+			got, err := d.Render("text", tt.src, html)
+			if err != nil || got != tt.want {
+				t.Errorf("%s (html=%v) = %q, %v; want %q", tt.src, html, got, err, tt.want)
+			}
+		}
+	}
+	// The functions it inserts are not the admin's to call, nor to see.
+	wantError(t, Check("text", `{{ _sandboxTruth .content.n }}`, false), "text", `function "_sandboxTruth" not defined`)
+	for src, want := range map[string]string{
+		`{{ html (or .content.zero (index .content "k")) }}`: `line 1: at <or .content.zero (index .content "k")>: index: the map has no entry`,
+		`{{ or .content.zero (index .content "k") }}`:        `line 1: index: the map has no entry`,
+	} {
+		_, err = d.Render("text", src, false)
+		if err == nil || strings.Contains(err.Error(), "_sandbox") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %s", src, err, want)
+		}
+	}
+}
+
 func TestComparisonErrors(t *testing.T) {
 	d, err := NewData(Event{ID: "e", Type: "t", Time: time.Unix(0, 0), Content: []byte(`{"n": 7, "flag": true, "obj": {"a": 1}, "list": [1]}`)})
 	if err != nil {

@@ -189,45 +189,63 @@ func templateError(path string, err error) *Error {
 		return errorf(path, "line %d: %v", line, errTooManySteps)
 	}
 	// The budget's functions and types are not the admin's.
-	msg := strings.ReplaceAll(strings.TrimPrefix(m[3], "error calling "+rangeFunc+": "), "sandbox.number", "number")
-	msg = strings.ReplaceAll(msg, " | "+printFunc, "") // html/template's errors quote the action
+	msg := strings.ReplaceAll(m[3], "sandbox.number", "number")
+	for _, fn := range []string{rangeFunc, readFunc, printFunc, truthFunc} {
+		msg = strings.TrimPrefix(msg, "error calling "+fn+": ")
+	}
+	msg = strings.ReplaceAll(strings.ReplaceAll(msg, " | "+printFunc, ""), " | "+truthFunc, "") // html/template's errors quote the action
 	if c := cantEvaluate.FindStringSubmatch(msg); c != nil {
 		msg = fmt.Sprintf("no field %q: the value it is read from is not an object", c[1])
 	}
-	if m[2] != "" {
+	// A value that fails only once printed (what index found absent) fails
+	// in the print that printed added, which is no action of the admin's.
+	if m[2] != "" && m[2] != "<"+printFunc+">" {
 		return errorf(path, "line %d: at %s: %s", line, unmetered(m[2]), msg)
 	}
 	return errorf(path, "line %d: %s", line, msg)
 }
 
-// unmetered returns the action s as the admin wrote it, without the reads
-// that meter and printed inserted: (_sandboxRead X) is X, | _sandboxRead
-// and | _sandboxPrint are nothing, and a range's step is the range.
+// unmetered returns the action s as the admin wrote it, without what
+// meter, truthful and printed inserted: (_sandboxRead X) and
+// (_sandboxTruth X) are X, | _sandboxRead, | _sandboxTruth and
+// | _sandboxPrint are nothing, and a range's step is the range.
 func unmetered(s string) string {
-	s = strings.ReplaceAll(strings.ReplaceAll(s, " | "+readFunc, ""), " | "+printFunc, "")
+	for _, fn := range []string{readFunc, truthFunc, printFunc} {
+		s = strings.ReplaceAll(s, " | "+fn, "")
+	}
 	if m := rangeStepAction.FindStringSubmatch(s); m != nil {
 		return "<range " + m[1] + ">"
 	}
-	for {
-		i := strings.Index(s, "("+readFunc+" ")
-		if i < 0 {
-			return s
+	for _, fn := range []string{readFunc, truthFunc} {
+		if strings.HasPrefix(s, "<"+fn+" ") { // <_sandboxRead (or .a .b)>
+			s = strings.TrimPrefix(s, "<"+fn+" ")
+			if strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")>") {
+				s = strings.TrimSuffix(strings.TrimPrefix(s, "("), ")>") + ">"
+			}
+			s = "<" + s
 		}
-		depth, j := 0, i
-		for ; j < len(s); j++ {
-			if s[j] == '(' {
-				depth++
-			} else if s[j] == ')' {
-				if depth--; depth == 0 {
-					break
+		for {
+			i := strings.Index(s, "("+fn+" ")
+			if i < 0 {
+				break
+			}
+			depth, j := 0, i
+			for ; j < len(s); j++ {
+				if s[j] == '(' {
+					depth++
+				} else if s[j] == ')' {
+					if depth--; depth == 0 {
+						break
+					}
 				}
 			}
+			if j == len(s) {
+				return s
+			}
+			s = s[:i] + s[i+len(fn)+2:j] + s[j+1:]
 		}
-		if j == len(s) {
-			return s
-		}
-		s = s[:i] + s[i+len(readFunc)+2:j] + s[j+1:]
 	}
+	return s
 }
 
 // rangeStepAction matches the step of a range (see instrument), whose
