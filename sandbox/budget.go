@@ -136,7 +136,30 @@ var reading = map[string]bool{"eq": true, "ne": true, "lt": true, "le": true, "g
 // arguments, pay for the strings they read: each argument that is not a
 // literal becomes (_sandboxRead arg), and a value piped into one passes
 // through | _sandboxRead first.
-func meter(tree *parse.Tree, p *parse.PipeNode) {
+func meter(tree *parse.Tree, p *parse.PipeNode) { through(tree, p, reading, readFunc) }
+
+// deciding are the built-ins that take their arguments for true or false.
+var deciding = map[string]bool{"and": true, "or": true, "not": true}
+
+// truthful makes an event's number that is zero false where the template
+// decides on it, as the template's own 0 is (an event's number is kept as
+// text, which is true unless empty): {{ if .event.content.unread }} or
+// {{ or .event.content.count "none" }} with a count of 0. The arguments
+// of and, or and not pass through _sandboxTruth as meter's pass through
+// _sandboxRead, and the value of the pipeline of an if or a with (branch)
+// passes through it last.
+func truthful(tree *parse.Tree, p *parse.PipeNode, branch bool) {
+	through(tree, p, deciding, truthFunc)
+	if branch && p != nil {
+		p.Cmds = append(p.Cmds, command(tree, truthFunc, p.Pos))
+	}
+}
+
+// through makes the calls of p to the built-ins builtins, and those of
+// the pipelines in their arguments, pass their arguments through fn: each
+// argument that is not a literal becomes (fn arg), and a value piped into
+// one passes through | fn first.
+func through(tree *parse.Tree, p *parse.PipeNode, builtins map[string]bool, fn string) {
 	if p == nil {
 		return
 	}
@@ -145,83 +168,34 @@ func meter(tree *parse.Tree, p *parse.PipeNode) {
 		for _, arg := range cmd.Args {
 			switch a := arg.(type) {
 			case *parse.PipeNode:
-				meter(tree, a)
+				through(tree, a, builtins, fn)
 			case *parse.ChainNode:
 				if sub, ok := a.Node.(*parse.PipeNode); ok {
-					meter(tree, sub)
+					through(tree, sub, builtins, fn)
 				}
 			}
 		}
-		if fn, ok := cmd.Args[0].(*parse.IdentifierNode); ok && reading[fn.Ident] {
+		if id, ok := cmd.Args[0].(*parse.IdentifierNode); ok && builtins[id.Ident] {
 			if i > 0 {
-				cmds = append(cmds, readCommand(tree, cmd.Pos))
+				cmds = append(cmds, command(tree, fn, cmd.Pos))
 			}
 			for j, arg := range cmd.Args[1:] {
 				switch arg.(type) {
 				case *parse.FieldNode, *parse.VariableNode, *parse.ChainNode, *parse.PipeNode, *parse.DotNode:
-					read := readCommand(tree, arg.Position(), arg)
-					cmd.Args[1+j] = &parse.PipeNode{NodeType: parse.NodePipe, Pos: arg.Position(), Cmds: []*parse.CommandNode{read}}
+					call := command(tree, fn, arg.Position(), arg)
+					cmd.Args[1+j] = &parse.PipeNode{NodeType: parse.NodePipe, Pos: arg.Position(), Cmds: []*parse.CommandNode{call}}
 				}
 			}
 		}
 		cmds = append(cmds, cmd)
 	}
 	p.Cmds = cmds
-}
-
-// readCommand returns the command _sandboxRead args... at pos.
-func readCommand(tree *parse.Tree, pos parse.Pos, args ...parse.Node) *parse.CommandNode {
-	return command(tree, readFunc, pos, args...)
 }
 
 // command returns the command fn args... at pos.
 func command(tree *parse.Tree, fn string, pos parse.Pos, args ...parse.Node) *parse.CommandNode {
 	id := parse.NewIdentifier(fn).SetTree(tree).SetPos(pos)
 	return &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pos, Args: append([]parse.Node{id}, args...)}
-}
-
-// deciding are the built-ins that take their arguments for true or false.
-var deciding = map[string]bool{"and": true, "or": true, "not": true}
-
-// truthful makes an event's number that is zero false where the template
-// decides on it, as the template's own 0 is (an event's number is kept as
-// text, which is true unless empty): {{ if .event.content.unread }} or
-// {{ or .event.content.count "none" }} with a count of 0. Each argument of
-// and, or and not that is not a literal becomes (_sandboxTruth arg), and a
-// value piped into one passes through | _sandboxTruth first; the value of
-// the pipeline of an if or a with (branch) passes through it last.
-func truthful(tree *parse.Tree, p *parse.PipeNode, branch bool) {
-	if p == nil || len(p.Cmds) == 0 {
-		return
-	}
-	cmds := make([]*parse.CommandNode, 0, len(p.Cmds)+1)
-	for i, cmd := range p.Cmds {
-		for j, arg := range cmd.Args {
-			switch a := arg.(type) {
-			case *parse.PipeNode:
-				truthful(tree, a, false)
-			case *parse.ChainNode:
-				if sub, ok := a.Node.(*parse.PipeNode); ok {
-					truthful(tree, sub, false)
-				}
-			}
-			if fn, ok := cmd.Args[0].(*parse.IdentifierNode); ok && j > 0 && deciding[fn.Ident] {
-				switch arg.(type) {
-				case *parse.FieldNode, *parse.VariableNode, *parse.ChainNode, *parse.PipeNode, *parse.DotNode:
-					cmd.Args[j] = &parse.PipeNode{NodeType: parse.NodePipe, Pos: arg.Position(),
-						Cmds: []*parse.CommandNode{command(tree, truthFunc, arg.Position(), arg)}}
-				}
-			}
-		}
-		if fn, ok := cmd.Args[0].(*parse.IdentifierNode); ok && i > 0 && deciding[fn.Ident] {
-			cmds = append(cmds, command(tree, truthFunc, cmd.Pos))
-		}
-		cmds = append(cmds, cmd)
-	}
-	if branch {
-		cmds = append(cmds, command(tree, truthFunc, p.Pos))
-	}
-	p.Cmds = cmds
 }
 
 // instrument makes tree pay for its work as it runs. At the start of
