@@ -18,7 +18,7 @@ import (
 //   - {{define}}, {{template}} and {{block}} are refused (they allow
 //     recursion);
 //   - the data has no methods that return numbers (times are strings,
-//     numbers a type without methods); its lists are cut to maxListLen
+//     numbers a type none of whose methods gives one); its lists are cut to maxListLen
 //     elements, so no range over one runs longer. Its maps are whole, so
 //     that a template finds every key by name: a range over a map pays a
 //     step per key, and the budget bounds it;
