@@ -83,6 +83,12 @@ func TestParseErrors(t *testing.T) {
 		{"a field in another case too", "application/json", `{"id":"x","type":"user_deleted","TYPE":"other"}`, nil, 0, dispatcher.EINVALID, `TYPE: sets "type" again (keys match regardless of case); give each field once`},
 		{"a field twice", "application/json", `{"id":"x","type":"user_deleted","type":"other"}`, nil, 0, dispatcher.EINVALID, `type: sets "type" again`},
 		{"lk data not an object", "application/json", `{"type":"t","data":"x"}`, nil, 0, dispatcher.EINVALID, "data: must be a JSON object"},
+		// Read as lk, its content was dropped (the dispatch saw {}); read
+		// as Extra Horizon, its data would be.
+		{"content with data", "application/json", `{"type":"t","content":{"a":1},"data":{"b":2}}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with data: an event is Extra Horizon's"},
+		{"content with an lk source", "application/json", `{"type":"t","content":{"a":1},"source":{"userId":"u"}}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with source"},
+		{"content with an lk timestamp", "application/json", `{"type":"t","content":{"a":1},"timestamp":"2024-05-01T10:00:00Z"}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with timestamp"},
+		{"creationTimestamp with data", "application/json", `{"type":"t","creationTimestamp":1,"data":{}}`, nil, 0, dispatcher.EINVALID, "creationTimestamp: cannot be sent with data"},
 		{"lk producerId of the wrong kind", "application/json", `{"type":"t","source":{"producerId":5}}`, nil, 0, dispatcher.EINVALID, "source.producerId"},
 		// A CloudEvent sent with curl's default content type is read as an
 		// lk event: before, its refusal said nothing else.

@@ -49,12 +49,37 @@ func (e Event) Envelope() string {
 	return dispatcher.EnvelopeExtraHorizon
 }
 
+// fields names the first field of e that is Extra Horizon's, and the
+// first that is lk's, "" for none.
+func (e Event) fields() (eh, lk string) {
+	switch {
+	case e.Content != nil:
+		eh = "content"
+	case e.CreationTimestamp != nil:
+		eh = "creationTimestamp"
+	}
+	switch {
+	case e.Data != nil:
+		lk = "data"
+	case e.Timestamp != nil:
+		lk = "timestamp"
+	case e.Source != nil:
+		lk = "source"
+	}
+	return eh, lk
+}
+
 // ToDomain normalises e, received at now, generating an id when it has
 // none.
 func (e Event) ToDomain(now time.Time) (dispatcher.Event, error) {
 	ev := dispatcher.Event{ID: value(e.ID), Type: value(e.Type), Time: now.UTC()}
 	if ev.Type == "" {
 		return ev, dispatcher.Errorf(dispatcher.EREQUIRED, "type: is required")
+	}
+	if eh, lk := e.fields(); eh != "" && lk != "" {
+		// Read as either, it would lose the other's: content, or data.
+		return ev, dispatcher.Errorf(dispatcher.EINVALID,
+			"%s: cannot be sent with %s: an event is Extra Horizon's {content, creationTimestamp} or lk's {data, timestamp, source}, not both", eh, lk)
 	}
 	if e.Envelope() == dispatcher.EnvelopeLK {
 		if e.Data != nil && !isObject(e.Data) {
