@@ -164,6 +164,13 @@ func TestResolveValue(t *testing.T) {
 		{"mixed text becomes a string", `{"n":"user {{ .content.userId }}"}`, `{"n":"user 1234567890123"}`, ""},
 		{"two actions become a string", `{"n":"{{ .content.userId }}{{ .content.userId }}"}`, `{"n":"12345678901231234567890123"}`, ""},
 		{"time formatted", `{"y":"{{ formatTime .event.time \"2006\" }}"}`, `{"y":"2026"}`, ""},
+		// One expression keeps its value's type too. Before, an object
+		// reached the function as "map[a:1 b:2]" and a number as a string.
+		{"index to an element keeps its type", `{"e":"{{ index .content.emails 1 }}","p":"{{ index .content \"profile\" }}"}`, `{"e":"b@example.com","p":{"a":1,"b":2}}`, ""},
+		{"an expression's number and bool", `{"n":"{{ index .content.profile \"b\" }}","on":"{{ not .content.active }}","l":"{{ len .content.emails }}"}`, `{"n":2,"on":false,"l":2}`, ""},
+		{"printf gives a string", `{"s":"{{ printf \"%05d\" .content.profile.a }}","t":"{{ .content.profile.a | printf \"%d\" }}"}`, `{"s":"00001","t":"1"}`, ""},
+		{"an object in text is JSON", `{"s":"p={{ .content.profile }} e={{ .content.emails }}"}`, `{"s":"p={\"a\":1,\"b\":2} e=[\"a@example.com\",\"b@example.com\"]"}`, ""},
+		{"an absent key is an error", `{"a":"{{ index .content.profile \"c\" }}"}`, "", `data.a: line 1: index: the map has no entry`},
 		{"event fields", `{"t":"{{ .event.type }}","id":"{{ .event.id }}"}`, `{"t":"user_deleted","id":"ev-1"}`, ""},
 		{"nested and ordered", `{"z":1,"a":[{"k":"{{ .content.email }}"},2,null,false],"m":{"q":"{{.event.source}}"}}`, `{"z":1,"a":[{"k":"ann@example.com"},2,null,false],"m":{"q":"test"}}`, ""},
 		{"keys are not templates", `{"{{ .x }}":"v"}`, `{"{{ .x }}":"v"}`, ""},

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -48,17 +49,23 @@ var errTooManySteps = fmt.Errorf("the template took more than %d steps", maxStep
 // The names the instrumented tree calls the budget by; checkTree refuses
 // them in templates.
 const (
-	stepFunc  = "_sandboxStep"
-	rangeFunc = "_sandboxRange"
-	readFunc  = "_sandboxRead"
-	printFunc = "_sandboxPrint"
-	truthFunc = "_sandboxTruth"
+	stepFunc    = "_sandboxStep"
+	rangeFunc   = "_sandboxRange"
+	readFunc    = "_sandboxRead"
+	printFunc   = "_sandboxPrint"
+	truthFunc   = "_sandboxTruth"
+	captureFunc = "_sandboxCapture"
 )
 
 // budget is the step budget of one rendering (or of one resolved value,
 // whose strings share it). It is not safe for concurrent use; a rendering
 // runs on one goroutine.
-type budget struct{ left int }
+type budget struct {
+	left int
+	// captured is the value of the expression that a resolved string is
+	// (see resolver.resolve), which captureFunc keeps instead of printing.
+	captured any
+}
 
 func newBudget() *budget { return &budget{left: maxSteps} }
 
@@ -117,13 +124,35 @@ func (b *budget) read(v any) (any, error) {
 
 // print is printFunc: it pays for what printing v writes (see
 // printedSize) past the first stepBytes, which the action's own step
-// covers, before the escaper reads it, and returns v as it is. It
+// covers, before the escaper reads it, and returns v as it is, but an
+// object or a list as JSON, where fmt would write Go's map[k:v]. It
 // refuses to print what index found absent.
 func (b *budget) print(v any) (any, error) {
 	if err := present(v); err != nil {
 		return nil, err
 	}
-	return v, b.spend(printedSize(v, b.bytesLeft()+stepBytes) / stepBytes)
+	if err := b.spend(printedSize(v, b.bytesLeft()+stepBytes) / stepBytes); err != nil {
+		return nil, err
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+		var out bytes.Buffer
+		if err := writeJSON(&out, "", v); err != nil {
+			return nil, err
+		}
+		return out.String(), nil
+	}
+	return v, nil
+}
+
+// capture is captureFunc: it pays as print does and keeps v as the
+// value of the expression, printing nothing.
+func (b *budget) capture(v any) (string, error) {
+	if err := present(v); err != nil {
+		return "", err
+	}
+	b.captured = v
+	return "", b.spend(printedSize(v, b.bytesLeft()+stepBytes) / stepBytes)
 }
 
 // reading are the built-ins whose work grows with the strings they are

@@ -23,11 +23,12 @@ const maxWidth = 1000
 // huge widths.
 func (b *budget) funcs() template.FuncMap {
 	return template.FuncMap{
-		stepFunc:  b.step,
-		rangeFunc: b.rangeStep,
-		readFunc:  b.read,
-		printFunc: b.print,
-		truthFunc: truth,
+		stepFunc:    b.step,
+		rangeFunc:   b.rangeStep,
+		readFunc:    b.read,
+		printFunc:   b.print,
+		truthFunc:   truth,
+		captureFunc: b.capture,
 		// formatTime formats an RFC 3339 time, such as .event.time, with a
 		// Go layout: {{ formatTime .event.time "2006-01-02" }}.
 		"formatTime": func(ts, layout string) (string, error) {

@@ -157,7 +157,7 @@ func (c checker) arg(arg parse.Node) error {
 			return c.errorf(a, "integer %s is beyond ±%d", a.Text, maxIntLiteral)
 		}
 	case *parse.IdentifierNode:
-		if a.Ident == stepFunc || a.Ident == rangeFunc || a.Ident == readFunc || a.Ident == printFunc || a.Ident == truthFunc {
+		if a.Ident == stepFunc || a.Ident == rangeFunc || a.Ident == readFunc || a.Ident == printFunc || a.Ident == truthFunc || a.Ident == captureFunc {
 			return c.errorf(a, "function %q not defined", a.Ident)
 		}
 	case *parse.NilNode:

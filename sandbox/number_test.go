@@ -129,3 +129,25 @@ func TestPrintfWideNumbersPay(t *testing.T) {
 		}
 	}
 }
+
+// An object or a list prints as JSON. Before, a mail read map[k:v].
+func TestObjectsPrintAsJSON(t *testing.T) {
+	d, err := NewData(Event{ID: "e", Type: "t", Time: time.Unix(0, 0), Content: []byte(
+		`{"o": {"k": "v", "n": 1.50, "z": null}, "l": [1, "<a>", {"x": true}], "e": {}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		src, text, html string
+	}{
+		{`{{ .content.o }}`, `{"k":"v","n":1.50,"z":""}`, `{&#34;k&#34;:&#34;v&#34;,&#34;n&#34;:1.50,&#34;z&#34;:&#34;&#34;}`},
+		{`{{ .content.l }} {{ .content.e }}`, `[1,"<a>",{"x":true}] {}`, `[1,&#34;&lt;a&gt;&#34;,{&#34;x&#34;:true}] {}`},
+		{`{{ range .content.l }}{{ . }};{{ end }}`, `1;<a>;{"x":true};`, `1;&lt;a&gt;;{&#34;x&#34;:true};`},
+	} {
+		for html, want := range map[bool]string{false: tt.text, true: tt.html} {
+			if got, err := d.Render("text", tt.src, html); err != nil || got != want {
+				t.Errorf("%s (html=%v) = %q, %v; want %q", tt.src, html, got, err, want)
+			}
+		}
+	}
+}

@@ -190,7 +190,7 @@ func templateError(path string, err error) *Error {
 	}
 	// The budget's functions and types are not the admin's.
 	msg := strings.ReplaceAll(m[3], "sandbox.number", "number")
-	for _, fn := range []string{rangeFunc, readFunc, printFunc, truthFunc} {
+	for _, fn := range []string{rangeFunc, readFunc, printFunc, truthFunc, captureFunc} {
 		msg = strings.TrimPrefix(msg, "error calling "+fn+": ")
 	}
 	msg = strings.ReplaceAll(strings.ReplaceAll(msg, " | "+printFunc, ""), " | "+truthFunc, "") // html/template's errors quote the action
@@ -199,7 +199,7 @@ func templateError(path string, err error) *Error {
 	}
 	// A value that fails only once printed (what index found absent) fails
 	// in the print that printed added, which is no action of the admin's.
-	if m[2] != "" && m[2] != "<"+printFunc+">" {
+	if m[2] != "" && m[2] != "<"+printFunc+">" && m[2] != "<"+captureFunc+">" {
 		return errorf(path, "line %d: at %s: %s", line, unmetered(m[2]), msg)
 	}
 	return errorf(path, "line %d: %s", line, msg)

@@ -16,7 +16,10 @@ import (
 // (for errors) is path: every string that contains "{{" is rendered. A
 // string that is exactly one field path, like "{{ .event.content.userId }}",
 // becomes the value it points to with its JSON type (number, object, bool,
-// null); any other template becomes a string. Object keys keep their
+// null); a string that is one other expression, like "{{ index
+// .event.content.items 0 }}", becomes its value with its type (a null
+// inside an object or a list is then ""); any other template becomes a
+// string. Object keys keep their
 // order. The strings share one budget of steps, and the whole value
 // resolves to at most maxOutput bytes, as a rendering does. Errors are
 // *Error naming the value's path, e.g.
@@ -149,9 +152,19 @@ func (r *resolver) resolve(path, s string) (any, error) {
 	if err != nil {
 		return nil, templateError(path, err)
 	}
+	// One expression's value is captured rather than printed.
+	captures := false
+	if a := soleAction(t); a != nil && len(a.Pipe.Decl) == 0 && isPrint(a.Pipe.Cmds[len(a.Pipe.Cmds)-1]) {
+		a.Pipe.Cmds[len(a.Pipe.Cmds)-1] = command(t.Tree, captureFunc, a.Pipe.Pos)
+		captures = true
+	}
 	var b strings.Builder
+	r.budget.captured = nil
 	if err := t.Execute(&limitedWriter{w: &b, n: maxOutput}, r.printable); err != nil {
 		return nil, templateError(path, err)
+	}
+	if captures {
+		return r.budget.captured, nil
 	}
 	return b.String(), nil
 }
@@ -222,6 +235,24 @@ func (c *fieldPathCache) of(s string) (idents []string) {
 // holding one field path ({{ .event.content.userId }}), else nil. The
 // budget's steps do not count.
 func fieldPath(t *template.Template) []string {
+	action := soleAction(t)
+	if action == nil || len(action.Pipe.Decl) > 0 || len(action.Pipe.Cmds) != 2 || !isPrint(action.Pipe.Cmds[1]) {
+		return nil // not {{ .a.b | _sandboxPrint }}
+	}
+	args := action.Pipe.Cmds[0].Args
+	if len(args) != 1 {
+		return nil
+	}
+	f, ok := args[0].(*parse.FieldNode)
+	if !ok {
+		return nil
+	}
+	return f.Ident
+}
+
+// soleAction returns the action of t when t is that action alone, with
+// only spaces around it, else nil. The budget's steps do not count.
+func soleAction(t *template.Template) *parse.ActionNode {
 	if t.Tree == nil || t.Tree.Root == nil {
 		return nil
 	}
@@ -245,18 +276,7 @@ func fieldPath(t *template.Template) []string {
 			return nil
 		}
 	}
-	if action == nil || len(action.Pipe.Decl) > 0 || len(action.Pipe.Cmds) != 2 || !isPrint(action.Pipe.Cmds[1]) {
-		return nil // not {{ .a.b | _sandboxPrint }}
-	}
-	args := action.Pipe.Cmds[0].Args
-	if len(args) != 1 {
-		return nil
-	}
-	f, ok := args[0].(*parse.FieldNode)
-	if !ok {
-		return nil
-	}
-	return f.Ident
+	return action
 }
 
 // addresses resolves one recipient list.
