@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strconv"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -135,16 +134,8 @@ func present(args ...any) error {
 // integer is key as an index: an integer of the template, or an event's
 // number that is one.
 func integer(key reflect.Value) (int64, bool) {
-	switch {
-	case !key.IsValid():
-		return 0, false
-	case key.CanInt():
-		return key.Int(), true
-	case key.Type() == reflect.TypeFor[number]():
-		i, err := strconv.ParseInt(key.String(), 10, 64)
-		return i, err == nil
-	}
-	return 0, false
+	x, ok := numeric(key)
+	return x.i, ok && x.whole
 }
 
 // indirect is what an interface holds.

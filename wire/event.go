@@ -43,7 +43,7 @@ type AcceptedEvent struct {
 
 // Envelope names the form of e.
 func (e Event) Envelope() string {
-	if e.Data != nil || e.Timestamp != nil || e.Source != nil {
+	if _, lk := e.fields(); lk != "" {
 		return dispatcher.EnvelopeLK
 	}
 	return dispatcher.EnvelopeExtraHorizon
