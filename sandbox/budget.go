@@ -10,7 +10,7 @@ import (
 
 // A rendering's work is bounded by a budget of steps, because the other
 // limits bound the output, not the work that writes none:
-// {{range .a}}{{range $.a}}{{end}}{{end}} over two lists of maxListLen, or
+// {{range .a}}{{range $.a}}{{end}}{{end}} over two lists of a thousand, or
 // {{$s := printf "%v" $.content}} in a loop, ran for seconds without a
 // byte of output. A step is
 //   - one node of an action, if, with or range pipeline that runs: the

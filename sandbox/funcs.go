@@ -1,9 +1,12 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -28,35 +31,24 @@ func (b *budget) funcs() template.FuncMap {
 		printFunc:   b.print,
 		truthFunc:   truth,
 		captureFunc: b.capture,
-		// formatTime formats an RFC 3339 time, such as .event.time, with a
-		// Go layout: {{ formatTime .event.time "2006-01-02" }}.
-		"formatTime": func(ts, layout string) (string, error) {
-			t, err := time.Parse(time.RFC3339Nano, ts)
+		// formatTime formats a time with a Go layout: an RFC 3339 time,
+		// such as .event.time, or milliseconds since 1970, such as
+		// .event.creationTimestamp: {{ formatTime .event.time "2006-01-02" }}.
+		"formatTime": func(ts any, layout string) (string, error) {
+			t, err := instant(ts)
 			if err != nil {
-				// Not quoted: it is the event's content (see kind).
-				return "", errors.New("formatTime: the value is not an RFC 3339 time such as 2006-01-02T15:04:05Z")
+				return "", err
 			}
 			// Format writes at most a few bytes per byte of layout ("1" →
 			// "12"); 9 is generous.
-			if err := b.spendBytes(len(ts) + 9*len(layout)); err != nil {
+			if err := b.spendBytes(len(time.RFC3339Nano) + 9*len(layout)); err != nil {
 				return "", err
 			}
 			return t.Format(layout), nil
 		},
-		"printf": func(format string, args ...any) (string, error) {
-			if err := present(args...); err != nil {
-				return "", err
-			}
-			n, err := b.formatSize(format, args)
-			if err != nil {
-				return "", err
-			}
-			if err := b.spendBytes(n); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf(format, args...), nil
-		},
+		"printf":   b.printf,
 		"index":    index,
+		"len":      length,
 		"eq":       eq,
 		"ne":       ne,
 		"lt":       lt,
@@ -109,6 +101,32 @@ func index(item reflect.Value, keys ...reflect.Value) (reflect.Value, error) {
 		}
 	}
 	return item, nil
+}
+
+// instant is formatTime's time: an RFC 3339 string, kept in its offset,
+// or a whole number of milliseconds since 1970, in UTC.
+func instant(ts any) (time.Time, error) {
+	if s, ok := ts.(string); ok {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t, nil
+		}
+	} else if x, ok := numeric(reflect.ValueOf(ts)); ok && x.whole {
+		return time.UnixMilli(x.i).UTC(), nil
+	}
+	// Not quoted: it is the event's content (see kind).
+	return time.Time{}, errors.New("formatTime: the value is neither an RFC 3339 time such as 2006-01-02T15:04:05Z nor a whole number of milliseconds since 1970")
+}
+
+// length is the built-in len, but an event's number has no length, where
+// the built-in counted the digits it was written with.
+func length(v reflect.Value) (int, error) {
+	switch v = indirect(v); {
+	case v.IsValid() && v.Type() == absentType:
+		return 0, errAbsent
+	case v.Kind() == reflect.Map, v.Kind() == reflect.Slice, v.Kind() == reflect.String && v.Type() != reflect.TypeFor[number]():
+		return v.Len(), nil
+	}
+	return 0, fmt.Errorf("len: %s has no length", kindOf(v))
 }
 
 // absent is what index gives for a key its map lacks: a nil, which if
@@ -186,46 +204,147 @@ func (b *budget) builder(growth int, fn func(args ...any) string) func(args ...a
 	}
 }
 
-// formatSize checks printf's format and returns a bound of the size of
-// its result: the format, each verb's width and precision, and each
-// argument as many times as verbs may print it, escaped (%q).
-func (b *budget) formatSize(format string, args []any) (int, error) {
-	verbs, padding, indexed, err := parseFormat(format)
-	if err != nil {
-		return 0, err
+// printf is the built-in printf, but a verb that does not fit its
+// argument, a verb without an argument and an argument without a verb are
+// errors, where fmt writes %!f(string=…), %!s(MISSING) or %!(EXTRA …)
+// into the mail. Objects and lists print as JSON, as they do outside
+// printf.
+func (b *budget) printf(format string, args ...any) (string, error) {
+	if err := present(args...); err != nil {
+		return "", err
 	}
+	f, err := parseFormat(format)
+	if err != nil {
+		return "", err
+	}
+	if err := b.spendBytes(b.formatSize(f, len(format), args)); err != nil {
+		return "", err
+	}
+	var o operands
+	wrapped := make([]any, len(args))
+	for i, a := range args {
+		wrapped[i] = operand{a, &o}
+	}
+	s := fmt.Sprintf(format, wrapped...)
+	switch {
+	case o.err != nil:
+		return "", o.err
+	case len(args) < f.args, !f.indexed && len(args) > f.args:
+		return "", f.wrongCount(len(args))
+	case o.used < f.verbs:
+		return "", errors.New("printf: an argument index of the format is not a number from 1 to the count of arguments")
+	}
+	return s, nil
+}
+
+// operand is an argument of printf. It prints itself for a verb that fits
+// its kind; for another it prints nothing and keeps the error.
+type operand struct {
+	v   any
+	all *operands
+}
+
+// operands is what the operands of one printf found: how many verbs they
+// printed for, and the first that did not fit.
+type operands struct {
+	used int
+	err  error
+}
+
+func (o operand) Format(f fmt.State, verb rune) {
+	o.all.used++
+	if o.all.err != nil {
+		return
+	}
+	v := o.v
+	if x, ok := numeric(reflect.ValueOf(v)); ok && reflect.TypeOf(v) != reflect.TypeFor[number]() {
+		v = x.number() // the template's own numbers: literals, len
+	}
+	var fits bool
+	switch v := v.(type) {
+	case number:
+		fits = v.format(f, verb)
+	case string:
+		if fits = strings.ContainsRune("vsqxX", verb); fits {
+			fmt.Fprintf(f, fmt.FormatString(f, verb), v)
+		}
+	case bool:
+		if fits = verb == 'v' || verb == 't'; fits {
+			fmt.Fprintf(f, fmt.FormatString(f, verb), v)
+		}
+	case map[string]any, []any:
+		if fits = verb == 'v' || verb == 's'; fits {
+			var out bytes.Buffer
+			if o.all.err = writeJSON(&out, "", v); o.all.err == nil {
+				f.Write(out.Bytes())
+			}
+		}
+	}
+	if !fits {
+		o.all.err = fmt.Errorf("printf: %%%c cannot print %s", verb, kindOf(reflect.ValueOf(o.v)))
+		if _, ok := v.(number); ok && strings.ContainsRune("dboOxXcU", verb) {
+			o.all.err = fmt.Errorf("printf: %%%c prints whole numbers only; use %%v or %%f for this one", verb)
+		}
+	}
+}
+
+// format is a printf format, parsed.
+type format struct {
+	verbs   int  // how many verbs take an argument
+	args    int  // how many arguments they take: the highest index
+	padding int  // the sum of widths and precisions
+	indexed bool // has explicit argument indexes ("%[2]d")
+}
+
+// wrongCount is the error of a format given n arguments but not as many
+// as its verbs take.
+func (f format) wrongCount(n int) error {
+	if f.args == 1 {
+		return fmt.Errorf("printf: the format takes 1 argument, not %d", n)
+	}
+	return fmt.Errorf("printf: the format takes %d arguments, not %d", f.args, n)
+}
+
+// formatSize bounds the size of printf's result: the format, each verb's
+// width and precision, and each argument as many times as verbs may print
+// it, escaped (%q).
+func (b *budget) formatSize(f format, length int, args []any) int {
 	printed := b.argsSize(args) // each argument once, in order
-	if indexed {
+	if f.indexed {
 		largest := 0
 		for _, a := range args {
 			largest = max(largest, printedSize(a, b.bytesLeft()))
 		}
-		printed = verbs * largest // [n] may print one argument again and again
+		printed = f.verbs * largest // [n] may print one argument again and again
 	}
-	return len(format) + padding + verbs*32 + escapeGrowth*printed, nil
+	return length + f.padding + f.verbs*32 + escapeGrowth*printed
 }
 
 // parseFormat finds the verbs of a printf format, refusing * and widths or
-// precisions beyond maxWidth. padding is the sum of widths and precisions;
-// indexed reports explicit argument indexes ("%[2]d").
-func parseFormat(format string) (verbs, padding int, indexed bool, err error) {
-	for i := 0; i < len(format); i++ {
-		if format[i] != '%' {
+// precisions beyond maxWidth.
+func parseFormat(s string) (f format, err error) {
+	arg := 0 // the argument the next verb prints, as fmt counts
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
 			continue
 		}
 		i++
-		for i < len(format) && isFlag(format[i]) {
+		for i < len(s) && isFlag(s[i]) {
 			i++
 		}
-		for ; i < len(format); i++ {
-			c := format[i]
+		for ; i < len(s); i++ {
+			c := s[i]
 			switch {
 			case c == '*':
-				return 0, 0, false, fmt.Errorf("printf: * widths and precisions are not supported; write the number in the format")
+				return f, fmt.Errorf("printf: * widths and precisions are not supported; write the number in the format")
 			case c == '[':
-				indexed = true
-				for i < len(format) && format[i] != ']' {
+				f.indexed = true
+				start := i + 1
+				for i < len(s) && s[i] != ']' {
 					i++
+				}
+				if n, err := strconv.Atoi(s[start:min(i, len(s))]); err == nil && n > 0 {
+					arg = n - 1
 				}
 				continue
 			case c == '.':
@@ -233,32 +352,38 @@ func parseFormat(format string) (verbs, padding int, indexed bool, err error) {
 			case c >= '0' && c <= '9':
 				start := i
 				n := 0
-				for ; i < len(format) && format[i] >= '0' && format[i] <= '9'; i++ {
-					if n = n*10 + int(format[i]-'0'); n > maxWidth {
-						for i < len(format) && format[i] >= '0' && format[i] <= '9' {
+				for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+					if n = n*10 + int(s[i]-'0'); n > maxWidth {
+						for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 							i++
 						}
-						return 0, 0, false, fmt.Errorf("printf: width or precision %s is more than %d", format[start:i], maxWidth)
+						return f, fmt.Errorf("printf: width or precision %s is more than %d", s[start:i], maxWidth)
 					}
 				}
-				padding += n
+				f.padding += n
 				i--
 				continue
 			}
 			// The verb; %% prints a percent sign and takes no argument.
-			// %p prints where the worker keeps a value in its memory.
-			if c == 'p' {
-				return 0, 0, false, fmt.Errorf("printf: %%p is not supported: it prints a memory address")
+			// %p prints where the worker keeps a value in its memory, %T
+			// the worker's name for its type.
+			if c == 'p' || c == 'T' {
+				return f, fmt.Errorf("printf: %%%c is not supported", c)
 			}
 			if c != '%' {
-				verbs++
+				f.verbs++
+				arg++
+				f.args = max(f.args, arg)
 			}
-			_, size := utf8.DecodeRuneInString(format[i:])
+			_, size := utf8.DecodeRuneInString(s[i:])
 			i += size - 1
 			break
 		}
+		if i >= len(s) {
+			return f, errors.New("printf: the format ends in a % without a verb; write %% for a percent sign")
+		}
 	}
-	return verbs, padding, indexed, nil
+	return f, nil
 }
 
 func isFlag(c byte) bool { return c == '+' || c == '-' || c == '#' || c == ' ' || c == '0' }

@@ -18,10 +18,9 @@ import (
 //   - {{define}}, {{template}} and {{block}} are refused (they allow
 //     recursion);
 //   - the data has no methods that return numbers (times are strings,
-//     numbers a type none of whose methods gives one); its lists are cut to maxListLen
-//     elements, so no range over one runs longer. Its maps are whole, so
-//     that a template finds every key by name: a range over a map pays a
-//     step per key, and the budget bounds it;
+//     numbers a type none of whose methods gives one). Its lists and maps
+//     are whole, so that len counts every item and a template finds every
+//     key by name: a range pays a step per item, and the budget bounds it;
 //   - every rendering has a budget of maxSteps steps (budget.go), which
 //     bounds the work that writes no output;
 //   - printf refuses widths and precisions beyond maxWidth (funcs.go);
@@ -29,7 +28,6 @@ import (
 const (
 	maxRangeDepth = 2
 	maxIntLiteral = 1000
-	maxListLen    = 1000
 	maxOutput     = 1 << 20
 )
 
@@ -125,8 +123,8 @@ func (c checker) pipe(p *parse.PipeNode) error {
 }
 
 // call refuses a call of formatTime with other than its two arguments,
-// and of printf with a literal format over the limits: each rendering
-// would fail on it. piped says the pipeline's value comes as a last
+// and of printf with a literal format over the limits or with other than
+// an argument for each verb: each rendering would fail on it. piped says the pipeline's value comes as a last
 // argument.
 func (c checker) call(cmd *parse.CommandNode, piped bool) error {
 	fn, ok := cmd.Args[0].(*parse.IdentifierNode)
@@ -142,8 +140,15 @@ func (c checker) call(cmd *parse.CommandNode, piped bool) error {
 		return c.errorf(cmd, "formatTime takes 2 arguments, not %d: {{ formatTime .event.time \"2006-01-02\" }}", n)
 	case fn.Ident == "printf" && n > 0:
 		if format, ok := args[0].(*parse.StringNode); ok {
-			if _, _, _, err := parseFormat(format.Text); err != nil {
+			f, err := parseFormat(format.Text)
+			if err != nil {
 				return c.errorf(cmd, "%v", err)
+			}
+			if piped {
+				n++
+			}
+			if given := n - 1; given < f.args || !f.indexed && given > f.args {
+				return c.errorf(cmd, "%v", f.wrongCount(given))
 			}
 		}
 	}
@@ -192,7 +197,7 @@ func rangeable(p *parse.PipeNode) bool {
 
 // printable returns the data templates execute with: JSON nulls as ""
 // (text/template prints nil as "<no value>"), numbers as number, times as
-// RFC 3339 strings, lists cut to maxListLen.
+// RFC 3339 strings.
 func printable(v any) any {
 	switch v := v.(type) {
 	case nil:
@@ -208,9 +213,6 @@ func printable(v any) any {
 		}
 		return m
 	case []any:
-		if len(v) > maxListLen {
-			v = v[:maxListLen]
-		}
 		s := make([]any, len(v))
 		for i, e := range v {
 			s[i] = printable(e)

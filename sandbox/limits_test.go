@@ -52,6 +52,8 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 		// arguments. Before, each mail of the template failed.
 		{"printf width", `{{ printf "%1001d" 1 }}`, "width or precision 1001 is more than 1000"},
 		{"printf star", `{{ printf "%*d" 10 1 }}`, "* widths and precisions are not supported"},
+		{"printf without an argument for a verb", `{{ printf "%s and %s" .content.a }}`, "printf: the format takes 2 arguments, not 1"},
+		{"printf with an argument without a verb", `{{ .content.b | printf "%s" .content.a }}`, "printf: the format takes 1 argument, not 2"},
 		{"formatTime without a layout", "{{ formatTime .event.time }}", "formatTime takes 2 arguments, not 1"},
 		{"formatTime piped, with two", `{{ .event.time | formatTime "a" "b" }}`, "formatTime takes 2 arguments, not 3"},
 	}
@@ -68,6 +70,7 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 		"{{range $.content.items}}x{{end}}",
 		"{{if gt (len .content.items) 3}}many{{end}} {{ formatTime .event.time \"2006-01-02\" }}",
 		`{{ .event.time | formatTime "2006" }} {{ printf "%5.2f|%-10s" .content.a .content.b }} {{ printf .content.format }}`,
+		`{{ .content.b | printf "%s-%s" .content.a }} {{ printf "%[1]s %[1]s" .content.a }}`,
 	} {
 		if err := Check("text", ok, false); err != nil {
 			t.Errorf("%q refused: %v", ok, err)
@@ -87,7 +90,7 @@ func TestTemplateLimitsAtRenderTime(t *testing.T) {
 		{"range over a number's method", "{{range .content.n.Int64}}{{end}}", "Int64"},
 		{"range over a time's method", "{{range .event.time.UnixNano}}{{end}}", "UnixNano"},
 		// Output is capped.
-		{"huge output", "{{range .content.items}}{{range $.content.items}}xxxxxxxxxxxxxxxxxxxx{{end}}{{end}}", "longer than"},
+		{"huge output", "{{range .content.items}}xxxxxxxxxxxxxxxxxxxxxxxxx{{end}}", "longer than"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,13 +100,14 @@ func TestTemplateLimitsAtRenderTime(t *testing.T) {
 			})
 		})
 	}
-	// Ranges over event lists see at most maxListLen elements; nested, that
-	// is a million iterations that write nothing, which the step budget
-	// stops.
+	// Ranges over event lists see every element, and len counts them all
+	// (before, lists were cut to 1,000 elements: len said 1000); nested,
+	// that is billions of iterations that write nothing, which the step
+	// budget stops.
 	bounded(t, func() {
 		out, err := d.Render("text", "{{range .content.items}}.{{end}}{{len .content.items}}", false)
-		if err != nil || out != strings.Repeat(".", 1000)+"1000" {
-			t.Errorf("got %q, %v; want the list cut to 1000", out, err)
+		if err != nil || out != strings.Repeat(".", 50000)+"50000" {
+			t.Errorf("got %d bytes ending %q, %v; want every element", len(out), out[max(0, len(out)-10):], err)
 		}
 		_, err = d.Render("text", "{{range .content.items}}{{range $.content.items}}{{end}}{{end}}{{len .content.items}}", false)
 		wantError(t, err, "text", "line 1: the template took more than 100000 steps")
@@ -141,4 +145,25 @@ func TestLargeMapsKeepEveryKey(t *testing.T) {
 		_, err := d.Render("text", "{{range .content}}{{range $.content}}{{end}}{{end}}", false)
 		wantError(t, err, "text", "the template took more than 100000 steps")
 	})
+}
+
+// An html template that ends inside a tag, an attribute, a comment or a
+// script is refused naming its last line and what is open. Before, the
+// error was html/template's state: "ends in a non-text context:
+// {stateURL delimDoubleQuote urlPartNone jsCtxRegexp [] attrURL …}".
+func TestUnclosedHTMLSaysWhat(t *testing.T) {
+	for src, want := range map[string]string{
+		"<p>hi</p>\n<a href=\"{{.x}}": `line 2: the template ends inside an attribute's value: its closing " is missing`,
+		"<p>\n\n<!-- {{.x}}":          "line 3: the template ends inside a comment: --> is missing",
+		"<script>var a = {{.x}};":     "line 1: the template ends inside a <script>: </script> is missing",
+		"<p {{.x}}":                   "line 1: the template ends inside a tag: its > is missing",
+		"<textarea>\n{{.x}}":          "line 2: the template ends inside a <textarea>: </textarea> is missing",
+		"<style>p{color: {{.x}}}":     "line 1: the template ends inside a <style>: </style> is missing",
+	} {
+		err := Check("html", src, true)
+		wantError(t, err, "html", want)
+		if err != nil && strings.Contains(err.Error(), "state") {
+			t.Errorf("%q: %v names html/template's state", src, err)
+		}
+	}
 }

@@ -28,30 +28,38 @@ func (n number) MarshalJSON() ([]byte, error) { return []byte(n), nil }
 // verb for a fraction, prints as fmt does for a wrong verb:
 // %!d(number=12.5).
 func (n number) Format(f fmt.State, verb rune) {
+	if !n.format(f, verb) {
+		fmt.Fprintf(f, "%%!%c(number=%s)", verb, string(n))
+	}
+}
+
+// format prints the number for verb, or nothing if the verb does not fit
+// it, and reports which.
+func (n number) format(f fmt.State, verb rune) bool {
 	format := fmt.FormatString(f, verb)
 	switch verb {
 	case 'v', 's', 'q':
 		fmt.Fprintf(f, format, string(n))
-		return
+		return true
 	case 'd', 'b', 'o', 'O', 'x', 'X', 'c', 'U':
 		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
 			fmt.Fprintf(f, format, i)
-			return
+			return true
 		}
 		// A whole number beyond 64 bits, of a length that converts fast.
 		if len(n) <= 100 && verb != 'c' && verb != 'U' {
 			if i, ok := new(big.Int).SetString(string(n), 10); ok {
 				fmt.Fprintf(f, format, i)
-				return
+				return true
 			}
 		}
 	case 'e', 'E', 'f', 'F', 'g', 'G':
 		if x, err := strconv.ParseFloat(string(n), 64); err == nil || errors.Is(err, strconv.ErrRange) {
 			fmt.Fprintf(f, format, x)
-			return
+			return true
 		}
 	}
-	fmt.Fprintf(f, "%%!%c(number=%s)", verb, string(n))
+	return false
 }
 
 // width bounds from above the bytes fmt writes for the number with any
@@ -189,6 +197,14 @@ func (x num) compare(y num) int {
 		return cmp.Compare(x.i, y.i)
 	}
 	return cmp.Compare(x.float(), y.float())
+}
+
+// number is x as an event's number.
+func (x num) number() number {
+	if x.whole {
+		return number(strconv.FormatInt(x.i, 10))
+	}
+	return number(strconv.FormatFloat(x.f, 'g', -1, 64))
 }
 
 func (x num) float() float64 {

@@ -24,8 +24,8 @@ func TestNumbersByValue(t *testing.T) {
 		{`{{ printf "%d" .content.big }}`, "12345678901234567890"},
 		{`{{ printf "%f" .content.huge }}`, "+Inf"},
 		{`{{ printf "%v|%s|%q|%5v" .content.exact .content.exact .content.n .content.n }}`, `12.50|12.50|"7"|    7`},
-		{`{{ printf "%v" .content }}`, "map[big:12345678901234567890 code:200 exact:12.50 flag:true huge:1e400 n:7 neg:-3 obj:map[] s:7 sci:1e3 total:12.5]"},
-		{`{{ printf "%d|%t" .content.total .content.n }}`, "%!d(number=12.5)|%!t(number=7)"},
+		{`{{ printf "%v" .content }}`, `{"big":12345678901234567890,"code":200,"exact":12.50,"flag":true,"huge":1e400,"n":7,"neg":-3,"obj":{},"s":"7","sci":1e3,"total":12.5}`},
+		{`{{ print .content.total }}`, "12.5"},
 		{`{{ if gt .content.n 5 }}a{{ end }}{{ if lt .content.total 12 }}b{{ end }}{{ if gt .content.total 12 }}c{{ end }}`, "ac"},
 		{`{{ if eq .content.sci 1000 }}a{{ end }}{{ if eq .content.sci 1000.0 }}b{{ end }}{{ if eq .content.exact .content.total }}c{{ end }}`, "abc"},
 		{`{{ if ge .content.neg -3 }}a{{ end }}{{ if le .content.n 6 }}b{{ end }}{{ if ne .content.n 8 }}c{{ end }}`, "ac"},
@@ -113,6 +113,50 @@ func TestComparisonErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "sandbox.") {
 				t.Errorf("%s (html=%v): %v, want it to say %q", src, html, err, want)
 			}
+		}
+	}
+}
+
+// len counts the items of a list or object and the bytes of a string; an
+// event's number has none. Before, len of 12345 was 5, its digits.
+func TestLen(t *testing.T) {
+	d, err := NewData(Event{ID: "e", Type: "t", Time: time.Unix(0, 0), Content: []byte(`{"n": 12345, "s": "abc", "o": {"a": 1}, "l": [1, 2], "flag": true}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Render("text", `{{ len .content.s }} {{ len .content.o }} {{ len .content.l }} {{ .content.l | len }}`, false)
+	if err != nil || got != "3 1 2 2" {
+		t.Errorf("got %q, %v", got, err)
+	}
+	for src, want := range map[string]string{
+		`{{ len .content.n }}`:                    "len: a number has no length",
+		`{{ len .content.flag }}`:                 "len: true or false has no length",
+		`{{ len (index .content "nokey") }}`:      "has no entry for the key",
+		`{{ if gt (len .content.n) 3 }}{{ end }}`: "len: a number has no length",
+	} {
+		if _, err := d.Render("text", src, false); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want it to say %q", src, err, want)
+		}
+	}
+}
+
+// formatTime takes an RFC 3339 time, or milliseconds since 1970 as Extra
+// Horizon's creationTimestamp and many events' own fields are written.
+// Before, {{ formatTime .event.creationTimestamp "2006" }} failed: "wrong
+// type for value; expected string; got int64".
+func TestFormatTime(t *testing.T) {
+	d, err := NewData(Event{ID: "e", Type: "t", Time: time.Date(2026, 12, 4, 5, 6, 7, 0, time.UTC), Content: []byte(
+		`{"ms": 1764824767000, "at": "2026-12-04T06:06:07+01:00", "frac": 1.5, "s": "soon"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Render("text", `{{ formatTime .event.time "2006-01-02 15:04" }}|{{ formatTime .event.creationTimestamp "15:04:05" }}|{{ formatTime .content.ms "2006-01-02" }}|{{ formatTime .content.at "15:04 -07:00" }}`, false)
+	if want := "2026-12-04 05:06|05:06:07|2025-12-04|06:06 +01:00"; err != nil || got != want {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+	for _, src := range []string{`{{ formatTime .content.frac "2006" }}`, `{{ formatTime .content.s "2006" }}`, `{{ formatTime .content "2006" }}`} {
+		if _, err := d.Render("text", src, false); err == nil || !strings.Contains(err.Error(), "formatTime: the value is neither an RFC 3339 time") {
+			t.Errorf("%s: %v", src, err)
 		}
 	}
 }

@@ -37,9 +37,32 @@ func Check(name, src string, html bool) error {
 	// missing data causes are expected and ignored.
 	var escErr *htmltemplate.Error
 	if err := h.Execute(io.Discard, nil); errors.As(err, &escErr) {
+		if escErr.ErrorCode == htmltemplate.ErrEndContext {
+			// Its message names no line, only html/template's state.
+			return errorf(name, "line %d: the template ends inside %s", strings.Count(src, "\n")+1, unclosed(escErr.Description))
+		}
 		return templateError(name, err)
 	}
 	return nil
+}
+
+// unclosed says what an html template left open, from the state that
+// html/template's ErrEndContext describes ("{stateURL delimDoubleQuote …}").
+func unclosed(state string) string {
+	for _, c := range []struct{ in, what string }{
+		{"stateHTMLCmt", "a comment: --> is missing"},
+		{"delimDoubleQuote", "an attribute's value: its closing \" is missing"},
+		{"delimSingleQuote", "an attribute's value: its closing ' is missing"},
+		{"elementScript", "a <script>: </script> is missing"},
+		{"elementStyle", "a <style>: </style> is missing"},
+		{"elementTextarea", "a <textarea>: </textarea> is missing"},
+		{"elementTitle", "a <title>: </title> is missing"},
+	} {
+		if strings.Contains(state, c.in) {
+			return c.what
+		}
+	}
+	return "a tag: its > is missing"
 }
 
 // Render renders the template source src, named for errors, with d:
