@@ -8,6 +8,8 @@ import (
 	"net/mail"
 	"net/textproto"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -191,7 +193,7 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 	if err := m.Bcc(rcpts.BCC...); err != nil {
 		return nil, fmt.Errorf("recipients.bcc: %v", err)
 	}
-	m.Subject(r.Subject)
+	m.Subject(foldable(r.Subject))
 	m.SetMessageIDWithValue(in.MessageID)
 	m.SetDateWithValue(a.now())
 	m.SetGenHeader(HeaderEvent, in.Event.ID)
@@ -208,6 +210,42 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 		m.SetBodyString(gomail.TypeTextPlain, r.Text)
 	}
 	return m, nil
+}
+
+// foldable returns a subject that go-mail writes in lines a server takes
+// (at most 998 bytes, RFC 5322). go-mail folds a header at its spaces, and
+// encodes (RFC 2047) only a subject that is not printable ASCII, in words
+// short enough; a word of ASCII longer than a line went out as one line. Such a
+// word is written as encoded words of 60 bytes, which readers join again.
+func foldable(subject string) string {
+	const longest = 900
+	words := strings.Split(subject, " ")
+	if !slices.ContainsFunc(words, func(w string) bool { return len(w) > longest }) ||
+		strings.ContainsFunc(subject, func(r rune) bool { return r < ' ' && r != '\t' || r > '~' }) {
+		return subject
+	}
+	for i, w := range words {
+		if len(w) <= longest {
+			continue
+		}
+		var b strings.Builder
+		for chunk := range slices.Chunk([]byte(w), 60) {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString("=?UTF-8?q?")
+			for _, c := range chunk {
+				if c > ' ' && c <= '~' && c != '=' && c != '?' && c != '_' {
+					b.WriteByte(c)
+				} else {
+					fmt.Fprintf(&b, "=%02X", c)
+				}
+			}
+			b.WriteString("?=")
+		}
+		words[i] = b.String()
+	}
+	return strings.Join(words, " ")
 }
 
 // deliver sends m and classifies the failure, within the call's budget

@@ -142,6 +142,30 @@ func TestSendMail(t *testing.T) {
 		}
 	})
 
+	t.Run("a subject with a word longer than a header line", func(t *testing.T) {
+		// Before, go-mail wrote it on one line of 2,000 bytes, which
+		// servers refuse (RFC 5322 allows 998).
+		long := "Report " + strings.Repeat("a_b=c?d", 300) + " is ready"
+		store.templates["tpl-long"] = dispatcher.Template{ID: "tpl-long", Subject: long, Text: "x"}
+		in := in
+		in.TemplateID, in.MessageID = "tpl-long", "long."+in.MessageID
+		if err := execute(t, a, a.SendMail, in, &res); err != nil {
+			t.Fatalf("SendMail: %v", err)
+		}
+		mails := sink.Mails()
+		raw := mails[len(mails)-1].Data
+		for line := range strings.SplitSeq(string(raw), "\r\n") {
+			if len(line) > 998 {
+				t.Fatalf("a line of %d bytes: %.60q…", len(line), line)
+			}
+		}
+		h, _ := parseMail(t, raw)
+		got, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+		if err != nil || got != long {
+			t.Errorf("the subject reads %q (%v), want %q", got, err, long)
+		}
+	})
+
 	t.Run("replay marker", func(t *testing.T) {
 		in := in
 		in.Run = "r1"
