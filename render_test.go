@@ -16,7 +16,8 @@ func testEvent(t *testing.T) dispatcher.Event {
 		ID:   "ev-1",
 		Type: "user_deleted",
 		Content: json.RawMessage(`{"name":"<Ann>","userId":1234567890123,"email":"ann@example.com",` +
-			`"active":true,"profile":{"b":2,"a":1},"emails":["a@example.com","b@example.com"],"gone":null}`),
+			`"active":true,"profile":{"b":2,"a":1},"emails":["a@example.com","b@example.com"],"gone":null,` +
+			`"team":["a@example.com","nobody"],"ids":["a@example.com",7]}`),
 		Time:   time.Date(2026, 11, 22, 5, 40, 0, 0, time.UTC),
 		Source: "test",
 	}
@@ -232,6 +233,17 @@ func TestResolveRecipients(t *testing.T) {
 			name:    "missing key",
 			in:      dispatcher.Recipients{To: []string{"{{ .content.nope }}"}},
 			wantErr: `recipients.to[0]: line 1:`,
+		},
+		{
+			// Which item of the list is wrong: before, only to[1].
+			name:    "an item of a list is not an address",
+			in:      dispatcher.Recipients{To: []string{"ok@example.com", "{{ .content.team }}"}},
+			wantErr: `recipients.to[1]: resolves to a list holding a string at [1] that is not an email address`,
+		},
+		{
+			name:    "an item of a list is not a string",
+			in:      dispatcher.Recipients{To: []string{"{{ .content.ids }}"}},
+			wantErr: `recipients.to[0]: resolves to a list holding a number at [1], not an email address`,
 		},
 		{
 			name:    "null leaves no address",

@@ -285,6 +285,7 @@ func (r *resolver) addresses(field string, in []string) ([]string, error) {
 	for i, a := range in {
 		path := field + "[" + strconv.Itoa(i) + "]"
 		var resolved []string
+		list := false // a list the template resolved to
 		if !IsTemplate(a) {
 			resolved = []string{a}
 		} else {
@@ -296,10 +297,11 @@ func (r *resolver) addresses(field string, in []string) ([]string, error) {
 			case string:
 				resolved = []string{v}
 			case []any:
-				for _, e := range v {
+				list = true
+				for j, e := range v {
 					s, ok := e.(string)
 					if !ok {
-						return nil, errorf(path, "resolves to a list holding %s, not an email address", kind(e))
+						return nil, errorf(path, "resolves to a list holding %s at [%d], not an email address", kind(e), j)
 					}
 					resolved = append(resolved, s)
 				}
@@ -307,10 +309,14 @@ func (r *resolver) addresses(field string, in []string) ([]string, error) {
 				return nil, errorf(path, "resolves to %s, not an email address", kind(v))
 			}
 		}
-		for _, s := range resolved {
-			if _, err := mail.ParseAddress(s); err != nil && IsTemplate(a) {
+		for j, s := range resolved {
+			_, err := mail.ParseAddress(s)
+			switch {
+			case err != nil && list:
+				return nil, errorf(path, "resolves to a list holding a string at [%d] that is not an email address", j)
+			case err != nil && IsTemplate(a):
 				return nil, errorf(path, "resolves to a string that is not an email address")
-			} else if err != nil {
+			case err != nil:
 				return nil, errorf(path, "%q is not an email address", s)
 			}
 			out = append(out, s)
