@@ -1,16 +1,21 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/intake"
 	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 // renderTemplate renders a stored template against a sample event: a dry
-// run that sends nothing.
+// run that sends nothing. The sample is an event as POST /events/v1 takes
+// it in a body: Extra Horizon's, lk's, or a structured CloudEvent (with
+// specversion).
 func (s *Server) renderTemplate(c *gin.Context) {
 	var req wire.RenderRequest
 	if !bindJSON(c, &req) {
@@ -21,13 +26,9 @@ func (s *Server) renderTemplate(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if req.Event == nil {
-		fail(c, dispatcher.Errorf(dispatcher.EREQUIRED, `event: is required: the body is {"event": {"type": ..., "content": {...}}}`))
-		return
-	}
-	ev, err := req.Event.ToDomain(s.now())
+	ev, err := sampleEvent(req.Event, s.now())
 	if err != nil {
-		fail(c, dispatcher.Prefixed(err, "event."))
+		failIntake(c, err)
 		return
 	}
 	out, err := dispatcher.RenderMail(t, ev)
@@ -36,4 +37,30 @@ func (s *Server) renderTemplate(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, wire.FromRendered(out))
+}
+
+// sampleEvent reads the sample event of a dry run as intake reads a body.
+// Its errors name its fields under event.
+func sampleEvent(raw json.RawMessage, now time.Time) (dispatcher.Event, error) {
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(raw, &keys) != nil || keys == nil {
+		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EREQUIRED, `event: is required, a JSON object: the body is {"event": {"type": ..., "content": {...}}}`)
+	}
+	h := http.Header{}
+	if keys["specversion"] != nil {
+		h.Set("Content-Type", "application/cloudevents+json")
+	} else if keys["time"] != nil {
+		// What a template reads as .event.time, an Extra Horizon or lk
+		// event does not carry under that name: it was ignored.
+		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID,
+			"event.time: an Extra Horizon event gives its time as creationTimestamp (milliseconds since 1970), an lk event as timestamp (ISO 8601); a CloudEvent, with specversion, as time")
+	}
+	p, err := intake.Parse(intake.Message{Header: h, Body: raw, BodyName: "sample event"}, now)
+	switch {
+	case err != nil:
+		return dispatcher.Event{}, dispatcher.Prefixed(err, "event.")
+	case p.Batch:
+		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, "event: a batch of CloudEvents; render one event at a time")
+	}
+	return p.Events[0], nil
 }

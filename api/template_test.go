@@ -29,6 +29,8 @@ func TestTemplateRenderDryRun(t *testing.T) {
 	wantError(t, code, body, 400, 14, "event: is required")
 	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"event":{}}`)
 	wantError(t, code, body, 400, 14, "event.type: is required")
+	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"event":"user_deleted"}`)
+	wantError(t, code, body, 400, 14, "event: is required, a JSON object")
 
 	code, body = hs.do("POST", "/templates/v1", `{"name":"broken","subject":"ok","text":"line one\n{{ if }}"}`)
 	wantError(t, code, body, 400, 15, "line 2")
@@ -41,6 +43,36 @@ func TestTemplateRenderDryRun(t *testing.T) {
 	if got := hs.must(200, "GET", "/templates/v1/"+id, ""); got["subject"] != "Farewell" || got["text"] != "Bye {{ .content.name }}" {
 		t.Fatalf("after PUT: %v", got)
 	}
+}
+
+// The sample event of a dry run is read as intake reads an event: any of
+// the three envelopes, with its time. Before, a CloudEvent was refused for
+// its string source, and a "time" was silently ignored (the dry run
+// rendered the time of the request).
+func TestTemplateRenderDryRunEnvelopes(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	tmpl := hs.must(200, "POST", "/templates/v1", `{"name":"when","subject":"{{ .event.type }} {{ .event.id }} at {{ formatTime .event.time \"2006-01-02 15:04\" }}",
+		"text":"{{ .event.content.name }} from {{ .event.source }}"}`)
+	id := tmpl["id"].(string)
+	for _, tt := range []struct{ envelope, event, subject, text string }{
+		{"Extra Horizon", `{"id":"e1","type":"user_deleted","content":{"name":"Ann"},"creationTimestamp":1764824767000}`,
+			"user_deleted e1 at 2025-12-04 05:06", "Ann from "},
+		{"lk", `{"id":"e2","type":"user_deleted","data":{"name":"Bo"},"timestamp":"2026-03-01T10:00:00Z","source":{"producerId":"crm"}}`,
+			"user_deleted e2 at 2026-03-01 10:00", "Bo from crm"},
+		{"CloudEvents", `{"specversion":"1.0","id":"e3","type":"user_deleted","source":"/crm","time":"2026-05-06T07:08:00Z","data":{"name":"Cy"}}`,
+			"user_deleted e3 at 2026-05-06 07:08", "Cy from /crm"},
+	} {
+		out := hs.must(200, "POST", "/templates/v1/"+id+"/render", `{"event":`+tt.event+`}`)
+		if out["subject"] != tt.subject || out["text"] != tt.text {
+			t.Errorf("%s: rendered %q / %q, want %q / %q", tt.envelope, out["subject"], out["text"], tt.subject, tt.text)
+		}
+	}
+	code, body := hs.do("POST", "/templates/v1/"+id+"/render", `{"event":{"type":"user_deleted","content":{},"time":"2026-05-06T07:08:00Z"}}`)
+	wantError(t, code, body, 400, 15, "event.time: an Extra Horizon event gives its time as creationTimestamp")
+	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"event":{"specversion":"1.0","type":"user_deleted","id":"e4"}}`)
+	wantError(t, code, body, 400, 14, "event.source")
+	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"event":{"type":"user_deleted","content":{},"creationTimestamp":"soon"}}`)
+	wantError(t, code, body, 400, 15, "event.creationTimestamp")
 }
 
 func TestFunctionValidation(t *testing.T) {

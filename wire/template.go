@@ -1,6 +1,10 @@
 package wire
 
-import "github.com/dispatcherhq/dispatcher"
+import (
+	"encoding/json"
+
+	"github.com/dispatcherhq/dispatcher"
+)
 
 // TemplateRequest is the body of POST and PUT /templates/v1.
 type TemplateRequest struct {
@@ -22,9 +26,9 @@ type Template struct {
 }
 
 // RenderRequest is the body of POST /templates/v1/{id}/render: a sample
-// event in any accepted envelope's normalised form.
+// event as POST /events/v1 takes it in a body, in any envelope.
 type RenderRequest struct {
-	Event *Event `json:"event"`
+	Event json.RawMessage `json:"event"`
 }
 
 // Rendered is a template rendered against a sample event.
