@@ -28,17 +28,25 @@ func NewReplayActivities(ex *Executions) *ReplayActivities {
 // retried.
 const failureReplayUnavailable = "ReplayUnavailable"
 
-// CountExecutions counts the runs a bulk replay matches.
+// CountExecutions counts the runs a bulk replay matches, but those that a
+// replay has superseded already, as the dry run counts them: a bulk replay
+// of 71 matched runs of which 67 were replayed before said "1 of 71".
 func (r *ReplayActivities) CountExecutions(ctx context.Context, in workflows.CountExecutionsInput) (int64, error) {
 	ctx = activities.Acting(ctx) // the bulk replay's tenant
-	n, err := r.ex.Count(ctx, in.Filter)
-	return n, replayFailure(err)
+	dry, err := r.ex.replayable(ctx, in.Filter, 0)
+	return dry.Matched - dry.Replayed, replayFailure(err)
 }
 
-// ListExecutions returns one page of the runs a bulk replay matches.
+// ListExecutions returns one page of the runs a bulk replay matches,
+// without those that a replay has superseded already: they would be
+// refused, each after waiting its turn at the bulk replay's rate and
+// noted among its problems. A page may so come empty, with a next one.
 func (r *ReplayActivities) ListExecutions(ctx context.Context, in workflows.ListExecutionsInput) (workflows.ListExecutionsResult, error) {
 	ctx = activities.Acting(ctx) // the bulk replay's tenant
 	runs, next, err := r.ex.ListRuns(ctx, in.Filter, in.PageSize, in.PageToken)
+	if err == nil {
+		runs, err = r.ex.unreplayed(ctx, runs)
+	}
 	if err != nil {
 		return workflows.ListExecutionsResult{}, replayFailure(err)
 	}

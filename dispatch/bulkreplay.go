@@ -66,8 +66,8 @@ func checkBulk(r *dispatcher.BulkReplayRequest, now time.Time) error {
 
 // DryRunBulkReplay counts what a bulk replay of r would match now, and of
 // those the runs a replay has superseded already (the bulk replay skips
-// them; counted among the newest MaxFailureScan), and returns a sample of
-// up to sampleSize of the others; it starts nothing.
+// them), and returns a sample of up to sampleSize of the others; it starts
+// nothing.
 func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, sampleSize int) (dispatcher.BulkReplayDryRun, error) {
 	if err := checkBulk(&r, e.now()); err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
@@ -75,15 +75,22 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	if now := e.now(); r.Filter.To.IsZero() || r.Filter.To.After(now) {
 		r.Filter.To = now
 	}
-	q, err := executionQuery(ctx, r.Filter)
+	return e.replayable(ctx, r.Filter, sampleSize)
+}
+
+// replayable counts the runs f matches and, of those, the runs a replay
+// has superseded already (counted among the newest MaxFailureScan), and
+// returns a sample of up to sampleSize of the others.
+func (e *Executions) replayable(ctx context.Context, f dispatcher.ExecutionFilter, sampleSize int) (dispatcher.BulkReplayDryRun, error) {
+	q, err := executionQuery(ctx, f)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	n, err := e.Count(ctx, r.Filter)
+	n, err := e.Count(ctx, f)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	superseded, err := e.replayedRuns(ctx, r.Filter.From)
+	superseded, err := e.replayedRuns(ctx, f.From)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
@@ -91,11 +98,14 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	if len(superseded) > 0 {
 		limit = MaxFailureScan // to count them among those matched
 	}
+	dry := dispatcher.BulkReplayDryRun{Matched: n, Sample: []dispatcher.Execution{}}
+	if n == 0 || limit == 0 {
+		return dry, nil
+	}
 	infos, _, err := e.listAll(ctx, q, limit)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	dry := dispatcher.BulkReplayDryRun{Matched: n, Sample: []dispatcher.Execution{}}
 	for _, info := range infos {
 		switch {
 		case superseded[info.GetExecution().GetRunId()]:

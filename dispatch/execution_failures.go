@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -127,10 +128,33 @@ const emptyTrendSpan = 24 * time.Hour
 // replayedRuns returns the run IDs that a replay started at or after from
 // replays: replays carry DispatchReplayOf.
 func (e *Executions) replayedRuns(ctx context.Context, from time.Time) (map[string]bool, error) {
-	q := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + tenantClause(ctx) + " AND " + workflows.AttrReplayOf.GetName() + " IS NOT NULL"
+	q := workflows.AttrReplayOf.GetName() + " IS NOT NULL"
 	if !from.IsZero() {
 		q += " AND StartTime >= " + quote(from.UTC().Format(time.RFC3339Nano))
 	}
+	return e.replayed(ctx, q)
+}
+
+// unreplayed returns runs without those that a replay has superseded.
+func (e *Executions) unreplayed(ctx context.Context, runs []dispatcher.RunRef) ([]dispatcher.RunRef, error) {
+	if len(runs) == 0 {
+		return runs, nil
+	}
+	ids := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i] = quote(r.RunID)
+	}
+	superseded, err := e.replayed(ctx, workflows.AttrReplayOf.GetName()+" IN ("+strings.Join(ids, ", ")+")")
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(runs, func(r dispatcher.RunRef) bool { return superseded[r.RunID] }), nil
+}
+
+// replayed returns the runs that the replays where holds replayed (the
+// newest MaxFailureScan of them), by run ID.
+func (e *Executions) replayed(ctx context.Context, where string) (map[string]bool, error) {
+	q := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + tenantClause(ctx) + " AND " + where
 	infos, _, err := e.listAll(ctx, q, MaxFailureScan)
 	if err != nil {
 		return nil, err

@@ -560,6 +560,18 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	if again, err := e.ex.StartBulkReplay(e.ctx(), keyed); err != nil || again.ID != first.ID {
 		t.Fatalf("the same request and key again = %+v, %v; want bulk replay %s", again, err, first.ID)
 	}
+	// Its runs were all replayed by the first bulk replay: it matches
+	// none, as the dry run said, and notes nothing. Before, it matched 3
+	// and skipped each at its turn, listing 3 problems.
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if first, err = e.ex.BulkReplay(e.ctx(), first.ID); err != nil {
+			t.Fatal(err)
+		}
+		if p := first.Progress; first.Status != dispatcher.ExecutionCompleted || p.Matched != 0 || p.Processed != 0 || p.Skipped != 0 || len(p.Errors) != 0 {
+			return fmt.Sprintf("a bulk replay of superseded runs = %+v; want it completed, matching none", first)
+		}
+		return ""
+	})
 	other := keyed
 	other.Rate = 5
 	if _, err := e.ex.StartBulkReplay(e.ctx(), other); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), "Idempotency-Key") {
