@@ -148,6 +148,80 @@ func TestEndToEndConsole(t *testing.T) {
 	b.waitText("#run-status", "Canceled")
 	b.waitText("#audit-table", "cancel")
 
+	// Its replay counts the canceled action as failed, not the skipped
+	// one, which only the current configuration runs again: not ticked,
+	// and not to be ticked with the original one. Before, it was counted
+	// and ticked, and a replay of the ticked actions was refused (400).
+	b.do("open its replay dialog", chromedp.Click(chromedp.ID("replay-button")), chromedp.WaitVisible(chromedp.ID("replay-dialog")))
+	b.waitText("#replay-dialog", "Only those that failed or were canceled (1)")
+	b.waitText("#replay-skipped-note", "only the current one can run it")
+	box := `[...document.querySelectorAll('#replay-actions label')].find((l) => l.textContent.includes('%s')).control`
+	paused, later := fmt.Sprintf(box, "erase-paused"), fmt.Sprintf(box, "erase-later")
+	if ok, _ := eval[bool](b, `!`+paused+`.checked && `+paused+`.disabled && `+later+`.checked`); !ok {
+		t.Error("the replay dialog does not tick the canceled action alone, with the skipped one not to be ticked")
+	}
+	// The current configuration offers the skipped one, and counts it.
+	b.do("choose the current configuration", chromedp.Click(chromedp.ID("replay-current")))
+	b.waitText("#replay-dialog", "Those that failed, were canceled or were skipped (2)")
+	if ok, _ := eval[bool](b, `!`+paused+`.disabled && !`+paused+`.checked`); !ok {
+		t.Error("with the current configuration the skipped action cannot be chosen")
+	}
+	b.do("back to the original, choosing the actions", chromedp.Click(chromedp.ID("replay-original")), chromedp.Click(chromedp.ID("replay-choose")))
+	if ok, _ := eval[bool](b, `!document.getElementById('replay-dialog-confirm').disabled`); !ok {
+		t.Error("the replay of the chosen actions cannot be confirmed")
+	}
+	b.do("replay the actions ticked", chromedp.Click(chromedp.ID("replay-dialog-confirm")))
+	b.waitText("#status-line", "a replay of run")
+	b.waitText("#run-status", "Scheduled")
+	// The actions it was asked for are named. Before, by their ids.
+	b.waitText("#audit-table", "erase-later")
+	b.checkProblems()
+
+	// A dispatch that retries an action changes at every poll, and is
+	// shown anew: what the user opened stays open, and the focus where it
+	// was. Before, every poll closed the sections and dropped the focus.
+	flaky := &functionSink{statuses: slices.Repeat([]int{http.StatusServiceUnavailable}, 1000)}
+	flakySrv := httptest.NewServer(flaky)
+	t.Cleanup(flakySrv.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "flaky", "url": flakySrv.URL}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "retrier", "eventType": "user_flaky", "actions": []any{
+		map[string]any{"type": "task", "name": "call-flaky", "functionName": "flaky",
+			"retryPolicy": map[string]any{"maximumAttempts": 100, "initialIntervalMs": 1000, "backoffCoefficient": 1, "maximumIntervalMs": 1000}},
+	}}, 200)
+	flakyID := s.call("POST", "/events/v1", map[string]any{"id": "flaky-1", "type": "user_flaky", "content": map[string]any{}}, 202)["workflowId"].(string)
+	b.open("/executions/" + flakyID)
+	b.waitText("#run-status", "Running")
+	const attempts = `(document.querySelector('#actions-table tbody td:nth-child(3)') || {}).textContent`
+	b.waitJS("a retry", attempts+` > 1`)
+	seen, err := eval[string](b, `document.getElementById('config-functions').open = true, document.getElementById('cancel-button').focus(), `+attempts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitJS("another retry shown", fmt.Sprintf(`%s !== %q`, attempts, seen))
+	if ok, _ := eval[bool](b, `document.getElementById('config-functions').open`); !ok {
+		t.Error("a poll closed the section the user opened")
+	}
+	if id, _ := eval[string](b, `document.activeElement.id`); id != "cancel-button" {
+		t.Errorf("after a poll that changed the page the focus is on %q, want cancel-button", id)
+	}
+	// The server out of reach, the page says so and tries again, later
+	// each time, and catches up once it answers. Before, the first failed
+	// request stopped the polling for good.
+	if _, err := eval[any](b, `window.realFetch = window.fetch, window.failed = 0,
+		window.fetch = () => (window.failed++, Promise.reject(new TypeError('Failed to fetch')))`); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("#poll-state:not([hidden])", "Connection lost: retrying in")
+	b.waitJS("a second try", `window.failed >= 2`)
+	if !b.exists("#actions-table") {
+		t.Error("a lost connection took away what the page showed")
+	}
+	seen, _ = eval[string](b, `window.fetch = window.realFetch, `+attempts)
+	b.waitJS("the connection back", `document.getElementById('poll-state').hidden && `+attempts+fmt.Sprintf(` !== %q`, seen))
+	s.call("POST", "/executions/v1/"+flakyID+"/cancel", nil, 202)
+	b.waitText("#run-status", "Cancel")
+	b.checkProblems()
+
 	// Bulk replay the others: a dry run counts the failed runs to replay,
 	// and apart evt-1's first run, which its replay superseded and the
 	// bulk replay skips; the progress bar fills up, with a pause on the
@@ -177,7 +251,12 @@ func TestEndToEndConsole(t *testing.T) {
 	b.do("resume", chromedp.WaitVisible(chromedp.ID("bulk-resume")), chromedp.Click(chromedp.ID("bulk-resume")))
 	b.waitText("#bulk-percent", "100 %")
 	b.waitText("#bulk-status", "Completed")
-	b.waitText("#bulk-state", "3 of 3 handled: 2 replayed, 1 skipped")
+	// The run its replay superseded is not among them. Before, it was
+	// matched too, and skipped at its turn: "3 of 3 handled: 2
+	// replayed, 1 skipped".
+	b.waitText("#bulk-state", "2 of 2 handled: 2 replayed, 0 skipped")
+	// Its filter names the dispatcher. Before, by its id alone.
+	b.waitText("#bulk-filter-dispatcherId", "gdpr")
 	// Its progress is VIEW_EXECUTIONS', as at the API: the viewer follows
 	// it, and is offered no control. Before, the console refused the page.
 	progress, _ := eval[string](b, `location.hash.slice(1)`)
@@ -199,6 +278,18 @@ func TestEndToEndConsole(t *testing.T) {
 			t.Errorf("the latest run of %s is %v after the replays, want completed", id, x["status"])
 		}
 	}
+	// The failures view counts no failed run that a replay has since
+	// superseded, and its list leaves them out too, saying so. Before,
+	// the list showed every one of them.
+	b.open("/failures")
+	b.waitText("#failures-summary", "not counting 3 that a replay has since superseded")
+	b.do("list them", chromedp.Click(chromedp.CSS("#failures-summary a")))
+	b.waitText("#replayed-hidden", "(3 on this page)")
+	if b.exists("#executions-table a.replayed") {
+		t.Error("the failures' list shows runs that a replay has superseded")
+	}
+	b.do("show them", chromedp.Click(chromedp.CSS("#replayed-hidden a")))
+	b.waitJS("the runs replayed since", `document.querySelectorAll('#executions-table a.replayed').length === 3`)
 
 	// Edit the dispatcher and its mail action.
 	b.open("/dispatchers")
@@ -315,6 +406,45 @@ func TestEndToEndConsole(t *testing.T) {
 		t.Errorf("after two saves on one page the dispatcher is %v", got)
 	}
 
+	// An action saved twice on one page, while someone changed another
+	// field of the dispatcher: both saves go through. Before, the second
+	// was refused (412): the page did not know the version of the action
+	// its first save made.
+	b.open("/dispatchers")
+	b.open("/dispatchers/" + dispatcherID)
+	const cc, actionMsg = `fieldset.action input[id$="-cc"]`, "fieldset.action .action-message"
+	saveAction := func(what, want string) {
+		t.Helper()
+		if _, err := eval[any](b, `document.querySelector('`+actionMsg+`').textContent = ''`); err != nil {
+			t.Fatal(err)
+		}
+		b.do(what, chromedp.Click(chromedp.CSS("fieldset.action button.action-save")))
+		b.waitJS(what+" answered", `/saved|Changed/.test(document.querySelector('`+actionMsg+`').textContent)`)
+		if got := b.text(actionMsg); !strings.Contains(got, want) {
+			t.Errorf("%s: the action says %q, want %q", what, got, want)
+		}
+	}
+	b.do("edit the mail action", chromedp.WaitVisible(chromedp.ID("d-description")), chromedp.SetValue(chromedp.CSS(cc), "one@example.com"))
+	s.call("PUT", "/dispatchers/v1/"+dispatcherID, map[string]any{"tags": []string{"theirs"}}, 200)
+	saveAction("save the action", "Action saved.")
+	b.do("edit it again", chromedp.SetValue(chromedp.CSS(cc), "two@example.com"))
+	saveAction("save it again", "Action saved.")
+	mail = s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)["actions"].([]any)[0].(map[string]any)
+	if got := fmt.Sprint(mail["recipients"].(map[string]any)["cc"]); got != "[two@example.com]" {
+		t.Errorf("saved twice, the action's cc is %s", got)
+	}
+	// Someone else changed this very action: the save is refused, says
+	// so, and offers to reload, which shows theirs.
+	s.call("PUT", "/dispatchers/v1/"+dispatcherID+"/actions/"+mail["id"].(string), map[string]any{
+		"recipients": map[string]any{"to": []string{"{{ .event.content.email }}"}, "cc": []string{"theirs@example.com"}}}, 200)
+	b.do("edit it over theirs", chromedp.SetValue(chromedp.CSS(cc), "mine@example.com"))
+	saveAction("save it over theirs", "Changed by someone else")
+	b.do("reload", chromedp.Click(chromedp.CSS(actionMsg+" button.reload")))
+	b.waitJS("theirs shown", `document.querySelector('`+cc+`').value === 'theirs@example.com'`)
+	if b.exists("#leave-dialog") {
+		t.Error("a reload the user asked for asks to leave without saving")
+	}
+
 	// Past a page: the list pages, and an action's picker offers them all.
 	// Before, both stopped at the first 50, by name.
 	for i := range 50 {
@@ -364,6 +494,35 @@ func TestEndToEndConsole(t *testing.T) {
 	if f := s.call("GET", "/functions/v1?eq(name,erase-pii)", nil, 200)["data"].([]any)[0].(map[string]any); f["hasSecret"] != false {
 		t.Errorf("after the removal the function is %v", f)
 	}
+	// A timeout emptied is the default again, and the field shows what
+	// the server holds. Before, it showed empty while the server kept the
+	// timeout.
+	saveFunction := func(what string) {
+		t.Helper()
+		if _, err := eval[any](b, `document.getElementById('function-message').textContent = ''`); err != nil {
+			t.Fatal(err)
+		}
+		b.do(what, chromedp.Click(chromedp.ID("function-save")))
+		b.waitText("#function-message", "Saved.")
+	}
+	timeoutOf := func() any {
+		return s.call("GET", "/functions/v1?eq(name,erase-pii)", nil, 200)["data"].([]any)[0].(map[string]any)["timeoutSeconds"]
+	}
+	b.do("set a timeout", chromedp.SetValue(chromedp.ID("fn-timeout"), "45"))
+	saveFunction("save the timeout")
+	if got := timeoutOf(); got != 45.0 {
+		t.Errorf("saved with a timeout of 45 s, the function's is %v", got)
+	}
+	if _, err := eval[any](b, `document.getElementById('fn-timeout').value = ''`); err != nil {
+		t.Fatal(err)
+	}
+	saveFunction("save it emptied")
+	if v, _ := eval[string](b, `document.getElementById('fn-timeout').value`); v != "30" {
+		t.Errorf("emptied and saved, the timeout shows %q, want the default, 30", v)
+	}
+	if got := timeoutOf(); got != 30.0 {
+		t.Errorf("emptied and saved, the function's timeout is %v, want the default, 30", got)
+	}
 	b.checkProblems()
 
 	// Whatever producers and admins write, the views stay whole: an event
@@ -402,6 +561,17 @@ func TestEndToEndConsole(t *testing.T) {
 	if ok, _ := eval[bool](b, fits); !ok {
 		t.Error("the dispatch of an event with a long id is wider than the window")
 	}
+	// So is one of a long event type: it wraps in the status line. Before,
+	// it ran out of it.
+	longType := "type_" + strings.Repeat("T", 250)
+	s.call("POST", "/events/v1", map[string]any{"id": "long-type", "type": longType, "content": map[string]any{}}, 202)
+	b.open("/executions/" + dispatcher.WorkflowID("long-type"))
+	b.waitText("#status-line", longType)
+	if ok, _ := eval[bool](b, fits); !ok {
+		t.Error("the dispatch of an event with a long type is wider than the window")
+	}
+	b.open("/executions/" + dispatcher.WorkflowID(odd))
+	b.waitText("#run-status", "Completed")
 	// Its replay dialog isolates the event's id in its title. Before, a
 	// right-to-left override in the id pulled the question mark into it.
 	b.do("open the replay dialog", chromedp.Click(chromedp.ID("replay-button")), chromedp.WaitVisible(chromedp.ID("replay-dialog")))
@@ -441,6 +611,13 @@ func TestEndToEndConsole(t *testing.T) {
 	list := s.call("GET", "/dispatchers/v1?eq(name,fresh)", nil, 200)["data"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["eventType"] != "fresh_type" || list[0].(map[string]any)["enabled"] != false {
 		t.Errorf("the dispatcher created in the console: %v", list)
+	}
+	// Renamed, its heading and the tab's title follow. Before, they kept
+	// the name it was loaded with.
+	b.do("rename it", chromedp.SetValue(chromedp.ID("d-name"), "fresher"), chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("main h1", "Dispatcher fresher")
+	if title, _ := eval[string](b, `document.title`); title != "Dispatcher fresher — Dispatcher console" {
+		t.Errorf("renamed, the dispatcher's tab is titled %q", title)
 	}
 	b.checkProblems()
 

@@ -17,6 +17,11 @@ export class ApiError extends Error {
   }
 }
 
+// transient says whether err is the server's or the network's passing
+// trouble (no connection, a timeout, too many requests, a 5xx), which
+// asking again later may get past, rather than an answer that stands.
+export const transient = (err) => err instanceof ApiError && (err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500);
+
 let unauthorized = () => {};
 
 // onUnauthorized sets what happens when the server no longer accepts the
@@ -103,18 +108,24 @@ export class Version {
   // version, only checked the fields of this change: the version it
   // keeps stays the one it has seen, so that each later change is checked
   // so too, and none undoes what the page still shows stale.
-  change(method, path, body, unaffected) {
+  async change(method, path, body, unaffected) {
+    return (await this.exchange(method, path, body, unaffected)).data;
+  }
+
+  // exchange is change, but returns the answer's ETag too: the version of
+  // the record that the change made.
+  exchange(method, path, body, unaffected) {
     const attempt = (etag) => send(method, path, body, etag ? { 'If-Match': etag } : {});
     const run = async () => {
       try {
         const r = await attempt(this.etag);
         if (r.etag) this.etag = r.etag;
-        return r.data;
+        return r;
       } catch (err) {
         if (err.status !== 412 || !unaffected) throw err;
         const now = await send('GET', this.path);
         if (!unaffected(now.data)) throw err;
-        return (await attempt(now.etag)).data;
+        return attempt(now.etag);
       }
     };
     const p = this.last.then(run, run);

@@ -3,7 +3,7 @@
 // time, chosen by the address's #fragment so that every view can be
 // linked to, reloaded and left with the Back button.
 import { h, clear, uid } from './dom.js';
-import { get, token, setToken, clearToken, onUnauthorized } from './api.js';
+import { get, token, setToken, clearToken, onUnauthorized, transient } from './api.js';
 import { errorBox, field, input, announce, confirmDialog } from './ui.js';
 import * as failures from './pages/failures.js';
 import * as executions from './pages/executions.js';
@@ -29,6 +29,10 @@ const views = {
   templates: { page: templates, detail: templates, perm: 'VIEW_TEMPLATES', label: 'Templates' },
   functions: { page: functions, detail: functions, perm: 'VIEW_FUNCTIONS', label: 'Functions' },
 };
+
+// maxPollWait bounds the wait between two tries of a live view's
+// request that failed (ctx.every).
+const maxPollWait = 30000;
 
 let me = null; // GET /auth/v1/me of the current token
 let generation = 0; // bumps on every navigation; stale work checks it
@@ -223,27 +227,50 @@ async function render() {
       edited.clear();
       navigate(fragment);
     },
+    // reload shows the view anew, as the server has it now, dropping
+    // the changes not saved (the user asked for it).
+    reload: () => {
+      edited.clear();
+      render();
+    },
     // saved says that form's changes are saved.
     saved: (form) => edited.delete(form),
     alive: () => mine === generation,
     onDispose: (fn) => disposers.push(fn),
     // every runs fn now and then every ms until the view changes or fn
-    // returns false.
+    // returns false. When fn fails for want of the server (transient: no
+    // connection, a 5xx), it runs again all the same, each time twice as
+    // late, up to maxPollWait, with a small note that says so until it
+    // succeeds; any other error shows and stops.
     every: (ms, fn) => {
       let timer;
+      let wait = ms;
+      const note = h('p', { class: 'poll-state', id: 'poll-state', role: 'status', hidden: true });
+      document.body.append(note);
       const tick = async () => {
         if (mine !== generation) return;
         let more = true;
         try {
           more = await fn();
+          wait = ms;
+          note.hidden = true;
         } catch (err) {
-          // fn shows what it expects to fail; anything else stops here.
-          if (mine === generation) main.append(errorBox(err));
-          more = false;
+          if (mine !== generation) return;
+          if (!transient(err)) {
+            if (err.status !== 401) main.append(errorBox(err));
+            return;
+          }
+          wait = Math.min(wait * 2, maxPollWait);
+          note.textContent = `Connection lost: retrying in ${Math.round(wait / 1000)} s…`;
+          note.title = err.message;
+          note.hidden = false;
         }
-        if (more !== false && mine === generation) timer = setTimeout(tick, ms);
+        if (more !== false && mine === generation) timer = setTimeout(tick, wait);
       };
-      disposers.push(() => clearTimeout(timer));
+      disposers.push(() => {
+        clearTimeout(timer);
+        note.remove();
+      });
       tick();
     },
   };

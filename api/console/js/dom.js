@@ -46,6 +46,33 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
+// rebuild makes children the only children of el, as replace does, for a
+// view that is shown anew as it changes: what the user did to what it
+// replaces stays done. The <details> they opened or closed stay so, and
+// the element that had the focus keeps it (not scrolled to). Each is
+// matched by its id, else by its place under el.
+export function rebuild(el, ...children) {
+  const where = (node) => {
+    if (node.id) return `#${node.id}`;
+    const path = [];
+    for (let n = node; n !== el; n = n.parentElement) path.unshift(`${n.tagName}${[...n.parentElement.children].indexOf(n)}`);
+    return path.join('/');
+  };
+  const opened = new Map([...el.querySelectorAll('details')].map((d) => [where(d), d.open]));
+  const active = document.activeElement;
+  const focused = active && active !== el && el.contains(active) ? where(active) : null;
+  replace(el, ...children);
+  for (const d of el.querySelectorAll('details')) {
+    const was = opened.get(where(d));
+    if (was !== undefined) d.open = was;
+  }
+  if (focused && !el.contains(document.activeElement)) {
+    const again = [...el.querySelectorAll('*')].find((n) => where(n) === focused);
+    if (again) again.focus({ preventScroll: true });
+  }
+  return el;
+}
+
 // clear removes every child of el.
 export function clear(el) {
   el.replaceChildren();

@@ -46,10 +46,12 @@ export function explain(err) {
   }
 }
 
-// errorBox shows err, explained, as an alert.
-export function errorBox(err) {
+// errorBox shows err, explained, as an alert. reload, if given, shows
+// the view anew: offered when someone else changed what it shows (412).
+export function errorBox(err, reload) {
   const e = explain(err);
-  return h('div', { class: 'error', role: 'alert' }, h('strong', { text: `${e.title}: ` }), e.text);
+  return h('div', { class: 'error', role: 'alert' }, h('strong', { text: `${e.title}: ` }), e.text,
+    reload && err && err.status === 412 ? [' ', h('button', { type: 'button', class: 'secondary reload', onclick: reload }, 'Reload (drops the changes not saved)')] : null);
 }
 
 // showError replaces the contents of el with err, explained.
@@ -91,8 +93,10 @@ export function select(props, options, value) {
 // confirmDialog asks a question in a modal dialog and resolves true when
 // the user confirms. title is text or nodes (names in a <bdi>, so that a
 // right-to-left one keeps its place); body is nodes; the dialog is keyboard usable (Esc
-// cancels) and focus starts on Cancel, the safe choice.
-export function confirmDialog({ title, body, confirm = 'Confirm', danger = false, id }) {
+// cancels) and focus starts on Cancel, the safe choice. check, if given,
+// says whether the choices made in body can be confirmed: until it does,
+// the confirm button is disabled.
+export function confirmDialog({ title, body, confirm = 'Confirm', danger = false, id, check }) {
   return new Promise((resolve) => {
     const titleId = uid('dlg');
     const cancelBtn = h('button', { type: 'button', class: 'secondary', id: id && `${id}-cancel` }, 'Cancel');
@@ -112,6 +116,11 @@ export function confirmDialog({ title, body, confirm = 'Confirm', danger = false
     cancelBtn.addEventListener('click', () => done(false));
     okBtn.addEventListener('click', () => done(true));
     dlg.addEventListener('cancel', () => done(false));
+    if (check) {
+      const update = () => { okBtn.disabled = !check(); };
+      dlg.addEventListener('change', update);
+      update();
+    }
     document.body.append(dlg);
     dlg.showModal();
     cancelBtn.focus();
@@ -204,4 +213,11 @@ export async function busy(button, fn) {
 export function pageHeader(title, ...extra) {
   document.title = `${title} — Dispatcher console`;
   return h('div', { class: 'page-header' }, h('h1', { tabindex: '-1', text: title }), extra);
+}
+
+// retitle names a view anew after a rename was saved: its heading (from
+// pageHeader) and the tab's title.
+export function retitle(header, title) {
+  header.querySelector('h1').textContent = title;
+  document.title = `${title} — Dispatcher console`;
 }

@@ -8,7 +8,7 @@ import { pageHeader, field, input, select, table, badge, link, confirmDialog, er
 import { dispatcherOptions, filterForm } from './executions.js';
 
 export async function render(ctx) {
-  if (ctx.segments[1] && ctx.segments[1] !== 'new') return progressView(ctx, ctx.segments[1]);
+  if (ctx.segments[1] && ctx.segments[1] !== 'new') return progressView(ctx, ctx.segments[1], names(await dispatcherOptions(ctx)));
   return newView(ctx);
 }
 
@@ -33,7 +33,7 @@ async function newView(ctx) {
   ctx.main.append(pageHeader('Bulk replay'),
     h('p', {}, 'Replays every dispatch the filter matches, throttled, as a durable job that survives restarts. First count what it matches; nothing starts until you confirm.'),
     form, result);
-  if (ctx.can('VIEW_EXECUTIONS')) recentList(ctx);
+  if (ctx.can('VIEW_EXECUTIONS')) recentList(ctx, names(dispatchers));
 
   const request = () => {
     const f = read();
@@ -80,7 +80,7 @@ async function newView(ctx) {
 
 // recentList shows the recent bulk replays, those running first, each
 // linked to its progress: one started elsewhere, or left, is found again.
-async function recentList(ctx) {
+async function recentList(ctx, named) {
   const box = h('section', { id: 'bulk-recent', 'aria-labelledby': 'h-bulk-recent' }, h('h2', { id: 'h-bulk-recent', text: 'Recent bulk replays' }));
   ctx.main.append(box);
   let res;
@@ -92,13 +92,20 @@ async function recentList(ctx) {
   }
   if (!ctx.alive()) return;
   box.append(table('Recent bulk replays', ['Bulk replay', 'Status', 'Requested by', 'Started', 'Filter'],
-    res.data.map((b) => [link(`#/replays/${seg(b.id)}`, b.id), badge(b.status), b.requestedBy || '—', fmtTime(b.startTimestamp), filterText(b.filter)]),
+    res.data.map((b) => [link(`#/replays/${seg(b.id)}`, b.id), badge(b.status), b.requestedBy || '—', fmtTime(b.startTimestamp), h('span', { title: filterText(b.filter, new Map()) }, filterText(b.filter, named))]),
     { id: 'bulk-recent-table', empty: 'None yet.' }));
 }
 
+// names maps the ids of dispatchers (dispatcherOptions) to their names.
+const names = (dispatchers) => new Map((dispatchers || []).filter((d) => d.name).map((d) => [d.id, d.name]));
+
+// filterValue says the value v of a bulk replay's filter's field k: a
+// time as a date, a dispatcher by its name when named knows it.
+const filterValue = (k, v, named) => (k === 'from' || k === 'to' ? fmtTime(v) : k === 'dispatcherId' && named.has(v) ? named.get(v) : String(v));
+
 // filterText says a bulk replay's filter on one line.
-const filterText = (f) => Object.entries(f || {}).filter(([, v]) => v !== undefined && v !== null && v !== '')
-  .map(([k, v]) => `${k} ${k === 'from' || k === 'to' ? fmtTime(v) : v}`).join(', ');
+const filterText = (f, named) => Object.entries(f || {}).filter(([, v]) => v !== undefined && v !== null && v !== '')
+  .map(([k, v]) => `${k} ${filterValue(k, v, named)}`).join(', ');
 
 async function startBulk(ctx, body, n, button, result) {
   const ok = await confirmDialog({
@@ -119,7 +126,7 @@ async function startBulk(ctx, body, n, button, result) {
   });
 }
 
-function progressView(ctx, id) {
+function progressView(ctx, id, named) {
   ctx.main.append(pageHeader('Bulk replay'), h('p', { class: 'muted' }, h('code', { text: id })));
   const bar = h('progress', { id: 'bulk-progress', max: '1', value: '0', 'aria-labelledby': 'bulk-percent' });
   const percent = h('span', { id: 'bulk-percent', class: 'percent' }, '0 %');
@@ -176,17 +183,12 @@ function progressView(ctx, id) {
     const f = st.filter || {};
     replace(details, 
       h('h2', {}, 'Filter'),
-      h('dl', { class: 'facts' }, Object.entries(f).map(([k, v]) => [h('dt', { text: k }), h('dd', { text: k === 'from' || k === 'to' ? fmtTime(v) : String(v) })])),
+      h('dl', { class: 'facts' }, Object.entries(f).map(([k, v]) => [h('dt', { text: k }), h('dd', { text: filterValue(k, v, named), title: k === 'dispatcherId' ? v : null, id: `bulk-filter-${k}` })])),
       p.errors && p.errors.length ? [h('h2', {}, 'Latest problems'), h('ul', {}, p.errors.map((e) => h('li', { text: e })))] : null);
     return !done;
   };
 
-  ctx.every(1000, async () => {
-    try {
-      return show(await get(`/executions/v1/replays/${seg(id)}`));
-    } catch (err) {
-      replace(details, errorBox(err));
-      return err.status >= 500;
-    }
-  });
+  // A failed request throws: ctx.every tries again when the failure may
+  // pass, and shows it when it cannot.
+  ctx.every(1000, async () => show(await get(`/executions/v1/replays/${seg(id)}`)));
 }

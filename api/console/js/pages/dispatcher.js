@@ -5,7 +5,7 @@
 // UPDATE_DISPATCHERS everything is shown read-only.
 import { h, uid, replace } from '../dom.js';
 import { getVersioned, getAll, post, seg } from '../api.js';
-import { pageHeader, field, input, select, badge, confirmDialog, errorBox, announce, busy } from '../ui.js';
+import { pageHeader, retitle, field, input, select, badge, confirmDialog, errorBox, announce, busy } from '../ui.js';
 
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 
@@ -20,7 +20,8 @@ export async function render(ctx) {
   ]);
   if (!ctx.alive()) return;
   const paused = isNew ? null : badge('paused', { id: 'dispatcher-paused', hidden: d.enabled !== false });
-  ctx.main.append(pageHeader(isNew ? 'New dispatcher' : `Dispatcher ${d.name || d.id}`, paused));
+  const header = pageHeader(isNew ? 'New dispatcher' : `Dispatcher ${d.name || d.id}`, paused);
+  ctx.main.append(header);
   if (!editable) {
     ctx.main.append(h('p', { class: 'notice', text: `Read-only: changing dispatchers needs the permission ${isNew ? 'CREATE_DISPATCHERS' : 'UPDATE_DISPATCHERS'}.` }));
   }
@@ -81,9 +82,11 @@ export async function render(ctx) {
         announce('Dispatcher saved.');
         paused.hidden = enabled.checked;
         Object.assign(shown, now);
+        d.name = now.name;
+        retitle(header, `Dispatcher ${d.name || d.id}`);
         ctx.saved(form);
       } catch (err) {
-        replace(msg, errorBox(err));
+        replace(msg, errorBox(err, ctx.reload));
       }
     });
   });
@@ -113,7 +116,7 @@ export async function render(ctx) {
         announce('Dispatcher deleted.');
         ctx.navigate('#/dispatchers');
       } catch (err) {
-        replace(msg, errorBox(err));
+        replace(msg, errorBox(err, ctx.reload));
       }
     });
     ctx.main.append(h('h2', { text: 'Danger zone' }), h('div', { class: 'actions' }, remove));
@@ -163,7 +166,7 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable, vers
   const sync = () => { mail.hidden = type.value !== 'mail'; task.hidden = type.value !== 'task'; };
   type.addEventListener('change', sync);
   sync();
-  const msg = h('div', { 'aria-live': 'polite' });
+  const msg = h('div', { class: 'action-message', 'aria-live': 'polite' });
   const legend = h('legend', {}, isNew ? 'New action' : `Action ${a.name || a.id} (${a.type})`);
   const card = h('fieldset', { class: 'card action', 'data-action-id': a.id || '', 'data-edits': '' }, legend,
     h('div', { class: 'grid' }, field('Type', type), field('Name', name)), mail, task, retry);
@@ -199,12 +202,22 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable, vers
   };
 
   // asLoaded says whether this action is, on the server, as the card was
-  // loaded with, for a change sent over someone else's change (of
-  // another action, say). Once saved here the card no longer knows what
-  // the server holds of it, and such a change asks for a reload.
+  // loaded with or last saved it, for a change sent over someone else's
+  // change (of another action, say). When the card does not know which
+  // version of the action its save made, such a change asks for a reload.
   const asLoaded = () => {
     const loaded = a.updateTimestamp;
     return (now) => loaded !== undefined && (now.actions || []).some((x) => x.id === a.id && x.updateTimestamp === loaded);
+  };
+  // learn finds the version of the action that the card's save made
+  // (the dispatcher at etag): read right after, it is the server's, if
+  // the dispatcher is still at etag; else someone changed it meanwhile,
+  // perhaps this very action, and the card cannot tell.
+  const learn = async (etag) => {
+    a.updateTimestamp = undefined;
+    const [now, v] = await getVersioned(`/dispatchers/v1/${seg(dispatcherId)}`).catch(() => [null, null]);
+    const mine = now && etag && v.etag === etag ? (now.actions || []).find((x) => x.id === a.id) : null;
+    if (mine) a.updateTimestamp = mine.updateTimestamp;
   };
   if (editable) {
     const saveBtn = h('button', { type: 'button', class: 'primary action-save' }, isNew ? 'Add action' : 'Save action');
@@ -218,13 +231,15 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable, vers
           ctx.navigate(`#/dispatchers/${seg(dispatcherId)}`);
           return;
         }
-        await version.change('PUT', `/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, b, asLoaded());
-        a.updateTimestamp = undefined;
+        const r = await version.exchange('PUT', `/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, b, asLoaded());
+        await learn(r.etag);
+        a.name = b.name;
+        legend.textContent = `Action ${a.name || a.id} (${a.type})`;
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Action saved.' }));
         ctx.saved(card);
         announce('Action saved.');
       } catch (err) {
-        replace(msg, errorBox(err));
+        replace(msg, errorBox(err, ctx.reload));
       }
     }));
     const buttons = [saveBtn];
@@ -241,7 +256,7 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable, vers
           announce('Action deleted.');
           card.remove();
         } catch (err) {
-          replace(msg, errorBox(err));
+          replace(msg, errorBox(err, ctx.reload));
         }
       });
       buttons.push(delBtn);

@@ -4,7 +4,7 @@
 // replayed or canceled it, the events its ordering key holds behind it,
 // a link to the run in the Temporal Web UI; Replay, Cancel and Release,
 // each after a confirmation, for those who may.
-import { h, fmtTime, fmtDuration, pretty, uid, replace } from '../dom.js';
+import { h, fmtTime, fmtDuration, pretty, uid, replace, rebuild } from '../dom.js';
 import { get, post, query, seg, idempotencyKey } from '../api.js';
 import { pageHeader, badge, table, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
 
@@ -22,14 +22,10 @@ export async function render(ctx) {
   let shownKey = null;
   let headerDone = false;
 
+  // A failed request throws: ctx.every tries again when the failure may
+  // pass, and shows it when it cannot.
   const load = async () => {
-    let d;
-    try {
-      d = await get(`${path}${query({ runId })}`);
-    } catch (err) {
-      replace(body, errorBox(err));
-      return false;
-    }
+    const d = await get(`${path}${query({ runId })}`);
     if (!ctx.alive()) return false;
     if (!headerDone) {
       replace(head, pageHeader(`Dispatch of event ${d.eventId}`));
@@ -37,17 +33,18 @@ export async function render(ctx) {
     }
     if (shownStatus !== null && shownStatus !== d.status) announce(`The run is now ${d.status}.`);
     shownStatus = d.status;
-    // Rebuilt only when the run changed, so that focus, open sections and
-    // a selection stay while it waits (for hours, maybe); the time it has
-    // been open moves on in place.
+    // Rebuilt only when the run changed, so that a selection stays while
+    // it waits (for hours, maybe); the time it has been open moves on in
+    // place. Rebuilt, as it retries an action, say, the sections the user
+    // opened stay open and the focus stays where it was.
     const key = JSON.stringify(d);
     if (key === shownKey) {
       for (const el of status.querySelectorAll('.elapsed')) el.textContent = elapsed(d);
       return open(d.status);
     }
     shownKey = key;
-    replace(status, statusLine(ctx, d, load));
-    replace(body, details(ctx, d));
+    rebuild(status, statusLine(ctx, d, load));
+    rebuild(body, details(ctx, d));
     return open(d.status); // poll while it runs
   };
   ctx.every(1500, load);
@@ -99,9 +96,8 @@ function ordering(d) {
   const text = d.blocking
     ? `This dispatch failed and blocks its ordering key: ${events} behind it until it is replayed or released.`
     : `${events} behind this dispatch for its turn on the ordering key.`;
-  // Kept open across the reloads of a running dispatch.
-  const wasOpen = Boolean(document.querySelector('#waiting[open]'));
-  const list = n ? h('details', { id: 'waiting', open: wasOpen }, h('summary', {}, `Waiting events${n > d.waiting.workflowIds.length ? ` (the first ${d.waiting.workflowIds.length})` : ''}`),
+  // Kept open across the reloads of a running dispatch (rebuild).
+  const list = n ? h('details', { id: 'waiting' }, h('summary', {}, `Waiting events${n > d.waiting.workflowIds.length ? ` (the first ${d.waiting.workflowIds.length})` : ''}`),
     h('p', { class: 'muted', text: 'Each has no dispatch to open until its turn comes.' }),
     h('ol', {}, d.waiting.workflowIds.map((id) => h('li', {}, h('code', { text: id }))))) : null;
   return [h('p', { class: d.blocking ? 'notice' : 'muted', id: 'ordering' }, text), list];
@@ -110,7 +106,7 @@ function ordering(d) {
 function details(ctx, d) {
   const out = [];
   out.push(h('section', { 'aria-labelledby': 'h-actions' }, h('h2', { id: 'h-actions', text: 'Actions' }),
-    d.only && d.only.length ? h('p', { class: 'muted', text: `This run ran only the actions ${d.only.join(', ')}.` }) : null,
+    d.only && d.only.length ? h('p', { class: 'muted', title: d.only.join(', ') }, `This run ran only the actions ${actionNames(d, d.only)}.`) : null,
     timeline(d)));
   out.push(h('section', { 'aria-labelledby': 'h-event' }, h('h2', { id: 'h-event', text: 'Event' }),
     h('dl', { class: 'facts' },
@@ -130,7 +126,7 @@ function details(ctx, d) {
   out.push(h('section', { 'aria-labelledby': 'h-audit' }, h('h2', { id: 'h-audit', text: 'Replays and cancellations' }),
     table('Who replayed or canceled this dispatch, and when', ['When', 'What', 'Who', 'Run', 'New run', 'Actions', 'Configuration'],
       d.audit.map((a) => [fmtTime(a.timestamp), a.operation + (a.bulkReplayId ? ` (bulk ${a.bulkReplayId})` : ''), a.actor, a.runId || '', a.newRunId || '',
-        (a.actions || []).join(', ') || (a.operation === 'replay' ? 'the failed ones' : ''), a.config || '']),
+        a.actions && a.actions.length ? h('span', { title: a.actions.join(', ') }, actionNames(d, a.actions)) : (a.operation === 'replay' ? 'the failed ones' : ''), a.config || '']),
       { empty: 'Never replayed nor canceled.', id: 'audit-table' })));
   return out;
 }
@@ -183,10 +179,10 @@ function config(d) {
   if (!d.config) return h('p', { class: 'muted', text: 'No configuration was loaded.' });
   const parts = [h('p', { class: 'muted', text: `Configuration version ${d.config.version}${d.config.pinned ? ', pinned at intake' : ''}.` })];
   parts.push(withheld(d, 'config.dispatchers') ||
-    h('details', {}, h('summary', {}, `Dispatchers (${d.config.dispatchers.length})`),
+    h('details', { id: 'config-dispatchers' }, h('summary', {}, `Dispatchers (${d.config.dispatchers.length})`),
       h('pre', { class: 'json', tabindex: '0' }, pretty(d.config.dispatchers))));
   parts.push(withheld(d, 'config.functions') ||
-    h('details', {}, h('summary', {}, `Functions (${d.config.functions.length})`),
+    h('details', { id: 'config-functions' }, h('summary', {}, `Functions (${d.config.functions.length})`),
       h('pre', { class: 'json', tabindex: '0' }, pretty(d.config.functions))));
   return parts;
 }
@@ -199,52 +195,76 @@ function actionName(a) {
   return [h('bdi', { text: a.dispatcherName || a.dispatcherId }), ' / ', h('bdi', { text: a.actionName || a.actionId })];
 }
 
+// actionNames names the actions of ids by their names in the run, by
+// their ids where it has none (an action no longer in the configuration).
+function actionNames(d, ids) {
+  return ids.map((id) => (d.actions.find((a) => a.actionId === id) || {}).actionName || id).join(', ');
+}
+
 async function replay(ctx, d, button) {
-  const failed = d.actions.filter((a) => a.status !== 'succeeded');
+  // A replay runs, by default, the actions that did not succeed; skipped
+  // ones (a paused dispatcher, a filter) are not failures, and the
+  // configuration they were skipped by skips them again: the server runs
+  // them only with the current one, and refuses to with the original.
+  const skipped = d.actions.filter((a) => a.status === 'skipped');
+  const failed = d.actions.filter((a) => a.status !== 'succeeded' && a.status !== 'skipped');
   const group = uid('which');
   const onlyFailed = h('input', { type: 'radio', name: group, id: 'replay-failed', checked: true, value: 'failed' });
+  const onlyFailedText = h('span', {});
   const choose = h('input', { type: 'radio', name: group, id: 'replay-choose', value: 'choose' });
-  const boxes = d.actions.map((a) => h('input', { type: 'checkbox', value: a.actionId, checked: a.status !== 'succeeded', id: uid('act') }));
+  const boxes = d.actions.map((a) => h('input', { type: 'checkbox', value: a.actionId, checked: failed.includes(a), id: uid('act') }));
   const list = h('fieldset', { class: 'choices', id: 'replay-actions', disabled: true },
     h('legend', {}, 'Actions to run again'),
     d.actions.map((a, i) => h('div', {}, boxes[i], ' ', h('label', { for: boxes[i].id },
-      actionName(a), ` (${a.type}, ${a.status})`))));
-  const sync = () => { list.disabled = !choose.checked; };
-  onlyFailed.addEventListener('change', sync);
-  choose.addEventListener('change', sync);
-  if (failed.length === 0) { // nothing failed: choosing is the only way
-    onlyFailed.disabled = true;
-    choose.checked = true;
-    sync();
-  }
+      actionName(a), a.status === 'skipped' ? ` (${a.type}, skipped: runs again only with the current configuration)` : ` (${a.type}, ${a.status})`))));
   const cfg = uid('cfg');
   const original = h('input', { type: 'radio', name: cfg, id: 'replay-original', checked: true, value: 'original' });
   const current = h('input', { type: 'radio', name: cfg, id: 'replay-current', value: 'current' });
+  const sync = () => {
+    // With the current configuration, the default takes the skipped ones too.
+    const n = failed.length + (current.checked ? skipped.length : 0);
+    onlyFailedText.textContent = current.checked
+      ? `Those that failed, were canceled or were skipped (${n})`
+      : `Only those that failed or were canceled (${n})`;
+    onlyFailed.disabled = n === 0; // nothing to take: choosing is the only way
+    if (onlyFailed.disabled) choose.checked = true;
+    list.disabled = !choose.checked;
+    d.actions.forEach((a, i) => {
+      if (a.status !== 'skipped') return;
+      boxes[i].disabled = original.checked;
+      if (original.checked) boxes[i].checked = false;
+    });
+  };
+  for (const el of [onlyFailed, choose, original, current]) el.addEventListener('change', sync);
+  sync();
   const ok = await confirmDialog({
     id: 'replay-dialog',
     title: ['Replay the dispatch of event ', h('bdi', {}, d.eventId), '?'],
     confirm: 'Replay',
+    check: () => !choose.checked || boxes.some((b) => b.checked && !b.disabled),
     body: [
       h('p', {}, 'A new run of the same dispatch starts; actions not chosen are not run again (no mail is sent twice).'),
       h('fieldset', { class: 'choices' }, h('legend', {}, 'Which actions'),
-        h('div', {}, onlyFailed, ' ', h('label', { for: onlyFailed.id }, `Only those that failed or were canceled (${failed.length})`)),
+        h('div', {}, onlyFailed, ' ', h('label', { for: onlyFailed.id }, onlyFailedText)),
         h('div', {}, choose, ' ', h('label', { for: choose.id }, 'Choose actions'))),
       list,
       h('fieldset', { class: 'choices' }, h('legend', {}, 'Configuration'),
         h('div', {}, original, ' ', h('label', { for: original.id }, 'The one it ran with')),
         h('div', {}, current, ' ', h('label', { for: current.id }, 'The current one (after a fix)'))),
+      skipped.length ? h('p', { class: 'muted', id: 'replay-skipped-note' },
+        `${skipped.length === 1 ? '1 action was' : `${skipped.length} actions were`} skipped (a paused dispatcher, or a filter): the configuration it ran with skips ${skipped.length === 1 ? 'it' : 'them'} again, so only the current one can run ${skipped.length === 1 ? 'it' : 'them'}.`) : null,
     ],
   });
   if (!ok) return;
   const req = { runId: d.runId, config: current.checked ? 'current' : 'original' };
-  if (choose.checked) req.actions = boxes.filter((b) => b.checked).map((b) => b.value);
+  if (choose.checked) req.actions = boxes.filter((b) => b.checked && !b.disabled).map((b) => b.value);
   await busy(button, async () => {
     try {
       const res = await post(`/executions/v1/${seg(d.workflowId)}/replay`, req, { 'Idempotency-Key': idempotencyKey() });
       announce(res.alreadyStarted ? 'This run had been replayed already: showing that replay.' : 'Replay started.');
       ctx.navigate(`#/executions/${seg(res.workflowId)}${query({ runId: res.runId })}`);
     } catch (err) {
-      button.closest('.status').append(errorBox(err));
+      document.getElementById('status-line').append(errorBox(err));
     }
   });
 }
@@ -281,7 +301,7 @@ async function act(d, button, reload, action, done, dialog) {
       // Said on the page too: a release changes little else on it.
       document.getElementById('status-line')?.append(h('p', { class: 'ok', role: 'status', id: 'act-done', text: done }));
     } catch (err) {
-      button.closest('.status').append(errorBox(err));
+      document.getElementById('status-line').append(errorBox(err));
     }
   });
 }

@@ -71,6 +71,7 @@ export async function render(ctx) {
     ev.preventDefault();
     const f = read();
     if (q.get('bulkReplayId')) f.bulkReplayId = q.get('bulkReplayId');
+    if (q.get('replayed')) f.replayed = q.get('replayed');
     ctx.navigate(`#/executions${query(f)}`);
   });
   ctx.main.append(pageHeader('Dispatches'), form);
@@ -82,6 +83,11 @@ export async function render(ctx) {
   ctx.main.append(out);
   const params = {};
   for (const n of filterNames) if (q.get(n)) params[n] = q.get(n);
+  // replayed=hide leaves out the runs that a replay has superseded, as
+  // the failures view counts them. The API has no such filter: they are
+  // left out of each page here, which may then show fewer, or none.
+  const hideReplayed = q.get('replayed') === 'hide';
+  const shownParams = { ...params, replayed: q.get('replayed') };
   let page;
   try {
     page = await get(`/executions/v1${query({ ...params, limit: pageSize, pageToken: q.get('pageToken') })}`);
@@ -89,7 +95,9 @@ export async function render(ctx) {
     replace(out, errorBox(err));
     return;
   }
-  const rows = page.data.map((x) => [
+  const runs = hideReplayed ? page.data.filter((x) => !x.replayedAs) : page.data;
+  const hidden = page.data.length - runs.length;
+  const rows = runs.map((x) => [
     link(`#/executions/${seg(x.workflowId)}${query({ runId: x.runId })}`, x.eventId, { class: 'event-link' }),
     x.eventType,
     badge(x.status),
@@ -102,10 +110,13 @@ export async function render(ctx) {
       x.replayedAs ? link(`#/executions/${seg(x.workflowId)}${query({ runId: x.replayedAs })}`, 'replayed since', { class: 'replayed' }) : ''],
   ]);
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' },
-    q.get('pageToken') ? link(`#/executions${query(params)}`, '« First page') : null,
-    page.page.nextPageToken ? link(`#/executions${query({ ...params, pageToken: page.page.nextPageToken })}`, 'Next page »', { id: 'next-page', rel: 'next' }) : null);
+    q.get('pageToken') ? link(`#/executions${query(shownParams)}`, '« First page') : null,
+    page.page.nextPageToken ? link(`#/executions${query({ ...shownParams, pageToken: page.page.nextPageToken })}`, 'Next page »', { id: 'next-page', rel: 'next' }) : null);
   replace(out, 
-    h('p', { class: 'muted' }, `${page.data.length} ${page.data.length === 1 ? 'run' : 'runs'} on this page (${pageSize} a page), running first, then newest first.`),
+    h('p', { class: 'muted' }, `${runs.length} ${runs.length === 1 ? 'run' : 'runs'} on this page (${pageSize} a page), running first, then newest first.`),
+    hideReplayed ? h('p', { class: 'notice', id: 'replayed-hidden' },
+      `Runs that a replay has superseded are not shown${hidden ? ` (${hidden} on this page)` : ''}. `,
+      link(`#/executions${query({ ...params, pageToken: q.get('pageToken') })}`, 'Show them')) : null,
     table('Dispatches matching the search', ['Event', 'Type', 'Status', 'Started', 'Took', 'Failed actions', 'Error classes', 'Dispatchers', ''], rows,
       { empty: 'No dispatch matches.', id: 'executions-table' }),
     pager);

@@ -28,7 +28,9 @@ export async function render(ctx) {
     replace(out, errorBox(err));
     return;
   }
-  const since = `#/executions${query({ status: 'failed', from })}`;
+  // The lists leave out the runs replayed since, which the counts leave
+  // out too.
+  const since = `#/executions${query({ status: 'failed', from, replayed: 'hide' })}`;
   const parts = [
     h('p', { id: 'failures-summary' },
       h('strong', {}, `${data.failed} failed ${data.failed === 1 ? 'dispatch' : 'dispatches'}`),
@@ -49,7 +51,7 @@ export async function render(ctx) {
         g.sample.workflowId ? link(`#/executions/${seg(g.sample.workflowId)}${query({ runId: g.sample.runId })}`, 'example', { 'aria-label': `An example dispatch of ${g.errorClass} for ${who}` }) : null),
       sparkline(g.trend || [], `${g.count} over the period`),
       h('div', { class: 'row-actions' },
-        link(`#/executions${query(filter)}`, 'Dispatches', { 'aria-label': `Dispatches that failed with ${g.errorClass} for ${who}` }),
+        link(`#/executions${query({ ...filter, replayed: 'hide' })}`, 'Dispatches', { 'aria-label': `Dispatches that failed with ${g.errorClass} for ${who}` }),
         ctx.can('REPLAY_EXECUTIONS') ? link(`#/replays/new${query(filter)}`, 'Replay…', { 'aria-label': `Replay the dispatches that failed with ${g.errorClass} for ${who}` }) : null),
     ];
   });

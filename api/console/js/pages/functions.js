@@ -3,7 +3,7 @@
 // only ever sends new ones.
 import { h, fmtTime, replace } from '../dom.js';
 import { get, getVersioned, post, seg } from '../api.js';
-import { pageHeader, field, input, select, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
+import { pageHeader, retitle, field, input, select, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
 
 export async function render(ctx) {
   if (ctx.segments[1]) return detail(ctx, ctx.segments[1]);
@@ -20,17 +20,22 @@ export async function render(ctx) {
     nav);
 }
 
+// defaultTimeout is the server's timeout of a call to an HTTP function
+// that sets none (dispatcher.DefaultFunctionTimeout), in seconds.
+const defaultTimeout = 30;
+
 async function detail(ctx, id) {
   const isNew = id === 'new';
   const editable = isNew ? ctx.can('CREATE_FUNCTIONS') : ctx.can('UPDATE_FUNCTIONS');
   const [f, version] = isNew ? [{ name: '', kind: 'http', url: '', headerNames: [] }, null] : await getVersioned(`/functions/v1/${seg(id)}`);
   if (!ctx.alive()) return;
-  ctx.main.append(pageHeader(isNew ? 'New function' : `Function ${f.name}`));
+  const header = pageHeader(isNew ? 'New function' : `Function ${f.name}`);
+  ctx.main.append(header);
   if (!editable) ctx.main.append(h('p', { class: 'notice', text: `Read-only: changing functions needs the permission ${isNew ? 'CREATE_FUNCTIONS' : 'UPDATE_FUNCTIONS'}.` }));
   const name = input({ id: 'fn-name', value: f.name, readOnly: !editable });
   const kind = select({ id: 'fn-kind', disabled: !editable }, [['http', 'HTTP (POST to a URL)'], ['temporal', 'Temporal child workflow']], f.kind || 'http');
   const url = input({ id: 'fn-url', type: 'url', value: f.url || '', readOnly: !editable });
-  const timeout = input({ id: 'fn-timeout', type: 'number', min: '1', max: '600', value: f.timeoutSeconds || '', readOnly: !editable });
+  const timeout = input({ id: 'fn-timeout', type: 'number', min: '1', max: '600', placeholder: String(defaultTimeout), readOnly: !editable });
   const taskQueue = input({ id: 'fn-taskQueue', value: f.taskQueue || '', readOnly: !editable });
   const secret = input({ id: 'fn-secret', type: 'password', autocomplete: 'new-password', readOnly: !editable });
   const removeSecret = h('input', { type: 'checkbox', id: 'fn-secret-remove' });
@@ -41,6 +46,7 @@ async function detail(ctx, id) {
   // and after every save (a secret removed is no longer "set").
   const stored = (fn) => {
     const names = fn.headerNames || [];
+    timeout.value = fn.timeoutSeconds || '';
     secret.value = '';
     secret.placeholder = fn.hasSecret ? 'set — type to replace it' : 'none';
     removeSecret.checked = false;
@@ -51,7 +57,7 @@ async function detail(ctx, id) {
     headersField.querySelector('.hint').textContent = `Write-only values. ${names.length ? `Set: ${names.join(', ')}. ` : ''}Leave empty to keep them; anything typed replaces them all.`;
   };
   stored(f);
-  const http = h('div', {}, h('div', { class: 'grid' }, field('URL', url, 'https to a public address, unless the server allows others. A new URL takes the secret and headers typed again: they go to it only then.'), field('Timeout (s)', timeout)),
+  const http = h('div', {}, h('div', { class: 'grid' }, field('URL', url, 'https to a public address, unless the server allows others. A new URL takes the secret and headers typed again: they go to it only then.'), field('Timeout (s)', timeout, `Per call. Empty: the default, ${defaultTimeout} s.`)),
     h('div', { class: 'grid' },
       secretField,
       h('div', { class: 'field checkbox' }, removeSecret, h('label', { for: removeSecret.id }, 'Remove the secret'))),
@@ -69,7 +75,10 @@ async function detail(ctx, id) {
     const body = { name: name.value.trim(), kind: kind.value };
     if (kind.value === 'http') {
       body.url = url.value.trim();
+      // Emptied, it is the default again. The API keeps the timeout a
+      // change leaves out (or sends as null): the default is sent.
       if (timeout.value) body.timeoutSeconds = Number(timeout.value);
+      else if (!isNew) body.timeoutSeconds = defaultTimeout;
       if (secret.value) body.secret = secret.value;
       else if (removeSecret.checked) body.secret = '';
       if (headers.value.trim()) {
@@ -91,12 +100,15 @@ async function detail(ctx, id) {
           return;
         }
         await version.change('PUT', `/functions/v1/${seg(id)}`, body);
-        stored(await get(`/functions/v1/${seg(id)}`));
+        const now = await get(`/functions/v1/${seg(id)}`);
+        stored(now);
+        f.name = now.name;
+        retitle(header, `Function ${f.name}`);
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
         ctx.saved(form);
         announce('Function saved.');
       } catch (err) {
-        replace(msg, errorBox(err));
+        replace(msg, errorBox(err, ctx.reload));
       }
     });
   });
@@ -110,7 +122,7 @@ async function detail(ctx, id) {
         await version.change('DELETE', `/functions/v1/${seg(id)}`);
         ctx.navigate('#/functions');
       } catch (err) {
-        replace(msg, errorBox(err));
+        replace(msg, errorBox(err, ctx.reload));
       }
     });
     ctx.main.append(h('div', { class: 'actions' }, remove));

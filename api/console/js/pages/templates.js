@@ -4,7 +4,7 @@
 // save. The HTML part shows in a sandboxed frame that runs nothing.
 import { h, fmtTime, pretty, replace } from '../dom.js';
 import { get, getVersioned, post, seg } from '../api.js';
-import { pageHeader, field, input, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
+import { pageHeader, retitle, field, input, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
 
 export async function render(ctx) {
   if (ctx.segments[1]) return detail(ctx, ctx.segments[1]);
@@ -27,7 +27,8 @@ async function detail(ctx, id) {
   const editable = isNew ? ctx.can('CREATE_TEMPLATES') : ctx.can('UPDATE_TEMPLATES');
   const [t, version] = isNew ? [{ name: '', subject: '', text: '', html: '' }, null] : await getVersioned(`/templates/v1/${seg(id)}`);
   if (!ctx.alive()) return;
-  ctx.main.append(pageHeader(isNew ? 'New template' : `Template ${t.name}`));
+  const header = pageHeader(isNew ? 'New template' : `Template ${t.name}`);
+  ctx.main.append(header);
   if (!editable) ctx.main.append(h('p', { class: 'notice', text: `Read-only: changing templates needs the permission ${isNew ? 'CREATE_TEMPLATES' : 'UPDATE_TEMPLATES'}.` }));
   const name = input({ id: 't-name', value: t.name, readOnly: !editable, required: true });
   const subject = input({ id: 't-subject', value: t.subject, readOnly: !editable, class: 'code' });
@@ -57,13 +58,15 @@ async function detail(ctx, id) {
           return;
         }
         await version.change('PUT', `/templates/v1/${seg(id)}`, body);
+        t.name = body.name;
+        retitle(header, `Template ${t.name}`);
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Saved.' }));
         ctx.saved(form);
         announce('Template saved.');
         pending.hidden = true;
         if (preview) preview();
       } catch (err) {
-        replace(msg, errorBox(err));
+        replace(msg, errorBox(err, ctx.reload));
       }
     });
   });
@@ -78,7 +81,7 @@ async function detail(ctx, id) {
         await version.change('DELETE', `/templates/v1/${seg(id)}`);
         ctx.navigate('#/templates');
       } catch (err) {
-        replace(msg, errorBox(err));
+        replace(msg, errorBox(err, ctx.reload));
       }
     });
     ctx.main.append(h('div', { class: 'actions' }, remove));
