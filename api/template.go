@@ -39,28 +39,23 @@ func (s *Server) renderTemplate(c *gin.Context) {
 	c.JSON(http.StatusOK, wire.FromRendered(out))
 }
 
-// sampleEvent reads the sample event of a dry run as intake reads a body.
+// sampleEvent reads the sample event of a dry run as intake reads a body
+// (a CloudEvent by its specversion).
 // Its errors name its fields under event.
 func sampleEvent(raw json.RawMessage, now time.Time) (dispatcher.Event, error) {
 	var keys map[string]json.RawMessage
 	if json.Unmarshal(raw, &keys) != nil || keys == nil {
 		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EREQUIRED, `event: is required, a JSON object: the body is {"event": {"type": ..., "content": {...}}}`)
 	}
-	h := http.Header{}
-	if keys["specversion"] != nil {
-		h.Set("Content-Type", "application/cloudevents+json")
-	} else if keys["time"] != nil {
+	if keys["time"] != nil && keys["specversion"] == nil {
 		// What a template reads as .event.time, an Extra Horizon or lk
 		// event does not carry under that name: it was ignored.
 		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID,
 			"event.time: an Extra Horizon event gives its time as creationTimestamp (milliseconds since 1970), an lk event as timestamp (ISO 8601); a CloudEvent, with specversion, as time")
 	}
-	p, err := intake.Parse(intake.Message{Header: h, Body: raw, BodyName: "sample event"}, now)
-	switch {
-	case err != nil:
+	p, err := intake.Parse(intake.Message{Body: raw, BodyName: "sample event"}, now)
+	if err != nil {
 		return dispatcher.Event{}, dispatcher.Prefixed(err, "event.")
-	case p.Batch:
-		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, "event: a batch of CloudEvents; render one event at a time")
 	}
-	return p.Events[0], nil
+	return p.Events[0], nil // an object: one event
 }

@@ -77,32 +77,48 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 		msg.Body = wire.TrimBOM(msg.Body)
 	}
 	mediaType, _, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if msg.Header.Get("Ce-Specversion") == "" && !strings.HasPrefix(mediaType, "application/cloudevents") {
+		if mediaType = structured(msg.Body); mediaType != "" {
+			msg.Header = msg.Header.Clone()
+			msg.Header.Set("Content-Type", mediaType)
+		}
+	}
 	if msg.Header.Get("Ce-Specversion") != "" || strings.HasPrefix(mediaType, "application/cloudevents") {
 		events, batch, err := parseCloudEvents(msg, mediaType, now)
 		return Parsed{Events: events, Envelope: dispatcher.EnvelopeCloudEvents, Batch: batch}, err
 	}
 	ev, envelope, err := parseJSON(msg, now)
 	if err != nil {
-		return Parsed{}, cloudEventHint(err, msg.Body)
+		return Parsed{}, err
 	}
 	return Parsed{Events: []dispatcher.Event{ev}, Envelope: envelope}, nil
 }
 
-// cloudEventHint adds to err, the refusal of body as an Extra Horizon or
-// lk event, that body looks like a structured CloudEvent sent without its
-// content type: curl's default sent it as an lk event, refused for its
-// source, "must be an object".
-func cloudEventHint(err error, body []byte) error {
-	var keys map[string]json.RawMessage
-	if json.Unmarshal(body, &keys) != nil || keys["specversion"] == nil {
-		return err
+// structured returns the media type of body when it is a structured
+// CloudEvent, or a batch of them, sent with another content type (curl's
+// default, application/json): an object with specversion, or a list whose
+// first element is one. Neither is an Extra Horizon or lk event, which
+// were refused for a source that "must be an object".
+func structured(body []byte) string {
+	var one struct {
+		Specversion json.RawMessage `json:"specversion"`
 	}
-	const hint = " (the body looks like a CloudEvent, which is read as one with the content type application/cloudevents+json)"
-	var ie *Error
-	if errors.As(err, &ie) {
-		return &Error{ie.Kind, ie.Message + hint}
+	if !bytes.Contains(body, []byte(`"specversion"`)) {
+		return "" // not decoded twice: the events of the other envelopes
 	}
-	return &dispatcher.Error{Code: dispatcher.ErrorCode(err), Message: dispatcher.ErrorMessage(err) + hint}
+	switch body = bytes.TrimSpace(body); {
+	case bytes.HasPrefix(body, []byte("{")):
+		if json.Unmarshal(body, &one) == nil && one.Specversion != nil {
+			return "application/cloudevents+json"
+		}
+	case bytes.HasPrefix(body, []byte("[")):
+		var first []json.RawMessage
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if dec.Decode(&first) == nil && len(first) > 0 && json.Unmarshal(first[0], &one) == nil && one.Specversion != nil {
+			return "application/cloudevents-batch+json"
+		}
+	}
+	return ""
 }
 
 // parseJSON reads an Extra Horizon or lk event: a JSON object whose keys

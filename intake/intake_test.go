@@ -37,6 +37,15 @@ func TestParseBrokerMessages(t *testing.T) {
 		{"cloudevents structured", "application/cloudevents+json; charset=utf-8", nil,
 			`{"specversion":"1.0","id":"c1","source":"/s","type":"t","partitionkey":"u-1","data":{"x":1}}`, "ignored",
 			dispatcher.Event{ID: "c1", Type: "t", Source: "/s", Content: []byte(`{"x":1}`), Time: received, Key: dispatcher.CloudEventKey("/s", "c1"), PartitionKey: "u-1"}, dispatcher.EnvelopeCloudEvents},
+		// Sent as curl sends a body, or as plain JSON: a structured
+		// CloudEvent all the same. Before, it was read as an lk event and
+		// refused for its source, "must be an object".
+		{"cloudevents structured, curl's content type", "application/x-www-form-urlencoded", nil,
+			`{"specversion":"1.0","id":"c2","source":"/s","type":"t","time":"2024-02-03T04:05:06Z","data":{"x":1}}`, "ignored",
+			dispatcher.Event{ID: "c2", Type: "t", Source: "/s", Content: []byte(`{"x":1}`), Time: time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC), Key: dispatcher.CloudEventKey("/s", "c2")}, dispatcher.EnvelopeCloudEvents},
+		{"cloudevents structured, application/json", "application/json", nil,
+			`{"specversion":"1.0","id":"c3","source":"/s","type":"t"}`, "ignored",
+			dispatcher.Event{ID: "c3", Type: "t", Source: "/s", Content: []byte(`{}`), Time: received, Key: dispatcher.CloudEventKey("/s", "c3")}, dispatcher.EnvelopeCloudEvents},
 		{"cloudevents binary, AMQP's ce_ headers", "application/json",
 			map[string]string{"ce_specversion": "1.0", "ce_id": "b1", "ce_source": "/s", "ce_type": "t", "ce_time": "2024-02-03T04:05:06Z", "x-other": "kept out"},
 			`{"y":2}`, "ignored",
@@ -90,10 +99,10 @@ func TestParseErrors(t *testing.T) {
 		{"content with an lk timestamp", "application/json", `{"type":"t","content":{"a":1},"timestamp":"2024-05-01T10:00:00Z"}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with timestamp"},
 		{"creationTimestamp with data", "application/json", `{"type":"t","creationTimestamp":1,"data":{}}`, nil, 0, dispatcher.EINVALID, "creationTimestamp: cannot be sent with data"},
 		{"lk producerId of the wrong kind", "application/json", `{"type":"t","source":{"producerId":5}}`, nil, 0, dispatcher.EINVALID, "source.producerId"},
-		// A CloudEvent sent with curl's default content type is read as an
-		// lk event: before, its refusal said nothing else.
-		{"a cloudevent without its content type", "application/x-www-form-urlencoded", `{"specversion":"1.0","id":"q1","source":"s","type":"x","data":{}}`, nil, 0, dispatcher.EINVALID,
-			"source: must be an object, not string (the body looks like a CloudEvent, which is read as one with the content type application/cloudevents+json)"},
+		// Without its content type, refused as a CloudEvent, not as an lk
+		// event for its source.
+		{"a cloudevent without its content type, nor a source", "application/json", `{"specversion":"1.0","id":"q1","type":"x","data":{}}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
+		{"a batch without its content type, one without a type", "", `[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","source":"/s"}]`, nil, 0, dispatcher.EREQUIRED, "[1].type: is required"},
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
 		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EREQUIRED, "type: is required"},
 		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
