@@ -23,8 +23,13 @@ const DefaultSubjectPrefix = "events."
 type NATSOption func(*natsTransport)
 
 // NATSSubjectPrefix sets what starts the subject, before the event type
-// (default DefaultSubjectPrefix).
+// (default DefaultSubjectPrefix): the dispatcher's DISPATCHER_NATS_SUBJECT,
+// with or without the dot that separates it from the type ("events" and
+// "events." are both events.<type>).
 func NATSSubjectPrefix(prefix string) NATSOption {
+	if prefix != "" {
+		prefix = strings.TrimSuffix(prefix, ".") + "."
+	}
 	return func(t *natsTransport) { t.prefix = prefix }
 }
 

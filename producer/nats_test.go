@@ -83,6 +83,21 @@ func TestNATSPublishesAcknowledged(t *testing.T) {
 	}
 }
 
+// The prefix is the dispatcher's DISPATCHER_NATS_SUBJECT, which has no
+// trailing dot. Before, "events" published on eventsuser_deleted, which no
+// stream captured.
+func TestNATSSubjectPrefixWithoutItsDot(t *testing.T) {
+	stream, prefix := testStream(t)
+	p := newProducer(t, NATS(natsURL(), NATSSubjectPrefix(strings.TrimSuffix(prefix, "."))), nil)
+	ev, err := p.Dispatch(context.Background(), "user_deleted", map[string]int{"n": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := stream.GetMsg(context.Background(), ev.Receipt.Sequence); err != nil || m.Subject != prefix+"user_deleted" {
+		t.Fatalf("stored on %v (%v), want %suser_deleted", m, err, prefix)
+	}
+}
+
 func TestNATSDuplicateIsDroppedByJetStream(t *testing.T) {
 	stream, prefix := testStream(t)
 	p := newProducer(t, NATS(natsURL(), NATSSubjectPrefix(prefix)), nil)
