@@ -25,6 +25,10 @@ import (
 // is current, and its status any, since a dispatch that skipped a paused
 // dispatcher usually completed.
 //
+// A bulk replay of completed dispatches names the actions to run again,
+// unless it runs the current configuration (which runs the actions they
+// skipped).
+//
 // It replays the dispatches started before now at the latest: a from
 // not before then matches none (before, the API accepted it, and the
 // bulk replay then failed without saying why).
@@ -53,6 +57,11 @@ func checkBulk(r *dispatcher.BulkReplayRequest, now time.Time) error {
 	if r.Config != dispatcher.ReplayConfigOriginal && r.Config != dispatcher.ReplayConfigCurrent {
 		return dispatcher.Errorf(dispatcher.EINVALID, "config: must be %s or %s, not %q",
 			dispatcher.ReplayConfigOriginal, dispatcher.ReplayConfigCurrent, r.Config)
+	}
+	if r.Filter.Status == dispatcher.ExecutionCompleted && r.Config == dispatcher.ReplayConfigOriginal && len(r.Actions) == 0 {
+		// Each would be skipped at its turn: "no action failed".
+		return dispatcher.Errorf(dispatcher.EINVALID, "actions: a completed dispatch has no failed action, which is what a replay runs again by default; name the actions to run again (or use config %q for the actions it skipped)",
+			dispatcher.ReplayConfigCurrent)
 	}
 	if err := dispatcher.CheckReplayRate(r.Rate); err != nil {
 		return err

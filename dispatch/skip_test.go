@@ -40,6 +40,13 @@ func TestCheckBulkSkipReason(t *testing.T) {
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{From: now}}, "", "", "from: 2026-12-03T09:00:00Z is not in the past"},
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{From: now.Add(time.Hour), To: now.Add(2 * time.Hour)}}, "", "", "from: 2026-12-03T10:00:00Z is not in the past"},
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{From: now.Add(-time.Hour)}}, dispatcher.ExecutionFailed, dispatcher.ReplayConfigOriginal, ""},
+		// Before, accepted: the dry run counted them, and the bulk replay
+		// skipped each, "no action failed".
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted}}, "", "", "actions: a completed dispatch has no failed action"},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted}, Actions: []string{"a1"}},
+			dispatcher.ExecutionCompleted, dispatcher.ReplayConfigOriginal, ""},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted}, Config: dispatcher.ReplayConfigCurrent},
+			dispatcher.ExecutionCompleted, dispatcher.ReplayConfigCurrent, ""},
 	} {
 		r := tt.in
 		err := checkBulk(&r, now)
