@@ -55,6 +55,10 @@ func TestWorkflowIDArg(t *testing.T) {
 		"ce-1":           "acme:dispatch.5f2b",                                    // an event id becomes its dispatch's, as the API finds it
 		"evt-1":          "dispatch-evt-1",                                        // or, found nowhere, the implicit tenant's
 		"twice":          "name one by its workflow ID: dispatch.aa, dispatch.bb", // ambiguous: the caller names one
+		// Before, the API's listing without a filter: the only dispatch
+		// of a tenant was canceled by `executions cancel "$UNSET"`.
+		"":   "error: the ID is empty",
+		"  ": "error: the ID is empty",
 	} {
 		got, err := workflowIDArg(t.Context(), c, in)
 		if err != nil {

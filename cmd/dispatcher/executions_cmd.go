@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -106,6 +107,11 @@ func (f *filterFlags) query(now time.Time) (url.Values, error) {
 // visible, or a token that may not list) is taken as the implicit
 // tenant's event, for the API to answer.
 func workflowIDArg(ctx context.Context, c *apiClient, arg string) (string, error) {
+	if strings.TrimSpace(arg) == "" {
+		// The API takes an empty eventId for no filter: an unset shell
+		// variable canceled or replayed whichever dispatch it found.
+		return "", errors.New("the ID is empty: name a dispatch by its workflow ID (dispatch-<event id>) or its event's id")
+	}
 	if dispatcher.ValidWorkflowID(arg) {
 		return arg, nil
 	}
