@@ -27,6 +27,7 @@ const defaultAPIURL = "http://127.0.0.1:8080"
 // apiClient calls the dispatcher's HTTP API.
 type apiClient struct {
 	base  string
+	shown string // base without its password, for what the CLI prints
 	token string
 	http  *http.Client
 }
@@ -52,7 +53,8 @@ func clientFlags(cmd *cobra.Command, getenv func(string) string) func() (*apiCli
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("--url %q: want an absolute http(s) URL", base)
 		}
-		return &apiClient{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: time.Minute}}, nil
+		return &apiClient{base: strings.TrimRight(base, "/"), shown: strings.TrimRight(u.Redacted(), "/"), token: token,
+			http: &http.Client{Timeout: time.Minute}}, nil
 	}
 }
 
@@ -76,26 +78,68 @@ func refused(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusForbidden
 }
 
+// rateLimitRetries bounds how often a request that the API refused for
+// its rate limit (429, before doing anything) is sent again, after the
+// Retry-After it names: a sync of hundreds of changes stopped halfway.
+const rateLimitRetries = 5
+
 // do sends a request and decodes a 2xx JSON answer into out (when not
 // nil); it returns the raw answer too, for --json.
 func (c *apiClient) do(ctx context.Context, method, path string, query url.Values, body, out any) ([]byte, error) {
-	var r io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return nil, err
 		}
-		r = bytes.NewReader(b)
 	}
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
+	for attempt := 0; ; attempt++ {
+		raw, res, err := c.send(ctx, method, u, b)
+		if err != nil {
+			return nil, err
+		}
+		if res.StatusCode == http.StatusTooManyRequests && attempt < rateLimitRetries {
+			wait, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(min(max(wait, 1), 60)) * time.Second):
+				continue
+			}
+		}
+		if res.StatusCode >= 300 {
+			e := &apiError{Status: res.StatusCode}
+			_ = json.Unmarshal(raw, &e.Body)
+			if e.Body.Code == 104 {
+				e.Body.Message += " (pass --token or set DISPATCHER_TOKEN)"
+			}
+			return raw, e
+		}
+		if out != nil {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return raw, fmt.Errorf("the API answered something unexpected: %w", err)
+			}
+		}
+		return raw, nil
+	}
+}
+
+// send sends one request with body b (JSON, when not nil) and reads the
+// answer.
+func (c *apiClient) send(ctx context.Context, method, u string, b []byte) ([]byte, *http.Response, error) {
+	var r io.Reader
+	if b != nil {
+		r = bytes.NewReader(b)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if body != nil {
+	if b != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
@@ -103,27 +147,11 @@ func (c *apiClient) do(ctx context.Context, method, path string, query url.Value
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("is the dispatcher API at %s up? %w", c.base, err)
+		return nil, nil, fmt.Errorf("is the dispatcher API at %s up? %w", c.shown, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode >= 300 {
-		e := &apiError{Status: res.StatusCode}
-		_ = json.Unmarshal(raw, &e.Body)
-		if e.Body.Code == 104 {
-			e.Body.Message += " (pass --token or set DISPATCHER_TOKEN)"
-		}
-		return raw, e
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return raw, fmt.Errorf("the API answered something unexpected: %w", err)
-		}
-	}
-	return raw, nil
+	return raw, res, err
 }
 
 // printJSON writes an API answer indented.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/dispatcherhq/dispatcher/wire"
 )
 
@@ -201,5 +203,46 @@ func TestReplayNamesTheRun(t *testing.T) {
 			t.Errorf("can view %v: the replay request was %s, want %s in it", canView, body, want)
 		}
 		api.Close()
+	}
+}
+
+// A request the API refused for its rate limit is sent again, body and
+// all, after the Retry-After it names. Before, a sync of hundreds of
+// changes stopped at the first 429, half applied.
+func TestDoRetriesRateLimited(t *testing.T) {
+	var asked atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, _ := io.ReadAll(r.Body); string(b) != `{"name":"a"}` {
+			t.Errorf("attempt %d sent %q", asked.Load()+1, b)
+		}
+		if asked.Add(1) < 3 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		_, _ = io.WriteString(w, `{"id":"x"}`)
+	}))
+	defer api.Close()
+	c := &apiClient{base: api.URL, http: api.Client()}
+	var out struct{ ID string }
+	if _, err := c.do(t.Context(), "POST", "/templates/v1", nil, map[string]string{"name": "a"}, &out); err != nil || out.ID != "x" || asked.Load() != 3 {
+		t.Fatalf("do = %+v, %v after %d requests; want x after 3", out, err, asked.Load())
+	}
+}
+
+// The CLI prints the API's URL (plans, errors) without its password.
+func TestClientURLShownWithoutPassword(t *testing.T) {
+	cmd := &cobra.Command{Use: "x"}
+	client := clientFlags(cmd, func(string) string { return "" })
+	if err := cmd.PersistentFlags().Set("url", "http://u:secret-pw@127.0.0.1:1/"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.do(t.Context(), "GET", "/health", nil, nil, nil)
+	if c.shown != "http://u:xxxxx@127.0.0.1:1" || err == nil || strings.Contains(err.Error(), "secret-pw") {
+		t.Errorf("shown %q, error %v: want neither to hold the password", c.shown, err)
 	}
 }

@@ -66,7 +66,7 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 		if asJSON {
 			progress = cmd.ErrOrStderr()
 		}
-		res := &syncResult{File: file, API: c.base, DryRun: dryRun, Changes: []*change{}}
+		res := &syncResult{File: file, API: c.shown, DryRun: dryRun, Changes: []*change{}}
 		err = runSync(cmd.Context(), c, cmd.InOrStdin(), file, opts, dryRun, res, out, progress, asJSON)
 		if asJSON {
 			if err != nil {
@@ -123,7 +123,7 @@ func runSync(ctx context.Context, c *apiClient, stdin io.Reader, file string, op
 		for _, w := range p.Warnings {
 			fmt.Fprintln(out, "warning:", w)
 		}
-		printPlan(out, p, c.base)
+		printPlan(out, p, c.shown)
 	}
 	if dryRun || len(p.Changes) == 0 {
 		if dryRun && !asJSON && len(p.Changes) > 0 {
