@@ -80,6 +80,12 @@ func (p *planner) planDispatchers() {
 	if !p.opts.Clean {
 		return
 	}
+	if !p.file.HasDispatchers {
+		// Before, a file of templates alone deleted every managed
+		// dispatcher.
+		p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: `--clean deletes the managed dispatchers that the file lacks, and it has no "dispatchers": give "dispatchers": [] to delete them all`})
+		return
+	}
 	for _, d := range p.remote.Dispatchers {
 		if managed(d) && !kept[text(d["id"])] {
 			p.add(&change{Op: opDelete, Kind: "dispatcher", Name: text(d["name"]), Note: "--clean: managed by sync, not in the file",

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 // The dispatchers file of `dispatcher sync` and `dispatcher export` is the
@@ -33,8 +35,11 @@ const managedTag = "EXH_CLI_MANAGED"
 type syncFile struct {
 	Path        string
 	Dispatchers []map[string]any
-	Templates   []map[string]any
-	Functions   []map[string]any
+	// HasDispatchers says that the file lists its dispatchers, maybe
+	// none: an array, or an object with "dispatchers".
+	HasDispatchers bool
+	Templates      []map[string]any
+	Functions      []map[string]any
 }
 
 // readSyncFile parses a file's bytes: YAML when its name ends in .yaml or
@@ -60,9 +65,10 @@ func readSyncFile(path string, r io.Reader) (*syncFile, error) {
 	}
 	f := &syncFile{Path: path}
 	if arr, ok := doc.([]any); ok {
-		f.Dispatchers = objects(arr)
+		f.Dispatchers, f.HasDispatchers = objects(arr), true
 	} else {
 		m := doc.(map[string]any)
+		_, f.HasDispatchers = m["dispatchers"]
 		f.Dispatchers = objects(asSlice(m["dispatchers"]))
 		f.Templates = objects(asSlice(m["templates"]))
 		f.Functions = objects(asSlice(m["functions"]))
@@ -79,11 +85,22 @@ func decodeFile(path string, b []byte) (any, error) {
 	}
 	asYAML := ext == ".yaml" || ext == ".yml" || (path == "-" && trimmed[0] != '{' && trimmed[0] != '[')
 	if asYAML {
-		var n yaml.Node
-		if err := yaml.Unmarshal(b, &n); err != nil {
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		var n, next yaml.Node
+		if err := dec.Decode(&n); err != nil {
 			return nil, fmt.Errorf("not valid YAML: %v", err)
 		}
+		// Before, the documents after the first were not read, and
+		// --clean deleted the dispatchers they held.
+		if err := dec.Decode(&next); err != io.EOF {
+			return nil, fmt.Errorf("line %d: a second YAML document (after ---); a dispatchers file is one", next.Line)
+		}
 		return fromYAML(&n)
+	}
+	b = wire.TrimBOM(b) // as the API takes JSON, and YAML is read
+	if path := twiceInJSON(b); path != "" {
+		// encoding/json keeps the last silently.
+		return nil, fmt.Errorf("%s: is given twice in its object; give each key once", path)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -100,6 +117,42 @@ func decodeFile(path string, b []byte) (any, error) {
 		return nil, errors.New("not valid JSON: more than one value")
 	}
 	return doc, nil
+}
+
+// twiceInJSON returns the path of the first key that an object of b,
+// valid JSON, holds twice ("dispatchers[0].name"), "" for none.
+func twiceInJSON(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var walk func(path string) string
+	walk = func(path string) string {
+		tok, err := dec.Token()
+		if d, ok := tok.(json.Delim); err != nil || !ok {
+			return ""
+		} else if d == '[' {
+			for i := 0; dec.More(); i++ {
+				if p := walk(fmt.Sprintf("%s[%d]", path, i)); p != "" {
+					return p
+				}
+			}
+		} else {
+			seen := map[string]bool{}
+			for dec.More() {
+				k, _ := dec.Token()
+				key, _ := k.(string)
+				p := strings.TrimPrefix(path+"."+key, ".")
+				if seen[key] {
+					return p
+				}
+				seen[key] = true
+				if p := walk(p); p != "" {
+					return p
+				}
+			}
+		}
+		_, _ = dec.Token() // ] or }
+		return ""
+	}
+	return walk("")
 }
 
 // position turns a byte offset into a line and column, counted from 1.

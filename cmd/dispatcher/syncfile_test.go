@@ -55,6 +55,15 @@ func TestReadSyncFileExtraHorizonFormats(t *testing.T) {
 	}
 }
 
+// A JSON file saved with a byte order mark (as Windows editors do) is read,
+// as the API reads such a body. Before: "invalid character 'ï'".
+func TestReadSyncFileWithBOM(t *testing.T) {
+	f, err := readSyncFile("d.json", strings.NewReader("\ufeff"+`[{"name": "a", "eventType": "e", "actions": []}]`))
+	if err != nil || len(f.Dispatchers) != 1 {
+		t.Fatalf("%+v, %v", f, err)
+	}
+}
+
 // TestReadSyncFileYAML: a YAML file is the same file as its JSON.
 func TestReadSyncFileYAML(t *testing.T) {
 	y := `
@@ -105,6 +114,11 @@ func TestReadSyncFileProblems(t *testing.T) {
 		{"not JSON", "d.json", "{\n  \"dispatchers\": [\n}", []string{"d.json: not valid JSON: line 3, column 1"}},
 		{"not YAML", "d.yaml", "dispatchers: [", []string{"d.yaml: not valid YAML"}},
 		{"empty", "d.json", "  ", []string{"d.json: the file is empty"}},
+		// Before, the second document was not read (and --clean deleted
+		// what it held), and the last of two keys was kept.
+		{"two YAML documents", "d.yaml", "templates: []\n---\ndispatchers: []\n", []string{"d.yaml: line 2: a second YAML document (after ---); a dispatchers file is one"}},
+		{"a key twice", "d.json", `{"dispatchers": [{"name": "a", "eventType": "e", "actions": [], "name": "b"}]}`, []string{"d.json: dispatchers[0].name: is given twice in its object"}},
+		{"a key twice, deep", "d.json", `[{"name": "a", "eventType": "e", "actions": [{"type": "task", "name": "x", "functionName": "f", "data": {"k": 1, "k": 2}}]}]`, []string{"d.json: [0].actions[0].data.k: is given twice"}},
 		{"a string", "d.json", `"x"`, []string{"d.json: "}},
 		{"unknown section", "d.json", `{"dispatcher": []}`, []string{"d.json: dispatcher: is not a field here"}},
 		{"missing fields", "d.json", `[{"name": "gdpr", "actions": [{"type": "task", "name": "erase"}, {"type": "mail", "name": "m", "recipients": {"to": []}, "templateId": "x"}]}]`, []string{

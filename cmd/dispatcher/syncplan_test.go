@@ -186,6 +186,11 @@ func TestSyncPlanChanges(t *testing.T) {
 			{"id": "111111111111111111111111", "name": "legacy", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []},
 			{"id": "555555555555555555555555", "name": "manual", "eventType": "e", "tags": ["x"], "actions": []}]`,
 			file: `[]`, opts: planOptions{Clean: true}, want: []string{`- dispatcher "legacy"`}},
+		{name: "clean with an empty dispatchers list", remote: `[{"id": "111111111111111111111111", "name": "legacy", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`,
+			file: `{"dispatchers": []}`, opts: planOptions{Clean: true}, want: []string{`- dispatcher "legacy"`}},
+		// Before, a file of templates alone deleted every managed one.
+		{name: "clean without a dispatchers list", remote: `[{"id": "111111111111111111111111", "name": "legacy", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`,
+			file: `{"templates": []}`, opts: planOptions{Clean: true}, wantProblem: `d.json: --clean deletes the managed dispatchers that the file lacks, and it has no "dispatchers"`},
 		{name: "no clean, no delete", remote: `[{"id": "111111111111111111111111", "name": "legacy", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`,
 			file: `[]`},
 		{name: "rename", remote: `[{"id": "111111111111111111111111", "name": "old", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`,
