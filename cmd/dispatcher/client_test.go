@@ -141,6 +141,38 @@ func TestFollowBulkSaysTheEndOnce(t *testing.T) {
 	}
 }
 
+// Following a bulk replay rides out the API or Temporal away for a while,
+// and says when it is paused. Before, a 503 ended it with exit 1 and no
+// word that the bulk replay ran on, and a paused one looked running.
+func TestFollowBulkRidesOutAnOutage(t *testing.T) {
+	answers := []string{
+		`503`,
+		`{"id":"b1","status":"running","progress":{"matched":2,"processed":1,"replayed":1,"pending":1,"paused":true}}`,
+		`{"id":"b1","status":"completed","progress":{"matched":2,"processed":2,"replayed":2,"succeeded":2}}`,
+	}
+	var asked atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answers[min(int(asked.Add(1))-1, len(answers)-1)]
+		if a == "503" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"code":20,"name":"SERVICE_UNAVAILABLE_EXCEPTION","message":"temporal is unavailable"}`)
+			return
+		}
+		_, _ = io.WriteString(w, a)
+	}))
+	defer api.Close()
+	var out strings.Builder
+	if err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "b1", time.Millisecond, false); err != nil {
+		t.Fatalf("%v; printed\n%s", err, out.String())
+	}
+	for _, want := range []string{"cannot read its progress (SERVICE_UNAVAILABLE_EXCEPTION (HTTP 503): temporal is unavailable); asking again in 1s",
+		"paused (resume it: POST /executions/v1/replays/b1/resume, or the console): 1/2 processed", "bulk replay b1 completed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("printed\n%s\nwant it to say %q", out.String(), want)
+		}
+	}
+}
+
 // TestPrintDetailSaysWhyNoActions: a dispatch of an event no dispatcher
 // watched says so, where before it printed an empty table.
 func TestPrintDetailSaysWhyNoActions(t *testing.T) {

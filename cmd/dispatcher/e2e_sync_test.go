@@ -96,7 +96,7 @@ func TestSyncExtraHorizonDocsFile(t *testing.T) {
 	file := writeFile(t, "dispatchers.json", strings.Replace(docs, "abcdef0123456789abcdef013456789ab", tmpl, 1))
 	out = s.mustSync(nil, "sync", "--file", file)
 	mustContain(t, "sync", out, `+ dispatcher "my-unique-dispatcher-name"`, `+ action "my-task-action"`, `+ action "my-mail-action"`,
-		"Plan: 1 to create, 0 to update, 0 to delete.", "[1/1] + dispatcher", "Applied 1 changes.")
+		"Plan: 1 to create, 0 to update, 0 to delete.", "[1/1] + dispatcher", "Applied 1 change.")
 	d := s.dispatchersByName()["my-unique-dispatcher-name"]
 	if d == nil || canon(d["tags"]) != `["tag1","tag2","EXH_CLI_MANAGED"]` || d["eventType"] != "my-event-type" || len(d["actions"].([]any)) != 2 {
 		t.Fatalf("synced dispatcher %v", d)

@@ -215,8 +215,8 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if limit > 0 {
-				q.Set("limit", strconv.Itoa(limit))
+			if cmd.Flags().Changed("limit") {
+				q.Set("limit", strconv.Itoa(limit)) // the API says what it takes
 			}
 			if pageToken != "" {
 				q.Set("pageToken", pageToken)
@@ -457,6 +457,9 @@ func executionsFailuresCmd(client func() (*apiClient, error)) *cobra.Command {
 		},
 	}
 	f.add(cmd)
+	// The summary covers failed dispatches only: every other status was
+	// refused.
+	_ = cmd.Flags().MarkHidden("status")
 	cmd.Flags().BoolVar(&includeReplayed, "include-replayed", false, "also count failed runs that a replay superseded")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON answer")
 	return cmd

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -24,8 +25,12 @@ func progressLine(b wire.BulkReplay) string {
 	if b.Status == "running" && p.Matched == 0 && p.Processed == 0 {
 		return "finding the dispatches to replay"
 	}
-	return fmt.Sprintf("%d/%d processed: %d replayed, %d skipped; %d succeeded, %d failed, %d pending",
+	line := fmt.Sprintf("%d/%d processed: %d replayed, %d skipped; %d succeeded, %d failed, %d pending",
 		p.Processed, p.Matched, p.Replayed, p.Skipped, p.Succeeded, p.Failed, p.Pending)
+	if b.Status == "running" && p.Paused {
+		line = "paused (resume it: POST /executions/v1/replays/" + b.ID + "/resume, or the console): " + line
+	}
+	return line
 }
 
 // replayCmd replays one dispatch, or every dispatch the filters match.
@@ -125,7 +130,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			if dry.Replayed > 0 {
 				skipped = fmt.Sprintf(" (%d more match but were replayed already: skipped)", dry.Replayed)
 			}
-			fmt.Fprintf(out, "dry run: %d dispatches would be replayed%s; nothing was started\n", max(dry.Matched-dry.Replayed, 0), skipped)
+			fmt.Fprintf(out, "dry run: %s would be replayed%s; nothing was started\n", plural(int(max(dry.Matched-dry.Replayed, 0)), "dispatch", "dispatches"), skipped)
 			if original {
 				fmt.Fprintln(out, originalHint)
 			}
@@ -234,16 +239,30 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 			progressbar.OptionSetDescription("replaying"), progressbar.OptionSetPredictTime(true),
 			progressbar.OptionSetWidth(30), progressbar.OptionThrottle(100*time.Millisecond))
 	}
-	last := ""
+	last, wait := "", poll
 	for {
 		var b wire.BulkReplay
 		raw, err := c.do(ctx, "GET", "/executions/v1/replays/"+url.PathEscape(id), nil, nil, &b)
-		if err != nil {
-			if ctx.Err() != nil {
-				return stopped(out, id)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return stopped(out, id)
+		case err != nil && transient(err) && wait < time.Minute:
+			// Temporal or the API away for a while: the bulk replay
+			// runs on, and is followed again once they answer.
+			wait = min(2*wait+time.Second, time.Minute)
+			if !asJSON {
+				fmt.Fprintf(out, "cannot read its progress (%v); asking again in %s\n", err, wait.Round(time.Second))
 			}
-			return err
+			select {
+			case <-ctx.Done():
+				return stopped(out, id)
+			case <-time.After(wait):
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("%w\nbulk replay %s runs on; follow it again: dispatcher replay --follow %s", err, id, id)
 		}
+		wait = poll
 		done := b.Status != "running"
 		switch {
 		case asJSON:
@@ -258,8 +277,12 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 				bar.ChangeMax(b.Progress.Matched)
 			}
 			_ = bar.Set(b.Progress.Processed)
-			bar.Describe(fmt.Sprintf("replayed %d, skipped %d, succeeded %d, failed %d",
-				b.Progress.Replayed, b.Progress.Skipped, b.Progress.Succeeded, b.Progress.Failed))
+			state := "replayed"
+			if b.Progress.Paused {
+				state = "paused; replayed"
+			}
+			bar.Describe(fmt.Sprintf("%s %d, skipped %d, succeeded %d, failed %d",
+				state, b.Progress.Replayed, b.Progress.Skipped, b.Progress.Succeeded, b.Progress.Failed))
 		case !done: // the closing line below says the end
 			if line := progressLine(b); line != last {
 				fmt.Fprintln(out, line)
@@ -299,6 +322,16 @@ func bulkOutcome(b wire.BulkReplay) error {
 			b.ID, b.Progress.Failed, b.ID)
 	}
 	return nil
+}
+
+// transient reports whether err is the API, or Temporal behind it, away
+// for a while: no answer, or a 502, 503 or 504.
+func transient(err error) bool {
+	var e *apiError
+	if errors.As(err, &e) {
+		return e.Status == http.StatusBadGateway || e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout
+	}
+	return true
 }
 
 func stopped(out io.Writer, id string) error {

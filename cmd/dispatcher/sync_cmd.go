@@ -143,7 +143,7 @@ func runSync(ctx context.Context, c *apiClient, stdin io.Reader, file string, op
 		return err
 	}
 	if !asJSON {
-		fmt.Fprintf(out, "\nApplied %d changes.\n", len(p.Changes))
+		fmt.Fprintf(out, "\nApplied %s.\n", plural(len(p.Changes), "change", "changes"))
 	}
 	// A second run must plan nothing; say so if the API did not take
 	// something as it was sent (a field it ignores or rewrites).
