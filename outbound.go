@@ -141,7 +141,10 @@ func (o Outbound) CheckFunction(ctx context.Context, r Resolver, f Function) err
 			return Errorf(EINVALID, "url: %v", err)
 		}
 	case FunctionTemporal:
-		if !o.AllowsTaskQueue(f.TaskQueue) {
+		switch {
+		case len(o.queues) == 0:
+			return Errorf(EINVALID, "taskQueue: no task queue is open to temporal functions; set DISPATCHER_FUNCTION_TASK_QUEUES to the queues your workers poll")
+		case !o.AllowsTaskQueue(f.TaskQueue):
 			return Errorf(EINVALID, "taskQueue: %q is not a task queue functions may run on (%s); add it to DISPATCHER_FUNCTION_TASK_QUEUES",
 				f.TaskQueue, strings.Join(o.queues, ", "))
 		}

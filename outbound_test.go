@@ -91,7 +91,8 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"temporal on an allowed queue", allowing, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "pii"}, ""},
 		{"temporal on another queue", allowing, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "payments"},
 			`taskQueue: "payments" is not a task queue functions may run on (dispatcher, pii); add it to DISPATCHER_FUNCTION_TASK_QUEUES`},
-		{"temporal with no queue allowed", strict, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "dispatcher"}, "taskQueue:"},
+		{"temporal with no queue allowed", strict, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "dispatcher"},
+			"taskQueue: no task queue is open to temporal functions; set DISPATCHER_FUNCTION_TASK_QUEUES to the queues your workers poll"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

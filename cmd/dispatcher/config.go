@@ -108,7 +108,7 @@ var settings = []setting{
 	{"DISPATCHER_CODEC_CORS_ORIGINS", "", "Origins (`https://temporal-ui.example.com`) of Temporal Web UIs whose browsers may call the codec endpoint `/codec/decode`, comma-separated (default: the origin of `DISPATCHER_TEMPORAL_UI_URL`).", origins(func(c *config) *[]string { return &c.CodecOrigins })},
 	{"DISPATCHER_TASK_QUEUE", "dispatcher", "Temporal task queue of the dispatch workflows.", str(func(c *config) *string { return &c.TaskQueue })},
 	{"DISPATCHER_OUTBOUND_ALLOW", "", "Exceptions to outbound safety, comma-separated: CIDRs (`10.0.0.0/8`: those addresses, any port) or `host:port` (`billing.internal:8080`: that host and port, whatever it resolves to). Task functions must otherwise be `https` URLs of public addresses: not private, loopback, link-local, CGNAT or cloud metadata, checked when saved and on every connection and redirect.", list(func(c *config) *[]string { return &c.OutboundAllow })},
-	{"DISPATCHER_FUNCTION_TASK_QUEUES", "", "Task queues that `temporal`-kind functions may run on, comma-separated (default: `DISPATCHER_TASK_QUEUE` alone).", list(func(c *config) *[]string { return &c.FunctionQueues })},
+	{"DISPATCHER_FUNCTION_TASK_QUEUES", "", "Task queues that `temporal`-kind functions may run on, comma-separated: those your own workers poll (default: none; never `DISPATCHER_TASK_QUEUE`).", list(func(c *config) *[]string { return &c.FunctionQueues })},
 	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS: required when the URL has a user and the host is not loopback, so a password never crosses the network in clear; otherwise when offered; `?starttls=required`, `opportunistic` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
 	{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(workflows.NewestDispatchVersion), fmt.Sprintf("The version of the Dispatch workflow the process starts: this release's, %d, or, for a rolling upgrade from a release whose workers do not run it, the newest those run (%d or later; their `dispatcher version` says); then roll out again without it (docs/operations.md, Upgrades).", workflows.NewestDispatchVersion, workflows.OldestDispatchVersion), dispatchVersion(func(c *config) *string { return &c.DispatchVersion })},
@@ -161,8 +161,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("%s=%q: %w", s.name, redacted(s.name, v), err)
 		}
 	}
-	if len(c.FunctionQueues) == 0 {
-		c.FunctionQueues = []string{c.TaskQueue}
+	if slices.Contains(c.FunctionQueues, c.TaskQueue) {
+		// Its workers would take the function's workflow and fail it,
+		// "unable to find workflow type", and the dispatch wait forever.
+		return c, fmt.Errorf("DISPATCHER_FUNCTION_TASK_QUEUES: %q is the dispatcher's own task queue (DISPATCHER_TASK_QUEUE), whose workers run no workflows of yours; list the queues your workers poll", c.TaskQueue)
 	}
 	var err error
 	if c.Outbound, err = dispatcher.NewOutbound(c.OutboundAllow, c.FunctionQueues); err != nil {

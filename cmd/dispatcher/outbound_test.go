@@ -8,13 +8,20 @@ import (
 	"testing"
 )
 
-// TestOutboundSettings: the task queues of temporal functions default to
-// the dispatcher's own; a malformed allow entry stops the process,
-// naming the setting and the entry.
+// TestOutboundSettings: no task queue is open to temporal functions until
+// set, and never the dispatcher's own, whose workers fail the function's
+// workflow (before, it was the default: a dispatch of such a function
+// waited for good); a malformed allow entry stops the process, naming the
+// setting and the entry.
 func TestOutboundSettings(t *testing.T) {
 	cfg := configFrom(t, map[string]string{"DISPATCHER_TASK_QUEUE": "dispatch-eu"})
-	if !cfg.Outbound.AllowsTaskQueue("dispatch-eu") || cfg.Outbound.AllowsTaskQueue("dispatcher") {
-		t.Errorf("default task queues = %v, want the dispatcher's own only", cfg.Outbound.TaskQueues())
+	if q := cfg.Outbound.TaskQueues(); len(q) != 0 {
+		t.Errorf("default task queues = %v, want none", q)
+	}
+	if _, err := loadConfig(func(k string) string {
+		return map[string]string{"DISPATCHER_TASK_QUEUE": "dispatch-eu", "DISPATCHER_FUNCTION_TASK_QUEUES": "jobs,dispatch-eu"}[k]
+	}); err == nil || !strings.Contains(err.Error(), `"dispatch-eu" is the dispatcher's own task queue`) {
+		t.Errorf("the dispatcher's own queue for functions: %v, want it refused", err)
 	}
 	cfg = configFrom(t, map[string]string{"DISPATCHER_FUNCTION_TASK_QUEUES": " pii, billing ,", "DISPATCHER_OUTBOUND_ALLOW": "10.0.0.0/8, billing.internal:8443"})
 	if q := cfg.Outbound.TaskQueues(); strings.Join(q, ",") != "pii,billing" {
@@ -45,7 +52,7 @@ func TestEndToEndOutboundSafety(t *testing.T) {
 		t.Errorf("metadata URL: %v", res)
 	}
 	res = s.call("POST", "/functions/v1", map[string]any{"name": "Refund", "kind": "temporal", "taskQueue": "payments"}, 400)
-	if msg := res["message"].(string); !strings.HasPrefix(msg, `taskQueue: "payments" is not a task queue functions may run on (dispatcher)`) {
+	if msg := res["message"].(string); !strings.HasPrefix(msg, `taskQueue: no task queue is open to temporal functions; set DISPATCHER_FUNCTION_TASK_QUEUES`) {
 		t.Errorf("task queue: %v", res)
 	}
 
