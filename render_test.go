@@ -171,6 +171,9 @@ func TestResolveValue(t *testing.T) {
 		{"an expression's number and bool", `{"n":"{{ index .content.profile \"b\" }}","on":"{{ not .content.active }}","l":"{{ len .content.emails }}"}`, `{"n":2,"on":false,"l":2}`, ""},
 		{"printf gives a string", `{"s":"{{ printf \"%05d\" .content.profile.a }}","t":"{{ .content.profile.a | printf \"%d\" }}"}`, `{"s":"00001","t":"1"}`, ""},
 		{"an object in text is JSON", `{"s":"p={{ .content.profile }} e={{ .content.emails }}"}`, `{"s":"p={\"a\":1,\"b\":2} e=[\"a@example.com\",\"b@example.com\"]"}`, ""},
+		// Before, a null inside read "" there, and one expression's null was "".
+		{"nulls stay null", `{"s":"c={{ .content }}","g":"{{ index .content \"gone\" }}"}`,
+			`{"s":"c={\"active\":true,\"email\":\"ann@example.com\",\"emails\":[\"a@example.com\",\"b@example.com\"],\"gone\":null,\"ids\":[\"a@example.com\",7],\"name\":\"<Ann>\",\"profile\":{\"a\":1,\"b\":2},\"team\":[\"a@example.com\",\"nobody\"],\"userId\":1234567890123}","g":null}`, ""},
 		{"an absent key is an error", `{"a":"{{ index .content.profile \"c\" }}"}`, "", `data.a: line 1: index: the map has no entry`},
 		{"event fields", `{"t":"{{ .event.type }}","id":"{{ .event.id }}"}`, `{"t":"user_deleted","id":"ev-1"}`, ""},
 		{"nested and ordered", `{"z":1,"a":[{"k":"{{ .content.email }}"},2,null,false],"m":{"q":"{{.event.source}}"}}`, `{"z":1,"a":[{"k":"ann@example.com"},2,null,false],"m":{"q":"test"}}`, ""},

@@ -171,6 +171,8 @@ func kindOf(v reflect.Value) string {
 		return "nothing (null)"
 	}
 	switch {
+	case v.Type() == reflect.TypeFor[null]():
+		return "nothing (null)"
 	case v.Type() == reflect.TypeFor[number](), v.CanInt(), v.CanUint(), v.CanFloat():
 		return "a number"
 	case v.Kind() == reflect.String:
@@ -264,7 +266,7 @@ func (o operand) Format(f fmt.State, verb rune) {
 	switch v := v.(type) {
 	case number:
 		fits = v.format(f, verb)
-	case string:
+	case string, null:
 		if fits = strings.ContainsRune("vsqxX", verb); fits {
 			fmt.Fprintf(f, fmt.FormatString(f, verb), v)
 		}

@@ -195,13 +195,13 @@ func rangeable(p *parse.PipeNode) bool {
 	return false
 }
 
-// printable returns the data templates execute with: JSON nulls as ""
+// printable returns the data templates execute with: JSON nulls as null
 // (text/template prints nil as "<no value>"), numbers as number, times as
 // RFC 3339 strings.
 func printable(v any) any {
 	switch v := v.(type) {
 	case nil:
-		return ""
+		return null("")
 	case json.Number:
 		return number(v)
 	case time.Time:

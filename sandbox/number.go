@@ -18,6 +18,14 @@ import (
 // value.
 type number string
 
+// null is a JSON null of the event. It prints as nothing and is false,
+// as the empty string it was kept as before, but is written as null where
+// an object or a list holding it is printed as JSON (there it was "").
+type null string
+
+// MarshalJSON writes null.
+func (null) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
+
 // MarshalJSON writes the number as it was written.
 func (n number) MarshalJSON() ([]byte, error) { return []byte(n), nil }
 

@@ -174,7 +174,8 @@ func TestPrintfWideNumbersPay(t *testing.T) {
 	}
 }
 
-// An object or a list prints as JSON. Before, a mail read map[k:v].
+// An object or a list prints as JSON, its nulls as null. Before, a mail
+// read map[k:v], and then {"z":""}; a null alone prints nothing, as it did.
 func TestObjectsPrintAsJSON(t *testing.T) {
 	d, err := NewData(Event{ID: "e", Type: "t", Time: time.Unix(0, 0), Content: []byte(
 		`{"o": {"k": "v", "n": 1.50, "z": null}, "l": [1, "<a>", {"x": true}], "e": {}}`)})
@@ -184,7 +185,9 @@ func TestObjectsPrintAsJSON(t *testing.T) {
 	for _, tt := range []struct {
 		src, text, html string
 	}{
-		{`{{ .content.o }}`, `{"k":"v","n":1.50,"z":""}`, `{&#34;k&#34;:&#34;v&#34;,&#34;n&#34;:1.50,&#34;z&#34;:&#34;&#34;}`},
+		{`{{ .content.o }}`, `{"k":"v","n":1.50,"z":null}`, `{&#34;k&#34;:&#34;v&#34;,&#34;n&#34;:1.50,&#34;z&#34;:null}`},
+		{`[{{ .content.o.z }}]{{ if .content.o.z }}true{{ end }}{{ if eq .content.o.z "" }}empty{{ end }} {{ printf "%v|%s" .content.o .content.o.z }}`,
+			`[]empty {"k":"v","n":1.50,"z":null}|`, `[]empty {&#34;k&#34;:&#34;v&#34;,&#34;n&#34;:1.50,&#34;z&#34;:null}|`},
 		{`{{ .content.l }} {{ .content.e }}`, `[1,"<a>",{"x":true}] {}`, `[1,&#34;&lt;a&gt;&#34;,{&#34;x&#34;:true}] {}`},
 		{`{{ range .content.l }}{{ . }};{{ end }}`, `1;<a>;{"x":true};`, `1;&lt;a&gt;;{&#34;x&#34;:true};`},
 	} {

@@ -330,7 +330,7 @@ func (r *resolver) addresses(field string, in []string) ([]string, error) {
 // is not whoever may read events.
 func kind(v any) string {
 	switch v.(type) {
-	case nil:
+	case nil, null:
 		return "null"
 	case string:
 		return "a string"
