@@ -362,6 +362,14 @@ func (s *Server) bulkReplay(c *gin.Context) {
 	if !mayAct(c, "replay", "eventType", f.EventType) {
 		return
 	}
+	if f.SkipReason == dispatcher.SkipPaused && f.DispatcherID != "" {
+		// Replayed while it is paused, each run skips its actions again,
+		// and the bulk replay reports them succeeded.
+		if d, err := s.store.FindDispatcher(c.Request.Context(), f.DispatcherID); err == nil && d.Paused {
+			fail(c, dispatcher.Errorf(dispatcher.ESTATE, "dispatcherId: dispatcher %q is still paused: resume it (enabled: true) first, or its actions are skipped again", d.Name))
+			return
+		}
+	}
 	r := dispatcher.BulkReplayRequest{Filter: f, Actions: req.Actions, Config: req.Config, Rate: req.Rate,
 		Actor: principalOf(c).Subject, IdempotencyKey: key}
 	if req.DryRun {

@@ -155,6 +155,12 @@ func TestEndToEndPauseAndReplay(t *testing.T) {
 		t.Fatalf("a default replay of a paused dispatch: %v", res)
 	}
 
+	// Not while the dispatcher is still paused: each replay would skip
+	// its actions again, and count as succeeded.
+	if res := s.call("POST", "/executions/v1/replays", map[string]any{"skipReason": "paused", "dispatcherId": pausedID}, 409); !strings.Contains(fmt.Sprint(res["message"]), "is still paused") {
+		t.Fatalf("a bulk replay of a dispatcher still paused: %v", res)
+	}
+
 	s.call("PUT", "/dispatchers/v1/"+pausedID, map[string]any{"enabled": true}, 200)
 	b := s.call("POST", "/executions/v1/replays", map[string]any{"skipReason": "paused"}, 202)
 	if b["config"] != "current" || b["filter"].(map[string]any)["skipReason"] != "paused" {
