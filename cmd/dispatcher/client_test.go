@@ -187,6 +187,23 @@ func TestPrintDetailSaysWhyNoActions(t *testing.T) {
 	}
 }
 
+// The event's content is shown, and what the token may not see is named.
+// Before, neither: only --json had the content, and a part withheld was
+// silently empty.
+func TestPrintDetailContentAndWithheld(t *testing.T) {
+	var out strings.Builder
+	printDetail(&out, wire.ExecutionDetail{Event: wire.DispatchedEvent{ID: "e1", Type: "t", Content: []byte(`{ "userId": 42 }`)}})
+	if !strings.Contains(out.String(), "Content:                 {\"userId\":42}\n") {
+		t.Errorf("printDetail printed\n%s\nwant the content", out.String())
+	}
+	out.Reset()
+	printDetail(&out, wire.ExecutionDetail{Event: wire.DispatchedEvent{ID: "e1", Type: "t", Content: []byte(`null`)},
+		Withheld: map[string]string{"event.content": "VIEW_EVENT_CONTENT", "config": "VIEW_DISPATCHERS"}})
+	if s := out.String(); strings.Contains(s, "Content:") || !strings.Contains(s, "config (needs VIEW_DISPATCHERS), event.content (needs VIEW_EVENT_CONTENT)") {
+		t.Errorf("printDetail printed\n%s\nwant what is withheld named, and no content", s)
+	}
+}
+
 // A dispatch that blocks its ordering key says so, with the events
 // waiting behind it, which have no dispatch of their own to show yet.
 func TestPrintDetailBlockingKey(t *testing.T) {

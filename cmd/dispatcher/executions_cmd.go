@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -324,6 +327,21 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 	fmt.Fprintf(tw, "Run ID:\t%s\n", d.RunID)
 	fmt.Fprintf(tw, "Status:\t%s\n", d.Status)
 	fmt.Fprintf(tw, "Event:\t%s (%s)\n", d.Event.ID, d.Event.Type)
+	var content bytes.Buffer
+	if json.Compact(&content, d.Event.Content) == nil && content.String() != "null" {
+		c := content.String()
+		if len(c) > 300 {
+			c = strings.ToValidUTF8(c[:300], "") + "… (--json shows all of it)"
+		}
+		fmt.Fprintf(tw, "Content:\t%s\n", c)
+	}
+	if len(d.Withheld) > 0 {
+		var parts []string
+		for _, part := range slices.Sorted(maps.Keys(d.Withheld)) {
+			parts = append(parts, fmt.Sprintf("%s (needs %s)", part, d.Withheld[part]))
+		}
+		fmt.Fprintf(tw, "Withheld:\t%s\n", strings.Join(parts, ", "))
+	}
 	fmt.Fprintf(tw, "Started / closed (UTC):\t%s / %s\n", millisTime(&d.StartTimestamp), millisTime(d.CloseTimestamp))
 	if d.Replay != nil {
 		fmt.Fprintf(tw, "Replay of:\t%s (requested by %s)\n", d.Replay.Of, orDash(d.Replay.RequestedBy))
