@@ -47,6 +47,9 @@ func auditVerifyCmd(getenv func(string) string) *cobra.Command {
 			}
 			opts := models.VerifyOptions{}
 			if cmd.Flags().Changed("tenant") {
+				if !dispatcher.ValidTenant(tenant) {
+					return fmt.Errorf("--tenant %q: not a tenant's name (letters, digits, _ and -, at most 64)", tenant)
+				}
 				opts.Tenant = &tenant
 			}
 			out, progress := cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -61,6 +64,10 @@ func auditVerifyCmd(getenv func(string) string) *cobra.Command {
 				fmt.Fprintf(out, "BROKEN: tenant %q, record %d: %s\n", b.Tenant, b.Seq, b.Reason)
 				fmt.Fprintf(out, "checked %d records before the break\n", v.Records)
 				return fmt.Errorf("the audit trail is broken at record %d of tenant %q", b.Seq, b.Tenant)
+			}
+			if opts.Tenant != nil && v.Records == 0 {
+				// A misspelt tenant read as a trail intact.
+				return fmt.Errorf("tenant %q has no audit trail; without --tenant, verify lists each tenant's chain", tenant)
 			}
 			fmt.Fprintf(out, "audit trail intact: %d records in %d chain(s)\n", v.Records, v.Chains)
 			printHeads(out, v.Heads)

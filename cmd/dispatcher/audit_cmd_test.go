@@ -52,6 +52,14 @@ func TestAuditVerifyCommand(t *testing.T) {
 	if out, err := verify("--tenant", "acme"); err != nil || !strings.Contains(out, "1 records in 1 chain(s)") {
 		t.Fatalf("verify --tenant acme: %v\n%s", err, out)
 	}
+	// A tenant misspelt, or no tenant's name. Before, "audit trail
+	// intact: 0 records in 1 chain(s)".
+	if out, err := verify("--tenant", "acmee"); err == nil || !strings.Contains(err.Error(), `tenant "acmee" has no audit trail`) {
+		t.Fatalf("verify --tenant acmee: %v\n%s", err, out)
+	}
+	if out, err := verify("--tenant", "bad tenant"); err == nil || !strings.Contains(err.Error(), "not a tenant's name") {
+		t.Fatalf("verify --tenant 'bad tenant': %v\n%s", err, out)
+	}
 
 	if err := db.Exec("UPDATE audit_log SET target = 'elsewhere' WHERE tenant = '' AND seq = 2").Error; err != nil {
 		t.Fatal(err)
