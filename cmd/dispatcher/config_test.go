@@ -156,3 +156,17 @@ func TestToolsWarnOfMisnamedSettings(t *testing.T) {
 		t.Error("the misnamed variable's value was printed: it may be a secret")
 	}
 }
+
+// dispatcher config shows every setting when one is wrong, and fails
+// naming it. Before, it printed the error alone: the tool that shows the
+// settings showed none when they were needed most.
+func TestConfigShownWhenAValueIsWrong(t *testing.T) {
+	var out, errOut strings.Builder
+	err := run(t.Context(), []string{"config"}, func(k string) string {
+		return map[string]string{"DISPATCHER_RATE_LIMIT": "abc"}[k]
+	}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "DISPATCHER_RATE_LIMIT") ||
+		!strings.Contains(out.String(), "DISPATCHER_RATE_LIMIT") || !strings.Contains(out.String(), "DATABASE_URL") {
+		t.Errorf("config = %v, printed\n%s", err, out.String())
+	}
+}

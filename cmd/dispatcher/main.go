@@ -104,9 +104,8 @@ func configCmd(getenv func(string) string) *cobra.Command {
 				fmt.Fprint(out, configTable())
 				return nil
 			}
-			if _, err := loadConfig(getenv); err != nil {
-				return err
-			}
+			// Shown also when a value is wrong: that is when it is read.
+			_, err := loadConfig(getenv)
 			for _, s := range settings {
 				v, src := getenv(s.name), "set"
 				if v == "" {
@@ -115,7 +114,7 @@ func configCmd(getenv func(string) string) *cobra.Command {
 				v = redacted(s.name, v)
 				fmt.Fprintf(out, "%-34s %-8s %s\n    %s\n", s.name, src, v, s.doc)
 			}
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the defaults as the README's markdown table")
