@@ -51,6 +51,7 @@ func (p *planner) planDispatchers() {
 			if !p.opts.Adopt {
 				p.problem("dispatcher", d, i, "name", fmt.Sprintf("the install has a dispatcher named %q (id %s) that sync does not manage (no %s tag); rename one of them, or pass --adopt to manage it from this file",
 					text(have["name"]), text(have["id"]), managedTag))
+				p.desiredDispatcher(i, d) // its other problems, in the same run
 				continue
 			}
 			note = strings.TrimPrefix(note+"; adopted by --adopt", "; ")

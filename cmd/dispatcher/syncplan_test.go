@@ -179,6 +179,10 @@ func TestSyncPlanChanges(t *testing.T) {
 		}},
 		{name: "unmanaged dispatcher of the same name", remote: `[{"id": "111111111111111111111111", "name": "gdpr", "eventType": "user_deleted", "tags": [], "actions": []}]`,
 			file: `[{"eventType": "user_deleted", "name": "gdpr", "actions": []}]`, wantProblem: `d.json: dispatcher "gdpr" (dispatchers[0]): name: the install has a dispatcher named "gdpr" (id 111111111111111111111111) that sync does not manage`},
+		// Its other problems in the same run. Before, only after --adopt.
+		{name: "unmanaged, and naming a template that does not exist", remote: `[{"id": "111111111111111111111111", "name": "gdpr", "eventType": "user_deleted", "tags": [], "actions": []}]`,
+			file:        `[{"eventType": "user_deleted", "name": "gdpr", "actions": [{"type": "mail", "name": "m", "recipients": {"to": ["a@example.com"]}, "templateName": "nope"}]}]`,
+			wantProblem: `actions[0].templateName: no template named "nope"`},
 		{name: "adopted", remote: `[{"id": "111111111111111111111111", "name": "gdpr", "eventType": "user_deleted", "tags": [], "actions": []}]`,
 			file: `[{"eventType": "user_deleted", "name": "gdpr", "actions": []}]`, opts: planOptions{Adopt: true},
 			want: []string{`~ dispatcher "gdpr": tags`}},
