@@ -43,11 +43,21 @@ type Executions interface {
 const dryRunSample = 10
 
 // validWorkflowID refuses a path parameter that is not a dispatch's
-// workflow ID with 400 code 12.
+// workflow ID with 400 code 12. A tenant's caller may leave out the
+// tenant: dispatch-evt-1 is theirs, <tenant>:dispatch-evt-1 (before, it
+// was the implicit tenant's, never theirs to see: a 404).
 func validWorkflowID(c *gin.Context) {
-	if id := c.Param("workflowId"); !dispatcher.ValidWorkflowID(id) {
-		abort(c, errIDFormat, fmt.Sprintf("workflowId: %q is not the workflow ID of a dispatch ([<tenant>:]dispatch-<event id>)", id))
+	id := c.Param("workflowId")
+	if !dispatcher.ValidWorkflowID(id) {
+		abort(c, errIDFormat, fmt.Sprintf("workflowId: %q is not the workflow ID of a dispatch ([<tenant>:]dispatch-<event id>, or dispatch.<hash> for a CloudEvent or an id of other characters)", id))
 		return
+	}
+	if t := principalOf(c).Tenant; t != "" && !strings.Contains(id, ":") {
+		for i := range c.Params {
+			if c.Params[i].Key == "workflowId" {
+				c.Params[i].Value = dispatcher.TenantWorkflowID(t, id)
+			}
+		}
 	}
 	c.Next()
 }

@@ -85,6 +85,11 @@ func TestEndToEndTenants(t *testing.T) {
 	if d := s.call("GET", "/executions/v1/"+acme, nil, 200); d["workflowId"] != ids["acme"] {
 		t.Fatalf("acme's own dispatch: %v", d)
 	}
+	// Named without its tenant, it is the caller's tenant's. Before, a
+	// 404: the implicit tenant's, which no tenant's token sees.
+	if d := s.call("GET", "/executions/v1/dispatch-evt-1", nil, 200); d["workflowId"] != ids["acme"] {
+		t.Fatalf("acme's own dispatch, named without its tenant: %v", d)
+	}
 	// Support staff name the event by its id, whatever their tenant: the
 	// CLI finds the tenant's dispatch of it.
 	if out := s.cli("executions", "show", "evt-1"); !strings.Contains(out, ids["acme"]) {
