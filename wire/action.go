@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -130,7 +131,14 @@ func parseRetryPolicy(raw json.RawMessage) (*dispatcher.RetryPolicy, error) {
 	case errors.As(err, &typ) && typ.Field != "":
 		return nil, dispatcher.Errorf(dispatcher.EINVALID, "%s", TypeError("retryPolicy.", typ))
 	case err != nil:
-		return nil, dispatcher.Errorf(dispatcher.EINVALID, "retryPolicy: want {maximumAttempts, initialIntervalMs, backoffCoefficient, maximumIntervalMs}: %v", err)
+		const fields = "maximumAttempts, initialIntervalMs, backoffCoefficient, maximumIntervalMs"
+		if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
+			if err := CheckKeys(raw, &p); err != nil { // a near miss: "did you mean"
+				return nil, dispatcher.Prefixed(err, "retryPolicy.")
+			}
+			return nil, dispatcher.Errorf(dispatcher.EINVALID, "retryPolicy.%s: unknown field; a retry policy has %s", strings.TrimSuffix(name, `"`), fields)
+		}
+		return nil, dispatcher.Errorf(dispatcher.EINVALID, "retryPolicy: want {%s}: %v", fields, err)
 	}
 	// The API checks a request's keys (CheckKeys) but not the retry
 	// policy's, which it keeps raw: the same rules apply to them here.

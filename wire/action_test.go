@@ -32,7 +32,9 @@ func TestActionRequestLimits(t *testing.T) {
 			"actions[3].retryPolicy.maximumIntervalMs: must be between 0 and 2592000000 (30 days), not -5"},
 		{"maximum below initial", `{` + task + `,"retryPolicy":{"initialIntervalMs":5000,"maximumIntervalMs":1000}}`,
 			"actions[3].retryPolicy.maximumIntervalMs: must not be below initialIntervalMs (5000), not 1000"},
-		{"unknown key", `{` + task + `,"retryPolicy":{"attempts":3}}`, "actions[3].retryPolicy: want {maximumAttempts"},
+		// Before: `retryPolicy: want {…}: json: unknown field "attempts"`.
+		{"unknown key", `{` + task + `,"retryPolicy":{"attempts":3}}`, "actions[3].retryPolicy.attempts: unknown field; a retry policy has maximumAttempts, initialIntervalMs"},
+		{"a key nearly right", `{` + task + `,"retryPolicy":{"maximumAttempt":3}}`, `actions[3].retryPolicy.maximumAttempt: unknown field; did you mean "maximumAttempts"?`},
 		{"big data", `{` + task + `,"data":{"k":"` + strings.Repeat("x", 65536) + `"}}`, "actions[3].data: must be at most 65536 bytes of JSON, not 65544"},
 		{"many tags", `{` + task + `,"tags":["` + strings.Repeat(`t","`, 50) + `t"]}`, ""}, // one tag, named 51 times
 		{"too many tags", `{` + task + `,"tags":[` + manyTags(51) + `]}`, "actions[3].tags: at most 50 tags, not 51"},
