@@ -173,6 +173,10 @@ func timeArg(name, v string, now time.Time) (string, error) {
 		return "", nil
 	}
 	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			// "-5m" read as five minutes ahead matched nothing, silently.
+			return "", fmt.Errorf("--%s %q: a duration counts back from now: write %s", name, v, strings.TrimPrefix(v, "-"))
+		}
 		return now.Add(-d).UTC().Format(time.RFC3339), nil
 	}
 	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
@@ -181,7 +185,10 @@ func timeArg(name, v string, now time.Time) (string, error) {
 	if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return v, nil
 	}
-	return "", fmt.Errorf("--%s %q: want a duration ago (24h), epoch milliseconds or an ISO-8601 date-time", name, v)
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t.Format(time.RFC3339), nil // its midnight, UTC
+	}
+	return "", fmt.Errorf("--%s %q: want a duration ago (24h), epoch milliseconds, an ISO-8601 date-time or a date (2026-12-04, from midnight UTC)", name, v)
 }
 
 // jsonTime is timeArg's value as a JSON body field: a number for epoch

@@ -26,6 +26,10 @@ func TestTimeArg(t *testing.T) {
 		{"1767225600000", "1767225600000", `1767225600000`, false},
 		{"2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", `"2026-01-01T00:00:00Z"`, false},
 		{"yesterday", "", "", true},
+		// Before, refused though --help says ISO-8601; and -5m was five
+		// minutes ahead, matching nothing.
+		{"2026-12-04", "2026-12-04T00:00:00Z", `"2026-12-04T00:00:00Z"`, false},
+		{"-5m", "", "", true},
 	} {
 		got, err := timeArg("from", tt.in, now)
 		if (err != nil) != tt.wantErr || got != tt.want {
