@@ -299,3 +299,22 @@ func TestClientURLShownWithoutPassword(t *testing.T) {
 		t.Errorf("shown %q, error %v: want neither to hold the password", c.shown, err)
 	}
 }
+
+// Flags the chosen form of replay does not read are refused before any
+// request. Before, they were ignored: replay ID --rate 5 replayed at once.
+func TestReplayRefusesFlagsItWouldIgnore(t *testing.T) {
+	for args, want := range map[string]string{
+		"replay evt-1 --rate 5":                "--rate paces a bulk replay",
+		"replay --list --status failed":        "--cancel, --follow and --list each stand alone",
+		"replay --list --follow bulk-replay-1": "--cancel, --follow and --list each stand alone",
+		"replay evt-1 --follow bulk-replay-1":  "--cancel, --follow and --list each stand alone",
+	} {
+		var out strings.Builder
+		err := run(t.Context(), strings.Fields(args), func(k string) string {
+			return map[string]string{"DISPATCHER_URL": "http://127.0.0.1:1"}[k]
+		}, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", args, err, want)
+		}
+	}
+}

@@ -75,6 +75,13 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			return err
 		}
 		ctx, out := cmd.Context(), cmd.OutOrStdout()
+		// A flag the chosen form does not read is refused, not ignored.
+		if n := btoi(cancel != "") + btoi(follow != "") + btoi(list); n > 1 || n == 1 && (len(args) > 0 || f.set()) {
+			return errors.New("--cancel, --follow and --list each stand alone: give no ID or filters with them")
+		}
+		if len(args) == 1 && cmd.Flags().Changed("rate") {
+			return errors.New("--rate paces a bulk replay; a single dispatch is replayed at once")
+		}
 		switch {
 		case cancel != "":
 			var b wire.BulkReplay
@@ -322,6 +329,13 @@ func bulkOutcome(b wire.BulkReplay) error {
 			b.ID, b.Progress.Failed, b.ID)
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // transient reports whether err is the API, or Temporal behind it, away
