@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -143,6 +144,17 @@ func TestSyncLifecycle(t *testing.T) {
 		}
 	}
 	mustContain(t, "dry run without the secret", out, `warning: `+file+`: function "erase" (functions[0]): secretEnv: the environment variable DISPATCHER_SECRET_ERASE is not set`)
+
+	// A token that may create templates but not dispatchers changes
+	// nothing. Before, the template was created, then the dispatcher
+	// refused: half applied.
+	out, err = s.syncCLI(append(slices.Clone(secret), "DISPATCHER_TOKEN="+s.tokenWith("templates-only", "CREATE_DISPATCHERS")), "sync", "-f", file)
+	if err == nil || !strings.Contains(out, "the token lacks CREATE_DISPATCHERS, which the plan needs; nothing was changed") {
+		t.Fatalf("sync with a token that may not create dispatchers: %v\n%s", err, out)
+	}
+	if got := s.call("GET", "/templates/v1?eq(name,goodbye)", nil, 200)["data"].([]any); len(got) != 0 {
+		t.Fatalf("the template was created by a sync refused: %v", got)
+	}
 
 	out = s.mustSync(secret, "sync", "-f", file)
 	mustContain(t, "first sync", out, "[1/4] + template", "[4/4] + dispatcher", "Applied 4 changes.")

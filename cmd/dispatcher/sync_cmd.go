@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 // syncCmd applies a dispatchers file (the Extra Horizon CLI's format) to a
@@ -125,6 +128,18 @@ func runSync(ctx context.Context, c *apiClient, stdin io.Reader, file string, op
 		}
 		printPlan(out, p, c.shown)
 	}
+	if lacking := lackingPermissions(ctx, c, p); len(lacking) > 0 {
+		// Found before the first change, not after it: a template
+		// created, then its dispatcher refused.
+		msg := fmt.Sprintf("the token lacks %s, which the plan needs", strings.Join(lacking, ", "))
+		if !dryRun {
+			return fmt.Errorf("%s; nothing was changed", msg)
+		}
+		res.Warnings = append(res.Warnings, msg)
+		if !asJSON {
+			fmt.Fprintln(out, "warning:", msg)
+		}
+	}
 	if dryRun || len(p.Changes) == 0 {
 		if dryRun && !asJSON && len(p.Changes) > 0 {
 			fmt.Fprintln(out, "\n--dry-run: nothing was changed.")
@@ -162,6 +177,42 @@ func runSync(ctx context.Context, c *apiClient, stdin io.Reader, file string, op
 		}
 	}
 	return nil
+}
+
+// lackingPermissions returns the permissions the plan's changes need
+// (as api/routes.go requires them) that the token lacks, by GET
+// /auth/v1/me; none when the API does not say.
+func lackingPermissions(ctx context.Context, c *apiClient, p *plan) []string {
+	var me wire.Me
+	if len(p.Changes) == 0 {
+		return nil
+	}
+	if _, err := c.do(ctx, "GET", "/auth/v1/me", nil, nil, &me); err != nil {
+		return nil // the changes' own answers will say
+	}
+	var lacking []string
+	for _, ch := range p.Changes {
+		if perm := permissionFor(ch); !slices.Contains(me.Permissions, perm) && !slices.Contains(lacking, perm) {
+			lacking = append(lacking, perm)
+		}
+	}
+	return lacking
+}
+
+// permissionFor is the permission the API requires for ch: an action's
+// changes are its dispatcher's update.
+func permissionFor(ch *change) string {
+	kind := map[string]string{"template": "TEMPLATES", "function": "FUNCTIONS"}[ch.Kind]
+	if kind == "" {
+		kind = "DISPATCHERS"
+	}
+	switch {
+	case ch.Kind == "action", ch.Op == opUpdate:
+		return "UPDATE_" + kind
+	case ch.Op == opCreate:
+		return "CREATE_" + kind
+	}
+	return "DELETE_" + kind
 }
 
 // failed records a file's problems in the result and returns the error
