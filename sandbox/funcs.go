@@ -29,19 +29,21 @@ func (b *budget) funcs() template.FuncMap {
 		rangeFunc:   b.rangeStep,
 		readFunc:    b.read,
 		printFunc:   b.print,
-		truthFunc:   truth,
+		truthFunc:   b.truth,
 		captureFunc: b.capture,
 		// formatTime formats a time with a Go layout: an RFC 3339 time,
 		// such as .event.time, or milliseconds since 1970, such as
 		// .event.creationTimestamp: {{ formatTime .event.time "2006-01-02" }}.
 		"formatTime": func(ts any, layout string) (string, error) {
-			t, err := instant(ts)
-			if err != nil {
+			// Parsing reads every digit of a fraction of a second; Format
+			// writes at most a few bytes per byte of layout ("1" → "12"),
+			// 9 is generous.
+			s, _ := ts.(string)
+			if err := b.spendBytes(max(len(s), len(time.RFC3339Nano)) + 9*len(layout)); err != nil {
 				return "", err
 			}
-			// Format writes at most a few bytes per byte of layout ("1" →
-			// "12"); 9 is generous.
-			if err := b.spendBytes(len(time.RFC3339Nano) + 9*len(layout)); err != nil {
+			t, err := instant(ts)
+			if err != nil {
 				return "", err
 			}
 			return t.Format(layout), nil
@@ -201,6 +203,16 @@ func (b *budget) builder(growth int, fn func(args ...any) string) func(args ...a
 		n := b.argsSize(args)
 		if err := b.spendBytes(growth * n); err != nil {
 			return "", err
+		}
+		for i, a := range args {
+			switch a.(type) {
+			case map[string]any, []any: // as JSON, as everywhere else
+				var out bytes.Buffer
+				if err := writeJSON(&out, "", a); err != nil {
+					return "", err
+				}
+				args[i] = out.String()
+			}
 		}
 		return fn(args...), nil
 	}
@@ -368,8 +380,8 @@ func parseFormat(s string) (f format, err error) {
 			}
 			// The verb; %% prints a percent sign and takes no argument.
 			// %p prints where the worker keeps a value in its memory, %T
-			// the worker's name for its type.
-			if c == 'p' || c == 'T' {
+			// the worker's name for its type; %w is Errorf's.
+			if c == 'p' || c == 'T' || c == 'w' {
 				return f, fmt.Errorf("printf: %%%c is not supported", c)
 			}
 			if c != '%' {

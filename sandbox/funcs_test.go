@@ -31,6 +31,7 @@ func TestPrintf(t *testing.T) {
 		{"indexed arguments may repeat and skip", `"%[2]d %[2]d"`, `1 2`, "2 2", ""},
 		{"a percent sign without a verb", `"100%"`, ``, "", "printf: the format ends in a % without a verb"},
 		{"a type name", `"%T"`, `1`, "", "printf: %T is not supported"},
+		{"an error's verb", `"%w"`, `1`, "", "printf: %w is not supported"},
 		{"a string for a number", `"%.2f"`, `.content.s`, "", "printf: %f cannot print a string"},
 		{"a number for a string", `"%s|%q|%x"`, `.content.n .content.n 255`, `42|"42"|ff`, ""},
 		{"a literal for a boolean", `"%t"`, `1`, "", "printf: %t cannot print a number"},

@@ -157,14 +157,24 @@ func compare(a, b reflect.Value, ordered bool) (int, error) {
 }
 
 // truth is truthFunc (see truthful): v, but false for a number that is
-// zero.
-func truth(v any) any {
-	if n, ok := v.(number); ok {
-		if x, ok := numeric(reflect.ValueOf(n)); ok && x.float() == 0 {
-			return false
+// zero. It reads the number's digits, not its value: parsing a number of
+// a megabyte's digits on every if took seconds; a long one pays its
+// length.
+func (b *budget) truth(v any) (any, error) {
+	n, ok := v.(number)
+	if !ok {
+		return v, nil
+	}
+	if len(n) > 64 {
+		if err := b.spendBytes(len(n)); err != nil {
+			return nil, err
 		}
 	}
-	return v
+	mantissa, _, _ := strings.Cut(strings.ToLower(string(n)), "e")
+	if strings.Trim(mantissa, "-+0.") == "" {
+		return false, nil // 0, -0, 0.00, 0e5
+	}
+	return v, nil
 }
 
 func isText(v reflect.Value) bool { return v.IsValid() && v.Kind() == reflect.String }

@@ -17,9 +17,8 @@ import (
 // string that is exactly one field path, like "{{ .event.content.userId }}",
 // becomes the value it points to with its JSON type (number, object, bool,
 // null); a string that is one other expression, like "{{ index
-// .event.content.items 0 }}", becomes its value with its type (a null
-// inside an object or a list is then ""); any other template becomes a
-// string. Object keys keep their
+// .event.content.items 0 }}", becomes its value with its type; any
+// other template becomes a string. Object keys keep their
 // order. The strings share one budget of steps, and the whole value
 // resolves to at most maxOutput bytes, as a rendering does. Errors are
 // *Error naming the value's path, e.g.
@@ -54,9 +53,9 @@ func (d *Data) Addresses(field string, in []string) ([]string, error) {
 	return r.addresses(field, in)
 }
 
-// resolver resolves templated strings. data keeps JSON nulls for field
-// paths that keep their type; printable is data without nulls, for
-// rendering to text; budget is shared by all the strings it resolves,
+// resolver resolves templated strings. data is the event as decoded, for
+// field paths that keep their type; printable is the data templates
+// execute with (see printable); budget is shared by all the strings it resolves,
 // root is the path of the whole value.
 type resolver struct {
 	data      map[string]any
