@@ -139,7 +139,7 @@ type BulkReplayStatus struct {
 
 // BulkReplayProgress is how far a bulk replay got.
 type BulkReplayProgress struct {
-	Matched   int // runs the filter matched when the bulk replay began, but those a replay had superseded
+	Matched   int // runs the filter matched when the bulk replay began (at its end, those it handled)
 	Processed int // matched runs handled so far: replayed, skipped, or failed to start
 	Replayed  int // replays started
 	Skipped   int // runs not replayed: superseded, still running, nothing failed

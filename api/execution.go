@@ -375,8 +375,14 @@ func (s *Server) bulkReplay(c *gin.Context) {
 	if f.SkipReason == dispatcher.SkipPaused && f.DispatcherID != "" {
 		// Replayed while it is paused, each run skips its actions again,
 		// and the bulk replay reports them succeeded.
-		if d, err := s.store.FindDispatcher(c.Request.Context(), f.DispatcherID); err == nil && d.Paused {
-			fail(c, dispatcher.Errorf(dispatcher.ESTATE, "dispatcherId: dispatcher %q is still paused: resume it (enabled: true) first, or its actions are skipped again", d.Name))
+		// Named by the id the caller gave: the name is VIEW_DISPATCHERS'.
+		d, err := s.store.FindDispatcher(c.Request.Context(), f.DispatcherID)
+		switch {
+		case err != nil && dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND:
+			fail(c, err)
+			return
+		case err == nil && d.Paused:
+			fail(c, dispatcher.Errorf(dispatcher.ESTATE, "dispatcherId: dispatcher %s is still paused: resume it (enabled: true) first, or its actions are skipped again", f.DispatcherID))
 			return
 		}
 	}

@@ -39,21 +39,25 @@ func (s *Server) renderTemplate(c *gin.Context) {
 	c.JSON(http.StatusOK, wire.FromRendered(out))
 }
 
-// sampleEvent reads the sample event of a dry run as intake reads a body
-// (a CloudEvent by its specversion).
+// sampleEvent reads the sample event of a dry run as intake reads a body,
+// a CloudEvent when it has specversion (as its content type would say).
 // Its errors name its fields under event.
 func sampleEvent(raw json.RawMessage, now time.Time) (dispatcher.Event, error) {
 	var keys map[string]json.RawMessage
 	if json.Unmarshal(raw, &keys) != nil || keys == nil {
 		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EREQUIRED, `event: is required, a JSON object: the body is {"event": {"type": ..., "content": {...}}}`)
 	}
-	if keys["time"] != nil && keys["specversion"] == nil {
+	h := http.Header{}
+	switch {
+	case keys["specversion"] != nil:
+		h.Set("Content-Type", "application/cloudevents+json")
+	case keys["time"] != nil:
 		// What a template reads as .event.time, an Extra Horizon or lk
 		// event does not carry under that name: it was ignored.
 		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID,
 			"event.time: an Extra Horizon event gives its time as creationTimestamp (milliseconds since 1970), an lk event as timestamp (ISO 8601); a CloudEvent, with specversion, as time")
 	}
-	p, err := intake.Parse(intake.Message{Body: raw, BodyName: "sample event"}, now)
+	p, err := intake.Parse(intake.Message{Header: h, Body: raw, BodyName: "sample event"}, now)
 	if err != nil {
 		return dispatcher.Event{}, dispatcher.Prefixed(err, "event.")
 	}

@@ -28,29 +28,44 @@ func NewReplayActivities(ex *Executions) *ReplayActivities {
 // retried.
 const failureReplayUnavailable = "ReplayUnavailable"
 
-// CountExecutions counts the runs a bulk replay matches, but those that a
-// replay has superseded already, as the dry run counts them: a bulk replay
-// of 71 matched runs of which 67 were replayed before said "1 of 71".
+// CountExecutions counts the runs a bulk replay matches. Those that a
+// replay has superseded are counted too (telling them costs a scan of
+// visibility, which a slow store could time out again and again): the
+// bulk replay passes over them, and its count becomes what it handled at
+// the end.
 func (r *ReplayActivities) CountExecutions(ctx context.Context, in workflows.CountExecutionsInput) (int64, error) {
 	ctx = activities.Acting(ctx) // the bulk replay's tenant
-	dry, err := r.ex.replayable(ctx, in.Filter, 0)
-	return dry.Matched - dry.Replayed, replayFailure(err)
+	n, err := r.ex.Count(ctx, in.Filter)
+	return n, replayFailure(err)
 }
+
+// maxEmptyPages bounds the pages one ListExecutions reads past whose runs
+// a replay has all superseded.
+const maxEmptyPages = 10
 
 // ListExecutions returns one page of the runs a bulk replay matches,
 // without those that a replay has superseded already: they would be
 // refused, each after waiting its turn at the bulk replay's rate and
-// noted among its problems. A page may so come empty, with a next one.
+// noted among its problems. A page that leaves none reads the next, up to
+// maxEmptyPages: each call is history, and the bulk replay continues as
+// new only after replays it starts.
 func (r *ReplayActivities) ListExecutions(ctx context.Context, in workflows.ListExecutionsInput) (workflows.ListExecutionsResult, error) {
 	ctx = activities.Acting(ctx) // the bulk replay's tenant
-	runs, next, err := r.ex.ListRuns(ctx, in.Filter, in.PageSize, in.PageToken)
-	if err == nil {
-		runs, err = r.ex.unreplayed(ctx, runs)
+	token := in.PageToken
+	for range maxEmptyPages {
+		runs, next, err := r.ex.ListRuns(ctx, in.Filter, in.PageSize, token)
+		if err == nil {
+			runs, err = r.ex.unreplayed(ctx, runs)
+		}
+		if err != nil {
+			return workflows.ListExecutionsResult{}, replayFailure(err)
+		}
+		if len(runs) > 0 || len(next) == 0 {
+			return workflows.ListExecutionsResult{Runs: runs, NextPageToken: next}, nil
+		}
+		token = next
 	}
-	if err != nil {
-		return workflows.ListExecutionsResult{}, replayFailure(err)
-	}
-	return workflows.ListExecutionsResult{Runs: runs, NextPageToken: next}, nil
+	return workflows.ListExecutionsResult{NextPageToken: token}, nil
 }
 
 // ReplayExecution starts one replay of a bulk replay. The request carries

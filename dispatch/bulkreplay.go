@@ -74,9 +74,9 @@ func checkBulk(r *dispatcher.BulkReplayRequest, now time.Time) error {
 }
 
 // DryRunBulkReplay counts what a bulk replay of r would match now, and of
-// those the runs a replay has superseded already (the bulk replay skips
-// them), and returns a sample of up to sampleSize of the others; it starts
-// nothing.
+// those the runs a replay has superseded already (the bulk replay passes
+// over them; counted among the newest MaxFailureScan), and returns a
+// sample of up to sampleSize of the others; it starts nothing.
 func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, sampleSize int) (dispatcher.BulkReplayDryRun, error) {
 	if err := checkBulk(&r, e.now()); err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
@@ -84,22 +84,15 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	if now := e.now(); r.Filter.To.IsZero() || r.Filter.To.After(now) {
 		r.Filter.To = now
 	}
-	return e.replayable(ctx, r.Filter, sampleSize)
-}
-
-// replayable counts the runs f matches and, of those, the runs a replay
-// has superseded already (counted among the newest MaxFailureScan), and
-// returns a sample of up to sampleSize of the others.
-func (e *Executions) replayable(ctx context.Context, f dispatcher.ExecutionFilter, sampleSize int) (dispatcher.BulkReplayDryRun, error) {
-	q, err := executionQuery(ctx, f)
+	q, err := executionQuery(ctx, r.Filter)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	n, err := e.Count(ctx, f)
+	n, err := e.Count(ctx, r.Filter)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	superseded, err := e.replayedRuns(ctx, f.From)
+	superseded, err := e.replayedRuns(ctx, r.Filter.From)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}

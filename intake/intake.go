@@ -96,25 +96,30 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 
 // structured returns the media type of body when it is a structured
 // CloudEvent, or a batch of them, sent with another content type (curl's
-// default, application/json): an object with specversion, or a list whose
-// first element is one. Neither is an Extra Horizon or lk event, which
-// were refused for a source that "must be an object".
+// default, application/json): an object with specversion and a string
+// source, or a list whose first element is one. Neither is an Extra
+// Horizon event (no source) or an lk one (its source an object), which
+// were refused for a source that "must be an object"; one of those with
+// a key specversion besides, which intake ignores, stays what it was.
 func structured(body []byte) string {
-	var one struct {
-		Specversion json.RawMessage `json:"specversion"`
-	}
 	if !bytes.Contains(body, []byte(`"specversion"`)) {
 		return "" // not decoded twice: the events of the other envelopes
 	}
+	var one struct {
+		Specversion json.RawMessage `json:"specversion"`
+		Source      json.RawMessage `json:"source"`
+	}
+	cloudEvent := func(b []byte) bool {
+		return json.Unmarshal(b, &one) == nil && one.Specversion != nil && bytes.HasPrefix(one.Source, []byte(`"`))
+	}
 	switch body = bytes.TrimSpace(body); {
 	case bytes.HasPrefix(body, []byte("{")):
-		if json.Unmarshal(body, &one) == nil && one.Specversion != nil {
+		if cloudEvent(body) {
 			return "application/cloudevents+json"
 		}
 	case bytes.HasPrefix(body, []byte("[")):
 		var first []json.RawMessage
-		dec := json.NewDecoder(bytes.NewReader(body))
-		if dec.Decode(&first) == nil && len(first) > 0 && json.Unmarshal(first[0], &one) == nil && one.Specversion != nil {
+		if json.Unmarshal(body, &first) == nil && len(first) > 0 && cloudEvent(first[0]) {
 			return "application/cloudevents-batch+json"
 		}
 	}
