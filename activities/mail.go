@@ -216,7 +216,8 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 // (at most 998 bytes, RFC 5322). go-mail folds a header at its spaces, and
 // encodes (RFC 2047) only a subject that is not printable ASCII, in words
 // short enough; a word of ASCII longer than a line went out as one line. Such a
-// word is written as encoded words of 60 bytes, which readers join again.
+// word is written as encoded words of at most 75 characters, which
+// readers join again.
 func foldable(subject string) string {
 	const longest = 900
 	words := strings.Split(subject, " ")
@@ -228,22 +229,19 @@ func foldable(subject string) string {
 		if len(w) <= longest {
 			continue
 		}
-		var b strings.Builder
-		for chunk := range slices.Chunk([]byte(w), 60) {
-			if b.Len() > 0 {
-				b.WriteByte(' ')
+		var encoded []string
+		word := ""
+		for _, c := range []byte(w) {
+			e := string(c)
+			if c <= ' ' || c > '~' || c == '=' || c == '?' || c == '_' {
+				e = fmt.Sprintf("=%02X", c)
 			}
-			b.WriteString("=?UTF-8?q?")
-			for _, c := range chunk {
-				if c > ' ' && c <= '~' && c != '=' && c != '?' && c != '_' {
-					b.WriteByte(c)
-				} else {
-					fmt.Fprintf(&b, "=%02X", c)
-				}
+			if len(word)+len(e) > 63 { // 75 with =?UTF-8?q? and ?= (RFC 2047)
+				encoded, word = append(encoded, "=?UTF-8?q?"+word+"?="), ""
 			}
-			b.WriteString("?=")
+			word += e
 		}
-		words[i] = b.String()
+		words[i] = strings.Join(append(encoded, "=?UTF-8?q?"+word+"?="), " ")
 	}
 	return strings.Join(words, " ")
 }

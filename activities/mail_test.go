@@ -158,6 +158,11 @@ func TestSendMail(t *testing.T) {
 			if len(line) > 998 {
 				t.Fatalf("a line of %d bytes: %.60q…", len(line), line)
 			}
+			for w := range strings.FieldsSeq(line) {
+				if strings.HasPrefix(w, "=?") && len(w) > 75 {
+					t.Fatalf("an encoded word of %d characters (RFC 2047 allows 75): %s", len(w), w)
+				}
+			}
 		}
 		h, _ := parseMail(t, raw)
 		got, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
