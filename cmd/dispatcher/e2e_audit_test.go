@@ -293,7 +293,9 @@ func TestEndToEndAuditTrail(t *testing.T) {
 	if out, ok := s.verify(); !ok || !strings.Contains(out, "audit trail intact") || !strings.Contains(out, `tenant "": head seq`) {
 		t.Fatalf("verify:\n%s", out)
 	}
-	if out, ok := s.verify("--tenant", "nobody"); !ok || !strings.Contains(out, "0 records in 1 chain(s)") {
+	// A tenant without records, misspelt or with its trail gone, is no
+	// pass. Before: "audit trail intact: 0 records in 1 chain(s)".
+	if out, ok := s.verify("--tenant", "nobody"); ok || !strings.Contains(out, `tenant "nobody" has no audit trail`) {
 		t.Fatalf("verify --tenant nobody:\n%s", out)
 	}
 	for _, tc := range []struct {
