@@ -136,13 +136,18 @@ func (b *budget) print(v any) (any, error) {
 	}
 	switch v.(type) {
 	case map[string]any, []any:
-		var out bytes.Buffer
-		if err := writeJSON(&out, "", v); err != nil {
-			return nil, err
-		}
-		return out.String(), nil
+		return jsonText(v)
 	}
 	return v, nil
+}
+
+// jsonText is v, an object or a list of the event, as the JSON text that
+// whatever prints one writes (print, printf, the other printing
+// functions).
+func jsonText(v any) (string, error) {
+	var out bytes.Buffer
+	err := writeJSON(&out, "", v)
+	return out.String(), err
 }
 
 // capture is captureFunc: it pays as print does and keeps v as the

@@ -1,9 +1,9 @@
 package sandbox
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -207,11 +207,10 @@ func (b *budget) builder(growth int, fn func(args ...any) string) func(args ...a
 		for i, a := range args {
 			switch a.(type) {
 			case map[string]any, []any: // as JSON, as everywhere else
-				var out bytes.Buffer
-				if err := writeJSON(&out, "", a); err != nil {
+				var err error
+				if args[i], err = jsonText(a); err != nil {
 					return "", err
 				}
-				args[i] = out.String()
 			}
 		}
 		return fn(args...), nil
@@ -288,9 +287,9 @@ func (o operand) Format(f fmt.State, verb rune) {
 		}
 	case map[string]any, []any:
 		if fits = verb == 'v' || verb == 's'; fits {
-			var out bytes.Buffer
-			if o.all.err = writeJSON(&out, "", v); o.all.err == nil {
-				f.Write(out.Bytes())
+			var text string
+			if text, o.all.err = jsonText(v); o.all.err == nil {
+				io.WriteString(f, text)
 			}
 		}
 	}
