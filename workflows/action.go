@@ -378,10 +378,7 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 	localAttempts := 0
 	if timeout <= d.localCallLimit() {
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		lctx := workflow.WithLocalActivityOptions(dctx, workflow.LocalActivityOptions{
-			StartToCloseTimeout: timeout,
-			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-		})
+		lctx := workflow.WithLocalActivityOptions(dctx, localOptions(timeout))
 		err := workflow.ExecuteLocalActivity(lctx, local, input(0)).Get(dctx, result)
 		if err == nil || !retryable(err) || policy.MaximumAttempts == 1 {
 			return err

@@ -247,3 +247,91 @@ func TestDispatchCanceledBeforeAWorkerTookIt(t *testing.T) {
 	}
 	replays(t, c, run)
 }
+
+// First attempts that wait for a local-activity slot of a busy worker
+// (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES) keep the whole of their
+// time once they start. Before, the SDK counted an attempt's time from
+// when the dispatch asked for it: the third of three calls began with 9 of
+// its 12 s, so a call slower than that was cut short while the receiver
+// went on and the regular attempt called again; and the payload of a
+// temporal function, prepared once in 10 s, failed the action for good
+// after waiting 11 s behind a slow call, without a try.
+func TestFirstAttemptsQueuedForASlotKeepTheirTime(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	run := func(t *testing.T, queue string, as []dispatcher.Action, fns []dispatcher.FunctionRef, call func(context.Context) error) workflows.DispatchResult {
+		w := worker.New(c, queue, worker.Options{MaxConcurrentLocalActivityExecutionSize: 1})
+		workflows.Register(w)
+		w.RegisterActivityWithOptions(func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, call(ctx)
+		}, activity.RegisterOptions{Name: workflows.LocalCallFunction})
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			t.Error("a call was made again as a regular activity")
+			return dispatcher.TaskResult{StatusCode: 200, Attempt: 2}, nil
+		}, activity.RegisterOptions{Name: workflows.ActivityCallFunction})
+		w.RegisterActivityWithOptions(func(_ context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+			return dispatcher.TaskPayload{TaskID: in.IdempotencyKey, FunctionName: in.FunctionName}, nil
+		}, activity.RegisterOptions{Name: workflows.ActivityPrepareTask})
+		w.RegisterWorkflowWithOptions(func(workflow.Context, dispatcher.TaskPayload) error { return nil }, workflow.RegisterOptions{Name: "child-fn"})
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
+		cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "busy", Actions: as}}, Functions: fns}
+		in := workflows.DispatchInput{Event: dispatcher.Event{ID: queue, Type: "busy"}, Config: &cfg, Version: workflows.DispatchVersion}
+		r, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-" + queue, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.DispatchResult
+		if err := r.Get(t.Context(), &res); err != nil {
+			t.Fatalf("the dispatch failed: %v", err)
+		}
+		return res
+	}
+
+	t.Run("calls", func(t *testing.T) {
+		t.Parallel()
+		const timeout = 2 * time.Second // an attempt may take 12 s
+		var mu sync.Mutex
+		var left []time.Duration
+		var as []dispatcher.Action
+		for i := range 3 {
+			as = append(as, dispatcher.Action{ID: fmt.Sprint("a", i), Name: fmt.Sprint("a", i), Type: dispatcher.ActionTask, FunctionName: "f"})
+		}
+		run(t, "busy-calls", as, []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: timeout}}, func(ctx context.Context) error {
+			deadline, _ := ctx.Deadline()
+			mu.Lock()
+			left = append(left, time.Until(deadline))
+			mu.Unlock()
+			time.Sleep(1500 * time.Millisecond) // holds the slot
+			return nil
+		})
+		if len(left) != 3 {
+			t.Fatalf("%d first attempts, want 3", len(left))
+		}
+		for i, l := range left {
+			if l < 11*time.Second {
+				t.Errorf("first attempt %d began with %v of its 12 s", i+1, l.Round(100*time.Millisecond))
+			}
+		}
+	})
+	t.Run("temporal function", func(t *testing.T) {
+		t.Parallel()
+		as := []dispatcher.Action{
+			{ID: "http", Name: "http", Type: dispatcher.ActionTask, FunctionName: "slow"},
+			{ID: "child", Name: "child", Type: dispatcher.ActionTask, FunctionName: "child-fn"},
+		}
+		res := run(t, "busy-prepare", as, []dispatcher.FunctionRef{
+			{Name: "slow", Kind: dispatcher.FunctionHTTP, Timeout: 30 * time.Second},
+			{Name: "child-fn", Kind: dispatcher.FunctionTemporal, TaskQueue: "busy-prepare"},
+		}, func(context.Context) error {
+			time.Sleep(11 * time.Second) // longer than the payload's 10 s
+			return nil
+		})
+		for _, o := range res.Outcomes {
+			if o.Status != dispatcher.OutcomeSucceeded {
+				t.Errorf("action %s: %s %s %s", o.ActionID, o.Status, o.ErrorClass, o.Error)
+			}
+		}
+	})
+}

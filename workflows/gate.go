@@ -4,7 +4,6 @@ import (
 	"slices"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -270,10 +269,7 @@ const maxSending = 500
 
 // functionFlowOptions: reading the flow control is quick and local; when
 // it fails the gate keeps what it had and tries again a flowRefresh later.
-var functionFlowOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout: 10 * time.Second,
-	RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-}
+var functionFlowOptions = localOptions(10 * time.Second)
 
 // Metric names of the Gate, emitted through the workflow's metrics
 // handler (silent while a history replays).

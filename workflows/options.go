@@ -21,12 +21,31 @@ const DefaultLocalCallLimit = time.Minute
 // elsewhere: its worker died.
 const heartbeatTimeout = 10 * time.Second
 
+// localQueueTimeout is how long a local activity may wait for a slot of
+// its worker (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES) before it
+// starts, on top of its own StartToCloseTimeout. The SDK otherwise makes
+// the ScheduleToCloseTimeout the StartToCloseTimeout, counted from when
+// the workflow asked: the wait came out of the call's own time. Under load
+// a first attempt began with seconds of its function's timeout left, cut
+// the call short while the receiver went on, and the regular attempt
+// called again; the payload of a temporal function, after 10 s waiting,
+// failed for good without a try. Local activities' options are not in the
+// history: changing them changes no command.
+const localQueueTimeout = 10 * time.Minute
+
+// localOptions are the options of a local activity of one attempt that
+// may take timeout once it has started.
+func localOptions(timeout time.Duration) workflow.LocalActivityOptions {
+	return workflow.LocalActivityOptions{
+		StartToCloseTimeout:    timeout,
+		ScheduleToCloseTimeout: timeout + localQueueTimeout,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+	}
+}
+
 // prepareTaskOptions: rendering a child workflow's payload is quick and
 // local; a failure is a template error, which retrying cannot fix.
-var prepareTaskOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout: 10 * time.Second,
-	RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-}
+var prepareTaskOptions = localOptions(10 * time.Second)
 
 // DefaultRetryPolicy returns the retry policy of an action without its
 // own. Its MaximumAttempts counts the local first attempt.
@@ -56,7 +75,7 @@ var loadConfigOptions = workflow.LocalActivityOptions{
 // without (dispatch.function).
 var resolveFunctionOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    10 * time.Second,
-	ScheduleToCloseTimeout: time.Minute,
+	ScheduleToCloseTimeout: time.Minute + localQueueTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,

@@ -197,7 +197,7 @@ func (d *dispatch) callOnce(ctx workflow.Context, local bool, timeout time.Durat
 	if local {
 		// Disconnected, as the fast path's: a cancel waits for the call.
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		lctx := workflow.WithLocalActivityOptions(dctx, workflow.LocalActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: once})
+		lctx := workflow.WithLocalActivityOptions(dctx, localOptions(timeout))
 		return workflow.ExecuteLocalActivity(lctx, LocalCallFunction, in).Get(dctx, result)
 	}
 	opts := workflow.ActivityOptions{
