@@ -233,15 +233,19 @@ func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
 		b.st.Progress.Matched = int(n)
 		workflow.GetLogger(ctx).Info("Bulk replay matched", "Count", n, "Actor", b.in.Actor)
 	}
-	started := 0
+	started, pages := 0, 0
 	for {
 		if len(b.st.Targets) == 0 {
 			if b.st.Exhausted {
 				break
 			}
+			if b.version >= bulkReplayV4 && pages > 0 && workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+				return b.continueAsNew(ctx)
+			}
 			if err := b.nextPage(ctx, lctx); err != nil {
 				return err
 			}
+			pages++
 			continue
 		}
 		if started >= b.in.ReplaysPerRun {

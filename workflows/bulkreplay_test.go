@@ -286,7 +286,7 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
 	}
 	if st.Progress.Processed != 2 || st.Progress.Matched != 3 || len(st.Targets) != 1 || st.Targets[0] != all[2] ||
-		!st.Exhausted || st.Version != 3 || !st.Snapshot.Equal(t0) || st.Next.IsZero() {
+		!st.Exhausted || st.Version != 4 || !st.Snapshot.Equal(t0) || st.Next.IsZero() {
 		t.Fatalf("carried state = %+v", st)
 	}
 
@@ -306,6 +306,32 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 	}
 	if len(f2.filters) != 0 {
 		t.Errorf("the second run listed or counted again: %+v", f2.filters)
+	}
+}
+
+// TestBulkReplayContinuesAsNewOverEmptyPages: pages of runs a replay has
+// superseded start no replay, so ReplaysPerRun never ends the run; it
+// continues as new when Temporal suggests it, where it stopped. Before
+// (bulkReplayV3), it listed page after page in one history until Temporal
+// ended it at its history limit.
+func TestBulkReplayContinuesAsNewOverEmptyPages(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{targets(1, "a"), nil, targets(1, "b")}}
+	env := newBulkEnv(t, f)
+	env.SetContinueAsNewSuggested(true)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 50, ReplaysPerRun: 100})
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("error = %v, want ContinueAsNew after the first page", err)
+	}
+	var next workflows.BulkReplayInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if st := next.State; st == nil || string(st.PageToken) != "1" || st.Exhausted || len(st.Targets) != 0 || st.Progress.Processed != 1 {
+		t.Fatalf("carried state = %+v", st)
+	}
+	if len(f.requests) != 1 {
+		t.Errorf("replays %+v, want the first page's", f.requests)
 	}
 }
 

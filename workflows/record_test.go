@@ -36,7 +36,7 @@ import (
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
 	recordDispatchVersion   = "v11"
-	recordBulkReplayVersion = "v3"
+	recordBulkReplayVersion = "v4"
 	recordSequenceVersion   = "v6"
 	recordGateVersion       = "v1"
 )

@@ -191,8 +191,13 @@ const (
 	// no replays, and stays paused over ContinueAsNew. Before it the
 	// signal is ignored.
 	bulkReplayV3 workflow.Version = 3
+	// bulkReplayV4: a run that has listed a page continues as new when
+	// Temporal suggests it, not only after ReplaysPerRun replays: pages of
+	// runs a replay has superseded start none, and a bulk replay over
+	// millions of them grew its history until Temporal ended it.
+	bulkReplayV4 workflow.Version = 4
 
-	bulkReplayLatest = bulkReplayV3
+	bulkReplayLatest = bulkReplayV4
 )
 
 // Sequence versions.
