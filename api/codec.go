@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -16,30 +14,6 @@ import (
 // the payloads of an event at once, and Temporal takes payloads of up to
 // 2 MiB, a third more in JSON.
 const codecBodyBytes = 8 << 20
-
-// codecCORS lets the browsers of the configured Temporal Web UIs call the
-// codec endpoint: it answers their preflight requests and marks the
-// answers to them readable. Other origins get no CORS headers, so their
-// browsers keep the answers from their pages. The access token travels in
-// the Authorization header, never in a cookie.
-func codecCORS(origins []string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		h := c.Writer.Header()
-		h.Add("Vary", "Origin")
-		if o := strings.ToLower(c.GetHeader("Origin")); o != "" && slices.Contains(origins, o) {
-			h.Set("Access-Control-Allow-Origin", o)
-			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-			// What the Web UI sends: the user's token (with
-			// codec.passAccessToken) and the namespace of the payloads.
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Namespace")
-			h.Set("Access-Control-Max-Age", "600")
-		}
-		if c.Request.Method == http.MethodOptions {
-			c.AbortWithStatus(http.StatusOK)
-		}
-	}
-}
 
 // operatorsOnly refuses the principals of a tenant: the codec decrypts
 // whatever it is handed with the deployment's keys, and the payloads of a

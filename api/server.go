@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -84,6 +85,9 @@ type Config struct {
 	// CodecOrigins are the origins (https://host[:port]) of the Temporal
 	// Web UIs whose browsers may call /codec/*.
 	CodecOrigins []string
+	// CORSOrigins are the origins of the web apps whose pages may call
+	// the rest of the API from a browser (apiCORS).
+	CORSOrigins []string
 	// MetricsToken is the bearer token /metrics requires; empty, /metrics
 	// answers nobody, or with authentication disabled only this machine's
 	// loopback (metricsGuard).
@@ -190,7 +194,10 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 		r.Use(deadline(cfg.RequestTimeout))
 	}
 	if cfg.Auth.Disabled {
-		r.Use(localOnly(cfg.CodecOrigins))
+		r.Use(localOnly(append(slices.Clone(cfg.CodecOrigins), cfg.CORSOrigins...)))
+	}
+	if len(cfg.CORSOrigins) > 0 {
+		r.Use(apiCORS(cfg.CORSOrigins))
 	}
 	r.ContextWithFallback = true
 	r.HandleMethodNotAllowed = true

@@ -42,6 +42,7 @@ type config struct {
 	Temporal       temporalConnection
 	TemporalUIURL  string
 	CodecOrigins   []string // may call /codec/* from a browser
+	CORSOrigins    []string // may call the rest of the API from a browser
 	TaskQueue      string
 	OutboundAllow  []string
 	FunctionQueues []string
@@ -106,6 +107,7 @@ var settings = []setting{
 	{"DISPATCHER_MAX_CONCURRENT_ACTIVITIES", "1000", "Retries of actions and other regular activities one process runs at once; more are left in the task queue for another worker.", integer(func(c *config) *int64 { return &c.Temporal.MaxActivities })},
 	{"DISPATCHER_TEMPORAL_UI_URL", "http://127.0.0.1:8233", "Temporal Web UI base URL, for links to executions.", str(func(c *config) *string { return &c.TemporalUIURL })},
 	{"DISPATCHER_CODEC_CORS_ORIGINS", "", "Origins (`https://temporal-ui.example.com`) of Temporal Web UIs whose browsers may call the codec endpoint `/codec/decode`, comma-separated (default: the origin of `DISPATCHER_TEMPORAL_UI_URL`).", origins(func(c *config) *[]string { return &c.CodecOrigins })},
+	{"DISPATCHER_CORS_ORIGINS", "", "Origins (`https://admin.example.com`) of web apps whose pages may call the API from a browser with a token or an API key, comma-separated (default: none; the console is served from the API's own origin and needs none).", origins(func(c *config) *[]string { return &c.CORSOrigins })},
 	{"DISPATCHER_TASK_QUEUE", "dispatcher", "Temporal task queue of the dispatch workflows.", str(func(c *config) *string { return &c.TaskQueue })},
 	{"DISPATCHER_OUTBOUND_ALLOW", "", "Exceptions to outbound safety, comma-separated: CIDRs (`10.0.0.0/8`: those addresses, any port) or `host:port` (`billing.internal:8080`: that host and port, whatever it resolves to). Task functions must otherwise be `https` URLs of public addresses: not private, loopback, link-local, CGNAT or cloud metadata, checked when saved and on every connection and redirect.", list(func(c *config) *[]string { return &c.OutboundAllow })},
 	{"DISPATCHER_FUNCTION_TASK_QUEUES", "", "Task queues that `temporal`-kind functions may run on, comma-separated: those your own workers poll (default: none; never `DISPATCHER_TASK_QUEUE`).", list(func(c *config) *[]string { return &c.FunctionQueues })},

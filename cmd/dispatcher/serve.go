@@ -205,6 +205,7 @@ func (p process) run(ctx context.Context) error {
 			Limits:         p.cfg.Limits,
 			Outbound:       p.cfg.Outbound,
 			CodecOrigins:   p.cfg.CodecOrigins,
+			CORSOrigins:    p.cfg.CORSOrigins,
 			MetricsToken:   p.cfg.MetricsToken,
 		}, api.Deps{
 			Store:    store,
