@@ -65,12 +65,15 @@ func (col collection[T, U, R]) listAll(c *gin.Context) {
 	for i, it := range chosen {
 		ids[i] = col.fields(it)["id"]
 	}
-	items, err := col.load(col.store, c.Request.Context(), ids)
+	p, err := fillPage(total, q, loadChunk, func(i, n int) ([]any, error) {
+		items, err := col.load(col.store, c.Request.Context(), ids[i:min(i+n, len(ids))])
+		return wireOf(items, col.toWire), err
+	})
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, page(items, total, q, col.toWire))
+	c.JSON(http.StatusOK, p)
 }
 
 // get answers GET /<collection>/v1/{id}.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 )
@@ -23,13 +24,7 @@ func (s *Server) listDispatchers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	var page wire.Page
-	page.Page.Total, page.Page.Offset, page.Page.Limit = total, q.Offset, q.Limit
-	page.Data = make([]any, len(ds))
-	for i, d := range ds {
-		page.Data[i] = project(wire.FromDispatcher(d), q.Select)
-	}
-	c.JSON(http.StatusOK, page)
+	c.JSON(http.StatusOK, page(ds, total, q, func(d dispatcher.Dispatcher) any { return wire.FromDispatcher(d) }))
 }
 
 // getDispatcher answers GET /dispatchers/v1/{id}, an extension of the

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"path"
 	"slices"
 	"strings"
@@ -49,15 +50,60 @@ func choose[T any](items []T, q dispatcher.Query, fieldsOf func(T) map[string]st
 	return kept[lo:min(lo+q.Limit, len(kept))], len(kept), nil
 }
 
-// page is the wire page of the items chosen of total.
-func page[T any](chosen []T, total int, q dispatcher.Query, toWire func(T) any) wire.Page {
+// maxPageBytes bounds the JSON of a list page. Items of up to a MiB
+// (templates; audit records, which hold a template before and after)
+// made a page of 50 weigh 50 MB and its answer take 280 MB: a few at once
+// took a process of 512 MiB down, for every tenant. A page holds the
+// items its limit asks for that fit, at least one, and then says in
+// page.limit how many it holds; the Extra Horizon SDK takes the next page
+// at offset + limit, the console and the CLI after the items they got.
+var maxPageBytes = 4 << 20
+
+// loadChunk is how many items of a page of large ones are loaded from the
+// store at once, so that a page cut short loads few more than it holds.
+const loadChunk = 10
+
+// fillPage is the wire page of q of total items: those load returns, n
+// at a time from the page's i-th on (nil when there are no more), each
+// as q selects, while they fit in maxPageBytes.
+func fillPage(total int, q dispatcher.Query, n int, load func(i, n int) ([]any, error)) (wire.Page, error) {
 	var p wire.Page
 	p.Page.Total, p.Page.Offset, p.Page.Limit = total, q.Offset, q.Limit
 	p.Data = []any{}
-	for _, it := range chosen {
-		p.Data = append(p.Data, project(toWire(it), q.Select))
+	size := 0
+	for len(p.Data) < q.Limit {
+		items, err := load(len(p.Data), min(n, q.Limit-len(p.Data)))
+		if err != nil || len(items) == 0 {
+			return p, err
+		}
+		for _, it := range items {
+			raw, err := json.Marshal(project(it, q.Select))
+			if err != nil {
+				return p, err
+			}
+			if size += len(raw); size > maxPageBytes && len(p.Data) > 0 {
+				p.Page.Limit = len(p.Data)
+				return p, nil
+			}
+			p.Data = append(p.Data, json.RawMessage(raw))
+		}
 	}
+	return p, nil
+}
+
+// page is the wire page of the items chosen of total.
+func page[T any](chosen []T, total int, q dispatcher.Query, toWire func(T) any) wire.Page {
+	p, _ := fillPage(total, q, len(chosen), func(i, n int) ([]any, error) { return wireOf(chosen[i:min(i+n, len(chosen))], toWire), nil })
 	return p
+}
+
+// wireOf is the wire form of items.
+func wireOf[T any](items []T, toWire func(T) any) []any {
+	out := make([]any, len(items))
+	for i, it := range items {
+		out[i] = toWire(it)
+	}
+	return out
 }
 
 // matchCond evaluates a filter against fields; a field it lacks is an

@@ -187,12 +187,14 @@ export const pageSize = 50;
 // pager returns the count of a list page ("51–66 of 66") and the links to
 // the pages around it: base is the list's fragment, params its other
 // query parameters, offset and shown the page's first item and its items.
+// The next page begins after the items shown: a page of large items holds
+// fewer than pageSize (the API's page.limit says how many).
 export function pager(base, params, offset, shown, total) {
   return {
     count: h('p', { class: 'muted' }, total ? `${offset + 1}–${offset + shown} of ${total}` : ''),
     nav: h('nav', { class: 'pager', 'aria-label': 'Pages' },
       offset > 0 ? link(`${base}${query({ ...params, offset: Math.max(0, offset - pageSize) })}`, '« Previous') : null,
-      offset + pageSize < total ? link(`${base}${query({ ...params, offset: offset + pageSize })}`, 'Next »') : null),
+      shown > 0 && offset + shown < total ? link(`${base}${query({ ...params, offset: offset + shown })}`, 'Next »') : null),
   };
 }
 
