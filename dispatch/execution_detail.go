@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -222,14 +224,35 @@ func (e *Executions) History(ctx context.Context, workflowID, runID string, n in
 		}
 		runID = x.RunID
 	}
-	res, err := e.client.WorkflowService().GetWorkflowExecutionHistory(ctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
-		Namespace:       e.namespace,
-		Execution:       &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
-		MaximumPageSize: int32(pageSize(n, defaultHistoryPage, maxHistoryPage)),
-		NextPageToken:   token,
-	})
+	read := func(n int, token []byte) (*workflowservice.GetWorkflowExecutionHistoryResponse, error) {
+		res, err := e.client.WorkflowService().GetWorkflowExecutionHistory(ctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
+			Namespace:       e.namespace,
+			Execution:       &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
+			MaximumPageSize: int32(n),
+			NextPageToken:   token,
+		})
+		if err != nil {
+			return nil, notFound(temporalError(err, "reading the dispatch's history"), workflowID, runID)
+		}
+		return res, nil
+	}
+	if token != nil {
+		// Temporal reads the history the token names, whatever execution
+		// the request names: a token of another run, another tenant's
+		// included, must not pass for one of this run's. Its own first
+		// page, which Temporal reads for this run, names this run's
+		// history.
+		first, err := read(1, nil)
+		if err != nil {
+			return dispatcher.HistoryPage{}, err
+		}
+		if !sameHistory(token, first.GetNextPageToken(), runID) {
+			return dispatcher.HistoryPage{}, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token of this run's history; start again from its first page")
+		}
+	}
+	res, err := read(pageSize(n, defaultHistoryPage, maxHistoryPage), token)
 	if err != nil {
-		return dispatcher.HistoryPage{}, notFound(temporalError(err, "reading the dispatch's history"), workflowID, runID)
+		return dispatcher.HistoryPage{}, err
 	}
 	if err := e.decodeHistory(ctx, res.GetHistory()); err != nil {
 		return dispatcher.HistoryPage{}, fmt.Errorf("decrypting the history of %s: %w", workflowID, err)
@@ -317,4 +340,44 @@ func (e *Executions) decodeHistory(ctx context.Context, h *historypb.History) er
 			return nil
 		},
 	})
+}
+
+// sameHistory reports whether Temporal's history page token names the
+// history of run, the one theirs (a token Temporal gave for run) names:
+// the same run id and branch (tokenspb.HistoryContinuation of the server:
+// run_id = 1, branch_token = 8).
+func sameHistory(token, theirs []byte, run string) bool {
+	runID, branch := continuation(token)
+	theirRun, theirBranch := continuation(theirs)
+	return runID == run && theirRun == run && len(branch) > 0 && bytes.Equal(branch, theirBranch)
+}
+
+// continuation returns the run id and branch token of a history page
+// token, empty when it is not one.
+func continuation(b []byte) (runID string, branch []byte) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", nil
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && (num == 1 || num == 8) {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return "", nil
+			}
+			if num == 1 {
+				runID = string(v)
+			} else {
+				branch = v
+			}
+			b = b[n:]
+			continue
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return "", nil
+		}
+		b = b[n:]
+	}
+	return runID, branch
 }

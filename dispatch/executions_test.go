@@ -271,6 +271,20 @@ func TestExecutions(t *testing.T) {
 	if err != nil || len(next.Events) == 0 || strings.Contains(string(next.Events[0]), "WORKFLOW_EXECUTION_STARTED") {
 		t.Fatalf("second history page = %d events, %v", len(next.Events), err)
 	}
+	// A page token of another run's history reads nothing, with or
+	// without that run's id: Temporal reads the history a token names,
+	// whatever execution the request names, so a token of another tenant's
+	// dispatch read its history. Before, it was answered.
+	theirs, err := e.ex.History(e.ctx(), ws, "", 1, "")
+	if err != nil || theirs.NextPageToken == "" {
+		t.Fatalf("the scheduled dispatch's first history page: token %q, %v", theirs.NextPageToken, err)
+	}
+	if _, err := e.ex.History(e.ctx(), wf, failed.RunID, 2, theirs.NextPageToken); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		t.Errorf("another run's page token: %v, want EINVALID", err)
+	}
+	if _, err := e.ex.History(e.ctx(), wf, theirs.RunID, 2, theirs.NextPageToken); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+		t.Errorf("another run's page token and run id: %v, want ENOTFOUND", err)
+	}
 	// A page token or run id the API did not hand out is the client's
 	// mistake, said at once. Before, Temporal was asked, and the request
 	// waited 10 s for its retries and answered 503, or 500 for a run id
