@@ -260,7 +260,8 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) (maybeSent bool, e
 		// again.
 		return false, nil
 	}
-	msg := withoutAddresses(err.Error())
+	recipients, _ := m.GetRecipients()
+	msg := withoutAddresses(err.Error(), recipients)
 	code := smtpCode(err)
 	switch {
 	case code >= 500 && code < 600:
@@ -279,9 +280,31 @@ var emailAddress = regexp.MustCompile(`[^\s<>"',;:]+@[^\s<>"',;.]+\.[^\s<>"',;]+
 // withoutAddresses hides the email addresses in an SMTP failure (go-mail
 // lists the affected recipients; servers quote them in their replies):
 // they come from the event, and failures are shown to whoever may read
-// executions, who may not read events.
-func withoutAddresses(s string) string {
+// executions, who may not read events. The mail's recipients go first,
+// whatever their form (jane.doe@hr-intranet), then their local parts,
+// which a server may quote alone ("ann smith" of "ann smith"@example.com),
+// then whatever else looks like an address.
+func withoutAddresses(s string, recipients []string) string {
+	var forms []string
+	for _, r := range recipients {
+		forms = append(forms, strings.Trim(r, "<>")) // go-mail's are <addr>
+		if a, err := mail.ParseAddress(r); err == nil {
+			forms = append(forms, a.Address) // a quoted local part unquoted
+		}
+	}
+	for _, f := range forms {
+		s = replaceFold(s, f)
+		if i := strings.LastIndex(f, "@"); i >= 4 {
+			s = replaceFold(s, f[:i])
+		}
+	}
 	return emailAddress.ReplaceAllString(s, "(address)")
+}
+
+// replaceFold replaces every occurrence of old in s, in any case, with
+// "(address)".
+func replaceFold(s, old string) string {
+	return regexp.MustCompile("(?i)"+regexp.QuoteMeta(old)).ReplaceAllLiteralString(s, "(address)")
 }
 
 // smtpCode returns the server's reply code in err, 0 if it has none
