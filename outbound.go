@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 // OutboundAllowSetting is the setting that opens exceptions to the
@@ -154,6 +156,15 @@ func (o Outbound) CheckFunction(ctx context.Context, r Resolver, f Function) err
 
 func (o Outbound) checkURL(ctx context.Context, r Resolver, u *url.URL) error {
 	host, port := u.Hostname(), URLPort(u)
+	// The name the worker's HTTP client will look up: it maps a host of
+	// Unicode as IDNA does (①②⑦.0.0.1 is 127.0.0.1).
+	if strings.ContainsFunc(host, func(r rune) bool { return r > '~' }) {
+		ascii, err := idna.Lookup.ToASCII(host)
+		if err != nil {
+			return fmt.Errorf("host %s is not a valid host name", host)
+		}
+		host = ascii
+	}
 	plaintext := u.Scheme != "https"
 	if err := o.CheckName(host, port); err != nil || o.AllowsHostPort(host, port) {
 		return err

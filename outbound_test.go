@@ -62,6 +62,10 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"multicast", strict, http("https://224.0.0.1/"), "multicast"},
 		{"IPv4-mapped private", strict, http("https://[::ffff:10.0.0.5]/"), "url: host ::ffff:10.0.0.5 is a private address"},
 		{"IPv4-mapped metadata", strict, http("https://[::ffff:169.254.169.254]/"), "cloud metadata address"},
+		// The worker's HTTP client maps a Unicode host as IDNA does:
+		// before, this was saved and refused only when called.
+		{"loopback in Unicode digits", strict, http("https://①②⑦.0.0.1:9000/"), "url: host 127.0.0.1 is a loopback address"},
+		{"metadata name in full-width letters", strict, http("https://ｍｅｔａｄａｔａ.google.internal/"), "cloud metadata service"},
 		{"NAT64 of loopback", strict, http("https://[64:ff9b::7f00:1]/"), "a loopback address"},
 		{"IPv4-translated loopback", strict, http("https://[::ffff:0:7f00:1]/"), "an IPv4-translated address"},
 		// Local-use NAT64 may carry the IPv4 address at any RFC 6052
