@@ -438,3 +438,26 @@ func TestFilterRemoved(t *testing.T) {
 		}
 	}
 }
+
+// A description is removed with null too, a dispatcher's and an
+// action's, as a filter is. Before, null was "the body changes nothing"
+// (400), and an Extra Horizon client could not clear one.
+func TestDescriptionRemovedWithNull(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	hs.seed()
+	d := hs.must(200, "POST", "/dispatchers/v1", `{"name":"d","eventType":"e","description":"old",
+		"actions":[{"type":"task","functionName":"erase","description":"old too"}]}`)
+	id, action := d["id"].(string), d["actions"].([]any)[0].(map[string]any)["id"].(string)
+	hs.must(200, "PUT", "/dispatchers/v1/"+id, `{"description":null}`)
+	hs.must(200, "PUT", "/dispatchers/v1/"+id+"/actions/"+action, `{"description":null}`)
+	got := hs.must(200, "GET", "/dispatchers/v1/"+id, "")
+	if got["description"] != nil || got["actions"].([]any)[0].(map[string]any)["description"] != nil {
+		t.Errorf("descriptions left: %v", got)
+	}
+	// Absent, it stays.
+	hs.must(200, "PUT", "/dispatchers/v1/"+id, `{"description":"kept"}`)
+	hs.must(200, "PUT", "/dispatchers/v1/"+id, `{"tags":["t"]}`)
+	if got := hs.must(200, "GET", "/dispatchers/v1/"+id, ""); got["description"] != "kept" {
+		t.Errorf("a description absent from an update: %v", got["description"])
+	}
+}

@@ -16,7 +16,7 @@ import (
 type ActionRequest struct {
 	Type           *string                   `json:"type"`
 	Name           *string                   `json:"name"`
-	Description    *string                   `json:"description"`
+	Description    Optional[string]          `json:"description"` // null removes it, as "" does
 	Recipients     *Recipients               `json:"recipients"`
 	TemplateID     *string                   `json:"templateId"`
 	TemplateName   *string                   `json:"templateName"` // the Extra Horizon CLI's alternative to templateId
@@ -78,7 +78,7 @@ func (r ActionRequest) Update(prefix string) (dispatcher.ActionUpdate, error) {
 	u := dispatcher.ActionUpdate{
 		Type:         r.Type,
 		Name:         r.Name,
-		Description:  r.Description,
+		Description:  r.Description.Ptr(),
 		TemplateID:   r.TemplateID,
 		FunctionName: r.FunctionName,
 		Tags:         distinct(r.Tags),

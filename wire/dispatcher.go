@@ -11,8 +11,9 @@ import (
 // actions of PUT (DispatcherUpdate). Pointers tell an absent field from an
 // empty one.
 type DispatcherRequest struct {
-	Name        *string          `json:"name"`
-	Description *string          `json:"description"`
+	Name *string `json:"name"`
+	// Description: in an update, null removes it, as "" does.
+	Description Optional[string] `json:"description"`
 	EventType   *string          `json:"eventType"`
 	Tags        *[]string        `json:"tags"`
 	Actions     *[]ActionRequest `json:"actions"`
@@ -75,7 +76,7 @@ type Dispatcher struct {
 func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
 	d := dispatcher.Dispatcher{
 		Name:        value(r.Name),
-		Description: value(r.Description),
+		Description: r.Description.Value,
 		EventType:   value(r.EventType),
 		Ordering:    orderingOf(r.Ordering),
 		Filter:      r.Filter.Value,
@@ -99,7 +100,7 @@ func (r DispatcherRequest) ToDomain() (dispatcher.Dispatcher, error) {
 // Update converts an update request; its actions are ignored (they have
 // their own endpoints).
 func (r DispatcherRequest) Update() dispatcher.DispatcherUpdate {
-	u := dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description, EventType: r.EventType, Tags: distinct(r.Tags)}
+	u := dispatcher.DispatcherUpdate{Name: r.Name, Description: r.Description.Ptr(), EventType: r.EventType, Tags: distinct(r.Tags)}
 	if r.Filter.Set {
 		u.Filter = &r.Filter.Value // "" when null: removed
 	}

@@ -211,6 +211,15 @@ func (o *Optional[T]) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &o.Value)
 }
 
+// Ptr is the value to set in an update: nil when absent, the zero value
+// when null.
+func (o Optional[T]) Ptr() *T {
+	if !o.Set {
+		return nil
+	}
+	return &o.Value
+}
+
 // isoMillis is how timestamps that the reference calls ISO-8601 are written.
 const isoMillis = "2006-01-02T15:04:05.000Z07:00"
 
