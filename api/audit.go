@@ -23,13 +23,23 @@ func (s *Server) listAudit(c *gin.Context) {
 	}
 	may := principalOf(c).Permissions
 	hashes := !slices.ContainsFunc(auditDocumentPermissions, func(p string) bool { return !may[p] })
+	if q.Limit == 0 { // the count alone
+		_, total, err := s.store.FindAuditRecords(c.Request.Context(), q)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		p, _ := fillPage(total, q, nil)
+		c.JSON(http.StatusOK, p)
+		return
+	}
 	// Loaded a few at a time: a record may hold two documents of a MiB.
 	// One written meanwhile moves the later ones down: those already
 	// shown are left out.
 	total, fetched, shown := 0, 0, map[string]bool{}
-	page, err := fillPage(0, q, loadChunk, func(_, n int) ([]any, error) {
+	page, err := fillPage(0, q, func(want int) ([]any, bool, error) {
 		chunk := q
-		chunk.Offset, chunk.Limit = q.Offset+fetched, n
+		chunk.Offset, chunk.Limit = q.Offset+fetched, min(want, loadChunk)
 		records, t, err := s.store.FindAuditRecords(c.Request.Context(), chunk)
 		total, fetched = t, fetched+len(records)
 		var out []any
@@ -46,7 +56,7 @@ func (s *Server) listAudit(c *gin.Context) {
 			}
 			out = append(out, wire.FromAuditRecord(r))
 		}
-		return out, err
+		return out, len(records) < chunk.Limit, err
 	})
 	if err != nil {
 		fail(c, err)

@@ -65,10 +65,12 @@ func (col collection[T, U, R]) listAll(c *gin.Context) {
 	for i, it := range chosen {
 		ids[i] = col.fields(it)["id"]
 	}
-	p, err := fillPage(total, q, loadChunk, func(i, n int) ([]any, error) {
-		items, err := col.load(col.store, c.Request.Context(), ids[i:min(i+n, len(ids))])
+	// Loaded a few at a time: a template may be a MiB. One deleted
+	// meanwhile is left out.
+	p, err := fillPage(total, q, chunks(ids, loadChunk, func(ids []string) ([]any, error) {
+		items, err := col.load(col.store, c.Request.Context(), ids)
 		return wireOf(items, col.toWire), err
-	})
+	}))
 	if err != nil {
 		fail(c, err)
 		return

@@ -63,17 +63,19 @@ var maxPageBytes = 4 << 20
 // store at once, so that a page cut short loads few more than it holds.
 const loadChunk = 10
 
-// fillPage is the wire page of q of total items: those load returns, n
-// at a time from the page's i-th on (nil when there are no more), each
-// as q selects, while they fit in maxPageBytes.
-func fillPage(total int, q dispatcher.Query, n int, load func(i, n int) ([]any, error)) (wire.Page, error) {
+// fillPage is the wire page of q of total items: those load returns,
+// chunk after chunk (load is asked for as many as the page still wants
+// and says when there are no more), each as q selects, while they fit in
+// maxPageBytes.
+func fillPage(total int, q dispatcher.Query, load func(want int) (items []any, done bool, err error)) (wire.Page, error) {
 	var p wire.Page
 	p.Page.Total, p.Page.Offset, p.Page.Limit = total, q.Offset, q.Limit
 	p.Data = []any{}
 	size := 0
-	for len(p.Data) < q.Limit {
-		items, err := load(len(p.Data), min(n, q.Limit-len(p.Data)))
-		if err != nil || len(items) == 0 {
+	for done := false; !done && len(p.Data) < q.Limit; {
+		var items []any
+		var err error
+		if items, done, err = load(q.Limit - len(p.Data)); err != nil {
 			return p, err
 		}
 		for _, it := range items {
@@ -93,8 +95,20 @@ func fillPage(total int, q dispatcher.Query, n int, load func(i, n int) ([]any, 
 
 // page is the wire page of the items chosen of total.
 func page[T any](chosen []T, total int, q dispatcher.Query, toWire func(T) any) wire.Page {
-	p, _ := fillPage(total, q, len(chosen), func(i, n int) ([]any, error) { return wireOf(chosen[i:min(i+n, len(chosen))], toWire), nil })
+	p, _ := fillPage(total, q, chunks(chosen, len(chosen), func(c []T) ([]any, error) { return wireOf(c, toWire), nil }))
 	return p
+}
+
+// chunks is a fillPage loader of the items (or ids) of a page, at most n
+// at a time, each chunk turned into wire items by load.
+func chunks[T any](all []T, n int, load func([]T) ([]any, error)) func(int) ([]any, bool, error) {
+	next := 0
+	return func(want int) ([]any, bool, error) {
+		c := all[next:min(next+min(want, n), len(all))]
+		next += len(c)
+		items, err := load(c)
+		return items, next >= len(all), err
+	}
 }
 
 // wireOf is the wire form of items.
