@@ -249,6 +249,7 @@ func (e *Executions) History(ctx context.Context, workflowID, runID string, n in
 		if !sameHistory(token, first.GetNextPageToken(), runID) {
 			return dispatcher.HistoryPage{}, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token of this run's history; start again from its first page")
 		}
+		token = resume(first.GetNextPageToken(), token)
 	}
 	res, err := read(pageSize(n, defaultHistoryPage, maxHistoryPage), token)
 	if err != nil {
@@ -355,29 +356,60 @@ func sameHistory(token, theirs []byte, run string) bool {
 // continuation returns the run id and branch token of a history page
 // token, empty when it is not one.
 func continuation(b []byte) (runID string, branch []byte) {
+	ok := eachField(b, func(num protowire.Number, typ protowire.Type, _, value []byte) {
+		if typ != protowire.BytesType {
+			return
+		}
+		v, _ := protowire.ConsumeBytes(value)
+		switch num {
+		case 1:
+			runID = string(v)
+		case 8:
+			branch = v
+		}
+	})
+	if !ok {
+		return "", nil
+	}
+	return runID, branch
+}
+
+// resume is the token that reads the page after the one a client's token
+// reached: Temporal's own token of the run's first page, just given, with
+// the place the client's had reached (first_event_id = 2,
+// persistence_token = 6, within the run's own history). Nothing else a
+// client writes into a token reaches Temporal: not events for it to append
+// to the page (transient_workflow_task = 7), which the payload codec would
+// then decrypt, whoever's they were.
+func resume(fresh, client []byte) []byte {
+	var out []byte
+	keep := func(place bool) func(protowire.Number, protowire.Type, []byte, []byte) {
+		return func(num protowire.Number, _ protowire.Type, field, _ []byte) {
+			if (num == 2 || num == 6) == place {
+				out = append(out, field...)
+			}
+		}
+	}
+	eachField(fresh, keep(false))
+	eachField(client, keep(true))
+	return out
+}
+
+// eachField calls f with each field of the protobuf message b: its
+// number, type, bytes (tag included) and value's bytes. It reports
+// whether b is a message.
+func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, field, value []byte)) bool {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return "", nil
+			return false
 		}
-		b = b[n:]
-		if typ == protowire.BytesType && (num == 1 || num == 8) {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return "", nil
-			}
-			if num == 1 {
-				runID = string(v)
-			} else {
-				branch = v
-			}
-			b = b[n:]
-			continue
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return false
 		}
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return "", nil
-		}
-		b = b[n:]
+		f(num, typ, b[:n+m], b[n:n+m])
+		b = b[n+m:]
 	}
-	return runID, branch
+	return true
 }
