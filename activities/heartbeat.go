@@ -2,9 +2,12 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/dispatcherhq/dispatcher"
 )
 
 // HeartbeatEvery is how often a running activity tells Temporal that its
@@ -78,3 +81,27 @@ func callBudget(ctx context.Context, limit time.Duration) time.Duration {
 // callMargin is the most callBudget keeps back for reporting: room for a
 // mail's record (recordBudget) and the attempt's answer.
 const callMargin = 5 * time.Second
+
+// queuedTooLong fails a first attempt (a local activity) that began after
+// waiting for a slot of its worker (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES)
+// so long that it no longer has the whole of its time: made, its call
+// would be cut short while the receiver went on, and the next attempt
+// would call again. It fails, retryably, without calling: the next
+// attempt, a regular activity on any worker, has its whole time.
+func queuedTooLong(ctx context.Context) error {
+	info := activity.GetInfo(ctx)
+	if !cutShort(info) {
+		return nil
+	}
+	return temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf(
+		"the first attempt waited %s for a slot of its worker and no longer had its whole time: not made; the next attempt makes it",
+		info.StartedTime.Sub(info.ScheduledTime).Round(time.Second)))
+}
+
+// cutShort reports whether a local activity's deadline comes before the
+// whole of its StartToCloseTimeout from its start: it waited longer for a
+// slot than its ScheduleToCloseTimeout allowed for.
+func cutShort(info activity.Info) bool {
+	return info.IsLocalActivity && info.StartToCloseTimeout > 0 &&
+		info.Deadline.Before(info.StartedTime.Add(info.StartToCloseTimeout-time.Second))
+}

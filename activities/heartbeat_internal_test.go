@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/dispatcherhq/dispatcher"
 )
 
@@ -31,5 +33,26 @@ func TestCallBudgetKeepsTheFunctionTimeout(t *testing.T) {
 	defer cancel()
 	if got := callBudget(ctx, mailTimeout); got > mailTimeout-callMargin || got < mailTimeout-callMargin-time.Second {
 		t.Errorf("a mail's call may take %s of its %s attempt, want %s", got, mailTimeout, mailTimeout-callMargin)
+	}
+}
+
+// A first attempt that waited for a slot longer than its workflow allowed
+// is not made: its deadline would cut the call short. One that waited
+// less, a regular attempt, and one retried by Temporal, are.
+func TestCutShort(t *testing.T) {
+	start := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name string
+		info activity.Info
+		want bool
+	}{
+		{"started at once", activity.Info{IsLocalActivity: true, StartToCloseTimeout: time.Minute, StartedTime: start, Deadline: start.Add(time.Minute)}, false},
+		{"waited less than allowed", activity.Info{IsLocalActivity: true, StartToCloseTimeout: time.Minute, StartedTime: start, Deadline: start.Add(time.Minute - 200*time.Millisecond)}, false},
+		{"waited longer than allowed", activity.Info{IsLocalActivity: true, StartToCloseTimeout: time.Minute, StartedTime: start, Deadline: start.Add(40 * time.Second)}, true},
+		{"a regular attempt", activity.Info{StartToCloseTimeout: time.Minute, StartedTime: start, Deadline: start.Add(40 * time.Second)}, false},
+	} {
+		if got := cutShort(tt.info); got != tt.want {
+			t.Errorf("%s: cutShort = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

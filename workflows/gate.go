@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -269,7 +270,12 @@ const maxSending = 500
 
 // functionFlowOptions: reading the flow control is quick and local; when
 // it fails the gate keeps what it had and tries again a flowRefresh later.
-var functionFlowOptions = localOptions(10 * time.Second)
+// It keeps to its 10 s from when it is asked, waiting for a slot
+// included: the Gate grants nothing while it waits.
+var functionFlowOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 10 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+}
 
 // Metric names of the Gate, emitted through the workflow's metrics
 // handler (silent while a history replays).

@@ -29,9 +29,11 @@ const heartbeatTimeout = 10 * time.Second
 // a first attempt began with seconds of its function's timeout left, cut
 // the call short while the receiver went on, and the regular attempt
 // called again; the payload of a temporal function, after 10 s waiting,
-// failed for good without a try. Local activities' options are not in the
-// history: changing them changes no command.
-const localQueueTimeout = 10 * time.Minute
+// failed for good without a try. A first attempt that waits longer still
+// is not made (activities.queuedTooLong): a regular attempt, on any
+// worker, makes it with its whole time. Local activities' options are not
+// in the history: changing them changes no command.
+const localQueueTimeout = time.Minute
 
 // localOptions are the options of a local activity of one attempt that
 // may take timeout once it has started.
