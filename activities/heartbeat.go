@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-
-	"github.com/dispatcherhq/dispatcher"
 )
 
 // HeartbeatEvery is how often a running activity tells Temporal that its
@@ -88,12 +86,14 @@ const callMargin = 5 * time.Second
 // would be cut short while the receiver went on, and the next attempt
 // would call again. It fails, retryably, without calling: the next
 // attempt, a regular activity on any worker, has its whole time.
-func queuedTooLong(ctx context.Context) error {
+// A gated call's is a missed slot (FailureSlotMissed, given as class):
+// asked again, with a permit of its own, and nothing for the circuit.
+func queuedTooLong(ctx context.Context, class string) error {
 	info := activity.GetInfo(ctx)
 	if !cutShort(info) {
 		return nil
 	}
-	return temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf(
+	return temporary(ctx, class, fmt.Sprintf(
 		"the first attempt waited %s for a slot of its worker and no longer had its whole time: not made; the next attempt makes it",
 		info.StartedTime.Sub(info.ScheduledTime).Round(time.Second)))
 }

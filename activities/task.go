@@ -221,7 +221,11 @@ func Sign(secret string, t time.Time, body []byte) string {
 // CallFunctionLocal is CallFunction under the name of a task action's
 // first attempt, which runs as a local activity (workflows.LocalCallFunction).
 func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-	if err := queuedTooLong(ctx); err != nil {
+	class := dispatcher.FailureTimeout
+	if !in.PermitExpires.IsZero() {
+		class = dispatcher.FailureSlotMissed
+	}
+	if err := queuedTooLong(ctx, class); err != nil {
 		return dispatcher.TaskResult{}, err
 	}
 	return a.CallFunction(ctx, in)
