@@ -45,7 +45,10 @@ const (
 	// call still running would break MaxConcurrency). The dispatch asks
 	// its gate for another permit, which costs no attempt; the third miss
 	// in a row of one attempt counts as a failed attempt (a worker clock
-	// ahead of Temporal's would miss every slot).
+	// ahead of Temporal's would miss every slot). Likewise a first
+	// attempt that waited so long for a slot of its worker that it no
+	// longer had its whole time: the dispatch makes it as a regular
+	// activity, at no attempt's cost.
 	FailureSlotMissed = "SlotMissed"
 	// FailureOrderingOverflow: the event's ordering key already held as
 	// many waiting events as its Sequence can carry (a key blocked, or a

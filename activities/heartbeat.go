@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/dispatcherhq/dispatcher"
 )
 
 // HeartbeatEvery is how often a running activity tells Temporal that its
@@ -84,17 +86,17 @@ const callMargin = 5 * time.Second
 // waiting for a slot of its worker (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES)
 // so long that it no longer has the whole of its time: made, its call
 // would be cut short while the receiver went on, and the next attempt
-// would call again. It fails, retryably, without calling: the next
-// attempt, a regular activity on any worker, has its whole time.
-// A gated call's is a missed slot (FailureSlotMissed, given as class):
-// asked again, with a permit of its own, and nothing for the circuit.
-func queuedTooLong(ctx context.Context, class string) error {
+// would call again. It fails without calling, as FailureSlotMissed: the
+// dispatch makes the call as a regular activity, on any worker, with its
+// whole time and at no attempt's cost (a gated call asks its gate for
+// another permit, as for a missed rate-limit slot).
+func queuedTooLong(ctx context.Context) error {
 	info := activity.GetInfo(ctx)
 	if !cutShort(info) {
 		return nil
 	}
-	return temporary(ctx, class, fmt.Sprintf(
-		"the first attempt waited %s for a slot of its worker and no longer had its whole time: not made; the next attempt makes it",
+	return temporary(ctx, dispatcher.FailureSlotMissed, fmt.Sprintf(
+		"the first attempt waited %s for a slot of its worker and no longer had its whole time: not made, so that it is not cut short",
 		info.StartedTime.Sub(info.ScheduledTime).Round(time.Second)))
 }
 

@@ -333,7 +333,7 @@ func validateSender(from string) error {
 // attempt, which runs as a local activity (workflows.LocalSendMail): a
 // method of its own because the SDK keys registrations by function too.
 func (a *Effects) SendMailLocal(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
-	if err := queuedTooLong(ctx, dispatcher.FailureTimeout); err != nil {
+	if err := queuedTooLong(ctx); err != nil {
 		return dispatcher.MailResult{}, err
 	}
 	return a.SendMail(ctx, in)

@@ -221,11 +221,7 @@ func Sign(secret string, t time.Time, body []byte) string {
 // CallFunctionLocal is CallFunction under the name of a task action's
 // first attempt, which runs as a local activity (workflows.LocalCallFunction).
 func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-	class := dispatcher.FailureTimeout
-	if !in.PermitExpires.IsZero() {
-		class = dispatcher.FailureSlotMissed
-	}
-	if err := queuedTooLong(ctx, class); err != nil {
+	if err := queuedTooLong(ctx); err != nil {
 		return dispatcher.TaskResult{}, err
 	}
 	return a.CallFunction(ctx, in)

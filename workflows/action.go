@@ -380,11 +380,19 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		lctx := workflow.WithLocalActivityOptions(dctx, localOptions(timeout))
 		err := workflow.ExecuteLocalActivity(lctx, local, input(0)).Get(dctx, result)
-		if err == nil || !retryable(err) || policy.MaximumAttempts == 1 {
+		// Not made: it waited too long for a slot of its worker
+		// (activities.queuedTooLong). The regular activity makes it, at
+		// once and with the whole policy.
+		notMade := slotMissed(err)
+		if err == nil || !retryable(err) || policy.MaximumAttempts == 1 && !notMade {
 			return err
 		}
 		if ctx.Err() != nil {
 			return temporal.NewCanceledError() // canceled after an attempt that did not succeed
+		}
+		if notMade {
+			workflow.GetLogger(ctx).Info("First attempt not made: its worker was busy; making it as a regular activity", "ActionID", a.ID)
+			return d.attemptRegular(ctx, o, a, regular, timeout, input, result, policy, 0)
 		}
 		workflow.GetLogger(ctx).Info("First attempt failed; retrying as a regular activity",
 			"ActionID", a.ID, "Error", err)
@@ -402,6 +410,13 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		policy.MaximumAttempts--
 		policy.InitialInterval = min(time.Duration(float64(policy.InitialInterval)*policy.BackoffCoefficient), policy.MaximumInterval)
 	}
+	return d.attemptRegular(ctx, o, a, regular, timeout, input, result, policy, localAttempts)
+}
+
+// attemptRegular runs an action's attempts as a regular activity with
+// policy, after localAttempts local ones.
+func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutcome, a *dispatcher.Action, regular string,
+	timeout time.Duration, input func(localAttempts int) any, result any, policy temporal.RetryPolicy, localAttempts int) error {
 	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    heartbeatTimeout,

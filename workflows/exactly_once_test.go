@@ -166,3 +166,33 @@ func TestDispatchRefusesANewerVersion(t *testing.T) {
 	}
 	env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 0)
 }
+
+// A first attempt its worker held too long for a slot is not made
+// (activities.queuedTooLong, SlotMissed): the regular activity makes the
+// call at once, with the whole retry policy, so an action of one attempt
+// is still tried and the outcome counts the one call. Before, it was
+// handed off as a failed attempt, and an action of one attempt failed
+// without a call.
+func TestDispatchFirstAttemptNotMadeIsMadeRegular(t *testing.T) {
+	cfg := taskConfig()
+	cfg.Dispatchers[0].Actions[0].RetryPolicy = &dispatcher.RetryPolicy{MaximumAttempts: 1}
+	env := newEnv(t, cfg)
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
+		temporal.NewApplicationError("the first attempt waited 70s for a slot of its worker", dispatcher.FailureSlotMissed))
+	var regular time.Time
+	env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			record(func() { regular = env.Now() })
+			if in.LocalAttempts != 0 {
+				t.Errorf("the regular attempt counts %d local attempts made, want 0", in.LocalAttempts)
+			}
+			return taskOK(ctx, in)
+		})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	if err != nil || summary(res.Outcomes) != "t1:succeeded:1:" {
+		t.Fatalf("outcomes = %q, %v; want one attempt, made by the regular activity", summary(res.Outcomes), err)
+	}
+	if regular.Sub(t0) >= time.Second {
+		t.Errorf("the regular attempt came %v after the first, want at once", regular.Sub(t0))
+	}
+}

@@ -21,18 +21,17 @@ const DefaultLocalCallLimit = time.Minute
 // elsewhere: its worker died.
 const heartbeatTimeout = 10 * time.Second
 
-// localQueueTimeout is how long a local activity may wait for a slot of
-// its worker (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES) before it
-// starts, on top of its own StartToCloseTimeout. The SDK otherwise makes
-// the ScheduleToCloseTimeout the StartToCloseTimeout, counted from when
-// the workflow asked: the wait came out of the call's own time. Under load
-// a first attempt began with seconds of its function's timeout left, cut
-// the call short while the receiver went on, and the regular attempt
-// called again; the payload of a temporal function, after 10 s waiting,
-// failed for good without a try. A first attempt that waits longer still
-// is not made (activities.queuedTooLong): a regular attempt, on any
-// worker, makes it with its whole time. Local activities' options are not
-// in the history: changing them changes no command.
+// localQueueTimeout is how long a first attempt (a local activity) may
+// wait for a slot of its worker (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES)
+// before it starts, on top of its own StartToCloseTimeout. The SDK
+// otherwise makes the ScheduleToCloseTimeout the StartToCloseTimeout,
+// counted from when the workflow asked: the wait came out of the call's
+// own time, and under load a first attempt began with seconds of its
+// function's timeout left, cut the call short while the receiver went on,
+// and the regular attempt called again. One that waits longer still is
+// not made (activities.queuedTooLong): a regular attempt, on any worker,
+// makes it with its whole time, at no attempt's cost. Local activities'
+// options are not in the history: changing them changes no command.
 const localQueueTimeout = time.Minute
 
 // localOptions are the options of a local activity of one attempt that
@@ -45,9 +44,18 @@ func localOptions(timeout time.Duration) workflow.LocalActivityOptions {
 	}
 }
 
+// helperQueueTimeout is how long the local activities that have no
+// regular attempt to fall back on may wait for a slot of their worker:
+// the payload of a temporal function, failed, fails its action for good.
+const helperQueueTimeout = 10 * time.Minute
+
 // prepareTaskOptions: rendering a child workflow's payload is quick and
 // local; a failure is a template error, which retrying cannot fix.
-var prepareTaskOptions = localOptions(10 * time.Second)
+var prepareTaskOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: 10*time.Second + helperQueueTimeout,
+	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+}
 
 // DefaultRetryPolicy returns the retry policy of an action without its
 // own. Its MaximumAttempts counts the local first attempt.
@@ -77,7 +85,7 @@ var loadConfigOptions = workflow.LocalActivityOptions{
 // without (dispatch.function).
 var resolveFunctionOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    10 * time.Second,
-	ScheduleToCloseTimeout: time.Minute + localQueueTimeout,
+	ScheduleToCloseTimeout: time.Minute + helperQueueTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,

@@ -51,7 +51,7 @@ func TestEndToEndAPIKeysCommand(t *testing.T) {
 	}
 
 	list := s.cli("apikeys", "list")
-	if !regexp.MustCompile(id[1] + `\s+billing producer\s+CREATE_EVENTS\s+invoice_paid\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\S+\s+\d{4}-`).MatchString(list) ||
+	if !regexp.MustCompile(id[1]+`\s+billing producer\s+CREATE_EVENTS\s+invoice_paid\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\S+\s+\d{4}-`).MatchString(list) ||
 		strings.Contains(list, key) {
 		t.Errorf("apikeys list:\n%s", list)
 	}
