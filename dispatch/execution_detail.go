@@ -1,11 +1,13 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
@@ -15,7 +17,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -202,64 +203,71 @@ func (e *Executions) loadConfigMarker(m *historypb.MarkerRecordedEventAttributes
 
 // History returns one page of a run's raw history; an empty runID means
 // the latest run. Errors: ENOTFOUND, EINVALID (page token), EUNAVAILABLE.
+//
+// Its page tokens are its own, the run and the event the next page starts
+// at, not Temporal's: Temporal reads the history its token names, whatever
+// run the request names, appends the events a token carries to the page
+// (which the payload codec would then decrypt), and trims a history whose
+// token it cannot follow. A page is read from the run's start, up to its
+// first event: a dispatch's history is short, and none is past Temporal's
+// limit of 51,200 events.
 func (e *Executions) History(ctx context.Context, workflowID, runID string, n int, pageToken string) (dispatcher.HistoryPage, error) {
 	// Before anything: with a run id nothing below describes the run,
 	// and a run id is no secret (links, logs, the Temporal UI).
 	if err := owned(ctx, workflowID); err != nil {
 		return dispatcher.HistoryPage{}, err
 	}
-	token, err := decodeToken(pageToken)
-	if err != nil {
-		return dispatcher.HistoryPage{}, err
-	}
 	if err := checkRunID(runID); err != nil {
 		return dispatcher.HistoryPage{}, err
 	}
-	if runID == "" {
-		// Pin the run, so that every page comes from the same one even if
-		// a replay starts meanwhile.
+	tokenRun, from, err := decodeHistoryToken(pageToken)
+	switch {
+	case err != nil:
+		return dispatcher.HistoryPage{}, err
+	case tokenRun != "" && runID != "" && runID != tokenRun:
+		return dispatcher.HistoryPage{}, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is a token of another run's history than runId's; start again from its first page")
+	case tokenRun != "":
+		runID = tokenRun // every page from the same run, even if a replay starts meanwhile
+	case runID == "":
 		x, err := e.describe(ctx, workflowID, "")
 		if err != nil {
 			return dispatcher.HistoryPage{}, err
 		}
 		runID = x.RunID
 	}
-	read := func(n int, token []byte) (*workflowservice.GetWorkflowExecutionHistoryResponse, error) {
+	size := pageSize(n, defaultHistoryPage, maxHistoryPage)
+	page := dispatcher.HistoryPage{RunID: runID}
+	h := &historypb.History{}
+	var token []byte
+read:
+	for {
 		res, err := e.client.WorkflowService().GetWorkflowExecutionHistory(ctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
 			Namespace:       e.namespace,
 			Execution:       &commonpb.WorkflowExecution{WorkflowId: workflowID, RunId: runID},
-			MaximumPageSize: int32(n),
+			MaximumPageSize: int32(max(size, defaultHistoryPage)),
 			NextPageToken:   token,
 		})
 		if err != nil {
-			return nil, notFound(temporalError(err, "reading the dispatch's history"), workflowID, runID)
+			return dispatcher.HistoryPage{}, notFound(temporalError(err, "reading the dispatch's history"), workflowID, runID)
 		}
-		return res, nil
-	}
-	if token != nil {
-		// Temporal reads the history the token names, whatever execution
-		// the request names: a token of another run, another tenant's
-		// included, must not pass for one of this run's. Its own first
-		// page, which Temporal reads for this run, names this run's
-		// history.
-		first, err := read(1, nil)
-		if err != nil {
-			return dispatcher.HistoryPage{}, err
+		for _, ev := range res.GetHistory().GetEvents() {
+			switch {
+			case ev.GetEventId() < from:
+			case len(h.Events) == size:
+				page.NextPageToken = encodeHistoryToken(runID, ev.GetEventId())
+				break read
+			default:
+				h.Events = append(h.Events, ev)
+			}
 		}
-		if !sameHistory(token, first.GetNextPageToken(), runID) {
-			return dispatcher.HistoryPage{}, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token of this run's history; start again from its first page")
+		if token = res.GetNextPageToken(); len(token) == 0 {
+			break
 		}
-		token = resume(first.GetNextPageToken(), token)
 	}
-	res, err := read(pageSize(n, defaultHistoryPage, maxHistoryPage), token)
-	if err != nil {
-		return dispatcher.HistoryPage{}, err
-	}
-	if err := e.decodeHistory(ctx, res.GetHistory()); err != nil {
+	if err := e.decodeHistory(ctx, h); err != nil {
 		return dispatcher.HistoryPage{}, fmt.Errorf("decrypting the history of %s: %w", workflowID, err)
 	}
-	page := dispatcher.HistoryPage{RunID: runID, NextPageToken: encodeToken(res.GetNextPageToken())}
-	for _, ev := range res.GetHistory().GetEvents() {
+	for _, ev := range h.GetEvents() {
 		b, err := protojson.Marshal(ev)
 		if err != nil {
 			return dispatcher.HistoryPage{}, err
@@ -267,6 +275,25 @@ func (e *Executions) History(ctx context.Context, workflowID, runID string, n in
 		page.Events = append(page.Events, b)
 	}
 	return page, nil
+}
+
+// encodeHistoryToken is the page token of run's history from event on.
+func encodeHistoryToken(run string, event int64) string {
+	return encodeToken([]byte(run + "/" + strconv.FormatInt(event, 10)))
+}
+
+// decodeHistoryToken returns the run and first event of a history page
+// token; none for no token.
+func decodeHistoryToken(s string) (run string, event int64, err error) {
+	b, err := decodeToken(s)
+	if err != nil || b == nil {
+		return "", 0, err
+	}
+	run, ev, _ := strings.Cut(string(b), "/")
+	if event, err = strconv.ParseInt(ev, 10, 64); err != nil || event < 1 || uuid.Validate(run) != nil {
+		return "", 0, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out")
+	}
+	return run, event, nil
 }
 
 // History page sizes.
@@ -341,75 +368,4 @@ func (e *Executions) decodeHistory(ctx context.Context, h *historypb.History) er
 			return nil
 		},
 	})
-}
-
-// sameHistory reports whether Temporal's history page token names the
-// history of run, the one theirs (a token Temporal gave for run) names:
-// the same run id and branch (tokenspb.HistoryContinuation of the server:
-// run_id = 1, branch_token = 8).
-func sameHistory(token, theirs []byte, run string) bool {
-	runID, branch := continuation(token)
-	theirRun, theirBranch := continuation(theirs)
-	return runID == run && theirRun == run && len(branch) > 0 && bytes.Equal(branch, theirBranch)
-}
-
-// continuation returns the run id and branch token of a history page
-// token, empty when it is not one.
-func continuation(b []byte) (runID string, branch []byte) {
-	ok := eachField(b, func(num protowire.Number, typ protowire.Type, _, value []byte) {
-		if typ != protowire.BytesType {
-			return
-		}
-		v, _ := protowire.ConsumeBytes(value)
-		switch num {
-		case 1:
-			runID = string(v)
-		case 8:
-			branch = v
-		}
-	})
-	if !ok {
-		return "", nil
-	}
-	return runID, branch
-}
-
-// resume is the token that reads the page after the one a client's token
-// reached: Temporal's own token of the run's first page, just given, with
-// the place the client's had reached (first_event_id = 2,
-// persistence_token = 6, within the run's own history). Nothing else a
-// client writes into a token reaches Temporal: not events for it to append
-// to the page (transient_workflow_task = 7), which the payload codec would
-// then decrypt, whoever's they were.
-func resume(fresh, client []byte) []byte {
-	var out []byte
-	keep := func(place bool) func(protowire.Number, protowire.Type, []byte, []byte) {
-		return func(num protowire.Number, _ protowire.Type, field, _ []byte) {
-			if (num == 2 || num == 6) == place {
-				out = append(out, field...)
-			}
-		}
-	}
-	eachField(fresh, keep(false))
-	eachField(client, keep(true))
-	return out
-}
-
-// eachField calls f with each field of the protobuf message b: its
-// number, type, bytes (tag included) and value's bytes. It reports
-// whether b is a message.
-func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, field, value []byte)) bool {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return false
-		}
-		f(num, typ, b[:n+m], b[n:n+m])
-		b = b[n+m:]
-	}
-	return true
 }

@@ -4,93 +4,104 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash/crc32"
+	"strconv"
 	"strings"
 	"testing"
 
-	commonpb "go.temporal.io/api/common/v1"
-	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/dispatcherhq/dispatcher"
 )
 
-// The API's page tokens wrap Temporal's with a checksum; a client that
-// knows the scheme can write its own.
-func rawToken(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 5 {
-		t.Fatalf("page token %q: %v", s, err)
-	}
-	return b[:len(b)-4]
-}
-
+// apiToken wraps b as the API's page tokens are wrapped, with their
+// checksum: a client that knows the scheme can write its own.
 func apiToken(b []byte) string {
 	return base64.RawURLEncoding.EncodeToString(binary.BigEndian.AppendUint32(append([]byte{}, b...), crc32.ChecksumIEEE(b)))
 }
 
-// withField appends bytes field num (last one wins) to a token.
-func withField(tok []byte, num protowire.Number, v []byte) []byte {
-	out := protowire.AppendTag(append([]byte{}, tok...), num, protowire.BytesType)
-	return protowire.AppendBytes(out, v)
-}
-
-// A page token of the run's own history, with events written into it
-// for Temporal to append to the page (transient_workflow_task, field 7),
-// reads the run's history alone: before, Temporal appended them and the
-// API decoded them, which made it a decryption oracle for any payload a
-// caller held. A running dispatch whose history grows between pages still
-// pages on.
-func TestHistoryPageTokensCarryNothingButTheirPlace(t *testing.T) {
+// A history page token is the API's own, the run and the event its page
+// starts at: none of Temporal's reaches a client, so none a client writes
+// reaches Temporal (which reads the history its token names, whatever run
+// the request names, appends the events a token carries to the page, and
+// trims a history whose token it cannot follow). Page after page, a
+// running dispatch signaled between its pages reads every event once, in
+// order; a token of another run, or one the API did not hand out, is
+// refused before Temporal is asked.
+func TestHistoryPagesAreTheRunsOwn(t *testing.T) {
 	e := newExecutionsEnv(t)
-	res := e.dispatch("ev-token", "hello", true)
-	first, err := e.ex.History(e.ctx(), res.WorkflowID, res.RunID, 1, "")
-	if err != nil || first.NextPageToken == "" {
-		t.Fatalf("first page: token %q, %v", first.NextPageToken, err)
-	}
-	ev, err := proto.Marshal(&historypb.HistoryEvent{
-		EventId: 1000, EventType: enumspb.EVENT_TYPE_MARKER_RECORDED,
-		Attributes: &historypb.HistoryEvent_MarkerRecordedEventAttributes{MarkerRecordedEventAttributes: &historypb.MarkerRecordedEventAttributes{
-			MarkerName: "injected-marker",
-			Details:    map[string]*commonpb.Payloads{"x": {Payloads: []*commonpb.Payload{{Data: []byte(`"injected"`)}}}},
-		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	transient := protowire.AppendBytes(protowire.AppendTag(nil, 3, protowire.BytesType), ev) // TransientWorkflowTaskInfo.history_suffix
-	page, err := e.ex.History(e.ctx(), res.WorkflowID, res.RunID, 1000, apiToken(withField(rawToken(t, first.NextPageToken), 7, transient)))
-	if err != nil {
-		t.Fatalf("the next page: %v", err)
-	}
-	for _, ev := range page.Events {
-		if strings.Contains(string(ev), "injected-marker") {
-			t.Fatalf("an event written into the page token came back: %s", ev)
+	mine := e.dispatch("ev-token-later", "later", false) // waits for its start time: running
+	var ids []string
+	token, pages := "", 0
+	for ; ; pages++ {
+		p, err := e.ex.History(e.ctx(), mine.WorkflowID, "", 2, token)
+		if err != nil {
+			t.Fatalf("page %d: %v", pages+1, err)
+		}
+		if len(p.Events) > 2 || p.RunID != mine.RunID {
+			t.Fatalf("page %d: %d events of run %s", pages+1, len(p.Events), p.RunID)
+		}
+		for _, ev := range p.Events {
+			id := strings.SplitN(strings.SplitN(string(ev), `"eventId":"`, 2)[1], `"`, 2)[0]
+			ids = append(ids, id)
+		}
+		if pages == 0 {
+			for range 3 { // the history grows between pages
+				if err := e.c.SignalWorkflow(e.ctx(), mine.WorkflowID, mine.RunID, "noise", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if token = p.NextPageToken; token == "" {
+			break
 		}
 	}
-	if len(page.Events) == 0 || strings.Contains(string(page.Events[0]), "WORKFLOW_EXECUTION_STARTED") {
-		t.Errorf("the next page: %d events, from the start", len(page.Events))
+	for i, id := range ids {
+		if id != strconv.Itoa(i+1) {
+			t.Fatalf("events in pages: %v, want 1 to %d in order", ids, len(ids))
+		}
+	}
+	if len(ids) < 8 || pages < 3 {
+		t.Errorf("%d events in %d pages, want the signals too", len(ids), pages)
 	}
 
-	// A running dispatch, signaled between its pages.
-	mine := e.dispatch("ev-token-later", "later", false)
-	p1, err := e.ex.History(e.ctx(), mine.WorkflowID, mine.RunID, 1, "")
-	if err != nil || p1.NextPageToken == "" {
-		t.Fatalf("first page of the running dispatch: %v", err)
+	other := e.dispatch("ev-token-other", "hello", true)
+	p, err := e.ex.History(e.ctx(), other.WorkflowID, "", 1, "")
+	if err != nil || p.NextPageToken == "" {
+		t.Fatalf("the other run's first page: %v", err)
 	}
-	for range 3 {
-		if err := e.c.SignalWorkflow(e.ctx(), mine.WorkflowID, mine.RunID, "noise", nil); err != nil {
-			t.Fatal(err)
+	for what, call := range map[string]func() error{
+		"another run's token with this run's id": func() error {
+			_, err := e.ex.History(e.ctx(), mine.WorkflowID, mine.RunID, 2, p.NextPageToken)
+			return err
+		},
+		"a token of Temporal's shape": func() error {
+			_, err := e.ex.History(e.ctx(), mine.WorkflowID, "", 2, apiToken([]byte("\x0a\x24"+mine.RunID+"\x10\x05")))
+			return err
+		},
+		// Before, the API's tokens wrapped Temporal's: with a persistence
+		// token of the client's (field 6), Temporal found its history
+		// "lost", answered 503 and trimmed the run's history nodes.
+		"a token of this run with a persistence token of the client's": func() error {
+			first, err := e.ex.History(e.ctx(), mine.WorkflowID, "", 1, "")
+			if err != nil {
+				return err
+			}
+			b, _ := base64.RawURLEncoding.DecodeString(first.NextPageToken)
+			crafted := protowire.AppendBytes(protowire.AppendTag(b[:len(b)-4], 6, protowire.BytesType), []byte(`{"LastEventID":999}`))
+			_, err = e.ex.History(e.ctx(), mine.WorkflowID, "", 2, apiToken(crafted))
+			return err
+		},
+		"a token starting before the first event": func() error {
+			_, err := e.ex.History(e.ctx(), mine.WorkflowID, "", 2, apiToken([]byte(mine.RunID+"/0")))
+			return err
+		},
+	} {
+		if err := call(); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+			t.Errorf("%s: %v, want EINVALID", what, err)
 		}
 	}
-	p2, err := e.ex.History(e.ctx(), mine.WorkflowID, mine.RunID, 1000, p1.NextPageToken)
-	signals := 0
-	for _, ev := range p2.Events {
-		if strings.Contains(string(ev), `"signalName":"noise"`) {
-			signals++
-		}
-	}
-	if err != nil || signals != 3 {
-		t.Errorf("the running dispatch's next page: %d events, %d of the 3 signals, %v", len(p2.Events), signals, err)
+	// Another run's token, for another workflow: not found, as its run id.
+	if _, err := e.ex.History(e.ctx(), mine.WorkflowID, "", 2, p.NextPageToken); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+		t.Errorf("another workflow's token: %v, want ENOTFOUND", err)
 	}
 }
