@@ -82,28 +82,33 @@ func callBudget(ctx context.Context, limit time.Duration) time.Duration {
 // mail's record (recordBudget) and the attempt's answer.
 const callMargin = 5 * time.Second
 
-// queuedTooLong fails a first attempt (a local activity) that began after
-// waiting for a slot of its worker (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES)
-// so long that it no longer has the whole of its time: made, its call
-// would be cut short while the receiver went on, and the next attempt
-// would call again. It fails without calling, as FailureSlotMissed: the
-// dispatch makes the call as a regular activity, on any worker, with its
-// whole time and at no attempt's cost (a gated call asks its gate for
-// another permit, as for a missed rate-limit slot).
+// queuedTooLong fails a first attempt (a local activity) that waited
+// more than maxQueueWait for a slot of its worker
+// (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES): the worker is behind, and
+// a regular attempt, on any worker, makes the call sooner. It fails
+// without calling, as FailureSlotMissed: the dispatch makes the call as a
+// regular activity, with its whole time and, from dispatchV12, at no
+// attempt's cost (a gated call asks its gate for another permit, as for a
+// missed rate-limit slot). The workflow lets a first attempt wait longer
+// than this (workflows.localQueueTimeout), so that one that waited less
+// keeps its whole time: the SDK's deadline would otherwise cut its call
+// short.
 func queuedTooLong(ctx context.Context) error {
 	info := activity.GetInfo(ctx)
-	if !cutShort(info) {
+	if !queuedLong(info) {
 		return nil
 	}
 	return temporary(ctx, dispatcher.FailureSlotMissed, fmt.Sprintf(
-		"the first attempt waited %s for a slot of its worker and no longer had its whole time: not made, so that it is not cut short",
+		"the first attempt waited %s for a slot of its worker: not made here, a regular attempt makes it",
 		info.StartedTime.Sub(info.ScheduledTime).Round(time.Second)))
 }
 
-// cutShort reports whether a local activity's deadline comes before the
-// whole of its StartToCloseTimeout from its start: it waited longer for a
-// slot than its ScheduleToCloseTimeout allowed for.
-func cutShort(info activity.Info) bool {
-	return info.IsLocalActivity && info.StartToCloseTimeout > 0 &&
-		info.Deadline.Before(info.StartedTime.Add(info.StartToCloseTimeout-time.Second))
+// maxQueueWait is how long a first attempt may wait for a slot of its
+// worker and still be made there.
+const maxQueueWait = time.Minute
+
+// queuedLong reports whether a local activity waited more than
+// maxQueueWait for a slot.
+func queuedLong(info activity.Info) bool {
+	return info.IsLocalActivity && info.StartedTime.Sub(info.ScheduledTime) > maxQueueWait
 }

@@ -36,23 +36,23 @@ func TestCallBudgetKeepsTheFunctionTimeout(t *testing.T) {
 	}
 }
 
-// A first attempt that waited for a slot longer than its workflow allowed
-// is not made: its deadline would cut the call short. One that waited
-// less, a regular attempt, and one retried by Temporal, are.
-func TestCutShort(t *testing.T) {
+// A first attempt that waited more than a minute for a slot is not made;
+// one that waited less, a regular attempt, and one whose wait the clock
+// cannot tell, are.
+func TestQueuedLong(t *testing.T) {
 	start := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		name string
 		info activity.Info
 		want bool
 	}{
-		{"started at once", activity.Info{IsLocalActivity: true, StartToCloseTimeout: time.Minute, StartedTime: start, Deadline: start.Add(time.Minute)}, false},
-		{"waited less than allowed", activity.Info{IsLocalActivity: true, StartToCloseTimeout: time.Minute, StartedTime: start, Deadline: start.Add(time.Minute - 200*time.Millisecond)}, false},
-		{"waited longer than allowed", activity.Info{IsLocalActivity: true, StartToCloseTimeout: time.Minute, StartedTime: start, Deadline: start.Add(40 * time.Second)}, true},
-		{"a regular attempt", activity.Info{StartToCloseTimeout: time.Minute, StartedTime: start, Deadline: start.Add(40 * time.Second)}, false},
+		{"started at once", activity.Info{IsLocalActivity: true, ScheduledTime: start, StartedTime: start}, false},
+		{"waited less than a minute", activity.Info{IsLocalActivity: true, ScheduledTime: start, StartedTime: start.Add(59 * time.Second)}, false},
+		{"waited longer", activity.Info{IsLocalActivity: true, ScheduledTime: start, StartedTime: start.Add(61 * time.Second)}, true},
+		{"a regular attempt", activity.Info{ScheduledTime: start, StartedTime: start.Add(5 * time.Minute)}, false},
 	} {
-		if got := cutShort(tt.info); got != tt.want {
-			t.Errorf("%s: cutShort = %v, want %v", tt.name, got, tt.want)
+		if got := queuedLong(tt.info); got != tt.want {
+			t.Errorf("%s: queuedLong = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

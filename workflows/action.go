@@ -383,7 +383,7 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		// Not made: it waited too long for a slot of its worker
 		// (activities.queuedTooLong). The regular activity makes it, at
 		// once and with the whole policy.
-		notMade := slotMissed(err)
+		notMade := d.version >= dispatchV12 && slotMissed(err)
 		if err == nil || !retryable(err) || policy.MaximumAttempts == 1 && !notMade {
 			return err
 		}

@@ -188,11 +188,20 @@ func TestDispatchFirstAttemptNotMadeIsMadeRegular(t *testing.T) {
 			}
 			return taskOK(ctx, in)
 		})
-	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
 	if err != nil || summary(res.Outcomes) != "t1:succeeded:1:" {
 		t.Fatalf("outcomes = %q, %v; want one attempt, made by the regular activity", summary(res.Outcomes), err)
 	}
 	if regular.Sub(t0) >= time.Second {
 		t.Errorf("the regular attempt came %v after the first, want at once", regular.Sub(t0))
+	}
+
+	// Before dispatchV12 it is a failed attempt, as it was.
+	env = newEnv(t, cfg)
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
+		temporal.NewApplicationError("the first attempt waited 70s for a slot of its worker", dispatcher.FailureSlotMissed))
+	res, _ = runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: 11})
+	if got := summary(res.Outcomes); got != "t1:failed:1:SlotMissed" {
+		t.Errorf("dispatch version 11: outcomes = %q", got)
 	}
 }

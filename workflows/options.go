@@ -21,18 +21,20 @@ const DefaultLocalCallLimit = time.Minute
 // elsewhere: its worker died.
 const heartbeatTimeout = 10 * time.Second
 
-// localQueueTimeout is how long a first attempt (a local activity) may
-// wait for a slot of its worker (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES)
-// before it starts, on top of its own StartToCloseTimeout. The SDK
-// otherwise makes the ScheduleToCloseTimeout the StartToCloseTimeout,
-// counted from when the workflow asked: the wait came out of the call's
-// own time, and under load a first attempt began with seconds of its
-// function's timeout left, cut the call short while the receiver went on,
-// and the regular attempt called again. One that waits longer still is
-// not made (activities.queuedTooLong): a regular attempt, on any worker,
-// makes it with its whole time, at no attempt's cost. Local activities'
-// options are not in the history: changing them changes no command.
-const localQueueTimeout = time.Minute
+// localQueueTimeout is how long a local activity may wait for a slot of
+// its worker (DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES) before it
+// starts, on top of its own StartToCloseTimeout. The SDK otherwise makes
+// the ScheduleToCloseTimeout the StartToCloseTimeout, counted from when
+// the workflow asked: the wait came out of the call's own time, and under
+// load a first attempt began with seconds of its function's timeout left,
+// cut the call short while the receiver went on, and the regular attempt
+// called again; the payload of a temporal function, after 10 s waiting,
+// failed for good without a try. A first attempt that waited more than
+// a minute is not made (activities.queuedTooLong): a regular attempt, on
+// any worker, makes it with its whole time (dispatchV12: at no attempt's
+// cost). Local activities' options are not in the history: changing them
+// changes no command.
+const localQueueTimeout = 10 * time.Minute
 
 // localOptions are the options of a local activity of one attempt that
 // may take timeout once it has started.
@@ -44,18 +46,9 @@ func localOptions(timeout time.Duration) workflow.LocalActivityOptions {
 	}
 }
 
-// helperQueueTimeout is how long the local activities that have no
-// regular attempt to fall back on may wait for a slot of their worker:
-// the payload of a temporal function, failed, fails its action for good.
-const helperQueueTimeout = 10 * time.Minute
-
 // prepareTaskOptions: rendering a child workflow's payload is quick and
 // local; a failure is a template error, which retrying cannot fix.
-var prepareTaskOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout:    10 * time.Second,
-	ScheduleToCloseTimeout: 10*time.Second + helperQueueTimeout,
-	RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
-}
+var prepareTaskOptions = localOptions(10 * time.Second)
 
 // DefaultRetryPolicy returns the retry policy of an action without its
 // own. Its MaximumAttempts counts the local first attempt.
@@ -85,7 +78,7 @@ var loadConfigOptions = workflow.LocalActivityOptions{
 // without (dispatch.function).
 var resolveFunctionOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    10 * time.Second,
-	ScheduleToCloseTimeout: time.Minute + helperQueueTimeout,
+	ScheduleToCloseTimeout: time.Minute + localQueueTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,

@@ -136,8 +136,15 @@ const (
 	// (one it did not have fails as not found, as before). Every other
 	// run runs as in dispatchV10.
 	dispatchV11 workflow.Version = 11
+	// dispatchV12: a first attempt its worker held too long for a slot
+	// (activities.queuedTooLong: SlotMissed, not made) is made at once by
+	// the regular activity, with the whole retry policy. Before, it was
+	// handed off as a failed attempt, after the retry interval: an action
+	// of one attempt failed without a call. Every other run runs as in
+	// dispatchV11.
+	dispatchV12 workflow.Version = 12
 
-	dispatchLatest = dispatchV11
+	dispatchLatest = dispatchV12
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
