@@ -132,9 +132,13 @@ type BulkReplayStatus struct {
 	Status   string // running, completed, canceled or failed
 	Request  BulkReplayRequest
 	Progress BulkReplayProgress
-	Start    time.Time
-	Close    time.Time // zero while it runs
-	WebURL   string
+	// ProgressUnknown says that the bulk replay runs but no worker
+	// answered for its progress (the workers are down or too busy):
+	// Progress holds only what its run's input knew.
+	ProgressUnknown bool
+	Start           time.Time
+	Close           time.Time // zero while it runs
+	WebURL          string
 }
 
 // BulkReplayProgress is how far a bulk replay got.

@@ -194,8 +194,12 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.Bulk
 	if in.State != nil {
 		st.Progress = in.State.CurrentProgress()
 	}
-	if p, ok := e.bulkProgress(ctx, id, info.GetExecution().GetRunId(), info.GetStatus()); ok {
+	p, ok := e.bulkProgress(ctx, id, info.GetExecution().GetRunId(), info.GetStatus())
+	switch {
+	case ok:
 		st.Progress = p
+	case info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		st.ProgressUnknown = true
 	}
 	return st, nil
 }
@@ -364,7 +368,7 @@ func (e *Executions) PauseBulkReplay(ctx context.Context, id, actor string, paus
 	switch {
 	case st.Status != dispatcher.ExecutionRunning:
 		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "bulk replay %s cannot be %s: it is %s", id, verb, st.Status)
-	case pause && st.Progress.Remaining == 0 && st.Progress.Matched > 0:
+	case pause && !st.ProgressUnknown && st.Progress.Remaining == 0 && st.Progress.Matched > 0:
 		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"bulk replay %s cannot be paused: it has started every replay and waits for them to end", id)
 	}

@@ -305,9 +305,9 @@ func TestClientURLShownWithoutPassword(t *testing.T) {
 func TestReplayRefusesFlagsItWouldIgnore(t *testing.T) {
 	for args, want := range map[string]string{
 		"replay evt-1 --rate 5":                "--rate paces a bulk replay",
-		"replay --list --status failed":        "--cancel, --follow and --list each stand alone",
-		"replay --list --follow bulk-replay-1": "--cancel, --follow and --list each stand alone",
-		"replay evt-1 --follow bulk-replay-1":  "--cancel, --follow and --list each stand alone",
+		"replay --list --status failed":        "--cancel, --pause, --resume, --follow and --list each stand alone",
+		"replay --list --follow bulk-replay-1": "--cancel, --pause, --resume, --follow and --list each stand alone",
+		"replay evt-1 --follow bulk-replay-1":  "--cancel, --pause, --resume, --follow and --list each stand alone",
 	} {
 		var out strings.Builder
 		err := run(t.Context(), strings.Fields(args), func(k string) string {

@@ -295,13 +295,44 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 		return id != ""
 	})
 
-	// Crash the worker part-way, then start a new one.
+	progress := func() map[string]any {
+		code, raw := s.request("GET", "/executions/v1/replays/"+id, nil)
+		var b struct{ Progress map[string]any }
+		if code != 200 || json.Unmarshal(raw, &b) != nil {
+			return nil // no worker answers its query yet
+		}
+		return b.Progress
+	}
 	s.pollFor(30*time.Second, "15 replays", func() bool {
-		p := s.call("GET", "/executions/v1/replays/"+id, nil, 200)["progress"].(map[string]any)
-		return p["replayed"].(float64) >= 15
+		p := progress()
+		return p != nil && p["replayed"].(float64) >= 15
 	})
+
+	// Support staff pause it from the CLI part-way; the worker crashes,
+	// and the bulk replay is still paused under a new one, until resumed.
+	if out := s.cli("replay", "--pause", id); !strings.Contains(out, "bulk replay "+id+": paused") {
+		t.Fatalf("dispatcher replay --pause:\n%s", out)
+	}
+	var replayed float64
+	s.poll("the bulk replay to pause", func() bool {
+		p := progress()
+		if p != nil {
+			replayed = p["replayed"].(float64)
+		}
+		return p != nil && p["paused"] == true
+	})
+	if replayed >= n {
+		t.Fatalf("paused with %v of %d replayed: the pause came too late to test", replayed, n)
+	}
 	s.crashWorker()
 	s.startWorker()
+	s.poll("the new worker to answer", func() bool { return progress() != nil })
+	if p := progress(); p["paused"] != true || p["replayed"].(float64) != replayed {
+		t.Fatalf("after the worker's crash: %v, want still paused at %v replayed", p, replayed)
+	}
+	if out := s.cli("replay", "--resume", id); !strings.Contains(out, "bulk replay "+id+": resumed") {
+		t.Fatalf("dispatcher replay --resume:\n%s", out)
+	}
 
 	select {
 	case err := <-done:

@@ -44,6 +44,8 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		noWait  bool
 		follow  string
 		cancel  string
+		pause   string
+		resume  string
 		list    bool
 		asJSON  bool
 		poll    time.Duration
@@ -65,6 +67,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			"  dispatcher replay --error-class SMTPTemporary --from 12h --rate 20\n" +
 			"  dispatcher replay --skip-reason paused --dispatcher-id 5f2b3c4d5e6f708192a3b4c5\n" +
 			"  dispatcher replay --follow bulk-replay-65f0c1d2e3f4a5b6c7d8e9f0\n" +
+			"  dispatcher replay --pause bulk-replay-65f0c1d2e3f4a5b6c7d8e9f0\n" +
 			"  dispatcher replay --list",
 		Args: cobra.MaximumNArgs(1),
 	}
@@ -76,21 +79,19 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		}
 		ctx, out := cmd.Context(), cmd.OutOrStdout()
 		// A flag the chosen form does not read is refused, not ignored.
-		if n := btoi(cancel != "") + btoi(follow != "") + btoi(list); n > 1 || n == 1 && (len(args) > 0 || f.set()) {
-			return errors.New("--cancel, --follow and --list each stand alone: give no ID or filters with them")
+		if n := btoi(cancel != "") + btoi(pause != "") + btoi(resume != "") + btoi(follow != "") + btoi(list); n > 1 || n == 1 && (len(args) > 0 || f.set()) {
+			return errors.New("--cancel, --pause, --resume, --follow and --list each stand alone: give no ID or filters with them")
 		}
 		if len(args) == 1 && cmd.Flags().Changed("rate") {
 			return errors.New("--rate paces a bulk replay; a single dispatch is replayed at once")
 		}
 		switch {
 		case cancel != "":
-			var b wire.BulkReplay
-			raw, err := c.do(ctx, "POST", "/executions/v1/replays/"+url.PathEscape(cancel)+"/cancel", nil, nil, &b)
-			if err != nil || asJSON {
-				return jsonOr(out, raw, err)
-			}
-			fmt.Fprintf(out, "bulk replay %s: canceling; replays already started run on\n", b.ID)
-			return nil
+			return controlBulk(ctx, c, out, cancel, "cancel", asJSON)
+		case pause != "":
+			return controlBulk(ctx, c, out, pause, "pause", asJSON)
+		case resume != "":
+			return controlBulk(ctx, c, out, resume, "resume", asJSON)
 		case follow != "":
 			return followBulk(ctx, c, out, follow, poll, asJSON)
 		case list:
@@ -176,11 +177,31 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 	fl.BoolVar(&noWait, "no-wait", false, "bulk: print the bulk replay's id and return")
 	fl.StringVar(&follow, "follow", "", "follow the progress of a running bulk replay")
 	fl.StringVar(&cancel, "cancel", "", "cancel a running bulk replay")
+	fl.StringVar(&pause, "pause", "", "pause a running bulk replay: it starts no replay until resumed")
+	fl.StringVar(&resume, "resume", "", "resume a paused bulk replay")
 	fl.BoolVar(&list, "list", false, "list the bulk replays, running first, then the last closed (100 at most)")
 	fl.BoolVar(&asJSON, "json", false, "print the API's JSON answers")
 	fl.DurationVar(&poll, "poll", 500*time.Millisecond, "how often to ask for a bulk replay's progress")
 	_ = fl.MarkHidden("poll")
 	return cmd
+}
+
+// controlBulk cancels, pauses or resumes (op) the bulk replay id.
+func controlBulk(ctx context.Context, c *apiClient, out io.Writer, id, op string, asJSON bool) error {
+	var b wire.BulkReplay
+	raw, err := c.do(ctx, "POST", "/executions/v1/replays/"+url.PathEscape(id)+"/"+op, nil, nil, &b)
+	if err != nil || asJSON {
+		return jsonOr(out, raw, err)
+	}
+	switch op {
+	case "cancel":
+		fmt.Fprintf(out, "bulk replay %s: canceling; replays already started run on\n", b.ID)
+	case "pause":
+		fmt.Fprintf(out, "bulk replay %s: paused; it starts no replay until resumed (dispatcher replay --resume %s); replays already started run on\n", b.ID, b.ID)
+	default:
+		fmt.Fprintf(out, "bulk replay %s: resumed (%s)\n", b.ID, b.Status)
+	}
+	return nil
 }
 
 // printBulkReplays writes bulk replays as a table.
