@@ -59,7 +59,9 @@ func normOrdering(v any) any {
 
 // dispatcherDiff compares a create body with a remote dispatcher; it
 // returns the fields that differ and the PUT body that changes them.
-func dispatcherDiff(want, have map[string]any) ([]fieldChange, map[string]any) {
+// A field that sync and the install do not know is not compared
+// (warnUnknownFields).
+func (p *planner) dispatcherDiff(want, have map[string]any) ([]fieldChange, map[string]any) {
 	var fields []fieldChange
 	upd := map[string]any{}
 	cmp := func(f string, w, h, send any) {
@@ -95,7 +97,7 @@ func dispatcherDiff(want, have map[string]any) ([]fieldChange, map[string]any) {
 				h = ext.def
 			}
 			cmp(k, ext.normalize(w), ext.normalize(h), send)
-		case inFile:
+		case inFile && p.installFields["d."+k]:
 			cmp(k, w, have[k], w)
 		}
 	}
@@ -136,7 +138,7 @@ func (p *planner) actionDiff(want, have map[string]any) ([]fieldChange, map[stri
 	}
 	cmp("retryPolicy", normRetry(want["retryPolicy"]), normRetry(have["retryPolicy"]), want["retryPolicy"])
 	for _, k := range slices.Sorted(maps.Keys(want)) {
-		if !knownActionFields[k] && !readOnly[k] {
+		if !knownActionFields[k] && !readOnly[k] && p.installFields["a."+k] {
 			cmp(k, want[k], have[k], want[k])
 		}
 	}
@@ -176,7 +178,7 @@ func normStart(v any) any {
 	if err != nil {
 		return v
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano) // the API's precision
 }
 
 func normRetry(v any) any {

@@ -70,7 +70,7 @@ func (p *planner) planDispatchers() {
 		}
 		kept[text(have["id"])] = true
 		id := url.PathEscape(text(have["id"]))
-		if fields, upd := dispatcherDiff(want, have); len(fields) > 0 {
+		if fields, upd := p.dispatcherDiff(want, have); len(fields) > 0 {
 			p.add(&change{Op: opUpdate, Kind: "dispatcher", Name: name, Fields: fields, Note: note,
 				method: "PUT", path: "/dispatchers/v1/" + id, body: upd})
 		}
@@ -265,20 +265,10 @@ func (p *planner) planActions(dispatcherName, id string, want []any, have []map[
 
 // warnUnknownFields warns about fields of the file that neither this
 // client nor any dispatcher of the install knows: a typo, or a field of a
-// newer API. They are sent as they are; an API that ignores them leaves
-// the next plan showing them again.
+// newer API. They are sent when their dispatcher or action is created, and
+// not compared: an API that ignores them would show them changed on every
+// run, and refuse an update of nothing else.
 func (p *planner) warnUnknownFields() {
-	seen := map[string]bool{}
-	for _, d := range p.remote.Dispatchers {
-		for k := range d {
-			seen["d."+k] = true
-		}
-		for _, a := range objects(asSlice(d["actions"])) {
-			for k := range a {
-				seen["a."+k] = true
-			}
-		}
-	}
 	for i, d := range p.file.Dispatchers {
 		// A key that nearly spells a field, at any depth, is refused, as
 		// the API refuses it.
@@ -290,14 +280,14 @@ func (p *planner) warnUnknownFields() {
 		}
 		for _, k := range slices.Sorted(maps.Keys(d)) {
 			_, ext := dispatcherExtensions[k]
-			if !coreDispatcherFields[k] && !readOnly[k] && !ext && !seen["d."+k] {
-				p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: dispatcher %q: %s: a field neither sync nor the install knows; it is sent as it is", p.file.Path, text(d["name"]), k))
+			if !coreDispatcherFields[k] && !readOnly[k] && !ext && !p.installFields["d."+k] {
+				p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: dispatcher %q: %s: a field neither sync nor the install knows; it is sent on creation, and not compared", p.file.Path, text(d["name"]), k))
 			}
 		}
 		for j, a := range objects(asSlice(d["actions"])) {
 			for _, k := range slices.Sorted(maps.Keys(a)) {
-				if !knownActionFields[k] && !readOnly[k] && !seen["a."+k] {
-					p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: dispatcher %q: actions[%d].%s: a field neither sync nor the install knows; it is sent as it is", p.file.Path, text(d["name"]), j, k))
+				if !knownActionFields[k] && !readOnly[k] && !p.installFields["a."+k] {
+					p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("%s: dispatcher %q: actions[%d].%s: a field neither sync nor the install knows; it is sent on creation, and not compared", p.file.Path, text(d["name"]), j, k))
 				}
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -98,6 +99,11 @@ func decodeFile(path string, b []byte) (any, error) {
 		return fromYAML(&n)
 	}
 	b = wire.TrimBOM(b) // as the API takes JSON, and YAML is read
+	if !utf8.Valid(b) {
+		// encoding/json would make each bad byte U+FFFD, silently.
+		line, col := position(b, int64(invalidUTF8(b)))
+		return nil, fmt.Errorf("not valid JSON: line %d, column %d: not valid UTF-8 text", line, col)
+	}
 	if path := twiceInJSON(b); path != "" {
 		// encoding/json keeps the last silently.
 		return nil, fmt.Errorf("%s: is given twice in its object; give each key once", path)
@@ -117,6 +123,18 @@ func decodeFile(path string, b []byte) (any, error) {
 		return nil, errors.New("not valid JSON: more than one value")
 	}
 	return doc, nil
+}
+
+// invalidUTF8 is the offset of the first byte of b that is not UTF-8.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // twiceInJSON returns the path of the first key that an object of b,

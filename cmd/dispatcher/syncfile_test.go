@@ -113,6 +113,8 @@ func TestReadSyncFileProblems(t *testing.T) {
 	}{
 		{"not JSON", "d.json", "{\n  \"dispatchers\": [\n}", []string{"d.json: not valid JSON: line 3, column 1"}},
 		{"not YAML", "d.yaml", "dispatchers: [", []string{"d.yaml: not valid YAML"}},
+		// Before, each bad byte became U+FFFD in the name it was sent with.
+		{"not UTF-8", "d.json", "[{\"name\": \"a\",\n  \"eventType\": \"bad\xff\", \"actions\": []}]", []string{"d.json: not valid JSON: line 2, column 20: not valid UTF-8 text"}},
 		{"empty", "d.json", "  ", []string{"d.json: the file is empty"}},
 		// Before, the second document was not read (and --clean deleted
 		// what it held), and the last of two keys was kept.

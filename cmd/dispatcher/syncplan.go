@@ -89,6 +89,9 @@ type planner struct {
 	probs        problems
 	newTemplates map[string]bool // created by this plan
 	functions    map[string]bool // named in the file or on the install
+	// installFields holds the fields the install's dispatchers ("d."+name)
+	// and their actions ("a."+name) have: those its API knows.
+	installFields map[string]bool
 }
 
 // makePlan compares a file with the API's configuration. It returns the
@@ -98,7 +101,17 @@ func makePlan(f *syncFile, remote *remoteState, opts planOptions) (*plan, error)
 		opts.Getenv = func(string) string { return "" }
 	}
 	p := &planner{file: f, remote: remote, opts: opts, plan: &plan{File: f.Path, Changes: []*change{}},
-		newTemplates: map[string]bool{}, functions: map[string]bool{}}
+		newTemplates: map[string]bool{}, functions: map[string]bool{}, installFields: map[string]bool{}}
+	for _, d := range remote.Dispatchers {
+		for k := range d {
+			p.installFields["d."+k] = true
+		}
+		for _, a := range objects(asSlice(d["actions"])) {
+			for k := range a {
+				p.installFields["a."+k] = true
+			}
+		}
+	}
 	for _, fn := range remote.Functions {
 		p.functions[fn.Name] = true
 	}

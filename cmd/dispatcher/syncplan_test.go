@@ -489,16 +489,19 @@ func TestSyncExportThenPlanNothing(t *testing.T) {
 }
 
 // TestSyncPlanWarnsUnknownFields: a field that neither sync nor any
-// dispatcher of the install knows is sent, with a warning (a typo?).
+// dispatcher of the install knows is sent on creation, with a warning (a
+// typo?), and not compared: before, the next run planned it as changed,
+// every time, and the API refused the update (an empty body), stopping
+// the changes after it.
 func TestSyncPlanWarnsUnknownFields(t *testing.T) {
-	f := syncFileOf(t, `[{"eventType": "e", "name": "a", "enabled": false, "prioritty": 1, "actions": [{"type": "task", "name": "t", "functionName": "erase", "delay": 5}]}]`)
-	p, err := makePlan(f, remoteOf(t, "", "", "["+fnErase+"]"), planOptions{})
+	const file = `[{"eventType": "e", "name": "a", "enabled": false, "prioritty": 1, "actions": [{"type": "task", "name": "t", "functionName": "erase", "delay": 5}]}]`
+	p, err := makePlan(syncFileOf(t, file), remoteOf(t, "", "", "["+fnErase+"]"), planOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		`d.json: dispatcher "a": prioritty: a field neither sync nor the install knows; it is sent as it is`,
-		`d.json: dispatcher "a": actions[0].delay: a field neither sync nor the install knows; it is sent as it is`,
+		`d.json: dispatcher "a": prioritty: a field neither sync nor the install knows; it is sent on creation, and not compared`,
+		`d.json: dispatcher "a": actions[0].delay: a field neither sync nor the install knows; it is sent on creation, and not compared`,
 	}
 	if !slices.Equal(p.Warnings, want) {
 		t.Fatalf("warnings %q, want %q", p.Warnings, want)
@@ -506,6 +509,27 @@ func TestSyncPlanWarnsUnknownFields(t *testing.T) {
 	body := p.Changes[0].body.(map[string]any)
 	if body["prioritty"] == nil || body["enabled"] != false {
 		t.Errorf("create body %v", body)
+	}
+
+	// The install created it without them: the next run plans nothing.
+	created := `[{"id": "111111111111111111111111", "name": "a", "eventType": "e", "enabled": false, "tags": ["EXH_CLI_MANAGED"], "actions": [
+	  {"id": "222222222222222222222222", "type": "task", "name": "t", "functionName": "erase"}]}]`
+	p, err = makePlan(syncFileOf(t, file), remoteOf(t, created, "", "["+fnErase+"]"), planOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := planLines(p); len(lines) != 0 {
+		t.Errorf("second run plans %q, want nothing", lines)
+	}
+
+	// A field the install knows (a newer API's) is compared.
+	knows := strings.Replace(created, `"enabled": false,`, `"enabled": false, "prioritty": 2,`, 1)
+	p, err = makePlan(syncFileOf(t, file), remoteOf(t, knows, "", "["+fnErase+"]"), planOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := planLines(p); len(lines) != 1 || !strings.Contains(lines[0], "prioritty") {
+		t.Errorf("plan %q, want prioritty updated", lines)
 	}
 }
 
@@ -561,6 +585,9 @@ func TestSyncPlanFlowControl(t *testing.T) {
 			`{"circuitBreaker":null,"maxConcurrency":0,"rateLimit":null}`},
 		{"created with it", ``, flowFile, `+ function "erase"`,
 			`{"circuitBreaker":{"failures":3,"windowSeconds":60,"probeIntervalSeconds":30},"kind":"http","maxConcurrency":2,"name":"erase","rateLimit":{"perSecond":5,"burst":1},"taskQueue":"","timeoutSeconds":30,"url":"https://erase.example.com/"}`},
+		// 0 is "no limit", as in the API; the file's schema refused it.
+		{"removed with 0", withFlow, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "maxConcurrency": 0}]}`,
+			`~ function "erase": rateLimit,maxConcurrency,circuitBreaker`, `{"circuitBreaker":null,"maxConcurrency":0,"rateLimit":null}`},
 		{"refused as the API would", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "rateLimit": {"perSecond": 5000000}}]}`,
 			`d.json: function "erase" (functions[0]): rateLimit.perSecond: must be above 0 and at most`, ``},
 	} {
@@ -679,5 +706,24 @@ func TestSyncPlanWarnsOfABareAllowEnv(t *testing.T) {
 	p = planFunctionsOf(t, fnErase, file, planOptions{AllowEnv: []string{"erase=ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `~ function "erase": secret`)
 	if len(p.Warnings) != 0 {
 		t.Errorf("warnings %q for a bound --allow-env", p.Warnings)
+	}
+}
+
+// TestSyncPlanStartTimestampAsInstant: a startTimestamp finer than the
+// API's milliseconds, or written as epoch milliseconds, is the instant the
+// API answers with. Before, "…00.123456Z" was planned as changed on every
+// run.
+func TestSyncPlanStartTimestampAsInstant(t *testing.T) {
+	remote := remoteOf(t, `[{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [
+	  {"id": "222222222222222222222222", "type": "task", "name": "t", "functionName": "erase", "startTimestamp": "2030-01-01T00:00:00.123Z"}]}]`, "", "["+fnErase+"]")
+	for _, start := range []string{`"2030-01-01T00:00:00.123456Z"`, `"2030-01-01T01:00:00.123+01:00"`, `1893456000123`} {
+		f := syncFileOf(t, `[{"eventType": "e", "name": "a", "actions": [{"type": "task", "name": "t", "functionName": "erase", "startTimestamp": `+start+`}]}]`)
+		p, err := makePlan(f, remote, planOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lines := planLines(p); len(lines) != 0 {
+			t.Errorf("startTimestamp %s: plan %q, want nothing", start, lines)
+		}
 	}
 }
