@@ -86,6 +86,11 @@ const rateLimitRetries = 5
 // do sends a request and decodes a 2xx JSON answer into out (when not
 // nil); it returns the raw answer too, for --json.
 func (c *apiClient) do(ctx context.Context, method, path string, query url.Values, body, out any) ([]byte, error) {
+	return c.doWith(ctx, method, path, query, nil, body, out)
+}
+
+// doWith is do with the request's headers set from header.
+func (c *apiClient) doWith(ctx context.Context, method, path string, query url.Values, header http.Header, body, out any) ([]byte, error) {
 	var b []byte
 	if body != nil {
 		var err error
@@ -98,7 +103,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, query url.Value
 		u += "?" + query.Encode()
 	}
 	for attempt := 0; ; attempt++ {
-		raw, res, err := c.send(ctx, method, u, b)
+		raw, res, err := c.send(ctx, method, u, header, b)
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +135,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, query url.Value
 
 // send sends one request with body b (JSON, when not nil) and reads the
 // answer.
-func (c *apiClient) send(ctx context.Context, method, u string, b []byte) ([]byte, *http.Response, error) {
+func (c *apiClient) send(ctx context.Context, method, u string, header http.Header, b []byte) ([]byte, *http.Response, error) {
 	var r io.Reader
 	if b != nil {
 		r = bytes.NewReader(b)
@@ -138,6 +143,9 @@ func (c *apiClient) send(ctx context.Context, method, u string, b []byte) ([]byt
 	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
 		return nil, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if b != nil {
 		req.Header.Set("Content-Type", "application/json")

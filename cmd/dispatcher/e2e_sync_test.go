@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // syncCLI runs a command of the real binary against the system's API with
@@ -270,6 +273,47 @@ func TestSyncLifecycle(t *testing.T) {
 	out, _ = s.syncCLI(nil, "sync", "-f", writeFile(t, "refused.json", refused))
 	mustContain(t, "refused again, in text", out, "Applied 0 of 2 changes; the API refused the next one, and none after it was sent:",
 		`failed:      + function "billing": `, `not applied: + dispatcher "refunds"`)
+}
+
+// TestSyncAppliesToThePlannedVersion: a dispatcher changed by hand
+// between sync's plan and its change is neither overwritten nor deleted:
+// sync sends the version it planned on (If-Match), and the API refuses.
+// Before, --clean deleted a dispatcher unmanaged by hand meanwhile.
+func TestSyncAppliesToThePlannedVersion(t *testing.T) {
+	s := startSystem(t)
+	s.mustSync(nil, "sync", "-f", writeFile(t, "both.json", `[{"eventType": "e", "name": "keep", "actions": []}, {"eventType": "e", "name": "gone", "actions": []}]`))
+	c := &apiClient{base: s.url, shown: s.url, token: s.token, http: &http.Client{Timeout: time.Minute}}
+	plan := func(file string) *plan {
+		remote, err := fetchState(t.Context(), c, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := makePlan(syncFileOf(t, file), remote, planOptions{Clean: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	// Planned: update keep, delete gone. Meanwhile gone is taken by hand.
+	p := plan(`[{"eventType": "e", "name": "keep", "description": "new", "actions": []}]`)
+	s.call("PUT", "/dispatchers/v1/"+s.dispatchersByName()["gone"]["id"].(string), map[string]any{"tags": []string{"hand-owned"}}, 200)
+	if err := applyPlan(t.Context(), c, p, io.Discard); err == nil || !strings.Contains(err.Error(), "If-Match") {
+		t.Fatalf("apply: %v; want the deletion refused for If-Match", err)
+	}
+	if d := s.dispatchersByName(); d["gone"] == nil || d["keep"]["description"] != "new" {
+		t.Fatalf("after the plan: %v; want keep updated, gone kept", d)
+	}
+
+	// Planned: update keep. Meanwhile it is changed by hand.
+	p = plan(`[{"eventType": "e", "name": "keep", "description": "newer", "actions": []}]`)
+	s.call("PUT", "/dispatchers/v1/"+s.dispatchersByName()["keep"]["id"].(string), map[string]any{"description": "by hand"}, 200)
+	if err := applyPlan(t.Context(), c, p, io.Discard); err == nil || !strings.Contains(err.Error(), "If-Match") {
+		t.Fatalf("apply: %v; want the update refused for If-Match", err)
+	}
+	if d := s.dispatchersByName(); d["keep"]["description"] != "by hand" {
+		t.Fatalf("keep %v; want the change by hand kept", d["keep"])
+	}
 }
 
 // TestSyncExportRoundTrip: export an install, sync the file on an empty

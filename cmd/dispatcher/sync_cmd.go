@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -266,7 +267,11 @@ func parseRenames(flags []string) (map[string]string, error) {
 func applyPlan(ctx context.Context, c *apiClient, p *plan, progress io.Writer) error {
 	n := len(p.Changes)
 	for i, ch := range p.Changes {
-		_, err := c.do(ctx, ch.method, ch.path, nil, ch.body, nil)
+		var header http.Header
+		if ch.ifMatch != "" {
+			header = http.Header{"If-Match": {ch.ifMatch}}
+		}
+		_, err := c.doWith(ctx, ch.method, ch.path, nil, header, ch.body, nil)
 		if err == nil {
 			ch.Status = statusApplied
 			fmt.Fprintf(progress, "[%d/%d] %s: done\n", i+1, n, describe(ch))

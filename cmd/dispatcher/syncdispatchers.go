@@ -72,7 +72,7 @@ func (p *planner) planDispatchers() {
 		id := url.PathEscape(text(have["id"]))
 		if fields, upd := p.dispatcherDiff(want, have); len(fields) > 0 {
 			p.add(&change{Op: opUpdate, Kind: "dispatcher", Name: name, Fields: fields, Note: note,
-				method: "PUT", path: "/dispatchers/v1/" + id, body: upd})
+				method: "PUT", path: "/dispatchers/v1/" + id, body: upd, ifMatch: versionOf(have)})
 		}
 		p.planActions(name, id, want["actions"].([]any), objects(asSlice(have["actions"])))
 	}
@@ -90,9 +90,21 @@ func (p *planner) planDispatchers() {
 	for _, d := range p.remote.Dispatchers {
 		if managed(d) && !kept[text(d["id"])] {
 			p.add(&change{Op: opDelete, Kind: "dispatcher", Name: text(d["name"]), Note: "--clean: managed by sync, not in the file",
-				method: "DELETE", path: "/dispatchers/v1/" + url.PathEscape(text(d["id"]))})
+				method: "DELETE", path: "/dispatchers/v1/" + url.PathEscape(text(d["id"])), ifMatch: versionOf(d)})
 		}
 	}
+}
+
+// versionOf is the ETag of the remote dispatcher d as the plan read it, so
+// that its update or deletion applies to that version only: a dispatcher
+// changed meanwhile (unmanaged by hand, say) is refused with 412, not
+// overwritten or deleted. "" when d does not say.
+func versionOf(d map[string]any) string {
+	ts, ok := d["updateTimestamp"].(json.Number)
+	if !ok {
+		return ""
+	}
+	return `"` + ts.String() + `"`
 }
 
 // readOnly are the fields the API writes; a file may carry them (an SDK

@@ -55,7 +55,8 @@ type change struct {
 	Error      string        `json:"error,omitempty"`
 
 	method, path string
-	body         any // may hold secrets: never printed
+	body         any    // may hold secrets: never printed
+	ifMatch      string // the version of the dispatcher planned on, for If-Match
 }
 
 // fieldChange is one field of an update: what it is and what it becomes.
