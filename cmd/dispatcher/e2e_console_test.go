@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -693,3 +696,68 @@ func (s *system) tokenWith(subject string, without ...string) string {
 }
 
 var _ http.Handler = (*functionSink)(nil)
+
+// TestEndToEndConsoleLeftWhileLoading: on a slow network, a view left
+// while it loads draws nothing once left, and a token refused at sign-in
+// is said on the form. Before, the Dispatches view drew itself under the
+// view that followed it, a list under the sign-in form after signing out
+// (the signed-out session's data), with "The server no longer accepts
+// your token" for a request that had left before.
+func TestEndToEndConsoleLeftWhileLoading(t *testing.T) {
+	s := startSystem(t)
+	s.call("POST", "/templates/v1", map[string]any{"name": "private-template", "subject": "s", "text": "t"}, 200)
+	b := startBrowser(t, s.url)
+
+	// A token the server refuses, at sign-in: the form says why.
+	b.do("sign in with a bad token",
+		chromedp.Navigate(b.base+"/console#/login"),
+		chromedp.WaitVisible(chromedp.ID("login-token")),
+		chromedp.SendKeys(chromedp.ID("login-token"), "garbage"+kb.Enter))
+	b.waitText("#login-error", "malformed")
+	if text := b.pageText(); strings.Contains(text, "no longer accepts") {
+		t.Fatalf("a token never accepted is said to be no longer accepted:\n%s", text)
+	}
+
+	b.signIn(s.token)
+	b.do("slow every request by 1.5 s", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{Latency: 1500, DownloadThroughput: -1, UploadThroughput: -1}}})
+		return err
+	}))
+	// watch checks, for longer than the slow requests left behind take
+	// (two in a row), that the page never shows what it must not.
+	watch := func(what, bad string) {
+		t.Helper()
+		for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if shown, err := eval[bool](b, bad); err != nil || shown {
+				t.Fatalf("%s (%s: %v):\n%s", what, bad, err, b.pageText())
+			}
+		}
+	}
+
+	// leaveWhileLoading opens the view at fragment, and once it has begun
+	// (it names itself in the title before it asks the server) does next.
+	leaveWhileLoading := func(fragment, title, next string) {
+		t.Helper()
+		if _, err := eval[chromedp.Void](b, "location.hash = '"+fragment+"'"); err != nil {
+			t.Fatal(err)
+		}
+		b.waitJS("the view to begin", "document.title.startsWith('"+title+"')")
+		if _, err := eval[chromedp.Void](b, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The Dispatches view, left at once for the Functions view.
+	leaveWhileLoading("#/executions?status=failed", "Dispatches", "location.hash = '#/functions'")
+	b.waitJSFor(10*time.Second, "the functions view", "document.getElementById('functions-table')")
+	watch("the view left drew itself under the next", "document.querySelectorAll('main h1').length !== 1 || document.getElementById('executions-table') !== null")
+
+	// The templates, left at once by signing out.
+	leaveWhileLoading("#/templates", "Templates", "document.getElementById('sign-out').click()")
+	b.waitJSFor(10*time.Second, "the sign-in form", "document.getElementById('login-form')")
+	watch("signed out, the page shows the session's data", "document.querySelector('main').innerText.includes('private-template') || document.querySelector('main').innerText.includes('no longer accepts')")
+}

@@ -72,7 +72,9 @@ async function send(method, path, body, headers = {}) {
   }
   if (!res.ok) {
     const err = new ApiError(res.status, data);
-    if (res.status === 401) unauthorized(err);
+    // Only for the token in use: an answer to one signed out of, or
+    // replaced, since the request left says nothing of it.
+    if (res.status === 401 && t && t === token()) unauthorized(err);
     throw err;
   }
   // A proxy that compresses the answer may weaken its ETag (W/"…"); the

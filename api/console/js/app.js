@@ -127,19 +127,26 @@ function firstView() {
   return null;
 }
 
+let signingIn = false; // a token refused now was never accepted: the form says so
+
 // trySignIn signs in with the token typed in tok: true once the server
 // accepts it, else false, with why in out.
 async function trySignIn(tok, out) {
   clear(out);
   setToken(tok.value.trim());
+  signingIn = true;
   try {
     me = await get('/auth/v1/me');
     return true;
   } catch (err) {
     clearToken();
     me = null;
-    out.append(errorBox(err));
+    out.append(err.status === 401
+      ? h('div', { class: 'error', role: 'alert' }, h('strong', { text: 'Not accepted: ' }), `The server does not accept this token or API key (${err.message}).`)
+      : errorBox(err));
     return false;
+  } finally {
+    signingIn = false;
   }
 }
 
@@ -219,8 +226,14 @@ async function render() {
     return;
   }
   const page = segments.length > 1 && view.detail ? view.detail : view.page;
+  // The view draws in a container of its own, which the next view (or
+  // the sign-in page) takes out of the page: what a view still loading
+  // draws once it is left goes nowhere. Before, it appeared below the
+  // next view, or under the sign-in form after signing out.
+  const area = h('div', { class: 'view' });
+  main.append(area);
   const ctx = {
-    main, segments, query, me, can,
+    main: area, segments, query, me, can,
     // navigate follows what the user just did (saved, deleted): it
     // does not ask to leave.
     navigate: (fragment) => {
@@ -257,7 +270,7 @@ async function render() {
         } catch (err) {
           if (mine !== generation) return;
           if (!transient(err)) {
-            if (err.status !== 401) main.append(errorBox(err));
+            if (err.status !== 401) area.append(errorBox(err));
             return;
           }
           wait = Math.min(wait * 2, maxPollWait);
@@ -280,7 +293,7 @@ async function render() {
   try {
     await page.render(ctx);
   } catch (err) {
-    if (mine === generation && err.status !== 401) main.append(errorBox(err));
+    if (mine === generation && err.status !== 401) area.append(errorBox(err));
   }
   if (mine === generation) {
     const h1 = main.querySelector('h1');
@@ -348,7 +361,7 @@ function renewSignIn(err) {
 }
 
 onUnauthorized((err) => {
-  if (renewing) return;
+  if (renewing || signingIn) return;
   if (unsaved() && me) {
     renewSignIn(err);
     return;

@@ -61,7 +61,7 @@ export function showError(el, err) {
 
 const statusLabels = {
   running: 'Running', scheduled: 'Scheduled', completed: 'Completed', failed: 'Failed', canceled: 'Canceled',
-  canceling: 'Canceling', succeeded: 'Succeeded', pending: 'Pending', paused: 'Paused',
+  canceling: 'Canceling', succeeded: 'Succeeded', pending: 'Pending', paused: 'Paused', waiting: 'Waiting', skipped: 'Skipped',
 };
 
 // badge shows a status as a word with a colour; the word carries the

@@ -133,7 +133,10 @@ function progressView(ctx, id, named) {
   const state = h('div', { id: 'bulk-state', 'aria-live': 'polite' });
   const controls = h('div', { class: 'actions' });
   const details = h('div', {});
-  ctx.main.append(h('div', { class: 'card' }, h('div', { class: 'progress-row' }, bar, percent), state, controls), details);
+  // The answers to the buttons: the progress, redrawn every second, would
+  // take them away.
+  const problems = h('div', { id: 'bulk-problems' });
+  ctx.main.append(h('div', { class: 'card' }, h('div', { class: 'progress-row' }, bar, percent), state, controls), problems, details);
   let last = null;
 
   const act = async (verb, button) => {
@@ -146,9 +149,10 @@ function progressView(ctx, id, named) {
       try {
         const st = await post(`/executions/v1/replays/${seg(id)}/${verb}`);
         announce(verb === 'pause' ? 'Paused.' : verb === 'resume' ? 'Resumed.' : 'Cancellation requested.');
+        replace(problems);
         show(st);
       } catch (err) {
-        details.prepend(errorBox(err));
+        replace(problems, errorBox(err));
       }
     });
   };
@@ -167,7 +171,10 @@ function progressView(ctx, id, named) {
         `${p.processed} of ${total} handled: ${p.replayed} replayed, ${p.skipped} skipped; of the replays ${p.succeeded} succeeded, ${p.failed} failed, ${p.pending} still running.`),
       h('p', { class: 'muted' }, `Started ${fmtTime(st.startTimestamp)} by ${st.requestedBy || 'unknown'}${st.closeTimestamp ? `, ended ${fmtTime(st.closeTimestamp)}` : ''}; at most ${st.rate} a second, ${st.config} configuration.`));
     const buttons = [];
-    if (ctx.can('REPLAY_EXECUTIONS') && st.status === 'running') {
+    // An API key held to some event types acts only on bulk replays of one of them, as the API has it.
+    const types = ctx.me.eventTypes;
+    const mayAct = ctx.can('REPLAY_EXECUTIONS') && (!types || types.includes((st.filter || {}).eventType));
+    if (mayAct && st.status === 'running') {
       if (p.paused) buttons.push(h('button', { type: 'button', class: 'primary', id: 'bulk-resume', onclick: (ev) => act('resume', ev.currentTarget) }, 'Resume'));
       else if (p.remaining > 0 || p.matched === 0) buttons.push(h('button', { type: 'button', class: 'secondary', id: 'bulk-pause', onclick: (ev) => act('pause', ev.currentTarget) }, 'Pause'));
       buttons.push(h('button', { type: 'button', class: 'danger', id: 'bulk-cancel', onclick: (ev) => act('cancel', ev.currentTarget) }, 'Cancel…'));

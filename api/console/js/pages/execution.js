@@ -30,6 +30,9 @@ export async function render(ctx) {
     if (!headerDone) {
       replace(head, pageHeader(`Dispatch of event ${d.eventId}`));
       headerDone = true;
+      // Drawn after the view rendered, which focuses the heading there is.
+      const h1 = head.querySelector('h1');
+      if (h1 && document.activeElement === document.body) h1.focus();
     }
     if (shownStatus !== null && shownStatus !== d.status) announce(`The run is now ${d.status}.`);
     shownStatus = d.status;
@@ -264,7 +267,7 @@ async function replay(ctx, d, button) {
       announce(res.alreadyStarted ? 'This run had been replayed already: showing that replay.' : 'Replay started.');
       ctx.navigate(`#/executions/${seg(res.workflowId)}${query({ runId: res.runId })}`);
     } catch (err) {
-      document.getElementById('status-line').append(errorBox(err));
+      if (err.status !== 401) document.getElementById('status-line')?.append(errorBox(err)); // 401: the sign-in asks
     }
   });
 }
@@ -301,7 +304,7 @@ async function act(d, button, reload, action, done, dialog) {
       // Said on the page too: a release changes little else on it.
       document.getElementById('status-line')?.append(h('p', { class: 'ok', role: 'status', id: 'act-done', text: done }));
     } catch (err) {
-      document.getElementById('status-line').append(errorBox(err));
+      if (err.status !== 401) document.getElementById('status-line')?.append(errorBox(err)); // 401: the sign-in asks
     }
   });
 }
