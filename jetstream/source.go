@@ -347,6 +347,7 @@ const maxFetchFailures = 3
 func (s *Source) fetch(ctx context.Context, c js.Consumer, n int) error {
 	fctx, cancel := context.WithTimeout(ctx, fetchWait)
 	defer cancel()
+	asked := n
 	batch, err := c.Fetch(n, js.FetchContext(fctx))
 	if err != nil {
 		for range n {
@@ -370,11 +371,23 @@ func (s *Source) fetch(ctx context.Context, c js.Consumer, n int) error {
 			s.handle(intake.WithTurn(ctx, turn), msg)
 		}()
 	}
+	received := asked - n
 	for range n {
 		<-s.slots
 	}
 	if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	if received == 0 && ctx.Err() == nil {
+		// Nothing came: the consumer may be gone. A pull waiting when it
+		// is deleted hears so, but one made after never does: the pulls
+		// of a consumer deleted while every handler was busy went
+		// unanswered for good.
+		ictx, cancel := context.WithTimeout(ctx, fetchWait)
+		defer cancel()
+		if _, err := c.Info(ictx); errors.Is(err, js.ErrConsumerNotFound) || errors.Is(err, js.ErrStreamNotFound) {
+			return err
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -338,6 +339,55 @@ func TestSourceSlotsOutliveTheConsumer(t *testing.T) {
 	if n := testutil.ToFloat64(m.Received); n > 2 {
 		t.Errorf("%v messages taken in with Prefetch 2", n)
 	}
+}
+
+// gatedStarter is a starter whose starts wait until gate is closed.
+type gatedStarter struct {
+	starter
+	gate chan struct{}
+}
+
+func (g *gatedStarter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
+	<-g.gate
+	return g.starter.Start(ctx, ev)
+}
+
+// A consumer deleted while every handler is busy is set up again once
+// they are free. Before, the pulls after the deletion went unanswered,
+// and the source waited for a consumer that was gone until it restarted.
+func TestSourceConsumerDeletedWhileBusy(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	st := &gatedStarter{gate: make(chan struct{})}
+	run(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 2, AckWait: 30 * time.Second}, st)
+	for i := range 2 {
+		publish(t, jsc, subject+".t", fmt.Sprintf(`{"id":"b%d","type":"t"}`, i))
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if n := st.attempts.Load(); n != 0 {
+			return fmt.Sprintf("%d starts, want none while the gate is shut", n)
+		}
+		c, err := jsc.Consumer(context.Background(), stream, Consumer)
+		if err != nil {
+			return err.Error()
+		}
+		if info, err := c.Info(context.Background()); err != nil || info.NumAckPending != 2 {
+			return fmt.Sprintf("%v in hand (%v), want both handlers busy", info, err)
+		}
+		return ""
+	})
+	if err := jsc.DeleteConsumer(context.Background(), stream, Consumer); err != nil {
+		t.Fatal(err)
+	}
+	close(st.gate)
+	publish(t, jsc, subject+".t", `{"id":"after","type":"t"}`)
+	testenv.Eventually(t, 30*time.Second, func() string {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !slices.Contains(st.ids, "after") {
+			return fmt.Sprintf("started %v, want the event published after the deletion", st.ids)
+		}
+		return ""
+	})
 }
 
 // BenchmarkSource is the broker intake's own cost: messages through
