@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -152,7 +153,16 @@ func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadat
 	out.Data = msg.Data()
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := s.js.PublishMsg(pctx, out, js.WithExpectStream(s.cfg.Stream)); err != nil {
+	_, err := s.js.PublishMsg(pctx, out, js.WithExpectStream(s.cfg.Stream))
+	if tooLarge(err) {
+		// The message with the dead letter's headers passes what the
+		// server or the stream takes: without its body, or it would come
+		// back for good. The body stays in the stream, at its sequence.
+		out.Data = nil
+		out.Header.Set(HeaderBodyDropped, fmt.Sprintf("%d bytes, too many for a dead letter: the message is in stream %s at sequence %d", len(msg.Data()), meta.Stream, meta.Sequence.Stream))
+		_, err = s.js.PublishMsg(pctx, out, js.WithExpectStream(s.cfg.Stream))
+	}
+	if err != nil {
 		s.log.Warn("nats intake: could not dead-letter a message; it is delivered again", "reason", reason, "err", err)
 		_ = msg.NakWithDelay(deadLetterRetry(meta.NumDelivered))
 		s.metrics.Retried.Inc()
@@ -162,6 +172,11 @@ func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadat
 		s.metrics.DeadLettered(r.Cause)
 	}
 	s.log.Warn("nats intake: message dead-lettered", "subject", msg.Subject(), "dead_subject", out.Subject, "reason", reason)
+}
+
+// tooLarge says that a publish failed for the size of the message.
+func tooLarge(err error) bool {
+	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, js.ErrStreamMessageExceedsMaximum)
 }
 
 // deadLetterRetry is the delay before a message whose dead letter failed

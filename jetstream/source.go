@@ -63,10 +63,13 @@ type Config struct {
 const MinAckWait = time.Second
 
 // HeaderError is the header of a dead letter that says why it is one;
-// HeaderSubject the subject it was published on.
+// HeaderSubject the subject it was published on; HeaderBodyDropped, on a
+// dead letter without the message's body (too large to go with the
+// headers), where the message is.
 const (
-	HeaderError   = "x-dispatcher-error"
-	HeaderSubject = "x-dispatcher-subject"
+	HeaderError       = "x-dispatcher-error"
+	HeaderSubject     = "x-dispatcher-subject"
+	HeaderBodyDropped = "x-dispatcher-body-dropped"
 )
 
 // handBack is the delay of a message handed back by a stopping source:

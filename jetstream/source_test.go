@@ -467,6 +467,39 @@ func TestSourceDeadLetterFails(t *testing.T) {
 	}
 }
 
+// A message that fits the stream, but not with the headers of its dead
+// letter, is dead-lettered without its body, which stays in the stream.
+// Before, every dead letter of it failed, and it came back for good.
+func TestSourceDeadLetterTooLargeForItsBody(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	ctx := context.Background()
+	if _, err := jsc.CreateStream(ctx, js.StreamConfig{Name: stream, Subjects: []string{subject + ".>"}, Storage: js.FileStorage,
+		Retention: js.LimitsPolicy, MaxMsgSize: 512}); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := run(t, Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, AckWait: time.Second}, &starter{})
+	body := `{"id":"big","pad":"` + strings.Repeat("x", 440) + `"}` // no type: a dead letter
+	publish(t, jsc, subject+".t", body)
+	d := deadLetter(t, jsc, stream, subject, 1)
+	if len(d.Data()) != 0 || d.Headers().Get(HeaderError) != "type: is required" ||
+		!strings.Contains(d.Headers().Get(HeaderBodyDropped), fmt.Sprintf("%d bytes, too many for a dead letter: the message is in stream %s at sequence 1", len(body), stream)) {
+		t.Fatalf("dead letter %q with %v", d.Data(), d.Headers())
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		c, err := jsc.Consumer(ctx, stream, Consumer)
+		if err != nil {
+			return err.Error()
+		}
+		if info, err := c.Info(ctx); err != nil || info.NumAckPending != 0 || info.NumPending != 0 {
+			return fmt.Sprintf("consumer %+v (%v): want the message acknowledged", info, err)
+		}
+		return ""
+	})
+	if n := testutil.ToFloat64(m.Received); n != 1 {
+		t.Fatalf("received %v times, want once", n)
+	}
+}
+
 // A dead letter carries none of the producer's JetStream headers, which
 // would act on the stream again: one that expected the stream's last
 // sequence made every dead letter of its message fail, and the message
