@@ -85,13 +85,43 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 	}
 	if msg.Header.Get("Ce-Specversion") != "" || strings.HasPrefix(mediaType, "application/cloudevents") {
 		events, batch, err := parseCloudEvents(msg, mediaType, now)
-		return Parsed{Events: events, Envelope: dispatcher.EnvelopeCloudEvents, Batch: batch}, err
+		p := Parsed{Events: events, Envelope: dispatcher.EnvelopeCloudEvents, Batch: batch}
+		if err == nil {
+			err = textContent(p)
+		}
+		return p, err
 	}
 	ev, envelope, err := parseJSON(msg, now)
+	if err == nil {
+		err = textContent(Parsed{Events: []dispatcher.Event{ev}, Envelope: envelope})
+	}
 	if err != nil {
 		return Parsed{}, err
 	}
 	return Parsed{Events: []dispatcher.Event{ev}, Envelope: envelope}, nil
+}
+
+// textContent refuses an event whose content holds bytes that are not
+// UTF-8. JSON is UTF-8 (RFC 8259); encoding/json keeps them in a raw
+// message, which a function then received as JSON that is not. Strings
+// elsewhere come decoded, their bad bytes U+FFFD, which the fields'
+// checks refuse.
+func textContent(p Parsed) error {
+	for i, ev := range p.Events {
+		at := wire.NotUTF8(ev.Content)
+		if at < 0 {
+			continue
+		}
+		field := "data"
+		switch {
+		case p.Batch:
+			field = fmt.Sprintf("[%d].data", i)
+		case p.Envelope == dispatcher.EnvelopeExtraHorizon:
+			field = "content"
+		}
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: is not valid UTF-8 text (at its byte %d)", field, at)
+	}
+	return nil
 }
 
 // structured returns the media type of body when it is a structured

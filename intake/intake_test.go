@@ -89,6 +89,8 @@ func TestParseErrors(t *testing.T) {
 		{"empty", "", "  ", nil, EmptyBody, "", "message body is empty"},
 		{"not an object", "application/json", `[1]`, nil, BodyFormat, "", "must be a JSON object"},
 		{"broken JSON", "application/json", `{"type":`, nil, BodyFormat, "", "not valid JSON"},
+		// Before, the bad bytes went into the content, and to functions.
+		{"not UTF-8", "application/json", "{\"type\":\"t\",\"content\":{\"n\":\"\xff\xfe\"}}", nil, 0, dispatcher.EINVALID, "content: is not valid UTF-8 text (at its byte 6)"},
 		{"no type", "application/json", `{"id":"x"}`, nil, 0, dispatcher.EREQUIRED, "type: is required"},
 		{"type of the wrong kind", "application/json", `{"type":5}`, nil, 0, dispatcher.EINVALID, "type: must be a string"},
 		// Before, encoding/json took "TYPE" for "type", and the last of

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // TypeError words a JSON value of the wrong type for a field as the
@@ -282,6 +283,23 @@ func value[T any](p *T) T {
 // refused as no JSON object.
 func TrimBOM(body []byte) []byte {
 	return bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+}
+
+// NotUTF8 is the offset of the first byte of b that is not UTF-8, -1
+// when every one is. JSON is UTF-8 (RFC 8259 §8.1); encoding/json makes
+// each bad byte U+FFFD without a word, and a json.RawMessage keeps it.
+func NotUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // distinct is Distinct of a request's tags, nil when it sets none.

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -99,9 +98,9 @@ func decodeFile(path string, b []byte) (any, error) {
 		return fromYAML(&n)
 	}
 	b = wire.TrimBOM(b) // as the API takes JSON, and YAML is read
-	if !utf8.Valid(b) {
+	if i := wire.NotUTF8(b); i >= 0 {
 		// encoding/json would make each bad byte U+FFFD, silently.
-		line, col := position(b, int64(invalidUTF8(b)))
+		line, col := position(b, int64(i))
 		return nil, fmt.Errorf("not valid JSON: line %d, column %d: not valid UTF-8 text", line, col)
 	}
 	if path := twiceInJSON(b); path != "" {
@@ -123,18 +122,6 @@ func decodeFile(path string, b []byte) (any, error) {
 		return nil, errors.New("not valid JSON: more than one value")
 	}
 	return doc, nil
-}
-
-// invalidUTF8 is the offset of the first byte of b that is not UTF-8.
-func invalidUTF8(b []byte) int {
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return i
-		}
-		i += n
-	}
-	return len(b)
 }
 
 // twiceInJSON returns the path of the first key that an object of b,
