@@ -253,8 +253,11 @@ func parseRenames(flags []string) (map[string]string, error) {
 		if !ok || old == "" || nu == "" || old == nu {
 			return nil, fmt.Errorf("--rename %q: want OLD=NEW, two different dispatcher names", f)
 		}
-		if _, dup := out[old]; dup || news[nu] {
+		if _, dup := out[old]; dup {
 			return nil, fmt.Errorf("--rename %q: %q is renamed twice", f, old)
+		}
+		if news[nu] {
+			return nil, fmt.Errorf("--rename %q: two dispatchers are renamed %q", f, nu)
 		}
 		out[old], news[nu] = nu, true
 	}

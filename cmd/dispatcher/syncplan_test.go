@@ -561,6 +561,10 @@ func TestSyncParseRenames(t *testing.T) {
 			t.Errorf("parseRenames(%v) accepted", bad)
 		}
 	}
+	// Said as it is: before, "b" was "renamed twice".
+	if _, err := parseRenames([]string{"a=c", "b=c"}); err == nil || !strings.Contains(err.Error(), `two dispatchers are renamed "c"`) {
+		t.Errorf("parseRenames(a=c, b=c): %v", err)
+	}
 }
 
 // TestSyncPlanFlowControl: a function's rate limit, concurrency and
