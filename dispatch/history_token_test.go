@@ -3,10 +3,13 @@ package dispatch_test
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"hash/crc32"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -30,6 +33,15 @@ func apiToken(b []byte) string {
 func TestHistoryPagesAreTheRunsOwn(t *testing.T) {
 	e := newExecutionsEnv(t)
 	mine := e.dispatch("ev-token-later", "later", false) // waits for its start time: running
+	// Once it waits: before its first workflow task, its history is two
+	// events, one page of 2 with nothing after it.
+	testenv.Eventually(t, 10*time.Second, func() string {
+		p, err := e.ex.History(e.ctx(), mine.WorkflowID, "", 100, "")
+		if err != nil || len(p.Events) < 5 {
+			return fmt.Sprintf("%d events (%v), want the dispatch waiting", len(p.Events), err)
+		}
+		return ""
+	})
 	var ids []string
 	token, pages := "", 0
 	for ; ; pages++ {
