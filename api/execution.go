@@ -434,14 +434,9 @@ func (s *Server) listBulkReplays(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// getBulkReplay answers GET /executions/v1/replays/{id}: 503 while its
-// progress cannot be read, rather than a progress of zeros.
+// getBulkReplay answers GET /executions/v1/replays/{id}.
 func (s *Server) getBulkReplay(c *gin.Context) {
 	st, err := s.executions.BulkReplay(c.Request.Context(), c.Param("id"))
-	if err == nil && st.ProgressUnknown {
-		err = dispatcher.Errorf(dispatcher.EUNAVAILABLE,
-			"the progress of bulk replay %s cannot be read now: no worker answers for it (the workers are down or busy); it goes on once one does: try again", st.ID)
-	}
 	if err != nil {
 		fail(c, err)
 		return

@@ -261,6 +261,10 @@ type DryRun struct {
 type BulkReplay struct {
 	BulkReplayItem
 	Progress Progress `json:"progress"`
+	// ProgressUnknown says that it runs but no worker answered for its
+	// progress (the workers are down or busy): Progress holds only what
+	// its run's input knew. It goes on once one does.
+	ProgressUnknown bool `json:"progressUnknown,omitempty"`
 }
 
 // BulkReplayItem is a bulk replay as GET /executions/v1/replays lists it:
@@ -461,6 +465,7 @@ func FromBulkReplay(b dispatcher.BulkReplayStatus) BulkReplay {
 	return BulkReplay{BulkReplayItem: FromBulkReplayItem(b),
 		Progress: Progress{Matched: p.Matched, Processed: p.Processed, Replayed: p.Replayed, Skipped: p.Skipped,
 			Succeeded: p.Succeeded, Failed: p.Failed, Pending: p.Pending, Remaining: p.Remaining, Paused: p.Paused, Errors: NonNil(p.Errors)},
+		ProgressUnknown: b.ProgressUnknown,
 	}
 }
 

@@ -304,10 +304,12 @@ func TestClientURLShownWithoutPassword(t *testing.T) {
 // request. Before, they were ignored: replay ID --rate 5 replayed at once.
 func TestReplayRefusesFlagsItWouldIgnore(t *testing.T) {
 	for args, want := range map[string]string{
-		"replay evt-1 --rate 5":                "--rate paces a bulk replay",
-		"replay --list --status failed":        "--cancel, --pause, --resume, --follow and --list each stand alone",
-		"replay --list --follow bulk-replay-1": "--cancel, --pause, --resume, --follow and --list each stand alone",
-		"replay evt-1 --follow bulk-replay-1":  "--cancel, --pause, --resume, --follow and --list each stand alone",
+		"replay evt-1 --rate 5":                  "--rate paces a bulk replay",
+		"replay --list --status failed":          "--cancel, --pause, --resume, --follow and --list each stand alone",
+		"replay --list --follow bulk-replay-1":   "--cancel, --pause, --resume, --follow and --list each stand alone",
+		"replay evt-1 --follow bulk-replay-1":    "--cancel, --pause, --resume, --follow and --list each stand alone",
+		"replay --resume bulk-replay-1 --rate 2": "--rate is for starting a replay",
+		"replay --pause bulk-replay-1 --dry-run": "--dry-run is for starting a replay",
 	} {
 		var out strings.Builder
 		err := run(t.Context(), strings.Fields(args), func(k string) string {

@@ -295,13 +295,14 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 		return id != ""
 	})
 
+	// progress is the bulk replay's progress; nil while no worker
+	// answers for it.
 	progress := func() map[string]any {
-		code, raw := s.request("GET", "/executions/v1/replays/"+id, nil)
-		var b struct{ Progress map[string]any }
-		if code != 200 || json.Unmarshal(raw, &b) != nil {
-			return nil // no worker answers its query yet
+		b := s.call("GET", "/executions/v1/replays/"+id, nil, 200)
+		if b["progressUnknown"] == true {
+			return nil
 		}
-		return b.Progress
+		return b["progress"].(map[string]any)
 	}
 	s.pollFor(30*time.Second, "15 replays", func() bool {
 		p := progress()
@@ -325,6 +326,11 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 		t.Fatalf("paused with %v of %d replayed: the pause came too late to test", replayed, n)
 	}
 	s.crashWorker()
+	// With no worker to answer, its progress is unknown, and said so.
+	// Before, it was a progress of zeros: paused false, 0 of 0.
+	if p := progress(); p != nil {
+		t.Fatalf("no worker, yet a progress: %v", p)
+	}
 	s.startWorker()
 	s.poll("the new worker to answer", func() bool { return progress() != nil })
 	if p := progress(); p["paused"] != true || p["replayed"].(float64) != replayed {

@@ -82,6 +82,13 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		if n := btoi(cancel != "") + btoi(pause != "") + btoi(resume != "") + btoi(follow != "") + btoi(list); n > 1 || n == 1 && (len(args) > 0 || f.set()) {
 			return errors.New("--cancel, --pause, --resume, --follow and --list each stand alone: give no ID or filters with them")
 		}
+		if n := btoi(cancel != "") + btoi(pause != "") + btoi(resume != "") + btoi(follow != "") + btoi(list); n > 0 {
+			for _, name := range []string{"rate", "dry-run", "actions", "config", "no-wait"} {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("--%s is for starting a replay: --cancel, --pause, --resume, --follow and --list do not take it", name)
+				}
+			}
+		}
 		if len(args) == 1 && cmd.Flags().Changed("rate") {
 			return errors.New("--rate paces a bulk replay; a single dispatch is replayed at once")
 		}
@@ -299,6 +306,13 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 					return err
 				}
 				return bulkOutcome(b)
+			}
+		case b.ProgressUnknown:
+			// No worker answers for it: the bulk replay waits, and is
+			// followed on; its progress is drawn once one does.
+			if line := "progress unknown: no worker answers for it now (the workers are down or busy); it goes on once one does"; line != last {
+				fmt.Fprintln(out, line)
+				last = line
 			}
 		case bar != nil:
 			if b.Progress.Matched > 0 {

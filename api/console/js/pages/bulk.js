@@ -162,27 +162,31 @@ function progressView(ctx, id, named) {
     const done = st.status !== 'running' && st.status !== 'paused';
     const total = Math.max(p.matched, p.processed);
     const frac = total === 0 ? (done ? 1 : 0) : p.processed / total;
-    bar.max = 1;
-    bar.value = frac;
-    percent.textContent = `${Math.floor(frac * 100)} %`;
+    if (!st.progressUnknown) { // else the last known stays
+      bar.max = 1;
+      bar.value = frac;
+      percent.textContent = `${Math.floor(frac * 100)} %`;
+    }
     const shown = st.status === 'running' && p.paused ? 'paused' : st.status;
     replace(state, 
-      h('p', {}, badge(shown, { id: 'bulk-status' }), ' ',
-        `${p.processed} of ${total} handled: ${p.replayed} replayed, ${p.skipped} skipped; of the replays ${p.succeeded} succeeded, ${p.failed} failed, ${p.pending} still running.`),
+      h('p', {}, badge(shown, { id: 'bulk-status' }), ' ', st.progressUnknown
+        ? 'Progress unknown: no worker answers for it now (the workers are down or busy). It goes on once one does; pause and cancel work meanwhile.'
+        : `${p.processed} of ${total} handled: ${p.replayed} replayed, ${p.skipped} skipped; of the replays ${p.succeeded} succeeded, ${p.failed} failed, ${p.pending} still running.`),
       h('p', { class: 'muted' }, `Started ${fmtTime(st.startTimestamp)} by ${st.requestedBy || 'unknown'}${st.closeTimestamp ? `, ended ${fmtTime(st.closeTimestamp)}` : ''}; at most ${st.rate} a second, ${st.config} configuration.`));
     const buttons = [];
     // An API key held to some event types acts only on bulk replays of one of them, as the API has it.
     const types = ctx.me.eventTypes;
     const mayAct = ctx.can('REPLAY_EXECUTIONS') && (!types || types.includes((st.filter || {}).eventType));
     if (mayAct && st.status === 'running') {
-      if (p.paused) buttons.push(h('button', { type: 'button', class: 'primary', id: 'bulk-resume', onclick: (ev) => act('resume', ev.currentTarget) }, 'Resume'));
-      else if (p.remaining > 0 || p.matched === 0) buttons.push(h('button', { type: 'button', class: 'secondary', id: 'bulk-pause', onclick: (ev) => act('pause', ev.currentTarget) }, 'Pause'));
+      // Unknown, it may be paused or not: both are offered.
+      if (p.paused || st.progressUnknown) buttons.push(h('button', { type: 'button', class: 'primary', id: 'bulk-resume', onclick: (ev) => act('resume', ev.currentTarget) }, 'Resume'));
+      if (!p.paused && (p.remaining > 0 || p.matched === 0 || st.progressUnknown)) buttons.push(h('button', { type: 'button', class: 'secondary', id: 'bulk-pause', onclick: (ev) => act('pause', ev.currentTarget) }, 'Pause'));
       buttons.push(h('button', { type: 'button', class: 'danger', id: 'bulk-cancel', onclick: (ev) => act('cancel', ev.currentTarget) }, 'Cancel…'));
     }
     buttons.push(link(`#/executions${query({ bulkReplayId: id })}`, 'Its replays', { class: 'button secondary' }));
     if (st.webUrl) buttons.push(h('a', { href: st.webUrl, class: 'button secondary', target: '_blank', rel: 'noopener noreferrer' }, 'Open in Temporal Web UI ↗'));
     // Rebuilt only when they change, so that focus stays on them.
-    const key = `${st.status}/${p.paused}/${p.remaining > 0}`;
+    const key = `${st.status}/${p.paused}/${p.remaining > 0}/${Boolean(st.progressUnknown)}`;
     if (key !== last) {
       replace(controls, buttons);
       last = key;
