@@ -86,16 +86,18 @@ const rateLimitRetries = 5
 // do sends a request and decodes a 2xx JSON answer into out (when not
 // nil); it returns the raw answer too, for --json.
 func (c *apiClient) do(ctx context.Context, method, path string, query url.Values, body, out any) ([]byte, error) {
-	return c.doWith(ctx, method, path, query, nil, body, out)
+	raw, _, err := c.doWith(ctx, method, path, query, nil, body, out)
+	return raw, err
 }
 
-// doWith is do with the request's headers set from header.
-func (c *apiClient) doWith(ctx context.Context, method, path string, query url.Values, header http.Header, body, out any) ([]byte, error) {
+// doWith is do with the request's headers set from header; it returns
+// the answer's headers too.
+func (c *apiClient) doWith(ctx context.Context, method, path string, query url.Values, header http.Header, body, out any) ([]byte, http.Header, error) {
 	var b []byte
 	if body != nil {
 		var err error
 		if b, err = json.Marshal(body); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	u := c.base + path
@@ -105,13 +107,13 @@ func (c *apiClient) doWith(ctx context.Context, method, path string, query url.V
 	for attempt := 0; ; attempt++ {
 		raw, res, err := c.send(ctx, method, u, header, b)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if res.StatusCode == http.StatusTooManyRequests && attempt < rateLimitRetries {
 			wait, _ := strconv.Atoi(res.Header.Get("Retry-After"))
 			select {
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			case <-time.After(time.Duration(min(max(wait, 1), 60)) * time.Second):
 				continue
 			}
@@ -122,14 +124,14 @@ func (c *apiClient) doWith(ctx context.Context, method, path string, query url.V
 			if e.Body.Code == 104 {
 				e.Body.Message += " (pass --token or set DISPATCHER_TOKEN)"
 			}
-			return raw, e
+			return raw, res.Header, e
 		}
 		if out != nil {
 			if err := json.Unmarshal(raw, out); err != nil {
-				return raw, fmt.Errorf("the API answered something unexpected: %w", err)
+				return raw, res.Header, fmt.Errorf("the API answered something unexpected: %w", err)
 			}
 		}
-		return raw, nil
+		return raw, res.Header, nil
 	}
 }
 

@@ -314,6 +314,26 @@ func TestSyncAppliesToThePlannedVersion(t *testing.T) {
 	if d := s.dispatchersByName(); d["keep"]["description"] != "by hand" {
 		t.Fatalf("keep %v; want the change by hand kept", d["keep"])
 	}
+
+	// Its actions too: an action's change is made at the dispatcher's
+	// version, as the changes before it in the plan left it.
+	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": "http://127.0.0.1:1/erase"}, 200)
+	withAction := func(description, data string) string {
+		return `[{"eventType": "e", "name": "keep", "description": "` + description + `", "actions": [{"type": "task", "name": "t", "functionName": "erase", "data": ` + data + `}]}]`
+	}
+	s.mustSync(nil, "sync", "-f", writeFile(t, "action.json", withAction("by sync", `{"n": 1}`)))
+	p = plan(withAction("by sync again", `{"n": 2}`)) // the dispatcher, then its action
+	if err := applyPlan(t.Context(), c, p, io.Discard); err != nil {
+		t.Fatalf("a dispatcher and its action in one plan: %v", err)
+	}
+	p = plan(withAction("by sync again", `{"n": 3}`)) // the action alone
+	s.call("PUT", "/dispatchers/v1/"+s.dispatchersByName()["keep"]["id"].(string), map[string]any{"tags": []string{"hand-owned"}}, 200)
+	if err := applyPlan(t.Context(), c, p, io.Discard); err == nil || !strings.Contains(err.Error(), `dispatcher "keep" was changed since the plan was made`) {
+		t.Fatalf("apply: %v; want the action's change refused", err)
+	}
+	if a := s.dispatchersByName()["keep"]["actions"].([]any)[0].(map[string]any); a["data"].(map[string]any)["n"] != float64(2) {
+		t.Fatalf("action %v; want it as the plan before left it", a)
+	}
 }
 
 // TestSyncExportRoundTrip: export an install, sync the file on an empty

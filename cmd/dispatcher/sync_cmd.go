@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -269,19 +270,26 @@ func parseRenames(flags []string) (map[string]string, error) {
 // what was applied.
 func applyPlan(ctx context.Context, c *apiClient, p *plan, progress io.Writer) error {
 	n := len(p.Changes)
+	versions := map[string]string{} // a dispatcher's version after this sync's last change of it
 	for i, ch := range p.Changes {
 		var header http.Header
-		if ch.ifMatch != "" {
-			header = http.Header{"If-Match": {ch.ifMatch}}
+		if v := cmp.Or(versions[ch.target], ch.ifMatch); v != "" {
+			header = http.Header{"If-Match": {v}}
 		}
-		_, err := c.doWith(ctx, ch.method, ch.path, nil, header, ch.body, nil)
+		_, answer, err := c.doWith(ctx, ch.method, ch.path, nil, header, ch.body, nil)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusPreconditionFailed {
+			err = fmt.Errorf("dispatcher %q was changed since the plan was made, and is left as it is: run sync again to plan on what it is now (%w)", cmp.Or(ch.Dispatcher, ch.Name), err)
+		}
 		if err == nil {
+			if v := strings.TrimPrefix(answer.Get("ETag"), "W/"); ch.target != "" && v != "" {
+				versions[ch.target] = v
+			}
 			ch.Status = statusApplied
 			fmt.Fprintf(progress, "[%d/%d] %s: done\n", i+1, n, describe(ch))
 			continue
 		}
 		ch.Status, ch.Error = statusFailed, err.Error()
-		var ae *apiError
 		if !errors.As(err, &ae) {
 			ch.Status = statusUnknown // sent, with no answer: it may have been applied
 		}

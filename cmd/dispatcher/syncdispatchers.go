@@ -72,9 +72,9 @@ func (p *planner) planDispatchers() {
 		id := url.PathEscape(text(have["id"]))
 		if fields, upd := p.dispatcherDiff(want, have); len(fields) > 0 {
 			p.add(&change{Op: opUpdate, Kind: "dispatcher", Name: name, Fields: fields, Note: note,
-				method: "PUT", path: "/dispatchers/v1/" + id, body: upd, ifMatch: versionOf(have)})
+				method: "PUT", path: "/dispatchers/v1/" + id, body: upd, target: id, ifMatch: versionOf(have)})
 		}
-		p.planActions(name, id, want["actions"].([]any), objects(asSlice(have["actions"])))
+		p.planActions(name, id, versionOf(have), want["actions"].([]any), objects(asSlice(have["actions"])))
 	}
 	p.warnUnknownFields()
 
@@ -230,7 +230,13 @@ func validateDispatcher(body map[string]any) error {
 // planActions syncs the actions of a dispatcher the install has, by name:
 // deletions first (so that a name freed is free), then updates, then
 // creations. An action whose type changes is deleted and created again.
-func (p *planner) planActions(dispatcherName, id string, want []any, have []map[string]any) {
+func (p *planner) planActions(dispatcherName, id, version string, want []any, have []map[string]any) {
+	// Each at the version of the dispatcher the plan read, or that the
+	// change before it made (applyPlan follows it).
+	add := func(c *change) {
+		c.target, c.ifMatch = id, version
+		p.add(c)
+	}
 	wantByName := map[string]map[string]any{}
 	for _, a := range want {
 		wantByName[text(a.(map[string]any)["name"])] = a.(map[string]any)
@@ -247,12 +253,12 @@ func (p *planner) planActions(dispatcherName, id string, want []any, have []map[
 			// export leaves it out too: said, not deleted without a word.
 			c.Name = "(no name, id " + text(h["id"]) + ")"
 			c.Note = "sync matches actions by name, and this one has none: to keep it, name it in the install and in the file"
-			p.add(c)
+			add(c)
 		case !ok:
-			p.add(c)
+			add(c)
 		case text(w["type"]) != text(h["type"]):
 			c.Note = fmt.Sprintf("its type changes from %s to %s: deleted, then created again", text(h["type"]), text(w["type"]))
-			p.add(c)
+			add(c)
 		}
 	}
 	for _, a := range want {
@@ -260,7 +266,7 @@ func (p *planner) planActions(dispatcherName, id string, want []any, have []map[
 		name := text(w["name"])
 		if h := haveByName[name]; h != nil && text(h["type"]) == text(w["type"]) {
 			if fields, upd := p.actionDiff(w, h); len(fields) > 0 {
-				p.add(&change{Op: opUpdate, Kind: "action", Name: name, Dispatcher: dispatcherName, Type: text(w["type"]), Fields: fields,
+				add(&change{Op: opUpdate, Kind: "action", Name: name, Dispatcher: dispatcherName, Type: text(w["type"]), Fields: fields,
 					method: "PUT", path: "/dispatchers/v1/" + id + "/actions/" + url.PathEscape(text(h["id"])), body: upd})
 			}
 		}
@@ -269,7 +275,7 @@ func (p *planner) planActions(dispatcherName, id string, want []any, have []map[
 		w := a.(map[string]any)
 		name := text(w["name"])
 		if h := haveByName[name]; h == nil || text(h["type"]) != text(w["type"]) {
-			p.add(&change{Op: opCreate, Kind: "action", Name: name, Dispatcher: dispatcherName, Type: text(w["type"]),
+			add(&change{Op: opCreate, Kind: "action", Name: name, Dispatcher: dispatcherName, Type: text(w["type"]),
 				method: "POST", path: "/dispatchers/v1/" + id + "/actions", body: w})
 		}
 	}

@@ -55,8 +55,11 @@ type change struct {
 	Error      string        `json:"error,omitempty"`
 
 	method, path string
-	body         any    // may hold secrets: never printed
-	ifMatch      string // the version of the dispatcher planned on, for If-Match
+	body         any // may hold secrets: never printed
+	// target is the id of the dispatcher an update or deletion changes
+	// (its own, or of its actions'), ifMatch its version the plan read:
+	// a dispatcher changed meanwhile is refused (412), not overwritten.
+	target, ifMatch string
 }
 
 // fieldChange is one field of an update: what it is and what it becomes.
