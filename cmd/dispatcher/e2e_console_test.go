@@ -69,6 +69,17 @@ func TestEndToEndConsole(t *testing.T) {
 	b.waitText("#failures-summary", "3 failed dispatches")
 	b.checkLabels("failures")
 	b.shot("failures")
+	// The period, from the keyboard: the arrow keys step through the
+	// periods, Enter shows one. Before, the first arrow reloaded the view
+	// and the focus left the picker: the last period was out of reach.
+	b.do("step through the periods", chromedp.Focus(chromedp.ID("failures-range")),
+		chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown))
+	if got, _ := eval[string](b, "location.hash + ' ' + document.activeElement.id + ' ' + document.getElementById('failures-range').value"); got != "#/failures failures-range 30d" {
+		t.Errorf("after two arrow keys: %q, want the picker on 30d, the view as it was", got)
+	}
+	b.do("show the period", chromedp.KeyEvent(kb.Enter))
+	b.waitJS("the last 30 days", `location.hash === '#/failures?range=30d'`)
+	b.waitText("#failures-summary", "3 failed dispatches")
 
 	// A user without REPLAY_EXECUTIONS (in a tab of their own) sees the
 	// failed dispatch, and neither a Replay button nor the bulk replay.
@@ -229,7 +240,11 @@ func TestEndToEndConsole(t *testing.T) {
 	// and apart evt-1's first run, which its replay superseded and the
 	// bulk replay skips; the progress bar fills up, with a pause on the
 	// way.
-	b.open(fmt.Sprintf("/replays/new?status=failed&errorClass=HTTPPermanent&dispatcherId=%s", dispatcherID))
+	// From Failures, its time filter to the millisecond: before, the form
+	// cut it to the minute, and the bulk replay matched up to 59 s more.
+	from := time.Now().Add(-48 * time.Hour).Truncate(time.Minute).Add(7123 * time.Millisecond)
+	b.open(fmt.Sprintf("/replays/new?status=failed&errorClass=HTTPPermanent&dispatcherId=%s&from=%d", dispatcherID, from.UnixMilli()))
+	b.waitJS("the time filter to the millisecond", `document.getElementById('bulk-from').value.endsWith(':07.123')`)
 	b.do("dry run",
 		chromedp.WaitVisible(chromedp.ID("bulk-rate")),
 		chromedp.SetValue(chromedp.ID("bulk-rate"), "0.25"),

@@ -130,11 +130,17 @@ export function fmtDuration(ms) {
   return `${Math.floor(s / 86400)}${nb}d ${Math.floor((s % 86400) / 3600)}${nb}h`;
 }
 
-// toLocalInput turns epoch milliseconds into a datetime-local value.
+// toLocalInput turns epoch milliseconds into a datetime-local value, to
+// the millisecond (the input's step must allow it): cut to the minute, a
+// filter from Failures widened by up to 59 s what a bulk replay matched.
 export function toLocalInput(ms) {
   if (!ms) return '';
   const d = new Date(Number(ms));
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const v = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const s = d.getSeconds();
+  const m = d.getMilliseconds();
+  if (!s && !m) return v;
+  return `${v}:${pad(s)}${m ? `.${String(m).padStart(3, '0')}` : ''}`;
 }
 
 // fromLocalInput turns a datetime-local value into epoch milliseconds, or

@@ -31,8 +31,8 @@ export function filterForm(q, dispatchers, { withStatus = true, idPrefix = 'f' }
       : input({ id: `${idPrefix}-dispatcherId`, value: q.get('dispatcherId') || '', placeholder: '24 hex digits' }),
     status: select({ id: `${idPrefix}-status` }, statuses, q.get('status') || ''),
     errorClass: input({ id: `${idPrefix}-errorClass`, value: q.get('errorClass') || '', placeholder: 'e.g. HTTPPermanent' }),
-    from: input({ type: 'datetime-local', id: `${idPrefix}-from`, value: toLocalInput(q.get('from')) }),
-    to: input({ type: 'datetime-local', id: `${idPrefix}-to`, value: toLocalInput(q.get('to')) }),
+    from: input({ type: 'datetime-local', step: '0.001', id: `${idPrefix}-from`, value: toLocalInput(q.get('from')) }),
+    to: input({ type: 'datetime-local', step: '0.001', id: `${idPrefix}-to`, value: toLocalInput(q.get('to')) }),
   };
   if (dispatchers && q.get('dispatcherId') && !dispatchers.some((d) => d.id === q.get('dispatcherId'))) {
     els.dispatcherId.append(h('option', { value: q.get('dispatcherId'), selected: true }, q.get('dispatcherId')));

@@ -16,8 +16,18 @@ export async function render(ctx) {
   const key = ranges[ctx.query.get('range')] ? ctx.query.get('range') : '24h';
   const range = ranges[key];
   const picker = select({ id: 'failures-range' }, Object.entries(ranges).map(([k, r]) => [k, r.label]), key);
-  picker.addEventListener('change', () => ctx.navigate(`#/failures?range=${picker.value}`));
-  ctx.main.append(pageHeader('Failures', h('div', { class: 'toolbar' }, field('Period', picker))));
+  // Picked with the mouse, the period shows at once; with the keyboard,
+  // on Enter: the arrow keys step through the periods (each a change,
+  // which reloaded the view and took the focus from the picker).
+  let byKeys = false;
+  const show = () => picker.value !== key && ctx.navigate(`#/failures?range=${picker.value}`);
+  picker.addEventListener('pointerdown', () => { byKeys = false; });
+  picker.addEventListener('keydown', (ev) => {
+    byKeys = true;
+    if (ev.key === 'Enter') show();
+  });
+  picker.addEventListener('change', () => { if (!byKeys) show(); });
+  ctx.main.append(pageHeader('Failures', h('div', { class: 'toolbar' }, field('Period', picker, 'With the keyboard: choose, then Enter'))));
   const from = Date.now() - range.span;
   const out = h('div', { id: 'failures' }, h('p', { class: 'muted', text: 'Loading…' }));
   ctx.main.append(out);
