@@ -79,10 +79,11 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		}
 		ctx, out := cmd.Context(), cmd.OutOrStdout()
 		// A flag the chosen form does not read is refused, not ignored.
-		if n := btoi(cancel != "") + btoi(pause != "") + btoi(resume != "") + btoi(follow != "") + btoi(list); n > 1 || n == 1 && (len(args) > 0 || f.set()) {
+		forms := btoi(cancel != "") + btoi(pause != "") + btoi(resume != "") + btoi(follow != "") + btoi(list)
+		if forms > 1 || forms == 1 && (len(args) > 0 || f.set()) {
 			return errors.New("--cancel, --pause, --resume, --follow and --list each stand alone: give no ID or filters with them")
 		}
-		if n := btoi(cancel != "") + btoi(pause != "") + btoi(resume != "") + btoi(follow != "") + btoi(list); n > 0 {
+		if forms == 1 {
 			for _, name := range []string{"rate", "dry-run", "actions", "config", "no-wait"} {
 				if cmd.Flags().Changed(name) {
 					return fmt.Errorf("--%s is for starting a replay: --cancel, --pause, --resume, --follow and --list do not take it", name)

@@ -4,7 +4,7 @@
 // linked to, reloaded and left with the Back button.
 import { h, clear, uid } from './dom.js';
 import { get, token, setToken, clearToken, onUnauthorized, transient } from './api.js';
-import { errorBox, field, input, announce, confirmDialog } from './ui.js';
+import { errorBox, field, input, announce, confirmDialog, focusHeading } from './ui.js';
 import * as failures from './pages/failures.js';
 import * as executions from './pages/executions.js';
 import * as execution from './pages/execution.js';
@@ -296,8 +296,7 @@ async function render() {
     if (mine === generation && err.status !== 401) area.append(errorBox(err));
   }
   if (mine === generation) {
-    const h1 = main.querySelector('h1');
-    if (h1 && document.activeElement === document.body) h1.focus();
+    focusHeading(main);
   }
 }
 

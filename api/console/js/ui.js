@@ -71,6 +71,13 @@ export function badge(status, props = {}) {
   return h('span', { class: `badge badge-${s.replace(/[^a-z]/g, '')}`, ...props }, statusLabels[s] || s);
 }
 
+// focusHeading moves the focus to the heading in root when nothing has
+// it: a view names itself to a screen reader as it appears.
+export function focusHeading(root) {
+  const h1 = root.querySelector('h1');
+  if (h1 && document.activeElement === document.body) h1.focus();
+}
+
 // field returns a label and control pair; control gets an id if it has
 // none, and hint is tied to it with aria-describedby.
 export function field(label, control, hint) {

@@ -6,7 +6,7 @@
 // each after a confirmation, for those who may.
 import { h, fmtTime, fmtDuration, pretty, uid, replace, rebuild } from '../dom.js';
 import { get, post, query, seg, idempotencyKey } from '../api.js';
-import { pageHeader, badge, table, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
+import { pageHeader, badge, table, link, confirmDialog, errorBox, announce, busy, focusHeading } from '../ui.js';
 
 const open = (status) => status === 'running' || status === 'scheduled';
 
@@ -30,9 +30,7 @@ export async function render(ctx) {
     if (!headerDone) {
       replace(head, pageHeader(`Dispatch of event ${d.eventId}`));
       headerDone = true;
-      // Drawn after the view rendered, which focuses the heading there is.
-      const h1 = head.querySelector('h1');
-      if (h1 && document.activeElement === document.body) h1.focus();
+      focusHeading(head); // drawn after the view rendered, which focused none
     }
     if (shownStatus !== null && shownStatus !== d.status) announce(`The run is now ${d.status}.`);
     shownStatus = d.status;
