@@ -132,9 +132,10 @@ type BulkReplayStatus struct {
 	Status   string // running, completed, canceled or failed
 	Request  BulkReplayRequest
 	Progress BulkReplayProgress
-	// ProgressUnknown says that the bulk replay runs but no worker
-	// answered for its progress (the workers are down or too busy):
-	// Progress holds only what its run's input knew.
+	// ProgressUnknown says that no worker answered for the bulk
+	// replay's progress (the workers are down or too busy; for one that
+	// failed or was terminated, no worker could replay it): Progress holds
+	// only what its run's input knew.
 	ProgressUnknown bool
 	Start           time.Time
 	Close           time.Time // zero while it runs

@@ -194,11 +194,9 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.Bulk
 	if in.State != nil {
 		st.Progress = in.State.CurrentProgress()
 	}
-	p, ok := e.bulkProgress(ctx, id, info.GetExecution().GetRunId(), info.GetStatus())
-	switch {
-	case ok:
+	if p, ok := e.bulkProgress(ctx, id, info.GetExecution().GetRunId(), info.GetStatus()); ok {
 		st.Progress = p
-	case info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	} else {
 		st.ProgressUnknown = true
 	}
 	return st, nil
@@ -278,12 +276,15 @@ func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.B
 	return out, nil
 }
 
-// bulkProgress returns the live progress: the query while it runs, the
-// result or the cancellation's details once it closed.
+// bulkProgress returns the live progress: the result or the
+// cancellation's details of a run that completed or was canceled, else the
+// query, which a worker also answers for a run that failed, timed out or
+// was terminated (it replays the run up to its end). false when none
+// answers.
 func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status enums.WorkflowExecutionStatus) (dispatcher.BulkReplayProgress, bool) {
 	var p dispatcher.BulkReplayProgress
 	switch status {
-	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	default:
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		defer cancel()
 		v, err := e.client.QueryWorkflow(qctx, id, runID, workflows.QueryProgress)
@@ -308,7 +309,6 @@ func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status 
 		}
 		return p, err == nil
 	}
-	return p, false
 }
 
 // withLiveCounts returns p with its replays counted as they are now: the

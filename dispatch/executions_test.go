@@ -423,14 +423,41 @@ func outcomeSummary(os []dispatcher.ActionOutcome) string {
 // its succeeded and failed stayed at 0 until it ended.
 func TestBulkReplayProgressIsLive(t *testing.T) {
 	e := newExecutionsEnv(t)
+	st := e.bulkReplayedOne("live")
+	// Canceled, it ends without waiting for its replays, and its counts
+	// stay as they are: before, they went back to what it had counted
+	// itself, none succeeded or failed.
+	if _, err := e.ex.CancelBulkReplay(e.ctx(), st.ID, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	e.bulkEnds(st.ID, dispatcher.ExecutionCanceled)
+}
+
+// A bulk replay terminated (or failed) keeps the progress it had, read by
+// replaying its run on a worker: before, it showed none, as if it had
+// replayed nothing.
+func TestBulkReplayTerminatedKeepsItsProgress(t *testing.T) {
+	e := newExecutionsEnv(t)
+	st := e.bulkReplayedOne("ended")
+	if err := e.c.TerminateWorkflow(e.ctx(), st.ID, "", "stopped by an operator"); err != nil {
+		t.Fatal(err)
+	}
+	e.bulkEnds(st.ID, dispatcher.ExecutionFailed)
+}
+
+// bulkReplayedOne fails two dispatches named after prefix and starts a
+// bulk replay of them that replays the first at once and would replay
+// the second 100 s later; it returns it once the first replay succeeded.
+func (e *executionsEnv) bulkReplayedOne(prefix string) dispatcher.BulkReplayStatus {
+	t := e.t
+	t.Helper()
 	var ids []string
-	for _, id := range []string{"live-a", "live-b"} {
+	for _, id := range []string{prefix + "-a", prefix + "-b"} {
 		ids = append(ids, e.dispatch(id, "signup", true).WorkflowID)
 	}
 	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
 	e.list(f, ids...)
 	e.broken.Store(false)
-	// The first replay at once, the next in 100 s.
 	st, err := e.ex.StartBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 0.01, Actor: "ann"})
 	if err != nil {
 		t.Fatal(err)
@@ -445,18 +472,20 @@ func TestBulkReplayProgressIsLive(t *testing.T) {
 		}
 		return ""
 	})
-	// Canceled, it ends without waiting for its replays, and its counts
-	// stay as they are: before, they went back to what it had counted
-	// itself, none succeeded or failed.
-	if _, err := e.ex.CancelBulkReplay(e.ctx(), st.ID, "ann"); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 20*time.Second, func() string {
-		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
-			t.Fatal(err)
+	return st
+}
+
+// bulkEnds waits for bulk replay id to be status, with the progress
+// bulkReplayedOne left it at.
+func (e *executionsEnv) bulkEnds(id, status string) {
+	e.t.Helper()
+	testenv.Eventually(e.t, 20*time.Second, func() string {
+		st, err := e.ex.BulkReplay(e.ctx(), id)
+		if err != nil {
+			e.t.Fatal(err)
 		}
-		if p := st.Progress; st.Status != dispatcher.ExecutionCanceled || p.Replayed != 1 || p.Succeeded != 1 {
-			return fmt.Sprintf("bulk replay %s: %+v", st.Status, p)
+		if p := st.Progress; st.Status != status || st.ProgressUnknown || p.Replayed != 1 || p.Succeeded != 1 {
+			return fmt.Sprintf("bulk replay %s (progress unknown: %v): %+v", st.Status, st.ProgressUnknown, p)
 		}
 		return ""
 	})

@@ -261,9 +261,9 @@ type DryRun struct {
 type BulkReplay struct {
 	BulkReplayItem
 	Progress Progress `json:"progress"`
-	// ProgressUnknown says that it runs but no worker answered for its
-	// progress (the workers are down or busy): Progress holds only what
-	// its run's input knew. It goes on once one does.
+	// ProgressUnknown says that no worker answered for its progress (the
+	// workers are down or busy): Progress holds only what its run's input
+	// knew. A running one goes on once one does.
 	ProgressUnknown bool `json:"progressUnknown,omitempty"`
 }
 

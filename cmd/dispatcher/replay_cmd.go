@@ -22,6 +22,9 @@ import (
 // read as if nothing matched).
 func progressLine(b wire.BulkReplay) string {
 	p := b.Progress
+	if b.ProgressUnknown && b.Status != "running" {
+		return "its progress is unknown: no worker answered for it"
+	}
 	if b.Status == "running" && p.Matched == 0 && p.Processed == 0 {
 		return "finding the dispatches to replay"
 	}
@@ -308,7 +311,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 				}
 				return bulkOutcome(b)
 			}
-		case b.ProgressUnknown:
+		case b.ProgressUnknown && !done:
 			// No worker answers for it: the bulk replay waits, and is
 			// followed on; its progress is drawn once one does.
 			if line := "progress unknown: no worker answers for it now (the workers are down or busy); it goes on once one does"; line != last {

@@ -170,7 +170,8 @@ function progressView(ctx, id, named) {
     const shown = st.status === 'running' && p.paused ? 'paused' : st.status;
     replace(state, 
       h('p', {}, badge(shown, { id: 'bulk-status' }), ' ', st.progressUnknown
-        ? 'Progress unknown: no worker answers for it now (the workers are down or busy). It goes on once one does; pause and cancel work meanwhile.'
+        ? (done ? 'Progress unknown: no worker answered for it (the workers are down or busy); look again later.'
+          : 'Progress unknown: no worker answers for it now (the workers are down or busy). It goes on once one does; pause and cancel work meanwhile.')
         : `${p.processed} of ${total} handled: ${p.replayed} replayed, ${p.skipped} skipped; of the replays ${p.succeeded} succeeded, ${p.failed} failed, ${p.pending} still running.`),
       h('p', { class: 'muted' }, `Started ${fmtTime(st.startTimestamp)} by ${st.requestedBy || 'unknown'}${st.closeTimestamp ? `, ended ${fmtTime(st.closeTimestamp)}` : ''}; at most ${st.rate} a second, ${st.config} configuration.`));
     const buttons = [];
