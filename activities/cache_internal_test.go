@@ -18,7 +18,7 @@ func (versionStore) ConfigVersion(context.Context) (int64, error) { return 1, ni
 // distinct ones must not grow the cache without end.
 func TestCacheIsBounded(t *testing.T) {
 	c := NewCache(versionStore{})
-	configs := func(c *Cache) map[string]dispatcher.Config { return c.configs }
+	configs := func(t *tenantCache) map[string]dispatcher.Config { return t.configs }
 	loads := 0
 	load := func(context.Context) (dispatcher.Config, error) { loads++; return dispatcher.Config{}, nil }
 	for i := range cacheLimit + 10 {
@@ -26,7 +26,7 @@ func TestCacheIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(c.configs); n > cacheLimit {
+	if n := len(c.tenants[""].configs); n > cacheLimit {
 		t.Fatalf("cache holds %d entries, limit %d", n, cacheLimit)
 	}
 	// A hit still does not load again.
@@ -58,7 +58,7 @@ func TestCacheTrustsAKnownVersion(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	c.now = func() time.Time { return now }
 	c.Fresh = time.Second
-	configs := func(c *Cache) map[string]dispatcher.Config { return c.configs }
+	configs := func(t *tenantCache) map[string]dispatcher.Config { return t.configs }
 	load := func(context.Context) (dispatcher.Config, error) { return dispatcher.Config{}, nil }
 	get := func(atLeast int64) int64 {
 		t.Helper()
@@ -101,13 +101,60 @@ func TestCacheForget(t *testing.T) {
 	s := &countingStore{version: 1}
 	c := NewCache(s)
 	c.Fresh = time.Hour
-	if _, err := c.current(context.Background(), 0); err != nil {
+	if _, err := c.current(context.Background(), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	c.at(1)
+	c.tenants[""].at(1)
 	s.version = 2
 	c.Forget()
-	if v, err := c.current(context.Background(), 0); err != nil || v != 2 || s.queries != 2 {
+	if v, err := c.current(context.Background(), "", 0); err != nil || v != 2 || s.queries != 2 {
 		t.Fatalf("after Forget: version %d after %d queries (%v), want 2 from the store", v, s.queries, err)
+	}
+}
+
+// tenantStore has a version per tenant, and counts the templates it loads.
+type tenantStore struct {
+	Store
+	versions map[string]int64
+	loads    map[string]int
+}
+
+func (s *tenantStore) ConfigVersion(ctx context.Context) (int64, error) {
+	return s.versions[dispatcher.CallerOf(ctx).Tenant], nil
+}
+
+func (s *tenantStore) FindTemplate(ctx context.Context, id string) (dispatcher.Template, error) {
+	tenant := dispatcher.CallerOf(ctx).Tenant
+	s.loads[tenant]++
+	return dispatcher.Template{ID: id, Subject: tenant}, nil
+}
+
+// Each tenant's configuration has versions of its own: the cache keeps
+// each tenant's at its version, and a change of one tenant's empties its
+// entries only. Before, the cache held one version for all, and two
+// tenants at different versions emptied it for each other on every read.
+func TestCacheKeepsEachTenantAtItsVersion(t *testing.T) {
+	s := &tenantStore{versions: map[string]int64{"acme": 3, "globex": 8}, loads: map[string]int{}}
+	c := NewCache(s)
+	acme := dispatcher.WithCaller(context.Background(), dispatcher.Caller{Tenant: "acme"})
+	globex := dispatcher.WithCaller(context.Background(), dispatcher.Caller{Tenant: "globex"})
+	read := func(ctx context.Context, want string) {
+		t.Helper()
+		if tpl, err := c.template(ctx, "tpl", 0); err != nil || tpl.Subject != want {
+			t.Fatalf("template of %s: %+v, %v", want, tpl, err)
+		}
+	}
+	for range 3 {
+		read(acme, "acme")
+		read(globex, "globex")
+	}
+	if s.loads["acme"] != 1 || s.loads["globex"] != 1 {
+		t.Fatalf("loads %v: want each tenant's template loaded once", s.loads)
+	}
+	s.versions["acme"] = 4
+	read(acme, "acme")
+	read(globex, "globex")
+	if s.loads["acme"] != 2 || s.loads["globex"] != 1 {
+		t.Fatalf("loads %v after a change of acme's: want acme's loaded again, globex's not", s.loads)
 	}
 }

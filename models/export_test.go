@@ -18,6 +18,16 @@ func MigrateTo(ctx context.Context, db *gorm.DB, version int64) error {
 	return err
 }
 
+// MigrateDownTo rolls the migrations of db back to version.
+func MigrateDownTo(ctx context.Context, db *gorm.DB, version int64) error {
+	p, err := provider(db)
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}
+
 // SetCountLimits lowers the most dispatchers, templates and functions a
 // tenant may have, for the test.
 func SetCountLimits(t testing.TB, dispatchers, templates, functions int) {

@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
@@ -66,6 +67,73 @@ func TestTenantsMigrationKeepsTheConfiguration(t *testing.T) {
 			var n int64
 			if err := db.Raw(`SELECT COUNT(*) FROM actions`).Scan(&n).Error; err != nil || n != 0 {
 				t.Fatalf("%d actions left after their dispatcher was deleted (%v): the cascade is gone", n, err)
+			}
+		})
+	}
+}
+
+// Each tenant's configuration has a version of its own (migration 13): a
+// change moves its tenant's only, so that no tenant learns from its
+// dispatches' versions when another changes its configuration. A tenant's
+// version starts from the one all shared before, so that none goes back
+// over the upgrade (a dispatch asks for its configuration at a version at
+// least its own); going down, the shared one goes on from the highest.
+func TestConfigVersionsAreTheTenants(t *testing.T) {
+	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := models.Open(url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if sqlDB, err := db.DB(); err == nil {
+					sqlDB.Close()
+				}
+			})
+			if err := models.MigrateTo(ctx, db, 12); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Exec(`UPDATE config_version SET version = 41 WHERE id = 1`).Error; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := models.Migrate(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+			s := models.NewStore(db, tick())
+			acme, globex := as("acme"), as("globex")
+			versions := func() [3]int64 {
+				t.Helper()
+				var vs [3]int64
+				for i, c := range []context.Context{ctx, acme, globex} {
+					v, err := s.ConfigVersion(c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					vs[i] = v
+				}
+				return vs
+			}
+			if got := versions(); got != [3]int64{41, 41, 41} {
+				t.Fatalf("versions of the implicit tenant, acme and globex after the upgrade: %v, want the shared 41 each", got)
+			}
+			for range 2 {
+				if err := s.CreateTemplate(acme, &dispatcher.Template{Name: dispatcher.NewID(time.Now()), Subject: "s", Text: "t"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.CreateTemplate(ctx, &dispatcher.Template{Name: "mine", Subject: "s", Text: "t"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := versions(); got != [3]int64{42, 43, 41} {
+				t.Fatalf("versions after one change of the implicit tenant's and two of acme's: %v, want [42 43 41]", got)
+			}
+			if err := models.MigrateDownTo(ctx, db, 12); err != nil {
+				t.Fatal(err)
+			}
+			var shared int64
+			if err := db.Raw(`SELECT version FROM config_version WHERE id = 1`).Scan(&shared).Error; err != nil || shared != 43 {
+				t.Fatalf("the shared version after going down: %d (%v), want 43, the highest", shared, err)
 			}
 		})
 	}

@@ -54,18 +54,24 @@ func NewStore(db *gorm.DB, now func() time.Time, opts ...StoreOption) *Store {
 	return s
 }
 
-// tx runs fn in a transaction that also bumps the configuration version,
-// so caches of the configuration notice every committed change. It bumps
-// it first, which locks the version row until the transaction ends: the
-// configuration's writes take turns, so the checks that count and measure
-// what a write leaves (checkConfigSize, checkCount) see every write
-// committed before them (PostgreSQL runs each statement with a fresh
-// snapshot; SQLite has one writer), and the version row is the first lock
-// every such write takes, before its tenant's audit chain: no deadlock.
-// Readers see the new version only once the transaction commits.
+// tx runs fn in a transaction that also bumps the configuration version
+// of the caller's tenant, so caches of its configuration notice every
+// committed change. It bumps it first, which locks the tenant's version
+// row until the transaction ends: the tenant's configuration writes take
+// turns, so the checks that count and measure what a write leaves
+// (checkConfigSize, checkCount: within a tenant) see every write committed
+// before them (PostgreSQL runs each statement with a fresh snapshot;
+// SQLite has one writer), and the version row is the first lock every
+// such write takes, before its tenant's audit chain: no deadlock. Readers
+// see the new version only once the transaction commits.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec("UPDATE config_version SET version = version + 1 WHERE id = 1").Error; err != nil {
+		// A tenant's first change starts from the version all tenants
+		// shared before each had its own (migration 13).
+		if err := tx.Exec(`INSERT INTO tenant_config_versions (tenant, version)
+			SELECT ?, version + 1 FROM config_version WHERE id = 1
+			ON CONFLICT (tenant) DO UPDATE SET version = tenant_config_versions.version + 1`,
+			dispatcher.CallerOf(ctx).Tenant).Error; err != nil {
 			return err
 		}
 		return fn(tx)
@@ -84,16 +90,26 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 // Forget). Set it before the store is used.
 func (s *Store) OnChange(f func()) { s.changed = f }
 
-// ConfigVersion returns a number that grows with every configuration change.
-// Every event and every activity asks for it, so it goes straight to the
-// prepared statement: through gorm the same query took 1.5–2 times as long.
+// versionQuery reads a tenant's configuration version: its own, else the
+// one all tenants shared before each had its own, else 0.
+const versionQuery = `SELECT COALESCE((SELECT version FROM tenant_config_versions WHERE tenant = ?),
+	(SELECT version FROM config_version WHERE id = 1), 0)`
+
+// ConfigVersion returns a number that grows with every change of the
+// caller's tenant's configuration, and with no other tenant's. Every event
+// and every activity asks for it, so it goes straight to the prepared
+// statement: through gorm the same query took 1.5–2 times as long.
 func (s *Store) ConfigVersion(ctx context.Context) (int64, error) {
-	rows, err := s.prepared.Statement.ConnPool.QueryContext(ctx, "SELECT version FROM config_version WHERE id = 1")
+	q := versionQuery
+	if s.db.Dialector.Name() == "postgres" {
+		q = strings.Replace(q, "?", "$1", 1)
+	}
+	rows, err := s.prepared.Statement.ConnPool.QueryContext(ctx, q, dispatcher.CallerOf(ctx).Tenant)
 	if err != nil {
 		return 0, translate(err, "")
 	}
 	defer rows.Close()
-	var v int64 // a store without the row is at version 0
+	var v int64
 	if rows.Next() {
 		err = rows.Scan(&v)
 	}
