@@ -77,7 +77,9 @@ func TestTenantsMigrationKeepsTheConfiguration(t *testing.T) {
 // dispatches' versions when another changes its configuration. A tenant's
 // version starts from the one all shared before, so that none goes back
 // over the upgrade (a dispatch asks for its configuration at a version at
-// least its own); going down, the shared one goes on from the highest.
+// least its own), and a change by a process from before the upgrade still
+// reaches every tenant's readers; going down, the shared one goes on from
+// the highest.
 func TestConfigVersionsAreTheTenants(t *testing.T) {
 	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
 		t.Run(name, func(t *testing.T) {
@@ -128,12 +130,27 @@ func TestConfigVersionsAreTheTenants(t *testing.T) {
 			if got := versions(); got != [3]int64{42, 43, 41} {
 				t.Fatalf("versions after one change of the implicit tenant's and two of acme's: %v, want [42 43 41]", got)
 			}
+			// A process from before the migration, during a rolling
+			// upgrade, moves the shared version: its change must reach
+			// the new processes' caches, whatever the tenant.
+			if err := db.Exec(`UPDATE config_version SET version = version + 1 WHERE id = 1`).Error; err != nil {
+				t.Fatal(err)
+			}
+			if got := versions(); got != [3]int64{43, 44, 42} {
+				t.Fatalf("versions after a change by an old process: %v, want [43 44 42]", got)
+			}
+			if err := s.CreateTemplate(ctx, &dispatcher.Template{Name: "again", Subject: "s", Text: "t"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := versions(); got != [3]int64{44, 44, 42} {
+				t.Fatalf("versions after another change of the implicit tenant's: %v, want [44 44 42]", got)
+			}
 			if err := models.MigrateDownTo(ctx, db, 12); err != nil {
 				t.Fatal(err)
 			}
 			var shared int64
-			if err := db.Raw(`SELECT version FROM config_version WHERE id = 1`).Scan(&shared).Error; err != nil || shared != 43 {
-				t.Fatalf("the shared version after going down: %d (%v), want 43, the highest", shared, err)
+			if err := db.Raw(`SELECT version FROM config_version WHERE id = 1`).Scan(&shared).Error; err != nil || shared != 44 {
+				t.Fatalf("the shared version after going down: %d (%v), want 44, the highest of a tenant", shared, err)
 			}
 		})
 	}

@@ -66,10 +66,7 @@ func NewStore(db *gorm.DB, now func() time.Time, opts ...StoreOption) *Store {
 // see the new version only once the transaction commits.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// A tenant's first change starts from the version all tenants
-		// shared before each had its own (migration 13).
-		if err := tx.Exec(`INSERT INTO tenant_config_versions (tenant, version)
-			SELECT ?, version + 1 FROM config_version WHERE id = 1
+		if err := tx.Exec(`INSERT INTO tenant_config_versions (tenant, version) VALUES (?, 1)
 			ON CONFLICT (tenant) DO UPDATE SET version = tenant_config_versions.version + 1`,
 			dispatcher.CallerOf(ctx).Tenant).Error; err != nil {
 			return err
@@ -90,10 +87,13 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 // Forget). Set it before the store is used.
 func (s *Store) OnChange(f func()) { s.changed = f }
 
-// versionQuery reads a tenant's configuration version: its own, else the
-// one all tenants shared before each had its own, else 0.
-const versionQuery = `SELECT COALESCE((SELECT version FROM tenant_config_versions WHERE tenant = ?),
-	(SELECT version FROM config_version WHERE id = 1), 0)`
+// versionQuery reads a tenant's configuration version: the changes of its
+// own, counted since each tenant had its own (migration 13), plus the
+// version all tenants shared until then. Only processes from before the
+// migration move the shared one, during a rolling upgrade: their changes
+// reach the caches of the new processes too, and no version goes back.
+const versionQuery = `SELECT COALESCE((SELECT version FROM tenant_config_versions WHERE tenant = ?), 0)
+	+ COALESCE((SELECT version FROM config_version WHERE id = 1), 0)`
 
 // ConfigVersion returns a number that grows with every change of the
 // caller's tenant's configuration, and with no other tenant's. Every event
