@@ -29,6 +29,9 @@ type runRecord struct {
 	config   *dispatcher.Config
 	outcomes []dispatcher.ActionOutcome
 	closed   bool // the history holds the run's result
+	// recorded: the history holds more than the start and workflow
+	// tasks, what the run did (a marker, an activity, a timer…).
+	recorded bool
 	failure  string
 }
 
@@ -63,7 +66,13 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 		defer cancel()
 		var outcomes []dispatcher.ActionOutcome
 		if v, err := e.client.QueryWorkflow(qctx, workflowID, x.RunID, workflows.QueryOutcomes); err != nil {
-			e.log.WarnContext(ctx, "outcomes query failed", "workflowId", workflowID, "runId", x.RunID, "err", err)
+			if !rec.recorded && rec.config != nil && x.Status == dispatcher.ExecutionRunning {
+				// Nothing recorded yet: its first workflow task runs
+				// the first attempts, and answers no query until they end.
+				d.Outcomes = workflows.PlannedOutcomes(rec.input, rec.config, e.now())
+			} else {
+				e.log.WarnContext(ctx, "outcomes query failed", "workflowId", workflowID, "runId", x.RunID, "err", err)
+			}
 		} else if err := v.Get(&outcomes); err == nil {
 			d.Outcomes = outcomes
 		}
@@ -143,6 +152,7 @@ func (e *Executions) readRun(ctx context.Context, workflowID, runID string) (run
 
 func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
 	var res workflows.DispatchResult
+	rec.recorded = rec.recorded || recordsWork(ev.GetEventType())
 	switch ev.GetEventType() {
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
 		if err := e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input); err != nil {
@@ -177,6 +187,17 @@ func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
 		rec.failure = "the dispatch timed out"
 	}
+}
+
+// recordsWork reports whether an event of type t records something a run
+// did: not its start, nor its workflow tasks.
+func recordsWork(t enums.EventType) bool {
+	switch t {
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, enums.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, enums.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+		enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, enums.EVENT_TYPE_WORKFLOW_TASK_FAILED, enums.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+		return false
+	}
+	return true
 }
 
 // loadConfigMarker returns the configuration a LoadConfig local activity

@@ -38,14 +38,24 @@ type executionsEnv struct {
 	broken  atomic.Bool // the "gone" function answers 404 while set
 	mu      sync.Mutex
 	keys    []string // Idempotency-Keys of calls to the "gone" function
+	// The "slow" function tells each call on called and answers once
+	// release is closed.
+	called, release chan struct{}
 }
 
 func newExecutionsEnv(t *testing.T) *executionsEnv {
 	t.Helper()
 	c := testenv.TemporalClient(t)
-	e := &executionsEnv{t: t, c: c, audit: testenv.Store(t)}
+	e := &executionsEnv{t: t, c: c, audit: testenv.Store(t), called: make(chan struct{}, 10), release: make(chan struct{})}
 	e.broken.Store(true)
 	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			e.called <- struct{}{}
+			select {
+			case <-e.release:
+			case <-r.Context().Done():
+			}
+		}
 		if r.URL.Path == "/gone" {
 			e.mu.Lock()
 			e.keys = append(e.keys, r.Header.Get("Idempotency-Key"))
@@ -74,6 +84,10 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 			{ID: "d3", Name: "reminder", EventType: "later", Actions: []dispatcher.Action{
 				{ID: "t3", Type: dispatcher.ActionTask, FunctionName: "gone", StartTimestamp: &later},
 			}},
+			{ID: "d6", Name: "export", EventType: "slow", Actions: []dispatcher.Action{
+				{ID: "t6", Type: dispatcher.ActionTask, Name: "export", FunctionName: "slow"},
+				{ID: "t7", Type: dispatcher.ActionTask, Name: "remind", FunctionName: "slow", StartTimestamp: &later},
+			}},
 			{ID: "d5", Name: "archive", EventType: "archive", Actions: []dispatcher.Action{
 				{ID: "m5", Type: dispatcher.ActionMail, TemplateID: "bad", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
 				{ID: "t5", Type: dispatcher.ActionTask, FunctionName: "stubborn"},
@@ -86,6 +100,7 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 		Functions: map[string]dispatcher.Function{
 			"gone":     {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
 			"stubborn": {Name: "stubborn", Kind: dispatcher.FunctionTemporal, TaskQueue: stubbornQueue},
+			"slow":     {Name: "slow", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/slow", Timeout: 30 * time.Second},
 		},
 	}
 	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{
@@ -416,6 +431,43 @@ func outcomeSummary(os []dispatcher.ActionOutcome) string {
 		parts = append(parts, p)
 	}
 	return strings.Join(parts, " ")
+}
+
+// While a dispatch's first workflow task makes its first attempts (local
+// activities), no worker answers its outcomes query: the detail lists its
+// actions from the configuration its input holds, running or scheduled.
+// Before, it listed none for as long as the attempts took.
+func TestExecutionDetailDuringTheFirstAttempts(t *testing.T) {
+	e := newExecutionsEnv(t)
+	release := sync.OnceFunc(func() { close(e.release) })
+	t.Cleanup(release) // before the worker stops: it waits for the call
+	starter := e.starter
+	starter.Configs = activities.NewCache(e.store) // the intake hands the configuration over
+	res, err := starter.Start(e.ctx(), dispatcher.Event{ID: "first-1", Type: "slow", Content: json.RawMessage(`{}`), Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-e.called
+	d, err := e.ex.Get(e.ctx(), res.WorkflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeSummary(d.Outcomes); d.Status != dispatcher.ExecutionRunning || got != "t6:running t7:scheduled" || d.Outcomes[0].Attempts != 1 {
+		t.Fatalf("during the first attempt: %s, outcomes %s (%+v), want t6 running its first attempt, t7 scheduled", d.Status, got, d.Outcomes)
+	}
+	release()
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if d, err = e.ex.Get(e.ctx(), res.WorkflowID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got := outcomeSummary(d.Outcomes); got != "t6:succeeded t7:scheduled" {
+			return "once the first attempt ended: " + got
+		}
+		return ""
+	})
+	if err := e.c.TerminateWorkflow(e.ctx(), res.WorkflowID, "", "done"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A running bulk replay's progress counts the replays that have ended:

@@ -197,6 +197,26 @@ func (d *dispatch) plan() {
 	}
 }
 
+// PlannedOutcomes returns the outcomes a dispatch of in with cfg has
+// before anything it did was recorded, at now: its actions running, or
+// scheduled until their startTimestamp, and those of skipped dispatchers
+// skipped. Its first workflow task, which holds the first attempts (local
+// activities), answers no query for as long as they take: the executions
+// API shows these meanwhile.
+func PlannedOutcomes(in DispatchInput, cfg *dispatcher.Config, now time.Time) []dispatcher.ActionOutcome {
+	d := &dispatch{in: in, cfg: cfg}
+	d.plan()
+	for i, j := range d.jobs {
+		o := &d.outcomes[i]
+		if a := j.action; a.StartTimestamp != nil && a.StartTimestamp.After(now) {
+			o.Status = dispatcher.OutcomeScheduled
+		} else {
+			o.Attempts = 1
+		}
+	}
+	return d.outcomes
+}
+
 // refuse fails every action it would run with FailureOrderingOverflow,
 // without running it: its Sequence had no room for the event.
 func (d *dispatch) refuse(now time.Time) {
