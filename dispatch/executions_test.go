@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -39,8 +41,9 @@ type executionsEnv struct {
 	mu      sync.Mutex
 	keys    []string // Idempotency-Keys of calls to the "gone" function
 	// The "slow" function tells each call on called and answers once
-	// release is closed.
+	// release is closed: 503 to the first unavailable calls.
 	called, release chan struct{}
+	unavailable     atomic.Int32
 }
 
 func newExecutionsEnv(t *testing.T) *executionsEnv {
@@ -54,6 +57,9 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 			select {
 			case <-e.release:
 			case <-r.Context().Done():
+			}
+			if e.unavailable.Add(-1) >= 0 {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
 			}
 		}
 		if r.URL.Path == "/gone" {
@@ -468,6 +474,44 @@ func TestExecutionDetailDuringTheFirstAttempts(t *testing.T) {
 	if err := e.c.TerminateWorkflow(e.ctx(), res.WorkflowID, "", "done"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// An action's retries are a regular activity that the Temporal Web UI
+// shows by its id, action:<action id>: its summary says which action of
+// which dispatcher it is.
+func TestRetriesAreSummarized(t *testing.T) {
+	e := newExecutionsEnv(t)
+	close(e.release)
+	e.unavailable.Store(1) // the first attempt fails: the second is a regular activity
+	starter := e.starter
+	starter.Configs = activities.NewCache(e.store)
+	res, err := starter.Start(e.ctx(), dispatcher.Event{ID: "summary-1", Type: "slow", Content: json.RawMessage(`{}`), Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.c.TerminateWorkflow(context.Background(), res.WorkflowID, "", "done") })
+	testenv.Eventually(t, 20*time.Second, func() string {
+		var summaries []string
+		it := e.c.GetWorkflowHistory(e.ctx(), res.WorkflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetEventType() != enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
+				continue
+			}
+			var s string
+			if err := converter.GetDefaultDataConverter().FromPayload(ev.GetUserMetadata().GetSummary(), &s); err != nil {
+				t.Fatal(err)
+			}
+			summaries = append(summaries, ev.GetActivityTaskScheduledEventAttributes().GetActivityId()+": "+s)
+		}
+		if want := `action:t6: task "export" of dispatcher "export"`; !slices.Equal(summaries, []string{want}) {
+			return fmt.Sprintf("activities scheduled: %q, want [%q]", summaries, want)
+		}
+		return ""
+	})
 }
 
 // A running bulk replay's progress counts the replays that have ended:

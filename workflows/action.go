@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -428,6 +430,10 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 		// retries among the run's pending activities (ActionActivityID).
 		opts.ActivityID = ActionActivityID(a.ID)
 	}
+	// For the Temporal Web UI, which shows the activity's id and type
+	// only: which action of which dispatcher retries. Not compared on
+	// replay, nor given to first attempts, which run on every dispatch.
+	opts.Summary = truncate(fmt.Sprintf("%s %q of dispatcher %q", o.Type, cmp.Or(o.ActionName, o.ActionID), o.DispatcherName), maxSummary)
 	actx := workflow.WithActivityOptions(ctx, opts)
 	in := input(localAttempts)
 	d.pace(ctx, in)
@@ -436,6 +442,9 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 	o.Attempts = localAttempts + regularAttempts(err, result, policy)
 	return err
 }
+
+// maxSummary bounds an activity's summary: names may be long.
+const maxSummary = 200
 
 // localCallLimit is the longest call a first attempt makes as a local
 // activity.
