@@ -187,6 +187,40 @@ func TestBodyCodings(t *testing.T) {
 	}
 }
 
+// TestTrailingSlashes: the roots clients call with a trailing slash
+// answer with and without it; any other path with one is unknown (404,
+// with the API's error body), as any other path. Before, gin redirected
+// it, before authentication, to the path without the slash (301; 307 for
+// a POST).
+func TestTrailingSlashes(t *testing.T) {
+	hs := newHarness(t, testenv.SQLite(t))
+	for _, tt := range []struct {
+		method, path, token string
+		status              int
+	}{
+		{"GET", "/dispatchers/v1/", hs.token, 200},
+		{"GET", "/templates/v1/", hs.token, 200},
+		{"GET", "/dispatchers/v1/", "", 401},
+		{"GET", "/executions/v1/", "", 404},
+		{"GET", "/auth/v1/me/", "", 404},
+		{"POST", "/executions/v1/replays/", "", 404},
+		{"GET", "/auth/v1/me/", hs.token, 404},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(tt.method, tt.path, nil)
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		hs.h.ServeHTTP(rec, req)
+		if rec.Code != tt.status || rec.Header().Get("Location") != "" {
+			t.Errorf("%s %s: %d (Location %q), want %d", tt.method, tt.path, rec.Code, rec.Header().Get("Location"), tt.status)
+		}
+		if tt.status == 404 && !strings.Contains(rec.Body.String(), "no route for "+tt.method+" "+tt.path) {
+			t.Errorf("%s %s: %s, want the API's error body", tt.method, tt.path, rec.Body)
+		}
+	}
+}
+
 // TestHeadAnsweredAsGet answers HEAD as GET without the body, which gin
 // answered 405: uptime monitors probe /health so. Authentication applies
 // as to a GET.

@@ -200,6 +200,11 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 		r.Use(apiCORS(cfg.CORSOrigins))
 	}
 	r.ContextWithFallback = true
+	// A path with a trailing slash that no route has is unknown, as any
+	// other: gin's redirect to the path without it came before
+	// authentication, and told anyone which routes exist. The roots that
+	// clients call with the slash have routes of their own (routes).
+	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
 		abort(c, errResourceUnknown, "no route for "+method(c.Request)+" "+c.Request.URL.Path)
