@@ -30,9 +30,10 @@ type runRecord struct {
 	outcomes []dispatcher.ActionOutcome
 	closed   bool // the history holds the run's result
 	// recorded: the history holds more than the start and workflow
-	// tasks, what the run did (a marker, an activity, a timer…).
-	recorded bool
-	failure  string
+	// tasks, what the run did (a marker, an activity, a timer…); taken:
+	// a worker took a workflow task.
+	recorded, taken bool
+	failure         string
 }
 
 // maxRuns bounds the runs listed with a detail.
@@ -69,7 +70,7 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 			if !rec.recorded && rec.config != nil && x.Status == dispatcher.ExecutionRunning {
 				// Nothing recorded yet: its first workflow task runs
 				// the first attempts, and answers no query until they end.
-				d.Outcomes = workflows.PlannedOutcomes(rec.input, rec.config, e.now())
+				d.Outcomes = workflows.PlannedOutcomes(rec.input, rec.config, e.now(), rec.taken)
 			} else {
 				e.log.WarnContext(ctx, "outcomes query failed", "workflowId", workflowID, "runId", x.RunID, "err", err)
 			}
@@ -153,6 +154,7 @@ func (e *Executions) readRun(ctx context.Context, workflowID, runID string) (run
 func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
 	var res workflows.DispatchResult
 	rec.recorded = rec.recorded || recordsWork(ev.GetEventType())
+	rec.taken = rec.taken || ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_STARTED
 	switch ev.GetEventType() {
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
 		if err := e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input); err != nil {

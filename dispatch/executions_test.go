@@ -474,6 +474,18 @@ func TestExecutionDetailDuringTheFirstAttempts(t *testing.T) {
 	if err := e.c.TerminateWorkflow(e.ctx(), res.WorkflowID, "", "done"); err != nil {
 		t.Fatal(err)
 	}
+	// No worker took its first workflow task: no attempt was made.
+	starter.TaskQueue = "nobody-polls"
+	if res, err = starter.Start(e.ctx(), dispatcher.Event{ID: "first-2", Type: "slow", Content: json.RawMessage(`{}`), Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.c.TerminateWorkflow(context.Background(), res.WorkflowID, "", "done") })
+	if d, err = e.ex.Get(e.ctx(), res.WorkflowID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeSummary(d.Outcomes); got != "t6:running t7:scheduled" || d.Outcomes[0].Attempts != 0 {
+		t.Fatalf("before a worker took it: outcomes %s (%+v), want t6 running without an attempt, t7 scheduled", got, d.Outcomes)
+	}
 }
 
 // An action's retries are a regular activity that the Temporal Web UI

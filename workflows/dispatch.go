@@ -198,19 +198,20 @@ func (d *dispatch) plan() {
 }
 
 // PlannedOutcomes returns the outcomes a dispatch of in with cfg has
-// before anything it did was recorded, at now: its actions running, or
-// scheduled until their startTimestamp, and those of skipped dispatchers
-// skipped. Its first workflow task, which holds the first attempts (local
-// activities), answers no query for as long as they take: the executions
-// API shows these meanwhile.
-func PlannedOutcomes(in DispatchInput, cfg *dispatcher.Config, now time.Time) []dispatcher.ActionOutcome {
+// before anything it did was recorded, at now: its actions running (in
+// their first attempt once a worker took its first workflow task, taken),
+// or scheduled until their startTimestamp, and those of skipped
+// dispatchers skipped. That first workflow task, which holds the first
+// attempts (local activities), answers no query for as long as they take:
+// the executions API shows these meanwhile.
+func PlannedOutcomes(in DispatchInput, cfg *dispatcher.Config, now time.Time, taken bool) []dispatcher.ActionOutcome {
 	d := &dispatch{in: in, cfg: cfg}
 	d.plan()
 	for i, j := range d.jobs {
-		o := &d.outcomes[i]
-		if a := j.action; a.StartTimestamp != nil && a.StartTimestamp.After(now) {
+		switch o := &d.outcomes[i]; {
+		case j.action.StartTimestamp != nil && j.action.StartTimestamp.After(now):
 			o.Status = dispatcher.OutcomeScheduled
-		} else {
+		case taken:
 			o.Attempts = 1
 		}
 	}
