@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -433,7 +432,11 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 	// For the Temporal Web UI, which shows the activity's id and type
 	// only: which action of which dispatcher retries. Not compared on
 	// replay, nor given to first attempts, which run on every dispatch.
-	opts.Summary = truncate(fmt.Sprintf("%s %q of dispatcher %q", o.Type, cmp.Or(o.ActionName, o.ActionID), o.DispatcherName), maxSummary)
+	name := o.ActionName
+	if name == "" {
+		name = o.ActionID
+	}
+	opts.Summary = truncate(fmt.Sprintf("%s %q of dispatcher %q", o.Type, name, o.DispatcherName), maxSummary)
 	actx := workflow.WithActivityOptions(ctx, opts)
 	in := input(localAttempts)
 	d.pace(ctx, in)
