@@ -91,10 +91,14 @@ func (s *Server) bindAction(c *gin.Context) (wire.ActionRequest, bool) {
 }
 
 // resolveTemplateName fills in templateId from templateName, which the
-// Extra Horizon CLI may send instead.
+// Extra Horizon CLI may send instead, or beside it: then both must name
+// the same template.
 func (s *Server) resolveTemplateName(ctx context.Context, r *wire.ActionRequest, prefix string) error {
-	if r.TemplateName == nil || (r.TemplateID != nil && *r.TemplateID != "") {
+	if r.TemplateName == nil {
 		return nil
+	}
+	if r.Type != nil && *r.Type == dispatcher.ActionTask {
+		return dispatcher.Errorf(dispatcher.EINVALID, "%stemplateName: a task action has no template", prefix)
 	}
 	id, err := s.store.TemplateIDByName(ctx, *r.TemplateName)
 	if dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND {
@@ -102,6 +106,10 @@ func (s *Server) resolveTemplateName(ctx context.Context, r *wire.ActionRequest,
 	}
 	if err != nil {
 		return err
+	}
+	if r.TemplateID != nil && *r.TemplateID != "" && *r.TemplateID != id {
+		return dispatcher.Errorf(dispatcher.EINVALID, "%stemplateName: template %q is %s, not the templateId %s; give one of them, or both naming the same template",
+			prefix, *r.TemplateName, id, *r.TemplateID)
 	}
 	r.TemplateID = &id
 	return nil

@@ -181,6 +181,10 @@ func TestErrors(t *testing.T) {
 		{"data not an object", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","data":[1]}`, 400, 15, "data"},
 		{"unknown template", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","recipients":{"to":["a@example.com"]},"templateId":"` + unknown + `"}`, 400, 15, "templateId"},
 		{"unknown templateName", "", "POST", "/dispatchers/v1", `{"eventType":"e","actions":[{"type":"mail","recipients":{"to":["a@example.com"]},"templateName":"nope"}]}`, 400, 15, "actions[0].templateName"},
+		// Before, templateName was ignored beside a templateId, and a
+		// task action's was refused as a templateId.
+		{"templateName of another template than templateId", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","recipients":{"to":["a@example.com"]},"templateId":"` + unknown + `","templateName":"welcome"}`, 400, 15, `templateName: template "welcome" is ` + tmpl + `, not the templateId ` + unknown},
+		{"templateName of a task action", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","templateName":"welcome"}`, 400, 15, "templateName: a task action has no template"},
 		{"unknown function", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"nope"}`, 400, 15, "functionName"},
 		{"unknown dispatcher", "", "PUT", "/dispatchers/v1/" + unknown, `{"name":"x"}`, 404, 16, "unknown"},
 		{"unknown action", "", "DELETE", "/dispatchers/v1/" + id + "/actions/" + unknown, "", 404, 16, "unknown"},
