@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -193,10 +194,17 @@ func (f *Function) validate(up *FunctionUpdate) error {
 		if f.Timeout < time.Second || f.Timeout > MaxFunctionTimeout {
 			return Errorf(EINVALID, "timeoutSeconds: must be between 1 and %d", int(MaxFunctionTimeout.Seconds()))
 		}
-		for k, v := range f.Headers {
+		seen := make(map[string]string, len(f.Headers)) // canonical name → name
+		for _, k := range slices.Sorted(maps.Keys(f.Headers)) {
+			v := f.Headers[k]
 			if !httpguts.ValidHeaderFieldName(k) {
 				return Errorf(EINVALID, "headers: %q is not a valid header name", k)
 			}
+			if other, ok := seen[http.CanonicalHeaderKey(k)]; ok {
+				// A call would send one of the two, which one by chance.
+				return Errorf(EINVALID, "headers.%s: the same header as %q (header names ignore case); keep one", k, other)
+			}
+			seen[http.CanonicalHeaderKey(k)] = k
 			if !httpguts.ValidHeaderFieldValue(v) {
 				return Errorf(EINVALID, "headers.%s: the value has characters a header cannot carry", k)
 			}

@@ -36,6 +36,19 @@ func TestFunctionCallHeaders(t *testing.T) {
 	}
 }
 
+// Two headers whose names differ in case only are refused: a call sent
+// one of them, which one by chance. Before, both were saved.
+func TestFunctionHeadersDifferingInCase(t *testing.T) {
+	f := dispatcher.Function{Name: "f", URL: "https://f.example.com", Headers: map[string]string{"x-a": "lower", "X-A": "upper", "X-B": "b"}}
+	if err := f.Validate(); err == nil || dispatcher.ErrorMessage(err) != `headers.x-a: the same header as "X-A" (header names ignore case); keep one` {
+		t.Errorf("x-a beside X-A: %v, want it refused", err)
+	}
+	f.Headers = map[string]string{"x-a": "lower", "X-B": "b"}
+	if err := f.Validate(); err != nil {
+		t.Errorf("distinct headers: %v", err)
+	}
+}
+
 // A URL that can never be called is refused when saved: a port out of
 // range, a host that reads as a number but is no IP address (Go's
 // resolver reads only dotted-decimal IPv4, and looks the rest up as names

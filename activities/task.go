@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,8 +87,10 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	if err != nil {
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureHTTPPermanent, fmt.Sprintf("function %q: bad URL %s", f.Name, redactRawURL(f.URL)))
 	}
-	for k, v := range f.Headers {
-		req.Header.Set(k, v)
+	// In order: of two names that differ in case only, saved before the
+	// API refused them, the same wins on every call.
+	for _, k := range slices.Sorted(maps.Keys(f.Headers)) {
+		req.Header.Set(k, f.Headers[k])
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderIdempotencyKey, in.IdempotencyKey)

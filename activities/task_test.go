@@ -2,9 +2,11 @@ package activities_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +53,27 @@ func (s *functionSink) last(t *testing.T) recordedRequest {
 		t.Fatal("the function received no request")
 	}
 	return s.requests[len(s.requests)-1]
+}
+
+// A function saved with two headers whose names differ in case only,
+// before the API refused them, sends the same one on every call. Before,
+// Go's map order chose one by chance on each.
+func TestCallFunctionHeadersDifferingInCase(t *testing.T) {
+	sink := startFunctionSink(t, nil)
+	store := newFakeStore()
+	store.functions["f"] = dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: sink.URL + "/f", Timeout: 5 * time.Second,
+		Headers: map[string]string{"x-a": "lower", "X-A": "upper"}}
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+	for i := range 20 {
+		in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "f", IdempotencyKey: fmt.Sprint("k", i)}
+		var res dispatcher.TaskResult
+		if err := execute(t, a, a.CallFunction, in, &res); err != nil {
+			t.Fatalf("CallFunction: %v", err)
+		}
+		if got := sink.last(t).header.Values("X-A"); !slices.Equal(got, []string{"lower"}) {
+			t.Fatalf("call %d: X-A %q, want the same on every call, that of x-a, last in byte order", i, got)
+		}
+	}
 }
 
 func TestCallFunction(t *testing.T) {
