@@ -205,6 +205,8 @@ func TestTrailingSlashes(t *testing.T) {
 		{"GET", "/auth/v1/me/", "", 404},
 		{"POST", "/executions/v1/replays/", "", 404},
 		{"GET", "/auth/v1/me/", hs.token, 404},
+		{"PUT", "/dispatchers/v1/0123456789abcdef01234567/", hs.token, 404},
+		{"GET", "/dispatchers/v1//", hs.token, 404},
 	} {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(tt.method, tt.path, nil)
