@@ -53,8 +53,9 @@ func (c *Cache) Forget() {
 	c.mu.Unlock()
 }
 
-// cacheLimit bounds each map of a tenant's cache, and the tenants cached.
-const cacheLimit = 10000
+// cacheLimit bounds each map of a tenant's cache, tenantLimit the tenants
+// cached.
+const cacheLimit, tenantLimit = 10000, 1000
 
 // Config returns the configuration for eventType, at the store's current
 // version: what a dispatch of an event of that type runs with. A miss
@@ -85,7 +86,7 @@ func (c *Cache) tenant(tenant string) *tenantCache {
 	if !ok {
 		// Tenants come from tokens: a map that filled up starts again
 		// rather than growing without end.
-		if len(c.tenants) >= cacheLimit {
+		if len(c.tenants) >= tenantLimit {
 			clear(c.tenants)
 		}
 		t = &tenantCache{}

@@ -34,6 +34,16 @@ func TestCacheIsBounded(t *testing.T) {
 	if _, _, err := cached(context.Background(), c, 0, configs, fmt.Sprintf("type-%d", cacheLimit+9), load); err != nil || loads != before {
 		t.Fatalf("a cached entry was loaded again (%d loads, err %v)", loads-before, err)
 	}
+	// Tenants come from tokens: they are bounded too.
+	for i := range tenantLimit + 10 {
+		ctx := dispatcher.WithCaller(context.Background(), dispatcher.Caller{Tenant: fmt.Sprint("tenant-", i)})
+		if _, _, err := cached(ctx, c, 0, configs, "type", load); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(c.tenants); n > tenantLimit {
+		t.Fatalf("cache holds %d tenants, limit %d", n, tenantLimit)
+	}
 }
 
 // countingStore counts the version queries.
