@@ -1,6 +1,9 @@
 package dispatch
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -56,7 +59,51 @@ func DataConverter(keys *encryption.KeyRing) converter.DataConverter {
 	if keys == nil {
 		return converter.GetDefaultDataConverter()
 	}
-	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), NewPayloadCodec(keys))
+	return keyedConverter{DataConverter: converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), NewPayloadCodec(keys))}
+}
+
+// keyedConverter is the encrypting data converter, told by the SDK when
+// workflow code uses it (converter.ContextAware). There, a payload
+// encrypted with a key this process lacks, or that does not decrypt,
+// panics instead of failing: the SDK fails the workflow task, which
+// Temporal retries until a worker with the key takes it. The error failed
+// the dispatch for good (its input unreadable), and logged nothing: one
+// pod with a wrong key in a rollout failed every dispatch it took.
+// Elsewhere (the API reading histories) it fails, as before.
+type keyedConverter struct {
+	converter.DataConverter
+	inWorkflow bool
+}
+
+// WithWorkflowContext implements converter.ContextAware.
+func (c keyedConverter) WithWorkflowContext(converter.WorkflowContext) converter.DataConverter {
+	return keyedConverter{DataConverter: c.DataConverter, inWorkflow: true}
+}
+
+// WithContext implements converter.ContextAware.
+func (c keyedConverter) WithContext(context.Context) converter.DataConverter { return c }
+
+// WithSerializationContext implements
+// converter.DataConverterWithSerializationContext.
+func (c keyedConverter) WithSerializationContext(sc converter.SerializationContext) converter.DataConverter {
+	return keyedConverter{DataConverter: converter.WithDataConverterSerializationContext(c.DataConverter, sc), inWorkflow: c.inWorkflow}
+}
+
+// FromPayload implements converter.DataConverter.
+func (c keyedConverter) FromPayload(p *commonpb.Payload, v any) error {
+	return c.keyed(c.DataConverter.FromPayload(p, v))
+}
+
+// FromPayloads implements converter.DataConverter.
+func (c keyedConverter) FromPayloads(p *commonpb.Payloads, v ...any) error {
+	return c.keyed(c.DataConverter.FromPayloads(p, v...))
+}
+
+func (c keyedConverter) keyed(err error) error {
+	if c.inWorkflow && (errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrDecrypt)) {
+		panic(fmt.Sprintf("a payload cannot be decrypted: %v; this worker's workflow tasks fail, and are retried, until a worker with the key takes them: give every process the same DISPATCHER_ENCRYPTION_KEY", err))
+	}
+	return err
 }
 
 // FailureConverter returns the failure converter that goes with

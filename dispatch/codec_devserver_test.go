@@ -22,6 +22,7 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/encryption"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
@@ -218,4 +219,60 @@ func history(ctx context.Context, t *testing.T, c client.Client, workflowID, run
 		t.Fatalf("no history for %s/%s", workflowID, runID)
 	}
 	return out
+}
+
+// A worker whose key is not the one a dispatch's input was encrypted with
+// (the same id, other material: keygen run twice on one day) fails the
+// dispatch's workflow tasks, which Temporal retries, and not the dispatch:
+// once a worker with the key takes it, it completes. Before, the dispatch
+// failed for good, "unable to decode the workflow function input".
+func TestWorkerWithAnotherKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	plain := testenv.TemporalClient(t)
+	with := func(keys *encryption.KeyRing) client.Client {
+		c, err := client.NewClientFromExisting(plain, client.Options{DataConverter: dispatch.DataConverter(keys), FailureConverter: dispatch.FailureConverter(keys)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	right, wrong := with(testKeys(t, "k1")), with(testKeys(t, "k1"))
+	const queue = "wrong-key-test"
+	acts, err := activities.New(activities.Options{Store: &testenv.MemStore{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(c client.Client) worker.Worker {
+		w := worker.New(c, queue, worker.Options{})
+		workflows.Register(w)
+		w.RegisterActivity(acts)
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	mistaken := run(wrong)
+	start, err := dispatch.Starter{Client: right, TaskQueue: queue}.Start(ctx, dispatcher.Event{ID: "key-1", Type: "signup", Content: json.RawMessage(`{}`), Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() string {
+		for _, ev := range history(ctx, t, plain, start.WorkflowID, start.RunID) {
+			if ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_FAILED {
+				return ""
+			}
+		}
+		return "no workflow task failed"
+	})
+	mistaken.Stop()
+	if desc, err := plain.DescribeWorkflowExecution(ctx, start.WorkflowID, start.RunID); err != nil ||
+		desc.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("the dispatch a worker with another key took: %v, %v; want it running", desc.GetWorkflowExecutionInfo().GetStatus(), err)
+	}
+	t.Cleanup(run(right).Stop)
+	if err := right.GetWorkflow(ctx, start.WorkflowID, start.RunID).Get(ctx, nil); err != nil {
+		t.Fatalf("once a worker with the key took it: %v; want it completed", err)
+	}
 }
