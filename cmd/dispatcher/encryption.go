@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -112,7 +113,10 @@ func keygenCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if id == "" {
-				id = "k" + time.Now().UTC().Format("20060102")
+				// Dated, and unique: two keys under one id, made on one
+				// day, could not be told apart, and one decrypts nothing
+				// of the other's.
+				id = "k" + time.Now().UTC().Format("20060102") + "-" + rand.Text()[:6]
 			}
 			entry, err := encryption.GenerateKey(id)
 			if err != nil {
@@ -125,7 +129,7 @@ func keygenCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&id, "id", "", "the key's id (default: k<today's date>, e.g. k20260102)")
+	cmd.Flags().StringVar(&id, "id", "", "the key's id (default: k<today's date>-<6 random characters>, e.g. k20260102-4QZ7BX)")
 	return cmd
 }
 

@@ -32,8 +32,9 @@ func TestEncryptionKeySetting(t *testing.T) {
 	if !strings.HasPrefix(k1, "k1:") {
 		t.Fatalf("keygen --id k1 printed %q", k1)
 	}
-	if def := keygen(t); !strings.HasPrefix(def, "k"+time.Now().UTC().Format("20060102")+":") {
-		t.Errorf("keygen without --id printed %q; want a dated id", def)
+	def, again := keygen(t), keygen(t)
+	if !strings.HasPrefix(def, "k"+time.Now().UTC().Format("20060102")+"-") || strings.Split(def, ":")[0] == strings.Split(again, ":")[0] {
+		t.Errorf("keygen without --id printed %q, then %q; want dated ids of their own", def, again)
 	}
 	env := map[string]string{"DISPATCHER_ENCRYPTION_KEY": k2 + "," + k1, "DISPATCHER_JWT_SECRET": "jwt-secret-jwt-secret-jwt-secret-jwt"}
 	cfg := configFrom(t, env)
