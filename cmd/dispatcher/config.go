@@ -76,7 +76,7 @@ type setting struct {
 // settings lists every variable, in the order the README shows them.
 var settings = []setting{
 	{"DATABASE_URL", "sqlite:dispatcher.db", "Where configuration is kept: `postgres://user@host/db` or `sqlite:PATH`.", str(func(c *config) *string { return &c.DatabaseURL })},
-	{"DISPATCHER_AUTO_MIGRATE", "true", "Apply database migrations at start-up (`false`: run `dispatcher migrate` yourself).", boolean(func(c *config) *bool { return &c.AutoMigrate })},
+	{"DISPATCHER_AUTO_MIGRATE", "true", "Apply database migrations at start-up (`false`: run `dispatcher migrate` yourself; a process then refuses to start on a schema older than it needs).", boolean(func(c *config) *bool { return &c.AutoMigrate })},
 	{"DISPATCHER_HTTP_ADDR", "127.0.0.1:8080", "Address the API listens on (`:0` picks a free port).", str(func(c *config) *string { return &c.HTTPAddr })},
 	{"DISPATCHER_MAX_BODY_BYTES", "1048576", "Largest admin request body; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxBodyBytes })},
 	{"DISPATCHER_MAX_EVENT_BYTES", "262144", "Largest event body at `/events/v1`; larger ones get 413. A broker message larger than this is a dead letter.", integer(func(c *config) *int64 { return &c.MaxEventBytes })},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,6 +33,13 @@ func migrateCmd(getenv func(string) string) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			// A database that takes connections but never answers
+			// fails here, as serve's does, rather than hang the Job.
+			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			defer cancel()
+			if err := models.Ping(pctx, db); err != nil {
+				return fmt.Errorf("database %s does not answer: %w", redactURL(cfg.DatabaseURL), err)
+			}
 			if !status {
 				n, err := models.Migrate(ctx, db)
 				if err != nil {
@@ -44,11 +52,31 @@ func migrateCmd(getenv func(string) string) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "schema version %d (latest %d)\n", current, latest)
+			if current < latest {
+				return errSchemaBehind(current, latest)
+			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&status, "status", false, "only show the schema version, apply nothing")
+	cmd.Flags().BoolVar(&status, "status", false, "only show the schema version, apply nothing; exits 1 while it is behind this version's")
 	return cmd
+}
+
+// schemaReady fails when db's schema is older than this version needs.
+func schemaReady(ctx context.Context, db *gorm.DB) error {
+	current, latest, err := models.MigrationStatus(ctx, db)
+	if err != nil {
+		return fmt.Errorf("reading the database's schema version: %w", err)
+	}
+	if current < latest {
+		return errSchemaBehind(current, latest)
+	}
+	return nil
+}
+
+func errSchemaBehind(current, latest int64) error {
+	return fmt.Errorf("the database schema is at version %d, and this dispatcher needs %d: run `dispatcher migrate` "+
+		"(the migrations Job, or `docker compose run --rm migrate`), or set DISPATCHER_AUTO_MIGRATE=true", current, latest)
 }
 
 // openExisting opens the database of an install, for the commands that

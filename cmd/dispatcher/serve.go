@@ -294,6 +294,11 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 		if n > 0 {
 			p.log.Info("applied database migrations", "count", n)
 		}
+	} else if err := schemaReady(pctx, db); err != nil {
+		// Else it would say it is ready, and answer 500 to every
+		// request that reaches a table it lacks. A newer schema is
+		// fine: an upgrade migrates before it rolls out.
+		return nil, err
 	}
 	if p.cfg.Keys == nil {
 		p.log.Warn("DISPATCHER_ENCRYPTION_KEY is not set: function secrets and headers are stored, and Temporal payloads written, in clear text")

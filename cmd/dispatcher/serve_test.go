@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -129,5 +132,38 @@ func TestWorkersDoNotThrottleHeartbeats(t *testing.T) {
 		if o.MaxHeartbeatThrottleInterval != activities.HeartbeatEvery {
 			t.Errorf("%s worker throttles heartbeats to %v, want %v", name, o.MaxHeartbeatThrottleInterval, activities.HeartbeatEvery)
 		}
+	}
+}
+
+// TestUnmigratedDatabase: with DISPATCHER_AUTO_MIGRATE=false (as
+// deployed: a Job migrates), a process on a database whose schema is
+// older than it needs refuses to start, naming the fix, and migrate
+// --status fails until it is migrated. Before, the process said it was
+// ready and answered 500 to every request ("relation accepted_events does
+// not exist"), and --status exited 0 at version 0.
+func TestUnmigratedDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": "sqlite:" + path, "DISPATCHER_AUTO_MIGRATE": "false", "DISPATCHER_HTTP_ADDR": "127.0.0.1:0",
+		"DISPATCHER_JWT_SECRET": strings.Repeat("s", 32), "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+	getenv := func(k string) string { return env[k] }
+	for _, cmd := range []string{"serve", "api", "worker"} {
+		err := run(t.Context(), []string{cmd}, getenv, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "the database schema is at version 0, and this dispatcher needs") {
+			t.Errorf("dispatcher %s on an unmigrated database: %v, want a refusal naming the schema", cmd, err)
+		}
+	}
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"migrate", "--status"}, getenv, &out, &out); err == nil || !strings.Contains(out.String(), "schema version 0") {
+		t.Errorf("migrate --status before migrating: %v\n%s\nwant it to fail", err, out.String())
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"migrate"}, getenv, &out, &out); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out.String())
+	}
+	if err := run(t.Context(), []string{"migrate", "--status"}, getenv, &out, &out); err != nil {
+		t.Errorf("migrate --status once migrated: %v\n%s", err, out.String())
 	}
 }
