@@ -88,7 +88,10 @@ func Open(url string) (*gorm.DB, error) {
 		sqlDB.SetMaxOpenConns(1)
 		return db, nil
 	default:
-		return nil, fmt.Errorf("DATABASE_URL: want postgres://… or sqlite:PATH, got a URL starting %q", prefix(url))
+		if p := prefix(url); p != "" {
+			return nil, fmt.Errorf("DATABASE_URL: want postgres://… or sqlite:PATH, got a URL starting %q", p)
+		}
+		return nil, fmt.Errorf("DATABASE_URL: want postgres://… or sqlite:PATH, not a key=value string or anything else")
 	}
 }
 
@@ -117,15 +120,14 @@ func SQLiteFile(dsn string) (string, bool) {
 	return path, true
 }
 
-// prefix is the part of a URL before its first ':' (never the password).
+// prefix is the scheme of a URL, with its ':' ("" when there is none
+// before an = or a space): never the password, nor a piece of a key=value
+// string ("password=…") or of a value pasted whole.
 func prefix(url string) string {
-	if i := strings.IndexByte(url, ':'); i >= 0 {
+	if i := strings.IndexAny(url, ":= "); i >= 0 && url[i] == ':' {
 		return url[:i+1]
 	}
-	if len(url) > 10 {
-		return url[:10] + "…"
-	}
-	return url
+	return ""
 }
 
 // Migrate applies every migration not yet applied and returns how many it

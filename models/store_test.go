@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -360,6 +361,16 @@ func TestPreparedStatementsWhenTheDatabaseIsGone(t *testing.T) {
 		}
 		if err := s.RecordMailSent(ctx, "<n@x>", now); err == nil {
 			t.Errorf("prepared %v: RecordMailSent on a closed database did not fail", prepared)
+		}
+	}
+}
+
+// A DATABASE_URL of no known kind is refused quoting its scheme at most:
+// a key=value string showed the first letter of its password.
+func TestOpenQuotesNoPassword(t *testing.T) {
+	for _, dsn := range []string{"password=s3cret host=db", "host=db password=s3cret", "s3cretpassword"} {
+		if _, err := models.Open(dsn); err == nil || strings.Contains(err.Error(), "s3") {
+			t.Errorf("Open(%q): %v, want an error quoting no password", dsn, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/api"
 	"github.com/dispatcherhq/dispatcher/encryption"
+	"github.com/dispatcherhq/dispatcher/internal/redact"
 	"github.com/dispatcherhq/dispatcher/jetstream"
 	"github.com/dispatcherhq/dispatcher/rabbitmq"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -75,7 +77,7 @@ type setting struct {
 
 // settings lists every variable, in the order the README shows them.
 var settings = []setting{
-	{"DATABASE_URL", "sqlite:dispatcher.db", "Where configuration is kept: `postgres://user@host/db` or `sqlite:PATH`.", str(func(c *config) *string { return &c.DatabaseURL })},
+	{"DATABASE_URL", "sqlite:dispatcher.db", "Where configuration is kept: `postgres://user@host/db` or `sqlite:PATH`.", databaseURL(func(c *config) *string { return &c.DatabaseURL })},
 	{"DISPATCHER_AUTO_MIGRATE", "true", "Apply database migrations at start-up (`false`: run `dispatcher migrate` yourself; a process then refuses to start on a schema older than it needs).", boolean(func(c *config) *bool { return &c.AutoMigrate })},
 	{"DISPATCHER_HTTP_ADDR", "127.0.0.1:8080", "Address the API listens on (`:0` picks a free port).", str(func(c *config) *string { return &c.HTTPAddr })},
 	{"DISPATCHER_MAX_BODY_BYTES", "1048576", "Largest admin request body; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxBodyBytes })},
@@ -325,6 +327,24 @@ func rateLimit(field func(*config) *api.RateLimit) func(*config, string) error {
 
 func str(field func(*config) *string) func(*config, string) error {
 	return func(c *config, v string) error { *field(c) = v; return nil }
+}
+
+// databaseURL reads DATABASE_URL. A PostgreSQL URL whose password holds
+// an unencoded @, / or # is refused: the driver would take a piece of the
+// password for the host, and quote it in its errors.
+func databaseURL(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if scheme, rest, ok := strings.Cut(v, "://"); ok && strings.HasPrefix(scheme, "postgres") {
+			// At most one @, before the path: the user information's end.
+			head, _, _ := strings.Cut(rest, "?")
+			at, slash := strings.Index(head, "@"), strings.Index(head, "/")
+			if strings.Count(head, "@") > 1 || at >= 0 && slash >= 0 && at > slash || strings.Contains(v, "#") || redact.Ambiguous(v) != nil {
+				return errors.New("not a valid URL: percent-encode a password's special characters (@ as %40, / as %2F, # as %23, % as %25)")
+			}
+		}
+		*field(c) = v
+		return nil
+	}
 }
 
 // metricsToken reads a bearer token long enough not to be guessed.

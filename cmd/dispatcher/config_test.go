@@ -62,6 +62,10 @@ func TestConfigRefusesBadBrokerURLsWithoutThePassword(t *testing.T) {
 		{"DISPATCHER_AMQP_URL", "amqps://guest:s%25cret@rabbit/vhost", ""},
 		{"DISPATCHER_NATS_URL", "nats://a:4222, tls://tok@b, c:4222", ""},
 		{"DISPATCHER_NATS_URL", "nats://a:4222,,nats://b:4222,", ""}, // as nats.go reads it
+		// The driver took "ss@db" for the host, and quoted it.
+		{"DATABASE_URL", "postgres://u:s3cr@ss@db/x", "not a valid URL: percent-encode"},
+		{"DATABASE_URL", "postgres://u:s3cr/ss@db/x", "not a valid URL: percent-encode"},
+		{"DATABASE_URL", "postgres://u:s3cr%40ss@db/x?sslmode=disable", ""},
 	} {
 		checkSetting(t, tt.name, tt.value, tt.want)
 	}

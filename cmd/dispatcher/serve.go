@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -371,9 +370,5 @@ func checkAuthDisabled(cfg config) error {
 
 // redactURL hides the password of a database URL for messages.
 func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
+	return redactedValue("", raw)
 }

@@ -167,3 +167,17 @@ func TestUnmigratedDatabase(t *testing.T) {
 		t.Errorf("migrate --status once migrated: %v\n%s", err, out.String())
 	}
 }
+
+// TestRedactURL: the database URL in a start-up error shows no password,
+// in the user information or the query. Before, ?password= showed whole.
+func TestRedactURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"postgres://u:s3cret@db:5432/x":                          "postgres://u:xxxxx@db:5432/x",
+		"postgres://u@db:5432/x?password=s3cret&sslmode=disable": "postgres://u@db:5432/x?password=xxxxx&sslmode=disable",
+		"sqlite:/var/lib/dispatcher.db":                          "sqlite:/var/lib/dispatcher.db",
+	} {
+		if got := redactURL(raw); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
