@@ -45,7 +45,9 @@ func (l RateLimit) check(setting string, minBurst int) error {
 	return nil
 }
 
-func (ls RateLimits) check() error {
+// Check refuses a limit that could never let a request through, naming
+// its setting.
+func (ls RateLimits) Check() error {
 	for _, l := range []struct {
 		limit    RateLimit
 		setting  string

@@ -149,7 +149,7 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	if cfg.MaxBodyBytes <= 0 || cfg.MaxEventBytes <= 0 {
 		return nil, fmt.Errorf("body limits must be positive, got %d and %d", cfg.MaxBodyBytes, cfg.MaxEventBytes)
 	}
-	if err := cfg.Limits.check(); err != nil {
+	if err := cfg.Limits.Check(); err != nil {
 		return nil, err
 	}
 	auth, err := newAuthenticator(ctx, cfg.Auth)

@@ -74,18 +74,6 @@ func tenantName(field func(*config) *string) func(*config, string) error {
 	}
 }
 
-// atLeast reads a whole number of at least least.
-func atLeast(least int, field func(*config) *int) func(*config, string) error {
-	return func(c *config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < least {
-			return fmt.Errorf("want a whole number of at least %d", least)
-		}
-		*field(c) = n
-		return nil
-	}
-}
-
 // natsName reads the name of a JetStream stream or consumer.
 func natsName(field func(*config) *string) func(*config, string) error {
 	return func(c *config, v string) error {

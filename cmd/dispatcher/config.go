@@ -79,10 +79,10 @@ type setting struct {
 var settings = []setting{
 	{"DATABASE_URL", "sqlite:dispatcher.db", "Where configuration is kept: `postgres://user@host/db` or `sqlite:PATH`.", databaseURL(func(c *config) *string { return &c.DatabaseURL })},
 	{"DISPATCHER_AUTO_MIGRATE", "true", "Apply database migrations at start-up (`false`: run `dispatcher migrate` yourself; a process then refuses to start on a schema older than it needs).", boolean(func(c *config) *bool { return &c.AutoMigrate })},
-	{"DISPATCHER_HTTP_ADDR", "127.0.0.1:8080", "Address the API listens on (`:0` picks a free port).", str(func(c *config) *string { return &c.HTTPAddr })},
+	{"DISPATCHER_HTTP_ADDR", "127.0.0.1:8080", "Address the API listens on (`:0` picks a free port).", hostPort(func(c *config) *string { return &c.HTTPAddr })},
 	{"DISPATCHER_MAX_BODY_BYTES", "1048576", "Largest admin request body; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxBodyBytes })},
 	{"DISPATCHER_MAX_EVENT_BYTES", "262144", "Largest event body at `/events/v1`; larger ones get 413. A broker message larger than this is a dead letter.", integer(func(c *config) *int64 { return &c.MaxEventBytes })},
-	{"DISPATCHER_REQUEST_TIMEOUT", "30s", "How long the API waits for the database and Temporal on a request's behalf (the intake of events and the failures summary: at least 100s in all, each event of a batch waiting up to 10 s for Temporal); past it the request is answered 503 and what it waited for is canceled.", duration(func(c *config) *time.Duration { return &c.RequestTimeout })},
+	{"DISPATCHER_REQUEST_TIMEOUT", "30s", "How long the API waits for the database and Temporal on a request's behalf (the intake of events and the failures summary: at least 100s in all, each event of a batch waiting up to 10 s for Temporal); past it the request is answered 503 and what it waited for is canceled.", durationAtLeast(time.Second, func(c *config) *time.Duration { return &c.RequestTimeout })},
 	{"DISPATCHER_RATE_LIMIT", "100,200", "Requests a second that one token may send to the API (all but `/events/v1`), and after a comma how many at once; more get 429 with `Retry-After`. `0` turns the limit off. Limits count per process.", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.Token })},
 	{"DISPATCHER_TENANT_RATE_LIMIT", "500,1000", "The same for all the tokens of one tenant together (tokens without a `tenant` claim share one).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.Tenant })},
 	{"DISPATCHER_INTAKE_RATE_LIMIT", "1000,2000", "Events a second that one token may send to `/events/v1` (a batch counts each event), and after a comma how many at once (at least the largest batch, 100).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeToken })},
@@ -103,7 +103,7 @@ var settings = []setting{
 	{"TEMPORAL_TLS_CLIENT_KEY_PATH", "", "PEM private key of `TEMPORAL_TLS_CLIENT_CERT_PATH`.", str(func(c *config) *string { return &c.Temporal.ClientKeyPath })},
 	{"TEMPORAL_API_KEY", "", "API key sent as a bearer token on every call to Temporal (Temporal Cloud's API-key authentication); implies TLS. Secret: never printed.", str(func(c *config) *string { return &c.Temporal.APIKey })},
 	{"TEMPORAL_GRPC_COMPRESSION", "none", "`none` or `gzip`: compression of the requests to Temporal. gzip costs about 8 % of a worker's CPU and saves bandwidth only on a slow or metered link to Temporal.", oneOf(func(c *config) *string { return &c.Temporal.Compression }, "none", "gzip")},
-	{"DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS", "1000", "Workflow tasks one process runs at once. A dispatch's first task keeps its slot while the first attempts of its actions run, so this also bounds the dispatches in their first attempt.", integer(func(c *config) *int64 { return &c.Temporal.MaxWorkflowTasks })},
+	{"DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS", "1000", "Workflow tasks one process runs at once. A dispatch's first task keeps its slot while the first attempts of its actions run, so this also bounds the dispatches in their first attempt.", atLeast(2, func(c *config) *int64 { return &c.Temporal.MaxWorkflowTasks })},
 	{"DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES", "1000", "First attempts of actions (local activities) one process runs at once. They wait on I/O: each costs a goroutine and a connection, not a core.", integer(func(c *config) *int64 { return &c.Temporal.MaxLocalActivities })},
 	{"DISPATCHER_WORKFLOW_CACHE_SIZE", "1000", "Open dispatches one process keeps in memory between their workflow tasks (Temporal's sticky cache; a dispatch not kept replays its short history when its next task comes). Each takes about its event's size and 30 KB: keep it and GOMEMLIMIT under the container's memory limit.", integer(func(c *config) *int64 { return &c.Temporal.CacheSize })},
 	{"DISPATCHER_MAX_CONCURRENT_ACTIVITIES", "1000", "Retries of actions and other regular activities one process runs at once; more are left in the task queue for another worker.", integer(func(c *config) *int64 { return &c.Temporal.MaxActivities })},
@@ -369,13 +369,16 @@ func boolean(field func(*config) *bool) func(*config, string) error {
 	}
 }
 
-func integer(field func(*config) *int64) func(*config, string) error {
+func integer(field func(*config) *int64) func(*config, string) error { return atLeast(1, field) }
+
+// atLeast reads a whole number of at least least.
+func atLeast[T int | int64](least T, field func(*config) *T) func(*config, string) error {
 	return func(c *config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("want a positive whole number")
+		if err != nil || n < int64(least) || int64(T(n)) != n {
+			return fmt.Errorf("want a whole number of at least %d", least)
 		}
-		*field(c) = n
+		*field(c) = T(n)
 		return nil
 	}
 }

@@ -43,6 +43,15 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_NATS_SUBJECT", "events.", `want tokens separated by dots`},
 		{"DISPATCHER_NATS_SUBJECT", "my events", `want tokens separated by dots`},
 		{"DISPATCHER_NATS_SUBJECT", "tenant_a.events", ""},
+		// Found at start, not after the migrations and the worker: the
+		// SDK panicked at 1, the listener failed on garbage, and 1ns
+		// answered every request 503.
+		{"DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS", "1", `DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS="1": want a whole number of at least 2`},
+		{"DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS", "2", ""},
+		{"DISPATCHER_HTTP_ADDR", "garbage", `DISPATCHER_HTTP_ADDR="garbage": want host:port`},
+		{"DISPATCHER_HTTP_ADDR", ":0", ""},
+		{"DISPATCHER_REQUEST_TIMEOUT", "1ns", `DISPATCHER_REQUEST_TIMEOUT="1ns": want a duration of at least 1s`},
+		{"DISPATCHER_REQUEST_TIMEOUT", "1s", ""},
 	} {
 		checkSetting(t, tt.name, tt.value, tt.want)
 	}

@@ -94,7 +94,9 @@ func (p process) run(ctx context.Context) error {
 		return fmt.Errorf("DISPATCHER_DISPATCH_VERSION: %w", err)
 	}
 	if p.api {
-		if err := checkAuthDisabled(p.cfg); err != nil {
+		// Before the database and Temporal: a setting at fault is
+		// refused at once, not once the worker polls.
+		if err := errors.Join(checkAuthDisabled(p.cfg), p.cfg.Limits.Check()); err != nil {
 			return err
 		}
 	}

@@ -181,3 +181,17 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitsCheckedFirst: a rate limit that could never let a batch
+// through is refused before the database is opened (here: unreachable),
+// not once migrations ran and the worker polled.
+func TestRateLimitsCheckedFirst(t *testing.T) {
+	env := map[string]string{"DISPATCHER_INTAKE_RATE_LIMIT": "1,5", "DISPATCHER_JWT_SECRET": strings.Repeat("s", 32),
+		"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"}
+	for _, cmd := range []string{"serve", "api"} {
+		err := run(t.Context(), []string{cmd}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "DISPATCHER_INTAKE_RATE_LIMIT: the burst must be at least 100, not 5") {
+			t.Errorf("dispatcher %s: %v, want the rate limit refused first", cmd, err)
+		}
+	}
+}
