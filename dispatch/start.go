@@ -32,6 +32,10 @@ type Starter struct {
 	// to a worker sharing Client, so that a dispatch whose actions succeed
 	// at once completes in one round trip.
 	Eager bool
+	// Stopping, once closed, ends eager starts: that worker is stopping,
+	// and a first task handed to it waited out the workflow task timeout
+	// (10 s) before another worker took it.
+	Stopping <-chan struct{}
 	// LocalCallLimit is the longest call an action's first attempt makes
 	// as a local activity; 0 means workflows.DefaultLocalCallLimit.
 	LocalCallLimit time.Duration
@@ -145,7 +149,7 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		EnableEagerStart:                         s.Eager,
+		EnableEagerStart:                         s.Eager && !closed(s.Stopping),
 		TypedSearchAttributes:                    temporal.NewSearchAttributes(workflows.StartAttributes(id, in)...),
 	}, workflows.WorkflowDispatch, in)
 
@@ -160,6 +164,16 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 		return dispatcher.StartResult{WorkflowID: id, RunID: started.RunId, Duplicate: true}, nil
 	default:
 		return dispatcher.StartResult{}, refused(err)
+	}
+}
+
+// closed reports whether ch is closed; a nil ch never is.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

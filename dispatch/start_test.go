@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -437,5 +438,36 @@ func TestStarterSequenceOfAFieldAndLegacy(t *testing.T) {
 	start("u-7c", "user_deleted", `{"userId":7}`)
 	if l, n := signals(legacy.LegacyWorkflowID("")), signals(legacy.WorkflowID("")); l != 2 || n != 1 {
 		t.Errorf("once the legacy Sequence closed, it got %d events and the new one %d; want 2 and 1", l, n)
+	}
+}
+
+// eagerClient records whether each start asked for eager start.
+type eagerClient struct {
+	client.Client
+	eager []bool
+}
+
+func (c *eagerClient) ExecuteWorkflow(_ context.Context, o client.StartWorkflowOptions, _ any, _ ...any) (client.WorkflowRun, error) {
+	c.eager = append(c.eager, o.EnableEagerStart)
+	return startedRun{}, nil
+}
+
+// Once its worker stops, the intake no longer starts dispatches eagerly:
+// the first task it was handed waited out the workflow task timeout
+// (10 s) before another worker took it.
+func TestStarterNotEagerOnceStopping(t *testing.T) {
+	c := &eagerClient{}
+	stopping := make(chan struct{})
+	s := dispatch.Starter{Client: c, Eager: true, Stopping: stopping}
+	for i, ev := range []string{"before", "after"} {
+		if i == 1 {
+			close(stopping)
+		}
+		if _, err := s.Start(context.Background(), dispatcher.Event{ID: ev, Type: "signup"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(c.eager, []bool{true, false}) {
+		t.Errorf("eager starts %v, want [true false]: eager until the worker stops", c.eager)
 	}
 }
