@@ -13,8 +13,15 @@ import (
 // its result is recorded. Before, the worker gave up on the workflow task
 // at DISPATCHER_SHUTDOWN_TIMEOUT although a local attempt may take the
 // local call limit, the call's result was dropped, and the next worker
-// made the call again.
+// made the call again. A hang-up (SIGHUP: its terminal closed) stops it
+// alike; before, it killed the process at once.
 func TestEndToEndStopKeepsFirstAttempts(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) { stopKeepsFirstAttempts(t, sig) })
+	}
+}
+
+func stopKeepsFirstAttempts(t *testing.T, sig syscall.Signal) {
 	s := startSystem(t, splitProcesses, withEnv("DISPATCHER_SHUTDOWN_TIMEOUT=1s"))
 	var mu sync.Mutex
 	calls := map[string]int{}
@@ -29,7 +36,7 @@ func TestEndToEndStopKeepsFirstAttempts(t *testing.T) {
 	})
 	wid := s.dispatchOne(fn, "slow", "slow_event", "stop-1")
 	<-started
-	_ = s.worker.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.worker.cmd.Process.Signal(sig)
 	<-s.worker.exited
 	if s.worker.err != nil {
 		t.Fatalf("the worker did not exit cleanly: %v\n%s", s.worker.err, s.logs)

@@ -20,7 +20,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A hang-up (the terminal closed) stops gracefully too, rather than
+	// killing the process in the middle of its first attempts.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	stderr := forTerminal(os.Stderr)
 	if err := run(ctx, os.Args[1:], os.Getenv, forTerminal(os.Stdout), stderr); err != nil {

@@ -140,6 +140,9 @@ func (p process) run(ctx context.Context) error {
 	// SIGTERM and exits non-zero: a supervisor restarts it.
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
+	context.AfterFunc(ctx, func() {
+		p.log.Info("stopping: draining requests, letting first attempts end", "cause", context.Cause(ctx).Error(), "within", p.cfg.ShutdownPeriod.String())
+	})
 	if p.worker {
 		workers, err := p.startWorkers(ctx, tc, store, configs, executions, func(err error) {
 			fail(fmt.Errorf("the worker stopped for good: %w", err))
@@ -160,7 +163,7 @@ func (p process) run(ctx context.Context) error {
 	// serve and worker, not api alone.
 	var starter dispatch.Starter
 	if p.api || (p.worker && p.cfg.brokers()) {
-		starter = dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, LocalCallLimit: p.cfg.LocalCallLimit,
+		starter = dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, Stopping: ctx.Done(), LocalCallLimit: p.cfg.LocalCallLimit,
 			Seen: p.acceptedEvents(ctx, tc, store), Now: time.Now, Configs: configs}
 	}
 	if p.worker {
