@@ -628,6 +628,10 @@ func TestSelectors(t *testing.T) {
 		if len(hpa.Spec.Metrics) == 0 || hpa.Spec.Metrics[0].Resource == nil || hpa.Spec.Metrics[0].Resource.Name != corev1.ResourceCPU {
 			t.Errorf("HPA %s: want a CPU resource metric", hpa.Name)
 		}
+		if d := c.deployment(t, hpa.Name); d.Spec.Replicas != nil {
+			// Each apply or sync would reset what the HPA scaled to.
+			t.Errorf("%s: replicas %d beside its HPA; leave the count to the HPA", hpa.Name, *d.Spec.Replicas)
+		}
 		if c.deployment(t, hpa.Name).Spec.Template.Spec.Containers[0].Resources.Requests.Cpu().IsZero() {
 			t.Errorf("%s: the CPU-based HPA needs a CPU request", hpa.Name)
 		}
