@@ -50,7 +50,13 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 			if err != nil {
 				return err
 			}
-			defer func() { _ = shutdown(context.Background()) }()
+			defer func() {
+				// The last spans, without outlasting the grace period
+				// when the collector does not answer.
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = shutdown(ctx)
+			}()
 			p := process{cfg: cfg, stdout: stdout, log: newLogger(cfg), tracer: tp, api: withAPI, worker: withWorker}
 			for _, w := range warnings {
 				p.log.Warn(w)
