@@ -93,18 +93,7 @@ func TestFiltersMigrationKeepsDispatchersEnabled(t *testing.T) {
 	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := models.Open(url(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if sqlDB, err := db.DB(); err == nil {
-					sqlDB.Close()
-				}
-			})
-			if err := models.MigrateTo(ctx, db, 6); err != nil {
-				t.Fatal(err)
-			}
+			db := migratedTo(t, url(t), 6)
 			q := `INSERT INTO dispatchers (id, name, event_type, creation_timestamp, update_timestamp) VALUES ('d1', 'old', 'user_deleted', 1, 1)`
 			if err := db.Exec(q).Error; err != nil {
 				t.Fatal(err)

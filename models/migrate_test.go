@@ -8,6 +8,7 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/models"
+	"gorm.io/gorm"
 )
 
 // The tenants migration rebuilds the configuration tables: what was there
@@ -17,18 +18,7 @@ func TestTenantsMigrationKeepsTheConfiguration(t *testing.T) {
 	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := models.Open(url(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if sqlDB, err := db.DB(); err == nil {
-					sqlDB.Close()
-				}
-			})
-			if err := models.MigrateTo(ctx, db, 3); err != nil {
-				t.Fatal(err)
-			}
+			db := migratedTo(t, url(t), 3)
 			for _, q := range []string{
 				`INSERT INTO templates (id, name, subject, text_body, creation_timestamp, update_timestamp) VALUES ('t1', 'welcome', 'Hi', 'Hello', 1, 1)`,
 				`INSERT INTO functions (id, name, kind, url, creation_timestamp, update_timestamp) VALUES ('f1', 'erase', 'http', 'https://example.com', 1, 1)`,
@@ -84,18 +74,7 @@ func TestConfigVersionsAreTheTenants(t *testing.T) {
 	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := models.Open(url(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if sqlDB, err := db.DB(); err == nil {
-					sqlDB.Close()
-				}
-			})
-			if err := models.MigrateTo(ctx, db, 12); err != nil {
-				t.Fatal(err)
-			}
+			db := migratedTo(t, url(t), 12)
 			if err := db.Exec(`UPDATE config_version SET version = 41 WHERE id = 1`).Error; err != nil {
 				t.Fatal(err)
 			}
@@ -154,4 +133,23 @@ func TestConfigVersionsAreTheTenants(t *testing.T) {
 			}
 		})
 	}
+}
+
+// migratedTo opens the database at url, closed when the test ends, with
+// the migrations up to version applied.
+func migratedTo(t *testing.T, url string, version int64) *gorm.DB {
+	t.Helper()
+	db, err := models.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	if err := models.MigrateTo(context.Background(), db, version); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
