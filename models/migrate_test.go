@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -135,9 +136,11 @@ func TestConfigVersionsAreTheTenants(t *testing.T) {
 	}
 }
 
+const allMigrations = math.MaxInt64
+
 // migratedTo opens the database at url, closed when the test ends, with
-// the migrations up to version applied.
-func migratedTo(t *testing.T, url string, version int64) *gorm.DB {
+// the migrations up to version applied (allMigrations: every one).
+func migratedTo(t testing.TB, url string, version int64) *gorm.DB {
 	t.Helper()
 	db, err := models.Open(url)
 	if err != nil {

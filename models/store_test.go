@@ -32,19 +32,7 @@ func newStore(t testing.TB, url string) *models.Store {
 // newStoreAt is newStore with the clock now.
 func newStoreAt(t testing.TB, url string, now func() time.Time) *models.Store {
 	t.Helper()
-	db, err := models.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	if _, err := models.Migrate(context.Background(), db); err != nil {
-		t.Fatal(err)
-	}
-	s := models.NewStore(db, now)
+	s := models.NewStore(migratedTo(t, url, allMigrations), now)
 	ctx := context.Background()
 	tmpl := dispatcher.Template{Name: "welcome", Subject: "Hi {{ .event.content.name }}", Text: "Welcome"}
 	if err := s.CreateTemplate(ctx, &tmpl); err != nil {
