@@ -64,12 +64,14 @@ func DataConverter(keys *encryption.KeyRing) converter.DataConverter {
 
 // keyedConverter is the encrypting data converter, told by the SDK when
 // workflow code uses it (converter.ContextAware). There, a payload
-// encrypted with a key this process lacks, or that does not decrypt,
-// panics instead of failing: the SDK fails the workflow task, which
-// Temporal retries until a worker with the key takes it. The error failed
-// the dispatch for good (its input unreadable), and logged nothing: one
-// pod with a wrong key in a rollout failed every dispatch it took.
-// Elsewhere (the API reading histories) it fails, as before.
+// encrypted with a key this process lacks panics instead of failing: the
+// SDK fails the workflow task, which Temporal retries until a worker with
+// the key takes it. The error failed the dispatch for good (its input
+// unreadable): one worker left without a new key in a rollout failed every
+// dispatch it took. A payload that does not decrypt with the key of its id
+// still fails: retrying would not help when its writer had other key
+// material under that id, and would hold a Sequence's whole key behind
+// one signal. Elsewhere (the API reading histories) both fail, as before.
 type keyedConverter struct {
 	converter.DataConverter
 	inWorkflow bool
@@ -100,7 +102,7 @@ func (c keyedConverter) FromPayloads(p *commonpb.Payloads, v ...any) error {
 }
 
 func (c keyedConverter) keyed(err error) error {
-	if c.inWorkflow && (errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrDecrypt)) {
+	if c.inWorkflow && errors.Is(err, encryption.ErrUnknownKey) {
 		panic(fmt.Sprintf("a payload cannot be decrypted: %v; this worker's workflow tasks fail, and are retried, until a worker with the key takes them: give every process the same DISPATCHER_ENCRYPTION_KEY", err))
 	}
 	return err

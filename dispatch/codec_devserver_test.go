@@ -221,12 +221,12 @@ func history(ctx context.Context, t *testing.T, c client.Client, workflowID, run
 	return out
 }
 
-// A worker whose key is not the one a dispatch's input was encrypted with
-// (the same id, other material: keygen run twice on one day) fails the
-// dispatch's workflow tasks, which Temporal retries, and not the dispatch:
-// once a worker with the key takes it, it completes. Before, the dispatch
-// failed for good, "unable to decode the workflow function input".
-func TestWorkerWithAnotherKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
+// A worker without the key a dispatch's input was encrypted with (a new
+// key that reached the intake before the workers) fails the dispatch's
+// workflow tasks, which Temporal retries, and not the dispatch: once a
+// worker with the key takes it, it completes. Before, the dispatch failed
+// for good, "unable to decode the workflow function input".
+func TestWorkerWithoutTheKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	plain := testenv.TemporalClient(t)
@@ -238,7 +238,7 @@ func TestWorkerWithAnotherKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
 		t.Cleanup(c.Close)
 		return c
 	}
-	right, wrong := with(testKeys(t, "k1")), with(testKeys(t, "k1"))
+	right, wrong := with(testKeys(t, "k2")), with(testKeys(t, "k1"))
 	const queue = "wrong-key-test"
 	acts, err := activities.New(activities.Options{Store: &testenv.MemStore{}})
 	if err != nil {
