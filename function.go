@@ -200,8 +200,9 @@ func (f *Function) validate(up *FunctionUpdate) error {
 			if !httpguts.ValidHeaderFieldName(k) {
 				return Errorf(EINVALID, "headers: %q is not a valid header name", k)
 			}
-			if other, ok := seen[http.CanonicalHeaderKey(k)]; ok {
-				// A call would send one of the two, which one by chance.
+			if other, ok := seen[http.CanonicalHeaderKey(k)]; ok && up.Headers != nil {
+				// A call would send one of the two. Only when they are
+				// set: one saved before still takes a pause.
 				return Errorf(EINVALID, "headers.%s: the same header as %q (header names ignore case); keep one", k, other)
 			}
 			seen[http.CanonicalHeaderKey(k)] = k

@@ -47,6 +47,15 @@ func TestFunctionHeadersDifferingInCase(t *testing.T) {
 	if err := f.Validate(); err != nil {
 		t.Errorf("distinct headers: %v", err)
 	}
+	// One saved with both before still takes an update that leaves its
+	// headers alone (a pause, in an incident): their values are never
+	// shown, so they could not be sent again without one.
+	stored := dispatcher.Function{Name: "f", URL: "https://f.example.com", Headers: map[string]string{"x-a": "lower", "X-A": "upper"}}
+	until := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	paused := &until
+	if err := (dispatcher.FunctionUpdate{PausedUntil: &paused}).Apply(&stored); err != nil {
+		t.Errorf("pausing a function stored with x-a and X-A: %v", err)
+	}
 }
 
 // A URL that can never be called is refused when saved: a port out of
