@@ -21,8 +21,13 @@ import (
 
 func main() {
 	// A hang-up (the terminal closed) stops gracefully too, rather than
-	// killing the process in the middle of its first attempts.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// killing the process in the middle of its first attempts; unless it
+	// is ignored (nohup), which asking for it would undo.
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	stderr := forTerminal(os.Stderr)
 	if err := run(ctx, os.Args[1:], os.Getenv, forTerminal(os.Stdout), stderr); err != nil {
