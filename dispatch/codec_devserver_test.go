@@ -238,9 +238,20 @@ func TestWorkerWithoutTheKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
 		t.Cleanup(c.Close)
 		return c
 	}
-	right, wrong := with(testKeys(t, "k2")), with(testKeys(t, "k1"))
+	keys := testKeys(t, "k2")
+	right, wrong := with(keys), with(testKeys(t, "k1"))
 	const queue = "wrong-key-test"
-	acts, err := activities.New(activities.Options{Store: &testenv.MemStore{}})
+	store := &testenv.MemStore{
+		Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "welcome", EventType: "signup", Actions: []dispatcher.Action{
+			{ID: "m1", Type: dispatcher.ActionMail, TemplateID: "tpl", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
+		}}},
+		Templates: map[string]dispatcher.Template{"tpl": {ID: "tpl", Subject: "Hi", Text: "Hello"}},
+	}
+	acts, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + testenv.SMTP(t).Addr, MailFrom: "no-reply@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{Client: right, TaskQueue: queue, Audit: testenv.Store(t), Dispatchers: store, Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +265,8 @@ func TestWorkerWithoutTheKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
 		return w
 	}
 	mistaken := run(wrong)
-	start, err := dispatch.Starter{Client: right, TaskQueue: queue}.Start(ctx, dispatcher.Event{ID: "key-1", Type: "signup", Content: json.RawMessage(`{}`), Time: time.Now()})
+	start, err := dispatch.Starter{Client: right, TaskQueue: queue, Configs: activities.NewCache(store)}.Start(ctx,
+		dispatcher.Event{ID: "key-1", Type: "signup", Content: json.RawMessage(`{}`), Time: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,6 +282,11 @@ func TestWorkerWithoutTheKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
 	if desc, err := plain.DescribeWorkflowExecution(ctx, start.WorkflowID, start.RunID); err != nil ||
 		desc.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Fatalf("the dispatch a worker with another key took: %v, %v; want it running", desc.GetWorkflowExecutionInfo().GetStatus(), err)
+	}
+	// Its workflow task failed: no attempt runs, whatever the detail's
+	// fallback to its configuration says of its actions.
+	if d, err := ex.Get(ctx, start.WorkflowID, ""); err != nil || len(d.Outcomes) != 1 || d.Outcomes[0].Status != dispatcher.OutcomeRunning || d.Outcomes[0].Attempts != 0 {
+		t.Fatalf("the detail while its workflow task fails: %+v, %v; want m1 running without an attempt", d.Outcomes, err)
 	}
 	t.Cleanup(run(right).Stop)
 	if err := right.GetWorkflow(ctx, start.WorkflowID, start.RunID).Get(ctx, nil); err != nil {

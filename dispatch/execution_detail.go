@@ -31,7 +31,7 @@ type runRecord struct {
 	closed   bool // the history holds the run's result
 	// recorded: the history holds more than the start and workflow
 	// tasks, what the run did (a marker, an activity, a timer…); taken:
-	// a worker took a workflow task.
+	// a worker took its workflow task, and it has not failed since.
 	recorded, taken bool
 	failure         string
 }
@@ -154,7 +154,12 @@ func (e *Executions) readRun(ctx context.Context, workflowID, runID string) (run
 func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
 	var res workflows.DispatchResult
 	rec.recorded = rec.recorded || recordsWork(ev.GetEventType())
-	rec.taken = rec.taken || ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_STARTED
+	switch ev.GetEventType() {
+	case enums.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+		rec.taken = true
+	case enums.EVENT_TYPE_WORKFLOW_TASK_FAILED, enums.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+		rec.taken = false // its retries are not in the history until one completes
+	}
 	switch ev.GetEventType() {
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
 		if err := e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input); err != nil {
