@@ -117,13 +117,21 @@ func (r *KeyRing) IDs() []string { return append([]string(nil), r.ids...) }
 // must be given again to Open), and returns the key's id and the random
 // nonce followed by the ciphertext.
 func (r *KeyRing) Seal(plaintext, aad []byte) (string, []byte, error) {
-	id := r.ids[0]
-	aead := r.aeads[id]
+	sealed, err := r.SealWith(r.ids[0], plaintext, aad)
+	return r.ids[0], sealed, err
+}
+
+// SealWith is Seal with the key named id, one of the ring's.
+func (r *KeyRing) SealWith(id string, plaintext, aad []byte) ([]byte, error) {
+	aead, ok := r.aeads[id]
+	if !ok {
+		return nil, fmt.Errorf("key %q: %w", id, ErrUnknownKey)
+	}
 	out := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
 	if _, err := rand.Read(out); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	return id, aead.Seal(out, out, plaintext, aad), nil
+	return aead.Seal(out, out, plaintext, aad), nil
 }
 
 // Open decrypts what Seal returned under the key named id. Errors wrap

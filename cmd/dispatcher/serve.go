@@ -313,7 +313,11 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	if p.cfg.Keys == nil {
 		p.log.Warn("DISPATCHER_ENCRYPTION_KEY is not set: function secrets and headers are stored, and Temporal payloads written, in clear text")
 	}
-	return models.NewStore(db, time.Now, models.WithKeys(p.cfg.Keys)), nil
+	store := models.NewStore(db, time.Now, models.WithKeys(p.cfg.Keys))
+	if err := store.CheckKeys(pctx); err != nil {
+		return nil, err
+	}
+	return store, nil
 }
 
 func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {

@@ -2,17 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/worker"
 
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/api"
+	"github.com/dispatcherhq/dispatcher/encryption"
+	"github.com/dispatcherhq/dispatcher/models"
 )
 
 // TestAuthDisabledOnlyOnLoopback runs the real commands: with
@@ -193,5 +197,43 @@ func TestRateLimitsCheckedFirst(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "DISPATCHER_INTAKE_RATE_LIMIT: the burst must be at least 100, not 5") {
 			t.Errorf("dispatcher %s: %v, want the rate limit refused first", cmd, err)
 		}
+	}
+}
+
+// TestKeyOfAnotherMaterialRefused: a process whose encryption key has the
+// id of the others' but other material refuses to start. Before, it ran,
+// and failed every dispatch it took.
+func TestKeyOfAnotherMaterialRefused(t *testing.T) {
+	key := func() string {
+		k, err := encryption.GenerateKey("k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	url := "sqlite:" + filepath.Join(t.TempDir(), "d.db")
+	// The first process with k1 stored its check value.
+	db, err := models.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := models.Migrate(t.Context(), db); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := encryption.ParseKeyRing(key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.NewStore(db, time.Now, models.WithKeys(ring)).CheckKeys(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": url, "DISPATCHER_HTTP_ADDR": "127.0.0.1:0", "DISPATCHER_JWT_SECRET": strings.Repeat("s", 32),
+		"TEMPORAL_ADDRESS": "127.0.0.1:1", "DISPATCHER_ENCRYPTION_KEY": key()}
+	// Bounded: a process that is not refused runs until it is stopped.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err = run(ctx, []string{"worker"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `key "k1" is not the key "k1" the other processes have`) {
+		t.Errorf("a process with other material under k1: %v, want it refused", err)
 	}
 }

@@ -1,0 +1,44 @@
+package models
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+)
+
+// keyCheckAAD binds a key's check value to its use.
+var keyCheckAAD = []byte("dispatcher key check v1")
+
+// CheckKeys fails when a key of the store's ring is not the key the other
+// processes have under its id: it does not open the check value the first
+// process with that id sealed, which this one stores when it is that
+// first. Such a process would write payloads and secrets no other reads,
+// and read none of theirs (a dispatch it took failed, "does not decrypt").
+func (s *Store) CheckKeys(ctx context.Context) error {
+	if s.keys == nil {
+		return nil
+	}
+	for _, id := range s.keys.IDs() {
+		sealed, err := s.keys.SealWith(id, []byte(id), keyCheckAAD)
+		if err != nil {
+			return err
+		}
+		db := s.db.WithContext(ctx)
+		if err := db.Exec("INSERT INTO encryption_key_checks (id, sealed) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+			id, base64.StdEncoding.EncodeToString(sealed)).Error; err != nil {
+			return translate(err, "")
+		}
+		var stored string
+		if err := db.Raw("SELECT sealed FROM encryption_key_checks WHERE id = ?", id).Scan(&stored).Error; err != nil {
+			return translate(err, "")
+		}
+		raw, err := base64.StdEncoding.DecodeString(stored)
+		if err == nil {
+			_, err = s.keys.Open(id, raw, keyCheckAAD)
+		}
+		if err != nil {
+			return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY: key %q is not the key %q the other processes have (it does not open the check value the first of them stored); give every process the same keys, and each key an id of its own", id, id)
+		}
+	}
+	return nil
+}
