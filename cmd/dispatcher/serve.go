@@ -57,7 +57,7 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 				defer cancel()
 				_ = shutdown(ctx)
 			}()
-			p := process{cfg: cfg, stdout: stdout, log: newLogger(cfg), tracer: tp, api: withAPI, worker: withWorker}
+			p := process{cfg: cfg, stdout: stdout, log: newLogger(cfg, os.Stderr), tracer: tp, api: withAPI, worker: withWorker}
 			for _, w := range warnings {
 				p.log.Warn(w)
 			}
@@ -80,16 +80,27 @@ type process struct {
 	worker bool
 }
 
-func newLogger(cfg config) *slog.Logger {
+func newLogger(cfg config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		return slog.New(withTraceIDs(slog.NewJSONHandler(os.Stderr, opts)))
+		opts.ReplaceAttr = readableDurations
+		return slog.New(withTraceIDs(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(withTraceIDs(slog.NewTextHandler(os.Stderr, opts)))
+	return slog.New(withTraceIDs(slog.NewTextHandler(w, opts)))
+}
+
+// readableDurations writes a duration as the text logs do ("1.5s"): the
+// JSON handler's own is a count of nanoseconds under a key that does not
+// say so.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // run starts the process's parts and blocks until ctx ends or a part fails,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
@@ -46,6 +47,18 @@ func TestLogsCarryTraceIDs(t *testing.T) {
 		}
 		if got := rec["span_id"]; withSpan && got != want.SpanID().String() || !withSpan && got != nil {
 			t.Errorf("line %d (%s): span_id %v", i, line, got)
+		}
+	}
+}
+
+// TestJSONLogDurations: the JSON logs write a duration as the text logs
+// do, not as a bare count of nanoseconds.
+func TestJSONLogDurations(t *testing.T) {
+	for format, want := range map[string]string{"json": `"retry_in":"1.5s"`, "text": "retry_in=1.5s"} {
+		var buf bytes.Buffer
+		newLogger(config{LogFormat: format, LogLevel: "info"}, &buf).Info("waiting", "retry_in", 1500*time.Millisecond)
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("%s: %s, want %s in it", format, buf.String(), want)
 		}
 	}
 }
