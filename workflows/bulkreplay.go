@@ -197,6 +197,13 @@ func BulkReplay(ctx workflow.Context, in BulkReplayInput) (dispatcher.BulkReplay
 		b.version = workflow.GetVersion(ctx, changeBulkReplay, workflow.DefaultVersion, bulkReplayLatest)
 	} else {
 		b.version = b.st.Version
+		if b.version > bulkReplayLatest {
+			// A newer worker continued it as new: fail the workflow task,
+			// which Temporal retries until a worker that knows the version
+			// takes it, rather than run it with older code that a newer
+			// worker's replay of this history would not match.
+			panic(fmt.Sprintf("bulk replay version %d is newer than this worker's %d: upgrade every worker", b.version, bulkReplayLatest))
+		}
 		if b.version >= bulkReplayV2 {
 			b.next = b.st.Next
 		}

@@ -385,6 +385,24 @@ func TestBulkReplayPauses(t *testing.T) {
 	}
 }
 
+// TestBulkReplayRefusesANewerVersion: a run continued as new by a newer
+// worker never runs on an older one: its workflow task fails, which
+// Temporal retries until a worker that knows the version takes it.
+func TestBulkReplayRefusesANewerVersion(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{nil}}
+	env := newBulkEnv(t, f)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 1, State: &workflows.BulkReplayState{
+		Snapshot: t0, Version: 1000, Targets: targets(2, "n"), Exhausted: true,
+		Progress: dispatcher.BulkReplayProgress{Matched: 2}}})
+	var panicked *temporal.PanicError
+	if err := env.GetWorkflowError(); !errors.As(err, &panicked) || !strings.Contains(err.Error(), "upgrade every worker") {
+		t.Fatalf("error %v, want the workflow task to fail for the version", err)
+	}
+	if len(f.requests) != 0 {
+		t.Errorf("started %d replays with older code", len(f.requests))
+	}
+}
+
 // TestBulkReplayBursts: at 10 per second the replays start in bursts of
 // at most a second's worth, never ahead of the rate, and without a timer
 // per replay.
