@@ -52,6 +52,9 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.Variable("event.content", cel.DynType),
 		cel.Variable("event.time", cel.TimestampType),
 		cel.CrossTypeNumericComparisons(true),
+		// A literal that could never be read fails every event: refuse
+		// it when the dispatcher is saved.
+		cel.ASTValidators(cel.ValidateRegexLiterals(), cel.ValidateTimestampLiterals(), cel.ValidateDurationLiterals()),
 	)
 })
 
@@ -107,6 +110,9 @@ func compileFilter(expr string) (*Filter, error) {
 		if strings.HasPrefix(msg, "undeclared reference to 'event'") {
 			// event.amount: the checker knows no "event" of its own.
 			msg += ": an event has event.type, event.id, event.source, event.content and event.time"
+		}
+		if e.Location.Line() < 1 {
+			return nil, Errorf(EINVALID, "filter: %s", msg) // the whole expression: nested too deeply
 		}
 		return nil, Errorf(EINVALID, "filter: line %d, column %d: %s", e.Location.Line(), e.Location.Column()+1, msg)
 	}

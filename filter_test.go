@@ -27,6 +27,11 @@ func TestCompileFilterErrors(t *testing.T) {
 		{`event.id.size()`, "filter: line 1, column 1: must be a condition (bool), not int"},
 		{strings.Repeat(" ", dispatcher.MaxFilterLength) + "true", fmt.Sprintf("filter: must be at most %d bytes", dispatcher.MaxFilterLength)},
 		{"true\x00", "filter: must not contain NUL"},
+		// Literals no event could ever make readable.
+		{`event.type.matches("(")`, "filter: line 1, column 20: invalid matches argument"},
+		{`event.time > timestamp("notatime")`, "filter: line 1, column 24: invalid timestamp argument"},
+		{`event.time - timestamp("2026-01-01T00:00:00Z") > duration("5x")`, "filter: line 1, column 59: invalid duration argument"},
+		{strings.Repeat("(", 300) + "true" + strings.Repeat(")", 300), "filter: expression recursion limit exceeded"},
 	} {
 		_, err := dispatcher.CompileFilter(tt.expr)
 		if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), tt.want) {
