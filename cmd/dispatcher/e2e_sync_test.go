@@ -283,17 +283,18 @@ func TestSyncAppliesToThePlannedVersion(t *testing.T) {
 	s := startSystem(t)
 	s.mustSync(nil, "sync", "-f", writeFile(t, "both.json", `[{"eventType": "e", "name": "keep", "actions": []}, {"eventType": "e", "name": "gone", "actions": []}]`))
 	c := &apiClient{base: s.url, shown: s.url, token: s.token, http: &http.Client{Timeout: time.Minute}}
-	plan := func(file string) *plan {
+	planWith := func(file string, opts planOptions) *plan {
 		remote, err := fetchState(t.Context(), c, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := makePlan(syncFileOf(t, file), remote, planOptions{Clean: true})
+		p, err := makePlan(syncFileOf(t, file), remote, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+	plan := func(file string) *plan { return planWith(file, planOptions{Clean: true}) }
 
 	// Planned: update keep, delete gone. Meanwhile gone is taken by hand.
 	p := plan(`[{"eventType": "e", "name": "keep", "description": "new", "actions": []}]`)
@@ -334,7 +335,54 @@ func TestSyncAppliesToThePlannedVersion(t *testing.T) {
 	if a := s.dispatchersByName()["keep"]["actions"].([]any)[0].(map[string]any); a["data"].(map[string]any)["n"] != float64(2) {
 		t.Fatalf("action %v; want it as the plan before left it", a)
 	}
+
+	// An action whose type changes is deleted, then created: changed by
+	// hand in between, the dispatcher is left without it, and the error
+	// says so rather than that it was left as it was.
+	s.call("POST", "/templates/v1", map[string]any{"name": "tpl", "subject": "S", "text": "by sync"}, 200)
+	keep := s.dispatchersByName()["keep"]["id"].(string)
+	s.call("PUT", "/dispatchers/v1/"+keep, map[string]any{"tags": []string{managedTag}}, 200) // sync's again
+	p = plan(`[{"eventType": "e", "name": "keep", "description": "by sync again", "actions": [{"type": "mail", "name": "t", "templateName": "tpl", "recipients": {"to": ["a@example.com"]}}]}]`)
+	var edited bool
+	between := writerFunc(func(b []byte) (int, error) {
+		if !edited {
+			edited = true
+			s.call("PUT", "/dispatchers/v1/"+keep, map[string]any{"description": "by hand meanwhile"}, 200)
+		}
+		return len(b), nil
+	})
+	err := applyPlan(t.Context(), c, p, between)
+	if err == nil || !strings.Contains(err.Error(), `dispatcher "keep" was changed since the plan was made, and has only this sync's earlier changes of it: - action "t" of dispatcher "keep"`) {
+		t.Fatalf("apply: %v; want the creation refused, naming the deletion applied before it", err)
+	}
+
+	// Templates and functions: a change by hand after the plan is kept,
+	// not overwritten.
+	s.call("POST", "/functions/v1", map[string]any{"name": "hook", "url": "http://127.0.0.1:1/a"}, 200)
+	p = planWith(`{"templates": [{"name": "tpl", "subject": "S", "text": "by sync, later"}]}`, planOptions{})
+	tpl := s.call("GET", "/templates/v1?eq(name,tpl)", nil, 200)["data"].([]any)[0].(map[string]any)["id"].(string)
+	s.call("PUT", "/templates/v1/"+tpl, map[string]any{"text": "hotfix by hand"}, 200)
+	if err := applyPlan(t.Context(), c, p, io.Discard); err == nil || !strings.Contains(err.Error(), `template "tpl" was changed since the plan was made, and is left as it is`) {
+		t.Fatalf("apply: %v; want the template's update refused", err)
+	}
+	if got := s.call("GET", "/templates/v1/"+tpl, nil, 200)["text"]; got != "hotfix by hand" {
+		t.Fatalf("template text %q; want the change by hand kept", got)
+	}
+	hook := s.call("GET", "/functions/v1?eq(name,hook)", nil, 200)["data"].([]any)[0].(map[string]any)["id"].(string)
+	p = planWith(`{"functions": [{"name": "hook", "url": "http://127.0.0.1:1/b"}]}`, planOptions{})
+	s.call("PUT", "/functions/v1/"+hook, map[string]any{"url": "http://127.0.0.1:1/by-hand"}, 200)
+	if err := applyPlan(t.Context(), c, p, io.Discard); err == nil || !strings.Contains(err.Error(), `function "hook" was changed since the plan was made, and is left as it is`) {
+		t.Fatalf("apply: %v; want the function's update refused", err)
+	}
+	if got := s.call("GET", "/functions/v1/"+hook, nil, 200)["url"]; got != "http://127.0.0.1:1/by-hand" {
+		t.Fatalf("function url %q; want the change by hand kept", got)
+	}
 }
+
+// writerFunc is an io.Writer that is a function.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // TestSyncExportRoundTrip: export an install, sync the file on an empty
 // install, export that: the two exports are the same file.

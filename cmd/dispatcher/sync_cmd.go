@@ -279,7 +279,7 @@ func applyPlan(ctx context.Context, c *apiClient, p *plan, progress io.Writer) e
 		_, answer, err := c.doWith(ctx, ch.method, ch.path, nil, header, ch.body, nil)
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusPreconditionFailed {
-			err = fmt.Errorf("dispatcher %q was changed since the plan was made, and is left as it is: run sync again to plan on what it is now (%w)", cmp.Or(ch.Dispatcher, ch.Name), err)
+			err = fmt.Errorf("%s was changed since the plan was made, and %s: run sync again to plan on what it is now (%w)", changedWhat(ch), leftHow(ch, p.Changes[:i]), err)
 		}
 		if err == nil {
 			if v := strings.TrimPrefix(answer.Get("ETag"), "W/"); ch.target != "" && v != "" {
@@ -303,6 +303,30 @@ func applyPlan(ctx context.Context, c *apiClient, p *plan, progress io.Writer) e
 		return fmt.Errorf("the API refused change %d of %d (%s); the %d before it were applied, none after it: %w", i+1, n, describe(ch), i, err)
 	}
 	return nil
+}
+
+// changedWhat names what a change refused with 412 was made against.
+func changedWhat(ch *change) string {
+	if ch.Kind == "template" || ch.Kind == "function" {
+		return fmt.Sprintf("%s %q", ch.Kind, ch.Name)
+	}
+	return fmt.Sprintf("dispatcher %q", cmp.Or(ch.Dispatcher, ch.Name))
+}
+
+// leftHow says what a change refused with 412 leaves of its dispatcher,
+// given the changes applied before it: those of the same dispatcher are
+// (an action whose type or name changes is deleted before it is created).
+func leftHow(ch *change, applied []*change) string {
+	var done []string
+	for _, c := range applied {
+		if ch.target != "" && c.target == ch.target {
+			done = append(done, describe(c))
+		}
+	}
+	if len(done) == 0 {
+		return "is left as it is"
+	}
+	return "has only this sync's earlier changes of it: " + strings.Join(done, ", ")
 }
 
 func summary(p *plan) map[string]int {

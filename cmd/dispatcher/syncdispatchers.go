@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -106,6 +107,9 @@ func versionOf(d map[string]any) string {
 	}
 	return `"` + ts.String() + `"`
 }
+
+// etagOf is the version of a template or function as the API lists it.
+func etagOf(updateTimestamp int64) string { return `"` + strconv.FormatInt(updateTimestamp, 10) + `"` }
 
 // readOnly are the fields the API writes; a file may carry them (an SDK
 // dump does) and sync ignores them.

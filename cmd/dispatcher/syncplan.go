@@ -57,8 +57,9 @@ type change struct {
 	method, path string
 	body         any // may hold secrets: never printed
 	// target is the id of the dispatcher an update or deletion changes
-	// (its own, or of its actions'), ifMatch its version the plan read:
-	// a dispatcher changed meanwhile is refused (412), not overwritten.
+	// (its own, or of its actions'), ifMatch its version the plan read
+	// (or a template's or function's it updates): one changed meanwhile
+	// is refused (412), not overwritten.
 	target, ifMatch string
 }
 
@@ -166,7 +167,7 @@ func (p *planner) planTemplates() {
 		}
 		if len(fields) > 0 {
 			p.add(&change{Op: opUpdate, Kind: "template", Name: name, Fields: fields,
-				method: "PUT", path: "/templates/v1/" + url.PathEscape(have.ID), body: upd})
+				method: "PUT", path: "/templates/v1/" + url.PathEscape(have.ID), body: upd, ifMatch: etagOf(have.UpdateTimestamp)})
 		}
 	}
 }
@@ -358,7 +359,7 @@ func (p *planner) planFunctions() {
 		}
 		if len(fields) > 0 {
 			p.add(&change{Op: opUpdate, Kind: "function", Name: name, Fields: fields,
-				method: "PUT", path: "/functions/v1/" + url.PathEscape(have.ID), body: upd})
+				method: "PUT", path: "/functions/v1/" + url.PathEscape(have.ID), body: upd, ifMatch: etagOf(have.UpdateTimestamp)})
 		}
 	}
 }
