@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -173,6 +174,26 @@ func TestFollowBulkRidesOutAnOutage(t *testing.T) {
 		"paused (resume it: POST /executions/v1/replays/b1/resume, or the console): 1/2 processed", "bulk replay b1 completed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("printed\n%s\nwant it to say %q", out.String(), want)
+		}
+	}
+}
+
+// TestFollowBulkRefused: a bulk replay the API does not know, or an id
+// it refuses, ends following with the API's error alone. Before, the CLI
+// added that the bulk replay ran on, and how to follow it again.
+func TestFollowBulkRefused(t *testing.T) {
+	for status, body := range map[int]string{
+		http.StatusNotFound:   `{"code":16,"name":"RESOURCE_UNKNOWN_EXCEPTION","message":"no bulk replay with id bulk-replay-0"}`,
+		http.StatusBadRequest: `{"code":12,"name":"INVALID_PARAMETER_EXCEPTION","message":"id: not a bulk replay id"}`,
+	} {
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body)
+		}))
+		err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, io.Discard, "bulk-replay-0", time.Millisecond, false)
+		api.Close()
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d", status)) || strings.Contains(err.Error(), "runs on") {
+			t.Errorf("%d: %v; want the API's error, without that it runs on", status, err)
 		}
 	}
 }

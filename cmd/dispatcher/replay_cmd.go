@@ -298,6 +298,8 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 			case <-time.After(wait):
 			}
 			continue
+		case err != nil && clientError(err):
+			return err // a wrong id, or one this token may not see: nothing runs on that it knows of
 		case err != nil:
 			return fmt.Errorf("%w\nbulk replay %s runs on; follow it again: dispatcher replay --follow %s", err, id, id)
 		}
@@ -385,6 +387,13 @@ func transient(err error) bool {
 		return e.Status == http.StatusBadGateway || e.Status == http.StatusServiceUnavailable || e.Status == http.StatusGatewayTimeout
 	}
 	return true
+}
+
+// clientError reports whether err is the API's answer to a request it
+// will not take as it is: a 4xx, but for a rate limit.
+func clientError(err error) bool {
+	var e *apiError
+	return errors.As(err, &e) && e.Status >= 400 && e.Status < 500 && e.Status != http.StatusTooManyRequests
 }
 
 func stopped(out io.Writer, id string) error {
