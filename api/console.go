@@ -26,7 +26,9 @@ var consoleFiles embed.FS
 // and Trusted Types with no policy, so that no code — ours by mistake, or
 // injected — can assign a string to innerHTML or any other HTML sink:
 // everything shown is set as text. Mail previews are blob: documents in a
-// sandboxed frame, which inherit this policy.
+// sandboxed frame, which inherit this policy inside the frame, and begin
+// with a policy of their own that runs nothing for when they are opened
+// on their own (templates.js).
 const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; frame-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; " +
 	"require-trusted-types-for 'script'; trusted-types 'none'"

@@ -495,6 +495,39 @@ func TestEndToEndConsole(t *testing.T) {
 	}
 	b.shot("template")
 
+	// The preview's document opened on its own (a browser's "show only
+	// this frame", its URL pasted) has neither the frame's sandbox nor the
+	// console's policy, and the console's origin: before, a template's
+	// script ran there, the signed-in token in its reach. The tabs are
+	// not watched: the page refusing the script is the point.
+	scripted := s.call("POST", "/templates/v1", map[string]any{"name": "scripted", "subject": "s",
+		"html": `<p id="shown">hi</p><script>document.title = 'ran with ' + sessionStorage.length + ' stored'</script>`}, 200)["id"].(string)
+	consoleTab, closeConsole := chromedp.NewContext(b.ctx)
+	defer closeConsole()
+	alone, closeAlone := chromedp.NewContext(b.ctx)
+	defer closeAlone()
+	for _, tab := range []context.Context{consoleTab, alone} {
+		if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil { // the tab lives as long as tab
+			t.Fatal(err)
+		}
+	}
+	pv := b.in(consoleTab)
+	pv.signIn(s.token)
+	pv.open("/templates/" + scripted)
+	pv.waitJS("the preview", `document.querySelector('iframe.mail-frame') !== null`)
+	src, err := eval[string](pv, `document.querySelector('iframe.mail-frame').src`)
+	if err != nil || !strings.HasPrefix(src, "blob:") {
+		t.Fatalf("the preview's frame is at %q (%v), want a blob: URL", src, err)
+	}
+	own := b.in(alone)
+	own.do("open the preview on its own", chromedp.Navigate(src))
+	own.waitJS("the preview's document", `document.getElementById('shown') !== null`)
+	if title, _ := eval[string](own, `document.title`); title != "" {
+		t.Errorf("the template's script ran in the preview opened on its own: title %q", title)
+	}
+	closeAlone()
+	closeConsole()
+
 	// A function's secret is write-only: the form never holds it.
 	b.open("/functions")
 	b.do("open the function", chromedp.Click(chromedp.CSS("#functions-table a")), chromedp.WaitVisible(chromedp.ID("fn-secret")))

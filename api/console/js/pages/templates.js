@@ -125,9 +125,13 @@ function previewPanel(ctx, id, layout, pending) {
       // A blob: document in a frame with an empty sandbox: no script, no
       // form, no navigation, an origin of its own; it also inherits the
       // console's policy, so the preview shows no inline styles and no
-      // remote images (the note says so).
+      // remote images (the note says so). Opened on its own (a browser's
+      // "show only this frame", its URL pasted) it has neither the sandbox
+      // nor the console's policy, and the console's origin: the policy it
+      // begins with, before anything of the template, runs nothing.
       if (frameURL) URL.revokeObjectURL(frameURL);
-      frameURL = URL.createObjectURL(new Blob([r.html], { type: 'text/html;charset=utf-8' }));
+      const policy = '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; form-action \'none\'; base-uri \'none\'">';
+      frameURL = URL.createObjectURL(new Blob([policy, r.html], { type: 'text/html;charset=utf-8' }));
       parts.push(h('h3', {}, 'HTML'),
         h('p', { class: 'muted', text: 'Shown without its styles and remote images, which the console\'s security policy blocks; mail clients show them as they choose.' }),
         h('iframe', { sandbox: '', src: frameURL, title: 'HTML part of the preview', class: 'mail-frame', referrerpolicy: 'no-referrer' }),
