@@ -115,7 +115,10 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return dispatcher.TaskResult{StatusCode: resp.StatusCode, Attempt: attempt(ctx)}, nil
 	}
-	msg := fmt.Sprintf("function %q answered %s (%s)", f.Name, resp.Status, statusReason(resp.StatusCode))
+	// The code's own name, not the status line's text: that is the
+	// function's to write, and the failure is shown to support staff.
+	status := strings.TrimSpace(strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))
+	msg := fmt.Sprintf("function %q answered %s (%s)", f.Name, status, statusReason(resp.StatusCode))
 	if permanentStatus(resp.StatusCode) {
 		return dispatcher.TaskResult{}, failure(ctx, dispatcher.FailureHTTPPermanent, msg, true, 0, resp.StatusCode)
 	}

@@ -177,11 +177,16 @@ func TestCallFunctionFailures(t *testing.T) {
 		retryable  bool
 		wantMsg    string
 		wantDelay  time.Duration
-		wantStatus int // in the failure details
+		wantStatus int    // in the failure details
+		hidden     string // what the message must not show
 	}{
 		{name: "404 is permanent", handler: status(404, "", "no such user"),
 			wantType: dispatcher.FailureHTTPPermanent, wantMsg: `answered 404 Not Found (no task function at this URL)`, wantStatus: 404},
 		{name: "400 is permanent", handler: status(400, "", ""), wantType: dispatcher.FailureHTTPPermanent, wantStatus: 400},
+		// The status line's text is the function's to write, and the
+		// failure is shown to support staff: only the code's own name.
+		{name: "the function's reason phrase is not shown", handler: rawStatus("422 Call +1-555-0100 to fix <img src=x>"),
+			wantType: dispatcher.FailureHTTPPermanent, wantMsg: `function "fn" answered 422 Unprocessable Entity (`, wantStatus: 422, hidden: "555"},
 		{name: "429 is temporary", handler: status(429, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 429},
 		{name: "408 is temporary", handler: status(408, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 408},
 		// An idempotency layer's answer while a request with the same key
@@ -224,8 +229,8 @@ func TestCallFunctionFailures(t *testing.T) {
 			}
 			var res dispatcher.TaskResult
 			appErr := wantFailure(t, execute(t, a, a.CallFunction, in, &res), tt.wantType, tt.retryable)
-			if !strings.Contains(appErr.Error(), tt.wantMsg) {
-				t.Errorf("error = %q, want it to contain %q", appErr.Error(), tt.wantMsg)
+			if !strings.Contains(appErr.Error(), tt.wantMsg) || tt.hidden != "" && strings.Contains(appErr.Error(), tt.hidden) {
+				t.Errorf("error = %q, want it to contain %q (and not %q)", appErr.Error(), tt.wantMsg, tt.hidden)
 			}
 			if appErr.NextRetryDelay() != tt.wantDelay {
 				t.Errorf("NextRetryDelay = %s, want %s", appErr.NextRetryDelay(), tt.wantDelay)
@@ -235,6 +240,19 @@ func TestCallFunctionFailures(t *testing.T) {
 				t.Errorf("details = %+v (%v), want attempt 1 and status %d", details, err, tt.wantStatus)
 			}
 		})
+	}
+}
+
+// rawStatus answers with the status line "HTTP/1.1 " + line, as written.
+func rawStatus(line string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 " + line + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		_ = buf.Flush()
 	}
 }
 
