@@ -104,6 +104,23 @@ func TestEndToEndConsole(t *testing.T) {
 	}
 	viewer.checkProblems()
 
+	// What is shown of an event reads no more of it than it shows: before,
+	// JSON.stringify indented the whole of it first, and 4,000 nested
+	// arrays (half a gigabyte indented) froze the page.
+	read, err := eval[int](b, `import('/console/js/dom.js').then((d) => {
+		let gets = 0;
+		const items = new Proxy(Array.from({ length: 100000 }, (_, i) => 'item ' + i), { get(t, k, r) { gets += 1; return Reflect.get(t, k, r); } });
+		return d.pretty(items).endsWith('read the whole of it through the API)') ? gets : -1;
+	})`, chromedp.EvalAwaitPromise)
+	if err != nil || read < 0 || read > 25000 {
+		t.Errorf("pretty of 100,000 items read %d of them (%v), want it cut, and at most 25,000 read", read, err)
+	}
+	// Text reads as it is: "\u202enimda" showed as "admin".
+	shown, err := eval[string](b, `import('/console/js/dom.js').then((d) => d.h('p', {}, 'by \u202enimda').textContent + '|' + d.h('p', { text: '\u2067x' }).textContent)`, chromedp.EvalAwaitPromise)
+	if err != nil || shown != "by [U+202E]nimda|[U+2067]x" {
+		t.Errorf("text with bidirectional controls is shown as %q (%v)", shown, err)
+	}
+
 	// Find the failed dispatch of evt-1 by its event id and open it.
 	b.open("/executions")
 	b.do("search by event id",
@@ -603,7 +620,7 @@ func TestEndToEndConsole(t *testing.T) {
 	s.call("POST", "/events/v1", map[string]any{"id": odd, "type": "odd", "content": deep}, 202)
 	b.open("/executions/" + dispatcher.WorkflowID(odd))
 	b.waitText("#run-status", "Completed")
-	b.waitText("#event-content", "nested too deeply to show here")
+	b.waitText("#event-content", "(more: read the whole of it through the API)")
 	b.waitText("#runs-table", "(shown)")
 	if n, _ := eval[int](b, `document.querySelectorAll('#actions-table strong bdi').length`); n != 2 {
 		t.Errorf("the action's names are in %d isolated runs of text, want 2", n)

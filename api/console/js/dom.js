@@ -23,7 +23,7 @@ function setProps(el, props) {
   for (const [k, v] of Object.entries(props || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = v;
-    else if (k === 'text') el.textContent = String(v);
+    else if (k === 'text') el.textContent = visible(v);
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (liveProps.has(k)) el[k] = v;
     else if (k === 'href' || k === 'src') el.setAttribute(k, safeURL(v));
@@ -31,13 +31,25 @@ function setProps(el, props) {
   }
 }
 
-// append adds children to el as nodes or text.
+// append adds children to el as nodes or text (a textarea's text is its
+// value, kept as it is).
 export function append(el, children) {
+  const asText = el.tagName === 'TEXTAREA' ? String : visible;
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    el.append(c instanceof Node ? c : document.createTextNode(asText(c)));
   }
   return el;
+}
+
+// bidiControls are the characters that make text read otherwise than it
+// is: "\u202enimda" shows as "admin", "\u202elive" as "evil".
+const bidiControls = /[\u202a-\u202e\u2066-\u2069]/g;
+
+// visible is text as shown: its bidirectional controls written as their
+// code points ([U+202E]), so that names and content read as they are.
+export function visible(v) {
+  return String(v).replace(bidiControls, (c) => `[U+${c.codePointAt(0).toString(16).toUpperCase()}]`);
 }
 
 // replace makes children (as append takes them) the only children of el.
@@ -154,16 +166,38 @@ export function fromLocalInput(v) {
 // maxPretty bounds the text pretty shows: an event may be megabytes.
 const maxPretty = 256 * 1024;
 
-// pretty shows a JSON value indented, at most maxPretty characters of it.
-// A value nested deeper than the browser's stack lets JSON.stringify go
-// (some thousands of levels, which the API accepts) is not shown.
+// pretty shows a JSON value indented as JSON.stringify(v, null, 2) does,
+// at most maxPretty characters of it: it stops writing, and reading v,
+// once it has that many (JSON.stringify wrote the whole first: 4,000
+// nested arrays, whose indentation grows with their depth, made half a
+// gigabyte of text and froze the page). A value nested deeper than the
+// browser's stack lets it go is not shown.
 export function pretty(v) {
-  let s;
+  const out = [];
+  let size = 0;
+  const put = (s) => {
+    out.push(s);
+    size += s.length;
+    return size <= maxPretty;
+  };
+  const write = (x, indent) => {
+    if (x === null || typeof x !== 'object') return put(JSON.stringify(x) ?? 'null');
+    const list = Array.isArray(x);
+    const keys = list ? null : Object.keys(x);
+    const n = list ? x.length : keys.length;
+    if (n === 0) return put(list ? '[]' : '{}');
+    const inner = `${indent}  `;
+    if (!put(list ? '[' : '{')) return false;
+    for (let i = 0; i < n; i += 1) {
+      if (!put(`${i ? ',' : ''}\n${inner}${list ? '' : `${JSON.stringify(keys[i])}: `}`)) return false;
+      if (!write(list ? x[i] : x[keys[i]], inner)) return false;
+    }
+    return put(`\n${indent}${list ? ']' : '}'}`);
+  };
   try {
-    s = JSON.stringify(v, null, 2);
+    if (write(v, '')) return out.join('');
   } catch {
     return '(nested too deeply to show here: read it through the API)';
   }
-  if (s.length <= maxPretty) return s;
-  return `${s.slice(0, maxPretty)}\n… (${Math.round(s.length / 1024)} KiB in all: read the whole of it through the API)`;
+  return `${out.join('').slice(0, maxPretty)}\n… (more: read the whole of it through the API)`;
 }
