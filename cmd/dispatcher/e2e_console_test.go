@@ -344,6 +344,38 @@ func TestEndToEndConsole(t *testing.T) {
 		t.Errorf("after the edits the dispatcher is %v", got)
 	}
 
+	// Add an action while the dispatcher's form holds a change not saved:
+	// the change stays (before, the page was drawn anew, and it was lost
+	// without a word), and the count of actions follows, as it does when
+	// one is deleted (before, it stayed).
+	b.waitText("#actions-heading", "Actions (2)")
+	fresh := `fieldset.action[data-action-id=""]`
+	b.do("add an action, the description changed and not saved",
+		chromedp.SetValue(chromedp.ID("d-description"), "Not saved yet"),
+		chromedp.Click(chromedp.ID("add-action")), chromedp.WaitVisible(chromedp.CSS(fresh)),
+		chromedp.SetValue(chromedp.CSS(fresh+` select[id$="-type"]`), "task"),
+		chromedp.SetValue(chromedp.CSS(fresh+` input[id$="-name"]`), "audit-log"),
+		chromedp.SetValue(chromedp.CSS(fresh+` select[id$="-function"]`), "erase-pii"),
+		chromedp.Click(chromedp.CSS(fresh+" button.action-save")))
+	b.waitText("#actions", "Action added.")
+	b.waitText("#actions-heading", "Actions (3)")
+	if v, _ := eval[string](b, `document.getElementById('d-description').value`); v != "Not saved yet" {
+		t.Errorf("after adding an action the description reads %q, want the change not saved yet", v)
+	}
+	added := `#actions fieldset.action:last-child`
+	if name, _ := eval[string](b, `document.querySelector('`+added+` input[id$="-name"]').value`); name != "audit-log" {
+		t.Fatalf("the last action shown is %q, want the one added", name)
+	}
+	b.do("delete it", chromedp.Click(chromedp.CSS(added+" button.action-delete")),
+		chromedp.WaitVisible(chromedp.CSS("dialog.dialog button.danger")), chromedp.Click(chromedp.CSS("dialog.dialog button.danger")))
+	b.waitText("#actions-heading", "Actions (2)")
+	if n := len(s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)["actions"].([]any)); n != 2 {
+		t.Errorf("after adding and deleting an action the dispatcher has %d, want 2", n)
+	}
+	b.do("put the description back as saved", chromedp.SetValue(chromedp.ID("d-description"), "Erases personal data on request"),
+		chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.waitText("#dispatcher-message", "Nothing changed: nothing to save.")
+
 	// Pause it, filter and order its events: a filter that does not
 	// compile is refused with the server's reason, then a good one saved;
 	// the list marks it paused.

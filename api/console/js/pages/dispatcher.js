@@ -94,12 +94,18 @@ export async function render(ctx) {
   if (isNew) return;
 
   const actions = h('div', { id: 'actions' });
-  ctx.main.append(h('h2', { text: `Actions (${d.actions.length})` }), actions);
-  for (const a of d.actions) actions.append(actionCard(ctx, id, a, { templates, functions, editable, version }));
+  const heading = h('h2', { id: 'actions-heading' });
+  // recount counts the saved actions as the page shows them: an action
+  // added or deleted changes them, and the rest of the page stays.
+  const recount = () => { heading.textContent = `Actions (${actions.querySelectorAll('fieldset.action:not([data-action-id=""])').length})`; };
+  const opts = { templates, functions, editable, version, recount };
+  ctx.main.append(heading, actions);
+  for (const a of d.actions) actions.append(actionCard(ctx, id, a, opts));
+  recount();
   if (editable) {
     const add = h('button', { type: 'button', class: 'secondary', id: 'add-action' }, 'Add an action');
     add.addEventListener('click', () => {
-      const card = actionCard(ctx, id, null, { templates, functions, editable, version });
+      const card = actionCard(ctx, id, null, opts);
       actions.append(card);
       card.querySelector('select, input').focus();
     });
@@ -140,7 +146,8 @@ function fieldsOf(d) {
 }
 
 // actionCard is one action's form; a = null is a new action.
-function actionCard(ctx, dispatcherId, a, { templates, functions, editable, version }) {
+function actionCard(ctx, dispatcherId, a, opts) {
+  const { templates, functions, editable, version, recount } = opts;
   const p = uid('a');
   const isNew = !a;
   a = a || { type: 'mail', name: '', recipients: { to: [] }, data: null, tags: [] };
@@ -226,9 +233,14 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable, vers
         const b = body();
         if (isNew) {
           const created = await version.change('POST', `/dispatchers/v1/${seg(dispatcherId)}/actions`, b, () => true);
+          // The card becomes the saved action's, in place: the page is
+          // not drawn anew, which would drop what else is not saved.
+          const saved = actionCard(ctx, dispatcherId, created, opts);
+          ctx.saved(card);
+          card.replaceWith(saved);
+          recount();
+          replace(saved.querySelector('.action-message'), h('p', { class: 'ok', role: 'status', text: 'Action added.' }));
           announce('Action added.');
-          a = created;
-          ctx.navigate(`#/dispatchers/${seg(dispatcherId)}`);
           return;
         }
         const r = await version.exchange('PUT', `/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, b, asLoaded());
@@ -254,7 +266,9 @@ function actionCard(ctx, dispatcherId, a, { templates, functions, editable, vers
         try {
           await version.change('DELETE', `/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, undefined, asLoaded());
           announce('Action deleted.');
+          ctx.saved(card);
           card.remove();
+          recount();
         } catch (err) {
           replace(msg, errorBox(err, ctx.reload));
         }
