@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -232,6 +233,23 @@ func (h *Handler) log() *slog.Logger {
 }
 
 // reason is the text of a refusal that goes with a dead letter.
+// MaxReason bounds the reason a source puts in a dead letter's header,
+// in bytes.
+const MaxReason = 1024
+
+// BoundReason is reason cut to MaxReason bytes at a character's boundary:
+// a header cut inside a character is not UTF-8, which clients refuse.
+func BoundReason(reason string) string {
+	if len(reason) <= MaxReason {
+		return reason
+	}
+	cut := MaxReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
+}
+
 func reason(err error) string {
 	if m := dispatcher.ErrorMessage(err); m != "internal error" {
 		return m

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -205,5 +206,19 @@ func TestDocumentedDeadLetterReasons(t *testing.T) {
 		if !strings.Contains(text, "`"+tt.body+"`, `"+tt.want+"`") && !strings.Contains(text, "(e.g. `"+tt.want+"`") {
 			t.Errorf("docs/brokers.md does not give %q as the reason of %s", tt.want, tt.body)
 		}
+	}
+}
+
+// TestBoundReason: a dead letter's reason is cut to MaxReason bytes at a
+// character's boundary. Before, a reason quoting non-ASCII text was cut
+// inside a character, and clients refused to read the header.
+func TestBoundReason(t *testing.T) {
+	long := "creationTimestamp: " + strings.Repeat("é", MaxReason)
+	got := BoundReason(long)
+	if len(got) > MaxReason || len(got) < MaxReason-1 || !utf8.ValidString(got) || !strings.HasPrefix(long, got) {
+		t.Errorf("BoundReason cut %d bytes to %d (valid UTF-8: %v), want a prefix of at most %d bytes, whole characters", len(long), len(got), utf8.ValidString(got), MaxReason)
+	}
+	if short := "type: is required"; BoundReason(short) != short {
+		t.Errorf("a short reason changed: %q", BoundReason(short))
 	}
 }

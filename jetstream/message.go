@@ -119,18 +119,13 @@ func toMessage(msg js.Msg) intake.Message {
 	return m
 }
 
-// maxReason bounds the reason put in a dead letter's header.
-const maxReason = 1024
-
 // deadLetter publishes a copy of msg on <subject>.dead.<type> with the
 // reason in its x-dispatcher-error header and, once the stream has it,
 // acknowledges msg. When that fails the message is handed back, to be
 // delivered again (and dead-lettered then), later each time.
 func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadata, r intake.Result) {
 	reason := r.Reason
-	if len(reason) > maxReason {
-		reason = reason[:maxReason]
-	}
+	reason = intake.BoundReason(reason)
 	out := nats.NewMsg(s.deadSubject(r.Type, msg.Subject()))
 	for k, v := range msg.Headers() {
 		// Not JetStream's own (Nats-Expected-Last-Sequence, Nats-Rollup,
