@@ -96,35 +96,23 @@ func headerText(v any) string {
 	}
 }
 
-// maxReason bounds the reason put in a dead letter's header.
-const maxReason = 1024
-
 // deadLetter publishes a copy of d to the dead-letter exchange with the
 // reason in its x-dispatcher-error header, and waits until the broker has
 // it.
 func (s *Source) deadLetter(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, reason string) error {
-	if len(reason) > maxReason {
-		reason = reason[:maxReason]
-	}
+	reason = intake.BoundReason(reason)
 	headers := amqp.Table{}
 	for k, v := range d.Headers {
 		headers[k] = v
 	}
 	headers[HeaderError] = reason
-	if err := declareDead(pub, s.cfg); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	dc, err := pub.PublishWithDeferredConfirmWithContext(ctx, s.cfg.Exchange+".dlx", d.RoutingKey, false, false, amqp.Publishing{
-		Headers: headers, ContentType: d.ContentType, ContentEncoding: d.ContentEncoding,
-		DeliveryMode: amqp.Persistent, Priority: d.Priority, CorrelationId: d.CorrelationId,
-		MessageId: d.MessageId, Timestamp: d.Timestamp, Type: d.Type, AppId: d.AppId, Body: d.Body,
-	})
+	dc, err := s.publishDead(ctx, pub, d, headers)
 	if err != nil {
 		return err
 	}
-	acked, err := dc.WaitContext(ctx)
+	acked, err := dc.WaitContext(ctx) // beside the other handlers' publishes
 	if err != nil {
 		return err
 	}
@@ -132,4 +120,19 @@ func (s *Source) deadLetter(ctx context.Context, pub *amqp.Channel, d amqp.Deliv
 		return errors.New("the broker refused the dead letter")
 	}
 	return nil
+}
+
+// publishDead declares the dead letters' exchange and queue and publishes
+// d's dead letter on pub, one handler at a time (deadMu).
+func (s *Source) publishDead(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, headers amqp.Table) (*amqp.DeferredConfirmation, error) {
+	s.deadMu.Lock()
+	defer s.deadMu.Unlock()
+	if err := declareDead(pub, s.cfg); err != nil {
+		return nil, err
+	}
+	return pub.PublishWithDeferredConfirmWithContext(ctx, s.cfg.Exchange+".dlx", d.RoutingKey, false, false, amqp.Publishing{
+		Headers: headers, ContentType: d.ContentType, ContentEncoding: d.ContentEncoding,
+		DeliveryMode: amqp.Persistent, Priority: d.Priority, CorrelationId: d.CorrelationId,
+		MessageId: d.MessageId, Timestamp: d.Timestamp, Type: d.Type, AppId: d.AppId, Body: d.Body,
+	})
 }

@@ -80,6 +80,12 @@ type Source struct {
 	// deadBackoff spaces the attempts to dead-letter while they fail,
 	// across sessions.
 	deadBackoff intake.Backoff
+	// deadMu makes one handler at a time declare and publish on the dead
+	// letters' channel: amqp091 sends a publish's frames one by one, and
+	// a declaration's frame from another handler landed between them
+	// (505 UNEXPECTED_FRAME), closing the channel, and the session, with
+	// the acknowledgements of dead letters already published.
+	deadMu sync.Mutex
 }
 
 // New returns the source of cfg, whose messages h takes in. h's Hold is

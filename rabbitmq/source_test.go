@@ -249,6 +249,35 @@ func deadLettered(t testing.TB, ch *amqp.Channel, name string, m *intake.SourceM
 	})
 }
 
+// Many handlers dead-lettering at once publish each dead letter whole on
+// the one channel, and the session holds. Before, one handler's
+// declarations landed inside another's publish (505 UNEXPECTED_FRAME):
+// the channel closed, the session with it, and dead letters already
+// published came again when their messages were delivered again.
+func TestSourceDeadLettersAtOnce(t *testing.T) {
+	url, name, ch := broker(t)
+	src, m, _ := run(t, url, name, &starter{}, 256)
+	const n = 1000
+	for i := range n {
+		publish(t, ch, name, fmt.Sprintf("not json %d", i))
+	}
+	testenv.Eventually(t, 60*time.Second, func() string {
+		if got := testutil.ToFloat64(m.Received); got < n {
+			return fmt.Sprintf("received %v of %d", got, n)
+		}
+		if dead := ready(t, ch, name+".dead"); dead < n {
+			return fmt.Sprintf("%d of %d dead letters", dead, n)
+		}
+		return ""
+	})
+	if err := src.lastErr.Load(); err != nil {
+		t.Fatalf("the session ended while dead-lettering: %v", *err)
+	}
+	if dead := ready(t, ch, name+".dead"); dead != n {
+		t.Fatalf("%d dead letters of %d messages", dead, n)
+	}
+}
+
 // A dead letter to an exchange that is gone closes the publish channel:
 // the source connects again, declaring the exchange again, and the message
 // is dead-lettered instead of coming back thousands of times a second
