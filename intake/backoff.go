@@ -89,8 +89,8 @@ func (b *Backoff) Succeeded() {
 	}
 }
 
-// waiting reports whether attempts are failing, and since when.
-func (b *Backoff) waiting() (bool, time.Time) {
+// Waiting reports whether attempts are failing, and since when.
+func (b *Backoff) Waiting() (bool, time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return !b.since.IsZero(), b.since

@@ -139,7 +139,7 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				return Result{Verdict: DeadLetter, Reason: reason(err), Cause: ReasonRefused, Type: ev.Type, Events: res.Events, Duplicates: res.Duplicates}
 			}
 			if delay, report := h.backoff.Failed(); report {
-				_, since := h.backoff.waiting()
+				_, since := h.backoff.Waiting()
 				h.log().Warn("broker intake: cannot start dispatches; messages wait, unacknowledged",
 					"source", h.Source, "failing_since", since, "retry_in", delay, "err", err)
 			}

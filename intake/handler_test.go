@@ -123,7 +123,7 @@ func TestHandleWaitsForTemporal(t *testing.T) {
 	if n := s.attempts(); n > 20*10 {
 		t.Fatalf("%d attempts in %s: a hot loop", n, time.Since(begin))
 	}
-	if waiting, since := h.backoff.waiting(); !waiting || since.Before(begin) {
+	if waiting, since := h.backoff.Waiting(); !waiting || since.Before(begin) {
 		t.Fatalf("Waiting() = %v, %v", waiting, since)
 	}
 
@@ -147,7 +147,7 @@ func TestHandleWaitsForTemporal(t *testing.T) {
 	if r := h.Handle(t.Context(), jsonMessage(`{"id":"e","type":"t"}`)); r.Verdict != Ack {
 		t.Fatalf("Temporal back: %+v", r)
 	}
-	if waiting, _ := h.backoff.waiting(); waiting {
+	if waiting, _ := h.backoff.Waiting(); waiting {
 		t.Fatal("still waiting once a start succeeded")
 	}
 }

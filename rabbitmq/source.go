@@ -131,6 +131,11 @@ func (s *Source) Run(ctx context.Context) {
 // Ready says whether the source is connected and consuming: the
 // readiness check of /readyz.
 func (s *Source) Ready(context.Context) error {
+	if failing, since := s.deadBackoff.Waiting(); failing {
+		// Its messages go back to the queue and take the prefetch: the
+		// messages behind them wait too.
+		return fmt.Errorf("amqp intake cannot dead-letter messages (since %s): they go back to the queue, and those behind them wait; the log says why", since.UTC().Format(time.RFC3339))
+	}
 	if s.up.Load() {
 		return nil
 	}

@@ -344,7 +344,7 @@ func TestSourceDeadLetterQueueGone(t *testing.T) {
 // broker takes it.
 func TestSourceDeadLetterRefused(t *testing.T) {
 	url, name, ch := broker(t)
-	_, m, _ := run(t, url, name, &starter{}, 4)
+	src, m, _ := run(t, url, name, &starter{}, 4)
 	full := name + ".full"
 	if _, err := ch.QueueDeclare(full, false, false, false, false, amqp.Table{"x-max-length": 0, "x-overflow": "reject-publish"}); err != nil {
 		t.Fatal(err)
@@ -365,6 +365,11 @@ func TestSourceDeadLetterRefused(t *testing.T) {
 	if d := time.Since(begin); d < time.Second {
 		t.Fatalf("handed back 3 times in %s (received %v times): no backoff", d, testutil.ToFloat64(m.Received))
 	}
+	// Not ready meanwhile: the message takes a place of the prefetch each
+	// time, and the messages behind it wait. Before, /readyz said ok.
+	if err := src.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "cannot dead-letter") {
+		t.Errorf("ready while dead letters are refused: %v", err)
+	}
 
 	if _, err := ch.QueueDelete(full, false, false, false); err != nil {
 		t.Fatal(err)
@@ -373,6 +378,12 @@ func TestSourceDeadLetterRefused(t *testing.T) {
 	if n := testutil.ToFloat64(m.Received); n > 8 {
 		t.Fatalf("received %v times before it was dead-lettered", n)
 	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if err := src.Ready(context.Background()); err != nil {
+			return "not ready once the dead letter was taken: " + err.Error()
+		}
+		return ""
+	})
 }
 
 // BenchmarkSource is the broker intake's own cost: messages through
