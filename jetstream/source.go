@@ -90,7 +90,10 @@ type Source struct {
 	metrics *intake.SourceMetrics
 	log     *slog.Logger
 
-	js       js.JetStream
+	js js.JetStream
+	// connErr is why the last attempt to connect failed; nil once
+	// connected.
+	connErr  atomic.Pointer[error]
 	consumer atomic.Pointer[js.Consumer]
 	up       atomic.Bool
 	lastErr  atomic.Pointer[error]
@@ -155,6 +158,9 @@ func (s *Source) Run(ctx context.Context) {
 		if err == nil {
 			continue
 		}
+		if cerr := s.connErr.Load(); cerr != nil {
+			err = fmt.Errorf("not connected to the server (%w), reconnecting: %w", *cerr, err)
+		}
 		s.lastErr.Store(&err)
 		s.log.Warn("nats intake: not consuming; trying again", "in", wait, "err", err)
 		select {
@@ -179,7 +185,17 @@ func (s *Source) connect(ctx context.Context) *nats.Conn {
 					s.log.Warn("nats intake: disconnected; reconnecting", "err", err)
 				}
 			}),
-			nats.ReconnectHandler(func(*nats.Conn) { s.log.Info("nats intake: reconnected") }),
+			nats.ReconnectHandler(func(*nats.Conn) { s.connErr.Store(nil); s.log.Info("nats intake: reconnected") }),
+			nats.ConnectHandler(func(*nats.Conn) { s.connErr.Store(nil) }),
+			// Each failed attempt to connect, for the log and /readyz:
+			// else a server that refuses the connection reads as a
+			// stream that does not answer in time.
+			nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					err = redact.URL(err)
+					s.connErr.Store(&err)
+				}
+			}),
 			// The client gives up for good when the server refuses its
 			// credentials twice: they may be fixed on the server (a user
 			// created late, a password rotated), so it keeps trying.
@@ -208,6 +224,9 @@ func (s *Source) connect(ctx context.Context) *nats.Conn {
 // consumer: the readiness check of /readyz.
 func (s *Source) Ready(ctx context.Context) error {
 	c := s.consumer.Load()
+	if cerr := s.connErr.Load(); cerr != nil {
+		return fmt.Errorf("nats intake not connected to the server, reconnecting: %w", *cerr)
+	}
 	if !s.up.Load() || c == nil {
 		if err := s.lastErr.Load(); err != nil && *err != nil {
 			return fmt.Errorf("nats intake not consuming: %w", *err)

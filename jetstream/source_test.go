@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -758,4 +759,46 @@ func TestSourceKeepsTryingRefusedCredentials(t *testing.T) {
 	})
 	cancel()
 	<-done
+}
+
+// A server that refuses the connection is named as such, on /readyz at
+// once and in the log. Before, /readyz said "not consuming yet" for the
+// first 10 s, and then, like the log, that the stream did not answer in
+// time.
+func TestSourceSaysTheServerRefuses(t *testing.T) {
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Buffer
+	src := New(Config{URL: "nats://127.0.0.1:" + strconv.Itoa(closedPort(t)), Stream: "refused", Subject: "refused"},
+		&intake.Handler{Source: "nats", Starter: &starter{}}, metrics.Source("nats"), slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testenv.Eventually(t, 5*time.Second, func() string {
+		if err := src.Ready(ctx); err == nil || !strings.Contains(err.Error(), "not connected to the server") || !strings.Contains(err.Error(), "connection refused") {
+			return fmt.Sprintf("Ready: %v", err)
+		}
+		return ""
+	})
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if !strings.Contains(logs.String(), "not connected to the server") {
+			return "log:\n" + logs.String()
+		}
+		return ""
+	})
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
 }
