@@ -163,7 +163,8 @@ const failureStillRunning = "DispatchStillRunning"
 // failureStillRunning) while it runs: the Sequence that started it
 // continued as new while it ran (workflows.SequenceState.Running), so it
 // is no longer its child, and the activity's retries poll it, holding no
-// worker slot meanwhile. A run gone from Temporal (retention, or deleted
+// worker slot meanwhile. A dispatch awaits so the child workflow an
+// earlier run of its started (a reset), of any workflow type. A run gone from Temporal (retention, or deleted
 // by hand) is workflows.ClosedNotFound. Other errors (Temporal
 // unavailable) are retried too.
 func (a *SequenceActivities) AwaitDispatch(ctx context.Context, in workflows.AwaitDispatchInput) (workflows.DispatchClosed, error) {
@@ -171,7 +172,7 @@ func (a *SequenceActivities) AwaitDispatch(ctx context.Context, in workflows.Awa
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
-		activity.GetLogger(ctx).Warn("The dispatch its Sequence waits for is gone from Temporal: its key goes on", "WorkflowID", in.WorkflowID, "RunID", in.RunID)
+		activity.GetLogger(ctx).Warn("The run awaited (a dispatch its Sequence waits for, or the child workflow of a dispatch's earlier run) is gone from Temporal", "WorkflowID", in.WorkflowID, "RunID", in.RunID)
 		return workflows.DispatchClosed{Status: workflows.ClosedNotFound}, nil
 	case err != nil:
 		return workflows.DispatchClosed{}, fmt.Errorf("describing dispatch %s: %w", in.WorkflowID, err)

@@ -271,13 +271,19 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 		d.paceBytes = max(d.paceBytes-bound+measure(payload), 0)
 	}
 	policy := retryPolicy(j.action.RetryPolicy)
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+	opts := workflow.ChildWorkflowOptions{
 		WorkflowID:          in.IdempotencyKey,
 		TaskQueue:           fn.TaskQueue,
 		RetryPolicy:         &policy,
 		ParentClosePolicy:   enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
-	})
+	}
+	if d.version >= dispatchV13 {
+		// An earlier run of this dispatch (a reset) may have run it:
+		// one that completed is not run again (awaitChild).
+		opts.WorkflowIDReusePolicy = enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
+	}
+	cctx := workflow.WithChildOptions(ctx, opts)
 	o.Attempts = 1
 	d.pace(ctx, payload)
 	child := workflow.ExecuteChildWorkflow(cctx, fn.Name, payload)
@@ -288,12 +294,53 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	// not wait for the child to end (the SDK waits whatever
 	// WaitForCancellation says): a child no worker runs, or one that
 	// ignores cancels, held its dispatch, and an ordered key, for ever.
+	err := untilCanceled(ctx, child)
+	var started *temporal.ChildWorkflowExecutionAlreadyStartedError
+	if d.version >= dispatchV13 && errors.As(err, &started) {
+		return awaitChild(ctx, in.IdempotencyKey)
+	}
+	return err
+}
+
+// untilCanceled waits for f, or for a cancel of the dispatch, which it
+// does not pass on (the SDK passes it on to children and activities).
+func untilCanceled(ctx workflow.Context, f workflow.Future) error {
 	var err error
 	workflow.NewSelector(ctx).
-		AddFuture(child, func(f workflow.Future) { err = f.Get(ctx, nil) }).
+		AddFuture(f, func(f workflow.Future) { err = f.Get(ctx, nil) }).
 		AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { err = temporal.NewCanceledError() }).
 		Select(ctx)
 	return err
+}
+
+// awaitChild waits for the child workflow id that an earlier run of the
+// dispatch started (dispatchV13: its reset) and returns its outcome as
+// the action's: nil when it completed. Each attempt of ActivityAwaitDispatch
+// looks once and fails while the child runs, so its retries poll it
+// holding no worker slot. A child gone from Temporal meanwhile (its
+// retention passed) leaves the action failed: whether it ran is unknown.
+func awaitChild(ctx workflow.Context, id string) error {
+	closed := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, awaitOptions), ActivityAwaitDispatch, AwaitDispatchInput{WorkflowID: id})
+	if err := untilCanceled(ctx, closed); err != nil {
+		return err
+	}
+	var c DispatchClosed
+	_ = closed.Get(ctx, &c) // ready, and no error
+	how := map[string]string{ClosedFailed: "failed", ClosedTimedOut: "timed out", ClosedTerminated: "was terminated",
+		ClosedNotFound: "is gone from Temporal (its retention passed): whether it ran is unknown"}[c.Status]
+	switch {
+	case c.Status == ClosedCompleted || c.Status == ClosedContinuedAsNew:
+		return nil
+	case c.Status == ClosedCanceled:
+		return temporal.NewCanceledError()
+	case how == "":
+		how = "ended " + c.Status
+	}
+	msg := fmt.Sprintf("its child workflow %s, which an earlier run of this dispatch started (a reset), %s", id, how)
+	if c.Failure != "" {
+		msg += ": " + c.Failure
+	}
+	return temporal.NewNonRetryableApplicationError(msg, dispatcher.FailureTask, nil)
 }
 
 // paceBytes bounds the input the regular activities and child workflows

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -21,6 +23,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
@@ -162,8 +165,8 @@ func dispatchLarge(t *testing.T, c client.Client, queue, id string, content json
 	return run
 }
 
-// replays checks that the history of run has no failed workflow task and
-// replays on the current code.
+// replays checks that the history of run has no failed workflow task (but
+// the one a reset fails) and replays on the current code.
 func replays(t *testing.T, c client.Client, run client.WorkflowRun) {
 	t.Helper()
 	h := &historypb.History{}
@@ -173,7 +176,7 @@ func replays(t *testing.T, c client.Client, run client.WorkflowRun) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f := e.GetWorkflowTaskFailedEventAttributes(); f != nil {
+		if f := e.GetWorkflowTaskFailedEventAttributes(); f != nil && f.GetCause() != enums.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW {
 			t.Fatalf("a workflow task failed: %v %.200s", f.Cause, f.GetFailure().GetMessage())
 		}
 		h.Events = append(h.Events, e)
@@ -334,4 +337,95 @@ func TestFirstAttemptsQueuedForASlotKeepTheirTime(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A dispatch reset from the Web UI or the CLI (to its first workflow
+// task: run it again) does not run again the child workflow of a temporal
+// function that completed: the action's outcome is that child's. One
+// whose child failed runs it again, which is what the reset is for.
+// Before (dispatchV13), the completed child ran a second time.
+func TestResetDispatchRunsACompletedChildOnce(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "dispatch-reset-child"
+	var runs sync.Map // child workflow ID → runs
+	var failFirst atomic.Bool
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivity(dispatch.NewSequenceActivities(c))
+	w.RegisterActivityWithOptions(func(_ context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+		return dispatcher.TaskPayload{TaskID: in.IdempotencyKey, FunctionName: in.FunctionName, Data: json.RawMessage(`{}`)}, nil
+	}, activity.RegisterOptions{Name: workflows.ActivityPrepareTask})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ dispatcher.TaskPayload) error {
+		n, _ := runs.LoadOrStore(workflow.GetInfo(ctx).WorkflowExecution.ID, new(atomic.Int32))
+		if n.(*atomic.Int32).Add(1) == 1 && failFirst.Load() {
+			return temporal.NewNonRetryableApplicationError("the task failed", "TaskError", nil)
+		}
+		return nil
+	}, workflow.RegisterOptions{Name: "f"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	for _, tt := range []struct {
+		name      string
+		failFirst bool
+		wantRuns  int32
+	}{
+		{"completed", false, 1},
+		{"failed", true, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			failFirst.Store(tt.failFirst)
+			id := "dispatch-reset-" + tt.name
+			cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "reset", Actions: []dispatcher.Action{
+				{ID: "a1", Type: dispatcher.ActionTask, Name: "a1", FunctionName: "f", RetryPolicy: &dispatcher.RetryPolicy{MaximumAttempts: 1}}}}},
+				Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionTemporal, TaskQueue: queue}}}
+			in := workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "reset"}, Config: &cfg, Version: workflows.DispatchVersion}
+			first, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := first.Get(t.Context(), nil); (err != nil) != tt.failFirst {
+				t.Fatalf("the first run ended with %v", err)
+			}
+
+			second := c.GetWorkflow(t.Context(), id, resetToFirstTask(t, c, id, first.GetRunID()))
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			if err := second.Get(ctx, nil); err != nil {
+				t.Fatalf("the reset run ended with %v, want it completed", err)
+			}
+			n, _ := runs.Load(id + "/d1/a1")
+			if n == nil || n.(*atomic.Int32).Load() != tt.wantRuns {
+				t.Fatalf("the child ran %v times, want %d", n, tt.wantRuns)
+			}
+			replays(t, c, second)
+		})
+	}
+}
+
+// resetToFirstTask resets the run to its first workflow task, as the Web
+// UI's "Reset" to the first workflow task does, and returns the new run's
+// ID.
+func resetToFirstTask(t *testing.T, c client.Client, id, runID string) string {
+	t.Helper()
+	var finished int64
+	it := c.GetWorkflowHistory(t.Context(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() && finished == 0 {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			finished = e.GetEventId()
+		}
+	}
+	reset, err := c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
+		Reason: "test", WorkflowTaskFinishEventId: finished, RequestId: id + "/reset"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reset.GetRunId()
 }

@@ -35,7 +35,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v12"
+	recordDispatchVersion   = "v13"
 	recordBulkReplayVersion = "v4"
 	recordSequenceVersion   = "v6"
 	recordGateVersion       = "v1"
@@ -62,6 +62,12 @@ func TestRecordHistories(t *testing.T) {
 	// first attempt local, the child's payload rendered by a local activity.
 	completed := r.dispatch("completed", true)
 	r.save(completed.WorkflowID, completed.RunID, filepath.Join(dir, "completed.json"))
+	// The same reset to its first workflow task (the Web UI's Reset): its
+	// child, which completed, is awaited rather than run again
+	// (dispatchV13).
+	reset := resetToFirstTask(t, r.c, completed.WorkflowID, completed.RunID)
+	r.wait(completed.WorkflowID, reset)
+	r.save(completed.WorkflowID, reset, filepath.Join(dir, "reset.json"))
 	// The same, started without its configuration (by an older API): the
 	// workflow loads it and upserts its search attributes.
 	loaded, err := r.bare.Start(r.ctx(), dispatcher.Event{ID: "record-loaded", Type: "completed", Time: time.Now().UTC(), Source: "record",

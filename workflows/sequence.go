@@ -198,6 +198,15 @@ type AwaitDispatchInput struct {
 	WorkflowID, RunID string
 }
 
+// awaitOptions are ActivityAwaitDispatch's: each attempt looks once and
+// fails while the run awaited runs, so no worker slot is held for as
+// long as it runs (days, maybe): the retries poll it, soon, then every
+// 30 s. Attempts add nothing to the history.
+var awaitOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
+}
+
 // DispatchClosed is how a dispatch run closed (ActivityAwaitDispatch):
 // its status, one of the Closed constants, and, unless it completed, the
 // error it closed with.
@@ -540,14 +549,7 @@ func (s *sequence) suggested(ctx workflow.Context) bool {
 // suggests continuing as new again.
 func (s *sequence) awaitRunning(ctx workflow.Context) bool {
 	r := s.Running
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		// Each attempt looks once and fails while the dispatch runs, so no
-		// worker slot is held for as long as it runs (days, maybe): the
-		// retries poll it, soon after the handover, then every 30 s.
-		// Attempts add nothing to the history.
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
-	})
+	actx := workflow.WithActivityOptions(ctx, awaitOptions)
 	closed := workflow.ExecuteActivity(actx, ActivityAwaitDispatch, AwaitDispatchInput{WorkflowID: r.WorkflowID, RunID: r.RunID})
 	done := false
 	for !done {

@@ -143,8 +143,19 @@ const (
 	// of one attempt failed without a call. Every other run runs as in
 	// dispatchV11.
 	dispatchV12 workflow.Version = 12
+	// dispatchV13: the child workflow of a temporal function is started
+	// with the reuse policy ALLOW_DUPLICATE_FAILED_ONLY, and one whose
+	// ID an earlier run of the dispatch took (a reset from the Web UI or
+	// the CLI, which runs the dispatch again) is awaited rather than run
+	// again: the action's outcome is that child's (ActivityAwaitDispatch,
+	// awaitChild). Before, a child that had completed ran again (its
+	// side effect twice), and one still running failed the action as
+	// Unexpected while it did the work. A child that failed, timed out,
+	// was canceled or terminated runs again, as a reset means. Every
+	// other run runs as in dispatchV12.
+	dispatchV13 workflow.Version = 13
 
-	dispatchLatest = dispatchV12
+	dispatchLatest = dispatchV13
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2

@@ -63,7 +63,7 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 		workflows.Register(w)
 		w.RegisterActivity(effects)
 		w.RegisterActivity(dispatch.NewGateActivities(tc))     // flow control: permit requests
-		w.RegisterActivity(dispatch.NewSequenceActivities(tc)) // ordering: dispatches an earlier run started
+		w.RegisterActivity(dispatch.NewSequenceActivities(tc)) // ordering and resets: runs an earlier run started
 		w.RegisterActivity(replays)                            // bulk replays from before they had a queue of their own
 		rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg, fatal))
 		rw.RegisterActivity(replays)
