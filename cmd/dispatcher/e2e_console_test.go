@@ -95,6 +95,18 @@ func TestEndToEndConsole(t *testing.T) {
 	}
 	viewer.open("/replays/new")
 	viewer.waitText("main", "needs the permission REPLAY_EXECUTIONS")
+	// An API key that may replay, but only events of another type, is not
+	// offered a Replay the API would refuse it. Before, it was, and the
+	// refusal read as a missing permission.
+	held := s.call("POST", "/apikeys/v1", map[string]any{"name": "other type", "eventTypes": []string{"order_paid"},
+		"permissions": []string{api.PermCreateEvents, api.PermViewExecutions, api.PermReplayExecutions, api.PermCancelExecutions}}, 200)
+	other := b.in(b.newTab(b.ctx))
+	other.signIn(held["key"].(string))
+	other.open("/executions/dispatch-evt-1")
+	other.waitText("#run-status", "Failed")
+	if other.exists("#replay-button") {
+		t.Error("an API key held to another event type is offered a Replay button")
+	}
 	// Were the server to refuse something all the same, the console says
 	// which permission is missing and what to do.
 	explained, err := eval[string](viewer, `import('/console/js/ui.js').then((ui) =>
@@ -194,8 +206,8 @@ func TestEndToEndConsole(t *testing.T) {
 	// The current configuration offers the skipped one, and counts it.
 	b.do("choose the current configuration", chromedp.Click(chromedp.ID("replay-current")))
 	b.waitText("#replay-dialog", "Those that failed, were canceled or were skipped (2)")
-	if ok, _ := eval[bool](b, `!`+paused+`.disabled && !`+paused+`.checked`); !ok {
-		t.Error("with the current configuration the skipped action cannot be chosen")
+	if ok, _ := eval[bool](b, `!`+paused+`.disabled && `+paused+`.checked`); !ok {
+		t.Error("with the current configuration the skipped action cannot be chosen, or is not ticked as the default counts it")
 	}
 	b.do("back to the original, choosing the actions", chromedp.Click(chromedp.ID("replay-original")), chromedp.Click(chromedp.ID("replay-choose")))
 	if ok, _ := eval[bool](b, `!document.getElementById('replay-dialog-confirm').disabled`); !ok {
@@ -684,6 +696,27 @@ func TestEndToEndConsole(t *testing.T) {
 		t.Error("the replay of a completed dispatch offers to replay only the failed actions, of which there are none")
 	}
 	b.do("close it", chromedp.Click(chromedp.ID("replay-dialog-cancel")))
+
+	// Every action skipped (its dispatcher paused): the original
+	// configuration skips them again, so choosing is the only way and
+	// nothing can be ticked; the current one takes them all by default.
+	// Before, the dialog stayed on "Choose actions" with nothing ticked,
+	// Replay disabled, and said nothing.
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "all-paused", "eventType": "all_paused", "enabled": false, "actions": []any{
+		map[string]any{"type": "task", "name": "erase-all", "functionName": "erase-pii"}}}, 200)
+	s.call("POST", "/events/v1", map[string]any{"id": "all-skipped", "type": "all_paused", "content": map[string]any{}}, 202)
+	b.open("/executions/" + dispatcher.WorkflowID("all-skipped"))
+	b.waitText("#run-status", "Completed")
+	b.do("open the replay dialog of a dispatch that skipped everything", chromedp.Click(chromedp.ID("replay-button")), chromedp.WaitVisible(chromedp.ID("replay-dialog")))
+	if ok, _ := eval[bool](b, `document.getElementById('replay-choose').checked && document.getElementById('replay-dialog-confirm').disabled`); !ok {
+		t.Error("with the original configuration a dispatch that skipped everything can be replayed")
+	}
+	b.do("the current configuration", chromedp.Click(chromedp.ID("replay-current")))
+	b.waitText("#replay-dialog", "Those that failed, were canceled or were skipped (1)")
+	if ok, _ := eval[bool](b, `document.getElementById('replay-failed').checked && !document.getElementById('replay-dialog-confirm').disabled`); !ok {
+		t.Error("with the current configuration the replay of the skipped actions cannot be confirmed")
+	}
+	b.do("close it again", chromedp.Click(chromedp.ID("replay-dialog-cancel")))
 	b.open("/dispatchers")
 	b.waitText("#dispatchers-table", "billingWWW")
 	if ok, _ := eval[bool](b, `document.getElementById('dispatchers-table').offsetWidth <= document.querySelector('main').clientWidth`); !ok {
@@ -851,7 +884,7 @@ func TestEndToEndConsoleLeftWhileLoading(t *testing.T) {
 	// The Dispatches view, left at once for the Functions view.
 	leaveWhileLoading("#/executions?status=failed", "Dispatches", "location.hash = '#/functions'")
 	b.waitJSFor(10*time.Second, "the functions view", "document.getElementById('functions-table')")
-	watch("the view left drew itself under the next", "document.querySelectorAll('main h1').length !== 1 || document.getElementById('executions-table') !== null")
+	watch("the view left drew itself under the next, or named the tab", "document.querySelectorAll('main h1').length !== 1 || document.getElementById('executions-table') !== null || !document.title.startsWith('Functions')")
 
 	// The templates, left at once by signing out.
 	leaveWhileLoading("#/templates", "Templates", "document.getElementById('sign-out').click()")

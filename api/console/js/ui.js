@@ -220,8 +220,14 @@ export async function busy(button, fn) {
 // pageHeader returns a page's heading, which takes the focus after a
 // navigation so that keyboard and screen reader users start there.
 export function pageHeader(title, ...extra) {
-  document.title = `${title} — Dispatcher console`;
-  return h('div', { class: 'page-header' }, h('h1', { tabindex: '-1', text: title }), extra);
+  const header = h('div', { class: 'page-header' }, h('h1', { tabindex: '-1', text: title }), extra);
+  // Once the header is in the page: a view that was left while it loaded
+  // draws nowhere, and must not name the tab either (before, the
+  // Functions view could stay titled "Dispatches").
+  queueMicrotask(() => {
+    if (header.isConnected) document.title = `${title} — Dispatcher console`;
+  });
+  return header;
 }
 
 // retitle names a view anew after a rename was saved: its heading (from

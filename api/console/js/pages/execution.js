@@ -64,13 +64,19 @@ function statusLine(ctx, d, reload) {
   const isLatest = latest.runId === d.runId;
   const took = d.closeTimestamp ? fmtDuration(d.closeTimestamp - d.startTimestamp) : h('span', { class: 'elapsed' }, elapsed(d));
   const buttons = [];
-  if (ctx.can('REPLAY_EXECUTIONS') && isLatest && !open(d.status)) {
+  // An API key held to some event types acts only on dispatches of one
+  // of them, as the API has it: the buttons it would be refused are not
+  // offered (before, Replay was, and its refusal read as a missing
+  // permission).
+  const types = ctx.me.eventTypes;
+  const ownType = !types || types.includes(d.eventType || (d.event || {}).type);
+  if (ctx.can('REPLAY_EXECUTIONS') && ownType && isLatest && !open(d.status)) {
     buttons.push(h('button', { type: 'button', class: 'primary', id: 'replay-button', onclick: (ev) => replay(ctx, d, ev.currentTarget) }, 'Replay…'));
   }
-  if (ctx.can('REPLAY_EXECUTIONS') && d.blocking) {
+  if (ctx.can('REPLAY_EXECUTIONS') && ownType && d.blocking) {
     buttons.push(h('button', { type: 'button', id: 'release-button', onclick: (ev) => release(ctx, d, ev.currentTarget, reload) }, 'Release the key…'));
   }
-  if (ctx.can('CANCEL_EXECUTIONS') && open(d.status)) {
+  if (ctx.can('CANCEL_EXECUTIONS') && ownType && open(d.status)) {
     buttons.push(h('button', { type: 'button', class: 'danger', id: 'cancel-button', onclick: (ev) => cancel(ctx, d, ev.currentTarget, reload) }, 'Cancel…'));
   }
   if (d.webUrl) {
@@ -221,6 +227,7 @@ async function replay(ctx, d, button) {
   const cfg = uid('cfg');
   const original = h('input', { type: 'radio', name: cfg, id: 'replay-original', checked: true, value: 'original' });
   const current = h('input', { type: 'radio', name: cfg, id: 'replay-current', value: 'current' });
+  let forced = false; // choosing was made the only way, not chosen
   const sync = () => {
     // With the current configuration, the default takes the skipped ones too.
     const n = failed.length + (current.checked ? skipped.length : 0);
@@ -228,15 +235,24 @@ async function replay(ctx, d, button) {
       ? `Those that failed, were canceled or were skipped (${n})`
       : `Only those that failed or were canceled (${n})`;
     onlyFailed.disabled = n === 0; // nothing to take: choosing is the only way
-    if (onlyFailed.disabled) choose.checked = true;
+    if (onlyFailed.disabled && !choose.checked) {
+      choose.checked = true;
+      forced = true;
+    } else if (!onlyFailed.disabled && forced) {
+      // The default takes something again (every action was skipped, and
+      // the current configuration runs them): it is the choice again.
+      onlyFailed.checked = true;
+      forced = false;
+    }
     list.disabled = !choose.checked;
     d.actions.forEach((a, i) => {
       if (a.status !== 'skipped') return;
       boxes[i].disabled = original.checked;
-      if (original.checked) boxes[i].checked = false;
+      boxes[i].checked = current.checked;
     });
   };
-  for (const el of [onlyFailed, choose, original, current]) el.addEventListener('change', sync);
+  for (const el of [onlyFailed, choose]) el.addEventListener('change', () => { forced = false; sync(); });
+  for (const el of [original, current]) el.addEventListener('change', sync);
   sync();
   const ok = await confirmDialog({
     id: 'replay-dialog',
