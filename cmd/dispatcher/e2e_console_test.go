@@ -848,7 +848,9 @@ func TestEndToEndConsoleLeftWhileLoading(t *testing.T) {
 		t.Fatalf("a token never accepted is said to be no longer accepted:\n%s", text)
 	}
 
-	b.signIn(s.token)
+	// As copied from the README's curl line: "Bearer " and the token.
+	// Before, refused as malformed.
+	b.signIn("Bearer " + s.token)
 	b.do("slow every request by 1.5 s", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
 			return err

@@ -133,7 +133,8 @@ let signingIn = false; // a token refused now was never accepted: the form says 
 // accepts it, else false, with why in out.
 async function trySignIn(tok, out) {
   clear(out);
-  setToken(tok.value.trim());
+  // As copied from a curl line or a header: "Bearer eyJ…" is the token.
+  setToken(tok.value.trim().replace(/^(authorization:\s*)?bearer\s+/i, ''));
   signingIn = true;
   try {
     me = await get('/auth/v1/me');
