@@ -154,6 +154,9 @@ func NewSequenceActivities(c client.Client) *SequenceActivities {
 	return &SequenceActivities{client: c}
 }
 
+// maxClosedFailure bounds the error text AwaitDispatch reports.
+const maxClosedFailure = 4 << 10
+
 // failureStillRunning fails an AwaitDispatch attempt while the dispatch
 // runs: the retries poll it. The error is benign, so that waiting is not
 // logged as an error nor counted as an activity failure every 30 s.
@@ -202,7 +205,12 @@ func (a *SequenceActivities) AwaitDispatch(ctx context.Context, in workflows.Awa
 	}
 	// Closed: Get returns at once, with the error it closed with.
 	if err := a.client.GetWorkflow(ctx, in.WorkflowID, in.RunID).Get(ctx, nil); err != nil {
+		// Bounded: a workflow may fail with megabytes of text, past what
+		// the activity's result may hold.
 		c.Failure = err.Error()
+		if len(c.Failure) > maxClosedFailure {
+			c.Failure = strings.ToValidUTF8(c.Failure[:maxClosedFailure], "") + "…"
+		}
 	}
 	return c, nil
 }

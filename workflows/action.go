@@ -285,22 +285,37 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	}
 	cctx := workflow.WithChildOptions(ctx, opts)
 	o.Attempts = 1
-	d.pace(ctx, payload)
-	child := workflow.ExecuteChildWorkflow(cctx, fn.Name, payload)
-	if d.version < dispatchV8 {
-		return child.Get(ctx, nil)
+	for awaited := 0; ; awaited++ {
+		d.pace(ctx, payload)
+		child := workflow.ExecuteChildWorkflow(cctx, fn.Name, payload)
+		if d.version < dispatchV8 {
+			return child.Get(ctx, nil)
+		}
+		// From dispatchV8 a cancel, which the SDK passes on to the child,
+		// does not wait for the child to end (the SDK waits whatever
+		// WaitForCancellation says): a child no worker runs, or one that
+		// ignores cancels, held its dispatch, and an ordered key, for ever.
+		err := untilCanceled(ctx, child)
+		var started *temporal.ChildWorkflowExecutionAlreadyStartedError
+		if d.version < dispatchV13 || !errors.As(err, &started) {
+			return err
+		}
+		if awaited == maxChildAwaits {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"its child workflow %s was started elsewhere %d times while this dispatch awaited it", in.IdempotencyKey, awaited), dispatcher.FailureTask, nil)
+		}
+		// An earlier run of this dispatch (a reset) started it: its
+		// outcome is the action's, and one that did not complete runs
+		// again, as the reset means.
+		if again, err := awaitChild(ctx, in.IdempotencyKey); !again {
+			return err
+		}
 	}
-	// From dispatchV8 a cancel, which the SDK passes on to the child, does
-	// not wait for the child to end (the SDK waits whatever
-	// WaitForCancellation says): a child no worker runs, or one that
-	// ignores cancels, held its dispatch, and an ordered key, for ever.
-	err := untilCanceled(ctx, child)
-	var started *temporal.ChildWorkflowExecutionAlreadyStartedError
-	if d.version >= dispatchV13 && errors.As(err, &started) {
-		return awaitChild(ctx, in.IdempotencyKey)
-	}
-	return err
 }
+
+// maxChildAwaits bounds how often one action awaits a child workflow that
+// another run started (dispatchV13) before it gives up.
+const maxChildAwaits = 3
 
 // untilCanceled waits for f, or for a cancel of the dispatch, which it
 // does not pass on (the SDK passes it on to children and activities).
@@ -315,32 +330,36 @@ func untilCanceled(ctx workflow.Context, f workflow.Future) error {
 
 // awaitChild waits for the child workflow id that an earlier run of the
 // dispatch started (dispatchV13: its reset) and returns its outcome as
-// the action's: nil when it completed. Each attempt of ActivityAwaitDispatch
-// looks once and fails while the child runs, so its retries poll it
-// holding no worker slot. A child gone from Temporal meanwhile (its
+// the action's: nil when it completed. again says it did not complete
+// (failed, timed out, canceled or terminated, before or while awaited),
+// so that it runs again. Each attempt of ActivityAwaitDispatch looks once
+// and fails while the child runs, so its retries poll it holding no
+// worker slot. A cancel of the dispatch is passed on to the child, which
+// is not its own to the SDK. A child gone from Temporal meanwhile (its
 // retention passed) leaves the action failed: whether it ran is unknown.
-func awaitChild(ctx workflow.Context, id string) error {
+func awaitChild(ctx workflow.Context, id string) (again bool, err error) {
 	closed := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, awaitOptions), ActivityAwaitDispatch, AwaitDispatchInput{WorkflowID: id})
 	if err := untilCanceled(ctx, closed); err != nil {
-		return err
+		if ctx.Err() != nil {
+			dctx, _ := workflow.NewDisconnectedContext(ctx) // so that Get waits for the answer
+			if err := workflow.RequestCancelExternalWorkflow(dctx, id, "").Get(dctx, nil); err != nil {
+				workflow.GetLogger(ctx).Warn("Canceling the child workflow awaited failed", "WorkflowID", id, "Error", err)
+			}
+		}
+		return false, err
 	}
 	var c DispatchClosed
 	_ = closed.Get(ctx, &c) // ready, and no error
-	how := map[string]string{ClosedFailed: "failed", ClosedTimedOut: "timed out", ClosedTerminated: "was terminated",
-		ClosedNotFound: "is gone from Temporal (its retention passed): whether it ran is unknown"}[c.Status]
-	switch {
-	case c.Status == ClosedCompleted || c.Status == ClosedContinuedAsNew:
-		return nil
-	case c.Status == ClosedCanceled:
-		return temporal.NewCanceledError()
-	case how == "":
-		how = "ended " + c.Status
+	switch c.Status {
+	case ClosedCompleted, ClosedContinuedAsNew:
+		return false, nil
+	case ClosedNotFound:
+		return false, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"its child workflow %s, which an earlier run of this dispatch started (a reset), is gone from Temporal (its retention passed): whether it ran is unknown", id),
+			dispatcher.FailureTask, nil)
 	}
-	msg := fmt.Sprintf("its child workflow %s, which an earlier run of this dispatch started (a reset), %s", id, how)
-	if c.Failure != "" {
-		msg += ": " + c.Failure
-	}
-	return temporal.NewNonRetryableApplicationError(msg, dispatcher.FailureTask, nil)
+	workflow.GetLogger(ctx).Info("The child workflow an earlier run started did not complete: it runs again", "WorkflowID", id, "Status", c.Status)
+	return true, nil
 }
 
 // paceBytes bounds the input the regular activities and child workflows

@@ -341,14 +341,16 @@ func TestFirstAttemptsQueuedForASlotKeepTheirTime(t *testing.T) {
 
 // A dispatch reset from the Web UI or the CLI (to its first workflow
 // task: run it again) does not run again the child workflow of a temporal
-// function that completed: the action's outcome is that child's. One
-// whose child failed runs it again, which is what the reset is for.
-// Before (dispatchV13), the completed child ran a second time.
-func TestResetDispatchRunsACompletedChildOnce(t *testing.T) {
+// function that completed, nor start one beside a child still running:
+// the action's outcome is that child's. A child that did not complete,
+// before the reset or while the reset run awaits it, runs again, which is
+// what the reset is for. Before (dispatchV13), a completed child ran a
+// second time, and a running one failed the action as Unexpected.
+func TestResetDispatchRunsAChildOnce(t *testing.T) {
 	c := testenv.TemporalClient(t)
 	const queue = "dispatch-reset-child"
-	var runs sync.Map // child workflow ID → runs
-	var failFirst atomic.Bool
+	var runs sync.Map  // child workflow ID → runs
+	var modes sync.Map // child workflow ID → how its first run ends: "ok", "fail", or "wait" for the signal "finish" to say
 	w := worker.New(c, queue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterActivity(dispatch.NewSequenceActivities(c))
@@ -356,8 +358,16 @@ func TestResetDispatchRunsACompletedChildOnce(t *testing.T) {
 		return dispatcher.TaskPayload{TaskID: in.IdempotencyKey, FunctionName: in.FunctionName, Data: json.RawMessage(`{}`)}, nil
 	}, activity.RegisterOptions{Name: workflows.ActivityPrepareTask})
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ dispatcher.TaskPayload) error {
-		n, _ := runs.LoadOrStore(workflow.GetInfo(ctx).WorkflowExecution.ID, new(atomic.Int32))
-		if n.(*atomic.Int32).Add(1) == 1 && failFirst.Load() {
+		id := workflow.GetInfo(ctx).WorkflowExecution.ID
+		n, _ := runs.LoadOrStore(id, new(atomic.Int32))
+		if n.(*atomic.Int32).Add(1) > 1 {
+			return nil // runs again: succeeds
+		}
+		mode, _ := modes.Load(id)
+		if mode == "wait" {
+			workflow.GetSignalChannel(ctx, "finish").Receive(ctx, &mode)
+		}
+		if mode == "fail" {
 			return temporal.NewNonRetryableApplicationError("the task failed", "TaskError", nil)
 		}
 		return nil
@@ -368,16 +378,23 @@ func TestResetDispatchRunsACompletedChildOnce(t *testing.T) {
 	t.Cleanup(w.Stop)
 
 	for _, tt := range []struct {
-		name      string
-		failFirst bool
-		wantRuns  int32
+		name, mode string
+		then       string // for "wait": how the first child ends once the reset run awaits it
+		wantRuns   int32
 	}{
-		{"completed", false, 1},
-		{"failed", true, 2},
+		{"completed", "ok", "", 1},
+		{"failed", "fail", "", 2},
+		{"running-then-completed", "wait", "ok", 1},
+		{"running-then-failed", "wait", "fail", 2},
+		// A cancel of the reset run reaches the child it awaits: the
+		// child is not its own to the SDK, which passes cancels on to
+		// its own children only.
+		{"running-then-canceled", "wait", "cancel", 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			failFirst.Store(tt.failFirst)
 			id := "dispatch-reset-" + tt.name
+			child := id + "/d1/a1"
+			modes.Store(child, tt.mode)
 			cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "reset", Actions: []dispatcher.Action{
 				{ID: "a1", Type: dispatcher.ActionTask, Name: "a1", FunctionName: "f", RetryPolicy: &dispatcher.RetryPolicy{MaximumAttempts: 1}}}}},
 				Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionTemporal, TaskQueue: queue}}}
@@ -386,18 +403,62 @@ func TestResetDispatchRunsACompletedChildOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := first.Get(t.Context(), nil); (err != nil) != tt.failFirst {
+			if tt.mode == "wait" {
+				testenv.Eventually(t, 30*time.Second, func() string {
+					if n, _ := runs.Load(child); n == nil {
+						return "the child has not run yet"
+					}
+					return ""
+				})
+			} else if err := first.Get(t.Context(), nil); (err != nil) != (tt.mode == "fail") {
 				t.Fatalf("the first run ended with %v", err)
 			}
 
 			second := c.GetWorkflow(t.Context(), id, resetToFirstTask(t, c, id, first.GetRunID()))
+			if tt.mode == "wait" {
+				// Once the reset run awaits it.
+				testenv.Eventually(t, 30*time.Second, func() string {
+					p, err := c.DescribeWorkflowExecution(t.Context(), id, second.GetRunID())
+					if err != nil || len(p.GetPendingActivities()) == 0 {
+						return fmt.Sprintf("the reset run does not await the child yet (%v)", err)
+					}
+					return ""
+				})
+				if tt.then == "cancel" {
+					if err := c.CancelWorkflow(t.Context(), id, second.GetRunID()); err != nil {
+						t.Fatal(err)
+					}
+					var canceled *temporal.CanceledError
+					if err := second.Get(t.Context(), nil); !errors.As(err, &canceled) {
+						t.Fatalf("the reset run ended with %v, want it canceled", err)
+					}
+					testenv.Eventually(t, 30*time.Second, func() string {
+						it := c.GetWorkflowHistory(t.Context(), child, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+						for it.HasNext() {
+							e, err := it.Next()
+							if err != nil {
+								return err.Error()
+							}
+							if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED {
+								return ""
+							}
+						}
+						return "the child was not asked to cancel"
+					})
+					_ = c.SignalWorkflow(t.Context(), child, "", "finish", "ok")
+					replays(t, c, second)
+					return
+				}
+				if err := c.SignalWorkflow(t.Context(), child, "", "finish", tt.then); err != nil {
+					t.Fatal(err)
+				}
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			if err := second.Get(ctx, nil); err != nil {
 				t.Fatalf("the reset run ended with %v, want it completed", err)
 			}
-			n, _ := runs.Load(id + "/d1/a1")
-			if n == nil || n.(*atomic.Int32).Load() != tt.wantRuns {
+			if n, _ := runs.Load(child); n == nil || n.(*atomic.Int32).Load() != tt.wantRuns {
 				t.Fatalf("the child ran %v times, want %d", n, tt.wantRuns)
 			}
 			replays(t, c, second)

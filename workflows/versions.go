@@ -148,11 +148,12 @@ const (
 	// ID an earlier run of the dispatch took (a reset from the Web UI or
 	// the CLI, which runs the dispatch again) is awaited rather than run
 	// again: the action's outcome is that child's (ActivityAwaitDispatch,
-	// awaitChild). Before, a child that had completed ran again (its
-	// side effect twice), and one still running failed the action as
-	// Unexpected while it did the work. A child that failed, timed out,
-	// was canceled or terminated runs again, as a reset means. Every
-	// other run runs as in dispatchV12.
+	// awaitChild), and a cancel of the dispatch meanwhile is passed on to
+	// it. Before, a child that had completed ran again (its side effect
+	// twice), and one still running failed the action as Unexpected while
+	// it did the work. A child that failed, timed out, was canceled or
+	// terminated, before the reset or while awaited, runs again, as a
+	// reset means. Every other run runs as in dispatchV12.
 	dispatchV13 workflow.Version = 13
 
 	dispatchLatest = dispatchV13
