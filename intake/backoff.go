@@ -24,6 +24,7 @@ type Backoff struct {
 	delay  time.Duration
 	until  time.Time
 	since  time.Time // when the failures began; zero while attempts succeed
+	last   time.Time // when the last failure was
 	warned time.Time // when Failed last said to report
 	now    func() time.Time
 }
@@ -64,6 +65,7 @@ func (b *Backoff) Failed() (time.Duration, bool) {
 	if b.since.IsZero() {
 		b.since = now
 	}
+	b.last = now
 	report := now.Sub(b.warned) >= warnEvery
 	if report {
 		b.warned = now
@@ -94,4 +96,17 @@ func (b *Backoff) Waiting() (bool, time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return !b.since.IsZero(), b.since
+}
+
+// FailingSince reports when the failures began, if the last of them was
+// less than recent ago: attempts that stopped coming (another process
+// took what failed here) do not count as failing for ever.
+func (b *Backoff) FailingSince(recent time.Duration) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if b.now != nil {
+		now = b.now()
+	}
+	return b.since, !b.since.IsZero() && now.Sub(b.last) < recent
 }

@@ -37,3 +37,27 @@ func TestBackoffReportsOnceAMinute(t *testing.T) {
 		t.Errorf("an outage of 5 minutes was reported %d times, want 5", n)
 	}
 }
+
+// Failures count as going on only while they keep coming: a process whose
+// failing attempts stopped (another took what failed here) is not failing
+// for ever. Before, its AMQP source stayed not ready until a dead letter
+// of its own succeeded.
+func TestBackoffFailingSince(t *testing.T) {
+	began := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	now := began
+	b := Backoff{now: func() time.Time { return now }}
+	if _, failing := b.FailingSince(time.Minute); failing {
+		t.Fatal("failing before any failure")
+	}
+	b.Failed()
+	now = now.Add(10 * time.Second)
+	b.Failed()
+	now = now.Add(59 * time.Second)
+	if since, failing := b.FailingSince(time.Minute); !failing || !since.Equal(began) {
+		t.Errorf("59 s after the last failure: failing %v since %v, want since %v", failing, since, began)
+	}
+	now = now.Add(time.Second)
+	if _, failing := b.FailingSince(time.Minute); failing {
+		t.Error("a minute after the last failure, still failing")
+	}
+}

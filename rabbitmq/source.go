@@ -128,10 +128,15 @@ func (s *Source) Run(ctx context.Context) {
 	}
 }
 
+// deadLetterRecent is how long a refused dead letter keeps the source
+// not ready: longer than the backoff before the message is tried again,
+// and no longer, since another process may have dead-lettered it since.
+const deadLetterRecent = 30 * time.Second
+
 // Ready says whether the source is connected and consuming: the
 // readiness check of /readyz.
 func (s *Source) Ready(context.Context) error {
-	if failing, since := s.deadBackoff.Waiting(); failing {
+	if since, failing := s.deadBackoff.FailingSince(deadLetterRecent); failing {
 		// Its messages go back to the queue and take the prefetch: the
 		// messages behind them wait too.
 		return fmt.Errorf("amqp intake cannot dead-letter messages (since %s): they go back to the queue, and those behind them wait; the log says why", since.UTC().Format(time.RFC3339))
