@@ -196,6 +196,17 @@ func TestFollowBulkRefused(t *testing.T) {
 			t.Errorf("%d: %v; want the API's error, without that it runs on", status, err)
 		}
 	}
+	// A token that expired while following says nothing of the bulk
+	// replay, which runs on.
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"code":118,"name":"ACCESS_TOKEN_EXPIRED_EXCEPTION","message":"access token has expired"}`)
+	}))
+	defer api.Close()
+	err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, io.Discard, "bulk-replay-0", time.Millisecond, false)
+	if err == nil || !strings.Contains(err.Error(), "runs on; follow it again") {
+		t.Errorf("401: %v; want that it runs on, and how to follow it again", err)
+	}
 }
 
 // TestPrintDetailSaysWhyNoActions: a dispatch of an event no dispatcher

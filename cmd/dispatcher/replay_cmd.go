@@ -298,8 +298,8 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 			case <-time.After(wait):
 			}
 			continue
-		case err != nil && clientError(err):
-			return err // a wrong id, or one this token may not see: nothing runs on that it knows of
+		case err != nil && unknownBulkReplay(err):
+			return err // a wrong id: nothing runs on that it knows of
 		case err != nil:
 			return fmt.Errorf("%w\nbulk replay %s runs on; follow it again: dispatcher replay --follow %s", err, id, id)
 		}
@@ -389,11 +389,13 @@ func transient(err error) bool {
 	return true
 }
 
-// clientError reports whether err is the API's answer to a request it
-// will not take as it is: a 4xx, but for a rate limit.
-func clientError(err error) bool {
+// unknownBulkReplay reports whether err is the API's word that there is
+// no such bulk replay: a malformed id (400) or an unknown one (404). A
+// token that expired while following (401) says nothing of the replay,
+// which runs on.
+func unknownBulkReplay(err error) bool {
 	var e *apiError
-	return errors.As(err, &e) && e.Status >= 400 && e.Status < 500 && e.Status != http.StatusTooManyRequests
+	return errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound)
 }
 
 func stopped(out io.Writer, id string) error {
