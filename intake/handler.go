@@ -232,7 +232,6 @@ func (h *Handler) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// reason is the text of a refusal that goes with a dead letter.
 // MaxReason bounds the reason a source puts in a dead letter's header,
 // in bytes.
 const MaxReason = 1024
@@ -250,6 +249,7 @@ func BoundReason(reason string) string {
 	return reason[:cut]
 }
 
+// reason is the text of a refusal that goes with a dead letter.
 func reason(err error) string {
 	if m := dispatcher.ErrorMessage(err); m != "internal error" {
 		return m

@@ -802,3 +802,16 @@ func closedPort(t *testing.T) int {
 	l.Close()
 	return port
 }
+
+// A prefetch over what the consumer hands out is taken as MaxPrefetch.
+// Before, 10,000,000 set aside 685 MB for messages that never came.
+func TestNewBoundsThePrefetch(t *testing.T) {
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := New(Config{Prefetch: 10_000_000}, &intake.Handler{}, metrics.Source("nats"), slog.New(slog.DiscardHandler))
+	if src.cfg.Prefetch != MaxPrefetch || cap(src.slots) != MaxPrefetch {
+		t.Errorf("prefetch %d, %d slots; want %d", src.cfg.Prefetch, cap(src.slots), MaxPrefetch)
+	}
+}

@@ -56,6 +56,9 @@ func (p process) startSources(ctx context.Context, starter intake.Starter, reg p
 		run("amqp", rabbitmq.New(p.cfg.AMQP, handler("amqp", p.cfg.AMQPTenant), metrics.Source("amqp"), p.log))
 	}
 	if p.cfg.NATS.URL != "" {
+		if p.cfg.NATS.Prefetch > jetstream.MaxPrefetch {
+			p.log.Warn("DISPATCHER_NATS_PREFETCH is more than the consumer hands out; taken as its most", "prefetch", p.cfg.NATS.Prefetch, "most", jetstream.MaxPrefetch)
+		}
 		p.log.Info("taking events from NATS JetStream", "url", redacted("DISPATCHER_NATS_URL", p.cfg.NATS.URL),
 			"stream", p.cfg.NATS.Stream, "consumer", p.cfg.NATS.Consumer, "subjects", p.cfg.NATS.Subject+".>", "tenant", p.cfg.NATSTenant)
 		run("nats", jetstream.New(p.cfg.NATS, handler("nats", p.cfg.NATSTenant), metrics.Source("nats"), p.log))

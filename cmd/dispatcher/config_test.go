@@ -33,9 +33,7 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_AMQP_PREFETCH", "65536", `DISPATCHER_AMQP_PREFETCH="65536": want a whole number from 1 to 65535`},
 		{"DISPATCHER_AMQP_PREFETCH", "0", `want a whole number from 1 to 65535`},
 		{"DISPATCHER_AMQP_PREFETCH", "65535", ""},
-		// Beyond what the consumer hands out: memory set aside for nothing.
-		{"DISPATCHER_NATS_PREFETCH", "10000000", `DISPATCHER_NATS_PREFETCH="10000000": want a whole number from 1 to 1000`},
-		{"DISPATCHER_NATS_PREFETCH", "1000", ""},
+
 		// A third of 2ns is no ticker's interval.
 		{"DISPATCHER_NATS_ACK_WAIT", "2ns", `DISPATCHER_NATS_ACK_WAIT="2ns": want a duration of at least 1s`},
 		{"DISPATCHER_NATS_ACK_WAIT", "1s", ""},

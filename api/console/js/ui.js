@@ -1,6 +1,6 @@
 // ui.js holds the console's shared pieces: error explanations, status
 // badges, form fields, dialogs, charts, announcements.
-import { h, svg, uid, clear, fmtTime } from './dom.js';
+import { h, svg, uid, clear, fmtTime, visible } from './dom.js';
 import { query } from './api.js';
 
 // announce tells screen readers what just happened.
@@ -225,7 +225,7 @@ export function pageHeader(title, ...extra) {
   // draws nowhere, and must not name the tab either (before, the
   // Functions view could stay titled "Dispatches").
   queueMicrotask(() => {
-    if (header.isConnected) document.title = `${title} — Dispatcher console`;
+    if (header.isConnected) document.title = `${visible(title)} — Dispatcher console`;
   });
   return header;
 }
@@ -233,6 +233,6 @@ export function pageHeader(title, ...extra) {
 // retitle names a view anew after a rename was saved: its heading (from
 // pageHeader) and the tab's title.
 export function retitle(header, title) {
-  header.querySelector('h1').textContent = title;
-  document.title = `${title} — Dispatcher console`;
+  header.querySelector('h1').textContent = visible(title);
+  document.title = `${visible(title)} — Dispatcher console`;
 }

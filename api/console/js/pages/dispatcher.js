@@ -3,7 +3,7 @@
 // against the version of the dispatcher the page shows (If-Match), which
 // each save moves on; a new dispatcher is created first, then given actions. Without
 // UPDATE_DISPATCHERS everything is shown read-only.
-import { h, uid, replace } from '../dom.js';
+import { h, uid, replace, visible } from '../dom.js';
 import { getVersioned, getAll, post, seg } from '../api.js';
 import { pageHeader, retitle, field, input, select, badge, confirmDialog, errorBox, announce, busy } from '../ui.js';
 
@@ -246,7 +246,7 @@ function actionCard(ctx, dispatcherId, a, opts) {
         const r = await version.exchange('PUT', `/dispatchers/v1/${seg(dispatcherId)}/actions/${seg(a.id)}`, b, asLoaded());
         await learn(r.etag);
         a.name = b.name;
-        legend.textContent = `Action ${a.name || a.id} (${a.type})`;
+        legend.textContent = visible(`Action ${a.name || a.id} (${a.type})`);
         replace(msg, h('p', { class: 'ok', role: 'status', text: 'Action saved.' }));
         ctx.saved(card);
         announce('Action saved.');

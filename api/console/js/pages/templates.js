@@ -130,7 +130,7 @@ function previewPanel(ctx, id, layout, pending) {
       // nor the console's policy, and the console's origin: the policy it
       // begins with, before anything of the template, runs nothing.
       if (frameURL) URL.revokeObjectURL(frameURL);
-      const policy = '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; form-action \'none\'; base-uri \'none\'">';
+      const policy = '<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; form-action \'none\'; base-uri \'none\'">';
       frameURL = URL.createObjectURL(new Blob([policy, r.html], { type: 'text/html;charset=utf-8' }));
       parts.push(h('h3', {}, 'HTML'),
         h('p', { class: 'muted', text: 'Shown without its styles and remote images, which the console\'s security policy blocks; mail clients show them as they choose.' }),
