@@ -376,11 +376,20 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 			latest.RunID, r.WorkflowID, dispatcher.TopSkipReason(skipped), dispatcher.ReplayConfigCurrent)
 	case len(failed) > 0 && cfg != nil:
 		for _, id := range failed {
-			if !cfg.HasAction(id) {
-				return nil, dispatcher.Errorf(dispatcher.ESTATE,
-					"action %s that failed in run %s no longer exists in the %s configuration; replay with the original one, or name the actions",
-					id, latest.RunID, r.Config)
+			if cfg.HasAction(id) {
+				continue
 			}
+			// One that was skipped runs only with the current
+			// configuration: the original one is no way out for it.
+			what, way := "failed", "replay with the original one, or name the actions to run (actions)"
+			if slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
+				return o.ActionID == id && o.Status == dispatcher.OutcomeSkipped
+			}) {
+				what, way = "was skipped", "name the actions of the current configuration to run (actions, by their ids)"
+			}
+			return nil, dispatcher.Errorf(dispatcher.ESTATE,
+				"action %s that %s in run %s no longer exists in the %s configuration; %s",
+				id, what, latest.RunID, r.Config, way)
 		}
 		return failed, nil
 	case len(failed) > 0:

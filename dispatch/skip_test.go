@@ -74,6 +74,8 @@ func TestReplayActionsSkipped(t *testing.T) {
 	}
 	current := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{
 		{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}, {ID: "a2"}}}, {ID: "d2", Actions: []dispatcher.Action{{ID: "a3"}}}}}
+	renamed := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ // a2 and a3 renamed: new ids
+		{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}, {ID: "a4"}}}, {ID: "d2", Actions: []dispatcher.Action{{ID: "a5"}}}}}
 	outcomes := func(statuses ...string) runRecord {
 		rec := runRecord{closed: true, config: original}
 		for i, s := range statuses {
@@ -103,6 +105,14 @@ func TestReplayActionsSkipped(t *testing.T) {
 		{"naming a skipped one, original", dispatcher.ReplayConfigOriginal, original, []string{"a3"}, outcomes(ok, ok, skipped), "",
 			`actions[0]: action "a3" was skipped in run r1 (paused); replay it with config "current"`},
 		{"naming a skipped one, current", dispatcher.ReplayConfigCurrent, current, []string{"a3"}, outcomes(ok, ok, skipped), "[a3]", ""},
+		// Gone from the current configuration: one that failed may run
+		// with the original, one that was skipped cannot. Before, both
+		// were said to have failed, and sent to the original, which
+		// refuses what was skipped.
+		{"a failed one gone, current", dispatcher.ReplayConfigCurrent, renamed, nil, outcomes(ok, failed, ok), "",
+			`action a2 that failed in run r1 no longer exists in the current configuration; replay with the original one, or name the actions to run (actions)`},
+		{"a skipped one gone, current", dispatcher.ReplayConfigCurrent, renamed, nil, outcomes(ok, ok, skipped), "",
+			`action a3 that was skipped in run r1 no longer exists in the current configuration; name the actions of the current configuration to run (actions, by their ids)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := dispatcher.ReplayRequest{WorkflowID: "w", Config: tt.config, Actions: tt.actions}
