@@ -267,6 +267,26 @@ func TestSyncPlanListsEachProblemOnce(t *testing.T) {
 	}
 }
 
+// A problem in each of several actions, and in the dispatcher's own
+// fields, is listed at once. Before, the API's check stopped at the
+// first: a file with five took five runs to fix.
+func TestSyncPlanListsEveryActionsProblem(t *testing.T) {
+	file := `[{"eventType": "e", "name": "a", "ordering": {"key": "nope"}, "actions": [
+		{"type": "task", "name": "t1", "functionName": "erase", "retryPolicy": {"maximumAttempts": 1000}},
+		{"type": "task", "name": "t2", "functionName": "erase", "retryPolicy": {"backoffCoefficient": 0.5}},
+		{"type": "mail", "name": "m", "templateName": "welcome", "recipients": {"to": ["not an address"]}}]}]`
+	_, err := makePlan(syncFileOf(t, file), remoteOf(t, "", "["+tplWelcome+"]", "["+fnErase+"]"), planOptions{})
+	if err == nil {
+		t.Fatal("no problem")
+	}
+	msg := err.Error()
+	for _, want := range []string{"ordering.key: ", "actions[0].retryPolicy.maximumAttempts: ", "actions[1].retryPolicy.backoffCoefficient: ", "actions[2].recipients.to"} {
+		if strings.Count(msg, want) != 1 {
+			t.Errorf("%q is not listed once:\n%s", want, msg)
+		}
+	}
+}
+
 // TestSyncPlanUpdateBodies: an update sends only what changed, and what a file
 // leaves out returns to its default.
 func TestSyncPlanUpdateBodies(t *testing.T) {
