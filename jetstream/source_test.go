@@ -24,6 +24,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/intake"
+	"github.com/dispatcherhq/dispatcher/internal/proc"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
@@ -771,7 +772,11 @@ func TestSourceSaysTheServerRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs testenv.Buffer
-	src := New(Config{URL: "nats://127.0.0.1:" + strconv.Itoa(closedPort(t)), Stream: "refused", Subject: "refused"},
+	port, err := proc.FreePort() // nothing listens on it
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := New(Config{URL: "nats://127.0.0.1:" + strconv.Itoa(port), Stream: "refused", Subject: "refused"},
 		&intake.Handler{Source: "nats", Starter: &starter{}}, metrics.Source("nats"), slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -789,29 +794,4 @@ func TestSourceSaysTheServerRefuses(t *testing.T) {
 		}
 		return ""
 	})
-}
-
-// closedPort is a loopback port nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
-
-// A prefetch over what the consumer hands out is taken as MaxPrefetch.
-// Before, 10,000,000 set aside 685 MB for messages that never came.
-func TestNewBoundsThePrefetch(t *testing.T) {
-	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := New(Config{Prefetch: 10_000_000}, &intake.Handler{}, metrics.Source("nats"), slog.New(slog.DiscardHandler))
-	if src.cfg.Prefetch != MaxPrefetch || cap(src.slots) != MaxPrefetch {
-		t.Errorf("prefetch %d, %d slots; want %d", src.cfg.Prefetch, cap(src.slots), MaxPrefetch)
-	}
 }
