@@ -636,6 +636,60 @@ func TestGatePermitGoesToTheRunThatAsked(t *testing.T) {
 	}
 }
 
+// A request that comes again from another run of its dispatch — a reset,
+// whose new run has the same request ids — takes its place in the queue
+// and its permit goes to the run that asked last. Before, the gate kept
+// the first run's id: the permit went to a run the reset had terminated,
+// and the new run waited for its next request, ten minutes later.
+func TestGatePermitGoesToTheResetRun(t *testing.T) {
+	until := t0.Add(time.Hour)
+	f := newGateEnv(t, dispatcher.Flow{PausedUntil: &until})
+	ask := func(d time.Duration, run string) {
+		f.at(d, func() {
+			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: run, Lease: time.Hour})
+		})
+	}
+	ask(time.Millisecond, "run-1")
+	ask(time.Minute, "run-2") // the reset's run, while run-1's request waits
+	f.done(time.Hour+time.Minute, workflows.PermitOK, "a")
+	f.run()
+	if len(f.grants) != 1 || f.grants[0].runID != "run-2" {
+		t.Errorf("grants %+v, want one, to run-2", f.grants)
+	}
+}
+
+// The same for a permit already out when the reset's run asks: it goes
+// again, to the new run, and the old run's permit failing to arrive does
+// not end the lease the new run now holds.
+func TestGateLeaseMovesToTheResetRun(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.reply = func(id string, n int) error {
+		if id == "a" && n == 1 {
+			// run-1 is gone by the time its permit is delivered, and
+			// run-2 has asked meanwhile.
+			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, RunID: "run-2", Lease: time.Hour})
+			return errors.New("workflow execution already completed")
+		}
+		return nil
+	}
+	f.at(time.Millisecond, func() {
+		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: "run-1", Lease: time.Hour})
+	})
+	f.request(2*time.Second, time.Hour, "b") // waits for a's lease to end
+	f.at(time.Minute, func() {
+		if st := f.state(); st.InFlight != 1 {
+			t.Errorf("after a minute %d permits out, want a's, held by run-2", st.InFlight)
+		}
+	})
+	f.expect(time.Minute, "a", "a")
+	f.done(2*time.Minute, workflows.PermitOK, "a")
+	f.done(3*time.Minute, workflows.PermitOK, "b")
+	f.run()
+	if len(f.grants) != 3 || f.grants[1].runID != "run-2" {
+		t.Errorf("grants %+v, want a to run-1, a to run-2, then b", f.grants)
+	}
+}
+
 // A circuit that opened on the last waiting call's failure, with nothing
 // waiting after it, is forgotten at its probe time, and the gate
 // completes: the next call, in effect the probe, opens it again if the

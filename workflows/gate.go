@@ -326,10 +326,12 @@ func (g *gate) take(ctx workflow.Context) {
 // out gets its permit again (its dispatch asked again, having waited
 // long: the first signal may have gone to a run that no longer is).
 func (g *gate) request(ctx workflow.Context, r PermitRequest, now time.Time) {
-	if slices.ContainsFunc(g.Waiting, func(w PermitRequest) bool { return w.ID == r.ID }) {
+	if i := slices.IndexFunc(g.Waiting, func(w PermitRequest) bool { return w.ID == r.ID }); i >= 0 {
+		g.moved(ctx, &g.Waiting[i], r)
 		return
 	}
 	if i := slices.IndexFunc(g.Leases, func(l Lease) bool { return l.ID == r.ID }); i >= 0 {
+		g.moved(ctx, &g.Leases[i].PermitRequest, r)
 		g.send(ctx, g.Leases[i])
 		return
 	}
@@ -345,6 +347,18 @@ func (g *gate) request(ctx workflow.Context, r PermitRequest, now time.Time) {
 	}
 	r.At = now
 	g.Waiting = append(g.Waiting, r)
+}
+
+// moved points held at the run r comes from when that is another run of
+// the same dispatch: a reset's new run, which asks with the same request
+// ids; the run that asked first is gone (gateRunV1).
+func (g *gate) moved(ctx workflow.Context, held *PermitRequest, r PermitRequest) {
+	if r.RunID == "" || r.RunID == held.RunID {
+		return
+	}
+	if workflow.GetVersion(ctx, changeGateRun, workflow.DefaultVersion, gateRunV1) >= gateRunV1 {
+		held.RunID = r.RunID
+	}
 }
 
 // done ends the lease of d's request, or its wait, and feeds the circuit
@@ -516,13 +530,19 @@ func (g *gate) send(ctx workflow.Context, l Lease) {
 		err := f.Get(ctx, nil)
 		g.sending--
 		if err != nil {
-			g.log.Warn("The permit did not reach its dispatch; reclaimed", "Function", g.function, "WorkflowID", l.WorkflowID, "Error", err)
+			// A lease moved to another run since (gateRunV1) is that
+			// run's: its own permit is on its way.
+			out := len(g.Leases)
 			g.Leases = slices.DeleteFunc(g.Leases, func(o Lease) bool {
-				if o.ID == l.ID && o.Probe {
+				lost := o.ID == l.ID && o.RunID == l.RunID
+				if lost && o.Probe {
 					g.NextProbe = workflow.Now(ctx)
 				}
-				return o.ID == l.ID
+				return lost
 			})
+			if len(g.Leases) < out {
+				g.log.Warn("The permit did not reach its dispatch; reclaimed", "Function", g.function, "WorkflowID", l.WorkflowID, "Error", err)
+			}
 		}
 		g.sent.SendAsync(true)
 	})

@@ -38,7 +38,7 @@ const (
 	recordDispatchVersion   = "v13"
 	recordBulkReplayVersion = "v4"
 	recordSequenceVersion   = "v6"
-	recordGateVersion       = "v1"
+	recordGateVersion       = "v2"
 )
 
 // TestRecordHistories runs real dispatches and bulk replays on a dev
@@ -145,6 +145,7 @@ func TestRecordHistories(t *testing.T) {
 	r.recordGated(dir)
 	r.recordBoundedGate()
 	r.recordIdleOpenGate()
+	r.recordMovedGate()
 	c, unread := unreadGate(t)
 	(&recorder{t: t, c: c}).save(unread.GetID(), unread.GetRunID(), filepath.Join("testdata", "histories", "gate", recordGateVersion, "unread.json"))
 
@@ -455,6 +456,35 @@ func (r *recorder) recordIdleOpenGate() {
 		r.t.Fatalf("the idle open gate: %v", err)
 	}
 	r.save(id, "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "idle-open.json"))
+}
+
+// recordMovedGate records a paused Gate whose waiting request comes again
+// from another run of its dispatch, as a reset's does (gateRunV1): the
+// request points at that run, whose permit, once the pause ends, does not
+// arrive (no such run) and is reclaimed; the gate completes idle a minute
+// later.
+func (r *recorder) recordMovedGate() {
+	r.t.Helper()
+	now := time.Now().UTC()
+	until := now.Add(3 * time.Second)
+	id := dispatcher.GateWorkflowID("", "moved")
+	run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: id, TaskQueue: recordQueue},
+		workflows.WorkflowGate, workflows.GateInput{Function: "moved", State: &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{PausedUntil: &until}}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, runID := range []string{"4f0c1e52-6a1b-4c3e-9d2a-000000000001", "4f0c1e52-6a1b-4c3e-9d2a-000000000002"} {
+		if err := r.c.SignalWorkflow(r.ctx(), id, "", workflows.SignalGateRequest,
+			workflows.PermitRequest{ID: "moved", WorkflowID: "dispatch-moved", RunID: runID, Lease: time.Hour}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := run.Get(ctx, nil); err != nil {
+		r.t.Fatalf("the moved gate: %v", err)
+	}
+	r.save(id, "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "moved.json"))
 }
 
 // recordSequence records a Sequence: two events of one key, the first of

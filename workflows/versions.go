@@ -43,6 +43,8 @@ const (
 	changeGateUnread = "gate-unread"
 	// changeGateIdleOpen, of its own for the same reason.
 	changeGateIdleOpen = "gate-idle-open"
+	// changeGateRun, of its own for the same reason.
+	changeGateRun = "gate-run"
 )
 
 // Dispatch versions.
@@ -316,3 +318,11 @@ const gateUnreadV1 workflow.Version = 1
 // and never completed nor read its settings again. Asked only then, so
 // no other run records the marker.
 const gateIdleOpenV1 workflow.Version = 1
+
+// gateRunV1 (changeGateRun): a request that comes again from another run
+// of its dispatch (a reset's, which asks with the same request ids) points
+// the request, waiting or out, at that run, and a permit sent to the run
+// before that is gone no longer ends the lease. Before, the permit went
+// to the run the reset had terminated, and the new run waited for its
+// next request, ten minutes later.
+const gateRunV1 workflow.Version = 1
