@@ -219,12 +219,12 @@ func (p *planner) planFunctions() {
 		// of its choosing: a function reads only its own variables, as
 		// export names them, or those --allow-env allows it.
 		kept := have != nil && canon(want["url"]) == canon(have.URL)
-		env := func(field, variable, want string) string {
+		allowed := func(field, variable, want string) bool {
 			other := slices.IndexFunc(owners[variable], func(o string) bool { return o != name })
 			switch {
 			case ownVariable(variable):
 				p.problem("function", fn, i, field, variable+" configures dispatcher itself; a function's secret is read from a variable of its own")
-				return ""
+				return false
 			case slices.Contains(p.opts.AllowEnv, name+"="+variable):
 			case slices.Contains(p.opts.AllowEnv, variable) && kept:
 				// Where the install already sends this function's calls;
@@ -235,14 +235,31 @@ func (p *planner) planFunctions() {
 				p.problem("function", fn, i, field, fmt.Sprintf("--allow-env %s allows it to a function the install has, at the URL it has; "+
 					"this one is new or moves to another URL, which the file chooses: allow it to this function alone with --allow-env %s=%s",
 					variable, name, variable))
-				return ""
+				return false
 			case variable != want:
 				p.problem("function", fn, i, field, fmt.Sprintf("%s is not this function's variable: sync reads it from %s (as export names it), "+
 					"or from a variable named with --allow-env: a file must not send other credentials to a URL of its choosing", variable, want))
-				return ""
+				return false
 			case other >= 0:
 				p.problem("function", fn, i, field, fmt.Sprintf("%s is also the variable of function %q, which export names alike: "+
 					"name another variable with --allow-env", variable, owners[variable][other]))
+				return false
+			}
+			return true
+		}
+		// Every variable the file names is checked, whether or not this
+		// sync reads it: one the file may not name would otherwise pass
+		// every sync until the one that writes the secret (--update-secrets,
+		// a new URL), long after the change that named it was merged.
+		ok := map[string]bool{}
+		if secretEnv != "" {
+			ok["secretEnv"] = allowed("secretEnv", secretEnv, secretEnvName(name))
+		}
+		for _, h := range headerNames {
+			ok["headersEnv."+h] = allowed("headersEnv."+h, headersEnv[h], headerEnvName(name, h))
+		}
+		env := func(field, variable string) string {
+			if !ok[field] {
 				return ""
 			}
 			v := p.opts.Getenv(variable)
@@ -276,7 +293,7 @@ func (p *planner) planFunctions() {
 		rewrite := p.opts.UpdateSecrets || have != nil && upd["url"] != nil && !dispatcher.SameTarget(text(upd["url"]), have.URL)
 		switch {
 		case secretEnv != "" && (have == nil || !have.HasSecret || rewrite):
-			upd["secret"] = env("secretEnv", secretEnv, secretEnvName(name))
+			upd["secret"] = env("secretEnv", secretEnv)
 			if have != nil {
 				fields = append(fields, fieldChange{"secret", secretLabel(have.HasSecret), "from $" + secretEnv})
 			}
@@ -293,7 +310,7 @@ func (p *planner) planFunctions() {
 			(len(headerNames) == 0 && len(haveHeaders) > 0) {
 			values := map[string]string{}
 			for _, h := range headerNames {
-				values[h] = env("headersEnv."+h, headersEnv[h], headerEnvName(name, h))
+				values[h] = env("headersEnv."+h, headersEnv[h])
 			}
 			upd["headers"] = values
 			if have != nil {

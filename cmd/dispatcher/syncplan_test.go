@@ -374,6 +374,12 @@ func TestSyncPlanSecrets(t *testing.T) {
 			planOptions{AllowEnv: []string{"audit-hook=ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `+ function "audit-hook"`},
 		{"an allowed variable, to another function", fnErase, `{"functions": [{"name": "audit-hook", "url": "https://audit.example/", "secretEnv": "ERASE_SECRET"}]}`,
 			planOptions{AllowEnv: []string{"erase=ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `d.json: function "audit-hook" (functions[0]): secretEnv: ERASE_SECRET is not this function's variable`},
+		// Checked whether or not this sync writes it: before, such a
+		// file passed every sync until one with --update-secrets.
+		{"the sync's token, while the API has a secret", withSecret, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DISPATCHER_TOKEN"}]}`,
+			planOptions{}, `d.json: function "erase" (functions[0]): secretEnv: DISPATCHER_TOKEN configures dispatcher itself`},
+		{"another function's header, while the API has its headers", withSecret, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "headersEnv": {"X-Api-Key": "DISPATCHER_HEADER_AUDIT_X_API_KEY"}}]}`,
+			planOptions{}, `d.json: function "erase" (functions[0]): headersEnv.X-Api-Key: DISPATCHER_HEADER_AUDIT_X_API_KEY is not this function's variable`},
 		{"--allow-env does not allow dispatcher's own", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "DATABASE_URL"}]}`,
 			planOptions{AllowEnv: []string{"DATABASE_URL"}, Getenv: envOf("DATABASE_URL", "postgres://")}, `d.json: function "erase" (functions[0]): secretEnv: DATABASE_URL configures dispatcher itself`},
 		{"outbound safety is the server's", fnErase, `{"functions": [{"name": "erase", "url": "ftp://erase.example.com/"}]}`, planOptions{}, `d.json: function "erase" (functions[0]): url: not an absolute http(s) URL`},
