@@ -117,6 +117,11 @@ type BulkReplayRequest struct {
 	IdempotencyKey string
 }
 
+// NothingToReplay starts the message of the ESTATE error that answers a
+// bulk replay whose filter matches no dispatch, when none was started.
+// The CLI tells that answer by it: nothing to do is not a failure there.
+const NothingToReplay = "nothing to replay: no dispatch matches the filter"
+
 // BulkReplayDryRun is what a bulk replay would match, had it started now.
 type BulkReplayDryRun struct {
 	Matched int64

@@ -33,6 +33,7 @@ type fakeExecutions struct {
 	buckets    int
 	paused     *bool
 	listLimit  int
+	bulkList   []dispatcher.BulkReplayStatus // BulkReplays' answer, when set
 }
 
 var sampleExecution = dispatcher.Execution{
@@ -101,6 +102,9 @@ func (f *fakeExecutions) BulkReplay(_ context.Context, id string) (dispatcher.Bu
 
 func (f *fakeExecutions) BulkReplays(_ context.Context, limit int) ([]dispatcher.BulkReplayStatus, error) {
 	f.listLimit = limit
+	if f.bulkList != nil {
+		return f.bulkList, f.err
+	}
 	return []dispatcher.BulkReplayStatus{{ID: "bulk-replay-0123456789abcdef01234567", Status: "completed",
 		Request: dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}, Actor: "ann", Config: "original", Rate: 10}}}, f.err
 }
@@ -315,6 +319,27 @@ func TestReplayAndCancelRoutes(t *testing.T) {
 		code, bp := do("POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/"+verb, "")
 		if code != 202 || bp["progress"].(map[string]any)["paused"] != pause || f.paused == nil || *f.paused != pause || f.actor != "ann" {
 			t.Fatalf("bulk %s = %d %v (asked pause=%v as %q)", verb, code, bp, f.paused, f.actor)
+		}
+	}
+}
+
+// The list says which running bulk replay is paused (paused: true; its
+// status stays running, as on its own route). Before, it could not.
+func TestBulkReplayListSaysPaused(t *testing.T) {
+	paused := dispatcher.BulkReplayProgress{Paused: true}
+	f := &fakeExecutions{bulkList: []dispatcher.BulkReplayStatus{
+		{ID: "bulk-replay-000000000000000000000001", Status: dispatcher.ExecutionRunning, Progress: paused},
+		{ID: "bulk-replay-000000000000000000000002", Status: dispatcher.ExecutionRunning},
+		{ID: "bulk-replay-000000000000000000000003", Status: dispatcher.ExecutionCanceled, Progress: paused}, // canceled while paused
+	}}
+	code, l := executionsServer(t, f)("GET", "/executions/v1/replays", "")
+	data, _ := l["data"].([]any)
+	if code != 200 || len(data) != 3 {
+		t.Fatalf("list = %d %v", code, l)
+	}
+	for i, want := range []any{true, nil, nil} {
+		if item := data[i].(map[string]any); item["paused"] != want {
+			t.Errorf("%s (%s): paused %v, want %v", item["id"], item["status"], item["paused"], want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -123,7 +124,8 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 // StartBulkReplay starts a BulkReplay workflow and returns it. With an
 // idempotency key, its ID is derived from the key and the actor, so a
 // request that comes again answers with the bulk replay it started.
-// Errors: EINVALID for a bad request, EUNAVAILABLE.
+// Errors: EINVALID for a bad request, ESTATE when its filter matches no
+// dispatch (NothingToReplay: nothing started), EUNAVAILABLE.
 func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error) {
 	if err := checkBulk(&r, e.now()); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
@@ -134,6 +136,36 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 		id = dispatcher.BulkReplayIDPrefix + idempotencyKey("bulk\x00"+tenant+"\x00"+r.Actor, r.IdempotencyKey)[:24]
 	}
 	id = dispatcher.TenantWorkflowID(tenant, id) // its activities act for the tenant (activities.Acting)
+	// Counted first, with the count the workflow begins with: one
+	// visibility count, cheap next to a workflow that would start only to
+	// replay nothing. It races with the runs that close meanwhile, as
+	// the workflow's own count does: one that fails after it is left out,
+	// as it would be had the request come a moment sooner. Runs a replay
+	// superseded are counted: telling them apart lists them (the dry run
+	// does), and a bulk replay of only those passes over them.
+	f := r.Filter
+	if now := e.now(); f.To.IsZero() || f.To.After(now) {
+		f.To = now
+	}
+	n, err := e.Count(ctx, f)
+	if err != nil {
+		return dispatcher.BulkReplayStatus{}, err
+	}
+	if n == 0 {
+		if r.IdempotencyKey != "" {
+			// The request again, after what the first one matched has
+			// left visibility (its retention): the first one's answer.
+			if st, err := e.keyedBulk(ctx, id, r); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+				return st, err
+			}
+		}
+		// ESTATE (409), as a single replay of a run in which nothing
+		// failed is: an error a client cannot take for a bulk replay
+		// started (the console would follow one without an id), naming
+		// the filter, which is what is too narrow.
+		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "%s (%s); no bulk replay was started",
+			dispatcher.NothingToReplay, filterText(r.Filter))
+	}
 	// Recorded before it starts, so none runs unrecorded; a request that
 	// comes again with its idempotency key is recorded again.
 	if err := e.audit.RecordBulkReplay(ctx, id, r); err != nil {
@@ -151,17 +183,46 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &started) && r.IdempotencyKey != "":
-		st, err := e.BulkReplay(ctx, id)
-		if err == nil && !sameBulk(st.Request, r) {
-			return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.EINVALID,
-				"Idempotency-Key: already used for bulk replay %s, of another request; a new request needs a new key", id)
-		}
-		return st, err
+		return e.keyedBulk(ctx, id, r)
 	case err != nil:
 		return dispatcher.BulkReplayStatus{}, temporalError(err, "starting the bulk replay")
 	}
 	return dispatcher.BulkReplayStatus{ID: id, Status: dispatcher.ExecutionRunning, Request: r, Start: e.now(),
 		WebURL: e.webURL(id, run.GetRunID())}, nil
+}
+
+// keyedBulk returns bulk replay id, which an earlier request with r's
+// Idempotency-Key started, if r asks for the same replays. ENOTFOUND when
+// the key started none.
+func (e *Executions) keyedBulk(ctx context.Context, id string, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error) {
+	st, err := e.BulkReplay(ctx, id)
+	if err == nil && !sameBulk(st.Request, r) {
+		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.EINVALID,
+			"Idempotency-Key: already used for bulk replay %s, of another request; a new request needs a new key", id)
+	}
+	return st, err
+}
+
+// filterText says a filter as the API spells it, for messages.
+func filterText(f dispatcher.ExecutionFilter) string {
+	var parts []string
+	for _, p := range []struct{ name, value string }{
+		{"eventType", f.EventType}, {"eventId", f.EventID}, {"dispatcherId", f.DispatcherID}, {"actionId", f.ActionID},
+		{"status", f.Status}, {"errorClass", f.ErrorClass}, {"bulkReplayId", f.BulkReplayID}, {"skipReason", f.SkipReason},
+	} {
+		if p.value != "" {
+			parts = append(parts, fmt.Sprintf("%s %q", p.name, p.value))
+		}
+	}
+	for _, p := range []struct {
+		name string
+		at   time.Time
+	}{{"from", f.From}, {"to", f.To}} {
+		if !p.at.IsZero() {
+			parts = append(parts, p.name+" "+p.at.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // sameBulk reports whether two bulk replay requests, as checkBulk left
@@ -241,8 +302,9 @@ func (e *Executions) bulkInput(ctx context.Context, id, runID string) (workflows
 
 // BulkReplays returns the caller's tenant's bulk replays, those running
 // first, then those closed most recently (visibility's order), at most
-// limit, without their progress, which BulkReplay reads live, one by one.
-// A bulk replay that continued as new is listed once, as its latest run.
+// limit, without their progress, which BulkReplay reads live, one by one;
+// but a running one's Progress.Paused says whether it is paused. A bulk
+// replay that continued as new is listed once, as its latest run.
 func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.BulkReplayStatus, error) {
 	// By ID, which carries the tenant: bulk replays have no Tenant
 	// search attribute. The prefix of the implicit tenant's is also that
@@ -265,15 +327,38 @@ func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.B
 			break
 		}
 	}
+	// Whether one is paused lives in its workflow alone (no search
+	// attribute says it): each running one is asked, all within one
+	// queryTimeout, so that with no worker to answer the list waits that
+	// long once, not once a bulk replay, and shows them as running.
+	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
 	out := make([]dispatcher.BulkReplayStatus, 0, len(infos))
 	for _, info := range infos {
 		st, _, err := e.bulkStatus(ctx, info)
 		if err != nil {
 			return nil, err
 		}
+		if st.Status == dispatcher.ExecutionRunning {
+			st.Progress.Paused = e.bulkPaused(qctx, st.ID, info.GetExecution().GetRunId())
+		}
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// bulkPaused reports whether a running bulk replay's worker says it is
+// paused; false when none answers.
+func (e *Executions) bulkPaused(ctx context.Context, id, runID string) bool {
+	var p dispatcher.BulkReplayProgress
+	v, err := e.client.QueryWorkflow(ctx, id, runID, workflows.QueryProgress)
+	if err == nil {
+		err = v.Get(&p)
+	}
+	if err != nil {
+		e.log.WarnContext(ctx, "progress query failed", "bulkReplayId", id, "err", err)
+	}
+	return p.Paused
 }
 
 // bulkProgress returns the live progress: the result or the

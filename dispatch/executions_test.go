@@ -553,6 +553,30 @@ func TestBulkReplayTerminatedKeepsItsProgress(t *testing.T) {
 	e.bulkEnds(st.ID, dispatcher.ExecutionFailed)
 }
 
+// The list says which running bulk replay is paused, as its own route
+// does. Before, a paused one was listed as running, no more.
+func TestBulkReplaysListPaused(t *testing.T) {
+	e := newExecutionsEnv(t)
+	st := e.bulkReplayedOne("listed")
+	listed := func(paused bool) {
+		t.Helper()
+		testenv.Eventually(t, 20*time.Second, func() string {
+			l, err := e.ex.BulkReplays(e.ctx(), 10)
+			if err != nil || len(l) != 1 || l[0].ID != st.ID || l[0].Status != dispatcher.ExecutionRunning || l[0].Progress.Paused != paused {
+				return fmt.Sprintf("bulk replays = %+v, %v; want %s running, paused %v", l, err, st.ID, paused)
+			}
+			return ""
+		})
+	}
+	listed(false)
+	for _, pause := range []bool{true, false} {
+		if _, err := e.ex.PauseBulkReplay(e.ctx(), st.ID, "ann", pause); err != nil {
+			t.Fatal(err)
+		}
+		listed(pause)
+	}
+}
+
 // bulkReplayedOne fails two dispatches named after prefix and starts a
 // bulk replay of them that replays the first at once and would replay
 // the second 100 s later; it returns it once the first replay succeeded.
@@ -642,12 +666,15 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	// one named so that its ids start as these do. Before, the list
 	// found bulk replays by that start alone.
 	tenant := dispatcher.WithCaller(e.ctx(), dispatcher.Caller{Tenant: "bulk-replay-x"})
-	theirs, err := e.ex.StartBulkReplay(tenant, dispatcher.BulkReplayRequest{Filter: f, Actor: "eve"})
-	if err != nil {
+	// Started as StartBulkReplay starts one: it would refuse this filter,
+	// which matches none of that tenant's dispatches.
+	theirs := dispatcher.TenantWorkflowID("bulk-replay-x", dispatcher.BulkReplayIDPrefix+dispatcher.NewID(time.Now()))
+	if _, err := e.c.ExecuteWorkflow(e.ctx(), client.StartWorkflowOptions{ID: theirs, TaskQueue: "executions-test"}, workflows.WorkflowBulkReplay,
+		workflows.BulkReplayInput{Filter: f, Config: dispatcher.ReplayConfigOriginal, Rate: dispatcher.DefaultReplayRate, Actor: "eve"}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, func() string {
-		if l, err := e.ex.BulkReplays(tenant, 10); err != nil || len(l) != 1 || l[0].ID != theirs.ID {
+		if l, err := e.ex.BulkReplays(tenant, 10); err != nil || len(l) != 1 || l[0].ID != theirs {
 			return fmt.Sprintf("the other tenant's bulk replays = %+v, %v; want its own", l, err)
 		}
 		return ""

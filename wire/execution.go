@@ -280,6 +280,10 @@ type BulkReplayItem struct {
 	StartTimestamp int64          `json:"startTimestamp"`
 	CloseTimestamp *int64         `json:"closeTimestamp,omitempty"`
 	WebURL         string         `json:"webUrl,omitempty"`
+	// Paused is true while a running bulk replay is paused (its status
+	// stays running, as progress.paused says too): the list has no
+	// progress to say it.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // FilterResponse is the filter of a bulk replay as its answer shows it.
@@ -478,5 +482,6 @@ func FromBulkReplayItem(b dispatcher.BulkReplayStatus) BulkReplayItem {
 			Status: f.Status, ErrorClass: f.ErrorClass, From: optionalMillis(f.From), To: optionalMillis(f.To), SkipReason: f.SkipReason},
 		Actions: b.Request.Actions, Config: b.Request.Config, Rate: b.Request.Rate, RequestedBy: b.Request.Actor,
 		StartTimestamp: b.Start.UnixMilli(), CloseTimestamp: optionalMillis(b.Close), WebURL: b.WebURL,
+		Paused: b.Status == dispatcher.ExecutionRunning && b.Progress.Paused,
 	}
 }

@@ -295,6 +295,11 @@ func TestEndToEndConsole(t *testing.T) {
 	b.waitJS("the progress view", `location.hash.startsWith('#/replays/bulk-replay-')`)
 	b.do("pause", chromedp.WaitVisible(chromedp.ID("bulk-pause")), chromedp.Click(chromedp.ID("bulk-pause")))
 	b.waitText("#bulk-status", "Paused")
+	// The list of recent bulk replays says so too. Before, "Running".
+	progress, _ := eval[string](b, `location.hash.slice(1)`)
+	b.open("/replays/new")
+	b.waitText("#bulk-recent-table", "Paused")
+	b.open(progress)
 	b.do("resume", chromedp.WaitVisible(chromedp.ID("bulk-resume")), chromedp.Click(chromedp.ID("bulk-resume")))
 	b.waitText("#bulk-percent", "100 %")
 	b.waitText("#bulk-status", "Completed")
@@ -306,7 +311,6 @@ func TestEndToEndConsole(t *testing.T) {
 	b.waitText("#bulk-filter-dispatcherId", "gdpr")
 	// Its progress is VIEW_EXECUTIONS', as at the API: the viewer follows
 	// it, and is offered no control. Before, the console refused the page.
-	progress, _ := eval[string](b, `location.hash.slice(1)`)
 	viewer.open(progress)
 	viewer.waitText("#bulk-status", "Completed")
 	if viewer.exists("#bulk-pause") || viewer.exists("#bulk-cancel") {

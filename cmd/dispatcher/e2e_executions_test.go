@@ -254,6 +254,13 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 			map[string]any{"type": "task", "functionName": "erase"},
 		},
 	}, 200)["id"].(string)
+	// Before anything failed, a bulk replay has nothing to replay: it says
+	// so, naming the filters, starts nothing and exits 0 (cli fails on
+	// another status). Before, it started a bulk replay of nothing.
+	if out := s.cli("replay", "--status", "failed", "--dispatcher-id", dispatcherID); !strings.Contains(out,
+		`nothing to replay: no dispatch matches the filter (dispatcherId "`+dispatcherID+`", status "failed"); no bulk replay was started`) {
+		t.Fatalf("a bulk replay of nothing:\n%s", out)
+	}
 	for i := range n {
 		s.call("POST", "/events/v1", map[string]any{"id": fmt.Sprintf("bulk-%d", i), "type": "user_deleted", "content": map[string]any{}}, 202)
 	}
@@ -324,6 +331,10 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 	})
 	if replayed >= n {
 		t.Fatalf("paused with %v of %d replayed: the pause came too late to test", replayed, n)
+	}
+	// Listed as paused. Before, as running.
+	if out := s.cli("replay", "--list"); !regexp.MustCompile(id + `\s+paused\s`).MatchString(out) {
+		t.Fatalf("dispatcher replay --list while it is paused:\n%s", out)
 	}
 	s.crashWorker()
 	// With no worker to answer, its progress is unknown, and said so.

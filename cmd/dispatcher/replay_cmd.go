@@ -63,7 +63,8 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			"--skip-reason, which replays what a paused or filtered dispatcher skipped) as one durable bulk\n" +
 			"replay, throttled to --rate per second, and follows its progress until the replays have closed;\n" +
 			"it exits 1 when the bulk replay failed or was canceled, or a replay failed again.\n" +
-			"--dry-run only counts them. Ctrl-C stops following; the bulk replay runs on.",
+			"--dry-run only counts them. Filters that match nothing start nothing and say so (exit 0).\n" +
+			"Ctrl-C stops following (exit 1) and says how to follow or cancel the bulk replay, which runs on.",
 		Example: "  dispatcher replay dispatch-evt-1\n" +
 			"  dispatcher replay evt-1 --actions 5f2b3c4d5e6f708192a3b4c6 --config current\n" +
 			"  dispatcher replay --status failed --dispatcher-id 5f2b3c4d5e6f708192a3b4c5 --dry-run\n" +
@@ -161,6 +162,13 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		}
 		var b wire.BulkReplay
 		raw, err := c.do(ctx, "POST", "/executions/v1/replays", nil, body, &b)
+		if msg, ok := nothingToReplay(err); ok {
+			if asJSON {
+				return printJSON(out, raw)
+			}
+			fmt.Fprintln(out, msg)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -224,7 +232,11 @@ func printBulkReplays(w io.Writer, bs []wire.BulkReplayItem) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BULK REPLAY\tSTATUS\tREQUESTED BY\tSTARTED (UTC)\tCLOSED (UTC)")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.ID, b.Status, orDash(b.RequestedBy), millisTime(&b.StartTimestamp), millisTime(b.CloseTimestamp))
+		status := b.Status
+		if b.Paused {
+			status = "paused"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.ID, status, orDash(b.RequestedBy), millisTime(&b.StartTimestamp), millisTime(b.CloseTimestamp))
 	}
 	_ = tw.Flush()
 }
@@ -279,12 +291,18 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 			progressbar.OptionSetWidth(30), progressbar.OptionThrottle(100*time.Millisecond))
 	}
 	last, wait := "", poll
+	interrupted := func() error {
+		if bar != nil {
+			fmt.Fprintln(out) // ends the bar's line
+		}
+		return stopped(id)
+	}
 	for {
 		var b wire.BulkReplay
 		raw, err := c.do(ctx, "GET", "/executions/v1/replays/"+url.PathEscape(id), nil, nil, &b)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return stopped(out, id)
+			return interrupted()
 		case err != nil && transient(err) && wait < time.Minute:
 			// Temporal or the API away for a while: the bulk replay
 			// runs on, and is followed again once they answer.
@@ -294,7 +312,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 			}
 			select {
 			case <-ctx.Done():
-				return stopped(out, id)
+				return interrupted()
 			case <-time.After(wait):
 			}
 			continue
@@ -350,7 +368,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 		}
 		select {
 		case <-ctx.Done():
-			return stopped(out, id)
+			return interrupted()
 		case <-time.After(poll):
 		}
 	}
@@ -398,7 +416,22 @@ func unknownBulkReplay(err error) bool {
 	return errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound)
 }
 
-func stopped(out io.Writer, id string) error {
-	fmt.Fprintf(out, "\nstopped following; bulk replay %s runs on\n  follow it: dispatcher replay --follow %s\n  cancel it: dispatcher replay --cancel %s\n", id, id, id)
-	return nil
+// nothingToReplay reports whether err is the API's answer to a bulk
+// replay whose filters match no dispatch, and returns its message, which
+// names them. It started nothing, and there was nothing to do, which is
+// not a failure (exit 0), as a bulk replay whose every match is skipped
+// is not.
+func nothingToReplay(err error) (string, bool) {
+	var e *apiError
+	if errors.As(err, &e) && e.Status == http.StatusConflict && strings.HasPrefix(e.Body.Message, dispatcher.NothingToReplay) {
+		return e.Body.Message, true
+	}
+	return "", false
+}
+
+// stopped is the error that following bulk replay id ends with when
+// interrupted (Ctrl-C): main says it on stderr and exits 1, so that a
+// script does not take the bulk replay, which runs on, for done.
+func stopped(id string) error {
+	return fmt.Errorf("stopped following; bulk replay %s runs on\n  follow it: dispatcher replay --follow %s\n  cancel it: dispatcher replay --cancel %s", id, id, id)
 }

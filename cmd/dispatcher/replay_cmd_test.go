@@ -1,8 +1,17 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
 	"testing"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
 )
 
@@ -31,6 +40,110 @@ func TestProgressLine(t *testing.T) {
 	} {
 		if got := progressLine(tc.b); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// replayAPI runs the replay command with args against the API h serves
+// and returns what it printed and its error, which main prints on stderr
+// with exit status 1.
+func replayAPI(t *testing.T, ctx context.Context, h http.HandlerFunc, args ...string) (string, error) {
+	t.Helper()
+	api := httptest.NewServer(h)
+	defer api.Close()
+	var stdout, stderr strings.Builder
+	err := run(ctx, append([]string{"replay"}, args...), func(k string) string {
+		return map[string]string{"DISPATCHER_URL": api.URL}[k]
+	}, &stdout, &stderr)
+	if stderr.Len() > 0 {
+		t.Errorf("replay %s wrote to stderr: %s", strings.Join(args, " "), stderr.String())
+	}
+	return stdout.String(), err
+}
+
+// TestReplayFollowInterrupted: Ctrl-C while following a bulk replay stops
+// following with an error, which main says on stderr, exiting 1: that the
+// bulk replay runs on, and how to follow it again or cancel it. Before,
+// it said so on stdout and exited 0, and a script took it for done.
+func TestReplayFollowInterrupted(t *testing.T) {
+	for _, args := range [][]string{
+		{"--follow", "bulk-replay-1"},
+		{"--status", "failed", "--json"}, // started, then followed
+	} {
+		ctx, interrupt := context.WithCancel(t.Context())
+		out, err := replayAPI(t, ctx, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == "POST" {
+				w.WriteHeader(http.StatusAccepted)
+				_, _ = io.WriteString(w, `{"id":"bulk-replay-1","status":"running","progress":{}}`)
+				return
+			}
+			interrupt() // Ctrl-C as it follows
+			_, _ = io.WriteString(w, `{"id":"bulk-replay-1","status":"running","progress":{"matched":3,"processed":1,"replayed":1,"pending":1}}`)
+		}, append(args, "--poll", "1h")...)
+		interrupt()
+		want := "stopped following; bulk replay bulk-replay-1 runs on\n" +
+			"  follow it: dispatcher replay --follow bulk-replay-1\n" +
+			"  cancel it: dispatcher replay --cancel bulk-replay-1"
+		if err == nil || err.Error() != want {
+			t.Errorf("replay %s interrupted: %v; want the error\n%s", strings.Join(args, " "), err, want)
+		}
+		if strings.Contains(out, "runs on") {
+			t.Errorf("replay %s interrupted printed on stdout:\n%s", strings.Join(args, " "), out)
+		}
+	}
+}
+
+// TestReplayListSaysPaused: replay --list shows a paused bulk replay as
+// paused. Before, it showed it running, as the API's status says.
+func TestReplayListSaysPaused(t *testing.T) {
+	out, err := replayAPI(t, t.Context(), func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"data":[{"id":"bulk-replay-1","status":"running","paused":true,"startTimestamp":1767225600000},`+
+			`{"id":"bulk-replay-2","status":"running","startTimestamp":1767225600000}]}`)
+	}, "--list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`bulk-replay-1\s+paused\s`, `bulk-replay-2\s+running\s`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("replay --list printed\n%s\nwant a line matching %s", out, want)
+		}
+	}
+}
+
+// TestReplayNothingMatches: a bulk replay whose filters match nothing
+// says so, naming them, and exits 0: nothing to do is not a failure.
+// Another refusal (409) is still an error.
+func TestReplayNothingMatches(t *testing.T) {
+	nothing := dispatcher.NothingToReplay + ` (status "failed", dispatcherId "5f2b3c4d5e6f708192a3b4c5"); no bulk replay was started`
+	for _, tt := range []struct {
+		message string
+		json    bool
+	}{
+		{nothing, false},
+		{nothing, true},
+		{"dispatcherId: dispatcher 5f2b3c4d5e6f708192a3b4c5 is still paused", false},
+	} {
+		out, err := replayAPI(t, t.Context(), func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != "POST" || r.URL.Path != "/executions/v1/replays" {
+				t.Errorf("asked %s %s: a bulk replay that started nothing is not followed", r.Method, r.URL)
+				http.NotFound(w, r)
+				return
+			}
+			w.WriteHeader(http.StatusConflict)
+			b, _ := json.Marshal(wire.Error{Code: 409, Name: "ILLEGAL_STATE_EXCEPTION", Message: tt.message})
+			_, _ = w.Write(b)
+		}, "--status", "failed", "--dispatcher-id", "5f2b3c4d5e6f708192a3b4c5", fmt.Sprintf("--json=%v", tt.json))
+		switch {
+		case tt.message != nothing:
+			if err == nil || !strings.Contains(err.Error(), tt.message) {
+				t.Errorf("409 %q: %v, want it as the error", tt.message, err)
+			}
+		case err != nil:
+			t.Errorf("nothing matches (json %v): %v; want no error", tt.json, err)
+		case tt.json && !strings.Contains(out, `"name": "ILLEGAL_STATE_EXCEPTION"`):
+			t.Errorf("nothing matches (json): printed %s; want the API's answer", out)
+		case !tt.json && out != nothing+"\n":
+			t.Errorf("nothing matches: printed %q; want %q", out, nothing+"\n")
 		}
 	}
 }

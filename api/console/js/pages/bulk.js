@@ -92,7 +92,7 @@ async function recentList(ctx, named) {
   }
   if (!ctx.alive()) return;
   box.append(table('Recent bulk replays', ['Bulk replay', 'Status', 'Requested by', 'Started', 'Filter'],
-    res.data.map((b) => [link(`#/replays/${seg(b.id)}`, b.id), badge(b.status), b.requestedBy || '—', fmtTime(b.startTimestamp), h('span', { title: filterText(b.filter, new Map()) }, filterText(b.filter, named))]),
+    res.data.map((b) => [link(`#/replays/${seg(b.id)}`, b.id), badge(b.paused ? 'paused' : b.status), b.requestedBy || '—', fmtTime(b.startTimestamp), h('span', { title: filterText(b.filter, new Map()) }, filterText(b.filter, named))]),
     { id: 'bulk-recent-table', empty: 'None yet.' }));
 }
 

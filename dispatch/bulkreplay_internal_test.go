@@ -1,0 +1,94 @@
+package dispatch
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// countingClient answers visibility's count with matched, and records
+// the workflows started and the counts asked for; a bulk replay it is
+// asked to describe does not exist.
+type countingClient struct {
+	client.Client
+	matched   int64
+	queries   []string
+	started   []string
+	described []string
+}
+
+func (c *countingClient) CountWorkflow(_ context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	c.queries = append(c.queries, req.GetQuery())
+	return &workflowservice.CountWorkflowExecutionsResponse{Count: c.matched}, nil
+}
+
+func (c *countingClient) ExecuteWorkflow(_ context.Context, o client.StartWorkflowOptions, _ any, _ ...any) (client.WorkflowRun, error) {
+	c.started = append(c.started, o.ID)
+	return bulkRun{}, nil
+}
+
+func (c *countingClient) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	c.described = append(c.described, id)
+	return nil, serviceerror.NewNotFound("workflow not found")
+}
+
+type bulkRun struct{ client.WorkflowRun }
+
+func (bulkRun) GetRunID() string { return "run-1" }
+
+// bulkAudit records the bulk replays asked for.
+type bulkAudit struct {
+	AuditLog
+	recorded []string
+}
+
+func (a *bulkAudit) RecordBulkReplay(_ context.Context, id string, _ dispatcher.BulkReplayRequest) error {
+	a.recorded = append(a.recorded, id)
+	return nil
+}
+
+// A bulk replay whose filter matches no dispatch starts no workflow and
+// records nothing: it answers ESTATE (409) naming the filter, with an
+// Idempotency-Key too when the key started nothing before. Before, a
+// BulkReplay workflow started, to replay nothing.
+func TestStartBulkReplayOfNothing(t *testing.T) {
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, key := range []string{"", "k1"} {
+		c, audit := &countingClient{}, &bulkAudit{}
+		e := &Executions{client: c, audit: audit, now: time.Now, namespace: "default", taskQueue: "q"}
+		_, err := e.StartBulkReplay(context.Background(), dispatcher.BulkReplayRequest{
+			Filter: dispatcher.ExecutionFilter{DispatcherID: "5f2b3c4d5e6f708192a3b4c5", ErrorClass: "SMTPTemporary", From: from},
+			Actor:  "ann", IdempotencyKey: key,
+		})
+		want := dispatcher.NothingToReplay + ` (dispatcherId "5f2b3c4d5e6f708192a3b4c5", status "failed", errorClass "SMTPTemporary", from 2026-01-01T00:00:00Z); no bulk replay was started`
+		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || dispatcher.ErrorMessage(err) != want {
+			t.Errorf("key %q: %v; want %s %q", key, err, dispatcher.ESTATE, want)
+		}
+		if len(c.started) != 0 || len(audit.recorded) != 0 {
+			t.Errorf("key %q: started %v, recorded %v; want neither", key, c.started, audit.recorded)
+		}
+		// With a key, the bulk replay the key started is looked for: the
+		// request again, once the runs it matched have left visibility.
+		if (key != "") != (len(c.described) == 1) {
+			t.Errorf("key %q: looked for %v", key, c.described)
+		}
+		// Counted as the workflow counts: up to now, what it matches.
+		if len(c.queries) != 1 || !strings.Contains(c.queries[0], "StartTime < ") || !strings.Contains(c.queries[0], "'5f2b3c4d5e6f708192a3b4c5'") {
+			t.Errorf("key %q: counted %q; want one count of the filter, up to now", key, c.queries)
+		}
+	}
+	// One that matches starts, as before.
+	c, audit := &countingClient{matched: 2}, &bulkAudit{}
+	e := &Executions{client: c, audit: audit, now: time.Now, namespace: "default", taskQueue: "q"}
+	st, err := e.StartBulkReplay(context.Background(), dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}})
+	if err != nil || len(c.started) != 1 || st.ID != c.started[0] || len(audit.recorded) != 1 {
+		t.Fatalf("a bulk replay that matches 2: %+v, %v; started %v, recorded %v", st, err, c.started, audit.recorded)
+	}
+}
