@@ -690,6 +690,37 @@ func TestGateLeaseMovesToTheResetRun(t *testing.T) {
 	}
 }
 
+// A request the reset's run ended sends late (its worker retrying the
+// signal) does not take the permit back from the run that moved it. Before,
+// the request followed whichever run asked last: the permit went back to
+// the ended run, whose signal failed and ended the lease while the new run
+// called, and the next call was let in beside it.
+func TestGateLateRequestOfAResetRun(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.reply = func(id string, n int) error {
+		if id == "a" && n == 3 {
+			return errors.New("workflow execution already completed")
+		}
+		return nil
+	}
+	ask := func(d time.Duration, run string) {
+		f.at(d, func() {
+			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: run, Lease: time.Hour})
+		})
+	}
+	ask(time.Millisecond, "run-1")
+	f.request(2*time.Second, time.Hour, "b") // waits for a's lease to end
+	ask(time.Minute, "run-2")
+	ask(time.Minute+time.Second, "run-1") // late
+	f.expect(5*time.Minute, "a", "a")
+	f.done(10*time.Minute, workflows.PermitOK, "a")
+	f.done(11*time.Minute, workflows.PermitOK, "b")
+	f.run()
+	if len(f.grants) != 3 || f.grants[1].runID != "run-2" || f.grants[2].id != "b" || f.grants[2].at < 10*time.Minute {
+		t.Errorf("grants %+v, want a to run-1, a to run-2, then b once a is done", f.grants)
+	}
+}
+
 // A circuit that opened on the last waiting call's failure, with nothing
 // waiting after it, is forgotten at its probe time, and the gate
 // completes: the next call, in effect the probe, opens it again if the

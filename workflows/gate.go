@@ -146,6 +146,10 @@ type PermitRequest struct {
 	// is gone without using or returning it. Empty from a dispatch before
 	// it: the permit goes to the workflow's current run.
 	RunID string `json:",omitempty"`
+	// MovedFrom are the runs the request was asked by before RunID, the
+	// latest last (gateRunV1): a request one of them sends late, its
+	// worker still retrying after the reset, does not take it back.
+	MovedFrom []string `json:",omitempty"`
 	// Lease is how long the attempt may take at most: the permit is
 	// reclaimed after it, should the dispatch never report.
 	Lease time.Duration
@@ -241,7 +245,13 @@ const (
 
 // requestBytes is more than r takes in the gate's JSON; a lease takes
 // leaseExtraBytes more.
-func requestBytes(r PermitRequest) int { return len(r.ID) + len(r.WorkflowID) + len(r.RunID) + 100 }
+func requestBytes(r PermitRequest) int {
+	n := len(r.ID) + len(r.WorkflowID) + len(r.RunID) + 100
+	for _, id := range r.MovedFrom {
+		n += len(id) + 3
+	}
+	return n
+}
 
 const leaseExtraBytes = 120
 
@@ -331,8 +341,9 @@ func (g *gate) request(ctx workflow.Context, r PermitRequest, now time.Time) {
 		return
 	}
 	if i := slices.IndexFunc(g.Leases, func(l Lease) bool { return l.ID == r.ID }); i >= 0 {
-		g.moved(ctx, &g.Leases[i].PermitRequest, r)
-		g.send(ctx, g.Leases[i])
+		if g.moved(ctx, &g.Leases[i].PermitRequest, r) {
+			g.send(ctx, g.Leases[i])
+		}
 		return
 	}
 	full := len(g.Waiting) >= MaxGateWaiting && workflow.GetVersion(ctx, changeGate, workflow.DefaultVersion, gateV1) >= gateV1
@@ -349,17 +360,34 @@ func (g *gate) request(ctx workflow.Context, r PermitRequest, now time.Time) {
 	g.Waiting = append(g.Waiting, r)
 }
 
-// moved points held at the run r comes from when that is another run of
-// the same dispatch: a reset's new run, which asks with the same request
-// ids; the run that asked first is gone (gateRunV1).
-func (g *gate) moved(ctx workflow.Context, held *PermitRequest, r PermitRequest) {
-	if r.RunID == "" || r.RunID == held.RunID {
-		return
+// moved points held at the run r comes from when that is a newer run of
+// the same dispatch: a reset's, which asks with the same request ids; the
+// run that asked first is gone (gateRunV1). It reports false for r from a
+// run held has moved from (a late request of a run the reset ended),
+// which changes nothing.
+func (g *gate) moved(ctx workflow.Context, held *PermitRequest, r PermitRequest) bool {
+	switch {
+	case r.RunID == "" || r.RunID == held.RunID:
+		return true
+	case slices.Contains(held.MovedFrom, r.RunID):
+		return false
 	}
 	if workflow.GetVersion(ctx, changeGateRun, workflow.DefaultVersion, gateRunV1) >= gateRunV1 {
+		held.MovedFrom = append(held.MovedFrom, held.RunID)
+		if len(held.MovedFrom) > maxMovedFrom {
+			held.MovedFrom = held.MovedFrom[1:]
+		}
 		held.RunID = r.RunID
+		if r.Lease > 0 {
+			held.Lease = r.Lease
+		}
 	}
+	return true
 }
+
+// maxMovedFrom bounds PermitRequest.MovedFrom: a dispatch reset again and
+// again, each run's request late, is unlikely past a few.
+const maxMovedFrom = 4
 
 // done ends the lease of d's request, or its wait, and feeds the circuit
 // breaker with how the call ended.
@@ -530,11 +558,13 @@ func (g *gate) send(ctx workflow.Context, l Lease) {
 		err := f.Get(ctx, nil)
 		g.sending--
 		if err != nil {
-			// A lease moved to another run since (gateRunV1) is that
-			// run's: its own permit is on its way.
+			// A lease moved to another run since, or granted again to
+			// one, is that run's: its own permit is on its way
+			// (gateRunV1; before, every lease of the request ended).
 			out := len(g.Leases)
 			g.Leases = slices.DeleteFunc(g.Leases, func(o Lease) bool {
-				lost := o.ID == l.ID && o.RunID == l.RunID
+				lost := o.ID == l.ID && (o.RunID == l.RunID ||
+					workflow.GetVersion(ctx, changeGateRun, workflow.DefaultVersion, gateRunV1) < gateRunV1)
 				if lost && o.Probe {
 					g.NextProbe = workflow.Now(ctx)
 				}

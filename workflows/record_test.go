@@ -458,33 +458,67 @@ func (r *recorder) recordIdleOpenGate() {
 	r.save(id, "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "idle-open.json"))
 }
 
-// recordMovedGate records a paused Gate whose waiting request comes again
-// from another run of its dispatch, as a reset's does (gateRunV1): the
-// request points at that run, whose permit, once the pause ends, does not
-// arrive (no such run) and is reclaimed; the gate completes idle a minute
-// later.
+// recordMovedGate records Gates whose request comes again from another
+// run of its dispatch, as a reset's does (gateRunV1), each completing idle
+// a minute after its last permit:
+//   - moved: paused, its waiting request points at the new run, whose
+//     permit, once the pause ends, does not arrive (no such run) and is
+//     reclaimed; then the first run asks late, which changes nothing;
+//   - moved-lease: its permit is out to a run (a workflow of the
+//     recorder's own stands in for the dispatch) when the new run asks:
+//     the lease moves, its permit goes again, does not arrive, and the
+//     lease ends.
 func (r *recorder) recordMovedGate() {
 	r.t.Helper()
 	now := time.Now().UTC()
 	until := now.Add(3 * time.Second)
-	id := dispatcher.GateWorkflowID("", "moved")
-	run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: id, TaskQueue: recordQueue},
-		workflows.WorkflowGate, workflows.GateInput{Function: "moved", State: &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{PausedUntil: &until}}})
-	if err != nil {
-		r.t.Fatal(err)
+	gone1, gone2 := "4f0c1e52-6a1b-4c3e-9d2a-000000000001", "4f0c1e52-6a1b-4c3e-9d2a-000000000002"
+	start := func(function string, st *workflows.GateState) client.WorkflowRun {
+		run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.GateWorkflowID("", function), TaskQueue: recordQueue},
+			workflows.WorkflowGate, workflows.GateInput{Function: function, State: st})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return run
 	}
-	for _, runID := range []string{"4f0c1e52-6a1b-4c3e-9d2a-000000000001", "4f0c1e52-6a1b-4c3e-9d2a-000000000002"} {
-		if err := r.c.SignalWorkflow(r.ctx(), id, "", workflows.SignalGateRequest,
-			workflows.PermitRequest{ID: "moved", WorkflowID: "dispatch-moved", RunID: runID, Lease: time.Hour}); err != nil {
+	ask := func(run client.WorkflowRun, id, workflowID, runID string) {
+		if err := r.c.SignalWorkflow(r.ctx(), run.GetID(), "", workflows.SignalGateRequest,
+			workflows.PermitRequest{ID: id, WorkflowID: workflowID, RunID: runID, Lease: time.Hour}); err != nil {
 			r.t.Fatal(err)
 		}
 	}
+	moved := start("moved", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{PausedUntil: &until}})
+	ask(moved, "moved", "dispatch-moved", gone1)
+	ask(moved, "moved", "dispatch-moved", gone2)
+	ask(moved, "moved", "dispatch-moved", gone1)
+
+	target := start("moved-target", &workflows.GateState{FlowRead: now})
+	lease := start("moved-lease", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{MaxConcurrency: 1}})
+	ask(lease, "moved-lease", target.GetID(), target.GetRunID())
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		it := r.c.GetWorkflowHistory(r.ctx(), lease.GetID(), lease.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				return err.Error()
+			}
+			if e.GetEventType() == enums.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED {
+				return ""
+			}
+		}
+		return "waiting for the permit to reach its run"
+	})
+	ask(lease, "moved-lease", target.GetID(), gone2)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := run.Get(ctx, nil); err != nil {
-		r.t.Fatalf("the moved gate: %v", err)
+	for _, run := range []client.WorkflowRun{moved, lease, target} {
+		if err := run.Get(ctx, nil); err != nil {
+			r.t.Fatalf("gate %s: %v", run.GetID(), err)
+		}
 	}
-	r.save(id, "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "moved.json"))
+	r.save(moved.GetID(), "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "moved.json"))
+	r.save(lease.GetID(), "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "moved-lease.json"))
 }
 
 // recordSequence records a Sequence: two events of one key, the first of
