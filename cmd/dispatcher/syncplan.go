@@ -218,7 +218,7 @@ func (p *planner) planFunctions() {
 		// function's secrets, or the runner's other credentials, to a URL
 		// of its choosing: a function reads only its own variables, as
 		// export names them, or those --allow-env allows it.
-		kept := have != nil && canon(want["url"]) == canon(have.URL)
+		kept := have != nil && dispatcher.SameTarget(text(want["url"]), have.URL)
 		allowed := func(field, variable, want string) bool {
 			other := slices.IndexFunc(owners[variable], func(o string) bool { return o != name })
 			switch {

@@ -368,6 +368,10 @@ func TestSyncPlanSecrets(t *testing.T) {
 		// URL of its choosing: a new function's, or a new one of erase.
 		{"an allowed variable, to a new function", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "secretEnv": "ERASE_SECRET"}, {"name": "audit-hook", "url": "https://attacker.example/", "secretEnv": "ERASE_SECRET"}]}`,
 			planOptions{AllowEnv: []string{"ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `d.json: function "audit-hook" (functions[1]): secretEnv: --allow-env ERASE_SECRET allows it to a function the install has, at the URL it has; this one is new or moves to another URL, which the file chooses: allow it to this function alone with --allow-env audit-hook=ERASE_SECRET`},
+		// The same endpoint, spelt otherwise, is where the secret goes
+		// already. Before, it counted as a new URL, and the sync failed.
+		{"an allowed variable, its host in another case", withSecret, `{"functions": [{"name": "erase", "url": "https://ERASE.example.com/", "secretEnv": "ERASE_SECRET"}]}`,
+			planOptions{AllowEnv: []string{"ERASE_SECRET"}}, `~ function "erase": url`},
 		{"an allowed variable, to a new URL", fnErase, `{"functions": [{"name": "erase", "url": "https://attacker.example/", "secretEnv": "ERASE_SECRET"}]}`,
 			planOptions{AllowEnv: []string{"ERASE_SECRET"}, Getenv: envOf("ERASE_SECRET", "s")}, `d.json: function "erase" (functions[0]): secretEnv: --allow-env ERASE_SECRET allows it to a function the install has`},
 		{"an allowed variable, to one function", fnErase, `{"functions": [{"name": "audit-hook", "url": "https://audit.example/", "secretEnv": "ERASE_SECRET"}]}`,
