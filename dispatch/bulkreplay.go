@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -136,6 +138,16 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 		id = dispatcher.BulkReplayIDPrefix + idempotencyKey("bulk\x00"+tenant+"\x00"+r.Actor, r.IdempotencyKey)[:24]
 	}
 	id = dispatcher.TenantWorkflowID(tenant, id) // its activities act for the tenant (activities.Acting)
+	if r.IdempotencyKey != "" {
+		// The request again: the bulk replay it started, whatever
+		// visibility says now (what it matched may have left it).
+		if st, err := e.keyedBulk(ctx, id, r); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+			if err == nil {
+				err = e.audit.RecordBulkReplay(ctx, id, r) // as each request is
+			}
+			return st, err
+		}
+	}
 	// Counted first, with the count the workflow begins with: one
 	// visibility count, cheap next to a workflow that would start only to
 	// replay nothing. It races with the runs that close meanwhile, as
@@ -152,13 +164,6 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 		return dispatcher.BulkReplayStatus{}, err
 	}
 	if n == 0 {
-		if r.IdempotencyKey != "" {
-			// The request again, after what the first one matched has
-			// left visibility (its retention): the first one's answer.
-			if st, err := e.keyedBulk(ctx, id, r); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
-				return st, err
-			}
-		}
 		// ESTATE (409), as a single replay of a run in which nothing
 		// failed is: an error a client cannot take for a bulk replay
 		// started (the console would follow one without an id), naming
@@ -327,38 +332,53 @@ func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.B
 			break
 		}
 	}
-	// Whether one is paused lives in its workflow alone (no search
-	// attribute says it): each running one is asked, all within one
-	// queryTimeout, so that with no worker to answer the list waits that
-	// long once, not once a bulk replay, and shows them as running.
-	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
-	defer cancel()
 	out := make([]dispatcher.BulkReplayStatus, 0, len(infos))
 	for _, info := range infos {
 		st, _, err := e.bulkStatus(ctx, info)
 		if err != nil {
 			return nil, err
 		}
-		if st.Status == dispatcher.ExecutionRunning {
-			st.Progress.Paused = e.bulkPaused(qctx, st.ID, info.GetExecution().GetRunId())
-		}
 		out = append(out, st)
 	}
+	e.markPaused(ctx, out, infos)
 	return out, nil
 }
 
-// bulkPaused reports whether a running bulk replay's worker says it is
-// paused; false when none answers.
-func (e *Executions) bulkPaused(ctx context.Context, id, runID string) bool {
-	var p dispatcher.BulkReplayProgress
-	v, err := e.client.QueryWorkflow(ctx, id, runID, workflows.QueryProgress)
-	if err == nil {
-		err = v.Get(&p)
+// markPaused sets Progress.Paused of the running bulk replays of bs (of
+// the runs infos) that are paused. That lives in their workflows alone (no
+// search attribute says it): they are asked, a few at a time, all within
+// one queryTimeout, so that with no worker to answer the list waits that
+// long once, not once a bulk replay, and shows them as running.
+func (e *Executions) markPaused(ctx context.Context, bs []dispatcher.BulkReplayStatus, infos []*workflowpb.WorkflowExecutionInfo) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	turns := make(chan struct{}, 8)
+	var failed atomic.Int32
+	var firstErr atomic.Value
+	for i := range bs {
+		if bs[i].Status != dispatcher.ExecutionRunning {
+			continue
+		}
+		turns <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-turns }()
+			var p dispatcher.BulkReplayProgress
+			v, err := e.client.QueryWorkflow(ctx, bs[i].ID, infos[i].GetExecution().GetRunId(), workflows.QueryProgress)
+			if err == nil {
+				err = v.Get(&p)
+			}
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+			}
+			bs[i].Progress.Paused = p.Paused
+		})
 	}
-	if err != nil {
-		e.log.WarnContext(ctx, "progress query failed", "bulkReplayId", id, "err", err)
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		e.log.WarnContext(ctx, "progress query failed: the bulk replays are listed as running, paused or not", "bulkReplays", n, "err", firstErr.Load())
 	}
-	return p.Paused
 }
 
 // bulkProgress returns the live progress: the result or the
