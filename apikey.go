@@ -90,6 +90,8 @@ func (k *APIKey) Validate(now time.Time) error {
 		return Errorf(EREQUIRED, "permissions: at least one permission is required")
 	case k.EventTypes != nil && len(k.EventTypes) == 0:
 		return Errorf(EINVALID, "eventTypes: must name at least one event type; leave it out to allow any")
+	case len(k.EventTypes) > MaxAPIKeyEventTypes:
+		return Errorf(EINVALID, "eventTypes: at most %d event types, not %d; leave it out to allow any", MaxAPIKeyEventTypes, len(k.EventTypes))
 	case !k.Expires.IsZero() && !k.Expires.After(now):
 		return Errorf(EINVALID, "expiresAt: must be in the future, not %s", k.Expires.UTC().Format(time.RFC3339))
 	case len(k.Hash) != sha256.Size*2:

@@ -55,6 +55,15 @@ const (
 	MaxFunctions   = 10_000
 )
 
+// MaxAPIKeys bounds a tenant's live API keys (neither revoked nor expired)
+// and MaxAPIKeyEventTypes the event types one key may be held to: a list
+// of keys is read whole, every request a key makes reads its row, and
+// one tenant must not fill the database that all share.
+const (
+	MaxAPIKeys          = 1_000
+	MaxAPIKeyEventTypes = 100
+)
+
 // MaxEventBatch bounds the CloudEvents of one batch request: each one is a
 // workflow start that the request waits for, so a larger batch would hold
 // the request, and Temporal, for longer than a client waits.

@@ -90,6 +90,14 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *dispatcher.APIKey) error {
 		if err := madeByLiveKey(tx, caller); err != nil {
 			return err
 		}
+		var live int64
+		if err := tx.Model(&apiKeyRow{}).Where("tenant = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", caller.Tenant, millis(now)).
+			Count(&live).Error; err != nil {
+			return err
+		}
+		if live >= int64(countLimits.apiKeys) {
+			return dispatcher.Errorf(dispatcher.ESTATE, "this tenant already has %d live API keys, the most it may have: revoke one before creating another", countLimits.apiKeys)
+		}
 		if err := tx.Create(&row).Error; err != nil {
 			return translate(err, "key: generate another key")
 		}

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -264,6 +265,11 @@ func TestAPIKeyValidation(t *testing.T) {
 			{"empty event type list", func(k *dispatcher.APIKey) { k.EventTypes = []string{} }, dispatcher.EINVALID, "eventTypes:"},
 			{"empty event type", func(k *dispatcher.APIKey) { k.EventTypes = []string{"a", ""} }, dispatcher.EINVALID, "eventTypes[1]:"},
 			{"expired", func(k *dispatcher.APIKey) { k.Expires = past }, dispatcher.EINVALID, "expiresAt:"},
+			{"too many event types", func(k *dispatcher.APIKey) {
+				for i := range dispatcher.MaxAPIKeyEventTypes + 1 {
+					k.EventTypes = append(k.EventTypes, fmt.Sprint("type_", i))
+				}
+			}, dispatcher.EINVALID, "eventTypes: at most 100 event types, not 101"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				k, _ := newKey(t, "producer", "CREATE_EVENTS")
@@ -282,6 +288,42 @@ func TestAPIKeyValidation(t *testing.T) {
 		again := dispatcher.APIKey{Name: "second", Permissions: []string{"CREATE_EVENTS"}, Hash: k.Hash}
 		if err := s.CreateAPIKey(caller("", "admin"), &again); dispatcher.ErrorCode(err) != dispatcher.ECONFLICT {
 			t.Fatalf("a second key with the same hash: %v, want ECONFLICT", err)
+		}
+	})
+}
+
+// A tenant has at most MaxAPIKeys live keys: one more is refused until one
+// is revoked or expires, and the other tenants are not counted. Before,
+// one tenant's keys grew without bound in the database that all share,
+// and every list of them was read whole.
+func TestAPIKeysBounded(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		models.SetAPIKeyLimit(t, 2)
+		acme := caller("acme", "ann")
+		create := func(ctx context.Context, name string, expires time.Time) (dispatcher.APIKey, error) {
+			k, _ := newKey(t, name, "CREATE_EVENTS")
+			k.Expires = expires
+			return k, s.CreateAPIKey(ctx, &k)
+		}
+		first, err := create(acme, "first", time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := create(acme, "second", time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		_, err = create(acme, "third", time.Time{})
+		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(dispatcher.ErrorMessage(err), "already has 2 live API keys") {
+			t.Fatalf("a third key: %v, want ESTATE saying the tenant has 2", err)
+		}
+		if _, err := create(caller("globex", "gus"), "other tenant's", time.Time{}); err != nil {
+			t.Fatalf("another tenant's first key: %v", err)
+		}
+		if err := s.RevokeAPIKey(acme, first.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := create(acme, "third", time.Time{}); err != nil {
+			t.Fatalf("a third key once the first is revoked: %v", err)
 		}
 	})
 }

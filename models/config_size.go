@@ -83,9 +83,10 @@ func grownField(u dispatcher.DispatcherUpdate) string {
 	return "name"
 }
 
-// countLimits are dispatcher.MaxDispatchers, MaxTemplates and
-// MaxFunctions, which tests lower.
-var countLimits = struct{ dispatchers, templates, functions int }{dispatcher.MaxDispatchers, dispatcher.MaxTemplates, dispatcher.MaxFunctions}
+// countLimits are dispatcher.MaxDispatchers, MaxTemplates, MaxFunctions
+// and MaxAPIKeys, which tests lower.
+var countLimits = struct{ dispatchers, templates, functions, apiKeys int }{
+	dispatcher.MaxDispatchers, dispatcher.MaxTemplates, dispatcher.MaxFunctions, dispatcher.MaxAPIKeys}
 
 // checkCount fails the creation that tx (a Store.tx) holds when it takes
 // the caller's tenant past max rows of model's table (what names them, for

@@ -35,3 +35,11 @@ func SetCountLimits(t testing.TB, dispatchers, templates, functions int) {
 	countLimits.dispatchers, countLimits.templates, countLimits.functions = dispatchers, templates, functions
 	t.Cleanup(func() { countLimits = saved })
 }
+
+// SetAPIKeyLimit lowers the most live API keys a tenant may have, for the
+// test.
+func SetAPIKeyLimit(t testing.TB, n int) {
+	saved := countLimits.apiKeys
+	countLimits.apiKeys = n
+	t.Cleanup(func() { countLimits.apiKeys = saved })
+}
