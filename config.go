@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -66,16 +67,20 @@ func (c *Config) ForEvent(ev Event) Config {
 	out.Dispatchers, out.Skipped = nil, slices.Clone(c.Skipped)
 	var vars map[string]any
 	var varsErr error
+	var spent uint64 // by the filters, MaxEventFilterCost at most
 	for _, d := range c.Dispatchers {
 		reason, detail := "", ""
 		switch {
 		case d.Paused:
 			reason, detail = SkipPaused, "the dispatcher is paused"
+		case d.Filter != "" && spent >= MaxEventFilterCost:
+			reason, detail = SkipFilterError, fmt.Sprintf("filter: not evaluated: the filters of event type %q did more work for this event than they may (%d cost units)", ev.Type, MaxEventFilterCost)
 		case d.Filter != "":
 			if vars == nil && varsErr == nil {
 				vars, varsErr = filterVars(ev)
 			}
-			ok, err := matchFilter(d.Filter, vars, varsErr)
+			ok, cost, err := matchFilter(d.Filter, vars, varsErr)
+			spent += cost
 			switch {
 			case err != nil:
 				reason, detail = SkipFilterError, "filter: "+err.Error()
@@ -96,14 +101,15 @@ func (c *Config) ForEvent(ev Event) Config {
 	return out
 }
 
-// matchFilter evaluates the filter expr with vars, or fails with varsErr.
-func matchFilter(expr string, vars map[string]any, varsErr error) (bool, error) {
+// matchFilter evaluates the filter expr with vars, or fails with varsErr,
+// and says what it cost.
+func matchFilter(expr string, vars map[string]any, varsErr error) (bool, uint64, error) {
 	if varsErr != nil {
-		return false, varsErr
+		return false, 0, varsErr
 	}
 	f, err := CompileFilter(expr)
 	if err != nil {
-		return false, errors.New(ErrorMessage(err)) // saved before a change of the language; say why
+		return false, 0, errors.New(ErrorMessage(err)) // saved before a change of the language; say why
 	}
 	return f.match(vars)
 }

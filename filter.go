@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
+	celenv "cel.dev/cel-go/common/env"
+	"cel.dev/cel-go/common/overloads"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 )
 
 // A dispatcher's Filter is a CEL expression (https://cel.dev) over the
@@ -33,6 +39,25 @@ const (
 	// proportion to their size): a filter that iterates over a large list
 	// in the event stops with an error rather than holding the intake.
 	MaxFilterCost = 100_000
+	// MaxEventFilterCost bounds the work of all the filters of an event
+	// type together for one event: past it, the dispatchers whose filter
+	// was not evaluated yet are skipped (filter-error). Each filter is
+	// cheap alone, and an event type may have hundreds.
+	MaxEventFilterCost = 2 * MaxFilterCost
+)
+
+// A regular expression runs in time proportional to the string's length
+// times the size of its compiled program, which CEL's own cost model does
+// not see (it charges the pattern's length: a 12-byte pattern can compile
+// to a thousand instructions), and a call cannot be interrupted. So a
+// filter's matches is its own: charged that product, matchWorkPerCost to
+// a cost unit, and refused before it runs when it would do more than
+// maxMatchWork (about 10 ms in the worst case on a slow core).
+const (
+	matchWorkPerCost = 20
+	maxMatchWork     = 1_000_000
+	// The overloads' ids: the standard library's are still bound.
+	matchesGlobal, matchesMember = "filter_matches", "filter_matches_string"
 )
 
 // Filter is a compiled filter, safe for concurrent use.
@@ -45,7 +70,11 @@ type Filter struct {
 // variables, numbers of different types comparable with each other (JSON
 // has one kind of number: 3 and 3.0 are the same).
 var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
-	return cel.NewEnv(
+	return cel.NewCustomEnv(
+		cel.StdLib(cel.StdLibSubset(&celenv.LibrarySubset{ExcludeFunctions: []*celenv.Function{celenv.NewFunction(overloads.Matches)}})),
+		cel.Function(overloads.Matches,
+			cel.Overload(matchesGlobal, []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType, cel.BinaryBinding(matches)),
+			cel.MemberOverload(matchesMember, []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType, cel.BinaryBinding(matches))),
 		cel.Variable("event.type", cel.StringType),
 		cel.Variable("event.id", cel.StringType),
 		cel.Variable("event.source", cel.StringType),
@@ -119,7 +148,8 @@ func compileFilter(expr string) (*Filter, error) {
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		return nil, Errorf(EINVALID, "filter: line 1, column 1: must be a condition (bool), not %s", t)
 	}
-	prg, err := env.Program(ast, cel.CostLimit(MaxFilterCost))
+	prg, err := env.Program(ast, cel.CostLimit(MaxFilterCost),
+		cel.CostTrackerOptions(cost.OverloadTracker(matchesGlobal, matchCost), cost.OverloadTracker(matchesMember, matchCost)))
 	if err != nil {
 		return nil, Errorf(EINVALID, "filter: %v", err)
 	}
@@ -138,20 +168,101 @@ func (f *Filter) Match(ev Event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return f.match(vars)
+	ok, _, err := f.match(vars)
+	return ok, err
 }
 
-func (f *Filter) match(vars map[string]any) (bool, error) {
-	out, _, err := f.prg.Eval(vars)
+// match evaluates the filter with vars, and says what it cost.
+func (f *Filter) match(vars map[string]any) (bool, uint64, error) {
+	out, det, err := f.prg.Eval(vars)
+	spent := uint64(MaxFilterCost)
+	if c := det.ActualCost(); c != nil {
+		spent = *c
+	}
 	if err != nil {
-		return false, err
+		return false, spent, err
 	}
 	b, ok := out.(types.Bool)
 	if !ok {
 		// Its type, not its value: the value is the event's content.
-		return false, fmt.Errorf("the filter gave a value of type %s, not true or false", out.Type().TypeName())
+		return false, spent, fmt.Errorf("the filter gave a value of type %s, not true or false", out.Type().TypeName())
 	}
-	return bool(b), nil
+	return bool(b), spent, nil
+}
+
+// boundedRegexp is a compiled regular expression and the size of its
+// program.
+type boundedRegexp struct {
+	re   *regexp.Regexp
+	size int
+}
+
+// regexps memoises compileRegexp by pattern, as compiledFilters does
+// filters; patterns may come from events, hence its bound.
+var regexps = struct {
+	sync.Mutex
+	m map[string]*boundedRegexp
+}{m: map[string]*boundedRegexp{}}
+
+func compileRegexp(pattern string) (*boundedRegexp, error) {
+	regexps.Lock()
+	r, ok := regexps.m[pattern]
+	regexps.Unlock()
+	if ok {
+		return r, nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		return nil, err
+	}
+	r = &boundedRegexp{re: re, size: len(prog.Inst)}
+	regexps.Lock()
+	if len(regexps.m) >= maxCompiledFilters {
+		clear(regexps.m)
+	}
+	regexps.m[pattern] = r
+	regexps.Unlock()
+	return r, nil
+}
+
+// matches is the filters' string.matches(pattern), bounded (maxMatchWork).
+func matches(s, pattern ref.Val) ref.Val {
+	str, ok1 := s.(types.String)
+	pat, ok2 := pattern.(types.String)
+	if !ok1 || !ok2 {
+		return types.MaybeNoSuchOverloadErr(pattern)
+	}
+	r, err := compileRegexp(string(pat))
+	if err != nil {
+		return types.WrapErr(err)
+	}
+	if len(str)*r.size > maxMatchWork {
+		return types.NewErr("matches: a string of %d bytes is too long for this regular expression (%d instructions once compiled): at most %d bytes",
+			len(str), r.size, maxMatchWork/r.size)
+	}
+	return types.Bool(r.re.MatchString(string(str)))
+}
+
+// matchCost is what a call of matches costs: its string's length times
+// its program's size, in matchWorkPerCost units.
+func matchCost(args []ref.Val, _ ref.Val) *uint64 {
+	n := uint64(1)
+	if len(args) == 2 {
+		str, _ := args[0].(types.String)
+		pat, _ := args[1].(types.String)
+		if r, err := compileRegexp(string(pat)); err == nil {
+			n += uint64(min(len(str)*r.size, maxMatchWork+1)) / matchWorkPerCost
+		}
+	}
+	return &n
 }
 
 // filterVars are the variables of a filter for ev. An event without

@@ -67,6 +67,15 @@ func TestFilterMatch(t *testing.T) {
 		// Not the value: the error is shown where the content is not.
 		{`event.content`, `{"ssn": "123-45-6789"}`, false, "the filter gave a value of type map, not true or false"},
 		{`event.content.items.all(x, event.content.items.all(y, x != y || true))`, big, false, "cost limit exceeded"},
+		{`event.content.email.matches("^[a-z]+@example\\.com$")`, `{"email": "ann@example.com"}`, true, ""},
+		{`matches(event.content.email, "^b")`, `{"email": "ann@example.com"}`, false, ""},
+		{`event.content.s.matches(event.content.p)`, `{"s": "abc", "p": "b+"}`, true, ""},
+		{`event.content.s.matches(event.content.p)`, `{"s": "abc", "p": "("}`, false, "missing closing )"},
+		// A short pattern that compiles to a large program, on a long
+		// string: refused before it runs, as it would take seconds and
+		// cannot be interrupted. Before, CEL charged the pattern's length.
+		{`event.content.s.matches("(?:a?){500}b")`, `{"s": "` + strings.Repeat("a", 250_000) + `"}`, false,
+			"a string of 250000 bytes is too long for this regular expression (1003 instructions once compiled): at most 997 bytes"},
 	} {
 		f, err := dispatcher.CompileFilter(tt.expr)
 		if err != nil {
@@ -101,6 +110,32 @@ func TestFilterCostBoundsWork(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("stopping took %v", d)
+	}
+}
+
+// TestConfigForEventBoundsFilterWork: the filters of an event type
+// together do at most MaxEventFilterCost of work for one event; the
+// dispatchers whose filter was not evaluated by then are skipped as
+// filter errors, saying why. Before, each filter had its own bound, and an
+// event type of hundreds of dispatchers had hundreds of them.
+func TestConfigForEventBoundsFilterWork(t *testing.T) {
+	var cfg dispatcher.Config
+	for i := range 8 {
+		cfg.Dispatchers = append(cfg.Dispatchers, dispatcher.Dispatcher{ID: fmt.Sprint("d", i),
+			Filter:  `event.content.s.matches("(?i)gmail")`, // 7 instructions, a long string: 49,000 units
+			Actions: []dispatcher.Action{{ID: fmt.Sprint("a", i), Type: dispatcher.ActionTask, FunctionName: "f"}}})
+	}
+	got := cfg.ForEvent(filterEvent(`{"s": "` + strings.Repeat("x", 140_000) + `"}`))
+	var skipped []string
+	for _, s := range got.Skipped {
+		skipped = append(skipped, s.Reason)
+	}
+	want := "[filter filter filter filter filter filter-error filter-error filter-error]"
+	if len(got.Dispatchers) != 0 || fmt.Sprint(skipped) != want {
+		t.Fatalf("ran %d, skipped %v; want none ran, skipped %s", len(got.Dispatchers), skipped, want)
+	}
+	if d := got.Skipped[7].Detail; !strings.Contains(d, "not evaluated: the filters of event type") {
+		t.Errorf("detail %q", d)
 	}
 }
 
