@@ -56,6 +56,7 @@ const (
 const (
 	matchWorkPerCost = 20
 	maxMatchWork     = 1_000_000
+	maxCachedPattern = MaxFilterLength
 	// The overloads' ids: the standard library's are still bound.
 	matchesGlobal, matchesMember = "filter_matches", "filter_matches_string"
 )
@@ -198,7 +199,8 @@ type boundedRegexp struct {
 }
 
 // regexps memoises compileRegexp by pattern, as compiledFilters does
-// filters; patterns may come from events, hence its bound.
+// filters: those up to maxCachedPattern bytes (a filter's own are at most
+// MaxFilterLength); patterns may come from events, hence its bounds.
 var regexps = struct {
 	sync.Mutex
 	m map[string]*boundedRegexp
@@ -224,6 +226,9 @@ func compileRegexp(pattern string) (*boundedRegexp, error) {
 		return nil, err
 	}
 	r = &boundedRegexp{re: re, size: len(prog.Inst)}
+	if len(pattern) > maxCachedPattern {
+		return r, nil
+	}
 	regexps.Lock()
 	if len(regexps.m) >= maxCompiledFilters {
 		clear(regexps.m)

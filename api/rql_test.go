@@ -313,7 +313,26 @@ func checkRQLCond(t *testing.T, raw string, c dispatcher.Cond) {
 		}
 		return
 	}
-	if _, ok := dispatcher.QueryFields[c.Field]; !ok || len(c.Values) == 0 || c.Args != nil {
+	_, known := dispatcher.QueryFields[c.Field]
+	array := false // of objects, whose fields are c.Field.<name>
+	for f := range dispatcher.QueryFields {
+		array = array || strings.HasPrefix(f, c.Field+".")
+	}
+	if c.Op == dispatcher.OpContains || c.Op == dispatcher.OpExcludes {
+		switch {
+		case len(c.Args) > 0: // (array,condition,...): the conditions name the array's fields
+			if len(c.Values) != 0 || !array {
+				t.Fatalf("parseRQL(%q): malformed %s: %+v", raw, c.Op, c)
+			}
+			return
+		case len(c.Values) == 0: // (field): presence, of a field or an array
+			if !known && !array {
+				t.Fatalf("parseRQL(%q): presence of unknown field: %+v", raw, c)
+			}
+			return
+		}
+	}
+	if !known || len(c.Values) == 0 || c.Args != nil {
 		t.Fatalf("parseRQL(%q): malformed %s: %+v", raw, c.Op, c)
 	}
 }
