@@ -226,6 +226,12 @@ func fromYAML(n *yaml.Node) (any, error) {
 		if tag == "!!float" {
 			break
 		}
+		if leadingZero.MatchString(n.Value) {
+			// YAML 1.1 reads it as octal: 01234 is 668, which a zip
+			// code or an id written so never means.
+			return nil, fmt.Errorf("line %d: %s would be read as the octal number %s: quote it (\"%s\") for text, or write 0o%s for octal",
+				n.Line, n.Value, octal(n.Value), n.Value, strings.TrimLeft(strings.TrimLeft(n.Value, "+-"), "0_"))
+		}
 		var i int64
 		if err := n.Decode(&i); err != nil {
 			return nil, fmt.Errorf("line %d: %v", n.Line, err)
@@ -240,6 +246,19 @@ func fromYAML(n *yaml.Node) (any, error) {
 		return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
 	}
 	return n.Value, nil
+}
+
+// leadingZero matches the integers YAML 1.1 reads as octal without saying
+// so (0o17 says so).
+var leadingZero = regexp.MustCompile(`^[-+]?0[0-9_]+$`)
+
+// octal is what YAML makes of v, a leadingZero integer.
+func octal(v string) string {
+	n, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 8, 64)
+	if err != nil {
+		return "(none: it is not octal)"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // jsonNumber is the grammar of a JSON number.
