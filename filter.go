@@ -56,7 +56,6 @@ const (
 const (
 	matchWorkPerCost = 20
 	maxMatchWork     = 1_000_000
-	maxCachedPattern = MaxFilterLength
 	// The overloads' ids: the standard library's are still bound.
 	matchesGlobal, matchesMember = "filter_matches", "filter_matches_string"
 )
@@ -88,38 +87,48 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 	)
 })
 
-// compiledFilters memoises CompileFilter by expression: a filter is
-// compiled when its dispatcher is saved and whenever a configuration is
-// resolved for an event, which must stay cheap. It holds pure functions of
-// their expressions, so sharing it is safe; it is emptied when full.
-var compiledFilters = struct {
-	sync.Mutex
-	m map[string]*Filter
-}{m: map[string]*Filter{}}
+// memo keeps the results of a pure function of a string, safe to share:
+// at most maxMemo of them, emptied when full, and none for a key longer
+// than MaxFilterLength (a filter's own are at most that long; patterns
+// made by events may be large).
+type memo[T any] struct {
+	mu sync.Mutex
+	m  map[string]T
+}
 
-const maxCompiledFilters = 1024
+const maxMemo = 1024
+
+// of returns f(key), computed once while it is kept.
+func (c *memo[T]) of(key string, f func(string) (T, error)) (T, error) {
+	c.mu.Lock()
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := f(key)
+	if err != nil || len(key) > MaxFilterLength {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxMemo {
+		c.m = map[string]T{}
+	}
+	c.m[key] = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+// compiledFilters memoises CompileFilter: a filter is compiled when its
+// dispatcher is saved and whenever a configuration is resolved for an
+// event, which must stay cheap.
+var compiledFilters memo[*Filter]
 
 // CompileFilter compiles and type-checks expr. Its errors are EINVALID,
 // naming the field "filter" and the line and column of the first problem:
 // "filter: line 1, column 15: undeclared reference to 'amount'".
 func CompileFilter(expr string) (*Filter, error) {
-	compiledFilters.Lock()
-	f, ok := compiledFilters.m[expr]
-	compiledFilters.Unlock()
-	if ok {
-		return f, nil
-	}
-	f, err := compileFilter(expr)
-	if err != nil {
-		return nil, err
-	}
-	compiledFilters.Lock()
-	if len(compiledFilters.m) >= maxCompiledFilters {
-		clear(compiledFilters.m)
-	}
-	compiledFilters.m[expr] = f
-	compiledFilters.Unlock()
-	return f, nil
+	return compiledFilters.of(expr, compileFilter)
 }
 
 func compileFilter(expr string) (*Filter, error) {
@@ -198,44 +207,25 @@ type boundedRegexp struct {
 	size int
 }
 
-// regexps memoises compileRegexp by pattern, as compiledFilters does
-// filters: those up to maxCachedPattern bytes (a filter's own are at most
-// MaxFilterLength); patterns may come from events, hence its bounds.
-var regexps = struct {
-	sync.Mutex
-	m map[string]*boundedRegexp
-}{m: map[string]*boundedRegexp{}}
+// regexps memoises compileRegexp.
+var regexps memo[*boundedRegexp]
 
 func compileRegexp(pattern string) (*boundedRegexp, error) {
-	regexps.Lock()
-	r, ok := regexps.m[pattern]
-	regexps.Unlock()
-	if ok {
-		return r, nil
-	}
-	re, err := regexp.Compile(pattern)
-	if err != nil {
-		return nil, err
-	}
-	parsed, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		return nil, err
-	}
-	prog, err := syntax.Compile(parsed.Simplify())
-	if err != nil {
-		return nil, err
-	}
-	r = &boundedRegexp{re: re, size: len(prog.Inst)}
-	if len(pattern) > maxCachedPattern {
-		return r, nil
-	}
-	regexps.Lock()
-	if len(regexps.m) >= maxCompiledFilters {
-		clear(regexps.m)
-	}
-	regexps.m[pattern] = r
-	regexps.Unlock()
-	return r, nil
+	return regexps.of(pattern, func(pattern string) (*boundedRegexp, error) {
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return nil, err
+		}
+		parsed, err := syntax.Parse(pattern, syntax.Perl)
+		if err != nil {
+			return nil, err
+		}
+		prog, err := syntax.Compile(parsed.Simplify())
+		if err != nil {
+			return nil, err
+		}
+		return &boundedRegexp{re: re, size: len(prog.Inst)}, nil
+	})
 }
 
 // matches is the filters' string.matches(pattern), bounded (maxMatchWork).
