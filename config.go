@@ -68,18 +68,21 @@ func (c *Config) ForEvent(ev Event) Config {
 	var vars map[string]any
 	var varsErr error
 	var spent uint64 // by the filters, MaxEventFilterCost at most
+	ctx, cancel := context.WithTimeout(context.Background(), MaxEventFilterTime)
+	defer cancel()
 	for _, d := range c.Dispatchers {
 		reason, detail := "", ""
 		switch {
 		case d.Paused:
 			reason, detail = SkipPaused, "the dispatcher is paused"
-		case d.Filter != "" && spent >= MaxEventFilterCost:
-			reason, detail = SkipFilterError, fmt.Sprintf("filter: not evaluated: the filters of event type %q did more work for this event than they may (%d cost units)", ev.Type, MaxEventFilterCost)
+		case d.Filter != "" && (spent >= MaxEventFilterCost || ctx.Err() != nil):
+			reason, detail = SkipFilterError, fmt.Sprintf("filter: not evaluated: the filters of event type %q did more work for this event than they may (%d cost units, %v)",
+				ev.Type, MaxEventFilterCost, MaxEventFilterTime)
 		case d.Filter != "":
 			if vars == nil && varsErr == nil {
 				vars, varsErr = filterVars(ev)
 			}
-			ok, cost, err := matchFilter(d.Filter, vars, varsErr)
+			ok, cost, err := matchFilter(ctx, d.Filter, vars, varsErr)
 			spent += cost
 			switch {
 			case err != nil:
@@ -103,7 +106,7 @@ func (c *Config) ForEvent(ev Event) Config {
 
 // matchFilter evaluates the filter expr with vars, or fails with varsErr,
 // and says what it cost.
-func matchFilter(expr string, vars map[string]any, varsErr error) (bool, uint64, error) {
+func matchFilter(ctx context.Context, expr string, vars map[string]any, varsErr error) (bool, uint64, error) {
 	if varsErr != nil {
 		return false, 0, varsErr
 	}
@@ -111,7 +114,7 @@ func matchFilter(expr string, vars map[string]any, varsErr error) (bool, uint64,
 	if err != nil {
 		return false, 0, errors.New(ErrorMessage(err)) // saved before a change of the language; say why
 	}
-	return f.match(vars)
+	return f.match(ctx, vars)
 }
 
 // SkipReason returns the most actionable reason (SkipReasons) for which

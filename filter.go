@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	celenv "cel.dev/cel-go/common/env"
 	"cel.dev/cel-go/common/overloads"
@@ -44,6 +46,12 @@ const (
 	// was not evaluated yet are skipped (filter-error). Each filter is
 	// cheap alone, and an event type may have hundreds.
 	MaxEventFilterCost = 2 * MaxFilterCost
+	// MaxFilterTime and MaxEventFilterTime bound the same in time: CEL
+	// charges some operations on event values (+ and in on content,
+	// whose type it does not know) a constant, however large the values.
+	// A filter takes microseconds; these are backstops.
+	MaxFilterTime      = 100 * time.Millisecond
+	MaxEventFilterTime = 250 * time.Millisecond
 )
 
 // A regular expression runs in time proportional to the string's length
@@ -52,10 +60,14 @@ const (
 // to a thousand instructions), and a call cannot be interrupted. So a
 // filter's matches is its own: charged that product, matchWorkPerCost to
 // a cost unit, and refused before it runs when it would do more than
-// maxMatchWork (about 10 ms in the worst case on a slow core).
+// maxMatchWork (10 to 50 ms in the worst case on a busy core). Its pattern
+// must be written in the filter, and compile to at most maxRegexpInst
+// instructions (literalPatterns): one from the event would be compiled for
+// every event, and a pattern of a few kilobytes can compile to megabytes.
 const (
 	matchWorkPerCost = 20
 	maxMatchWork     = 1_000_000
+	maxRegexpInst    = 2_000
 	// The overloads' ids: the standard library's are still bound.
 	matchesGlobal, matchesMember = "filter_matches", "filter_matches_string"
 )
@@ -83,7 +95,7 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.CrossTypeNumericComparisons(true),
 		// A literal that could never be read fails every event: refuse
 		// it when the dispatcher is saved.
-		cel.ASTValidators(cel.ValidateRegexLiterals(), cel.ValidateTimestampLiterals(), cel.ValidateDurationLiterals()),
+		cel.ASTValidators(cel.ValidateRegexLiterals(), cel.ValidateTimestampLiterals(), cel.ValidateDurationLiterals(), literalPatterns{}),
 	)
 })
 
@@ -158,7 +170,7 @@ func compileFilter(expr string) (*Filter, error) {
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		return nil, Errorf(EINVALID, "filter: line 1, column 1: must be a condition (bool), not %s", t)
 	}
-	prg, err := env.Program(ast, cel.CostLimit(MaxFilterCost),
+	prg, err := env.Program(ast, cel.CostLimit(MaxFilterCost), cel.InterruptCheckFrequency(64),
 		cel.CostTrackerOptions(cost.OverloadTracker(matchesGlobal, matchCost), cost.OverloadTracker(matchesMember, matchCost)))
 	if err != nil {
 		return nil, Errorf(EINVALID, "filter: %v", err)
@@ -178,16 +190,22 @@ func (f *Filter) Match(ev Event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ok, _, err := f.match(vars)
+	ok, _, err := f.match(context.Background(), vars)
 	return ok, err
 }
 
-// match evaluates the filter with vars, and says what it cost.
-func (f *Filter) match(vars map[string]any) (bool, uint64, error) {
-	out, det, err := f.prg.Eval(vars)
+// match evaluates the filter with vars, within ctx and MaxFilterTime, and
+// says what it cost.
+func (f *Filter) match(ctx context.Context, vars map[string]any) (bool, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, MaxFilterTime)
+	defer cancel()
+	out, det, err := f.prg.ContextEval(ctx, vars)
 	spent := uint64(MaxFilterCost)
 	if c := det.ActualCost(); c != nil {
 		spent = *c
+	}
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("stopped: it took longer than it may for this event (%v)", MaxFilterTime)
 	}
 	if err != nil {
 		return false, spent, err
@@ -212,10 +230,6 @@ var regexps memo[*boundedRegexp]
 
 func compileRegexp(pattern string) (*boundedRegexp, error) {
 	return regexps.of(pattern, func(pattern string) (*boundedRegexp, error) {
-		re, err := regexp.Compile(pattern)
-		if err != nil {
-			return nil, err
-		}
 		parsed, err := syntax.Parse(pattern, syntax.Perl)
 		if err != nil {
 			return nil, err
@@ -224,8 +238,44 @@ func compileRegexp(pattern string) (*boundedRegexp, error) {
 		if err != nil {
 			return nil, err
 		}
+		if n := len(prog.Inst); n > maxRegexpInst {
+			return nil, fmt.Errorf("the regular expression compiles to %d instructions, more than the %d a filter's may (a{1000} is 1,000)", n, maxRegexpInst)
+		}
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return nil, err
+		}
 		return &boundedRegexp{re: re, size: len(prog.Inst)}, nil
 	})
+}
+
+// literalPatterns refuses a matches whose pattern is not written in the
+// filter, or compiles to more than maxRegexpInst instructions.
+type literalPatterns struct{}
+
+func (literalPatterns) Name() string { return "dispatcher.literal-patterns" }
+
+func (literalPatterns) Validate(_ *cel.Env, _ cel.ValidatorConfig, a *celast.AST, iss *cel.Issues) {
+	for _, call := range celast.MatchDescendants(celast.NavigateAST(a), celast.FunctionMatcher(overloads.Matches)) {
+		c := call.AsCall()
+		i := 1 // matches(s, pattern)
+		if c.IsMemberFunction() {
+			i = 0 // s.matches(pattern)
+		}
+		if len(c.Args()) <= i {
+			continue
+		}
+		p := c.Args()[i]
+		if p.Kind() != celast.LiteralKind {
+			iss.ReportErrorAtID(p.ID(), "matches takes a pattern written in the filter, not one read from the event")
+			continue
+		}
+		if pattern, ok := p.AsLiteral().Value().(string); ok {
+			if _, err := compileRegexp(pattern); err != nil {
+				iss.ReportErrorAtID(p.ID(), "invalid matches argument: %v", err)
+			}
+		}
+	}
 }
 
 // matches is the filters' string.matches(pattern), bounded (maxMatchWork).
