@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -354,8 +353,9 @@ func (e *Executions) markPaused(ctx context.Context, bs []dispatcher.BulkReplayS
 	defer cancel()
 	var wg sync.WaitGroup
 	turns := make(chan struct{}, 8)
-	var failed atomic.Int32
-	var firstErr atomic.Value
+	var mu sync.Mutex // guards failed and firstErr
+	var failed int
+	var firstErr error
 	for i := range bs {
 		if bs[i].Status != dispatcher.ExecutionRunning {
 			continue
@@ -369,15 +369,18 @@ func (e *Executions) markPaused(ctx context.Context, bs []dispatcher.BulkReplayS
 				err = v.Get(&p)
 			}
 			if err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err)
+				mu.Lock()
+				if failed++; firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
 			}
 			bs[i].Progress.Paused = p.Paused
 		})
 	}
 	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		e.log.WarnContext(ctx, "progress query failed: the bulk replays are listed as running, paused or not", "bulkReplays", n, "err", firstErr.Load())
+	if failed > 0 {
+		e.log.WarnContext(ctx, "progress query failed: the bulk replays are listed as running, paused or not", "bulkReplays", failed, "err", firstErr)
 	}
 }
 

@@ -2,13 +2,18 @@ package dispatch
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -90,5 +95,29 @@ func TestStartBulkReplayOfNothing(t *testing.T) {
 	st, err := e.StartBulkReplay(context.Background(), dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}})
 	if err != nil || len(c.started) != 1 || st.ID != c.started[0] || len(audit.recorded) != 1 {
 		t.Fatalf("a bulk replay that matches 2: %+v, %v; started %v, recorded %v", st, err, c.started, audit.recorded)
+	}
+}
+
+// queryFailingClient fails each progress query, with an error of another
+// type for bulk replay b0.
+type queryFailingClient struct{ client.Client }
+
+func (queryFailingClient) QueryWorkflow(_ context.Context, id, _ string, _ string, _ ...any) (converter.EncodedValue, error) {
+	if id == "b0" {
+		return nil, serviceerror.NewNotFound("workflow not found")
+	}
+	return nil, errors.New("query failed: no poller")
+}
+
+// The bulk replays whose progress queries fail, each its own way, are
+// listed as running, not paused. Before, the second error, of another
+// type than the first, panicked (atomic.Value), and took the process.
+func TestMarkPausedQueriesFailing(t *testing.T) {
+	e := &Executions{client: queryFailingClient{}, log: slog.New(slog.DiscardHandler)}
+	bs := []dispatcher.BulkReplayStatus{{ID: "b0", Status: dispatcher.ExecutionRunning}, {ID: "b1", Status: dispatcher.ExecutionRunning}}
+	infos := []*workflowpb.WorkflowExecutionInfo{{Execution: &commonpb.WorkflowExecution{RunId: "r0"}}, {Execution: &commonpb.WorkflowExecution{RunId: "r1"}}}
+	e.markPaused(context.Background(), bs, infos)
+	if bs[0].Progress.Paused || bs[1].Progress.Paused {
+		t.Errorf("bulk replays whose worker did not answer are listed paused: %+v", bs)
 	}
 }
