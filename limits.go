@@ -55,8 +55,8 @@ const (
 	MaxFunctions   = 10_000
 )
 
-// MaxAPIKeys bounds a tenant's live API keys (neither revoked nor expired)
-// and MaxAPIKeyEventTypes the event types one key may be held to: a list
+// MaxAPIKeys bounds a tenant's API keys that are not revoked (expired ones
+// included: a list shows them) and MaxAPIKeyEventTypes the event types one key may be held to: a list
 // of keys is read whole, every request a key makes reads its row, and
 // one tenant must not fill the database that all share.
 const (

@@ -90,13 +90,20 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *dispatcher.APIKey) error {
 		if err := madeByLiveKey(tx, caller); err != nil {
 			return err
 		}
-		var live int64
-		if err := tx.Model(&apiKeyRow{}).Where("tenant = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", caller.Tenant, millis(now)).
-			Count(&live).Error; err != nil {
+		if tx.Dialector.Name() == "postgres" {
+			// The creations of a tenant's keys take turns, so that the
+			// count holds until the key is made (SQLite's writes do).
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?))", "api_keys:"+caller.Tenant).Error; err != nil {
+				return err
+			}
+		}
+		// Expired keys count, as a list shows them, until revoked.
+		var kept int64
+		if err := tx.Model(&apiKeyRow{}).Where("tenant = ? AND revoked_at IS NULL", caller.Tenant).Count(&kept).Error; err != nil {
 			return err
 		}
-		if live >= int64(countLimits.apiKeys) {
-			return dispatcher.Errorf(dispatcher.ESTATE, "this tenant already has %d live API keys, the most it may have: revoke one before creating another", countLimits.apiKeys)
+		if kept >= int64(countLimits.apiKeys) {
+			return dispatcher.Errorf(dispatcher.ESTATE, "this tenant already has %d API keys that are not revoked (expired ones count), the most it may have: revoke one before creating another", countLimits.apiKeys)
 		}
 		if err := tx.Create(&row).Error; err != nil {
 			return translate(err, "key: generate another key")
