@@ -223,14 +223,11 @@ func fromYAML(n *yaml.Node) (any, error) {
 		if jsonNumber.MatchString(n.Value) { // kept as written, as JSON keeps it
 			return json.Number(n.Value), nil
 		}
+		if leadingZero.MatchString(n.Value) {
+			return nil, fmt.Errorf("line %d: %s", n.Line, leadingZeroProblem(n.Value))
+		}
 		if tag == "!!float" {
 			break
-		}
-		if leadingZero.MatchString(n.Value) {
-			// YAML 1.1 reads it as octal: 01234 is 668, which a zip
-			// code or an id written so never means.
-			return nil, fmt.Errorf("line %d: %s would be read as the octal number %s: quote it (\"%s\") for text, or write 0o%s for octal",
-				n.Line, n.Value, octal(n.Value), n.Value, strings.TrimLeft(strings.TrimLeft(n.Value, "+-"), "0_"))
 		}
 		var i int64
 		if err := n.Decode(&i); err != nil {
@@ -248,17 +245,24 @@ func fromYAML(n *yaml.Node) (any, error) {
 	return n.Value, nil
 }
 
-// leadingZero matches the integers YAML 1.1 reads as octal without saying
-// so (0o17 says so).
+// leadingZero matches the integers written with a leading zero, which
+// YAML 1.1 reads as octal (01234 is 668), or, with an 8 or a 9, as a
+// decimal without it (08901 is 8901): what a zip code or an id written so
+// never means. 0o17 says it is octal.
 var leadingZero = regexp.MustCompile(`^[-+]?0[0-9_]+$`)
 
-// octal is what YAML makes of v, a leadingZero integer.
-func octal(v string) string {
-	n, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 8, 64)
-	if err != nil {
-		return "(none: it is not octal)"
+// leadingZeroProblem says what YAML makes of v, a leadingZero integer.
+func leadingZeroProblem(v string) string {
+	sign, digits := "", strings.ReplaceAll(v, "_", "")
+	if digits[0] == '-' || digits[0] == '+' {
+		sign, digits = digits[:1], digits[1:]
 	}
-	return strconv.FormatInt(n, 10)
+	quote := fmt.Sprintf("quote it (\"%s\") for text", v)
+	n, err := strconv.ParseInt(digits, 8, 64)
+	if err != nil {
+		return fmt.Sprintf("%s would be read as the number %s%s: %s", v, sign, strings.TrimLeft(digits, "0"), quote)
+	}
+	return fmt.Sprintf("%s would be read as the octal number %s%d: %s, or write %s0o%s for octal", v, sign, n, quote, sign, strings.TrimLeft(digits, "0"))
 }
 
 // jsonNumber is the grammar of a JSON number.

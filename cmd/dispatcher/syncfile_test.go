@@ -164,6 +164,11 @@ func TestReadSyncFileProblems(t *testing.T) {
 		// YAML 1.1 reads 01234 as octal: the zip code sent was 668.
 		{"a number with a leading zero", "d.yaml", "dispatchers:\n  - name: a\n    eventType: e\n    actions:\n      - {type: task, name: t, functionName: f, data: {zip: 01234}}\n",
 			[]string{`d.yaml: line 5: 01234 would be read as the octal number 668: quote it ("01234") for text, or write 0o1234 for octal`}},
+		// With an 8 or a 9, YAML reads it as a float: the zip code sent was 8901.
+		{"a number with a leading zero and a 9", "d.yaml", "dispatchers:\n  - name: a\n    eventType: e\n    actions:\n      - {type: task, name: t, functionName: f, data: {zip: 08901}}\n",
+			[]string{`d.yaml: line 5: 08901 would be read as the number 8901: quote it ("08901") for text`}},
+		{"a negative number with a leading zero", "d.yaml", "dispatchers:\n  - name: a\n    eventType: e\n    actions:\n      - {type: task, name: t, functionName: f, data: {n: -017}}\n",
+			[]string{`d.yaml: line 5: -017 would be read as the octal number -15: quote it ("-017") for text, or write -0o17 for octal`}},
 		{"an alias bomb", "d.yaml", aliasBomb(9), []string{"d.yaml: line 2: *l0: a dispatchers file has no aliases"}},
 		{"function without url", "d.json", `{"functions": [{"name": "erase"}, {"name": "wf", "kind": "temporal"}, {"name": "x", "url": "https://x", "secretEnv": "not-a-name"}]}`, []string{
 			`d.json: function "erase" (functions[0]): url: is required`,
