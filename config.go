@@ -67,24 +67,23 @@ func (c *Config) ForEvent(ev Event) Config {
 	out.Dispatchers, out.Skipped = nil, slices.Clone(c.Skipped)
 	var vars map[string]any
 	var varsErr error
-	var spent uint64 // by the filters, MaxEventFilterCost at most
-	ctx, cancel := context.WithTimeout(context.Background(), MaxEventFilterTime)
-	defer cancel()
+	var spent uint64 // by the filters (MaxEventFilterCost)
 	for _, d := range c.Dispatchers {
 		reason, detail := "", ""
 		switch {
 		case d.Paused:
 			reason, detail = SkipPaused, "the dispatcher is paused"
-		case d.Filter != "" && (spent >= MaxEventFilterCost || ctx.Err() != nil):
-			reason, detail = SkipFilterError, fmt.Sprintf("filter: not evaluated: the filters of event type %q did more work for this event than they may (%d cost units, %v)",
-				ev.Type, MaxEventFilterCost, MaxEventFilterTime)
 		case d.Filter != "":
 			if vars == nil && varsErr == nil {
 				vars, varsErr = filterVars(ev)
 			}
-			ok, cost, err := matchFilter(ctx, d.Filter, vars, varsErr)
+			small := spent >= MaxEventFilterCost
+			ok, cost, err := matchFilter(d.Filter, vars, varsErr, small)
 			spent += cost
 			switch {
+			case err != nil && small:
+				reason, detail = SkipFilterError, fmt.Sprintf("filter: %v (the filters before it did the %d cost units of work the filters of event type %q may do for an event; each after them may do %d)",
+					err, MaxEventFilterCost, ev.Type, smallFilterCost)
 			case err != nil:
 				reason, detail = SkipFilterError, "filter: "+err.Error()
 			case !ok:
@@ -104,9 +103,9 @@ func (c *Config) ForEvent(ev Event) Config {
 	return out
 }
 
-// matchFilter evaluates the filter expr with vars, or fails with varsErr,
-// and says what it cost.
-func matchFilter(ctx context.Context, expr string, vars map[string]any, varsErr error) (bool, uint64, error) {
+// matchFilter evaluates the filter expr with vars (with smallFilterCost
+// when small), or fails with varsErr, and says what it cost.
+func matchFilter(expr string, vars map[string]any, varsErr error, small bool) (bool, uint64, error) {
 	if varsErr != nil {
 		return false, 0, varsErr
 	}
@@ -114,7 +113,7 @@ func matchFilter(ctx context.Context, expr string, vars map[string]any, varsErr 
 	if err != nil {
 		return false, 0, errors.New(ErrorMessage(err)) // saved before a change of the language; say why
 	}
-	return f.match(ctx, vars)
+	return f.match(vars, small)
 }
 
 // SkipReason returns the most actionable reason (SkipReasons) for which

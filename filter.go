@@ -16,9 +16,11 @@ import (
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	celenv "cel.dev/cel-go/common/env"
+	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/overloads"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 )
 
 // A dispatcher's Filter is a CEL expression (https://cel.dev) over the
@@ -42,16 +44,16 @@ const (
 	// in the event stops with an error rather than holding the intake.
 	MaxFilterCost = 100_000
 	// MaxEventFilterCost bounds the work of all the filters of an event
-	// type together for one event: past it, the dispatchers whose filter
-	// was not evaluated yet are skipped (filter-error). Each filter is
-	// cheap alone, and an event type may have hundreds.
+	// type together for one event: past it, each filter not evaluated yet
+	// may do smallFilterCost, which a plain comparison needs a few units
+	// of (the sender of an event must not be able to switch off a
+	// dispatcher by making the ones before it costly), and one that needs
+	// more is skipped (filter-error). An event type may have hundreds.
 	MaxEventFilterCost = 2 * MaxFilterCost
-	// MaxFilterTime and MaxEventFilterTime bound the same in time: CEL
-	// charges some operations on event values (+ and in on content,
-	// whose type it does not know) a constant, however large the values.
-	// A filter takes microseconds; these are backstops.
-	MaxFilterTime      = 100 * time.Millisecond
-	MaxEventFilterTime = 250 * time.Millisecond
+	smallFilterCost    = 1_000
+	// MaxFilterTime bounds a filter's evaluation in time, a backstop for
+	// what the cost model misses; a filter takes microseconds.
+	MaxFilterTime = 100 * time.Millisecond
 )
 
 // A regular expression runs in time proportional to the string's length
@@ -74,19 +76,26 @@ const (
 
 // Filter is a compiled filter, safe for concurrent use.
 type Filter struct {
-	expr string
-	prg  cel.Program
+	expr  string
+	prg   cel.Program
+	small cel.Program // at smallFilterCost
 }
 
 // filterEnv is the CEL environment of every filter: the event's fields as
 // variables, numbers of different types comparable with each other (JSON
 // has one kind of number: 3 and 3.0 are the same).
-var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
+var filterEnv = sync.OnceValues(func() (*cel.Env, error) { return newFilterEnv(maxMatchWork) })
+
+// smallFilterEnv is filterEnv with matches bounded to smallFilterCost.
+var smallFilterEnv = sync.OnceValues(func() (*cel.Env, error) { return newFilterEnv(smallFilterCost * matchWorkPerCost) })
+
+func newFilterEnv(maxWork int) (*cel.Env, error) {
+	m := cel.BinaryBinding(boundedMatches(maxWork))
 	return cel.NewCustomEnv(
 		cel.StdLib(cel.StdLibSubset(&celenv.LibrarySubset{ExcludeFunctions: []*celenv.Function{celenv.NewFunction(overloads.Matches)}})),
 		cel.Function(overloads.Matches,
-			cel.Overload(matchesGlobal, []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType, cel.BinaryBinding(matches)),
-			cel.MemberOverload(matchesMember, []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType, cel.BinaryBinding(matches))),
+			cel.Overload(matchesGlobal, []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType, m),
+			cel.MemberOverload(matchesMember, []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType, m)),
 		cel.Variable("event.type", cel.StringType),
 		cel.Variable("event.id", cel.StringType),
 		cel.Variable("event.source", cel.StringType),
@@ -97,7 +106,7 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 		// it when the dispatcher is saved.
 		cel.ASTValidators(cel.ValidateRegexLiterals(), cel.ValidateTimestampLiterals(), cel.ValidateDurationLiterals(), literalPatterns{}),
 	)
-})
+}
 
 // memo keeps the results of a pure function of a string, safe to share:
 // at most maxMemo of them, emptied when full, and none for a key longer
@@ -170,12 +179,65 @@ func compileFilter(expr string) (*Filter, error) {
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		return nil, Errorf(EINVALID, "filter: line 1, column 1: must be a condition (bool), not %s", t)
 	}
-	prg, err := env.Program(ast, cel.CostLimit(MaxFilterCost), cel.InterruptCheckFrequency(64),
-		cel.CostTrackerOptions(cost.OverloadTracker(matchesGlobal, matchCost), cost.OverloadTracker(matchesMember, matchCost)))
+	f := &Filter{expr: expr}
+	small, err := smallFilterEnv()
+	if err == nil {
+		f.prg, err = program(env, ast, MaxFilterCost)
+	}
+	if err == nil {
+		f.small, err = program(small, ast, smallFilterCost)
+	}
 	if err != nil {
 		return nil, Errorf(EINVALID, "filter: %v", err)
 	}
-	return &Filter{expr: expr, prg: prg}, nil
+	return f, nil
+}
+
+// program plans ast in env, to stop at limit.
+func program(env *cel.Env, ast *cel.Ast, limit uint64) (cel.Program, error) {
+	return env.Program(ast, cel.CostLimit(limit), cel.InterruptCheckFrequency(64), cel.CostTracking(dynSizeCost{}),
+		cel.CostTrackerOptions(cost.OverloadTracker(matchesGlobal, matchCost), cost.OverloadTracker(matchesMember, matchCost)))
+}
+
+// dynSizeCost charges the calls that CEL dispatches when the filter runs
+// (no overload chosen when it was checked: event.content's values, whose
+// types it does not know) by the size of what they touch. CEL charges
+// them a constant: a + of two strings of the event in a loop, or a list
+// doubled in nested ones, ran for seconds and took gigabytes.
+type dynSizeCost struct{}
+
+func (dynSizeCost) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
+	if overloadID != "" {
+		return nil
+	}
+	var n uint64
+	switch function {
+	case operators.Add, overloads.TypeConvertString, overloads.TypeConvertBytes:
+		n = valSize(result)
+	case operators.In, operators.Equals, operators.NotEquals, operators.Less, operators.LessEquals, operators.Greater, operators.GreaterEquals:
+		for _, a := range args {
+			n += valSize(a)
+		}
+	default:
+		return nil
+	}
+	c := 1 + n/10
+	return &c
+}
+
+// valSize is the size of a string, bytes, list or map, else 0.
+func valSize(v ref.Val) uint64 {
+	switch v := v.(type) {
+	case types.String:
+		return uint64(len(v))
+	case types.Bytes:
+		return uint64(len(v))
+	case traits.Sizer:
+		if n, ok := v.Size().(types.Int); ok && n > 0 {
+			return uint64(n)
+		}
+	}
+	return 0
 }
 
 // String returns the filter's expression.
@@ -190,16 +252,20 @@ func (f *Filter) Match(ev Event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ok, _, err := f.match(context.Background(), vars)
+	ok, _, err := f.match(vars, false)
 	return ok, err
 }
 
-// match evaluates the filter with vars, within ctx and MaxFilterTime, and
-// says what it cost.
-func (f *Filter) match(ctx context.Context, vars map[string]any) (bool, uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, MaxFilterTime)
+// match evaluates the filter with vars, within MaxFilterTime and
+// MaxFilterCost (smallFilterCost when small), and says what it cost.
+func (f *Filter) match(vars map[string]any, small bool) (bool, uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), MaxFilterTime)
 	defer cancel()
-	out, det, err := f.prg.ContextEval(ctx, vars)
+	prg := f.prg
+	if small {
+		prg = f.small
+	}
+	out, det, err := prg.ContextEval(ctx, vars)
 	spent := uint64(MaxFilterCost)
 	if c := det.ActualCost(); c != nil {
 		spent = *c
@@ -278,22 +344,25 @@ func (literalPatterns) Validate(_ *cel.Env, _ cel.ValidatorConfig, a *celast.AST
 	}
 }
 
-// matches is the filters' string.matches(pattern), bounded (maxMatchWork).
-func matches(s, pattern ref.Val) ref.Val {
-	str, ok1 := s.(types.String)
-	pat, ok2 := pattern.(types.String)
-	if !ok1 || !ok2 {
-		return types.MaybeNoSuchOverloadErr(pattern)
+// boundedMatches is the filters' string.matches(pattern), refused before
+// it runs past maxWork.
+func boundedMatches(maxWork int) func(s, pattern ref.Val) ref.Val {
+	return func(s, pattern ref.Val) ref.Val {
+		str, ok1 := s.(types.String)
+		pat, ok2 := pattern.(types.String)
+		if !ok1 || !ok2 {
+			return types.MaybeNoSuchOverloadErr(pattern)
+		}
+		r, err := compileRegexp(string(pat))
+		if err != nil {
+			return types.WrapErr(err)
+		}
+		if len(str)*r.size > maxWork {
+			return types.NewErr("matches: a string of %d bytes is too long for this regular expression (%d instructions once compiled): at most %d bytes",
+				len(str), r.size, maxWork/r.size)
+		}
+		return types.Bool(r.re.MatchString(string(str)))
 	}
-	r, err := compileRegexp(string(pat))
-	if err != nil {
-		return types.WrapErr(err)
-	}
-	if len(str)*r.size > maxMatchWork {
-		return types.NewErr("matches: a string of %d bytes is too long for this regular expression (%d instructions once compiled): at most %d bytes",
-			len(str), r.size, maxMatchWork/r.size)
-	}
-	return types.Bool(r.re.MatchString(string(str)))
 }
 
 // matchCost is what a call of matches costs: its string's length times

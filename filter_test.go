@@ -117,44 +117,62 @@ func TestFilterCostBoundsWork(t *testing.T) {
 	}
 }
 
-// TestFilterTimeBoundsWork: work CEL charges a constant for (+ of two
-// strings of the event, whose type it does not know) stops at
-// MaxFilterTime, saying so. Before, this filter ran for seconds and
-// allocated gigabytes before the cost limit stopped it.
-func TestFilterTimeBoundsWork(t *testing.T) {
-	f, err := dispatcher.CompileFilter(`event.content.l.exists(x, (event.content.b + event.content.b) == "y")`)
-	if err != nil {
-		t.Fatal(err)
+// TestFilterBoundsWorkOnEventValues: operations on values whose type CEL
+// does not know when it checks the filter (event.content, dyn) are charged
+// by their size. Before, a constant: a string doubled in nested loops took
+// gigabytes and seconds with no error, and + of two strings of the event
+// in a loop ran for seconds before the cost limit stopped it.
+func TestFilterBoundsWorkOnEventValues(t *testing.T) {
+	doubling := `[dyn("xxxxxxxxxxxxxxxx")].exists(a0, `
+	for i := 1; i < 20; i++ {
+		doubling += fmt.Sprintf("[a%d+a%d].exists(a%d, ", i-1, i-1, i)
 	}
-	content := fmt.Sprintf(`{"b": %q, "l": [%s0]}`, strings.Repeat("x", 150_000), strings.Repeat("0,", 20_000))
-	_, err = f.Match(filterEvent(content))
-	if err == nil || !strings.Contains(err.Error(), "stopped: it took longer than it may for this event") {
-		t.Fatalf("error %v, want the filter stopped for its time", err)
+	doubling += "false" + strings.Repeat(")", 20)
+	for _, tt := range []struct{ expr, content string }{
+		{doubling, `{}`},
+		{`event.content.l.exists(x, (event.content.b + event.content.b) == "y")`,
+			fmt.Sprintf(`{"b": %q, "l": [%s0]}`, strings.Repeat("x", 150_000), strings.Repeat("0,", 20_000))},
+		{`event.content.l.exists(x, x in event.content.l2)`,
+			fmt.Sprintf(`{"l": [%s0], "l2": [%s0]}`, strings.Repeat("1,", 20_000), strings.Repeat("2,", 8_000))},
+	} {
+		f, err := dispatcher.CompileFilter(tt.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = f.Match(filterEvent(tt.content)); err == nil || !strings.Contains(err.Error(), "cost limit exceeded") {
+			t.Errorf("%.60s…: error %v, want the cost limit", tt.expr, err)
+		}
 	}
 }
 
 // TestConfigForEventBoundsFilterWork: the filters of an event type
-// together do at most MaxEventFilterCost of work for one event; the
-// dispatchers whose filter was not evaluated by then are skipped as
-// filter errors, saying why. Before, each filter had its own bound, and an
-// event type of hundreds of dispatchers had hundreds of them.
+// together do at most MaxEventFilterCost of work for one event, and each
+// after it a little: one that needs more is skipped as a filter error,
+// saying why. Before, each filter had its own bound, and an event type of
+// hundreds of dispatchers had hundreds of them.
 func TestConfigForEventBoundsFilterWork(t *testing.T) {
 	var cfg dispatcher.Config
-	for i := range 8 {
-		cfg.Dispatchers = append(cfg.Dispatchers, dispatcher.Dispatcher{ID: fmt.Sprint("d", i),
-			Filter:  `event.content.s.matches("(?i)gmail")`, // 7 instructions, a long string: 49,000 units
-			Actions: []dispatcher.Action{{ID: fmt.Sprint("a", i), Type: dispatcher.ActionTask, FunctionName: "f"}}})
+	add := func(id, filter string) {
+		cfg.Dispatchers = append(cfg.Dispatchers, dispatcher.Dispatcher{ID: id, Filter: filter,
+			Actions: []dispatcher.Action{{ID: "a" + id, Type: dispatcher.ActionTask, FunctionName: "f"}}})
 	}
+	for i := range 8 {
+		add(fmt.Sprint("d", i), `event.content.s.matches("(?i)gmail")`) // 7 instructions, a long string: 49,000 units
+	}
+	// A cheap filter past the budget still runs: the event's sender must
+	// not be able to switch a dispatcher off by making those before it
+	// costly.
+	add("cheap", `event.type == "order_paid"`)
 	got := cfg.ForEvent(filterEvent(`{"s": "` + strings.Repeat("x", 140_000) + `"}`))
 	var skipped []string
 	for _, s := range got.Skipped {
 		skipped = append(skipped, s.Reason)
 	}
 	want := "[filter filter filter filter filter filter-error filter-error filter-error]"
-	if len(got.Dispatchers) != 0 || fmt.Sprint(skipped) != want {
-		t.Fatalf("ran %d, skipped %v; want none ran, skipped %s", len(got.Dispatchers), skipped, want)
+	if len(got.Dispatchers) != 1 || got.Dispatchers[0].ID != "cheap" || fmt.Sprint(skipped) != want {
+		t.Fatalf("ran %v, skipped %v; want cheap ran, skipped %s", got.Dispatchers, skipped, want)
 	}
-	if d := got.Skipped[7].Detail; !strings.Contains(d, "not evaluated: the filters of event type") {
+	if d := got.Skipped[7].Detail; !strings.Contains(d, `the filters before it did the 200000 cost units of work the filters of event type "order_paid" may do`) {
 		t.Errorf("detail %q", d)
 	}
 }
