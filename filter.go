@@ -111,9 +111,8 @@ func newFilterEnv(maxWork int) (*cel.Env, error) {
 }
 
 // memo keeps the results of a pure function of a string, safe to share:
-// at most maxMemo of them, emptied when full, and none for a key longer
-// than MaxFilterLength (a filter's own are at most that long; patterns
-// made by events may be large).
+// at most maxMemo of them, emptied when full. Its keys are filters and
+// their patterns, each at most MaxFilterLength.
 type memo[T any] struct {
 	mu sync.Mutex
 	m  map[string]T
@@ -130,7 +129,7 @@ func (c *memo[T]) of(key string, f func(string) (T, error)) (T, error) {
 		return v, nil
 	}
 	v, err := f(key)
-	if err != nil || len(key) > MaxFilterLength {
+	if err != nil {
 		return v, err
 	}
 	c.mu.Lock()
