@@ -68,8 +68,9 @@ type Execution struct {
 	Failures []ClassDispatcher
 	Replay   ReplayInfo // zero for the first run of an event
 	WebURL   string     // the run in the Temporal Web UI
-	// ReplayedAs is the run of the replay that superseded this one, when
-	// it failed or was canceled and was replayed since (a list sets it).
+	// ReplayedAs is the run that superseded this one, when it failed or
+	// was canceled and was replayed since (its replay), or reset from
+	// Temporal (the dispatch's latest run); a list sets it.
 	ReplayedAs string
 }
 

@@ -125,8 +125,8 @@ const NothingToReplay = "nothing to replay: no dispatch matches the filter"
 // BulkReplayDryRun is what a bulk replay would match, had it started now.
 type BulkReplayDryRun struct {
 	Matched int64
-	// Replayed are those of Matched that a replay has superseded already:
-	// the bulk replay skips them.
+	// Replayed are those of Matched that a replay (or a reset from
+	// Temporal) has superseded already: the bulk replay skips them.
 	Replayed int64
 	Sample   []Execution // the newest few of the others
 }

@@ -76,8 +76,8 @@ func checkBulk(r *dispatcher.BulkReplayRequest, now time.Time) error {
 }
 
 // DryRunBulkReplay counts what a bulk replay of r would match now, and of
-// those the runs a replay has superseded already (the bulk replay passes
-// over them; counted among the newest MaxFailureScan), and returns a
+// those the runs a replay or a reset has superseded already (the bulk
+// replay passes over them; counted among the newest MaxFailureScan), and returns a
 // sample of up to sampleSize of the others; it starts nothing.
 func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, sampleSize int) (dispatcher.BulkReplayDryRun, error) {
 	if err := checkBulk(&r, e.now()); err != nil {
@@ -94,25 +94,22 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	superseded, err := e.replayedRuns(ctx, r.Filter.From)
+	dry := dispatcher.BulkReplayDryRun{Matched: n, Sample: []dispatcher.Execution{}}
+	if n == 0 {
+		return dry, nil
+	}
+	// All of them, to count those superseded among them.
+	infos, _, err := e.listAll(ctx, q, MaxFailureScan)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	limit := sampleSize
-	if len(superseded) > 0 {
-		limit = MaxFailureScan // to count them among those matched
-	}
-	dry := dispatcher.BulkReplayDryRun{Matched: n, Sample: []dispatcher.Execution{}}
-	if n == 0 || limit == 0 {
-		return dry, nil
-	}
-	infos, _, err := e.listAll(ctx, q, limit)
+	superseded, err := e.supersededBy(ctx, refs(infos))
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
 	for _, info := range infos {
 		switch {
-		case superseded[info.GetExecution().GetRunId()]:
+		case superseded[info.GetExecution().GetRunId()] != "":
 			dry.Replayed++
 		case len(dry.Sample) < sampleSize:
 			dry.Sample = append(dry.Sample, e.toExecution(info))

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	workflowpb "go.temporal.io/api/workflow/v1"
+
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
@@ -21,8 +23,9 @@ const MaxFailureScan = 20000
 // counted) to f.To (else now), overall and per group. Grouping reads
 // only the visibility records (their error classes hold
 // class@dispatcher pairs); one history per group gives its sample.
-// Unless includeReplayed, failed runs that a replay has superseded are
-// left out, so a fixed-and-replayed cause disappears from the summary.
+// Unless includeReplayed, failed runs that a replay (or a reset) has
+// superseded are left out, so a fixed-and-replayed cause disappears from
+// the summary.
 // f.Status must be empty or failed. Errors: EINVALID, EUNAVAILABLE.
 func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool, buckets int) (dispatcher.FailureSummary, error) {
 	if err := dispatcher.CheckTrendBuckets(buckets); err != nil {
@@ -40,21 +43,21 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 	if err != nil {
 		return dispatcher.FailureSummary{}, err
 	}
-	superseded := map[string]bool{}
-	if !includeReplayed {
-		if superseded, err = e.replayedRuns(ctx, f.From); err != nil {
-			return dispatcher.FailureSummary{}, err
-		}
-	}
 	infos, more, err := e.listAll(ctx, q, MaxFailureScan)
 	if err != nil {
 		return dispatcher.FailureSummary{}, err
+	}
+	superseded := map[string]string{}
+	if !includeReplayed {
+		if superseded, err = e.supersededBy(ctx, refs(infos)); err != nil {
+			return dispatcher.FailureSummary{}, err
+		}
 	}
 	runs := make([]dispatcher.Execution, 0, len(infos))
 	sum := dispatcher.FailureSummary{Truncated: more}
 	for _, info := range infos {
 		x := e.toExecution(info)
-		if superseded[x.RunID] {
+		if superseded[x.RunID] != "" {
 			sum.Superseded++
 			continue
 		}
@@ -125,45 +128,88 @@ func failureTrend(f dispatcher.ExecutionFilter, runs []dispatcher.Execution, now
 // emptyTrendSpan is what a trend of no failures spans, when not told.
 const emptyTrendSpan = 24 * time.Hour
 
-// replayedRuns returns the run IDs that a replay started at or after from
-// replays: replays carry DispatchReplayOf.
-func (e *Executions) replayedRuns(ctx context.Context, from time.Time) (map[string]bool, error) {
-	q := workflows.AttrReplayOf.GetName() + " IS NOT NULL"
-	if !from.IsZero() {
-		q += " AND StartTime >= " + quote(from.UTC().Format(time.RFC3339Nano))
+// supersedeBatch bounds the workflow IDs one visibility list asks for.
+const supersedeBatch = 500
+
+// supersededBy returns, by run ID, the run that superseded each run of
+// the dispatches of runs (and their other runs) that a later run of the
+// same dispatch has: its replay (the run whose DispatchReplayOf names
+// it), else the dispatch's latest run. A replay and a reset from the
+// Temporal Web UI or CLI (`temporal workflow reset`) both start a run
+// under the dispatch's workflow ID, but only a replay says which run it
+// follows, so the runs of each workflow ID are read, supersedeBatch IDs
+// a list, and the latest (the one running, else the last to close)
+// supersedes the others.
+func (e *Executions) supersededBy(ctx context.Context, runs []dispatcher.RunRef) (map[string]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range runs {
+		if !seen[r.WorkflowID] {
+			seen[r.WorkflowID] = true
+			ids = append(ids, quote(r.WorkflowID))
+		}
 	}
-	return e.replayed(ctx, q)
+	out := map[string]string{}
+	for batch := range slices.Chunk(ids, supersedeBatch) {
+		// Running first, then the last to close: were there more runs than
+		// the limit, those left out would be superseded ones.
+		q := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + tenantClause(ctx) +
+			" AND WorkflowId IN (" + strings.Join(batch, ", ") + ")"
+		infos, _, err := e.listAll(ctx, q, MaxFailureScan)
+		if err != nil {
+			return nil, err
+		}
+		latest := map[string]*workflowpb.WorkflowExecutionInfo{}
+		for _, info := range infos {
+			if l, ok := latest[info.GetExecution().GetWorkflowId()]; !ok || closedAfter(info, l) {
+				latest[info.GetExecution().GetWorkflowId()] = info
+			}
+		}
+		for _, info := range infos {
+			run, l := info.GetExecution().GetRunId(), latest[info.GetExecution().GetWorkflowId()].GetExecution().GetRunId()
+			if run != l {
+				out[run] = l
+			}
+		}
+		for _, info := range infos {
+			of := keyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrReplayOf.GetName()])
+			if _, ok := out[of]; ok {
+				out[of] = info.GetExecution().GetRunId()
+			}
+		}
+	}
+	return out, nil
 }
 
-// unreplayed returns runs without those that a replay has superseded.
+// closedAfter reports whether run a of a dispatch came after run b: a
+// runs (one run of a workflow ID runs at a time), or closed later.
+func closedAfter(a, b *workflowpb.WorkflowExecutionInfo) bool {
+	if a.GetCloseTime() == nil || b.GetCloseTime() == nil {
+		return a.GetCloseTime() == nil
+	}
+	return a.GetCloseTime().AsTime().After(b.GetCloseTime().AsTime())
+}
+
+// unreplayed returns runs without those that a replay or a reset has
+// superseded.
 func (e *Executions) unreplayed(ctx context.Context, runs []dispatcher.RunRef) ([]dispatcher.RunRef, error) {
 	if len(runs) == 0 {
 		return runs, nil
 	}
-	ids := make([]string, len(runs))
-	for i, r := range runs {
-		ids[i] = quote(r.RunID)
-	}
-	superseded, err := e.replayed(ctx, workflows.AttrReplayOf.GetName()+" IN ("+strings.Join(ids, ", ")+")")
+	superseded, err := e.supersededBy(ctx, runs)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(runs, func(r dispatcher.RunRef) bool { return superseded[r.RunID] }), nil
+	return slices.DeleteFunc(runs, func(r dispatcher.RunRef) bool { return superseded[r.RunID] != "" }), nil
 }
 
-// replayed returns the runs that the replays where holds replayed (the
-// newest MaxFailureScan of them), by run ID.
-func (e *Executions) replayed(ctx context.Context, where string) (map[string]bool, error) {
-	q := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + tenantClause(ctx) + " AND " + where
-	infos, _, err := e.listAll(ctx, q, MaxFailureScan)
-	if err != nil {
-		return nil, err
+// refs returns the runs of infos.
+func refs(infos []*workflowpb.WorkflowExecutionInfo) []dispatcher.RunRef {
+	out := make([]dispatcher.RunRef, len(infos))
+	for i, info := range infos {
+		out[i] = dispatcher.RunRef{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId()}
 	}
-	out := make(map[string]bool, len(infos))
-	for _, info := range infos {
-		out[keyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrReplayOf.GetName()])] = true
-	}
-	return out, nil
+	return out
 }
 
 // sampleFailures fills in each group's sample message and dispatcher name

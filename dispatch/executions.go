@@ -155,31 +155,25 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 }
 
 // markReplayed sets ReplayedAs on the failed and canceled runs of xs that
-// a replay has superseded, with one visibility list: a list of failed
-// dispatches showed, without a word, those support had fixed and
-// replayed, which the failures summary leaves out.
+// a replay, or a reset, has superseded: a list of failed dispatches
+// showed, without a word, those support had fixed and replayed, which the
+// failures summary leaves out.
 func (e *Executions) markReplayed(ctx context.Context, xs []dispatcher.Execution) error {
-	var runs []string
+	var runs []dispatcher.RunRef
 	for _, x := range xs {
 		if x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled {
-			runs = append(runs, quote(x.RunID))
+			runs = append(runs, dispatcher.RunRef{WorkflowID: x.WorkflowID, RunID: x.RunID})
 		}
 	}
 	if len(runs) == 0 {
 		return nil
 	}
-	q := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + tenantClause(ctx) + " AND " +
-		workflows.AttrReplayOf.GetName() + " IN (" + strings.Join(runs, ", ") + ")"
-	infos, _, err := e.list(ctx, q, len(runs), nil)
+	superseded, err := e.supersededBy(ctx, runs)
 	if err != nil {
 		return err
 	}
-	replayed := map[string]string{}
-	for _, info := range infos {
-		replayed[keyword(info.GetSearchAttributes().GetIndexedFields()[workflows.AttrReplayOf.GetName()])] = info.GetExecution().GetRunId()
-	}
 	for i := range xs {
-		xs[i].ReplayedAs = replayed[xs[i].RunID]
+		xs[i].ReplayedAs = superseded[xs[i].RunID]
 	}
 	return nil
 }
@@ -208,11 +202,7 @@ func (e *Executions) ListRuns(ctx context.Context, f dispatcher.ExecutionFilter,
 	if err != nil {
 		return nil, nil, err
 	}
-	runs := make([]dispatcher.RunRef, len(infos))
-	for i, info := range infos {
-		runs[i] = dispatcher.RunRef{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId()}
-	}
-	return runs, next, nil
+	return refs(infos), next, nil
 }
 
 // RunStatuses returns the execution status of each run, in order. A run

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
@@ -755,4 +757,62 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	if _, err := e.ex.StartBulkReplay(e.ctx(), other); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), "Idempotency-Key") {
 		t.Errorf("another request under the key = %v, want EINVALID naming the Idempotency-Key", err)
 	}
+}
+
+// A reset from the Temporal Web UI or CLI supersedes the run it ends, as
+// a replay does: the list links the ended run to the new one, and the
+// failures summary, a bulk replay's dry run and its pages pass over it.
+// Before, only a replay superseded a run: the ended run stayed a failure
+// to fix, and a bulk replay tried it and was refused.
+func TestResetSupersedesTheRunItEnds(t *testing.T) {
+	e := newExecutionsEnv(t)
+	first := e.dispatch("reset-1", "signup", true) // gone answers 404, the bad template fails
+	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}, first.WorkflowID)
+
+	reset, err := e.c.ResetWorkflowExecution(e.ctx(), &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: first.WorkflowID, RunId: first.RunID},
+		Reason: "test", WorkflowTaskFinishEventId: firstTaskCompleted(t, e.c, first.WorkflowID, first.RunID), RequestId: "reset-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := reset.GetRunId()
+	e.wait(first.WorkflowID, second) // fails again: nothing was fixed
+	xs := e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}, first.WorkflowID, first.WorkflowID)
+	for _, x := range xs {
+		if want := map[string]string{first.RunID: second, second: ""}[x.RunID]; x.ReplayedAs != want {
+			t.Errorf("run %s: replayedAs %q, want %q", x.RunID, x.ReplayedAs, want)
+		}
+	}
+	sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false, 0)
+	if err != nil || sum.Failed != 1 || sum.Superseded != 1 || len(sum.Groups) == 0 || sum.Groups[0].SampleRunID != second {
+		t.Errorf("failures after the reset = %+v, %v; want the reset run's alone", sum, err)
+	}
+	f := dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}
+	dry, err := e.ex.DryRunBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: f}, 5)
+	if err != nil || dry.Matched != 2 || dry.Replayed != 1 || len(dry.Sample) != 1 || dry.Sample[0].RunID != second {
+		t.Errorf("dry run = %+v, %v; want 2 matched, 1 superseded, the reset run as the sample", dry, err)
+	}
+	page, err := dispatch.NewReplayActivities(e.ex).ListExecutions(e.ctx(), workflows.ListExecutionsInput{Filter: f, PageSize: 10})
+	if err != nil || len(page.Runs) != 1 || page.Runs[0].RunID != second {
+		t.Errorf("bulk replay page = %+v, %v; want the reset run alone", page, err)
+	}
+}
+
+// firstTaskCompleted returns the event ID of the run's first completed
+// workflow task: a reset to it is the Web UI's "Reset" to the first
+// workflow task.
+func firstTaskCompleted(t *testing.T, c client.Client, workflowID, runID string) int64 {
+	t.Helper()
+	it := c.GetWorkflowHistory(t.Context(), workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			return ev.GetEventId()
+		}
+	}
+	t.Fatalf("run %s of %s has no completed workflow task", runID, workflowID)
+	return 0
 }

@@ -23,8 +23,8 @@ type Execution struct {
 	ErrorClasses      []string          `json:"errorClasses"`
 	Failures          []ClassDispatcher `json:"failures"`
 	Replay            *ReplayInfo       `json:"replay,omitempty"`
-	// ReplayedAs is the run of the replay that superseded this failed or
-	// canceled run (lists only).
+	// ReplayedAs is the run that superseded this failed or canceled run:
+	// its replay, or the latest run after a reset (lists only).
 	ReplayedAs string `json:"replayedAs,omitempty"`
 	WebURL     string `json:"webUrl,omitempty"`
 	// SkipReason is the most actionable reason for which the run skipped
