@@ -94,13 +94,34 @@ func (c *Config) ForEvent(ev Event) Config {
 			out.Dispatchers = append(out.Dispatchers, d)
 			continue
 		}
-		s := SkippedDispatcher{DispatcherID: d.ID, Name: d.Name, Reason: reason, Detail: detail, Actions: make([]SkippedAction, len(d.Actions))}
-		for i, a := range d.Actions {
-			s.Actions[i] = SkippedAction{ID: a.ID, Name: a.Name, Type: a.Type}
-		}
-		out.Skipped = append(out.Skipped, s)
+		out.Skipped = append(out.Skipped, skip(d, reason, detail))
 	}
 	return out
+}
+
+// PauseSince returns c with the dispatchers that paused reports moved to
+// Skipped (SkipPaused), as ForEvent moves those paused: a replay runs the
+// configuration of the run it replays, but not a dispatcher paused since.
+func (c *Config) PauseSince(paused func(Dispatcher) bool) Config {
+	out := *c
+	out.Dispatchers, out.Skipped = nil, slices.Clone(c.Skipped)
+	for _, d := range c.Dispatchers {
+		if !paused(d) {
+			out.Dispatchers = append(out.Dispatchers, d)
+			continue
+		}
+		out.Skipped = append(out.Skipped, skip(d, SkipPaused, "the dispatcher was paused when this replay started"))
+	}
+	return out
+}
+
+// skip is what a dispatch records of d, skipped for reason.
+func skip(d Dispatcher, reason, detail string) SkippedDispatcher {
+	s := SkippedDispatcher{DispatcherID: d.ID, Name: d.Name, Reason: reason, Detail: detail, Actions: make([]SkippedAction, len(d.Actions))}
+	for i, a := range d.Actions {
+		s.Actions[i] = SkippedAction{ID: a.ID, Name: a.Name, Type: a.Type}
+	}
+	return s
 }
 
 // matchFilter evaluates the filter expr with vars (with smallFilterCost

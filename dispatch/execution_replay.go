@@ -114,6 +114,9 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if actions, err = e.settleChildren(ctx, r, latest, src, actions); err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
+	if cfg, err = e.pausedSince(ctx, r, latest, src, cfg, actions); err != nil {
+		return dispatcher.ReplayResult{}, err
+	}
 	claim := dispatcher.AuditEntry{ID: dispatcher.NewID(e.now()), WorkflowID: r.WorkflowID, Ref: replayID, Operation: dispatcher.AuditReplay,
 		RunID: latest.RunID, Actor: r.Actor, Actions: actions, Config: r.Config, BulkReplayID: r.BulkReplayID,
 		IdempotencyKey: key, At: e.now()}
@@ -319,6 +322,37 @@ func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayReques
 		return nil, err
 	}
 	return &dispatcher.Config{Dispatchers: ds}, nil
+}
+
+// pausedSince returns the original configuration cfg of a replay with
+// the dispatchers paused since its run skipped (SkipPaused), as a new
+// event's dispatch skips them: a pause is how an admin stops a
+// dispatcher, and replaying its failures would otherwise run it behind
+// their back. Their actions end skipped, found and replayed like any
+// that a pause skipped once it is resumed (skipReason paused). A replay
+// that would run nothing else is refused (ESTATE).
+func (e *Executions) pausedSince(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, cfg *dispatcher.Config, actions []string) (*dispatcher.Config, error) {
+	if r.Config != dispatcher.ReplayConfigOriginal || e.dispatchers == nil {
+		return cfg, nil // the current configuration: the run skips them
+	}
+	now, err := e.dispatchers.DispatchersByEventType(ctx, src.input.Event.Type)
+	if err != nil {
+		return nil, err
+	}
+	var paused []string
+	out := cfg.PauseSince(func(d dispatcher.Dispatcher) bool {
+		if i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID }); i >= 0 && now[i].Paused {
+			paused = append(paused, fmt.Sprintf("%q (%s)", d.Name, d.ID))
+			return true
+		}
+		return false
+	})
+	if len(paused) > 0 && !slices.ContainsFunc(actions, out.HasAction) {
+		return nil, dispatcher.Errorf(dispatcher.ESTATE,
+			"the actions this replay would run (%s) are all of dispatchers paused since run %s of dispatch %s: %s; resume them (enabled: true) to replay them",
+			strings.Join(actions, ", "), latest.RunID, r.WorkflowID, strings.Join(paused, ", "))
+	}
+	return &out, nil
 }
 
 // replayActions returns the action ids a replay runs: the named ones,

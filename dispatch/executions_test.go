@@ -816,3 +816,47 @@ func firstTaskCompleted(t *testing.T, c client.Client, workflowID, runID string)
 	t.Fatalf("run %s of %s has no completed workflow task", runID, workflowID)
 	return 0
 }
+
+// A replay with the original configuration skips the dispatchers paused
+// since the run it replays, as a new event's dispatch does: a pause is
+// how an admin stops a dispatcher. Their actions end skipped, to be
+// replayed once it is resumed; a replay left with nothing else to run is
+// refused. Before, the replay ran them.
+func TestReplaySkipsDispatchersPausedSince(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("paused-1", "signup", true) // t1 (d1) and m2 (d2) fail
+	e.mu.Lock()
+	calls := len(e.keys)
+	e.mu.Unlock()
+
+	e.store.SetPaused("d1", true)
+	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(failed.WorkflowID, r.RunID)
+	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeSummary(d.Outcomes); got != "m2:failed:TemplateError t1:skipped" {
+		t.Errorf("replay outcomes %s, want m2 run again and t1 skipped", got)
+	}
+	for _, o := range d.Outcomes {
+		if o.ActionID == "t1" && o.SkipReason != dispatcher.SkipPaused {
+			t.Errorf("t1 skipped for %q, want %q", o.SkipReason, dispatcher.SkipPaused)
+		}
+	}
+	e.mu.Lock()
+	if len(e.keys) != calls {
+		t.Errorf("the paused dispatcher's function was called: %q", e.keys[calls:])
+	}
+	e.mu.Unlock()
+	e.list(dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}, failed.WorkflowID)
+
+	e.store.SetPaused("d2", true)
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), `dispatchers paused since run `+r.RunID) || !strings.Contains(err.Error(), `"welcome" (d2)`) {
+		t.Errorf("replay with every action paused: %v, want ESTATE naming the paused dispatcher", err)
+	}
+}

@@ -18,15 +18,36 @@ type MemStore struct {
 	Templates   map[string]dispatcher.Template // by id
 	Functions   map[string]dispatcher.Function // by name
 
-	mu   sync.Mutex
-	sent map[string]bool // mails recorded as sent, by Message-ID
+	mu      sync.Mutex
+	sent    map[string]bool // mails recorded as sent, by Message-ID
+	changes int64           // by SetPaused
 }
 
-// ConfigVersion implements activities.Store: the configuration never changes.
-func (s *MemStore) ConfigVersion(context.Context) (int64, error) { return 1, nil }
+// ConfigVersion implements activities.Store: the configuration changes
+// only with SetPaused.
+func (s *MemStore) ConfigVersion(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 1 + s.changes, nil
+}
+
+// SetPaused pauses or resumes the dispatcher with id, as
+// PUT /dispatchers/v1/{id} {"enabled": …} does.
+func (s *MemStore) SetPaused(id string, paused bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.Dispatchers {
+		if s.Dispatchers[i].ID == id {
+			s.Dispatchers[i].Paused = paused
+			s.changes++
+		}
+	}
+}
 
 // DispatchersByEventType implements activities.Store.
 func (s *MemStore) DispatchersByEventType(_ context.Context, eventType string) ([]dispatcher.Dispatcher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []dispatcher.Dispatcher
 	for _, d := range s.Dispatchers {
 		if d.EventType == eventType {
