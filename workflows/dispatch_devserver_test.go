@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -489,4 +490,105 @@ func resetToFirstTask(t *testing.T, c client.Client, id, runID string) string {
 		t.Fatal(err)
 	}
 	return reset.GetRunId()
+}
+
+// A cancel that reaches a dispatch in the workflow task that also brings
+// its gated call's permit (both sent while no worker ran it) makes no
+// call, and gives the permit back. An await whose condition holds
+// returns without looking at the cancel, and the call's local attempt
+// runs on a disconnected context; what keeps the call from going out is
+// the order in which the SDK runs coroutines: the action's, created
+// before the one that takes permits (listenForPermits), sees the cancel
+// before the permit is taken. This holds that order to account.
+func TestDispatchCanceledWithItsPermit(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "dispatch-canceled-permit"
+	cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "gated", Actions: []dispatcher.Action{
+		{ID: "a1", Type: dispatcher.ActionTask, Name: "call", FunctionName: "f"}}}},
+		Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: 10 * time.Second, Gated: true}}}
+	in := workflows.DispatchInput{Event: dispatcher.Event{ID: "gated", Type: "gated"}, Config: &cfg, Version: workflows.DispatchVersion}
+
+	requests := make(chan workflows.PermitRequest, 10)
+	var calls atomic.Int32
+	newWorker := func() worker.Worker {
+		w := worker.New(c, queue, worker.Options{})
+		workflows.Register(w)
+		w.RegisterActivityWithOptions(func(_ context.Context, in workflows.RequestPermitInput) error {
+			requests <- in.Request // taken; no gate answers
+			return nil
+		}, activity.RegisterOptions{Name: workflows.ActivityRequestPermit})
+		for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
+			w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+				calls.Add(1)
+				return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
+			}, activity.RegisterOptions{Name: name})
+		}
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	first := newWorker()
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-canceled-permit", TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req workflows.PermitRequest
+	select {
+	case req = <-requests:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dispatch asked for no permit")
+	}
+	// Once the task that asked has completed, the dispatch waits.
+	testenv.Eventually(t, 30*time.Second, func() string {
+		it := c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				return err.Error()
+			}
+			if ev.GetEventType() == enums.EVENT_TYPE_MARKER_RECORDED {
+				return ""
+			}
+		}
+		return "the permit request is not recorded yet"
+	})
+	first.Stop()
+
+	if err := c.SignalWorkflow(t.Context(), run.GetID(), run.GetRunID(), workflows.SignalPermit, workflows.PermitGrant{RequestID: req.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CancelWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(newWorker().Stop)
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var canceled *temporal.CanceledError
+	if err := run.Get(ctx, nil); !errors.As(err, &canceled) {
+		t.Fatalf("the dispatch ended with %v, want canceled", err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d calls made after the cancel, want none", n)
+	}
+	released := false
+	it := c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetSignalExternalWorkflowExecutionInitiatedEventAttributes(); a != nil && a.GetSignalName() == workflows.SignalGateDone {
+			var done workflows.PermitDone
+			if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &done); err != nil {
+				t.Fatal(err)
+			}
+			released = done.RequestID == req.ID && done.Result == workflows.PermitReleased
+		}
+	}
+	if !released {
+		t.Error("the permit was not given back to the gate")
+	}
+	replays(t, c, run)
 }
