@@ -91,8 +91,21 @@ func WithEnvelope(e Envelope) Option { return func(p *Producer) { p.envelope = e
 func WithSource(source string) Option { return func(p *Producer) { p.source = source } }
 
 // WithRetry sets how retryable failures are retried (default
-// DefaultRetry; Attempts 1 never retries).
-func WithRetry(r Retry) Option { return func(p *Producer) { p.retry = r } }
+// DefaultRetry; Attempts 1 never retries). An Initial or Max left zero
+// is DefaultRetry's.
+func WithRetry(r Retry) Option {
+	return func(p *Producer) {
+		// Retry{Attempts: 3} retried at once, three sends within a
+		// millisecond, when it meant the default waits.
+		if r.Initial == 0 {
+			r.Initial = DefaultRetry.Initial
+		}
+		if r.Max == 0 {
+			r.Max = max(DefaultRetry.Max, r.Initial)
+		}
+		p.retry = r
+	}
+}
 
 // WithAttemptTimeout bounds each send (default DefaultAttemptTimeout).
 func WithAttemptTimeout(d time.Duration) Option { return func(p *Producer) { p.attemptTimeout = d } }

@@ -218,3 +218,24 @@ func TestBadURLHidesThePassword(t *testing.T) {
 		t.Errorf("NATS: Dispatch: %v; want an error naming the host, not the password", err)
 	}
 }
+
+// A Retry that names only its attempts waits as DefaultRetry does.
+// Before, its zero Initial and Max retried at once.
+func TestRetryLeftZeroWaitsAsTheDefault(t *testing.T) {
+	tr := &fakeTransport{errs: []error{retryable, retryable}}
+	w := &waits{}
+	p := newProducer(t, tr, w, WithRetry(Retry{Attempts: 3}))
+	if _, err := p.Dispatch(context.Background(), "t", nil); err != nil {
+		t.Fatal(err)
+	}
+	base := DefaultRetry.Initial
+	if len(w.d) != 2 {
+		t.Fatalf("waited %d times, want 2", len(w.d))
+	}
+	for i, d := range w.d {
+		if d < base/2 || d > base {
+			t.Errorf("wait %d = %s, want within [%s, %s]", i+1, d, base/2, base)
+		}
+		base *= 2
+	}
+}
