@@ -32,3 +32,13 @@ func TestUnknownSubcommand(t *testing.T) {
 		t.Errorf("dispatcher executions: %v, %q; want its help", err, out.String())
 	}
 }
+
+// A file named as sync's argument, as the Extra Horizon CLI's users may
+// type it, says to use -f; before, it was an unknown command.
+func TestSyncFileAsArgument(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"sync", "dispatchers.yaml"}, func(string) string { return "" }, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "dispatcher sync -f dispatchers.yaml") {
+		t.Errorf("dispatcher sync dispatchers.yaml: %v, want a hint to use -f", err)
+	}
+}

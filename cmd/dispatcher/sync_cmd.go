@@ -55,7 +55,13 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 			"  dispatcher sync -f dispatchers.json --rename user-welcome=welcome-mail\n" +
 			"  DISPATCHER_SECRET_ERASE=... dispatcher sync -f dispatchers.json --json\n" +
 			"  ERASE_SECRET=... dispatcher sync -f dispatchers.json --allow-env ERASE_SECRET",
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				// Before: unknown command "dispatchers.yaml".
+				return fmt.Errorf("sync takes its file from -f, not an argument: dispatcher sync -f %s", args[0])
+			}
+			return nil
+		},
 	}
 	client := clientFlags(cmd, getenv)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
