@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +52,11 @@ func ifMatch(c *gin.Context, what, id string, find func(ctx context.Context) (ti
 			return current, true
 		}
 	}
+	hint := ""
+	if slices.ContainsFunc(tags, func(tag string) bool { return tag != "" && !strings.HasSuffix(tag, `"`) }) {
+		hint = " (an entity tag is quoted, as the ETag header gives it: " + etag(current) + ", not " + strings.Trim(etag(current), `"`) + ")"
+	}
 	abort(c, errPrecondition, "If-Match: the "+what+" with id "+id+" is at version "+etag(current)+
-		", which the header does not give: get it again and make the change on what it is now")
+		", which the header does not give: get it again and make the change on what it is now"+hint)
 	return time.Time{}, false
 }

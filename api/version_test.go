@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
@@ -47,6 +48,9 @@ func TestIfMatch(t *testing.T) {
 				_, refused := send(412, "PUT", one, tc.change, "If-Match", stale)
 				wantError(t, 412, refused, 412, 412, "If-Match")
 			}
+			// The tag without its quotes: the answer says how it is written.
+			_, refused := send(412, "PUT", one, tc.change, "If-Match", strings.Trim(created, `"`))
+			wantError(t, 412, refused, 412, 412, "an entity tag is quoted, as the ETag header gives it: "+created)
 			if got, _ := send(200, "GET", one, ""); got != created {
 				t.Fatalf("a refused change moved the ETag: %s, want %s", got, created)
 			}
