@@ -179,6 +179,12 @@ func TestSyncLifecycle(t *testing.T) {
 
 	// A rename keeps the dispatcher (its id, its history) with --rename.
 	renamed := writeFile(t, "app.yaml", strings.Replace(app, "name: gdpr", "name: gdpr-v2", 1))
+	// Without, the plan says that the old one stays beside the new, on
+	// the same events; before, it showed the creation alone.
+	out = s.mustSync(nil, "sync", "-f", renamed, "--dry-run")
+	mustContain(t, "rename without --rename", out, `+ dispatcher "gdpr-v2"`,
+		`warning: dispatcher "gdpr", managed by sync, is not in the file and stays (without --clean): it acts on event type`,
+		"--rename gdpr=gdpr-v2 renames it instead, --clean deletes it")
 	out = s.mustSync(nil, "sync", "-f", renamed, "--rename", "gdpr=gdpr-v2", "--dry-run")
 	mustContain(t, "rename plan", out, `~ dispatcher "gdpr-v2" (renamed from "gdpr" by --rename)`, `name: "gdpr" → "gdpr-v2"`, "Plan: 0 to create, 1 to update, 0 to delete.")
 	if s.dispatchersByName()["gdpr"] == nil {

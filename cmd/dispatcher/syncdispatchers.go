@@ -42,7 +42,8 @@ func (p *planner) planDispatchers() {
 		}
 	}
 
-	kept := map[string]bool{} // ids of remote dispatchers the file matches
+	kept := map[string]bool{}        // ids of remote dispatchers the file matches
+	created := map[string][]string{} // names of the dispatchers created, by event type
 	for i, d := range p.file.Dispatchers {
 		name := text(d["name"])
 		have, note := p.remote.dispatcherByName(name), ""
@@ -63,6 +64,7 @@ func (p *planner) planDispatchers() {
 			continue
 		}
 		if have == nil {
+			created[text(want["eventType"])] = append(created[text(want["eventType"])], name)
 			c := &change{Op: opCreate, Kind: "dispatcher", Name: name, method: "POST", path: "/dispatchers/v1", body: want}
 			for _, a := range want["actions"].([]any) {
 				c.Actions = append(c.Actions, text(a.(map[string]any)["name"]))
@@ -81,6 +83,7 @@ func (p *planner) planDispatchers() {
 	p.warnUnknownFields()
 
 	if !p.opts.Clean {
+		p.warnLeftBehind(kept, created)
 		return
 	}
 	if !p.file.HasDispatchers {
@@ -94,6 +97,22 @@ func (p *planner) planDispatchers() {
 			p.add(&change{Op: opDelete, Kind: "dispatcher", Name: text(d["name"]), Note: "--clean: managed by sync, not in the file",
 				method: "DELETE", path: "/dispatchers/v1/" + url.PathEscape(text(d["id"])), ifMatch: versionOf(d)})
 		}
+	}
+}
+
+// warnLeftBehind warns of each managed dispatcher the file lacks, kept
+// without --clean, whose event type a dispatcher the plan creates has
+// too: a dispatcher renamed in the file without --rename would otherwise
+// act on its events twice, as the old one and as the new, without a word.
+func (p *planner) warnLeftBehind(kept map[string]bool, created map[string][]string) {
+	for _, d := range p.remote.Dispatchers {
+		news := created[text(d["eventType"])]
+		if !managed(d) || kept[text(d["id"])] || len(news) == 0 {
+			continue
+		}
+		old := text(d["name"])
+		p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("dispatcher %s, managed by sync, is not in the file and stays (without --clean): it acts on event type %s as %s, created now, will; "+
+			"--rename %s=%s renames it instead, --clean deletes it", quote(old), quote(text(d["eventType"])), quote(news[0]), old, news[0]))
 	}
 }
 

@@ -720,8 +720,10 @@ func TestSyncPlanRenameOfNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `--rename gpdr=gdpr-v2: the install has no dispatcher named "gpdr" (nor "gdpr-v2"): "gdpr-v2" is created as new; is "gpdr" misspelt?`
-	if len(p.Warnings) != 1 || p.Warnings[0] != want {
+	want := []string{`--rename gpdr=gdpr-v2: the install has no dispatcher named "gpdr" (nor "gdpr-v2"): "gdpr-v2" is created as new; is "gpdr" misspelt?`,
+		// and the one it meant stays beside it (warnLeftBehind)
+		`dispatcher "gdpr", managed by sync, is not in the file and stays (without --clean): it acts on event type "e" as "gdpr-v2", created now, will; --rename gdpr=gdpr-v2 renames it instead, --clean deletes it`}
+	if !slices.Equal(p.Warnings, want) {
 		t.Errorf("warnings %q, want %q", p.Warnings, want)
 	}
 	if got := planLines(p); !slices.Equal(got, []string{`+ dispatcher "gdpr-v2"`}) {
