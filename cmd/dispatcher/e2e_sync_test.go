@@ -410,9 +410,16 @@ func TestSyncExportRoundTrip(t *testing.T) {
 	first := string(b1)
 	mustContain(t, "export", first, `"templateName": "goodbye"`, `"secretEnv": "DISPATCHER_SECRET_ERASE"`, `"X-Api-Key": "DISPATCHER_HEADER_HOOKS_X_API_KEY"`,
 		`"html": "<p>x & y</p>"`, `"weight": 1.50`,
-		`"perSecond": 5`, `"burst": 1`, `"failures": 3`, `"windowSeconds": 60`, `"probeIntervalSeconds": 30`)
+		`"perSecond": 5`, `"failures": 3`)
 	if strings.Contains(first, managedTag) {
 		t.Fatalf("export wrote the managed tag:\n%s", first)
+	}
+	// Flow control's defaults are left out, as the README says of
+	// fields at their defaults; before, they were written out.
+	for _, d := range []string{`"burst"`, `"windowSeconds"`, `"probeIntervalSeconds"`} {
+		if strings.Contains(first, d) {
+			t.Errorf("export wrote %s at its default:\n%s", d, first)
+		}
 	}
 	managedOnly := a.mustSync(nil, "export", "--managed-only")
 	if strings.Contains(managedOnly, `"manual"`) || strings.Contains(managedOnly, `"unmanaged"`) {

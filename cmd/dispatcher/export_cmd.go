@@ -214,14 +214,27 @@ func exportDoc(s *remoteState, managedOnly bool) (ordered, []string) {
 			of.add("taskQueue", f.TaskQueue)
 		}
 		// Flow control, but for a pause: that is operations', not code.
+		// Defaults left out, as sync and the API fill them in; a circuit
+		// breaker keeps its failures, which say that it is there.
 		if r := f.RateLimit; r != nil {
-			of.add("rateLimit", ordered{{"perSecond", r.PerSecond}, {"burst", r.Burst}})
+			rl := ordered{{"perSecond", r.PerSecond}}
+			if r.Burst != dispatcher.DefaultBurst {
+				rl.add("burst", r.Burst)
+			}
+			of.add("rateLimit", rl)
 		}
 		if f.MaxConcurrency > 0 {
 			of.add("maxConcurrency", f.MaxConcurrency)
 		}
 		if c := f.CircuitBreaker; c != nil {
-			of.add("circuitBreaker", ordered{{"failures", c.Failures}, {"windowSeconds", c.WindowSeconds}, {"probeIntervalSeconds", c.ProbeIntervalSeconds}})
+			cb := ordered{{"failures", c.Failures}}
+			if c.WindowSeconds != int(dispatcher.DefaultCircuitWindow.Seconds()) {
+				cb.add("windowSeconds", c.WindowSeconds)
+			}
+			if c.ProbeIntervalSeconds != int(dispatcher.DefaultProbeInterval.Seconds()) {
+				cb.add("probeIntervalSeconds", c.ProbeIntervalSeconds)
+			}
+			of.add("circuitBreaker", cb)
 		}
 		if f.HasSecret {
 			env := secretEnvName(f.Name)
