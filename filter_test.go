@@ -68,7 +68,10 @@ func TestFilterMatch(t *testing.T) {
 		{`event.time > timestamp("2026-01-01T00:00:00Z")`, `{}`, true, ""},
 		{`event.content == {}`, ``, true, ""}, // no content: an empty object
 		{`event.content.amount > 100`, `{}`, false, "no such key: amount"},
-		{`event.content.amount > 100`, `{"amount": "lots"}`, false, "no such overload"},
+		{`event.content.amount > 100`, `{"amount": "lots"}`, false, "no such overload: an operator or function was given a value of a type it does not take, such as a string compared with a number"},
+		// What that error says to write.
+		{`type(event.content.amount) == int && event.content.amount > 100`, `{"amount": "lots"}`, false, ""},
+		{`type(event.content.amount) == int && event.content.amount > 100`, `{"amount": 150}`, true, ""},
 		{`event.content.flag`, `{"flag": "yes"}`, false, "the filter gave a value of type string, not true or false"},
 		// Not the value: the error is shown where the content is not.
 		{`event.content`, `{"ssn": "123-45-6789"}`, false, "the filter gave a value of type map, not true or false"},
