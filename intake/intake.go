@@ -171,6 +171,9 @@ func parseJSON(msg Message, now time.Time) (dispatcher.Event, string, error) {
 	if err := decodeObject(body, &e, msg.BodyName); err != nil {
 		return dispatcher.Event{}, "", err
 	}
+	if err := misspelt(body, e); err != nil {
+		return dispatcher.Event{}, "", err
+	}
 	if (e.ID == nil || *e.ID == "") && msg.DefaultID != "" {
 		e.ID = &msg.DefaultID
 	}
@@ -183,6 +186,25 @@ func parseJSON(msg Message, now time.Time) (dispatcher.Event, string, error) {
 		return ev, "", err
 	}
 	return ev, envelope, nil
+}
+
+// misspelt refuses an event without a type, or without content and
+// data, that has a key nearly spelling the one it lacks ("contnet",
+// "tpye"): its content would be dropped quietly, and the dispatch fail
+// later for what the event did carry. Keys of their own, which Extra
+// Horizon clients send, pass, as does a near miss of a field that the
+// event has; an event with its type and content is not walked again.
+func misspelt(body []byte, e wire.Event) error {
+	if e.Type != nil && (e.Content != nil || e.Data != nil) {
+		return nil
+	}
+	path, name := wire.Misspelt(body, e)
+	lacks := map[string]bool{"id": e.ID == nil, "type": e.Type == nil, "content": e.Content == nil && e.Data == nil,
+		"data": e.Data == nil && e.Content == nil, "creationTimestamp": e.CreationTimestamp == nil, "timestamp": e.Timestamp == nil}
+	if path == "" || strings.Contains(path, ".") || !lacks[name] {
+		return nil
+	}
+	return dispatcher.Errorf(dispatcher.EINVALID, "%s: unknown field; did you mean %q? (the event has no %s)", path, name, name)
 }
 
 // decodeObject decodes body, a JSON object, into v, saying which field

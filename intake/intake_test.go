@@ -32,6 +32,12 @@ func TestParseBrokerMessages(t *testing.T) {
 			dispatcher.Event{ID: "e1", Type: "user_deleted", Content: []byte(`{"a":1}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
 		{"extra horizon without: the message's id", "", nil, `{"type":"user_deleted"}`, "msg-2",
 			dispatcher.Event{ID: "msg-2", Type: "user_deleted", Content: []byte(`{}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
+		// Keys of the client's own pass: one that nearly spells a field
+		// the event has, and any beside no content.
+		{"extra horizon with a key near one it has", "application/json", nil, `{"id":"e2","type":"t","content":{"a":1},"context":{"b":2}}`, "",
+			dispatcher.Event{ID: "e2", Type: "t", Content: []byte(`{"a":1}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
+		{"extra horizon without content, a key of its own", "application/json", nil, `{"id":"e3","type":"t","origin":"app"}`, "",
+			dispatcher.Event{ID: "e3", Type: "t", Content: []byte(`{}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
 		{"lk", "application/json", nil, `{"type":"t","timestamp":"2024-01-01T00:00:00Z","data":{"k":"v"},"source":{"producerId":"p","kinesisPartitionKey":"pk"}}`, "msg-3",
 			dispatcher.Event{ID: "msg-3", Type: "t", Content: []byte(`{"k":"v"}`), Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Source: "p", PartitionKey: "pk"}, dispatcher.EnvelopeLK},
 		{"cloudevents structured", "application/cloudevents+json; charset=utf-8", nil,
@@ -93,6 +99,11 @@ func TestParseErrors(t *testing.T) {
 		{"not UTF-8", "application/json", "{\"type\":\"t\",\"content\":{\"n\":\"\xff\xfe\"}}", nil, 0, dispatcher.EINVALID, "content: is not valid UTF-8 text (at its byte 6)"},
 		{"no type", "application/json", `{"id":"x"}`, nil, 0, dispatcher.EREQUIRED, "type: is required"},
 		{"type of the wrong kind", "application/json", `{"type":5}`, nil, 0, dispatcher.EINVALID, "type: must be a string"},
+		// A near miss of a field the event lacks; before, its content was
+		// dropped and the dispatch failed later (a template's missing key).
+		{"content misspelt", "application/json", `{"id":"x","type":"t","contnet":{"name":"Ann"}}`, nil, 0, dispatcher.EINVALID, `contnet: unknown field; did you mean "content"? (the event has no content)`},
+		{"type misspelt", "application/json", `{"id":"x","tpye":"t","content":{}}`, nil, 0, dispatcher.EINVALID, `tpye: unknown field; did you mean "type"?`},
+		{"data misspelt", "application/json", `{"id":"x","type":"t","source":{"producerId":"p"},"dat":{}}`, nil, 0, dispatcher.EINVALID, `dat: unknown field; did you mean "data"?`},
 		// Before, encoding/json took "TYPE" for "type", and the last of
 		// the two was the type dispatched.
 		{"a field in another case too", "application/json", `{"id":"x","type":"user_deleted","TYPE":"other"}`, nil, 0, dispatcher.EINVALID, `TYPE: sets "type" again (keys match regardless of case); give each field once`},
