@@ -214,18 +214,7 @@ func TestDispatchCanceledBeforeAWorkerTookIt(t *testing.T) {
 	var calls atomic.Int32
 	w := worker.New(c, queue, worker.Options{})
 	workflows.Register(w)
-	for _, name := range []string{workflows.LocalSendMail, workflows.ActivitySendMail} {
-		w.RegisterActivityWithOptions(func(context.Context, dispatcher.MailInput) (dispatcher.MailResult, error) {
-			calls.Add(1)
-			return dispatcher.MailResult{}, nil
-		}, activity.RegisterOptions{Name: name})
-	}
-	for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
-		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-			calls.Add(1)
-			return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
-		}, activity.RegisterOptions{Name: name})
-	}
+	registerCounted(w, &calls)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -433,19 +422,7 @@ func TestResetDispatchRunsAChildOnce(t *testing.T) {
 					if err := second.Get(t.Context(), nil); !errors.As(err, &canceled) {
 						t.Fatalf("the reset run ended with %v, want it canceled", err)
 					}
-					testenv.Eventually(t, 30*time.Second, func() string {
-						it := c.GetWorkflowHistory(t.Context(), child, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-						for it.HasNext() {
-							e, err := it.Next()
-							if err != nil {
-								return err.Error()
-							}
-							if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED {
-								return ""
-							}
-						}
-						return "the child was not asked to cancel"
-					})
+					waitForEvent(t, c, child, "", enums.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED, "the child was not asked to cancel")
 					_ = c.SignalWorkflow(t.Context(), child, "", "finish", "ok")
 					replays(t, c, second)
 					return
@@ -517,12 +494,7 @@ func TestDispatchCanceledWithItsPermit(t *testing.T) {
 			requests <- in.Request // taken; no gate answers
 			return nil
 		}, activity.RegisterOptions{Name: workflows.ActivityRequestPermit})
-		for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
-			w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-				calls.Add(1)
-				return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
-			}, activity.RegisterOptions{Name: name})
-		}
+		registerCounted(w, &calls)
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -540,19 +512,7 @@ func TestDispatchCanceledWithItsPermit(t *testing.T) {
 		t.Fatal("the dispatch asked for no permit")
 	}
 	// Once the task that asked has completed, the dispatch waits.
-	testenv.Eventually(t, 30*time.Second, func() string {
-		it := c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			ev, err := it.Next()
-			if err != nil {
-				return err.Error()
-			}
-			if ev.GetEventType() == enums.EVENT_TYPE_MARKER_RECORDED {
-				return ""
-			}
-		}
-		return "the permit request is not recorded yet"
-	})
+	waitForEvent(t, c, run.GetID(), run.GetRunID(), enums.EVENT_TYPE_MARKER_RECORDED, "the permit request is not recorded yet")
 	first.Stop()
 
 	if err := c.SignalWorkflow(t.Context(), run.GetID(), run.GetRunID(), workflows.SignalPermit, workflows.PermitGrant{RequestID: req.ID}); err != nil {
@@ -591,4 +551,40 @@ func TestDispatchCanceledWithItsPermit(t *testing.T) {
 		t.Error("the permit was not given back to the gate")
 	}
 	replays(t, c, run)
+}
+
+// waitForEvent polls the history of a run until it holds an event of typ;
+// what says what is missing meanwhile.
+func waitForEvent(t *testing.T, c client.Client, id, runID string, typ enums.EventType, what string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() string {
+		it := c.GetWorkflowHistory(t.Context(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				return err.Error()
+			}
+			if ev.GetEventType() == typ {
+				return ""
+			}
+		}
+		return what
+	})
+}
+
+// registerCounted registers mail and call activities, local and regular,
+// that succeed and count their calls.
+func registerCounted(w worker.Worker, calls *atomic.Int32) {
+	for _, name := range []string{workflows.LocalSendMail, workflows.ActivitySendMail} {
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.MailInput) (dispatcher.MailResult, error) {
+			calls.Add(1)
+			return dispatcher.MailResult{}, nil
+		}, activity.RegisterOptions{Name: name})
+	}
+	for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			calls.Add(1)
+			return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
+		}, activity.RegisterOptions{Name: name})
+	}
 }
