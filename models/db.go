@@ -176,8 +176,30 @@ func provider(db *gorm.DB) (*goose.Provider, error) {
 	return goose.NewProvider(dialect, sqlDB, sub)
 }
 
-// Ping checks that the database answers.
+// Ping checks, at start-up, that the database answers, asking again
+// while it refuses connections or is starting, until ctx ends.
 func Ping(ctx context.Context, db *gorm.DB) error {
+	for {
+		err := ping(ctx, db)
+		if err == nil || !transient(err) {
+			return err
+		}
+		// Refused, or starting: a database that comes up after the
+		// process (a pod's first seconds) is asked again until ctx ends.
+		// Before, the first refusal stopped the process at once.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pingRetry):
+		}
+	}
+}
+
+// pingRetry is how soon Ping asks a database that refused again.
+const pingRetry = 250 * time.Millisecond
+
+// ping asks the database once.
+func ping(ctx context.Context, db *gorm.DB) error {
 	sqlDB, err := db.DB()
 	if err != nil {
 		return err

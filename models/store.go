@@ -202,5 +202,5 @@ func unchanged(what, id string, updated, ifUpdated time.Time) error {
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return Ping(ctx, s.db) }
+// Ping checks that the database answers, asking once (readiness).
+func (s *Store) Ping(ctx context.Context) error { return ping(ctx, s.db) }

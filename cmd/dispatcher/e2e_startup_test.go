@@ -152,6 +152,35 @@ func get(t *testing.T, url string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+// TestEndToEndServeWaitsForADatabaseStartingLate: a database that
+// refuses connections at first, as one that starts after the process
+// does (a pod and its database scheduled together), is asked again until
+// it answers, within the ping's 15 s: the process starts. Before, the
+// first refusal stopped it at once, and the orchestrator restarted it in
+// a loop.
+func TestEndToEndServeWaitsForADatabaseStartingLate(t *testing.T) {
+	pg, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := child.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := pg.Host
+	pg.Host = fmt.Sprintf("127.0.0.1:%d", port) // nothing listens there yet
+	s := startWithoutTemporal(t, "127.0.0.1:1")
+	s.env = append(s.env, "DATABASE_URL="+pg.String())
+	// The database comes up 3 s after the process asks it first; launch
+	// returns once the process listens, which it does after the database
+	// answered (or fails the test, had the process exited).
+	time.AfterFunc(3*time.Second, func() { testenv.NewProxyOn(t, pg.Host, target) })
+	s.url = s.launch("serve").url
+	if _, body := get(t, s.url+"/readyz"); !strings.Contains(body, `"database":"ok"`) {
+		t.Fatalf("/readyz = %s, want the database ok", body)
+	}
+}
+
 // TestEndToEndServeRefusesADatabaseThatDoesNotAnswer: a database that
 // accepts connections and never answers (a stalled server, a black-holed
 // route) stops the process at start-up within its ping's timeout, saying

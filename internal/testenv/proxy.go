@@ -24,7 +24,14 @@ type Proxy struct {
 // ends.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return NewProxyOn(t, "127.0.0.1:0", target)
+}
+
+// NewProxyOn is NewProxy listening on addr: a server that comes up, on
+// an address its clients were given, after them.
+func NewProxyOn(t testing.TB, addr, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
