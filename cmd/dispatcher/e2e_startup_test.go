@@ -80,6 +80,14 @@ func TestEndToEndServeStartsBeforeTemporal(t *testing.T) {
 
 	s.token = strings.TrimSpace(s.run("token", "--admin"))
 	s.dispatchOneTask("late")
+
+	// Temporal gone once the worker polls: the worker is down with it.
+	// Before, /readyz said "worker":"ok" for as long as the outage.
+	srv.Kill()
+	s.poll("/readyz to say the worker is down with Temporal", func() bool {
+		_, body := get(t, s.url+"/readyz")
+		return strings.Contains(body, `"temporal":"down"`) && strings.Contains(body, `"worker":"down"`)
+	})
 }
 
 // dispatchOneTask configures a dispatcher of event type <name>_event whose

@@ -172,7 +172,15 @@ func (p process) run(ctx context.Context) error {
 		// stopping worker takes no new work, and its first attempts in
 		// flight get their whole time (workerStopTimeout).
 		context.AfterFunc(ctx, workers.stop)
-		checks["worker"] = workers.ready
+		temporal := checks["temporal"]
+		checks["worker"] = func(ctx context.Context) error {
+			if err := workers.ready(ctx); err != nil {
+				return err
+			}
+			// Started, it polls only while Temporal answers: before, it
+			// said ok through an outage.
+			return temporal(ctx)
+		}
 		go p.pruneDeliveryRecords(ctx, store)
 	}
 	// One starter for the API and the broker intakes. Eager start only
