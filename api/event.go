@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/intake"
@@ -58,7 +59,10 @@ func batchError(err error, batch bool, i int) error {
 	if !batch {
 		return err
 	}
-	msg := fmt.Sprintf("[%d].%s", i, dispatcher.ErrorMessage(err))
+	msg := fmt.Sprintf("[%d]: %s", i, dispatcher.ErrorMessage(err))
+	if field, _, ok := strings.Cut(dispatcher.ErrorMessage(err), ": "); ok && !strings.ContainsRune(field, ' ') {
+		msg = fmt.Sprintf("[%d].%s", i, dispatcher.ErrorMessage(err)) // a field of the event: [1].id
+	}
 	if i > 0 {
 		msg += fmt.Sprintf(" (the events before [%d] were accepted; sent again, they are answered as duplicates)", i)
 	}

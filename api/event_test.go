@@ -123,9 +123,17 @@ func TestEventBatchRefusedInTheMiddle(t *testing.T) {
 		`[{"specversion":"1.0","id":"a","type":"t","source":"s"},{"specversion":"1.0","id":"b","type":"t","source":"s"}]`, nil)
 	body = nil
 	_ = json.Unmarshal(rec.Body.Bytes(), &body)
-	if msg, _ := body["message"].(string); rec.Code != 500 || !strings.Contains(msg, "[1].internal error (the events before [1] were accepted") {
+	if msg, _ := body["message"].(string); rec.Code != 500 || !strings.Contains(msg, "[1]: internal error (the events before [1] were accepted") {
 		t.Fatalf("a server error at [1]: %d %s", rec.Code, rec.Body)
 	}
+	// One that is not a field's reads as the event's; before, as a path:
+	// "[1].temporal is unavailable".
+	hs.starter.refuse = map[string]error{"b": dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: context deadline exceeded")}
+	rec = hs.post("/events/v1", "application/cloudevents-batch+json",
+		`[{"specversion":"1.0","id":"a","type":"t","source":"s"},{"specversion":"1.0","id":"b","type":"t","source":"s"}]`, nil)
+	body = nil
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	wantError(t, rec.Code, body, 503, 503, "[1]: temporal is unavailable: context deadline exceeded (the events before [1] were accepted")
 }
 
 func TestEventErrors(t *testing.T) {
