@@ -199,8 +199,8 @@ func misspelt(body []byte, e wire.Event) error {
 		return nil
 	}
 	path, name := wire.Misspelt(body, e)
-	lacks := map[string]bool{"id": e.ID == nil, "type": e.Type == nil, "content": e.Content == nil && e.Data == nil,
-		"data": e.Data == nil && e.Content == nil, "creationTimestamp": e.CreationTimestamp == nil, "timestamp": e.Timestamp == nil}
+	noContent := e.Content == nil && e.Data == nil
+	lacks := map[string]bool{"type": e.Type == nil, "content": noContent, "data": noContent}
 	if path == "" || strings.Contains(path, ".") || !lacks[name] {
 		return nil
 	}

@@ -38,6 +38,9 @@ func TestParseBrokerMessages(t *testing.T) {
 			dispatcher.Event{ID: "e2", Type: "t", Content: []byte(`{"a":1}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
 		{"extra horizon without content, a key of its own", "application/json", nil, `{"id":"e3","type":"t","origin":"app"}`, "",
 			dispatcher.Event{ID: "e3", Type: "t", Content: []byte(`{}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
+		// Nor is a key near id (which is made when missing) a mistake.
+		{"extra horizon without id, content, a key near id", "application/json", nil, `{"type":"t","uid":"u-1"}`, "msg-4",
+			dispatcher.Event{ID: "msg-4", Type: "t", Content: []byte(`{}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
 		{"lk", "application/json", nil, `{"type":"t","timestamp":"2024-01-01T00:00:00Z","data":{"k":"v"},"source":{"producerId":"p","kinesisPartitionKey":"pk"}}`, "msg-3",
 			dispatcher.Event{ID: "msg-3", Type: "t", Content: []byte(`{"k":"v"}`), Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Source: "p", PartitionKey: "pk"}, dispatcher.EnvelopeLK},
 		{"cloudevents structured", "application/cloudevents+json; charset=utf-8", nil,
