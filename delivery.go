@@ -96,6 +96,11 @@ type TaskInput struct {
 	// gate then takes the lease back, whether or not the call has ended.
 	// A call that could not end before it is not made.
 	PermitExpires time.Time
+	// TaskStarted, when set, is when the workflow task that makes a first
+	// attempt started (the server's clock): a first attempt whose worker
+	// scheduled it long after (a process paused and resumed) belongs to a
+	// task that has timed out, and is not made.
+	TaskStarted time.Time `json:",omitzero"`
 }
 
 // TaskResult is what calling a task function reports.

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/testsuite"
+
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
 )
@@ -152,6 +154,51 @@ func TestCallFunctionAfterItsPermitExpires(t *testing.T) {
 				IdempotencyKey: "k", NotBefore: testNow.Add(-time.Minute), PermitExpires: tt.expires}
 			var res dispatcher.TaskResult
 			err := execute(t, a, a.CallFunction, in, &res)
+			if tt.made && err != nil {
+				t.Fatal(err)
+			}
+			if !tt.made {
+				wantFailure(t, err, dispatcher.FailureSlotMissed, true)
+			}
+			sink.mu.Lock()
+			made := len(sink.requests) - before
+			sink.mu.Unlock()
+			if want := map[bool]int{true: 1, false: 0}[tt.made]; made != want {
+				t.Errorf("%d calls reached the function, want %d", made, want)
+			}
+		})
+	}
+}
+
+// TestCallFunctionLocalOfATimedOutTask: a first attempt scheduled long
+// after its workflow task started (its process was paused with the task
+// in hand, and resumed) is not made: the task has timed out, another
+// worker runs it again and calls. Before, the call was made all the
+// same, a second time, after the dispatch had completed elsewhere. One
+// scheduled in time, or from a workflow that does not say, is made.
+func TestCallFunctionLocalOfATimedOutTask(t *testing.T) {
+	sink := startFunctionSink(t, nil)
+	store := newFakeStore()
+	store.functions["f"] = dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second}
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+	for _, tt := range []struct {
+		name    string
+		started time.Time
+		made    bool
+	}{
+		{"its task started 30 s before", time.Now().Add(-30 * time.Second), false},
+		{"its task started 5 s before", time.Now().Add(-5 * time.Second), true},
+		{"no task start given", time.Time{}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sink.mu.Lock()
+			before := len(sink.requests)
+			sink.mu.Unlock()
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			_, err := env.ExecuteLocalActivity(a.CallFunctionLocal, dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1",
+				ActionID: "a1", FunctionName: "f", IdempotencyKey: "k", TaskStarted: tt.started})
 			if tt.made && err != nil {
 				t.Fatal(err)
 			}

@@ -103,6 +103,34 @@ func queuedTooLong(ctx context.Context) error {
 		info.StartedTime.Sub(info.ScheduledTime).Round(time.Second)))
 }
 
+// staleTask fails, without calling, a first attempt that its worker
+// scheduled more than staleTaskAfter after its workflow task started
+// (taskStarted, the server's clock): longer than the task may take (10 s),
+// so the task has timed out, the attempt's outcome would be thrown away,
+// and another worker runs the dispatch's task again and makes the call.
+// A process paused (a stopped VM, SIGSTOP) and resumed processes the
+// task it had polled before; before, it made the call all the same, a
+// second one, seconds after the dispatch had completed elsewhere. It
+// fails as FailureSlotMissed, which a live task answers with a regular
+// attempt at once (dispatchV12): a worker whose clock runs that far ahead
+// of the server's makes its first attempts so, slower and correct. Only
+// ungated calls say when their task started (TaskInput.TaskStarted): a
+// gated call that misses asks for another permit, on the same clock.
+func staleTask(ctx context.Context, taskStarted time.Time) error {
+	info := activity.GetInfo(ctx)
+	late := info.ScheduledTime.Sub(taskStarted)
+	if !info.IsLocalActivity || taskStarted.IsZero() || late <= staleTaskAfter {
+		return nil
+	}
+	return temporary(ctx, dispatcher.FailureSlotMissed, fmt.Sprintf(
+		"the workflow task of this first attempt started %s before its worker scheduled it, and has timed out: not made here", late.Round(time.Second)))
+}
+
+// staleTaskAfter is how long after its workflow task started a first
+// attempt may be scheduled and still be made: past the task's timeout,
+// with room for the clocks of worker and server.
+const staleTaskAfter = 15 * time.Second
+
 // maxQueueWait is how long a first attempt may wait for a slot of its
 // worker and still be made there.
 const maxQueueWait = time.Minute

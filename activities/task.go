@@ -231,6 +231,9 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 	if err := queuedTooLong(ctx); err != nil {
 		return dispatcher.TaskResult{}, err
 	}
+	if err := staleTask(ctx, in.TaskStarted); err != nil {
+		return dispatcher.TaskResult{}, err
+	}
 	return a.CallFunction(ctx, in)
 }
 

@@ -214,6 +214,9 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 	if d.version >= dispatchV4 && fn.Gated {
 		err = d.attemptGated(ctx, o, j.action, fn, in, &res)
 	} else {
+		// Not for a gated call: a missed slot asks for another permit,
+		// and a worker whose clock ran ahead would never call.
+		in.TaskStarted = workflow.Now(ctx) // a local activity's input: in no command
 		err = d.attempt(ctx, o, j.action, LocalCallFunction, ActivityCallFunction, functionTimeout(fn),
 			func(local int) any { in.LocalAttempts = local; return in }, &res)
 	}
