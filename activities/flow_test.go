@@ -102,9 +102,7 @@ func TestCallFunctionMissedSlot(t *testing.T) {
 		{"no rate limit any more", "unlimited", time.Hour, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sink.mu.Lock()
-			before := len(sink.requests)
-			sink.mu.Unlock()
+			before := sink.count()
 			in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: tt.function,
 				IdempotencyKey: "k", NotBefore: testNow.Add(-tt.late)}
 			var res dispatcher.TaskResult
@@ -114,9 +112,7 @@ func TestCallFunctionMissedSlot(t *testing.T) {
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			sink.mu.Lock()
-			made := len(sink.requests) - before
-			sink.mu.Unlock()
+			made := sink.count() - before
 			if want := map[bool]int{true: 0, false: 1}[tt.missed]; made != want {
 				t.Errorf("%d calls reached the function, want %d", made, want)
 			}
@@ -147,9 +143,7 @@ func TestCallFunctionAfterItsPermitExpires(t *testing.T) {
 		{"no lease", time.Time{}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sink.mu.Lock()
-			before := len(sink.requests)
-			sink.mu.Unlock()
+			before := sink.count()
 			in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "limited",
 				IdempotencyKey: "k", NotBefore: testNow.Add(-time.Minute), PermitExpires: tt.expires}
 			var res dispatcher.TaskResult
@@ -160,9 +154,7 @@ func TestCallFunctionAfterItsPermitExpires(t *testing.T) {
 			if !tt.made {
 				wantFailure(t, err, dispatcher.FailureSlotMissed, true)
 			}
-			sink.mu.Lock()
-			made := len(sink.requests) - before
-			sink.mu.Unlock()
+			made := sink.count() - before
 			if want := map[bool]int{true: 1, false: 0}[tt.made]; made != want {
 				t.Errorf("%d calls reached the function, want %d", made, want)
 			}
@@ -191,9 +183,7 @@ func TestCallFunctionLocalOfATimedOutTask(t *testing.T) {
 		{"no task start given", time.Time{}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sink.mu.Lock()
-			before := len(sink.requests)
-			sink.mu.Unlock()
+			before := sink.count()
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestActivityEnvironment()
 			env.RegisterActivity(a)
@@ -205,9 +195,7 @@ func TestCallFunctionLocalOfATimedOutTask(t *testing.T) {
 			if !tt.made {
 				wantFailure(t, err, dispatcher.FailureSlotMissed, true)
 			}
-			sink.mu.Lock()
-			made := len(sink.requests) - before
-			sink.mu.Unlock()
+			made := sink.count() - before
 			if want := map[bool]int{true: 1, false: 0}[tt.made]; made != want {
 				t.Errorf("%d calls reached the function, want %d", made, want)
 			}
