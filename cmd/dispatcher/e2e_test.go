@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,17 +14,20 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
@@ -216,26 +220,76 @@ func TestEndToEndAdminAPI(t *testing.T) {
 
 // functionSink is a real HTTP task function that records its calls and
 // answers with the statuses it is given, in order, then 200.
+// With a secret, it refuses (401) a call not signed with it, as a
+// receiver does: on a shared machine a port that another test's server
+// freed may be given to this one while that test's calls still come.
 type functionSink struct {
+	secret   string
 	mu       sync.Mutex
 	calls    []map[string]any
 	headers  []http.Header
+	times    []time.Time
 	statuses []int
+	foreign  []string // the calls refused, by their Idempotency-Key
 }
 
 func (f *functionSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
 	var body map[string]any
-	_ = json.NewDecoder(r.Body).Decode(&body)
+	_ = json.Unmarshal(raw, &body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.secret != "" && !signed(f.secret, r.Header.Get(activities.HeaderSignature), raw) {
+		f.foreign = append(f.foreign, r.Header.Get(activities.HeaderIdempotencyKey))
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	f.calls = append(f.calls, body)
 	f.headers = append(f.headers, r.Header.Clone())
+	f.times = append(f.times, time.Now())
 	status := 200
 	if len(f.statuses) > 0 {
 		status, f.statuses = f.statuses[0], f.statuses[1:]
 	}
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `{"status":%d}`, status)
+}
+
+// signed reports whether sig, an X-Dispatcher-Signature, signs body
+// with secret.
+func signed(secret, sig string, body []byte) bool {
+	ts, _, _ := strings.Cut(strings.TrimPrefix(sig, "t="), ",")
+	unix, err := strconv.ParseInt(ts, 10, 64)
+	return err == nil && hmac.Equal([]byte(sig), []byte(activities.Sign(secret, time.Unix(unix, 0), body)))
+}
+
+// history lists the events of workflow id's latest run, for a failure
+// message.
+func (s *system) history(id string) string {
+	var b strings.Builder
+	it := s.temporal.GetWorkflowHistory(s.t.Context(), id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return b.String() + err.Error()
+		}
+		fmt.Fprintf(&b, "  %d %s %s\n", e.GetEventId(), e.GetEventTime().AsTime().Format("15:04:05.000"), e.GetEventType())
+	}
+	return b.String()
+}
+
+// String lists the calls received, each by its key, attempt and time.
+func (f *functionSink) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	for i, c := range f.calls {
+		fmt.Fprintf(&b, "  %s key=%s attempt=%v\n", f.times[i].Format("15:04:05.000"), f.headers[i].Get("Idempotency-Key"), c["attempt"])
+	}
+	for _, key := range f.foreign {
+		fmt.Fprintf(&b, "  refused, not signed with its secret: key=%s\n", key)
+	}
+	return b.String()
 }
 
 func (f *functionSink) count() int {
@@ -310,11 +364,13 @@ func (s *system) result(workflowID, runID string) (workflows.DispatchResult, boo
 // what reaches a real SMTP server and a real HTTP function.
 func TestEndToEndDispatch(t *testing.T) {
 	s := startSystem(t)
-	good, flaky, broken := &functionSink{}, &functionSink{statuses: []int{503, 503}}, &functionSink{statuses: []int{404, 404, 404}}
-	for name, h := range map[string]http.Handler{"erase": good, "flaky": flaky, "broken": broken} {
-		srv := httptest.NewServer(h)
+	good := &functionSink{secret: "fn-secret-erase"}
+	flaky := &functionSink{secret: "fn-secret-flaky", statuses: []int{503, 503}}
+	broken := &functionSink{secret: "fn-secret-broken", statuses: []int{404, 404, 404}}
+	for name, f := range map[string]*functionSink{"erase": good, "flaky": flaky, "broken": broken} {
+		srv := httptest.NewServer(f)
 		t.Cleanup(srv.Close)
-		s.call("POST", "/functions/v1", map[string]any{"name": name, "url": srv.URL + "/" + name, "secret": "fn-secret-" + name}, 200)
+		s.call("POST", "/functions/v1", map[string]any{"name": name, "url": srv.URL + "/" + name, "secret": f.secret}, 200)
 	}
 	tmpl := s.call("POST", "/templates/v1", map[string]any{
 		"name": "goodbye", "subject": "Goodbye {{ .event.content.name }}",
@@ -370,7 +426,7 @@ func TestEndToEndDispatch(t *testing.T) {
 	}
 
 	if good.count() != 1 {
-		t.Fatalf("erase called %d times", good.count())
+		t.Fatalf("erase called %d times:\n%s", good.count(), good)
 	}
 	call := good.calls[0]
 	data := call["data"].(map[string]any)
@@ -421,7 +477,7 @@ func TestEndToEndDispatch(t *testing.T) {
 		t.Fatalf("second delivery = %v, want duplicate of %v", again, acc["runId"])
 	}
 	if good.count() != 1 || len(s.smtp.Mails()) != 1 {
-		t.Fatalf("duplicate event ran actions again: %d calls, %d mails", good.count(), len(s.smtp.Mails()))
+		t.Fatalf("duplicate event ran actions again: %d mails, calls:\n%s\nhistory:\n%s\nlogs:\n%s", len(s.smtp.Mails()), good, s.history("dispatch-evt-1"), s.logs)
 	}
 }
 
