@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -329,28 +330,52 @@ func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayReques
 // event's dispatch skips them: a pause is how an admin stops a
 // dispatcher, and replaying its failures would otherwise run it behind
 // their back. Their actions end skipped, found and replayed like any
-// that a pause skipped once it is resumed (skipReason paused). A replay
-// that would run nothing else is refused (ESTATE).
+// that a pause skipped once it is resumed (skipReason paused). The
+// current configuration is returned as it is: its run skips the paused
+// ones itself. Either way a replay that would run nothing but actions of
+// paused dispatchers is refused (ESTATE): it would end skipped again,
+// and "completed" (a bulk replay counted it as succeeded).
 func (e *Executions) pausedSince(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, cfg *dispatcher.Config, actions []string) (*dispatcher.Config, error) {
-	if r.Config != dispatcher.ReplayConfigOriginal || e.dispatchers == nil {
-		return cfg, nil // the current configuration: the run skips them
+	if cfg == nil || e.dispatchers == nil {
+		return cfg, nil // the run checks it
 	}
-	now, err := e.dispatchers.DispatchersByEventType(ctx, src.input.Event.Type)
-	if err != nil {
-		return nil, err
+	original := r.Config == dispatcher.ReplayConfigOriginal
+	now := cfg.Dispatchers
+	if original {
+		var err error
+		if now, err = e.dispatchers.DispatchersByEventType(ctx, src.input.Event.Type); err != nil {
+			return nil, err
+		}
 	}
 	var paused []string
 	out := cfg.PauseSince(func(d dispatcher.Dispatcher) bool {
-		if i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID }); i >= 0 && now[i].Paused {
-			paused = append(paused, fmt.Sprintf("%q (%s)", d.Name, d.ID))
-			return true
+		i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID })
+		if i < 0 || !now[i].Paused {
+			return false
 		}
-		return false
+		if len(actions) == 0 || slices.ContainsFunc(d.Actions, func(a dispatcher.Action) bool { return slices.Contains(actions, a.ID) }) {
+			paused = append(paused, fmt.Sprintf("%q (%s)", d.Name, d.ID))
+		}
+		return true
 	})
-	if len(paused) > 0 && !slices.ContainsFunc(actions, out.HasAction) {
-		return nil, dispatcher.Errorf(dispatcher.ESTATE,
-			"the actions this replay would run (%s) are all of dispatchers paused since run %s of dispatch %s: %s; resume them (enabled: true) to replay them",
-			strings.Join(actions, ", "), latest.RunID, r.WorkflowID, strings.Join(paused, ", "))
+	runs := slices.ContainsFunc(actions, out.HasAction)
+	if len(actions) == 0 { // every action
+		runs = slices.ContainsFunc(out.Dispatchers, func(d dispatcher.Dispatcher) bool { return len(d.Actions) > 0 })
+	}
+	if len(paused) > 0 && !runs {
+		when := "now"
+		if original {
+			when = "since run " + latest.RunID
+		}
+		what := "the actions this replay would run (" + strings.Join(actions, ", ") + ")"
+		if len(actions) == 0 {
+			what = "the actions of event type " + strconv.Quote(src.input.Event.Type)
+		}
+		return nil, dispatcher.Errorf(dispatcher.ESTATE, "%s are all of dispatchers paused %s (dispatch %s): %s; resume them (enabled: true) to replay them",
+			what, when, r.WorkflowID, strings.Join(paused, ", "))
+	}
+	if !original {
+		return cfg, nil
 	}
 	return &out, nil
 }

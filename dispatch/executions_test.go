@@ -860,3 +860,61 @@ func TestReplaySkipsDispatchersPausedSince(t *testing.T) {
 		t.Errorf("replay with every action paused: %v, want ESTATE naming the paused dispatcher", err)
 	}
 }
+
+// A replay, with the current configuration, of a dispatch whose
+// dispatchers are still paused is refused: its run would skip them all
+// again and complete, which a bulk replay counted as a replay that
+// succeeded. Once one is resumed its actions run, and the other's are
+// skipped again.
+func TestReplayOfDispatchersStillPaused(t *testing.T) {
+	e := newExecutionsEnv(t)
+	e.broken.Store(false)
+	e.store.SetPaused("d1", true)
+	e.store.SetPaused("d2", true)
+	skipped := e.dispatch("paused-2", "signup", true)
+	e.list(dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}, skipped.WorkflowID)
+
+	current := dispatcher.ReplayRequest{WorkflowID: skipped.WorkflowID, Actor: "ann", Config: dispatcher.ReplayConfigCurrent}
+	if _, err := e.ex.Replay(e.ctx(), current); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), "dispatchers paused now") || !strings.Contains(err.Error(), "(d1)") || !strings.Contains(err.Error(), "(d2)") {
+		t.Fatalf("replay of paused dispatchers: %v, want ESTATE naming both", err)
+	}
+	only := current
+	only.Actions = []string{"t1"}
+	if _, err := e.ex.Replay(e.ctx(), only); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), "(d1)") || strings.Contains(err.Error(), "(d2)") {
+		t.Fatalf("replay of t1, paused: %v, want ESTATE naming d1 alone", err)
+	}
+
+	st, err := e.ex.StartBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}, Rate: 50, Actor: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
+			t.Fatal(err)
+		}
+		if st.Status == dispatcher.ExecutionRunning {
+			return fmt.Sprintf("bulk replay still running: %+v", st)
+		}
+		return ""
+	})
+	if p := st.Progress; p.Matched != 1 || p.Skipped != 1 || p.Replayed != 0 || p.Succeeded != 0 ||
+		len(p.Errors) != 1 || !strings.Contains(p.Errors[0], "paused now") {
+		t.Fatalf("bulk replay while paused: %+v, want the dispatch skipped, saying why", st)
+	}
+
+	e.store.SetPaused("d1", false)
+	r, err := e.ex.Replay(e.ctx(), current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(skipped.WorkflowID, r.RunID)
+	d, err := e.ex.Get(e.ctx(), skipped.WorkflowID, r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeSummary(d.Outcomes); got != "m1:succeeded t1:succeeded m2:skipped" {
+		t.Errorf("replay once d1 is resumed: %s, want d1's actions run and m2 skipped", got)
+	}
+}
