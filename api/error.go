@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -72,7 +73,14 @@ func fail(c *gin.Context, err error) {
 		w = errInternal
 	}
 	if w.Status >= 500 {
-		logger(c.Request.Context()).ErrorContext(c.Request.Context(), "request failed",
+		// A dependency that is down (503) is a warning: every request
+		// fails so until it is back, and /readyz says which. Anything
+		// else is a bug of ours.
+		level := slog.LevelError
+		if w == errUnavailable {
+			level = slog.LevelWarn
+		}
+		logger(c.Request.Context()).Log(c.Request.Context(), level, "request failed",
 			"method", method(c.Request), "path", c.FullPath(), "err", err)
 	}
 	abort(c, w, dispatcher.ErrorMessage(err))

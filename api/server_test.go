@@ -383,3 +383,43 @@ func TestRefusedRequestLogSaysWho(t *testing.T) {
 		}
 	}
 }
+
+// A request refused because a dependency is down (503) is logged as a
+// warning, and one that failed for a reason of the server's own (500) as
+// an error: through an outage of Temporal every event a producer sends,
+// and sends again, is a 503, and each was an ERROR line, which buried the
+// errors that are bugs and paged whoever alerts on them.
+func TestUnavailableIsAWarningNotAnError(t *testing.T) {
+	var logs strings.Builder
+	starter := &fakeStarter{}
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Disabled: true}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
+		Deps{Starter: starter, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		err    error
+		status int
+		level  string
+	}{
+		{dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: connection refused"), 503, "level=WARN"},
+		{errors.New("a bug"), 500, "level=ERROR"},
+	} {
+		logs.Reset()
+		starter.err = c.err
+		req := httptest.NewRequest("POST", "/events/v1", strings.NewReader(`{"type":"t"}`))
+		req.Host = "localhost"
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var failed string
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, `msg="request failed"`) {
+				failed = line
+			}
+		}
+		if rec.Code != c.status || !strings.Contains(failed, c.level) || !strings.Contains(failed, "err=") {
+			t.Errorf("%v: %d, logged %q; want %d, logged at %s with the error", c.err, rec.Code, failed, c.status, c.level)
+		}
+	}
+}
