@@ -127,10 +127,13 @@ func textContent(p Parsed) error {
 // structured returns the media type of body when it is a structured
 // CloudEvent, or a batch of them, sent with another content type (curl's
 // default, application/json): an object with specversion and a string
-// source, or a list whose first element is one. Neither is an Extra
-// Horizon event (no source) or an lk one (its source an object), which
-// were refused for a source that "must be an object"; one of those with
-// a key specversion besides, which intake ignores, stays what it was.
+// source, or a list whose first element has specversion. Neither is an
+// Extra Horizon event (no source) or an lk one (its source an object),
+// which were refused for a source that "must be an object"; one of those
+// with a key specversion besides, which intake ignores, stays what it
+// was. No other envelope is a list: a batch is read as one whatever its
+// first event lacks, so that the answer names it ("[0].source: is
+// required", not "the request body must be a JSON object").
 func structured(body []byte) string {
 	if !bytes.Contains(body, []byte(`"specversion"`)) {
 		return "" // not decoded twice: the events of the other envelopes
@@ -149,7 +152,7 @@ func structured(body []byte) string {
 		}
 	case bytes.HasPrefix(body, []byte("[")):
 		var first []json.RawMessage
-		if json.Unmarshal(body, &first) == nil && len(first) > 0 && cloudEvent(first[0]) {
+		if json.Unmarshal(body, &first) == nil && len(first) > 0 && json.Unmarshal(first[0], &one) == nil && one.Specversion != nil {
 			return "application/cloudevents-batch+json"
 		}
 	}

@@ -122,6 +122,9 @@ func TestParseErrors(t *testing.T) {
 		// Without its content type, refused as a CloudEvent, not as an lk
 		// event for its source.
 		{"a batch without its content type, one without a type", "", `[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","source":"/s"}]`, nil, 0, dispatcher.EREQUIRED, "[1].type: is required"},
+		// No other envelope is a list: it was refused as "the request
+		// body must be a JSON object", naming nothing.
+		{"a batch without its content type, the first without a source", "application/json", `[{"specversion":"1.0","id":"a","type":"t"}]`, nil, 0, dispatcher.EREQUIRED, "[0].source: is required"},
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
 		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EREQUIRED, "type: is required"},
 		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
