@@ -115,7 +115,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if actions, err = e.settleChildren(ctx, r, latest, src, actions); err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
-	if cfg, err = e.pausedSince(ctx, r, latest, src, cfg, actions); err != nil {
+	if cfg, err = e.skipAgain(ctx, r, latest, src, cfg, actions); err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
 	claim := dispatcher.AuditEntry{ID: dispatcher.NewID(e.now()), WorkflowID: r.WorkflowID, Ref: replayID, Operation: dispatcher.AuditReplay,
@@ -325,54 +325,64 @@ func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayReques
 	return &dispatcher.Config{Dispatchers: ds}, nil
 }
 
-// pausedSince returns the original configuration cfg of a replay with
-// the dispatchers paused since its run skipped (SkipPaused), as a new
-// event's dispatch skips them: a pause is how an admin stops a
-// dispatcher, and replaying its failures would otherwise run it behind
-// their back. Their actions end skipped, found and replayed like any
-// that a pause skipped once it is resumed (skipReason paused). The
-// current configuration is returned as it is: its run skips the paused
-// ones itself. Either way a replay that would run nothing but actions of
-// paused dispatchers is refused (ESTATE): it would end skipped again,
-// and "completed" (a bulk replay counted it as succeeded).
-func (e *Executions) pausedSince(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, cfg *dispatcher.Config, actions []string) (*dispatcher.Config, error) {
+// skipAgain returns the configuration a replay runs with: the original
+// one, cfg, with the dispatchers paused since its run skipped
+// (SkipPaused), as a new event's dispatch skips them (a pause is how an
+// admin stops a dispatcher, and replaying its failures would otherwise
+// run it behind their back; their actions end skipped, and are replayed
+// by skipReason paused once it is resumed); or the current one as it is,
+// its run deciding pauses and filters itself. A replay whose actions
+// would all be skipped so, by a pause or, with the current
+// configuration, by a filter, is refused (ESTATE), naming each
+// dispatcher and what to change: its run would skip them again and
+// complete, which a bulk replay counted as a replay that succeeded.
+func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, cfg *dispatcher.Config, actions []string) (*dispatcher.Config, error) {
 	if cfg == nil || e.dispatchers == nil {
 		return cfg, nil // the run checks it
 	}
 	original := r.Config == dispatcher.ReplayConfigOriginal
-	now := cfg.Dispatchers
+	var out dispatcher.Config
 	if original {
-		var err error
-		if now, err = e.dispatchers.DispatchersByEventType(ctx, src.input.Event.Type); err != nil {
+		now, err := e.dispatchers.DispatchersByEventType(ctx, src.input.Event.Type)
+		if err != nil {
 			return nil, err
 		}
+		out = cfg.PauseSince(func(d dispatcher.Dispatcher) bool {
+			i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID })
+			return i >= 0 && now[i].Paused
+		})
+	} else {
+		out = cfg.ForEvent(src.input.Event) // as its run will decide
 	}
-	var paused []string
-	out := cfg.PauseSince(func(d dispatcher.Dispatcher) bool {
-		i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID })
-		if i < 0 || !now[i].Paused {
-			return false
-		}
-		if len(actions) == 0 || slices.ContainsFunc(d.Actions, func(a dispatcher.Action) bool { return slices.Contains(actions, a.ID) }) {
-			paused = append(paused, fmt.Sprintf("%q (%s)", d.Name, d.ID))
-		}
-		return true
-	})
 	runs := slices.ContainsFunc(actions, out.HasAction)
 	if len(actions) == 0 { // every action
 		runs = slices.ContainsFunc(out.Dispatchers, func(d dispatcher.Dispatcher) bool { return len(d.Actions) > 0 })
 	}
-	if len(paused) > 0 && !runs {
-		when := "now"
-		if original {
-			when = "since run " + latest.RunID
+	var why []string
+	for _, s := range out.Skipped[len(cfg.Skipped):] { // those skipped now
+		if len(actions) > 0 && !slices.ContainsFunc(s.Actions, func(a dispatcher.SkippedAction) bool { return slices.Contains(actions, a.ID) }) {
+			continue
 		}
+		d := fmt.Sprintf("%q (%s)", s.Name, s.DispatcherID)
+		switch {
+		case s.Reason == dispatcher.SkipPaused && original:
+			why = append(why, d+" is paused since run "+latest.RunID+": resume it (enabled: true)")
+		case s.Reason == dispatcher.SkipPaused:
+			why = append(why, d+" is paused now: resume it (enabled: true)")
+		case s.Reason == dispatcher.SkipFilter:
+			// Not a filter's error: it may quote the event's content.
+			why = append(why, d+": its filter is false for the event: change it")
+		default:
+			why = append(why, d+": its filter fails for the event: fix it")
+		}
+	}
+	if !runs && len(why) > 0 {
 		what := "the actions this replay would run (" + strings.Join(actions, ", ") + ")"
 		if len(actions) == 0 {
 			what = "the actions of event type " + strconv.Quote(src.input.Event.Type)
 		}
-		return nil, dispatcher.Errorf(dispatcher.ESTATE, "%s are all of dispatchers paused %s (dispatch %s): %s; resume them (enabled: true) to replay them",
-			what, when, r.WorkflowID, strings.Join(paused, ", "))
+		return nil, dispatcher.Errorf(dispatcher.ESTATE, "%s would all be skipped again (dispatch %s): %s; then replay it",
+			what, r.WorkflowID, strings.Join(why, "; "))
 	}
 	if !original {
 		return cfg, nil

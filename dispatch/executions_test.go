@@ -856,17 +856,17 @@ func TestReplaySkipsDispatchersPausedSince(t *testing.T) {
 
 	e.store.SetPaused("d2", true)
 	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
-		!strings.Contains(err.Error(), `dispatchers paused since run `+r.RunID) || !strings.Contains(err.Error(), `"welcome" (d2)`) {
+		!strings.Contains(err.Error(), `"welcome" (d2) is paused since run `+r.RunID+`: resume it (enabled: true)`) {
 		t.Errorf("replay with every action paused: %v, want ESTATE naming the paused dispatcher", err)
 	}
 }
 
 // A replay, with the current configuration, of a dispatch whose
-// dispatchers are still paused is refused: its run would skip them all
-// again and complete, which a bulk replay counted as a replay that
-// succeeded. Once one is resumed its actions run, and the other's are
-// skipped again.
-func TestReplayOfDispatchersStillPaused(t *testing.T) {
+// dispatchers are still paused, or whose filters are still false for its
+// event, is refused: its run would skip them all again and complete,
+// which a bulk replay counted as a replay that succeeded. Once one runs
+// for the event its actions run, and the other's are skipped again.
+func TestReplayOfDispatchersStillSkipped(t *testing.T) {
 	e := newExecutionsEnv(t)
 	e.broken.Store(false)
 	e.store.SetPaused("d1", true)
@@ -876,7 +876,8 @@ func TestReplayOfDispatchersStillPaused(t *testing.T) {
 
 	current := dispatcher.ReplayRequest{WorkflowID: skipped.WorkflowID, Actor: "ann", Config: dispatcher.ReplayConfigCurrent}
 	if _, err := e.ex.Replay(e.ctx(), current); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
-		!strings.Contains(err.Error(), "dispatchers paused now") || !strings.Contains(err.Error(), "(d1)") || !strings.Contains(err.Error(), "(d2)") {
+		!strings.Contains(err.Error(), `would all be skipped again`) || !strings.Contains(err.Error(), `"erase" (d1) is paused now: resume it`) ||
+		!strings.Contains(err.Error(), `"welcome" (d2) is paused now`) {
 		t.Fatalf("replay of paused dispatchers: %v, want ESTATE naming both", err)
 	}
 	only := current
@@ -904,7 +905,12 @@ func TestReplayOfDispatchersStillPaused(t *testing.T) {
 		t.Fatalf("bulk replay while paused: %+v, want the dispatch skipped, saying why", st)
 	}
 
-	e.store.SetPaused("d1", false)
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Paused, d.Filter = false, `event.content.name == "Bob"` })
+	if _, err := e.ex.Replay(e.ctx(), current); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), `"erase" (d1): its filter is false for the event: change it`) || !strings.Contains(err.Error(), `"welcome" (d2) is paused now`) {
+		t.Fatalf("replay of a dispatcher resumed whose filter is false: %v, want ESTATE naming its filter", err)
+	}
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Filter = `event.content.name == "Ann"` })
 	r, err := e.ex.Replay(e.ctx(), current)
 	if err != nil {
 		t.Fatal(err)

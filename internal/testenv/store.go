@@ -20,11 +20,11 @@ type MemStore struct {
 
 	mu      sync.Mutex
 	sent    map[string]bool // mails recorded as sent, by Message-ID
-	changes int64           // by SetPaused
+	changes int64           // by Update
 }
 
 // ConfigVersion implements activities.Store: the configuration changes
-// only with SetPaused.
+// only with Update.
 func (s *MemStore) ConfigVersion(context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -34,11 +34,16 @@ func (s *MemStore) ConfigVersion(context.Context) (int64, error) {
 // SetPaused pauses or resumes the dispatcher with id, as
 // PUT /dispatchers/v1/{id} {"enabled": …} does.
 func (s *MemStore) SetPaused(id string, paused bool) {
+	s.Update(id, func(d *dispatcher.Dispatcher) { d.Paused = paused })
+}
+
+// Update changes the dispatcher with id by change, as a PUT does.
+func (s *MemStore) Update(id string, change func(*dispatcher.Dispatcher)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.Dispatchers {
 		if s.Dispatchers[i].ID == id {
-			s.Dispatchers[i].Paused = paused
+			change(&s.Dispatchers[i])
 			s.changes++
 		}
 	}
