@@ -247,7 +247,7 @@ func TestExecutionDetailAndHistory(t *testing.T) {
 	}
 	code, s := do("GET", "/executions/v1/failures?dispatcherId=0123456789abcdef01234567&includeReplayed=true&buckets=12", "")
 	g := s["groups"].([]any)[0].(map[string]any)
-	if code != 200 || g["summary"] != "412 × SMTPPermanent: 550 mailbox unavailable, dispatcher welcome-mail" || f.filter.DispatcherID != "0123456789abcdef01234567" || !f.included || f.buckets != 12 {
+	if code != 200 || g["summary"] != "412 × SMTPPermanent: 550 mailbox unavailable, dispatcher welcome-mail (d1)" || f.filter.DispatcherID != "0123456789abcdef01234567" || !f.included || f.buckets != 12 {
 		t.Fatalf("failures = %d %v (buckets %d)", code, s, f.buckets)
 	}
 	trend := s["trend"].(map[string]any)

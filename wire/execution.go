@@ -442,9 +442,14 @@ func FromFailureSummary(s dispatcher.FailureSummary) Failures {
 		out.Trend.From = s.Trend.From.UnixMilli()
 	}
 	for i, g := range s.Groups {
+		// By its name as the dispatch knew it, and its id, which
+		// --dispatcher-id and dispatcherId take whatever it is named since.
 		who := g.DispatcherName
-		if who == "" {
+		switch {
+		case who == "":
 			who = g.DispatcherID
+		case g.DispatcherID != "":
+			who += " (" + g.DispatcherID + ")"
 		}
 		summary := fmt.Sprintf("%d × %s: %s", g.Count, g.ErrorClass, g.Sample)
 		if who != "" {
