@@ -171,7 +171,7 @@ func TestFollowBulkRidesOutAnOutage(t *testing.T) {
 		t.Fatalf("%v; printed\n%s", err, out.String())
 	}
 	for _, want := range []string{"cannot read its progress (SERVICE_UNAVAILABLE_EXCEPTION (HTTP 503): temporal is unavailable); asking again in 1s",
-		"paused (resume it: POST /executions/v1/replays/b1/resume, or the console): 1/2 processed", "bulk replay b1 completed"} {
+		"paused (resume it: dispatcher replay --resume b1): 1/2 processed", "bulk replay b1 completed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("printed\n%s\nwant it to say %q", out.String(), want)
 		}

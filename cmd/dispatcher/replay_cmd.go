@@ -31,7 +31,7 @@ func progressLine(b wire.BulkReplay) string {
 	line := fmt.Sprintf("%d/%d processed: %d replayed, %d skipped; %d succeeded, %d failed, %d pending",
 		p.Processed, p.Matched, p.Replayed, p.Skipped, p.Succeeded, p.Failed, p.Pending)
 	if b.Status == "running" && p.Paused {
-		line = "paused (resume it: POST /executions/v1/replays/" + b.ID + "/resume, or the console): " + line
+		line = "paused (resume it: dispatcher replay --resume " + b.ID + "): " + line
 	}
 	return line
 }

@@ -32,7 +32,7 @@ func TestProgressLine(t *testing.T) {
 		{"running", wire.BulkReplay{BulkReplayItem: item("running"), Progress: some},
 			"2/3 processed: 2 replayed, 0 skipped; 1 succeeded, 0 failed, 1 pending"},
 		{"paused", wire.BulkReplay{BulkReplayItem: item("running"), Progress: wire.Progress{Matched: 3, Paused: true}},
-			"paused (resume it: POST /executions/v1/replays/bulk-replay-1/resume, or the console): 0/3 processed: 0 replayed, 0 skipped; 0 succeeded, 0 failed, 0 pending"},
+			"paused (resume it: dispatcher replay --resume bulk-replay-1): 0/3 processed: 0 replayed, 0 skipped; 0 succeeded, 0 failed, 0 pending"},
 		{"ended, unknown", wire.BulkReplay{BulkReplayItem: item("failed"), ProgressUnknown: true},
 			"its progress is unknown: no worker answered for it"},
 		{"ended", wire.BulkReplay{BulkReplayItem: item("failed"), Progress: some},
