@@ -171,7 +171,13 @@ func exportDoc(s *remoteState, managedOnly bool) (ordered, []string) {
 			if ext, ok := dispatcherExtensions[k]; ok && ext.isDefault(d[k]) || !ok && zeroish(d[k]) {
 				continue
 			}
-			od.add(k, d[k])
+			v := d[k]
+			if o, ok := v.(map[string]any); ok && k == "ordering" && o["onFailure"] == dispatcher.OrderingBlock {
+				// The default, which sync fills in (normOrdering).
+				v = maps.Clone(o)
+				delete(v.(map[string]any), "onFailure")
+			}
+			od.add(k, v)
 		}
 		dispatchers = append(dispatchers, od)
 	}
@@ -298,7 +304,7 @@ func exportAction(s *remoteState, a map[string]any, usedTemplates, usedFunctions
 			oa.add("tags", tags)
 		}
 	}
-	if v, ok := a["retryPolicy"]; ok && v != nil {
+	if v := a["retryPolicy"]; !zeroish(v) { // {}: the defaults
 		oa.add("retryPolicy", v)
 	}
 	for _, k := range slices.Sorted(maps.Keys(a)) {

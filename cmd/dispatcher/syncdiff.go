@@ -183,7 +183,7 @@ func normStart(v any) any {
 
 func normRetry(v any) any {
 	if v == nil {
-		return nil
+		return wire.RetryPolicy{} // as {}: the defaults
 	}
 	raw, _ := json.Marshal(v)
 	var r wire.RetryPolicy

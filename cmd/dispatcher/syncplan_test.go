@@ -419,7 +419,8 @@ func TestSyncExportThenPlanNothing(t *testing.T) {
 	   "ordering": {"key": "content.userId", "onFailure": "skip"}, "actions": [
 	    {"id": "222222222222222222222222", "type": "mail", "name": "mail", "recipients": {"to": ["{{ .event.content.email }}"]}, "templateId": "aaaaaaaaaaaaaaaaaaaaaaaa"},
 	    {"id": "333333333333333333333333", "type": "task", "name": "erase", "functionName": "erase", "data": {"n": 1.50}, "startTimestamp": "2030-01-01T00:00:00.000Z", "retryPolicy": {"maximumAttempts": 3}}]},
-	  {"id": "444444444444444444444444", "name": "manual", "eventType": "order_paid", "tags": [], "actions": []}]`,
+	  {"id": "444444444444444444444444", "name": "manual", "eventType": "order_paid", "tags": [], "ordering": {"key": "content.orderId", "onFailure": "block"}, "actions": [
+	    {"id": "555555555555555555555555", "type": "task", "name": "ship", "functionName": "erase", "retryPolicy": {}}]}]`,
 		`[`+tplWelcome+`, {"id": "999999999999999999999999", "name": "unused", "subject": "<b>s</b>", "html": "<p>x</p>"}]`,
 		`[{"id": "bbbbbbbbbbbbbbbbbbbbbbbb", "name": "erase", "kind": "http", "url": "https://erase.example.com/", "timeoutSeconds": 45, "hasSecret": true, "headerNames": ["X-Api-Key"]},
 		  {"id": "cccccccccccccccccccccccc", "name": "wf", "kind": "temporal", "taskQueue": "jobs"}]`)
@@ -514,6 +515,11 @@ func TestSyncExportThenPlanNothing(t *testing.T) {
 		}
 		if format == "yaml" && (!strings.Contains(string(b), "subject: <b>s</b>") || !strings.Contains(string(b), "n: 1.50")) {
 			t.Errorf("YAML export:\n%s", b)
+		}
+		// Defaults are left out, as the README says: an empty retry
+		// policy, ordering's onFailure block.
+		if format == "json" && (!strings.Contains(string(b), `"key": "content.orderId"`) || strings.Contains(string(b), `"block"`) || strings.Contains(string(b), `"retryPolicy": {}`)) {
+			t.Errorf("JSON export holds a default:\n%s", b)
 		}
 	}
 }
