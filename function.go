@@ -212,6 +212,10 @@ func (f *Function) validate(up *FunctionUpdate) error {
 			if up.Headers != nil && slices.Contains(callHeaders, http.CanonicalHeaderKey(k)) {
 				return Errorf(EINVALID, "headers.%s: the dispatcher or HTTP itself sets this header on a call; it cannot be configured", k)
 			}
+			if up.Headers != nil && http.CanonicalHeaderKey(k) == "Connection" && !strings.EqualFold(strings.TrimSpace(v), "close") {
+				// Any other value names headers to drop on the way, or an upgrade.
+				return Errorf(EINVALID, "headers.%s: only \"close\" may be configured (no keep-alive); other values change the exchange", k)
+			}
 		}
 	case FunctionTemporal:
 		for _, o := range []struct {

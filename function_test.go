@@ -30,7 +30,15 @@ func TestFunctionCallHeaders(t *testing.T) {
 			t.Errorf("a new function with %s: %v, want it refused", h, err)
 		}
 	}
-	ok := dispatcher.Function{Name: "f", URL: "https://f.example.com", Headers: map[string]string{"Connection": "close", "Authorization": "Bearer k"}}
+	// Connection: close only asks for no keep-alive; any other value
+	// names headers for the hops to drop, or asks for an upgrade.
+	for _, v := range []string{"Upgrade", "close, X-Api-Key", "keep-alive"} {
+		f := dispatcher.Function{Name: "f", URL: "https://f.example.com", Headers: map[string]string{"Connection": v}}
+		if err := f.Validate(); err == nil || !strings.Contains(err.Error(), `headers.Connection: only "close" may be configured`) {
+			t.Errorf("a function with Connection: %s: %v, want it refused", v, err)
+		}
+	}
+	ok := dispatcher.Function{Name: "f", URL: "https://f.example.com", Headers: map[string]string{"Connection": "Close", "Authorization": "Bearer k"}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("a function with Connection and Authorization: %v", err)
 	}
