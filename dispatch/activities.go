@@ -51,21 +51,22 @@ const maxEmptyPages = 10
 // new only after replays it starts.
 func (r *ReplayActivities) ListExecutions(ctx context.Context, in workflows.ListExecutionsInput) (workflows.ListExecutionsResult, error) {
 	ctx = activities.Acting(ctx) // the bulk replay's tenant
-	token := in.PageToken
+	out := workflows.ListExecutionsResult{NextPageToken: in.PageToken}
 	for range maxEmptyPages {
-		runs, next, err := r.ex.ListRuns(ctx, in.Filter, in.PageSize, token)
+		runs, next, err := r.ex.ListRuns(ctx, in.Filter, in.PageSize, out.NextPageToken)
+		listed := len(runs)
 		if err == nil {
 			runs, err = r.ex.unreplayed(ctx, runs)
 		}
 		if err != nil {
 			return workflows.ListExecutionsResult{}, replayFailure(err)
 		}
+		out.Runs, out.NextPageToken, out.Superseded = runs, next, out.Superseded+listed-len(runs)
 		if len(runs) > 0 || len(next) == 0 {
-			return workflows.ListExecutionsResult{Runs: runs, NextPageToken: next}, nil
+			break
 		}
-		token = next
 	}
-	return workflows.ListExecutionsResult{NextPageToken: token}, nil
+	return out, nil
 }
 
 // ReplayExecution starts one replay of a bulk replay. The request carries

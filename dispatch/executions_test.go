@@ -924,3 +924,42 @@ func TestReplayOfDispatchersStillSkipped(t *testing.T) {
 		t.Errorf("replay once d1 is resumed: %s, want d1's actions run and m2 skipped", got)
 	}
 }
+
+// A bulk replay leaves out of Matched the runs a replay has superseded
+// already, as its dry run counts them apart, once it lists them: before,
+// they stayed in until its last page, and a paused or canceled bulk
+// replay said that many more remained.
+func TestBulkReplayDoesNotMatchRunsReplayedAlready(t *testing.T) {
+	e := newExecutionsEnv(t)
+	var ids []string
+	for _, id := range []string{"sup-a", "sup-b", "sup-c"} {
+		ids = append(ids, e.dispatch(id, "signup", true).WorkflowID)
+	}
+	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
+	e.list(f, ids...)
+	e.broken.Store(false)
+	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: ids[0], Actions: []string{"t1"}, Actor: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(ids[0], r.RunID)
+	req := dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 0.01, Actor: "ann"}
+	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), req, 5); err != nil || dry.Matched != 3 || dry.Replayed != 1 {
+		t.Fatalf("dry run = %+v, %v; want 3 matched, 1 of them replayed already", dry, err)
+	}
+	st, err := e.ex.StartBulkReplay(e.ctx(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = e.ex.CancelBulkReplay(context.Background(), st.ID, "ann") })
+	// It replays one at once and waits 100 s for the next.
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
+			t.Fatal(err)
+		}
+		if p := st.Progress; st.Status != dispatcher.ExecutionRunning || p.Replayed != 1 || p.Matched != 2 || p.Remaining != 1 || p.Skipped != 0 {
+			return fmt.Sprintf("bulk replay %s: %+v; want 2 matched, 1 replayed, 1 remaining", st.Status, p)
+		}
+		return ""
+	})
+}

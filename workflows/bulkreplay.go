@@ -129,6 +129,9 @@ type ListExecutionsInput struct {
 type ListExecutionsResult struct {
 	Runs          []dispatcher.RunRef
 	NextPageToken []byte // empty after the last page
+	// Superseded counts the runs of the pages read that a replay has
+	// superseded already, left out of Runs.
+	Superseded int
 }
 
 // ReplayExecutionInput is the input of ReplayExecution.
@@ -347,6 +350,11 @@ func (b *bulkReplay) nextPage(ctx, lctx workflow.Context) error {
 	}
 	b.st.Targets, b.st.PageToken = page.Runs, page.NextPageToken
 	b.st.Exhausted = len(page.NextPageToken) == 0
+	// Runs replayed already are not matched, as the dry run counts them
+	// apart: before, they stayed in Matched until the last page, and a
+	// paused or canceled bulk replay said that many more remained.
+	p := &b.st.Progress
+	p.Matched = max(p.Matched-page.Superseded, p.Processed+len(page.Runs))
 	if b.version < bulkReplayV1 {
 		if len(b.st.Pending) > 0 {
 			return b.checkReplaysV0(ctx, lctx)
