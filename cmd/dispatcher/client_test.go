@@ -46,7 +46,17 @@ func TestWorkflowIDArg(t *testing.T) {
 	// The API's listing by event id: a CloudEvent's dispatch, two of the
 	// same id, and none.
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/executions/v1/dispatch-zz": // event zz's dispatch
+			_, _ = io.WriteString(w, `{"workflowId":"dispatch-zz"}`)
+			return
+		case "/executions/v1/dispatch-yy":
+			http.NotFound(w, r)
+			return
+		}
 		switch r.URL.Query().Get("eventId") {
+		case "dispatch-zz", "dispatch-yy": // events named so
+			_, _ = fmt.Fprintf(w, `{"data":[{"workflowId":"dispatch-%s"}]}`, r.URL.Query().Get("eventId"))
 		case "ce-1":
 			_, _ = io.WriteString(w, `{"data":[{"workflowId":"acme:dispatch.5f2b"},{"workflowId":"acme:dispatch.5f2b"}]}`)
 		case "twice":
@@ -62,6 +72,11 @@ func TestWorkflowIDArg(t *testing.T) {
 		"ce-1":           "acme:dispatch.5f2b",                                    // an event id becomes its dispatch's, as the API finds it
 		"evt-1":          "dispatch-evt-1",                                        // or, found nowhere, the implicit tenant's
 		"twice":          "name one by its workflow ID: dispatch.aa, dispatch.bb", // ambiguous: the caller names one
+		// An event's id that is a workflow ID too: before, it was taken
+		// as the workflow ID, and the other event's dispatch shown,
+		// canceled or replayed; and the event's was never found.
+		"dispatch-zz": `"dispatch-zz" is the workflow ID of a dispatch and the id of an event whose dispatch is dispatch-dispatch-zz`,
+		"dispatch-yy": "dispatch-dispatch-yy", // no dispatch has it for its workflow ID: the event's
 		// Before, the API's listing without a filter: the only dispatch
 		// of a tenant was canceled by `executions cancel "$UNSET"`.
 		"":   "error: the ID is empty",

@@ -108,15 +108,15 @@ func (f *filterFlags) query(now time.Time) (url.Values, error) {
 // the API looks up: it knows the caller's tenant, and keys a CloudEvent's
 // dispatch by its source too. An id it finds no dispatch for (not yet
 // visible, or a token that may not list) is taken as the implicit
-// tenant's event, for the API to answer.
+// tenant's event, for the API to answer. An event id that is also a
+// dispatch's workflow ID ("dispatch-42", the id of an event besides
+// that of event 42's dispatch) is refused: which one was meant cannot be
+// told, and cancel and replay act on it.
 func workflowIDArg(ctx context.Context, c *apiClient, arg string) (string, error) {
 	if strings.TrimSpace(arg) == "" {
 		// The API takes an empty eventId for no filter: an unset shell
 		// variable canceled or replayed whichever dispatch it found.
 		return "", errors.New("the ID is empty: name a dispatch by its workflow ID (dispatch-<event id>) or its event's id")
-	}
-	if dispatcher.ValidWorkflowID(arg) {
-		return arg, nil
 	}
 	var page wire.ExecutionPage
 	var ids []string
@@ -125,6 +125,15 @@ func workflowIDArg(ctx context.Context, c *apiClient, arg string) (string, error
 			if !slices.Contains(ids, x.WorkflowID) {
 				ids = append(ids, x.WorkflowID)
 			}
+		}
+	}
+	if dispatcher.ValidWorkflowID(arg) {
+		if len(ids) == 0 {
+			return arg, nil
+		}
+		if _, err := c.do(ctx, "GET", "/executions/v1/"+url.PathEscape(arg), nil, nil, nil); err == nil {
+			return "", fmt.Errorf("%q is the workflow ID of a dispatch and the id of an event whose dispatch is %s: name the first by its event's id, the second by its workflow ID",
+				arg, strings.Join(ids, ", "))
 		}
 	}
 	switch len(ids) {
