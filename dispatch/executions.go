@@ -154,14 +154,15 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 	return page, nil
 }
 
-// markReplayed sets ReplayedAs on the failed and canceled runs of xs that
-// a replay, or a reset, has superseded: a list of failed dispatches
-// showed, without a word, those support had fixed and replayed, which the
-// failures summary leaves out.
+// markReplayed sets ReplayedAs on the failed and canceled runs of xs, and
+// those that skipped actions, that a replay, or a reset, has superseded:
+// a list of failed dispatches showed, without a word, those support had
+// fixed and replayed, which the failures summary leaves out; a list by
+// skipReason, those replayed once their dispatcher was resumed.
 func (e *Executions) markReplayed(ctx context.Context, xs []dispatcher.Execution) error {
 	var runs []dispatcher.RunRef
 	for _, x := range xs {
-		if x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled {
+		if x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled || x.SkipReason != "" {
 			runs = append(runs, dispatcher.RunRef{WorkflowID: x.WorkflowID, RunID: x.RunID})
 		}
 	}

@@ -923,6 +923,13 @@ func TestReplayOfDispatchersStillSkipped(t *testing.T) {
 	if got := outcomeSummary(d.Outcomes); got != "m1:succeeded t1:succeeded m2:skipped" {
 		t.Errorf("replay once d1 is resumed: %s, want d1's actions run and m2 skipped", got)
 	}
+	// Listed by its skip reason, the run replayed says so, as a failed
+	// one does: before, it was listed as if nothing had been done.
+	for _, x := range e.list(dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}, skipped.WorkflowID, skipped.WorkflowID) {
+		if want := map[string]string{skipped.RunID: r.RunID, r.RunID: ""}[x.RunID]; x.ReplayedAs != want {
+			t.Errorf("run %s listed replayed as %q, want %q", x.RunID, x.ReplayedAs, want)
+		}
+	}
 }
 
 // A bulk replay leaves out of Matched the runs a replay has superseded
