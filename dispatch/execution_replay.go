@@ -333,9 +333,13 @@ func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayReques
 // by skipReason paused once it is resumed); or the current one as it is,
 // its run deciding pauses and filters itself. A replay whose actions
 // would all be skipped so, by a pause or, with the current
-// configuration, by a filter, is refused (ESTATE), naming each
-// dispatcher and what to change: its run would skip them again and
-// complete, which a bulk replay counted as a replay that succeeded.
+// configuration, by a filter that fails for the event, is refused
+// (ESTATE), naming each dispatcher and what to change: its run would
+// skip them again and complete, which a bulk replay counted as a replay
+// that succeeded. A filter false for the event is no such reason: it
+// did its job, and a replay that runs nothing else completes as a new
+// event would (a dispatch that failed before it read its configuration
+// has no other way out).
 func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, cfg *dispatcher.Config, actions []string) (*dispatcher.Config, error) {
 	if cfg == nil || e.dispatchers == nil {
 		return cfg, nil // the run checks it
@@ -360,19 +364,19 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 	}
 	var why []string
 	for _, s := range out.Skipped[len(cfg.Skipped):] { // those skipped now
-		if len(actions) > 0 && !slices.ContainsFunc(s.Actions, func(a dispatcher.SkippedAction) bool { return slices.Contains(actions, a.ID) }) {
+		mine := func(a dispatcher.SkippedAction) bool { return len(actions) == 0 || slices.Contains(actions, a.ID) }
+		if !slices.ContainsFunc(s.Actions, mine) {
 			continue
 		}
 		d := fmt.Sprintf("%q (%s)", s.Name, s.DispatcherID)
 		switch {
+		case s.Reason == dispatcher.SkipFilter: // for good, as a new event would be
 		case s.Reason == dispatcher.SkipPaused && original:
 			why = append(why, d+" is paused since run "+latest.RunID+": resume it (enabled: true)")
 		case s.Reason == dispatcher.SkipPaused:
 			why = append(why, d+" is paused now: resume it (enabled: true)")
-		case s.Reason == dispatcher.SkipFilter:
-			// Not a filter's error: it may quote the event's content.
-			why = append(why, d+": its filter is false for the event: change it")
 		default:
+			// Not the filter's error: it may quote the event's content.
 			why = append(why, d+": its filter fails for the event: fix it")
 		}
 	}

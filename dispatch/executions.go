@@ -155,14 +155,17 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 }
 
 // markReplayed sets ReplayedAs on the failed and canceled runs of xs, and
-// those that skipped actions, that a replay, or a reset, has superseded:
-// a list of failed dispatches showed, without a word, those support had
-// fixed and replayed, which the failures summary leaves out; a list by
-// skipReason, those replayed once their dispatcher was resumed.
+// those that skipped actions to be run later (a pause, a filter that
+// failed), that a replay, or a reset, has superseded: a list of failed
+// dispatches showed, without a word, those support had fixed and
+// replayed, which the failures summary leaves out; a list by skipReason,
+// those replayed once their dispatcher was resumed. Not those a false
+// filter skipped: they are done, and common.
 func (e *Executions) markReplayed(ctx context.Context, xs []dispatcher.Execution) error {
 	var runs []dispatcher.RunRef
 	for _, x := range xs {
-		if x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled || x.SkipReason != "" {
+		if x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled ||
+			x.SkipReason == dispatcher.SkipPaused || x.SkipReason == dispatcher.SkipFilterError {
 			runs = append(runs, dispatcher.RunRef{WorkflowID: x.WorkflowID, RunID: x.RunID})
 		}
 	}

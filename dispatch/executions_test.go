@@ -905,31 +905,56 @@ func TestReplayOfDispatchersStillSkipped(t *testing.T) {
 		t.Fatalf("bulk replay while paused: %+v, want the dispatch skipped, saying why", st)
 	}
 
-	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Paused, d.Filter = false, `event.content.name == "Bob"` })
+	// A filter that fails for the event is fixed first; one false for it
+	// did its job: d1 is skipped for good then, and only the pause
+	// stands in the way.
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Paused, d.Filter = false, `event.content.nope > 1` })
 	if _, err := e.ex.Replay(e.ctx(), current); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
-		!strings.Contains(err.Error(), `"erase" (d1): its filter is false for the event: change it`) || !strings.Contains(err.Error(), `"welcome" (d2) is paused now`) {
-		t.Fatalf("replay of a dispatcher resumed whose filter is false: %v, want ESTATE naming its filter", err)
+		!strings.Contains(err.Error(), `"erase" (d1): its filter fails for the event: fix it`) || !strings.Contains(err.Error(), `"welcome" (d2) is paused now`) {
+		t.Fatalf("replay of a dispatcher resumed whose filter fails: %v, want ESTATE naming its filter", err)
 	}
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Filter = `event.content.name == "Bob"` })
+	if _, err := e.ex.Replay(e.ctx(), current); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		strings.Contains(err.Error(), "(d1)") || !strings.Contains(err.Error(), `"welcome" (d2) is paused now`) {
+		t.Fatalf("replay of a dispatcher whose filter is false beside a paused one: %v, want ESTATE naming the paused one alone", err)
+	}
+	// With every filter false, the replay completes, skipping all, as a
+	// new event does: a dispatch that failed before it read its
+	// configuration has no other way out.
+	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Paused, d.Filter = false, `event.content.name == "Bob"` })
+	if _, got := e.replay(current); got != "m1:skipped t1:skipped m2:skipped" {
+		t.Errorf("replay with every filter false: %s, want every action skipped", got)
+	}
+
 	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Filter = `event.content.name == "Ann"` })
-	r, err := e.ex.Replay(e.ctx(), current)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.wait(skipped.WorkflowID, r.RunID)
-	d, err := e.ex.Get(e.ctx(), skipped.WorkflowID, r.RunID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := outcomeSummary(d.Outcomes); got != "m1:succeeded t1:succeeded m2:skipped" {
+	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Paused, d.Filter = true, "" })
+	r, got := e.replay(current)
+	if got != "m1:succeeded t1:succeeded m2:skipped" {
 		t.Errorf("replay once d1 is resumed: %s, want d1's actions run and m2 skipped", got)
 	}
 	// Listed by its skip reason, the run replayed says so, as a failed
 	// one does: before, it was listed as if nothing had been done.
 	for _, x := range e.list(dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}, skipped.WorkflowID, skipped.WorkflowID) {
-		if want := map[string]string{skipped.RunID: r.RunID, r.RunID: ""}[x.RunID]; x.ReplayedAs != want {
-			t.Errorf("run %s listed replayed as %q, want %q", x.RunID, x.ReplayedAs, want)
+		if replayed := x.ReplayedAs != ""; replayed != (x.RunID == skipped.RunID) {
+			t.Errorf("run %s listed replayed as %q; want the first run replayed, run %s not", x.RunID, x.ReplayedAs, r.RunID)
 		}
 	}
+}
+
+// replay replays r and waits for the replay's run to end; it returns the
+// replay and its run's outcomes (outcomeSummary).
+func (e *executionsEnv) replay(r dispatcher.ReplayRequest) (dispatcher.ReplayResult, string) {
+	e.t.Helper()
+	res, err := e.ex.Replay(e.ctx(), r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.wait(r.WorkflowID, res.RunID)
+	d, err := e.ex.Get(e.ctx(), r.WorkflowID, res.RunID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res, outcomeSummary(d.Outcomes)
 }
 
 // A bulk replay leaves out of Matched the runs a replay has superseded
