@@ -53,9 +53,12 @@ func TestWorkflowIDArg(t *testing.T) {
 		case "/executions/v1/dispatch-yy":
 			http.NotFound(w, r)
 			return
+		case "/executions/v1/dispatch-xx": // Temporal away
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
 		}
 		switch r.URL.Query().Get("eventId") {
-		case "dispatch-zz", "dispatch-yy": // events named so
+		case "dispatch-zz", "dispatch-yy", "dispatch-xx": // events named so
 			_, _ = fmt.Fprintf(w, `{"data":[{"workflowId":"dispatch-%s"}]}`, r.URL.Query().Get("eventId"))
 		case "ce-1":
 			_, _ = io.WriteString(w, `{"data":[{"workflowId":"acme:dispatch.5f2b"},{"workflowId":"acme:dispatch.5f2b"}]}`)
@@ -77,6 +80,8 @@ func TestWorkflowIDArg(t *testing.T) {
 		// canceled or replayed; and the event's was never found.
 		"dispatch-zz": `"dispatch-zz" is the workflow ID of a dispatch and the id of an event whose dispatch is dispatch-dispatch-zz`,
 		"dispatch-yy": "dispatch-dispatch-yy", // no dispatch has it for its workflow ID: the event's
+		// Not known to be no dispatch's: before, the event's was acted on.
+		"dispatch-xx": `error: "dispatch-xx" is the id of an event whose dispatch is dispatch-dispatch-xx, and maybe a dispatch's workflow ID: the API answered 503`,
 		// Before, the API's listing without a filter: the only dispatch
 		// of a tenant was canceled by `executions cancel "$UNSET"`.
 		"":   "error: the ID is empty",

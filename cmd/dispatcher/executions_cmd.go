@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -131,9 +132,14 @@ func workflowIDArg(ctx context.Context, c *apiClient, arg string) (string, error
 		if len(ids) == 0 {
 			return arg, nil
 		}
-		if _, err := c.do(ctx, "GET", "/executions/v1/"+url.PathEscape(arg), nil, nil, nil); err == nil {
+		var notFound *apiError
+		switch _, err := c.do(ctx, "GET", "/executions/v1/"+url.PathEscape(arg), nil, nil, nil); {
+		case err == nil:
 			return "", fmt.Errorf("%q is the workflow ID of a dispatch and the id of an event whose dispatch is %s: name the first by its event's id, the second by its workflow ID",
 				arg, strings.Join(ids, ", "))
+		case !errors.As(err, &notFound) || notFound.Status != http.StatusNotFound:
+			// Which one it names cannot be told: cancel and replay act on it.
+			return "", fmt.Errorf("%q is the id of an event whose dispatch is %s, and maybe a dispatch's workflow ID: %w", arg, strings.Join(ids, ", "), err)
 		}
 	}
 	switch len(ids) {
