@@ -426,6 +426,13 @@ func TestOrderingRemoved(t *testing.T) {
 			t.Errorf("ordering %s: the dispatcher is still ordered: %v", removal, d["ordering"])
 		}
 	}
+	// An empty key is a mistake, not a removal: it was taken for {}.
+	id := hs.must(200, "POST", "/dispatchers/v1", `{"name":"o-empty","eventType":"o","ordering":{"key":"content.u"}}`)["id"].(string)
+	code, body := hs.do("PUT", "/dispatchers/v1/"+id, `{"ordering":{"key":""}}`)
+	wantError(t, code, body, 400, 15, `ordering.key: must be "partitionKey" or "content.<field>[.<field>…]", not ""`)
+	if d := hs.must(200, "GET", "/dispatchers/v1/"+id, ""); d["ordering"] == nil {
+		t.Error(`ordering {"key":""}: the ordering was removed`)
+	}
 }
 
 // A filter is removed with null too, as an ordering is, or with "".

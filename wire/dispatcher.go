@@ -38,22 +38,28 @@ type DispatcherUpdate struct {
 
 // Ordering is a dispatcher's ordering (dispatcher.Ordering).
 type Ordering struct {
-	Key       string `json:"key"`
-	OnFailure string `json:"onFailure,omitempty"`
+	// Key is a pointer so that an empty key is refused, not taken for
+	// {}, which removes the ordering.
+	Key       *string `json:"key"`
+	OnFailure string  `json:"onFailure,omitempty"`
 }
 
 func orderingOf(o Optional[Ordering]) *dispatcher.Ordering {
 	if o.Null || o.Value == (Ordering{}) {
 		return nil
 	}
-	return &dispatcher.Ordering{Key: o.Value.Key, OnFailure: o.Value.OnFailure}
+	out := &dispatcher.Ordering{OnFailure: o.Value.OnFailure}
+	if o.Value.Key != nil {
+		out.Key = *o.Value.Key
+	}
+	return out
 }
 
 func fromOrdering(o *dispatcher.Ordering) *Ordering {
 	if o == nil {
 		return nil
 	}
-	return &Ordering{Key: o.Key, OnFailure: o.OnFailure}
+	return &Ordering{Key: &o.Key, OnFailure: o.OnFailure}
 }
 
 // Dispatcher is a dispatcher in an answer.
