@@ -71,7 +71,17 @@ type FieldKind int
 // Field kinds.
 const (
 	KindString  FieldKind = iota
-	KindNumber            // epoch milliseconds
+	KindNumber            // epoch milliseconds, but for seq (NumberUnit)
 	KindStrings           // an array of strings: eq means "contains"
 	KindBool              // true or false: eq, ne, in and out only
 )
+
+// NumberUnit says, for an error about a KindNumber field's value, what
+// its numbers count: " (epoch milliseconds)" for the times, nothing for
+// an audit entry's seq.
+func NumberUnit(field string) string {
+	if field == "seq" {
+		return ""
+	}
+	return " (epoch milliseconds)"
+}

@@ -104,10 +104,15 @@ func TestAuditAPI(t *testing.T) {
 		"eq(eventType,x)":   `unknown field "eventType"`,
 		"sort(-name)":       `unknown field "name"`,
 		"select(secret)":    `unknown field "secret"`,
-		"gt(timestamp,now)": "is not a number",
+		"gt(timestamp,now)": `timestamp: "now" is not a number (epoch milliseconds)`,
+		"eq(seq,abc)":       `seq: "abc" is not a number`, // no time: it said "(epoch milliseconds)"
+		"eq(actor,%00)":     `is not valid UTF-8 text without NUL characters`,
 	} {
 		code, body := hs.do("GET", "/audit/v1?"+query, "")
 		wantError(t, code, body, 400, 19, mention)
+		if msg := body["message"].(string); strings.HasPrefix(query, "eq(seq") && strings.Contains(msg, "epoch") {
+			t.Errorf("?%s: %s", query, msg)
+		}
 	}
 
 	// VIEW_AUDIT, and only it, opens the trail.

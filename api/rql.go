@@ -229,7 +229,7 @@ func (sc rqlSchema) cond(n rqlNode) (dispatcher.Cond, error) {
 		if kind == dispatcher.KindNumber {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return c, rqlErrorf("%s: %q is not a number (epoch milliseconds)", c.Field, v)
+				return c, rqlErrorf("%s: %q is not a number%s", c.Field, v, dispatcher.NumberUnit(c.Field))
 			}
 			c.Values[i] = strconv.FormatInt(n, 10) // canonical, so "+01" and "1" query alike
 		}
@@ -382,7 +382,7 @@ func rqlDecode(n rqlNode) (string, error) {
 	}
 	// The database refuses invalid UTF-8 and NUL; refuse them here as a 400.
 	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-		return "", rqlErrorf("%q is not valid UTF-8 text (at position %d)", n.text, n.pos)
+		return "", rqlErrorf("%q is not valid UTF-8 text without NUL characters (at position %d)", n.text, n.pos)
 	}
 	return v, nil
 }

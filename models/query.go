@@ -273,7 +273,7 @@ func typed(field string, kind dispatcher.FieldKind, values []string) ([]any, err
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, dispatcher.Errorf(dispatcher.EQUERY, "rql: %s: %q is not a number (epoch milliseconds)", field, v)
+			return nil, dispatcher.Errorf(dispatcher.EQUERY, "rql: %s: %q is not a number%s", field, v, dispatcher.NumberUnit(field))
 		}
 		out[i] = n
 	}
