@@ -585,12 +585,7 @@ func TestBulkReplaysListPaused(t *testing.T) {
 func (e *executionsEnv) bulkReplayedOne(prefix string) dispatcher.BulkReplayStatus {
 	t := e.t
 	t.Helper()
-	var ids []string
-	for _, id := range []string{prefix + "-a", prefix + "-b"} {
-		ids = append(ids, e.dispatch(id, "signup", true).WorkflowID)
-	}
-	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
-	e.list(f, ids...)
+	_, f := e.failed(prefix+"-a", prefix+"-b")
 	e.broken.Store(false)
 	st, err := e.ex.StartBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 0.01, Actor: "ann"})
 	if err != nil {
@@ -603,6 +598,37 @@ func (e *executionsEnv) bulkReplayedOne(prefix string) dispatcher.BulkReplayStat
 		}
 		if p := st.Progress; st.Status != dispatcher.ExecutionRunning || p.Replayed != 1 || p.Succeeded != 1 || p.Pending != 0 {
 			return fmt.Sprintf("bulk replay %s: %+v", st.Status, p)
+		}
+		return ""
+	})
+	return st
+}
+
+// failed dispatches events with ids, whose t1 (d1) fails for good while
+// e.broken, and waits until the filter f of that failure lists them; it
+// returns their workflow IDs and f.
+func (e *executionsEnv) failed(ids ...string) ([]string, dispatcher.ExecutionFilter) {
+	e.t.Helper()
+	var wids []string
+	for _, id := range ids {
+		wids = append(wids, e.dispatch(id, "signup", true).WorkflowID)
+	}
+	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
+	e.list(f, wids...)
+	return wids, f
+}
+
+// bulkReplayEnded waits for bulk replay id to end, and returns it.
+func (e *executionsEnv) bulkReplayEnded(id string) dispatcher.BulkReplayStatus {
+	e.t.Helper()
+	var st dispatcher.BulkReplayStatus
+	testenv.Eventually(e.t, 20*time.Second, func() string {
+		var err error
+		if st, err = e.ex.BulkReplay(e.ctx(), id); err != nil {
+			e.t.Fatal(err)
+		}
+		if st.Status == dispatcher.ExecutionRunning {
+			return fmt.Sprintf("bulk replay still running: %+v", st)
 		}
 		return ""
 	})
@@ -627,12 +653,7 @@ func (e *executionsEnv) bulkEnds(id, status string) {
 
 func TestBulkReplayOnDevServer(t *testing.T) {
 	e := newExecutionsEnv(t)
-	var ids []string
-	for _, id := range []string{"ev-a", "ev-b", "ev-c"} {
-		ids = append(ids, e.dispatch(id, "signup", true).WorkflowID)
-	}
-	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
-	e.list(f, ids...)
+	ids, f := e.failed("ev-a", "ev-b", "ev-c")
 
 	dry, err := e.ex.DryRunBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}}, 2)
 	if err != nil || dry.Matched != 3 || len(dry.Sample) != 2 {
@@ -650,15 +671,7 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	if !dispatcher.ValidBulkReplayID(st.ID) || st.Request.Filter.Status != dispatcher.ExecutionFailed {
 		t.Fatalf("started = %+v", st)
 	}
-	testenv.Eventually(t, 20*time.Second, func() string {
-		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
-			t.Fatal(err)
-		}
-		if st.Status == dispatcher.ExecutionRunning {
-			return fmt.Sprintf("bulk replay still running: %+v", st)
-		}
-		return ""
-	})
+	st = e.bulkReplayEnded(st.ID)
 	p := st.Progress
 	if st.Status != dispatcher.ExecutionCompleted || p.Matched != 3 || p.Replayed != 3 || p.Succeeded != 3 || p.Failed != 0 || p.Remaining != 0 || st.Request.Actor != "ann" {
 		t.Fatalf("bulk replay = %+v", st)
@@ -891,15 +904,7 @@ func TestReplayOfDispatchersStillSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 20*time.Second, func() string {
-		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
-			t.Fatal(err)
-		}
-		if st.Status == dispatcher.ExecutionRunning {
-			return fmt.Sprintf("bulk replay still running: %+v", st)
-		}
-		return ""
-	})
+	st = e.bulkReplayEnded(st.ID)
 	if p := st.Progress; p.Matched != 1 || p.Skipped != 1 || p.Replayed != 0 || p.Succeeded != 0 ||
 		len(p.Errors) != 1 || !strings.Contains(p.Errors[0], "paused now") {
 		t.Fatalf("bulk replay while paused: %+v, want the dispatch skipped, saying why", st)
@@ -963,12 +968,7 @@ func (e *executionsEnv) replay(r dispatcher.ReplayRequest) (dispatcher.ReplayRes
 // replay said that many more remained.
 func TestBulkReplayDoesNotMatchRunsReplayedAlready(t *testing.T) {
 	e := newExecutionsEnv(t)
-	var ids []string
-	for _, id := range []string{"sup-a", "sup-b", "sup-c"} {
-		ids = append(ids, e.dispatch(id, "signup", true).WorkflowID)
-	}
-	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
-	e.list(f, ids...)
+	ids, f := e.failed("sup-a", "sup-b", "sup-c")
 	e.broken.Store(false)
 	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: ids[0], Actions: []string{"t1"}, Actor: "bob"})
 	if err != nil {
