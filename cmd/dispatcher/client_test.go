@@ -243,6 +243,18 @@ func TestPrintDetailSaysWhyNoActions(t *testing.T) {
 	}
 }
 
+// The dispatchers a run skipped are named with why: a run whose only
+// dispatcher was paused printed "dispatchers: -", as if none watched.
+func TestPrintDetailNamesSkippedDispatchers(t *testing.T) {
+	d := wire.ExecutionDetail{Event: wire.DispatchedEvent{ID: "e1", Type: "t"}, Config: &wire.Config{Version: 3,
+		Skipped: []wire.SkippedDispatcher{{DispatcherID: "d1", DispatcherName: "billing", Reason: "paused"}}}}
+	var out strings.Builder
+	printDetail(&out, d)
+	if want := "Skipped:                 billing d1 (paused)\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("printDetail printed\n%s\nwant it to say\n%s", out.String(), want)
+	}
+}
+
 // The event's content is shown, and what the token may not see is named.
 // Before, neither: only --json had the content, and a part withheld was
 // silently empty.

@@ -371,6 +371,13 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 			how = "pinned by the replay"
 		}
 		fmt.Fprintf(tw, "Configuration:\tversion %d, %s; dispatchers: %s\n", d.Config.Version, how, orDash(strings.Join(names, ", ")))
+		if len(d.Config.Skipped) > 0 {
+			var skipped []string
+			for _, sk := range d.Config.Skipped {
+				skipped = append(skipped, fmt.Sprintf("%s %s (%s)", orDash(sk.DispatcherName), sk.DispatcherID, sk.Reason))
+			}
+			fmt.Fprintf(tw, "Skipped:\t%s\n", strings.Join(skipped, ", "))
+		}
 	}
 	if d.Failure != "" {
 		fmt.Fprintf(tw, "Failure:\t%s\n", d.Failure)
