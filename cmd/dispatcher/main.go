@@ -195,7 +195,7 @@ var keyValueSecret = regexp.MustCompile(`(?i)\b(password|sslpassword)\s*=\s*('(?
 // secret.
 func secretParam(k string) bool {
 	k = strings.ToLower(k)
-	for _, s := range []string{"password", "passwd", "secret", "token", "apikey", "api_key"} {
+	for _, s := range []string{"pass", "secret", "token", "apikey", "api_key"} { // pass: password, passwd, SQLite's _auth_pass
 		if strings.Contains(k, s) {
 			return true
 		}

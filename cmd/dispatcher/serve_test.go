@@ -176,9 +176,10 @@ func TestUnmigratedDatabase(t *testing.T) {
 // in the user information or the query. Before, ?password= showed whole.
 func TestRedactURL(t *testing.T) {
 	for raw, want := range map[string]string{
-		"postgres://u:s3cret@db:5432/x":                          "postgres://u:xxxxx@db:5432/x",
-		"postgres://u@db:5432/x?password=s3cret&sslmode=disable": "postgres://u@db:5432/x?password=xxxxx&sslmode=disable",
-		"sqlite:/var/lib/dispatcher.db":                          "sqlite:/var/lib/dispatcher.db",
+		"postgres://u:s3cret@db:5432/x":                           "postgres://u:xxxxx@db:5432/x",
+		"postgres://u@db:5432/x?password=s3cret&sslmode=disable":  "postgres://u@db:5432/x?password=xxxxx&sslmode=disable",
+		"sqlite:/var/lib/dispatcher.db":                           "sqlite:/var/lib/dispatcher.db",
+		"file:/var/lib/d.db?_auth&_auth_user=u&_auth_pass=s3cret": "file:/var/lib/d.db?_auth=&_auth_pass=xxxxx&_auth_user=u",
 	} {
 		if got := redactURL(raw); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", raw, got, want)
