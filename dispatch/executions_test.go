@@ -587,11 +587,8 @@ func (e *executionsEnv) bulkReplayedOne(prefix string) dispatcher.BulkReplayStat
 	t.Helper()
 	_, f := e.failed(prefix+"-a", prefix+"-b")
 	e.broken.Store(false)
-	st, err := e.ex.StartBulkReplay(e.ctx(), dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 0.01, Actor: "ann"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = e.ex.CancelBulkReplay(context.Background(), st.ID, "ann") })
+	st := e.startSlowBulkReplay(dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 0.01, Actor: "ann"})
+	var err error
 	testenv.Eventually(t, 20*time.Second, func() string {
 		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
 			t.Fatal(err)
@@ -616,6 +613,18 @@ func (e *executionsEnv) failed(ids ...string) ([]string, dispatcher.ExecutionFil
 	f := dispatcher.ExecutionFilter{DispatcherID: "d1", ErrorClass: dispatcher.FailureHTTPPermanent}
 	e.list(f, wids...)
 	return wids, f
+}
+
+// startSlowBulkReplay starts the bulk replay req, at a rate that lets it
+// run past the test, and cancels it when the test ends.
+func (e *executionsEnv) startSlowBulkReplay(req dispatcher.BulkReplayRequest) dispatcher.BulkReplayStatus {
+	e.t.Helper()
+	st, err := e.ex.StartBulkReplay(e.ctx(), req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _, _ = e.ex.CancelBulkReplay(context.Background(), st.ID, req.Actor) })
+	return st
 }
 
 // bulkReplayEnded waits for bulk replay id to end, and returns it.
@@ -979,11 +988,7 @@ func TestBulkReplayDoesNotMatchRunsReplayedAlready(t *testing.T) {
 	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), req, 5); err != nil || dry.Matched != 3 || dry.Replayed != 1 {
 		t.Fatalf("dry run = %+v, %v; want 3 matched, 1 of them replayed already", dry, err)
 	}
-	st, err := e.ex.StartBulkReplay(e.ctx(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = e.ex.CancelBulkReplay(context.Background(), st.ID, "ann") })
+	st := e.startSlowBulkReplay(req)
 	// It replays one at once and waits 100 s for the next.
 	testenv.Eventually(t, 20*time.Second, func() string {
 		if st, err = e.ex.BulkReplay(e.ctx(), st.ID); err != nil {
