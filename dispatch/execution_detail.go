@@ -248,7 +248,7 @@ func (e *Executions) History(ctx context.Context, workflowID, runID string, n in
 	if err := checkRunID(runID); err != nil {
 		return dispatcher.HistoryPage{}, err
 	}
-	tokenRun, from, err := decodeHistoryToken(pageToken)
+	tokenRun, from, err := e.decodeHistoryToken(ctx, pageToken)
 	switch {
 	case err != nil:
 		return dispatcher.HistoryPage{}, err
@@ -282,7 +282,7 @@ read:
 			switch {
 			case ev.GetEventId() < from:
 			case len(h.Events) == size:
-				page.NextPageToken = encodeHistoryToken(runID, ev.GetEventId())
+				page.NextPageToken = e.encodeHistoryToken(ctx, runID, ev.GetEventId())
 				break read
 			default:
 				h.Events = append(h.Events, ev)
@@ -306,20 +306,20 @@ read:
 }
 
 // encodeHistoryToken is the page token of run's history from event on.
-func encodeHistoryToken(run string, event int64) string {
-	return encodeToken([]byte(run + "/" + strconv.FormatInt(event, 10)))
+func (e *Executions) encodeHistoryToken(ctx context.Context, run string, event int64) string {
+	return e.encodeToken(ctx, []byte(run+"/"+strconv.FormatInt(event, 10)))
 }
 
 // decodeHistoryToken returns the run and first event of a history page
 // token; none for no token.
-func decodeHistoryToken(s string) (run string, event int64, err error) {
-	b, err := decodeToken(s)
+func (e *Executions) decodeHistoryToken(ctx context.Context, s string) (run string, event int64, err error) {
+	b, err := e.decodeToken(ctx, s)
 	if err != nil || b == nil {
 		return "", 0, err
 	}
 	run, ev, _ := strings.Cut(string(b), "/")
 	if event, err = strconv.ParseInt(ev, 10, 64); err != nil || event < 1 || uuid.Validate(run) != nil {
-		return "", 0, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out")
+		return "", 0, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out to you; start again without it")
 	}
 	return run, event, nil
 }

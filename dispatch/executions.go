@@ -2,11 +2,12 @@ package dispatch
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"hash/crc32"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -77,6 +78,10 @@ type ExecutionsOptions struct {
 	// Keys decrypt the payloads of histories and results: the key ring
 	// of Client's DataConverter. Nil: payloads are not encrypted.
 	Keys *encryption.KeyRing
+	// PageTokenKey signs the page tokens handed out, and must be the same
+	// in every process behind one URL (models.Store.PageTokenKey). Nil:
+	// a random key, so tokens are good only in this process.
+	PageTokenKey []byte
 }
 
 // Executions is the support view of dispatches: it lists them through
@@ -96,6 +101,7 @@ type Executions struct {
 	log            *slog.Logger
 	dc             converter.DataConverter // memos, inputs and results: encrypted with the keys
 	codec          converter.PayloadCodec  // nil: payloads are not encrypted
+	tokenKey       []byte
 }
 
 // NewExecutions returns the executions service.
@@ -106,7 +112,11 @@ func NewExecutions(o ExecutionsOptions) (*Executions, error) {
 	e := &Executions{
 		client: o.Client, namespace: o.Namespace, uiURL: o.UIURL, taskQueue: o.TaskQueue,
 		eager: o.Eager, localCallLimit: o.LocalCallLimit, audit: o.Audit, dispatchers: o.Dispatchers,
-		now: o.Now, log: o.Logger, dc: DataConverter(o.Keys),
+		now: o.Now, log: o.Logger, dc: DataConverter(o.Keys), tokenKey: o.PageTokenKey,
+	}
+	if e.tokenKey == nil {
+		e.tokenKey = make([]byte, 32)
+		rand.Read(e.tokenKey)
 	}
 	if o.Keys != nil {
 		e.codec = NewPayloadCodec(o.Keys)
@@ -135,7 +145,7 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
-	token, err := decodeToken(pageToken)
+	token, err := e.decodeToken(ctx, pageToken)
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
@@ -143,7 +153,7 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
-	page := dispatcher.ExecutionPage{Executions: make([]dispatcher.Execution, len(infos)), NextPageToken: encodeToken(next)}
+	page := dispatcher.ExecutionPage{Executions: make([]dispatcher.Execution, len(infos)), NextPageToken: e.encodeToken(ctx, next)}
 	for i, info := range infos {
 		page.Executions[i] = e.toExecution(info)
 	}
@@ -416,26 +426,40 @@ func pageSize(n, def, max int) int {
 	return min(n, max)
 }
 
-// Page tokens are Temporal's bytes and their CRC-32, base64url encoded, so
-// that they travel in a query string and one the API did not hand out is
-// refused at once: Temporal, handed it, fails with a status its client
-// retries for as long as the request may take.
-func encodeToken(b []byte) string {
+// Page tokens are Temporal's bytes (or a history's "run/event") and an
+// HMAC-SHA256 of them and the caller's tenant under the installation's
+// page-token key, base64url encoded, so that they travel in a query
+// string and one the API did not hand out, or handed another tenant, is
+// refused at once: Temporal, handed bytes it did not write, fails with a
+// status its client retries for as long as the request may take, and the
+// caller would wait for a 503.
+func (e *Executions) encodeToken(ctx context.Context, b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	return base64.RawURLEncoding.EncodeToString(binary.BigEndian.AppendUint32(slices.Clip(b), crc32.ChecksumIEEE(b)))
+	return base64.RawURLEncoding.EncodeToString(append(slices.Clip(b), e.tokenMAC(ctx, b)...))
 }
 
-func decodeToken(s string) ([]byte, error) {
+func (e *Executions) decodeToken(ctx context.Context, s string) ([]byte, error) {
 	if s == "" {
 		return nil, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if n := len(b) - 4; err != nil || n < 1 || crc32.ChecksumIEEE(b[:n]) != binary.BigEndian.Uint32(b[n:]) {
-		return nil, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out")
+	if n := len(b) - tokenMACSize; err != nil || n < 1 || !hmac.Equal(e.tokenMAC(ctx, b[:n]), b[n:]) {
+		return nil, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out to you; start again without it")
 	}
-	return b[:len(b)-4], nil
+	return b[:len(b)-tokenMACSize], nil
+}
+
+// tokenMACSize is the length of a page token's MAC: 128 bits.
+const tokenMACSize = 16
+
+func (e *Executions) tokenMAC(ctx context.Context, b []byte) []byte {
+	m := hmac.New(sha256.New, e.tokenKey)
+	m.Write([]byte(dispatcher.CallerOf(ctx).Tenant))
+	m.Write([]byte{0})
+	m.Write(b)
+	return m.Sum(nil)[:tokenMACSize]
 }
 
 // checkRunID refuses a run id that is not one (Temporal's are UUIDs)

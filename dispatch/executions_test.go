@@ -2,8 +2,11 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -315,6 +318,26 @@ func TestExecutions(t *testing.T) {
 	for what, call := range map[string]func() error{
 		"a list with a made-up page token": func() error {
 			_, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 0, "abc")
+			return err
+		},
+		// CRC-32 was all a token carried: one computed for bytes
+		// Temporal did not write was passed on to it.
+		"a list with a forged page token": func() error {
+			b := []byte(`{"CloseTime":`)
+			forged := base64.RawURLEncoding.EncodeToString(binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b)))
+			_, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 0, forged)
+			return err
+		},
+		"a list with another tenant's page token": func() error {
+			page, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 1, "")
+			if err != nil || page.NextPageToken == "" {
+				return fmt.Errorf("a first page of 1: token %q, %v", page.NextPageToken, err)
+			}
+			if _, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 1, page.NextPageToken); err != nil {
+				return fmt.Errorf("the next page, with its token: %v", err)
+			}
+			other := dispatcher.WithCaller(e.ctx(), dispatcher.Caller{Tenant: "page-token-x"})
+			_, err = e.ex.List(other, dispatcher.ExecutionFilter{}, 1, page.NextPageToken)
 			return err
 		},
 		"a history with a made-up page token": func() error {

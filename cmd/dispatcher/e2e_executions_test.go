@@ -405,6 +405,28 @@ func TestEndToEndBulkReplayWorkerCrash(t *testing.T) {
 	if got := len(s.smtp.Mails()); got != mails {
 		t.Fatalf("%d mails after the bulk replay, %d before: a mail that succeeded was sent again", got, mails)
 	}
+
+	// Support staff page through them behind a load balancer, each page
+	// from another API process: a token one handed out is good in the
+	// other, which signs with the same key.
+	apis := []string{s.url, s.startProcess("api").url}
+	defer func(u string) { s.url = u }(s.url)
+	paged := map[string]bool{}
+	for i, token := 0, ""; i == 0 || token != ""; i++ {
+		s.url = apis[i%2]
+		page := s.call("GET", "/executions/v1?status=completed&limit=20&pageToken="+url.QueryEscape(token), nil, 200)
+		for _, c := range page["data"].([]any) {
+			paged[c.(map[string]any)["workflowId"].(string)] = true
+		}
+		token, _ = page["page"].(map[string]any)["nextPageToken"].(string)
+	}
+	if len(paged) != n {
+		t.Fatalf("paging by 20 through two API processes found %d dispatches, want %d", len(paged), n)
+	}
+	// One it did not hand out is refused at once, naming the parameter.
+	if code, body := s.request("GET", "/executions/v1?pageToken=bm90LWEtdG9rZW4", nil); code != 400 || !strings.Contains(string(body), "pageToken: is not a token this API handed out") {
+		t.Fatalf("a made-up page token = %d %s, want 400 naming pageToken", code, body)
+	}
 }
 
 // While an action retries, its dispatch's detail shows the attempt it is

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/dispatch"
@@ -11,7 +12,11 @@ import (
 // executions builds the executions service that the API's /executions/v1
 // routes and the worker's bulk-replay activities share: Temporal for the
 // runs, the store for the audit trail and today's dispatchers.
-func (p process) executions(tc client.Client, store *models.Store) (*dispatch.Executions, error) {
+func (p process) executions(ctx context.Context, tc client.Client, store *models.Store) (*dispatch.Executions, error) {
+	tokenKey, err := store.PageTokenKey(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return dispatch.NewExecutions(dispatch.ExecutionsOptions{
 		Client:    tc,
 		Namespace: p.cfg.TemporalNS,
@@ -26,5 +31,6 @@ func (p process) executions(tc client.Client, store *models.Store) (*dispatch.Ex
 		Now:            time.Now,
 		Logger:         p.log,
 		Keys:           p.cfg.Keys,
+		PageTokenKey:   tokenKey,
 	})
 }

@@ -131,7 +131,7 @@ func (p process) run(ctx context.Context) error {
 		return err
 	}
 	defer tc.Close()
-	executions, err := p.executions(tc, store)
+	executions, err := p.executions(ctx, tc, store)
 	if err != nil {
 		return err
 	}
