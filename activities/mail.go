@@ -293,18 +293,33 @@ func withoutAddresses(s string, recipients []string) string {
 		}
 	}
 	for _, f := range forms {
-		s = replaceFold(s, f)
-		if i := strings.LastIndex(f, "@"); i >= 4 {
-			s = replaceFold(s, f[:i])
+		s = replaceFold(s, f, "")
+		switch i := strings.LastIndex(f, "@"); {
+		case i >= 4:
+			s = replaceFold(s, f[:i], "")
+		case i > 0:
+			// A short one only as a word of its own: "ann", not "annual".
+			s = replaceFold(s, f[:i], `[^\pL\pN]`)
 		}
 	}
 	return emailAddress.ReplaceAllString(s, "(address)")
 }
 
 // replaceFold replaces every occurrence of old in s, in any case, with
-// "(address)".
-func replaceFold(s, old string) string {
-	return regexp.MustCompile("(?i)"+regexp.QuoteMeta(old)).ReplaceAllLiteralString(s, "(address)")
+// "(address)"; with a boundary, only those between the start or end of s
+// or a character it matches.
+func replaceFold(s, old, boundary string) string {
+	if boundary == "" {
+		return regexp.MustCompile("(?i)"+regexp.QuoteMeta(old)).ReplaceAllLiteralString(s, "(address)")
+	}
+	re := regexp.MustCompile("(?i)(^|" + boundary + ")" + regexp.QuoteMeta(old) + "($|" + boundary + ")")
+	for { // twice: "ann ann" shares the space between its matches
+		next := re.ReplaceAllString(s, "${1}(address)${2}")
+		if next == s {
+			return s
+		}
+		s = next
+	}
 }
 
 // smtpCode returns the server's reply code in err, 0 if it has none
