@@ -127,11 +127,11 @@ func textContent(p Parsed) error {
 // structured returns the media type of body when it is a structured
 // CloudEvent, or a batch of them, sent with another content type (curl's
 // default, application/json): an object with specversion and a string
-// source, or a list whose first element has specversion. Neither is an
-// Extra Horizon event (no source) or an lk one (its source an object),
-// which were refused for a source that "must be an object"; one of those
-// with a key specversion besides, which intake ignores, stays what it
-// was. No other envelope is a list: a batch is read as one whatever its
+// source, or no source and no key of the others' own, or a list whose
+// first element has specversion. Neither is an Extra Horizon event (no
+// source) or an lk one (its source an object), which were refused for a
+// source that "must be an object"; one of those with a key specversion
+// besides, which intake ignores, stays what it was. No other envelope is a list: a batch is read as one whatever its
 // first event lacks, so that the answer names it ("[0].source: is
 // required", not "the request body must be a JSON object").
 func structured(body []byte) string {
@@ -139,11 +139,14 @@ func structured(body []byte) string {
 		return "" // not decoded twice: the events of the other envelopes
 	}
 	var one struct {
-		Specversion json.RawMessage `json:"specversion"`
-		Source      json.RawMessage `json:"source"`
+		Specversion, Source, Content, CreationTimestamp, Timestamp json.RawMessage
 	}
 	cloudEvent := func(b []byte) bool {
-		return json.Unmarshal(b, &one) == nil && one.Specversion != nil && bytes.HasPrefix(one.Source, []byte(`"`))
+		// Without a source, one with no key of Extra Horizon's or lk's
+		// own is a CloudEvent that lacks it, said so, rather than an lk
+		// event, read from its data.
+		return json.Unmarshal(b, &one) == nil && one.Specversion != nil && (bytes.HasPrefix(one.Source, []byte(`"`)) ||
+			one.Source == nil && one.Content == nil && one.CreationTimestamp == nil && one.Timestamp == nil)
 	}
 	switch body = bytes.TrimSpace(body); {
 	case bytes.HasPrefix(body, []byte("{")):

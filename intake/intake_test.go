@@ -125,6 +125,8 @@ func TestParseErrors(t *testing.T) {
 		// No other envelope is a list: it was refused as "the request
 		// body must be a JSON object", naming nothing.
 		{"a batch without its content type, the first without a source", "application/json", `[{"specversion":"1.0","id":"a","type":"t"}]`, nil, 0, dispatcher.EREQUIRED, "[0].source: is required"},
+		// Before, read as an lk event from its data, and accepted.
+		{"cloudevent without source, application/json", "application/json", `{"specversion":"1.0","id":"x","type":"t","data":{"a":1}}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
 		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EREQUIRED, "type: is required"},
 		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
