@@ -44,6 +44,10 @@ type ExecutionFilter struct {
 	// actionable (SkipReasons): one that skipped a paused dispatcher and
 	// filtered out another matches "paused" only.
 	SkipReason string
+	// SkippedAny selects the runs that skipped a dispatcher for any
+	// reason: what a bulk replay of completed runs with the current
+	// configuration can run again, unless it names actions.
+	SkippedAny bool
 }
 
 // Execution is one run of a dispatch: the first one of an event, or a

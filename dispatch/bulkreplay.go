@@ -28,8 +28,8 @@ import (
 // dispatcher usually completed.
 //
 // A bulk replay of completed dispatches names the actions to run again,
-// unless it runs the current configuration (which runs the actions they
-// skipped).
+// unless it runs the current configuration, which runs the actions they
+// skipped: then it matches only those that skipped some.
 //
 // It replays the dispatches started before now at the latest: a from
 // not before then matches none (before, the API accepted it, and the
@@ -64,6 +64,12 @@ func checkBulk(r *dispatcher.BulkReplayRequest, now time.Time) error {
 		// Each would be skipped at its turn: "no action failed".
 		return dispatcher.Errorf(dispatcher.EINVALID, "actions: a completed dispatch has no failed action, which is what a replay runs again by default; name the actions to run again (or use config %q for the actions it skipped)",
 			dispatcher.ReplayConfigCurrent)
+	}
+	if r.Filter.Status == dispatcher.ExecutionCompleted && len(r.Actions) == 0 {
+		// The current configuration runs the actions a completed run
+		// skipped; one that skipped none would be refused at its turn,
+		// "no action failed", and was counted by the dry run.
+		r.Filter.SkippedAny = true
 	}
 	if err := dispatcher.CheckReplayRate(r.Rate); err != nil {
 		return err

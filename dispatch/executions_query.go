@@ -54,6 +54,9 @@ func executionQuery(ctx context.Context, f dispatcher.ExecutionFilter) (string, 
 			return "", err
 		}
 	}
+	if f.SkippedAny && f.SkipReason == "" {
+		clauses = append(clauses, workflows.AttrSkipped.GetName()+" IS NOT NULL")
+	}
 	if f.SkipReason != "" && !slices.Contains(dispatcher.SkipReasons(), f.SkipReason) {
 		return "", dispatcher.Errorf(dispatcher.EINVALID, "skipReason: must be one of %s, not %q",
 			strings.Join(dispatcher.SkipReasons(), ", "), f.SkipReason)

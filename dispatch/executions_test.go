@@ -978,6 +978,37 @@ func TestReplayOfDispatchersStillSkipped(t *testing.T) {
 	}
 }
 
+// A bulk replay of completed dispatches with the current configuration
+// matches those that skipped a dispatcher: the others have nothing to
+// run again. Before, its dry run counted them, and it skipped each, "no
+// action failed".
+func TestBulkReplayOfCompletedMatchesTheSkipped(t *testing.T) {
+	e := newExecutionsEnv(t)
+	e.broken.Store(false)
+	done := e.dispatch("all-ran", "hello", true)
+	e.store.SetPaused("d2", true)
+	skipped := e.dispatch("d2-paused", "signup", true)
+	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted}, skipped.WorkflowID, done.WorkflowID)
+	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Paused, d.Actions[0].TemplateID = false, "tpl" })
+
+	r := dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted}, Config: dispatcher.ReplayConfigCurrent, Rate: 50, Actor: "ann"}
+	named := r
+	named.Actions = []string{"m2"}
+	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), named, 10); err != nil || dry.Matched != 2 {
+		t.Fatalf("dry run naming m2 = %+v, %v; want both", dry, err)
+	}
+	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), r, 10); err != nil || dry.Matched != 1 || len(dry.Sample) != 1 || dry.Sample[0].WorkflowID != skipped.WorkflowID {
+		t.Fatalf("dry run = %+v, %v; want the dispatch that skipped d2 alone", dry, err)
+	}
+	st, err := e.ex.StartBulkReplay(e.ctx(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.bulkReplayEnded(st.ID).Progress; p.Matched != 1 || p.Replayed != 1 || p.Succeeded != 1 || p.Skipped != 0 {
+		t.Fatalf("bulk replay = %+v, want the one that skipped d2 replayed", p)
+	}
+}
+
 // replay replays r and waits for the replay's run to end; it returns the
 // replay and its run's outcomes (outcomeSummary).
 func (e *executionsEnv) replay(r dispatcher.ReplayRequest) (dispatcher.ReplayResult, string) {
