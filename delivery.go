@@ -44,6 +44,11 @@ type MailInput struct {
 	MessageID string
 	// Run marks a replay of the dispatch; empty for the first one.
 	Run string
+	// Reset marks an action of a run reset from the Temporal Web UI or
+	// CLI (activities.Options.LaterReplay). Left out when false, so that
+	// the encoding of every other input is what it was (a dispatch paces
+	// its commands by their size).
+	Reset bool `json:",omitempty"`
 	// ConfigVersion is the configuration version the dispatch's
 	// configuration was read at: a cache at least that new serves the
 	// template without asking the store. 0 means unknown.
@@ -81,6 +86,8 @@ type TaskInput struct {
 	LocalAttempts int
 	// Run marks a replay of the dispatch; empty for the first one.
 	Run string
+	// Reset is as in MailInput.
+	Reset bool `json:",omitempty"`
 	// ConfigVersion is as in MailInput, for the function.
 	ConfigVersion int64
 	// TaskQueue is where a temporal-kind function's child workflow will

@@ -58,6 +58,12 @@ const (
 	FailureOrderingOverflow = "OrderingOverflow"
 	// FailureCanceled: the dispatch was canceled before the action finished.
 	FailureCanceled = "Canceled"
+	// FailureSuperseded: an action of a run reset from the Temporal Web
+	// UI or CLI, from a run that a replay has superseded since, was not
+	// made: that replay may have made it under its own Idempotency-Key or
+	// Message-ID, which the reset run does not know, so the receiver could
+	// not tell the two apart. Reset the latest run instead, or replay it.
+	FailureSuperseded = "Superseded"
 	// FailureUnexpected: an error none of the other types describe (a
 	// bug, a panic); look at the worker's logs.
 	FailureUnexpected = "Unexpected"
@@ -72,8 +78,8 @@ func FailureClasses() []string {
 	return []string{
 		FailureTemplate, FailureRecipient, FailureNotFound, FailureSMTPPermanent, FailureSMTPTemporary,
 		FailureHTTPPermanent, FailureHTTPTemporary, FailureOutboundRefused, FailureStore, FailureTask,
-		FailureTimeout, FailureSlotMissed, FailureOrderingOverflow, FailureCanceled, FailureUnexpected,
-		FailureTerminated,
+		FailureTimeout, FailureSlotMissed, FailureOrderingOverflow, FailureCanceled, FailureSuperseded,
+		FailureUnexpected, FailureTerminated,
 	}
 }
 

@@ -73,6 +73,11 @@ type Options struct {
 	// Cache is the configuration cache to share (with the intake); nil
 	// means one of their own.
 	Cache *Cache
+	// LaterReplay returns the id of a replay of the dispatch workflowID
+	// started after the first run of its that carried the input of run
+	// (a replay id, "" for the dispatch's first): an action of a run
+	// reset from such a run is not made (FailureSuperseded). Nil: it is.
+	LaterReplay func(ctx context.Context, workflowID, run string) (string, error)
 }
 
 // Effects runs the side effects of a dispatch. Every exported method is an
@@ -86,6 +91,7 @@ type Effects struct {
 	mailFrom string
 	now      func() time.Time
 	cache    *Cache
+	later    func(ctx context.Context, workflowID, run string) (string, error)
 }
 
 // New returns the activities with their dependencies. It fails when the
@@ -95,7 +101,7 @@ func New(o Options) (*Effects, error) {
 	if o.Store == nil {
 		return nil, errors.New("activities: a Store is required")
 	}
-	a := &Effects{store: o.Store, outbound: o.Outbound, mailFrom: o.MailFrom, now: o.Now, cache: o.Cache}
+	a := &Effects{store: o.Store, outbound: o.Outbound, mailFrom: o.MailFrom, now: o.Now, cache: o.Cache, later: o.LaterReplay}
 	if a.cache == nil {
 		a.cache = NewCache(o.Store)
 	}

@@ -47,6 +47,9 @@ const (
 func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store must not pass for a dead worker
+	if err := a.superseded(ctx, in.Reset, in.Run); err != nil {
+		return dispatcher.MailResult{}, err
+	}
 	owner := claimOwner()
 	for {
 		// The wall clock, as the deadline's: claims compare them.

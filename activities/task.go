@@ -46,6 +46,9 @@ const maxRetryAfter = time.Hour
 func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store or slot must not pass for a dead worker
+	if err := a.superseded(ctx, in.Reset, in.Run); err != nil {
+		return dispatcher.TaskResult{}, err
+	}
 	f, err := a.cache.function(ctx, in.FunctionName, in.ConfigVersion)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
@@ -247,6 +250,9 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 // saved before the policy, or under another. It checks the queue the
 // dispatch will start the child on (in.TaskQueue), and reads nothing.
 func (a *Effects) PrepareTask(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+	if err := a.superseded(ctx, in.Reset, in.Run); err != nil {
+		return dispatcher.TaskPayload{}, err
+	}
 	if !a.outbound.AllowsTaskQueue(in.TaskQueue) {
 		return dispatcher.TaskPayload{}, permanent(ctx, dispatcher.FailureOutboundRefused, fmt.Sprintf(
 			"function %q: task queue %q is not one functions may run on; add it to DISPATCHER_FUNCTION_TASK_QUEUES", in.FunctionName, in.TaskQueue))

@@ -432,17 +432,25 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 		}
 		return out, nil
 	}
-	var failed, skipped []string
+	var failed, skipped, superseded []string
 	for _, o := range src.outcomes {
 		switch {
 		case o.Status == dispatcher.OutcomeSucceeded || slices.Contains(failed, o.ActionID):
 		case o.Status == dispatcher.OutcomeSkipped && original:
 			skipped = append(skipped, o.SkipReason)
+		case o.ErrorClass == dispatcher.FailureSuperseded:
+			// Not made, for a replay before it may have made it: made
+			// again under a new key, the receiver could not tell.
+			superseded = append(superseded, o.ActionID)
 		default:
 			failed = append(failed, o.ActionID)
 		}
 	}
 	switch {
+	case len(failed) == 0 && len(superseded) > 0:
+		return nil, dispatcher.Errorf(dispatcher.ESTATE,
+			"run %s of dispatch %s made none of its actions (%s): it resets a run that a replay had superseded, which may have made them; name the actions to make them again, under a new key",
+			latest.RunID, r.WorkflowID, strings.Join(superseded, ", "))
 	case len(failed) == 0 && len(skipped) > 0:
 		return nil, dispatcher.Errorf(dispatcher.ESTATE,
 			"no action failed in run %s of dispatch %s; the actions it skipped (%s) run again only with config %q",

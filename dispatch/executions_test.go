@@ -125,7 +125,7 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 		t.Fatal(err)
 	}
 	acts, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + testenv.SMTP(t).Addr, MailFrom: "no-reply@example.com",
-		Outbound: loopback})
+		Outbound: loopback, LaterReplay: func(ctx context.Context, workflowID, run string) (string, error) { return e.ex.LaterReplay(ctx, workflowID, run) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -840,6 +840,71 @@ func TestResetSupersedesTheRunItEnds(t *testing.T) {
 	page, err := dispatch.NewReplayActivities(e.ex).ListExecutions(e.ctx(), workflows.ListExecutionsInput{Filter: f, PageSize: 10})
 	if err != nil || len(page.Runs) != 1 || page.Runs[0].RunID != second {
 		t.Errorf("bulk replay page = %+v, %v; want the reset run alone", page, err)
+	}
+}
+
+// A reset of a run that a replay has superseded makes none of its
+// actions: the replay may have made them under its own keys, which the
+// reset run, carrying the input of the run it resets, does not know.
+// Before, it called the function again under the first run's key, and
+// sent the mail again, after the replay had done both. A reset of the
+// replay's run makes them again under the keys that run used.
+func TestResetOfASupersededRunMakesNothing(t *testing.T) {
+	e := newExecutionsEnv(t)
+	first := e.dispatch("reset-2", "signup", true) // gone answers 404, the bad template fails
+	e.broken.Store(false)
+	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Actions[0].TemplateID = "tpl" })
+	replay, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, Actor: "ann", Config: dispatcher.ReplayConfigCurrent})
+	if got != "t1:succeeded m2:succeeded" {
+		t.Fatalf("replay: %s, want the failed actions run again", got)
+	}
+	keyOf := func(i int) string {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if i < len(e.keys) {
+			return e.keys[i]
+		}
+		return ""
+	}
+	if keyOf(1) == "" || keyOf(1) == keyOf(0) || keyOf(2) != "" {
+		t.Fatalf("calls before the reset: %q, want the first run's and the replay's", e.keys)
+	}
+
+	reset := func(runID, requestID string) dispatcher.ExecutionDetail {
+		res, err := e.c.ResetWorkflowExecution(e.ctx(), &workflowservice.ResetWorkflowExecutionRequest{
+			Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: first.WorkflowID, RunId: runID},
+			Reason: "test", WorkflowTaskFinishEventId: firstTaskCompleted(t, e.c, first.WorkflowID, runID), RequestId: requestID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.wait(first.WorkflowID, res.GetRunId())
+		x, err := e.ex.Get(e.ctx(), first.WorkflowID, res.GetRunId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	x := reset(first.RunID, "reset-first")
+	if got := outcomeSummary(x.Outcomes); got != "m1:failed:Superseded t1:failed:Superseded m2:failed:Superseded" ||
+		!strings.Contains(x.Outcomes[0].Error, "replay "+replay.ReplayID+" has superseded since") {
+		t.Errorf("reset of the first run: %s (%+v), want every action refused, naming the replay", got, x.Outcomes)
+	}
+	if keyOf(2) != "" {
+		t.Errorf("the reset of the first run called the function again: %q", e.keys)
+	}
+	// Replayed as it is, it would make them all under a new key: m1, sent
+	// by the first run, too.
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, Actor: "ann"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), "made none of its actions (m1, t1, m2): it resets a run that a replay had superseded") {
+		t.Errorf("replay of the refused reset: %v, want ESTATE saying why", err)
+	}
+
+	x = reset(replay.RunID, "reset-replay")
+	if got := outcomeSummary(x.Outcomes); got != "t1:succeeded m2:succeeded" {
+		t.Errorf("reset of the replay's run: %s, want its actions made again", got)
+	}
+	if keyOf(2) != keyOf(1) {
+		t.Errorf("the reset of the replay's run called with %q, want the replay's key %q", keyOf(2), keyOf(1))
 	}
 }
 

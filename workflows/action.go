@@ -138,6 +138,16 @@ func IdempotencyKey(workflowID, dispatcherID, actionID, run string) string {
 	return k
 }
 
+// isReset reports whether this run was reset from the Temporal Web UI or
+// CLI: it carries the first event, and so the original run id, of the run
+// it was reset from. The actions it hands the flag to refuse to run when a
+// replay has superseded that run (activities: superseded); it changes no
+// command, so that runs of every version have it.
+func isReset(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.OriginalRunID != "" && info.OriginalRunID != info.WorkflowExecution.RunID
+}
+
 // messageID turns an idempotency key into a Message-ID (without angle
 // brackets): "/" and anything else outside RFC 5322 atext become ".".
 func messageID(key string) string {
@@ -162,6 +172,7 @@ func (d *dispatch) sendMail(ctx workflow.Context, j job, o *dispatcher.ActionOut
 		Recipients:    j.action.Recipients,
 		MessageID:     messageID(d.idempotencyKey(j)),
 		Run:           d.in.Run,
+		Reset:         isReset(ctx),
 		ConfigVersion: d.cfg.Version,
 	}
 	var res dispatcher.MailResult
@@ -204,6 +215,7 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 		StartTimestamp: j.action.StartTimestamp,
 		IdempotencyKey: d.idempotencyKey(j),
 		Run:            d.in.Run,
+		Reset:          isReset(ctx),
 		ConfigVersion:  d.cfg.Version,
 	}
 	if fn.Kind == dispatcher.FunctionTemporal {
@@ -390,6 +402,16 @@ func (d *dispatch) pace(ctx workflow.Context, in any) {
 // measure returns the bytes a command whose input is in adds to a
 // workflow task's completion.
 func measure(in any) int {
+	// As the run a reset run was reset from measured it (isReset): the
+	// commands that run made are made again, and must wait alike.
+	switch v := in.(type) {
+	case dispatcher.MailInput:
+		v.Reset = false
+		in = v
+	case dispatcher.TaskInput:
+		v.Reset = false
+		in = v
+	}
 	p, err := converter.GetDefaultDataConverter().ToPayload(in)
 	if err != nil {
 		return paceBytes // what cannot be measured goes alone
@@ -660,6 +682,7 @@ func known(typ string) bool {
 		dispatcher.FailureSMTPPermanent, dispatcher.FailureSMTPTemporary,
 		dispatcher.FailureHTTPPermanent, dispatcher.FailureHTTPTemporary, dispatcher.FailureOutboundRefused,
 		dispatcher.FailureStore, dispatcher.FailureTask, dispatcher.FailureTimeout,
+		dispatcher.FailureSuperseded, // from no older run: a reset's action refused
 		dispatcher.FailureSlotMissed: // ends an action only from dispatchV6
 		return true
 	}

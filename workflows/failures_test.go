@@ -22,3 +22,16 @@ func TestErrorPairs(t *testing.T) {
 		t.Fatalf("errorPairs = %v, want %v", pairs, want)
 	}
 }
+
+// A reset run's actions carry Reset, which the run it was reset from did
+// not: its commands must measure alike, or a reset run near the pace
+// bound would wait for another task than the history it replays holds.
+func TestMeasureLeavesResetOut(t *testing.T) {
+	mail := dispatcher.MailInput{MessageID: "m@dispatcher", Run: "r"}
+	task := dispatcher.TaskInput{IdempotencyKey: "k", Run: "r"}
+	resetMail, resetTask := mail, task
+	resetMail.Reset, resetTask.Reset = true, true
+	if measure(resetMail) != measure(mail) || measure(resetTask) != measure(task) {
+		t.Errorf("a reset's inputs measure %d and %d, want %d and %d", measure(resetMail), measure(resetTask), measure(mail), measure(task))
+	}
+}

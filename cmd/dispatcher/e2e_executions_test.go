@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
@@ -199,6 +204,43 @@ func TestEndToEndExecutions(t *testing.T) {
 	s.poll("the failure to leave the summary", func() bool {
 		return len(s.call("GET", "/executions/v1/failures", nil, 200)["groups"].([]any)) == 0
 	})
+
+	// An operator resets the first run from Temporal's Web UI or CLI
+	// after the replay: the reset run makes nothing, since the replay may
+	// have made its actions under its own keys, and says so. Before, it
+	// called the function again under the first run's key.
+	ctx := context.Background()
+	var firstTask int64
+	for it := s.temporal.GetWorkflowHistory(ctx, wid, firstRun, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT); firstTask == 0 && it.HasNext(); {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			firstTask = ev.GetEventId()
+		}
+	}
+	res, err := s.temporal.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{Namespace: "default",
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: wid, RunId: firstRun}, Reason: "e2e", WorkflowTaskFinishEventId: firstTask, RequestId: "e2e-reset"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reset map[string]any
+	s.poll("the reset run to end", func() bool {
+		reset = s.call("GET", "/executions/v1/"+wid+"?runId="+res.GetRunId(), nil, 200)
+		return reset["status"] != "running"
+	})
+	if reset["status"] != "failed" {
+		t.Fatalf("the reset run %v, want it failed", reset)
+	}
+	for _, a := range reset["actions"].([]any) {
+		if e, _ := a.(map[string]any)["lastError"].(map[string]any); e == nil || e["class"] != "Superseded" {
+			t.Fatalf("action of the reset run %v, want it not made (Superseded)", a)
+		}
+	}
+	if keys := erase.keys(); len(keys) != 2 || len(s.smtp.Mails()) != 1 {
+		t.Fatalf("after the reset: calls %q and %d mails, want the 2 calls and 1 mail of before", keys, len(s.smtp.Mails()))
+	}
 
 	// A dispatch waiting for its startTimestamp is canceled: its task never runs.
 	sched := s.call("POST", "/events/v1", map[string]any{"id": "trial-1", "type": "trial_started", "content": map[string]any{}}, 202)["workflowId"].(string)
