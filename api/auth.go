@@ -130,6 +130,11 @@ func strictObject(segment, part, what string, read []string) error {
 		if err := dec.Decode(&v); err != nil {
 			return malformed
 		}
+		if part == "payload" && name == "tenant" && (string(v) == `""` || string(v) == "null") {
+			// Not the same as none, the implicit tenant's: an identity
+			// provider's user of no organisation would act as the operator.
+			return errors.New("access token's tenant claim is empty: name a tenant, or leave the claim out for the implicit tenant")
+		}
 		if part == "payload" && (name == "exp" || name == "nbf" || name == "iat") && !isNumber(v) {
 			return fmt.Errorf("access token's claim %q must be a number of seconds since 1970 (RFC 7519), not %s", name, jsonKind(v))
 		}

@@ -266,6 +266,12 @@ func TestAuthHS256(t *testing.T) {
 			want: errTokenUnknown, reason: `claim \"exp\" must be a number of seconds since 1970 (RFC 7519), not a string`},
 		{name: "iat as a string", header: rawBearer(t, `{"sub":"alice","exp":%d,"iat":"1700000000"}`),
 			want: errTokenUnknown, reason: `claim \"iat\" must be a number`},
+		// Before, taken for no tenant: the implicit tenant's, and the
+		// operator's codec, for an identity provider's user of none.
+		{name: "an empty tenant", header: rawBearer(t, `{"sub":"alice","exp":%d,"tenant":"","permissions":["VIEW_DISPATCHERS"]}`),
+			want: errTokenUnknown, reason: `tenant claim is empty`},
+		{name: "a null tenant", header: rawBearer(t, `{"sub":"alice","exp":%d,"tenant":null,"permissions":["VIEW_DISPATCHERS"]}`),
+			want: errTokenUnknown, reason: `tenant claim is empty`},
 	})
 }
 
