@@ -252,7 +252,9 @@ func ranges(what string, prefixes ...string) []addrRange {
 // allowed: every range that is not the public internet. The first match
 // names the reason, so the metadata addresses come before their ranges.
 var reservedRanges = slices.Concat(
-	ranges("a cloud metadata address", "169.254.169.254/32", "fd00:ec2::254/128"),
+	// Azure's WireServer (168.63.129.16) is public space its VMs reach
+	// as a host service, of their certificates and extensions.
+	ranges("a cloud metadata address", "169.254.169.254/32", "fd00:ec2::254/128", "168.63.129.16/32"),
 	ranges("an unspecified (\"this network\") address", "0.0.0.0/8", "::/128"),
 	ranges("a private address", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
 	ranges("a shared (carrier-grade NAT) address", "100.64.0.0/10"),
@@ -260,6 +262,7 @@ var reservedRanges = slices.Concat(
 	ranges("a link-local address", "169.254.0.0/16", "fe80::/10"),
 	ranges("an IETF protocol address", "192.0.0.0/24"),
 	ranges("a benchmarking address", "198.18.0.0/15"),
+	ranges("a documentation address", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"),
 	ranges("a multicast address", "224.0.0.0/4", "ff00::/8"),
 	ranges("a reserved address", "240.0.0.0/4"),
 	ranges("an IPv4-compatible address", "::/96"),

@@ -62,6 +62,11 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"multicast", strict, http("https://224.0.0.1/"), "multicast"},
 		{"IPv4-mapped private", strict, http("https://[::ffff:10.0.0.5]/"), "url: host ::ffff:10.0.0.5 is a private address"},
 		{"IPv4-mapped metadata", strict, http("https://[::ffff:169.254.169.254]/"), "cloud metadata address"},
+		// Before, taken for public: Azure's host service, and the
+		// documentation ranges, which no public service uses.
+		{"Azure WireServer", strict, http("https://168.63.129.16/"), "url: host 168.63.129.16 is a cloud metadata address"},
+		{"TEST-NET-3", strict, http("https://203.0.113.7/"), "url: host 203.0.113.7 is a documentation address"},
+		{"IPv6 documentation", strict, http("https://[2001:db8::1]/"), "is a documentation address"},
 		// The worker's HTTP client maps a Unicode host as IDNA does:
 		// before, this was saved and refused only when called.
 		{"loopback in Unicode digits", strict, http("https://①②⑦.0.0.1:9000/"), "url: host 127.0.0.1 is a loopback address"},
