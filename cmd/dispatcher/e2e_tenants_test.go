@@ -71,12 +71,14 @@ func TestEndToEndTenants(t *testing.T) {
 	s.poll("globex's listing to show its dispatch", func() bool {
 		return slices.Equal(s.listIDs("eventId=evt-1"), []string{ids["globex"]})
 	})
-	// A bulk replay of globex's matches its own dispatch only, not acme's.
-	if dry := s.call("POST", "/executions/v1/replays", map[string]any{"status": "completed", "eventId": "evt-1", "config": "current", "dryRun": true}, 200); dry["matched"] != 1.0 {
+	// A bulk replay of globex's matches its own dispatch only, not acme's
+	// (completed ones, with an action named: without, only those that
+	// skipped a dispatcher).
+	if dry := s.call("POST", "/executions/v1/replays", map[string]any{"status": "completed", "eventId": "evt-1", "actions": []string{"0123456789abcdef01234567"}, "dryRun": true}, 200); dry["matched"] != 1.0 {
 		t.Fatalf("globex's dry run matched %v, want its own dispatch only", dry)
 	}
 	s.token = tokens["acme"]
-	bulk := s.call("POST", "/executions/v1/replays", map[string]any{"status": "completed", "eventId": "evt-1", "config": "current", "dryRun": true}, 200)
+	bulk := s.call("POST", "/executions/v1/replays", map[string]any{"status": "completed", "eventId": "evt-1", "actions": []string{"0123456789abcdef01234567"}, "dryRun": true}, 200)
 	if bulk["matched"] != 1.0 {
 		t.Fatalf("acme's dry run matched %v, want its own dispatch only", bulk)
 	}
