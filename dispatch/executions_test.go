@@ -125,7 +125,9 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 		t.Fatal(err)
 	}
 	acts, err := activities.New(activities.Options{Store: store, SMTPURL: "smtp://" + testenv.SMTP(t).Addr, MailFrom: "no-reply@example.com",
-		Outbound: loopback, LaterReplay: func(ctx context.Context, workflowID, run string) (string, error) { return e.ex.LaterReplay(ctx, workflowID, run) }})
+		Outbound: loopback, LaterReplay: func(ctx context.Context, workflowID, run string) (string, error) {
+			return e.ex.LaterReplay(ctx, workflowID, run)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
