@@ -74,9 +74,9 @@ type Options struct {
 	// means one of their own.
 	Cache *Cache
 	// LaterReplay returns the id of a replay of the dispatch workflowID
-	// started after the first run of its that carried the input of run
-	// (a replay id, "" for the dispatch's first): an action of a run
-	// reset from such a run is not made (FailureSuperseded). Nil: it is.
+	// asked for after replay run ("" for the dispatch's first run): an
+	// action of a run reset from a run of run's is not made
+	// (FailureSuperseded) when there is one. Nil: it is made.
 	LaterReplay func(ctx context.Context, workflowID, run string) (string, error)
 }
 

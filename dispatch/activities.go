@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/temporal"
@@ -101,6 +102,9 @@ func (r *ReplayActivities) ReplayOutcomes(ctx context.Context, in workflows.Repl
 // replayFailure turns the executions service's refusals into
 // non-retryable failures and anything else into retryable ones.
 func replayFailure(err error) error {
+	if errors.Is(err, errHeld) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.FailureReplayHeld, nil)
+	}
 	switch code := dispatcher.ErrorCode(err); code {
 	case "":
 		return nil

@@ -495,6 +495,36 @@ func (e *Executions) PauseBulkReplay(ctx context.Context, id, actor string, paus
 	return st, nil
 }
 
+// errHeld is why a start of a bulk replay was not made: the bulk replay
+// is paused or canceled (held).
+var errHeld = errors.New("it starts no replay until resumed")
+
+// held returns errHeld, with why, when the latest pause, resume or cancel
+// of bulk replay id in the audit trail, which each writes before it
+// signals, is a pause or a cancel: a start that its worker takes up late
+// (after a crash, or with no worker for a while) must not run once the
+// bulk replay was paused.
+func (e *Executions) held(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	trail, err := e.audit.AuditTrail(ctx, id)
+	if err != nil {
+		return err
+	}
+	for i := len(trail) - 1; i >= 0; i-- {
+		switch trail[i].Operation {
+		case dispatcher.AuditResume:
+			return nil
+		case dispatcher.AuditPause:
+			return fmt.Errorf("bulk replay %s is paused: %w", id, errHeld)
+		case dispatcher.AuditCancel:
+			return fmt.Errorf("bulk replay %s is canceled: %w", id, errHeld)
+		}
+	}
+	return nil
+}
+
 func bulkNotFound(err error, id string) error {
 	if dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
 		return err

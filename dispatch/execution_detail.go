@@ -307,13 +307,13 @@ read:
 
 // encodeHistoryToken is the page token of run's history from event on.
 func (e *Executions) encodeHistoryToken(ctx context.Context, run string, event int64) string {
-	return e.encodeToken(ctx, []byte(run+"/"+strconv.FormatInt(event, 10)))
+	return e.encodeToken(ctx, historyToken, []byte(run+"/"+strconv.FormatInt(event, 10)))
 }
 
 // decodeHistoryToken returns the run and first event of a history page
 // token; none for no token.
 func (e *Executions) decodeHistoryToken(ctx context.Context, s string) (run string, event int64, err error) {
-	b, err := e.decodeToken(ctx, s)
+	b, err := e.decodeToken(ctx, historyToken, s)
 	if err != nil || b == nil {
 		return "", 0, err
 	}

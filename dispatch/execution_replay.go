@@ -118,6 +118,9 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if cfg, err = e.skipAgain(ctx, r, latest, src, cfg, actions); err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
+	if err := e.held(ctx, r.BulkReplayID); err != nil {
+		return dispatcher.ReplayResult{}, err
+	}
 	claim := dispatcher.AuditEntry{ID: dispatcher.NewID(e.now()), WorkflowID: r.WorkflowID, Ref: replayID, Operation: dispatcher.AuditReplay,
 		RunID: latest.RunID, Actor: r.Actor, Actions: actions, Config: r.Config, BulkReplayID: r.BulkReplayID,
 		IdempotencyKey: key, At: e.now()}

@@ -145,7 +145,7 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
-	token, err := e.decodeToken(ctx, pageToken)
+	token, err := e.decodeToken(ctx, listToken, pageToken)
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
@@ -153,7 +153,7 @@ func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, siz
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
-	page := dispatcher.ExecutionPage{Executions: make([]dispatcher.Execution, len(infos)), NextPageToken: e.encodeToken(ctx, next)}
+	page := dispatcher.ExecutionPage{Executions: make([]dispatcher.Execution, len(infos)), NextPageToken: e.encodeToken(ctx, listToken, next)}
 	for i, info := range infos {
 		page.Executions[i] = e.toExecution(info)
 	}
@@ -426,26 +426,33 @@ func pageSize(n, def, max int) int {
 	return min(n, max)
 }
 
-// Page tokens are Temporal's bytes (or a history's "run/event") and an
-// HMAC-SHA256 of them and the caller's tenant under the installation's
-// page-token key, base64url encoded, so that they travel in a query
+// Page tokens are Temporal's bytes (kind listToken) or a history's
+// "run/event" (historyToken), and an HMAC-SHA256 of them, their kind and
+// the caller's tenant under the installation's page-token key, base64url
+// encoded, so that they travel in a query
 // string and one the API did not hand out, or handed another tenant, is
 // refused at once: Temporal, handed bytes it did not write, fails with a
 // status its client retries for as long as the request may take, and the
 // caller would wait for a 503.
-func (e *Executions) encodeToken(ctx context.Context, b []byte) string {
+func (e *Executions) encodeToken(ctx context.Context, kind byte, b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	return base64.RawURLEncoding.EncodeToString(append(slices.Clip(b), e.tokenMAC(ctx, b)...))
+	return base64.RawURLEncoding.EncodeToString(append(slices.Clip(b), e.tokenMAC(ctx, kind, b)...))
 }
 
-func (e *Executions) decodeToken(ctx context.Context, s string) ([]byte, error) {
+// The kinds of page tokens: one of a history is no list's.
+const (
+	listToken    = 'L'
+	historyToken = 'H'
+)
+
+func (e *Executions) decodeToken(ctx context.Context, kind byte, s string) ([]byte, error) {
 	if s == "" {
 		return nil, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if n := len(b) - tokenMACSize; err != nil || n < 1 || !hmac.Equal(e.tokenMAC(ctx, b[:n]), b[n:]) {
+	if n := len(b) - tokenMACSize; err != nil || n < 1 || !hmac.Equal(e.tokenMAC(ctx, kind, b[:n]), b[n:]) {
 		return nil, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out to you; start again without it")
 	}
 	return b[:len(b)-tokenMACSize], nil
@@ -454,10 +461,10 @@ func (e *Executions) decodeToken(ctx context.Context, s string) ([]byte, error) 
 // tokenMACSize is the length of a page token's MAC: 128 bits.
 const tokenMACSize = 16
 
-func (e *Executions) tokenMAC(ctx context.Context, b []byte) []byte {
+func (e *Executions) tokenMAC(ctx context.Context, kind byte, b []byte) []byte {
 	m := hmac.New(sha256.New, e.tokenKey)
 	m.Write([]byte(dispatcher.CallerOf(ctx).Tenant))
-	m.Write([]byte{0})
+	m.Write([]byte{0, kind})
 	m.Write(b)
 	return m.Sum(nil)[:tokenMACSize]
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -340,6 +342,14 @@ func TestExecutions(t *testing.T) {
 			}
 			other := dispatcher.WithCaller(e.ctx(), dispatcher.Caller{Tenant: "page-token-x"})
 			_, err = e.ex.List(other, dispatcher.ExecutionFilter{}, 1, page.NextPageToken)
+			return err
+		},
+		"a list with a history's page token": func() error {
+			h, err := e.ex.History(e.ctx(), wf, "", 1, "")
+			if err != nil || h.NextPageToken == "" {
+				return fmt.Errorf("a history page of 1: token %q, %v", h.NextPageToken, err)
+			}
+			_, err = e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 0, h.NextPageToken)
 			return err
 		},
 		"a history with a made-up page token": func() error {
@@ -856,20 +866,22 @@ func TestResetOfASupersededRunMakesNothing(t *testing.T) {
 	first := e.dispatch("reset-2", "signup", true) // gone answers 404, the bad template fails
 	e.broken.Store(false)
 	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Actions[0].TemplateID = "tpl" })
-	replay, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, Actor: "ann", Config: dispatcher.ReplayConfigCurrent})
+	a, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, Actor: "ann", Config: dispatcher.ReplayConfigCurrent})
 	if got != "t1:succeeded m2:succeeded" {
 		t.Fatalf("replay: %s, want the failed actions run again", got)
 	}
-	keyOf := func(i int) string {
+	b, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
+	if got != "t1:succeeded" {
+		t.Fatalf("second replay: %s, want t1 run again", got)
+	}
+	keys := func() []string {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if i < len(e.keys) {
-			return e.keys[i]
-		}
-		return ""
+		return slices.Clone(e.keys)
 	}
-	if keyOf(1) == "" || keyOf(1) == keyOf(0) || keyOf(2) != "" {
-		t.Fatalf("calls before the reset: %q, want the first run's and the replay's", e.keys)
+	before := keys()
+	if len(before) != 3 || len(slices.Compact(slices.Clone(before))) != 3 {
+		t.Fatalf("calls before the resets: %q, want the first run's and each replay's", before)
 	}
 
 	reset := func(runID, requestID string) dispatcher.ExecutionDetail {
@@ -888,11 +900,8 @@ func TestResetOfASupersededRunMakesNothing(t *testing.T) {
 	}
 	x := reset(first.RunID, "reset-first")
 	if got := outcomeSummary(x.Outcomes); got != "m1:failed:Superseded t1:failed:Superseded m2:failed:Superseded" ||
-		!strings.Contains(x.Outcomes[0].Error, "replay "+replay.ReplayID+" has superseded since") {
-		t.Errorf("reset of the first run: %s (%+v), want every action refused, naming the replay", got, x.Outcomes)
-	}
-	if keyOf(2) != "" {
-		t.Errorf("the reset of the first run called the function again: %q", e.keys)
+		!strings.Contains(x.Outcomes[0].Error, "replay "+b.ReplayID+" has superseded since") {
+		t.Errorf("reset of the first run: %s (%+v), want every action refused, naming the latest replay", got, x.Outcomes)
 	}
 	// Replayed as it is, it would make them all under a new key: m1, sent
 	// by the first run, too.
@@ -900,13 +909,19 @@ func TestResetOfASupersededRunMakesNothing(t *testing.T) {
 		!strings.Contains(err.Error(), "made none of its actions (m1, t1, m2): it resets a run that a replay had superseded") {
 		t.Errorf("replay of the refused reset: %v, want ESTATE saying why", err)
 	}
-
-	x = reset(replay.RunID, "reset-replay")
-	if got := outcomeSummary(x.Outcomes); got != "t1:succeeded m2:succeeded" {
-		t.Errorf("reset of the replay's run: %s, want its actions made again", got)
+	if got := outcomeSummary(reset(a.RunID, "reset-a").Outcomes); got != "t1:failed:Superseded m2:failed:Superseded" {
+		t.Errorf("reset of the first replay's run: %s, want it refused", got)
 	}
-	if keyOf(2) != keyOf(1) {
-		t.Errorf("the reset of the replay's run called with %q, want the replay's key %q", keyOf(2), keyOf(1))
+	if after := keys(); !slices.Equal(after, before) {
+		t.Errorf("the resets of superseded runs called the function again: %q", after[len(before):])
+	}
+
+	// The latest replay's, after those refused resets, runs under its keys.
+	if got := outcomeSummary(reset(b.RunID, "reset-b").Outcomes); got != "t1:succeeded" {
+		t.Errorf("reset of the latest replay's run: %s, want its action made again", got)
+	}
+	if after := keys(); len(after) != 4 || after[3] != before[2] {
+		t.Errorf("the reset of the latest replay's run called with %q, want the replay's key %q", after[len(before):], before[2])
 	}
 }
 
@@ -1042,6 +1057,39 @@ func TestReplayOfDispatchersStillSkipped(t *testing.T) {
 		if replayed := x.ReplayedAs != ""; replayed != (x.RunID == skipped.RunID) {
 			t.Errorf("run %s listed replayed as %q; want the first run replayed, run %s not", x.RunID, x.ReplayedAs, r.RunID)
 		}
+	}
+}
+
+// A start of a bulk replay that its worker takes up once the bulk replay
+// is paused (its worker crashed with it in flight, or none ran for a
+// while) is held, and made once it is resumed. Before, it was made a
+// minute after the pause.
+func TestBulkReplayStartIsHeldWhilePaused(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("held-1", "signup", true)
+	const bulk = "bulk-replay-0123456789abcdef0badcafe"
+	pause := func(op string) {
+		ref := dispatcher.NewID(time.Now())
+		if _, err := e.audit.RecordAudit(e.ctx(), dispatcher.AuditEntry{ID: ref, WorkflowID: bulk, Ref: ref, Operation: op, Actor: "ann", At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func() (dispatcher.ReplayResult, error) {
+		return dispatch.NewReplayActivities(e.ex).ReplayExecution(e.ctx(), workflows.ReplayExecutionInput{Request: dispatcher.ReplayRequest{
+			WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actor: "ann", BulkReplayID: bulk}})
+	}
+	pause(dispatcher.AuditPause)
+	var appErr *temporal.ApplicationError
+	if res, err := start(); !errors.As(err, &appErr) || appErr.Type() != workflows.FailureReplayHeld || !appErr.NonRetryable() ||
+		!strings.Contains(appErr.Message(), "bulk replay "+bulk+" is paused") {
+		t.Fatalf("a start while paused = %+v, %v; want it held", res, err)
+	}
+	if x, err := e.ex.Get(e.ctx(), failed.WorkflowID, ""); err != nil || x.RunID != failed.RunID {
+		t.Fatalf("latest run %s, %v; want no replay started", x.RunID, err)
+	}
+	pause(dispatcher.AuditResume)
+	if res, err := start(); err != nil || res.RunID == failed.RunID || res.BulkReplayID != bulk {
+		t.Fatalf("a start once resumed = %+v, %v; want the replay started", res, err)
 	}
 }
 

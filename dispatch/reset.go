@@ -2,41 +2,35 @@ package dispatch
 
 import (
 	"context"
-	"time"
 
-	"github.com/dispatcherhq/dispatcher/workflows"
+	"github.com/dispatcherhq/dispatcher"
 )
 
 // LaterReplay returns the id of the latest replay of dispatch workflowID
-// that started after the first of its runs to carry the input of run (a
-// replay id, "" for the dispatch's first run), "" when none did: a run
-// reset from the Temporal Web UI or CLI carries the input of the run it
-// was reset from, and its actions would be made again under that run's
-// keys, which such a replay's may have made already
-// (activities.Options.LaterReplay). Resets of a run carry its replay id
-// in their memo too, so the first run with it is where its keys began.
+// claimed after the replay run (a replay id; "" for the dispatch's first
+// run, which every replay comes after), "" when none was: a run reset
+// from the Temporal Web UI or CLI carries the input of the run it was
+// reset from, and its actions would be made again under that run's keys,
+// which such a replay's may have made already
+// (activities.Options.LaterReplay). It reads the audit trail, where every
+// replay is claimed before it starts, in order: unlike visibility, it
+// shows a replay claimed a moment ago, and resets, which start runs with
+// an earlier run's replay id, are not in it. A claim whose replay never
+// started counts too: whether it did is not known.
 func (e *Executions) LaterReplay(ctx context.Context, workflowID, run string) (string, error) {
-	infos, _, err := e.listAll(ctx, "WorkflowType = "+quote(workflows.WorkflowDispatch)+" AND WorkflowId = "+quote(workflowID), 1000)
+	trail, err := e.audit.AuditTrail(ctx, workflowID)
 	if err != nil {
 		return "", err
 	}
-	type replay struct {
-		id    string
-		start time.Time
-	}
-	runs := make([]replay, len(infos))
-	var since *time.Time
-	for i, info := range infos {
-		runs[i] = replay{e.memoString(info.GetMemo().GetFields()[workflows.MemoReplayID]), info.GetStartTime().AsTime()}
-		if runs[i].id == run && (since == nil || runs[i].start.Before(*since)) {
-			since = &runs[i].start
+	later, after := "", run == ""
+	for _, a := range trail {
+		switch {
+		case a.Operation != dispatcher.AuditReplay:
+		case a.Ref == run:
+			after = true
+		case after:
+			later = a.Ref
 		}
 	}
-	var latest replay
-	for _, r := range runs {
-		if since != nil && r.id != "" && r.id != run && r.start.After(*since) && r.start.After(latest.start) {
-			latest = r
-		}
-	}
-	return latest.id, nil
+	return later, nil
 }

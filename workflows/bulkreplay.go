@@ -266,11 +266,18 @@ func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
 			return err
 		}
 		n = min(n, len(b.st.Targets), b.in.ReplaysPerRun-started)
-		b.replay(ctx, b.st.Targets[:n])
-		b.st.Targets = b.st.Targets[n:]
-		started += n
+		held := b.replay(ctx, b.st.Targets[:n])
+		b.st.Targets = append(held, b.st.Targets[n:]...)
+		started += n - len(held)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if len(held) > 0 {
+			// The pause is in its signal, which the next throttle applies;
+			// a second's wait, in case it never comes.
+			if err := b.sleep(ctx, time.Second); err != nil {
+				return err
+			}
 		}
 	}
 	b.st.Progress.Matched = b.st.Progress.Processed // the true count, whatever Count said
@@ -455,8 +462,10 @@ func (b *bulkReplay) sleep(ctx workflow.Context, d time.Duration) error {
 
 // replay starts the replays of targets together and counts what became
 // of each. A cancellation of the bulk replay lets the starts in flight
-// finish, so the counts stay exact.
-func (b *bulkReplay) replay(ctx workflow.Context, targets []dispatcher.RunRef) {
+// finish, so the counts stay exact; but a start that its worker takes up
+// once the bulk replay is paused or canceled (a crash, or no worker for a
+// while) is not made: it returns held, to start after the resume.
+func (b *bulkReplay) replay(ctx workflow.Context, targets []dispatcher.RunRef) (held []dispatcher.RunRef) {
 	b.next = b.next.Add(time.Duration(len(targets)) * time.Duration(float64(time.Second)/b.in.Rate))
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	actx := workflow.WithActivityOptions(dctx, b.activityOptions(replayStartOptions))
@@ -469,8 +478,14 @@ func (b *bulkReplay) replay(ctx workflow.Context, targets []dispatcher.RunRef) {
 	}
 	for i, f := range futures {
 		var res dispatcher.ReplayResult
-		b.count(targets[i], res, f.Get(actx, &res))
+		err := f.Get(actx, &res)
+		if appErr := (*temporal.ApplicationError)(nil); errors.As(err, &appErr) && appErr.Type() == FailureReplayHeld {
+			held = append(held, targets[i])
+			continue
+		}
+		b.count(targets[i], res, err)
 	}
+	return held
 }
 
 // count records what became of the replay of one target.

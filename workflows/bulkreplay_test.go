@@ -28,6 +28,7 @@ type bulkFake struct {
 	env     *testsuite.TestWorkflowEnvironment
 	pages   [][]dispatcher.RunRef
 	refuse  map[string]bool   // workflow IDs whose replay is refused
+	hold    map[string]int    // workflow IDs whose start is held (paused), so many times
 	outcome map[string]string // final status of a replay, by workflow ID; default completed
 	// runningChecks is how many outcome checks see every replay still
 	// running, to make the workflow wait.
@@ -109,6 +110,15 @@ func newBulkEnv(t *testing.T, f *bulkFake) *testsuite.TestWorkflowEnvironment {
 				f.requests = append(f.requests, r)
 				f.startAt = append(f.startAt, env.Now())
 			})
+			held := false
+			record(func() {
+				if held = f.hold[r.WorkflowID] > 0; held {
+					f.hold[r.WorkflowID]--
+				}
+			})
+			if held {
+				return dispatcher.ReplayResult{}, temporal.NewNonRetryableApplicationError("paused", workflows.FailureReplayHeld, nil)
+			}
 			if f.refuse[r.WorkflowID] {
 				return dispatcher.ReplayResult{}, temporal.NewNonRetryableApplicationError("nothing failed", workflows.FailureReplayRefused, nil)
 			}
@@ -382,6 +392,31 @@ func TestBulkReplayPauses(t *testing.T) {
 	}
 	if len(f2.requests) != 0 {
 		t.Errorf("a paused bulk replay started %d replays", len(f2.requests))
+	}
+}
+
+// A start its worker took up once the bulk replay was paused (a crash,
+// or no worker for a while) is held, not made: it starts again later, and
+// counts once. Before, it started a minute after the pause.
+func TestBulkReplayStartsHeldOnesAgain(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{targets(3, "h")}, hold: map[string]int{"dispatch-h1": 2}}
+	env := newBulkEnv(t, f)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 10})
+	var p dispatcher.BulkReplayProgress
+	if err := env.GetWorkflowResult(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Processed != 3 || p.Replayed != 3 || p.Failed != 0 || p.Skipped != 0 || len(p.Errors) != 0 {
+		t.Errorf("progress = %+v, want each of 3 replayed once", p)
+	}
+	var h1 []time.Time
+	for i, r := range f.requests {
+		if r.WorkflowID == "dispatch-h1" {
+			h1 = append(h1, f.startAt[i])
+		}
+	}
+	if len(h1) != 3 || h1[2].Sub(h1[0]) < 2*time.Second {
+		t.Errorf("dispatch-h1 asked at %v, want 3 times, a second apart at least", h1)
 	}
 }
 

@@ -76,6 +76,11 @@ const (
 	// executions service refused: retrying cannot help, the bulk replay
 	// skips it.
 	FailureReplayRefused = "ReplayRefused"
+	// FailureReplayHeld: a replay of a bulk replay was not started, for
+	// the bulk replay was paused or canceled before its worker took the
+	// start up (a crash, or no worker for a while): it waits for the
+	// resume, and is not counted.
+	FailureReplayHeld = "ReplayHeld"
 
 	// versionErrorPairs: a failed dispatch also records "class@dispatcherID"
 	// pairs in DispatchErrorClasses (see errorPairs).
