@@ -55,11 +55,13 @@ func readSyncFile(path string, r io.Reader) (*syncFile, error) {
 	if err != nil {
 		return nil, problems{{File: path, Message: err.Error()}}
 	}
-	if ps := secretsInFile(path, doc); len(ps) > 0 {
-		return nil, ps
-	}
-	// The schema's problems and the names' together: one run lists both.
-	ps := append(checkSchema(path, doc), duplicateNames(path, doc)...)
+	// The secrets', the schema's and the names' problems together: one run
+	// lists them all. The schema sees the file without the secrets, of
+	// which it would only say that they are no field.
+	ps := secretsInFile(path, doc)
+	checked := withoutSecrets(doc)
+	ps = append(ps, checkSchema(path, checked)...)
+	ps = append(ps, duplicateNames(path, checked)...)
 	if len(ps) > 0 {
 		return nil, ps
 	}

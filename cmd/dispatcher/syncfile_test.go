@@ -158,6 +158,14 @@ func TestReadSyncFileProblems(t *testing.T) {
 			`d.json: function "erase" (functions[0]): secret: a secret is never written in the file`,
 			`d.json: function "erase" (functions[0]): headers: header values (API keys) are never written in the file`,
 		}},
+		// Listed with the others, once each: before, a run listed the
+		// secrets alone, and the next the rest.
+		{"secrets beside a duplicate and a schema problem", "d.json", `{"functions": [{"name": "erase", "url": "https://x.example.com", "secret": "s3cr3t", "timeoutSeconds": "x"}],
+			"templates": [{"name": "t", "subject": "s"}, {"name": "t", "subject": "s"}]}`, []string{
+			`d.json: function "erase" (functions[0]): secret: a secret is never written in the file`,
+			`d.json: function "erase" (functions[0]): timeoutSeconds: `,
+			`d.json: template "t" (templates[1]): name: templates[0] has the same name`,
+		}},
 		// Aliases are refused, not expanded: 1 KB of nested ones would
 		// be hundreds of millions of values (a "billion laughs").
 		{"an alias", "d.yaml", "templates:\n  - &t {name: a, subject: s}\n  - *t\n", []string{"d.yaml: line 3: *t: a dispatchers file has no aliases"}},

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -37,6 +39,30 @@ func secretsInFile(path string, doc any) problems {
 		}
 	}
 	return ps
+}
+
+// withoutSecrets returns doc without the fields secretsInFile refuses,
+// leaving doc as it is.
+func withoutSecrets(doc any) any {
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return doc
+	}
+	fns, ok := m["functions"].([]any)
+	if !ok {
+		return doc
+	}
+	out, kept := maps.Clone(m), slices.Clone(fns)
+	for i, fn := range kept {
+		if f, ok := fn.(map[string]any); ok {
+			f = maps.Clone(f)
+			delete(f, "secret")
+			delete(f, "headers")
+			kept[i] = f
+		}
+	}
+	out["functions"] = kept
+	return out
 }
 
 // checkSchema validates doc against the embedded schema and turns each
