@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -147,6 +148,16 @@ func TestSyncLifecycle(t *testing.T) {
 		}
 	}
 	mustContain(t, "dry run without the secret", out, `warning: `+file+`: function "erase" (functions[0]): secretEnv: the environment variable DISPATCHER_SECRET_ERASE is not set`)
+	// A drift check in CI: exit 2 while the plan has changes, with the
+	// plan and nothing on standard error; before, 0 either way.
+	out, err = s.syncCLI(nil, "sync", "-f", file, "--dry-run", "--exit-code")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(out, "Plan: 4 to create") || strings.Contains(out, "dispatcher: ") {
+		t.Fatalf("a drift check with changes pending: %v\n%s", err, out)
+	}
+	if out, err := s.syncCLI(secret, "sync", "-f", file, "--exit-code"); err == nil || !strings.Contains(out, "--exit-code goes with --dry-run") {
+		t.Fatalf("--exit-code without --dry-run: %v\n%s", err, out)
+	}
 
 	// A token that may create templates but not dispatchers changes
 	// nothing. Before, the template was created, then the dispatcher
@@ -174,6 +185,7 @@ func TestSyncLifecycle(t *testing.T) {
 	before := s.dispatchersByName()
 	gdprID := before["gdpr"]["id"].(string)
 	mustContain(t, "second sync", s.mustSync(secret, "sync", "-f", file), "No changes")
+	mustContain(t, "a drift check with none", s.mustSync(secret, "sync", "-f", file, "--dry-run", "--exit-code"), "No changes")
 	// Secrets the API has are not needed again.
 	mustContain(t, "sync without the secret, once applied", s.mustSync(nil, "sync", "-f", file), "No changes")
 

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -30,11 +31,23 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	stderr := forTerminal(os.Stderr)
-	if err := run(ctx, os.Args[1:], os.Getenv, forTerminal(os.Stdout), stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, forTerminal(os.Stdout), stderr)
+	var status exitStatus
+	switch {
+	case errors.As(err, &status):
+		os.Exit(int(status))
+	case err != nil:
 		fmt.Fprintln(stderr, "dispatcher:", err)
 		os.Exit(1)
 	}
 }
+
+// exitStatus is a command's exit status other than 0 and 1 when it did
+// what it was asked and has nothing to say on standard error
+// (sync --dry-run --exit-code).
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
 
 // run executes the command line args with the environment getenv.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

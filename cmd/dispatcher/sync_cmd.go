@@ -25,6 +25,7 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 	var (
 		file          string
 		clean, dryRun bool
+		exitCode      bool
 		asJSON        bool
 		adopt         bool
 		updateSecrets bool
@@ -65,6 +66,9 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 	}
 	client := clientFlags(cmd, getenv)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if exitCode && !dryRun {
+			return errors.New("--exit-code goes with --dry-run: it says whether the plan has changes")
+		}
 		c, err := client()
 		if err != nil {
 			return err
@@ -87,11 +91,15 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 				return perr
 			}
 		}
+		if err == nil && exitCode && len(res.Changes) > 0 {
+			return exitStatus(2) // a drift check's "changes pending"
+		}
 		return err
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "dispatchers.json", "the dispatchers file, JSON or YAML (.yaml, .yml); - reads standard input")
 	cmd.Flags().BoolVar(&clean, "clean", false, "delete managed dispatchers (tag EXH_CLI_MANAGED) that the file lacks")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
+	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "with --dry-run: exit 2 when the plan has changes, 0 when it has none (a check for drift)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan and its result as JSON (progress goes to standard error)")
 	cmd.Flags().StringArrayVar(&renames, "rename", nil, "OLD=NEW: the file's dispatcher NEW was named OLD on the install; update it rather than create NEW (repeatable)")
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "manage dispatchers of the install that the file names but sync did not create (adds the EXH_CLI_MANAGED tag)")
