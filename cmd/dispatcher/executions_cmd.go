@@ -248,6 +248,9 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 			if asJSON {
 				return printJSON(out, raw)
 			}
+			if limit > page.Page.Limit && page.Page.Limit > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "--limit %d: the API gives at most %d dispatches a page\n", limit, page.Page.Limit)
+			}
 			printExecutions(out, page.Data, false)
 			if page.Page.NextPageToken != "" {
 				fmt.Fprintf(out, "\nmore: add --page-token %s\n", page.Page.NextPageToken)

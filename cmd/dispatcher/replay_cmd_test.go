@@ -147,3 +147,30 @@ func TestReplayNothingMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestExecutionsListSaysItsLimitWasCut: executions list --limit above
+// what the API gives a page says so on stderr, with the page it got.
+// Before, a --limit 1000 printed 100 dispatches as if they were all.
+func TestExecutionsListSaysItsLimitWasCut(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.URL.Query().Get("limit"); got != "1000" {
+			t.Errorf("asked for limit %q, want the 1000 given", got)
+		}
+		_, _ = io.WriteString(w, `{"data":[{"workflowId":"wf-1","eventId":"evt-1","status":"completed","eventType":"user_deleted"}],`+
+			`"page":{"limit":100,"nextPageToken":"next"}}`)
+	}))
+	defer api.Close()
+	var stdout, stderr strings.Builder
+	err := run(t.Context(), []string{"executions", "list", "--limit", "1000"}, func(k string) string {
+		return map[string]string{"DISPATCHER_URL": api.URL}[k]
+	}, &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "--limit 1000: the API gives at most 100 dispatches a page\n"; stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+	if !strings.Contains(stdout.String(), "wf-1") || !strings.Contains(stdout.String(), "--page-token next") {
+		t.Errorf("stdout lacks the page or the next page's token:\n%s", stdout.String())
+	}
+}
