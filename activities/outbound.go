@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -225,11 +226,19 @@ func redactRawURL(raw string) string {
 	return redactURL(u)
 }
 
+// errUnreadable stands in for what the HTTP client says of an answer it
+// could not read: its errors quote the answer (a status line, a header
+// line, a Location), which may be an internal service's banner or a
+// secret, and readers of executions need not see functions.
+var errUnreadable = errors.New("the answer is not HTTP the dispatcher can read")
+
 // callError is what a failed request says, without the URL that
 // *url.Error puts in front (it carries the query), and without the
 // addresses of the resolver that a failed lookup names or of the host
 // that a failed connection names: the network's insides are none of the
-// readers' of executions.
+// readers' of executions. Of the rest, only errors known to quote
+// nothing of the answer are shown: a timeout, an early end, a failed TLS
+// handshake.
 func callError(err error) error {
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
@@ -245,7 +254,20 @@ func callError(err error) error {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		err = ue.Err
 	}
-	return err
+	var (
+		timeout net.Error
+		cert    *tls.CertificateVerificationError
+		alert   tls.AlertError
+		record  tls.RecordHeaderError
+	)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled),
+		errors.As(err, &timeout) && timeout.Timeout(),
+		errors.As(err, &cert), errors.As(err, &alert), errors.As(err, &record),
+		err.Error() == "http: server gave HTTP response to HTTPS client":
+		return err
+	}
+	return errUnreadable
 }

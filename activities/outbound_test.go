@@ -1,10 +1,12 @@
 package activities_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -305,6 +307,54 @@ func TestCallFunctionFailureMessagesShowNoSecrets(t *testing.T) {
 				if strings.Contains(msg, secret) {
 					t.Errorf("message %q shows %q", msg, secret)
 				}
+			}
+		})
+	}
+}
+
+// rawServer answers every connection on loopback with answer, whatever
+// the request, and closes it.
+func rawServer(t *testing.T, answer string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = bufio.NewReader(c).ReadString('\n') // the request line
+				_, _ = io.WriteString(c, answer)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/hook"
+}
+
+// TestCallFunctionUnreadableAnswersAreNotQuoted: an answer the HTTP
+// client cannot read fails the call as temporary with a fixed reason.
+// The client's own errors quote the answer, and with the outbound policy
+// allowing an internal network, an admin who may edit functions could
+// point one at an internal service and read its banner back from the
+// executions API. Before, the message quoted "SECRET" each time.
+func TestCallFunctionUnreadableAnswersAreNotQuoted(t *testing.T) {
+	for _, tt := range []struct{ name, answer string }{
+		{"not HTTP", "SSH-2.0-OpenSSH_9.6 SECRET-banner password=hunter2\r\n"},
+		{"a header line without a colon", "HTTP/1.1 500 Internal\r\nContent-Length: 0\r\nSECRET-api-token-abc123\r\n\r\n"},
+		{"an unparsable Location", "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://exa mple.com/SECRET?token=xyz\r\nContent-Length: 0\r\n\r\n"},
+		{"an unknown transfer encoding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: SECRET-te\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := callWith(t, activities.Options{Outbound: loopback(t)}, dispatcher.Function{URL: rawServer(t, tt.answer), Timeout: 5 * time.Second})
+			msg := wantFailure(t, err, dispatcher.FailureHTTPTemporary, true).Message()
+			if !strings.Contains(msg, "the answer is not HTTP the dispatcher can read") || strings.Contains(msg, "SECRET") {
+				t.Errorf("message %q, want the fixed reason and nothing of the answer", msg)
 			}
 		})
 	}
