@@ -246,12 +246,12 @@ func TestReferencedTemplateAndFunctionCannotBeDeleted(t *testing.T) {
 	if _, leaked := fn["secret"]; leaked {
 		t.Fatalf("function secret must be write-only: %v", fn)
 	}
-	hs.must(200, "POST", "/dispatchers/v1", fmt.Sprintf(`{"name":"uses","eventType":"e","actions":[
+	d := hs.must(200, "POST", "/dispatchers/v1", fmt.Sprintf(`{"name":"uses","eventType":"e","actions":[
 		{"type":"mail","recipients":{"to":["a@example.com"]},"templateId":%q},{"type":"task","functionName":"erase"}]}`, tmpl))
 	code, body := hs.do("DELETE", "/templates/v1/"+tmpl, "")
-	wantError(t, code, body, 400, 23, "uses")
+	wantError(t, code, body, 400, 23, d["id"].(string))
 	code, body = hs.do("DELETE", "/functions/v1/"+fn["id"].(string), "")
-	wantError(t, code, body, 400, 23, "uses")
+	wantError(t, code, body, 400, 23, d["id"].(string))
 }
 
 // TestTypeErrorsNameTheField: a value of the wrong type is refused with

@@ -149,26 +149,18 @@ func (s *Store) DeleteTemplate(ctx context.Context, id string, ifUpdated time.Ti
 	})
 }
 
-// inUse returns EINUSE naming the dispatchers whose actions match where.
+// inUse returns EINUSE naming, by id, the dispatchers whose actions match
+// where. Not by name: the caller may delete templates or rename functions
+// without VIEW_DISPATCHERS, and names say what the dispatchers do.
 func inUse(tx *gorm.DB, where, arg, what string) error {
-	var users []struct {
-		ID   string
-		Name *string
-	}
-	err := tx.Table("dispatchers").Select("DISTINCT dispatchers.id, dispatchers.name").
+	var ids []string
+	err := tx.Table("dispatchers").Distinct("dispatchers.id").
 		Joins("JOIN actions ON actions.dispatcher_id = dispatchers.id").
-		Where("actions."+where, arg).Order("dispatchers.id").Scan(&users).Error
-	if err != nil || len(users) == 0 {
+		Where("actions."+where, arg).Order("dispatchers.id").Pluck("dispatchers.id", &ids).Error
+	if err != nil || len(ids) == 0 {
 		return err
 	}
-	names := make([]string, len(users))
-	for i, u := range users {
-		names[i] = u.ID
-		if u.Name != nil {
-			names[i] = fmt.Sprintf("%s (%s)", *u.Name, u.ID)
-		}
-	}
-	return dispatcher.Errorf(dispatcher.EINUSE, "the %s is used by the actions of dispatchers %s; change or delete those actions first", what, strings.Join(names, ", "))
+	return dispatcher.Errorf(dispatcher.EINUSE, "the %s is used by the actions of dispatchers %s; change or delete those actions first", what, strings.Join(ids, ", "))
 }
 
 // deleted turns a delete that matched nothing into ENOTFOUND.
