@@ -244,6 +244,14 @@ func TestAuthHS256(t *testing.T) {
 		{name: "an API key's subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
 			c.Subject = "apikey:6b11668218a8f2bde2075b31"
 		})), want: errTokenUnknown, reason: "which names API keys"},
+		{name: "an API key's subject in capitals", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.Subject = "APIKEY:6b11668218a8f2bde2075b31"
+		})), want: errTokenUnknown, reason: "which names API keys"},
+		// Before, the audit trail recorded its changes as the
+		// dispatcher's own work (a bulk replay's replays).
+		{name: "the dispatcher's own subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
+			c.Subject = "Dispatcher"
+		})), want: errTokenUnknown, reason: "which names the dispatcher itself"},
 		// RFC 7515 §4.1.11: an extension the token says is critical, and
 		// the dispatcher does not know, makes the token invalid.
 		{name: "a critical extension", header: bearerWith(t, jwt.SigningMethodHS256, testSecret, map[string]any{"crit": []string{"x-bound"}, "x-bound": "device-7"}, claims()),
