@@ -228,7 +228,7 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 	} else {
 		// Not for a gated call: a missed slot asks for another permit,
 		// and a worker whose clock ran ahead would never call.
-		in.TaskStarted = workflow.Now(ctx) // a local activity's input: in no command
+		in.TaskStarted = workflow.Now(ctx) // a local activity's input: in no command (attemptRegular)
 		err = d.attempt(ctx, o, j.action, LocalCallFunction, ActivityCallFunction, functionTimeout(fn),
 			func(local int) any { in.LocalAttempts = local; return in }, &res)
 	}
@@ -530,6 +530,14 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 	opts.Summary = truncate(fmt.Sprintf("%s %q of dispatcher %q", o.Type, name, o.DispatcherName), maxSummary)
 	actx := workflow.WithActivityOptions(ctx, opts)
 	in := input(localAttempts)
+	if t, ok := in.(dispatcher.TaskInput); ok {
+		// Only a first attempt's local activity reads it. Given to the
+		// regular activity too (d798396, without a version), it made its
+		// input longer than the code before had measured it, and a task
+		// near paceBytes paced its activities otherwise on replay.
+		t.TaskStarted = time.Time{}
+		in = t
+	}
 	d.pace(ctx, in)
 	o.Attempts = localAttempts + 1 // the regular activity's first; its retries Temporal counts
 	err := workflow.ExecuteActivity(actx, regular, in).Get(ctx, result)
