@@ -160,8 +160,8 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", latest.RunID, r.WorkflowID, now.RunID)
 	}
-	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, LocalCallLimit: e.localCallLimit,
-		Version: workflows.DispatchVersion}
+	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, Keys: keptKeys(src, claim.Actions),
+		LocalCallLimit: e.localCallLimit, Version: workflows.DispatchVersion}
 	if claim.Config == dispatcher.ReplayConfigOriginal {
 		in.Config = cfg
 	}
@@ -485,9 +485,41 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 		return nil, nil // it failed before any action ran: run them all
 	default:
 		return nil, dispatcher.Errorf(dispatcher.ESTATE,
-			"run %s of dispatch %s ended without recording its outcomes (%s); name the actions to run again",
+			"run %s of dispatch %s ended without recording its outcomes (%s); name the actions to run again (they keep their keys, so a receiver that has done one already tells)",
 			latest.RunID, r.WorkflowID, latest.Status)
 	}
+}
+
+// keptKeys returns the actions a replay runs that keep the keys they had
+// in the replayed run (workflows.DispatchInput.Keys): those the run did
+// not see end with an answer. One canceled may have been called by a
+// worker that died before the cancel, whose workflow task was lost with
+// what it did; one timed out, or terminated with the run (no outcome),
+// may have been done by the receiver after the run stopped waiting.
+// Under their old keys the receiver (Idempotency-Key), the mail store
+// (Message-ID) and Temporal (the child's workflow ID) tell whether the
+// call was made; under new ones it would be made twice. The others take
+// the replay's keys: they ended, and a replay makes them again.
+func keptKeys(src runRecord, actions []string) map[string]string {
+	if src.config == nil {
+		return nil // no action ran
+	}
+	kept := make(map[string]string)
+	for _, id := range actions {
+		i := slices.IndexFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool { return o.ActionID == id })
+		if i >= 0 {
+			switch o := src.outcomes[i]; {
+			case o.Status == dispatcher.OutcomeSucceeded, o.Status == dispatcher.OutcomeSkipped,
+				o.Status == dispatcher.OutcomeFailed && o.ErrorClass != dispatcher.FailureTimeout:
+				continue
+			}
+		}
+		kept[id] = src.input.KeyRun(id)
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return kept
 }
 
 // settleChildren checks the temporal-function actions a replay would run
@@ -546,7 +578,7 @@ func childOf(src runRecord, workflowID, id string) (string, bool) {
 				continue
 			}
 			if fn, ok := src.config.Function(a.FunctionName); ok && fn.Kind == dispatcher.FunctionTemporal {
-				return workflows.IdempotencyKey(workflowID, d.ID, a.ID, src.input.Run), true
+				return workflows.IdempotencyKey(workflowID, d.ID, a.ID, src.input.KeyRun(a.ID)), true
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -45,8 +46,9 @@ type executionsEnv struct {
 	audit   *models.Store
 	store   *testenv.MemStore
 	broken  atomic.Bool // the "gone" function answers 404 while set
+	tardy   atomic.Bool // the "tardy" function does not answer while set
 	mu      sync.Mutex
-	keys    []string // Idempotency-Keys of calls to the "gone" function
+	keys    []string // Idempotency-Keys of calls to the "gone" and "tardy" functions
 	// The "slow" function tells each call on called and answers once
 	// release is closed: 503 to the first unavailable calls.
 	called, release chan struct{}
@@ -67,6 +69,15 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 			}
 			if e.unavailable.Add(-1) >= 0 {
 				http.Error(w, "busy", http.StatusServiceUnavailable)
+			}
+		}
+		if r.URL.Path == "/tardy" {
+			e.mu.Lock()
+			e.keys = append(e.keys, r.Header.Get("Idempotency-Key"))
+			e.mu.Unlock()
+			if e.tardy.Load() {
+				_, _ = io.Copy(io.Discard, r.Body) // so that the server sees the caller give up
+				<-r.Context().Done()
 			}
 		}
 		if r.URL.Path == "/gone" {
@@ -101,6 +112,10 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 				{ID: "t6", Type: dispatcher.ActionTask, Name: "export", FunctionName: "slow"},
 				{ID: "t7", Type: dispatcher.ActionTask, Name: "remind", FunctionName: "slow", StartTimestamp: &later},
 			}},
+			{ID: "d7", Name: "purge", EventType: "tardy", Actions: []dispatcher.Action{
+				{ID: "t8", Type: dispatcher.ActionTask, FunctionName: "tardy", RetryPolicy: &dispatcher.RetryPolicy{MaximumAttempts: 1}},
+				{ID: "t9", Type: dispatcher.ActionTask, FunctionName: "gone"},
+			}},
 			{ID: "d5", Name: "archive", EventType: "archive", Actions: []dispatcher.Action{
 				{ID: "m5", Type: dispatcher.ActionMail, TemplateID: "bad", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
 				{ID: "t5", Type: dispatcher.ActionTask, FunctionName: "stubborn"},
@@ -114,6 +129,7 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 			"gone":     {Name: "gone", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/gone", Timeout: 5 * time.Second},
 			"stubborn": {Name: "stubborn", Kind: dispatcher.FunctionTemporal, TaskQueue: stubbornQueue},
 			"slow":     {Name: "slow", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/slow", Timeout: 30 * time.Second},
+			"tardy":    {Name: "tardy", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/tardy", Timeout: time.Second},
 		},
 	}
 	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{
@@ -922,6 +938,42 @@ func TestResetOfASupersededRunMakesNothing(t *testing.T) {
 	}
 	if after := keys(); len(after) != 4 || after[3] != before[2] {
 		t.Errorf("the reset of the latest replay's run called with %q, want the replay's key %q", after[len(before):], before[2])
+	}
+}
+
+// A replay keeps the key of an action whose call the replayed run did
+// not see end: timed out, as here, or canceled, or cut short with its
+// run. The receiver may have done it after the run stopped waiting; under
+// the replay's key it would do it again. An action that failed with an
+// answer takes the replay's key, to be made again. Before, both took the
+// replay's.
+func TestReplayKeepsTheKeyOfACallThatDidNotEnd(t *testing.T) {
+	e := newExecutionsEnv(t)
+	e.tardy.Store(true)
+	first := e.dispatch("keep-1", "tardy", true)
+	x, err := e.ex.Get(e.ctx(), first.WorkflowID, first.RunID)
+	if got := outcomeSummary(x.Outcomes); err != nil || got != "t8:failed:Timeout t9:failed:HTTPPermanent" {
+		t.Fatalf("first run: %s, %v; want t8 timed out, t9 refused", got, err)
+	}
+	e.tardy.Store(false)
+	_, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, Actor: "ann"})
+	if got != "t8:succeeded t9:failed:HTTPPermanent" {
+		t.Fatalf("replay: %s, want t8 made, t9 refused again", got)
+	}
+	e.mu.Lock()
+	keys := slices.Clone(e.keys)
+	e.mu.Unlock()
+	by := map[string][]string{} // <workflowID>/<dispatcherID>/<actionID>[/replay-<run>], by action id
+	for _, k := range keys {
+		if parts := strings.Split(k, "/"); len(parts) > 2 {
+			by[parts[2]] = append(by[parts[2]], k)
+		}
+	}
+	if t8 := by["t8"]; len(t8) != 2 || t8[0] != t8[1] || strings.Contains(t8[0], "/replay-") {
+		t.Errorf("t8 called with %q, want the first run's key twice", t8)
+	}
+	if t9 := by["t9"]; len(t9) != 2 || strings.Contains(t9[0], "/replay-") || !strings.HasPrefix(t9[1], t9[0]+"/replay-") {
+		t.Errorf("t9 called with %q, want the first run's key, then the replay's", t9)
 	}
 }
 

@@ -123,7 +123,16 @@ func (d *dispatch) setWaiting(ctx workflow.Context, delta int) {
 }
 
 func (d *dispatch) idempotencyKey(j job) string {
-	return IdempotencyKey(d.key, j.dispatcher.ID, j.action.ID, d.in.Run)
+	return IdempotencyKey(d.key, j.dispatcher.ID, j.action.ID, d.in.KeyRun(j.action.ID))
+}
+
+// KeyRun is the Run whose keys the action takes: the run's own, or from
+// dispatchV14 the earlier one Keys names.
+func (in DispatchInput) KeyRun(actionID string) string {
+	if run, ok := in.Keys[actionID]; ok && workflow.Version(in.Version) >= dispatchV14 {
+		return run
+	}
+	return in.Run
 }
 
 // IdempotencyKey is the same for every attempt of one action of one run of

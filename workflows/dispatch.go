@@ -24,6 +24,11 @@ type DispatchInput struct {
 	// Run marks a replay of the dispatch: it changes the Idempotency-Key,
 	// Message-ID and child workflow IDs. Empty for the first dispatch.
 	Run string
+	// Keys, from dispatchV14, are the actions of a replay that keep the
+	// keys of an earlier run, by action id: the Run of that run (empty:
+	// the first). The replayed run did not record whether their call was
+	// made (dispatch.keptKeys).
+	Keys map[string]string `json:",omitempty"`
 	// LocalTimeout was, before dispatchV1, the first attempt's budget; it
 	// is read only to replay those dispatches.
 	LocalTimeout time.Duration

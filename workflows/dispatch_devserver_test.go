@@ -553,6 +553,85 @@ func TestDispatchCanceledWithItsPermit(t *testing.T) {
 	replays(t, c, run)
 }
 
+// A reset run does not take the permit of the run it ends, which the
+// reset copies into it with that run's other signals: the permit was used
+// and given back, and the function may be paused or at its concurrency
+// since. The reset run asks again and calls once its own permit comes.
+// Before, it called at once on the old one.
+func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "dispatch-reset-permit"
+	cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "gated", Actions: []dispatcher.Action{
+		{ID: "a1", Type: dispatcher.ActionTask, Name: "call", FunctionName: "f"}}}},
+		Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: 10 * time.Second, Gated: true}}}
+	in := workflows.DispatchInput{Event: dispatcher.Event{ID: "reset-permit", Type: "gated"}, Config: &cfg, Version: workflows.DispatchVersion}
+
+	requests := make(chan workflows.PermitRequest, 10)
+	var calls atomic.Int32
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivityWithOptions(func(_ context.Context, in workflows.RequestPermitInput) error {
+		requests <- in.Request // the test is the gate
+		return nil
+	}, activity.RegisterOptions{Name: workflows.ActivityRequestPermit})
+	registerCounted(w, &calls)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	grant := func(runID string) {
+		t.Helper()
+		var req workflows.PermitRequest
+		select {
+		case req = <-requests:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("run %s asked for no permit", runID)
+		}
+		if req.RunID != runID {
+			t.Fatalf("the request came from run %q, want %q", req.RunID, runID)
+		}
+		if err := c.SignalWorkflow(t.Context(), "dispatch-reset-permit", runID, workflows.SignalPermit, workflows.PermitGrant{RequestID: req.ID, RunID: runID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-reset-permit", TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant(run.GetRunID())
+	if err := run.Get(t.Context(), nil); err != nil || calls.Load() != 1 {
+		t.Fatalf("first run: %v, %d calls; want it completed after one", err, calls.Load())
+	}
+
+	var first int64
+	it := c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() && first == 0 {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			first = ev.GetEventId()
+		}
+	}
+	reset, err := c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: run.GetID(), RunId: run.GetRunID()},
+		Reason: "test", WorkflowTaskFinishEventId: first, RequestId: "reset-permit", ResetReapplyType: enums.RESET_REAPPLY_TYPE_SIGNAL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := reset.GetRunId()
+	// Its first task asks again and ends waiting, without a call.
+	waitForEvent(t, c, run.GetID(), second, enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, "the reset run's first task has not completed")
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the reset run called on the old run's permit: %d calls, want 1", n)
+	}
+	grant(second)
+	if err := c.GetWorkflow(t.Context(), run.GetID(), second).Get(t.Context(), nil); err != nil || calls.Load() != 2 {
+		t.Fatalf("reset run: %v, %d calls; want it completed after its own permit", err, calls.Load())
+	}
+}
+
 // waitForEvent polls the history of a run until it holds an event of typ;
 // what says what is missing meanwhile.
 func waitForEvent(t *testing.T, c client.Client, id, runID string, typ enums.EventType, what string) {

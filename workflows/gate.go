@@ -167,7 +167,13 @@ type Lease struct {
 // PermitGrant is the permit a Gate sends a dispatch (SignalPermit).
 type PermitGrant struct {
 	RequestID string
-	Probe     bool
+	// RunID is the run of the dispatch the permit is for (the request's);
+	// empty from a gate before it, or for a request without one. A reset
+	// copies the signals of the run it ends into the new run: a permit
+	// for the old one, maybe used and given back long ago, is not the
+	// new run's (dispatchV14).
+	RunID string `json:",omitempty"`
+	Probe bool
 	// NotBefore is the call's slot under the rate limit, when it has
 	// one: at most rateLookahead after the permit was sent.
 	NotBefore time.Time
@@ -553,7 +559,7 @@ func (g *gate) probing() bool {
 // lease ends at once.
 func (g *gate) send(ctx workflow.Context, l Lease) {
 	g.sending++
-	f := workflow.SignalExternalWorkflow(ctx, l.WorkflowID, l.RunID, SignalPermit, PermitGrant{RequestID: l.ID, Probe: l.Probe, NotBefore: l.NotBefore, Expires: l.Expires})
+	f := workflow.SignalExternalWorkflow(ctx, l.WorkflowID, l.RunID, SignalPermit, PermitGrant{RequestID: l.ID, RunID: l.RunID, Probe: l.Probe, NotBefore: l.NotBefore, Expires: l.Expires})
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		err := f.Get(ctx, nil)
 		g.sending--

@@ -182,10 +182,16 @@ func (d *dispatch) listenForPermits(ctx workflow.Context) {
 	}
 	d.permits = map[string]PermitGrant{}
 	ch := workflow.GetSignalChannel(ctx, SignalPermit)
+	run := workflow.GetInfo(ctx).WorkflowExecution.RunID
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var p PermitGrant
 			ch.Receive(ctx, &p)
+			if d.version >= dispatchV14 && p.RunID != "" && p.RunID != run {
+				// Another run's, copied by a reset: the request asked
+				// again from this run gets its own.
+				continue
+			}
 			d.permits[p.RequestID] = p
 		}
 	})

@@ -35,7 +35,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v13"
+	recordDispatchVersion   = "v14"
 	recordBulkReplayVersion = "v4"
 	recordSequenceVersion   = "v6"
 	recordGateVersion       = "v2"
@@ -117,6 +117,15 @@ func TestRecordHistories(t *testing.T) {
 	inFlight := r.dispatch("inflight", false)
 	r.cancelWhen(inFlight, func() bool { return r.calls("/hold") > 0 })
 	r.save(inFlight.WorkflowID, inFlight.RunID, filepath.Join(dir, "canceled-in-flight.json"))
+	// The replay of a call that timed out: it keeps the first run's key
+	// (dispatchV14), and times out again.
+	timedOut := r.dispatch("timeout", true)
+	kept, err := r.ex.Replay(r.ctx(), dispatcher.ReplayRequest{WorkflowID: timedOut.WorkflowID, Actor: "recorder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.wait(kept.WorkflowID, kept.RunID)
+	r.save(kept.WorkflowID, kept.RunID, filepath.Join(dir, "replay-kept-key.json"))
 	// A cancel while a child workflow that ignores it runs: the dispatch
 	// ends without waiting for the child (dispatchV8).
 	withChild := r.dispatch("canceled-child", false)
@@ -289,6 +298,9 @@ func newRecorder(t *testing.T) *recorder {
 				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
 			}},
 			{ID: "d-inflight", EventType: "inflight", Actions: []dispatcher.Action{task("t1", "hold")}},
+			{ID: "d-timeout", EventType: "timeout", Actions: []dispatcher.Action{
+				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "hold-1s", RetryPolicy: &dispatcher.RetryPolicy{MaximumAttempts: 1}},
+			}},
 			{ID: "d-failed-waiting", EventType: "failed-waiting", Actions: []dispatcher.Action{
 				task("t1", "gone"),
 				{ID: "t2", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
@@ -322,6 +334,7 @@ func newRecorder(t *testing.T) *recorder {
 			"flaky":       {Name: "flaky", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/flaky", Timeout: 5 * time.Second},
 			"patient":     {Name: "patient", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Minute},
 			"hold":        {Name: "hold", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: 2 * time.Minute},
+			"hold-1s":     {Name: "hold-1s", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: time.Second},
 			"child":       {Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
 			"stubborn":    {Name: "stubborn", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
 			"first-fails": {Name: "first-fails", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/first-fails", Timeout: 5 * time.Second},

@@ -157,8 +157,21 @@ const (
 	// terminated, before the reset or while awaited, runs again, as a
 	// reset means. Every other run runs as in dispatchV12.
 	dispatchV13 workflow.Version = 13
+	// dispatchV14: a replay's actions named in DispatchInput.Keys keep
+	// the Idempotency-Key, Message-ID and child workflow ID of the run
+	// named there: the replayed run did not record whether their call was
+	// made (canceled, timed out, or no outcome), so the receiver, the
+	// mail store and Temporal tell a call made already from one that was
+	// not. Before, every action of a replay took the replay's key, and a
+	// call made by a worker that died before the cancel was made twice.
+	// And a permit for another run (PermitGrant.RunID), which a reset
+	// copies into the new run with the old run's signals, is ignored:
+	// before, the reset run called at once on a permit used and given back
+	// long ago, while its function was paused or at its concurrency.
+	// Every other run runs as in dispatchV13.
+	dispatchV14 workflow.Version = 14
 
-	dispatchLatest = dispatchV13
+	dispatchLatest = dispatchV14
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
