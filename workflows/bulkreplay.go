@@ -243,7 +243,7 @@ func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
 		b.st.Progress.Matched = int(n)
 		workflow.GetLogger(ctx).Info("Bulk replay matched", "Count", n, "Actor", b.in.Actor)
 	}
-	started, pages := 0, 0
+	started, pages, holds := 0, 0, 0
 	for {
 		if len(b.st.Targets) == 0 {
 			if b.st.Exhausted {
@@ -272,13 +272,19 @@ func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if len(held) > 0 {
-			// The pause is in its signal, which the next throttle applies;
-			// a second's wait, in case it never comes.
-			if err := b.sleep(ctx, time.Second); err != nil {
-				return err
-			}
+		if len(held) == 0 {
+			holds = 0
+			continue
 		}
+		// The pause is in its signal, which the next throttle applies; a
+		// wait, in case it never comes (the API recorded a pause whose
+		// signal failed): a second, doubling to a minute, so that the
+		// history grows slowly while the trail says paused and the run
+		// does not. Only a timer's duration: a replay compares none.
+		if err := b.sleep(ctx, min(time.Second<<min(holds, 6), time.Minute)); err != nil {
+			return err
+		}
+		holds++
 	}
 	b.st.Progress.Matched = b.st.Progress.Processed // the true count, whatever Count said
 	return b.waitForReplays(ctx, lctx)

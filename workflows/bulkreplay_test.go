@@ -420,6 +420,35 @@ func TestBulkReplayStartsHeldOnesAgain(t *testing.T) {
 	}
 }
 
+// TestBulkReplayBacksOffWhileHeld: a start held again and again (the
+// audit trail says paused, and the pause signal never came) is asked for
+// after waits that double up to a minute. Before, once a second: a held
+// bulk replay grew its history by some 3 events a second until Temporal's
+// limit.
+func TestBulkReplayBacksOffWhileHeld(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{targets(1, "h")}, hold: map[string]int{"dispatch-h0": 9}}
+	env := newBulkEnv(t, f)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 10})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var gaps []time.Duration
+	for i := 1; i < len(f.startAt); i++ {
+		gaps = append(gaps, f.startAt[i].Sub(f.startAt[i-1]).Round(time.Second))
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second,
+		32 * time.Second, time.Minute, time.Minute, time.Minute}
+	if len(gaps) != len(want) {
+		t.Fatalf("asked %d times, %v apart; want 10, %v apart", len(f.startAt), gaps, want)
+	}
+	for i := range want {
+		if gaps[i] < want[i] {
+			t.Errorf("asked %v apart, want at least %v", gaps, want)
+			break
+		}
+	}
+}
+
 // TestBulkReplayRefusesANewerVersion: a run continued as new by a newer
 // worker never runs on an older one: its workflow task fails, which
 // Temporal retries until a worker that knows the version takes it.
