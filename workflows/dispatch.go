@@ -213,9 +213,14 @@ func PlannedOutcomes(in DispatchInput, cfg *dispatcher.Config, now time.Time, ta
 	d := &dispatch{in: in, cfg: cfg}
 	d.plan()
 	for i, j := range d.jobs {
+		fn, _ := cfg.Function(j.action.FunctionName)
 		switch o := &d.outcomes[i]; {
 		case j.action.StartTimestamp != nil && j.action.StartTimestamp.After(now):
 			o.Status = dispatcher.OutcomeScheduled
+		case taken && j.action.Type == dispatcher.ActionTask && fn.Gated && fn.Kind != dispatcher.FunctionTemporal && workflow.Version(in.Version) >= dispatchV4:
+			// It has asked its gate, whose permit the task can only
+			// receive once it has ended: no call yet.
+			o.Status = dispatcher.OutcomeWaiting
 		case taken:
 			o.Attempts = 1
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -662,5 +663,24 @@ func TestDispatchBoundsTheErrorsOfManyActions(t *testing.T) {
 		if !strings.HasPrefix(o.Error, "550 refused: <x><x>") || !strings.HasSuffix(o.Error, "…") {
 			t.Fatalf("outcome %s: error %.40q…, want it cut, keeping its start", o.ActionID, o.Error)
 		}
+	}
+}
+
+// TestPlannedOutcomesOfAGatedCall: while a dispatch's first workflow task
+// runs, its gated call waits for its permit, which the task can only
+// receive once it has ended: the detail shows it waiting, without an
+// attempt. Before, running with one, as if called.
+func TestPlannedOutcomesOfAGatedCall(t *testing.T) {
+	cfg := &dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", EventType: "e", Actions: []dispatcher.Action{
+		{ID: "a1", Type: dispatcher.ActionTask, FunctionName: "gated"},
+		{ID: "a2", Type: dispatcher.ActionTask, FunctionName: "free"}}}},
+		Functions: []dispatcher.FunctionRef{{Name: "gated", Kind: dispatcher.FunctionHTTP, Gated: true}, {Name: "free", Kind: dispatcher.FunctionHTTP}}}
+	in := workflows.DispatchInput{Event: dispatcher.Event{ID: "1", Type: "e"}, Config: cfg, Version: workflows.DispatchVersion}
+	var got []string
+	for _, o := range workflows.PlannedOutcomes(in, cfg, time.Now(), true) {
+		got = append(got, fmt.Sprintf("%s:%s:%d", o.ActionID, o.Status, o.Attempts))
+	}
+	if want := []string{"a1:waiting:0", "a2:running:1"}; !slices.Equal(got, want) {
+		t.Errorf("planned outcomes %q, want %q", got, want)
 	}
 }
