@@ -480,28 +480,11 @@ func resetToFirstTask(t *testing.T, c client.Client, id, runID string) string {
 func TestDispatchCanceledWithItsPermit(t *testing.T) {
 	c := testenv.TemporalClient(t)
 	const queue = "dispatch-canceled-permit"
-	cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "gated", Actions: []dispatcher.Action{
-		{ID: "a1", Type: dispatcher.ActionTask, Name: "call", FunctionName: "f"}}}},
-		Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: 10 * time.Second, Gated: true}}}
-	in := workflows.DispatchInput{Event: dispatcher.Event{ID: "gated", Type: "gated"}, Config: &cfg, Version: workflows.DispatchVersion}
-
 	requests := make(chan workflows.PermitRequest, 10)
 	var calls atomic.Int32
-	newWorker := func() worker.Worker {
-		w := worker.New(c, queue, worker.Options{})
-		workflows.Register(w)
-		w.RegisterActivityWithOptions(func(_ context.Context, in workflows.RequestPermitInput) error {
-			requests <- in.Request // taken; no gate answers
-			return nil
-		}, activity.RegisterOptions{Name: workflows.ActivityRequestPermit})
-		registerCounted(w, &calls)
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
+	newWorker := func() worker.Worker { return permitWorker(t, c, queue, requests, &calls) }
 	first := newWorker()
-	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-canceled-permit", TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-canceled-permit", TaskQueue: queue}, workflows.WorkflowDispatch, gatedInput("gated"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,24 +544,9 @@ func TestDispatchCanceledWithItsPermit(t *testing.T) {
 func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
 	c := testenv.TemporalClient(t)
 	const queue = "dispatch-reset-permit"
-	cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "gated", Actions: []dispatcher.Action{
-		{ID: "a1", Type: dispatcher.ActionTask, Name: "call", FunctionName: "f"}}}},
-		Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: 10 * time.Second, Gated: true}}}
-	in := workflows.DispatchInput{Event: dispatcher.Event{ID: "reset-permit", Type: "gated"}, Config: &cfg, Version: workflows.DispatchVersion}
-
-	requests := make(chan workflows.PermitRequest, 10)
+	requests := make(chan workflows.PermitRequest, 10) // the test is the gate
 	var calls atomic.Int32
-	w := worker.New(c, queue, worker.Options{})
-	workflows.Register(w)
-	w.RegisterActivityWithOptions(func(_ context.Context, in workflows.RequestPermitInput) error {
-		requests <- in.Request // the test is the gate
-		return nil
-	}, activity.RegisterOptions{Name: workflows.ActivityRequestPermit})
-	registerCounted(w, &calls)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	t.Cleanup(permitWorker(t, c, queue, requests, &calls).Stop)
 	grant := func(runID string) {
 		t.Helper()
 		var req workflows.PermitRequest
@@ -594,7 +562,7 @@ func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-reset-permit", TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-reset-permit", TaskQueue: queue}, workflows.WorkflowDispatch, gatedInput("reset-permit"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -652,6 +620,33 @@ func waitForEvent(t *testing.T, c client.Client, id, runID string, typ enums.Eve
 }
 
 // registerCounted registers mail and call activities, local and regular,
+
+// gatedInput is the input of the dispatch of event eventID to one call of
+// the gated HTTP function f.
+func gatedInput(eventID string) workflows.DispatchInput {
+	cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "gated", Actions: []dispatcher.Action{
+		{ID: "a1", Type: dispatcher.ActionTask, Name: "call", FunctionName: "f"}}}},
+		Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: 10 * time.Second, Gated: true}}}
+	return workflows.DispatchInput{Event: dispatcher.Event{ID: eventID, Type: "gated"}, Config: &cfg, Version: workflows.DispatchVersion}
+}
+
+// permitWorker starts a worker on queue whose permit requests go to
+// requests (no gate answers them) and whose calls are counted.
+func permitWorker(t *testing.T, c client.Client, queue string, requests chan<- workflows.PermitRequest, calls *atomic.Int32) worker.Worker {
+	t.Helper()
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivityWithOptions(func(_ context.Context, in workflows.RequestPermitInput) error {
+		requests <- in.Request
+		return nil
+	}, activity.RegisterOptions{Name: workflows.ActivityRequestPermit})
+	registerCounted(w, calls)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // that succeed and count their calls.
 func registerCounted(w worker.Worker, calls *atomic.Int32) {
 	for _, name := range []string{workflows.LocalSendMail, workflows.ActivitySendMail} {
