@@ -32,8 +32,10 @@ const failureGateUnavailable = "GateUnavailable"
 // RequestPermit hands a permit request to the function's gate with
 // signal-with-start: the gate is started, on the dispatch's task queue,
 // when it is not running (it completes when idle). It runs as a local
-// activity of the dispatch; the signal is durable when it returns.
-func (g *GateActivities) RequestPermit(ctx context.Context, in workflows.RequestPermitInput) error {
+// activity of the dispatch; the signal is durable when it returns. It
+// returns the run the request was asked by, which its marker keeps: the
+// run takes only that run's permits (dispatchV14).
+func (g *GateActivities) RequestPermit(ctx context.Context, in workflows.RequestPermitInput) (string, error) {
 	attrs := []temporal.SearchAttributeUpdate{workflows.AttrGateState.ValueSet(dispatcher.FlowClosed)}
 	if t := dispatcher.TenantOf(in.Gate); t != "" {
 		attrs = append(attrs, workflows.AttrTenant.ValueSet(t))
@@ -42,9 +44,9 @@ func (g *GateActivities) RequestPermit(ctx context.Context, in workflows.Request
 		client.StartWorkflowOptions{ID: in.Gate, TaskQueue: in.TaskQueue, TypedSearchAttributes: temporal.NewSearchAttributes(attrs...)},
 		workflows.WorkflowGate, workflows.GateInput{Function: in.Function})
 	if err != nil {
-		return temporal.NewApplicationError(fmt.Sprintf("asking the gate of function %q for a permit: %v", in.Function, err), failureGateUnavailable)
+		return "", temporal.NewApplicationError(fmt.Sprintf("asking the gate of function %q for a permit: %v", in.Function, err), failureGateUnavailable)
 	}
-	return nil
+	return in.Request.RunID, nil
 }
 
 // FunctionFlow returns where the caller's tenant's function name stands

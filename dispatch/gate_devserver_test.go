@@ -53,7 +53,7 @@ func TestGateOnDevServer(t *testing.T) {
 	req := workflows.RequestPermitInput{Gate: gate, Function: "held", TaskQueue: queue,
 		Request: workflows.PermitRequest{ID: "dispatch-1/d1/a1/1", WorkflowID: "dispatch-1", Lease: time.Minute}}
 	for range 2 { // asking twice is harmless
-		if err := dispatch.NewGateActivities(c).RequestPermit(ctx, req); err != nil {
+		if _, err := dispatch.NewGateActivities(c).RequestPermit(ctx, req); err != nil {
 			t.Fatal(err)
 		}
 	}

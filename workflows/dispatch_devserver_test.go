@@ -598,6 +598,36 @@ func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
 	if err := c.GetWorkflow(t.Context(), run.GetID(), second).Get(t.Context(), nil); err != nil || calls.Load() != 2 {
 		t.Fatalf("reset run: %v, %d calls; want it completed after its own permit", err, calls.Load())
 	}
+	replays(t, c, c.GetWorkflow(t.Context(), run.GetID(), second))
+
+	// Reset to its last task, the first run's permit is among the events
+	// the new run replays as its own: taken then, it is taken again.
+	// (Compared with the run's own ID, it was not: the task failed as
+	// non-deterministic, again and again.)
+	var last int64
+	it = c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			last = ev.GetEventId()
+		}
+	}
+	reset, err = c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: run.GetID(), RunId: run.GetRunID()},
+		Reason: "test", WorkflowTaskFinishEventId: last, RequestId: "reset-permit-last", ResetReapplyType: enums.RESET_REAPPLY_TYPE_SIGNAL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	third := c.GetWorkflow(t.Context(), run.GetID(), reset.GetRunId())
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := third.Get(ctx, nil); err != nil {
+		t.Fatalf("the run reset to its last task: %v, want it completed", err)
+	}
+	replays(t, c, third)
 }
 
 // waitForEvent polls the history of a run until it holds an event of typ;
@@ -636,9 +666,9 @@ func permitWorker(t *testing.T, c client.Client, queue string, requests chan<- w
 	t.Helper()
 	w := worker.New(c, queue, worker.Options{})
 	workflows.Register(w)
-	w.RegisterActivityWithOptions(func(_ context.Context, in workflows.RequestPermitInput) error {
+	w.RegisterActivityWithOptions(func(_ context.Context, in workflows.RequestPermitInput) (string, error) {
 		requests <- in.Request
-		return nil
+		return in.Request.RunID, nil
 	}, activity.RegisterOptions{Name: workflows.ActivityRequestPermit})
 	registerCounted(w, calls)
 	if err := w.Start(); err != nil {

@@ -150,9 +150,20 @@ func (d *dispatch) permit(ctx workflow.Context, o *dispatcher.ActionOutcome, gat
 		opts = requestPermitOptionsV8
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, opts)
+	// asked is the run the request was last asked by, as its marker
+	// says: a permit for another run is not this one's (dispatchV14).
+	// A reset copies the ended run's signals into the new run, its
+	// permits with them, maybe used and given back long ago; the new run
+	// asks again and waits for its own. Not the run's own ID: a reset
+	// run replays the ended run's events, and took its permits then.
+	var asked string
+	ours := func() bool {
+		p, ok := d.permits[req.ID]
+		return ok && (d.version < dispatchV14 || p.RunID == "" || asked == "" || p.RunID == asked)
+	}
 	for recheck := permitRecheck; ; {
 		wait := recheck
-		if err := workflow.ExecuteLocalActivity(lctx, ActivityRequestPermit, in).Get(ctx, nil); err == nil {
+		if err := workflow.ExecuteLocalActivity(lctx, ActivityRequestPermit, in).Get(ctx, &asked); err == nil {
 			recheck = min(2*recheck, maxPermitRecheck)
 		} else if d.version < dispatchV8 || ctx.Err() != nil {
 			d.report(ctx, gate, req.ID, PermitReleased)
@@ -161,7 +172,7 @@ func (d *dispatch) permit(ctx workflow.Context, o *dispatcher.ActionOutcome, gat
 			// Temporal may have taken it all the same: the permit may come.
 			wait = permitRetry
 		}
-		granted, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { _, ok := d.permits[req.ID]; return ok })
+		granted, err := workflow.AwaitWithTimeout(ctx, wait, ours)
 		if err != nil {
 			d.report(ctx, gate, req.ID, PermitReleased)
 			return PermitGrant{}, err
@@ -182,16 +193,10 @@ func (d *dispatch) listenForPermits(ctx workflow.Context) {
 	}
 	d.permits = map[string]PermitGrant{}
 	ch := workflow.GetSignalChannel(ctx, SignalPermit)
-	run := workflow.GetInfo(ctx).WorkflowExecution.RunID
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var p PermitGrant
 			ch.Receive(ctx, &p)
-			if d.version >= dispatchV14 && p.RunID != "" && p.RunID != run {
-				// Another run's, copied by a reset: the request asked
-				// again from this run gets its own.
-				continue
-			}
 			d.permits[p.RequestID] = p
 		}
 	})

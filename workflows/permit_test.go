@@ -40,9 +40,9 @@ type permits struct {
 func newPermits(env *testsuite.TestWorkflowEnvironment) *permits {
 	p := &permits{env: env}
 	env.OnActivity(workflows.ActivityRequestPermit, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in workflows.RequestPermitInput) error {
+		func(_ context.Context, in workflows.RequestPermitInput) (string, error) {
 			record(func() { p.requests = append(p.requests, in) })
-			return nil
+			return in.Request.RunID, nil
 		})
 	env.OnSignalExternalWorkflow(mock.Anything, dispatcher.GateWorkflowID("", "erase"), "", workflows.SignalGateDone, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
@@ -251,7 +251,7 @@ func TestUngatedCallsTakeTheFastPath(t *testing.T) {
 			cfg := gatedConfig(nil)
 			cfg.Functions[0].Gated = tt.gated
 			env := newEnv(t, cfg)
-			env.OnActivity(workflows.ActivityRequestPermit, mock.Anything, mock.Anything).Return(nil)
+			env.OnActivity(workflows.ActivityRequestPermit, mock.Anything, mock.Anything).Return("", nil)
 			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
 			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: tt.version})
 			if err != nil {
@@ -435,13 +435,13 @@ func TestGatedCallOutlastsAnOutageOfTemporal(t *testing.T) {
 			var ids []string
 			const down = 5 * time.Minute
 			env.OnActivity(workflows.ActivityRequestPermit, mock.Anything, mock.Anything).Return(
-				func(_ context.Context, in workflows.RequestPermitInput) error {
+				func(_ context.Context, in workflows.RequestPermitInput) (string, error) {
 					at := env.Now().Sub(t0)
 					record(func() { tries = append(tries, at); ids = append(ids, in.Request.ID) })
 					if at < down {
-						return temporal.NewApplicationError("asking the gate: unavailable", "GateUnavailable")
+						return "", temporal.NewApplicationError("asking the gate: unavailable", "GateUnavailable")
 					}
-					return nil
+					return in.Request.RunID, nil
 				})
 			granted := false
 			env.RegisterDelayedCallback(func() {

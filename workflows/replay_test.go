@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
@@ -94,9 +95,15 @@ func loadHistory(t *testing.T, path string) (*historypb.History, worker.ReplayWo
 	if started.GetWorkflowId() == "" {
 		t.Fatalf("%s: the first event names no workflow ID", path)
 	}
-	return h, worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{
-		ID: started.GetWorkflowId(), RunID: started.GetOriginalExecutionRunId(),
-	}}
+	run := started.GetOriginalExecutionRunId()
+	for _, ev := range h.GetEvents() {
+		// A reset run's history begins with the run it was reset from;
+		// its worker runs it under its own ID, which the reset names.
+		if f := ev.GetWorkflowTaskFailedEventAttributes(); f.GetCause() == enums.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW {
+			run = f.GetNewRunId()
+		}
+	}
+	return h, worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: started.GetWorkflowId(), RunID: run}}
 }
 
 // registry is a worker or a test environment.
