@@ -160,7 +160,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", latest.RunID, r.WorkflowID, now.RunID)
 	}
-	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, Keys: keptKeys(src, claim.Actions),
+	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, Keys: keptKeys(src, r.Actions),
 		LocalCallLimit: e.localCallLimit, Version: workflows.DispatchVersion}
 	if claim.Config == dispatcher.ReplayConfigOriginal {
 		in.Config = cfg
@@ -485,41 +485,73 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 		return nil, nil // it failed before any action ran: run them all
 	default:
 		return nil, dispatcher.Errorf(dispatcher.ESTATE,
-			"run %s of dispatch %s ended without recording its outcomes (%s); name the actions to run again (they keep their keys, so a receiver that has done one already tells)",
+			"run %s of dispatch %s ended without recording its outcomes (%s); name the actions to run again (under the keys they had, so that a receiver tells one made already)",
 			latest.RunID, r.WorkflowID, latest.Status)
 	}
 }
 
-// keptKeys returns the actions a replay runs that keep the keys they had
-// in the replayed run (workflows.DispatchInput.Keys): those the run did
-// not see end with an answer. One canceled may have been called by a
-// worker that died before the cancel, whose workflow task was lost with
-// what it did; one timed out, or terminated with the run (no outcome),
-// may have been done by the receiver after the run stopped waiting.
-// Under their old keys the receiver (Idempotency-Key), the mail store
-// (Message-ID) and Temporal (the child's workflow ID) tell whether the
-// call was made; under new ones it would be made twice. The others take
-// the replay's keys: they ended, and a replay makes them again.
-func keptKeys(src runRecord, actions []string) map[string]string {
+// keptKeys returns the actions of a replay of src that keep the keys
+// they had (workflows.DispatchInput.Keys): those src did not see end with
+// an answer. One canceled may have been called by a worker that died
+// before the cancel, whose workflow task was lost with what it did; one
+// timed out, or cut short with its run (no outcome), may have been done
+// by the receiver after the run stopped waiting. Under their old keys the
+// receiver (Idempotency-Key), the mail store (Message-ID) and Temporal
+// (the child's workflow ID) tell whether the call was made; under new
+// ones it would be made twice. The others take the replay's keys: they
+// ended, and a replay makes them again; so do the actions the request
+// names, which it asks to be made again, but for those src recorded no
+// outcome of (terminated: naming them is the only way to replay them).
+// The keys of the actions the replay does not run are kept too, for a
+// replay of it that runs them.
+func keptKeys(src runRecord, named []string) map[string]string {
 	if src.config == nil {
 		return nil // no action ran
 	}
+	ran := func(id string) bool { return len(src.input.Only) == 0 || slices.Contains(src.input.Only, id) }
 	kept := make(map[string]string)
-	for _, id := range actions {
-		i := slices.IndexFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool { return o.ActionID == id })
-		if i >= 0 {
-			switch o := src.outcomes[i]; {
-			case o.Status == dispatcher.OutcomeSucceeded, o.Status == dispatcher.OutcomeSkipped,
-				o.Status == dispatcher.OutcomeFailed && o.ErrorClass != dispatcher.FailureTimeout:
-				continue
-			}
+	for id := range src.input.Keys {
+		if run := src.input.KeyRun(id); !ran(id) && run != src.input.Run {
+			kept[id] = run // src did not run it: as the run before src left it
 		}
+	}
+	for _, id := range unended(src) {
 		kept[id] = src.input.KeyRun(id)
+	}
+	for _, id := range named {
+		if slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool { return o.ActionID == id }) {
+			delete(kept, id)
+		}
 	}
 	if len(kept) == 0 {
 		return nil
 	}
 	return kept
+}
+
+// unended returns the actions src ran whose end it did not see answered:
+// canceled, timed out, or, if it recorded no outcome (terminated), all.
+func unended(src runRecord) []string {
+	var ids []string
+	for _, o := range src.outcomes {
+		switch {
+		case o.Status == dispatcher.OutcomeSucceeded, o.Status == dispatcher.OutcomeSkipped,
+			o.Status == dispatcher.OutcomeFailed && o.ErrorClass != dispatcher.FailureTimeout:
+		default:
+			ids = append(ids, o.ActionID)
+		}
+	}
+	if len(src.outcomes) > 0 || src.closed || src.config == nil {
+		return ids
+	}
+	for _, d := range src.config.Dispatchers {
+		for _, a := range d.Actions {
+			if len(src.input.Only) == 0 || slices.Contains(src.input.Only, a.ID) {
+				ids = append(ids, a.ID)
+			}
+		}
+	}
+	return ids
 }
 
 // settleChildren checks the temporal-function actions a replay would run
