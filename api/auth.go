@@ -322,13 +322,13 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			abort(c, errTokenUnknown, "access token must carry a subject (the sub claim)")
 			return
 		}
-		if strings.HasPrefix(strings.ToLower(claims.Subject), dispatcher.APIKeySubject("")) {
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(claims.Subject)), dispatcher.APIKeySubject("")) {
 			// An API key's subject: a token with it would act as the key
 			// in the audit trail, and the keys it made would be the key's.
 			abort(c, errTokenUnknown, "access token's subject must not begin with "+dispatcher.APIKeySubject("")+", which names API keys")
 			return
 		}
-		if strings.EqualFold(claims.Subject, dispatcher.CallerService) {
+		if strings.EqualFold(strings.TrimSpace(claims.Subject), dispatcher.CallerService) {
 			// The dispatcher's own: the audit trail would record a
 			// person's changes as the dispatcher's own work.
 			abort(c, errTokenUnknown, "access token's subject must not be "+dispatcher.CallerService+", which names the dispatcher itself")

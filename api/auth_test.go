@@ -250,7 +250,7 @@ func TestAuthHS256(t *testing.T) {
 		// Before, the audit trail recorded its changes as the
 		// dispatcher's own work (a bulk replay's replays).
 		{name: "the dispatcher's own subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
-			c.Subject = "Dispatcher"
+			c.Subject = " Dispatcher"
 		})), want: errTokenUnknown, reason: "which names the dispatcher itself"},
 		// RFC 7515 §4.1.11: an extension the token says is critical, and
 		// the dispatcher does not know, makes the token invalid.
