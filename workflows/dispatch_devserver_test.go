@@ -448,10 +448,16 @@ func TestResetDispatchRunsAChildOnce(t *testing.T) {
 // UI's "Reset" to the first workflow task does, and returns the new run's
 // ID.
 func resetToFirstTask(t *testing.T, c client.Client, id, runID string) string {
+	return resetToTask(t, c, id, runID, false)
+}
+
+// resetToTask resets the run to its first workflow task or, last, to its
+// last one, and returns the new run's ID.
+func resetToTask(t *testing.T, c client.Client, id, runID string, last bool) string {
 	t.Helper()
 	var finished int64
 	it := c.GetWorkflowHistory(t.Context(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() && finished == 0 {
+	for it.HasNext() && (last || finished == 0) {
 		e, err := it.Next()
 		if err != nil {
 			t.Fatal(err)
@@ -462,7 +468,7 @@ func resetToFirstTask(t *testing.T, c client.Client, id, runID string) string {
 	}
 	reset, err := c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
 		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
-		Reason: "test", WorkflowTaskFinishEventId: finished, RequestId: id + "/reset"})
+		Reason: "test", WorkflowTaskFinishEventId: finished, RequestId: fmt.Sprintf("%s/%s/reset-%v", id, runID, last)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,24 +577,7 @@ func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
 		t.Fatalf("first run: %v, %d calls; want it completed after one", err, calls.Load())
 	}
 
-	var first int64
-	it := c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() && first == 0 {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
-			first = ev.GetEventId()
-		}
-	}
-	reset, err := c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
-		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: run.GetID(), RunId: run.GetRunID()},
-		Reason: "test", WorkflowTaskFinishEventId: first, RequestId: "reset-permit", ResetReapplyType: enums.RESET_REAPPLY_TYPE_SIGNAL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	second := reset.GetRunId()
+	second := resetToFirstTask(t, c, run.GetID(), run.GetRunID())
 	// Its first task asks again and ends waiting, without a call.
 	waitForEvent(t, c, run.GetID(), second, enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, "the reset run's first task has not completed")
 	if n := calls.Load(); n != 1 {
@@ -604,24 +593,7 @@ func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
 	// the new run replays as its own: taken then, it is taken again.
 	// (Compared with the run's own ID, it was not: the task failed as
 	// non-deterministic, again and again.)
-	var last int64
-	it = c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
-			last = ev.GetEventId()
-		}
-	}
-	reset, err = c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
-		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: run.GetID(), RunId: run.GetRunID()},
-		Reason: "test", WorkflowTaskFinishEventId: last, RequestId: "reset-permit-last", ResetReapplyType: enums.RESET_REAPPLY_TYPE_SIGNAL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	third := c.GetWorkflow(t.Context(), run.GetID(), reset.GetRunId())
+	third := c.GetWorkflow(t.Context(), run.GetID(), resetToTask(t, c, run.GetID(), run.GetRunID(), true))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := third.Get(ctx, nil); err != nil {
