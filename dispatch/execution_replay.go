@@ -160,7 +160,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", latest.RunID, r.WorkflowID, now.RunID)
 	}
-	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, Keys: keptKeys(src, r.Actions),
+	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, Keys: keptKeys(src),
 		LocalCallLimit: e.localCallLimit, Version: workflows.DispatchVersion}
 	if claim.Config == dispatcher.ReplayConfigOriginal {
 		in.Config = cfg
@@ -492,36 +492,26 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 
 // keptKeys returns the actions of a replay of src that keep the keys
 // they had (workflows.DispatchInput.Keys): those src did not see end with
-// an answer. One canceled may have been called by a worker that died
-// before the cancel, whose workflow task was lost with what it did; one
-// timed out, or cut short with its run (no outcome), may have been done
-// by the receiver after the run stopped waiting. Under their old keys the
-// receiver (Idempotency-Key), the mail store (Message-ID) and Temporal
-// (the child's workflow ID) tell whether the call was made; under new
-// ones it would be made twice. The others take the replay's keys: they
-// ended, and a replay makes them again; so do the actions the request
-// names, which it asks to be made again, but for those src recorded no
-// outcome of (terminated: naming them is the only way to replay them).
-// The keys of the actions the replay does not run are kept too, for a
-// replay of it that runs them.
-func keptKeys(src runRecord, named []string) map[string]string {
-	if src.config == nil {
-		return nil // no action ran
-	}
-	ran := func(id string) bool { return len(src.input.Only) == 0 || slices.Contains(src.input.Only, id) }
+// an answer, named or not. One canceled may have been called by a worker
+// that died before the cancel, whose workflow task was lost with what it
+// did; one timed out, or cut short with its run (no outcome), may have
+// been done by the receiver after the run stopped waiting. Under their
+// old keys the receiver (Idempotency-Key), the mail store (Message-ID)
+// and Temporal (the child's workflow ID) tell whether the call was made;
+// under new ones it would be made twice. The others take the replay's
+// keys: they ended, and a replay makes them again. The keys src carried
+// for actions it did not run are kept too, for a replay that runs them.
+// It depends on src alone: every request that claims the replay starts
+// it with the same keys.
+func keptKeys(src runRecord) map[string]string {
 	kept := make(map[string]string)
-	for id := range src.input.Keys {
-		if run := src.input.KeyRun(id); !ran(id) && run != src.input.Run {
+	for id, run := range src.input.Keys {
+		if src.config == nil || len(src.input.Only) > 0 && !slices.Contains(src.input.Only, id) {
 			kept[id] = run // src did not run it: as the run before src left it
 		}
 	}
 	for _, id := range unended(src) {
 		kept[id] = src.input.KeyRun(id)
-	}
-	for _, id := range named {
-		if slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool { return o.ActionID == id }) {
-			delete(kept, id)
-		}
 	}
 	if len(kept) == 0 {
 		return nil
@@ -561,7 +551,8 @@ func unended(src runRecord) []string {
 // ended canceled. A running child refuses the replay (ESTATE): the task
 // would run twice at once. A child that completed leaves its action out
 // of a default replay, as if it had succeeded; a replay that names the
-// action runs it again, as it does a succeeded one.
+// action awaits that child again (from dispatchV14 a canceled action keeps
+// its key, the child's workflow ID: keptKeys).
 func (e *Executions) settleChildren(ctx context.Context, r dispatcher.ReplayRequest, latest dispatcher.Execution, src runRecord, actions []string) ([]string, error) {
 	if src.config == nil {
 		return actions, nil // no action ran

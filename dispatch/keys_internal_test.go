@@ -10,9 +10,8 @@ import (
 
 // TestKeptKeys: a replay keeps the key of each action its run did not see
 // end (canceled, timed out, no outcome at all), from whichever run that
-// key was first taken, and carries those of the actions it does not run;
-// the actions that ended with an answer take the replay's, and so do
-// those the request names, but for a run that recorded no outcome.
+// key was first taken, and carries those of the actions the run did not
+// run; the actions that ended with an answer take the replay's.
 func TestKeptKeys(t *testing.T) {
 	outcome := func(id, status, class string) dispatcher.ActionOutcome {
 		return dispatcher.ActionOutcome{ActionID: id, Status: status, ErrorClass: class}
@@ -28,32 +27,36 @@ func TestKeptKeys(t *testing.T) {
 	cfg := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Actions: []dispatcher.Action{{ID: "a"}, {ID: "b"}}}}}
 	newest := workflows.NewestDispatchVersion
 	for _, tc := range []struct {
-		name  string
-		src   runRecord
-		named []string
-		want  map[string]string
+		name string
+		src  runRecord
+		want map[string]string
 	}{
-		{"the first run", runRecord{config: cfg, outcomes: outcomes, closed: true}, nil,
+		{"the first run", runRecord{config: cfg, outcomes: outcomes, closed: true},
 			map[string]string{"canceled": "", "timed-out": ""}},
-		{"named", runRecord{config: cfg, outcomes: outcomes, closed: true}, []string{"timed-out", "ok"},
-			map[string]string{"canceled": ""}},
-		{"a replay", runRecord{config: cfg, outcomes: outcomes, closed: true, input: workflows.DispatchInput{Run: "r1", Version: newest}}, nil,
+		{"a replay", runRecord{config: cfg, outcomes: outcomes, closed: true, input: workflows.DispatchInput{Run: "r1", Version: newest}},
 			map[string]string{"canceled": "r1", "timed-out": "r1"}},
 		{"a replay that kept a key", runRecord{config: cfg, outcomes: outcomes, closed: true,
-			input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"timed-out": "r1"}, Version: newest}}, nil,
+			input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"timed-out": "r1"}, Version: newest}},
 			map[string]string{"canceled": "r2", "timed-out": "r1"}},
-		// r2 ran "ok" alone: "late", kept from r1, it carries on.
+		// r2 ran "ok" alone: "late", kept from r1, carries on; so it does
+		// through a run pinned to version 13, which ignored the keys.
 		{"a replay of other actions", runRecord{config: cfg, outcomes: outcomes[:1], closed: true,
-			input: workflows.DispatchInput{Run: "r2", Only: []string{"ok"}, Keys: map[string]string{"late": "r1"}, Version: newest}}, nil,
+			input: workflows.DispatchInput{Run: "r2", Only: []string{"ok"}, Keys: map[string]string{"late": "r1"}, Version: newest}},
+			map[string]string{"late": "r1"}},
+		{"a replay of other actions, pinned to 13", runRecord{config: cfg, outcomes: outcomes[:1], closed: true,
+			input: workflows.DispatchInput{Run: "r2", Only: []string{"ok"}, Keys: map[string]string{"late": "r1"}, Version: 13}},
 			map[string]string{"late": "r1"}},
 		{"a run before keys were kept", runRecord{config: cfg, outcomes: outcomes, closed: true,
-			input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"timed-out": "r1"}, Version: 13}}, nil,
+			input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"timed-out": "r1"}, Version: 13}},
 			map[string]string{"canceled": "r2", "timed-out": "r2"}},
-		{"terminated, named", runRecord{config: cfg, input: workflows.DispatchInput{Run: "r1", Version: newest}}, []string{"a"},
+		{"terminated", runRecord{config: cfg, input: workflows.DispatchInput{Run: "r1", Version: newest}},
 			map[string]string{"a": "r1", "b": "r1"}},
-		{"a run that ran nothing", runRecord{}, nil, nil},
+		// It failed before it had its configuration: it ran nothing.
+		{"a replay that ran nothing", runRecord{input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"late": "r1"}, Version: newest}},
+			map[string]string{"late": "r1"}},
+		{"a run that ran nothing", runRecord{}, nil},
 	} {
-		if got := keptKeys(tc.src, tc.named); !maps.Equal(got, tc.want) {
+		if got := keptKeys(tc.src); !maps.Equal(got, tc.want) {
 			t.Errorf("%s: kept %v, want %v", tc.name, got, tc.want)
 		}
 	}

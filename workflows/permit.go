@@ -151,7 +151,8 @@ func (d *dispatch) permit(ctx workflow.Context, o *dispatcher.ActionOutcome, gat
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, opts)
 	// asked is the run the request was last asked by, as its marker
-	// says: a permit for another run is not this one's (dispatchV14).
+	// says: a permit for another run is not this one's (dispatchV14), nor
+	// one that came before an ask succeeded (the next one takes it).
 	// A reset copies the ended run's signals into the new run, its
 	// permits with them, maybe used and given back long ago; the new run
 	// asks again and waits for its own. Not the run's own ID: a reset
@@ -159,7 +160,7 @@ func (d *dispatch) permit(ctx workflow.Context, o *dispatcher.ActionOutcome, gat
 	var asked string
 	ours := func() bool {
 		p, ok := d.permits[req.ID]
-		return ok && (d.version < dispatchV14 || p.RunID == "" || asked == "" || p.RunID == asked)
+		return ok && (d.version < dispatchV14 || p.RunID == "" || p.RunID == asked)
 	}
 	for recheck := permitRecheck; ; {
 		wait := recheck

@@ -164,10 +164,13 @@ const (
 	// mail store and Temporal tell a call made already from one that was
 	// not. Before, every action of a replay took the replay's key, and a
 	// call made by a worker that died before the cancel was made twice.
-	// And a permit for another run (PermitGrant.RunID), which a reset
-	// copies into the new run with the old run's signals, is ignored:
-	// before, the reset run called at once on a permit used and given back
-	// long ago, while its function was paused or at its concurrency.
+	// And a gated call takes a permit only if it is for the run its
+	// request was last asked by (PermitGrant.RunID, and the run the
+	// RequestPermit marker records): a reset copies the ended run's
+	// signals into the new run, and one that asks again ignores the ended
+	// run's permits. Before, the reset run called at once on a permit used
+	// and given back long ago, while its function was paused or at its
+	// concurrency.
 	// Every other run runs as in dispatchV13.
 	dispatchV14 workflow.Version = 14
 
