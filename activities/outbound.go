@@ -257,12 +257,20 @@ func callError(err error) error {
 		err = ue.Err
 	}
 	var (
-		timeout net.Error
-		cert    *tls.CertificateVerificationError
-		alert   tls.AlertError
-		record  tls.RecordHeaderError
+		timeout   net.Error
+		cert      *tls.CertificateVerificationError
+		alert     tls.AlertError
+		record    tls.RecordHeaderError
+		host      x509.HostnameError
+		authority x509.UnknownAuthorityError
 	)
 	switch {
+	case errors.As(err, &host):
+		// Not its text: it lists the names the certificate is for.
+		return errors.New("tls: the certificate is not valid for the function's host")
+	case errors.As(err, &authority):
+		// Nor this one's: it names the authority the certificate claims.
+		return errors.New("tls: the certificate is signed by an authority the worker does not trust")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled),
 		errors.As(err, &timeout) && timeout.Timeout(),
 		errors.As(err, &cert), errors.As(err, &alert), errors.As(err, &record),

@@ -360,6 +360,37 @@ func TestCallFunctionUnreadableAnswersAreNotQuoted(t *testing.T) {
 	}
 }
 
+// TestCallFunctionCertificateFailuresNameNothing: a certificate the
+// worker refuses fails the call without the names it is valid for nor
+// the authority it claims, which an internal service's certificate
+// would tell whoever may read executions. Before, "x509: certificate is
+// valid for example.com, not erase.internal", and the authority's name.
+func TestCallFunctionCertificateFailuresNameNothing(t *testing.T) {
+	sink := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	t.Cleanup(sink.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(sink.Certificate())
+	internal := resolver(func(string) []string { return []string{"127.0.0.1"} })
+	port := sink.URL[strings.LastIndex(sink.URL, ":"):]
+	for _, tt := range []struct {
+		name, url string
+		roots     *x509.CertPool
+		want      string
+	}{
+		{"another host's", "https://erase.internal" + port, roots, "tls: the certificate is not valid for the function's host"},
+		{"an unknown authority's", sink.URL, nil, "tls: the certificate is signed by an authority the worker does not trust"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := callWith(t, activities.Options{Outbound: loopback(t), Resolver: internal, RootCAs: tt.roots},
+				dispatcher.Function{URL: tt.url, Timeout: 5 * time.Second})
+			msg := wantFailure(t, err, dispatcher.FailureHTTPTemporary, true).Message()
+			if !strings.Contains(msg, tt.want) || strings.Contains(msg, "example.com") || strings.Contains(msg, "Acme") {
+				t.Errorf("message %q, want %q and no name from the certificate", msg, tt.want)
+			}
+		})
+	}
+}
+
 // failingDNS fails every lookup as the system's resolver does, naming
 // the server it asked.
 type failingDNS struct{}
