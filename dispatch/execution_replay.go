@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,6 +138,17 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		}
 		if prev.NewRunID != "" {
 			return replayedAs(prev), nil
+		}
+		if prev.Config != r.Config || !sameSet(prev.Actions, actions) {
+			// Start the replay it claimed, not this request's: the audit
+			// trail names its configuration and actions.
+			r.Config, r.Actions = prev.Config, prev.Actions
+			if cfg, err = e.replayConfig(ctx, r, latest, src); err != nil {
+				return dispatcher.ReplayResult{}, err
+			}
+			if cfg, err = e.skipAgain(ctx, r, latest, src, cfg, prev.Actions); err != nil {
+				return dispatcher.ReplayResult{}, err
+			}
 		}
 		claim = prev
 	}
@@ -494,8 +506,8 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 // they had (workflows.DispatchInput.Keys): those src did not see end with
 // an answer, named or not. One canceled may have been called by a worker
 // that died before the cancel, whose workflow task was lost with what it
-// did; one timed out, or cut short with its run (no outcome), may have
-// been done by the receiver after the run stopped waiting. Under their
+// did; one timed out, cut off (unanswered), or cut short with its run (no
+// outcome), may have been done by the receiver all the same. Under their
 // old keys the receiver (Idempotency-Key), the mail store (Message-ID)
 // and Temporal (the child's workflow ID) tell whether the call was made;
 // under new ones it would be made twice. The others take the replay's
@@ -520,13 +532,14 @@ func keptKeys(src runRecord) map[string]string {
 }
 
 // unended returns the actions src ran whose end it did not see answered:
-// canceled, timed out, or, if it recorded no outcome (terminated), all.
+// canceled, failed unanswered, or, if it recorded no outcome
+// (terminated), all.
 func unended(src runRecord) []string {
 	var ids []string
 	for _, o := range src.outcomes {
 		switch {
 		case o.Status == dispatcher.OutcomeSucceeded, o.Status == dispatcher.OutcomeSkipped,
-			o.Status == dispatcher.OutcomeFailed && o.ErrorClass != dispatcher.FailureTimeout:
+			o.Status == dispatcher.OutcomeFailed && !unanswered(o):
 		default:
 			ids = append(ids, o.ActionID)
 		}
@@ -542,6 +555,17 @@ func unended(src runRecord) []string {
 		}
 	}
 	return ids
+}
+
+// unanswered reports whether a failed action's last attempt ended
+// without its receiver's answer, which may have done it all the same: it
+// timed out, or an HTTP call's connection broke (no status; also one
+// never made, which keeping its key does no harm) or a gateway answered
+// for the function (502, 504). A function's own 5xx or 4xx is its answer
+// under that key: a replay makes the call again under a new one.
+func unanswered(o dispatcher.ActionOutcome) bool {
+	return o.ErrorClass == dispatcher.FailureTimeout || o.ErrorClass == dispatcher.FailureHTTPTemporary &&
+		(o.HTTPStatus == 0 || o.HTTPStatus == http.StatusBadGateway || o.HTTPStatus == http.StatusGatewayTimeout)
 }
 
 // settleChildren checks the temporal-function actions a replay would run

@@ -47,6 +47,7 @@ type executionsEnv struct {
 	store   *testenv.MemStore
 	broken  atomic.Bool // the "gone" function answers 404 while set
 	tardy   atomic.Bool // the "tardy" function does not answer while set
+	cut     atomic.Bool // the "tardy" function closes the connection while set
 	mu      sync.Mutex
 	keys    []string // Idempotency-Keys of calls to the "gone" and "tardy" functions
 	// The "slow" function tells each call on called and answers once
@@ -78,6 +79,13 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 			if e.tardy.Load() {
 				_, _ = io.Copy(io.Discard, r.Body) // so that the server sees the caller give up
 				<-r.Context().Done()
+			}
+			if e.cut.Load() {
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err == nil {
+					_ = conn.Close() // done, but the caller does not hear it
+				}
+				return
 			}
 		}
 		if r.URL.Path == "/gone" {
@@ -942,38 +950,49 @@ func TestResetOfASupersededRunMakesNothing(t *testing.T) {
 }
 
 // A replay keeps the key of an action whose call the replayed run did
-// not see end: timed out, as here, or canceled, or cut short with its
-// run. The receiver may have done it after the run stopped waiting; under
+// not see end: timed out or cut off, as here, or canceled, or cut short
+// with its run. The receiver may have done it after the run stopped waiting; under
 // the replay's key it would do it again. An action that failed with an
 // answer takes the replay's key, to be made again. Before, both took the
 // replay's.
 func TestReplayKeepsTheKeyOfACallThatDidNotEnd(t *testing.T) {
-	e := newExecutionsEnv(t)
-	e.tardy.Store(true)
-	first := e.dispatch("keep-1", "tardy", true)
-	x, err := e.ex.Get(e.ctx(), first.WorkflowID, first.RunID)
-	if got := outcomeSummary(x.Outcomes); err != nil || got != "t8:failed:Timeout t9:failed:HTTPPermanent" {
-		t.Fatalf("first run: %s, %v; want t8 timed out, t9 refused", got, err)
-	}
-	e.tardy.Store(false)
-	_, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, Actor: "ann"})
-	if got != "t8:succeeded t9:failed:HTTPPermanent" {
-		t.Fatalf("replay: %s, want t8 made, t9 refused again", got)
-	}
-	e.mu.Lock()
-	keys := slices.Clone(e.keys)
-	e.mu.Unlock()
-	by := map[string][]string{} // <workflowID>/<dispatcherID>/<actionID>[/replay-<run>], by action id
-	for _, k := range keys {
-		if parts := strings.Split(k, "/"); len(parts) > 2 {
-			by[parts[2]] = append(by[parts[2]], k)
-		}
-	}
-	if t8 := by["t8"]; len(t8) != 2 || t8[0] != t8[1] || strings.Contains(t8[0], "/replay-") {
-		t.Errorf("t8 called with %q, want the first run's key twice", t8)
-	}
-	if t9 := by["t9"]; len(t9) != 2 || strings.Contains(t9[0], "/replay-") || !strings.HasPrefix(t9[1], t9[0]+"/replay-") {
-		t.Errorf("t9 called with %q, want the first run's key, then the replay's", t9)
+	for _, tc := range []struct {
+		name, class string
+		flag        func(*executionsEnv) *atomic.Bool
+	}{
+		{"timed out", dispatcher.FailureTimeout, func(e *executionsEnv) *atomic.Bool { return &e.tardy }},
+		// Before, it took the replay's key, as if the function had answered.
+		{"cut off", dispatcher.FailureHTTPTemporary, func(e *executionsEnv) *atomic.Bool { return &e.cut }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newExecutionsEnv(t)
+			tc.flag(e).Store(true)
+			first := e.dispatch("keep-1", "tardy", true)
+			x, err := e.ex.Get(e.ctx(), first.WorkflowID, first.RunID)
+			if got := outcomeSummary(x.Outcomes); err != nil || got != "t8:failed:"+tc.class+" t9:failed:HTTPPermanent" {
+				t.Fatalf("first run: %s, %v; want t8 %s, t9 refused", got, err, tc.class)
+			}
+			tc.flag(e).Store(false)
+			_, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, Actor: "ann"})
+			if got != "t8:succeeded t9:failed:HTTPPermanent" {
+				t.Fatalf("replay: %s, want t8 made, t9 refused again", got)
+			}
+			e.mu.Lock()
+			keys := slices.Clone(e.keys)
+			e.mu.Unlock()
+			by := map[string][]string{} // <workflowID>/<dispatcherID>/<actionID>[/replay-<run>], by action id
+			for _, k := range keys {
+				if parts := strings.Split(k, "/"); len(parts) > 2 {
+					by[parts[2]] = append(by[parts[2]], k)
+				}
+			}
+			if t8 := by["t8"]; len(t8) != 2 || t8[0] != t8[1] || strings.Contains(t8[0], "/replay-") {
+				t.Errorf("t8 called with %q, want the first run's key twice", t8)
+			}
+			if t9 := by["t9"]; len(t9) != 2 || strings.Contains(t9[0], "/replay-") || !strings.HasPrefix(t9[1], t9[0]+"/replay-") {
+				t.Errorf("t9 called with %q, want the first run's key, then the replay's", t9)
+			}
+		})
 	}
 }
 

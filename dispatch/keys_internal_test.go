@@ -9,7 +9,8 @@ import (
 )
 
 // TestKeptKeys: a replay keeps the key of each action its run did not see
-// end (canceled, timed out, no outcome at all), from whichever run that
+// end (canceled, timed out, cut off, answered by a gateway, no outcome at
+// all), from whichever run that
 // key was first taken, and carries those of the actions the run did not
 // run; the actions that ended with an answer take the replay's.
 func TestKeptKeys(t *testing.T) {
@@ -23,6 +24,9 @@ func TestKeptKeys(t *testing.T) {
 		outcome("superseded", dispatcher.OutcomeFailed, dispatcher.FailureSuperseded),
 		outcome("canceled", dispatcher.OutcomeCanceled, dispatcher.FailureCanceled),
 		outcome("timed-out", dispatcher.OutcomeFailed, dispatcher.FailureTimeout),
+		outcome("cut-off", dispatcher.OutcomeFailed, dispatcher.FailureHTTPTemporary), // no status: no answer
+		{ActionID: "gateway", Status: dispatcher.OutcomeFailed, ErrorClass: dispatcher.FailureHTTPTemporary, HTTPStatus: 504},
+		{ActionID: "busy", Status: dispatcher.OutcomeFailed, ErrorClass: dispatcher.FailureHTTPTemporary, HTTPStatus: 503},
 	}
 	cfg := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Actions: []dispatcher.Action{{ID: "a"}, {ID: "b"}}}}}
 	newest := workflows.NewestDispatchVersion
@@ -32,12 +36,12 @@ func TestKeptKeys(t *testing.T) {
 		want map[string]string
 	}{
 		{"the first run", runRecord{config: cfg, outcomes: outcomes, closed: true},
-			map[string]string{"canceled": "", "timed-out": ""}},
+			map[string]string{"canceled": "", "timed-out": "", "cut-off": "", "gateway": ""}},
 		{"a replay", runRecord{config: cfg, outcomes: outcomes, closed: true, input: workflows.DispatchInput{Run: "r1", Version: newest}},
-			map[string]string{"canceled": "r1", "timed-out": "r1"}},
+			map[string]string{"canceled": "r1", "timed-out": "r1", "cut-off": "r1", "gateway": "r1"}},
 		{"a replay that kept a key", runRecord{config: cfg, outcomes: outcomes, closed: true,
 			input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"timed-out": "r1"}, Version: newest}},
-			map[string]string{"canceled": "r2", "timed-out": "r1"}},
+			map[string]string{"canceled": "r2", "timed-out": "r1", "cut-off": "r2", "gateway": "r2"}},
 		// r2 ran "ok" alone: "late", kept from r1, carries on; so it does
 		// through a run pinned to version 13, which ignored the keys.
 		{"a replay of other actions", runRecord{config: cfg, outcomes: outcomes[:1], closed: true,
@@ -48,7 +52,7 @@ func TestKeptKeys(t *testing.T) {
 			map[string]string{"late": "r1"}},
 		{"a run before keys were kept", runRecord{config: cfg, outcomes: outcomes, closed: true,
 			input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"timed-out": "r1"}, Version: 13}},
-			map[string]string{"canceled": "r2", "timed-out": "r2"}},
+			map[string]string{"canceled": "r2", "timed-out": "r2", "cut-off": "r2", "gateway": "r2"}},
 		{"terminated", runRecord{config: cfg, input: workflows.DispatchInput{Run: "r1", Version: newest}},
 			map[string]string{"a": "r1", "b": "r1"}},
 		// It failed before it had its configuration: it ran nothing.

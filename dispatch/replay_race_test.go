@@ -1,6 +1,8 @@
 package dispatch_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
@@ -66,6 +68,38 @@ func TestConcurrentReplaysStartOne(t *testing.T) {
 	e.mu.Unlock()
 	if want := []string{wf + "/d1/t1", wf + "/d1/t1/replay-" + results[0].ReplayID}; !slices.Equal(keys, want) {
 		t.Fatalf("function calls %q, want %q", keys, want)
+	}
+}
+
+// A request that loses the claim of a replay to another one, which has
+// not started it yet, starts the replay the claim records: its actions
+// with its configuration. Before, it ran the claim's actions with its
+// own configuration (here the current one, whose template works), and
+// the audit trail said the original one ran.
+func TestReplayLosingTheClaimStartsTheClaimedReplay(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("ev-claimed", "signup", true) // t1 answers 404, m2's template is bad
+	e.broken.Store(false)
+	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Actions[0].TemplateID = "tpl" })
+	// What a request that stopped after its claim leaves: the ID every
+	// request derives from the run (replayIDOf), its entry, no run.
+	sum := sha256.Sum256([]byte("replay\x00" + failed.WorkflowID + "\x00" + failed.RunID))
+	replayID := hex.EncodeToString(sum[:12])
+	if _, err := e.audit.RecordAudit(e.ctx(), dispatcher.AuditEntry{ID: dispatcher.NewID(time.Now()), WorkflowID: failed.WorkflowID,
+		Ref: replayID, Operation: dispatcher.AuditReplay, RunID: failed.RunID, Actor: "bob", Actions: []string{"m2"},
+		Config: dispatcher.ReplayConfigOriginal, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	res, got := e.replay(dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Config: dispatcher.ReplayConfigCurrent})
+	if res.ReplayID != replayID || res.Config != dispatcher.ReplayConfigOriginal || !slices.Equal(res.Actions, []string{"m2"}) || !res.AlreadyStarted {
+		t.Errorf("replay = %+v, want bob's: m2 with the original configuration", res)
+	}
+	if got != "m2:failed:TemplateError" {
+		t.Errorf("the replay's run: %s, want m2 failed again with the original (bad) template", got)
+	}
+	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, "")
+	if err != nil || len(d.Audit) != 1 || d.Audit[0].NewRunID != res.RunID {
+		t.Fatalf("audit = %+v, %v; want bob's claim, with the run", d.Audit, err)
 	}
 }
 
