@@ -281,6 +281,9 @@ func (b *bulkReplay) run(ctx, lctx workflow.Context) error {
 		// signal failed): a second, doubling to a minute, so that the
 		// history grows slowly while the trail says paused and the run
 		// does not. Only a timer's duration: a replay compares none.
+		if b.version >= bulkReplayV5 && workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return b.continueAsNew(ctx) // held for days, it would outgrow its history
+		}
 		if err := b.sleep(ctx, min(time.Second<<min(holds, 6), time.Minute)); err != nil {
 			return err
 		}

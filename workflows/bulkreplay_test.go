@@ -296,7 +296,7 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
 	}
 	if st.Progress.Processed != 2 || st.Progress.Matched != 3 || len(st.Targets) != 1 || st.Targets[0] != all[2] ||
-		!st.Exhausted || st.Version != 4 || !st.Snapshot.Equal(t0) || st.Next.IsZero() {
+		!st.Exhausted || st.Version != 5 || !st.Snapshot.Equal(t0) || st.Next.IsZero() {
 		t.Fatalf("carried state = %+v", st)
 	}
 
@@ -446,6 +446,31 @@ func TestBulkReplayBacksOffWhileHeld(t *testing.T) {
 			t.Errorf("asked %v apart, want at least %v", gaps, want)
 			break
 		}
+	}
+}
+
+// TestBulkReplayHeldContinuesAsNew: a bulk replay whose replays the API
+// holds (its pause signal lost) continues as new when Temporal suggests
+// it, carrying the held run. Before (bulkReplayV4), it waited a minute at
+// a time in one history until Temporal ended it at its history limit.
+func TestBulkReplayHeldContinuesAsNew(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{targets(2, "h")}, hold: map[string]int{"dispatch-h0": 1000}}
+	env := newBulkEnv(t, f)
+	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 10*time.Minute)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 10})
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("error = %v, want ContinueAsNew while held", err)
+	}
+	var next workflows.BulkReplayInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if st := next.State; st == nil || len(st.Targets) != 1 || st.Targets[0].WorkflowID != "dispatch-h0" || st.Progress.Processed != 1 || st.Version != 5 {
+		t.Fatalf("carried state = %+v, want the held run still to replay, the other replayed", st)
+	}
+	if n := len(f.startAt); n < 10 || n > 20 {
+		t.Errorf("asked %d times in the first 10 minutes, want a dozen or so (a minute apart at most)", n)
 	}
 }
 

@@ -36,7 +36,7 @@ import (
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
 	recordDispatchVersion   = "v14"
-	recordBulkReplayVersion = "v4"
+	recordBulkReplayVersion = "v5"
 	recordSequenceVersion   = "v6"
 	recordGateVersion       = "v2"
 )

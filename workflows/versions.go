@@ -233,8 +233,13 @@ const (
 	// runs a replay has superseded start none, and a bulk replay over
 	// millions of them grew its history until Temporal ended it.
 	bulkReplayV4 workflow.Version = 4
+	// bulkReplayV5: a run whose replays the API holds (paused in the
+	// audit trail, its pause signal lost) continues as new when Temporal
+	// suggests it, instead of waiting a minute at a time in one history
+	// until Temporal ended it at its history limit, days later.
+	bulkReplayV5 workflow.Version = 5
 
-	bulkReplayLatest = bulkReplayV4
+	bulkReplayLatest = bulkReplayV5
 )
 
 // Sequence versions.
