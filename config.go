@@ -30,13 +30,17 @@ const (
 	SkipPaused      = "paused"       // the dispatcher is paused (enabled: false)
 	SkipFilter      = "filter"       // its filter is false for the event
 	SkipFilterError = "filter-error" // its filter failed for the event
+	// SkipRemoved: a replay with the original configuration does not run
+	// a dispatcher deleted, or moved to another event type, since the run
+	// it replays: for good, as a new event would not.
+	SkipRemoved = "removed"
 )
 
 // SkipReasons returns the skip reasons, the most actionable first: a
 // paused dispatcher's events wait to be replayed, a filter that failed
 // needs fixing, one that is false did its job. A dispatch records the
 // first of them that applies (SkipReason).
-func SkipReasons() []string { return []string{SkipPaused, SkipFilterError, SkipFilter} }
+func SkipReasons() []string { return []string{SkipPaused, SkipFilterError, SkipFilter, SkipRemoved} }
 
 // SkippedDispatcher is a dispatcher that a dispatch did not run, and why.
 type SkippedDispatcher struct {
@@ -99,18 +103,22 @@ func (c *Config) ForEvent(ev Event) Config {
 	return out
 }
 
-// PauseSince returns c with the dispatchers that paused reports moved to
-// Skipped (SkipPaused), as ForEvent moves those paused: a replay runs the
-// configuration of the run it replays, but not a dispatcher paused since.
-func (c *Config) PauseSince(paused func(Dispatcher) bool) Config {
+// SkipSince returns c with the dispatchers for which since gives a
+// reason moved to Skipped, as ForEvent moves those paused: a replay runs
+// the configuration of the run it replays, but not a dispatcher paused
+// (SkipPaused) or removed (SkipRemoved) since.
+func (c *Config) SkipSince(since func(Dispatcher) string) Config {
 	out := *c
 	out.Dispatchers, out.Skipped = nil, slices.Clone(c.Skipped)
 	for _, d := range c.Dispatchers {
-		if !paused(d) {
+		switch since(d) {
+		case SkipPaused:
+			out.Skipped = append(out.Skipped, skip(d, SkipPaused, "the dispatcher was paused when this replay started"))
+		case SkipRemoved:
+			out.Skipped = append(out.Skipped, skip(d, SkipRemoved, "the dispatcher was deleted, or moved to another event type, before this replay started"))
+		default:
 			out.Dispatchers = append(out.Dispatchers, d)
-			continue
 		}
-		out.Skipped = append(out.Skipped, skip(d, SkipPaused, "the dispatcher was paused when this replay started"))
 	}
 	return out
 }

@@ -345,7 +345,9 @@ func (e *Executions) replayConfig(ctx context.Context, r dispatcher.ReplayReques
 // (SkipPaused), as a new event's dispatch skips them (a pause is how an
 // admin stops a dispatcher, and replaying its failures would otherwise
 // run it behind their back; their actions end skipped, and are replayed
-// by skipReason paused once it is resumed); or the current one as it is,
+// by skipReason paused once it is resumed), and those deleted or moved to
+// another event type since skipped for good (SkipRemoved); or the
+// current one as it is,
 // its run deciding pauses and filters itself. A replay whose actions
 // would all be skipped so, by a pause or, with the current
 // configuration, by a filter that fails for the event, is refused
@@ -366,9 +368,14 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 		if err != nil {
 			return nil, err
 		}
-		out = cfg.PauseSince(func(d dispatcher.Dispatcher) bool {
-			i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID })
-			return i >= 0 && now[i].Paused
+		out = cfg.SkipSince(func(d dispatcher.Dispatcher) string {
+			switch i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID }); {
+			case i < 0:
+				return dispatcher.SkipRemoved
+			case now[i].Paused:
+				return dispatcher.SkipPaused
+			}
+			return ""
 		})
 	} else {
 		out = cfg.ForEvent(src.input.Event) // as its run will decide
@@ -377,7 +384,7 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 	if len(actions) == 0 { // every action
 		runs = slices.ContainsFunc(out.Dispatchers, func(d dispatcher.Dispatcher) bool { return len(d.Actions) > 0 })
 	}
-	var why []string
+	var why, gone []string
 	for _, s := range out.Skipped[len(cfg.Skipped):] { // those skipped now
 		mine := func(a dispatcher.SkippedAction) bool { return len(actions) == 0 || slices.Contains(actions, a.ID) }
 		if !slices.ContainsFunc(s.Actions, mine) {
@@ -386,6 +393,8 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 		d := fmt.Sprintf("%q (%s)", s.Name, s.DispatcherID)
 		switch {
 		case s.Reason == dispatcher.SkipFilter: // for good, as a new event would be
+		case s.Reason == dispatcher.SkipRemoved: // for good too, but the replay would run nothing
+			gone = append(gone, d+" was deleted, or moved to another event type, since run "+latest.RunID)
 		case s.Reason == dispatcher.SkipPaused && original:
 			why = append(why, d+" is paused since run "+latest.RunID+": resume it (enabled: true)")
 		case s.Reason == dispatcher.SkipPaused:
@@ -395,13 +404,17 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 			why = append(why, d+": its filter fails for the event: fix it")
 		}
 	}
-	if !runs && len(why) > 0 {
+	if !runs && len(why)+len(gone) > 0 {
 		what := "the actions this replay would run (" + strings.Join(actions, ", ") + ")"
 		if len(actions) == 0 {
 			what = "the actions of event type " + strconv.Quote(src.input.Event.Type)
 		}
-		return nil, dispatcher.Errorf(dispatcher.ESTATE, "%s would all be skipped again (dispatch %s): %s; then replay it",
-			what, r.WorkflowID, strings.Join(why, "; "))
+		then := ""
+		if len(why) > 0 {
+			then = "; then replay it"
+		}
+		return nil, dispatcher.Errorf(dispatcher.ESTATE, "%s would all be skipped again (dispatch %s): %s%s",
+			what, r.WorkflowID, strings.Join(append(gone, why...), "; "), then)
 	}
 	if !original {
 		return cfg, nil
@@ -426,7 +439,12 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 		var out []string
 		for i, id := range r.Actions {
 			if cfg != nil && original {
-				if sk, ok := cfg.SkippedAction(id); ok {
+				sk, ok := cfg.SkippedAction(id)
+				if ok && sk.Reason == dispatcher.SkipRemoved {
+					return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: action %q was skipped in run %s: its dispatcher %q (%s) was deleted, or moved to another event type, since the run before",
+						i, id, latest.RunID, sk.Name, sk.DispatcherID)
+				}
+				if ok {
 					// Not its detail: a filter's error quotes the event's
 					// content, which replaying does not need to see.
 					return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: action %q was skipped in run %s (%s); replay it with config %q",

@@ -1059,6 +1059,49 @@ func TestReplaySkipsDispatchersPausedSince(t *testing.T) {
 	}
 }
 
+// A replay with the original configuration does not run a dispatcher
+// deleted, or moved to another event type, since the run it replays: its
+// actions end skipped for good (SkipRemoved), and a replay left with
+// nothing else to run is refused. Before, a replay of every failed
+// dispatch ran a deleted dispatcher's actions again.
+func TestReplaySkipsDispatchersRemovedSince(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("removed-1", "signup", true) // t1 (d1) and m2 (d2) fail
+	e.mu.Lock()
+	calls := len(e.keys)
+	e.mu.Unlock()
+
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.EventType = "elsewhere" })
+	_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
+	if dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.HasSuffix(err.Error(), `"erase" (d1) was deleted, or moved to another event type, since run `+failed.RunID) {
+		t.Errorf("replay of the removed dispatcher's action: %v, want ESTATE saying it was removed", err)
+	}
+	r, got := e.replay(dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"})
+	if got != "m2:failed:TemplateError t1:skipped" {
+		t.Errorf("replay outcomes %s, want m2 run again and t1 skipped", got)
+	}
+	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range d.Outcomes {
+		if o.ActionID == "t1" && o.SkipReason != dispatcher.SkipRemoved {
+			t.Errorf("t1 skipped for %q, want %q", o.SkipReason, dispatcher.SkipRemoved)
+		}
+	}
+	e.mu.Lock()
+	if len(e.keys) != calls {
+		t.Errorf("the removed dispatcher's function was called: %q", e.keys[calls:])
+	}
+	e.mu.Unlock()
+	e.list(dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipRemoved}, failed.WorkflowID)
+	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
+	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), `its dispatcher "erase" (d1) was deleted, or moved to another event type`) {
+		t.Errorf("replay of the action the replay skipped: %v, want EINVALID saying its dispatcher was removed", err)
+	}
+}
+
 // A replay, with the current configuration, of a dispatch whose
 // dispatchers are still paused, or whose filters are still false for its
 // event, is refused: its run would skip them all again and complete,
