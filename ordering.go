@@ -1,10 +1,12 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -59,15 +61,21 @@ func validContentPath(key string) bool {
 	return true
 }
 
+// integer matches a JSON integer written without fraction or exponent.
+var integer = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
 // valueOf returns the value of o's key in ev, and whether ev has one: a
 // string or a number or a boolean (a missing, null or composite value
-// leaves the event unordered).
+// leaves the event unordered). An integer is its digits, however many;
+// another number its shortest float64 form.
 func (o Ordering) valueOf(ev Event) (string, bool) {
 	if o.Key == OrderingPartitionKey {
 		return ev.PartitionKey, ev.PartitionKey != ""
 	}
 	var v any
-	if err := json.Unmarshal(ev.Content, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(ev.Content))
+	dec.UseNumber() // an id above 2^53 is not rounded onto its neighbour's key
+	if err := dec.Decode(&v); err != nil {
 		return "", false
 	}
 	for _, f := range strings.Split(strings.TrimPrefix(o.Key, "content."), ".") {
@@ -80,8 +88,16 @@ func (o Ordering) valueOf(ev Event) (string, bool) {
 	switch v := v.(type) {
 	case string:
 		return v, v != ""
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case json.Number:
+		if integer.MatchString(string(v)) {
+			return string(v), true
+		}
+		// 1.50, 1e2: as a float64, as before, so that 1e2 and 100 share a key.
+		f, err := v.Float64()
+		if err != nil {
+			return "", false
+		}
+		return strconv.FormatFloat(f, 'f', -1, 64), true
 	case bool:
 		return strconv.FormatBool(v), true
 	}

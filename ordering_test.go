@@ -60,6 +60,28 @@ func TestSequenceOf(t *testing.T) {
 	}
 }
 
+// Numbers keep their digits: two ids above 2^53 that are one apart have
+// sequences of their own (before, both were rounded onto one float64,
+// and one user's failure held the other's events); a number written
+// otherwise keeps the key it had.
+func TestSequenceOfNumbers(t *testing.T) {
+	cfg := dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{Ordering: &dispatcher.Ordering{Key: "content.id", OnFailure: "block"}}}}
+	for content, want := range map[string]string{
+		`{"id":9007199254740993}`:          "9007199254740993",
+		`{"id":9007199254740992}`:          "9007199254740992",
+		`{"id":1234567890123456789012345}`: "1234567890123456789012345",
+		`{"id":-17}`:                       "-17",
+		`{"id":42}`:                        "42",
+		`{"id":1e2}`:                       "100",
+		`{"id":1.50}`:                      "1.5",
+		`{"id":0.1}`:                       "0.1",
+	} {
+		if got := cfg.SequenceOf(dispatcher.Event{Content: json.RawMessage(content)}).Key; got != want {
+			t.Errorf("%s: key %q, want %q", content, got, want)
+		}
+	}
+}
+
 // Events ordered on different fields never share a sequence, whatever
 // their values: before, a userId and an orderId of 42 did, so that a
 // failing order held the user's deletion. Those ordered on one field do.
