@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -48,5 +49,33 @@ func (s *Server) codec(c *gin.Context) {
 		return
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
-	s.codecHandler.ServeHTTP(c.Writer, c.Request)
+	// The handler answers a body it cannot read, or a payload it cannot
+	// decode, in plain text: as every route's errors, in the envelope.
+	w := &captured{header: http.Header{}}
+	s.codecHandler.ServeHTTP(w, c.Request)
+	if w.status != http.StatusOK {
+		abort(c, errBodyFormat, "payloads: "+strings.TrimSpace(w.body.String()))
+		return
+	}
+	c.Data(http.StatusOK, w.header.Get("Content-Type"), w.body.Bytes())
+}
+
+// captured holds what a handler answered.
+type captured struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *captured) Header() http.Header { return w.header }
+
+func (w *captured) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *captured) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
 }

@@ -165,13 +165,24 @@ func TestCodecEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec = codecCall(h, "POST", "/codec/decode", decoder, "", payloadsJSON(t, other))
-	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `encrypted with key "k0"`) {
-		t.Errorf("a payload under an unknown key: %d %s", rec.Code, rec.Body)
+	// Both in the error envelope of every route, not the codec handler's
+	// plain text.
+	refused := func(body string) (code int, message string) {
+		rec := codecCall(h, "POST", "/codec/decode", decoder, "", body)
+		var e struct {
+			Code    int
+			Message string
+		}
+		if rec.Code != http.StatusBadRequest || json.Unmarshal(rec.Body.Bytes(), &e) != nil {
+			t.Errorf("%s: %d %s, want a 400 in the error envelope", body, rec.Code, rec.Body)
+		}
+		return e.Code, e.Message
 	}
-	rec = codecCall(h, "POST", "/codec/decode", decoder, "", `{"payloads": 7}`)
-	if rec.Code != http.StatusBadRequest {
-		t.Errorf("a malformed body: %d %s", rec.Code, rec.Body)
+	if code, msg := refused(payloadsJSON(t, other)); code != 22 || !strings.Contains(msg, `encrypted with key "k0"`) {
+		t.Errorf("a payload under an unknown key: code %d, %q", code, msg)
+	}
+	if code, msg := refused(`{"payloads": 7}`); code != 22 || !strings.HasPrefix(msg, "payloads: ") {
+		t.Errorf("a malformed body: code %d, %q", code, msg)
 	}
 
 	// A body past the limit, sent chunked (no Content-Length to refuse it
