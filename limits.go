@@ -43,6 +43,10 @@ const (
 	// which the rest of the history shares). The store checks it in the
 	// transaction of the write.
 	MaxEventTypeConfig = 256 << 10
+	// MaxStartAhead bounds how far ahead of the time it is saved a task
+	// action's startTimestamp may be: Temporal caps a timer at 100 years,
+	// and one further would fire early, at the cap.
+	MaxStartAhead = 36500 * 24 * time.Hour
 )
 
 // The most dispatchers, templates and functions one tenant may have, far

@@ -101,6 +101,10 @@ func (r ActionRequest) Update(prefix string) (dispatcher.ActionUpdate, error) {
 			if err != nil {
 				return u, dispatcher.Errorf(dispatcher.EINVALID, "%sstartTimestamp: %v", prefix, err)
 			}
+			if time.Until(t) > dispatcher.MaxStartAhead {
+				return u, dispatcher.Errorf(dispatcher.EINVALID, "%sstartTimestamp: must be at most 100 years ahead (Temporal's longest timer, which would fire early, at %d), not %d",
+					prefix, time.Now().Add(dispatcher.MaxStartAhead).Year(), t.Year())
+			}
 			start = &t
 		}
 		u.StartTimestamp = &start
