@@ -30,6 +30,12 @@ func (p *planner) planDispatchers() {
 			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: flag + ": the file has no dispatcher named " + quote(nu)})
 		case inFile[old]:
 			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: flag + ": the file still has a dispatcher named " + quote(old) + "; a rename keeps only the new name"})
+		case p.remote.dispatcherByName(nu) != nil && p.remote.dispatcherByName(old) != nil:
+			// NEW created by a run without --rename: renaming OLD onto it
+			// is no longer possible, and "No changes" would leave both.
+			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: fmt.Sprintf(
+				"%s: the install has both %s (id %s) and %s (id %s), the second created by an earlier run without --rename, and both act on their events; delete the one to go (--clean deletes %s, which the file lacks), then run sync without --rename",
+				flag, quote(old), text(p.remote.dispatcherByName(old)["id"]), quote(nu), text(p.remote.dispatcherByName(nu)["id"]), quote(old))})
 		case p.remote.dispatcherByName(nu) != nil:
 			// Renamed already: a second run has nothing to do.
 		case p.remote.dispatcherByName(old) != nil:
@@ -42,8 +48,8 @@ func (p *planner) planDispatchers() {
 		}
 	}
 
-	kept := map[string]bool{}        // ids of remote dispatchers the file matches
-	created := map[string][]string{} // names of the dispatchers created, by event type
+	kept := map[string]bool{}       // ids of remote dispatchers the file matches
+	inType := map[string][]string{} // names of the file's dispatchers, by event type
 	for i, d := range p.file.Dispatchers {
 		name := text(d["name"])
 		have, note := p.remote.dispatcherByName(name), ""
@@ -63,8 +69,8 @@ func (p *planner) planDispatchers() {
 		if want == nil {
 			continue
 		}
+		inType[text(want["eventType"])] = append(inType[text(want["eventType"])], name)
 		if have == nil {
-			created[text(want["eventType"])] = append(created[text(want["eventType"])], name)
 			c := &change{Op: opCreate, Kind: "dispatcher", Name: name, method: "POST", path: "/dispatchers/v1", body: want}
 			for _, a := range want["actions"].([]any) {
 				c.Actions = append(c.Actions, text(a.(map[string]any)["name"]))
@@ -83,7 +89,7 @@ func (p *planner) planDispatchers() {
 	p.warnUnknownFields()
 
 	if !p.opts.Clean {
-		p.warnLeftBehind(kept, created)
+		p.warnLeftBehind(kept, inType)
 		return
 	}
 	if !p.file.HasDispatchers {
@@ -101,18 +107,23 @@ func (p *planner) planDispatchers() {
 }
 
 // warnLeftBehind warns of each managed dispatcher the file lacks, kept
-// without --clean, whose event type a dispatcher the plan creates has
-// too: a dispatcher renamed in the file without --rename would otherwise
-// act on its events twice, as the old one and as the new, without a word.
-func (p *planner) warnLeftBehind(kept map[string]bool, created map[string][]string) {
+// without --clean, whose event type a dispatcher of the file has too: a
+// dispatcher renamed in the file without --rename would otherwise act on
+// its events twice, as the old one and as the new, without a word; on
+// every run, not only the one that creates the new one.
+func (p *planner) warnLeftBehind(kept map[string]bool, inType map[string][]string) {
 	for _, d := range p.remote.Dispatchers {
-		news := created[text(d["eventType"])]
+		news := inType[text(d["eventType"])]
 		if !managed(d) || kept[text(d["id"])] || len(news) == 0 {
 			continue
 		}
-		old := text(d["name"])
-		p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("dispatcher %s, managed by sync, is not in the file and stays (without --clean): it acts on event type %s as %s, created now, will; "+
-			"--rename %s=%s renames it instead, --clean deletes it", quote(old), quote(text(d["eventType"])), quote(news[0]), old, news[0]))
+		old, nu := text(d["name"]), news[0]
+		how := fmt.Sprintf("--rename %s=%s renames it instead, --clean deletes it", old, nu)
+		if p.remote.dispatcherByName(nu) != nil {
+			how = "--clean deletes it"
+		}
+		p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf("dispatcher %s, managed by sync, is not in the file and stays (without --clean): it acts on event type %s as %s does; %s",
+			quote(old), quote(text(d["eventType"])), quote(nu), how))
 	}
 }
 

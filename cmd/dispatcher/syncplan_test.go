@@ -728,12 +728,35 @@ func TestSyncPlanRenameOfNothing(t *testing.T) {
 	}
 	want := []string{`--rename gpdr=gdpr-v2: the install has no dispatcher named "gpdr" (nor "gdpr-v2"): "gdpr-v2" is created as new; is "gpdr" misspelt?`,
 		// and the one it meant stays beside it (warnLeftBehind)
-		`dispatcher "gdpr", managed by sync, is not in the file and stays (without --clean): it acts on event type "e" as "gdpr-v2", created now, will; --rename gdpr=gdpr-v2 renames it instead, --clean deletes it`}
+		`dispatcher "gdpr", managed by sync, is not in the file and stays (without --clean): it acts on event type "e" as "gdpr-v2" does; --rename gdpr=gdpr-v2 renames it instead, --clean deletes it`}
 	if !slices.Equal(p.Warnings, want) {
 		t.Errorf("warnings %q, want %q", p.Warnings, want)
 	}
 	if got := planLines(p); !slices.Equal(got, []string{`+ dispatcher "gdpr-v2"`}) {
 		t.Errorf("plan %q", got)
+	}
+}
+
+// TestSyncPlanLeftBehindOnEveryRun: a dispatcher renamed in the file
+// without --rename is warned of on every run while the old one stays, and
+// a --rename that comes after the new one was created is refused, naming
+// both. Before, the second run said "No changes", with or without it, and
+// both acted on every event.
+func TestSyncPlanLeftBehindOnEveryRun(t *testing.T) {
+	remote := remoteOf(t, `[{"id": "111111111111111111111111", "name": "w1", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []},
+	  {"id": "222222222222222222222222", "name": "w2", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`, "", "")
+	file := syncFileOf(t, `[{"eventType": "e", "name": "w2", "actions": []}]`)
+	p, err := makePlan(file, remote, planOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`dispatcher "w1", managed by sync, is not in the file and stays (without --clean): it acts on event type "e" as "w2" does; --clean deletes it`}
+	if lines := planLines(p); len(lines) != 0 || !slices.Equal(p.Warnings, want) {
+		t.Errorf("plan %q, warnings %q; want no change and %q", lines, p.Warnings, want)
+	}
+	_, err = makePlan(file, remote, planOptions{Renames: map[string]string{"w1": "w2"}})
+	if want := `--rename w1=w2: the install has both "w1" (id 111111111111111111111111) and "w2" (id 222222222222222222222222)`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("--rename onto a dispatcher that exists: %v, want a problem saying %q", err, want)
 	}
 }
 
