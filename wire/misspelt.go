@@ -265,9 +265,14 @@ func fieldFor(fields []jsonField, key string) (jsonField, bool) {
 
 // Nearly reports whether key is within one edit of name (a letter added,
 // dropped, changed or two swapped), or two for names of 8 letters or
-// more; keys of fewer than 3 letters are never a misspelling.
+// more; a key of fewer than 3 letters only as name with a letter dropped
+// ("bc" for "bcc", "t" for "to": a recipient list lost without a word),
+// as one edit makes any such key nearly every short name.
 func Nearly(key, name string) bool {
 	k, n := utf8.RuneCountInString(key), utf8.RuneCountInString(name)
+	if k < 3 {
+		return k > 0 && k == n-1 && edits(strings.ToLower(key), strings.ToLower(name)) == 1
+	}
 	limit := 1
 	if n >= 8 {
 		limit = 2

@@ -19,7 +19,11 @@ func TestNearly(t *testing.T) {
 		{"dat", "data", true},           // three letters are enough
 		{"EventTyp", "eventType", true}, // case does not count
 		{"evntTyp", "eventType", true},  // two edits in a long name
-		{"id", "ids", false},            // under three letters: never
+		{"bc", "bcc", true},             // under three letters: one dropped
+		{"t", "to", true},
+		{"ab", "to", false}, // but not changed
+		{"tp", "to", false},
+		{"", "a", false},
 		{"templateName", "templateId", false},
 		{"creationTimestamp", "startTimestamp", false},
 		{strings.Repeat("x", 1<<20), "name", false}, // far longer: at once
