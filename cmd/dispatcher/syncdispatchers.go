@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -50,6 +51,7 @@ func (p *planner) planDispatchers() {
 
 	kept := map[string]bool{}       // ids of remote dispatchers the file matches
 	inType := map[string][]string{} // names of the file's dispatchers, by event type
+	var wants []map[string]any      // their bodies
 	for i, d := range p.file.Dispatchers {
 		name := text(d["name"])
 		have, note := p.remote.dispatcherByName(name), ""
@@ -70,6 +72,7 @@ func (p *planner) planDispatchers() {
 			continue
 		}
 		inType[text(want["eventType"])] = append(inType[text(want["eventType"])], name)
+		wants = append(wants, want)
 		if have == nil {
 			c := &change{Op: opCreate, Kind: "dispatcher", Name: name, method: "POST", path: "/dispatchers/v1", body: want}
 			for _, a := range want["actions"].([]any) {
@@ -87,6 +90,7 @@ func (p *planner) planDispatchers() {
 		p.planActions(name, id, versionOf(have), want["actions"].([]any), objects(asSlice(have["actions"])))
 	}
 	p.warnUnknownFields()
+	p.fitEventTypes(kept, wants)
 
 	if !p.opts.Clean {
 		p.warnLeftBehind(kept, inType)
@@ -104,6 +108,82 @@ func (p *planner) planDispatchers() {
 				method: "DELETE", path: "/dispatchers/v1/" + url.PathEscape(text(d["id"])), ifMatch: versionOf(d)})
 		}
 	}
+}
+
+// fitEventTypes refuses a plan that would leave an event type the file
+// has dispatchers of with a configuration the API refuses as a whole: over
+// dispatcher.MaxEventTypeConfig bytes, or ordered by two keys. The API
+// checks each write alone, so such a plan failed halfway, the changes
+// before applied, and every later run at the same change; a rename of an
+// action there (a deletion, then a creation) left the dispatcher without
+// it. The install's other dispatchers of the type count as they are,
+// those --clean deletes do not.
+func (p *planner) fitEventTypes(kept map[string]bool, wants []map[string]any) {
+	byType := map[string][]map[string]any{}
+	for _, w := range wants {
+		byType[text(w["eventType"])] = append(byType[text(w["eventType"])], w)
+	}
+	for _, d := range p.remote.Dispatchers {
+		t := text(d["eventType"])
+		if _, ok := byType[t]; ok && !kept[text(d["id"])] && !(p.opts.Clean && p.file.HasDispatchers && managed(d)) {
+			byType[t] = append(byType[t], d)
+		}
+	}
+types:
+	for _, t := range slices.Sorted(maps.Keys(byType)) {
+		var ds []dispatcher.Dispatcher
+		keys := map[string][]string{} // ordering key → names of the dispatchers ordered by it
+		for _, body := range byType[t] {
+			d, ok := asStored(body)
+			if !ok {
+				continue types // the file's problems are reported; the API checks the install's
+			}
+			ds = append(ds, d)
+			if d.Ordering != nil {
+				keys[d.Ordering.Key] = append(keys[d.Ordering.Key], quote(d.Name))
+			}
+		}
+		if size, err := dispatcher.ConfigSize(ds); err == nil && size > dispatcher.MaxEventTypeConfig {
+			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: fmt.Sprintf(
+				"event type %s: its dispatchers would hold about %d bytes of JSON after this plan (the file's and the install's others); one event type may hold at most %d: make their actions' data smaller, or fewer",
+				quote(t), size, dispatcher.MaxEventTypeConfig)})
+		}
+		if len(keys) > 1 {
+			var by []string
+			for _, k := range slices.Sorted(maps.Keys(keys)) {
+				by = append(by, fmt.Sprintf("%s (%s)", quote(k), strings.Join(keys[k], ", ")))
+			}
+			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: fmt.Sprintf(
+				"event type %s: its dispatchers would be ordered by %s; the ordered dispatchers of an event type share one key",
+				quote(t), strings.Join(by, " and by "))})
+		}
+	}
+}
+
+// asStored is a dispatcher's body (the file's, or the install's answer)
+// as the store keeps and a dispatch records it, ids and times included,
+// to measure it (dispatcher.ConfigSize).
+func asStored(body map[string]any) (dispatcher.Dispatcher, bool) {
+	raw, err := json.Marshal(body)
+	var req wire.DispatcherRequest
+	if err != nil || json.Unmarshal(raw, &req) != nil {
+		return dispatcher.Dispatcher{}, false
+	}
+	d, err := req.ToDomain()
+	if err != nil {
+		return dispatcher.Dispatcher{}, false
+	}
+	const id = "000000000000000000000000"
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	d.ID, d.Created, d.Updated = id, now, now
+	for i := range d.Actions {
+		a := &d.Actions[i]
+		a.ID, a.Created, a.Updated = id, now, now
+		if a.Type == dispatcher.ActionMail && a.TemplateID == "" {
+			a.TemplateID = id // named by templateName, resolved when applied
+		}
+	}
+	return d, true
 }
 
 // warnLeftBehind warns of each managed dispatcher the file lacks, kept

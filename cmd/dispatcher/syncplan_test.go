@@ -760,6 +760,47 @@ func TestSyncPlanLeftBehindOnEveryRun(t *testing.T) {
 	}
 }
 
+// TestSyncPlanFitsEventTypes: a plan that would leave an event type over
+// its size limit, or ordered by two keys, is refused before anything
+// changes, counting the install's other dispatchers of the type but those
+// --clean deletes. Before, it failed at the write that passed the limit,
+// the changes before it applied.
+func TestSyncPlanFitsEventTypes(t *testing.T) {
+	data := `{"blob": "` + strings.Repeat("x", 60_000) + `"}`
+	dispatcherOf := func(name, extra string) string {
+		return `{"eventType": "big", "name": "` + name + `"` + extra + `, "actions": [{"type": "task", "name": "a", "functionName": "erase", "data": ` + data + `}]}`
+	}
+	var five []string
+	for i := range 5 {
+		five = append(five, dispatcherOf(fmt.Sprint("big", i), ""))
+	}
+	fns := "[" + fnErase + "]"
+	_, err := makePlan(syncFileOf(t, "["+strings.Join(five, ",")+"]"), remoteOf(t, "[]", "", fns), planOptions{})
+	if want := `event type "big": its dispatchers would hold about 30`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("five of 60 KB: %v, want a problem saying %q", err, want)
+	}
+	four := syncFileOf(t, "["+strings.Join(five[:4], ",")+"]")
+	if _, err := makePlan(four, remoteOf(t, "[]", "", fns), planOptions{}); err != nil {
+		t.Errorf("four of 60 KB: %v, want them planned", err)
+	}
+
+	// The install's fifth counts, unless --clean deletes it.
+	remote := remoteOf(t, `[{"id": "111111111111111111111111", "name": "old", "eventType": "big", "tags": ["EXH_CLI_MANAGED"], "enabled": true,
+	  "actions": [{"id": "222222222222222222222222", "type": "task", "name": "a", "functionName": "erase", "data": `+data+`}]}]`, "", fns)
+	if _, err := makePlan(four, remote, planOptions{}); err == nil || !strings.Contains(err.Error(), `event type "big"`) {
+		t.Errorf("four beside the install's fifth: %v, want the event type refused", err)
+	}
+	if p, err := makePlan(four, remote, planOptions{Clean: true}); err != nil || p.count(opDelete) != 1 {
+		t.Errorf("four, the install's fifth deleted by --clean: %v, want them planned", err)
+	}
+
+	_, err = makePlan(syncFileOf(t, `[{"eventType": "o", "name": "o1", "ordering": {"key": "content.a"}, "actions": []},
+	  {"eventType": "o", "name": "o2", "ordering": {"key": "content.b"}, "actions": []}]`), remoteOf(t, "[]", "", fns), planOptions{})
+	if want := `event type "o": its dispatchers would be ordered by "content.a" ("o1") and by "content.b" ("o2")`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("two keys: %v, want a problem saying %q", err, want)
+	}
+}
+
 // A bare --allow-env is warned of: any function the install has may read
 // the variable so, which FUNCTION=NAME would not allow.
 func TestSyncPlanWarnsOfABareAllowEnv(t *testing.T) {
