@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -104,6 +106,34 @@ functions:
 	}
 }
 
+// TestReadSyncFileProblemsInOrder: one file's problems come in the same
+// order on every reading, by item and field. Before, the schema
+// validator's order, which varied from one run to the next.
+func TestReadSyncFileProblemsInOrder(t *testing.T) {
+	const in = `[{"name": "a", "eventType": 1, "tags": "x", "filter": 2, "actions": [{"type": "task", "name": "t", "functionName": 3, "data": 4, "startTimestamp": true, "tags": 5}]},
+	  {"name": "b", "actions": [{"type": "mail", "name": "m", "templateName": 6, "recipients": 7}]}]`
+	var first []string
+	for i := range 30 {
+		_, err := readSyncFile("d.json", strings.NewReader(in))
+		var ps problems
+		if !errors.As(err, &ps) {
+			t.Fatalf("err %v, want problems", err)
+		}
+		var got []string
+		for _, p := range ps {
+			got = append(got, p.String())
+		}
+		if i == 0 {
+			first = got
+		} else if !slices.Equal(got, first) {
+			t.Fatalf("reading %d: %q, then %q", i, first, got)
+		}
+	}
+	if len(first) < 8 {
+		t.Errorf("problems %q, want one per wrong field", first)
+	}
+}
+
 // TestReadSyncFileProblems: every error names the file, the item and the
 // field, and one reading reports all of them.
 func TestReadSyncFileProblems(t *testing.T) {
@@ -124,9 +154,9 @@ func TestReadSyncFileProblems(t *testing.T) {
 		{"a string", "d.json", `"x"`, []string{"d.json: "}},
 		{"unknown section", "d.json", `{"dispatcher": []}`, []string{"d.json: dispatcher: is not a field here"}},
 		{"missing fields", "d.json", `[{"name": "gdpr", "actions": [{"type": "task", "name": "erase"}, {"type": "mail", "name": "m", "recipients": {"to": []}, "templateId": "x"}]}]`, []string{
-			`d.json: dispatcher "gdpr" (dispatchers[0]): eventType: is required`,
 			`d.json: dispatcher "gdpr" (dispatchers[0]): actions[0].functionName: is required`,
 			`d.json: dispatcher "gdpr" (dispatchers[0]): actions[1].recipients.to: `,
+			`d.json: dispatcher "gdpr" (dispatchers[0]): eventType: is required`,
 		}},
 		{"action without a name", "d.json", `{"dispatchers": [{"name": "gdpr", "eventType": "e", "actions": [{"type": "task", "functionName": "f"}]}]}`, []string{
 			`d.json: dispatcher "gdpr" (dispatchers[0]): actions[0].name: is required`,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -98,7 +99,20 @@ func checkSchema(path string, doc any) problems {
 		}
 	}
 	walk(ve)
+	// The validator finds them in no set order: one run and the next
+	// list them alike, by item and field.
+	slices.SortStableFunc(ps, func(a, b fileProblem) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(index(a), index(b)), cmp.Compare(a.Field, b.Field))
+	})
 	return ps
+}
+
+// index is p's position in its section, -1 for the file as a whole.
+func index(p fileProblem) int {
+	if p.Index == nil {
+		return -1
+	}
+	return *p.Index
 }
 
 func compileFileSchema() (*jsonschema.Schema, error) {
