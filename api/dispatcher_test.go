@@ -201,7 +201,7 @@ func TestErrors(t *testing.T) {
 		{"rql with too many values", "", "GET", "/dispatchers/v1?in(id," + strings.Repeat("a,", 70000) + "b)", "", 400, 19, "too many values"},
 		{"startTimestamp in year 10000", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","startTimestamp":253402300800000}`, 400, 15, "9999"},
 		// Before, the key was dropped, and the mail went without its bcc.
-		{"recipients bc", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","templateId":"` + unknown + `","recipients":{"to":["a@example.com"],"bc":["b@example.com"]}}`, 400, 15, `recipients.bc: unknown field; did you mean \"bcc\"?`},
+		{"recipients bc", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","templateId":"` + unknown + `","recipients":{"to":["a@example.com"],"bc":["b@example.com"]}}`, 400, 15, `recipients.bc: unknown field; did you mean "bcc"?`},
 		// Temporal would fire it early, at its longest timer.
 		{"startTimestamp past 100 years", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","startTimestamp":"2300-01-01T00:00:00Z"}`, 400, 15, "startTimestamp: must be at most 100 years ahead"},
 		{"data not UTF-8", "", "POST", "/dispatchers/v1/" + id + "/actions", "{\"type\":\"task\",\"functionName\":\"erase\",\"data\":{\"k\":\"\xff\"}}", 400, 22, "not UTF-8"},
