@@ -67,41 +67,46 @@ var integer = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 // valueOf returns the value of o's key in ev, and whether ev has one: a
 // string or a number or a boolean (a missing, null or composite value
 // leaves the event unordered). An integer is its digits, however many;
-// another number its shortest float64 form.
-func (o Ordering) valueOf(ev Event) (string, bool) {
+// another number its shortest float64 form. rounded is the float64 form
+// releases before 2026-12-05 gave an integer too, when it differs (one
+// above 2^53): the key of the sequences they started for it.
+func (o Ordering) valueOf(ev Event) (key, rounded string, ok bool) {
 	if o.Key == OrderingPartitionKey {
-		return ev.PartitionKey, ev.PartitionKey != ""
+		return ev.PartitionKey, "", ev.PartitionKey != ""
 	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(ev.Content))
 	dec.UseNumber() // an id above 2^53 is not rounded onto its neighbour's key
 	if err := dec.Decode(&v); err != nil {
-		return "", false
+		return "", "", false
 	}
 	for _, f := range strings.Split(strings.TrimPrefix(o.Key, "content."), ".") {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return "", false
+			return "", "", false
 		}
 		v = m[f]
 	}
 	switch v := v.(type) {
 	case string:
-		return v, v != ""
+		return v, "", v != ""
 	case json.Number:
-		if integer.MatchString(string(v)) {
-			return string(v), true
-		}
-		// 1.50, 1e2: as a float64, as before, so that 1e2 and 100 share a key.
 		f, err := v.Float64()
-		if err != nil {
-			return "", false
+		float := strconv.FormatFloat(f, 'f', -1, 64)
+		switch {
+		case integer.MatchString(string(v)):
+			if err == nil && float != string(v) {
+				rounded = float
+			}
+			return string(v), rounded, true
+		case err != nil:
+			return "", "", false
 		}
-		return strconv.FormatFloat(f, 'f', -1, 64), true
+		return float, "", true // 1.50, 1e2: as a float64, so that 1e2 and 100 share a key
 	case bool:
-		return strconv.FormatBool(v), true
+		return strconv.FormatBool(v), "", true
 	}
-	return "", false
+	return "", "", false
 }
 
 // Sequence says how the dispatch of an event is ordered: Key is the
@@ -112,6 +117,9 @@ type Sequence struct {
 	Field string
 	Key   string
 	Block bool
+	// Rounded is the key releases before 2026-12-05 gave the value, an
+	// integer above 2^53 rounded to a float64, when it differs (Earlier).
+	Rounded string
 }
 
 // TurnKey is the sequence's key for handing events over in order
@@ -146,6 +154,19 @@ func (s Sequence) LegacyWorkflowID(tenant string) string {
 	return TenantWorkflowID(tenant, "sequence-"+hex.EncodeToString(sum[:16]))
 }
 
+// Earlier returns the workflow IDs of the sequences earlier releases
+// started for the event's value, which keep the key while they run: the
+// intake hands the event to the first that runs, so that an upgrade keeps
+// the order of the events they hold. The legacy one of its value, or,
+// for a value they rounded, both of the rounded value.
+func (s Sequence) Earlier(tenant string) []string {
+	if s.Rounded == "" {
+		return []string{s.LegacyWorkflowID(tenant)}
+	}
+	r := Sequence{Field: s.Field, Key: s.Rounded}
+	return []string{r.WorkflowID(tenant), r.LegacyWorkflowID(tenant)}
+}
+
 // SequenceOf returns how the dispatch of ev with c is ordered: by the key
 // of c's first ordered dispatcher (the store keeps the ordered dispatchers
 // of an event type on one key), blocking when any of them blocks. An
@@ -157,11 +178,11 @@ func (c *Config) SequenceOf(ev Event) Sequence {
 			continue
 		}
 		if s.Key == "" {
-			v, ok := d.Ordering.valueOf(ev)
+			v, rounded, ok := d.Ordering.valueOf(ev)
 			if !ok {
 				return Sequence{}
 			}
-			s.Field, s.Key = d.Ordering.Key, v
+			s.Field, s.Key, s.Rounded = d.Ordering.Key, v, rounded
 		}
 		s.Block = s.Block || d.Ordering.OnFailure != OrderingSkip
 	}

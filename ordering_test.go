@@ -80,6 +80,17 @@ func TestSequenceOfNumbers(t *testing.T) {
 			t.Errorf("%s: key %q, want %q", content, got, want)
 		}
 	}
+	// The key earlier releases gave it, for the sequences they started.
+	for content, want := range map[string]string{
+		`{"id":9007199254740993}`: "9007199254740992",
+		`{"id":9007199254740992}`: "",
+		`{"id":42}`:               "",
+		`{"id":1e400}`:            "", // no event key then: dispatched at once
+	} {
+		if got := cfg.SequenceOf(dispatcher.Event{Content: json.RawMessage(content)}).Rounded; got != want {
+			t.Errorf("%s: rounded %q, want %q", content, got, want)
+		}
+	}
 }
 
 // Events ordered on different fields never share a sequence, whatever

@@ -287,12 +287,14 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 	// A sequence an earlier release started for the key's value keeps the
 	// key while it runs: a signal to a closed one is refused, and its
 	// events are all done then.
-	var gone *serviceerror.NotFound
-	switch err := s.Client.SignalWorkflow(ctx, seq.LegacyWorkflowID(tenant), "", workflows.SignalSequenceEvent, sd); {
-	case err == nil:
-		return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
-	case !errors.As(err, &gone):
-		return dispatcher.StartResult{}, refused(err)
+	for _, earlier := range seq.Earlier(tenant) {
+		var gone *serviceerror.NotFound
+		switch err := s.Client.SignalWorkflow(ctx, earlier, "", workflows.SignalSequenceEvent, sd); {
+		case err == nil:
+			return dispatcher.StartResult{WorkflowID: id, Sequenced: true}, nil
+		case !errors.As(err, &gone):
+			return dispatcher.StartResult{}, refused(err)
+		}
 	}
 	seqID := seq.WorkflowID(tenant)
 	var attrs []temporal.SearchAttributeUpdate

@@ -439,6 +439,28 @@ func TestStarterSequenceOfAFieldAndLegacy(t *testing.T) {
 	if l, n := signals(legacy.LegacyWorkflowID("")), signals(legacy.WorkflowID("")); l != 2 || n != 1 {
 		t.Errorf("once the legacy Sequence closed, it got %d events and the new one %d; want 2 and 1", l, n)
 	}
+
+	// A Sequence an earlier release started for an id above 2^53, which
+	// it rounded to a float64: it keeps the id's events while it runs.
+	rounded := dispatcher.Sequence{Field: "content.userId", Key: "9007199254740992"}
+	exact := dispatcher.Sequence{Field: "content.userId", Key: "9007199254740993"}
+	sd.WorkflowID = dispatcher.WorkflowID("u-big")
+	run, err = c.SignalWithStartWorkflow(ctx, rounded.WorkflowID(""), workflows.SignalSequenceEvent, sd,
+		client.StartWorkflowOptions{ID: rounded.WorkflowID(""), TaskQueue: "no-worker"}, workflows.WorkflowSequence, workflows.SequenceInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start("u-big-b", "user_deleted", `{"userId":9007199254740993}`)
+	if r, x := signals(rounded.WorkflowID("")), signals(exact.WorkflowID("")); r != 2 || x != 0 {
+		t.Errorf("with the rounded key's Sequence running, it got %d events and the exact key's %d; want 2 and none", r, x)
+	}
+	if err := c.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "test: the rounded sequence is done"); err != nil {
+		t.Fatal(err)
+	}
+	start("u-big-c", "user_deleted", `{"userId":9007199254740993}`)
+	if r, x := signals(rounded.WorkflowID("")), signals(exact.WorkflowID("")); r != 2 || x != 1 {
+		t.Errorf("once the rounded key's Sequence closed, it got %d events and the exact key's %d; want 2 and 1", r, x)
+	}
 }
 
 // eagerClient records whether each start asked for eager start.
