@@ -31,9 +31,11 @@ func (p *planner) planDispatchers() {
 			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: flag + ": the file has no dispatcher named " + quote(nu)})
 		case inFile[old]:
 			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: flag + ": the file still has a dispatcher named " + quote(old) + "; a rename keeps only the new name"})
-		case p.remote.dispatcherByName(nu) != nil && p.remote.dispatcherByName(old) != nil:
+		case p.remote.dispatcherByName(nu) != nil && p.remote.dispatcherByName(old) != nil && managed(p.remote.dispatcherByName(old)):
 			// NEW created by a run without --rename: renaming OLD onto it
 			// is no longer possible, and "No changes" would leave both.
+			// (An OLD sync does not manage took the name after the
+			// rename: the flag has done its work.)
 			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: fmt.Sprintf(
 				"%s: the install has both %s (id %s) and %s (id %s), the second created by an earlier run without --rename, and both act on their events; delete the one to go (--clean deletes %s, which the file lacks), then run sync without --rename",
 				flag, quote(old), text(p.remote.dispatcherByName(old)["id"]), quote(nu), text(p.remote.dispatcherByName(nu)["id"]), quote(old))})
@@ -90,7 +92,7 @@ func (p *planner) planDispatchers() {
 		p.planActions(name, id, versionOf(have), want["actions"].([]any), objects(asSlice(have["actions"])))
 	}
 	p.warnUnknownFields()
-	p.fitEventTypes(kept, wants)
+	deleteFirst := p.fitEventTypes(kept, wants)
 
 	if !p.opts.Clean {
 		p.warnLeftBehind(kept, inType)
@@ -102,12 +104,24 @@ func (p *planner) planDispatchers() {
 		p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: `--clean deletes the managed dispatchers that the file lacks, and it has no "dispatchers": give "dispatchers": [] to delete them all`})
 		return
 	}
+	var early []*change
 	for _, d := range p.remote.Dispatchers {
 		if managed(d) && !kept[text(d["id"])] {
-			p.add(&change{Op: opDelete, Kind: "dispatcher", Name: text(d["name"]), Note: "--clean: managed by sync, not in the file",
-				method: "DELETE", path: "/dispatchers/v1/" + url.PathEscape(text(d["id"])), ifMatch: versionOf(d)})
+			c := &change{Op: opDelete, Kind: "dispatcher", Name: text(d["name"]), Note: "--clean: managed by sync, not in the file",
+				method: "DELETE", path: "/dispatchers/v1/" + url.PathEscape(text(d["id"])), ifMatch: versionOf(d)}
+			if t := text(d["eventType"]); deleteFirst[t] {
+				c.Note += fmt.Sprintf("; deleted before the changes of the file's dispatchers, which would take event type %s past its %d bytes while it stays", quote(t), dispatcher.MaxEventTypeConfig)
+				early = append(early, c)
+				continue
+			}
+			p.add(c)
 		}
 	}
+	i := slices.IndexFunc(p.plan.Changes, func(c *change) bool { return c.Kind == "dispatcher" || c.Kind == "action" })
+	if i < 0 {
+		i = len(p.plan.Changes)
+	}
+	p.plan.Changes = slices.Concat(p.plan.Changes[:i], early, p.plan.Changes[i:])
 }
 
 // fitEventTypes refuses a plan that would leave an event type the file
@@ -117,15 +131,24 @@ func (p *planner) planDispatchers() {
 // before applied, and every later run at the same change; a rename of an
 // action there (a deletion, then a creation) left the dispatcher without
 // it. The install's other dispatchers of the type count as they are,
-// those --clean deletes do not.
-func (p *planner) fitEventTypes(kept map[string]bool, wants []map[string]any) {
+// those --clean deletes do not; it returns the event types that fit only
+// once those are deleted, whose deletions must come first (the changes
+// are applied in order, deletions last).
+func (p *planner) fitEventTypes(kept map[string]bool, wants []map[string]any) (deleteFirst map[string]bool) {
+	deleteFirst = map[string]bool{}
 	byType := map[string][]map[string]any{}
 	for _, w := range wants {
 		byType[text(w["eventType"])] = append(byType[text(w["eventType"])], w)
 	}
+	deleted := map[string][]map[string]any{}
 	for _, d := range p.remote.Dispatchers {
 		t := text(d["eventType"])
-		if _, ok := byType[t]; ok && !kept[text(d["id"])] && !(p.opts.Clean && p.file.HasDispatchers && managed(d)) {
+		if _, ok := byType[t]; !ok || kept[text(d["id"])] {
+			continue
+		}
+		if p.opts.Clean && p.file.HasDispatchers && managed(d) {
+			deleted[t] = append(deleted[t], d)
+		} else {
 			byType[t] = append(byType[t], d)
 		}
 	}
@@ -143,10 +166,19 @@ types:
 				keys[d.Ordering.Key] = append(keys[d.Ordering.Key], quote(d.Name))
 			}
 		}
-		if size, err := dispatcher.ConfigSize(ds); err == nil && size > dispatcher.MaxEventTypeConfig {
+		size, err := dispatcher.ConfigSize(ds)
+		if err == nil && size > dispatcher.MaxEventTypeConfig {
 			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: fmt.Sprintf(
 				"event type %s: its dispatchers would hold about %d bytes of JSON after this plan (the file's and the install's others); one event type may hold at most %d: make their actions' data smaller, or fewer",
 				quote(t), size, dispatcher.MaxEventTypeConfig)})
+		}
+		for _, body := range deleted[t] {
+			if d, ok := asStored(body); ok {
+				ds = append(ds, d)
+			}
+		}
+		if peak, err := dispatcher.ConfigSize(ds); err == nil && size <= dispatcher.MaxEventTypeConfig && peak > dispatcher.MaxEventTypeConfig {
+			deleteFirst[t] = true
 		}
 		if len(keys) > 1 {
 			var by []string
@@ -158,6 +190,7 @@ types:
 				quote(t), strings.Join(by, " and by "))})
 		}
 	}
+	return deleteFirst
 }
 
 // asStored is a dispatcher's body (the file's, or the install's answer)

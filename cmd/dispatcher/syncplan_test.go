@@ -672,8 +672,10 @@ func TestSyncPlanWithinTheDispatcherLimit(t *testing.T) {
 	full := func(tags ...any) *remoteState {
 		s := &remoteState{}
 		for i := range dispatcher.MaxDispatchers {
+			// Of event types of their own: 10,000 would pass the
+			// bytes one event type may hold (fitEventTypes).
 			s.Dispatchers = append(s.Dispatchers, map[string]any{"id": fmt.Sprintf("%024x", i+1), "name": fmt.Sprintf("old-%d", i),
-				"eventType": "e", "tags": tags, "actions": []any{}})
+				"eventType": fmt.Sprintf("e%d", i), "tags": tags, "actions": []any{}})
 		}
 		return s
 	}
@@ -758,6 +760,11 @@ func TestSyncPlanLeftBehindOnEveryRun(t *testing.T) {
 	if want := `--rename w1=w2: the install has both "w1" (id 111111111111111111111111) and "w2" (id 222222222222222222222222)`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("--rename onto a dispatcher that exists: %v, want a problem saying %q", err, want)
 	}
+	// An w1 sync does not manage took the name after a rename: done.
+	remote.Dispatchers[0]["tags"] = []any{}
+	if p, err := makePlan(file, remote, planOptions{Renames: map[string]string{"w1": "w2"}}); err != nil || len(planLines(p)) != 0 {
+		t.Errorf("--rename, renamed already and the old name taken by hand: %v, want no change", err)
+	}
 }
 
 // TestSyncPlanFitsEventTypes: a plan that would leave an event type over
@@ -790,8 +797,19 @@ func TestSyncPlanFitsEventTypes(t *testing.T) {
 	if _, err := makePlan(four, remote, planOptions{}); err == nil || !strings.Contains(err.Error(), `event type "big"`) {
 		t.Errorf("four beside the install's fifth: %v, want the event type refused", err)
 	}
-	if p, err := makePlan(four, remote, planOptions{Clean: true}); err != nil || p.count(opDelete) != 1 {
-		t.Errorf("four, the install's fifth deleted by --clean: %v, want them planned", err)
+	// Deleted first: applied in order, the creations would pass the limit
+	// while it stays, and the plan stop before its deletion, every run.
+	p, err := makePlan(four, remote, planOptions{Clean: true})
+	if err != nil {
+		t.Fatalf("four, the install's fifth deleted by --clean: %v, want them planned", err)
+	}
+	if lines := planLines(p); len(lines) != 5 || lines[0] != `- dispatcher "old"` || !strings.Contains(p.Changes[0].Note, `deleted before the changes of the file's dispatchers`) {
+		t.Errorf("plan %q (first note %q), want the deletion first, saying why", lines, p.Changes[0].Note)
+	}
+	// With room for all five, the deletion stays last.
+	three := syncFileOf(t, "["+strings.Join(five[:3], ",")+"]")
+	if p, err := makePlan(three, remote, planOptions{Clean: true}); err != nil || planLines(p)[3] != `- dispatcher "old"` {
+		t.Errorf("three and the fifth deleted: %v, %q; want the deletion last", err, planLines(p))
 	}
 
 	_, err = makePlan(syncFileOf(t, `[{"eventType": "o", "name": "o1", "ordering": {"key": "content.a"}, "actions": []},
