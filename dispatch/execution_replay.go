@@ -139,6 +139,12 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		if prev.NewRunID != "" {
 			return replayedAs(prev), nil
 		}
+		if prev.BulkReplayID != r.BulkReplayID {
+			if err := e.held(ctx, prev.BulkReplayID); err != nil { // its bulk replay starts it once resumed
+				return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE, "the replay of run %s of dispatch %s is claimed by bulk replay %s, which starts it: %v",
+					latest.RunID, r.WorkflowID, prev.BulkReplayID, err)
+			}
+		}
 		if prev.Config != r.Config || !sameSet(prev.Actions, actions) {
 			// Start the replay it claimed, not this request's: the audit
 			// trail names its configuration and actions.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,6 +101,31 @@ func TestReplayLosingTheClaimStartsTheClaimedReplay(t *testing.T) {
 	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, "")
 	if err != nil || len(d.Audit) != 1 || d.Audit[0].NewRunID != res.RunID {
 		t.Fatalf("audit = %+v, %v; want bob's claim, with the run", d.Audit, err)
+	}
+}
+
+// A request that loses the claim of a replay to a paused bulk replay does
+// not start it behind the pause: the bulk replay does once resumed.
+func TestReplayClaimedByAPausedBulkReplayWaits(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("ev-claimed-bulk", "signup", true)
+	sum := sha256.Sum256([]byte("replay\x00" + failed.WorkflowID + "\x00" + failed.RunID))
+	const bulk = "bulk-replay-0123456789abcdef01234567"
+	for _, a := range []dispatcher.AuditEntry{
+		{ID: dispatcher.NewID(time.Now()), WorkflowID: failed.WorkflowID, Ref: hex.EncodeToString(sum[:12]), Operation: dispatcher.AuditReplay,
+			RunID: failed.RunID, Actor: "bob", Config: dispatcher.ReplayConfigOriginal, BulkReplayID: bulk, At: time.Now()},
+		{ID: dispatcher.NewID(time.Now()), WorkflowID: bulk, Ref: "pause-1", Operation: dispatcher.AuditPause, Actor: "bob", At: time.Now()},
+	} {
+		if _, err := e.audit.RecordAudit(e.ctx(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"})
+	if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "is claimed by bulk replay "+bulk) {
+		t.Fatalf("replay: %v, want ESTATE naming the paused bulk replay", err)
+	}
+	if d, err := e.ex.Get(e.ctx(), failed.WorkflowID, ""); err != nil || len(d.Runs) != 1 {
+		t.Errorf("runs %+v, %v; want the dispatch alone", d.Runs, err)
 	}
 }
 

@@ -16,7 +16,7 @@ func TestSkipReasonQuery(t *testing.T) {
 		t.Fatalf("query = %q, %v; want %q", got, err, want)
 	}
 	_, err = executionQuery(context.Background(), dispatcher.ExecutionFilter{SkipReason: "bored"})
-	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || dispatcher.ErrorMessage(err) != `skipReason: must be one of paused, filter-error, filter, not "bored"` {
+	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || dispatcher.ErrorMessage(err) != `skipReason: must be one of paused, filter-error, filter, removed, not "bored"` {
 		t.Fatalf("an unknown skip reason: %v", err)
 	}
 }
