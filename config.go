@@ -40,7 +40,7 @@ const (
 // paused dispatcher's events wait to be replayed, a filter that failed
 // needs fixing, one that is false did its job. A dispatch records the
 // first of them that applies (SkipReason).
-func SkipReasons() []string { return []string{SkipPaused, SkipFilterError, SkipFilter, SkipRemoved} }
+func SkipReasons() []string { return []string{SkipPaused, SkipFilterError, SkipRemoved, SkipFilter} }
 
 // SkippedDispatcher is a dispatcher that a dispatch did not run, and why.
 type SkippedDispatcher struct {

@@ -48,6 +48,9 @@ func checkBulk(r *dispatcher.BulkReplayRequest, now time.Time) error {
 		return dispatcher.Errorf(dispatcher.EINVALID, "status: %s dispatches cannot be replayed; choose failed, canceled or completed", r.Filter.Status)
 	}
 	switch {
+	case r.Filter.SkipReason == dispatcher.SkipRemoved:
+		return dispatcher.Errorf(dispatcher.EINVALID, "skipReason: %s: a dispatcher deleted, or moved to another event type, is not replayed; its actions were skipped for good (GET /executions/v1?skipReason=%s lists them)",
+			dispatcher.SkipRemoved, dispatcher.SkipRemoved)
 	case r.Filter.SkipReason != "" && r.Config == "":
 		r.Config = dispatcher.ReplayConfigCurrent
 	case r.Filter.SkipReason != "" && r.Config != dispatcher.ReplayConfigCurrent:

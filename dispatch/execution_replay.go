@@ -585,11 +585,12 @@ func unended(src runRecord) []string {
 // without its receiver's answer, which may have done it all the same: it
 // timed out, or an HTTP call's connection broke (no status; also one
 // never made, which keeping its key does no harm) or a gateway answered
-// for the function (502, 504). A function's own 5xx or 4xx is its answer
+// for the function (502, 504, Cloudflare's 520 to 524). A function's own 5xx or 4xx is its answer
 // under that key: a replay makes the call again under a new one.
 func unanswered(o dispatcher.ActionOutcome) bool {
 	return o.ErrorClass == dispatcher.FailureTimeout || o.ErrorClass == dispatcher.FailureHTTPTemporary &&
-		(o.HTTPStatus == 0 || o.HTTPStatus == http.StatusBadGateway || o.HTTPStatus == http.StatusGatewayTimeout)
+		(o.HTTPStatus == 0 || o.HTTPStatus == http.StatusBadGateway || o.HTTPStatus == http.StatusGatewayTimeout ||
+			o.HTTPStatus >= 520 && o.HTTPStatus <= 524) // Cloudflare's: the origin's answer unknown
 }
 
 // settleChildren checks the temporal-function actions a replay would run

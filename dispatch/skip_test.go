@@ -16,7 +16,7 @@ func TestSkipReasonQuery(t *testing.T) {
 		t.Fatalf("query = %q, %v; want %q", got, err, want)
 	}
 	_, err = executionQuery(context.Background(), dispatcher.ExecutionFilter{SkipReason: "bored"})
-	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || dispatcher.ErrorMessage(err) != `skipReason: must be one of paused, filter-error, filter, removed, not "bored"` {
+	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || dispatcher.ErrorMessage(err) != `skipReason: must be one of paused, filter-error, removed, filter, not "bored"` {
 		t.Fatalf("an unknown skip reason: %v", err)
 	}
 }
@@ -37,6 +37,7 @@ func TestCheckBulkSkipReason(t *testing.T) {
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}, Config: dispatcher.ReplayConfigOriginal},
 			"", "", `config: a bulk replay by skipReason runs the actions the dispatches skipped, which only config "current" can run, not "original"`},
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: "nope"}}, "", "", "skipReason: must be one of"},
+		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipRemoved}}, "", "", "skipReason: removed: a dispatcher deleted"},
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{From: now}}, "", "", "from: 2026-12-03T09:00:00Z is not in the past"},
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{From: now.Add(time.Hour), To: now.Add(2 * time.Hour)}}, "", "", "from: 2026-12-03T10:00:00Z is not in the past"},
 		{dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{From: now.Add(-time.Hour)}}, dispatcher.ExecutionFailed, dispatcher.ReplayConfigOriginal, ""},

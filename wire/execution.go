@@ -28,7 +28,7 @@ type Execution struct {
 	ReplayedAs string `json:"replayedAs,omitempty"`
 	WebURL     string `json:"webUrl,omitempty"`
 	// SkipReason is the most actionable reason for which the run skipped
-	// a dispatcher: paused, filter-error, filter or removed.
+	// a dispatcher: paused, filter-error, removed or filter.
 	SkipReason string `json:"skipReason,omitempty"`
 }
 

@@ -133,7 +133,7 @@ var (
 	AttrBlocked = temporal.NewSearchAttributeKeyKeyword("DispatchBlocked")
 	// AttrSkipped is the most actionable reason (dispatcher.SkipReasons)
 	// for which a dispatch skipped a dispatcher: paused, filter-error,
-	// filter or removed; unset when it skipped none. A bulk replay by it replays the
+	// removed or filter; unset when it skipped none. A bulk replay by it replays the
 	// events of a paused dispatcher once it is resumed.
 	AttrSkipped = temporal.NewSearchAttributeKeyKeyword("DispatchSkipped")
 	// AttrGateState is the state of a Gate (dispatcher.FlowClosed, FlowOpen

@@ -36,7 +36,7 @@ func (f *filterFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.actionID, "action-id", "", "only dispatches in which this action failed")
 	fl.StringVar(&f.errorClass, "error-class", "", "only dispatches with this error class (HTTPPermanent, SMTPTemporary, ...)")
 	fl.StringVar(&f.bulkReplayID, "bulk-replay-id", "", "only the replays this bulk replay started")
-	fl.StringVar(&f.skipReason, "skip-reason", "", "only dispatches that skipped a dispatcher: paused, filter-error, filter or removed")
+	fl.StringVar(&f.skipReason, "skip-reason", "", "only dispatches that skipped a dispatcher: paused, filter-error, removed or filter")
 	fl.StringVar(&f.from, "from", "", "started at or after: a duration ago (24h), epoch ms or ISO-8601")
 	fl.StringVar(&f.to, "to", "", "started before: a duration ago, epoch ms or ISO-8601")
 }
