@@ -419,47 +419,35 @@ func TestStarterSequenceOfAFieldAndLegacy(t *testing.T) {
 		t.Errorf("the userId 42 sequence got %d events, the orderId 42 one %d; want 2 and 1", u, o)
 	}
 
-	// A legacy Sequence of value 7, as an earlier release started it.
-	legacy := dispatcher.Sequence{Field: "content.userId", Key: "7"}
-	sd := workflows.SequencedDispatch{WorkflowID: dispatcher.WorkflowID("u-7"), Block: true,
-		Input: workflows.DispatchInput{Event: dispatcher.Event{ID: "u-7", Type: "user_deleted", Content: json.RawMessage(`{"userId":7}`)}}}
-	run, err := c.SignalWithStartWorkflow(ctx, legacy.LegacyWorkflowID(""), workflows.SignalSequenceEvent, sd,
-		client.StartWorkflowOptions{ID: legacy.LegacyWorkflowID(""), TaskQueue: "no-worker"}, workflows.WorkflowSequence, workflows.SequenceInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start("u-7b", "user_deleted", `{"userId":7}`)
-	if l, n := signals(legacy.LegacyWorkflowID("")), signals(legacy.WorkflowID("")); l != 2 || n != 0 {
-		t.Errorf("with a legacy Sequence of its key running, it got %d events and the new one %d; want 2 and none", l, n)
-	}
-	if err := c.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "test: the legacy sequence is done"); err != nil {
-		t.Fatal(err)
-	}
-	start("u-7c", "user_deleted", `{"userId":7}`)
-	if l, n := signals(legacy.LegacyWorkflowID("")), signals(legacy.WorkflowID("")); l != 2 || n != 1 {
-		t.Errorf("once the legacy Sequence closed, it got %d events and the new one %d; want 2 and 1", l, n)
-	}
-
-	// A Sequence an earlier release started for an id above 2^53, which
-	// it rounded to a float64: it keeps the id's events while it runs.
-	rounded := dispatcher.Sequence{Field: "content.userId", Key: "9007199254740992"}
-	exact := dispatcher.Sequence{Field: "content.userId", Key: "9007199254740993"}
-	sd.WorkflowID = dispatcher.WorkflowID("u-big")
-	run, err = c.SignalWithStartWorkflow(ctx, rounded.WorkflowID(""), workflows.SignalSequenceEvent, sd,
-		client.StartWorkflowOptions{ID: rounded.WorkflowID(""), TaskQueue: "no-worker"}, workflows.WorkflowSequence, workflows.SequenceInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start("u-big-b", "user_deleted", `{"userId":9007199254740993}`)
-	if r, x := signals(rounded.WorkflowID("")), signals(exact.WorkflowID("")); r != 2 || x != 0 {
-		t.Errorf("with the rounded key's Sequence running, it got %d events and the exact key's %d; want 2 and none", r, x)
-	}
-	if err := c.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "test: the rounded sequence is done"); err != nil {
-		t.Fatal(err)
-	}
-	start("u-big-c", "user_deleted", `{"userId":9007199254740993}`)
-	if r, x := signals(rounded.WorkflowID("")), signals(exact.WorkflowID("")); r != 2 || x != 1 {
-		t.Errorf("once the rounded key's Sequence closed, it got %d events and the exact key's %d; want 2 and 1", r, x)
+	// A Sequence an earlier release started for the key keeps its events
+	// while it runs, then they go to today's: the legacy one of value 7;
+	// and one of an id above 2^53, which that release rounded to a float64.
+	for _, tt := range []struct {
+		name, earlier, today, value string
+	}{
+		{"legacy", dispatcher.Sequence{Key: "7"}.LegacyWorkflowID(""), dispatcher.Sequence{Field: "content.userId", Key: "7"}.WorkflowID(""), "7"},
+		{"rounded", dispatcher.Sequence{Field: "content.userId", Key: "9007199254740992"}.WorkflowID(""),
+			dispatcher.Sequence{Field: "content.userId", Key: "9007199254740993"}.WorkflowID(""), "9007199254740993"},
+	} {
+		content := `{"userId":` + tt.value + `}`
+		sd := workflows.SequencedDispatch{WorkflowID: dispatcher.WorkflowID(tt.name), Block: true,
+			Input: workflows.DispatchInput{Event: dispatcher.Event{ID: tt.name, Type: "user_deleted", Content: json.RawMessage(content)}}}
+		run, err := c.SignalWithStartWorkflow(ctx, tt.earlier, workflows.SignalSequenceEvent, sd,
+			client.StartWorkflowOptions{ID: tt.earlier, TaskQueue: "no-worker"}, workflows.WorkflowSequence, workflows.SequenceInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(tt.name+"-b", "user_deleted", content)
+		if e, n := signals(tt.earlier), signals(tt.today); e != 2 || n != 0 {
+			t.Errorf("%s: with the earlier Sequence of its key running, it got %d events and today's %d; want 2 and none", tt.name, e, n)
+		}
+		if err := c.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "test: the earlier sequence is done"); err != nil {
+			t.Fatal(err)
+		}
+		start(tt.name+"-c", "user_deleted", content)
+		if e, n := signals(tt.earlier), signals(tt.today); e != 2 || n != 1 {
+			t.Errorf("%s: once the earlier Sequence closed, it got %d events and today's %d; want 2 and 1", tt.name, e, n)
+		}
 	}
 }
 
