@@ -1023,34 +1023,8 @@ func firstTaskCompleted(t *testing.T, c client.Client, workflowID, runID string)
 func TestReplaySkipsDispatchersPausedSince(t *testing.T) {
 	e := newExecutionsEnv(t)
 	failed := e.dispatch("paused-1", "signup", true) // t1 (d1) and m2 (d2) fail
-	e.mu.Lock()
-	calls := len(e.keys)
-	e.mu.Unlock()
-
 	e.store.SetPaused("d1", true)
-	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.wait(failed.WorkflowID, r.RunID)
-	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, r.RunID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := outcomeSummary(d.Outcomes); got != "m2:failed:TemplateError t1:skipped" {
-		t.Errorf("replay outcomes %s, want m2 run again and t1 skipped", got)
-	}
-	for _, o := range d.Outcomes {
-		if o.ActionID == "t1" && o.SkipReason != dispatcher.SkipPaused {
-			t.Errorf("t1 skipped for %q, want %q", o.SkipReason, dispatcher.SkipPaused)
-		}
-	}
-	e.mu.Lock()
-	if len(e.keys) != calls {
-		t.Errorf("the paused dispatcher's function was called: %q", e.keys[calls:])
-	}
-	e.mu.Unlock()
-	e.list(dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipPaused}, failed.WorkflowID)
+	r := e.replaySkipsT1(failed, dispatcher.SkipPaused)
 
 	e.store.SetPaused("d2", true)
 	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
@@ -1067,39 +1041,47 @@ func TestReplaySkipsDispatchersPausedSince(t *testing.T) {
 func TestReplaySkipsDispatchersRemovedSince(t *testing.T) {
 	e := newExecutionsEnv(t)
 	failed := e.dispatch("removed-1", "signup", true) // t1 (d1) and m2 (d2) fail
-	e.mu.Lock()
-	calls := len(e.keys)
-	e.mu.Unlock()
-
 	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.EventType = "elsewhere" })
 	_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
 	if dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
 		!strings.HasSuffix(err.Error(), `"erase" (d1) was deleted, or moved to another event type, since run `+failed.RunID) {
 		t.Errorf("replay of the removed dispatcher's action: %v, want ESTATE saying it was removed", err)
 	}
-	r, got := e.replay(dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"})
-	if got != "m2:failed:TemplateError t1:skipped" {
-		t.Errorf("replay outcomes %s, want m2 run again and t1 skipped", got)
-	}
-	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, r.RunID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range d.Outcomes {
-		if o.ActionID == "t1" && o.SkipReason != dispatcher.SkipRemoved {
-			t.Errorf("t1 skipped for %q, want %q", o.SkipReason, dispatcher.SkipRemoved)
-		}
-	}
-	e.mu.Lock()
-	if len(e.keys) != calls {
-		t.Errorf("the removed dispatcher's function was called: %q", e.keys[calls:])
-	}
-	e.mu.Unlock()
-	e.list(dispatcher.ExecutionFilter{SkipReason: dispatcher.SkipRemoved}, failed.WorkflowID)
+	e.replaySkipsT1(failed, dispatcher.SkipRemoved)
 	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
 	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), `its dispatcher "erase" (d1) was deleted, or moved to another event type`) {
 		t.Errorf("replay of the action the replay skipped: %v, want EINVALID saying its dispatcher was removed", err)
 	}
+}
+
+// replaySkipsT1 replays failed, whose t1 (d1) and m2 (d2) failed, once d1
+// has stopped: m2 runs again, t1 ends skipped for reason without a call
+// of its function, and a list by reason finds the replay's run.
+func (e *executionsEnv) replaySkipsT1(failed dispatcher.StartResult, reason string) dispatcher.ReplayResult {
+	e.t.Helper()
+	e.mu.Lock()
+	calls := len(e.keys)
+	e.mu.Unlock()
+	r, got := e.replay(dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"})
+	if got != "m2:failed:TemplateError t1:skipped" {
+		e.t.Errorf("replay outcomes %s, want m2 run again and t1 skipped", got)
+	}
+	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, r.RunID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, o := range d.Outcomes {
+		if o.ActionID == "t1" && o.SkipReason != reason {
+			e.t.Errorf("t1 skipped for %q, want %q", o.SkipReason, reason)
+		}
+	}
+	e.mu.Lock()
+	if len(e.keys) != calls {
+		e.t.Errorf("the stopped dispatcher's function was called: %q", e.keys[calls:])
+	}
+	e.mu.Unlock()
+	e.list(dispatcher.ExecutionFilter{SkipReason: reason}, failed.WorkflowID)
+	return r
 }
 
 // A replay, with the current configuration, of a dispatch whose
