@@ -38,7 +38,8 @@ const (
 
 // SkipReasons returns the skip reasons, the most actionable first: a
 // paused dispatcher's events wait to be replayed, a filter that failed
-// needs fixing, one that is false did its job. A dispatch records the
+// needs fixing, a dispatcher removed says why a replay ran less than its
+// run, a filter that is false did its job. A dispatch records the
 // first of them that applies (SkipReason).
 func SkipReasons() []string { return []string{SkipPaused, SkipFilterError, SkipRemoved, SkipFilter} }
 

@@ -140,9 +140,12 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 			return replayedAs(prev), nil
 		}
 		if prev.BulkReplayID != r.BulkReplayID {
-			if err := e.held(ctx, prev.BulkReplayID); err != nil { // its bulk replay starts it once resumed
+			switch err := e.held(ctx, prev.BulkReplayID); {
+			case errors.Is(err, errHeld): // its bulk replay starts it once resumed
 				return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE, "the replay of run %s of dispatch %s is claimed by bulk replay %s, which starts it: %v",
 					latest.RunID, r.WorkflowID, prev.BulkReplayID, err)
+			case err != nil:
+				return dispatcher.ReplayResult{}, err
 			}
 		}
 		if prev.Config != r.Config || !sameSet(prev.Actions, actions) {
@@ -585,8 +588,9 @@ func unended(src runRecord) []string {
 // without its receiver's answer, which may have done it all the same: it
 // timed out, or an HTTP call's connection broke (no status; also one
 // never made, which keeping its key does no harm) or a gateway answered
-// for the function (502, 504, Cloudflare's 520 to 524). A function's own 5xx or 4xx is its answer
-// under that key: a replay makes the call again under a new one.
+// for the function (502, 504, Cloudflare's 520 to 524). A function's own
+// 5xx or 4xx is its answer under that key: a replay makes the call again
+// under a new one.
 func unanswered(o dispatcher.ActionOutcome) bool {
 	return o.ErrorClass == dispatcher.FailureTimeout || o.ErrorClass == dispatcher.FailureHTTPTemporary &&
 		(o.HTTPStatus == 0 || o.HTTPStatus == http.StatusBadGateway || o.HTTPStatus == http.StatusGatewayTimeout ||

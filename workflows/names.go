@@ -133,8 +133,8 @@ var (
 	AttrBlocked = temporal.NewSearchAttributeKeyKeyword("DispatchBlocked")
 	// AttrSkipped is the most actionable reason (dispatcher.SkipReasons)
 	// for which a dispatch skipped a dispatcher: paused, filter-error,
-	// removed or filter; unset when it skipped none. A bulk replay by it replays the
-	// events of a paused dispatcher once it is resumed.
+	// removed or filter; unset when it skipped none. A bulk replay by it
+	// replays the events of a paused dispatcher once it is resumed.
 	AttrSkipped = temporal.NewSearchAttributeKeyKeyword("DispatchSkipped")
 	// AttrGateState is the state of a Gate (dispatcher.FlowClosed, FlowOpen
 	// or FlowPaused), so visibility lists the open circuits.
