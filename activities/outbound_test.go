@@ -316,6 +316,20 @@ func TestCallFunctionFailureMessagesShowNoSecrets(t *testing.T) {
 // the request, and closes it.
 func rawServer(t *testing.T, answer string) string {
 	t.Helper()
+	return "http://" + acceptLoopback(t, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			_, _ = bufio.NewReader(c).ReadString('\n') // the request line
+			_, _ = io.WriteString(c, answer)
+		}()
+	}) + "/hook"
+}
+
+// acceptLoopback listens on a loopback port until the test ends, handing
+// each connection to accept in the order they come; it returns the
+// address.
+func acceptLoopback(t *testing.T, accept func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -327,14 +341,10 @@ func rawServer(t *testing.T, answer string) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_, _ = bufio.NewReader(c).ReadString('\n') // the request line
-				_, _ = io.WriteString(c, answer)
-			}()
+			accept(c)
 		}
 	}()
-	return "http://" + ln.Addr().String() + "/hook"
+	return ln.Addr().String()
 }
 
 // TestCallFunctionUnreadableAnswersAreNotQuoted: an answer the HTTP

@@ -38,25 +38,13 @@ type scriptedSMTP struct {
 
 func (s *scriptedSMTP) start(t *testing.T) (addr string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			delay := s.delay
-			if s.conns.Add(1) > 1 && s.laterDelay > 0 {
-				delay = s.laterDelay
-			}
-			go s.serve(c, delay)
+	return acceptLoopback(t, func(c net.Conn) {
+		delay := s.delay
+		if s.conns.Add(1) > 1 && s.laterDelay > 0 {
+			delay = s.laterDelay
 		}
-	}()
-	return ln.Addr().String()
+		go s.serve(c, delay)
+	})
 }
 
 func (s *scriptedSMTP) serve(c net.Conn, delay time.Duration) {

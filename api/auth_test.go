@@ -197,6 +197,9 @@ func TestAuthHS256(t *testing.T) {
 	a := mustAuthenticator(t, AuthConfig{Secret: testSecret})
 	rsaKey := rsaKey(t)
 	valid := bearer(t, jwt.SigningMethodHS256, testSecret, "", claims())
+	withSubject := func(sub string) string {
+		return bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) { c.Subject = sub }))
+	}
 	runAuthCases(t, a, []authCase{
 		{name: "valid", header: valid},
 		{name: "scheme is case-insensitive", header: "bearer" + strings.TrimPrefix(valid, "Bearer")},
@@ -233,25 +236,15 @@ func TestAuthHS256(t *testing.T) {
 		{name: "no permissions claim", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
 			c.Permissions = nil
 		})), want: errNoPermission},
-		{name: "no subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
-			c.Subject = ""
-		})), want: errTokenUnknown, reason: "access token must carry a subject (the sub claim)"},
-		{name: "blank subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
-			c.Subject = "  "
-		})), want: errTokenUnknown, reason: "sub claim"},
+		{name: "no subject", header: withSubject(""), want: errTokenUnknown, reason: "access token must carry a subject (the sub claim)"},
+		{name: "blank subject", header: withSubject("  "), want: errTokenUnknown, reason: "sub claim"},
 		// Before, it acted as the key: its audit records said so, and the
 		// keys it made were revoked with the key's.
-		{name: "an API key's subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
-			c.Subject = "apikey:6b11668218a8f2bde2075b31"
-		})), want: errTokenUnknown, reason: "which names API keys"},
-		{name: "an API key's subject in capitals", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
-			c.Subject = "APIKEY:6b11668218a8f2bde2075b31"
-		})), want: errTokenUnknown, reason: "which names API keys"},
+		{name: "an API key's subject", header: withSubject("apikey:6b11668218a8f2bde2075b31"), want: errTokenUnknown, reason: "which names API keys"},
+		{name: "an API key's subject in capitals", header: withSubject("APIKEY:6b11668218a8f2bde2075b31"), want: errTokenUnknown, reason: "which names API keys"},
 		// Before, the audit trail recorded its changes as the
 		// dispatcher's own work (a bulk replay's replays).
-		{name: "the dispatcher's own subject", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
-			c.Subject = " Dispatcher"
-		})), want: errTokenUnknown, reason: "which names the dispatcher itself"},
+		{name: "the dispatcher's own subject", header: withSubject(" Dispatcher"), want: errTokenUnknown, reason: "which names the dispatcher itself"},
 		// RFC 7515 §4.1.11: an extension the token says is critical, and
 		// the dispatcher does not know, makes the token invalid.
 		{name: "a critical extension", header: bearerWith(t, jwt.SigningMethodHS256, testSecret, map[string]any{"crit": []string{"x-bound"}, "x-bound": "device-7"}, claims()),
