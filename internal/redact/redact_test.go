@@ -16,6 +16,11 @@ func TestURL(t *testing.T) {
 		{"nats://tok%zzen@nats:4222", `parse "nats://xxxxx@nats:4222": not a valid URL`},
 		{"amqp://u:s3cr/et@host:5672/?password=s3cr%zzet", `parse "amqp://xxxxx@host:5672": not a valid URL`},
 		{"no scheme s3cr%zzet", `parse "(hidden)"`},
+		// Cut at the #, the password is the port of a host named after
+		// the user. Before, quoted whole.
+		{"amqp://guest:s3cretzz#x@127.0.0.1:5672/", `parse "amqp://(hidden)": not a valid URL`},
+		{"nats://u:s3cretzz#x@127.0.0.1:4222", `parse "nats://(hidden)": not a valid URL`},
+		{"amqp://[::1]:s3cretzz/", `parse "amqp://(hidden)": not a valid URL`},
 	} {
 		_, err := url.Parse(tt.raw)
 		if err == nil {
