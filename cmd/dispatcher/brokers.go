@@ -88,6 +88,20 @@ func natsName(field func(*config) *string) func(*config, string) error {
 	}
 }
 
+// amqpName reads the name of an exchange or a queue that the dispatcher
+// declares with a name of its own beside it, suffix added: AMQP names are
+// at most 255 bytes, and a longer one failed its declaration at every
+// retry, for ever, the other declared already.
+func amqpName(suffix string, field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if n := len(v + suffix); n > 255 {
+			return fmt.Errorf("want at most %d bytes: with %s, the name of its dead letters', it would be %d, and AMQP names are at most 255", 255-len(suffix), suffix, n)
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
 // natsSubject reads a subject prefix.
 func natsSubject(field func(*config) *string) func(*config, string) error {
 	return func(c *config, v string) error {

@@ -40,6 +40,10 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		// Found at start, not by the source, for ever not ready.
 		{"DISPATCHER_NATS_STREAM", "DISPATCHER.EVENTS", `DISPATCHER_NATS_STREAM="DISPATCHER.EVENTS": want a name without white space, dots`},
 		{"DISPATCHER_NATS_STREAM", "EVENTS*", `want a name without`},
+		// Before, taken, and its dead letters' exchange failed to declare
+		// at every retry.
+		{"DISPATCHER_AMQP_EXCHANGE", strings.Repeat("x", 252), `want at most 251 bytes: with .dlx, the name of its dead letters', it would be 256`},
+		{"DISPATCHER_AMQP_QUEUE", strings.Repeat("x", 251), `want at most 250 bytes: with .dead`},
 		{"DISPATCHER_NATS_SUBJECT", "events.>", `DISPATCHER_NATS_SUBJECT="events.>": want tokens separated by dots`},
 		{"DISPATCHER_NATS_SUBJECT", "events.", `want tokens separated by dots`},
 		{"DISPATCHER_NATS_SUBJECT", "my events", `want tokens separated by dots`},
