@@ -62,9 +62,13 @@ func RegisterSearchAttributes(ctx context.Context, tc client.Client, namespace s
 // from a search-attribute cache up to a minute old, and refuses a start
 // that sets one it does not know yet; the query is answered from the same
 // cache. It is asked every second from a goroutine of its own until it
-// passes (registered search attributes stay), and never again: the check
-// only reads the answer, so calls of the unauthenticated /readyz cost
-// Temporal nothing. The goroutine ends with ctx.
+// passes, then every searchAttributesRecheck: a namespace made again (a
+// dev server restarted on a new database) has lost them, and every start
+// and dispatch failed, the process ready all along, until it restarted.
+// Lost, or never registered (an API whose registration at start failed),
+// they are registered again, at most once a minute (twice the recheck). The check only reads
+// the answer, so calls of the unauthenticated /readyz cost Temporal
+// nothing. The goroutine ends with ctx.
 func SearchAttributesCheck(ctx context.Context, tc client.Client, namespace string) func(context.Context) error {
 	var terms []string
 	for name, typ := range SearchAttributes() {
@@ -76,24 +80,34 @@ func SearchAttributesCheck(ctx context.Context, tc client.Client, namespace stri
 	}
 	slices.Sort(terms)
 	req := &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: strings.Join(terms, " AND ")}
-	var last atomic.Pointer[error] // nil once they are usable
+	var last atomic.Pointer[error] // nil while they are usable
 	notYet := errors.New("temporal does not accept the dispatch search attributes yet: not asked yet")
 	last.Store(&notYet)
 	go func() {
+		var registered time.Time
 		for {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_, err := tc.CountWorkflow(qctx, req)
 			cancel()
-			if err == nil {
+			wait := time.Second
+			switch {
+			case err == nil:
 				last.Store(nil)
-				return
+				wait = searchAttributesRecheck
+			case attributesUnknown(err) && time.Since(registered) > 2*searchAttributesRecheck:
+				registered = time.Now()
+				if rerr := RegisterSearchAttributes(ctx, tc, namespace); rerr != nil {
+					err = fmt.Errorf("%w; registering them: %w", err, rerr)
+				}
+				fallthrough
+			default:
+				err = fmt.Errorf("temporal does not accept the dispatch search attributes: %w", err)
+				last.Store(&err)
 			}
-			err = fmt.Errorf("temporal does not accept the dispatch search attributes yet: %w", err)
-			last.Store(&err)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-time.After(wait):
 			}
 		}
 	}()
@@ -104,6 +118,10 @@ func SearchAttributesCheck(ctx context.Context, tc client.Client, namespace stri
 		return nil
 	}
 }
+
+// searchAttributesRecheck is how often SearchAttributesCheck asks again
+// once the search attributes are usable.
+var searchAttributesRecheck = 30 * time.Second
 
 // NamespaceRetention returns how long the namespace keeps closed runs.
 func NamespaceRetention(ctx context.Context, tc client.Client, namespace string) (time.Duration, error) {

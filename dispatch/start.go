@@ -327,7 +327,8 @@ func tooLarge(err error) bool {
 func attributesUnknown(err error) bool {
 	var invalid *serviceerror.InvalidArgument
 	return errors.As(err, &invalid) &&
-		(strings.Contains(invalid.Message, "is not defined") || strings.Contains(invalid.Message, "no mapping defined for search attribute"))
+		(strings.Contains(invalid.Message, "is not defined") || strings.Contains(invalid.Message, "no mapping defined for search attribute") ||
+			strings.Contains(invalid.Message, "not a valid search attribute")) // a query's
 }
 
 // unavailable reports whether err means Temporal did not answer in time,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -155,6 +156,7 @@ func TestStarterRateLimited(t *testing.T) {
 // registered and usable; it asks Temporal from a goroutine of its own,
 // never on the caller's behalf, and stops asking once they are.
 func TestSearchAttributesCheck(t *testing.T) {
+	dispatch.SetSearchAttributesRecheck(t, time.Second)
 	c := testenv.Temporal(t).Client() // no search attributes registered
 	check := dispatch.SearchAttributesCheck(t.Context(), c, "default")
 	testenv.Eventually(t, 30*time.Second, func() string {
@@ -167,6 +169,26 @@ func TestSearchAttributesCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 90*time.Second, func() string {
+		if err := check(t.Context()); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+
+	// Lost (a namespace made again), they are registered again. Before,
+	// every start failed until the process restarted, ready all along.
+	if _, err := c.OperatorService().RemoveSearchAttributes(t.Context(), &operatorservice.RemoveSearchAttributesRequest{
+		Namespace: "default", SearchAttributes: []string{workflows.AttrEventID.GetName()}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 90*time.Second, func() string {
+		have, err := c.OperatorService().ListSearchAttributes(t.Context(), &operatorservice.ListSearchAttributesRequest{Namespace: "default"})
+		if err != nil {
+			return err.Error()
+		}
+		if _, ok := have.GetCustomAttributes()[workflows.AttrEventID.GetName()]; !ok {
+			return "DispatchEventID is still gone"
+		}
 		if err := check(t.Context()); err != nil {
 			return err.Error()
 		}

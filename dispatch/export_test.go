@@ -1,0 +1,11 @@
+package dispatch
+
+import "time"
+
+// SetSearchAttributesRecheck sets how often SearchAttributesCheck asks
+// again once they are usable, until the test ends.
+func SetSearchAttributesRecheck(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := searchAttributesRecheck
+	searchAttributesRecheck = d
+	t.Cleanup(func() { searchAttributesRecheck = old })
+}
