@@ -112,7 +112,13 @@ func readBody(c *gin.Context) ([]byte, bool) {
 // answers with the error that names the problem and returns false:
 // 13 for an empty body, 22 for one that is not a JSON object (or not
 // text, see notText), 15 for a field of the wrong type.
-func bindJSON(c *gin.Context, v any) bool {
+func bindJSON(c *gin.Context, v any) bool { return bindJSONOf(c, v, false) }
+
+// bindJSONOf is bindJSON; with loneSurrogates, a body that holds an
+// escaped surrogate alone is read too, for a body stored nowhere that
+// carries an event, which the intake keeps as it came (a template's dry
+// run).
+func bindJSONOf(c *gin.Context, v any, loneSurrogates bool) bool {
 	body, ok := readBody(c)
 	if !ok {
 		return false
@@ -126,7 +132,7 @@ func bindJSON(c *gin.Context, v any) bool {
 		abort(c, errBodyFormat, "the request body must be a JSON object")
 		return false
 	}
-	if i := notText(body); i >= 0 {
+	if i := notText(body); i >= 0 && !(loneSurrogates && body[i] == '\\') {
 		if body[i] == '\\' {
 			abort(c, errBodyFormat, fmt.Sprintf("the request body holds %s (at byte %d), half of a surrogate pair alone: no character", body[i:i+6], i))
 		} else {

@@ -18,7 +18,7 @@ import (
 // specversion).
 func (s *Server) renderTemplate(c *gin.Context) {
 	var req wire.RenderRequest
-	if !bindJSON(c, &req) {
+	if !bindJSONOf(c, &req, true) { // the event as the intake reads it
 		return
 	}
 	t, err := s.store.FindTemplate(c.Request.Context(), c.Param("id"))

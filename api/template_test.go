@@ -31,6 +31,14 @@ func TestTemplateRenderDryRun(t *testing.T) {
 	wantError(t, code, body, 400, 14, "event.type: is required")
 	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"event":"user_deleted"}`)
 	wantError(t, code, body, 400, 14, "event: is required, a JSON object")
+	// An event the intake takes, an escaped surrogate alone in its content
+	// kept as it came, renders too. Before, a 400 for the whole body.
+	if out := hs.must(200, "POST", "/templates/v1/"+id+"/render", `{"event":{"type":"user_deleted","content":{"name":"Ann\ud800"}}}`); !strings.HasPrefix(out["subject"].(string), "Goodbye Ann") {
+		t.Errorf("rendered %v, want the event with the surrogate alone", out)
+	}
+	// Not a body the API stores, though.
+	code, body = hs.do("POST", "/templates/v1", `{"name":"half","subject":"x\ud800"}`)
+	wantError(t, code, body, 400, 22, "half of a surrogate pair alone")
 
 	code, body = hs.do("POST", "/templates/v1", `{"name":"broken","subject":"ok","text":"line one\n{{ if }}"}`)
 	wantError(t, code, body, 400, 15, "line 2")
