@@ -73,6 +73,21 @@ func targets(n int, prefix string) []dispatcher.RunRef {
 	return out
 }
 
+// continuedAs returns how the bulk replay env ran continued as new, and
+// the input it handed the next run; when is when it should have.
+func continuedAs(t *testing.T, env *testsuite.TestWorkflowEnvironment, when string) (*workflow.ContinueAsNewError, workflows.BulkReplayInput) {
+	t.Helper()
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("error = %v, want ContinueAsNew %s", err, when)
+	}
+	var next workflows.BulkReplayInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	return can, next
+}
+
 func newBulkEnv(t *testing.T, f *bulkFake) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
@@ -283,14 +298,7 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 	f := &bulkFake{pages: [][]dispatcher.RunRef{all}}
 	env := newBulkEnv(t, f)
 	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 50, ReplaysPerRun: 2, Actor: "ann"})
-	var can *workflow.ContinueAsNewError
-	if err := env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("error = %v, want ContinueAsNew", err)
-	}
-	var next workflows.BulkReplayInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	can, next := continuedAs(t, env, "after ReplaysPerRun replays")
 	st := next.State
 	if can.WorkflowType.Name != workflows.WorkflowBulkReplay || next.Actor != "ann" || st == nil {
 		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
@@ -329,14 +337,7 @@ func TestBulkReplayContinuesAsNewOverEmptyPages(t *testing.T) {
 	env := newBulkEnv(t, f)
 	env.SetContinueAsNewSuggested(true)
 	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 50, ReplaysPerRun: 100})
-	var can *workflow.ContinueAsNewError
-	if err := env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("error = %v, want ContinueAsNew after the first page", err)
-	}
-	var next workflows.BulkReplayInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	_, next := continuedAs(t, env, "after the first page")
 	if st := next.State; st == nil || string(st.PageToken) != "1" || st.Exhausted || len(st.Targets) != 0 || st.Progress.Processed != 1 {
 		t.Fatalf("carried state = %+v", st)
 	}
@@ -458,14 +459,7 @@ func TestBulkReplayHeldContinuesAsNew(t *testing.T) {
 	env := newBulkEnv(t, f)
 	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 10*time.Minute)
 	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 10})
-	var can *workflow.ContinueAsNewError
-	if err := env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("error = %v, want ContinueAsNew while held", err)
-	}
-	var next workflows.BulkReplayInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	_, next := continuedAs(t, env, "while held")
 	if st := next.State; st == nil || len(st.Targets) != 1 || st.Targets[0].WorkflowID != "dispatch-h0" || st.Progress.Processed != 1 || st.Version != 5 {
 		t.Fatalf("carried state = %+v, want the held run still to replay, the other replayed", st)
 	}
