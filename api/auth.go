@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -135,12 +136,22 @@ func strictObject(segment, part, what string, read []string) error {
 			// provider's user of no organisation would act as the operator.
 			return errors.New("access token's tenant claim is empty: name a tenant, or leave the claim out for the implicit tenant")
 		}
-		if part == "payload" && (name == "exp" || name == "nbf" || name == "iat") && !isNumber(v) {
-			return fmt.Errorf("access token's claim %q must be a number of seconds since 1970 (RFC 7519), not %s", name, jsonKind(v))
+		if part == "payload" && (name == "exp" || name == "nbf" || name == "iat") {
+			if !isNumber(v) {
+				return fmt.Errorf("access token's claim %q must be a number of seconds since 1970 (RFC 7519), not %s", name, jsonKind(v))
+			}
+			// The jwt package converts a time past int64's seconds to the
+			// earliest one: "nbf":1e30 let the token in at once.
+			if t, err := strconv.ParseFloat(string(v), 64); err != nil || math.Abs(t) > maxNumericDate {
+				return fmt.Errorf("access token's claim %q is out of range: seconds since 1970, within 9999 years of it", name)
+			}
 		}
 	}
 	return nil
 }
+
+// maxNumericDate is 9999-12-31T23:59:59Z, the last time a claim may name.
+const maxNumericDate = 253402300799
 
 // isNumber reports whether v is a JSON number.
 func isNumber(v json.RawMessage) bool {
@@ -408,7 +419,11 @@ func (a *authenticator) refusal(tok *jwt.Token, err error) (wireError, string) {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		// Only reached once the signature holds: the parser checks claims last.
+		// Only reached once the signature holds: the parser checks claims
+		// last. An exp past int64's seconds reads as long expired.
+		if err := strictClaims(tok.Raw); err != nil {
+			return errTokenUnknown, err.Error()
+		}
 		return errTokenExpired, "access token has expired"
 	case errors.As(err, &typeErr):
 		return errTokenUnknown, fmt.Sprintf("access token claim %q has the wrong type", typeErr.Field)

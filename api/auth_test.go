@@ -265,6 +265,12 @@ func TestAuthHS256(t *testing.T) {
 			want: errTokenUnknown, reason: "case-sensitive"},
 		{name: "exp as a string", header: rawToken(t, `{"alg":"HS256"}`, `{"sub":"alice","exp":"%d"}`),
 			want: errTokenUnknown, reason: `claim \"exp\" must be a number of seconds since 1970 (RFC 7519), not a string`},
+		// Before, nbf past int64's seconds let the token in at once, and
+		// exp there said it had expired.
+		{name: "nbf past the year 9999", header: rawBearer(t, `{"sub":"alice","exp":%d,"nbf":1e30,"permissions":["VIEW_DISPATCHERS"]}`),
+			want: errTokenUnknown, reason: `claim \"nbf\" is out of range`},
+		{name: "exp past the year 9999", header: rawBearer(t, `{"sub":"alice","exp":1e30,"x":%d}`),
+			want: errTokenUnknown, reason: `claim \"exp\" is out of range`},
 		{name: "iat as a string", header: rawBearer(t, `{"sub":"alice","exp":%d,"iat":"1700000000"}`),
 			want: errTokenUnknown, reason: `claim \"iat\" must be a number`},
 		// Before, taken for no tenant: the implicit tenant's, and the
