@@ -52,6 +52,10 @@ func (r *KeyRing) DecryptString(s, context string) (string, error) {
 	return string(plain), nil
 }
 
+// IsEnvelope reports whether s reads as an envelope: clear text that
+// does cannot be stored as it is, since it would be read as one.
+func IsEnvelope(s string) bool { return strings.HasPrefix(s, envelopePrefix) }
+
 // EnvelopeKey returns the id of the key that encrypted s, and false when
 // s is not an envelope.
 func EnvelopeKey(s string) (string, bool) {

@@ -36,6 +36,11 @@ func (functionRow) TableName() string { return "functions" }
 func toDBFunction(f dispatcher.Function, keys *encryption.KeyRing) (functionRow, error) {
 	row := functionRow{ID: f.ID, Name: f.Name, Kind: f.Kind, URL: f.URL, TimeoutMs: f.Timeout.Milliseconds(),
 		TaskQueue: f.TaskQueue, Flow: flowText(f.Flow), CreationTimestamp: millis(f.Created), UpdateTimestamp: millis(f.Updated)}
+	if encryption.IsEnvelope(f.Secret) {
+		// Stored in clear text (no key) it would be read as encrypted,
+		// and every read of the tenant's functions would fail.
+		return row, dispatcher.Errorf(dispatcher.EINVALID, "secret: must not begin with %q, which marks a secret the dispatcher encrypted", "enc:v1:")
+	}
 	var err error
 	if row.Secret, err = keys.EncryptString(f.Secret, secretContext(f.ID)); err != nil {
 		return row, err

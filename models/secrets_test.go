@@ -217,3 +217,41 @@ func assertFunction(t *testing.T, s *models.Store, want dispatcher.Function) {
 		t.Errorf("FindFunctionByName(%s): %q, %v", want.Name, byName.Secret, err)
 	}
 }
+
+// TestFunctionSecretLikeAnEnvelope: a secret that reads as encrypted is
+// refused, with keys or without. Before, one stored without keys was read
+// back as an envelope, and every read of its tenant's functions failed.
+func TestFunctionSecretLikeAnEnvelope(t *testing.T) {
+	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := models.Open(url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := models.Migrate(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []*models.Store{models.NewStore(db, tick()), models.NewStore(db, tick(), models.WithKeys(keyRing(t, generateKey(t, "k1"))))} {
+				f := dispatcher.Function{Name: "pe", URL: "http://127.0.0.1:9/", Secret: "enc:v1:zz:AAAA"}
+				if err := s.CreateFunction(ctx, &f); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), "secret:") {
+					t.Fatalf("create with an envelope for a secret: %v, want EINVALID naming secret", err)
+				}
+				f.Secret = "fine"
+				if err := s.CreateFunction(ctx, &f); err != nil {
+					t.Fatal(err)
+				}
+				bad := "enc:v1:k1:AAAA"
+				if err := errOf(s.UpdateFunction(ctx, f.ID, dispatcher.FunctionUpdate{Secret: &bad}, time.Time{})); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+					t.Fatalf("update with an envelope for a secret: %v, want EINVALID", err)
+				}
+				if got, err := s.FindFunction(ctx, f.ID); err != nil || got.Secret != "fine" {
+					t.Fatalf("after the refused update: %+v, %v; want the secret as it was", got, err)
+				}
+				if err := s.DeleteFunction(ctx, f.ID, time.Time{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
