@@ -57,6 +57,10 @@ const (
 	DefaultCircuitWindow   = time.Minute
 	DefaultProbeInterval   = 30 * time.Second
 
+	// MinRatePerSecond is one call a day: slower, the interval between
+	// calls (EmissionInterval) outgrew time.Duration and the limit let
+	// every call through.
+	MinRatePerSecond   = 1.0 / 86400
 	MaxRatePerSecond   = 1000
 	MaxBurst           = 1000
 	MaxFlowConcurrency = 1000
@@ -105,12 +109,12 @@ func (f *Flow) Validate(kind string) error {
 		return Errorf(EINVALID, "%s: flow control applies to http functions; a temporal function's workers limit their task queue themselves", field)
 	}
 	if r := f.RateLimit; r != nil {
-		if math.IsNaN(r.PerSecond) || r.PerSecond <= 0 || r.PerSecond > MaxRatePerSecond {
+		if math.IsNaN(r.PerSecond) || r.PerSecond < MinRatePerSecond || r.PerSecond > MaxRatePerSecond {
 			hint := ""
 			if r.PerSecond == 0 { // or left out
 				hint = "; a rateLimit is given whole, perSecond with it (an update replaces it, null removes it)"
 			}
-			return Errorf(EINVALID, "rateLimit.perSecond: must be above 0 and at most %d%s", MaxRatePerSecond, hint)
+			return Errorf(EINVALID, "rateLimit.perSecond: must be between 1/86400 (one call a day) and %d%s", MaxRatePerSecond, hint)
 		}
 		if r.Burst == 0 {
 			r.Burst = DefaultBurst
@@ -149,7 +153,7 @@ func (f *Flow) Validate(kind string) error {
 // pace: the token bucket in whole nanoseconds, so that every worker
 // computes the same schedule.
 func (r RateLimit) EmissionInterval() time.Duration {
-	return max(time.Duration(float64(time.Second)/r.PerSecond), 1)
+	return max(time.Duration(float64(time.Second)/max(r.PerSecond, MinRatePerSecond)), 1)
 }
 
 // FlowState is where a gated function's flow control stands: its state

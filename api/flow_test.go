@@ -60,8 +60,10 @@ func TestFunctionFlowValidation(t *testing.T) {
 	for _, tt := range []struct {
 		body, field string
 	}{
-		{`{"rateLimit":{"perSecond":0}}`, "rateLimit.perSecond: must be above 0"},
-		{`{"rateLimit":{"burst":3}}`, "rateLimit.perSecond: must be above 0 and at most 1000; a rateLimit is given whole, perSecond with it"},
+		{`{"rateLimit":{"perSecond":0}}`, "rateLimit.perSecond: must be between 1/86400 (one call a day) and 1000"},
+		{`{"rateLimit":{"burst":3}}`, "rateLimit.perSecond: must be between 1/86400 (one call a day) and 1000; a rateLimit is given whole, perSecond with it"},
+		// Before, accepted, and the limit let every call through.
+		{`{"rateLimit":{"perSecond":1e-10}}`, "rateLimit.perSecond: must be between"},
 		{`{"rateLimit":{"perSecond":5000}}`, "rateLimit.perSecond"},
 		{`{"rateLimit":{"perSecond":5,"burst":-1}}`, "rateLimit.burst"},
 		{`{"rateLimit":{"perSecond":"fast"}}`, "rateLimit.perSecond: must be a number"},

@@ -629,7 +629,7 @@ func TestSyncPlanFlowControl(t *testing.T) {
 		{"removed with 0", withFlow, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "maxConcurrency": 0}]}`,
 			`~ function "erase": rateLimit,maxConcurrency,circuitBreaker`, `{"circuitBreaker":null,"maxConcurrency":0,"rateLimit":null}`},
 		{"refused as the API would", fnErase, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "rateLimit": {"perSecond": 5000000}}]}`,
-			`d.json: function "erase" (functions[0]): rateLimit.perSecond: must be above 0 and at most`, ``},
+			`d.json: function "erase" (functions[0]): rateLimit.perSecond: must be between 1/86400`, ``},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := planFunctionsOf(t, tt.remote, tt.file, planOptions{}, tt.want)
