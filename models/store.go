@@ -157,6 +157,11 @@ func transient(err error) bool {
 	var pe *pgconn.PgError
 	var ce *pgconn.ConnectError
 	switch {
+	case errors.As(err, &ce):
+		// Whatever the server answered (a database that does not accept
+		// connections, renamed, a password being rotated): the request
+		// is not at fault, and it may pass once the database is back.
+		return true
 	case errors.As(err, &pe):
 		switch {
 		case pe.Code == "08P01", pe.Code == "57P04": // a protocol violation, the database dropped: they last
@@ -169,7 +174,7 @@ func transient(err error) bool {
 			return true
 		}
 		return false
-	case errors.As(err, &ne), errors.As(err, &ce), errors.Is(err, driver.ErrBadConn), errors.Is(err, pgconn.ErrConnClosed),
+	case errors.As(err, &ne), errors.Is(err, driver.ErrBadConn), errors.Is(err, pgconn.ErrConnClosed),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF): // the connection cut
 		return true
 	}
