@@ -122,6 +122,9 @@ type TaskResult struct {
 type FailureDetails struct {
 	Attempt    int
 	StatusCode int // HTTP task functions that answered
+	// Unanswered: the attempt handed its mail over and got no answer, so
+	// the receiver may have it (ActionOutcome.Unanswered).
+	Unanswered bool `json:",omitzero"`
 }
 
 // TaskPayload is what a task function receives, as JSON: over HTTP as the

@@ -156,6 +156,10 @@ type ActionOutcome struct {
 	FinishedAt     time.Time
 	HTTPStatus     int    // HTTP task functions
 	MessageID      string // mail
+	// Unanswered: the last attempt of a failed mail handed it over and
+	// got no answer (or another attempt may have), so its server may have
+	// accepted it: a replay keeps its Message-ID.
+	Unanswered bool `json:",omitzero"`
 	// SkipReason says why a skipped action did not run (a Skip* reason).
 	SkipReason string
 }

@@ -31,6 +31,16 @@ func failure(ctx context.Context, typ, msg string, nonRetryable bool, retryAfter
 	})
 }
 
+// unanswered is temporary for a mail the attempt handed over without an
+// answer, or left to another attempt that may be sending it: its server
+// may have it (dispatcher.FailureDetails.Unanswered).
+func unanswered(ctx context.Context, msg string, retryAfter time.Duration) error {
+	return temporal.NewApplicationErrorWithOptions(msg, dispatcher.FailureSMTPTemporary, temporal.ApplicationErrorOptions{
+		NextRetryDelay: retryAfter,
+		Details:        []any{dispatcher.FailureDetails{Attempt: attempt(ctx), Unanswered: true}},
+	})
+}
+
 // attempt is the attempt number of the running activity, 1 for the first.
 func attempt(ctx context.Context) int {
 	if !activity.IsActivity(ctx) {

@@ -67,9 +67,9 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 		deadline, ok := ctx.Deadline()
 		if !ok || claim.HeldUntil.Add(minSendTime).After(deadline) {
 			wait := max(claim.HeldUntil.Sub(now), time.Second)
-			return dispatcher.MailResult{}, failure(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf(
+			return dispatcher.MailResult{}, unanswered(ctx, fmt.Sprintf(
 				"another attempt may be sending mail %s now (a worker that stalled); trying again once its time is up, in %s",
-				in.MessageID, wait.Round(time.Second)), false, wait, 0)
+				in.MessageID, wait.Round(time.Second)), wait)
 		}
 		select {
 		case <-ctx.Done():
@@ -270,8 +270,8 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) (maybeSent bool, e
 	case code >= 500 && code < 600:
 		return false, permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %s", a.smtp, msg))
 	case code == 0 && afterData(err):
-		return true, temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf(
-			"SMTP %s did not answer the end of the mail in time (it may have accepted it; the next attempt waits for this one's claim to expire): %s", a.smtp, msg))
+		return true, unanswered(ctx, fmt.Sprintf(
+			"SMTP %s did not answer the end of the mail in time (it may have accepted it; the next attempt waits for this one's claim to expire): %s", a.smtp, msg), 0)
 	}
 	return false, temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP %s: %s", a.smtp, msg))
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
@@ -278,10 +280,19 @@ func TestSendMailConcurrentAttemptsSendOnce(t *testing.T) {
 func TestSendMailUnansweredKeepsItsClaim(t *testing.T) {
 	server := &scriptedSMTP{dataDelay: 8 * time.Second}
 	a, in := scriptedMail(t, server.start(t))
-	wantFailure(t, sendWithin6s(t, a, in), dispatcher.FailureSMTPTemporary, true)
+	first := wantFailure(t, sendWithin6s(t, a, in), dispatcher.FailureSMTPTemporary, true)
 	_, err := sendWithin6sAt(t, a, in)
-	if f := wantFailure(t, err, dispatcher.FailureSMTPTemporary, true); !strings.Contains(f.Error(), "another attempt may be sending") {
-		t.Errorf("the next attempt: %v, want it to wait for the first one's claim", f)
+	next := wantFailure(t, err, dispatcher.FailureSMTPTemporary, true)
+	if !strings.Contains(next.Error(), "another attempt may be sending") {
+		t.Errorf("the next attempt: %v, want it to wait for the first one's claim", next)
+	}
+	// Both say the server may have the mail, so that a replay keeps its
+	// Message-ID: before, it sent it again under a new one.
+	for name, f := range map[string]*temporal.ApplicationError{"the first attempt": first, "the next attempt": next} {
+		var det dispatcher.FailureDetails
+		if !f.HasDetails() || f.Details(&det) != nil || !det.Unanswered {
+			t.Errorf("%s: details %+v, want Unanswered", name, det)
+		}
 	}
 	testenv.Eventually(t, 10*time.Second, func() string {
 		if server.accepted.Load() == 0 {

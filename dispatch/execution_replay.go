@@ -587,14 +587,17 @@ func unended(src runRecord) []string {
 // unanswered reports whether a failed action's last attempt ended
 // without its receiver's answer, which may have done it all the same: it
 // timed out, or an HTTP call's connection broke (no status; also one
-// never made, which keeping its key does no harm) or a gateway answered
-// for the function (502, 504, Cloudflare's 520 to 524). A function's own
-// 5xx or 4xx is its answer under that key: a replay makes the call again
+// never made, which keeping its key does no harm), a gateway answered
+// for the function (502, 504, Cloudflare's 520 to 524) or an idempotency
+// layer did (409: a call with the key is in progress), or a mail server
+// did not answer the end of a mail (o.Unanswered). A function's own 5xx
+// or 4xx is its answer under that key: a replay makes the call again
 // under a new one.
 func unanswered(o dispatcher.ActionOutcome) bool {
-	return o.ErrorClass == dispatcher.FailureTimeout || o.ErrorClass == dispatcher.FailureHTTPTemporary &&
+	return o.ErrorClass == dispatcher.FailureTimeout || o.Unanswered || o.ErrorClass == dispatcher.FailureHTTPTemporary &&
 		(o.HTTPStatus == 0 || o.HTTPStatus == http.StatusBadGateway || o.HTTPStatus == http.StatusGatewayTimeout ||
-			o.HTTPStatus >= 520 && o.HTTPStatus <= 524) // Cloudflare's: the origin's answer unknown
+			o.HTTPStatus >= 520 && o.HTTPStatus <= 524 || // Cloudflare's: the origin's answer unknown
+			o.HTTPStatus == http.StatusConflict) // an idempotency layer's: a call with the key in progress
 }
 
 // settleChildren checks the temporal-function actions a replay would run

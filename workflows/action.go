@@ -187,6 +187,9 @@ func (d *dispatch) sendMail(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	var res dispatcher.MailResult
 	err := d.attempt(ctx, o, j.action, LocalSendMail, ActivitySendMail, mailTimeout, func(int) any { return in }, &res)
 	o.MessageID = in.MessageID
+	if det, ok := failureDetails(err); ok {
+		o.Unanswered = det.Unanswered
+	}
 	return err
 }
 

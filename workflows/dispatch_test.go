@@ -684,3 +684,32 @@ func TestPlannedOutcomesOfAGatedCall(t *testing.T) {
 		t.Errorf("planned outcomes %q, want %q", got, want)
 	}
 }
+
+// A mail whose last attempt handed it over and got no answer says so in
+// its outcome, from the attempt's failure details, so that a replay keeps
+// its Message-ID; one the server refused does not.
+func TestDispatchRecordsAnUnansweredMail(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		details    dispatcher.FailureDetails
+		unanswered bool
+	}{
+		{"no answer to the end of the mail", dispatcher.FailureDetails{Attempt: 1, Unanswered: true}, true},
+		{"a 451", dispatcher.FailureDetails{Attempt: 1}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := mailAction("m1")
+			a.RetryPolicy = &dispatcher.RetryPolicy{MaximumAttempts: 1}
+			env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{a}}))
+			env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(dispatcher.MailResult{},
+				temporal.NewApplicationErrorWithOptions("SMTP", dispatcher.FailureSMTPTemporary, temporal.ApplicationErrorOptions{Details: []any{tt.details}}))
+			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+			if got := summary(res.Outcomes); got != "m1:failed:1:SMTPTemporary" {
+				t.Fatalf("outcomes = %q", got)
+			}
+			if got := res.Outcomes[0].Unanswered; got != tt.unanswered {
+				t.Errorf("Unanswered = %v, want %v", got, tt.unanswered)
+			}
+		})
+	}
+}
