@@ -68,7 +68,7 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 		if !ok || claim.HeldUntil.Add(minSendTime).After(deadline) {
 			wait := max(claim.HeldUntil.Sub(now), time.Second)
 			return dispatcher.MailResult{}, unanswered(ctx, fmt.Sprintf(
-				"another attempt may be sending mail %s now (a worker that stalled); trying again once its time is up, in %s",
+				"another attempt may be sending mail %s now (one that got no answer to its end, or whose worker stalled); trying again once its claim expires, in %s",
 				in.MessageID, wait.Round(time.Second)), wait)
 		}
 		select {
