@@ -41,6 +41,39 @@ func unanswered(ctx context.Context, msg string, retryAfter time.Duration) error
 	})
 }
 
+// storeWait bounds the pauses of untilStoreAnswers; storeKeep is the time
+// an attempt keeps for its mail or call once the store answers.
+const (
+	storeWaitFirst, storeWaitMost = 250 * time.Millisecond, 5 * time.Second
+	storeKeep                     = minSendTime + callMargin
+)
+
+// untilStoreAnswers runs op, a read or write of the store, again while it
+// fails because the store is unavailable (EUNAVAILABLE: down, restarting,
+// refusing connections), as long as the attempt keeps more than keep of
+// its time. Failing at once, a database failover of a few seconds cost
+// an action's attempts, and one with few of them failed for good; an
+// outage now costs an attempt only once it outlasts the attempt. op's
+// last error is returned.
+func untilStoreAnswers(ctx context.Context, keep time.Duration, op func() error) error {
+	wait := storeWaitFirst
+	for {
+		err := op()
+		if err == nil || dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE {
+			return err
+		}
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) < keep+wait {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, storeWaitMost)
+	}
+}
+
 // attempt is the attempt number of the running activity, 1 for the first.
 func attempt(ctx context.Context) int {
 	if !activity.IsActivity(ctx) {

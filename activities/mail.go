@@ -52,9 +52,13 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 	}
 	owner := claimOwner()
 	for {
-		// The wall clock, as the deadline's: claims compare them.
-		now := time.Now()
-		claim, err := a.store.ClaimMail(ctx, in.MessageID, owner, now, claimUntil(ctx, now))
+		var claim dispatcher.MailClaim
+		var now time.Time
+		err := untilStoreAnswers(ctx, storeKeep, func() (err error) {
+			now = time.Now() // the wall clock, as the deadline's: claims compare them
+			claim, err = a.store.ClaimMail(ctx, in.MessageID, owner, now, claimUntil(ctx, now))
+			return err
+		})
 		switch {
 		case err != nil:
 			return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("claiming mail %s: %v", in.MessageID, err))
@@ -92,7 +96,11 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 			a.releaseMail(ctx, in.MessageID, owner)
 		}
 	}()
-	t, err := a.cache.template(ctx, in.TemplateID, in.ConfigVersion)
+	var t dispatcher.Template
+	err := untilStoreAnswers(ctx, storeKeep, func() (err error) {
+		t, err = a.cache.template(ctx, in.TemplateID, in.ConfigVersion)
+		return err
+	})
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("template %q does not exist", in.TemplateID))

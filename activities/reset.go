@@ -20,7 +20,11 @@ func (a *Effects) superseded(ctx context.Context, reset bool, run string) error 
 	if !reset || a.later == nil {
 		return nil
 	}
-	replay, err := a.later(ctx, activity.GetInfo(ctx).WorkflowExecution.ID, run)
+	var replay string
+	err := untilStoreAnswers(ctx, storeKeep, func() (err error) {
+		replay, err = a.later(ctx, activity.GetInfo(ctx).WorkflowExecution.ID, run)
+		return err
+	})
 	switch {
 	case err != nil:
 		return temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("looking for replays since the run this one resets: %v", err))

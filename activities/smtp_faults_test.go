@@ -103,11 +103,8 @@ func (s *scriptedSMTP) serve(c net.Conn, delay time.Duration) {
 
 func scriptedMail(t *testing.T, addr string) (*activities.Effects, dispatcher.MailInput) {
 	t.Helper()
-	store := newFakeStore()
-	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
-	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + addr + "?starttls=none", MailFrom: "a@example.com"})
-	return a, dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1",
-		Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"}
+	a, in, _ := mailWithStore(t, addr)
+	return a, in
 }
 
 // A slow server cannot stretch a delivery past its attempt's deadline:

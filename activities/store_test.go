@@ -20,6 +20,18 @@ type fakeStore struct {
 	claims      map[string]time.Time // mails being sent until, by Message-ID
 	queries     int                  // every configuration query other than ConfigVersion
 	slow        func()               // when set, called before FindFunctionByName and ClaimMail answer
+	down        int                  // how many more reads of templates and functions, and claims, fail as unavailable
+}
+
+// outage fails a call while the store is down (s.down), counting it.
+func (s *fakeStore) outage() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down == 0 {
+		return nil
+	}
+	s.down--
+	return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database is unavailable or busy: try again")
 }
 
 func newFakeStore() *fakeStore {
@@ -62,6 +74,9 @@ func (s *fakeStore) DispatchersByEventType(_ context.Context, eventType string) 
 }
 
 func (s *fakeStore) FindTemplate(_ context.Context, id string) (dispatcher.Template, error) {
+	if err := s.outage(); err != nil {
+		return dispatcher.Template{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queries++
@@ -73,6 +88,9 @@ func (s *fakeStore) FindTemplate(_ context.Context, id string) (dispatcher.Templ
 }
 
 func (s *fakeStore) FindFunctionByName(_ context.Context, name string) (dispatcher.Function, error) {
+	if err := s.outage(); err != nil {
+		return dispatcher.Function{}, err
+	}
 	if s.slow != nil {
 		s.slow()
 	}
@@ -87,6 +105,9 @@ func (s *fakeStore) FindFunctionByName(_ context.Context, name string) (dispatch
 }
 
 func (s *fakeStore) ClaimMail(_ context.Context, messageID, _ string, now, until time.Time) (dispatcher.MailClaim, error) {
+	if err := s.outage(); err != nil {
+		return dispatcher.MailClaim{}, err
+	}
 	if s.slow != nil {
 		s.slow()
 	}

@@ -49,7 +49,11 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	if err := a.superseded(ctx, in.Reset, in.Run); err != nil {
 		return dispatcher.TaskResult{}, err
 	}
-	f, err := a.cache.function(ctx, in.FunctionName, in.ConfigVersion)
+	var f dispatcher.Function
+	err := untilStoreAnswers(ctx, storeKeep, func() (err error) {
+		f, err = a.cache.function(ctx, in.FunctionName, in.ConfigVersion)
+		return err
+	})
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q does not exist", in.FunctionName))
