@@ -61,6 +61,9 @@ var domainErrors = map[string]wireError{
 
 // abort answers with the wire error w and message, and stops the chain.
 func abort(c *gin.Context, w wireError, message string) {
+	if w == errUnavailable {
+		c.Header("Retry-After", "1") // a dependency down: producers wait, then try again
+	}
 	c.AbortWithStatusJSON(w.Status, wire.Error{Code: w.Code, Name: w.Name, Message: message})
 }
 

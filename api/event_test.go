@@ -219,6 +219,11 @@ func TestEventErrors(t *testing.T) {
 	var body map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &body)
 	wantError(t, rec.Code, body, 503, 503, "temporal")
+	// Producers honour it (README, "Producing events from Go"): before,
+	// only a 429 said when to come back.
+	if got := rec.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
 }
 
 // TestEventBatchSize shows that a CloudEvents batch may hold

@@ -492,7 +492,7 @@ func temporalError(err error, doing string) error {
 	case errors.As(err, &invalid):
 		return dispatcher.Errorf(dispatcher.EINVALID, "%s: %s", doing, invalid.Message)
 	case unavailable(err):
-		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
+		return temporalUnavailable(err)
 	}
 	return err
 }

@@ -10,6 +10,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -258,7 +259,7 @@ func refused(err error) error {
 	case tooLarge(err):
 		return dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: it is larger than a request to Temporal may be (%v)", err)
 	case unavailable(err):
-		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: %v", err)
+		return temporalUnavailable(err)
 	default:
 		return err
 	}
@@ -334,6 +335,13 @@ func attributesUnknown(err error) bool {
 // unavailable reports whether err means Temporal did not answer in time,
 // or cannot take the request now (a rate limit of the namespace or the
 // cluster), as opposed to refusing it.
+// temporalUnavailable is EUNAVAILABLE for err, a Temporal that does not
+// answer: err, which names the server's address, reaches the logs but
+// not the client (dispatcher.ErrorMessage).
+func temporalUnavailable(err error) error {
+	return fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: try again"), err)
+}
+
 func unavailable(err error) bool {
 	var (
 		unavail   *serviceerror.Unavailable
