@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -42,8 +43,44 @@ func newTracerProvider(ctx context.Context, cfg config) (trace.TracerProvider, f
 	if err != nil {
 		return nil, nil, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(redactingExporter{exp}), sdktrace.WithResource(res))
 	return tp, tp.Shutdown, nil
+}
+
+// redactingExporter exports spans with the URL of a function call
+// (url.full) cut to its scheme, host and port, as the logs and failures
+// show it: a webhook's path or query is often its token, and traces go
+// to whoever may read them (README, "Outbound safety").
+type redactingExporter struct{ sdktrace.SpanExporter }
+
+func (e redactingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	out := make([]sdktrace.ReadOnlySpan, len(spans))
+	for i, s := range spans {
+		out[i] = redactedSpan{s}
+	}
+	return e.SpanExporter.ExportSpans(ctx, out)
+}
+
+// redactedSpan is a span whose url.full is cut (redactingExporter).
+type redactedSpan struct{ sdktrace.ReadOnlySpan }
+
+func (s redactedSpan) Attributes() []attribute.KeyValue {
+	attrs := slices.Clone(s.ReadOnlySpan.Attributes())
+	for i, a := range attrs {
+		if a.Key == semconv.URLFullKey {
+			attrs[i] = semconv.URLFull(urlOrigin(a.Value.AsString()))
+		}
+	}
+	return attrs
+}
+
+// urlOrigin is raw's scheme://host[:port], or "" when raw is no URL.
+func urlOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // tracesEndpoint is the URL spans are posted to, as the OpenTelemetry

@@ -172,7 +172,7 @@ type otlpReceiver struct {
 // receivedSpan is one span as the receiver decoded it.
 type receivedSpan struct {
 	name, traceID, spanID string
-	resource              map[string]string
+	resource, attributes  map[string]string
 }
 
 func startOTLPReceiver(t *testing.T) *otlpReceiver {
@@ -221,8 +221,12 @@ func startOTLPReceiver(t *testing.T) *otlpReceiver {
 			}
 			for _, ss := range rs.GetScopeSpans() {
 				for _, sp := range ss.GetSpans() {
+					attrs := map[string]string{}
+					for _, kv := range sp.GetAttributes() {
+						attrs[kv.GetKey()] = kv.GetValue().GetStringValue()
+					}
 					r.spans = append(r.spans, receivedSpan{name: sp.GetName(), traceID: hex.EncodeToString(sp.GetTraceId()),
-						spanID: hex.EncodeToString(sp.GetSpanId()), resource: res})
+						spanID: hex.EncodeToString(sp.GetSpanId()), resource: res, attributes: attrs})
 				}
 			}
 		}
@@ -257,7 +261,8 @@ func TestTracesReachOTLPReceiver(t *testing.T) {
 	))
 	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	t.Cleanup(fn.Close)
-	s.call("POST", "/functions/v1", map[string]any{"name": "otlp", "url": fn.URL}, 200)
+	// A webhook's path and query are often its token.
+	s.call("POST", "/functions/v1", map[string]any{"name": "otlp", "url": fn.URL + "/hook/PATHTOKEN?tok=QUERYTOKEN"}, 200)
 	s.call("POST", "/dispatchers/v1", map[string]any{"name": "otlp", "eventType": "otlp_traced", "actions": []any{
 		map[string]any{"type": "task", "functionName": "otlp"}}}, 200)
 	acc := s.call("POST", "/events/v1", map[string]any{"id": "otlp-1", "type": "otlp_traced", "content": map[string]any{}}, 202)
@@ -288,7 +293,13 @@ func TestTracesReachOTLPReceiver(t *testing.T) {
 		}
 		return ""
 	})
-	_, paths := recv.received()
+	spans, paths := recv.received()
+	for _, sp := range spans {
+		if sp.traceID == intake.traceID && strings.HasPrefix(sp.name, "HTTP POST") && sp.attributes["url.full"] != fn.URL {
+			// Before, the whole URL, tokens and all.
+			t.Errorf("the function call's span has url.full %q, want %q alone", sp.attributes["url.full"], fn.URL)
+		}
+	}
 	for _, p := range paths {
 		if p != "POST /v1/traces" {
 			t.Errorf("the exporter sent %s; spans go to POST /v1/traces", p)
