@@ -290,7 +290,21 @@ func (p *planner) planFunctions() {
 		}
 		// The secret: written when the API lacks one, or with --update-secrets,
 		// or to another URL, which the API has it sent again for.
-		rewrite := p.opts.UpdateSecrets || have != nil && upd["url"] != nil && !dispatcher.SameTarget(text(upd["url"]), have.URL)
+		moved := have != nil && upd["url"] != nil && !dispatcher.SameTarget(text(upd["url"]), have.URL)
+		rewrite := p.opts.UpdateSecrets || moved
+		if moved && !p.opts.UpdateSecrets && (have.HasSecret && secretEnv != "" || len(have.HeaderNames) > 0 && len(headerNames) > 0) {
+			// The file chooses the URL: a pull request that changes it
+			// alone must not have the runner send the function's
+			// credentials there unasked, which the API, asking for them
+			// again, means to prevent.
+			msg := fmt.Sprintf("moves function %q to another URL, where its secret and header values would be sent; "+
+				"the file chooses that URL, so sync sends them there only with --update-secrets", name)
+			if p.opts.DryRun {
+				p.plan.Warnings = append(p.plan.Warnings, itemProblem(p.file.Path, "function", fn, i, "url", msg).String())
+			} else {
+				p.problem("function", fn, i, "url", msg)
+			}
+		}
 		switch {
 		case secretEnv != "" && (have == nil || !have.HasSecret || rewrite):
 			upd["secret"] = env("secretEnv", secretEnv)

@@ -335,8 +335,15 @@ func TestSyncPlanSecrets(t *testing.T) {
 		// The API keeps them for the same URL only, its host in any case.
 		{"url in another case", withSecret, strings.Replace(file, "erase.example.com/", "ERASE.example.com/", 1), planOptions{}, `~ function "erase": url`},
 		{"url on another path", withSecret, strings.Replace(file, "example.com/", "example.com/v2", 1),
-			planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": url,secret,headers`},
+			planOptions{UpdateSecrets: true, Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": url,secret,headers`},
 		{"url on another host", withSecret, strings.Replace(file, "erase.example.com/", "erase.example.org/", 1),
+			planOptions{UpdateSecrets: true, Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": url,secret,headers`},
+		// Before, the function's own variables went to whatever URL the
+		// file named: a pull request changing the URL alone sent them there.
+		{"url on another host, unasked", withSecret, strings.Replace(file, "erase.example.com/", "attacker.example.org/", 1),
+			planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")},
+			`d.json: function "erase" (functions[0]): url: moves function "erase" to another URL, where its secret and header values would be sent; the file chooses that URL, so sync sends them there only with --update-secrets`},
+		{"url on another host, no secret kept", fnErase, strings.Replace(file, "erase.example.com/", "erase.example.org/", 1),
 			planOptions{Getenv: envOf("DISPATCHER_SECRET_ERASE", "s", "DISPATCHER_HEADER_ERASE_X_API_KEY", "k")}, `~ function "erase": url,secret,headers`},
 		{"removed", withSecret, `{"functions": [{"name": "erase", "url": "https://erase.example.com/", "timeoutSeconds": 10}]}`, planOptions{}, `~ function "erase": timeoutSeconds,secret,headers`},
 		// A file from a pull request must not send the sync's own
