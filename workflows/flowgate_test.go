@@ -419,6 +419,38 @@ func TestGatePaused(t *testing.T) {
 	}
 }
 
+// TestGateRateRaised: calls held by a slow rate go at the new one once it
+// is raised, within flowRefresh; before, they waited for the old rate's
+// next slot (100 s here, 16 years for a mistaken 2e-9). Lowered, the
+// next call keeps the new rate's distance.
+func TestGateRateRaised(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 0.01, Burst: 1}})
+	f.request(time.Millisecond, time.Hour, "a", "b", "c")
+	f.expect(20*time.Second, "a")
+	f.at(30*time.Second, func() {
+		record(func() { f.flow = dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 100, Burst: 1}} })
+	})
+	f.expect(42*time.Second, "a", "b", "c")
+	f.done(43*time.Second, workflows.PermitOK, "a", "b", "c")
+	// Lowered to one a minute: d, asked after c, waits a minute after it.
+	f.at(50*time.Second, func() {
+		record(func() { f.flow = dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 1.0 / 60, Burst: 1}} })
+	})
+	f.request(51*time.Second, time.Hour, "d", "e")
+	f.done(5*time.Minute, workflows.PermitOK, "d", "e")
+	f.run()
+	if got := f.granted(); !slices.Equal(got, []string{"a", "b", "c", "d", "e"}) {
+		t.Fatalf("granted %v", got)
+	}
+	slots := map[string]time.Duration{}
+	for _, g := range f.grants {
+		slots[g.id] = g.slot
+	}
+	if d := slots["e"] - slots["d"]; d != time.Minute {
+		t.Errorf("d's slot %v, e's %v: %v apart, want a minute at the lowered rate", slots["d"], slots["e"], d)
+	}
+}
+
 // TestGateWaitingGivenUp: a dispatch canceled while it waits gives its
 // request up: it never gets a permit.
 func TestGateWaitingGivenUp(t *testing.T) {

@@ -462,6 +462,7 @@ func (g *gate) refresh(ctx workflow.Context) {
 		g.log.Warn("Reading the function's flow control failed; keeping the last", "Function", g.function, "Error", err)
 		return
 	}
+	g.rescale(ctx, now, flow.RateLimit)
 	g.Flow, g.Unread = flow, false
 	if flow.CircuitBreaker == nil {
 		g.Open, g.OpenedAt, g.NextProbe, g.Failures = false, time.Time{}, time.Time{}, nil
@@ -519,6 +520,26 @@ func (g *gate) grant(ctx workflow.Context, now time.Time) {
 		g.Leases = append(g.Leases, l)
 		g.send(ctx, l)
 	}
+}
+
+// rescale keeps the calls already spaced by the rate limit in their
+// place when the rate changes to rl (gateRateV1): the time the bucket is
+// ahead of now, in calls of the old rate, becomes as many of the new. A
+// limit removed forgets it. Before, a raised rate let nothing through
+// until the old rate's next slot: a mistaken 0.001 a second, raised,
+// still held the calls for 1,000 s.
+func (g *gate) rescale(ctx workflow.Context, now time.Time, rl *dispatcher.RateLimit) {
+	old := g.Flow.RateLimit
+	if old == nil || !g.TAT.After(now) || rl != nil && rl.EmissionInterval() == old.EmissionInterval() ||
+		workflow.GetVersion(ctx, changeGateRate, workflow.DefaultVersion, gateRateV1) < gateRateV1 {
+		return
+	}
+	if rl == nil {
+		g.TAT = time.Time{}
+		return
+	}
+	ahead := float64(g.TAT.Sub(now)) / float64(old.EmissionInterval()) * float64(rl.EmissionInterval())
+	g.TAT = now.Add(time.Duration(ahead))
 }
 
 // allowed reports whether a permit may go at now, whether it is the

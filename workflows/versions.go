@@ -45,6 +45,8 @@ const (
 	changeGateIdleOpen = "gate-idle-open"
 	// changeGateRun, of its own for the same reason.
 	changeGateRun = "gate-run"
+	// changeGateRate, of its own for the same reason.
+	changeGateRate = "gate-rate"
 )
 
 // Dispatch versions.
@@ -347,3 +349,9 @@ const gateIdleOpenV1 workflow.Version = 1
 // to the run the reset had terminated, and the new run waited for its
 // next request, ten minutes later.
 const gateRunV1 workflow.Version = 1
+
+// gateRateV1 (changeGateRate): a rate limit changed while the bucket is
+// ahead of now rescales it to the new rate (gate.rescale). Before, a
+// raised rate waited for the old rate's next slot. Asked only then, so no
+// other run records the marker.
+const gateRateV1 workflow.Version = 1
