@@ -2,9 +2,13 @@ package dispatch_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -87,6 +91,38 @@ func TestAwaitDispatchOnDevServer(t *testing.T) {
 			t.Errorf("%s: failure %q, want the run's error", tc.id, got.Failure)
 		}
 	}
+	// A run reset (Web UI, CLI) goes on as the reset run, which is
+	// awaited: before, the reset's termination was reported, and a
+	// Sequence blocked its key or ran the next event beside it.
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "await-reset", TaskQueue: queue}, "Stub", "ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		d, err := c.DescribeWorkflowExecution(t.Context(), run.GetID(), run.GetRunID())
+		if err != nil || d.GetWorkflowExecutionInfo().GetHistoryLength() < 4 {
+			return fmt.Sprintf("waiting for the run's first workflow task to complete (%v)", err)
+		}
+		return ""
+	})
+	reset, err := c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: run.GetID(), RunId: run.GetRunID()},
+		Reason: "test", WorkflowTaskFinishEventId: 4, RequestId: "await-reset-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app *temporal.ApplicationError
+	if _, err := await(run.GetID(), run.GetRunID()); !errors.As(err, &app) || app.Type() != "DispatchStillRunning" {
+		t.Fatalf("a reset run while its reset runs: %v, want DispatchStillRunning", err)
+	}
+	if err := c.SignalWorkflow(t.Context(), run.GetID(), reset.GetRunId(), "end", nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.GetWorkflow(t.Context(), run.GetID(), reset.GetRunId()).Get(t.Context(), nil)
+	if got, err := await(run.GetID(), run.GetRunID()); err != nil || got.Status != workflows.ClosedCompleted {
+		t.Errorf("a reset run once its reset completed: %+v, %v; want %s", got, err, workflows.ClosedCompleted)
+	}
+
 	got, err := await("never-started", "")
 	if err != nil || got.Status != workflows.ClosedNotFound {
 		t.Errorf("unknown run: %+v, %v", got, err)

@@ -154,8 +154,9 @@ func NewSequenceActivities(c client.Client) *SequenceActivities {
 	return &SequenceActivities{client: c}
 }
 
-// maxClosedFailure bounds the error text AwaitDispatch reports.
-const maxClosedFailure = 4 << 10
+// maxClosedFailure bounds the error text AwaitDispatch reports;
+// maxResetHops the resets of resets it follows.
+const maxClosedFailure, maxResetHops = 4 << 10, 20
 
 // failureStillRunning fails an AwaitDispatch attempt while the dispatch
 // runs: the retries poll it. The error is benign, so that waiting is not
@@ -172,6 +173,17 @@ const failureStillRunning = "DispatchStillRunning"
 // unavailable) are retried too.
 func (a *SequenceActivities) AwaitDispatch(ctx context.Context, in workflows.AwaitDispatchInput) (workflows.DispatchClosed, error) {
 	d, err := a.client.DescribeWorkflowExecution(ctx, in.WorkflowID, in.RunID)
+	// A run terminated by a reset (Web UI, CLI) goes on as the reset run:
+	// that one is awaited. Before, the Sequence took the reset for a
+	// failure, and blocked the key, or ran the next event beside it.
+	for hops := 0; err == nil && hops < maxResetHops; hops++ {
+		next := d.GetWorkflowExtendedInfo().GetResetRunId()
+		if d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_TERMINATED || next == "" {
+			break
+		}
+		in.RunID = next
+		d, err = a.client.DescribeWorkflowExecution(ctx, in.WorkflowID, in.RunID)
+	}
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
