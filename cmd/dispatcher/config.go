@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -107,7 +108,7 @@ var settings = []setting{
 	{"DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES", "1000", "First attempts of actions (local activities) one process runs at once. They wait on I/O: each costs a goroutine and a connection, not a core.", integer(func(c *config) *int64 { return &c.Temporal.MaxLocalActivities })},
 	{"DISPATCHER_WORKFLOW_CACHE_SIZE", "1000", "Open dispatches one process keeps in memory between their workflow tasks (Temporal's sticky cache; a dispatch not kept replays its short history when its next task comes). Each takes about its event's size and 30 KB: keep it and GOMEMLIMIT under the container's memory limit.", integer(func(c *config) *int64 { return &c.Temporal.CacheSize })},
 	{"DISPATCHER_MAX_CONCURRENT_ACTIVITIES", "1000", "Retries of actions and other regular activities one process runs at once; more are left in the task queue for another worker.", integer(func(c *config) *int64 { return &c.Temporal.MaxActivities })},
-	{"DISPATCHER_TEMPORAL_UI_URL", "http://127.0.0.1:8233", "Temporal Web UI base URL, for links to executions.", str(func(c *config) *string { return &c.TemporalUIURL })},
+	{"DISPATCHER_TEMPORAL_UI_URL", "http://127.0.0.1:8233", "Temporal Web UI base URL, for links to executions.", webURL(func(c *config) *string { return &c.TemporalUIURL })},
 	{"DISPATCHER_CODEC_CORS_ORIGINS", "", "Origins (`https://temporal-ui.example.com`) of Temporal Web UIs whose browsers may call the codec endpoint `/codec/decode`, comma-separated (default: the origin of `DISPATCHER_TEMPORAL_UI_URL`).", origins(func(c *config) *[]string { return &c.CodecOrigins })},
 	{"DISPATCHER_CORS_ORIGINS", "", "Origins (`https://admin.example.com`) of web apps whose pages may call the API from a browser with a token or an API key, comma-separated (default: none; the console is served from the API's own origin and needs none).", origins(func(c *config) *[]string { return &c.CORSOrigins })},
 	{"DISPATCHER_TASK_QUEUE", "dispatcher", "Temporal task queue of the dispatch workflows.", str(func(c *config) *string { return &c.TaskQueue })},
@@ -254,8 +255,14 @@ func logLevel(field func(*config) *string) func(*config, string) error {
 // pick a port of its own, and wait there for ever.
 func hostPort(field func(*config) *string) func(*config, string) error {
 	return func(c *config, v string) error {
-		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		_, port, err := net.SplitHostPort(v)
+		if err != nil || port == "" {
 			return fmt.Errorf("want host:port")
+		}
+		// Before, a port past 65535 passed, and the listener failed only
+		// after the migrations and the worker had started.
+		if n, err := net.LookupPort("tcp", port); err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("want host:port, the port from 0 to 65535")
 		}
 		*field(c) = v
 		return nil
@@ -300,14 +307,17 @@ func list(field func(*config) *[]string) func(*config, string) error {
 	}
 }
 
+// maxRateLimit bounds a rate limit's rate: twice 1e300 was no burst.
+const maxRateLimit = 1_000_000
+
 // rateLimit reads "RATE" or "RATE,BURST": a positive number a second and
 // how many at once (default twice the rate); "0" turns the limit off.
 func rateLimit(field func(*config) *api.RateLimit) func(*config, string) error {
 	return func(c *config, v string) error {
 		rate, burst, hasBurst := strings.Cut(v, ",")
 		r, err := strconv.ParseFloat(strings.TrimSpace(rate), 64)
-		if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
-			return fmt.Errorf("want a number a second, optionally a comma and a burst (100 or 100,200), or 0 for no limit")
+		if err != nil || r < 0 || r > maxRateLimit || math.IsNaN(r) {
+			return fmt.Errorf("want a number a second up to %d, optionally a comma and a burst (100 or 100,200), or 0 for no limit", maxRateLimit)
 		}
 		l := api.RateLimit{Rate: r, Burst: int(math.Ceil(2 * r))}
 		if hasBurst {
@@ -321,6 +331,19 @@ func rateLimit(field func(*config) *api.RateLimit) func(*config, string) error {
 			l = api.RateLimit{}
 		}
 		*field(c) = l
+		return nil
+	}
+}
+
+// webURL reads an http:// or https:// URL with a host: a link, and the
+// origin the codec's CORS allows by default.
+func webURL(field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("want an http:// or https:// URL with a host")
+		}
+		*field(c) = v
 		return nil
 	}
 }

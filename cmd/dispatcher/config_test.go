@@ -55,6 +55,14 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS", "2", ""},
 		{"DISPATCHER_HTTP_ADDR", "garbage", `DISPATCHER_HTTP_ADDR="garbage": want host:port`},
 		{"DISPATCHER_HTTP_ADDR", ":0", ""},
+		// Before, accepted, and found only once the listener failed (the
+		// port), or never (a link that led nowhere, a CORS origin of none).
+		{"DISPATCHER_HTTP_ADDR", "127.0.0.1:99999", `DISPATCHER_HTTP_ADDR="127.0.0.1:99999": want host:port, the port from 0 to 65535`},
+		{"DISPATCHER_TEMPORAL_UI_URL", "not a url", `DISPATCHER_TEMPORAL_UI_URL="not a url": want an http:// or https:// URL with a host`},
+		{"DISPATCHER_TEMPORAL_UI_URL", "https://temporal.example.com", ""},
+		// Before, twice 1e300 overflowed the burst.
+		{"DISPATCHER_RATE_LIMIT", "1e300", `DISPATCHER_RATE_LIMIT="1e300": want a number a second up to 1000000`},
+		{"DISPATCHER_RATE_LIMIT", "1000000", ""},
 		{"DISPATCHER_REQUEST_TIMEOUT", "1ns", `DISPATCHER_REQUEST_TIMEOUT="1ns": want a duration of at least 1s`},
 		{"DISPATCHER_REQUEST_TIMEOUT", "1s", ""},
 	} {
