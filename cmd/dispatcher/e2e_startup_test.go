@@ -148,6 +148,22 @@ func startWithoutTemporal(t *testing.T, addr string) *system {
 	return s
 }
 
+// TestEndToEndAPIWarnsOfBrokerSettings: `dispatcher api` with a broker's
+// URL says it takes no events from it. Before, it ignored the setting
+// without a word, and the events waited in the broker.
+func TestEndToEndAPIWarnsOfBrokerSettings(t *testing.T) {
+	port, err := child.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startWithoutTemporal(t, fmt.Sprintf("127.0.0.1:%d", port))
+	s.env = append(s.env, "DISPATCHER_NATS_URL=nats://127.0.0.1:4222")
+	s.launch("api")
+	s.poll("the API to warn that it takes no events from brokers", func() bool {
+		return strings.Contains(s.logs.String(), "`dispatcher api` takes no events from brokers")
+	})
+}
+
 // get returns the status and body of a GET of url.
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()

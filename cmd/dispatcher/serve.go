@@ -191,6 +191,10 @@ func (p process) run(ctx context.Context) error {
 		starter = dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, Stopping: ctx.Done(), LocalCallLimit: p.cfg.LocalCallLimit,
 			Seen: p.acceptedEvents(ctx, tc, store), Now: time.Now, Configs: configs}
 	}
+	if !p.worker && p.cfg.brokers() {
+		// Before, ignored without a word: its events waited in the broker.
+		p.log.Warn("DISPATCHER_AMQP_URL or DISPATCHER_NATS_URL is set, but `dispatcher api` takes no events from brokers: `dispatcher serve` or `dispatcher worker` does")
+	}
 	if p.worker {
 		// Deferred last, so it runs first: the sources stop, acknowledging
 		// what they started, before the workers and the client do.
