@@ -47,7 +47,7 @@ const (
 func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store must not pass for a dead worker
-	if err := a.superseded(ctx, in.Reset, in.Run); err != nil {
+	if err := a.superseded(ctx, storeKeep, in.Reset, in.Run); err != nil {
 		return dispatcher.MailResult{}, err
 	}
 	owner := claimOwner()

@@ -73,3 +73,25 @@ func mailWithStore(t *testing.T, addr string) (*activities.Effects, dispatcher.M
 	return a, dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1",
 		Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"}, store
 }
+
+// A reset run's child-workflow action checks the audit trail in its one
+// attempt, which makes no call: it waits for a store that does not
+// answer. Before, a blip of the store failed the action for good.
+func TestPrepareTaskWaitsForTheStore(t *testing.T) {
+	down := 2
+	a := newActivities(t, activities.Options{Store: newFakeStore(), Outbound: policy(t, nil, "payments"), LaterReplay: func(context.Context, string, string) (string, error) {
+		if down > 0 {
+			down--
+			return "", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database is unavailable or busy: try again")
+		}
+		return "", nil
+	}})
+	in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "child", IdempotencyKey: "k1", TaskQueue: "payments", Reset: true, Run: "r1"}
+	var p dispatcher.TaskPayload
+	if err := execute(t, a, a.PrepareTask, in, &p); err != nil {
+		t.Fatalf("PrepareTask: %v, want it to wait for the store", err)
+	}
+	if down != 0 {
+		t.Errorf("the store was asked %d times, want 3", 3-down)
+	}
+}

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -15,13 +16,14 @@ import (
 // which the reset run, carrying its base run's input, does not know; made
 // again under the base run's key, neither the receiver nor the store
 // could tell the two apart. A reset of the latest run makes it under the
-// key that run used, as a reset means.
-func (a *Effects) superseded(ctx context.Context, reset bool, run string) error {
+// key that run used, as a reset means. A store that does not answer is
+// waited for while the attempt keeps more than keep (untilStoreAnswers).
+func (a *Effects) superseded(ctx context.Context, keep time.Duration, reset bool, run string) error {
 	if !reset || a.later == nil {
 		return nil
 	}
 	var replay string
-	err := untilStoreAnswers(ctx, storeKeep, func() (err error) {
+	err := untilStoreAnswers(ctx, keep, func() (err error) {
 		replay, err = a.later(ctx, activity.GetInfo(ctx).WorkflowExecution.ID, run)
 		return err
 	})

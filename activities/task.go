@@ -46,7 +46,7 @@ const maxRetryAfter = time.Hour
 func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store or slot must not pass for a dead worker
-	if err := a.superseded(ctx, in.Reset, in.Run); err != nil {
+	if err := a.superseded(ctx, storeKeep, in.Reset, in.Run); err != nil {
 		return dispatcher.TaskResult{}, err
 	}
 	var f dispatcher.Function
@@ -254,7 +254,9 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 // saved before the policy, or under another. It checks the queue the
 // dispatch will start the child on (in.TaskQueue), and reads nothing.
 func (a *Effects) PrepareTask(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
-	if err := a.superseded(ctx, in.Reset, in.Run); err != nil {
+	// Its one attempt makes no call: it may wait for the store until a
+	// second is left. Before, a blip of the store failed the action.
+	if err := a.superseded(ctx, time.Second, in.Reset, in.Run); err != nil {
 		return dispatcher.TaskPayload{}, err
 	}
 	if !a.outbound.AllowsTaskQueue(in.TaskQueue) {
