@@ -348,6 +348,9 @@ func smtpCode(err error) int {
 	return 0
 }
 
+// CheckSender reports what is wrong with from as a mail sender.
+func CheckSender(from string) error { return validateSender(from) }
+
 func validateSender(from string) error {
 	if _, err := mail.ParseAddress(from); err != nil {
 		return fmt.Errorf("mail sender %q: %v", from, err)

@@ -28,6 +28,13 @@ type smtpConfig struct {
 	pool     smtpPool
 }
 
+// CheckSMTPURL reports what is wrong with raw as an SMTP URL (see
+// parseSMTPURL), without quoting it: the configuration checks it at start.
+func CheckSMTPURL(raw string) error {
+	_, err := parseSMTPURL(raw)
+	return err
+}
+
 // parseSMTPURL parses smtp://user:pass@host:port?starttls=...&auth=... and
 // smtps://... . The default port is 25 for smtp and 465 for smtps; the
 // default STARTTLS policy is opportunistic, so a local mail catcher

@@ -203,7 +203,7 @@ func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, erro
 	}
 	a := &authenticator{required: []string{"exp"}, now: cfg.Now}
 	if len(cfg.Secret) > 0 {
-		if err := checkSecret(cfg.Secret); err != nil {
+		if err := CheckSecret(cfg.Secret); err != nil {
 			return nil, fmt.Errorf("DISPATCHER_JWT_SECRET: %w", err)
 		}
 		a.secret = slices.Clone(cfg.Secret)
@@ -263,9 +263,9 @@ func checkJWKSClaims(cfg AuthConfig) error {
 	return nil
 }
 
-// checkSecret refuses HS256 secrets too short to resist offline guessing.
+// CheckSecret refuses HS256 secrets too short to resist offline guessing.
 // It never includes the secret in its error.
-func checkSecret(secret []byte) error {
+func CheckSecret(secret []byte) error {
 	if len(secret) < minSecretLen {
 		return fmt.Errorf("the HS256 secret is %d bytes, it must be at least %d (256 bits) so that it cannot be guessed from a token", len(secret), minSecretLen)
 	}
@@ -505,7 +505,7 @@ type TokenClaims struct {
 // It refuses short secrets, an empty subject, a non-positive TTL and unknown
 // permission names, so a typo fails here and not at the first request.
 func SignToken(secret []byte, tc TokenClaims, now time.Time) (string, error) {
-	if err := checkSecret(secret); err != nil {
+	if err := CheckSecret(secret); err != nil {
 		return "", err
 	}
 	if tc.Subject == "" {

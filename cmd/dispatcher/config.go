@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/api"
 	"github.com/dispatcherhq/dispatcher/encryption"
 	"github.com/dispatcherhq/dispatcher/internal/redact"
@@ -88,7 +89,7 @@ var settings = []setting{
 	{"DISPATCHER_TENANT_RATE_LIMIT", "500,1000", "The same for all the tokens of one tenant together (tokens without a `tenant` claim share one).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.Tenant })},
 	{"DISPATCHER_INTAKE_RATE_LIMIT", "1000,2000", "Events a second that one token may send to `/events/v1` (a batch counts each event), and after a comma how many at once (at least the largest batch, 100).", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeToken })},
 	{"DISPATCHER_TENANT_INTAKE_RATE_LIMIT", "2000,4000", "The same for all the tokens of one tenant together.", rateLimit(func(c *config) *api.RateLimit { return &c.Limits.IntakeTenant })},
-	{"DISPATCHER_JWT_SECRET", "", "HS256 secret (at least 32 bytes) that tokens are signed with; `dispatcher token` signs with it.", str(func(c *config) *string { return &c.JWTSecret })},
+	{"DISPATCHER_JWT_SECRET", "", "HS256 secret (at least 32 bytes) that tokens are signed with; `dispatcher token` signs with it.", checked(func(v string) error { return api.CheckSecret([]byte(v)) }, func(c *config) *string { return &c.JWTSecret })},
 	{"DISPATCHER_METRICS_TOKEN", "", "Bearer token that `/metrics` requires (Prometheus: `authorization.credentials_file`), at least 16 characters. Unset: `/metrics` answers no one, since its series name tenants, event types and functions (with `DISPATCHER_AUTH_DISABLED`, only this machine's loopback). Secret: never printed.", metricsToken(func(c *config) *string { return &c.MetricsToken })},
 	{"DISPATCHER_JWKS_URL", "", "JWKS URL whose keys verify RS256/ES256 tokens (refreshed in the background, every 5 minutes to an hour as its `Cache-Control` says, and on a token with an unknown `kid` at most every 10 s, so a rotated key is known within 10 s of its first token); https, or plain http from a loopback address only.", str(func(c *config) *string { return &c.JWKSURL })},
 	{"DISPATCHER_JWT_ISSUER", "", "When set, tokens must carry this `iss`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTIssuer })},
@@ -114,8 +115,8 @@ var settings = []setting{
 	{"DISPATCHER_TASK_QUEUE", "dispatcher", "Temporal task queue of the dispatch workflows.", str(func(c *config) *string { return &c.TaskQueue })},
 	{"DISPATCHER_OUTBOUND_ALLOW", "", "Exceptions to outbound safety, comma-separated: CIDRs (`10.0.0.0/8`: those addresses, any port) or `host:port` (`billing.internal:8080`: that host and port, whatever it resolves to). Task functions must otherwise be `https` URLs of public addresses: not private, loopback, link-local, CGNAT or cloud metadata, checked when saved and on every connection and redirect.", list(func(c *config) *[]string { return &c.OutboundAllow })},
 	{"DISPATCHER_FUNCTION_TASK_QUEUES", "", "Task queues that `temporal`-kind functions may run on, comma-separated: those your own workers poll (default: none; never `DISPATCHER_TASK_QUEUE`).", list(func(c *config) *[]string { return &c.FunctionQueues })},
-	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS: required when the URL has a user and the host is not loopback, so a password never crosses the network in clear; otherwise when offered; `?starttls=required`, `opportunistic` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", str(func(c *config) *string { return &c.SMTPURL })},
-	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", str(func(c *config) *string { return &c.MailFrom })},
+	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS: required when the URL has a user and the host is not loopback, so a password never crosses the network in clear; otherwise when offered; `?starttls=required`, `opportunistic` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", checked(activities.CheckSMTPURL, func(c *config) *string { return &c.SMTPURL })},
+	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", checked(activities.CheckSender, func(c *config) *string { return &c.MailFrom })},
 	{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(workflows.NewestDispatchVersion), fmt.Sprintf("The version of the Dispatch workflow the process starts: this release's, %d, or, for a rolling upgrade from a release whose workers do not run it, the newest those run (%d or later; their `dispatcher version` says); then roll out again without it (docs/operations.md, Upgrades).", workflows.NewestDispatchVersion, workflows.OldestDispatchVersion), dispatchVersion(func(c *config) *string { return &c.DispatchVersion })},
 	{"DISPATCHER_LOCAL_ATTEMPT_TIMEOUT", "1m", "The longest attempt (a function's timeout and 10 s, 14 s with flow control; a mail's minute) whose first attempt runs inside the workflow task as a local activity, the fast path; longer ones run every attempt as a regular, heartbeating activity. Speed only: an attempt is never cut short.", duration(func(c *config) *time.Duration { return &c.LocalCallLimit })},
 	{"DISPATCHER_DEDUP_WINDOW", "168h", "How long an event id stays a duplicate, and a sent mail is not sent again. Temporal's namespace retention covers it when it is as long; otherwise the database keeps a record of accepted events for this long.", duration(func(c *config) *time.Duration { return &c.DedupWindow })},
@@ -342,6 +343,21 @@ func webURL(field func(*config) *string) func(*config, string) error {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("want an http:// or https:// URL with a host")
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// checked reads a value that check accepts. Before, a bad SMTP URL,
+// sender or JWT secret stopped the process only once its workers had
+// started, in an error that did not name the setting.
+func checked(check func(string) error, field func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if v != "" {
+			if err := check(v); err != nil {
+				return err
+			}
 		}
 		*field(c) = v
 		return nil

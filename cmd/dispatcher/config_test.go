@@ -60,6 +60,12 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_HTTP_ADDR", "127.0.0.1:99999", `DISPATCHER_HTTP_ADDR="127.0.0.1:99999": want host:port, the port from 0 to 65535`},
 		{"DISPATCHER_TEMPORAL_UI_URL", "not a url", `DISPATCHER_TEMPORAL_UI_URL="not a url": want an http:// or https:// URL with a host`},
 		{"DISPATCHER_TEMPORAL_UI_URL", "https://temporal.example.com", ""},
+		// Before, found once the workers had started, in errors that did
+		// not name the setting.
+		{"DISPATCHER_SMTP_URL", "http://mail:25", `DISPATCHER_SMTP_URL="http://mail:25": SMTP URL: scheme must be smtp or smtps`},
+		{"DISPATCHER_MAIL_FROM", "not an address", `DISPATCHER_MAIL_FROM="not an address": mail sender`},
+		{"DISPATCHER_JWT_SECRET", "s3cr-short", `DISPATCHER_JWT_SECRET="(hidden)": the HS256 secret is 10 bytes, it must be at least 32`},
+		{"DISPATCHER_SMTP_URL", "smtps://u:s3cret@mail.example.com", ""},
 		// Before, twice 1e300 overflowed the burst.
 		{"DISPATCHER_RATE_LIMIT", "1e300", `DISPATCHER_RATE_LIMIT="1e300": want a number a second up to 1000000`},
 		{"DISPATCHER_RATE_LIMIT", "1000000", ""},
