@@ -199,6 +199,8 @@ func TestErrors(t *testing.T) {
 		{"action name taken", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","name":"t","functionName":"erase"}`, 400, 17, `"t"`},
 		{"bad rql", "", "GET", "/dispatchers/v1?eq(colour,red)", "", 400, 19, "colour"},
 		{"rql with too many values", "", "GET", "/dispatchers/v1?in(id," + strings.Repeat("a,", 70000) + "b)", "", 400, 19, "too many values"},
+		// Before, a 500 on SQLite, 30 s of PostgreSQL then a 503.
+		{"rql with too many conditions", "", "GET", "/dispatchers/v1?select(id)&" + strings.Repeat("contains(name)&", 1100) + "eq(name,x)", "", 400, 19, "too many conditions (1102); a query takes at most 100"},
 		{"startTimestamp in year 10000", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","startTimestamp":253402300800000}`, 400, 15, "9999"},
 		// Before, the key was dropped, and the mail went without its bcc.
 		{"recipients bc", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","templateId":"` + unknown + `","recipients":{"to":["a@example.com"],"bc":["b@example.com"]}}`, 400, 15, `recipients.bc: unknown field; did you mean "bcc"?`},

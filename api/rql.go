@@ -77,8 +77,12 @@ const (
 	rqlGroup
 )
 
-// maxRQLValues bounds the values of one query.
-const maxRQLValues = 1000
+// maxRQLValues bounds the values of one query; maxRQLCalls its calls
+// (conditions, and() and or() included, and select, sort, limit): each
+// condition is a clause, and 999 of them went past SQLite's expression
+// depth (a 500) and kept PostgreSQL busy for the request's 30 s (a 503,
+// which clients retry).
+const maxRQLValues, maxRQLCalls = 1000, 100
 
 // maxRQLValueLen bounds one value: some lists are filtered in memory, and a
 // like pattern is matched against every item.
@@ -105,6 +109,9 @@ func (sc rqlSchema) parse(rawQuery string) (dispatcher.Query, error) {
 	// Each value becomes a bind parameter, and databases cap those.
 	if n := strings.Count(rawQuery, ","); n > maxRQLValues {
 		return dispatcher.Query{}, rqlErrorf("too many values (%d); a query takes at most %d", n, maxRQLValues)
+	}
+	if n := strings.Count(rawQuery, "("); n > maxRQLCalls {
+		return dispatcher.Query{}, rqlErrorf("too many conditions (%d); a query takes at most %d", n, maxRQLCalls)
 	}
 	p := rqlParser{s: rawQuery}
 	terms, err := p.terms()
