@@ -45,7 +45,7 @@ func (s *Server) updateAction(c *gin.Context) {
 		return
 	}
 	if u == (dispatcher.ActionUpdate{}) {
-		abort(c, errEmptyBody, "the body changes nothing (a null leaves its field as it is): give at least one field of the action")
+		abort(c, errEmptyBody, "the body changes nothing (null leaves a field as it is, but removes description, data, startTimestamp and retryPolicy): give at least one field of the action")
 		return
 	}
 	ifUpdated, ok := s.ifDispatcherMatch(c)

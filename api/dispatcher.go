@@ -75,7 +75,7 @@ func (s *Server) updateDispatcher(c *gin.Context) {
 	}
 	u := req.Update()
 	if u.Empty() {
-		abort(c, errEmptyBody, "the body changes nothing (a null leaves its field as it is): give at least one of name, description, eventType, tags, ordering, filter, enabled")
+		abort(c, errEmptyBody, "the body changes nothing (null leaves name, eventType, tags and enabled as they are, and removes description, ordering and filter): give at least one of name, description, eventType, tags, ordering, filter, enabled")
 		return
 	}
 	ifUpdated, ok := s.ifDispatcherMatch(c)

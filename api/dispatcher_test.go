@@ -163,7 +163,7 @@ func TestErrors(t *testing.T) {
 		{"empty body", "", "POST", "/dispatchers/v1", "", 400, 13, "empty"},
 		{"empty update", "", "PUT", "/dispatchers/v1/" + id, `{"actions":[]}`, 400, 13, "changes nothing"},
 		// Before, it said "changes nothing" of a body that named a field.
-		{"null name", "", "PUT", "/dispatchers/v1/" + id, `{"name":null}`, 400, 13, "a null leaves its field as it is"},
+		{"null name", "", "PUT", "/dispatchers/v1/" + id, `{"name":null}`, 400, 13, "null leaves name, eventType, tags and enabled as they are, and removes description"},
 		{"missing eventType", "", "POST", "/dispatchers/v1", `{"name":"n"}`, 400, 14, "eventType"},
 		{"missing recipients", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","templateId":"` + tmpl + `"}`, 400, 14, "recipients.to"},
 		{"missing functionName", "", "POST", "/dispatchers/v1", `{"eventType":"e","actions":[{"type":"task"}]}`, 400, 14, "actions[0].functionName"},
