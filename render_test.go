@@ -165,6 +165,9 @@ func TestResolveValue(t *testing.T) {
 		{"mixed text becomes a string", `{"n":"user {{ .content.userId }}"}`, `{"n":"user 1234567890123"}`, ""},
 		{"two actions become a string", `{"n":"{{ .content.userId }}{{ .content.userId }}"}`, `{"n":"12345678901231234567890123"}`, ""},
 		{"time formatted", `{"y":"{{ formatTime .event.time \"2006\" }}"}`, `{"y":"2026"}`, ""},
+		// As README "Values from the event" documents it, for a function's
+		// own Mustache text.
+		{"literal braces", `{"g":"Hello {{\"{{\"}}name}}"}`, `{"g":"Hello {{name}}"}`, ""},
 		// One expression keeps its value's type too. Before, an object
 		// reached the function as "map[a:1 b:2]" and a number as a string.
 		{"index to an element keeps its type", `{"e":"{{ index .content.emails 1 }}","p":"{{ index .content \"profile\" }}"}`, `{"e":"b@example.com","p":{"a":1,"b":2}}`, ""},

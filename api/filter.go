@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"path"
 	"slices"
 	"strings"
 
@@ -169,15 +168,25 @@ func matchCond(c *dispatcher.Cond, fields map[string]string) (bool, error) {
 	case dispatcher.OpLe:
 		return v <= c.Values[0], nil
 	case dispatcher.OpLike:
-		ok, err := path.Match(strings.ToLower(strings.ReplaceAll(c.Values[0], "?", `\?`)), strings.ToLower(v))
-		if err != nil {
-			return false, dispatcher.Errorf(dispatcher.EQUERY, "rql: like(%s,%s): %v", c.Field, c.Values[0], err)
-		}
-		return ok, nil
+		return likes(strings.ToLower(v), strings.ToLower(c.Values[0])), nil
 	case dispatcher.OpContains:
 		return strings.Contains(strings.ToLower(v), strings.ToLower(c.Values[0])), nil
 	case dispatcher.OpExcludes:
 		return !strings.Contains(strings.ToLower(v), strings.ToLower(c.Values[0])), nil
 	}
 	return false, dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown operator %q", c.Op)
+}
+
+// likes reports whether pattern is found in v, '*' matching any run of
+// characters, as the store's like (models.likePattern): anywhere, and
+// across '/', which path.Match's '*' did not match.
+func likes(v, pattern string) bool {
+	for part := range strings.SplitSeq(pattern, "*") {
+		i := strings.Index(v, part)
+		if i < 0 {
+			return false
+		}
+		v = v[i+len(part):]
+	}
+	return true
 }

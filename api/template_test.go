@@ -165,6 +165,10 @@ func TestTemplateListRQL(t *testing.T) {
 		{"", 3, []string{"bye", "bye-again", "welcome"}},
 		{"?eq(name,bye)", 1, []string{"bye"}},
 		{"?like(name,bye*)&sort(-name)", 2, []string{"bye-again", "bye"}},
+		// Anywhere in the name, as the Extra Horizon SDK documents like
+		// ("contains the substring"); before, only a match of the whole.
+		{"?like(name,again)", 1, []string{"bye-again"}},
+		{"?like(name,Y*GAI)", 1, []string{"bye-again"}},
 		{"?or(eq(name,welcome),eq(name,bye))&limit(1,1)", 2, []string{"welcome"}},
 		{"?ne(name,bye)&select(name)", 2, []string{"bye-again", "welcome"}},
 		{"?contains(name)&limit(1)", 3, []string{"bye"}},

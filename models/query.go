@@ -216,11 +216,11 @@ func (b *filterBuilder) scalar(c dispatcher.Cond, col string, kind dispatcher.Fi
 	case dispatcher.OpLe:
 		b.write(ordered+" <= ?", values[0])
 	case dispatcher.OpLike:
-		b.write("LOWER("+col+") LIKE LOWER(?) ESCAPE '\\'", likePattern(c.Values[0], false))
-	case dispatcher.OpContains:
 		b.write("LOWER("+col+") LIKE LOWER(?) ESCAPE '\\'", likePattern(c.Values[0], true))
+	case dispatcher.OpContains:
+		b.write("LOWER("+col+") LIKE LOWER(?) ESCAPE '\\'", likePattern(c.Values[0], false))
 	case dispatcher.OpExcludes:
-		b.write("("+col+" IS NULL OR LOWER("+col+") NOT LIKE LOWER(?) ESCAPE '\\')", likePattern(c.Values[0], true))
+		b.write("("+col+" IS NULL OR LOWER("+col+") NOT LIKE LOWER(?) ESCAPE '\\')", likePattern(c.Values[0], false))
 	default:
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: unknown operator %q", c.Op)
 	}
@@ -243,7 +243,7 @@ func (b *filterBuilder) member(c dispatcher.Cond, sub, col string, values []any)
 	case dispatcher.OpOut:
 		b.write("NOT EXISTS ("+sub+col+" IN ?)", values)
 	case dispatcher.OpLike:
-		b.write("EXISTS ("+sub+"LOWER("+col+") LIKE LOWER(?) ESCAPE '\\')", likePattern(c.Values[0], false))
+		b.write("EXISTS ("+sub+"LOWER("+col+") LIKE LOWER(?) ESCAPE '\\')", likePattern(c.Values[0], true))
 	default:
 		return dispatcher.Errorf(dispatcher.EQUERY, "rql: %s is not supported on %s (use eq, ne, in, out, like, contains or excludes)", c.Op, c.Field)
 	}
@@ -280,15 +280,17 @@ func typed(field string, kind dispatcher.FieldKind, values []string) ([]any, err
 	return out, nil
 }
 
-// likePattern turns an RQL like value ('*' is any run of characters) into
-// a SQL LIKE pattern; anywhere wraps it in '%' for a substring match.
-func likePattern(v string, anywhere bool) string {
+// likePattern turns an RQL value into a SQL LIKE pattern that finds it
+// anywhere in the text, as the Extra Horizon SDK documents like ("contains
+// the substring"); with wildcards (like) '*' is any run of characters,
+// else (contains, excludes) itself.
+func likePattern(v string, wildcards bool) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	p := r.Replace(v)
-	if anywhere {
-		return "%" + p + "%"
+	if wildcards {
+		p = strings.ReplaceAll(p, "*", "%")
 	}
-	return strings.ReplaceAll(p, "*", "%")
+	return "%" + p + "%"
 }
 
 // buildOrder turns a sort into an ORDER BY clause; creation order breaks

@@ -26,6 +26,7 @@ func TestLikeIgnoresCase(t *testing.T) {
 		create(t, s, dispatcher.Dispatcher{Name: "other", EventType: "e", Tags: []string{"x"}, Actions: []dispatcher.Action{other}})
 		for _, tt := range []struct{ field, value string }{
 			{"name", "gdpr*"},
+			{"name", "PR ER"}, // anywhere, as the Extra Horizon SDK documents like
 			{"tags", "exh*"},
 			{"tags", "Exh_Cli_Managed"},
 			{"actions.name", "erase"},
