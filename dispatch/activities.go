@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -49,11 +50,20 @@ const maxEmptyPages = 10
 // refused, each after waiting its turn at the bulk replay's rate and
 // noted among its problems. A page that leaves none reads the next, up to
 // maxEmptyPages: each call is history, and the bulk replay continues as
-// new only after replays it starts.
+// new only after replays it starts. But not past half of the attempt's
+// time: an attempt that timed out read its pages again on every retry, and
+// on a slow visibility store the bulk replay never moved on.
 func (r *ReplayActivities) ListExecutions(ctx context.Context, in workflows.ListExecutionsInput) (workflows.ListExecutionsResult, error) {
 	ctx = activities.Acting(ctx) // the bulk replay's tenant
 	out := workflows.ListExecutionsResult{NextPageToken: in.PageToken}
+	half := time.Time{}
+	if dl, ok := ctx.Deadline(); ok {
+		half = time.Now().Add(time.Until(dl) / 2)
+	}
 	for range maxEmptyPages {
+		if !half.IsZero() && time.Now().After(half) && len(out.NextPageToken) > 0 && out.Superseded > 0 {
+			break // the pages read so far; the next call reads on from there
+		}
 		runs, next, err := r.ex.ListRuns(ctx, in.Filter, in.PageSize, out.NextPageToken)
 		listed := len(runs)
 		if err == nil {
