@@ -40,8 +40,9 @@ func clientFlags(cmd *cobra.Command, getenv func(string) string) func() (*apiCli
 	cmd.PersistentFlags().StringVar(&base, "url", "", "dispatcher API base URL (env DISPATCHER_URL, default http://127.0.0.1:8080)")
 	cmd.PersistentFlags().StringVar(&token, "token", "", "bearer token (env DISPATCHER_TOKEN)")
 	return func() (*apiClient, error) {
+		setting := "--url"
 		if base == "" {
-			base = getenv("DISPATCHER_URL")
+			base, setting = getenv("DISPATCHER_URL"), "DISPATCHER_URL"
 		}
 		if base == "" {
 			base = defaultAPIURL
@@ -51,7 +52,7 @@ func clientFlags(cmd *cobra.Command, getenv func(string) string) func() (*apiCli
 		}
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("--url %q: want an absolute http(s) URL", base)
+			return nil, fmt.Errorf("%s %q: want an absolute http(s) URL", setting, base)
 		}
 		return &apiClient{base: strings.TrimRight(base, "/"), shown: strings.TrimRight(u.Redacted(), "/"), token: token,
 			http: &http.Client{Timeout: time.Minute}}, nil

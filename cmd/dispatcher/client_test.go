@@ -384,3 +384,23 @@ func TestReplayRefusesFlagsItWouldIgnore(t *testing.T) {
 		}
 	}
 }
+
+// A bad URL names where it came from: before, one from DISPATCHER_URL
+// was blamed on --url, which the user never gave.
+func TestClientURLErrorNamesItsSetting(t *testing.T) {
+	for _, tt := range []struct{ flag, env, want string }{
+		{"", "notaurl", `DISPATCHER_URL "notaurl": want an absolute http(s) URL`},
+		{"ftp://x", "http://127.0.0.1:1", `--url "ftp://x": want an absolute http(s) URL`},
+	} {
+		cmd := &cobra.Command{Use: "x"}
+		client := clientFlags(cmd, func(k string) string { return map[string]string{"DISPATCHER_URL": tt.env}[k] })
+		if tt.flag != "" {
+			if err := cmd.PersistentFlags().Set("url", tt.flag); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := client(); err == nil || err.Error() != tt.want {
+			t.Errorf("flag %q, env %q: %v, want %s", tt.flag, tt.env, err, tt.want)
+		}
+	}
+}
