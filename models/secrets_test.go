@@ -225,13 +225,7 @@ func TestFunctionSecretLikeAnEnvelope(t *testing.T) {
 	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := models.Open(url(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := models.Migrate(ctx, db); err != nil {
-				t.Fatal(err)
-			}
+			db := migratedTo(t, url(t), allMigrations)
 			for _, s := range []*models.Store{models.NewStore(db, tick()), models.NewStore(db, tick(), models.WithKeys(keyRing(t, generateKey(t, "k1"))))} {
 				f := dispatcher.Function{Name: "pe", URL: "http://127.0.0.1:9/", Secret: "enc:v1:zz:AAAA"}
 				if err := s.CreateFunction(ctx, &f); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), "secret:") {

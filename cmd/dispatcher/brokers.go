@@ -113,21 +113,6 @@ func natsSubject(field func(*config) *string) func(*config, string) error {
 	}
 }
 
-// brokerURLSetting reads a broker's URL (check says which are valid: rabbitmq.CheckURL,
-// jetstream.CheckURLs), or nothing for no such intake: one that cannot be
-// dialled is refused at start-up rather than on every attempt to connect.
-func brokerURLSetting(check func(string) error, field func(*config) *string) func(*config, string) error {
-	return func(c *config, v string) error {
-		if v != "" {
-			if err := check(v); err != nil {
-				return err
-			}
-		}
-		*field(c) = v
-		return nil
-	}
-}
-
 // between reads a whole number from least to most.
 func between(least, most int, field func(*config) *int) func(*config, string) error {
 	return func(c *config, v string) error {
