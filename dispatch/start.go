@@ -120,10 +120,15 @@ func (s Starter) start(ctx context.Context, id string, ev dispatcher.Event) (dis
 	if err != nil {
 		return dispatcher.StartResult{}, err
 	}
-	in.Config = cfg
 	var seq dispatcher.Sequence
-	if in.Config != nil {
-		seq = in.Config.SequenceOf(ev)
+	if cfg != nil {
+		// Its ordered dispatchers, paused or filtered out as they may be,
+		// hold it behind its key: the others would otherwise run it ahead
+		// of the events waiting there. Pause and filters apply when its
+		// turn comes (the LoadConfig activity).
+		seq = cfg.SequenceOf(ev)
+		run := cfg.ForEvent(ev)
+		in.Config = &run
 	}
 	if t := dispatcher.TurnOf(ctx); t != nil {
 		if err := t.Wait(ctx, seq.TurnKey()); err != nil {
@@ -178,11 +183,11 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
-// config is the configuration ev is dispatched with, resolved for it;
-// nil when there is none to hand over (no Configs, or one that could not
-// be read for another reason than the store's absence: the dispatch
-// loads it). Paused dispatchers and filters are resolved here, once, and
-// the input records the outcome (Config.Skipped).
+// config is the configuration of ev's type, its pauses and filters not
+// yet applied (start applies them, once, and the input records the
+// outcome: Config.Skipped); nil when there is none to hand over (no
+// Configs, or one that could not be read for another reason than the
+// store's absence: the dispatch loads it).
 func (s Starter) config(ctx context.Context, ev dispatcher.Event) (*dispatcher.Config, error) {
 	if s.Configs == nil {
 		return nil, nil
@@ -196,7 +201,6 @@ func (s Starter) config(ctx context.Context, ev dispatcher.Event) (*dispatcher.C
 	case err != nil:
 		return nil, nil
 	}
-	cfg = cfg.ForEvent(ev)
 	return &cfg, nil
 }
 

@@ -383,6 +383,39 @@ func TestStarterKey(t *testing.T) {
 	}
 }
 
+// heldConfigs orders event type x by content.userId through a dispatcher
+// that is paused, or whose filter is false for the event, beside an
+// unordered one.
+type heldConfigs struct{ paused bool }
+
+func (h heldConfigs) Config(context.Context, string) (dispatcher.Config, error) {
+	ordered := dispatcher.Dispatcher{ID: "d-ordered", EventType: "x", Ordering: &dispatcher.Ordering{Key: "content.userId"}, Paused: h.paused}
+	if !h.paused {
+		ordered.Filter = "event.content.userId != 7"
+	}
+	return dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ordered, {ID: "d-unordered", EventType: "x"}}}, nil
+}
+
+// An event whose ordered dispatcher is paused, or filters it out, still
+// waits for its turn behind its key, where the pause and the filter apply:
+// before, it was dispatched at once, and the event type's other
+// dispatchers ran it ahead of the events waiting there.
+func TestStarterHoldsAnEventOfAPausedOrderedDispatcher(t *testing.T) {
+	ev := dispatcher.Event{ID: "ev-held", Type: "x", Content: json.RawMessage(`{"userId":7}`), Time: time.Now()}
+	for _, paused := range []bool{true, false} {
+		if key, err := (dispatch.Starter{Configs: heldConfigs{paused}}).Key(context.Background(), ev); err != nil || key != "content.userId\x007" {
+			t.Errorf("paused %t: key %q, %v; want the event's", paused, key, err)
+		}
+	}
+	// No worker polls this queue: the Sequence stays open.
+	s := dispatch.Starter{Client: testenv.TemporalClient(t), Configs: heldConfigs{paused: true}, TaskQueue: "no-worker"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if res, err := s.Start(ctx, ev); err != nil || !res.Sequenced {
+		t.Errorf("Start: %+v, %v; want it sequenced", res, err)
+	}
+}
+
 // fieldConfigs orders user_deleted by content.userId, order_placed by
 // content.orderId.
 type fieldConfigs struct{}
