@@ -59,7 +59,8 @@ const (
 
 	// MinRatePerSecond is one call a day: slower, the interval between
 	// calls (EmissionInterval) outgrew time.Duration and the limit let
-	// every call through.
+	// every call through. A rate saved below it before is read as it
+	// (activities.FunctionFlow), so that the Gates' histories replay.
 	MinRatePerSecond   = 1.0 / 86400
 	MaxRatePerSecond   = 1000
 	MaxBurst           = 1000
@@ -153,7 +154,7 @@ func (f *Flow) Validate(kind string) error {
 // pace: the token bucket in whole nanoseconds, so that every worker
 // computes the same schedule.
 func (r RateLimit) EmissionInterval() time.Duration {
-	return max(time.Duration(float64(time.Second)/max(r.PerSecond, MinRatePerSecond)), 1)
+	return max(time.Duration(float64(time.Second)/r.PerSecond), 1)
 }
 
 // FlowState is where a gated function's flow control stands: its state

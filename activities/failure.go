@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -41,12 +42,24 @@ func unanswered(ctx context.Context, msg string, retryAfter time.Duration) error
 	})
 }
 
-// storeWait bounds the pauses of untilStoreAnswers; storeKeep is the time
-// an attempt keeps for its mail or call once the store answers.
+// storeWait bounds the pauses of untilStoreAnswers; noStoreWait, as its
+// keep, makes none.
 const (
 	storeWaitFirst, storeWaitMost = 250 * time.Millisecond, 5 * time.Second
-	storeKeep                     = minSendTime + callMargin
+	noStoreWait                   = time.Duration(math.MaxInt64)
 )
+
+// mailKeep is the keep of untilStoreAnswers for a mail's attempt: the
+// time to send it and to record it. A first attempt (a local activity)
+// holds its dispatch's workflow task: it waits for nothing, and its
+// regular activity waits. A function's call does not wait (CallFunction):
+// its attempt is its timeout and a margin, and a wait would cut the call.
+func mailKeep(ctx context.Context) time.Duration {
+	if activity.IsActivity(ctx) && activity.GetInfo(ctx).IsLocalActivity {
+		return noStoreWait
+	}
+	return minSendTime + callMargin
+}
 
 // untilStoreAnswers runs op, a read or write of the store, again while it
 // fails because the store is unavailable (EUNAVAILABLE: down, restarting,

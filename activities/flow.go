@@ -23,5 +23,14 @@ func (a *Effects) FunctionFlow(ctx context.Context, in dispatcher.FunctionFlowIn
 	case err != nil:
 		return dispatcher.Flow{}, temporal.NewApplicationError(fmt.Sprintf("loading function %q: %v", in.Name, err), dispatcher.FailureStore)
 	}
+	if rl := f.Flow.RateLimit; rl != nil && rl.PerSecond < dispatcher.MinRatePerSecond {
+		// Saved before it was refused: the interval overflowed, and the
+		// limit let every call through. Clamped here, in the result the
+		// Gate's history records, rather than in EmissionInterval, which
+		// the Gate's replay of its older histories computes again.
+		r := *rl
+		r.PerSecond = dispatcher.MinRatePerSecond
+		f.Flow.RateLimit = &r
+	}
 	return f.Flow, nil
 }

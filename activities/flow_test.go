@@ -192,3 +192,21 @@ func wantMade(t *testing.T, sink *functionSink, before int, err error, made bool
 		t.Errorf("%d calls reached the function, want %d", got, want)
 	}
 }
+
+// A rate saved before the least was refused reads as the least: its
+// interval overflowed, and the Gate let every call through. Clamped in the
+// activity's result, which the Gate's history records, so that its older
+// histories replay as they ran.
+func TestFunctionFlowClampsARateBelowTheLeast(t *testing.T) {
+	store := newFakeStore()
+	store.functions["slow"] = dispatcher.Function{Name: "slow", Kind: dispatcher.FunctionHTTP, URL: "http://127.0.0.1:9/",
+		Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 1e-10, Burst: 1}}}
+	a := newActivities(t, activities.Options{Store: store})
+	var f dispatcher.Flow
+	if err := execute(t, a, a.FunctionFlow, dispatcher.FunctionFlowInput{Name: "slow"}, &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.RateLimit == nil || f.RateLimit.PerSecond != dispatcher.MinRatePerSecond || f.RateLimit.EmissionInterval() != 24*time.Hour {
+		t.Errorf("rate limit %+v, want one call a day", f.RateLimit)
+	}
+}

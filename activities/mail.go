@@ -47,14 +47,14 @@ const (
 func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispatcher.MailResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store must not pass for a dead worker
-	if err := a.superseded(ctx, storeKeep, in.Reset, in.Run); err != nil {
+	if err := a.superseded(ctx, mailKeep(ctx), in.Reset, in.Run); err != nil {
 		return dispatcher.MailResult{}, err
 	}
 	owner := claimOwner()
 	for {
 		var claim dispatcher.MailClaim
 		var now time.Time
-		err := untilStoreAnswers(ctx, storeKeep, func() (err error) {
+		err := untilStoreAnswers(ctx, mailKeep(ctx), func() (err error) {
 			now = time.Now() // the wall clock, as the deadline's: claims compare them
 			claim, err = a.store.ClaimMail(ctx, in.MessageID, owner, now, claimUntil(ctx, now))
 			return err
@@ -97,7 +97,7 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 		}
 	}()
 	var t dispatcher.Template
-	err := untilStoreAnswers(ctx, storeKeep, func() (err error) {
+	err := untilStoreAnswers(ctx, mailKeep(ctx), func() (err error) {
 		t, err = a.cache.template(ctx, in.TemplateID, in.ConfigVersion)
 		return err
 	})

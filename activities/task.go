@@ -46,14 +46,10 @@ const maxRetryAfter = time.Hour
 func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 	ctx = Acting(ctx)
 	defer Heartbeat(ctx)() // from the start: a slow store or slot must not pass for a dead worker
-	if err := a.superseded(ctx, storeKeep, in.Reset, in.Run); err != nil {
+	if err := a.superseded(ctx, noStoreWait, in.Reset, in.Run); err != nil {
 		return dispatcher.TaskResult{}, err
 	}
-	var f dispatcher.Function
-	err := untilStoreAnswers(ctx, storeKeep, func() (err error) {
-		f, err = a.cache.function(ctx, in.FunctionName, in.ConfigVersion)
-		return err
-	})
+	f, err := a.cache.function(ctx, in.FunctionName, in.ConfigVersion)
 	switch {
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q does not exist", in.FunctionName))

@@ -121,7 +121,8 @@ func (e *Executions) sequenceState(ctx context.Context, seq string) (workflows.S
 	case errors.As(err, &gone):
 		return st, nil
 	case err != nil:
-		return st, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "asking the ordering key's Sequence %s what it holds: %v", seq, err)
+		return st, fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE,
+			"asking the ordering key's Sequence %s what it holds: temporal did not answer; try again", seq), err)
 	case res.QueryRejected != nil:
 		return st, nil
 	}

@@ -336,9 +336,6 @@ func attributesUnknown(err error) bool {
 			strings.Contains(invalid.Message, "not a valid search attribute")) // a query's
 }
 
-// unavailable reports whether err means Temporal did not answer in time,
-// or cannot take the request now (a rate limit of the namespace or the
-// cluster), as opposed to refusing it.
 // temporalUnavailable is EUNAVAILABLE for err, a Temporal that does not
 // answer: err, which names the server's address, reaches the logs but
 // not the client (dispatcher.ErrorMessage).
@@ -346,6 +343,9 @@ func temporalUnavailable(err error) error {
 	return fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: try again"), err)
 }
 
+// unavailable reports whether err means Temporal did not answer in time,
+// or cannot take the request now (a rate limit of the namespace or the
+// cluster), as opposed to refusing it.
 func unavailable(err error) bool {
 	var (
 		unavail   *serviceerror.Unavailable

@@ -524,8 +524,8 @@ func (g *gate) grant(ctx workflow.Context, now time.Time) {
 
 // rescale keeps the calls already spaced by the rate limit in their
 // place when the rate changes to rl (gateRateV1): the time the bucket is
-// ahead of now, in calls of the old rate, becomes as many of the new. A
-// limit removed forgets it. Before, a raised rate let nothing through
+// ahead of now, in calls of the old rate, becomes as many of the new, up
+// to one. A limit removed forgets it. Before, a raised rate let nothing through
 // until the old rate's next slot: a mistaken 0.001 a second, raised,
 // still held the calls for 1,000 s.
 func (g *gate) rescale(ctx workflow.Context, now time.Time, rl *dispatcher.RateLimit) {
@@ -538,8 +538,11 @@ func (g *gate) rescale(ctx workflow.Context, now time.Time, rl *dispatcher.RateL
 		g.TAT = time.Time{}
 		return
 	}
+	// At most one call of the new rate ahead: lowered, the next call keeps
+	// the new rate's distance, not the old burst's debt charged at it
+	// (100 calls at once, then 1 a minute, held the next for 100 minutes).
 	ahead := float64(g.TAT.Sub(now)) / float64(old.EmissionInterval()) * float64(rl.EmissionInterval())
-	g.TAT = now.Add(time.Duration(ahead))
+	g.TAT = now.Add(time.Duration(min(ahead, float64(rl.EmissionInterval()))))
 }
 
 // allowed reports whether a permit may go at now, whether it is the
