@@ -138,6 +138,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	}
 	wg.Wait(ctx)
 
+	d.emitTaskFailed(ctx)
 	res, err := d.finish(ctx)
 	recordEnd(ctx, err)
 	return res, err
@@ -260,6 +261,45 @@ func (d *dispatch) skipReason() string {
 		}
 	}
 	return dispatcher.TopSkipReason(reasons)
+}
+
+// TaskFailedInput is the input of ActivityEmitTaskFailed: the event a
+// dispatch ran for and its task actions that failed for good.
+type TaskFailedInput struct {
+	Event  dispatcher.Event
+	Failed []TaskFailure
+}
+
+// TaskFailure is one task action that failed for good.
+type TaskFailure struct {
+	Outcome      dispatcher.ActionOutcome
+	FunctionName string
+	Tags         []string `json:",omitempty"`
+}
+
+// emitTaskFailed has a task_failed event started for each of its task
+// actions that failed for good (dispatchV15), before the dispatch closes.
+// The events are not its own to lose, but not its outcome either: one
+// that cannot be started within emitOptions is logged, and the dispatch
+// ends as its actions did.
+func (d *dispatch) emitTaskFailed(ctx workflow.Context) {
+	if d.version < dispatchV15 || d.in.Event.Type == dispatcher.EventTaskFailed || ctx.Err() != nil {
+		return
+	}
+	in := TaskFailedInput{Event: d.in.Event}
+	for i, j := range d.jobs {
+		if o := d.outcomes[i]; o.Type == dispatcher.ActionTask && o.Status == dispatcher.OutcomeFailed {
+			in.Failed = append(in.Failed, TaskFailure{Outcome: o, FunctionName: j.action.FunctionName, Tags: j.action.Tags})
+		}
+	}
+	if len(in.Failed) == 0 {
+		return
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, emitOptions)
+	var started int
+	if err := workflow.ExecuteLocalActivity(lctx, ActivityEmitTaskFailed, in).Get(ctx, &started); err != nil {
+		workflow.GetLogger(ctx).Error("task_failed events not started", "EventID", d.in.Event.ID, "Failed", len(in.Failed), "Error", err)
+	}
 }
 
 // finish records the failed actions in search attributes and returns the

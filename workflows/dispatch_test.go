@@ -209,6 +209,56 @@ func TestDispatchOneActionFails(t *testing.T) {
 	env.AssertNumberOfCalls(t, workflows.ActivitySendMail, 0)
 }
 
+// A task action that fails for good has a task_failed event started, as
+// Extra Horizon's Task Service emitted one; a mail does not, nor a task of
+// a task_failed event's dispatch (which would emit without end), nor a
+// dispatch started by an intake older than dispatchV15.
+func TestDispatchEmitsTaskFailed(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		eventType string
+		version   int
+		want      string
+	}{
+		{"failed task", "user_deleted", workflows.DispatchVersion, "t2:ConfigNotFound:missing:[gdpr]"},
+		{"of a task_failed event", dispatcher.EventTaskFailed, workflows.DispatchVersion, ""},
+		{"before dispatchV15", "user_deleted", 14, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			failing := taskAction("t2", "missing")
+			failing.Tags = []string{"gdpr"}
+			cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: tc.eventType,
+				Actions: []dispatcher.Action{mailAction("m1"), taskAction("t1", "erase"), failing}})
+			env := newEnv(t, cfg)
+			env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(dispatcher.MailResult{},
+				temporal.NewNonRetryableApplicationError("no such template", dispatcher.FailureTemplate, nil))
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+			var got []string
+			env.OnActivity(workflows.ActivityEmitTaskFailed, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in workflows.TaskFailedInput) (int, error) {
+					record(func() {
+						if in.Event.ID != testEvent().ID {
+							t.Errorf("event = %q, want the dispatch's", in.Event.ID)
+						}
+						for _, f := range in.Failed {
+							got = append(got, fmt.Sprintf("%s:%s:%s:%v", f.Outcome.ActionID, f.Outcome.ErrorClass, f.FunctionName, f.Tags))
+						}
+					})
+					return len(in.Failed), nil
+				})
+			ev := testEvent()
+			ev.Type = tc.eventType
+			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: ev, Config: &cfg, Version: tc.version})
+			if s := summary(res.Outcomes); s != "m1:failed:1:TemplateError t1:succeeded:1: t2:failed:0:ConfigNotFound" {
+				t.Fatalf("outcomes = %q", s)
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("task_failed emitted for %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // An overflow (an event its Sequence had no room for) runs none of its
 // actions: each fails at once with OrderingOverflow and says why, so the
 // event is found among the failures and replayed.

@@ -30,6 +30,9 @@ const (
 	// own name, so histories and the Web UI tell it from the retries.
 	LocalSendMail     = "SendMailLocal"
 	LocalCallFunction = "CallFunctionLocal"
+	// ActivityEmitTaskFailed starts the task_failed events of the task
+	// actions that failed for good (dispatchV15); always local.
+	ActivityEmitTaskFailed = "EmitTaskFailed"
 
 	// WorkflowBulkReplay replays every dispatch a filter matches,
 	// throttled; QueryProgress returns its BulkReplayProgress.

@@ -73,6 +73,20 @@ var loadConfigOptions = workflow.LocalActivityOptions{
 	},
 }
 
+// emitOptions: starting the task_failed events waits out an outage of
+// Temporal or of the store for up to an hour, and the dispatch closes
+// only then (a worker's restart meanwhile makes it again: each event's id
+// is its own, so none is started twice).
+var emitOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    30 * time.Second,
+	ScheduleToCloseTimeout: time.Hour,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+	},
+}
+
 // resolveFunctionOptions: looking a function up again is a read of the
 // local store; when it does not answer for a while, the action goes on
 // without (dispatch.function).

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -110,6 +112,7 @@ func loadHistory(t *testing.T, path string) (*historypb.History, worker.ReplayWo
 type registry interface {
 	workflows.Registry
 	RegisterActivity(a any)
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
 }
 
 // register registers the workflows, and the activities under the names
@@ -127,4 +130,10 @@ func register(w registry, e *activities.Effects, r *dispatch.ReplayActivities, c
 	w.RegisterActivity(r)
 	w.RegisterActivity(dispatch.NewGateActivities(c))
 	w.RegisterActivity(dispatch.NewSequenceActivities(c))
+	if c != nil {
+		w.RegisterActivity(dispatch.NewEventActivities(dispatch.Starter{Client: c}))
+	} else { // a test environment: no Temporal to start the events with
+		w.RegisterActivityWithOptions(func(context.Context, workflows.TaskFailedInput) (int, error) { return 0, nil },
+			activity.RegisterOptions{Name: workflows.ActivityEmitTaskFailed})
+	}
 }

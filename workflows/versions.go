@@ -175,8 +175,16 @@ const (
 	// concurrency.
 	// Every other run runs as in dispatchV13.
 	dispatchV14 workflow.Version = 14
+	// dispatchV15: a task action that fails for good emits a task_failed
+	// event, as Extra Horizon's Task Service did: once every action has
+	// ended, a local activity (ActivityEmitTaskFailed) starts one per such
+	// action, whose id its run and action name, so a dispatch that runs it
+	// again starts none twice. Not for a dispatch of a task_failed event
+	// (a listener's failure would emit another, without end), nor for one
+	// canceled. Every other run runs as in dispatchV14.
+	dispatchV15 workflow.Version = 15
 
-	dispatchLatest = dispatchV14
+	dispatchLatest = dispatchV15
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2

@@ -160,8 +160,14 @@ func (p process) run(ctx context.Context) error {
 	context.AfterFunc(ctx, func() {
 		p.log.Info("stopping: draining requests, letting first attempts end", "cause", context.Cause(ctx).Error(), "within", p.cfg.ShutdownPeriod.String())
 	})
+	// One starter for the API, the broker intakes and the worker's
+	// task_failed events. Eager start only helps when this process's
+	// worker takes the first workflow task: serve and worker, not api
+	// alone.
+	starter := dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, Stopping: ctx.Done(), LocalCallLimit: p.cfg.LocalCallLimit,
+		Seen: p.acceptedEvents(ctx, tc, store), Now: time.Now, Configs: configs}
 	if p.worker {
-		workers, err := p.startWorkers(ctx, tc, store, configs, executions, func(err error) {
+		workers, err := p.startWorkers(ctx, tc, store, configs, executions, starter, func(err error) {
 			fail(fmt.Errorf("the worker stopped for good: %w", err))
 		})
 		if err != nil {
@@ -182,14 +188,6 @@ func (p process) run(ctx context.Context) error {
 			return temporal(ctx)
 		}
 		go p.pruneDeliveryRecords(ctx, store)
-	}
-	// One starter for the API and the broker intakes. Eager start only
-	// helps when this process's worker takes the first workflow task:
-	// serve and worker, not api alone.
-	var starter dispatch.Starter
-	if p.api || (p.worker && p.cfg.brokers()) {
-		starter = dispatch.Starter{Client: tc, TaskQueue: p.cfg.TaskQueue, Eager: p.worker, Stopping: ctx.Done(), LocalCallLimit: p.cfg.LocalCallLimit,
-			Seen: p.acceptedEvents(ctx, tc, store), Now: time.Now, Configs: configs}
 	}
 	if !p.worker && p.cfg.brokers() {
 		// Before, ignored without a word: its events waited in the broker.

@@ -46,7 +46,7 @@ const (
 // gives up on an error that persists, such as a deleted namespace) calls
 // fatal: polling nothing, the process must not go on looking ready.
 func (p process) startWorkers(ctx context.Context, tc client.Client, store *models.Store, configs *activities.Cache, executions *dispatch.Executions,
-	fatal func(error)) (*workers, error) {
+	starter dispatch.Starter, fatal func(error)) (*workers, error) {
 	effects, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom,
 		Outbound: p.cfg.Outbound, WrapTransport: tracingTransport(p.tracer), Now: time.Now, Cache: configs,
 		LaterReplay: executions.LaterReplay})
@@ -63,9 +63,10 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 		w := worker.New(tc, p.cfg.TaskQueue, workerOptions(p.cfg, fatal))
 		workflows.Register(w)
 		w.RegisterActivity(effects)
-		w.RegisterActivity(dispatch.NewGateActivities(tc))     // flow control: permit requests
-		w.RegisterActivity(dispatch.NewSequenceActivities(tc)) // ordering and resets: runs an earlier run started
-		w.RegisterActivity(replays)                            // bulk replays from before they had a queue of their own
+		w.RegisterActivity(dispatch.NewGateActivities(tc))       // flow control: permit requests
+		w.RegisterActivity(dispatch.NewSequenceActivities(tc))   // ordering and resets: runs an earlier run started
+		w.RegisterActivity(replays)                              // bulk replays from before they had a queue of their own
+		w.RegisterActivity(dispatch.NewEventActivities(starter)) // task_failed events
 		rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg, fatal))
 		rw.RegisterActivity(replays)
 		if err := w.Start(); err != nil {
