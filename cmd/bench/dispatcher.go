@@ -70,7 +70,7 @@ type dispatcherProc struct {
 // listening is the line a dispatcher process prints once it listens:
 // "dispatcher API listening on ..." (serve, api) or "dispatcher worker
 // health and metrics listening on ..." (worker).
-var listening = regexp.MustCompile(`dispatcher (?:API|worker health and metrics) listening on (http://\S+)`)
+var listening = regexp.MustCompile(`dispatcher (?:API|worker health and metrics) listening on (http://[^\s"]+)`)
 
 // startDispatcher starts `bin mode` and waits until it answers /readyz,
 // which it does once its store and Temporal answer it.

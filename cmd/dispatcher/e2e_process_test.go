@@ -42,7 +42,7 @@ type proc struct {
 }
 
 var (
-	listeningLine = regexp.MustCompile(`dispatcher (?:API|worker health and metrics) listening on (http://\S+)`)
+	listeningLine = regexp.MustCompile(`dispatcher (?:API|worker health and metrics) listening on (http://[^\s"]+)`)
 	pollingLine   = regexp.MustCompile(`dispatcher worker polling task queue`)
 )
 

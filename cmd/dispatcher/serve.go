@@ -93,6 +93,18 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 	return slog.New(withTraceIDs(slog.NewTextHandler(w, opts)))
 }
 
+// announce says on stdout what the process does now (where it listens,
+// that its worker polls): a line of text, or with the JSON log format a
+// JSON record, so that a log pipeline that parses every line as JSON (the
+// container's stdout and stderr in one stream) reads these too.
+func (p process) announce(msg string) {
+	if p.cfg.LogFormat == "json" {
+		slog.New(slog.NewJSONHandler(p.stdout, nil)).Info(msg)
+		return
+	}
+	fmt.Fprintln(p.stdout, msg)
+}
+
 // readableDurations writes a duration as the text logs do ("1.5s"): the
 // JSON handler's own is a count of nanoseconds under a key that does not
 // say so.
@@ -353,7 +365,7 @@ func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
 	if !p.api {
 		what = "worker health and metrics"
 	}
-	fmt.Fprintf(p.stdout, "dispatcher %s listening on http://%s\n", what, ln.Addr())
+	p.announce(fmt.Sprintf("dispatcher %s listening on http://%s", what, ln.Addr()))
 
 	select {
 	case err := <-errc:

@@ -62,3 +62,21 @@ func TestJSONLogDurations(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnounce: what the process says on stdout (where it listens) is a
+// JSON record with the JSON log format, which a pipeline parsing every
+// line as JSON reads; a line of text otherwise.
+func TestAnnounce(t *testing.T) {
+	const msg = "dispatcher API listening on http://127.0.0.1:8080"
+	var buf bytes.Buffer
+	process{cfg: config{LogFormat: "json"}, stdout: &buf}.announce(msg)
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil || rec["msg"] != msg || rec["level"] != "INFO" {
+		t.Errorf("json: %q (%v), want a record of %q", buf.String(), err, msg)
+	}
+	buf.Reset()
+	process{cfg: config{LogFormat: "text"}, stdout: &buf}.announce(msg)
+	if buf.String() != msg+"\n" {
+		t.Errorf("text: %q, want %q", buf.String(), msg+"\n")
+	}
+}

@@ -143,7 +143,7 @@ type addrWriter struct {
 	found chan string
 }
 
-var listening = regexp.MustCompile(`dispatcher API listening on (http://\S+)`)
+var listening = regexp.MustCompile(`dispatcher API listening on (http://[^\s"]+)`)
 
 func (w *addrWriter) Write(p []byte) (int, error) {
 	if m := listening.FindSubmatch(p); m != nil {

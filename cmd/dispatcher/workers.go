@@ -92,7 +92,7 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 			ws.running, ws.err = running, err
 			ws.mu.Unlock()
 			if err == nil {
-				fmt.Fprintf(p.stdout, "dispatcher worker polling task queue %q on %s\n", p.cfg.TaskQueue, p.cfg.TemporalAddr)
+				p.announce(fmt.Sprintf("dispatcher worker polling task queue %q on %s", p.cfg.TaskQueue, p.cfg.TemporalAddr))
 				return
 			}
 			if ctx.Err() != nil {
