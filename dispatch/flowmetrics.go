@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,10 +28,7 @@ type FlowCollector struct {
 	Every     time.Duration
 	Limit     int
 
-	mu      sync.Mutex
-	at      time.Time
-	states  []gateState
-	lastErr error
+	last lastRead[[]gateState]
 }
 
 // gateState is one gate's state, with its tenant.
@@ -66,24 +62,14 @@ func (f *FlowCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (f *FlowCollector) Collect(ch chan<- prometheus.Metric) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	now := f.Now()
-	if f.at.IsZero() || now.Sub(f.at) >= f.Every {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		states, err := f.read(ctx)
-		cancel()
-		f.at, f.lastErr = now, err
-		if err == nil {
-			f.states = states
-		}
-	}
+	states, err := f.last.get(now, f.Every, 10*time.Second, f.read)
 	up := 1.0
-	if f.lastErr != nil {
+	if err != nil {
 		up = 0
 	}
 	ch <- prometheus.MustNewConstMetric(flowUp, prometheus.GaugeValue, up)
-	for _, s := range f.states {
+	for _, s := range states {
 		labels := []string{s.tenant, s.Function}
 		ch <- prometheus.MustNewConstMetric(flowCircuitOpen, prometheus.GaugeValue, boolGauge(s.State == dispatcher.FlowOpen), labels...)
 		ch <- prometheus.MustNewConstMetric(flowPaused, prometheus.GaugeValue, boolGauge(!s.PausedUntil.IsZero() && s.PausedUntil.After(now)), labels...)

@@ -3,7 +3,6 @@ package dispatch
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -28,10 +27,7 @@ type PendingCollector struct {
 	Every     time.Duration
 	Limit     int
 
-	mu      sync.Mutex
-	at      time.Time
-	oldest  map[string]time.Time
-	lastErr error
+	last lastRead[map[string]time.Time]
 }
 
 var pendingAge = prometheus.NewDesc("dispatcher_oldest_pending_dispatch_age_seconds",
@@ -48,24 +44,14 @@ func (p *PendingCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (p *PendingCollector) Collect(ch chan<- prometheus.Metric) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	now := p.Now()
-	if p.oldest == nil || now.Sub(p.at) >= p.Every {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		oldest, err := p.read(ctx)
-		cancel()
-		p.at, p.lastErr = now, err
-		if err == nil {
-			p.oldest = oldest
-		}
-	}
+	oldest, err := p.last.get(now, p.Every, 5*time.Second, p.read)
 	up := 1.0
-	if p.lastErr != nil {
+	if err != nil {
 		up = 0
 	}
 	ch <- prometheus.MustNewConstMetric(pendingUp, prometheus.GaugeValue, up)
-	for id, start := range p.oldest {
+	for id, start := range oldest {
 		ch <- prometheus.MustNewConstMetric(pendingAge, prometheus.GaugeValue, now.Sub(start).Seconds(), id)
 	}
 }

@@ -1,0 +1,61 @@
+package dispatch
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// scrapeWait is the longest a scrape of /metrics waits for a collector's
+// read of Temporal: past it the collector serves what it read last, and
+// the read goes on in the background. A Temporal that did not answer held
+// every scrape for the read's whole timeout (the SDK retries until it),
+// and Prometheus's own (10 s by default) then failed the scrape, with the
+// dispatcher's counters in it, during the outage they were to show.
+const scrapeWait = 2 * time.Second
+
+// lastRead is what a collector's last read of Temporal returned. It
+// reads again, in the background, once the last read began at least its
+// collector's Every before.
+type lastRead[T any] struct {
+	mu      sync.Mutex
+	at      time.Time // when the last read began
+	value   T         // of the last read that succeeded
+	err     error     // of the last read that ended
+	reading chan struct{}
+}
+
+// get returns the value of the last read that succeeded and the error of
+// the last that ended: it starts a read when the last one began every or
+// longer before now, and waits for the read in flight up to scrapeWait.
+func (l *lastRead[T]) get(now time.Time, every, timeout time.Duration, read func(context.Context) (T, error)) (T, error) {
+	l.mu.Lock()
+	if l.reading == nil && (l.at.IsZero() || now.Sub(l.at) >= every) {
+		done := make(chan struct{})
+		l.at, l.reading = now, done
+		go func() {
+			defer close(done)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			v, err := read(ctx)
+			cancel()
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.err, l.reading = err, nil; err == nil {
+				l.value = v
+			}
+		}()
+	}
+	reading := l.reading
+	l.mu.Unlock()
+	if reading != nil {
+		wait := time.NewTimer(scrapeWait)
+		defer wait.Stop()
+		select {
+		case <-reading:
+		case <-wait.C:
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.value, l.err
+}
