@@ -23,8 +23,9 @@ type TaskFailed struct {
 	DispatcherName string   `json:"dispatcherName,omitempty"`
 	ActionID       string   `json:"actionId"`
 	ActionName     string   `json:"actionName,omitempty"`
-	// ExecutionID is the dispatch's id in the executions API, RunID the
-	// run (a replay is a later run of the same execution).
+	// ExecutionID is the dispatch's workflowId, as the intake and the
+	// executions API name it; RunID the run (a replay is a later run of
+	// the same execution).
 	ExecutionID string `json:"executionId"`
 	RunID       string `json:"runId"`
 	Attempts    int    `json:"attempts"`
@@ -47,7 +48,7 @@ func TaskFailedEvent(workflowID, runID string, ev Event, o ActionOutcome, functi
 	c := TaskFailed{
 		FunctionName: functionName, Tags: tags,
 		DispatcherID: o.DispatcherID, DispatcherName: o.DispatcherName, ActionID: o.ActionID, ActionName: o.ActionName,
-		ExecutionID: untenanted(workflowID), RunID: runID,
+		ExecutionID: workflowID, RunID: runID,
 		Attempts: o.Attempts, ErrorClass: o.ErrorClass, Error: o.Error, HTTPStatus: o.HTTPStatus,
 	}
 	c.Event.ID, c.Event.Type, c.Event.Content = ev.ID, ev.Type, ev.Content

@@ -43,7 +43,7 @@ func TestTaskFailedEvent(t *testing.T) {
 	}
 	want := `{"actionId":"a1","actionName":"charge","attempts":3,"dispatcherId":"d1","error":"HTTP 400","errorClass":"HTTPPermanent",` +
 		`"event":{"content":{"order":9},"creationTimestamp":1796464800000,"id":"order-9","type":"order_paid"},` +
-		`"executionId":"dispatch-order-9","functionName":"charge","httpStatus":400,"runId":"run-1","tags":["billing"]}`
+		`"executionId":"acme:dispatch-order-9","functionName":"charge","httpStatus":400,"runId":"run-1","tags":["billing"]}`
 	if b, _ := json.Marshal(c); string(b) != want {
 		t.Errorf("content\n%s, want\n%s", b, want)
 	}
