@@ -18,6 +18,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
 // policy returns the outbound policy that allows allow (CIDRs, host:port)
@@ -316,35 +317,13 @@ func TestCallFunctionFailureMessagesShowNoSecrets(t *testing.T) {
 // the request, and closes it.
 func rawServer(t *testing.T, answer string) string {
 	t.Helper()
-	return "http://" + acceptLoopback(t, func(c net.Conn) {
+	return "http://" + testenv.AcceptLoopback(t, func(c net.Conn) {
 		go func() {
 			defer c.Close()
 			_, _ = bufio.NewReader(c).ReadString('\n') // the request line
 			_, _ = io.WriteString(c, answer)
 		}()
 	}) + "/hook"
-}
-
-// acceptLoopback listens on a loopback port until the test ends, handing
-// each connection to accept in the order they come; it returns the
-// address.
-func acceptLoopback(t *testing.T, accept func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accept(c)
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // TestCallFunctionUnreadableAnswersAreNotQuoted: an answer the HTTP

@@ -40,7 +40,7 @@ type scriptedSMTP struct {
 
 func (s *scriptedSMTP) start(t *testing.T) (addr string) {
 	t.Helper()
-	return acceptLoopback(t, func(c net.Conn) {
+	return testenv.AcceptLoopback(t, func(c net.Conn) {
 		delay := s.delay
 		if s.conns.Add(1) > 1 && s.laterDelay > 0 {
 			delay = s.laterDelay

@@ -13,32 +13,14 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
-// hungTemporal is a Temporal frontend address that accepts connections
-// and never answers, as a server stuck or behind a dropped route does.
-func hungTemporal(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { conn.Close() })
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestCollectorsDoNotHoldTheScrape: with a Temporal that does not answer,
 // a scrape of the collectors that read it returns without waiting out
 // their reads (5 and 10 s, which Prometheus's 10 s scrape timeout failed
 // the whole scrape on), and once the reads time out, says they failed.
 func TestCollectorsDoNotHoldTheScrape(t *testing.T) {
-	c, err := client.NewLazyClient(client.Options{HostPort: hungTemporal(t)})
+	c, err := client.NewLazyClient(client.Options{HostPort: testenv.AcceptLoopback(t, func(c net.Conn) {
+		t.Cleanup(func() { c.Close() }) // held, never answered: a Temporal stuck
+	})})
 	if err != nil {
 		t.Fatal(err)
 	}

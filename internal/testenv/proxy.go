@@ -123,3 +123,25 @@ func (p *Proxy) closeAll() {
 	}
 	p.conns = nil
 }
+
+// AcceptLoopback listens on a loopback port until the test ends, handing
+// each connection to accept in the order they come; it returns the
+// address.
+func AcceptLoopback(t testing.TB, accept func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accept(c)
+		}
+	}()
+	return ln.Addr().String()
+}
