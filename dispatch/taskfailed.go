@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
-	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // EventActivities start the events the dispatcher emits itself, through
@@ -28,39 +26,36 @@ const (
 	failureEmitUnavailable = "EmitUnavailable" // Temporal or the store did not answer: retried
 )
 
-// EmitTaskFailed starts the task_failed event of each failure of the
-// dispatch it runs for (dispatcher.TaskFailedEvent), for the dispatch's
-// tenant, and returns how many it started. When no dispatcher listens to
-// task_failed it starts none: an event nobody listens to would only fill
-// the execution history. An event started before (an attempt that died
-// after starting it) is a duplicate, not started again.
-func (a *EventActivities) EmitTaskFailed(ctx context.Context, in workflows.TaskFailedInput) (int, error) {
+// EmitTaskFailed starts the task_failed event of f
+// (dispatcher.TaskFailure.TaskFailedEvent), for the failed dispatch's
+// tenant, and reports whether it started it. When no dispatcher listens
+// to task_failed it starts none: an event nobody listens to would only
+// fill the execution history. One started before (by an attempt that died
+// after starting it) is a duplicate, not started again. Only an
+// unavailable Temporal or store is retried: any other refusal (a
+// permission the worker lacks, a size Temporal does not take) would last,
+// and hold the dispatch open meanwhile.
+func (a *EventActivities) EmitTaskFailed(ctx context.Context, f dispatcher.TaskFailure) (bool, error) {
 	ctx = activities.Acting(ctx)
 	if a.starter.Configs != nil {
 		cfg, err := a.starter.Configs.Config(ctx, dispatcher.EventTaskFailed)
-		if err != nil {
-			return 0, temporal.NewApplicationError(fmt.Sprint(err), failureEmitUnavailable)
-		}
-		if len(cfg.Dispatchers) == 0 {
-			return 0, nil
-		}
-	}
-	run := activity.GetInfo(ctx).WorkflowExecution
-	started := 0
-	var refused error
-	for _, f := range in.Failed {
-		ev := dispatcher.TaskFailedEvent(run.ID, run.RunID, in.Event, f.Outcome, f.FunctionName, f.Tags)
-		res, err := a.starter.Start(ctx, ev)
 		switch {
-		case err == nil && !res.Duplicate:
-			started++
-		case dispatcher.ErrorCode(err) == dispatcher.EINVALID:
-			// No retry gets it through; the others are started still.
-			refused = temporal.NewNonRetryableApplicationError(fmt.Sprintf("task_failed of action %s: %s", f.Outcome.ActionID, dispatcher.ErrorMessage(err)), failureEmitRefused, nil)
-		case err != nil:
-			// Retried: the events started already are duplicates then.
-			return started, temporal.NewApplicationError(fmt.Sprint(err), failureEmitUnavailable)
+		case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE:
+			return false, temporal.NewApplicationError(fmt.Sprint(err), failureEmitUnavailable)
+		case err == nil && len(cfg.Dispatchers) == 0:
+			return false, nil
 		}
+		// Another failure to read it lasts: the start, as any event's,
+		// goes on without it, and its dispatch fails as the
+		// configuration does.
 	}
-	return started, refused
+	res, err := a.starter.Start(ctx, f.TaskFailedEvent())
+	switch {
+	case err == nil:
+		return !res.Duplicate, nil
+	case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE:
+		return false, temporal.NewApplicationError(fmt.Sprint(err), failureEmitUnavailable)
+	default:
+		return false, temporal.NewNonRetryableApplicationError(fmt.Sprint(err), failureEmitRefused, nil)
+	}
 }

@@ -44,6 +44,7 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 	if err != nil {
 		d.fail(ctx, o, err)
 		d.showFailures(ctx)
+		d.emitTaskFailed(ctx, i)
 		return
 	}
 	o.Status = dispatcher.OutcomeSucceeded

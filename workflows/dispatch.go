@@ -138,7 +138,6 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	}
 	wg.Wait(ctx)
 
-	d.emitTaskFailed(ctx)
 	res, err := d.finish(ctx)
 	recordEnd(ctx, err)
 	return res, err
@@ -263,42 +262,37 @@ func (d *dispatch) skipReason() string {
 	return dispatcher.TopSkipReason(reasons)
 }
 
-// TaskFailedInput is the input of ActivityEmitTaskFailed: the event a
-// dispatch ran for and its task actions that failed for good.
-type TaskFailedInput struct {
-	Event  dispatcher.Event
-	Failed []TaskFailure
-}
-
-// TaskFailure is one task action that failed for good.
-type TaskFailure struct {
-	Outcome      dispatcher.ActionOutcome
-	FunctionName string
-	Tags         []string `json:",omitempty"`
-}
-
-// emitTaskFailed has a task_failed event started for each of its task
-// actions that failed for good (dispatchV15), before the dispatch closes.
-// The events are not its own to lose, but not its outcome either: one
-// that cannot be started within emitOptions is logged, and the dispatch
-// ends as its actions did.
-func (d *dispatch) emitTaskFailed(ctx workflow.Context) {
-	if d.version < dispatchV15 || d.in.Event.Type == dispatcher.EventTaskFailed || ctx.Err() != nil {
+// emitTaskFailed has the task_failed event of action i started, once it
+// has failed for good (dispatchV15), as Extra Horizon's Task Service
+// emitted one after its last retry: at once, not when the dispatch
+// closes, which an action waiting for its startTimestamp may hold off for
+// months. Not for a mail, nor for a task of a task_failed event's
+// dispatch (its failure would emit another, without end), nor for one that
+// never ran its call for itself: superseded by a replay. The event is not
+// the dispatch's outcome: one that cannot be started (emitOptions) is
+// logged and counted, and the dispatch goes on.
+func (d *dispatch) emitTaskFailed(ctx workflow.Context, i int) {
+	o, j := d.outcomes[i], d.jobs[i]
+	if d.version < dispatchV15 || o.Type != dispatcher.ActionTask || o.Status != dispatcher.OutcomeFailed ||
+		o.ErrorClass == dispatcher.FailureSuperseded || d.in.Event.Type == dispatcher.EventTaskFailed || ctx.Err() != nil {
 		return
 	}
-	in := TaskFailedInput{Event: d.in.Event}
-	for i, j := range d.jobs {
-		if o := d.outcomes[i]; o.Type == dispatcher.ActionTask && o.Status == dispatcher.OutcomeFailed {
-			in.Failed = append(in.Failed, TaskFailure{Outcome: o, FunctionName: j.action.FunctionName, Tags: j.action.Tags})
-		}
-	}
-	if len(in.Failed) == 0 {
-		return
+	info := workflow.GetInfo(ctx)
+	f := dispatcher.TaskFailure{Event: d.in.Event, Outcome: o, FunctionName: j.action.FunctionName, Tags: j.action.Tags,
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, OriginalRunID: info.OriginalRunID}
+	if f.OriginalRunID == "" { // a server that does not say
+		f.OriginalRunID = f.RunID
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, emitOptions)
-	var started int
-	if err := workflow.ExecuteLocalActivity(lctx, ActivityEmitTaskFailed, in).Get(ctx, &started); err != nil {
-		workflow.GetLogger(ctx).Error("task_failed events not started", "EventID", d.in.Event.ID, "Failed", len(in.Failed), "Error", err)
+	var started bool
+	err := workflow.ExecuteLocalActivity(lctx, ActivityEmitTaskFailed, f).Get(ctx, &started)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		workflow.GetLogger(ctx).Info("Canceled while starting its task_failed event", "ActionID", o.ActionID)
+	default:
+		recordUnsent(ctx)
+		workflow.GetLogger(ctx).Error("task_failed event not started", "ActionID", o.ActionID, "Error", err)
 	}
 }
 

@@ -210,47 +210,60 @@ func TestDispatchOneActionFails(t *testing.T) {
 }
 
 // A task action that fails for good has a task_failed event started, as
-// Extra Horizon's Task Service emitted one; a mail does not, nor a task of
-// a task_failed event's dispatch (which would emit without end), nor a
-// dispatch started by an intake older than dispatchV15.
+// Extra Horizon's Task Service emitted one, as it fails: also while another
+// action waits for its startTimestamp, and a cancel meanwhile does not take
+// it back. A mail does not, nor a task of a task_failed event's dispatch
+// (which would emit without end), nor a dispatch started by an intake
+// older than dispatchV15.
 func TestDispatchEmitsTaskFailed(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		eventType string
 		version   int
+		waiting   bool // another task waits a day for its startTimestamp; canceled after an hour
 		want      string
 	}{
-		{"failed task", "user_deleted", workflows.DispatchVersion, "t2:ConfigNotFound:missing:[gdpr]"},
-		{"of a task_failed event", dispatcher.EventTaskFailed, workflows.DispatchVersion, ""},
-		{"before dispatchV15", "user_deleted", 14, ""},
+		{"failed task", "user_deleted", workflows.DispatchVersion, false, "t2:ConfigNotFound:missing:[gdpr]"},
+		{"while another waits", "user_deleted", workflows.DispatchVersion, true, "t2:ConfigNotFound:missing:[gdpr]"},
+		{"of a task_failed event", dispatcher.EventTaskFailed, workflows.DispatchVersion, false, ""},
+		{"before dispatchV15", "user_deleted", 14, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			failing := taskAction("t2", "missing")
 			failing.Tags = []string{"gdpr"}
-			cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: tc.eventType,
-				Actions: []dispatcher.Action{mailAction("m1"), taskAction("t1", "erase"), failing}})
+			actions := []dispatcher.Action{mailAction("m1"), taskAction("t1", "erase"), failing}
+			outcomes := "m1:failed:1:TemplateError t1:succeeded:1: t2:failed:0:ConfigNotFound"
+			if tc.waiting {
+				later := taskAction("t3", "erase")
+				due := t0.Add(24 * time.Hour)
+				later.StartTimestamp = &due
+				actions = append(actions, later)
+				outcomes += " t3:canceled:0:Canceled"
+			}
+			cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: tc.eventType, Actions: actions})
 			env := newEnv(t, cfg)
 			env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(dispatcher.MailResult{},
 				temporal.NewNonRetryableApplicationError("no such template", dispatcher.FailureTemplate, nil))
 			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
 			var got []string
 			env.OnActivity(workflows.ActivityEmitTaskFailed, mock.Anything, mock.Anything).Return(
-				func(_ context.Context, in workflows.TaskFailedInput) (int, error) {
+				func(_ context.Context, f dispatcher.TaskFailure) (bool, error) {
 					record(func() {
-						if in.Event.ID != testEvent().ID {
-							t.Errorf("event = %q, want the dispatch's", in.Event.ID)
+						if f.Event.ID != testEvent().ID || f.WorkflowID == "" || f.RunID == "" || f.OriginalRunID != f.RunID {
+							t.Errorf("failure of event %q in %s/%s (original %s), want the dispatch's", f.Event.ID, f.WorkflowID, f.RunID, f.OriginalRunID)
 						}
-						for _, f := range in.Failed {
-							got = append(got, fmt.Sprintf("%s:%s:%s:%v", f.Outcome.ActionID, f.Outcome.ErrorClass, f.FunctionName, f.Tags))
-						}
+						got = append(got, fmt.Sprintf("%s:%s:%s:%v", f.Outcome.ActionID, f.Outcome.ErrorClass, f.FunctionName, f.Tags))
 					})
-					return len(in.Failed), nil
+					return true, nil
 				})
+			if tc.waiting {
+				env.RegisterDelayedCallback(env.CancelWorkflow, time.Hour)
+			}
 			ev := testEvent()
 			ev.Type = tc.eventType
 			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: ev, Config: &cfg, Version: tc.version})
-			if s := summary(res.Outcomes); s != "m1:failed:1:TemplateError t1:succeeded:1: t2:failed:0:ConfigNotFound" {
-				t.Fatalf("outcomes = %q", s)
+			if s := summary(res.Outcomes); s != outcomes {
+				t.Fatalf("outcomes = %q, want %q", s, outcomes)
 			}
 			if strings.Join(got, " ") != tc.want {
 				t.Errorf("task_failed emitted for %q, want %q", got, tc.want)

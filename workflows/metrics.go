@@ -13,9 +13,10 @@ import (
 // workflow's metrics handler, which stays silent while a history replays,
 // so each dispatch and action is counted once.
 const (
-	metricDispatches     = "dispatcher_dispatches"      // counter{status}: started, completed, failed, canceled
-	metricActionOutcomes = "dispatcher_action_outcomes" // counter{type,status}
-	metricActionDuration = "dispatcher_action_duration" // histogram{type}
+	metricDispatches       = "dispatcher_dispatches"         // counter{status}: started, completed, failed, canceled
+	metricActionOutcomes   = "dispatcher_action_outcomes"    // counter{type,status}
+	metricActionDuration   = "dispatcher_action_duration"    // histogram{type}
+	metricTaskFailedUnsent = "dispatcher_task_failed_unsent" // counter
 )
 
 // MetricHelp is the help text of these metrics, by their Prometheus
@@ -24,6 +25,7 @@ var MetricHelp = map[string]string{
 	metricDispatches + "_total":       "Dispatches that started and that closed, by status: started, completed, failed or canceled.",
 	metricActionOutcomes + "_total":   "Actions that ended, by type (mail, task) and status (succeeded, failed, skipped, canceled).",
 	metricActionDuration + "_seconds": "How long actions ran, by type: from their start (after any startTimestamp) to their end, retries and waits for a permit included.",
+	metricTaskFailedUnsent + "_total": "Task actions that failed for good whose task_failed event could not be started (refused, or Temporal or the store away past an hour): the failures are found by GET /executions/v1?status=failed.",
 }
 
 // recordAction counts an action's outcome and latency, once it has one:
@@ -49,6 +51,11 @@ func recordEnd(ctx workflow.Context, err error) {
 		status = "failed"
 	}
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"status": status}).Counter(metricDispatches).Inc(1)
+}
+
+// recordUnsent counts a task_failed event that could not be started.
+func recordUnsent(ctx workflow.Context) {
+	workflow.GetMetricsHandler(ctx).Counter(metricTaskFailedUnsent).Inc(1)
 }
 
 // recordStart counts a dispatch that began.

@@ -30,8 +30,8 @@ const (
 	// own name, so histories and the Web UI tell it from the retries.
 	LocalSendMail     = "SendMailLocal"
 	LocalCallFunction = "CallFunctionLocal"
-	// ActivityEmitTaskFailed starts the task_failed events of the task
-	// actions that failed for good (dispatchV15); always local.
+	// ActivityEmitTaskFailed starts the task_failed event of a task
+	// action that failed for good (dispatchV15); always local.
 	ActivityEmitTaskFailed = "EmitTaskFailed"
 
 	// WorkflowBulkReplay replays every dispatch a filter matches,

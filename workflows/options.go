@@ -73,10 +73,11 @@ var loadConfigOptions = workflow.LocalActivityOptions{
 	},
 }
 
-// emitOptions: starting the task_failed events waits out an outage of
-// Temporal or of the store for up to an hour, and the dispatch closes
-// only then (a worker's restart meanwhile makes it again: each event's id
-// is its own, so none is started twice).
+// emitOptions: starting a task_failed event waits out an outage of
+// Temporal or of the store for up to an hour (counted from when it was
+// first asked), and the dispatch closes only then; any other refusal is
+// not retried. A worker's restart meanwhile starts it again, as a
+// duplicate of itself: its id is the failure's.
 var emitOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    30 * time.Second,
 	ScheduleToCloseTimeout: time.Hour,

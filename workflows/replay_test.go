@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -133,7 +134,7 @@ func register(w registry, e *activities.Effects, r *dispatch.ReplayActivities, c
 	if c != nil {
 		w.RegisterActivity(dispatch.NewEventActivities(dispatch.Starter{Client: c}))
 	} else { // a test environment: no Temporal to start the events with
-		w.RegisterActivityWithOptions(func(context.Context, workflows.TaskFailedInput) (int, error) { return 0, nil },
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskFailure) (bool, error) { return false, nil },
 			activity.RegisterOptions{Name: workflows.ActivityEmitTaskFailed})
 	}
 }

@@ -176,12 +176,11 @@ const (
 	// Every other run runs as in dispatchV13.
 	dispatchV14 workflow.Version = 14
 	// dispatchV15: a task action that fails for good emits a task_failed
-	// event, as Extra Horizon's Task Service did: once every action has
-	// ended, a local activity (ActivityEmitTaskFailed) starts one per such
-	// action, whose id its run and action name, so a dispatch that runs it
-	// again starts none twice. Not for a dispatch of a task_failed event
-	// (a listener's failure would emit another, without end), nor for one
-	// canceled. Every other run runs as in dispatchV14.
+	// event, as Extra Horizon's Task Service did: as it fails, a local
+	// activity (ActivityEmitTaskFailed) starts it, under an id derived from
+	// the failure, so that nothing runs it twice. Not for a dispatch of a
+	// task_failed event (a listener's failure would emit another, without
+	// end). Every other run runs as in dispatchV14.
 	dispatchV15 workflow.Version = 15
 
 	dispatchLatest = dispatchV15
