@@ -10,6 +10,7 @@ import (
 	"database/sql/driver"
 	"embed"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"net/url"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/libtnb/sqlite"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -166,14 +168,35 @@ func provider(db *gorm.DB) (*goose.Provider, error) {
 		return nil, err
 	}
 	dialect := goose.DialectSQLite3
+	var opts []goose.ProviderOption
 	if db.Dialector.Name() == "postgres" {
 		dialect = goose.DialectPostgres
+		locker, err := migrationLock(db)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
 	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	return goose.NewProvider(dialect, sqlDB, sub)
+	return goose.NewProvider(dialect, sqlDB, sub, opts...)
+}
+
+// migrationLock is the advisory lock that has the processes migrating one
+// schema take turns: an api and a worker started at once on a new
+// database both migrated it, and one exited ("relation already exists").
+// The others wait, up to 10 minutes, then see it migrated. One lock per
+// schema, where the migration state is.
+func migrationLock(db *gorm.DB) (lock.SessionLocker, error) {
+	var schema string
+	if err := db.Raw("SELECT current_schema()").Scan(&schema).Error; err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("dispatcher migrations\x00" + schema))
+	return lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64())), lock.WithLockTimeout(1, 600))
 }
 
 // Ping checks, at start-up, that the database answers, asking again

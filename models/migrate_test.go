@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -155,4 +156,40 @@ func migratedTo(t testing.TB, url string, version int64) *gorm.DB {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// Processes started at once on a new database (an api and a worker) each
+// migrate it: they take turns, and every one ends with the schema
+// migrated. Before, one failed ("relation already exists") and exited.
+func TestConcurrentMigrations(t *testing.T) {
+	url := testenv.Postgres(t)
+	errs := make(chan error, 4)
+	for range cap(errs) {
+		go func() {
+			db, err := models.Open(url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer func() {
+				if sqlDB, err := db.DB(); err == nil {
+					sqlDB.Close()
+				}
+			}()
+			if _, err := models.Migrate(context.Background(), db); err != nil {
+				errs <- err
+				return
+			}
+			current, latest, err := models.MigrationStatus(context.Background(), db)
+			if err == nil && current != latest {
+				err = fmt.Errorf("at version %d of %d", current, latest)
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
