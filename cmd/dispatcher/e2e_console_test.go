@@ -265,6 +265,25 @@ func TestEndToEndConsole(t *testing.T) {
 	b.waitText("#run-status", "Cancel")
 	b.checkProblems()
 
+	// A dispatch opened while the server answers 503 (Temporal away) says
+	// why, and shows once it answers. Before, an empty page, and a note
+	// of a lost connection the server had answered on.
+	if _, err := eval[any](b, `window.fetch = () => Promise.resolve(new Response(
+		JSON.stringify({code: 0, name: 'UNAVAILABLE', message: 'temporal is unavailable: try again'}),
+		{status: 503, headers: {'Content-Type': 'application/json'}})),
+		location.hash = '#/executions/dispatch-acc-9'`); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("#main .error", "temporal is unavailable")
+	b.waitText("#poll-state:not([hidden])", "The server is unavailable: retrying in")
+	if _, err := eval[any](b, `window.fetch = window.realFetch`); err != nil {
+		t.Fatal(err)
+	}
+	b.waitJS("the dispatch shown", `document.getElementById('run-status') !== null`)
+	if b.exists("#main .error") {
+		t.Error("the reason stayed once the server answered")
+	}
+
 	// Bulk replay the others: a dry run counts the failed runs to replay,
 	// and apart evt-1's first run, which its replay superseded and the
 	// bulk replay skips; the progress bar fills up, with a pause on the

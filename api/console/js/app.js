@@ -255,10 +255,14 @@ async function render() {
     // returns false. When fn fails for want of the server (transient: no
     // connection, a 5xx), it runs again all the same, each time twice as
     // late, up to maxPollWait, with a small note that says so until it
-    // succeeds; any other error shows and stops.
+    // succeeds, and, while it never has, the reason in the view, which
+    // has nothing else to show (before, an empty page); any other error
+    // shows and stops.
     every: (ms, fn) => {
       let timer;
       let wait = ms;
+      let succeeded = false;
+      let reason = null; // why fn fails, shown while it never succeeded
       const note = h('p', { class: 'poll-state', id: 'poll-state', role: 'status', hidden: true });
       document.body.append(note);
       const tick = async () => {
@@ -268,6 +272,9 @@ async function render() {
           more = await fn();
           wait = ms;
           note.hidden = true;
+          succeeded = true;
+          if (reason) reason.remove();
+          reason = null;
         } catch (err) {
           if (mine !== generation) return;
           if (!transient(err)) {
@@ -275,9 +282,15 @@ async function render() {
             return;
           }
           wait = Math.min(wait * 2, maxPollWait);
-          note.textContent = `Connection lost: retrying in ${Math.round(wait / 1000)} s…`;
+          const retry = `retrying in ${Math.round(wait / 1000)} s…`;
+          // A status is the server's answer: not a lost connection.
+          note.textContent = err.status ? `The server is unavailable: ${retry}` : `Connection lost: ${retry}`;
           note.title = err.message;
           note.hidden = false;
+          if (!succeeded && !reason) {
+            reason = errorBox(err);
+            area.append(reason);
+          }
         }
         if (more !== false && mine === generation) timer = setTimeout(tick, wait);
       };

@@ -21,7 +21,7 @@ export function explain(err) {
     case 403:
       return {
         title: 'Not allowed',
-        text: `The server refused this (403): ${msg}. Your token or API key does not hold that permission; ask an administrator for one that does.`,
+        text: `The server refused this (403): ${msg}. If you need it, ask an administrator for a token or API key that allows it.`,
       };
     case 401:
       return { title: 'Signed out', text: `The server no longer accepts your token (${msg}). Sign in again.` };

@@ -50,9 +50,15 @@ export async function render(ctx) {
     data.truncated ? h('p', { class: 'notice', text: 'More failed dispatches match than a summary reads: the counts cover the newest 20,000.' }) : null,
     trendChart(data.trend, { label: 'Failed dispatches over time' }),
   ];
+  // An API key held to event types replays only theirs, one named in the
+  // request: held to one, its replays name it; held to several, the bulk
+  // replay form asks which (before, every Replay… link was refused, as
+  // if the key lacked the permission).
+  const types = ctx.me.eventTypes;
   const rows = data.groups.map((g) => {
     const who = g.dispatcherName || g.dispatcherId || '(before any dispatcher ran)';
     const filter = { status: 'failed', errorClass: g.errorClass, dispatcherId: g.dispatcherId, from };
+    const replayFilter = types && types.length === 1 ? { ...filter, eventType: types[0] } : filter;
     return [
       h('span', { class: 'count', text: String(g.count) }),
       h('code', { text: g.errorClass }),
@@ -62,7 +68,7 @@ export async function render(ctx) {
       sparkline(g.trend || [], `${g.count} over the period`),
       h('div', { class: 'row-actions' },
         link(`#/executions${query({ ...filter, replayed: 'hide' })}`, 'Dispatches', { 'aria-label': `Dispatches that failed with ${g.errorClass} for ${who}` }),
-        ctx.can('REPLAY_EXECUTIONS') ? link(`#/replays/new${query(filter)}`, 'Replay…', { 'aria-label': `Replay the dispatches that failed with ${g.errorClass} for ${who}` }) : null),
+        ctx.can('REPLAY_EXECUTIONS') ? link(`#/replays/new${query(replayFilter)}`, 'Replay…', { 'aria-label': `Replay the dispatches that failed with ${g.errorClass} for ${who}` }) : null),
     ];
   });
   parts.push(h('h2', { text: 'By cause and dispatcher' }),
