@@ -202,7 +202,7 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 	// Handlers stop waiting for Temporal when the session ends.
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go s.watchLag(hctx, conn)
+	go s.watch(hctx, conn)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var turns intake.Turns // ordered events go to Temporal in delivery order
@@ -253,9 +253,6 @@ func closedErr(e *amqp.Error, what string) error {
 // declare declares the exchanges and queues, durable: declaring what
 // exists with the same settings changes nothing.
 func declare(ch *amqp.Channel, cfg Config) error {
-	if err := ch.ExchangeDeclare(cfg.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare exchange %s: %w", cfg.Exchange, err)
-	}
 	if err := declareDead(ch, cfg); err != nil {
 		return err
 	}
@@ -263,6 +260,14 @@ func declare(ch *amqp.Channel, cfg Config) error {
 	// lands with the dispatcher's dead letters.
 	if _, err := ch.QueueDeclare(cfg.Queue, true, false, false, false, amqp.Table{"x-dead-letter-exchange": cfg.Exchange + ".dlx"}); err != nil {
 		return fmt.Errorf("declare queue %s: %w", cfg.Queue, err)
+	}
+	return bind(ch, cfg)
+}
+
+// bind declares the exchange and binds the queue to it.
+func bind(ch *amqp.Channel, cfg Config) error {
+	if err := ch.ExchangeDeclare(cfg.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", cfg.Exchange, err)
 	}
 	if err := ch.QueueBind(cfg.Queue, "#", cfg.Exchange, false, nil); err != nil {
 		return fmt.Errorf("bind queue %s: %w", cfg.Queue, err)
@@ -289,21 +294,30 @@ func declareDead(ch *amqp.Channel, cfg Config) error {
 	return nil
 }
 
-// watchLag reads the queue's depth every few seconds into the lag gauge.
-func (s *Source) watchLag(ctx context.Context, conn *amqp.Connection) {
+// watch reads the queue's depth every few seconds into the lag gauge,
+// and binds the queue to the exchange again each time, declaring the
+// exchange if it is gone: an exchange deleted and declared again (a
+// clean-up, a producer that declares it) or an unbinding left the queue
+// with no route to it, and the broker confirmed and dropped every event
+// published until the worker restarted, while it looked healthy.
+func (s *Source) watch(ctx context.Context, conn *amqp.Connection) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return
 	}
 	defer ch.Close()
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(watchEvery)
 	defer t.Stop()
 	for {
 		q, err := ch.QueueDeclarePassive(s.cfg.Queue, true, false, false, false, nil)
 		if err != nil {
-			return
+			return // the queue is gone: the consumer's session ends and declares it again
 		}
 		s.metrics.Lag.Set(float64(q.Messages))
+		if err := bind(ch, s.cfg); err != nil {
+			s.log.Warn("amqp intake: cannot bind its queue to its exchange again; events published to it may find no queue", "exchange", s.cfg.Exchange, "err", err)
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -311,3 +325,6 @@ func (s *Source) watchLag(ctx context.Context, conn *amqp.Connection) {
 		}
 	}
 }
+
+// watchEvery is how often watch reads the queue and binds it again.
+const watchEvery = 5 * time.Second

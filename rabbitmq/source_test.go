@@ -301,6 +301,29 @@ func TestSourceDeadLetterExchangeGone(t *testing.T) {
 	})
 }
 
+// An exchange deleted and declared again while the source runs (a
+// clean-up, then a producer that declares it) is bound to the queue again
+// within a few seconds. Before, its events found no queue, and the broker
+// dropped them, until the worker restarted.
+func TestSourceBindsItsQueueAgain(t *testing.T) {
+	url, name, ch := broker(t)
+	st := &starter{}
+	run(t, url, name, st, 4)
+	if err := ch.ExchangeDelete(name, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if st.started() > 0 {
+			return ""
+		}
+		publish(t, ch, name, `{"id":"rebound","type":"t","content":{}}`) // dropped while the queue is not bound
+		return "no event reached the queue"
+	})
+}
+
 // A dead letter whose queue was deleted (purged by hand) or unbound while
 // the source runs still lands there: the broker confirms a dead letter no
 // queue took, and the source acknowledged the message, which was then
