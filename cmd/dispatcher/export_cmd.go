@@ -377,9 +377,25 @@ func encodeExport(doc ordered, format string) ([]byte, error) {
 
 func blockStyle(n *yaml.Node) {
 	n.Style = 0
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && yaml11Ambiguous(n.Value) {
+		n.Style = yaml.DoubleQuotedStyle
+	}
 	for _, c := range n.Content {
 		blockStyle(c)
 	}
+}
+
+// yaml11Ambiguous reports whether s, a string, might be read as something
+// else unquoted by a YAML 1.1 reader (PyYAML, Ansible, many CI tools): a
+// boolean (no, on, y), a null, a number (1e400, 0123) or a date. The
+// encoder, of YAML 1.2, writes those plain, and such a tool read a
+// dispatcher named "no" as false.
+func yaml11Ambiguous(s string) bool {
+	switch strings.ToLower(s) {
+	case "", "~", "null", "y", "yes", "n", "no", "true", "false", "on", "off":
+		return true
+	}
+	return strings.ContainsRune("0123456789+-.", rune(s[0]))
 }
 
 // sortedBy returns a copy of items sorted by key.

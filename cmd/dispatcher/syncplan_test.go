@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/dispatcherhq/dispatcher"
 )
 
@@ -855,6 +857,37 @@ func TestSyncPlanStartTimestampAsInstant(t *testing.T) {
 		}
 		if lines := planLines(p); len(lines) != 0 {
 			t.Errorf("startTimestamp %s: plan %q, want nothing", start, lines)
+		}
+	}
+}
+
+// TestExportYAMLQuotesWhatYAML11Reads: strings that a YAML 1.1 reader
+// (PyYAML) takes for a boolean, a null, a number or a date are quoted in
+// the YAML export, and read back as the same strings; the others stay
+// plain. Before, a dispatcher named "no" was read as false.
+func TestExportYAMLQuotesWhatYAML11Reads(t *testing.T) {
+	values := []string{"no", "On", "y", "null", "~", "", "1e400", "0123", "2024-01-01", "-x", ".5", "plain", "user_deleted"}
+	var doc ordered
+	for i, v := range values {
+		doc = append(doc, field{key: fmt.Sprint("k", i), value: v})
+	}
+	b, err := encodeExport(doc, "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range values {
+		quoted := strings.Contains(string(b), fmt.Sprintf("k%d: %q\n", i, v))
+		if want := v != "plain" && v != "user_deleted"; quoted != want {
+			t.Errorf("%q: quoted %v, want %v, in\n%s", v, quoted, want, b)
+		}
+	}
+	var back map[string]any
+	if err := yaml.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range values {
+		if got := back[fmt.Sprint("k", i)]; got != v {
+			t.Errorf("k%d read back as %#v, want %q", i, got, v)
 		}
 	}
 }
