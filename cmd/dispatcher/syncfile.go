@@ -42,14 +42,23 @@ type syncFile struct {
 	Functions      []map[string]any
 }
 
+// maxSyncFile bounds the dispatchers file sync reads: far more than the
+// configuration of a tenant at its limits takes.
+const maxSyncFile = 64 << 20
+
 // readSyncFile parses a file's bytes: YAML when its name ends in .yaml or
 // .yml (or, for standard input, "-", when it does not start like JSON),
 // JSON otherwise. It checks the file against the schema and for what a
 // schema cannot say (no secrets in the file, one name per item).
 func readSyncFile(path string, r io.Reader) (*syncFile, error) {
-	b, err := io.ReadAll(r)
+	b, err := io.ReadAll(io.LimitReader(r, maxSyncFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxSyncFile {
+		// Read whole before, /dev/zero or a log named by mistake took
+		// gigabytes, and the process with them.
+		return nil, fmt.Errorf("%s: larger than %d MiB, more than a dispatchers file holds: is it the right file?", path, maxSyncFile>>20)
 	}
 	doc, err := decodeFile(path, b)
 	if err != nil {

@@ -237,3 +237,20 @@ func aliasBomb(n int) string {
 	}
 	return b
 }
+
+// zeros is an endless reader, as /dev/zero is.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// A file past maxSyncFile is refused once that much is read: before, sync
+// read /dev/zero, named by mistake, until the machine ran out of memory.
+func TestReadSyncFileBounded(t *testing.T) {
+	_, err := readSyncFile("/dev/zero", zeros{})
+	if err == nil || !strings.Contains(err.Error(), "/dev/zero: larger than 64 MiB") {
+		t.Fatalf("an endless file: %v", err)
+	}
+}
