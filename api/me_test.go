@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -31,4 +32,21 @@ func TestMe(t *testing.T) {
 	}
 	code, body := s.doAs("", "GET", "/auth/v1/me", "")
 	wantError(t, code, body, 401, 104, "bearer token")
+}
+
+// TestAnswersAreNotStored: the API's answers, which hold configuration
+// and events' content, are kept by no browser or proxy, nor sniffed; the
+// console's files are revalidated on each load instead.
+func TestAnswersAreNotStored(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	for path, want := range map[string]string{"/dispatchers/v1": "no-store", "/auth/v1/me": "no-store", "/health": "no-store", "/console/": "no-cache"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Host = "localhost"
+		req.Header.Set("Authorization", "Bearer "+s.admin(""))
+		rec := httptest.NewRecorder()
+		s.h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Cache-Control"); got != want || rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s (%d): Cache-Control %q, X-Content-Type-Options %q; want %q, nosniff", path, rec.Code, got, rec.Header().Get("X-Content-Type-Options"), want)
+		}
+	}
 }

@@ -185,7 +185,7 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(gin.Recovery())
+	r.Use(gin.Recovery(), noStore)
 	if deps.Tracer != nil { // off, it would cost every request a span for nothing
 		r.Use(otelgin.Middleware("dispatcher", otelgin.WithTracerProvider(deps.Tracer), otelgin.WithPropagators(propagation.TraceContext{})))
 	}
@@ -218,6 +218,17 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	}
 	s.routes(r, metrics)
 	return headAsGet{r}, nil
+}
+
+// noStore has no browser and no proxy keep an answer, nor guess its type:
+// they hold configuration, events' content and API keys, which a shared
+// proxy, or the browser's disk, kept before. The console's files say for
+// themselves how they are kept.
+func noStore(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	c.Next()
 }
 
 // headAsGet answers HEAD as GET (RFC 9110 §9.3.2), which gin routes
