@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -915,4 +918,53 @@ func TestEndToEndConsoleLeftWhileLoading(t *testing.T) {
 	leaveWhileLoading("#/templates", "Templates", "document.getElementById('sign-out').click()")
 	b.waitJSFor(10*time.Second, "the sign-in form", "document.getElementById('login-form')")
 	watch("signed out, the page shows the session's data", "document.querySelector('main').innerText.includes('private-template') || document.querySelector('main').innerText.includes('no longer accepts')")
+}
+
+// TestEndToEndConsolePickersOfferEveryChoice: a tenant with more templates
+// than a page, past a thousand, is offered every one in an action's
+// template picker, and an action's own shows by its name. Before, the
+// pickers stopped at 1,000: the last could not be chosen, and an action's
+// showed as a bare id.
+func TestEndToEndConsolePickersOfferEveryChoice(t *testing.T) {
+	s := startSystem(t, withEnv("DISPATCHER_RATE_LIMIT=0")) // a thousand templates, at once
+	const n = 1005
+	var wg sync.WaitGroup
+	names := make(chan int, n)
+	for i := 1; i <= n; i++ {
+		names <- i
+	}
+	close(names)
+	var last atomic.Value
+	for range 8 {
+		wg.Go(func() {
+			for i := range names {
+				code, body := s.request("POST", "/templates/v1", map[string]any{"name": fmt.Sprintf("tpl-%04d", i), "subject": "s", "text": "t"})
+				if code != 200 {
+					t.Errorf("template %d: %d %s", i, code, body)
+					return
+				}
+				if i == n {
+					var tpl map[string]any
+					_ = json.Unmarshal(body, &tpl)
+					last.Store(tpl["id"])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	d := s.call("POST", "/dispatchers/v1", map[string]any{"name": "many", "eventType": "e", "actions": []any{
+		map[string]any{"type": "mail", "name": "m", "templateId": last.Load(), "recipients": map[string]any{"to": []string{"a@example.com"}}},
+	}}, 200)
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	b.open("/dispatchers/" + d["id"].(string))
+	const picker = `document.querySelector('select[id$="-template"]')`
+	b.waitJSFor(60*time.Second, "the template picker", picker+` !== null && `+picker+`.options.length > 1`)
+	got, err := eval[string](b, picker+`.options.length + ' ' + `+picker+`.selectedOptions[0].textContent`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%d tpl-%04d", n+1, n); got != want {
+		t.Errorf("the picker: %q, want %q (every template and the choice, by its name)", got, want)
+	}
 }

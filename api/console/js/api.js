@@ -148,7 +148,10 @@ export const post = (path, body, headers) => request('POST', path, body, headers
 // getAll returns the items of every page of the list at path (an RQL
 // query without limit), 50 a request as the API pages them, up to cap
 // items: for pickers, which must offer every choice, not the first page.
-export async function getAll(path, cap = 1000) {
+// The cap is the most dispatchers, templates or functions a tenant may
+// have: at 1,000 before, a template past it could not be chosen, and an
+// action's own showed as a bare id.
+export async function getAll(path, cap = 10000) {
   const items = [];
   const sep = path.includes('?') ? '&' : '?';
   for (;;) {
