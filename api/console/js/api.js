@@ -154,8 +154,17 @@ export const post = (path, body, headers) => request('POST', path, body, headers
 export async function getAll(path, cap = 10000) {
   const items = [];
   const sep = path.includes('?') ? '&' : '?';
-  for (;;) {
-    const page = await get(`${path}${sep}limit(50,${items.length})`);
+  for (let limited = 0; ;) {
+    let page;
+    try {
+      page = await get(`${path}${sep}limit(50,${items.length})`);
+    } catch (err) {
+      // Thousands of items take more requests than a token's burst: the
+      // rate limit's 429 asks to wait a second, and the page is asked again.
+      if (err.status !== 429 || ++limited > 30) throw err;
+      await new Promise((done) => setTimeout(done, 1000));
+      continue;
+    }
     items.push(...page.data);
     if (page.data.length === 0 || items.length >= Math.min(page.page.total, cap)) return items;
   }
