@@ -12,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -448,31 +446,7 @@ func TestResetDispatchRunsAChildOnce(t *testing.T) {
 // UI's "Reset" to the first workflow task does, and returns the new run's
 // ID.
 func resetToFirstTask(t *testing.T, c client.Client, id, runID string) string {
-	return resetToTask(t, c, id, runID, false)
-}
-
-// resetToTask resets the run to its first workflow task or, last, to its
-// last one, and returns the new run's ID.
-func resetToTask(t *testing.T, c client.Client, id, runID string, last bool) string {
-	t.Helper()
-	var finished int64
-	it := c.GetWorkflowHistory(t.Context(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() && (last || finished == 0) {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
-			finished = e.GetEventId()
-		}
-	}
-	reset, err := c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
-		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
-		Reason: "test", WorkflowTaskFinishEventId: finished, RequestId: fmt.Sprintf("%s/%s/reset-%v", id, runID, last)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reset.GetRunId()
+	return testenv.ResetToTask(t, c, id, runID, false)
 }
 
 // A cancel that reaches a dispatch in the workflow task that also brings
@@ -593,7 +567,7 @@ func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
 	// the new run replays as its own: taken then, it is taken again.
 	// (Compared with the run's own ID, it was not: the task failed as
 	// non-deterministic, again and again.)
-	third := c.GetWorkflow(t.Context(), run.GetID(), resetToTask(t, c, run.GetID(), run.GetRunID(), true))
+	third := c.GetWorkflow(t.Context(), run.GetID(), testenv.ResetToTask(t, c, run.GetID(), run.GetRunID(), true))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := third.Get(ctx, nil); err != nil {

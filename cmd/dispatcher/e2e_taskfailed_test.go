@@ -7,12 +7,11 @@ import (
 	"slices"
 	"testing"
 
-	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
@@ -88,7 +87,7 @@ func TestEndToEndTaskFailedEvent(t *testing.T) {
 		t.Fatalf("the second order's dispatch: failed %v, %+v", failed, res.Outcomes)
 	}
 	s.poll("the second task_failed to be dispatched", func() bool { return alert.count() == 2 })
-	reset := resetToLastTask(t, s.temporal, wid, runID)
+	reset := testenv.ResetToTask(t, s.temporal, wid, runID, true)
 	if _, failed := s.result(wid, reset); !failed {
 		t.Fatal("the reset run did not fail as its run did")
 	}
@@ -119,28 +118,4 @@ func emitted(t *testing.T, c client.Client, id, runID string) []string {
 		}
 	}
 	return out
-}
-
-// resetToLastTask resets a run to its last completed workflow task, as
-// the Web UI's Reset does, and returns the new run's ID.
-func resetToLastTask(t *testing.T, c client.Client, id, runID string) string {
-	t.Helper()
-	var last int64
-	it := c.GetWorkflowHistory(t.Context(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
-			last = e.GetEventId()
-		}
-	}
-	reset, err := c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
-		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
-		Reason: "test", WorkflowTaskFinishEventId: last, RequestId: id + "/" + runID + "/reset"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reset.GetRunId()
 }
