@@ -10,8 +10,8 @@ import (
 	"database/sql/driver"
 	"embed"
 	"fmt"
-	"hash/fnv"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -171,11 +171,11 @@ func provider(db *gorm.DB) (*goose.Provider, error) {
 	var opts []goose.ProviderOption
 	if db.Dialector.Name() == "postgres" {
 		dialect = goose.DialectPostgres
-		locker, err := migrationLock(db)
+		locker, err := migrationLock()
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, goose.WithSessionLocker(locker))
+		opts = append(opts, goose.WithLocker(locker))
 	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -184,19 +184,16 @@ func provider(db *gorm.DB) (*goose.Provider, error) {
 	return goose.NewProvider(dialect, sqlDB, sub, opts...)
 }
 
-// migrationLock is the advisory lock that has the processes migrating one
-// schema take turns: an api and a worker started at once on a new
-// database both migrated it, and one exited ("relation already exists").
-// The others wait, up to 10 minutes, then see it migrated. One lock per
-// schema, where the migration state is.
-func migrationLock(db *gorm.DB) (lock.SessionLocker, error) {
-	var schema string
-	if err := db.Raw("SELECT current_schema()").Scan(&schema).Error; err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	h := fnv.New64a()
-	h.Write([]byte("dispatcher migrations\x00" + schema))
-	return lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64())), lock.WithLockTimeout(1, 600))
+// migrationLock has the processes that migrate one schema take turns: an
+// api and a worker started at once on a new database both migrated it,
+// and one exited ("relation already exists"). The others wait, up to 10
+// minutes, then find it migrated. A lease in a table of the schema
+// (goose_lock), renewed while the migrations run, rather than an advisory
+// lock: through a pooler in transaction mode (PgBouncer) a session's lock
+// is held by whichever connection took it, and is never released; the
+// lease of a process that died lapses after 30 s.
+func migrationLock() (lock.Locker, error) {
+	return lock.NewPostgresTableLocker(lock.WithTableLockTimeout(time.Second, 600), lock.WithTableLogger(slog.New(slog.DiscardHandler)))
 }
 
 // Ping checks, at start-up, that the database answers, asking again
