@@ -122,12 +122,6 @@ func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, erro
 	if err := ce.Validate(); err != nil {
 		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, "cloudevent: %v", err)
 	}
-	if ce.Type() == dispatcher.EventTaskFailed && ce.Source() == dispatcher.TaskFailedSource {
-		// The dispatcher's own: a listener that trusts the source trusts
-		// that a task failed.
-		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, "source: %q is the dispatcher's own for %s events; send yours from another source",
-			dispatcher.TaskFailedSource, dispatcher.EventTaskFailed)
-	}
 	ev := dispatcher.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Key: dispatcher.CloudEventKey(ce.Source(), ce.ID()), Time: ce.Time().UTC()}
 	if ce.Time().IsZero() {
 		ev.Time = now.UTC()

@@ -107,6 +107,9 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 // elsewhere come decoded, their bad bytes U+FFFD, which the fields'
 // checks refuse.
 func textContent(p Parsed) error {
+	if err := posing(p); err != nil {
+		return err
+	}
 	for i, ev := range p.Events {
 		at := wire.NotUTF8(ev.Content)
 		if at < 0 {
@@ -120,6 +123,28 @@ func textContent(p Parsed) error {
 			field = "content"
 		}
 		return dispatcher.Errorf(dispatcher.EINVALID, "%s: is not valid UTF-8 text (at its byte %d)", field, at)
+	}
+	return nil
+}
+
+// posing refuses a task_failed event from the dispatcher's own source
+// (dispatcher.TaskFailedSource), whatever its envelope: a listener that
+// trusts the source trusts that a task failed. A producer's own
+// task_failed events come from any other source.
+func posing(p Parsed) error {
+	for i, ev := range p.Events {
+		if ev.Type != dispatcher.EventTaskFailed || ev.Source != dispatcher.TaskFailedSource {
+			continue
+		}
+		field := "source"
+		switch {
+		case p.Batch:
+			field = fmt.Sprintf("[%d].source", i)
+		case p.Envelope == dispatcher.EnvelopeLK:
+			field = "source.producerId"
+		}
+		return dispatcher.Errorf(dispatcher.EINVALID, "%s: %q is the dispatcher's own for %s events; send yours from another source",
+			field, dispatcher.TaskFailedSource, dispatcher.EventTaskFailed)
 	}
 	return nil
 }

@@ -130,6 +130,8 @@ func TestParseErrors(t *testing.T) {
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
 		// A listener of task_failed may trust its source.
 		{"cloudevent posing as the dispatcher", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"task_failed","source":"dispatcher"}`, nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own for task_failed events`},
+		{"cloudevent in a batch posing as the dispatcher", "application/cloudevents-batch+json", `[{"specversion":"1.0","id":"a","type":"t","source":"/s"},{"specversion":"1.0","id":"x","type":"task_failed","source":"dispatcher"}]`, nil, 0, dispatcher.EINVALID, `[1].source: "dispatcher" is the dispatcher's own`},
+		{"lk event posing as the dispatcher", "application/json", `{"id":"x","type":"task_failed","data":{},"source":{"producerId":"dispatcher"}}`, nil, 0, dispatcher.EINVALID, `source.producerId: "dispatcher" is the dispatcher's own`},
 		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EREQUIRED, "type: is required"},
 		{"a header named ce_", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_": "x"}, 0, dispatcher.EINVALID, `header "ce-"`},
 		// Before, a binary CloudEvent's header carried up to a megabyte of
