@@ -315,7 +315,12 @@ func (s *Source) watch(ctx context.Context, conn *amqp.Connection) {
 		}
 		s.metrics.Lag.Set(float64(q.Messages))
 		if err := bind(ch, s.cfg); err != nil {
-			s.log.Warn("amqp intake: cannot bind its queue to its exchange again; events published to it may find no queue", "exchange", s.cfg.Exchange, "err", err)
+			// Declared anew with other settings: the session ends, and the
+			// next one's declaration fails, saying why, not ready, until
+			// the exchange is as the source needs it. Before, it went on
+			// looking ready, its queue unbound.
+			s.log.Warn("amqp intake: cannot bind its queue to its exchange again; reconnecting", "exchange", s.cfg.Exchange, "err", err)
+			_ = conn.Close()
 			return
 		}
 		select {

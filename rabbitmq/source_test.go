@@ -466,3 +466,39 @@ func TestNewBoundsThePrefetch(t *testing.T) {
 		}
 	}
 }
+
+// An exchange declared anew with other settings, which the source cannot
+// bind to as it needs, makes it not ready, saying why, until it is
+// declared as it was; then its events flow again. Before, it looked ready
+// with its queue unbound, and the broker dropped its events.
+func TestSourceNotReadyOnAnExchangeItCannotUse(t *testing.T) {
+	url, name, ch := broker(t)
+	st := &starter{}
+	src, _, _ := run(t, url, name, st, 4)
+	if err := ch.ExchangeDelete(name, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare(name, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if src.Ready(context.Background()) == nil {
+			return "still ready, with an exchange of another type"
+		}
+		return ""
+	})
+	// Declared as it was, by a producer.
+	if err := ch.ExchangeDelete(name, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if st.started() > 0 {
+			return ""
+		}
+		publish(t, ch, name, `{"id":"back","type":"t","content":{}}`) // dropped until it is bound again
+		return "no event reached the queue"
+	})
+}
