@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -21,23 +23,28 @@ type lastRead[T any] struct {
 	mu      sync.Mutex
 	at      time.Time // when the last read began
 	value   T         // of the last read that succeeded
-	err     error     // of the last read that ended
+	err     error     // of the last read that ended; errNotRead before
 	reading chan struct{}
 }
+
+// errNotRead is the error of a collector whose first read has not ended:
+// its gauge of success says 0, not 1, until one succeeds.
+var errNotRead = errors.New("not read yet")
 
 // get returns the value of the last read that succeeded and the error of
 // the last that ended: it starts a read when the last one began every or
 // longer before now, and waits for the read in flight up to scrapeWait.
 func (l *lastRead[T]) get(now time.Time, every, timeout time.Duration, read func(context.Context) (T, error)) (T, error) {
 	l.mu.Lock()
+	if l.at.IsZero() {
+		l.err = errNotRead
+	}
 	if l.reading == nil && (l.at.IsZero() || now.Sub(l.at) >= every) {
 		done := make(chan struct{})
 		l.at, l.reading = now, done
 		go func() {
 			defer close(done)
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			v, err := read(ctx)
-			cancel()
+			v, err := readSafely(read, timeout)
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if l.err, l.reading = err, nil; err == nil {
@@ -58,4 +65,17 @@ func (l *lastRead[T]) get(now time.Time, every, timeout time.Duration, read func
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.value, l.err
+}
+
+// readSafely runs read within timeout; a panic in it is its error, as the
+// scrape's HTTP server recovered it when the read ran in the scrape.
+func readSafely[T any](read func(context.Context) (T, error), timeout time.Duration) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the read panicked: %v", r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return read(ctx)
 }

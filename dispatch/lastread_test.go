@@ -16,7 +16,8 @@ import (
 // TestCollectorsDoNotHoldTheScrape: with a Temporal that does not answer,
 // a scrape of the collectors that read it returns without waiting out
 // their reads (5 and 10 s, which Prometheus's 10 s scrape timeout failed
-// the whole scrape on), and once the reads time out, says they failed.
+// the whole scrape on), says no read succeeded yet, and, once the reads
+// time out, that they failed.
 func TestCollectorsDoNotHoldTheScrape(t *testing.T) {
 	c, err := client.NewLazyClient(client.Options{HostPort: testenv.AcceptLoopback(t, func(c net.Conn) {
 		t.Cleanup(func() { c.Close() }) // held, never answered: a Temporal stuck
@@ -48,7 +49,10 @@ func TestCollectorsDoNotHoldTheScrape(t *testing.T) {
 		}
 		return out
 	}
-	up()
+	// Nothing read yet: no success to report.
+	if got := up(); got["dispatcher_pending_dispatch_scrape_success"] != 0 || got["dispatcher_function_flow_scrape_success"] != 0 {
+		t.Errorf("before any read ended, the scrape says a read succeeded: %v", got)
+	}
 	testenv.Eventually(t, 30*time.Second, func() string {
 		if got := up(); got["dispatcher_pending_dispatch_scrape_success"] != 0 || got["dispatcher_function_flow_scrape_success"] != 0 {
 			return fmt.Sprintf("the reads that timed out are not reported as failed: %v", got)
