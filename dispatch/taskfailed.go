@@ -2,8 +2,10 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -31,10 +33,9 @@ const (
 // tenant, and reports whether it started it. When no dispatcher listens
 // to task_failed it starts none: an event nobody listens to would only
 // fill the execution history. One started before (by an attempt that died
-// after starting it) is a duplicate, not started again. Only an
-// unavailable Temporal or store is retried: any other refusal (a
-// permission the worker lacks, a size Temporal does not take) would last,
-// and hold the dispatch open meanwhile.
+// after starting it) is a duplicate, not started again. A refusal that
+// lasts (the event refused, a permission the worker lacks) is not retried:
+// it would hold the dispatch open meanwhile; anything else is.
 func (a *EventActivities) EmitTaskFailed(ctx context.Context, f dispatcher.TaskFailure) (bool, error) {
 	ctx = activities.Acting(ctx)
 	if a.starter.Configs != nil {
@@ -50,12 +51,14 @@ func (a *EventActivities) EmitTaskFailed(ctx context.Context, f dispatcher.TaskF
 		// configuration does.
 	}
 	res, err := a.starter.Start(ctx, f.TaskFailedEvent())
-	switch {
+	var denied *serviceerror.PermissionDenied
+	switch code := dispatcher.ErrorCode(err); {
 	case err == nil:
 		return !res.Duplicate, nil
-	case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE:
-		return false, temporal.NewApplicationError(fmt.Sprint(err), failureEmitUnavailable)
-	default:
+	case code == dispatcher.EINVALID || code == dispatcher.EREQUIRED || errors.As(err, &denied):
 		return false, temporal.NewNonRetryableApplicationError(fmt.Sprint(err), failureEmitRefused, nil)
+	default:
+		// Unavailable, or a server error of Temporal's that may pass.
+		return false, temporal.NewApplicationError(fmt.Sprint(err), failureEmitUnavailable)
 	}
 }

@@ -286,13 +286,10 @@ func (d *dispatch) emitTaskFailed(ctx workflow.Context, i int) {
 	lctx := workflow.WithLocalActivityOptions(ctx, emitOptions)
 	var started bool
 	err := workflow.ExecuteLocalActivity(lctx, ActivityEmitTaskFailed, f).Get(ctx, &started)
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		workflow.GetLogger(ctx).Info("Canceled while starting its task_failed event", "ActionID", o.ActionID)
-	default:
+	if err != nil {
+		// A cancel meanwhile may have come before the start, too.
 		recordUnsent(ctx)
-		workflow.GetLogger(ctx).Error("task_failed event not started", "ActionID", o.ActionID, "Error", err)
+		workflow.GetLogger(ctx).Error("task_failed event not started", "ActionID", o.ActionID, "Canceled", ctx.Err() != nil, "Error", err)
 	}
 }
 

@@ -25,7 +25,7 @@ var MetricHelp = map[string]string{
 	metricDispatches + "_total":       "Dispatches that started and that closed, by status: started, completed, failed or canceled.",
 	metricActionOutcomes + "_total":   "Actions that ended, by type (mail, task) and status (succeeded, failed, skipped, canceled).",
 	metricActionDuration + "_seconds": "How long actions ran, by type: from their start (after any startTimestamp) to their end, retries and waits for a permit included.",
-	metricTaskFailedUnsent + "_total": "Task actions that failed for good whose task_failed event could not be started (refused, or Temporal or the store away past an hour): the failures are found by GET /executions/v1?status=failed.",
+	metricTaskFailedUnsent + "_total": "Task actions that failed for good whose task_failed event may not have been started (refused, Temporal or the store away for 10 minutes, or the dispatch canceled meanwhile): the failures are found by GET /executions/v1?status=failed.",
 }
 
 // recordAction counts an action's outcome and latency, once it has one:

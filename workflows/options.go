@@ -74,13 +74,14 @@ var loadConfigOptions = workflow.LocalActivityOptions{
 }
 
 // emitOptions: starting a task_failed event waits out an outage of
-// Temporal or of the store for up to an hour (counted from when it was
-// first asked), and the dispatch closes only then; any other refusal is
-// not retried. A worker's restart meanwhile starts it again, as a
-// duplicate of itself: its id is the failure's.
+// Temporal or of the store for up to 10 minutes (counted from when it was
+// first asked), and the dispatch closes only then: not longer, as it
+// holds its ordering key meanwhile, and each retry past the workflow
+// task's timeout is a timer in its history. A worker's restart meanwhile
+// starts it again, as a duplicate of itself: its id is the failure's.
 var emitOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    30 * time.Second,
-	ScheduleToCloseTimeout: time.Hour,
+	ScheduleToCloseTimeout: 10 * time.Minute,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,

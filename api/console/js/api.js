@@ -158,9 +158,11 @@ export async function getAll(path, cap = 10000) {
     let page;
     try {
       page = await get(`${path}${sep}limit(50,${items.length})`);
+      limited = 0;
     } catch (err) {
       // Thousands of items take more requests than a token's burst: the
-      // rate limit's 429 asks to wait a second, and the page is asked again.
+      // rate limit's 429 asks to wait a second, and the page is asked
+      // again, up to 30 times.
       if (err.status !== 429 || ++limited > 30) throw err;
       await new Promise((done) => setTimeout(done, 1000));
       continue;
