@@ -392,7 +392,7 @@ func blockStyle(n *yaml.Node) {
 // dispatcher named "no" as false.
 func yaml11Ambiguous(s string) bool {
 	switch strings.ToLower(s) {
-	case "", "~", "null", "y", "yes", "n", "no", "true", "false", "on", "off":
+	case "", "~", "null", "y", "yes", "n", "no", "true", "false", "on", "off", "<<", "=":
 		return true
 	}
 	return strings.ContainsRune("0123456789+-.", rune(s[0]))

@@ -866,7 +866,7 @@ func TestSyncPlanStartTimestampAsInstant(t *testing.T) {
 // the YAML export, and read back as the same strings; the others stay
 // plain. Before, a dispatcher named "no" was read as false.
 func TestExportYAMLQuotesWhatYAML11Reads(t *testing.T) {
-	values := []string{"no", "On", "y", "null", "~", "", "1e400", "0123", "2024-01-01", "-x", ".5", "plain", "user_deleted"}
+	values := []string{"no", "On", "y", "null", "~", "", "<<", "1e400", "0123", "2024-01-01", "-x", ".5", "plain", "user_deleted"}
 	var doc ordered
 	for i, v := range values {
 		doc = append(doc, field{key: fmt.Sprint("k", i), value: v})
