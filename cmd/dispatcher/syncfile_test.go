@@ -208,6 +208,12 @@ func TestReadSyncFileProblems(t *testing.T) {
 		{"a negative number with a leading zero", "d.yaml", "dispatchers:\n  - name: a\n    eventType: e\n    actions:\n      - {type: task, name: t, functionName: f, data: {n: -017}}\n",
 			[]string{`d.yaml: line 5: -017 would be read as the octal number -15: quote it ("-017") for text, or write -0o17 for octal`}},
 		{"an alias bomb", "d.yaml", aliasBomb(9), []string{"d.yaml: line 2: *l0: a dispatchers file has no aliases"}},
+		// Before, the API's advice: "leave it out for no name", which sync
+		// cannot do.
+		{"blank names", "d.json", `[{"name": "  ", "eventType": "e", "actions": [{"type": "task", "name": " ", "functionName": "f"}]}]`, []string{
+			`(dispatchers[0]): name: must not be blank: sync matches items by their names`,
+			`(dispatchers[0]): actions[0].name: must not be blank`,
+		}},
 		{"function without url", "d.json", `{"functions": [{"name": "erase"}, {"name": "wf", "kind": "temporal"}, {"name": "x", "url": "https://x", "secretEnv": "not-a-name"}]}`, []string{
 			`d.json: function "erase" (functions[0]): url: is required`,
 			`d.json: function "wf" (functions[1]): taskQueue: is required`,

@@ -126,16 +126,32 @@ func itemProblem(path, kindName string, item map[string]any, i int, field, msg s
 }
 
 // duplicateNames reports the items of each section, and the actions of
-// each dispatcher, named as an earlier one: sync matches them by name.
-// It reads doc as it comes, whatever the schema says of it.
+// each dispatcher, named as an earlier one, or named blank: sync matches
+// them by name. It reads doc as it comes, whatever the schema says of it.
 func duplicateNames(path string, doc any) problems {
 	sections := map[string][]any{"dispatcher": asSlice(doc)}
 	if m, ok := doc.(map[string]any); ok {
 		sections = map[string][]any{"template": asSlice(m["templates"]), "function": asSlice(m["functions"]), "dispatcher": asSlice(m["dispatchers"])}
 	}
 	var ps problems
+	// An empty name is the schema's to refuse; one of spaces was refused
+	// later, with the API's advice to leave it out, which sync cannot.
+	const blank = "must not be blank: sync matches items by their names"
 	for _, kind := range []string{"template", "function", "dispatcher"} {
 		items := sections[kind]
+		for i, it := range items {
+			if name, ok := asMap(it)["name"].(string); ok && name != "" && strings.TrimSpace(name) == "" {
+				ps = append(ps, itemProblem(path, kind, asMap(it), i, "name", blank))
+			}
+			if kind != "dispatcher" {
+				continue
+			}
+			for j, a := range asSlice(asMap(it)["actions"]) {
+				if name, ok := asMap(a)["name"].(string); ok && name != "" && strings.TrimSpace(name) == "" {
+					ps = append(ps, itemProblem(path, kind, asMap(it), i, fmt.Sprintf("actions[%d].name", j), blank))
+				}
+			}
+		}
 		eachSameName(items, func(i, j int) {
 			ps = append(ps, itemProblem(path, kind, asMap(items[i]), i, "name",
 				fmt.Sprintf("%s[%d] has the same name: names are unique, sync matches by them", sectionOf(kind), j)))
