@@ -522,7 +522,7 @@ func TestSyncExportThenPlanNothing(t *testing.T) {
 		if got := planLines(p); !slices.Equal(got, []string{`~ dispatcher "manual": tags`}) {
 			t.Errorf("%s export synced back plans %v", format, got)
 		}
-		if format == "yaml" && (!strings.Contains(string(b), "subject: <b>s</b>") || !strings.Contains(string(b), "n: 1.50")) {
+		if format == "yaml" && (!strings.Contains(string(b), "subject: <b>s</b>") || !strings.Contains(string(b), `"n": 1.50`)) {
 			t.Errorf("YAML export:\n%s", b)
 		}
 		// Defaults are left out, as the README says: an empty retry
