@@ -309,17 +309,30 @@ func TestSourceBindsItsQueueAgain(t *testing.T) {
 	url, name, ch := broker(t)
 	st := &starter{}
 	run(t, url, name, st, 4)
+	redeclare(t, ch, name, amqp.ExchangeTopic)
+	flowsAgain(t, ch, name, st)
+}
+
+// redeclare deletes the exchange and declares it again, of kind.
+func redeclare(t *testing.T, ch *amqp.Channel, name, kind string) {
+	t.Helper()
 	if err := ch.ExchangeDelete(name, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+	if err := ch.ExchangeDeclare(name, kind, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// flowsAgain publishes until an event reaches st: those published while
+// the queue is not bound are dropped.
+func flowsAgain(t *testing.T, ch *amqp.Channel, name string, st *starter) {
+	t.Helper()
 	testenv.Eventually(t, 30*time.Second, func() string {
 		if st.started() > 0 {
 			return ""
 		}
-		publish(t, ch, name, `{"id":"rebound","type":"t","content":{}}`) // dropped while the queue is not bound
+		publish(t, ch, name, `{"id":"again","type":"t","content":{}}`)
 		return "no event reached the queue"
 	})
 }
@@ -475,30 +488,13 @@ func TestSourceNotReadyOnAnExchangeItCannotUse(t *testing.T) {
 	url, name, ch := broker(t)
 	st := &starter{}
 	src, _, _ := run(t, url, name, st, 4)
-	if err := ch.ExchangeDelete(name, false, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.ExchangeDeclare(name, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	redeclare(t, ch, name, amqp.ExchangeDirect)
 	testenv.Eventually(t, 30*time.Second, func() string {
 		if src.Ready(context.Background()) == nil {
 			return "still ready, with an exchange of another type"
 		}
 		return ""
 	})
-	// Declared as it was, by a producer.
-	if err := ch.ExchangeDelete(name, false, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 30*time.Second, func() string {
-		if st.started() > 0 {
-			return ""
-		}
-		publish(t, ch, name, `{"id":"back","type":"t","content":{}}`) // dropped until it is bound again
-		return "no event reached the queue"
-	})
+	redeclare(t, ch, name, amqp.ExchangeTopic) // as it was, by a producer
+	flowsAgain(t, ch, name, st)
 }
