@@ -25,7 +25,7 @@ func NewEventActivities(s Starter) *EventActivities { return &EventActivities{st
 // Failure classes of EmitTaskFailed.
 const (
 	failureEmitRefused     = "EmitRefused"     // the event cannot be started: not retried
-	failureEmitUnavailable = "EmitUnavailable" // Temporal or the store did not answer: retried
+	failureEmitUnavailable = "EmitUnavailable" // Temporal or the store did not answer, or failed: retried
 )
 
 // EmitTaskFailed starts the task_failed event of f

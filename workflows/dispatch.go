@@ -284,9 +284,7 @@ func (d *dispatch) emitTaskFailed(ctx workflow.Context, i int) {
 		f.OriginalRunID = f.RunID
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, emitOptions)
-	var started bool
-	err := workflow.ExecuteLocalActivity(lctx, ActivityEmitTaskFailed, f).Get(ctx, &started)
-	if err != nil {
+	if err := workflow.ExecuteLocalActivity(lctx, ActivityEmitTaskFailed, f).Get(ctx, nil); err != nil {
 		// A cancel meanwhile may have come before the start, too.
 		recordUnsent(ctx)
 		workflow.GetLogger(ctx).Error("task_failed event not started", "ActionID", o.ActionID, "Canceled", ctx.Err() != nil, "Error", err)
