@@ -200,10 +200,12 @@ type FailureGroup struct {
 	DispatcherName string
 	Count          int
 	// Sample is the error message of one of them (the newest), and
-	// SampleWorkflowID and SampleRunID name it.
+	// SampleWorkflowID and SampleRunID name it; SampleEventType is its
+	// event's type, the dispatcher's.
 	Sample           string
 	SampleWorkflowID string
 	SampleRunID      string
+	SampleEventType  string
 	// Trend counts them per bucket of the summary's Trend.
 	Trend []int
 }

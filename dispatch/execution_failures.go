@@ -79,7 +79,7 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 				i = len(sum.Groups)
 				index[p] = i
 				sum.Groups = append(sum.Groups, dispatcher.FailureGroup{ErrorClass: p.ErrorClass, DispatcherID: p.DispatcherID,
-					SampleWorkflowID: x.WorkflowID, SampleRunID: x.RunID, Trend: make([]int, len(sum.Trend.Counts))})
+					SampleWorkflowID: x.WorkflowID, SampleRunID: x.RunID, SampleEventType: x.EventType, Trend: make([]int, len(sum.Trend.Counts))})
 			}
 			sum.Groups[i].Count++
 			if inTrend {

@@ -202,6 +202,7 @@ type Sample struct {
 	Message    string `json:"message"`
 	WorkflowID string `json:"workflowId"`
 	RunID      string `json:"runId"`
+	EventType  string `json:"eventType,omitempty"`
 }
 
 // ReplayRequest is the body of POST /executions/v1/{workflowId}/replay;
@@ -456,7 +457,7 @@ func FromFailureSummary(s dispatcher.FailureSummary) Failures {
 			summary += ", dispatcher " + who
 		}
 		out.Groups[i] = FailureGroup{ErrorClass: g.ErrorClass, DispatcherID: g.DispatcherID, DispatcherName: g.DispatcherName,
-			Count: g.Count, Summary: summary, Sample: Sample{Message: g.Sample, WorkflowID: g.SampleWorkflowID, RunID: g.SampleRunID},
+			Count: g.Count, Summary: summary, Sample: Sample{Message: g.Sample, WorkflowID: g.SampleWorkflowID, RunID: g.SampleRunID, EventType: g.SampleEventType},
 			Trend: NonNil(g.Trend)}
 	}
 	return out

@@ -989,3 +989,36 @@ func TestEndToEndConsolePickersOfferEveryChoice(t *testing.T) {
 		t.Errorf("the picker: %q, want %q (every template and the choice, by its name)", got, want)
 	}
 }
+
+// TestEndToEndConsoleReplayLinkOfAKeyHeldToTypes: from Failures, an API key
+// held to some event types is offered Replay… for the groups of its types,
+// by that type, and not for the others, which the API would refuse it.
+// Before, every group offered it, and every one was refused as if the key
+// lacked the permission.
+func TestEndToEndConsoleReplayLinkOfAKeyHeldToTypes(t *testing.T) {
+	s := startSystem(t)
+	failing := httptest.NewServer(&functionSink{statuses: []int{422}})
+	t.Cleanup(failing.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": failing.URL}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "gdpr", "eventType": "user_deleted", "actions": []any{
+		map[string]any{"type": "task", "name": "erase", "functionName": "erase"}}}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "gone-1", "type": "user_deleted", "content": map[string]any{}}, 202)
+	if _, failed := s.result(acc["workflowId"].(string), acc["runId"].(string)); !failed {
+		t.Fatal("the dispatch did not fail")
+	}
+	s.poll("the failure listed", func() bool { return len(s.listIDs("status=failed")) == 1 })
+	for types, want := range map[string]string{"user_deleted": "eventType=user_deleted", "order_paid": ""} {
+		key := s.call("POST", "/apikeys/v1", map[string]any{"name": "support " + types,
+			"permissions": []string{"CREATE_EVENTS", "VIEW_EXECUTIONS", "REPLAY_EXECUTIONS"}, "eventTypes": []string{types}}, 200)["key"].(string)
+		b := startBrowser(t, s.url)
+		b.signIn(key)
+		b.waitText("#failure-groups", "HTTPPermanent")
+		href, err := eval[string](b, `[...document.querySelectorAll('#failure-groups a')].map((a) => a.getAttribute('href')).filter((h) => h.startsWith('#/replays/new')).join(' ')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == "" && href != "" || want != "" && !strings.Contains(href, want) {
+			t.Errorf("a key held to %s is offered Replay… at %q, want one with %q", types, href, want)
+		}
+	}
+}

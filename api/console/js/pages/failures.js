@@ -51,14 +51,16 @@ export async function render(ctx) {
     trendChart(data.trend, { label: 'Failed dispatches over time' }),
   ];
   // An API key held to event types replays only theirs, one named in the
-  // request: held to one, its replays name it; held to several, the bulk
-  // replay form asks which (before, every Replay… link was refused, as
-  // if the key lacked the permission).
+  // request: a group of one of its types is replayed by that type, the
+  // others are not offered (before, every Replay… link was refused, as if
+  // the key lacked the permission).
   const types = ctx.me.eventTypes;
   const rows = data.groups.map((g) => {
     const who = g.dispatcherName || g.dispatcherId || '(before any dispatcher ran)';
     const filter = { status: 'failed', errorClass: g.errorClass, dispatcherId: g.dispatcherId, from };
-    const replayFilter = types && types.length === 1 ? { ...filter, eventType: types[0] } : filter;
+    const type = g.sample.eventType;
+    const mayReplay = ctx.can('REPLAY_EXECUTIONS') && (!types || types.includes(type));
+    const replayFilter = types ? { ...filter, eventType: type } : filter;
     return [
       h('span', { class: 'count', text: String(g.count) }),
       h('code', { text: g.errorClass }),
@@ -68,7 +70,7 @@ export async function render(ctx) {
       sparkline(g.trend || [], `${g.count} over the period`),
       h('div', { class: 'row-actions' },
         link(`#/executions${query({ ...filter, replayed: 'hide' })}`, 'Dispatches', { 'aria-label': `Dispatches that failed with ${g.errorClass} for ${who}` }),
-        ctx.can('REPLAY_EXECUTIONS') ? link(`#/replays/new${query(replayFilter)}`, 'Replay…', { 'aria-label': `Replay the dispatches that failed with ${g.errorClass} for ${who}` }) : null),
+        mayReplay ? link(`#/replays/new${query(replayFilter)}`, 'Replay…', { 'aria-label': `Replay the dispatches that failed with ${g.errorClass} for ${who}` }) : null),
     ];
   });
   parts.push(h('h2', { text: 'By cause and dispatcher' }),
