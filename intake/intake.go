@@ -87,13 +87,13 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 		events, batch, err := parseCloudEvents(msg, mediaType, now)
 		p := Parsed{Events: events, Envelope: dispatcher.EnvelopeCloudEvents, Batch: batch}
 		if err == nil {
-			err = textContent(p)
+			err = checkEvents(p)
 		}
 		return p, err
 	}
 	ev, envelope, err := parseJSON(msg, now)
 	if err == nil {
-		err = textContent(Parsed{Events: []dispatcher.Event{ev}, Envelope: envelope})
+		err = checkEvents(Parsed{Events: []dispatcher.Event{ev}, Envelope: envelope})
 	}
 	if err != nil {
 		return Parsed{}, err
@@ -107,24 +107,35 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 // elsewhere come decoded, their bad bytes U+FFFD, which the fields'
 // checks refuse.
 func textContent(p Parsed) error {
-	if err := posing(p); err != nil {
-		return err
-	}
 	for i, ev := range p.Events {
-		at := wire.NotUTF8(ev.Content)
-		if at < 0 {
-			continue
+		if at := wire.NotUTF8(ev.Content); at >= 0 {
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: is not valid UTF-8 text (at its byte %d)",
+				fieldOf(p, i, "data", map[string]string{dispatcher.EnvelopeExtraHorizon: "content"}), at)
 		}
-		field := "data"
-		switch {
-		case p.Batch:
-			field = fmt.Sprintf("[%d].data", i)
-		case p.Envelope == dispatcher.EnvelopeExtraHorizon:
-			field = "content"
-		}
-		return dispatcher.Errorf(dispatcher.EINVALID, "%s: is not valid UTF-8 text (at its byte %d)", field, at)
 	}
 	return nil
+}
+
+// checkEvents checks what the schema cannot say of p's events: their
+// content is text, and none poses as the dispatcher.
+func checkEvents(p Parsed) error {
+	if err := textContent(p); err != nil {
+		return err
+	}
+	return posing(p)
+}
+
+// fieldOf names the field of event i of p as its producer wrote it:
+// field, or its name in p's envelope (renamed), and in a batch "[i]."
+// before it.
+func fieldOf(p Parsed, i int, field string, renamed map[string]string) string {
+	if p.Batch {
+		return fmt.Sprintf("[%d].%s", i, field)
+	}
+	if f, ok := renamed[p.Envelope]; ok {
+		return f
+	}
+	return field
 }
 
 // posing refuses a task_failed event from the dispatcher's own source
@@ -136,15 +147,8 @@ func posing(p Parsed) error {
 		if ev.Type != dispatcher.EventTaskFailed || ev.Source != dispatcher.TaskFailedSource {
 			continue
 		}
-		field := "source"
-		switch {
-		case p.Batch:
-			field = fmt.Sprintf("[%d].source", i)
-		case p.Envelope == dispatcher.EnvelopeLK:
-			field = "source.producerId"
-		}
 		return dispatcher.Errorf(dispatcher.EINVALID, "%s: %q is the dispatcher's own for %s events; send yours from another source",
-			field, dispatcher.TaskFailedSource, dispatcher.EventTaskFailed)
+			fieldOf(p, i, "source", map[string]string{dispatcher.EnvelopeLK: "source.producerId"}), dispatcher.TaskFailedSource, dispatcher.EventTaskFailed)
 	}
 	return nil
 }
