@@ -58,7 +58,11 @@ func recordUnsent(ctx workflow.Context) {
 	workflow.GetMetricsHandler(ctx).Counter(metricTaskFailedUnsent).Inc(1)
 }
 
-// recordStart counts a dispatch that began.
+// recordStart counts a dispatch that began. It also exports the unsent
+// task_failed counter at zero, with the labels recordUnsent gives it, so
+// that an alert on its increase sees the first one.
 func recordStart(ctx workflow.Context) {
-	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"status": "started"}).Counter(metricDispatches).Inc(1)
+	m := workflow.GetMetricsHandler(ctx)
+	m.WithTags(map[string]string{"status": "started"}).Counter(metricDispatches).Inc(1)
+	m.Counter(metricTaskFailedUnsent)
 }
