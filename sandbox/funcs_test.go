@@ -144,7 +144,7 @@ func TestErrorsShowTheActionAsWritten(t *testing.T) {
 // A template refused when saved quotes its action as written: html/template
 // quotes the whole action in its errors, the budget's print included.
 func TestCheckErrorShowsTheActionAsWritten(t *testing.T) {
-	err := Check("html", `<a href="{{if .c}}/foo?{{else}}/bar/{{end}}{{.content.name}}">`, true)
+	err := Check("html", `<a href="{{if .content.c}}/foo?{{else}}/bar/{{end}}{{.content.name}}">`, true)
 	if err == nil || strings.Contains(err.Error(), "_sandbox") || !strings.Contains(err.Error(), "{{.content.name}}") {
 		t.Errorf("got %v, want the action as written", err)
 	}

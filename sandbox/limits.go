@@ -3,6 +3,8 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"text/template/parse"
 	"time"
 )
@@ -25,6 +27,9 @@ import (
 //     bounds the work that writes no output;
 //   - printf refuses widths and precisions beyond maxWidth (funcs.go);
 //   - the output of one rendering stops at maxOutput bytes.
+//
+// It also refuses field paths that no event has (.evnt, .event.contnt),
+// wherever they read the data itself: each rendering would fail on them.
 const (
 	maxRangeDepth = 2
 	maxIntLiteral = 1000
@@ -47,11 +52,22 @@ func checkTree(tree *parse.Tree) error {
 	if tree == nil || tree.Root == nil {
 		return nil
 	}
-	c := checker{tree}
+	c := checker{tree: tree, root: true}
 	return c.node(tree.Root, 0)
 }
 
-type checker struct{ tree *parse.Tree }
+// checker walks a tree; root says dot is the data itself, not an item of
+// a range or the value of a with.
+type checker struct {
+	tree *parse.Tree
+	root bool
+}
+
+// inner is c within a range or a with, where dot is another value.
+func (c checker) inner() checker {
+	c.root = false
+	return c
+}
 
 func (c checker) errorf(n parse.Node, format string, args ...any) error {
 	loc, _ := c.tree.ErrorContext(n)
@@ -72,9 +88,9 @@ func (c checker) node(n parse.Node, depth int) error {
 	case *parse.ActionNode:
 		return c.pipe(n.Pipe)
 	case *parse.IfNode:
-		return c.branch(&n.BranchNode, depth)
+		return c.branch(&n.BranchNode, depth, c)
 	case *parse.WithNode:
-		return c.branch(&n.BranchNode, depth)
+		return c.branch(&n.BranchNode, depth, c.inner())
 	case *parse.RangeNode:
 		if depth+1 > maxRangeDepth {
 			return c.errorf(n, "range nests deeper than %d", maxRangeDepth)
@@ -82,18 +98,20 @@ func (c checker) node(n parse.Node, depth int) error {
 		if !rangeable(n.Pipe) {
 			return c.errorf(n, "range may only iterate over a field of the event, like .content.items")
 		}
-		return c.branch(&n.BranchNode, depth+1)
+		return c.branch(&n.BranchNode, depth+1, c.inner())
 	case *parse.TemplateNode:
 		return c.errorf(n, "{{template}}, {{define}} and {{block}} are not supported")
 	}
 	return nil
 }
 
-func (c checker) branch(b *parse.BranchNode, depth int) error {
+// branch checks b, whose list runs with body (dot rebound by a range or
+// a with) and whose else list with c.
+func (c checker) branch(b *parse.BranchNode, depth int, body checker) error {
 	if err := c.pipe(b.Pipe); err != nil {
 		return err
 	}
-	if err := c.node(b.List, depth); err != nil {
+	if err := body.node(b.List, depth); err != nil {
 		return err
 	}
 	if b.ElseList != nil {
@@ -169,10 +187,42 @@ func (c checker) arg(arg parse.Node) error {
 		// It names no value of the event, and prints "<nil>" or
 		// "<no value>" wherever it is given (print nil, html nil).
 		return c.errorf(a, "nil is not a value a template may use")
+	case *parse.FieldNode:
+		if c.root {
+			return c.path(a, a.Ident)
+		}
+	case *parse.VariableNode:
+		if a.Ident[0] == "$" && len(a.Ident) > 1 {
+			return c.path(a, a.Ident[1:])
+		}
 	case *parse.ChainNode:
 		return c.arg(a.Node)
 	case *parse.PipeNode:
 		return c.pipe(a)
+	}
+	return nil
+}
+
+// eventFields are the fields of .event (NewData); content is the only one
+// with fields of its own.
+var eventFields = []string{"id", "type", "content", "creationTimestamp", "time", "source"}
+
+// path refuses a field path of the data that no event has: one not under
+// .event or .content, a field .event does not have, or one of a field
+// that has none.
+func (c checker) path(n parse.Node, idents []string) error {
+	switch {
+	case idents[0] == "content":
+		return nil
+	case idents[0] != "event":
+		return c.errorf(n, "no event has .%s: a template sees .event (%s) and .content, the event's content",
+			idents[0], strings.Join(eventFields, ", "))
+	case len(idents) == 1 || idents[1] == "content":
+		return nil
+	case !slices.Contains(eventFields, idents[1]):
+		return c.errorf(n, "no event has .event.%s: .event has %s", idents[1], strings.Join(eventFields, ", "))
+	case len(idents) > 2:
+		return c.errorf(n, ".event.%s has no field %s: only .event.content has fields", idents[1], idents[2])
 	}
 	return nil
 }

@@ -39,12 +39,12 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 		{"range over len", "{{range len .content.items}}{{end}}", "range may only iterate over a field"},
 		{"range over a variable", "{{$n := 7}}{{range $n}}{{end}}", "range may only iterate over a field"},
 		{"big literal", "{{$n := 100000000}}{{$n}}", "beyond"},
-		{"nested three deep", "{{range .a}}{{range .b}}{{range .c}}{{end}}{{end}}{{end}}", "nests deeper than 2"},
+		{"nested three deep", "{{range .content.a}}{{range .b}}{{range .c}}{{end}}{{end}}{{end}}", "nests deeper than 2"},
 		{"define", `{{define "x"}}{{template "x" .}}{{end}}`, "not supported"},
 		{"template", `{{template "x" .}}`, "not supported"},
 		{"block", `{{block "x" .}}y{{end}}`, "not supported"},
 		{"on line 2", "ok\n{{range 3}}{{end}}", "line 2"},
-		{"big literal in a chain", "{{(index .a 100000).b}}", "beyond"},
+		{"big literal in a chain", "{{(index .content.a 100000).b}}", "beyond"},
 		{"the budget's functions", "{{if _sandboxStep -100000}}{{end}}", `function "_sandboxStep" not defined`},
 		{"the budget's range function", "{{_sandboxRange -5 .content.a}}", `function "_sandboxRange" not defined`},
 		// What every rendering would refuse is refused when saved: a
@@ -56,6 +56,17 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 		{"printf with an argument without a verb", `{{ .content.b | printf "%s" .content.a }}`, "printf: the format takes 1 argument, not 2"},
 		{"formatTime without a layout", "{{ formatTime .event.time }}", "formatTime takes 2 arguments, not 1"},
 		{"formatTime piped, with two", `{{ .event.time | formatTime "a" "b" }}`, "formatTime takes 2 arguments, not 3"},
+		// A field path no event has, wherever dot is the data: each
+		// rendering would fail on it. Before, it was saved.
+		{"misspelt root", "Hi {{ .evnt.content.name }}", "no event has .evnt: a template sees .event (id, type, content"},
+		{"unknown root", "{{ .nothing }}", "no event has .nothing"},
+		{"range over an unknown root", "{{ range .foo }}{{ end }}", "no event has .foo"},
+		{"misspelt event field", "{{ .event.contnt.email }}", "no event has .event.contnt: .event has id, type, content"},
+		{"a field of a string", "{{ .event.type.name }}", ".event.type has no field name"},
+		{"from the root variable", "{{ range .content.items }}{{ $.evnt }}{{ end }}", "no event has .evnt"},
+		{"in an if", "{{ if .content.a }}{{ .evnt }}{{ end }}", "no event has .evnt"},
+		{"after a with", "{{ with .content.a }}{{ .x }}{{ end }}{{ .x }}", "no event has .x"},
+		{"in a with's else", "{{ with .content.a }}{{ .x }}{{ else }}{{ .x }}{{ end }}", "no event has .x"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,6 +82,10 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 		"{{if gt (len .content.items) 3}}many{{end}} {{ formatTime .event.time \"2006-01-02\" }}",
 		`{{ .event.time | formatTime "2006" }} {{ printf "%5.2f|%-10s" .content.a .content.b }} {{ printf .content.format }}`,
 		`{{ .content.b | printf "%s-%s" .content.a }} {{ printf "%[1]s %[1]s" .content.a }}`,
+		// Within a range or a with, dot is the item or the value.
+		"{{ with .content.user }}{{ .name }}{{ end }} {{ range .event.content.items }}{{ .anything }}{{ end }}",
+		"{{ .event }} {{ .content }} {{ .event.id }}{{ .event.type }}{{ .event.creationTimestamp }}{{ .event.source }} {{ $.event.content.a.b }}",
+		"{{ $u := .content.user }}{{ $u.name }}",
 	} {
 		if err := Check("text", ok, false); err != nil {
 			t.Errorf("%q refused: %v", ok, err)
@@ -153,12 +168,12 @@ func TestLargeMapsKeepEveryKey(t *testing.T) {
 // {stateURL delimDoubleQuote urlPartNone jsCtxRegexp [] attrURL …}".
 func TestUnclosedHTMLSaysWhat(t *testing.T) {
 	for src, want := range map[string]string{
-		"<p>hi</p>\n<a href=\"{{.x}}": `line 2: the template ends inside an attribute's value: its closing " is missing`,
-		"<p>\n\n<!-- {{.x}}":          "line 3: the template ends inside a comment: --> is missing",
-		"<script>var a = {{.x}};":     "line 1: the template ends inside a <script>: </script> is missing",
-		"<p {{.x}}":                   "line 1: the template ends inside a tag: its > is missing",
-		"<textarea>\n{{.x}}":          "line 2: the template ends inside a <textarea>: </textarea> is missing",
-		"<style>p{color: {{.x}}}":     "line 1: the template ends inside a <style>: </style> is missing",
+		"<p>hi</p>\n<a href=\"{{.content.x}}": `line 2: the template ends inside an attribute's value: its closing " is missing`,
+		"<p>\n\n<!-- {{.content.x}}":          "line 3: the template ends inside a comment: --> is missing",
+		"<script>var a = {{.content.x}};":     "line 1: the template ends inside a <script>: </script> is missing",
+		"<p {{.content.x}}":                   "line 1: the template ends inside a tag: its > is missing",
+		"<textarea>\n{{.content.x}}":          "line 2: the template ends inside a <textarea>: </textarea> is missing",
+		"<style>p{color: {{.content.x}}}":     "line 1: the template ends inside a <style>: </style> is missing",
 	} {
 		err := Check("html", src, true)
 		wantError(t, err, "html", want)
