@@ -44,8 +44,11 @@ func (s *Server) renderTemplate(c *gin.Context) {
 // Its errors name its fields under event.
 func sampleEvent(raw json.RawMessage, now time.Time) (dispatcher.Event, error) {
 	var keys map[string]json.RawMessage
-	if json.Unmarshal(raw, &keys) != nil || keys == nil {
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
 		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EREQUIRED, `event: is required, a JSON object: the body is {"event": {"type": ..., "content": {...}}}`)
+	case json.Unmarshal(raw, &keys) != nil:
+		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, `event: must be a JSON object, the event: the body is {"event": {"type": ..., "content": {...}}}`)
 	}
 	h := http.Header{}
 	switch {

@@ -29,7 +29,10 @@ func TestTemplateRenderDryRun(t *testing.T) {
 	wantError(t, code, body, 400, 14, "event: is required")
 	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"event":{}}`)
 	wantError(t, code, body, 400, 14, "event.type: is required")
+	// Given, but not an object: not "required". Before, it was.
 	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"event":"user_deleted"}`)
+	wantError(t, code, body, 400, 15, "event: must be a JSON object")
+	code, body = hs.do("POST", "/templates/v1/"+id+"/render", `{"event":null}`)
 	wantError(t, code, body, 400, 14, "event: is required, a JSON object")
 	// An event the intake takes, an escaped surrogate alone in its content
 	// kept as it came, renders too. Before, a 400 for the whole body.

@@ -53,7 +53,10 @@ func ifMatch(c *gin.Context, what, id string, find func(ctx context.Context) (ti
 		}
 	}
 	hint := ""
-	if slices.ContainsFunc(tags, func(tag string) bool { return tag != "" && !strings.HasSuffix(tag, `"`) }) {
+	switch {
+	case slices.Contains(tags, "W/"+etag(current)):
+		hint = " (If-Match compares strongly: a weak tag never matches; send " + etag(current) + ", without W/)"
+	case slices.ContainsFunc(tags, func(tag string) bool { return tag != "" && !strings.HasSuffix(tag, `"`) }):
 		hint = " (an entity tag is quoted, as the ETag header gives it: " + etag(current) + ", not " + strings.Trim(etag(current), `"`) + ")"
 	}
 	abort(c, errPrecondition, "If-Match: the "+what+" with id "+id+" is at version "+etag(current)+

@@ -51,6 +51,9 @@ func TestIfMatch(t *testing.T) {
 			// The tag without its quotes: the answer says how it is written.
 			_, refused := send(412, "PUT", one, tc.change, "If-Match", strings.Trim(created, `"`))
 			wantError(t, 412, refused, 412, 412, "an entity tag is quoted, as the ETag header gives it: "+created)
+			// The tag made weak: the answer says to drop W/.
+			_, refused = send(412, "PUT", one, tc.change, "If-Match", "W/"+created)
+			wantError(t, 412, refused, 412, 412, "a weak tag never matches; send "+created+", without W/")
 			if got, _ := send(200, "GET", one, ""); got != created {
 				t.Fatalf("a refused change moved the ETag: %s, want %s", got, created)
 			}

@@ -79,7 +79,7 @@ func Open(url string) (*gorm.DB, error) {
 		dsn := path + sep + "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"
 		db, err := gorm.Open(sqlite.Open(dsn), cfg)
 		if err != nil {
-			return nil, fmt.Errorf("open sqlite: %w", err)
+			return nil, fmt.Errorf("open sqlite %s: %w", strings.SplitN(path, "?", 2)[0], err)
 		}
 		sqlDB, err := db.DB()
 		if err != nil {

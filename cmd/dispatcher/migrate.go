@@ -38,7 +38,7 @@ func migrateCmd(getenv func(string) string) *cobra.Command {
 			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 			defer cancel()
 			if err := models.Ping(pctx, db); err != nil {
-				return fmt.Errorf("database %s does not answer: %w", redactURL(cfg.DatabaseURL), err)
+				return pingFailed(cfg.DatabaseURL, err)
 			}
 			if !status {
 				n, err := models.Migrate(ctx, db)
@@ -52,8 +52,8 @@ func migrateCmd(getenv func(string) string) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "schema version %d (latest %d)\n", current, latest)
-			if current < latest {
-				return errSchemaBehind(current, latest)
+			if current < latest { // --status: nothing applied
+				return fmt.Errorf("the database schema is at version %d, behind this dispatcher's %d: `dispatcher migrate` applies the rest", current, latest)
 			}
 			return nil
 		},

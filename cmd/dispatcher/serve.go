@@ -319,6 +319,16 @@ func (d described) Gather() ([]*dto.MetricFamily, error) {
 // for good, without a word.
 const pingTimeout = 15 * time.Second
 
+// pingFailed says why the database at url could not be used: it did not
+// answer within pingTimeout, or answered with err (a database that does
+// not exist, a password refused).
+func pingFailed(url string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("database %s does not answer: %w", redactURL(url), err)
+	}
+	return fmt.Errorf("database %s: %w", redactURL(url), err)
+}
+
 func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	db, err := models.Open(p.cfg.DatabaseURL)
 	if err != nil {
@@ -327,7 +337,7 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := models.Ping(pctx, db); err != nil {
-		return nil, fmt.Errorf("database %s does not answer: %w", redactURL(p.cfg.DatabaseURL), err)
+		return nil, pingFailed(p.cfg.DatabaseURL, err)
 	}
 	if p.cfg.AutoMigrate {
 		n, err := models.Migrate(ctx, db)

@@ -160,8 +160,11 @@ func TestUnmigratedDatabase(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if err := run(t.Context(), []string{"migrate", "--status"}, getenv, &out, &out); err == nil || !strings.Contains(out.String(), "schema version 0") {
-		t.Errorf("migrate --status before migrating: %v\n%s\nwant it to fail", err, out.String())
+	// It names the fix, not DISPATCHER_AUTO_MIGRATE, which a process
+	// started with its default would have applied.
+	if err := run(t.Context(), []string{"migrate", "--status"}, getenv, &out, &out); err == nil || !strings.Contains(out.String(), "schema version 0") ||
+		!strings.Contains(err.Error(), "`dispatcher migrate` applies the rest") || strings.Contains(err.Error(), "AUTO_MIGRATE") {
+		t.Errorf("migrate --status before migrating: %v\n%s\nwant it to fail naming the fix", err, out.String())
 	}
 	out.Reset()
 	if err := run(t.Context(), []string{"migrate"}, getenv, &out, &out); err != nil {
