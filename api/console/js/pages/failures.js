@@ -63,7 +63,7 @@ export async function render(ctx) {
     const replayFilter = types ? { ...filter, eventType: type } : filter;
     return [
       h('span', { class: 'count', text: String(g.count) }),
-      h('code', { text: g.errorClass }),
+      h('code', { class: 'token', text: g.errorClass }),
       g.dispatcherId && ctx.can('VIEW_DISPATCHERS') ? link(`#/dispatchers/${seg(g.dispatcherId)}`, who) : who,
       h('div', {}, h('span', { class: 'message', text: g.sample.message || '' }), ' ',
         g.sample.workflowId ? link(`#/executions/${seg(g.sample.workflowId)}${query({ runId: g.sample.runId })}`, 'example', { 'aria-label': `An example dispatch of ${g.errorClass} for ${who}` }) : null),
