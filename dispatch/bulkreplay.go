@@ -305,7 +305,9 @@ func (e *Executions) bulkInput(ctx context.Context, id, runID string) (workflows
 		return in, bulkNotFound(temporalError(err, "reading the bulk replay"), id)
 	}
 	if evs := res.GetHistory().GetEvents(); len(evs) > 0 {
-		_ = e.dc.FromPayloads(evs[0].GetWorkflowExecutionStartedEventAttributes().GetInput(), &in)
+		if err := e.dc.FromPayloads(evs[0].GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); undecryptable(err) {
+			return in, unreadable(err)
+		}
 	}
 	return in, nil
 }

@@ -47,18 +47,18 @@ type PayloadCodec struct {
 }
 
 // NewPayloadCodec returns the codec encrypting with keys' current key and
-// decrypting with any of them.
+// decrypting with any of them; with nil keys, encrypting nothing and
+// decrypting nothing (its errors wrap encryption.ErrNoKeys).
 func NewPayloadCodec(keys *encryption.KeyRing) *PayloadCodec {
 	return &PayloadCodec{keys: keys}
 }
 
 // DataConverter returns the data converter of every Temporal client of
-// the dispatcher: the default one, with payloads encrypted by keys; with
-// nil keys, the default one.
+// the dispatcher: the default one, with payloads encrypted by keys. With
+// nil keys it encrypts nothing, and a payload it finds encrypted fails
+// as one under an unknown key does (encryption.ErrNoKeys): a worker whose
+// key was not given leaves the dispatch to one that has it.
 func DataConverter(keys *encryption.KeyRing) converter.DataConverter {
-	if keys == nil {
-		return converter.GetDefaultDataConverter()
-	}
 	return keyedConverter{DataConverter: converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), NewPayloadCodec(keys))}
 }
 
@@ -102,10 +102,16 @@ func (c keyedConverter) FromPayloads(p *commonpb.Payloads, v ...any) error {
 }
 
 func (c keyedConverter) keyed(err error) error {
-	if c.inWorkflow && errors.Is(err, encryption.ErrUnknownKey) {
+	if c.inWorkflow && (errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrNoKeys)) {
 		panic(fmt.Sprintf("a payload cannot be decrypted: %v; this worker's workflow tasks fail, and are retried, until a worker with the key takes them: give every process the same DISPATCHER_ENCRYPTION_KEY", err))
 	}
 	return err
+}
+
+// undecryptable reports whether err is that of a payload this process
+// cannot decrypt: a key it lacks, or one that does not open it.
+func undecryptable(err error) bool {
+	return errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrNoKeys) || errors.Is(err, encryption.ErrDecrypt)
 }
 
 // FailureConverter returns the failure converter that goes with
@@ -137,7 +143,7 @@ func (c cloningFailureConverter) FailureToError(f *failurepb.Failure) error {
 
 // Encode implements converter.PayloadCodec.
 func (c *PayloadCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
-	if c.clear {
+	if c.clear || c.keys == nil {
 		return payloads, nil
 	}
 	out := make([]*commonpb.Payload, len(payloads))

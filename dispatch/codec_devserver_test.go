@@ -174,6 +174,44 @@ func TestEncryptedHistoryOnDevServer(t *testing.T) {
 		t.Errorf("the history page holds no json/plain payload:\n%s", raw)
 	}
 
+	// A process without k1 (given only a newer key, or none) says so
+	// rather than show or replay an empty event. Before, the detail had
+	// none, the raw history was a 500, and a replay with the current
+	// configuration ran nothing and took the failure for mended.
+	for name, lacking := range map[string]*encryption.KeyRing{"a newer key": testKeys(t, "k2"), "no key": nil} {
+		c, err := client.NewClientFromExisting(plain, client.Options{DataConverter: dispatch.DataConverter(lacking), FailureConverter: dispatch.FailureConverter(lacking)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		other, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{Client: c, TaskQueue: queue, Audit: testenv.Store(t), Dispatchers: store, Keys: lacking})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unreadable := func(what string, err error) {
+			t.Helper()
+			if dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE || !strings.Contains(err.Error(), `cannot be decrypted: encrypted with key "k1"`) {
+				t.Errorf("%s, %s: %v; want EUNAVAILABLE naming key k1", name, what, err)
+			}
+		}
+		_, err = other.Get(ctx, start.WorkflowID, start.RunID)
+		unreadable("detail", err)
+		_, err = other.History(ctx, start.WorkflowID, start.RunID, 1000, "")
+		unreadable("raw history", err)
+		_, err = other.Replay(ctx, dispatcher.ReplayRequest{WorkflowID: start.WorkflowID, Config: dispatcher.ReplayConfigCurrent, Actor: "ann"})
+		unreadable("replay", err)
+		testenv.Eventually(t, 15*time.Second, func() string { // visibility
+			sum, err := other.Failures(ctx, dispatcher.ExecutionFilter{EventID: "enc-1"}, false, 0)
+			if err != nil || len(sum.Groups) == 0 || !strings.Contains(sum.Groups[0].Sample, `cannot be decrypted: encrypted with key "k1"`) {
+				return fmt.Sprintf("%s, failures: %+v, %v; want the group, its sample saying why it is not shown", name, sum.Groups, err)
+			}
+			return ""
+		})
+	}
+	if runs := history(ctx, t, plain, start.WorkflowID, ""); runs[0].GetWorkflowExecutionStartedEventAttributes().GetOriginalExecutionRunId() != start.RunID {
+		t.Fatal("a process without the key started a replay")
+	}
+
 	// A replay: its memo is encrypted, its search attributes are not
 	// (visibility finds it by them), and the list decodes the memo.
 	r, err := ex.Replay(ctx, dispatcher.ReplayRequest{WorkflowID: start.WorkflowID, Actions: []string{"m1"}, Actor: "ann"})
@@ -222,11 +260,19 @@ func history(ctx context.Context, t *testing.T, c client.Client, workflowID, run
 }
 
 // A worker without the key a dispatch's input was encrypted with (a new
-// key that reached the intake before the workers) fails the dispatch's
-// workflow tasks, which Temporal retries, and not the dispatch: once a
-// worker with the key takes it, it completes. Before, the dispatch failed
-// for good, "unable to decode the workflow function input".
+// key that reached the intake before the workers, or a pod whose Secret
+// was not mounted: no key at all) fails the dispatch's workflow tasks,
+// which Temporal retries, and not the dispatch: once a worker with the
+// key takes it, it completes. Before, the dispatch failed for good,
+// "unable to decode the workflow function input" (with no key at all,
+// until the probe of 5 December).
 func TestWorkerWithoutTheKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
+	for _, mistake := range []string{"another key", "no key"} {
+		t.Run(mistake, func(t *testing.T) { workerWithoutTheKey(t, mistake == "no key") })
+	}
+}
+
+func workerWithoutTheKey(t *testing.T, none bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	plain := testenv.TemporalClient(t)
@@ -240,7 +286,10 @@ func TestWorkerWithoutTheKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
 	}
 	keys := testKeys(t, "k2")
 	right, wrong := with(keys), with(testKeys(t, "k1"))
-	const queue = "wrong-key-test"
+	queue, eventID := "wrong-key-test", "key-1"
+	if none {
+		wrong, queue, eventID = with(nil), "no-key-test", "key-2"
+	}
 	store := &testenv.MemStore{
 		Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "welcome", EventType: "signup", Actions: []dispatcher.Action{
 			{ID: "m1", Type: dispatcher.ActionMail, TemplateID: "tpl", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
@@ -266,7 +315,7 @@ func TestWorkerWithoutTheKeyLeavesTheDispatchToOneWithIt(t *testing.T) {
 	}
 	mistaken := run(wrong)
 	start, err := dispatch.Starter{Client: right, TaskQueue: queue, Configs: activities.NewCache(store)}.Start(ctx,
-		dispatcher.Event{ID: "key-1", Type: "signup", Content: json.RawMessage(`{}`), Time: time.Now()})
+		dispatcher.Event{ID: eventID, Type: "signup", Content: json.RawMessage(`{}`), Time: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,8 @@ type runRecord struct {
 	// a worker took its workflow task, and it has not failed since.
 	recorded, taken bool
 	failure         string
+	// unreadable: a payload is encrypted with a key this process lacks.
+	unreadable error
 }
 
 // maxRuns bounds the runs listed with a detail.
@@ -145,6 +147,9 @@ func (e *Executions) readRun(ctx context.Context, workflowID, runID string) (run
 		}
 		e.readEvent(ev, &rec)
 	}
+	if rec.unreadable != nil {
+		return rec, unreadable(rec.unreadable)
+	}
 	if rec.config == nil {
 		rec.config = rec.input.Config
 	}
@@ -162,9 +167,11 @@ func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
 	}
 	switch ev.GetEventType() {
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-		if err := e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input); err != nil {
-			// E.g. encrypted with a key this process lacks: say so, as
-			// the detail then shows no event.
+		if err := e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input); undecryptable(err) {
+			// No detail nor replay is made of a run whose event is
+			// not known. Before, they were, of an empty event.
+			rec.unreadable = err
+		} else if err != nil {
 			e.log.Warn("could not decode a dispatch's input", "err", err)
 		}
 	case enums.EVENT_TYPE_MARKER_RECORDED:
@@ -367,14 +374,18 @@ func (e *Executions) failureMessage(f *failurepb.Failure) string {
 	return f.GetMessage()
 }
 
+// unreadable is the error of a history whose payloads this process
+// cannot decrypt (err, undecryptable): the workers have keys it does not.
+func unreadable(err error) error {
+	return dispatcher.Errorf(dispatcher.EUNAVAILABLE,
+		"the dispatch's history cannot be decrypted: %v; give this process the keys the workers have (DISPATCHER_ENCRYPTION_KEY)", err)
+}
+
 // decodeHistory decrypts, in place, the payloads of h and the failure
 // messages the worker encrypted, so that the raw history reads as it
 // would without encryption. It does nothing when payloads are not
 // encrypted; search attributes never are.
 func (e *Executions) decodeHistory(ctx context.Context, h *historypb.History) error {
-	if e.codec == nil {
-		return nil
-	}
 	err := proxy.VisitPayloads(ctx, h, proxy.VisitPayloadsOptions{
 		SkipSearchAttributes: true,
 		Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
@@ -382,7 +393,7 @@ func (e *Executions) decodeHistory(ctx context.Context, h *historypb.History) er
 		},
 	})
 	if err != nil {
-		return err
+		return unreadable(err)
 	}
 	return proxy.VisitFailures(ctx, h, proxy.VisitFailuresOptions{
 		Visitor: func(_ *proxy.VisitFailuresContext, f *failurepb.Failure) error {

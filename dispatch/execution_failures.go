@@ -221,12 +221,15 @@ func (e *Executions) sampleFailures(ctx context.Context, groups []dispatcher.Fai
 		rec, ok := records[g.SampleRunID]
 		if !ok {
 			var err error
-			if rec, err = e.readRun(ctx, g.SampleWorkflowID, g.SampleRunID); err != nil {
+			if rec, err = e.readRun(ctx, g.SampleWorkflowID, g.SampleRunID); err != nil && rec.unreadable == nil {
 				return err
 			}
 			records[g.SampleRunID] = rec
 		}
 		g.Sample = rec.failure
+		if rec.unreadable != nil {
+			g.Sample = dispatcher.ErrorMessage(unreadable(rec.unreadable))
+		}
 		for _, o := range rec.outcomes {
 			if o.ErrorClass == g.ErrorClass && o.DispatcherID == g.DispatcherID && o.Status != dispatcher.OutcomeSucceeded {
 				g.Sample, g.DispatcherName = o.Error, o.DispatcherName

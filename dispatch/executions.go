@@ -100,7 +100,7 @@ type Executions struct {
 	now            func() time.Time
 	log            *slog.Logger
 	dc             converter.DataConverter // memos, inputs and results: encrypted with the keys
-	codec          converter.PayloadCodec  // nil: payloads are not encrypted
+	codec          converter.PayloadCodec  // decrypts raw histories (NewPayloadCodec)
 	tokenKey       []byte
 }
 
@@ -112,14 +112,11 @@ func NewExecutions(o ExecutionsOptions) (*Executions, error) {
 	e := &Executions{
 		client: o.Client, namespace: o.Namespace, uiURL: o.UIURL, taskQueue: o.TaskQueue,
 		eager: o.Eager, localCallLimit: o.LocalCallLimit, audit: o.Audit, dispatchers: o.Dispatchers,
-		now: o.Now, log: o.Logger, dc: DataConverter(o.Keys), tokenKey: o.PageTokenKey,
+		now: o.Now, log: o.Logger, dc: DataConverter(o.Keys), codec: NewPayloadCodec(o.Keys), tokenKey: o.PageTokenKey,
 	}
 	if e.tokenKey == nil {
 		e.tokenKey = make([]byte, 32)
 		rand.Read(e.tokenKey)
-	}
-	if o.Keys != nil {
-		e.codec = NewPayloadCodec(o.Keys)
 	}
 	if e.namespace == "" {
 		e.namespace = "default"

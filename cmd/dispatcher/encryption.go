@@ -63,21 +63,26 @@ func origin(raw string) (string, bool) {
 }
 
 // defaultCodecOrigins lets the Web UI the executions link to call the
-// codec endpoint.
+// codec endpoint; on this machine, under both its names (the Temporal CLI
+// prints localhost, the default URL is 127.0.0.1).
 func defaultCodecOrigins(uiURL string) []string {
-	if o, ok := origin(uiURL); ok {
-		return []string{o}
+	o, ok := origin(uiURL)
+	if !ok {
+		return nil
 	}
-	return nil
+	for _, names := range [][2]string{{"127.0.0.1", "localhost"}, {"localhost", "127.0.0.1"}} {
+		if rest, loopback := strings.CutPrefix(o, "http://"+names[0]+":"); loopback {
+			return []string{o, "http://" + names[1] + ":" + rest}
+		}
+	}
+	return []string{o}
 }
 
-// codecHandler serves the codec server protocol at the API's /codec/*:
-// with keys, the payload codec of every client; without, payloads pass
-// as they are, so a Web UI set up for the codec keeps working.
+// codecHandler serves the codec server protocol at the API's /codec/*
+// with the payload codec of every client: without keys, payloads pass as
+// they are, so a Web UI set up for the codec keeps working, and an
+// encrypted one is refused naming its key.
 func codecHandler(keys *encryption.KeyRing) http.Handler {
-	if keys == nil {
-		return converter.NewPayloadCodecHTTPHandler()
-	}
 	return converter.NewPayloadCodecHTTPHandler(dispatch.NewPayloadCodec(keys))
 }
 

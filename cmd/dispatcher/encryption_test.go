@@ -86,8 +86,13 @@ func TestEncryptionKeySetting(t *testing.T) {
 }
 
 func TestCodecOriginsSetting(t *testing.T) {
-	if got := configFrom(t, nil).CodecOrigins; !slices.Equal(got, []string{"http://127.0.0.1:8233"}) {
+	// The local Web UI under both its names: the Temporal CLI prints
+	// localhost. Before, only 127.0.0.1.
+	if got := configFrom(t, nil).CodecOrigins; !slices.Equal(got, []string{"http://127.0.0.1:8233", "http://localhost:8233"}) {
 		t.Errorf("default codec origins %v, want the Web UI's", got)
+	}
+	if got := configFrom(t, map[string]string{"DISPATCHER_TEMPORAL_UI_URL": "http://localhost:18233"}).CodecOrigins; !slices.Equal(got, []string{"http://localhost:18233", "http://127.0.0.1:18233"}) {
+		t.Errorf("codec origins of a UI at localhost: %v", got)
 	}
 	got := configFrom(t, map[string]string{"DISPATCHER_TEMPORAL_UI_URL": "https://Temporal.example.com/ui",
 		"DISPATCHER_CODEC_CORS_ORIGINS": ""}).CodecOrigins
