@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -171,12 +172,14 @@ func (c *PayloadCodec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload
 // Decode implements converter.PayloadCodec. Errors name the key and wrap
 // encryption.ErrUnknownKey or ErrDecrypt.
 func (c *PayloadCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
-	out := make([]*commonpb.Payload, len(payloads))
+	var out []*commonpb.Payload // a copy once one is encrypted: most are not, without keys
 	for i, p := range payloads {
 		md := p.GetMetadata()
 		if string(md[converter.MetadataEncoding]) != encodingEncrypted || string(md[metaCipher]) != cipherName {
-			out[i] = p
 			continue
+		}
+		if out == nil {
+			out = slices.Clone(payloads)
 		}
 		b, err := c.keys.Open(string(md[metaKeyID]), p.GetData(), payloadAAD)
 		if err != nil {
@@ -186,6 +189,9 @@ func (c *PayloadCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload
 		if err := proto.Unmarshal(b, out[i]); err != nil {
 			return payloads, err
 		}
+	}
+	if out == nil {
+		return payloads, nil
 	}
 	return out, nil
 }
