@@ -41,7 +41,8 @@ func (g *GateActivities) RequestPermit(ctx context.Context, in workflows.Request
 		attrs = append(attrs, workflows.AttrTenant.ValueSet(t))
 	}
 	_, err := g.client.SignalWithStartWorkflow(ctx, in.Gate, workflows.SignalGateRequest, in.Request,
-		client.StartWorkflowOptions{ID: in.Gate, TaskQueue: in.TaskQueue, TypedSearchAttributes: temporal.NewSearchAttributes(attrs...)},
+		client.StartWorkflowOptions{ID: in.Gate, TaskQueue: in.TaskQueue, TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+			StaticSummary: fmt.Sprintf("Flow control of function %q", in.Function)},
 		workflows.WorkflowGate, workflows.GateInput{Function: in.Function})
 	if err != nil {
 		return "", temporal.NewApplicationError(fmt.Sprintf("asking the gate of function %q for a permit: %v", in.Function, err), failureGateUnavailable)

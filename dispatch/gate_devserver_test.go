@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -110,4 +111,13 @@ func TestGateOnDevServer(t *testing.T) {
 		}
 		return ""
 	})
+	// The Web UI names the gate's function.
+	desc, err := c.DescribeWorkflowExecution(ctx, gate, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summary string
+	if err := converter.GetDefaultDataConverter().FromPayload(desc.GetExecutionConfig().GetUserMetadata().GetSummary(), &summary); err != nil || summary != `Flow control of function "held"` {
+		t.Errorf("the gate's summary: %q, %v", summary, err)
+	}
 }

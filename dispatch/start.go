@@ -307,7 +307,9 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 		attrs = append(attrs, workflows.AttrTenant.ValueSet(tenant))
 	}
 	_, err := s.Client.SignalWithStartWorkflow(ctx, seqID, workflows.SignalSequenceEvent, sd,
-		client.StartWorkflowOptions{ID: seqID, TaskQueue: queue, TypedSearchAttributes: temporal.NewSearchAttributes(attrs...)},
+		client.StartWorkflowOptions{ID: seqID, TaskQueue: queue, TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+			// The field, not its value: a key may be personal data.
+			StaticSummary: "Ordered dispatches of one value of " + seq.Field},
 		workflows.WorkflowSequence, workflows.SequenceInput{})
 	if err != nil {
 		return dispatcher.StartResult{}, refused(err)

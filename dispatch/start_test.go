@@ -414,6 +414,16 @@ func TestStarterHoldsAnEventOfAPausedOrderedDispatcher(t *testing.T) {
 	if res, err := s.Start(ctx, ev); err != nil || !res.Sequenced {
 		t.Errorf("Start: %+v, %v; want it sequenced", res, err)
 	}
+	// The Web UI says what the Sequence orders, and not the key's value.
+	desc, err := s.Client.DescribeWorkflowExecution(ctx, dispatcher.Sequence{Field: "content.userId", Key: "7"}.WorkflowID(""), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summary string
+	if err := converter.GetDefaultDataConverter().FromPayload(desc.GetExecutionConfig().GetUserMetadata().GetSummary(), &summary); err != nil ||
+		summary != "Ordered dispatches of one value of content.userId" {
+		t.Errorf("the Sequence's summary: %q, %v", summary, err)
+	}
 }
 
 // fieldConfigs orders user_deleted by content.userId, order_placed by
