@@ -96,8 +96,8 @@ func TestRenderMail(t *testing.T) {
 		},
 		{
 			name:    "missing key in html",
-			tmpl:    dispatcher.Template{HTML: "<b>{{ .content.nope }}</b>"},
-			wantErr: `html: line 1: at <.content.nope>: map has no entry for key "nope"`,
+			tmpl:    dispatcher.Template{HTML: "<b>{{ .nope }}</b>"},
+			wantErr: `html: line 1: at <.nope>: map has no entry for key "nope"`,
 		},
 		{
 			name:    "syntax error",

@@ -259,7 +259,9 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.Bulk
 		return dispatcher.BulkReplayStatus{}, bulkNotFound(dispatcher.Errorf(dispatcher.ENOTFOUND, ""), id)
 	}
 	st, in, err := e.bulkStatus(ctx, info)
-	if err != nil {
+	if undecryptable(err) {
+		return dispatcher.BulkReplayStatus{}, unreadable(err)
+	} else if err != nil {
 		return dispatcher.BulkReplayStatus{}, err
 	}
 	if in.State != nil {
@@ -306,7 +308,7 @@ func (e *Executions) bulkInput(ctx context.Context, id, runID string) (workflows
 	}
 	if evs := res.GetHistory().GetEvents(); len(evs) > 0 {
 		if err := e.dc.FromPayloads(evs[0].GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); undecryptable(err) {
-			return in, unreadable(err)
+			return in, err // its callers say it (unreadable)
 		}
 	}
 	return in, nil
@@ -342,7 +344,7 @@ func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.B
 	out := make([]dispatcher.BulkReplayStatus, 0, len(infos))
 	for _, info := range infos {
 		st, _, err := e.bulkStatus(ctx, info)
-		if err != nil {
+		if err != nil && !undecryptable(err) { // listed without its request, which its own GET explains
 			return nil, err
 		}
 		out = append(out, st)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/encryption"
 )
 
@@ -103,16 +104,34 @@ func (c keyedConverter) FromPayloads(p *commonpb.Payloads, v ...any) error {
 }
 
 func (c keyedConverter) keyed(err error) error {
-	if c.inWorkflow && (errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrNoKeys)) {
+	if c.inWorkflow && missingKey(err) {
 		panic(fmt.Sprintf("a payload cannot be decrypted: %v; this worker's workflow tasks fail, and are retried, until a worker with the key takes them: give every process the same DISPATCHER_ENCRYPTION_KEY", err))
 	}
 	return err
 }
 
+// missingKey reports whether err is that of a payload encrypted with a
+// key this process lacks.
+func missingKey(err error) bool {
+	return errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrNoKeys)
+}
+
 // undecryptable reports whether err is that of a payload this process
 // cannot decrypt: a key it lacks, or one that does not open it.
 func undecryptable(err error) bool {
-	return errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrNoKeys) || errors.Is(err, encryption.ErrDecrypt)
+	return missingKey(err) || errors.Is(err, encryption.ErrDecrypt)
+}
+
+// unreadable is the error of a history whose payloads this process
+// cannot decrypt (err, undecryptable): it lacks a key the workers have,
+// which may come (EUNAVAILABLE), or a payload does not decrypt with the
+// key of its id, which no retry mends (ESTATE).
+func unreadable(err error) error {
+	if !missingKey(err) {
+		return dispatcher.Errorf(dispatcher.ESTATE, "the dispatch's history cannot be decrypted: %v", err)
+	}
+	return dispatcher.Errorf(dispatcher.EUNAVAILABLE,
+		"the dispatch's history cannot be decrypted: %v; give this process the keys the workers have (DISPATCHER_ENCRYPTION_KEY)", err)
 }
 
 // FailureConverter returns the failure converter that goes with

@@ -167,31 +167,27 @@ func (e *Executions) readEvent(ev *historypb.HistoryEvent, rec *runRecord) {
 	}
 	switch ev.GetEventType() {
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-		if err := e.dc.FromPayloads(ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input); undecryptable(err) {
-			// No detail nor replay is made of a run whose event is
-			// not known. Before, they were, of an empty event.
-			rec.unreadable = err
-		} else if err != nil {
+		if err := e.decode(rec, ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &rec.input); err != nil && !undecryptable(err) {
 			e.log.Warn("could not decode a dispatch's input", "err", err)
 		}
 	case enums.EVENT_TYPE_MARKER_RECORDED:
-		if cfg, ok := e.loadConfigMarker(ev.GetMarkerRecordedEventAttributes()); ok {
+		if cfg, ok := e.loadConfigMarker(rec, ev.GetMarkerRecordedEventAttributes()); ok {
 			rec.config = cfg
 		}
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
 		rec.closed = true
-		if e.dc.FromPayloads(ev.GetWorkflowExecutionCompletedEventAttributes().GetResult(), &res) == nil {
+		if e.decode(rec, ev.GetWorkflowExecutionCompletedEventAttributes().GetResult(), &res) == nil {
 			rec.outcomes = res.Outcomes
 		}
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
 		f := ev.GetWorkflowExecutionFailedEventAttributes().GetFailure()
 		rec.failure = e.failureMessage(f)
-		if details := f.GetApplicationFailureInfo().GetDetails(); details != nil && e.dc.FromPayloads(details, &res) == nil {
+		if details := f.GetApplicationFailureInfo().GetDetails(); details != nil && e.decode(rec, details, &res) == nil {
 			rec.closed = true
 			rec.outcomes = res.Outcomes
 		}
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
-		if details := ev.GetWorkflowExecutionCanceledEventAttributes().GetDetails(); details != nil && e.dc.FromPayloads(details, &res) == nil {
+		if details := ev.GetWorkflowExecutionCanceledEventAttributes().GetDetails(); details != nil && e.decode(rec, details, &res) == nil {
 			rec.closed = true
 			rec.outcomes = res.Outcomes
 		}
@@ -217,12 +213,12 @@ func recordsWork(t enums.EventType) bool {
 // loadConfigMarker returns the configuration a LoadConfig local activity
 // recorded: the marker's "data" names the activity, its "result" holds
 // what it returned.
-func (e *Executions) loadConfigMarker(m *historypb.MarkerRecordedEventAttributes) (*dispatcher.Config, bool) {
+func (e *Executions) loadConfigMarker(rec *runRecord, m *historypb.MarkerRecordedEventAttributes) (*dispatcher.Config, bool) {
 	if m.GetMarkerName() != "LocalActivity" {
 		return nil, false
 	}
 	var data struct{ ActivityType string }
-	if e.dc.FromPayloads(m.GetDetails()["data"], &data) != nil || data.ActivityType != workflows.ActivityLoadConfig {
+	if e.decode(rec, m.GetDetails()["data"], &data) != nil || data.ActivityType != workflows.ActivityLoadConfig {
 		return nil, false
 	}
 	result := m.GetDetails()["result"]
@@ -230,10 +226,21 @@ func (e *Executions) loadConfigMarker(m *historypb.MarkerRecordedEventAttributes
 		return nil, false // it failed; a retry records another marker
 	}
 	var cfg dispatcher.Config
-	if e.dc.FromPayloads(result, &cfg) != nil {
+	if e.decode(rec, result, &cfg) != nil {
 		return nil, false
 	}
 	return &cfg, true
+}
+
+// decode decodes p into v, noting in rec a payload it cannot decrypt: no
+// detail nor replay is made of a run it cannot read whole. Before, they
+// were, of an empty event, or without the outcomes.
+func (e *Executions) decode(rec *runRecord, p *commonpb.Payloads, v any) error {
+	err := e.dc.FromPayloads(p, v)
+	if undecryptable(err) && rec.unreadable == nil {
+		rec.unreadable = err
+	}
+	return err
 }
 
 // History returns one page of a run's raw history; an empty runID means
@@ -374,13 +381,6 @@ func (e *Executions) failureMessage(f *failurepb.Failure) string {
 	return f.GetMessage()
 }
 
-// unreadable is the error of a history whose payloads this process
-// cannot decrypt (err, undecryptable): the workers have keys it does not.
-func unreadable(err error) error {
-	return dispatcher.Errorf(dispatcher.EUNAVAILABLE,
-		"the dispatch's history cannot be decrypted: %v; give this process the keys the workers have (DISPATCHER_ENCRYPTION_KEY)", err)
-}
-
 // decodeHistory decrypts, in place, the payloads of h and the failure
 // messages the worker encrypted, so that the raw history reads as it
 // would without encryption. It does nothing when payloads are not
@@ -392,8 +392,10 @@ func (e *Executions) decodeHistory(ctx context.Context, h *historypb.History) er
 			return e.codec.Decode(p)
 		},
 	})
-	if err != nil {
+	if undecryptable(err) {
 		return unreadable(err)
+	} else if err != nil {
+		return err
 	}
 	return proxy.VisitFailures(ctx, h, proxy.VisitFailuresOptions{
 		Visitor: func(_ *proxy.VisitFailuresContext, f *failurepb.Failure) error {

@@ -28,8 +28,10 @@ import (
 //   - printf refuses widths and precisions beyond maxWidth (funcs.go);
 //   - the output of one rendering stops at maxOutput bytes.
 //
-// It also refuses field paths that no event has (.evnt, .event.contnt),
-// wherever they read the data itself: each rendering would fail on them.
+// When a template is saved (Check), checkPaths also refuses field paths
+// that no event has (.evnt, .event.contnt), wherever they read the data
+// itself: a rendering that reaches one fails. Not when it renders: one in
+// a branch no event took rendered before, and renders still.
 const (
 	maxRangeDepth = 2
 	maxIntLiteral = 1000
@@ -52,15 +54,25 @@ func checkTree(tree *parse.Tree) error {
 	if tree == nil || tree.Root == nil {
 		return nil
 	}
-	c := checker{tree: tree, root: true}
+	c := checker{tree: tree}
 	return c.node(tree.Root, 0)
 }
 
-// checker walks a tree; root says dot is the data itself, not an item of
-// a range or the value of a with.
+// checkPaths is checkTree with the field paths of the data checked too.
+func checkPaths(tree *parse.Tree) error {
+	if tree == nil || tree.Root == nil {
+		return nil
+	}
+	c := checker{tree: tree, paths: true, root: true}
+	return c.node(tree.Root, 0)
+}
+
+// checker walks a tree; paths says it checks field paths of the data,
+// root that dot is the data itself, not an item of a range or the value
+// of a with.
 type checker struct {
-	tree *parse.Tree
-	root bool
+	tree        *parse.Tree
+	paths, root bool
 }
 
 // inner is c within a range or a with, where dot is another value.
@@ -188,11 +200,11 @@ func (c checker) arg(arg parse.Node) error {
 		// "<no value>" wherever it is given (print nil, html nil).
 		return c.errorf(a, "nil is not a value a template may use")
 	case *parse.FieldNode:
-		if c.root {
+		if c.paths && c.root {
 			return c.path(a, a.Ident)
 		}
 	case *parse.VariableNode:
-		if a.Ident[0] == "$" && len(a.Ident) > 1 {
+		if c.paths && a.Ident[0] == "$" && len(a.Ident) > 1 {
 			return c.path(a, a.Ident[1:])
 		}
 	case *parse.ChainNode:

@@ -93,6 +93,24 @@ func TestTemplateLimitsRefusedWhenSaved(t *testing.T) {
 	}
 }
 
+// A field path no event has is refused when a template is saved, not
+// when one saved before renders: in a branch no event takes, it rendered,
+// and renders still (and a recorded dispatch that resolved it replays).
+func TestFieldPathsCheckedWhenSavedOnly(t *testing.T) {
+	src := "{{ if .content.a }}{{ .foo }}{{ end }}{{ if and .content.a .evnt }}x{{ end }}ok"
+	wantError(t, Check("text", src, false), "text", "no event has .foo")
+	d, err := NewData(Event{ID: "e", Type: "t", Content: json.RawMessage(`{"a":false}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := d.Render("text", src, false); err != nil || out != "ok" {
+		t.Errorf("rendered %q, %v; want ok", out, err)
+	}
+	if v, err := d.ResolveJSON(json.RawMessage(`{"k":"{{ if .content.a }}{{ .foo }}{{ end }}ok"}`), "data"); err != nil || string(v) != `{"k":"ok"}` {
+		t.Errorf("resolved %s, %v; want ok", v, err)
+	}
+}
+
 func TestTemplateLimitsAtRenderTime(t *testing.T) {
 	big := make([]int, 50000)
 	content, _ := json.Marshal(map[string]any{"n": 100000000000, "items": big})

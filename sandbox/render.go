@@ -14,21 +14,23 @@ import (
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 )
 
 // Check parses the template source src, named for errors, and applies the
-// limits, as done when a template is saved; html selects html/template,
+// limits and the field paths of the data (checkPaths), as done when a
+// template is saved; html selects html/template,
 // whose contextual escaping problems (an action inside an attribute name,
 // an unclosed tag) are found too. Errors are *Error naming the part and
 // the line, e.g. `html: line 3: unexpected "}" in operand`.
 func Check(name, src string, html bool) error {
 	if !html {
-		if _, err := parseText(name, src, newBudget()); err != nil {
+		if _, err := parseText(name, src, newBudget(), checkPaths); err != nil {
 			return templateError(name, err)
 		}
 		return nil
 	}
-	h, err := parseHTML(name, src, newBudget())
+	h, err := parseHTML(name, src, newBudget(), checkPaths)
 	if err != nil {
 		return templateError(name, err)
 	}
@@ -77,27 +79,40 @@ func (d *Data) Render(name, src string, html bool) (string, error) {
 }
 
 // parseText parses src as a text template that spends b as it runs,
-// after checking it against the limits.
-func parseText(name, src string, b *budget) (*template.Template, error) {
+// after checking it against the limits and the checks given (checkPaths).
+func parseText(name, src string, b *budget, checks ...func(*parse.Tree) error) (*template.Template, error) {
 	t, err := template.New(name).Option("missingkey=error").Funcs(b.funcs()).Parse(src)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSet(t.Tree, len(t.Templates())); err != nil {
+	if err := checked(t.Tree, len(t.Templates()), checks); err != nil {
 		return nil, err
 	}
 	instrument(t.Tree)
 	return t, nil
 }
 
+// checked runs checkSet and checks on tree, before it is instrumented.
+func checked(tree *parse.Tree, templates int, checks []func(*parse.Tree) error) error {
+	if err := checkSet(tree, templates); err != nil {
+		return err
+	}
+	for _, check := range checks {
+		if err := check(tree); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // parseHTML is parseText for html/template, which escapes what the
 // instrumented tree writes when it first executes.
-func parseHTML(name, src string, b *budget) (*htmltemplate.Template, error) {
+func parseHTML(name, src string, b *budget, checks ...func(*parse.Tree) error) (*htmltemplate.Template, error) {
 	t, err := htmltemplate.New(name).Option("missingkey=error").Funcs(htmltemplate.FuncMap(b.funcs())).Parse(src)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSet(t.Tree, len(t.Templates())); err != nil {
+	if err := checked(t.Tree, len(t.Templates()), checks); err != nil {
 		return nil, err
 	}
 	instrument(t.Tree)

@@ -70,12 +70,16 @@ func defaultCodecOrigins(uiURL string) []string {
 	if !ok {
 		return nil
 	}
-	for _, names := range [][2]string{{"127.0.0.1", "localhost"}, {"localhost", "127.0.0.1"}} {
-		if rest, loopback := strings.CutPrefix(o, "http://"+names[0]+":"); loopback {
-			return []string{o, "http://" + names[1] + ":" + rest}
-		}
+	u, _ := url.Parse(o) // origin parsed it
+	other := map[string]string{"127.0.0.1": "localhost", "localhost": "127.0.0.1"}[u.Hostname()]
+	if other == "" {
+		return []string{o}
 	}
-	return []string{o}
+	if port := u.Port(); port != "" {
+		other += ":" + port
+	}
+	u.Host = other
+	return []string{o, u.String()}
 }
 
 // codecHandler serves the codec server protocol at the API's /codec/*

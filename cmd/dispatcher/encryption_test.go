@@ -91,8 +91,16 @@ func TestCodecOriginsSetting(t *testing.T) {
 	if got := configFrom(t, nil).CodecOrigins; !slices.Equal(got, []string{"http://127.0.0.1:8233", "http://localhost:8233"}) {
 		t.Errorf("default codec origins %v, want the Web UI's", got)
 	}
-	if got := configFrom(t, map[string]string{"DISPATCHER_TEMPORAL_UI_URL": "http://localhost:18233"}).CodecOrigins; !slices.Equal(got, []string{"http://localhost:18233", "http://127.0.0.1:18233"}) {
-		t.Errorf("codec origins of a UI at localhost: %v", got)
+	for ui, want := range map[string][]string{
+		"http://localhost:18233":     {"http://localhost:18233", "http://127.0.0.1:18233"},
+		"https://LOCALHOST/ui":       {"https://localhost", "https://127.0.0.1"},
+		"http://127.0.0.1":           {"http://127.0.0.1", "http://localhost"},
+		"http://127.0.0.2:8233":      {"http://127.0.0.2:8233"},
+		"https://temporal.localhost": {"https://temporal.localhost"},
+	} {
+		if got := configFrom(t, map[string]string{"DISPATCHER_TEMPORAL_UI_URL": ui}).CodecOrigins; !slices.Equal(got, want) {
+			t.Errorf("codec origins of a UI at %s: %v, want %v", ui, got, want)
+		}
 	}
 	got := configFrom(t, map[string]string{"DISPATCHER_TEMPORAL_UI_URL": "https://Temporal.example.com/ui",
 		"DISPATCHER_CODEC_CORS_ORIGINS": ""}).CodecOrigins
