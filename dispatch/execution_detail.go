@@ -34,7 +34,7 @@ type runRecord struct {
 	// a worker took its workflow task, and it has not failed since.
 	recorded, taken bool
 	failure         string
-	// unreadable: a payload is encrypted with a key this process lacks.
+	// unreadable: a payload this process cannot decrypt (undecryptable).
 	unreadable error
 }
 
