@@ -63,8 +63,8 @@ func origin(raw string) (string, bool) {
 }
 
 // defaultCodecOrigins lets the Web UI the executions link to call the
-// codec endpoint; on this machine, under both its names (the Temporal CLI
-// prints localhost, the default URL is 127.0.0.1).
+// codec endpoint; one on loopback under both its names (the Temporal CLI
+// prints localhost, the default URL has 127.0.0.1).
 func defaultCodecOrigins(uiURL string) []string {
 	o, ok := origin(uiURL)
 	if !ok {
