@@ -231,9 +231,50 @@ func (s *Server) listAPIKeys(c *gin.Context) {
 // revokeAPIKey answers DELETE /apikeys/v1/{id}: the key is refused from
 // the next request on. A key of another tenant is unknown (404).
 func (s *Server) revokeAPIKey(c *gin.Context) {
+	if caller := principalOf(c); caller.APIKey && !s.mayRevoke(c, caller, c.Param("id")) {
+		return
+	}
 	if err := s.store.RevokeAPIKey(c.Request.Context(), c.Param("id")); err != nil {
 		fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
+}
+
+// mayRevoke refuses with 403, unless caller (an API key) could have made
+// the key with id: one with permissions it holds, held to its event types
+// when it is. The keys that key made go with it, and they are within it.
+// Before, a key held to one event type could revoke every producer's key
+// of its tenant. An unknown id is left to the store's 404.
+func (s *Server) mayRevoke(c *gin.Context, caller principal, id string) bool {
+	keys, err := s.store.FindAPIKeys(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return false
+	}
+	i := slices.IndexFunc(keys, func(k dispatcher.APIKey) bool { return k.ID == id })
+	if i < 0 {
+		return true
+	}
+	k := keys[i]
+	for _, p := range k.Permissions {
+		if !caller.Permissions[p] {
+			abort(c, errNoPermission, fmt.Sprintf("id: API key %s holds %s, which the key you use does not, so it may not revoke it", id, p))
+			return false
+		}
+	}
+	if caller.EventTypes == nil {
+		return true
+	}
+	if k.EventTypes == nil {
+		abort(c, errNoPermission, fmt.Sprintf("id: API key %s may send events of every type, and the key you use may not, so it may not revoke it", id))
+		return false
+	}
+	for _, t := range k.EventTypes {
+		if !slices.Contains(caller.EventTypes, t) {
+			abort(c, errNoPermission, fmt.Sprintf("id: API key %s may send events of type %q, which the key you use may not, so it may not revoke it", id, t))
+			return false
+		}
+	}
+	return true
 }

@@ -201,9 +201,34 @@ func TestAPIKeyEventTypes(t *testing.T) {
 	wantError(t, code, body, 403, 10, `"user_deleted"`)
 
 	// Tokens and unrestricted keys send any type.
-	open := s.mustAs(admin, 200, "POST", "/apikeys/v1", `{"name":"any","permissions":["CREATE_EVENTS"]}`)["key"].(string)
-	s.mustAs(open, 202, "POST", "/events/v1", `{"id":"evt-4","type":"user_deleted","content":{}}`)
+	open := s.mustAs(admin, 200, "POST", "/apikeys/v1", `{"name":"any","permissions":["CREATE_EVENTS"]}`)
+	s.mustAs(open["key"].(string), 202, "POST", "/events/v1", `{"id":"evt-4","type":"user_deleted","content":{}}`)
 	s.mustAs(admin, 202, "POST", "/events/v1", `{"id":"evt-5","type":"user_deleted","content":{}}`)
+
+	// It revokes only keys it could have made. Before, a key held to one
+	// type revoked every producer's key of its tenant.
+	revoker := s.mustAs(admin, 200, "POST", "/apikeys/v1",
+		`{"name":"revoker","permissions":["CREATE_EVENTS","DELETE_APIKEYS"],"eventTypes":["invoice_paid"]}`)["key"].(string)
+	users := s.mustAs(admin, 200, "POST", "/apikeys/v1", `{"name":"users","permissions":["CREATE_EVENTS"],"eventTypes":["user_deleted"]}`)
+	stronger := s.mustAs(admin, 200, "POST", "/apikeys/v1", `{"name":"stronger","permissions":["CREATE_EVENTS","VIEW_EXECUTIONS"],"eventTypes":["invoice_paid"]}`)
+	for _, tc := range []struct {
+		target  map[string]any
+		mention string
+	}{
+		{open, "may send events of every type"},
+		{users, `may send events of type "user_deleted"`},
+		{stronger, "holds VIEW_EXECUTIONS"},
+		{created, "holds CREATE_APIKEYS"},
+	} {
+		code, body = s.doAs(revoker, "DELETE", "/apikeys/v1/"+tc.target["id"].(string), "")
+		wantError(t, code, body, 403, 10, tc.mention)
+	}
+	s.mustAs(users["key"].(string), 202, "POST", "/events/v1", `{"id":"evt-6","type":"user_deleted","content":{}}`)
+	within := s.mustAs(admin, 200, "POST", "/apikeys/v1", `{"name":"within","permissions":["CREATE_EVENTS"],"eventTypes":["invoice_paid"]}`)
+	s.mustAs(revoker, 200, "DELETE", "/apikeys/v1/"+within["id"].(string), "")
+	code, body = s.doAs(within["key"].(string), "POST", "/events/v1", `{"id":"evt-7","type":"invoice_paid","content":{}}`)
+	wantError(t, code, body, 401, 117, "revoked")
+	s.mustAs(admin, 200, "DELETE", "/apikeys/v1/"+users["id"].(string), "") // a token of the tenant's admin revokes any
 }
 
 // TestAPIKeyEventTypesActOnTheirOwn: a key restricted to event types
