@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 	"go.temporal.io/sdk/activity"
@@ -123,7 +125,7 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 	if err != nil {
 		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureRecipient, err.Error())
 	}
-	if maybeSent, err := a.deliver(ctx, msg); err != nil {
+	if maybeSent, err := a.deliver(ctx, msg, quotable(rendered, in.Event.Content)); err != nil {
 		// Handed over but not answered: the server may have accepted
 		// it. The claim stays until it expires, so that no attempt sends
 		// it while the server may still be accepting it from this one.
@@ -261,7 +263,7 @@ func foldable(subject string) string {
 // (see smtpConfig.send). maybeSent says that the failure left it unknown
 // whether the server accepted the mail: it had the whole of it and did
 // not answer.
-func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) (maybeSent bool, err error) {
+func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable []string) (maybeSent bool, err error) {
 	ctx, cancel := callContext(ctx, callBudget(ctx, mailTimeout))
 	defer cancel()
 	err = a.smtp.send(ctx, m)
@@ -272,7 +274,7 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) (maybeSent bool, e
 		return false, nil
 	}
 	recipients, _ := m.GetRecipients()
-	msg := withoutAddresses(err.Error(), recipients)
+	msg := withoutAddresses(withoutQuotes(err.Error(), quotable), recipients)
 	code := smtpCode(err)
 	switch {
 	case code >= 500 && code < 600:
@@ -282,6 +284,55 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg) (maybeSent bool, e
 			"SMTP %s did not answer the end of the mail in time (it may have accepted it; the next attempt waits for this one's claim to expire): %s", a.smtp, msg), 0)
 	}
 	return false, temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP %s: %s", a.smtp, msg))
+}
+
+// quotable is what an SMTP server's reply may quote of a mail that holds
+// event content: the lines of the rendered mail, and the event's string
+// values, longest first. A failure's message is shown to those without
+// VIEW_EVENT_CONTENT, and a server that refuses a mail may quote its
+// subject or body ("554 rejected as spam: Diagnosis for …").
+func quotable(m dispatcher.RenderedMail, content json.RawMessage) []string {
+	var out []string
+	add := func(s string) {
+		// An address alone is withoutAddresses', which says what it hid.
+		if s = strings.TrimSpace(s); utf8.RuneCountInString(s) >= 4 && emailAddress.FindString(s) != s {
+			out = append(out, s)
+		}
+	}
+	for _, part := range []string{m.Subject, m.Text, m.HTML} {
+		for line := range strings.Lines(part) {
+			add(line)
+		}
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			add(v)
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	var v any
+	if json.Unmarshal(content, &v) == nil {
+		walk(v)
+	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// withoutQuotes hides in s what it quotes of quoted (quotable).
+func withoutQuotes(s string, quoted []string) string {
+	for _, q := range quoted {
+		s = strings.ReplaceAll(s, q, "(the mail's text)")
+	}
+	return s
 }
 
 // emailAddress matches what looks like an email address: a domain with

@@ -3,6 +3,7 @@ package activities_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -228,6 +229,18 @@ func TestSendMailFailures(t *testing.T) {
 		{name: "nor a short local part quoted alone, as a word only", reject: &smtpError{550, "5.1.1 user ANN unknown: cannot deliver, annual quota"},
 			in:       ok,
 			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "user (address) unknown: cannot deliver, annual quota"},
+		// Nor what it quotes of the mail, which holds the event's
+		// content: those without VIEW_EVENT_CONTENT read the message.
+		{name: "nor the mail a reply quotes", reject: &smtpError{554, "5.7.1 rejected as spam: Subject: Hi Ann Diagnosed | x"},
+			in: with(func(in *dispatcher.MailInput) {
+				in.Event.Content = json.RawMessage(`{"name":"Ann Diagnosed","email":"ann@example.com"}`)
+			}),
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "rejected as spam: Subject: (the mail's text) | x"},
+		{name: "nor an event's value it quotes alone", reject: &smtpError{554, "5.7.1 contains HIVpositive"},
+			in: with(func(in *dispatcher.MailInput) {
+				in.Event.Content = json.RawMessage(`{"name":"Ann","tags":["HIVpositive"]}`)
+			}),
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "5.7.1 contains (the mail's text)"},
 		{name: "451 is temporary", reject: &smtpError{451, "try again later"}, in: ok,
 			wantType: dispatcher.FailureSMTPTemporary, retryable: true, wantMsg: "try again later"},
 		{name: "unreachable server is temporary", smtpURL: "smtp://127.0.0.1:1", in: ok,
@@ -253,6 +266,9 @@ func TestSendMailFailures(t *testing.T) {
 			// events: no recipient.
 			if msg := strings.ToLower(appErr.Error()); strings.Contains(msg, "ann@example.com") || strings.Contains(msg, "jane.doe") || strings.Contains(msg, "ann smith") || strings.Contains(msg, " ann ") {
 				t.Errorf("error = %q shows the recipient", appErr.Error())
+			}
+			if msg := appErr.Error(); strings.Contains(msg, "Diagnosed") || strings.Contains(msg, "HIVpositive") {
+				t.Errorf("error = %q shows the event's content", msg)
 			}
 			if n := len(sink.Mails()); n != 0 {
 				t.Errorf("the sink received %d mails, want 0", n)
