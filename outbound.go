@@ -109,8 +109,12 @@ func (o Outbound) CheckAddr(host, port string, addr netip.Addr, plaintext bool) 
 
 func (o Outbound) allowsAddr(a netip.Addr) bool {
 	a = a.WithZone("").Unmap()
+	what, _ := reserved(a)
 	for _, p := range o.nets {
-		if p.Contains(a) {
+		// A cloud metadata address only by itself: a range that holds
+		// it (a VPC's fd00::/8, the link-local 169.254.0.0/16) opens
+		// the others. Before, it opened the metadata service too.
+		if p.Contains(a) && (what != metadataAddress || p.Bits() == a.BitLen()) {
 			return true
 		}
 	}
@@ -248,13 +252,18 @@ func ranges(what string, prefixes ...string) []addrRange {
 	return out
 }
 
+// metadataAddress is what reserved says of a cloud metadata address.
+const metadataAddress = "a cloud metadata address"
+
 // reservedRanges are the addresses a function may not reach unless
 // allowed: every range that is not the public internet. The first match
 // names the reason, so the metadata addresses come before their ranges.
 var reservedRanges = slices.Concat(
 	// Azure's WireServer (168.63.129.16) is public space its VMs reach
 	// as a host service, of their certificates and extensions.
-	ranges("a cloud metadata address", "169.254.169.254/32", "fd00:ec2::254/128", "168.63.129.16/32"),
+	// Alibaba Cloud's is 100.100.100.200, AWS ECS's task credentials
+	// 169.254.170.2.
+	ranges(metadataAddress, "169.254.169.254/32", "fd00:ec2::254/128", "168.63.129.16/32", "100.100.100.200/32", "169.254.170.2/32"),
 	ranges("an unspecified (\"this network\") address", "0.0.0.0/8", "::/128"),
 	ranges("a private address", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
 	ranges("a shared (carrier-grade NAT) address", "100.64.0.0/10"),

@@ -35,6 +35,8 @@ func TestOutboundCheckFunction(t *testing.T) {
 	}
 	strict := outbound(t, nil, nil)
 	allowing := outbound(t, []string{"127.0.0.0/8", "billing.internal:8443", "fd12::7"}, []string{"dispatcher", "pii"})
+	ranges := outbound(t, []string{"fd00::/8", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/0", "::/0"}, nil)
+	metadata := outbound(t, []string{"169.254.169.254"}, nil)
 	http := func(url string) dispatcher.Function {
 		return dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: url}
 	}
@@ -96,6 +98,16 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"host:port is that port only", allowing, http("https://billing.internal/charge"), "host billing.internal resolves to a private address"},
 		{"allowed CIDR does not open another", allowing, http("https://10.0.0.5/"), "a private address"},
 		{"allowing a range does not open http to the internet", allowing, http("http://api.example.com/"), "plain http is refused"},
+		// A range that holds a metadata address opens the rest of it, not
+		// that address, which only an entry of its own opens. Before, it
+		// opened it too.
+		{"a range does not open a metadata address in it", ranges, http("https://169.254.169.254/latest/meta-data/"), "a cloud metadata address"},
+		{"nor an IPv6 one", ranges, http("https://[fd00:ec2::254]/latest/meta-data/"), "a cloud metadata address"},
+		{"nor Alibaba's", ranges, http("https://100.100.100.200/latest/meta-data/"), "a cloud metadata address"},
+		{"nor ECS's credentials", ranges, http("http://169.254.170.2/v2/credentials"), "a cloud metadata address"},
+		{"nor a mapped one in everything", ranges, http("https://[::ffff:169.254.169.254]/"), "a cloud metadata address"},
+		{"the rest of the range", ranges, http("https://169.254.10.1/"), ""},
+		{"a metadata address allowed by itself", metadata, http("http://169.254.169.254/latest/meta-data/"), ""},
 
 		{"temporal on an allowed queue", allowing, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "pii"}, ""},
 		{"temporal on another queue", allowing, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "payments"},
