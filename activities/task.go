@@ -96,7 +96,12 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 		req.Header.Set(k, f.Headers[k])
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderIdempotencyKey, in.IdempotencyKey)
+	// Under its lower-case name, which the function reads as the same
+	// header: Go's client takes a request with an Idempotency-Key for one
+	// it may make again, and does so at once when a reused connection is
+	// closed after the request was sent (the function may have run it),
+	// unseen by the attempt. Each call is the dispatcher's to make.
+	req.Header[strings.ToLower(HeaderIdempotencyKey)] = []string{in.IdempotencyKey}
 	if f.Secret != "" {
 		req.Header.Set(HeaderSignature, Sign(f.Secret, a.now(), body))
 	}

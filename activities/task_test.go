@@ -265,3 +265,45 @@ func status(code int, retryAfter, body string) http.HandlerFunc {
 		_, _ = io.WriteString(w, body)
 	}
 }
+
+// A call whose connection the function closes once it has the request
+// (it may have run it) is one call, failed: the attempt ends, and the next
+// is the dispatcher's to make, counted and backed off. Before, Go's HTTP
+// client made it again at once on a reused connection, as it does for a
+// request with an Idempotency-Key, unseen and uncounted.
+func TestCallCutOffIsNotMadeAgain(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		key := r.Header.Get("Idempotency-Key")
+		mu.Lock()
+		calls[key]++
+		mu.Unlock()
+		if strings.HasSuffix(key, "/cut") {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close() // done, but the caller does not hear it
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	store := newFakeStore()
+	store.functions["f"] = dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: srv.URL, Timeout: 5 * time.Second}
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+	call := func(key string) error {
+		in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "f", IdempotencyKey: key}
+		var res dispatcher.TaskResult
+		return execute(t, a, a.CallFunction, in, &res)
+	}
+	// A first call leaves a connection to reuse: only then does the
+	// client make a call again.
+	if err := call("dispatch-ev-1/d1/a1/warm"); err != nil {
+		t.Fatal(err)
+	}
+	wantFailure(t, call("dispatch-ev-1/d1/a1/cut"), dispatcher.FailureHTTPTemporary, true)
+	mu.Lock()
+	defer mu.Unlock()
+	if n := calls["dispatch-ev-1/d1/a1/cut"]; n != 1 {
+		t.Errorf("the cut-off call was made %d times, want once", n)
+	}
+}
