@@ -234,7 +234,8 @@ func (f *tenantExecutions) Release(ctx context.Context, workflowID, _ string) (d
 }
 
 func (f *tenantExecutions) DryRunBulkReplay(ctx context.Context, _ dispatcher.BulkReplayRequest, _ int) (dispatcher.BulkReplayDryRun, error) {
-	return dispatcher.BulkReplayDryRun{Matched: int64(len(f.mine(ctx)))}, nil
+	mine := f.mine(ctx)
+	return dispatcher.BulkReplayDryRun{Matched: int64(len(mine)), Sample: mine}, nil
 }
 
 func (f *tenantExecutions) StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error) {

@@ -398,6 +398,11 @@ func (s *Server) bulkReplay(c *gin.Context) {
 		for i, x := range dry.Sample {
 			out.Sample[i] = wire.FromExecution(x)
 		}
+		if !principalOf(c).Permissions[PermViewExecutions] {
+			// The executions it would replay are read with VIEW_EXECUTIONS,
+			// not listed to whoever may replay them. Before, they were.
+			out.Sample, out.Withheld = []wire.Execution{}, map[string]string{"sample": PermViewExecutions}
+		}
 		c.JSON(http.StatusOK, out)
 		return
 	}

@@ -625,3 +625,34 @@ func TestActionsWithoutFieldsRefuseFields(t *testing.T) {
 		}
 	}
 }
+
+// A bulk replay's dry run lists its sample only to a caller who may read
+// executions: one who may only replay them gets the count. Before, a
+// REPLAY_EXECUTIONS token read through it the runs GET refused it.
+func TestDryRunSampleNeedsViewExecutions(t *testing.T) {
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
+		Deps{Executions: &fakeExecutions{}, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		perms []string
+		want  string
+	}{
+		{[]string{PermReplayExecutions}, `"matched":50,"replayed":0,"sample":[],"withheld":{"sample":"VIEW_EXECUTIONS"}}`},
+		{[]string{PermReplayExecutions, PermViewExecutions}, `"workflowId":"` + sampleExecution.WorkflowID + `"`},
+	} {
+		tok, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "support", Permissions: tt.perms, TTL: time.Hour}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest("POST", "/executions/v1/replays", strings.NewReader(`{"status":"failed","dryRun":true}`))
+		req.Host = "localhost"
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), tt.want) {
+			t.Errorf("%v: %d %s, want %s", tt.perms, rec.Code, rec.Body, tt.want)
+		}
+	}
+}

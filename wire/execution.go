@@ -256,6 +256,9 @@ type DryRun struct {
 	// replay skips.
 	Replayed int64       `json:"replayed"`
 	Sample   []Execution `json:"sample"`
+	// Withheld names the sample, empty, for a caller without
+	// VIEW_EXECUTIONS, as ExecutionDetail.Withheld does.
+	Withheld map[string]string `json:"withheld,omitempty"`
 }
 
 // BulkReplay is a bulk replay with its progress.
