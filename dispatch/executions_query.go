@@ -61,15 +61,24 @@ func executionQuery(ctx context.Context, f dispatcher.ExecutionFilter) (string, 
 		return "", dispatcher.Errorf(dispatcher.EINVALID, "skipReason: must be one of %s, not %q",
 			strings.Join(dispatcher.SkipReasons(), ", "), f.SkipReason)
 	}
+	// With a dispatcher, the class of one of its own actions: the pair
+	// (workflows.PairSeparator), as a failures summary groups them.
+	// Before, a dispatch one of whose dispatchers failed with the class
+	// matched the other dispatcher too, and a failures group's replay
+	// took in dispatches the group did not count.
+	class := f.ErrorClass
+	if f.DispatcherID != "" {
+		class += workflows.PairSeparator + f.DispatcherID
+	}
 	switch f.ErrorClass {
 	case "":
 	case dispatcher.FailureTerminated:
 		clauses = append(clauses, "ExecutionStatus = 'Terminated'")
 	case dispatcher.FailureTimeout:
 		// An action that timed out, or the whole dispatch.
-		clauses = append(clauses, fmt.Sprintf("(%s = 'Timeout' OR ExecutionStatus = 'TimedOut')", workflows.AttrErrorClasses.GetName()))
+		clauses = append(clauses, fmt.Sprintf("(%s = %s OR ExecutionStatus = 'TimedOut')", workflows.AttrErrorClasses.GetName(), quote(class)))
 	default:
-		if err := add("errorClass", workflows.AttrErrorClasses, f.ErrorClass); err != nil {
+		if err := add("errorClass", workflows.AttrErrorClasses, class); err != nil {
 			return "", err
 		}
 		// A misspelt class matched nothing, and read as "none failed so".

@@ -52,6 +52,12 @@ func TestExecutionQuery(t *testing.T) {
 			base + " AND ExecutionStatus = 'Terminated'", ""},
 		{"timeout of an action or of the dispatch", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureTimeout},
 			base + " AND (DispatchErrorClasses = 'Timeout' OR ExecutionStatus = 'TimedOut')", ""},
+		// A class of the dispatcher's own actions, as a failures summary
+		// groups them: before, that of another dispatcher's matched too.
+		{"error class of a dispatcher", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureTemplate, DispatcherID: "d1"},
+			base + " AND DispatchDispatcherIDs = 'd1' AND DispatchErrorClasses = 'TemplateError@d1'", ""},
+		{"timeout of a dispatcher's action", dispatcher.ExecutionFilter{ErrorClass: dispatcher.FailureTimeout, DispatcherID: "d1"},
+			base + " AND DispatchDispatcherIDs = 'd1' AND (DispatchErrorClasses = 'Timeout@d1' OR ExecutionStatus = 'TimedOut')", ""},
 		{"running excludes scheduled", dispatcher.ExecutionFilter{Status: dispatcher.ExecutionRunning},
 			base + " AND ExecutionStatus = 'Running' AND (DispatchScheduled IS NULL OR DispatchScheduled = false)", ""},
 		{"scheduled", dispatcher.ExecutionFilter{Status: dispatcher.ExecutionScheduled},

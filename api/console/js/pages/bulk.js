@@ -112,7 +112,8 @@ async function startBulk(ctx, body, n, button, result) {
     id: 'bulk-dialog',
     title: `Replay ${n} ${n === 1 ? 'dispatch' : 'dispatches'}?`,
     confirm: 'Start the bulk replay',
-    body: h('p', {}, `At most ${body.rate || 10} a second, each as a new run of its dispatch, with ${body.config === 'current' ? 'the current configuration' : 'the configuration it ran with'}. It can be paused or canceled; replays started run on.`),
+    body: h('p', {}, `At most ${body.rate || 10} a second, each as a new run of its dispatch, with ${body.config === 'current' ? 'the current configuration' : 'the configuration it ran with'}. ${
+      body.actions?.length ? 'Only the actions named run again.' : 'Every action that failed in a dispatch runs again, those of its other dispatchers too.'} It can be paused or canceled; replays started run on.`),
   });
   if (!ok) return;
   await busy(button, async () => {
