@@ -441,6 +441,21 @@ func (e *Executions) withLiveCounts(ctx context.Context, id string, p dispatcher
 		e.log.WarnContext(ctx, "counting a bulk replay's replays failed", "bulkReplayId", id, "err", err)
 		return p
 	}
+	return liveProgress(p, c)
+}
+
+// liveProgress is p with its replays as visibility counts them now, c.
+func liveProgress(p dispatcher.BulkReplayProgress, c workflows.ReplayCounts) dispatcher.BulkReplayProgress {
+	// Each replay it counts was started: the bulk replay counts its
+	// starts between pages only, and more replays showed succeeded than
+	// started (23 of 1).
+	if started := c.Completed + c.Failed + c.Canceled + c.Running; started > p.Replayed {
+		p.Processed += started - p.Replayed
+		if p.Matched > 0 {
+			p.Processed = min(p.Processed, p.Matched)
+		}
+		p.Replayed, p.Remaining = started, max(p.Matched-p.Processed, 0)
+	}
 	// Counts only grow: a worker from before StartFailed, or an older
 	// bulk replay, answers none, and its failed starts must not vanish.
 	live := workflows.WithClosed(p, c)

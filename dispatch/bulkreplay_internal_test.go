@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 // countingClient answers visibility's count with matched, and records
@@ -119,5 +121,23 @@ func TestMarkPausedQueriesFailing(t *testing.T) {
 	e.markPaused(context.Background(), bs, infos)
 	if bs[0].Progress.Paused || bs[1].Progress.Paused {
 		t.Errorf("bulk replays whose worker did not answer are listed paused: %+v", bs)
+	}
+}
+
+// The live counts of a bulk replay's replays never show more replays
+// ended than started: the bulk replay counts its starts between pages
+// only, and visibility sees each replay started since. Before, the
+// console showed "1 replayed … 23 succeeded".
+func TestLiveProgressCountsTheStartsItSees(t *testing.T) {
+	p := dispatcher.BulkReplayProgress{Matched: 300, Processed: 1, Replayed: 1, Remaining: 299}
+	got := liveProgress(p, workflows.ReplayCounts{Completed: 23, Running: 4})
+	want := dispatcher.BulkReplayProgress{Matched: 300, Processed: 27, Replayed: 27, Remaining: 273, Succeeded: 23, Pending: 4}
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	// Counts behind the bulk replay's own change nothing of its own.
+	p = dispatcher.BulkReplayProgress{Matched: 10, Processed: 10, Replayed: 8, Skipped: 2, Failed: 1, StartFailed: 1}
+	if got := liveProgress(p, workflows.ReplayCounts{Completed: 5}); got.Replayed != 8 || got.Processed != 10 || got.Succeeded != 5 || got.Failed != 1 {
+		t.Errorf("got %+v", got)
 	}
 }
