@@ -113,7 +113,10 @@ func (r *ReplayActivities) ReplayOutcomes(ctx context.Context, in workflows.Repl
 // non-retryable failures and anything else into retryable ones.
 func replayFailure(err error) error {
 	if errors.Is(err, errHeld) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.FailureReplayHeld, nil)
+		// Benign: what a pause or a cancel asked for, which the SDK
+		// logs at debug level rather than as an error per start held.
+		return temporal.NewApplicationErrorWithOptions(err.Error(), workflows.FailureReplayHeld,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Category: temporal.ApplicationErrorCategoryBenign})
 	}
 	switch code := dispatcher.ErrorCode(err); code {
 	case "":

@@ -519,7 +519,7 @@ func (e *Executions) PauseBulkReplay(ctx context.Context, id, actor string, paus
 
 // errHeld is why a start of a bulk replay was not made: the bulk replay
 // is paused or canceled (held).
-var errHeld = errors.New("it starts no replay until resumed")
+var errHeld = errors.New("it starts no replay")
 
 // held returns errHeld, with why, when the latest pause, resume or cancel
 // of bulk replay id in the audit trail, which each writes before it
@@ -539,7 +539,7 @@ func (e *Executions) held(ctx context.Context, id string) error {
 		case dispatcher.AuditResume:
 			return nil
 		case dispatcher.AuditPause:
-			return fmt.Errorf("bulk replay %s is paused: %w", id, errHeld)
+			return fmt.Errorf("bulk replay %s is paused: %w until resumed", id, errHeld)
 		case dispatcher.AuditCancel:
 			return fmt.Errorf("bulk replay %s is canceled: %w", id, errHeld)
 		}
