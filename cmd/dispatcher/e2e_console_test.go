@@ -1022,3 +1022,34 @@ func TestEndToEndConsoleReplayLinkOfAKeyHeldToTypes(t *testing.T) {
 		}
 	}
 }
+
+// A user who may replay dispatches but not read them counts a bulk
+// replay's matches without a sample, and starts it without being taken to
+// a progress page the console would refuse. Before, the dry run listed the
+// dispatches GET refused, and Start led to "Not allowed".
+func TestEndToEndConsoleBulkReplayWithoutViewExecutions(t *testing.T) {
+	s := startSystem(t)
+	failing := httptest.NewServer(&functionSink{statuses: []int{422}})
+	t.Cleanup(failing.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": failing.URL}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "gdpr", "eventType": "user_deleted", "actions": []any{
+		map[string]any{"type": "task", "name": "erase", "functionName": "erase"}}}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "gone-1", "type": "user_deleted", "content": map[string]any{}}, 202)
+	if _, failed := s.result(acc["workflowId"].(string), acc["runId"].(string)); !failed {
+		t.Fatal("the dispatch did not fail")
+	}
+	s.poll("the failure listed", func() bool { return len(s.listIDs("status=failed")) == 1 })
+	b := startBrowser(t, s.url)
+	b.signIn(strings.TrimSpace(s.run("token", "--subject", "replayer", "--permissions", api.PermReplayExecutions)))
+	b.open("/replays/new?status=failed")
+	b.do("dry run", chromedp.WaitVisible(chromedp.ID("bulk-dry-run")), chromedp.Click(chromedp.ID("bulk-dry-run")))
+	b.waitText("#bulk-count", "1 dispatch matches")
+	b.waitText("#bulk-result", "Which ones is shown with VIEW_EXECUTIONS.")
+	if b.exists("#bulk-result table") {
+		t.Error("the dry run lists dispatches to a user who may not read them")
+	}
+	b.do("start the bulk replay", chromedp.Click(chromedp.ID("bulk-start")), chromedp.WaitVisible(chromedp.ID("bulk-dialog")),
+		chromedp.Click(chromedp.ID("bulk-dialog-confirm")))
+	b.waitText("#bulk-started", "started. Its progress is shown with VIEW_EXECUTIONS.")
+	s.poll("the replay run", func() bool { return len(s.listIDs("eventId=gone-1")) == 2 })
+}

@@ -67,7 +67,7 @@ async function newView(ctx) {
         h('h2', {}, 'Dry run'),
         h('p', {}, h('strong', { id: 'bulk-count', text: `${n} ${n === 1 ? 'dispatch matches' : 'dispatches match'}` }),
           res.replayed ? ` (and ${res.replayed} replayed already, which are skipped)` : '',
-          n > res.sample.length && res.sample.length ? `; the newest ${res.sample.length}:` : n ? ':' : '.'),
+          res.withheld ? '. Which ones is shown with VIEW_EXECUTIONS.' : n > res.sample.length && res.sample.length ? `; the newest ${res.sample.length}:` : n ? ':' : '.'),
         res.sample.length ? table('A sample of the matching dispatches', ['Event', 'Type', 'Status', 'Started', 'Error classes'],
           res.sample.map((x) => [link(`#/executions/${seg(x.workflowId)}${query({ runId: x.runId })}`, x.eventId), x.eventType, badge(x.status),
             fmtTime(x.startTimestamp), x.errorClasses.join(', ')])) : null,
@@ -120,7 +120,11 @@ async function startBulk(ctx, body, n, button, result) {
     try {
       const st = await post('/executions/v1/replays', body, { 'Idempotency-Key': idempotencyKey() });
       announce('Bulk replay started.');
-      ctx.navigate(`#/replays/${seg(st.id)}`);
+      if (ctx.can('VIEW_EXECUTIONS')) {
+        ctx.navigate(`#/replays/${seg(st.id)}`);
+      } else { // its progress is read with VIEW_EXECUTIONS
+        replace(result, h('p', { id: 'bulk-started' }, 'Bulk replay ', h('code', { text: st.id }), ' started. Its progress is shown with VIEW_EXECUTIONS.'));
+      }
     } catch (err) {
       result.append(errorBox(err));
     }
