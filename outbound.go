@@ -262,8 +262,9 @@ var reservedRanges = slices.Concat(
 	// Azure's WireServer (168.63.129.16) is public space its VMs reach
 	// as a host service, of their certificates and extensions.
 	// Alibaba Cloud's is 100.100.100.200, AWS ECS's task credentials
-	// 169.254.170.2.
-	ranges(metadataAddress, "169.254.169.254/32", "fd00:ec2::254/128", "168.63.129.16/32", "100.100.100.200/32", "169.254.170.2/32"),
+	// 169.254.170.2, EKS Pod Identity's 169.254.170.23 and fd00:ec2::23.
+	ranges(metadataAddress, "169.254.169.254/32", "fd00:ec2::254/128", "168.63.129.16/32", "100.100.100.200/32",
+		"169.254.170.2/32", "169.254.170.23/32", "fd00:ec2::23/128"),
 	ranges("an unspecified (\"this network\") address", "0.0.0.0/8", "::/128"),
 	ranges("a private address", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
 	ranges("a shared (carrier-grade NAT) address", "100.64.0.0/10"),

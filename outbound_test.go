@@ -105,6 +105,7 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"nor an IPv6 one", ranges, http("https://[fd00:ec2::254]/latest/meta-data/"), "a cloud metadata address"},
 		{"nor Alibaba's", ranges, http("https://100.100.100.200/latest/meta-data/"), "a cloud metadata address"},
 		{"nor ECS's credentials", ranges, http("http://169.254.170.2/v2/credentials"), "a cloud metadata address"},
+		{"nor EKS Pod Identity's", ranges, http("http://[fd00:ec2::23]/v1/credentials"), "a cloud metadata address"},
 		{"nor a mapped one in everything", ranges, http("https://[::ffff:169.254.169.254]/"), "a cloud metadata address"},
 		{"the rest of the range", ranges, http("https://169.254.10.1/"), ""},
 		{"a metadata address allowed by itself", metadata, http("http://169.254.169.254/latest/meta-data/"), ""},

@@ -125,7 +125,7 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 	if err != nil {
 		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureRecipient, err.Error())
 	}
-	if maybeSent, err := a.deliver(ctx, msg, quotable(rendered, in.Event.Content)); err != nil {
+	if maybeSent, err := a.deliver(ctx, msg, func() []string { return quotable(rendered, in.Event.Content) }); err != nil {
 		// Handed over but not answered: the server may have accepted
 		// it. The claim stays until it expires, so that no attempt sends
 		// it while the server may still be accepting it from this one.
@@ -263,7 +263,7 @@ func foldable(subject string) string {
 // (see smtpConfig.send). maybeSent says that the failure left it unknown
 // whether the server accepted the mail: it had the whole of it and did
 // not answer.
-func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable []string) (maybeSent bool, err error) {
+func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable func() []string) (maybeSent bool, err error) {
 	ctx, cancel := callContext(ctx, callBudget(ctx, mailTimeout))
 	defer cancel()
 	err = a.smtp.send(ctx, m)
@@ -274,7 +274,7 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable []string)
 		return false, nil
 	}
 	recipients, _ := m.GetRecipients()
-	msg := withoutAddresses(withoutQuotes(err.Error(), quotable), recipients)
+	msg := withoutQuotes(withoutAddresses(err.Error(), recipients), quotable(), recipients)
 	code := smtpCode(err)
 	switch {
 	case code >= 500 && code < 600:
@@ -288,7 +288,7 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable []string)
 
 // quotable is what an SMTP server's reply may quote of a mail that holds
 // event content: the lines of the rendered mail, and the event's string
-// values, longest first. A failure's message is shown to those without
+// values. A failure's message is shown to those without
 // VIEW_EVENT_CONTENT, and a server that refuses a mail may quote its
 // subject or body ("554 rejected as spam: Diagnosis for …").
 func quotable(m dispatcher.RenderedMail, content json.RawMessage) []string {
@@ -323,16 +323,28 @@ func quotable(m dispatcher.RenderedMail, content json.RawMessage) []string {
 	if json.Unmarshal(content, &v) == nil {
 		walk(v)
 	}
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out
 }
 
-// withoutQuotes hides in s what it quotes of quoted (quotable).
-func withoutQuotes(s string, quoted []string) string {
+// withoutQuotes hides in s, a reply withoutAddresses has gone over, what
+// it quotes of quoted (quotable), gone over the same way: in one pass,
+// longest first, so that no hidden part is hidden again inside another.
+func withoutQuotes(s string, quoted, recipients []string) string {
+	var olds []string
 	for _, q := range quoted {
-		s = strings.ReplaceAll(s, q, "(the mail's text)")
+		// Of what is left once its addresses are hidden, 4 letters at
+		// least, as quotable takes them.
+		q = withoutAddresses(q, recipients)
+		if utf8.RuneCountInString(strings.TrimSpace(strings.ReplaceAll(q, "(address)", ""))) >= 4 {
+			olds = append(olds, q)
+		}
 	}
-	return s
+	slices.SortStableFunc(olds, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(olds))
+	for _, q := range olds {
+		pairs = append(pairs, q, "(the mail's text)")
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
 }
 
 // emailAddress matches what looks like an email address: a domain with

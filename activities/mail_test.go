@@ -241,6 +241,13 @@ func TestSendMailFailures(t *testing.T) {
 				in.Event.Content = json.RawMessage(`{"name":"Ann","tags":["HIVpositive"]}`)
 			}),
 			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "5.7.1 contains (the mail's text)"},
+		// Addresses are hidden before the mail's text: a value inside an
+		// address (its domain) does not leave the rest of it shown.
+		{name: "nor an address a quoted value is part of", reject: &smtpError{554, "5.7.1 sender bob.jones@corp.example refused for corp.example"},
+			in: with(func(in *dispatcher.MailInput) {
+				in.Event.Content = json.RawMessage(`{"name":"Ann","domain":"corp.example"}`)
+			}),
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "sender (address) refused for (the mail's text)"},
 		{name: "451 is temporary", reject: &smtpError{451, "try again later"}, in: ok,
 			wantType: dispatcher.FailureSMTPTemporary, retryable: true, wantMsg: "try again later"},
 		{name: "unreachable server is temporary", smtpURL: "smtp://127.0.0.1:1", in: ok,

@@ -96,11 +96,7 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 		req.Header.Set(k, f.Headers[k])
 	}
 	req.Header.Set("Content-Type", "application/json")
-	// Under its lower-case name, which the function reads as the same
-	// header: Go's client takes a request with an Idempotency-Key for one
-	// it may make again, and does so at once when a reused connection is
-	// closed after the request was sent (the function may have run it),
-	// unseen by the attempt. Each call is the dispatcher's to make.
+	notReplayable(req.Header)
 	req.Header[strings.ToLower(HeaderIdempotencyKey)] = []string{in.IdempotencyKey}
 	if f.Secret != "" {
 		req.Header.Set(HeaderSignature, Sign(f.Secret, a.now(), body))
@@ -277,4 +273,25 @@ func (a *Effects) PrepareTask(ctx context.Context, in dispatcher.TaskInput) (dis
 			in.FunctionName, len(encoded.GetData()), dispatcher.MaxTaskPayloadBytes))
 	}
 	return p, nil
+}
+
+// notReplayable keeps Go's client from taking a call for one it may make
+// again, which it does at once, unseen by the attempt, when a reused
+// connection is closed after the request was sent (the function may have
+// run it): it looks for an Idempotency-Key or X-Idempotency-Key under
+// those names exactly. The call's own key goes under its lower-case name,
+// which functions read as the same header; one a function's headers were
+// saved with before they were refused is dropped, and an
+// X-Idempotency-Key of theirs goes lower-case too. Each call is the
+// dispatcher's to make.
+func notReplayable(h http.Header) {
+	for k, v := range h {
+		switch {
+		case strings.EqualFold(k, HeaderIdempotencyKey):
+			delete(h, k)
+		case strings.EqualFold(k, "X-Idempotency-Key") && k != "x-idempotency-key":
+			delete(h, k)
+			h["x-idempotency-key"] = v
+		}
+	}
 }

@@ -270,13 +270,18 @@ func status(code int, retryAfter, body string) http.HandlerFunc {
 // (it may have run it) is one call, failed: the attempt ends, and the next
 // is the dispatcher's to make, counted and backed off. Before, Go's HTTP
 // client made it again at once on a reused connection, as it does for a
-// request with an Idempotency-Key, unseen and uncounted.
+// request with an Idempotency-Key, unseen and uncounted. Headers a
+// function was saved with before such names were refused change nothing:
+// its own Idempotency-Key is not sent, an X-Idempotency-Key is.
 func TestCallCutOffIsNotMadeAgain(t *testing.T) {
 	var mu sync.Mutex
 	calls := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		key := r.Header.Get("Idempotency-Key")
+		if v := r.Header.Values("Idempotency-Key"); len(v) != 1 || r.Header.Get("X-Idempotency-Key") != "theirs" {
+			t.Errorf("Idempotency-Key %q, X-Idempotency-Key %q; want the call's own alone, and theirs", v, r.Header.Get("X-Idempotency-Key"))
+		}
 		mu.Lock()
 		calls[key]++
 		mu.Unlock()
@@ -288,7 +293,8 @@ func TestCallCutOffIsNotMadeAgain(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	store := newFakeStore()
-	store.functions["f"] = dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: srv.URL, Timeout: 5 * time.Second}
+	store.functions["f"] = dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: srv.URL, Timeout: 5 * time.Second,
+		Headers: map[string]string{"Idempotency-Key": "stale", "X-Idempotency-Key": "theirs"}}
 	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
 	call := func(key string) error {
 		in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "f", IdempotencyKey: key}
