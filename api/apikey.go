@@ -182,19 +182,13 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		abort(c, errFieldFormat, fmt.Sprintf("eventTypes: limits the events a key sends, and this one may send none: add %s to its permissions, or leave eventTypes out", PermCreateEvents))
 		return
 	}
-	for _, p := range k.Permissions {
-		if !creator.Permissions[p] {
-			abort(c, errNoPermission, fmt.Sprintf("permissions: you do not hold %s, so a key you create cannot either", p))
-			return
-		}
-	}
-	if creator.EventTypes != nil {
-		for _, t := range k.EventTypes {
-			if !slices.Contains(creator.EventTypes, t) {
-				abort(c, errNoPermission, fmt.Sprintf("eventTypes: you may not send events of type %q, so a key you create cannot either", t))
-				return
-			}
-		}
+	switch field, what := creator.beyond(k); field {
+	case "permissions":
+		abort(c, errNoPermission, fmt.Sprintf("permissions: you do not hold %s, so a key you create cannot either", what))
+		return
+	case "eventTypes":
+		abort(c, errNoPermission, fmt.Sprintf("eventTypes: you may not send %s, so a key you create cannot either", what))
+		return
 	}
 	if err := s.store.CreateAPIKey(c.Request.Context(), &k); err != nil {
 		fail(c, err)
@@ -242,10 +236,9 @@ func (s *Server) revokeAPIKey(c *gin.Context) {
 }
 
 // mayRevoke refuses with 403, unless caller (an API key) could have made
-// the key with id: one with permissions it holds, held to its event types
-// when it is. The keys that key made go with it, and they are within it.
-// Before, a key held to one event type could revoke every producer's key
-// of its tenant. An unknown id is left to the store's 404.
+// the key with id (beyond). The keys that key made go with it, and they
+// are within it. Before, a key held to one event type could revoke every
+// producer's key of its tenant. An unknown id is left to the store's 404.
 func (s *Server) mayRevoke(c *gin.Context, caller principal, id string) bool {
 	keys, err := s.store.FindAPIKeys(c.Request.Context())
 	if err != nil {
@@ -256,25 +249,36 @@ func (s *Server) mayRevoke(c *gin.Context, caller principal, id string) bool {
 	if i < 0 {
 		return true
 	}
-	k := keys[i]
-	for _, p := range k.Permissions {
-		if !caller.Permissions[p] {
-			abort(c, errNoPermission, fmt.Sprintf("id: API key %s holds %s, which the key you use does not, so it may not revoke it", id, p))
-			return false
-		}
-	}
-	if caller.EventTypes == nil {
-		return true
-	}
-	if k.EventTypes == nil {
-		abort(c, errNoPermission, fmt.Sprintf("id: API key %s may send events of every type, and the key you use may not, so it may not revoke it", id))
+	switch field, what := caller.beyond(keys[i]); field {
+	case "permissions":
+		abort(c, errNoPermission, fmt.Sprintf("id: API key %s holds %s, which the key you use does not, so it may not revoke it", id, what))
+		return false
+	case "eventTypes":
+		abort(c, errNoPermission, fmt.Sprintf("id: API key %s may send %s, which the key you use may not, so it may not revoke it", id, what))
 		return false
 	}
-	for _, t := range k.EventTypes {
-		if !slices.Contains(caller.EventTypes, t) {
-			abort(c, errNoPermission, fmt.Sprintf("id: API key %s may send events of type %q, which the key you use may not, so it may not revoke it", id, t))
-			return false
+	return true
+}
+
+// beyond names the first thing k may do that p may not: a permission
+// ("permissions"), or events of a type, or of every type ("eventTypes");
+// "" when p could have made k.
+func (p principal) beyond(k dispatcher.APIKey) (field, what string) {
+	for _, perm := range k.Permissions {
+		if !p.Permissions[perm] {
+			return "permissions", perm
 		}
 	}
-	return true
+	switch {
+	case p.EventTypes == nil:
+	case k.EventTypes == nil:
+		return "eventTypes", "events of every type"
+	default:
+		for _, t := range k.EventTypes {
+			if !slices.Contains(p.EventTypes, t) {
+				return "eventTypes", fmt.Sprintf("events of type %q", t)
+			}
+		}
+	}
+	return "", ""
 }
