@@ -996,17 +996,7 @@ func TestEndToEndConsolePickersOfferEveryChoice(t *testing.T) {
 // Before, every group offered it, and every one was refused as if the key
 // lacked the permission.
 func TestEndToEndConsoleReplayLinkOfAKeyHeldToTypes(t *testing.T) {
-	s := startSystem(t)
-	failing := httptest.NewServer(&functionSink{statuses: []int{422}})
-	t.Cleanup(failing.Close)
-	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": failing.URL}, 200)
-	s.call("POST", "/dispatchers/v1", map[string]any{"name": "gdpr", "eventType": "user_deleted", "actions": []any{
-		map[string]any{"type": "task", "name": "erase", "functionName": "erase"}}}, 200)
-	acc := s.call("POST", "/events/v1", map[string]any{"id": "gone-1", "type": "user_deleted", "content": map[string]any{}}, 202)
-	if _, failed := s.result(acc["workflowId"].(string), acc["runId"].(string)); !failed {
-		t.Fatal("the dispatch did not fail")
-	}
-	s.poll("the failure listed", func() bool { return len(s.listIDs("status=failed")) == 1 })
+	s := systemWithAFailure(t)
 	for types, want := range map[string]string{"user_deleted": "eventType=user_deleted", "order_paid": ""} {
 		key := s.call("POST", "/apikeys/v1", map[string]any{"name": "support " + types,
 			"permissions": []string{"CREATE_EVENTS", "VIEW_EXECUTIONS", "REPLAY_EXECUTIONS"}, "eventTypes": []string{types}}, 200)["key"].(string)
@@ -1028,17 +1018,7 @@ func TestEndToEndConsoleReplayLinkOfAKeyHeldToTypes(t *testing.T) {
 // a progress page the console would refuse. Before, the dry run listed the
 // dispatches GET refused, and Start led to "Not allowed".
 func TestEndToEndConsoleBulkReplayWithoutViewExecutions(t *testing.T) {
-	s := startSystem(t)
-	failing := httptest.NewServer(&functionSink{statuses: []int{422}})
-	t.Cleanup(failing.Close)
-	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": failing.URL}, 200)
-	s.call("POST", "/dispatchers/v1", map[string]any{"name": "gdpr", "eventType": "user_deleted", "actions": []any{
-		map[string]any{"type": "task", "name": "erase", "functionName": "erase"}}}, 200)
-	acc := s.call("POST", "/events/v1", map[string]any{"id": "gone-1", "type": "user_deleted", "content": map[string]any{}}, 202)
-	if _, failed := s.result(acc["workflowId"].(string), acc["runId"].(string)); !failed {
-		t.Fatal("the dispatch did not fail")
-	}
-	s.poll("the failure listed", func() bool { return len(s.listIDs("status=failed")) == 1 })
+	s := systemWithAFailure(t)
 	b := startBrowser(t, s.url)
 	b.signIn(strings.TrimSpace(s.run("token", "--subject", "replayer", "--permissions", api.PermReplayExecutions)))
 	b.open("/replays/new?status=failed")
@@ -1052,4 +1032,22 @@ func TestEndToEndConsoleBulkReplayWithoutViewExecutions(t *testing.T) {
 		chromedp.Click(chromedp.ID("bulk-dialog-confirm")))
 	b.waitText("#bulk-started", "started. Its progress is shown with VIEW_EXECUTIONS.")
 	s.poll("the replay run", func() bool { return len(s.listIDs("eventId=gone-1")) == 2 })
+}
+
+// systemWithAFailure starts a system where the dispatch of event gone-1
+// (user_deleted), its function answering 422, has failed and is listed.
+func systemWithAFailure(t *testing.T) *system {
+	t.Helper()
+	s := startSystem(t)
+	failing := httptest.NewServer(&functionSink{statuses: []int{422}})
+	t.Cleanup(failing.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": failing.URL}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "gdpr", "eventType": "user_deleted", "actions": []any{
+		map[string]any{"type": "task", "name": "erase", "functionName": "erase"}}}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "gone-1", "type": "user_deleted", "content": map[string]any{}}, 202)
+	if _, failed := s.result(acc["workflowId"].(string), acc["runId"].(string)); !failed {
+		t.Fatal("the dispatch did not fail")
+	}
+	s.poll("the failure listed", func() bool { return len(s.listIDs("status=failed")) == 1 })
+	return s
 }
