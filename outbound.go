@@ -50,10 +50,14 @@ func NewOutbound(allow, queues []string) (Outbound, error) {
 			continue
 		}
 		if p, err := netip.ParsePrefix(e); err == nil {
+			if p, err = unmapped(p); err != nil {
+				return Outbound{}, fmt.Errorf("%q: %v", e, err)
+			}
 			o.nets = append(o.nets, p.Masked())
 			continue
 		}
 		if a, err := netip.ParseAddr(e); err == nil {
+			a = a.Unmap()
 			o.nets = append(o.nets, netip.PrefixFrom(a, a.BitLen()))
 			continue
 		}
@@ -64,6 +68,19 @@ func NewOutbound(allow, queues []string) (Outbound, error) {
 		o.hosts = append(o.hosts, hostPort(host, port))
 	}
 	return o, nil
+}
+
+// unmapped returns an IPv4-mapped prefix (::ffff:10.0.0.0/104) as the
+// IPv4 prefix it maps (10.0.0.0/8), the form in which the addresses it is
+// checked against come. Before, such an entry never matched.
+func unmapped(p netip.Prefix) (netip.Prefix, error) {
+	if !p.Addr().Is4In6() {
+		return p, nil
+	}
+	if p.Bits() < 96 {
+		return p, fmt.Errorf("an IPv4-mapped range shorter than /96 holds more than IPv4 addresses; write the IPv4 range (10.0.0.0/8)")
+	}
+	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96), nil
 }
 
 // TaskQueues returns the task queues temporal functions may run on.

@@ -37,6 +37,7 @@ func TestOutboundCheckFunction(t *testing.T) {
 	allowing := outbound(t, []string{"127.0.0.0/8", "billing.internal:8443", "fd12::7"}, []string{"dispatcher", "pii"})
 	ranges := outbound(t, []string{"fd00::/8", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/0", "::/0"}, nil)
 	metadata := outbound(t, []string{"169.254.169.254"}, nil)
+	mapped := outbound(t, []string{"::ffff:10.1.0.0/112", "::ffff:192.168.1.9"}, nil)
 	http := func(url string) dispatcher.Function {
 		return dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: url}
 	}
@@ -109,6 +110,12 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"nor a mapped one in everything", ranges, http("https://[::ffff:169.254.169.254]/"), "a cloud metadata address"},
 		{"the rest of the range", ranges, http("https://169.254.10.1/"), ""},
 		{"a metadata address allowed by itself", metadata, http("http://169.254.169.254/latest/meta-data/"), ""},
+		// IPv4-mapped entries allow the IPv4 addresses they map. Before,
+		// they never matched: addresses are checked in their IPv4 form.
+		{"a mapped range", mapped, http("http://10.1.2.3/"), ""},
+		{"a mapped range, by a mapped address", mapped, http("http://[::ffff:10.1.2.3]/"), ""},
+		{"a mapped single address", mapped, http("http://192.168.1.9/"), ""},
+		{"a mapped range is that range only", mapped, http("https://10.2.0.1/"), "a private address"},
 
 		{"temporal on an allowed queue", allowing, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "pii"}, ""},
 		{"temporal on another queue", allowing, dispatcher.Function{Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: "payments"},
@@ -140,7 +147,7 @@ func TestOutboundCheckFunction(t *testing.T) {
 }
 
 func TestNewOutboundRefusesMalformedEntries(t *testing.T) {
-	for _, e := range []string{"10.0.0.0/33", "billing.internal", "billing.internal:http", ":8080", "host:0", "host:70000"} {
+	for _, e := range []string{"10.0.0.0/33", "::ffff:0:0/95", "billing.internal", "billing.internal:http", ":8080", "host:0", "host:70000"} {
 		if _, err := dispatcher.NewOutbound([]string{e}, nil); err == nil || !strings.Contains(err.Error(), e) {
 			t.Errorf("%q: err = %v, want one naming the entry", e, err)
 		}
