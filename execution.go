@@ -93,6 +93,16 @@ type ReplayInfo struct {
 	BulkReplayID string // set when a bulk replay started it
 }
 
+// ListRequest asks for one page of the runs a filter matches.
+type ListRequest struct {
+	Limit     int    // runs on the page; 0 means DefaultExecutionPage
+	PageToken string // the page before's NextPageToken; "" for the first page
+	// HideReplayed leaves out the runs a replay, or a reset, has
+	// superseded (those listed with ReplayedAs), as a failures summary
+	// does: a list of failed dispatches then shows what is still to fix.
+	HideReplayed bool
+}
+
 // ExecutionPage is one page of a listing of executions.
 type ExecutionPage struct {
 	Executions []Execution

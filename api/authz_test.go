@@ -196,7 +196,7 @@ func execution(workflowID string) dispatcher.Execution {
 		Status: dispatcher.ExecutionFailed, Start: time.UnixMilli(1767225600000)}
 }
 
-func (f *tenantExecutions) List(ctx context.Context, _ dispatcher.ExecutionFilter, _ int, _ string) (dispatcher.ExecutionPage, error) {
+func (f *tenantExecutions) List(ctx context.Context, _ dispatcher.ExecutionFilter, _ dispatcher.ListRequest) (dispatcher.ExecutionPage, error) {
 	return dispatcher.ExecutionPage{Executions: f.mine(ctx)}, nil
 }
 

@@ -24,7 +24,7 @@ import (
 // Methods return *dispatcher.Error values: ENOTFOUND, EINVALID, ESTATE
 // (the dispatch's state forbids it), EUNAVAILABLE; anything else is a 500.
 type Executions interface {
-	List(ctx context.Context, f dispatcher.ExecutionFilter, pageSize int, pageToken string) (dispatcher.ExecutionPage, error)
+	List(ctx context.Context, f dispatcher.ExecutionFilter, r dispatcher.ListRequest) (dispatcher.ExecutionPage, error)
 	Get(ctx context.Context, workflowID, runID string) (dispatcher.ExecutionDetail, error)
 	History(ctx context.Context, workflowID, runID string, pageSize int, pageToken string) (dispatcher.HistoryPage, error)
 	Failures(ctx context.Context, f dispatcher.ExecutionFilter, includeReplayed bool, buckets int) (dispatcher.FailureSummary, error)
@@ -65,7 +65,7 @@ func validWorkflowID(c *gin.Context) {
 // The query parameters of the executions routes.
 var (
 	filterParams  = []string{"eventType", "eventId", "dispatcherId", "actionId", "status", "errorClass", "bulkReplayId", "skipReason", "from", "to"}
-	listParams    = append(slices.Clip(filterParams), "limit", "pageToken")
+	listParams    = append(slices.Clip(filterParams), "hideReplayed", "limit", "pageToken")
 	failureParams = append(slices.Clip(filterParams), "includeReplayed", "buckets")
 	historyParams = []string{"runId", "limit", "pageToken"}
 )
@@ -146,6 +146,19 @@ func intQuery(c *gin.Context, name string) (int, error) {
 	return n, nil
 }
 
+// boolQuery reads an optional true or false from the query string.
+func boolQuery(c *gin.Context, name string) (bool, error) {
+	v := c.Query(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, dispatcher.Errorf(dispatcher.EINVALID, "%s: must be true or false, not %q", name, v)
+	}
+	return b, nil
+}
+
 // listExecutions answers GET /executions/v1.
 func (s *Server) listExecutions(c *gin.Context) {
 	f, err := filterFromQuery(c)
@@ -158,7 +171,12 @@ func (s *Server) listExecutions(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	page, err := s.executions.List(c.Request.Context(), f, limit, c.Query("pageToken"))
+	r := dispatcher.ListRequest{Limit: limit, PageToken: c.Query("pageToken")}
+	if r.HideReplayed, err = boolQuery(c, "hideReplayed"); err != nil {
+		fail(c, err)
+		return
+	}
+	page, err := s.executions.List(c.Request.Context(), f, r)
 	if err != nil {
 		fail(c, err)
 		return
@@ -271,12 +289,10 @@ func (s *Server) executionFailures(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	var includeReplayed bool
-	if v := c.Query("includeReplayed"); v != "" {
-		if includeReplayed, err = strconv.ParseBool(v); err != nil {
-			fail(c, dispatcher.Errorf(dispatcher.EINVALID, "includeReplayed: must be true or false, not %q", v))
-			return
-		}
+	includeReplayed, err := boolQuery(c, "includeReplayed")
+	if err != nil {
+		fail(c, err)
+		return
 	}
 	buckets, err := intQuery(c, "buckets")
 	if err != nil {

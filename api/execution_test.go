@@ -21,19 +21,20 @@ import (
 type fakeExecutions struct {
 	err error
 
-	filter     dispatcher.ExecutionFilter
-	pageSize   int
-	pageToken  string
-	replay     dispatcher.ReplayRequest
-	bulk       dispatcher.BulkReplayRequest
-	actor      string
-	dryRuns    int
-	bulkStarts int
-	included   bool
-	buckets    int
-	paused     *bool
-	listLimit  int
-	bulkList   []dispatcher.BulkReplayStatus // BulkReplays' answer, when set
+	filter       dispatcher.ExecutionFilter
+	pageSize     int
+	pageToken    string
+	hideReplayed bool
+	replay       dispatcher.ReplayRequest
+	bulk         dispatcher.BulkReplayRequest
+	actor        string
+	dryRuns      int
+	bulkStarts   int
+	included     bool
+	buckets      int
+	paused       *bool
+	listLimit    int
+	bulkList     []dispatcher.BulkReplayStatus // BulkReplays' answer, when set
 }
 
 var sampleExecution = dispatcher.Execution{
@@ -43,8 +44,8 @@ var sampleExecution = dispatcher.Execution{
 	Failures: []dispatcher.ClassDispatcher{{ErrorClass: "HTTPPermanent", DispatcherID: "d1"}},
 }
 
-func (f *fakeExecutions) List(_ context.Context, fl dispatcher.ExecutionFilter, pageSize int, token string) (dispatcher.ExecutionPage, error) {
-	f.filter, f.pageSize, f.pageToken = fl, pageSize, token
+func (f *fakeExecutions) List(_ context.Context, fl dispatcher.ExecutionFilter, r dispatcher.ListRequest) (dispatcher.ExecutionPage, error) {
+	f.filter, f.pageSize, f.pageToken, f.hideReplayed = fl, r.Limit, r.PageToken, r.HideReplayed
 	return dispatcher.ExecutionPage{Executions: []dispatcher.Execution{sampleExecution}, NextPageToken: "next"}, f.err
 }
 
@@ -155,12 +156,13 @@ func TestListExecutionsFilters(t *testing.T) {
 		query string
 		want  dispatcher.ExecutionFilter
 		size  int
+		hide  bool
 	}{
-		{"none", "", dispatcher.ExecutionFilter{}, 0},
-		{"every field", "?eventType=user_deleted&eventId=evt-1&dispatcherId=0123456789abcdef01234567&actionId=89abcdef0123456701234567&status=failed&errorClass=HTTPPermanent&limit=5&pageToken=abc",
-			dispatcher.ExecutionFilter{EventType: "user_deleted", EventID: "evt-1", DispatcherID: "0123456789abcdef01234567", ActionID: "89abcdef0123456701234567", Status: "failed", ErrorClass: "HTTPPermanent"}, 5},
+		{"none", "", dispatcher.ExecutionFilter{}, 0, false},
+		{"every field", "?eventType=user_deleted&eventId=evt-1&dispatcherId=0123456789abcdef01234567&actionId=89abcdef0123456701234567&status=failed&errorClass=HTTPPermanent&hideReplayed=true&limit=5&pageToken=abc",
+			dispatcher.ExecutionFilter{EventType: "user_deleted", EventID: "evt-1", DispatcherID: "0123456789abcdef01234567", ActionID: "89abcdef0123456701234567", Status: "failed", ErrorClass: "HTTPPermanent"}, 5, true},
 		{"dates as ISO-8601 and epoch milliseconds", "?from=2026-01-01T00:00:00Z&to=1767225600000",
-			dispatcher.ExecutionFilter{From: from, To: time.UnixMilli(1767225600000).UTC()}, 0},
+			dispatcher.ExecutionFilter{From: from, To: time.UnixMilli(1767225600000).UTC()}, 0, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeExecutions{}
@@ -172,8 +174,8 @@ func TestListExecutionsFilters(t *testing.T) {
 				t.Fatalf("time range = %v..%v, want %v..%v", f.filter.From, f.filter.To, tt.want.From, tt.want.To)
 			}
 			f.filter.From, f.filter.To, tt.want.From, tt.want.To = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-			if f.filter != tt.want || f.pageSize != tt.size {
-				t.Fatalf("filter = %+v size %d, want %+v size %d", f.filter, f.pageSize, tt.want, tt.size)
+			if f.filter != tt.want || f.pageSize != tt.size || f.hideReplayed != tt.hide {
+				t.Fatalf("filter = %+v size %d hideReplayed %t, want %+v size %d hideReplayed %t", f.filter, f.pageSize, f.hideReplayed, tt.want, tt.size, tt.hide)
 			}
 			item := body["data"].([]any)[0].(map[string]any)
 			if item["workflowId"] != "dispatch-evt-1" || item["failedActionCount"] != 1.0 || item["startTimestamp"] != 1767225600000.0 ||
@@ -200,6 +202,8 @@ func TestExecutionsErrors(t *testing.T) {
 		{"GET", "/executions/v1/failures?eventType=a%zz", "", nil, 400, 15, "query string"},
 		{"GET", "/executions/v1/dispatch-evt-1/history?runId=%", "", nil, 400, 15, "query string"},
 		{"GET", "/executions/v1/failures?includeReplayed=maybe", "", nil, 400, 15, "includeReplayed"},
+		{"GET", "/executions/v1?hideReplayed=yes", "", nil, 400, 15, `hideReplayed: must be true or false, not "yes"`},
+		{"GET", "/executions/v1/failures?hideReplayed=true", "", nil, 400, 15, "hideReplayed: unknown query parameter"},
 		// Before, a parameter the route does not have was ignored, and
 		// the list came unfiltered.
 		{"GET", "/executions/v1?stauts=failed", "", nil, 400, 15, `stauts: unknown query parameter; did you mean "status"?`},
@@ -545,9 +549,9 @@ func (d *deadlines) note(ctx context.Context, what string) {
 	}
 }
 
-func (d *deadlines) List(ctx context.Context, fl dispatcher.ExecutionFilter, n int, token string) (dispatcher.ExecutionPage, error) {
+func (d *deadlines) List(ctx context.Context, fl dispatcher.ExecutionFilter, r dispatcher.ListRequest) (dispatcher.ExecutionPage, error) {
 	d.note(ctx, "list")
-	return d.fakeExecutions.List(ctx, fl, n, token)
+	return d.fakeExecutions.List(ctx, fl, r)
 }
 
 func (d *deadlines) Failures(ctx context.Context, fl dispatcher.ExecutionFilter, replayed bool, buckets int) (dispatcher.FailureSummary, error) {

@@ -226,7 +226,7 @@ func TestEncryptedHistoryOnDevServer(t *testing.T) {
 	}
 	var list []dispatcher.Execution
 	testenv.Eventually(t, 15*time.Second, func() string {
-		page, err := ex.List(ctx, dispatcher.ExecutionFilter{EventID: "enc-1"}, 0, "")
+		page, err := ex.List(ctx, dispatcher.ExecutionFilter{EventID: "enc-1"}, dispatcher.ListRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}

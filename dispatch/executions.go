@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -137,28 +138,100 @@ func NewExecutions(o ExecutionsOptions) (*Executions, error) {
 // store: running ones first, then by close time, newest first. Errors:
 // EINVALID for a bad filter or page token, EUNAVAILABLE when Temporal
 // does not answer.
-func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, size int, pageToken string) (dispatcher.ExecutionPage, error) {
+func (e *Executions) List(ctx context.Context, f dispatcher.ExecutionFilter, r dispatcher.ListRequest) (dispatcher.ExecutionPage, error) {
 	q, err := executionQuery(ctx, f)
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
-	token, err := e.decodeToken(ctx, listToken, pageToken)
+	size := pageSize(r.Limit, dispatcher.DefaultExecutionPage, dispatcher.MaxExecutionPage)
+	if r.HideReplayed {
+		return e.listUnreplayed(ctx, q, size, r.PageToken)
+	}
+	token, err := e.decodeToken(ctx, listToken, r.PageToken)
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
-	infos, next, err := e.list(ctx, q, pageSize(size, dispatcher.DefaultExecutionPage, dispatcher.MaxExecutionPage), token)
+	infos, next, err := e.list(ctx, q, size, token)
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
-	page := dispatcher.ExecutionPage{Executions: make([]dispatcher.Execution, len(infos)), NextPageToken: e.encodeToken(ctx, listToken, next)}
-	for i, info := range infos {
-		page.Executions[i] = e.toExecution(info)
-	}
+	page := dispatcher.ExecutionPage{Executions: e.toExecutions(infos), NextPageToken: e.encodeToken(ctx, listToken, next)}
 	if err := e.markReplayed(ctx, page.Executions); err != nil {
 		// The page stands without it.
 		e.log.WarnContext(ctx, "could not tell which listed runs were replayed since", "err", err)
 	}
 	return page, nil
+}
+
+// unreplayedScan bounds the runs one page of a list that hides replayed
+// runs reads: a page may come back short of its size, with a token for
+// the rest, rather than keep the caller waiting through thousands of
+// runs a bulk replay superseded.
+const unreplayedScan = 5 * dispatcher.MaxExecutionPage
+
+// listUnreplayed is List leaving out the runs a replay has superseded.
+// Before, the console left them out of each page it was given, and a
+// list of failed dispatches after a bulk replay was pages of nothing.
+// Its token is a position in Temporal's listing, a page token and how
+// many runs of that page were read: Temporal's tokens are keyset
+// positions (the last run's close and start times and id), so the same
+// page read again holds the same runs, but for the rare one that closed
+// meanwhile.
+func (e *Executions) listUnreplayed(ctx context.Context, q string, size int, pageToken string) (dispatcher.ExecutionPage, error) {
+	b, err := e.decodeToken(ctx, unreplayedToken, pageToken)
+	if err != nil {
+		return dispatcher.ExecutionPage{}, err
+	}
+	token, skip := []byte(nil), 0
+	if len(b) > 0 {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n > dispatcher.MaxExecutionPage {
+			return dispatcher.ExecutionPage{}, errPageToken
+		}
+		token, skip = b[w:], int(n)
+	}
+	at := func(token []byte, skip int) string {
+		return e.encodeToken(ctx, unreplayedToken, append(binary.AppendUvarint(nil, uint64(skip)), token...))
+	}
+	var page dispatcher.ExecutionPage
+	for scanned := 0; ; {
+		infos, next, err := e.list(ctx, q, dispatcher.MaxExecutionPage, token)
+		if err != nil {
+			return dispatcher.ExecutionPage{}, err
+		}
+		xs := e.toExecutions(infos)
+		if err := e.markReplayed(ctx, xs); err != nil {
+			return dispatcher.ExecutionPage{}, err
+		}
+		for i := skip; i < len(xs); i++ {
+			if xs[i].ReplayedAs != "" {
+				continue
+			}
+			page.Executions = append(page.Executions, xs[i])
+			if len(page.Executions) == size && i+1 < len(xs) {
+				page.NextPageToken = at(token, i+1)
+				return page, nil
+			}
+		}
+		scanned += len(xs) - min(skip, len(xs))
+		switch {
+		case len(next) == 0:
+			return page, nil
+		case len(page.Executions) == size || scanned >= unreplayedScan:
+			page.NextPageToken = at(next, 0)
+			return page, nil
+		}
+		token, skip = next, 0
+	}
+}
+
+// toExecutions is toExecution of each of infos.
+func (e *Executions) toExecutions(infos []*workflowpb.WorkflowExecutionInfo) []dispatcher.Execution {
+	out := make([]dispatcher.Execution, len(infos))
+	for i, info := range infos {
+		out[i] = e.toExecution(info)
+	}
+	return out
 }
 
 // markReplayed sets ReplayedAs on the failed and canceled runs of xs, and
@@ -423,8 +496,8 @@ func pageSize(n, def, max int) int {
 	return min(n, max)
 }
 
-// Page tokens are Temporal's bytes (kind listToken) or a history's
-// "run/event" (historyToken), and an HMAC-SHA256 of them, their kind and
+// Page tokens are Temporal's bytes (kind listToken), a position in them
+// (unreplayedToken) or a history's "run/event" (historyToken), and an HMAC-SHA256 of them, their kind and
 // the caller's tenant under the installation's page-token key, base64url
 // encoded, so that they travel in a query
 // string and one the API did not hand out, or handed another tenant, is
@@ -440,8 +513,9 @@ func (e *Executions) encodeToken(ctx context.Context, kind byte, b []byte) strin
 
 // The kinds of page tokens: one of a history is no list's.
 const (
-	listToken    = 'L'
-	historyToken = 'H'
+	listToken       = 'L'
+	historyToken    = 'H'
+	unreplayedToken = 'R' // a list's that hides replayed runs: listUnreplayed
 )
 
 func (e *Executions) decodeToken(ctx context.Context, kind byte, s string) ([]byte, error) {
@@ -450,10 +524,12 @@ func (e *Executions) decodeToken(ctx context.Context, kind byte, s string) ([]by
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if n := len(b) - tokenMACSize; err != nil || n < 1 || !hmac.Equal(e.tokenMAC(ctx, kind, b[:n]), b[n:]) {
-		return nil, dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out to you; start again without it")
+		return nil, errPageToken
 	}
 	return b[:len(b)-tokenMACSize], nil
 }
+
+var errPageToken = dispatcher.Errorf(dispatcher.EINVALID, "pageToken: is not a token this API handed out to you; start again without it")
 
 // tokenMACSize is the length of a page token's MAC: 128 bits.
 const tokenMACSize = 16

@@ -213,7 +213,7 @@ func (e *executionsEnv) list(f dispatcher.ExecutionFilter, want ...string) []dis
 	var page dispatcher.ExecutionPage
 	testenv.Eventually(e.t, 10*time.Second, func() string {
 		var err error
-		if page, err = e.ex.List(e.ctx(), f, 0, ""); err != nil {
+		if page, err = e.ex.List(e.ctx(), f, dispatcher.ListRequest{}); err != nil {
 			e.t.Fatalf("List(%+v): %v", f, err)
 		}
 		var got []string
@@ -345,7 +345,7 @@ func TestExecutions(t *testing.T) {
 	// that is not UTF-8.
 	for what, call := range map[string]func() error{
 		"a list with a made-up page token": func() error {
-			_, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 0, "abc")
+			_, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, dispatcher.ListRequest{PageToken: "abc"})
 			return err
 		},
 		// CRC-32 was all a token carried: one computed for bytes
@@ -353,19 +353,19 @@ func TestExecutions(t *testing.T) {
 		"a list with a forged page token": func() error {
 			b := []byte(`{"CloseTime":`)
 			forged := base64.RawURLEncoding.EncodeToString(binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b)))
-			_, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 0, forged)
+			_, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, dispatcher.ListRequest{PageToken: forged})
 			return err
 		},
 		"a list with another tenant's page token": func() error {
-			page, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 1, "")
+			page, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, dispatcher.ListRequest{Limit: 1})
 			if err != nil || page.NextPageToken == "" {
 				return fmt.Errorf("a first page of 1: token %q, %v", page.NextPageToken, err)
 			}
-			if _, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 1, page.NextPageToken); err != nil {
+			if _, err := e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, dispatcher.ListRequest{Limit: 1, PageToken: page.NextPageToken}); err != nil {
 				return fmt.Errorf("the next page, with its token: %v", err)
 			}
 			other := dispatcher.WithCaller(e.ctx(), dispatcher.Caller{Tenant: "page-token-x"})
-			_, err = e.ex.List(other, dispatcher.ExecutionFilter{}, 1, page.NextPageToken)
+			_, err = e.ex.List(other, dispatcher.ExecutionFilter{}, dispatcher.ListRequest{Limit: 1, PageToken: page.NextPageToken})
 			return err
 		},
 		"a list with a history's page token": func() error {
@@ -373,7 +373,7 @@ func TestExecutions(t *testing.T) {
 			if err != nil || h.NextPageToken == "" {
 				return fmt.Errorf("a history page of 1: token %q, %v", h.NextPageToken, err)
 			}
-			_, err = e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, 0, h.NextPageToken)
+			_, err = e.ex.List(e.ctx(), dispatcher.ExecutionFilter{}, dispatcher.ListRequest{PageToken: h.NextPageToken})
 			return err
 		},
 		"a history with a made-up page token": func() error {
@@ -876,6 +876,59 @@ func TestResetSupersedesTheRunItEnds(t *testing.T) {
 	page, err := dispatch.NewReplayActivities(e.ex).ListExecutions(e.ctx(), workflows.ListExecutionsInput{Filter: f, PageSize: 10})
 	if err != nil || len(page.Runs) != 1 || page.Runs[0].RunID != second {
 		t.Errorf("bulk replay page = %+v, %v; want the reset run alone", page, err)
+	}
+}
+
+// A list that hides replayed runs fills its pages with the runs still to
+// fix, however many replays superseded among them. Before, the console
+// left them out of each page it was given, and a list of failed
+// dispatches after a bulk replay was pages of nothing.
+func TestListHidesReplayedRuns(t *testing.T) {
+	e := newExecutionsEnv(t)
+	var failed []string // newest first, as listed
+	for i := range 7 {
+		failed = slices.Insert(failed, 0, e.dispatch(fmt.Sprintf("hide-%d", i), "signup", true).WorkflowID) // gone answers 404, the bad template fails
+	}
+	kept := []string{failed[0], failed[3]}
+	for _, id := range failed {
+		if slices.Contains(kept, id) {
+			continue
+		}
+		r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: id, Actions: []string{"m1"}, Actor: "ann"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.wait(id, r.RunID) // the mail alone: completed
+	}
+	f := dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}
+	e.list(f, failed...) // visibility has every failed run
+	testenv.Eventually(t, 10*time.Second, func() string {
+		var got []string
+		pages, token := 0, ""
+		for {
+			page, err := e.ex.List(e.ctx(), f, dispatcher.ListRequest{Limit: 1, PageToken: token, HideReplayed: true})
+			if err != nil {
+				t.Fatalf("page %d: %v", pages+1, err)
+			}
+			pages++
+			for _, x := range page.Executions {
+				got = append(got, x.WorkflowID)
+			}
+			if token = page.NextPageToken; token == "" {
+				break
+			}
+		}
+		if !slices.Equal(got, kept) || pages > len(kept)+1 {
+			return fmt.Sprintf("pages of 1 hiding replayed runs: %v in %d pages, want %v in at most %d", got, pages, kept, len(kept)+1)
+		}
+		return ""
+	})
+	hidden, err := e.ex.List(e.ctx(), f, dispatcher.ListRequest{Limit: 1, HideReplayed: true})
+	if err != nil || hidden.NextPageToken == "" {
+		t.Fatalf("a first page of 1: token %q, %v", hidden.NextPageToken, err)
+	}
+	if _, err := e.ex.List(e.ctx(), f, dispatcher.ListRequest{PageToken: hidden.NextPageToken}); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		t.Errorf("a token of a list hiding replayed runs, in one that shows them: %v, want EINVALID", err)
 	}
 }
 

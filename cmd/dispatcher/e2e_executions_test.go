@@ -192,6 +192,9 @@ func TestEndToEndExecutions(t *testing.T) {
 	if out := s.cli("executions", "list", "--status", "failed", "--event-id", "evt-1"); !strings.Contains(out, "failed (replayed since)") {
 		t.Fatalf("executions list of a replayed failure:\n%s", out)
 	}
+	if out := s.cli("executions", "list", "--status", "failed", "--event-id", "evt-1", "--hide-replayed"); !strings.Contains(out, "no dispatches match") {
+		t.Fatalf("executions list --hide-replayed of a replayed failure:\n%s", out)
+	}
 	// The runs by their run IDs: before, each line repeated the workflow ID.
 	if out := s.cli("executions", "show", wid); !strings.Contains(out, "\n"+firstRun+" ") || !strings.Contains(out, "\n"+replay["runId"].(string)+" ") {
 		t.Fatalf("executions show after the replay:\n%s", out)

@@ -211,15 +211,16 @@ func executionOpCmd(client func() (*apiClient, error), op string, cmd *cobra.Com
 
 func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 	var (
-		f         filterFlags
-		limit     int
-		pageToken string
-		asJSON    bool
+		f            filterFlags
+		limit        int
+		pageToken    string
+		hideReplayed bool
+		asJSON       bool
 	)
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List dispatches, running first, then newest first",
-		Example: "  dispatcher executions list --status failed --event-type user_deleted\n  dispatcher executions list --dispatcher-id 5f2b3c4d5e6f708192a3b4c5 --error-class HTTPPermanent --from 24h",
+		Example: "  dispatcher executions list --status failed --event-type user_deleted\n  dispatcher executions list --status failed --hide-replayed   # what is still to fix\n  dispatcher executions list --dispatcher-id 5f2b3c4d5e6f708192a3b4c5 --error-class HTTPPermanent --from 24h",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := client()
@@ -238,6 +239,9 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 			}
 			if pageToken != "" {
 				q.Set("pageToken", pageToken)
+			}
+			if hideReplayed {
+				q.Set("hideReplayed", "true")
 			}
 			var page wire.ExecutionPage
 			raw, err := c.do(cmd.Context(), "GET", "/executions/v1", q, nil, &page)
@@ -261,6 +265,7 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 	f.add(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 0, "dispatches per page (default 20, at most 100)")
 	cmd.Flags().StringVar(&pageToken, "page-token", "", "the next page, as the previous one printed it")
+	cmd.Flags().BoolVar(&hideReplayed, "hide-replayed", false, "leave out the runs that a replay superseded, as executions failures counts them")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON answer")
 	return cmd
 }

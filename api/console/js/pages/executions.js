@@ -84,19 +84,19 @@ export async function render(ctx) {
   const params = {};
   for (const n of filterNames) if (q.get(n)) params[n] = q.get(n);
   // replayed=hide leaves out the runs that a replay has superseded, as
-  // the failures view counts them. The API has no such filter: they are
-  // left out of each page here, which may then show fewer, or none.
+  // the failures view counts them: the API fills each page with the
+  // others (before, they were left out of each page here, and a list
+  // after a bulk replay was pages of nothing).
   const hideReplayed = q.get('replayed') === 'hide';
   const shownParams = { ...params, replayed: q.get('replayed') };
   let page;
   try {
-    page = await get(`/executions/v1${query({ ...params, limit: pageSize, pageToken: q.get('pageToken') })}`);
+    page = await get(`/executions/v1${query({ ...params, hideReplayed: hideReplayed || null, limit: pageSize, pageToken: q.get('pageToken') })}`);
   } catch (err) {
     replace(out, errorBox(err));
     return;
   }
-  const runs = hideReplayed ? page.data.filter((x) => !x.replayedAs) : page.data;
-  const hidden = page.data.length - runs.length;
+  const runs = page.data;
   const rows = runs.map((x) => [
     link(`#/executions/${seg(x.workflowId)}${query({ runId: x.runId })}`, x.eventId, { class: 'event-link' }),
     x.eventType,
@@ -115,8 +115,8 @@ export async function render(ctx) {
   replace(out, 
     h('p', { class: 'muted' }, `${runs.length} ${runs.length === 1 ? 'run' : 'runs'} on this page (${pageSize} a page), running first, then newest first.`),
     hideReplayed ? h('p', { class: 'notice', id: 'replayed-hidden' },
-      `Runs that a replay has superseded are not shown${hidden ? ` (${hidden} on this page)` : ''}. `,
-      link(`#/executions${query({ ...params, pageToken: q.get('pageToken') })}`, 'Show them')) : null,
+      'Runs that a replay has superseded are not shown. ',
+      link(`#/executions${query(params)}`, 'Show them')) : null,
     table('Dispatches matching the search', ['Event', 'Type', 'Status', 'Started', 'Took', 'Failed actions', 'Error classes', 'Dispatchers', ''], rows,
       { empty: 'No dispatch matches.', id: 'executions-table' }),
     pager);
