@@ -75,7 +75,9 @@ func untilStoreAnswers(ctx context.Context, keep time.Duration, op func() error)
 		if err == nil || dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE {
 			return err
 		}
-		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) < keep+wait {
+		// Not keep+wait, which overflows for noStoreWait: before, that
+		// keep waited out the whole attempt instead of none of it.
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl)-wait < keep {
 			return err
 		}
 		select {

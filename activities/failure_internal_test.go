@@ -1,0 +1,41 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dispatcherhq/dispatcher"
+)
+
+// untilStoreAnswers tries again while the attempt keeps more than keep of
+// its time, and noStoreWait keeps all of it: one try. Before, keep+wait
+// overflowed for noStoreWait, and a mail's first attempt (a local
+// activity, holding its dispatch's workflow task) waited out its whole
+// minute for a store that was down instead of failing at once.
+func TestUntilStoreAnswersKeeps(t *testing.T) {
+	down := dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the store is down")
+	for _, tt := range []struct {
+		name  string
+		keep  time.Duration
+		tries int // at least
+		most  int
+	}{
+		{"noStoreWait: no wait", noStoreWait, 1, 1},
+		{"a keep longer than the attempt: no wait", time.Hour, 1, 1},
+		{"a short keep: tries again", 100 * time.Millisecond, 2, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			tries := 0
+			err := untilStoreAnswers(ctx, tt.keep, func() error {
+				tries++
+				return down
+			})
+			if err != down || tries < tt.tries || tries > tt.most {
+				t.Errorf("%d tries, %v; want %d to %d, the store's error", tries, err, tt.tries, tt.most)
+			}
+		})
+	}
+}
