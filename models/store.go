@@ -135,8 +135,19 @@ func translate(err error, conflict string) error {
 		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database did not answer in time"}
 	case transient(err):
 		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database is unavailable or busy: try again"}
+	case badText(err):
+		// A value the request carried that no field check stopped: the
+		// client's mistake, not a 500.
+		return &dispatcher.Error{Code: dispatcher.EINVALID, Message: "a text value: must not contain NUL characters or invalid UTF-8"}
 	}
 	return err
+}
+
+// badText reports whether PostgreSQL refused a statement for the bytes of
+// a text value it carried (SQLSTATE 22021, 22P05).
+func badText(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05")
 }
 
 // unknown is translate of a look-up of one thing, which a not found names:

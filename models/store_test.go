@@ -362,3 +362,26 @@ func TestOpenQuotesNoPassword(t *testing.T) {
 		}
 	}
 }
+
+// A name no template can have is not found, on either database. Before,
+// PostgreSQL refused to look for one with a NUL in it, and the API
+// answered a mail action's templateName so with a 500.
+func TestTemplateIDByNameThatCannotBeStored(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		for _, name := range []string{"wel\x00come", "\xffwelcome"} {
+			if _, err := s.TemplateIDByName(t.Context(), name); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
+				t.Errorf("%q: %v, want ENOTFOUND", name, err)
+			}
+		}
+	})
+}
+
+// A text value PostgreSQL refuses for its bytes is the request's mistake
+// (EINVALID), wherever no field check stopped it first; SQLite finds
+// nothing.
+func TestTextPostgreSQLRefusesIsInvalid(t *testing.T) {
+	s := newStore(t, testenv.Postgres(t))
+	if _, err := s.FindFunctionByName(t.Context(), "era\x00se"); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		t.Errorf("a function name with a NUL: %v, want EINVALID", err)
+	}
+}

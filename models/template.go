@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -202,6 +203,11 @@ func checkReferences(tx *gorm.DB, actions []dispatcher.Action, prefix func(i int
 
 // TemplateIDByName returns the id of the template named name, or ENOTFOUND.
 func (s *Store) TemplateIDByName(ctx context.Context, name string) (string, error) {
+	if strings.ContainsRune(name, 0) || !utf8.ValidString(name) {
+		// No template has such a name, and PostgreSQL refuses to look
+		// for one: before, the API answered 500.
+		return "", unknown(gorm.ErrRecordNotFound, "template named %q", name)
+	}
 	var row templateRow
 	if err := s.db.WithContext(ctx).Select("id").Where("name = ?", name).Take(&row).Error; err != nil {
 		return "", unknown(err, "template named %q", name)
