@@ -37,7 +37,7 @@ import (
 const (
 	recordDispatchVersion   = "v15"
 	recordBulkReplayVersion = "v5"
-	recordSequenceVersion   = "v6"
+	recordSequenceVersion   = "v7"
 	recordGateVersion       = "v2"
 )
 
@@ -261,6 +261,8 @@ func newRecorder(t *testing.T) *recorder {
 			}
 		case "/hold": // long enough to be canceled while in flight
 			time.Sleep(2 * time.Second)
+		case "/linger": // goes on after its caller gives up, as a slow server does
+			time.Sleep(5 * time.Second)
 		case "/first-fails": // fails the first event of an ordered key
 			var body struct{ Data struct{ Seq json.Number } }
 			if json.NewDecoder(req.Body).Decode(&body) == nil && body.Data.Seq == "1" {
@@ -320,6 +322,8 @@ func newRecorder(t *testing.T) *recorder {
 			{ID: "d-runs", EventType: "skipped", Filter: `event.content.userId == 42`, Actions: []dispatcher.Action{task("t1", "ok")}},
 			{ID: "d-gated", EventType: "gated", Actions: []dispatcher.Action{{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "guarded",
 				RetryPolicy: &dispatcher.RetryPolicy{MaximumAttempts: 5, InitialInterval: time.Second}}}},
+			{ID: "d-ordered-slow", EventType: "ordered-slow", Ordering: &dispatcher.Ordering{Key: "content.userId", OnFailure: dispatcher.OrderingBlock},
+				Actions: []dispatcher.Action{task("t1", "linger")}},
 			{ID: "d-ordered", EventType: "ordered", Ordering: &dispatcher.Ordering{Key: "content.userId", OnFailure: dispatcher.OrderingBlock},
 				Actions: []dispatcher.Action{{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "first-fails",
 					Data: json.RawMessage(`{"seq":"{{ .event.content.seq }}"}`)}}},
@@ -335,6 +339,7 @@ func newRecorder(t *testing.T) *recorder {
 			"patient":     {Name: "patient", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Minute},
 			"hold":        {Name: "hold", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: 2 * time.Minute},
 			"hold-1s":     {Name: "hold-1s", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: time.Second},
+			"linger":      {Name: "linger", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/linger", Timeout: time.Minute},
 			"child":       {Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
 			"stubborn":    {Name: "stubborn", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
 			"first-fails": {Name: "first-fails", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/first-fails", Timeout: 5 * time.Second},
@@ -569,6 +574,7 @@ func (r *recorder) recordSequence() {
 	r.wait(dispatcher.WorkflowID("record-ordered-2"), "")
 	r.save(seqID, "", filepath.Join(dir, "released.json"))
 	r.recordCanceledSequence(dir)
+	r.recordCanceledOverflow(dir)
 	r.recordOverflow(dir)
 	recordLongHead(r.t, dir)
 	c, atOnce := suggestedAtOnce(r.t)
@@ -607,6 +613,58 @@ func (r *recorder) recordCanceledSequence(dir string) {
 	}
 	r.wait(dispatcher.WorkflowID("record-canceled-3"), "")
 	r.save(seqID, "", filepath.Join(dir, "canceled.json"))
+}
+
+// recordCanceledOverflow records the Sequence of a key whose first
+// dispatch's call is in flight, with 7 events of 200 KiB waiting, canceled
+// while that dispatch winds down; an event that comes meanwhile does not
+// fit, and is dispatched as an overflow (sequenceCanceledOverflowV1).
+func (r *recorder) recordCanceledOverflow(dir string) {
+	r.t.Helper()
+	pad := strings.Repeat("x", 200<<10)
+	seqID := dispatcher.Sequence{Field: "content.userId", Key: "45"}.WorkflowID("")
+	send := func(seq int, pad string) {
+		res, err := r.s.Start(r.ctx(), dispatcher.Event{ID: fmt.Sprint("record-canceled-overflow-", seq), Type: "ordered-slow", Time: time.Now().UTC(),
+			Source: "record", Content: json.RawMessage(fmt.Sprintf(`{"userId":45,"seq":%d,"pad":%q}`, seq, pad))})
+		if err != nil || !res.Sequenced {
+			r.t.Fatalf("ordered event %d: %+v, %v", seq, res, err)
+		}
+	}
+	send(1, "")
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		if r.calls("/linger") == 0 {
+			return "waiting for the key's first dispatch to call its function"
+		}
+		return ""
+	})
+	for seq := 2; seq <= 8; seq++ {
+		send(seq, pad)
+	}
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
+		var st workflows.SequenceState
+		if err == nil && v.Get(&st) == nil && len(st.Queue) == 7 {
+			return ""
+		}
+		return "waiting for 7 events to wait behind the first"
+	})
+	run := r.c.GetWorkflow(r.ctx(), seqID, "").GetRunID()
+	if err := r.c.CancelWorkflow(r.ctx(), seqID, run); err != nil {
+		r.t.Fatal(err)
+	}
+	send(9, pad)
+	var canceled *temporal.CanceledError
+	if err := r.c.GetWorkflow(r.ctx(), seqID, run).Get(r.ctx(), nil); !errors.As(err, &canceled) {
+		r.t.Fatalf("the canceled Sequence ended with %v", err)
+	}
+	last := dispatcher.WorkflowID("record-canceled-overflow-9")
+	r.wait(last, "")
+	// Dispatched as an overflow by the canceled run, it failed; had the
+	// run closed before it came, a new run would have run it.
+	if d, err := r.c.DescribeWorkflowExecution(r.ctx(), last, ""); err != nil || d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_FAILED {
+		r.t.Fatalf("the event sent after the cancel: %v, %v; want its dispatch failed as an overflow", d.GetWorkflowExecutionInfo().GetStatus(), err)
+	}
+	r.save(seqID, run, filepath.Join(dir, "canceled-overflow.json.gz"))
 }
 
 // recordLongHead records the Sequence of longHead (its own dev server,

@@ -346,6 +346,10 @@ func (s *sequence) overflow(ctx workflow.Context, d SequencedDispatch) {
 // refuse starts the dispatch of d now, as one that runs none of its
 // actions, each failing with FailureOrderingOverflow and reason.
 func (s *sequence) refuse(ctx workflow.Context, d SequencedDispatch, reason string) {
+	if ctx.Err() != nil &&
+		workflow.GetVersion(ctx, changeSequenceCanceledOverflow, workflow.DefaultVersion, sequenceCanceledOverflowV1) >= sequenceCanceledOverflowV1 {
+		ctx, _ = workflow.NewDisconnectedContext(ctx) // a child of a canceled context never starts
+	}
 	in := d.Input
 	// The version its intake chose, at least the first that runs an
 	// overflow as one: never the worker's, which a pin may differ on.
@@ -368,7 +372,10 @@ func (s *sequence) pace(ctx workflow.Context) {
 func (s *sequence) awaitStarts(ctx workflow.Context) {
 	for _, f := range s.starting {
 		// Already started means the event was dispatched before: kept.
-		_ = f.GetChildWorkflowExecution().Get(ctx, nil)
+		var started *temporal.ChildWorkflowExecutionAlreadyStartedError
+		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil && !errors.As(err, &started) {
+			workflow.GetLogger(ctx).Error("An overflow dispatch did not start: its event is lost", "Error", err)
+		}
 	}
 	s.starting, s.startingBytes = nil, 0
 }

@@ -33,6 +33,9 @@ type sequenceEnv struct {
 	// which run nothing.
 	overflows []workflows.DispatchInput
 	pad       string // sent in every event's content
+	// windDown is how long a dispatch takes to close once canceled, as
+	// a real one waits for its attempts in flight.
+	windDown time.Duration
 }
 
 func newSequenceEnv(t *testing.T) *sequenceEnv {
@@ -52,6 +55,10 @@ func newSequenceEnv(t *testing.T) *sequenceEnv {
 			return workflows.DispatchResult{}, fmt.Errorf("event %s came with the content %.40s…, want %.40s…", id, in.Event.Content, want)
 		}
 		if err := workflow.Sleep(ctx, time.Minute); err != nil {
+			if e.windDown > 0 {
+				dctx, _ := workflow.NewDisconnectedContext(ctx)
+				_ = workflow.Sleep(dctx, e.windDown)
+			}
 			return workflows.DispatchResult{}, err
 		}
 		record(func() { e.spans[id] = [2]time.Time{start, workflow.Now(ctx)} })
@@ -558,6 +565,32 @@ func TestSequenceCanceledDispatchesItsWaitingEvents(t *testing.T) {
 				t.Errorf("dispatched as refused: %d events %v…, want the %d waiting", len(refused), refused[:min(3, len(refused))], len(waiting))
 			}
 		})
+	}
+}
+
+// An event that overflows a canceled Sequence while its dispatch in
+// flight winds down is dispatched as an overflow, as before the cancel.
+// Before, its dispatch was started on the canceled context, which starts
+// nothing: the producer had its 202, and the event was neither run nor
+// found as a failure to replay.
+func TestSequenceCanceledOverflowsWhileItsDispatchWindsDown(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.pad = strings.Repeat("x", 400<<10) // 3 wait, a 4th overflows
+	e.windDown = 5 * time.Minute
+	e.send(0, true, "e1")
+	e.send(time.Second, true, "e2", "e3", "e4")
+	e.RegisterDelayedCallback(e.CancelWorkflow, 30*time.Second)
+	e.send(time.Minute, true, "e5", "e6") // e1 still winds down
+	var canceled *temporal.CanceledError
+	if err := e.run(t, workflows.SequenceInput{}); !errors.As(err, &canceled) {
+		t.Fatalf("the Sequence ended with %v, want canceled", err)
+	}
+	var refused []string
+	for _, in := range e.overflows {
+		refused = append(refused, in.Event.ID)
+	}
+	if slices.Sort(refused); !slices.Equal(refused, []string{"e2", "e3", "e4", "e5", "e6"}) {
+		t.Errorf("dispatched as refused %v, want e2 to e6: the waiting events, and the overflows", refused)
 	}
 }
 

@@ -34,7 +34,9 @@ const (
 	changeSequenceCancelRunning = "sequence-cancel-running"
 	// changeSequenceDuplicate, of its own for the same reason.
 	changeSequenceDuplicate = "sequence-duplicate"
-	changeGate              = "gate"
+	// changeSequenceCanceledOverflow, of its own for the same reason.
+	changeSequenceCanceledOverflow = "sequence-canceled-overflow"
+	changeGate                     = "gate"
 	// changeGateSending, of its own for the same reason.
 	changeGateSending = "gate-sending"
 	// changeGateSize, of its own for the same reason.
@@ -311,6 +313,14 @@ const sequenceCancelRunningV1 workflow.Version = 1
 // run that was still going. Asked only then, so no other run records the
 // marker.
 const sequenceDuplicateV1 workflow.Version = 1
+
+// sequenceCanceledOverflowV1 (changeSequenceCanceledOverflow): an event
+// that overflows a canceled Sequence (while its dispatch in flight winds
+// down, or its overflows start) is dispatched as an overflow, on a
+// disconnected context. Before, its dispatch was started on the canceled
+// context, which starts nothing, and the event was lost. Asked only then,
+// so no other run records the marker.
+const sequenceCanceledOverflowV1 workflow.Version = 1
 
 // Gate versions.
 const (
