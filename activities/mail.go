@@ -71,7 +71,7 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 			return a.sendClaimed(ctx, in, owner)
 		}
 		deadline, ok := ctx.Deadline()
-		if !ok || claim.HeldUntil.Add(minSendTime).After(deadline) {
+		if !ok || claim.HeldUntil.Add(sendAfterWait).After(deadline) {
 			wait := max(claim.HeldUntil.Sub(now), time.Second)
 			return dispatcher.MailResult{}, unanswered(ctx, fmt.Sprintf(
 				"another attempt may be sending mail %s now (one that got no answer to its end, or whose worker stalled); trying again once its claim expires, in %s",
@@ -85,9 +85,18 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 	}
 }
 
-// minSendTime is the least time an attempt that waited for another's
-// claim must have left to send its mail; with less it fails, to come back.
+// minSendTime is the least time a mail's attempt keeps to send the mail
+// when it waits for the store (mailKeep).
 const minSendTime = 5 * time.Second
+
+// sendAfterWait is the time an attempt that waited for another's claim
+// must have left, to send the mail with the budget of any send; with less
+// it fails, to come back once the claim has expired, with its whole time.
+// Before, 5 s was enough: after a worker died mid-send, the attempt that
+// waited for its claim sent the mail with 4 s to wait for the server's
+// answer, gave up on a server answering in 10 s, and the attempt after it
+// sent a third copy while the server was still taking the second.
+const sendAfterWait = mailTimeout + callMargin
 
 // sendClaimed sends the mail that owner claimed, and records it as sent;
 // the claim of a mail not sent is released.

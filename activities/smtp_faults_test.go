@@ -323,7 +323,7 @@ func TestSendMailWaitsForADeadAttemptsClaim(t *testing.T) {
 	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1", Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"}
 	held := time.Now().Add(time.Second)
 	store.claims[in.MessageID] = held // the dead attempt's
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a regular attempt's
 	defer cancel()
 	if _, err := a.SendMail(ctx, in); err != nil {
 		t.Fatalf("SendMail: %v, want it sent once the dead attempt's claim expired", err)
@@ -333,5 +333,31 @@ func TestSendMailWaitsForADeadAttemptsClaim(t *testing.T) {
 	}
 	if n := smtp.accepted.Load(); n != 1 {
 		t.Fatalf("the server accepted %d mails, want 1", n)
+	}
+}
+
+// An attempt that would be left less than a whole send's time once a dead
+// attempt's claim expires does not wait for it: it fails, to come back
+// then with its whole time. Before, it waited and sent the mail with what
+// was left (4 s against a server answering in 10 s), gave up on the
+// answer, and the attempt after it sent a third copy while the server
+// was still taking the second.
+func TestSendMailDoesNotSendWithTheRestOfAnAttempt(t *testing.T) {
+	smtp := &scriptedSMTP{}
+	store := newFakeStore()
+	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
+	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + smtp.start(t) + "?starttls=none", MailFrom: "a@example.com"})
+	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1", Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"}
+	held := time.Now().Add(time.Second)
+	store.claims[in.MessageID] = held // the dead attempt's
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := a.SendMail(ctx, in)
+	f := wantFailure(t, err, dispatcher.FailureSMTPTemporary, true)
+	if wait := f.NextRetryDelay(); wait < 500*time.Millisecond || wait > 2*time.Second {
+		t.Errorf("it asks to come back in %v, want about when the claim expires (1 s)", wait)
+	}
+	if n := smtp.conns.Load(); n != 0 {
+		t.Fatalf("the server got %d connections, want none", n)
 	}
 }
