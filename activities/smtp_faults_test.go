@@ -322,7 +322,7 @@ func TestSendMailWaitsForADeadAttemptsClaim(t *testing.T) {
 	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + smtp.start(t) + "?starttls=none", MailFrom: "a@example.com"})
 	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1", Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"}
 	held := time.Now().Add(time.Second)
-	store.claims[in.MessageID] = held // the dead attempt's
+	store.claims[in.MessageID] = held                                     // the dead attempt's
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a regular attempt's
 	defer cancel()
 	if _, err := a.SendMail(ctx, in); err != nil {

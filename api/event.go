@@ -38,7 +38,7 @@ func (s *Server) receiveEvents(c *gin.Context) {
 			fail(c, batchError(err, batch, i))
 			return
 		}
-		s.metrics.eventReceived(ev.Type, envelope, res.Duplicate)
+		s.metrics.events.Received("http", ev.Type, envelope, res.Duplicate)
 		logger(c.Request.Context()).DebugContext(c.Request.Context(), "event accepted",
 			"event_id", ev.ID, "event_type", ev.Type, "envelope", envelope,
 			"workflow_id", res.WorkflowID, "run_id", res.RunID, "duplicate", res.Duplicate)

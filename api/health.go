@@ -35,22 +35,8 @@ func (s *Server) health(c *gin.Context) {
 // check's error, which may name hosts, users or file paths, goes to the log
 // and never to the answer.
 func (s *Server) ready(c *gin.Context) {
-	// At once, each with the whole time: one stuck until the deadline
-	// must not make the others look down.
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
-	defer cancel()
-	errs := make(map[string]error, len(s.checks))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for name, check := range s.checks {
-		wg.Go(func() {
-			err := check(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			errs[name] = err
-		})
-	}
-	wg.Wait()
+	ctx := c.Request.Context()
+	errs := runChecks(ctx, s.checks)
 	results := gin.H{}
 	status := http.StatusOK
 	for _, name := range slices.Sorted(maps.Keys(errs)) {
@@ -67,6 +53,52 @@ func (s *Server) ready(c *gin.Context) {
 		state = "not ready"
 	}
 	c.JSON(status, gin.H{"status": state, "checks": results})
+}
+
+// runChecks runs checks at once, each with the whole time (3 s): one
+// stuck until the deadline must not make the others look down.
+func runChecks(ctx context.Context, checks map[string]Check) map[string]error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	errs := make(map[string]error, len(checks))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, check := range checks {
+		wg.Go(func() {
+			err := check(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			errs[name] = err
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// Readiness exports the readiness checks as dispatcher_ready{check}, 1
+// while the check passes and 0 while it fails, run at each scrape: a
+// dependency down makes every process unready, and an orchestrator then
+// takes them all out of their Service, where no request, and so no
+// server-error alert, sees it. The checks must not change once
+// registered.
+type Readiness map[string]Check
+
+var readyDesc = prometheus.NewDesc("dispatcher_ready",
+	"1 while the readiness check (as /readyz runs it) passes, 0 while it fails, by check: database, temporal, search_attributes, worker, amqp, nats.",
+	[]string{"check"}, nil)
+
+// Describe implements prometheus.Collector.
+func (r Readiness) Describe(ch chan<- *prometheus.Desc) { ch <- readyDesc }
+
+// Collect implements prometheus.Collector.
+func (r Readiness) Collect(ch chan<- prometheus.Metric) {
+	for name, err := range runChecks(context.Background(), r) {
+		v := 1.0
+		if err != nil {
+			v = 0
+		}
+		ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, v, name)
+	}
 }
 
 // NewOpsHandler serves only /health, /healthz, /readyz and /metrics: what a

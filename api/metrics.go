@@ -6,35 +6,27 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/intake"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// maxEventTypes bounds the event types that get a series of their own:
-// types come from clients, and every new label value is a new series.
-const maxEventTypes = 500
-
 // metrics are the API's Prometheus collectors.
 type metrics struct {
-	mu       sync.Mutex
-	types    map[string]bool // event types with a series of their own
-	events   *prometheus.CounterVec
+	events   *intake.Events
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the API's collectors on reg, and counts accepted
+// events with events (nil: a counter of its own on reg).
+func newMetrics(reg prometheus.Registerer, events *intake.Events) (*metrics, error) {
 	m := &metrics{
-		types: map[string]bool{},
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dispatcher_events_received_total",
-			Help: "Events accepted at /events/v1, by event type, envelope and whether the id was seen before.",
-		}, []string{"type", "envelope", "duplicate"}),
+		events: events,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dispatcher_http_requests_total",
 			Help: "HTTP requests, by method, route and status code.",
@@ -45,27 +37,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
 	}
-	for _, c := range []prometheus.Collector{m.events, m.requests, m.latency} {
+	if m.events == nil {
+		var err error
+		if m.events, err = intake.NewEvents(reg); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
-}
-
-// eventReceived counts an accepted event; past maxEventTypes distinct
-// types, new ones count as "_other".
-func (m *metrics) eventReceived(typ, envelope string, duplicate bool) {
-	m.mu.Lock()
-	if !m.types[typ] {
-		if len(m.types) >= maxEventTypes {
-			typ = "_other"
-		} else {
-			m.types[typ] = true
-		}
-	}
-	m.mu.Unlock()
-	m.events.WithLabelValues(typ, envelope, strconv.FormatBool(duplicate)).Inc()
 }
 
 // observe records every request by its route pattern (never the raw

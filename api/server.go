@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/intake"
 	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,7 +105,10 @@ type Deps struct {
 	Starter  Starter
 	Checks   map[string]Check // readiness checks, by name
 	Registry *prometheus.Registry
-	Gatherer prometheus.Gatherer  // what /metrics serves; nil: Registry
+	Gatherer prometheus.Gatherer // what /metrics serves; nil: Registry
+	// Events counts the events accepted, also by the broker intakes;
+	// nil: a counter of the API's own on Registry.
+	Events   *intake.Events
 	Tracer   trace.TracerProvider // nil: no tracing
 	Logger   *slog.Logger         // nil discards
 	Now      func() time.Time     // nil means time.Now
@@ -159,7 +163,7 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	if deps.Store != nil {
 		auth.keys = deps.Store
 	}
-	m, err := newMetrics(deps.Registry)
+	m, err := newMetrics(deps.Registry, deps.Events)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +17,6 @@ import (
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/models"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 const harnessSecret = "test-secret-test-secret-test-secret!"
@@ -247,22 +245,6 @@ func TestMetricsNeedTheToken(t *testing.T) {
 				t.Errorf("%s: the refusal does not say what to do: %s", name, rec.Body)
 			}
 		}
-	}
-}
-
-func TestEventTypeSeriesAreBounded(t *testing.T) {
-	m, err := newMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range maxEventTypes + 50 {
-		m.eventReceived(fmt.Sprintf("type-%d", i), "cloudevents", false)
-	}
-	if n := testutil.CollectAndCount(m.events); n != maxEventTypes+1 {
-		t.Fatalf("%d series, want %d types and _other", n, maxEventTypes+1)
-	}
-	if v := testutil.ToFloat64(m.events.WithLabelValues("_other", "cloudevents", "false")); v != 50 {
-		t.Fatalf("_other = %v, want 50", v)
 	}
 }
 

@@ -88,6 +88,7 @@ type Handler struct {
 	StartTimeout time.Duration
 	Now          func() time.Time // nil means time.Now
 	Log          *slog.Logger     // nil discards
+	Events       *Events          // counts the events started; nil counts none
 
 	backoff Backoff
 }
@@ -123,6 +124,7 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 			sr, err := h.start(evCtx, ev)
 			if err == nil {
 				h.backoff.Succeeded()
+				h.Events.Received(h.Source, ev.Type, p.Envelope, sr.Duplicate)
 				res.Events++
 				if sr.Duplicate {
 					res.Duplicates++

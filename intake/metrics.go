@@ -1,6 +1,11 @@
 package intake
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the broker sources' Prometheus collectors, one series per
 // source ("amqp", "nats").
@@ -73,3 +78,47 @@ func (m *Metrics) Source(name string) *SourceMetrics {
 
 // DeadLettered counts a dead letter of reason.
 func (s *SourceMetrics) DeadLettered(reason string) { s.deadLettered.WithLabelValues(reason).Inc() }
+
+// maxEventTypes bounds the event types that get a series of their own:
+// types come from producers, and every new label value is a new series.
+const maxEventTypes = 500
+
+// Events counts the events accepted for dispatch, whichever way they came
+// (dispatcher_events_received_total): over HTTP, from RabbitMQ or from
+// NATS. Before, the broker intakes' were not counted, and a dashboard of
+// events received read 0 where every event came from a broker.
+type Events struct {
+	mu      sync.Mutex
+	types   map[string]bool // event types with a series of their own
+	counter *prometheus.CounterVec
+}
+
+// NewEvents registers the counter on reg.
+func NewEvents(reg prometheus.Registerer) (*Events, error) {
+	e := &Events{types: map[string]bool{}, counter: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dispatcher_events_received_total",
+		Help: "Events accepted for dispatch, by source (http, amqp, nats), event type, envelope and whether the id was seen before.",
+	}, []string{"source", "type", "envelope", "duplicate"})}
+	if err := reg.Register(e.counter); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Received counts an accepted event; past maxEventTypes distinct types,
+// new ones count as "_other". A nil e counts nothing.
+func (e *Events) Received(source, typ, envelope string, duplicate bool) {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	if !e.types[typ] {
+		if len(e.types) >= maxEventTypes {
+			typ = "_other"
+		} else {
+			e.types[typ] = true
+		}
+	}
+	e.mu.Unlock()
+	e.counter.WithLabelValues(source, typ, envelope, strconv.FormatBool(duplicate)).Inc()
+}

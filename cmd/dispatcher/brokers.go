@@ -26,11 +26,12 @@ type source interface {
 func (c config) brokers() bool { return c.AMQP.URL != "" || c.NATS.URL != "" }
 
 // startSources starts the broker intakes the environment enables, each
-// starting its events with starter for its tenant, and adds their
-// readiness checks ("amqp", "nats") to checks. The returned wait blocks
+// starting its events with starter for its tenant and counting them in
+// events, and adds their readiness checks ("amqp", "nats") to checks. The
+// returned wait blocks
 // until they have stopped once ctx has ended: until the messages in hand
 // are acknowledged or handed back.
-func (p process) startSources(ctx context.Context, starter intake.Starter, reg prometheus.Registerer, checks map[string]api.Check) (wait func(), err error) {
+func (p process) startSources(ctx context.Context, starter intake.Starter, reg prometheus.Registerer, events *intake.Events, checks map[string]api.Check) (wait func(), err error) {
 	if !p.cfg.brokers() {
 		return func() {}, nil
 	}
@@ -48,7 +49,7 @@ func (p process) startSources(ctx context.Context, starter intake.Starter, reg p
 		}()
 	}
 	handler := func(name, tenant string) *intake.Handler {
-		return &intake.Handler{Source: name, Starter: starter, Tenant: tenant, MaxBytes: p.cfg.MaxEventBytes, Now: time.Now, Log: p.log}
+		return &intake.Handler{Source: name, Starter: starter, Tenant: tenant, MaxBytes: p.cfg.MaxEventBytes, Now: time.Now, Log: p.log, Events: events}
 	}
 	if p.cfg.AMQP.URL != "" {
 		p.log.Info("taking events from RabbitMQ", "url", redacted("DISPATCHER_AMQP_URL", p.cfg.AMQP.URL),

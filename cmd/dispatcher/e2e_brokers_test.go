@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -335,6 +336,7 @@ func (r *brokerRun) outage() {
 	t := r.t
 	received := r.s.workerMetric("dispatcher_broker_messages_received_total", r.source)
 	acked := r.s.workerMetric("dispatcher_broker_messages_acked_total", r.source)
+	events := r.s.workerMetric("dispatcher_events_received_total", r.source)
 	r.temporal.kill()
 	from, to := brokerMessages, brokerMessages+brokerWhileDown
 	r.publishRange(from, to)
@@ -356,6 +358,8 @@ func (r *brokerRun) outage() {
 	if n := r.sink.seen(from, to); n != 0 {
 		t.Fatalf("%d dispatched without Temporal", n)
 	}
+	// Prometheus sees the outage without /readyz being asked.
+	r.s.poll("dispatcher_ready{check=temporal} 0", func() bool { return r.s.ready("temporal") == 0 })
 	r.temporal.restart(t)
 	var got string
 	r.s.pollFor(90*time.Second, "the backlog dispatched once Temporal is back", func() bool {
@@ -367,6 +371,30 @@ func (r *brokerRun) outage() {
 	r.s.poll("the backlog acknowledged", func() bool {
 		return r.held(0) == "" && r.s.workerMetric("dispatcher_broker_messages_acked_total", r.source) == acked+brokerWhileDown
 	})
+	// Its events are counted as HTTP's are. Before, a broker's were not.
+	if n := r.s.workerMetric("dispatcher_events_received_total", r.source) - events; n != brokerWhileDown {
+		t.Fatalf("dispatcher_events_received_total{source=%q} grew by %v, want %d", r.source, n, brokerWhileDown)
+	}
+	r.s.poll("dispatcher_ready{check=temporal} 1", func() bool { return r.s.ready("temporal") == 1 })
+	// What the alert rules and the dashboard query of the broker sources
+	// is exported (TestObservabilityMetricsExported has no broker).
+	want := queriedMetrics(t)
+	maps.DeleteFunc(want, func(name string, _ []string) bool { return !strings.HasPrefix(name, brokerMetrics) })
+	if missing := missingMetrics(scrape(t, r.s.worker.url), want); len(want) == 0 || len(missing) > 0 {
+		t.Fatalf("the alert rules and the dashboard query broker metrics the worker does not export (of %d): %v", len(want), missing)
+	}
+}
+
+// ready is dispatcher_ready{check} on the worker's /metrics; -1 when it
+// has no such series.
+func (s *system) ready(check string) float64 {
+	s.t.Helper()
+	for _, m := range scrape(s.t, s.worker.url)["dispatcher_ready"].GetMetric() {
+		if matches(m.GetLabel(), map[string]string{"check": check}) {
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
 }
 
 func randomName() string {

@@ -456,7 +456,8 @@ func TestEndToEndDispatch(t *testing.T) {
 		{"dispatcher_dispatches_total", map[string]string{"status": "completed"}, 1},
 		{"dispatcher_action_outcomes_total", map[string]string{"status": "succeeded", "type": "task"}, 2},
 		{"dispatcher_action_duration_seconds", map[string]string{"type": "mail"}, 1},
-		{"dispatcher_events_received_total", map[string]string{"duplicate": "false", "envelope": "extrahorizon", "type": "user_deleted"}, 1},
+		{"dispatcher_events_received_total", map[string]string{"source": "http", "duplicate": "false", "envelope": "extrahorizon", "type": "user_deleted"}, 1},
+		{"dispatcher_ready", map[string]string{"check": "database"}, 1},
 		{"temporal_workflow_completed_total", map[string]string{"workflow_type": "Dispatch"}, 1},
 	} {
 		s.poll(fmt.Sprintf("metric %s%v = %v", want.name, want.labels, want.value), func() bool {

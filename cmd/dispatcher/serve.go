@@ -16,6 +16,7 @@ import (
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/api"
 	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/intake"
 	"github.com/dispatcherhq/dispatcher/models"
 	"github.com/dispatcherhq/dispatcher/workflows"
 	"github.com/prometheus/client_golang/prometheus"
@@ -205,15 +206,20 @@ func (p process) run(ctx context.Context) error {
 		// Before, ignored without a word: its events waited in the broker.
 		p.log.Warn("DISPATCHER_AMQP_URL or DISPATCHER_NATS_URL is set, but `dispatcher api` takes no events from brokers: `dispatcher serve` or `dispatcher worker` does")
 	}
+	events, err := intake.NewEvents(reg)
+	if err != nil {
+		return err
+	}
 	if p.worker {
 		// Deferred last, so it runs first: the sources stop, acknowledging
 		// what they started, before the workers and the client do.
-		waitSources, err := p.startSources(ctx, starter, reg, checks)
+		waitSources, err := p.startSources(ctx, starter, reg, events, checks)
 		if err != nil {
 			return err
 		}
 		defer waitSources()
 	}
+	reg.MustRegister(api.Readiness(checks))
 	var handler http.Handler
 	if p.api {
 		if !p.worker {
@@ -256,6 +262,7 @@ func (p process) run(ctx context.Context) error {
 			Checks:   checks,
 			Registry: reg,
 			Gatherer: described{reg},
+			Events:   events,
 			Tracer:   p.tracer,
 			Logger:   p.log,
 			Now:      time.Now,
