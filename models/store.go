@@ -131,8 +131,12 @@ func translate(err error, conflict string) error {
 		return &dispatcher.Error{Code: dispatcher.ECONFLICT, Message: conflict}
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
 		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database did not answer in time"}
+	case errors.Is(err, context.Canceled):
+		// Before, "did not answer in time" too: a process stopping at
+		// start-up blamed a database that was fine.
+		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "canceled before the database answered"}
 	case transient(err):
 		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database is unavailable or busy: try again"}
 	case badText(err):

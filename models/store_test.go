@@ -385,3 +385,16 @@ func TestTextPostgreSQLRefusesIsInvalid(t *testing.T) {
 		t.Errorf("a function name with a NUL: %v, want EINVALID", err)
 	}
 }
+
+// A statement whose context was canceled says so, not that the database
+// was slow: a process stopping at start-up blamed a database that was fine.
+func TestCanceledIsNotSlow(t *testing.T) {
+	stores(t, func(t *testing.T, s *models.Store) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := s.FindFunctionByName(ctx, "erase")
+		if dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE || !strings.Contains(err.Error(), "canceled") {
+			t.Errorf("canceled: %v, want EUNAVAILABLE saying so", err)
+		}
+	})
+}

@@ -107,9 +107,12 @@ func (p process) pruneDeliveryRecords(ctx context.Context, store *models.Store) 
 	defer t.Stop()
 	for {
 		n, err := store.PruneDeliveryRecords(ctx, time.Now().Add(-p.cfg.DedupWindow))
-		if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return // stopping: not the database's fault
+		case err != nil:
 			p.log.Warn("pruning delivery records failed", "err", err)
-		} else if n > 0 {
+		case n > 0:
 			p.log.Info("pruned delivery records", "count", n)
 		}
 		select {

@@ -149,7 +149,8 @@ func startWithoutTemporal(t *testing.T, addr string) *system {
 }
 
 // TestEndToEndAPIWarnsOfBrokerSettings: `dispatcher api` with a broker's
-// URL says it takes no events from it. Before, it ignored the setting
+// URL says it takes no events from it, and without a metrics token that
+// /metrics answers no one. Before, it ignored the setting
 // without a word, and the events waited in the broker.
 func TestEndToEndAPIWarnsOfBrokerSettings(t *testing.T) {
 	port, err := child.FreePort()
@@ -162,6 +163,11 @@ func TestEndToEndAPIWarnsOfBrokerSettings(t *testing.T) {
 	s.poll("the API to warn that it takes no events from brokers", func() bool {
 		return strings.Contains(s.logs.String(), "`dispatcher api` takes no events from brokers")
 	})
+	// Nor does it say nothing of a /metrics no one may scrape. Before,
+	// only Prometheus' 403s and its process-down alerts said so.
+	if !strings.Contains(s.logs.String(), "DISPATCHER_METRICS_TOKEN is not set: /metrics answers no one") {
+		t.Errorf("no warning that /metrics has no token:\n%s", s.logs.String())
+	}
 }
 
 // get returns the status and body of a GET of url.

@@ -62,6 +62,11 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 			for _, w := range warnings {
 				p.log.Warn(w)
 			}
+			if cfg.MetricsToken == "" && !cfg.AuthDisabled {
+				// Before, said by nothing but Prometheus' 403s, and alerts
+				// that the process is down.
+				p.log.Warn("DISPATCHER_METRICS_TOKEN is not set: /metrics answers no one (403), and Prometheus takes the process for down; set it, and give it to Prometheus as its bearer token")
+			}
 			return p.run(cmd.Context())
 		},
 	}

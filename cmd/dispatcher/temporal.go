@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/activities"
@@ -52,6 +54,31 @@ func newTemporalClient(cfg config, log *slog.Logger, metrics client.MetricsHandl
 	return tc, nil
 }
 
+// heldTasks logs the SDK's "[TMPRL1104] <run>:<event>:<attempt> Workflow
+// task duration exceeded 5 seconds" at debug: a dispatch's first workflow
+// task holds its first attempts, local activities of up to a minute, by
+// design. At warn, every dispatch with a function slower than 5 s logged
+// it twice, its run id in the message, so that the lines could be neither
+// grouped nor silenced.
+type heldTasks struct{ slog.Handler }
+
+func (h heldTasks) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && strings.HasPrefix(r.Message, "[TMPRL1104]") {
+		if !h.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r = r.Clone()
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h heldTasks) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return heldTasks{h.Handler.WithAttrs(attrs)}
+}
+
+func (h heldTasks) WithGroup(name string) slog.Handler { return heldTasks{h.Handler.WithGroup(name)} }
+
 // clientOptions are the connection's options plus the process's logger,
 // metrics and, with tracer set, the tracing interceptor. With tracer nil
 // (tracing off) the interceptor is left out: even on a no-op provider it
@@ -61,7 +88,7 @@ func clientOptions(cfg config, log *slog.Logger, metrics client.MetricsHandler, 
 	if err != nil {
 		return opts, err
 	}
-	opts.Logger = tlog.NewStructuredLogger(log.With("component", "temporal"))
+	opts.Logger = tlog.NewStructuredLogger(slog.New(heldTasks{log.Handler()}).With("component", "temporal"))
 	opts.MetricsHandler = metrics
 	if tracer != nil {
 		tracing, err := temporalTracing(tracer)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -29,10 +30,23 @@ func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
-// WithAttrs keeps the wrapper on loggers derived with With.
+// WithAttrs keeps the wrapper on loggers derived with With, and names the
+// ids that the Temporal SDK's tracing interceptor adds to workflow and
+// activity loggers (TraceID, SpanID) as the other lines do: before, a log
+// pipeline joining on trace_id missed the worker's side of a trace.
 func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	attrs = slices.Clone(attrs)
+	for i, a := range attrs {
+		if key, ok := sdkTraceKeys[a.Key]; ok {
+			attrs[i] = slog.String(key, a.Value.String())
+		}
+	}
 	return traceHandler{h.Handler.WithAttrs(attrs)}
 }
+
+// sdkTraceKeys are the keys of the Temporal SDK's tracing interceptor, and
+// those they are logged under.
+var sdkTraceKeys = map[string]string{"TraceID": "trace_id", "SpanID": "span_id"}
 
 // WithGroup keeps the wrapper on loggers derived with WithGroup.
 func (h traceHandler) WithGroup(name string) slog.Handler {

@@ -51,6 +51,24 @@ func TestLogsCarryTraceIDs(t *testing.T) {
 	}
 }
 
+// The ids the Temporal SDK's tracing interceptor adds to workflow and
+// activity loggers are named as the other lines' are.
+func TestSDKTraceIDsAreNamedAsOthers(t *testing.T) {
+	var buf bytes.Buffer
+	tp := sdktrace.NewTracerProvider()
+	_, span := tp.Tracer("test").Start(context.Background(), "workflow")
+	defer span.End()
+	sc := span.SpanContext()
+	slog.New(withTraceIDs(slog.NewJSONHandler(&buf, nil))).With("TraceID", sc.TraceID(), "SpanID", sc.SpanID()).Info("Dispatching")
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["trace_id"] != sc.TraceID().String() || rec["span_id"] != sc.SpanID().String() || rec["TraceID"] != nil {
+		t.Errorf("line %s: want trace_id and span_id, no TraceID", buf.String())
+	}
+}
+
 // TestJSONLogDurations: the JSON logs write a duration as the text logs
 // do, not as a bare count of nanoseconds.
 func TestJSONLogDurations(t *testing.T) {
@@ -78,5 +96,24 @@ func TestAnnounce(t *testing.T) {
 	process{cfg: config{LogFormat: "text"}, stdout: &buf}.announce(msg)
 	if buf.String() != msg+"\n" {
 		t.Errorf("text: %q, want %q", buf.String(), msg+"\n")
+	}
+}
+
+// The SDK's warning that a workflow task took over 5 s, which a
+// dispatch's first task does by design while its first attempts run, is
+// logged at debug; its other warnings stay warnings.
+func TestHeldTaskWarningsAreDebug(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		var buf bytes.Buffer
+		log := slog.New(heldTasks{slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level})}).With("component", "temporal")
+		log.Warn("[TMPRL1104] 0194:4:1 Workflow task duration exceeded 5 seconds.")
+		log.Warn("[TMPRL1103] Attempted to upload payloads with size that exceeded the warning limit.")
+		out := buf.String()
+		if !strings.Contains(out, "level=WARN msg=\"[TMPRL1103]") {
+			t.Errorf("at %v: the other warning is not a warning:\n%s", level, out)
+		}
+		if held := strings.Contains(out, "TMPRL1104"); held != (level == slog.LevelDebug) || strings.Contains(out, "level=WARN msg=\"[TMPRL1104]") {
+			t.Errorf("at %v: the held task's warning:\n%s", level, out)
+		}
 	}
 }
