@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -215,11 +216,13 @@ func TestEndToEndServeWaitsForADatabaseStartingLate(t *testing.T) {
 // accepts connections and never answers (a stalled server, a black-holed
 // route) stops the process at start-up within its ping's timeout, saying
 // so. Before, it hung there for good, with no log line and no /healthz.
+// With JSON logs, why it stopped is a JSON line too: before, plain text
+// over several lines, which a log pipeline split or dropped.
 func TestEndToEndServeRefusesADatabaseThatDoesNotAnswer(t *testing.T) {
 	db := testenv.NewProxy(t, "127.0.0.1:1")
 	db.Stall() // connections held open, never answered
 	cmd := exec.Command(testenv.Binary(t), "serve")
-	cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://postgres@"+db.Addr+"/x?sslmode=disable",
+	cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://postgres@"+db.Addr+"/x?sslmode=disable", "DISPATCHER_LOG_FORMAT=json",
 		"DISPATCHER_JWT_SECRET="+e2eSecret, "DISPATCHER_HTTP_ADDR=127.0.0.1:0", "TEMPORAL_ADDRESS=127.0.0.1:1")
 	done := make(chan struct{})
 	var out []byte
@@ -232,8 +235,10 @@ func TestEndToEndServeRefusesADatabaseThatDoesNotAnswer(t *testing.T) {
 		<-done
 		t.Fatalf("dispatcher serve hung at start-up on a database that does not answer:\n%s", out)
 	}
-	if err == nil || !strings.Contains(string(out), "does not answer") {
-		t.Fatalf("exit %v, output:\n%s\nwant a failure saying the database does not answer", err, out)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var last struct{ Level, Msg, Err string }
+	if err == nil || json.Unmarshal([]byte(lines[len(lines)-1]), &last) != nil || last.Level != "ERROR" || !strings.Contains(last.Err, "does not answer") {
+		t.Fatalf("exit %v, output:\n%s\nwant a failure saying, in a last JSON line, that the database does not answer", err, out)
 	}
 }
 

@@ -67,7 +67,14 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 				// that the process is down.
 				p.log.Warn("DISPATCHER_METRICS_TOKEN is not set: /metrics answers no one (403), and Prometheus takes the process for down; set it, and give it to Prometheus as its bearer token")
 			}
-			return p.run(cmd.Context())
+			err = p.run(cmd.Context())
+			if err != nil && cfg.LogFormat == "json" {
+				// Why the process stopped is the line a log pipeline most
+				// needs: before, it came as plain text, over several lines.
+				p.log.Error("stopped", "err", err.Error())
+				return exitStatus(1)
+			}
+			return err
 		},
 	}
 }
