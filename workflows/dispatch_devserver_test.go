@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -574,6 +576,70 @@ func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
 		t.Fatalf("the run reset to its last task: %v, want it completed", err)
 	}
 	replays(t, c, third)
+}
+
+// A run reset to the workflow task that took its permit keeps the
+// permit's request (its marker names the run it ends) and that run's
+// permit, used and given back long ago: it asks again, and calls once its
+// own comes (dispatchV16). Before, it called at once on the old one,
+// past the function's concurrency, pause or open circuit.
+func TestResetAfterAPermitRequestAsksAgain(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue, id = "dispatch-reset-after-request", "dispatch-reset-after-request"
+	requests := make(chan workflows.PermitRequest, 10) // the test is the gate
+	var calls atomic.Int32
+	t.Cleanup(permitWorker(t, c, queue, requests, &calls).Stop)
+	grant := func(runID string) {
+		t.Helper()
+		var req workflows.PermitRequest
+		select {
+		case req = <-requests:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("run %s asked for no permit (%d calls)", runID, calls.Load())
+		}
+		if req.RunID != runID {
+			t.Fatalf("the request came from run %q, want %q", req.RunID, runID)
+		}
+		if err := c.SignalWorkflow(t.Context(), id, runID, workflows.SignalPermit, workflows.PermitGrant{RequestID: req.ID, RunID: runID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, gatedInput("reset-after-request"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant(run.GetRunID())
+	if err := run.Get(t.Context(), nil); err != nil || calls.Load() != 1 {
+		t.Fatalf("first run: %v, %d calls; want it completed after one", err, calls.Load())
+	}
+	// The task that took the permit: the first to complete after it came.
+	var signaled bool
+	var took int64
+	it := c.GetWorkflowHistory(t.Context(), id, run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() && took == 0 {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case ev.GetWorkflowExecutionSignaledEventAttributes().GetSignalName() == workflows.SignalPermit:
+			signaled = true
+		case signaled && ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			took = ev.GetEventId()
+		}
+	}
+	reset, err := c.ResetWorkflowExecution(t.Context(), &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: run.GetRunID()},
+		Reason: "test", WorkflowTaskFinishEventId: took, RequestId: "reset-after-request"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := reset.GetRunId()
+	grant(second) // it asks again, without a call
+	if err := c.GetWorkflow(t.Context(), id, second).Get(t.Context(), nil); err != nil || calls.Load() != 2 {
+		t.Fatalf("reset run: %v, %d calls; want it completed after its own permit, 2 calls in all", err, calls.Load())
+	}
+	replays(t, c, c.GetWorkflow(t.Context(), id, second))
 }
 
 // waitForEvent polls the history of a run until it holds an event of typ;

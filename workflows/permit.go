@@ -178,12 +178,34 @@ func (d *dispatch) permit(ctx workflow.Context, o *dispatcher.ActionOutcome, gat
 			d.report(ctx, gate, req.ID, PermitReleased)
 			return PermitGrant{}, err
 		}
-		if granted {
-			p := d.permits[req.ID]
-			delete(d.permits, req.ID)
-			return p, nil
+		if !granted {
+			continue
 		}
+		p := d.permits[req.ID]
+		delete(d.permits, req.ID)
+		if d.version >= dispatchV16 && p.RunID != "" && p.RunID != runNow(ctx) {
+			// A reset to a task after the request kept the request's
+			// marker, which names the run it ended, and copied that run's
+			// permit in: not this run's to use. It asks again.
+			workflow.GetLogger(ctx).Info("A permit of the run a reset ended: asking for one of this run's own", "RequestID", req.ID, "PermitRunID", p.RunID)
+			recheck = permitRecheck
+			continue
+		}
+		return p, nil
 	}
+}
+
+// runNow is the run executing the workflow at this point of its history:
+// recorded as a side effect, so that a reset run replaying the run it
+// ended gets that run's ID where that run took a permit, and its own where
+// it runs the code afresh. workflow.GetInfo gives the reset run's ID
+// in both.
+func runNow(ctx workflow.Context) string {
+	var id string
+	_ = workflow.SideEffect(ctx, func(ctx workflow.Context) any {
+		return workflow.GetInfo(ctx).WorkflowExecution.RunID
+	}).Get(&id)
+	return id
 }
 
 // listenForPermits starts, once per run, the coroutine that takes the

@@ -35,7 +35,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v15"
+	recordDispatchVersion   = "v16"
 	recordBulkReplayVersion = "v5"
 	recordSequenceVersion   = "v7"
 	recordGateVersion       = "v2"

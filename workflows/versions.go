@@ -184,8 +184,16 @@ const (
 	// task_failed event (a listener's failure would emit another, without
 	// end). Every other run runs as in dispatchV14.
 	dispatchV15 workflow.Version = 15
+	// dispatchV16: a gated call takes a permit only for the run that is
+	// making it now, as a side effect records (permit): a reset to a
+	// workflow task after the permit's request (the request's marker kept,
+	// naming the run it ends) no longer calls at once on that run's
+	// permit, used and given back long ago, which the reset copies in with
+	// its other signals; it asks again. Every other run runs as in
+	// dispatchV15.
+	dispatchV16 workflow.Version = 16
 
-	dispatchLatest = dispatchV15
+	dispatchLatest = dispatchV16
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
