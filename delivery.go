@@ -125,6 +125,9 @@ type FailureDetails struct {
 	// Unanswered: the attempt handed its mail over and got no answer, so
 	// the receiver may have it (ActionOutcome.Unanswered).
 	Unanswered bool `json:",omitzero"`
+	// Held: another attempt holds the mail (its claim), maybe sending it;
+	// this one made nothing, and the next comes once the claim expires.
+	Held bool `json:",omitzero"`
 }
 
 // TaskPayload is what a task function receives, as JSON: over HTTP as the

@@ -36,9 +36,19 @@ func failure(ctx context.Context, typ, msg string, nonRetryable bool, retryAfter
 // answer, or left to another attempt that may be sending it: its server
 // may have it (dispatcher.FailureDetails.Unanswered).
 func unanswered(ctx context.Context, msg string, retryAfter time.Duration) error {
+	return unansweredAs(msg, retryAfter, dispatcher.FailureDetails{Attempt: attempt(ctx), Unanswered: true})
+}
+
+// held is unanswered for an attempt that left its mail to another
+// attempt holding it: it made nothing (FailureDetails.Held).
+func held(ctx context.Context, msg string, retryAfter time.Duration) error {
+	return unansweredAs(msg, retryAfter, dispatcher.FailureDetails{Attempt: attempt(ctx), Unanswered: true, Held: true})
+}
+
+func unansweredAs(msg string, retryAfter time.Duration, det dispatcher.FailureDetails) error {
 	return temporal.NewApplicationErrorWithOptions(msg, dispatcher.FailureSMTPTemporary, temporal.ApplicationErrorOptions{
 		NextRetryDelay: retryAfter,
-		Details:        []any{dispatcher.FailureDetails{Attempt: attempt(ctx), Unanswered: true}},
+		Details:        []any{det},
 	})
 }
 

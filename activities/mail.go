@@ -73,7 +73,7 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 		deadline, ok := ctx.Deadline()
 		if !ok || claim.HeldUntil.Add(sendAfterWait).After(deadline) {
 			wait := max(claim.HeldUntil.Sub(now), time.Second)
-			return dispatcher.MailResult{}, unanswered(ctx, fmt.Sprintf(
+			return dispatcher.MailResult{}, held(ctx, fmt.Sprintf(
 				"another attempt may be sending mail %s now (one that got no answer to its end, or whose worker stalled); trying again once its claim expires, in %s",
 				in.MessageID, wait.Round(time.Second)), wait)
 		}

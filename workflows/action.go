@@ -489,7 +489,8 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		// (activities.queuedTooLong). The regular activity makes it, at
 		// once and with the whole policy.
 		notMade := d.version >= dispatchV12 && slotMissed(err)
-		if err == nil || !retryable(err) || policy.MaximumAttempts == 1 && !notMade {
+		nothing := d.version >= dispatchV16 && madeNothing(err)
+		if err == nil || !retryable(err) || policy.MaximumAttempts == 1 && !notMade && !nothing {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -511,11 +512,32 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		if err := workflow.Sleep(ctx, handoffDelay(err, policy)); err != nil {
 			return err
 		}
+		if nothing {
+			// It made nothing: the regular activity has the whole policy.
+			return d.attemptRegular(ctx, o, a, regular, timeout, input, result, policy, 0)
+		}
 		localAttempts = 1
 		policy.MaximumAttempts--
 		policy.InitialInterval = min(time.Duration(float64(policy.InitialInterval)*policy.BackoffCoefficient), policy.MaximumInterval)
 	}
 	return d.attemptRegular(ctx, o, a, regular, timeout, input, result, policy, localAttempts)
+}
+
+// madeNothing reports whether a first attempt failed before it made
+// anything (dispatchV16): the store did not answer before the mail was
+// claimed or the function called (FailureStore: every such failure comes
+// before), or another attempt holds the mail, maybe sending it
+// (FailureDetails.Held: after a worker died in the middle of its first
+// attempt). It costs no attempt of the action's policy: before, a failover
+// of a few seconds, or a worker killed, failed an action of one attempt
+// for good, and cost the others one.
+func madeNothing(err error) bool {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return false
+	}
+	det, _ := failureDetails(err)
+	return appErr.Type() == dispatcher.FailureStore || det.Held
 }
 
 // attemptRegular runs an action's attempts as a regular activity with

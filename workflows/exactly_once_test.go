@@ -205,3 +205,58 @@ func TestDispatchFirstAttemptNotMadeIsMadeRegular(t *testing.T) {
 		t.Errorf("dispatch version 11: outcomes = %q", got)
 	}
 }
+
+// A first attempt that made nothing costs no attempt (dispatchV16): one
+// whose store did not answer before it called the function, and one that
+// left its mail to another attempt holding it (a worker killed in the
+// middle of its first attempt) are made by the regular activity with the
+// whole policy, the latter once the claim has expired. Before, an action
+// of one attempt failed for good without a call or a mail, and the others
+// lost one.
+func TestDispatchFirstAttemptThatMadeNothingCostsNoAttempt(t *testing.T) {
+	once := &dispatcher.RetryPolicy{MaximumAttempts: 1}
+	storeDown := temporal.NewApplicationError("loading function \"erase\": the database is unavailable or busy: try again", dispatcher.FailureStore)
+	heldFor := 40 * time.Second
+	heldMail := temporal.NewApplicationErrorWithOptions("another attempt may be sending mail m now", dispatcher.FailureSMTPTemporary,
+		temporal.ApplicationErrorOptions{NextRetryDelay: heldFor, Details: []any{dispatcher.FailureDetails{Attempt: 1, Unanswered: true, Held: true}}})
+	for _, tt := range []struct {
+		name           string
+		action         dispatcher.Action
+		local, regular string
+		empty          any // the local activity's result type
+		err            error
+		after          time.Duration // the regular attempt comes no sooner
+		ok             any
+	}{
+		{"the store down before the call", taskAction("t1", "erase"), workflows.LocalCallFunction, workflows.ActivityCallFunction, dispatcher.TaskResult{}, storeDown, 0,
+			func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+				return taskOK(ctx, in)
+			}},
+		{"the mail held by another attempt", mailAction("t1"), workflows.LocalSendMail, workflows.ActivitySendMail, dispatcher.MailResult{}, heldMail, heldFor, mailOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := tt.action
+			a.RetryPolicy = once
+			cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{a}})
+			env := newEnv(t, cfg)
+			env.OnActivity(tt.local, mock.Anything, mock.Anything).Return(tt.empty, tt.err)
+			var regular time.Time
+			env.OnActivity(tt.regular, mock.Anything, mock.Anything).Return(tt.ok).Run(func(mock.Arguments) { record(func() { regular = env.Now() }) })
+			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+			if err != nil || summary(res.Outcomes) != "t1:succeeded:1:" {
+				t.Fatalf("outcomes = %q, %v; want one attempt, made by the regular activity", summary(res.Outcomes), err)
+			}
+			if regular.Sub(t0) < tt.after {
+				t.Errorf("the regular attempt came %v after the first, want at least %v", regular.Sub(t0), tt.after)
+			}
+
+			// Before dispatchV16 it cost the only attempt.
+			env = newEnv(t, cfg)
+			env.OnActivity(tt.local, mock.Anything, mock.Anything).Return(tt.empty, tt.err)
+			res, _ = runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: 15})
+			if got := summary(res.Outcomes); !strings.HasPrefix(got, "t1:failed:1:") {
+				t.Errorf("dispatch version 15: outcomes = %q, want the action failed after one attempt", got)
+			}
+		})
+	}
+}

@@ -189,8 +189,11 @@ const (
 	// workflow task after the permit's request (the request's marker kept,
 	// naming the run it ends) no longer calls at once on that run's
 	// permit, used and given back long ago, which the reset copies in with
-	// its other signals; it asks again. Every other run runs as in
-	// dispatchV15.
+	// its other signals; it asks again. And a first attempt that made
+	// nothing (madeNothing: the store did not answer before the mail was
+	// claimed or the function called, or another attempt holds the mail)
+	// costs no attempt: the regular activity has the whole policy. Every
+	// other run runs as in dispatchV15.
 	dispatchV16 workflow.Version = 16
 
 	dispatchLatest = dispatchV16
