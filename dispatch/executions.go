@@ -172,57 +172,98 @@ const unreplayedScan = 5 * dispatcher.MaxExecutionPage
 // listUnreplayed is List leaving out the runs a replay has superseded.
 // Before, the console left them out of each page it was given, and a
 // list of failed dispatches after a bulk replay was pages of nothing.
-// Its token is a position in Temporal's listing, a page token and how
-// many runs of that page were read: Temporal's tokens are keyset
-// positions (the last run's close and start times and id), so the same
-// page read again holds the same runs, but for the rare one that closed
-// meanwhile.
+// Its token is a position in Temporal's listing (unreplayedAt): the
+// Temporal page being read, and the last run given from it.
 func (e *Executions) listUnreplayed(ctx context.Context, q string, size int, pageToken string) (dispatcher.ExecutionPage, error) {
 	b, err := e.decodeToken(ctx, unreplayedToken, pageToken)
 	if err != nil {
 		return dispatcher.ExecutionPage{}, err
 	}
-	token, skip := []byte(nil), 0
-	if len(b) > 0 {
-		n, w := binary.Uvarint(b)
-		if w <= 0 || n > dispatcher.MaxExecutionPage {
-			return dispatcher.ExecutionPage{}, errPageToken
-		}
-		token, skip = b[w:], int(n)
+	pos, err := readUnreplayedAt(b)
+	if err != nil {
+		return dispatcher.ExecutionPage{}, err
 	}
-	at := func(token []byte, skip int) string {
-		return e.encodeToken(ctx, unreplayedToken, append(binary.AppendUvarint(nil, uint64(skip)), token...))
-	}
+	at := func(p unreplayedAt) string { return e.encodeToken(ctx, unreplayedToken, p.bytes()) }
 	var page dispatcher.ExecutionPage
 	for scanned := 0; ; {
-		infos, next, err := e.list(ctx, q, dispatcher.MaxExecutionPage, token)
+		infos, next, err := e.list(ctx, q, dispatcher.MaxExecutionPage, pos.token)
 		if err != nil {
 			return dispatcher.ExecutionPage{}, err
 		}
-		xs := e.toExecutions(infos)
+		first := pos.start(infos)
+		xs := e.toExecutions(infos[first:])
 		if err := e.markReplayed(ctx, xs); err != nil {
 			return dispatcher.ExecutionPage{}, err
 		}
-		for i := skip; i < len(xs); i++ {
-			if xs[i].ReplayedAs != "" {
+		scanned += len(xs)
+		for i, x := range xs {
+			if x.ReplayedAs != "" {
 				continue
 			}
-			page.Executions = append(page.Executions, xs[i])
+			page.Executions = append(page.Executions, x)
 			if len(page.Executions) == size && i+1 < len(xs) {
-				page.NextPageToken = at(token, i+1)
+				page.NextPageToken = at(unreplayedAt{token: pos.token, after: x.RunID, skip: first + i + 1})
 				return page, nil
 			}
 		}
-		scanned += len(xs) - min(skip, len(xs))
 		switch {
 		case len(next) == 0:
 			return page, nil
 		case len(page.Executions) == size || scanned >= unreplayedScan:
-			page.NextPageToken = at(next, 0)
+			page.NextPageToken = at(unreplayedAt{token: next})
 			return page, nil
 		}
-		token, skip = next, 0
+		pos = unreplayedAt{token: next}
 	}
+}
+
+// unreplayedAt is where a list that hides replayed runs goes on: in the
+// page Temporal answers for token, after the run after, or, when that run
+// is no longer there (its retention passed), after the first skip runs.
+// Not by a count alone: the first page has no token, and a run that
+// failed since comes first in it; nor every page after: a token may point
+// among the running ones, which close. The position is by the run.
+type unreplayedAt struct {
+	token []byte
+	after string
+	skip  int
+}
+
+func (p unreplayedAt) bytes() []byte {
+	b := binary.AppendUvarint(nil, uint64(p.skip))
+	b = binary.AppendUvarint(b, uint64(len(p.after)))
+	return append(append(b, p.after...), p.token...)
+}
+
+func readUnreplayedAt(b []byte) (unreplayedAt, error) {
+	if len(b) == 0 {
+		return unreplayedAt{}, nil
+	}
+	skip, w := binary.Uvarint(b)
+	if w <= 0 || skip > dispatcher.MaxExecutionPage {
+		return unreplayedAt{}, errPageToken
+	}
+	b = b[w:]
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)-w) {
+		return unreplayedAt{}, errPageToken
+	}
+	b = b[w:]
+	return unreplayedAt{skip: int(skip), after: string(b[:n]), token: b[n:]}, nil
+}
+
+// start is the index in infos, the page read for p.token, of the first run
+// not given yet.
+func (p unreplayedAt) start(infos []*workflowpb.WorkflowExecutionInfo) int {
+	if p.after == "" {
+		return 0
+	}
+	for i, info := range infos {
+		if info.GetExecution().GetRunId() == p.after {
+			return i + 1
+		}
+	}
+	return min(p.skip, len(infos))
 }
 
 // toExecutions is toExecution of each of infos.

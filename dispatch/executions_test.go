@@ -924,8 +924,17 @@ func TestListHidesReplayedRuns(t *testing.T) {
 		return ""
 	})
 	hidden, err := e.ex.List(e.ctx(), f, dispatcher.ListRequest{Limit: 1, HideReplayed: true})
-	if err != nil || hidden.NextPageToken == "" {
-		t.Fatalf("a first page of 1: token %q, %v", hidden.NextPageToken, err)
+	if err != nil || hidden.NextPageToken == "" || len(hidden.Executions) != 1 || hidden.Executions[0].WorkflowID != kept[0] {
+		t.Fatalf("a first page of 1: %+v, token %q, %v", hidden.Executions, hidden.NextPageToken, err)
+	}
+	// A dispatch that fails meanwhile comes first in the listing: the next
+	// page goes on after the run the first gave, not after as many runs.
+	// Before, it gave that run again.
+	later := e.dispatch("hide-later", "signup", true).WorkflowID
+	e.list(f, append(slices.Clone(failed), later)...)
+	next, err := e.ex.List(e.ctx(), f, dispatcher.ListRequest{Limit: 1, PageToken: hidden.NextPageToken, HideReplayed: true})
+	if err != nil || len(next.Executions) != 1 || next.Executions[0].WorkflowID != kept[1] {
+		t.Fatalf("the second page after a new failure: %+v, %v; want %s", next.Executions, err, kept[1])
 	}
 	if _, err := e.ex.List(e.ctx(), f, dispatcher.ListRequest{PageToken: hidden.NextPageToken}); dispatcher.ErrorCode(err) != dispatcher.EINVALID {
 		t.Errorf("a token of a list hiding replayed runs, in one that shows them: %v, want EINVALID", err)
