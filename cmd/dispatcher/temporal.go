@@ -13,6 +13,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/workflows"
 
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
@@ -55,15 +56,16 @@ func newTemporalClient(cfg config, log *slog.Logger, metrics client.MetricsHandl
 }
 
 // heldTasks logs the SDK's "[TMPRL1104] <run>:<event>:<attempt> Workflow
-// task duration exceeded 5 seconds" at debug: a dispatch's first workflow
-// task holds its first attempts, local activities of up to a minute, by
-// design. At warn, every dispatch with a function slower than 5 s logged
-// it twice, its run id in the message, so that the lines could be neither
-// grouped nor silenced.
+// task duration exceeded 5 seconds" of a Dispatch at debug: its first
+// workflow task holds its first attempts, local activities of up to a
+// minute, by design. At warn, every dispatch with a function slower than
+// 5 s logged it twice, its run id in the message, so that the lines could
+// be neither grouped nor silenced. Other workflows' stay warnings: theirs
+// tell of a task nearing its timeout.
 type heldTasks struct{ slog.Handler }
 
 func (h heldTasks) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level == slog.LevelWarn && strings.HasPrefix(r.Message, "[TMPRL1104]") {
+	if r.Level == slog.LevelWarn && strings.HasPrefix(r.Message, "[TMPRL1104]") && ofDispatch(r) {
 		if !h.Enabled(ctx, slog.LevelDebug) {
 			return nil
 		}
@@ -71,6 +73,16 @@ func (h heldTasks) Handle(ctx context.Context, r slog.Record) error {
 		r.Level = slog.LevelDebug
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// ofDispatch reports whether r is about a Dispatch workflow's task.
+func ofDispatch(r slog.Record) bool {
+	dispatch := false
+	r.Attrs(func(a slog.Attr) bool {
+		dispatch = a.Key == "WorkflowType" && a.Value.String() == workflows.WorkflowDispatch
+		return !dispatch
+	})
+	return dispatch
 }
 
 func (h heldTasks) WithAttrs(attrs []slog.Attr) slog.Handler {
