@@ -139,7 +139,7 @@ var settings = []setting{
 	{"OTEL_RESOURCE_ATTRIBUTES", "", "More attributes of the traces' resource: `key=value` pairs separated by commas, values percent-encoded (e.g. `deployment.environment=prod,k8s.pod.name=dispatcher-1`).", str(func(c *config) *string { return &c.OTelResource })},
 	{"DISPATCHER_LOG_FORMAT", "text", "`text` or `json`.", oneOf(func(c *config) *string { return &c.LogFormat }, "text", "json")},
 	{"DISPATCHER_LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`.", logLevel(func(c *config) *string { return &c.LogLevel })},
-	{"DISPATCHER_SHUTDOWN_TIMEOUT", "20s", "How long a stopping process waits for in-flight requests and regular activities. A stopping worker lets the first attempts in flight end (up to DISPATCHER_LOCAL_ATTEMPT_TIMEOUT and 5 s, if longer) before it stops, so their calls are recorded rather than made again; a supervisor's grace period must cover twice the longer of the two, and a preStop hook.", duration(func(c *config) *time.Duration { return &c.ShutdownPeriod })},
+	{"DISPATCHER_SHUTDOWN_TIMEOUT", "20s", "How long a stopping process waits for in-flight requests and regular activities; a request still waiting 2 s before it ends (for a database or Temporal that does not answer) is answered 503. A stopping worker lets the first attempts in flight end (up to DISPATCHER_LOCAL_ATTEMPT_TIMEOUT and 5 s, if longer) before it stops, so their calls are recorded rather than made again; a supervisor's grace period must cover twice the longer of the two, and a preStop hook.", duration(func(c *config) *time.Duration { return &c.ShutdownPeriod })},
 }
 
 // ownVariable reports whether name is a variable dispatcher reads for

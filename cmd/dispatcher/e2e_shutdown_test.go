@@ -1,11 +1,15 @@
 package main
 
 import (
+	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
 // TestEndToEndStopKeepsFirstAttempts: a worker stopped (SIGTERM: a deploy,
@@ -55,5 +59,52 @@ func stopKeepsFirstAttempts(t *testing.T, sig syscall.Signal) {
 		if n != 1 {
 			t.Fatalf("%s called %d times, want once", key, n)
 		}
+	}
+}
+
+// TestEndToEndStopAnswersRequestsInFlight: a request still waiting for
+// the database when the process is stopped is answered 503 before the
+// shutdown period ends, and the process exits 0. Before, its connection
+// was closed without an answer once the period had passed (the request's
+// own budget is longer), and the process exited 1.
+func TestEndToEndStopAnswersRequestsInFlight(t *testing.T) {
+	u, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.NewProxy(t, u.Host)
+	u.Host = db.Addr
+	s := startSystem(t, splitProcesses, withEnv("DATABASE_URL="+u.String(), "DISPATCHER_REQUEST_TIMEOUT=60s", "DISPATCHER_SHUTDOWN_TIMEOUT=4s"))
+	api := s.startProcess("api")
+	db.Stall()
+	t.Cleanup(db.Resume) // before the system's checks, which read the database
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", api.url+"/dispatchers/v1", nil)
+		req.Header.Set("Authorization", "Bearer "+s.token)
+		res, err := (&http.Client{Timeout: time.Minute}).Do(req)
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		answered <- answer{code: res.StatusCode, body: string(b)}
+	}()
+	s.poll("the request to reach the database", func() bool { return db.Dropped() > 0 })
+	stopped := time.Now()
+	_ = api.cmd.Process.Signal(syscall.SIGTERM)
+	a := <-answered
+	if a.err != nil || a.code != 503 {
+		t.Fatalf("the request in flight: %d %s %v, want 503", a.code, a.body, a.err)
+	}
+	<-api.exited
+	if api.err != nil || time.Since(stopped) > 10*time.Second {
+		t.Fatalf("the API exited after %v: %v, want 0 within its shutdown period\n%s", time.Since(stopped).Round(time.Millisecond), api.err, s.logs)
 	}
 }

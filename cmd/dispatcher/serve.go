@@ -388,6 +388,9 @@ func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
 		return fmt.Errorf("listen on %s: %w", p.cfg.HTTPAddr, err)
 	}
 	srv := newHTTPServer(handler)
+	requests, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
+	srv.BaseContext = func(net.Listener) context.Context { return requests }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	what := "API"
@@ -403,11 +406,20 @@ func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownPeriod)
 	defer cancel()
+	// The requests still waiting (for a database or a Temporal that does
+	// not answer) end before the period does, answered 503, which a
+	// producer resends. Before, their connections were closed without an
+	// answer once it had passed, and the process exited 1.
+	defer time.AfterFunc(p.cfg.ShutdownPeriod-min(requestsCutoff, p.cfg.ShutdownPeriod/2), endRequests).Stop()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
 }
+
+// requestsCutoff is how long before the shutdown period ends the requests
+// still in flight are canceled, to answer them.
+const requestsCutoff = 2 * time.Second
 
 // Timeouts of the HTTP server: a client that sends slowly, reads slowly or
 // idles holds a connection and a goroutine no longer than these. The write

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -18,6 +19,7 @@ type Proxy struct {
 	mu      sync.Mutex
 	conns   []net.Conn
 	stalled bool
+	dropped atomic.Int64
 }
 
 // NewProxy forwards connections to target (host:port) until the test
@@ -77,6 +79,9 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		p.mu.Lock()
 		stalled := p.stalled
 		p.mu.Unlock()
+		if n > 0 && stalled {
+			p.dropped.Add(int64(n))
+		}
 		if n > 0 && !stalled {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -90,6 +95,10 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		}
 	}
 }
+
+// Dropped is how many bytes the proxy has dropped while stalled: what
+// reached the server's side of it since.
+func (p *Proxy) Dropped() int64 { return p.dropped.Load() }
 
 // Stall makes the proxy a black hole: connections stay open, and nothing
 // sent on them, or on new ones, is answered.
