@@ -538,13 +538,13 @@ func pageSize(n, def, max int) int {
 }
 
 // Page tokens are Temporal's bytes (kind listToken), a position in them
-// (unreplayedToken) or a history's "run/event" (historyToken), and an HMAC-SHA256 of them, their kind and
-// the caller's tenant under the installation's page-token key, base64url
-// encoded, so that they travel in a query
-// string and one the API did not hand out, or handed another tenant, is
-// refused at once: Temporal, handed bytes it did not write, fails with a
-// status its client retries for as long as the request may take, and the
-// caller would wait for a 503.
+// (unreplayedToken) or a history's "run/event" (historyToken), and an
+// HMAC-SHA256 of them, their kind and the caller's tenant under the
+// installation's page-token key, base64url encoded, so that they travel
+// in a query string and one the API did not hand out, or handed another
+// tenant, is refused at once: Temporal, handed bytes it did not write,
+// fails with a status its client retries for as long as the request may
+// take, and the caller would wait for a 503.
 func (e *Executions) encodeToken(ctx context.Context, kind byte, b []byte) string {
 	if len(b) == 0 {
 		return ""

@@ -28,9 +28,8 @@ func (c config) brokers() bool { return c.AMQP.URL != "" || c.NATS.URL != "" }
 // startSources starts the broker intakes the environment enables, each
 // starting its events with starter for its tenant and counting them in
 // events, and adds their readiness checks ("amqp", "nats") to checks. The
-// returned wait blocks
-// until they have stopped once ctx has ended: until the messages in hand
-// are acknowledged or handed back.
+// returned wait blocks until they have stopped once ctx has ended: until
+// the messages in hand are acknowledged or handed back.
 func (p process) startSources(ctx context.Context, starter intake.Starter, reg prometheus.Registerer, events *intake.Events, checks map[string]api.Check) (wait func(), err error) {
 	if !p.cfg.brokers() {
 		return func() {}, nil
