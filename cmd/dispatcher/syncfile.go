@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,6 +66,7 @@ func readSyncFile(path string, r io.Reader) (*syncFile, error) {
 	if err != nil {
 		return nil, problems{{File: path, Message: err.Error()}}
 	}
+	dropNulls(doc)
 	// The secrets', the schema's and the names' problems together: one run
 	// lists them all. The schema sees the file without the secrets, of
 	// which it would only say that they are no field.
@@ -85,6 +88,32 @@ func readSyncFile(path string, r io.Reader) (*syncFile, error) {
 		f.Functions = objects(asSlice(m["functions"]))
 	}
 	return f, nil
+}
+
+// dropNulls removes the fields set to null from the file's items, their
+// actions and the actions' recipients and retry policy, as the API takes
+// null for absent: before, a file an SDK wrote ("description": null) was
+// refused. Not within data or a filter, whose nulls are values.
+func dropNulls(doc any) {
+	drop := func(m map[string]any) {
+		maps.DeleteFunc(m, func(_ string, v any) bool { return v == nil })
+	}
+	items := asSlice(doc)
+	if m, ok := doc.(map[string]any); ok {
+		drop(m)
+		items = slices.Concat(asSlice(m["dispatchers"]), asSlice(m["templates"]), asSlice(m["functions"]))
+	}
+	for _, item := range objects(items) {
+		drop(item)
+		for _, a := range objects(asSlice(item["actions"])) {
+			drop(a)
+			for _, k := range []string{"recipients", "retryPolicy"} {
+				if o, ok := a[k].(map[string]any); ok {
+					drop(o)
+				}
+			}
+		}
+	}
 }
 
 // decodeFile turns a file's bytes into generic JSON values.

@@ -66,6 +66,27 @@ func TestReadSyncFileWithBOM(t *testing.T) {
 	}
 }
 
+// Fields set to null are absent, as the API takes them; nulls within an
+// action's data are its values. Before, "description": null was refused:
+// "must be string, not null".
+func TestReadSyncFileNullsAreAbsent(t *testing.T) {
+	f, err := readSyncFile("d.json", strings.NewReader(`{"dispatchers": [{"name": "a", "eventType": "a", "description": null, "tags": null,
+		"actions": [{"type": "task", "name": "x", "functionName": "erase", "data": {"keep": null}, "startTimestamp": null, "retryPolicy": null},
+		{"type": "mail", "name": "m", "templateName": "t", "recipients": {"to": ["a@example.com"], "cc": null}}]}], "templates": null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := f.Dispatchers[0]
+	actions := objects(asSlice(d["actions"]))
+	_, description := d["description"]
+	_, start := actions[0]["startTimestamp"]
+	_, cc := actions[1]["recipients"].(map[string]any)["cc"]
+	data := actions[0]["data"].(map[string]any)
+	if _, kept := data["keep"]; description || start || cc || !kept {
+		t.Errorf("dispatcher %v: want the null fields gone, and the null within data kept", d)
+	}
+}
+
 // TestReadSyncFileYAML: a YAML file is the same file as its JSON.
 func TestReadSyncFileYAML(t *testing.T) {
 	y := `
