@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -54,7 +55,7 @@ func (s *Server) updateAction(c *gin.Context) {
 	}
 	at, err := s.store.UpdateAction(c.Request.Context(), c.Param("dispatcherId"), c.Param("actionId"), u, ifUpdated)
 	if err != nil {
-		fail(c, err)
+		fail(c, byName(err, req))
 		return
 	}
 	setETag(c, at)
@@ -74,6 +75,18 @@ func (s *Server) deleteAction(c *gin.Context) {
 	}
 	setETag(c, at)
 	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
+}
+
+// byName names templateName in an error about the templateId it was
+// resolved to, when the body named the template so: before, a task
+// action's update with a templateName was refused for a templateId the
+// client had not sent.
+func byName(err error, r wire.ActionRequest) error {
+	msg, ok := strings.CutPrefix(dispatcher.ErrorMessage(err), "templateId:")
+	if !ok || r.TemplateName == nil || dispatcher.ErrorCode(err) != dispatcher.EINVALID {
+		return err
+	}
+	return dispatcher.Errorf(dispatcher.EINVALID, "templateName:%s", msg)
 }
 
 // bindAction reads an action body and resolves its templateName; on

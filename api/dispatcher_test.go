@@ -185,6 +185,9 @@ func TestErrors(t *testing.T) {
 		// task action's was refused as a templateId.
 		{"templateName of another template than templateId", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","recipients":{"to":["a@example.com"]},"templateId":"` + unknown + `","templateName":"welcome"}`, 400, 15, `templateName: template "welcome" is ` + tmpl + `, not the templateId ` + unknown},
 		{"templateName of a task action", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","templateName":"welcome"}`, 400, 15, "templateName: a task action has no template"},
+		// Before, refused for the templateId it was resolved to, which the
+		// client had not sent.
+		{"templateName in a task action's update", "", "PUT", "/dispatchers/v1/" + id + "/actions/" + aid, `{"templateName":"welcome"}`, 400, 15, "templateName: "},
 		{"unknown function", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"nope"}`, 400, 15, "functionName"},
 		{"unknown dispatcher", "", "PUT", "/dispatchers/v1/" + unknown, `{"name":"x"}`, 404, 16, "unknown"},
 		{"unknown action", "", "DELETE", "/dispatchers/v1/" + id + "/actions/" + unknown, "", 404, 16, "unknown"},
