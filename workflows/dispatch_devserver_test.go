@@ -509,11 +509,13 @@ func TestDispatchCanceledWithItsPermit(t *testing.T) {
 			if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &done); err != nil {
 				t.Fatal(err)
 			}
-			released = done.RequestID == req.ID && done.Result == workflows.PermitReleased
+			// Naming the run, so that a gate tells it from a reset run's
+			// request of the same id (gate-done-run).
+			released = done.RequestID == req.ID && done.Result == workflows.PermitReleased && done.RunID == run.GetRunID()
 		}
 	}
 	if !released {
-		t.Error("the permit was not given back to the gate")
+		t.Error("the permit was not given back to the gate by the run")
 	}
 	replays(t, c, run)
 }

@@ -723,18 +723,12 @@ func TestGateLeaseMovesToTheResetRun(t *testing.T) {
 }
 
 // A request the reset's run ended sends late (its worker retrying the
-// signal) does not take the permit back from the run that moved it. Before,
-// the request followed whichever run asked last: the permit went back to
-// the ended run, whose signal failed and ended the lease while the new run
-// called, and the next call was let in beside it.
+// signal) does not take the request back from the run that asked since;
+// and the newer run waits for the lease of the permit delivered to the
+// ended run, whose call may still run (gateMovedWaitsV1). Before, the
+// permit went to the newer run at once, beside that call.
 func TestGateLateRequestOfAResetRun(t *testing.T) {
 	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
-	f.reply = func(id string, n int) error {
-		if id == "a" && n == 3 {
-			return errors.New("workflow execution already completed")
-		}
-		return nil
-	}
 	ask := func(d time.Duration, run string) {
 		f.at(d, func() {
 			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: run, Lease: time.Hour})
@@ -743,13 +737,66 @@ func TestGateLateRequestOfAResetRun(t *testing.T) {
 	ask(time.Millisecond, "run-1")
 	f.request(2*time.Second, time.Hour, "b") // waits for a's lease to end
 	ask(time.Minute, "run-2")
-	ask(time.Minute+time.Second, "run-1") // late
+	ask(time.Minute+time.Second, "run-1") // late: its permit, sent again
+	f.at(5*time.Minute, func() {
+		if st := f.state(); st.InFlight != 1 || st.Waiting != 2 {
+			t.Errorf("after 5 minutes %d permits out and %d calls waiting, want run-1's out, run-2's and b waiting", st.InFlight, st.Waiting)
+		}
+	})
 	f.expect(5*time.Minute, "a", "a")
-	f.done(10*time.Minute, workflows.PermitOK, "a")
-	f.done(11*time.Minute, workflows.PermitOK, "b")
+	f.done(10*time.Minute, workflows.PermitOK, "a") // run-1's call ends
+	f.expect(10*time.Minute+time.Second, "a", "a", "a")
+	f.done(11*time.Minute, workflows.PermitOK, "a") // run-2's
+	f.done(12*time.Minute, workflows.PermitOK, "b")
 	f.run()
-	if len(f.grants) != 3 || f.grants[1].runID != "run-2" || f.grants[2].id != "b" || f.grants[2].at < 10*time.Minute {
-		t.Errorf("grants %+v, want a to run-1, a to run-2, then b once a is done", f.grants)
+	if len(f.grants) != 4 || f.grants[1].runID != "run-1" || f.grants[2].runID != "run-2" || f.grants[2].at < 10*time.Minute ||
+		f.grants[3].id != "b" || f.grants[3].at < 11*time.Minute {
+		t.Errorf("grants %+v, want a to run-1 (twice), a to run-2 once run-1's call is done, then b once run-2's is", f.grants)
+	}
+}
+
+// A reset run's request waits, while its function is paused, even once
+// the lease of the run it ended has ended: it takes its turn as any
+// request. Before, the permit went to it at once, paused or not.
+func TestGateResetRunWaitsForItsTurn(t *testing.T) {
+	until := t0.Add(time.Hour)
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.at(time.Millisecond, func() {
+		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: "run-1", Lease: time.Hour})
+	})
+	f.at(time.Minute, func() { record(func() { f.flow = dispatcher.Flow{MaxConcurrency: 1, PausedUntil: &until} }) })
+	f.at(2*time.Minute, func() {
+		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: "run-2", Lease: time.Hour})
+	})
+	f.done(3*time.Minute, workflows.PermitOK, "a") // run-1's call ends
+	f.expect(30*time.Minute, "a")
+	f.done(time.Hour+2*time.Minute, workflows.PermitOK, "a")
+	f.run()
+	if len(f.grants) != 2 || f.grants[1].runID != "run-2" || f.grants[1].at < time.Hour {
+		t.Errorf("grants %+v, want a to run-1, then to run-2 once the pause ended", f.grants)
+	}
+}
+
+// The report of a run a reset ended, taken in the same task as the new
+// run's request of the same id (a reset gate takes its signals again, in
+// one task, requests first), leaves that request waiting
+// (gateDoneRunV1). Before, it ended it, and its call waited ten minutes
+// to ask again.
+func TestGateReportOfAnEndedRunLeavesTheNewRequest(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.request(time.Millisecond, time.Hour, "b") // holds the only permit
+	f.at(time.Second, func() {
+		for _, run := range []string{"run-1", "run-2"} {
+			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: run, Lease: time.Hour})
+		}
+		f.env.SignalWorkflow(workflows.SignalGateDone, workflows.PermitDone{RequestID: "a", Result: workflows.PermitReleased, RunID: "run-1"})
+	})
+	f.done(time.Minute, workflows.PermitOK, "b")
+	f.expect(time.Minute+time.Second, "b", "a")
+	f.done(2*time.Minute, workflows.PermitOK, "a")
+	f.run()
+	if len(f.grants) != 2 || f.grants[1].runID != "run-2" {
+		t.Errorf("grants %+v, want b, then a to run-2", f.grants)
 	}
 }
 

@@ -162,6 +162,13 @@ type Lease struct {
 	Expires   time.Time
 	Probe     bool      // the open circuit's probe
 	NotBefore time.Time // its slot under the rate limit
+	// Delivered: the permit reached its run, which may be calling: a
+	// reset does not stop an activity in flight.
+	Delivered bool `json:",omitempty"`
+	// Next is the request of a newer run of the dispatch (a reset's),
+	// asked while the permit it had delivered was out: it waits until the
+	// lease ends (gateMovedWaitsV1).
+	Next *PermitRequest `json:",omitempty"`
 }
 
 // PermitGrant is the permit a Gate sends a dispatch (SignalPermit).
@@ -187,6 +194,10 @@ type PermitGrant struct {
 type PermitDone struct {
 	RequestID string
 	Result    string // a Permit* result
+	// RunID is the run of the dispatch that reports (dispatchV16: empty
+	// before): a report of a run that a reset ended does not end the
+	// request the new run asked again (gateDoneRunV1).
+	RunID string `json:",omitempty"`
 }
 
 // How a permitted call ended, for the circuit breaker.
@@ -347,6 +358,17 @@ func (g *gate) request(ctx workflow.Context, r PermitRequest, now time.Time) {
 		return
 	}
 	if i := slices.IndexFunc(g.Leases, func(l Lease) bool { return l.ID == r.ID }); i >= 0 {
+		if l := &g.Leases[i]; l.Delivered && newerRun(l.PermitRequest, r) &&
+			workflow.GetVersion(ctx, changeGateMovedWaits, workflow.DefaultVersion, gateMovedWaitsV1) >= gateMovedWaitsV1 {
+			// The run it went to may still be calling: the newer run waits
+			// for the lease to end. Before, the permit went to it at once,
+			// beside that call, past the function's concurrency and pause.
+			if l.Next == nil || l.Next.RunID != r.RunID {
+				r.MovedFrom = append(slices.Clone(l.MovedFrom), l.RunID)
+				l.Next = &r
+			}
+			return
+		}
 		if g.moved(ctx, &g.Leases[i].PermitRequest, r) {
 			g.send(ctx, g.Leases[i])
 		}
@@ -391,6 +413,26 @@ func (g *gate) moved(ctx workflow.Context, held *PermitRequest, r PermitRequest)
 	return true
 }
 
+// newerRun reports whether r comes from another run of held's dispatch
+// than held's, and not from one held was moved from (a late request).
+func newerRun(held, r PermitRequest) bool {
+	return r.RunID != "" && r.RunID != held.RunID && !slices.Contains(held.MovedFrom, r.RunID)
+}
+
+// ended puts the request that waited for lease l to end, if one did, at
+// the head of the waiting ones: it was granted before them.
+func (g *gate) ended(l Lease, now time.Time) {
+	if l.Next == nil {
+		return
+	}
+	next := *l.Next
+	if next.Lease <= 0 {
+		next.Lease = defaultLease
+	}
+	next.At = now
+	g.Waiting = slices.Insert(g.Waiting, 0, next)
+}
+
 // maxMovedFrom bounds PermitRequest.MovedFrom: a dispatch reset again and
 // again, each run's request late, is unlikely past a few.
 const maxMovedFrom = 4
@@ -399,6 +441,14 @@ const maxMovedFrom = 4
 // breaker with how the call ended.
 func (g *gate) done(ctx workflow.Context, d PermitDone, now time.Time) {
 	if i := slices.IndexFunc(g.Waiting, func(w PermitRequest) bool { return w.ID == d.RequestID }); i >= 0 {
+		if w := g.Waiting[i]; d.RunID != "" && w.RunID != "" && d.RunID != w.RunID &&
+			workflow.GetVersion(ctx, changeGateDoneRun, workflow.DefaultVersion, gateDoneRunV1) >= gateDoneRunV1 {
+			// The report of a run a reset ended, taken after the new run's
+			// request (a gate's signals taken in one task, requests
+			// first): before, it ended that request, and its call waited
+			// ten minutes to ask again.
+			return
+		}
 		g.Waiting = slices.Delete(g.Waiting, i, i+1)
 		return
 	}
@@ -408,6 +458,7 @@ func (g *gate) done(ctx workflow.Context, d PermitDone, now time.Time) {
 	}
 	l := g.Leases[i]
 	g.Leases = slices.Delete(g.Leases, i, i+1)
+	g.ended(l, now)
 	cb := g.Flow.CircuitBreaker
 	switch {
 	case cb == nil:
@@ -493,6 +544,7 @@ func (g *gate) reclaim(now time.Time) {
 		if l.Probe {
 			g.NextProbe = now
 		}
+		g.ended(l, now)
 		return true
 	})
 }
@@ -587,6 +639,13 @@ func (g *gate) send(ctx workflow.Context, l Lease) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		err := f.Get(ctx, nil)
 		g.sending--
+		if err == nil {
+			for i := range g.Leases {
+				if o := &g.Leases[i]; o.ID == l.ID && o.RunID == l.RunID {
+					o.Delivered = true
+				}
+			}
+		}
 		if err != nil {
 			// A lease moved to another run since, or granted again to
 			// one, is that run's: its own permit is on its way
@@ -595,6 +654,9 @@ func (g *gate) send(ctx workflow.Context, l Lease) {
 			g.Leases = slices.DeleteFunc(g.Leases, func(o Lease) bool {
 				lost := o.ID == l.ID && (o.RunID == l.RunID ||
 					workflow.GetVersion(ctx, changeGateRun, workflow.DefaultVersion, gateRunV1) < gateRunV1)
+				if lost {
+					g.ended(o, workflow.Now(ctx)) // the newer run that waited for it, if one did
+				}
 				if lost && o.Probe {
 					g.NextProbe = workflow.Now(ctx)
 				}
@@ -723,6 +785,11 @@ func (g *gate) publish(ctx workflow.Context, now time.Time) {
 // state is the gate as the API and the metrics show it.
 func (g *gate) state(now time.Time) dispatcher.FlowState {
 	s := dispatcher.FlowState{Function: g.function, State: dispatcher.FlowClosed, Waiting: len(g.Waiting), InFlight: len(g.Leases)}
+	for _, l := range g.Leases {
+		if l.Next != nil {
+			s.Waiting++ // a reset run's, behind the lease of the run it ended
+		}
+	}
 	if len(g.Waiting) > 0 {
 		s.OldestWaiting = g.Waiting[0].At
 	}

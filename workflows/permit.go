@@ -259,7 +259,14 @@ func (d *dispatch) report(ctx workflow.Context, gate, id, result string) {
 	if ctx.Err() != nil {
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
-	err := workflow.SignalExternalWorkflow(ctx, gate, "", SignalGateDone, PermitDone{RequestID: id, Result: result}).Get(ctx, nil)
+	done := PermitDone{RequestID: id, Result: result}
+	if d.version >= dispatchV16 {
+		// A signal's input is not compared on replay: the reset run
+		// replaying the run it ended sends its own ID, and reports only
+		// what it does afresh.
+		done.RunID = workflow.GetInfo(ctx).WorkflowExecution.RunID
+	}
+	err := workflow.SignalExternalWorkflow(ctx, gate, "", SignalGateDone, done).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("Reporting to the function's gate failed", "Gate", gate, "RequestID", id, "Error", err)
 	}

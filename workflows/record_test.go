@@ -38,7 +38,7 @@ const (
 	recordDispatchVersion   = "v16"
 	recordBulkReplayVersion = "v5"
 	recordSequenceVersion   = "v7"
-	recordGateVersion       = "v2"
+	recordGateVersion       = "v3"
 )
 
 // TestRecordHistories runs real dispatches and bulk replays on a dev
@@ -484,8 +484,10 @@ func (r *recorder) recordIdleOpenGate() {
 //     reclaimed; then the first run asks late, which changes nothing;
 //   - moved-lease: its permit is out to a run (a workflow of the
 //     recorder's own stands in for the dispatch) when the new run asks:
-//     the lease moves, its permit goes again, does not arrive, and the
-//     lease ends.
+//     the new run waits for the lease (gate-moved-waits), which ends when
+//     the first run reports; the permit goes to the new run, does not
+//     arrive, and the lease ends. (Gate v2's moved-lease was recorded
+//     before: the lease moved at once.)
 func (r *recorder) recordMovedGate() {
 	r.t.Helper()
 	now := time.Now().UTC()
@@ -527,6 +529,12 @@ func (r *recorder) recordMovedGate() {
 		return "waiting for the permit to reach its run"
 	})
 	ask(lease, "moved-lease", target.GetID(), gone2)
+	// The run the permit reached reports its call (gate-moved-waits: the
+	// new run's request waited for it), and the permit goes to the new run.
+	if err := r.c.SignalWorkflow(r.ctx(), lease.GetID(), "", workflows.SignalGateDone,
+		workflows.PermitDone{RequestID: "moved-lease", Result: workflows.PermitOK, RunID: target.GetRunID()}); err != nil {
+		r.t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

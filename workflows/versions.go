@@ -49,6 +49,10 @@ const (
 	changeGateRun = "gate-run"
 	// changeGateRate, of its own for the same reason.
 	changeGateRate = "gate-rate"
+	// changeGateMovedWaits, of its own for the same reason.
+	changeGateMovedWaits = "gate-moved-waits"
+	// changeGateDoneRun, of its own for the same reason.
+	changeGateDoneRun = "gate-done-run"
 )
 
 // Dispatch versions.
@@ -383,3 +387,23 @@ const gateRunV1 workflow.Version = 1
 // raised rate waited for the old rate's next slot. Asked only then, so no
 // other run records the marker.
 const gateRateV1 workflow.Version = 1
+
+// gateMovedWaitsV1 (changeGateMovedWaits): a request that comes again from
+// a newer run of its dispatch (a reset's) while the permit delivered to
+// the run before is out waits for that lease to end (reported, or
+// reclaimed), then for its turn like any: the run it went to may still be
+// calling, as a reset does not stop an activity in flight. Before
+// (gateRunV1), the permit went to the newer run at once, beside that
+// call, past the function's concurrency, its pause or its open circuit.
+// A permit that never reached its run still moves at once. Asked only
+// then, so no other run records the marker.
+const gateMovedWaitsV1 workflow.Version = 1
+
+// gateDoneRunV1 (changeGateDoneRun): the report of a run whose request
+// another run of its dispatch has asked again (PermitDone.RunID, from
+// dispatchV16) leaves the newer run's waiting request alone. Before, the
+// signals of a reset gate, taken in one task, requests first, had the
+// ended run's report end the new run's request, whose call waited ten
+// minutes to ask again. Asked only then, so no other run records the
+// marker.
+const gateDoneRunV1 workflow.Version = 1
