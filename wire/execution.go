@@ -428,6 +428,12 @@ func fromOutcome(o dispatcher.ActionOutcome) ActionOutcome {
 		ActionName: o.ActionName, Type: o.Type, Status: o.Status, Attempts: o.Attempts,
 		StartTimestamp: optionalMillis(o.StartedAt), FinishTimestamp: optionalMillis(o.FinishedAt),
 		HTTPStatus: o.HTTPStatus, MessageID: o.MessageID}
+	if (o.Status == dispatcher.OutcomeFailed || o.Status == dispatcher.OutcomeCanceled) && !o.Unanswered {
+		// No server has it: before, a mail that failed on its template or
+		// recipients showed a Message-ID, which support looked for in mail
+		// logs.
+		out.MessageID = ""
+	}
 	if o.Status == dispatcher.OutcomeSkipped {
 		out.SkipReason, out.SkipDetail = o.SkipReason, o.Error
 		return out

@@ -143,6 +143,7 @@ function progressView(ctx, id, named) {
   const problems = h('div', { id: 'bulk-problems' });
   ctx.main.append(h('div', { class: 'card' }, h('div', { class: 'progress-row' }, bar, percent), state, controls), problems, details);
   let last = null;
+  let known = false; // a progress was read once
 
   const act = async (verb, button) => {
     if (verb === 'cancel') {
@@ -171,7 +172,12 @@ function progressView(ctx, id, named) {
       bar.max = 1;
       bar.value = frac;
       percent.textContent = `${Math.floor(frac * 100)} %`;
+    } else if (!known) {
+      // None known yet: before, "0 %" of a bulk replay half done.
+      bar.removeAttribute('value'); // indeterminate
+      percent.textContent = '? %';
     }
+    known = known || !st.progressUnknown;
     const shown = st.status === 'running' && p.paused ? 'paused' : st.status;
     replace(state, 
       h('p', {}, badge(shown, { id: 'bulk-status' }), ' ', st.progressUnknown
@@ -194,8 +200,12 @@ function progressView(ctx, id, named) {
     // Rebuilt only when they change, so that focus stays on them.
     const key = `${st.status}/${p.paused}/${p.remaining > 0}/${Boolean(st.progressUnknown)}`;
     if (key !== last) {
+      // The pressed button goes with the old ones: focus moves to the one
+      // that takes its place (Pause ⇄ Resume), not to the page's body.
+      const focused = controls.contains(document.activeElement) ? document.activeElement.id : null;
       replace(controls, buttons);
       last = key;
+      if (focused) (controls.querySelector('#bulk-pause, #bulk-resume') || controls.querySelector('button, a'))?.focus();
     }
     const f = st.filter || {};
     replace(details, 
