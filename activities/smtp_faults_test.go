@@ -316,13 +316,7 @@ func sendWithin6sAt(t *testing.T, a *activities.Effects, in dispatcher.MailInput
 // attempt. Before, it failed, and with no attempt left the mail was never
 // sent.
 func TestSendMailWaitsForADeadAttemptsClaim(t *testing.T) {
-	smtp := &scriptedSMTP{}
-	store := newFakeStore()
-	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
-	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + smtp.start(t) + "?starttls=none", MailFrom: "a@example.com"})
-	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1", Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"}
-	held := time.Now().Add(time.Second)
-	store.claims[in.MessageID] = held                                     // the dead attempt's
+	smtp, a, in, held := deadAttemptsClaim(t)                             // the dead attempt's
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a regular attempt's
 	defer cancel()
 	if _, err := a.SendMail(ctx, in); err != nil {
@@ -343,13 +337,7 @@ func TestSendMailWaitsForADeadAttemptsClaim(t *testing.T) {
 // answer, and the attempt after it sent a third copy while the server
 // was still taking the second.
 func TestSendMailDoesNotSendWithTheRestOfAnAttempt(t *testing.T) {
-	smtp := &scriptedSMTP{}
-	store := newFakeStore()
-	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
-	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + smtp.start(t) + "?starttls=none", MailFrom: "a@example.com"})
-	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1", Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"}
-	held := time.Now().Add(time.Second)
-	store.claims[in.MessageID] = held // the dead attempt's
+	smtp, a, in, _ := deadAttemptsClaim(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := a.SendMail(ctx, in)
@@ -360,4 +348,18 @@ func TestSendMailDoesNotSendWithTheRestOfAnAttempt(t *testing.T) {
 	if n := smtp.conns.Load(); n != 0 {
 		t.Fatalf("the server got %d connections, want none", n)
 	}
+}
+
+// deadAttemptsClaim is a mail whose claim a dead attempt holds for one
+// more second, the activities to send it with, and their SMTP server.
+func deadAttemptsClaim(t *testing.T) (*scriptedSMTP, *activities.Effects, dispatcher.MailInput, time.Time) {
+	t.Helper()
+	smtp := &scriptedSMTP{}
+	store := newFakeStore()
+	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "s", Text: "t"}
+	a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + smtp.start(t) + "?starttls=none", MailFrom: "a@example.com"})
+	in := dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1", Recipients: dispatcher.Recipients{To: []string{"x@example.com"}}, MessageID: "m1@dispatcher"}
+	held := time.Now().Add(time.Second)
+	store.claims[in.MessageID] = held
+	return smtp, a, in, held
 }

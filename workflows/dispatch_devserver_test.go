@@ -528,24 +528,7 @@ func TestDispatchCanceledWithItsPermit(t *testing.T) {
 func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
 	c := testenv.TemporalClient(t)
 	const queue = "dispatch-reset-permit"
-	requests := make(chan workflows.PermitRequest, 10) // the test is the gate
-	var calls atomic.Int32
-	t.Cleanup(permitWorker(t, c, queue, requests, &calls).Stop)
-	grant := func(runID string) {
-		t.Helper()
-		var req workflows.PermitRequest
-		select {
-		case req = <-requests:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("run %s asked for no permit", runID)
-		}
-		if req.RunID != runID {
-			t.Fatalf("the request came from run %q, want %q", req.RunID, runID)
-		}
-		if err := c.SignalWorkflow(t.Context(), "dispatch-reset-permit", runID, workflows.SignalPermit, workflows.PermitGrant{RequestID: req.ID, RunID: runID}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	calls, grant := testGate(t, c, queue, "dispatch-reset-permit")
 	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-reset-permit", TaskQueue: queue}, workflows.WorkflowDispatch, gatedInput("reset-permit"))
 	if err != nil {
 		t.Fatal(err)
@@ -588,24 +571,7 @@ func TestResetDispatchAsksForAPermitOfItsOwn(t *testing.T) {
 func TestResetAfterAPermitRequestAsksAgain(t *testing.T) {
 	c := testenv.TemporalClient(t)
 	const queue, id = "dispatch-reset-after-request", "dispatch-reset-after-request"
-	requests := make(chan workflows.PermitRequest, 10) // the test is the gate
-	var calls atomic.Int32
-	t.Cleanup(permitWorker(t, c, queue, requests, &calls).Stop)
-	grant := func(runID string) {
-		t.Helper()
-		var req workflows.PermitRequest
-		select {
-		case req = <-requests:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("run %s asked for no permit (%d calls)", runID, calls.Load())
-		}
-		if req.RunID != runID {
-			t.Fatalf("the request came from run %q, want %q", req.RunID, runID)
-		}
-		if err := c.SignalWorkflow(t.Context(), id, runID, workflows.SignalPermit, workflows.PermitGrant{RequestID: req.ID, RunID: runID}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	calls, grant := testGate(t, c, queue, id)
 	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, gatedInput("reset-after-request"))
 	if err != nil {
 		t.Fatal(err)
@@ -642,6 +608,30 @@ func TestResetAfterAPermitRequestAsksAgain(t *testing.T) {
 		t.Fatalf("reset run: %v, %d calls; want it completed after its own permit, 2 calls in all", err, calls.Load())
 	}
 	replays(t, c, c.GetWorkflow(t.Context(), id, second))
+}
+
+// testGate starts a worker on queue whose permit requests the test
+// answers, as the gate: grant waits for run runID of dispatch id to ask,
+// and sends it its permit. calls counts the calls made.
+func testGate(t *testing.T, c client.Client, queue, id string) (calls *atomic.Int32, grant func(runID string)) {
+	requests := make(chan workflows.PermitRequest, 10)
+	calls = new(atomic.Int32)
+	t.Cleanup(permitWorker(t, c, queue, requests, calls).Stop)
+	return calls, func(runID string) {
+		t.Helper()
+		var req workflows.PermitRequest
+		select {
+		case req = <-requests:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("run %s asked for no permit (%d calls)", runID, calls.Load())
+		}
+		if req.RunID != runID {
+			t.Fatalf("the request came from run %q, want %q", req.RunID, runID)
+		}
+		if err := c.SignalWorkflow(t.Context(), id, runID, workflows.SignalPermit, workflows.PermitGrant{RequestID: req.ID, RunID: runID}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // waitForEvent polls the history of a run until it holds an event of typ;

@@ -513,17 +513,7 @@ func TestSequenceCanceledWhileContinuingAsNew(t *testing.T) {
 	e.send(time.Hour, true, "e2", "e3", "e4", "e5")
 	e.suggest(2 * time.Hour)
 	e.send(2*time.Hour+time.Minute, true, "e6")
-	var canceled *temporal.CanceledError
-	if err := e.run(t, workflows.SequenceInput{}); !errors.As(err, &canceled) {
-		t.Fatalf("the Sequence ended with %v, want canceled", err)
-	}
-	var refused []string
-	for _, in := range e.overflows {
-		refused = append(refused, in.Event.ID)
-	}
-	if slices.Sort(refused); !slices.Equal(refused, []string{"e2", "e3", "e4", "e5", "e6"}) {
-		t.Errorf("dispatched as refused %v, want e2 to e6: the waiting events, and the overflows", refused)
-	}
+	e.canceledRefusing(t, "e2", "e3", "e4", "e5", "e6")
 }
 
 // A canceled Sequence loses none of its waiting events: the dispatch in
@@ -568,6 +558,24 @@ func TestSequenceCanceledDispatchesItsWaitingEvents(t *testing.T) {
 	}
 }
 
+// canceledRefusing runs the Sequence, which is to end canceled having
+// dispatched the events ids as refused: the waiting ones and the
+// overflows.
+func (e *sequenceEnv) canceledRefusing(t *testing.T, ids ...string) {
+	t.Helper()
+	var canceled *temporal.CanceledError
+	if err := e.run(t, workflows.SequenceInput{}); !errors.As(err, &canceled) {
+		t.Fatalf("the Sequence ended with %v, want canceled", err)
+	}
+	var refused []string
+	for _, in := range e.overflows {
+		refused = append(refused, in.Event.ID)
+	}
+	if slices.Sort(refused); !slices.Equal(refused, ids) {
+		t.Errorf("dispatched as refused %v, want %v: the waiting events, and the overflows", refused, ids)
+	}
+}
+
 // An event that overflows a canceled Sequence while its dispatch in
 // flight winds down is dispatched as an overflow, as before the cancel.
 // Before, its dispatch was started on the canceled context, which starts
@@ -581,17 +589,7 @@ func TestSequenceCanceledOverflowsWhileItsDispatchWindsDown(t *testing.T) {
 	e.send(time.Second, true, "e2", "e3", "e4")
 	e.RegisterDelayedCallback(e.CancelWorkflow, 30*time.Second)
 	e.send(time.Minute, true, "e5", "e6") // e1 still winds down
-	var canceled *temporal.CanceledError
-	if err := e.run(t, workflows.SequenceInput{}); !errors.As(err, &canceled) {
-		t.Fatalf("the Sequence ended with %v, want canceled", err)
-	}
-	var refused []string
-	for _, in := range e.overflows {
-		refused = append(refused, in.Event.ID)
-	}
-	if slices.Sort(refused); !slices.Equal(refused, []string{"e2", "e3", "e4", "e5", "e6"}) {
-		t.Errorf("dispatched as refused %v, want e2 to e6: the waiting events, and the overflows", refused)
-	}
+	e.canceledRefusing(t, "e2", "e3", "e4", "e5", "e6")
 }
 
 // A Sequence canceled while it awaits the dispatch an earlier run handed
