@@ -185,12 +185,26 @@ func (e *Executions) listUnreplayed(ctx context.Context, q string, size int, pag
 	}
 	at := func(p unreplayedAt) string { return e.encodeToken(ctx, unreplayedToken, p.bytes()) }
 	var page dispatcher.ExecutionPage
+	from := pos // where the token points, should its run not be found
 	for scanned := 0; ; {
 		infos, next, err := e.list(ctx, q, dispatcher.MaxExecutionPage, pos.token)
 		if err != nil {
 			return dispatcher.ExecutionPage{}, err
 		}
-		first := pos.start(infos)
+		first, found := pos.start(infos)
+		switch {
+		case found:
+		case len(next) > 0 && scanned < unreplayedScan:
+			// Runs that failed since came first and pushed it down (the
+			// first page has no token to hold its place): it is further on.
+			scanned += len(infos)
+			pos.token = next
+			continue
+		default: // gone (its retention passed), or too far: its place
+			from.after = ""
+			pos = from
+			continue
+		}
 		xs := e.toExecutions(infos[first:])
 		if err := e.markReplayed(ctx, xs); err != nil {
 			return dispatcher.ExecutionPage{}, err
@@ -218,8 +232,9 @@ func (e *Executions) listUnreplayed(ctx context.Context, q string, size int, pag
 }
 
 // unreplayedAt is where a list that hides replayed runs goes on: in the
-// page Temporal answers for token, after the run after, or, when that run
-// is no longer there (its retention passed), after the first skip runs.
+// page Temporal answers for token, or a page after it, after the run
+// after, or, when that run is no longer there (its retention passed),
+// after the first skip runs of that page.
 // Not by a count alone: the first page has no token, and a run that
 // failed since comes first in it; nor every page after: a token may point
 // among the running ones, which close. The position is by the run.
@@ -253,17 +268,18 @@ func readUnreplayedAt(b []byte) (unreplayedAt, error) {
 }
 
 // start is the index in infos, the page read for p.token, of the first run
-// not given yet.
-func (p unreplayedAt) start(infos []*workflowpb.WorkflowExecutionInfo) int {
+// not given yet, and whether infos has it: the one after p.after, else,
+// without p.after, the one after the first p.skip.
+func (p unreplayedAt) start(infos []*workflowpb.WorkflowExecutionInfo) (int, bool) {
 	if p.after == "" {
-		return 0
+		return min(p.skip, len(infos)), true
 	}
 	for i, info := range infos {
 		if info.GetExecution().GetRunId() == p.after {
-			return i + 1
+			return i + 1, true
 		}
 	}
-	return min(p.skip, len(infos))
+	return 0, false
 }
 
 // toExecutions is toExecution of each of infos.

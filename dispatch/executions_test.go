@@ -941,6 +941,38 @@ func TestListHidesReplayedRuns(t *testing.T) {
 	}
 }
 
+// A list hiding replayed runs goes on after the run its page gave even
+// when more runs than a Temporal page holds came first since. Before, that
+// run fell out of the page read again, and the list went on after as many
+// runs, giving runs again.
+func TestListHidesReplayedRunsPushedDown(t *testing.T) {
+	e := newExecutionsEnv(t)
+	var failed []string // newest first
+	for i := range 3 {
+		failed = slices.Insert(failed, 0, e.dispatch(fmt.Sprintf("down-%d", i), "signup", true).WorkflowID)
+	}
+	f := dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}
+	e.list(f, slices.Clone(failed)...) // which sorts them
+	first, err := e.ex.List(e.ctx(), f, dispatcher.ListRequest{Limit: 1, HideReplayed: true})
+	if err != nil || len(first.Executions) != 1 || first.Executions[0].WorkflowID != failed[0] {
+		t.Fatalf("the first page: %+v, %v; want %s", first.Executions, err, failed[0])
+	}
+	const more = dispatcher.MaxExecutionPage + 5
+	for i := range more {
+		e.dispatch(fmt.Sprintf("later-%d", i), "signup", false)
+	}
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if n, err := e.ex.Count(e.ctx(), f); err != nil || n < more+3 {
+			return fmt.Sprintf("%d failed dispatches listed (%v), want %d", n, err, more+3)
+		}
+		return ""
+	})
+	next, err := e.ex.List(e.ctx(), f, dispatcher.ListRequest{Limit: 1, PageToken: first.NextPageToken, HideReplayed: true})
+	if err != nil || len(next.Executions) != 1 || next.Executions[0].WorkflowID != failed[1] {
+		t.Fatalf("the second page after %d failures since: %+v, %v; want %s", more, next.Executions, err, failed[1])
+	}
+}
+
 // A reset of a run that a replay has superseded makes none of its
 // actions: the replay may have made them under its own keys, which the
 // reset run, carrying the input of the run it resets, does not know.
