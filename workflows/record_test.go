@@ -37,7 +37,7 @@ import (
 const (
 	recordDispatchVersion   = "v16"
 	recordBulkReplayVersion = "v5"
-	recordSequenceVersion   = "v7"
+	recordSequenceVersion   = "v8"
 	recordGateVersion       = "v3"
 )
 

@@ -346,9 +346,12 @@ func (s *sequence) overflow(ctx workflow.Context, d SequencedDispatch) {
 // refuse starts the dispatch of d now, as one that runs none of its
 // actions, each failing with FailureOrderingOverflow and reason.
 func (s *sequence) refuse(ctx workflow.Context, d SequencedDispatch, reason string) {
-	if ctx.Err() != nil &&
-		workflow.GetVersion(ctx, changeSequenceCanceledOverflow, workflow.DefaultVersion, sequenceCanceledOverflowV1) >= sequenceCanceledOverflowV1 {
-		ctx, _ = workflow.NewDisconnectedContext(ctx) // a child of a canceled context never starts
+	if workflow.GetVersion(ctx, changeSequenceOverflowDetached, workflow.DefaultVersion, sequenceOverflowDetachedV1) >= sequenceOverflowDetachedV1 ||
+		ctx.Err() != nil && workflow.GetVersion(ctx, changeSequenceCanceledOverflow, workflow.DefaultVersion, sequenceCanceledOverflowV1) >= sequenceCanceledOverflowV1 {
+		// A child of a canceled context never starts, and one started
+		// before its parent's cancel is canceled with it: an overflow is
+		// to fail as one, to be found and replayed.
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
 	in := d.Input
 	// The version its intake chose, at least the first that runs an

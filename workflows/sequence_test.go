@@ -36,6 +36,10 @@ type sequenceEnv struct {
 	// windDown is how long a dispatch takes to close once canceled, as
 	// a real one waits for its attempts in flight.
 	windDown time.Duration
+	// overflowTakes is how long an overflow dispatch takes to fail;
+	// canceledOverflows counts those canceled meanwhile.
+	overflowTakes     time.Duration
+	canceledOverflows int
 }
 
 func newSequenceEnv(t *testing.T) *sequenceEnv {
@@ -47,6 +51,10 @@ func newSequenceEnv(t *testing.T) *sequenceEnv {
 	e.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.DispatchInput) (workflows.DispatchResult, error) {
 		id, start := in.Event.ID, workflow.Now(ctx)
 		if in.Overflow != "" {
+			if err := workflow.Sleep(ctx, e.overflowTakes); err != nil {
+				record(func() { e.canceledOverflows++ })
+				return workflows.DispatchResult{}, err
+			}
 			record(func() { e.overflows = append(e.overflows, in) })
 			return workflows.DispatchResult{}, temporal.NewNonRetryableApplicationError("overflow", dispatcher.FailureDispatch, nil)
 		}
@@ -590,6 +598,23 @@ func TestSequenceCanceledOverflowsWhileItsDispatchWindsDown(t *testing.T) {
 	e.RegisterDelayedCallback(e.CancelWorkflow, 30*time.Second)
 	e.send(time.Minute, true, "e5", "e6") // e1 still winds down
 	e.canceledRefusing(t, "e2", "e3", "e4", "e5", "e6")
+}
+
+// An overflow dispatch started just before its Sequence is canceled is
+// not canceled with it: it fails as an overflow, to be found and replayed
+// as one. Before, it was canceled, maybe before its first task.
+func TestSequenceCancelLeavesItsOverflowsAlone(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.pad = strings.Repeat("x", 400<<10) // 3 wait, a 4th overflows
+	e.overflowTakes = time.Minute
+	e.send(0, true, "e1")
+	e.send(time.Second, true, "e2", "e3", "e4")
+	e.send(2*time.Second, true, "e5") // overflows
+	e.RegisterDelayedCallback(e.CancelWorkflow, 10*time.Second)
+	e.canceledRefusing(t, "e2", "e3", "e4", "e5")
+	if e.canceledOverflows != 0 {
+		t.Errorf("%d overflow dispatches canceled with their Sequence, want none", e.canceledOverflows)
+	}
 }
 
 // A Sequence canceled while it awaits the dispatch an earlier run handed

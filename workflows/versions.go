@@ -36,6 +36,8 @@ const (
 	changeSequenceDuplicate = "sequence-duplicate"
 	// changeSequenceCanceledOverflow, of its own for the same reason.
 	changeSequenceCanceledOverflow = "sequence-canceled-overflow"
+	// changeSequenceOverflowDetached, of its own for the same reason.
+	changeSequenceOverflowDetached = "sequence-overflow-detached"
 	changeGate                     = "gate"
 	// changeGateSending, of its own for the same reason.
 	changeGateSending = "gate-sending"
@@ -336,6 +338,14 @@ const sequenceDuplicateV1 workflow.Version = 1
 // context, which starts nothing, and the event was lost. Asked only then,
 // so no other run records the marker.
 const sequenceCanceledOverflowV1 workflow.Version = 1
+
+// sequenceOverflowDetachedV1 (changeSequenceOverflowDetached): every
+// overflow dispatch starts on a disconnected context, so that a cancel of
+// its Sequence soon after does not cancel it too: it fails as an overflow
+// (OrderingOverflow), to be found and replayed as one. Before, one started
+// just before the cancel was canceled with the Sequence, maybe before its
+// first task, and closed canceled. Asked at a run's first overflow.
+const sequenceOverflowDetachedV1 workflow.Version = 1
 
 // Gate versions.
 const (
