@@ -645,8 +645,7 @@ func (g *gate) send(ctx workflow.Context, l Lease) {
 					o.Delivered = true
 				}
 			}
-		}
-		if err != nil {
+		} else {
 			// A lease moved to another run since, or granted again to
 			// one, is that run's: its own permit is on its way
 			// (gateRunV1; before, every lease of the request ended).
