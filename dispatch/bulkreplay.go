@@ -132,7 +132,8 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 // idempotency key, its ID is derived from the key and the actor, so a
 // request that comes again answers with the bulk replay it started.
 // Errors: EINVALID for a bad request, ESTATE when its filter matches no
-// dispatch (NothingToReplay: nothing started), EUNAVAILABLE.
+// dispatch (NothingToReplay: nothing started) or the tenant runs
+// MaxRunningBulkReplays already, EUNAVAILABLE.
 func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest) (dispatcher.BulkReplayStatus, error) {
 	if err := checkBulk(&r, e.now()); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
@@ -175,6 +176,9 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 		// the filter, which is what is too narrow.
 		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "%s (%s); no bulk replay was started",
 			dispatcher.NothingToReplay, filterText(r.Filter))
+	}
+	if err := e.roomForBulk(ctx); err != nil {
+		return dispatcher.BulkReplayStatus{}, err
 	}
 	// Recorded before it starts, so none runs unrecorded; a request that
 	// comes again with its idempotency key is recorded again.
@@ -320,12 +324,30 @@ func (e *Executions) bulkInput(ctx context.Context, id, runID string) (workflows
 // but a running one's Progress.Paused says whether it is paused. A bulk
 // replay that continued as new is listed once, as its latest run.
 func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.BulkReplayStatus, error) {
+	infos, err := e.bulkRuns(ctx, "ExecutionStatus != 'ContinuedAsNew'", limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dispatcher.BulkReplayStatus, 0, len(infos))
+	for _, info := range infos {
+		st, _, err := e.bulkStatus(ctx, info)
+		if err != nil && !undecryptable(err) { // listed without its request, which its own GET explains
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	e.markPaused(ctx, out, infos)
+	return out, nil
+}
+
+// bulkRuns returns at most limit runs of the caller's tenant's bulk
+// replays that match cond, in visibility's order.
+func (e *Executions) bulkRuns(ctx context.Context, cond string, limit int) ([]*workflowpb.WorkflowExecutionInfo, error) {
 	// By ID, which carries the tenant: bulk replays have no Tenant
 	// search attribute. The prefix of the implicit tenant's is also that
 	// of a tenant named bulk-replay-…, whose own owned leaves out.
 	prefix := dispatcher.TenantWorkflowID(dispatcher.CallerOf(ctx).Tenant, dispatcher.BulkReplayIDPrefix)
-	q := "WorkflowType = " + quote(workflows.WorkflowBulkReplay) + " AND WorkflowId STARTS_WITH " + quote(prefix) +
-		" AND ExecutionStatus != 'ContinuedAsNew'"
+	q := "WorkflowType = " + quote(workflows.WorkflowBulkReplay) + " AND WorkflowId STARTS_WITH " + quote(prefix) + " AND " + cond
 	var infos []*workflowpb.WorkflowExecutionInfo
 	for token := []byte(nil); len(infos) < limit; {
 		page, next, err := e.list(ctx, q, limit-len(infos), token)
@@ -341,16 +363,27 @@ func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.B
 			break
 		}
 	}
-	out := make([]dispatcher.BulkReplayStatus, 0, len(infos))
-	for _, info := range infos {
-		st, _, err := e.bulkStatus(ctx, info)
-		if err != nil && !undecryptable(err) { // listed without its request, which its own GET explains
-			return nil, err
-		}
-		out = append(out, st)
+	return infos, nil
+}
+
+// MaxRunningBulkReplays is how many bulk replays a tenant may have running
+// (paused ones included) at once: each may replay up to 100 dispatches a
+// second, with every mail and call of theirs, so without a bound one
+// user with REPLAY_EXECUTIONS could have a tenant's functions called, and
+// its workers kept busy, at any rate.
+const MaxRunningBulkReplays = 10
+
+// roomForBulk refuses, ESTATE, a new bulk replay while the tenant has
+// MaxRunningBulkReplays running. It reads visibility, which learns of a
+// start within a second or so: requests that all come within that time
+// may start a few more.
+func (e *Executions) roomForBulk(ctx context.Context) error {
+	running, err := e.bulkRuns(ctx, "ExecutionStatus = 'Running'", MaxRunningBulkReplays)
+	if err != nil || len(running) < MaxRunningBulkReplays {
+		return err
 	}
-	e.markPaused(ctx, out, infos)
-	return out, nil
+	return dispatcher.Errorf(dispatcher.ESTATE, "%d bulk replays are running, paused ones included, the most a tenant may run at once: "+
+		"wait for one to end, or cancel one (GET /executions/v1/replays lists them); no bulk replay was started", MaxRunningBulkReplays)
 }
 
 // markPaused sets Progress.Paused of the running bulk replays of bs (of

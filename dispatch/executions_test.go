@@ -840,6 +840,51 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	}
 }
 
+// A tenant runs at most MaxRunningBulkReplays bulk replays at once; the
+// next is refused, naming what to do, until one ends; another tenant's
+// are not counted. Before, any number ran, each at up to 100 replays a
+// second.
+func TestBulkReplaysRunningAreBounded(t *testing.T) {
+	e := newExecutionsEnv(t)
+	_, f := e.failed("ev-bound")
+	// Bulk replays that run until the test ends: no worker polls their
+	// task queue.
+	var ids []string
+	for range dispatch.MaxRunningBulkReplays {
+		id := dispatcher.BulkReplayIDPrefix + dispatcher.NewID(time.Now())
+		if _, err := e.c.ExecuteWorkflow(e.ctx(), client.StartWorkflowOptions{ID: id, TaskQueue: "nobody-polls"}, workflows.WorkflowBulkReplay,
+			workflows.BulkReplayInput{Filter: f, Config: dispatcher.ReplayConfigOriginal, Rate: dispatcher.DefaultReplayRate, Actor: "eve"}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.c.TerminateWorkflow(context.Background(), id, "", "test over") })
+		ids = append(ids, id)
+	}
+	req := dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 0.01, Actor: "ann"}
+	testenv.Eventually(t, 10*time.Second, func() string { // once visibility has them all
+		if err := e.ex.RoomForBulk(e.ctx()); dispatcher.ErrorCode(err) != dispatcher.ESTATE {
+			return fmt.Sprintf("room for a bulk replay: %v; want ESTATE", err)
+		}
+		return ""
+	})
+	_, err := e.ex.StartBulkReplay(e.ctx(), req)
+	if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "cancel one") {
+		t.Fatalf("a bulk replay past the bound: %v; want ESTATE saying what to do", err)
+	}
+	if err := e.ex.RoomForBulk(dispatcher.WithCaller(e.ctx(), dispatcher.Caller{Tenant: "acme"})); err != nil {
+		t.Fatalf("another tenant: %v; want room for its bulk replays", err)
+	}
+	if err := e.c.TerminateWorkflow(e.ctx(), ids[0], "", "making room"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if err := e.ex.RoomForBulk(e.ctx()); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	e.startSlowBulkReplay(req)
+}
+
 // A reset from the Temporal Web UI or CLI supersedes the run it ends, as
 // a replay does: the list links the ended run to the new one, and the
 // failures summary, a bulk replay's dry run and its pages pass over it.

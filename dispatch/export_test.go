@@ -1,6 +1,9 @@
 package dispatch
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SetSearchAttributesRecheck sets how often SearchAttributesCheck asks
 // again once they are usable, until the test ends.
@@ -9,3 +12,6 @@ func SetSearchAttributesRecheck(t interface{ Cleanup(func()) }, d time.Duration)
 	searchAttributesRecheck = d
 	t.Cleanup(func() { searchAttributesRecheck = old })
 }
+
+// RoomForBulk is roomForBulk, for the tests.
+func (e *Executions) RoomForBulk(ctx context.Context) error { return e.roomForBulk(ctx) }
