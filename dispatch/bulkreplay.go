@@ -158,9 +158,7 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 	// visibility count, cheap next to a workflow that would start only to
 	// replay nothing. It races with the runs that close meanwhile, as
 	// the workflow's own count does: one that fails after it is left out,
-	// as it would be had the request come a moment sooner. Runs a replay
-	// superseded are counted: telling them apart lists them (the dry run
-	// does), and a bulk replay of only those passes over them.
+	// as it would be had the request come a moment sooner.
 	f := r.Filter
 	if now := e.now(); f.To.IsZero() || f.To.After(now) {
 		f.To = now
@@ -176,6 +174,15 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 		// the filter, which is what is too narrow.
 		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "%s (%s); no bulk replay was started",
 			dispatcher.NothingToReplay, filterText(r.Filter))
+	}
+	if replayed, err := e.allSuperseded(ctx, f, n); err != nil {
+		return dispatcher.BulkReplayStatus{}, err
+	} else if replayed {
+		// The same again once they are replayed (a request sent twice
+		// without a key, a script run again), which the bulk replay
+		// would pass over, ending 0 of 0.
+		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "%s (%s) that is not replayed already: all %d it matches were replayed since; no bulk replay was started",
+			dispatcher.NothingToReplay, filterText(r.Filter), n)
 	}
 	if err := e.roomForBulk(ctx); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
@@ -204,6 +211,37 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 	return dispatcher.BulkReplayStatus{ID: id, Status: dispatcher.ExecutionRunning, Request: r, Start: e.now(),
 		WebURL: e.webURL(id, run.GetRunID())}, nil
 }
+
+// allSuperseded reports whether each of the n runs f matches has been
+// superseded by a replay or a reset, for n up to supersededCheck: more
+// are taken for some that are not, rather than listed on every request.
+func (e *Executions) allSuperseded(ctx context.Context, f dispatcher.ExecutionFilter, n int64) (bool, error) {
+	if n > supersededCheck {
+		return false, nil
+	}
+	q, err := executionQuery(ctx, f)
+	if err != nil {
+		return false, err
+	}
+	infos, _, err := e.listAll(ctx, q, supersededCheck)
+	if err != nil || len(infos) == 0 {
+		return false, err
+	}
+	superseded, err := e.supersededBy(ctx, refs(infos))
+	if err != nil {
+		return false, err
+	}
+	for _, info := range infos {
+		if superseded[info.GetExecution().GetRunId()] == "" {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// supersededCheck is the most runs a bulk replay's request lists to find
+// whether a replay superseded them all.
+const supersededCheck = 1000
 
 // keyedBulk returns bulk replay id, which an earlier request with r's
 // Idempotency-Key started, if r asks for the same replays. ENOTFOUND when
