@@ -56,6 +56,14 @@ const (
 	// the event's turn, so its actions were not run. The dispatch keeps
 	// the event: replay it to run them, out of the key's order.
 	FailureOrderingOverflow = "OrderingOverflow"
+	// FailureHistoryFull: the action was not attempted: its attempt's
+	// input (the event, the action's data) would have taken its
+	// dispatch's history past the most a run keeps (DispatchHistoryBudget),
+	// near the size at which Temporal ends a run, with every action not
+	// made yet. A dispatch of many actions of a large event whose calls
+	// retry or outlast a first attempt. Replay it: each run makes as many
+	// as fit.
+	FailureHistoryFull = "HistoryFull"
 	// FailureCanceled: the dispatch was canceled before the action finished.
 	FailureCanceled = "Canceled"
 	// FailureSuperseded: an action of a run reset from the Temporal Web
@@ -78,7 +86,7 @@ func FailureClasses() []string {
 	return []string{
 		FailureTemplate, FailureRecipient, FailureNotFound, FailureSMTPPermanent, FailureSMTPTemporary,
 		FailureHTTPPermanent, FailureHTTPTemporary, FailureOutboundRefused, FailureStore, FailureTask,
-		FailureTimeout, FailureSlotMissed, FailureOrderingOverflow, FailureCanceled, FailureSuperseded,
+		FailureTimeout, FailureSlotMissed, FailureOrderingOverflow, FailureHistoryFull, FailureCanceled, FailureSuperseded,
 		FailureUnexpected, FailureTerminated,
 	}
 }

@@ -54,14 +54,16 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 
 // showFailures upserts the failed actions' search attributes while
 // another action of the dispatch waits for its startTimestamp
-// (dispatchV10), as finish does when the dispatch closes: the failure is
-// found by its class, and counted in the list, while the dispatch is
-// scheduled. It runs when an action fails while one waits, and when the
-// first begins to wait after some failed (coroutines run in the order of
-// the actions: one that fails without a call fails before the next
-// begins to wait). A canceled dispatch's are upserted as it closes.
+// (dispatchV10) or goes on slowly (dispatchV17: retries, or makes a long
+// call), as finish does when the dispatch closes: the failure is found by
+// its class, and counted in the list, while the dispatch is scheduled or
+// running. It runs when an action fails while one waits or goes on, and
+// when the first begins to wait or to go on after some failed (coroutines
+// run in the order of the actions: one that fails without a call fails
+// before the next begins to wait). A canceled dispatch's are upserted as
+// it closes.
 func (d *dispatch) showFailures(ctx workflow.Context) {
-	if d.version < dispatchV10 || d.waiting == 0 || ctx.Err() != nil {
+	if d.version < dispatchV10 || d.waiting == 0 && d.slow == 0 || ctx.Err() != nil {
 		return
 	}
 	var ids, classes []string
@@ -287,7 +289,9 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 		if strings.Contains(string(in.Data), "{{") {
 			bound = dispatcher.MaxTaskPayloadBytes + 1<<10
 		}
-		d.paceSize(ctx, bound)
+		if err := d.paceSize(ctx, bound); err != nil {
+			return err
+		}
 	}
 	task := d.paceTask
 	pctx := workflow.WithLocalActivityOptions(ctx, prepareTaskOptions)
@@ -314,7 +318,9 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	cctx := workflow.WithChildOptions(ctx, opts)
 	o.Attempts = 1
 	for awaited := 0; ; awaited++ {
-		d.pace(ctx, payload)
+		if err := d.pace(ctx, payload); err != nil {
+			return err
+		}
 		child := workflow.ExecuteChildWorkflow(cctx, fn.Name, payload)
 		if d.version < dispatchV8 {
 			return child.Get(ctx, nil)
@@ -405,11 +411,11 @@ const paceBytes = 1 << 20
 // dispatch does not cut it short; the command then sees the cancel. A
 // replay measures the inputs again, so their encoding must not change
 // (TestPacedInputsKeepTheirShape).
-func (d *dispatch) pace(ctx workflow.Context, in any) {
+func (d *dispatch) pace(ctx workflow.Context, in any) error {
 	if d.version < dispatchV6 {
-		return
+		return nil
 	}
-	d.paceSize(ctx, measure(in))
+	return d.paceSize(ctx, measure(in))
 }
 
 // measure returns the bytes a command whose input is in adds to a
@@ -432,15 +438,16 @@ func measure(in any) int {
 	return len(p.GetData()) + 1<<10 // and the command's other fields
 }
 
-// paceSize is pace for a command of size bytes.
-func (d *dispatch) paceSize(ctx workflow.Context, size int) {
+// paceSize is pace for a command of size bytes. From dispatchV17 it
+// refuses one that would take the run's history past
+// DispatchHistoryBudget: FailureHistoryFull, nothing attempted.
+func (d *dispatch) paceSize(ctx workflow.Context, size int) error {
 	for {
 		if task := workflow.GetInfo(ctx).GetCurrentHistoryLength(); task != d.paceTask {
 			d.paceTask, d.paceBytes, d.nextTask = task, 0, nil
 		}
 		if d.paceBytes == 0 || d.paceBytes+size <= paceBytes {
-			d.paceBytes += size
-			return
+			return d.fill(ctx, size)
 		}
 		if d.nextTask == nil {
 			dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -448,6 +455,31 @@ func (d *dispatch) paceSize(ctx workflow.Context, size int) {
 		}
 		_ = d.nextTask.Get(ctx, nil)
 	}
+}
+
+// DispatchHistoryBudget is the most history a dispatch's run fills with
+// its commands' inputs (dispatchV17): Temporal ends a run whose history
+// passes 50 MiB (its limit.historySize.error), and the run's actions not
+// made by then never are, their outcomes lost. Each regular attempt,
+// child workflow and templated payload carries the event: 200 actions of
+// a 256 KiB event whose calls retried passed it. The rest, 10 MiB, is
+// room for what a workflow task holds besides (markers, results).
+const DispatchHistoryBudget = 40 << 20
+
+// fill adds a command of size bytes to the current workflow task, unless
+// it would take the run's history past DispatchHistoryBudget.
+func (d *dispatch) fill(ctx workflow.Context, size int) error {
+	// The history's size when the task started, which a replay reads
+	// from the same event, and what the task has added since.
+	used := int(workflow.GetInfo(ctx).GetCurrentHistorySize()) + d.paceBytes
+	if d.version >= dispatchV17 && used+size > DispatchHistoryBudget {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"not attempted: its input (%d KiB: the event and the action's data) would take the dispatch's history past %d MiB "+
+				"(it holds %d MiB), near the most Temporal keeps of a run; replay the dispatch: each run makes the actions that fit",
+			size>>10, DispatchHistoryBudget>>20, used>>20), dispatcher.FailureHistoryFull, nil)
+	}
+	d.paceBytes += size
+	return nil
 }
 
 // attempt runs an action to its end: every attempt of its retry policy,
@@ -496,6 +528,7 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		if ctx.Err() != nil {
 			return temporal.NewCanceledError() // canceled after an attempt that did not succeed
 		}
+		defer d.slowly(ctx)()
 		if notMade {
 			workflow.GetLogger(ctx).Info("First attempt not made: its worker was busy; making it as a regular activity", "ActionID", a.ID)
 			return d.attemptRegular(ctx, o, a, regular, timeout, input, result, policy, 0)
@@ -519,8 +552,25 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		localAttempts = 1
 		policy.MaximumAttempts--
 		policy.InitialInterval = min(time.Duration(float64(policy.InitialInterval)*policy.BackoffCoefficient), policy.MaximumInterval)
+	} else {
+		defer d.slowly(ctx)()
 	}
 	return d.attemptRegular(ctx, o, a, regular, timeout, input, result, policy, localAttempts)
+}
+
+// slowly counts an action that goes on past the workflow task of its
+// first attempt — it retries, or its call is too long for a local
+// activity — until the returned function is called; the first such
+// action shows the failures so far (showFailures), as one that begins to
+// wait for its startTimestamp does. From dispatchV17.
+func (d *dispatch) slowly(ctx workflow.Context) (done func()) {
+	if d.version < dispatchV17 {
+		return func() {}
+	}
+	if d.slow++; d.slow == 1 {
+		d.showFailures(ctx)
+	}
+	return func() { d.slow-- }
 }
 
 // madeNothing reports whether a first attempt failed before it made
@@ -573,7 +623,9 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 		t.TaskStarted = time.Time{}
 		in = t
 	}
-	d.pace(ctx, in)
+	if err := d.pace(ctx, in); err != nil {
+		return err
+	}
 	o.Attempts = localAttempts + 1 // the regular activity's first; its retries Temporal counts
 	err := workflow.ExecuteActivity(actx, regular, in).Get(ctx, result)
 	o.Attempts = localAttempts + regularAttempts(err, result, policy)
@@ -725,8 +777,9 @@ func known(typ string) bool {
 		dispatcher.FailureSMTPPermanent, dispatcher.FailureSMTPTemporary,
 		dispatcher.FailureHTTPPermanent, dispatcher.FailureHTTPTemporary, dispatcher.FailureOutboundRefused,
 		dispatcher.FailureStore, dispatcher.FailureTask, dispatcher.FailureTimeout,
-		dispatcher.FailureSuperseded, // from no older run: a reset's action refused
-		dispatcher.FailureSlotMissed: // ends an action only from dispatchV6
+		dispatcher.FailureSuperseded,  // from no older run: a reset's action refused
+		dispatcher.FailureSlotMissed,  // ends an action only from dispatchV6
+		dispatcher.FailureHistoryFull: // from dispatchV17
 		return true
 	}
 	return false

@@ -776,3 +776,37 @@ func TestDispatchRecordsAnUnansweredMail(t *testing.T) {
 		})
 	}
 }
+
+// TestDispatchHistoryBudget: an attempt whose input would take the run's
+// history past DispatchHistoryBudget is not made: the action fails with
+// HistoryFull, saying so, and the dispatch ends with every outcome
+// (dispatchV17). Before, the attempt was scheduled, and Temporal ended the
+// run at 50 MiB, its actions not made yet never made and their outcomes
+// lost.
+func TestDispatchHistoryBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		version int
+		want    string
+	}{
+		{"refused", workflows.DispatchVersion, "m1:succeeded:1: t1:failed:1:HistoryFull"},
+		{"before dispatchV17", 16, "m1:succeeded:1: t1:succeeded:2:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{mailAction("m1"), taskAction("t1", "erase")}})
+			env := newEnv(t, cfg)
+			env.SetCurrentHistorySize(workflows.DispatchHistoryBudget - 1<<10) // no room for the event again
+			env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(mailOK)
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
+				temporal.NewApplicationError("busy", dispatcher.FailureHTTPTemporary))
+			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Config: &cfg, Version: tc.version})
+			if got := summary(res.Outcomes); got != tc.want {
+				t.Fatalf("outcomes = %q, want %q", got, tc.want)
+			}
+			if tc.version >= 17 && !strings.Contains(res.Outcomes[1].Error, "not attempted") {
+				t.Errorf("error = %q, want it to say the attempt was not made, and why", res.Outcomes[1].Error)
+			}
+		})
+	}
+}

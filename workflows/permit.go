@@ -247,7 +247,9 @@ func (d *dispatch) callOnce(ctx workflow.Context, local bool, timeout time.Durat
 		opts.ScheduleToStartTimeout = gateScheduleMargin
 	}
 	actx := workflow.WithActivityOptions(ctx, opts)
-	d.pace(ctx, in)
+	if err := d.pace(ctx, in); err != nil {
+		return err
+	}
 	return workflow.ExecuteActivity(actx, ActivityCallFunction, in).Get(ctx, result)
 }
 

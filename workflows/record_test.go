@@ -35,7 +35,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v16"
+	recordDispatchVersion   = "v17"
 	recordBulkReplayVersion = "v5"
 	recordSequenceVersion   = "v8"
 	recordGateVersion       = "v3"
@@ -89,6 +89,10 @@ func TestRecordHistories(t *testing.T) {
 	// then a regular activity.
 	handoff := r.dispatch("handoff", true)
 	r.save(handoff.WorkflowID, handoff.RunID, filepath.Join(dir, "handoff.json"))
+	// An action that fails for good while another retries: its failure
+	// upserted when the other begins to retry (dispatchV17).
+	failedRetrying := r.dispatch("failed-retrying", true)
+	r.save(failedRetrying.WorkflowID, failedRetrying.RunID, filepath.Join(dir, "failed-while-retrying.json"))
 	// A call longer than the local call limit: regular from the start.
 	regular := r.dispatch("regular", true)
 	r.save(regular.WorkflowID, regular.RunID, filepath.Join(dir, "regular.json"))
@@ -292,6 +296,7 @@ func newRecorder(t *testing.T) *recorder {
 				{ID: "m2", Type: dispatcher.ActionMail, TemplateID: "bad", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
 			}},
 			{ID: "d-handoff", EventType: "handoff", Actions: []dispatcher.Action{task("t1", "flaky")}},
+			{ID: "d-failed-retrying", EventType: "failed-retrying", Actions: []dispatcher.Action{task("t1", "missing"), task("t2", "flaky")}},
 			{ID: "d-regular", EventType: "regular", Actions: []dispatcher.Action{task("t1", "patient")}},
 			{ID: "d-scheduled", EventType: "scheduled", Actions: []dispatcher.Action{
 				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &soon},

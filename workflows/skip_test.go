@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +124,50 @@ func TestDispatchShowsAFailureWhileAnotherWaits(t *testing.T) {
 			}
 			if shown.IsZero() || !shown.Before(later) {
 				t.Errorf("the failure was upserted at %v, want before the wait ended at %v", shown, later)
+			}
+		})
+	}
+}
+
+// TestDispatchShowsAFailureWhileAnotherRetries: an action that fails for
+// good while another retries has its failure upserted at once
+// (dispatchV17), also when it fails before the other begins to retry.
+// Before, a dispatch whose mail had failed showed no failure, and was not
+// found by its class, until its other action's retries ended, up to half
+// an hour later.
+func TestDispatchShowsAFailureWhileAnotherRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		actions []dispatcher.Action
+		version int
+		early   bool // upserted before the retries end
+	}{
+		{"failed first", []dispatcher.Action{taskAction("t1", "missing"), taskAction("t2", "erase")}, workflows.DispatchVersion, true},
+		{"retrying first", []dispatcher.Action{taskAction("t2", "erase"), taskAction("t1", "missing")}, workflows.DispatchVersion, true},
+		{"before dispatchV17", []dispatcher.Action{taskAction("t1", "missing"), taskAction("t2", "erase")}, 16, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: tc.actions})
+			env := newEnv(t, cfg)
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
+				temporal.NewApplicationError("busy", dispatcher.FailureHTTPTemporary))
+			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).After(time.Hour).Return(taskOK)
+			var shown time.Time
+			env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+				if ids, ok := args.Get(0).(temporal.SearchAttributes).GetKeywordList(workflows.AttrFailedActionIDs); ok && shown.IsZero() && fmt.Sprint(ids) == "[t1]" {
+					shown = env.Now()
+				}
+			}).Return(nil)
+			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Config: &cfg, Version: tc.version})
+			if err == nil {
+				t.Fatal("the dispatch of a missing function completed")
+			}
+			if got := summary(res.Outcomes); !strings.Contains(got, "t1:failed:0:ConfigNotFound") || !strings.Contains(got, "t2:succeeded:2:") {
+				t.Fatalf("outcomes = %q, want t1 failed (ConfigNotFound), t2 succeeded at its second attempt", got)
+			}
+			retried := t0.Add(time.Hour)
+			if early := !shown.IsZero() && shown.Before(retried); early != tc.early {
+				t.Errorf("the failure was upserted at %v (retries ended after %v): before they ended %v, want %v", shown, retried, early, tc.early)
 			}
 		})
 	}

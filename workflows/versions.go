@@ -201,8 +201,20 @@ const (
 	// costs no attempt: the regular activity has the whole policy. Every
 	// other run runs as in dispatchV15.
 	dispatchV16 workflow.Version = 16
+	// dispatchV17: an action that fails for good while another retries
+	// (its regular activity runs) has its failure upserted at once, as
+	// one that fails while another waits for its startTimestamp has
+	// (dispatchV10); so does an action's first retry after some failed.
+	// Before, a failed mail was found by its class, and counted in the
+	// list, only when the dispatch closed, up to half an hour later. And
+	// an attempt whose input would take the run's history past
+	// DispatchHistoryBudget is not made: its action fails with
+	// FailureHistoryFull. Before, Temporal ended the run at 50 MiB,
+	// its actions not made yet never made. Every other run runs as in
+	// dispatchV16.
+	dispatchV17 workflow.Version = 17
 
-	dispatchLatest = dispatchV16
+	dispatchLatest = dispatchV17
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
