@@ -131,7 +131,12 @@ type ExecutionDetail struct {
 	// Outcomes is what became of each action: the run's result once it
 	// closed, the outcomes query while it runs.
 	Outcomes []ActionOutcome
-	Failure  string // why the run failed, when it did
+	// OutcomesUnknown says that no worker answered for the outcomes of a
+	// run that has begun: Outcomes are its actions as planned (those
+	// that failed, as far as its search attributes say, failed), not
+	// their progress.
+	OutcomesUnknown bool
+	Failure         string // why the run failed, when it did
 	// Runs lists every run of the workflow ID (the first dispatch and its
 	// replays), newest first.
 	Runs  []Execution

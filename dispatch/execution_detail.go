@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,11 +70,24 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 		defer cancel()
 		var outcomes []dispatcher.ActionOutcome
 		if v, err := e.client.QueryWorkflow(qctx, workflowID, x.RunID, workflows.QueryOutcomes); err != nil {
-			if !rec.recorded && rec.config != nil && x.Status == dispatcher.ExecutionRunning {
+			switch {
+			case !rec.recorded && rec.config != nil && x.Status == dispatcher.ExecutionRunning:
 				// Nothing recorded yet: its first workflow task runs
 				// the first attempts, and answers no query until they end.
 				d.Outcomes = workflows.PlannedOutcomes(rec.input, rec.config, e.now(), rec.taken)
-			} else {
+			case rec.config != nil:
+				// No worker answers (none runs, or all are busy): its
+				// actions as planned, rather than none, saying so.
+				// Before, a scheduled dispatch showed no action while
+				// its workers were down.
+				e.log.WarnContext(ctx, "outcomes query failed: the actions are shown as planned", "workflowId", workflowID, "runId", x.RunID, "err", err)
+				d.Outcomes, d.OutcomesUnknown = workflows.PlannedOutcomes(rec.input, rec.config, e.now(), rec.taken), true
+				for i, o := range d.Outcomes {
+					if slices.Contains(x.FailedActionIDs, o.ActionID) {
+						d.Outcomes[i].Status = dispatcher.OutcomeFailed
+					}
+				}
+			default:
 				e.log.WarnContext(ctx, "outcomes query failed", "workflowId", workflowID, "runId", x.RunID, "err", err)
 			}
 		} else if err := v.Get(&outcomes); err == nil {

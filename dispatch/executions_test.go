@@ -43,6 +43,7 @@ type executionsEnv struct {
 	c       client.Client
 	ex      *dispatch.Executions
 	starter dispatch.Starter
+	acts    *activities.Effects
 	audit   *models.Store
 	store   *testenv.MemStore
 	broken  atomic.Bool // the "gone" function answers 404 while set
@@ -176,7 +177,7 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 		}
 		t.Cleanup(w.Stop)
 	}
-	e.ex, e.starter, e.store = ex, dispatch.Starter{Client: c, TaskQueue: queue}, store
+	e.ex, e.starter, e.store, e.acts = ex, dispatch.Starter{Client: c, TaskQueue: queue}, store, acts
 	return e
 }
 
@@ -848,6 +849,38 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	other.Rate = 5
 	if _, err := e.ex.StartBulkReplay(e.ctx(), other); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), "Idempotency-Key") {
 		t.Errorf("another request under the key = %v, want EINVALID naming the Idempotency-Key", err)
+	}
+}
+
+// A dispatch whose workers are all gone shows its actions as planned,
+// saying that their progress is unknown. Before, a scheduled dispatch
+// showed no action at all while no worker ran.
+func TestDetailWithoutWorker(t *testing.T) {
+	e := newExecutionsEnv(t)
+	const queue = "executions-test-gone"
+	w := worker.New(e.c, queue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivity(e.acts)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	starter := dispatch.Starter{Client: e.c, TaskQueue: queue}
+	res, err := starter.Start(e.ctx(), dispatcher.Event{ID: "ev-alone", Type: "later", Content: json.RawMessage(`{}`), Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.c.TerminateWorkflow(context.Background(), res.WorkflowID, res.RunID, "test over") })
+	testenv.Eventually(t, 10*time.Second, func() string {
+		d, err := e.ex.Get(e.ctx(), res.WorkflowID, res.RunID)
+		if err != nil || d.Status != dispatcher.ExecutionScheduled || len(d.Outcomes) != 1 || d.OutcomesUnknown {
+			return fmt.Sprintf("with its worker: %+v, %v; want it scheduled, its action known", d, err)
+		}
+		return ""
+	})
+	w.Stop()
+	d, err := e.ex.Get(e.ctx(), res.WorkflowID, res.RunID)
+	if err != nil || !d.OutcomesUnknown || len(d.Outcomes) != 1 || d.Outcomes[0].ActionID != "t3" || d.Outcomes[0].Status != dispatcher.OutcomeScheduled {
+		t.Fatalf("without a worker: %+v, %v; want its action t3 as planned, scheduled, the outcomes unknown", d, err)
 	}
 }
 

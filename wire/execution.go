@@ -63,9 +63,13 @@ type ExecutionDetail struct {
 	Config  *Config         `json:"config"`
 	Only    []string        `json:"only,omitempty"`
 	Actions []ActionOutcome `json:"actions"`
-	Failure string          `json:"failure,omitempty"`
-	Runs    []Execution     `json:"runs"`
-	Audit   []AuditEntry    `json:"audit"`
+	// ActionsUnknown: no worker answered for the progress of a run that
+	// has begun; Actions are its actions as planned (and those that
+	// failed, failed).
+	ActionsUnknown bool         `json:"actionsUnknown,omitempty"`
+	Failure        string       `json:"failure,omitempty"`
+	Runs           []Execution  `json:"runs"`
+	Audit          []AuditEntry `json:"audit"`
 	// Withheld names the parts left out (null) because the caller lacks
 	// the permission that shows them, and that permission: e.g.
 	// {"event.content": "VIEW_EVENT_CONTENT"}.
@@ -372,13 +376,14 @@ func FromExecutionDetail(d dispatcher.ExecutionDetail) ExecutionDetail {
 		Execution: FromExecution(d.Execution),
 		Event: DispatchedEvent{ID: d.Event.ID, Type: d.Event.Type, Content: d.Event.Content,
 			CreationTimestamp: d.Event.Time.UnixMilli(), Source: d.Event.Source},
-		Config:   fromConfig(d.Config, d.ConfigPinned),
-		Only:     d.Only,
-		Actions:  make([]ActionOutcome, len(d.Outcomes)),
-		Failure:  d.Failure,
-		Runs:     make([]Execution, len(d.Runs)),
-		Audit:    make([]AuditEntry, len(d.Audit)),
-		Blocking: d.Blocking,
+		Config:         fromConfig(d.Config, d.ConfigPinned),
+		Only:           d.Only,
+		Actions:        make([]ActionOutcome, len(d.Outcomes)),
+		ActionsUnknown: d.OutcomesUnknown,
+		Failure:        d.Failure,
+		Runs:           make([]Execution, len(d.Runs)),
+		Audit:          make([]AuditEntry, len(d.Audit)),
+		Blocking:       d.Blocking,
 	}
 	if d.Waiting > 0 {
 		out.Waiting = &Waiting{Count: d.Waiting, WorkflowIDs: d.WaitingIDs}

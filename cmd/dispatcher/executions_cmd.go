@@ -406,6 +406,9 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nActions:")
+	if d.ActionsUnknown {
+		fmt.Fprintln(w, "  no worker answered (are they running?): the actions as planned, their progress unknown")
+	}
 	if len(d.Actions) == 0 {
 		why := "none"
 		if d.Config != nil && len(d.Config.Dispatchers) == 0 && len(d.Config.Skipped) == 0 {

@@ -114,6 +114,7 @@ function details(ctx, d) {
   const out = [];
   out.push(h('section', { 'aria-labelledby': 'h-actions' }, h('h2', { id: 'h-actions', text: 'Actions' }),
     d.only && d.only.length ? h('p', { class: 'muted', title: d.only.join(', ') }, `This run ran only the actions ${actionNames(d, d.only)}.`) : null,
+    d.actionsUnknown ? h('p', { class: 'notice', id: 'actions-unknown', text: 'No worker answered (are they running?): the actions as planned, their progress unknown.' }) : null,
     timeline(d)));
   out.push(h('section', { 'aria-labelledby': 'h-event' }, h('h2', { id: 'h-event', text: 'Event' }),
     h('dl', { class: 'facts' },
