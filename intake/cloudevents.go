@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -31,6 +32,16 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 	// after the prefix); refuse it, as the name of no attribute.
 	if _, ok := msg.Header["Ce-"]; ok {
 		return nil, false, dispatcher.Errorf(dispatcher.EINVALID, `header "ce-": a CloudEvents attribute header needs the attribute's name after "ce-"`)
+	}
+	if msg.Header.Get("Ce-Specversion") == "" && bytes.Contains(body, []byte(`"data_base64"`)) {
+		// Structured: the SDK reads data_base64 with the whitespace
+		// after its colon (as json.dumps and pretty printers write it)
+		// when datacontenttype does not come first, and refuses it as
+		// base64 that is not. Compacted, it holds none.
+		var c bytes.Buffer
+		if json.Compact(&c, body) == nil {
+			body = c.Bytes()
+		}
 	}
 	var reader io.ReadCloser = http.NoBody
 	if len(body) > 0 {
@@ -141,6 +152,10 @@ func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, erro
 		ev.Content = json.RawMessage(data)
 	case strings.Contains(ct, "json"):
 		return ev, dispatcher.Errorf(dispatcher.EINVALID, "data: is not JSON, as its content type %q says", ct)
+	case !utf8.Valid(data):
+		// As a string it would reach templates with every byte that is
+		// not UTF-8 replaced: another event than the one sent.
+		return ev, dispatcher.Errorf(dispatcher.EINVALID, "data: is neither JSON nor UTF-8 text (content type %q); send binary data base64-encoded, as a JSON string", ct)
 	default:
 		// Non-JSON data reaches templates as a string.
 		s, _ := json.Marshal(string(data))

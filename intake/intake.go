@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -139,18 +140,37 @@ func fieldOf(p Parsed, i int, field string, renamed map[string]string) string {
 }
 
 // posing refuses a task_failed event from the dispatcher's own source
-// (dispatcher.TaskFailedSource), whatever its envelope: a listener that
-// trusts the source trusts that a task failed. A producer's own
-// task_failed events come from any other source.
+// (dispatcher.TaskFailedSource), whatever its envelope, or from one that
+// reads as it (lookalike): a listener that trusts the source trusts that
+// a task failed, and a person reading an alert trusts what it shows. A
+// producer's own task_failed events come from any other source.
 func posing(p Parsed) error {
 	for i, ev := range p.Events {
-		if ev.Type != dispatcher.EventTaskFailed || ev.Source != dispatcher.TaskFailedSource {
+		if ev.Type != dispatcher.EventTaskFailed || !lookalike(ev.Source) {
 			continue
 		}
 		return dispatcher.Errorf(dispatcher.EINVALID, "%s: %q is the dispatcher's own for %s events; send yours from another source",
 			fieldOf(p, i, "source", map[string]string{dispatcher.EnvelopeLK: "source.producerId"}), dispatcher.TaskFailedSource, dispatcher.EventTaskFailed)
 	}
 	return nil
+}
+
+// lookalike reports whether source is the dispatcher's own, or differs
+// from it only in case, in spaces around it or in invisible characters
+// (Unicode's format characters, such as a zero-width space), also
+// percent-encoded (the CloudEvents SDK encodes a source's spaces and
+// other characters).
+func lookalike(source string) bool {
+	if s, err := url.PathUnescape(source); err == nil {
+		source = s
+	}
+	visible := strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, source)
+	return strings.EqualFold(strings.TrimSpace(visible), dispatcher.TaskFailedSource)
 }
 
 // structured returns the media type of body when it is a structured

@@ -59,6 +59,11 @@ func TestParseBrokerMessages(t *testing.T) {
 		// intake ignores, is no CloudEvent (it has no string source).
 		{"extra horizon with a key specversion", "application/json", nil, `{"id":"e9","type":"t","content":{},"specversion":"1.0"}`, "",
 			dispatcher.Event{ID: "e9", Type: "t", Content: []byte(`{}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
+		// As Python's json.dumps writes it. Before, refused: "illegal
+		// base64 data at input byte 0".
+		{"cloudevents structured, data_base64 after a space", "application/cloudevents+json", nil,
+			`{"specversion": "1.0", "id": "c4", "source": "/s", "type": "t", "data_base64": "aGVsbG8="}`, "ignored",
+			dispatcher.Event{ID: "c4", Type: "t", Source: "/s", Content: []byte(`"hello"`), Time: received, Key: dispatcher.CloudEventKey("/s", "c4")}, dispatcher.EnvelopeCloudEvents},
 		{"cloudevents binary, AMQP's ce_ headers", "application/json",
 			map[string]string{"ce_specversion": "1.0", "ce_id": "b1", "ce_source": "/s", "ce_type": "t", "ce_time": "2024-02-03T04:05:06Z", "x-other": "kept out"},
 			`{"y":2}`, "ignored",
@@ -130,6 +135,9 @@ func TestParseErrors(t *testing.T) {
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
 		// A listener of task_failed may trust its source.
 		{"cloudevent posing as the dispatcher", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"task_failed","source":"dispatcher"}`, nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own for task_failed events`},
+		{"cloudevent posing as the dispatcher in capitals", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"task_failed","source":" Dispatcher"}`, nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own`},
+		{"cloudevent posing as the dispatcher, a zero-width space", "application/cloudevents+json", "{\"specversion\":\"1.0\",\"id\":\"x\",\"type\":\"task_failed\",\"source\":\"dispatcher\u200b\"}", nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own`},
+		{"binary cloudevent whose data is not UTF-8", "application/octet-stream", "\xff\xfe\x00<", map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t"}, 0, dispatcher.EINVALID, "data: is neither JSON nor UTF-8 text"},
 		{"cloudevent in a batch posing as the dispatcher", "application/cloudevents-batch+json", `[{"specversion":"1.0","id":"a","type":"t","source":"/s"},{"specversion":"1.0","id":"x","type":"task_failed","source":"dispatcher"}]`, nil, 0, dispatcher.EINVALID, `[1].source: "dispatcher" is the dispatcher's own`},
 		{"lk event posing as the dispatcher", "application/json", `{"id":"x","type":"task_failed","data":{},"source":{"producerId":"dispatcher"}}`, nil, 0, dispatcher.EINVALID, `source.producerId: "dispatcher" is the dispatcher's own`},
 		{"binary without type", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s"}, 0, dispatcher.EREQUIRED, "type: is required"},
