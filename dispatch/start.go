@@ -20,6 +20,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -255,13 +257,15 @@ func refused(err error) error {
 		// The key's Sequence has taken its run's most signals, its
 		// workers down or behind: its next run takes more.
 		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the ordering key's Sequence cannot take more events now (%s); try again", invalid.Message)
+	case errors.As(err, &invalid) && strings.Contains(invalid.Message, "Blob data size exceeds limit"), tooLarge(err):
+		return dispatcher.Errorf(dispatcher.EINVALID, "content: the event is too large for Temporal, which keeps a dispatch's input "+
+			"(the event and its dispatchers' configuration, as JSON, in which <, > and & take 6 bytes each) within its blob limit (2 MiB unless set otherwise) "+
+			"and a request within 4 MiB; send a smaller event")
 	case errors.As(err, &invalid):
 		// The event passed our validation but not Temporal's (e.g. a
 		// search attribute, or a signal, over its size limit): the
 		// client's to fix.
 		return dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
-	case tooLarge(err):
-		return dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: it is larger than a request to Temporal may be (%v)", err)
 	case unavailable(err):
 		return temporalUnavailable(err)
 	default:
@@ -322,8 +326,14 @@ func (s Starter) sequence(ctx context.Context, id string, seq dispatcher.Sequenc
 // no retry will ever get it through.
 func tooLarge(err error) bool {
 	var exhausted *serviceerror.ResourceExhausted
-	return errors.As(err, &exhausted) && exhausted.Cause == enums.RESOURCE_EXHAUSTED_CAUSE_UNSPECIFIED &&
-		strings.Contains(exhausted.Message, "message larger than max")
+	if errors.As(err, &exhausted) {
+		return exhausted.Cause == enums.RESOURCE_EXHAUSTED_CAUSE_UNSPECIFIED && strings.Contains(exhausted.Message, "message larger than max")
+	}
+	// The server's gRPC refuses a request over its limit before Temporal
+	// sees it: the SDK hands that on as a bare gRPC status. Before, a
+	// 500, which producers retry for ever.
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "message larger than max")
 }
 
 // attributesUnknown reports whether Temporal refused a start because it

@@ -10,20 +10,22 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/intake"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
-	commonpb "go.temporal.io/api/common/v1"
-	workflowpb "go.temporal.io/api/workflow/v1"
-	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/converter"
 )
 
 func TestStarter(t *testing.T) {
@@ -134,7 +136,7 @@ func TestStarterMessageTooLarge(t *testing.T) {
 	} {
 		c := refusingClient{err: serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_UNSPECIFIED, msg)}
 		_, err := dispatch.Starter{Client: c}.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "x"})
-		if code := dispatcher.ErrorCode(err); code != dispatcher.EINVALID || !strings.Contains(err.Error(), "larger than") {
+		if code := dispatcher.ErrorCode(err); code != dispatcher.EINVALID || !strings.HasPrefix(dispatcher.ErrorMessage(err), "content: the event is too large") {
 			t.Errorf("%s: error %v (code %q), want code %q", msg, err, code, dispatcher.EINVALID)
 		}
 	}
@@ -266,6 +268,8 @@ func TestStarterRefusalsOfOrderedEvents(t *testing.T) {
 		{serviceerror.NewInvalidArgument("search attribute DispatchTenant is not defined"), dispatcher.EUNAVAILABLE},
 		{serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_UNSPECIFIED, "grpc: trying to send message larger than max (5001313 vs. 4194304)"), dispatcher.EINVALID},
 		{serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT, "namespace rate limit exceeded"), dispatcher.EUNAVAILABLE},
+		// As the SDK hands on the server's gRPC refusal: a bare status.
+		{status.Error(codes.ResourceExhausted, "grpc: received message larger than max (6292129 vs. 4194304)"), dispatcher.EINVALID},
 	} {
 		for _, configs := range []dispatch.ConfigSource{nil, orderedConfigs{}} {
 			s := dispatch.Starter{Client: refusingClient{err: tt.err}, Configs: configs}
