@@ -136,7 +136,10 @@ type ExecutionDetail struct {
 	// that failed, as far as its search attributes say, failed), not
 	// their progress.
 	OutcomesUnknown bool
-	Failure         string // why the run failed, when it did
+	// NextAttempts holds, by action ID, when an action that waits to
+	// retry makes its next attempt (Temporal's, of its regular activity).
+	NextAttempts map[string]time.Time
+	Failure      string // why the run failed, when it did
 	// Runs lists every run of the workflow ID (the first dispatch and its
 	// replays), newest first.
 	Runs  []Execution

@@ -93,7 +93,7 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 		} else if err := v.Get(&outcomes); err == nil {
 			d.Outcomes = outcomes
 		}
-		e.withRetries(d.Outcomes, desc.GetPendingActivities())
+		d.NextAttempts = e.withRetries(d.Outcomes, desc.GetPendingActivities())
 	}
 	infos, _, err := e.listAll(ctx, "WorkflowId = "+quote(workflowID), maxRuns)
 	if err != nil {
@@ -362,7 +362,7 @@ const (
 // Temporal knows of their regular activity (workflows.ActionActivityID)
 // while it retries: the attempts made, and the last attempt's error and
 // class. The workflow learns them only once the activity ends.
-func (e *Executions) withRetries(outcomes []dispatcher.ActionOutcome, pending []*workflowpb.PendingActivityInfo) {
+func (e *Executions) withRetries(outcomes []dispatcher.ActionOutcome, pending []*workflowpb.PendingActivityInfo) (next map[string]time.Time) {
 	for _, pa := range pending {
 		for i := range outcomes {
 			o := &outcomes[i]
@@ -380,8 +380,15 @@ func (e *Executions) withRetries(outcomes []dispatcher.ActionOutcome, pending []
 			if f := pa.GetLastFailure(); f != nil {
 				o.Error, o.ErrorClass = e.failureMessage(f), f.GetApplicationFailureInfo().GetType()
 			}
+			if t := pa.GetNextAttemptScheduleTime(); t != nil {
+				if next == nil {
+					next = map[string]time.Time{}
+				}
+				next[o.ActionID] = t.AsTime()
+			}
 		}
 	}
+	return next
 }
 
 // failureMessage returns a failure's message, decrypted when the worker

@@ -125,6 +125,10 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 				{ID: "t8", Type: dispatcher.ActionTask, FunctionName: "tardy", RetryPolicy: &dispatcher.RetryPolicy{MaximumAttempts: 1}},
 				{ID: "t9", Type: dispatcher.ActionTask, FunctionName: "gone"},
 			}},
+			{ID: "d8", Name: "patient", EventType: "patient", Actions: []dispatcher.Action{
+				{ID: "t10", Type: dispatcher.ActionTask, FunctionName: "slow", RetryPolicy: &dispatcher.RetryPolicy{
+					InitialInterval: time.Second, BackoffCoefficient: 60, MaximumInterval: time.Minute}},
+			}},
 			{ID: "d5", Name: "archive", EventType: "archive", Actions: []dispatcher.Action{
 				{ID: "m5", Type: dispatcher.ActionMail, TemplateID: "bad", Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}}},
 				{ID: "t5", Type: dispatcher.ActionTask, FunctionName: "stubborn"},
@@ -583,6 +587,31 @@ func TestRetriesAreSummarized(t *testing.T) {
 		}
 		if want := `action:t6: task "export" of dispatcher "export"`; !slices.Equal(summaries, []string{want}) {
 			return fmt.Sprintf("activities scheduled: %q, want [%q]", summaries, want)
+		}
+		return ""
+	})
+}
+
+// An action that waits to retry says when its next attempt comes, as
+// Temporal has it. Before, the detail showed its attempts and last error,
+// not when it would try again.
+func TestNextAttemptShown(t *testing.T) {
+	e := newExecutionsEnv(t)
+	close(e.release)
+	e.unavailable.Store(100) // every attempt fails: the regular one waits a minute to retry
+	res, err := e.starter.Start(e.ctx(), dispatcher.Event{ID: "patient-1", Type: "patient", Content: json.RawMessage(`{}`), Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.c.TerminateWorkflow(context.Background(), res.WorkflowID, "", "done") })
+	testenv.Eventually(t, 20*time.Second, func() string {
+		d, err := e.ex.Get(e.ctx(), res.WorkflowID, res.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, ok := d.NextAttempts["t10"]
+		if len(d.Outcomes) != 1 || d.Outcomes[0].Attempts != 2 || !ok || next.Before(time.Now().Add(30*time.Second)) || next.After(time.Now().Add(time.Minute)) {
+			return fmt.Sprintf("outcomes %+v, next attempts %v; want t10 after 2 attempts, its next within a minute", d.Outcomes, d.NextAttempts)
 		}
 		return ""
 	})

@@ -139,8 +139,11 @@ type ActionOutcome struct {
 	FinishTimestamp *int64     `json:"finishTimestamp,omitempty"`
 	// DueTimestamp is when a scheduled action runs: its startTimestamp.
 	DueTimestamp *int64 `json:"dueTimestamp,omitempty"`
-	HTTPStatus   int    `json:"httpStatus,omitempty"`
-	MessageID    string `json:"messageId,omitempty"`
+	// NextAttemptTimestamp is when an action that waits to retry makes
+	// its next attempt.
+	NextAttemptTimestamp *int64 `json:"nextAttemptTimestamp,omitempty"`
+	HTTPStatus           int    `json:"httpStatus,omitempty"`
+	MessageID            string `json:"messageId,omitempty"`
 	// SkipReason and SkipDetail say why a skipped action did not run.
 	SkipReason string `json:"skipReason,omitempty"`
 	SkipDetail string `json:"skipDetail,omitempty"`
@@ -393,6 +396,9 @@ func FromExecutionDetail(d dispatcher.ExecutionDetail) ExecutionDetail {
 	}
 	for i, o := range d.Outcomes {
 		out.Actions[i] = fromOutcome(o)
+		if t, ok := d.NextAttempts[o.ActionID]; ok {
+			out.Actions[i].NextAttemptTimestamp = optionalMillis(t)
+		}
 		if o.Status == dispatcher.OutcomeScheduled && d.Config != nil {
 			if a, ok := d.Config.Action(o.ActionID); ok && a.StartTimestamp != nil {
 				out.Actions[i].DueTimestamp = optionalMillis(*a.StartTimestamp)

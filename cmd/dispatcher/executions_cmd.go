@@ -437,6 +437,9 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 		case a.DueTimestamp != nil:
 			result = "due " + millisTime(a.DueTimestamp)
 		}
+		if a.NextAttemptTimestamp != nil {
+			result += "; next attempt " + millisTime(a.NextAttemptTimestamp)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", orDash(a.DispatcherName)+" "+a.DispatcherID,
 			orDash(a.ActionName)+" "+a.ActionID, a.Type, a.Status, a.Attempts, result)
 	}

@@ -175,7 +175,8 @@ function timeline(d) {
         a.skipReason ? h('div', { class: 'muted', text: `skipped (${a.skipReason})${a.skipDetail ? `: ${a.skipDetail}` : ''}` }) : null,
         a.httpStatus ? h('div', { class: 'muted', text: `HTTP ${a.httpStatus}` }) : null,
         a.messageId ? h('div', { class: 'muted', text: `Message-ID ${a.messageId}` }) : null,
-        a.dueTimestamp ? h('div', { class: 'muted', text: `Runs at ${fmtTime(a.dueTimestamp)}` }) : null),
+        a.dueTimestamp ? h('div', { class: 'muted', text: `Runs at ${fmtTime(a.dueTimestamp)}` }) : null,
+        a.nextAttemptTimestamp ? h('div', { class: 'muted', text: `Next attempt at ${fmtTime(a.nextAttemptTimestamp)}` }) : null),
     ];
   });
   return table('Each action of the run: status, attempts, when it ran and its last error',
