@@ -190,7 +190,7 @@ func (a *Action) validateMail() error {
 		return Errorf(EREQUIRED, "recipients.to: is required and must not be empty")
 	}
 	if strings.TrimSpace(a.TemplateID) == "" {
-		return Errorf(EREQUIRED, "templateId: is required")
+		return Errorf(EREQUIRED, "templateId: is required (or templateName, the template's name)")
 	}
 	lists := []struct {
 		field string

@@ -102,6 +102,9 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 	for _, info := range infos {
 		d.Runs = append(d.Runs, e.toExecution(info))
 	}
+	if err := e.markReplayed(ctx, d.Runs); err != nil { // as the list marks them
+		return dispatcher.ExecutionDetail{}, err
+	}
 	if d.Audit, err = e.audit.AuditTrail(ctx, workflowID); err != nil {
 		return dispatcher.ExecutionDetail{}, err
 	}

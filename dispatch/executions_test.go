@@ -461,6 +461,11 @@ func TestExecutions(t *testing.T) {
 	if len(d.Audit) != 1 || d.Audit[0].Operation != dispatcher.AuditReplay || d.Audit[0].NewRunID != r.RunID || d.Audit[0].Actor != "ann" {
 		t.Fatalf("audit = %+v", d.Audit)
 	}
+	// Its runs say which the replay superseded, as the list does.
+	// Before, only the list did.
+	if i := slices.IndexFunc(d.Runs, func(x dispatcher.Execution) bool { return x.RunID == failed.RunID }); i < 0 || d.Runs[i].ReplayedAs != r.RunID {
+		t.Fatalf("runs = %+v; want the failed one replayed as %s", d.Runs, r.RunID)
+	}
 	// The latest run has nothing failed.
 	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
 		!strings.Contains(err.Error(), "no action failed") {

@@ -52,7 +52,7 @@ func clientFlags(cmd *cobra.Command, getenv func(string) string) func() (*apiCli
 		}
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s %q: want an absolute http(s) URL", setting, base)
+			return nil, fmt.Errorf("%s %q: want an absolute http(s) URL, such as http://127.0.0.1:8080", setting, base)
 		}
 		return &apiClient{base: strings.TrimRight(base, "/"), shown: strings.TrimRight(u.Redacted(), "/"), token: token,
 			http: &http.Client{Timeout: time.Minute}}, nil
@@ -66,7 +66,11 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string {
-	if e.Body.Name == "" {
+	if e.Body.Name == "" && e.Status == http.StatusNotFound {
+		// Every 404 of the dispatcher's API has a body: this is another
+		// server.
+		return fmt.Sprintf("the API answered %d, without the dispatcher's error body: is --url (DISPATCHER_URL) the dispatcher's API?", e.Status)
+	} else if e.Body.Name == "" {
 		return fmt.Sprintf("the API answered %d", e.Status)
 	}
 	return fmt.Sprintf("%s (HTTP %d): %s", e.Body.Name, e.Status, e.Body.Message)

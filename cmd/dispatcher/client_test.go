@@ -389,8 +389,8 @@ func TestReplayRefusesFlagsItWouldIgnore(t *testing.T) {
 // was blamed on --url, which the user never gave.
 func TestClientURLErrorNamesItsSetting(t *testing.T) {
 	for _, tt := range []struct{ flag, env, want string }{
-		{"", "notaurl", `DISPATCHER_URL "notaurl": want an absolute http(s) URL`},
-		{"ftp://x", "http://127.0.0.1:1", `--url "ftp://x": want an absolute http(s) URL`},
+		{"", "notaurl", `DISPATCHER_URL "notaurl": want an absolute http(s) URL, such as http://127.0.0.1:8080`},
+		{"ftp://x", "http://127.0.0.1:1", `--url "ftp://x": want an absolute http(s) URL, such as http://127.0.0.1:8080`},
 	} {
 		cmd := &cobra.Command{Use: "x"}
 		client := clientFlags(cmd, func(k string) string { return map[string]string{"DISPATCHER_URL": tt.env}[k] })

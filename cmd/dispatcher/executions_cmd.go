@@ -157,7 +157,7 @@ func workflowIDArg(ctx context.Context, c *apiClient, arg string) (string, error
 func executionsCmd(getenv func(string) string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "executions",
-		Short: "List dispatches, show one in detail, cancel or release one, summarise failures (talks to the API)",
+		Short: "List dispatches, show one in detail, cancel or release one, summarise failures, show flow control (talks to the API)",
 	}
 	client := clientFlags(cmd, getenv)
 	cmd.AddCommand(executionsListCmd(client), executionsShowCmd(client), executionsCancelCmd(client), executionsReleaseCmd(client), executionsFailuresCmd(client), executionsFlowCmd(client))

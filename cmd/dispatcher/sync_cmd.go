@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"slices"
@@ -252,7 +253,9 @@ func openSyncFile(path string, stdin io.Reader) (*syncFile, error) {
 		return readSyncFile(path, stdin)
 	}
 	fh, err := os.Open(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (the dispatchers file: -f FILE names it, - reads standard input)", err)
+	} else if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
