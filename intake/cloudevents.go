@@ -3,6 +3,7 @@ package intake
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -152,10 +153,15 @@ func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, erro
 		ev.Content = json.RawMessage(data)
 	case strings.Contains(ct, "json"):
 		return ev, dispatcher.Errorf(dispatcher.EINVALID, "data: is not JSON, as its content type %q says", ct)
+	case !utf8.Valid(data) && ce.DataBase64:
+		// Binary sent as CloudEvents sends it, data_base64: it reaches
+		// templates as it came, base64.
+		s, _ := json.Marshal(base64.StdEncoding.EncodeToString(data))
+		ev.Content = s
 	case !utf8.Valid(data):
 		// As a string it would reach templates with every byte that is
 		// not UTF-8 replaced: another event than the one sent.
-		return ev, dispatcher.Errorf(dispatcher.EINVALID, "data: is neither JSON nor UTF-8 text (content type %q); send binary data base64-encoded, as a JSON string", ct)
+		return ev, dispatcher.Errorf(dispatcher.EINVALID, "data: is neither JSON nor UTF-8 text (content type %q); send binary data base64-encoded: data_base64 in a structured CloudEvent", ct)
 	default:
 		// Non-JSON data reaches templates as a string.
 		s, _ := json.Marshal(string(data))

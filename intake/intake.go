@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -141,36 +140,47 @@ func fieldOf(p Parsed, i int, field string, renamed map[string]string) string {
 
 // posing refuses a task_failed event from the dispatcher's own source
 // (dispatcher.TaskFailedSource), whatever its envelope, or from one that
-// reads as it (lookalike): a listener that trusts the source trusts that
-// a task failed, and a person reading an alert trusts what it shows. A
-// producer's own task_failed events come from any other source.
+// could read as it: a listener that trusts the source trusts that a task
+// failed, and a person reading an alert trusts what it shows. A
+// producer's own task_failed events come from any other source of
+// printable ASCII.
 func posing(p Parsed) error {
 	for i, ev := range p.Events {
-		if ev.Type != dispatcher.EventTaskFailed || !lookalike(ev.Source) {
+		if ev.Type != dispatcher.EventTaskFailed {
 			continue
 		}
-		return dispatcher.Errorf(dispatcher.EINVALID, "%s: %q is the dispatcher's own for %s events; send yours from another source",
-			fieldOf(p, i, "source", map[string]string{dispatcher.EnvelopeLK: "source.producerId"}), dispatcher.TaskFailedSource, dispatcher.EventTaskFailed)
+		field := fieldOf(p, i, "source", map[string]string{dispatcher.EnvelopeLK: "source.producerId"})
+		source, ascii := plainSource(ev.Source)
+		switch {
+		case !ascii:
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: a %s event's source must be printable ASCII, so that none reads as the dispatcher's own (%q)",
+				field, dispatcher.EventTaskFailed, dispatcher.TaskFailedSource)
+		case strings.EqualFold(strings.TrimSpace(source), dispatcher.TaskFailedSource):
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: %q is the dispatcher's own for %s events; send yours from another source",
+				field, dispatcher.TaskFailedSource, dispatcher.EventTaskFailed)
+		}
 	}
 	return nil
 }
 
-// lookalike reports whether source is the dispatcher's own, or differs
-// from it only in case, in spaces around it or in invisible characters
-// (Unicode's format characters, such as a zero-width space), also
-// percent-encoded (the CloudEvents SDK encodes a source's spaces and
-// other characters).
-func lookalike(source string) bool {
-	if s, err := url.PathUnescape(source); err == nil {
+// plainSource returns source percent-decoded (the CloudEvents SDK encodes
+// a source's spaces and other characters; decoded again, as a listener
+// might), and whether it is printable ASCII: letters that look alike in
+// other scripts, invisible and combining characters are not.
+func plainSource(source string) (string, bool) {
+	for range 3 {
+		s, err := url.PathUnescape(source)
+		if err != nil || s == source {
+			break
+		}
 		source = s
 	}
-	visible := strings.Map(func(r rune) rune {
-		if unicode.Is(unicode.Cf, r) {
-			return -1
+	for _, r := range source {
+		if r < ' ' || r > '~' {
+			return source, false
 		}
-		return r
-	}, source)
-	return strings.EqualFold(strings.TrimSpace(visible), dispatcher.TaskFailedSource)
+	}
+	return source, true
 }
 
 // structured returns the media type of body when it is a structured

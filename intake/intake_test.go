@@ -64,6 +64,11 @@ func TestParseBrokerMessages(t *testing.T) {
 		{"cloudevents structured, data_base64 after a space", "application/cloudevents+json", nil,
 			`{"specversion": "1.0", "id": "c4", "source": "/s", "type": "t", "data_base64": "aGVsbG8="}`, "ignored",
 			dispatcher.Event{ID: "c4", Type: "t", Source: "/s", Content: []byte(`"hello"`), Time: received, Key: dispatcher.CloudEventKey("/s", "c4")}, dispatcher.EnvelopeCloudEvents},
+		// Binary, as CloudEvents sends it: it stays base64. Before the
+		// check of UTF-8 it became text with its bytes replaced.
+		{"cloudevents structured, binary data_base64", "application/cloudevents+json", nil,
+			`{"specversion":"1.0","id":"c5","source":"/s","type":"t","datacontenttype":"image/png","data_base64":"iVBORw0KGgo="}`, "ignored",
+			dispatcher.Event{ID: "c5", Type: "t", Source: "/s", Content: []byte(`"iVBORw0KGgo="`), Time: received, Key: dispatcher.CloudEventKey("/s", "c5")}, dispatcher.EnvelopeCloudEvents},
 		{"cloudevents binary, AMQP's ce_ headers", "application/json",
 			map[string]string{"ce_specversion": "1.0", "ce_id": "b1", "ce_source": "/s", "ce_type": "t", "ce_time": "2024-02-03T04:05:06Z", "x-other": "kept out"},
 			`{"y":2}`, "ignored",
@@ -136,7 +141,9 @@ func TestParseErrors(t *testing.T) {
 		// A listener of task_failed may trust its source.
 		{"cloudevent posing as the dispatcher", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"task_failed","source":"dispatcher"}`, nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own for task_failed events`},
 		{"cloudevent posing as the dispatcher in capitals", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"task_failed","source":" Dispatcher"}`, nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own`},
-		{"cloudevent posing as the dispatcher, a zero-width space", "application/cloudevents+json", "{\"specversion\":\"1.0\",\"id\":\"x\",\"type\":\"task_failed\",\"source\":\"dispatcher\u200b\"}", nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own`},
+		{"cloudevent posing as the dispatcher, a zero-width space", "application/cloudevents+json", "{\"specversion\":\"1.0\",\"id\":\"x\",\"type\":\"task_failed\",\"source\":\"dispatcher\u200b\"}", nil, 0, dispatcher.EINVALID, "source: a task_failed event's source must be printable ASCII"},
+		{"cloudevent posing as the dispatcher in Cyrillic", "application/cloudevents+json", "{\"specversion\":\"1.0\",\"id\":\"x\",\"type\":\"task_failed\",\"source\":\"dispatch\u0435r\"}", nil, 0, dispatcher.EINVALID, "source: a task_failed event's source must be printable ASCII"},
+		{"cloudevent posing as the dispatcher, encoded twice", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"task_failed","source":"%2564ispatcher"}`, nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own`},
 		{"binary cloudevent whose data is not UTF-8", "application/octet-stream", "\xff\xfe\x00<", map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t"}, 0, dispatcher.EINVALID, "data: is neither JSON nor UTF-8 text"},
 		{"cloudevent in a batch posing as the dispatcher", "application/cloudevents-batch+json", `[{"specversion":"1.0","id":"a","type":"t","source":"/s"},{"specversion":"1.0","id":"x","type":"task_failed","source":"dispatcher"}]`, nil, 0, dispatcher.EINVALID, `[1].source: "dispatcher" is the dispatcher's own`},
 		{"lk event posing as the dispatcher", "application/json", `{"id":"x","type":"task_failed","data":{},"source":{"producerId":"dispatcher"}}`, nil, 0, dispatcher.EINVALID, `source.producerId: "dispatcher" is the dispatcher's own`},
