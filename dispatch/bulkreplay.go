@@ -175,6 +175,10 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "%s (%s); no bulk replay was started",
 			dispatcher.NothingToReplay, filterText(r.Filter))
 	}
+	// Before the list of what it matches, which costs more.
+	if err := e.roomForBulk(ctx); err != nil {
+		return dispatcher.BulkReplayStatus{}, err
+	}
 	if replayed, err := e.allSuperseded(ctx, f, n); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
 	} else if replayed {
@@ -183,9 +187,6 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 		// would pass over, ending 0 of 0.
 		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "%s (%s) that is not replayed already: all %d it matches were replayed since; no bulk replay was started",
 			dispatcher.NothingToReplay, filterText(r.Filter), n)
-	}
-	if err := e.roomForBulk(ctx); err != nil {
-		return dispatcher.BulkReplayStatus{}, err
 	}
 	// Recorded before it starts, so none runs unrecorded; a request that
 	// comes again with its idempotency key is recorded again.

@@ -36,6 +36,12 @@ func (c *countingClient) CountWorkflow(_ context.Context, req *workflowservice.C
 	return &workflowservice.CountWorkflowExecutionsResponse{Count: c.matched}, nil
 }
 
+// ListWorkflow lists nothing: no bulk replay runs, and the runs counted
+// are not listed (nor taken for replayed).
+func (c *countingClient) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+}
+
 func (c *countingClient) ExecuteWorkflow(_ context.Context, o client.StartWorkflowOptions, _ any, _ ...any) (client.WorkflowRun, error) {
 	c.started = append(c.started, o.ID)
 	return bulkRun{}, nil

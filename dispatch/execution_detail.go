@@ -75,7 +75,7 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 				// Nothing recorded yet: its first workflow task runs
 				// the first attempts, and answers no query until they end.
 				d.Outcomes = workflows.PlannedOutcomes(rec.input, rec.config, e.now(), rec.taken)
-			case rec.config != nil:
+			case rec.config != nil && (x.Status == dispatcher.ExecutionRunning || x.Status == dispatcher.ExecutionScheduled):
 				// No worker answers (none runs, or all are busy): its
 				// actions as planned, rather than none, saying so.
 				// Before, a scheduled dispatch showed no action while
