@@ -592,12 +592,15 @@ func unended(src runRecord) []string {
 // layer did (409: a call with the key is in progress), or a mail server
 // did not answer the end of a mail (o.Unanswered). A function's own 5xx
 // or 4xx is its answer under that key: a replay makes the call again
-// under a new one.
+// under a new one. An action its run's history had no room for
+// (HistoryFull) keeps the state of the attempt before, which its outcome
+// no longer says: its key is kept.
 func unanswered(o dispatcher.ActionOutcome) bool {
-	return o.ErrorClass == dispatcher.FailureTimeout || o.Unanswered || o.ErrorClass == dispatcher.FailureHTTPTemporary &&
-		(o.HTTPStatus == 0 || o.HTTPStatus == http.StatusBadGateway || o.HTTPStatus == http.StatusGatewayTimeout ||
-			o.HTTPStatus >= 520 && o.HTTPStatus <= 524 || // Cloudflare's: the origin's answer unknown
-			o.HTTPStatus == http.StatusConflict) // an idempotency layer's: a call with the key in progress
+	return o.ErrorClass == dispatcher.FailureTimeout || o.Unanswered || o.ErrorClass == dispatcher.FailureHistoryFull ||
+		o.ErrorClass == dispatcher.FailureHTTPTemporary &&
+			(o.HTTPStatus == 0 || o.HTTPStatus == http.StatusBadGateway || o.HTTPStatus == http.StatusGatewayTimeout ||
+				o.HTTPStatus >= 520 && o.HTTPStatus <= 524 || // Cloudflare's: the origin's answer unknown
+				o.HTTPStatus == http.StatusConflict) // an idempotency layer's: a call with the key in progress
 }
 
 // settleChildren checks the temporal-function actions a replay would run

@@ -31,6 +31,9 @@ func TestKeptKeys(t *testing.T) {
 		{ActionID: "in-progress", Status: dispatcher.OutcomeFailed, ErrorClass: dispatcher.FailureHTTPTemporary, HTTPStatus: 409},
 		{ActionID: "mail-unanswered", Status: dispatcher.OutcomeFailed, ErrorClass: dispatcher.FailureSMTPTemporary, Unanswered: true},
 		outcome("mail-refused", dispatcher.OutcomeFailed, dispatcher.FailureSMTPTemporary), // a 4xx: the server's answer
+		// Its history had no room for its next attempt: the one before
+		// may have gone unanswered, which its outcome no longer says.
+		outcome("full", dispatcher.OutcomeFailed, dispatcher.FailureHistoryFull),
 	}
 	cfg := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Actions: []dispatcher.Action{{ID: "a"}, {ID: "b"}}}}}
 	newest := workflows.NewestDispatchVersion
@@ -40,12 +43,12 @@ func TestKeptKeys(t *testing.T) {
 		want map[string]string
 	}{
 		{"the first run", runRecord{config: cfg, outcomes: outcomes, closed: true},
-			map[string]string{"canceled": "", "timed-out": "", "cut-off": "", "gateway": "", "origin": "", "in-progress": "", "mail-unanswered": ""}},
+			map[string]string{"canceled": "", "timed-out": "", "cut-off": "", "gateway": "", "origin": "", "in-progress": "", "mail-unanswered": "", "full": ""}},
 		{"a replay", runRecord{config: cfg, outcomes: outcomes, closed: true, input: workflows.DispatchInput{Run: "r1", Version: newest}},
-			map[string]string{"canceled": "r1", "timed-out": "r1", "cut-off": "r1", "gateway": "r1", "origin": "r1", "in-progress": "r1", "mail-unanswered": "r1"}},
+			map[string]string{"canceled": "r1", "timed-out": "r1", "cut-off": "r1", "gateway": "r1", "origin": "r1", "in-progress": "r1", "mail-unanswered": "r1", "full": "r1"}},
 		{"a replay that kept a key", runRecord{config: cfg, outcomes: outcomes, closed: true,
 			input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"timed-out": "r1"}, Version: newest}},
-			map[string]string{"canceled": "r2", "timed-out": "r1", "cut-off": "r2", "gateway": "r2", "origin": "r2", "in-progress": "r2", "mail-unanswered": "r2"}},
+			map[string]string{"canceled": "r2", "timed-out": "r1", "cut-off": "r2", "gateway": "r2", "origin": "r2", "in-progress": "r2", "mail-unanswered": "r2", "full": "r2"}},
 		// r2 ran "ok" alone: "late", kept from r1, carries on; so it does
 		// through a run pinned to version 13, which ignored the keys.
 		{"a replay of other actions", runRecord{config: cfg, outcomes: outcomes[:1], closed: true,
@@ -56,7 +59,7 @@ func TestKeptKeys(t *testing.T) {
 			map[string]string{"late": "r1"}},
 		{"a run before keys were kept", runRecord{config: cfg, outcomes: outcomes, closed: true,
 			input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"timed-out": "r1"}, Version: 13}},
-			map[string]string{"canceled": "r2", "timed-out": "r2", "cut-off": "r2", "gateway": "r2", "origin": "r2", "in-progress": "r2", "mail-unanswered": "r2"}},
+			map[string]string{"canceled": "r2", "timed-out": "r2", "cut-off": "r2", "gateway": "r2", "origin": "r2", "in-progress": "r2", "mail-unanswered": "r2", "full": "r2"}},
 		{"terminated", runRecord{config: cfg, input: workflows.DispatchInput{Run: "r1", Version: newest}},
 			map[string]string{"a": "r1", "b": "r1"}},
 		// It failed before it had its configuration: it ran nothing.

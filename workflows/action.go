@@ -275,6 +275,7 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	if d.version < dispatchV1 {
 		return d.runChildV0(ctx, j, o, fn, in)
 	}
+	defer d.slowly(ctx)() // a child workflow outlasts the task that starts it
 	// Templates are rendered in a local activity: how long they take is
 	// up to an admin, and workflow code must stay quick and deterministic.
 	var payload dispatcher.TaskPayload
@@ -319,6 +320,7 @@ func (d *dispatch) runChild(ctx workflow.Context, j job, o *dispatcher.ActionOut
 	o.Attempts = 1
 	for awaited := 0; ; awaited++ {
 		if err := d.pace(ctx, payload); err != nil {
+			o.Attempts = 0 // not started
 			return err
 		}
 		child := workflow.ExecuteChildWorkflow(cctx, fn.Name, payload)
@@ -458,12 +460,14 @@ func (d *dispatch) paceSize(ctx workflow.Context, size int) error {
 }
 
 // DispatchHistoryBudget is the most history a dispatch's run fills with
-// its commands' inputs (dispatchV17): Temporal ends a run whose history
-// passes 50 MiB (its limit.historySize.error), and the run's actions not
-// made by then never are, their outcomes lost. Each regular attempt,
-// child workflow and templated payload carries the event: 200 actions of
-// a 256 KiB event whose calls retried passed it. The rest, 10 MiB, is
-// room for what a workflow task holds besides (markers, results).
+// its commands' inputs (dispatchV17; a change of it is a new version: a
+// replay must refuse the same commands). Temporal ends a run whose
+// history passes 50 MiB (its default limit.historySize.error), and the
+// run's actions not made by then never are, their outcomes lost. Each
+// regular attempt, child workflow and templated payload carries the
+// event: 200 actions of a 256 KiB event whose calls retried passed it.
+// The rest, 10 MiB, is room for what a workflow task holds besides
+// (markers, results).
 const DispatchHistoryBudget = 40 << 20
 
 // fill adds a command of size bytes to the current workflow task, unless
@@ -474,9 +478,9 @@ func (d *dispatch) fill(ctx workflow.Context, size int) error {
 	used := int(workflow.GetInfo(ctx).GetCurrentHistorySize()) + d.paceBytes
 	if d.version >= dispatchV17 && used+size > DispatchHistoryBudget {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"not attempted: its input (%d KiB: the event and the action's data) would take the dispatch's history past %d MiB "+
-				"(it holds %d MiB), near the most Temporal keeps of a run; replay the dispatch: each run makes the actions that fit",
-			size>>10, DispatchHistoryBudget>>20, used>>20), dispatcher.FailureHistoryFull, nil)
+			"this attempt was not made: its input (%d KiB: the event and the action's data) would take the dispatch's history past %d MiB "+
+				"(it holds %d MiB), near the most Temporal keeps of a run; replay the dispatch: each run makes the actions that fit, "+
+				"each under the key it had", size>>10, DispatchHistoryBudget>>20, used>>20), dispatcher.FailureHistoryFull, nil)
 	}
 	d.paceBytes += size
 	return nil
@@ -559,8 +563,9 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 }
 
 // slowly counts an action that goes on past the workflow task of its
-// first attempt — it retries, or its call is too long for a local
-// activity — until the returned function is called; the first such
+// first attempt — it retries, its call is too long for a local activity,
+// it waits for its gate's permit, or it runs as a child workflow — until
+// the returned function is called; the first such
 // action shows the failures so far (showFailures), as one that begins to
 // wait for its startTimestamp does. From dispatchV17.
 func (d *dispatch) slowly(ctx workflow.Context) (done func()) {
@@ -571,6 +576,12 @@ func (d *dispatch) slowly(ctx workflow.Context) (done func()) {
 		d.showFailures(ctx)
 	}
 	return func() { d.slow-- }
+}
+
+// historyFull reports whether err is fill's refusal.
+func historyFull(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == dispatcher.FailureHistoryFull
 }
 
 // madeNothing reports whether a first attempt failed before it made
@@ -624,6 +635,7 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 		in = t
 	}
 	if err := d.pace(ctx, in); err != nil {
+		o.Attempts = localAttempts // this one not made
 		return err
 	}
 	o.Attempts = localAttempts + 1 // the regular activity's first; its retries Temporal counts

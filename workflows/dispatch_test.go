@@ -804,7 +804,7 @@ func TestDispatchHistoryBudget(t *testing.T) {
 			if got := summary(res.Outcomes); got != tc.want {
 				t.Fatalf("outcomes = %q, want %q", got, tc.want)
 			}
-			if tc.version >= 17 && !strings.Contains(res.Outcomes[1].Error, "not attempted") {
+			if tc.version >= 17 && !strings.Contains(res.Outcomes[1].Error, "attempt was not made") {
 				t.Errorf("error = %q, want it to say the attempt was not made, and why", res.Outcomes[1].Error)
 			}
 		})

@@ -62,6 +62,7 @@ var (
 // consumes an attempt: only calls made count.
 func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcome, a *dispatcher.Action, fn dispatcher.FunctionRef,
 	in dispatcher.TaskInput, result *dispatcher.TaskResult) error {
+	defer d.slowly(ctx)() // a permit comes in a workflow task of its own
 	policy := retryPolicy(a.RetryPolicy)
 	gate := dispatcher.GateWorkflowID(dispatcher.TenantOf(d.key), fn.Name)
 	// The call may wait for its rate limit's slot first: at most the
@@ -94,6 +95,9 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		in.NotBefore, in.PermitExpires = p.NotBefore, p.Expires
 		err = d.callOnce(ctx, local, timeout, in, result)
 		d.report(ctx, gate, req.ID, permitResult(err))
+		if historyFull(err) {
+			o.Attempts = n - 1 // this one not made
+		}
 		if (slotMissed(err) || d.version >= dispatchV7 && !local && neverStarted(err)) && ctx.Err() == nil {
 			// A worker whose clock runs ahead of the server's, one too
 			// loaded to keep its slots, or a task queue backed up would

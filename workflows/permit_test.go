@@ -480,3 +480,30 @@ func TestGatedCallOutlastsAnOutageOfTemporal(t *testing.T) {
 		})
 	}
 }
+
+// TestGatedCallShowsAnotherFailure: while a gated call waits for its
+// permit, an action of its dispatch that failed for good is upserted at
+// once (dispatchV17), as while another retries. Before, the failure
+// showed when the dispatch closed, however long the permit took (an open
+// circuit: hours).
+func TestGatedCallShowsAnotherFailure(t *testing.T) {
+	cfg := gatedConfig(nil)
+	cfg.Dispatchers[0].Actions = append(cfg.Dispatchers[0].Actions, taskAction("t2", "missing"))
+	env := newEnv(t, cfg)
+	p := newPermits(env)
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+	p.grantAt(3 * time.Hour)
+	var shown time.Time
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		if ids, ok := args.Get(0).(temporal.SearchAttributes).GetKeywordList(workflows.AttrFailedActionIDs); ok && shown.IsZero() && fmt.Sprint(ids) == "[t2]" {
+			shown = env.Now()
+		}
+	}).Return(nil)
+	res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Config: &cfg, Version: workflows.DispatchVersion})
+	if got, want := summary(res.Outcomes), "t1:succeeded:1: t2:failed:0:ConfigNotFound"; got != want {
+		t.Fatalf("outcomes = %q, want %q", got, want)
+	}
+	if shown.IsZero() || !shown.Before(t0.Add(time.Hour)) {
+		t.Errorf("the failure was upserted at %v, want while the call waited for its permit, three hours", shown)
+	}
+}

@@ -202,7 +202,9 @@ const (
 	// other run runs as in dispatchV15.
 	dispatchV16 workflow.Version = 16
 	// dispatchV17: an action that fails for good while another retries
-	// (its regular activity runs) has its failure upserted at once, as
+	// (its regular activity runs), makes a long call, waits for its
+	// gate's permit or runs as a child workflow has its failure upserted
+	// at once, as
 	// one that fails while another waits for its startTimestamp has
 	// (dispatchV10); so does an action's first retry after some failed.
 	// Before, a failed mail was found by its class, and counted in the
