@@ -54,14 +54,14 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 
 // showFailures upserts the failed actions' search attributes while
 // another action of the dispatch waits for its startTimestamp
-// (dispatchV10) or goes on slowly (dispatchV17: retries, or makes a long
-// call), as finish does when the dispatch closes: the failure is found by
-// its class, and counted in the list, while the dispatch is scheduled or
-// running. It runs when an action fails while one waits or goes on, and
-// when the first begins to wait or to go on after some failed (coroutines
-// run in the order of the actions: one that fails without a call fails
-// before the next begins to wait). A canceled dispatch's are upserted as
-// it closes.
+// (dispatchV10) or goes on past its first workflow task (dispatchV17:
+// slowly), as finish does when the dispatch closes: the failure is found
+// by its class, and counted in the list, while the dispatch is scheduled
+// or running. It runs when an action fails while one waits or goes on,
+// and when the first begins to wait or to go on after some failed
+// (coroutines run in the order of the actions: one that fails without a
+// call fails before the next begins to wait). A canceled dispatch's are
+// upserted as it closes.
 func (d *dispatch) showFailures(ctx workflow.Context) {
 	if d.version < dispatchV10 || d.waiting == 0 && d.slow == 0 || ctx.Err() != nil {
 		return
@@ -565,9 +565,9 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 // slowly counts an action that goes on past the workflow task of its
 // first attempt — it retries, its call is too long for a local activity,
 // it waits for its gate's permit, or it runs as a child workflow — until
-// the returned function is called; the first such
-// action shows the failures so far (showFailures), as one that begins to
-// wait for its startTimestamp does. From dispatchV17.
+// the returned function is called; the first such action shows the
+// failures so far (showFailures), as one that begins to wait for its
+// startTimestamp does. From dispatchV17.
 func (d *dispatch) slowly(ctx workflow.Context) (done func()) {
 	if d.version < dispatchV17 {
 		return func() {}

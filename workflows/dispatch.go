@@ -153,7 +153,7 @@ type dispatch struct {
 	jobs     []job
 	outcomes []dispatcher.ActionOutcome
 	waiting  int // actions waiting for their startTimestamp
-	slow     int // actions past their first workflow task: retrying, or a long call (dispatchV17)
+	slow     int // actions that go on past their first workflow task (slowly, dispatchV17)
 	// permits holds the permits received from gates, by request ID,
 	// until the action that asked takes its own (dispatchV4).
 	permits map[string]PermitGrant

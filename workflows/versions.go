@@ -204,9 +204,9 @@ const (
 	// dispatchV17: an action that fails for good while another retries
 	// (its regular activity runs), makes a long call, waits for its
 	// gate's permit or runs as a child workflow has its failure upserted
-	// at once, as
-	// one that fails while another waits for its startTimestamp has
-	// (dispatchV10); so does an action's first retry after some failed.
+	// at once, as one that fails while another waits for its
+	// startTimestamp has (dispatchV10); so does the first of those after
+	// some failed.
 	// Before, a failed mail was found by its class, and counted in the
 	// list, only when the dispatch closed, up to half an hour later. And
 	// an attempt whose input would take the run's history past
