@@ -140,11 +140,30 @@ func Migrate(ctx context.Context, db *gorm.DB) (int, error) {
 		return 0, err
 	}
 	results, err := p.Up(ctx)
+	// SQLite has no lock the migrations take (migrationLock is
+	// PostgreSQL's): another process may be migrating the same new file
+	// (an api and a worker started at once), and one of ours then fails
+	// on what it created, rolled back. Once it is done, ours find what is
+	// left to do, nothing. Before, one of the two stopped at start-up.
+	for try := 1; err != nil && db.Dialector.Name() != "postgres" && try <= sqliteMigrateRetries; try++ {
+		select {
+		case <-ctx.Done():
+			return len(results), fmt.Errorf("migrate: %w", err)
+		case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+		}
+		var more []*goose.MigrationResult
+		more, err = p.Up(ctx)
+		results = append(results, more...)
+	}
 	if err != nil {
 		return len(results), fmt.Errorf("migrate: %w", err)
 	}
 	return len(results), nil
 }
+
+// sqliteMigrateRetries is how many times Migrate tries a SQLite file
+// again after a failure.
+const sqliteMigrateRetries = 5
 
 // MigrationStatus returns the current and the latest migration version.
 func MigrationStatus(ctx context.Context, db *gorm.DB) (current, latest int64, err error) {
