@@ -164,6 +164,18 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		abort(c, errNoPermission, fmt.Sprintf("expiresAt: the key you use expires at %s, so a key you create must expire by then", creator.Expires.UTC().Format(time.RFC3339)))
 		return
 	}
+	if ttl := s.cfg.APIKeyMaxTTL; ttl > 0 {
+		// A deployment's bound: a stolen token, however short-lived,
+		// makes no key that outlives it by more.
+		by := s.now().Add(ttl)
+		if k.Expires.IsZero() {
+			k.Expires = by
+		} else if k.Expires.After(by) {
+			abort(c, errFieldFormat, fmt.Sprintf("expiresAt: keys here expire within %s of their creation (DISPATCHER_APIKEY_MAX_TTL), by %s",
+				ttl, by.UTC().Format(time.RFC3339)))
+			return
+		}
+	}
 	key, hash := dispatcher.NewAPIKey()
 	k.Hash = hash
 	if err := k.Validate(s.now()); err != nil {

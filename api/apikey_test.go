@@ -354,3 +354,21 @@ func TestAPIKeyChildExpiry(t *testing.T) {
 		t.Fatalf("a key made with a token expires: %v", open["expiresAt"])
 	}
 }
+
+// TestAPIKeyMaxTTL: with DISPATCHER_APIKEY_MAX_TTL every key expires
+// within it: one asked for without expiresAt gets it, one asked for later
+// is refused naming expiresAt. Before, a key made with a token signed for
+// an hour lived until revoked, whatever the deployment wanted.
+func TestAPIKeyMaxTTL(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{}, func(c *Config) { c.APIKeyMaxTTL = 90 * 24 * time.Hour })
+	by := s.clock.Now().Add(90 * 24 * time.Hour)
+	open := s.mustAs(s.admin(""), 200, "POST", "/apikeys/v1", `{"name":"service","permissions":["VIEW_DISPATCHERS"]}`)
+	if open["expiresAt"] != float64(by.UnixMilli()) {
+		t.Fatalf("a key asked for without an expiry: expiresAt %v, want %d", open["expiresAt"], by.UnixMilli())
+	}
+	within := by.Add(-time.Hour).Format(time.RFC3339Nano)
+	s.mustAs(s.admin(""), 200, "POST", "/apikeys/v1", fmt.Sprintf(`{"name":"soon","permissions":["VIEW_DISPATCHERS"],"expiresAt":%q}`, within))
+	later := by.Add(time.Hour).Format(time.RFC3339Nano)
+	code, body := s.doAs(s.admin(""), "POST", "/apikeys/v1", fmt.Sprintf(`{"name":"late","permissions":["VIEW_DISPATCHERS"],"expiresAt":%q}`, later))
+	wantError(t, code, body, 400, 15, "expiresAt: keys here expire within 2160h0m0s")
+}

@@ -53,7 +53,7 @@ type authzServer struct {
 
 // newAuthzServer serves the API with auth (HS256 with harnessSecret unless
 // disabled) checked against the server's clock.
-func newAuthzServer(t *testing.T, auth AuthConfig) *authzServer {
+func newAuthzServer(t *testing.T, auth AuthConfig, opts ...func(*Config)) *authzServer {
 	t.Helper()
 	db, err := models.Open(testenv.SQLite(t))
 	if err != nil {
@@ -77,7 +77,11 @@ func newAuthzServer(t *testing.T, auth AuthConfig) *authzServer {
 	auth.Now = clock.Now
 	execs := newTenantExecutions()
 	starter := &fakeStarter{}
-	h, err := NewServer(t.Context(), Config{Auth: auth, MaxBodyBytes: 1 << 16, MaxEventBytes: 1 << 16, Outbound: outbound},
+	cfg := Config{Auth: auth, MaxBodyBytes: 1 << 16, MaxEventBytes: 1 << 16, Outbound: outbound}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := NewServer(t.Context(), cfg,
 		Deps{Store: store, Starter: starter, Executions: execs, Registry: prometheus.NewRegistry(), Now: clock.Now,
 			Checks: map[string]Check{"database": store.Ping}})
 	if err != nil {

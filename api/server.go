@@ -97,6 +97,9 @@ type Config struct {
 	// Temporal calls it makes end with its context, and it is answered
 	// 503. Zero: the request's client alone bounds it.
 	RequestTimeout time.Duration
+	// APIKeyMaxTTL bounds how long after its creation an API key expires;
+	// zero: keys may live until revoked.
+	APIKeyMaxTTL time.Duration
 }
 
 // Deps are the API's dependencies.

@@ -268,6 +268,7 @@ func (p process) run(ctx context.Context) error {
 			CodecOrigins:   p.cfg.CodecOrigins,
 			CORSOrigins:    p.cfg.CORSOrigins,
 			MetricsToken:   p.cfg.MetricsToken,
+			APIKeyMaxTTL:   p.cfg.APIKeyMaxTTL,
 		}, api.Deps{
 			Store:    store,
 			Starter:  starter,
