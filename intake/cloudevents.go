@@ -14,6 +14,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/dispatcherhq/dispatcher"
@@ -130,13 +131,26 @@ func bothData(body []byte, batch bool) error {
 // extension's) that carries the key a dispatcher may order events by.
 const partitionKeyExtension = "partitionkey"
 
+// timeGiven reports whether a CloudEvent carries a time attribute, which
+// may be the zero time: that is out of range, as an Extra Horizon event's
+// creationTimestamp before 1970 is, not "none".
+func timeGiven(ce cloudevents.Event) bool {
+	switch c := ce.Context.(type) {
+	case *event.EventContextV1:
+		return c.Time != nil
+	case *event.EventContextV03:
+		return c.Time != nil
+	}
+	return false
+}
+
 func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, error) {
 	if err := ce.Validate(); err != nil {
 		return dispatcher.Event{}, dispatcher.Errorf(dispatcher.EINVALID, "cloudevent: %v", err)
 	}
 	ev := dispatcher.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Key: dispatcher.CloudEventKey(ce.Source(), ce.ID()), Time: ce.Time().UTC()}
-	if ce.Time().IsZero() {
-		ev.Time = now.UTC()
+	if ce.Time().IsZero() && !timeGiven(ce) {
+		ev.Time = now.UTC() // none: when it came
 	}
 	if v, ok := ce.Extensions()[partitionKeyExtension]; ok {
 		if pk, err := types.Format(v); err == nil {
