@@ -493,12 +493,7 @@ func TestGatedCallShowsAnotherFailure(t *testing.T) {
 	p := newPermits(env)
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
 	p.grantAt(3 * time.Hour)
-	var shown time.Time
-	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
-		if ids, ok := args.Get(0).(temporal.SearchAttributes).GetKeywordList(workflows.AttrFailedActionIDs); ok && shown.IsZero() && fmt.Sprint(ids) == "[t2]" {
-			shown = env.Now()
-		}
-	}).Return(nil)
+	shown := failureShown(env, "[t2]")
 	res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Config: &cfg, Version: workflows.DispatchVersion})
 	if got, want := summary(res.Outcomes), "t1:succeeded:1: t2:failed:0:ConfigNotFound"; got != want {
 		t.Fatalf("outcomes = %q, want %q", got, want)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -113,12 +114,7 @@ func TestDispatchShowsAFailureWhileAnotherWaits(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: actions}))
 			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
-			var shown time.Time
-			env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
-				if ids, ok := args.Get(0).(temporal.SearchAttributes).GetKeywordList(workflows.AttrFailedActionIDs); ok && shown.IsZero() && fmt.Sprint(ids) == "[t1]" {
-					shown = env.Now()
-				}
-			}).Return(nil)
+			shown := failureShown(env, "[t1]")
 			if _, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion}); err == nil {
 				t.Fatal("the dispatch of a missing function completed")
 			}
@@ -152,12 +148,7 @@ func TestDispatchShowsAFailureWhileAnotherRetries(t *testing.T) {
 			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
 				temporal.NewApplicationError("busy", dispatcher.FailureHTTPTemporary))
 			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).After(time.Hour).Return(taskOK)
-			var shown time.Time
-			env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
-				if ids, ok := args.Get(0).(temporal.SearchAttributes).GetKeywordList(workflows.AttrFailedActionIDs); ok && shown.IsZero() && fmt.Sprint(ids) == "[t1]" {
-					shown = env.Now()
-				}
-			}).Return(nil)
+			shown := failureShown(env, "[t1]")
 			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Config: &cfg, Version: tc.version})
 			if err == nil {
 				t.Fatal("the dispatch of a missing function completed")
@@ -171,4 +162,16 @@ func TestDispatchShowsAFailureWhileAnotherRetries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failureShown records when the dispatch first upserts ids (as fmt
+// prints them) as its failed actions.
+func failureShown(env *testsuite.TestWorkflowEnvironment, ids string) *time.Time {
+	var shown time.Time
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		if got, ok := args.Get(0).(temporal.SearchAttributes).GetKeywordList(workflows.AttrFailedActionIDs); ok && shown.IsZero() && fmt.Sprint(got) == ids {
+			shown = env.Now()
+		}
+	}).Return(nil)
+	return &shown
 }
