@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -103,6 +104,13 @@ type Executions struct {
 	dc             converter.DataConverter // memos, inputs and results: encrypted with the keys
 	codec          converter.PayloadCodec  // decrypts raw histories (NewPayloadCodec)
 	tokenKey       []byte
+	// bulkStarts has this process start one bulk replay at a time, and
+	// remembers those it started lately, which visibility may not list
+	// yet (roomForBulk).
+	bulkStarts struct {
+		sync.Mutex
+		recent map[string]time.Time // workflow ID → when it was started
+	}
 }
 
 // NewExecutions returns the executions service.

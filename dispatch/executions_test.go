@@ -960,7 +960,26 @@ func TestBulkReplaysRunningAreBounded(t *testing.T) {
 		}
 		return ""
 	})
-	e.startSlowBulkReplay(req)
+	// Room for one: of five requests at once, one starts. Before, all
+	// five did, none of them listed yet when the others counted.
+	var wg sync.WaitGroup
+	var started atomic.Int32
+	for range 5 {
+		wg.Go(func() {
+			st, err := e.ex.StartBulkReplay(e.ctx(), req)
+			switch {
+			case err == nil:
+				started.Add(1)
+				t.Cleanup(func() { _, _ = e.ex.CancelBulkReplay(context.Background(), st.ID, req.Actor) })
+			case dispatcher.ErrorCode(err) != dispatcher.ESTATE:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := started.Load(); n != 1 {
+		t.Fatalf("five requests at once with room for one started %d", n)
+	}
 }
 
 // A reset from the Temporal Web UI or CLI supersedes the run it ends, as

@@ -14,4 +14,8 @@ func SetSearchAttributesRecheck(t interface{ Cleanup(func()) }, d time.Duration)
 }
 
 // RoomForBulk is roomForBulk, for the tests.
-func (e *Executions) RoomForBulk(ctx context.Context) error { return e.roomForBulk(ctx) }
+func (e *Executions) RoomForBulk(ctx context.Context) error {
+	e.bulkStarts.Lock()
+	defer e.bulkStarts.Unlock()
+	return e.roomForBulk(ctx)
+}
