@@ -190,8 +190,12 @@ const (
 	// OutcomeWaiting: a call of a gated function (Flow) waits for its
 	// permit: a rate limit, the concurrency, an open circuit or a pause
 	// holds it. Waiting consumes no attempt.
-	OutcomeWaiting   = "waiting"
-	OutcomeRunning   = "running"
+	OutcomeWaiting = "waiting"
+	OutcomeRunning = "running"
+	// OutcomeUnknown: no worker answered for a running dispatch, and its
+	// history does not say how far the action got (ExecutionDetail.
+	// OutcomesUnknown).
+	OutcomeUnknown   = "unknown"
 	OutcomeSucceeded = "succeeded"
 	OutcomeFailed    = "failed"
 	OutcomeCanceled  = "canceled"

@@ -83,8 +83,15 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 				e.log.WarnContext(ctx, "outcomes query failed: the actions are shown as planned", "workflowId", workflowID, "runId", x.RunID, "err", err)
 				d.Outcomes, d.OutcomesUnknown = workflows.PlannedOutcomes(rec.input, rec.config, e.now(), rec.taken), true
 				for i, o := range d.Outcomes {
-					if slices.Contains(x.FailedActionIDs, o.ActionID) {
+					switch {
+					case slices.Contains(x.FailedActionIDs, o.ActionID):
 						d.Outcomes[i].Status = dispatcher.OutcomeFailed
+					case o.Status != dispatcher.OutcomeScheduled && o.Status != dispatcher.OutcomeSkipped:
+						// Made, maybe, or waiting to be: before, shown
+						// running after one attempt, also one that had
+						// succeeded long before. One that retries is
+						// running (withRetries).
+						d.Outcomes[i].Status = dispatcher.OutcomeUnknown
 					}
 				}
 			default:
@@ -94,6 +101,11 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 			d.Outcomes = outcomes
 		}
 		d.NextAttempts = e.withRetries(d.Outcomes, desc.GetPendingActivities())
+		for i := range d.Outcomes {
+			if d.Outcomes[i].Status == dispatcher.OutcomeUnknown {
+				d.Outcomes[i].Attempts = 0 // how many is not known
+			}
+		}
 	}
 	infos, _, err := e.listAll(ctx, "WorkflowId = "+quote(workflowID), maxRuns)
 	if err != nil {
@@ -369,9 +381,10 @@ func (e *Executions) withRetries(outcomes []dispatcher.ActionOutcome, pending []
 	for _, pa := range pending {
 		for i := range outcomes {
 			o := &outcomes[i]
-			if o.Status != dispatcher.OutcomeRunning || pa.GetActivityId() != workflows.ActionActivityID(o.ActionID) {
+			if o.Status != dispatcher.OutcomeRunning && o.Status != dispatcher.OutcomeUnknown || pa.GetActivityId() != workflows.ActionActivityID(o.ActionID) {
 				continue
 			}
+			o.Status = dispatcher.OutcomeRunning // its regular activity runs or waits to retry
 			// Attempt is the one in flight or, in the backoff after a
 			// failure, the next; the outcome counts the attempts made or
 			// in flight, the first regular one among them.

@@ -35,11 +35,12 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 	if _, ok := msg.Header["Ce-"]; ok {
 		return nil, false, dispatcher.Errorf(dispatcher.EINVALID, `header "ce-": a CloudEvents attribute header needs the attribute's name after "ce-"`)
 	}
-	if msg.Header.Get("Ce-Specversion") == "" && bytes.Contains(body, []byte(`"data_base64"`)) {
-		// Structured: the SDK reads data_base64 with the whitespace
-		// after its colon (as json.dumps and pretty printers write it)
-		// when datacontenttype does not come first, and refuses it as
-		// base64 that is not. Compacted, it holds none.
+	if msg.Header.Get("Ce-Specversion") == "" && bytes.Contains(body, []byte(`base64`)) {
+		// Structured: the SDK reads data_base64 (0.3: data with
+		// datacontentencoding base64) with the whitespace after its
+		// colon (as json.dumps and pretty printers write it) when
+		// datacontenttype does not come first, and refuses it as base64
+		// that is not. Compacted, it holds none.
 		var c bytes.Buffer
 		if json.Compact(&c, body) == nil {
 			body = c.Bytes()
