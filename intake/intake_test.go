@@ -64,6 +64,9 @@ func TestParseBrokerMessages(t *testing.T) {
 		{"cloudevents structured, data_base64 after a space", "application/cloudevents+json", nil,
 			`{"specversion": "1.0", "id": "c4", "source": "/s", "type": "t", "data_base64": "aGVsbG8="}`, "ignored",
 			dispatcher.Event{ID: "c4", Type: "t", Source: "/s", Content: []byte(`"hello"`), Time: received, Key: dispatcher.CloudEventKey("/s", "c4")}, dispatcher.EnvelopeCloudEvents},
+		{"cloudevents 0.3 structured, base64 data after a space", "application/cloudevents+json", nil,
+			`{"specversion": "0.3", "id": "c6", "source": "/s", "type": "t", "datacontentencoding": "base64", "data": "aGVsbG8="}`, "ignored",
+			dispatcher.Event{ID: "c6", Type: "t", Source: "/s", Content: []byte(`"hello"`), Time: received, Key: dispatcher.CloudEventKey("/s", "c6")}, dispatcher.EnvelopeCloudEvents},
 		// Binary, as CloudEvents sends it: it stays base64. Before the
 		// check of UTF-8 it became text with its bytes replaced.
 		{"cloudevents structured, binary data_base64", "application/cloudevents+json", nil,
