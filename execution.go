@@ -180,6 +180,10 @@ type ActionOutcome struct {
 	Unanswered bool `json:",omitzero"`
 	// SkipReason says why a skipped action did not run (a Skip* reason).
 	SkipReason string
+	// NextAttemptAt is when an action that waits between two attempts
+	// makes the next, while the workflow's own timer holds it (after its
+	// first attempt, or between a gated call's); zero otherwise.
+	NextAttemptAt time.Time `json:",omitzero"`
 }
 
 // Action outcome statuses. An outcome ends succeeded, failed, canceled or

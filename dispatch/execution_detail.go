@@ -101,6 +101,14 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 			d.Outcomes = outcomes
 		}
 		d.NextAttempts = e.withRetries(d.Outcomes, desc.GetPendingActivities())
+		for _, o := range d.Outcomes {
+			if !o.NextAttemptAt.IsZero() { // the workflow's timer, before the regular activity's
+				if d.NextAttempts == nil {
+					d.NextAttempts = map[string]time.Time{}
+				}
+				d.NextAttempts[o.ActionID] = o.NextAttemptAt
+			}
+		}
 		for i := range d.Outcomes {
 			if d.Outcomes[i].Status == dispatcher.OutcomeUnknown {
 				d.Outcomes[i].Attempts = 0 // how many is not known

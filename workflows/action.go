@@ -546,7 +546,7 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		o.Error = truncate(o.Error, maxOutcomeError)
 		// The second attempt comes when a retry would have: after the
 		// function's Retry-After, or the policy's first interval.
-		if err := workflow.Sleep(ctx, handoffDelay(err, policy)); err != nil {
+		if err := d.sleepUntilAttempt(ctx, o, handoffDelay(err, policy)); err != nil {
 			return err
 		}
 		if nothing {
@@ -560,6 +560,14 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		defer d.slowly(ctx)()
 	}
 	return d.attemptRegular(ctx, o, a, regular, timeout, input, result, policy, localAttempts)
+}
+
+// sleepUntilAttempt waits, for wait, before an action's next attempt, which its
+// outcome says meanwhile (QueryOutcomes; it commands nothing).
+func (d *dispatch) sleepUntilAttempt(ctx workflow.Context, o *dispatcher.ActionOutcome, wait time.Duration) error {
+	o.NextAttemptAt = workflow.Now(ctx).Add(wait)
+	defer func() { o.NextAttemptAt = time.Time{} }()
+	return workflow.Sleep(ctx, wait)
 }
 
 // slowly counts an action that goes on past the workflow task of its

@@ -131,7 +131,7 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 			wait = appErr.NextRetryDelay()
 		}
 		delay = min(time.Duration(float64(delay)*policy.BackoffCoefficient), policy.MaximumInterval)
-		if err := workflow.Sleep(ctx, wait); err != nil {
+		if err := d.sleepUntilAttempt(ctx, o, wait); err != nil {
 			return err
 		}
 	}
