@@ -810,37 +810,3 @@ func TestDispatchHistoryBudget(t *testing.T) {
 		})
 	}
 }
-
-// TestDispatchSaysItsNextAttempt: an action that waits after its first
-// attempt says when its next comes, while it waits, and no longer once
-// made. Before, only a regular activity's retries said it (Temporal's
-// pending activity), and an interval of an hour went unsaid.
-func TestDispatchSaysItsNextAttempt(t *testing.T) {
-	a := taskAction("t1", "erase")
-	a.RetryPolicy = &dispatcher.RetryPolicy{InitialInterval: time.Hour}
-	cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{a}})
-	env := newEnv(t, cfg)
-	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
-		temporal.NewApplicationError("busy", dispatcher.FailureHTTPTemporary))
-	env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(taskOK)
-	var waiting []dispatcher.ActionOutcome
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(workflows.QueryOutcomes)
-		if err == nil {
-			err = v.Get(&waiting)
-		}
-		if err != nil {
-			t.Error(err)
-		}
-	}, 30*time.Minute)
-	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Config: &cfg, Version: workflows.DispatchVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(waiting) != 1 || !waiting[0].NextAttemptAt.Equal(t0.Add(time.Hour)) {
-		t.Fatalf("while it waits: %+v; want its next attempt at %v", waiting, t0.Add(time.Hour))
-	}
-	if !res.Outcomes[0].NextAttemptAt.IsZero() {
-		t.Errorf("once made: next attempt %v, want none", res.Outcomes[0].NextAttemptAt)
-	}
-}

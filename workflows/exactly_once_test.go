@@ -87,7 +87,8 @@ func TestDispatchHandoffWaitsForRetryAfter(t *testing.T) {
 // While an action waits for its second attempt, its outcome (what the
 // run's detail shows) says why: the first attempt's error. Before, an
 // hour's Retry-After showed it running, no error. It succeeds in the end,
-// and its outcome says no more of the error.
+// and its outcome says no more of the error. It says when the next
+// attempt comes meanwhile.
 func TestDispatchShowsTheFirstAttemptsErrorWhileItWaits(t *testing.T) {
 	env := newEnv(t, taskConfig())
 	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
@@ -109,6 +110,11 @@ func TestDispatchShowsTheFirstAttemptsErrorWhileItWaits(t *testing.T) {
 	}
 	if summary(during) != "t1:running:1:HTTPTemporary" || !strings.Contains(during[0].Error, "answered 503") {
 		t.Errorf("while it waits: %q (%+v), want it running after 1 attempt, with that attempt's error", summary(during), during)
+	}
+	// And when its next attempt comes, which the workflow's timer holds,
+	// until it is made. Before, the wait went unsaid.
+	if len(during) != 1 || !during[0].NextAttemptAt.Equal(t0.Add(time.Hour)) || !res.Outcomes[0].NextAttemptAt.IsZero() {
+		t.Errorf("next attempt while it waits %v, once made %v; want %v, then none", during[0].NextAttemptAt, res.Outcomes[0].NextAttemptAt, t0.Add(time.Hour))
 	}
 }
 
