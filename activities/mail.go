@@ -289,8 +289,13 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable func() []
 	case code >= 500 && code < 600:
 		return false, permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %s", a.smtp, msg))
 	case code == 0 && afterData(err):
+		// The next attempt comes when this one's claim, which it keeps,
+		// has expired. Before, it came after the policy's interval, found
+		// the claim held and failed, a whole attempt spent on nothing: a
+		// mail with two attempts was never tried again.
+		wait := max(time.Until(claimUntil(ctx, time.Now())), time.Second)
 		return true, unanswered(ctx, fmt.Sprintf(
-			"SMTP %s did not answer the end of the mail in time (it may have accepted it; the next attempt waits for this one's claim to expire): %s", a.smtp, msg), 0)
+			"SMTP %s did not answer the end of the mail in time (it may have accepted it; the next attempt waits for this one's claim to expire): %s", a.smtp, msg), wait)
 	}
 	return false, temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP %s: %s", a.smtp, msg))
 }

@@ -277,7 +277,13 @@ func TestSendMailConcurrentAttemptsSendOnce(t *testing.T) {
 func TestSendMailUnansweredKeepsItsClaim(t *testing.T) {
 	server := &scriptedSMTP{dataDelay: 8 * time.Second}
 	a, in := scriptedMail(t, server.start(t))
+	deadline := time.Now().Add(6 * time.Second)
 	first := wantFailure(t, sendWithin6s(t, a, in), dispatcher.FailureSMTPTemporary, true)
+	// Its retry comes once its claim has expired, not to fail on it and
+	// spend an attempt on nothing.
+	if until := time.Now().Add(first.NextRetryDelay()); until.Before(deadline.Add(4 * time.Second)) {
+		t.Errorf("the first attempt asks to come back in %v, before its deadline and grace", first.NextRetryDelay())
+	}
 	_, err := sendWithin6sAt(t, a, in)
 	next := wantFailure(t, err, dispatcher.FailureSMTPTemporary, true)
 	if !strings.Contains(next.Error(), "another attempt may be sending") {

@@ -105,6 +105,14 @@ func (f *gateFake) request(d, lease time.Duration, ids ...string) {
 	})
 }
 
+// ask sends at d the request "a" of the dispatch's run runID, as a
+// dispatch that a reset gave a new run asks again with the same id.
+func (f *gateFake) ask(d time.Duration, runID string) {
+	f.at(d, func() {
+		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: runID, Lease: time.Hour})
+	})
+}
+
 // done reports at d how the calls of ids ended.
 func (f *gateFake) done(d time.Duration, result string, ids ...string) {
 	f.at(d, func() {
@@ -594,7 +602,8 @@ func TestGateSettlesPermitsSentAgain(t *testing.T) {
 		switch n {
 		case 2: // on its way while the gate settles, the dispatch asks again
 			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: id, WorkflowID: "dispatch-" + id, Lease: time.Hour})
-		case 3: // the permit sent again then does not arrive: its lease ends
+		case 3: // the permit sent again then does not arrive: the dispatch
+			// is gone, maybe calling, and its lease is left to expire
 			return errors.New("the dispatch is gone")
 		}
 		return nil
@@ -607,8 +616,8 @@ func TestGateSettlesPermitsSentAgain(t *testing.T) {
 		f.env.SetContinueAsNewSuggested(true)
 	})
 	_, next := f.continuedAsNew(nil)
-	if len(next.State.Leases) != 0 {
-		t.Fatalf("carried the leases %+v after %v were sent: the third send's loss went unseen", next.State.Leases, f.granted())
+	if got := f.granted(); len(got) != 3 || len(next.State.Leases) != 1 || !next.State.Leases[0].Delivered {
+		t.Fatalf("carried the leases %+v after %v were sent, want a's, delivered, after 3 sends", next.State.Leases, got)
 	}
 }
 
@@ -658,9 +667,7 @@ func TestGateGrantsNothingUnread(t *testing.T) {
 // which ignored it, and its lease held a slot until it expired.
 func TestGatePermitGoesToTheRunThatAsked(t *testing.T) {
 	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
-	f.at(time.Millisecond, func() {
-		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: "run-1", Lease: time.Hour})
-	})
+	f.ask(time.Millisecond, "run-1")
 	f.done(time.Minute, workflows.PermitOK, "a")
 	f.run()
 	if len(f.grants) != 1 || f.grants[0].runID != "run-1" {
@@ -676,13 +683,8 @@ func TestGatePermitGoesToTheRunThatAsked(t *testing.T) {
 func TestGatePermitGoesToTheResetRun(t *testing.T) {
 	until := t0.Add(time.Hour)
 	f := newGateEnv(t, dispatcher.Flow{PausedUntil: &until})
-	ask := func(d time.Duration, run string) {
-		f.at(d, func() {
-			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: run, Lease: time.Hour})
-		})
-	}
-	ask(time.Millisecond, "run-1")
-	ask(time.Minute, "run-2") // the reset's run, while run-1's request waits
+	f.ask(time.Millisecond, "run-1")
+	f.ask(time.Minute, "run-2") // the reset's run, while run-1's request waits
 	f.done(time.Hour+time.Minute, workflows.PermitOK, "a")
 	f.run()
 	if len(f.grants) != 1 || f.grants[0].runID != "run-2" {
@@ -704,9 +706,7 @@ func TestGateLeaseMovesToTheResetRun(t *testing.T) {
 		}
 		return nil
 	}
-	f.at(time.Millisecond, func() {
-		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: "run-1", Lease: time.Hour})
-	})
+	f.ask(time.Millisecond, "run-1")
 	f.request(2*time.Second, time.Hour, "b") // waits for a's lease to end
 	f.at(time.Minute, func() {
 		if st := f.state(); st.InFlight != 1 {
@@ -729,15 +729,10 @@ func TestGateLeaseMovesToTheResetRun(t *testing.T) {
 // permit went to the newer run at once, beside that call.
 func TestGateLateRequestOfAResetRun(t *testing.T) {
 	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
-	ask := func(d time.Duration, run string) {
-		f.at(d, func() {
-			f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: run, Lease: time.Hour})
-		})
-	}
-	ask(time.Millisecond, "run-1")
+	f.ask(time.Millisecond, "run-1")
 	f.request(2*time.Second, time.Hour, "b") // waits for a's lease to end
-	ask(time.Minute, "run-2")
-	ask(time.Minute+time.Second, "run-1") // late: its permit, sent again
+	f.ask(time.Minute, "run-2")
+	f.ask(time.Minute+time.Second, "run-1") // late: its permit, sent again
 	f.at(5*time.Minute, func() {
 		if st := f.state(); st.InFlight != 1 || st.Waiting != 2 {
 			t.Errorf("after 5 minutes %d permits out and %d calls waiting, want run-1's out, run-2's and b waiting", st.InFlight, st.Waiting)
@@ -761,13 +756,9 @@ func TestGateLateRequestOfAResetRun(t *testing.T) {
 func TestGateResetRunWaitsForItsTurn(t *testing.T) {
 	until := t0.Add(time.Hour)
 	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
-	f.at(time.Millisecond, func() {
-		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: "run-1", Lease: time.Hour})
-	})
+	f.ask(time.Millisecond, "run-1")
 	f.at(time.Minute, func() { record(func() { f.flow = dispatcher.Flow{MaxConcurrency: 1, PausedUntil: &until} }) })
-	f.at(2*time.Minute, func() {
-		f.env.SignalWorkflow(workflows.SignalGateRequest, workflows.PermitRequest{ID: "a", WorkflowID: "dispatch-a", RunID: "run-2", Lease: time.Hour})
-	})
+	f.ask(2*time.Minute, "run-2")
 	f.done(3*time.Minute, workflows.PermitOK, "a") // run-1's call ends
 	f.expect(30*time.Minute, "a")
 	f.done(time.Hour+2*time.Minute, workflows.PermitOK, "a")
@@ -797,6 +788,58 @@ func TestGateReportOfAnEndedRunLeavesTheNewRequest(t *testing.T) {
 	f.run()
 	if len(f.grants) != 2 || f.grants[1].runID != "run-2" {
 		t.Errorf("grants %+v, want b, then a to run-2", f.grants)
+	}
+}
+
+// The newer run that waits for the lease of the run before it, canceled,
+// reports; the permit stays with the run it is out to, whose call may
+// still be going (gateDoneLeaseV1). Before, that report ended the lease:
+// the next call, here c, was permitted beside it, past MaxConcurrency 1.
+func TestGateReportOfTheWaitingRunLeavesTheLease(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.ask(time.Millisecond, "run-1")
+	f.ask(time.Minute, "run-2") // the reset's run: waits for run-1's lease
+	f.request(90*time.Second, time.Hour, "c")
+	f.at(2*time.Minute, func() {
+		f.env.SignalWorkflow(workflows.SignalGateDone, workflows.PermitDone{RequestID: "a", Result: workflows.PermitReleased, RunID: "run-2"})
+	})
+	f.expect(10*time.Minute, "a")
+	f.done(30*time.Minute, workflows.PermitOK, "a") // run-1's call ends
+	f.expect(30*time.Minute+time.Second, "a", "c")
+	f.done(31*time.Minute, workflows.PermitOK, "c")
+	f.run()
+	if len(f.grants) != 2 || f.grants[0].runID != "run-1" {
+		t.Errorf("grants %+v, want a to run-1, then c; none to run-2, which gave up", f.grants)
+	}
+}
+
+// A permit sent again to the run it was delivered to, which has gone
+// since (the signal fails), leaves the lease to expire: that run may have
+// been calling (gateDeliveredKeptV1). Before, the lease ended at once and
+// the newer run waiting for it was permitted beside that call.
+func TestGateDeliveredLeaseOutlivesAFailedResend(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.reply = func(id string, n int) error {
+		if id == "a" && n == 2 {
+			return errors.New("workflow execution already completed")
+		}
+		return nil
+	}
+	f.ask(time.Millisecond, "run-1")
+	f.request(2*time.Second, time.Hour, "b")
+	f.ask(time.Minute, "run-2")             // waits for run-1's lease
+	f.ask(time.Minute+time.Second, "run-1") // late: sent again, and run-1 is gone
+	f.expect(50*time.Minute, "a", "a")
+	f.at(50*time.Minute, func() {
+		if st := f.state(); st.InFlight != 1 {
+			t.Errorf("after 50 minutes %d permits out, want run-1's, until its lease expires", st.InFlight)
+		}
+	})
+	f.done(2*time.Hour, workflows.PermitOK, "a") // run-2's
+	f.done(3*time.Hour, workflows.PermitOK, "b")
+	f.run()
+	if len(f.grants) != 4 || f.grants[2].runID != "run-2" || f.grants[2].at < time.Hour {
+		t.Errorf("grants %+v, want a to run-1 (twice), then to run-2 once run-1's lease expired, then b", f.grants)
 	}
 }
 

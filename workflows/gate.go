@@ -457,6 +457,18 @@ func (g *gate) done(ctx workflow.Context, d PermitDone, now time.Time) {
 		return // reclaimed already, or reported twice
 	}
 	l := g.Leases[i]
+	if d.RunID != "" && l.RunID != "" && d.RunID != l.RunID &&
+		workflow.GetVersion(ctx, changeGateDoneLease, workflow.DefaultVersion, gateDoneLeaseV1) >= gateDoneLeaseV1 {
+		// Another run's report (gateDoneLeaseV1): the run the permit is
+		// out to may still be calling. If it is the newer run that waited
+		// for the lease, it waits no more; one the lease moved from
+		// reports late. Before, either ended the lease, and the next call
+		// ran beside the one still going.
+		if l.Next != nil && l.Next.RunID == d.RunID {
+			g.Leases[i].Next = nil
+		}
+		return
+	}
 	g.Leases = slices.Delete(g.Leases, i, i+1)
 	g.ended(l, now)
 	cb := g.Flow.CircuitBreaker
@@ -653,6 +665,13 @@ func (g *gate) send(ctx workflow.Context, l Lease) {
 			g.Leases = slices.DeleteFunc(g.Leases, func(o Lease) bool {
 				lost := o.ID == l.ID && (o.RunID == l.RunID ||
 					workflow.GetVersion(ctx, changeGateRun, workflow.DefaultVersion, gateRunV1) < gateRunV1)
+				if lost && o.Delivered &&
+					workflow.GetVersion(ctx, changeGateDeliveredKept, workflow.DefaultVersion, gateDeliveredKeptV1) >= gateDeliveredKeptV1 {
+					// Sent again to the run that had it, gone since: it
+					// may have been calling, so the lease ends when it
+					// expires (gateDeliveredKeptV1).
+					lost = false
+				}
 				if lost {
 					g.ended(o, workflow.Now(ctx)) // the newer run that waited for it, if one did
 				}

@@ -55,6 +55,10 @@ const (
 	changeGateMovedWaits = "gate-moved-waits"
 	// changeGateDoneRun, of its own for the same reason.
 	changeGateDoneRun = "gate-done-run"
+	// changeGateDoneLease, of its own for the same reason.
+	changeGateDoneLease = "gate-done-lease"
+	// changeGateDeliveredKept, of its own for the same reason.
+	changeGateDeliveredKept = "gate-delivered-kept"
 )
 
 // Dispatch versions.
@@ -431,3 +435,21 @@ const gateMovedWaitsV1 workflow.Version = 1
 // minutes to ask again. Asked only then, so no other run records the
 // marker.
 const gateDoneRunV1 workflow.Version = 1
+
+// gateDoneLeaseV1 (changeGateDoneLease): the report of a run other than
+// the one a permit is out to leaves the lease alone: the run it is out to
+// may still be calling (a reset does not stop an activity in flight, nor
+// a terminate a call that ignores cancellation). The newer run that waited
+// for the lease (gateMovedWaitsV1) and reports, canceled, waits no more.
+// Before, that report ended the lease, and the next call was permitted
+// beside the one still going, past the function's concurrency. Asked only
+// then, so no other run records the marker.
+const gateDoneLeaseV1 workflow.Version = 1
+
+// gateDeliveredKeptV1 (changeGateDeliveredKept): a permit sent again to
+// the run it was delivered to (the run asked again), whose signal fails
+// (the run is gone), leaves the lease to expire: the run may have been
+// calling when it ended. Before, the lease ended at once, and the next
+// call was permitted beside that one. Asked only then, so no other run
+// records the marker.
+const gateDeliveredKeptV1 workflow.Version = 1
