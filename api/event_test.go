@@ -72,6 +72,11 @@ func TestEventEnvelopes(t *testing.T) {
 				t.Fatalf("answer %+v", got)
 			}
 			ev := hs.starter.events[0]
+			// As Extra Horizon answers an event: its time, given or when
+			// it was received.
+			if got.CreationTimestamp != ev.Time.UnixMilli() || !tc.want.Time.IsZero() && got.CreationTimestamp != tc.want.Time.UnixMilli() {
+				t.Errorf("creationTimestamp %d, want the event's time %v", got.CreationTimestamp, ev.Time)
+			}
 			if ev.ID != tc.want.ID || ev.Type != tc.want.Type || string(ev.Content) != string(tc.want.Content) || ev.Source != tc.want.Source ||
 				ev.Time.IsZero() || (!tc.want.Time.IsZero() && !ev.Time.Equal(tc.want.Time)) {
 				t.Fatalf("normalised to %+v (content %s), want %+v", ev, ev.Content, tc.want)

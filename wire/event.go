@@ -31,11 +31,14 @@ type LKSource struct {
 
 // AcceptedEvent is the answer for one event taken in.
 type AcceptedEvent struct {
-	ID         string `json:"id"`
-	Type       string `json:"type"`
-	WorkflowID string `json:"workflowId"`
-	RunID      string `json:"runId"`
-	Duplicate  bool   `json:"duplicate"`
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	// CreationTimestamp is the event's time: its envelope's, else when
+	// it was received (epoch ms), as Extra Horizon answers an event.
+	CreationTimestamp int64  `json:"creationTimestamp"`
+	WorkflowID        string `json:"workflowId"`
+	RunID             string `json:"runId"`
+	Duplicate         bool   `json:"duplicate"`
 	// Sequenced: the event waits its turn behind its ordering key's
 	// earlier events; runId is empty until then.
 	Sequenced bool `json:"sequenced,omitempty"`
@@ -126,7 +129,7 @@ func WithID(ev dispatcher.Event, now time.Time) (dispatcher.Event, error) {
 
 // FromStart is the answer for ev once its dispatch started.
 func FromStart(ev dispatcher.Event, res dispatcher.StartResult) AcceptedEvent {
-	return AcceptedEvent{ID: ev.ID, Type: ev.Type, WorkflowID: res.WorkflowID, RunID: res.RunID, Duplicate: res.Duplicate, Sequenced: res.Sequenced}
+	return AcceptedEvent{ID: ev.ID, Type: ev.Type, CreationTimestamp: ev.Time.UnixMilli(), WorkflowID: res.WorkflowID, RunID: res.RunID, Duplicate: res.Duplicate, Sequenced: res.Sequenced}
 }
 
 func isObject(raw json.RawMessage) bool {
