@@ -27,6 +27,16 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 		// Canceled before it began (the cancel in the run's first
 		// workflow task): no attempt, no permit asked for.
 		d.fail(ctx, o, temporal.NewCanceledError())
+		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > firstTaskStarted {
+			// A task before this one did not complete: one that made the
+			// first attempts, whose completion Temporal refused for the
+			// cancel that came meanwhile (or whose worker died), and with
+			// it their results. The call or the mail may have been made:
+			// its replay keeps its key, and support does not read "0
+			// attempts" as nothing done.
+			o.Unanswered = true
+			o.Error = "canceled while its first attempt may have been made: the cancel came during the run's first workflow task, whose results Temporal did not keep"
+		}
 		return
 	}
 	o.Status = dispatcher.OutcomeRunning
@@ -51,6 +61,11 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 	o.ErrorClass, o.Error = "", "" // an earlier attempt's
 	o.FinishedAt = workflow.Now(ctx)
 }
+
+// firstTaskStarted is the history length at most when a run's first
+// workflow task starts: its WorkflowTaskStarted is event 3, or 4 when a
+// cancel was requested before a worker took the task.
+const firstTaskStarted = 4
 
 // showFailures upserts the failed actions' search attributes while
 // another action of the dispatch waits for its startTimestamp

@@ -167,7 +167,8 @@ func dispatchLarge(t *testing.T, c client.Client, queue, id string, content json
 }
 
 // replays checks that the history of run has no failed workflow task (but
-// the one a reset fails) and replays on the current code.
+// the one a reset fails, and one Temporal refused for events that came
+// meanwhile) and replays on the current code.
 func replays(t *testing.T, c client.Client, run client.WorkflowRun) {
 	t.Helper()
 	h := &historypb.History{}
@@ -177,7 +178,8 @@ func replays(t *testing.T, c client.Client, run client.WorkflowRun) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f := e.GetWorkflowTaskFailedEventAttributes(); f != nil && f.GetCause() != enums.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW {
+		if f := e.GetWorkflowTaskFailedEventAttributes(); f != nil && f.GetCause() != enums.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW &&
+			f.GetCause() != enums.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND { // a cancel or signal came during the task
 			t.Fatalf("a workflow task failed: %v %.200s", f.Cause, f.GetFailure().GetMessage())
 		}
 		h.Events = append(h.Events, e)
@@ -237,6 +239,73 @@ func TestDispatchCanceledBeforeAWorkerTookIt(t *testing.T) {
 	}
 	if n := calls.Load(); n != 0 {
 		t.Errorf("%d mails and calls made for a dispatch canceled before it ran, want none", n)
+	}
+	replays(t, c, run)
+}
+
+// A cancel that comes while the run's first workflow task makes the first
+// attempts: Temporal refuses that task's completion (the run is to close
+// with a cancel unseen) and drops the local attempts' results with it,
+// though the call was made. The run goes on in a new task, canceled from
+// its start, and says that the action may have been made (Unanswered, so
+// that its replay keeps its key). Before, it said canceled with 0
+// attempts, nothing done, and support replayed it as never called.
+func TestDispatchCanceledDuringItsFirstTask(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "dispatch-canceled-first-task"
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	var calls atomic.Int32
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			calls.Add(1)
+			started <- struct{}{}
+			<-release
+			return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
+		}, activity.RegisterOptions{Name: name})
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	in := gatedInput("first-task")
+	in.Config.Functions[0].Gated = false
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-canceled-first-task", TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first attempt did not begin")
+	}
+	if err := c.CancelWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
+		t.Fatal(err)
+	}
+	// The cancel is recorded once CancelWorkflow returns (buffered until
+	// the task completes, so not yet in the history).
+	close(release) // the call answers 200 within the first task
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var canceled *temporal.CanceledError
+	if err := run.Get(ctx, nil); !errors.As(err, &canceled) {
+		t.Fatalf("the dispatch ended with %v, want canceled", err)
+	}
+	var res workflows.DispatchResult
+	if err := canceled.Details(&res); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls, want 1", n)
+	}
+	// The call returned after the cancel was recorded: the task's
+	// completion, with the attempt's result, is refused
+	// (UnhandledCommand, which replays lets pass).
+	if o := res.Outcomes[0]; o.Status != dispatcher.OutcomeCanceled || !o.Unanswered || !strings.Contains(o.Error, "may have been made") {
+		t.Errorf("the action made ended %s (unanswered %v): %q; want canceled, maybe made", o.Status, o.Unanswered, o.Error)
 	}
 	replays(t, c, run)
 }
