@@ -105,10 +105,12 @@ func (c *Config) ForEvent(ev Event) Config {
 }
 
 // SkipSince returns c with the dispatchers for which since gives a
-// reason moved to Skipped, as ForEvent moves those paused: a replay runs
-// the configuration of the run it replays, but not a dispatcher paused
-// (SkipPaused) or removed (SkipRemoved) since.
-func (c *Config) SkipSince(since func(Dispatcher) string) Config {
+// reason moved to Skipped, as ForEvent moves those paused, and the actions
+// of the others that kept does not keep moved there too (SkipRemoved): a
+// replay runs the configuration of the run it replays, but not a
+// dispatcher paused (SkipPaused) or removed (SkipRemoved) since, nor an
+// action deleted since.
+func (c *Config) SkipSince(since func(Dispatcher) string, kept func(Dispatcher, Action) bool) Config {
 	out := *c
 	out.Dispatchers, out.Skipped = nil, slices.Clone(c.Skipped)
 	for _, d := range c.Dispatchers {
@@ -118,6 +120,12 @@ func (c *Config) SkipSince(since func(Dispatcher) string) Config {
 		case SkipRemoved:
 			out.Skipped = append(out.Skipped, skip(d, SkipRemoved, "the dispatcher was deleted, or moved to another event type, before this replay started"))
 		default:
+			gone := d
+			gone.Actions = slices.DeleteFunc(slices.Clone(d.Actions), func(a Action) bool { return kept(d, a) })
+			if len(gone.Actions) > 0 {
+				out.Skipped = append(out.Skipped, skip(gone, SkipRemoved, "the action was deleted before this replay started"))
+				d.Actions = slices.DeleteFunc(slices.Clone(d.Actions), func(a Action) bool { return !kept(d, a) })
+			}
 			out.Dispatchers = append(out.Dispatchers, d)
 		}
 	}

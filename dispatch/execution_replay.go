@@ -385,6 +385,9 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 				return dispatcher.SkipPaused
 			}
 			return ""
+		}, func(d dispatcher.Dispatcher, a dispatcher.Action) bool {
+			i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID })
+			return slices.ContainsFunc(now[i].Actions, func(n dispatcher.Action) bool { return n.ID == a.ID })
 		})
 	} else {
 		out = cfg.ForEvent(src.input.Event) // as its run will decide
@@ -402,6 +405,8 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 		d := fmt.Sprintf("%q (%s)", s.Name, s.DispatcherID)
 		switch {
 		case s.Reason == dispatcher.SkipFilter: // for good, as a new event would be
+		case s.Reason == dispatcher.SkipRemoved && slices.ContainsFunc(out.Dispatchers, func(x dispatcher.Dispatcher) bool { return x.ID == s.DispatcherID }):
+			gone = append(gone, deletedActions(s, d)+" deleted since run "+latest.RunID)
 		case s.Reason == dispatcher.SkipRemoved: // for good too, but the replay would run nothing
 			gone = append(gone, d+" was deleted, or moved to another event type, since run "+latest.RunID)
 		case s.Reason == dispatcher.SkipPaused && original:
@@ -429,6 +434,19 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 		return cfg, nil
 	}
 	return &out, nil
+}
+
+// deletedActions names the actions of s, of the dispatcher d, deleted:
+// "action a1 of d was", "actions a1, a2 of d were".
+func deletedActions(s dispatcher.SkippedDispatcher, d string) string {
+	ids := make([]string, len(s.Actions))
+	for i, a := range s.Actions {
+		ids[i] = a.ID
+	}
+	if len(ids) == 1 {
+		return "action " + ids[0] + " of " + d + " was"
+	}
+	return "actions " + strings.Join(ids, ", ") + " of " + d + " were"
 }
 
 // replayActions returns the action ids a replay runs: the named ones,

@@ -1293,6 +1293,21 @@ func TestReplaySkipsDispatchersRemovedSince(t *testing.T) {
 	}
 }
 
+// Nor does it run an action deleted since from a dispatcher that is still
+// there: the admin removed it, and a replay of every failed dispatch
+// would bring it back. Before, only a deleted dispatcher was skipped.
+func TestReplaySkipsActionsDeletedSince(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("removed-2", "signup", true) // t1 (d1) and m2 (d2) fail
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Actions = nil })
+	_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
+	if dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.HasSuffix(err.Error(), `actions m1, t1 of "erase" (d1) were deleted since run `+failed.RunID) {
+		t.Errorf("replay of the deleted action: %v, want ESTATE saying it was deleted", err)
+	}
+	e.replaySkipsT1(failed, dispatcher.SkipRemoved)
+}
+
 // replaySkipsT1 replays failed, whose t1 (d1) and m2 (d2) failed, once d1
 // has stopped: m2 runs again, t1 ends skipped for reason without a call
 // of its function, and a list by reason finds the replay's run.
