@@ -61,16 +61,26 @@ func newTemporalClient(cfg config, log *slog.Logger, metrics client.MetricsHandl
 // minute, by design. At warn, every dispatch with a function slower than
 // 5 s logged it twice, its run id in the message, so that the lines could
 // be neither grouped nor silenced. Other workflows' stay warnings: theirs
-// tell of a task nearing its timeout.
+// tell of a task nearing its timeout. And the SDK's "Activity error." of
+// an attempt that failed is a warning: a mail server's 451 or a function's
+// 503, which the next attempt retries, is the dependency's, not the
+// process's error, and at error level it set off the alerts on errors.
 type heldTasks struct{ slog.Handler }
 
 func (h heldTasks) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level == slog.LevelWarn && strings.HasPrefix(r.Message, "[TMPRL1104]") && ofDispatch(r) {
-		if !h.Enabled(ctx, slog.LevelDebug) {
+	level := r.Level
+	switch {
+	case r.Level == slog.LevelWarn && strings.HasPrefix(r.Message, "[TMPRL1104]") && ofDispatch(r):
+		level = slog.LevelDebug
+	case r.Level == slog.LevelError && r.Message == "Activity error.":
+		level = slog.LevelWarn
+	}
+	if level != r.Level {
+		if !h.Enabled(ctx, level) {
 			return nil
 		}
 		r = r.Clone()
-		r.Level = slog.LevelDebug
+		r.Level = level
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -119,3 +119,16 @@ func TestHeldTaskWarningsAreDebug(t *testing.T) {
 		}
 	}
 }
+
+// An attempt that failed, which the SDK logs as "Activity error." at
+// error level, is a warning: the dependency failed, and the next attempt
+// retries. Before, every retried SMTP 451 set off alerts on errors.
+func TestActivityErrorsAreWarnings(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(heldTasks{slog.NewTextHandler(&buf, nil)})
+	log.Error("Activity error.", "ActivityType", "SendMail", "Error", "SMTP 451")
+	log.Error("Failed to poll for task.")
+	if out := buf.String(); !strings.Contains(out, `level=WARN msg="Activity error."`) || !strings.Contains(out, `level=ERROR msg="Failed to poll`) {
+		t.Errorf("logged:\n%s\nwant the attempt's failure a warning, other errors errors", out)
+	}
+}
