@@ -91,6 +91,12 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		prev.NewRunID = latest.RunID // started; its requester stopped before saying so
 		e.releaseAfterReplay(ctx, r.WorkflowID, prev.RunID)
 		return replayedAs(prev), e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, latest.RunID)
+	case !replayable(latest.Status) && latest.Replay.Of != "":
+		// Someone replayed it meanwhile: "wait, then replay" would have
+		// the caller replay that replay, which may well succeed.
+		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
+			"dispatch %s is being replayed: run %s, a replay of run %s by %s, is still %s; follow it (replay it only if it fails)",
+			r.WorkflowID, latest.RunID, latest.Replay.Of, cmp.Or(latest.Replay.RequestedBy, "a bulk replay"), latest.Status)
 	case !replayable(latest.Status):
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"dispatch %s is still %s (run %s): wait for it to finish, or cancel it, before replaying it", r.WorkflowID, latest.Status, latest.RunID)

@@ -72,6 +72,40 @@ func TestConcurrentReplaysStartOne(t *testing.T) {
 	}
 }
 
+// A replay asked for while another's run is still running, as a second
+// support person's CLI does once it read that run as the latest, says
+// whose replay runs: "wait, then replay" had them replay that replay once
+// it finished, though it may well succeed.
+func TestReplayWhileAReplayRuns(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("ev-replaying", "signup", true)
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) {
+		for i := range d.Actions {
+			if d.Actions[i].ID == "t1" {
+				d.Actions[i].FunctionName = "slow"
+			}
+		}
+	})
+	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob",
+		Actions: []string{"t1"}, Config: dispatcher.ReplayConfigCurrent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-e.called:
+	case <-time.After(30 * time.Second):
+		d, err := e.ex.Get(e.ctx(), failed.WorkflowID, r.RunID)
+		t.Fatalf("the replay's call did not come: %+v %v", d.Outcomes, err)
+	}
+	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: r.RunID, Actor: "ann"})
+	if want := "run " + r.RunID + ", a replay of run " + failed.RunID + " by bob, is still running; follow it"; dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), want) {
+		t.Errorf("replay during bob's: %v, want ESTATE saying %q", err, want)
+	}
+	close(e.release)
+	e.wait(failed.WorkflowID, r.RunID)
+}
+
 // A request that loses the claim of a replay to another one, which has
 // not started it yet, starts the replay the claim records: its actions
 // with its configuration. Before, it ran the claim's actions with its

@@ -404,3 +404,27 @@ func TestClientURLErrorNamesItsSetting(t *testing.T) {
 		}
 	}
 }
+
+// A replay that another request started already (alreadyStarted) says
+// so: before, the CLI said it started it, and two support people racing
+// each believed theirs ran.
+func TestReplayOneSaysAReplayStartedAlready(t *testing.T) {
+	for _, already := range []bool{false, true} {
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				_, _ = io.WriteString(w, `{"workflowId":"dispatch-e1","runId":"r1"}`)
+				return
+			}
+			_, _ = fmt.Fprintf(w, `{"replayId":"x","runId":"r2","replayOf":"r1","actions":["a1"],"config":"current","alreadyStarted":%v}`, already)
+		}))
+		var out strings.Builder
+		err := replayOne(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "dispatch-e1", nil, "", false)
+		api.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if said := strings.Contains(out.String(), "was started already, by another request, as run r2"); said != already {
+			t.Errorf("alreadyStarted %v: printed %q", already, out.String())
+		}
+	}
+}

@@ -269,8 +269,12 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID stri
 	if len(r.Actions) > 0 {
 		which = "actions " + strings.Join(r.Actions, ", ")
 	}
-	fmt.Fprintf(out, "replay %s of %s started as run %s (replays run %s): %s, %s configuration\n",
-		r.ReplayID, workflowID, r.RunID, r.ReplayOf, which, r.Config)
+	started := "started"
+	if r.AlreadyStarted {
+		started = "was started already, by another request," // as this one would have: not a second one
+	}
+	fmt.Fprintf(out, "replay %s of %s %s as run %s (replays run %s): %s, %s configuration\n",
+		r.ReplayID, workflowID, started, r.RunID, r.ReplayOf, which, r.Config)
 	if r.Config == dispatcher.ReplayConfigOriginal {
 		fmt.Fprintln(out, originalHint)
 	}
