@@ -843,6 +843,41 @@ func TestGateDeliveredLeaseOutlivesAFailedResend(t *testing.T) {
 	}
 }
 
+// A call whose worker stopped heartbeating (PermitSilent) may still run:
+// its lease stays until it expires, and the circuit breaker counts a
+// failure (gateSilentV1). Before, the report released the lease, and the
+// next call ran beside the one still going, past MaxConcurrency 1.
+func TestGateSilentCallKeepsItsLease(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.request(time.Millisecond, 10*time.Minute, "a")
+	f.request(time.Second, time.Hour, "b")
+	f.done(time.Minute, workflows.PermitSilent, "a")
+	f.at(5*time.Minute, func() {
+		if st := f.state(); st.InFlight != 1 || st.Waiting != 1 {
+			t.Errorf("after 5 minutes %+v, want a's lease out, b waiting", st)
+		}
+	})
+	f.expect(9*time.Minute, "a")
+	f.expect(11*time.Minute, "a", "b") // once a's lease expired
+	f.done(12*time.Minute, workflows.PermitOK, "b")
+	f.run()
+}
+
+// The circuit breaker counts a silent call as a failure.
+func TestGateSilentCallIsAFailure(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{CircuitBreaker: &dispatcher.CircuitBreaker{Failures: 1, Window: time.Hour, ProbeInterval: 20 * time.Minute}})
+	f.request(time.Millisecond, 10*time.Minute, "a")
+	f.done(time.Minute, workflows.PermitSilent, "a")
+	f.at(2*time.Minute, func() {
+		if st := f.state(); st.OpenedAt.IsZero() {
+			t.Errorf("after a silent call %+v, want the circuit open", st)
+		}
+	})
+	f.request(3*time.Minute, time.Minute, "probe")
+	f.done(30*time.Minute, workflows.PermitOK, "probe")
+	f.run()
+}
+
 // A circuit that opened on the last waiting call's failure, with nothing
 // waiting after it, is forgotten at its probe time, and the gate
 // completes: the next call, in effect the probe, opens it again if the

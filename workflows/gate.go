@@ -206,6 +206,11 @@ const (
 	PermitFailed    = "failed"    // the function answered, refusing for good: it is up
 	PermitRetryable = "retryable" // the function failed or did not answer: a failure
 	PermitReleased  = "released"  // no call was made, or it tells nothing (a cancel)
+	// PermitSilent: the worker of a regular attempt stopped heartbeating
+	// (dead, or cut off from Temporal and still calling): a failure whose
+	// call may still run, so its lease ends when it expires
+	// (gateSilentV1).
+	PermitSilent = "silent"
 )
 
 // RequestPermitInput is the input of ActivityRequestPermit: the gate to
@@ -469,8 +474,13 @@ func (g *gate) done(ctx workflow.Context, d PermitDone, now time.Time) {
 		}
 		return
 	}
-	g.Leases = slices.Delete(g.Leases, i, i+1)
-	g.ended(l, now)
+	if d.Result == PermitSilent &&
+		workflow.GetVersion(ctx, changeGateSilent, workflow.DefaultVersion, gateSilentV1) >= gateSilentV1 {
+		d.Result = PermitRetryable // the lease stays until it expires
+	} else {
+		g.Leases = slices.Delete(g.Leases, i, i+1)
+		g.ended(l, now)
+	}
 	cb := g.Flow.CircuitBreaker
 	switch {
 	case cb == nil:

@@ -94,7 +94,7 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		in.LocalAttempts = n - 1 // the payload's attempt is n
 		in.NotBefore, in.PermitExpires = p.NotBefore, p.Expires
 		err = d.callOnce(ctx, local, timeout, in, result)
-		d.report(ctx, gate, req.ID, permitResult(err))
+		d.report(ctx, gate, req.ID, permitResult(err, local))
 		if historyFull(err) {
 			o.Attempts = n - 1 // this one not made
 		}
@@ -295,10 +295,15 @@ func slotMissed(err error) bool {
 }
 
 // permitResult says how a call ended, for the circuit breaker: only what
-// the function answered, or its silence, counts.
-func permitResult(err error) string {
+// the function answered, or its silence, counts; and for its lease, a
+// regular attempt whose heartbeats stopped may still be calling.
+func permitResult(err error, local bool) string {
 	if err == nil {
 		return PermitOK
+	}
+	var timeout *temporal.TimeoutError
+	if !local && errors.As(err, &timeout) && timeout.TimeoutType() == enums.TIMEOUT_TYPE_HEARTBEAT {
+		return PermitSilent
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {

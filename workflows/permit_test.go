@@ -172,6 +172,11 @@ func TestGatedCallRetries(t *testing.T) {
 			"t1:failed:1:TemplateError", []string{workflows.PermitReleased}},
 		{"regular activity", temporal.NewApplicationError("slow", dispatcher.FailureTimeout), 5 * time.Minute,
 			"t1:failed:3:Timeout", []string{workflows.PermitRetryable, workflows.PermitRetryable, workflows.PermitRetryable}},
+		// Its worker may still be calling: the gate keeps the lease
+		// (gateSilentV1). Before, it was released, and the next call ran
+		// beside it.
+		{"regular activity, heartbeats lost", temporal.NewHeartbeatTimeoutError(), 5 * time.Minute,
+			"t1:failed:3:Timeout", []string{workflows.PermitSilent, workflows.PermitSilent, workflows.PermitSilent}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second, BackoffCoefficient: 2})

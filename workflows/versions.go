@@ -59,6 +59,8 @@ const (
 	changeGateDoneLease = "gate-done-lease"
 	// changeGateDeliveredKept, of its own for the same reason.
 	changeGateDeliveredKept = "gate-delivered-kept"
+	// changeGateSilent, of its own for the same reason.
+	changeGateSilent = "gate-silent"
 )
 
 // Dispatch versions.
@@ -453,3 +455,12 @@ const gateDoneLeaseV1 workflow.Version = 1
 // call was permitted beside that one. Asked only then, so no other run
 // records the marker.
 const gateDeliveredKeptV1 workflow.Version = 1
+
+// gateSilentV1 (changeGateSilent): a regular attempt whose worker stopped
+// heartbeating (PermitSilent) keeps its lease until it expires: the
+// worker may be cut off from Temporal and still calling. The circuit
+// breaker counts it as a failure. Before, its dispatch reported the
+// permit released, and the next call was permitted beside the one still
+// going, past the function's concurrency. Asked only then, so no other
+// run records the marker.
+const gateSilentV1 workflow.Version = 1
