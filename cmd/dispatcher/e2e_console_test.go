@@ -356,7 +356,7 @@ func TestEndToEndConsole(t *testing.T) {
 	// superseded, and its list leaves them out too, saying so. Before,
 	// the list showed every one of them.
 	b.open("/failures")
-	b.waitText("#failures-summary", "not counting 3 that a replay has since superseded")
+	b.waitText("#failures-summary", "not counting 3 failed runs that a replay has since superseded")
 	b.do("list them", chromedp.Click(chromedp.CSS("#failures-summary a")))
 	b.waitText("#replayed-hidden", "Runs that a replay has superseded are not shown")
 	b.waitText("#executions-table", "No dispatch matches.")

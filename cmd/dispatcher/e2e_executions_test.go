@@ -136,7 +136,7 @@ func TestEndToEndExecutions(t *testing.T) {
 		t.Fatalf("failure group: %v", g)
 	}
 
-	if out := s.cli("executions", "failures"); !strings.Contains(out, "1 failed dispatch (0 more were replayed since)") || !strings.Contains(out, "1 × HTTPPermanent") {
+	if out := s.cli("executions", "failures"); !strings.Contains(out, "1 failed dispatch (and 0 failed runs, replayed since)") || !strings.Contains(out, "1 × HTTPPermanent") {
 		t.Fatalf("executions failures:\n%s", out)
 	}
 

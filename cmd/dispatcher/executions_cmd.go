@@ -503,7 +503,9 @@ func executionsFailuresCmd(client func() (*apiClient, error)) *cobra.Command {
 			if asJSON {
 				return printJSON(out, raw)
 			}
-			fmt.Fprintf(out, "%s (%s replayed since)\n", plural(sum.Failed, "failed dispatch", "failed dispatches"), plural(sum.Superseded, "more was", "more were"))
+			// Superseded counts runs: a dispatch replayed three times and
+			// failing each time has three.
+			fmt.Fprintf(out, "%s (and %s, replayed since)\n", plural(sum.Failed, "failed dispatch", "failed dispatches"), plural(sum.Superseded, "failed run", "failed runs"))
 			for _, g := range sum.Groups {
 				fmt.Fprintln(out, "  "+g.Summary)
 			}

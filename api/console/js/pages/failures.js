@@ -45,7 +45,7 @@ export async function render(ctx) {
     h('p', { id: 'failures-summary' },
       h('strong', {}, `${data.failed} failed ${data.failed === 1 ? 'dispatch' : 'dispatches'}`),
       ` in the ${range.label.toLowerCase()}`,
-      data.superseded ? `, not counting ${data.superseded} that a replay has since superseded` : '',
+      data.superseded ? `, not counting ${data.superseded} failed ${data.superseded === 1 ? 'run' : 'runs'} that a replay has since superseded` : '',
       '. ', link(since, 'List them')),
     data.truncated ? h('p', { class: 'notice', text: 'More failed dispatches match than a summary reads: the counts cover the newest 20,000.' }) : null,
     trendChart(data.trend, { label: 'Failed dispatches over time' }),
