@@ -222,16 +222,7 @@ func TestDispatchCanceledBeforeAWorkerTookIt(t *testing.T) {
 	}
 	t.Cleanup(w.Stop)
 
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	var canceled *temporal.CanceledError
-	if err := run.Get(ctx, nil); !errors.As(err, &canceled) {
-		t.Fatalf("the dispatch ended with %v, want canceled", err)
-	}
-	var res workflows.DispatchResult
-	if err := canceled.Details(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := canceledResult(t, run)
 	for _, o := range res.Outcomes {
 		if o.Status != dispatcher.OutcomeCanceled {
 			t.Errorf("action %s ended %s, want %s", o.ActionID, o.Status, dispatcher.OutcomeCanceled)
@@ -288,16 +279,7 @@ func TestDispatchCanceledDuringItsFirstTask(t *testing.T) {
 	// the task completes, so not yet in the history).
 	close(release) // the call answers 200 within the first task
 
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	var canceled *temporal.CanceledError
-	if err := run.Get(ctx, nil); !errors.As(err, &canceled) {
-		t.Fatalf("the dispatch ended with %v, want canceled", err)
-	}
-	var res workflows.DispatchResult
-	if err := canceled.Details(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := canceledResult(t, run)
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("%d calls, want 1", n)
 	}
@@ -308,6 +290,22 @@ func TestDispatchCanceledDuringItsFirstTask(t *testing.T) {
 		t.Errorf("the action made ended %s (unanswered %v): %q; want canceled, maybe made", o.Status, o.Unanswered, o.Error)
 	}
 	replays(t, c, run)
+}
+
+// canceledResult waits for run to end canceled and returns its result.
+func canceledResult(t *testing.T, run client.WorkflowRun) workflows.DispatchResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var canceled *temporal.CanceledError
+	if err := run.Get(ctx, nil); !errors.As(err, &canceled) {
+		t.Fatalf("the dispatch ended with %v, want canceled", err)
+	}
+	var res workflows.DispatchResult
+	if err := canceled.Details(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // First attempts that wait for a local-activity slot of a busy worker
