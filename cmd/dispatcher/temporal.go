@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
 	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -19,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -62,9 +64,11 @@ func newTemporalClient(cfg config, log *slog.Logger, metrics client.MetricsHandl
 // 5 s logged it twice, its run id in the message, so that the lines could
 // be neither grouped nor silenced. Other workflows' stay warnings: theirs
 // tell of a task nearing its timeout. And the SDK's "Activity error." of
-// an attempt that failed is a warning: a mail server's 451 or a function's
-// 503, which the next attempt retries, is the dependency's, not the
-// process's error, and at error level it set off the alerts on errors.
+// an attempt that a dependency failed (dependencyFailure) is a warning: a
+// mail server's 451 or a function's 404 is not the process's error, and
+// at error level every retried attempt set off the alerts on errors. The
+// process's own (its store, a bug) stay errors; an action that fails for
+// good is the dispatch's warning "Action failed".
 type heldTasks struct{ slog.Handler }
 
 func (h heldTasks) Handle(ctx context.Context, r slog.Record) error {
@@ -72,7 +76,7 @@ func (h heldTasks) Handle(ctx context.Context, r slog.Record) error {
 	switch {
 	case r.Level == slog.LevelWarn && strings.HasPrefix(r.Message, "[TMPRL1104]") && ofDispatch(r):
 		level = slog.LevelDebug
-	case r.Level == slog.LevelError && r.Message == "Activity error.":
+	case r.Level == slog.LevelError && r.Message == "Activity error." && dependencyFailure(r):
 		level = slog.LevelWarn
 	}
 	if level != r.Level {
@@ -83,6 +87,29 @@ func (h heldTasks) Handle(ctx context.Context, r slog.Record) error {
 		r.Level = level
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// dependencyFailure reports whether r's error is an attempt's failure
+// that a dependency caused: the mail server, the function, their
+// configuration, or a replay a bulk replay found refused.
+func dependencyFailure(r slog.Record) bool {
+	var appErr *temporal.ApplicationError
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && a.Key == "Error" {
+			errors.As(err, &appErr)
+		}
+		return appErr == nil
+	})
+	if appErr == nil {
+		return false
+	}
+	switch appErr.Type() {
+	case dispatcher.FailureSMTPTemporary, dispatcher.FailureSMTPPermanent, dispatcher.FailureHTTPTemporary,
+		dispatcher.FailureHTTPPermanent, dispatcher.FailureTimeout, dispatcher.FailureOutboundRefused,
+		dispatcher.FailureTemplate, dispatcher.FailureRecipient, dispatcher.FailureNotFound, workflows.FailureReplayRefused:
+		return true
+	}
+	return false
 }
 
 // ofDispatch reports whether r is about a Dispatch workflow's task.

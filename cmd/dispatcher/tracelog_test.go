@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/dispatcherhq/dispatcher"
 )
 
 // TestLogsCarryTraceIDs: a record logged with a context that carries a
@@ -120,15 +124,21 @@ func TestHeldTaskWarningsAreDebug(t *testing.T) {
 	}
 }
 
-// An attempt that failed, which the SDK logs as "Activity error." at
-// error level, is a warning: the dependency failed, and the next attempt
-// retries. Before, every retried SMTP 451 set off alerts on errors.
-func TestActivityErrorsAreWarnings(t *testing.T) {
+// An attempt that a dependency failed, which the SDK logs as "Activity
+// error." at error level, is a warning: the mail server or the function
+// failed, and the next attempt retries (or the dispatch says the action
+// failed). Before, every retried SMTP 451 set off alerts on errors. The
+// process's own failures (its store, a bug) stay errors.
+func TestActivityErrorsOfDependenciesAreWarnings(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(heldTasks{slog.NewTextHandler(&buf, nil)})
-	log.Error("Activity error.", "ActivityType", "SendMail", "Error", "SMTP 451")
+	log.Error("Activity error.", "ActivityType", "SendMail", "Error", temporal.NewApplicationError("451 try later", dispatcher.FailureSMTPTemporary))
+	log.Error("Activity error.", "ActivityType", "CallFunction", "Error", temporal.NewApplicationError("store down", dispatcher.FailureStore))
+	log.Error("Activity error.", "ActivityType", "CallFunction", "Error", errors.New("a bug"))
 	log.Error("Failed to poll for task.")
-	if out := buf.String(); !strings.Contains(out, `level=WARN msg="Activity error."`) || !strings.Contains(out, `level=ERROR msg="Failed to poll`) {
-		t.Errorf("logged:\n%s\nwant the attempt's failure a warning, other errors errors", out)
+	out := buf.String()
+	if !strings.Contains(out, `level=WARN msg="Activity error." ActivityType=SendMail`) ||
+		strings.Count(out, `level=ERROR msg="Activity error."`) != 2 || !strings.Contains(out, `level=ERROR msg="Failed to poll`) {
+		t.Errorf("logged:\n%s\nwant the mail server's failure a warning, the store's, a bug's and other errors errors", out)
 	}
 }
