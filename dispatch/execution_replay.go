@@ -95,8 +95,8 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		// Someone replayed it meanwhile: "wait, then replay" would have
 		// the caller replay that replay, which may well succeed.
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"dispatch %s is being replayed: run %s, a replay of run %s by %s, is still %s; follow it (replay it only if it fails)",
-			r.WorkflowID, latest.RunID, latest.Replay.Of, cmp.Or(latest.Replay.RequestedBy, "a bulk replay"), latest.Status)
+			"dispatch %s is being replayed: run %s, a replay of run %s, is still %s; follow it (replay it only if it fails)",
+			r.WorkflowID, latest.RunID, latest.Replay.Of, latest.Status)
 	case !replayable(latest.Status):
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"dispatch %s is still %s (run %s): wait for it to finish, or cancel it, before replaying it", r.WorkflowID, latest.Status, latest.RunID)
@@ -473,6 +473,10 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 		for i, id := range r.Actions {
 			if cfg != nil && original {
 				sk, ok := cfg.SkippedAction(id)
+				if ok && sk.Reason == dispatcher.SkipRemoved && slices.ContainsFunc(cfg.Dispatchers, func(d dispatcher.Dispatcher) bool { return d.ID == sk.DispatcherID }) {
+					return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: action %q was skipped in run %s: it was deleted from its dispatcher %q (%s) since the run before",
+						i, id, latest.RunID, sk.Name, sk.DispatcherID)
+				}
 				if ok && sk.Reason == dispatcher.SkipRemoved {
 					return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: action %q was skipped in run %s: its dispatcher %q (%s) was deleted, or moved to another event type, since the run before",
 						i, id, latest.RunID, sk.Name, sk.DispatcherID)

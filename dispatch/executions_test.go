@@ -1305,7 +1305,11 @@ func TestReplaySkipsActionsDeletedSince(t *testing.T) {
 		!strings.HasSuffix(err.Error(), `actions m1, t1 of "erase" (d1) were deleted since run `+failed.RunID) {
 		t.Errorf("replay of the deleted action: %v, want ESTATE saying it was deleted", err)
 	}
-	e.replaySkipsT1(failed, dispatcher.SkipRemoved)
+	r := e.replaySkipsT1(failed, dispatcher.SkipRemoved)
+	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
+	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), `action "t1" was skipped in run `+r.RunID+`: it was deleted from its dispatcher "erase" (d1)`) {
+		t.Errorf("replay of the action the replay skipped: %v, want EINVALID saying it was deleted", err)
+	}
 }
 
 // replaySkipsT1 replays failed, whose t1 (d1) and m2 (d2) failed, once d1

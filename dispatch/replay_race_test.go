@@ -73,9 +73,9 @@ func TestConcurrentReplaysStartOne(t *testing.T) {
 }
 
 // A replay asked for while another's run is still running, as a second
-// support person's CLI does once it read that run as the latest, says
-// whose replay runs: "wait, then replay" had them replay that replay once
-// it finished, though it may well succeed.
+// support person's CLI does once it read that run as the latest, says a
+// replay runs: "wait, then replay" had them replay that replay once it
+// finished, though it may well succeed.
 func TestReplayWhileAReplayRuns(t *testing.T) {
 	e := newExecutionsEnv(t)
 	failed := e.dispatch("ev-replaying", "signup", true)
@@ -98,7 +98,7 @@ func TestReplayWhileAReplayRuns(t *testing.T) {
 		t.Fatalf("the replay's call did not come: %+v %v", d.Outcomes, err)
 	}
 	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: r.RunID, Actor: "ann"})
-	if want := "run " + r.RunID + ", a replay of run " + failed.RunID + " by bob, is still running; follow it"; dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+	if want := "run " + r.RunID + ", a replay of run " + failed.RunID + ", is still running; follow it"; dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
 		!strings.Contains(err.Error(), want) {
 		t.Errorf("replay during bob's: %v, want ESTATE saying %q", err, want)
 	}

@@ -27,13 +27,8 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 		// Canceled before it began (the cancel in the run's first
 		// workflow task): no attempt, no permit asked for.
 		d.fail(ctx, o, temporal.NewCanceledError())
-		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > firstTaskStarted {
-			// A task before this one did not complete: one that made the
-			// first attempts, whose completion Temporal refused for the
-			// cancel that came meanwhile (or whose worker died), and with
-			// it their results. The call or the mail may have been made:
-			// its replay keeps its key, and support does not read "0
-			// attempts" as nothing done.
+		if d.madeInLostTask(ctx, j) {
+			// Support does not read "0 attempts" as nothing done.
 			o.Unanswered = true
 			o.Error = "canceled while its first attempt may have been made: the cancel came during the run's first workflow task, whose results Temporal did not keep"
 		}
@@ -66,6 +61,24 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 // workflow task starts: its WorkflowTaskStarted is event 3, or 4 when a
 // cancel was requested before a worker took the task.
 const firstTaskStarted = 4
+
+// madeInLostTask reports whether job j, about to begin in the run's first
+// task that completes, may have been made in one before that did not:
+// one that made the first attempts, whose completion Temporal refused for
+// a cancel that came meanwhile (or whose worker died), and their results
+// with it. A mail and an ungated HTTP call are made at once in a first
+// task; a gated call asks for a permit first, a temporal function starts a
+// child workflow, which are commands that task would have had to complete.
+func (d *dispatch) madeInLostTask(ctx workflow.Context, j job) bool {
+	if d.firstTask <= firstTaskStarted || workflow.GetInfo(ctx).GetCurrentHistoryLength() != d.firstTask {
+		return false
+	}
+	if j.action.Type == dispatcher.ActionMail {
+		return true
+	}
+	fn, ok := d.cfg.Function(j.action.FunctionName)
+	return j.action.Type == dispatcher.ActionTask && ok && fn.Kind == dispatcher.FunctionHTTP && !fn.Gated
+}
 
 // showFailures upserts the failed actions' search attributes while
 // another action of the dispatch waits for its startTimestamp

@@ -65,7 +65,7 @@ type DispatchResult struct {
 // activity with the rest of its retry policy (see attempt).
 func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	logger := workflow.GetLogger(ctx)
-	d := &dispatch{in: in, key: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	d := &dispatch{in: in, key: workflow.GetInfo(ctx).WorkflowExecution.ID, firstTask: workflow.GetInfo(ctx).GetCurrentHistoryLength()}
 	switch v := workflow.Version(in.Version); {
 	case v > dispatchLatest:
 		// A newer intake started it: fail the workflow task, which
@@ -152,8 +152,11 @@ type dispatch struct {
 	key      string // the workflow ID: the root of idempotency keys
 	jobs     []job
 	outcomes []dispatcher.ActionOutcome
-	waiting  int // actions waiting for their startTimestamp
-	slow     int // actions that go on past their first workflow task (slowly, dispatchV17)
+	// firstTask is the history's length when the run's code first ran:
+	// past firstTaskStarted, a task before it did not complete.
+	firstTask int
+	waiting   int // actions waiting for their startTimestamp
+	slow      int // actions that go on past their first workflow task (slowly, dispatchV17)
 	// permits holds the permits received from gates, by request ID,
 	// until the action that asked takes its own (dispatchV4).
 	permits map[string]PermitGrant

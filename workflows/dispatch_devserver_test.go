@@ -292,6 +292,45 @@ func TestDispatchCanceledDuringItsFirstTask(t *testing.T) {
 	replays(t, c, run)
 }
 
+// An action whose time came while no worker ran, in the task that also
+// brings the cancel, was not made: it says so. Before, a history longer
+// than a first task's had it say "may have been made".
+func TestDispatchCanceledWhenItsTimeCame(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "dispatch-canceled-when-due"
+	var calls atomic.Int32
+	newWorker := func() worker.Worker {
+		w := worker.New(c, queue, worker.Options{})
+		workflows.Register(w)
+		registerCounted(w, &calls)
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	w := newWorker()
+	in := gatedInput("when-due")
+	in.Config.Functions[0].Gated = false
+	due := time.Now().Add(2 * time.Second)
+	in.Config.Dispatchers[0].Actions[0].StartTimestamp = &due
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "dispatch-canceled-when-due", TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForEvent(t, c, run.GetID(), run.GetRunID(), enums.EVENT_TYPE_TIMER_STARTED, "the action does not wait yet")
+	w.Stop()
+	waitForEvent(t, c, run.GetID(), run.GetRunID(), enums.EVENT_TYPE_TIMER_FIRED, "its time has not come yet")
+	if err := c.CancelWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(newWorker().Stop)
+	res := canceledResult(t, run)
+	if o := res.Outcomes[0]; o.Status != dispatcher.OutcomeCanceled || o.Unanswered || calls.Load() != 0 {
+		t.Errorf("the action ended %s (unanswered %v: %q) after %d calls, want canceled, not made", o.Status, o.Unanswered, o.Error, calls.Load())
+	}
+	replays(t, c, run)
+}
+
 // canceledResult waits for run to end canceled and returns its result.
 func canceledResult(t *testing.T, run client.WorkflowRun) workflows.DispatchResult {
 	t.Helper()

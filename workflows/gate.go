@@ -680,6 +680,8 @@ func (g *gate) send(ctx workflow.Context, l Lease) {
 					// Sent again to the run that had it, gone since: it
 					// may have been calling, so the lease ends when it
 					// expires (gateDeliveredKeptV1).
+					g.log.Warn("The permit sent again did not reach its dispatch, which had it: kept until its lease expires",
+						"Function", g.function, "WorkflowID", l.WorkflowID, "Expires", o.Expires, "Error", err)
 					lost = false
 				}
 				if lost {
