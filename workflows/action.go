@@ -66,18 +66,24 @@ const firstTaskStarted = 4
 // task that completes, may have been made in one before that did not:
 // one that made the first attempts, whose completion Temporal refused for
 // a cancel that came meanwhile (or whose worker died), and their results
-// with it. A mail and an ungated HTTP call are made at once in a first
-// task; a gated call asks for a permit first, a temporal function starts a
-// child workflow, which are commands that task would have had to complete.
+// with it. Only a first attempt made as a local activity is made in the
+// task itself: a mail, an ungated HTTP call within the local call limit;
+// a gated call asks for a permit first, a longer call is a regular
+// activity and a temporal function a child workflow: commands that task
+// would have had to complete. (A lost task that failed before making
+// anything, a panic, reads the same.)
 func (d *dispatch) madeInLostTask(ctx workflow.Context, j job) bool {
 	if d.firstTask <= firstTaskStarted || workflow.GetInfo(ctx).GetCurrentHistoryLength() != d.firstTask {
 		return false
 	}
-	if j.action.Type == dispatcher.ActionMail {
-		return true
+	switch j.action.Type {
+	case dispatcher.ActionMail:
+		return mailTimeout <= d.localCallLimit()
+	case dispatcher.ActionTask:
+		fn, ok := d.cfg.Function(j.action.FunctionName)
+		return ok && fn.Kind == dispatcher.FunctionHTTP && !fn.Gated && functionTimeout(fn) <= d.localCallLimit()
 	}
-	fn, ok := d.cfg.Function(j.action.FunctionName)
-	return j.action.Type == dispatcher.ActionTask && ok && fn.Kind == dispatcher.FunctionHTTP && !fn.Gated
+	return false
 }
 
 // showFailures upserts the failed actions' search attributes while

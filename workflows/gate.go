@@ -207,9 +207,9 @@ const (
 	PermitRetryable = "retryable" // the function failed or did not answer: a failure
 	PermitReleased  = "released"  // no call was made, or it tells nothing (a cancel)
 	// PermitSilent: the worker of a regular attempt stopped heartbeating
-	// (dead, or cut off from Temporal and still calling): a failure whose
-	// call may still run, so its lease ends when it expires
-	// (gateSilentV1).
+	// (dead, or cut off from Temporal and still calling): its call may
+	// still run, so its lease ends when it expires (gateSilentV1); it
+	// tells nothing of the function.
 	PermitSilent = "silent"
 )
 
@@ -476,11 +476,13 @@ func (g *gate) done(ctx workflow.Context, d PermitDone, now time.Time) {
 	}
 	if d.Result == PermitSilent &&
 		workflow.GetVersion(ctx, changeGateSilent, workflow.DefaultVersion, gateSilentV1) >= gateSilentV1 {
-		d.Result = PermitRetryable // the lease stays until it expires
-	} else {
-		g.Leases = slices.Delete(g.Leases, i, i+1)
-		g.ended(l, now)
+		// The lease stays until it expires, and reclaim ends it as one
+		// whose end was not reported (a probe's: probe again). The
+		// silence is the worker's, telling nothing of the function.
+		return
 	}
+	g.Leases = slices.Delete(g.Leases, i, i+1)
+	g.ended(l, now)
 	cb := g.Flow.CircuitBreaker
 	switch {
 	case cb == nil:
@@ -562,7 +564,8 @@ func (g *gate) reclaim(now time.Time) {
 		if now.Before(l.Expires) {
 			return false
 		}
-		g.log.Warn("Permit reclaimed: its call never reported", "Function", g.function, "RequestID", l.ID, "WorkflowID", l.WorkflowID)
+		g.log.Warn("Permit reclaimed: its lease expired before its call was reported ended (its dispatch gone, or its worker silent)",
+			"Function", g.function, "RequestID", l.ID, "WorkflowID", l.WorkflowID)
 		if l.Probe {
 			g.NextProbe = now
 		}

@@ -459,8 +459,8 @@ const gateDeliveredKeptV1 workflow.Version = 1
 // gateSilentV1 (changeGateSilent): a regular attempt whose worker stopped
 // heartbeating (PermitSilent) keeps its lease until it expires: the
 // worker may be cut off from Temporal and still calling. The circuit
-// breaker counts it as a failure. Before, its dispatch reported the
-// permit released, and the next call was permitted beside the one still
-// going, past the function's concurrency. Asked only then, so no other
-// run records the marker.
+// breaker learns nothing from it (the worker's silence, not the
+// function's). Before, its dispatch reported the permit released, and the
+// next call was permitted beside the one still going, past the function's
+// concurrency. Asked only then, so no other run records the marker.
 const gateSilentV1 workflow.Version = 1

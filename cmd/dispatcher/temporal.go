@@ -90,23 +90,31 @@ func (h heldTasks) Handle(ctx context.Context, r slog.Record) error {
 }
 
 // dependencyFailure reports whether r's error is an attempt's failure
-// that a dependency caused: the mail server, the function, their
-// configuration, or a replay a bulk replay found refused.
+// that a dependency caused (the mail server, the function, their
+// configuration, a replay a bulk replay found refused), or that was
+// expected: a gated call's missed slot, a cancel.
 func dependencyFailure(r slog.Record) bool {
-	var appErr *temporal.ApplicationError
+	var err error
 	r.Attrs(func(a slog.Attr) bool {
-		if err, ok := a.Value.Any().(error); ok && a.Key == "Error" {
-			errors.As(err, &appErr)
+		if e, ok := a.Value.Any().(error); ok && a.Key == "Error" {
+			err = e
 		}
-		return appErr == nil
+		return err == nil
 	})
-	if appErr == nil {
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, context.Canceled) || temporal.IsCanceledError(err):
+		return true
+	case !errors.As(err, &appErr):
 		return false
 	}
 	switch appErr.Type() {
 	case dispatcher.FailureSMTPTemporary, dispatcher.FailureSMTPPermanent, dispatcher.FailureHTTPTemporary,
 		dispatcher.FailureHTTPPermanent, dispatcher.FailureTimeout, dispatcher.FailureOutboundRefused,
-		dispatcher.FailureTemplate, dispatcher.FailureRecipient, dispatcher.FailureNotFound, workflows.FailureReplayRefused:
+		dispatcher.FailureTemplate, dispatcher.FailureRecipient, dispatcher.FailureNotFound,
+		dispatcher.FailureSlotMissed, workflows.FailureReplayRefused:
 		return true
 	}
 	return false

@@ -135,9 +135,10 @@ func TestActivityErrorsOfDependenciesAreWarnings(t *testing.T) {
 	log.Error("Activity error.", "ActivityType", "SendMail", "Error", temporal.NewApplicationError("451 try later", dispatcher.FailureSMTPTemporary))
 	log.Error("Activity error.", "ActivityType", "CallFunction", "Error", temporal.NewApplicationError("store down", dispatcher.FailureStore))
 	log.Error("Activity error.", "ActivityType", "CallFunction", "Error", errors.New("a bug"))
+	log.Error("Activity error.", "ActivityType", "Canceled", "Error", context.Canceled)
 	log.Error("Failed to poll for task.")
 	out := buf.String()
-	if !strings.Contains(out, `level=WARN msg="Activity error." ActivityType=SendMail`) ||
+	if !strings.Contains(out, `level=WARN msg="Activity error." ActivityType=SendMail`) || !strings.Contains(out, `level=WARN msg="Activity error." ActivityType=Canceled`) ||
 		strings.Count(out, `level=ERROR msg="Activity error."`) != 2 || !strings.Contains(out, `level=ERROR msg="Failed to poll`) {
 		t.Errorf("logged:\n%s\nwant the mail server's failure a warning, the store's, a bug's and other errors errors", out)
 	}
