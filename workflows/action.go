@@ -138,7 +138,7 @@ func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *dispatche
 	o.Status = dispatcher.OutcomeScheduled
 	d.setWaiting(ctx, +1)
 	defer d.setWaiting(ctx, -1)
-	return workflow.NewTimer(ctx, delay).Get(ctx, nil)
+	return workflow.NewTimerWithOptions(ctx, delay, workflow.TimerOptions{Summary: summary("startTimestamp of ", o)}).Get(ctx, nil)
 }
 
 // setWaiting keeps AttrScheduled true while any action waits.
@@ -601,7 +601,8 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 func (d *dispatch) sleepUntilAttempt(ctx workflow.Context, o *dispatcher.ActionOutcome, wait time.Duration) error {
 	o.NextAttemptAt = workflow.Now(ctx).Add(wait)
 	defer func() { o.NextAttemptAt = time.Time{} }()
-	return workflow.Sleep(ctx, wait)
+	// Named in the Web UI, which showed "Sleep" (not compared on replay).
+	return workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: summary("next attempt of ", o)}).Get(ctx, nil)
 }
 
 // slowly counts an action that goes on past the workflow task of its
@@ -661,11 +662,7 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 	// For the Temporal Web UI, which shows the activity's id and type
 	// only: which action of which dispatcher retries. Not compared on
 	// replay, nor given to first attempts, which run on every dispatch.
-	name := o.ActionName
-	if name == "" {
-		name = o.ActionID
-	}
-	opts.Summary = truncate(fmt.Sprintf("%s %q of dispatcher %q", o.Type, name, o.DispatcherName), maxSummary)
+	opts.Summary = summary("", o)
 	actx := workflow.WithActivityOptions(ctx, opts)
 	in := input(localAttempts)
 	if t, ok := in.(dispatcher.TaskInput); ok {
@@ -686,8 +683,18 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 	return err
 }
 
-// maxSummary bounds an activity's summary: names may be long.
+// maxSummary bounds an activity's or a timer's summary: names may be long.
 const maxSummary = 200
+
+// summary names o's action for the Temporal Web UI, after what: `task
+// "erase" of dispatcher "gdpr"`, `next attempt of task …`.
+func summary(what string, o *dispatcher.ActionOutcome) string {
+	name := o.ActionName
+	if name == "" {
+		name = o.ActionID
+	}
+	return truncate(fmt.Sprintf("%s%s %q of dispatcher %q", what, o.Type, name, o.DispatcherName), maxSummary)
+}
 
 // localCallLimit is the longest call a first attempt makes as a local
 // activity.

@@ -328,6 +328,21 @@ func TestDispatchCanceledWhenItsTimeCame(t *testing.T) {
 	if o := res.Outcomes[0]; o.Status != dispatcher.OutcomeCanceled || o.Unanswered || calls.Load() != 0 {
 		t.Errorf("the action ended %s (unanswered %v: %q) after %d calls, want canceled, not made", o.Status, o.Unanswered, o.Error, calls.Load())
 	}
+	// The Web UI names the timer's action; before, it showed none.
+	var summary string
+	it := c.GetWorkflowHistory(t.Context(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == enums.EVENT_TYPE_TIMER_STARTED {
+			_ = converter.GetDefaultDataConverter().FromPayload(ev.GetUserMetadata().GetSummary(), &summary)
+		}
+	}
+	if want := `startTimestamp of task "call" of dispatcher "d1"`; summary != want {
+		t.Errorf("the timer's summary is %q, want %q", summary, want)
+	}
 	replays(t, c, run)
 }
 
