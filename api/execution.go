@@ -87,6 +87,12 @@ func validQuery(known ...string) gin.HandlerFunc {
 					abort(c, errFieldFormat, fmt.Sprintf("%s: given %d times; a filter takes one value", k, len(q[k])))
 					return
 				}
+				if q[k][0] == "" && slices.Contains(filterParams, k) {
+					// A script's unset variable: before, it filtered by
+					// nothing, and listed every dispatch.
+					abort(c, errFieldFormat, k+": empty; leave the parameter out not to filter by it")
+					return
+				}
 				continue
 			}
 			msg := fmt.Sprintf("%s: unknown query parameter; the parameters are %s", k, strings.Join(known, ", "))

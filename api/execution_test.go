@@ -217,6 +217,9 @@ func TestExecutionsErrors(t *testing.T) {
 		{"POST", "/executions/v1/replays", `{"eventId":"m5","actions":["0123456789abcdef01234567","zz"]}`, nil, 400, 15, `actions[1]: "zz" is not a valid id`},
 		{"GET", "/executions/v1?bulkReplayId=zz", "", nil, 400, 15, `bulkReplayId: "zz" is not the id of a bulk replay`},
 		{"GET", "/executions/v1?eventId=f-500&eventId=f-400", "", nil, 400, 15, "eventId: given 2 times"},
+		// A script's unset variable: before, it listed every dispatch.
+		{"GET", "/executions/v1?eventId=", "", nil, 400, 15, "eventId: empty; leave the parameter out"},
+		{"GET", "/executions/v1/failures?dispatcherId=&from=2026-01-01T00:00:00Z", "", nil, 400, 15, "dispatcherId: empty"},
 		{"POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/pause", "", dispatcher.Errorf(dispatcher.ESTATE, "bulk replay x cannot be paused: it is completed"), 409, 409, "cannot be paused"},
 		{"GET", "/executions/v1/not-a-dispatch", "", nil, 400, 12, "workflowId"},
 		{"GET", "/executions/v1/replays/xyz", "", nil, 400, 12, "bulk replay"},
