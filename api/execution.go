@@ -96,6 +96,9 @@ func validQuery(known ...string) gin.HandlerFunc {
 				continue
 			}
 			msg := fmt.Sprintf("%s: unknown query parameter; the parameters are %s", k, strings.Join(known, ", "))
+			if len(known) == 0 {
+				msg = k + ": unknown query parameter; this route takes none"
+			}
 			if i := slices.IndexFunc(known, func(n string) bool { return wire.Nearly(k, n) }); i >= 0 {
 				msg = fmt.Sprintf("%s: unknown query parameter; did you mean %q?", k, known[i])
 			}

@@ -223,6 +223,7 @@ func TestExecutionsErrors(t *testing.T) {
 		{"POST", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567/pause", "", dispatcher.Errorf(dispatcher.ESTATE, "bulk replay x cannot be paused: it is completed"), 409, 409, "cannot be paused"},
 		{"GET", "/executions/v1/not-a-dispatch", "", nil, 400, 12, "workflowId"},
 		{"GET", "/executions/v1/replays/xyz", "", nil, 400, 12, "bulk replay"},
+		{"GET", "/executions/v1/replays/bulk-replay-0123456789abcdef01234567?limit=5", "", nil, 400, 15, "limit: unknown query parameter; this route takes none"},
 		{"POST", "/executions/v1/dispatch-evt-1/replay", `[1]`, nil, 400, 22, "JSON object"},
 		{"POST", "/executions/v1/dispatch-evt-1/replay", "", dispatcher.Errorf(dispatcher.ESTATE, "dispatch dispatch-evt-1 is still running"), 409, 409, "still running"},
 		{"GET", "/executions/v1/dispatch-evt-1", "", dispatcher.Errorf(dispatcher.ENOTFOUND, "no dispatch"), 404, 16, "no dispatch"},

@@ -80,7 +80,7 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	x.GET("/failures", auth, require(PermViewExecutions), validQuery(failureParams...), s.executionFailures)
 	x.POST("/replays", auth, require(PermReplayExecutions), body, s.bulkReplay)
 	x.GET("/replays", auth, require(PermViewExecutions), validQuery("limit"), s.listBulkReplays)
-	x.GET("/replays/:id", auth, require(PermViewExecutions), validBulkReplayID, s.getBulkReplay)
+	x.GET("/replays/:id", auth, require(PermViewExecutions), validBulkReplayID, validQuery(), s.getBulkReplay)
 	x.POST("/replays/:id/cancel", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.bulkReplayOfOwnType("cancel"), s.cancelBulkReplay)
 	x.POST("/replays/:id/pause", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.bulkReplayOfOwnType("pause"), s.pauseBulkReplay(true))
 	x.POST("/replays/:id/resume", auth, require(PermReplayExecutions), validBulkReplayID, body, noFields, s.bulkReplayOfOwnType("resume"), s.pauseBulkReplay(false))
