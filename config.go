@@ -120,11 +120,17 @@ func (c *Config) SkipSince(since func(Dispatcher) string, kept func(Dispatcher, 
 		case SkipRemoved:
 			out.Skipped = append(out.Skipped, skip(d, SkipRemoved, "the dispatcher was deleted, or moved to another event type, before this replay started"))
 		default:
-			gone := d
-			gone.Actions = slices.DeleteFunc(slices.Clone(d.Actions), func(a Action) bool { return kept(d, a) })
-			if len(gone.Actions) > 0 {
-				out.Skipped = append(out.Skipped, skip(gone, SkipRemoved, "the action was deleted before this replay started"))
-				d.Actions = slices.DeleteFunc(slices.Clone(d.Actions), func(a Action) bool { return !kept(d, a) })
+			var still, gone []Action
+			for _, a := range d.Actions {
+				if kept(d, a) {
+					still = append(still, a)
+				} else {
+					gone = append(gone, a)
+				}
+			}
+			if len(gone) > 0 {
+				out.Skipped = append(out.Skipped, skip(Dispatcher{ID: d.ID, Name: d.Name, Actions: gone}, SkipRemoved, "the action was deleted before this replay started"))
+				d.Actions = still
 			}
 			out.Dispatchers = append(out.Dispatchers, d)
 		}
@@ -248,6 +254,11 @@ func (c *Config) ResolveFunctions(ctx context.Context, find func(ctx context.Con
 		}
 	}
 	return nil
+}
+
+// HasDispatcher reports whether the config runs the dispatcher id.
+func (c *Config) HasDispatcher(id string) bool {
+	return slices.ContainsFunc(c.Dispatchers, func(d Dispatcher) bool { return d.ID == id })
 }
 
 // HasAction reports whether one of the config's dispatchers has the action

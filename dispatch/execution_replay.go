@@ -411,7 +411,7 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 		d := fmt.Sprintf("%q (%s)", s.Name, s.DispatcherID)
 		switch {
 		case s.Reason == dispatcher.SkipFilter: // for good, as a new event would be
-		case s.Reason == dispatcher.SkipRemoved && slices.ContainsFunc(out.Dispatchers, func(x dispatcher.Dispatcher) bool { return x.ID == s.DispatcherID }):
+		case s.Reason == dispatcher.SkipRemoved && out.HasDispatcher(s.DispatcherID): // its actions
 			gone = append(gone, deletedActions(s, d)+" deleted since run "+latest.RunID)
 		case s.Reason == dispatcher.SkipRemoved: // for good too, but the replay would run nothing
 			gone = append(gone, d+" was deleted, or moved to another event type, since run "+latest.RunID)
@@ -473,7 +473,7 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 		for i, id := range r.Actions {
 			if cfg != nil && original {
 				sk, ok := cfg.SkippedAction(id)
-				if ok && sk.Reason == dispatcher.SkipRemoved && slices.ContainsFunc(cfg.Dispatchers, func(d dispatcher.Dispatcher) bool { return d.ID == sk.DispatcherID }) {
+				if ok && sk.Reason == dispatcher.SkipRemoved && cfg.HasDispatcher(sk.DispatcherID) {
 					return nil, dispatcher.Errorf(dispatcher.EINVALID, "actions[%d]: action %q was skipped in run %s: it was deleted from its dispatcher %q (%s) since the run before",
 						i, id, latest.RunID, sk.Name, sk.DispatcherID)
 				}
