@@ -159,7 +159,11 @@ type redirectError struct {
 }
 
 func (e *redirectError) Error() string {
-	return fmt.Sprintf("refused a redirect from %s to %s: %s", redactURL(e.from), redactURL(e.to), e.why)
+	from, to := redactURL(e.from), redactURL(e.to)
+	if from == to { // the paths differ, and are not shown
+		return fmt.Sprintf("refused a redirect to another path of %s: %s", from, e.why)
+	}
+	return fmt.Sprintf("refused a redirect from %s to %s: %s", from, to, e.why)
 }
 
 // checkRedirect follows a redirect only to the same host and port (or

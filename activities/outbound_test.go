@@ -249,6 +249,8 @@ func TestCallFunctionRedirects(t *testing.T) {
 		{"301 to the same host", "", redirectWith("/final", http.StatusMovedPermanently), "a 301 turns the call into a GET without its payload"},
 		{"302 to the same host", "", redirectWith("/final", http.StatusFound), "a 302 turns the call into a GET without its payload"},
 		{"303 to the same host", "", redirectWith("/final", http.StatusSeeOther), "a 303 turns the call into a GET"},
+		// Not "from http://127.0.0.1:N to http://127.0.0.1:N": paths are not shown.
+		{"the same host, shown once", "", redirectWith("/final", http.StatusFound), "refused a redirect to another path of http://127.0.0.1:"},
 		{"the metadata address", "", redirect("http://169.254.169.254/latest/meta-data/"), "refused a redirect from http://127.0.0.1:"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -161,11 +161,13 @@ func slotTolerance(rl dispatcher.RateLimit) time.Duration {
 }
 
 // permanentStatus reports whether retrying cannot change the answer: a
-// client error, except those that say "try again": a timeout (408), a
-// conflict (409: an idempotency layer's answer while a request with the
-// same key is still in flight), too early (425) and a rate limit (429).
+// 3xx the client did not follow (no Location, 300, 304: those it may
+// follow were followed or refused already), a client error, except those
+// that say "try again": a timeout (408), a conflict (409: an idempotency
+// layer's answer while a request with the same key is still in flight),
+// too early (425) and a rate limit (429).
 func permanentStatus(code int) bool {
-	if code < 400 || code >= 500 {
+	if code < 300 || code >= 500 {
 		return false
 	}
 	switch code {
@@ -194,7 +196,7 @@ func statusReason(code int) string {
 	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable:
 		return "unavailable"
 	case code >= 300 && code < 400:
-		return "a redirect that was not followed"
+		return "a 3xx with nowhere to follow; configure the function's final URL"
 	case code >= 400 && code < 500:
 		return "the function refused the call"
 	case code >= 500:

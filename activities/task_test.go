@@ -187,6 +187,11 @@ func TestCallFunctionFailures(t *testing.T) {
 		// failure is shown to support staff: only the code's own name.
 		{name: "the function's reason phrase is not shown", handler: rawStatus("422 Call +1-555-0100 to fix <img src=x>"),
 			wantType: dispatcher.FailureHTTPPermanent, wantMsg: `function "fn" answered 422 Unprocessable Entity (`, wantStatus: 422, hidden: "555"},
+		// A 3xx the client cannot follow answers every attempt alike:
+		// before, it was retried for the whole retry policy.
+		{name: "302 without Location is permanent", handler: status(302, "", ""), wantType: dispatcher.FailureHTTPPermanent,
+			wantMsg: `answered 302 Found (a 3xx with nowhere to follow`, wantStatus: 302},
+		{name: "304 is permanent", handler: status(304, "", ""), wantType: dispatcher.FailureHTTPPermanent, wantStatus: 304},
 		{name: "429 is temporary", handler: status(429, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 429},
 		{name: "408 is temporary", handler: status(408, "", ""), wantType: dispatcher.FailureHTTPTemporary, retryable: true, wantStatus: 408},
 		// An idempotency layer's answer while a request with the same key
