@@ -200,6 +200,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Both are checked on their port, and printed for the CLI.
+for addr in DISPATCHER_HTTP_ADDR TEMPORAL_ADDRESS; do
+	[[ $(port_of "${!addr}") =~ ^[1-9][0-9]*$ ]] ||
+		die "$addr=${!addr}: \`make run\` needs host:port with a port of its own (not 0): it checks the service there and prints it"
+done
+
 # ---------------------------------------------------------------------------
 # Temporal dev server
 # ---------------------------------------------------------------------------

@@ -358,3 +358,19 @@ func TestRunScriptHidesPasswords(t *testing.T) {
 		t.Errorf("scripts/run.sh does not show the URLs it was given, their passwords hidden:\n%s", out)
 	}
 }
+
+// TestRunScriptRefusesPortZero: `make run` checks the API and Temporal on
+// their ports and prints them for the CLI, so port 0 ("any free port",
+// which serve accepts) is refused before anything starts. Before, it
+// started everything and waited for the API on port 0 until it timed out.
+func TestRunScriptRefusesPortZero(t *testing.T) {
+	for _, env := range []string{"DISPATCHER_HTTP_ADDR=127.0.0.1:0", "DISPATCHER_HTTP_ADDR=:0", "TEMPORAL_ADDRESS=127.0.0.1:0"} {
+		cmd := exec.Command("bash", filepath.Join(testenv.Root(), "scripts", "run.sh"))
+		cmd.Env = append(os.Environ(), "DISPATCHER_RUN_DIR="+t.TempDir(), env)
+		out, err := cmd.CombinedOutput()
+		name := strings.SplitN(env, "=", 2)[0]
+		if err == nil || !strings.Contains(string(out), name+"=") || !strings.Contains(string(out), "not 0") {
+			t.Errorf("%s: err %v, output:\n%s\nwant a refusal naming %s", env, err, out, name)
+		}
+	}
+}
