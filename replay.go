@@ -128,7 +128,11 @@ type BulkReplayDryRun struct {
 	// Replayed are those of Matched that a replay (or a reset from
 	// Temporal) has superseded already: the bulk replay skips them.
 	Replayed int64
-	Sample   []Execution // the newest few of the others
+	// StillPaused are those of the others, when the filter is skipReason
+	// paused, that a dispatcher still paused made skip actions: the bulk
+	// replay skips them too (its actions would be skipped again).
+	StillPaused int64
+	Sample      []Execution // the newest few of the rest
 }
 
 // BulkReplayStatus is a bulk replay as support sees it.

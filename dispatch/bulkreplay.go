@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -116,16 +117,51 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
+	stillPaused := e.stillPaused(ctx, r.Filter.SkipReason == dispatcher.SkipPaused)
 	for _, info := range infos {
-		switch {
-		case superseded[info.GetExecution().GetRunId()] != "":
+		x := e.toExecution(info)
+		switch paused, err := stillPaused(x); {
+		case err != nil:
+			return dispatcher.BulkReplayDryRun{}, err
+		case superseded[x.RunID] != "":
 			dry.Replayed++
+		case paused:
+			dry.StillPaused++
 		case len(dry.Sample) < sampleSize:
-			dry.Sample = append(dry.Sample, e.toExecution(info))
+			dry.Sample = append(dry.Sample, x)
 		}
 	}
-	dry.Replayed = min(dry.Replayed, dry.Matched) // two reads, runs may close between them
+	// Two reads: runs may close between them.
+	dry.Replayed = min(dry.Replayed, dry.Matched)
+	dry.StillPaused = min(dry.StillPaused, dry.Matched-dry.Replayed)
 	return dry, nil
+}
+
+// stillPaused returns whether a run skipped for a paused dispatcher has
+// one of its dispatchers paused still, as each replay of a bulk replay
+// by skipReason paused finds at its turn ("is paused now"), with the
+// dispatchers of each event type read once; when check is false, or
+// without a DispatcherSource, none is.
+func (e *Executions) stillPaused(ctx context.Context, check bool) func(dispatcher.Execution) (bool, error) {
+	paused := map[string]map[string]bool{} // event type → paused dispatcher IDs
+	return func(x dispatcher.Execution) (bool, error) {
+		if !check || e.dispatchers == nil || x.SkipReason != dispatcher.SkipPaused {
+			return false, nil
+		}
+		ids, ok := paused[x.EventType]
+		if !ok {
+			ds, err := e.dispatchers.DispatchersByEventType(ctx, x.EventType)
+			if err != nil {
+				return false, err
+			}
+			ids = map[string]bool{}
+			for _, d := range ds {
+				ids[d.ID] = d.Paused
+			}
+			paused[x.EventType] = ids
+		}
+		return slices.ContainsFunc(x.DispatcherIDs, func(id string) bool { return ids[id] }), nil
+	}
 }
 
 // StartBulkReplay starts a BulkReplay workflow and returns it. With an

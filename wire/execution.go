@@ -261,8 +261,12 @@ type DryRun struct {
 	Matched int64 `json:"matched"`
 	// Replayed are those of Matched replayed already, which the bulk
 	// replay skips.
-	Replayed int64       `json:"replayed"`
-	Sample   []Execution `json:"sample"`
+	Replayed int64 `json:"replayed"`
+	// StillPaused are those of the rest, for skipReason paused, that a
+	// dispatcher still paused made skip actions: the bulk replay skips
+	// them too.
+	StillPaused int64       `json:"stillPaused"`
+	Sample      []Execution `json:"sample"`
 	// Withheld names the sample, empty, for a caller without
 	// VIEW_EXECUTIONS, as ExecutionDetail.Withheld does.
 	Withheld map[string]string `json:"withheld,omitempty"`

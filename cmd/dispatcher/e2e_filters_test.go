@@ -146,9 +146,16 @@ func TestEndToEndPauseAndReplay(t *testing.T) {
 		t.Fatalf("the paused dispatcher's outcome: %v", o)
 	}
 	dry := map[string]any{"skipReason": "paused", "dryRun": true}
+	var got map[string]any
 	s.poll("the paused dispatches in visibility", func() bool {
-		return s.call("POST", "/executions/v1/replays", dry, 200)["matched"] == float64(n)
+		got = s.call("POST", "/executions/v1/replays", dry, 200)
+		return got["matched"] == float64(n)
 	})
+	// The dry run says what the bulk replay would do: skip them all.
+	// Before, it counted them as to be replayed.
+	if got["stillPaused"] != float64(n) || len(got["sample"].([]any)) != 0 {
+		t.Fatalf("a dry run while the dispatcher is still paused: %v", got)
+	}
 	// Their skipped actions run again only with the current configuration.
 	s.call("POST", "/executions/v1/replays", map[string]any{"skipReason": "paused", "config": "original"}, 400)
 	if res := s.call("POST", "/executions/v1/"+wids[0]+"/replay", nil, 409); !strings.Contains(fmt.Sprint(res["message"]), `only with config "current"`) {
@@ -162,6 +169,9 @@ func TestEndToEndPauseAndReplay(t *testing.T) {
 	}
 
 	s.call("PUT", "/dispatchers/v1/"+pausedID, map[string]any{"enabled": true}, 200)
+	if got := s.call("POST", "/executions/v1/replays", dry, 200); got["stillPaused"] != float64(0) || len(got["sample"].([]any)) != n {
+		t.Fatalf("a dry run once the dispatcher is resumed: %v", got)
+	}
 	b := s.call("POST", "/executions/v1/replays", map[string]any{"skipReason": "paused"}, 202)
 	if b["config"] != "current" || b["filter"].(map[string]any)["skipReason"] != "paused" {
 		t.Fatalf("bulk replay: %v", b)

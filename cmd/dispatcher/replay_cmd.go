@@ -150,7 +150,10 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			if dry.Replayed > 0 {
 				skipped = fmt.Sprintf(" (%d more match but were replayed already: skipped)", dry.Replayed)
 			}
-			fmt.Fprintf(out, "dry run: %s would be replayed%s; nothing was started\n", plural(int(max(dry.Matched-dry.Replayed, 0)), "dispatch", "dispatches"), skipped)
+			if dry.StillPaused > 0 {
+				skipped += fmt.Sprintf(" (%d more match but have a dispatcher still paused, whose actions would be skipped again: skipped; resume it first)", dry.StillPaused)
+			}
+			fmt.Fprintf(out, "dry run: %s would be replayed%s; nothing was started\n", plural(int(max(dry.Matched-dry.Replayed-dry.StillPaused, 0)), "dispatch", "dispatches"), skipped)
 			if original {
 				fmt.Fprintln(out, originalHint)
 			}
