@@ -64,6 +64,11 @@ func (a *authenticator) authenticateKey(c *gin.Context, key string) {
 	for _, perm := range k.Permissions {
 		p.Permissions[perm] = true
 	}
+	if k.EventTypes != nil { // a key made before they were refused together
+		for _, perm := range ConfigPermissions() {
+			delete(p.Permissions, perm)
+		}
+	}
 	setPrincipal(c, p)
 }
 
@@ -193,6 +198,15 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		// It would restrict nothing: the key sends no events.
 		abort(c, errFieldFormat, fmt.Sprintf("eventTypes: limits the events a key sends, and this one may send none: add %s to its permissions, or leave eventTypes out", PermCreateEvents))
 		return
+	}
+	if k.EventTypes != nil {
+		// Held to its types, it could otherwise move another type's
+		// dispatcher to one of them, or point a function that another
+		// type's dispatchers call elsewhere, and send those calls.
+		if perms := slices.DeleteFunc(slices.Clone(k.Permissions), func(p string) bool { return !slices.Contains(ConfigPermissions(), p) }); len(perms) > 0 {
+			abort(c, errFieldFormat, fmt.Sprintf("permissions: a key held to event types (eventTypes) may not change the configuration, which every type shares: leave out %s, or eventTypes", strings.Join(perms, ", ")))
+			return
+		}
 	}
 	switch field, what := creator.beyond(k); field {
 	case "permissions":

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +149,10 @@ func TestAPIKeyCreationErrors(t *testing.T) {
 		// Before, accepted: a restriction of nothing, which read as one.
 		{"event types without CREATE_EVENTS", admin, `{"name":"k","permissions":["VIEW_EXECUTIONS"],"eventTypes":["invoice_paid"]}`, 400, 15,
 			"eventTypes: limits the events a key sends, and this one may send none: add CREATE_EVENTS"},
+		// It could move another type's dispatcher to one of its types,
+		// or point a function other types call elsewhere. Before, accepted.
+		{"event types with configuration permissions", admin, `{"name":"k","permissions":["CREATE_EVENTS","UPDATE_DISPATCHERS","CREATE_FUNCTIONS"],"eventTypes":["invoice_paid"]}`, 400, 15,
+			"permissions: a key held to event types (eventTypes) may not change the configuration, which every type shares: leave out CREATE_FUNCTIONS, UPDATE_DISPATCHERS"},
 		{"more than the creator holds", limited, `{"name":"k","permissions":["VIEW_DISPATCHERS","DELETE_DISPATCHERS"]}`, 403, 10, "DELETE_DISPATCHERS"},
 		{"without CREATE_APIKEYS", s.jwtFor("", "vic", []string{PermViewAPIKeys}, s.clock.Now().Add(time.Hour)),
 			`{"name":"k","permissions":["VIEW_APIKEYS"]}`, 403, 10, PermCreateAPIKeys},
@@ -161,6 +167,27 @@ func TestAPIKeyCreationErrors(t *testing.T) {
 	}
 	// What the creator holds, it may grant.
 	s.mustAs(limited, 200, "POST", "/apikeys/v1", `{"name":"k","permissions":["VIEW_DISPATCHERS"]}`)
+}
+
+// TestAPIKeyEventTypesChangeNoConfiguration: a key held to event types
+// that was made with configuration permissions before they were refused
+// together does not hold them: it cannot move another type's dispatcher
+// to its own type (and then send its calls) nor change a function.
+func TestAPIKeyEventTypesChangeNoConfiguration(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	admin := s.admin("")
+	d := s.mustAs(admin, 200, "POST", "/dispatchers/v1", `{"name":"outb","eventType":"user_deleted","actions":[]}`)
+	key, hash := dispatcher.NewAPIKey()
+	k := dispatcher.APIKey{Name: "old", Permissions: []string{PermCreateEvents, PermUpdateDispatchers, PermViewDispatchers}, EventTypes: []string{"simple"}, Hash: hash}
+	if err := s.store.CreateAPIKey(dispatcher.WithCaller(context.Background(), dispatcher.Caller{Subject: "fixture"}), &k); err != nil {
+		t.Fatal(err)
+	}
+	code, body := s.doAs(key, "PUT", "/dispatchers/v1/"+d["id"].(string), `{"eventType":"simple"}`)
+	wantError(t, code, body, 403, 10, PermUpdateDispatchers)
+	if me := s.mustAs(key, 200, "GET", "/auth/v1/me", ""); slices.Contains(me["permissions"].([]any), any(PermUpdateDispatchers)) {
+		t.Fatalf("/auth/v1/me says the key may update dispatchers: %v", me)
+	}
+	s.mustAs(key, 200, "GET", "/dispatchers/v1/"+d["id"].(string), "")
 }
 
 // TestAPIKeyEventTypes: a key restricted to event types sends only those,

@@ -49,6 +49,17 @@ const (
 	PermDeleteAPIKeys = "DELETE_APIKEYS"
 )
 
+// ConfigPermissions change the configuration, which every event type
+// shares (a dispatcher moved to a type, a function or a template its
+// dispatchers use): an API key held to event types holds none of them.
+func ConfigPermissions() []string {
+	return []string{
+		PermCreateDispatchers, PermUpdateDispatchers, PermDeleteDispatchers,
+		PermCreateTemplates, PermUpdateTemplates, PermDeleteTemplates,
+		PermCreateFunctions, PermUpdateFunctions, PermDeleteFunctions,
+	}
+}
+
 // Permissions returns every permission the service checks, sorted. It is
 // what `dispatcher token --admin` grants and what a principal holds when
 // authentication is disabled. The slice is fresh on every call, so callers
