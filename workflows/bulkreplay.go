@@ -404,8 +404,9 @@ func (b *bulkReplay) awaitResume(ctx workflow.Context) error {
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(b.pause, func(c workflow.ReceiveChannel, _ bool) {
 			var paused bool
-			c.Receive(ctx, &paused)
-			b.setPaused(ctx, paused)
+			if receive(ctx, c, &paused) {
+				b.setPaused(ctx, paused)
+			}
 		})
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 		sel.Select(ctx)
@@ -462,8 +463,9 @@ func (b *bulkReplay) sleep(ctx workflow.Context, d time.Duration) error {
 	sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
 	sel.AddReceive(b.pause, func(c workflow.ReceiveChannel, _ bool) {
 		var paused bool
-		c.Receive(ctx, &paused)
-		b.setPaused(ctx, paused)
+		if receive(ctx, c, &paused) {
+			b.setPaused(ctx, paused)
+		}
 	})
 	sel.Select(ctx)
 	return ctx.Err()

@@ -396,6 +396,26 @@ func TestBulkReplayPauses(t *testing.T) {
 	}
 }
 
+// A pause signal whose payload does not decode (garbage sent from the
+// CLI) is dropped, and the replays go on at their rate. Before, the bulk
+// replay waited in the pause channel's Receive for the next valid pause
+// signal: no replay started until then.
+func TestBulkReplayDropsGarbageSignals(t *testing.T) {
+	f := &bulkFake{pages: [][]dispatcher.RunRef{targets(4, "g")}}
+	env := newBulkEnv(t, f)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalPause, "yes") }, 1500*time.Millisecond)
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 1})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.startAt) != 4 {
+		t.Fatalf("%d replays started, want 4", len(f.startAt))
+	}
+	if d := f.startAt[3].Sub(t0); d > 10*time.Second {
+		t.Errorf("the last replay started at %v: the garbage signal held the bulk replay up", d)
+	}
+}
+
 // A start its worker took up once the bulk replay was paused (a crash,
 // or no worker for a while) is held, not made: it starts again later, and
 // counts once. Before, it started a minute after the pause.

@@ -319,6 +319,23 @@ func TestGateLeaseReclaimed(t *testing.T) {
 	f.run()
 }
 
+// A signal whose payload does not decode (garbage sent from the CLI) is
+// dropped without holding up the Gate: the lease it holds still expires
+// and the next call is granted. Before, the Gate waited in the request
+// channel's Receive for the next valid request, and its timers with it.
+func TestGateDropsGarbageSignals(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{MaxConcurrency: 1})
+	f.request(time.Millisecond, 30*time.Second, "dead")
+	f.request(2*time.Millisecond, time.Hour, "next")
+	f.at(10*time.Second, func() {
+		f.env.SignalWorkflow(workflows.SignalGateRequest, "garbage")
+		f.env.SignalWorkflow(workflows.SignalGateDone, 42)
+	})
+	f.expect(31*time.Second, "dead", "next")
+	f.done(32*time.Second, workflows.PermitOK, "next")
+	f.run()
+}
+
 // near reports whether got is want or up to 10 ms later: the test
 // environment's clock may move a millisecond while a signal is handled.
 func near(got, want time.Time) bool { return !got.Before(want) && got.Sub(want) <= 10*time.Millisecond }

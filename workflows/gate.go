@@ -782,13 +782,15 @@ func (g *gate) wait(ctx workflow.Context, now, wake time.Time) {
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(g.requests, func(c workflow.ReceiveChannel, _ bool) {
 		var r PermitRequest
-		c.Receive(ctx, &r)
-		g.request(ctx, r, workflow.Now(ctx))
+		if receive(ctx, c, &r) {
+			g.request(ctx, r, workflow.Now(ctx))
+		}
 	})
 	sel.AddReceive(g.dones, func(c workflow.ReceiveChannel, _ bool) {
 		var d PermitDone
-		c.Receive(ctx, &d)
-		g.done(ctx, d, workflow.Now(ctx))
+		if receive(ctx, c, &d) {
+			g.done(ctx, d, workflow.Now(ctx))
+		}
 	})
 	sel.AddReceive(g.sent, func(c workflow.ReceiveChannel, _ bool) { c.ReceiveAsync(nil) })
 	if g.timer != nil {

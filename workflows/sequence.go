@@ -410,8 +410,9 @@ func (s *sequence) takeArrived(ctx workflow.Context) {
 func (s *sequence) addEvents(ctx workflow.Context, sel workflow.Selector) {
 	sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
 		var d SequencedDispatch
-		c.Receive(ctx, &d)
-		s.take(ctx, d)
+		if receive(ctx, c, &d) {
+			s.take(ctx, d)
+		}
 	})
 }
 
@@ -447,8 +448,7 @@ func (s *sequence) waitForRelease(ctx workflow.Context) bool {
 		s.addEvents(ctx, sel)
 		sel.AddReceive(s.releases, func(c workflow.ReceiveChannel, _ bool) {
 			var id string
-			c.Receive(ctx, &id)
-			if id == s.Blocked {
+			if receive(ctx, c, &id) && id == s.Blocked {
 				s.Blocked = ""
 			}
 		})
@@ -572,8 +572,9 @@ func (s *sequence) awaitRunning(ctx workflow.Context) bool {
 		s.addEvents(ctx, sel)
 		sel.AddReceive(s.releases, func(c workflow.ReceiveChannel, _ bool) {
 			var id string
-			c.Receive(ctx, &id)
-			s.release(ctx, id)
+			if receive(ctx, c, &id) {
+				s.release(ctx, id)
+			}
 		})
 		sel.Select(ctx)
 		s.pace(ctx)

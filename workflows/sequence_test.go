@@ -171,6 +171,29 @@ func TestSequenceBlocksUntilReleased(t *testing.T) {
 	}
 }
 
+// A signal whose payload does not decode (garbage sent from the CLI) is
+// dropped without holding up the Sequence: the release that follows is
+// taken. Before, the Sequence waited in the event channel's Receive for
+// the next valid event, and the key stayed blocked.
+func TestSequenceDropsGarbageSignals(t *testing.T) {
+	e := newSequenceEnv(t)
+	e.fail["e1"] = true
+	e.send(0, true, "e1", "e2")
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(workflows.SignalSequenceEvent, "junk")
+		e.SignalWorkflow(workflows.SignalSequenceRelease, 42)
+	}, time.Hour)
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("e1"))
+	}, 2*time.Hour)
+	if err := e.run(t, workflows.SequenceInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if started := e.spans["e2"][0]; started.Before(t0.Add(2*time.Hour)) || started.After(t0.Add(2*time.Hour+time.Minute)) {
+		t.Errorf("e2 started at %v, want once e1 was released, at %v", started, t0.Add(2*time.Hour))
+	}
+}
+
 // A long Sequence continues as new with what is still queued.
 func TestSequenceContinuesAsNew(t *testing.T) {
 	e := newSequenceEnv(t)

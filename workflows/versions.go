@@ -61,6 +61,10 @@ const (
 	changeGateDeliveredKept = "gate-delivered-kept"
 	// changeGateSilent, of its own for the same reason.
 	changeGateSilent = "gate-silent"
+	// changeSignalDropped: a selector's signal that does not decode is
+	// dropped without waiting for the next (receive); of Gate, Sequence
+	// and BulkReplay alike, and recorded only when one comes.
+	changeSignalDropped = "signal-dropped"
 )
 
 // Dispatch versions.
