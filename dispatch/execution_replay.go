@@ -187,7 +187,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", latest.RunID, r.WorkflowID, now.RunID)
 	}
-	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, Keys: keptKeys(src),
+	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, Keys: keptKeys(src, cfg),
 		LocalCallLimit: e.localCallLimit, Version: workflows.DispatchVersion}
 	if claim.Config == dispatcher.ReplayConfigOriginal {
 		in.Config = cfg
@@ -549,7 +549,9 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 		return nil, dispatcher.Errorf(dispatcher.ESTATE,
 			"no action failed in run %s of dispatch %s; name the actions to run them again", latest.RunID, r.WorkflowID)
 	case src.config == nil && src.input.Config == nil:
-		return nil, nil // it failed before any action ran: run them all
+		// It failed before it loaded its configuration, or lost the
+		// first task that did (keptKeys): run them all.
+		return nil, nil
 	default:
 		return nil, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s ended without recording its outcomes (%s); name the actions to run again (under the keys they had, so that a receiver tells one made already)",
@@ -568,10 +570,21 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 // under new ones it would be made twice. The others take the replay's
 // keys: they ended, and a replay makes them again. The keys src carried
 // for actions it did not run are kept too, for a replay that runs them.
-// It depends on src alone: every request that claims the replay starts
-// it with the same keys.
-func keptKeys(src runRecord) map[string]string {
+// A run that recorded no configuration may have lost the workflow task
+// that loaded it with the first attempts made in it (an ordered dispatch
+// terminated during its first task): every action of cfg, the replay's
+// configuration, keeps the key it had, which does no harm to one never
+// made. Each key depends on src alone: every request that claims the
+// replay starts it with the same keys.
+func keptKeys(src runRecord, cfg *dispatcher.Config) map[string]string {
 	kept := make(map[string]string)
+	if src.config == nil && cfg != nil {
+		for _, d := range cfg.Dispatchers {
+			for _, a := range d.Actions {
+				kept[a.ID] = src.input.KeyRun(a.ID)
+			}
+		}
+	}
 	for id, run := range src.input.Keys {
 		if src.config == nil || len(src.input.Only) > 0 && !slices.Contains(src.input.Only, id) {
 			kept[id] = run // src did not run it: as the run before src left it

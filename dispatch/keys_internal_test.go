@@ -67,8 +67,27 @@ func TestKeptKeys(t *testing.T) {
 			map[string]string{"late": "r1"}},
 		{"a run that ran nothing", runRecord{}, nil},
 	} {
-		if got := keptKeys(tc.src); !maps.Equal(got, tc.want) {
+		if got := keptKeys(tc.src, nil); !maps.Equal(got, tc.want) {
 			t.Errorf("%s: kept %v, want %v", tc.name, got, tc.want)
+		}
+	}
+
+	// An ordered dispatch loads its configuration in its first workflow
+	// task, with its first attempts: terminated in that task, it recorded
+	// neither, and may have made them. Before, its replay (with the
+	// current configuration) made them again under new keys.
+	for _, tc := range []struct {
+		name string
+		src  runRecord
+		want map[string]string
+	}{
+		{"the first run", runRecord{}, map[string]string{"a": "", "b": ""}},
+		{"a replay", runRecord{input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"a": "r1", "late": "r1"}, Version: newest}},
+			map[string]string{"a": "r1", "b": "r2", "late": "r1"}},
+		{"a run that recorded its configuration", runRecord{config: cfg, outcomes: outcomes[:1], closed: true}, nil},
+	} {
+		if got := keptKeys(tc.src, cfg); !maps.Equal(got, tc.want) {
+			t.Errorf("with no configuration recorded, %s: kept %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -222,4 +223,40 @@ func TestEndToEndExactlyOnce(t *testing.T) {
 			t.Fatalf("listing by the event id finds %v, want both dispatches", ids)
 		}
 	})
+}
+
+// TestEndToEndOrderedTerminatedReplayKeepsKeys: an ordered dispatch loads
+// its configuration in its first workflow task, where its first attempts
+// run too. Terminated from the Temporal CLI while that task makes a call,
+// it recorded neither; replayed with the current configuration (what the
+// API asks for a run without one), the call goes again under the key it
+// had, which the receiver recognises. Before, it went under a new key:
+// made twice (operator probe).
+func TestEndToEndOrderedTerminatedReplayKeepsKeys(t *testing.T) {
+	s := startSystem(t)
+	release := make(chan struct{})
+	f := newIdempotentFunction(func(string) { <-release })
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "ordered", "url": srv.URL, "timeoutSeconds": 20}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"eventType": "ordered_event", "ordering": map[string]any{"key": "content.userId"},
+		"actions": []any{map[string]any{"type": "task", "name": "ordered", "functionName": "ordered"}}}, 200)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "ordered-1", "type": "ordered_event", "content": map[string]any{"userId": "u1"}}, 202)
+	wid := acc["workflowId"].(string)
+	first := <-f.received
+	if err := s.temporal.TerminateWorkflow(context.Background(), wid, "", "an operator, from the CLI"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if x := s.call("GET", "/executions/v1/"+wid, nil, 200); x["config"] != nil {
+		t.Fatalf("the first task completed before the terminate (config %v): the test needs it lost", x["config"])
+	}
+	res := s.call("POST", "/executions/v1/"+wid+"/replay", map[string]any{"config": "current"}, 202)
+	if _, failed := s.result(wid, res["runId"].(string)); failed {
+		t.Fatal("the replay failed")
+	}
+	applied, _ := f.counts()
+	if len(applied) != 1 || applied[first] != 1 {
+		t.Fatalf("the function applied %v; want the one call under its first key %s", applied, first)
+	}
 }
