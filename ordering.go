@@ -142,6 +142,12 @@ func (s Sequence) WorkflowID(tenant string) string {
 	return TenantWorkflowID(tenant, "sequence-"+hex.EncodeToString(sum[:20]))
 }
 
+// IsSequenceWorkflowID reports whether id, of a workflow of tenant, is
+// the workflow ID of a sequence (WorkflowID, LegacyWorkflowID).
+func IsSequenceWorkflowID(tenant, id string) bool {
+	return strings.HasPrefix(strings.TrimPrefix(id, tenant+":"), "sequence-")
+}
+
 // LegacyWorkflowID is the workflow ID releases before 2026-12-03 gave the
 // sequence: its value alone, so that events ordered on different fields
 // with equal values (a userId and an orderId of 42) shared one. The intake

@@ -43,6 +43,11 @@ func TestBehind(t *testing.T) {
 		{"queued behind another", workflows.SequenceState{Queue: queue("z", "a", "b")}, running, false, 0, nil},
 		{"blocking", workflows.SequenceState{Blocked: "a", Queue: queue("b", "c")}, failed, true, 2, []string{"b", "c"}},
 		{"failed, not blocking", workflows.SequenceState{Queue: queue("b")}, failed, false, 0, nil},
+		// Reset from the failed run, it completed; the Sequence, which saw
+		// the failure, still holds the key for it. Before, not shown.
+		{"completed, still blocking", workflows.SequenceState{Blocked: "a", Queue: queue("b")},
+			dispatcher.Execution{WorkflowID: "a", RunID: "r2", Status: dispatcher.ExecutionCompleted}, true, 1, []string{"b"}},
+		{"completed", workflows.SequenceState{Queue: queue("b")}, dispatcher.Execution{WorkflowID: "a", RunID: "r2", Status: dispatcher.ExecutionCompleted}, false, 0, nil},
 		{"failed while another blocks", workflows.SequenceState{Blocked: "z", Queue: queue("a", "b")}, failed, false, 0, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -128,8 +128,9 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 	if d.Audit, err = e.audit.AuditTrail(ctx, workflowID); err != nil {
 		return dispatcher.ExecutionDetail{}, err
 	}
-	if seq := sequenceParent(workflowID, desc.GetWorkflowExecutionInfo()); seq != "" && x.Status != dispatcher.ExecutionCompleted &&
-		x.Status != dispatcher.ExecutionCanceled {
+	// Of a completed run too: reset from a failed one, it may hold the
+	// key still (a worker from before releaseAfterReset).
+	if seq := sequenceParent(workflowID, desc.GetWorkflowExecutionInfo()); seq != "" && x.Status != dispatcher.ExecutionCanceled {
 		if st, err := e.sequenceState(ctx, seq); err != nil {
 			e.log.WarnContext(ctx, "the dispatch's ordering key could not be asked what it holds", "workflowId", workflowID, "err", err)
 		} else {
@@ -150,7 +151,7 @@ func behind(st workflows.SequenceState, x dispatcher.Execution) (blocking bool, 
 		// Handed over by an earlier run of the Sequence: failed, it
 		// blocks the key, which the Sequence finds within 30 s.
 		blocking = failed && r.Block && !r.Released
-	case failed:
+	case failed || st.Blocked == x.WorkflowID:
 		if blocking = st.Blocked == x.WorkflowID; !blocking {
 			return false, 0, nil
 		}

@@ -89,7 +89,7 @@ func (e *Executions) sequenceOf(ctx context.Context, workflowID, runID string) (
 // workflowID, or "".
 func sequenceParent(workflowID string, info *workflowpb.WorkflowExecutionInfo) string {
 	parent := info.GetParentExecution().GetWorkflowId()
-	if !strings.HasPrefix(strings.TrimPrefix(parent, dispatcher.TenantOf(workflowID)+":"), "sequence-") {
+	if !dispatcher.IsSequenceWorkflowID(dispatcher.TenantOf(workflowID), parent) {
 		return ""
 	}
 	return parent

@@ -313,6 +313,7 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 		summary = append(summary, fmt.Sprintf("%s/%s (%s): %s", o.DispatcherID, o.ActionID, o.ErrorClass, o.Error))
 	}
 	if len(failedIDs) == 0 {
+		d.releaseAfterReset(ctx)
 		return res, nil
 	}
 	slices.Sort(classes)
@@ -339,6 +340,33 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	}
 	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), len(d.jobs), strings.Join(summary, "; "))
 	return res, temporal.NewApplicationError(truncate(msg, 2000), dispatcher.FailureDispatch, res)
+}
+
+// releaseAfterReset lets the ordering key go on that the run this one was
+// reset from (Temporal Web UI or CLI) blocked, failed: this run made every
+// action. The key's Sequence, which saw that run fail, holds the key until
+// a release, which a replay sends (through the API) and a reset did not:
+// the key stayed blocked behind a dispatch that had completed. It is a
+// signal the Sequence ignores when the key is not blocked by this dispatch
+// (a reset of a dispatch it still awaits, which it follows), recorded with
+// the marker changeResetRelease, only then.
+func (d *dispatch) releaseAfterReset(ctx workflow.Context) {
+	info := workflow.GetInfo(ctx)
+	parent := info.ParentWorkflowExecution
+	if parent == nil || !isReset(ctx) || !dispatcher.IsSequenceWorkflowID(dispatcher.TenantOf(info.WorkflowExecution.ID), parent.ID) {
+		return
+	}
+	if ctx.Err() != nil { // canceled, after it made them all
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	if workflow.GetVersion(ctx, changeResetRelease, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	// The Sequence's latest run; one that has closed holds nothing.
+	err := workflow.SignalExternalWorkflow(ctx, parent.ID, "", SignalSequenceRelease, info.WorkflowExecution.ID).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Info("Ordering key not released after the reset", "Sequence", parent.ID, "Error", err)
+	}
 }
 
 // maxResultErrors bounds the errors of all outcomes together. Each is

@@ -65,6 +65,10 @@ const (
 	// dropped without waiting for the next (receive); of Gate, Sequence
 	// and BulkReplay alike, and recorded only when one comes.
 	changeSignalDropped = "signal-dropped"
+	// changeResetRelease: a reset run of an ordered dispatch that made
+	// every action releases the key the run it reset blocked
+	// (releaseAfterReset); recorded only then.
+	changeResetRelease = "reset-release"
 )
 
 // Dispatch versions.

@@ -334,6 +334,46 @@ func TestEndToEndOrderingBlocksUntilReplayed(t *testing.T) {
 	}
 }
 
+// A failed dispatch that blocks its key, reset from the Temporal Web UI
+// or CLI once its function is fixed, makes its call and lets the key go
+// on, as a replay does. Before, the reset run completed and the key stayed
+// blocked, the detail showing nothing: the events behind it waited for a
+// release by hand (operator probe).
+func TestEndToEndOrderingResetReleasesTheKey(t *testing.T) {
+	sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true}}
+	s, id := blockedKey(t, sink)
+	sink.mu.Lock()
+	sink.failing = nil
+	sink.mu.Unlock()
+	ctx := context.Background()
+	var firstTask int64
+	for it := s.temporal.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT); firstTask == 0 && it.HasNext(); {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			firstTask = ev.GetEventId()
+		}
+	}
+	if _, err := s.temporal.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{Namespace: "default",
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id}, Reason: "e2e: the function is fixed", WorkflowTaskFinishEventId: firstTask,
+		RequestId: "e2e-reset-release"}); err != nil {
+		t.Fatal(err)
+	}
+	var seen map[string][]int
+	s.pollFor(time.Minute, "the reset run and the events it held to run", func() bool {
+		_, seen = sink.snapshot()
+		return len(seen["k"]) == 4
+	})
+	if !slices.Equal(seen["k"], []int{0, 0, 1, 2}) {
+		t.Fatalf("the function got %v, want 0 (failed), 0 (the reset run), then 1 and 2", seen["k"])
+	}
+	if d := s.call("GET", "/executions/v1/"+url.PathEscape(id), nil, 200); d["status"] != "completed" || d["blocking"] == true {
+		t.Fatalf("after the reset the dispatch %v, blocking %v", d["status"], d["blocking"])
+	}
+}
+
 // A blocked key is released by hand (`dispatcher executions release`, or
 // `POST …/release`), the failed event
 // not run again; also once the namespace's retention has deleted the
