@@ -198,7 +198,8 @@ const (
 	OutcomeRunning = "running"
 	// OutcomeUnknown: no worker answered for a running dispatch, and its
 	// history does not say how far the action got (ExecutionDetail.
-	// OutcomesUnknown).
+	// OutcomesUnknown); or the run ended (terminated, timed out) before
+	// the action did, which may have been made.
 	OutcomeUnknown   = "unknown"
 	OutcomeSucceeded = "succeeded"
 	OutcomeFailed    = "failed"

@@ -99,6 +99,15 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 			}
 		} else if err := v.Get(&outcomes); err == nil {
 			d.Outcomes = outcomes
+			if x.Status != dispatcher.ExecutionRunning && x.Status != dispatcher.ExecutionScheduled {
+				// Ended (terminated, timed out) where it was: an action
+				// running may have been made, and none goes on.
+				for i, o := range d.Outcomes {
+					if o.Status == dispatcher.OutcomeScheduled || o.Status == dispatcher.OutcomeWaiting || o.Status == dispatcher.OutcomeRunning {
+						d.Outcomes[i].Status = dispatcher.OutcomeUnknown
+					}
+				}
+			}
 		}
 		d.NextAttempts = e.withRetries(d.Outcomes, desc.GetPendingActivities())
 		for _, o := range d.Outcomes {

@@ -545,6 +545,14 @@ func TestExecutionDetailDuringTheFirstAttempts(t *testing.T) {
 	if err := e.c.TerminateWorkflow(e.ctx(), res.WorkflowID, "", "done"); err != nil {
 		t.Fatal(err)
 	}
+	// Terminated, it will not run its scheduled action: not shown as
+	// scheduled still, as if it would.
+	if d, err = e.ex.Get(e.ctx(), res.WorkflowID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeSummary(d.Outcomes); d.Status != dispatcher.ExecutionFailed || got != "t6:succeeded t7:unknown" {
+		t.Fatalf("once terminated: %s, outcomes %s, want t6 succeeded, t7 unknown", d.Status, got)
+	}
 	// No worker took its first workflow task: no attempt was made.
 	starter.TaskQueue = "nobody-polls"
 	if res, err = starter.Start(e.ctx(), dispatcher.Event{ID: "first-2", Type: "slow", Content: json.RawMessage(`{}`), Time: time.Now()}); err != nil {
