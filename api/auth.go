@@ -35,6 +35,12 @@ type AuthConfig struct {
 	// Issuer and Audience, when set, must equal the token's iss and be one
 	// of its aud; a token without the claim is refused.
 	Issuer, Audience string
+	// JWKSRequireTenant refuses a token verified against the key set
+	// without a tenant claim: an identity provider that leaves the claim
+	// out for a user of no organisation would have them act in the
+	// implicit tenant, whose operators decode every tenant's payloads.
+	// HS256 tokens (the operators', of `dispatcher token`) may go without.
+	JWKSRequireTenant bool
 	// Now is the clock that exp and nbf are checked against; nil means
 	// time.Now.
 	Now func() time.Time
@@ -185,6 +191,8 @@ type authenticator struct {
 	parser   *jwt.Parser
 	keys     keyLookup        // nil: API keys are refused
 	now      func() time.Time // nil means time.Now; for API keys' expiry
+	// jwksTenant: a token of the key set must carry a tenant.
+	jwksTenant bool
 }
 
 // newAuthenticator checks cfg and, when a JWKS URL is set, fetches the key set
@@ -201,7 +209,10 @@ func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, erro
 	if err := checkJWKSClaims(cfg); err != nil {
 		return nil, err
 	}
-	a := &authenticator{required: []string{"exp"}, now: cfg.Now}
+	if cfg.JWKSRequireTenant && cfg.JWKSURL == "" {
+		return nil, errors.New("DISPATCHER_JWKS_REQUIRE_TENANT is set, but DISPATCHER_JWKS_URL is not: it applies to the identity provider's tokens")
+	}
+	a := &authenticator{required: []string{"exp"}, now: cfg.Now, jwksTenant: cfg.JWKSRequireTenant}
 	if len(cfg.Secret) > 0 {
 		if err := CheckSecret(cfg.Secret); err != nil {
 			return nil, fmt.Errorf("DISPATCHER_JWT_SECRET: %w", err)
@@ -349,6 +360,10 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			// It goes into workflow IDs: a tenant that could hold a ':'
 			// could reach into another's.
 			abort(c, errTokenUnknown, "access token's tenant claim must be 1 to 64 letters, digits, '_' or '-'")
+			return
+		}
+		if a.jwksTenant && claims.Tenant == "" && tok.Method.Alg() != jwt.SigningMethodHS256.Alg() {
+			abort(c, errTokenUnknown, "access token carries no tenant claim, which this deployment requires of its identity provider's tokens (DISPATCHER_JWKS_REQUIRE_TENANT)")
 			return
 		}
 		p := principal{Subject: claims.Subject, Tenant: claims.Tenant, Permissions: make(map[string]bool, len(claims.Permissions))}

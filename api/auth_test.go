@@ -409,6 +409,23 @@ func TestAuthJWKS(t *testing.T) {
 				want: errTokenUnknown, reason: "algorithm is not accepted"},
 		})
 	})
+
+	// An identity provider that leaves the claim out for a user of no
+	// organisation: with the setting, refused rather than taken for the
+	// implicit tenant, the operators'. Before, nothing could require it.
+	t.Run("JWKS tokens must carry a tenant", func(t *testing.T) {
+		a := mustAuthenticator(t, AuthConfig{Secret: testSecret, JWKSURL: url, Issuer: iss, Audience: aud, JWKSRequireTenant: true})
+		acme := func(c *tokenClaims) { c.Tenant = "acme" }
+		runAuthCases(t, a, []authCase{
+			{name: "RS256 of a tenant", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims(acme))},
+			{name: "RS256 without a tenant", header: bearer(t, jwt.SigningMethodRS256, rsaKey, "rsa-1", claims()),
+				want: errTokenUnknown, reason: "carries no tenant claim, which this deployment requires of its identity provider's tokens (DISPATCHER_JWKS_REQUIRE_TENANT)"},
+			{name: "ES256 without a tenant", header: bearer(t, jwt.SigningMethodES256, ecKey, "ec-1", claims()),
+				want: errTokenUnknown, reason: "DISPATCHER_JWKS_REQUIRE_TENANT"},
+			// The operators', minted with `dispatcher token`.
+			{name: "HS256 without a tenant", header: bearer(t, jwt.SigningMethodHS256, testSecret, "", claims())},
+		})
+	})
 }
 
 func TestAuthDisabled(t *testing.T) {
@@ -452,6 +469,7 @@ func TestAuthConstructorErrors(t *testing.T) {
 			"DISPATCHER_JWKS_URL is set, so DISPATCHER_JWT_ISSUER and DISPATCHER_JWT_AUDIENCE must be set too"},
 		{"JWKS without audience", AuthConfig{JWKSURL: "https://id.example.com/jwks", Issuer: "https://id.example.com"},
 			"so DISPATCHER_JWT_AUDIENCE must be set too"},
+		{"tenant required without JWKS", AuthConfig{Secret: testSecret, JWKSRequireTenant: true}, "DISPATCHER_JWKS_REQUIRE_TENANT is set, but DISPATCHER_JWKS_URL is not"},
 		{"JWKS and secret without issuer", AuthConfig{Secret: testSecret, JWKSURL: "https://id.example.com/jwks", Audience: "dispatchers"},
 			"so DISPATCHER_JWT_ISSUER must be set too"},
 	} {

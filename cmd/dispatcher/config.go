@@ -39,22 +39,24 @@ type config struct {
 	JWKSURL        string
 	JWTIssuer      string
 	JWTAudience    string
-	APIKeyMaxTTL   time.Duration // 0: keys may live for ever
-	AuthDisabled   bool
-	Keys           *encryption.KeyRing // DISPATCHER_ENCRYPTION_KEY; nil: none
-	TemporalAddr   string
-	TemporalNS     string
-	Temporal       temporalConnection
-	TemporalUIURL  string
-	CodecOrigins   []string // may call /codec/* from a browser
-	CORSOrigins    []string // may call the rest of the API from a browser
-	TaskQueue      string
-	OutboundAllow  []string
-	FunctionQueues []string
-	Outbound       dispatcher.Outbound // built from the two above
-	SMTPURL        string
-	MailFrom       string
-	LocalCallLimit time.Duration
+	// JWKSRequireTenant: DISPATCHER_JWKS_REQUIRE_TENANT.
+	JWKSRequireTenant bool
+	APIKeyMaxTTL      time.Duration // 0: keys may live for ever
+	AuthDisabled      bool
+	Keys              *encryption.KeyRing // DISPATCHER_ENCRYPTION_KEY; nil: none
+	TemporalAddr      string
+	TemporalNS        string
+	Temporal          temporalConnection
+	TemporalUIURL     string
+	CodecOrigins      []string // may call /codec/* from a browser
+	CORSOrigins       []string // may call the rest of the API from a browser
+	TaskQueue         string
+	OutboundAllow     []string
+	FunctionQueues    []string
+	Outbound          dispatcher.Outbound // built from the two above
+	SMTPURL           string
+	MailFrom          string
+	LocalCallLimit    time.Duration
 	// DispatchVersion is the Dispatch workflow version the process starts
 	// (workflows.PinDispatchVersion).
 	DispatchVersion string
@@ -95,6 +97,7 @@ var settings = []setting{
 	{"DISPATCHER_JWKS_URL", "", "JWKS URL whose keys verify RS256/ES256 tokens (refreshed in the background, every 5 minutes to an hour as its `Cache-Control` says, and on a token with an unknown `kid` at most every 10 s, so a rotated key is known within 10 s of its first token); https, or plain http from a loopback address only.", str(func(c *config) *string { return &c.JWKSURL })},
 	{"DISPATCHER_JWT_ISSUER", "", "When set, tokens must carry this `iss`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTIssuer })},
 	{"DISPATCHER_JWT_AUDIENCE", "", "When set, tokens must carry this `aud`. Required with `DISPATCHER_JWKS_URL`.", str(func(c *config) *string { return &c.JWTAudience })},
+	{"DISPATCHER_JWKS_REQUIRE_TENANT", "false", "`true` refuses (401) a token of the identity provider (`DISPATCHER_JWKS_URL`) without a `tenant` claim, which would act in the implicit tenant, the operators' (README, \"Tenants\"); tokens of `dispatcher token` (`DISPATCHER_JWT_SECRET`) may go without.", boolean(func(c *config) *bool { return &c.JWKSRequireTenant })},
 	{"DISPATCHER_APIKEY_MAX_TTL", "", "When set (e.g. `2160h`, 90 days), every API key expires within this long of its creation: one asked for without `expiresAt` gets it, one asked for later is refused (400 naming `expiresAt`). Unset: a key made without `expiresAt` lives until revoked, also one made with a token that expires in an hour. Keys made before keep their expiry.", unlessEmpty(duration(func(c *config) *time.Duration { return &c.APIKeyMaxTTL }))},
 	{"DISPATCHER_AUTH_DISABLED", "false", "`true` turns authentication off (every request may do everything); refused unless `DISPATCHER_HTTP_ADDR` is a loopback address. Never in production.", boolean(func(c *config) *bool { return &c.AuthDisabled })},
 	{"DISPATCHER_ENCRYPTION_KEY", "", "Keys that encrypt function secrets and headers in the database and every Temporal payload (AES-256-GCM): comma-separated `id:base64key` entries, the first encrypting, all of them decrypting, so keys rotate (docs/operations.md). `dispatcher encryption keygen` makes one. Every process needs the same keys. Unset: stored and sent in clear text, with a warning at start-up. Secret: never printed.", keyRing(func(c *config) **encryption.KeyRing { return &c.Keys })},

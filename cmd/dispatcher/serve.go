@@ -259,6 +259,8 @@ func (p process) run(ctx context.Context) error {
 				JWKSURL:  p.cfg.JWKSURL,
 				Issuer:   p.cfg.JWTIssuer,
 				Audience: p.cfg.JWTAudience,
+				// Operators act without a tenant, with tokens of the secret.
+				JWKSRequireTenant: p.cfg.JWKSRequireTenant,
 			},
 			MaxBodyBytes:   p.cfg.MaxBodyBytes,
 			MaxEventBytes:  p.cfg.MaxEventBytes,
