@@ -145,6 +145,10 @@ type TaskPayload struct {
 	Tags           []string        `json:"tags"`
 	StartTimestamp *time.Time      `json:"startTimestamp"`
 	Attempt        int             `json:"attempt"`
+	// Tenant is the tenant of the dispatch (README, "Tenants"); absent
+	// for the implicit tenant. A worker of a task queue that several
+	// tenants' functions may run on tells them apart by it.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // EventPayload is the event as task functions see it in data.event: an
@@ -192,6 +196,7 @@ func NewTaskPayload(in TaskInput, attempt int) (TaskPayload, error) {
 		Tags:           tags,
 		StartTimestamp: in.StartTimestamp,
 		Attempt:        attempt,
+		Tenant:         TenantOf(in.IdempotencyKey),
 	}, nil
 }
 

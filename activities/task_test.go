@@ -160,6 +160,20 @@ func TestCallFunction(t *testing.T) {
 	if !strings.Contains(string(req.body), `"data":{"userId":42,"mode":"hard","event":{`) {
 		t.Errorf("data keys out of order: %s", req.body)
 	}
+	if strings.Contains(string(req.body), `"tenant"`) {
+		t.Errorf("a call of the implicit tenant names a tenant: %s", req.body)
+	}
+
+	// A tenant's call names it: a receiver (or a worker of a task queue)
+	// that several tenants' functions call tells them apart.
+	in.IdempotencyKey = "acme:dispatch-ev-1/d1/a1"
+	if err := execute(t, a, a.CallFunction, in, &res); err != nil {
+		t.Fatalf("CallFunction: %v", err)
+	}
+	var tenanted struct{ Tenant string }
+	if err := json.Unmarshal(sink.last(t).body, &tenanted); err != nil || tenanted.Tenant != "acme" {
+		t.Errorf("the body's tenant = %q (%v), want acme", tenanted.Tenant, err)
+	}
 }
 
 func TestCallFunctionFailures(t *testing.T) {

@@ -172,10 +172,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("%s=%q: %w", s.name, redacted(s.name, v), err)
 		}
 	}
-	if slices.Contains(c.FunctionQueues, c.TaskQueue) {
-		// Its workers would take the function's workflow and fail it,
-		// "unable to find workflow type", and the dispatch wait forever.
-		return c, fmt.Errorf("DISPATCHER_FUNCTION_TASK_QUEUES: %q is the dispatcher's own task queue (DISPATCHER_TASK_QUEUE), whose workers run no workflows of yours; list the queues your workers poll", c.TaskQueue)
+	for _, own := range []string{c.TaskQueue, workflows.ReplayTaskQueue(c.TaskQueue)} {
+		if slices.Contains(c.FunctionQueues, own) {
+			// Its workers would take the function's workflow and fail it,
+			// "unable to find workflow type", and the dispatch wait forever.
+			return c, fmt.Errorf("DISPATCHER_FUNCTION_TASK_QUEUES: %q is one of the dispatcher's own task queues (DISPATCHER_TASK_QUEUE, and its bulk replays'), whose workers run no workflows of yours; list the queues your workers poll", own)
+		}
 	}
 	var err error
 	if c.Outbound, err = dispatcher.NewOutbound(c.OutboundAllow, c.FunctionQueues); err != nil {

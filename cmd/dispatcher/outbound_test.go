@@ -20,8 +20,14 @@ func TestOutboundSettings(t *testing.T) {
 	}
 	if _, err := loadConfig(func(k string) string {
 		return map[string]string{"DISPATCHER_TASK_QUEUE": "dispatch-eu", "DISPATCHER_FUNCTION_TASK_QUEUES": "jobs,dispatch-eu"}[k]
-	}); err == nil || !strings.Contains(err.Error(), `"dispatch-eu" is the dispatcher's own task queue`) {
+	}); err == nil || !strings.Contains(err.Error(), `"dispatch-eu" is one of the dispatcher's own task queues`) {
 		t.Errorf("the dispatcher's own queue for functions: %v, want it refused", err)
+	}
+	// Nor its bulk replays': before, accepted (security probe).
+	if _, err := loadConfig(func(k string) string {
+		return map[string]string{"DISPATCHER_TASK_QUEUE": "dispatch-eu", "DISPATCHER_FUNCTION_TASK_QUEUES": "dispatch-eu-replays"}[k]
+	}); err == nil || !strings.Contains(err.Error(), `"dispatch-eu-replays" is one of the dispatcher's own task queues`) {
+		t.Errorf("the bulk replays' queue for functions: %v, want it refused", err)
 	}
 	cfg = configFrom(t, map[string]string{"DISPATCHER_FUNCTION_TASK_QUEUES": " pii, billing ,", "DISPATCHER_OUTBOUND_ALLOW": "10.0.0.0/8, billing.internal:8443"})
 	if q := cfg.Outbound.TaskQueues(); strings.Join(q, ",") != "pii,billing" {
