@@ -186,7 +186,7 @@ function timeline(d) {
 
 function config(d) {
   if (!d.config) return h('p', { class: 'muted', text: 'No configuration was loaded.' });
-  const parts = [h('p', { class: 'muted', text: `Configuration version ${d.config.version}${d.config.pinned ? ', pinned at intake' : ''}.` })];
+  const parts = [h('p', { class: 'muted', text: `Configuration version ${d.config.version}${d.config.pinned ? ', pinned by the replay' : ''}.` })];
   parts.push(withheld(d, 'config.dispatchers') ||
     h('details', { id: 'config-dispatchers' }, h('summary', {}, `Dispatchers (${d.config.dispatchers.length})`),
       h('pre', { class: 'json', tabindex: '0' }, pretty(d.config.dispatchers))));
