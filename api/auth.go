@@ -195,28 +195,41 @@ type authenticator struct {
 	jwksTenant bool
 }
 
+// Check reports what makes cfg unusable, without fetching anything: a
+// process checks it before it opens its database or dials Temporal.
+func (cfg AuthConfig) Check() error {
+	switch {
+	case cfg.Disabled:
+		return nil
+	case len(cfg.Secret) == 0 && cfg.JWKSURL == "":
+		return errors.New("no way to verify access tokens: set DISPATCHER_JWT_SECRET or DISPATCHER_JWKS_URL, or disable auth explicitly with DISPATCHER_AUTH_DISABLED=true")
+	case cfg.JWKSRequireTenant && cfg.JWKSURL == "":
+		return errors.New("DISPATCHER_JWKS_REQUIRE_TENANT is set, but DISPATCHER_JWKS_URL is not: it applies to the identity provider's tokens")
+	}
+	if err := checkJWKSClaims(cfg); err != nil {
+		return err
+	}
+	if len(cfg.Secret) > 0 {
+		if err := CheckSecret(cfg.Secret); err != nil {
+			return fmt.Errorf("DISPATCHER_JWT_SECRET: %w", err)
+		}
+	}
+	return nil
+}
+
 // newAuthenticator checks cfg and, when a JWKS URL is set, fetches the key set
 // and keeps refreshing it until ctx ends. An unreachable key set is logged,
 // not fatal: the provider may come up after us, and an unknown key id
 // triggers a new fetch.
 func newAuthenticator(ctx context.Context, cfg AuthConfig) (*authenticator, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
 	if cfg.Disabled {
 		return &authenticator{disabled: true, now: cfg.Now}, nil
 	}
-	if len(cfg.Secret) == 0 && cfg.JWKSURL == "" {
-		return nil, errors.New("no way to verify access tokens: set DISPATCHER_JWT_SECRET or DISPATCHER_JWKS_URL, or disable auth explicitly with DISPATCHER_AUTH_DISABLED=true")
-	}
-	if err := checkJWKSClaims(cfg); err != nil {
-		return nil, err
-	}
-	if cfg.JWKSRequireTenant && cfg.JWKSURL == "" {
-		return nil, errors.New("DISPATCHER_JWKS_REQUIRE_TENANT is set, but DISPATCHER_JWKS_URL is not: it applies to the identity provider's tokens")
-	}
 	a := &authenticator{required: []string{"exp"}, now: cfg.Now, jwksTenant: cfg.JWKSRequireTenant}
 	if len(cfg.Secret) > 0 {
-		if err := CheckSecret(cfg.Secret); err != nil {
-			return nil, fmt.Errorf("DISPATCHER_JWT_SECRET: %w", err)
-		}
 		a.secret = slices.Clone(cfg.Secret)
 		a.methods = append(a.methods, jwt.SigningMethodHS256.Alg())
 	}

@@ -138,7 +138,7 @@ func (p process) run(ctx context.Context) error {
 	if p.api {
 		// Before the database and Temporal: a setting at fault is
 		// refused at once, not once the worker polls.
-		if err := errors.Join(checkAuthDisabled(p.cfg), p.cfg.Limits.Check()); err != nil {
+		if err := errors.Join(checkAuthDisabled(p.cfg), p.authConfig().Check(), p.cfg.Limits.Check()); err != nil {
 			return err
 		}
 	}
@@ -253,15 +253,7 @@ func (p process) run(ctx context.Context) error {
 			Client: tc, Namespace: p.cfg.TemporalNS, Now: time.Now, Every: 10 * time.Second, Limit: 500,
 		})
 		handler, err = api.NewServer(ctx, api.Config{
-			Auth: api.AuthConfig{
-				Disabled: p.cfg.AuthDisabled,
-				Secret:   []byte(p.cfg.JWTSecret),
-				JWKSURL:  p.cfg.JWKSURL,
-				Issuer:   p.cfg.JWTIssuer,
-				Audience: p.cfg.JWTAudience,
-				// Operators act without a tenant, with tokens of the secret.
-				JWKSRequireTenant: p.cfg.JWKSRequireTenant,
-			},
+			Auth:           p.authConfig(),
 			MaxBodyBytes:   p.cfg.MaxBodyBytes,
 			MaxEventBytes:  p.cfg.MaxEventBytes,
 			RequestTimeout: p.cfg.RequestTimeout,
@@ -441,6 +433,12 @@ const (
 func newHTTPServer(handler http.Handler) *http.Server {
 	return &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
+}
+
+// authConfig is how the API verifies tokens.
+func (p process) authConfig() api.AuthConfig {
+	return api.AuthConfig{Disabled: p.cfg.AuthDisabled, Secret: []byte(p.cfg.JWTSecret), JWKSURL: p.cfg.JWKSURL,
+		Issuer: p.cfg.JWTIssuer, Audience: p.cfg.JWTAudience, JWKSRequireTenant: p.cfg.JWKSRequireTenant}
 }
 
 // checkAuthDisabled refuses DISPATCHER_AUTH_DISABLED=true unless the API

@@ -204,6 +204,19 @@ func TestRateLimitsCheckedFirst(t *testing.T) {
 	}
 }
 
+// TestAuthSettingsCheckedFirst: a process without a way to verify tokens
+// says so before it opens the database (here: unreachable) or dials
+// Temporal. Before, it migrated, waited for Temporal, and said it last.
+func TestAuthSettingsCheckedFirst(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"}
+	for _, cmd := range []string{"serve", "api"} {
+		err := run(t.Context(), []string{cmd}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "no way to verify access tokens: set DISPATCHER_JWT_SECRET") {
+			t.Errorf("dispatcher %s: %v, want the missing secret refused first", cmd, err)
+		}
+	}
+}
+
 // TestKeyOfAnotherMaterialRefused: a process whose encryption key has the
 // id of the others' but other material refuses to start. Before, it ran,
 // and failed every dispatch it took.
