@@ -324,9 +324,14 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 		if refuseAuthorizations(c) {
 			return
 		}
-		raw, ok := bearerToken(c.GetHeader("Authorization"))
-		if !ok {
+		header := c.GetHeader("Authorization")
+		raw, ok := bearerToken(header)
+		switch {
+		case !ok && strings.TrimSpace(header) == "":
 			abort(c, errNotAuthenticated, "missing bearer token in the Authorization header")
+			return
+		case !ok:
+			abort(c, errNotAuthenticated, "the Authorization header must be \"Bearer <token>\" (a JWT or an API key)")
 			return
 		}
 		if dispatcher.IsAPIKey(raw) {

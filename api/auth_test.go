@@ -308,6 +308,10 @@ func TestAuthMessages(t *testing.T) {
 		name, header, perm, want string
 	}{
 		{"missing header", "", PermViewDispatchers, "missing bearer token in the Authorization header"},
+		// There is one, of another form: before, "missing".
+		{"not a bearer token", "garbage", PermViewDispatchers, `the Authorization header must be "Bearer <token>"`},
+		{"Basic", "Basic YWxpY2U6cHc=", PermViewDispatchers, `the Authorization header must be "Bearer <token>"`},
+		{"Bearer without a token", "Bearer ", PermViewDispatchers, `the Authorization header must be "Bearer <token>"`},
 		{"lacking permission", bearer(t, jwt.SigningMethodHS256, testSecret, "", claims()), PermCreateDispatchers,
 			"permission CREATE_DISPATCHERS is required"},
 		{"expired", bearer(t, jwt.SigningMethodHS256, testSecret, "", claims(func(c *tokenClaims) {
