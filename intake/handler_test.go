@@ -196,7 +196,8 @@ func TestDocumentedDeadLetterReasons(t *testing.T) {
 	h := &Handler{Source: "nats"}
 	for _, tt := range []struct{ body, want string }{
 		{`{"id":"e1"}`, "type: is required"},
-		{`not json`, "the message body must be a JSON object"},
+		{`not json`, "the message body is not valid JSON: invalid character 'o' in literal null (expecting 'u') (at byte 2)"},
+		{`"text"`, "the message body must be a JSON object"},
 		{`{"type":"t",}`, "the message body is not valid JSON: invalid character '}' looking for beginning of object key string (at byte 13)"},
 	} {
 		r, bad := h.Unreadable(Message{Header: NewHeader("application/json", nil), Body: []byte(tt.body)})

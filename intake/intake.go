@@ -229,7 +229,13 @@ func parseJSON(msg Message, now time.Time) (dispatcher.Event, string, error) {
 	if len(body) == 0 || string(body) == "null" {
 		return dispatcher.Event{}, "", &Error{EmptyBody, "the " + msg.BodyName + " is empty; a JSON object is expected"}
 	}
-	if body[0] != '{' {
+	switch {
+	case body[0] == '[' && json.Valid(body):
+		return dispatcher.Event{}, "", &Error{BodyFormat, "the " + msg.BodyName + " is a JSON list, which only a batch of CloudEvents may be (each with specversion); send an Extra Horizon or lk event as one JSON object"}
+	case body[0] != '{' && !json.Valid(body):
+		var v any
+		return dispatcher.Event{}, "", decodeObject(body, &v, msg.BodyName) // where it breaks
+	case body[0] != '{':
 		return dispatcher.Event{}, "", &Error{BodyFormat, "the " + msg.BodyName + " must be a JSON object"}
 	}
 	var e wire.Event

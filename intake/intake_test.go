@@ -109,7 +109,10 @@ func TestParseErrors(t *testing.T) {
 		mention                 string
 	}{
 		{"empty", "", "  ", nil, EmptyBody, "", "message body is empty"},
-		{"not an object", "application/json", `[1]`, nil, BodyFormat, "", "must be a JSON object"},
+		{"not an object", "application/json", `"x"`, nil, BodyFormat, "", "must be a JSON object"},
+		// Before, both "must be a JSON object".
+		{"a list of events", "application/json", `[{"id":"l-1","type":"t","content":{}}]`, nil, BodyFormat, "", "is a JSON list, which only a batch of CloudEvents may be (each with specversion)"},
+		{"not JSON", "application/json", `not json`, nil, BodyFormat, "", "is not valid JSON: invalid character 'o' in literal null (expecting 'u') (at byte 2)"},
 		{"broken JSON", "application/json", `{"type":`, nil, BodyFormat, "", "not valid JSON"},
 		// Before, the bad bytes went into the content, and to functions.
 		{"not UTF-8", "application/json", "{\"type\":\"t\",\"content\":{\"n\":\"\xff\xfe\"}}", nil, 0, dispatcher.EINVALID, "content: is not valid UTF-8 text (at its byte 6)"},
