@@ -172,12 +172,12 @@ func rotateCmd(getenv func(string) string) *cobra.Command {
 			fmt.Fprintf(out, "current key %q; reading functions from %s\n", cfg.Keys.Current(), redactURL(cfg.DatabaseURL))
 			store := models.NewStore(db, time.Now, models.WithKeys(cfg.Keys))
 			rep, err := store.RotateSecrets(cmd.Context(), models.RotateOptions{DryRun: dryRun, Progress: func(r models.RotationReport) {
-				fmt.Fprintf(out, "  %d functions read: %d %s, %d already current\n", r.Functions, r.Rotated, verb, r.Current)
+				fmt.Fprintf(out, "  %d functions read: %d %s, %d already current or with no secret\n", r.Functions, r.Rotated, verb, r.Current)
 			}})
 			if err != nil {
 				return fmt.Errorf("after %d functions: %w", rep.Functions, err)
 			}
-			fmt.Fprintf(out, "done: %d functions, %d %s, %d already current", rep.Functions, rep.Rotated, verb, rep.Current)
+			fmt.Fprintf(out, "done: %d functions, %d %s, %d already current or with no secret", rep.Functions, rep.Rotated, verb, rep.Current)
 			if rep.Changed > 0 {
 				fmt.Fprintf(out, ", %d changed meanwhile (run again to check them)", rep.Changed)
 			}
