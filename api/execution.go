@@ -391,7 +391,7 @@ func (s *Server) bulkReplay(c *gin.Context) {
 		}
 	}
 	if f == (dispatcher.ExecutionFilter{}) && !req.DryRun {
-		abort(c, errFieldFormat, `filter: a bulk replay needs at least one filter ("status": "failed" replays every failed dispatch); a dry run may count without one`)
+		abort(c, errFieldFormat, `a bulk replay needs at least one filter: eventType, eventId, dispatcherId, actionId, status, errorClass, bulkReplayId, skipReason, from or to ("status": "failed" replays every failed dispatch); a dry run may count without one`)
 		return
 	}
 	if !mayAct(c, "replay", "eventType", f.EventType) {

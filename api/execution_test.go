@@ -521,8 +521,8 @@ func TestReplaysRefuseWhatWouldWidenThem(t *testing.T) {
 	for _, tt := range []struct{ path, body, mention string }{
 		{"/executions/v1/replays", `{"evenType":"user_deleted","status":"failed"}`, `evenType: unknown field`},
 		{"/executions/v1/replays", `{"status":"failed","dryRun":true,"dispatcher":"d1"}`, `dispatcher: unknown field`},
-		{"/executions/v1/replays", `{}`, "filter: a bulk replay needs at least one filter"},
-		{"/executions/v1/replays", `{"rate":5,"config":"current","actions":["0123456789abcdef01234567"]}`, "filter: a bulk replay needs at least one filter"},
+		{"/executions/v1/replays", `{}`, "a bulk replay needs at least one filter: eventType, eventId"},
+		{"/executions/v1/replays", `{"rate":5,"config":"current","actions":["0123456789abcdef01234567"]}`, "a bulk replay needs at least one filter: eventType, eventId"},
 		{"/executions/v1/dispatch-evt-1/replay", `{"action":["a1"]}`, `action: unknown field`},
 		// A byte order mark, which the body's decoding ignores, hid the
 		// misspelt key from the check.
