@@ -167,6 +167,15 @@ func TestEventErrors(t *testing.T) {
 		{"batch with data and data_base64", "application/cloudevents-batch+json",
 			`[{"specversion":"1.0","id":"a","source":"s","type":"t"},{"specversion":"1.0","id":"b","source":"s","type":"t","data":1,"data_base64":"YQ=="}]`,
 			400, 0, "[1].data_base64: a CloudEvent holds data or data_base64, not both"},
+		// The SDK keeps the last; a gateway reading the first would see
+		// another type. Before, accepted (security probe).
+		{"cloudevent with type twice", "application/cloudevents+json",
+			`{"specversion":"1.0","id":"c7","source":"s","type":"mailinj","type":"simple"}`, 400, 0, "type: given twice; a CloudEvent gives each attribute once"},
+		{"cloudevent with an escaped id twice", "application/cloudevents+json",
+			`{"specversion":"1.0","id":"c6","source":"s","type":"t","\u0069d":"c5"}`, 400, 0, "id: given twice"},
+		{"batch with source twice", "application/cloudevents-batch+json",
+			`[{"specversion":"1.0","id":"a","source":"s","type":"t"},{"specversion":"1.0","id":"b","source":"s","type":"t","source":"x"}]`,
+			400, 0, "[1].source: given twice"},
 		{"cloudevent whose JSON data is not JSON", "application/cloudevents+json",
 			`{"specversion":"1.0","id":"c8","source":"s","type":"t","datacontenttype":"application/json","data_base64":"e2JhZA=="}`, 400, 0, "data: is not JSON"},
 		{"lone surrogate in id", "application/json", `{"id":"sg\ud800","type":"t"}`, 400, 15, "id: must not contain U+FFFD"},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -83,9 +84,14 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 	if err := checkCloudEventSchema(schemas(), msg, batch); err != nil {
 		return nil, false, err
 	}
-	if structured := strings.HasPrefix(mediaType, "application/cloudevents"); structured && bytes.Contains(body, []byte(`"data_base64"`)) {
-		if err := bothData(body, batch); err != nil {
+	if structured := strings.HasPrefix(mediaType, "application/cloudevents"); structured {
+		if err := givenTwice(body, batch, len(ces)); err != nil {
 			return nil, false, err
+		}
+		if bytes.Contains(body, []byte(`"data_base64"`)) {
+			if err := bothData(body, batch); err != nil {
+				return nil, false, err
+			}
 		}
 	}
 	out := make([]dispatcher.Event, len(ces))
@@ -100,6 +106,60 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 		out[i] = ev
 	}
 	return out, batch, nil
+}
+
+// givenTwice refuses a structured CloudEvent, or one of a batch of n,
+// that gives an attribute twice: the SDK keeps the last, and a gateway or
+// a log in front of the dispatcher that reads the first would see another
+// type or id than the one dispatched. An Extra Horizon or lk event that
+// does so is refused too (decodeObject). The bytes tell first whether a
+// key may be there twice, sparing most events the walk.
+func givenTwice(body []byte, batch bool, n int) error {
+	if !bytes.Contains(body, []byte(`\`)) && !slices.ContainsFunc(coreAttributes, func(k []byte) bool { return bytes.Count(body, k) > n }) {
+		return nil
+	}
+	events := []json.RawMessage{body}
+	if batch && json.Unmarshal(body, &events) != nil {
+		return nil // the parser has said what is wrong with it
+	}
+	for i, ev := range events {
+		if key := repeatedKey(ev); key != "" {
+			at := ""
+			if batch {
+				at = fmt.Sprintf("[%d].", i)
+			}
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s%s: given twice; a CloudEvent gives each attribute once", at, key)
+		}
+	}
+	return nil
+}
+
+// coreAttributes are the attributes givenTwice looks for, quoted, with
+// the ordering extension.
+var coreAttributes = [][]byte{[]byte(`"specversion"`), []byte(`"id"`), []byte(`"source"`), []byte(`"type"`), []byte(`"subject"`),
+	[]byte(`"time"`), []byte(`"datacontenttype"`), []byte(`"dataschema"`), []byte(`"data"`), []byte(`"data_base64"`), []byte(`"` + partitionKeyExtension + `"`)}
+
+// repeatedKey returns the first key the JSON object obj holds twice, as
+// written (escapes decoded); "" when none or obj is not an object.
+func repeatedKey(obj []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		var value json.RawMessage
+		if err != nil || dec.Decode(&value) != nil {
+			return ""
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+	}
+	return ""
 }
 
 // bothData refuses a structured CloudEvent, or one of a batch, that holds
