@@ -35,39 +35,100 @@ type Outbound struct {
 	nets   []netip.Prefix // allowed address ranges, any port
 	hosts  []string       // allowed "host:port", host lower-case
 	queues []string       // task queues temporal functions may run on
+	// tenants holds what is open to one tenant only, beyond the above
+	// ("acme=billing.internal:8443"): For(tenant) is its policy.
+	tenants map[string]*Outbound
 }
 
 // NewOutbound returns the policy that allows, beyond https to public
 // addresses, what allow names — CIDRs such as 10.0.0.0/8 (those addresses,
 // any port, http too), single addresses, or host:port entries such as
 // billing.internal:8080 (that host and port exactly, whatever it resolves
-// to) — and temporal functions on queues.
+// to) — and temporal functions on queues. An entry of either written
+// tenant=entry ("acme=10.1.0.0/16", "acme=acme-billing") is open to that
+// tenant's functions only.
 func NewOutbound(allow, queues []string) (Outbound, error) {
-	o := Outbound{queues: slices.Clone(queues)}
+	var o Outbound
+	for _, q := range queues {
+		q = strings.TrimSpace(q)
+		scope, err := o.scope(&q)
+		if err != nil {
+			return Outbound{}, err
+		}
+		if q != "" {
+			scope.queues = append(scope.queues, q)
+		}
+	}
 	for _, e := range allow {
 		e = strings.TrimSpace(e)
-		if e == "" {
-			continue
+		scope, err := o.scope(&e)
+		if err != nil {
+			return Outbound{}, err
 		}
-		if p, err := netip.ParsePrefix(e); err == nil {
-			if p, err = unmapped(p); err != nil {
-				return Outbound{}, fmt.Errorf("%q: %v", e, err)
-			}
-			o.nets = append(o.nets, p.Masked())
-			continue
+		if err := scope.allow(e); err != nil {
+			return Outbound{}, err
 		}
-		if a, err := netip.ParseAddr(e); err == nil {
-			a = a.Unmap()
-			o.nets = append(o.nets, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		host, port, err := net.SplitHostPort(e)
-		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
-			return Outbound{}, fmt.Errorf("%q: want a CIDR (10.0.0.0/8), an address, or host:port (billing.internal:8080)", e)
-		}
-		o.hosts = append(o.hosts, hostPort(host, port))
 	}
 	return o, nil
+}
+
+// scope returns the policy an entry adds to: o's own, or, for an entry
+// "tenant=rest", that tenant's, and leaves rest in e.
+func (o *Outbound) scope(e *string) (*Outbound, error) {
+	tenant, rest, ok := strings.Cut(*e, "=")
+	if !ok {
+		return o, nil
+	}
+	if tenant = strings.TrimSpace(tenant); tenant == "" || !ValidTenant(tenant) {
+		return nil, fmt.Errorf("%q: a tenant is 1 to 64 letters, digits, '_' or '-' (tenant=entry)", *e)
+	}
+	*e = strings.TrimSpace(rest)
+	if o.tenants == nil {
+		o.tenants = map[string]*Outbound{}
+	}
+	if o.tenants[tenant] == nil {
+		o.tenants[tenant] = &Outbound{}
+	}
+	return o.tenants[tenant], nil
+}
+
+// For returns the policy of tenant's functions: what every tenant may
+// reach, and what is open to that tenant only.
+func (o Outbound) For(tenant string) Outbound {
+	t := o.tenants[tenant]
+	if t == nil {
+		return Outbound{nets: o.nets, hosts: o.hosts, queues: o.queues}
+	}
+	return Outbound{nets: append(slices.Clone(o.nets), t.nets...), hosts: append(slices.Clone(o.hosts), t.hosts...),
+		queues: append(slices.Clone(o.queues), t.queues...)}
+}
+
+// Scoped reports whether the policy opens something to tenant alone.
+func (o Outbound) Scoped(tenant string) bool { return o.tenants[tenant] != nil }
+
+// allow adds entry e of DISPATCHER_OUTBOUND_ALLOW.
+func (o *Outbound) allow(e string) error {
+	if e == "" {
+		return nil
+	}
+	if p, err := netip.ParsePrefix(e); err == nil {
+		if p, err = unmapped(p); err != nil {
+			return fmt.Errorf("%q: %v", e, err)
+		}
+		o.nets = append(o.nets, p.Masked())
+		return nil
+	}
+	if a, err := netip.ParseAddr(e); err == nil {
+		a = a.Unmap()
+		o.nets = append(o.nets, netip.PrefixFrom(a, a.BitLen()))
+		return nil
+	}
+	host, port, err := net.SplitHostPort(e)
+	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: want a CIDR (10.0.0.0/8), an address, or host:port (billing.internal:8080), each as tenant=… for one tenant only", e)
+	}
+	o.hosts = append(o.hosts, hostPort(host, port))
+	return nil
 }
 
 // unmapped returns an IPv4-mapped prefix (::ffff:10.0.0.0/104) as the

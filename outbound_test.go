@@ -157,6 +157,49 @@ func TestNewOutboundRefusesMalformedEntries(t *testing.T) {
 	}
 }
 
+// TestOutboundForTenant: an entry written tenant=entry opens its
+// addresses, or its task queue, to that tenant's functions only; the
+// others are every tenant's. Before, every exception was every tenant's
+// (security probe).
+func TestOutboundForTenant(t *testing.T) {
+	o := outbound(t, []string{"10.0.0.0/8", "acme=172.16.0.0/12", " acme = billing.internal:8443"}, []string{"jobs", "acme=acme-billing"})
+	private := netip.MustParseAddr("172.16.0.9")
+	for _, tc := range []struct {
+		tenant       string
+		private, tcp bool
+		queues       string
+	}{
+		{"acme", true, true, "jobs,acme-billing"},
+		{"beta", false, false, "jobs"},
+		{"", false, false, "jobs"},
+	} {
+		p := o.For(tc.tenant)
+		if got := p.CheckAddr("h", "443", private, false) == nil; got != tc.private {
+			t.Errorf("%q: 172.16.0.9 allowed %v, want %v", tc.tenant, got, tc.private)
+		}
+		if got := p.AllowsHostPort("billing.internal", "8443"); got != tc.tcp {
+			t.Errorf("%q: billing.internal:8443 allowed %v, want %v", tc.tenant, got, tc.tcp)
+		}
+		if p.CheckAddr("h", "443", netip.MustParseAddr("10.1.2.3"), true) != nil {
+			t.Errorf("%q: 10.1.2.3, every tenant's, refused", tc.tenant)
+		}
+		if got := strings.Join(p.TaskQueues(), ","); got != tc.queues {
+			t.Errorf("%q: task queues %s, want %s", tc.tenant, got, tc.queues)
+		}
+		if o.Scoped(tc.tenant) != (tc.tenant == "acme") {
+			t.Errorf("%q: scoped %v", tc.tenant, o.Scoped(tc.tenant))
+		}
+	}
+	for _, e := range []string{"=10.0.0.0/8", "ac:me=10.0.0.0/8", "acme=", "acme=billing.internal"} {
+		if _, err := dispatcher.NewOutbound([]string{e}, nil); err == nil && e != "acme=" {
+			t.Errorf("%q: accepted", e)
+		}
+	}
+	if _, err := dispatcher.NewOutbound(nil, []string{"a b=jobs"}); err == nil {
+		t.Error("a queue of a malformed tenant: accepted")
+	}
+}
+
 func outbound(t *testing.T, allow, queues []string) dispatcher.Outbound {
 	t.Helper()
 	o, err := dispatcher.NewOutbound(allow, queues)

@@ -85,7 +85,7 @@ type Options struct {
 // the names workflows.Activity* and workflows.Local* call.
 type Effects struct {
 	store    Store
-	http     *http.Client
+	http     *functionClients
 	outbound dispatcher.Outbound
 	smtp     *smtpConfig // nil when no SMTP server is configured
 	mailFrom string
@@ -105,11 +105,14 @@ func New(o Options) (*Effects, error) {
 	if a.cache == nil {
 		a.cache = NewCache(o.Store)
 	}
-	g := &guard{policy: o.Outbound, resolver: o.Resolver, dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
-	if g.resolver == nil {
-		g.resolver = net.DefaultResolver
+	resolver := o.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
 	}
-	a.http = newFunctionClient(g, o.RootCAs, o.WrapTransport)
+	a.http = &functionClients{policy: o.Outbound, newClient: func(p dispatcher.Outbound) *http.Client {
+		g := &guard{policy: p, resolver: resolver, dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
+		return newFunctionClient(g, o.RootCAs, o.WrapTransport)
+	}}
 	if a.now == nil {
 		a.now = time.Now
 	}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,6 +29,38 @@ type guard struct {
 	policy   dispatcher.Outbound
 	resolver dispatcher.Resolver
 	dialer   net.Dialer
+}
+
+// functionClients are the clients of task calls: one under what the
+// policy opens to every tenant, and one for each tenant it opens more to
+// ("acme=billing.internal:8443"), made when first needed. A transport
+// pools connections by host: a connection dialed under one tenant's
+// exceptions is never reused for another tenant's call.
+type functionClients struct {
+	policy    dispatcher.Outbound
+	newClient func(dispatcher.Outbound) *http.Client
+
+	once    sync.Once
+	shared  *http.Client
+	mu      sync.Mutex
+	tenants map[string]*http.Client
+}
+
+// of returns the client of tenant's calls.
+func (c *functionClients) of(tenant string) *http.Client {
+	if !c.policy.Scoped(tenant) {
+		c.once.Do(func() { c.shared = c.newClient(c.policy.For("")) })
+		return c.shared
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tenants[tenant] == nil {
+		if c.tenants == nil {
+			c.tenants = map[string]*http.Client{}
+		}
+		c.tenants[tenant] = c.newClient(c.policy.For(tenant))
+	}
+	return c.tenants[tenant]
 }
 
 // plaintextKey marks the context of an http (not https) request: the

@@ -102,7 +102,7 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 		req.Header.Set(HeaderSignature, Sign(f.Secret, a.now(), body))
 	}
 
-	resp, err := a.http.Do(req)
+	resp, err := a.http.of(dispatcher.CallerOf(ctx).Tenant).Do(req)
 	if err != nil {
 		target := redactURL(req.URL)
 		if refused, ok := refusal(err); ok {
@@ -258,7 +258,7 @@ func (a *Effects) PrepareTask(ctx context.Context, in dispatcher.TaskInput) (dis
 	if err := a.superseded(ctx, time.Second, in.Reset, in.Run); err != nil {
 		return dispatcher.TaskPayload{}, err
 	}
-	if !a.outbound.AllowsTaskQueue(in.TaskQueue) {
+	if !a.outbound.For(dispatcher.CallerOf(Acting(ctx)).Tenant).AllowsTaskQueue(in.TaskQueue) {
 		return dispatcher.TaskPayload{}, permanent(ctx, dispatcher.FailureOutboundRefused, fmt.Sprintf(
 			"function %q: task queue %q is not one functions may run on; add it to DISPATCHER_FUNCTION_TASK_QUEUES", in.FunctionName, in.TaskQueue))
 	}

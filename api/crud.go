@@ -215,7 +215,7 @@ func (s *Server) functions() collection[dispatcher.Function, dispatcher.Function
 		fields:  func(f dispatcher.Function) map[string]string { return map[string]string{"id": f.ID, "name": f.Name} },
 		toWire:  func(f dispatcher.Function) any { return wire.FromFunction(f) },
 		check: func(ctx context.Context, f dispatcher.Function) error {
-			return s.outbound.CheckFunction(ctx, s.resolver, f)
+			return s.outbound.For(dispatcher.CallerOf(ctx).Tenant).CheckFunction(ctx, s.resolver, f)
 		},
 	}
 }

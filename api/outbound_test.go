@@ -158,3 +158,21 @@ func TestFunctionHeadersTheCallSets(t *testing.T) {
 	}
 	hs.must(200, "POST", "/functions/v1", `{"name":"f","url":"http://127.0.0.1:9/f","headers":{"X-Api-Key":"v","Authorization":"Bearer v"}}`)
 }
+
+// TestFunctionOutboundPolicyPerTenant: what the policy opens to one
+// tenant ("acme=…") that tenant's functions may use when saved, and no
+// other tenant's. Before, every exception was every tenant's.
+func TestFunctionOutboundPolicyPerTenant(t *testing.T) {
+	o, err := dispatcher.NewOutbound([]string{"acme=127.0.0.0/8"}, []string{"acme=acme-billing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newAuthzServer(t, AuthConfig{}, func(c *Config) { c.Outbound = o })
+	acme, beta := s.admin("acme"), s.admin("beta")
+	s.mustAs(acme, 200, "POST", "/functions/v1", `{"name":"local","url":"http://127.0.0.1:9000/erase"}`)
+	s.mustAs(acme, 200, "POST", "/functions/v1", `{"name":"child","kind":"temporal","taskQueue":"acme-billing"}`)
+	code, body := s.doAs(beta, "POST", "/functions/v1", `{"name":"local","url":"http://127.0.0.1:9000/erase"}`)
+	wantError(t, code, body, 400, 15, "url: host 127.0.0.1 is a loopback address")
+	code, body = s.doAs(beta, "POST", "/functions/v1", `{"name":"child","kind":"temporal","taskQueue":"acme-billing"}`)
+	wantError(t, code, body, 400, 15, "taskQueue: no task queue is open to temporal functions")
+}

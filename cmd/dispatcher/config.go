@@ -118,8 +118,8 @@ var settings = []setting{
 	{"DISPATCHER_CODEC_CORS_ORIGINS", "", "Origins (`https://temporal-ui.example.com`) of Temporal Web UIs whose browsers may call the codec endpoint `/codec/decode`, comma-separated (default: the origin of `DISPATCHER_TEMPORAL_UI_URL`; a loopback one under both its names, `127.0.0.1` and `localhost`).", origins(func(c *config) *[]string { return &c.CodecOrigins })},
 	{"DISPATCHER_CORS_ORIGINS", "", "Origins (`https://admin.example.com`) of web apps whose pages may call the API from a browser with a token or an API key, comma-separated (default: none; the console is served from the API's own origin and needs none).", origins(func(c *config) *[]string { return &c.CORSOrigins })},
 	{"DISPATCHER_TASK_QUEUE", "dispatcher", "Temporal task queue of the dispatch workflows.", str(func(c *config) *string { return &c.TaskQueue })},
-	{"DISPATCHER_OUTBOUND_ALLOW", "", "Exceptions to outbound safety, comma-separated: CIDRs (`10.0.0.0/8`: those addresses, any port; an IPv4-mapped one, `::ffff:10.0.0.0/104`, is its IPv4 range) or `host:port` (`billing.internal:8080`: that host and port, whatever it resolves to). Task functions must otherwise be `https` URLs of public addresses: not private, loopback, link-local, CGNAT or cloud metadata, checked when saved and on every connection and redirect.", list(func(c *config) *[]string { return &c.OutboundAllow })},
-	{"DISPATCHER_FUNCTION_TASK_QUEUES", "", "Task queues that `temporal`-kind functions may run on, comma-separated: those your own workers poll (default: none; never `DISPATCHER_TASK_QUEUE`).", list(func(c *config) *[]string { return &c.FunctionQueues })},
+	{"DISPATCHER_OUTBOUND_ALLOW", "", "Exceptions to outbound safety, comma-separated: CIDRs (`10.0.0.0/8`: those addresses, any port; an IPv4-mapped one, `::ffff:10.0.0.0/104`, is its IPv4 range) or `host:port` (`billing.internal:8080`: that host and port, whatever it resolves to); `tenant=entry` opens it to that tenant's functions only (`acme=10.20.0.0/16`). Task functions must otherwise be `https` URLs of public addresses: not private, loopback, link-local, CGNAT or cloud metadata, checked when saved and on every connection and redirect.", list(func(c *config) *[]string { return &c.OutboundAllow })},
+	{"DISPATCHER_FUNCTION_TASK_QUEUES", "", "Task queues that `temporal`-kind functions may run on, comma-separated: those your own workers poll (default: none; never `DISPATCHER_TASK_QUEUE`); `tenant=queue` opens it to that tenant's functions only.", list(func(c *config) *[]string { return &c.FunctionQueues })},
 	{"DISPATCHER_SMTP_URL", "smtp://127.0.0.1:1025", "SMTP server for mail actions: `smtp://user:pass@host:port` (STARTTLS: required when the URL has a user and the host is not loopback, so a password never crosses the network in clear; otherwise when offered; `?starttls=required`, `opportunistic` or `none`, `&auth=plain`), `smtps://` for implicit TLS.", checked(activities.CheckSMTPURL, func(c *config) *string { return &c.SMTPURL })},
 	{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "Sender address of mail actions.", checked(activities.CheckSender, func(c *config) *string { return &c.MailFrom })},
 	{"DISPATCHER_DISPATCH_VERSION", fmt.Sprint(workflows.NewestDispatchVersion), fmt.Sprintf("The version of the Dispatch workflow the process starts: this release's, %d, or, for a rolling upgrade from a release whose workers do not run it, the newest those run (%d or later; their `dispatcher version` says); then roll out again without it (docs/operations.md, Upgrades).", workflows.NewestDispatchVersion, workflows.OldestDispatchVersion), dispatchVersion(func(c *config) *string { return &c.DispatchVersion })},
@@ -173,7 +173,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	for _, own := range []string{c.TaskQueue, workflows.ReplayTaskQueue(c.TaskQueue)} {
-		if slices.Contains(c.FunctionQueues, own) {
+		if slices.ContainsFunc(c.FunctionQueues, func(q string) bool { // "tenant=queue" too
+			_, name, scoped := strings.Cut(q, "=")
+			return q == own || scoped && strings.TrimSpace(name) == own
+		}) {
 			// Its workers would take the function's workflow and fail it,
 			// "unable to find workflow type", and the dispatch wait forever.
 			return c, fmt.Errorf("DISPATCHER_FUNCTION_TASK_QUEUES: %q is one of the dispatcher's own task queues (DISPATCHER_TASK_QUEUE, and its bulk replays'), whose workers run no workflows of yours; list the queues your workers poll", own)

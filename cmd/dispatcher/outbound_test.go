@@ -23,6 +23,11 @@ func TestOutboundSettings(t *testing.T) {
 	}); err == nil || !strings.Contains(err.Error(), `"dispatch-eu" is one of the dispatcher's own task queues`) {
 		t.Errorf("the dispatcher's own queue for functions: %v, want it refused", err)
 	}
+	if _, err := loadConfig(func(k string) string {
+		return map[string]string{"DISPATCHER_TASK_QUEUE": "dispatch-eu", "DISPATCHER_FUNCTION_TASK_QUEUES": "acme=dispatch-eu"}[k]
+	}); err == nil || !strings.Contains(err.Error(), `"dispatch-eu" is one of the dispatcher's own task queues`) {
+		t.Errorf("the dispatcher's own queue for one tenant's functions: %v, want it refused", err)
+	}
 	// Nor its bulk replays': before, accepted (security probe).
 	if _, err := loadConfig(func(k string) string {
 		return map[string]string{"DISPATCHER_TASK_QUEUE": "dispatch-eu", "DISPATCHER_FUNCTION_TASK_QUEUES": "dispatch-eu-replays"}[k]
