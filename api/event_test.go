@@ -173,6 +173,10 @@ func TestEventErrors(t *testing.T) {
 			`{"specversion":"1.0","id":"c7","source":"s","type":"mailinj","type":"simple"}`, 400, 0, "type: given twice; a CloudEvent gives each attribute once"},
 		{"cloudevent with an escaped id twice", "application/cloudevents+json",
 			`{"specversion":"1.0","id":"c6","source":"s","type":"t","\u0069d":"c5"}`, 400, 0, "id: given twice"},
+		// Another event leaves data out: the count of "data" is the batch's.
+		{"batch with data twice", "application/cloudevents-batch+json",
+			`[{"specversion":"1.0","id":"a","source":"s","type":"t","data":{"v":1},"data":{"v":2}},{"specversion":"1.0","id":"b","source":"s","type":"t"}]`,
+			400, 0, "[0].data: given twice"},
 		{"batch with source twice", "application/cloudevents-batch+json",
 			`[{"specversion":"1.0","id":"a","source":"s","type":"t"},{"specversion":"1.0","id":"b","source":"s","type":"t","source":"x"}]`,
 			400, 0, "[1].source: given twice"},

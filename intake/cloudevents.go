@@ -85,7 +85,7 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 		return nil, false, err
 	}
 	if structured := strings.HasPrefix(mediaType, "application/cloudevents"); structured {
-		if err := givenTwice(body, batch, len(ces)); err != nil {
+		if err := givenTwice(body, batch); err != nil {
 			return nil, false, err
 		}
 		if bytes.Contains(body, []byte(`"data_base64"`)) {
@@ -108,19 +108,26 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 	return out, batch, nil
 }
 
-// givenTwice refuses a structured CloudEvent, or one of a batch of n,
+// givenTwice refuses a structured CloudEvent, or one of a batch,
 // that gives an attribute twice: the SDK keeps the last, and a gateway or
 // a log in front of the dispatcher that reads the first would see another
 // type or id than the one dispatched. An Extra Horizon or lk event that
 // does so is refused too (decodeObject). The bytes tell first whether a
 // key may be there twice, sparing most events the walk.
-func givenTwice(body []byte, batch bool, n int) error {
-	if !bytes.Contains(body, []byte(`\`)) && !slices.ContainsFunc(coreAttributes, func(k []byte) bool { return bytes.Count(body, k) > n }) {
+func givenTwice(body []byte, batch bool) error {
+	// In a batch one event may give an optional attribute twice where
+	// another leaves it out: counts tell nothing, every event is walked.
+	if !batch && !bytes.Contains(body, []byte(`\`)) && !slices.ContainsFunc(coreAttributes, func(k []byte) bool { return bytes.Count(body, k) > 1 }) {
 		return nil
 	}
 	events := []json.RawMessage{body}
-	if batch && json.Unmarshal(body, &events) != nil {
-		return nil // the parser has said what is wrong with it
+	if batch {
+		// Into a new slice: decoded into one holding body, the first
+		// event would be copied over body's own bytes.
+		events = nil
+		if json.Unmarshal(body, &events) != nil {
+			return nil // the parser has said what is wrong with it
+		}
 	}
 	for i, ev := range events {
 		if key := repeatedKey(ev); key != "" {
