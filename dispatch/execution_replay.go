@@ -585,9 +585,16 @@ func keptKeys(src runRecord, cfg *dispatcher.Config) map[string]string {
 			}
 		}
 	}
+	made := func(id string) bool {
+		return slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
+			return o.ActionID == id && o.Status != dispatcher.OutcomeSkipped
+		})
+	}
 	for id, run := range src.input.Keys {
-		if src.config == nil || len(src.input.Only) > 0 && !slices.Contains(src.input.Only, id) {
-			kept[id] = run // src did not run it: as the run before src left it
+		// src did not run it (not asked, or skipped: its dispatcher
+		// paused): as the run before src left it.
+		if src.config == nil || len(src.input.Only) > 0 && !slices.Contains(src.input.Only, id) || src.closed && !made(id) {
+			kept[id] = run
 		}
 	}
 	for _, id := range unended(src) {

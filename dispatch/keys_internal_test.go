@@ -85,6 +85,12 @@ func TestKeptKeys(t *testing.T) {
 		{"a replay", runRecord{input: workflows.DispatchInput{Run: "r2", Keys: map[string]string{"a": "r1", "late": "r1"}, Version: newest}},
 			map[string]string{"a": "r1", "b": "r2", "late": "r1"}},
 		{"a run that recorded its configuration", runRecord{config: cfg, outcomes: outcomes[:1], closed: true}, nil},
+		// That replay skipped "a" (its dispatcher paused): the next one
+		// keeps the key "a" had. Before, lost (diff review).
+		{"a replay that skipped an action it kept the key of", runRecord{config: cfg, closed: true,
+			outcomes: []dispatcher.ActionOutcome{{ActionID: "a", Status: dispatcher.OutcomeSkipped}, {ActionID: "b", Status: dispatcher.OutcomeSucceeded}},
+			input:    workflows.DispatchInput{Run: "r2", Keys: map[string]string{"a": "", "b": ""}, Version: newest}},
+			map[string]string{"a": ""}},
 	} {
 		if got := keptKeys(tc.src, cfg); !maps.Equal(got, tc.want) {
 			t.Errorf("with no configuration recorded, %s: kept %v, want %v", tc.name, got, tc.want)
