@@ -61,13 +61,8 @@ func (a *authenticator) authenticateKey(c *gin.Context, key string) {
 	}
 	p := principal{Subject: dispatcher.APIKeySubject(k.ID), Tenant: k.Tenant, EventTypes: k.EventTypes, APIKey: true,
 		Expires: k.Expires, Permissions: make(map[string]bool, len(k.Permissions))}
-	for _, perm := range k.Permissions {
+	for _, perm := range keyPermissions(k) {
 		p.Permissions[perm] = true
-	}
-	if k.EventTypes != nil { // a key made before they were refused together
-		for _, perm := range ConfigPermissions() {
-			delete(p.Permissions, perm)
-		}
 	}
 	setPrincipal(c, p)
 }
@@ -240,7 +235,10 @@ func (s *Server) listAPIKeys(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	page, err := pageOf(keys, q, fields, func(k dispatcher.APIKey) any { return wire.FromAPIKey(k, "") })
+	page, err := pageOf(keys, q, fields, func(k dispatcher.APIKey) any {
+		k.Permissions = keyPermissions(k)
+		return wire.FromAPIKey(k, "")
+	})
 	if err != nil {
 		fail(c, err)
 		return
@@ -286,11 +284,21 @@ func (s *Server) mayRevoke(c *gin.Context, caller principal, id string) bool {
 	return true
 }
 
+// keyPermissions are the permissions k holds: those it was made with, but
+// the configuration's when it is held to event types (ConfigPermissions),
+// which a key made before they were refused together may still list.
+func keyPermissions(k dispatcher.APIKey) []string {
+	if k.EventTypes == nil {
+		return k.Permissions
+	}
+	return slices.DeleteFunc(slices.Clone(k.Permissions), func(p string) bool { return slices.Contains(ConfigPermissions(), p) })
+}
+
 // beyond names the first thing k may do that p may not: a permission
 // ("permissions"), or events of a type, or of every type ("eventTypes");
 // "" when p could have made k.
 func (p principal) beyond(k dispatcher.APIKey) (field, what string) {
-	for _, perm := range k.Permissions {
+	for _, perm := range keyPermissions(k) {
 		if !p.Permissions[perm] {
 			return "permissions", perm
 		}

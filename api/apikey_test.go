@@ -177,9 +177,17 @@ func TestAPIKeyEventTypesChangeNoConfiguration(t *testing.T) {
 	s := newAuthzServer(t, AuthConfig{})
 	admin := s.admin("")
 	d := s.mustAs(admin, 200, "POST", "/dispatchers/v1", `{"name":"outb","eventType":"user_deleted","actions":[]}`)
+	ctx := dispatcher.WithCaller(context.Background(), dispatcher.Caller{Subject: "fixture"})
 	key, hash := dispatcher.NewAPIKey()
-	k := dispatcher.APIKey{Name: "old", Permissions: []string{PermCreateEvents, PermUpdateDispatchers, PermViewDispatchers}, EventTypes: []string{"simple"}, Hash: hash}
-	if err := s.store.CreateAPIKey(dispatcher.WithCaller(context.Background(), dispatcher.Caller{Subject: "fixture"}), &k); err != nil {
+	k := dispatcher.APIKey{Name: "old", Permissions: []string{PermCreateEvents, PermUpdateDispatchers, PermViewDispatchers, PermViewAPIKeys, PermDeleteAPIKeys},
+		EventTypes: []string{"simple"}, Hash: hash}
+	if err := s.store.CreateAPIKey(ctx, &k); err != nil {
+		t.Fatal(err)
+	}
+	// One it made then, holding what it held.
+	_, childHash := dispatcher.NewAPIKey()
+	child := dispatcher.APIKey{Name: "child", Permissions: []string{PermCreateEvents, PermUpdateDispatchers}, EventTypes: []string{"simple"}, Hash: childHash}
+	if err := s.store.CreateAPIKey(dispatcher.WithCaller(context.Background(), dispatcher.Caller{Subject: dispatcher.APIKeySubject(k.ID)}), &child); err != nil {
 		t.Fatal(err)
 	}
 	code, body := s.doAs(key, "PUT", "/dispatchers/v1/"+d["id"].(string), `{"eventType":"simple"}`)
@@ -188,6 +196,13 @@ func TestAPIKeyEventTypesChangeNoConfiguration(t *testing.T) {
 		t.Fatalf("/auth/v1/me says the key may update dispatchers: %v", me)
 	}
 	s.mustAs(key, 200, "GET", "/dispatchers/v1/"+d["id"].(string), "")
+	// Listed with what they hold, and the key still revokes its own.
+	for _, l := range s.mustAs(admin, 200, "GET", "/apikeys/v1", "")["data"].([]any) {
+		if perms := l.(map[string]any)["permissions"].([]any); slices.Contains(perms, any(PermUpdateDispatchers)) {
+			t.Errorf("listed with %v", perms)
+		}
+	}
+	s.mustAs(key, 200, "DELETE", "/apikeys/v1/"+child.ID, "")
 }
 
 // TestAPIKeyEventTypes: a key restricted to event types sends only those,
