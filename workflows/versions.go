@@ -92,8 +92,9 @@ const (
 	// retries until a newer worker takes it: from V3 on, upgrade the
 	// workers before the intake (serve does both at once).
 	//
-	// A further change to Dispatch is dispatchV4 in the input, never a new
-	// marker.
+	// A further change to Dispatch is a version in the input, not a new
+	// marker; but for one that only a reset run meets (changeResetRelease),
+	// whose input is the run's it was reset from and cannot say.
 	dispatchV3 workflow.Version = 3
 	// dispatchV4: the calls of a gated function (FunctionRef.Gated) each
 	// wait for a permit of the function's Gate, are made as one attempt,
