@@ -20,7 +20,7 @@ func (a *Effects) LoadConfig(ctx context.Context, in dispatcher.LoadConfigInput)
 	ctx = Acting(ctx)
 	cfg, err := a.cache.Config(ctx, in.EventType)
 	if err != nil {
-		return dispatcher.Config{}, temporal.NewApplicationError(fmt.Sprintf("loading the configuration for %q: %v", in.EventType, err), dispatcher.FailureStore)
+		return dispatcher.Config{}, temporal.NewApplicationError(fmt.Sprintf("loading the configuration for %q: %s", in.EventType, storeTrouble(ctx, err)), dispatcher.FailureStore)
 	}
 	return cfg.ForEvent(in.Event), nil
 }
@@ -37,7 +37,7 @@ func (a *Effects) ResolveFunction(ctx context.Context, in dispatcher.ResolveFunc
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.FunctionRef{}, nil
 	case err != nil:
-		return dispatcher.FunctionRef{}, temporal.NewApplicationError(fmt.Sprintf("loading function %q: %v", in.Name, err), dispatcher.FailureStore)
+		return dispatcher.FunctionRef{}, temporal.NewApplicationError(fmt.Sprintf("loading function %q: %s", in.Name, storeTrouble(ctx, err)), dispatcher.FailureStore)
 	}
 	return f.Ref(), nil
 }

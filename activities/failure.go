@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"math"
 	"time"
 
@@ -105,4 +106,18 @@ func attempt(ctx context.Context) int {
 		return 1
 	}
 	return int(activity.GetInfo(ctx).Attempt)
+}
+
+// storeTrouble is a store's error as a failure message shows it to
+// whoever reads executions: its domain error, without the driver's cause
+// (hosts, users, which are operators' to see), which it logs.
+func storeTrouble(ctx context.Context, err error) string {
+	var de *dispatcher.Error
+	if !errors.As(err, &de) {
+		return err.Error()
+	}
+	if err.Error() != de.Error() && activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Warn("The configuration database failed", "Error", err)
+	}
+	return de.Error()
 }

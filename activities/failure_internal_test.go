@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,5 +39,18 @@ func TestUntilStoreAnswersKeeps(t *testing.T) {
 				t.Errorf("%d tries, %v; want %d to %d, the store's error", tries, err, tt.tries, tt.most)
 			}
 		})
+	}
+}
+
+// A store's error shows readers of executions the domain error only: the
+// driver's cause (a host, a user) is the operators', in the logs.
+func TestStoreTroubleHidesTheCause(t *testing.T) {
+	err := fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database is unavailable or busy: try again"),
+		errors.New("failed to connect to `user=dispatcher database=dispatcher`: 10.0.0.5:5432"))
+	if got := storeTrouble(context.Background(), err); got != "unavailable: the database is unavailable or busy: try again" {
+		t.Errorf("storeTrouble = %q", got)
+	}
+	if got := storeTrouble(context.Background(), errors.New("sql: database is closed")); got != "sql: database is closed" {
+		t.Errorf("storeTrouble of another error = %q", got)
 	}
 }

@@ -21,7 +21,7 @@ func (a *Effects) FunctionFlow(ctx context.Context, in dispatcher.FunctionFlowIn
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.Flow{}, nil
 	case err != nil:
-		return dispatcher.Flow{}, temporal.NewApplicationError(fmt.Sprintf("loading function %q: %v", in.Name, err), dispatcher.FailureStore)
+		return dispatcher.Flow{}, temporal.NewApplicationError(fmt.Sprintf("loading function %q: %s", in.Name, storeTrouble(ctx, err)), dispatcher.FailureStore)
 	}
 	if rl := f.Flow.RateLimit; rl != nil && rl.PerSecond < dispatcher.MinRatePerSecond {
 		// Saved before it was refused: the interval overflowed, and the

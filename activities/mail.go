@@ -63,7 +63,7 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 		})
 		switch {
 		case err != nil:
-			return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("claiming mail %s: %v", in.MessageID, err))
+			return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("claiming mail %s: %s", in.MessageID, storeTrouble(ctx, err)))
 		case claim.Sent:
 			activity.GetLogger(ctx).Info("Mail already sent; not sending it again", "MessageID", in.MessageID)
 			return dispatcher.MailResult{MessageID: in.MessageID, Attempt: attempt(ctx)}, nil
@@ -116,7 +116,7 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("template %q does not exist", in.TemplateID))
 	case err != nil:
-		return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading template %q: %v", in.TemplateID, err))
+		return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading template %q: %s", in.TemplateID, storeTrouble(ctx, err)))
 	}
 	rendered, err := dispatcher.RenderMail(t, in.Event)
 	if err != nil {

@@ -29,7 +29,7 @@ func (a *Effects) superseded(ctx context.Context, keep time.Duration, reset bool
 	})
 	switch {
 	case err != nil:
-		return temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("looking for replays since the run this one resets: %v", err))
+		return temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("looking for replays since the run this one resets: %s", storeTrouble(ctx, err)))
 	case replay != "":
 		return permanent(ctx, dispatcher.FailureSuperseded, fmt.Sprintf(
 			"not made: this run resets a run that replay %s has superseded since, which may have made it under its own key; reset the dispatch's latest run instead, or replay it",

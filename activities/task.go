@@ -54,7 +54,7 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	case dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND:
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q does not exist", in.FunctionName))
 	case err != nil:
-		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading function %q: %v", in.FunctionName, err))
+		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureStore, fmt.Sprintf("loading function %q: %s", in.FunctionName, storeTrouble(ctx, err)))
 	case f.Kind != dispatcher.FunctionHTTP:
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q is not an HTTP function (kind %q)", in.FunctionName, f.Kind))
 	}

@@ -45,6 +45,27 @@ func init() {
 	})
 }
 
+// DefaultMaxConns is how many connections a PostgreSQL database gets from
+// one process unless LimitConns says otherwise.
+const DefaultMaxConns = 32
+
+// LimitConns has db open at most n connections to PostgreSQL, and keep as
+// many idle: database/sql keeps 2 idle connections by default, so under
+// load most queries opened a new one (the bench: 35 → ~100 events/s).
+// SQLite's limits are its own (Open).
+func LimitConns(db *gorm.DB, n int) error {
+	if db.Dialector.Name() != "postgres" {
+		return nil
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	sqlDB.SetMaxOpenConns(n)
+	sqlDB.SetMaxIdleConns(n)
+	return nil
+}
+
 // Open connects to the database that url names: postgres://… or
 // postgresql://… for PostgreSQL, sqlite:PATH for an embedded SQLite file.
 func Open(url string) (*gorm.DB, error) {
@@ -61,12 +82,8 @@ func Open(url string) (*gorm.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		// database/sql keeps 2 idle connections by default, so under load
-		// most queries opened a new one (the bench: 35 → ~100 events/s).
-		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(32)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-		return db, nil
+		return db, LimitConns(db, DefaultMaxConns)
 	case strings.HasPrefix(url, "sqlite:"):
 		path := sqliteDSN(url)
 		if path == "" {

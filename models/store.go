@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -138,7 +139,10 @@ func translate(err error, conflict string) error {
 		// start-up blamed a database that was fine.
 		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "canceled before the database answered"}
 	case transient(err):
-		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database is unavailable or busy: try again"}
+		// The cause goes to the logs (err's text), not to a client
+		// (dispatcher.ErrorMessage): it names hosts and users. Before,
+		// nothing said why, too many connections or a database down.
+		return fmt.Errorf("%w (%w)", &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database is unavailable or busy: try again"}, err)
 	case badText(err):
 		// A value the request carried that no field check stopped: the
 		// client's mistake, not a 500.

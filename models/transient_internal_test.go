@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,19 @@ func TestTransientErrors(t *testing.T) {
 		if got := dispatcher.ErrorCode(translate(err, "taken")); got != want {
 			t.Errorf("%v: %s, want %s", err, got, want)
 		}
+	}
+}
+
+// Why the database is unavailable reaches the logs, which print the
+// error, and not a client, which reads its message: it names hosts and
+// users. Before, the logs said "unavailable or busy" and nothing more.
+func TestTransientErrorsCarryTheirCause(t *testing.T) {
+	err := translate(&pgconn.PgError{Severity: "FATAL", Code: "53300", Message: `too many connections for role "dispatcher"`}, "")
+	if msg := dispatcher.ErrorMessage(err); msg != "the database is unavailable or busy: try again" {
+		t.Errorf("message %q", msg)
+	}
+	if !strings.Contains(err.Error(), `too many connections for role "dispatcher" (SQLSTATE 53300)`) {
+		t.Errorf("error %q, want the cause in it", err)
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 // configuration table lists the same variables; keep them in step.
 type config struct {
 	DatabaseURL    string
+	DBMaxConns     int64
 	AutoMigrate    bool
 	HTTPAddr       string
 	MaxBodyBytes   int64
@@ -83,6 +84,7 @@ type setting struct {
 // settings lists every variable, in the order the README shows them.
 var settings = []setting{
 	{"DATABASE_URL", "sqlite:dispatcher.db", "Where configuration is kept: `postgres://user@host/db` or `sqlite:PATH`.", databaseURL(func(c *config) *string { return &c.DatabaseURL })},
+	{"DISPATCHER_DB_MAX_CONNS", "32", "Most connections one process opens to a PostgreSQL `DATABASE_URL` (all kept open while idle, up to 5 minutes): size `max_connections` (or the role's limit, or a PgBouncer pool in session mode) for every process of the deployment together, with Temporal's (docs/capacity.md).", integer(func(c *config) *int64 { return &c.DBMaxConns })},
 	{"DISPATCHER_AUTO_MIGRATE", "true", "Apply database migrations at start-up (`false`: run `dispatcher migrate` yourself; a process then refuses to start on a schema older than it needs).", boolean(func(c *config) *bool { return &c.AutoMigrate })},
 	{"DISPATCHER_HTTP_ADDR", "127.0.0.1:8080", "Address the API listens on (`127.0.0.1:0` picks a free port, logged at start; `:0` one on every interface).", hostPort(func(c *config) *string { return &c.HTTPAddr })},
 	{"DISPATCHER_MAX_BODY_BYTES", "1048576", "Largest admin request body; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxBodyBytes })},

@@ -348,6 +348,9 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := models.LimitConns(db, int(p.cfg.DBMaxConns)); err != nil {
+		return nil, err
+	}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := models.Ping(pctx, db); err != nil {
