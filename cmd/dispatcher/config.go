@@ -174,6 +174,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("%s=%q: %w", s.name, redacted(s.name, v), err)
 		}
 	}
+	if t := c.Temporal; strings.TrimSpace(getenv("TEMPORAL_TLS")) != "" && !t.TLS {
+		// Said off, and turned on by another setting: the process would
+		// dial a plaintext frontend over TLS and retry for ever.
+		for _, s := range []struct{ name, value string }{{"TEMPORAL_API_KEY", t.APIKey}, {"TEMPORAL_TLS_SERVER_CA_CERT_PATH", t.ServerCAPath},
+			{"TEMPORAL_TLS_SERVER_NAME", t.ServerName}, {"TEMPORAL_TLS_CLIENT_CERT_PATH", t.ClientCertPath}, {"TEMPORAL_TLS_CLIENT_KEY_PATH", t.ClientKeyPath}} {
+			if s.value != "" {
+				return c, fmt.Errorf("TEMPORAL_TLS=false, but %s is set, which goes over TLS only: unset one of them", s.name)
+			}
+		}
+	}
 	for _, own := range []string{c.TaskQueue, workflows.ReplayTaskQueue(c.TaskQueue)} {
 		if slices.ContainsFunc(c.FunctionQueues, func(q string) bool { // "tenant=queue" too
 			_, name, scoped := strings.Cut(q, "=")

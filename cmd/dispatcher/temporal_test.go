@@ -166,6 +166,12 @@ func TestTemporalAPIKey(t *testing.T) {
 	if opts.ConnectionOptions.TLS == nil || opts.Credentials == nil {
 		t.Errorf("an API key without TEMPORAL_TLS: TLS %v, credentials %v; want both", opts.ConnectionOptions.TLS, opts.Credentials)
 	}
+	// Said off, it is refused, naming both, without the key: before, TLS
+	// was used anyway, and a plaintext frontend retried for ever.
+	_, err = loadConfig(func(k string) string { return map[string]string{"TEMPORAL_TLS": "false", "TEMPORAL_API_KEY": key}[k] })
+	if err == nil || !strings.Contains(err.Error(), "TEMPORAL_TLS=false, but TEMPORAL_API_KEY is set") || strings.Contains(err.Error(), key) {
+		t.Errorf("TEMPORAL_TLS=false with an API key: %v", err)
+	}
 }
 
 // TestTemporalOptionsDefaults: plaintext, no credentials and no gRPC
