@@ -43,6 +43,20 @@ func TestTracesEndpoint(t *testing.T) {
 	}
 }
 
+// TestTracesProtocol: the exporter speaks OTLP/HTTP with protobuf; a
+// protocol setting that asks for another is refused, naming it. Before,
+// grpc was taken without a word, and nothing was exported.
+func TestTracesProtocol(t *testing.T) {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+		for v, ok := range map[string]bool{"grpc": false, "http/json": false, "http/protobuf": true} {
+			_, err := loadConfig(func(k string) string { return map[string]string{name: v}[k] })
+			if ok != (err == nil) || err != nil && !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: %v", name, v, err)
+			}
+		}
+	}
+}
+
 // TestTraceResource: OTEL_RESOURCE_ATTRIBUTES are on the spans' resource,
 // OTEL_SERVICE_NAME wins over their service.name, and the default name is
 // dispatcher.
