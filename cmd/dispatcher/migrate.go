@@ -52,6 +52,9 @@ func migrateCmd(getenv func(string) string) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "schema version %d (latest %d)\n", current, latest)
+			if current > latest {
+				fmt.Fprintln(cmd.OutOrStdout(), schemaAhead)
+			}
 			if current < latest { // --status: nothing applied
 				return fmt.Errorf("the database schema is at version %d, behind this dispatcher's %d: `dispatcher migrate` applies the rest", current, latest)
 			}
@@ -73,6 +76,9 @@ func schemaReady(ctx context.Context, db *gorm.DB) error {
 	}
 	return nil
 }
+
+// schemaAhead says what a schema newer than the binary's means.
+const schemaAhead = "the schema is newer than this dispatcher's: a newer release migrated it. This one runs on it, as in a rollback, and migrates nothing; run the newer release unless you are rolling back"
 
 func errSchemaBehind(current, latest int64) error {
 	return fmt.Errorf("the database schema is at version %d, and this dispatcher needs %d: run `dispatcher migrate` "+

@@ -370,6 +370,9 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 		// fine: an upgrade migrates before it rolls out.
 		return nil, err
 	}
+	if current, latest, err := models.MigrationStatus(pctx, db); err == nil && current > latest {
+		p.log.Warn(schemaAhead, "schema", current, "latest", latest)
+	}
 	if p.cfg.Keys == nil {
 		p.log.Warn("DISPATCHER_ENCRYPTION_KEY is not set: function secrets and headers are stored, and Temporal payloads written, in clear text")
 	}
