@@ -142,6 +142,12 @@ func (p process) run(ctx context.Context) error {
 			return err
 		}
 	}
+	// The address first: one taken is said before the migrations run.
+	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("DISPATCHER_HTTP_ADDR: listen on %s: %w", p.cfg.HTTPAddr, err)
+	}
+	defer ln.Close() // closed by the server once it serves; this, before
 	store, err := p.openStore(ctx)
 	if err != nil {
 		return err
@@ -284,7 +290,7 @@ func (p process) run(ctx context.Context) error {
 	} else {
 		handler = api.NewOpsHandler(checks, described{reg}, p.cfg.MetricsToken, p.cfg.AuthDisabled, build.api(), p.log)
 	}
-	if err := p.serveHTTP(ctx, handler); err != nil {
+	if err := p.serveHTTP(ctx, ln, handler); err != nil {
 		return err
 	}
 	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
@@ -383,11 +389,7 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	return store, nil
 }
 
-func (p process) serveHTTP(ctx context.Context, handler http.Handler) error {
-	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", p.cfg.HTTPAddr, err)
-	}
+func (p process) serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler) error {
 	srv := newHTTPServer(handler)
 	requests, endRequests := context.WithCancel(context.Background())
 	defer endRequests()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -226,6 +227,25 @@ func TestAuthSettingsCheckedFirst(t *testing.T) {
 		err := run(t.Context(), []string{cmd}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "no way to verify access tokens: set DISPATCHER_JWT_SECRET") {
 			t.Errorf("dispatcher %s: %v, want the missing secret refused first", cmd, err)
+		}
+	}
+}
+
+// TestTakenAddressCheckedFirst: an address another process listens on is
+// refused before the database is opened (here: unreachable) and migrated.
+// Before, the migrations ran, and then the listen failed.
+func TestTakenAddressCheckedFirst(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	env := map[string]string{"DISPATCHER_JWT_SECRET": strings.Repeat("s", 32), "DISPATCHER_HTTP_ADDR": ln.Addr().String(),
+		"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"}
+	for _, cmd := range []string{"serve", "api", "worker"} {
+		err := run(t.Context(), []string{cmd}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "DISPATCHER_HTTP_ADDR: listen on "+ln.Addr().String()) {
+			t.Errorf("dispatcher %s: %v, want the taken address refused first", cmd, err)
 		}
 	}
 }
