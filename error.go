@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"unicode/utf8"
 )
@@ -35,6 +36,21 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// Caused is an *Error with what caused it: a driver's error, which may
+// name hosts and users. Its text is the Error's alone, which clients,
+// failure messages and histories may show; the cause reaches the logs
+// only, where slog asks it for LogValue.
+type Caused struct {
+	Err   *Error
+	Cause error
+}
+
+func (c *Caused) Error() string   { return c.Err.Error() }
+func (c *Caused) Unwrap() []error { return []error{c.Err, c.Cause} }
+
+// LogValue is the error with its cause, for the logs.
+func (c *Caused) LogValue() slog.Value { return slog.StringValue(c.Err.Error() + " (" + c.Cause.Error() + ")") }
 
 // ErrorCode returns the code of err if it is (or wraps) an *Error, EINTERNAL otherwise.
 func ErrorCode(err error) string {

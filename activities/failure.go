@@ -109,15 +109,16 @@ func attempt(ctx context.Context) int {
 }
 
 // storeTrouble is a store's error as a failure message shows it to
-// whoever reads executions: its domain error, without the driver's cause
-// (hosts, users, which are operators' to see), which it logs.
+// whoever reads executions: its domain error, never a driver's text
+// (hosts, users, the schema's names), which it logs for the operators.
 func storeTrouble(ctx context.Context, err error) string {
 	var de *dispatcher.Error
-	if !errors.As(err, &de) {
-		return err.Error()
-	}
-	if err.Error() != de.Error() && activity.IsActivity(ctx) {
+	var caused *dispatcher.Caused
+	if (!errors.As(err, &de) || errors.As(err, &caused)) && activity.IsActivity(ctx) {
 		activity.GetLogger(ctx).Warn("The configuration database failed", "Error", err)
+	}
+	if de == nil {
+		return "the configuration database failed (the worker's log says how)"
 	}
 	return de.Error()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -139,10 +138,10 @@ func translate(err error, conflict string) error {
 		// start-up blamed a database that was fine.
 		return &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "canceled before the database answered"}
 	case transient(err):
-		// The cause goes to the logs (err's text), not to a client
-		// (dispatcher.ErrorMessage): it names hosts and users. Before,
+		// The cause goes to the logs, not to a client nor into a failure
+		// message (dispatcher.Caused): it names hosts and users. Before,
 		// nothing said why, too many connections or a database down.
-		return fmt.Errorf("%w (%w)", &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database is unavailable or busy: try again"}, err)
+		return &dispatcher.Caused{Err: &dispatcher.Error{Code: dispatcher.EUNAVAILABLE, Message: "the database is unavailable or busy: try again"}, Cause: err}
 	case badText(err):
 		// A value the request carried that no field check stopped: the
 		// client's mistake, not a 500.
