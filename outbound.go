@@ -18,6 +18,9 @@ import (
 // outbound policy; refusals name it, so whoever reads one knows the fix.
 const OutboundAllowSetting = "DISPATCHER_OUTBOUND_ALLOW"
 
+// FunctionQueuesSetting names the task queues temporal functions may run on.
+const FunctionQueuesSetting = "DISPATCHER_FUNCTION_TASK_QUEUES"
+
 // Outbound is where task functions may go. Whoever may edit functions
 // chooses the URLs the worker calls, from inside its network: without a
 // policy a function could reach a database's HTTP port, an admin console
@@ -53,7 +56,7 @@ func NewOutbound(allow, queues []string) (Outbound, error) {
 		q = strings.TrimSpace(q)
 		scope, err := o.scope(&q)
 		if err != nil {
-			return Outbound{}, err
+			return Outbound{}, fmt.Errorf("%s: %w", FunctionQueuesSetting, err)
 		}
 		if q != "" {
 			scope.queues = append(scope.queues, q)
@@ -62,11 +65,11 @@ func NewOutbound(allow, queues []string) (Outbound, error) {
 	for _, e := range allow {
 		e = strings.TrimSpace(e)
 		scope, err := o.scope(&e)
-		if err != nil {
-			return Outbound{}, err
+		if err == nil {
+			err = scope.allow(e)
 		}
-		if err := scope.allow(e); err != nil {
-			return Outbound{}, err
+		if err != nil {
+			return Outbound{}, fmt.Errorf("%s: %w", OutboundAllowSetting, err)
 		}
 	}
 	return o, nil

@@ -84,7 +84,7 @@ type setting struct {
 // settings lists every variable, in the order the README shows them.
 var settings = []setting{
 	{"DATABASE_URL", "sqlite:dispatcher.db", "Where configuration is kept: `postgres://user@host/db` or `sqlite:PATH`.", databaseURL(func(c *config) *string { return &c.DatabaseURL })},
-	{"DISPATCHER_DB_MAX_CONNS", "32", "Most connections one process opens to a PostgreSQL `DATABASE_URL` (all kept open while idle, up to 5 minutes): size `max_connections` (or the role's limit, or a PgBouncer pool in session mode) for every process of the deployment together, with Temporal's (docs/capacity.md).", integer(func(c *config) *int64 { return &c.DBMaxConns })},
+	{"DISPATCHER_DB_MAX_CONNS", "32", "Most connections one process opens to a PostgreSQL `DATABASE_URL` (all kept open while idle, up to 5 minutes): size `max_connections` (or the role's limit, or a PgBouncer pool in session mode) for every process of the deployment together, with Temporal's (docs/capacity.md). At least 2: the migrations hold one while they take their lock with another.", atLeast(2, func(c *config) *int64 { return &c.DBMaxConns })},
 	{"DISPATCHER_AUTO_MIGRATE", "true", "Apply database migrations at start-up (`false`: run `dispatcher migrate` yourself; a process then refuses to start on a schema older than it needs).", boolean(func(c *config) *bool { return &c.AutoMigrate })},
 	{"DISPATCHER_HTTP_ADDR", "127.0.0.1:8080", "Address the API listens on (`127.0.0.1:0` picks a free port, logged at start; `:0` one on every interface).", hostPort(func(c *config) *string { return &c.HTTPAddr })},
 	{"DISPATCHER_MAX_BODY_BYTES", "1048576", "Largest admin request body; larger ones get 413.", integer(func(c *config) *int64 { return &c.MaxBodyBytes })},
@@ -174,12 +174,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("%s=%q: %w", s.name, redacted(s.name, v), err)
 		}
 	}
+	// The exporter speaks OTLP/HTTP with protobuf whatever the protocol
+	// says (the traces' own, else the general one): grpc, said and not
+	// done, would export nothing. Checked only when tracing is on.
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		// The exporter speaks OTLP/HTTP with protobuf whatever these
-		// say: grpc, said and not done, would export nothing.
-		if v := strings.TrimSpace(getenv(name)); v != "" && v != "http/protobuf" {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" || c.OTLPEndpoint == "" && c.OTLPTraces == "" {
+			continue
+		}
+		if v != "http/protobuf" {
 			return c, fmt.Errorf("%s=%q: traces are exported over OTLP/HTTP with protobuf only (http/protobuf): point OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (4318)", name, v)
 		}
+		break
 	}
 	if t := c.Temporal; strings.TrimSpace(getenv("TEMPORAL_TLS")) != "" && !t.TLS {
 		// Said off, and turned on by another setting: the process would
@@ -203,7 +209,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	var err error
 	if c.Outbound, err = dispatcher.NewOutbound(c.OutboundAllow, c.FunctionQueues); err != nil {
-		return c, fmt.Errorf("DISPATCHER_OUTBOUND_ALLOW: %w", err)
+		return c, err // naming the setting
 	}
 	if len(c.CodecOrigins) == 0 {
 		c.CodecOrigins = defaultCodecOrigins(c.TemporalUIURL)

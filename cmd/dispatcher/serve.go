@@ -142,12 +142,12 @@ func (p process) run(ctx context.Context) error {
 			return err
 		}
 	}
-	// The address first: one taken is said before the migrations run.
-	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("DISPATCHER_HTTP_ADDR: listen on %s: %w", p.cfg.HTTPAddr, err)
+	// The address first: one taken is said before the migrations run. Not
+	// kept: bound while nothing serves, a TCP health check would take the
+	// process for up, and its clients would hang.
+	if err := p.listen(func(ln net.Listener) error { return ln.Close() }); err != nil {
+		return err
 	}
-	defer ln.Close() // closed by the server once it serves; this, before
 	store, err := p.openStore(ctx)
 	if err != nil {
 		return err
@@ -290,7 +290,7 @@ func (p process) run(ctx context.Context) error {
 	} else {
 		handler = api.NewOpsHandler(checks, described{reg}, p.cfg.MetricsToken, p.cfg.AuthDisabled, build.api(), p.log)
 	}
-	if err := p.serveHTTP(ctx, ln, handler); err != nil {
+	if err := p.listen(func(ln net.Listener) error { return p.serveHTTP(ctx, ln, handler) }); err != nil {
 		return err
 	}
 	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
@@ -376,17 +376,30 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 		// fine: an upgrade migrates before it rolls out.
 		return nil, err
 	}
-	if current, latest, err := models.MigrationStatus(pctx, db); err == nil && current > latest {
+	// A time of their own: the migrations may have waited for another
+	// process's, past the ping's.
+	cctx, ccancel := context.WithTimeout(ctx, pingTimeout)
+	defer ccancel()
+	if current, latest, err := models.MigrationStatus(cctx, db); err == nil && current > latest {
 		p.log.Warn(schemaAhead, "schema", current, "latest", latest)
 	}
 	if p.cfg.Keys == nil {
 		p.log.Warn("DISPATCHER_ENCRYPTION_KEY is not set: function secrets and headers are stored, and Temporal payloads written, in clear text")
 	}
 	store := models.NewStore(db, time.Now, models.WithKeys(p.cfg.Keys))
-	if err := store.CheckKeys(pctx); err != nil {
+	if err := store.CheckKeys(cctx); err != nil {
 		return nil, err
 	}
 	return store, nil
+}
+
+// listen listens on DISPATCHER_HTTP_ADDR and hands the listener to use.
+func (p process) listen(use func(net.Listener) error) error {
+	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("DISPATCHER_HTTP_ADDR: listen on %s: %w", p.cfg.HTTPAddr, err)
+	}
+	return use(ln)
 }
 
 func (p process) serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler) error {

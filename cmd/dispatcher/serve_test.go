@@ -250,6 +250,15 @@ func TestTakenAddressCheckedFirst(t *testing.T) {
 	}
 }
 
+// TestDBMaxConnsAtLeastTwo: the migrations hold a connection while they
+// take their lock with another: a pool of one would wait for ever.
+func TestDBMaxConnsAtLeastTwo(t *testing.T) {
+	if _, err := loadConfig(func(k string) string { return map[string]string{"DISPATCHER_DB_MAX_CONNS": "1"}[k] }); err == nil ||
+		!strings.Contains(err.Error(), "DISPATCHER_DB_MAX_CONNS") {
+		t.Errorf("a pool of one connection: %v, want it refused", err)
+	}
+}
+
 // TestKeyOfAnotherMaterialRefused: a process whose encryption key has the
 // id of the others' but other material refuses to start. Before, it ran,
 // and failed every dispatch it took.

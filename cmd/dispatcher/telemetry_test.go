@@ -47,12 +47,23 @@ func TestTracesEndpoint(t *testing.T) {
 // protocol setting that asks for another is refused, naming it. Before,
 // grpc was taken without a word, and nothing was exported.
 func TestTracesProtocol(t *testing.T) {
+	const endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
 		for v, ok := range map[string]bool{"grpc": false, "http/json": false, "http/protobuf": true} {
-			_, err := loadConfig(func(k string) string { return map[string]string{name: v}[k] })
+			_, err := loadConfig(func(k string) string { return map[string]string{name: v, endpoint: "http://collector:4318"}[k] })
 			if ok != (err == nil) || err != nil && !strings.Contains(err.Error(), name) {
 				t.Errorf("%s=%s: %v", name, v, err)
 			}
+		}
+	}
+	// The traces' own wins, as the specification says; and without an
+	// endpoint, tracing is off: a pod-wide grpc concerns others.
+	for _, env := range []map[string]string{
+		{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf", endpoint: "http://collector:4318"},
+		{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+	} {
+		if _, err := loadConfig(func(k string) string { return env[k] }); err != nil {
+			t.Errorf("%v: %v", env, err)
 		}
 	}
 }
