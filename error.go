@@ -50,7 +50,9 @@ func (c *Caused) Error() string   { return c.Err.Error() }
 func (c *Caused) Unwrap() []error { return []error{c.Err, c.Cause} }
 
 // LogValue is the error with its cause, for the logs.
-func (c *Caused) LogValue() slog.Value { return slog.StringValue(c.Err.Error() + " (" + c.Cause.Error() + ")") }
+func (c *Caused) LogValue() slog.Value {
+	return slog.StringValue(c.Err.Error() + " (" + c.Cause.Error() + ")")
+}
 
 // ErrorCode returns the code of err if it is (or wraps) an *Error, EINTERNAL otherwise.
 func ErrorCode(err error) string {
