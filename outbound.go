@@ -106,6 +106,20 @@ func (o Outbound) For(tenant string) Outbound {
 		queues: append(slices.Clone(o.queues), t.queues...)}
 }
 
+// OpensTaskQueue reports whether queue is open to the functions of any
+// tenant.
+func (o Outbound) OpensTaskQueue(queue string) bool {
+	if slices.Contains(o.queues, queue) {
+		return true
+	}
+	for _, t := range o.tenants {
+		if slices.Contains(t.queues, queue) {
+			return true
+		}
+	}
+	return false
+}
+
 // Scoped reports whether the policy opens something to tenant alone.
 func (o Outbound) Scoped(tenant string) bool { return o.tenants[tenant] != nil }
 

@@ -197,19 +197,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 	}
+	var err error
+	if c.Outbound, err = dispatcher.NewOutbound(c.OutboundAllow, c.FunctionQueues); err != nil {
+		return c, err // naming the setting
+	}
 	for _, own := range []string{c.TaskQueue, workflows.ReplayTaskQueue(c.TaskQueue)} {
-		if slices.ContainsFunc(c.FunctionQueues, func(q string) bool { // "tenant=queue" too
-			_, name, scoped := strings.Cut(q, "=")
-			return q == own || scoped && strings.TrimSpace(name) == own
-		}) {
+		if c.Outbound.OpensTaskQueue(own) {
 			// Its workers would take the function's workflow and fail it,
 			// "unable to find workflow type", and the dispatch wait forever.
 			return c, fmt.Errorf("DISPATCHER_FUNCTION_TASK_QUEUES: %q is one of the dispatcher's own task queues (DISPATCHER_TASK_QUEUE, and its bulk replays'), whose workers run no workflows of yours; list the queues your workers poll", own)
 		}
-	}
-	var err error
-	if c.Outbound, err = dispatcher.NewOutbound(c.OutboundAllow, c.FunctionQueues); err != nil {
-		return c, err // naming the setting
 	}
 	if len(c.CodecOrigins) == 0 {
 		c.CodecOrigins = defaultCodecOrigins(c.TemporalUIURL)
