@@ -144,7 +144,9 @@ type TaskPayload struct {
 	Data           json.RawMessage `json:"data"` // the action's data, resolved, plus "event"
 	Tags           []string        `json:"tags"`
 	StartTimestamp *time.Time      `json:"startTimestamp"`
-	Attempt        int             `json:"attempt"`
+	// Attempt is 1 in a child workflow's input, and absent from an HTTP
+	// call's body, whose attempt goes as HeaderAttempt.
+	Attempt int `json:"attempt,omitempty"`
 	// Tenant is the tenant of the dispatch (README, "Tenants"); absent
 	// for the implicit tenant. A worker of a task queue that several
 	// tenants' functions may run on tells them apart by it.
@@ -163,9 +165,10 @@ type EventPayload struct {
 	Source            string          `json:"source,omitempty"`
 }
 
-// NewTaskPayload builds the payload of in's call number attempt: the
-// action's data resolved against the event, with the event under "event"
-// (replacing any "event" the admin set). Errors are EINVALID *Error values
+// NewTaskPayload builds the payload of in's task: the action's data
+// resolved against the event, with the event under "event" (replacing any
+// "event" the admin set), and attempt (1 for a child workflow, 0 for an
+// HTTP call: the same body for every attempt). Errors are EINVALID *Error values
 // naming the data path.
 func NewTaskPayload(in TaskInput, attempt int) (TaskPayload, error) {
 	data, err := ResolveValue(in.Data, in.Event)

@@ -125,6 +125,13 @@ const (
 	// "<t>.<body>" keyed with the function's secret>", sent when the
 	// function has a secret; the timestamp lets receivers reject replays.
 	HeaderSignature = "X-Dispatcher-Signature"
+	// HeaderAttempt is the number of the attempt making the call, from 1.
+	// It is a header, not a field of the body, so that every attempt of
+	// one action sends the same body under its Idempotency-Key: an
+	// idempotency layer that checks a reused key's request (the IETF
+	// draft's 422, Stripe's idempotency_error) answers the retry of a call
+	// whose answer was lost with the first call's answer.
+	HeaderAttempt = "X-Dispatcher-Attempt"
 )
 
 // callHeaders are the headers a function's own may not name, in canonical
@@ -135,7 +142,7 @@ const (
 // and Content-Encoding, which would mislabel the JSON body. Before, they
 // were accepted and then overwritten, dropped or obeyed, and a signature
 // header was sent as configured.
-var callHeaders = []string{"Content-Type", "Content-Encoding", HeaderIdempotencyKey, HeaderSignature, "Traceparent", "Tracestate",
+var callHeaders = []string{"Content-Type", "Content-Encoding", HeaderIdempotencyKey, HeaderSignature, HeaderAttempt, "Traceparent", "Tracestate",
 	"Host", "Content-Length", "Transfer-Encoding", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization",
 	"Upgrade", "Te", "Trailer", "Expect"}
 

@@ -23,7 +23,7 @@ func TestFunctionCallHeaders(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "headers.content-type: the dispatcher or HTTP itself sets this header") {
 		t.Fatalf("setting Content-Type: %v, want it refused", err)
 	}
-	for _, h := range []string{"Host", "Idempotency-Key", "X-Dispatcher-Signature", "Transfer-Encoding", "content-encoding", "traceparent",
+	for _, h := range []string{"Host", "Idempotency-Key", "X-Dispatcher-Signature", "x-dispatcher-attempt", "Transfer-Encoding", "content-encoding", "traceparent",
 		"Upgrade", "Expect", "TE", "Proxy-Authorization"} {
 		f := dispatcher.Function{Name: "f", URL: "https://f.example.com", Headers: map[string]string{h: "v"}}
 		if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "headers."+h) {

@@ -27,6 +27,7 @@ import (
 const (
 	HeaderIdempotencyKey = dispatcher.HeaderIdempotencyKey
 	HeaderSignature      = dispatcher.HeaderSignature
+	HeaderAttempt        = dispatcher.HeaderAttempt
 )
 
 // maxRetryAfter caps a function's Retry-After, so a bogus value cannot
@@ -58,7 +59,7 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	case f.Kind != dispatcher.FunctionHTTP:
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureNotFound, fmt.Sprintf("function %q is not an HTTP function (kind %q)", in.FunctionName, f.Kind))
 	}
-	payload, err := dispatcher.NewTaskPayload(in, attempt(ctx)+in.LocalAttempts)
+	payload, err := dispatcher.NewTaskPayload(in, 0) // the attempt is a header: one body under one key
 	if err != nil {
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, dispatcher.ErrorMessage(err))
 	}
@@ -98,6 +99,7 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	req.Header.Set("Content-Type", "application/json")
 	notReplayable(req.Header)
 	req.Header[strings.ToLower(HeaderIdempotencyKey)] = []string{in.IdempotencyKey}
+	req.Header.Set(HeaderAttempt, strconv.Itoa(attempt(ctx)+in.LocalAttempts))
 	if f.Secret != "" {
 		req.Header.Set(HeaderSignature, Sign(f.Secret, a.now(), body))
 	}

@@ -26,7 +26,11 @@ func TestPacedInputsKeepTheirShape(t *testing.T) {
 			`"Run":"","ConfigVersion":0,"TaskQueue":"","NotBefore":"0001-01-01T00:00:00Z","PermitExpires":"0001-01-01T00:00:00Z"}`},
 		{dispatcher.MailInput{}, `{"Event":{"ID":"","Type":"","Content":null,"Time":"0001-01-01T00:00:00Z","Source":"","Key":"","PartitionKey":""},` +
 			`"DispatcherID":"","ActionID":"","TemplateID":"","Recipients":{"To":null,"CC":null,"BCC":null},"MessageID":"","Run":"","ConfigVersion":0}`},
-		{dispatcher.TaskPayload{}, `{"taskId":"","functionName":"","data":null,"tags":null,"startTimestamp":null,"attempt":0}`},
+		// A child's payload, the only one a dispatch paces, is always
+		// attempt 1 (PrepareTask); the zero attempt, an HTTP call's body
+		// since its attempt became a header, is left out.
+		{dispatcher.TaskPayload{Attempt: 1}, `{"taskId":"","functionName":"","data":null,"tags":null,"startTimestamp":null,"attempt":1}`},
+		{dispatcher.TaskPayload{}, `{"taskId":"","functionName":"","data":null,"tags":null,"startTimestamp":null}`},
 	} {
 		p, err := converter.GetDefaultDataConverter().ToPayload(tt.v)
 		if err != nil {

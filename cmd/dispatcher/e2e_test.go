@@ -283,8 +283,8 @@ func (f *functionSink) String() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var b strings.Builder
-	for i, c := range f.calls {
-		fmt.Fprintf(&b, "  %s key=%s attempt=%v\n", f.times[i].Format("15:04:05.000"), f.headers[i].Get("Idempotency-Key"), c["attempt"])
+	for i := range f.calls {
+		fmt.Fprintf(&b, "  %s key=%s attempt=%v\n", f.times[i].Format("15:04:05.000"), f.headers[i].Get("Idempotency-Key"), f.headers[i].Get("X-Dispatcher-Attempt"))
 	}
 	for _, key := range f.foreign {
 		fmt.Fprintf(&b, "  refused, not signed with its secret: key=%s\n", key)
