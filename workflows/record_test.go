@@ -155,6 +155,7 @@ func TestRecordHistories(t *testing.T) {
 	r.save(skipped.WorkflowID, skipped.RunID, filepath.Join(dir, "skipped.json"))
 
 	r.recordSequence()
+	r.recordResetRelease(dir)
 	r.recordGated(dir)
 	r.recordBoundedGate()
 	r.recordIdleOpenGate()
@@ -185,6 +186,143 @@ func TestRecordHistories(t *testing.T) {
 	r.save(run.GetID(), run.GetRunID(), filepath.Join(bulkDir, "continue-as-new-first.json"))
 	r.save(run.GetID(), last.GetWorkflowExecutionInfo().GetExecution().GetRunId(), filepath.Join(bulkDir, "continue-as-new-last.json"))
 	r.recordPausedBulkReplay(bulkDir)
+	r.recordDroppedSignals(bulkDir)
+}
+
+// recordResetRelease records an ordered dispatch that failed and blocked
+// its key, reset to its first workflow task once its function was fixed:
+// the reset run makes its call and signals its Sequence to release the
+// key (changeResetRelease).
+func (r *recorder) recordResetRelease(dir string) {
+	r.t.Helper()
+	res, err := r.s.Start(r.ctx(), dispatcher.Event{ID: "record-reset-release", Type: "ordered-reset", Time: time.Now().UTC(),
+		Source: "record", Content: json.RawMessage(`{"userId":47}`)})
+	if err != nil || !res.Sequenced {
+		r.t.Fatalf("the ordered event: %+v, %v", res, err)
+	}
+	seqID := dispatcher.Sequence{Field: "content.userId", Key: "47"}.WorkflowID("")
+	blockedBy := func() string {
+		v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
+		var st workflows.SequenceState
+		if err != nil || v.Get(&st) != nil {
+			return "?"
+		}
+		return st.Blocked
+	}
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		if blockedBy() != res.WorkflowID {
+			return "waiting for the failed dispatch to block its key"
+		}
+		return ""
+	})
+	reset := resetToFirstTask(r.t, r.c, res.WorkflowID, "")
+	r.wait(res.WorkflowID, reset)
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		if b := blockedBy(); b != "" {
+			return "waiting for the reset run to release the key (blocked by " + b + ")"
+		}
+		return ""
+	})
+	r.save(res.WorkflowID, reset, filepath.Join(dir, "reset-release.json"))
+}
+
+// recordDroppedSignals records a Sequence, a Gate and a bulk replay each
+// sent signals whose payloads do not decode, as `temporal workflow
+// signal` with garbage input sends them: each drops them
+// (changeSignalDropped) and goes on.
+func (r *recorder) recordDroppedSignals(bulkDir string) {
+	r.t.Helper()
+	garbage := func(id string, signals ...string) {
+		for _, name := range signals {
+			if err := r.c.SignalWorkflow(r.ctx(), id, "", name, 42); err != nil { // no signal of theirs takes a number
+				r.t.Fatal(err)
+			}
+		}
+	}
+
+	// A key blocked by its first event, sent garbage, then released: the
+	// second event runs.
+	for seq := 1; seq <= 2; seq++ {
+		if res, err := r.s.Start(r.ctx(), dispatcher.Event{ID: fmt.Sprint("record-dropped-", seq), Type: "ordered", Time: time.Now().UTC(),
+			Source: "record", Content: json.RawMessage(fmt.Sprintf(`{"userId":46,"seq":%d}`, seq))}); err != nil || !res.Sequenced {
+			r.t.Fatalf("ordered event %d: %+v, %v", seq, res, err)
+		}
+	}
+	seqID := dispatcher.Sequence{Field: "content.userId", Key: "46"}.WorkflowID("")
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		v, err := r.c.QueryWorkflow(r.ctx(), seqID, "", workflows.QuerySequence)
+		var st workflows.SequenceState
+		if err == nil && v.Get(&st) == nil && st.Blocked == dispatcher.WorkflowID("record-dropped-1") && len(st.Queue) == 1 {
+			return ""
+		}
+		return "waiting for the key's first dispatch to block it"
+	})
+	garbage(seqID, workflows.SignalSequenceEvent, workflows.SignalSequenceRelease)
+	if _, err := r.ex.Release(r.ctx(), dispatcher.WorkflowID("record-dropped-1"), "recorder"); err != nil {
+		r.t.Fatal(err)
+	}
+	r.wait(dispatcher.WorkflowID("record-dropped-2"), "")
+	r.save(seqID, "", filepath.Join("testdata", "histories", "sequence", recordSequenceVersion, "signal-dropped.json"))
+
+	// An idle Gate sent garbage once it waits (signals that come with its
+	// first task are taken by ReceiveAsync, which drops them alone): it
+	// completes idle a minute later.
+	gate, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.GateWorkflowID("", "dropped"), TaskQueue: recordQueue},
+		workflows.WorkflowGate, workflows.GateInput{Function: "dropped", State: &workflows.GateState{FlowRead: time.Now().UTC()}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		it := r.c.GetWorkflowHistory(r.ctx(), gate.GetID(), gate.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				return err.Error()
+			}
+			if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+				return ""
+			}
+		}
+		return "waiting for the gate's first workflow task"
+	})
+	garbage(gate.GetID(), workflows.SignalGateRequest)
+	garbage(gate.GetID(), workflows.SignalGateDone)
+
+	// A bulk replay of two new failed dispatches sent a garbage pause
+	// while it waits for its second replay's turn (a signal there before
+	// its first page is taken by ReceiveAsync, which drops it alone).
+	since := time.Now().UTC()
+	r.dispatchID("bulk", "record-bulk-5", true)
+	r.dispatchID("bulk", "record-bulk-6", true)
+	bulk, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.BulkReplayIDPrefix + "0123456789abcdef01234569", TaskQueue: recordQueue},
+		workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
+			Filter: dispatcher.ExecutionFilter{EventType: "bulk", Status: dispatcher.ExecutionFailed, From: since},
+			Rate:   1, Actor: "recorder",
+		})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	testenv.Eventually(r.t, 30*time.Second, func() string {
+		v, err := r.c.QueryWorkflow(r.ctx(), bulk.GetID(), "", workflows.QueryProgress)
+		var p dispatcher.BulkReplayProgress
+		if err == nil && v.Get(&p) == nil && p.Processed == 1 {
+			return ""
+		}
+		return "waiting for the bulk replay's first replay"
+	})
+	garbage(bulk.GetID(), workflows.SignalPause)
+	var p dispatcher.BulkReplayProgress
+	if err := bulk.Get(r.ctx(), &p); err != nil || p.Replayed != 2 {
+		r.t.Fatalf("the bulk replay sent garbage ended with %+v, %v; want 2 replays", p, err)
+	}
+	r.save(bulk.GetID(), bulk.GetRunID(), filepath.Join(bulkDir, "signal-dropped.json"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := gate.Get(ctx, nil); err != nil {
+		r.t.Fatalf("the gate sent garbage: %v", err)
+	}
+	r.save(gate.GetID(), "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "signal-dropped.json"))
 }
 
 // recordPausedBulkReplay records a bulk replay of two new failed
@@ -267,6 +405,10 @@ func newRecorder(t *testing.T) *recorder {
 			time.Sleep(2 * time.Second)
 		case "/linger": // goes on after its caller gives up, as a slow server does
 			time.Sleep(5 * time.Second)
+		case "/fails-once": // fails its first call for good: fixed before a reset
+			if _, seen := flaky.LoadOrStore("once/"+req.Header.Get("Idempotency-Key"), true); !seen {
+				http.Error(w, "no such user", http.StatusNotFound)
+			}
 		case "/first-fails": // fails the first event of an ordered key
 			var body struct{ Data struct{ Seq json.Number } }
 			if json.NewDecoder(req.Body).Decode(&body) == nil && body.Data.Seq == "1" {
@@ -329,6 +471,8 @@ func newRecorder(t *testing.T) *recorder {
 				RetryPolicy: &dispatcher.RetryPolicy{MaximumAttempts: 5, InitialInterval: time.Second}}}},
 			{ID: "d-ordered-slow", EventType: "ordered-slow", Ordering: &dispatcher.Ordering{Key: "content.userId", OnFailure: dispatcher.OrderingBlock},
 				Actions: []dispatcher.Action{task("t1", "linger")}},
+			{ID: "d-ordered-reset", EventType: "ordered-reset", Ordering: &dispatcher.Ordering{Key: "content.userId", OnFailure: dispatcher.OrderingBlock},
+				Actions: []dispatcher.Action{task("t1", "fails-once")}},
 			{ID: "d-ordered", EventType: "ordered", Ordering: &dispatcher.Ordering{Key: "content.userId", OnFailure: dispatcher.OrderingBlock},
 				Actions: []dispatcher.Action{{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "first-fails",
 					Data: json.RawMessage(`{"seq":"{{ .event.content.seq }}"}`)}}},
@@ -347,6 +491,7 @@ func newRecorder(t *testing.T) *recorder {
 			"linger":      {Name: "linger", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/linger", Timeout: time.Minute},
 			"child":       {Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
 			"stubborn":    {Name: "stubborn", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
+			"fails-once":  {Name: "fails-once", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/fails-once", Timeout: 5 * time.Second},
 			"first-fails": {Name: "first-fails", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/first-fails", Timeout: 5 * time.Second},
 			"guarded": {Name: "guarded", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/guarded", Timeout: 5 * time.Second,
 				Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 10, Burst: 1}, MaxConcurrency: 1,
