@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
@@ -22,6 +23,11 @@ import (
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
+
+// replayAgainAfter is how long after a replay began a request without a
+// runId is refused rather than taken to replay that replay: longer than a
+// client waits before it sends a request again.
+const replayAgainAfter = 30 * time.Second
 
 // Replay starts a new run of a dispatch on the same workflow ID: by
 // default it re-runs only the actions that failed or were canceled in the
@@ -38,7 +44,9 @@ import (
 // Idempotency-Key seen before, answers with that replay (AlreadyStarted).
 //
 // It refuses (ESTATE) a dispatch that is still running, a run that is not
-// the latest, and a default replay of a run in which nothing failed; an
+// the latest, a request that names no run (nor an Idempotency-Key) whose
+// latest run is a replay begun less than replayAgainAfter ago, and a
+// default replay of a run in which nothing failed; an
 // action the configuration does not have is EINVALID.
 func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error) {
 	// Before the Idempotency-Key's look-up, which would answer another
@@ -127,6 +135,15 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	}
 	if err := e.held(ctx, r.BulkReplayID); err != nil {
 		return dispatcher.ReplayResult{}, err
+	}
+	if r.RunID == "" && key == "" && latest.Replay.Of != "" && time.Since(latest.Start) < replayAgainAfter {
+		// A request sent twice (a double click, a client's retry) whose
+		// first replay ended before the second came would replay that
+		// replay: its calls again, under other keys.
+		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
+			"dispatch %s was replayed %s ago: run %s, a replay of run %s, is %s already; a request without a runId sent again would replay that replay. "+
+				"To replay it, name it: {\"runId\": %q} (or send an Idempotency-Key)",
+			r.WorkflowID, time.Since(latest.Start).Round(100*time.Millisecond), latest.RunID, latest.Replay.Of, latest.Status, latest.RunID)
 	}
 	claim := dispatcher.AuditEntry{ID: dispatcher.NewID(e.now()), WorkflowID: r.WorkflowID, Ref: replayID, Operation: dispatcher.AuditReplay,
 		RunID: latest.RunID, Actor: r.Actor, Actions: actions, Config: r.Config, BulkReplayID: r.BulkReplayID,

@@ -1141,7 +1141,7 @@ func TestResetOfASupersededRunMakesNothing(t *testing.T) {
 	if got != "t1:succeeded m2:succeeded" {
 		t.Fatalf("replay: %s, want the failed actions run again", got)
 	}
-	b, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
+	b, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, RunID: a.RunID, Actor: "ann", Actions: []string{"t1"}})
 	if got != "t1:succeeded" {
 		t.Fatalf("second replay: %s, want t1 run again", got)
 	}
@@ -1403,9 +1403,11 @@ func TestReplayOfDispatchersStillSkipped(t *testing.T) {
 	// new event does: a dispatch that failed before it read its
 	// configuration has no other way out.
 	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Paused, d.Filter = false, `event.content.name == "Bob"` })
-	if _, got := e.replay(current); got != "m1:skipped t1:skipped m2:skipped" {
+	skippedAll, got := e.replay(current)
+	if got != "m1:skipped t1:skipped m2:skipped" {
 		t.Errorf("replay with every filter false: %s, want every action skipped", got)
 	}
+	current.RunID = skippedAll.RunID // a replay of that replay, named
 
 	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Filter = `event.content.name == "Ann"` })
 	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Paused, d.Filter = true, "" })

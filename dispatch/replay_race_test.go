@@ -106,6 +106,31 @@ func TestReplayWhileAReplayRuns(t *testing.T) {
 	e.wait(failed.WorkflowID, r.RunID)
 }
 
+// A replay request without a runId that comes again once the replay it
+// started has failed (a double click, a client's retry) is refused: it
+// would replay that replay, another call under another key (concurrency
+// probe: 6 double clicks of 10 made two replays). Naming the run
+// replays it.
+func TestReplayRequestSentAgainIsRefused(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("ev-twice", "signup", true)
+	first, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(failed.WorkflowID, first.RunID) // it fails again: the function is still broken
+	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob"})
+	if want := fmt.Sprintf(`a replay of run %s, is failed already; a request without a runId sent again would replay that replay. To replay it, name it: {"runId": %q}`,
+		failed.RunID, first.RunID); dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), want) {
+		t.Fatalf("the request sent again: %v, want ESTATE saying %q", err, want)
+	}
+	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: first.RunID, Actor: "bob"})
+	if err != nil || again.AlreadyStarted || again.RunID == first.RunID {
+		t.Fatalf("the replay of the replay, named: %+v, %v; want a new run", again, err)
+	}
+	e.wait(failed.WorkflowID, again.RunID)
+}
+
 // A request that loses the claim of a replay to another one, which has
 // not started it yet, starts the replay the claim records: its actions
 // with its configuration. Before, it ran the claim's actions with its
