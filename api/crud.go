@@ -40,7 +40,7 @@ type collection[T any, U interface {
 	// A change is checked on the item it leaves, which the store writes
 	// only if the item has not changed since.
 	check func(ctx context.Context, it T) error
-	// checking, with check, is the lock a change of the item with id
+	// checking, when not nil, is the lock a checked change of the item with id
 	// holds while it is checked and written: changes that race in this
 	// process take turns rather than check again and again.
 	checking func(id string) *sync.Mutex
@@ -158,9 +158,11 @@ func (col collection[T, U, R]) put(c *gin.Context) {
 // gone. Changes in this process take turns (checking): before, 20 at once
 // had a few check again until they gave up (409).
 func (col collection[T, U, R]) checkedUpdate(ctx context.Context, id string, u U, ifUpdated time.Time) (time.Time, error) {
-	mu := col.checking(id)
-	mu.Lock()
-	defer mu.Unlock()
+	if col.checking != nil {
+		mu := col.checking(id)
+		mu.Lock()
+		defer mu.Unlock()
+	}
 	for try := 1; ; try++ {
 		it, err := col.find(col.store, ctx, id)
 		if err != nil {
