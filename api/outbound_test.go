@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
@@ -119,8 +118,6 @@ func (h *stalledHosts) LookupNetIP(ctx context.Context, network, host string) ([
 // temporal function, whose URL nothing checked: an http function to the
 // cloud metadata address was saved. (A temporal function has no URL
 // since; the change now lands on one without, which the check refuses.)
-// The other change is another process's, through the store: this one's
-// take turns (TestFunctionConcurrentChanges).
 func TestFunctionChangedWhileChecked(t *testing.T) {
 	hosts := &stalledHosts{entered: make(chan struct{}), release: make(chan struct{})}
 	hs := harnessWith(t, testenv.SQLite(t), hosts)
@@ -137,10 +134,7 @@ func TestFunctionChangedWhileChecked(t *testing.T) {
 		toHTTP <- answer{code, body}
 	}()
 	<-hosts.entered // the change to http is being checked against https://api.example.com
-	kind, queue := dispatcher.FunctionTemporal, "pii"
-	if _, err := hs.store.UpdateFunction(t.Context(), id, dispatcher.FunctionUpdate{Kind: &kind, TaskQueue: &queue}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+	hs.must(200, "PUT", "/functions/v1/"+id, `{"kind":"temporal","taskQueue":"pii"}`)
 	close(hosts.release)
 
 	a := <-toHTTP
@@ -151,10 +145,10 @@ func TestFunctionChangedWhileChecked(t *testing.T) {
 }
 
 // TestFunctionConcurrentChanges: changes to one function that race, as
-// writers without If-Match do, all apply. Before, a change checked again
-// three times at once and then refused (409, "kept changing"): 11 of 40
-// concurrent PUTs (concurrency probe), which an Extra Horizon client
-// does not send again.
+// writers without If-Match do, all apply. Before, a change was checked
+// and written at most three times, then refused (409, "kept changing"):
+// 11 of 40 concurrent PUTs (concurrency probe), which an Extra Horizon
+// client does not send again.
 func TestFunctionConcurrentChanges(t *testing.T) {
 	hs := newHarness(t, testenv.SQLite(t))
 	id := hs.must(200, "POST", "/functions/v1", `{"name":"f","url":"https://api.example.com/hook"}`)["id"].(string)
@@ -164,7 +158,11 @@ func TestFunctionConcurrentChanges(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			codes[i], bodies[i] = hs.do("PUT", "/functions/v1/"+id, fmt.Sprintf(`{"url":"https://api.example.com/hook%d","timeoutSeconds":%d}`, i, i+5))
+			body := fmt.Sprintf(`{"url":"https://api.example.com/hook%d","timeoutSeconds":%d}`, i, i+5)
+			if i%2 == 1 { // checked again whenever another's URL lands first
+				body = `{"maxConcurrency":2}`
+			}
+			codes[i], bodies[i] = hs.do("PUT", "/functions/v1/"+id, body)
 		})
 	}
 	wg.Wait()
@@ -175,7 +173,7 @@ func TestFunctionConcurrentChanges(t *testing.T) {
 	}
 	f := hs.must(200, "GET", "/functions/v1/"+id, "")
 	var i int
-	if _, err := fmt.Sscanf(f["url"].(string), "https://api.example.com/hook%d", &i); err != nil || f["timeoutSeconds"] != float64(i+5) {
+	if _, err := fmt.Sscanf(f["url"].(string), "https://api.example.com/hook%d", &i); err != nil || f["timeoutSeconds"] != float64(i+5) || f["maxConcurrency"] != 2.0 {
 		t.Errorf("the function is %v: not one change whole", f)
 	}
 }

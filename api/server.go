@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -141,7 +140,6 @@ type Server struct {
 
 	outbound dispatcher.Outbound // checks functions before they are saved
 	resolver dispatcher.Resolver
-	changing [64]sync.Mutex // Server.checking
 
 	executions   Executions   // serves /executions/v1
 	codecHandler http.Handler // serves /codec/*; nil: none
