@@ -24,9 +24,10 @@ import (
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// replayAgainAfter is how long after a replay began a request without a
-// runId is refused rather than taken to replay that replay: longer than a
-// client waits before it sends a request again.
+// replayAgainAfter is how long after a replay was asked for a request
+// without a runId is taken for that request again rather than for one to
+// replay that replay: longer than a client waits before it sends a
+// request again.
 const replayAgainAfter = 30 * time.Second
 
 // Replay starts a new run of a dispatch on the same workflow ID: by
@@ -45,7 +46,8 @@ const replayAgainAfter = 30 * time.Second
 //
 // It refuses (ESTATE) a dispatch that is still running, a run that is not
 // the latest, a request that names no run (nor an Idempotency-Key) whose
-// latest run is a replay begun less than replayAgainAfter ago, and a
+// latest run is another request's replay asked for less than
+// replayAgainAfter ago (the same request again gets its answer), and a
 // default replay of a run in which nothing failed; an
 // action the configuration does not have is EINVALID.
 func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error) {
@@ -86,6 +88,25 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	latest, err := e.describe(ctx, r.WorkflowID, "")
 	if err != nil {
 		return dispatcher.ReplayResult{}, err
+	}
+	// A request that names no run, sent again (a double click, a client's
+	// retry) once the replay it asked for is the latest run, would replay
+	// that replay: its calls again, under other keys. The same request of
+	// the same requester gets the first one's answer; another, if it would
+	// start one (below), is refused.
+	var recent *dispatcher.AuditEntry
+	if r.RunID == "" && key == "" && latest.Replay.ID != "" {
+		last, ok, err := e.audit.FindAudit(ctx, r.WorkflowID, dispatcher.AuditReplay, latest.Replay.ID)
+		switch {
+		case err != nil:
+			return dispatcher.ReplayResult{}, err
+		case !ok || e.now().Sub(last.At) >= replayAgainAfter:
+		case last.Actor == r.Actor && asked(r, last):
+			last.NewRunID = latest.RunID
+			return replayedAs(last), nil
+		default:
+			recent = &last
+		}
 	}
 	target := cmp.Or(r.RunID, latest.RunID)
 	replayID := replayIDOf(r.WorkflowID, target)
@@ -136,14 +157,11 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err := e.held(ctx, r.BulkReplayID); err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
-	if r.RunID == "" && key == "" && latest.Replay.Of != "" && time.Since(latest.Start) < replayAgainAfter {
-		// A request sent twice (a double click, a client's retry) whose
-		// first replay ended before the second came would replay that
-		// replay: its calls again, under other keys.
+	if recent != nil {
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"dispatch %s was replayed %s ago: run %s, a replay of run %s, is %s already; a request without a runId sent again would replay that replay. "+
+			"dispatch %s was replayed %s ago by %s: run %s, a replay of run %s, is %s already; a request without a runId sent again would replay that replay. "+
 				"To replay it, name it: {\"runId\": %q} (or send an Idempotency-Key)",
-			r.WorkflowID, time.Since(latest.Start).Round(100*time.Millisecond), latest.RunID, latest.Replay.Of, latest.Status, latest.RunID)
+			r.WorkflowID, e.now().Sub(recent.At).Round(100*time.Millisecond), recent.Actor, latest.RunID, latest.Replay.Of, latest.Status, latest.RunID)
 	}
 	claim := dispatcher.AuditEntry{ID: dispatcher.NewID(e.now()), WorkflowID: r.WorkflowID, Ref: replayID, Operation: dispatcher.AuditReplay,
 		RunID: latest.RunID, Actor: r.Actor, Actions: actions, Config: r.Config, BulkReplayID: r.BulkReplayID,

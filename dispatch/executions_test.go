@@ -1274,7 +1274,7 @@ func TestReplaySkipsDispatchersPausedSince(t *testing.T) {
 	r := e.replaySkipsT1(failed, dispatcher.SkipPaused)
 
 	e.store.SetPaused("d2", true)
-	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: r.RunID, Actor: "ann"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
 		!strings.Contains(err.Error(), `"welcome" (d2) is paused since run `+r.RunID+`: resume it (enabled: true)`) {
 		t.Errorf("replay with every action paused: %v, want ESTATE naming the paused dispatcher", err)
 	}

@@ -107,11 +107,11 @@ func TestReplayWhileAReplayRuns(t *testing.T) {
 }
 
 // A replay request without a runId that comes again once the replay it
-// started has failed (a double click, a client's retry) is refused: it
-// would replay that replay, another call under another key (concurrency
-// probe: 6 double clicks of 10 made two replays). Naming the run
-// replays it.
-func TestReplayRequestSentAgainIsRefused(t *testing.T) {
+// started has failed (a double click, a client's retry) gets the first
+// one's answer, and another requester's is refused: it would replay that
+// replay, another call under another key (concurrency probe: 6 double
+// clicks of 10 made two replays). Naming the run replays it.
+func TestReplayRequestSentAgain(t *testing.T) {
 	e := newExecutionsEnv(t)
 	failed := e.dispatch("ev-twice", "signup", true)
 	first, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob"})
@@ -119,16 +119,20 @@ func TestReplayRequestSentAgainIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wait(failed.WorkflowID, first.RunID) // it fails again: the function is still broken
-	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob"})
-	if want := fmt.Sprintf(`a replay of run %s, is failed already; a request without a runId sent again would replay that replay. To replay it, name it: {"runId": %q}`,
-		failed.RunID, first.RunID); dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), want) {
-		t.Fatalf("the request sent again: %v, want ESTATE saying %q", err, want)
+	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob"})
+	if err != nil || !again.AlreadyStarted || again.RunID != first.RunID || again.ReplayOf != failed.RunID {
+		t.Fatalf("the request sent again: %+v, %v; want run %s, already started", again, err, first.RunID)
 	}
-	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: first.RunID, Actor: "bob"})
-	if err != nil || again.AlreadyStarted || again.RunID == first.RunID {
-		t.Fatalf("the replay of the replay, named: %+v, %v; want a new run", again, err)
+	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"})
+	if want := fmt.Sprintf(`ago by bob: run %s, a replay of run %s, is failed already; a request without a runId sent again would replay that replay. To replay it, name it: {"runId": %q}`,
+		first.RunID, failed.RunID, first.RunID); dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), want) {
+		t.Fatalf("another requester's: %v, want ESTATE saying %q", err, want)
 	}
-	e.wait(failed.WorkflowID, again.RunID)
+	named, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: first.RunID, Actor: "bob"})
+	if err != nil || named.AlreadyStarted || named.RunID == first.RunID {
+		t.Fatalf("the replay of the replay, named: %+v, %v; want a new run", named, err)
+	}
+	e.wait(failed.WorkflowID, named.RunID)
 }
 
 // A request that loses the claim of a replay to another one, which has
