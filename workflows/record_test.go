@@ -20,6 +20,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -223,6 +224,7 @@ func (r *recorder) recordResetRelease(dir string) {
 		}
 		return ""
 	})
+	r.requireMarker(res.WorkflowID, reset, "reset-release")
 	r.save(res.WorkflowID, reset, filepath.Join(dir, "reset-release.json"))
 }
 
@@ -262,6 +264,7 @@ func (r *recorder) recordDroppedSignals(bulkDir string) {
 		r.t.Fatal(err)
 	}
 	r.wait(dispatcher.WorkflowID("record-dropped-2"), "")
+	r.requireMarker(seqID, "", "signal-dropped")
 	r.save(seqID, "", filepath.Join("testdata", "histories", "sequence", recordSequenceVersion, "signal-dropped.json"))
 
 	// An idle Gate sent garbage once it waits (signals that come with its
@@ -315,6 +318,7 @@ func (r *recorder) recordDroppedSignals(bulkDir string) {
 	if err := bulk.Get(r.ctx(), &p); err != nil || p.Replayed != 2 {
 		r.t.Fatalf("the bulk replay sent garbage ended with %+v, %v; want 2 replays", p, err)
 	}
+	r.requireMarker(bulk.GetID(), bulk.GetRunID(), "signal-dropped")
 	r.save(bulk.GetID(), bulk.GetRunID(), filepath.Join(bulkDir, "signal-dropped.json"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -322,6 +326,7 @@ func (r *recorder) recordDroppedSignals(bulkDir string) {
 	if err := gate.Get(ctx, nil); err != nil {
 		r.t.Fatalf("the gate sent garbage: %v", err)
 	}
+	r.requireMarker(gate.GetID(), "", "signal-dropped")
 	r.save(gate.GetID(), "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "signal-dropped.json"))
 }
 
@@ -962,6 +967,31 @@ func (r *recorder) calls(path string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.callsBy[path]
+}
+
+// requireMarker fails the recording unless the run's history holds the
+// version marker of change: a path recorded for a marker that its timing
+// missed (a signal that came with a task that drained it by ReceiveAsync)
+// would replay without testing it.
+func (r *recorder) requireMarker(workflowID, runID, change string) {
+	r.t.Helper()
+	want, err := converter.GetDefaultDataConverter().ToPayload(change)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	it := r.c.GetWorkflowHistory(r.ctx(), workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			r.t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		for _, p := range e.GetMarkerRecordedEventAttributes().GetDetails()["change-id"].GetPayloads() {
+			if bytes.Equal(p.GetData(), want.GetData()) {
+				return
+			}
+		}
+	}
+	r.t.Fatalf("the history of %s holds no marker %q: recorded so, it would not test it", workflowID, change)
 }
 
 // save writes the history of a run to path, unless a history is there:
