@@ -218,6 +218,39 @@ func loadConfig(getenv func(string) string) (config, error) {
 // their own.
 var environ = os.Environ
 
+// blankBrokerNames refuses a name of the broker intake c takes events
+// from that environ sets, but to nothing: an empty setting means its
+// default, and a default name is the one other deployments on the broker
+// may use too. Before, DISPATCHER_AMQP_EXCHANGE= (a template that filled
+// in an empty variable) bound this deployment's queue to the shared
+// exchange, and its intake took every other deployment's events, under
+// its own tenant (broker probe).
+func blankBrokerNames(environ []string, c config) error {
+	names := map[string]bool{}
+	if c.AMQP.URL != "" {
+		names["DISPATCHER_AMQP_EXCHANGE"], names["DISPATCHER_AMQP_QUEUE"] = true, true
+	}
+	if c.NATS.URL != "" {
+		names["DISPATCHER_NATS_STREAM"], names["DISPATCHER_NATS_SUBJECT"], names["DISPATCHER_NATS_CONSUMER"] = true, true, true
+	}
+	for _, kv := range environ {
+		if name, v, _ := strings.Cut(kv, "="); names[name] && strings.TrimSpace(v) == "" {
+			return fmt.Errorf("%s is set, but empty: unset it for its default (%s), which other deployments on the broker may take too, or name this deployment's own", name, settingDefault(name))
+		}
+	}
+	return nil
+}
+
+// settingDefault returns the default of the setting named name.
+func settingDefault(name string) string {
+	for _, s := range settings {
+		if s.name == name {
+			return s.def
+		}
+	}
+	return ""
+}
+
 // settingPrefixes are the prefixes of the settings' names that another
 // variable's name may begin with by mistake.
 var settingPrefixes = []string{"DISPATCHER_", "TEMPORAL_", "OTEL_"}

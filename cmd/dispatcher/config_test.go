@@ -202,3 +202,35 @@ func TestConfigShownWhenAValueIsWrong(t *testing.T) {
 		t.Errorf("config = %v, printed\n%s", err, out.String())
 	}
 }
+
+// TestBlankBrokerNames: a broker intake's name set to nothing is refused,
+// naming it and its default, rather than taken for the default that other
+// deployments on the broker may use (broker probe: an empty
+// DISPATCHER_AMQP_EXCHANGE bound the queue to the shared exchange). An
+// intake that is off, or a name unset or given, is no concern.
+func TestBlankBrokerNames(t *testing.T) {
+	amqp := config{}
+	amqp.AMQP.URL = "amqp://guest:guest@127.0.0.1:5672/"
+	nats := config{}
+	nats.NATS.URL = "nats://127.0.0.1:4222"
+	for _, tc := range []struct {
+		environ []string
+		c       config
+		want    string
+	}{
+		{[]string{"DISPATCHER_AMQP_EXCHANGE="}, amqp, "DISPATCHER_AMQP_EXCHANGE is set, but empty: unset it for its default (dispatcher.events)"},
+		{[]string{"DISPATCHER_AMQP_QUEUE= "}, amqp, "DISPATCHER_AMQP_QUEUE is set, but empty"},
+		{[]string{"DISPATCHER_NATS_SUBJECT="}, nats, "DISPATCHER_NATS_SUBJECT is set, but empty: unset it for its default (events)"},
+		{[]string{"DISPATCHER_NATS_STREAM="}, nats, "DISPATCHER_NATS_STREAM is set, but empty"},
+		{[]string{"DISPATCHER_NATS_CONSUMER="}, nats, "DISPATCHER_NATS_CONSUMER is set, but empty"},
+		{[]string{"DISPATCHER_AMQP_EXCHANGE="}, nats, ""},
+		{[]string{"DISPATCHER_NATS_STREAM="}, config{}, ""},
+		{[]string{"DISPATCHER_AMQP_EXCHANGE=team.events", "DISPATCHER_AMQP_QUEUE=team.events"}, amqp, ""},
+		{nil, amqp, ""},
+	} {
+		err := blankBrokerNames(tc.environ, tc.c)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%q: %v, want %q", tc.environ, err, tc.want)
+		}
+	}
+}

@@ -126,7 +126,10 @@ func configCmd(getenv func(string) string) *cobra.Command {
 				return nil
 			}
 			// Shown also when a value is wrong: that is when it is read.
-			_, err := loadConfig(getenv)
+			cfg, err := loadConfig(getenv)
+			if err == nil {
+				err = blankBrokerNames(environ(), cfg)
+			}
 			for _, s := range settings {
 				v, src := getenv(s.name), "set"
 				if v == "" {

@@ -41,6 +41,9 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			warnings := misnamed(environ())
 			cfg, err := loadConfig(getenv)
+			if err == nil {
+				err = blankBrokerNames(environ(), cfg)
+			}
 			if err != nil {
 				for _, w := range warnings { // no logger yet
 					fmt.Fprintln(cmd.ErrOrStderr(), "dispatcher: warning:", w)
