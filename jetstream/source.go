@@ -284,11 +284,20 @@ func (s *Source) setUp(ctx context.Context) (js.Consumer, error) {
 			c, err = stream.UpdateConsumer(ctx, cfg)
 		}
 	}
+	var apiErr *js.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errFilterNotInStream {
+		return nil, fmt.Errorf("stream %s is on the subjects %s, which do not hold %s: add %s to them, or name a stream on it",
+			s.cfg.Stream, strings.Join(stream.CachedInfo().Config.Subjects, ", "), cfg.FilterSubject, cfg.FilterSubject)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", s.cfg.Consumer, s.cfg.Stream, err)
 	}
 	return c, nil
 }
+
+// errFilterNotInStream is JetStream's error for a consumer whose filter
+// is not within its stream's subjects.
+const errFilterNotInStream js.ErrorCode = 10093
 
 // sameFilter refuses a consumer that filters on other subjects than
 // want.

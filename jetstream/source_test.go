@@ -718,6 +718,35 @@ func TestSourceRefusesAStreamThatDeletesAcknowledged(t *testing.T) {
 	}
 }
 
+// A stream of that name on other subjects is refused naming its subjects
+// and those the source needs. Before, the server's own error said only
+// "consumer filter subject is not a valid subset of the interest subjects"
+// (broker probe).
+func TestSourceRefusesAStreamOnOtherSubjects(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	if _, err := jsc.CreateStream(context.Background(), js.StreamConfig{Name: stream, Subjects: []string{subject + "-other.>"},
+		Storage: js.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := New(Config{URL: url, Stream: stream, Subject: subject}, &intake.Handler{Source: "nats", Starter: &starter{}},
+		metrics.Source("nats"), slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); src.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	want := fmt.Sprintf("stream %s is on the subjects %s-other.>, which do not hold %s.>: add %s.> to them, or name a stream on it", stream, subject, subject, subject)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if err := src.Ready(ctx); err == nil || !strings.Contains(err.Error(), want) {
+			return fmt.Sprintf("Ready: %v, want an error containing %q", err, want)
+		}
+		return ""
+	})
+}
+
 // A server that refuses the source's credentials is asked again, for as
 // long as it takes to fix them on the server. Before, the client gave up
 // for good at the second refusal, and the source stayed not ready until
