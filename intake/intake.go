@@ -226,8 +226,11 @@ func structured(body []byte) string {
 // extra ones.
 func parseJSON(msg Message, now time.Time) (dispatcher.Event, string, error) {
 	body := bytes.TrimSpace(msg.Body)
-	if len(body) == 0 || string(body) == "null" {
+	switch {
+	case len(body) == 0:
 		return dispatcher.Event{}, "", &Error{EmptyBody, "the " + msg.BodyName + " is empty; a JSON object is expected"}
+	case string(body) == "null": // no event, as an empty body
+		return dispatcher.Event{}, "", &Error{EmptyBody, "the " + msg.BodyName + " is null; a JSON object is expected"}
 	}
 	switch {
 	case body[0] == '[' && json.Valid(body):

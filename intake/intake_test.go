@@ -109,6 +109,7 @@ func TestParseErrors(t *testing.T) {
 		mention                 string
 	}{
 		{"empty", "", "  ", nil, EmptyBody, "", "message body is empty"},
+		{"null", "application/json", " null ", nil, EmptyBody, "", "message body is null; a JSON object is expected"}, // before: "is empty"
 		{"not an object", "application/json", `"x"`, nil, BodyFormat, "", "must be a JSON object"},
 		// Before, both "must be a JSON object".
 		{"a list of events", "application/json", `[{"id":"l-1","type":"t","content":{}}]`, nil, BodyFormat, "", "is a JSON list, which only a batch of CloudEvents may be (each with specversion)"},
