@@ -237,7 +237,7 @@ func migrationLock() (lock.Locker, error) {
 func Ping(ctx context.Context, db *gorm.DB) error {
 	for {
 		err := ping(ctx, db)
-		if err == nil || !transient(err) || misnamed(err) {
+		if err == nil || !transient(err) {
 			return err
 		}
 		// Refused, or starting: a database that comes up after the

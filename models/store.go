@@ -199,16 +199,6 @@ func transient(err error) bool {
 	return false
 }
 
-// misnamed reports whether the server refused the connection for what it
-// was asked for: a database or a role that does not exist, a password it
-// does not take. Asked again, it says the same: the process says so at
-// once rather than after pingTimeout. (Requests later take it for
-// transient: a password being rotated.)
-func misnamed(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "3D000" || strings.HasPrefix(pe.Code, "28"))
-}
-
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 // later returns the updateTimestamp of a record's next version: now, but
