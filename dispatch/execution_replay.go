@@ -92,20 +92,23 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	// A request that names no run, sent again (a double click, a client's
 	// retry) once the replay it asked for is the latest run, would replay
 	// that replay: its calls again, under other keys. The same request of
-	// the same requester gets the first one's answer; another, if it would
-	// start one (below), is refused.
-	var recent *dispatcher.AuditEntry
-	if r.RunID == "" && key == "" && latest.Replay.ID != "" {
-		last, ok, err := e.audit.FindAudit(ctx, r.WorkflowID, dispatcher.AuditReplay, latest.Replay.ID)
-		switch {
-		case err != nil:
-			return dispatcher.ReplayResult{}, err
-		case !ok || e.now().Sub(last.At) >= replayAgainAfter:
-		case last.Actor == r.Actor && asked(r, last):
-			last.NewRunID = latest.RunID
-			return replayedAs(last), nil
-		default:
-			recent = &last
+	// the same requester is taken for the replay it asked for, answered
+	// (and finished, as below, if its requester stopped before); another,
+	// if it would start one, is refused (recent). Recent is since the
+	// replay was asked for (the audit trail's clock) or began (the
+	// server's), whichever is later: a request may start its replay long
+	// after it claimed it.
+	recent := false
+	if r.RunID == "" && key == "" && latest.Replay.Of != "" {
+		last, ok := dispatcher.AuditEntry{}, false
+		if latest.Replay.ID != "" {
+			if last, ok, err = e.audit.FindAudit(ctx, r.WorkflowID, dispatcher.AuditReplay, latest.Replay.ID); err != nil {
+				return dispatcher.ReplayResult{}, err
+			}
+		}
+		recent = time.Since(latest.Start) < replayAgainAfter || ok && e.now().Sub(last.At) < replayAgainAfter
+		if recent && ok && last.Actor == r.Actor && asked(r, last) {
+			r.RunID, recent = last.RunID, false
 		}
 	}
 	target := cmp.Or(r.RunID, latest.RunID)
@@ -157,11 +160,11 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err := e.held(ctx, r.BulkReplayID); err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
-	if recent != nil {
+	if recent {
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"dispatch %s was replayed %s ago by %s: run %s, a replay of run %s, is %s already; a request without a runId sent again would replay that replay. "+
+			"dispatch %s was replayed moments ago: run %s, a replay of run %s (asked for by %s), is %s already; a request without a runId sent again would replay that replay. "+
 				"To replay it, name it: {\"runId\": %q} (or send an Idempotency-Key)",
-			r.WorkflowID, e.now().Sub(recent.At).Round(100*time.Millisecond), recent.Actor, latest.RunID, latest.Replay.Of, latest.Status, latest.RunID)
+			r.WorkflowID, latest.RunID, latest.Replay.Of, cmp.Or(latest.Replay.RequestedBy, "someone"), latest.Status, latest.RunID)
 	}
 	claim := dispatcher.AuditEntry{ID: dispatcher.NewID(e.now()), WorkflowID: r.WorkflowID, Ref: replayID, Operation: dispatcher.AuditReplay,
 		RunID: latest.RunID, Actor: r.Actor, Actions: actions, Config: r.Config, BulkReplayID: r.BulkReplayID,

@@ -124,7 +124,7 @@ func TestReplayRequestSentAgain(t *testing.T) {
 		t.Fatalf("the request sent again: %+v, %v; want run %s, already started", again, err, first.RunID)
 	}
 	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann"})
-	if want := fmt.Sprintf(`ago by bob: run %s, a replay of run %s, is failed already; a request without a runId sent again would replay that replay. To replay it, name it: {"runId": %q}`,
+	if want := fmt.Sprintf(`was replayed moments ago: run %s, a replay of run %s (asked for by bob), is failed already; a request without a runId sent again would replay that replay. To replay it, name it: {"runId": %q}`,
 		first.RunID, failed.RunID, first.RunID); dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), want) {
 		t.Fatalf("another requester's: %v, want ESTATE saying %q", err, want)
 	}
@@ -164,6 +164,26 @@ func TestReplayLosingTheClaimStartsTheClaimedReplay(t *testing.T) {
 	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, "")
 	if err != nil || len(d.Audit) != 1 || d.Audit[0].NewRunID != res.RunID {
 		t.Fatalf("audit = %+v, %v; want bob's claim, with the run", d.Audit, err)
+	}
+}
+
+// A request sent again is recognised also when its replay began long
+// after it was claimed (its first request stalled, or stopped and a retry
+// started it): the window runs from the later of the two. Before, from
+// the claim alone: the retry replayed the replay (diff review).
+func TestReplayRequestSentAgainAfterALateStart(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("ev-late", "signup", true)
+	sum := sha256.Sum256([]byte("replay\x00" + failed.WorkflowID + "\x00" + failed.RunID))
+	if _, err := e.audit.RecordAudit(e.ctx(), dispatcher.AuditEntry{ID: dispatcher.NewID(time.Now()), WorkflowID: failed.WorkflowID,
+		Ref: hex.EncodeToString(sum[:12]), Operation: dispatcher.AuditReplay, RunID: failed.RunID, Actor: "bob", Actions: []string{"t1", "m2"},
+		Config: dispatcher.ReplayConfigOriginal, At: time.Now().Add(-40 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := e.replay(dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob"}) // finishes the claim; fails again
+	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob"})
+	if err != nil || !again.AlreadyStarted || again.RunID != first.RunID {
+		t.Fatalf("the request sent again: %+v, %v; want run %s, already started", again, err, first.RunID)
 	}
 }
 
