@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -183,6 +184,13 @@ func (col collection[T, U, R]) checkedUpdate(ctx context.Context, id string, u U
 			return at, err
 		case try == changeTries && ifUpdated.IsZero():
 			return time.Time{}, dispatcher.Errorf(dispatcher.ESTATE, "the %s kept changing while this change was checked; send it again", col.what)
+		}
+		// Another change was written first: a wait of up to try ms, at
+		// random, spreads the writers that race.
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(rand.N(time.Duration(try) * time.Millisecond)):
 		}
 	}
 }
