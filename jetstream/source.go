@@ -286,8 +286,11 @@ func (s *Source) setUp(ctx context.Context) (js.Consumer, error) {
 	}
 	var apiErr *js.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == errFilterNotInStream {
-		return nil, fmt.Errorf("stream %s is on the subjects %s, which do not hold %s: add %s to them, or name a stream on it",
-			s.cfg.Stream, strings.Join(stream.CachedInfo().Config.Subjects, ", "), cfg.FilterSubject, cfg.FilterSubject)
+		on := "takes no subjects of its own (it sources or mirrors others)"
+		if subjects := stream.CachedInfo().Config.Subjects; len(subjects) > 0 {
+			on = "is on the subjects " + strings.Join(subjects, ", ") + ", which do not hold " + cfg.FilterSubject
+		}
+		return nil, fmt.Errorf("stream %s %s: add %s to its subjects (or widen one that overlaps it), or name a stream on it", s.cfg.Stream, on, cfg.FilterSubject)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", s.cfg.Consumer, s.cfg.Stream, err)

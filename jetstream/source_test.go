@@ -738,7 +738,7 @@ func TestSourceRefusesAStreamOnOtherSubjects(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); src.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	want := fmt.Sprintf("stream %s is on the subjects %s-other.>, which do not hold %s.>: add %s.> to them, or name a stream on it", stream, subject, subject, subject)
+	want := fmt.Sprintf("stream %s is on the subjects %s-other.>, which do not hold %s.>: add %s.> to its subjects (or widen one that overlaps it), or name a stream on it", stream, subject, subject, subject)
 	testenv.Eventually(t, 10*time.Second, func() string {
 		if err := src.Ready(ctx); err == nil || !strings.Contains(err.Error(), want) {
 			return fmt.Sprintf("Ready: %v, want an error containing %q", err, want)
