@@ -91,25 +91,22 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	}
 	// A request that names no run, sent again (a double click, a client's
 	// retry) once the replay it asked for is the latest run, would replay
-	// that replay: its calls again, under other keys. The same request of
-	// the same requester is taken for the replay it asked for, answered
-	// (and finished, as below, if its requester stopped before); another,
-	// if it would start one, is refused (recent). Recent is since the
-	// replay was asked for (the audit trail's clock) or began (the
-	// server's), whichever is later: a request may start its replay long
-	// after it claimed it.
-	recent := false
+	// that replay: its calls again, under other keys. If it would start
+	// one (below), the same request of the same requester is answered as
+	// the first was, and another is refused. Recent is since the replay
+	// was asked for (the audit trail's clock) or began (the server's),
+	// whichever is later: a request may start its replay long after it
+	// claimed it.
+	recent, same, last := false, false, dispatcher.AuditEntry{}
 	if r.RunID == "" && key == "" && latest.Replay.Of != "" {
-		last, ok := dispatcher.AuditEntry{}, false
+		found := false
 		if latest.Replay.ID != "" {
-			if last, ok, err = e.audit.FindAudit(ctx, r.WorkflowID, dispatcher.AuditReplay, latest.Replay.ID); err != nil {
+			if last, found, err = e.audit.FindAudit(ctx, r.WorkflowID, dispatcher.AuditReplay, latest.Replay.ID); err != nil {
 				return dispatcher.ReplayResult{}, err
 			}
 		}
-		recent = time.Since(latest.Start) < replayAgainAfter || ok && e.now().Sub(last.At) < replayAgainAfter
-		if recent && ok && last.Actor == r.Actor && asked(r, last) {
-			r.RunID, recent = last.RunID, false
-		}
+		recent = time.Since(latest.Start) < replayAgainAfter || found && e.now().Sub(last.At) < replayAgainAfter
+		same = found && last.Actor == r.Actor && asked(r, last)
 	}
 	target := cmp.Or(r.RunID, latest.RunID)
 	replayID := replayIDOf(r.WorkflowID, target)
@@ -160,7 +157,14 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err := e.held(ctx, r.BulkReplayID); err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
-	if recent {
+	switch {
+	case recent && same && last.NewRunID != "":
+		return replayedAs(last), nil
+	case recent && same: // started; its requester stopped before saying so
+		last.NewRunID = latest.RunID
+		e.releaseAfterReplay(ctx, r.WorkflowID, last.RunID)
+		return replayedAs(last), e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, last.Ref, latest.RunID)
+	case recent:
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"dispatch %s was replayed moments ago: run %s, a replay of run %s (asked for by %s), is %s already; a request without a runId sent again would replay that replay. "+
 				"To replay it, name it: {\"runId\": %q} (or send an Idempotency-Key)",
