@@ -692,27 +692,9 @@ func TestSourceTriesToConnectAgain(t *testing.T) {
 func TestSourceRefusesAStreamThatDeletesAcknowledged(t *testing.T) {
 	for _, retention := range []js.RetentionPolicy{js.WorkQueuePolicy, js.InterestPolicy} {
 		t.Run(retention.String(), func(t *testing.T) {
-			url, stream, subject, jsc := server(t)
-			if _, err := jsc.CreateStream(context.Background(), js.StreamConfig{Name: stream, Subjects: []string{subject + ".>"},
-				Storage: js.FileStorage, Retention: retention}); err != nil {
-				t.Fatal(err)
-			}
-			metrics, err := intake.NewMetrics(prometheus.NewRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
-			src := New(Config{URL: url, Stream: stream, Subject: subject}, &intake.Handler{Source: "nats", Starter: &starter{}},
-				metrics.Source("nats"), slog.New(slog.DiscardHandler))
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); src.Run(ctx) }()
-			defer func() { cancel(); <-done }()
-			want := fmt.Sprintf("stream %s: its retention is %s, which deletes the dead letters", stream, retention)
-			testenv.Eventually(t, 10*time.Second, func() string {
-				if err := src.Ready(ctx); err == nil || !strings.Contains(err.Error(), want) {
-					return fmt.Sprintf("Ready: %v, want an error containing %q", err, want)
-				}
-				return ""
+			readyRefuses(t, func(stream, subject string) (js.StreamConfig, string) {
+				return js.StreamConfig{Name: stream, Subjects: []string{subject + ".>"}, Storage: js.FileStorage, Retention: retention},
+					fmt.Sprintf("stream %s: its retention is %s, which deletes the dead letters", stream, retention)
 			})
 		})
 	}
@@ -723,22 +705,33 @@ func TestSourceRefusesAStreamThatDeletesAcknowledged(t *testing.T) {
 // "consumer filter subject is not a valid subset of the interest subjects"
 // (broker probe).
 func TestSourceRefusesAStreamOnOtherSubjects(t *testing.T) {
-	url, stream, subject, jsc := server(t)
-	if _, err := jsc.CreateStream(context.Background(), js.StreamConfig{Name: stream, Subjects: []string{subject + "-other.>"},
-		Storage: js.FileStorage}); err != nil {
+	readyRefuses(t, func(stream, subject string) (js.StreamConfig, string) {
+		return js.StreamConfig{Name: stream, Subjects: []string{subject + "-other.>"}, Storage: js.FileStorage},
+			fmt.Sprintf("stream %s is on the subjects %s-other.>, which do not hold %s.>: add %s.> to its subjects (or widen one that overlaps it), or name a stream on it",
+				stream, subject, subject, subject)
+	})
+}
+
+// readyRefuses creates the stream that stream gives for the test's
+// stream name and subject, runs a source on them, and waits for its
+// readiness to fail with the error that stream gives too.
+func readyRefuses(t *testing.T, stream func(stream, subject string) (js.StreamConfig, string)) {
+	t.Helper()
+	url, name, subject, jsc := server(t)
+	cfg, want := stream(name, subject)
+	if _, err := jsc.CreateStream(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	metrics, err := intake.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := New(Config{URL: url, Stream: stream, Subject: subject}, &intake.Handler{Source: "nats", Starter: &starter{}},
+	src := New(Config{URL: url, Stream: name, Subject: subject}, &intake.Handler{Source: "nats", Starter: &starter{}},
 		metrics.Source("nats"), slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); src.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	want := fmt.Sprintf("stream %s is on the subjects %s-other.>, which do not hold %s.>: add %s.> to its subjects (or widen one that overlaps it), or name a stream on it", stream, subject, subject, subject)
 	testenv.Eventually(t, 10*time.Second, func() string {
 		if err := src.Ready(ctx); err == nil || !strings.Contains(err.Error(), want) {
 			return fmt.Sprintf("Ready: %v, want an error containing %q", err, want)

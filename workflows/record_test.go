@@ -275,19 +275,7 @@ func (r *recorder) recordDroppedSignals(bulkDir string) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	testenv.Eventually(r.t, 30*time.Second, func() string {
-		it := r.c.GetWorkflowHistory(r.ctx(), gate.GetID(), gate.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			e, err := it.Next()
-			if err != nil {
-				return err.Error()
-			}
-			if e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
-				return ""
-			}
-		}
-		return "waiting for the gate's first workflow task"
-	})
+	waitForEvent(r.t, r.c, gate.GetID(), gate.GetRunID(), enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, "waiting for the gate's first workflow task")
 	garbage(gate.GetID(), workflows.SignalGateRequest)
 	garbage(gate.GetID(), workflows.SignalGateDone)
 
@@ -670,19 +658,7 @@ func (r *recorder) recordMovedGate() {
 	target := start("moved-target", &workflows.GateState{FlowRead: now})
 	lease := start("moved-lease", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{MaxConcurrency: 1}})
 	ask(lease, "moved-lease", target.GetID(), target.GetRunID())
-	testenv.Eventually(r.t, 30*time.Second, func() string {
-		it := r.c.GetWorkflowHistory(r.ctx(), lease.GetID(), lease.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			e, err := it.Next()
-			if err != nil {
-				return err.Error()
-			}
-			if e.GetEventType() == enums.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED {
-				return ""
-			}
-		}
-		return "waiting for the permit to reach its run"
-	})
+	waitForEvent(r.t, r.c, lease.GetID(), lease.GetRunID(), enums.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED, "waiting for the permit to reach its run")
 	ask(lease, "moved-lease", target.GetID(), gone2)
 	// The run the permit reached reports its call (gate-moved-waits: the
 	// new run's request waited for it), and the permit goes to the new run.
