@@ -282,17 +282,7 @@ func (r *recorder) recordDroppedSignals(bulkDir string) {
 	// A bulk replay of two new failed dispatches sent a garbage pause
 	// while it waits for its second replay's turn (a signal there before
 	// its first page is taken by ReceiveAsync, which drops it alone).
-	since := time.Now().UTC()
-	r.dispatchID("bulk", "record-bulk-5", true)
-	r.dispatchID("bulk", "record-bulk-6", true)
-	bulk, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.BulkReplayIDPrefix + "0123456789abcdef01234569", TaskQueue: recordQueue},
-		workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
-			Filter: dispatcher.ExecutionFilter{EventType: "bulk", Status: dispatcher.ExecutionFailed, From: since},
-			Rate:   1, Actor: "recorder",
-		})
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	bulk := r.bulkReplayOf("0123456789abcdef01234569", "record-bulk-5", "record-bulk-6")
 	testenv.Eventually(r.t, 30*time.Second, func() string {
 		v, err := r.c.QueryWorkflow(r.ctx(), bulk.GetID(), "", workflows.QueryProgress)
 		var p dispatcher.BulkReplayProgress
@@ -323,17 +313,7 @@ func (r *recorder) recordDroppedSignals(bulkDir string) {
 // it is paused.
 func (r *recorder) recordPausedBulkReplay(dir string) {
 	r.t.Helper()
-	since := time.Now().UTC()
-	r.dispatchID("bulk", "record-bulk-3", true)
-	r.dispatchID("bulk", "record-bulk-4", true)
-	run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.BulkReplayIDPrefix + "0123456789abcdef01234568", TaskQueue: recordQueue},
-		workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
-			Filter: dispatcher.ExecutionFilter{EventType: "bulk", Status: dispatcher.ExecutionFailed, From: since},
-			Rate:   1, Actor: "recorder",
-		})
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	run := r.bulkReplayOf("0123456789abcdef01234568", "record-bulk-3", "record-bulk-4")
 	if err := r.c.SignalWorkflow(r.ctx(), run.GetID(), "", workflows.SignalPause, true); err != nil {
 		r.t.Fatal(err)
 	}
@@ -353,6 +333,26 @@ func (r *recorder) recordPausedBulkReplay(dir string) {
 		r.t.Fatalf("the paused bulk replay ended with %+v, %v; want 2 replays", p, err)
 	}
 	r.save(run.GetID(), run.GetRunID(), filepath.Join(dir, "paused.json"))
+}
+
+// bulkReplayOf starts the bulk replay dispatcher.BulkReplayIDPrefix+id,
+// at a replay a second, of the failed dispatches of new events, made
+// first.
+func (r *recorder) bulkReplayOf(id string, events ...string) client.WorkflowRun {
+	r.t.Helper()
+	since := time.Now().UTC()
+	for _, ev := range events {
+		r.dispatchID("bulk", ev, true)
+	}
+	run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.BulkReplayIDPrefix + id, TaskQueue: recordQueue},
+		workflows.WorkflowBulkReplay, workflows.BulkReplayInput{
+			Filter: dispatcher.ExecutionFilter{EventType: "bulk", Status: dispatcher.ExecutionFailed, From: since},
+			Rate:   1, Actor: "recorder",
+		})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return run
 }
 
 const recordQueue = "dispatch-record"
