@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -310,7 +311,7 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 		if !slices.Contains(classes, o.ErrorClass) {
 			classes = append(classes, o.ErrorClass)
 		}
-		summary = append(summary, fmt.Sprintf("%s/%s (%s): %s", o.DispatcherID, o.ActionID, o.ErrorClass, o.Error))
+		summary = append(summary, fmt.Sprintf("%s (%s): %s", outcomeLabel(o), o.ErrorClass, o.Error))
 	}
 	if len(failedIDs) == 0 {
 		d.releaseAfterReset(ctx)
@@ -340,6 +341,18 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	}
 	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), len(d.jobs), strings.Join(summary, "; "))
 	return res, temporal.NewApplicationError(truncate(msg, 2000), dispatcher.FailureDispatch, res)
+}
+
+// outcomeLabel names an outcome's dispatcher and action in a failure
+// message, by name where they have one (what support staff and the
+// Temporal Web UI's readers know them by), always with their ids (what
+// a replay's actions and the API take).
+func outcomeLabel(o dispatcher.ActionOutcome) string {
+	ids := o.DispatcherID + "/" + o.ActionID
+	if o.DispatcherName == "" && o.ActionName == "" {
+		return ids
+	}
+	return fmt.Sprintf("%s/%s [%s]", cmp.Or(o.DispatcherName, o.DispatcherID), cmp.Or(o.ActionName, o.ActionID), ids)
 }
 
 // releaseAfterReset lets the ordering key go on that the run this one was

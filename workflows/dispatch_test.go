@@ -185,8 +185,9 @@ func TestDispatchNothingMatched(t *testing.T) {
 func TestDispatchOneActionFails(t *testing.T) {
 	cfg := config(
 		dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{mailAction("m1")}},
-		dispatcher.Dispatcher{ID: "d2", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase"), taskAction("t2", "missing")}},
+		dispatcher.Dispatcher{ID: "d2", Name: "erase user", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase"), taskAction("t2", "missing")}},
 	)
+	cfg.Dispatchers[1].Actions[1].Name = "erase in the archive"
 	env := newEnv(t, cfg)
 	env.OnActivity(workflows.LocalSendMail, mock.Anything, mock.Anything).Return(dispatcher.MailResult{},
 		temporal.NewNonRetryableApplicationError(`subject: line 1: map has no entry for key "x"`, dispatcher.FailureTemplate, nil))
@@ -197,7 +198,10 @@ func TestDispatchOneActionFails(t *testing.T) {
 	if !errors.As(err, &appErr) || appErr.Type() != dispatcher.FailureDispatch {
 		t.Fatalf("workflow error = %v, want type %s", err, dispatcher.FailureDispatch)
 	}
-	if !strings.HasPrefix(appErr.Message(), "2 of 3 actions failed: d1/m1 (TemplateError): subject: line 1") {
+	// Named by name where they have one (the dispatcher d1 has none),
+	// always by id.
+	if !strings.HasPrefix(appErr.Message(), "2 of 3 actions failed: d1/mail m1 [d1/m1] (TemplateError): subject: line 1") ||
+		!strings.Contains(appErr.Message(), "; erase user/erase in the archive [d2/t2] (ConfigNotFound): ") {
 		t.Errorf("message = %q", appErr.Message())
 	}
 	if got, want := summary(res.Outcomes), "m1:failed:1:TemplateError t1:succeeded:1: t2:failed:0:ConfigNotFound"; got != want {
