@@ -134,6 +134,8 @@ func parseRetryPolicy(raw json.RawMessage) (*dispatcher.RetryPolicy, error) {
 	switch err := dec.Decode(&p); {
 	case errors.As(err, &typ) && typ.Field != "":
 		return nil, dispatcher.Errorf(dispatcher.EINVALID, "%s", TypeError("retryPolicy.", typ))
+	case errors.As(err, &typ): // the policy itself: a string, an array
+		return nil, dispatcher.Errorf(dispatcher.EINVALID, "%s", typeMessage("retryPolicy", typ))
 	case err != nil:
 		const fields = "maximumAttempts, initialIntervalMs, backoffCoefficient, maximumIntervalMs"
 		if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {

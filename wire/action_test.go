@@ -34,6 +34,8 @@ func TestActionRequestLimits(t *testing.T) {
 			"actions[3].retryPolicy.maximumIntervalMs: must not be below initialIntervalMs (5000), not 1000"},
 		// Before: `retryPolicy: want {…}: json: unknown field "attempts"`.
 		{"unknown key", `{` + task + `,"retryPolicy":{"attempts":3}}`, "actions[3].retryPolicy.attempts: unknown field; a retry policy has maximumAttempts, initialIntervalMs"},
+		// Before: `retryPolicy: want {…}: json: cannot unmarshal string into Go value of type wire.RetryPolicy`.
+		{"not an object", `{` + task + `,"retryPolicy":"x"}`, "actions[3].retryPolicy: must be an object, not string"},
 		{"a key nearly right", `{` + task + `,"retryPolicy":{"maximumAttempt":3}}`, `actions[3].retryPolicy.maximumAttempt: unknown field; did you mean "maximumAttempts"?`},
 		{"big data", `{` + task + `,"data":{"k":"` + strings.Repeat("x", 65536) + `"}}`, "actions[3].data: must be at most 65536 bytes of JSON, not 65544"},
 		{"many tags", `{` + task + `,"tags":["` + strings.Repeat(`t","`, 50) + `t"]}`, ""}, // one tag, named 51 times
