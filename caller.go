@@ -4,6 +4,9 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Caller is whom an operation acts for: the store scopes what it reads
@@ -79,4 +82,45 @@ func untenanted(workflowID string) string {
 		return id
 	}
 	return workflowID
+}
+
+// PosesAsReserved reports whether a token's subject reads as the
+// subject of an API key ("apikey:<id>") or as CallerService, in any
+// case, with spaces or invisible characters put in, or with letters of
+// other scripts that look like theirs (Cyrillic "а" for "a", fullwidth
+// forms): the audit trail would show a person's changes as a key's or
+// the dispatcher's own.
+func PosesAsReserved(sub string) bool {
+	var b strings.Builder
+	for _, r := range norm.NFKC.String(sub) {
+		r = unicode.ToLower(r)
+		switch {
+		case unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r):
+			continue
+		case lookalikes[r] != 0:
+			r = lookalikes[r]
+		}
+		b.WriteRune(r)
+	}
+	s := b.String()
+	return strings.HasPrefix(s, APIKeySubject("")) || s == CallerService
+}
+
+// lookalikes maps letters and signs of other scripts to the ASCII ones
+// of "apikey:" and "dispatcher" they pass for (Unicode's confusables,
+// those lowercase; NFKC has folded fullwidth and mathematical forms).
+var lookalikes = map[rune]rune{
+	'а': 'a', 'α': 'a', 'ɑ': 'a',
+	'р': 'p', 'ρ': 'p',
+	'і': 'i', 'ι': 'i', 'ı': 'i', 'ӏ': 'i', 'ǀ': 'i',
+	'к': 'k', 'κ': 'k', 'ĸ': 'k',
+	'е': 'e', 'ҽ': 'e', 'ε': 'e',
+	'у': 'y', 'ү': 'y', 'γ': 'y',
+	'ԁ': 'd',
+	'ѕ': 's',
+	'т': 't', 'τ': 't',
+	'с': 'c', 'ϲ': 'c',
+	'һ': 'h', 'η': 'h',
+	'г': 'r',
+	'∶': ':', 'ː': ':', '꞉': ':', '׃': ':', '᛬': ':', '︓': ':',
 }

@@ -362,16 +362,11 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			abort(c, errTokenUnknown, "access token must carry a subject (the sub claim)")
 			return
 		}
-		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(claims.Subject)), dispatcher.APIKeySubject("")) {
-			// An API key's subject: a token with it would act as the key
-			// in the audit trail, and the keys it made would be the key's.
-			abort(c, errTokenUnknown, "access token's subject must not begin with "+dispatcher.APIKeySubject("")+", which names API keys")
-			return
-		}
-		if strings.EqualFold(strings.TrimSpace(claims.Subject), dispatcher.CallerService) {
-			// The dispatcher's own: the audit trail would record a
-			// person's changes as the dispatcher's own work.
-			abort(c, errTokenUnknown, "access token's subject must not be "+dispatcher.CallerService+", which names the dispatcher itself")
+		if dispatcher.PosesAsReserved(claims.Subject) {
+			// An API key's subject, or the dispatcher's own, however
+			// spelt: the audit trail would record a person's changes as
+			// the key's or as the dispatcher's own work.
+			abort(c, errTokenUnknown, "access token's subject must not read as "+dispatcher.APIKeySubject("")+"…, which names API keys, nor as "+dispatcher.CallerService+", which names the dispatcher itself")
 			return
 		}
 		if !dispatcher.ValidTenant(claims.Tenant) {

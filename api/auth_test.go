@@ -245,6 +245,14 @@ func TestAuthHS256(t *testing.T) {
 		// Before, the audit trail recorded its changes as the
 		// dispatcher's own work (a bulk replay's replays).
 		{name: "the dispatcher's own subject", header: withSubject(" Dispatcher"), want: errTokenUnknown, reason: "which names the dispatcher itself"},
+		// Before, letters of other scripts and invisible characters got
+		// through: the audit trail showed "аpikey:…" as a key's actor.
+		{name: "an API key's subject with a Cyrillic a", header: withSubject("\u0430pikey:6b11668218a8f2bde2075b31"), want: errTokenUnknown, reason: "which names API keys"},
+		{name: "an API key's subject with a zero-width space", header: withSubject("apikey\u200b:6b11668218a8f2bde2075b31"), want: errTokenUnknown, reason: "which names API keys"},
+		{name: "an API key's subject in fullwidth letters", header: withSubject("ＡＰＩＫＥＹ：6b11668218a8f2bde2075b31"), want: errTokenUnknown, reason: "which names API keys"},
+		{name: "a subject in another script", header: withSubject("ユーザー:7"), subject: "ユーザー:7"},
+		{name: "a subject that only holds apikey:", header: withSubject("user-apikey:1"), subject: "user-apikey:1"},
+		{name: "the dispatcher's own subject in Greek and Cyrillic", header: withSubject("di\u0455\u0440at\u0441her"), want: errTokenUnknown, reason: "which names the dispatcher itself"},
 		// RFC 7515 §4.1.11: an extension the token says is critical, and
 		// the dispatcher does not know, makes the token invalid.
 		{name: "a critical extension", header: bearerWith(t, jwt.SigningMethodHS256, testSecret, map[string]any{"crit": []string{"x-bound"}, "x-bound": "device-7"}, claims()),
