@@ -343,6 +343,13 @@ func TestEndToEndConsole(t *testing.T) {
 		t.Errorf("the progress bar is at %v at the end, want 1", v)
 	}
 	b.shot("bulk-replay")
+	// One that does not exist shows why, and no progress. Before, an
+	// empty bar at "0 %" stood above the refusal.
+	viewer.open("/replays/bulk-replay-5f2b3c4d5e6f708192a3b4c5")
+	viewer.waitText("#main .error", "no bulk replay bulk-replay-5f2b3c4d5e6f708192a3b4c5")
+	if viewer.exists("#bulk-progress:not([hidden] *)") {
+		t.Error("a bulk replay that does not exist is shown a progress bar")
+	}
 	// Left, it is found again: the bulk replay page lists the recent ones.
 	b.open("/replays/new")
 	b.waitText("#bulk-recent-table", strings.TrimPrefix(progress, "/replays/"))

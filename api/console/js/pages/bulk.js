@@ -142,7 +142,10 @@ function progressView(ctx, id, named) {
   // The answers to the buttons: the progress, redrawn every second, would
   // take them away.
   const problems = h('div', { id: 'bulk-problems' });
-  ctx.main.append(h('div', { class: 'card' }, h('div', { class: 'progress-row' }, bar, percent), state, controls), problems, details);
+  // Shown with the first answer: before, "0 %" stood above the 404 of a
+  // bulk replay id that does not exist.
+  const card = h('div', { class: 'card', hidden: true }, h('div', { class: 'progress-row' }, bar, percent), state, controls);
+  ctx.main.append(card, problems, details);
   let last = null;
   let known = false; // a progress was read once
 
@@ -165,6 +168,7 @@ function progressView(ctx, id, named) {
   };
 
   const show = (st) => {
+    card.hidden = false;
     const p = st.progress;
     const done = st.status !== 'running' && st.status !== 'paused';
     const total = Math.max(p.matched, p.processed);
