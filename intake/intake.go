@@ -241,6 +241,9 @@ func parseJSON(msg Message, now time.Time) (dispatcher.Event, string, error) {
 	case body[0] != '{':
 		return dispatcher.Event{}, "", &Error{BodyFormat, "the " + msg.BodyName + " must be a JSON object"}
 	}
+	if err := stringSource(body); err != nil {
+		return dispatcher.Event{}, "", err
+	}
 	var e wire.Event
 	if err := decodeObject(body, &e, msg.BodyName); err != nil {
 		return dispatcher.Event{}, "", err
@@ -260,6 +263,25 @@ func parseJSON(msg Message, now time.Time) (dispatcher.Event, string, error) {
 		return ev, "", err
 	}
 	return ev, envelope, nil
+}
+
+// stringSource refuses an Extra Horizon event with a string source, said
+// as what it is: a CloudEvent's field, which needs specversion. Before,
+// "source: must be an object", lk's, steered the sender to a third
+// envelope.
+func stringSource(body []byte) error {
+	if !bytes.Contains(body, []byte(`"source"`)) {
+		return nil
+	}
+	var keys struct{ Source, Content, CreationTimestamp json.RawMessage }
+	if json.Unmarshal(body, &keys) != nil || !bytes.HasPrefix(keys.Source, []byte(`"`)) || keys.Content == nil && keys.CreationTimestamp == nil {
+		return nil
+	}
+	field := "content"
+	if keys.Content == nil {
+		field = "creationTimestamp"
+	}
+	return dispatcher.Errorf(dispatcher.EINVALID, "%s: cannot be sent with a string source, a CloudEvent's (which also needs specversion): an Extra Horizon event {content, creationTimestamp} has no source", field)
 }
 
 // misspelt refuses an event without a type, or without content and

@@ -133,6 +133,9 @@ func TestParseErrors(t *testing.T) {
 		// as Extra Horizon, its data would be.
 		{"content with data", "application/json", `{"type":"t","content":{"a":1},"data":{"b":2}}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with data: an event is Extra Horizon's"},
 		{"content with an lk source", "application/json", `{"type":"t","content":{"a":1},"source":{"userId":"u"}}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with source"},
+		// Before: "source: must be an object, not string", lk's.
+		{"content with a string source", "application/json", `{"type":"t","content":{"a":1},"source":"shop"}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with a string source, a CloudEvent's (which also needs specversion)"},
+		{"a time with a string source", "application/json", `{"type":"t","creationTimestamp":1,"source":"shop"}`, nil, 0, dispatcher.EINVALID, "creationTimestamp: cannot be sent with a string source"},
 		{"content with an lk timestamp", "application/json", `{"type":"t","content":{"a":1},"timestamp":"2024-05-01T10:00:00Z"}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with timestamp"},
 		{"creationTimestamp with data", "application/json", `{"type":"t","creationTimestamp":1,"data":{}}`, nil, 0, dispatcher.EINVALID, "creationTimestamp: cannot be sent with data"},
 		{"lk producerId of the wrong kind", "application/json", `{"type":"t","source":{"producerId":5}}`, nil, 0, dispatcher.EINVALID, "source.producerId"},
