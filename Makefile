@@ -168,5 +168,5 @@ migrate: build ## Apply database migrations (DATABASE_URL)
 	./bin/dispatcher migrate
 
 .PHONY: clean
-clean: temporal-pg-stop ## Remove bin/ and .run/ (local state of `make run`)
+clean: temporal-pg-stop ## Remove bin/ and .run/ (local state of `make run`; one DISPATCHER_RUN_DIR moved is yours to remove)
 	rm -rf bin .run

@@ -295,7 +295,7 @@ wait_for "dispatcher" "$DISPATCHER_STARTUP_TIMEOUT" "$last_pid" - http_ok "$api_
 token=$("$DISPATCHER_BIN" token --admin --ttl 24h) || die "\`$DISPATCHER_BIN token --admin --ttl 24h\` failed"
 
 # What the CLI needs in another terminal: the API and, for the commands
-# that read the database themselves (export, sync, audit, migrate), a
+# that read the database themselves (audit, migrate, encryption), a
 # SQLite path that works from any directory. A PostgreSQL URL is the
 # user's own setting, and may hold a password: not printed.
 cli_env="DISPATCHER_URL=$api_url DISPATCHER_TOKEN=$token"

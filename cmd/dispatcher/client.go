@@ -162,7 +162,7 @@ func (c *apiClient) send(ctx context.Context, method, u string, header http.Head
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("is the dispatcher API at %s up? %w", c.shown, err)
+		return nil, nil, fmt.Errorf("is the dispatcher API at %s up (another: --url or DISPATCHER_URL)? %w", c.shown, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)

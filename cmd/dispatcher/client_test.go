@@ -362,6 +362,10 @@ func TestClientURLShownWithoutPassword(t *testing.T) {
 	if c.shown != "http://u:xxxxx@127.0.0.1:1" || err == nil || strings.Contains(err.Error(), "secret-pw") {
 		t.Errorf("shown %q, error %v: want neither to hold the password", c.shown, err)
 	}
+	// It says how to name another API: before, only that this one was down.
+	if err == nil || !strings.Contains(err.Error(), "--url or DISPATCHER_URL") {
+		t.Errorf("error %v: want it to say how to name another API", err)
+	}
 }
 
 // Flags the chosen form of replay does not read are refused before any
