@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -532,11 +534,19 @@ func (b *bulkReplay) countReplays(ctx, lctx workflow.Context) error {
 		return err
 	}
 	if bad := c.Failed + c.Canceled; bad > b.st.Closed.Failed+b.st.Closed.Canceled {
-		b.note(fmt.Sprintf("%d replays failed or were canceled so far: GET /executions/v1?bulkReplayId=%s&status=failed lists them", bad, b.id))
+		// One note, kept up to date: before, one more each time, each
+		// "so far" still after the end.
+		p := &b.st.Progress
+		p.Errors = slices.DeleteFunc(p.Errors, func(e string) bool { return strings.HasPrefix(e, failedNote) })
+		b.note(fmt.Sprintf("%s %d: dispatcher executions list --bulk-replay-id %s --status failed (GET /executions/v1?bulkReplayId=%s&status=failed) lists them",
+			failedNote, bad, b.id, b.id))
 	}
 	b.st.Closed = c
 	return nil
 }
+
+// failedNote begins the note that counts the replays that failed.
+const failedNote = "replays failed or canceled:"
 
 // waitForReplays waits until every replay started has closed, counting
 // them with backoff from 1 s to a minute.

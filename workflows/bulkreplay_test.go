@@ -233,7 +233,7 @@ func TestBulkReplayThrottlesAndCountsOutcomes(t *testing.T) {
 		got.Succeeded != want.Succeeded || got.Failed != want.Failed || got.Pending != 0 || got.Remaining != 0 {
 		t.Errorf("progress = %+v, want %+v", got, want)
 	}
-	if len(got.Errors) != 2 || !strings.Contains(got.Errors[0], "skipped: nothing failed") || !strings.Contains(got.Errors[1], "1 replays failed") || !strings.Contains(got.Errors[1], "bulkReplayId="+bulkID) {
+	if len(got.Errors) != 2 || !strings.Contains(got.Errors[0], "skipped: nothing failed") || !strings.Contains(got.Errors[1], "replays failed or canceled: 1:") || !strings.Contains(got.Errors[1], "--bulk-replay-id "+bulkID) {
 		t.Errorf("errors = %q", got.Errors)
 	}
 
