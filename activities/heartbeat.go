@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -122,8 +123,11 @@ func staleTask(ctx context.Context, taskStarted time.Time) error {
 	if !info.IsLocalActivity || taskStarted.IsZero() || late <= staleTaskAfter {
 		return nil
 	}
-	return temporary(ctx, dispatcher.FailureSlotMissed, fmt.Sprintf(
-		"the workflow task of this first attempt started %s before its worker scheduled it, and has timed out: not made here", late.Round(time.Second)))
+	// Unanswered: the lost task may have made it (its worker paused
+	// mid-call); a cancel now reports the action as perhaps made.
+	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(
+		"the workflow task of this first attempt started %s before its worker scheduled it, and has timed out: not made here", late.Round(time.Second)),
+		dispatcher.FailureSlotMissed, temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Attempt: attempt(ctx), Unanswered: true}}})
 }
 
 // staleTaskAfter is how long after its workflow task started a first

@@ -48,6 +48,9 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 	}
 	if err != nil {
 		d.fail(ctx, o, err)
+		if o.Status == dispatcher.OutcomeCanceled && o.Unanswered {
+			o.Error = "canceled after an attempt that may have been made: a mail handed over without an answer, or a call made in a workflow task whose results Temporal did not keep"
+		}
 		d.showFailures(ctx)
 		d.emitTaskFailed(ctx, i)
 		return
@@ -71,7 +74,8 @@ const firstTaskStarted = 4
 // a gated call asks for a permit first, a longer call is a regular
 // activity and a temporal function a child workflow: commands that task
 // would have had to complete. (A lost task that failed before making
-// anything, a panic, reads the same.)
+// anything, a panic, reads the same.) In a later task, the run keeps the
+// attempt's result (keepLocalResults, dispatchV18).
 func (d *dispatch) madeInLostTask(ctx workflow.Context, j job) bool {
 	if d.firstTask <= firstTaskStarted || workflow.GetInfo(ctx).GetCurrentHistoryLength() != d.firstTask {
 		return false
@@ -555,6 +559,7 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		lctx := workflow.WithLocalActivityOptions(dctx, localOptions(timeout))
 		err := workflow.ExecuteLocalActivity(lctx, local, input(0)).Get(dctx, result)
+		d.localAt = workflow.GetInfo(ctx).GetCurrentHistoryLength()
 		// Not made: it waited too long for a slot of its worker
 		// (activities.queuedTooLong). The regular activity makes it, at
 		// once and with the whole policy.
@@ -564,7 +569,13 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 			return err
 		}
 		if ctx.Err() != nil {
-			return temporal.NewCanceledError() // canceled after an attempt that did not succeed
+			// Canceled after an attempt that did not succeed; one whose
+			// receiver may have it all the same (a mail handed over
+			// unanswered, a call its lost task may have made) says so.
+			if det, _ := failureDetails(err); det.Unanswered {
+				o.Unanswered = true
+			}
+			return temporal.NewCanceledError()
 		}
 		defer d.slowly(ctx)()
 		if notMade {

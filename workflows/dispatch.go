@@ -139,6 +139,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	}
 	wg.Wait(ctx)
 
+	d.keepLocalResults(ctx)
 	res, err := d.finish(ctx)
 	recordEnd(ctx, err)
 	return res, err
@@ -156,8 +157,11 @@ type dispatch struct {
 	// firstTask is the history's length when the run's code first ran:
 	// past firstTaskStarted, a task before it did not complete.
 	firstTask int
-	waiting   int // actions waiting for their startTimestamp
-	slow      int // actions that go on past their first workflow task (slowly, dispatchV17)
+	// localAt is the history's length when a call's local first attempt
+	// last returned (keepLocalResults); 0 before any did.
+	localAt int
+	waiting int // actions waiting for their startTimestamp
+	slow    int // actions that go on past their first workflow task (slowly, dispatchV17)
 	// permits holds the permits received from gates, by request ID,
 	// until the action that asked takes its own (dispatchV4).
 	permits map[string]PermitGrant
@@ -341,6 +345,25 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	}
 	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), len(d.jobs), strings.Join(summary, "; "))
 	return res, temporal.NewApplicationError(truncate(msg, 2000), dispatcher.FailureDispatch, res)
+}
+
+// keepLocalResults lets the workflow task in which a call's local first
+// attempt returned complete before the run closes (dispatchV18): Temporal
+// refuses the completion of a task that would close the run when an
+// event came while it ran, a cancel, and drops the attempt's result with
+// it; the run went on from the task before and reported the action
+// canceled though its call was made. Only where that task is not the
+// run's first: the happy path closes in it, and a cancel during it says
+// "may have been made" (madeInLostTask). A 1 ms timer, on a context no
+// cancel reaches, ends the task; the run closes in the next.
+func (d *dispatch) keepLocalResults(ctx workflow.Context) {
+	if d.version < dispatchV18 || d.localAt == 0 || d.localAt == d.firstTask || d.localAt != workflow.GetInfo(ctx).GetCurrentHistoryLength() {
+		return
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	_ = workflow.NewTimerWithOptions(dctx, time.Millisecond, workflow.TimerOptions{
+		Summary: "keeps the first attempts' results before the run closes",
+	}).Get(dctx, nil)
 }
 
 // outcomeLabel names an outcome's dispatcher and action in a failure

@@ -292,6 +292,90 @@ func TestDispatchCanceledDuringItsFirstTask(t *testing.T) {
 	replays(t, c, run)
 }
 
+// A cancel that comes while a later workflow task makes a call's local
+// first attempt: as the action's startTimestamp came, or so long into the
+// first task's call that the SDK heartbeated the task. Temporal refuses
+// the completion of a task that would close the run past the cancel, and
+// the attempt's result with it; from dispatchV18 the run lets that task
+// complete first (keepLocalResults), and the call that was made counts:
+// the dispatch, its one action done, completes. Before, the action ended
+// canceled, "0 attempts" or "canceled before it
+// finished", and a replay called it again as never made.
+func TestDispatchCanceledDuringALaterTask(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "dispatch-canceled-later-task"
+	started, release := make(chan struct{}, 1), make(chan struct{}, 1)
+	var calls atomic.Int32
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			calls.Add(1)
+			started <- struct{}{}
+			<-release
+			return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
+		}, activity.RegisterOptions{Name: name})
+	}
+	w.RegisterActivityWithOptions(func(context.Context, dispatcher.ResolveFunctionInput) (dispatcher.FunctionRef, error) {
+		return dispatcher.FunctionRef{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: 20 * time.Second}, nil
+	}, activity.RegisterOptions{Name: workflows.ActivityResolveFunction})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	for _, tt := range []struct {
+		name      string
+		scheduled bool
+	}{
+		{"as its startTimestamp came", true},
+		{"late in a heartbeated first task", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			calls.Store(0)
+			id := "dispatch-canceled-later-" + strings.ReplaceAll(tt.name, " ", "-")
+			in := gatedInput(id)
+			in.Config.Functions[0].Gated, in.Config.Functions[0].Timeout = false, 20*time.Second
+			if tt.scheduled {
+				due := time.Now().Add(time.Second)
+				in.Config.Dispatchers[0].Actions[0].StartTimestamp = &due
+			}
+			run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-started:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the first attempt did not begin")
+			}
+			if !tt.scheduled {
+				// The SDK heartbeats a task whose local activity runs past
+				// 80 % of its 10 s timeout: a completed task while the
+				// call goes on.
+				waitForEvent(t, c, run.GetID(), run.GetRunID(), enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, "the first task was not heartbeated")
+			}
+			if err := c.CancelWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
+				t.Fatal(err)
+			}
+			release <- struct{}{} // the call answers 200 after the cancel came
+
+			// Its one action done, the dispatch completes (finish).
+			var res workflows.DispatchResult
+			if err := run.Get(t.Context(), &res); err != nil {
+				t.Fatalf("the dispatch ended with %v, want completed", err)
+			}
+			if n := calls.Load(); n != 1 {
+				t.Errorf("%d calls, want 1", n)
+			}
+			if o := res.Outcomes[0]; o.Status != dispatcher.OutcomeSucceeded || o.Attempts != 1 {
+				t.Errorf("the action whose call was made ended %s after %d attempts: %q; want succeeded", o.Status, o.Attempts, o.Error)
+			}
+			replays(t, c, run)
+		})
+	}
+}
+
 // An action whose time came while no worker ran, in the task that also
 // brings the cancel, was not made: it says so. Before, a history longer
 // than a first task's had it say "may have been made".

@@ -236,7 +236,9 @@ func (d *dispatch) callOnce(ctx workflow.Context, local bool, timeout time.Durat
 		// Disconnected, as the fast path's: a cancel waits for the call.
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		lctx := workflow.WithLocalActivityOptions(dctx, localOptions(timeout))
-		return workflow.ExecuteLocalActivity(lctx, LocalCallFunction, in).Get(dctx, result)
+		err := workflow.ExecuteLocalActivity(lctx, LocalCallFunction, in).Get(dctx, result)
+		d.localAt = workflow.GetInfo(ctx).GetCurrentHistoryLength()
+		return err
 	}
 	opts := workflow.ActivityOptions{
 		StartToCloseTimeout:    timeout,

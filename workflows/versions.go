@@ -230,8 +230,18 @@ const (
 	// its actions not made yet never made. Every other run runs as in
 	// dispatchV16.
 	dispatchV17 workflow.Version = 17
+	// dispatchV18: a run does not close in the workflow task in which a
+	// call's local first attempt returned, unless that is its first task
+	// (keepLocalResults): a 1 ms timer lets that task complete with the
+	// attempt's result first. A task that would close the run is refused
+	// when a cancel came while it ran, and the result with it: an action
+	// whose time came (startTimestamp), or whose first attempt was long
+	// enough that its task was heartbeated, was reported canceled before
+	// it began, or after an attempt not made, though its call had been
+	// made. Every other run runs as in dispatchV17.
+	dispatchV18 workflow.Version = 18
 
-	dispatchLatest = dispatchV17
+	dispatchLatest = dispatchV18
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
