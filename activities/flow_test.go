@@ -1,9 +1,11 @@
 package activities_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -173,6 +175,13 @@ func TestCallFunctionLocalOfATimedOutTask(t *testing.T) {
 			_, err := env.ExecuteLocalActivity(a.CallFunctionLocal, dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1",
 				ActionID: "a1", FunctionName: "f", IdempotencyKey: "k", TaskStarted: tt.started})
 			wantMade(t, sink, before, err, tt.made)
+			// Not made here, but maybe by the worker that had the task:
+			// a cancel then says the action may have been made.
+			var appErr *temporal.ApplicationError
+			var det dispatcher.FailureDetails
+			if !tt.made && (!errors.As(err, &appErr) || appErr.Details(&det) != nil || !det.Unanswered) {
+				t.Errorf("the refusal %v does not say the call may have been made (Unanswered)", err)
+			}
 		})
 	}
 }

@@ -814,3 +814,27 @@ func TestDispatchHistoryBudget(t *testing.T) {
 		})
 	}
 }
+
+// A first attempt refused as stale (its workflow task timed out; the
+// worker that had it may have made the call, activities.staleTask) then
+// canceled says the action may have been made, so that its replay keeps
+// its key. Before, "canceled before it finished", as if never made.
+func TestDispatchCanceledAfterAStaleFirstAttempt(t *testing.T) {
+	env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase")}}))
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			env.CancelWorkflow()
+			return dispatcher.TaskResult{}, temporal.NewApplicationErrorWithOptions("the workflow task of this first attempt started 20s before its worker scheduled it, and has timed out: not made here",
+				dispatcher.FailureSlotMissed, temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Attempt: 1, Unanswered: true}}})
+		})
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	_ = canceled.Details(&res)
+	if o := res.Outcomes[0]; o.Status != dispatcher.OutcomeCanceled || !o.Unanswered || !strings.Contains(o.Error, "may have been made") {
+		t.Errorf("outcome %s, unanswered %v: %q; want canceled, may have been made", o.Status, o.Unanswered, o.Error)
+	}
+	env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, 0)
+}
