@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -375,7 +374,13 @@ func outcomeLabel(o dispatcher.ActionOutcome) string {
 	if o.DispatcherName == "" && o.ActionName == "" {
 		return ids
 	}
-	return fmt.Sprintf("%s/%s [%s]", cmp.Or(o.DispatcherName, o.DispatcherID), cmp.Or(o.ActionName, o.ActionID), ids)
+	name := func(name, id string) string {
+		if name == "" {
+			return id
+		}
+		return name
+	}
+	return fmt.Sprintf("%s/%s [%s]", name(o.DispatcherName, o.DispatcherID), name(o.ActionName, o.ActionID), ids)
 }
 
 // releaseAfterReset lets the ordering key go on that the run this one was
