@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/mtibben/confusables"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -86,41 +87,73 @@ func untenanted(workflowID string) string {
 
 // PosesAsReserved reports whether a token's subject reads as the
 // subject of an API key ("apikey:<id>") or as CallerService, in any
-// case, with spaces or invisible characters put in, or with letters of
-// other scripts that look like theirs (Cyrillic "а" for "a", fullwidth
-// forms): the audit trail would show a person's changes as a key's or
-// the dispatcher's own.
+// case, with spaces or invisible characters put in, or with characters
+// that look like theirs (Unicode's confusables, UTS #39: Cyrillic "а"
+// for "a", Lisu "ꓲ" or "l" for "I", fullwidth forms): the audit trail
+// would show a person's changes as a key's or the dispatcher's own.
 func PosesAsReserved(sub string) bool {
 	var b strings.Builder
 	for _, r := range norm.NFKC.String(sub) {
-		r = unicode.ToLower(r)
-		switch {
-		case unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Mn, r):
-			continue
-		case lookalikes[r] != 0:
-			r = lookalikes[r]
+		if !invisible(r) {
+			b.WriteRune(r)
 		}
-		b.WriteRune(r)
 	}
-	s := b.String()
-	return strings.HasPrefix(s, APIKeySubject("")) || s == CallerService
+	s := confusables.Skeleton(b.String())
+	for _, k := range reservedSubjects.keys {
+		if strings.HasPrefix(s, k) {
+			return true
+		}
+	}
+	return reservedSubjects.names[s]
 }
 
-// lookalikes maps letters and signs of other scripts to the ASCII ones
-// of "apikey:" and "dispatcher" they pass for (Unicode's confusables,
-// those lowercase; NFKC has folded fullwidth and mathematical forms).
-var lookalikes = map[rune]rune{
-	'а': 'a', 'α': 'a', 'ɑ': 'a',
-	'р': 'p', 'ρ': 'p',
-	'і': 'i', 'ι': 'i', 'ı': 'i', 'ӏ': 'i', 'ǀ': 'i',
-	'к': 'k', 'κ': 'k', 'ĸ': 'k',
-	'е': 'e', 'ҽ': 'e', 'ε': 'e',
-	'у': 'y', 'ү': 'y', 'γ': 'y',
-	'ԁ': 'd',
-	'ѕ': 's',
-	'т': 't', 'τ': 't',
-	'с': 'c', 'ϲ': 'c',
-	'һ': 'h', 'η': 'h',
-	'г': 'r',
-	'∶': ':', 'ː': ':', '꞉': ':', '׃': ':', '᛬': ':', '︓': ':',
+// HasBidiControls reports whether s holds characters that reorder the
+// text around them (U+202E): "\u202Erehctapsid" shows as "dispatcher".
+func HasBidiControls(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) })
+}
+
+// invisible reports whether r shows as nothing, or as a space: spaces,
+// format and unassigned characters, combining marks, the characters
+// Unicode says to ignore (Hangul fillers, variation selectors), the
+// blank Braille pattern.
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || !unicode.IsGraphic(r) || unicode.Is(unicode.Mn, r) ||
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r) || r == '\u2800'
+}
+
+// reservedSubjects holds the skeletons of the reserved subjects in every case:
+// those of "apikey:" (a prefix) and of CallerService. Confusables are
+// case-sensitive ("I" reads as "l", "i" does not), so each spelling of
+// each letter's case is one.
+var reservedSubjects = struct {
+	keys  []string
+	names map[string]bool
+}{keys: skeletons(APIKeySubject("")), names: map[string]bool{}}
+
+func init() {
+	for _, s := range skeletons(CallerService) {
+		reservedSubjects.names[s] = true
+	}
+}
+
+// skeletons returns the confusable skeletons of every spelling of the
+// ASCII word w in upper and lower case.
+func skeletons(w string) []string {
+	spellings := []string{""}
+	for _, c := range w {
+		var next []string
+		for _, p := range spellings {
+			next = append(next, p+string(unicode.ToLower(c)))
+			if unicode.ToUpper(c) != unicode.ToLower(c) {
+				next = append(next, p+string(unicode.ToUpper(c)))
+			}
+		}
+		spellings = next
+	}
+	out := make([]string, len(spellings))
+	for i, p := range spellings {
+		out[i] = confusables.Skeleton(p)
+	}
+	return out
 }

@@ -362,11 +362,11 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			abort(c, errTokenUnknown, "access token must carry a subject (the sub claim)")
 			return
 		}
-		if dispatcher.PosesAsReserved(claims.Subject) {
+		if dispatcher.HasBidiControls(claims.Subject) || dispatcher.PosesAsReserved(claims.Subject) {
 			// An API key's subject, or the dispatcher's own, however
 			// spelt: the audit trail would record a person's changes as
 			// the key's or as the dispatcher's own work.
-			abort(c, errTokenUnknown, "access token's subject must not read as "+dispatcher.APIKeySubject("")+"…, which names API keys, nor as "+dispatcher.CallerService+", which names the dispatcher itself")
+			abort(c, errTokenUnknown, "access token's subject "+reservedSubject)
 			return
 		}
 		if !dispatcher.ValidTenant(claims.Tenant) {
@@ -528,6 +528,11 @@ type TokenClaims struct {
 	Tenant      string        // tenant; empty for the implicit tenant
 }
 
+// reservedSubject says why a subject is refused (PosesAsReserved,
+// HasBidiControls).
+const reservedSubject = "must not read as apikey:…, which names API keys, nor as " + dispatcher.CallerService +
+	", which names the dispatcher itself, nor hold bidirectional controls (U+202E), which show it other than it is"
+
 // SignToken mints an HS256 access token with sub, iat, exp (now+TTL),
 // permissions and, when set, iss, aud and tenant. It is what `dispatcher token` prints.
 // It refuses short secrets, an empty subject, a non-positive TTL and unknown
@@ -536,8 +541,12 @@ func SignToken(secret []byte, tc TokenClaims, now time.Time) (string, error) {
 	if err := CheckSecret(secret); err != nil {
 		return "", err
 	}
-	if tc.Subject == "" {
+	switch {
+	case strings.TrimSpace(tc.Subject) == "":
 		return "", errors.New("a token needs a subject")
+	case dispatcher.HasBidiControls(tc.Subject) || dispatcher.PosesAsReserved(tc.Subject):
+		// Refused when used: a typo fails here.
+		return "", fmt.Errorf("subject %q: %s", tc.Subject, reservedSubject)
 	}
 	if tc.TTL <= 0 {
 		return "", fmt.Errorf("a token's lifetime must be positive, not %s", tc.TTL)

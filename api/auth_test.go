@@ -250,6 +250,7 @@ func TestAuthHS256(t *testing.T) {
 		{name: "an API key's subject with a Cyrillic a", header: withSubject("\u0430pikey:6b11668218a8f2bde2075b31"), want: errTokenUnknown, reason: "which names API keys"},
 		{name: "an API key's subject with a zero-width space", header: withSubject("apikey\u200b:6b11668218a8f2bde2075b31"), want: errTokenUnknown, reason: "which names API keys"},
 		{name: "an API key's subject in fullwidth letters", header: withSubject("ＡＰＩＫＥＹ：6b11668218a8f2bde2075b31"), want: errTokenUnknown, reason: "which names API keys"},
+		{name: "the dispatcher's own subject reversed by a bidirectional control", header: withSubject("\u202erehctapsid"), want: errTokenUnknown, reason: "nor hold bidirectional controls"},
 		{name: "a subject in another script", header: withSubject("ユーザー:7"), subject: "ユーザー:7"},
 		{name: "a subject that only holds apikey:", header: withSubject("user-apikey:1"), subject: "user-apikey:1"},
 		{name: "the dispatcher's own subject in Greek and Cyrillic", header: withSubject("di\u0455\u0440at\u0441her"), want: errTokenUnknown, reason: "which names the dispatcher itself"},
@@ -557,6 +558,9 @@ func TestAuthSignTokenErrors(t *testing.T) {
 	}{
 		{"short secret", testSecret[:16], func(*TokenClaims) {}, "at least 32"},
 		{"no subject", testSecret, func(c *TokenClaims) { c.Subject = "" }, "subject"},
+		// Refused when used: before, minted all the same.
+		{"the dispatcher's own subject", testSecret, func(c *TokenClaims) { c.Subject = "Dispatcher" }, "which names the dispatcher itself"},
+		{"an API key's subject", testSecret, func(c *TokenClaims) { c.Subject = "apikey:6b11668218a8f2bde2075b31" }, "which names API keys"},
 		{"zero TTL", testSecret, func(c *TokenClaims) { c.TTL = 0 }, "lifetime"},
 		{"unknown permission", testSecret, func(c *TokenClaims) { c.Permissions = []string{"CREATE_DISPATCHER"} }, `"CREATE_DISPATCHER"`},
 	} {
