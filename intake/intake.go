@@ -241,11 +241,11 @@ func parseJSON(msg Message, now time.Time) (dispatcher.Event, string, error) {
 	case body[0] != '{':
 		return dispatcher.Event{}, "", &Error{BodyFormat, "the " + msg.BodyName + " must be a JSON object"}
 	}
-	if err := stringSource(body); err != nil {
-		return dispatcher.Event{}, "", err
-	}
 	var e wire.Event
 	if err := decodeObject(body, &e, msg.BodyName); err != nil {
+		if err := stringSource(body); err != nil {
+			return dispatcher.Event{}, "", err
+		}
 		return dispatcher.Event{}, "", err
 	}
 	if err := misspelt(body, e); err != nil {
@@ -265,24 +265,27 @@ func parseJSON(msg Message, now time.Time) (dispatcher.Event, string, error) {
 	return ev, envelope, nil
 }
 
-// stringSource refuses an Extra Horizon event with a string source, said
-// as what it is: a CloudEvent's field, which needs specversion. Before,
-// "source: must be an object", lk's, steered the sender to a third
-// envelope.
+// stringSource explains an event refused for its string source (a body
+// that decodeObject refused): with Extra Horizon's content or
+// creationTimestamp, that the source is a CloudEvent's field, which needs
+// specversion; without, that lk's source is an object and a CloudEvent
+// needs specversion. Before, "source: must be an object", lk's, steered
+// the sender to a third envelope.
 func stringSource(body []byte) error {
-	if !bytes.Contains(body, []byte(`"source"`)) {
-		return nil
-	}
 	var keys struct{ Source, Content, CreationTimestamp json.RawMessage }
-	if json.Unmarshal(body, &keys) != nil || !bytes.HasPrefix(keys.Source, []byte(`"`)) || keys.Content == nil && keys.CreationTimestamp == nil {
+	if json.Unmarshal(body, &keys) != nil || !bytes.HasPrefix(keys.Source, []byte(`"`)) {
 		return nil
 	}
-	field := "content"
-	if keys.Content == nil {
-		field = "creationTimestamp"
+	switch {
+	case keys.Content != nil:
+		return dispatcher.Errorf(dispatcher.EINVALID, "content: %s", eventWithStringSource)
+	case keys.CreationTimestamp != nil:
+		return dispatcher.Errorf(dispatcher.EINVALID, "creationTimestamp: %s", eventWithStringSource)
 	}
-	return dispatcher.Errorf(dispatcher.EINVALID, "%s: cannot be sent with a string source, a CloudEvent's (which also needs specversion): an Extra Horizon event {content, creationTimestamp} has no source", field)
+	return dispatcher.Errorf(dispatcher.EINVALID, "source: must be an object, lk's {userId, producerId, kinesisPartitionKey}, not a string: a CloudEvent's source is a string, and it needs specversion")
 }
+
+const eventWithStringSource = "cannot be sent with a string source, a CloudEvent's (which also needs specversion): an Extra Horizon event {content, creationTimestamp} has no source"
 
 // misspelt refuses an event without a type, or without content and
 // data, that has a key nearly spelling the one it lacks ("contnet",

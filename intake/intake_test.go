@@ -135,6 +135,8 @@ func TestParseErrors(t *testing.T) {
 		{"content with an lk source", "application/json", `{"type":"t","content":{"a":1},"source":{"userId":"u"}}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with source"},
 		// Before: "source: must be an object, not string", lk's.
 		{"content with a string source", "application/json", `{"type":"t","content":{"a":1},"source":"shop"}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with a string source, a CloudEvent's (which also needs specversion)"},
+		{"a CloudEvent without specversion", "application/json", `{"type":"t","source":"shop","id":"1","data":{}}`, nil, 0, dispatcher.EINVALID, "source: must be an object, lk's {userId, producerId, kinesisPartitionKey}, not a string: a CloudEvent's source is a string, and it needs specversion"},
+		{"a string Source", "application/json", `{"type":"t","content":{},"Source":"shop"}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with a string source"},
 		{"a time with a string source", "application/json", `{"type":"t","creationTimestamp":1,"source":"shop"}`, nil, 0, dispatcher.EINVALID, "creationTimestamp: cannot be sent with a string source"},
 		{"content with an lk timestamp", "application/json", `{"type":"t","content":{"a":1},"timestamp":"2024-05-01T10:00:00Z"}`, nil, 0, dispatcher.EINVALID, "content: cannot be sent with timestamp"},
 		{"creationTimestamp with data", "application/json", `{"type":"t","creationTimestamp":1,"data":{}}`, nil, 0, dispatcher.EINVALID, "creationTimestamp: cannot be sent with data"},

@@ -538,7 +538,7 @@ func (b *bulkReplay) countReplays(ctx, lctx workflow.Context) error {
 		// "so far" still after the end.
 		p := &b.st.Progress
 		p.Errors = slices.DeleteFunc(p.Errors, func(e string) bool { return strings.HasPrefix(e, failedNote) })
-		b.note(fmt.Sprintf("%s %d: dispatcher executions list --bulk-replay-id %s --status failed (GET /executions/v1?bulkReplayId=%s&status=failed) lists them",
+		b.note(fmt.Sprintf("%s %d: dispatcher executions list --bulk-replay-id %s --status failed (or canceled; GET /executions/v1?bulkReplayId=%s&status=failed) lists them",
 			failedNote, bad, b.id, b.id))
 	}
 	b.st.Closed = c

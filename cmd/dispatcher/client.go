@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -162,7 +163,13 @@ func (c *apiClient) send(ctx context.Context, method, u string, header http.Head
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("is the dispatcher API at %s up (another: --url or DISPATCHER_URL)? %w", c.shown, err)
+		// Where no API answered, how to name another; not for a TLS
+		// error, a timeout or a Ctrl-C.
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, nil, fmt.Errorf("is the dispatcher API at %s up? (--url or DISPATCHER_URL names another) %w", c.shown, err)
+		}
+		return nil, nil, fmt.Errorf("calling the dispatcher API at %s: %w", c.shown, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)

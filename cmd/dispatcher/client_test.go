@@ -363,7 +363,7 @@ func TestClientURLShownWithoutPassword(t *testing.T) {
 		t.Errorf("shown %q, error %v: want neither to hold the password", c.shown, err)
 	}
 	// It says how to name another API: before, only that this one was down.
-	if err == nil || !strings.Contains(err.Error(), "--url or DISPATCHER_URL") {
+	if err == nil || !strings.Contains(err.Error(), "(--url or DISPATCHER_URL names another)") {
 		t.Errorf("error %v: want it to say how to name another API", err)
 	}
 }
