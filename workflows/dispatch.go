@@ -354,12 +354,19 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 // canceled though its call was made. Only where that task is not the
 // run's first: the happy path closes in it, and a cancel during it says
 // "may have been made" (madeInLostTask). A 1 ms timer, on a context no
-// cancel reaches, ends the task; the run closes in the next.
+// cancel reaches, ends the task; the run closes in the next. Older runs
+// do so from the marker changeKeepLocalResults.
 func (d *dispatch) keepLocalResults(ctx workflow.Context) {
-	if d.version < dispatchV18 || d.localAt == 0 || d.localAt == d.firstTask || d.localAt != workflow.GetInfo(ctx).GetCurrentHistoryLength() {
+	if d.localAt == 0 || d.localAt == d.firstTask || d.localAt != workflow.GetInfo(ctx).GetCurrentHistoryLength() {
 		return
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	// An older run, started before the upgrade (an action scheduled
+	// months ahead), too, from its marker: one that closed without has
+	// none, and replays as it ran.
+	if d.version < dispatchV18 && workflow.GetVersion(dctx, changeKeepLocalResults, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
 	_ = workflow.NewTimerWithOptions(dctx, time.Millisecond, workflow.TimerOptions{
 		Summary: "keeps the first attempts' results before the run closes",
 	}).Get(dctx, nil)

@@ -248,14 +248,7 @@ func TestDispatchCanceledDuringItsFirstTask(t *testing.T) {
 	var calls atomic.Int32
 	w := worker.New(c, queue, worker.Options{})
 	workflows.Register(w)
-	for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
-		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-			calls.Add(1)
-			started <- struct{}{}
-			<-release
-			return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
-		}, activity.RegisterOptions{Name: name})
-	}
+	registerHeld(w, &calls, started, release)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -299,8 +292,8 @@ func TestDispatchCanceledDuringItsFirstTask(t *testing.T) {
 // the attempt's result with it; from dispatchV18 the run lets that task
 // complete first (keepLocalResults), and the call that was made counts:
 // the dispatch, its one action done, completes. Before, the action ended
-// canceled, "0 attempts" or "canceled before it
-// finished", and a replay called it again as never made.
+// canceled, "0 attempts" or "canceled before it finished", and a replay
+// called it again as never made.
 func TestDispatchCanceledDuringALaterTask(t *testing.T) {
 	c := testenv.TemporalClient(t)
 	const queue = "dispatch-canceled-later-task"
@@ -308,14 +301,7 @@ func TestDispatchCanceledDuringALaterTask(t *testing.T) {
 	var calls atomic.Int32
 	w := worker.New(c, queue, worker.Options{})
 	workflows.Register(w)
-	for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
-		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-			calls.Add(1)
-			started <- struct{}{}
-			<-release
-			return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
-		}, activity.RegisterOptions{Name: name})
-	}
+	registerHeld(w, &calls, started, release)
 	w.RegisterActivityWithOptions(func(context.Context, dispatcher.ResolveFunctionInput) (dispatcher.FunctionRef, error) {
 		return dispatcher.FunctionRef{Name: "f", Kind: dispatcher.FunctionHTTP, Timeout: 20 * time.Second}, nil
 	}, activity.RegisterOptions{Name: workflows.ActivityResolveFunction})
@@ -327,14 +313,18 @@ func TestDispatchCanceledDuringALaterTask(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
 		scheduled bool
+		version   int
 	}{
-		{"as its startTimestamp came", true},
-		{"late in a heartbeated first task", false},
+		{"as its startTimestamp came", true, workflows.DispatchVersion},
+		{"late in a heartbeated first task", false, workflows.DispatchVersion},
+		// Started by an older intake: from the marker keep-local-results.
+		{"as its startTimestamp came, of version 17", true, 17},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			calls.Store(0)
-			id := "dispatch-canceled-later-" + strings.ReplaceAll(tt.name, " ", "-")
+			id := "dispatch-canceled-later-" + strings.NewReplacer(" ", "-", ",", "").Replace(tt.name)
 			in := gatedInput(id)
+			in.Version = tt.version
 			in.Config.Functions[0].Gated, in.Config.Functions[0].Timeout = false, 20*time.Second
 			if tt.scheduled {
 				due := time.Now().Add(time.Second)
@@ -856,6 +846,20 @@ func waitForEvent(t *testing.T, c client.Client, id, runID string, typ enums.Eve
 		}
 		return what
 	})
+}
+
+// registerHeld registers the call activities, local and regular: each
+// call is counted, says on started that it began, and answers 200 once
+// release lets it.
+func registerHeld(w worker.Worker, calls *atomic.Int32, started chan<- struct{}, release <-chan struct{}) {
+	for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			calls.Add(1)
+			started <- struct{}{}
+			<-release
+			return dispatcher.TaskResult{StatusCode: 200, Attempt: 1}, nil
+		}, activity.RegisterOptions{Name: name})
+	}
 }
 
 // registerCounted registers mail and call activities, local and regular,

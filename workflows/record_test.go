@@ -58,6 +58,22 @@ func TestRecordHistories(t *testing.T) {
 	// First, so that its startTimestamp is still ahead: an action waiting
 	// on a timer.
 	scheduled := r.dispatch("scheduled", false)
+	// The same run by an intake of version 17, which a worker of version
+	// 18 lets complete the task that made the call before it closes, from
+	// the marker keep-local-results.
+	if err := workflows.PinDispatchVersion(17); err != nil {
+		t.Fatal(err)
+	}
+	scheduled17 := r.dispatchID("scheduled", "record-scheduled-v17", false)
+	if err := workflows.PinDispatchVersion(workflows.NewestDispatchVersion); err != nil {
+		t.Fatal(err)
+	}
+	// A cancel while a scheduled action's call is made (dispatchV18): the
+	// task that made it completes with a 1 ms timer, and the run closes
+	// in the next, the action succeeded.
+	canceledLater := r.dispatch("canceled-later", false)
+	r.cancelWhen(canceledLater, func() bool { return r.calls("/hold-local") > 0 })
+	r.save(canceledLater.WorkflowID, canceledLater.RunID, filepath.Join(dir, "canceled-later-task.json"))
 
 	// The happy path: a mail, an HTTP task and a child workflow, each
 	// first attempt local, the child's payload rendered by a local activity.
@@ -99,6 +115,9 @@ func TestRecordHistories(t *testing.T) {
 	r.save(regular.WorkflowID, regular.RunID, filepath.Join(dir, "regular.json"))
 	r.wait(scheduled.WorkflowID, scheduled.RunID)
 	r.save(scheduled.WorkflowID, scheduled.RunID, filepath.Join(dir, "scheduled.json"))
+	r.wait(scheduled17.WorkflowID, scheduled17.RunID)
+	r.requireMarker(scheduled17.WorkflowID, scheduled17.RunID, "keep-local-results")
+	r.save(scheduled17.WorkflowID, scheduled17.RunID, filepath.Join("testdata", "histories", "dispatch", "v17", "keep-local-results.json"))
 	// A cancel while an action waits, and one while a call is in flight.
 	canceled := r.dispatch("canceled", false)
 	r.cancelWhen(canceled, func() bool { return r.status(canceled) == dispatcher.ExecutionScheduled })
@@ -394,7 +413,7 @@ func newRecorder(t *testing.T) *recorder {
 			if n <= 2 {
 				http.Error(w, "down", http.StatusServiceUnavailable)
 			}
-		case "/hold": // long enough to be canceled while in flight
+		case "/hold", "/hold-local": // long enough to be canceled while in flight
 			time.Sleep(2 * time.Second)
 		case "/linger": // goes on after its caller gives up, as a slow server does
 			time.Sleep(5 * time.Second)
@@ -435,6 +454,9 @@ func newRecorder(t *testing.T) *recorder {
 			{ID: "d-regular", EventType: "regular", Actions: []dispatcher.Action{task("t1", "patient")}},
 			{ID: "d-scheduled", EventType: "scheduled", Actions: []dispatcher.Action{
 				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &soon},
+			}},
+			{ID: "d-canceled-later", EventType: "canceled-later", Actions: []dispatcher.Action{
+				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "hold-local", StartTimestamp: &soon},
 			}},
 			{ID: "d-canceled", EventType: "canceled", Actions: []dispatcher.Action{
 				{ID: "t1", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
@@ -481,6 +503,7 @@ func newRecorder(t *testing.T) *recorder {
 			"patient":     {Name: "patient", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Minute},
 			"hold":        {Name: "hold", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: 2 * time.Minute},
 			"hold-1s":     {Name: "hold-1s", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold", Timeout: time.Second},
+			"hold-local":  {Name: "hold-local", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/hold-local", Timeout: 30 * time.Second},
 			"linger":      {Name: "linger", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/linger", Timeout: time.Minute},
 			"child":       {Name: "child", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
 			"stubborn":    {Name: "stubborn", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},

@@ -69,6 +69,12 @@ const (
 	// every action releases the key the run it reset blocked
 	// (releaseAfterReset); recorded only then.
 	changeResetRelease = "reset-release"
+	// changeKeepLocalResults: a run of a version before dispatchV18 that
+	// closes in a later workflow task that made a first attempt lets that
+	// task complete first, as dispatchV18 does (keepLocalResults): an
+	// action scheduled months ahead by an older intake gets it too;
+	// recorded only then.
+	changeKeepLocalResults = "keep-local-results"
 )
 
 // Dispatch versions.
