@@ -21,12 +21,14 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 	defer func() { recordAction(ctx, *o) }()
 	if err := d.wait(ctx, j.action, o); err != nil {
 		d.fail(ctx, o, err)
+		o.Error = notBegun // canceled while it waited
 		return
 	}
 	if d.version >= dispatchV7 && ctx.Err() != nil {
 		// Canceled before it began (the cancel in the run's first
 		// workflow task): no attempt, no permit asked for.
 		d.fail(ctx, o, temporal.NewCanceledError())
+		o.Error = notBegun
 		if d.madeInLostTask(ctx, j) {
 			// Support does not read "0 attempts" as nothing done.
 			o.Unanswered = true
@@ -47,7 +49,11 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 		err = temporal.NewNonRetryableApplicationError("unknown action type "+j.action.Type, dispatcher.FailureNotFound, nil)
 	}
 	if err != nil {
+		last := o.Error // an earlier attempt's, while the action waited or retried
 		d.fail(ctx, o, err)
+		if o.Status == dispatcher.OutcomeCanceled && last != "" {
+			o.Error = truncate(o.Error+"; its last failed attempt: "+last, maxOutcomeError)
+		}
 		if o.Status == dispatcher.OutcomeCanceled && o.Unanswered {
 			o.Error = "canceled after an attempt that may have been made: a mail handed over without an answer, or a call made in a workflow task whose results Temporal did not keep"
 		}
@@ -59,6 +65,11 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 	o.ErrorClass, o.Error = "", "" // an earlier attempt's
 	o.FinishedAt = workflow.Now(ctx)
 }
+
+// notBegun is the error of an action canceled before it began: while it
+// waited for its startTimestamp, or before its first attempt. Before,
+// "canceled before it finished", which support read as a call cut short.
+const notBegun = "canceled before it began"
 
 // firstTaskStarted is the history length at most when a run's first
 // workflow task starts: its WorkflowTaskStarted is event 3, or 4 when a

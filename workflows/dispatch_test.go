@@ -538,7 +538,31 @@ func TestDispatchCanceledWhileWaiting(t *testing.T) {
 	if got, want := summary(res.Outcomes), "t1:canceled:0:Canceled m1:succeeded:1:"; got != want {
 		t.Errorf("outcomes = %q, want %q", got, want)
 	}
+	// Before, "canceled before it finished", read as a call cut short.
+	if e := res.Outcomes[0].Error; e != "canceled before it began" {
+		t.Errorf("the waiting action's error = %q", e)
+	}
 	env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 0)
+}
+
+// An action canceled while it waits to retry keeps its last attempt's
+// error beside the cancel. Before, the function's 500 was gone from the
+// detail: "canceled before it finished", as if nothing had answered.
+func TestDispatchCanceledWhileRetrying(t *testing.T) {
+	env := newEnv(t, config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t1", "erase")}}))
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(dispatcher.TaskResult{},
+		temporal.NewApplicationError("function answered 500 Internal Server Error", dispatcher.FailureHTTPTemporary))
+	env.RegisterDelayedCallback(env.CancelWorkflow, 500*time.Millisecond) // the policy's first interval is 1 s
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent()})
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	_ = canceled.Details(&res)
+	if o := res.Outcomes[0]; o.Status != dispatcher.OutcomeCanceled || o.Error != "canceled before it finished; its last failed attempt: function answered 500 Internal Server Error" {
+		t.Errorf("outcome %s: %q", o.Status, o.Error)
+	}
+	env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, 0)
 }
 
 func TestDispatchOnly(t *testing.T) {
