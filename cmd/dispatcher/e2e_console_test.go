@@ -316,8 +316,11 @@ func TestEndToEndConsole(t *testing.T) {
 	b.do("start the bulk replay", chromedp.Click(chromedp.ID("bulk-start")), chromedp.WaitVisible(chromedp.ID("bulk-dialog")),
 		chromedp.Click(chromedp.ID("bulk-dialog-confirm")))
 	b.waitJS("the progress view", `location.hash.startsWith('#/replays/bulk-replay-')`)
-	b.do("pause", chromedp.WaitVisible(chromedp.ID("bulk-pause")), chromedp.Click(chromedp.ID("bulk-pause")))
+	// From the keyboard: the focus moves to Resume. Before, the pressed
+	// button, disabled while it worked, lost it to the page's body.
+	b.do("pause", chromedp.WaitVisible(chromedp.ID("bulk-pause")), chromedp.Focus(chromedp.ID("bulk-pause")), chromedp.KeyEvent(kb.Enter))
 	b.waitText("#bulk-status", "Paused")
+	b.waitJS("the focus on Resume", `document.activeElement.id === 'bulk-resume'`)
 	// The list of recent bulk replays says so too. Before, "Running".
 	progress, _ := eval[string](b, `location.hash.slice(1)`)
 	b.open("/replays/new")
@@ -447,8 +450,11 @@ func TestEndToEndConsole(t *testing.T) {
 	if _, err := eval[string](b, `document.getElementById('d-filter').value = document.getElementById('d-ordering-key').value = ''`); err != nil {
 		t.Fatal(err)
 	}
-	b.do("save it unordered and unfiltered", chromedp.Click(chromedp.ID("dispatcher-save")))
+	b.do("save it unordered and unfiltered", chromedp.Focus(chromedp.ID("dispatcher-save")), chromedp.KeyEvent(kb.Enter))
 	b.waitText("#dispatcher-message", "Saved.")
+	if id, _ := eval[string](b, `document.activeElement.id`); id != "dispatcher-save" {
+		t.Errorf("saved from the keyboard, the focus is on %q, want dispatcher-save", id)
+	}
 	got = s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)
 	if got["enabled"] != true || got["filter"] != nil || got["ordering"] != nil {
 		t.Errorf("enabled again, the dispatcher is %v", got)
@@ -1040,6 +1046,39 @@ func TestEndToEndConsoleBulkReplayWithoutViewExecutions(t *testing.T) {
 		chromedp.Click(chromedp.ID("bulk-dialog-confirm")))
 	b.waitText("#bulk-started", "started. Its progress is shown with VIEW_EXECUTIONS.")
 	s.poll("the replay run", func() bool { return len(s.listIDs("eventId=gone-1")) == 2 })
+}
+
+// TestEndToEndConsoleAnswerAfterLeaving: a replay answered once the user
+// has gone on to another view leaves them there, with the changes they
+// began, and says nothing on a page it was not asked from. Before, the
+// slow answer took them back to the replay, dropping their changes
+// without asking, and a refusal showed on whichever dispatch was open.
+func TestEndToEndConsoleAnswerAfterLeaving(t *testing.T) {
+	s := systemWithAFailure(t)
+	failed := s.listIDs("status=failed")[0]
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	// Each POST answered 2 s late; window.answered counts those answered.
+	if _, err := eval[any](b, `window.answered = 0, window.realFetch = window.fetch,
+		window.fetch = (url, init) => (init && init.method === 'POST')
+			? new Promise((ok) => setTimeout(ok, 2000)).then(() => window.realFetch(url, init)).finally(() => window.answered++)
+			: window.realFetch(url, init)`); err != nil {
+		t.Fatal(err)
+	}
+	b.open("/executions/" + failed)
+	b.do("replay it", chromedp.WaitVisible(chromedp.ID("replay-button")), chromedp.Click(chromedp.ID("replay-button")),
+		chromedp.WaitVisible(chromedp.ID("replay-dialog")), chromedp.Click(chromedp.ID("replay-dialog-confirm")))
+	b.open("/templates/new")
+	b.do("begin a template", chromedp.WaitVisible(chromedp.ID("t-name")), chromedp.SendKeys(chromedp.ID("t-name"), "half-done"))
+	b.waitJSFor(10*time.Second, "the replay answered", `window.answered === 1`)
+	s.poll("the replay run", func() bool { return len(s.listIDs("eventId=gone-1")) == 2 })
+	if hash, _ := eval[string](b, `location.hash`); hash != "#/templates/new" {
+		t.Errorf("the replay's answer took the user from the template they began to %s", hash)
+	}
+	if v, _ := eval[string](b, `document.getElementById('t-name').value`); v != "half-done" {
+		t.Errorf("the template begun holds %q after the replay's answer, want half-done", v)
+	}
+	b.checkProblems()
 }
 
 // systemWithAFailure starts a system where the dispatch of event gone-1

@@ -151,7 +151,17 @@ async function trySignIn(tok, out) {
   }
 }
 
+// dispose ends the view shown: its polls stop, their notes go, and what
+// it still awaits finds it gone (ctx.alive). Before, the sign-in page
+// that a refused token brought up kept the view's "retrying" note.
+function dispose() {
+  generation += 1;
+  disposers.forEach((d) => d());
+  disposers = [];
+}
+
 function loginView(message) {
+  dispose();
   document.title = 'Sign in — Dispatcher console';
   renderNav(null);
   const tok = input({ type: 'password', id: 'login-token', name: 'token', required: true, autocomplete: 'off' });
@@ -177,12 +187,10 @@ function loginView(message) {
 
 // render shows the view the fragment names.
 async function render() {
-  generation += 1;
+  dispose();
   const mine = generation;
   edited.clear();
   stampEntry();
-  disposers.forEach((d) => d());
-  disposers = [];
   const { segments, query } = route();
   if (!token()) {
     if (segments[0] !== 'login') sessionStorage.setItem('dispatcher.console.after', location.hash);
@@ -236,14 +244,18 @@ async function render() {
   const ctx = {
     main: area, segments, query, me, can,
     // navigate follows what the user just did (saved, deleted): it
-    // does not ask to leave.
+    // does not ask to leave. Not once the user has left the view (a slow
+    // answer): before, it took them back from where they had gone, and
+    // dropped the changes they had begun there without asking.
     navigate: (fragment) => {
+      if (mine !== generation) return;
       edited.clear();
       navigate(fragment);
     },
     // reload shows the view anew, as the server has it now, dropping
-    // the changes not saved (the user asked for it).
+    // the changes not saved (the user asked for it); not once left.
     reload: () => {
+      if (mine !== generation) return;
       edited.clear();
       render();
     },
@@ -278,6 +290,7 @@ async function render() {
         } catch (err) {
           if (mine !== generation) return;
           if (!transient(err)) {
+            note.hidden = true; // no retry comes
             if (err.status !== 401) area.append(errorBox(err));
             return;
           }

@@ -205,14 +205,23 @@ export function pager(base, params, offset, shown, total) {
   };
 }
 
-// busy marks a button as working while fn runs and returns fn's result.
+// busy marks a button as working while fn runs and returns fn's result;
+// a press meanwhile does nothing. The button is not disabled, which
+// would move the focus to the page's body: a keyboard user who pressed
+// Save or Pause had to start over from the top (Tab, Tab, …).
 export async function busy(button, fn) {
-  button.disabled = true;
+  const ignore = (ev) => {
+    ev.preventDefault(); // a form's submit too
+    ev.stopImmediatePropagation();
+  };
+  button.addEventListener('click', ignore, true);
+  button.setAttribute('aria-disabled', 'true');
   button.setAttribute('aria-busy', 'true');
   try {
     return await fn();
   } finally {
-    button.disabled = false;
+    button.removeEventListener('click', ignore, true);
+    button.removeAttribute('aria-disabled');
     button.removeAttribute('aria-busy');
   }
 }

@@ -15,6 +15,11 @@ export async function render(ctx) {
 async function newView(ctx) {
   const q = new URLSearchParams(ctx.query);
   if (!q.get('status')) q.set('status', 'failed');
+  // An API key held to event types replays only theirs, one named in the
+  // request: its one type is filled in, and its types are said (before,
+  // its count was refused as if the key lacked the permission).
+  const types = ctx.me.eventTypes;
+  if (types && types.length === 1 && !q.get('eventType')) q.set('eventType', types[0]);
   const dispatchers = await dispatcherOptions(ctx);
   const { fields, read, els } = filterForm(q, dispatchers, { idPrefix: 'bulk' });
   // Only closed dispatches can be replayed.
@@ -29,6 +34,7 @@ async function newView(ctx) {
     field('Actions', actions, 'Empty: in each, the actions that failed or were canceled.'),
     field('Configuration', config),
     field('Replays per second', rate, '0.01 to 100.'),
+    types ? h('p', { class: 'muted', id: 'bulk-types' }, `Your API key replays events of ${types.length === 1 ? 'the type' : 'one of the types'} ${types.join(', ')} only: the event type is one of them.`) : null,
     h('div', { class: 'actions' }, dry));
   ctx.main.append(pageHeader('Bulk replay'),
     h('p', {}, 'Replays every dispatch the filter matches, throttled, as a durable job that survives restarts. First count what it matches; nothing starts until you confirm.'),

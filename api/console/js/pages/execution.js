@@ -211,6 +211,7 @@ function actionNames(d, ids) {
 }
 
 async function replay(ctx, d, button) {
+  const line = document.getElementById('status-line');
   // A replay runs, by default, the actions that did not succeed; skipped
   // ones (a paused dispatcher, a filter) are not failures, and the
   // configuration they were skipped by skips them again: the server runs
@@ -280,17 +281,18 @@ async function replay(ctx, d, button) {
   await busy(button, async () => {
     try {
       const res = await post(`/executions/v1/${seg(d.workflowId)}/replay`, req, { 'Idempotency-Key': idempotencyKey() });
+      if (!ctx.alive()) return; // left meanwhile: the replay shows on the dispatch's page
       announce(res.alreadyStarted ? 'This run had been replayed already: showing that replay.' : 'Replay started.');
       ctx.navigate(`#/executions/${seg(res.workflowId)}${query({ runId: res.runId })}`);
     } catch (err) {
-      if (err.status !== 401) document.getElementById('status-line')?.append(errorBox(err)); // 401: the sign-in asks
+      if (ctx.alive() && err.status !== 401) line.append(errorBox(err)); // 401: the sign-in asks
     }
   });
 }
 
 // release lets the events behind a blocking dispatch go on without it.
 function release(ctx, d, button, reload) {
-  return act(d, button, reload, 'release', 'The ordering key is released.', {
+  return act(ctx, d, button, reload, 'release', 'The ordering key is released.', {
     id: 'release-dialog',
     title: ['Release the ordering key of event ', h('bdi', {}, d.eventId), '?'],
     confirm: 'Release the key',
@@ -299,7 +301,7 @@ function release(ctx, d, button, reload) {
 }
 
 function cancel(ctx, d, button, reload) {
-  return act(d, button, reload, 'cancel', 'Cancellation requested.', {
+  return act(ctx, d, button, reload, 'cancel', 'Cancellation requested.', {
     id: 'cancel-dialog',
     title: ['Cancel the dispatch of event ', h('bdi', {}, d.eventId), '?'],
     confirm: 'Cancel the dispatch',
@@ -309,18 +311,22 @@ function cancel(ctx, d, button, reload) {
 }
 
 // act asks to confirm dialog, then posts the dispatch's action (cancel,
-// release), says it is done and shows the dispatch again.
-async function act(d, button, reload, action, done, dialog) {
+// release), says it is done and shows the dispatch again; on this
+// dispatch's page only: before, an answer that came once the user had
+// opened another dispatch said it there.
+async function act(ctx, d, button, reload, action, done, dialog) {
   if (!(await confirmDialog(dialog))) return;
+  const line = document.getElementById('status-line');
   await busy(button, async () => {
     try {
       await post(`/executions/v1/${seg(d.workflowId)}/${action}`);
+      if (!ctx.alive()) return;
       announce(done);
       await reload();
       // Said on the page too: a release changes little else on it.
-      document.getElementById('status-line')?.append(h('p', { class: 'ok', role: 'status', id: 'act-done', text: done }));
+      if (ctx.alive()) line.append(h('p', { class: 'ok', role: 'status', id: 'act-done', text: done }));
     } catch (err) {
-      if (err.status !== 401) document.getElementById('status-line')?.append(errorBox(err)); // 401: the sign-in asks
+      if (ctx.alive() && err.status !== 401) line.append(errorBox(err)); // 401: the sign-in asks
     }
   });
 }
