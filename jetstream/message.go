@@ -27,12 +27,23 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	s.metrics.Received.Inc()
 	meta, err := msg.Metadata()
 	if err != nil {
+		s.metrics.Received.Inc()
 		s.log.Warn("nats intake: a message without JetStream metadata", "subject", msg.Subject(), "err", err)
 		return
 	}
+	// A message this process holds, delivered again: its progress
+	// acknowledgements did not reach JetStream for an AckWait (the
+	// connection dropped meanwhile). The handler that holds it goes on
+	// and acknowledges it. Before, a second took it, and the deliveries
+	// such drops made counted towards MaxDeliver: a few during an outage
+	// of Temporal, and an event that was dispatched was dead-lettered too.
+	if _, inHand := s.held.LoadOrStore(meta.Sequence.Stream, struct{}{}); inHand {
+		return
+	}
+	defer s.held.Delete(meta.Sequence.Stream)
+	s.metrics.Received.Inc()
 	if meta.NumDelivered > 1 {
 		s.metrics.Redelivered.Inc()
 	}

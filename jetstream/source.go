@@ -103,6 +103,8 @@ type Source struct {
 	// before one are still in hand after it.
 	slots chan struct{}
 	turns intake.Turns
+	// held holds the stream sequences of the messages in hand (handle).
+	held sync.Map
 }
 
 // New returns the source of cfg, whose messages h takes in. h waits for
@@ -180,12 +182,21 @@ func (s *Source) connect(ctx context.Context) *nats.Conn {
 	for wait := minRetry; ; wait = min(2*wait, maxRetry) {
 		nc, err := nats.Connect(s.cfg.URL, nats.Name("dispatcher"), nats.MaxReconnects(-1),
 			nats.ReconnectWait(time.Second), nats.RetryOnFailedConnect(true),
+			// dispatcher_broker_up follows the connection too: before, it
+			// stayed 1 while the source was cut off.
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				s.metrics.Up.Set(0)
 				if err != nil {
 					s.log.Warn("nats intake: disconnected; reconnecting", "err", err)
 				}
 			}),
-			nats.ReconnectHandler(func(*nats.Conn) { s.connErr.Store(nil); s.log.Info("nats intake: reconnected") }),
+			nats.ReconnectHandler(func(*nats.Conn) {
+				s.connErr.Store(nil)
+				if s.up.Load() {
+					s.metrics.Up.Set(1)
+				}
+				s.log.Info("nats intake: reconnected")
+			}),
 			nats.ConnectHandler(func(*nats.Conn) { s.connErr.Store(nil) }),
 			// Each failed attempt to connect, for the log and /readyz:
 			// else a server that refuses the connection reads as a

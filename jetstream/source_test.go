@@ -288,6 +288,89 @@ func TestSourceOutageLongerThanMaxDeliver(t *testing.T) {
 	}
 }
 
+// A message in hand while the connection drops, for longer than the ack
+// wait, again and again during an outage of Temporal: JetStream delivers
+// it again each time, and the handler holding it goes on and
+// acknowledges it once Temporal is back; no second handler takes it, and
+// no dead letter says it was delivered MaxDeliver times. Before, the
+// deliveries counted towards MaxDeliver: after two such drops the event
+// was dead-lettered, though the first handler dispatched it as well; and
+// broker_up stayed 1 while the source was cut off.
+func TestSourceMessageInHandDeliveredAgain(t *testing.T) {
+	url, stream, subject, jsc := server(t)
+	proxy := testenv.NewProxy(t, strings.TrimPrefix(url, "nats://"))
+	cfg := Config{URL: "nats://" + proxy.Addr, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}
+	st := &starter{}
+	unavailable := error(dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable"))
+	st.err.Store(&unavailable)
+	m, _ := run(t, cfg, st)
+	publish(t, jsc, subject+".t", `{"id":"held","type":"t"}`)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if st.attempts.Load() == 0 {
+			return "the message is not in hand"
+		}
+		return ""
+	})
+	delivered := func() uint64 {
+		c, err := jsc.Consumer(context.Background(), stream, Consumer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Delivered.Consumer
+	}
+	deadLetters := func() (reasons []string) {
+		c, err := jsc.OrderedConsumer(context.Background(), stream, js.OrderedConsumerConfig{FilterSubjects: []string{subject + ".dead.>"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := c.FetchNoWait(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for dead := range batch.Messages() {
+			reasons = append(reasons, dead.Headers().Get(HeaderError))
+		}
+		return reasons
+	}
+	for drop := range 3 {
+		before := delivered()
+		proxy.Stall()               // the progress acknowledgements are lost…
+		time.Sleep(2 * cfg.AckWait) // …for longer than the ack wait: the lapse is what is tested
+		proxy.Resume()              // cuts the connection
+		if drop == 0 {
+			testenv.Eventually(t, 10*time.Second, func() string {
+				if testutil.ToFloat64(m.Up) != 0 {
+					return "broker_up is still 1 after the connection was cut"
+				}
+				return ""
+			})
+		}
+		testenv.Eventually(t, 20*time.Second, func() string {
+			if dead := deadLetters(); len(dead) > 0 {
+				t.Fatalf("drop %d: dead-lettered during the outage: %v", drop, dead)
+			}
+			if testutil.ToFloat64(m.Up) != 1 || delivered() == before {
+				return fmt.Sprintf("drop %d: up %v, not delivered again", drop, testutil.ToFloat64(m.Up))
+			}
+			return ""
+		})
+	}
+	st.err.Store(nil)
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if st.started() != 1 || testutil.ToFloat64(m.Acked) != 1 {
+			return fmt.Sprintf("started %d, acked %v", st.started(), testutil.ToFloat64(m.Acked))
+		}
+		return ""
+	})
+	if dead := deadLetters(); len(dead) > 0 {
+		t.Errorf("dead-lettered: %v", dead)
+	}
+}
+
 // A message published on the dead letters' subjects that is not a dead
 // letter (an event whose type begins with "dead.", a fixed dead letter
 // published back to where it was) is not taken in, and says so in the log.
