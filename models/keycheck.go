@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"strings"
 )
 
 // keyCheckAAD binds a key's check value to its use.
@@ -14,8 +15,18 @@ var keyCheckAAD = []byte("dispatcher key check v1")
 // process with that id sealed, which this one stores when it is that
 // first. Such a process would write payloads and secrets no other reads,
 // and read none of theirs (a dispatch it took failed, "does not decrypt").
+// Without a ring, it fails when other processes encrypt the store (they
+// stored check values): such a process, a Secret not mounted, would store
+// the secrets it is given in clear text, and read none of theirs.
 func (s *Store) CheckKeys(ctx context.Context) error {
 	if s.keys == nil {
+		var ids []string
+		if err := s.db.WithContext(ctx).Raw("SELECT id FROM encryption_key_checks ORDER BY id").Scan(&ids).Error; err != nil {
+			return translate(err, "")
+		}
+		if len(ids) > 0 {
+			return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY is not set, but other processes encrypt this store, with the keys %s: give every process the same value (a Secret not mounted?)", strings.Join(ids, ", "))
+		}
 		return nil
 	}
 	for _, id := range s.keys.IDs() {

@@ -18,6 +18,9 @@ func TestCheckKeys(t *testing.T) {
 	for name, url := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
 		t.Run(name, func(t *testing.T) {
 			db := migratedTo(t, url(t), allMigrations)
+			if err := models.NewStore(db, time.Now).CheckKeys(context.Background()); err != nil {
+				t.Fatalf("no keys, on a store no process encrypted: %v", err)
+			}
 			first, other, second := generateKey(t, "k1"), generateKey(t, "k1"), generateKey(t, "k2")
 			check := func(entries ...string) error {
 				return models.NewStore(db, time.Now, models.WithKeys(keyRing(t, entries...))).CheckKeys(context.Background())
@@ -34,8 +37,11 @@ func TestCheckKeys(t *testing.T) {
 			if err := check(other); err == nil || !strings.Contains(err.Error(), `key "k1" is not the key "k1" the other processes have`) {
 				t.Fatalf("other material under k1: %v, want it refused", err)
 			}
-			if err := models.NewStore(db, time.Now).CheckKeys(context.Background()); err != nil {
-				t.Fatalf("no keys: %v", err)
+			// Before, a process without the setting (a Secret not
+			// mounted) ran, and stored the secrets given it in clear text.
+			if err := models.NewStore(db, time.Now).CheckKeys(context.Background()); err == nil ||
+				!strings.Contains(err.Error(), "DISPATCHER_ENCRYPTION_KEY is not set, but other processes encrypt this store, with the keys k1, k2") {
+				t.Fatalf("no keys, on a store others encrypt: %v, want it refused", err)
 			}
 		})
 	}

@@ -124,6 +124,20 @@ func TestEndToEndEncryption(t *testing.T) {
 	if _, k, _ := strings.Cut(key, ":"); strings.Contains(s.logs.String(), k) {
 		t.Error("the logs show the key")
 	}
+
+	// A process of the deployment without the key (its Secret not
+	// mounted) refuses to start. Before, it ran, ready, and stored the
+	// secrets it was given in clear text beside the others' envelopes.
+	keyless := exec.Command(s.bin, "serve")
+	for _, kv := range s.env {
+		if !strings.HasPrefix(kv, "DISPATCHER_ENCRYPTION_KEY=") && !strings.HasPrefix(kv, "DISPATCHER_HTTP_ADDR=") {
+			keyless.Env = append(keyless.Env, kv)
+		}
+	}
+	keyless.Env = append(keyless.Env, "DISPATCHER_HTTP_ADDR=127.0.0.1:0")
+	if out, err := keyless.CombinedOutput(); err == nil || !strings.Contains(string(out), "DISPATCHER_ENCRYPTION_KEY is not set, but other processes encrypt this store, with the keys k1") {
+		t.Errorf("a process without the key: %v\n%s\nwant it refused", err, out)
+	}
 }
 
 // setting returns the value of a KEY=value entry of the system's
