@@ -395,6 +395,23 @@ func TestSyncAppliesToThePlannedVersion(t *testing.T) {
 	if got := s.call("GET", "/functions/v1/"+hook, nil, 200)["url"]; got != "http://127.0.0.1:1/by-hand" {
 		t.Fatalf("function url %q; want the change by hand kept", got)
 	}
+
+	// Changed by another writer after sync applied its change, before it
+	// checked (a sync run at the same time): it fails, naming what
+	// differs. Before, it warned of "a field it ignores or rewrites?" and
+	// exited 0, the install matching neither file.
+	after := writerFunc(func(b []byte) (int, error) {
+		if strings.Contains(string(b), "Applied") {
+			s.call("PUT", "/dispatchers/v1/"+keep, map[string]any{"description": "another sync's"}, 200)
+		}
+		return len(b), nil
+	})
+	file := writeFile(t, "last.json", `[{"eventType": "e", "name": "keep", "description": "by sync, last", "actions": []}]`)
+	err = runSync(t.Context(), c, nil, file, planOptions{}, false, &syncResult{}, after, io.Discard, false)
+	if err == nil || !strings.Contains(err.Error(), `after applying, the API differs from the file: ~ dispatcher "keep"`) ||
+		!strings.Contains(err.Error(), "another writer changed it meanwhile") {
+		t.Fatalf("sync: %v; want a failure naming the dispatcher another writer changed", err)
+	}
 }
 
 // writerFunc is an io.Writer that is a function.

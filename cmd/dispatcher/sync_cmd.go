@@ -177,8 +177,11 @@ func runSync(ctx context.Context, c *apiClient, stdin io.Reader, file string, op
 	if !asJSON {
 		fmt.Fprintf(out, "\nApplied %s.\n", plural(len(p.Changes), "change", "changes"))
 	}
-	// A second run must plan nothing; say so if the API did not take
-	// something as it was sent (a field it ignores or rewrites).
+	// A second run must plan nothing. When it would, another writer (a
+	// sync run at the same time) changed what this one applied, each
+	// change by itself allowed (If-Match): the install matches neither
+	// file, and a job must not report success. Before, a warning, and
+	// exit 0.
 	opts.UpdateSecrets, opts.Renames = false, nil
 	if again, err := fetchState(ctx, c, nil); err == nil {
 		if p2, err := makePlan(f, again, opts); err == nil && len(p2.Changes) > 0 {
@@ -186,11 +189,7 @@ func runSync(ctx context.Context, c *apiClient, stdin io.Reader, file string, op
 			for _, ch := range p2.Changes {
 				left = append(left, describe(ch))
 			}
-			w := fmt.Sprintf("after applying, the API still differs from the file (a field it ignores or rewrites?): %s", strings.Join(left, "; "))
-			res.Warnings = append(res.Warnings, w)
-			if !asJSON {
-				fmt.Fprintln(out, "warning:", w)
-			}
+			return fmt.Errorf("after applying, the API differs from the file: %s; another writer changed it meanwhile (a sync run at the same time?): run sync again", strings.Join(left, "; "))
 		}
 	}
 	return nil
