@@ -140,7 +140,7 @@ var settings = []setting{
 	{"DISPATCHER_NATS_MAX_DELIVER", "10", "Deliveries of a message without an acknowledgement (each time a process crashed or stopped holding it) after which it goes to the dead letters; the last is still tried, waiting for Temporal does not count, and JetStream itself never drops a message.", atLeast(2, func(c *config) *int { return &c.NATS.MaxDeliver })},
 	{"DISPATCHER_NATS_ACK_WAIT", "30s", "How long JetStream waits for an acknowledgement before it delivers a message again, e.g. after a crash; a message in hand is kept from redelivery with progress acknowledgements. At least 1s.", durationAtLeast(jetstream.MinAckWait, func(c *config) *time.Duration { return &c.NATS.AckWait })},
 	{"DISPATCHER_NATS_TENANT", "", "Tenant whose events the NATS intake takes in (default: the implicit tenant).", tenantName(func(c *config) *string { return &c.NATSTenant })},
-	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP base URL for traces (e.g. `http://otel-collector:4318`): spans go to its path `/v1/traces`. Tracing is off when neither this nor `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. A function call's span carries its URL as `scheme://host[:port]` only (`url.full`), as logs and failures show it. The other standard `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, compression, certificate) apply too; a protocol other than `http/protobuf` is refused.", str(func(c *config) *string { return &c.OTLPEndpoint })},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP base URL for traces (e.g. `http://otel-collector:4318`): spans go to its path `/v1/traces`. Tracing is off when neither this nor `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. A function call's span carries its URL as `scheme://host[:port]` only (`url.full`), as logs and failures show it. The other standard `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, compression, certificate, client certificate and key; general or `…_TRACES_…`) apply too, checked at start; a protocol other than `http/protobuf` is refused, and so is a user and password in the URL (put them in the headers).", str(func(c *config) *string { return &c.OTLPEndpoint })},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "Full OTLP/HTTP URL for traces, used as it is (e.g. `https://collector.example.com/v1/traces`); wins over `OTEL_EXPORTER_OTLP_ENDPOINT`.", str(func(c *config) *string { return &c.OTLPTraces })},
 	{"OTEL_SERVICE_NAME", "", "Service name on the traces (default: `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `dispatcher`).", str(func(c *config) *string { return &c.ServiceName })},
 	{"OTEL_RESOURCE_ATTRIBUTES", "", "More attributes of the traces' resource: `key=value` pairs separated by commas, values percent-encoded (e.g. `deployment.environment=prod,k8s.pod.name=dispatcher-1`).", str(func(c *config) *string { return &c.OTelResource })},
@@ -186,6 +186,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("%s=%q: traces are exported over OTLP/HTTP with protobuf only (http/protobuf): point OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (4318)", name, v)
 		}
 		break
+	}
+	if c.OTLPEndpoint != "" || c.OTLPTraces != "" {
+		if err := checkOTLPEnv(getenv); err != nil {
+			return c, err
+		}
 	}
 	if t := c.Temporal; strings.TrimSpace(getenv("TEMPORAL_TLS")) != "" && !t.TLS {
 		// Said off, and turned on by another setting: the process would

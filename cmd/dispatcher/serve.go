@@ -50,7 +50,8 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 				}
 				return err
 			}
-			tp, shutdown, err := newTracerProvider(cmd.Context(), cfg)
+			log := newLogger(cfg, os.Stderr)
+			tp, shutdown, err := newTracerProvider(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
 			}
@@ -61,7 +62,7 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 				defer cancel()
 				_ = shutdown(ctx)
 			}()
-			p := process{cfg: cfg, stdout: stdout, log: newLogger(cfg, os.Stderr), tracer: tp, api: withAPI, worker: withWorker}
+			p := process{cfg: cfg, stdout: stdout, log: log, tracer: tp, api: withAPI, worker: withWorker}
 			for _, w := range warnings {
 				p.log.Warn(w)
 			}

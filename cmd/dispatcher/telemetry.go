@@ -2,13 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/go-logr/logr"
+	"golang.org/x/net/http/httpguts"
+
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -30,11 +40,15 @@ var propagator = propagation.TraceContext{}
 // which even on a no-op provider cost CPU on every call. The exporter
 // also reads the other standard OTEL_EXPORTER_OTLP_* variables (headers,
 // timeout, compression, certificate) from the environment.
-func newTracerProvider(ctx context.Context, cfg config) (trace.TracerProvider, func(context.Context) error, error) {
+func newTracerProvider(ctx context.Context, cfg config, log *slog.Logger) (trace.TracerProvider, func(context.Context) error, error) {
 	endpoint, err := tracesEndpoint(cfg)
 	if err != nil || endpoint == "" {
 		return nil, func(context.Context) error { return nil }, err
 	}
+	// The exporter's errors (a collector that does not answer) in the
+	// process's log, in its format. Before, in text, whatever the format.
+	otel.SetLogger(logr.FromSlogHandler(log.Handler()))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("traces not exported", "err", err) }))
 	res, err := traceResource(ctx, cfg, currentBuild())
 	if err != nil {
 		return nil, nil, err
@@ -111,7 +125,62 @@ func otlpURL(raw string) (*url.URL, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%s is not an http:// or https:// URL with a host", redactURL(raw))
 	}
+	if u.User != nil { // before, dropped without a word, and the collector answered 401
+		return nil, fmt.Errorf("%s holds a user name and password, which the exporter does not send: put them in OTEL_EXPORTER_OTLP_HEADERS (authorization=Basic%%20<base64 of user:password>)", redactURL(raw))
+	}
 	return u, nil
+}
+
+// checkOTLPEnv refuses the standard OTEL_EXPORTER_OTLP_* variables that
+// the exporter reads itself (otlptracehttp), general and of traces, when
+// they do not parse. Before, it logged the fault, in text whatever the
+// log format, with a header's value (a collector's credentials), and went
+// on without the setting: the system's CAs for a certificate file it
+// could not read, no header, the default timeout. The errors name the
+// variable, never a header's value.
+func checkOTLPEnv(getenv func(string) string) error {
+	for _, signal := range []string{"", "TRACES_"} {
+		name := func(s string) string { return "OTEL_EXPORTER_OTLP_" + signal + s }
+		get := func(s string) string { return strings.TrimSpace(getenv(name(s))) }
+		if v := get("HEADERS"); v != "" {
+			for i, pair := range strings.Split(v, ",") {
+				k, val, ok := strings.Cut(pair, "=")
+				if k = strings.TrimSpace(k); !ok || !httpguts.ValidHeaderFieldName(k) {
+					return fmt.Errorf("%s: entry %d is not name=value (a header's name, then its value percent-encoded)", name("HEADERS"), i+1)
+				}
+				if val, err := url.PathUnescape(val); err != nil || !httpguts.ValidHeaderFieldValue(val) {
+					return fmt.Errorf("%s: the value of %s is not a header's value percent-encoded (a %% before two hex digits, %%20 for a space)", name("HEADERS"), k)
+				}
+			}
+		}
+		if v := get("TIMEOUT"); v != "" {
+			if ms, err := strconv.Atoi(v); err != nil || ms <= 0 {
+				return fmt.Errorf("%s=%q: a whole number of milliseconds, over 0 (e.g. 10000)", name("TIMEOUT"), v)
+			}
+		}
+		if v := get("COMPRESSION"); v != "" && v != "gzip" && v != "none" {
+			return fmt.Errorf("%s=%q: gzip or none", name("COMPRESSION"), v)
+		}
+		if v := get("CERTIFICATE"); v != "" {
+			pem, err := os.ReadFile(v)
+			if err == nil && !x509.NewCertPool().AppendCertsFromPEM(pem) {
+				err = errors.New("no PEM certificate in it")
+			}
+			if err != nil {
+				return fmt.Errorf("%s=%s: the CA certificates the collector's is checked against: %w", name("CERTIFICATE"), v, err)
+			}
+		}
+		cert, key := get("CLIENT_CERTIFICATE"), get("CLIENT_KEY")
+		if (cert == "") != (key == "") {
+			return fmt.Errorf("%s and %s: set both (the client certificate and its key) or neither", name("CLIENT_CERTIFICATE"), name("CLIENT_KEY"))
+		}
+		if cert != "" {
+			if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+				return fmt.Errorf("%s=%s, %s=%s: %w", name("CLIENT_CERTIFICATE"), cert, name("CLIENT_KEY"), key, err)
+			}
+		}
+	}
+	return nil
 }
 
 // traceResource describes the process on its spans: service name and

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTracesEndpoint: a base endpoint gets the signal's path, as the
@@ -35,6 +40,9 @@ func TestTracesEndpoint(t *testing.T) {
 		{config{OTLPEndpoint: "collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{config{OTLPTraces: "grpc://collector:4317"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 		{config{OTLPEndpoint: "http://user:s3cret@collector:4318/%zz"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		// Before, the user and password were dropped without a word.
+		{config{OTLPEndpoint: "http://user:s3cret@collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{config{OTLPTraces: "https://user:s3cret@collector:4318/v1/traces"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 	} {
 		_, err := tracesEndpoint(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.setting) || strings.Contains(err.Error(), "s3cret") {
@@ -65,6 +73,84 @@ func TestTracesProtocol(t *testing.T) {
 		if _, err := loadConfig(func(k string) string { return env[k] }); err != nil {
 			t.Errorf("%v: %v", env, err)
 		}
+	}
+}
+
+// TestOTLPSettings: the standard variables the exporter reads itself are
+// refused at start when they do not parse, naming the variable and never
+// a header's value. Before, the exporter logged each fault (a header's
+// value with it) and went on without the setting.
+func TestOTLPSettings(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, signal := range []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_"} {
+		for _, tc := range []struct{ name, value string }{
+			{"HEADERS", "authorization=Bearer%20s3cret%zz"},
+			{"HEADERS", "authorization Bearer s3cret"},
+			{"HEADERS", "x-ok=1,bad name=s3cret"},
+			{"TIMEOUT", "abc"},
+			{"TIMEOUT", "0"},
+			{"COMPRESSION", "zstd"},
+			{"CERTIFICATE", filepath.Join(dir, "missing.pem")},
+			{"CERTIFICATE", notPEM},
+			{"CLIENT_CERTIFICATE", notPEM},
+		} {
+			name := signal + tc.name
+			_, err := loadConfig(func(k string) string {
+				return map[string]string{name: tc.value, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}[k]
+			})
+			if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("%s=%s: %v, want an error naming it, and no header's value", name, tc.value, err)
+			}
+		}
+	}
+	good := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+		"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20abc, x-tenant = acme", "OTEL_EXPORTER_OTLP_TIMEOUT": "5000",
+		"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "gzip"}
+	if _, err := loadConfig(func(k string) string { return good[k] }); err != nil {
+		t.Errorf("%v: %v", good, err)
+	}
+	// Tracing off: the variables concern others (a pod-wide setting).
+	if _, err := loadConfig(func(k string) string { return map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "abc"}[k] }); err != nil {
+		t.Errorf("tracing off: %v", err)
+	}
+}
+
+// TestTracesNotExportedInTheLog: an export that fails (the collector does
+// not answer) is said in the process's log, in its format. Before, the
+// exporter printed it in text, whatever DISPATCHER_LOG_FORMAT said.
+func TestTracesNotExportedInTheLog(t *testing.T) {
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50") // the batch's export in the background, every 50 ms
+	lines := make(chan []byte, 16)
+	cfg := configFrom(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_TIMEOUT": "2000"})
+	tp, shutdown, err := newTracerProvider(context.Background(), cfg, slog.New(slog.NewJSONHandler(writerFunc(func(b []byte) (int, error) {
+		select {
+		case lines <- bytes.Clone(b):
+		default: // the test has the first
+		}
+		return len(b), nil
+	}), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second) // the export retried meanwhile
+		defer cancel()
+		_ = shutdown(ctx)
+	}()
+	_, span := tp.Tracer("test").Start(context.Background(), "lost")
+	span.End()
+	select {
+	case b := <-lines:
+		var line struct{ Level, Msg, Err string }
+		if err := json.Unmarshal(b, &line); err != nil || line.Level != "WARN" || line.Msg != "traces not exported" || line.Err == "" {
+			t.Fatalf("log %q (%v), want a JSON line saying the traces were not exported, and why", b, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the failed export is not in the log")
 	}
 }
 
@@ -106,7 +192,7 @@ func TestTraceResource(t *testing.T) {
 // function calls; with one, both are installed.
 func TestTracingOffInstallsNothing(t *testing.T) {
 	cfg := configFrom(t, nil)
-	tp, _, err := newTracerProvider(context.Background(), cfg)
+	tp, _, err := newTracerProvider(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil || tp != nil {
 		t.Fatalf("tracing off: provider %v, %v; want none", tp, err)
 	}
@@ -122,7 +208,7 @@ func TestTracingOffInstallsNothing(t *testing.T) {
 		t.Error("tracing off: function calls go through a tracing transport, want a plain one")
 	}
 
-	on, shutdown, err := newTracerProvider(context.Background(), configFrom(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}))
+	on, shutdown, err := newTracerProvider(context.Background(), configFrom(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}), log)
 	if err != nil || on == nil {
 		t.Fatalf("tracing on: provider %v, %v", on, err)
 	}
