@@ -38,6 +38,7 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 	}
 	o.Status = dispatcher.OutcomeRunning
 	o.StartedAt = workflow.Now(ctx)
+	began := workflow.GetInfo(ctx).GetCurrentHistoryLength() // the workflow task it began in
 
 	var err error
 	switch j.action.Type {
@@ -58,7 +59,7 @@ func (d *dispatch) run(ctx workflow.Context, i int) {
 			o.Error = "canceled after an attempt that may have been made: a mail handed over without an answer, or a call made in a workflow task whose results Temporal did not keep"
 		}
 		d.showFailures(ctx)
-		d.emitTaskFailed(ctx, i)
+		d.emitTaskFailed(ctx, i, began)
 		return
 	}
 	o.Status = dispatcher.OutcomeSucceeded

@@ -279,11 +279,29 @@ func (d *dispatch) skipReason() string {
 // never ran its call for itself: superseded by a replay. The event is not
 // the dispatch's outcome: one that cannot be started (emitOptions) is
 // logged and counted, and the dispatch goes on.
-func (d *dispatch) emitTaskFailed(ctx workflow.Context, i int) {
+//
+// Its id is derived from when the action began (TaskFailedEvent): the
+// time of the workflow task it began in, whose history length is began.
+// Not from that task itself (dispatchV19): were it lost (its worker died, or Temporal refused its
+// completion), the next would begin the action again at another time,
+// and the event started from the lost one would be a second, under
+// another id. A 1 ms timer has the task complete first; the event is
+// started from the next, which replays the action's beginning as
+// recorded. Both on a context no cancel reaches: a cancel that comes
+// meanwhile would have found the event started in the same task. Older
+// runs do so from the marker changeEmitAfterCommit.
+func (d *dispatch) emitTaskFailed(ctx workflow.Context, i, began int) {
 	o, j := d.outcomes[i], d.jobs[i]
 	if d.version < dispatchV15 || o.Type != dispatcher.ActionTask || o.Status != dispatcher.OutcomeFailed ||
 		o.ErrorClass == dispatcher.FailureSuperseded || d.in.Event.Type == dispatcher.EventTaskFailed || ctx.Err() != nil {
 		return
+	}
+	if began == workflow.GetInfo(ctx).GetCurrentHistoryLength() &&
+		(d.version >= dispatchV19 || workflow.GetVersion(ctx, changeEmitAfterCommit, workflow.DefaultVersion, 1) >= 1) {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+		_ = workflow.NewTimerWithOptions(ctx, time.Millisecond, workflow.TimerOptions{
+			Summary: "records the failure before its task_failed event is started",
+		}).Get(ctx, nil)
 	}
 	info := workflow.GetInfo(ctx)
 	f := dispatcher.TaskFailure{Event: d.in.Event, Outcome: o, FunctionName: j.action.FunctionName, Tags: j.action.Tags,

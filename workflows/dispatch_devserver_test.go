@@ -366,6 +366,80 @@ func TestDispatchCanceledDuringALaterTask(t *testing.T) {
 	}
 }
 
+// A task action that fails for good in the run's first workflow task has
+// one task_failed event however many times that task runs: the event is
+// started from the task after it, which replays when the action began as
+// recorded. The test has Temporal refuse the completion of the task that
+// starts the event (a signal comes while it runs, and the task would
+// close the run), as when a worker dies before completing it. Before,
+// the first task started the event, and the next, which made the call
+// again later, another, under an id derived from its own time.
+func TestDispatchTaskFailedOnceWhenItsTaskIsLost(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "dispatch-task-failed-lost-task"
+	var (
+		mu  sync.Mutex
+		ids = map[string]bool{}
+	)
+	emitting, release := make(chan struct{}, 1), make(chan struct{}, 1)
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	for _, name := range []string{workflows.LocalCallFunction, workflows.ActivityCallFunction} {
+		w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			return dispatcher.TaskResult{}, temporal.NewNonRetryableApplicationError("422", dispatcher.FailureHTTPPermanent, nil)
+		}, activity.RegisterOptions{Name: name})
+	}
+	w.RegisterActivityWithOptions(func(_ context.Context, f dispatcher.TaskFailure) (bool, error) {
+		mu.Lock()
+		first := len(ids) == 0
+		ids[f.TaskFailedEvent().ID] = true
+		mu.Unlock()
+		if first { // held until the signal has come: the task's completion is refused
+			emitting <- struct{}{}
+			<-release
+		}
+		return true, nil
+	}, activity.RegisterOptions{Name: workflows.ActivityEmitTaskFailed})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	for _, version := range []int{workflows.DispatchVersion, 18} { // 18: from the marker emit-after-commit
+		t.Run(fmt.Sprintf("version %d", version), func(t *testing.T) {
+			clear(ids)
+			id := fmt.Sprintf("dispatch-task-failed-lost-task-%d", version)
+			in := gatedInput(id)
+			in.Version = version
+			in.Config.Functions[0].Gated = false
+			run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-emitting:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the task_failed event was not started")
+			}
+			if err := c.SignalWorkflow(t.Context(), run.GetID(), run.GetRunID(), "unheard", nil); err != nil {
+				t.Fatal(err)
+			}
+			release <- struct{}{}
+			var appErr *temporal.ApplicationError
+			if err := run.Get(t.Context(), nil); !errors.As(err, &appErr) || appErr.Type() != dispatcher.FailureDispatch {
+				t.Fatalf("the dispatch ended with %v, want failed", err)
+			}
+			waitForEvent(t, c, run.GetID(), run.GetRunID(), enums.EVENT_TYPE_WORKFLOW_TASK_FAILED, "no completion was refused")
+			mu.Lock()
+			defer mu.Unlock()
+			if len(ids) != 1 {
+				t.Errorf("one failure started %d task_failed events: %v", len(ids), ids)
+			}
+			replays(t, c, run)
+		})
+	}
+}
+
 // An action whose time came while no worker ran, in the task that also
 // brings the cancel, was not made: it says so. Before, a history longer
 // than a first task's had it say "may have been made".
@@ -862,8 +936,6 @@ func registerHeld(w worker.Worker, calls *atomic.Int32, started chan<- struct{},
 	}
 }
 
-// registerCounted registers mail and call activities, local and regular,
-
 // gatedInput is the input of the dispatch of event eventID to one call of
 // the gated HTTP function f.
 func gatedInput(eventID string) workflows.DispatchInput {
@@ -890,6 +962,7 @@ func permitWorker(t *testing.T, c client.Client, queue string, requests chan<- w
 	return w
 }
 
+// registerCounted registers mail and call activities, local and regular,
 // that succeed and count their calls.
 func registerCounted(w worker.Worker, calls *atomic.Int32) {
 	for _, name := range []string{workflows.LocalSendMail, workflows.ActivitySendMail} {

@@ -36,7 +36,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v18"
+	recordDispatchVersion   = "v19"
 	recordBulkReplayVersion = "v5"
 	recordSequenceVersion   = "v8"
 	recordGateVersion       = "v3"
@@ -102,6 +102,18 @@ func TestRecordHistories(t *testing.T) {
 	// A permanent failure and a template error.
 	failed := r.dispatch("failed", true)
 	r.save(failed.WorkflowID, failed.RunID, filepath.Join(dir, "failed.json"))
+	// The same started by an intake of version 18, which a worker of
+	// version 19 lets complete the task the call failed in before it
+	// starts the task_failed event, from the marker emit-after-commit.
+	if err := workflows.PinDispatchVersion(18); err != nil {
+		t.Fatal(err)
+	}
+	failed18 := r.dispatchID("failed", "record-failed-v18", true)
+	if err := workflows.PinDispatchVersion(workflows.NewestDispatchVersion); err != nil {
+		t.Fatal(err)
+	}
+	r.requireMarker(failed18.WorkflowID, failed18.RunID, "emit-after-commit")
+	r.save(failed18.WorkflowID, failed18.RunID, filepath.Join("testdata", "histories", "dispatch", "v18", "emit-after-commit.json"))
 	// A first attempt that fails retryably with a Retry-After: a timer,
 	// then a regular activity.
 	handoff := r.dispatch("handoff", true)

@@ -75,6 +75,11 @@ const (
 	// action scheduled months ahead by an older intake gets it too;
 	// recorded only then.
 	changeKeepLocalResults = "keep-local-results"
+	// changeEmitAfterCommit: a run of a version before dispatchV19 whose
+	// task action fails for good in the workflow task in which it began
+	// has that task complete before its task_failed event is started, as
+	// dispatchV19 does (emitTaskFailed); recorded only then.
+	changeEmitAfterCommit = "emit-after-commit"
 )
 
 // Dispatch versions.
@@ -246,8 +251,16 @@ const (
 	// it began, or after an attempt not made, though its call had been
 	// made. Every other run runs as in dispatchV17.
 	dispatchV18 workflow.Version = 18
+	// dispatchV19: a task action that fails for good in the workflow task
+	// in which it began has that task complete before its task_failed
+	// event is started (emitTaskFailed): the event's id is derived from
+	// when the action began, the time of that task, and a task lost (its
+	// worker died, or Temporal refused its completion) was begun again at
+	// another time, the event started from it then a second, under
+	// another id. Every other run runs as in dispatchV18.
+	dispatchV19 workflow.Version = 19
 
-	dispatchLatest = dispatchV18
+	dispatchLatest = dispatchV19
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
