@@ -279,6 +279,12 @@ func misnamed(environ []string) []string {
 			warnings = append(warnings, fmt.Sprintf("%s is set, but the dispatcher reads no inline TLS data and ignores it: write it to a file and set %s_PATH", name, path))
 			continue
 		}
+		if setting, ok := otherToolsNames[name]; ok {
+			if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, setting+"=") }) {
+				warnings = append(warnings, fmt.Sprintf("%s is set, but is not a setting and is ignored (another Temporal tool's name): did you mean %s?", name, setting))
+			}
+			continue
+		}
 		for _, s := range settings {
 			if name == "DISPATCHER_"+s.name || nearlyNamed(name, s.name) {
 				warnings = append(warnings, fmt.Sprintf("%s is set, but is not a setting and is ignored: did you mean %s? (`dispatcher config` lists the settings)", name, s.name))
@@ -288,6 +294,17 @@ func misnamed(environ []string) []string {
 	}
 	slices.Sort(warnings)
 	return warnings
+}
+
+// otherToolsNames are the names other Temporal tools (the older Temporal
+// CLI, tctl) give settings of the dispatcher's: set without the
+// dispatcher's own (for those tools, the shell's), they are said. Before,
+// ignored without a word: the process dialled Temporal without TLS and
+// waited for ever.
+var otherToolsNames = map[string]string{
+	"TEMPORAL_TLS_CERT": "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_CLI_TLS_CERT": "TEMPORAL_TLS_CLIENT_CERT_PATH",
+	"TEMPORAL_TLS_KEY": "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_CLI_TLS_KEY": "TEMPORAL_TLS_CLIENT_KEY_PATH",
+	"TEMPORAL_TLS_CA": "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_CLI_TLS_CA": "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
 }
 
 // nearlyNamed reports whether name and setting have the same prefix and,

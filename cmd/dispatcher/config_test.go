@@ -132,6 +132,10 @@ func TestMisnamedSettings(t *testing.T) {
 		"DISPATCHER_ENCRYPTION_KEYS":  "DISPATCHER_ENCRYPTION_KEY",
 		"TEMPORAL_NAMESPCE":           "TEMPORAL_NAMESPACE",
 		"OTEL_SERVICE_NAMES":          "OTEL_SERVICE_NAME",
+		// Other Temporal tools' names.
+		"TEMPORAL_TLS_CERT":    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+		"TEMPORAL_CLI_TLS_KEY": "TEMPORAL_TLS_CLIENT_KEY_PATH",
+		"TEMPORAL_TLS_CA":      "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
 	} {
 		got := misnamed([]string{name + "=x"})
 		if len(got) != 1 || !strings.HasPrefix(got[0], name+" is set, but is not a setting") || !strings.Contains(got[0], "did you mean "+want+"?") {
