@@ -55,6 +55,29 @@ func TestComposeNeedsSecrets(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "DISPATCHER_JWT_SECRET") {
 		t.Fatalf("loading compose.yaml without .env: %v, want an error naming DISPATCHER_JWT_SECRET", err)
 	}
+	// An .env without the encryption key's line (an older one) is
+	// refused too; one that sets it to nothing, on purpose, is not.
+	// Before, the missing line ran the stack in clear text.
+	example, err := os.ReadFile(path("deployments", "docker", ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line, refused := range map[string]bool{"": true, "DISPATCHER_ENCRYPTION_KEY=\n": false} {
+		var env []string
+		for l := range strings.Lines(string(example)) {
+			if !strings.HasPrefix(l, "DISPATCHER_ENCRYPTION_KEY=") {
+				env = append(env, l)
+			}
+		}
+		file := filepath.Join(t.TempDir(), ".env")
+		if err := os.WriteFile(file, []byte(strings.Join(env, "")+line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadCompose(t, nil, file)
+		if refused != (err != nil) || refused && !strings.Contains(err.Error(), "DISPATCHER_ENCRYPTION_KEY") {
+			t.Errorf("an .env with %q for the key: %v, want refused %v", line, err, refused)
+		}
+	}
 }
 
 func TestComposeServices(t *testing.T) {
