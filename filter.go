@@ -105,8 +105,10 @@ func newFilterEnv(maxWork int) (*cel.Env, error) {
 		cel.Variable("event.time", cel.TimestampType),
 		cel.CrossTypeNumericComparisons(true),
 		// A literal that could never be read fails every event: refuse
-		// it when the dispatcher is saved.
-		cel.ASTValidators(cel.ValidateRegexLiterals(), cel.ValidateTimestampLiterals(), cel.ValidateDurationLiterals(), literalPatterns{}),
+		// it when the dispatcher is saved. Patterns by literalPatterns,
+		// which says why (cel's own said "invalid matches argument" only,
+		// for a repeat count over 1,000 too).
+		cel.ASTValidators(cel.ValidateTimestampLiterals(), cel.ValidateDurationLiterals(), literalPatterns{}),
 	)
 }
 

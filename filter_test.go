@@ -28,7 +28,9 @@ func TestCompileFilterErrors(t *testing.T) {
 		{strings.Repeat(" ", dispatcher.MaxFilterLength) + "true", fmt.Sprintf("filter: must be at most %d bytes", dispatcher.MaxFilterLength)},
 		{"true\x00", "filter: must not contain NUL"},
 		// Literals no event could ever make readable.
-		{`event.type.matches("(")`, "filter: line 1, column 20: invalid matches argument"},
+		{`event.type.matches("(")`, "filter: line 1, column 20: invalid matches argument: error parsing regexp: missing closing ): `(`"},
+		// Before, without the reason: "invalid matches argument".
+		{`event.source.matches("(?:a?){1200}b")`, "filter: line 1, column 22: invalid matches argument: error parsing regexp: invalid repeat count: `{1200}`"},
 		{`event.time > timestamp("notatime")`, "filter: line 1, column 24: invalid timestamp argument"},
 		{`event.time - timestamp("2026-01-01T00:00:00Z") > duration("5x")`, "filter: line 1, column 59: invalid duration argument"},
 		{strings.Repeat("(", 300) + "true" + strings.Repeat(")", 300), "filter: expression recursion limit exceeded"},
