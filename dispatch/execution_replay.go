@@ -575,10 +575,15 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 			// One that was skipped runs only with the current
 			// configuration: the original one is no way out for it.
 			what, way := "failed", "replay with the original one, or name the actions to run (actions)"
-			if slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
-				return o.ActionID == id && o.Status == dispatcher.OutcomeSkipped
-			}) {
+			i := slices.IndexFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool { return o.ActionID == id })
+			if i >= 0 && src.outcomes[i].Status == dispatcher.OutcomeSkipped {
 				what, way = "was skipped", "name the actions of the current configuration to run (actions, by their ids)"
+				if o := src.outcomes[i]; !cfg.HasDispatcher(o.DispatcherID) {
+					// Said so: before, "name the actions of the current
+					// configuration", of which it was none, after the
+					// original one had sent the user here.
+					way = fmt.Sprintf("its dispatcher %q (%s) was deleted, or moved to another event type, since: nothing runs it now", o.DispatcherName, o.DispatcherID)
+				}
 			}
 			return nil, dispatcher.Errorf(dispatcher.ESTATE,
 				"action %s that %s in run %s no longer exists in the %s configuration; %s",

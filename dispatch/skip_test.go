@@ -77,10 +77,12 @@ func TestReplayActionsSkipped(t *testing.T) {
 		{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}, {ID: "a2"}}}, {ID: "d2", Actions: []dispatcher.Action{{ID: "a3"}}}}}
 	renamed := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ // a2 and a3 renamed: new ids
 		{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}, {ID: "a4"}}}, {ID: "d2", Actions: []dispatcher.Action{{ID: "a5"}}}}}
+	deleted := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}, {ID: "a2"}}}}}
 	outcomes := func(statuses ...string) runRecord {
 		rec := runRecord{closed: true, config: original}
 		for i, s := range statuses {
-			o := dispatcher.ActionOutcome{ActionID: fmt.Sprintf("a%d", i+1), Status: s}
+			d := min(i, 1) + 1 // a1, a2 of d1; a3 of d2
+			o := dispatcher.ActionOutcome{ActionID: fmt.Sprintf("a%d", i+1), Status: s, DispatcherID: fmt.Sprintf("d%d", d), DispatcherName: fmt.Sprintf("n%d", d)}
 			if s == dispatcher.OutcomeSkipped {
 				o.SkipReason = dispatcher.SkipPaused
 			}
@@ -114,6 +116,11 @@ func TestReplayActionsSkipped(t *testing.T) {
 			`action a2 that failed in run r1 no longer exists in the current configuration; replay with the original one, or name the actions to run (actions)`},
 		{"a skipped one gone, current", dispatcher.ReplayConfigCurrent, renamed, nil, outcomes(ok, ok, skipped), "",
 			`action a3 that was skipped in run r1 no longer exists in the current configuration; name the actions of the current configuration to run (actions, by their ids)`},
+		// Its dispatcher deleted while paused: said so. Before, sent to
+		// name the actions of the current configuration, of which it is
+		// none, after the original one had sent the user to the current.
+		{"a skipped one's dispatcher deleted, current", dispatcher.ReplayConfigCurrent, deleted, nil, outcomes(ok, ok, skipped), "",
+			`action a3 that was skipped in run r1 no longer exists in the current configuration; its dispatcher "n2" (d2) was deleted, or moved to another event type, since: nothing runs it now`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := dispatcher.ReplayRequest{WorkflowID: "w", Config: tt.config, Actions: tt.actions}
