@@ -23,7 +23,9 @@ func (s *Source) handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery)
 	case intake.Ack:
 		// An ack that fails (the channel closed) leaves the message to be
 		// delivered again: a duplicate then, acknowledged at once.
-		if err := d.Ack(false); err == nil {
+		if err := d.Ack(false); err != nil {
+			s.handedBack(d, err)
+		} else {
 			s.metrics.Acked.Inc()
 		}
 	case intake.DeadLetter:
@@ -32,7 +34,9 @@ func (s *Source) handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery)
 			s.metrics.Retried.Inc()
 			return
 		}
-		if err := d.Ack(false); err == nil {
+		if err := d.Ack(false); err != nil {
+			s.handedBack(d, err)
+		} else {
 			s.metrics.DeadLettered(r.Cause)
 		}
 		s.log.Warn("amqp intake: message dead-lettered", "routing_key", d.RoutingKey, "message_id", d.MessageId, "reason", r.Reason)
@@ -40,6 +44,15 @@ func (s *Source) handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery)
 		_ = d.Nack(false, true)
 		s.metrics.Retried.Inc()
 	}
+}
+
+// handedBack counts d, whose acknowledgement failed (its channel closed),
+// among the messages handed back: the broker delivers it again. Before,
+// it was counted nowhere, and received − acked − dead-lettered − retried
+// did not add up.
+func (s *Source) handedBack(d amqp.Delivery, err error) {
+	s.metrics.Retried.Inc()
+	s.log.Debug("amqp intake: an acknowledgement failed; the message is delivered again", "message_id", d.MessageId, "err", err)
 }
 
 // tryDeadLetter dead-letters d and says whether it did. A dead letter the

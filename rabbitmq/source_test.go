@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"os"
 	"strings"
 	"sync"
@@ -203,6 +204,61 @@ func TestSource(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() string {
 		if testutil.ToFloat64(m.Acked) != 1 || testutil.ToFloat64(m.Redelivered) != 1 {
 			return fmt.Sprintf("acked %v, redelivered %v", testutil.ToFloat64(m.Acked), testutil.ToFloat64(m.Redelivered))
+		}
+		return ""
+	})
+}
+
+// heldStarter starts its first event once the source's session has ended
+// (ended is closed then) and release is closed: Temporal answering after
+// the source's channel closed.
+type heldStarter struct {
+	starter
+	ended, release chan struct{}
+}
+
+func (s *heldStarter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
+	if s.attempts.Load() == 0 {
+		s.attempts.Add(1)
+		<-ctx.Done()
+		close(s.ended)
+		<-s.release
+	}
+	return s.starter.Start(ctx, ev)
+}
+
+// A message whose acknowledgement fails (the connection dropped while
+// Temporal took it) is counted as handed back, and delivered again: a
+// duplicate, acknowledged. Before, it was counted nowhere, and received −
+// acked − dead-lettered − retried did not add up.
+func TestSourceAckAfterTheConnectionDropped(t *testing.T) {
+	url, name, ch := broker(t)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	st := &heldStarter{ended: make(chan struct{}), release: make(chan struct{})}
+	_, m, _ := run(t, u.String(), name, st, 4)
+	publish(t, ch, name, `{"id":"e1","type":"t"}`)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if st.attempts.Load() == 0 {
+			return "the message is not in hand"
+		}
+		return ""
+	})
+	proxy.Resume() // cuts the connection
+	select {
+	case <-st.ended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the session did not end with its connection")
+	}
+	close(st.release)
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if testutil.ToFloat64(m.Acked) != 1 || testutil.ToFloat64(m.Retried) != 1 || testutil.ToFloat64(m.Received) != 2 {
+			return fmt.Sprintf("received %v, acked %v, retried %v; want 2, 1, 1",
+				testutil.ToFloat64(m.Received), testutil.ToFloat64(m.Acked), testutil.ToFloat64(m.Retried))
 		}
 		return ""
 	})
