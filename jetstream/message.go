@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,7 +40,11 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 	// and acknowledges it. Before, a second took it, and the deliveries
 	// such drops made counted towards MaxDeliver: a few during an outage
 	// of Temporal, and an event that was dispatched was dead-lettered too.
-	if _, inHand := s.held.LoadOrStore(meta.Sequence.Stream, struct{}{}); inHand {
+	delivered := new(atomic.Uint64)
+	delivered.Store(meta.NumDelivered)
+	if held, inHand := s.held.LoadOrStore(meta.Sequence.Stream, delivered); inHand {
+		// JetStream counted it: the holder's last delivery is this one.
+		held.(*atomic.Uint64).Store(meta.NumDelivered)
 		return
 	}
 	defer s.held.Delete(meta.Sequence.Stream)
@@ -88,7 +93,7 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 	case intake.DeadLetter:
 		s.deadLetter(ctx, msg, meta, r)
 	case intake.Retry:
-		if meta.NumDelivered >= uint64(s.cfg.MaxDeliver) {
+		if meta.NumDelivered = delivered.Load(); meta.NumDelivered >= uint64(s.cfg.MaxDeliver) {
 			// Its last delivery, and the source stops before Temporal took
 			// it: the next would not be tried.
 			s.deadLetter(ctx, msg, meta, maxDelivered(meta))
@@ -103,7 +108,7 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 // without an acknowledgement.
 func maxDelivered(meta *js.MsgMetadata) intake.Result {
 	return intake.Result{Verdict: intake.DeadLetter, Cause: intake.ReasonMaxDeliver,
-		Reason: fmt.Sprintf("delivered %d times without an acknowledgement: the dispatcher stopped or crashed each time it held it, or could not dead-letter it", meta.NumDelivered)}
+		Reason: fmt.Sprintf("delivered %d times without an acknowledgement: each time the dispatcher holding it stopped, crashed, or lost its connection to NATS for longer than the ack wait, or could not dead-letter it", meta.NumDelivered)}
 }
 
 // toMessage is the intake's view of a message. An event without an id
