@@ -287,21 +287,25 @@ func (d *dispatch) skipReason() string {
 // and the event started from the lost one would be a second, under
 // another id. A 1 ms timer has the task complete first; the event is
 // started from the next, which replays the action's beginning as
-// recorded. Both on a context no cancel reaches: a cancel that comes
-// meanwhile would have found the event started in the same task. Older
-// runs do so from the marker changeEmitAfterCommit.
+// recorded (its time: that of the task, or of a local activity's result
+// before it, which the task's markers record). Both on a context no cancel
+// reaches: a cancel that comes meanwhile would have found the event
+// started in the same task. Older runs do so from the marker
+// changeEmitAfterCommit, unless a failure before the upgrade decided it
+// (a run decides a change ID once).
 func (d *dispatch) emitTaskFailed(ctx workflow.Context, i, began int) {
 	o, j := d.outcomes[i], d.jobs[i]
 	if d.version < dispatchV15 || o.Type != dispatcher.ActionTask || o.Status != dispatcher.OutcomeFailed ||
 		o.ErrorClass == dispatcher.FailureSuperseded || d.in.Event.Type == dispatcher.EventTaskFailed || ctx.Err() != nil {
 		return
 	}
+	ectx := ctx // the emit's
 	if began == workflow.GetInfo(ctx).GetCurrentHistoryLength() &&
 		(d.version >= dispatchV19 || workflow.GetVersion(ctx, changeEmitAfterCommit, workflow.DefaultVersion, 1) >= 1) {
-		ctx, _ = workflow.NewDisconnectedContext(ctx)
-		_ = workflow.NewTimerWithOptions(ctx, time.Millisecond, workflow.TimerOptions{
+		ectx, _ = workflow.NewDisconnectedContext(ctx)
+		_ = workflow.NewTimerWithOptions(ectx, time.Millisecond, workflow.TimerOptions{
 			Summary: "records the failure before its task_failed event is started",
-		}).Get(ctx, nil)
+		}).Get(ectx, nil)
 	}
 	info := workflow.GetInfo(ctx)
 	f := dispatcher.TaskFailure{Event: d.in.Event, Outcome: o, FunctionName: j.action.FunctionName, Tags: j.action.Tags,
@@ -309,8 +313,8 @@ func (d *dispatch) emitTaskFailed(ctx workflow.Context, i, began int) {
 	if f.OriginalRunID == "" { // a server that does not say
 		f.OriginalRunID = f.RunID
 	}
-	lctx := workflow.WithLocalActivityOptions(ctx, emitOptions)
-	if err := workflow.ExecuteLocalActivity(lctx, ActivityEmitTaskFailed, f).Get(ctx, nil); err != nil {
+	lctx := workflow.WithLocalActivityOptions(ectx, emitOptions)
+	if err := workflow.ExecuteLocalActivity(lctx, ActivityEmitTaskFailed, f).Get(ectx, nil); err != nil {
 		// A cancel meanwhile may have come before the start, too.
 		recordUnsent(ctx)
 		workflow.GetLogger(ctx).Error("task_failed event not started", "ActionID", o.ActionID, "Canceled", ctx.Err() != nil, "Error", err)
