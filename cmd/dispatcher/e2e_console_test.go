@@ -1081,6 +1081,47 @@ func TestEndToEndConsoleAnswerAfterLeaving(t *testing.T) {
 	b.checkProblems()
 }
 
+// TestEndToEndConsoleRefusedTokenWhileRetrying: the server refusing the
+// token while a view retries a lost connection brings up the sign-in page
+// without the view's "retrying" note. Before, the note stayed on the
+// sign-in page for good, saying a retry was coming that never came.
+func TestEndToEndConsoleRefusedTokenWhileRetrying(t *testing.T) {
+	s := systemWithAFailure(t)
+	failed := s.listIDs("status=failed")[0]
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	if _, err := eval[any](b, `window.realFetch = window.fetch,
+		window.fetch = () => Promise.reject(new TypeError('Failed to fetch'))`); err != nil {
+		t.Fatal(err)
+	}
+	b.open("/executions/" + failed)
+	b.waitText("#poll-state:not([hidden])", "Connection lost: retrying in")
+	if _, err := eval[any](b, `window.fetch = () => Promise.resolve(new Response('{"message":"the token has expired"}',
+		{status: 401, headers: {'Content-Type': 'application/json'}}))`); err != nil {
+		t.Fatal(err)
+	}
+	b.waitJSFor(30*time.Second, "the sign-in page", `document.getElementById('login-form') !== null`)
+	if b.exists("#poll-state:not([hidden])") {
+		t.Errorf("the sign-in page says %q", b.text("#poll-state"))
+	}
+}
+
+// TestEndToEndConsoleBulkReplayOfAKeyHeldToAType: an API key held to one
+// event type finds it filled in on the bulk replay form, and counts what
+// it may replay. Before, the form left it out, and the count was refused
+// as if the key lacked the permission.
+func TestEndToEndConsoleBulkReplayOfAKeyHeldToAType(t *testing.T) {
+	s := systemWithAFailure(t)
+	key := s.call("POST", "/apikeys/v1", map[string]any{"name": "support", "eventTypes": []string{"user_deleted"},
+		"permissions": []string{"CREATE_EVENTS", "VIEW_EXECUTIONS", "REPLAY_EXECUTIONS"}}, 200)["key"].(string)
+	b := startBrowser(t, s.url)
+	b.signIn(key)
+	b.open("/replays/new")
+	b.waitText("#bulk-types", "user_deleted")
+	b.do("dry run", chromedp.WaitVisible(chromedp.ID("bulk-dry-run")), chromedp.Click(chromedp.ID("bulk-dry-run")))
+	b.waitText("#bulk-count", "1 dispatch matches")
+}
+
 // systemWithAFailure starts a system where the dispatch of event gone-1
 // (user_deleted), its function answering 422, has failed and is listed.
 func systemWithAFailure(t *testing.T) *system {
