@@ -154,7 +154,8 @@ var settings = []setting{
 // a function's secret, and a dispatchers file naming one would send it to
 // the function's URL.
 func ownVariable(name string) bool {
-	return name == "DISPATCHER_URL" || name == "DISPATCHER_TOKEN" || isSetting(name)
+	secretFile, ok := strings.CutSuffix(name, "_FILE")
+	return name == "DISPATCHER_URL" || name == "DISPATCHER_TOKEN" || isSetting(name) || ok && slices.Contains(secretSettings, secretFile)
 }
 
 // isSetting reports whether name is a setting's.
@@ -162,9 +163,49 @@ func isSetting(name string) bool {
 	return slices.ContainsFunc(settings, func(s setting) bool { return s.name == name })
 }
 
-// loadConfig reads every setting from getenv, using defaults for unset ones.
+// secretSettings are the settings that hold a secret: each may be given
+// in a file instead, <NAME>_FILE (a mounted Kubernetes Secret, a Docker
+// secret), which keeps it out of the process's environment, where
+// /proc/<pid>/environ, `docker inspect` and crash reports show it.
+var secretSettings = []string{"DATABASE_URL", "DISPATCHER_JWT_SECRET", "DISPATCHER_METRICS_TOKEN", "DISPATCHER_ENCRYPTION_KEY",
+	"TEMPORAL_API_KEY", "DISPATCHER_SMTP_URL", "DISPATCHER_AMQP_URL", "DISPATCHER_NATS_URL"}
+
+// withSecretFiles returns getenv with the secrets given in files
+// (secretSettings) read from them, the line ending at their end left out.
+func withSecretFiles(getenv func(string) string) (func(string) string, error) {
+	files := map[string]string{}
+	for _, name := range secretSettings {
+		path := strings.TrimSpace(getenv(name + "_FILE"))
+		if path == "" {
+			continue
+		}
+		if strings.TrimSpace(getenv(name)) != "" {
+			return nil, fmt.Errorf("%s and %s_FILE are both set: set one of them", name, name)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		if files[name] = strings.TrimRight(string(b), "\r\n"); strings.TrimSpace(files[name]) == "" {
+			return nil, fmt.Errorf("%s_FILE: %s is empty", name, path)
+		}
+	}
+	return func(name string) string {
+		if v, ok := files[name]; ok {
+			return v
+		}
+		return getenv(name)
+	}, nil
+}
+
+// loadConfig reads every setting from getenv, using defaults for unset
+// ones, and secrets from the files named (withSecretFiles).
 func loadConfig(getenv func(string) string) (config, error) {
 	var c config
+	getenv, err := withSecretFiles(getenv)
+	if err != nil {
+		return c, err
+	}
 	for _, s := range settings {
 		v := strings.TrimSpace(getenv(s.name))
 		if v == "" {
@@ -202,7 +243,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 	}
-	var err error
 	if c.Outbound, err = dispatcher.NewOutbound(c.OutboundAllow, c.FunctionQueues); err != nil {
 		return c, err // naming the setting
 	}

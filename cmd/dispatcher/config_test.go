@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -236,5 +238,45 @@ func TestBlankBrokerNames(t *testing.T) {
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%q: %v, want %q", tc.environ, err, tc.want)
 		}
+	}
+}
+
+// TestSecretFiles: a secret setting may be given in a file, <NAME>_FILE,
+// read without its final line ending; set both ways, or a file missing
+// or empty, is refused naming the setting, and <NAME>_FILE is no
+// misnamed variable. Before, secrets could come only from the
+// environment, where /proc/<pid>/environ and `docker inspect` show them.
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	secret := strings.Repeat("s", 40)
+	jwt := write("jwt", secret+"\n")
+	db := write("db", "postgres://u:p@db:5432/d?sslmode=disable\r\n")
+	cfg, err := loadConfig(func(k string) string {
+		return map[string]string{"DISPATCHER_JWT_SECRET_FILE": jwt, "DATABASE_URL_FILE": db}[k]
+	})
+	if err != nil || cfg.JWTSecret != secret || cfg.DatabaseURL != "postgres://u:p@db:5432/d?sslmode=disable" {
+		t.Fatalf("from files: %q, %q, %v", cfg.JWTSecret, cfg.DatabaseURL, err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"DISPATCHER_JWT_SECRET_FILE": jwt, "DISPATCHER_JWT_SECRET": secret}, "DISPATCHER_JWT_SECRET and DISPATCHER_JWT_SECRET_FILE are both set"},
+		{map[string]string{"TEMPORAL_API_KEY_FILE": filepath.Join(dir, "missing")}, "TEMPORAL_API_KEY_FILE: open "},
+		{map[string]string{"DISPATCHER_ENCRYPTION_KEY_FILE": write("empty", "\n")}, "DISPATCHER_ENCRYPTION_KEY_FILE: " + filepath.Join(dir, "empty") + " is empty"},
+	} {
+		if _, err := loadConfig(func(k string) string { return tc.env[k] }); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), secret) {
+			t.Errorf("%v: %v, want an error with %q, and no secret", tc.env, err, tc.want)
+		}
+	}
+	if got := misnamed([]string{"DISPATCHER_JWT_SECRET_FILE=" + jwt, "DATABASE_URL_FILE=" + db}); len(got) > 0 {
+		t.Errorf("warnings for the secrets' files: %q", got)
 	}
 }

@@ -130,10 +130,17 @@ func configCmd(getenv func(string) string) *cobra.Command {
 			if err == nil {
 				err = blankBrokerNames(environ(), cfg)
 			}
+			values, ferr := withSecretFiles(getenv)
+			if ferr != nil {
+				values = getenv
+			}
 			for _, s := range settings {
-				v, src := getenv(s.name), "set"
-				if v == "" {
+				v, src := values(s.name), "set"
+				switch {
+				case v == "":
 					v, src = s.def, "default"
+				case getenv(s.name+"_FILE") != "" && getenv(s.name) == "":
+					src = "file"
 				}
 				v = redacted(s.name, v)
 				fmt.Fprintf(out, "%-34s %-8s %s\n    %s\n", s.name, src, v, s.doc)
