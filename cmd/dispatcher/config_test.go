@@ -96,6 +96,10 @@ func TestConfigRefusesBadBrokerURLsWithoutThePassword(t *testing.T) {
 		{"DATABASE_URL", "postgres://u:s3cr@ss@db/x", "not a valid URL: percent-encode"},
 		{"DATABASE_URL", "postgres://u:s3cr/ss@db/x", "not a valid URL: percent-encode"},
 		{"DATABASE_URL", "postgres://u:s3cr%40ss@db/x?sslmode=disable", ""},
+		// Without their scheme: url.Parse took the user for one, and
+		// nothing was hidden. And a user alone is a token.
+		{"DISPATCHER_AMQP_URL", "guest:s3cret@127.0.0.1:5672/", `DISPATCHER_AMQP_URL="xxxxx@127.0.0.1:5672/"`},
+		{"DISPATCHER_SMTP_URL", "user:s3cret@127.0.0.1:25", `DISPATCHER_SMTP_URL="xxxxx@127.0.0.1:25"`},
 	} {
 		checkSetting(t, tt.name, tt.value, tt.want)
 	}

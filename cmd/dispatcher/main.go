@@ -185,13 +185,20 @@ func redactedValue(name, v string) string {
 	case "DISPATCHER_ENCRYPTION_KEY":
 		return keyIDs(v)
 	}
+	if i := strings.LastIndex(v, "@"); i >= 0 && !strings.Contains(v, "://") && !strings.ContainsAny(v, " \t") &&
+		(name == "" || strings.HasSuffix(name, "_URL") || strings.HasSuffix(name, "_ENDPOINT")) {
+		// A URL without its scheme (user:password@host), not a key=value
+		// connection string: url.Parse takes the user for the scheme and
+		// the rest for opaque data, and Redacted hid nothing of it.
+		return "xxxxx@" + v[i+1:]
+	}
 	if u, err := url.Parse(v); err == nil && u.Scheme != "" {
 		if redact.Ambiguous(v) != nil {
 			return "(hidden: not a valid URL)"
 		}
 		if u.User != nil {
-			if _, hasPassword := u.User.Password(); !hasPassword && name == "DISPATCHER_NATS_URL" {
-				u.User = url.User("xxxxx") // a NATS token is the URL's user
+			if _, hasPassword := u.User.Password(); !hasPassword && (name == "DISPATCHER_NATS_URL" || strings.HasSuffix(name, "_ENDPOINT")) {
+				u.User = url.User("xxxxx") // a token is the URL's user (NATS, a collector's)
 			}
 		}
 		if q := u.Query(); len(q) > 0 {

@@ -123,10 +123,10 @@ func tracesEndpoint(cfg config) (string, error) {
 func otlpURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s is not an http:// or https:// URL with a host", redactURL(raw))
+		return nil, fmt.Errorf("%s is not an http:// or https:// URL with a host", redactedValue("OTEL_EXPORTER_OTLP_ENDPOINT", raw))
 	}
 	if u.User != nil { // before, dropped without a word, and the collector answered 401
-		return nil, fmt.Errorf("%s holds a user name and password, which the exporter does not send: put them in OTEL_EXPORTER_OTLP_HEADERS (authorization=Basic%%20<base64 of user:password>)", redactURL(raw))
+		return nil, fmt.Errorf("%s holds a user name and password, which the exporter does not send: put them in OTEL_EXPORTER_OTLP_HEADERS (authorization=Basic%%20<base64 of user:password>)", redactedValue("OTEL_EXPORTER_OTLP_ENDPOINT", raw))
 	}
 	return u, nil
 }

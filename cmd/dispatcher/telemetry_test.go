@@ -43,6 +43,8 @@ func TestTracesEndpoint(t *testing.T) {
 		// Before, the user and password were dropped without a word.
 		{config{OTLPEndpoint: "http://user:s3cret@collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{config{OTLPTraces: "https://user:s3cret@collector:4318/v1/traces"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{config{OTLPTraces: "https://s3cret@collector:4318/v1/traces"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: https://xxxxx@collector:4318/v1/traces holds"},
+		{config{OTLPEndpoint: "user:s3cret@127.0.0.1:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT: xxxxx@127.0.0.1:4318 is not"},
 	} {
 		_, err := tracesEndpoint(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.setting) || strings.Contains(err.Error(), "s3cret") {
