@@ -10,10 +10,12 @@ import (
 	"go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	querypb "go.temporal.io/api/query/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -70,6 +72,29 @@ type replayedClient struct {
 	queryErr error
 	closed   bool
 	released []string
+	// resets counts the resets of the Sequence's sticky task queue;
+	// stuck fails its queries until one (a worker killed, its sticky
+	// queue not known to be gone yet).
+	resets int
+	stuck  bool
+}
+
+func (c *replayedClient) WorkflowService() workflowservice.WorkflowServiceClient {
+	return stickyReset{c: c}
+}
+
+type stickyReset struct {
+	workflowservice.WorkflowServiceClient
+	c *replayedClient
+}
+
+func (s stickyReset) ResetStickyTaskQueue(_ context.Context, req *workflowservice.ResetStickyTaskQueueRequest, _ ...grpc.CallOption) (*workflowservice.ResetStickyTaskQueueResponse, error) {
+	if req.GetExecution().GetWorkflowId() != "sequence-k" {
+		return nil, serviceerror.NewNotFound("no such workflow")
+	}
+	s.c.resets++
+	s.c.stuck = false
+	return &workflowservice.ResetStickyTaskQueueResponse{}, nil
 }
 
 func (c *replayedClient) DescribeWorkflowExecution(_ context.Context, id, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -93,6 +118,9 @@ func (c *replayedClient) ListWorkflow(_ context.Context, req *workflowservice.Li
 func (c *replayedClient) QueryWorkflowWithOptions(_ context.Context, req *client.QueryWorkflowWithOptionsRequest) (*client.QueryWorkflowWithOptionsResponse, error) {
 	if c.queryErr != nil {
 		return nil, c.queryErr
+	}
+	if c.stuck {
+		return nil, context.DeadlineExceeded
 	}
 	if c.closed && req.QueryRejectCondition == enums.QUERY_REJECT_CONDITION_NOT_OPEN {
 		return &client.QueryWorkflowWithOptionsResponse{QueryRejected: &querypb.QueryRejected{Status: enums.WORKFLOW_EXECUTION_STATUS_CANCELED}}, nil
@@ -131,6 +159,12 @@ func TestReleaseAfterALostReplayRelease(t *testing.T) {
 	e := &Executions{client: c, audit: recordedAudit{}, now: time.Now, dc: converter.GetDefaultDataConverter()}
 	if _, err := e.Release(context.Background(), "dispatch-x", "ops"); err != nil || !slices.Equal(c.released, []string{"sequence-k dispatch-x"}) {
 		t.Fatalf("Release: %v, released %v; want dispatch-x released in sequence-k", err, c.released)
+	}
+	// Right after the worker its run was sticky to was killed: the query
+	// is asked again of any worker. Before, 503 until Temporal knew.
+	c.stuck, c.released = true, nil
+	if _, err := e.Release(context.Background(), "dispatch-x", "ops"); err != nil || c.resets != 1 || !slices.Equal(c.released, []string{"sequence-k dispatch-x"}) {
+		t.Fatalf("Release with the Sequence's worker gone: %v, %d resets, released %v; want dispatch-x released after one reset", err, c.resets, c.released)
 	}
 	c.queryErr, c.released = context.DeadlineExceeded, nil
 	if _, err := e.Release(context.Background(), "dispatch-x", "ops"); dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE || len(c.released) > 0 {

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -110,12 +112,22 @@ func (e *Executions) blockedBy(ctx context.Context, workflowID string) (string, 
 // gone or closed (a canceled or terminated run would answer with what it
 // held when it stopped); EUNAVAILABLE when it does not answer (no worker
 // within queryTimeout).
+//
+// A query goes to the worker that has the run in its cache (its sticky
+// task queue), and when that worker was killed Temporal holds the query
+// for it for 10 s, until it knows the worker is gone: right after a
+// crash, when an operator releases keys. So a query not answered within
+// stickyQueryTimeout is asked again of any worker, the run's stickiness
+// reset. Before, the release answered 503 until then.
 func (e *Executions) sequenceState(ctx context.Context, seq string) (workflows.SequenceState, error) {
-	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
-	defer cancel()
 	var st workflows.SequenceState
-	res, err := e.client.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
-		WorkflowID: seq, QueryType: workflows.QuerySequence, QueryRejectCondition: enums.QUERY_REJECT_CONDITION_NOT_OPEN})
+	res, err := e.querySequence(ctx, seq, stickyQueryTimeout)
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, new(*serviceerror.DeadlineExceeded)) {
+		if _, rerr := e.client.WorkflowService().ResetStickyTaskQueue(ctx, &workflowservice.ResetStickyTaskQueueRequest{
+			Namespace: e.namespace, Execution: &commonpb.WorkflowExecution{WorkflowId: seq}}); rerr == nil {
+			res, err = e.querySequence(ctx, seq, queryTimeout)
+		}
+	}
 	var gone *serviceerror.NotFound
 	switch {
 	case errors.As(err, &gone):
@@ -127,6 +139,18 @@ func (e *Executions) sequenceState(ctx context.Context, seq string) (workflows.S
 		return st, nil
 	}
 	return st, res.QueryResult.Get(&st)
+}
+
+// stickyQueryTimeout is how long the first query of a Sequence waits for
+// the worker its run is sticky to (sequenceState); a worker that runs
+// answers in milliseconds.
+const stickyQueryTimeout = 2 * time.Second
+
+func (e *Executions) querySequence(ctx context.Context, seq string, timeout time.Duration) (*client.QueryWorkflowWithOptionsResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return e.client.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID: seq, QueryType: workflows.QuerySequence, QueryRejectCondition: enums.QUERY_REJECT_CONDITION_NOT_OPEN})
 }
 
 // releaseAfterReplay lets the key a replayed dispatch blocked go on: the

@@ -274,9 +274,9 @@ func natsOrderingSetup(t *testing.T) ([]string, producer.Transport) {
 // blockedKey starts an ordered system calling sink, which must fail k/0,
 // sends k/0, k/1 and k/2, and waits until k/0's failed dispatch blocks its
 // key; it returns the system and that dispatch's workflow id.
-func blockedKey(t *testing.T, sink *orderSink) (*system, string) {
+func blockedKey(t *testing.T, sink *orderSink, opts ...systemOption) (*system, string) {
 	t.Helper()
-	s := orderedSystem(t, sink)
+	s := orderedSystem(t, sink, opts...)
 	var first map[string]any
 	for seq := range 3 {
 		acc, err := s.post("k", seq)
@@ -372,6 +372,24 @@ func TestEndToEndOrderingResetReleasesTheKey(t *testing.T) {
 	if d := s.call("GET", "/executions/v1/"+url.PathEscape(id), nil, 200); d["status"] != "completed" || d["blocking"] == true {
 		t.Fatalf("after the reset the dispatch %v, blocking %v", d["status"], d["blocking"])
 	}
+}
+
+// A key released right after the worker crashed (SIGKILL) and was
+// started again, when an operator recovers: the key's Sequence answers
+// from the new worker. Before, Temporal held the query for the dead one,
+// whose run it had cached, and the release answered 503 for 10 s.
+func TestEndToEndOrderingReleasedRightAfterACrash(t *testing.T) {
+	sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true}}
+	s, id := blockedKey(t, sink, splitProcesses)
+	s.crashWorker()
+	s.startWorker()
+	if out := s.cli("executions", "release", id); !strings.Contains(out, "released the ordering key "+id+" held") {
+		t.Fatalf("dispatcher executions release: %s", out)
+	}
+	s.poll("the waiting events to run", func() bool {
+		_, seen := sink.snapshot()
+		return len(seen["k"]) == 3
+	})
 }
 
 // A blocked key is released by hand (`dispatcher executions release`, or
