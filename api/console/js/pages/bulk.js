@@ -194,7 +194,9 @@ function progressView(ctx, id, named) {
       h('p', {}, badge(shown, { id: 'bulk-status' }), ' ', st.progressUnknown
         ? (done ? 'Progress unknown: no worker answered for it (the workers are down or busy); look again later.'
           : 'Progress unknown: no worker answers for it now (the workers are down or busy). It goes on once one does; pause and cancel work meanwhile.')
-        : `${p.processed} of ${total} handled: ${p.replayed} replayed, ${p.skipped} skipped; of the replays ${p.succeeded} succeeded, ${p.failed} failed, ${p.pending} still running.`),
+        // "up to" while it runs: the runs a replay superseded already, which
+        // the dry run left out, leave the count as each page is read.
+        : `${p.processed} of ${done ? total : `up to ${total}`} handled: ${p.replayed} replayed, ${p.skipped} skipped; of the replays ${p.succeeded} succeeded, ${p.failed} failed, ${p.pending} still running.`),
       h('p', { class: 'muted' }, `Started ${fmtTime(st.startTimestamp)} by ${st.requestedBy || 'unknown'}${st.closeTimestamp ? `, ended ${fmtTime(st.closeTimestamp)}` : ''}; at most ${st.rate} a second, ${st.config} configuration.`));
     const buttons = [];
     // An API key held to some event types acts only on bulk replays of one of them, as the API has it.
