@@ -79,6 +79,20 @@ func TestRedactedAmbiguousURLs(t *testing.T) {
 		{"DISPATCHER_NATS_URL", "nats://u:Zp@ss/word@127.0.0.1:4222", "(hidden: not a valid URL)"},
 		{"DISPATCHER_MAIL_FROM", "dispatcher@localhost", "dispatcher@localhost"},
 		{"DATABASE_URL", "host=db user=app password=pw@1", "host=db user=app password=xxxxx"},
+		// Without a scheme: url.Parse took the user for one, and nothing
+		// was hidden (a forgotten amqp://); the query's passwords too.
+		{"DISPATCHER_AMQP_URL", "guest:s3cret@127.0.0.1:5672/", "xxxxx@127.0.0.1:5672/"},
+		{"DISPATCHER_AMQP_URL", "me@rabbit:5672/v?password=s3cret", "xxxxx@rabbit:5672/v?password=xxxxx"},
+		{"DATABASE_URL", "u:s3cret@host/db?sslpassword=KEYPASS", "xxxxx@host/db?sslpassword=xxxxx"},
+		{"DATABASE_URL", "host/db?password=p@ssWORD", "host/db?password=xxxxx"},
+		{"DATABASE_URL", "sqlite:/var/lib/d.db?_auth=1&_auth_user=ops@example.com&_auth_pass=S3cret", "(hidden: not a valid URL)"},
+		{"DATABASE_URL", "u:pa ss@host/db", "(hidden: not a valid URL)"},
+		{"DISPATCHER_SMTP_URL", "u:a://b@smtp.example.com:587", "(hidden: not a valid URL)"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "tok@collector:4318", "xxxxx@collector:4318"},
+		// A token as the user, or as user and password (Postmark).
+		{"DISPATCHER_SMTP_URL", "smtp://TOKEN@smtp.example.com", "smtp://xxxxx@smtp.example.com"},
+		{"DISPATCHER_SMTP_URL", "smtp://TOKEN:TOKEN@smtp.postmarkapp.com:587", "smtp://xxxxx@smtp.postmarkapp.com:587"},
+		{"DATABASE_URL", "postgres://app@db/x?password=s3cret", "postgres://app@db/x?password=xxxxx"},
 	} {
 		if got := redacted(tt.name, tt.in); got != tt.want {
 			t.Errorf("%s=%s printed as %s, want %s", tt.name, tt.in, got, tt.want)

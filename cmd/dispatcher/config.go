@@ -171,8 +171,9 @@ var secretSettings = []string{"DATABASE_URL", "DISPATCHER_JWT_SECRET", "DISPATCH
 	"TEMPORAL_API_KEY", "DISPATCHER_SMTP_URL", "DISPATCHER_AMQP_URL", "DISPATCHER_NATS_URL"}
 
 // withSecretFiles returns getenv with the secrets given in files
-// (secretSettings) read from them, the line ending at their end left out.
-func withSecretFiles(getenv func(string) string) (func(string) string, error) {
+// (secretSettings) read from them, the line ending at their end left out,
+// and whether a setting's value came from a file.
+func withSecretFiles(getenv func(string) string) (func(string) string, func(string) bool, error) {
 	files := map[string]string{}
 	for _, name := range secretSettings {
 		path := strings.TrimSpace(getenv(name + "_FILE"))
@@ -180,29 +181,56 @@ func withSecretFiles(getenv func(string) string) (func(string) string, error) {
 			continue
 		}
 		if strings.TrimSpace(getenv(name)) != "" {
-			return nil, fmt.Errorf("%s and %s_FILE are both set: set one of them", name, name)
+			return nil, nil, fmt.Errorf("%s and %s_FILE are both set: set one of them", name, name)
 		}
-		b, err := os.ReadFile(path)
+		v, err := readSecretFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("%s_FILE: %w", name, err)
+			return nil, nil, fmt.Errorf("%s_FILE: %w", name, err)
 		}
-		if files[name] = strings.TrimRight(string(b), "\r\n"); strings.TrimSpace(files[name]) == "" {
-			return nil, fmt.Errorf("%s_FILE: %s is empty", name, path)
-		}
+		files[name] = v
 	}
+	fromFile := func(name string) bool { _, ok := files[name]; return ok }
 	return func(name string) string {
 		if v, ok := files[name]; ok {
 			return v
 		}
 		return getenv(name)
-	}, nil
+	}, fromFile, nil
+}
+
+// maxSecretFile bounds a secret's file: a setting, not a document.
+const maxSecretFile = 64 << 10
+
+// readSecretFile reads a secret from the regular file at path (a link to
+// one, as Kubernetes mounts a Secret's keys), which must hold one of at
+// most maxSecretFile bytes; never a device or a pipe, which could block
+// the start for ever.
+func readSecretFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return "", err
+	case !fi.Mode().IsRegular():
+		return "", fmt.Errorf("%s is not a regular file", path)
+	case fi.Size() > maxSecretFile:
+		return "", fmt.Errorf("%s holds %d bytes, more than a secret's %d: is it the right file?", path, fi.Size(), maxSecretFile)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if strings.TrimSpace(v) == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return v, nil
 }
 
 // loadConfig reads every setting from getenv, using defaults for unset
 // ones, and secrets from the files named (withSecretFiles).
 func loadConfig(getenv func(string) string) (config, error) {
 	var c config
-	getenv, err := withSecretFiles(getenv)
+	getenv, fromFile, err := withSecretFiles(getenv)
 	if err != nil {
 		return c, err
 	}
@@ -212,6 +240,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 			v = s.def
 		}
 		if err := s.set(&c, v); err != nil {
+			if fromFile(s.name) { // not quoted: the file may be another secret's
+				return c, fmt.Errorf("%s, from the file %s_FILE names: %w", s.name, s.name, err)
+			}
 			return c, fmt.Errorf("%s=%q: %w", s.name, redacted(s.name, v), err)
 		}
 	}
@@ -318,6 +349,15 @@ func misnamed(environ []string) []string {
 			// Temporal's SDKs read inline TLS data under these names.
 			warnings = append(warnings, fmt.Sprintf("%s is set, but the dispatcher reads no inline TLS data and ignores it: write it to a file and set %s_PATH", name, path))
 			continue
+		}
+		if base, ok := strings.CutSuffix(name, "_FILE"); ok && isSetting(base) {
+			warnings = append(warnings, fmt.Sprintf("%s is set, but %s is no secret, and only secrets are read from files (%s): set it itself", name, base, strings.Join(secretSettings, ", ")))
+			continue
+		} else if ok {
+			if i := slices.IndexFunc(secretSettings, func(s string) bool { return base == "DISPATCHER_"+s || nearlyNamed(base, s) }); i >= 0 {
+				warnings = append(warnings, fmt.Sprintf("%s is set, but is not a setting and is ignored: did you mean %s_FILE?", name, secretSettings[i]))
+				continue
+			}
 		}
 		if setting, ok := otherToolsNames[name]; ok {
 			if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, setting+"=") }) {

@@ -273,8 +273,14 @@ func TestSecretFiles(t *testing.T) {
 		want string
 	}{
 		{map[string]string{"DISPATCHER_JWT_SECRET_FILE": jwt, "DISPATCHER_JWT_SECRET": secret}, "DISPATCHER_JWT_SECRET and DISPATCHER_JWT_SECRET_FILE are both set"},
-		{map[string]string{"TEMPORAL_API_KEY_FILE": filepath.Join(dir, "missing")}, "TEMPORAL_API_KEY_FILE: open "},
+		{map[string]string{"TEMPORAL_API_KEY_FILE": filepath.Join(dir, "missing")}, "TEMPORAL_API_KEY_FILE: stat "},
 		{map[string]string{"DISPATCHER_ENCRYPTION_KEY_FILE": write("empty", "\n")}, "DISPATCHER_ENCRYPTION_KEY_FILE: " + filepath.Join(dir, "empty") + " is empty"},
+		// Not a regular file (a device, a pipe, which could block), nor
+		// a document; nor quoted when it does not do: it may be another
+		// secret's file.
+		{map[string]string{"DATABASE_URL_FILE": dir}, "DATABASE_URL_FILE: " + dir + " is not a regular file"},
+		{map[string]string{"DATABASE_URL_FILE": write("big", strings.Repeat("x", 70_000))}, "holds 70000 bytes, more than a secret's 65536"},
+		{map[string]string{"DISPATCHER_SMTP_URL_FILE": write("key", "k1:"+secret)}, "DISPATCHER_SMTP_URL, from the file DISPATCHER_SMTP_URL_FILE names: "},
 	} {
 		if _, err := loadConfig(func(k string) string { return tc.env[k] }); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), secret) {
 			t.Errorf("%v: %v, want an error with %q, and no secret", tc.env, err, tc.want)
@@ -282,5 +288,14 @@ func TestSecretFiles(t *testing.T) {
 	}
 	if got := misnamed([]string{"DISPATCHER_JWT_SECRET_FILE=" + jwt, "DATABASE_URL_FILE=" + db}); len(got) > 0 {
 		t.Errorf("warnings for the secrets' files: %q", got)
+	}
+	for name, want := range map[string]string{
+		"DISPATCHER_ENCRYPTION_KEYS_FILE": "did you mean DISPATCHER_ENCRYPTION_KEY_FILE?",
+		"DISPATCHER_DATABASE_URL_FILE":    "did you mean DATABASE_URL_FILE?",
+		"DISPATCHER_LOG_LEVEL_FILE":       "DISPATCHER_LOG_LEVEL is no secret, and only secrets are read from files",
+	} {
+		if got := misnamed([]string{name + "=x"}); len(got) != 1 || !strings.Contains(got[0], want) {
+			t.Errorf("%s: warnings %q, want one saying %q", name, got, want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -130,19 +131,17 @@ func configCmd(getenv func(string) string) *cobra.Command {
 			if err == nil {
 				err = blankBrokerNames(environ(), cfg)
 			}
-			values, ferr := withSecretFiles(getenv)
-			if ferr != nil {
-				values = getenv
-			}
 			for _, s := range settings {
-				v, src := values(s.name), "set"
+				v, src := getenv(s.name), "set"
 				switch {
+				case v == "" && getenv(s.name+"_FILE") != "" && slices.Contains(secretSettings, s.name):
+					// Not shown: it may be another secret's file.
+					v, src = "(in "+getenv(s.name+"_FILE")+")", "file"
 				case v == "":
 					v, src = s.def, "default"
-				case getenv(s.name+"_FILE") != "" && getenv(s.name) == "":
-					src = "file"
+				default:
+					v = redacted(s.name, v)
 				}
-				v = redacted(s.name, v)
 				fmt.Fprintf(out, "%-34s %-8s %s\n    %s\n", s.name, src, v, s.doc)
 			}
 			return err
@@ -185,20 +184,27 @@ func redactedValue(name, v string) string {
 	case "DISPATCHER_ENCRYPTION_KEY":
 		return keyIDs(v)
 	}
-	if i := strings.LastIndex(v, "@"); i >= 0 && !strings.Contains(v, "://") && !strings.ContainsAny(v, " \t") &&
-		(name == "" || strings.HasSuffix(name, "_URL") || strings.HasSuffix(name, "_ENDPOINT")) {
-		// A URL without its scheme (user:password@host), not a key=value
-		// connection string: url.Parse takes the user for the scheme and
-		// the rest for opaque data, and Redacted hid nothing of it.
-		return "xxxxx@" + v[i+1:]
+	urlSetting := name == "" || strings.HasSuffix(name, "_URL") || strings.HasSuffix(name, "_ENDPOINT")
+	raw := v
+	if authority, _, _ := strings.Cut(v, "/"); urlSetting && !strings.Contains(v, "://") && strings.ContainsAny(authority, "@") &&
+		!strings.ContainsAny(v, " \t") && !strings.ContainsAny(authority[:strings.LastIndex(authority, "@")], "?#=") {
+		// A URL without its scheme (user:password@host): url.Parse took
+		// the user for the scheme and the rest for opaque data, and
+		// Redacted hid nothing of it. Read as one without a scheme.
+		raw = "//" + v
 	}
-	if u, err := url.Parse(v); err == nil && u.Scheme != "" {
-		if redact.Ambiguous(v) != nil {
+	if u, err := url.Parse(raw); err == nil && (u.Scheme != "" || raw != v) {
+		if redact.Ambiguous(raw) != nil || urlSetting && strings.Contains(u.Opaque, "@") {
 			return "(hidden: not a valid URL)"
 		}
 		if u.User != nil {
-			if _, hasPassword := u.User.Password(); !hasPassword && (name == "DISPATCHER_NATS_URL" || strings.HasSuffix(name, "_ENDPOINT")) {
-				u.User = url.User("xxxxx") // a token is the URL's user (NATS, a collector's)
+			password, hasPassword := u.User.Password()
+			if raw != v || !hasPassword && name != "" && name != "DATABASE_URL" || password == u.User.Username() {
+				// A token is the URL's user (NATS, a collector's, a
+				// broker's or an SMTP server's; or user and password, as
+				// Postmark's SMTP has it), not PostgreSQL's, whose password
+				// may be in the query; without a scheme, who knows.
+				u.User = url.User("xxxxx")
 			}
 		}
 		if q := u.Query(); len(q) > 0 {
@@ -209,7 +215,10 @@ func redactedValue(name, v string) string {
 			}
 			u.RawQuery = q.Encode()
 		}
-		return u.Redacted()
+		return strings.TrimPrefix(u.Redacted(), "//")
+	}
+	if urlSetting && strings.Contains(v, "@") && !strings.Contains(v, "=") {
+		return "(hidden: not a valid URL)"
 	}
 	if strings.Contains(v, "@") && strings.Contains(v, "://") {
 		return "(hidden: not a valid URL)"

@@ -28,6 +28,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
+
+	"github.com/dispatcherhq/dispatcher/intake"
 )
 
 // propagator carries the trace across HTTP (traceparent) and into
@@ -48,7 +50,10 @@ func newTracerProvider(ctx context.Context, cfg config, log *slog.Logger) (trace
 	// The exporter's errors (a collector that does not answer) in the
 	// process's log, in its format. Before, in text, whatever the format.
 	otel.SetLogger(logr.FromSlogHandler(log.Handler()))
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("traces not exported", "err", err) }))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		// Cut: it quotes the collector's answer, which may be megabytes.
+		log.Warn("traces not exported", "err", intake.BoundReason(err.Error()))
+	}))
 	res, err := traceResource(ctx, cfg, currentBuild())
 	if err != nil {
 		return nil, nil, err
@@ -102,6 +107,14 @@ func urlOrigin(raw string) string {
 // as it is; OTEL_EXPORTER_OTLP_ENDPOINT is a base URL, to which the
 // signal's path /v1/traces is appended. "" means tracing is off.
 func tracesEndpoint(cfg config) (string, error) {
+	// Checked also when the traces' own wins: the exporter reads it all
+	// the same, and logged one that does not parse whole, its password
+	// with it.
+	if cfg.OTLPEndpoint != "" {
+		if _, err := otlpURL(cfg.OTLPEndpoint); err != nil {
+			return "", fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+		}
+	}
 	if cfg.OTLPTraces != "" {
 		if _, err := otlpURL(cfg.OTLPTraces); err != nil {
 			return "", fmt.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: %w", err)

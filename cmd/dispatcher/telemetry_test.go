@@ -45,6 +45,8 @@ func TestTracesEndpoint(t *testing.T) {
 		{config{OTLPTraces: "https://user:s3cret@collector:4318/v1/traces"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 		{config{OTLPTraces: "https://s3cret@collector:4318/v1/traces"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: https://xxxxx@collector:4318/v1/traces holds"},
 		{config{OTLPEndpoint: "user:s3cret@127.0.0.1:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT: xxxxx@127.0.0.1:4318 is not"},
+		// The traces' own wins, but the exporter reads the general one too.
+		{config{OTLPTraces: "http://collector:4318/v1/traces", OTLPEndpoint: "https://user:s3cr%ss@collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
 	} {
 		_, err := tracesEndpoint(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.setting) || strings.Contains(err.Error(), "s3cret") {
