@@ -210,6 +210,9 @@ export function pager(base, params, offset, shown, total) {
 // would move the focus to the page's body: a keyboard user who pressed
 // Save or Pause had to start over from the top (Tab, Tab, …).
 export async function busy(button, fn) {
+  // Pressed again while it works, in a browser that runs the button's own
+  // handler before the capturing one below: nothing again.
+  if (button.getAttribute('aria-busy') === 'true') return undefined;
   const ignore = (ev) => {
     ev.preventDefault(); // a form's submit too
     ev.stopImmediatePropagation();
