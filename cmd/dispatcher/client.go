@@ -53,7 +53,8 @@ func clientFlags(cmd *cobra.Command, getenv func(string) string) func() (*apiCli
 		}
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s %q: want an absolute http(s) URL, such as http://127.0.0.1:8080", setting, base)
+			// Not quoted whole: it may hold a password (before, printed).
+			return nil, fmt.Errorf("%s %q: want an absolute http(s) URL, such as http://127.0.0.1:8080", setting, redactedValue("DISPATCHER_URL", base))
 		}
 		return &apiClient{base: strings.TrimRight(base, "/"), shown: strings.TrimRight(u.Redacted(), "/"), token: token,
 			http: &http.Client{Timeout: time.Minute}}, nil

@@ -29,17 +29,43 @@ type filterFlags struct {
 
 func (f *filterFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.status, "status", "", "running, scheduled, completed, failed or canceled")
-	fl.StringVar(&f.eventType, "event-type", "", "only events of this type")
-	fl.StringVar(&f.eventID, "event-id", "", "only the dispatch of this event")
-	fl.StringVar(&f.dispatcherID, "dispatcher-id", "", "only dispatches that ran this dispatcher: its id, or its name")
-	fl.StringVar(&f.actionID, "action-id", "", "only dispatches in which this action failed")
-	fl.StringVar(&f.errorClass, "error-class", "", "only dispatches with this error class (HTTPPermanent, SMTPTemporary, ...)")
-	fl.StringVar(&f.bulkReplayID, "bulk-replay-id", "", "only the replays this bulk replay started")
-	fl.StringVar(&f.skipReason, "skip-reason", "", "only dispatches that skipped a dispatcher: paused, filter-error, removed or filter")
-	fl.StringVar(&f.from, "from", "", "started at or after: a duration ago (24h), epoch ms or ISO-8601")
-	fl.StringVar(&f.to, "to", "", "started before: a duration ago, epoch ms or ISO-8601")
+	fl.Var(filterValue{&f.status}, "status", "running, scheduled, completed, failed or canceled")
+	fl.Var(filterValue{&f.eventType}, "event-type", "only events of this type")
+	fl.Var(filterValue{&f.eventID}, "event-id", "only the dispatch of this event")
+	fl.Var(filterValue{&f.dispatcherID}, "dispatcher-id", "only dispatches that ran this dispatcher: its id, or its name")
+	fl.Var(filterValue{&f.actionID}, "action-id", "only dispatches in which this action failed")
+	fl.Var(filterValue{&f.errorClass}, "error-class", "only dispatches with this error class (HTTPPermanent, SMTPTemporary, ...)")
+	fl.Var(filterValue{&f.bulkReplayID}, "bulk-replay-id", "only the replays this bulk replay started")
+	fl.Var(filterValue{&f.skipReason}, "skip-reason", "only dispatches that skipped a dispatcher: paused, filter-error, removed or filter")
+	fl.Var(filterValue{&f.from}, "from", "started at or after: a duration ago (24h), epoch ms or ISO-8601")
+	fl.Var(filterValue{&f.to}, "to", "started before: a duration ago, epoch ms or ISO-8601")
 }
+
+// filterValue is a filter flag's value, refused empty (a script's unset
+// variable) or given twice, as the API refuses such a filter. Before,
+// empty meant no filter, and a bulk replay of every event type's failed
+// dispatches; twice kept the last.
+type filterValue struct{ v *string }
+
+func (f filterValue) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return *f.v
+}
+
+func (f filterValue) Set(s string) error {
+	switch {
+	case *f.v != "":
+		return errors.New("given twice: a filter takes one value")
+	case strings.TrimSpace(s) == "":
+		return errors.New("empty: give a value, or leave the flag out")
+	}
+	*f.v = s
+	return nil
+}
+
+func (filterValue) Type() string { return "string" }
 
 // resolveDispatcher lets --dispatcher-id name a dispatcher by its name, as
 // a support person knows it: one that is no id is looked up. Before, the

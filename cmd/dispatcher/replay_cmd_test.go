@@ -174,3 +174,27 @@ func TestExecutionsListSaysItsLimitWasCut(t *testing.T) {
 		t.Errorf("stdout lacks the page or the next page's token:\n%s", stdout.String())
 	}
 }
+
+// TestFilterFlagsRefusedEmptyOrTwice: a filter flag given empty (a
+// script's unset variable) or twice is a usage error, and nothing is
+// asked of the API. Before, empty meant no filter — `replay --status
+// failed --event-type "$TYPE"` replayed every type's failed dispatches —
+// and twice kept the last.
+func TestFilterFlagsRefusedEmptyOrTwice(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("asked %s %s", r.Method, r.URL)
+	}))
+	defer api.Close()
+	for _, args := range [][]string{
+		{"replay", "--status", "failed", "--event-type", "", "--dry-run"},
+		{"replay", "--status", "failed", "--dispatcher-id", " ", "--dry-run"},
+		{"replay", "--status", "failed", "--event-type", "a", "--event-type", "b", "--dry-run"},
+		{"executions", "list", "--status", "failed", "--status", "completed"},
+	} {
+		var out strings.Builder
+		err := run(t.Context(), args, func(k string) string { return map[string]string{"DISPATCHER_URL": api.URL}[k] }, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "empty: give a value, or leave the flag out") && !strings.Contains(err.Error(), "given twice: a filter takes one value") {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+}
