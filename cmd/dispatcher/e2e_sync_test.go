@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -472,4 +473,50 @@ func TestSyncExportRoundTrip(t *testing.T) {
 	yamlFile := filepath.Join(t.TempDir(), "export.yaml")
 	b.mustSync(nil, "export", "-o", yamlFile)
 	mustContain(t, "sync of the YAML export", b.mustSync(nil, "sync", "-f", yamlFile), "No changes")
+}
+
+// TestSyncInterrupted: Ctrl-C during sync stops it between dispatchers,
+// the change in flight answered: a dispatcher whose action's type
+// changes (deleted, then created anew) gets both, and the dispatchers
+// after it nothing. Before, the interrupt cancelled the request in
+// flight, and could leave a dispatcher without its action.
+func TestSyncInterrupted(t *testing.T) {
+	s := startSystem(t)
+	s.call("POST", "/templates/v1", map[string]any{"name": "tpl", "subject": "S", "text": "T"}, 200)
+	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": "http://127.0.0.1:1/erase"}, 200)
+	file := func(typ, description string) string {
+		action := `{"type": "task", "name": "a", "functionName": "erase"}`
+		if typ == "mail" {
+			action = `{"type": "mail", "name": "a", "templateName": "tpl", "recipients": {"to": ["a@example.com"]}}`
+		}
+		return `[{"eventType": "e", "name": "first", "actions": [` + action + `]}, {"eventType": "e", "name": "second", "description": "` + description + `", "actions": []}]`
+	}
+	s.mustSync(nil, "sync", "-f", writeFile(t, "before.json", file("task", "before")))
+	c := &apiClient{base: s.url, shown: s.url, token: s.token, http: &http.Client{Timeout: time.Minute}}
+	remote, err := fetchState(t.Context(), c, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := makePlan(syncFileOf(t, file("mail", "after")), remote, planOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, interrupt := context.WithCancel(t.Context())
+	var lines []string
+	progress := writerFunc(func(b []byte) (int, error) {
+		lines = append(lines, strings.TrimSpace(string(b)))
+		interrupt() // Ctrl-C, once the first change is done
+		return len(b), nil
+	})
+	err = applyPlan(ctx, c, p, progress)
+	if err == nil || !strings.Contains(err.Error(), "interrupted: the 2 changes before change 3 of 3") {
+		t.Fatalf("apply: %v (%q); want it interrupted before the third change", err, lines)
+	}
+	d := s.dispatchersByName()
+	if actions := d["first"]["actions"].([]any); len(actions) != 1 || actions[0].(map[string]any)["type"] != "mail" {
+		t.Errorf("first has actions %v; want its action created anew as a mail", actions)
+	}
+	if d["second"]["description"] != "before" {
+		t.Errorf("second is %v; want it left as it was", d["second"])
+	}
 }

@@ -283,16 +283,26 @@ func parseRenames(flags []string) (map[string]string, error) {
 
 // applyPlan makes the plan's calls in order, reporting each to progress,
 // and stops at the first the API refuses: the statuses then say exactly
-// what was applied.
+// what was applied. Interrupted (ctx ends: Ctrl-C), it stops between
+// changes, the one in flight answered, and not amid a dispatcher's (the
+// deletion of an action whose type changes, and its creation anew).
+// Before, the interrupt cancelled the request in flight, and could leave
+// a dispatcher without its action.
 func applyPlan(ctx context.Context, c *apiClient, p *plan, progress io.Writer) error {
 	n := len(p.Changes)
 	versions := map[string]string{} // a dispatcher's version after this sync's last change of it
 	for i, ch := range p.Changes {
+		if ctx.Err() != nil && !(i > 0 && completes(ch, p.Changes[i-1])) {
+			for _, rest := range p.Changes[i:] {
+				rest.Status = statusNotApplied
+			}
+			return fmt.Errorf("interrupted: the %d changes before change %d of %d (%s) were applied, none after them: %w", i, i+1, n, describe(ch), context.Cause(ctx))
+		}
 		var header http.Header
 		if v := cmp.Or(versions[ch.target], ch.ifMatch); v != "" {
 			header = http.Header{"If-Match": {v}}
 		}
-		_, answer, err := c.doWith(ctx, ch.method, ch.path, nil, header, ch.body, nil)
+		_, answer, err := c.doWith(context.WithoutCancel(ctx), ch.method, ch.path, nil, header, ch.body, nil)
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusPreconditionFailed {
 			err = fmt.Errorf("%s was changed since the plan was made, and %s: run sync again to plan on what it is now (%w)", changedWhat(ch), leftHow(ch, p.Changes[:i]), err)
@@ -319,6 +329,14 @@ func applyPlan(ctx context.Context, c *apiClient, p *plan, progress io.Writer) e
 		return fmt.Errorf("the API refused change %d of %d (%s); the %d before it were applied, none after it: %w", i+1, n, describe(ch), i, err)
 	}
 	return nil
+}
+
+// completes reports whether ch goes on with the dispatcher prev, the
+// change before it, began to change: its actions are deleted, updated,
+// then created, and an action whose type changes is deleted, then
+// created anew.
+func completes(ch, prev *change) bool {
+	return ch.target != "" && ch.target == prev.target && prev.Status == statusApplied
 }
 
 // changedWhat names what a change refused with 412 was made against.
