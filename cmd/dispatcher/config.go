@@ -371,6 +371,13 @@ func misnamed(environ []string) []string {
 				break
 			}
 		}
+		// The CLI's own: before, a misspelt one was met only by "missing
+		// bearer token", or the default URL.
+		for _, own := range []string{"DISPATCHER_URL", "DISPATCHER_TOKEN"} {
+			if nearlyNamed(name, own) {
+				warnings = append(warnings, fmt.Sprintf("%s is set, but is not a setting and is ignored: did you mean %s? (the CLI reads it)", name, own))
+			}
+		}
 	}
 	slices.Sort(warnings)
 	return warnings

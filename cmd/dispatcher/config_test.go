@@ -142,6 +142,9 @@ func TestMisnamedSettings(t *testing.T) {
 		"TEMPORAL_TLS_CERT":    "TEMPORAL_TLS_CLIENT_CERT_PATH",
 		"TEMPORAL_CLI_TLS_KEY": "TEMPORAL_TLS_CLIENT_KEY_PATH",
 		"TEMPORAL_TLS_CA":      "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+		// The CLI's own.
+		"DISPATCHER_ULR":    "DISPATCHER_URL",
+		"DISPATCHER_TOKENS": "DISPATCHER_TOKEN",
 	} {
 		got := misnamed([]string{name + "=x"})
 		if len(got) != 1 || !strings.HasPrefix(got[0], name+" is set, but is not a setting") || !strings.Contains(got[0], "did you mean "+want+"?") {

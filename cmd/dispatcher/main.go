@@ -17,8 +17,10 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/dispatcherhq/dispatcher/internal/redact"
+	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 func main() {
@@ -67,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}
 	}
+	root.SetFlagErrorFunc(suggestFlag)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -92,6 +95,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return root.ExecuteContext(ctx)
 }
 
+// suggestFlag adds to an unknown flag's error the flag of cmd it nearly
+// spells (--stauts: did you mean --status?).
+func suggestFlag(cmd *cobra.Command, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return err
+	}
+	var near []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if wire.Nearly(name, f.Name) {
+			near = append(near, "--"+f.Name)
+		}
+	})
+	if len(near) == 0 {
+		return fmt.Errorf("%w; see %s --help", err, cmd.CommandPath())
+	}
+	return fmt.Errorf("%w; did you mean %s?", err, strings.Join(near, " or "))
+}
+
 // refuseUnknown makes c, and each group under it, answer an unknown
 // subcommand with an error, as the root does; cobra has a group print its
 // help and succeed, which a script or CI would not notice.
@@ -99,9 +121,13 @@ func refuseUnknown(c *cobra.Command) {
 	if !c.HasSubCommands() {
 		return
 	}
+	c.SuggestionsMinimumDistance = 2 // as the root's
 	if c.Run == nil && c.RunE == nil {
 		c.RunE = func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
+				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+					return fmt.Errorf("unknown command %q for %q; did you mean %s?", args[0], cmd.CommandPath(), strings.Join(s, " or "))
+				}
 				return fmt.Errorf("unknown command %q for %q; see %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
 			}
 			return cmd.Help()

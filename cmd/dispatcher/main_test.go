@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -30,6 +31,23 @@ func TestUnknownSubcommand(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"executions"}, func(string) string { return "" }, &out, &out); err != nil || !strings.Contains(out.String(), "Available Commands") {
 		t.Errorf("dispatcher executions: %v, %q; want its help", err, out.String())
+	}
+}
+
+// A misspelt subcommand or flag says what it nearly spells, below the
+// top level too. Before, only `dispatcher executoins` did.
+func TestSuggestions(t *testing.T) {
+	for args, want := range map[string]string{
+		"executions lsit":                   `unknown command "lsit" for "dispatcher executions"; did you mean list?`,
+		"apikeys craete":                    `did you mean create?`,
+		"executions list --stauts failed":   `unknown flag: --stauts; did you mean --status?`,
+		"replay --dry-runn":                 `did you mean --dry-run?`,
+		"executions list --nothing-like-it": `unknown flag: --nothing-like-it; see dispatcher executions list --help`,
+	} {
+		err := run(context.Background(), strings.Fields(args), func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("dispatcher %s: %v, want %q", args, err, want)
+		}
 	}
 }
 
