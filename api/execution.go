@@ -52,14 +52,27 @@ func validWorkflowID(c *gin.Context) {
 		abort(c, errIDFormat, fmt.Sprintf("workflowId: %q is not the workflow ID of a dispatch ([<tenant>:]dispatch-<event id>, or dispatch.<hash> for a CloudEvent or an id of other characters)", id))
 		return
 	}
-	if t := principalOf(c).Tenant; t != "" && !strings.Contains(id, ":") {
-		for i := range c.Params {
-			if c.Params[i].Key == "workflowId" {
-				c.Params[i].Value = dispatcher.TenantWorkflowID(t, id)
-			}
+	ownParam(c, "workflowId")
+	c.Next()
+}
+
+// ownParam puts the caller's tenant before path parameter name when it
+// names none (ownID).
+func ownParam(c *gin.Context, name string) {
+	for i := range c.Params {
+		if c.Params[i].Key == name {
+			c.Params[i].Value = ownID(c, c.Params[i].Value)
 		}
 	}
-	c.Next()
+}
+
+// ownID is a dispatch's or a bulk replay's id in the caller's tenant: a
+// tenant's caller may leave the tenant out.
+func ownID(c *gin.Context, id string) string {
+	if t := principalOf(c).Tenant; t != "" && id != "" && !strings.Contains(id, ":") {
+		return dispatcher.TenantWorkflowID(t, id)
+	}
+	return id
 }
 
 // The query parameters of the executions routes.
@@ -110,11 +123,14 @@ func validQuery(known ...string) gin.HandlerFunc {
 }
 
 // validBulkReplayID refuses a malformed bulk replay id with 400 code 12.
+// A tenant's caller may leave the tenant out, as of a dispatch's id.
+// Before, bulk-replay-… was the implicit tenant's, a 404 to them.
 func validBulkReplayID(c *gin.Context) {
 	if id := c.Param("id"); !dispatcher.ValidBulkReplayID(id) {
 		abort(c, errIDFormat, fmt.Sprintf("id: %q is not the id of a bulk replay ([<tenant>:]bulk-replay-<24 hex digits>)", id))
 		return
 	}
+	ownParam(c, "id")
 	c.Next()
 }
 
@@ -123,7 +139,7 @@ func filterFromQuery(c *gin.Context) (dispatcher.ExecutionFilter, error) {
 	f := wire.Filter{
 		EventType: c.Query("eventType"), EventID: c.Query("eventId"), DispatcherID: c.Query("dispatcherId"),
 		ActionID: c.Query("actionId"), Status: c.Query("status"), ErrorClass: c.Query("errorClass"),
-		BulkReplayID: c.Query("bulkReplayId"), SkipReason: c.Query("skipReason"),
+		BulkReplayID: ownID(c, c.Query("bulkReplayId")), SkipReason: c.Query("skipReason"),
 	}
 	for _, p := range []struct {
 		name string
@@ -372,6 +388,7 @@ func (s *Server) bulkReplay(c *gin.Context) {
 		abort(c, errFieldFormat, k+": empty; leave it out not to filter by it")
 		return
 	}
+	req.BulkReplayID = ownID(c, req.BulkReplayID)
 	f, err := req.Filter.ToDomain()
 	if err != nil {
 		fail(c, err)

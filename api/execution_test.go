@@ -125,12 +125,18 @@ func (f *fakeExecutions) PauseBulkReplay(_ context.Context, id, actor string, pa
 // every permission.
 func executionsServer(t *testing.T, f *fakeExecutions) func(method, path, body string) (int, map[string]any) {
 	t.Helper()
+	return tenantExecutionsServer(t, f, "")
+}
+
+// tenantExecutionsServer is executionsServer with a token of tenant.
+func tenantExecutionsServer(t *testing.T, f *fakeExecutions, tenant string) func(method, path, body string) (int, map[string]any) {
+	t.Helper()
 	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
 		Deps{Executions: f, Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "ann", Permissions: Permissions(), TTL: time.Hour}, time.Now())
+	tok, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "ann", Permissions: Permissions(), TTL: time.Hour, Tenant: tenant}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +152,25 @@ func executionsServer(t *testing.T, f *fakeExecutions) func(method, path, body s
 			t.Fatalf("%s %s: %v\n%s", method, path, err, rec.Body)
 		}
 		return rec.Code, out
+	}
+}
+
+// A tenant's caller names its bulk replays without the tenant, as its
+// dispatches: in the path, and in the filter of a list or a bulk replay.
+// Before, bulk-replay-… was the implicit tenant's: a 404, and lists of
+// nothing, from which support concluded it had started nothing.
+func TestBulkReplayIDInTheCallersTenant(t *testing.T) {
+	const bare = "bulk-replay-0123456789abcdef01234567"
+	f := &fakeExecutions{}
+	do := tenantExecutionsServer(t, f, "acme")
+	if code, b := do("GET", "/executions/v1/replays/"+bare, ""); code != 200 || b["id"] != "acme:"+bare {
+		t.Errorf("GET its bulk replay without the tenant: %d %v", code, b)
+	}
+	if code, _ := do("GET", "/executions/v1?bulkReplayId="+bare, ""); code != 200 || f.filter.BulkReplayID != "acme:"+bare {
+		t.Errorf("the list's filter: %d, %q", code, f.filter.BulkReplayID)
+	}
+	if code, _ := do("POST", "/executions/v1/replays", `{"bulkReplayId":"`+bare+`","dryRun":true}`); code != 200 || f.bulk.Filter.BulkReplayID != "acme:"+bare {
+		t.Errorf("the bulk replay's filter: %d, %q", code, f.bulk.Filter.BulkReplayID)
 	}
 }
 

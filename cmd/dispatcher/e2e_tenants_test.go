@@ -92,6 +92,13 @@ func TestEndToEndTenants(t *testing.T) {
 	if d := s.call("GET", "/executions/v1/dispatch-evt-1", nil, 200); d["workflowId"] != ids["acme"] {
 		t.Fatalf("acme's own dispatch, named without its tenant: %v", d)
 	}
+	// So is a bulk replay. Before, a 404.
+	started := s.call("POST", "/executions/v1/replays", map[string]any{"status": "completed", "eventId": "evt-1", "actions": []string{"0123456789abcdef01234567"}}, 202)
+	bulkID := started["id"].(string)
+	_, bare, _ := strings.Cut(bulkID, ":")
+	if !strings.HasPrefix(bulkID, "acme:") || s.call("GET", "/executions/v1/replays/"+bare, nil, 200)["id"] != bulkID {
+		t.Fatalf("acme's bulk replay %s, named without its tenant as %s", bulkID, bare)
+	}
 	// Support staff name the event by its id, whatever their tenant: the
 	// CLI finds the tenant's dispatch of it.
 	if out := s.cli("executions", "show", "evt-1"); !strings.Contains(out, ids["acme"]) {
