@@ -206,14 +206,7 @@ func TestSource(t *testing.T) {
 	acked := testutil.ToFloat64(m.Acked)
 	publish(t, jsc, subject+".t", `{"id":"e4","type":"t"}`)
 	time.Sleep(3 * cfg.AckWait) // what is checked is that nothing happens meanwhile
-	c, err := jsc.Consumer(context.Background(), stream, Consumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := consumerInfo(t, jsc, stream)
 	if info.NumAckPending != 1 || info.NumRedelivered != 0 || testutil.ToFloat64(m.Acked) != acked || st.attempts.Load() < 3 {
 		t.Fatalf("Temporal away: %d unacknowledged, %d redelivered, %v acked, %d attempts", info.NumAckPending, info.NumRedelivered,
 			testutil.ToFloat64(m.Acked)-acked, st.attempts.Load())
@@ -288,6 +281,20 @@ func TestSourceOutageLongerThanMaxDeliver(t *testing.T) {
 	}
 }
 
+// consumerInfo is what JetStream says of the source's consumer.
+func consumerInfo(t testing.TB, jsc js.JetStream, stream string) *js.ConsumerInfo {
+	t.Helper()
+	c, err := jsc.Consumer(context.Background(), stream, Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
 // A message in hand while the connection drops, for longer than the ack
 // wait, again and again during an outage of Temporal: JetStream delivers
 // it again each time, and the handler holding it goes on and
@@ -311,17 +318,7 @@ func TestSourceMessageInHandDeliveredAgain(t *testing.T) {
 		}
 		return ""
 	})
-	delivered := func() uint64 {
-		c, err := jsc.Consumer(context.Background(), stream, Consumer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := c.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.Delivered.Consumer
-	}
+	delivered := func() uint64 { return consumerInfo(t, jsc, stream).Delivered.Consumer }
 	deadLetters := func() (reasons []string) {
 		c, err := jsc.OrderedConsumer(context.Background(), stream, js.OrderedConsumerConfig{FilterSubjects: []string{subject + ".dead.>"}})
 		if err != nil {
