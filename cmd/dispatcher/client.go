@@ -202,7 +202,15 @@ func timeArg(name, v string, now time.Time) (string, error) {
 		}
 		return now.Add(-d).UTC().Format(time.RFC3339), nil
 	}
-	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+	if days, ok := strings.CutSuffix(v, "d"); ok { // 7d, as apikeys --expires takes it
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n).UTC().Format(time.RFC3339), nil
+		}
+	}
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if ms > 0 && ms < 100_000_000_000 { // before 1973: seconds, surely
+			return "", fmt.Errorf("--%s %q: epoch milliseconds, and this is %s; seconds? write %s000", name, v, time.UnixMilli(ms).UTC().Format(time.RFC3339), v)
+		}
 		return v, nil
 	}
 	if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
@@ -211,7 +219,10 @@ func timeArg(name, v string, now time.Time) (string, error) {
 	if t, err := time.Parse(time.DateOnly, v); err == nil {
 		return t.Format(time.RFC3339), nil // its midnight, UTC
 	}
-	return "", fmt.Errorf("--%s %q: want a duration ago (24h), epoch milliseconds, an ISO-8601 date-time or a date (2026-12-04, from midnight UTC)", name, v)
+	if _, err := time.Parse("2006-01-02T15:04:05.999999999", v); err == nil {
+		return "", fmt.Errorf("--%s %q: a date-time needs its time zone: %sZ for UTC, or an offset (+01:00)", name, v, v)
+	}
+	return "", fmt.Errorf("--%s %q: want a duration ago (24h, 7d), epoch milliseconds, an ISO-8601 date-time with its time zone or a date (2026-12-04, from midnight UTC)", name, v)
 }
 
 // jsonTime is timeArg's value as a JSON body field: a number for epoch

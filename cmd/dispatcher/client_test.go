@@ -31,8 +31,17 @@ func TestTimeArg(t *testing.T) {
 		// minutes ahead, matching nothing.
 		{"2026-12-04", "2026-12-04T00:00:00Z", `"2026-12-04T00:00:00Z"`, false},
 		{"-5m", "", "", true},
+		// Days, as apikeys --expires takes them; epoch seconds and a
+		// date-time without its zone refused, saying why. Before, 1d was
+		// refused, seconds read as 1970, and the zone was not named.
+		{"7d", "2026-04-24T12:00:00Z", `"2026-04-24T12:00:00Z"`, false},
+		{"1767225600", "", "", true},
+		{"2026-12-06T11:20:00", "", "", true},
 	} {
 		got, err := timeArg("from", tt.in, now)
+		if err != nil && (strings.Contains(tt.in, "T") && !strings.Contains(err.Error(), "needs its time zone") || tt.in == "1767225600" && !strings.Contains(err.Error(), "seconds? write 1767225600000")) {
+			t.Errorf("timeArg(%q): %v, want the reason", tt.in, err)
+		}
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("timeArg(%q) = %q, %v; want %q (error %v)", tt.in, got, err, tt.want, tt.wantErr)
 		}

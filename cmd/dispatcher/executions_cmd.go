@@ -37,8 +37,8 @@ func (f *filterFlags) add(cmd *cobra.Command) {
 	fl.Var(filterValue{&f.errorClass}, "error-class", "only dispatches with this error class (HTTPPermanent, SMTPTemporary, ...)")
 	fl.Var(filterValue{&f.bulkReplayID}, "bulk-replay-id", "only the replays this bulk replay started")
 	fl.Var(filterValue{&f.skipReason}, "skip-reason", "only dispatches that skipped a dispatcher: paused, filter-error, removed or filter")
-	fl.Var(filterValue{&f.from}, "from", "started at or after: a duration ago (24h), epoch ms or ISO-8601")
-	fl.Var(filterValue{&f.to}, "to", "started before: a duration ago, epoch ms or ISO-8601")
+	fl.Var(filterValue{&f.from}, "from", "started at or after: a duration ago (24h, 7d), epoch ms or ISO-8601 with its time zone")
+	fl.Var(filterValue{&f.to}, "to", "started before: a duration ago, epoch ms or ISO-8601 with its time zone")
 }
 
 // filterValue is a filter flag's value, refused empty (a script's unset
