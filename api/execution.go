@@ -380,12 +380,7 @@ func (s *Server) releaseExecution(c *gin.Context) {
 // real one starts the BulkReplay workflow.
 func (s *Server) bulkReplay(c *gin.Context) {
 	var req wire.BulkReplayRequest
-	body, ok := bindOptionalJSONBody(c, &req)
-	if !ok {
-		return
-	}
-	if k := emptyFilter(body); k != "" {
-		abort(c, errFieldFormat, k+": empty; leave it out not to filter by it")
+	if !bindOptionalJSON(c, &req) {
 		return
 	}
 	req.BulkReplayID = ownID(c, req.BulkReplayID)
@@ -538,45 +533,23 @@ func idempotencyKey(c *gin.Context) (string, bool) {
 // clients send them, so a key the request does not have is refused, not
 // ignored: a misspelt filter would otherwise widen what is replayed.
 func bindOptionalJSON(c *gin.Context, v any) bool {
-	_, ok := bindOptionalJSONBody(c, v)
-	return ok
-}
-
-// bindOptionalJSONBody is bindOptionalJSON, returning the body too.
-func bindOptionalJSONBody(c *gin.Context, v any) ([]byte, bool) {
 	body, ok := readBody(c)
 	if !ok {
-		return nil, false
+		return false
 	}
 	body = wire.TrimBOM(body) // as bindJSON does, or unknownKey would see no object
 	if b := bytes.TrimSpace(body); len(b) == 0 || string(b) == "null" {
-		return nil, true // no body, or JSON's word for none
+		return true // no body, or JSON's word for none
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	if !bindJSON(c, v) {
-		return nil, false
+		return false
 	}
 	if key := unknownKey(body, v); key != "" {
 		abort(c, errFieldFormat, key+": unknown field")
-		return nil, false
+		return false
 	}
-	return body, true
-}
-
-// emptyFilter names a filter of body given as "", as a GET's empty
-// parameter is refused: a script's unset variable. Before, a bulk
-// replay took it for no filter, and replayed every event type's.
-func emptyFilter(body []byte) string {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) != nil {
-		return ""
-	}
-	for _, k := range filterParams {
-		if string(fields[k]) == `""` {
-			return k
-		}
-	}
-	return ""
+	return true
 }
 
 // noFields refuses a body with a field on a route that takes none: what

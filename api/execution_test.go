@@ -240,10 +240,6 @@ func TestExecutionsErrors(t *testing.T) {
 		{"GET", "/executions/v1/failures?actionId=a1", "", nil, 400, 15, `actionId: "a1" is not a valid id`},
 		{"POST", "/executions/v1/replays", `{"dispatcherId":"zz","dryRun":true}`, nil, 400, 15, `dispatcherId: "zz" is not a valid id`},
 		{"POST", "/executions/v1/replays", `{"eventId":"m5","actions":["0123456789abcdef01234567","zz"]}`, nil, 400, 15, `actions[1]: "zz" is not a valid id`},
-		// A script's unset variable, as the GET refuses it. Before, no
-		// filter: a bulk replay of every event type's failed dispatches.
-		{"POST", "/executions/v1/replays", `{"status":"failed","eventType":""}`, nil, 400, 15, `eventType: empty; leave it out`},
-		{"POST", "/executions/v1/replays", `{"status":"failed","dispatcherId":"","dryRun":true}`, nil, 400, 15, `dispatcherId: empty; leave it out`},
 		{"GET", "/executions/v1?bulkReplayId=zz", "", nil, 400, 15, `bulkReplayId: "zz" is not the id of a bulk replay`},
 		{"GET", "/executions/v1?eventId=f-500&eventId=f-400", "", nil, 400, 15, "eventId: given 2 times"},
 		// A script's unset variable: before, it listed every dispatch.
