@@ -212,11 +212,9 @@ func redactedValue(name, v string) string {
 	}
 	urlSetting := name == "" || strings.HasSuffix(name, "_URL") || strings.HasSuffix(name, "_ENDPOINT")
 	raw := v
-	if authority, _, _ := strings.Cut(v, "/"); urlSetting && !strings.Contains(v, "://") && strings.ContainsAny(authority, "@") &&
-		!strings.ContainsAny(v, " \t") && !strings.ContainsAny(authority[:strings.LastIndex(authority, "@")], "?#=") {
-		// A URL without its scheme (user:password@host): url.Parse took
-		// the user for the scheme and the rest for opaque data, and
-		// Redacted hid nothing of it. Read as one without a scheme.
+	if urlSetting && schemeless(v) {
+		// url.Parse took the user for the scheme and the rest for opaque
+		// data, and Redacted hid nothing of it.
 		raw = "//" + v
 	}
 	if u, err := url.Parse(raw); err == nil && (u.Scheme != "" || raw != v) {
@@ -243,13 +241,18 @@ func redactedValue(name, v string) string {
 		}
 		return strings.TrimPrefix(u.Redacted(), "//")
 	}
-	if urlSetting && strings.Contains(v, "@") && !strings.Contains(v, "=") {
-		return "(hidden: not a valid URL)"
-	}
-	if strings.Contains(v, "@") && strings.Contains(v, "://") {
+	if strings.Contains(v, "@") && (strings.Contains(v, "://") || urlSetting && !strings.Contains(v, "=")) {
 		return "(hidden: not a valid URL)"
 	}
 	return keyValueSecret.ReplaceAllString(v, "${1}=xxxxx")
+}
+
+// schemeless reports whether v is a URL written without its scheme
+// (user:password@host…), not a key=value connection string.
+func schemeless(v string) bool {
+	authority, _, _ := strings.Cut(v, "/")
+	at := strings.LastIndex(authority, "@")
+	return at >= 0 && !strings.Contains(v, "://") && !strings.ContainsAny(v, " \t") && !strings.ContainsAny(authority[:at], "?#=")
 }
 
 // keyValueSecret is a password in PostgreSQL's key=value connection
