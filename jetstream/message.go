@@ -37,9 +37,11 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 	// A message this process holds, delivered again: its progress
 	// acknowledgements did not reach JetStream for an AckWait (the
 	// connection dropped meanwhile). The handler that holds it goes on
-	// and acknowledges it. Before, a second took it, and the deliveries
-	// such drops made counted towards MaxDeliver: a few during an outage
-	// of Temporal, and an event that was dispatched was dead-lettered too.
+	// and acknowledges it. Before, a second handler took it, and after a
+	// few such drops during an outage of Temporal one of them, past
+	// MaxDeliver, dead-lettered an event the other dispatched. JetStream
+	// counts the delivery all the same: the holder keeps the count, for
+	// when it stops before Temporal took the message.
 	delivered := new(atomic.Uint64)
 	delivered.Store(meta.NumDelivered)
 	if held, inHand := s.held.LoadOrStore(meta.Sequence.Stream, delivered); inHand {
