@@ -93,6 +93,13 @@ func TestRedactedAmbiguousURLs(t *testing.T) {
 		{"DISPATCHER_SMTP_URL", "smtp://TOKEN@smtp.example.com", "smtp://xxxxx@smtp.example.com"},
 		{"DISPATCHER_SMTP_URL", "smtp://TOKEN:TOKEN@smtp.postmarkapp.com:587", "smtp://xxxxx@smtp.postmarkapp.com:587"},
 		{"DATABASE_URL", "postgres://app@db/x?password=s3cret", "postgres://app@db/x?password=xxxxx"},
+		// The CLI's URL, a path's ;password=…, and a key=value string
+		// taken for a host.
+		{"DISPATCHER_URL", "http://127.0.0.1:1/db?token=s3cret", "http://127.0.0.1:1/db?token=xxxxx"},
+		{"DISPATCHER_URL", "http://s3cret@127.0.0.1:1", "http://xxxxx@127.0.0.1:1"},
+		{"DATABASE_URL", "postgres://127.0.0.1:1/db;password=s3cret", "postgres://127.0.0.1:1/db;password=xxxxx"},
+		{"DISPATCHER_NATS_URL", "password=s3cret", "(hidden: not a valid URL)"},
+		{"DISPATCHER_AMQP_URL", "amqp://user:s3cret", "(hidden: not a valid URL)"},
 	} {
 		if got := redacted(tt.name, tt.in); got != tt.want {
 			t.Errorf("%s=%s printed as %s, want %s", tt.name, tt.in, got, tt.want)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dispatcherhq/dispatcher/internal/redact"
 	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/spf13/cobra"
 )
@@ -56,7 +57,7 @@ func clientFlags(cmd *cobra.Command, getenv func(string) string) func() (*apiCli
 			// Not quoted whole: it may hold a password (before, printed).
 			return nil, fmt.Errorf("%s %q: want an absolute http(s) URL, such as http://127.0.0.1:8080", setting, redactedValue("DISPATCHER_URL", base))
 		}
-		return &apiClient{base: strings.TrimRight(base, "/"), shown: strings.TrimRight(u.Redacted(), "/"), token: token,
+		return &apiClient{base: strings.TrimRight(base, "/"), shown: redactedValue("DISPATCHER_URL", strings.TrimRight(base, "/")), token: token,
 			http: &http.Client{Timeout: time.Minute}}, nil
 	}
 }
@@ -164,6 +165,7 @@ func (c *apiClient) send(ctx context.Context, method, u string, header http.Head
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
+		err = redact.URL(err) // it quotes the URL, a token in its query with it
 		// Where no API answered, how to name another; not for a TLS
 		// error, a timeout or a Ctrl-C.
 		var op *net.OpError

@@ -218,8 +218,8 @@ func redactedValue(name, v string) string {
 		raw = "//" + v
 	}
 	if u, err := url.Parse(raw); err == nil && (u.Scheme != "" || raw != v) {
-		if redact.Ambiguous(raw) != nil || urlSetting && strings.Contains(u.Opaque, "@") {
-			return "(hidden: not a valid URL)"
+		if redact.Ambiguous(raw) != nil || urlSetting && (strings.Contains(u.Opaque, "@") || strings.ContainsAny(u.Host, "= ;")) {
+			return "(hidden: not a valid URL)" // a host of password=… or ;password=…
 		}
 		if u.User != nil {
 			password, hasPassword := u.User.Password()
@@ -231,6 +231,9 @@ func redactedValue(name, v string) string {
 				u.User = url.User("xxxxx")
 			}
 		}
+		if masked := keyValueSecret.ReplaceAllString(u.Path, "${1}=xxxxx"); masked != u.Path { // a path's ;password=…
+			u.Path, u.RawPath = masked, ""
+		}
 		if q := u.Query(); len(q) > 0 {
 			for k := range q {
 				if secretParam(k) {
@@ -241,7 +244,8 @@ func redactedValue(name, v string) string {
 		}
 		return strings.TrimPrefix(u.Redacted(), "//")
 	}
-	if strings.Contains(v, "@") && (strings.Contains(v, "://") || urlSetting && !strings.Contains(v, "=")) {
+	if strings.Contains(v, "@") && (strings.Contains(v, "://") || urlSetting && !strings.Contains(v, "=")) ||
+		urlSetting && strings.Contains(v, "://") { // it does not parse: amqp://user:password, no host
 		return "(hidden: not a valid URL)"
 	}
 	return keyValueSecret.ReplaceAllString(v, "${1}=xxxxx")

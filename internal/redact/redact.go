@@ -58,7 +58,11 @@ func redactedURL(raw string) string {
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 		rest = rest[:i]
 	}
-	if i := strings.LastIndex(rest, ":"); i >= 0 && !strings.HasSuffix(rest, "]") && strings.Trim(rest[i+1:], "0123456789") != "" {
+	if strings.ContainsAny(rest, "= \t;") {
+		// No host: a key=value connection string (password=…) taken
+		// for one.
+		rest = "(hidden)"
+	} else if i := strings.LastIndex(rest, ":"); i >= 0 && !strings.HasSuffix(rest, "]") && strings.Trim(rest[i+1:], "0123456789") != "" {
 		// No port: a user and a password that url.Parse took for the
 		// host, the rest of the URL cut off at an unencoded # in the
 		// password ("amqp://guest:s3cret#x@host" fails as

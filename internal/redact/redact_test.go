@@ -21,6 +21,8 @@ func TestURL(t *testing.T) {
 		{"amqp://guest:s3cretzz#x@127.0.0.1:5672/", `parse "amqp://(hidden)": not a valid URL`},
 		{"nats://u:s3cretzz#x@127.0.0.1:4222", `parse "nats://(hidden)": not a valid URL`},
 		{"amqp://[::1]:s3cretzz/", `parse "amqp://(hidden)": not a valid URL`},
+		// A key=value connection string taken for a host. Before, quoted.
+		{"nats://host=h user=u password=s3cretzz dbname=x", `parse "nats://(hidden)": not a valid URL`},
 	} {
 		_, err := url.Parse(tt.raw)
 		if err == nil {
