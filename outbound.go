@@ -271,6 +271,10 @@ func (o Outbound) checkURL(ctx context.Context, r Resolver, u *url.URL) error {
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
+	} else if loopbackName(host) {
+		// Before, saved when Go's resolver did not find it (localhost.,
+		// ip6-localhost): refused only when called.
+		addrs = []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 		defer cancel()
@@ -288,6 +292,15 @@ func (o Outbound) checkURL(ctx context.Context, r Resolver, u *url.URL) error {
 		}
 	}
 	return nil
+}
+
+// loopbackName reports whether host is a name of this machine by
+// convention: localhost and its subdomains (RFC 6761), and the names
+// /etc/hosts gives loopback.
+func loopbackName(host string) bool {
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	return slices.Contains([]string{"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}, name) ||
+		strings.HasSuffix(name, ".localhost")
 }
 
 // URLPort returns the port of u, or its scheme's default.

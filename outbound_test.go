@@ -57,6 +57,12 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"metadata address", strict, http("https://169.254.169.254/latest/meta-data/"), "url: host 169.254.169.254 is a cloud metadata address"},
 		{"metadata name", strict, http("https://metadata.google.internal/computeMetadata/v1/"), "url: host metadata.google.internal is a cloud metadata service"},
 		{"metadata name, absolute", strict, http("https://METADATA.google.internal./"), "cloud metadata service"},
+		// Before, saved: only a name that resolved was checked, and Go's
+		// resolver does not find these in /etc/hosts.
+		{"localhost, absolute", strict, http("https://LocalHost./"), "url: host LocalHost. resolves to a loopback address"},
+		{"a subdomain of localhost", strict, http("https://api.localhost:8443/"), "resolves to a loopback address"},
+		{"ip6-localhost", strict, http("https://ip6-localhost/"), "resolves to a loopback address"},
+		{"localhost.localdomain", strict, http("https://localhost.localdomain/"), "resolves to a loopback address"},
 		{"link-local", strict, http("https://169.254.10.1/"), "a link-local address"},
 		{"IPv6 link-local", strict, http("https://[fe80::1]/"), "a link-local address"},
 		{"CGNAT", strict, http("https://100.64.1.1/"), "carrier-grade NAT"},
@@ -93,6 +99,7 @@ func TestOutboundCheckFunction(t *testing.T) {
 
 		{"allowed CIDR, http", allowing, http("http://127.0.0.1:9000/erase"), ""},
 		{"allowed CIDR by name", allowing, http("http://sink.dev:9000/erase"), ""},
+		{"allowed CIDR by a loopback name", allowing, http("http://localhost.:9000/erase"), ""},
 		{"allowed single address", allowing, http("https://[fd12::7]/"), ""},
 		{"allowed host:port", allowing, http("http://billing.internal:8443/charge"), ""},
 		{"allowed host:port, name in capitals", allowing, http("http://Billing.Internal:8443/charge"), ""},
