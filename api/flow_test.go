@@ -73,7 +73,7 @@ func TestFunctionFlowValidation(t *testing.T) {
 		{`{"circuitBreaker":{"windowSeconds":999999999999}}`, "circuitBreaker.windowSeconds"},
 		{`{"circuitBreaker":{"probeIntervalSeconds":-1}}`, "circuitBreaker.probeIntervalSeconds"},
 		{`{"circuitBreaker":{"probeIntervalSeconds":0.5}}`, "circuitBreaker.probeIntervalSeconds: must be"},
-		{`{"pausedUntil":"tomorrow"}`, "pausedUntil: \"tomorrow\" is not an ISO-8601 date-time such as 2030-01-31T09:00:00.000Z, nor epoch milliseconds"},
+		{`{"pausedUntil":"tomorrow"}`, "pausedUntil: \"tomorrow\" is not an ISO-8601 date-time such as 2030-01-31T09:00:00.000Z, a date, nor epoch milliseconds"},
 		{`{"pausedUntil":{"at":1}}`, "pausedUntil"},
 		{`{"kind":"temporal","taskQueue":"teams","maxConcurrency":2}`, "maxConcurrency: flow control applies to http functions"},
 	} {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -79,4 +80,27 @@ func manyTags(n int) string {
 		tags[i] = fmt.Sprintf(`"t%d"`, i)
 	}
 	return strings.Join(tags, ",")
+}
+
+// A time is an ISO-8601 date-time, a date (its midnight UTC) or epoch
+// milliseconds, a number or a string of digits, as Extra Horizon's
+// reference takes it. Before, the date and the digits were refused.
+func TestParseTimestamp(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"2030-01-01T09:00:00.5+01:00"`: "2030-01-01T08:00:00.5Z",
+		`"2030-01-01"`:                  "2030-01-01T00:00:00Z",
+		`1893456000000`:                 "2030-01-01T00:00:00Z",
+		`"1893456000000"`:               "2030-01-01T00:00:00Z",
+		`"+1893456000000"`:              "error",
+		`"2030-1-1"`:                    "error",
+		`"2030-01-01T09:00:00"`:         "error", // no zone: whose 9 o'clock?
+		`"99999-01-01"`:                 "error",
+		`"253402300800000"`:             "error", // the year 10000
+		`true`:                          "error",
+	} {
+		got, err := wire.ParseTimestamp(json.RawMessage(raw))
+		if s := got.Format(time.RFC3339Nano); err != nil && want != "error" || err == nil && s != want {
+			t.Errorf("ParseTimestamp(%s) = %s, %v; want %s", raw, s, err, want)
+		}
+	}
 }

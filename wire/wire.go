@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -224,7 +225,10 @@ func (o Optional[T]) Ptr() *T {
 // isoMillis is how timestamps that the reference calls ISO-8601 are written.
 const isoMillis = "2006-01-02T15:04:05.000Z07:00"
 
-// ParseTimestamp accepts an ISO-8601 date-time string or epoch milliseconds.
+// ParseTimestamp accepts an ISO-8601 date-time string, an ISO-8601 date
+// (its midnight UTC), or epoch milliseconds, as a number or a string of
+// digits. Before, the date and the string of digits were refused, which
+// Extra Horizon's clients may send for a time.
 func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
 	var ms int64
 	if err := json.Unmarshal(raw, &ms); err == nil {
@@ -234,9 +238,14 @@ func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return time.Time{}, fmt.Errorf("must be an ISO-8601 date-time string or epoch milliseconds, not %s", raw)
 	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && s[0] != '+' && s[0] != '-' {
+		return InRange(time.UnixMilli(ms).UTC())
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not an ISO-8601 date-time such as 2030-01-31T09:00:00.000Z, nor epoch milliseconds", s)
+		if t, err = time.Parse(time.DateOnly, s); err != nil {
+			return time.Time{}, fmt.Errorf("%q is not an ISO-8601 date-time such as 2030-01-31T09:00:00.000Z, a date, nor epoch milliseconds", s)
+		}
 	}
 	return InRange(t.UTC())
 }
