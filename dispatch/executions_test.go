@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -120,6 +122,11 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 			{ID: "d6", Name: "export", EventType: "slow", Actions: []dispatcher.Action{
 				{ID: "t6", Type: dispatcher.ActionTask, Name: "export", FunctionName: "slow"},
 				{ID: "t7", Type: dispatcher.ActionTask, Name: "remind", FunctionName: "slow", StartTimestamp: &later},
+			}},
+			{ID: "d9", Name: "retry-and-remind", EventType: "retry-and-remind", Actions: []dispatcher.Action{
+				{ID: "t11", Type: dispatcher.ActionTask, Name: "export", FunctionName: "slow", RetryPolicy: &dispatcher.RetryPolicy{
+					MaximumAttempts: 100, InitialInterval: 300 * time.Millisecond, BackoffCoefficient: 1}},
+				{ID: "t12", Type: dispatcher.ActionTask, Name: "remind", FunctionName: "gone", StartTimestamp: &later},
 			}},
 			{ID: "d7", Name: "purge", EventType: "tardy", Actions: []dispatcher.Action{
 				{ID: "t8", Type: dispatcher.ActionTask, FunctionName: "tardy", RetryPolicy: &dispatcher.RetryPolicy{MaximumAttempts: 1}},
@@ -891,6 +898,47 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	other.Rate = 5
 	if _, err := e.ex.StartBulkReplay(e.ctx(), other); dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), "Idempotency-Key") {
 		t.Errorf("another request under the key = %v, want EINVALID naming the Idempotency-Key", err)
+	}
+}
+
+// A dispatch that retries an action while another waits for its
+// startTimestamp is running, and counted among the pending ones, until
+// the retries end; then it is scheduled. Before (Dispatch version 19), it
+// was scheduled from the start, which hid it from the running ones and
+// from the pending dispatches' age, whose alert never fired for it.
+func TestRetryingBesideAWaitingActionIsRunning(t *testing.T) {
+	e := newExecutionsEnv(t)
+	close(e.release)          // /slow answers at once,
+	e.unavailable.Store(1000) // 503 until told otherwise
+	res := e.dispatch("ev-retrying", "retry-and-remind", false)
+	t.Cleanup(func() { _ = e.c.TerminateWorkflow(context.Background(), res.WorkflowID, res.RunID, "test over") })
+	testenv.Eventually(t, 20*time.Second, func() string {
+		d, err := e.ex.Get(e.ctx(), res.WorkflowID, res.RunID)
+		if err != nil || d.Status != dispatcher.ExecutionRunning || len(d.Outcomes) != 2 || d.Outcomes[0].Attempts < 3 {
+			return fmt.Sprintf("%+v, %v; want it running, t11 retried", d, err)
+		}
+		return ""
+	})
+	e.list(dispatcher.ExecutionFilter{EventType: "retry-and-remind", Status: dispatcher.ExecutionRunning}, res.WorkflowID)
+	e.list(dispatcher.ExecutionFilter{EventType: "retry-and-remind", Status: dispatcher.ExecutionScheduled})
+	pending := &dispatch.PendingCollector{Client: e.c, Namespace: "default", Now: time.Now, Limit: 100}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		ch := make(chan prometheus.Metric, 100)
+		pending.Collect(ch)
+		close(ch)
+		for m := range ch {
+			var out dto.Metric
+			if err := m.Write(&out); err == nil && len(out.GetLabel()) == 1 && out.GetLabel()[0].GetValue() == "d9" {
+				return ""
+			}
+		}
+		return "the pending dispatches' age has no series for d9, whose dispatch retries"
+	})
+	e.unavailable.Store(0) // the next attempt succeeds
+	e.list(dispatcher.ExecutionFilter{EventType: "retry-and-remind", Status: dispatcher.ExecutionScheduled}, res.WorkflowID)
+	e.list(dispatcher.ExecutionFilter{EventType: "retry-and-remind", Status: dispatcher.ExecutionRunning})
+	if d, err := e.ex.Get(e.ctx(), res.WorkflowID, res.RunID); err != nil || outcomeSummary(d.Outcomes) != "t11:succeeded t12:scheduled" {
+		t.Fatalf("%+v, %v; want t11 succeeded, t12 scheduled", d, err)
 	}
 }
 

@@ -157,21 +157,34 @@ func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *dispatche
 	return workflow.NewTimerWithOptions(ctx, delay, workflow.TimerOptions{Summary: summary("startTimestamp of ", o)}).Get(ctx, nil)
 }
 
-// setWaiting keeps AttrScheduled true while any action waits.
+// setWaiting counts an action that begins (+1) or ends (-1) waiting for
+// its startTimestamp.
 func (d *dispatch) setWaiting(ctx workflow.Context, delta int) {
 	before := d.waiting
 	d.waiting += delta
-	if (before == 0) == (d.waiting == 0) {
+	d.showScheduled(ctx)
+	if before == 0 && d.waiting > 0 {
+		d.showFailures(ctx) // of the actions that failed before any waited
+	}
+}
+
+// showScheduled upserts AttrScheduled when it changes: true while an
+// action waits for its startTimestamp and, from dispatchV20, none goes on
+// past its first workflow task (slowly): a dispatch retrying an action
+// beside one that waits is running, not scheduled. Before, it was shown
+// scheduled, left out of the running ones and of the pending dispatches'
+// age, whose alert never fired for it however long it retried.
+func (d *dispatch) showScheduled(ctx workflow.Context) {
+	scheduled := d.waiting > 0 && (d.version < dispatchV20 || d.slow == 0)
+	if scheduled == d.scheduled {
 		return
 	}
+	d.scheduled = scheduled
 	if ctx.Err() != nil {
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrScheduled.ValueSet(d.waiting > 0)); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrScheduled.ValueSet(scheduled)); err != nil {
 		workflow.GetLogger(ctx).Warn("Upserting the scheduled search attribute failed", "Error", err)
-	}
-	if before == 0 {
-		d.showFailures(ctx) // of the actions that failed before any waited
 	}
 }
 
@@ -639,9 +652,13 @@ func (d *dispatch) slowly(ctx workflow.Context) (done func()) {
 		return func() {}
 	}
 	if d.slow++; d.slow == 1 {
+		d.showScheduled(ctx)
 		d.showFailures(ctx)
 	}
-	return func() { d.slow-- }
+	return func() {
+		d.slow--
+		d.showScheduled(ctx)
+	}
 }
 
 // historyFull reports whether err is fill's refusal.

@@ -161,6 +161,9 @@ type dispatch struct {
 	localAt int
 	waiting int // actions waiting for their startTimestamp
 	slow    int // actions that go on past their first workflow task (slowly, dispatchV17)
+	// scheduled is the value of AttrScheduled the run last upserted
+	// (showScheduled); false while it upserted none.
+	scheduled bool
 	// permits holds the permits received from gates, by request ID,
 	// until the action that asked takes its own (dispatchV4).
 	permits map[string]PermitGrant

@@ -119,7 +119,8 @@ var (
 	AttrDispatcherIDs   = temporal.NewSearchAttributeKeyKeywordList("DispatchDispatcherIDs")
 	AttrFailedActionIDs = temporal.NewSearchAttributeKeyKeywordList("DispatchFailedActionIDs")
 	AttrErrorClasses    = temporal.NewSearchAttributeKeyKeywordList("DispatchErrorClasses")
-	// AttrScheduled is true while an action waits for its startTimestamp.
+	// AttrScheduled is true while an action waits for its startTimestamp
+	// and, from dispatchV20, none retries or goes on in another way.
 	AttrScheduled = temporal.NewSearchAttributeKeyBool("DispatchScheduled")
 	// AttrReplayOf is the run ID a replay run replays; unset on the first
 	// run of an event. It lets a listing tell which failed runs a later

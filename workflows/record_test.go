@@ -36,7 +36,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v19"
+	recordDispatchVersion   = "v20"
 	recordBulkReplayVersion = "v5"
 	recordSequenceVersion   = "v8"
 	recordGateVersion       = "v3"
@@ -144,6 +144,15 @@ func TestRecordHistories(t *testing.T) {
 	r.save(failedWaiting.WorkflowID, failedWaiting.RunID, filepath.Join(dir, "failed-while-scheduled.json"))
 	// The same with a function that does not exist: it fails before the
 	// other action begins to wait, which upserts it.
+	// An action that retries while another waits (dispatchV20): not
+	// scheduled while it retries, scheduled once it succeeded; then the
+	// cancel.
+	retryingWaiting := r.dispatch("retrying-waiting", false)
+	r.cancelWhen(retryingWaiting, func() bool {
+		d, err := r.ex.Get(r.ctx(), retryingWaiting.WorkflowID, retryingWaiting.RunID)
+		return err == nil && d.Status == dispatcher.ExecutionScheduled && d.Outcomes[0].Status == dispatcher.OutcomeSucceeded
+	})
+	r.save(retryingWaiting.WorkflowID, retryingWaiting.RunID, filepath.Join(dir, "retrying-while-scheduled.json"))
 	missingWaiting := r.dispatch("missing-waiting", false)
 	r.cancelWhen(missingWaiting, func() bool {
 		d, err := r.ex.Get(r.ctx(), missingWaiting.WorkflowID, missingWaiting.RunID)
@@ -479,6 +488,10 @@ func newRecorder(t *testing.T) *recorder {
 			}},
 			{ID: "d-failed-waiting", EventType: "failed-waiting", Actions: []dispatcher.Action{
 				task("t1", "gone"),
+				{ID: "t2", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
+			}},
+			{ID: "d-retrying-waiting", EventType: "retrying-waiting", Actions: []dispatcher.Action{
+				task("t1", "flaky"),
 				{ID: "t2", Type: dispatcher.ActionTask, FunctionName: "ok", StartTimestamp: &later},
 			}},
 			{ID: "d-missing-waiting", EventType: "missing-waiting", Actions: []dispatcher.Action{

@@ -259,8 +259,16 @@ const (
 	// another time, the event started from it then a second, under
 	// another id. Every other run runs as in dispatchV18.
 	dispatchV19 workflow.Version = 19
+	// dispatchV20: a dispatch shows scheduled (AttrScheduled) only while
+	// no action goes on past its first workflow task (showScheduled): one
+	// retrying an action beside another that waits for its startTimestamp
+	// upserts false when the retry begins and true again once it ends.
+	// Before, it was shown scheduled as long as one waited, and the
+	// pending dispatches' alert never saw it retry. Every other run runs
+	// as in dispatchV19.
+	dispatchV20 workflow.Version = 20
 
-	dispatchLatest = dispatchV19
+	dispatchLatest = dispatchV20
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
