@@ -193,7 +193,15 @@ func (p process) run(ctx context.Context) error {
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	context.AfterFunc(ctx, func() {
-		p.log.Info("stopping: draining requests, letting first attempts end", "cause", context.Cause(ctx).Error(), "within", p.cfg.ShutdownPeriod.String())
+		if !p.worker {
+			p.log.Info("stopping: draining requests", "cause", context.Cause(ctx).Error(), "within", p.cfg.ShutdownPeriod.String())
+			return
+		}
+		// Before, it said DISPATCHER_SHUTDOWN_TIMEOUT alone, which the
+		// worker's first attempts, then its regular activities, may each
+		// outlast: an operator sizing a grace period was misled.
+		p.log.Info("stopping: draining requests, letting first attempts, then regular activities, end", "cause", context.Cause(ctx).Error(),
+			"requestsWithin", p.cfg.ShutdownPeriod.String(), "eachWithin", workerStopTimeout(p.cfg).String())
 	})
 	// One starter for the API, the broker intakes and the worker's
 	// task_failed events. Eager start only helps when this process's

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/dispatcherhq/dispatcher/api"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -95,8 +96,11 @@ func (b buildInfo) collector() prometheus.Collector {
 	return g
 }
 
-// versionCmd prints the build information.
-func versionCmd() *cobra.Command {
+// versionCmd prints the build information, and the Dispatch version the
+// process starts: DISPATCHER_DISPATCH_VERSION's when it pins one. Before,
+// it said this release's newest whatever the setting, and an operator
+// checking a pinned process mid-upgrade was told the wrong one.
+func versionCmd(getenv func(string) string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Show the version, commit, Go version and build date of this binary",
@@ -114,8 +118,19 @@ func versionCmd() *cobra.Command {
 			fmt.Fprintf(out, "  commit  %s\n", unknown(b.api().Revision))
 			fmt.Fprintf(out, "  built   %s\n", unknown(b.BuildDate))
 			fmt.Fprintf(out, "  go      %s %s\n", b.GoVersion, b.Platform)
-			fmt.Fprintf(out, "  starts  Dispatch workflow version %d (its workers run every version up to it; DISPATCHER_DISPATCH_VERSION starts %d to %d)\n",
-				workflows.NewestDispatchVersion, workflows.OldestDispatchVersion, workflows.NewestDispatchVersion)
+			pinned := strings.TrimSpace(getenv("DISPATCHER_DISPATCH_VERSION"))
+			switch {
+			case pinned == "" || pinned == fmt.Sprint(workflows.NewestDispatchVersion):
+				fmt.Fprintf(out, "  starts  Dispatch workflow version %d (its workers run every version up to it; DISPATCHER_DISPATCH_VERSION starts %d to %d)\n",
+					workflows.NewestDispatchVersion, workflows.OldestDispatchVersion, workflows.NewestDispatchVersion)
+			default:
+				var c config
+				if err := dispatchVersion(func(c *config) *string { return &c.DispatchVersion })(&c, pinned); err != nil {
+					return fmt.Errorf("DISPATCHER_DISPATCH_VERSION=%q: %w", pinned, err)
+				}
+				fmt.Fprintf(out, "  starts  Dispatch workflow version %s, pinned by DISPATCHER_DISPATCH_VERSION (its workers run every version up to %d)\n",
+					pinned, workflows.NewestDispatchVersion)
+			}
 			return nil
 		},
 	}

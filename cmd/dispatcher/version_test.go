@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
 func TestReadBuild(t *testing.T) {
@@ -85,8 +88,26 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := currentBuild()
-	if !strings.HasPrefix(out.String(), "dispatcher "+b.Version+"\n") || !strings.Contains(out.String(), runtime.Version()) {
+	newest := fmt.Sprintf("starts  Dispatch workflow version %d (", workflows.NewestDispatchVersion)
+	if !strings.HasPrefix(out.String(), "dispatcher "+b.Version+"\n") || !strings.Contains(out.String(), runtime.Version()) ||
+		!strings.Contains(out.String(), newest) {
 		t.Errorf("dispatcher version printed\n%s", out.String())
+	}
+	// Pinned for a rolling upgrade, it says the pinned version; a bad
+	// one is refused as the processes refuse it. Before, it said the
+	// newest either way.
+	pinned := fmt.Sprint(workflows.OldestDispatchVersion)
+	out.Reset()
+	env := func(v string) func(string) string {
+		return func(k string) string { return map[string]string{"DISPATCHER_DISPATCH_VERSION": v}[k] }
+	}
+	if err := run(context.Background(), []string{"version"}, env(pinned), &out, &out); err != nil ||
+		!strings.Contains(out.String(), "starts  Dispatch workflow version "+pinned+", pinned by DISPATCHER_DISPATCH_VERSION") {
+		t.Errorf("pinned to %s: %v, printed\n%s", pinned, err, out.String())
+	}
+	err := run(context.Background(), []string{"version"}, env("2"), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), `DISPATCHER_DISPATCH_VERSION="2": want a whole number from`) {
+		t.Errorf("pinned to 2: %v, want it refused", err)
 	}
 }
 
