@@ -178,7 +178,11 @@ cleanup() {
 	local status=$?
 	((stopping)) && return
 	stopping=1
-	trap '' INT TERM
+	# Its output may be gone (a closed terminal, `make run | tee` stopped
+	# with Ctrl-C): a line that cannot be written must not stop it before
+	# the children are.
+	trap '' INT TERM HUP PIPE
+	set +e
 	local i pid deadline
 	for ((i = ${#child_pids[@]} - 1; i >= 0; i--)); do
 		pid=${child_pids[$i]}
@@ -199,6 +203,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
 # Both are checked on their port, and printed for the CLI.
 for addr in DISPATCHER_HTTP_ADDR TEMPORAL_ADDRESS; do

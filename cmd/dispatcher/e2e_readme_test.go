@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -152,6 +153,9 @@ type runScript struct {
 	api, catcher string // host:port of the API and of the catcher's web UI
 	token        string
 	out          *testenv.Buffer // what it printed
+	outPipe      *os.File        // what it prints goes through, to out
+	cmd          *exec.Cmd
+	exited       chan struct{} // closed once it has
 }
 
 var tokenLine = regexp.MustCompile(`Admin token \(valid 24h\):\s+(\S+)`)
@@ -182,7 +186,7 @@ func tryRunScript(t *testing.T, last bool, env ...string) *runScript {
 		}
 		ports[i] = p
 	}
-	r := &runScript{api: fmt.Sprintf("127.0.0.1:%d", ports[0]), catcher: fmt.Sprintf("127.0.0.1:%d", ports[4])}
+	r := &runScript{api: fmt.Sprintf("127.0.0.1:%d", ports[0]), catcher: fmt.Sprintf("127.0.0.1:%d", ports[4]), exited: make(chan struct{})}
 	for _, kv := range os.Environ() {
 		// What run.sh reads comes from this test alone.
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DISPATCHER_") || strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "OTEL_") || k == "DATABASE_URL" {
@@ -204,13 +208,20 @@ func tryRunScript(t *testing.T, last bool, env ...string) *runScript {
 		"DISPATCHER_LOG_LEVEL=warn",
 	)
 	out := &testenv.Buffer{}
-	r.out = out
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	pr, pw, err := os.Pipe() // as `make run | tee run.log` has it
+	if err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{}) // closed once it has, its error in err
-	var err error
+	r.out, r.outPipe = out, pr
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(out, pr) }()
+	exited := r.exited // closed once it has, its error in err
+	r.cmd = cmd
 	go func() { err = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		// run.sh stops what it started, newest first, on SIGTERM as on
@@ -356,6 +367,31 @@ func TestRunScriptHidesPasswords(t *testing.T) {
 	}
 	if !strings.Contains(out, "smtp://mailuser:xxxxx@127.0.0.1:") || !strings.Contains(out, db.User.Username()+":xxxxx@") {
 		t.Errorf("scripts/run.sh does not show the URLs it was given, their passwords hidden:\n%s", out)
+	}
+}
+
+// TestRunScriptStopsWithItsOutputGone: `make run | tee run.log` stopped
+// with Ctrl-C, or a terminal closed under it (SIGHUP), leaves the script
+// without its output as it stops what it started. Before, its first line
+// saying so killed it (SIGPIPE, or a failed write under set -e), and left
+// Temporal, the mail catcher and the dispatcher running in sessions of
+// their own, on the ports the next `make run` wanted.
+func TestRunScriptStopsWithItsOutputGone(t *testing.T) {
+	r := startRunScript(t)
+	r.outPipe.Close() // tee is gone
+	if err := r.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("scripts/run.sh did not stop within 60 s of SIGHUP:\n%s", r.out)
+	}
+	for name, addr := range map[string]string{"the dispatcher": r.api, "the mail catcher": r.catcher} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still listens on %s after scripts/run.sh stopped on SIGHUP:\n%s", name, addr, r.out)
+		}
 	}
 }
 
