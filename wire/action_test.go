@@ -92,6 +92,8 @@ func TestParseTimestamp(t *testing.T) {
 		`1893456000000`:                 "2030-01-01T00:00:00Z",
 		`"1893456000000"`:               "2030-01-01T00:00:00Z",
 		`"+1893456000000"`:              "error",
+		`"20300101"`:                    "error", // a basic ISO date, not 1970
+		`"1893456000"`:                  "error", // seconds, not 1970
 		`"2030-1-1"`:                    "error",
 		`"2030-01-01T09:00:00"`:         "error", // no zone: whose 9 o'clock?
 		`"99999-01-01"`:                 "error",
