@@ -271,10 +271,10 @@ func (o Outbound) checkURL(ctx context.Context, r Resolver, u *url.URL) error {
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
-	} else if loopbackName(host) {
+	} else if a, ok := loopbackName(host); ok {
 		// Before, saved when Go's resolver did not find it (localhost.,
 		// ip6-localhost): refused only when called.
-		addrs = []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}
+		addrs = []netip.Addr{a}
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 		defer cancel()
@@ -294,13 +294,19 @@ func (o Outbound) checkURL(ctx context.Context, r Resolver, u *url.URL) error {
 	return nil
 }
 
-// loopbackName reports whether host is a name of this machine by
-// convention: localhost and its subdomains (RFC 6761), and the names
-// /etc/hosts gives loopback.
-func loopbackName(host string) bool {
+// loopbackName returns the loopback address host names by convention:
+// localhost and its subdomains (RFC 6761), and the names /etc/hosts gives
+// loopback on Debian and Red Hat.
+func loopbackName(host string) (netip.Addr, bool) {
 	name := strings.TrimSuffix(strings.ToLower(host), ".")
-	return slices.Contains([]string{"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}, name) ||
-		strings.HasSuffix(name, ".localhost")
+	switch {
+	case slices.Contains([]string{"ip6-localhost", "ip6-loopback", "localhost6", "localhost6.localdomain6"}, name):
+		return netip.IPv6Loopback(), true
+	case slices.Contains([]string{"localhost", "localhost.localdomain", "localhost4", "localhost4.localdomain4"}, name) ||
+		strings.HasSuffix(name, ".localhost"):
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), true
+	}
+	return netip.Addr{}, false
 }
 
 // URLPort returns the port of u, or its scheme's default.

@@ -63,6 +63,8 @@ func TestOutboundCheckFunction(t *testing.T) {
 		{"a subdomain of localhost", strict, http("https://api.localhost:8443/"), "resolves to a loopback address"},
 		{"ip6-localhost", strict, http("https://ip6-localhost/"), "resolves to a loopback address"},
 		{"localhost.localdomain", strict, http("https://localhost.localdomain/"), "resolves to a loopback address"},
+		{"localhost6", strict, http("https://localhost6/"), "resolves to a loopback address"},
+		{"ip6-localhost is ::1, which a loopback range of IPv4 does not open", allowing, http("https://ip6-localhost/"), "resolves to a loopback address"},
 		{"link-local", strict, http("https://169.254.10.1/"), "a link-local address"},
 		{"IPv6 link-local", strict, http("https://[fe80::1]/"), "a link-local address"},
 		{"CGNAT", strict, http("https://100.64.1.1/"), "carrier-grade NAT"},
