@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher/api"
@@ -124,12 +125,16 @@ func versionCmd(getenv func(string) string) *cobra.Command {
 				fmt.Fprintf(out, "  starts  Dispatch workflow version %d (its workers run every version up to it; DISPATCHER_DISPATCH_VERSION starts %d to %d)\n",
 					workflows.NewestDispatchVersion, workflows.OldestDispatchVersion, workflows.NewestDispatchVersion)
 			default:
+				// Printed, not refused: an operator in the middle of an
+				// upgrade asks which version a pod would start.
 				var c config
 				if err := dispatchVersion(func(c *config) *string { return &c.DispatchVersion })(&c, pinned); err != nil {
-					return fmt.Errorf("DISPATCHER_DISPATCH_VERSION=%q: %w", pinned, err)
+					fmt.Fprintf(out, "  starts  nothing: DISPATCHER_DISPATCH_VERSION=%q is refused (%v), and the processes would not start\n", pinned, err)
+					break
 				}
-				fmt.Fprintf(out, "  starts  Dispatch workflow version %s, pinned by DISPATCHER_DISPATCH_VERSION (its workers run every version up to %d)\n",
-					pinned, workflows.NewestDispatchVersion)
+				n, _ := strconv.Atoi(pinned)
+				fmt.Fprintf(out, "  starts  Dispatch workflow version %d, pinned by DISPATCHER_DISPATCH_VERSION (its workers run every version up to %d)\n",
+					n, workflows.NewestDispatchVersion)
 			}
 			return nil
 		},

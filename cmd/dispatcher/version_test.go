@@ -105,9 +105,11 @@ func TestVersionCommand(t *testing.T) {
 		!strings.Contains(out.String(), "starts  Dispatch workflow version "+pinned+", pinned by DISPATCHER_DISPATCH_VERSION") {
 		t.Errorf("pinned to %s: %v, printed\n%s", pinned, err, out.String())
 	}
+	out.Reset()
 	err := run(context.Background(), []string{"version"}, env("2"), &out, &out)
-	if err == nil || !strings.Contains(err.Error(), `DISPATCHER_DISPATCH_VERSION="2": want a whole number from`) {
-		t.Errorf("pinned to 2: %v, want it refused", err)
+	if err != nil || !strings.Contains(out.String(), `starts  nothing: DISPATCHER_DISPATCH_VERSION="2" is refused (want a whole number from`) ||
+		!strings.HasPrefix(out.String(), "dispatcher "+b.Version+"\n") {
+		t.Errorf("pinned to 2: %v, printed\n%s\nwant the build, and the setting said to be refused", err, out.String())
 	}
 }
 
