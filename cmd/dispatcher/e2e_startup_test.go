@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -131,6 +132,60 @@ func TestEndToEndWorkerStopsWhileWaitingForTemporal(t *testing.T) {
 	}
 	if p.err != nil {
 		t.Fatalf("dispatcher worker did not exit cleanly: %v\n%s", p.err, s.logs)
+	}
+}
+
+// TestEndToEndWorkerOutlivesItsLogPipe: a process whose log pipe is gone
+// (`make run | tee` stopped with Ctrl-C, a log shipper restarting) still
+// stops as asked, cleanly. Before, its first line after the reader died,
+// "stopping", killed it (SIGPIPE) in the middle of its first attempts.
+func TestEndToEndWorkerOutlivesItsLogPipe(t *testing.T) {
+	port, err := child.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startWithoutTemporal(t, fmt.Sprintf("127.0.0.1:%d", port))
+	cmd := exec.Command(s.bin, "worker")
+	cmd.Env = append(s.env, "DISPATCHER_LOG_LEVEL=info") // it says it stops
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waiting := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), waitingForTemporalLog) {
+				close(waiting)
+				return
+			}
+		}
+	}()
+	select {
+	case <-waiting:
+	case <-time.After(30 * time.Second):
+		t.Fatal("dispatcher worker did not say it waits for Temporal within 30 s")
+	}
+	pr.Close() // the reader is gone
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("dispatcher worker without its log pipe did not exit cleanly on SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("dispatcher worker without its log pipe did not stop within 15 s of SIGTERM")
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -39,6 +41,12 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annotationProcess: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A log pipe whose reader is gone (`make run | tee` stopped
+			// with Ctrl-C, a log shipper restarting) fails the writes
+			// instead of killing the process in the middle of its first
+			// attempts, with its next log line. The CLI's commands keep
+			// dying of it, as `| head` wants.
+			signal.Ignore(syscall.SIGPIPE)
 			warnings := misnamed(environ())
 			cfg, err := loadConfig(getenv)
 			if err == nil {
