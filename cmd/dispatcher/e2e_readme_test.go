@@ -151,6 +151,7 @@ func shellBlocks(t *testing.T, readme, heading string) []string {
 // temporary folder.
 type runScript struct {
 	api, catcher string // host:port of the API and of the catcher's web UI
+	temporal     string // host:port of the Temporal dev server
 	token        string
 	out          *testenv.Buffer // what it printed
 	outPipe      *os.File        // what it prints goes through, to out
@@ -186,7 +187,8 @@ func tryRunScript(t *testing.T, last bool, env ...string) *runScript {
 		}
 		ports[i] = p
 	}
-	r := &runScript{api: fmt.Sprintf("127.0.0.1:%d", ports[0]), catcher: fmt.Sprintf("127.0.0.1:%d", ports[4]), exited: make(chan struct{})}
+	r := &runScript{api: fmt.Sprintf("127.0.0.1:%d", ports[0]), catcher: fmt.Sprintf("127.0.0.1:%d", ports[4]),
+		temporal: fmt.Sprintf("127.0.0.1:%d", ports[1]), exited: make(chan struct{})}
 	for _, kv := range os.Environ() {
 		// What run.sh reads comes from this test alone.
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "DISPATCHER_") || strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "OTEL_") || k == "DATABASE_URL" {
@@ -201,7 +203,7 @@ func tryRunScript(t *testing.T, last bool, env ...string) *runScript {
 		"TEMPORAL_CLI="+testenv.TemporalCLI(t),
 		"MAILCATCHER_BIN="+testenv.Mailcatcher(t),
 		"DISPATCHER_HTTP_ADDR="+r.api,
-		fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", ports[1]),
+		"TEMPORAL_ADDRESS="+r.temporal,
 		fmt.Sprintf("DISPATCHER_TEMPORAL_UI_PORT=%d", ports[2]),
 		fmt.Sprintf("DISPATCHER_MAIL_SMTP_PORT=%d", ports[3]),
 		fmt.Sprintf("DISPATCHER_MAIL_UI_PORT=%d", ports[4]),
@@ -387,7 +389,7 @@ func TestRunScriptStopsWithItsOutputGone(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("scripts/run.sh did not stop within 60 s of SIGHUP:\n%s", r.out)
 	}
-	for name, addr := range map[string]string{"the dispatcher": r.api, "the mail catcher": r.catcher} {
+	for name, addr := range map[string]string{"the dispatcher": r.api, "the mail catcher": r.catcher, "Temporal": r.temporal} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			t.Errorf("%s still listens on %s after scripts/run.sh stopped on SIGHUP:\n%s", name, addr, r.out)
