@@ -66,7 +66,10 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 	e.broken.Store(true)
 	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			e.called <- struct{}{}
+			select { // a test that does not count the calls is not held by them
+			case e.called <- struct{}{}:
+			default:
+			}
 			select {
 			case <-e.release:
 			case <-r.Context().Done():

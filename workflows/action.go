@@ -169,9 +169,12 @@ func (d *dispatch) setWaiting(ctx workflow.Context, delta int) {
 }
 
 // showScheduled upserts AttrScheduled when it changes: true while an
-// action waits for its startTimestamp and, from dispatchV20, none goes on
-// past its first workflow task (slowly): a dispatch retrying an action
-// beside one that waits is running, not scheduled. Before, it was shown
+// action waits for its startTimestamp and, from dispatchV20, none retries,
+// makes a call too long for a local activity, waits for its gate's permit
+// or runs a child workflow (slowly): a dispatch retrying an action beside
+// one that waits is running, not scheduled. (A first attempt that
+// outlasts its workflow task, or a function looked up again while its
+// store does not answer, is not counted: both end within minutes.) Before, it was shown
 // scheduled, left out of the running ones and of the pending dispatches'
 // age, whose alert never fired for it however long it retried.
 func (d *dispatch) showScheduled(ctx workflow.Context) {
@@ -657,7 +660,9 @@ func (d *dispatch) slowly(ctx workflow.Context) (done func()) {
 	}
 	return func() {
 		d.slow--
-		d.showScheduled(ctx)
+		if ctx.Err() == nil { // canceled, the run closes: nothing to show
+			d.showScheduled(ctx)
+		}
 	}
 }
 

@@ -148,11 +148,25 @@ func TestRecordHistories(t *testing.T) {
 	// scheduled while it retries, scheduled once it succeeded; then the
 	// cancel.
 	retryingWaiting := r.dispatch("retrying-waiting", false)
-	r.cancelWhen(retryingWaiting, func() bool {
-		d, err := r.ex.Get(r.ctx(), retryingWaiting.WorkflowID, retryingWaiting.RunID)
-		return err == nil && d.Status == dispatcher.ExecutionScheduled && d.Outcomes[0].Status == dispatcher.OutcomeSucceeded
-	})
-	r.save(retryingWaiting.WorkflowID, retryingWaiting.RunID, filepath.Join(dir, "retrying-while-scheduled.json"))
+	// The same started by an intake of version 19, which shows it
+	// scheduled throughout, on a worker of version 20.
+	if err := workflows.PinDispatchVersion(19); err != nil {
+		t.Fatal(err)
+	}
+	retrying19 := r.dispatchID("retrying-waiting", "record-retrying-waiting-v19", false)
+	if err := workflows.PinDispatchVersion(workflows.NewestDispatchVersion); err != nil {
+		t.Fatal(err)
+	}
+	for run, path := range map[dispatcher.StartResult]string{
+		retryingWaiting: filepath.Join(dir, "retrying-while-scheduled.json"),
+		retrying19:      filepath.Join("testdata", "histories", "dispatch", "v19", "retrying-while-scheduled.json"),
+	} {
+		r.cancelWhen(run, func() bool {
+			d, err := r.ex.Get(r.ctx(), run.WorkflowID, run.RunID)
+			return err == nil && d.Status == dispatcher.ExecutionScheduled && d.Outcomes[0].Status == dispatcher.OutcomeSucceeded
+		})
+		r.save(run.WorkflowID, run.RunID, path)
+	}
 	missingWaiting := r.dispatch("missing-waiting", false)
 	r.cancelWhen(missingWaiting, func() bool {
 		d, err := r.ex.Get(r.ctx(), missingWaiting.WorkflowID, missingWaiting.RunID)

@@ -260,7 +260,7 @@ const (
 	// another id. Every other run runs as in dispatchV18.
 	dispatchV19 workflow.Version = 19
 	// dispatchV20: a dispatch shows scheduled (AttrScheduled) only while
-	// no action goes on past its first workflow task (showScheduled): one
+	// no action retries or goes on in another way (showScheduled): one
 	// retrying an action beside another that waits for its startTimestamp
 	// upserts false when the retry begins and true again once it ends.
 	// Before, it was shown scheduled as long as one waited, and the
