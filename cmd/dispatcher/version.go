@@ -120,8 +120,9 @@ func versionCmd(getenv func(string) string) *cobra.Command {
 			fmt.Fprintf(out, "  built   %s\n", unknown(b.BuildDate))
 			fmt.Fprintf(out, "  go      %s %s\n", b.GoVersion, b.Platform)
 			pinned := strings.TrimSpace(getenv("DISPATCHER_DISPATCH_VERSION"))
+			n, _ := strconv.Atoi(pinned)
 			switch {
-			case pinned == "" || pinned == fmt.Sprint(workflows.NewestDispatchVersion):
+			case pinned == "" || n == workflows.NewestDispatchVersion:
 				fmt.Fprintf(out, "  starts  Dispatch workflow version %d (its workers run every version up to it; DISPATCHER_DISPATCH_VERSION starts %d to %d)\n",
 					workflows.NewestDispatchVersion, workflows.OldestDispatchVersion, workflows.NewestDispatchVersion)
 			default:
@@ -132,7 +133,6 @@ func versionCmd(getenv func(string) string) *cobra.Command {
 					fmt.Fprintf(out, "  starts  nothing: DISPATCHER_DISPATCH_VERSION=%q is refused (%v), and the processes would not start\n", pinned, err)
 					break
 				}
-				n, _ := strconv.Atoi(pinned)
 				fmt.Fprintf(out, "  starts  Dispatch workflow version %d, pinned by DISPATCHER_DISPATCH_VERSION (its workers run every version up to %d)\n",
 					n, workflows.NewestDispatchVersion)
 			}

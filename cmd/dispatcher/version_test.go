@@ -105,6 +105,11 @@ func TestVersionCommand(t *testing.T) {
 		!strings.Contains(out.String(), "starts  Dispatch workflow version "+pinned+", pinned by DISPATCHER_DISPATCH_VERSION") {
 		t.Errorf("pinned to %s: %v, printed\n%s", pinned, err, out.String())
 	}
+	out.Reset() // the newest, written otherwise, pins nothing
+	if err := run(context.Background(), []string{"version"}, env(fmt.Sprintf("0%d", workflows.NewestDispatchVersion)), &out, &out); err != nil ||
+		!strings.Contains(out.String(), newest) {
+		t.Errorf("pinned to 0%d: %v, printed\n%s", workflows.NewestDispatchVersion, err, out.String())
+	}
 	out.Reset()
 	err := run(context.Background(), []string{"version"}, env("2"), &out, &out)
 	if err != nil || !strings.Contains(out.String(), `starts  nothing: DISPATCHER_DISPATCH_VERSION="2" is refused (want a whole number from`) ||
