@@ -232,8 +232,8 @@ const minStringMillis = 100_000_000_000
 
 // ParseTimestamp accepts an ISO-8601 date-time string, an ISO-8601 date
 // (its midnight UTC), or epoch milliseconds, as a number or a string of
-// digits (from minStringMillis). Before, the date and the string of digits were refused, which
-// Extra Horizon's clients may send for a time.
+// digits (from minStringMillis). Before, the date and the string of
+// digits were refused, which Extra Horizon's clients may send for a time.
 func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
 	var ms int64
 	if err := json.Unmarshal(raw, &ms); err == nil {

@@ -160,6 +160,11 @@ func (d *dispatch) wait(ctx workflow.Context, a *dispatcher.Action, o *dispatche
 // setWaiting counts an action that begins (+1) or ends (-1) waiting for
 // its startTimestamp.
 func (d *dispatch) setWaiting(ctx workflow.Context, delta int) {
+	if ctx.Err() != nil {
+		// As before dispatchV20, the failures are shown on a canceled
+		// run too.
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
 	before := d.waiting
 	d.waiting += delta
 	d.showScheduled(ctx)
@@ -174,9 +179,10 @@ func (d *dispatch) setWaiting(ctx workflow.Context, delta int) {
 // or runs a child workflow (slowly): a dispatch retrying an action beside
 // one that waits is running, not scheduled. (A first attempt that
 // outlasts its workflow task, or a function looked up again while its
-// store does not answer, is not counted: both end within minutes.) Before, it was shown
-// scheduled, left out of the running ones and of the pending dispatches'
-// age, whose alert never fired for it however long it retried.
+// store does not answer, is not counted: both end within minutes.)
+// Before, it was shown scheduled, left out of the running ones and of the
+// pending dispatches' age, whose alert never fired for it however long it
+// retried.
 func (d *dispatch) showScheduled(ctx workflow.Context) {
 	scheduled := d.waiting > 0 && (d.version < dispatchV20 || d.slow == 0)
 	if scheduled == d.scheduled {
