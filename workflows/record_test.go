@@ -61,13 +61,7 @@ func TestRecordHistories(t *testing.T) {
 	// The same run by an intake of version 17, which a worker of version
 	// 18 lets complete the task that made the call before it closes, from
 	// the marker keep-local-results.
-	if err := workflows.PinDispatchVersion(17); err != nil {
-		t.Fatal(err)
-	}
-	scheduled17 := r.dispatchID("scheduled", "record-scheduled-v17", false)
-	if err := workflows.PinDispatchVersion(workflows.NewestDispatchVersion); err != nil {
-		t.Fatal(err)
-	}
+	scheduled17 := r.dispatchPinned(17, "scheduled", "record-scheduled-v17", false)
 	// A cancel while a scheduled action's call is made (dispatchV18): the
 	// task that made it completes with a 1 ms timer, and the run closes
 	// in the next, the action succeeded.
@@ -105,13 +99,7 @@ func TestRecordHistories(t *testing.T) {
 	// The same started by an intake of version 18, which a worker of
 	// version 19 lets complete the task the call failed in before it
 	// starts the task_failed event, from the marker emit-after-commit.
-	if err := workflows.PinDispatchVersion(18); err != nil {
-		t.Fatal(err)
-	}
-	failed18 := r.dispatchID("failed", "record-failed-v18", true)
-	if err := workflows.PinDispatchVersion(workflows.NewestDispatchVersion); err != nil {
-		t.Fatal(err)
-	}
+	failed18 := r.dispatchPinned(18, "failed", "record-failed-v18", true)
 	r.requireMarker(failed18.WorkflowID, failed18.RunID, "emit-after-commit")
 	r.save(failed18.WorkflowID, failed18.RunID, filepath.Join("testdata", "histories", "dispatch", "v18", "emit-after-commit.json"))
 	// A first attempt that fails retryably with a Retry-After: a timer,
@@ -150,13 +138,7 @@ func TestRecordHistories(t *testing.T) {
 	retryingWaiting := r.dispatch("retrying-waiting", false)
 	// The same started by an intake of version 19, which shows it
 	// scheduled throughout, on a worker of version 20.
-	if err := workflows.PinDispatchVersion(19); err != nil {
-		t.Fatal(err)
-	}
-	retrying19 := r.dispatchID("retrying-waiting", "record-retrying-waiting-v19", false)
-	if err := workflows.PinDispatchVersion(workflows.NewestDispatchVersion); err != nil {
-		t.Fatal(err)
-	}
+	retrying19 := r.dispatchPinned(19, "retrying-waiting", "record-retrying-waiting-v19", false)
 	for run, path := range map[dispatcher.StartResult]string{
 		retryingWaiting: filepath.Join(dir, "retrying-while-scheduled.json"),
 		retrying19:      filepath.Join("testdata", "histories", "dispatch", "v19", "retrying-while-scheduled.json"),
@@ -954,6 +936,21 @@ func (r *recorder) ctx() context.Context {
 // wait, waits for its dispatch to close.
 func (r *recorder) dispatch(eventType string, wait bool) dispatcher.StartResult {
 	return r.dispatchID(eventType, "record-"+eventType, wait)
+}
+
+// dispatchPinned is dispatchID by an intake of Dispatch version v, as
+// during a rolling upgrade.
+func (r *recorder) dispatchPinned(v int, eventType, id string, wait bool) dispatcher.StartResult {
+	r.t.Helper()
+	if err := workflows.PinDispatchVersion(v); err != nil {
+		r.t.Fatal(err)
+	}
+	defer func() {
+		if err := workflows.PinDispatchVersion(workflows.NewestDispatchVersion); err != nil {
+			r.t.Fatal(err)
+		}
+	}()
+	return r.dispatchID(eventType, id, wait)
 }
 
 func (r *recorder) dispatchID(eventType, id string, wait bool) dispatcher.StartResult {
