@@ -924,6 +924,18 @@ func TestRetryingBesideAWaitingActionIsRunning(t *testing.T) {
 	})
 	e.list(dispatcher.ExecutionFilter{EventType: "retry-and-remind", Status: dispatcher.ExecutionRunning}, res.WorkflowID)
 	e.list(dispatcher.ExecutionFilter{EventType: "retry-and-remind", Status: dispatcher.ExecutionScheduled})
+	// Pending from when the retries began, which the pending age counts
+	// from: here, its first workflow task (stored to the second, perhaps).
+	desc, err := e.c.DescribeWorkflowExecution(e.ctx(), res.WorkflowID, res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var since time.Time
+	info := desc.GetWorkflowExecutionInfo()
+	if f := info.GetSearchAttributes().GetIndexedFields()[workflows.AttrPendingSince.GetName()]; f == nil ||
+		converter.GetDefaultDataConverter().FromPayload(f, &since) != nil || since.Before(info.GetStartTime().AsTime().Add(-time.Second)) {
+		t.Errorf("DispatchPendingSince = %v (%v), want it set, after the start %v", since, f, info.GetStartTime().AsTime())
+	}
 	pending := &dispatch.PendingCollector{Client: e.c, Namespace: "default", Now: time.Now, Limit: 100}
 	testenv.Eventually(t, 10*time.Second, func() string {
 		ch := make(chan prometheus.Metric, 100)

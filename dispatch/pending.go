@@ -13,7 +13,9 @@ import (
 )
 
 // PendingCollector exports the age of the oldest dispatch still running
-// per dispatcher — one retrying for a long time is a dispatch in trouble.
+// per dispatcher — one retrying for a long time is a dispatch in trouble —
+// counted from its start, or from when it went on after waiting for a
+// startTimestamp (AttrPendingSince).
 // Dispatches waiting for a future startTimestamp are not pending: they are
 // on time, and the query leaves them out: visibility lists the newest
 // first, so a backlog of reminders read before the old dispatches hid them
@@ -82,6 +84,14 @@ func (p *PendingCollector) read(ctx context.Context) (map[string]time.Time, erro
 				_ = converter.GetDefaultDataConverter().FromPayload(f, &ids)
 			}
 			start := ex.GetStartTime().AsTime()
+			if f, ok := fields[workflows.AttrPendingSince.GetName()]; ok {
+				// Running again after a wait for a startTimestamp: the
+				// wait was no pending time.
+				var since time.Time
+				if converter.GetDefaultDataConverter().FromPayload(f, &since) == nil && since.After(start) {
+					start = since
+				}
+			}
 			for _, id := range ids {
 				if t, ok := oldest[id]; !ok || start.Before(t) {
 					oldest[id] = start

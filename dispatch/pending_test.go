@@ -35,14 +35,14 @@ func TestPendingCollector(t *testing.T) {
 	t.Cleanup(w.Stop)
 
 	ctx := context.Background()
-	start := func(id string, dispatchers []string, scheduled bool) {
+	start := func(id string, dispatchers []string, scheduled bool, more ...temporal.SearchAttributeUpdate) {
 		t.Helper()
 		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID: id, TaskQueue: queue,
-			TypedSearchAttributes: temporal.NewSearchAttributes(
+			TypedSearchAttributes: temporal.NewSearchAttributes(append(more,
 				workflows.AttrDispatcherIDs.ValueSet(dispatchers),
 				workflows.AttrScheduled.ValueSet(scheduled),
-			),
+			)...),
 		}, workflows.WorkflowDispatch)
 		if err != nil {
 			t.Fatal(err)
@@ -50,6 +50,11 @@ func TestPendingCollector(t *testing.T) {
 	}
 	start("p1", []string{"d-old", "d-both"}, false)
 	start("p2", []string{"d-both"}, false)
+	// One that waited for a startTimestamp until 10 minutes before now:
+	// pending for those 10 minutes, not since it started. Before, its
+	// wait counted, and a long one alerted at its first retry.
+	now := time.Now().Add(time.Hour) // every run is then about an hour old
+	start("p-waited", []string{"d-waited"}, false, workflows.AttrPendingSince.ValueSet(now.Add(-10*time.Minute)))
 	// Newer scheduled dispatches, more than the collector reads: they
 	// are listed first (visibility lists the newest first), and hid the
 	// old ones before the query left them out.
@@ -57,15 +62,14 @@ func TestPendingCollector(t *testing.T) {
 		start(fmt.Sprint("p-scheduled-", i), []string{"d-scheduled"}, true)
 	}
 
-	now := time.Now().Add(time.Hour) // every run is then about an hour old
-	p := &dispatch.PendingCollector{Client: c, Namespace: "default", Now: func() time.Time { return now }, Every: 0, Limit: 2}
+	p := &dispatch.PendingCollector{Client: c, Namespace: "default", Now: func() time.Time { return now }, Every: 0, Limit: 3}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(p)
 
 	// Visibility is eventually consistent.
 	testenv.Eventually(t, 20*time.Second, func() string {
-		if n := testutil.CollectAndCount(p, "dispatcher_oldest_pending_dispatch_age_seconds"); n < 2 {
-			return fmt.Sprintf("visibility shows %d of the 2 dispatchers with running dispatches", n)
+		if n := testutil.CollectAndCount(p, "dispatcher_oldest_pending_dispatch_age_seconds"); n < 3 {
+			return fmt.Sprintf("visibility shows %d of the 3 dispatchers with running dispatches", n)
 		}
 		return ""
 	})
@@ -82,8 +86,8 @@ func TestPendingCollector(t *testing.T) {
 			ages[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
 		}
 	}
-	if len(ages) != 2 || ages["d-old"] < 3500 || ages["d-both"] < 3500 {
-		t.Fatalf("ages = %v, want d-old and d-both about 3600 s, d-scheduled absent", ages)
+	if w := ages["d-waited"]; len(ages) != 3 || ages["d-old"] < 3500 || ages["d-both"] < 3500 || w < 590 || w > 610 {
+		t.Fatalf("ages = %v, want d-old and d-both about 3600 s, d-waited 600 s, d-scheduled absent", ages)
 	}
 	if err := testutil.CollectAndCompare(p, strings.NewReader(`
 # HELP dispatcher_pending_dispatch_scrape_success 1 when the last read of running dispatches from Temporal visibility succeeded.

@@ -73,8 +73,11 @@ func SearchAttributesCheck(ctx context.Context, tc client.Client, namespace stri
 	var terms []string
 	for name, typ := range SearchAttributes() {
 		value := "''"
-		if typ == enums.INDEXED_VALUE_TYPE_BOOL {
+		switch typ {
+		case enums.INDEXED_VALUE_TYPE_BOOL:
 			value = "true"
+		case enums.INDEXED_VALUE_TYPE_DATETIME:
+			value = "'2000-01-01T00:00:00Z'"
 		}
 		terms = append(terms, name+" = "+value)
 	}

@@ -192,7 +192,14 @@ func (d *dispatch) showScheduled(ctx workflow.Context) {
 	if ctx.Err() != nil {
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrScheduled.ValueSet(scheduled)); err != nil {
+	updates := []temporal.SearchAttributeUpdate{AttrScheduled.ValueSet(scheduled)}
+	if !scheduled && d.version >= dispatchV20 {
+		// Pending from now: the pending dispatches' age leaves the wait
+		// out. Before, a dispatch that waited a day and then retried was
+		// a day old at its first retry, and alerted at once.
+		updates = append(updates, AttrPendingSince.ValueSet(workflow.Now(ctx)))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Warn("Upserting the scheduled search attribute failed", "Error", err)
 	}
 }

@@ -122,6 +122,10 @@ var (
 	// AttrScheduled is true while an action waits for its startTimestamp
 	// and, from dispatchV20, none retries or goes on in another way.
 	AttrScheduled = temporal.NewSearchAttributeKeyBool("DispatchScheduled")
+	// AttrPendingSince is when a dispatch that waited for a startTimestamp
+	// was last shown running again (dispatchV20): its wait before is no
+	// pending time. Unset on a dispatch that never waited.
+	AttrPendingSince = temporal.NewSearchAttributeKeyTime("DispatchPendingSince")
 	// AttrReplayOf is the run ID a replay run replays; unset on the first
 	// run of an event. It lets a listing tell which failed runs a later
 	// run has superseded without reading any history.
@@ -149,7 +153,7 @@ var (
 // to register with the Temporal namespace at start-up.
 func SearchAttributeKeys() []temporal.SearchAttributeKey {
 	return []temporal.SearchAttributeKey{AttrEventType, AttrEventID, AttrDispatcherIDs,
-		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrReplayOf, AttrBulkReplayID, AttrTenant, AttrBlocked,
+		AttrFailedActionIDs, AttrErrorClasses, AttrScheduled, AttrPendingSince, AttrReplayOf, AttrBulkReplayID, AttrTenant, AttrBlocked,
 		AttrSkipped, AttrGateState}
 }
 
