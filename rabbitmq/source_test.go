@@ -365,19 +365,36 @@ func TestSourceBindsItsQueueAgain(t *testing.T) {
 	url, name, ch := broker(t)
 	st := &starter{}
 	run(t, url, name, st, 4)
-	redeclare(t, ch, name, amqp.ExchangeTopic)
+	redeclare(t, url, name, amqp.ExchangeTopic)
 	flowsAgain(t, ch, name, st)
 }
 
-// redeclare deletes the exchange and declares it again, of kind.
-func redeclare(t *testing.T, ch *amqp.Channel, name, kind string) {
+// redeclare deletes the exchange and declares it again, of kind. The
+// source binds its queue again every few seconds, declaring the exchange
+// as it had it: when it does so between the delete and the declare, the
+// declare of another kind is refused (406, which closes the channel), and
+// both are made again on a channel of their own. Before, the test failed.
+func redeclare(t *testing.T, url, name, kind string) {
 	t.Helper()
-	if err := ch.ExchangeDelete(name, false, false); err != nil {
+	conn, err := amqp.Dial(url)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.ExchangeDeclare(name, kind, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	defer conn.Close()
+	testenv.Eventually(t, 10*time.Second, func() string {
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		if err := ch.ExchangeDelete(name, false, false); err != nil {
+			return err.Error()
+		}
+		if err := ch.ExchangeDeclare(name, kind, true, false, false, false, nil); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
 }
 
 // flowsAgain publishes until an event reaches st: those published while
@@ -544,13 +561,13 @@ func TestSourceNotReadyOnAnExchangeItCannotUse(t *testing.T) {
 	url, name, ch := broker(t)
 	st := &starter{}
 	src, _, _ := run(t, url, name, st, 4)
-	redeclare(t, ch, name, amqp.ExchangeDirect)
+	redeclare(t, url, name, amqp.ExchangeDirect)
 	testenv.Eventually(t, 30*time.Second, func() string {
 		if src.Ready(context.Background()) == nil {
 			return "still ready, with an exchange of another type"
 		}
 		return ""
 	})
-	redeclare(t, ch, name, amqp.ExchangeTopic) // as it was, by a producer
+	redeclare(t, url, name, amqp.ExchangeTopic) // as it was, by a producer
 	flowsAgain(t, ch, name, st)
 }
