@@ -602,8 +602,12 @@ func TestEndToEndConsole(t *testing.T) {
 	// console's policy, and the console's origin: before, a template's
 	// script ran there, the signed-in token in its reach. The tabs are
 	// not watched: the page refusing the script is the point.
+	// Nor does a refresh take it to another site: before, it did.
+	var refreshed atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { refreshed.Add(1) }))
+	defer elsewhere.Close()
 	scripted := s.call("POST", "/templates/v1", map[string]any{"name": "scripted", "subject": "s",
-		"html": `<p id="shown">hi</p><script>document.title = 'ran with ' + sessionStorage.length + ' stored'</script>`}, 200)["id"].(string)
+		"html": `<META HTTP-EQUIV="Refresh" content="0;url=` + elsewhere.URL + `"><p id="shown">hi</p><script>document.title = 'ran with ' + sessionStorage.length + ' stored'</script>`}, 200)["id"].(string)
 	consoleTab, closeConsole := chromedp.NewContext(b.ctx)
 	defer closeConsole()
 	alone, closeAlone := chromedp.NewContext(b.ctx)
@@ -626,6 +630,13 @@ func TestEndToEndConsole(t *testing.T) {
 	own.waitJS("the preview's document", `document.getElementById('shown') !== null`)
 	if title, _ := eval[string](own, `document.title`); title != "" {
 		t.Errorf("the template's script ran in the preview opened on its own: title %q", title)
+	}
+	// A refresh of 0 s leaves once the document has loaded, which the
+	// navigation waited for: a second is ample for it to arrive.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline) && refreshed.Load() == 0; time.Sleep(20 * time.Millisecond) {
+	}
+	if n := refreshed.Load(); n != 0 {
+		t.Errorf("the preview opened on its own followed the template's refresh to another site (%d requests)", n)
 	}
 	closeAlone()
 	closeConsole()
@@ -924,6 +935,14 @@ func TestEndToEndConsoleLeftWhileLoading(t *testing.T) {
 		}
 	}
 
+	// Until its first answer, a view says it is loading: before, a blank
+	// page (for good, when the answer never came).
+	if _, err := eval[chromedp.Void](b, "location.hash = '#/executions'"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("#view-loading", "Loading…")
+	b.waitJSFor(10*time.Second, "the dispatches view", "document.getElementById('search-form') !== null && document.getElementById('view-loading') === null")
+
 	// The Dispatches view, left at once for the Functions view.
 	leaveWhileLoading("#/executions?status=failed", "Dispatches", "location.hash = '#/functions'")
 	b.waitJSFor(10*time.Second, "the functions view", "document.getElementById('functions-table')")
@@ -1104,6 +1123,28 @@ func TestEndToEndConsoleRefusedTokenWhileRetrying(t *testing.T) {
 	if b.exists("#poll-state:not([hidden])") {
 		t.Errorf("the sign-in page says %q", b.text("#poll-state"))
 	}
+}
+
+// TestEndToEndConsoleUnansweredRequest: a dispatch's view whose requests
+// get no answer at all (a proxy or a network that holds them, a frozen
+// server) says it is loading, then that the connection is lost, and tries
+// again. Before, it waited on the first request for good: a blank page,
+// or a running dispatch shown as running with nothing to say it was stale.
+func TestEndToEndConsoleUnansweredRequest(t *testing.T) {
+	s := systemWithAFailure(t)
+	failed := s.listIDs("status=failed")[0]
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	// Held until the request is aborted, as a request no one answers.
+	if _, err := eval[any](b, `window.fetch = (url, init) => new Promise((_, fail) => {
+		if (init && init.signal) init.signal.addEventListener('abort', () => fail(init.signal.reason));
+	})`); err != nil {
+		t.Fatal(err)
+	}
+	b.open("/executions/" + failed)
+	b.waitText("#view-loading", "Loading…")
+	b.waitJSFor(time.Minute, "the lost connection said", `(document.querySelector('#poll-state:not([hidden])') || {}).textContent?.includes('Connection lost: retrying in')`)
+	b.waitText("main", "did not answer within 45 s")
 }
 
 // TestEndToEndConsoleBulkReplayOfAKeyHeldToAType: an API key held to one

@@ -5,6 +5,10 @@
 
 const storageKey = 'dispatcher.console.token';
 
+// How long a request waits for the whole answer.
+const answerWait = 45_000;
+const slowAnswerWait = 120_000;
+
 // ApiError is a refused or failed request: status is the HTTP status,
 // code and message the API's error body (code 10 for a missing
 // permission, 104/117/118 for a missing, unknown or expired token).
@@ -55,13 +59,23 @@ async function send(method, path, body, headers = {}) {
     h['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
+  // A request that gets no answer (a proxy or a network that holds it,
+  // a frozen server) ends: before, a live view waited on it for good,
+  // saying nothing. The server answers a request whose work outlasts its
+  // own timeout 503 first (DISPATCHER_REQUEST_TIMEOUT, 30 s by default;
+  // the failures summary 100 s).
+  const wait = path.startsWith('/executions/v1/failures') ? slowAnswerWait : answerWait;
+  init.signal = AbortSignal.timeout(wait);
   let res;
+  let text;
   try {
     res = await fetch(path, init);
+    text = await res.text();
   } catch (e) {
-    throw new ApiError(0, { message: `the server could not be reached (${e.message})` });
+    if (e.name !== 'TimeoutError') throw new ApiError(0, { message: `the server could not be reached (${e.message})` });
+    const after = method === 'GET' ? '' : ': what was asked may have been done or not; reload to see';
+    throw new ApiError(0, { message: `the server did not answer within ${wait / 1000} s${after}` });
   }
-  const text = await res.text();
   let data = null;
   if (text) {
     try {

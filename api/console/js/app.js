@@ -4,7 +4,7 @@
 // linked to, reloaded and left with the Back button.
 import { h, clear, uid } from './dom.js';
 import { get, token, setToken, clearToken, onUnauthorized, transient } from './api.js';
-import { errorBox, field, input, announce, confirmDialog, focusHeading } from './ui.js';
+import { errorBox, field, input, announce, confirmDialog, focusHeading, holder } from './ui.js';
 import * as failures from './pages/failures.js';
 import * as executions from './pages/executions.js';
 import * as execution from './pages/execution.js';
@@ -216,7 +216,7 @@ async function render() {
     }
     renderNav(null);
     clear(main).append(h('h1', { tabindex: '-1', text: 'Nothing to show' }),
-      h('p', {}, `Your ${me.kind === 'apikey' ? 'API key' : 'token'} holds none of the permissions the console's views need (VIEW_EXECUTIONS, VIEW_DISPATCHERS, VIEW_TEMPLATES, VIEW_FUNCTIONS). It holds: ${me.permissions.join(', ') || 'none'}.`));
+      h('p', {}, `Your ${holder(me)} holds none of the permissions the console's views need (VIEW_EXECUTIONS, VIEW_DISPATCHERS, VIEW_TEMPLATES, VIEW_FUNCTIONS). It holds: ${me.permissions.join(', ') || 'none'}.`));
     return;
   }
   const view = views[segments[0]];
@@ -231,7 +231,7 @@ async function render() {
   if (!can(perm)) {
     document.title = 'Not allowed — Dispatcher console';
     main.append(h('h1', { tabindex: '-1', text: 'Not allowed' }),
-      h('p', { role: 'alert' }, `This view needs the permission ${perm}, which your ${me.kind === 'apikey' ? 'API key' : 'token'} does not hold. Ask an administrator for one that does.`));
+      h('p', { role: 'alert' }, `This view needs the permission ${perm}, which your ${holder(me)} does not hold. Ask an administrator for one that does.`));
     return;
   }
   const page = segments.length > 1 && view.detail ? view.detail : view.page;
@@ -240,7 +240,16 @@ async function render() {
   // draws once it is left goes nowhere. Before, it appeared below the
   // next view, or under the sign-in form after signing out.
   const area = h('div', { class: 'view' });
-  main.append(area);
+  // Until the view shows something (its first answer may be long in
+  // coming): before, a blank page.
+  const loading = h('p', { class: 'muted', id: 'view-loading', role: 'status', text: 'Loading…' });
+  const shown = () => {
+    if (area.textContent.trim() === '') return false;
+    loading.remove();
+    return true;
+  };
+  new MutationObserver((_, o) => shown() && o.disconnect()).observe(area, { childList: true, subtree: true, characterData: true });
+  main.append(area, loading);
   const ctx = {
     main: area, segments, query, me, can,
     // navigate follows what the user just did (saved, deleted): it

@@ -92,6 +92,9 @@ export function field(label, control, hint) {
 }
 
 // input returns an <input>; select a <select> of [value, label] pairs.
+// holder names what the user signed in with, as the server sees it.
+export const holder = (me) => (me.kind === 'apikey' ? 'API key' : 'token');
+
 export const input = (props) => h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', ...props });
 export function select(props, options, value) {
   return h('select', props, options.map(([v, l]) => h('option', { value: v, selected: v === value }, l)));

@@ -6,7 +6,7 @@
 // each after a confirmation, for those who may.
 import { h, fmtTime, fmtDuration, pretty, uid, replace, rebuild } from '../dom.js';
 import { get, post, query, seg, idempotencyKey } from '../api.js';
-import { pageHeader, badge, table, link, confirmDialog, errorBox, announce, busy, focusHeading } from '../ui.js';
+import { pageHeader, badge, table, link, confirmDialog, errorBox, announce, busy, focusHeading, holder } from '../ui.js';
 
 const open = (status) => status === 'running' || status === 'scheduled';
 
@@ -122,8 +122,8 @@ function details(ctx, d) {
       h('dt', {}, 'Type'), h('dd', { text: d.event.type }),
       h('dt', {}, 'Created'), h('dd', { text: fmtTime(d.event.creationTimestamp) }),
       d.event.source ? [h('dt', {}, 'Source'), h('dd', { text: d.event.source })] : null),
-    withheld(d, 'event.content') || h('pre', { class: 'json', id: 'event-content', tabindex: '0', 'aria-label': 'Event content (JSON)' }, pretty(d.event.content))));
-  out.push(h('section', { 'aria-labelledby': 'h-config' }, h('h2', { id: 'h-config', text: 'Configuration it ran with' }), config(d)));
+    withheld(ctx, d, 'event.content') || h('pre', { class: 'json', id: 'event-content', tabindex: '0', 'aria-label': 'Event content (JSON)' }, pretty(d.event.content))));
+  out.push(h('section', { 'aria-labelledby': 'h-config' }, h('h2', { id: 'h-config', text: 'Configuration it ran with' }), config(ctx, d)));
   out.push(h('section', { 'aria-labelledby': 'h-runs' }, h('h2', { id: 'h-runs', text: 'Runs of this event' }),
     table('Every run of the event, its first dispatch and its replays', ['Run', 'Status', 'Started', 'Took', 'Replay of', 'Asked for by'],
       [...d.runs].sort((a, b) => a.startTimestamp - b.startTimestamp).map((r) => [
@@ -139,9 +139,9 @@ function details(ctx, d) {
   return out;
 }
 
-function withheld(d, part) {
+function withheld(ctx, d, part) {
   const perm = d.withheld && d.withheld[part];
-  return perm ? h('p', { class: 'notice', text: `Not shown: it needs the permission ${perm}, which your token does not hold.` }) : null;
+  return perm ? h('p', { class: 'notice', text: `Not shown: it needs the permission ${perm}, which your ${holder(ctx.me)} does not hold.` }) : null;
 }
 
 // timeline shows each action as a row: its times, a bar of when it ran
@@ -184,13 +184,13 @@ function timeline(d) {
     { empty: 'No action ran (no dispatcher matched, or the configuration is withheld).', id: 'actions-table' });
 }
 
-function config(d) {
+function config(ctx, d) {
   if (!d.config) return h('p', { class: 'muted', text: 'No configuration was loaded.' });
   const parts = [h('p', { class: 'muted', text: `Configuration version ${d.config.version}${d.config.pinned ? ', pinned by the replay' : ''}.` })];
-  parts.push(withheld(d, 'config.dispatchers') ||
+  parts.push(withheld(ctx, d, 'config.dispatchers') ||
     h('details', { id: 'config-dispatchers' }, h('summary', {}, `Dispatchers (${d.config.dispatchers.length})`),
       h('pre', { class: 'json', tabindex: '0' }, pretty(d.config.dispatchers))));
-  parts.push(withheld(d, 'config.functions') ||
+  parts.push(withheld(ctx, d, 'config.functions') ||
     h('details', { id: 'config-functions' }, h('summary', {}, `Functions (${d.config.functions.length})`),
       h('pre', { class: 'json', tabindex: '0' }, pretty(d.config.functions))));
   return parts;

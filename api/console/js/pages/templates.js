@@ -128,10 +128,13 @@ function previewPanel(ctx, id, layout, pending) {
       // remote images (the note says so). Opened on its own (a browser's
       // "show only this frame", its URL pasted) it has neither the sandbox
       // nor the console's policy, and the console's origin: the policy it
-      // begins with, before anything of the template, runs nothing.
+      // begins with, before anything of the template, runs nothing. No
+      // policy stops a <meta http-equiv="refresh"> taking that tab to
+      // another site: each http-equiv of the template is renamed, which
+      // leaves it inert (the blob's type gives the charset).
       if (frameURL) URL.revokeObjectURL(frameURL);
       const policy = '<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; form-action \'none\'; base-uri \'none\'">';
-      frameURL = URL.createObjectURL(new Blob([policy, r.html], { type: 'text/html;charset=utf-8' }));
+      frameURL = URL.createObjectURL(new Blob([policy, r.html.replace(/http-equiv/gi, 'data-http-equiv')], { type: 'text/html;charset=utf-8' }));
       parts.push(h('h3', {}, 'HTML'),
         h('p', { class: 'muted', text: 'Shown without its styles and remote images, which the console\'s security policy blocks; mail clients show them as they choose.' }),
         h('iframe', { sandbox: '', src: frameURL, title: 'HTML part of the preview', class: 'mail-frame', referrerpolicy: 'no-referrer' }),
