@@ -471,15 +471,7 @@ func (p *planner) planActions(dispatcherName, id, version string, want []any, ha
 // not compared: an API that ignores them would show them changed on every
 // run, and refuse an update of nothing else.
 func (p *planner) warnUnknownFields() {
-	for i, d := range p.file.Dispatchers {
-		// A key that nearly spells a field, at any depth, is refused, as
-		// the API refuses it.
-		if b, err := json.Marshal(d); err == nil {
-			if path, name := wire.Misspelt(b, &wire.DispatcherRequest{}); path != "" {
-				p.problem("dispatcher", d, i, path, fmt.Sprintf("unknown field; did you mean %q?", name))
-				continue
-			}
-		}
+	for _, d := range p.file.Dispatchers {
 		for _, k := range slices.Sorted(maps.Keys(d)) {
 			_, ext := dispatcherExtensions[k]
 			if !coreDispatcherFields[k] && !readOnly[k] && !ext && !p.installFields["d."+k] {

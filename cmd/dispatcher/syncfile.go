@@ -74,6 +74,7 @@ func readSyncFile(path string, r io.Reader) (*syncFile, error) {
 	checked := withoutSecrets(doc)
 	ps = append(ps, checkSchema(path, checked)...)
 	ps = append(ps, duplicateNames(path, checked)...)
+	ps = append(ps, misspeltFields(path, checked)...)
 	if len(ps) > 0 {
 		return nil, ps
 	}
@@ -143,10 +144,6 @@ func decodeFile(path string, b []byte) (any, error) {
 		line, col := position(b, int64(i))
 		return nil, fmt.Errorf("not valid JSON: line %d, column %d: not valid UTF-8 text", line, col)
 	}
-	if path := twiceInJSON(b); path != "" {
-		// encoding/json keeps the last silently.
-		return nil, fmt.Errorf("%s: is given twice in its object; give each key once", path)
-	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var doc any
@@ -161,28 +158,43 @@ func decodeFile(path string, b []byte) (any, error) {
 	if dec.More() {
 		return nil, errors.New("not valid JSON: more than one value")
 	}
+	// Once the JSON is known valid: before, on a missing comma, the walk
+	// looped for good, deaf to Ctrl-C.
+	if path := twiceInJSON(b); path != "" {
+		// encoding/json keeps the last silently.
+		return nil, fmt.Errorf("%s: is given twice in its object; give each key once", path)
+	}
 	return doc, nil
 }
 
 // twiceInJSON returns the path of the first key that an object of b,
-// valid JSON, holds twice ("dispatchers[0].name"), "" for none.
+// valid JSON, holds twice ("dispatchers[0].name"), "" for none (or for b
+// not valid JSON).
 func twiceInJSON(b []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(b))
+	var failed error // a token not read: the walk stops
 	var walk func(path string) string
 	walk = func(path string) string {
 		tok, err := dec.Token()
+		if err != nil {
+			failed = err
+		}
 		if d, ok := tok.(json.Delim); err != nil || !ok {
 			return ""
 		} else if d == '[' {
-			for i := 0; dec.More(); i++ {
+			for i := 0; failed == nil && dec.More(); i++ {
 				if p := walk(fmt.Sprintf("%s[%d]", path, i)); p != "" {
 					return p
 				}
 			}
 		} else {
 			seen := map[string]bool{}
-			for dec.More() {
-				k, _ := dec.Token()
+			for failed == nil && dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					failed = err
+					return ""
+				}
 				key, _ := k.(string)
 				p := strings.TrimPrefix(path+"."+key, ".")
 				if seen[key] {

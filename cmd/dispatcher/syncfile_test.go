@@ -164,6 +164,12 @@ func TestReadSyncFileProblems(t *testing.T) {
 	}{
 		{"not JSON", "d.json", "{\n  \"dispatchers\": [\n}", []string{"d.json: not valid JSON: line 3, column 1"}},
 		{"not YAML", "d.yaml", "dispatchers: [", []string{"d.yaml: not valid YAML"}},
+		// Before, a missing comma between items looped for good, and a
+		// value that is not JSON was said to be a key given twice.
+		{"no comma between items", "d.json", `[{"name":"a"} {"name":"b"}]`, []string{"d.json: not valid JSON: line 1, column 15: invalid character '{' after array element"}},
+		{"no item between commas", "d.json", `[,]`, []string{"d.json: not valid JSON: line 1, column 2"}},
+		{"no comma between numbers", "d.json", `[1 2]`, []string{"d.json: not valid JSON: line 1, column 4"}},
+		{"a bare word", "d.json", `[{"name": x}]`, []string{"d.json: not valid JSON: line 1, column 11: invalid character 'x'"}},
 		// Before, each bad byte became U+FFFD in the name it was sent with.
 		{"not UTF-8", "d.json", "[{\"name\": \"a\",\n  \"eventType\": \"bad\xff\", \"actions\": []}]", []string{"d.json: not valid JSON: line 2, column 20: not valid UTF-8 text"}},
 		{"empty", "d.json", "  ", []string{"d.json: the file is empty"}},
@@ -234,6 +240,18 @@ func TestReadSyncFileProblems(t *testing.T) {
 		{"blank names", "d.json", `[{"name": "  ", "eventType": "e", "actions": [{"type": "task", "name": " ", "functionName": "f"}]}]`, []string{
 			`(dispatchers[0]): name: must not be blank: sync matches items by their names`,
 			`(dispatchers[0]): actions[0].name: must not be blank`,
+		}},
+		// A field that nearly spells one is refused, as the API refuses
+		// it: before, `enabeld: false` passed a pull request's dry run
+		// and failed the deploy; then it was listed only once the file
+		// had no other problem.
+		{"misspelt fields beside a schema problem", "d.json", `[{"eventType": 5, "name": "a", "enabeld": false, "actions": [{"type": "task", "name": "t", "functionName": "erase"}]},
+		  {"eventType": "e", "name": "b", "actions": [{"type": "task", "name": "t", "functionName": "erase", "dat": {"a": 1}}]},
+		  {"eventType": "e", "name": "c", "ordering": {"kye": "content.id"}, "actions": [{"type": "task", "name": "t", "functionName": "erase"}]}]`, []string{
+			`d.json: dispatcher "a" (dispatchers[0]): eventType: `,
+			`d.json: dispatcher "a" (dispatchers[0]): enabeld: unknown field; did you mean "enabled"?`,
+			`d.json: dispatcher "b" (dispatchers[1]): actions[0].dat: unknown field; did you mean "data"?`,
+			`d.json: dispatcher "c" (dispatchers[2]): ordering.kye: unknown field; did you mean "key"?`,
 		}},
 		{"function without url", "d.json", `{"functions": [{"name": "erase"}, {"name": "wf", "kind": "temporal"}, {"name": "x", "url": "https://x", "secretEnv": "not-a-name"}]}`, []string{
 			`d.json: function "erase" (functions[0]): url: is required`,

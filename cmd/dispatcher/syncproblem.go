@@ -2,6 +2,7 @@ package main
 
 import (
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/wire"
 )
 
 // fileProblem is one thing wrong with a file or its plan: the file, the
@@ -163,6 +165,27 @@ func duplicateNames(path string, doc any) problems {
 			ps = append(ps, itemProblem(path, "dispatcher", asMap(d), i, fmt.Sprintf("actions[%d].name", j),
 				fmt.Sprintf("actions[%d] is also named %q: action names are unique within a dispatcher", k, text(asMap(actions[j])["name"]))))
 		})
+	}
+	return ps
+}
+
+// misspeltFields refuses, in each dispatcher of doc, the first key that
+// nearly spells a field, at any depth, as the API refuses it. Listed with
+// the schema's problems: before, only once the file had none.
+func misspeltFields(path string, doc any) problems {
+	items := asSlice(doc)
+	if m, ok := doc.(map[string]any); ok {
+		items = asSlice(m["dispatchers"])
+	}
+	var ps problems
+	for i, d := range items {
+		b, err := json.Marshal(d)
+		if err != nil {
+			continue
+		}
+		if field, name := wire.Misspelt(b, &wire.DispatcherRequest{}); field != "" {
+			ps = append(ps, itemProblem(path, "dispatcher", asMap(d), i, field, fmt.Sprintf("unknown field; did you mean %q?", name)))
+		}
 	}
 	return ps
 }
