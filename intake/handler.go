@@ -138,7 +138,11 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				if len(p.Events) > 1 {
 					err = dispatcher.Prefixed(err, fmt.Sprintf("[%d].", i))
 				}
-				return Result{Verdict: DeadLetter, Reason: reason(err), Cause: ReasonRefused, Type: ev.Type, Events: res.Events, Duplicates: res.Duplicates}
+				why := reason(err)
+				if i > 0 { // before, the dead letter did not say that some ran
+					why += fmt.Sprintf(" (the events before [%d] were accepted, those after it were not tried; sent again, the message's accepted events are answered as duplicates)", i)
+				}
+				return Result{Verdict: DeadLetter, Reason: why, Cause: ReasonRefused, Type: ev.Type, Events: res.Events, Duplicates: res.Duplicates}
 			}
 			if delay, report := h.backoff.Failed(); report {
 				_, since := h.backoff.Waiting()

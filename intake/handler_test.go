@@ -77,7 +77,7 @@ func TestHandleVerdicts(t *testing.T) {
 			Result{Verdict: DeadLetter, Cause: ReasonInvalid, Reason: "type: is required"}, 0},
 		{"refused by Temporal: dead letter", Message{Header: NewHeader("application/cloudevents-batch+json", nil), Body: []byte(batch)},
 			[]error{nil, dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: search attribute too long")},
-			Result{Verdict: DeadLetter, Cause: ReasonRefused, Type: "t", Events: 1, Reason: "[1].temporal refused the event: search attribute too long"}, 1},
+			Result{Verdict: DeadLetter, Cause: ReasonRefused, Type: "t", Events: 1, Reason: "[1].temporal refused the event: search attribute too long (the events before [1] were accepted, those after it were not tried; sent again, the message's accepted events are answered as duplicates)"}, 1},
 		{"Temporal away, then back: accepted", jsonMessage(`{"id":"e3","type":"t"}`), []error{unavailable, unavailable, nil}, Result{Verdict: Ack, Type: "t", Events: 1}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
