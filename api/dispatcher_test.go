@@ -208,7 +208,7 @@ func TestErrors(t *testing.T) {
 		// Before, the key was dropped, and the mail went without its bcc.
 		{"recipients bc", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"mail","templateId":"` + unknown + `","recipients":{"to":["a@example.com"],"bc":["b@example.com"]}}`, 400, 15, `recipients.bc: unknown field; did you mean "bcc"?`},
 		// Temporal would fire it early, at its longest timer.
-		{"startTimestamp past 100 years", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","startTimestamp":"2300-01-01T00:00:00Z"}`, 400, 15, "startTimestamp: must be at most 100 years ahead"},
+		{"startTimestamp past 100 years", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","startTimestamp":"2300-01-01T00:00:00Z"}`, 400, 15, "startTimestamp: must be at most 36,500 days ahead, until 2"}, // a date in full: before, only its year,
 		{"data not UTF-8", "", "POST", "/dispatchers/v1/" + id + "/actions", "{\"type\":\"task\",\"functionName\":\"erase\",\"data\":{\"k\":\"\xff\"}}", 400, 22, "not UTF-8"},
 		{"huge retry interval", "", "POST", "/dispatchers/v1/" + id + "/actions", `{"type":"task","functionName":"erase","retryPolicy":{"initialIntervalMs":9223372036854775807}}`, 400, 15, "retryPolicy"},
 		{"rql gt on tags", "", "GET", "/dispatchers/v1?gt(tags,a)", "", 400, 19, "tags"},

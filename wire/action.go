@@ -102,8 +102,9 @@ func (r ActionRequest) Update(prefix string) (dispatcher.ActionUpdate, error) {
 				return u, dispatcher.Errorf(dispatcher.EINVALID, "%sstartTimestamp: %v", prefix, err)
 			}
 			if time.Until(t) > dispatcher.MaxStartAhead {
-				return u, dispatcher.Errorf(dispatcher.EINVALID, "%sstartTimestamp: must be at most 100 years ahead (Temporal's longest timer, which would fire early, at %d), not %d",
-					prefix, time.Now().Add(dispatcher.MaxStartAhead).Year(), t.Year())
+				// Dates in full: before, "at 2126, not 2126".
+				return u, dispatcher.Errorf(dispatcher.EINVALID, "%sstartTimestamp: must be at most 36,500 days ahead, until %s (past Temporal's longest timer, which would fire early), not %s",
+					prefix, time.Now().Add(dispatcher.MaxStartAhead).UTC().Format(time.RFC3339), t.UTC().Format(time.RFC3339))
 			}
 			start = &t
 		}
