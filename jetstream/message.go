@@ -176,11 +176,14 @@ func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadat
 		_, err = s.js.PublishMsg(pctx, out, js.WithExpectStream(s.cfg.Stream))
 	}
 	if err != nil {
-		s.log.Warn("nats intake: could not dead-letter a message; it is delivered again", "reason", reason, "err", err)
+		if _, report := s.deadFailures.Failed(); report {
+			s.log.Warn("nats intake: could not dead-letter a message; it is delivered again", "reason", reason, "err", err)
+		}
 		_ = msg.NakWithDelay(deadLetterRetry(meta.NumDelivered))
 		s.metrics.Retried.Inc()
 		return
 	}
+	s.deadFailures.Succeeded()
 	if err := msg.DoubleAck(pctx); err == nil {
 		s.metrics.DeadLettered(r.Cause)
 	}

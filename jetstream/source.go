@@ -77,6 +77,12 @@ const (
 // the stopping one's last pull request (a delivery it would only waste).
 const handBack = time.Second
 
+// deadLetterRecent is how long a refused dead letter keeps the source
+// not ready: longer than the longest wait before its message comes again
+// (maxRetry), and no longer, since another process may have dead-lettered
+// it since.
+const deadLetterRecent = maxRetry + 15*time.Second
+
 // Bounds of the wait between attempts to reach the stream.
 const (
 	minRetry = time.Second
@@ -105,6 +111,9 @@ type Source struct {
 	turns intake.Turns
 	// held holds the stream sequences of the messages in hand (handle).
 	held sync.Map
+	// deadFailures are the failed attempts to dead-letter: they make the
+	// source not ready, and are logged once a minute.
+	deadFailures intake.Backoff
 }
 
 // New returns the source of cfg, whose messages h takes in. h waits for
@@ -234,6 +243,11 @@ func (s *Source) connect(ctx context.Context) *nats.Conn {
 // Ready says whether the source consumes and JetStream answers about its
 // consumer: the readiness check of /readyz.
 func (s *Source) Ready(ctx context.Context) error {
+	if since, failing := s.deadFailures.FailingSince(deadLetterRecent); failing {
+		// Before, /readyz said ok and only the log told (as it does for
+		// RabbitMQ): the message comes back, and takes a handler each time.
+		return fmt.Errorf("nats intake cannot dead-letter messages (since %s): they are delivered again until it can; the log says why", since.UTC().Format(time.RFC3339))
+	}
 	c := s.consumer.Load()
 	if cerr := s.connErr.Load(); cerr != nil {
 		return fmt.Errorf("nats intake not connected to the server, reconnecting: %w", *cerr)

@@ -508,7 +508,7 @@ func TestSourceDeadLetterFails(t *testing.T) {
 	}
 	cfg := Config{URL: url, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}
 	st := &starter{}
-	m, _ := run(t, cfg, st)
+	src, m, _ := runSource(t, cfg, st, slog.New(slog.DiscardHandler))
 	c, err := jsc.Consumer(ctx, stream, Consumer)
 	if err != nil {
 		t.Fatal(err)
@@ -525,11 +525,21 @@ func TestSourceDeadLetterFails(t *testing.T) {
 		}
 		return ""
 	})
+	// Not ready meanwhile, as for RabbitMQ. Before, /readyz said ok.
+	if err := src.Ready(ctx); err == nil || !strings.Contains(err.Error(), "cannot dead-letter") {
+		t.Errorf("ready while dead letters are refused: %v", err)
+	}
 	sc.MaxMsgs = -1
 	if _, err := jsc.UpdateStream(ctx, sc); err != nil {
 		t.Fatal(err)
 	}
 	d := deadLetter(t, jsc, stream, subject, 1)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if err := src.Ready(ctx); err != nil {
+			return "not ready once the dead letter is in: " + err.Error()
+		}
+		return ""
+	})
 	// Why it is one, not how often it came: its dead letter failed.
 	if d.Subject() != subject+".dead.t" || d.Headers().Get(HeaderSubject) != subject+".t" || d.Headers().Get(HeaderError) != "type: is required" {
 		t.Fatalf("dead letter on %s with %v", d.Subject(), d.Headers())
