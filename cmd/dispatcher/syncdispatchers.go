@@ -37,7 +37,7 @@ func (p *planner) planDispatchers() {
 			// (An OLD sync does not manage took the name after the
 			// rename: the flag has done its work.)
 			p.probs = append(p.probs, fileProblem{File: p.file.Path, Message: fmt.Sprintf(
-				"%s: the install has both %s (id %s) and %s (id %s), the second created by an earlier run without --rename, and both act on their events; delete the one to go (--clean deletes %s, which the file lacks), then run sync without --rename",
+				"%s: the install has both %s (id %s) and %s (id %s), and both act on their events: one can no longer be renamed onto the other; run sync without --rename, with --clean to delete %s, which the file lacks (or delete the one to go yourself)",
 				flag, quote(old), text(p.remote.dispatcherByName(old)["id"]), quote(nu), text(p.remote.dispatcherByName(nu)["id"]), quote(old))})
 		case p.remote.dispatcherByName(nu) != nil:
 			// Renamed already: a second run has nothing to do.
