@@ -29,6 +29,12 @@ type RateLimits struct {
 	// IntakeToken and IntakeTenant limit the events at /events/v1; a
 	// batch counts each of its events.
 	IntakeToken, IntakeTenant RateLimit
+	// IntakeInFlight bounds the requests to /events/v1 that one tenant
+	// has in hand at once (read, or waiting for Temporal); 0: no bound.
+	// A rate lets a burst through all at once: before, one tenant's burst
+	// of large events held the memory and the Temporal client of the
+	// process, and the other tenants' events waited seconds behind it.
+	IntakeInFlight int
 }
 
 // check refuses a limit that could never let a request through, naming
@@ -218,5 +224,42 @@ func then(a, b gin.HandlerFunc) gin.HandlerFunc {
 		if !c.IsAborted() {
 			b(c)
 		}
+	}
+}
+
+// inFlight counts the event requests each tenant has in hand.
+type inFlight struct {
+	most int
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+// limit refuses, with 429, an event request of a tenant that has
+// f.most in hand already, before its body is read (it is drained, and
+// not kept: see drain).
+func (f *inFlight) limit() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		tenant := principalOf(c).Tenant
+		f.mu.Lock()
+		if f.n[tenant] >= f.most {
+			f.mu.Unlock()
+			who := "all tokens without a tenant"
+			if tenant != "" {
+				who = fmt.Sprintf("tenant %q", tenant)
+			}
+			refuse(c, &refusal{retryAfter: time.Second, message: fmt.Sprintf("too many events in hand: %s may have %d requests to /events/v1 in hand at once", who, f.most)})
+			drain(c, c.Request.Body)
+			return
+		}
+		f.n[tenant]++
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.n[tenant]--; f.n[tenant] == 0 {
+				delete(f.n, tenant)
+			}
+		}()
+		c.Next()
 	}
 }

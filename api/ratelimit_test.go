@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -211,5 +213,103 @@ func TestRateLimitedRoutes(t *testing.T) {
 	clk.advance(time.Second)
 	if rec := send(carol, "POST", "/events/v1", "application/cloudevents+json", event(5000)); rec.Code != http.StatusAccepted {
 		t.Fatalf("after a second, carol's event = %d %s", rec.Code, rec.Body)
+	}
+}
+
+// heldStarter holds each start until its event is released, saying when
+// one arrives.
+type heldStarter struct {
+	arrived chan string              // event ids
+	release map[string]chan struct{} // by event id, made before
+}
+
+func (h *heldStarter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
+	h.arrived <- ev.ID
+	select {
+	case <-h.release[ev.ID]:
+	case <-ctx.Done():
+		return dispatcher.StartResult{}, ctx.Err()
+	}
+	return dispatcher.StartResult{WorkflowID: dispatcher.WorkflowID(ev.ID), RunID: "r"}, nil
+}
+
+// TestIntakeInFlight: a tenant with as many event requests in hand as it
+// may have gets 429 for one more, which is not started, and the other
+// tenants' events go through meanwhile. Before, a burst of one tenant's
+// large events held the memory and the Temporal client of the process,
+// and another tenant's event waited seconds behind it.
+func TestIntakeInFlight(t *testing.T) {
+	starter := &heldStarter{arrived: make(chan string, 10), release: map[string]chan struct{}{}}
+	for _, id := range []string{"a0", "a1", "a3", "g1"} {
+		starter.release[id] = make(chan struct{})
+	}
+	h, err := NewServer(t.Context(), Config{
+		Auth:          AuthConfig{Secret: []byte(harnessSecret), Now: func() time.Time { return authNow }},
+		MaxBodyBytes:  1 << 20,
+		MaxEventBytes: 1 << 20,
+		Limits:        RateLimits{IntakeInFlight: 2},
+	}, Deps{Executions: &fakeExecutions{}, Starter: starter, Registry: prometheus.NewRegistry(), Now: func() time.Time { return authNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(tenant string) string {
+		return bearer(t, jwt.SigningMethodHS256, []byte(harnessSecret), "", &tokenClaims{
+			RegisteredClaims: jwt.RegisteredClaims{Subject: "producer", ExpiresAt: jwt.NewNumericDate(authNow.Add(time.Hour))},
+			Permissions:      Permissions(), Tenant: tenant,
+		})
+	}
+	send := func(auth, id string, body io.Reader) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/events/v1", body)
+		req.Host = "localhost"
+		req.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	event := func(id string) io.Reader { return strings.NewReader(`{"id":"` + id + `","type":"t"}`) }
+	acme, globex := token("acme"), token("globex")
+
+	var wg sync.WaitGroup
+	held := make([]*httptest.ResponseRecorder, 2)
+	for i := range held {
+		wg.Go(func() { held[i] = send(acme, "", event(fmt.Sprintf("a%d", i))) })
+		<-starter.arrived
+	}
+	// A third of acme's is refused, and never started.
+	rec := send(acme, "", event("a2"))
+	assertRefused(t, rec, errTooManyRequests)
+	if got := rec.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+	if want := `tenant \"acme\" may have 2 requests to /events/v1 in hand at once`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("body %s lacks %q", rec.Body, want)
+	}
+	// Globex is another tenant: its event goes through meanwhile.
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- send(globex, "", event("g1")) }()
+	if id := <-starter.arrived; id != "g1" {
+		t.Fatalf("started %q, want globex's g1", id)
+	}
+	close(starter.release["g1"])
+	if rec := <-done; rec.Code != http.StatusAccepted {
+		t.Fatalf("globex's event = %d %s", rec.Code, rec.Body)
+	}
+	// Once acme's are answered, it may send again.
+	close(starter.release["a0"])
+	close(starter.release["a1"])
+	wg.Wait()
+	for i, rec := range held {
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("acme's event %d = %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	go func() { done <- send(acme, "", event("a3")) }()
+	<-starter.arrived
+	close(starter.release["a3"])
+	if rec := <-done; rec.Code != http.StatusAccepted {
+		t.Fatalf("acme's event after the others = %d %s", rec.Code, rec.Body)
+	}
+	if len(starter.arrived) != 0 {
+		t.Fatalf("started %q too", <-starter.arrived)
 	}
 }

@@ -39,9 +39,13 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	d.PUT("/:dispatcherId/actions/:actionId", auth, require(PermUpdateDispatchers), validID("dispatcherId", "actionId"), body, s.updateAction)
 	d.DELETE("/:dispatcherId/actions/:actionId", auth, require(PermUpdateDispatchers), validID("dispatcherId", "actionId"), s.deleteAction)
 
-	events := limitBody(s.cfg.MaxEventBytes)
-	r.POST("/events/v1", authenticate, require(PermCreateEvents), events, s.receiveEvents)
-	r.POST("/events/v1/", authenticate, require(PermCreateEvents), events, s.receiveEvents)
+	intake := []gin.HandlerFunc{authenticate, require(PermCreateEvents)}
+	if n := s.cfg.Limits.IntakeInFlight; n > 0 {
+		intake = append(intake, (&inFlight{most: n, n: map[string]int{}}).limit())
+	}
+	intake = append(intake, limitBody(s.cfg.MaxEventBytes), s.receiveEvents)
+	r.POST("/events/v1", intake...)
+	r.POST("/events/v1/", intake...)
 
 	tpl, t := s.templates(), r.Group("/templates/v1")
 	for _, root := range []string{"", "/"} {
