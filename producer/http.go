@@ -103,8 +103,14 @@ func (t *httpTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
 		if err != nil {
 			return Receipt{}, &Error{Transport: "http", Retryable: true, Status: res.StatusCode, Message: "reading the answer", Err: err}
 		}
+		// Only the dispatcher's answer says it took the event: before, any
+		// 2xx did, and an event sent to a gateway that answers every path
+		// with a page was lost without an error.
 		var a acceptedEvent
-		_ = json.Unmarshal(raw, &a) // a batch answer or another shape: accepted all the same
+		if json.Unmarshal(raw, &a) != nil || a.WorkflowID == "" {
+			return Receipt{}, &Error{Transport: "http", Status: res.StatusCode, Err: ErrRejected, Message: fmt.Sprintf(
+				"POST %s answered %s, but not as the dispatcher's intake does (no workflowId): is the URL the dispatcher's API? The event may not have been taken", t.url, res.Status)}
+		}
 		return Receipt{WorkflowID: a.WorkflowID, RunID: a.RunID, Duplicate: a.Duplicate}, nil
 	}
 	return Receipt{}, statusError(res, raw)
@@ -116,7 +122,10 @@ func statusError(res *http.Response, raw []byte) *Error {
 	var body errorBody
 	if json.Unmarshal(raw, &body) == nil && body.Message != "" {
 		e.Code = body.Code
-		e.Message = fmt.Sprintf("%s: %s (code %d %s)", res.Status, body.Message, body.Code, body.Name)
+		e.Message = fmt.Sprintf("%s: %s", res.Status, body.Message)
+		if body.Code != 0 || body.Name != "" { // before, "(code 0 )" for another server's error
+			e.Message += strings.TrimSuffix(fmt.Sprintf(" (code %d %s", body.Code, body.Name), " ") + ")"
+		}
 	} else if s := strings.TrimSpace(string(raw)); s != "" {
 		e.Message = res.Status + ": " + abbreviate([]byte(s))
 	}

@@ -114,6 +114,13 @@ func TestHTTPRetries(t *testing.T) {
 			message: "400 Bad Request: type: is required (code 14 FIELD_FORMAT_EXCEPTION)"},
 		{name: "401 is not retried", attempts: 1, status: 401, answers: []answer{{status: 401, body: "no"}}, message: "401 Unauthorized: no"},
 		{name: "403 is not retried", attempts: 1, status: 403, answers: []answer{{status: 403}}},
+		// Before, accepted: an event sent to a gateway that answers every
+		// path with a page was lost without an error.
+		{name: "a 200 that is not the dispatcher's is not taken", attempts: 1, status: 200,
+			answers: []answer{{status: 200, headers: map[string]string{"Content-Type": "text/html"}, body: "<html>welcome</html>"}},
+			message: "answered 200 OK, but not as the dispatcher's intake does (no workflowId): is the URL the dispatcher's API?"},
+		{name: "another server's error without a code", attempts: 1, status: 405, answers: []answer{{status: 405, body: `{"message":"Method Not Allowed"}`}},
+			message: "405 Method Not Allowed: Method Not Allowed: event rejected"},
 		{name: "500 until the attempts run out", attempts: 3, status: 500, retryable: true,
 			answers: []answer{{status: 500}, {status: 502}, {status: 500, body: "oops"}}, message: "500 Internal Server Error: oops"},
 	} {
