@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -136,6 +137,10 @@ func (c *apiClient) doWith(ctx context.Context, method, path string, query url.V
 		}
 		if out != nil {
 			if err := json.Unmarshal(raw, out); err != nil {
+				if !json.Valid(raw) { // another server: a page, a UI (before, "invalid character '<'" alone)
+					return raw, res.Header, fmt.Errorf("the API answered %d with %s, not the dispatcher's JSON: is --url (DISPATCHER_URL) the dispatcher's API?",
+						res.StatusCode, cmp.Or(res.Header.Get("Content-Type"), "a body of no type"))
+				}
 				return raw, res.Header, fmt.Errorf("the API answered something unexpected: %w", err)
 			}
 		}

@@ -124,6 +124,24 @@ func TestFilterFlagsQuery(t *testing.T) {
 // fails (a non-zero exit) when some of its replays failed again or it
 // did not complete, naming how to find them, so that a script can tell;
 // one whose replays all succeeded does not.
+// TestClientAtAnotherServer: pointed at another server that answers 200
+// with a page (the Temporal Web UI, whose port the banner of make run
+// prints beside the API's), a command asks whether --url is the API's.
+// Before, it said "invalid character '<'" alone.
+func TestClientAtAnotherServer(t *testing.T) {
+	ui := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, "<!doctype html><title>Temporal</title>")
+	}))
+	defer ui.Close()
+	c := &apiClient{base: ui.URL, http: ui.Client()}
+	var out map[string]any
+	_, err := c.do(t.Context(), "GET", "/executions/v1", nil, nil, &out)
+	if want := "the API answered 200 with text/html; charset=utf-8, not the dispatcher's JSON: is --url (DISPATCHER_URL) the dispatcher's API?"; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
 func TestFollowBulkFailsWhenReplaysFail(t *testing.T) {
 	for _, tt := range []struct{ status, progress, want string }{
 		{"completed", `"matched":3,"processed":3,"replayed":3,"succeeded":3`, ""},
