@@ -97,8 +97,13 @@ func (k *APIKey) Validate(now time.Time) error {
 	case len(k.Hash) != sha256.Size*2:
 		return Errorf(EINTERNAL, "an API key needs its hash")
 	}
+	notName := func(p string) bool {
+		return p == "" || strings.ContainsFunc(p, func(r rune) bool { return !(r >= 'A' && r <= 'Z' || r == '_') })
+	}
 	for i, p := range k.Permissions {
-		if p == "" || strings.ContainsFunc(p, func(r rune) bool { return !(r >= 'A' && r <= 'Z' || r == '_') }) {
+		if up := strings.ToUpper(p); notName(p) && !notName(up) {
+			return Errorf(EINVALID, "permissions[%d]: %q is not a permission name: they are upper case (%q)", i, p, up)
+		} else if notName(p) {
 			return Errorf(EINVALID, "permissions[%d]: %q is not a permission name", i, p)
 		}
 	}

@@ -56,3 +56,18 @@ func TestAPIKeyEventTypes(t *testing.T) {
 		}
 	}
 }
+
+// A permission in lower case is refused with its name in upper case: before,
+// "create_events" was said to be no permission name, with no more to go on.
+func TestAPIKeyPermissionInLowerCase(t *testing.T) {
+	_, hash := dispatcher.NewAPIKey()
+	for perm, want := range map[string]string{
+		"create_events": `permissions[0]: "create_events" is not a permission name: they are upper case ("CREATE_EVENTS")`,
+		"create-events": `permissions[0]: "create-events" is not a permission name`,
+	} {
+		k := dispatcher.APIKey{Name: "k", Permissions: []string{perm}, Hash: hash}
+		if err := k.Validate(time.Now()); dispatcher.ErrorCode(err) != dispatcher.EINVALID || dispatcher.ErrorMessage(err) != want {
+			t.Errorf("%q: %v, want %q", perm, err, want)
+		}
+	}
+}

@@ -199,6 +199,12 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
 				if len(done) > 0 && res.Error == nil {
 					continue // a key it made, revoked meanwhile on its own
 				}
+				var gone int64
+				if res.Error == nil && tx.Model(&apiKeyRow{}).Where("id = ? AND tenant = ? AND revoked_at IS NOT NULL", id, tenant).Count(&gone).Error == nil && gone > 0 {
+					// Before, "no API key with id …", of a key the audit
+					// trail shows revoked.
+					return dispatcher.Errorf(dispatcher.ENOTFOUND, "API key %s was revoked already", id)
+				}
 				return err
 			}
 			r := revoked{id: id}

@@ -85,8 +85,8 @@ func TestAPIKeys(t *testing.T) {
 		if err := s.RevokeAPIKey(acme, k.ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RevokeAPIKey(acme, k.ID); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND {
-			t.Fatalf("revoking twice: %v, want ENOTFOUND", err)
+		if err := s.RevokeAPIKey(acme, k.ID); dispatcher.ErrorCode(err) != dispatcher.ENOTFOUND || dispatcher.ErrorMessage(err) != "API key "+k.ID+" was revoked already" {
+			t.Fatalf("revoking twice: %v, want ENOTFOUND saying it was revoked already", err)
 		}
 		if got := ids(acme); !slices.Equal(got, []string{open.ID}) {
 			t.Fatalf("after revoking, acme lists %v, want %v", got, []string{open.ID})

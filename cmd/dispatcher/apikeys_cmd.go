@@ -50,6 +50,9 @@ func apikeysCreateCmd(client func() (*apiClient, error)) *cobra.Command {
 			if len(perms) == 0 {
 				return fmt.Errorf("--permissions: a key needs at least one (%s)", permissionsHelp)
 			}
+			for i, p := range perms { // as dispatcher token takes them
+				perms[i] = strings.ToUpper(strings.TrimSpace(p))
+			}
 			req := map[string]any{"name": name, "permissions": perms}
 			if len(types) > 0 {
 				req["eventTypes"] = types
@@ -74,7 +77,7 @@ func apikeysCreateCmd(client func() (*apiClient, error)) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), raw)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), k.Key)
-			fmt.Fprintf(cmd.ErrOrStderr(), "made API key %s %q: %s%s, expires %s\nthe key above is shown this once: store it now; revoke it with: dispatcher apikeys revoke %s\n",
+			fmt.Fprintf(cmd.ErrOrStderr(), "made API key %s %q: %s%s, expires %s\nthe key, printed on standard output, is shown this once: store it now; revoke it with: dispatcher apikeys revoke %s\n",
 				k.ID, k.Name, strings.Join(k.Permissions, ","), eventTypesNote(k.EventTypes), expiry(k.ExpiresAt), k.ID)
 			return nil
 		},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,7 +62,29 @@ func tokenCmd(getenv func(string) string) *cobra.Command {
 	cmd.Flags().StringSliceVar(&perms, "permissions", nil, "permissions to grant, comma separated")
 	cmd.Flags().BoolVar(&admin, "admin", false, "grant every permission")
 	cmd.Flags().StringVar(&subject, "subject", "admin", "the token's subject (who it identifies)")
-	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token is valid")
+	ttl = time.Hour
+	cmd.Flags().Var((*days)(&ttl), "ttl", "how long the token is valid: a duration (90m, 24h) or whole days (7d)")
 	cmd.Flags().StringVar(&tenant, "tenant", "", "the tenant the token acts for (its configuration, events and executions); empty: the implicit tenant")
 	return cmd
+}
+
+// days is a duration flag that takes whole days too (7d), as --expires
+// and --from do: before, --ttl 1d was refused.
+type days time.Duration
+
+func (d *days) String() string { return time.Duration(*d).String() }
+func (d *days) Type() string   { return "duration" }
+func (d *days) Set(v string) error {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		if k, err := strconv.Atoi(n); err == nil && k > 0 && k <= 36500 {
+			*d = days(time.Duration(k) * 24 * time.Hour)
+			return nil
+		}
+	}
+	p, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("want a duration such as 90m or 24h, or whole days such as 7d")
+	}
+	*d = days(p)
+	return nil
 }
