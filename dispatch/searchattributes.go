@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -49,10 +51,34 @@ func RegisterSearchAttributes(ctx context.Context, tc client.Client, namespace s
 	_, err = tc.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
 		Namespace: namespace, SearchAttributes: missing,
 	})
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		return fmt.Errorf("%w: namespace %q: %s; free slots of the types they need (%s), or give the dispatcher a namespace of its own",
+			ErrSearchAttributesRefused, namespace, strings.TrimSuffix(invalid.Message, "."), slotsNeeded(missing))
+	}
 	if err != nil {
 		return fmt.Errorf("add search attributes: %w", err)
 	}
 	return nil
+}
+
+// ErrSearchAttributesRefused: the namespace refuses the dispatch search
+// attributes for good (no slot left of a type they need, on SQL
+// visibility): waiting will not change it. Before, the worker waited for
+// it for ever, and the intake answered 503 as if a cache were late.
+var ErrSearchAttributesRefused = errors.New("temporal refuses the dispatch search attributes")
+
+// slotsNeeded says how many search attributes of each type missing holds.
+func slotsNeeded(missing map[string]enums.IndexedValueType) string {
+	n := map[string]int{}
+	for _, typ := range missing {
+		n[typ.String()]++
+	}
+	var out []string
+	for _, typ := range slices.Sorted(maps.Keys(n)) {
+		out = append(out, fmt.Sprintf("%d %s", n[typ], typ))
+	}
+	return strings.Join(out, ", ")
 }
 
 // SearchAttributesCheck returns a readiness check that passes once the

@@ -550,3 +550,23 @@ func TestStarterNotEagerOnceStopping(t *testing.T) {
 		t.Errorf("eager starts %v, want [true false]: eager until the worker stops", c.eager)
 	}
 }
+
+// A namespace with no slot left for a type the dispatch search attributes
+// need refuses them for good: RegisterSearchAttributes says so, and what
+// is missing, so that a process stops at start-up. Before, it waited for
+// ever, and the intake answered 503 as if a cache were late.
+func TestRegisterSearchAttributesWithoutRoom(t *testing.T) {
+	c := testenv.Temporal(t).Client()
+	taken := map[string]enums.IndexedValueType{}
+	for i := range 3 { // SQL visibility has three KeywordList slots
+		taken[fmt.Sprintf("Other%d", i)] = enums.INDEXED_VALUE_TYPE_KEYWORD_LIST
+	}
+	if _, err := c.OperatorService().AddSearchAttributes(t.Context(), &operatorservice.AddSearchAttributesRequest{
+		Namespace: "default", SearchAttributes: taken}); err != nil {
+		t.Fatal(err)
+	}
+	err := dispatch.RegisterSearchAttributes(t.Context(), c, "default")
+	if !errors.Is(err, dispatch.ErrSearchAttributesRefused) || !strings.Contains(err.Error(), "3 KeywordList") {
+		t.Fatalf("err = %v, want ErrSearchAttributesRefused naming the 3 KeywordList needed", err)
+	}
+}

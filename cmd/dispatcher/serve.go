@@ -264,7 +264,9 @@ func (p process) run(ctx context.Context) error {
 			// Starting a dispatch sets search attributes, so they must
 			// exist even before any worker ran; the worker treats a
 			// failure here as fatal, the API only warns and stays up.
-			if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
+			if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); errors.Is(err, dispatch.ErrSearchAttributesRefused) {
+				return err // waiting cannot mend it
+			} else if err != nil {
 				p.log.Warn("could not register the search attributes; event intake fails until Temporal answers", "err", err)
 			}
 		}

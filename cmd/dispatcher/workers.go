@@ -98,6 +98,10 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 			if ctx.Err() != nil {
 				return
 			}
+			if errors.Is(err, dispatch.ErrSearchAttributesRefused) {
+				fatal(err) // waiting cannot mend it
+				return
+			}
 			p.log.Warn(waitingForTemporalLog, "address", p.cfg.TemporalAddr, "namespace", p.cfg.TemporalNS, "retry_in", wait, "err", err)
 			select {
 			case <-ctx.Done():
