@@ -295,15 +295,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 // their own.
 var environ = os.Environ
 
-// blankBrokerNames refuses a name of the broker intake c takes events
-// from that environ sets, but to nothing: an empty setting means its
-// default, and a default name is the one other deployments on the broker
-// may use too. Before, DISPATCHER_AMQP_EXCHANGE= (a template that filled
-// in an empty variable) bound this deployment's queue to the shared
+// blankSharedNames refuses a name that environ sets, but to nothing, of
+// what deployments may share: the Temporal namespace and task queue, and
+// the names of the broker intake c takes events from. An empty setting
+// means its default, and a default name is the one other deployments may
+// use too. Before, DISPATCHER_AMQP_EXCHANGE= (a template that filled in
+// an empty variable) bound this deployment's queue to the shared
 // exchange, and its intake took every other deployment's events, under
-// its own tenant (broker probe).
-func blankBrokerNames(environ []string, c config) error {
-	names := map[string]bool{}
+// its own tenant (broker probe); DISPATCHER_TASK_QUEUE= polled the
+// default queue, shown by dispatcher config as set.
+func blankSharedNames(environ []string, c config) error {
+	names := map[string]bool{"TEMPORAL_NAMESPACE": true, "DISPATCHER_TASK_QUEUE": true}
 	if c.AMQP.URL != "" {
 		names["DISPATCHER_AMQP_EXCHANGE"], names["DISPATCHER_AMQP_QUEUE"] = true, true
 	}
@@ -312,7 +314,7 @@ func blankBrokerNames(environ []string, c config) error {
 	}
 	for _, kv := range environ {
 		if name, v, _ := strings.Cut(kv, "="); names[name] && strings.TrimSpace(v) == "" {
-			return fmt.Errorf("%s is set, but empty: unset it for its default (%s), which other deployments on the broker may take too, or name this deployment's own", name, settingDefault(name))
+			return fmt.Errorf("%s is set, but empty: unset it for its default (%s), which other deployments may take too, or name this deployment's own", name, settingDefault(name))
 		}
 	}
 	return nil

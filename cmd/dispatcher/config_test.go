@@ -239,9 +239,12 @@ func TestBlankBrokerNames(t *testing.T) {
 		{[]string{"DISPATCHER_AMQP_EXCHANGE="}, nats, ""},
 		{[]string{"DISPATCHER_NATS_STREAM="}, config{}, ""},
 		{[]string{"DISPATCHER_AMQP_EXCHANGE=team.events", "DISPATCHER_AMQP_QUEUE=team.events"}, amqp, ""},
+		// Before, served the default queue and namespace, shown as set.
+		{[]string{"DISPATCHER_TASK_QUEUE= "}, config{}, "DISPATCHER_TASK_QUEUE is set, but empty: unset it for its default (dispatcher)"},
+		{[]string{"TEMPORAL_NAMESPACE="}, config{}, "TEMPORAL_NAMESPACE is set, but empty: unset it for its default (default)"},
 		{nil, amqp, ""},
 	} {
-		err := blankBrokerNames(tc.environ, tc.c)
+		err := blankSharedNames(tc.environ, tc.c)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%q: %v, want %q", tc.environ, err, tc.want)
 		}

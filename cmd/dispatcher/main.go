@@ -155,10 +155,14 @@ func configCmd(getenv func(string) string) *cobra.Command {
 			// Shown also when a value is wrong: that is when it is read.
 			cfg, err := loadConfig(getenv)
 			if err == nil {
-				err = blankBrokerNames(environ(), cfg)
+				err = blankSharedNames(environ(), cfg)
+			}
+			width := 0
+			for _, s := range settings {
+				width = max(width, len(s.name))
 			}
 			for _, s := range settings {
-				v, src := getenv(s.name), "set"
+				v, src := strings.TrimSpace(getenv(s.name)), "set" // blank is unset, as loadConfig reads it
 				switch {
 				case v == "" && getenv(s.name+"_FILE") != "" && slices.Contains(secretSettings, s.name):
 					// Not shown: it may be another secret's file.
@@ -168,7 +172,7 @@ func configCmd(getenv func(string) string) *cobra.Command {
 				default:
 					v = redacted(s.name, v)
 				}
-				fmt.Fprintf(out, "%-34s %-8s %s\n    %s\n", s.name, src, v, s.doc)
+				fmt.Fprintf(out, "%-*s %-8s %s\n    %s\n", width, s.name, src, v, s.doc)
 			}
 			return err
 		},

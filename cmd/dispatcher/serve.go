@@ -50,7 +50,7 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 			warnings := misnamed(environ())
 			cfg, err := loadConfig(getenv)
 			if err == nil {
-				err = blankBrokerNames(environ(), cfg)
+				err = blankSharedNames(environ(), cfg)
 			}
 			if err != nil {
 				for _, w := range warnings { // no logger yet
