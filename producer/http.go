@@ -48,12 +48,18 @@ func HTTP(baseURL, token string, opts ...HTTPOption) Transport {
 			u.Path = strings.TrimSuffix(u.Path, "/") + EventsPath
 		}
 		t.url = u.String()
+		shown := *u // for messages, which land in logs: no password, no query
+		if shown.RawQuery != "" {
+			shown.RawQuery = "…"
+		}
+		t.shown = shown.Redacted()
 	}
 	return t
 }
 
 type httpTransport struct {
 	url    string
+	shown  string // url in messages
 	token  string
 	client *http.Client
 	err    error
@@ -95,7 +101,7 @@ func (t *httpTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
 	res, err := t.client.Do(req)
 	if err != nil {
 		var cert *tls.CertificateVerificationError
-		return Receipt{}, &Error{Transport: "http", Retryable: !errors.As(err, &cert), Message: "POST " + t.url, Err: err}
+		return Receipt{}, &Error{Transport: "http", Retryable: !errors.As(err, &cert), Message: "POST " + t.shown, Err: err}
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
@@ -106,14 +112,39 @@ func (t *httpTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
 		// Only the dispatcher's answer says it took the event: before, any
 		// 2xx did, and an event sent to a gateway that answers every path
 		// with a page was lost without an error.
-		var a acceptedEvent
-		if json.Unmarshal(raw, &a) != nil || a.WorkflowID == "" {
+		a, ok := accepted(raw)
+		if !ok {
 			return Receipt{}, &Error{Transport: "http", Status: res.StatusCode, Err: ErrRejected, Message: fmt.Sprintf(
-				"POST %s answered %s, but not as the dispatcher's intake does (no workflowId): is the URL the dispatcher's API? The event may not have been taken", t.url, res.Status)}
+				"POST %s answered %s, but not as the dispatcher's intake does (no workflowId): is the URL the dispatcher's API? The event may not have been taken", t.shown, res.Status)}
 		}
 		return Receipt{WorkflowID: a.WorkflowID, RunID: a.RunID, Duplicate: a.Duplicate}, nil
 	}
 	return Receipt{}, statusError(res, raw)
+}
+
+// accepted reads the dispatcher's answer to events it took: an object, or
+// for a batch a list of them (the first stands for all, a duplicate only
+// when all are). Only that answer says the events were taken.
+func accepted(raw []byte) (acceptedEvent, bool) {
+	var list []acceptedEvent
+	if json.Unmarshal(raw, &list) != nil {
+		var a acceptedEvent
+		if json.Unmarshal(raw, &a) != nil {
+			return a, false
+		}
+		list = []acceptedEvent{a}
+	}
+	if len(list) == 0 {
+		return acceptedEvent{}, false
+	}
+	out := list[0]
+	for _, a := range list {
+		if a.WorkflowID == "" {
+			return acceptedEvent{}, false
+		}
+		out.Duplicate = out.Duplicate && a.Duplicate
+	}
+	return out, true
 }
 
 // statusError is the error of an answer other than 2xx.
