@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -132,7 +129,7 @@ func bindJSONOf(c *gin.Context, v any, loneSurrogates bool) bool {
 		abort(c, errBodyFormat, "the request body must be a JSON object")
 		return false
 	}
-	if i := notText(body); i >= 0 && !(loneSurrogates && body[i] == '\\') {
+	if i := wire.NotText(body); i >= 0 && !(loneSurrogates && body[i] == '\\') {
 		if body[i] == '\\' {
 			abort(c, errBodyFormat, fmt.Sprintf("the request body holds %s (at byte %d), half of a surrogate pair alone: no character", body[i:i+6], i))
 		} else {
@@ -161,43 +158,4 @@ func bindJSONOf(c *gin.Context, v any, loneSurrogates bool) bool {
 		abort(c, errBodyFormat, "the request body is not valid JSON: "+err.Error())
 	}
 	return false
-}
-
-// notText returns the offset in body of the first byte that is not UTF-8,
-// or of the first escaped surrogate (\ud800) that is not half of a pair;
-// -1 if there is none. encoding/json decodes both to U+FFFD without a
-// word, which would be stored in place of what the client sent.
-func notText(body []byte) int {
-	for i := 0; i < len(body); {
-		r, size := utf8.DecodeRune(body[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			return i
-		case r == '\\' && i+1 < len(body) && body[i+1] == 'u':
-			size = 6
-			if r := escaped(body, i); utf16.IsSurrogate(r) {
-				if utf16.DecodeRune(r, escaped(body, i+6)) == utf8.RuneError {
-					return i
-				}
-				size = 12
-			}
-		case r == '\\':
-			size = 2 // \\, \" and the like: what follows is no escape
-		}
-		i += size
-	}
-	return -1
-}
-
-// escaped is the rune that the escape \uXXXX at body[i:] stands for, or
-// -1 if there is none there.
-func escaped(body []byte, i int) rune {
-	if len(body) < i+6 || body[i] != '\\' || body[i+1] != 'u' {
-		return -1
-	}
-	n, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
-	if err != nil {
-		return -1
-	}
-	return rune(n)
 }

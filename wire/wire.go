@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -344,4 +345,43 @@ func Distinct(tags []string) []string {
 		}
 	}
 	return out
+}
+
+// NotText returns the offset in body of the first byte that is not UTF-8,
+// or of the first escaped surrogate (\ud800) that is not half of a pair;
+// -1 if there is none. encoding/json decodes both to U+FFFD without a
+// word, which would be stored in place of what the client sent.
+func NotText(body []byte) int {
+	for i := 0; i < len(body); {
+		r, size := utf8.DecodeRune(body[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return i
+		case r == '\\' && i+1 < len(body) && body[i+1] == 'u':
+			size = 6
+			if r := escaped(body, i); utf16.IsSurrogate(r) {
+				if utf16.DecodeRune(r, escaped(body, i+6)) == utf8.RuneError {
+					return i
+				}
+				size = 12
+			}
+		case r == '\\':
+			size = 2 // \\, \" and the like: what follows is no escape
+		}
+		i += size
+	}
+	return -1
+}
+
+// escaped is the rune that the escape \uXXXX at body[i:] stands for, or
+// -1 if there is none there.
+func escaped(body []byte, i int) rune {
+	if len(body) < i+6 || body[i] != '\\' || body[i+1] != 'u' {
+		return -1
+	}
+	n, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
 }

@@ -139,24 +139,30 @@ func decodeFile(path string, b []byte) (any, error) {
 		return fromYAML(&n)
 	}
 	b = wire.TrimBOM(b) // as the API takes JSON, and YAML is read
-	if i := wire.NotUTF8(b); i >= 0 {
-		// encoding/json would make each bad byte U+FFFD, silently.
+	if i := wire.NotText(b); i >= 0 {
+		// encoding/json would make each bad byte, or escaped half of a
+		// surrogate pair, U+FFFD, silently.
 		line, col := position(b, int64(i))
-		return nil, fmt.Errorf("not valid JSON: line %d, column %d: not valid UTF-8 text", line, col)
+		return nil, fmt.Errorf("not valid JSON: line %d, column %d: not valid UTF-8 text (or \\u of half a surrogate pair)", line, col)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
 		var syn *json.SyntaxError
+		offset := int64(len(b)) // an end too soon: where it ended
 		if errors.As(err, &syn) {
-			line, col := position(b, max(syn.Offset-1, 0))
-			return nil, fmt.Errorf("not valid JSON: line %d, column %d: %v", line, col, err)
+			offset = max(syn.Offset-1, 0)
 		}
-		return nil, fmt.Errorf("not valid JSON: %v", err)
+		line, col := position(b, offset)
+		return nil, fmt.Errorf("not valid JSON: line %d, column %d: %v", line, col, err)
 	}
-	if dec.More() {
-		return nil, errors.New("not valid JSON: more than one value")
+	// Nothing but space after the value: before, what followed a ] or a }
+	// was not read (More says false before either), and --clean deleted
+	// the dispatchers written after a stray bracket.
+	if rest := dec.InputOffset(); len(bytes.TrimSpace(b[rest:])) > 0 {
+		line, col := position(b, rest+int64(len(b[rest:])-len(bytes.TrimLeft(b[rest:], " \t\r\n"))))
+		return nil, fmt.Errorf("not valid JSON: line %d, column %d: more after the file's value, which ends before it", line, col)
 	}
 	// Once the JSON is known valid: before, on a missing comma, the walk
 	// looped for good, deaf to Ctrl-C.

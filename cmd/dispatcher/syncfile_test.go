@@ -170,6 +170,14 @@ func TestReadSyncFileProblems(t *testing.T) {
 		{"no item between commas", "d.json", `[,]`, []string{"d.json: not valid JSON: line 1, column 2"}},
 		{"no comma between numbers", "d.json", `[1 2]`, []string{"d.json: not valid JSON: line 1, column 4"}},
 		{"a bare word", "d.json", `[{"name": x}]`, []string{"d.json: not valid JSON: line 1, column 11: invalid character 'x'"}},
+		// Before, what followed a stray ] or } was not read: --clean
+		// deleted the dispatchers after it.
+		{"a stray bracket", "d.json", "[\n  {\"name\": \"a\"}]\n  ]\n  {\"name\": \"b\"}\n]", []string{"d.json: not valid JSON: line 3, column 3: more after the file's value"}},
+		{"garbage after the value", "d.json", `{"dispatchers":[]}} trailing`, []string{"d.json: not valid JSON: line 1, column 19: more after"}},
+		{"a second value", "d.json", `[] []`, []string{"d.json: not valid JSON: line 1, column 4: more after"}},
+		{"an end too soon", "d.json", "[{\"name\":\"a\"", []string{"d.json: not valid JSON: line 1, column 13: unexpected EOF"}},
+		// Before, planned as a dispatcher named U+FFFD.
+		{"half a surrogate pair", "d.json", `[{"name":"\udc00","eventType":"e","actions":[]}]`, []string{"d.json: not valid JSON: line 1, column 11: not valid UTF-8 text (or \\u of half a surrogate pair)"}},
 		// Before, each bad byte became U+FFFD in the name it was sent with.
 		{"not UTF-8", "d.json", "[{\"name\": \"a\",\n  \"eventType\": \"bad\xff\", \"actions\": []}]", []string{"d.json: not valid JSON: line 2, column 20: not valid UTF-8 text"}},
 		{"empty", "d.json", "  ", []string{"d.json: the file is empty"}},
