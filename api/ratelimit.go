@@ -30,7 +30,8 @@ type RateLimits struct {
 	// batch counts each of its events.
 	IntakeToken, IntakeTenant RateLimit
 	// IntakeInFlight bounds the requests to /events/v1 that one tenant
-	// has in hand at once (read, or waiting for Temporal); 0: no bound.
+	// has in hand at once (read, or waiting for Temporal), and one token
+	// half of it; 0: no bound.
 	// A rate lets a burst through all at once: before, one tenant's burst
 	// of large events held the memory and the Temporal client of the
 	// process, and the other tenants' events waited seconds behind it.
@@ -227,37 +228,52 @@ func then(a, b gin.HandlerFunc) gin.HandlerFunc {
 	}
 }
 
-// inFlight counts the event requests each tenant has in hand.
+// inFlight counts the event requests each tenant, and each token of it,
+// has in hand.
 type inFlight struct {
-	most int
-	mu   sync.Mutex
-	n    map[string]int
+	most int // a tenant's; a token's is half of it, so that one runaway
+	// producer leaves room for the tenant's others
+	mu sync.Mutex
+	n  map[bucketKey]int
 }
 
-// limit refuses, with 429, an event request of a tenant that has
-// f.most in hand already, before its body is read (it is drained, and
-// not kept: see drain).
+func newInFlight(most int) *inFlight { return &inFlight{most: most, n: map[bucketKey]int{}} }
+
+// limit refuses, with 429, an event request of a token that has half of
+// f.most in hand already, or of a tenant that has f.most, before its body
+// is read (it is drained, and not kept: see drain).
 func (f *inFlight) limit() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		tenant := principalOf(c).Tenant
+		p := principalOf(c)
+		tenant, token := bucketKey{tenant: p.Tenant}, bucketKey{tenant: p.Tenant, subject: p.Subject, token: true}
 		f.mu.Lock()
-		if f.n[tenant] >= f.most {
-			f.mu.Unlock()
-			who := "all tokens without a tenant"
-			if tenant != "" {
-				who = fmt.Sprintf("tenant %q", tenant)
+		var who string
+		var most int
+		switch {
+		case f.n[token] >= max(f.most/2, 1):
+			who, most = fmt.Sprintf("the token of %q", p.Subject), max(f.most/2, 1)
+		case f.n[tenant] >= f.most:
+			who, most = "all tokens without a tenant together", f.most
+			if p.Tenant != "" {
+				who = fmt.Sprintf("tenant %q (all its tokens together)", p.Tenant)
 			}
-			refuse(c, &refusal{retryAfter: time.Second, message: fmt.Sprintf("too many events in hand: %s may have %d requests to /events/v1 in hand at once", who, f.most)})
+		}
+		if who != "" {
+			f.mu.Unlock()
+			refuse(c, &refusal{retryAfter: time.Second, message: fmt.Sprintf("too many events in hand: %s may have %d requests to /events/v1 in hand at once", who, most)})
 			drain(c, c.Request.Body)
 			return
 		}
 		f.n[tenant]++
+		f.n[token]++
 		f.mu.Unlock()
 		defer func() {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if f.n[tenant]--; f.n[tenant] == 0 {
-				delete(f.n, tenant)
+			for _, k := range []bucketKey{tenant, token} {
+				if f.n[k]--; f.n[k] == 0 {
+					delete(f.n, k)
+				}
 			}
 		}()
 		c.Next()

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -216,31 +215,36 @@ func TestRateLimitedRoutes(t *testing.T) {
 	}
 }
 
-// heldStarter holds each start until its event is released, saying when
-// one arrives.
+// heldStarter holds the start of each event it has a release for until
+// it is released, and starts the others at once; it says when one arrives.
 type heldStarter struct {
 	arrived chan string              // event ids
-	release map[string]chan struct{} // by event id, made before
+	release map[string]chan struct{} // by event id
 }
 
 func (h *heldStarter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
 	h.arrived <- ev.ID
+	release, held := h.release[ev.ID]
+	if !held {
+		return dispatcher.StartResult{WorkflowID: dispatcher.WorkflowID(ev.ID), RunID: "r"}, nil
+	}
 	select {
-	case <-h.release[ev.ID]:
+	case <-release:
 	case <-ctx.Done():
 		return dispatcher.StartResult{}, ctx.Err()
 	}
 	return dispatcher.StartResult{WorkflowID: dispatcher.WorkflowID(ev.ID), RunID: "r"}, nil
 }
 
-// TestIntakeInFlight: a tenant with as many event requests in hand as it
-// may have gets 429 for one more, which is not started, and the other
-// tenants' events go through meanwhile. Before, a burst of one tenant's
-// large events held the memory and the Temporal client of the process,
-// and another tenant's event waited seconds behind it.
+// TestIntakeInFlight: a token with half as many event requests in hand
+// as its tenant may have, or a tenant with all of them, gets 429 for one
+// more, which is not started, and the other tenants' events go through
+// meanwhile. Before, a burst of one tenant's large events held the memory
+// and the Temporal client of the process, and another tenant's event
+// waited seconds behind it.
 func TestIntakeInFlight(t *testing.T) {
 	starter := &heldStarter{arrived: make(chan string, 10), release: map[string]chan struct{}{}}
-	for _, id := range []string{"a0", "a1", "a3", "g1"} {
+	for _, id := range []string{"a1", "b1", "c2", "g1"} {
 		starter.release[id] = make(chan struct{})
 	}
 	h, err := NewServer(t.Context(), Config{
@@ -252,63 +256,64 @@ func TestIntakeInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := func(tenant string) string {
+	token := func(subject, tenant string) string {
 		return bearer(t, jwt.SigningMethodHS256, []byte(harnessSecret), "", &tokenClaims{
-			RegisteredClaims: jwt.RegisteredClaims{Subject: "producer", ExpiresAt: jwt.NewNumericDate(authNow.Add(time.Hour))},
+			RegisteredClaims: jwt.RegisteredClaims{Subject: subject, ExpiresAt: jwt.NewNumericDate(authNow.Add(time.Hour))},
 			Permissions:      Permissions(), Tenant: tenant,
 		})
 	}
-	send := func(auth, id string, body io.Reader) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("POST", "/events/v1", body)
+	send := func(auth, id string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/events/v1", strings.NewReader(`{"id":"`+id+`","type":"t"}`))
 		req.Host = "localhost"
 		req.Header.Set("Authorization", auth)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec
 	}
-	event := func(id string) io.Reader { return strings.NewReader(`{"id":"` + id + `","type":"t"}`) }
-	acme, globex := token("acme"), token("globex")
-
-	var wg sync.WaitGroup
-	held := make([]*httptest.ResponseRecorder, 2)
-	for i := range held {
-		wg.Go(func() { held[i] = send(acme, "", event(fmt.Sprintf("a%d", i))) })
-		<-starter.arrived
+	held := func(auth, id string) chan *httptest.ResponseRecorder {
+		done := make(chan *httptest.ResponseRecorder, 1)
+		go func() { done <- send(auth, id) }()
+		select {
+		case got := <-starter.arrived:
+			if got != id {
+				t.Fatalf("started %q, want %q", got, id)
+			}
+		case rec := <-done:
+			t.Fatalf("event %s answered %d %s, not started", id, rec.Code, rec.Body)
+		}
+		return done
 	}
-	// A third of acme's is refused, and never started.
-	rec := send(acme, "", event("a2"))
-	assertRefused(t, rec, errTooManyRequests)
-	if got := rec.Header().Get("Retry-After"); got != "1" {
-		t.Errorf("Retry-After = %q, want 1", got)
-	}
-	if want := `tenant \"acme\" may have 2 requests to /events/v1 in hand at once`; !strings.Contains(rec.Body.String(), want) {
-		t.Errorf("body %s lacks %q", rec.Body, want)
-	}
-	// Globex is another tenant: its event goes through meanwhile.
-	done := make(chan *httptest.ResponseRecorder)
-	go func() { done <- send(globex, "", event("g1")) }()
-	if id := <-starter.arrived; id != "g1" {
-		t.Fatalf("started %q, want globex's g1", id)
-	}
-	close(starter.release["g1"])
-	if rec := <-done; rec.Code != http.StatusAccepted {
-		t.Fatalf("globex's event = %d %s", rec.Code, rec.Body)
-	}
-	// Once acme's are answered, it may send again.
-	close(starter.release["a0"])
-	close(starter.release["a1"])
-	wg.Wait()
-	for i, rec := range held {
-		if rec.Code != http.StatusAccepted {
-			t.Fatalf("acme's event %d = %d %s", i, rec.Code, rec.Body)
+	wantRefused := func(rec *httptest.ResponseRecorder, mention string) {
+		t.Helper()
+		assertRefused(t, rec, errTooManyRequests)
+		if got := rec.Header().Get("Retry-After"); got != "1" {
+			t.Errorf("Retry-After = %q, want 1", got)
+		}
+		if !strings.Contains(rec.Body.String(), mention) {
+			t.Errorf("body %s lacks %q", rec.Body, mention)
 		}
 	}
-	go func() { done <- send(acme, "", event("a3")) }()
-	<-starter.arrived
-	close(starter.release["a3"])
-	if rec := <-done; rec.Code != http.StatusAccepted {
-		t.Fatalf("acme's event after the others = %d %s", rec.Code, rec.Body)
+	answered := func(done chan *httptest.ResponseRecorder, id string) {
+		t.Helper()
+		close(starter.release[id])
+		if rec := <-done; rec.Code != http.StatusAccepted {
+			t.Fatalf("event %s = %d %s", id, rec.Code, rec.Body)
+		}
 	}
+	ann, bob, cat, gus := token("ann", "acme"), token("bob", "acme"), token("cat", "acme"), token("gus", "globex")
+
+	a1 := held(ann, "a1")
+	// Ann has her half of acme's 2 in hand: her next is refused.
+	wantRefused(send(ann, "a2"), `the token of \"ann\" may have 1 requests to /events/v1 in hand at once`)
+	// Bob, of acme too, still has his; then acme has all of its.
+	b1 := held(bob, "b1")
+	wantRefused(send(cat, "c1"), `tenant \"acme\" (all its tokens together) may have 2 requests to /events/v1 in hand at once`)
+	// Globex is another tenant: its event goes through meanwhile.
+	answered(held(gus, "g1"), "g1")
+	// Once ann's is answered, acme may send again.
+	answered(a1, "a1")
+	answered(held(cat, "c2"), "c2")
+	answered(b1, "b1")
 	if len(starter.arrived) != 0 {
 		t.Fatalf("started %q too", <-starter.arrived)
 	}

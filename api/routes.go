@@ -41,7 +41,7 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 
 	intake := []gin.HandlerFunc{authenticate, require(PermCreateEvents)}
 	if n := s.cfg.Limits.IntakeInFlight; n > 0 {
-		intake = append(intake, (&inFlight{most: n, n: map[string]int{}}).limit())
+		intake = append(intake, newInFlight(n).limit())
 	}
 	intake = append(intake, limitBody(s.cfg.MaxEventBytes), s.receiveEvents)
 	r.POST("/events/v1", intake...)
