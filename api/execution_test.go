@@ -630,6 +630,15 @@ func TestRequestDeadlines(t *testing.T) {
 			t.Errorf("%s had %v left, want the slow routes' time: over 90s, under the 2m write timeout", slow, left)
 		}
 	}
+	// Clients learn it, to wait longer than the server does (the console).
+	req := httptest.NewRequest("GET", "/auth/v1/me", nil)
+	req.Host = "localhost"
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if !strings.Contains(rec.Body.String(), `"requestTimeoutMs":2000`) {
+		t.Errorf("GET /auth/v1/me = %d %s, want requestTimeoutMs 2000", rec.Code, rec.Body)
+	}
 }
 
 // TestActionsWithoutFieldsRefuseFields: cancel, release, pause and resume

@@ -12,7 +12,9 @@ import (
 // permissions. Any valid token or key may ask; it needs no permission,
 // since it shows the caller only what the caller holds.
 func (s *Server) me(c *gin.Context) {
-	c.JSON(http.StatusOK, toMe(principalOf(c)))
+	out := toMe(principalOf(c))
+	out.RequestTimeoutMs = s.cfg.RequestTimeout.Milliseconds()
+	c.JSON(http.StatusOK, out)
 }
 
 // toMe converts a principal for GET /auth/v1/me; its permissions sorted.

@@ -11,4 +11,8 @@ type Me struct {
 	// EventTypes, when present, are the only event types an API key may
 	// send.
 	EventTypes []string `json:"eventTypes,omitempty"`
+	// RequestTimeoutMs is how long the server waits on a request's behalf
+	// (DISPATCHER_REQUEST_TIMEOUT) before it answers 503: a client waits
+	// longer than that before it gives up on an answer.
+	RequestTimeoutMs int64 `json:"requestTimeoutMs,omitempty"`
 }

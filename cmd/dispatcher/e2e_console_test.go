@@ -1147,6 +1147,32 @@ func TestEndToEndConsoleUnansweredRequest(t *testing.T) {
 	b.waitText("main", "did not answer within 45 s")
 }
 
+// TestEndToEndConsoleAnswerOfAnotherServer: answers that are not the
+// API's JSON (a proxy's sign-in page, with 200) are said to be so, in each
+// view, without a script error. Before, views drew the page as data and
+// failed on it ("Cannot read properties of undefined"), below their own
+// "Loading…".
+func TestEndToEndConsoleAnswerOfAnotherServer(t *testing.T) {
+	s := startSystem(t)
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	if _, err := eval[any](b, `window.fetch = () => Promise.resolve(new Response('<html>Sign in to Acme SSO</html>',
+		{status: 200, headers: {'Content-Type': 'text/html'}}))`); err != nil {
+		t.Fatal(err)
+	}
+	for _, view := range []string{"/executions", "/replays/new", "/dispatchers", "/templates", "/failures"} {
+		// Not b.open: navigating to the URL it is at reloads the page.
+		if _, err := eval[chromedp.Void](b, "location.hash = '#"+view+"'"); err != nil {
+			t.Fatal(err)
+		}
+		b.waitText("main", "the answer is not the API's JSON (text/html): a proxy or a sign-in page between you and the server?")
+		if b.exists("#view-loading") || strings.Contains(b.text("main"), "Loading…") {
+			t.Errorf("%s still says Loading…: %s", view, b.text("main"))
+		}
+	}
+	b.checkProblems()
+}
+
 // TestEndToEndConsoleBulkReplayOfAKeyHeldToAType: an API key held to one
 // event type finds it filled in on the bulk replay form, and counts what
 // it may replay. Before, the form left it out, and the count was refused

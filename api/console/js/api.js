@@ -5,9 +5,19 @@
 
 const storageKey = 'dispatcher.console.token';
 
-// How long a request waits for the whole answer.
-const answerWait = 45_000;
-const slowAnswerWait = 120_000;
+// How long a request waits for the whole answer: longer than the server
+// itself waits on a request's behalf (DISPATCHER_REQUEST_TIMEOUT, which
+// /auth/v1/me gives; the failures summary at least 100 s), after which it
+// answers 503.
+let answerWait = 45_000;
+let slowAnswerWait = 120_000;
+
+// waitFor sets the waits from the server's own, in ms (none: the defaults).
+export function waitFor(serverMs) {
+  if (!(serverMs > 0)) return;
+  answerWait = Math.max(45_000, serverMs + 15_000);
+  slowAnswerWait = Math.max(120_000, Math.max(serverMs, 100_000) + 20_000);
+}
 
 // ApiError is a refused or failed request: status is the HTTP status,
 // code and message the API's error body (code 10 for a missing
@@ -65,22 +75,31 @@ async function send(method, path, body, headers = {}) {
   // own timeout 503 first (DISPATCHER_REQUEST_TIMEOUT, 30 s by default;
   // the failures summary 100 s).
   const wait = path.startsWith('/executions/v1/failures') ? slowAnswerWait : answerWait;
-  init.signal = AbortSignal.timeout(wait);
+  const ctl = new AbortController(); // not AbortSignal.timeout: older browsers lack it
+  const timer = setTimeout(() => ctl.abort(), wait);
+  init.signal = ctl.signal;
   let res;
   let text;
   try {
     res = await fetch(path, init);
     text = await res.text();
   } catch (e) {
-    if (e.name !== 'TimeoutError') throw new ApiError(0, { message: `the server could not be reached (${e.message})` });
+    if (!ctl.signal.aborted) throw new ApiError(0, { message: `the server could not be reached (${e.message})` });
     const after = method === 'GET' ? '' : ': what was asked may have been done or not; reload to see';
-    throw new ApiError(0, { message: `the server did not answer within ${wait / 1000} s${after}` });
+    throw new ApiError(0, { message: `the server did not answer within ${Math.round(wait / 1000)} s${after}` });
+  } finally {
+    clearTimeout(timer);
   }
   let data = null;
   if (text) {
     try {
       data = JSON.parse(text);
     } catch {
+      if (res.ok) {
+        // Another server's page (a sign-in proxy's, say): before, a view
+        // drew it as data and failed on it with a script's error.
+        throw new ApiError(502, { message: `the answer is not the API's JSON (${res.headers.get('Content-Type') || 'no type'}): a proxy or a sign-in page between you and the server?` });
+      }
       data = { message: text.slice(0, 500) };
     }
   }

@@ -3,7 +3,7 @@
 // time, chosen by the address's #fragment so that every view can be
 // linked to, reloaded and left with the Back button.
 import { h, clear, uid } from './dom.js';
-import { get, token, setToken, clearToken, onUnauthorized, transient } from './api.js';
+import { get, token, setToken, clearToken, onUnauthorized, transient, waitFor } from './api.js';
 import { errorBox, field, input, announce, confirmDialog, focusHeading, holder } from './ui.js';
 import * as failures from './pages/failures.js';
 import * as executions from './pages/executions.js';
@@ -138,6 +138,7 @@ async function trySignIn(tok, out) {
   signingIn = true;
   try {
     me = await get('/auth/v1/me');
+    waitFor(me.requestTimeoutMs);
     return true;
   } catch (err) {
     clearToken();
@@ -200,6 +201,7 @@ async function render() {
   if (!me) {
     try {
       me = await get('/auth/v1/me');
+      waitFor(me.requestTimeoutMs);
     } catch (err) {
       if (err.status !== 401) {
         clear(main).append(errorBox(err));
@@ -355,7 +357,7 @@ function renewSignIn(err) {
     out);
   const dlg = h('dialog', { class: 'dialog', id: 'signin-dialog', 'aria-labelledby': titleId },
     h('h2', { id: titleId, text: 'Sign in again' }),
-    h('p', { class: 'notice', role: 'alert', text: `The server no longer accepts your token (${err.message}). Sign in again to go on: this page and your changes stay, to be saved again.` }),
+    h('p', { class: 'notice', role: 'alert', text: `The server no longer accepts your ${holder(before)} (${err.message}). Sign in again to go on: this page and your changes stay, to be saved again.` }),
     form);
   const close = () => {
     renewing = false;
@@ -372,7 +374,7 @@ function renewSignIn(err) {
     dlg.remove();
     edited.clear();
     sessionStorage.setItem('dispatcher.console.after', location.hash);
-    loginView(`The server no longer accepts your token (${err.message}). Sign in again.`);
+    loginView(`The server no longer accepts your ${holder(before)} (${err.message}). Sign in again.`);
   });
   leave.addEventListener('click', () => {
     close();
@@ -401,10 +403,11 @@ onUnauthorized((err) => {
     renewSignIn(err);
     return;
   }
+  const was = me ? holder(me) : 'token or API key';
   clearToken();
   me = null;
   sessionStorage.setItem('dispatcher.console.after', location.hash);
-  loginView(`The server no longer accepts your token (${err.message}). Sign in again.`);
+  loginView(`The server no longer accepts your ${was} (${err.message}). Sign in again.`);
 });
 
 document.getElementById('skip').addEventListener('click', (ev) => {

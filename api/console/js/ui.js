@@ -24,7 +24,7 @@ export function explain(err) {
         text: `The server refused this (403): ${msg}. If you need it, ask an administrator for a token or API key that allows it.`,
       };
     case 401:
-      return { title: 'Signed out', text: `The server no longer accepts your token (${msg}). Sign in again.` };
+      return { title: 'Signed out', text: `The server no longer accepts your token or API key (${msg}). Sign in again.` };
     case 404:
       return { title: 'Not found', text: `${msg}. It may have been deleted, or belong to another tenant.` };
     case 409:
@@ -91,10 +91,10 @@ export function field(label, control, hint) {
   return h('div', { class: 'field' }, parts);
 }
 
-// input returns an <input>; select a <select> of [value, label] pairs.
 // holder names what the user signed in with, as the server sees it.
 export const holder = (me) => (me.kind === 'apikey' ? 'API key' : 'token');
 
+// input returns an <input>; select a <select> of [value, label] pairs.
 export const input = (props) => h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', ...props });
 export function select(props, options, value) {
   return h('select', props, options.map(([v, l]) => h('option', { value: v, selected: v === value }, l)));
