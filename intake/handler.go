@@ -140,7 +140,8 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				}
 				why := reason(err)
 				if i > 0 { // before, the dead letter did not say that some ran
-					why += fmt.Sprintf(" (the events before [%d] were accepted, those after it were not tried; sent again, the message's accepted events are answered as duplicates)", i)
+					note := fmt.Sprintf(" (the events before [%d] were accepted, those after it were not tried; sent again, the message's accepted events are answered as duplicates)", i)
+					why = bound(why, MaxReason-len(note)) + note // the note kept whole when the reason is bounded
 				}
 				return Result{Verdict: DeadLetter, Reason: why, Cause: ReasonRefused, Type: ev.Type, Events: res.Events, Duplicates: res.Duplicates}
 			}
@@ -244,15 +245,18 @@ const MaxReason = 1024
 
 // BoundReason is reason cut to MaxReason bytes at a character's boundary:
 // a header cut inside a character is not UTF-8, which clients refuse.
-func BoundReason(reason string) string {
-	if len(reason) <= MaxReason {
-		return reason
+func BoundReason(reason string) string { return bound(reason, MaxReason) }
+
+// bound is s cut to at most n bytes, at a rune's start.
+func bound(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	cut := MaxReason
-	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+	cut := max(n, 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return reason[:cut]
+	return s[:cut]
 }
 
 // reason is the text of a refusal that goes with a dead letter.

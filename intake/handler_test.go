@@ -223,3 +223,15 @@ func TestBoundReason(t *testing.T) {
 		t.Errorf("a short reason changed: %q", BoundReason(short))
 	}
 }
+
+// A batch's refusal that says some of its events were accepted says it
+// whole, however long Temporal's reason: the reason is cut, not the note.
+func TestHandleBatchRefusalKeepsItsNote(t *testing.T) {
+	batch := `[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","source":"/s","type":"t"}]`
+	s := &starter{answers: []error{nil, dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", strings.Repeat("é", MaxReason))}}
+	got := newHandler(s).Handle(t.Context(), Message{Header: NewHeader("application/cloudevents-batch+json", nil), Body: []byte(batch)})
+	if got.Verdict != DeadLetter || len(got.Reason) > MaxReason || !utf8.ValidString(got.Reason) ||
+		!strings.HasPrefix(got.Reason, "[1].temporal refused the event: é") || !strings.HasSuffix(got.Reason, "answered as duplicates)") {
+		t.Fatalf("result %+v (%d bytes)", got, len(got.Reason))
+	}
+}

@@ -101,10 +101,11 @@ func (r ActionRequest) Update(prefix string) (dispatcher.ActionUpdate, error) {
 			if err != nil {
 				return u, dispatcher.Errorf(dispatcher.EINVALID, "%sstartTimestamp: %v", prefix, err)
 			}
-			if time.Until(t) > dispatcher.MaxStartAhead {
-				// Dates in full: before, "at 2126, not 2126".
+			// To the second, and said in full: before, "at 2126, not 2126";
+			// then, a time less than a second past showed as the limit.
+			if limit := time.Now().Add(dispatcher.MaxStartAhead).Truncate(time.Second); t.After(limit) {
 				return u, dispatcher.Errorf(dispatcher.EINVALID, "%sstartTimestamp: must be at most 36,500 days ahead, until %s (past Temporal's longest timer, which would fire early), not %s",
-					prefix, time.Now().Add(dispatcher.MaxStartAhead).UTC().Format(time.RFC3339), t.UTC().Format(time.RFC3339))
+					prefix, limit.UTC().Format(time.RFC3339), t.UTC().Format(time.RFC3339Nano))
 			}
 			start = &t
 		}

@@ -106,3 +106,18 @@ func TestParseTimestamp(t *testing.T) {
 		}
 	}
 }
+
+// A startTimestamp less than a second past the limit is refused with two
+// dates that differ: before, both were cut to the second, and read alike.
+func TestStartTimestampPastTheLimitSaysBoth(t *testing.T) {
+	past := time.Now().Add(dispatcher.MaxStartAhead + 150*time.Millisecond).UnixMilli()
+	r := wire.ActionRequest{StartTimestamp: wire.Optional[json.RawMessage]{Set: true, Value: json.RawMessage(fmt.Sprint(past))}}
+	_, err := r.Update("")
+	msg := dispatcher.ErrorMessage(err)
+	_, rest, _ := strings.Cut(msg, "until ")
+	limit, _, _ := strings.Cut(rest, " (")
+	_, given, _ := strings.Cut(msg, "), not ")
+	if !strings.HasPrefix(msg, "startTimestamp: must be at most 36,500 days ahead, until ") || limit == "" || limit == given {
+		t.Fatalf("err = %v, want the limit and the time given, apart", err)
+	}
+}
