@@ -120,10 +120,6 @@ func TestFilterFlagsQuery(t *testing.T) {
 	}
 }
 
-// TestFollowBulkFailsWhenReplaysFail: following a bulk replay to its end
-// fails (a non-zero exit) when some of its replays failed again or it
-// did not complete, naming how to find them, so that a script can tell;
-// one whose replays all succeeded does not.
 // TestClientAtAnotherServer: pointed at another server that answers 200
 // with a page (the Temporal Web UI, whose port the banner of make run
 // prints beside the API's), a command asks whether --url is the API's.
@@ -142,6 +138,10 @@ func TestClientAtAnotherServer(t *testing.T) {
 	}
 }
 
+// TestFollowBulkFailsWhenReplaysFail: following a bulk replay to its end
+// fails (a non-zero exit) when some of its replays failed again or it
+// did not complete, naming how to find them, so that a script can tell;
+// one whose replays all succeeded does not.
 func TestFollowBulkFailsWhenReplaysFail(t *testing.T) {
 	for _, tt := range []struct{ status, progress, want string }{
 		{"completed", `"matched":3,"processed":3,"replayed":3,"succeeded":3`, ""},

@@ -262,8 +262,10 @@ func (p process) run(ctx context.Context) error {
 	if p.api {
 		if !p.worker {
 			// Starting a dispatch sets search attributes, so they must
-			// exist even before any worker ran; the worker treats a
-			// failure here as fatal, the API only warns and stays up.
+			// exist even before any worker ran. A namespace without room
+			// for them stops the API, as it stops the worker; another
+			// failure (Temporal not there yet) only warns: the readiness
+			// check registers them again.
 			if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); errors.Is(err, dispatch.ErrSearchAttributesRefused) {
 				return err // waiting cannot mend it
 			} else if err != nil {

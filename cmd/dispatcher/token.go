@@ -75,7 +75,7 @@ type days time.Duration
 func (d *days) String() string { return time.Duration(*d).String() }
 func (d *days) Type() string   { return "duration" }
 func (d *days) Set(v string) error {
-	if n, ok := strings.CutSuffix(v, "d"); ok {
+	if n, ok := strings.CutSuffix(strings.ToLower(v), "d"); ok {
 		if k, err := strconv.Atoi(n); err == nil && k > 0 && k <= 36500 {
 			*d = days(time.Duration(k) * 24 * time.Hour)
 			return nil
