@@ -35,11 +35,21 @@ func CheckKeys(body []byte, v any) error {
 // a dispatcher they update); a misspelt key would be dropped as quietly,
 // and a dispatcher meant to be paused would run.
 func Misspelt(body []byte, v any) (path, field string) {
+	EachMisspelt(body, v, func(p, f string) bool {
+		path, field = p, f
+		return false
+	})
+	return path, field
+}
+
+// EachMisspelt calls found with each key of body that Misspelt would
+// name, in order, until found returns false: a file lists them all in one
+// run.
+func EachMisspelt(body []byte, v any, found func(path, field string) bool) {
 	var doc any
-	if json.Unmarshal(body, &doc) != nil {
-		return "", ""
+	if json.Unmarshal(body, &doc) == nil {
+		misspeltIn(doc, reflect.TypeOf(v), "", found)
 	}
-	return misspeltIn(doc, reflect.TypeOf(v))
 }
 
 // Twice returns the first key of body, a JSON object that decoded into v,
@@ -161,49 +171,46 @@ func valueType(t reflect.Type) reflect.Type {
 	return t
 }
 
-// misspeltIn is Misspelt of doc, a value of type t; the path it returns
-// is doc's own, which its callers prefix on the way out.
-func misspeltIn(doc any, t reflect.Type) (string, string) {
+// misspeltIn calls found with each misspelt key of doc, a value of type
+// t, at path prefix, until found returns false; it reports whether it
+// went through.
+func misspeltIn(doc any, t reflect.Type, prefix string, found func(path, field string) bool) bool {
 	t = valueType(t)
 	switch doc := doc.(type) {
 	case map[string]any:
 		if t.Kind() != reflect.Struct {
-			return "", "" // a map's keys are the client's (headers)
+			return true // a map's keys are the client's (headers)
 		}
 		fields := jsonFields(t)
 		for _, k := range slices.Sorted(maps.Keys(doc)) {
+			p := under(prefix, k)
 			if f, ok := fieldFor(fields, k); ok {
-				if k != f.Name {
-					// encoding/json took it for the field, and a second
-					// key of the field in another case would override it.
-					return k, f.Name
-				}
-				if p, name := misspeltIn(doc[k], f.Type); p != "" {
-					return under(k, p), name
+				// In another case, encoding/json took it for the field, and
+				// a second key of the field would override it.
+				if k != f.Name && !found(p, f.Name) || k == f.Name && !misspeltIn(doc[k], f.Type, p, found) {
+					return false
 				}
 				continue
 			}
-			for _, f := range fields {
-				if Nearly(k, f.Name) {
-					return k, f.Name
-				}
+			if i := slices.IndexFunc(fields, func(f jsonField) bool { return Nearly(k, f.Name) }); i >= 0 && !found(p, fields[i].Name) {
+				return false
 			}
 		}
 	case []any:
 		if t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8 { // not json.RawMessage
 			for i, e := range doc {
-				if p, name := misspeltIn(e, t.Elem()); p != "" {
-					return under(fmt.Sprintf("[%d]", i), p), name
+				if !misspeltIn(e, t.Elem(), under(prefix, fmt.Sprintf("[%d]", i)), found) {
+					return false
 				}
 			}
 		}
 	}
-	return "", ""
+	return true
 }
 
 // under is path p inside the value at prefix.
 func under(prefix, p string) string {
-	if strings.HasPrefix(p, "[") {
+	if prefix == "" || strings.HasPrefix(p, "[") {
 		return prefix + p
 	}
 	return prefix + "." + p

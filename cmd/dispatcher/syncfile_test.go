@@ -253,11 +253,13 @@ func TestReadSyncFileProblems(t *testing.T) {
 		// it: before, `enabeld: false` passed a pull request's dry run
 		// and failed the deploy; then it was listed only once the file
 		// had no other problem.
-		{"misspelt fields beside a schema problem", "d.json", `[{"eventType": 5, "name": "a", "enabeld": false, "actions": [{"type": "task", "name": "t", "functionName": "erase"}]},
+		{"misspelt fields beside a schema problem", "d.json", `[{"eventType": 5, "name": "a", "enabeld": false, "descriptoin": "x", "actions": [{"type": "task", "name": "t", "functionNme": "erase"}]},
 		  {"eventType": "e", "name": "b", "actions": [{"type": "task", "name": "t", "functionName": "erase", "dat": {"a": 1}}]},
 		  {"eventType": "e", "name": "c", "ordering": {"kye": "content.id"}, "actions": [{"type": "task", "name": "t", "functionName": "erase"}]}]`, []string{
 			`d.json: dispatcher "a" (dispatchers[0]): eventType: `,
 			`d.json: dispatcher "a" (dispatchers[0]): enabeld: unknown field; did you mean "enabled"?`,
+			`d.json: dispatcher "a" (dispatchers[0]): descriptoin: unknown field; did you mean "description"?`,
+			`d.json: dispatcher "a" (dispatchers[0]): actions[0].functionNme: unknown field; did you mean "functionName"?`,
 			`d.json: dispatcher "b" (dispatchers[1]): actions[0].dat: unknown field; did you mean "data"?`,
 			`d.json: dispatcher "c" (dispatchers[2]): ordering.kye: unknown field; did you mean "key"?`,
 		}},

@@ -169,9 +169,10 @@ func duplicateNames(path string, doc any) problems {
 	return ps
 }
 
-// misspeltFields refuses, in each dispatcher of doc, the first key that
-// nearly spells a field, at any depth, as the API refuses it. Listed with
-// the schema's problems: before, only once the file had none.
+// misspeltFields refuses, in each dispatcher of doc, each key that nearly
+// spells a field, at any depth, as the API refuses it. Listed with the
+// schema's problems, all of them: before, only once the file had no other
+// problem, then the first of each dispatcher.
 func misspeltFields(path string, doc any) problems {
 	items := asSlice(doc)
 	if m, ok := doc.(map[string]any); ok {
@@ -183,9 +184,10 @@ func misspeltFields(path string, doc any) problems {
 		if err != nil {
 			continue
 		}
-		if field, name := wire.Misspelt(b, &wire.DispatcherRequest{}); field != "" {
+		wire.EachMisspelt(b, &wire.DispatcherRequest{}, func(field, name string) bool {
 			ps = append(ps, itemProblem(path, "dispatcher", asMap(d), i, field, fmt.Sprintf("unknown field; did you mean %q?", name)))
-		}
+			return true
+		})
 	}
 	return ps
 }
