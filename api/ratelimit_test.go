@@ -123,30 +123,37 @@ func TestRateLimitsConfig(t *testing.T) {
 	}
 }
 
-// TestRateLimitedRoutes sends requests through the real engine: the API
-// and the intake count apart, a batch counts each event, and a refusal is
-// 429 with Retry-After and a message that says which limit.
-func TestRateLimitedRoutes(t *testing.T) {
-	clk := &clock{t: authNow}
+// limitedServer is a server with limits, whose events starter starts,
+// and a maker of tokens of a subject in a tenant for it.
+func limitedServer(t *testing.T, limits RateLimits, starter Starter, now func() time.Time) (http.Handler, func(subject, tenant string) string) {
+	t.Helper()
 	h, err := NewServer(t.Context(), Config{
-		Auth:          AuthConfig{Secret: []byte(harnessSecret), Now: clk.now},
+		Auth:          AuthConfig{Secret: []byte(harnessSecret), Now: now},
 		MaxBodyBytes:  1 << 20,
 		MaxEventBytes: 1 << 20,
-		Limits: RateLimits{
-			Token:        RateLimit{Rate: 1, Burst: 2},
-			IntakeToken:  RateLimit{Rate: 10, Burst: dispatcher.MaxEventBatch},
-			IntakeTenant: RateLimit{Rate: 20, Burst: 2 * dispatcher.MaxEventBatch},
-		},
-	}, Deps{Executions: &fakeExecutions{}, Starter: &fakeStarter{}, Registry: prometheus.NewRegistry(), Now: clk.now})
+		Limits:        limits,
+	}, Deps{Executions: &fakeExecutions{}, Starter: starter, Registry: prometheus.NewRegistry(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := func(subject, tenant string) string {
+	return h, func(subject, tenant string) string {
 		return bearer(t, jwt.SigningMethodHS256, []byte(harnessSecret), "", &tokenClaims{
 			RegisteredClaims: jwt.RegisteredClaims{Subject: subject, ExpiresAt: jwt.NewNumericDate(authNow.Add(time.Hour))},
 			Permissions:      Permissions(), Tenant: tenant,
 		})
 	}
+}
+
+// TestRateLimitedRoutes sends requests through the real engine: the API
+// and the intake count apart, a batch counts each event, and a refusal is
+// 429 with Retry-After and a message that says which limit.
+func TestRateLimitedRoutes(t *testing.T) {
+	clk := &clock{t: authNow}
+	h, token := limitedServer(t, RateLimits{
+		Token:        RateLimit{Rate: 1, Burst: 2},
+		IntakeToken:  RateLimit{Rate: 10, Burst: dispatcher.MaxEventBatch},
+		IntakeTenant: RateLimit{Rate: 20, Burst: 2 * dispatcher.MaxEventBatch},
+	}, &fakeStarter{}, clk.now)
 	ann, bob := token("ann", "acme"), token("bob", "acme")
 	send := func(auth, method, path, contentType, body string) *httptest.ResponseRecorder {
 		t.Helper()
@@ -247,21 +254,7 @@ func TestIntakeInFlight(t *testing.T) {
 	for _, id := range []string{"a1", "b1", "c2", "g1"} {
 		starter.release[id] = make(chan struct{})
 	}
-	h, err := NewServer(t.Context(), Config{
-		Auth:          AuthConfig{Secret: []byte(harnessSecret), Now: func() time.Time { return authNow }},
-		MaxBodyBytes:  1 << 20,
-		MaxEventBytes: 1 << 20,
-		Limits:        RateLimits{IntakeInFlight: 2},
-	}, Deps{Executions: &fakeExecutions{}, Starter: starter, Registry: prometheus.NewRegistry(), Now: func() time.Time { return authNow }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := func(subject, tenant string) string {
-		return bearer(t, jwt.SigningMethodHS256, []byte(harnessSecret), "", &tokenClaims{
-			RegisteredClaims: jwt.RegisteredClaims{Subject: subject, ExpiresAt: jwt.NewNumericDate(authNow.Add(time.Hour))},
-			Permissions:      Permissions(), Tenant: tenant,
-		})
-	}
+	h, token := limitedServer(t, RateLimits{IntakeInFlight: 2}, starter, func() time.Time { return authNow })
 	send := func(auth, id string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", "/events/v1", strings.NewReader(`{"id":"`+id+`","type":"t"}`))
 		req.Host = "localhost"
