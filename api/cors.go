@@ -39,8 +39,10 @@ func codecCORS(origins []string) gin.HandlerFunc {
 // sees a 401 or a 400 and its reason rather than a network error. Other
 // origins get no CORS headers and their preflights the 405 of any unknown
 // method, so their browsers keep the answers from their pages. The token
-// travels in the Authorization header, never in a cookie: no credentials
-// are allowed. The codec endpoint has its own (codecCORS).
+// travels in the Authorization header, never in a cookie; credentials are
+// allowed, since the SDK's proxy client sends every request with them
+// (withCredentials), and no cookie, nor any other credential the browser
+// sends by itself, is read. The codec endpoint has its own (codecCORS).
 func apiCORS(origins []string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, "/codec/") {
@@ -53,6 +55,7 @@ func apiCORS(origins []string) gin.HandlerFunc {
 			return
 		}
 		h.Set("Access-Control-Allow-Origin", o)
+		h.Set("Access-Control-Allow-Credentials", "true")
 		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE")
 			// Whatever headers the page sends (Authorization, Content-Type,

@@ -13,11 +13,13 @@ import (
 // TestEndToEndBrowserApp: an admin tool's web app on another origin calls
 // the API from a real browser, as the Extra Horizon SDK does there: a
 // token in Authorization and its X-User-Agent header, which make the
-// browser ask first (a preflight). The app's origin is in
+// browser ask first (a preflight), sent with credentials as its proxy
+// client sends every request (withCredentials). The app's origin is in
 // DISPATCHER_CORS_ORIGINS: it creates a dispatcher, lists it and reads a
 // refusal's reason. A page of any other origin gets nothing: its browser
 // refuses it the answers. Before, every preflight was a 405 and no
-// browser app could use the API.
+// browser app could use the API; and until credentials were allowed, the
+// SDK's proxy client could not.
 func TestEndToEndBrowserApp(t *testing.T) {
 	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -33,7 +35,7 @@ func TestEndToEndBrowserApp(t *testing.T) {
 	// "refused" when the browser keeps the answer from the page.
 	fetch := func(method, path, token, body string) string {
 		t.Helper()
-		init := fmt.Sprintf(`{method: %q, headers: {"Content-Type": "application/json", "X-User-Agent": "admin-tool/1.0"}}`, method)
+		init := fmt.Sprintf(`{method: %q, credentials: "include", headers: {"Content-Type": "application/json", "X-User-Agent": "admin-tool/1.0"}}`, method)
 		js := fmt.Sprintf(`(() => { const init = %s;
 			if (%q) init.headers.Authorization = "Bearer " + %q;
 			if (%q) init.body = %q;
