@@ -74,7 +74,7 @@ func (a *Effects) SendMail(ctx context.Context, in dispatcher.MailInput) (dispat
 		if !ok || claim.HeldUntil.Add(sendAfterWait).After(deadline) {
 			wait := max(claim.HeldUntil.Sub(now), time.Second)
 			return dispatcher.MailResult{}, held(ctx, fmt.Sprintf(
-				"another attempt may be sending mail %s now (one that got no answer to its end, or whose worker stalled); trying again once its claim expires, in %s",
+				"another attempt may be sending mail %s now (one that got no answer to its end, or whose worker stalled); an attempt after this one, if any, comes once its claim expires, in %s",
 				in.MessageID, wait.Round(time.Second)), wait)
 		}
 		select {
@@ -273,9 +273,11 @@ func foldable(subject string) string {
 // whether the server accepted the mail: it had the whole of it and did
 // not answer.
 func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable func() []string) (maybeSent bool, err error) {
-	ctx, cancel := callContext(ctx, callBudget(ctx, mailTimeout))
+	// The call's own context: the claim, and so the next attempt's
+	// wait, is the attempt's (ctx's deadline); the call's ends sooner.
+	call, cancel := callContext(ctx, callBudget(ctx, mailTimeout))
 	defer cancel()
-	err = a.smtp.send(ctx, m)
+	err = a.smtp.send(call, m)
 	if err == nil || m.IsDelivered() {
 		// The server accepted the mail (250): a failure to say goodbye
 		// (QUIT) afterwards changes nothing, and failing would send it
@@ -292,10 +294,11 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable func() []
 		// The next attempt comes when this one's claim, which it keeps,
 		// has expired. Before, it came after the policy's interval, found
 		// the claim held and failed, a whole attempt spent on nothing: a
-		// mail with two attempts was never tried again.
+		// mail with two attempts was never tried again; and again when
+		// the claim was read off the call's context, 10 s too soon.
 		wait := max(time.Until(claimUntil(ctx, time.Now())), time.Second)
 		return true, unanswered(ctx, fmt.Sprintf(
-			"SMTP %s did not answer the end of the mail in time (it may have accepted it; the next attempt waits for this one's claim to expire): %s", a.smtp, msg), wait)
+			"SMTP %s did not answer the end of the mail in time (it may have accepted it; an attempt after this one, if any, waits for this one's claim to expire): %s", a.smtp, msg), wait)
 	}
 	return false, temporary(ctx, dispatcher.FailureSMTPTemporary, fmt.Sprintf("SMTP %s: %s", a.smtp, msg))
 }

@@ -85,9 +85,9 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 			fmt.Sprintf("function %q: the call's permit expires in %s, before a call of %s could end; not made, so that the function's concurrency limit holds",
 				f.Name, max(left, 0).Round(time.Millisecond), timeout))
 	}
-	ctx, cancel := callContext(ctx, timeout)
+	call, cancel := callContext(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(call, http.MethodPost, f.URL, bytes.NewReader(body))
 	if err != nil {
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureHTTPPermanent, fmt.Sprintf("function %q: bad URL %s", f.Name, redactRawURL(f.URL)))
 	}
