@@ -1,8 +1,12 @@
 package api
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -75,6 +79,15 @@ func fail(c *gin.Context, err error) {
 	if !ok {
 		w = errInternal
 	}
+	msg := dispatcher.ErrorMessage(err)
+	if w == errUnavailable && errors.Is(c.Request.Context().Err(), context.DeadlineExceeded) {
+		// The request's own deadline, not a dependency that is down:
+		// before, "temporal is unavailable" for a count that outgrew it.
+		msg = fmt.Sprintf("the request took longer than the %s the server gives one: try again, or ask for less", c.GetDuration(deadlineKey{}))
+		if strings.HasPrefix(c.FullPath(), "/executions/v1") {
+			msg += " (a narrower from and to)"
+		}
+	}
 	if w.Status >= 500 {
 		// A dependency that is down (503) is a warning: every request
 		// fails so until it is back, and /readyz says which. Anything
@@ -86,5 +99,5 @@ func fail(c *gin.Context, err error) {
 		logger(c.Request.Context()).Log(c.Request.Context(), level, "request failed",
 			"method", method(c.Request), "path", c.FullPath(), "err", err)
 	}
-	abort(c, w, dispatcher.ErrorMessage(err))
+	abort(c, w, msg)
 }

@@ -588,16 +588,22 @@ func (d *deadlines) Failures(ctx context.Context, fl dispatcher.ExecutionFilter,
 	return d.fakeExecutions.Failures(ctx, fl, replayed, buckets)
 }
 
+func (d *deadlines) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkReplayRequest, n int) (dispatcher.BulkReplayDryRun, error) {
+	d.note(ctx, "bulk count")
+	return d.fakeExecutions.DryRunBulkReplay(ctx, r, n)
+}
+
 func (d *deadlines) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.StartResult, error) {
 	d.note(ctx, "intake")
 	return dispatcher.StartResult{WorkflowID: dispatcher.WorkflowID(ev.ID), RunID: "run-1"}, nil
 }
 
 // TestRequestDeadlines: a request waits at most RequestTimeout, but the
-// two that may rightly take longer, the intake of a batch (a start per
-// event, each waiting for Temporal) and the failures summary (up to
-// 40,000 runs from visibility), get the slow routes' time, within the
-// server's write timeout.
+// three that may rightly take longer, the intake of a batch (a start per
+// event, each waiting for Temporal), the failures summary (up to 40,000
+// runs from visibility) and a bulk replay's count (up to 20,000, and what
+// replaced them), get the slow routes' time, within the server's write
+// timeout. Before, the count had 30 s, and failed under load.
 func TestRequestDeadlines(t *testing.T) {
 	d := &deadlines{left: map[string]time.Duration{}}
 	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048,
@@ -611,6 +617,7 @@ func TestRequestDeadlines(t *testing.T) {
 	}
 	for _, r := range []struct{ method, path, body string }{
 		{"GET", "/executions/v1", ""}, {"GET", "/executions/v1/failures", ""}, {"POST", "/events/v1", `{"id":"e1","type":"t"}`},
+		{"POST", "/executions/v1/replays", `{"dryRun":true}`},
 	} {
 		req := httptest.NewRequest(r.method, r.path, strings.NewReader(r.body))
 		req.Host = "localhost"
@@ -625,7 +632,7 @@ func TestRequestDeadlines(t *testing.T) {
 	if left := d.left["list"]; left <= 0 || left > 2*time.Second {
 		t.Errorf("the list had %v left, want at most the request timeout, 2s", left)
 	}
-	for _, slow := range []string{"failures", "intake"} {
+	for _, slow := range []string{"failures", "intake", "bulk count"} {
 		if left := d.left[slow]; left < 90*time.Second || left > 2*time.Minute {
 			t.Errorf("%s had %v left, want the slow routes' time: over 90s, under the 2m write timeout", slow, left)
 		}
@@ -638,6 +645,40 @@ func TestRequestDeadlines(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if !strings.Contains(rec.Body.String(), `"requestTimeoutMs":2000`) {
 		t.Errorf("GET /auth/v1/me = %d %s, want requestTimeoutMs 2000", rec.Code, rec.Body)
+	}
+}
+
+// outlasting waits for its request's deadline, as Temporal's client does
+// for a read that does not end in time, and fails as it then does.
+type outlasting struct{ fakeExecutions }
+
+func (o *outlasting) List(ctx context.Context, _ dispatcher.ExecutionFilter, _ dispatcher.ListRequest) (dispatcher.ExecutionPage, error) {
+	<-ctx.Done()
+	return dispatcher.ExecutionPage{}, fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: try again"), ctx.Err())
+}
+
+// A request that outlasts its deadline is told so, and how to ask for
+// less: before, "temporal is unavailable" when Temporal answered all
+// along, but not within the request's time.
+func TestRequestPastItsDeadline(t *testing.T) {
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048,
+		RequestTimeout: 200 * time.Millisecond}, Deps{Executions: &outlasting{}, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/executions/v1", nil)
+	req.Host = "localhost"
+	req.Header.Set("Authorization", "Bearer "+tokenWith(t, PermViewExecutions))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var out map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("%d %s: %v", rec.Code, rec.Body, err)
+	}
+	msg, _ := out["message"].(string)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(msg, "took longer than the 200ms the server gives one") ||
+		!strings.Contains(msg, "narrower from and to") || strings.Contains(msg, "unavailable") {
+		t.Errorf("GET /executions/v1 past its deadline = %d %s, want 503 saying it took too long", rec.Code, rec.Body)
 	}
 }
 

@@ -281,11 +281,15 @@ func validID(params ...string) gin.HandlerFunc {
 // slowRoutes may rightly take longer than a request's timeout, up to
 // slowTimeout, which the server's write timeout (2 minutes) leaves room
 // for: the intake of a batch starts each of its events in turn, waiting
-// for Temporal, and the failures summary reads up to 40,000 runs from
-// visibility.
-var slowRoutes = map[string]bool{"/events/v1": true, "/events/v1/": true, "/executions/v1/failures": true}
+// for Temporal, the failures summary reads up to 40,000 runs from
+// visibility, and a bulk replay's count (its dry run, and its start) up to
+// 20,000 with what replaced them.
+var slowRoutes = map[string]bool{"/events/v1": true, "/events/v1/": true, "/executions/v1/failures": true, "/executions/v1/replays": true}
 
 const slowTimeout = 100 * time.Second
+
+// deadlineKey holds, in a request's gin context, how long deadline gave it.
+type deadlineKey struct{}
 
 // deadline gives each request's context a deadline of timeout (of
 // slowTimeout on the slow routes): a database that stops answering then
@@ -301,6 +305,7 @@ func deadline(timeout time.Duration) gin.HandlerFunc {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 		defer cancel()
 		c.Request = c.Request.WithContext(ctx)
+		c.Set(deadlineKey{}, d)
 		c.Next()
 	}
 }

@@ -59,9 +59,15 @@ func clientFlags(cmd *cobra.Command, getenv func(string) string) func() (*apiCli
 			return nil, fmt.Errorf("%s %q: want an absolute http(s) URL, such as http://127.0.0.1:8080", setting, redactedValue("DISPATCHER_URL", base))
 		}
 		return &apiClient{base: strings.TrimRight(base, "/"), shown: redactedValue("DISPATCHER_URL", strings.TrimRight(base, "/")), token: token,
-			http: &http.Client{Timeout: time.Minute}}, nil
+			http: &http.Client{Timeout: clientTimeout}}, nil
 	}
 }
+
+// clientTimeout bounds a request of the CLI: past the server's write
+// timeout (2 minutes), which ends its slowest answers (the failures
+// summary, a bulk replay's count: 100 s). Before, a minute: the CLI gave
+// up on them while the server still worked.
+const clientTimeout = 2*time.Minute + 10*time.Second
 
 // apiError is an error answer of the API.
 type apiError struct {

@@ -462,3 +462,13 @@ func TestReplayOneSaysAReplayStartedAlready(t *testing.T) {
 		}
 	}
 }
+
+// The CLI waits for an answer as long as the server may take to give it
+// (its write timeout ends the slowest, a failures summary or a bulk
+// replay's count of 100 s): before, it gave up after a minute while the
+// server still worked on them.
+func TestClientOutwaitsTheServer(t *testing.T) {
+	if clientTimeout <= writeTimeout {
+		t.Errorf("the CLI waits %v for an answer, the server up to %v", clientTimeout, writeTimeout)
+	}
+}

@@ -7,7 +7,8 @@ const storageKey = 'dispatcher.console.token';
 
 // How long a request waits for the whole answer: longer than the server
 // itself waits on a request's behalf (DISPATCHER_REQUEST_TIMEOUT, which
-// /auth/v1/me gives; the failures summary at least 100 s), after which it
+// /auth/v1/me gives; the failures summary and a bulk replay's count at
+// least 100 s), after which it
 // answers 503.
 let answerWait = 45_000;
 let slowAnswerWait = 120_000;
@@ -73,8 +74,9 @@ async function send(method, path, body, headers = {}) {
   // a frozen server) ends: before, a live view waited on it for good,
   // saying nothing. The server answers a request whose work outlasts its
   // own timeout 503 first (DISPATCHER_REQUEST_TIMEOUT, 30 s by default;
-  // the failures summary 100 s).
-  const wait = path.startsWith('/executions/v1/failures') ? slowAnswerWait : answerWait;
+  // the failures summary and a bulk replay's count 100 s).
+  const slow = path.startsWith('/executions/v1/failures') || (method === 'POST' && path === '/executions/v1/replays');
+  const wait = slow ? slowAnswerWait : answerWait;
   const ctl = new AbortController(); // not AbortSignal.timeout: older browsers lack it
   const timer = setTimeout(() => ctl.abort(), wait);
   init.signal = ctl.signal;
