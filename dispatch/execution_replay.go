@@ -471,7 +471,9 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 		if len(actions) == 0 {
 			what = "the actions of event type " + strconv.Quote(src.input.Event.Type)
 		}
-		then := ""
+		// Deleted is for good: before, nothing said so, and the current
+		// configuration, tried next, sent the user back to the original.
+		then := ": neither configuration runs them now"
 		if len(why) > 0 {
 			then = "; then replay it"
 		}
@@ -578,12 +580,13 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 			i := slices.IndexFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool { return o.ActionID == id })
 			if i >= 0 && src.outcomes[i].Status == dispatcher.OutcomeSkipped {
 				what, way = "was skipped", "name the actions of the current configuration to run (actions, by their ids)"
-				if o := src.outcomes[i]; !cfg.HasDispatcher(o.DispatcherID) {
-					// Said so: before, "name the actions of the current
-					// configuration", of which it was none, after the
-					// original one had sent the user here.
-					way = fmt.Sprintf("its dispatcher %q (%s) was deleted, or moved to another event type, since: nothing runs it now", o.DispatcherName, o.DispatcherID)
-				}
+			}
+			if i >= 0 && !cfg.HasDispatcher(src.outcomes[i].DispatcherID) {
+				// Said so: before, the original configuration (or the
+				// current one's actions, of which it was none), after the
+				// original one had sent the user here.
+				o := src.outcomes[i]
+				way = fmt.Sprintf("its dispatcher %q (%s) was deleted, or moved to another event type, since: nothing runs it now", o.DispatcherName, o.DispatcherID)
 			}
 			return nil, dispatcher.Errorf(dispatcher.ESTATE,
 				"action %s that %s in run %s no longer exists in the %s configuration; %s",

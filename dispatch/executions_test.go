@@ -1354,7 +1354,7 @@ func TestReplaySkipsDispatchersRemovedSince(t *testing.T) {
 	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.EventType = "elsewhere" })
 	_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
 	if dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
-		!strings.HasSuffix(err.Error(), `"erase" (d1) was deleted, or moved to another event type, since run `+failed.RunID) {
+		!strings.HasSuffix(err.Error(), `"erase" (d1) was deleted, or moved to another event type, since run `+failed.RunID+`: neither configuration runs them now`) {
 		t.Errorf("replay of the removed dispatcher's action: %v, want ESTATE saying it was removed", err)
 	}
 	e.replaySkipsT1(failed, dispatcher.SkipRemoved)
@@ -1373,7 +1373,7 @@ func TestReplaySkipsActionsDeletedSince(t *testing.T) {
 	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Actions = nil })
 	_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
 	if dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
-		!strings.HasSuffix(err.Error(), `actions m1, t1 of "erase" (d1) were deleted since run `+failed.RunID) {
+		!strings.HasSuffix(err.Error(), `actions m1, t1 of "erase" (d1) were deleted since run `+failed.RunID+`: neither configuration runs them now`) {
 		t.Errorf("replay of the deleted action: %v, want ESTATE saying it was deleted", err)
 	}
 	r := e.replaySkipsT1(failed, dispatcher.SkipRemoved)

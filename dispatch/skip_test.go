@@ -78,10 +78,11 @@ func TestReplayActionsSkipped(t *testing.T) {
 	renamed := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{ // a2 and a3 renamed: new ids
 		{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}, {ID: "a4"}}}, {ID: "d2", Actions: []dispatcher.Action{{ID: "a5"}}}}}
 	deleted := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Actions: []dispatcher.Action{{ID: "a1"}, {ID: "a2"}}}}}
+	onlyD2 := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{ID: "d2", Actions: []dispatcher.Action{{ID: "a3"}}}}}
 	outcomes := func(statuses ...string) runRecord {
 		rec := runRecord{closed: true, config: original}
 		for i, s := range statuses {
-			d := min(i, 1) + 1 // a1, a2 of d1; a3 of d2
+			d := i/2 + 1 // a1, a2 of d1; a3 of d2
 			o := dispatcher.ActionOutcome{ActionID: fmt.Sprintf("a%d", i+1), Status: s, DispatcherID: fmt.Sprintf("d%d", d), DispatcherName: fmt.Sprintf("n%d", d)}
 			if s == dispatcher.OutcomeSkipped {
 				o.SkipReason = dispatcher.SkipPaused
@@ -121,6 +122,10 @@ func TestReplayActionsSkipped(t *testing.T) {
 		// none, after the original one had sent the user to the current.
 		{"a skipped one's dispatcher deleted, current", dispatcher.ReplayConfigCurrent, deleted, nil, outcomes(ok, ok, skipped), "",
 			`action a3 that was skipped in run r1 no longer exists in the current configuration; its dispatcher "n2" (d2) was deleted, or moved to another event type, since: nothing runs it now`},
+		// So is a failed one's: before, sent to the original
+		// configuration, which skips it as deleted.
+		{"a failed one's dispatcher deleted, current", dispatcher.ReplayConfigCurrent, onlyD2, nil, outcomes(ok, failed, ok), "",
+			`action a2 that failed in run r1 no longer exists in the current configuration; its dispatcher "n1" (d1) was deleted, or moved to another event type, since: nothing runs it now`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := dispatcher.ReplayRequest{WorkflowID: "w", Config: tt.config, Actions: tt.actions}
