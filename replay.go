@@ -132,7 +132,12 @@ type BulkReplayDryRun struct {
 	// paused, that a dispatcher still paused made skip actions: the bulk
 	// replay skips them too (its actions would be skipped again).
 	StillPaused int64
-	Sample      []Execution // the newest few of the rest
+	// Removed are those of the rest none of whose actions to replay
+	// (named, or those that failed) is an action of their event type's
+	// dispatchers now: deleted since, or their dispatcher deleted or moved
+	// to another event type. The bulk replay skips them too.
+	Removed int64
+	Sample  []Execution // the newest few of the rest
 }
 
 // BulkReplayStatus is a bulk replay as support sees it.

@@ -436,7 +436,7 @@ func (s *Server) bulkReplay(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		out := wire.DryRun{DryRun: true, Matched: dry.Matched, Replayed: dry.Replayed, StillPaused: dry.StillPaused, Sample: make([]wire.Execution, len(dry.Sample))}
+		out := wire.DryRun{DryRun: true, Matched: dry.Matched, Replayed: dry.Replayed, StillPaused: dry.StillPaused, Removed: dry.Removed, Sample: make([]wire.Execution, len(dry.Sample))}
 		for i, x := range dry.Sample {
 			out.Sample[i] = wire.FromExecution(x)
 		}

@@ -722,7 +722,7 @@ func TestDryRunSampleNeedsViewExecutions(t *testing.T) {
 		perms []string
 		want  string
 	}{
-		{[]string{PermReplayExecutions}, `"matched":50,"replayed":0,"stillPaused":0,"sample":[],"withheld":{"sample":"VIEW_EXECUTIONS"}}`},
+		{[]string{PermReplayExecutions}, `"matched":50,"replayed":0,"stillPaused":0,"removed":0,"sample":[],"withheld":{"sample":"VIEW_EXECUTIONS"}}`},
 		{[]string{PermReplayExecutions, PermViewExecutions}, `"workflowId":"` + sampleExecution.WorkflowID + `"`},
 	} {
 		tok, err := SignToken([]byte(harnessSecret), TokenClaims{Subject: "support", Permissions: tt.perms, TTL: time.Hour}, time.Now())

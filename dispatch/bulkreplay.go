@@ -117,16 +117,19 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	stillPaused := e.stillPaused(ctx, r.Filter.SkipReason == dispatcher.SkipPaused)
+	skippedNow := e.skippedNow(ctx, r)
 	for _, info := range infos {
 		x := e.toExecution(info)
-		switch paused, err := stillPaused(x); {
+		reason, err := skippedNow(x)
+		switch {
 		case err != nil:
 			return dispatcher.BulkReplayDryRun{}, err
 		case superseded[x.RunID] != "":
 			dry.Replayed++
-		case paused:
+		case reason == dispatcher.SkipPaused:
 			dry.StillPaused++
+		case reason == dispatcher.SkipRemoved:
+			dry.Removed++
 		case len(dry.Sample) < sampleSize:
 			dry.Sample = append(dry.Sample, x)
 		}
@@ -134,33 +137,50 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	// Two reads: runs may close between them.
 	dry.Replayed = min(dry.Replayed, dry.Matched)
 	dry.StillPaused = min(dry.StillPaused, dry.Matched-dry.Replayed)
+	dry.Removed = min(dry.Removed, dry.Matched-dry.Replayed-dry.StillPaused)
 	return dry, nil
 }
 
-// stillPaused returns whether a run skipped for a paused dispatcher has
-// one of its dispatchers paused still, as each replay of a bulk replay
-// by skipReason paused finds at its turn ("is paused now"), with the
-// dispatchers of each event type read once; when check is false, or
-// without a DispatcherSource, none is.
-func (e *Executions) stillPaused(ctx context.Context, check bool) func(dispatcher.Execution) (bool, error) {
-	paused := map[string]map[string]bool{} // event type → paused dispatcher IDs
-	return func(x dispatcher.Execution) (bool, error) {
-		if !check || e.dispatchers == nil || x.SkipReason != dispatcher.SkipPaused {
-			return false, nil
+// skippedNow returns why the replay of a run by r, at its turn, is
+// skipped for what the dispatchers of its event type are now (each type's
+// read once), or "": SkipPaused when r replays those a paused dispatcher
+// made skip actions and one of the run's is paused still ("is paused
+// now"); SkipRemoved when none of the actions it would run, those named
+// or else those that failed, is an action of a dispatcher of its type
+// now ("neither configuration runs them now"). Before, a dry run counted
+// those among the dispatches to replay, and the bulk replay then
+// replayed none of them. Without a DispatcherSource, none is.
+func (e *Executions) skippedNow(ctx context.Context, r dispatcher.BulkReplayRequest) func(dispatcher.Execution) (string, error) {
+	byType := map[string][]dispatcher.Dispatcher{}
+	return func(x dispatcher.Execution) (string, error) {
+		if e.dispatchers == nil {
+			return "", nil
 		}
-		ids, ok := paused[x.EventType]
+		ds, ok := byType[x.EventType]
 		if !ok {
-			ds, err := e.dispatchers.DispatchersByEventType(ctx, x.EventType)
-			if err != nil {
-				return false, err
+			var err error
+			if ds, err = e.dispatchers.DispatchersByEventType(ctx, x.EventType); err != nil {
+				return "", err
 			}
-			ids = map[string]bool{}
-			for _, d := range ds {
-				ids[d.ID] = d.Paused
-			}
-			paused[x.EventType] = ids
+			byType[x.EventType] = ds
 		}
-		return slices.ContainsFunc(x.DispatcherIDs, func(id string) bool { return ids[id] }), nil
+		if r.Filter.SkipReason == dispatcher.SkipPaused && x.SkipReason == dispatcher.SkipPaused &&
+			slices.ContainsFunc(ds, func(d dispatcher.Dispatcher) bool { return d.Paused && slices.Contains(x.DispatcherIDs, d.ID) }) {
+			return dispatcher.SkipPaused, nil
+		}
+		actions := r.Actions
+		if len(actions) == 0 {
+			actions = x.FailedActionIDs
+		}
+		exists := func(id string) bool {
+			return slices.ContainsFunc(ds, func(d dispatcher.Dispatcher) bool {
+				return slices.ContainsFunc(d.Actions, func(a dispatcher.Action) bool { return a.ID == id })
+			})
+		}
+		if len(actions) > 0 && !slices.ContainsFunc(actions, exists) {
+			return dispatcher.SkipRemoved, nil
+		}
+		return "", nil
 	}
 }
 

@@ -1364,6 +1364,34 @@ func TestReplaySkipsDispatchersRemovedSince(t *testing.T) {
 	}
 }
 
+// A bulk replay's dry run counts the dispatches none of whose failed
+// actions a dispatcher of their event type has now as removed, and leaves
+// them out of those it would replay, as the bulk replay skips them.
+// Before, it said they would be replayed, and the bulk replay then
+// replayed none.
+func TestBulkReplayDryRunCountsTheRemoved(t *testing.T) {
+	e := newExecutionsEnv(t)
+	gone := e.dispatch("removed-3", "signup", true) // t1 (d1) and m2 (d2) fail
+	f := dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}
+	e.list(f, gone.WorkflowID)
+	r := dispatcher.BulkReplayRequest{Filter: f, Rate: 50, Actor: "ann"}
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.EventType = "elsewhere" })
+	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), r, 10); err != nil || dry.Matched != 1 || dry.Removed != 0 || len(dry.Sample) != 1 {
+		t.Fatalf("dry run with d2 still there = %+v, %v; want the dispatch to replay", dry, err)
+	}
+	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.EventType = "elsewhere" })
+	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), r, 10); err != nil || dry.Matched != 1 || dry.Removed != 1 || len(dry.Sample) != 0 {
+		t.Fatalf("dry run with d1 and d2 moved = %+v, %v; want it counted as removed", dry, err)
+	}
+	st, err := e.ex.StartBulkReplay(e.ctx(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.bulkReplayEnded(st.ID).Progress; p.Matched != 1 || p.Replayed != 0 || p.Skipped != 1 {
+		t.Fatalf("bulk replay = %+v, want the dispatch skipped, as its dry run said", p)
+	}
+}
+
 // Nor does it run an action deleted since from a dispatcher that is still
 // there: the admin removed it, and a replay of every failed dispatch
 // would bring it back. Before, only a deleted dispatcher was skipped.

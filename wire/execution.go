@@ -265,8 +265,12 @@ type DryRun struct {
 	// StillPaused are those of the rest, for skipReason paused, that a
 	// dispatcher still paused made skip actions: the bulk replay skips
 	// them too.
-	StillPaused int64       `json:"stillPaused"`
-	Sample      []Execution `json:"sample"`
+	StillPaused int64 `json:"stillPaused"`
+	// Removed are those of the rest none of whose actions to replay is
+	// an action of their event type's dispatchers now (deleted since):
+	// the bulk replay skips them too.
+	Removed int64       `json:"removed"`
+	Sample  []Execution `json:"sample"`
 	// Withheld names the sample, empty, for a caller without
 	// VIEW_EXECUTIONS, as ExecutionDetail.Withheld does.
 	Withheld map[string]string `json:"withheld,omitempty"`

@@ -66,7 +66,7 @@ async function newView(ctx) {
         replace(result, errorBox(err));
         return;
       }
-      const n = Math.max(0, res.matched - res.replayed - (res.stillPaused || 0)); // those are skipped
+      const n = Math.max(0, res.matched - res.replayed - (res.stillPaused || 0) - (res.removed || 0)); // those are skipped
       const start = h('button', { type: 'button', class: 'primary', id: 'bulk-start', disabled: n <= 0 }, `Replay ${n} ${n === 1 ? 'dispatch' : 'dispatches'}…`);
       start.addEventListener('click', () => startBulk(ctx, body, n, start, result));
       replace(result, 
@@ -74,6 +74,7 @@ async function newView(ctx) {
         h('p', {}, h('strong', { id: 'bulk-count', text: `${n} ${n === 1 ? 'dispatch matches' : 'dispatches match'}` }),
           res.replayed ? ` (and ${res.replayed} replayed already, which are skipped)` : '',
           res.stillPaused ? ` (and ${res.stillPaused} with a dispatcher still paused, which are skipped: resume it first)` : '',
+          res.removed ? ` (and ${res.removed} none of whose actions to replay is an action of their event type's dispatchers now, deleted since, which are skipped)` : '',
           res.withheld ? '. Which ones is shown with VIEW_EXECUTIONS.' : n > res.sample.length && res.sample.length ? `; the newest ${res.sample.length}:` : n ? ':' : '.'),
         res.sample.length ? table('A sample of the matching dispatches', ['Event', 'Type', 'Status', 'Started', 'Error classes'],
           res.sample.map((x) => [link(`#/executions/${seg(x.workflowId)}${query({ runId: x.runId })}`, x.eventId), x.eventType, badge(x.status),
