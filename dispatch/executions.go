@@ -631,6 +631,8 @@ func temporalError(err error, doing string) error {
 		return dispatcher.Errorf(dispatcher.EINVALID, "%s: %s", doing, invalid.Message)
 	case unavailable(err):
 		return temporalUnavailable(err)
+	case refusesUs(err):
+		return temporalRefusesUs(err)
 	}
 	return err
 }

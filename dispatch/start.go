@@ -268,6 +268,8 @@ func refused(err error) error {
 		return dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
 	case unavailable(err):
 		return temporalUnavailable(err)
+	case refusesUs(err):
+		return temporalRefusesUs(err)
 	default:
 		return err
 	}
@@ -353,6 +355,26 @@ func attributesUnknown(err error) bool {
 // not the client (dispatcher.ErrorMessage).
 func temporalUnavailable(err error) error {
 	return fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: try again"), err)
+}
+
+// refusesUs reports whether Temporal refused the dispatcher itself rather
+// than its request: it knows no namespace TEMPORAL_NAMESPACE, or does not
+// accept its credentials (an API key, a client certificate). Before, a
+// 500 that the runbooks call a bug of ours, to every producer.
+func refusesUs(err error) bool {
+	var (
+		namespace *serviceerror.NamespaceNotFound
+		denied    *serviceerror.PermissionDenied
+	)
+	return errors.As(err, &namespace) || errors.As(err, &denied) || status.Code(err) == codes.Unauthenticated
+}
+
+// temporalRefusesUs is EUNAVAILABLE for err (refusesUs): the operator's
+// to fix, and the client's to send again then. The cause, which names the
+// namespace, reaches the logs but not the client.
+func temporalRefusesUs(err error) error {
+	return fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE,
+		"temporal refuses the dispatcher's namespace or credentials, which its operator must fix (its log says how): try again later"), err)
 }
 
 // unavailable reports whether err means Temporal did not answer in time,
