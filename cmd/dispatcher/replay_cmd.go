@@ -386,16 +386,21 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 
 // bulkOutcome is the error a followed bulk replay that has ended is,
 // for the exit status: failed or canceled, or with replays that failed
-// again; nil when every replay succeeded.
+// again, then naming how to list them (also for one failed or canceled:
+// before, it said nothing of them); nil when every replay succeeded.
 func bulkOutcome(b wire.BulkReplay) error {
+	failedAgain := ""
+	if b.Progress.Failed > 0 {
+		failedAgain = fmt.Sprintf("; %d of its replays failed again (or did not start): dispatcher executions list --bulk-replay-id %s --status failed",
+			b.Progress.Failed, b.ID)
+	}
 	switch {
 	case b.Status == "failed":
-		return fmt.Errorf("bulk replay %s failed", b.ID)
+		return fmt.Errorf("bulk replay %s failed%s", b.ID, failedAgain)
 	case b.Status == "canceled":
-		return fmt.Errorf("bulk replay %s was canceled", b.ID)
+		return fmt.Errorf("bulk replay %s was canceled%s", b.ID, failedAgain)
 	case b.Progress.Failed > 0:
-		return fmt.Errorf("bulk replay %s: %d of its replays failed again (or did not start); its replays: dispatcher executions list --bulk-replay-id %s",
-			b.ID, b.Progress.Failed, b.ID)
+		return fmt.Errorf("bulk replay %s%s", b.ID, failedAgain)
 	}
 	return nil
 }
