@@ -235,6 +235,10 @@ type FailureGroup struct {
 	SampleEventType  string
 	// Trend counts them per bucket of the summary's Trend.
 	Trend []int
+	// Removed says that the dispatcher is no dispatcher of
+	// SampleEventType now (deleted, or moved to another event type): a
+	// replay runs none of its actions, with either configuration.
+	Removed bool
 }
 
 // FailureSummary groups failed dispatches by cause.

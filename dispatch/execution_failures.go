@@ -93,6 +93,9 @@ func (e *Executions) Failures(ctx context.Context, f dispatcher.ExecutionFilter,
 	if err := e.sampleFailures(ctx, sum.Groups); err != nil {
 		return dispatcher.FailureSummary{}, err
 	}
+	if err := e.markRemoved(ctx, sum.Groups); err != nil {
+		return dispatcher.FailureSummary{}, err
+	}
 	slices.SortStableFunc(sum.Groups, func(a, b dispatcher.FailureGroup) int {
 		return cmp.Or(b.Count-a.Count, cmp.Compare(a.ErrorClass, b.ErrorClass), cmp.Compare(a.DispatcherID, b.DispatcherID))
 	})
@@ -210,6 +213,33 @@ func refs(infos []*workflowpb.WorkflowExecutionInfo) []dispatcher.RunRef {
 		out[i] = dispatcher.RunRef{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId()}
 	}
 	return out
+}
+
+// markRemoved marks the groups whose dispatcher is no dispatcher of their
+// event type now (FailureGroup.Removed), reading those of each type once.
+// Before, the console offered to replay them, and the bulk replay then
+// skipped every one.
+func (e *Executions) markRemoved(ctx context.Context, groups []dispatcher.FailureGroup) error {
+	if e.dispatchers == nil {
+		return nil
+	}
+	byType := map[string][]dispatcher.Dispatcher{}
+	for i := range groups {
+		g := &groups[i]
+		if g.DispatcherID == "" {
+			continue // failed before it loaded its dispatchers
+		}
+		ds, ok := byType[g.SampleEventType]
+		if !ok {
+			var err error
+			if ds, err = e.dispatchers.DispatchersByEventType(ctx, g.SampleEventType); err != nil {
+				return err
+			}
+			byType[g.SampleEventType] = ds
+		}
+		g.Removed = !slices.ContainsFunc(ds, func(d dispatcher.Dispatcher) bool { return d.ID == g.DispatcherID })
+	}
+	return nil
 }
 
 // sampleFailures fills in each group's sample message and dispatcher name

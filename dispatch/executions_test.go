@@ -1366,9 +1366,10 @@ func TestReplaySkipsDispatchersRemovedSince(t *testing.T) {
 
 // A bulk replay's dry run counts the dispatches none of whose failed
 // actions a dispatcher of their event type has now as removed, and leaves
-// them out of those it would replay, as the bulk replay skips them.
-// Before, it said they would be replayed, and the bulk replay then
-// replayed none.
+// them out of those it would replay, as the bulk replay skips them; the
+// failures summary marks the groups of a dispatcher removed so. Before,
+// the dry run said they would be replayed, the console offered to, and
+// the bulk replay then replayed none.
 func TestBulkReplayDryRunCountsTheRemoved(t *testing.T) {
 	e := newExecutionsEnv(t)
 	gone := e.dispatch("removed-3", "signup", true) // t1 (d1) and m2 (d2) fail
@@ -1378,6 +1379,17 @@ func TestBulkReplayDryRunCountsTheRemoved(t *testing.T) {
 	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.EventType = "elsewhere" })
 	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), r, 10); err != nil || dry.Matched != 1 || dry.Removed != 0 || len(dry.Sample) != 1 {
 		t.Fatalf("dry run with d2 still there = %+v, %v; want the dispatch to replay", dry, err)
+	}
+	sum, err := e.ex.Failures(e.ctx(), f, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := map[string]bool{}
+	for _, g := range sum.Groups {
+		removed[g.DispatcherID] = g.Removed
+	}
+	if !removed["d1"] || removed["d2"] || len(removed) != 2 {
+		t.Errorf("failure groups removed: %v, want d1's alone", removed)
 	}
 	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.EventType = "elsewhere" })
 	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), r, 10); err != nil || dry.Matched != 1 || dry.Removed != 1 || len(dry.Sample) != 0 {

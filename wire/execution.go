@@ -202,6 +202,9 @@ type FailureGroup struct {
 	Summary        string `json:"summary"`
 	Sample         Sample `json:"sample"`
 	Trend          []int  `json:"trend"`
+	// Removed: the dispatcher was deleted, or moved to another event
+	// type, since; a replay runs none of its actions.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // Sample is one failed dispatch of a group.
@@ -484,9 +487,12 @@ func FromFailureSummary(s dispatcher.FailureSummary) Failures {
 		if who != "" {
 			summary += ", dispatcher " + who
 		}
+		if g.Removed {
+			summary += ", deleted since: no replay runs it"
+		}
 		out.Groups[i] = FailureGroup{ErrorClass: g.ErrorClass, DispatcherID: g.DispatcherID, DispatcherName: g.DispatcherName,
 			Count: g.Count, Summary: summary, Sample: Sample{Message: g.Sample, WorkflowID: g.SampleWorkflowID, RunID: g.SampleRunID, EventType: g.SampleEventType},
-			Trend: NonNil(g.Trend)}
+			Trend: NonNil(g.Trend), Removed: g.Removed}
 	}
 	return out
 }

@@ -59,12 +59,15 @@ export async function render(ctx) {
     const who = g.dispatcherName || g.dispatcherId || '(before any dispatcher ran)';
     const filter = { status: 'failed', errorClass: g.errorClass, dispatcherId: g.dispatcherId, from };
     const type = g.sample.eventType;
-    const mayReplay = ctx.can('REPLAY_EXECUTIONS') && (!types || types.includes(type));
+    // A deleted dispatcher's group is not offered either: its bulk
+    // replay would skip every dispatch.
+    const mayReplay = ctx.can('REPLAY_EXECUTIONS') && (!types || types.includes(type)) && !g.removed;
     const replayFilter = types ? { ...filter, eventType: type } : filter;
     return [
       h('span', { class: 'count', text: String(g.count) }),
       h('code', { class: 'token', text: g.errorClass }),
-      g.dispatcherId && ctx.can('VIEW_DISPATCHERS') ? link(`#/dispatchers/${seg(g.dispatcherId)}`, who) : who,
+      h('span', {}, g.dispatcherId && ctx.can('VIEW_DISPATCHERS') ? link(`#/dispatchers/${seg(g.dispatcherId)}`, who) : who,
+        g.removed ? [' ', h('span', { class: 'muted removed', text: '(deleted, or moved to another event type, since: no replay runs it)' })] : null),
       h('div', {}, h('span', { class: 'message', text: g.sample.message || '' }), ' ',
         g.sample.workflowId ? link(`#/executions/${seg(g.sample.workflowId)}${query({ runId: g.sample.runId })}`, 'example', { 'aria-label': `An example dispatch of ${g.errorClass} for ${who}` }) : null),
       sparkline(g.trend || [], `${g.count} over the period`),
