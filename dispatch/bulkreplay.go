@@ -151,18 +151,14 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 // those among the dispatches to replay, and the bulk replay then
 // replayed none of them. Without a DispatcherSource, none is.
 func (e *Executions) skippedNow(ctx context.Context, r dispatcher.BulkReplayRequest) func(dispatcher.Execution) (string, error) {
-	byType := map[string][]dispatcher.Dispatcher{}
+	dispatchersOf := e.dispatchersByType(ctx)
 	return func(x dispatcher.Execution) (string, error) {
 		if e.dispatchers == nil {
 			return "", nil
 		}
-		ds, ok := byType[x.EventType]
-		if !ok {
-			var err error
-			if ds, err = e.dispatchers.DispatchersByEventType(ctx, x.EventType); err != nil {
-				return "", err
-			}
-			byType[x.EventType] = ds
+		ds, err := dispatchersOf(x.EventType)
+		if err != nil {
+			return "", err
 		}
 		if r.Filter.SkipReason == dispatcher.SkipPaused && x.SkipReason == dispatcher.SkipPaused &&
 			slices.ContainsFunc(ds, func(d dispatcher.Dispatcher) bool { return d.Paused && slices.Contains(x.DispatcherIDs, d.ID) }) {
@@ -181,6 +177,22 @@ func (e *Executions) skippedNow(ctx context.Context, r dispatcher.BulkReplayRequ
 			return dispatcher.SkipRemoved, nil
 		}
 		return "", nil
+	}
+}
+
+// dispatchersByType returns the dispatchers of an event type now, reading
+// those of each type once; e.dispatchers must be set.
+func (e *Executions) dispatchersByType(ctx context.Context) func(eventType string) ([]dispatcher.Dispatcher, error) {
+	byType := map[string][]dispatcher.Dispatcher{}
+	return func(eventType string) ([]dispatcher.Dispatcher, error) {
+		if ds, ok := byType[eventType]; ok {
+			return ds, nil
+		}
+		ds, err := e.dispatchers.DispatchersByEventType(ctx, eventType)
+		if err == nil {
+			byType[eventType] = ds
+		}
+		return ds, err
 	}
 }
 

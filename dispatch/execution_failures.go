@@ -223,19 +223,15 @@ func (e *Executions) markRemoved(ctx context.Context, groups []dispatcher.Failur
 	if e.dispatchers == nil {
 		return nil
 	}
-	byType := map[string][]dispatcher.Dispatcher{}
+	dispatchersOf := e.dispatchersByType(ctx)
 	for i := range groups {
 		g := &groups[i]
 		if g.DispatcherID == "" {
 			continue // failed before it loaded its dispatchers
 		}
-		ds, ok := byType[g.SampleEventType]
-		if !ok {
-			var err error
-			if ds, err = e.dispatchers.DispatchersByEventType(ctx, g.SampleEventType); err != nil {
-				return err
-			}
-			byType[g.SampleEventType] = ds
+		ds, err := dispatchersOf(g.SampleEventType)
+		if err != nil {
+			return err
 		}
 		g.Removed = !slices.ContainsFunc(ds, func(d dispatcher.Dispatcher) bool { return d.ID == g.DispatcherID })
 	}
