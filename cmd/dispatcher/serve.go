@@ -147,6 +147,10 @@ func (p process) run(ctx context.Context) error {
 	if err := workflows.PinDispatchVersion(v); err != nil {
 		return fmt.Errorf("DISPATCHER_DISPATCH_VERSION: %w", err)
 	}
+	if v != workflows.NewestDispatchVersion {
+		p.log.Warn("starting Dispatch workflow version pinned by DISPATCHER_DISPATCH_VERSION; roll out again without it once no process of the release before runs (docs/operations.md, Upgrades)",
+			"version", v, "newest", workflows.NewestDispatchVersion)
+	}
 	if p.api {
 		// Before the database and Temporal: a setting at fault is
 		// refused at once, not once the worker polls.
@@ -168,7 +172,7 @@ func (p process) run(ctx context.Context) error {
 	reg, temporalMetrics, closeMetrics := newMetrics()
 	defer closeMetrics()
 	build := currentBuild()
-	reg.MustRegister(build.collector())
+	reg.MustRegister(build.collector(v))
 	tc, err := newTemporalClient(p.cfg, p.log, temporalMetrics, p.tracer)
 	if err != nil {
 		return err

@@ -84,13 +84,16 @@ func (b buildInfo) api() api.BuildInfo {
 
 // collector is the dispatcher_build_info gauge: always 1, the build in its
 // labels, so a dashboard can show which versions run and a rollout can
-// be followed (count by (version) (dispatcher_build_info)).
-func (b buildInfo) collector() prometheus.Collector {
+// be followed (count by (version) (dispatcher_build_info)); and the
+// Dispatch version the process starts, so that the pods still pinned
+// during an upgrade's first rollout are found (before, only a `dispatcher
+// version` with the pod's environment told).
+func (b buildInfo) collector(dispatchVersion int) prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "dispatcher_build_info",
-		Help: "The running dispatcher's build: always 1, with its version, commit and Go version as labels.",
+		Help: "The running dispatcher's build: always 1, with its version, commit, Go version and the Dispatch workflow version it starts (DISPATCHER_DISPATCH_VERSION) as labels.",
 		ConstLabels: prometheus.Labels{
-			"version": b.Version, "revision": b.api().Revision, "goversion": b.GoVersion,
+			"version": b.Version, "revision": b.api().Revision, "goversion": b.GoVersion, "dispatch_version": strconv.Itoa(dispatchVersion),
 		},
 	})
 	g.Set(1)

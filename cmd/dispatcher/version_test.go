@@ -120,9 +120,13 @@ func TestVersionCommand(t *testing.T) {
 
 // TestBuildInfoServed: the API process and the worker process both tell
 // their build on /health and /healthz and as dispatcher_build_info on
-// /metrics, the same as `dispatcher version`.
+// /metrics, the same as `dispatcher version`; and the Dispatch version
+// they start, pinned here as in an upgrade's first rollout, there and in
+// their log. Before, only `dispatcher version` with a pod's environment
+// told whether it was pinned.
 func TestBuildInfoServed(t *testing.T) {
-	s := startSystem(t, splitProcesses)
+	pinned := fmt.Sprint(workflows.NewestDispatchVersion - 1)
+	s := startSystem(t, splitProcesses, withEnv("DISPATCHER_DISPATCH_VERSION="+pinned))
 	first, _, _ := strings.Cut(s.run("version"), "\n")
 	version := strings.TrimPrefix(first, "dispatcher ")
 	for what, url := range map[string]string{"api": s.url, "worker": s.worker.url} {
@@ -153,5 +157,11 @@ func TestBuildInfoServed(t *testing.T) {
 		if _, ok := labels["revision"]; !ok {
 			t.Errorf("%s: dispatcher_build_info has no revision label: %v", what, labels)
 		}
+		if labels["dispatch_version"] != pinned {
+			t.Errorf("%s: dispatcher_build_info labels %v, want dispatch_version %s", what, labels, pinned)
+		}
+	}
+	if n := strings.Count(s.logs.String(), "pinned by DISPATCHER_DISPATCH_VERSION"); n != 2 {
+		t.Errorf("%d processes logged that they start a pinned Dispatch version, want both:\n%s", n, s.logs)
 	}
 }
