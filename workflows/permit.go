@@ -93,8 +93,13 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		o.Attempts = n
 		in.LocalAttempts = n - 1 // the payload's attempt is n
 		in.NotBefore, in.PermitExpires = p.NotBefore, p.Expires
+		lost := local && lostTask(ctx, p.NotBefore)
 		err = d.callOnce(ctx, local, timeout, in, result)
-		d.report(ctx, gate, req.ID, permitResult(err, local))
+		res := permitResult(err, local)
+		if d.version >= dispatchV21 && lost && slotMissed(err) {
+			res = PermitSilent
+		}
+		d.report(ctx, gate, req.ID, res)
 		if historyFull(err) {
 			o.Attempts = n - 1 // this one not made
 		}
@@ -287,6 +292,28 @@ func (d *dispatch) report(ctx workflow.Context, gate, id, result string) {
 func neverStarted(err error) bool {
 	var timeout *temporal.TimeoutError
 	return errors.As(err, &timeout) && timeout.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_START
+}
+
+// lostTask reports whether the workflow task that makes a first attempt
+// began more than lostTaskLate after the attempt's slot (notBefore; none
+// without a rate limit): a task in which the permit came began before its
+// slot, so this one most likely took over from a worker that died in it,
+// after the task's timeout, and whose call may still run (dispatchV21).
+// Workflow time is the task's start, the gate's slots Temporal's time too.
+func lostTask(ctx workflow.Context, notBefore time.Time) bool {
+	return !notBefore.IsZero() && workflow.Now(ctx).Sub(notBefore) > lostTaskLate(workflow.GetInfo(ctx).WorkflowTaskTimeout)
+}
+
+// lostTaskLate is how long after its slot a first attempt's workflow task
+// may begin before it is taken for one that took over from a dead worker:
+// half the task's timeout, after which Temporal hands a task out again.
+// A task that merely waited that long in a backed-up task queue is taken
+// for one too, and holds its permit to the lease's end: the safe mistake.
+func lostTaskLate(taskTimeout time.Duration) time.Duration {
+	if taskTimeout <= 0 {
+		taskTimeout = 10 * time.Second // Temporal's default
+	}
+	return taskTimeout / 2
 }
 
 // slotMissed reports whether a gated call was not made because it came

@@ -54,12 +54,20 @@ func newPermits(env *testsuite.TestWorkflowEnvironment) *permits {
 
 // grantAt grants, at d, every request made so far that has none, each
 // permit expiring as its request's lease says.
-func (p *permits) grantAt(d time.Duration) {
+func (p *permits) grantAt(d time.Duration) { p.grantSlotAt(d, nil) }
+
+// grantSlotAt is grantAt with each permit's slot under a rate limit at
+// slot after d, when slot is not nil (before d when negative).
+func (p *permits) grantSlotAt(d time.Duration, slot *time.Duration) {
 	p.env.RegisterDelayedCallback(func() {
 		var grants []workflows.PermitGrant
 		record(func() {
 			for _, r := range p.requests[p.granted:] {
-				grants = append(grants, workflows.PermitGrant{RequestID: r.Request.ID, Expires: p.env.Now().Add(r.Request.Lease)})
+				g := workflows.PermitGrant{RequestID: r.Request.ID, Expires: p.env.Now().Add(r.Request.Lease)}
+				if slot != nil {
+					g.NotBefore = p.env.Now().Add(*slot)
+				}
+				grants = append(grants, g)
 			}
 			p.granted = len(p.requests)
 		})
@@ -313,6 +321,51 @@ func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 	lease := 15*time.Second + time.Minute
 	if want := []time.Duration{time.Minute + lease, 2*time.Minute + lease}; !slices.Equal(expiries, want) {
 		t.Errorf("the calls' permits expire at %v, want %v", expiries, want)
+	}
+}
+
+// A first attempt that missed its slot in a workflow task begun well after
+// it, most likely one that took over from a worker that died in the task
+// of the permit (after the task's timeout), reports its permit silent: the
+// dead worker's call of it may still run, and the gate keeps its place
+// until the lease ends. Before, it was released, and the gate granted the
+// next calls beside the one still running, past the function's
+// concurrency limit. One that missed a slot of its own task's time
+// releases it, as before.
+func TestGatedCallMissedSlotInALostTask(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		slot time.Duration // from the task that takes the permit
+		want string
+	}{
+		{"its task began after the slot", -8 * time.Second, workflows.PermitSilent},
+		{"its task began before the slot", time.Second, workflows.PermitReleased},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
+			p := newPermits(env)
+			calls := 0
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+				func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+					record(func() { calls++ })
+					if calls == 1 {
+						return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
+					}
+					return taskOK(ctx, in)
+				})
+			p.grantSlotAt(time.Minute, &tt.slot)
+			p.grantAt(2 * time.Minute)
+			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+			if err != nil {
+				t.Fatalf("dispatch failed: %v", err)
+			}
+			if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
+				t.Errorf("outcomes = %q, want %q", got, want)
+			}
+			if got, want := p.results(), []string{tt.want, workflows.PermitOK}; !slices.Equal(got, want) {
+				t.Errorf("reports %v, want %v", got, want)
+			}
+		})
 	}
 }
 
