@@ -687,6 +687,24 @@ func TestEndToEndConsole(t *testing.T) {
 	if got := timeoutOf(); got != 30.0 {
 		t.Errorf("emptied and saved, the function's timeout is %v, want the default, 30", got)
 	}
+	// A header line without its colon is refused, naming the line, and the
+	// headers stored are kept. Before, it was dropped: the headers went
+	// empty, which removed them all, and the page said "Saved.".
+	headerNames := func() any {
+		return s.call("GET", "/functions/v1?eq(name,erase-pii)", nil, 200)["data"].([]any)[0].(map[string]any)["headerNames"]
+	}
+	b.do("set a header", chromedp.SetValue(chromedp.ID("fn-headers"), "X-Api-Key: abc"))
+	saveFunction("save the header")
+	if got := fmt.Sprint(headerNames()); got != "[X-Api-Key]" {
+		t.Fatalf("saved with a header, the function's are %s", got)
+	}
+	b.do("type a header without its colon", chromedp.SetValue(chromedp.ID("fn-headers"), "X-Api-Key abc2"), chromedp.Click(chromedp.ID("function-save")))
+	b.waitText("#function-message", "Headers, line 1: write it as Name: value")
+	if got := fmt.Sprint(headerNames()); got != "[X-Api-Key]" {
+		t.Errorf("after a header line without its colon, the function's headers are %s, want them kept", got)
+	}
+	b.do("write it whole", chromedp.SetValue(chromedp.ID("fn-headers"), "X-Api-Key: abc2"))
+	saveFunction("save it")
 	b.checkProblems()
 
 	// Whatever producers and admins write, the views stay whole: an event

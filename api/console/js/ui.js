@@ -105,11 +105,12 @@ export function select(props, options, value) {
 // right-to-left one keeps its place); body is nodes; the dialog is keyboard usable (Esc
 // cancels) and focus starts on Cancel, the safe choice. check, if given,
 // says whether the choices made in body can be confirmed: until it does,
-// the confirm button is disabled.
-export function confirmDialog({ title, body, confirm = 'Confirm', danger = false, id, check }) {
+// the confirm button is disabled. dismiss names the safe choice where
+// "Cancel" would mean the other (cancelling a bulk replay).
+export function confirmDialog({ title, body, confirm = 'Confirm', dismiss = 'Cancel', danger = false, id, check }) {
   return new Promise((resolve) => {
     const titleId = uid('dlg');
-    const cancelBtn = h('button', { type: 'button', class: 'secondary', id: id && `${id}-cancel` }, 'Cancel');
+    const cancelBtn = h('button', { type: 'button', class: 'secondary', id: id && `${id}-cancel` }, dismiss);
     const okBtn = h('button', { type: 'button', class: danger ? 'danger' : 'primary', id: id && `${id}-confirm` }, confirm);
     const dlg = h('dialog', { 'aria-labelledby': titleId, class: 'dialog', id },
       h('h2', { id: titleId }, title),

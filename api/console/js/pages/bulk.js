@@ -158,7 +158,7 @@ function progressView(ctx, id, named) {
 
   const act = async (verb, button) => {
     if (verb === 'cancel') {
-      const ok = await confirmDialog({ id: 'bulk-cancel-dialog', title: 'Cancel this bulk replay?', confirm: 'Cancel the bulk replay', danger: true,
+      const ok = await confirmDialog({ id: 'bulk-cancel-dialog', title: 'Cancel this bulk replay?', confirm: 'Cancel the bulk replay', dismiss: 'Keep it running', danger: true,
         body: h('p', {}, 'It starts no further replays; those started run on.') });
       if (!ok) return;
     }

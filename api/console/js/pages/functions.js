@@ -82,10 +82,20 @@ async function detail(ctx, id) {
       if (secret.value) body.secret = secret.value;
       else if (removeSecret.checked) body.secret = '';
       if (headers.value.trim()) {
+        // A line that is no header is said, not dropped: before, one
+        // without its colon was, and on a function's page the headers
+        // sent empty removed every header stored, under "Saved.".
         body.headers = {};
-        for (const line of headers.value.split('\n')) {
+        const lines = headers.value.split('\n');
+        for (const [n, line] of lines.entries()) {
           const i = line.indexOf(':');
-          if (i > 0) body.headers[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+          if (!line.trim()) continue;
+          if (i <= 0 || !line.slice(0, i).trim()) {
+            replace(msg, errorBox(Object.assign(new Error(`Headers, line ${n + 1}: write it as Name: value`), { local: true })));
+            headers.focus();
+            return;
+          }
+          body.headers[line.slice(0, i).trim()] = line.slice(i + 1).trim();
         }
       }
     } else {
