@@ -466,6 +466,25 @@ func TestReplayOneSaysAReplayStartedAlready(t *testing.T) {
 	}
 }
 
+// A refusal that asks for the actions to be named says how on the command
+// line: before, the API's words alone, which name its field, not the flag.
+func TestReplayOneNamesTheActionsFlag(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			_, _ = io.WriteString(w, `{"workflowId":"dispatch-e1","runId":"r1"}`)
+			return
+		}
+		w.WriteHeader(http.StatusConflict)
+		_, _ = io.WriteString(w, `{"code":21,"name":"ILLEGAL_STATE_EXCEPTION","message":"no action failed in run r1 of dispatch dispatch-e1; name the actions to run them again"}`)
+	}))
+	defer api.Close()
+	err := replayOne(t.Context(), &apiClient{base: api.URL, http: api.Client()}, io.Discard, "dispatch-e1", nil, "", false)
+	if err == nil || !strings.Contains(err.Error(), "name the actions to run them again") || !strings.Contains(err.Error(), "--actions <id>") ||
+		!strings.Contains(err.Error(), "dispatcher executions show dispatch-e1") {
+		t.Errorf("err = %v, want the API's reason and the flag", err)
+	}
+}
+
 // The CLI waits for an answer as long as the server may take to give it
 // (its write timeout ends the slowest, a failures summary or a bulk
 // replay's count of 100 s): before, it gave up after a minute while the

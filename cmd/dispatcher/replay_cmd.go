@@ -268,6 +268,10 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID stri
 	var r wire.Replay
 	raw, err := c.do(ctx, "POST", path+"/replay", nil,
 		wire.ReplayRequest{RunID: latest.RunID, Actions: actions, Config: config}, &r)
+	if err != nil && strings.Contains(err.Error(), "name the actions") {
+		// The API's words are the API's field; here it is a flag.
+		return fmt.Errorf("%w\n(name them with --actions <id>,…; `dispatcher executions show %s` lists the dispatch's actions and their ids)", err, workflowID)
+	}
 	if err != nil || asJSON {
 		return jsonOr(out, raw, err)
 	}
