@@ -170,7 +170,7 @@ func runSync(ctx context.Context, c *apiClient, stdin io.Reader, file string, op
 	res.Summary = summary(p)
 	if err != nil {
 		if !asJSON {
-			printFailure(out, p)
+			printFailure(out, p, ctx.Err() != nil)
 		}
 		return err
 	}
@@ -441,10 +441,14 @@ func shown(v any) string {
 	return s
 }
 
-// printFailure lists, after a change failed, what was applied and what
-// was not.
-func printFailure(w io.Writer, p *plan) {
+// printFailure lists, after a change failed or the sync was interrupted,
+// what was applied and what was not. Before, an interrupted sync said the
+// API had refused the next change.
+func printFailure(w io.Writer, p *plan, interrupted bool) {
 	applied, why := 0, "the API refused the next one"
+	if interrupted {
+		why = "it was interrupted before the next one"
+	}
 	for _, c := range p.Changes {
 		switch c.Status {
 		case statusApplied:
@@ -461,7 +465,11 @@ func printFailure(w io.Writer, p *plan) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintln(w, "Fix the cause and run sync again: it plans only what is still missing.")
+	next := "Fix the cause and run sync again"
+	if interrupted {
+		next = "Run sync again"
+	}
+	fmt.Fprintln(w, next+": it plans only what is still missing.")
 }
 
 // printResult writes sync --json's answer.

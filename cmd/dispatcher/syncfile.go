@@ -256,7 +256,11 @@ func fromYAML(n *yaml.Node) (any, error) {
 		out := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
-			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			if k.Tag == "!!merge" {
+				// Said as an alias is: before, "keys must be plain strings".
+				return nil, fmt.Errorf("line %d: <<: a dispatchers file has no aliases, nor merge keys; write the values out", k.Line)
+			}
+			if k.Kind != yaml.ScalarNode {
 				return nil, fmt.Errorf("line %d: keys must be plain strings", k.Line)
 			}
 			if _, dup := out[k.Value]; dup {

@@ -234,6 +234,7 @@ func TestReadSyncFileProblems(t *testing.T) {
 		// Aliases are refused, not expanded: 1 KB of nested ones would
 		// be hundreds of millions of values (a "billion laughs").
 		{"an alias", "d.yaml", "templates:\n  - &t {name: a, subject: s}\n  - *t\n", []string{"d.yaml: line 3: *t: a dispatchers file has no aliases"}},
+		{"a merge key", "d.yaml", "templates:\n  - &t {name: a, subject: s}\n  - <<: *t\n    name: b\n", []string{"d.yaml: line 3: <<: a dispatchers file has no aliases, nor merge keys"}},
 		// YAML 1.1 reads 01234 as octal: the zip code sent was 668.
 		{"a number with a leading zero", "d.yaml", "dispatchers:\n  - name: a\n    eventType: e\n    actions:\n      - {type: task, name: t, functionName: f, data: {zip: 01234}}\n",
 			[]string{`d.yaml: line 5: 01234 would be read as the octal number 668: quote it ("01234") for text, or write 0o1234 for octal`}},

@@ -873,3 +873,26 @@ func TestExportYAMLQuotesWhatYAML11Reads(t *testing.T) {
 		}
 	}
 }
+
+// After a sync stops halfway, it says why: the API's refusal, or an
+// interrupt. Before, an interrupted sync said the API had refused the
+// next change.
+func TestPrintFailureSaysWhy(t *testing.T) {
+	p := &plan{Changes: []*change{
+		{Op: opCreate, Kind: "dispatcher", Name: "first", Status: statusApplied},
+		{Op: opCreate, Kind: "dispatcher", Name: "second", Status: statusNotApplied},
+	}}
+	for _, tt := range []struct {
+		interrupted bool
+		want, not   string
+	}{
+		{false, "Applied 1 of 2 changes; the API refused the next one", "interrupted"},
+		{true, "Applied 1 of 2 changes; it was interrupted before the next one", "refused"},
+	} {
+		var out strings.Builder
+		printFailure(&out, p, tt.interrupted)
+		if !strings.Contains(out.String(), tt.want) || strings.Contains(out.String(), tt.not) {
+			t.Errorf("interrupted %v: printed\n%s\nwant %q, not %q", tt.interrupted, out.String(), tt.want, tt.not)
+		}
+	}
+}
