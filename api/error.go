@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/gin-gonic/gin"
 )
+
+// searches are the routes whose work grows with the runs they match: one
+// past its deadline may be asked for less.
+var searches = map[string]bool{"/executions/v1": true, "/executions/v1/": true, "/executions/v1/failures": true, "/executions/v1/replays": true}
 
 // wireError is one entry of the Extra Horizon error vocabulary.
 type wireError struct {
@@ -83,9 +86,9 @@ func fail(c *gin.Context, err error) {
 	if w == errUnavailable && errors.Is(c.Request.Context().Err(), context.DeadlineExceeded) {
 		// The request's own deadline, not a dependency that is down:
 		// before, "temporal is unavailable" for a count that outgrew it.
-		msg = fmt.Sprintf("the request took longer than the %s the server gives one: try again, or ask for less", c.GetDuration(deadlineKey{}))
-		if strings.HasPrefix(c.FullPath(), "/executions/v1") {
-			msg += " (a narrower from and to)"
+		msg = fmt.Sprintf("the request took longer than the %s the server gives one (Temporal or the database answered too slowly): try again", c.GetDuration(deadlineKey{}))
+		if searches[c.FullPath()] {
+			msg += ", or ask for less (a narrower from and to)"
 		}
 	}
 	if w.Status >= 500 {

@@ -653,8 +653,16 @@ func TestRequestDeadlines(t *testing.T) {
 type outlasting struct{ fakeExecutions }
 
 func (o *outlasting) List(ctx context.Context, _ dispatcher.ExecutionFilter, _ dispatcher.ListRequest) (dispatcher.ExecutionPage, error) {
+	return dispatcher.ExecutionPage{}, outlast(ctx)
+}
+
+func (o *outlasting) Get(ctx context.Context, _, _ string) (dispatcher.ExecutionDetail, error) {
+	return dispatcher.ExecutionDetail{}, outlast(ctx)
+}
+
+func outlast(ctx context.Context) error {
 	<-ctx.Done()
-	return dispatcher.ExecutionPage{}, fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: try again"), ctx.Err())
+	return fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: try again"), ctx.Err())
 }
 
 // A request that outlasts its deadline is told so, and how to ask for
@@ -679,6 +687,15 @@ func TestRequestPastItsDeadline(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(msg, "took longer than the 200ms the server gives one") ||
 		!strings.Contains(msg, "narrower from and to") || strings.Contains(msg, "unavailable") {
 		t.Errorf("GET /executions/v1 past its deadline = %d %s, want 503 saying it took too long", rec.Code, rec.Body)
+	}
+	// One dispatch is no search: nothing to narrow.
+	req = httptest.NewRequest("GET", "/executions/v1/dispatch-e1", nil)
+	req.Host = "localhost"
+	req.Header.Set("Authorization", "Bearer "+tokenWith(t, PermViewExecutions))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "took longer than the 200ms") || strings.Contains(rec.Body.String(), "narrower") {
+		t.Errorf("GET /executions/v1/dispatch-e1 past its deadline = %d %s, want 503 saying it took too long, and no narrowing", rec.Code, rec.Body)
 	}
 }
 

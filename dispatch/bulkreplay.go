@@ -164,6 +164,9 @@ func (e *Executions) skippedNow(ctx context.Context, r dispatcher.BulkReplayRequ
 			slices.ContainsFunc(ds, func(d dispatcher.Dispatcher) bool { return d.Paused && slices.Contains(x.DispatcherIDs, d.ID) }) {
 			return dispatcher.SkipPaused, nil
 		}
+		if r.Filter.SkipReason != "" {
+			return "", nil // its current configuration also runs what it skipped
+		}
 		actions := r.Actions
 		if len(actions) == 0 {
 			actions = x.FailedActionIDs

@@ -226,8 +226,8 @@ func (e *Executions) markRemoved(ctx context.Context, groups []dispatcher.Failur
 	dispatchersOf := e.dispatchersByType(ctx)
 	for i := range groups {
 		g := &groups[i]
-		if g.DispatcherID == "" {
-			continue // failed before it loaded its dispatchers
+		if g.DispatcherID == "" || g.SampleEventType == "" {
+			continue // failed before it loaded its dispatchers, or of no known type
 		}
 		ds, err := dispatchersOf(g.SampleEventType)
 		if err != nil {

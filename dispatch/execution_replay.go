@@ -581,7 +581,7 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 			if i >= 0 && src.outcomes[i].Status == dispatcher.OutcomeSkipped {
 				what, way = "was skipped", "name the actions of the current configuration to run (actions, by their ids)"
 			}
-			if i >= 0 && !cfg.HasDispatcher(src.outcomes[i].DispatcherID) {
+			if i >= 0 && src.outcomes[i].DispatcherID != "" && !cfg.HasDispatcher(src.outcomes[i].DispatcherID) {
 				// Said so: before, the original configuration (or the
 				// current one's actions, of which it was none), after the
 				// original one had sent the user here.

@@ -629,12 +629,8 @@ func temporalError(err error, doing string) error {
 		return dispatcher.Errorf(dispatcher.ENOTFOUND, "%s: %s", doing, notFound.Message)
 	case errors.As(err, &invalid):
 		return dispatcher.Errorf(dispatcher.EINVALID, "%s: %s", doing, invalid.Message)
-	case unavailable(err):
-		return temporalUnavailable(err)
-	case refusesUs(err):
-		return temporalRefusesUs(err)
 	}
-	return err
+	return notAnswering(err)
 }
 
 // notFound words an ENOTFOUND for a dispatch.

@@ -266,12 +266,8 @@ func refused(err error) error {
 		// search attribute, or a signal, over its size limit): the
 		// client's to fix.
 		return dispatcher.Errorf(dispatcher.EINVALID, "temporal refused the event: %s", invalid.Message)
-	case unavailable(err):
-		return temporalUnavailable(err)
-	case refusesUs(err):
-		return temporalRefusesUs(err)
 	default:
-		return err
+		return notAnswering(err)
 	}
 }
 
@@ -355,6 +351,19 @@ func attributesUnknown(err error) bool {
 // not the client (dispatcher.ErrorMessage).
 func temporalUnavailable(err error) error {
 	return fmt.Errorf("%w (%w)", dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable: try again"), err)
+}
+
+// notAnswering is EUNAVAILABLE for err when Temporal did not answer in
+// time (unavailable) or refused the dispatcher itself (refusesUs); err as
+// it is otherwise.
+func notAnswering(err error) error {
+	switch {
+	case unavailable(err):
+		return temporalUnavailable(err)
+	case refusesUs(err):
+		return temporalRefusesUs(err)
+	}
+	return err
 }
 
 // refusesUs reports whether Temporal refused the dispatcher itself rather

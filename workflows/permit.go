@@ -93,10 +93,9 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		o.Attempts = n
 		in.LocalAttempts = n - 1 // the payload's attempt is n
 		in.NotBefore, in.PermitExpires = p.NotBefore, p.Expires
-		lost := local && lostTask(ctx, p.NotBefore)
 		err = d.callOnce(ctx, local, timeout, in, result)
 		res := permitResult(err, local)
-		if d.version >= dispatchV21 && lost && slotMissed(err) {
+		if d.version >= dispatchV21 && local && slotMissed(err) && tookOver(ctx, p.NotBefore) {
 			res = PermitSilent
 		}
 		d.report(ctx, gate, req.ID, res)
@@ -294,26 +293,31 @@ func neverStarted(err error) bool {
 	return errors.As(err, &timeout) && timeout.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
-// lostTask reports whether the workflow task that makes a first attempt
-// began more than lostTaskLate after the attempt's slot (notBefore; none
-// without a rate limit): a task in which the permit came began before its
-// slot, so this one most likely took over from a worker that died in it,
-// after the task's timeout, and whose call may still run (dispatchV21).
-// Workflow time is the task's start, the gate's slots Temporal's time too.
-func lostTask(ctx workflow.Context, notBefore time.Time) bool {
-	return !notBefore.IsZero() && workflow.Now(ctx).Sub(notBefore) > lostTaskLate(workflow.GetInfo(ctx).WorkflowTaskTimeout)
-}
-
-// lostTaskLate is how long after its slot a first attempt's workflow task
-// may begin before it is taken for one that took over from a dead worker:
-// half the task's timeout, after which Temporal hands a task out again.
-// A task that merely waited that long in a backed-up task queue is taken
-// for one too, and holds its permit to the lease's end: the safe mistake.
-func lostTaskLate(taskTimeout time.Duration) time.Duration {
-	if taskTimeout <= 0 {
-		taskTimeout = 10 * time.Second // Temporal's default
+// tookOver reports whether a local attempt that missed its permit's slot
+// (notBefore, the gate's time when it granted the permit, even without a
+// rate limit) ended more than tookOverLate after it: it most likely ran in
+// a workflow task that took over from a worker that died while making the
+// same call, which may still run (dispatchV21). Workflow time after a
+// local activity is when it ended, recorded in its marker.
+//
+// A worker that dies in the task of its permit is replaced once the task
+// times out, at least the task's timeout after the grant, which comes at
+// most rateLookahead (2 s) before the slot: 8 s late, of the default 10 s
+// timeout; one that dies later, in a task that renewed the first (the SDK
+// does, every 0.8 of the timeout, while a local activity runs), later
+// still. A permit that merely came in a renewed task (the workflow reads
+// signals only then while another action's local call runs) is at most a
+// renewal, 0.8 of the timeout, late. Between the two, 0.75 of it: a
+// takeover is always caught; a permit that waited for a renewal, or a
+// task that waited in a backed-up task queue, longer than that is taken
+// for a takeover too, and holds its place to the lease's end: the safe
+// mistake.
+func tookOver(ctx workflow.Context, notBefore time.Time) bool {
+	timeout := workflow.GetInfo(ctx).WorkflowTaskTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second // Temporal's default
 	}
-	return taskTimeout / 2
+	return !notBefore.IsZero() && workflow.Now(ctx).Sub(notBefore) > timeout*3/4
 }
 
 // slotMissed reports whether a gated call was not made because it came

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -324,25 +325,27 @@ func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 	}
 }
 
-// A first attempt that missed its slot in a workflow task begun well after
-// it, most likely one that took over from a worker that died in the task
-// of the permit (after the task's timeout), reports its permit silent: the
-// dead worker's call of it may still run, and the gate keeps its place
-// until the lease ends. Before, it was released, and the gate granted the
-// next calls beside the one still running, past the function's
-// concurrency limit. One that missed a slot of its own task's time
-// releases it, as before.
+// A local attempt that missed its slot and ended more than a workflow
+// task's timeout, less the gate's lookahead, after it, most likely in a
+// task that took over from a worker that died making the same call,
+// reports its permit silent: the dead worker's call may still run, and the
+// gate keeps its place until the lease ends. Before, it was released, and
+// the gate granted the next calls beside the one still running, past the
+// function's concurrency limit. One that missed a slot by less, as one
+// whose permit came in a renewed task does, releases it, as before.
 func TestGatedCallMissedSlotInALostTask(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		slot time.Duration // from the task that takes the permit
 		want string
 	}{
-		{"its task began after the slot", -8 * time.Second, workflows.PermitSilent},
-		{"its task began before the slot", time.Second, workflows.PermitReleased},
+		{"a task's timeout after the slot", -9 * time.Second, workflows.PermitSilent},
+		{"a renewal after the slot", -6 * time.Second, workflows.PermitReleased},
+		{"before the slot", time.Second, workflows.PermitReleased},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
+			env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second}) // Temporal's default, not the test suite's 1 s
 			p := newPermits(env)
 			calls := 0
 			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(

@@ -267,14 +267,14 @@ const (
 	// pending dispatches' alert never saw it retry. Every other run runs
 	// as in dispatchV19.
 	dispatchV20 workflow.Version = 20
-	// dispatchV21: a gated first attempt that missed its rate limit's slot
+	// dispatchV21: a gated local attempt that missed its rate limit's slot
 	// reports its permit silent (PermitSilent: the gate keeps it until its
-	// lease ends) rather than released when its workflow task began well
-	// after the slot (lostTaskLate): the task is then most likely one that
-	// took over from a worker that died, whose call of the same attempt may
-	// still run. Before, the gate granted the next calls at once, beside
-	// it, past the function's concurrency limit. Every other run runs as
-	// in dispatchV20.
+	// lease ends) rather than released when it ended well after the slot
+	// (tookOver): it then most likely ran in a task that took over from a
+	// worker that died while making the same call, which may still run.
+	// Before, the gate granted the next calls at once, beside it, past the
+	// function's concurrency limit. Every other run runs as in
+	// dispatchV20.
 	dispatchV21 workflow.Version = 21
 
 	dispatchLatest = dispatchV21
