@@ -287,26 +287,7 @@ func TestUngatedCallsTakeTheFastPath(t *testing.T) {
 // keeps to as it keeps to its slot.
 func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 	env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
-	p := newPermits(env)
-	calls := 0
-	var expiries []time.Duration
-	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-			record(func() { calls++; expiries = append(expiries, in.PermitExpires.Sub(t0)) })
-			if calls == 1 {
-				return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
-			}
-			return taskOK(ctx, in)
-		})
-	p.grantAt(time.Minute)
-	p.grantAt(2 * time.Minute)
-	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
-	if err != nil {
-		t.Fatalf("dispatch failed: %v", err)
-	}
-	if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
-		t.Errorf("outcomes = %q, want %q: the missed slot cost no attempt", got, want)
-	}
+	p, expiries := missSlotOnce(t, env, nil)
 	if got, want := p.results(), []string{workflows.PermitReleased, workflows.PermitOK}; !slices.Equal(got, want) {
 		t.Errorf("reports %v, want %v: a call not made tells the circuit nothing", got, want)
 	}
@@ -325,12 +306,44 @@ func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 	}
 }
 
-// A local attempt that missed its slot and ended more than a workflow
-// task's timeout, less the gate's lookahead, after it, most likely in a
-// task that took over from a worker that died making the same call,
-// reports its permit silent: the dead worker's call may still run, and the
-// gate keeps its place until the lease ends. Before, it was released, and
-// the gate granted the next calls beside the one still running, past the
+// missSlotOnce runs a dispatch whose gated call misses the slot of its
+// first permit, granted at a minute (its slot, when slot is not nil, that
+// much after), and is made with the second, granted at two; the missed
+// slot costs it no attempt. It returns the gate and the permits' expiries
+// the calls carried.
+func missSlotOnce(t *testing.T, env *testsuite.TestWorkflowEnvironment, slot *time.Duration) (*permits, []time.Duration) {
+	t.Helper()
+	p := newPermits(env)
+	calls := 0
+	var expiries []time.Duration
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			record(func() { calls++; expiries = append(expiries, in.PermitExpires.Sub(t0)) })
+			if calls == 1 {
+				return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
+			}
+			return taskOK(ctx, in)
+		})
+	p.grantSlotAt(time.Minute, slot)
+	p.grantAt(2 * time.Minute)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
+		t.Errorf("outcomes = %q, want %q: the missed slot cost no attempt", got, want)
+	}
+	var out []time.Duration
+	record(func() { out = slices.Clone(expiries) })
+	return p, out
+}
+
+// A local attempt that missed its slot and ended more than three quarters
+// of a workflow task's timeout after it, most likely in a task that took
+// over from a worker that died making the same call, reports its permit
+// silent: the dead worker's call may still run, and the gate keeps its
+// place until the lease ends. Before, it was released, and the gate
+// granted the next calls beside the one still running, past the
 // function's concurrency limit. One that missed a slot by less, as one
 // whose permit came in a renewed task does, releases it, as before.
 func TestGatedCallMissedSlotInALostTask(t *testing.T) {
@@ -346,25 +359,7 @@ func TestGatedCallMissedSlotInALostTask(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
 			env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second}) // Temporal's default, not the test suite's 1 s
-			p := newPermits(env)
-			calls := 0
-			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
-				func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-					record(func() { calls++ })
-					if calls == 1 {
-						return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
-					}
-					return taskOK(ctx, in)
-				})
-			p.grantSlotAt(time.Minute, &tt.slot)
-			p.grantAt(2 * time.Minute)
-			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
-			if err != nil {
-				t.Fatalf("dispatch failed: %v", err)
-			}
-			if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
-				t.Errorf("outcomes = %q, want %q", got, want)
-			}
+			p, _ := missSlotOnce(t, env, &tt.slot)
 			if got, want := p.results(), []string{tt.want, workflows.PermitOK}; !slices.Equal(got, want) {
 				t.Errorf("reports %v, want %v", got, want)
 			}
