@@ -94,11 +94,7 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		in.LocalAttempts = n - 1 // the payload's attempt is n
 		in.NotBefore, in.PermitExpires = p.NotBefore, p.Expires
 		err = d.callOnce(ctx, local, timeout, in, result)
-		res := permitResult(err, local)
-		if d.version >= dispatchV21 && local && slotMissed(err) && tookOver(ctx, p.NotBefore) {
-			res = PermitSilent
-		}
-		d.report(ctx, gate, req.ID, res)
+		d.report(ctx, gate, req.ID, permitResult(err, local))
 		if historyFull(err) {
 			o.Attempts = n - 1 // this one not made
 		}
@@ -291,33 +287,6 @@ func (d *dispatch) report(ctx workflow.Context, gate, id, result string) {
 func neverStarted(err error) bool {
 	var timeout *temporal.TimeoutError
 	return errors.As(err, &timeout) && timeout.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_START
-}
-
-// tookOver reports whether a local attempt that missed its permit's slot
-// (notBefore, the gate's time when it granted the permit, even without a
-// rate limit) ended more than tookOverLate after it: it most likely ran in
-// a workflow task that took over from a worker that died while making the
-// same call, which may still run (dispatchV21). Workflow time after a
-// local activity is when it ended, recorded in its marker.
-//
-// A worker that dies in the task of its permit is replaced once the task
-// times out, at least the task's timeout after the grant, which comes at
-// most rateLookahead (2 s) before the slot: 8 s late, of the default 10 s
-// timeout; one that dies later, in a task that renewed the first (the SDK
-// does, every 0.8 of the timeout, while a local activity runs), later
-// still. A permit that merely came in a renewed task (the workflow reads
-// signals only then while another action's local call runs) is at most a
-// renewal, 0.8 of the timeout, late. Between the two, 0.75 of it: a
-// takeover is always caught; a permit that waited for a renewal, or a
-// task that waited in a backed-up task queue, longer than that is taken
-// for a takeover too, and holds its place to the lease's end: the safe
-// mistake.
-func tookOver(ctx workflow.Context, notBefore time.Time) bool {
-	timeout := workflow.GetInfo(ctx).WorkflowTaskTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second // Temporal's default
-	}
-	return !notBefore.IsZero() && workflow.Now(ctx).Sub(notBefore) > timeout*3/4
 }
 
 // slotMissed reports whether a gated call was not made because it came

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -55,20 +54,12 @@ func newPermits(env *testsuite.TestWorkflowEnvironment) *permits {
 
 // grantAt grants, at d, every request made so far that has none, each
 // permit expiring as its request's lease says.
-func (p *permits) grantAt(d time.Duration) { p.grantSlotAt(d, nil) }
-
-// grantSlotAt is grantAt with each permit's slot under a rate limit at
-// slot after d, when slot is not nil (before d when negative).
-func (p *permits) grantSlotAt(d time.Duration, slot *time.Duration) {
+func (p *permits) grantAt(d time.Duration) {
 	p.env.RegisterDelayedCallback(func() {
 		var grants []workflows.PermitGrant
 		record(func() {
 			for _, r := range p.requests[p.granted:] {
-				g := workflows.PermitGrant{RequestID: r.Request.ID, Expires: p.env.Now().Add(r.Request.Lease)}
-				if slot != nil {
-					g.NotBefore = p.env.Now().Add(*slot)
-				}
-				grants = append(grants, g)
+				grants = append(grants, workflows.PermitGrant{RequestID: r.Request.ID, Expires: p.env.Now().Add(r.Request.Lease)})
 			}
 			p.granted = len(p.requests)
 		})
@@ -287,7 +278,26 @@ func TestUngatedCallsTakeTheFastPath(t *testing.T) {
 // keeps to as it keeps to its slot.
 func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 	env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
-	p, expiries := missSlotOnce(t, env, nil)
+	p := newPermits(env)
+	calls := 0
+	var expiries []time.Duration
+	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+			record(func() { calls++; expiries = append(expiries, in.PermitExpires.Sub(t0)) })
+			if calls == 1 {
+				return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
+			}
+			return taskOK(ctx, in)
+		})
+	p.grantAt(time.Minute)
+	p.grantAt(2 * time.Minute)
+	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
+	if err != nil {
+		t.Fatalf("dispatch failed: %v", err)
+	}
+	if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
+		t.Errorf("outcomes = %q, want %q: the missed slot cost no attempt", got, want)
+	}
 	if got, want := p.results(), []string{workflows.PermitReleased, workflows.PermitOK}; !slices.Equal(got, want) {
 		t.Errorf("reports %v, want %v: a call not made tells the circuit nothing", got, want)
 	}
@@ -303,67 +313,6 @@ func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 	lease := 15*time.Second + time.Minute
 	if want := []time.Duration{time.Minute + lease, 2*time.Minute + lease}; !slices.Equal(expiries, want) {
 		t.Errorf("the calls' permits expire at %v, want %v", expiries, want)
-	}
-}
-
-// missSlotOnce runs a dispatch whose gated call misses the slot of its
-// first permit, granted at a minute (its slot, when slot is not nil, that
-// much after), and is made with the second, granted at two; the missed
-// slot costs it no attempt. It returns the gate and the permits' expiries
-// the calls carried.
-func missSlotOnce(t *testing.T, env *testsuite.TestWorkflowEnvironment, slot *time.Duration) (*permits, []time.Duration) {
-	t.Helper()
-	p := newPermits(env)
-	calls := 0
-	var expiries []time.Duration
-	env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
-			record(func() { calls++; expiries = append(expiries, in.PermitExpires.Sub(t0)) })
-			if calls == 1 {
-				return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
-			}
-			return taskOK(ctx, in)
-		})
-	p.grantSlotAt(time.Minute, slot)
-	p.grantAt(2 * time.Minute)
-	res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: workflows.DispatchVersion})
-	if err != nil {
-		t.Fatalf("dispatch failed: %v", err)
-	}
-	if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
-		t.Errorf("outcomes = %q, want %q: the missed slot cost no attempt", got, want)
-	}
-	var out []time.Duration
-	record(func() { out = slices.Clone(expiries) })
-	return p, out
-}
-
-// A local attempt that missed its slot and ended more than three quarters
-// of a workflow task's timeout after it, most likely in a task that took
-// over from a worker that died making the same call, reports its permit
-// silent: the dead worker's call may still run, and the gate keeps its
-// place until the lease ends. Before, it was released, and the gate
-// granted the next calls beside the one still running, past the
-// function's concurrency limit. One that missed a slot by less, as one
-// whose permit came in a renewed task does, releases it, as before.
-func TestGatedCallMissedSlotInALostTask(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		slot time.Duration // from the task that takes the permit
-		want string
-	}{
-		{"a task's timeout after the slot", -9 * time.Second, workflows.PermitSilent},
-		{"a renewal after the slot", -6 * time.Second, workflows.PermitReleased},
-		{"before the slot", time.Second, workflows.PermitReleased},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
-			env.SetStartWorkflowOptions(client.StartWorkflowOptions{WorkflowTaskTimeout: 10 * time.Second}) // Temporal's default, not the test suite's 1 s
-			p, _ := missSlotOnce(t, env, &tt.slot)
-			if got, want := p.results(), []string{tt.want, workflows.PermitOK}; !slices.Equal(got, want) {
-				t.Errorf("reports %v, want %v", got, want)
-			}
-		})
 	}
 }
 

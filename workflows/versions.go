@@ -267,17 +267,8 @@ const (
 	// pending dispatches' alert never saw it retry. Every other run runs
 	// as in dispatchV19.
 	dispatchV20 workflow.Version = 20
-	// dispatchV21: a gated local attempt that missed its rate limit's slot
-	// reports its permit silent (PermitSilent: the gate keeps it until its
-	// lease ends) rather than released when it ended well after the slot
-	// (tookOver): it then most likely ran in a task that took over from a
-	// worker that died while making the same call, which may still run.
-	// Before, the gate granted the next calls at once, beside it, past the
-	// function's concurrency limit. Every other run runs as in
-	// dispatchV20.
-	dispatchV21 workflow.Version = 21
 
-	dispatchLatest = dispatchV21
+	dispatchLatest = dispatchV20
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
