@@ -35,6 +35,7 @@ type Store interface {
 	// owner's claim lasts past now (HeldUntil). Two attempts of a mail
 	// may run at once: a worker stalled past its workflow task's timeout
 	// goes on with its first attempt while another worker runs it again.
+	// A gated call's first attempt claims its permit so too (claimCall).
 	ClaimMail(ctx context.Context, messageID, owner string, now, until time.Time) (dispatcher.MailClaim, error)
 	// ReleaseMail ends owner's claim of a mail it did not send, so that
 	// the next attempt need not wait for the claim to expire.

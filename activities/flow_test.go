@@ -186,6 +186,62 @@ func TestCallFunctionLocalOfATimedOutTask(t *testing.T) {
 	}
 }
 
+// TestCallFunctionLocalRunAgain: a gated call's first attempt claims its
+// permit before it calls. Run again — its workflow task timed out because
+// its worker died or stalled mid-call, and that call may still be running
+// — it finds the claim held and makes nothing, saying another run holds
+// the call (Held), which its dispatch reports to the gate as silent: the
+// permit's place stays taken while the first call may run. Before, it
+// found its slot passed (or called again under the same permit), the
+// gate freed the place, and the function received more calls at once
+// than its maxConcurrency. Another permit of the same call, a regular
+// attempt (it runs once) and a call whose store does not answer are made.
+func TestCallFunctionLocalRunAgain(t *testing.T) {
+	sink := startFunctionSink(t, nil)
+	store := newFakeStore()
+	store.functions["limited"] = dispatcher.Function{Name: "limited", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second,
+		Flow: dispatcher.Flow{MaxConcurrency: 2}}
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+	local := func(in dispatcher.TaskInput) error {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestActivityEnvironment()
+		env.RegisterActivity(a)
+		_, err := env.ExecuteLocalActivity(a.CallFunctionLocal, in)
+		return err
+	}
+	in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "limited",
+		IdempotencyKey: "k", PermitExpires: testNow.Add(time.Minute)}
+	before := sink.count()
+	wantMade(t, sink, before, local(in), true)
+
+	before = sink.count()
+	err := local(in)
+	wantMade(t, sink, before, err, false)
+	var appErr *temporal.ApplicationError
+	var det dispatcher.FailureDetails
+	if !errors.As(err, &appErr) || appErr.Details(&det) != nil || !det.Held || !det.Unanswered {
+		t.Errorf("the run again's refusal %v does not say another run holds the call (Held, Unanswered)", err)
+	}
+
+	next := in
+	next.PermitExpires = in.PermitExpires.Add(time.Second)
+	before = sink.count()
+	wantMade(t, sink, before, local(next), true)
+
+	var res dispatcher.TaskResult
+	before = sink.count()
+	wantMade(t, sink, before, execute(t, a, a.CallFunction, in, &res), true)
+
+	store.down = 1
+	down := in
+	down.PermitExpires = in.PermitExpires.Add(2 * time.Second)
+	before = sink.count()
+	wantMade(t, sink, before, local(down), true)
+	if store.down != 0 {
+		t.Error("the store's outage met no claim")
+	}
+}
+
 // wantMade checks an attempt that returned err: made, one call reached
 // sink since it had before; not made, none did, and it failed as a
 // missed slot, which its dispatch answers without counting an attempt.

@@ -17,7 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/dispatcherhq/dispatcher"
 )
@@ -68,6 +70,9 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, err.Error())
 	}
 
+	if err := a.claimCall(ctx, in); err != nil {
+		return dispatcher.TaskResult{}, err
+	}
 	if err := waitForSlot(ctx, in.NotBefore, a.now()); err != nil {
 		return dispatcher.TaskResult{}, err // canceled before the call: no news of the function
 	}
@@ -130,6 +135,44 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 	}
 	return dispatcher.TaskResult{}, failure(ctx, dispatcher.FailureHTTPTemporary, msg, false,
 		retryAfter(resp.Header.Get("Retry-After"), a.now()), resp.StatusCode)
+}
+
+// claimCall claims a gated call's permit for this run of its first
+// attempt (a local activity), until the permit expires: before the call,
+// the evidence that it was made. A first attempt runs again when its
+// dispatch's workflow task timed out — its worker died or stalled
+// mid-call — and that call may still be running at the function: the run
+// again finds the claim held, makes nothing, and says so
+// (FailureSlotMissed, Held), which the dispatch reports to the gate as
+// silent, so the permit's place stays taken until its lease ends, and the
+// call asks for another permit. Before, the run again found its slot
+// passed (or, with no rate limit, called again under the same permit),
+// the gate freed the place, and maxConcurrency was exceeded while the
+// first call ran. A regular attempt needs none: it runs once, and its
+// heartbeats tell when its worker died.
+//
+// A store that does not answer at once leaves the call unclaimed, as
+// before: the claim only matters after a crash, and a blip of the store
+// must not cost an attempt.
+func (a *Effects) claimCall(ctx context.Context, in dispatcher.TaskInput) error {
+	if in.PermitExpires.IsZero() || !activity.IsActivity(ctx) || !activity.GetInfo(ctx).IsLocalActivity {
+		return nil
+	}
+	// Hashed: a mail's Message-ID never reads so, and any key fits the column.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s@%d", in.IdempotencyKey, in.PermitExpires.UnixMilli()))
+	key := "call:" + hex.EncodeToString(sum[:])
+	claim, err := a.store.ClaimMail(ctx, key, claimOwner(), a.now(), in.PermitExpires)
+	switch {
+	case err != nil:
+		activity.GetLogger(ctx).Warn("A gated call not claimed: the configuration database failed; made all the same", "FunctionName", in.FunctionName, "Error", err)
+		return nil
+	case claim.Sent || !claim.HeldUntil.IsZero():
+		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(
+			"function %q: an earlier run of this attempt, whose worker died or stalled, made its call, which may still be running: not made again under its permit, whose place the call keeps until %s",
+			in.FunctionName, in.PermitExpires.UTC().Format(time.RFC3339)),
+			dispatcher.FailureSlotMissed, temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Attempt: attempt(ctx), Unanswered: true, Held: true}}})
+	}
+	return nil
 }
 
 // maxSlotWait bounds the wait for a rate limit's slot: a gate grants

@@ -21,7 +21,9 @@ type sentMailRow struct {
 
 func (sentMailRow) TableName() string { return "sent_mails" }
 
-// A mail claim is an attempt sending the mail, until ClaimedUntil. Claims
+// A mail claim is an attempt sending the mail, until ClaimedUntil; a row
+// keyed "call:…" is a gated call's first attempt making its call
+// (activities.claimCall). Claims
 // have a table of their own: a worker of an older version, during a
 // rolling upgrade, reads any sent_mails row as a mail sent.
 type mailClaimRow struct {

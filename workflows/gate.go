@@ -207,9 +207,11 @@ const (
 	PermitRetryable = "retryable" // the function failed or did not answer: a failure
 	PermitReleased  = "released"  // no call was made, or it tells nothing (a cancel)
 	// PermitSilent: the worker of a regular attempt stopped heartbeating
-	// (dead, or cut off from Temporal and still calling): its call may
-	// still run, so its lease ends when it expires (gateSilentV1); it
-	// tells nothing of the function.
+	// (dead, or cut off from Temporal and still calling), or that of a
+	// first attempt died or stalled after it made its call (the attempt
+	// run again found the call claimed): its call may still run, so its
+	// lease ends when it expires (gateSilentV1); it tells nothing of the
+	// function.
 	PermitSilent = "silent"
 )
 

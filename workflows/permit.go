@@ -298,7 +298,10 @@ func slotMissed(err error) bool {
 
 // permitResult says how a call ended, for the circuit breaker: only what
 // the function answered, or its silence, counts; and for its lease, a
-// regular attempt whose heartbeats stopped may still be calling.
+// call that may still be running keeps its place: a regular attempt whose
+// heartbeats stopped, or a first attempt run again that found the run
+// before it, whose worker died or stalled, had made the call
+// (activities.claimCall: a missed slot, Held).
 func permitResult(err error, local bool) string {
 	if err == nil {
 		return PermitOK
@@ -314,6 +317,10 @@ func permitResult(err error, local bool) string {
 			return PermitRetryable
 		case dispatcher.FailureHTTPPermanent:
 			return PermitFailed
+		case dispatcher.FailureSlotMissed:
+			if det, _ := failureDetails(err); det.Held {
+				return PermitSilent
+			}
 		}
 	}
 	return PermitReleased

@@ -276,7 +276,27 @@ func TestUngatedCallsTakeTheFastPath(t *testing.T) {
 // still succeeds). Before, a late call was made anyway and bunched with
 // the next ones. Each call carries its permit's expiry, which the call
 // keeps to as it keeps to its slot.
+//
+// A first attempt run again that finds its call made by the run before it
+// (activities.claimCall: its worker died mid-call) is not made either, but
+// that call may still be running: its permit is reported silent, so that
+// the gate keeps its place until the lease ends. Before, it was released,
+// and the gate granted it again beside the call still running.
 func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		missed error
+		report string
+	}{
+		{"slot passed", temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed), workflows.PermitReleased},
+		{"made by the run before", temporal.NewApplicationErrorWithOptions("claimed", dispatcher.FailureSlotMissed,
+			temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Unanswered: true, Held: true}}}), workflows.PermitSilent},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testGatedCallMissedSlotAsksAgain(t, tt.missed, tt.report) })
+	}
+}
+
+func testGatedCallMissedSlotAsksAgain(t *testing.T, missed error, report string) {
 	env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
 	p := newPermits(env)
 	calls := 0
@@ -285,7 +305,7 @@ func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 		func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
 			record(func() { calls++; expiries = append(expiries, in.PermitExpires.Sub(t0)) })
 			if calls == 1 {
-				return dispatcher.TaskResult{}, temporal.NewApplicationError("slot passed", dispatcher.FailureSlotMissed)
+				return dispatcher.TaskResult{}, missed
 			}
 			return taskOK(ctx, in)
 		})
@@ -298,8 +318,8 @@ func TestGatedCallMissedSlotAsksAgain(t *testing.T) {
 	if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
 		t.Errorf("outcomes = %q, want %q: the missed slot cost no attempt", got, want)
 	}
-	if got, want := p.results(), []string{workflows.PermitReleased, workflows.PermitOK}; !slices.Equal(got, want) {
-		t.Errorf("reports %v, want %v: a call not made tells the circuit nothing", got, want)
+	if got, want := p.results(), []string{report, workflows.PermitOK}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
 	}
 	var ids []string
 	record(func() {

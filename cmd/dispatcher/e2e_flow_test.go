@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -264,5 +265,82 @@ func TestEndToEndFlowControl(t *testing.T) {
 		}
 		t.Errorf("seven calls of the limited function came within %v, want no more than 5 in any second (and a late one); the gaps (ms): %s",
 			seven, strings.Join(gaps, " "))
+	}
+}
+
+// slowSink is a task function whose calls take hold however their caller
+// fares (as most handlers do, it does not watch the connection); it
+// counts its calls per Idempotency-Key, those running, and the most that
+// ran at once.
+type slowSink struct {
+	hold                 time.Duration
+	mu                   sync.Mutex
+	keys                 map[string]int
+	calls, running, most int
+}
+
+func (f *slowSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	if f.keys == nil {
+		f.keys = map[string]int{}
+	}
+	f.keys[r.Header.Get("Idempotency-Key")]++
+	f.calls++
+	f.running++
+	f.most = max(f.most, f.running)
+	f.mu.Unlock()
+	<-time.After(f.hold) // the function's own work
+	f.mu.Lock()
+	f.running--
+	f.mu.Unlock()
+}
+
+func (f *slowSink) state() (calls, running, most int, keys map[string]int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls, f.running, f.most, maps.Clone(f.keys)
+}
+
+// TestEndToEndGatedCallsOutliveTheirWorker: a function allowed two calls
+// at once never gets more, when the worker dies in the middle of two of
+// its calls and the calls go on at the function. The restarted worker
+// runs the two first attempts again: each finds its call made (its claim)
+// and keeps its permit's place until the lease ends, then asks for
+// another and calls again. Before, the runs again freed the places and
+// called at once, four calls running together. Each dispatch succeeds,
+// its key called twice: the call cut off, and the one after its lease.
+func TestEndToEndGatedCallsOutliveTheirWorker(t *testing.T) {
+	s := startSystem(t, splitProcesses)
+	slow := &slowSink{hold: 20 * time.Second}
+	srv := httptest.NewServer(slow)
+	t.Cleanup(srv.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "slow", "url": srv.URL, "maxConcurrency": 2, "timeoutSeconds": 25}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "gated-crash", "eventType": "gated_crash",
+		"actions": []any{map[string]any{"type": "task", "name": "slow", "functionName": "slow"}}}, 200)
+	var ids []string
+	for i := range 2 {
+		ids = append(ids, s.call("POST", "/events/v1", map[string]any{"id": fmt.Sprint("gated-crash-", i), "type": "gated_crash", "content": map[string]any{}}, 202)["workflowId"].(string))
+	}
+	s.poll("both calls to run", func() bool { _, running, _, _ := slow.state(); return running == 2 })
+	s.crashWorker()
+	s.startWorker()
+
+	var detail string
+	s.pollFor(3*time.Minute, "the calls after the leases to end", func() bool {
+		calls, running, most, _ := slow.state()
+		detail = fmt.Sprintf("%d calls, %d running, %d at once at the most", calls, running, most)
+		return calls >= 4 && running == 0
+	}, &detail)
+	for _, id := range ids {
+		if res, failed := s.result(id, ""); failed {
+			t.Fatalf("dispatch %s failed: %+v", id, res.Outcomes)
+		}
+	}
+	calls, _, most, keys := slow.state()
+	if most > 2 {
+		t.Errorf("%d calls ran at once, want at most the function's maxConcurrency, 2", most)
+	}
+	if len(keys) != 2 || calls != 4 {
+		t.Errorf("calls per key %v, want two keys called twice each", keys)
 	}
 }
