@@ -253,14 +253,15 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 	if err := e.roomForBulk(ctx); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
 	}
-	if replayed, err := e.allSuperseded(ctx, f, n); err != nil {
+	if why, err := e.noneReplayedNow(ctx, r, f, n); err != nil {
 		return dispatcher.BulkReplayStatus{}, err
-	} else if replayed {
+	} else if why != "" {
 		// The same again once they are replayed (a request sent twice
-		// without a key, a script run again), which the bulk replay
-		// would pass over, ending 0 of 0.
-		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "%s (%s) that is not replayed already: all %d it matches were replayed since; no bulk replay was started",
-			dispatcher.NothingToReplay, filterText(r.Filter), n)
+		// without a key, a script run again), or those of a dispatcher
+		// deleted since, which the bulk replay would pass over, ending
+		// 0 of 0.
+		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.ESTATE, "%s (%s) that a replay would run now: %s; no bulk replay was started",
+			dispatcher.NothingToReplay, filterText(r.Filter), why)
 	}
 	// Recorded before it starts, so none runs unrecorded; a request that
 	// comes again with its idempotency key is recorded again.
@@ -291,31 +292,64 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 		WebURL: e.webURL(id, run.GetRunID())}, nil
 }
 
-// allSuperseded reports whether each of the n runs f matches has been
-// superseded by a replay or a reset, for n up to supersededCheck: more
-// are taken for some that are not, rather than listed on every request.
-func (e *Executions) allSuperseded(ctx context.Context, f dispatcher.ExecutionFilter, n int64) (bool, error) {
+// noneReplayedNow says why none of the n runs f matches would be
+// replayed by r now, or "" when one would, for n up to supersededCheck:
+// more are taken for some that would, rather than listed on every
+// request. A run is passed over when a replay or a reset superseded it,
+// or when skippedNow skips it (its dispatcher paused still, or none of
+// its actions is a dispatcher's now).
+func (e *Executions) noneReplayedNow(ctx context.Context, r dispatcher.BulkReplayRequest, f dispatcher.ExecutionFilter, n int64) (string, error) {
 	if n > supersededCheck {
-		return false, nil
+		return "", nil
 	}
 	q, err := executionQuery(ctx, f)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	infos, _, err := e.listAll(ctx, q, supersededCheck)
 	if err != nil || len(infos) == 0 {
-		return false, err
+		return "", err
 	}
 	superseded, err := e.supersededBy(ctx, refs(infos))
 	if err != nil {
-		return false, err
+		return "", err
 	}
+	skippedNow := e.skippedNow(ctx, r)
+	var replayed, paused, removed int
 	for _, info := range infos {
-		if superseded[info.GetExecution().GetRunId()] == "" {
-			return false, nil
+		x := e.toExecution(info)
+		if superseded[x.RunID] != "" {
+			replayed++
+			continue
+		}
+		switch reason, err := skippedNow(x); {
+		case err != nil:
+			return "", err
+		case reason == dispatcher.SkipPaused:
+			paused++
+		case reason == dispatcher.SkipRemoved:
+			removed++
+		default:
+			return "", nil
 		}
 	}
-	return true, nil
+	if replayed == len(infos) {
+		return fmt.Sprintf("all %d it matches were replayed since", replayed), nil
+	}
+	var why []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{
+		{replayed, "replayed since"},
+		{paused, "of a dispatcher paused still"},
+		{removed, "whose actions no dispatcher has now (deleted since)"},
+	} {
+		if c.n > 0 {
+			why = append(why, fmt.Sprint(c.n, " ", c.what))
+		}
+	}
+	return fmt.Sprintf("of the %d it matches, %s", len(infos), strings.Join(why, ", ")), nil
 }
 
 // supersededCheck is the most runs a bulk replay's request lists to find

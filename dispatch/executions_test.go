@@ -1395,12 +1395,22 @@ func TestBulkReplayDryRunCountsTheRemoved(t *testing.T) {
 	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), r, 10); err != nil || dry.Matched != 1 || dry.Removed != 1 || len(dry.Sample) != 0 {
 		t.Fatalf("dry run with d1 and d2 moved = %+v, %v; want it counted as removed", dry, err)
 	}
+	// Nor does a bulk replay of it alone start, to replay nothing:
+	// before, it started and ended 0 of 1, skipped.
+	_, err = e.ex.StartBulkReplay(e.ctx(), r)
+	if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.HasPrefix(dispatcher.ErrorMessage(err), dispatcher.NothingToReplay) ||
+		!strings.Contains(err.Error(), "of the 1 it matches, 1 whose actions no dispatcher has now (deleted since); no bulk replay was started") {
+		t.Fatalf("a bulk replay of the removed alone = %v; want ESTATE, nothing to replay, saying why", err)
+	}
+	// With one to replay it starts, and passes over the other.
+	moved := e.dispatch("removed-4", "elsewhere", true) // t1 (d1) and m2 (d2) fail there now
+	e.list(f, gone.WorkflowID, moved.WorkflowID)
 	st, err := e.ex.StartBulkReplay(e.ctx(), r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := e.bulkReplayEnded(st.ID).Progress; p.Matched != 1 || p.Replayed != 0 || p.Skipped != 1 {
-		t.Fatalf("bulk replay = %+v, want the dispatch skipped, as its dry run said", p)
+	if p := e.bulkReplayEnded(st.ID).Progress; p.Matched != 2 || p.Replayed != 1 || p.Skipped != 1 {
+		t.Fatalf("bulk replay = %+v, want the moved dispatch replayed and the other skipped, as its dry run said", p)
 	}
 }
 
