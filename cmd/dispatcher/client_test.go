@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -492,5 +493,23 @@ func TestReplayOneNamesTheActionsFlag(t *testing.T) {
 func TestClientOutwaitsTheServer(t *testing.T) {
 	if clientTimeout <= writeTimeout {
 		t.Errorf("the CLI waits %v for an answer, the server up to %v", clientTimeout, writeTimeout)
+	}
+}
+
+// A sync interrupted while it reads what the API has says so, and that
+// nothing was changed. Before, it printed the HTTP client's error, a
+// "context canceled" on the URL it was reading.
+func TestSyncInterruptedWhilePlanning(t *testing.T) {
+	ctx, interrupt := context.WithCancel(t.Context())
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		interrupt() // Ctrl-C while the API answers
+		<-r.Context().Done()
+	}))
+	t.Cleanup(api.Close)
+	c := &apiClient{base: api.URL, http: api.Client()}
+	file := writeFile(t, "sync.json", `[{"eventType": "e", "name": "keep", "actions": []}]`)
+	err := runSync(ctx, c, nil, file, planOptions{}, false, &syncResult{}, io.Discard, io.Discard, false)
+	if err == nil || err.Error() != "interrupted while reading the API's dispatchers, templates and functions: nothing was changed" {
+		t.Fatalf("sync interrupted while planning: %v", err)
 	}
 }

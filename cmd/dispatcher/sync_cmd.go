@@ -131,6 +131,9 @@ func runSync(ctx context.Context, c *apiClient, stdin io.Reader, file string, op
 	}
 	remote, err := fetchState(ctx, c, progress)
 	if err != nil {
+		if ctx.Err() != nil {
+			return errors.New("interrupted while reading the API's dispatchers, templates and functions: nothing was changed")
+		}
 		return err
 	}
 	p, err := makePlan(f, remote, opts)
