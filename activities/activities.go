@@ -79,6 +79,9 @@ type Options struct {
 	// action of a run reset from a run of run's is not made
 	// (FailureSuperseded) when there is one. Nil: it is made.
 	LaterReplay func(ctx context.Context, workflowID, run string) (string, error)
+	// TenantFirstCalls bounds the function calls of one tenant made as
+	// first attempts at once (tenantShare); 0: no bound.
+	TenantFirstCalls int
 }
 
 // Effects runs the side effects of a dispatch. Every exported method is an
@@ -93,6 +96,8 @@ type Effects struct {
 	now      func() time.Time
 	cache    *Cache
 	later    func(ctx context.Context, workflowID, run string) (string, error)
+	// firstCalls: tenantShare is one per process, as the slots it shares.
+	firstCalls *tenantShare
 }
 
 // New returns the activities with their dependencies. It fails when the
@@ -102,7 +107,8 @@ func New(o Options) (*Effects, error) {
 	if o.Store == nil {
 		return nil, errors.New("activities: a Store is required")
 	}
-	a := &Effects{store: o.Store, outbound: o.Outbound, mailFrom: o.MailFrom, now: o.Now, cache: o.Cache, later: o.LaterReplay}
+	a := &Effects{store: o.Store, outbound: o.Outbound, mailFrom: o.MailFrom, now: o.Now, cache: o.Cache, later: o.LaterReplay,
+		firstCalls: &tenantShare{most: o.TenantFirstCalls}}
 	if a.cache == nil {
 		a.cache = NewCache(o.Store)
 	}

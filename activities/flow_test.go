@@ -2,6 +2,8 @@ package activities_test
 
 import (
 	"errors"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,7 +197,7 @@ func TestCallFunctionLocalOfATimedOutTask(t *testing.T) {
 // found its slot passed (or called again under the same permit), the
 // gate freed the place, and the function received more calls at once
 // than its maxConcurrency. Another permit of the same call, a regular
-// attempt (it runs once) and a call whose store does not answer are made.
+// attempt (it runs once) and a call whose store fails or hangs are made.
 func TestCallFunctionLocalRunAgain(t *testing.T) {
 	sink := startFunctionSink(t, nil)
 	store := newFakeStore()
@@ -204,7 +206,7 @@ func TestCallFunctionLocalRunAgain(t *testing.T) {
 	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
 	local := func(in dispatcher.TaskInput) error {
 		var s testsuite.WorkflowTestSuite
-		env := s.NewTestActivityEnvironment()
+		env := s.NewTestActivityEnvironment().SetTestTimeout(30 * time.Second) // the attempt's deadline: 3 s by default
 		env.RegisterActivity(a)
 		_, err := env.ExecuteLocalActivity(a.CallFunctionLocal, in)
 		return err
@@ -240,6 +242,71 @@ func TestCallFunctionLocalRunAgain(t *testing.T) {
 	if store.down != 0 {
 		t.Error("the store's outage met no claim")
 	}
+
+	// A store that hangs leaves the call unclaimed too, within seconds.
+	// Before, the claim waited for it to the attempt's end, and the
+	// attempt failed without a call.
+	store.claimHang = make(chan struct{})
+	defer close(store.claimHang)
+	hung := in
+	hung.PermitExpires = in.PermitExpires.Add(3 * time.Second)
+	before = sink.count()
+	start := time.Now()
+	wantMade(t, sink, before, local(hung), true)
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("the call waited %v for a store that hangs", took)
+	}
+}
+
+// TestCallFunctionLocalTenantShare: one tenant's function calls made as
+// first attempts at once are bounded (TenantFirstCalls): past its share a
+// call is not made there, but as a regular attempt, so that its slow
+// functions leave the worker's first-attempt slots to the other tenants.
+// Before, one tenant's hanging calls held them all, and another's mail
+// waited 39 s for them. Another tenant's call, a gated call (its gate
+// bounds it) and, once the share frees, the tenant's next call are made.
+func TestCallFunctionLocalTenantShare(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	sink := startFunctionSink(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(activities.HeaderIdempotencyKey) == "acme:dispatch-slow/d1/a1" {
+			arrived <- struct{}{}
+			<-release
+		}
+	})
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(let) // before the sink closes, which waits for its calls
+	store := newFakeStore()
+	store.functions["f"] = dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second}
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t), TenantFirstCalls: 1})
+	local := func(key string, expires time.Time) error {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestActivityEnvironment()
+		env.RegisterActivity(a)
+		_, err := env.ExecuteLocalActivity(a.CallFunctionLocal, dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1",
+			FunctionName: "f", IdempotencyKey: key, PermitExpires: expires})
+		return err
+	}
+	slow := make(chan error, 1)
+	go func() { slow <- local("acme:dispatch-slow/d1/a1", time.Time{}) }()
+	<-arrived
+
+	before := sink.count()
+	wantMade(t, sink, before, local("acme:dispatch-next/d1/a1", time.Time{}), false)
+	for _, key := range []string{"globex:dispatch-other/d1/a1", "dispatch-implicit/d1/a1"} {
+		before = sink.count()
+		wantMade(t, sink, before, local(key, time.Time{}), true)
+	}
+	before = sink.count()
+	wantMade(t, sink, before, local("acme:dispatch-gated/d1/a1", testNow.Add(time.Minute)), true)
+
+	let()
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	before = sink.count()
+	wantMade(t, sink, before, local("acme:dispatch-later/d1/a1", time.Time{}), true)
 }
 
 // wantMade checks an attempt that returned err: made, one call reached

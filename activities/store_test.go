@@ -21,6 +21,7 @@ type fakeStore struct {
 	queries     int                  // every configuration query other than ConfigVersion
 	slow        func()               // when set, called before FindFunctionByName and ClaimMail answer
 	down        int                  // how many more reads of templates and functions, and claims, fail as unavailable
+	claimHang   chan struct{}        // when set, ClaimMail answers once it is closed, or its context ends
 }
 
 // outage fails a call while the store is down (s.down), counting it.
@@ -104,9 +105,16 @@ func (s *fakeStore) FindFunctionByName(_ context.Context, name string) (dispatch
 	return f, nil
 }
 
-func (s *fakeStore) ClaimMail(_ context.Context, messageID, _ string, now, until time.Time) (dispatcher.MailClaim, error) {
+func (s *fakeStore) ClaimMail(ctx context.Context, messageID, _ string, now, until time.Time) (dispatcher.MailClaim, error) {
 	if err := s.outage(); err != nil {
 		return dispatcher.MailClaim{}, err
+	}
+	if s.claimHang != nil {
+		select {
+		case <-s.claimHang:
+		case <-ctx.Done():
+			return dispatcher.MailClaim{}, dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database did not answer in time")
+		}
 	}
 	if s.slow != nil {
 		s.slow()

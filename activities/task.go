@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -151,9 +152,9 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 // first call ran. A regular attempt needs none: it runs once, and its
 // heartbeats tell when its worker died.
 //
-// A store that does not answer at once leaves the call unclaimed, as
-// before: the claim only matters after a crash, and a blip of the store
-// must not cost an attempt.
+// A store that does not answer within claimWait leaves the call
+// unclaimed, as before: the claim only matters after a crash, and a
+// store that hangs must not hold the call, nor cost its attempt.
 func (a *Effects) claimCall(ctx context.Context, in dispatcher.TaskInput) error {
 	if in.PermitExpires.IsZero() || !activity.IsActivity(ctx) || !activity.GetInfo(ctx).IsLocalActivity {
 		return nil
@@ -161,7 +162,9 @@ func (a *Effects) claimCall(ctx context.Context, in dispatcher.TaskInput) error 
 	// Hashed: a mail's Message-ID never reads so, and any key fits the column.
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s@%d", in.IdempotencyKey, in.PermitExpires.UnixMilli()))
 	key := "call:" + hex.EncodeToString(sum[:])
-	claim, err := a.store.ClaimMail(ctx, key, claimOwner(), a.now(), in.PermitExpires)
+	cctx, cancel := context.WithTimeout(ctx, claimWait)
+	defer cancel()
+	claim, err := a.store.ClaimMail(cctx, key, claimOwner(), a.now(), in.PermitExpires)
 	switch {
 	case err != nil:
 		activity.GetLogger(ctx).Warn("A gated call not claimed: the configuration database failed; made all the same", "FunctionName", in.FunctionName, "Error", err)
@@ -174,6 +177,9 @@ func (a *Effects) claimCall(ctx context.Context, in dispatcher.TaskInput) error 
 	}
 	return nil
 }
+
+// claimWait bounds claimCall's write: within the slot's lead, mostly.
+const claimWait = 2 * time.Second
 
 // maxSlotWait bounds the wait for a rate limit's slot: a gate grants
 // permits at most 2 s ahead (workflows.Gate), and the workflow gives a
@@ -285,7 +291,54 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 	if err := staleTask(ctx, in.TaskStarted); err != nil {
 		return dispatcher.TaskResult{}, err
 	}
+	if in.PermitExpires.IsZero() { // a gated call's gate bounds its calls
+		release, ok := a.firstCalls.take(dispatcher.TenantOf(in.IdempotencyKey)) // the payload's tenant
+		if !ok {
+			return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureSlotMissed, fmt.Sprintf(
+				"its tenant has %d function calls in their first attempt on this worker, its share: not made here, a regular attempt makes it", a.firstCalls.most))
+		}
+		defer release()
+	}
 	return a.CallFunction(ctx, in)
+}
+
+// tenantShare bounds each tenant's function calls made as first attempts
+// (local activities) at once in one process, to most. A first attempt
+// holds its dispatch's workflow task and a local activity slot while it
+// calls: one tenant's functions that hang, called by as many events as
+// the worker has slots, held them all, and every other tenant's first
+// attempts waited for them (a security probe: 39 s for a mail of
+// 0.25 s). A call past its tenant's share is not made there
+// (FailureSlotMissed): the dispatch makes it as a regular activity at
+// once, at no attempt's cost, as one that waited too long for a slot.
+type tenantShare struct {
+	most int // 0: no bound
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+// take counts a call of tenant's, unless tenant has its share: then ok is
+// false. release ends the call.
+func (s *tenantShare) take(tenant string) (release func(), ok bool) {
+	if s.most <= 0 {
+		return func() {}, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[tenant] >= s.most {
+		return nil, false
+	}
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	s.n[tenant]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.n[tenant]--; s.n[tenant] == 0 {
+			delete(s.n, tenant)
+		}
+	}, true
 }
 
 // PrepareTask builds the payload of a task function that runs as a

@@ -114,19 +114,23 @@ func (s *Store) RecordAcceptedEvent(ctx context.Context, key string, res dispatc
 	return translate(s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error, "")
 }
 
-// PruneDeliveryRecords deletes the records older than before and returns
-// how many it deleted.
-func (s *Store) PruneDeliveryRecords(ctx context.Context, before time.Time) (int64, error) {
+// PruneDeliveryRecords deletes the records older than before, and the
+// claims that expired before claimsBefore, and returns how many it
+// deleted. An expired claim holds nothing: any attempt takes it over. It
+// is kept a while, for the clocks of other processes; not for the dedup
+// window: every gated call writes one (activities.claimCall).
+func (s *Store) PruneDeliveryRecords(ctx context.Context, before, claimsBefore time.Time) (int64, error) {
 	var n int64
 	for _, m := range []struct {
-		model any
-		where string
+		model  any
+		where  string
+		before time.Time
 	}{
-		{&sentMailRow{}, "sent_at < @before"},
-		{&mailClaimRow{}, "claimed_until < @before"},
-		{&acceptedEventRow{}, "accepted_at < @before"},
+		{&sentMailRow{}, "sent_at < @before", before},
+		{&mailClaimRow{}, "claimed_until < @before", claimsBefore},
+		{&acceptedEventRow{}, "accepted_at < @before", before},
 	} {
-		res := s.db.WithContext(ctx).Where(m.where, sql.Named("before", millis(before))).Delete(m.model)
+		res := s.db.WithContext(ctx).Where(m.where, sql.Named("before", millis(m.before))).Delete(m.model)
 		if res.Error != nil {
 			return n, translate(res.Error, "")
 		}

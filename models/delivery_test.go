@@ -129,23 +129,25 @@ func TestDeliveryRecords(t *testing.T) {
 		if err := s.RecordMailSent(ctx, "m2@dispatcher", at.Add(48*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		// An old abandoned claim is pruned, a recent one is kept.
+		// Claims expired before claimsBefore are pruned, whatever the
+		// dedup window: every gated call writes one. Another is kept.
 		for _, m := range []struct {
 			id string
 			at time.Time
-		}{{"m3@dispatcher", at}, {"m4@dispatcher", at.Add(47 * time.Hour)}} {
+		}{{"m3@dispatcher", at}, {"m4@dispatcher", at.Add(47 * time.Hour)}, {"m5@dispatcher", at.Add(45 * time.Hour)}} {
 			if _, err := s.ClaimMail(ctx, m.id, "f", m.at, m.at.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		n, err := s.PruneDeliveryRecords(ctx, at.Add(24*time.Hour))
-		if err != nil || n != 4 {
-			t.Fatalf("PruneDeliveryRecords = %d, %v; want the old mails, claim and event", n, err)
+		n, err := s.PruneDeliveryRecords(ctx, at.Add(24*time.Hour), at.Add(46*time.Hour))
+		if err != nil || n != 5 {
+			t.Fatalf("PruneDeliveryRecords = %d, %v; want the old mails and event, and the two expired claims", n, err)
 		}
 		for id, want := range map[string]dispatcher.MailClaim{
 			"m1@dispatcher": {},                                              // pruned: claimed anew
 			"m2@dispatcher": {Sent: true},                                    // kept
 			"m4@dispatcher": {HeldUntil: at.Add(47*time.Hour + time.Minute)}, // kept
+			"m5@dispatcher": {},                                              // pruned: expired an hour before
 		} {
 			now := at.Add(47 * time.Hour)
 			if c, err := s.ClaimMail(ctx, id, "g", now, now.Add(time.Minute)); err != nil || c.Sent != want.Sent || !c.HeldUntil.Equal(want.HeldUntil) {

@@ -97,8 +97,8 @@ func (r *dedupRecord) RecordAcceptedEvent(ctx context.Context, key string, res d
 }
 
 // pruneEvery is how often a worker deletes delivery records older than
-// the dedup window.
-const pruneEvery = time.Hour
+// the dedup window, and claims expired for claimKeep.
+const pruneEvery, claimKeep = time.Hour, time.Hour
 
 // pruneDeliveryRecords deletes, until ctx ends, the records of sent mails
 // and accepted events older than the dedup window.
@@ -106,7 +106,8 @@ func (p process) pruneDeliveryRecords(ctx context.Context, store *models.Store) 
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
-		n, err := store.PruneDeliveryRecords(ctx, time.Now().Add(-p.cfg.DedupWindow))
+		now := time.Now()
+		n, err := store.PruneDeliveryRecords(ctx, now.Add(-p.cfg.DedupWindow), now.Add(-claimKeep))
 		switch {
 		case ctx.Err() != nil:
 			return // stopping: not the database's fault

@@ -254,6 +254,20 @@ func workerOptions(cfg config, fatal func(error)) worker.Options {
 	}
 }
 
+// tenantFirstCalls is how many function calls of one tenant a worker
+// makes as first attempts at once: half of the slots they hold, a
+// workflow task's and a local activity's (0 is the SDK's 1,000), so that
+// another tenant's first attempts always find some.
+func tenantFirstCalls(cfg config) int {
+	slots := func(n int64) int64 {
+		if n <= 0 {
+			return 1000
+		}
+		return n
+	}
+	return int(max(1, min(slots(cfg.Temporal.MaxWorkflowTasks), slots(cfg.Temporal.MaxLocalActivities))/2))
+}
+
 // workerStopTimeout is how long a stopping worker waits for each of its
 // parts, one after the other: its workflow tasks, whose first attempts
 // (local activities) must end within the local call limit for their
