@@ -597,6 +597,23 @@ func TestEndToEndConsole(t *testing.T) {
 	}
 	b.shot("template")
 
+	// A field the server refuses is marked, tied to the message and
+	// focused; editing it takes both away. Before, the focus stayed on
+	// the button and no field said it was wrong.
+	subject, err := eval[string](b, `document.getElementById('t-subject').value`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do("a subject that is no template", chromedp.SetValue(chromedp.ID("t-subject"), "Hi {{ .event.contnt.name }"), chromedp.Click(chromedp.ID("template-save")))
+	b.waitText("#template-message", "The server refused the input: subject:")
+	b.waitJS("the subject marked and focused", `(() => { const s = document.getElementById('t-subject'), e = document.querySelector('#template-message .error');
+		return s.getAttribute('aria-invalid') === 'true' && document.activeElement === s && s.getAttribute('aria-describedby').split(' ').includes(e.id); })()`)
+	last := len(subject) - 1 // typed, for the input event
+	b.do("fix the subject", chromedp.SetValue(chromedp.ID("t-subject"), subject[:last]), chromedp.SendKeys(chromedp.ID("t-subject"), subject[last:]))
+	b.waitJS("the mark and the message gone", `!document.getElementById('t-subject').hasAttribute('aria-invalid') && !document.querySelector('#template-message .error')`)
+	b.do("save it", chromedp.Click(chromedp.ID("template-save")))
+	b.waitText("#template-message", "Saved.")
+
 	// The preview's document opened on its own (a browser's "show only
 	// this frame", its URL pasted) has neither the frame's sandbox nor the
 	// console's policy, and the console's origin: before, a template's
@@ -792,11 +809,14 @@ func TestEndToEndConsole(t *testing.T) {
 	if ok, _ := eval[bool](b, `document.getElementById('dispatchers-table').offsetWidth <= document.querySelector('main').clientWidth`); !ok {
 		t.Error("a long dispatcher name widens the dispatchers' table past the page")
 	}
-	// A dispatch that is not there: said, under its view's title. Before,
-	// the tab kept the title of the page before.
+	// A dispatch that is not there: said, under a heading that names it
+	// so, in the tab too, and takes the focus. Before, the tab kept the
+	// title of the page before; then it was the view's, with no heading,
+	// and the focus on the page's body.
 	b.open("/executions/dispatch-nope")
 	b.waitText("main", "dispatch-nope")
-	if title, _ := eval[string](b, `document.title`); title != "Dispatches — Dispatcher console" {
+	b.waitJS("a heading, focused", `document.activeElement === document.querySelector('main h1') && document.activeElement.textContent === 'Not found'`)
+	if title, _ := eval[string](b, `document.title`); title != "Not found — Dispatcher console" {
 		t.Errorf("the title of a dispatch not found is %q", title)
 	}
 	b.open("/executions/%")
@@ -838,7 +858,8 @@ func TestEndToEndConsole(t *testing.T) {
 	task := `fieldset.action:has(select[id$="-type"] option[value="task"]:checked)`
 	ed.do("data that is not JSON", chromedp.WaitVisible(chromedp.CSS(task+" textarea")),
 		chromedp.SetValue(chromedp.CSS(task+" textarea"), `{"userId":`), chromedp.Click(chromedp.CSS(task+" button.action-save")))
-	ed.waitText(task, "Check the input: Data is not valid JSON")
+	ed.waitText(task, "Check the input: data: not valid JSON")
+	ed.waitJS("the data marked and focused", `document.activeElement === document.querySelector('`+task+` textarea') && document.activeElement.getAttribute('aria-invalid') === 'true'`)
 	// Not saved: leaving asks, and goes when told to.
 	ed.do("leave the action", chromedp.Click(chromedp.CSS(`#nav a[href="#/templates"]`)), chromedp.WaitVisible(chromedp.ID("leave-dialog")),
 		chromedp.Click(chromedp.ID("leave-dialog-confirm")))

@@ -4,7 +4,7 @@
 // linked to, reloaded and left with the Back button.
 import { h, clear, uid } from './dom.js';
 import { get, token, setToken, clearToken, onUnauthorized, transient, waitFor } from './api.js';
-import { errorBox, field, input, announce, confirmDialog, focusHeading, holder } from './ui.js';
+import { errorBox, field, input, announce, confirmDialog, focusHeading, holder, pageHeader } from './ui.js';
 import * as failures from './pages/failures.js';
 import * as executions from './pages/executions.js';
 import * as execution from './pages/execution.js';
@@ -331,7 +331,13 @@ async function render() {
   try {
     await page.render(ctx);
   } catch (err) {
-    if (mine === generation && err.status !== 401) area.append(errorBox(err));
+    if (mine === generation && err.status !== 401) {
+      // One that failed before its heading still names itself, to the tab
+      // and to a screen reader, which the focus takes there. Before, only
+      // the error showed, the focus left on the page's body.
+      if (!area.querySelector('h1')) area.append(pageHeader(err.status === 404 ? 'Not found' : `${view.label}: not loaded`));
+      area.append(errorBox(err));
+    }
   }
   if (mine === generation) {
     focusHeading(main);

@@ -54,6 +54,38 @@ export function errorBox(err, reload) {
     reload && err && err.status === 412 ? [' ', h('button', { type: 'button', class: 'secondary reload', onclick: reload }, 'Reload (drops the changes not saved)')] : null);
 }
 
+// formError shows err in msg, as errorBox does, and when it names a
+// field of the form ("retryPolicy.maximumAttempts: …", as a 400 or a
+// check made here does) that fields maps to a control, marks the control
+// invalid, ties the message to it and moves the focus there: keyboard and
+// screen reader users land on what to fix. Before, the focus stayed on the
+// button and no control said it was wrong. Editing the control takes the
+// mark and the message away, which no longer hold.
+export function formError(msg, err, fields, reload) {
+  const box = errorBox(err, reload);
+  box.id = uid('error');
+  clear(msg).append(box);
+  if (!err || !(err.local || err.status === 400)) return;
+  const named = /^([A-Za-z][\w.[\]]*):/.exec(err.message || '');
+  if (!named) return;
+  // The field named, or the one it is part of: recipients.to[0] is To's.
+  const name = `${named[1]}.`;
+  const key = Object.keys(fields).filter((k) => name.startsWith(`${k}.`) || name.startsWith(`${k}[`))
+    .sort((a, b) => b.length - a.length)[0];
+  const control = key && fields[key];
+  if (!control || control.disabled || control.readOnly || !control.offsetParent) return;
+  const described = control.getAttribute('aria-describedby');
+  control.setAttribute('aria-invalid', 'true');
+  control.setAttribute('aria-describedby', [described, box.id].filter(Boolean).join(' '));
+  control.addEventListener('input', () => {
+    control.removeAttribute('aria-invalid');
+    if (described) control.setAttribute('aria-describedby', described);
+    else control.removeAttribute('aria-describedby');
+    box.remove();
+  }, { once: true });
+  control.focus();
+}
+
 // showError replaces the contents of el with err, explained.
 export function showError(el, err) {
   clear(el).append(errorBox(err));

@@ -5,7 +5,7 @@
 // UPDATE_DISPATCHERS everything is shown read-only.
 import { h, uid, replace, visible } from '../dom.js';
 import { getVersioned, getAll, post, seg } from '../api.js';
-import { pageHeader, retitle, field, input, select, badge, confirmDialog, errorBox, announce, busy } from '../ui.js';
+import { pageHeader, retitle, field, input, select, badge, confirmDialog, errorBox, formError, announce, busy } from '../ui.js';
 
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 
@@ -86,7 +86,7 @@ export async function render(ctx) {
         retitle(header, `Dispatcher ${d.name || d.id}`);
         ctx.saved(form);
       } catch (err) {
-        replace(msg, errorBox(err, ctx.reload));
+        formError(msg, err, { name, eventType, description, tags, filter, 'ordering.key': orderKey, 'ordering.onFailure': onFailure }, ctx.reload);
       }
     });
   });
@@ -192,7 +192,7 @@ function actionCard(ctx, dispatcherId, a, opts) {
         try {
           b.data = JSON.parse(data.value);
         } catch (e) {
-          throw Object.assign(new Error(`Data is not valid JSON: ${e.message}`), { local: true });
+          throw Object.assign(new Error(`data: not valid JSON: ${e.message}`), { local: true });
         }
       } else if (!isNew) b.data = null;
       if (start.value.trim()) b.startTimestamp = /^\d+$/.test(start.value.trim()) ? Number(start.value.trim()) : start.value.trim();
@@ -251,7 +251,10 @@ function actionCard(ctx, dispatcherId, a, opts) {
         ctx.saved(card);
         announce('Action saved.');
       } catch (err) {
-        replace(msg, errorBox(err, ctx.reload));
+        const retryField = (k) => card.querySelector(`#${p}-${k}`);
+        formError(msg, err, { type, name, templateId: tpl, 'recipients.to': to, 'recipients.cc': cc, 'recipients.bcc': bcc, functionName: fn, data, tags,
+          startTimestamp: start, 'retryPolicy.maximumAttempts': retryField('maximumAttempts'), 'retryPolicy.initialIntervalMs': retryField('initialIntervalMs'),
+          'retryPolicy.backoffCoefficient': retryField('backoffCoefficient'), 'retryPolicy.maximumIntervalMs': retryField('maximumIntervalMs') }, ctx.reload);
       }
     }));
     const buttons = [saveBtn];

@@ -285,7 +285,7 @@ async function replay(ctx, d, button) {
       announce(res.alreadyStarted ? 'This run had been replayed already: showing that replay.' : 'Replay started.');
       ctx.navigate(`#/executions/${seg(res.workflowId)}${query({ runId: res.runId })}`);
     } catch (err) {
-      if (ctx.alive() && err.status !== 401) line.append(errorBox(err)); // 401: the sign-in asks
+      if (ctx.alive() && err.status !== 401) sayInstead(line, errorBox(err)); // 401: the sign-in asks
     }
   });
 }
@@ -324,9 +324,17 @@ async function act(ctx, d, button, reload, action, done, dialog) {
       announce(done);
       await reload();
       // Said on the page too: a release changes little else on it.
-      if (ctx.alive()) line.append(h('p', { class: 'ok', role: 'status', id: 'act-done', text: done }));
+      if (ctx.alive()) sayInstead(line, h('p', { class: 'ok', role: 'status', id: 'act-done', text: done }));
     } catch (err) {
-      if (ctx.alive() && err.status !== 401) line.append(errorBox(err)); // 401: the sign-in asks
+      if (ctx.alive() && err.status !== 401) sayInstead(line, errorBox(err)); // 401: the sign-in asks
     }
   });
+}
+
+// sayInstead shows what an action on the run ended in, in place of what
+// the one before it ended in: before, each failed replay added its error
+// under the others', which no longer held.
+function sayInstead(line, said) {
+  for (const old of line.querySelectorAll(':scope > .error, :scope > #act-done')) old.remove();
+  line.append(said);
 }

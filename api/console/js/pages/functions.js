@@ -3,7 +3,7 @@
 // only ever sends new ones.
 import { h, fmtTime, replace } from '../dom.js';
 import { get, getVersioned, post, seg } from '../api.js';
-import { pageHeader, retitle, field, input, select, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
+import { pageHeader, retitle, field, input, select, table, link, confirmDialog, errorBox, formError, announce, busy, pager, pageSize } from '../ui.js';
 
 export async function render(ctx) {
   if (ctx.segments[1]) return detail(ctx, ctx.segments[1]);
@@ -118,7 +118,7 @@ async function detail(ctx, id) {
         ctx.saved(form);
         announce('Function saved.');
       } catch (err) {
-        replace(msg, errorBox(err, ctx.reload));
+        formError(msg, err, { name, kind, url, timeoutSeconds: timeout, secret, headers, taskQueue }, ctx.reload);
       }
     });
   });

@@ -4,7 +4,7 @@
 // save. The HTML part shows in a sandboxed frame that runs nothing.
 import { h, fmtTime, pretty, replace } from '../dom.js';
 import { get, getVersioned, post, seg } from '../api.js';
-import { pageHeader, retitle, field, input, table, link, confirmDialog, errorBox, announce, busy, pager, pageSize } from '../ui.js';
+import { pageHeader, retitle, field, input, table, link, confirmDialog, errorBox, formError, announce, busy, pager, pageSize } from '../ui.js';
 
 export async function render(ctx) {
   if (ctx.segments[1]) return detail(ctx, ctx.segments[1]);
@@ -66,7 +66,7 @@ async function detail(ctx, id) {
         pending.hidden = true;
         if (preview) preview();
       } catch (err) {
-        replace(msg, errorBox(err, ctx.reload));
+        formError(msg, err, { name, subject, text, html }, ctx.reload);
       }
     });
   });
