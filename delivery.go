@@ -108,6 +108,12 @@ type TaskInput struct {
 	// scheduled it long after (a process paused and resumed) belongs to a
 	// task that has timed out, and is not made.
 	TaskStarted time.Time `json:",omitzero"`
+	// ShareBound: the dispatch makes a first attempt refused for its
+	// tenant's share of the worker's slots (FailureSlotMissed, Busy) as a
+	// regular attempt, at no attempt's cost: ungated calls from dispatch
+	// version 12, gated ones from 21. A first attempt without it is not
+	// refused so: an older run would count the refusal as a failed attempt.
+	ShareBound bool `json:",omitzero"`
 }
 
 // TaskResult is what calling a task function reports.
@@ -125,9 +131,14 @@ type FailureDetails struct {
 	// Unanswered: the attempt handed its mail over and got no answer, so
 	// the receiver may have it (ActionOutcome.Unanswered).
 	Unanswered bool `json:",omitzero"`
-	// Held: another attempt holds the mail (its claim), maybe sending it;
-	// this one made nothing, and the next comes once the claim expires.
+	// Held: another attempt holds the mail (its claim), maybe sending it,
+	// or made the gated call (its claim: activities.claimCall); this one
+	// made nothing. The mail's next attempt comes once the claim expires;
+	// the call's under a permit of its own.
 	Held bool `json:",omitzero"`
+	// Busy: the worker had no room for this first attempt (its tenant's
+	// share of the slots): not made; a regular attempt makes it.
+	Busy bool `json:",omitzero"`
 }
 
 // TaskPayload is what a task function receives, as JSON: over HTTP as the

@@ -123,11 +123,7 @@ func TestCallFunctionMissedSlot(t *testing.T) {
 // it again, and the call would break the function's MaxConcurrency. One
 // that ends in time is made.
 func TestCallFunctionAfterItsPermitExpires(t *testing.T) {
-	sink := startFunctionSink(t, nil)
-	store := newFakeStore()
-	store.functions["limited"] = dispatcher.Function{Name: "limited", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second,
-		Flow: dispatcher.Flow{MaxConcurrency: 1}}
-	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+	sink, _, a := limitedFunction(t, dispatcher.Flow{MaxConcurrency: 1})
 	for _, tt := range []struct {
 		name    string
 		expires time.Time
@@ -179,9 +175,7 @@ func TestCallFunctionLocalOfATimedOutTask(t *testing.T) {
 			wantMade(t, sink, before, err, tt.made)
 			// Not made here, but maybe by the worker that had the task:
 			// a cancel then says the action may have been made.
-			var appErr *temporal.ApplicationError
-			var det dispatcher.FailureDetails
-			if !tt.made && (!errors.As(err, &appErr) || appErr.Details(&det) != nil || !det.Unanswered) {
+			if det, ok := failureDetailsOf(err); !tt.made && (!ok || !det.Unanswered) {
 				t.Errorf("the refusal %v does not say the call may have been made (Unanswered)", err)
 			}
 		})
@@ -199,18 +193,8 @@ func TestCallFunctionLocalOfATimedOutTask(t *testing.T) {
 // than its maxConcurrency. Another permit of the same call, a regular
 // attempt (it runs once) and a call whose store fails or hangs are made.
 func TestCallFunctionLocalRunAgain(t *testing.T) {
-	sink := startFunctionSink(t, nil)
-	store := newFakeStore()
-	store.functions["limited"] = dispatcher.Function{Name: "limited", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second,
-		Flow: dispatcher.Flow{MaxConcurrency: 2}}
-	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
-	local := func(in dispatcher.TaskInput) error {
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestActivityEnvironment().SetTestTimeout(30 * time.Second) // the attempt's deadline: 3 s by default
-		env.RegisterActivity(a)
-		_, err := env.ExecuteLocalActivity(a.CallFunctionLocal, in)
-		return err
-	}
+	sink, store, a := limitedFunction(t, dispatcher.Flow{MaxConcurrency: 2})
+	local := func(in dispatcher.TaskInput) error { return executeLocal(a, in) }
 	in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "limited",
 		IdempotencyKey: "k", PermitExpires: testNow.Add(time.Minute)}
 	before := sink.count()
@@ -219,9 +203,7 @@ func TestCallFunctionLocalRunAgain(t *testing.T) {
 	before = sink.count()
 	err := local(in)
 	wantMade(t, sink, before, err, false)
-	var appErr *temporal.ApplicationError
-	var det dispatcher.FailureDetails
-	if !errors.As(err, &appErr) || appErr.Details(&det) != nil || !det.Held || !det.Unanswered {
+	if det, ok := failureDetailsOf(err); !ok || !det.Held || !det.Unanswered {
 		t.Errorf("the run again's refusal %v does not say another run holds the call (Held, Unanswered)", err)
 	}
 
@@ -260,11 +242,13 @@ func TestCallFunctionLocalRunAgain(t *testing.T) {
 
 // TestCallFunctionLocalTenantShare: one tenant's function calls made as
 // first attempts at once are bounded (TenantFirstCalls): past its share a
-// call is not made there, but as a regular attempt, so that its slow
-// functions leave the worker's first-attempt slots to the other tenants.
-// Before, one tenant's hanging calls held them all, and another's mail
-// waited 39 s for them. Another tenant's call, a gated call (its gate
-// bounds it) and, once the share frees, the tenant's next call are made.
+// call is not made there (Busy), and its dispatch makes it as a regular
+// attempt, so that the tenant's slow functions leave the worker's
+// first-attempt slots to the other tenants. Before, one tenant's hanging
+// calls held them all, and another's mail waited 39 s for them. A gated
+// call too; another tenant's call, one of a run that does not make a
+// refused call regular (ShareBound unset: it would count it as a failed
+// attempt) and, once the share frees, the tenant's next call are made.
 func TestCallFunctionLocalTenantShare(t *testing.T) {
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 1)
@@ -280,33 +264,84 @@ func TestCallFunctionLocalTenantShare(t *testing.T) {
 	store := newFakeStore()
 	store.functions["f"] = dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second}
 	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t), TenantFirstCalls: 1})
-	local := func(key string, expires time.Time) error {
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestActivityEnvironment()
-		env.RegisterActivity(a)
-		_, err := env.ExecuteLocalActivity(a.CallFunctionLocal, dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1",
-			FunctionName: "f", IdempotencyKey: key, PermitExpires: expires})
-		return err
+	local := func(key string, expires time.Time, bound bool) error {
+		return executeLocal(a, dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1",
+			FunctionName: "f", IdempotencyKey: key, PermitExpires: expires, ShareBound: bound})
 	}
 	slow := make(chan error, 1)
-	go func() { slow <- local("acme:dispatch-slow/d1/a1", time.Time{}) }()
+	go func() { slow <- local("acme:dispatch-slow/d1/a1", time.Time{}, true) }()
 	<-arrived
 
-	before := sink.count()
-	wantMade(t, sink, before, local("acme:dispatch-next/d1/a1", time.Time{}), false)
-	for _, key := range []string{"globex:dispatch-other/d1/a1", "dispatch-implicit/d1/a1"} {
-		before = sink.count()
-		wantMade(t, sink, before, local(key, time.Time{}), true)
+	for _, tt := range []struct {
+		key     string
+		expires time.Time
+		bound   bool
+		made    bool
+	}{
+		{"acme:dispatch-next/d1/a1", time.Time{}, true, false},
+		{"acme:dispatch-gated/d1/a1", testNow.Add(time.Minute), true, false},
+		{"acme:dispatch-older/d1/a1", time.Time{}, false, true},
+		{"globex:dispatch-other/d1/a1", time.Time{}, true, true},
+		{"dispatch-implicit/d1/a1", time.Time{}, true, true},
+	} {
+		before := sink.count()
+		err := local(tt.key, tt.expires, tt.bound)
+		wantMade(t, sink, before, err, tt.made)
+		if det, _ := failureDetailsOf(err); !tt.made && !det.Busy {
+			t.Errorf("%s: the refusal %v does not say its worker was busy", tt.key, err)
+		}
 	}
-	before = sink.count()
-	wantMade(t, sink, before, local("acme:dispatch-gated/d1/a1", testNow.Add(time.Minute)), true)
-
 	let()
 	if err := <-slow; err != nil {
 		t.Fatal(err)
 	}
-	before = sink.count()
-	wantMade(t, sink, before, local("acme:dispatch-later/d1/a1", time.Time{}), true)
+	before := sink.count()
+	wantMade(t, sink, before, local("acme:dispatch-later/d1/a1", time.Time{}, true), true)
+}
+
+// A rate-limited call's claim never makes it miss its slot: a store that
+// hangs is given until half the time left to the slot, then the call goes
+// unclaimed, on time. Before, the claim waited its 2 s whatever the slot,
+// and a slot 100 ms ahead was missed, the call not made.
+func TestCallFunctionLocalClaimKeepsToTheSlot(t *testing.T) {
+	sink := startFunctionSink(t, nil)
+	store := newFakeStore()
+	store.functions["limited"] = dispatcher.Function{Name: "limited", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second,
+		Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 10, Burst: 1}}}
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t), Now: time.Now})
+	store.claimHang = make(chan struct{})
+	defer close(store.claimHang)
+	now := time.Now()
+	in := dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1", FunctionName: "limited",
+		IdempotencyKey: "k", NotBefore: now.Add(100 * time.Millisecond), PermitExpires: now.Add(time.Minute)}
+	before := sink.count()
+	wantMade(t, sink, before, executeLocal(a, in), true)
+}
+
+// failureDetailsOf returns the details of err, an attempt's failure.
+func failureDetailsOf(err error) (dispatcher.FailureDetails, bool) {
+	var appErr *temporal.ApplicationError
+	var det dispatcher.FailureDetails
+	return det, errors.As(err, &appErr) && appErr.Details(&det) == nil
+}
+
+// limitedFunction returns a function "limited" of flow, calling sink, in
+// store, and the activities that call it.
+func limitedFunction(t *testing.T, flow dispatcher.Flow) (*functionSink, *fakeStore, *activities.Effects) {
+	sink := startFunctionSink(t, nil)
+	store := newFakeStore()
+	store.functions["limited"] = dispatcher.Function{Name: "limited", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second, Flow: flow}
+	return sink, store, newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+}
+
+// executeLocal runs in's call as a first attempt (a local activity), with
+// an attempt's 30 s: the test environment gives it 3.
+func executeLocal(a *activities.Effects, in dispatcher.TaskInput) error {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment().SetTestTimeout(30 * time.Second)
+	env.RegisterActivity(a)
+	_, err := env.ExecuteLocalActivity(a.CallFunctionLocal, in)
+	return err
 }
 
 // wantMade checks an attempt that returned err: made, one call reached

@@ -71,7 +71,7 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 		return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureTemplate, err.Error())
 	}
 
-	if err := a.claimCall(ctx, in); err != nil {
+	if err := a.claimCall(ctx, in, f.Flow.RateLimit); err != nil {
 		return dispatcher.TaskResult{}, err
 	}
 	if err := waitForSlot(ctx, in.NotBefore, a.now()); err != nil {
@@ -152,17 +152,26 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 // first call ran. A regular attempt needs none: it runs once, and its
 // heartbeats tell when its worker died.
 //
-// A store that does not answer within claimWait leaves the call
-// unclaimed, as before: the claim only matters after a crash, and a
-// store that hangs must not hold the call, nor cost its attempt.
-func (a *Effects) claimCall(ctx context.Context, in dispatcher.TaskInput) error {
+// A store that does not answer within claimWait, or, under a rate limit
+// rl, before half the time left to the call's slot and its tolerance,
+// leaves the call unclaimed, as before: the claim only matters after a
+// crash, and a store that hangs must neither hold the call past its slot
+// nor cost its attempt. A call already past its slot is not made anyway:
+// its claim says whether it was made before (Held).
+func (a *Effects) claimCall(ctx context.Context, in dispatcher.TaskInput, rl *dispatcher.RateLimit) error {
 	if in.PermitExpires.IsZero() || !activity.IsActivity(ctx) || !activity.GetInfo(ctx).IsLocalActivity {
 		return nil
+	}
+	wait := claimWait
+	if rl != nil && !in.NotBefore.IsZero() {
+		if left := in.NotBefore.Add(slotTolerance(*rl)).Sub(a.now()); left > 0 {
+			wait = min(wait, left/2)
+		}
 	}
 	// Hashed: a mail's Message-ID never reads so, and any key fits the column.
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s@%d", in.IdempotencyKey, in.PermitExpires.UnixMilli()))
 	key := "call:" + hex.EncodeToString(sum[:])
-	cctx, cancel := context.WithTimeout(ctx, claimWait)
+	cctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	claim, err := a.store.ClaimMail(cctx, key, claimOwner(), a.now(), in.PermitExpires)
 	switch {
@@ -178,7 +187,7 @@ func (a *Effects) claimCall(ctx context.Context, in dispatcher.TaskInput) error 
 	return nil
 }
 
-// claimWait bounds claimCall's write: within the slot's lead, mostly.
+// claimWait bounds claimCall's write.
 const claimWait = 2 * time.Second
 
 // maxSlotWait bounds the wait for a rate limit's slot: a gate grants
@@ -291,11 +300,12 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 	if err := staleTask(ctx, in.TaskStarted); err != nil {
 		return dispatcher.TaskResult{}, err
 	}
-	if in.PermitExpires.IsZero() { // a gated call's gate bounds its calls
+	if in.ShareBound {
 		release, ok := a.firstCalls.take(dispatcher.TenantOf(in.IdempotencyKey)) // the payload's tenant
 		if !ok {
-			return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureSlotMissed, fmt.Sprintf(
-				"its tenant has %d function calls in their first attempt on this worker, its share: not made here, a regular attempt makes it", a.firstCalls.most))
+			return dispatcher.TaskResult{}, temporal.NewApplicationErrorWithOptions(fmt.Sprintf(
+				"its tenant has %d function calls in their first attempt on this worker, its share: not made here, a regular attempt makes it", a.firstCalls.most),
+				dispatcher.FailureSlotMissed, temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Attempt: attempt(ctx), Busy: true}}})
 		}
 		defer release()
 	}

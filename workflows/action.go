@@ -323,6 +323,7 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 		// Not for a gated call: a missed slot asks for another permit,
 		// and a worker whose clock ran ahead would never call.
 		in.TaskStarted = workflow.Now(ctx) // a local activity's input: in no command (attemptRegular)
+		in.ShareBound = d.version >= dispatchV12 // refused, it is made as a regular attempt (notMade)
 		err = d.attempt(ctx, o, j.action, LocalCallFunction, ActivityCallFunction, functionTimeout(fn),
 			func(local int) any { in.LocalAttempts = local; return in }, &res)
 	}
@@ -728,7 +729,7 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 		// regular activity too (d798396, without a version), it made its
 		// input longer than the code before had measured it, and a task
 		// near paceBytes paced its activities otherwise on replay.
-		t.TaskStarted = time.Time{}
+		t.TaskStarted, t.ShareBound = time.Time{}, false
 		in = t
 	}
 	if err := d.pace(ctx, in); err != nil {

@@ -93,10 +93,18 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		o.Attempts = n
 		in.LocalAttempts = n - 1 // the payload's attempt is n
 		in.NotBefore, in.PermitExpires = p.NotBefore, p.Expires
+		in.ShareBound = local && d.version >= dispatchV21
 		err = d.callOnce(ctx, local, timeout, in, result)
 		d.report(ctx, gate, req.ID, permitResult(err, local))
 		if historyFull(err) {
 			o.Attempts = n - 1 // this one not made
+		}
+		if det, _ := failureDetails(err); det.Busy && in.ShareBound && ctx.Err() == nil {
+			// Its worker had no room for it (its tenant's share): made as
+			// a regular activity from now on, under a permit of its own,
+			// at no attempt's cost.
+			local, lease = false, timeout+gateLeaseMargin+gateScheduleMargin
+			continue
 		}
 		if (slotMissed(err) || d.version >= dispatchV7 && !local && neverStarted(err)) && ctx.Err() == nil {
 			// A worker whose clock runs ahead of the server's, one too

@@ -336,6 +336,77 @@ func testGatedCallMissedSlotAsksAgain(t *testing.T, missed error, report string)
 	}
 }
 
+// TestGatedCallBusyGoesRegular: a gated call's first attempt that its
+// worker refused for its tenant's share of the slots (Busy, dispatchV21)
+// is made as a regular activity under a permit of its own, at no
+// attempt's cost; its first attempt said the run does so (ShareBound).
+// Before, a gated call was never refused so: one tenant's gated functions
+// could hold every slot of a worker. A run of version 20 does not say so,
+// and is never refused.
+func TestGatedCallBusyGoesRegular(t *testing.T) {
+	for _, version := range []int{20, workflows.DispatchVersion} {
+		t.Run(fmt.Sprint("version ", version), func(t *testing.T) {
+			env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1}))
+			p := newPermits(env)
+			var bound []bool
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+				func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+					record(func() { bound = append(bound, in.ShareBound) })
+					if !in.ShareBound {
+						return taskOK(ctx, in)
+					}
+					return dispatcher.TaskResult{}, temporal.NewApplicationErrorWithOptions("busy", dispatcher.FailureSlotMissed,
+						temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Busy: true}}})
+				})
+			env.OnActivity(workflows.ActivityCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+			p.grantAt(time.Minute)
+			p.grantAt(2 * time.Minute)
+			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: version})
+			if err != nil {
+				t.Fatalf("dispatch failed: %v", err)
+			}
+			if got, want := summary(res.Outcomes), "t1:succeeded:1:"; got != want {
+				t.Errorf("outcomes = %q, want %q", got, want)
+			}
+			want, reports, regular := []bool{false}, []string{workflows.PermitOK}, 0
+			if version >= 21 {
+				want, reports, regular = []bool{true}, []string{workflows.PermitReleased, workflows.PermitOK}, 1
+			}
+			if !slices.Equal(bound, want) {
+				t.Errorf("first attempts said ShareBound %v, want %v", bound, want)
+			}
+			if got := p.results(); !slices.Equal(got, reports) {
+				t.Errorf("reports %v, want %v", got, reports)
+			}
+			env.AssertNumberOfCalls(t, workflows.ActivityCallFunction, regular)
+		})
+	}
+}
+
+// An ungated call's first attempt says, from dispatchV12, that its run
+// makes it as a regular activity when its worker refuses it for its
+// tenant's share (notMade): the worker may then refuse it. One of an
+// older run does not say so, and is never refused.
+func TestUngatedCallBusyGoesRegular(t *testing.T) {
+	for version, want := range map[int]bool{11: false, 12: true, workflows.DispatchVersion: true} {
+		cfg := gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 1})
+		cfg.Functions[0].Gated = false
+		env := newEnv(t, cfg)
+		var bound bool
+		env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+				record(func() { bound = in.ShareBound })
+				return taskOK(ctx, in)
+			})
+		if _, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: version}); err != nil {
+			t.Fatalf("version %d: %v", version, err)
+		}
+		if bound != want {
+			t.Errorf("version %d: the first attempt said ShareBound %v, want %v", version, bound, want)
+		}
+	}
+}
+
 // A call that misses its slot again and again (a worker whose clock runs
 // ahead of the server's, or one too loaded to keep its slots) does not ask
 // for permits for ever: the third miss in a row of an attempt is a failed

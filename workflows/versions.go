@@ -267,8 +267,16 @@ const (
 	// pending dispatches' alert never saw it retry. Every other run runs
 	// as in dispatchV19.
 	dispatchV20 workflow.Version = 20
+	// dispatchV21: a gated call's first attempt that its worker refused
+	// for its tenant's share of the slots (FailureDetails.Busy) is made as
+	// a regular activity, under a permit of its own, at no attempt's cost;
+	// its first attempts say the run does so (TaskInput.ShareBound).
+	// Before, a gated call was never refused so, and one tenant's gated
+	// functions could hold every slot of a worker. Every other run runs
+	// as in dispatchV20.
+	dispatchV21 workflow.Version = 21
 
-	dispatchLatest = dispatchV20
+	dispatchLatest = dispatchV21
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
