@@ -113,27 +113,12 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	superseded, err := e.supersededBy(ctx, refs(infos))
+	p, err := e.passedOver(ctx, r, infos)
 	if err != nil {
 		return dispatcher.BulkReplayDryRun{}, err
 	}
-	skippedNow := e.skippedNow(ctx, r)
-	for _, info := range infos {
-		x := e.toExecution(info)
-		reason, err := skippedNow(x)
-		switch {
-		case err != nil:
-			return dispatcher.BulkReplayDryRun{}, err
-		case superseded[x.RunID] != "":
-			dry.Replayed++
-		case reason == dispatcher.SkipPaused:
-			dry.StillPaused++
-		case reason == dispatcher.SkipRemoved:
-			dry.Removed++
-		case len(dry.Sample) < sampleSize:
-			dry.Sample = append(dry.Sample, x)
-		}
-	}
+	dry.Replayed, dry.StillPaused, dry.Removed = p.replayed, p.paused, p.removed
+	dry.Sample = append(dry.Sample, p.rest[:min(len(p.rest), sampleSize)]...)
 	// Two reads: runs may close between them.
 	dry.Replayed = min(dry.Replayed, dry.Matched)
 	dry.StillPaused = min(dry.StillPaused, dry.Matched-dry.Replayed)
@@ -292,12 +277,48 @@ func (e *Executions) StartBulkReplay(ctx context.Context, r dispatcher.BulkRepla
 		WebURL: e.webURL(id, run.GetRunID())}, nil
 }
 
-// noneReplayedNow says why none of the n runs f matches would be
-// replayed by r now, or "" when one would, for n up to supersededCheck:
-// more are taken for some that would, rather than listed on every
-// request. A run is passed over when a replay or a reset superseded it,
-// or when skippedNow skips it (its dispatcher paused still, or none of
-// its actions is a dispatcher's now).
+// passed counts the runs a bulk replay passes over (passedOver), and
+// holds the others.
+type passed struct {
+	replayed, paused, removed int64
+	rest                      []dispatcher.Execution
+}
+
+// passedOver sorts infos, the runs a bulk replay of r matches, into those
+// it would pass over now — superseded by a replay or a reset, or skipped
+// (skippedNow: its dispatcher paused still, or none of its actions a
+// dispatcher's now) — and the others.
+func (e *Executions) passedOver(ctx context.Context, r dispatcher.BulkReplayRequest, infos []*workflowpb.WorkflowExecutionInfo) (passed, error) {
+	superseded, err := e.supersededBy(ctx, refs(infos))
+	if err != nil {
+		return passed{}, err
+	}
+	skippedNow := e.skippedNow(ctx, r)
+	var p passed
+	for _, info := range infos {
+		x := e.toExecution(info)
+		if superseded[x.RunID] != "" {
+			p.replayed++
+			continue
+		}
+		switch reason, err := skippedNow(x); {
+		case err != nil:
+			return passed{}, err
+		case reason == dispatcher.SkipPaused:
+			p.paused++
+		case reason == dispatcher.SkipRemoved:
+			p.removed++
+		default:
+			p.rest = append(p.rest, x)
+		}
+	}
+	return p, nil
+}
+
+// noneReplayedNow says why a bulk replay of r would pass over each of the
+// n runs f matches (passedOver), or "" when it would replay one, for n up
+// to supersededCheck: more are taken for some it would replay, rather
+// than listed on every request.
 func (e *Executions) noneReplayedNow(ctx context.Context, r dispatcher.BulkReplayRequest, f dispatcher.ExecutionFilter, n int64) (string, error) {
 	if n > supersededCheck {
 		return "", nil
@@ -310,40 +331,21 @@ func (e *Executions) noneReplayedNow(ctx context.Context, r dispatcher.BulkRepla
 	if err != nil || len(infos) == 0 {
 		return "", err
 	}
-	superseded, err := e.supersededBy(ctx, refs(infos))
-	if err != nil {
+	p, err := e.passedOver(ctx, r, infos)
+	if err != nil || len(p.rest) > 0 {
 		return "", err
 	}
-	skippedNow := e.skippedNow(ctx, r)
-	var replayed, paused, removed int
-	for _, info := range infos {
-		x := e.toExecution(info)
-		if superseded[x.RunID] != "" {
-			replayed++
-			continue
-		}
-		switch reason, err := skippedNow(x); {
-		case err != nil:
-			return "", err
-		case reason == dispatcher.SkipPaused:
-			paused++
-		case reason == dispatcher.SkipRemoved:
-			removed++
-		default:
-			return "", nil
-		}
-	}
-	if replayed == len(infos) {
-		return fmt.Sprintf("all %d it matches were replayed since", replayed), nil
+	if p.replayed == int64(len(infos)) {
+		return fmt.Sprintf("all %d it matches were replayed since", p.replayed), nil
 	}
 	var why []string
 	for _, c := range []struct {
-		n    int
+		n    int64
 		what string
 	}{
-		{replayed, "replayed since"},
-		{paused, "of a dispatcher paused still"},
-		{removed, "whose actions no dispatcher has now (deleted since)"},
+		{p.replayed, "replayed since"},
+		{p.paused, "of a dispatcher paused still (resume it first)"},
+		{p.removed, "whose actions no dispatcher has now (deleted since)"},
 	} {
 		if c.n > 0 {
 			why = append(why, fmt.Sprint(c.n, " ", c.what))

@@ -409,6 +409,9 @@ func TestEndToEndConsole(t *testing.T) {
 		chromedp.Click(chromedp.CSS(fresh+" button.action-save")))
 	b.waitText("#actions", "Action added.")
 	b.waitText("#actions-heading", "Actions (3)")
+	// The focus stays in the card, now the saved action's; a deleted one
+	// leaves it on the list's heading. Before, both left it on the body.
+	b.waitJS("the focus on the added action", `document.activeElement === document.querySelector('#actions fieldset.action:last-child button.action-save')`)
 	if v, _ := eval[string](b, `document.getElementById('d-description').value`); v != "Not saved yet" {
 		t.Errorf("after adding an action the description reads %q, want the change not saved yet", v)
 	}
@@ -419,6 +422,7 @@ func TestEndToEndConsole(t *testing.T) {
 	b.do("delete it", chromedp.Click(chromedp.CSS(added+" button.action-delete")),
 		chromedp.WaitVisible(chromedp.CSS("dialog.dialog button.danger")), chromedp.Click(chromedp.CSS("dialog.dialog button.danger")))
 	b.waitText("#actions-heading", "Actions (2)")
+	b.waitJS("the focus on the actions' heading", `document.activeElement === document.getElementById('actions-heading')`)
 	if n := len(s.call("GET", "/dispatchers/v1/"+dispatcherID, nil, 200)["actions"].([]any)); n != 2 {
 		t.Errorf("after adding and deleting an action the dispatcher has %d, want 2", n)
 	}
@@ -1184,6 +1188,13 @@ func TestEndToEndConsoleUnansweredRequest(t *testing.T) {
 	b.waitText("#view-loading", "Loading…")
 	b.waitJSFor(time.Minute, "the lost connection said", `(document.querySelector('#poll-state:not([hidden])') || {}).textContent?.includes('Connection lost: retrying in')`)
 	b.waitText("main", "did not answer within 45 s")
+
+	// A save held so says it waits, after a moment, seen and announced.
+	// Before, a dimmed button was all there was, for 45 s.
+	b.open("/templates/new")
+	b.do("create a template", chromedp.WaitVisible(chromedp.ID("t-name")), chromedp.SetValue(chromedp.ID("t-name"), "held"),
+		chromedp.Click(chromedp.ID("template-save")))
+	b.waitText(`#template-form .busy-note[role="status"]`, "Waiting for the server…")
 }
 
 // TestEndToEndConsoleAnswerOfAnotherServer: answers that are not the

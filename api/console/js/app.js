@@ -242,6 +242,16 @@ async function render() {
   // draws once it is left goes nowhere. Before, it appeared below the
   // next view, or under the sign-in form after signing out.
   const area = h('div', { class: 'view' });
+  // failed shows why the view could not go on (a 401: the sign-in asks).
+  // One that failed before its heading still names itself, to the tab and
+  // to a screen reader, which the focus takes there. Before, only the
+  // error showed, and the focus was left on the page's body.
+  const failed = (err) => {
+    if (err.status === 401) return;
+    if (!area.querySelector('h1')) area.append(pageHeader(err.status === 404 ? 'Not found' : `${view.label}: not loaded`));
+    area.append(errorBox(err));
+    focusHeading(area);
+  };
   // Until the view shows something (its first answer may be long in
   // coming): before, a blank page.
   const loading = h('p', { class: 'muted', id: 'view-loading', role: 'status', text: 'Loading…' });
@@ -302,7 +312,7 @@ async function render() {
           if (mine !== generation) return;
           if (!transient(err)) {
             note.hidden = true; // no retry comes
-            if (err.status !== 401) area.append(errorBox(err));
+            failed(err);
             return;
           }
           wait = Math.min(wait * 2, maxPollWait);
@@ -331,13 +341,7 @@ async function render() {
   try {
     await page.render(ctx);
   } catch (err) {
-    if (mine === generation && err.status !== 401) {
-      // One that failed before its heading still names itself, to the tab
-      // and to a screen reader, which the focus takes there. Before, only
-      // the error showed, the focus left on the page's body.
-      if (!area.querySelector('h1')) area.append(pageHeader(err.status === 404 ? 'Not found' : `${view.label}: not loaded`));
-      area.append(errorBox(err));
-    }
+    if (mine === generation) failed(err);
   }
   if (mine === generation) {
     focusHeading(main);

@@ -61,7 +61,10 @@ export function errorBox(err, reload) {
 // screen reader users land on what to fix. Before, the focus stayed on the
 // button and no control said it was wrong. Editing the control takes the
 // mark and the message away, which no longer hold.
+const marks = new WeakMap(); // msg → takes its field's mark away
+
 export function formError(msg, err, fields, reload) {
+  marks.get(msg)?.(); // the error before: this one replaces it
   const box = errorBox(err, reload);
   box.id = uid('error');
   clear(msg).append(box);
@@ -77,12 +80,19 @@ export function formError(msg, err, fields, reload) {
   const described = control.getAttribute('aria-describedby');
   control.setAttribute('aria-invalid', 'true');
   control.setAttribute('aria-describedby', [described, box.id].filter(Boolean).join(' '));
-  control.addEventListener('input', () => {
+  const edited = new AbortController();
+  const unmark = () => {
+    edited.abort();
+    marks.delete(msg);
     control.removeAttribute('aria-invalid');
     if (described) control.setAttribute('aria-describedby', described);
     else control.removeAttribute('aria-describedby');
+  };
+  marks.set(msg, unmark);
+  control.addEventListener('input', () => {
+    unmark();
     box.remove();
-  }, { once: true });
+  }, { signal: edited.signal });
   control.focus();
 }
 
@@ -256,9 +266,15 @@ export async function busy(button, fn) {
   button.addEventListener('click', ignore, true);
   button.setAttribute('aria-disabled', 'true');
   button.setAttribute('aria-busy', 'true');
+  // Said, seen and heard, once it takes longer than a moment: before, a
+  // dimmed button was all there was for up to 45 s.
+  const note = h('span', { class: 'busy-note', role: 'status', text: 'Waiting for the server…' });
+  const later = setTimeout(() => button.after(note), 1000);
   try {
     return await fn();
   } finally {
+    clearTimeout(later);
+    note.remove();
     button.removeEventListener('click', ignore, true);
     button.removeAttribute('aria-disabled');
     button.removeAttribute('aria-busy');

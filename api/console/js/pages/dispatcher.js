@@ -94,7 +94,7 @@ export async function render(ctx) {
   if (isNew) return;
 
   const actions = h('div', { id: 'actions' });
-  const heading = h('h2', { id: 'actions-heading' });
+  const heading = h('h2', { id: 'actions-heading', tabindex: '-1' });
   // recount counts the saved actions as the page shows them: an action
   // added or deleted changes them, and the rest of the page stays.
   const recount = () => { heading.textContent = `Actions (${actions.querySelectorAll('fieldset.action:not([data-action-id=""])').length})`; };
@@ -240,6 +240,8 @@ function actionCard(ctx, dispatcherId, a, opts) {
           card.replaceWith(saved);
           recount();
           replace(saved.querySelector('.action-message'), h('p', { class: 'ok', role: 'status', text: 'Action added.' }));
+          // The focus was on the button the new card replaced.
+          saved.querySelector('.action-save')?.focus();
           announce('Action added.');
           return;
         }
@@ -272,6 +274,7 @@ function actionCard(ctx, dispatcherId, a, opts) {
           ctx.saved(card);
           card.remove();
           recount();
+          document.getElementById('actions-heading').focus(); // the focus was in the card
         } catch (err) {
           replace(msg, errorBox(err, ctx.reload));
         }
