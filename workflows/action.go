@@ -322,7 +322,7 @@ func (d *dispatch) runTask(ctx workflow.Context, j job, o *dispatcher.ActionOutc
 	} else {
 		// Not for a gated call: a missed slot asks for another permit,
 		// and a worker whose clock ran ahead would never call.
-		in.TaskStarted = workflow.Now(ctx) // a local activity's input: in no command (attemptRegular)
+		in.TaskStarted = workflow.Now(ctx)       // a local activity's input: in no command (attemptRegular)
 		in.ShareBound = d.version >= dispatchV12 // refused, it is made as a regular attempt (notMade)
 		err = d.attempt(ctx, o, j.action, LocalCallFunction, ActivityCallFunction, functionTimeout(fn),
 			func(local int) any { in.LocalAttempts = local; return in }, &res)
