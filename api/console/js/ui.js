@@ -69,7 +69,8 @@ export function formError(msg, err, fields, reload) {
   box.id = uid('error');
   clear(msg).append(box);
   if (!err || !(err.local || err.status === 400)) return;
-  const named = /^([A-Za-z][\w.[\]]*):/.exec(err.message || '');
+  // "text or html: …" names text first.
+  const named = /^([A-Za-z][\w.[\]]*)(?: or [A-Za-z][\w.[\]]*)*:/.exec(err.message || '');
   if (!named) return;
   // The field named, or the one it is part of: recipients.to[0] is To's.
   const name = `${named[1]}.`;
