@@ -92,8 +92,10 @@ func TestEndToEndTenants(t *testing.T) {
 	if d := s.call("GET", "/executions/v1/dispatch-evt-1", nil, 200); d["workflowId"] != ids["acme"] {
 		t.Fatalf("acme's own dispatch, named without its tenant: %v", d)
 	}
-	// So is a bulk replay. Before, a 404.
-	started := s.call("POST", "/executions/v1/replays", map[string]any{"status": "completed", "eventId": "evt-1", "actions": []string{"0123456789abcdef01234567"}}, 202)
+	// So is a bulk replay (of an action acme's dispatcher has: one of
+	// none replays nothing, and starts nothing). Before, a 404.
+	action := s.call("GET", "/dispatchers/v1/"+dispatchers["acme"], nil, 200)["actions"].([]any)[0].(map[string]any)["id"].(string)
+	started := s.call("POST", "/executions/v1/replays", map[string]any{"status": "completed", "eventId": "evt-1", "actions": []string{action}}, 202)
 	bulkID := started["id"].(string)
 	_, bare, _ := strings.Cut(bulkID, ":")
 	if !strings.HasPrefix(bulkID, "acme:") || s.call("GET", "/executions/v1/replays/"+bare, nil, 200)["id"] != bulkID {
