@@ -319,8 +319,9 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 // the worker has slots, held them all, and every other tenant's first
 // attempts waited for them (a security probe: 39 s for a mail of
 // 0.25 s). A call past its tenant's share is not made there
-// (FailureSlotMissed): the dispatch makes it as a regular activity at
-// once, at no attempt's cost, as one that waited too long for a slot.
+// (FailureSlotMissed, Busy) when its run says it makes such a call as a
+// regular activity, at once and at no attempt's cost
+// (TaskInput.ShareBound); a call of an older run is made all the same.
 type tenantShare struct {
 	most int // 0: no bound
 	mu   sync.Mutex
