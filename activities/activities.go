@@ -79,9 +79,9 @@ type Options struct {
 	// action of a run reset from a run of run's is not made
 	// (FailureSuperseded) when there is one. Nil: it is made.
 	LaterReplay func(ctx context.Context, workflowID, run string) (string, error)
-	// TenantFirstCalls bounds the function calls of one tenant made as
-	// first attempts at once (tenantShare); 0: no bound.
-	TenantFirstCalls int
+	// FirstCallSlots are the slots the tenants share for function calls
+	// made as first attempts at once (tenantShare); 0: no bound.
+	FirstCallSlots int
 }
 
 // Effects runs the side effects of a dispatch. Every exported method is an
@@ -108,7 +108,7 @@ func New(o Options) (*Effects, error) {
 		return nil, errors.New("activities: a Store is required")
 	}
 	a := &Effects{store: o.Store, outbound: o.Outbound, mailFrom: o.MailFrom, now: o.Now, cache: o.Cache, later: o.LaterReplay,
-		firstCalls: &tenantShare{most: o.TenantFirstCalls}}
+		firstCalls: &tenantShare{slots: o.FirstCallSlots}}
 	if a.cache == nil {
 		a.cache = NewCache(o.Store)
 	}

@@ -3,6 +3,7 @@ package activities_test
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,7 +264,7 @@ func TestCallFunctionLocalTenantShare(t *testing.T) {
 	t.Cleanup(let) // before the sink closes, which waits for its calls
 	store := newFakeStore()
 	store.functions["f"] = dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second}
-	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t), TenantFirstCalls: 1})
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t), FirstCallSlots: 2}) // a tenant alone: 1
 	local := func(key string, expires time.Time, bound bool) error {
 		return executeLocal(a, dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1",
 			FunctionName: "f", IdempotencyKey: key, PermitExpires: expires, ShareBound: bound})
@@ -297,6 +298,57 @@ func TestCallFunctionLocalTenantShare(t *testing.T) {
 	}
 	before := sink.count()
 	wantMade(t, sink, before, local("acme:dispatch-later/d1/a1", time.Time{}, true), true)
+}
+
+// Tenants share the first calls' slots: a tenant takes half of what the
+// others leave, so two tenants whose calls hang leave room for a third.
+// Before, each took half of the slots whatever the others held, and two
+// such tenants held them all: a third's mail waited 39 s for a slot.
+func TestCallFunctionLocalTenantsShareTheSlots(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 4)
+	sink := startFunctionSink(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get(activities.HeaderIdempotencyKey), "hangs") {
+			arrived <- struct{}{}
+			<-release
+		}
+	})
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(let)
+	store := newFakeStore()
+	store.functions["f"] = dispatcher.Function{Name: "f", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: 5 * time.Second}
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t), FirstCallSlots: 4})
+	local := func(key string) error {
+		return executeLocal(a, dispatcher.TaskInput{Event: testEvent(), DispatcherID: "d1", ActionID: "a1",
+			FunctionName: "f", IdempotencyKey: key, ShareBound: true})
+	}
+	hanging := make(chan error, 3)
+	for _, key := range []string{"acme:hangs-1/d1/a1", "acme:hangs-2/d1/a1", "globex:hangs-1/d1/a1"} {
+		go func() { hanging <- local(key) }()
+		<-arrived // in this order: acme alone takes 2 of the 4, globex 1 of the 2 left
+	}
+	for _, tt := range []struct {
+		key  string
+		made bool
+	}{
+		{"acme:next/d1/a1", false},
+		{"globex:next/d1/a1", false},
+		{"initech:quick/d1/a1", true},
+	} {
+		before := sink.count()
+		err := local(tt.key)
+		wantMade(t, sink, before, err, tt.made)
+		if det, _ := failureDetailsOf(err); !tt.made && !det.Busy {
+			t.Errorf("%s: the refusal %v does not say its worker was busy", tt.key, err)
+		}
+	}
+	let()
+	for range 3 {
+		if err := <-hanging; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // A rate-limited call's claim never makes it miss its slot: a store that

@@ -304,7 +304,7 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 		release, ok := a.firstCalls.take(dispatcher.TenantOf(in.IdempotencyKey)) // the payload's tenant
 		if !ok {
 			return dispatcher.TaskResult{}, temporal.NewApplicationErrorWithOptions(fmt.Sprintf(
-				"its tenant has %d function calls in their first attempt on this worker, its share: not made here, a regular attempt makes it", a.firstCalls.most),
+				"its tenant has its share of this worker's %d slots for first attempts' function calls: not made here, a regular attempt makes it", a.firstCalls.slots),
 				dispatcher.FailureSlotMissed, temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Attempt: attempt(ctx), Busy: true}}})
 		}
 		defer release()
@@ -312,40 +312,49 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 	return a.CallFunction(ctx, in)
 }
 
-// tenantShare bounds each tenant's function calls made as first attempts
-// (local activities) at once in one process, to most. A first attempt
-// holds its dispatch's workflow task and a local activity slot while it
-// calls: one tenant's functions that hang, called by as many events as
-// the worker has slots, held them all, and every other tenant's first
-// attempts waited for them (a security probe: 39 s for a mail of
-// 0.25 s). A call past its tenant's share is not made there
-// (FailureSlotMissed, Busy) when its run says it makes such a call as a
-// regular activity, at once and at no attempt's cost
+// tenantShare shares a process's slots for function calls made as first
+// attempts (local activities) among tenants. A first attempt holds its
+// dispatch's workflow task and a local activity slot while it calls: one
+// tenant's functions that hang, called by as many events as the worker
+// has slots, held them all, and every other tenant's first attempts
+// waited for them (a security probe: 39 s for a mail of 0.25 s).
+//
+// A tenant's share is half of the slots the other tenants' calls leave: a
+// call is made while its tenant's calls and all calls together are fewer
+// than the slots. Alone a tenant takes half of them; k tenants whose
+// calls hang take about slots/(k+1) each and leave as many to the others.
+// Before, each took half of them whatever the others held, and two such
+// tenants held every slot. A call past its tenant's share is not made
+// there (FailureSlotMissed, Busy) when its run says it makes such a call
+// as a regular activity, at once and at no attempt's cost
 // (TaskInput.ShareBound); a call of an older run is made all the same.
 type tenantShare struct {
-	most int // 0: no bound
-	mu   sync.Mutex
-	n    map[string]int
+	slots int // 0: no bound
+	mu    sync.Mutex
+	n     map[string]int
+	all   int
 }
 
 // take counts a call of tenant's, unless tenant has its share: then ok is
 // false. release ends the call.
 func (s *tenantShare) take(tenant string) (release func(), ok bool) {
-	if s.most <= 0 {
+	if s.slots <= 0 {
 		return func() {}, true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.n[tenant] >= s.most {
+	if s.n[tenant]+s.all >= s.slots {
 		return nil, false
 	}
 	if s.n == nil {
 		s.n = map[string]int{}
 	}
 	s.n[tenant]++
+	s.all++
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		s.all--
 		if s.n[tenant]--; s.n[tenant] == 0 {
 			delete(s.n, tenant)
 		}

@@ -254,18 +254,18 @@ func workerOptions(cfg config, fatal func(error)) worker.Options {
 	}
 }
 
-// tenantFirstCalls is how many function calls of one tenant a worker
-// makes as first attempts at once: half of the slots they hold, a
-// workflow task's and a local activity's (0 is the SDK's 1,000), so that
-// another tenant's first attempts always find some.
-func tenantFirstCalls(cfg config) int {
+// firstCallSlots are the slots a worker's tenants share for function
+// calls made as first attempts (activities.Options.FirstCallSlots): the
+// fewer of those they hold, a workflow task's and a local activity's (0
+// is the SDK's 1,000).
+func firstCallSlots(cfg config) int {
 	slots := func(n int64) int64 {
 		if n <= 0 {
 			return 1000
 		}
 		return n
 	}
-	return int(max(1, min(slots(cfg.Temporal.MaxWorkflowTasks), slots(cfg.Temporal.MaxLocalActivities))/2))
+	return int(min(slots(cfg.Temporal.MaxWorkflowTasks), slots(cfg.Temporal.MaxLocalActivities)))
 }
 
 // workerStopTimeout is how long a stopping worker waits for each of its

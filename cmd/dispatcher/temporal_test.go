@@ -287,12 +287,12 @@ func TestWorkerSlotSettings(t *testing.T) {
 		o.MaxConcurrentActivityExecutionSize != 50 || o.WorkerStopTimeout != 70*time.Second {
 		t.Errorf("worker options %+v", o)
 	}
-	// One tenant's first calls take half of the fewer of the slots they
-	// hold: a workflow task's and a local activity's.
-	for env, want := range map[string]int{"": 500, "DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS": 150, "DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES": 200} {
-		if got := tenantFirstCalls(configFrom(t, map[string]string{env: map[string]string{
+	// The tenants share the fewer of the slots first calls hold: a
+	// workflow task's and a local activity's.
+	for env, want := range map[string]int{"": 1000, "DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS": 300, "DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES": 400} {
+		if got := firstCallSlots(configFrom(t, map[string]string{env: map[string]string{
 			"DISPATCHER_MAX_CONCURRENT_WORKFLOW_TASKS": "300", "DISPATCHER_MAX_CONCURRENT_LOCAL_ACTIVITIES": "400"}[env]})); got != want {
-			t.Errorf("%s: a tenant's first calls %d, want %d", env, got, want)
+			t.Errorf("%s: first calls' slots %d, want %d", env, got, want)
 		}
 	}
 	// A stopping worker gives its first attempts the local call limit

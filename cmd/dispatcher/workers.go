@@ -49,7 +49,7 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 	starter dispatch.Starter, fatal func(error)) (*workers, error) {
 	effects, err := activities.New(activities.Options{Store: store, SMTPURL: p.cfg.SMTPURL, MailFrom: p.cfg.MailFrom,
 		Outbound: p.cfg.Outbound, WrapTransport: tracingTransport(p.tracer), Now: time.Now, Cache: configs,
-		LaterReplay: executions.LaterReplay, TenantFirstCalls: tenantFirstCalls(p.cfg)})
+		LaterReplay: executions.LaterReplay, FirstCallSlots: firstCallSlots(p.cfg)})
 	if err != nil {
 		return nil, err
 	}
