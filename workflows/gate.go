@@ -302,6 +302,16 @@ func (g *gate) leaseBytes() int {
 // wedged the Gate for good.
 const maxSending = 500
 
+// fewSending is the bound since gateFewSendingV1: each permit's delivery
+// is an event of its Gate's next workflow task, and Temporal fails a task
+// while which more than 100 events came (limit.maximumBufferedEventsBatch,
+// WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND) to record them. Up to
+// 500 deliveries coming back while the Gate's next task ran failed it on a
+// slow worker; 50 leave room for the calls' requests and reports that come
+// meanwhile. At one task per 50 permits a Gate still grants thousands a
+// second.
+const fewSending = 50
+
 // functionFlowOptions: reading the flow control is quick and local; when
 // it fails the gate keeps what it had and tries again a flowRefresh later.
 // It keeps to its 10 s from when it is asked, waiting for a slot
@@ -580,7 +590,7 @@ func (g *gate) reclaim(now time.Time) {
 // allow at now.
 func (g *gate) grant(ctx workflow.Context, now time.Time) {
 	for len(g.Waiting) > 0 {
-		if g.sending >= maxSending && workflow.GetVersion(ctx, changeGateSending, workflow.DefaultVersion, gateSendingV1) >= gateSendingV1 {
+		if g.sendingFull(ctx) {
 			return // the rest once these are delivered (wait wakes on sent)
 		}
 		if len(g.Leases) > 0 && g.leaseBytes()+requestBytes(g.Waiting[0])+leaseExtraBytes > MaxGateLeaseBytes &&
@@ -599,6 +609,19 @@ func (g *gate) grant(ctx workflow.Context, now time.Time) {
 		g.Leases = append(g.Leases, l)
 		g.send(ctx, l)
 	}
+}
+
+// sendingFull reports whether as many permits are on their way as may be.
+// Each bound's version is asked only when it is reached, so no other run
+// records its marker, and a run from before it reaches the next bound.
+func (g *gate) sendingFull(ctx workflow.Context) bool {
+	switch {
+	case g.sending >= maxSending:
+		return workflow.GetVersion(ctx, changeGateSending, workflow.DefaultVersion, gateSendingV1) >= gateSendingV1
+	case g.sending >= fewSending:
+		return workflow.GetVersion(ctx, changeGateFewSending, workflow.DefaultVersion, gateFewSendingV1) >= gateFewSendingV1
+	}
+	return false
 }
 
 // rescale keeps the calls already spaced by the rate limit in their

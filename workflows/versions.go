@@ -41,6 +41,8 @@ const (
 	changeGate                     = "gate"
 	// changeGateSending, of its own for the same reason.
 	changeGateSending = "gate-sending"
+	// changeGateFewSending, of its own for the same reason.
+	changeGateFewSending = "gate-few-sending"
 	// changeGateSize, of its own for the same reason.
 	changeGateSize = "gate-size"
 	// changeGateUnread, of its own for the same reason.
@@ -434,6 +436,13 @@ const (
 // signalled every permit allowed in one workflow task. Asked only when
 // the bound is reached, so no other run records the marker.
 const gateSendingV1 workflow.Version = 1
+
+// gateFewSendingV1 (changeGateFewSending): a Gate has at most fewSending
+// permits on their way at once. Before, up to maxSending, whose
+// deliveries, coming back while its next workflow task ran, had Temporal
+// fail that task (more than 100 events buffered). Asked only when the
+// bound is reached, so no other run records the marker.
+const gateFewSendingV1 workflow.Version = 1
 
 // gateSizeV1 (changeGateSize): a Gate holds at most MaxGateWaitingBytes of
 // requests and MaxGateLeaseBytes of permits out; a request over the first

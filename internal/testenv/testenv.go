@@ -123,16 +123,22 @@ func Temporal(t testing.TB, extraArgs ...string) *testsuite.DevServer {
 	return srv
 }
 
-// TemporalClient starts a Temporal dev server for the test with the
-// dispatch search attributes registered and returns a client of it.
-// extraArgs go to `temporal server start-dev`, as with Temporal.
-func TemporalClient(t testing.TB, extraArgs ...string) client.Client {
+// TemporalServer starts a Temporal dev server for the test with the
+// dispatch search attributes registered. extraArgs go to `temporal server
+// start-dev`, as with Temporal.
+func TemporalServer(t testing.TB, extraArgs ...string) *testsuite.DevServer {
 	t.Helper()
 	args := slices.Clone(extraArgs)
 	for name, typ := range dispatch.SearchAttributes() {
 		args = append(args, "--search-attribute", name+"="+typ.String())
 	}
-	return Temporal(t, args...).Client()
+	return Temporal(t, args...)
+}
+
+// TemporalClient returns a client of a TemporalServer started for the test.
+func TemporalClient(t testing.TB, extraArgs ...string) client.Client {
+	t.Helper()
+	return TemporalServer(t, extraArgs...).Client()
 }
 
 // Root returns the repository root (the folder holding go.mod).
