@@ -739,7 +739,28 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 	o.Attempts = localAttempts + 1 // the regular activity's first; its retries Temporal counts
 	err := workflow.ExecuteActivity(actx, regular, in).Get(ctx, result)
 	o.Attempts = localAttempts + regularAttempts(err, result, policy)
+	if retriesCanceled(err) && retryable(err) {
+		// An attempt that failed for now after the cancel came (a call
+		// runs to its end): no retry follows, and the action is
+		// canceled, keeping the failure as its last, as when the cancel
+		// comes between attempts. Before, it ended failed, as if its
+		// retries had run out. It commands nothing: a canceled run
+		// neither shows nor emits failures (showFailures,
+		// emitTaskFailed).
+		o.ErrorClass, o.Error = classify(err)
+		if det, _ := failureDetails(err); det.Unanswered {
+			o.Unanswered = true
+		}
+		return temporal.NewCanceledError()
+	}
 	return err
+}
+
+// retriesCanceled reports whether err ended a regular activity's retries
+// because its workflow asked to cancel it.
+func retriesCanceled(err error) bool {
+	var act *temporal.ActivityError
+	return errors.As(err, &act) && act.RetryState() == enums.RETRY_STATE_CANCEL_REQUESTED
 }
 
 // maxSummary bounds an activity's or a timer's summary: names may be long.
@@ -800,9 +821,7 @@ func regularAttempts(err error, result any, policy temporal.RetryPolicy) int {
 	}
 	// A retryable last failure means the retries ran out, unless they
 	// stopped for a cancel.
-	var act *temporal.ActivityError
-	canceled := errors.As(err, &act) && act.RetryState() == enums.RETRY_STATE_CANCEL_REQUESTED
-	if !canceled && retryable(err) && policy.MaximumAttempts > 0 {
+	if !retriesCanceled(err) && retryable(err) && policy.MaximumAttempts > 0 {
 		return int(policy.MaximumAttempts)
 	}
 	return 1

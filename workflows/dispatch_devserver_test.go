@@ -494,6 +494,61 @@ func TestDispatchCanceledWhenItsTimeCame(t *testing.T) {
 	replays(t, c, run)
 }
 
+// A regular attempt running when its dispatch is canceled, whose call then
+// fails for now (a 503 after the cancel came: the call runs to its end),
+// ends its action canceled, keeping that failure as its last: Temporal
+// retries no attempt past a cancel. Before, the action ended failed
+// (HTTPTemporary, 1 of 10 attempts), as if its retries had run out, as
+// support reads it.
+func TestDispatchCanceledDuringARegularAttempt(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue, id = "dispatch-canceled-regular", "dispatch-canceled-regular"
+	started := make(chan struct{}, 1)
+	w := worker.New(c, queue, worker.Options{MaxHeartbeatThrottleInterval: 200 * time.Millisecond})
+	workflows.Register(w)
+	w.RegisterActivityWithOptions(func(ctx context.Context, _ dispatcher.TaskInput) (dispatcher.TaskResult, error) {
+		started <- struct{}{}
+		for ctx.Err() == nil { // the cancel comes by heartbeat
+			activity.RecordHeartbeat(ctx, 1)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return dispatcher.TaskResult{}, temporal.NewApplicationErrorWithOptions(`function "f" answered 503`, dispatcher.FailureHTTPTemporary,
+			temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Attempt: 1}}})
+	}, activity.RegisterOptions{Name: workflows.ActivityCallFunction})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	in := gatedInput(id)
+	in.Config.Functions[0].Gated = false
+	in.LocalCallLimit = time.Second // a call of 10 s goes as a regular activity at once
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the regular attempt did not begin")
+	}
+	if err := c.CancelWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
+		t.Fatal(err)
+	}
+	res := canceledResult(t, run)
+	if len(res.Outcomes) != 1 {
+		t.Fatalf("outcomes %+v", res.Outcomes)
+	}
+	o := res.Outcomes[0]
+	if o.Status != dispatcher.OutcomeCanceled || o.ErrorClass != dispatcher.FailureCanceled || !strings.Contains(o.Error, "answered 503") || o.Attempts != 1 {
+		t.Errorf("the action ended %s (%s) after %d attempts: %q; want canceled after 1, naming its last failure", o.Status, o.ErrorClass, o.Attempts, o.Error)
+	}
+	replays(t, c, run)
+}
+
 // canceledResult waits for run to end canceled and returns its result.
 func canceledResult(t *testing.T, run client.WorkflowRun) workflows.DispatchResult {
 	t.Helper()
