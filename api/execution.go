@@ -549,7 +549,29 @@ func bindOptionalJSON(c *gin.Context, v any) bool {
 		abort(c, errFieldFormat, key+": unknown field")
 		return false
 	}
+	if key := emptyFilter(body); key != "" {
+		// A script's unset variable, as in a list's query string:
+		// before, it filtered by nothing, and a bulk replay of one
+		// dispatcher's failures replayed the whole tenant's.
+		abort(c, errFieldFormat, key+": empty; leave the field out not to filter by it")
+		return false
+	}
 	return true
+}
+
+// emptyFilter returns the first filter of body, a JSON object, given as
+// "" or null; "" when none is.
+func emptyFilter(body []byte) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return ""
+	}
+	for _, k := range filterParams {
+		if v, ok := fields[k]; ok && (string(v) == `""` || string(v) == "null") {
+			return k
+		}
+	}
+	return ""
 }
 
 // noFields refuses a body with a field on a route that takes none: what

@@ -430,6 +430,29 @@ func TestBulkReplayRateBounds(t *testing.T) {
 	}
 }
 
+// TestBulkReplayEmptyFilter shows that a bulk replay's filter given empty
+// (a script's unset variable) is a 400 naming it, as in a list's query
+// string. Before, it was taken for no filter: {"status": "failed",
+// "dispatcherId": ""} replayed every failed dispatch of the tenant.
+func TestBulkReplayEmptyFilter(t *testing.T) {
+	f := &fakeExecutions{}
+	do := executionsServer(t, f)
+	for _, field := range []string{"eventType", "eventId", "dispatcherId", "actionId", "errorClass", "bulkReplayId", "skipReason", "from", "to"} {
+		for _, v := range []string{`""`, "null"} {
+			for _, dry := range []bool{false, true} {
+				code, out := do("POST", "/executions/v1/replays", fmt.Sprintf(`{"status":"failed","%s":%s,"dryRun":%t}`, field, v, dry))
+				wantError(t, code, out, 400, 15, field+": empty; leave the field out not to filter by it")
+			}
+		}
+	}
+	if f.dryRuns != 0 || f.bulkStarts != 0 {
+		t.Fatalf("the executions service was asked: %d dry runs, %d starts", f.dryRuns, f.bulkStarts)
+	}
+	if code, out := do("POST", "/executions/v1/replays", `{"status":"failed"}`); code != 202 {
+		t.Errorf("a filter of status alone = %d %v, want 202", code, out)
+	}
+}
+
 // detailedExecutions answers Get with a detail that holds an event's
 // content and a configuration.
 type detailedExecutions struct {
