@@ -114,6 +114,12 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	switch {
 	case err != nil:
 		return dispatcher.ReplayResult{}, err
+	case claimed && (prev.NewRunID != "" || latest.Replay.ID == replayID) && !asked(r, prev):
+		// Answered as the replay made, a request for other actions or
+		// the other configuration read as done, though none of it ran.
+		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
+			"run %s of dispatch %s was replayed already, as run %s, of actions %s with the %s configuration: not what this request asks; replay the latest run, %s, for that",
+			target, r.WorkflowID, cmp.Or(prev.NewRunID, latest.RunID), strings.Join(prev.Actions, ","), prev.Config, latest.RunID)
 	case claimed && prev.NewRunID != "":
 		return replayedAs(prev), nil
 	case claimed && latest.Replay.ID == replayID:

@@ -259,3 +259,33 @@ func mustPayloads(t *testing.T, v any) *commonpb.Payloads {
 	}
 	return p
 }
+
+// A request naming a run replayed already gets that replay's answer only
+// when it asks for what that replay did: one for other actions, or the
+// other configuration, is refused, naming the replay and the latest run.
+// Before, it was answered 202 "already started" with the replay of other
+// actions, and support took the mail it asked for as sent (support probe).
+func TestReplayOfARunReplayedForAnotherRequest(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("ev-other", "signup", true)
+	first, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actions: []string{"t1"}, Actor: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(failed.WorkflowID, first.RunID)
+	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actions: []string{"t1"}, Actor: "ann"})
+	if err != nil || !again.AlreadyStarted || again.RunID != first.RunID {
+		t.Fatalf("the same request: %+v, %v; want run %s, already started", again, err, first.RunID)
+	}
+	for _, r := range []dispatcher.ReplayRequest{
+		{WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actions: []string{"m2"}, Actor: "ann"},
+		{WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actions: []string{"t1"}, Config: dispatcher.ReplayConfigCurrent, Actor: "ann"},
+	} {
+		_, err := e.ex.Replay(e.ctx(), r)
+		want := fmt.Sprintf("run %s of dispatch %s was replayed already, as run %s, of actions t1 with the original configuration: not what this request asks; replay the latest run, %s, for that",
+			failed.RunID, failed.WorkflowID, first.RunID, first.RunID)
+		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v %s: %v, want ESTATE saying %q", r.Actions, r.Config, err, want)
+		}
+	}
+}
