@@ -129,10 +129,11 @@ func (e *Executions) DryRunBulkReplay(ctx context.Context, r dispatcher.BulkRepl
 // skippedNow returns why the replay of a run by r, at its turn, is
 // skipped for what the dispatchers of its event type are now (each type's
 // read once), or "": SkipPaused when r replays those a paused dispatcher
-// made skip actions and one of the run's is paused still ("is paused
-// now"); SkipRemoved when none of the actions it would run, those named
-// or else those that failed, is an action of a dispatcher of its type
-// now ("neither configuration runs them now"). Before, a dry run counted
+// made skip actions and one of the run's is paused still, or when the
+// actions it would run, those named or else those that failed, are all
+// of dispatchers paused now ("is paused now"); SkipRemoved when none of
+// them is an action of a dispatcher of its type now ("neither
+// configuration runs them now"). Before, a dry run counted
 // those among the dispatches to replay, and the bulk replay then
 // replayed none of them. Without a DispatcherSource, none is.
 func (e *Executions) skippedNow(ctx context.Context, r dispatcher.BulkReplayRequest) func(dispatcher.Execution) (string, error) {
@@ -156,15 +157,22 @@ func (e *Executions) skippedNow(ctx context.Context, r dispatcher.BulkReplayRequ
 		if len(actions) == 0 {
 			actions = x.FailedActionIDs
 		}
-		exists := func(id string) bool {
-			return slices.ContainsFunc(ds, func(d dispatcher.Dispatcher) bool {
-				return slices.ContainsFunc(d.Actions, func(a dispatcher.Action) bool { return a.ID == id })
-			})
+		of := func(paused bool) func(id string) bool {
+			return func(id string) bool {
+				return slices.ContainsFunc(ds, func(d dispatcher.Dispatcher) bool {
+					return d.Paused == paused && slices.ContainsFunc(d.Actions, func(a dispatcher.Action) bool { return a.ID == id })
+				})
+			}
 		}
-		if len(actions) > 0 && !slices.ContainsFunc(actions, exists) {
-			return dispatcher.SkipRemoved, nil
+		switch {
+		case len(actions) == 0 || slices.ContainsFunc(actions, of(false)):
+			return "", nil
+		case slices.ContainsFunc(actions, of(true)):
+			// Its replay would skip them again ("is paused now: resume
+			// it"): before, a dry run counted it among those to replay.
+			return dispatcher.SkipPaused, nil
 		}
-		return "", nil
+		return dispatcher.SkipRemoved, nil
 	}
 }
 

@@ -1414,6 +1414,34 @@ func TestBulkReplayDryRunCountsTheRemoved(t *testing.T) {
 	}
 }
 
+// A bulk replay's dry run counts the dispatches all of whose failed
+// actions are of dispatchers paused now as paused still, and leaves them
+// out of those it would replay, as each replay is refused ("is paused
+// now: resume it"); a bulk replay of them alone starts nothing. Before,
+// only a request of skipReason paused counted them: the dry run of
+// {"status": "failed"} said 1 would be replayed, and the bulk replay then
+// completed, 0 replayed, 1 skipped (support probe).
+func TestBulkReplayDryRunCountsThePaused(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("paused-3", "signup", true) // t1 (d1) and m2 (d2) fail
+	f := dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}
+	e.list(f, failed.WorkflowID)
+	r := dispatcher.BulkReplayRequest{Filter: f, Rate: 50, Actor: "ann"}
+	e.store.SetPaused("d1", true)
+	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), r, 10); err != nil || dry.Matched != 1 || dry.StillPaused != 0 || len(dry.Sample) != 1 {
+		t.Fatalf("dry run with d2 running = %+v, %v; want the dispatch to replay", dry, err)
+	}
+	e.store.SetPaused("d2", true)
+	if dry, err := e.ex.DryRunBulkReplay(e.ctx(), r, 10); err != nil || dry.Matched != 1 || dry.StillPaused != 1 || len(dry.Sample) != 0 {
+		t.Fatalf("dry run with d1 and d2 paused = %+v, %v; want it counted as paused still", dry, err)
+	}
+	_, err := e.ex.StartBulkReplay(e.ctx(), r)
+	if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.HasPrefix(dispatcher.ErrorMessage(err), dispatcher.NothingToReplay) ||
+		!strings.Contains(err.Error(), "of the 1 it matches, 1 of a dispatcher paused still (resume it first)") {
+		t.Fatalf("a bulk replay of the paused alone = %v; want ESTATE, nothing to replay, saying why", err)
+	}
+}
+
 // Nor does it run an action deleted since from a dispatcher that is still
 // there: the admin removed it, and a replay of every failed dispatch
 // would bring it back. Before, only a deleted dispatcher was skipped.
