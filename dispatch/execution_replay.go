@@ -583,6 +583,11 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 			// One that was skipped runs only with the current
 			// configuration: the original one is no way out for it.
 			what, way := "failed", "replay with the original one, or name the actions to run (actions)"
+			if r.Config == dispatcher.ReplayConfigCurrent {
+				// Deleted since: the original one skips it too (skipAgain),
+				// and refused the replay it was sent to.
+				way = "it was deleted since, and neither configuration runs it now: name the actions to run (actions)"
+			}
 			i := slices.IndexFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool { return o.ActionID == id })
 			if i >= 0 && src.outcomes[i].Status == dispatcher.OutcomeSkipped {
 				what, way = "was skipped", "name the actions of the current configuration to run (actions, by their ids)"

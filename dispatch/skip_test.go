@@ -109,12 +109,11 @@ func TestReplayActionsSkipped(t *testing.T) {
 		{"naming a skipped one, original", dispatcher.ReplayConfigOriginal, original, []string{"a3"}, outcomes(ok, ok, skipped), "",
 			`actions[0]: action "a3" was skipped in run r1 (paused); replay it with config "current"`},
 		{"naming a skipped one, current", dispatcher.ReplayConfigCurrent, current, []string{"a3"}, outcomes(ok, ok, skipped), "[a3]", ""},
-		// Gone from the current configuration: one that failed may run
-		// with the original, one that was skipped cannot. Before, both
-		// were said to have failed, and sent to the original, which
-		// refuses what was skipped.
+		// Gone from the current configuration: deleted since, which the
+		// original one skips too (skipAgain). Before, one that failed was
+		// sent to the original, which then refused it (support probe).
 		{"a failed one gone, current", dispatcher.ReplayConfigCurrent, renamed, nil, outcomes(ok, failed, ok), "",
-			`action a2 that failed in run r1 no longer exists in the current configuration; replay with the original one, or name the actions to run (actions)`},
+			`action a2 that failed in run r1 no longer exists in the current configuration; it was deleted since, and neither configuration runs it now: name the actions to run (actions)`},
 		{"a skipped one gone, current", dispatcher.ReplayConfigCurrent, renamed, nil, outcomes(ok, ok, skipped), "",
 			`action a3 that was skipped in run r1 no longer exists in the current configuration; name the actions of the current configuration to run (actions, by their ids)`},
 		// Its dispatcher deleted while paused: said so. Before, sent to
