@@ -89,7 +89,9 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 	case intake.Ack:
 		// Double: JetStream confirms it has the acknowledgement, so a
 		// message reported acked will not come again.
-		if err := msg.DoubleAck(context.WithoutCancel(ctx)); err == nil {
+		if err := msg.DoubleAck(context.WithoutCancel(ctx)); err != nil {
+			s.unconfirmed(msg, err)
+		} else {
 			s.metrics.Acked.Inc()
 		}
 	case intake.DeadLetter:
@@ -104,6 +106,17 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 		_ = msg.NakWithDelay(handBack)
 		s.metrics.Retried.Inc()
 	}
+}
+
+// unconfirmed counts msg, whose acknowledgement JetStream did not confirm
+// (the connection dropped meanwhile), among the messages handed back: it
+// is delivered again after the ack wait, a duplicate then, unless the
+// acknowledgement reached JetStream after all (nats.go sends what it
+// buffered once it reconnects). Before, it was counted nowhere, and
+// received − acked − dead-lettered − retried did not add up.
+func (s *Source) unconfirmed(msg js.Msg, err error) {
+	s.metrics.Retried.Inc()
+	s.log.Debug("nats intake: an acknowledgement was not confirmed; the message may be delivered again", "subject", msg.Subject(), "err", err)
 }
 
 // maxDelivered is the verdict on a message delivered MaxDeliver times
@@ -184,7 +197,9 @@ func (s *Source) deadLetter(ctx context.Context, msg js.Msg, meta *js.MsgMetadat
 		return
 	}
 	s.deadFailures.Succeeded()
-	if err := msg.DoubleAck(pctx); err == nil {
+	if err := msg.DoubleAck(pctx); err != nil {
+		s.unconfirmed(msg, err)
+	} else {
 		s.metrics.DeadLettered(r.Cause)
 	}
 	s.log.Warn("nats intake: message dead-lettered", "subject", msg.Subject(), "dead_subject", out.Subject, "reason", reason)
