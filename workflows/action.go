@@ -550,6 +550,26 @@ func (d *dispatch) paceSize(ctx workflow.Context, size int) error {
 // (markers, results).
 const DispatchHistoryBudget = 40 << 20
 
+// DispatchHistoryEvents is the most events a dispatch's run holds before
+// a gated call asks for another permit (dispatchV22; a change of it is a
+// new version). Temporal terminates a run whose history passes 51,200
+// events (its default limit.historyCount.error); the rest is room for the
+// cycles of the run's other actions under way, some 17 events each.
+const DispatchHistoryEvents = 40_000
+
+// roomForCycle refuses, from dispatchV22, another permit's cycle of a
+// gated call once the run's history holds DispatchHistoryEvents events:
+// FailureHistoryFull, nothing attempted.
+func (d *dispatch) roomForCycle(ctx workflow.Context) error {
+	n := workflow.GetInfo(ctx).GetCurrentHistoryLength()
+	if d.version < dispatchV22 || n < DispatchHistoryEvents {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"this attempt was not made: the dispatch's history holds %d events, near the most Temporal keeps of a run; "+
+			"replay the dispatch: each run makes the actions that fit, each under the key it had", n), dispatcher.FailureHistoryFull, nil)
+}
+
 // fill adds a command of size bytes to the current workflow task, unless
 // it would take the run's history past DispatchHistoryBudget.
 func (d *dispatch) fill(ctx workflow.Context, size int) error {

@@ -77,6 +77,10 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 	delay := policy.InitialInterval
 	misses := 0 // of attempt n's slots, in a row
 	for n, permits := 1, 1; ; permits++ {
+		if err := d.roomForCycle(ctx); err != nil {
+			o.Attempts = n - 1 // this one not made
+			return err
+		}
 		// Permit requests are numbered apart from attempts: a call that
 		// missed its slot or came too late for its permit's lease
 		// (dispatcher.FailureSlotMissed) was not made, and asks again

@@ -222,6 +222,43 @@ func TestGatedCallRetries(t *testing.T) {
 	}
 }
 
+// TestGatedCallStopsShortOfTheHistoryLimit: a gated call asks for no
+// permit once its run's history holds DispatchHistoryEvents events
+// (dispatchV22): its action fails, HistoryFull, with the attempts it
+// made, for a replay to go on. Before, its cycles went on until Temporal
+// terminated the run at 51,200 events, every outcome lost; a run of
+// version 21 still does.
+func TestGatedCallStopsShortOfTheHistoryLimit(t *testing.T) {
+	for _, tt := range []struct {
+		version int
+		want    string
+		calls   int
+	}{
+		{workflows.DispatchVersion, "t1:failed:1:HistoryFull", 1},
+		{21, "t1:failed:3:HTTPTemporary", 3},
+	} {
+		t.Run(fmt.Sprint("version ", tt.version), func(t *testing.T) {
+			env := newEnv(t, gatedConfig(&dispatcher.RetryPolicy{MaximumAttempts: 3, InitialInterval: time.Second}))
+			p := newPermits(env)
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(
+				dispatcher.TaskResult{}, temporal.NewApplicationError("503", dispatcher.FailureHTTPTemporary))
+			for _, d := range []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute} {
+				p.grantAt(d)
+			}
+			// After the first call, before the second's request.
+			env.RegisterDelayedCallback(func() { env.SetCurrentHistoryLength(workflows.DispatchHistoryEvents) }, time.Minute+time.Second/2)
+			res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Version: tt.version})
+			if got := summary(res.Outcomes); !strings.HasPrefix(got, tt.want) {
+				t.Errorf("outcomes = %q, want %q", got, tt.want)
+			}
+			env.AssertNumberOfCalls(t, workflows.LocalCallFunction, tt.calls)
+			if n := len(p.results()); n != tt.calls {
+				t.Errorf("%d reports to the gate, want one for each of the %d calls", n, tt.calls)
+			}
+		})
+	}
+}
+
 // TestGatedCallCanceledWhileWaiting: a dispatch canceled while its call
 // waits for a permit gives the request up (released) and makes no call.
 func TestGatedCallCanceledWhileWaiting(t *testing.T) {

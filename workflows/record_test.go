@@ -36,7 +36,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v21"
+	recordDispatchVersion   = "v22"
 	recordBulkReplayVersion = "v5"
 	recordSequenceVersion   = "v8"
 	recordGateVersion       = "v3"

@@ -277,8 +277,18 @@ const (
 	// functions could hold every slot of a worker. Every other run runs
 	// as in dispatchV20.
 	dispatchV21 workflow.Version = 21
+	// dispatchV22: a gated call asks for no permit once the run's history
+	// holds DispatchHistoryEvents events (roomForCycle): the action fails,
+	// FailureHistoryFull, its attempts left for a replay. Each permit's
+	// cycle adds some 17 events, and Temporal terminates a run at 51,200
+	// (limit.historyCount.error), its actions' outcomes lost and an
+	// ordered key blocked: 50 gated actions of 100 attempts each against
+	// a function that keeps failing reached it. Before, only the
+	// history's size was bounded (dispatchV17). Every other run runs as
+	// in dispatchV21.
+	dispatchV22 workflow.Version = 22
 
-	dispatchLatest = dispatchV21
+	dispatchLatest = dispatchV22
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2
