@@ -114,18 +114,26 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	switch {
 	case err != nil:
 		return dispatcher.ReplayResult{}, err
-	case claimed && (prev.NewRunID != "" || latest.Replay.ID == replayID) && !asked(r, prev):
-		// Answered as the replay made, a request for other actions or
-		// the other configuration read as done, though none of it ran.
-		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"run %s of dispatch %s was replayed already, as run %s, of actions %s with the %s configuration: not what this request asks; replay the latest run, %s, for that",
-			target, r.WorkflowID, cmp.Or(prev.NewRunID, latest.RunID), strings.Join(prev.Actions, ","), prev.Config, latest.RunID)
-	case claimed && prev.NewRunID != "":
+	case claimed && (prev.NewRunID != "" || latest.Replay.ID == replayID):
+		want := r.Actions
+		if len(want) == 0 { // those that failed in the run
+			x, err := e.describe(ctx, r.WorkflowID, target)
+			if err != nil {
+				return dispatcher.ReplayResult{}, err
+			}
+			want = x.FailedActionIDs
+		}
+		if prev.NewRunID == "" {
+			prev.NewRunID = latest.RunID // started; its requester stopped before saying so
+			e.releaseAfterReplay(ctx, r.WorkflowID, prev.RunID)
+			if err := e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, latest.RunID); err != nil {
+				return dispatcher.ReplayResult{}, err
+			}
+		}
+		if !covers(prev, r.Config, want) {
+			return dispatcher.ReplayResult{}, otherReplay(r.WorkflowID, prev, latest.RunID)
+		}
 		return replayedAs(prev), nil
-	case claimed && latest.Replay.ID == replayID:
-		prev.NewRunID = latest.RunID // started; its requester stopped before saying so
-		e.releaseAfterReplay(ctx, r.WorkflowID, prev.RunID)
-		return replayedAs(prev), e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, latest.RunID)
 	case !replayable(latest.Status) && latest.Replay.Of != "":
 		// Someone replayed it meanwhile: "wait, then replay" would have
 		// the caller replay that replay, which may well succeed.
@@ -183,12 +191,16 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
+	other := false // another request's replay, which this one's does not cover
 	if !created {
 		// Another request claimed this replay a moment ago: answer with
 		// its run if it has one; if not, starting it too is safe, as the
 		// start is deduplicated by its request ID.
 		if prev, _, err = e.audit.FindAudit(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID); err != nil {
 			return dispatcher.ReplayResult{}, err
+		}
+		if prev.NewRunID != "" && !covers(prev, r.Config, actions) {
+			return dispatcher.ReplayResult{}, otherReplay(r.WorkflowID, prev, latest.RunID)
 		}
 		if prev.NewRunID != "" {
 			return replayedAs(prev), nil
@@ -202,6 +214,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 				return dispatcher.ReplayResult{}, err
 			}
 		}
+		other = !covers(prev, r.Config, actions)
 		if prev.Config != r.Config || !sameSet(prev.Actions, actions) {
 			// Start the replay it claimed, not this request's: the audit
 			// trail names its configuration and actions.
@@ -228,9 +241,12 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		// this one (it may start the run too): the claimant still says
 		// it started the replay, and it alone.
 		claim.NewRunID = now.RunID
+		if err := e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, now.RunID); err != nil || other {
+			return dispatcher.ReplayResult{}, cmp.Or(err, otherReplay(r.WorkflowID, claim, now.RunID))
+		}
 		res := replayedAs(claim)
 		res.AlreadyStarted = !created
-		return res, e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, replayID, now.RunID)
+		return res, nil
 	case now.RunID != latest.RunID:
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", latest.RunID, r.WorkflowID, now.RunID)
@@ -250,9 +266,29 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, fmt.Errorf("replay %s of dispatch %s started as run %s, but the audit trail does not say so: %w",
 			replayID, r.WorkflowID, runID, err)
 	}
+	if other {
+		// Started all the same: the claimant's request may have stopped.
+		return dispatcher.ReplayResult{}, otherReplay(r.WorkflowID, claim, runID)
+	}
 	res := replayedAs(claim)
 	res.AlreadyStarted = !created
 	return res, nil
+}
+
+// covers reports whether the replay prev records made what a request
+// asks for: with the request's configuration, each of actions (those it
+// names, or else those it would replay). A request answered with a
+// replay that does not was read as done, though none of it ran.
+func covers(prev dispatcher.AuditEntry, config string, actions []string) bool {
+	return prev.Config == config && !slices.ContainsFunc(actions, func(a string) bool { return !slices.Contains(prev.Actions, a) })
+}
+
+// otherReplay refuses a request that another request's replay, prev,
+// run latest since, does not cover.
+func otherReplay(workflowID string, prev dispatcher.AuditEntry, latest string) error {
+	return dispatcher.Errorf(dispatcher.ESTATE,
+		"run %s of dispatch %s was replayed already, as run %s, of actions %s with the %s configuration: not what this request asks; to run that, replay the latest run, %s, naming its actions",
+		prev.RunID, workflowID, prev.NewRunID, strings.Join(prev.Actions, ","), prev.Config, latest)
 }
 
 // replayIDOf derives the replay ID of run runID of a dispatch: the same

@@ -845,10 +845,15 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 		t.Fatalf("dry run after the bulk replay = %+v, %v; want 3 matched, all 3 replayed already", dry, err)
 	}
 	// A manual replay of a run the bulk replay replayed is reported, not
-	// repeated.
-	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: ids[0], RunID: replayed[ids[0]], Actor: "bob"})
+	// repeated; one of all its failed actions is refused: the bulk replay
+	// made t1 alone.
+	r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: ids[0], RunID: replayed[ids[0]], Actions: []string{"t1"}, Actor: "bob"})
 	if err != nil || !r.AlreadyStarted || r.BulkReplayID != st.ID {
 		t.Fatalf("replay of a run the bulk replay replayed = %+v, %v", r, err)
+	}
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: ids[0], RunID: replayed[ids[0]], Actor: "bob"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), "of actions t1 with the original configuration: not what this request asks") {
+		t.Fatalf("replay of all the failed actions of a run the bulk replay replayed = %v; want ESTATE saying it made t1 alone", err)
 	}
 	if _, err := e.ex.CancelBulkReplay(e.ctx(), st.ID, "ann"); dispatcher.ErrorCode(err) != dispatcher.ESTATE {
 		t.Errorf("cancel of a finished bulk replay: %v, want ESTATE", err)

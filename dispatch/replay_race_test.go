@@ -139,7 +139,9 @@ func TestReplayRequestSentAgain(t *testing.T) {
 // not started it yet, starts the replay the claim records: its actions
 // with its configuration. Before, it ran the claim's actions with its
 // own configuration (here the current one, whose template works), and
-// the audit trail said the original one ran.
+// the audit trail said the original one ran. It is refused then, naming
+// that replay: it asked for another, which did not run (before, a 202
+// "already started" read as done).
 func TestReplayLosingTheClaimStartsTheClaimedReplay(t *testing.T) {
 	e := newExecutionsEnv(t)
 	failed := e.dispatch("ev-claimed", "signup", true) // t1 answers 404, m2's template is bad
@@ -154,16 +156,22 @@ func TestReplayLosingTheClaimStartsTheClaimedReplay(t *testing.T) {
 		Config: dispatcher.ReplayConfigOriginal, At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	res, got := e.replay(dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Config: dispatcher.ReplayConfigCurrent})
-	if res.ReplayID != replayID || res.Config != dispatcher.ReplayConfigOriginal || !slices.Equal(res.Actions, []string{"m2"}) || !res.AlreadyStarted {
-		t.Errorf("replay = %+v, want bob's: m2 with the original configuration", res)
-	}
-	if got != "m2:failed:TemplateError" {
-		t.Errorf("the replay's run: %s, want m2 failed again with the original (bad) template", got)
+	_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Config: dispatcher.ReplayConfigCurrent})
+	if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "was replayed already") ||
+		!strings.Contains(err.Error(), "of actions m2 with the original configuration: not what this request asks") {
+		t.Errorf("ann's replay = %v; want ESTATE naming bob's: m2 with the original configuration", err)
 	}
 	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, "")
-	if err != nil || len(d.Audit) != 1 || d.Audit[0].NewRunID != res.RunID {
+	if err != nil || len(d.Audit) != 1 || d.Audit[0].NewRunID == "" || d.Audit[0].Actor != "bob" {
 		t.Fatalf("audit = %+v, %v; want bob's claim, with the run", d.Audit, err)
+	}
+	e.wait(failed.WorkflowID, d.Audit[0].NewRunID)
+	run, err := e.ex.Get(e.ctx(), failed.WorkflowID, d.Audit[0].NewRunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeSummary(run.Outcomes); got != "m2:failed:TemplateError" {
+		t.Errorf("the replay's run: %s, want m2 failed again with the original (bad) template", got)
 	}
 }
 
@@ -261,31 +269,55 @@ func mustPayloads(t *testing.T, v any) *commonpb.Payloads {
 }
 
 // A request naming a run replayed already gets that replay's answer only
-// when it asks for what that replay did: one for other actions, or the
+// when that replay made what it asks for: one for another action, or the
 // other configuration, is refused, naming the replay and the latest run.
 // Before, it was answered 202 "already started" with the replay of other
 // actions, and support took the mail it asked for as sent (support probe).
 func TestReplayOfARunReplayedForAnotherRequest(t *testing.T) {
 	e := newExecutionsEnv(t)
-	failed := e.dispatch("ev-other", "signup", true)
-	first, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actions: []string{"t1"}, Actor: "bob"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.wait(failed.WorkflowID, first.RunID)
-	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actions: []string{"t1"}, Actor: "ann"})
-	if err != nil || !again.AlreadyStarted || again.RunID != first.RunID {
-		t.Fatalf("the same request: %+v, %v; want run %s, already started", again, err, first.RunID)
-	}
-	for _, r := range []dispatcher.ReplayRequest{
-		{WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actions: []string{"m2"}, Actor: "ann"},
-		{WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actions: []string{"t1"}, Config: dispatcher.ReplayConfigCurrent, Actor: "ann"},
-	} {
+	refused := func(r dispatcher.ReplayRequest, first dispatcher.ReplayResult, actions string) {
+		t.Helper()
 		_, err := e.ex.Replay(e.ctx(), r)
-		want := fmt.Sprintf("run %s of dispatch %s was replayed already, as run %s, of actions t1 with the original configuration: not what this request asks; replay the latest run, %s, for that",
-			failed.RunID, failed.WorkflowID, first.RunID, first.RunID)
+		want := fmt.Sprintf("run %s of dispatch %s was replayed already, as run %s, of actions %s with the original configuration: not what this request asks; to run that, replay the latest run, %s, naming its actions",
+			first.ReplayOf, r.WorkflowID, first.RunID, actions, first.RunID)
 		if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v %s: %v, want ESTATE saying %q", r.Actions, r.Config, err, want)
 		}
 	}
+	answered := func(r dispatcher.ReplayRequest, first dispatcher.ReplayResult) {
+		t.Helper()
+		again, err := e.ex.Replay(e.ctx(), r)
+		if err != nil || !again.AlreadyStarted || again.RunID != first.RunID {
+			t.Errorf("%v: %+v, %v; want run %s, already started", r.Actions, again, err, first.RunID)
+		}
+	}
+	// Its failed actions, t1 and m2, replayed: asking for one of them, or
+	// for them all again, is answered as that replay; the current
+	// configuration is not what it ran.
+	all := e.dispatch("ev-all", "signup", true)
+	first, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: all.WorkflowID, RunID: all.RunID, Actor: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(all.WorkflowID, first.RunID)
+	answered(dispatcher.ReplayRequest{WorkflowID: all.WorkflowID, RunID: all.RunID, Actions: []string{"t1"}, Actor: "ann"}, first)
+	answered(dispatcher.ReplayRequest{WorkflowID: all.WorkflowID, RunID: all.RunID, Actor: "ann"}, first)
+	refused(dispatcher.ReplayRequest{WorkflowID: all.WorkflowID, RunID: all.RunID, Actions: []string{"t1"}, Config: dispatcher.ReplayConfigCurrent, Actor: "ann"}, first, "t1,m2")
+
+	// t1 alone replayed: m2, named or among the failed, is not.
+	one := e.dispatch("ev-one", "signup", true)
+	first, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: one.RunID, Actions: []string{"t1"}, Actor: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(one.WorkflowID, first.RunID)
+	answered(dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: one.RunID, Actions: []string{"t1"}, Actor: "ann"}, first)
+	refused(dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: one.RunID, Actions: []string{"m2"}, Actor: "ann"}, first, "t1")
+	refused(dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: one.RunID, Actor: "ann"}, first, "t1")
+	// As the refusal says: the latest run, naming the action.
+	m2, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: first.RunID, Actions: []string{"m2"}, Actor: "ann"})
+	if err != nil || m2.AlreadyStarted || !slices.Equal(m2.Actions, []string{"m2"}) {
+		t.Fatalf("the latest run's replay of m2: %+v, %v; want a new run of m2", m2, err)
+	}
+	e.wait(one.WorkflowID, m2.RunID)
 }
