@@ -759,14 +759,16 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 	o.Attempts = localAttempts + 1 // the regular activity's first; its retries Temporal counts
 	err := workflow.ExecuteActivity(actx, regular, in).Get(ctx, result)
 	o.Attempts = localAttempts + regularAttempts(err, result, policy)
-	if retriesCanceled(err) && retryable(err) {
+	made := o.Attempts - localAttempts
+	if retriesCanceled(err) && retryable(err) && (policy.MaximumAttempts <= 0 || made < int(policy.MaximumAttempts)) {
 		// An attempt that failed for now after the cancel came (a call
-		// runs to its end): no retry follows, and the action is
-		// canceled, keeping the failure as its last, as when the cancel
-		// comes between attempts. Before, it ended failed, as if its
-		// retries had run out. It commands nothing: a canceled run
-		// neither shows nor emits failures (showFailures,
-		// emitTaskFailed).
+		// runs to its end), not the policy's last: no retry follows, and
+		// the action is canceled, keeping the failure as its last, as
+		// when the cancel comes between attempts. Before, it ended
+		// failed, as if its retries had run out (Temporal says the
+		// cancel whichever, its last attempt's too). It commands
+		// nothing: a canceled run neither shows nor emits failures
+		// (showFailures, emitTaskFailed).
 		o.ErrorClass, o.Error = classify(err)
 		if det, _ := failureDetails(err); det.Unanswered {
 			o.Unanswered = true

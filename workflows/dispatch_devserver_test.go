@@ -502,7 +502,7 @@ func TestDispatchCanceledWhenItsTimeCame(t *testing.T) {
 // support reads it.
 func TestDispatchCanceledDuringARegularAttempt(t *testing.T) {
 	c := testenv.TemporalClient(t)
-	const queue, id = "dispatch-canceled-regular", "dispatch-canceled-regular"
+	const queue, id = "dispatch-canceled-regular", "canceled-regular"
 	started := make(chan struct{}, 1)
 	w := worker.New(c, queue, worker.Options{MaxHeartbeatThrottleInterval: 200 * time.Millisecond})
 	workflows.Register(w)
@@ -523,30 +523,45 @@ func TestDispatchCanceledDuringARegularAttempt(t *testing.T) {
 	}
 	t.Cleanup(w.Stop)
 
-	in := gatedInput(id)
-	in.Config.Functions[0].Gated = false
-	in.LocalCallLimit = time.Second // a call of 10 s goes as a regular activity at once
-	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		name     string
+		attempts int
+		status   string
+		class    string
+	}{
+		{"attempts left", 0, dispatcher.OutcomeCanceled, dispatcher.FailureCanceled},
+		// Its last attempt, which Temporal reports canceled all the same:
+		// its retries ran out.
+		{"its last attempt", 1, dispatcher.OutcomeFailed, dispatcher.FailureHTTPTemporary},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := gatedInput(id + "-" + strings.ReplaceAll(tt.name, " ", "-"))
+			in.Config.Functions[0].Gated = false
+			in.Config.Dispatchers[0].Actions[0].RetryPolicy = &dispatcher.RetryPolicy{MaximumAttempts: tt.attempts}
+			in.LocalCallLimit = time.Second // a call of 10 s goes as a regular activity at once
+			run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: in.Event.ID, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-started:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the regular attempt did not begin")
+			}
+			if err := c.CancelWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
+				t.Fatal(err)
+			}
+			res := canceledResult(t, run)
+			if len(res.Outcomes) != 1 {
+				t.Fatalf("outcomes %+v", res.Outcomes)
+			}
+			o := res.Outcomes[0]
+			if o.Status != tt.status || o.ErrorClass != tt.class || !strings.Contains(o.Error, "answered 503") || o.Attempts != 1 {
+				t.Errorf("the action ended %s (%s) after %d attempts: %q; want %s (%s) after 1, naming its last failure", o.Status, o.ErrorClass, o.Attempts, o.Error, tt.status, tt.class)
+			}
+			replays(t, c, run)
+		})
 	}
-	select {
-	case <-started:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the regular attempt did not begin")
-	}
-	if err := c.CancelWorkflow(t.Context(), run.GetID(), run.GetRunID()); err != nil {
-		t.Fatal(err)
-	}
-	res := canceledResult(t, run)
-	if len(res.Outcomes) != 1 {
-		t.Fatalf("outcomes %+v", res.Outcomes)
-	}
-	o := res.Outcomes[0]
-	if o.Status != dispatcher.OutcomeCanceled || o.ErrorClass != dispatcher.FailureCanceled || !strings.Contains(o.Error, "answered 503") || o.Attempts != 1 {
-		t.Errorf("the action ended %s (%s) after %d attempts: %q; want canceled after 1, naming its last failure", o.Status, o.ErrorClass, o.Attempts, o.Error)
-	}
-	replays(t, c, run)
 }
 
 // canceledResult waits for run to end canceled and returns its result.
