@@ -445,6 +445,11 @@ func TestBulkReplayEmptyFilter(t *testing.T) {
 			}
 		}
 	}
+	// Nor in another case, which encoding/json would take for the field.
+	for _, field := range []string{"dispatcherID", "EventType", "DISPATCHERID"} {
+		code, out := do("POST", "/executions/v1/replays", fmt.Sprintf(`{"status":"failed","%s":""}`, field))
+		wantError(t, code, out, 400, 15, field+": unknown field; did you mean")
+	}
 	if f.dryRuns != 0 || f.bulkStarts != 0 {
 		t.Fatalf("the executions service was asked: %d dry runs, %d starts", f.dryRuns, f.bulkStarts)
 	}
