@@ -590,7 +590,7 @@ func (g *gate) reclaim(now time.Time) {
 // allow at now.
 func (g *gate) grant(ctx workflow.Context, now time.Time) {
 	for len(g.Waiting) > 0 {
-		if g.sendingFull(ctx) {
+		if g.sending >= maxSending && workflow.GetVersion(ctx, changeGateSending, workflow.DefaultVersion, gateSendingV1) >= gateSendingV1 {
 			return // the rest once these are delivered (wait wakes on sent)
 		}
 		if len(g.Leases) > 0 && g.leaseBytes()+requestBytes(g.Waiting[0])+leaseExtraBytes > MaxGateLeaseBytes &&
@@ -601,6 +601,13 @@ func (g *gate) grant(ctx workflow.Context, now time.Time) {
 		if !ok {
 			return
 		}
+		// Asked only when a permit would go but for it: a worker from
+		// before, replaying the task that recorded the marker, sends it,
+		// and fails the task for nondeterminism rather than go on under
+		// the old bound, which a newer worker could then not replay.
+		if g.sending >= fewSending && workflow.GetVersion(ctx, changeGateFewSending, workflow.DefaultVersion, gateFewSendingV1) >= gateFewSendingV1 {
+			return
+		}
 		if rl := g.Flow.RateLimit; rl != nil {
 			g.TAT = maxTime(g.TAT, slot).Add(rl.EmissionInterval())
 		}
@@ -609,19 +616,6 @@ func (g *gate) grant(ctx workflow.Context, now time.Time) {
 		g.Leases = append(g.Leases, l)
 		g.send(ctx, l)
 	}
-}
-
-// sendingFull reports whether as many permits are on their way as may be.
-// Each bound's version is asked only when it is reached, so no other run
-// records its marker, and a run from before it reaches the next bound.
-func (g *gate) sendingFull(ctx workflow.Context) bool {
-	switch {
-	case g.sending >= maxSending:
-		return workflow.GetVersion(ctx, changeGateSending, workflow.DefaultVersion, gateSendingV1) >= gateSendingV1
-	case g.sending >= fewSending:
-		return workflow.GetVersion(ctx, changeGateFewSending, workflow.DefaultVersion, gateFewSendingV1) >= gateFewSendingV1
-	}
-	return false
 }
 
 // rescale keeps the calls already spaced by the rate limit in their

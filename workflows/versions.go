@@ -451,7 +451,8 @@ const gateSendingV1 workflow.Version = 1
 // permits on their way at once. Before, up to maxSending, whose
 // deliveries, coming back while its next workflow task ran, had Temporal
 // fail that task (more than 100 events buffered). Asked only when the
-// bound is reached, so no other run records the marker.
+// bound keeps a permit allowed from going, so no other run records the
+// marker, and a worker from before fails the task that did.
 const gateFewSendingV1 workflow.Version = 1
 
 // gateSizeV1 (changeGateSize): a Gate holds at most MaxGateWaitingBytes of
