@@ -128,6 +128,14 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				res.Events++
 				if sr.Duplicate {
 					res.Duplicates++
+					if !msg.Redelivered {
+						// Not the broker's redelivery: a producer that sent
+						// the event again, or gave another event its id,
+						// which is then never dispatched. Said, as the HTTP
+						// intake's "duplicate": true says it to its caller.
+						h.log().Info("broker intake: an event already accepted came again in another message; not dispatched again",
+							"source", h.Source, "id", ev.ID, "type", ev.Type)
+					}
 				}
 				if turn != nil {
 					turn.release(i) // handed over: the next of its key may go

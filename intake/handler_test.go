@@ -1,7 +1,9 @@
 package intake
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -233,5 +235,24 @@ func TestHandleBatchRefusalKeepsItsNote(t *testing.T) {
 	if got.Verdict != DeadLetter || len(got.Reason) > MaxReason || !utf8.ValidString(got.Reason) ||
 		!strings.HasPrefix(got.Reason, "[1].temporal refused the event: é") || !strings.HasSuffix(got.Reason, "answered as duplicates)") {
 		t.Fatalf("result %+v (%d bytes)", got, len(got.Reason))
+	}
+}
+
+// A duplicate in a message delivered for the first time is logged: a
+// producer sent the event again, or gave another event its id, which is
+// then never dispatched. Before, only a metric counted it. A broker's
+// redelivery of a message accepted before is not.
+func TestHandleLogsADuplicateSentAgain(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHandler(&starter{})
+	h.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	redelivered := jsonMessage(`{"id":"dup","type":"t"}`)
+	redelivered.Redelivered = true
+	if got := h.Handle(t.Context(), redelivered); got.Duplicates != 1 || logs.Len() != 0 {
+		t.Fatalf("a redelivery: %+v, logged %q; want a duplicate, nothing logged", got, logs.String())
+	}
+	if got := h.Handle(t.Context(), jsonMessage(`{"id":"dup","type":"t"}`)); got.Duplicates != 1 ||
+		!strings.Contains(logs.String(), "an event already accepted came again in another message") || !strings.Contains(logs.String(), "id=dup") {
+		t.Fatalf("sent again: %+v, logged %q; want a duplicate, logged with its id", got, logs.String())
 	}
 }

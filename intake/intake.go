@@ -43,6 +43,9 @@ type Message struct {
 	// the CloudEvents HTTP binding has percent-encoded; brokers' bindings
 	// do not encode them.
 	HTTP bool
+	// Redelivered says that the broker delivered the message before:
+	// its events, accepted then, come again as duplicates.
+	Redelivered bool
 }
 
 // Parsed is what a message holds.

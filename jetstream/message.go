@@ -84,7 +84,9 @@ func (s *Source) handle(ctx context.Context, msg js.Msg) {
 			}
 		}
 	}()
-	r := s.handler.Handle(ctx, toMessage(msg))
+	m := toMessage(msg)
+	m.Redelivered = meta.NumDelivered > 1
+	r := s.handler.Handle(ctx, m)
 	switch r.Verdict {
 	case intake.Ack:
 		// Double: JetStream confirms it has the acknowledgement, so a
