@@ -449,10 +449,15 @@ func TestExecutions(t *testing.T) {
 		t.Fatalf("replay = %+v", r)
 	}
 	e.wait(wf, r.RunID)
-	// A run is replayed once: asking again reports the replay.
-	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, RunID: failed.RunID, Actor: "bob"})
+	// A run is replayed once: asking again reports the replay, or, for
+	// more than it made (every failed action), says so.
+	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, RunID: failed.RunID, Actions: []string{"t1"}, Actor: "bob"})
 	if err != nil || !again.AlreadyStarted || again.RunID != r.RunID || again.ReplayID != r.ReplayID || !slices.Equal(again.Actions, []string{"t1"}) {
 		t.Fatalf("repeated replay = %+v, %v", again, err)
+	}
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf, RunID: failed.RunID, Actor: "bob"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), "was replayed already, as run "+r.RunID+", of actions t1") {
+		t.Fatalf("replay of every failed action after the replay of t1 = %v; want ESTATE naming it", err)
 	}
 	e.mu.Lock()
 	keys := slices.Clone(e.keys)
