@@ -549,27 +549,31 @@ func bindOptionalJSON(c *gin.Context, v any) bool {
 		abort(c, errFieldFormat, key+": unknown field")
 		return false
 	}
-	if key := emptyFilter(body); key != "" {
+	if msg := unset(body); msg != "" {
 		// A script's unset variable, as in a list's query string:
-		// before, it filtered by nothing, and a bulk replay of one
-		// dispatcher's failures replayed the whole tenant's.
-		abort(c, errFieldFormat, key+": empty; leave the field out not to filter by it")
+		// before, a filter was taken for none, and a bulk replay of one
+		// dispatcher's failures replayed the whole tenant's; a dry run
+		// for a real one.
+		abort(c, errFieldFormat, msg)
 		return false
 	}
 	return true
 }
 
-// emptyFilter returns the first filter of body, a JSON object, given as
-// "" or null; "" when none is.
-func emptyFilter(body []byte) string {
+// unset says which filter of body, a JSON object, is given as "" or null,
+// or that its dryRun is null; "" when none is.
+func unset(body []byte) string {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil {
 		return ""
 	}
 	for _, k := range filterParams {
 		if v, ok := fields[k]; ok && (string(v) == `""` || string(v) == "null") {
-			return k
+			return k + ": empty; leave the field out not to filter by it"
 		}
+	}
+	if string(fields["dryRun"]) == "null" {
+		return "dryRun: null; true counts what a bulk replay would replay, false (or none) starts it"
 	}
 	return ""
 }

@@ -445,6 +445,9 @@ func TestBulkReplayEmptyFilter(t *testing.T) {
 			}
 		}
 	}
+	// Nor a dry run asked for with null: before, it started the replay.
+	code, out := do("POST", "/executions/v1/replays", `{"status":"failed","dryRun":null}`)
+	wantError(t, code, out, 400, 15, "dryRun: null; true counts what a bulk replay would replay, false (or none) starts it")
 	// Nor in another case, which encoding/json would take for the field.
 	for _, field := range []string{"dispatcherID", "EventType", "DISPATCHERID"} {
 		code, out := do("POST", "/executions/v1/replays", fmt.Sprintf(`{"status":"failed","%s":""}`, field))

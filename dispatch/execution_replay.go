@@ -70,10 +70,20 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if r.IdempotencyKey != "" {
 		key = idempotencyKey(r.Actor, r.IdempotencyKey)
 		prev, ok, err := e.audit.AuditByKey(ctx, r.WorkflowID, key)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dispatcher.ReplayResult{}, err
-		case ok && !asked(r, prev):
+		}
+		same := ok && asked(r, prev)
+		if same && len(r.Actions) == 0 {
+			// Naming none asks for the run's failed actions, which the
+			// key's request, naming some, may not have replayed all of.
+			want, err := e.wanted(ctx, r, prev.RunID)
+			if err != nil {
+				return dispatcher.ReplayResult{}, err
+			}
+			same = covers(prev, r.Config, want)
+		}
+		if ok && !same {
 			return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.EINVALID,
 				"Idempotency-Key: already used for another replay of %s (run %s, actions %s, config %s); a new request needs a new key",
 				r.WorkflowID, prev.RunID, strings.Join(prev.Actions, ","), prev.Config)
@@ -115,13 +125,9 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	case err != nil:
 		return dispatcher.ReplayResult{}, err
 	case claimed && (prev.NewRunID != "" || latest.Replay.ID == replayID):
-		want := r.Actions
-		if len(want) == 0 { // those that failed in the run
-			x, err := e.describe(ctx, r.WorkflowID, target)
-			if err != nil {
-				return dispatcher.ReplayResult{}, err
-			}
-			want = x.FailedActionIDs
+		want, err := e.wanted(ctx, r, target)
+		if err != nil {
+			return dispatcher.ReplayResult{}, err
 		}
 		if prev.NewRunID == "" {
 			prev.NewRunID = latest.RunID // started; its requester stopped before saying so
@@ -200,7 +206,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 			return dispatcher.ReplayResult{}, err
 		}
 		if prev.NewRunID != "" && !covers(prev, r.Config, actions) {
-			return dispatcher.ReplayResult{}, otherReplay(r.WorkflowID, prev, latest.RunID)
+			return dispatcher.ReplayResult{}, otherReplay(r.WorkflowID, prev, prev.NewRunID)
 		}
 		if prev.NewRunID != "" {
 			return replayedAs(prev), nil
@@ -281,6 +287,28 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 // replay that does not was read as done, though none of it ran.
 func covers(prev dispatcher.AuditEntry, config string, actions []string) bool {
 	return prev.Config == config && !slices.ContainsFunc(actions, func(a string) bool { return !slices.Contains(prev.Actions, a) })
+}
+
+// wanted returns the actions r asks to replay of run runID: those it
+// names, or else those the run did not make — failed (but superseded),
+// canceled, and with the current configuration skipped — as the run's
+// history has them (its search attributes may be cut short).
+func (e *Executions) wanted(ctx context.Context, r dispatcher.ReplayRequest, runID string) ([]string, error) {
+	if len(r.Actions) > 0 {
+		return r.Actions, nil
+	}
+	src, err := e.readRun(ctx, r.WorkflowID, runID)
+	if err != nil {
+		return nil, err
+	}
+	var want []string
+	for _, o := range src.outcomes {
+		if o.Status != dispatcher.OutcomeSucceeded && o.ErrorClass != dispatcher.FailureSuperseded &&
+			(o.Status != dispatcher.OutcomeSkipped || r.Config == dispatcher.ReplayConfigCurrent) {
+			want = append(want, o.ActionID)
+		}
+	}
+	return want, nil
 }
 
 // otherReplay refuses a request that another request's replay, prev,
@@ -711,7 +739,10 @@ func unended(src runRecord) []string {
 	for _, o := range src.outcomes {
 		switch {
 		case o.Status == dispatcher.OutcomeSucceeded, o.Status == dispatcher.OutcomeSkipped,
-			o.Status == dispatcher.OutcomeFailed && !unanswered(o):
+			o.Status == dispatcher.OutcomeFailed && !unanswered(o),
+			// Canceled after its call's answer (a 503 that came after
+			// the cancel): made again under a new key, as when failed.
+			o.Status == dispatcher.OutcomeCanceled && !o.Unanswered && functionsAnswer(o.HTTPStatus):
 		default:
 			ids = append(ids, o.ActionID)
 		}
@@ -742,10 +773,15 @@ func unended(src runRecord) []string {
 // no longer says: its key is kept.
 func unanswered(o dispatcher.ActionOutcome) bool {
 	return o.ErrorClass == dispatcher.FailureTimeout || o.Unanswered || o.ErrorClass == dispatcher.FailureHistoryFull ||
-		o.ErrorClass == dispatcher.FailureHTTPTemporary &&
-			(o.HTTPStatus == 0 || o.HTTPStatus == http.StatusBadGateway || o.HTTPStatus == http.StatusGatewayTimeout ||
-				o.HTTPStatus >= 520 && o.HTTPStatus <= 524 || // Cloudflare's: the origin's answer unknown
-				o.HTTPStatus == http.StatusConflict) // an idempotency layer's: a call with the key in progress
+		o.ErrorClass == dispatcher.FailureHTTPTemporary && !functionsAnswer(o.HTTPStatus)
+}
+
+// functionsAnswer reports whether an HTTP status a call ended with is the
+// function's own answer, not a gateway's or an idempotency layer's.
+func functionsAnswer(status int) bool {
+	return status != 0 && status != http.StatusBadGateway && status != http.StatusGatewayTimeout &&
+		(status < 520 || status > 524) && // Cloudflare's: the origin's answer unknown
+		status != http.StatusConflict // an idempotency layer's: a call with the key in progress
 }
 
 // settleChildren checks the temporal-function actions a replay would run

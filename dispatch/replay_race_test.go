@@ -314,6 +314,32 @@ func TestReplayOfARunReplayedForAnotherRequest(t *testing.T) {
 	answered(dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: one.RunID, Actions: []string{"t1"}, Actor: "ann"}, first)
 	refused(dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: one.RunID, Actions: []string{"m2"}, Actor: "ann"}, first, "t1")
 	refused(dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: one.RunID, Actor: "ann"}, first, "t1")
+	// Nor is a request under the key of one that named t1 alone, asking
+	// for every failed action: before, it was answered as that replay.
+	keyed := e.dispatch("ev-keyed", "signup", true)
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: keyed.WorkflowID, RunID: keyed.RunID, Actions: []string{"t1"},
+		IdempotencyKey: "k1", Actor: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: keyed.WorkflowID, RunID: keyed.RunID, IdempotencyKey: "k1", Actor: "bob"}); dispatcher.ErrorCode(err) != dispatcher.EINVALID ||
+		!strings.Contains(err.Error(), "Idempotency-Key: already used for another replay") {
+		t.Errorf("every failed action under the key of t1's replay: %v, want EINVALID saying the key was used", err)
+	}
+	// With the current configuration a replay naming none asks for the
+	// actions skipped too: m2, its dispatcher paused then.
+	e.store.SetPaused("d2", true)
+	paused := e.dispatch("ev-paused", "signup", true)
+	e.store.SetPaused("d2", false)
+	current, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: paused.WorkflowID, RunID: paused.RunID, Actions: []string{"t1"},
+		Config: dispatcher.ReplayConfigCurrent, Actor: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(paused.WorkflowID, current.RunID)
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: paused.WorkflowID, RunID: paused.RunID, Config: dispatcher.ReplayConfigCurrent, Actor: "ann"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), "of actions t1 with the current configuration: not what this request asks") {
+		t.Errorf("the current configuration's every action after t1's replay: %v, want ESTATE naming it", err)
+	}
 	// As the refusal says: the latest run, naming the action.
 	m2, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: first.RunID, Actions: []string{"m2"}, Actor: "ann"})
 	if err != nil || m2.AlreadyStarted || !slices.Equal(m2.Actions, []string{"m2"}) {

@@ -196,3 +196,21 @@ func TestReplayOriginalCallsFunctionsAsTheyAreNow(t *testing.T) {
 		t.Errorf("the actions are the original's, and the recorded configuration is left as it was: %+v", recorded)
 	}
 }
+
+// An action canceled after its call's answer (a 503 that came after the
+// cancel) is made again under a new key, as a failed one is; canceled
+// without one (no status, a gateway's), its key is kept: the receiver may
+// have done it. Before, every canceled action kept its key.
+func TestUnendedCanceledAfterAnAnswer(t *testing.T) {
+	canceled := func(id string, status int, unanswered bool) dispatcher.ActionOutcome {
+		return dispatcher.ActionOutcome{ActionID: id, Status: dispatcher.OutcomeCanceled, ErrorClass: dispatcher.FailureCanceled,
+			HTTPStatus: status, Unanswered: unanswered}
+	}
+	src := runRecord{closed: true, outcomes: []dispatcher.ActionOutcome{
+		canceled("answered", 503, false), canceled("refused", 422, false),
+		canceled("no-status", 0, false), canceled("gateway", 502, false), canceled("lost-task", 503, true),
+	}}
+	if got := fmt.Sprint(unended(src)); got != "[no-status gateway lost-task]" {
+		t.Errorf("unended = %s, want the actions canceled without their function's answer", got)
+	}
+}

@@ -637,7 +637,7 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 			if det, _ := failureDetails(err); det.Unanswered {
 				o.Unanswered = true
 			}
-			return temporal.NewCanceledError()
+			return canceledAfter(err)
 		}
 		defer d.slowly(ctx)()
 		if notMade {
@@ -773,9 +773,17 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 		if det, _ := failureDetails(err); det.Unanswered {
 			o.Unanswered = true
 		}
-		return temporal.NewCanceledError()
+		return canceledAfter(err)
 	}
 	return err
+}
+
+// canceledAfter is the end of an action canceled after an attempt that
+// failed with err, whose details it keeps (a function's answer, by which
+// a replay calls again under a new key; before, a canceled call's key
+// was kept whatever it had answered).
+func canceledAfter(err error) error {
+	return fmt.Errorf("%w after %w", temporal.NewCanceledError(), err)
 }
 
 // retriesCanceled reports whether err ended a regular activity's retries

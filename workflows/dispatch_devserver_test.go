@@ -516,7 +516,7 @@ func TestDispatchCanceledDuringARegularAttempt(t *testing.T) {
 			}
 		}
 		return dispatcher.TaskResult{}, temporal.NewApplicationErrorWithOptions(`function "f" answered 503`, dispatcher.FailureHTTPTemporary,
-			temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Attempt: 1}}})
+			temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{Attempt: 1, StatusCode: 503}}})
 	}, activity.RegisterOptions{Name: workflows.ActivityCallFunction})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
@@ -556,8 +556,9 @@ func TestDispatchCanceledDuringARegularAttempt(t *testing.T) {
 				t.Fatalf("outcomes %+v", res.Outcomes)
 			}
 			o := res.Outcomes[0]
-			if o.Status != tt.status || o.ErrorClass != tt.class || !strings.Contains(o.Error, "answered 503") || o.Attempts != 1 {
-				t.Errorf("the action ended %s (%s) after %d attempts: %q; want %s (%s) after 1, naming its last failure", o.Status, o.ErrorClass, o.Attempts, o.Error, tt.status, tt.class)
+			if o.Status != tt.status || o.ErrorClass != tt.class || !strings.Contains(o.Error, "answered 503") || o.Attempts != 1 || o.HTTPStatus != 503 {
+				t.Errorf("the action ended %s (%s, HTTP %d) after %d attempts: %q; want %s (%s, 503) after 1, naming its last failure",
+					o.Status, o.ErrorClass, o.HTTPStatus, o.Attempts, o.Error, tt.status, tt.class)
 			}
 			replays(t, c, run)
 		})

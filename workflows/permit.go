@@ -135,7 +135,7 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		}
 		n++
 		if ctx.Err() != nil {
-			return temporal.NewCanceledError() // canceled after an attempt that did not succeed
+			return canceledAfter(err)
 		}
 		wait := delay
 		var appErr *temporal.ApplicationError
