@@ -322,9 +322,10 @@ func (a *Effects) CallFunctionLocal(ctx context.Context, in dispatcher.TaskInput
 // A tenant's share is half of the slots the other tenants' calls leave: a
 // call is made while its tenant's calls and all calls together are fewer
 // than the slots. Alone a tenant takes half of them; k tenants whose
-// calls hang take about slots/(k+1) each and leave as many to the others.
-// Before, each took half of them whatever the others held, and two such
-// tenants held every slot. A call past its tenant's share is not made
+// calls hang leave the others between slots/(k+1) (their calls
+// interleaved) and slots/2^k (one tenant's after another's). Before, each
+// took half of them whatever the others held, and two such tenants held
+// every slot. A call past its tenant's share is not made
 // there (FailureSlotMissed, Busy) when its run says it makes such a call
 // as a regular activity, at once and at no attempt's cost
 // (TaskInput.ShareBound); a call of an older run is made all the same.
