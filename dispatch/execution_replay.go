@@ -24,11 +24,11 @@ import (
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// replayAgainAfter is how long after a replay was asked for a request
+// ReplayAgainAfter is how long after a replay was asked for a request
 // without a runId is taken for that request again rather than for one to
 // replay that replay: longer than a client waits before it sends a
 // request again.
-const replayAgainAfter = 30 * time.Second
+const ReplayAgainAfter = 30 * time.Second
 
 // Replay starts a new run of a dispatch on the same workflow ID: by
 // default it re-runs only the actions that failed or were canceled in the
@@ -47,7 +47,7 @@ const replayAgainAfter = 30 * time.Second
 // It refuses (ESTATE) a dispatch that is still running, a run that is not
 // the latest, a request that names no run (nor an Idempotency-Key) whose
 // latest run is another request's replay asked for less than
-// replayAgainAfter ago (the same request again gets its answer), and a
+// ReplayAgainAfter ago (the same request again gets its answer), and a
 // default replay of a run in which nothing failed; an
 // action the configuration does not have is EINVALID.
 func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (dispatcher.ReplayResult, error) {
@@ -115,7 +115,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 				return dispatcher.ReplayResult{}, err
 			}
 		}
-		recent = time.Since(latest.Start) < replayAgainAfter || found && e.now().Sub(last.At) < replayAgainAfter
+		recent = time.Since(latest.Start) < ReplayAgainAfter || found && e.now().Sub(last.At) < ReplayAgainAfter
 		same = found && last.Actor == r.Actor && asked(r, last)
 	}
 	target := cmp.Or(r.RunID, latest.RunID)

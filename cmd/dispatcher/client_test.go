@@ -354,6 +354,38 @@ func TestReplayNamesTheRun(t *testing.T) {
 	}
 }
 
+// A replay of a dispatch whose latest run is a replay begun moments ago
+// names no run, so that the same command run twice gets the first's
+// answer from the API rather than replay that replay, its calls again
+// under new keys (re-check probe); one begun longer ago is named.
+func TestReplayOfAReplayBegunMomentsAgo(t *testing.T) {
+	for _, tc := range []struct {
+		began time.Duration
+		want  string
+	}{{5 * time.Second, `"runId":""`}, {time.Minute, `"runId":"run-3"`}} {
+		var sent atomic.Value
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Method == "GET":
+				_, _ = fmt.Fprintf(w, `{"workflowId":"dispatch-evt-1","runId":"run-3","status":"failed","startTimestamp":%d,"replay":{"of":"run-2"}}`,
+					time.Now().Add(-tc.began).UnixMilli())
+			case r.Method == "POST":
+				body, _ := io.ReadAll(r.Body)
+				sent.Store(string(body))
+				_, _ = io.WriteString(w, `{"workflowId":"dispatch-evt-1","runId":"run-3","replayOf":"run-2","replayId":"r","config":"original","alreadyStarted":true}`)
+			}
+		}))
+		var out strings.Builder
+		if err := replayOne(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "dispatch-evt-1", nil, "", false); err != nil {
+			t.Fatal(err)
+		}
+		if body, _ := sent.Load().(string); !strings.Contains(body, tc.want) {
+			t.Errorf("a replay begun %v ago: the request was %s, want %s in it", tc.began, body, tc.want)
+		}
+		api.Close()
+	}
+}
+
 // A request the API refused for its rate limit is sent again, body and
 // all, after the Retry-After it names. Before, a sync of hundreds of
 // changes stopped at the first 429, half applied.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
+	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/wire"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -265,9 +266,20 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID stri
 	if _, err := c.do(ctx, "GET", path, nil, nil, &latest); err != nil && !refused(err) {
 		return err
 	}
+	if latest.Replay != nil && time.Since(time.UnixMilli(latest.StartTimestamp)) < dispatch.ReplayAgainAfter {
+		// A replay begun moments ago, maybe by this very command run
+		// twice: named, it would be replayed in turn, its calls made
+		// again under new keys. Unnamed, the API answers as it answered
+		// the request that began it, and refuses another.
+		latest.RunID = ""
+	}
 	var r wire.Replay
 	raw, err := c.do(ctx, "POST", path+"/replay", nil,
 		wire.ReplayRequest{RunID: latest.RunID, Actions: actions, Config: config}, &r)
+	if err != nil && strings.Contains(err.Error(), "was replayed moments ago") {
+		// The API's advice is a field the command does not take.
+		return fmt.Errorf("%w\n(to replay that replay, run the command again once it is %s old)", err, dispatch.ReplayAgainAfter)
+	}
 	if err != nil && strings.Contains(err.Error(), "name the actions") {
 		// The API's words are the API's field; here it is a flag.
 		return fmt.Errorf("%w\n(name them with --actions <id>,…; `dispatcher executions show %s` lists the dispatch's actions and their ids)", err, workflowID)
