@@ -353,7 +353,7 @@ func (e *Executions) noneReplayedNow(ctx context.Context, r dispatcher.BulkRepla
 	}{
 		{p.replayed, "replayed since"},
 		{p.paused, "of a dispatcher paused still (resume it first)"},
-		{p.removed, "whose actions no dispatcher has now (deleted since)"},
+		{p.removed, "whose actions no dispatcher of their event type has now (deleted since, or named for another type)"},
 	} {
 		if c.n > 0 {
 			why = append(why, fmt.Sprint(c.n, " ", c.what))

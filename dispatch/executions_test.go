@@ -1409,7 +1409,7 @@ func TestBulkReplayDryRunCountsTheRemoved(t *testing.T) {
 	// before, it started and ended 0 of 1, skipped.
 	_, err = e.ex.StartBulkReplay(e.ctx(), r)
 	if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.HasPrefix(dispatcher.ErrorMessage(err), dispatcher.NothingToReplay) ||
-		!strings.Contains(err.Error(), "of the 1 it matches, 1 whose actions no dispatcher has now (deleted since); no bulk replay was started") {
+		!strings.Contains(err.Error(), "of the 1 it matches, 1 whose actions no dispatcher of their event type has now (deleted since, or named for another type); no bulk replay was started") {
 		t.Fatalf("a bulk replay of the removed alone = %v; want ESTATE, nothing to replay, saying why", err)
 	}
 	// With one to replay it starts, and passes over the other.

@@ -155,7 +155,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 				skipped += fmt.Sprintf(" (%d more match but have a dispatcher still paused, whose actions would be skipped again: skipped; resume it first)", dry.StillPaused)
 			}
 			if dry.Removed > 0 {
-				skipped += fmt.Sprintf(" (%d more match but none of the actions to replay is an action of their event type's dispatchers now, deleted since: skipped)", dry.Removed)
+				skipped += fmt.Sprintf(" (%d more match but none of the actions to replay is an action of their event type's dispatchers now, deleted since or named for another type: skipped)", dry.Removed)
 			}
 			fmt.Fprintf(out, "dry run: %s would be replayed%s; nothing was started\n", plural(int(max(dry.Matched-dry.Replayed-dry.StillPaused-dry.Removed, 0)), "dispatch", "dispatches"), skipped)
 			if original {
