@@ -781,8 +781,14 @@ func (d *dispatch) attemptRegular(ctx workflow.Context, o *dispatcher.ActionOutc
 // canceledAfter is the end of an action canceled after an attempt that
 // failed with err, whose details it keeps (a function's answer, by which
 // a replay calls again under a new key; before, a canceled call's key
-// was kept whatever it had answered).
+// was kept whatever it had answered). But not a timeout's: its cause is
+// the attempt before (the server's RetryLastFailure), whose answer says
+// nothing of the call that timed out, which may still go on.
 func canceledAfter(err error) error {
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return temporal.NewCanceledError()
+	}
 	return fmt.Errorf("%w after %w", temporal.NewCanceledError(), err)
 }
 

@@ -4,6 +4,9 @@ import (
 	"slices"
 	"testing"
 
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/dispatcherhq/dispatcher"
 )
 
@@ -33,5 +36,29 @@ func TestMeasureLeavesResetOut(t *testing.T) {
 	resetMail.Reset, resetTask.Reset = true, true
 	if measure(resetMail) != measure(mail) || measure(resetTask) != measure(task) {
 		t.Errorf("a reset's inputs measure %d and %d, want %d and %d", measure(resetMail), measure(resetTask), measure(mail), measure(task))
+	}
+}
+
+// An action canceled after a failed attempt keeps that failure's details
+// (a function's 503: a replay calls again under a new key), but not a
+// timeout's, whose cause is the attempt before it: the call that timed
+// out may still go on, and must keep its key (diff review). Before the
+// fix, the earlier attempt's 503 was taken for the last's answer.
+func TestCanceledAfter(t *testing.T) {
+	answered := temporal.NewApplicationErrorWithOptions("503", dispatcher.FailureHTTPTemporary,
+		temporal.ApplicationErrorOptions{Details: []any{dispatcher.FailureDetails{StatusCode: 503}}})
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"answered", answered, 503},
+		{"timed out after an answered attempt", temporal.NewTimeoutError(enums.TIMEOUT_TYPE_HEARTBEAT, answered), 0},
+	} {
+		err := canceledAfter(tc.err)
+		det, _ := failureDetails(err)
+		if !temporal.IsCanceledError(err) || det.StatusCode != tc.status {
+			t.Errorf("%s: %v (canceled %v, status %d), want canceled, status %d", tc.name, err, temporal.IsCanceledError(err), det.StatusCode, tc.status)
+		}
 	}
 }
