@@ -117,7 +117,7 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 		if turn != nil {
 			evCtx = dispatcher.WithTurn(starts, turn.event(i, len(p.Events)))
 		}
-		for {
+		for retried := false; ; retried = true {
 			if h.backoff.Wait(ctx) != nil {
 				return Result{Verdict: Retry, Type: res.Type}
 			}
@@ -128,11 +128,13 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				res.Events++
 				if sr.Duplicate {
 					res.Duplicates++
-					if !msg.Redelivered {
-						// Not the broker's redelivery: a producer that sent
-						// the event again, or gave another event its id,
-						// which is then never dispatched. Said, as the HTTP
-						// intake's "duplicate": true says it to its caller.
+					if !msg.Redelivered && !retried {
+						// Neither the broker's redelivery nor a start tried
+						// again (the first may have been taken, its answer
+						// lost): a producer that sent the event again, or
+						// gave another event its id, which is then never
+						// dispatched. Said, as the HTTP intake's
+						// "duplicate": true says it to its caller.
 						h.log().Info("broker intake: an event already accepted came again in another message; not dispatched again",
 							"source", h.Source, "id", ev.ID, "type", ev.Type)
 					}

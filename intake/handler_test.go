@@ -251,6 +251,12 @@ func TestHandleLogsADuplicateSentAgain(t *testing.T) {
 	if got := h.Handle(t.Context(), redelivered); got.Duplicates != 1 || logs.Len() != 0 {
 		t.Fatalf("a redelivery: %+v, logged %q; want a duplicate, nothing logged", got, logs.String())
 	}
+	// Nor a start tried again after an error: the first may have been
+	// taken, its answer lost.
+	h.Starter = &starter{answers: []error{unavailable, nil}}
+	if got := h.Handle(t.Context(), jsonMessage(`{"id":"dup","type":"t"}`)); got.Duplicates != 1 || strings.Contains(logs.String(), "already accepted") {
+		t.Fatalf("a start tried again: %+v, logged %q; want a duplicate, not logged as sent again", got, logs.String())
+	}
 	if got := h.Handle(t.Context(), jsonMessage(`{"id":"dup","type":"t"}`)); got.Duplicates != 1 ||
 		!strings.Contains(logs.String(), "an event already accepted came again in another message") || !strings.Contains(logs.String(), "id=dup") {
 		t.Fatalf("sent again: %+v, logged %q; want a duplicate, logged with its id", got, logs.String())
