@@ -561,7 +561,8 @@ func bindOptionalJSON(c *gin.Context, v any) bool {
 }
 
 // unset says which filter of body, a JSON object, is given as "" or null,
-// or that its dryRun is null; "" when none is.
+// or which of its dryRun, config and rate is null; "" when none is
+// (actions null is none, as the CLI sends it).
 func unset(body []byte) string {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil {
@@ -572,8 +573,13 @@ func unset(body []byte) string {
 			return k + ": empty; leave the field out not to filter by it"
 		}
 	}
-	if string(fields["dryRun"]) == "null" {
+	switch {
+	case string(fields["dryRun"]) == "null":
 		return "dryRun: null; true counts what a bulk replay would replay, false (or none) starts it"
+	case string(fields["config"]) == "null":
+		return `config: null; "original" or "current", or leave the field out for "original"`
+	case string(fields["rate"]) == "null":
+		return "rate: null; replays a second, or leave the field out for the default"
 	}
 	return ""
 }

@@ -445,9 +445,12 @@ func TestBulkReplayEmptyFilter(t *testing.T) {
 			}
 		}
 	}
-	// Nor a dry run asked for with null: before, it started the replay.
-	code, out := do("POST", "/executions/v1/replays", `{"status":"failed","dryRun":null}`)
-	wantError(t, code, out, 400, 15, "dryRun: null; true counts what a bulk replay would replay, false (or none) starts it")
+	// Nor a dry run asked for with null: before, it started the replay;
+	// nor a configuration or rate.
+	for field, msg := range map[string]string{"dryRun": "true counts what a bulk replay would replay", "config": `"original" or "current"`, "rate": "replays a second"} {
+		code, out := do("POST", "/executions/v1/replays", fmt.Sprintf(`{"status":"failed","%s":null}`, field))
+		wantError(t, code, out, 400, 15, field+": null; "+msg)
+	}
 	// Nor in another case, which encoding/json would take for the field.
 	for _, field := range []string{"dispatcherID", "EventType", "DISPATCHERID"} {
 		code, out := do("POST", "/executions/v1/replays", fmt.Sprintf(`{"status":"failed","%s":""}`, field))

@@ -73,15 +73,11 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		if err != nil {
 			return dispatcher.ReplayResult{}, err
 		}
-		same := ok && asked(r, prev)
-		if same && len(r.Actions) == 0 {
-			// Naming none asks for the run's failed actions, which the
-			// key's request, naming some, may not have replayed all of.
-			want, err := e.wanted(ctx, r, prev.RunID)
-			if err != nil {
+		same := false
+		if ok {
+			if same, err = e.sameRequest(ctx, r, prev); err != nil {
 				return dispatcher.ReplayResult{}, err
 			}
-			same = covers(prev, r.Config, want)
 		}
 		if ok && !same {
 			return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.EINVALID,
@@ -116,7 +112,11 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 			}
 		}
 		recent = time.Since(latest.Start) < ReplayAgainAfter || found && e.now().Sub(last.At) < ReplayAgainAfter
-		same = found && last.Actor == r.Actor && asked(r, last)
+		if found && last.Actor == r.Actor {
+			if same, err = e.sameRequest(ctx, r, last); err != nil {
+				return dispatcher.ReplayResult{}, err
+			}
+		}
 	}
 	target := cmp.Or(r.RunID, latest.RunID)
 	replayID := replayIDOf(r.WorkflowID, target)
@@ -140,6 +140,11 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 			return dispatcher.ReplayResult{}, otherReplay(r.WorkflowID, prev, latest.RunID)
 		}
 		return replayedAs(prev), nil
+	case recent && same && last.NewRunID != "":
+		// Sent again moments after, its replay maybe still running (a
+		// double click, a client's retry): answered as it was. Before,
+		// while that replay ran, refused as "being replayed".
+		return replayedAs(last), nil
 	case !replayable(latest.Status) && latest.Replay.Of != "":
 		// Someone replayed it meanwhile: "wait, then replay" would have
 		// the caller replay that replay, which may well succeed.
@@ -289,10 +294,22 @@ func covers(prev dispatcher.AuditEntry, config string, actions []string) bool {
 	return prev.Config == config && !slices.ContainsFunc(actions, func(a string) bool { return !slices.Contains(prev.Actions, a) })
 }
 
+// sameRequest reports whether r asks for the replay prev records: its run
+// and configuration, and the actions it named or, naming none, made (a
+// request that named some would answer for all).
+func (e *Executions) sameRequest(ctx context.Context, r dispatcher.ReplayRequest, prev dispatcher.AuditEntry) (bool, error) {
+	if !asked(r, prev) || len(r.Actions) > 0 {
+		return asked(r, prev), nil
+	}
+	want, err := e.wanted(ctx, r, prev.RunID)
+	return err == nil && covers(prev, r.Config, want), err
+}
+
 // wanted returns the actions r asks to replay of run runID: those it
 // names, or else those the run did not make — failed (but superseded),
-// canceled, and with the current configuration skipped — as the run's
-// history has them (its search attributes may be cut short).
+// canceled (but a child that completed), and with the current
+// configuration skipped — as the run's history has them (its search
+// attributes may be cut short).
 func (e *Executions) wanted(ctx context.Context, r dispatcher.ReplayRequest, runID string) ([]string, error) {
 	if len(r.Actions) > 0 {
 		return r.Actions, nil
@@ -307,6 +324,19 @@ func (e *Executions) wanted(ctx context.Context, r dispatcher.ReplayRequest, run
 			(o.Status != dispatcher.OutcomeSkipped || r.Config == dispatcher.ReplayConfigCurrent) {
 			want = append(want, o.ActionID)
 		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	// Nor those whose child workflows completed after a cancel, which a
+	// replay leaves out as done. Refused (a child still running, or all
+	// done), the request could not have been claimed: all are asked.
+	settled, err := e.settleChildren(ctx, r, dispatcher.Execution{RunID: runID}, src, want)
+	if err != nil && dispatcher.ErrorCode(err) != dispatcher.ESTATE {
+		return nil, err
+	}
+	if err == nil {
+		want = settled
 	}
 	return want, nil
 }

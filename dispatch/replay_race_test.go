@@ -102,6 +102,13 @@ func TestReplayWhileAReplayRuns(t *testing.T) {
 		!strings.Contains(err.Error(), want) {
 		t.Errorf("replay during bob's: %v, want ESTATE saying %q", err, want)
 	}
+	// Bob's request sent again while its replay runs (a double click) is
+	// answered as it was; before, it was refused as "being replayed".
+	again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob",
+		Actions: []string{"t1"}, Config: dispatcher.ReplayConfigCurrent})
+	if err != nil || !again.AlreadyStarted || again.RunID != r.RunID {
+		t.Errorf("bob's request again during his replay: %+v, %v; want run %s, already started", again, err, r.RunID)
+	}
 	close(e.release)
 	e.wait(failed.WorkflowID, r.RunID)
 }
@@ -339,6 +346,21 @@ func TestReplayOfARunReplayedForAnotherRequest(t *testing.T) {
 	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: paused.WorkflowID, RunID: paused.RunID, Config: dispatcher.ReplayConfigCurrent, Actor: "ann"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
 		!strings.Contains(err.Error(), "of actions t1 with the current configuration: not what this request asks") {
 		t.Errorf("the current configuration's every action after t1's replay: %v, want ESTATE naming it", err)
+	}
+	// Nor, moments after, is the same requester's request without a run
+	// for every failed action answered as its request for t1 alone.
+	recent := e.dispatch("ev-recent", "signup", true)
+	first2, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: recent.WorkflowID, Actions: []string{"t1"}, Actor: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(recent.WorkflowID, first2.RunID)
+	if again, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: recent.WorkflowID, Actions: []string{"t1"}, Actor: "bob"}); err != nil || !again.AlreadyStarted {
+		t.Errorf("t1 again, moments after: %+v, %v; want t1's replay, already started", again, err)
+	}
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: recent.WorkflowID, Actor: "bob"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), "was replayed moments ago") {
+		t.Errorf("every failed action, moments after t1's replay: %v, want ESTATE saying it was replayed moments ago", err)
 	}
 	// As the refusal says: the latest run, naming the action.
 	m2, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: one.WorkflowID, RunID: first.RunID, Actions: []string{"m2"}, Actor: "ann"})

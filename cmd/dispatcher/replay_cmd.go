@@ -266,11 +266,12 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID stri
 	if _, err := c.do(ctx, "GET", path, nil, nil, &latest); err != nil && !refused(err) {
 		return err
 	}
-	if latest.Replay != nil && time.Since(time.UnixMilli(latest.StartTimestamp)) < dispatch.ReplayAgainAfter {
-		// A replay begun moments ago, maybe by this very command run
+	if latest.Replay != nil {
+		// A replay, maybe begun moments ago by this very command run
 		// twice: named, it would be replayed in turn, its calls made
-		// again under new keys. Unnamed, the API answers as it answered
-		// the request that began it, and refuses another.
+		// again under new keys. Unnamed, the API, by its own clock,
+		// answers as it answered the request that began it within 30 s,
+		// refuses another, and later replays it.
 		latest.RunID = ""
 	}
 	var r wire.Replay
@@ -293,7 +294,7 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID stri
 	}
 	started := "started"
 	if r.AlreadyStarted {
-		started = "was started already, by another request," // as this one would have: not a second one
+		started = "was started already, by an earlier request (maybe this command's)," // as this one would have: not a second one
 	}
 	fmt.Fprintf(out, "replay %s of %s %s as run %s (replays run %s): %s, %s configuration\n",
 		r.ReplayID, workflowID, started, r.RunID, r.ReplayOf, which, r.Config)
