@@ -97,9 +97,9 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	}
 	// A request that names no run, sent again (a double click, a client's
 	// retry) once the replay it asked for is the latest run, would replay
-	// that replay: its calls again, under other keys. If it would start
-	// one (below), the same request of the same requester is answered as
-	// the first was, and another is refused. Recent is since the replay
+	// that replay: its calls again, under other keys. The same request of
+	// the same requester is answered as the first was, its replay running
+	// or ended; another is refused where it would start one (below). Recent is since the replay
 	// was asked for (the audit trail's clock) or began (the server's),
 	// whichever is later: a request may start its replay long after it
 	// claimed it.
@@ -183,8 +183,6 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, err
 	}
 	switch {
-	case recent && same && last.NewRunID != "":
-		return replayedAs(last), nil
 	case recent && same: // started; its requester stopped before saying so
 		last.NewRunID = latest.RunID
 		e.releaseAfterReplay(ctx, r.WorkflowID, last.RunID)
