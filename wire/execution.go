@@ -237,16 +237,16 @@ type Replay struct {
 
 // Filter holds the list filters as a request body carries them.
 type Filter struct {
-	EventType    string          `json:"eventType"`
-	EventID      string          `json:"eventId"`
-	DispatcherID string          `json:"dispatcherId"`
-	ActionID     string          `json:"actionId"`
-	Status       string          `json:"status"`
-	ErrorClass   string          `json:"errorClass"`
-	BulkReplayID string          `json:"bulkReplayId"`
-	From         json.RawMessage `json:"from"`
-	To           json.RawMessage `json:"to"`
-	SkipReason   string          `json:"skipReason"`
+	EventType    string          `json:"eventType,omitempty"`
+	EventID      string          `json:"eventId,omitempty"`
+	DispatcherID string          `json:"dispatcherId,omitempty"`
+	ActionID     string          `json:"actionId,omitempty"`
+	Status       string          `json:"status,omitempty"`
+	ErrorClass   string          `json:"errorClass,omitempty"`
+	BulkReplayID string          `json:"bulkReplayId,omitempty"`
+	From         json.RawMessage `json:"from,omitempty"`
+	To           json.RawMessage `json:"to,omitempty"`
+	SkipReason   string          `json:"skipReason,omitempty"`
 }
 
 // BulkReplayRequest is the body of POST /executions/v1/replays.

@@ -199,8 +199,13 @@ func TestEndToEndExecutions(t *testing.T) {
 	if out := s.cli("executions", "show", wid); !strings.Contains(out, "\n"+firstRun+" ") || !strings.Contains(out, "\n"+replay["runId"].(string)+" ") {
 		t.Fatalf("executions show after the replay:\n%s", out)
 	}
-	// Nothing failed any more: a default replay is refused.
-	if res := s.call("POST", "/executions/v1/"+wid+"/replay", nil, 409); !strings.Contains(res["message"].(string), "no action failed") {
+	// The same request moments after, naming no run, is answered as it
+	// was (a double click); nothing failed any more: a default replay of
+	// the latest run is refused.
+	if res := s.call("POST", "/executions/v1/"+wid+"/replay", nil, 202); res["alreadyStarted"] != true || res["runId"] != replay["runId"] {
+		t.Fatalf("the replay asked for again moments after: %v", res)
+	}
+	if res := s.call("POST", "/executions/v1/"+wid+"/replay", map[string]any{"runId": replay["runId"]}, 409); !strings.Contains(res["message"].(string), "no action failed") {
 		t.Fatalf("second replay: %v", res)
 	}
 	// The replayed failure has left the summary.
