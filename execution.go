@@ -184,6 +184,10 @@ type ActionOutcome struct {
 	// makes the next, while the workflow's own timer holds it (after its
 	// first attempt, or between a gated call's); zero otherwise.
 	NextAttemptAt time.Time `json:",omitzero"`
+	// CarriedFrom is the run that ended the action as it shows, when not
+	// this one: a replay that runs some actions of a run carries the
+	// others it did not make, failed or canceled, as that run left them.
+	CarriedFrom string `json:",omitempty"`
 }
 
 // Action outcome statuses. An outcome ends succeeded, failed, canceled or

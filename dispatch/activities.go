@@ -94,7 +94,7 @@ func (r *ReplayActivities) ReplayExecution(ctx context.Context, in workflows.Rep
 // by how they closed.
 func (r *ReplayActivities) CountReplays(ctx context.Context, in workflows.CountReplaysInput) (workflows.ReplayCounts, error) {
 	ctx = activities.Acting(ctx) // the bulk replay's tenant
-	c, err := r.ex.CountReplays(ctx, in.BulkReplayID)
+	c, err := r.ex.CountReplays(ctx, in.BulkReplayID, in.Actions)
 	return c, replayFailure(err)
 }
 

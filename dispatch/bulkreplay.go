@@ -432,7 +432,7 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.Bulk
 	if in.State != nil {
 		st.Progress = in.State.CurrentProgress()
 	}
-	if p, ok := e.bulkProgress(ctx, id, info.GetExecution().GetRunId(), info.GetStatus()); ok {
+	if p, ok := e.bulkProgress(ctx, id, info.GetExecution().GetRunId(), info.GetStatus(), st.Request.Actions); ok {
 		st.Progress = p
 	} else {
 		st.ProgressUnknown = true
@@ -615,7 +615,7 @@ func (e *Executions) markPaused(ctx context.Context, bs []dispatcher.BulkReplayS
 // query, which a worker also answers for a run that failed, timed out or
 // was terminated (it replays the run up to its end). false when none
 // answers.
-func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status enums.WorkflowExecutionStatus) (dispatcher.BulkReplayProgress, bool) {
+func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status enums.WorkflowExecutionStatus, actions []string) (dispatcher.BulkReplayProgress, bool) {
 	var p dispatcher.BulkReplayProgress
 	switch status {
 	default:
@@ -629,7 +629,7 @@ func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status 
 			e.log.WarnContext(ctx, "progress query failed", "bulkReplayId", id, "err", err)
 			return p, false
 		}
-		return e.withLiveCounts(ctx, id, p), true
+		return e.withLiveCounts(ctx, id, actions, p), true
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, enums.WORKFLOW_EXECUTION_STATUS_CANCELED:
 		err := e.client.GetWorkflow(ctx, id, runID).Get(ctx, &p)
 		var canceled *temporal.CanceledError
@@ -638,7 +638,7 @@ func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status 
 				// Canceled, it ended without waiting for the replays it
 				// started, which run on: before, one that failed again
 				// vanished from its counts.
-				p = e.withLiveCounts(ctx, id, p)
+				p = e.withLiveCounts(ctx, id, actions, p)
 			}
 		}
 		return p, err == nil
@@ -648,11 +648,11 @@ func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status 
 // withLiveCounts returns p with its replays counted as they are now: the
 // bulk replay counts them only between pages of targets, so its succeeded
 // and failed stayed at 0 until it ended.
-func (e *Executions) withLiveCounts(ctx context.Context, id string, p dispatcher.BulkReplayProgress) dispatcher.BulkReplayProgress {
+func (e *Executions) withLiveCounts(ctx context.Context, id string, actions []string, p dispatcher.BulkReplayProgress) dispatcher.BulkReplayProgress {
 	if p.Replayed == 0 {
 		return p
 	}
-	c, err := e.CountReplays(ctx, id)
+	c, err := e.CountReplays(ctx, id, actions)
 	if err != nil {
 		e.log.WarnContext(ctx, "counting a bulk replay's replays failed", "bulkReplayId", id, "err", err)
 		return p

@@ -84,6 +84,7 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 				d.Outcomes, d.OutcomesUnknown = workflows.PlannedOutcomes(rec.input, rec.config, e.now(), rec.taken), true
 				for i, o := range d.Outcomes {
 					switch {
+					case o.CarriedFrom != "": // as the run it replays left it
 					case slices.Contains(x.FailedActionIDs, o.ActionID):
 						d.Outcomes[i].Status = dispatcher.OutcomeFailed
 					case o.Status != dispatcher.OutcomeScheduled && o.Status != dispatcher.OutcomeSkipped:

@@ -260,8 +260,12 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", latest.RunID, r.WorkflowID, now.RunID)
 	}
+	carried, err := e.carried(ctx, r.WorkflowID, latest.RunID, src, claim.Actions)
+	if err != nil {
+		return dispatcher.ReplayResult{}, err
+	}
 	in := workflows.DispatchInput{Event: src.input.Event, Only: claim.Actions, Run: replayID, Keys: keptKeys(src, cfg),
-		LocalCallLimit: e.localCallLimit, Version: workflows.DispatchVersion}
+		LocalCallLimit: e.localCallLimit, Version: workflows.DispatchVersion, Carried: carried}
 	if claim.Config == dispatcher.ReplayConfigOriginal {
 		in.Config = cfg
 	}
@@ -406,7 +410,13 @@ func (e *Executions) startReplay(ctx context.Context, workflowID, replayID strin
 	}
 	if in.Config != nil {
 		// The run then upserts none (dispatchV2).
-		attrs[workflows.AttrDispatcherIDs.GetName()] = workflows.BoundKeywords(in.Config.DispatcherIDs(in.Only))
+		ids := in.Config.DispatcherIDs(in.Only)
+		for _, o := range in.Carried {
+			if !slices.Contains(ids, o.DispatcherID) {
+				ids = append(ids, o.DispatcherID)
+			}
+		}
+		attrs[workflows.AttrDispatcherIDs.GetName()] = workflows.BoundKeywords(ids)
 		if r := in.Config.SkipReason(in.Only); r != "" {
 			attrs[workflows.AttrSkipped.GetName()] = r
 		}
@@ -523,8 +533,14 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 		if err != nil {
 			return nil, err
 		}
+		// A dispatcher the replay runs no action of is pinned as it was:
+		// the actions it carries (carried) are replayed from it later.
+		touched := func(d dispatcher.Dispatcher) bool {
+			return len(actions) == 0 || slices.ContainsFunc(d.Actions, func(a dispatcher.Action) bool { return slices.Contains(actions, a.ID) })
+		}
 		out = cfg.SkipSince(func(d dispatcher.Dispatcher) string {
 			switch i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID }); {
+			case !touched(d):
 			case i < 0:
 				return dispatcher.SkipRemoved
 			case now[i].Paused:
@@ -533,7 +549,7 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 			return ""
 		}, func(d dispatcher.Dispatcher, a dispatcher.Action) bool {
 			i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID })
-			return slices.ContainsFunc(now[i].Actions, func(n dispatcher.Action) bool { return n.ID == a.ID })
+			return !touched(d) || slices.ContainsFunc(now[i].Actions, func(n dispatcher.Action) bool { return n.ID == a.ID })
 		})
 	} else {
 		out = cfg.ForEvent(src.input.Event) // as its run will decide
@@ -712,6 +728,47 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 	}
 }
 
+// carried returns what a replay of some actions, only, of run runID
+// carries (workflows.DispatchInput.Carried): the outcomes of the others
+// that run did not make, failed or canceled, as it left them. The
+// replay's run shows them and fails with them: before, once its own
+// actions succeeded, their failures showed in the replayed run's detail
+// alone, which the replay superseded in lists of failed dispatches,
+// failures summaries and bulk replays. Not those a reset refused
+// (Superseded: not made for a reason of their own), those whose child
+// workflow completed after a cancel (a replay leaves them out as done),
+// nor those deleted since, which nothing can make now.
+func (e *Executions) carried(ctx context.Context, workflowID, runID string, src runRecord, only []string) ([]dispatcher.ActionOutcome, error) {
+	if len(only) == 0 || workflows.DispatchVersion < workflows.CarriedVersion {
+		return nil, nil
+	}
+	deleted := func(string) bool { return false } // no DispatcherSource: as the run left them
+	if e.dispatchers != nil {
+		now, err := e.dispatchers.DispatchersByEventType(ctx, src.input.Event.Type)
+		if err != nil {
+			return nil, err
+		}
+		current := dispatcher.Config{Dispatchers: now}
+		deleted = func(id string) bool { return !current.HasAction(id) }
+	}
+	var out []dispatcher.ActionOutcome
+	for _, o := range src.outcomes {
+		if o.Status == dispatcher.OutcomeSucceeded || o.Status == dispatcher.OutcomeSkipped || o.ErrorClass == dispatcher.FailureSuperseded ||
+			slices.Contains(only, o.ActionID) || deleted(o.ActionID) {
+			continue
+		}
+		switch status, err := e.childStatus(ctx, src, workflowID, o.ActionID); {
+		case err != nil:
+			return nil, err
+		case status == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+			continue
+		}
+		o.CarriedFrom = cmp.Or(o.CarriedFrom, runID)
+		out = append(out, o)
+	}
+	return out, nil
+}
+
 // keptKeys returns the actions of a replay of src that keep the keys
 // they had (workflows.DispatchInput.Keys): those src did not see end with
 // an answer, named or not. One canceled may have been called by a worker
@@ -827,22 +884,13 @@ func (e *Executions) settleChildren(ctx context.Context, r dispatcher.ReplayRequ
 	}
 	var out, done []string
 	for _, id := range actions {
-		child, ok := childOf(src, r.WorkflowID, id)
-		if !ok {
-			out = append(out, id)
-			continue
+		status, err := e.childStatus(ctx, src, r.WorkflowID, id)
+		if err != nil {
+			return nil, err
 		}
-		res, err := e.client.DescribeWorkflowExecution(ctx, child, "")
-		var missing *serviceerror.NotFound
 		switch {
-		case errors.As(err, &missing):
-			out = append(out, id)
-			continue
-		case err != nil:
-			return nil, temporalError(err, "describing the child workflow of action "+id)
-		}
-		switch status := res.GetWorkflowExecutionInfo().GetStatus(); {
 		case status == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			child, _ := childOf(src, r.WorkflowID, id)
 			return nil, dispatcher.Errorf(dispatcher.ESTATE,
 				"action %s of run %s of dispatch %s is still running as child workflow %s, which ignored the cancel: wait for it to end, or terminate it, before replaying the action",
 				id, latest.RunID, r.WorkflowID, child)
@@ -858,6 +906,27 @@ func (e *Executions) settleChildren(ctx context.Context, r dispatcher.ReplayRequ
 			latest.RunID, r.WorkflowID, strings.Join(done, ", "))
 	}
 	return out, nil
+}
+
+// childStatus returns the status of the child workflow that run src
+// started for action id; unspecified when it started none.
+func (e *Executions) childStatus(ctx context.Context, src runRecord, workflowID, id string) (enums.WorkflowExecutionStatus, error) {
+	if src.config == nil {
+		return enums.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED, nil
+	}
+	child, ok := childOf(src, workflowID, id)
+	if !ok {
+		return enums.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED, nil
+	}
+	res, err := e.client.DescribeWorkflowExecution(ctx, child, "")
+	var missing *serviceerror.NotFound
+	switch {
+	case errors.As(err, &missing):
+		return enums.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED, nil
+	case err != nil:
+		return 0, temporalError(err, "describing the child workflow of action "+id)
+	}
+	return res.GetWorkflowExecutionInfo().GetStatus(), nil
 }
 
 // childOf returns the workflow ID of the child that run src started for

@@ -374,9 +374,12 @@ func (e *Executions) RunStatuses(ctx context.Context, runs []dispatcher.RunRef) 
 }
 
 // CountReplays counts the replays a bulk replay started by state, with
-// one visibility count each.
-func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string) (workflows.ReplayCounts, error) {
+// one visibility count each; one of some actions, those it names, that
+// failed only with the failures it carries of others (no named action
+// among its failed ones) as completed.
+func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, actions []string) (workflows.ReplayCounts, error) {
 	var c workflows.ReplayCounts
+	carrying := 0
 	base := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + workflows.AttrBulkReplayID.GetName() + " = " + quote(bulkReplayID) + " AND "
 	completed, _ := statusClause(dispatcher.ExecutionCompleted)
 	failed, _ := statusClause(dispatcher.ExecutionFailed)
@@ -389,14 +392,35 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string) (wor
 		{failed, &c.Failed},
 		{canceled, &c.Canceled},
 		{"ExecutionStatus = 'Running'", &c.Running}, // scheduled ones too
+		{carryingClause(actions), &carrying},
 	} {
+		if q.clause == "" {
+			continue
+		}
 		res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: base + q.clause})
 		if err != nil {
 			return c, temporalError(err, "counting replays")
 		}
 		*q.dst = int(res.GetCount())
 	}
+	carrying = min(carrying, c.Failed) // counted apart: some may have closed between
+	c.Completed, c.Failed = c.Completed+carrying, c.Failed-carrying
 	return c, nil
+}
+
+// carryingClause matches the replays of actions that failed with none of
+// them: only with the failures they carry of others (a keyword list NOT
+// IN holds none of the values). Empty when no action is named.
+func carryingClause(actions []string) string {
+	if len(actions) == 0 {
+		return ""
+	}
+	quoted := make([]string, len(actions))
+	for i, a := range actions {
+		quoted[i] = quote(a)
+	}
+	ids := workflows.AttrFailedActionIDs.GetName()
+	return "ExecutionStatus = 'Failed' AND " + ids + " IS NOT NULL AND " + ids + " NOT IN (" + strings.Join(quoted, ", ") + ")"
 }
 
 func (e *Executions) list(ctx context.Context, query string, pageSize int, token []byte) ([]*workflowpb.WorkflowExecutionInfo, []byte, error) {

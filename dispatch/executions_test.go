@@ -469,8 +469,9 @@ func TestExecutions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.RunID != r.RunID || d.Status != dispatcher.ExecutionCompleted || !d.ConfigPinned || !slices.Equal(d.Only, []string{"t1"}) ||
-		d.Replay.Of != failed.RunID || d.Replay.RequestedBy != "ann" || len(d.Runs) != 2 || outcomeSummary(d.Outcomes) != "t1:succeeded" {
+	// It carries m2, which it did not run, as the first run left it.
+	if d.RunID != r.RunID || d.Status != dispatcher.ExecutionFailed || !d.ConfigPinned || !slices.Equal(d.Only, []string{"t1"}) ||
+		d.Replay.Of != failed.RunID || d.Replay.RequestedBy != "ann" || len(d.Runs) != 2 || outcomeSummary(d.Outcomes) != "t1:succeeded m2:failed:TemplateError" {
 		t.Fatalf("detail after the replay = %+v", d)
 	}
 	if len(d.Audit) != 1 || d.Audit[0].Operation != dispatcher.AuditReplay || d.Audit[0].NewRunID != r.RunID || d.Audit[0].Actor != "ann" {
@@ -481,17 +482,15 @@ func TestExecutions(t *testing.T) {
 	if i := slices.IndexFunc(d.Runs, func(x dispatcher.Execution) bool { return x.RunID == failed.RunID }); i < 0 || d.Runs[i].ReplayedAs != r.RunID {
 		t.Fatalf("runs = %+v; want the failed one replayed as %s", d.Runs, r.RunID)
 	}
-	// The latest run has nothing failed.
-	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: wf}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
-		!strings.Contains(err.Error(), "no action failed") {
-		t.Errorf("default replay of a completed run: %v", err)
+	// The replayed failure leaves the summary, unless asked for; the
+	// carried one stays, in the replay's run.
+	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed, ErrorClass: dispatcher.FailureHTTPPermanent}, wf)
+	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed, ErrorClass: dispatcher.FailureTemplate}, wf, wf)
+	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false, 0); err != nil || sum.Failed != 1 || sum.Superseded != 1 ||
+		len(sum.Groups) != 1 || sum.Groups[0].DispatcherID != "d2" || sum.Groups[0].SampleRunID != r.RunID {
+		t.Errorf("failures after the replay = %+v, %v; want m2's in the replay's run alone", sum, err)
 	}
-	// The replayed failure leaves the summary, unless asked for.
-	e.list(dispatcher.ExecutionFilter{Status: dispatcher.ExecutionCompleted}, wf)
-	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, false, 0); err != nil || sum.Failed != 0 || sum.Superseded != 1 || len(sum.Groups) != 0 {
-		t.Errorf("failures after the replay = %+v, %v", sum, err)
-	}
-	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, true, 0); err != nil || sum.Failed != 1 {
+	if sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{}, true, 0); err != nil || sum.Failed != 2 {
 		t.Errorf("failures with replayed ones = %+v, %v", sum, err)
 	}
 
@@ -837,8 +836,11 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(d.Runs) != 2 || d.Replay.BulkReplayID != st.ID || d.Status != dispatcher.ExecutionCompleted || len(d.Audit) != 1 {
-			t.Errorf("%s after the bulk replay: %d runs, replay %+v, status %s, audit %+v", wid, len(d.Runs), d.Replay, d.Status, d.Audit)
+		// t1 made, m2 carried: its run failed, the bulk replay counts it
+		// succeeded (above), as it made what it was asked.
+		if len(d.Runs) != 2 || d.Replay.BulkReplayID != st.ID || d.Status != dispatcher.ExecutionFailed || len(d.Audit) != 1 ||
+			outcomeSummary(d.Outcomes) != "t1:succeeded m2:failed:TemplateError" {
+			t.Errorf("%s after the bulk replay: %d runs, replay %+v, status %s, outcomes %s, audit %+v", wid, len(d.Runs), d.Replay, d.Status, outcomeSummary(d.Outcomes), d.Audit)
 		}
 		replayed[wid] = d.Replay.Of
 	}
@@ -1116,16 +1118,21 @@ func TestListHidesReplayedRuns(t *testing.T) {
 		failed = slices.Insert(failed, 0, e.dispatch(fmt.Sprintf("hide-%d", i), "signup", true).WorkflowID) // gone answers 404, the bad template fails
 	}
 	kept := []string{failed[0], failed[3]}
+	// Both fixed: the replays, of the failed actions with the current
+	// configuration, complete.
+	e.broken.Store(false)
+	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Actions[0].TemplateID = "tpl" })
 	for _, id := range failed {
 		if slices.Contains(kept, id) {
 			continue
 		}
-		r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: id, Actions: []string{"m1"}, Actor: "ann"})
+		r, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: id, Config: dispatcher.ReplayConfigCurrent, Actor: "ann"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.wait(id, r.RunID) // the mail alone: completed
+		e.wait(id, r.RunID)
 	}
+	e.broken.Store(true)
 	f := dispatcher.ExecutionFilter{Status: dispatcher.ExecutionFailed}
 	e.list(f, failed...) // visibility has every failed run
 	testenv.Eventually(t, 10*time.Second, func() string {
@@ -1316,6 +1323,87 @@ func TestReplayKeepsTheKeyOfACallThatDidNotEnd(t *testing.T) {
 	}
 }
 
+// A replay that names some of a run's failed actions carries the others,
+// as that run left them: its run fails with them, so the dispatch stays
+// among the failed ones, hidden replayed runs and all, and in the
+// failures summary, until a replay of the latest run makes them, under
+// the key each needs: the first run's for a call that did not end, a new
+// one for a call its function answered. Before, the replay superseded the
+// run and completed: their failures showed in that run's detail alone.
+func TestReplayOfSomeActionsCarriesTheOthers(t *testing.T) {
+	for _, tc := range []struct {
+		name, replayed, carried, class string
+		newKey                         bool // the carried action is called again under a new key
+	}{
+		{"timed out", "t9", "t8", dispatcher.FailureTimeout, false},
+		{"refused", "t8", "t9", dispatcher.FailureHTTPPermanent, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newExecutionsEnv(t)
+			e.tardy.Store(true)
+			first := e.dispatch("carry-"+tc.carried, "tardy", true)
+			e.tardy.Store(false)
+			if tc.replayed == "t9" {
+				e.broken.Store(false)
+			}
+			some, got := e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, RunID: first.RunID, Actions: []string{tc.replayed}, Actor: "ann"})
+			if want := tc.replayed + ":succeeded " + tc.carried + ":failed:" + tc.class; got != want {
+				t.Fatalf("replay of %s: %s, want %s", tc.replayed, got, want)
+			}
+			d, err := e.ex.Get(e.ctx(), first.WorkflowID, some.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Status != dispatcher.ExecutionFailed || d.Outcomes[1].CarriedFrom != first.RunID {
+				t.Fatalf("replay run %s, %s carried from %q; want failed, carried from %s", d.Status, tc.carried, d.Outcomes[1].CarriedFrom, first.RunID)
+			}
+			// Listed with the replayed runs hidden, by the carried action's
+			// dispatcher and class, and counted in the failures summary.
+			f := dispatcher.ExecutionFilter{EventID: "carry-" + tc.carried, DispatcherID: "d7", ErrorClass: tc.class}
+			testenv.Eventually(t, 10*time.Second, func() string {
+				page, err := e.ex.List(e.ctx(), f, dispatcher.ListRequest{HideReplayed: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Executions) != 1 || page.Executions[0].RunID != some.RunID {
+					return fmt.Sprintf("failed dispatches listed: %+v, want run %s", page.Executions, some.RunID)
+				}
+				return ""
+			})
+			sum, err := e.ex.Failures(e.ctx(), dispatcher.ExecutionFilter{EventID: "carry-" + tc.carried}, false, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Failed != 1 || len(sum.Groups) != 1 || sum.Groups[0].DispatcherID != "d7" || sum.Groups[0].ErrorClass != tc.class {
+				t.Errorf("failures summary %+v, want the carried failure alone", sum)
+			}
+
+			// The latest run replayed as it is: the carried action made.
+			e.broken.Store(false)
+			_, got = e.replay(dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, RunID: some.RunID, Actor: "ann"})
+			if want := tc.carried + ":succeeded"; got != want {
+				t.Fatalf("replay of the latest run: %s, want %s", got, want)
+			}
+			e.mu.Lock()
+			var keys []string
+			for _, k := range e.keys {
+				if strings.Split(k, "/")[2] == tc.carried {
+					keys = append(keys, k)
+				}
+			}
+			e.mu.Unlock()
+			switch {
+			case len(keys) != 2 || strings.Contains(keys[0], "/replay-"):
+				t.Errorf("%s called with %q, want the first run's key, then once again", tc.carried, keys)
+			case tc.newKey && !strings.HasPrefix(keys[1], keys[0]+"/replay-"):
+				t.Errorf("%s called again with %q, want a replay's key: its function answered", tc.carried, keys[1])
+			case !tc.newKey && keys[1] != keys[0]:
+				t.Errorf("%s called again with %q, want the first run's key %q: its call did not end", tc.carried, keys[1], keys[0])
+			}
+		})
+	}
+}
+
 // firstTaskCompleted returns the event ID of the run's first completed
 // workflow task: a reset to it is the Web UI's "Reset" to the first
 // workflow task.
@@ -1371,6 +1459,43 @@ func TestReplaySkipsDispatchersRemovedSince(t *testing.T) {
 	_, err = e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
 	if dispatcher.ErrorCode(err) != dispatcher.EINVALID || !strings.Contains(err.Error(), `its dispatcher "erase" (d1) was deleted, or moved to another event type`) {
 		t.Errorf("replay of the action the replay skipped: %v, want EINVALID saying its dispatcher was removed", err)
+	}
+}
+
+// What a replay of some actions carries stays replayable: an action of a
+// dispatcher paused since is carried, and replayed from the latest run
+// once its dispatcher is resumed (its definition pinned as it was: before,
+// the pinned configuration held it as skipped, and the replay said it no
+// longer existed); one of a dispatcher deleted since is not carried, as
+// nothing can make it.
+func TestReplayOfSomeActionsCarriesWhatCanBeMade(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("carry-paused", "signup", true) // t1 (d1) and m2 (d2) fail
+	e.broken.Store(false)
+	e.store.SetPaused("d2", true)
+	some, got := e.replay(dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actions: []string{"t1"}, Actor: "ann"})
+	if got != "t1:succeeded m2:failed:TemplateError" {
+		t.Fatalf("replay of t1: %s, want m2 carried", got)
+	}
+	_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: some.RunID, Actor: "ann"})
+	if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), `"welcome" (d2) is paused since run `+some.RunID) {
+		t.Errorf("replay of the carried action of a paused dispatcher: %v, want ESTATE saying resume it", err)
+	}
+	e.store.SetPaused("d2", false)
+	if _, got = e.replay(dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: some.RunID, Actor: "ann"}); got != "m2:failed:TemplateError" {
+		t.Errorf("replay of the latest run once d2 is resumed: %s, want m2 made (and failed, its template still broken)", got)
+	}
+
+	e.broken.Store(true)
+	gone := e.dispatch("carry-deleted", "signup", true)
+	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.EventType = "elsewhere" })
+	e.broken.Store(false)
+	some, got = e.replay(dispatcher.ReplayRequest{WorkflowID: gone.WorkflowID, Actions: []string{"t1"}, Actor: "ann"})
+	if got != "t1:succeeded" {
+		t.Errorf("replay of t1 with d2 deleted: %s, want m2 not carried", got)
+	}
+	if d, err := e.ex.Get(e.ctx(), gone.WorkflowID, some.RunID); err != nil || d.Status != dispatcher.ExecutionCompleted {
+		t.Errorf("replay run: %v, %v; want completed", d.Status, err)
 	}
 }
 

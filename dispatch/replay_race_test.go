@@ -56,7 +56,9 @@ func TestConcurrentReplaysStartOne(t *testing.T) {
 		t.Errorf("%d answers say they started the replay, want 1", started)
 	}
 	e.wait(wf, results[0].RunID)
-	e.list(dispatcher.ExecutionFilter{EventID: "ev-race", Status: dispatcher.ExecutionCompleted}, wf)
+	// m2, not replayed, is carried: the replay fails with it.
+	e.list(dispatcher.ExecutionFilter{EventID: "ev-race", Status: dispatcher.ExecutionFailed, ErrorClass: dispatcher.FailureHTTPPermanent}, wf)
+	e.list(dispatcher.ExecutionFilter{EventID: "ev-race", Status: dispatcher.ExecutionFailed, ErrorClass: dispatcher.FailureTemplate}, wf, wf)
 	d, err := e.ex.Get(e.ctx(), wf, "")
 	if err != nil {
 		t.Fatal(err)
@@ -177,8 +179,8 @@ func TestReplayLosingTheClaimStartsTheClaimedReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := outcomeSummary(run.Outcomes); got != "m2:failed:TemplateError" {
-		t.Errorf("the replay's run: %s, want m2 failed again with the original (bad) template", got)
+	if got := outcomeSummary(run.Outcomes); got != "m2:failed:TemplateError t1:failed:HTTPPermanent" {
+		t.Errorf("the replay's run: %s, want m2 failed again with the original (bad) template, t1 carried", got)
 	}
 }
 

@@ -147,6 +147,9 @@ type ActionOutcome struct {
 	// SkipReason and SkipDetail say why a skipped action did not run.
 	SkipReason string `json:"skipReason,omitempty"`
 	SkipDetail string `json:"skipDetail,omitempty"`
+	// CarriedFrom is the run that ended the action as it shows: a replay
+	// that ran other actions of that run carries it, still to be made.
+	CarriedFrom string `json:"carriedFrom,omitempty"`
 }
 
 // LastError is the last error of an action that failed.
@@ -449,7 +452,7 @@ func fromOutcome(o dispatcher.ActionOutcome) ActionOutcome {
 	out := ActionOutcome{DispatcherID: o.DispatcherID, DispatcherName: o.DispatcherName, ActionID: o.ActionID,
 		ActionName: o.ActionName, Type: o.Type, Status: o.Status, Attempts: o.Attempts,
 		StartTimestamp: optionalMillis(o.StartedAt), FinishTimestamp: optionalMillis(o.FinishedAt),
-		HTTPStatus: o.HTTPStatus, MessageID: o.MessageID}
+		HTTPStatus: o.HTTPStatus, MessageID: o.MessageID, CarriedFrom: o.CarriedFrom}
 	if (o.Status == dispatcher.OutcomeFailed || o.Status == dispatcher.OutcomeCanceled) && !o.Unanswered {
 		// No server has it: before, a mail that failed on its template or
 		// recipients showed a Message-ID, which support looked for in mail

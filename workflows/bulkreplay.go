@@ -70,6 +70,9 @@ type BulkReplayState struct {
 // ReplayCounts counts the replays of a bulk replay by state, as
 // visibility says.
 type ReplayCounts struct {
+	// Completed counts those that completed, and those of named actions
+	// that failed only with the failures they carry of others
+	// (DispatchInput.Carried): they made what they were asked.
 	Completed int
 	Failed    int // failed, terminated or timed out
 	Canceled  int
@@ -144,6 +147,9 @@ type ReplayExecutionInput struct {
 // CountReplaysInput is the input of CountReplays.
 type CountReplaysInput struct {
 	BulkReplayID string
+	// Actions are those the bulk replay names: a replay that made them
+	// all but carries the failures of others is counted Completed.
+	Actions []string `json:",omitempty"`
 }
 
 // ReplayOutcomesInput is the input of ReplayOutcomes (before
@@ -530,7 +536,7 @@ func (b *bulkReplay) count(target dispatcher.RunRef, res dispatcher.ReplayResult
 // started that have closed, and notes where to find those that failed.
 func (b *bulkReplay) countReplays(ctx, lctx workflow.Context) error {
 	var c ReplayCounts
-	if err := workflow.ExecuteActivity(lctx, ActivityCountReplays, CountReplaysInput{BulkReplayID: b.id}).Get(ctx, &c); err != nil {
+	if err := workflow.ExecuteActivity(lctx, ActivityCountReplays, CountReplaysInput{BulkReplayID: b.id, Actions: b.in.Actions}).Get(ctx, &c); err != nil {
 		return err
 	}
 	if bad := c.Failed + c.Canceled; bad > b.st.Closed.Failed+b.st.Closed.Canceled {

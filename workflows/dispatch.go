@@ -45,7 +45,16 @@ type DispatchInput struct {
 	// (sequenceOverflowV1): the dispatch runs none of its actions, each fails
 	// with dispatcher.FailureOrderingOverflow, and a replay runs them.
 	Overflow string `json:",omitempty"`
+	// Carried, from dispatchV23, are the outcomes of the actions a replay
+	// of some actions (Only) does not run that the run it replays did not
+	// make, failed or canceled, each with its CarriedFrom: the run shows
+	// them and fails with them, as they are still to be made.
+	Carried []dispatcher.ActionOutcome `json:",omitempty"`
 }
+
+// CarriedVersion is the first Dispatch version that runs
+// DispatchInput.Carried: a starter pinned to an older one drops them.
+const CarriedVersion = int(dispatchV23)
 
 // DispatchResult is the result of a dispatch, and the details of its
 // failure when an action failed for good.
@@ -121,7 +130,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 		d.refuse(workflow.Now(ctx))
 	}
 	for _, o := range d.outcomes {
-		if o.Status != dispatcher.OutcomeRunning {
+		if o.Status != dispatcher.OutcomeRunning && o.CarriedFrom == "" {
 			recordAction(ctx, o) // skipped, or refused: never runs
 		}
 	}
@@ -183,7 +192,9 @@ type job struct {
 // plan lists the actions to run, in the order of the configuration, which
 // is the order of the outcomes; then, after them, the outcomes of the
 // actions of the dispatchers the configuration skips (Config.Skipped),
-// which run nothing: they issue no command, so they need no version.
+// which run nothing: they issue no command, so they need no version; and
+// last those a replay carries (DispatchInput.Carried), which run nothing
+// either.
 func (d *dispatch) plan() {
 	for i := range d.cfg.Dispatchers {
 		ds := &d.cfg.Dispatchers[i]
@@ -210,6 +221,9 @@ func (d *dispatch) plan() {
 				SkipReason: sk.Reason, Error: sk.Detail,
 			})
 		}
+	}
+	if workflow.Version(d.in.Version) >= dispatchV23 {
+		d.outcomes = append(d.outcomes, d.in.Carried...)
 	}
 }
 
@@ -331,7 +345,11 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	res := DispatchResult{Outcomes: d.outcomes}
 	canceled := errors.Is(ctx.Err(), workflow.ErrCanceled)
 	var failedIDs, classes, summary []string
+	actions := len(d.jobs)
 	for _, o := range d.outcomes {
+		if o.CarriedFrom != "" {
+			actions++
+		}
 		if o.Status == dispatcher.OutcomeSucceeded || o.Status == dispatcher.OutcomeSkipped {
 			continue // a skipped action is no failure: its dispatcher was not to run
 		}
@@ -339,7 +357,11 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 		if !slices.Contains(classes, o.ErrorClass) {
 			classes = append(classes, o.ErrorClass)
 		}
-		summary = append(summary, fmt.Sprintf("%s (%s): %s", outcomeLabel(o), o.ErrorClass, o.Error))
+		class := o.ErrorClass
+		if o.CarriedFrom != "" {
+			class += ", in run " + o.CarriedFrom // not this run's: a replay that did not run it
+		}
+		summary = append(summary, fmt.Sprintf("%s (%s): %s", outcomeLabel(o), class, o.Error))
 	}
 	if len(failedIDs) == 0 {
 		d.releaseAfterReset(ctx)
@@ -367,7 +389,7 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	if canceled {
 		return res, temporal.NewCanceledError(res)
 	}
-	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), len(d.jobs), strings.Join(summary, "; "))
+	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), actions, strings.Join(summary, "; "))
 	return res, temporal.NewApplicationError(truncate(msg, 2000), dispatcher.FailureDispatch, res)
 }
 

@@ -591,6 +591,57 @@ func TestDispatchOnly(t *testing.T) {
 	env.AssertNumberOfCalls(t, workflows.LocalSendMail, 0)
 }
 
+// A replay of some actions carries the others the run it replays did not
+// make, as that run left them: it shows them and fails with them, making
+// none, emitting no task_failed for them. Before dispatchV23 it drops
+// them, and completed: their failures showed nowhere but in the earlier
+// run.
+func TestDispatchCarriesWhatItDoesNotRun(t *testing.T) {
+	cfg := config(
+		dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{mailAction("m1"), taskAction("t1", "erase")}},
+		dispatcher.Dispatcher{ID: "d2", EventType: "user_deleted", Actions: []dispatcher.Action{taskAction("t2", "erase")}},
+	)
+	carried := []dispatcher.ActionOutcome{
+		{DispatcherID: "d1", ActionID: "m1", Type: dispatcher.ActionMail, Status: dispatcher.OutcomeFailed, Attempts: 1,
+			ErrorClass: dispatcher.FailureTemplate, Error: "no such template", CarriedFrom: "run-0"},
+		{DispatcherID: "d1", ActionID: "t1", Type: dispatcher.ActionTask, Status: dispatcher.OutcomeCanceled, Attempts: 2,
+			ErrorClass: dispatcher.FailureCanceled, CarriedFrom: "run-0"},
+	}
+	for _, tc := range []struct {
+		version  int
+		outcomes string
+	}{
+		{workflows.DispatchVersion, "t2:succeeded:1: m1:failed:1:TemplateError t1:canceled:2:Canceled"},
+		{22, "t2:succeeded:1:"},
+	} {
+		t.Run(strconv.Itoa(tc.version), func(t *testing.T) {
+			env := newEnv(t, cfg)
+			env.OnActivity(workflows.LocalCallFunction, mock.Anything, mock.Anything).Return(taskOK)
+			env.OnActivity(workflows.ActivityEmitTaskFailed, mock.Anything, mock.Anything).Return(true, nil)
+			res, err := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Only: []string{"t2"}, Config: &cfg, Run: "r1",
+				Version: tc.version, Carried: carried})
+			if got := summary(res.Outcomes); got != tc.outcomes {
+				t.Fatalf("outcomes = %q, want %q", got, tc.outcomes)
+			}
+			var appErr *temporal.ApplicationError
+			switch {
+			case tc.version == 22 && err != nil:
+				t.Fatalf("dispatch failed: %v", err)
+			case tc.version == 22:
+			case !errors.As(err, &appErr) || appErr.Type() != dispatcher.FailureDispatch:
+				t.Fatalf("workflow error = %v, want type %s", err, dispatcher.FailureDispatch)
+			case !strings.Contains(appErr.Error(), "2 of 3 actions failed") || !strings.Contains(appErr.Error(), "(TemplateError, in run run-0)"):
+				t.Errorf("failure %q, want 2 of 3 failed, m1 in run run-0", appErr.Error())
+			case res.Outcomes[1].CarriedFrom != "run-0" || res.Outcomes[1].Error != "no such template":
+				t.Errorf("carried outcome %+v, want it as run-0 left it", res.Outcomes[1])
+			}
+			env.AssertNumberOfCalls(t, workflows.LocalCallFunction, 1)
+			env.AssertNumberOfCalls(t, workflows.LocalSendMail, 0)
+			env.AssertNumberOfCalls(t, workflows.ActivityEmitTaskFailed, 0)
+		})
+	}
+}
+
 func TestDispatchOutcomeOrder(t *testing.T) {
 	// Later actions finish first; outcomes must still follow the
 	// configuration, so that two runs of the same dispatch compare equal.

@@ -36,7 +36,7 @@ import (
 // The versions the recorder files its histories under: the newest of each
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
-	recordDispatchVersion   = "v22"
+	recordDispatchVersion   = "v23"
 	recordBulkReplayVersion = "v5"
 	recordSequenceVersion   = "v8"
 	recordGateVersion       = "v3"
@@ -186,6 +186,15 @@ func TestRecordHistories(t *testing.T) {
 	}
 	r.wait(replay.WorkflowID, replay.RunID)
 	r.save(replay.WorkflowID, replay.RunID, filepath.Join(dir, "replay.json"))
+	// A replay of one of its failed actions: it carries the other, as the
+	// run left it (dispatchV23).
+	some := r.dispatchID("failed", "record-failed-carried", true)
+	carried, err := r.ex.Replay(r.ctx(), dispatcher.ReplayRequest{WorkflowID: some.WorkflowID, Actions: []string{"t1"}, Actor: "recorder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.wait(carried.WorkflowID, carried.RunID)
+	r.save(carried.WorkflowID, carried.RunID, filepath.Join(dir, "replay-carried.json"))
 
 	// Dispatchers skipped: one paused, one whose filter is false.
 	skipped := r.dispatch("skipped", true)

@@ -287,8 +287,18 @@ const (
 	// history's size was bounded (dispatchV17). Every other run runs as
 	// in dispatchV21.
 	dispatchV22 workflow.Version = 22
+	// dispatchV23: a replay that runs some of the actions of the run it
+	// replays carries the others that run did not make, failed or
+	// canceled, as that run left them (DispatchInput.Carried): they are
+	// among its outcomes and failures, so the dispatch stays failed, in
+	// lists, failures summaries and bulk replays, until they are made.
+	// Before, such a replay superseded the run and, once its own actions
+	// succeeded, the others' failures showed nowhere but in the earlier
+	// run's detail. They issue no command; a run that carries none runs
+	// as in dispatchV22.
+	dispatchV23 workflow.Version = 23
 
-	dispatchLatest = dispatchV22
+	dispatchLatest = dispatchV23
 	// dispatchLastMarker is the newest version a marker records: that of
 	// a run whose starter predates dispatchV3.
 	dispatchLastMarker = dispatchV2

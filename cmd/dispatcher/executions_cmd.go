@@ -466,6 +466,9 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 		if a.NextAttemptTimestamp != nil {
 			result += "; next attempt " + millisTime(a.NextAttemptTimestamp)
 		}
+		if a.CarriedFrom != "" {
+			result += "; not run by this replay: as run " + a.CarriedFrom + " left it"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", orDash(a.DispatcherName)+" "+a.DispatcherID,
 			orDash(a.ActionName)+" "+a.ActionID, a.Type, a.Status, a.Attempts, result)
 	}

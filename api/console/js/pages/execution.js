@@ -173,6 +173,7 @@ function timeline(d) {
       h('div', {},
         a.lastError ? [h('code', { text: a.lastError.class }), ' ', h('span', { class: 'message', text: a.lastError.message })] : null,
         a.skipReason ? h('div', { class: 'muted', text: `skipped (${a.skipReason})${a.skipDetail ? `: ${a.skipDetail}` : ''}` }) : null,
+        a.carriedFrom ? h('div', { class: 'muted', text: `Not run by this replay: as run ${a.carriedFrom} left it` }) : null,
         a.httpStatus ? h('div', { class: 'muted', text: `HTTP ${a.httpStatus}` }) : null,
         a.messageId ? h('div', { class: 'muted', text: `Message-ID ${a.messageId}` }) : null,
         a.dueTimestamp ? h('div', { class: 'muted', text: `Runs at ${fmtTime(a.dueTimestamp)}` }) : null,
