@@ -109,29 +109,39 @@ func (c *Config) ForEvent(ev Event) Config {
 // of the others that kept does not keep moved there too (SkipRemoved): a
 // replay runs the configuration of the run it replays, but not a
 // dispatcher paused (SkipPaused) or removed (SkipRemoved) since, nor an
-// action deleted since.
-func (c *Config) SkipSince(since func(Dispatcher) string, kept func(Dispatcher, Action) bool) Config {
+// action deleted since. Only, when not empty, limits this to the actions
+// it names, those a replay runs: the others of a dispatcher that is still
+// there stay as they were, so that a later replay of one finds it.
+func (c *Config) SkipSince(only []string, since func(Dispatcher) string, kept func(Dispatcher, Action) bool) Config {
 	out := *c
 	out.Dispatchers, out.Skipped = nil, slices.Clone(c.Skipped)
 	for _, d := range c.Dispatchers {
-		switch since(d) {
+		reason, detail := since(d), ""
+		switch reason {
 		case SkipPaused:
-			out.Skipped = append(out.Skipped, skip(d, SkipPaused, "the dispatcher was paused when this replay started"))
+			detail = "the dispatcher was paused when this replay started"
 		case SkipRemoved:
-			out.Skipped = append(out.Skipped, skip(d, SkipRemoved, "the dispatcher was deleted, or moved to another event type, before this replay started"))
-		default:
-			var still, gone []Action
-			for _, a := range d.Actions {
-				if kept(d, a) {
-					still = append(still, a)
-				} else {
-					gone = append(gone, a)
-				}
+			detail = "the dispatcher was deleted, or moved to another event type, before this replay started"
+		}
+		var still, gone []Action
+		for _, a := range d.Actions {
+			switch {
+			case len(only) > 0 && !slices.Contains(only, a.ID) && reason != SkipRemoved:
+				still = append(still, a)
+			case reason != "" || !kept(d, a):
+				gone = append(gone, a)
+			default:
+				still = append(still, a)
 			}
-			if len(gone) > 0 {
-				out.Skipped = append(out.Skipped, skip(Dispatcher{ID: d.ID, Name: d.Name, Actions: gone}, SkipRemoved, "the action was deleted before this replay started"))
-				d.Actions = still
-			}
+		}
+		if reason == "" {
+			reason, detail = SkipRemoved, "the action was deleted before this replay started"
+		}
+		if len(gone) > 0 {
+			out.Skipped = append(out.Skipped, skip(Dispatcher{ID: d.ID, Name: d.Name, Actions: gone}, reason, detail))
+		}
+		if len(still) > 0 || len(gone) == 0 {
+			d.Actions = still
 			out.Dispatchers = append(out.Dispatchers, d)
 		}
 	}

@@ -305,7 +305,7 @@ func (e *Executions) passedOver(ctx context.Context, r dispatcher.BulkReplayRequ
 	var p passed
 	for _, info := range infos {
 		x := e.toExecution(info)
-		if superseded[x.RunID] != "" {
+		if superseded[x.RunID] != "" || madeAlready(x, r.Actions) {
 			p.replayed++
 			continue
 		}
@@ -321,6 +321,19 @@ func (e *Executions) passedOver(ctx context.Context, r dispatcher.BulkReplayRequ
 		}
 	}
 	return p, nil
+}
+
+// madeAlready reports whether x is a replay's run that made every
+// action a bulk replay names, actions: none is among its failed ones. It
+// fails, or was canceled, with the failures of others it carries
+// (workflows.DispatchInput.Carried), which a replay of the named actions
+// would carry again, calling them again under new keys: the same bulk
+// replay sent again did so for every dispatch it had replayed. Its own
+// actions come first among its failed ones, which a long list cuts
+// (workflows.BoundKeywords) at its end.
+func madeAlready(x dispatcher.Execution, actions []string) bool {
+	return len(actions) > 0 && x.Replay.Of != "" && (x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled) &&
+		!slices.ContainsFunc(actions, func(a string) bool { return slices.Contains(x.FailedActionIDs, a) })
 }
 
 // noneReplayedNow says why a bulk replay of r would pass over each of the

@@ -161,6 +161,11 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", target, r.WorkflowID, latest.RunID)
 	}
+	if r.BulkReplayID != "" && madeAlready(latest, r.Actions) {
+		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
+			"run %s of dispatch %s, a replay, made %s already; it fails with the failures it carries of other actions (%s): replay those",
+			latest.RunID, r.WorkflowID, strings.Join(r.Actions, ", "), strings.Join(latest.FailedActionIDs, ", "))
+	}
 	src, err := e.readRun(ctx, r.WorkflowID, latest.RunID)
 	if err != nil {
 		return dispatcher.ReplayResult{}, err
@@ -533,14 +538,10 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 		if err != nil {
 			return nil, err
 		}
-		// A dispatcher the replay runs no action of is pinned as it was:
-		// the actions it carries (carried) are replayed from it later.
-		touched := func(d dispatcher.Dispatcher) bool {
-			return len(actions) == 0 || slices.ContainsFunc(d.Actions, func(a dispatcher.Action) bool { return slices.Contains(actions, a.ID) })
-		}
-		out = cfg.SkipSince(func(d dispatcher.Dispatcher) string {
+		// The actions it does not run are pinned as they were: those it
+		// carries (carried) are replayed from it later.
+		out = cfg.SkipSince(actions, func(d dispatcher.Dispatcher) string {
 			switch i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID }); {
-			case !touched(d):
 			case i < 0:
 				return dispatcher.SkipRemoved
 			case now[i].Paused:
@@ -549,7 +550,7 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 			return ""
 		}, func(d dispatcher.Dispatcher, a dispatcher.Action) bool {
 			i := slices.IndexFunc(now, func(n dispatcher.Dispatcher) bool { return n.ID == d.ID })
-			return !touched(d) || slices.ContainsFunc(now[i].Actions, func(n dispatcher.Action) bool { return n.ID == a.ID })
+			return slices.ContainsFunc(now[i].Actions, func(n dispatcher.Action) bool { return n.ID == a.ID })
 		})
 	} else {
 		out = cfg.ForEvent(src.input.Event) // as its run will decide
@@ -700,6 +701,13 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 			if i >= 0 && src.outcomes[i].Status == dispatcher.OutcomeSkipped {
 				what, way = "was skipped", "name the actions of the current configuration to run (actions, by their ids)"
 			}
+			if sk, ok := cfg.SkippedAction(id); ok && sk.Reason != dispatcher.SkipRemoved && original {
+				// Carried by a replay whose configuration skipped its
+				// dispatcher (paused, or a filter): before, said deleted.
+				return nil, dispatcher.Errorf(dispatcher.ESTATE,
+					"action %s that failed, as run %s carries it, is skipped by the configuration that run ran with: its dispatcher %q (%s) was skipped then (%s); replay it with config %q",
+					id, latest.RunID, sk.Name, sk.DispatcherID, sk.Reason, dispatcher.ReplayConfigCurrent)
+			}
 			if i >= 0 && src.outcomes[i].DispatcherID != "" && !cfg.HasDispatcher(src.outcomes[i].DispatcherID) {
 				// Said so: before, the original configuration (or the
 				// current one's actions, of which it was none), after the
@@ -730,14 +738,16 @@ func replayActions(r dispatcher.ReplayRequest, latest dispatcher.Execution, src 
 
 // carried returns what a replay of some actions, only, of run runID
 // carries (workflows.DispatchInput.Carried): the outcomes of the others
-// that run did not make, failed or canceled, as it left them. The
-// replay's run shows them and fails with them: before, once its own
-// actions succeeded, their failures showed in the replayed run's detail
-// alone, which the replay superseded in lists of failed dispatches,
-// failures summaries and bulk replays. Not those a reset refused
-// (Superseded: not made for a reason of their own), those whose child
-// workflow completed after a cancel (a replay leaves them out as done),
-// nor those deleted since, which nothing can make now.
+// that failed in that run, as it left them. The replay's run shows them
+// and fails with them: before, once its own actions succeeded, their
+// failures showed in the replayed run's detail alone, which the replay
+// superseded in lists of failed dispatches, failures summaries and bulk
+// replays. Not those canceled: a cancel is a decision, which a replay
+// that does not name them keeps (as before, they keep their keys for one
+// that does: keptKeys); nor those a reset refused (Superseded: not made
+// for a reason of their own), those whose child workflow completed (a
+// replay leaves them out as done), nor those deleted since, which nothing
+// can make now.
 func (e *Executions) carried(ctx context.Context, workflowID, runID string, src runRecord, only []string) ([]dispatcher.ActionOutcome, error) {
 	if len(only) == 0 || workflows.DispatchVersion < workflows.CarriedVersion {
 		return nil, nil
@@ -753,7 +763,7 @@ func (e *Executions) carried(ctx context.Context, workflowID, runID string, src 
 	}
 	var out []dispatcher.ActionOutcome
 	for _, o := range src.outcomes {
-		if o.Status == dispatcher.OutcomeSucceeded || o.Status == dispatcher.OutcomeSkipped || o.ErrorClass == dispatcher.FailureSuperseded ||
+		if o.Status != dispatcher.OutcomeFailed || o.ErrorClass == dispatcher.FailureSuperseded ||
 			slices.Contains(only, o.ActionID) || deleted(o.ActionID) {
 			continue
 		}

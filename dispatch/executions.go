@@ -388,11 +388,11 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 		clause string
 		dst    *int
 	}{
+		{carryingClause(actions), &carrying}, // first: those that close meanwhile are counted failed, not twice
 		{completed, &c.Completed},
 		{failed, &c.Failed},
 		{canceled, &c.Canceled},
 		{"ExecutionStatus = 'Running'", &c.Running}, // scheduled ones too
-		{carryingClause(actions), &carrying},
 	} {
 		if q.clause == "" {
 			continue
@@ -403,7 +403,7 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 		}
 		*q.dst = int(res.GetCount())
 	}
-	carrying = min(carrying, c.Failed) // counted apart: some may have closed between
+	carrying = min(carrying, c.Failed)
 	c.Completed, c.Failed = c.Completed+carrying, c.Failed-carrying
 	return c, nil
 }

@@ -1404,6 +1404,97 @@ func TestReplayOfSomeActionsCarriesTheOthers(t *testing.T) {
 	}
 }
 
+// A replay of some actions of a canceled run carries none of those the
+// cancel ended: a cancel is a decision, which the replay keeps. Before,
+// the scheduled action canceled was carried, its run failed with it, and
+// a bulk replay of the failed dispatches made it (review).
+func TestReplayOfSomeActionsCarriesNoCancel(t *testing.T) {
+	e := newExecutionsEnv(t)
+	close(e.release)
+	e.unavailable.Store(1000) // t11 retries; t12 waits for its startTimestamp
+	res := e.dispatch("carry-canceled", "retry-and-remind", false)
+	testenv.Eventually(t, 20*time.Second, func() string {
+		d, err := e.ex.Get(e.ctx(), res.WorkflowID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Outcomes == nil || d.Outcomes[0].Attempts < 2 {
+			return "t11 not retrying yet: " + outcomeSummary(d.Outcomes)
+		}
+		return ""
+	})
+	if _, err := e.ex.Cancel(e.ctx(), res.WorkflowID, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(res.WorkflowID, res.RunID)
+	e.unavailable.Store(0)
+	r, got := e.replay(dispatcher.ReplayRequest{WorkflowID: res.WorkflowID, Actions: []string{"t11"}, Actor: "ann"})
+	if got != "t11:succeeded" {
+		t.Errorf("replay of t11: %s, want t12, canceled, not carried", got)
+	}
+	if d, err := e.ex.Get(e.ctx(), res.WorkflowID, r.RunID); err != nil || d.Status != dispatcher.ExecutionCompleted {
+		t.Errorf("replay run: %v, %v; want completed", d.Status, err)
+	}
+}
+
+// The same bulk replay of named actions sent again passes over the
+// replays it made, which fail with what they carry of other actions:
+// before, it replayed them, calling the named actions again under new
+// keys, and would each time it was sent (review).
+func TestBulkReplayOfNamedActionsSentAgainMakesThemOnce(t *testing.T) {
+	e := newExecutionsEnv(t)
+	e.dispatch("again-a", "signup", true) // t1 answers 404, m2's template is bad
+	e.dispatch("again-b", "signup", true)
+	f := dispatcher.ExecutionFilter{EventType: "signup", Status: dispatcher.ExecutionFailed}
+	e.broken.Store(false)
+	req := dispatcher.BulkReplayRequest{Filter: f, Actions: []string{"t1"}, Rate: 50, Actor: "ann"}
+	st, err := e.ex.StartBulkReplay(e.ctx(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.bulkReplayEnded(st.ID).Progress; p.Replayed != 2 || p.Succeeded != 2 {
+		t.Fatalf("first bulk replay: %+v, want 2 replayed, succeeded", p)
+	}
+	calls := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.keys)
+	}
+	if n := calls(); n != 4 {
+		t.Fatalf("%d calls of t1, want 4: two first, two replays", n)
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		dry, err := e.ex.DryRunBulkReplay(e.ctx(), req, 5)
+		if err != nil || dry.Matched != 4 || dry.Replayed != 4 || len(dry.Sample) != 0 {
+			return fmt.Sprintf("dry run sent again: %+v, %v; want the 2 runs and their 2 replays matched, all replayed already", dry, err)
+		}
+		return ""
+	})
+	if _, err := e.ex.StartBulkReplay(e.ctx(), req); dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "all 4 it matches were replayed since") {
+		t.Errorf("the bulk replay sent again: %v, want ESTATE, nothing to replay", err)
+	}
+	// With a new failure among them, it replays that one alone.
+	e.broken.Store(true)
+	e.dispatch("again-c", "signup", true)
+	e.broken.Store(false)
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if n, err := e.ex.Count(e.ctx(), f); err != nil || n != 5 {
+			return fmt.Sprintf("%d failed runs listed (%v), want 5", n, err)
+		}
+		return ""
+	})
+	st, err = e.ex.StartBulkReplay(e.ctx(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.bulkReplayEnded(st.ID).Progress; p.Replayed != 1 || p.Succeeded != 1 {
+		t.Errorf("the bulk replay with a new failure: %+v, want it alone replayed", p)
+	}
+	if n := calls(); n != 6 {
+		t.Errorf("%d calls of t1, want 6: the new one's first and its replay's", n)
+	}
+}
+
 // firstTaskCompleted returns the event ID of the run's first completed
 // workflow task: a reset to it is the Web UI's "Reset" to the first
 // workflow task.
@@ -1486,7 +1577,25 @@ func TestReplayOfSomeActionsCarriesWhatCanBeMade(t *testing.T) {
 		t.Errorf("replay of the latest run once d2 is resumed: %s, want m2 made (and failed, its template still broken)", got)
 	}
 
+	// A carried action of a paused dispatcher that the replay names
+	// another action of: pinned as it was, it is replayed once resumed.
+	// Before, the whole dispatcher was pinned skipped, and the action said
+	// deleted (review).
 	e.broken.Store(true)
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Actions[0].TemplateID = "bad" })
+	both := e.dispatch("carry-both", "signup", true) // m1, t1 (d1) and m2 (d2) fail
+	e.store.SetPaused("d1", true)
+	some, got = e.replay(dispatcher.ReplayRequest{WorkflowID: both.WorkflowID, Actions: []string{"t1", "m2"}, Actor: "ann"})
+	if got != "m2:failed:TemplateError t1:skipped m1:failed:TemplateError" {
+		t.Fatalf("replay of t1 and m2, d1 paused: %s, want m2 run (and failed again), t1 skipped, m1 carried", got)
+	}
+	e.store.SetPaused("d1", false)
+	if _, got = e.replay(dispatcher.ReplayRequest{WorkflowID: both.WorkflowID, RunID: some.RunID, Actions: []string{"m1"}, Actor: "ann"}); got != "m1:failed:TemplateError m2:failed:TemplateError" {
+		t.Errorf("replay of m1 once d1 is resumed: %s, want it made (and failed, its template still broken), m2 carried", got)
+	}
+
+	e.broken.Store(true)
+	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Actions[0].TemplateID = "tpl" })
 	gone := e.dispatch("carry-deleted", "signup", true)
 	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.EventType = "elsewhere" })
 	e.broken.Store(false)
@@ -1586,7 +1695,7 @@ func TestReplaySkipsActionsDeletedSince(t *testing.T) {
 	e.store.Update("d1", func(d *dispatcher.Dispatcher) { d.Actions = nil })
 	_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", Actions: []string{"t1"}})
 	if dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
-		!strings.HasSuffix(err.Error(), `actions m1, t1 of "erase" (d1) were deleted since run `+failed.RunID+`: neither configuration runs them now`) {
+		!strings.HasSuffix(err.Error(), `action t1 of "erase" (d1) was deleted since run `+failed.RunID+`: neither configuration runs them now`) {
 		t.Errorf("replay of the deleted action: %v, want ESTATE saying it was deleted", err)
 	}
 	r := e.replaySkipsT1(failed, dispatcher.SkipRemoved)

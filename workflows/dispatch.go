@@ -149,7 +149,9 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 
 	d.keepLocalResults(ctx)
 	res, err := d.finish(ctx)
-	recordEnd(ctx, err)
+	recordEnd(ctx, err, !slices.ContainsFunc(d.outcomes, func(o dispatcher.ActionOutcome) bool {
+		return o.CarriedFrom == "" && o.Status != dispatcher.OutcomeSucceeded && o.Status != dispatcher.OutcomeSkipped
+	}))
 	return res, err
 }
 

@@ -13,7 +13,7 @@ import (
 // workflow's metrics handler, which stays silent while a history replays,
 // so each dispatch and action is counted once.
 const (
-	metricDispatches       = "dispatcher_dispatches"         // counter{status}: started, completed, failed, canceled
+	metricDispatches       = "dispatcher_dispatches"         // counter{status}: started, completed, failed, canceled, carried
 	metricActionOutcomes   = "dispatcher_action_outcomes"    // counter{type,status}
 	metricActionDuration   = "dispatcher_action_duration"    // histogram{type}
 	metricTaskFailedUnsent = "dispatcher_task_failed_unsent" // counter
@@ -39,14 +39,19 @@ func recordAction(ctx workflow.Context, o dispatcher.ActionOutcome) {
 	}
 }
 
-// recordEnd counts a dispatch that closed: completed, failed, or
+// recordEnd counts a dispatch that closed: completed, failed, carried or
 // canceled (by someone who meant it: no failure of the dispatcher's).
-func recordEnd(ctx workflow.Context, err error) {
+func recordEnd(ctx workflow.Context, err error, carriedOnly bool) {
 	status := "completed"
 	switch {
 	case err == nil: // a cancel that came once every action had ended
 	case errors.Is(ctx.Err(), workflow.ErrCanceled):
 		status = "canceled"
+	case carriedOnly:
+		// A replay that made its actions, failing with those it carries:
+		// no new failure, which an alert on the failed rate would count
+		// for every dispatch a bulk replay fixed.
+		status = "carried"
 	default:
 		status = "failed"
 	}

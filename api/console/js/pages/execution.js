@@ -264,7 +264,7 @@ async function replay(ctx, d, button) {
     confirm: 'Replay',
     check: () => !choose.checked || boxes.some((b) => b.checked && !b.disabled),
     body: [
-      h('p', {}, 'A new run of the same dispatch starts; actions not chosen are not run again (no mail is sent twice).'),
+      h('p', {}, 'A new run of the same dispatch starts; actions not chosen are not run again (no mail is sent twice): those of them that failed show in the new run as failed still, until a replay of it makes them.'),
       h('fieldset', { class: 'choices' }, h('legend', {}, 'Which actions'),
         h('div', {}, onlyFailed, ' ', h('label', { for: onlyFailed.id }, onlyFailedText)),
         h('div', {}, choose, ' ', h('label', { for: choose.id }, 'Choose actions'))),
