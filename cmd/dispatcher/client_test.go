@@ -340,7 +340,7 @@ func TestReplayNamesTheRun(t *testing.T) {
 		}))
 		c := &apiClient{base: api.URL, http: api.Client()}
 		var out strings.Builder
-		if err := replayOne(t.Context(), c, &out, "dispatch-evt-1", nil, "", false); err != nil {
+		if err := replayOne(t.Context(), c, &out, "dispatch-evt-1", "", nil, "", false); err != nil {
 			t.Fatalf("can view %v: %v", canView, err)
 		}
 		want := `"runId":"run-2"`
@@ -376,7 +376,7 @@ func TestReplayOfAReplayBegunMomentsAgo(t *testing.T) {
 			}
 		}))
 		var out strings.Builder
-		if err := replayOne(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "dispatch-evt-1", nil, "", false); err != nil {
+		if err := replayOne(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "dispatch-evt-1", "", nil, "", false); err != nil {
 			t.Fatal(err)
 		}
 		if body, _ := sent.Load().(string); !strings.Contains(body, tc.want) {
@@ -441,6 +441,8 @@ func TestReplayRefusesFlagsItWouldIgnore(t *testing.T) {
 		"replay evt-1 --follow bulk-replay-1":    "--cancel, --pause, --resume, --follow and --list each stand alone",
 		"replay --resume bulk-replay-1 --rate 2": "--rate is for starting a replay",
 		"replay --pause bulk-replay-1 --dry-run": "--dry-run is for starting a replay",
+		"replay --status failed --run-id r1":     "--run-id names a run of the dispatch given as ID",
+		"replay --list --run-id r1":              "--run-id is for starting a replay",
 	} {
 		var out strings.Builder
 		err := run(t.Context(), strings.Fields(args), func(k string) string {
@@ -488,7 +490,7 @@ func TestReplayOneSaysAReplayStartedAlready(t *testing.T) {
 			_, _ = fmt.Fprintf(w, `{"replayId":"x","runId":"r2","replayOf":"r1","actions":["a1"],"config":"current","alreadyStarted":%v}`, already)
 		}))
 		var out strings.Builder
-		err := replayOne(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "dispatch-e1", nil, "", false)
+		err := replayOne(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "dispatch-e1", "", nil, "", false)
 		api.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -511,7 +513,7 @@ func TestReplayOneNamesTheActionsFlag(t *testing.T) {
 		_, _ = io.WriteString(w, `{"code":21,"name":"ILLEGAL_STATE_EXCEPTION","message":"no action failed in run r1 of dispatch dispatch-e1; name the actions to run them again"}`)
 	}))
 	defer api.Close()
-	err := replayOne(t.Context(), &apiClient{base: api.URL, http: api.Client()}, io.Discard, "dispatch-e1", nil, "", false)
+	err := replayOne(t.Context(), &apiClient{base: api.URL, http: api.Client()}, io.Discard, "dispatch-e1", "", nil, "", false)
 	if err == nil || !strings.Contains(err.Error(), "name the actions to run them again") || !strings.Contains(err.Error(), "--actions <id>") ||
 		!strings.Contains(err.Error(), "dispatcher executions show dispatch-e1") {
 		t.Errorf("err = %v, want the API's reason and the flag", err)

@@ -70,6 +70,67 @@ func (f *functionSink) keys() []string {
 	return out
 }
 
+// TestEndToEndPartialReplay: support replays one of two failed actions
+// from the CLI; the replay's run carries the other, failed still, so the
+// dispatch stays among the failed ones (hidden replayed runs and all)
+// and `executions show` says which run left it so; a replay of the
+// latest run then makes it, under a new key (its function had answered).
+func TestEndToEndPartialReplay(t *testing.T) {
+	s := startSystem(t)
+	erase, notify := &functionSink{statuses: []int{404}}, &functionSink{statuses: []int{404}} // broken once, then fixed
+	for name, h := range map[string]http.Handler{"erase": erase, "notify": notify} {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		s.call("POST", "/functions/v1", map[string]any{"name": name, "url": srv.URL}, 200)
+	}
+	d := s.call("POST", "/dispatchers/v1", map[string]any{"name": "gdpr", "eventType": "user_deleted", "actions": []any{
+		map[string]any{"type": "task", "name": "erase", "functionName": "erase"},
+		map[string]any{"type": "task", "name": "notify", "functionName": "notify"},
+	}}, 200)
+	eraseID := d["actions"].([]any)[0].(map[string]any)["id"].(string)
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "evt-p", "type": "user_deleted", "content": map[string]any{}}, 202)
+	wid, firstRun := acc["workflowId"].(string), acc["runId"].(string)
+	if _, failed := s.result(wid, firstRun); !failed {
+		t.Fatal("the dispatch with two failing functions did not fail")
+	}
+
+	if out := s.cli("replay", "evt-p", "--actions", eraseID); !strings.Contains(out, "started as run") {
+		t.Fatalf("replay --actions:\n%s", out)
+	}
+	var x map[string]any
+	s.poll("the replay to fail with what it carries", func() bool {
+		x = s.call("GET", "/executions/v1/"+wid, nil, 200)
+		return x["runId"] != firstRun && x["status"] == "failed"
+	})
+	actions := x["actions"].([]any)
+	if a, c := actions[0].(map[string]any), actions[1].(map[string]any); a["status"] != "succeeded" || c["status"] != "failed" ||
+		c["carriedFrom"] != firstRun || c["httpStatus"] != 404.0 {
+		t.Fatalf("the replay's actions: %v", actions)
+	}
+	s.poll("the dispatch among the failed, replayed runs hidden", func() bool {
+		return strings.Join(s.listIDs("status=failed&hideReplayed=true&eventId=evt-p"), ",") == wid
+	})
+	if out := s.cli("executions", "show", wid); !strings.Contains(out, "not run by this replay: as run "+firstRun+" left it") {
+		t.Fatalf("executions show of the replay:\n%s", out)
+	}
+
+	// Moments after the first, the latest run is named: unnamed, it would
+	// be taken for the first request sent again (a double click).
+	if out := s.cli("replay", "evt-p", "--run-id", x["runId"].(string)); !strings.Contains(out, "started as run") {
+		t.Fatalf("replay of the latest run:\n%s", out)
+	}
+	s.poll("the second replay to complete", func() bool {
+		x = s.call("GET", "/executions/v1/"+wid, nil, 200)
+		return x["status"] == "completed"
+	})
+	if keys := erase.keys(); len(keys) != 2 {
+		t.Errorf("erase called with %q, want twice: first, then by the first replay", keys)
+	}
+	if keys := notify.keys(); len(keys) != 2 || !strings.HasPrefix(keys[1], keys[0]+"/replay-") {
+		t.Errorf("notify called with %q, want the first key, then a replay's", keys)
+	}
+}
+
 // TestEndToEndExecutions: a permanently failing function makes the
 // dispatch Failed; support finds it by status, dispatcher and error
 // class and in the failures summary, fixes the function and replays only

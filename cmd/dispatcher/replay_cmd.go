@@ -41,6 +41,7 @@ func progressLine(b wire.BulkReplay) string {
 func replayCmd(getenv func(string) string) *cobra.Command {
 	var (
 		f       filterFlags
+		runID   string
 		actions []string
 		config  string
 		dryRun  bool
@@ -68,6 +69,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			"Ctrl-C stops following (exit 1) and says how to follow or cancel the bulk replay, which runs on.",
 		Example: "  dispatcher replay dispatch-evt-1\n" +
 			"  dispatcher replay evt-1 --actions 5f2b3c4d5e6f708192a3b4c6 --config current\n" +
+			"  dispatcher replay evt-1 --run-id 01a24e64-1a9a-7dd8-b0b0-95f2ab6953d3\n" +
 			"  dispatcher replay --status failed --dispatcher-id 5f2b3c4d5e6f708192a3b4c5 --dry-run\n" +
 			"  dispatcher replay --error-class SMTPTemporary --from 12h --rate 20\n" +
 			"  dispatcher replay --skip-reason paused --dispatcher-id 5f2b3c4d5e6f708192a3b4c5\n" +
@@ -89,7 +91,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			return errors.New("--cancel, --pause, --resume, --follow and --list each stand alone: give no ID or filters with them")
 		}
 		if forms == 1 {
-			for _, name := range []string{"rate", "dry-run", "actions", "config", "no-wait"} {
+			for _, name := range []string{"rate", "dry-run", "actions", "config", "no-wait", "run-id"} {
 				if cmd.Flags().Changed(name) {
 					return fmt.Errorf("--%s is for starting a replay: --cancel, --pause, --resume, --follow and --list do not take it", name)
 				}
@@ -97,6 +99,9 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		}
 		if len(args) == 1 && cmd.Flags().Changed("rate") {
 			return errors.New("--rate paces a bulk replay; a single dispatch is replayed at once")
+		}
+		if runID != "" && len(args) == 0 && forms == 0 {
+			return errors.New("--run-id names a run of the dispatch given as ID; a bulk replay replays each dispatch's latest run")
 		}
 		switch {
 		case cancel != "":
@@ -126,7 +131,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return replayOne(ctx, c, out, id, actions, config, asJSON)
+			return replayOne(ctx, c, out, id, runID, actions, config, asJSON)
 		case !f.set():
 			return errors.New("name a dispatch to replay, or filters (e.g. --status failed --dispatcher-id X) for a bulk replay")
 		}
@@ -196,6 +201,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 	}
 	f.add(cmd)
 	fl := cmd.Flags()
+	fl.StringVar(&runID, "run-id", "", "the run to replay, which must be the latest (default: the latest; a replay begun within 30 s is then answered for, not replayed)")
 	fl.StringSliceVar(&actions, "actions", nil, "action ids to run again (default: those that failed)")
 	fl.StringVar(&config, "config", "", "configuration to replay with: original or current (default original; current with --skip-reason)")
 	fl.BoolVar(&dryRun, "dry-run", false, "bulk: count what would be replayed and start nothing")
@@ -255,16 +261,18 @@ func jsonOr(w io.Writer, raw []byte, err error) error {
 	return printJSON(w, raw)
 }
 
-func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID string, actions []string, config string, asJSON bool) error {
+func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID, runID string, actions []string, config string, asJSON bool) error {
 	path := "/executions/v1/" + url.PathEscape(workflowID)
 	// The run to replay is the one latest now, named, so that two people
 	// replaying the dispatch at once start one replay: without a run, a
 	// request that comes after the other's replay has failed again
 	// replays that replay. Without VIEW_EXECUTIONS, the latest when the
 	// request arrives.
-	var latest wire.Execution
-	if _, err := c.do(ctx, "GET", path, nil, nil, &latest); err != nil && !refused(err) {
-		return err
+	latest := wire.Execution{RunID: runID}
+	if runID == "" {
+		if _, err := c.do(ctx, "GET", path, nil, nil, &latest); err != nil && !refused(err) {
+			return err
+		}
 	}
 	if latest.Replay != nil {
 		// A replay, maybe begun moments ago by this very command run
@@ -279,7 +287,7 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID stri
 		wire.ReplayRequest{RunID: latest.RunID, Actions: actions, Config: config}, &r)
 	if err != nil && strings.Contains(err.Error(), "was replayed moments ago") {
 		// The API's advice is a field the command does not take.
-		return fmt.Errorf("%w\n(to replay that replay, run the command again once it is %s old)", err, dispatch.ReplayAgainAfter)
+		return fmt.Errorf("%w\n(to replay that replay, name it: --run-id <its run id>, or run the command again once it is %s old)", err, dispatch.ReplayAgainAfter)
 	}
 	if err != nil && strings.Contains(err.Error(), "name the actions") {
 		// The API's words are the API's field; here it is a flag.
