@@ -73,7 +73,7 @@ func (f *functionSink) keys() []string {
 // TestEndToEndPartialReplay: support replays one of two failed actions
 // from the CLI; the replay's run carries the other, failed still, so the
 // dispatch stays among the failed ones (hidden replayed runs and all)
-// and `executions show` says which run left it so; a replay of the
+// and `executions show` and the console say which run left it so; a replay of the
 // latest run then makes it, under a new key (its function had answered).
 func TestEndToEndPartialReplay(t *testing.T) {
 	s := startSystem(t)
@@ -113,6 +113,11 @@ func TestEndToEndPartialReplay(t *testing.T) {
 	if out := s.cli("executions", "show", wid); !strings.Contains(out, "not run by this replay: as run "+firstRun+" left it") {
 		t.Fatalf("executions show of the replay:\n%s", out)
 	}
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	b.open("/executions/" + wid)
+	b.waitText("#actions-table", "Not run by this replay: as run "+firstRun+" left it")
+	b.checkProblems()
 
 	// Moments after the first, the latest run is named: unnamed, it would
 	// be taken for the first request sent again (a double click).
