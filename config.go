@@ -66,14 +66,31 @@ type SkippedAction struct {
 // dispatchers that are not paused and whose filter, if any, is true for
 // ev; the others are listed in Skipped. It is called where a dispatch's
 // configuration is resolved, never in workflow code, and what it returns
-// is recorded in the dispatch's history.
-func (c *Config) ForEvent(ev Event) Config {
+// is recorded in the dispatch's history. Only, a replay's actions when it
+// names some, limits this to them: the other actions stay as they are, so
+// that a later replay of one (one the replay carries) finds it.
+func (c *Config) ForEvent(ev Event, only ...string) Config {
 	out := *c
 	out.Dispatchers, out.Skipped = nil, slices.Clone(c.Skipped)
 	var vars map[string]any
 	var varsErr error
 	var spent uint64 // by the filters (MaxEventFilterCost)
 	for _, d := range c.Dispatchers {
+		runs, rest := d.Actions, []Action(nil)
+		if len(only) > 0 {
+			runs, rest = nil, nil
+			for _, a := range d.Actions {
+				if slices.Contains(only, a.ID) {
+					runs = append(runs, a)
+				} else {
+					rest = append(rest, a)
+				}
+			}
+		}
+		if len(runs) == 0 && len(rest) > 0 {
+			out.Dispatchers = append(out.Dispatchers, d) // none runs: as it is
+			continue
+		}
 		reason, detail := "", ""
 		switch {
 		case d.Paused:
@@ -99,7 +116,13 @@ func (c *Config) ForEvent(ev Event) Config {
 			out.Dispatchers = append(out.Dispatchers, d)
 			continue
 		}
-		out.Skipped = append(out.Skipped, skip(d, reason, detail))
+		skipped := d
+		skipped.Actions = runs
+		out.Skipped = append(out.Skipped, skip(skipped, reason, detail))
+		if len(rest) > 0 {
+			d.Actions = rest
+			out.Dispatchers = append(out.Dispatchers, d)
+		}
 	}
 	return out
 }

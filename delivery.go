@@ -21,6 +21,9 @@ type LoadConfigInput struct {
 	// dispatches recorded before filters existed, which never reach the
 	// activity again (their marker holds its result).
 	Event Event
+	// Only are the actions a replay runs when it names some: the others
+	// stay as they are (Config.ForEvent).
+	Only []string `json:",omitempty"`
 }
 
 // ResolveFunctionInput asks how the task function Name is called now, as

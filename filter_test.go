@@ -232,6 +232,26 @@ func TestConfigForEvent(t *testing.T) {
 	if s, ok := got.SkippedAction("a2"); !ok || s.DispatcherID != "paused" || s.Name != "P" {
 		t.Errorf("SkippedAction(a2) = %+v, %v", s, ok)
 	}
+	// For a replay of some actions, the others stay as they are, to be
+	// replayed from its run (those it carries): the paused dispatcher's
+	// a6 with it, the filter of one none of whose actions runs unread.
+	// Before, a paused dispatcher was skipped whole.
+	cfg.Dispatchers[1].Actions = append(cfg.Dispatchers[1].Actions, act("a6")...)
+	some := cfg.ForEvent(filterEvent(`{"amount": 150}`), "a2", "a3")
+	ran, skipped = nil, nil
+	for _, d := range some.Dispatchers {
+		for _, a := range d.Actions {
+			ran = append(ran, d.ID+"/"+a.ID)
+		}
+	}
+	for _, s := range some.Skipped {
+		for _, a := range s.Actions {
+			skipped = append(skipped, s.DispatcherID+"/"+a.ID+":"+s.Reason)
+		}
+	}
+	if fmt.Sprint(ran) != "[plain/a1 paused/a6 match/a3 nomatch/a4 broken/a5]" || fmt.Sprint(skipped) != "[paused/a2:paused]" {
+		t.Errorf("for a replay of a2 and a3: dispatchers %v, skipped %v", ran, skipped)
+	}
 }
 
 func TestDispatcherFilterValidation(t *testing.T) {

@@ -22,7 +22,7 @@ func (a *Effects) LoadConfig(ctx context.Context, in dispatcher.LoadConfigInput)
 	if err != nil {
 		return dispatcher.Config{}, temporal.NewApplicationError(fmt.Sprintf("loading the configuration for %q: %s", in.EventType, storeTrouble(ctx, err)), dispatcher.FailureStore)
 	}
-	return cfg.ForEvent(in.Event), nil
+	return cfg.ForEvent(in.Event, in.Only...), nil
 }
 
 // ResolveFunction returns how the task function in.Name is called now,

@@ -323,16 +323,17 @@ func (e *Executions) passedOver(ctx context.Context, r dispatcher.BulkReplayRequ
 	return p, nil
 }
 
-// madeAlready reports whether x is a replay's run that made every
-// action a bulk replay names, actions: none is among its failed ones. It
-// fails, or was canceled, with the failures of others it carries
-// (workflows.DispatchInput.Carried), which a replay of the named actions
-// would carry again, calling them again under new keys: the same bulk
-// replay sent again did so for every dispatch it had replayed. Its own
-// actions come first among its failed ones, which a long list cuts
-// (workflows.BoundKeywords) at its end.
+// madeAlready reports whether x, as visibility tells, is a replay's run
+// that made every action a bulk replay names, actions: none is among its
+// failed ones, and it skipped none. It fails, or was canceled, with the
+// failures of others (it carries them: workflows.DispatchInput.Carried),
+// and a replay of the named actions would call them again under new
+// keys: the same bulk replay sent again did so for every dispatch it had
+// replayed. Its own actions come first among its failed ones, which a
+// long list cuts (workflows.BoundKeywords) at its end. Each replay checks
+// the run's outcomes (madeAll); this is the dry run's count.
 func madeAlready(x dispatcher.Execution, actions []string) bool {
-	return len(actions) > 0 && x.Replay.Of != "" && (x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled) &&
+	return len(actions) > 0 && x.Replay.Of != "" && x.SkipReason == "" && (x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled) &&
 		!slices.ContainsFunc(actions, func(a string) bool { return slices.Contains(x.FailedActionIDs, a) })
 }
 

@@ -161,14 +161,17 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"run %s of dispatch %s has been superseded by run %s; replay the latest run", target, r.WorkflowID, latest.RunID)
 	}
-	if r.BulkReplayID != "" && madeAlready(latest, r.Actions) {
-		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"run %s of dispatch %s, a replay, made %s already; it fails with the failures it carries of other actions (%s): replay those",
-			latest.RunID, r.WorkflowID, strings.Join(r.Actions, ", "), strings.Join(latest.FailedActionIDs, ", "))
-	}
 	src, err := e.readRun(ctx, r.WorkflowID, latest.RunID)
 	if err != nil {
 		return dispatcher.ReplayResult{}, err
+	}
+	if latest.Replay.Of != "" && madeAll(src, r.Actions) {
+		// It fails (or was canceled) with others' failures, which it
+		// carries: replayed for the named actions, it would call them
+		// again under new keys, and carry the others again.
+		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
+			"run %s of dispatch %s, a replay, made %s already; it is %s with other actions (%s): replay those (name no actions, or name them)",
+			latest.RunID, r.WorkflowID, strings.Join(r.Actions, ", "), latest.Status, strings.Join(notMade(src), ", "))
 	}
 	cfg, err := e.replayConfig(ctx, r, latest, src)
 	if err != nil {
@@ -553,7 +556,7 @@ func (e *Executions) skipAgain(ctx context.Context, r dispatcher.ReplayRequest, 
 			return slices.ContainsFunc(now[i].Actions, func(n dispatcher.Action) bool { return n.ID == a.ID })
 		})
 	} else {
-		out = cfg.ForEvent(src.input.Event) // as its run will decide
+		out = cfg.ForEvent(src.input.Event, actions...) // as its run will decide
 	}
 	runs := slices.ContainsFunc(actions, out.HasAction)
 	if len(actions) == 0 { // every action
@@ -777,6 +780,27 @@ func (e *Executions) carried(ctx context.Context, workflowID, runID string, src 
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// madeAll reports whether src, a run that did not complete, made every
+// action of actions, when they are named.
+func madeAll(src runRecord, actions []string) bool {
+	return len(actions) > 0 && src.closed && len(notMade(src)) > 0 && !slices.ContainsFunc(actions, func(id string) bool {
+		return !slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
+			return o.ActionID == id && o.Status == dispatcher.OutcomeSucceeded
+		})
+	})
+}
+
+// notMade returns the actions src ended neither succeeded nor skipped.
+func notMade(src runRecord) []string {
+	var ids []string
+	for _, o := range src.outcomes {
+		if o.Status != dispatcher.OutcomeSucceeded && o.Status != dispatcher.OutcomeSkipped {
+			ids = append(ids, o.ActionID)
+		}
+	}
+	return ids
 }
 
 // keptKeys returns the actions of a replay of src that keep the keys

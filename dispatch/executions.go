@@ -384,12 +384,18 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 	completed, _ := statusClause(dispatcher.ExecutionCompleted)
 	failed, _ := statusClause(dispatcher.ExecutionFailed)
 	canceled, _ := statusClause(dispatcher.ExecutionCanceled)
+	carries := ""
+	if len(actions) > 0 {
+		// Complementary clauses, each replay in one: counted apart, one
+		// closing between two counts would be in neither, not in both.
+		carries, failed = carryingClauses(actions)
+	}
 	for _, q := range []struct {
 		clause string
 		dst    *int
 	}{
-		{carryingClause(actions), &carrying}, // first: those that close meanwhile are counted failed, not twice
 		{completed, &c.Completed},
+		{carries, &carrying},
 		{failed, &c.Failed},
 		{canceled, &c.Canceled},
 		{"ExecutionStatus = 'Running'", &c.Running}, // scheduled ones too
@@ -403,24 +409,22 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 		}
 		*q.dst = int(res.GetCount())
 	}
-	carrying = min(carrying, c.Failed)
-	c.Completed, c.Failed = c.Completed+carrying, c.Failed-carrying
+	c.Completed += carrying
 	return c, nil
 }
 
-// carryingClause matches the replays of actions that failed with none of
-// them: only with the failures they carry of others (a keyword list NOT
-// IN holds none of the values). Empty when no action is named.
-func carryingClause(actions []string) string {
-	if len(actions) == 0 {
-		return ""
-	}
+// carryingClauses returns the clauses that match the replays of actions
+// that failed with none of them, only with the failures they carry of
+// others (a keyword list NOT IN holds none of the values), and the other
+// replays that failed, terminated or timed out.
+func carryingClauses(actions []string) (carrying, failed string) {
 	quoted := make([]string, len(actions))
 	for i, a := range actions {
 		quoted[i] = quote(a)
 	}
-	ids := workflows.AttrFailedActionIDs.GetName()
-	return "ExecutionStatus = 'Failed' AND " + ids + " IS NOT NULL AND " + ids + " NOT IN (" + strings.Join(quoted, ", ") + ")"
+	ids, in := workflows.AttrFailedActionIDs.GetName(), " IN ("+strings.Join(quoted, ", ")+")"
+	return "ExecutionStatus = 'Failed' AND " + ids + " IS NOT NULL AND " + ids + " NOT" + in,
+		"(ExecutionStatus IN ('Terminated', 'TimedOut') OR (ExecutionStatus = 'Failed' AND (" + ids + " IS NULL OR " + ids + in + ")))"
 }
 
 func (e *Executions) list(ctx context.Context, query string, pageSize int, token []byte) ([]*workflowpb.WorkflowExecutionInfo, []byte, error) {

@@ -1350,6 +1350,12 @@ func TestReplayOfSomeActionsCarriesTheOthers(t *testing.T) {
 			if want := tc.replayed + ":succeeded " + tc.carried + ":failed:" + tc.class; got != want {
 				t.Fatalf("replay of %s: %s, want %s", tc.replayed, got, want)
 			}
+			// The same request for the latest run, which made it already,
+			// is refused: it would call it again (probe).
+			_, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: first.WorkflowID, RunID: some.RunID, Actions: []string{tc.replayed}, Actor: "ann"})
+			if dispatcher.ErrorCode(err) != dispatcher.ESTATE || !strings.Contains(err.Error(), "made "+tc.replayed+" already") {
+				t.Errorf("replay of %s again from the run that made it: %v, want ESTATE", tc.replayed, err)
+			}
 			d, err := e.ex.Get(e.ctx(), first.WorkflowID, some.RunID)
 			if err != nil {
 				t.Fatal(err)
@@ -1575,6 +1581,22 @@ func TestReplayOfSomeActionsCarriesWhatCanBeMade(t *testing.T) {
 	e.store.SetPaused("d2", false)
 	if _, got = e.replay(dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: some.RunID, Actor: "ann"}); got != "m2:failed:TemplateError" {
 		t.Errorf("replay of the latest run once d2 is resumed: %s, want m2 made (and failed, its template still broken)", got)
+	}
+
+	// The same with the current configuration, which the replay's run
+	// resolves: before, it skipped d2 whole, and the carried m2 could be
+	// replayed with the current configuration alone (probe).
+	e.broken.Store(true)
+	current := e.dispatch("carry-current", "signup", true)
+	e.broken.Store(false)
+	e.store.SetPaused("d2", true)
+	some, got = e.replay(dispatcher.ReplayRequest{WorkflowID: current.WorkflowID, Actions: []string{"t1"}, Config: dispatcher.ReplayConfigCurrent, Actor: "ann"})
+	if got != "t1:succeeded m2:failed:TemplateError" {
+		t.Fatalf("replay of t1 with the current configuration: %s, want m2 carried", got)
+	}
+	e.store.SetPaused("d2", false)
+	if _, got = e.replay(dispatcher.ReplayRequest{WorkflowID: current.WorkflowID, RunID: some.RunID, Actor: "ann"}); got != "m2:failed:TemplateError" {
+		t.Errorf("replay of the latest run once d2 is resumed: %s, want m2 made (and failed)", got)
 	}
 
 	// A carried action of a paused dispatcher that the replay names

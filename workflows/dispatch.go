@@ -96,7 +96,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 	if cfg == nil {
 		var loaded dispatcher.Config
 		lctx := workflow.WithLocalActivityOptions(ctx, loadConfigOptions)
-		err := workflow.ExecuteLocalActivity(lctx, ActivityLoadConfig, dispatcher.LoadConfigInput{EventType: in.Event.Type, Event: in.Event}).Get(ctx, &loaded)
+		err := workflow.ExecuteLocalActivity(lctx, ActivityLoadConfig, dispatcher.LoadConfigInput{EventType: in.Event.Type, Event: in.Event, Only: in.Only}).Get(ctx, &loaded)
 		if err != nil {
 			return DispatchResult{}, err
 		}

@@ -22,7 +22,7 @@ const (
 // MetricHelp is the help text of these metrics, by their Prometheus
 // names: the SDK's metrics handler has no place for it.
 var MetricHelp = map[string]string{
-	metricDispatches + "_total":       "Dispatches that started and that closed, by status: started, completed, failed or canceled.",
+	metricDispatches + "_total":       "Dispatches that started and that closed, by status: started, completed, failed, canceled or carried (a replay that made its actions, failing with those it carries).",
 	metricActionOutcomes + "_total":   "Actions that ended, by type (mail, task) and status (succeeded, failed, skipped, canceled).",
 	metricActionDuration + "_seconds": "How long actions ran, by type: from their start (after any startTimestamp) to their end, retries and waits for a permit included.",
 	metricTaskFailedUnsent + "_total": "Task actions that failed for good whose task_failed event may not have been started (refused, Temporal or the store away for 10 minutes, or the dispatch canceled meanwhile): the failures are found by GET /executions/v1?status=failed.",
