@@ -87,7 +87,7 @@ func (c *Config) ForEvent(ev Event, only ...string) Config {
 				}
 			}
 		}
-		if len(runs) == 0 && len(rest) > 0 {
+		if len(only) > 0 && len(runs) == 0 {
 			out.Dispatchers = append(out.Dispatchers, d) // none runs: as it is
 			continue
 		}
@@ -145,6 +145,10 @@ func (c *Config) SkipSince(only []string, since func(Dispatcher) string, kept fu
 			detail = "the dispatcher was paused when this replay started"
 		case SkipRemoved:
 			detail = "the dispatcher was deleted, or moved to another event type, before this replay started"
+		}
+		if reason != "" && len(d.Actions) == 0 {
+			out.Skipped = append(out.Skipped, skip(d, reason, detail))
+			continue
 		}
 		var still, gone []Action
 		for _, a := range d.Actions {

@@ -305,9 +305,20 @@ func (e *Executions) passedOver(ctx context.Context, r dispatcher.BulkReplayRequ
 	var p passed
 	for _, info := range infos {
 		x := e.toExecution(info)
-		if superseded[x.RunID] != "" || madeAlready(x, r.Actions) {
+		if superseded[x.RunID] != "" {
 			p.replayed++
 			continue
+		}
+		if madeAlready(x, r.Actions) {
+			// As its replay checks it: from its outcomes.
+			src, err := e.readRun(ctx, x.WorkflowID, x.RunID)
+			if err != nil {
+				return passed{}, err
+			}
+			if madeAll(src, r.Actions) {
+				p.replayed++
+				continue
+			}
 		}
 		switch reason, err := skippedNow(x); {
 		case err != nil:
@@ -323,15 +334,12 @@ func (e *Executions) passedOver(ctx context.Context, r dispatcher.BulkReplayRequ
 	return p, nil
 }
 
-// madeAlready reports whether x, as visibility tells, is a replay's run
-// that made every action a bulk replay names, actions: none is among its
-// failed ones, and it skipped none. It fails, or was canceled, with the
-// failures of others (it carries them: workflows.DispatchInput.Carried),
-// and a replay of the named actions would call them again under new
-// keys: the same bulk replay sent again did so for every dispatch it had
-// replayed. Its own actions come first among its failed ones, which a
-// long list cuts (workflows.BoundKeywords) at its end. Each replay checks
-// the run's outcomes (madeAll); this is the dry run's count.
+// madeAlready reports whether x, as visibility tells, may be a replay's
+// run that made every action a bulk replay names, actions, and fails with
+// the failures of others it carries (madeAll, which its outcomes decide):
+// none is among its failed ones, and it skipped none. A replay of the
+// named actions would call them again under new keys: the same bulk
+// replay sent again did so for every dispatch it had replayed.
 func madeAlready(x dispatcher.Execution, actions []string) bool {
 	return len(actions) > 0 && x.Replay.Of != "" && x.SkipReason == "" && (x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled) &&
 		!slices.ContainsFunc(actions, func(a string) bool { return slices.Contains(x.FailedActionIDs, a) })

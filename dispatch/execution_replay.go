@@ -165,12 +165,9 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
-	if latest.Replay.Of != "" && madeAll(src, r.Actions) {
-		// It fails (or was canceled) with others' failures, which it
-		// carries: replayed for the named actions, it would call them
-		// again under new keys, and carry the others again.
+	if madeAll(src, r.Actions) {
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"run %s of dispatch %s, a replay, made %s already; it is %s with other actions (%s): replay those (name no actions, or name them)",
+			"run %s of dispatch %s made %s already; it is %s with the failures it carries of other actions (%s): replay those (name no actions, or name them)",
 			latest.RunID, r.WorkflowID, strings.Join(r.Actions, ", "), latest.Status, strings.Join(notMade(src), ", "))
 	}
 	cfg, err := e.replayConfig(ctx, r, latest, src)
@@ -782,10 +779,18 @@ func (e *Executions) carried(ctx context.Context, workflowID, runID string, src 
 	return out, nil
 }
 
-// madeAll reports whether src, a run that did not complete, made every
-// action of actions, when they are named.
+// madeAll reports whether src made every action of actions, when they
+// are named, and fails only with the failures it carries of others
+// (workflows.DispatchInput.Carried): a replay of them would call them
+// again under new keys, carrying the others again. A run that failed
+// with its own may be replayed for actions it made (their receiver lost
+// them, say), as a first run may.
 func madeAll(src runRecord, actions []string) bool {
-	return len(actions) > 0 && src.closed && len(notMade(src)) > 0 && !slices.ContainsFunc(actions, func(id string) bool {
+	carries := slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool { return o.CarriedFrom != "" })
+	own := slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
+		return o.CarriedFrom == "" && o.Status != dispatcher.OutcomeSucceeded && o.Status != dispatcher.OutcomeSkipped
+	})
+	return len(actions) > 0 && src.closed && carries && !own && !slices.ContainsFunc(actions, func(id string) bool {
 		return !slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
 			return o.ActionID == id && o.Status == dispatcher.OutcomeSucceeded
 		})

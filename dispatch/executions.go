@@ -414,17 +414,18 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 }
 
 // carryingClauses returns the clauses that match the replays of actions
-// that failed with none of them, only with the failures they carry of
-// others (a keyword list NOT IN holds none of the values), and the other
-// replays that failed, terminated or timed out.
+// that failed with none of them, skipping none, only with the failures
+// they carry of others (a keyword list NOT IN holds none of the values),
+// and the other replays that failed, terminated or timed out.
 func carryingClauses(actions []string) (carrying, failed string) {
 	quoted := make([]string, len(actions))
 	for i, a := range actions {
 		quoted[i] = quote(a)
 	}
 	ids, in := workflows.AttrFailedActionIDs.GetName(), " IN ("+strings.Join(quoted, ", ")+")"
-	return "ExecutionStatus = 'Failed' AND " + ids + " IS NOT NULL AND " + ids + " NOT" + in,
-		"(ExecutionStatus IN ('Terminated', 'TimedOut') OR (ExecutionStatus = 'Failed' AND (" + ids + " IS NULL OR " + ids + in + ")))"
+	skipped := workflows.AttrSkipped.GetName()
+	return "ExecutionStatus = 'Failed' AND " + ids + " IS NOT NULL AND " + ids + " NOT" + in + " AND " + skipped + " IS NULL",
+		"(ExecutionStatus IN ('Terminated', 'TimedOut') OR (ExecutionStatus = 'Failed' AND (" + ids + " IS NULL OR " + ids + in + " OR " + skipped + " IS NOT NULL)))"
 }
 
 func (e *Executions) list(ctx context.Context, query string, pageSize int, token []byte) ([]*workflowpb.WorkflowExecutionInfo, []byte, error) {

@@ -1443,6 +1443,56 @@ func TestReplayOfSomeActionsCarriesNoCancel(t *testing.T) {
 	}
 }
 
+// A replay's run that failed with its own failures is replayed for an
+// action it made, as a first run is (its receiver lost it, say); one that
+// fails only with what it carries is not: that would call it again for
+// nothing. A dry run counts as its bulk replay does: a replay's run that
+// did not run the named action is replayed (review).
+func TestReplayOfActionsARunMade(t *testing.T) {
+	e := newExecutionsEnv(t)
+	own := e.dispatch("made-own", "signup", true) // t1 answers 404, m2's template is bad
+	e.broken.Store(false)
+	second, got := e.replay(dispatcher.ReplayRequest{WorkflowID: own.WorkflowID, Actor: "ann"})
+	if got != "t1:succeeded m2:failed:TemplateError" {
+		t.Fatalf("replay: %s, want t1 made, m2 failed again, its own", got)
+	}
+	third, got := e.replay(dispatcher.ReplayRequest{WorkflowID: own.WorkflowID, RunID: second.RunID, Actions: []string{"t1"}, Actor: "ann"})
+	if got != "t1:succeeded m2:failed:TemplateError" {
+		t.Fatalf("replay of t1 from a run that failed with m2: %s, want t1 made again, m2 carried", got)
+	}
+	if _, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: own.WorkflowID, RunID: third.RunID, Actions: []string{"t1"}, Actor: "ann"}); dispatcher.ErrorCode(err) != dispatcher.ESTATE ||
+		!strings.Contains(err.Error(), "made t1 already; it is failed with the failures it carries of other actions (m2)") {
+		t.Errorf("replay of t1 from the run that carries m2: %v, want ESTATE", err)
+	}
+
+	// m2 alone replayed from a run whose t1 succeeded: its run has no t1.
+	x := e.dispatch("made-x", "signup", true)
+	if _, got = e.replay(dispatcher.ReplayRequest{WorkflowID: x.WorkflowID, Actions: []string{"m2"}, Actor: "ann"}); got != "m2:failed:TemplateError" {
+		t.Fatalf("replay of m2: %s", got)
+	}
+	e.broken.Store(true)
+	y := e.dispatch("made-y", "signup", true)
+	e.broken.Store(false)
+	req := dispatcher.BulkReplayRequest{Filter: dispatcher.ExecutionFilter{EventType: "signup", Status: dispatcher.ExecutionFailed}, Actions: []string{"t1"}, Rate: 50, Actor: "ann"}
+	e.list(req.Filter, own.WorkflowID, own.WorkflowID, own.WorkflowID, x.WorkflowID, x.WorkflowID, y.WorkflowID)
+	dry, err := e.ex.DryRunBulkReplay(e.ctx(), req, 10)
+	var sampled []string
+	for _, s := range dry.Sample {
+		sampled = append(sampled, s.WorkflowID)
+	}
+	slices.Sort(sampled)
+	if err != nil || dry.Matched != 6 || dry.Replayed != 4 || !slices.Equal(sampled, []string{x.WorkflowID, y.WorkflowID}) {
+		t.Fatalf("dry run: %+v, %v; want 6 matched, 4 passed over (3 superseded, own's latest), x and y sampled", dry, err)
+	}
+	st, err := e.ex.StartBulkReplay(e.ctx(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.bulkReplayEnded(st.ID).Progress; p.Replayed != 2 {
+		t.Errorf("bulk replay: %+v, want the 2 the dry run sampled replayed", p)
+	}
+}
+
 // The same bulk replay of named actions sent again passes over the
 // replays it made, which fail with what they carry of other actions:
 // before, it replayed them, calling the named actions again under new

@@ -149,9 +149,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 
 	d.keepLocalResults(ctx)
 	res, err := d.finish(ctx)
-	recordEnd(ctx, err, !slices.ContainsFunc(d.outcomes, func(o dispatcher.ActionOutcome) bool {
-		return o.CarriedFrom == "" && o.Status != dispatcher.OutcomeSucceeded && o.Status != dispatcher.OutcomeSkipped
-	}))
+	recordEnd(ctx, err, d.madeAllCarrying())
 	return res, err
 }
 
@@ -393,6 +391,22 @@ func (d *dispatch) finish(ctx workflow.Context) (DispatchResult, error) {
 	}
 	msg := fmt.Sprintf("%d of %d actions failed: %s", len(failedIDs), actions, strings.Join(summary, "; "))
 	return res, temporal.NewApplicationError(truncate(msg, 2000), dispatcher.FailureDispatch, res)
+}
+
+// madeAllCarrying reports whether the run made what it ran, at least
+// one action and none skipped, and fails only with what it carries.
+func (d *dispatch) madeAllCarrying() bool {
+	made := false
+	for _, o := range d.outcomes {
+		switch {
+		case o.CarriedFrom != "":
+		case o.Status != dispatcher.OutcomeSucceeded:
+			return false
+		default:
+			made = true
+		}
+	}
+	return made
 }
 
 // keepLocalResults lets the workflow task in which a call's local first

@@ -656,6 +656,27 @@ func TestDispatchCarriesWhatItDoesNotRun(t *testing.T) {
 	}
 }
 
+// A replay whose action its configuration skips, carrying another's
+// failure, made nothing: it counts failed, not carried (review).
+func TestDispatchCarryingWithItsActionSkippedCountsFailed(t *testing.T) {
+	cfg := config(dispatcher.Dispatcher{ID: "d1", EventType: "user_deleted", Actions: []dispatcher.Action{mailAction("m1")}})
+	cfg.Skipped = []dispatcher.SkippedDispatcher{{DispatcherID: "d2", Reason: dispatcher.SkipPaused,
+		Actions: []dispatcher.SkippedAction{{ID: "t2", Type: dispatcher.ActionTask}}}}
+	var s testsuite.WorkflowTestSuite
+	ended := &statusCounter{}
+	s.SetMetricsHandler(ended)
+	env := newSuiteEnv(t, cfg, &s)
+	res, _ := runDispatch(t, env, workflows.DispatchInput{Event: testEvent(), Only: []string{"t2"}, Config: &cfg, Run: "r1",
+		Version: workflows.DispatchVersion, Carried: []dispatcher.ActionOutcome{{DispatcherID: "d1", ActionID: "m1", Type: dispatcher.ActionMail,
+			Status: dispatcher.OutcomeFailed, ErrorClass: dispatcher.FailureTemplate, CarriedFrom: "run-0"}}})
+	if got := summary(res.Outcomes); got != "t2:skipped:0: m1:failed:0:TemplateError" {
+		t.Fatalf("outcomes = %q", got)
+	}
+	if got := ended.statuses(); got != "started failed" {
+		t.Errorf("dispatches counted %q, want started, then failed", got)
+	}
+}
+
 // statusCounter is a metrics handler that records the status tag of each
 // dispatcher_dispatches increment.
 type statusCounter struct {

@@ -100,7 +100,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		if len(args) == 1 && cmd.Flags().Changed("rate") {
 			return errors.New("--rate paces a bulk replay; a single dispatch is replayed at once")
 		}
-		if runID != "" && len(args) == 0 && forms == 0 {
+		if cmd.Flags().Changed("run-id") && len(args) == 0 && forms == 0 {
 			return errors.New("--run-id names a run of the dispatch given as ID; a bulk replay replays each dispatch's latest run")
 		}
 		switch {
