@@ -46,9 +46,9 @@ type DispatchInput struct {
 	// with dispatcher.FailureOrderingOverflow, and a replay runs them.
 	Overflow string `json:",omitempty"`
 	// Carried, from dispatchV23, are the outcomes of the actions a replay
-	// of some actions (Only) does not run that the run it replays did not
-	// make, failed or canceled, each with its CarriedFrom: the run shows
-	// them and fails with them, as they are still to be made.
+	// of some actions (Only) does not run that failed in the run it
+	// replays, each with its CarriedFrom: the run shows them and fails
+	// with them, as they are still to be made.
 	Carried []dispatcher.ActionOutcome `json:",omitempty"`
 }
 

@@ -288,8 +288,8 @@ const (
 	// in dispatchV21.
 	dispatchV22 workflow.Version = 22
 	// dispatchV23: a replay that runs some of the actions of the run it
-	// replays carries the others that run did not make, failed or
-	// canceled, as that run left them (DispatchInput.Carried): they are
+	// replays carries the others that failed in that run, as it left
+	// them (DispatchInput.Carried): they are
 	// among its outcomes and failures, so the dispatch stays failed, in
 	// lists, failures summaries and bulk replays, until they are made.
 	// Before, such a replay superseded the run and, once its own actions
