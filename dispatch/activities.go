@@ -69,6 +69,9 @@ func (r *ReplayActivities) ListExecutions(ctx context.Context, in workflows.List
 		if err == nil {
 			runs, err = r.ex.unreplayed(ctx, runs)
 		}
+		if err == nil {
+			runs, err = r.ex.unmade(ctx, runs, in.Actions)
+		}
 		if err != nil {
 			return workflows.ListExecutionsResult{}, replayFailure(err)
 		}

@@ -310,12 +310,12 @@ func (e *Executions) passedOver(ctx context.Context, r dispatcher.BulkReplayRequ
 			continue
 		}
 		if madeAlready(x, r.Actions) {
-			// As its replay checks it: from its outcomes.
+			// As the bulk replay decides it: from its outcomes.
 			src, err := e.readRun(ctx, x.WorkflowID, x.RunID)
 			if err != nil {
 				return passed{}, err
 			}
-			if madeAll(src, r.Actions) {
+			if madeByReplay(src, r.Actions) {
 				p.replayed++
 				continue
 			}
@@ -335,14 +335,51 @@ func (e *Executions) passedOver(ctx context.Context, r dispatcher.BulkReplayRequ
 }
 
 // madeAlready reports whether x, as visibility tells, may be a replay's
-// run that made every action a bulk replay names, actions, and fails with
-// the failures of others it carries (madeAll, which its outcomes decide):
-// none is among its failed ones, and it skipped none. A replay of the
-// named actions would call them again under new keys: the same bulk
-// replay sent again did so for every dispatch it had replayed.
+// run that made every action a bulk replay names, actions (madeByReplay,
+// which its outcomes decide): none is among its failed ones, and it
+// skipped none.
 func madeAlready(x dispatcher.Execution, actions []string) bool {
 	return len(actions) > 0 && x.Replay.Of != "" && x.SkipReason == "" && (x.Status == dispatcher.ExecutionFailed || x.Status == dispatcher.ExecutionCanceled) &&
 		!slices.ContainsFunc(actions, func(a string) bool { return slices.Contains(x.FailedActionIDs, a) })
+}
+
+// madeByReplay reports whether src is a replay's run that made every
+// action a bulk replay names, actions: a bulk replay passes it over, as
+// one a replay superseded, and replays of a run that made some only the
+// others (Replay). It still fails, with others' failures, carried or its
+// own, and matches the filter that found it: the same bulk replay sent
+// again called the named actions again under new keys, for every
+// dispatch it had replayed, each time.
+func madeByReplay(src runRecord, actions []string) bool {
+	return len(actions) > 0 && src.input.Run != "" && src.closed && !slices.ContainsFunc(actions, func(id string) bool {
+		return !succeededIn(src, id)
+	})
+}
+
+// succeededIn reports whether action id succeeded in src.
+func succeededIn(src runRecord, id string) bool {
+	return slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
+		return o.ActionID == id && o.Status == dispatcher.OutcomeSucceeded
+	})
+}
+
+// unmade is runs without the replays' runs that made every action of
+// actions (madeByReplay), which a bulk replay naming them passes over.
+func (e *Executions) unmade(ctx context.Context, runs []dispatcher.RunRef, actions []string) ([]dispatcher.RunRef, error) {
+	if len(actions) == 0 {
+		return runs, nil
+	}
+	out := runs[:0:0]
+	for _, r := range runs {
+		src, err := e.readRun(ctx, r.WorkflowID, r.RunID)
+		if err != nil {
+			return nil, err
+		}
+		if !madeByReplay(src, actions) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // noneReplayedNow says why a bulk replay of r would pass over each of the

@@ -165,10 +165,15 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
-	if madeAll(src, r.Actions) {
+	if madeAll(src, r.Actions) || r.BulkReplayID != "" && madeByReplay(src, r.Actions) {
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"run %s of dispatch %s made %s already; it is %s with the failures it carries of other actions (%s): replay those (name no actions, or name them)",
+			"run %s of dispatch %s made %s already; it is %s with other actions (%s): replay those (name no actions, or name them)",
 			latest.RunID, r.WorkflowID, strings.Join(r.Actions, ", "), latest.Status, strings.Join(notMade(src), ", "))
+	}
+	if r.BulkReplayID != "" && src.input.Run != "" && len(r.Actions) > 0 {
+		// A bulk replay sent again makes again only what its replay did
+		// not (madeByReplay).
+		r.Actions = slices.DeleteFunc(slices.Clone(r.Actions), func(id string) bool { return succeededIn(src, id) })
 	}
 	cfg, err := e.replayConfig(ctx, r, latest, src)
 	if err != nil {
@@ -790,11 +795,7 @@ func madeAll(src runRecord, actions []string) bool {
 	own := slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
 		return o.CarriedFrom == "" && o.Status != dispatcher.OutcomeSucceeded && o.Status != dispatcher.OutcomeSkipped
 	})
-	return len(actions) > 0 && src.closed && carries && !own && !slices.ContainsFunc(actions, func(id string) bool {
-		return !slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
-			return o.ActionID == id && o.Status == dispatcher.OutcomeSucceeded
-		})
-	})
+	return len(actions) > 0 && src.closed && carries && !own && !slices.ContainsFunc(actions, func(id string) bool { return !succeededIn(src, id) })
 }
 
 // notMade returns the actions src ended neither succeeded nor skipped.

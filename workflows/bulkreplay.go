@@ -128,6 +128,9 @@ type ListExecutionsInput struct {
 	Filter    dispatcher.ExecutionFilter
 	PageSize  int
 	PageToken []byte
+	// Actions are those the bulk replay names: a replay's run that made
+	// them all is passed over, as one a replay superseded.
+	Actions []string `json:",omitempty"`
 }
 
 // ListExecutionsResult is one page of runs.
@@ -367,7 +370,7 @@ func (b *bulkReplay) progress() dispatcher.BulkReplayProgress {
 func (b *bulkReplay) nextPage(ctx, lctx workflow.Context) error {
 	var page ListExecutionsResult
 	err := workflow.ExecuteActivity(lctx, ActivityListExecutions, ListExecutionsInput{
-		Filter: b.filter(), PageSize: b.in.PageSize, PageToken: b.st.PageToken,
+		Filter: b.filter(), PageSize: b.in.PageSize, PageToken: b.st.PageToken, Actions: b.in.Actions,
 	}).Get(ctx, &page)
 	if err != nil {
 		return err
