@@ -795,7 +795,7 @@ func madeAll(src runRecord, actions []string) bool {
 	own := slices.ContainsFunc(src.outcomes, func(o dispatcher.ActionOutcome) bool {
 		return o.CarriedFrom == "" && o.Status != dispatcher.OutcomeSucceeded && o.Status != dispatcher.OutcomeSkipped
 	})
-	return len(actions) > 0 && src.closed && carries && !own && !slices.ContainsFunc(actions, func(id string) bool { return !succeededIn(src, id) })
+	return carries && !own && madeByReplay(src, actions)
 }
 
 // notMade returns the actions src ended neither succeeded nor skipped.
