@@ -385,8 +385,12 @@ var reservedRanges = slices.Concat(
 	ranges("a loopback address", "127.0.0.0/8", "::1/128"),
 	ranges("a link-local address", "169.254.0.0/16", "fe80::/10"),
 	ranges("an IETF protocol address", "192.0.0.0/24"),
-	ranges("a benchmarking address", "198.18.0.0/15"),
-	ranges("a documentation address", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"),
+	ranges("a benchmarking address", "198.18.0.0/15", "2001:2::/48"),
+	ranges("a documentation address", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20"),
+	// RFC 7526 deprecated the 6to4 relays' anycast; ORCHIDs (RFC 7343)
+	// are identifiers, never routed.
+	ranges("a 6to4 relay anycast address", "192.88.99.0/24"),
+	ranges("an ORCHID (non-routable identifier) address", "2001:10::/28", "2001:20::/28"),
 	ranges("a multicast address", "224.0.0.0/4", "ff00::/8"),
 	ranges("a reserved address", "240.0.0.0/4"),
 	ranges("an IPv4-compatible address", "::/96"),

@@ -92,6 +92,12 @@ func TestOutboundCheckFunction(t *testing.T) {
 		// address it hides, and the discard prefix goes nowhere.
 		{"Teredo", strict, http("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/"), "a Teredo (tunnelled IPv4) address"},
 		{"discard-only", strict, http("https://[100::1]/"), "a discard-only address"},
+		// Before, these were public (found by a probe).
+		{"6to4 relay anycast", strict, http("https://192.88.99.1/"), "a 6to4 relay anycast address"},
+		{"ORCHID", strict, http("https://[2001:10::1]/"), "an ORCHID (non-routable identifier) address"},
+		{"ORCHIDv2", strict, http("https://[2001:2f::1]/"), "an ORCHID (non-routable identifier) address"},
+		{"IPv6 benchmarking", strict, http("https://[2001:2::1]/"), "a benchmarking address"},
+		{"IPv6 documentation (RFC 9637)", strict, http("https://[3fff:1::1]/"), "a documentation address"},
 		{"a name resolving to a private address", strict, http("https://internal.example.com/hook"),
 			"url: host internal.example.com resolves to a private address; allow it with DISPATCHER_OUTBOUND_ALLOW"},
 		{"a name resolving to a public and a private address", strict, http("https://split.example.com/"), "url: host split.example.com resolves to a private address"},
