@@ -183,6 +183,17 @@ func TestParseErrors(t *testing.T) {
 		{"binary dataschema not a URI", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_dataschema": "::not a uri"}, 0, dispatcher.EINVALID, `dataschema: must be an absolute URI such as https://example.com/source, not "::not a uri"`},
 		{"binary source not a URI reference", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "::", "ce_type": "t"}, 0, dispatcher.EINVALID, `source: must be a URI reference such as /sources/billing, not "::"`},
 		{"binary time not a time", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_time": "yesterday"}, 0, dispatcher.EINVALID, `time: must be an RFC 3339 time such as 2026-12-01T10:00:00Z, not "yesterday"`},
+		// Before, the SDK's parser answered these without naming the
+		// attribute (a probe): "not a valid CloudEvent: illegal base64
+		// data at input byte 0", "… bad key, CloudEvents attribute names
+		// MUST consist of …".
+		{"data_base64 not base64", "application/cloudevents+json", `{"specversion":"1.0","id":"c5","source":"/s","type":"t","data_base64":"!!!"}`, nil, 0, dispatcher.EINVALID, "data_base64: value is not 'base64' encoded"},
+		{"attribute name not lowercase", "application/cloudevents+json", `{"specversion":"1.0","id":"c6","source":"/s","type":"t","Bad-Ext":"x"}`, nil, 0, dispatcher.EINVALID,
+			`Bad-Ext: is not a CloudEvents attribute name, which is lowercase letters a-z and digits 0-9`},
+		{"a batch's attribute name", "application/cloudevents-batch+json", `[{"specversion":"1.0","id":"c7","source":"/s","type":"t","x_y":"x"}]`, nil, 0, dispatcher.EINVALID,
+			`[0].x_y: is not a CloudEvents attribute name`},
+		{"binary attribute name", "application/json", `{}`, map[string]string{"ce_specversion": "1.0", "ce_id": "x", "ce_source": "/s", "ce_type": "t", "ce_bad-ext": "x"}, 0, dispatcher.EINVALID,
+			`bad-ext: is not a CloudEvents attribute name`},
 		{"schema: a batch's third event", "application/cloudevents-batch+json",
 			`[{"specversion":"1.0","id":"a","source":"/s","type":"t"},{"specversion":"1.0","id":"b","source":"/s","type":"t"},{"specversion":"1.0","id":"c","source":"/s","type":"t","partitionkey":true}]`,
 			nil, 0, dispatcher.EINVALID, "[2].partitionkey: must be string"},

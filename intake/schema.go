@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,7 @@ func compile(formats bool) map[string]*jsonschema.Schema {
 	c := jsonschema.NewCompiler()
 	if formats {
 		c.AssertFormat()
+		c.AssertContent() // data_base64 that is not base64
 	}
 	if err := c.AddResource(schemaURL, doc); err != nil {
 		panic(fmt.Sprintf("intake: event.schema.json: %v", err))
@@ -127,6 +129,10 @@ var printer = message.NewPrinter(language.English)
 // ("source.producerId", "[2].time").
 func fieldError(ve *jsonschema.ValidationError) error {
 	for len(ve.Causes) > 0 {
+		if k, ok := ve.ErrorKind.(*kind.PropertyNames); ok { // its cause says only "does not match pattern"
+			name := fieldPath(append(slices.Clone(ve.InstanceLocation), k.Property))
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: is not a CloudEvents attribute name, which is lowercase letters a-z and digits 0-9", name)
+		}
 		ve = ve.Causes[0]
 	}
 	path := fieldPath(ve.InstanceLocation)
