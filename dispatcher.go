@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -140,11 +141,17 @@ func (d *Dispatcher) validateFields(named, typed bool) error {
 	return nil
 }
 
-// validateName checks the name of a dispatcher or of an action: "" is
-// none, but a blank one would look like none and yet be unique.
+// validateName checks the name of a dispatcher, an action, a template or
+// a function: "" is none, but a blank one would look like none and yet
+// be unique; a control character (a newline, a tab) is a paste gone
+// wrong, which lists, logs and the console would show mangled.
 func validateName(name string) error {
 	if name != "" && strings.TrimSpace(name) == "" {
 		return Errorf(EINVALID, "name: must not be blank; leave it out for no name")
+	}
+	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return Errorf(EINVALID, "name: must not contain control characters (a newline, a tab, …); it has %q at byte %d", r, i)
 	}
 	if utf8.RuneCountInString(name) > 256 {
 		return Errorf(EINVALID, "name: must be at most 256 characters")

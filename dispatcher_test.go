@@ -93,3 +93,43 @@ func TestEventTypesAreSearchable(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesWithoutControlCharacters: a name holding a newline or a tab
+// is refused, naming the character; one stored before the rule still
+// takes an update that leaves it alone. Before, all were saved (a probe).
+func TestNamesWithoutControlCharacters(t *testing.T) {
+	const want = `name: must not contain control characters (a newline, a tab, …); it has '\n' at byte 1`
+	task := func(name string) []dispatcher.Action {
+		return []dispatcher.Action{{Type: dispatcher.ActionTask, Name: name, FunctionName: "f"}}
+	}
+	for _, tt := range []struct {
+		name string
+		err  error
+		msg  string
+	}{
+		{"dispatcher", (&dispatcher.Dispatcher{EventType: "e", Name: "a\nb"}).Validate(), want},
+		{"action", (&dispatcher.Dispatcher{EventType: "e", Actions: task("a\nb")}).Validate(), "actions[0]." + want},
+		{"template", (&dispatcher.Template{Name: "a\nb", Subject: "s", Text: "t"}).Validate(), want},
+		{"function", (&dispatcher.Function{Name: "a\nb", URL: "https://example.com/f"}).Validate(), want},
+		{"a tab", (&dispatcher.Dispatcher{EventType: "e", Name: "a\tb"}).Validate(), `name: must not contain control characters (a newline, a tab, …); it has '\t' at byte 1`},
+	} {
+		if dispatcher.ErrorCode(tt.err) != dispatcher.EINVALID || dispatcher.ErrorMessage(tt.err) != tt.msg {
+			t.Errorf("%s: %v, want EINVALID: %s", tt.name, tt.err, tt.msg)
+		}
+	}
+	for _, ok := range []string{"a b", "ä – ß", "名前"} {
+		if err := (&dispatcher.Dispatcher{EventType: "e", Name: ok}).Validate(); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	subject := "new"
+	tpl := dispatcher.Template{Name: "a\nb", Subject: "s", Text: "t"}
+	if err := (dispatcher.TemplateUpdate{Subject: &subject}).Apply(&tpl); err != nil {
+		t.Errorf("an update of a stored template's subject: %v", err)
+	}
+	url := "https://example.com/g"
+	fn := dispatcher.Function{Name: "a\nb", URL: "https://example.com/f"}
+	if err := (dispatcher.FunctionUpdate{URL: &url}).Apply(&fn); err != nil {
+		t.Errorf("an update of a stored function's url: %v", err)
+	}
+}

@@ -168,8 +168,10 @@ func (f *Function) validate(up *FunctionUpdate) error {
 	if f.Name == "" {
 		return Errorf(EREQUIRED, "name: is required")
 	}
-	if len(f.Name) > 256 {
-		return Errorf(EINVALID, "name: must be at most 256 characters")
+	if up.Name != nil {
+		if err := validateName(f.Name); err != nil {
+			return err
+		}
 	}
 	if len(f.TaskQueue) > 256 {
 		return Errorf(EINVALID, "taskQueue: must be at most 256 characters")
@@ -252,7 +254,7 @@ func (f *Function) validate(up *FunctionUpdate) error {
 
 // setsAll is what validate checks a new function as: an update that
 // sets every setting.
-var setsAll = FunctionUpdate{URL: new(string), Timeout: new(time.Duration), Secret: new(string),
+var setsAll = FunctionUpdate{Name: new(string), URL: new(string), Timeout: new(time.Duration), Secret: new(string),
 	Headers: new(map[string]string), TaskQueue: new(string)}
 
 // numericHost matches a host of numbers and dots only (decimal, octal,

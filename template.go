@@ -30,20 +30,29 @@ func (u TemplateUpdate) Apply(t *Template) error {
 	set(&t.Subject, u.Subject)
 	set(&t.Text, u.Text)
 	set(&t.HTML, u.HTML)
-	return t.Validate()
+	return t.validate(u.Name != nil)
 }
 
 // Validate checks that a template has a name and a subject, a body, and
 // that each part parses.
-func (t *Template) Validate() error {
+func (t *Template) Validate() error { return t.validate(true) }
+
+// validate is Validate, checking the name's characters only when named is
+// set (a create, or an update that sets it): a template stored before
+// their rules tightened still takes an update of its other fields.
+func (t *Template) validate(named bool) error {
 	if err := checkText("name", t.Name, "subject", t.Subject, "text", t.Text, "html", t.HTML); err != nil {
 		return err
+	}
+	var err error
+	if named {
+		err = validateName(t.Name)
 	}
 	switch {
 	case t.Name == "":
 		return Errorf(EREQUIRED, "name: is required")
-	case len(t.Name) > 256:
-		return Errorf(EINVALID, "name: must be at most 256 characters")
+	case err != nil:
+		return err
 	case t.Subject == "":
 		return Errorf(EREQUIRED, "subject: is required")
 	case t.Text == "" && t.HTML == "":
