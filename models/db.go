@@ -233,12 +233,16 @@ func migrationLock() (lock.Locker, error) {
 }
 
 // Ping checks, at start-up, that the database answers, asking again
-// while it refuses connections or is starting, until ctx ends.
-func Ping(ctx context.Context, db *gorm.DB) error {
-	for {
+// while it refuses connections or is starting, until ctx ends; waiting,
+// when not nil, is told of the first refusal it asks again after.
+func Ping(ctx context.Context, db *gorm.DB, waiting func(error)) error {
+	for told := false; ; told = true {
 		err := ping(ctx, db)
 		if err == nil || !transient(err) {
 			return err
+		}
+		if !told && waiting != nil {
+			waiting(err)
 		}
 		// Refused, or starting: a database that comes up after the
 		// process (a pod's first seconds) is asked again until ctx ends.

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -59,6 +62,41 @@ func stopKeepsFirstAttempts(t *testing.T, sig syscall.Signal) {
 		if n != 1 {
 			t.Fatalf("%s called %d times, want once", key, n)
 		}
+	}
+}
+
+// TestEndToEndSecondSignalStopsAtOnce: a process draining a call that
+// does not end stops at once on the next signal (Ctrl-C pressed again).
+// Before, later signals went nowhere: it drained until the call's
+// timeout, up to minutes, whatever the operator sent.
+func TestEndToEndSecondSignalStopsAtOnce(t *testing.T) {
+	s := startSystem(t, splitProcesses, withEnv("DISPATCHER_LOG_LEVEL=info")) // it says it stops
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	s.dispatchOne(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release // past the function's 10 s timeout
+	}), "hung", "hung_event", "hung-1")
+	t.Cleanup(func() { close(release) }) // before the function's server closes
+	<-started
+	_ = s.worker.cmd.Process.Signal(syscall.SIGTERM)
+	s.poll("the worker to say it is draining", func() bool { return strings.Contains(s.logs.String(), "a second signal stops at once") })
+	// Again until it exits: the first signal's handler lets go of the
+	// signals a moment after the log says so.
+	deadline := time.After(5 * time.Second)
+	for stopped := false; !stopped; {
+		_ = s.worker.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.worker.exited:
+			stopped = true
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("the worker draining a hung call did not stop within 5 s of a second SIGTERM\n%s", s.logs)
+		}
+	}
+	var exit *exec.ExitError
+	if !errors.As(s.worker.err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Fatalf("the worker exited %v, want killed by the second SIGTERM", s.worker.err)
 	}
 }
 

@@ -135,6 +135,41 @@ func TestEndToEndWorkerStopsWhileWaitingForTemporal(t *testing.T) {
 	}
 }
 
+// TestEndToEndStopsWhileWaitingForTheDatabase: a process whose database
+// refuses connections says it waits for it, and stops at once, cleanly,
+// on SIGTERM (a pod deleted while it starts). Before, it waited without
+// a word and exited 1 with the refusal, a failure that never happened.
+func TestEndToEndStopsWhileWaitingForTheDatabase(t *testing.T) {
+	port, err := child.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startWithoutTemporal(t, "127.0.0.1:1")
+	// Not launch, which waits for a process that listens: this one never
+	// gets that far.
+	cmd := exec.Command(s.bin, "serve")
+	cmd.Env = append(s.env, fmt.Sprintf("DATABASE_URL=postgres://postgres@127.0.0.1:%d/none?sslmode=disable", port))
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	s.poll("the process to say it waits for the database", func() bool { return strings.Contains(s.logs.String(), waitingForDatabaseLog) })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("dispatcher serve did not exit cleanly: %v\n%s", err, s.logs)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("dispatcher serve waiting for the database did not stop within 5 s of SIGTERM:\n%s", s.logs)
+	}
+}
+
 // TestEndToEndWorkerOutlivesItsLogPipe: a process whose log pipe is gone
 // (`make run | tee` stopped with Ctrl-C, a log shipper restarting) still
 // stops as asked, cleanly. Before, its first line after the reader died,

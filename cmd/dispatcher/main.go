@@ -32,7 +32,10 @@ func main() {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
-	defer stop()
+	// The first signal stops gracefully; the next one, the default way,
+	// at once. Before, later signals went nowhere while the process
+	// drained (up to minutes), and Ctrl-C pressed again did nothing.
+	context.AfterFunc(ctx, stop)
 	stderr := forTerminal(os.Stderr)
 	err := run(ctx, os.Args[1:], os.Getenv, forTerminal(os.Stdout), stderr)
 	var status exitStatus

@@ -37,7 +37,7 @@ func migrateCmd(getenv func(string) string) *cobra.Command {
 			// fails here, as serve's does, rather than hang the Job.
 			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 			defer cancel()
-			if err := models.Ping(pctx, db); err != nil {
+			if err := models.Ping(pctx, db, nil); err != nil {
 				return pingFailed(cfg.DatabaseURL, err)
 			}
 			if !status {

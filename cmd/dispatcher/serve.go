@@ -165,7 +165,13 @@ func (p process) run(ctx context.Context) error {
 		return err
 	}
 	store, err := p.openStore(ctx)
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Stopped while it waited (a pod deleted while starting): as
+		// asked, not a failure for its supervisor to count.
+		p.log.Info("stopped while waiting for the database", "error", err)
+		return nil
+	case err != nil:
 		return err
 	}
 
@@ -206,13 +212,13 @@ func (p process) run(ctx context.Context) error {
 	defer fail(nil)
 	context.AfterFunc(ctx, func() {
 		if !p.worker {
-			p.log.Info("stopping: draining requests", "cause", context.Cause(ctx).Error(), "within", p.cfg.ShutdownPeriod.String())
+			p.log.Info("stopping: draining requests (a second signal stops at once)", "cause", context.Cause(ctx).Error(), "within", p.cfg.ShutdownPeriod.String())
 			return
 		}
 		// Before, it said DISPATCHER_SHUTDOWN_TIMEOUT alone, which the
 		// worker's first attempts, then its regular activities, may each
 		// outlast: an operator sizing a grace period was misled.
-		p.log.Info("stopping: draining requests, letting first attempts, then regular activities, end", "cause", context.Cause(ctx).Error(),
+		p.log.Info("stopping: draining requests, letting first attempts, then regular activities, end (a second signal stops at once)", "cause", context.Cause(ctx).Error(),
 			"requestsWithin", p.cfg.ShutdownPeriod.String(), "eachWithin", workerStopTimeout(p.cfg).String())
 	})
 	// One starter for the API, the broker intakes and the worker's
@@ -362,6 +368,10 @@ func (d described) Gather() ([]*dto.MetricFamily, error) {
 	return families, err
 }
 
+// waitingForDatabaseLog is logged when the database refuses the
+// process's first connection, which asks again.
+const waitingForDatabaseLog = "waiting for the database"
+
 // pingTimeout bounds the start-up's first question to the database: one
 // that accepts connections and never answers would hold the process there
 // for good, without a word.
@@ -387,7 +397,10 @@ func (p process) openStore(ctx context.Context) (*models.Store, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	if err := models.Ping(pctx, db); err != nil {
+	waiting := func(err error) {
+		p.log.Warn(waitingForDatabaseLog, "database", redactURL(p.cfg.DatabaseURL), "within", pingTimeout.String(), "error", err)
+	}
+	if err := models.Ping(pctx, db, waiting); err != nil {
 		return nil, pingFailed(p.cfg.DatabaseURL, err)
 	}
 	if p.cfg.AutoMigrate {
