@@ -152,6 +152,9 @@ func otlpURL(raw string) (*url.URL, error) {
 // could not read, no header, the default timeout. The errors name the
 // variable, never a header's value.
 func checkOTLPEnv(getenv func(string) string) error {
+	if err := checkSamplerEnv(getenv); err != nil {
+		return err
+	}
 	for _, signal := range []string{"", "TRACES_"} {
 		name := func(s string) string { return "OTEL_EXPORTER_OTLP_" + signal + s }
 		get := func(s string) string { return strings.TrimSpace(getenv(name(s))) }
@@ -192,6 +195,25 @@ func checkOTLPEnv(getenv func(string) string) error {
 				return fmt.Errorf("%s=%s, %s=%s: %w", name("CLIENT_CERTIFICATE"), cert, name("CLIENT_KEY"), key, err)
 			}
 		}
+	}
+	return nil
+}
+
+// checkSamplerEnv refuses an OTEL_TRACES_SAMPLER the SDK does not know,
+// or a ratio that is not one: the SDK would sample every trace instead,
+// and say only "traces not exported", a bill for what was meant to be 1 %.
+func checkSamplerEnv(getenv func(string) string) error {
+	sampler := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER")))
+	switch sampler {
+	case "", "always_on", "always_off", "parentbased_always_on", "parentbased_always_off":
+		return nil
+	case "traceidratio", "parentbased_traceidratio":
+	default:
+		return fmt.Errorf("OTEL_TRACES_SAMPLER=%q: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio", sampler)
+	}
+	arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG"))
+	if r, err := strconv.ParseFloat(arg, 64); arg != "" && (err != nil || !(r >= 0 && r <= 1)) {
+		return fmt.Errorf("OTEL_TRACES_SAMPLER_ARG=%q: the ratio of traces %s keeps, from 0 to 1 (0.01 for 1 %%)", arg, sampler)
 	}
 	return nil
 }

@@ -111,7 +111,22 @@ func TestOTLPSettings(t *testing.T) {
 			}
 		}
 	}
-	good := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+	// Before, accepted: the SDK sampled every trace instead (a probe).
+	for _, tc := range []struct{ sampler, arg, name string }{
+		{"bogus", "", "OTEL_TRACES_SAMPLER"},
+		{"traceidratio", "abc", "OTEL_TRACES_SAMPLER_ARG"},
+		{"parentbased_traceidratio", "1.5", "OTEL_TRACES_SAMPLER_ARG"},
+		{"traceidratio", "-0.1", "OTEL_TRACES_SAMPLER_ARG"},
+		{"traceidratio", "NaN", "OTEL_TRACES_SAMPLER_ARG"},
+	} {
+		_, err := loadConfig(func(k string) string {
+			return map[string]string{"OTEL_TRACES_SAMPLER": tc.sampler, "OTEL_TRACES_SAMPLER_ARG": tc.arg, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}[k]
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.name+"=") {
+			t.Errorf("OTEL_TRACES_SAMPLER=%s OTEL_TRACES_SAMPLER_ARG=%s: %v, want an error naming %s", tc.sampler, tc.arg, err, tc.name)
+		}
+	}
+	good := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_TRACES_SAMPLER": " ParentBased_TraceIDRatio", "OTEL_TRACES_SAMPLER_ARG": "0.01",
 		"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20abc, x-tenant = acme", "OTEL_EXPORTER_OTLP_TIMEOUT": "5000",
 		"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "gzip"}
 	if _, err := loadConfig(func(k string) string { return good[k] }); err != nil {
