@@ -239,6 +239,18 @@ func startWithoutTemporal(t *testing.T, addr string) *system {
 	return s
 }
 
+// TestEndToEndWarnsOfAShortDedupWindow: a dedup window under an hour is
+// said at start. Before, DISPATCHER_DEDUP_WINDOW=1ns was taken without a
+// word, and every worker pruned the records the others kept (a probe).
+func TestEndToEndWarnsOfAShortDedupWindow(t *testing.T) {
+	s := startWithoutTemporal(t, "127.0.0.1:1")
+	s.env = append(s.env, "DISPATCHER_DEDUP_WINDOW=1m")
+	s.launch("api")
+	s.poll("the API to warn of its dedup window", func() bool {
+		return strings.Contains(s.logs.String(), "DISPATCHER_DEDUP_WINDOW is under an hour")
+	})
+}
+
 // TestEndToEndAPIWarnsOfBrokerSettings: `dispatcher api` with a broker's
 // URL says it takes no events from it, and without a metrics token that
 // /metrics answers no one. Before, it ignored the setting

@@ -245,7 +245,7 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:     "list",
-		Short:   "List dispatches, running first, then newest first",
+		Short:   "List dispatches, running first, then the most recently closed first",
 		Example: "  dispatcher executions list --status failed --event-type user_deleted\n  dispatcher executions list --status failed --hide-replayed   # what is still to fix\n  dispatcher executions list --dispatcher-id 5f2b3c4d5e6f708192a3b4c5 --error-class HTTPPermanent --from 24h",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

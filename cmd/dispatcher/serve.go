@@ -79,6 +79,9 @@ func processCmd(use, short string, getenv func(string) string, stdout io.Writer,
 				// that the process is down.
 				p.log.Warn("DISPATCHER_METRICS_TOKEN is not set: /metrics answers no one (403), and Prometheus takes the process for down; set it, and give it to Prometheus as its bearer token")
 			}
+			if cfg.DedupWindow < time.Hour {
+				p.log.Warn("DISPATCHER_DEDUP_WINDOW is under an hour: an event sent again, or a mail retried or replayed, once it has passed is dispatched or sent again", "window", cfg.DedupWindow.String())
+			}
 			err = p.run(cmd.Context())
 			if err != nil && cfg.LogFormat == "json" {
 				// Why the process stopped is the line a log pipeline most
