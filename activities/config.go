@@ -25,6 +25,21 @@ func (a *Effects) LoadConfig(ctx context.Context, in dispatcher.LoadConfigInput)
 	return cfg.ForEvent(in.Event, in.Only...), nil
 }
 
+// OrderingBlocks reports whether a failed dispatch of ev holds its
+// ordering key, as the configuration of its event type says now (its
+// ordered dispatchers, paused or filtered out as they may be, as at
+// intake): the Sequence asks when one fails, so that a change of
+// onFailure, or ordering removed, applies to the dispatches that fail
+// from then on.
+func (a *Effects) OrderingBlocks(ctx context.Context, ev dispatcher.Event) (bool, error) {
+	ctx = Acting(ctx)
+	cfg, err := a.cache.Config(ctx, ev.Type)
+	if err != nil {
+		return false, temporal.NewApplicationError(fmt.Sprintf("loading the configuration for %q: %s", ev.Type, storeTrouble(ctx, err)), dispatcher.FailureStore)
+	}
+	return cfg.SequenceOf(ev).Block, nil
+}
+
 // ResolveFunction returns how the task function in.Name is called now,
 // for a task action scheduled for later than its dispatch started
 // (dispatchV11): its kind, timeout and flow control may have changed

@@ -24,6 +24,7 @@ const (
 	ActivityLoadConfig      = "LoadConfig"      // always local
 	ActivityPrepareTask     = "PrepareTask"     // always local: a child workflow's payload
 	ActivityResolveFunction = "ResolveFunction" // always local: the function of a task action that waited (dispatchV11)
+	ActivityOrderingBlocks  = "OrderingBlocks"  // always local: whether a failed ordered dispatch holds its key, as its event type's ordering says now (sequencePolicyNowV1)
 	ActivitySendMail        = "SendMail"        // retries of a mail action
 	ActivityCallFunction    = "CallFunction"    // retries of an HTTP task action
 	// The first attempt of an action runs as a local activity under its

@@ -61,6 +61,14 @@ func DefaultRetryPolicy() dispatcher.RetryPolicy {
 	}
 }
 
+// orderingBlocksOptions: reading whether a failed ordered dispatch holds
+// its key is quick and local; a store that does not answer within a
+// minute leaves the policy of when its event was accepted.
+var orderingBlocksOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: time.Minute,
+}
+
 // loadConfigOptions: the store is local and fast; when it is down the
 // dispatch keeps retrying for a while instead of failing the event.
 var loadConfigOptions = workflow.LocalActivityOptions{

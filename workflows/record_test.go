@@ -38,7 +38,7 @@ import (
 const (
 	recordDispatchVersion   = "v23"
 	recordBulkReplayVersion = "v5"
-	recordSequenceVersion   = "v8"
+	recordSequenceVersion   = "v9"
 	recordGateVersion       = "v3"
 )
 

@@ -171,6 +171,65 @@ func TestSequenceBlocksUntilReleased(t *testing.T) {
 	}
 }
 
+// A failed dispatch holds its key as its event type's ordering says when
+// it fails, whatever it said when the event was accepted: onFailure
+// changed to skip (or ordering removed) lets the key go on, changed to
+// block holds it; an ordering that cannot be read keeps the accepted one.
+// So for a dispatch a run handed over. Before, the accepted policy
+// decided: a key kept blocking after onFailure became skip (a probe).
+func TestSequenceFailedDispatchHoldsItsKeyAsItsOrderingSaysNow(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		accepted        bool
+		now             bool
+		unread, running bool
+		held            bool
+	}{
+		{name: "block, then skip", accepted: true, now: false, held: false},
+		{name: "skip, then block", accepted: false, now: true, held: true},
+		{name: "block, unread", accepted: true, unread: true, held: true},
+		{name: "skip, unread", accepted: false, unread: true, held: false},
+		{name: "handed over: block, then skip", accepted: true, now: false, running: true, held: false},
+		{name: "handed over: skip, then block", accepted: false, now: true, running: true, held: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSequenceEnv(t)
+			var asked []string
+			e.RegisterActivityWithOptions(func(_ context.Context, ev dispatcher.Event) (bool, error) {
+				record(func() { asked = append(asked, ev.ID) })
+				if tc.unread {
+					return false, temporal.NewNonRetryableApplicationError("the store is down", dispatcher.FailureStore, nil)
+				}
+				return tc.now, nil
+			}, activity.RegisterOptions{Name: workflows.ActivityOrderingBlocks})
+			e.RegisterDelayedCallback(func() {
+				e.SignalWorkflow(workflows.SignalSequenceRelease, dispatcher.WorkflowID("e1"))
+			}, time.Hour)
+			var in workflows.SequenceInput
+			if tc.running {
+				e.RegisterActivityWithOptions(func(context.Context, workflows.AwaitDispatchInput) (workflows.DispatchClosed, error) {
+					return workflows.DispatchClosed{Status: workflows.ClosedFailed, Failure: "1 of 1 actions failed"}, nil
+				}, activity.RegisterOptions{Name: workflows.ActivityAwaitDispatch})
+				ev := dispatcher.Event{ID: "e1", Type: "user_deleted"}
+				in.State = &workflows.SequenceState{Running: &workflows.RunningDispatch{WorkflowID: dispatcher.WorkflowID("e1"), RunID: "run-1", Block: tc.accepted, Event: &ev}}
+				e.send(0, tc.accepted, "e2")
+			} else {
+				e.fail["e1"] = true
+				e.send(0, tc.accepted, "e1", "e2")
+			}
+			if err := e.run(t, in); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(asked, []string{"e1"}) {
+				t.Errorf("the ordering was read for %v, want for e1 once", asked)
+			}
+			if started := e.spans["e2"][0]; tc.held != !started.Before(t0.Add(time.Hour)) {
+				t.Errorf("e2 started at %v; held by e1 until released at %v: %v", started, t0.Add(time.Hour), tc.held)
+			}
+		})
+	}
+}
+
 // A signal whose payload does not decode (garbage sent from the CLI) is
 // dropped without holding up the Sequence: the release that follows is
 // taken. Before, the Sequence waited in the event channel's Receive for

@@ -38,7 +38,9 @@ const (
 	changeSequenceCanceledOverflow = "sequence-canceled-overflow"
 	// changeSequenceOverflowDetached, of its own for the same reason.
 	changeSequenceOverflowDetached = "sequence-overflow-detached"
-	changeGate                     = "gate"
+	// changeSequencePolicyNow, of its own for the same reason.
+	changeSequencePolicyNow = "sequence-policy-now"
+	changeGate              = "gate"
 	// changeGateSending, of its own for the same reason.
 	changeGateSending = "gate-sending"
 	// changeGateFewSending, of its own for the same reason.
@@ -442,6 +444,16 @@ const sequenceCanceledOverflowV1 workflow.Version = 1
 // just before the cancel was canceled with the Sequence, maybe before its
 // first task, and closed canceled. Asked at a run's first overflow.
 const sequenceOverflowDetachedV1 workflow.Version = 1
+
+// sequencePolicyNowV1 (changeSequencePolicyNow): a Sequence decides
+// whether a failed dispatch holds its key by the ordering its event type
+// has when it fails (ActivityOrderingBlocks), so that a change of
+// onFailure, or ordering removed, applies to the dispatches that fail from
+// then on, as the README says. Before, by the one it had when the event
+// was accepted, maybe hours before: a key kept blocking after onFailure
+// became skip, or ordering was removed. Asked only when a dispatch fails,
+// so no other run records the marker.
+const sequencePolicyNowV1 workflow.Version = 1
 
 // Gate versions.
 const (

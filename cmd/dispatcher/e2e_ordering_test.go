@@ -438,6 +438,26 @@ func TestEndToEndOrderingReleased(t *testing.T) {
 	}
 }
 
+// A change of onFailure to skip applies to the dispatches that fail from
+// then on, waiting ones included: here the second event, accepted while
+// its dispatcher blocked, fails after the change and lets the third go
+// on. Before, the policy of when it was accepted held the key (a probe).
+func TestEndToEndOrderingOnFailureChangedApplies(t *testing.T) {
+	sink := &orderSink{seen: map[string][]int{}, failing: map[string]bool{"k/0": true, "k/1": true}}
+	s, id := blockedKey(t, sink)
+	list := s.call("GET", "/dispatchers/v1?eq(name,in-order)", nil, 200)
+	d := list["data"].([]any)[0].(map[string]any)
+	s.call("PUT", "/dispatchers/v1/"+d["id"].(string), map[string]any{"ordering": map[string]any{"key": "content.key", "onFailure": "skip"}}, 200)
+	s.call("POST", "/executions/v1/"+url.PathEscape(id)+"/release", nil, 200)
+	s.poll("the events after the second, which failed after the change, to run", func() bool {
+		_, seen := sink.snapshot()
+		return len(seen["k"]) == 3
+	})
+	if _, seen := sink.snapshot(); !slices.Equal(seen["k"], []int{0, 1, 2}) {
+		t.Fatalf("the function got %v, want 0 and 1 (failed), then 2", seen["k"])
+	}
+}
+
 // A blocked key holds what its Sequence can carry over ContinueAsNew
 // (workflows.SequenceQueueBytes); each event after that is dispatched at
 // once as an overflow, which fails with OrderingOverflow without running,
