@@ -92,6 +92,7 @@ func (p *planner) planDispatchers() {
 		p.planActions(name, id, versionOf(have), want["actions"].([]any), objects(asSlice(have["actions"])))
 	}
 	p.warnUnknownFields()
+	p.unorderFirst()
 	deleteFirst := p.fitEventTypes(kept, wants)
 
 	if !p.opts.Clean {
@@ -122,6 +123,33 @@ func (p *planner) planDispatchers() {
 		i = len(p.plan.Changes)
 	}
 	p.plan.Changes = slices.Concat(p.plan.Changes[:i], early, p.plan.Changes[i:])
+}
+
+// unorderFirst moves the updates that remove a dispatcher's ordering
+// before the other changes of dispatchers: another of its event type may
+// take a new key only once none holds the old one (the ordered
+// dispatchers of a type share one). Before, in the file's order, such a
+// plan failed at the change of key, and every later run did too.
+func (p *planner) unorderFirst() {
+	first := slices.IndexFunc(p.plan.Changes, func(c *change) bool { return c.Kind == "dispatcher" || c.Kind == "action" })
+	if first < 0 {
+		return
+	}
+	rest := p.plan.Changes[first:]
+	unorder := func(c *change) bool {
+		body, _ := c.body.(map[string]any)
+		o, ok := body["ordering"]
+		return c.Op == opUpdate && c.Kind == "dispatcher" && ok && normOrdering(o) == nil
+	}
+	var moved, others []*change
+	for _, c := range rest {
+		if unorder(c) {
+			moved = append(moved, c)
+		} else {
+			others = append(others, c)
+		}
+	}
+	p.plan.Changes = slices.Concat(p.plan.Changes[:first], moved, others)
 }
 
 // fitEventTypes refuses a plan that would leave an event type the file

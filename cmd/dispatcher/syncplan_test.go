@@ -211,6 +211,13 @@ func TestSyncPlanChanges(t *testing.T) {
 			{"id": "555555555555555555555555", "name": "b", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.userId", "onFailure": "block"}}]`,
 			file: `[{"eventType": "e", "name": "a", "actions": []}, {"eventType": "e", "name": "b", "actions": [], "enabled": false, "filter": "event.content.x > 1", "ordering": {"key": "content.userId"}}]`,
 			want: []string{`~ dispatcher "a": enabled,ordering`, `~ dispatcher "b": enabled,filter`}},
+		// Before, in the file's order: the change of a's key failed while b
+		// still held the old one, at every run (a probe).
+		{name: "an ordering removed goes first", remote: `[
+			{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.a", "onFailure": "block"}},
+			{"id": "555555555555555555555555", "name": "b", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.a", "onFailure": "block"}}]`,
+			file: `[{"eventType": "e", "name": "a", "actions": [], "ordering": {"key": "content.b"}}, {"eventType": "e", "name": "b", "actions": []}]`,
+			want: []string{`~ dispatcher "b": ordering`, `~ dispatcher "a": ordering`}},
 		{name: "a field sync does not know passes through", remote: `[{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "priority": 5}]`,
 			file: `[{"eventType": "e", "name": "a", "actions": [], "priority": 5}, {"eventType": "e", "name": "b", "actions": [], "priority": 7}]`,
 			want: []string{`+ dispatcher "b"`}},
