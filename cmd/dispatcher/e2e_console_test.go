@@ -194,6 +194,9 @@ func TestEndToEndConsole(t *testing.T) {
 		chromedp.Click(chromedp.ID("cancel-dialog-confirm")))
 	b.waitText("#run-status", "Canceled")
 	b.waitText("#audit-table", "cancel")
+	// The Cancel button gone, the focus goes to the run's first control.
+	// Before, to the page's body: a keyboard user started over (a probe).
+	b.waitJS("the focus in the run's status", `document.getElementById('status-line').contains(document.activeElement)`)
 
 	// Its replay counts the canceled action as failed, not the skipped
 	// one, which only the current configuration runs again: not ticked,

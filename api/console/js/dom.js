@@ -62,7 +62,10 @@ export function replace(el, ...children) {
 // view that is shown anew as it changes: what the user did to what it
 // replaces stays done. The <details> they opened or closed stay so, and
 // the element that had the focus keeps it (not scrolled to). Each is
-// matched by its id, else by its place under el.
+// matched by its id, else by its place under el. One that is gone (the
+// Cancel button of a run now canceled) hands the focus to the view's
+// first control, else to el itself: before, it fell to the page's body,
+// and a keyboard user started over from the top.
 export function rebuild(el, ...children) {
   const where = (node) => {
     if (node.id) return `#${node.id}`;
@@ -79,8 +82,13 @@ export function rebuild(el, ...children) {
     if (was !== undefined) d.open = was;
   }
   if (focused && !el.contains(document.activeElement)) {
-    const again = [...el.querySelectorAll('*')].find((n) => where(n) === focused);
+    const again = [...el.querySelectorAll('*')].find((n) => where(n) === focused) ||
+      el.querySelector('button, a[href], input, select, textarea, [tabindex]');
     if (again) again.focus({ preventScroll: true });
+    else {
+      el.tabIndex = -1;
+      el.focus({ preventScroll: true });
+    }
   }
   return el;
 }

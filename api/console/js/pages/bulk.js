@@ -216,7 +216,9 @@ function progressView(ctx, id, named) {
     if (key !== last) {
       // The pressed button goes with the old ones: focus moves to the one
       // that takes its place (Pause ⇄ Resume), not to the page's body.
-      const focused = controls.contains(document.activeElement) ? document.activeElement.id : null;
+      // Whatever had it: "Its replays" has no id, and once the canceled
+      // bulk replay's buttons went, the focus fell to the page's body.
+      const focused = controls.contains(document.activeElement);
       replace(controls, buttons);
       last = key;
       if (focused) (controls.querySelector('#bulk-pause, #bulk-resume') || controls.querySelector('button, a'))?.focus();
