@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -173,26 +174,30 @@ func (s Sequence) Earlier(tenant string) []string {
 	return []string{r.WorkflowID(tenant), r.LegacyWorkflowID(tenant)}
 }
 
+// BlocksOnFailure reports whether a failed dispatch of c's event type
+// holds its ordering key: one of its ordered dispatchers says so.
+func (c *Config) BlocksOnFailure() bool {
+	return slices.ContainsFunc(c.Dispatchers, func(d Dispatcher) bool {
+		return d.Ordering != nil && d.Ordering.OnFailure != OrderingSkip
+	})
+}
+
 // SequenceOf returns how the dispatch of ev with c is ordered: by the key
 // of c's first ordered dispatcher (the store keeps the ordered dispatchers
 // of an event type on one key), blocking when any of them blocks. An
 // event without a value for the key is dispatched at once.
 func (c *Config) SequenceOf(ev Event) Sequence {
-	var s Sequence
 	for _, d := range c.Dispatchers {
 		if d.Ordering == nil {
 			continue
 		}
-		if s.Key == "" {
-			v, rounded, ok := d.Ordering.valueOf(ev)
-			if !ok {
-				return Sequence{}
-			}
-			s.Field, s.Key, s.Rounded = d.Ordering.Key, v, rounded
+		v, rounded, ok := d.Ordering.valueOf(ev)
+		if !ok {
+			return Sequence{}
 		}
-		s.Block = s.Block || d.Ordering.OnFailure != OrderingSkip
+		return Sequence{Field: d.Ordering.Key, Key: v, Rounded: rounded, Block: c.BlocksOnFailure()}
 	}
-	return s
+	return Sequence{}
 }
 
 // Turn keeps the hand-off of ordered events to Temporal in the order their

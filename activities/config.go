@@ -25,19 +25,19 @@ func (a *Effects) LoadConfig(ctx context.Context, in dispatcher.LoadConfigInput)
 	return cfg.ForEvent(in.Event, in.Only...), nil
 }
 
-// OrderingBlocks reports whether a failed dispatch of ev holds its
-// ordering key, as the configuration of its event type says now (its
+// OrderingBlocks reports whether a failed dispatch of an event of
+// eventType holds its ordering key, as the type's ordering says now (its
 // ordered dispatchers, paused or filtered out as they may be, as at
 // intake): the Sequence asks when one fails, so that a change of
 // onFailure, or ordering removed, applies to the dispatches that fail
 // from then on.
-func (a *Effects) OrderingBlocks(ctx context.Context, ev dispatcher.Event) (bool, error) {
+func (a *Effects) OrderingBlocks(ctx context.Context, eventType string) (bool, error) {
 	ctx = Acting(ctx)
-	cfg, err := a.cache.Config(ctx, ev.Type)
+	cfg, err := a.cache.Config(ctx, eventType)
 	if err != nil {
-		return false, temporal.NewApplicationError(fmt.Sprintf("loading the configuration for %q: %s", ev.Type, storeTrouble(ctx, err)), dispatcher.FailureStore)
+		return false, temporal.NewApplicationError(fmt.Sprintf("loading the configuration for %q: %s", eventType, storeTrouble(ctx, err)), dispatcher.FailureStore)
 	}
-	return cfg.SequenceOf(ev).Block, nil
+	return cfg.BlocksOnFailure(), nil
 }
 
 // ResolveFunction returns how the task function in.Name is called now,

@@ -191,9 +191,10 @@ type RunningDispatch struct {
 	// Outside: no Sequence started it (sequence.duplicate): the key waits
 	// for it, but a cancel of the Sequence leaves it alone.
 	Outside bool `json:",omitempty"`
-	// Event is its event, whose ordering decides, if it fails, whether it
-	// holds the key (sequencePolicyNowV1); nil when handed over before.
-	Event *dispatcher.Event `json:",omitempty"`
+	// EventType is its event's type, whose ordering decides, if it
+	// fails, whether it holds the key (sequencePolicyNowV1); "" when
+	// handed over before.
+	EventType string `json:",omitempty"`
 }
 
 // AwaitDispatchInput names the dispatch run ActivityAwaitDispatch waits for.
@@ -498,7 +499,7 @@ func (s *sequence) runNext(ctx workflow.Context) bool {
 		s.duplicate(ctx, next)
 	case err != nil && !errors.As(err, &canceled):
 		// Neither done, nor a duplicate, nor canceled by someone who meant it.
-		s.failed(ctx, next.WorkflowID, &next.Input.Event, next.Block, err.Error())
+		s.failed(ctx, next.WorkflowID, next.Input.Event.Type, next.Block, err.Error())
 	}
 	return true
 }
@@ -533,7 +534,7 @@ func (s *sequence) handOver(ctx workflow.Context, child workflow.ChildWorkflowFu
 	if workflow.GetVersion(ctx, changeSequenceAwait, workflow.DefaultVersion, sequenceAwaitV1) < sequenceAwaitV1 {
 		return false
 	}
-	s.Running = &RunningDispatch{WorkflowID: run.ID, RunID: run.RunID, Block: next.Block, Event: &next.Input.Event}
+	s.Running = &RunningDispatch{WorkflowID: run.ID, RunID: run.RunID, Block: next.Block, EventType: next.Input.Event.Type}
 	return true
 }
 
@@ -589,22 +590,22 @@ func (s *sequence) awaitRunning(ctx workflow.Context) bool {
 	case errors.As(err, &canceled):
 		s.cancelRunning(ctx, r) // the Sequence is canceled
 	case err != nil:
-		s.failed(ctx, r.WorkflowID, r.event(), r.Block && !r.Released, "waiting for it: "+err.Error())
+		s.failed(ctx, r.WorkflowID, r.eventType(), r.Block && !r.Released, "waiting for it: "+err.Error())
 	case c.held():
-		s.failed(ctx, r.WorkflowID, r.event(), r.Block && !r.Released, c.Status+": "+c.Failure)
+		s.failed(ctx, r.WorkflowID, r.eventType(), r.Block && !r.Released, c.Status+": "+c.Failure)
 	}
 	return true
 }
 
-// event is the event of r, whose ordering decides whether its failure
-// holds the key; nil when a release of it came meanwhile, which lets the
-// key go on whatever the ordering says, or when a run from before
-// sequencePolicyNowV1 handed it over.
-func (r *RunningDispatch) event() *dispatcher.Event {
+// eventType is the event type of r, whose ordering decides whether its
+// failure holds the key; "" when a release of it came meanwhile, which
+// lets the key go on whatever the ordering says, or when a run from
+// before sequencePolicyNowV1 handed it over.
+func (r *RunningDispatch) eventType() string {
 	if r.Released {
-		return nil
+		return ""
 	}
-	return r.Event
+	return r.EventType
 }
 
 // cancelRunning requests the cancel of r, the dispatch an earlier run
@@ -624,12 +625,12 @@ func (s *sequence) cancelRunning(ctx workflow.Context, r *RunningDispatch) {
 
 // failed blocks the key on a failed dispatch whose ordering says so, and
 // lets it go on otherwise: from sequencePolicyNowV1 on, the ordering of
-// ev's type now (ev nil: as block says, the ordering of when the event was
-// accepted). One that cannot be read now keeps block.
-func (s *sequence) failed(ctx workflow.Context, workflowID string, ev *dispatcher.Event, block bool, why string) {
-	if ev != nil && workflow.GetVersion(ctx, changeSequencePolicyNow, workflow.DefaultVersion, sequencePolicyNowV1) >= sequencePolicyNowV1 {
+// its eventType now ("": as block says, the ordering of when the event
+// was accepted). One that cannot be read now keeps block.
+func (s *sequence) failed(ctx workflow.Context, workflowID, eventType string, block bool, why string) {
+	if eventType != "" && workflow.GetVersion(ctx, changeSequencePolicyNow, workflow.DefaultVersion, sequencePolicyNowV1) >= sequencePolicyNowV1 {
 		lctx := workflow.WithLocalActivityOptions(ctx, orderingBlocksOptions)
-		if err := workflow.ExecuteLocalActivity(lctx, ActivityOrderingBlocks, *ev).Get(ctx, &block); err != nil {
+		if err := workflow.ExecuteLocalActivity(lctx, ActivityOrderingBlocks, eventType).Get(ctx, &block); err != nil {
 			workflow.GetLogger(ctx).Warn("Reading the ordering of a failed dispatch failed; it holds its key as when its event was accepted", "WorkflowID", workflowID, "Block", block, "Error", err)
 		}
 	}
