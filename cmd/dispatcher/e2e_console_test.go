@@ -893,6 +893,11 @@ func TestEndToEndConsole(t *testing.T) {
 	ed.do("save with the revoked key", chromedp.Click(chromedp.ID("template-save")), chromedp.WaitVisible(chromedp.ID("signin-dialog")))
 	ed.checkLabels("the sign-in dialog")
 	ed.do("sign in again", chromedp.SendKeys(chromedp.ID("signin-token"), second["key"].(string)+kb.Enter), chromedp.WaitNotPresent(chromedp.ID("signin-dialog")))
+	// Signed in again, the form says nothing of the refusal. Before, its
+	// "Signed out: … Sign in again." stayed (a probe).
+	if msg, _ := eval[string](ed, `document.getElementById('template-message').textContent`); msg != "" {
+		t.Errorf("signed in again, the form says %q", msg)
+	}
 	ed.do("save again", chromedp.Click(chromedp.ID("template-save")))
 	ed.waitText("#template-message", "Saved.")
 	if got := s.call("GET", "/templates/v1/"+tmpl, nil, 200)["subject"]; got != "Goodbye {{ .event.content.name }} (edited)" {

@@ -65,6 +65,12 @@ const marks = new WeakMap(); // msg → takes its field's mark away
 
 export function formError(msg, err, fields, reload) {
   marks.get(msg)?.(); // the error before: this one replaces it
+  // A refused token is the sign-in dialog's to say; said here too, its
+  // "Signed out" stayed once signed in again.
+  if (err && err.status === 401) {
+    clear(msg);
+    return;
+  }
   const box = errorBox(err, reload);
   box.id = uid('error');
   clear(msg).append(box);

@@ -75,7 +75,7 @@ async function newView(ctx) {
           res.replayed ? ` (and ${res.replayed} replayed already, which are skipped)` : '',
           res.stillPaused ? ` (and ${res.stillPaused} with a dispatcher still paused, which are skipped: resume it first)` : '',
           res.removed ? ` (and ${res.removed} none of whose actions to replay is an action of their event type's dispatchers now, deleted since or named for another type, which are skipped)` : '',
-          res.withheld ? '. Which ones is shown with VIEW_EXECUTIONS.' : n > res.sample.length && res.sample.length ? `; the newest ${res.sample.length}:` : n ? ':' : '.'),
+          res.withheld ? '. Which ones is shown with VIEW_EXECUTIONS.' : n > res.sample.length && res.sample.length ? `; the ${res.sample.length} that ended last:` : n ? ':' : '.'),
         res.sample.length ? table('A sample of the matching dispatches', ['Event', 'Type', 'Status', 'Started', 'Error classes'],
           res.sample.map((x) => [link(`#/executions/${seg(x.workflowId)}${query({ runId: x.runId })}`, x.eventId), x.eventType, badge(x.status),
             fmtTime(x.startTimestamp), x.errorClasses.join(', ')])) : null,

@@ -113,7 +113,7 @@ export async function render(ctx) {
     q.get('pageToken') ? link(`#/executions${query(shownParams)}`, '« First page') : null,
     page.page.nextPageToken ? link(`#/executions${query({ ...shownParams, pageToken: page.page.nextPageToken })}`, 'Next page »', { id: 'next-page', rel: 'next' }) : null);
   replace(out, 
-    h('p', { class: 'muted' }, `${runs.length} ${runs.length === 1 ? 'run' : 'runs'} on this page (${pageSize} a page), running first, then newest first.`),
+    h('p', { class: 'muted' }, `${runs.length} ${runs.length === 1 ? 'run' : 'runs'} on this page (${pageSize} a page), running first, then the most recently ended first.`),
     hideReplayed ? h('p', { class: 'notice', id: 'replayed-hidden' },
       'Runs that a replay has superseded are not shown. ',
       link(`#/executions${query(params)}`, 'Show them')) : null,
