@@ -581,6 +581,12 @@ func TestEndToEndConsole(t *testing.T) {
 	b.waitText("main", "1–50 of 51")
 	b.do("the next page", chromedp.Click(chromedp.CSS(`nav.pager a`)))
 	b.waitText("#templates-table", "zz-49")
+	// Past the end, it says so and links to the last page. Before,
+	// "1001–1000 of 51" (a probe).
+	b.open("/templates?offset=1000")
+	b.waitText("main", "Nothing from item 1001 on: there are 51.")
+	b.do("the last page", chromedp.Click(chromedp.CSS(`nav.pager a`)))
+	b.waitText("#templates-table", "zz-49")
 	b.open("/dispatchers/" + dispatcherID)
 	b.waitJS("every template offered", `[...document.querySelectorAll('fieldset.action select[id$="-template"]')].some((s) => [...s.options].some((o) => o.textContent === 'zz-49'))`)
 

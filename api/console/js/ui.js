@@ -249,11 +249,17 @@ export const pageSize = 50;
 // query parameters, offset and shown the page's first item and its items.
 // The next page begins after the items shown: a page of large items holds
 // fewer than pageSize (the API's page.limit says how many).
+// Past the end (a link kept while items were deleted), it says so and
+// links to the last page: before, "1001–1000 of 5".
 export function pager(base, params, offset, shown, total) {
+  const past = shown === 0 && offset > 0;
+  const count = past ? `Nothing from item ${offset + 1} on: there ${total === 1 ? 'is 1' : `are ${total}`}.`
+    : total ? `${offset + 1}–${offset + shown} of ${total}` : '';
+  const back = past ? Math.max(0, Math.ceil(total / pageSize) - 1) * pageSize : Math.max(0, offset - pageSize);
   return {
-    count: h('p', { class: 'muted' }, total ? `${offset + 1}–${offset + shown} of ${total}` : ''),
+    count: h('p', { class: 'muted' }, count),
     nav: h('nav', { class: 'pager', 'aria-label': 'Pages' },
-      offset > 0 ? link(`${base}${query({ ...params, offset: Math.max(0, offset - pageSize) })}`, '« Previous') : null,
+      offset > 0 ? link(`${base}${query({ ...params, offset: back })}`, past ? '« The last page' : '« Previous') : null,
       shown > 0 && offset + shown < total ? link(`${base}${query({ ...params, offset: offset + shown })}`, 'Next »') : null),
   };
 }
