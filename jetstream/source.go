@@ -460,14 +460,25 @@ func (s *Source) fetch(ctx context.Context, c js.Consumer, n int) error {
 }
 
 // watchLag reads the messages not yet delivered to the consumer into the
-// lag gauge every few seconds.
+// lag gauge every few seconds. A read that fails sets
+// dispatcher_broker_up to 0 until one succeeds: a connection that stalls
+// (nothing closes it) is noticed by the client's pings only minutes later,
+// and before, the gauge said up meanwhile while /readyz said down.
 func (s *Source) watchLag(ctx context.Context, c js.Consumer) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
 		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if info, err := c.Info(ictx); err == nil {
+		info, err := c.Info(ictx)
+		switch {
+		case ctx.Err() != nil: // the session ends: its own defer says so
+		case err != nil:
+			s.metrics.Up.Set(0)
+		default:
 			s.metrics.Lag.Set(float64(info.NumPending))
+			if s.up.Load() {
+				s.metrics.Up.Set(1)
+			}
 		}
 		cancel()
 		select {

@@ -368,6 +368,31 @@ func TestSourceMessageInHandDeliveredAgain(t *testing.T) {
 	}
 }
 
+// A connection that stalls (the network drops everything, nothing closes
+// it) is down in dispatcher_broker_up within seconds, as in /readyz, and
+// up again once it works. Before, the gauge stayed 1 until the client's
+// pings gave up, minutes later (a probe).
+func TestSourceDownWhileItsConnectionStalls(t *testing.T) {
+	url, stream, subject, _ := server(t)
+	proxy := testenv.NewProxy(t, strings.TrimPrefix(url, "nats://"))
+	cfg := Config{URL: "nats://" + proxy.Addr, Stream: stream, Subject: subject, Prefetch: 4, MaxDeliver: 2, AckWait: time.Second}
+	m, _ := run(t, cfg, &starter{})
+	proxy.Stall()
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if testutil.ToFloat64(m.Up) != 0 {
+			return "broker_up is still 1 while the connection stalls"
+		}
+		return ""
+	})
+	proxy.Resume() // cuts the connection: the client connects again
+	testenv.Eventually(t, 30*time.Second, func() string {
+		if testutil.ToFloat64(m.Up) != 1 {
+			return "broker_up is not 1 again"
+		}
+		return ""
+	})
+}
+
 // A message published on the dead letters' subjects that is not a dead
 // letter (an event whose type begins with "dead.", a fixed dead letter
 // published back to where it was) is not taken in, and says so in the log.

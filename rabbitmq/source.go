@@ -196,12 +196,18 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 	pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
 	s.up.Store(true)
 	s.metrics.Up.Set(1)
-	defer func() { s.up.Store(false); s.metrics.Up.Set(0) }()
 	s.log.Info("amqp intake consuming", "exchange", s.cfg.Exchange, "prefetch", s.cfg.Prefetch)
 
-	// Handlers stop waiting for Temporal when the session ends.
+	// When the session ends it is down at once, whatever its handlers
+	// still do (a Temporal start: seconds; before, it said up meanwhile),
+	// and they stop waiting for Temporal.
 	hctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	end := func() {
+		s.up.Store(false)
+		s.metrics.Up.Set(0)
+		cancel()
+	}
+	defer end()
 	go s.watch(hctx, conn)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -209,6 +215,7 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 	for {
 		select {
 		case <-ctx.Done():
+			end()
 			_ = ch.Cancel(tag, false)
 			// What the broker sent before the cancel goes back at once.
 			for d := range deliveries {
@@ -216,11 +223,11 @@ func (s *Source) session(ctx context.Context) (consumed bool, err error) {
 			}
 			return true, nil
 		case e := <-pubClosed:
-			cancel()
+			end()
 			return true, closedErr(e, "the dead letters' channel closed")
 		case d, ok := <-deliveries:
 			if !ok {
-				cancel()
+				end()
 				// The channel's error, if it closed, is there by now; the
 				// broker may also have cancelled the consumer alone.
 				select {

@@ -240,7 +240,7 @@ func TestSourceAckAfterTheConnectionDropped(t *testing.T) {
 	proxy := testenv.NewProxy(t, u.Host)
 	u.Host = proxy.Addr
 	st := &heldStarter{ended: make(chan struct{}), release: make(chan struct{})}
-	_, m, _ := run(t, u.String(), name, st, 4)
+	src, m, _ := run(t, u.String(), name, st, 4)
 	publish(t, ch, name, `{"id":"e1","type":"t"}`)
 	testenv.Eventually(t, 10*time.Second, func() string {
 		if st.attempts.Load() == 0 {
@@ -253,6 +253,11 @@ func TestSourceAckAfterTheConnectionDropped(t *testing.T) {
 	case <-st.ended:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the session did not end with its connection")
+	}
+	// Down as soon as the session ends, while its handler still works.
+	// Before, up until the handler returned (a Temporal start: seconds).
+	if err := src.Ready(context.Background()); err == nil || testutil.ToFloat64(m.Up) != 0 {
+		t.Errorf("with its connection gone and a message still in hand: ready %v, up %v; want not ready, 0", err, testutil.ToFloat64(m.Up))
 	}
 	close(st.release)
 	testenv.Eventually(t, 30*time.Second, func() string {
