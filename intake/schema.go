@@ -131,7 +131,7 @@ func fieldError(ve *jsonschema.ValidationError) error {
 	for len(ve.Causes) > 0 {
 		if k, ok := ve.ErrorKind.(*kind.PropertyNames); ok { // its cause says only "does not match pattern"
 			name := fieldPath(append(slices.Clone(ve.InstanceLocation), k.Property))
-			return dispatcher.Errorf(dispatcher.EINVALID, "%s: is not a CloudEvents attribute name, which is lowercase letters a-z and digits 0-9", name)
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: is not a CloudEvents attribute name, which is letters a-z and digits 0-9", name)
 		}
 		ve = ve.Causes[0]
 	}
