@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -309,13 +310,55 @@ func (p *planner) desiredDispatcher(i int, d map[string]any) map[string]any {
 		actions = append(actions, p.desiredAction(i, d, j, a))
 	}
 	body["actions"] = actions
-	for _, err := range validateDispatcher(body) {
+	for _, err := range validateDispatcher(p.asChecked(body)) {
 		p.probs = append(p.probs, domainProblem(p.file.Path, "dispatcher", d, i, err))
 	}
 	if len(p.probs) > before {
 		return nil
 	}
 	return body
+}
+
+// asChecked is body as validateDispatcher checks it: the names the
+// install has already (the dispatcher's, its actions') with their control
+// characters read as spaces. They were stored before names refused them,
+// and sync checks its file as creates: before, a file exported from such
+// an install was refused whole.
+func (p *planner) asChecked(body map[string]any) map[string]any {
+	have := p.remote.dispatcherByName(text(body["name"]))
+	if have == nil {
+		return body
+	}
+	out := maps.Clone(body)
+	out["name"] = storedName(text(body["name"]))
+	stored := map[string]bool{}
+	for _, a := range objects(asSlice(have["actions"])) {
+		stored[text(a["name"])] = true
+	}
+	var actions []any
+	for _, a := range body["actions"].([]any) {
+		if a, ok := a.(map[string]any); ok && stored[text(a["name"])] {
+			c := maps.Clone(a)
+			c["name"] = storedName(text(a["name"]))
+			actions = append(actions, c)
+			continue
+		}
+		actions = append(actions, a)
+	}
+	out["actions"] = actions
+	return out
+}
+
+// storedName is a name the install has, for the checks of a create: its
+// control characters, which it may hold from before they were refused,
+// read as spaces.
+func storedName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, name)
 }
 
 // desiredAction is the body of action j of dispatcher i. A templateName

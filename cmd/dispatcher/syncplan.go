@@ -146,7 +146,11 @@ func (p *planner) planTemplates() {
 		name := text(t["name"])
 		want := map[string]any{"name": name, "subject": text(t["subject"]), "text": text(t["text"]), "html": text(t["html"])}
 		var check dispatcher.Template
-		u := dispatcher.TemplateUpdate{Name: &name, Subject: ptr(text(t["subject"])), Text: ptr(text(t["text"])), HTML: ptr(text(t["html"]))}
+		checked := name
+		if p.remote.templateByName(name) != nil {
+			checked = storedName(name)
+		}
+		u := dispatcher.TemplateUpdate{Name: &checked, Subject: ptr(text(t["subject"])), Text: ptr(text(t["text"])), HTML: ptr(text(t["html"]))}
 		if err := u.Apply(&check); err != nil {
 			p.probs = append(p.probs, domainProblem(p.file.Path, "template", t, i, err))
 			continue
@@ -334,7 +338,11 @@ func (p *planner) planFunctions() {
 
 		// What the API would refuse, checked here, but for outbound
 		// safety: only the server knows what it allows.
-		check := dispatcher.FunctionUpdate{Name: &name, Kind: &kindName, URL: ptr(text(fn["url"])), TaskQueue: ptr(text(fn["taskQueue"]))}
+		checked := name
+		if have != nil {
+			checked = storedName(name)
+		}
+		check := dispatcher.FunctionUpdate{Name: &checked, Kind: &kindName, URL: ptr(text(fn["url"])), TaskQueue: ptr(text(fn["taskQueue"]))}
 		if s, ok := upd["secret"].(string); ok {
 			check.Secret = &s
 		}

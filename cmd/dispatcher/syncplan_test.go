@@ -258,6 +258,30 @@ func TestSyncPlanChanges(t *testing.T) {
 	}
 }
 
+// Names the install holds from before control characters were refused
+// (a tab) do not refuse a file that names them as they are, exported from
+// it; a new one does. Before, the whole plan was refused (a review).
+func TestSyncPlanTakesStoredNamesWithControlCharacters(t *testing.T) {
+	remote := remoteOf(t, `[{"id": "111111111111111111111111", "name": "a\tb", "eventType": "e", "tags": ["EXH_CLI_MANAGED"],
+		"actions": [{"id": "222222222222222222222222", "type": "task", "name": "x\ty", "functionName": "e\tf"}]}]`,
+		`[{"id": "aaaaaaaaaaaaaaaaaaaaaaaa", "name": "w\tx", "subject": "Hi", "text": "Hello"}]`,
+		`[{"id": "bbbbbbbbbbbbbbbbbbbbbbbb", "name": "e\tf", "kind": "http", "url": "https://erase.example.com/", "timeoutSeconds": 30, "hasSecret": false}]`)
+	file := `{"templates": [{"name": "w\tx", "subject": "Hi", "text": "Hello"}],
+		"functions": [{"name": "e\tf", "url": "https://erase.example.com/", "timeoutSeconds": 30}],
+		"dispatchers": [{"eventType": "e", "name": "a\tb", "actions": [{"type": "task", "name": "x\ty", "functionName": "e\tf"}]}]}`
+	p, err := makePlan(syncFileOf(t, file), remote, planOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := planLines(p); len(got) != 0 {
+		t.Errorf("plan:\n%s\nwant no change", strings.Join(got, "\n"))
+	}
+	file = `[{"eventType": "e", "name": "a\tb", "actions": [{"type": "task", "name": "x\tz", "functionName": "e\tf"}]}]`
+	if _, err := makePlan(syncFileOf(t, file), remote, planOptions{}); err == nil || !strings.Contains(err.Error(), "actions[0].name: must not contain control characters") {
+		t.Errorf("a new action named with a tab: %v, want it refused", err)
+	}
+}
+
 // Every problem of a dispatcher is listed, once: before, a bad
 // startTimestamp was listed twice (sync's check and the API's), and the
 // API's check stopped there, hiding a bad filter.
