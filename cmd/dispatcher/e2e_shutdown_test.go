@@ -29,7 +29,7 @@ func TestEndToEndStopKeepsFirstAttempts(t *testing.T) {
 }
 
 func stopKeepsFirstAttempts(t *testing.T, sig syscall.Signal) {
-	s := startSystem(t, splitProcesses, withEnv("DISPATCHER_SHUTDOWN_TIMEOUT=1s"))
+	s := startSystem(t, splitProcesses, withEnv("DISPATCHER_SHUTDOWN_TIMEOUT=1s", "DISPATCHER_LOG_LEVEL=info"))
 	var mu sync.Mutex
 	calls := map[string]int{}
 	started := make(chan struct{}, 10)
@@ -43,6 +43,11 @@ func stopKeepsFirstAttempts(t *testing.T, sig syscall.Signal) {
 	})
 	wid := s.dispatchOne(fn, "slow", "slow_event", "stop-1")
 	<-started
+	_ = s.worker.cmd.Process.Signal(sig)
+	// The same signal again at once, as a closed terminal delivers its
+	// SIGHUP twice: the first, delivered twice, not a second asking to
+	// stop at once.
+	s.poll("the worker to say it is draining", func() bool { return strings.Contains(s.logs.String(), "a second signal stops at once") })
 	_ = s.worker.cmd.Process.Signal(sig)
 	<-s.worker.exited
 	if s.worker.err != nil {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,8 +35,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	// The first signal stops gracefully; the next one, the default way,
 	// at once. Before, later signals went nowhere while the process
-	// drained (up to minutes), and Ctrl-C pressed again did nothing.
-	context.AfterFunc(ctx, stop)
+	// drained (up to minutes), and Ctrl-C pressed again did nothing. One
+	// within a second of the first is that one delivered twice (a closed
+	// terminal's SIGHUP, from the shell and the kernel; a wrapper passing
+	// on the SIGTERM its group got too) and goes nowhere still.
+	context.AfterFunc(ctx, func() { time.AfterFunc(time.Second, stop) })
 	stderr := forTerminal(os.Stderr)
 	err := run(ctx, os.Args[1:], os.Getenv, forTerminal(os.Stdout), stderr)
 	var status exitStatus
