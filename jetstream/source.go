@@ -364,8 +364,10 @@ func (s *Source) consume(ctx context.Context) error {
 	s.log.Info("nats intake consuming", "subjects", s.cfg.Subject+".>", "prefetch", s.cfg.Prefetch)
 
 	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go s.watchLag(cctx, c)
+	lagDone := make(chan struct{})
+	// watchLag gone before the gauge goes to 0: it would set it to 1 again.
+	defer func() { cancel(); <-lagDone }()
+	go func() { defer close(lagDone); s.watchLag(cctx, c) }()
 	for failed := 0; ; {
 		// A free handler, then every other one free now.
 		select {

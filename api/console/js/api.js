@@ -109,7 +109,10 @@ async function send(method, path, body, headers = {}) {
     const err = new ApiError(res.status, data);
     // Only for the token in use: an answer to one signed out of, or
     // replaced, since the request left says nothing of it.
-    if (res.status === 401 && t && t === token()) unauthorized(err);
+    if (res.status === 401 && t && t === token()) {
+      err.signIn = true; // the sign-in asked for says it: a form need not
+      unauthorized(err);
+    }
     throw err;
   }
   // A proxy that compresses the answer may weaken its ETag (W/"…"); the

@@ -83,9 +83,9 @@ export function rebuild(el, ...children) {
   }
   if (focused && !el.contains(document.activeElement)) {
     const again = [...el.querySelectorAll('*')].find((n) => where(n) === focused) ||
-      el.querySelector('button, a[href], input, select, textarea, [tabindex]');
-    if (again) again.focus({ preventScroll: true });
-    else {
+      el.querySelector('button:not(:disabled), a[href], input:not(:disabled):not([type=hidden]), select:not(:disabled), textarea:not(:disabled)');
+    again?.focus({ preventScroll: true });
+    if (!el.contains(document.activeElement)) { // none, or one that takes no focus (in a closed <details>)
       el.tabIndex = -1;
       el.focus({ preventScroll: true });
     }

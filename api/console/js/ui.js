@@ -66,8 +66,10 @@ const marks = new WeakMap(); // msg → takes its field's mark away
 export function formError(msg, err, fields, reload) {
   marks.get(msg)?.(); // the error before: this one replaces it
   // A refused token is the sign-in dialog's to say; said here too, its
-  // "Signed out" stayed once signed in again.
-  if (err && err.status === 401) {
+  // "Signed out" stayed once signed in again. Not one refused for a token
+  // replaced since the request left, which asks for no sign-in: the form
+  // says it was not saved.
+  if (err && err.signIn) {
     clear(msg);
     return;
   }
