@@ -116,6 +116,12 @@ func (p *planner) planDispatchers() {
 				early = append(early, c)
 				continue
 			}
+			if normOrdering(d["ordering"]) != nil {
+				// Its key would hold another of its type to it.
+				c.Note += "; deleted before the changes of the file's dispatchers, as it is ordered"
+				early = append(early, c)
+				continue
+			}
 			p.add(c)
 		}
 	}

@@ -218,6 +218,12 @@ func TestSyncPlanChanges(t *testing.T) {
 			{"id": "555555555555555555555555", "name": "b", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.a", "onFailure": "block"}}]`,
 			file: `[{"eventType": "e", "name": "a", "actions": [], "ordering": {"key": "content.b"}}, {"eventType": "e", "name": "b", "actions": []}]`,
 			want: []string{`~ dispatcher "b": ordering`, `~ dispatcher "a": ordering`}},
+		// Likewise an ordered dispatcher --clean deletes (a review).
+		{name: "an ordered dispatcher deleted goes first", remote: `[
+			{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.a", "onFailure": "block"}},
+			{"id": "555555555555555555555555", "name": "b", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.a", "onFailure": "block"}}]`,
+			file: `[{"eventType": "e", "name": "a", "actions": [], "ordering": {"key": "content.b"}}]`, opts: planOptions{Clean: true},
+			want: []string{`- dispatcher "b"`, `~ dispatcher "a": ordering`}},
 		{name: "a field sync does not know passes through", remote: `[{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "priority": 5}]`,
 			file: `[{"eventType": "e", "name": "a", "actions": [], "priority": 5}, {"eventType": "e", "name": "b", "actions": [], "priority": 7}]`,
 			want: []string{`+ dispatcher "b"`}},
