@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -88,7 +89,18 @@ func TestEndToEndConsole(t *testing.T) {
 	// A user without REPLAY_EXECUTIONS (in a tab of their own) sees the
 	// failed dispatch, and neither a Replay button nor the bulk replay.
 	viewer := b.in(b.newTab(b.ctx))
+	// Its browser lives 9.5 hours behind UTC: the console shows times in
+	// its zone and says which in the header. Before, it said nothing, and
+	// an operator holding UTC logs read the times as UTC.
+	viewer.do("live in the Marquesas", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Pacific/Marquesas"})
+		return err
+	}))
 	viewer.signIn(s.tokenWith("viewer", api.PermReplayExecutions))
+	viewer.waitText("#zone", "Times in Pacific/Marquesas (UTC-09:30)")
+	if noon, err := eval[string](viewer, `import('/console/js/dom.js').then((d) => d.fmtTime(Date.UTC(2026, 11, 7, 12)))`, chromedp.EvalAwaitPromise); err != nil || noon != "2026-12-07 02:30:00" {
+		t.Errorf("noon UTC is shown as %q (%v) in the Marquesas, want 2026-12-07 02:30:00", noon, err)
+	}
 	viewer.open("/executions/dispatch-evt-1")
 	viewer.waitText("#run-status", "Failed")
 	if viewer.exists("#replay-button") {

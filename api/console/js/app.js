@@ -2,7 +2,7 @@
 // from GET /auth/v1/me what the token may do, and shows one view at a
 // time, chosen by the address's #fragment so that every view can be
 // linked to, reloaded and left with the Back button.
-import { h, clear, uid } from './dom.js';
+import { h, clear, uid, zoneLabel } from './dom.js';
 import { get, token, setToken, clearToken, onUnauthorized, transient, waitFor } from './api.js';
 import { errorBox, field, input, announce, confirmDialog, focusHeading, holder, pageHeader } from './ui.js';
 import * as failures from './pages/failures.js';
@@ -108,6 +108,7 @@ function renderNav(current) {
   nav.append(list);
   const tenant = me.tenant ? ` (tenant ${me.tenant})` : '';
   who.append(
+    h('span', { class: 'muted', id: 'zone', title: 'The console shows times in the time zone of your browser' }, `Times in ${zoneLabel()}`),
     h('span', { class: 'muted', title: me.permissions.join(', ') }, `${me.kind === 'apikey' ? 'API key' : 'Signed in as'} ${me.subject}${tenant}`),
     h('button', { type: 'button', class: 'link', id: 'sign-out', onclick: signOut }, 'Sign out'));
 }

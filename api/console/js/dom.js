@@ -130,11 +130,23 @@ export function uid(prefix) {
 
 const pad = (n, w = 2) => String(n).padStart(w, '0');
 
-// fmtTime shows epoch milliseconds as a local date and time.
+// fmtTime shows epoch milliseconds as a date and time of the browser's
+// time zone, which zoneLabel names.
 export function fmtTime(ms) {
   if (ms === undefined || ms === null || ms === 0) return '—';
   const d = new Date(ms);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+// zoneLabel names the browser's time zone and its offset from UTC at
+// that moment, e.g. "Europe/Brussels (UTC+01:00)": a time shown without
+// it reads as UTC to an operator holding UTC logs.
+export function zoneLabel(at = new Date()) {
+  const off = -at.getTimezoneOffset();
+  const utc = `UTC${off < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+  const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (name === 'UTC' || name === 'Etc/UTC') return 'UTC';
+  return name ? `${name} (${utc})` : utc;
 }
 
 // fmtDuration shows a span of milliseconds briefly; no-break spaces keep
