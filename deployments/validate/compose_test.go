@@ -80,6 +80,44 @@ func TestComposeNeedsSecrets(t *testing.T) {
 	}
 }
 
+// TestComposeRunCommandsStartNothingElse: a command .env.example has the
+// user run before the stack has its secrets starts no other service.
+// Before, its keygen line did not pass --no-deps: compose first ran the
+// migrations, which refuse the file's placeholders, and the command failed.
+func TestComposeRunCommandsStartNothingElse(t *testing.T) {
+	example, err := os.ReadFile(path("deployments", "docker", ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := composeProject(t)
+	runs := 0
+	for l := range strings.Lines(string(example)) {
+		_, cmd, ok := strings.Cut(l, "docker compose run ")
+		if !ok {
+			continue
+		}
+		runs++
+		alone, svc := false, ""
+		for _, a := range strings.Fields(cmd) {
+			if a == "--no-deps" {
+				alone = true
+			} else if !strings.HasPrefix(a, "-") {
+				svc = a
+				break
+			}
+		}
+		s, ok := p.Services[svc]
+		if !ok {
+			t.Errorf("%q runs the service %q, which compose.yaml does not have", strings.TrimSpace(l), svc)
+		} else if len(s.DependsOn) > 0 && !alone {
+			t.Errorf("%q starts %v first (it has no --no-deps)", strings.TrimSpace(l), slices.Sorted(maps.Keys(s.DependsOn)))
+		}
+	}
+	if runs == 0 {
+		t.Fatal(".env.example has no `docker compose run` line: the test reads nothing")
+	}
+}
+
 func TestComposeServices(t *testing.T) {
 	// The extra workers start only with their profile.
 	want := []string{"dispatcher", "grafana", "jaeger", "mailpit", "migrate", "postgres", "prometheus", "temporal", "temporal-namespace", "temporal-schema", "temporal-ui"}
