@@ -46,6 +46,11 @@ var ReservedWorkflowNames = []string{"Dispatch", "BulkReplay", "Sequence", "Gate
 const (
 	DefaultFunctionTimeout = 30 * time.Second
 	MaxFunctionTimeout     = 10 * time.Minute
+	// CallRoom is what a regular attempt of a call is given over its
+	// function's timeout: room for loading the function and reading the
+	// answer, so that the call's timeout, not the activity's, reports a
+	// slow function.
+	CallRoom = 10 * time.Second
 )
 
 // FunctionUpdate holds the fields a function update may change; nil means

@@ -81,11 +81,11 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureSlotMissed,
 			fmt.Sprintf("function %q: the call's slot under its rate limit passed %s ago; not made, so that late calls do not bunch", f.Name, late.Round(time.Millisecond)))
 	}
-	timeout := f.Timeout
-	if timeout <= 0 {
-		timeout = dispatcher.DefaultFunctionTimeout
+	limit := f.Timeout
+	if limit <= 0 {
+		limit = dispatcher.DefaultFunctionTimeout
 	}
-	timeout = callBudget(ctx, timeout).Round(time.Millisecond)
+	timeout := callBudget(ctx, limit).Round(time.Millisecond)
 	if left := in.PermitExpires.Sub(a.now()); !in.PermitExpires.IsZero() && left < timeout {
 		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureSlotMissed,
 			fmt.Sprintf("function %q: the call's permit expires in %s, before a call of %s could end; not made, so that the function's concurrency limit holds",
@@ -117,7 +117,7 @@ func (a *Effects) CallFunction(ctx context.Context, in dispatcher.TaskInput) (di
 			return dispatcher.TaskResult{}, permanent(ctx, dispatcher.FailureOutboundRefused, fmt.Sprintf("function %q: POST %s refused: %v", f.Name, target, refused))
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf("function %q did not answer within %s", f.Name, timeout))
+			return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureTimeout, fmt.Sprintf("function %q did not answer within %s%s", f.Name, timeout, raisedSince(ctx, limit, timeout)))
 		}
 		return dispatcher.TaskResult{}, temporary(ctx, dispatcher.FailureHTTPTemporary, fmt.Sprintf("function %q: POST %s: %v", f.Name, target, callError(err)))
 	}
@@ -415,4 +415,22 @@ func notReplayable(h http.Header) {
 			h["x-idempotency-key"] = v
 		}
 	}
+}
+
+// raisedSince explains a call cut short of its function's timeout, limit,
+// because the timeout was raised after the action's first regular attempt
+// was scheduled: Temporal gives every attempt of an activity the time the
+// workflow gave the first (the timeout then and dispatcher.CallRoom), so
+// a raise reaches the next dispatches, not this one's retries. Without it,
+// support saw a timeout of 13.5 s that no setting said.
+func raisedSince(ctx context.Context, limit, timeout time.Duration) string {
+	if timeout >= limit || !activity.IsActivity(ctx) {
+		return ""
+	}
+	given := activity.GetInfo(ctx)
+	if given.IsLocalActivity || given.StartToCloseTimeout <= 0 || given.StartToCloseTimeout >= limit+dispatcher.CallRoom {
+		return ""
+	}
+	return fmt.Sprintf(" (the function's timeout is %s now, raised after this action's attempts were given %s each, the timeout then and %s: replay the dispatch to call with the new timeout)",
+		limit, given.StartToCloseTimeout, dispatcher.CallRoom)
 }

@@ -15,6 +15,9 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 )
 
 // functionSink is a real HTTP task function that records every request
@@ -186,6 +189,41 @@ func TestCallFunction(t *testing.T) {
 	var tenanted struct{ Tenant string }
 	if err := json.Unmarshal(sink.last(t).body, &tenanted); err != nil || tenanted.Tenant != "acme" {
 		t.Errorf("the body's tenant = %q (%v), want acme", tenanted.Tenant, err)
+	}
+}
+
+// TestCallFunctionTimeoutRaisedSince: Temporal gives every attempt of an
+// activity the time the workflow gave the first, its function's timeout
+// then and dispatcher.CallRoom. A call cut short of a timeout raised
+// since says so, and what to do; before, support saw "did not answer
+// within 13.5s" for a function whose timeout was 5 s, then 60 s.
+func TestCallFunctionTimeoutRaisedSince(t *testing.T) {
+	store := newFakeStore()
+	a := newActivities(t, activities.Options{Store: store, Outbound: loopback(t)})
+	sink := startFunctionSink(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	for _, tt := range []struct {
+		timeout, given time.Duration
+		want, not      string
+	}{
+		{timeout: time.Minute, given: 3 * time.Second,
+			want: `function "fn" did not answer within 2s (the function's timeout is 1m0s now, raised after this action's attempts were given 3s each, the timeout then and 10s: replay the dispatch`},
+		{timeout: time.Second, given: time.Second + dispatcher.CallRoom, want: `function "fn" did not answer within 1s`, not: "raised"},
+	} {
+		store.change(func(s *fakeStore) {
+			s.functions = map[string]dispatcher.Function{"fn": {Name: "fn", Kind: dispatcher.FunctionHTTP, URL: sink.URL, Timeout: tt.timeout}}
+		})
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterActivity(a)
+		env.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+			ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: tt.given, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+			return workflow.ExecuteActivity(ctx, "CallFunction", dispatcher.TaskInput{Event: testEvent(), FunctionName: "fn", IdempotencyKey: "k"}).Get(ctx, nil)
+		}, workflow.RegisterOptions{Name: "call"})
+		env.ExecuteWorkflow("call")
+		err := env.GetWorkflowError()
+		if err == nil || !strings.Contains(err.Error(), tt.want) || tt.not != "" && strings.Contains(err.Error(), tt.not) {
+			t.Errorf("timeout %s, attempt given %s: %v\nwant it to say %q (and not %q)", tt.timeout, tt.given, err, tt.want, tt.not)
+		}
 	}
 }
 

@@ -143,12 +143,11 @@ func retryPolicy(p *dispatcher.RetryPolicy) temporal.RetryPolicy {
 const mailTimeout = time.Minute
 
 // functionTimeout bounds one regular HTTP call attempt: the function's own
-// timeout plus room for loading it and reading the answer, so that the
-// call's timeout, not the activity's, reports a slow function.
+// timeout plus dispatcher.CallRoom.
 func functionTimeout(fn dispatcher.FunctionRef) time.Duration {
 	t := fn.Timeout
 	if t <= 0 {
 		t = dispatcher.DefaultFunctionTimeout
 	}
-	return t + 10*time.Second
+	return t + dispatcher.CallRoom
 }
