@@ -97,6 +97,8 @@ func TestTypeErrorIn(t *testing.T) {
 		{`{"actions":[{"type":"task"},{"type":"mail","recipients":{"to":["a@b.c"],"bcc":"x@y.z"}}]}`, &wire.DispatcherRequest{}, "actions[1].recipients.bcc: must be an array, not string"},
 		{`{"name":"d","tags":["a", {"x":[1]}]}`, &wire.DispatcherRequest{}, "tags[1]: must be a string, not object"},
 		{`{"name":"d", "eventType" : 42}`, &wire.DispatcherRequest{}, "eventType: must be a string, not number"},
+		// Go's path leaves out the keys of maps too: before, "headers".
+		{`{"name":"f","url":"http://x","headers":{"X-A":"a","X-B":5}}`, &wire.FunctionRequest{}, "headers.X-B: must be a string, not number"},
 		// A field that decodes itself reports the offset within its own
 		// value, which would point at another: Go's path is kept.
 		{`{"name":"f","url":"http://x","maxConcurrency":"3"}`, &wire.FunctionRequest{}, "maxConcurrency: must be a number, not string"},

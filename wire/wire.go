@@ -59,12 +59,14 @@ func fieldPath(typ *json.UnmarshalTypeError) string {
 }
 
 // TypeErrorIn is TypeError of a whole body: its path names the elements
-// of arrays too ("actions[0].tags[1]"), which Go's leaves out. The value
-// is found by typ's offset, which a field that decodes itself (Optional)
-// reports within its own value: a path that is not Go's but for the
-// indices is not used.
+// of arrays and the keys of maps too ("actions[0].tags[1]",
+// "headers.X-A"), which Go's leaves out. The value is found by typ's
+// offset, which a field that decodes itself (Optional) reports within its
+// own value: a path that is not Go's but for the indices and the keys
+// after it is not used.
 func TypeErrorIn(body []byte, typ *json.UnmarshalTypeError) string {
-	if p := pathAt(body, typ.Offset, typ.Value); p != "" && arrayIndex.ReplaceAllString(p, "") == fieldPath(typ) {
+	p := pathAt(body, typ.Offset, typ.Value)
+	if short, goes := arrayIndex.ReplaceAllString(p, ""), fieldPath(typ); p != "" && (short == goes || goes != "" && strings.HasPrefix(short, goes+".")) {
 		return typeMessage(p, typ)
 	}
 	return TypeError("", typ)
