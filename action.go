@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -233,6 +234,9 @@ func (a *Action) validateTask(tagged bool) error {
 		if err := json.Unmarshal(a.Data, &obj); err != nil || obj == nil {
 			return Errorf(EINVALID, "data: must be a JSON object")
 		}
+		if err := readable(a.Data, "data"); err != nil {
+			return err
+		}
 		if err := sandbox.CheckJSON(a.Data, "data"); err != nil {
 			return domainError(err)
 		}
@@ -245,6 +249,75 @@ func (a *Action) validateTask(tagged bool) error {
 
 // MaxDataDepth is how deep a task's data may nest objects and arrays.
 const MaxDataDepth = 100
+
+// readable refuses, in the JSON text raw (well formed, nesting at most
+// MaxDataDepth), what JSON allows but its readers do not agree on: a
+// number beyond a float64, which JavaScript reads as Infinity and writes
+// back as null, and Go refuses; and a key given twice in one object, of
+// which some readers keep the first, most the last. Before, data holding
+// either was saved, sent as it was, and changed by a client's round trip.
+func readable(raw []byte, path string) error {
+	type level struct {
+		keys  map[string]bool // nil in an array
+		key   string          // of the object's value being read
+		index int             // of the array's element being read
+		value bool            // the object's key was read, its value comes
+	}
+	var stack []*level
+	where := func() string {
+		var b strings.Builder
+		b.WriteString(path)
+		for _, l := range stack {
+			if l.keys == nil {
+				fmt.Fprintf(&b, "[%d]", l.index)
+			} else if l.value {
+				b.WriteString("." + l.key)
+			}
+		}
+		return b.String()
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end, or malformed: the callers' own checks say which
+		}
+		if n := len(stack); n > 0 && stack[n-1].keys != nil && !stack[n-1].value {
+			if k, ok := tok.(string); ok { // a key
+				top := stack[n-1]
+				if top.keys[k] {
+					return Errorf(EINVALID, "%s: sets %q twice; a key may be given once", where(), k)
+				}
+				top.keys[k], top.key, top.value = true, k, true
+				continue
+			}
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &level{keys: map[string]bool{}})
+				continue
+			case '[':
+				stack = append(stack, &level{})
+				continue
+			}
+			stack = stack[:len(stack)-1]
+		case json.Number:
+			if _, err := strconv.ParseFloat(string(t), 64); err != nil {
+				return Errorf(EINVALID, "%s: %s is out of range: JSON's readers hold numbers up to about 1.8e308 (JavaScript reads it as Infinity)", where(), t)
+			}
+		}
+		if n := len(stack); n > 0 { // a value was read
+			if top := stack[n-1]; top.keys == nil {
+				top.index++
+			} else {
+				top.value = false
+			}
+		}
+	}
+}
 
 // jsonDepth returns how deep the JSON text raw nests objects and arrays.
 func jsonDepth(raw []byte) int {

@@ -70,6 +70,32 @@ func TestTaskActionTags(t *testing.T) {
 	}
 }
 
+// TestTaskDataReadable: a task's data holds nothing JSON's readers
+// disagree on, and the error names where. Before, a number beyond a
+// float64 and a key given twice were saved and sent as they were; a
+// JavaScript client's round trip turned the number into null.
+func TestTaskDataReadable(t *testing.T) {
+	for _, tt := range []struct {
+		data, want string // want "" for valid
+	}{
+		{`{"a":1.7976931348623157e308,"b":-1e-999999,"c":12345678901234567890123,"d":[{"a":1},{"a":2}],"e":{"a":{"a":1}},"a2":"a"}`, ""},
+		{`{"a":1e999999}`, "data.a: 1e999999 is out of range: JSON's readers hold numbers up to about 1.8e308 (JavaScript reads it as Infinity)"},
+		{`{"a":{"b":[1,{"c":2},[3,-2e308]]}}`, "data.a.b[2][1]: -2e308 is out of range: JSON's readers hold numbers up to about 1.8e308 (JavaScript reads it as Infinity)"},
+		{`{"dup":1,"x":[],"dup":2}`, `data: sets "dup" twice; a key may be given once`},
+		{`{"x":[0,{"k":"{{ .event.id }}","k":"v"}]}`, `data.x[1]: sets "k" twice; a key may be given once`},
+		{`{"x":{"k":1},"y":{"k":1}}`, ""},
+	} {
+		a := dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "f", Data: json.RawMessage(tt.data)}
+		got := ""
+		if err := a.Validate(); err != nil {
+			got = dispatcher.ErrorMessage(err)
+		}
+		if got != tt.want {
+			t.Errorf("data %s: %q, want %q", tt.data, got, tt.want)
+		}
+	}
+}
+
 // TestTaskDataDepth: a task's data nests at most MaxDataDepth levels.
 // Before, data 9,996 levels deep was saved, and every dispatch of its
 // event type failed, the dispatch's input past the JSON decoder's limit.
