@@ -188,9 +188,10 @@ func plainSource(source string) (string, bool) {
 
 // structured returns the media type of body when it is a structured
 // CloudEvent, or a batch of them, sent with another content type (curl's
-// default, application/json): an object with specversion and a string
-// source, or no source and no key of the others' own, or a list whose
-// first element has specversion. Neither is an Extra Horizon event (no
+// default, application/json): an object with specversion and a source
+// that is a string (or neither a string nor an object, lk's: refused as a
+// CloudEvent's), or no source and no key of the others' own, or a list
+// whose first element has specversion. Neither is an Extra Horizon event (no
 // source) or an lk one (its source an object), which were refused for a
 // source that "must be an object"; one of those with a key specversion
 // besides, which intake ignores, stays what it was. No other envelope is a list: a batch is read as one whatever its
@@ -206,9 +207,16 @@ func structured(body []byte) string {
 	cloudEvent := func(b []byte) bool {
 		// Without a source, one with no key of Extra Horizon's or lk's
 		// own is a CloudEvent that lacks it, said so, rather than an lk
-		// event, read from its data.
-		return json.Unmarshal(b, &one) == nil && one.Specversion != nil && (bytes.HasPrefix(one.Source, []byte(`"`)) ||
-			one.Source == nil && one.Content == nil && one.CreationTimestamp == nil && one.Timestamp == nil)
+		// event, read from its data; one whose source is neither a
+		// string nor an object (lk's) is a CloudEvent whose source is not
+		// a string, said so.
+		if json.Unmarshal(b, &one) != nil || one.Specversion == nil {
+			return false
+		}
+		if one.Source != nil {
+			return !bytes.HasPrefix(one.Source, []byte("{"))
+		}
+		return one.Content == nil && one.CreationTimestamp == nil && one.Timestamp == nil
 	}
 	switch body = bytes.TrimSpace(body); {
 	case bytes.HasPrefix(body, []byte("{")):

@@ -150,6 +150,9 @@ func TestParseErrors(t *testing.T) {
 		// Before, read as an lk event from its data, and accepted.
 		{"cloudevent without source, application/json", "application/json", `{"specversion":"1.0","id":"x","type":"t","data":{"a":1}}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
 		{"cloudevent without source", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"t"}`, nil, 0, dispatcher.EREQUIRED, "source: is required"},
+		// Its source neither a CloudEvent's (a string) nor lk's (an
+		// object): a CloudEvent's is said. Before, "must be an object".
+		{"cloudevent with a number for source, application/json", "application/json", `{"specversion":"1.0","id":"x","type":"t","source":5}`, nil, 0, dispatcher.EINVALID, "source: must be string, not number"},
 		// A listener of task_failed may trust its source.
 		{"cloudevent posing as the dispatcher", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"task_failed","source":"dispatcher"}`, nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own for task_failed events`},
 		{"cloudevent posing as the dispatcher in capitals", "application/cloudevents+json", `{"specversion":"1.0","id":"x","type":"task_failed","source":" Dispatcher"}`, nil, 0, dispatcher.EINVALID, `source: "dispatcher" is the dispatcher's own`},
