@@ -102,7 +102,7 @@ func TestSyncExtraHorizonDocsFile(t *testing.T) {
 	file := writeFile(t, "dispatchers.json", strings.Replace(docs, "abcdef0123456789abcdef013456789ab", tmpl, 1))
 	out = s.mustSync(nil, "sync", "--file", file)
 	mustContain(t, "sync", out, `+ dispatcher "my-unique-dispatcher-name"`, `+ action "my-task-action"`, `+ action "my-mail-action"`,
-		"Plan: 1 to create, 0 to update, 0 to delete.", "[1/1] + dispatcher", "Applied 1 change.")
+		"Plan: 1 to create (2 actions with their dispatchers), 0 to update, 0 to delete.", "[1/1] + dispatcher", "Applied 1 change.")
 	d := s.dispatchersByName()["my-unique-dispatcher-name"]
 	if d == nil || canon(d["tags"]) != `["tag1","tag2","EXH_CLI_MANAGED"]` || d["eventType"] != "my-event-type" || len(d["actions"].([]any)) != 2 {
 		t.Fatalf("synced dispatcher %v", d)
@@ -143,7 +143,7 @@ func TestSyncLifecycle(t *testing.T) {
 	for _, env := range [][]string{secret, nil} {
 		out = s.mustSync(env, "sync", "-f", file, "--dry-run")
 		mustContain(t, "dry run", out, `+ template "goodbye"`, `+ function "erase"`, `+ dispatcher "gdpr"`, `+ dispatcher "welcome"`,
-			"Plan: 4 to create, 0 to update, 0 to delete.", "--dry-run: nothing was changed.")
+			"Plan: 4 to create (4 actions with their dispatchers), 0 to update, 0 to delete.", "--dry-run: nothing was changed.")
 		if len(s.dispatchersByName()) != 1 {
 			t.Fatal("--dry-run changed the dispatchers")
 		}

@@ -420,7 +420,16 @@ func printPlan(w io.Writer, p *plan, api string) {
 			fmt.Fprintf(w, "      + action %q\n", a)
 		}
 	}
-	fmt.Fprintf(w, "\nPlan: %d to create, %d to update, %d to delete.\n", p.count(opCreate), p.count(opUpdate), p.count(opDelete))
+	// A new dispatcher's actions are created with it, in one request (and
+	// one step of the progress), but listed each with its + line.
+	with, actions := "", 0
+	for _, c := range p.Changes {
+		actions += len(c.Actions)
+	}
+	if actions > 0 {
+		with = " (" + plural(actions, "action with its dispatcher", "actions with their dispatchers") + ")"
+	}
+	fmt.Fprintf(w, "\nPlan: %d to create%s, %d to update, %d to delete.\n", p.count(opCreate), with, p.count(opUpdate), p.count(opDelete))
 }
 
 func printFields(w io.Writer, indent string, fields []fieldChange) {
