@@ -561,8 +561,8 @@ func bindOptionalJSON(c *gin.Context, v any) bool {
 }
 
 // unset says which filter of body, a JSON object, is given as "" or null,
-// or which of its dryRun, config and rate is null; "" when none is
-// (actions null is none, as the CLI sends it).
+// or which of its dryRun, config and rate is null, or its actions empty;
+// "" when none is (actions null is none, as the CLI sends it).
 func unset(body []byte) string {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil {
@@ -573,7 +573,10 @@ func unset(body []byte) string {
 			return k + ": empty; leave the field out not to filter by it"
 		}
 	}
+	var actions []json.RawMessage
 	switch {
+	case json.Unmarshal(fields["actions"], &actions) == nil && actions != nil && len(actions) == 0:
+		return "actions: empty; name the actions to run again, or leave the field out for those that failed"
 	case string(fields["dryRun"]) == "null":
 		return "dryRun: null; true counts what a bulk replay would replay, false (or none) starts it"
 	case string(fields["config"]) == "null":

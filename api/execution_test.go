@@ -240,6 +240,10 @@ func TestExecutionsErrors(t *testing.T) {
 		{"GET", "/executions/v1/failures?actionId=a1", "", nil, 400, 15, `actionId: "a1" is not a valid id`},
 		{"POST", "/executions/v1/replays", `{"dispatcherId":"zz","dryRun":true}`, nil, 400, 15, `dispatcherId: "zz" is not a valid id`},
 		{"POST", "/executions/v1/replays", `{"eventId":"m5","actions":["0123456789abcdef01234567","zz"]}`, nil, 400, 15, `actions[1]: "zz" is not a valid id`},
+		// A script's unset variable too: before, the failed actions were
+		// replayed, where the caller meant one.
+		{"POST", "/executions/v1/replays", `{"status":"failed","actions":[ ]}`, nil, 400, 15, "actions: empty; name the actions to run again"},
+		{"POST", "/executions/v1/dispatch-evt-1/replay", `{"actions":[]}`, nil, 400, 15, "actions: empty; name the actions to run again"},
 		{"GET", "/executions/v1?bulkReplayId=zz", "", nil, 400, 15, `bulkReplayId: "zz" is not the id of a bulk replay`},
 		{"GET", "/executions/v1?eventId=f-500&eventId=f-400", "", nil, 400, 15, "eventId: given 2 times"},
 		// A script's unset variable: before, it listed every dispatch.

@@ -85,6 +85,11 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			return err
 		}
 		ctx, out := cmd.Context(), cmd.OutOrStdout()
+		// As an empty filter: a script's unset variable ("--actions
+		// $ID") would replay the failed actions, not the one meant.
+		if cmd.Flags().Changed("actions") && len(actions) == 0 {
+			return errors.New(`invalid argument "" for "--actions" flag: empty: give action ids, or leave the flag out for those that failed`)
+		}
 		// A flag the chosen form does not read is refused, not ignored.
 		forms := btoi(cancel != "") + btoi(pause != "") + btoi(resume != "") + btoi(follow != "") + btoi(list)
 		if forms > 1 || forms == 1 && (len(args) > 0 || f.set()) {
