@@ -1282,3 +1282,46 @@ func systemWithAFailure(t *testing.T) *system {
 	s.poll("the failure listed", func() bool { return len(s.listIDs("status=failed")) == 1 })
 	return s
 }
+
+// TestEndToEndConsoleAuditNamesTheActionsOfEarlierReplays: the audit of a
+// dispatch names the actions each replay was asked for, also those the
+// run shown does not list (made by an earlier replay, so not carried).
+// Before, those were shown by their ids.
+func TestEndToEndConsoleAuditNamesTheActionsOfEarlierReplays(t *testing.T) {
+	s := startSystem(t)
+	fn := httptest.NewServer(&functionSink{statuses: []int{422, 422}}) // both actions of the first run fail
+	t.Cleanup(fn.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "erase", "url": fn.URL}, 200)
+	d := s.call("POST", "/dispatchers/v1", map[string]any{"name": "gdpr", "eventType": "user_deleted", "actions": []any{
+		map[string]any{"type": "task", "name": "erase-first", "functionName": "erase"},
+		map[string]any{"type": "task", "name": "erase-second", "functionName": "erase"}}}, 200)
+	var first, second string
+	for _, a := range d["actions"].([]any) {
+		if a := a.(map[string]any); a["name"] == "erase-first" {
+			first = a["id"].(string)
+		} else {
+			second = a["id"].(string)
+		}
+	}
+	acc := s.call("POST", "/events/v1", map[string]any{"id": "gone-1", "type": "user_deleted", "content": map[string]any{}}, 202)
+	wf := acc["workflowId"].(string)
+	if _, failed := s.result(wf, acc["runId"].(string)); !failed {
+		t.Fatal("the dispatch did not fail")
+	}
+	// One replay for each action, the second of the first's run.
+	run := acc["runId"].(string)
+	for _, id := range []string{first, second} {
+		r := s.call("POST", "/executions/v1/"+wf+"/replay", map[string]any{"runId": run, "actions": []string{id}}, 202)
+		run = r["runId"].(string)
+		if _, failed := s.result(wf, run); id == second && failed {
+			t.Fatal("the last replay failed")
+		}
+	}
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	b.open("/executions/" + wf)
+	b.waitText("#audit-table", "erase-second")
+	if audit := b.text("#audit-table"); !strings.Contains(audit, "erase-first") || strings.Contains(audit, first) {
+		t.Errorf("the audit does not name erase-first, the action of the first replay, or shows its id %s:\n%s", first, audit)
+	}
+}

@@ -205,10 +205,14 @@ function actionName(a) {
   return [h('bdi', { text: a.dispatcherName || a.dispatcherId }), ' / ', h('bdi', { text: a.actionName || a.actionId })];
 }
 
-// actionNames names the actions of ids by their names in the run, by
-// their ids where it has none (an action no longer in the configuration).
+// actionNames names the actions of ids by their names in the run or in
+// the configuration it ran with (an action an earlier replay made is in
+// the latter only), by their ids where neither has them.
 function actionNames(d, ids) {
-  return ids.map((id) => (d.actions.find((a) => a.actionId === id) || {}).actionName || id).join(', ');
+  const named = new Map();
+  for (const disp of (d.config && d.config.dispatchers) || []) for (const a of disp.actions || []) named.set(a.id, a.name);
+  for (const a of d.actions) if (a.actionName) named.set(a.actionId, a.actionName);
+  return ids.map((id) => named.get(id) || id).join(', ');
 }
 
 async function replay(ctx, d, button) {
