@@ -1246,6 +1246,18 @@ func TestEndToEndConsoleAnswerOfAnotherServer(t *testing.T) {
 			t.Errorf("%s still says Loading…: %s", view, b.text("main"))
 		}
 	}
+	// A gateway's error page is said to be one, not shown as its markup.
+	if _, err := eval[any](b, `window.fetch = () => Promise.resolve(new Response('<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>',
+		{status: 502, headers: {'Content-Type': 'text/html'}}))`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eval[chromedp.Void](b, "location.hash = '#/functions'"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("main", "HTTP 502, an answer that is not the API's JSON (text/html): from a proxy or a gateway between you and the server?")
+	if text := b.text("main"); strings.Contains(text, "<h1>") {
+		t.Errorf("the gateway's page is shown as its markup: %s", text)
+	}
 	b.checkProblems()
 }
 

@@ -102,7 +102,11 @@ async function send(method, path, body, headers = {}) {
         // drew it as data and failed on it with a script's error.
         throw new ApiError(502, { message: `the answer is not the API's JSON (${res.headers.get('Content-Type') || 'no type'}): a proxy or a sign-in page between you and the server?` });
       }
-      data = { message: text.slice(0, 500) };
+      // A proxy's error page (HTML) is not shown as its markup; a
+      // server's plain text is.
+      const type = res.headers.get('Content-Type') || 'no type';
+      data = { message: /^text\/plain\b/i.test(type) ? text.slice(0, 500)
+        : `HTTP ${res.status}, an answer that is not the API's JSON (${type}): from a proxy or a gateway between you and the server?` };
     }
   }
   if (!res.ok) {
