@@ -392,6 +392,29 @@ func TestGateCircuitBreaker(t *testing.T) {
 	}
 }
 
+// TestGateProbeIntervalChanged: a probe interval changed while the
+// circuit is open reaches its next probe within flowRefresh: lowered,
+// the probe comes as the new interval says from the opening; before, it
+// waited for the old interval's (an hour here, up to a day). Raised, it
+// waits longer.
+func TestGateProbeIntervalChanged(t *testing.T) {
+	breaker := func(probe time.Duration) dispatcher.Flow {
+		return dispatcher.Flow{MaxConcurrency: 1, CircuitBreaker: &dispatcher.CircuitBreaker{Failures: 1, Window: time.Minute, ProbeInterval: probe}}
+	}
+	f := newGateEnv(t, breaker(time.Hour))
+	f.request(time.Millisecond, 3*time.Hour, "a", "b", "c")
+	f.done(time.Second, workflows.PermitRetryable, "a") // opens it: the next probe at 1h0m1s
+	f.at(time.Minute, func() { record(func() { f.flow = breaker(5 * time.Second) }) })
+	f.expect(time.Minute+11*time.Second, "a", "b") // b, the probe, within 10 s
+	f.at(90*time.Second, func() { record(func() { f.flow = breaker(30 * time.Second) }) })
+	f.done(2*time.Minute, workflows.PermitRetryable, "b") // fails: open again, the probe at 2m30s
+	f.at(2*time.Minute+time.Second, func() { record(func() { f.flow = breaker(2 * time.Hour) }) })
+	f.expect(time.Hour, "a", "b") // raised: not at 2m30s
+	f.expect(2*time.Hour+2*time.Minute+time.Millisecond, "a", "b", "c")
+	f.done(2*time.Hour+3*time.Minute, workflows.PermitOK, "c")
+	f.run()
+}
+
 // TestGateCircuitStreaks: failures count only when consecutive and within
 // the window; an answer that refuses for good ends a streak.
 func TestGateCircuitStreaks(t *testing.T) {

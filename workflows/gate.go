@@ -550,6 +550,7 @@ func (g *gate) refresh(ctx workflow.Context) {
 		return
 	}
 	g.rescale(ctx, now, flow.RateLimit)
+	g.reprobe(ctx, flow.CircuitBreaker)
 	g.Flow, g.Unread = flow, false
 	if flow.CircuitBreaker == nil {
 		g.Open, g.OpenedAt, g.NextProbe, g.Failures = false, time.Time{}, time.Time{}, nil
@@ -639,6 +640,20 @@ func (g *gate) rescale(ctx workflow.Context, now time.Time, rl *dispatcher.RateL
 	// (100 calls at once, then 1 a minute, held the next for 100 minutes).
 	ahead := float64(g.TAT.Sub(now)) / float64(old.EmissionInterval()) * float64(rl.EmissionInterval())
 	g.TAT = now.Add(time.Duration(min(ahead, float64(rl.EmissionInterval()))))
+}
+
+// reprobe moves the open circuit's next probe when the probe interval
+// changes to cb's (gateProbeV1): to when the circuit opened and the new
+// interval, as if it had been so then. Before, an interval lowered from an
+// hour to 5 s held the calls for the hour. A probe asked again at once
+// (one that told nothing) stays.
+func (g *gate) reprobe(ctx workflow.Context, cb *dispatcher.CircuitBreaker) {
+	old := g.Flow.CircuitBreaker
+	if !g.Open || old == nil || cb == nil || cb.ProbeInterval == old.ProbeInterval || !g.NextProbe.Equal(g.OpenedAt.Add(old.ProbeInterval)) ||
+		workflow.GetVersion(ctx, changeGateProbe, workflow.DefaultVersion, gateProbeV1) < gateProbeV1 {
+		return
+	}
+	g.NextProbe = g.OpenedAt.Add(cb.ProbeInterval)
 }
 
 // allowed reports whether a permit may go at now, whether it is the

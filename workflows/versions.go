@@ -65,6 +65,8 @@ const (
 	changeGateDeliveredKept = "gate-delivered-kept"
 	// changeGateSilent, of its own for the same reason.
 	changeGateSilent = "gate-silent"
+	// changeGateProbe, of its own for the same reason.
+	changeGateProbe = "gate-probe"
 	// changeSignalDropped: a selector's signal that does not decode is
 	// dropped without waiting for the next (receive); of Gate, Sequence
 	// and BulkReplay alike, and recorded only when one comes.
@@ -560,3 +562,10 @@ const gateDeliveredKeptV1 workflow.Version = 1
 // next call was permitted beside the one still going, past the function's
 // concurrency. Asked only then, so no other run records the marker.
 const gateSilentV1 workflow.Version = 1
+
+// gateProbeV1 (changeGateProbe): a probe interval changed while the
+// circuit is open moves the next probe to when it opened and the new
+// interval (gate.reprobe). Before, a lowered interval waited for the old
+// one's probe, up to a day. Asked only then, so no other run records the
+// marker.
+const gateProbeV1 workflow.Version = 1
