@@ -46,6 +46,13 @@ func (s *Server) getFunction(c *gin.Context) {
 				// state, which the log explains.
 				logger(ctx).WarnContext(ctx, "reading the function's gate failed", "function", f.Name, "err", err)
 			case running:
+				// An idle gate reads its function's settings when a call
+				// comes: a pause set since is shown as the settings say.
+				// Before, "closed", for as long as the idle gate lived
+				// (up to a day after a failure of a long circuit window).
+				if st.State == dispatcher.FlowPaused && live.State == dispatcher.FlowClosed {
+					live.State, live.PausedUntil = st.State, st.PausedUntil
+				}
 				st = live
 			}
 		}

@@ -133,6 +133,13 @@ func TestFunctionFlowRoundTrip(t *testing.T) {
 		fl["nextProbe"] != float64(opened.Add(30*time.Second).UnixMilli()) {
 		t.Errorf("flow = %v, want the gate's state", fl)
 	}
+	// An idle gate, which reads the pause set since when a call comes:
+	// paused, as the settings say. Before, its "closed".
+	x.state = dispatcher.FlowState{Function: "erase", State: dispatcher.FlowClosed, InFlight: 1}
+	if fl := hs.must(200, "GET", "/functions/v1/"+id, "")["flow"].(map[string]any); fl["state"] != "paused" || fl["inFlight"] != 1.0 ||
+		fl["pausedUntil"] != float64(until.UnixMilli()) {
+		t.Errorf("flow of an idle gate = %v, want paused until %v, its call in flight", fl, until)
+	}
 	// The gate does not answer: the function still shows, with what its
 	// settings say.
 	x.err = dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable")
