@@ -34,22 +34,53 @@ func (s *Store) CheckKeys(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		db := s.db.WithContext(ctx)
-		if err := db.Exec("INSERT INTO encryption_key_checks (id, sealed) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+		if err := s.db.WithContext(ctx).Exec("INSERT INTO encryption_key_checks (id, sealed) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
 			id, base64.StdEncoding.EncodeToString(sealed)).Error; err != nil {
 			return translate(err, "")
 		}
-		var stored string
-		if err := db.Raw("SELECT sealed FROM encryption_key_checks WHERE id = ?", id).Scan(&stored).Error; err != nil {
-			return translate(err, "")
-		}
-		raw, err := base64.StdEncoding.DecodeString(stored)
-		if err == nil {
-			_, err = s.keys.Open(id, raw, keyCheckAAD)
-		}
-		if err != nil {
-			return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY: key %q is not the key %q the other processes have (it does not open the check value the first of them stored); give every process the same keys, and each key an id of its own", id, id)
+		if _, err := s.openCheck(ctx, id); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// VerifyKeys is CheckKeys for a process that writes under the store's
+// current key what the others must read (encryption rotate), writing
+// nothing: it fails also when no process stored a check value for the
+// current key, that is, none has it. Before, rotate re-encrypted every
+// secret with a key the running processes did not have (a new one, or
+// other material under an id they had), and every read of a function
+// failed until it was rotated back.
+func (s *Store) VerifyKeys(ctx context.Context) error {
+	for _, id := range s.keys.IDs() {
+		found, err := s.openCheck(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !found && id == s.keys.Current() {
+			return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY: no process has the key %q yet (none stored its check value), so none could read what it encrypts: roll it out first, appended, then first (docs/operations.md, \"Rotating the key\")", id)
+		}
+	}
+	return nil
+}
+
+// openCheck opens the check value stored for key id, and reports whether
+// there is one.
+func (s *Store) openCheck(ctx context.Context, id string) (bool, error) {
+	var stored []string
+	if err := s.db.WithContext(ctx).Raw("SELECT sealed FROM encryption_key_checks WHERE id = ?", id).Scan(&stored).Error; err != nil {
+		return false, translate(err, "")
+	}
+	if len(stored) == 0 {
+		return false, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(stored[0])
+	if err == nil {
+		_, err = s.keys.Open(id, raw, keyCheckAAD)
+	}
+	if err != nil {
+		return true, fmt.Errorf("DISPATCHER_ENCRYPTION_KEY: key %q is not the key %q the other processes have (it does not open the check value the first of them stored); give every process the same keys, and each key an id of its own", id, id)
+	}
+	return true, nil
 }

@@ -114,13 +114,14 @@ func (s *Store) rotateFunction(ctx context.Context, r functionRow, dryRun bool) 
 	if r.Headers != nil {
 		headers = *r.Headers
 	}
-	if !s.keys.NeedsRotation(r.Secret) && !s.keys.NeedsRotation(headers) {
-		return rotateNone, nil
-	}
-	// Decrypting first also proves the ring still opens every value.
+	// Decrypted first, also those under the current key: the ring must
+	// open every value (a dry run says it does).
 	f, err := toFunction(r, s.keys)
 	if err != nil {
 		return rotateNone, err
+	}
+	if !s.keys.NeedsRotation(r.Secret) && !s.keys.NeedsRotation(headers) {
+		return rotateNone, nil
 	}
 	if dryRun {
 		return rotateDone, nil

@@ -171,6 +171,9 @@ func rotateCmd(getenv func(string) string) *cobra.Command {
 			}
 			fmt.Fprintf(out, "current key %q; reading functions from %s\n", cfg.Keys.Current(), redactURL(cfg.DatabaseURL))
 			store := models.NewStore(db, time.Now, models.WithKeys(cfg.Keys))
+			if err := store.VerifyKeys(cmd.Context()); err != nil {
+				return err
+			}
 			rep, err := store.RotateSecrets(cmd.Context(), models.RotateOptions{DryRun: dryRun, Progress: func(r models.RotationReport) {
 				fmt.Fprintf(out, "  %d functions read: %d %s, %d already current or with no secret\n", r.Functions, r.Rotated, verb, r.Current)
 			}})

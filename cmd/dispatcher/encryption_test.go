@@ -156,6 +156,24 @@ func TestEncryptionRotateCommand(t *testing.T) {
 		return s
 	}
 
+	// A key no process has: what rotate wrote under it, none could read.
+	// Before, rotate went on.
+	started := func(entries ...string) { // a process with these keys starts
+		t.Helper()
+		ring, err := encryption.ParseKeyRing(strings.Join(entries, ","))
+		if err == nil {
+			err = models.NewStore(db, time.Now, models.WithKeys(ring)).CheckKeys(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"--dry-run"}, nil} {
+		if out, err := rotate(env, args...); err == nil || !strings.Contains(err.Error(), `no process has the key "k1" yet`) || raw() != "legacy-secret" {
+			t.Fatalf("rotate %v to a key no process has: %v\n%s", args, err, out)
+		}
+	}
+	started(k1)
 	out, err := rotate(env, "--dry-run")
 	if err != nil || !strings.Contains(out, "done: 1 functions, 1 to re-encrypt") || raw() != "legacy-secret" {
 		t.Fatalf("dry run: %v\n%s (stored %q)", err, out, raw())
@@ -173,6 +191,24 @@ func TestEncryptionRotateCommand(t *testing.T) {
 	}
 
 	k2 := keygen(t, "--id", "k2")
+	started(k1, k2)
+	started(k2, k1)
+	// Other material under the id the processes have for k2, given as
+	// the new key or beside the current one: refused, the dry run too.
+	// Before, rotate re-encrypted every secret with it, and the running
+	// processes read no function until it was rotated back.
+	fake := keygen(t, "--id", "k2")
+	for _, ring := range []string{fake + "," + k1, k1 + "," + fake} {
+		for _, args := range [][]string{{"--dry-run"}, nil} {
+			if out, err := rotate(map[string]string{"DATABASE_URL": url, "DISPATCHER_ENCRYPTION_KEY": ring}, args...); err == nil ||
+				!strings.Contains(err.Error(), `key "k2" is not the key "k2" the other processes have`) {
+				t.Fatalf("rotate %v with other material under k2: %v\n%s", args, err, out)
+			}
+		}
+	}
+	if id, _ := encryption.EnvelopeKey(raw()); id != "k1" {
+		t.Fatalf("a refused rotate changed the secret: %q", raw())
+	}
 	out, err = rotate(map[string]string{"DATABASE_URL": url, "DISPATCHER_ENCRYPTION_KEY": k2 + "," + k1})
 	if err != nil || !strings.Contains(out, "1 re-encrypted") || !strings.Contains(out, "no stored secret needs k1 any more") {
 		t.Fatalf("rotate to k2: %v\n%s", err, out)
