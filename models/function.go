@@ -58,6 +58,15 @@ func toDBFunction(f dispatcher.Function, keys *encryption.KeyRing) (functionRow,
 	return row, nil
 }
 
+// undecryptable is the error of a function's field that this process's
+// keys do not open: unavailable (503), naming the key and what to do, as a
+// dispatch's history is. Before, an internal error (500) for the function
+// and for every list it was in. It wraps err (encryption.ErrUnknownKey…).
+func undecryptable(id, field string, err error) error {
+	return &dispatcher.Caused{Err: dispatcher.Errorf(dispatcher.EUNAVAILABLE,
+		"function %s: %s: %v; give this process the keys the others have (DISPATCHER_ENCRYPTION_KEY)", id, field, err), Cause: err}
+}
+
 // toFunction converts a row to the function, decrypting its secret and
 // headers with keys; stored in clear text, they read as they are.
 func toFunction(r functionRow, keys *encryption.KeyRing) (dispatcher.Function, error) {
@@ -65,12 +74,12 @@ func toFunction(r functionRow, keys *encryption.KeyRing) (dispatcher.Function, e
 		TaskQueue: r.TaskQueue, Flow: flow(r.Flow), Created: fromMillis(r.CreationTimestamp), Updated: fromMillis(r.UpdateTimestamp)}
 	var err error
 	if f.Secret, err = keys.DecryptString(r.Secret, secretContext(r.ID)); err != nil {
-		return f, fmt.Errorf("function %s: secret: %w", r.ID, err)
+		return f, undecryptable(r.ID, "secret", err)
 	}
 	if r.Headers != nil {
 		h, err := keys.DecryptString(*r.Headers, headersContext(r.ID))
 		if err != nil {
-			return f, fmt.Errorf("function %s: headers: %w", r.ID, err)
+			return f, undecryptable(r.ID, "headers", err)
 		}
 		if err := json.Unmarshal([]byte(h), &f.Headers); err != nil {
 			return f, fmt.Errorf("function %s: headers: %w", r.ID, err)

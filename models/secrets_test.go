@@ -171,6 +171,14 @@ func TestFunctionSecretsEncryptedAtRest(t *testing.T) {
 				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) || !strings.Contains(err.Error(), legacy.ID) {
 					t.Errorf("%s: %v; want %v saying %q and naming the function", tt.name, err, tt.want, tt.msg)
 				}
+				// A 503 that says what to do; before, a 500 "internal error"
+				// for the function and every list it was in.
+				if dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE || !strings.Contains(err.Error(), "give this process the keys") {
+					t.Errorf("%s: %v is %q, want %q saying what to do", tt.name, err, dispatcher.ErrorCode(err), dispatcher.EUNAVAILABLE)
+				}
+				if _, err := tt.s.FindFunctions(ctx, []string{legacy.ID}); dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE {
+					t.Errorf("%s: FindFunctions: %v, want %q", tt.name, err, dispatcher.EUNAVAILABLE)
+				}
 				if _, err := tt.s.FindFunctions(ctx, []string{legacy.ID}); !errors.Is(err, tt.want) {
 					t.Errorf("%s: FindFunctions: %v, want %v", tt.name, err, tt.want)
 				}
