@@ -7,6 +7,7 @@ package models
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"embed"
 	"fmt"
@@ -183,13 +184,23 @@ func Migrate(ctx context.Context, db *gorm.DB) (int, error) {
 const sqliteMigrateRetries = 5
 
 // MigrationStatus returns the current and the latest migration version.
+// It reads goose's table as it is, writing nothing and taking no lock:
+// goose's GetDBVersion takes the migration lock (and creates its tables),
+// so a process that only checks the schema (DISPATCHER_AUTO_MIGRATE=false)
+// waited behind a running migration, or a dead migrator's lease, and gave
+// up after 15 s, and `migrate --status` wrote to the database.
 func MigrationStatus(ctx context.Context, db *gorm.DB) (current, latest int64, err error) {
 	p, err := provider(db)
 	if err != nil {
 		return 0, 0, err
 	}
-	if current, err = p.GetDBVersion(ctx); err != nil {
-		return 0, 0, err
+	tx := db.WithContext(ctx)
+	if tx.Migrator().HasTable(gooseTable) {
+		var v sql.NullInt64
+		if err := tx.Raw("SELECT MAX(version_id) FROM " + gooseTable).Scan(&v).Error; err != nil {
+			return 0, 0, translate(err, "")
+		}
+		current = v.Int64
 	}
 	sources := p.ListSources()
 	if len(sources) > 0 {
@@ -197,6 +208,9 @@ func MigrationStatus(ctx context.Context, db *gorm.DB) (current, latest int64, e
 	}
 	return current, latest, nil
 }
+
+// gooseTable is where goose records the migrations applied.
+const gooseTable = "goose_db_version"
 
 func provider(db *gorm.DB) (*goose.Provider, error) {
 	sqlDB, err := db.DB()

@@ -193,3 +193,31 @@ func TestConcurrentMigrations(t *testing.T) {
 		}
 	}
 }
+
+// MigrationStatus reads the version without the migration lock and writes
+// nothing: a process that only checks the schema answers at once while a
+// migration (or a dead migrator's lease) holds the lock, and on an empty
+// database creates no table. Before, it waited for the lock, and a
+// process started during a migration gave up after 15 s.
+func TestMigrationStatusTakesNoLock(t *testing.T) {
+	ctx := context.Background()
+	db := migratedTo(t, testenv.Postgres(t), allMigrations)
+	if err := db.Exec("UPDATE goose_lock SET locked = true, locked_by = 'a migrator', lease_expires_at = now() + interval '1 hour'").Error; err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if current, latest, err := models.MigrationStatus(sctx, db); err != nil || current != latest || latest == 0 {
+		t.Fatalf("with the lock held: at %d of %d (%v), want the latest at once", current, latest, err)
+	}
+	empty, err := models.Open(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if current, latest, err := models.MigrationStatus(ctx, empty); err != nil || current != 0 || latest == 0 {
+		t.Fatalf("an empty database: at %d of %d (%v), want 0", current, latest, err)
+	}
+	if empty.Migrator().HasTable("goose_db_version") || empty.Migrator().HasTable("goose_lock") {
+		t.Error("reading the status of an empty database created goose's tables")
+	}
+}
