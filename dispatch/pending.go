@@ -20,8 +20,9 @@ import (
 // on time, and the query leaves them out: visibility lists the newest
 // first, so a backlog of reminders read before the old dispatches hid them
 // past Limit. It reads Temporal visibility at most once per Every, and at
-// most Limit executions each time (more running at once than that, the
-// oldest may be missed).
+// most Limit executions each time, then, when more run, a page of those
+// older than each of pendingBands: past Limit, a dispatch's age shows at
+// least its band's.
 type PendingCollector struct {
 	Client    client.Client
 	Namespace string
@@ -62,20 +63,44 @@ func (p *PendingCollector) Collect(ch chan<- prometheus.Metric) {
 // unscheduled dispatch.
 func (p *PendingCollector) read(ctx context.Context) (map[string]time.Time, error) {
 	oldest := map[string]time.Time{}
-	var token []byte
-	seen := 0
 	scheduled := workflows.AttrScheduled.GetName()
 	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND (%s IS NULL OR %s = false)",
 		workflows.WorkflowDispatch, scheduled, scheduled)
+	more, err := p.list(ctx, query, p.Limit, oldest)
+	// Visibility lists the newest first: past Limit, the oldest are among
+	// those not read. A page of those older than each of pendingBands is
+	// read too, so that a dispatch pending past an alert's threshold shows
+	// at least that old. Before, with more than Limit running (a function
+	// down on a busy install), the oldest were never seen, and
+	// DispatcherPendingDispatchStale never fired.
+	now := p.Now()
+	for _, band := range pendingBands {
+		if err != nil || !more {
+			break
+		}
+		more, err = p.list(ctx, fmt.Sprintf("%s AND StartTime < '%s'", query, now.Add(-band).UTC().Format(time.RFC3339Nano)), min(p.Limit, 1000), oldest)
+	}
+	return oldest, err
+}
+
+// pendingBands are the ages past which read looks again when it could
+// not read every running dispatch: the alert's threshold, and beyond.
+var pendingBands = []time.Duration{30 * time.Minute, 2 * time.Hour, 24 * time.Hour}
+
+// list reads up to limit running dispatches that query matches into
+// oldest, and reports whether there were more.
+func (p *PendingCollector) list(ctx context.Context, query string, limit int, oldest map[string]time.Time) (more bool, err error) {
+	var token []byte
+	seen := 0
 	for {
 		res, err := p.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace:     p.Namespace,
 			Query:         query,
-			PageSize:      int32(min(p.Limit, 1000)),
+			PageSize:      int32(min(limit, 1000)),
 			NextPageToken: token,
 		})
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		for _, ex := range res.GetExecutions() {
 			fields := ex.GetSearchAttributes().GetIndexedFields()
@@ -100,8 +125,11 @@ func (p *PendingCollector) read(ctx context.Context) (map[string]time.Time, erro
 		}
 		seen += len(res.GetExecutions())
 		token = res.GetNextPageToken()
-		if len(token) == 0 || seen >= p.Limit {
-			return oldest, nil
+		if len(token) == 0 {
+			return false, nil
+		}
+		if seen >= limit {
+			return true, nil
 		}
 	}
 }

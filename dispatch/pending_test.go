@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -96,4 +97,61 @@ dispatcher_pending_dispatch_scrape_success 1
 `), "dispatcher_pending_dispatch_scrape_success"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPendingCollectorPastItsLimit: with more dispatches running than it
+// reads, the collector still finds one pending past the alert's
+// threshold. Visibility lists the newest first; before, the older ones
+// were never read, and DispatcherPendingDispatchStale never fired on a
+// busy install whose function was down.
+func TestPendingCollectorPastItsLimit(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "pending-limit-test"
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		workflow.GetSignalChannel(ctx, "done").Receive(ctx, nil)
+		return nil
+	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	ctx := context.Background()
+	start := func(id, dispatcher string) time.Time {
+		t.Helper()
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue,
+			TypedSearchAttributes: temporal.NewSearchAttributes(workflows.AttrDispatcherIDs.ValueSet([]string{dispatcher}))}, workflows.WorkflowDispatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.DescribeWorkflowExecution(ctx, id, run.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.GetWorkflowExecutionInfo().GetStartTime().AsTime()
+	}
+	stuck := start("limit-stuck", "d-stuck")
+	next := start("limit-busy-0", "d-busy")
+	for i := 1; i < 4; i++ {
+		start(fmt.Sprint("limit-busy-", i), "d-busy")
+	}
+	// Now, the stuck one is just past 30 minutes old, the others not.
+	now := stuck.Add(next.Sub(stuck)/2 + 30*time.Minute)
+	p := &dispatch.PendingCollector{Client: c, Namespace: "default", Now: func() time.Time { return now }, Limit: 2}
+	testenv.Eventually(t, 20*time.Second, func() string {
+		ages := map[string]float64{}
+		ch := make(chan prometheus.Metric, 16)
+		p.Collect(ch)
+		close(ch)
+		for m := range ch {
+			var out dto.Metric
+			if err := m.Write(&out); err == nil && len(out.GetLabel()) == 1 {
+				ages[out.GetLabel()[0].GetValue()] = out.GetGauge().GetValue()
+			}
+		}
+		if a, ok := ages["d-stuck"]; !ok || a < 1800 {
+			return fmt.Sprintf("ages %v: want d-stuck at 1800 s or more, read past the limit", ages)
+		}
+		return ""
+	})
 }
