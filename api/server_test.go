@@ -189,6 +189,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `dispatcher_http_requests_total{code="200",method="GET",route="/dispatchers/v1"}`) {
 		t.Fatalf("metrics = %d\n%s", rec.Code, rec.Body)
 	}
+	// Its latency has buckets up to the slow routes' timeout (100 s):
+	// before, the top one was 10 s, and the p99 of an intake that waited
+	// for Temporal until its timeout (30 s) showed as 10 s.
+	if !strings.Contains(rec.Body.String(), `dispatcher_http_request_duration_seconds_bucket{method="GET",route="/dispatchers/v1",le="120"}`) {
+		t.Errorf("no latency bucket of 120 s:\n%s", rec.Body)
+	}
 }
 
 // /metrics names tenants, event types and functions: with

@@ -345,7 +345,9 @@ func newMetrics() (*prometheus.Registry, client.MetricsHandler, func()) {
 		Registerer:       reg,
 		DefaultTimerType: tallyprom.HistogramTimerType,
 		DefaultHistogramBuckets: []float64{
-			.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300,
+			// Past 5 minutes, 15 and an hour: an action's duration holds
+			// its retries, which take hours by default.
+			.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600,
 		},
 	})
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
