@@ -20,11 +20,10 @@ import (
 	"github.com/dispatcherhq/dispatcher/workflows"
 )
 
-// TestPendingCollector runs stand-in Dispatch workflows that wait for a
-// signal on a real dev server and checks the oldest-pending gauge.
-func TestPendingCollector(t *testing.T) {
-	c := testenv.TemporalClient(t)
-	const queue = "pending-test"
+// standInDispatches polls queue with a Dispatch workflow that waits for a
+// signal "done".
+func standInDispatches(t *testing.T, c client.Client, queue string) {
+	t.Helper()
 	w := worker.New(c, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
 		workflow.GetSignalChannel(ctx, "done").Receive(ctx, nil)
@@ -34,6 +33,14 @@ func TestPendingCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+}
+
+// TestPendingCollector runs stand-in Dispatch workflows that wait for a
+// signal on a real dev server and checks the oldest-pending gauge.
+func TestPendingCollector(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "pending-test"
+	standInDispatches(t, c, queue)
 
 	ctx := context.Background()
 	start := func(id string, dispatchers []string, scheduled bool, more ...temporal.SearchAttributeUpdate) {
@@ -107,15 +114,7 @@ dispatcher_pending_dispatch_scrape_success 1
 func TestPendingCollectorPastItsLimit(t *testing.T) {
 	c := testenv.TemporalClient(t)
 	const queue = "pending-limit-test"
-	w := worker.New(c, queue, worker.Options{})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
-		workflow.GetSignalChannel(ctx, "done").Receive(ctx, nil)
-		return nil
-	}, workflow.RegisterOptions{Name: workflows.WorkflowDispatch})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	standInDispatches(t, c, queue)
 	ctx := context.Background()
 	start := func(id, dispatcher string) time.Time {
 		t.Helper()
