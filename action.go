@@ -89,7 +89,7 @@ func (u ActionUpdate) Apply(a *Action) error {
 	set(&a.Tags, u.Tags)
 	set(&a.StartTimestamp, u.StartTimestamp)
 	set(&a.RetryPolicy, u.RetryPolicy)
-	return a.validate(u.Name != nil, u.Tags != nil)
+	return a.validate(given{name: u.Name != nil, tags: u.Tags != nil, data: u.Data != nil})
 }
 
 func set[T any](dst *T, src *T) {
@@ -103,12 +103,16 @@ func set[T any](dst *T, src *T) {
 // is refused when it holds something (a mail action's startTimestamp was
 // once dropped, and the mail sent at once); an empty one (null, [], {}),
 // as a client sending every field gives it, is left out.
-func (a *Action) Validate() error { return a.validate(true, true) }
+func (a *Action) Validate() error { return a.validate(given{name: true, tags: true, data: true}) }
 
-// validate is Validate, checking the name and the tags only when named and
-// tagged are set (a create, or an update that sets them): an action stored
-// before their rules tightened still takes an update of its other fields.
-func (a *Action) validate(named, tagged bool) error {
+// given says which fields of an action a request sets: all of them for a
+// create.
+type given struct{ name, tags, data bool }
+
+// validate is Validate, checking the name, the tags and what data may not
+// hold only when the request sets them: an action stored before their
+// rules tightened still takes an update of its other fields.
+func (a *Action) validate(fresh given) error {
 	if field := a.otherType(); field != "" {
 		return Errorf(EINVALID, "%s: a %s action has none; it belongs to the other type of action", field, a.Type)
 	}
@@ -131,7 +135,7 @@ func (a *Action) validate(named, tagged bool) error {
 	if err := checkText(pairs...); err != nil {
 		return err
 	}
-	if named {
+	if fresh.name {
 		if err := validateName(a.Name); err != nil {
 			return err
 		}
@@ -144,7 +148,7 @@ func (a *Action) validate(named, tagged bool) error {
 			return err
 		}
 	case ActionTask:
-		if err := a.validateTask(tagged); err != nil {
+		if err := a.validateTask(fresh); err != nil {
 			return err
 		}
 	default:
@@ -215,7 +219,7 @@ func (a *Action) validateMail() error {
 	return nil
 }
 
-func (a *Action) validateTask(tagged bool) error {
+func (a *Action) validateTask(fresh given) error {
 	if strings.TrimSpace(a.FunctionName) == "" {
 		return Errorf(EREQUIRED, "functionName: is required")
 	}
@@ -234,14 +238,16 @@ func (a *Action) validateTask(tagged bool) error {
 		if err := json.Unmarshal(a.Data, &obj); err != nil || obj == nil {
 			return Errorf(EINVALID, "data: must be a JSON object")
 		}
-		if err := readable(a.Data, "data"); err != nil {
-			return err
+		if fresh.data {
+			if err := readable(a.Data, "data"); err != nil {
+				return err
+			}
 		}
 		if err := sandbox.CheckJSON(a.Data, "data"); err != nil {
 			return domainError(err)
 		}
 	}
-	if !tagged {
+	if !fresh.tags {
 		return nil
 	}
 	return validateTags(a.Tags)

@@ -96,6 +96,21 @@ func TestTaskDataReadable(t *testing.T) {
 	}
 }
 
+// TestTaskDataReadableOnlyWhenSet: an action stored with such data before
+// the rule still takes an update of its other fields; one that sets its
+// data is checked.
+func TestTaskDataReadableOnlyWhenSet(t *testing.T) {
+	stored := dispatcher.Action{Type: dispatcher.ActionTask, FunctionName: "f", Data: json.RawMessage(`{"dup":1,"dup":2}`)}
+	desc := "kept"
+	if err := (dispatcher.ActionUpdate{Description: &desc}).Apply(&stored); err != nil {
+		t.Errorf("an update of the description of an action stored with a key twice in its data: %v", err)
+	}
+	data := json.RawMessage(`{"a":1e999}`)
+	if err := (dispatcher.ActionUpdate{Data: &data}).Apply(&stored); err == nil || !strings.Contains(dispatcher.ErrorMessage(err), "data.a: 1e999 is out of range") {
+		t.Errorf("an update that sets such data: %v, want it refused", err)
+	}
+}
+
 // TestTaskDataDepth: a task's data nests at most MaxDataDepth levels.
 // Before, data 9,996 levels deep was saved, and every dispatch of its
 // event type failed, the dispatch's input past the JSON decoder's limit.

@@ -196,11 +196,15 @@ func (s Starter) config(ctx context.Context, ev dispatcher.Event) (*dispatcher.C
 	}
 	cfg, err := s.Configs.Config(ctx, ev.Type)
 	switch {
-	case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE:
+	case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE && !undecryptable(err):
 		return nil, dispatcher.Errorf(dispatcher.EUNAVAILABLE,
 			"the dispatchers of event type %q cannot be read now (%s); the event is not started without them, as it may be ordered: try again",
 			ev.Type, dispatcher.ErrorMessage(err))
 	case err != nil:
+		// A failure that lasts, a function this process's keys do not
+		// open among them: the dispatch loads the configuration (on a
+		// worker with the keys, or fails saying which). Refused, the
+		// event's producers would try again for ever.
 		return nil, nil
 	}
 	return &cfg, nil

@@ -23,6 +23,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/dispatch"
+	"github.com/dispatcherhq/dispatcher/encryption"
 	"github.com/dispatcherhq/dispatcher/intake"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -222,6 +223,12 @@ func TestStarterRefusesWithoutTheConfiguration(t *testing.T) {
 	}{
 		{dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database is unavailable"), nil},
 		{errors.New("decrypting the secret of function erase: no key has id k1"), started},
+		// As the store says it since it answers 503 for it (a function's
+		// key missing is unavailable to the API's readers, not a 500).
+		{&dispatcher.Caused{Err: dispatcher.Errorf(dispatcher.EUNAVAILABLE, "function 6b0e: secret: no key k1"),
+			Cause: fmt.Errorf("encrypted with key %q: %w", "k1", encryption.ErrUnknownKey)}, started},
+		{&dispatcher.Caused{Err: dispatcher.Errorf(dispatcher.EUNAVAILABLE, "function 6b0e: secret: does not decrypt"),
+			Cause: fmt.Errorf("encrypted with key %q: %w", "k1", encryption.ErrDecrypt)}, started},
 	} {
 		s := dispatch.Starter{Client: refusingClient{err: started}, Configs: failingConfigs{tc.configErr}}
 		_, err := s.Start(context.Background(), dispatcher.Event{ID: "ev-1", Type: "user_deleted"})
@@ -568,5 +575,19 @@ func TestRegisterSearchAttributesWithoutRoom(t *testing.T) {
 	err := dispatch.RegisterSearchAttributes(t.Context(), c, "default")
 	if !errors.Is(err, dispatch.ErrSearchAttributesRefused) || !strings.Contains(err.Error(), "3 KeywordList") {
 		t.Fatalf("err = %v, want ErrSearchAttributesRefused naming the 3 KeywordList needed", err)
+	}
+}
+
+// The task_failed event of a function whose secret this process's keys do
+// not open is started without its configuration, as any event is, and not
+// retried for ten minutes as if the store were down.
+func TestEmitTaskFailedWithAFunctionItCannotDecrypt(t *testing.T) {
+	started := errors.New("started")
+	undecryptable := &dispatcher.Caused{Err: dispatcher.Errorf(dispatcher.EUNAVAILABLE, "function 6b0e: secret: no key k1"),
+		Cause: fmt.Errorf("encrypted with key %q: %w", "k1", encryption.ErrUnknownKey)}
+	a := dispatch.NewEventActivities(dispatch.Starter{Client: refusingClient{err: started}, Configs: failingConfigs{undecryptable}})
+	_, err := a.EmitTaskFailed(context.Background(), dispatcher.TaskFailure{Event: dispatcher.Event{ID: "ev-1", Type: "user_deleted"}, FunctionName: "erase", WorkflowID: "dispatch-ev-1", RunID: "r1", OriginalRunID: "r1"})
+	if err == nil || !strings.Contains(err.Error(), "started") {
+		t.Errorf("EmitTaskFailed: %v, want the start tried", err)
 	}
 }

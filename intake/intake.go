@@ -213,7 +213,7 @@ func structured(body []byte) string {
 		if json.Unmarshal(b, &one) != nil || one.Specversion == nil {
 			return false
 		}
-		if one.Source != nil {
+		if one.Source != nil && string(one.Source) != "null" { // null: none, as in the other envelopes
 			return !bytes.HasPrefix(one.Source, []byte("{"))
 		}
 		return one.Content == nil && one.CreationTimestamp == nil && one.Timestamp == nil

@@ -57,6 +57,9 @@ func TestParseBrokerMessages(t *testing.T) {
 			dispatcher.Event{ID: "c3", Type: "t", Source: "/s", Content: []byte(`{}`), Time: received, Key: dispatcher.CloudEventKey("/s", "c3")}, dispatcher.EnvelopeCloudEvents},
 		// An Extra Horizon event with a key specversion besides, which
 		// intake ignores, is no CloudEvent (it has no string source).
+		// Nor with a null source (none, as its envelope reads it).
+		{"extra horizon with a null source and a key specversion", "application/json", nil, `{"id":"e10","type":"t","content":{"a":1},"source":null,"specversion":"1.0"}`, "",
+			dispatcher.Event{ID: "e10", Type: "t", Content: []byte(`{"a":1}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
 		{"extra horizon with a key specversion", "application/json", nil, `{"id":"e9","type":"t","content":{},"specversion":"1.0"}`, "",
 			dispatcher.Event{ID: "e9", Type: "t", Content: []byte(`{}`), Time: received}, dispatcher.EnvelopeExtraHorizon},
 		// As Python's json.dumps writes it. Before, refused: "illegal
