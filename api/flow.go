@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -47,11 +48,15 @@ func (s *Server) getFunction(c *gin.Context) {
 				logger(ctx).WarnContext(ctx, "reading the function's gate failed", "function", f.Name, "err", err)
 			case running:
 				// An idle gate reads its function's settings when a call
-				// comes: a pause set since is shown as the settings say.
-				// Before, "closed", for as long as the idle gate lived
-				// (up to a day after a failure of a long circuit window).
-				if st.State == dispatcher.FlowPaused && live.State == dispatcher.FlowClosed {
+				// comes: a pause set since is shown as the settings say,
+				// and one taken off that holds no call. Before, the gate's
+				// copy, for as long as the idle gate lived (up to a day
+				// after a failure of a long circuit window).
+				switch {
+				case st.State == dispatcher.FlowPaused && live.State == dispatcher.FlowClosed:
 					live.State, live.PausedUntil = st.State, st.PausedUntil
+				case st.State == dispatcher.FlowClosed && live.State == dispatcher.FlowPaused && live.Waiting == 0:
+					live.State, live.PausedUntil = st.State, time.Time{}
 				}
 				st = live
 			}

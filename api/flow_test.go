@@ -156,6 +156,11 @@ func TestFunctionFlowRoundTrip(t *testing.T) {
 	}
 	// The list shows the settings, never the live state.
 	hs.must(200, "PUT", "/functions/v1/"+id, `{"maxConcurrency":2}`)
+	// An idle gate that read a pause taken off since: closed.
+	x.err, x.state = nil, dispatcher.FlowState{Function: "erase", State: dispatcher.FlowPaused, PausedUntil: until}
+	if fl := hs.must(200, "GET", "/functions/v1/"+id, "")["flow"].(map[string]any); fl["state"] != "closed" || fl["pausedUntil"] != nil {
+		t.Errorf("flow of an idle gate whose pause was taken off = %v, want closed", fl)
+	}
 	list := hs.must(200, "GET", "/functions/v1", "")["data"].([]any)
 	if f := list[0].(map[string]any); f["maxConcurrency"] != 2.0 || f["flow"] != nil {
 		t.Errorf("listed %v", f)
