@@ -122,6 +122,13 @@ func undecryptable(err error) bool {
 	return missingKey(err) || errors.Is(err, encryption.ErrDecrypt)
 }
 
+// storeDown reports whether err, reading the configuration, is the
+// store's outage, which passes, and not a function this process cannot
+// decrypt, which lasts.
+func storeDown(err error) bool {
+	return dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE && !undecryptable(err)
+}
+
 // unreadable is the error of a history whose payloads this process
 // cannot decrypt (err, undecryptable): it lacks a key the workers have,
 // which may come (EUNAVAILABLE), or a payload does not decrypt with the

@@ -196,7 +196,7 @@ func (s Starter) config(ctx context.Context, ev dispatcher.Event) (*dispatcher.C
 	}
 	cfg, err := s.Configs.Config(ctx, ev.Type)
 	switch {
-	case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE && !undecryptable(err):
+	case storeDown(err):
 		return nil, dispatcher.Errorf(dispatcher.EUNAVAILABLE,
 			"the dispatchers of event type %q cannot be read now (%s); the event is not started without them, as it may be ordered: try again",
 			ev.Type, dispatcher.ErrorMessage(err))

@@ -41,7 +41,7 @@ func (a *EventActivities) EmitTaskFailed(ctx context.Context, f dispatcher.TaskF
 	if a.starter.Configs != nil {
 		cfg, err := a.starter.Configs.Config(ctx, dispatcher.EventTaskFailed)
 		switch {
-		case dispatcher.ErrorCode(err) == dispatcher.EUNAVAILABLE && !undecryptable(err):
+		case storeDown(err):
 			return false, temporal.NewApplicationError(fmt.Sprint(err), failureEmitUnavailable)
 		case err == nil && len(cfg.Dispatchers) == 0:
 			return false, nil
