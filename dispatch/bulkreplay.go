@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -556,7 +555,9 @@ func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.B
 		}
 		out = append(out, st)
 	}
-	e.markPaused(ctx, out, infos)
+	if err := e.markPaused(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -628,45 +629,23 @@ func (e *Executions) roomForBulk(ctx context.Context) error {
 		"wait for one to end, or cancel one (GET /executions/v1/replays lists them); no bulk replay was started", MaxRunningBulkReplays)
 }
 
-// markPaused sets Progress.Paused of the running bulk replays of bs (of
-// the runs infos) that are paused. That lives in their workflows alone (no
-// search attribute says it): they are asked, a few at a time, all within
-// one queryTimeout, so that with no worker to answer the list waits that
-// long once, not once a bulk replay, and shows them as running.
-func (e *Executions) markPaused(ctx context.Context, bs []dispatcher.BulkReplayStatus, infos []*workflowpb.WorkflowExecutionInfo) {
-	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	turns := make(chan struct{}, 8)
-	var mu sync.Mutex // guards failed and firstErr
-	var failed int
-	var firstErr error
+// markPaused sets Progress.Paused of the running bulk replays of bs
+// whose latest pause, resume or cancel in the audit trail is a pause: what
+// holds their starts (held), read from the store. Before, each workflow was
+// queried, and a worker slower to answer than queryTimeout (one busy, or
+// none) had a paused bulk replay listed as running.
+func (e *Executions) markPaused(ctx context.Context, bs []dispatcher.BulkReplayStatus) error {
 	for i := range bs {
 		if bs[i].Status != dispatcher.ExecutionRunning {
 			continue
 		}
-		turns <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-turns }()
-			var p dispatcher.BulkReplayProgress
-			v, err := e.client.QueryWorkflow(ctx, bs[i].ID, infos[i].GetExecution().GetRunId(), workflows.QueryProgress)
-			if err == nil {
-				err = v.Get(&p)
-			}
-			if err != nil {
-				mu.Lock()
-				if failed++; firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-			bs[i].Progress.Paused = p.Paused
-		})
+		op, err := e.lastControl(ctx, bs[i].ID)
+		if err != nil {
+			return err
+		}
+		bs[i].Progress.Paused = op == dispatcher.AuditPause
 	}
-	wg.Wait()
-	if failed > 0 {
-		e.log.WarnContext(ctx, "progress query failed: the bulk replays are listed as running, paused or not", "bulkReplays", failed, "err", firstErr)
-	}
+	return nil
 }
 
 // bulkProgress returns the live progress: the result or the
@@ -796,30 +775,40 @@ func (e *Executions) PauseBulkReplay(ctx context.Context, id, actor string, paus
 // is paused or canceled (held).
 var errHeld = errors.New("it starts no replay")
 
-// held returns errHeld, with why, when the latest pause, resume or cancel
-// of bulk replay id in the audit trail, which each writes before it
-// signals, is a pause or a cancel: a start that its worker takes up late
-// (after a crash, or with no worker for a while) must not run once the
-// bulk replay was paused.
+// held returns errHeld, with why, when the latest control of bulk
+// replay id (lastControl) is a pause or a cancel: a start that its worker
+// takes up late (after a crash, or with no worker for a while) must not
+// run once the bulk replay was paused.
 func (e *Executions) held(ctx context.Context, id string) error {
 	if id == "" {
 		return nil
 	}
-	trail, err := e.audit.AuditTrail(ctx, id)
-	if err != nil {
+	op, err := e.lastControl(ctx, id)
+	switch {
+	case err != nil:
 		return err
-	}
-	for i := len(trail) - 1; i >= 0; i-- {
-		switch trail[i].Operation {
-		case dispatcher.AuditResume:
-			return nil
-		case dispatcher.AuditPause:
-			return fmt.Errorf("bulk replay %s is paused: %w until resumed", id, errHeld)
-		case dispatcher.AuditCancel:
-			return fmt.Errorf("bulk replay %s is canceled: %w", id, errHeld)
-		}
+	case op == dispatcher.AuditPause:
+		return fmt.Errorf("bulk replay %s is paused: %w until resumed", id, errHeld)
+	case op == dispatcher.AuditCancel:
+		return fmt.Errorf("bulk replay %s is canceled: %w", id, errHeld)
 	}
 	return nil
+}
+
+// lastControl returns the latest pause, resume or cancel of bulk replay id
+// in the audit trail, which each writes before it signals; "" for none.
+func (e *Executions) lastControl(ctx context.Context, id string) (string, error) {
+	trail, err := e.audit.AuditTrail(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range slices.Backward(trail) {
+		switch a.Operation {
+		case dispatcher.AuditPause, dispatcher.AuditResume, dispatcher.AuditCancel:
+			return a.Operation, nil
+		}
+	}
+	return "", nil
 }
 
 func bulkNotFound(err error, id string) error {

@@ -2,19 +2,14 @@ package dispatch
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
-	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -106,27 +101,50 @@ func TestStartBulkReplayOfNothing(t *testing.T) {
 	}
 }
 
-// queryFailingClient fails each progress query, with an error of another
-// type for bulk replay b0.
-type queryFailingClient struct{ client.Client }
-
-func (queryFailingClient) QueryWorkflow(_ context.Context, id, _ string, _ string, _ ...any) (converter.EncodedValue, error) {
-	if id == "b0" {
-		return nil, serviceerror.NewNotFound("workflow not found")
-	}
-	return nil, errors.New("query failed: no poller")
+// trailAudit holds an audit trail per workflow ID.
+type trailAudit struct {
+	AuditLog
+	trails map[string][]dispatcher.AuditEntry
 }
 
-// The bulk replays whose progress queries fail, each its own way, are
-// listed as running, not paused. Before, the second error, of another
-// type than the first, panicked (atomic.Value), and took the process.
-func TestMarkPausedQueriesFailing(t *testing.T) {
-	e := &Executions{client: queryFailingClient{}, log: slog.New(slog.DiscardHandler)}
-	bs := []dispatcher.BulkReplayStatus{{ID: "b0", Status: dispatcher.ExecutionRunning}, {ID: "b1", Status: dispatcher.ExecutionRunning}}
-	infos := []*workflowpb.WorkflowExecutionInfo{{Execution: &commonpb.WorkflowExecution{RunId: "r0"}}, {Execution: &commonpb.WorkflowExecution{RunId: "r1"}}}
-	e.markPaused(context.Background(), bs, infos)
-	if bs[0].Progress.Paused || bs[1].Progress.Paused {
-		t.Errorf("bulk replays whose worker did not answer are listed paused: %+v", bs)
+func (a trailAudit) AuditTrail(_ context.Context, id string) ([]dispatcher.AuditEntry, error) {
+	return a.trails[id], nil
+}
+
+// A running bulk replay is listed paused when its latest pause, resume or
+// cancel is a pause, without a worker asked: none answers here (a nil
+// client panics if queried). Before, each was queried, and a worker slower
+// than queryTimeout had a paused one listed as running.
+func TestMarkPausedFromTheAuditTrail(t *testing.T) {
+	ops := func(ops ...string) (trail []dispatcher.AuditEntry) {
+		for _, op := range ops {
+			trail = append(trail, dispatcher.AuditEntry{Operation: op})
+		}
+		return trail
+	}
+	e := &Executions{audit: trailAudit{trails: map[string][]dispatcher.AuditEntry{
+		"paused":   ops(dispatcher.AuditReplay, dispatcher.AuditPause),
+		"resumed":  ops(dispatcher.AuditPause, dispatcher.AuditResume),
+		"again":    ops(dispatcher.AuditPause, dispatcher.AuditResume, dispatcher.AuditPause),
+		"canceled": ops(dispatcher.AuditPause, dispatcher.AuditCancel),
+		"ended":    ops(dispatcher.AuditPause),
+	}}}
+	bs := []dispatcher.BulkReplayStatus{{ID: "paused"}, {ID: "resumed"}, {ID: "again"}, {ID: "canceled"}, {ID: "never"}, {ID: "ended"}}
+	for i := range bs[:5] {
+		bs[i].Status = dispatcher.ExecutionRunning
+	}
+	bs[5].Status = dispatcher.ExecutionCompleted
+	if err := e.markPaused(context.Background(), bs); err != nil {
+		t.Fatal(err)
+	}
+	var paused []string
+	for _, b := range bs {
+		if b.Progress.Paused {
+			paused = append(paused, b.ID)
+		}
+	}
+	if fmt.Sprint(paused) != "[paused again]" {
+		t.Errorf("listed paused: %v, want [paused again]", paused)
 	}
 }
 
