@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,32 @@ func TestAuditCountAlone(t *testing.T) {
 	out := s.mustAs(admin, 200, "GET", "/audit/v1?limit(0)", "")
 	if p := out["page"].(map[string]any); p["total"] != float64(3) || len(out["data"].([]any)) != 0 {
 		t.Errorf("audit limit(0): %v", out)
+	}
+}
+
+// Each list pages by id too, as sync and export read them: gt(id,last)
+// with sort(id) answers those after last, in id order, and counts them.
+func TestListAfterAnID(t *testing.T) {
+	s := newAuthzServer(t, AuthConfig{})
+	admin := s.admin("")
+	bodies := map[string]string{
+		"/dispatchers/v1": `{"name":"d%d","eventType":"e%[1]d"}`,
+		"/templates/v1":   `{"name":"t%d","subject":"s","text":"x"}`,
+		"/functions/v1":   `{"name":"f%d","url":"http://127.0.0.1:9/f"}`,
+	}
+	for path, body := range bodies {
+		var ids []string
+		for i := range 3 {
+			ids = append(ids, s.mustAs(admin, 200, "POST", path, fmt.Sprintf(body, i))["id"].(string))
+		}
+		slices.Sort(ids)
+		out := s.mustAs(admin, 200, "GET", path+"?gt(id,"+ids[0]+")&sort(id)&limit(50)", "")
+		var got []string
+		for _, d := range out["data"].([]any) {
+			got = append(got, d.(map[string]any)["id"].(string))
+		}
+		if !slices.Equal(got, ids[1:]) || out["page"].(map[string]any)["total"] != float64(2) {
+			t.Errorf("%s after %s: %v, page %v; want %v, total 2", path, ids[0], got, out["page"], ids[1:])
+		}
 	}
 }

@@ -56,30 +56,48 @@ func fetchState(ctx context.Context, c *apiClient, w io.Writer) (*remoteState, e
 	return &s, err
 }
 
-// listAll pages through an RQL list, as an Extra Horizon client does: while
-// total > offset + limit.
+// listAll pages through an RQL list in id order, each page after the last
+// id read. Before, by offset: one deleted from an earlier page between two
+// reads moved the next up, and it was never read (sync planned to create
+// a dispatcher that exists; export left it out, and sync --clean of that
+// file deleted it).
 func listAll(ctx context.Context, c *apiClient, path string, w io.Writer, each func(json.RawMessage) error) error {
-	for offset := 0; ; {
+	limit := "limit(" + strconv.Itoa(dispatcher.MaxLimit) + ")"
+	for read, after := 0, ""; ; {
 		var page struct {
 			Page struct {
-				Total int `json:"total"`
+				Total int `json:"total"` // of those after the last read
 			} `json:"page"`
 			Data []json.RawMessage `json:"data"`
 		}
-		q := "?sort(id)&limit(" + strconv.Itoa(dispatcher.MaxLimit) + "," + strconv.Itoa(offset) + ")"
+		q := "?sort(id)&" + limit
+		if after != "" {
+			q = "?gt(id," + after + ")&sort(id)&" + limit
+		}
 		if _, err := c.do(ctx, "GET", path+q, nil, nil, &page); err != nil {
 			return fmt.Errorf("GET %s: %w", path, err)
 		}
 		for _, raw := range page.Data {
-			if err := each(raw); err != nil {
+			var key struct {
+				ID string `json:"id"`
+			}
+			err := json.Unmarshal(raw, &key)
+			if err == nil && key.ID <= after {
+				err = fmt.Errorf("id %q out of order", key.ID)
+			}
+			if err == nil {
+				err = each(raw)
+			}
+			if err != nil {
 				return fmt.Errorf("GET %s: the API answered something unexpected: %w", path, err)
 			}
+			after = key.ID
 		}
-		offset += len(page.Data)
-		if page.Page.Total > dispatcher.MaxLimit && w != nil {
-			fmt.Fprintf(w, "reading %s: %d/%d\n", path, offset, page.Page.Total)
+		if total := read + page.Page.Total; total > dispatcher.MaxLimit && w != nil {
+			fmt.Fprintf(w, "reading %s: %d/%d\n", path, read+len(page.Data), total)
 		}
-		if len(page.Data) == 0 || offset >= page.Page.Total {
+		read += len(page.Data)
+		if len(page.Data) == 0 || len(page.Data) >= page.Page.Total {
 			return nil
 		}
 	}

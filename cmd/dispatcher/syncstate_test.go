@@ -8,17 +8,24 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestSyncFetchStatePages: the lists are read page by page, as RQL
-// limit(limit,offset) serves them, until page.total.
+// TestSyncFetchStatePages: the lists are read page by page, in id order,
+// each page after the last id read, until page.total. One deleted from an
+// earlier page in between moves none out of reach: before, paged by
+// offset, d050 moved up onto the first page once d005 went, and was
+// never read.
 func TestSyncFetchStatePages(t *testing.T) {
-	const total = 120
-	limitRE := regexp.MustCompile(`limit\((\d+),(\d+)\)`)
+	queryRE := regexp.MustCompile(`^(?:gt\(id,([0-9a-f]+)\)&)?sort\(id\)&limit\((\d+)(?:,(\d+))?\)$`)
+	var ids []string
+	for i := range 120 {
+		ids = append(ids, fmt.Sprintf("%024x", i))
+	}
 	var queries []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer tok" {
@@ -26,23 +33,30 @@ func TestSyncFetchStatePages(t *testing.T) {
 			return
 		}
 		queries = append(queries, r.URL.Path+"?"+r.URL.RawQuery)
-		m := limitRE.FindStringSubmatch(r.URL.RawQuery)
-		if m == nil || !strings.Contains(r.URL.RawQuery, "sort(id)") {
-			t.Errorf("query %q: want sort(id)&limit(n,offset)", r.URL.RawQuery)
+		m := queryRE.FindStringSubmatch(r.URL.RawQuery)
+		if m == nil {
+			t.Errorf("query %q: want [gt(id,last)&]sort(id)&limit(n[,offset])", r.URL.RawQuery)
 			w.WriteHeader(400)
 			return
 		}
-		limit, _ := strconv.Atoi(m[1])
-		offset, _ := strconv.Atoi(m[2])
-		n := total
-		if r.URL.Path != "/dispatchers/v1" {
-			n = 0
+		var rest []string
+		if r.URL.Path == "/dispatchers/v1" {
+			for _, id := range ids {
+				if id > m[1] {
+					rest = append(rest, id)
+				}
+			}
 		}
+		limit, _ := strconv.Atoi(m[2])
+		offset, _ := strconv.Atoi(m[3])
 		data := []any{}
-		for i := offset; i < n && i < offset+limit; i++ {
-			data = append(data, map[string]any{"id": fmt.Sprintf("%024x", i), "name": fmt.Sprintf("d%03d", i), "eventType": "e", "actions": []any{}, "tags": []any{}})
+		for _, id := range rest[min(offset, len(rest)):min(offset+limit, len(rest))] {
+			data = append(data, map[string]any{"id": id, "name": "d" + strings.TrimLeft(id, "0"), "eventType": "e", "actions": []any{}, "tags": []any{}})
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"page": map[string]any{"total": n, "offset": offset, "limit": limit}, "data": data})
+		_ = json.NewEncoder(w).Encode(map[string]any{"page": map[string]any{"total": len(rest), "offset": offset, "limit": limit}, "data": data})
+		if len(queries) == 1 { // someone deletes one of the first page
+			ids = slices.Delete(ids, 5, 6)
+		}
 	}))
 	defer srv.Close()
 	c := &apiClient{base: srv.URL, token: "tok", http: &http.Client{Timeout: 10 * time.Second}}
@@ -51,11 +65,15 @@ func TestSyncFetchStatePages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Dispatchers) != total || text(s.Dispatchers[total-1]["name"]) != "d119" {
-		t.Fatalf("%d dispatchers, last %v", len(s.Dispatchers), s.Dispatchers[len(s.Dispatchers)-1])
+	var read []string
+	for _, d := range s.Dispatchers {
+		read = append(read, text(d["id"]))
 	}
-	want := []string{"/dispatchers/v1?sort(id)&limit(50,0)", "/dispatchers/v1?sort(id)&limit(50,50)", "/dispatchers/v1?sort(id)&limit(50,100)",
-		"/templates/v1?sort(id)&limit(50,0)", "/functions/v1?sort(id)&limit(50,0)"}
+	if want := slices.Concat(ids[:5], []string{fmt.Sprintf("%024x", 5)}, ids[5:]); !slices.Equal(read, want) {
+		t.Fatalf("read %d dispatchers:\n%v\nwant %d:\n%v", len(read), read, len(want), want)
+	}
+	want := []string{"/dispatchers/v1?sort(id)&limit(50)", "/dispatchers/v1?gt(id,000000000000000000000031)&sort(id)&limit(50)",
+		"/dispatchers/v1?gt(id,000000000000000000000063)&sort(id)&limit(50)", "/templates/v1?sort(id)&limit(50)", "/functions/v1?sort(id)&limit(50)"}
 	if strings.Join(queries, " ") != strings.Join(want, " ") {
 		t.Errorf("queries:\n%s\nwant:\n%s", strings.Join(queries, "\n"), strings.Join(want, "\n"))
 	}
