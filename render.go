@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/dispatcherhq/dispatcher/sandbox"
 )
@@ -122,12 +123,23 @@ func hasTemplate(addrs []string) bool {
 	return false
 }
 
-// domainError turns the first sandbox error in err into an EINVALID
-// *Error with the sandbox's message, which names the field.
+// domainError turns the sandbox errors in err (one, or those joined) into
+// one EINVALID *Error with their messages, each naming its field: a
+// template with a bad subject and a bad text says both at once.
 func domainError(err error) error {
-	var e *sandbox.Error
-	if errors.As(err, &e) {
-		return &Error{Code: EINVALID, Message: e.Error()}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
 	}
-	return err
+	var msgs []string
+	for _, err := range errs {
+		var e *sandbox.Error
+		if errors.As(err, &e) {
+			msgs = append(msgs, e.Error())
+		}
+	}
+	if len(msgs) == 0 {
+		return err
+	}
+	return &Error{Code: EINVALID, Message: strings.Join(msgs, "; ")}
 }

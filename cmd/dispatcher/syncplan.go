@@ -151,13 +151,15 @@ func (p *planner) planTemplates() {
 			checked = storedName(name)
 		}
 		u := dispatcher.TemplateUpdate{Name: &checked, Subject: ptr(text(t["subject"])), Text: ptr(text(t["text"])), HTML: ptr(text(t["html"]))}
+		have := p.remote.templateByName(name)
+		if have == nil {
+			p.newTemplates[name] = true // a dispatcher naming it is told of its problems, not that it does not exist
+		}
 		if err := u.Apply(&check); err != nil {
 			p.probs = append(p.probs, domainProblem(p.file.Path, "template", t, i, err))
 			continue
 		}
-		have := p.remote.templateByName(name)
 		if have == nil {
-			p.newTemplates[name] = true
 			p.add(&change{Op: opCreate, Kind: "template", Name: name, method: "POST", path: "/templates/v1", body: want})
 			continue
 		}

@@ -933,3 +933,25 @@ func TestPrintFailureSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// A file's template with errors in two parts is told both in one run, and
+// a dispatcher naming it is not told that it does not exist. Before, the
+// subject's alone, then the text's in the next run, and "no template
+// named" besides.
+func TestSyncPlanTemplateProblems(t *testing.T) {
+	f := syncFileOf(t, `{"templates": [{"name": "bad-tpl", "subject": "Hi {{ .event.content.name ", "text": "x {{ if }}"}],
+	  "dispatchers": [{"eventType": "e", "name": "d", "actions": [{"type": "mail", "name": "m", "recipients": {"to": ["a@example.com"]}, "templateName": "bad-tpl"}]}]}`)
+	_, err := makePlan(f, remoteOf(t, `[]`, `[]`, `[]`), planOptions{})
+	if err == nil {
+		t.Fatal("planned a template that does not parse")
+	}
+	msg := err.Error()
+	for _, want := range []string{"subject: line 1: unclosed action", "text: line 1: missing value for if"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("problems %q: want %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "no template named") {
+		t.Errorf("problems %q: the template is in the file", msg)
+	}
+}
