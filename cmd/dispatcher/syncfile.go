@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	goccy "github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
 	"io"
 	"maps"
 	"math"
@@ -117,6 +119,17 @@ func dropNulls(doc any) {
 	}
 }
 
+// yamlSyntax says where the YAML syntax error err of b is: yaml.v3 names
+// the line where the block that holds it begins (line 1 for a key out of
+// line on line 9), goccy/go-yaml's parser the token itself.
+func yamlSyntax(b []byte, err error) error {
+	var se *goccy.SyntaxError
+	if _, perr := parser.ParseBytes(b, 0); errors.As(perr, &se) && se.Token != nil {
+		return fmt.Errorf("not valid YAML: line %d, column %d: %s", se.Token.Position.Line, se.Token.Position.Column, se.Message)
+	}
+	return fmt.Errorf("not valid YAML: %v", err)
+}
+
 // decodeFile turns a file's bytes into generic JSON values.
 func decodeFile(path string, b []byte) (any, error) {
 	ext := strings.ToLower(filepath.Ext(path))
@@ -129,7 +142,7 @@ func decodeFile(path string, b []byte) (any, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		var n, next yaml.Node
 		if err := dec.Decode(&n); err != nil {
-			return nil, fmt.Errorf("not valid YAML: %v", err)
+			return nil, yamlSyntax(b, err)
 		}
 		// Before, the documents after the first were not read, and
 		// --clean deleted the dispatchers they held.

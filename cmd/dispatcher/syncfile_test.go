@@ -164,6 +164,11 @@ func TestReadSyncFileProblems(t *testing.T) {
 	}{
 		{"not JSON", "d.json", "{\n  \"dispatchers\": [\n}", []string{"d.json: not valid JSON: line 3, column 1"}},
 		{"not YAML", "d.yaml", "dispatchers: [", []string{"d.yaml: not valid YAML"}},
+		// Where the error is. Before, where the block holding it began:
+		// "line 1: did not find expected key".
+		{"a key out of line", "d.yaml", "dispatchers:\n  - eventType: a\n    name: x\n    actions:\n      - type: task\n        name: t\n        functionName: f\n      - type: task\n     name: t\n",
+			[]string{"d.yaml: not valid YAML: line 9, column 6: "}},
+		{"an unclosed list", "d.yaml", "dispatchers:\n  - eventType: a\n    name: [x\n    actions: []\n", []string{"d.yaml: not valid YAML: line 4, column 5: "}},
 		// Before, a missing comma between items looped for good, and a
 		// value that is not JSON was said to be a key given twice.
 		{"no comma between items", "d.json", `[{"name":"a"} {"name":"b"}]`, []string{"d.json: not valid JSON: line 1, column 15: invalid character '{' after array element"}},
