@@ -221,6 +221,8 @@ func TestExecutionsErrors(t *testing.T) {
 		mention            string
 	}{
 		{"GET", "/executions/v1?from=yesterday", "", nil, 400, 15, "from:"},
+		// Seconds: before, 1970, and every run matched.
+		{"GET", "/executions/v1?from=1796637960", "", nil, 400, 15, "from: 1796637960 is too small for epoch milliseconds"},
 		{"GET", "/executions/v1?limit=-3", "", nil, 400, 15, "limit:"},
 		// Before, Go dropped a malformed pair, and the list was not filtered.
 		{"GET", "/executions/v1?eventType=%", "", nil, 400, 15, "query string"},

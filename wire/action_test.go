@@ -84,7 +84,9 @@ func manyTags(n int) string {
 
 // A time is an ISO-8601 date-time, a date (its midnight UTC) or epoch
 // milliseconds, a number or a string of digits, as Extra Horizon's
-// reference takes it. Before, the date and the digits were refused.
+// reference takes it. Before, the date and the digits were refused. Too
+// few digits for milliseconds since 1973 are refused, whether a string or
+// a number.
 func TestParseTimestamp(t *testing.T) {
 	for raw, want := range map[string]string{
 		`"2030-01-01T09:00:00.5+01:00"`: "2030-01-01T08:00:00.5Z",
@@ -94,6 +96,10 @@ func TestParseTimestamp(t *testing.T) {
 		`"+1893456000000"`:              "error",
 		`"20300101"`:                    "error", // a basic ISO date, not 1970
 		`"1893456000"`:                  "error", // seconds, not 1970
+		`1893456000`:                    "error", // as a number too: before, 1970, and a startTimestamp ran at once
+		`0`:                             "error",
+		`-1`:                            "error",
+		`100000000000`:                  "1973-03-03T09:46:40Z",
 		`"2030-1-1"`:                    "error",
 		`"2030-01-01T09:00:00"`:         "error", // no zone: whose 9 o'clock?
 		`"99999-01-01"`:                 "error",

@@ -228,31 +228,26 @@ func (o Optional[T]) Ptr() *T {
 // isoMillis is how timestamps that the reference calls ISO-8601 are written.
 const isoMillis = "2006-01-02T15:04:05.000Z07:00"
 
-// minStringMillis is the least epoch milliseconds a string of digits may
-// hold (March 1973): fewer are taken for seconds or a date without its
-// dashes, as the CLI's --from does.
+// minStringMillis is the least epoch milliseconds a timestamp may hold
+// (March 1973): fewer are taken for seconds or a date without its dashes,
+// as the CLI's --from does.
 const minStringMillis = 100_000_000_000
 
 // ParseTimestamp accepts an ISO-8601 date-time string, an ISO-8601 date
-// (its midnight UTC), or epoch milliseconds, as a number or a string of
-// digits (from minStringMillis). Before, the date and the string of
+// (its midnight UTC), or epoch milliseconds from minStringMillis, as a
+// number or a string of digits. Before, the date and the string of
 // digits were refused, which Extra Horizon's clients may send for a time.
 func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
 	var ms int64
 	if err := json.Unmarshal(raw, &ms); err == nil {
-		return InRange(time.UnixMilli(ms).UTC())
+		return fromMillis(ms, string(raw))
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return time.Time{}, fmt.Errorf("must be an ISO-8601 date-time string or epoch milliseconds, not %s", raw)
 	}
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && s[0] != '+' && s[0] != '-' {
-		if ms < minStringMillis {
-			// 20300101 or 1893456000 read as milliseconds would be 1970,
-			// and a startTimestamp then runs at once.
-			return time.Time{}, fmt.Errorf("%q is too small for epoch milliseconds (before 1973): seconds? a date without its dashes? Send 1893456000000 or 2030-01-01", s)
-		}
-		return InRange(time.UnixMilli(ms).UTC())
+		return fromMillis(ms, strconv.Quote(s))
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -261,6 +256,17 @@ func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
 		}
 	}
 	return InRange(t.UTC())
+}
+
+// fromMillis is the time of epoch milliseconds ms, written as given. Fewer
+// than minStringMillis are refused: 20300101 or 1893456000 read as
+// milliseconds would be 1970, and a startTimestamp then runs at once.
+// Before, only in a string: as a number, seconds were taken for 1970.
+func fromMillis(ms int64, given string) (time.Time, error) {
+	if ms >= 0 && ms < minStringMillis {
+		return time.Time{}, fmt.Errorf("%s is too small for epoch milliseconds (before 1973): seconds? a date without its dashes? Send 1893456000000 or 2030-01-01", given)
+	}
+	return InRange(time.UnixMilli(ms).UTC())
 }
 
 // InRange refuses times outside the years 1970 to 9999: before is a
