@@ -197,8 +197,9 @@ func tryRunScript(t *testing.T, last bool, env ...string) *runScript {
 		env = append(env, kv)
 	}
 	cmd := exec.Command("bash", filepath.Join(testenv.Root(), "scripts", "run.sh"))
+	runDir := t.TempDir()
 	cmd.Env = append(env,
-		"DISPATCHER_RUN_DIR="+t.TempDir(),
+		"DISPATCHER_RUN_DIR="+runDir,
 		"DISPATCHER_BIN="+testenv.Binary(t),
 		"TEMPORAL_CLI="+testenv.TemporalCLI(t),
 		"MAILCATCHER_BIN="+testenv.Mailcatcher(t),
@@ -245,7 +246,7 @@ func tryRunScript(t *testing.T, last bool, env ...string) *runScript {
 		}
 		select {
 		case <-exited:
-			if !last && strings.Contains(out.String(), "address already in use") {
+			if !last && portTaken(out.String(), runDir) {
 				t.Logf("a port was taken meanwhile; trying others:\n%s", out)
 				return nil
 			}
@@ -255,6 +256,18 @@ func tryRunScript(t *testing.T, last bool, env ...string) *runScript {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// portTaken reports whether run.sh's output, or the log of a service it
+// started in runDir, says a port was taken: the dev server panics on it,
+// and the end of the stack that run.sh prints leaves the reason out (it
+// also binds ports of its own choosing, which another test may take).
+func portTaken(out, runDir string) bool {
+	for _, name := range []string{"temporal.log", "mailcatcher.log"} {
+		b, _ := os.ReadFile(filepath.Join(runDir, name))
+		out += string(b)
+	}
+	return strings.Contains(out, "address already in use")
 }
 
 // catcherJSON returns the JSON list the catcher serves at path.

@@ -2,6 +2,8 @@ package proc_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -109,4 +111,18 @@ func TestWaitHTTP(t *testing.T) {
 			t.Errorf("WaitHTTP = %v, want the exit with the log tail", err)
 		}
 	})
+}
+
+// A free port, left waiting so that no bind to port 0 takes it, is still
+// one its caller can listen on.
+func TestFreePortListens(t *testing.T) {
+	port, err := proc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("listening on the free port %d: %v", port, err)
+	}
+	l.Close()
 }
