@@ -168,7 +168,10 @@ type BulkReplayProgress struct {
 	// started; the others are counted by visibility (not on the wire).
 	StartFailed int
 	Pending     int // replays started that have not closed yet
-	Remaining   int // matched runs not handled yet
+	// Scheduled counts, of Pending, the replays whose actions left only
+	// wait for their startTimestamp: the bulk replay ends without them.
+	Scheduled int
+	Remaining int // matched runs not handled yet
 	// Paused is true while the bulk replay starts no replays because it
 	// was asked to pause; resuming lets it go on where it stopped.
 	Paused bool

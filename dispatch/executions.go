@@ -399,6 +399,7 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 		{failed, &c.Failed},
 		{canceled, &c.Canceled},
 		{"ExecutionStatus = 'Running'", &c.Running}, // scheduled ones too
+		{"ExecutionStatus = 'Running' AND " + workflows.AttrScheduled.GetName() + " = true", &c.Scheduled},
 	} {
 		if q.clause == "" {
 			continue

@@ -333,6 +333,7 @@ type Progress struct {
 	Succeeded int      `json:"succeeded"`
 	Failed    int      `json:"failed"`
 	Pending   int      `json:"pending"`
+	Scheduled int      `json:"scheduled"` // of pending, waiting for their startTimestamp
 	Remaining int      `json:"remaining"`
 	Paused    bool     `json:"paused"`
 	Errors    []string `json:"errors"`
@@ -511,7 +512,7 @@ func FromBulkReplay(b dispatcher.BulkReplayStatus) BulkReplay {
 	p := b.Progress
 	return BulkReplay{BulkReplayItem: FromBulkReplayItem(b),
 		Progress: Progress{Matched: p.Matched, Processed: p.Processed, Replayed: p.Replayed, Skipped: p.Skipped,
-			Succeeded: p.Succeeded, Failed: p.Failed, Pending: p.Pending, Remaining: p.Remaining, Paused: p.Paused, Errors: NonNil(p.Errors)},
+			Succeeded: p.Succeeded, Failed: p.Failed, Pending: p.Pending, Scheduled: p.Scheduled, Remaining: p.Remaining, Paused: p.Paused, Errors: NonNil(p.Errors)},
 		ProgressUnknown: b.ProgressUnknown,
 	}
 }

@@ -77,6 +77,9 @@ type ReplayCounts struct {
 	Failed    int // failed, terminated or timed out
 	Canceled  int
 	Running   int // read from bulkReplayV2 on
+	// Scheduled counts, of Running, those whose actions left only wait for
+	// their startTimestamp: waited for no more from bulkReplayV6 on.
+	Scheduled int
 }
 
 func (c ReplayCounts) total() int { return c.Completed + c.Failed + c.Canceled }
@@ -107,6 +110,7 @@ func WithClosed(p dispatcher.BulkReplayProgress, c ReplayCounts) dispatcher.Bulk
 	p.Succeeded = c.Completed
 	p.Failed = p.StartFailed + c.Failed + c.Canceled
 	p.Pending = min(c.Running, max(p.Replayed-c.total(), 0))
+	p.Scheduled = min(c.Scheduled, p.Pending)
 	return p
 }
 
@@ -557,21 +561,27 @@ func (b *bulkReplay) countReplays(ctx, lctx workflow.Context) error {
 // failedNote begins the note that counts the replays that failed.
 const failedNote = "replays failed or canceled:"
 
-// waitForReplays waits until every replay started has closed, counting
-// them with backoff from 1 s to a minute.
+// waitForReplays waits until every replay started has closed, or from
+// bulkReplayV6 only waits for its startTimestamp, counting them with
+// backoff from 1 s to a minute.
 func (b *bulkReplay) waitForReplays(ctx, lctx workflow.Context) error {
 	if b.version < bulkReplayV1 {
 		return b.waitForReplaysV0(ctx, lctx)
 	}
 	wait, idle := time.Second, 0
 	for {
-		if err := b.countReplays(ctx, lctx); err != nil || b.st.Closed.total() >= b.st.Progress.Replayed {
+		err := b.countReplays(ctx, lctx)
+		c := b.st.Closed
+		if b.version < bulkReplayV6 {
+			c.Scheduled = 0 // waited for, as before
+		}
+		if err != nil || c.total()+c.Scheduled >= b.st.Progress.Replayed {
 			return err
 		}
 		if b.version >= bulkReplayV2 {
 			// Twice, a wait apart: a replay just started may not be
 			// visible as running yet.
-			if idle = idle + 1; b.st.Closed.Running > 0 {
+			if idle = idle + 1; c.Running > c.Scheduled {
 				idle = 0
 			}
 			if idle == 2 {

@@ -30,6 +30,9 @@ type bulkFake struct {
 	refuse  map[string]bool   // workflow IDs whose replay is refused
 	hold    map[string]int    // workflow IDs whose start is held (paused), so many times
 	outcome map[string]string // final status of a replay, by workflow ID; default completed
+	// scheduled are the workflow IDs whose replays wait for their
+	// startTimestamp, running for as long as the test does.
+	scheduled map[string]bool
 	// runningChecks is how many outcome checks see every replay still
 	// running, to make the workflow wait.
 	runningChecks int
@@ -51,6 +54,11 @@ func (f *bulkFake) closed() workflows.ReplayCounts {
 	var c workflows.ReplayCounts
 	for _, r := range append(slices.Clone(f.earlier), f.requests...) {
 		if f.refuse[r.WorkflowID] {
+			continue
+		}
+		if f.scheduled[r.WorkflowID] {
+			c.Running++
+			c.Scheduled++
 			continue
 		}
 		switch f.outcome[r.WorkflowID] {
@@ -293,6 +301,27 @@ func TestBulkReplayEndsWhenReplaysLeftVisibility(t *testing.T) {
 	}
 }
 
+// A bulk replay ends once its replays still running only wait for their
+// startTimestamp, and says how many. Before, it waited for them: a year,
+// for reminders due in a year, holding one of its tenant's bulk replays.
+func TestBulkReplayEndsWithReplaysScheduled(t *testing.T) {
+	all := targets(3, "s")
+	f := &bulkFake{pages: [][]dispatcher.RunRef{all}, scheduled: map[string]bool{all[1].WorkflowID: true}}
+	env := newBulkEnv(t, f)
+	env.SetTestTimeout(30 * time.Second) // waiting, it would wait for ever
+	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 50})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("the bulk replay is still waiting for the scheduled replay")
+	}
+	var p dispatcher.BulkReplayProgress
+	if err := env.GetWorkflowResult(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Replayed != 3 || p.Succeeded != 2 || p.Pending != 1 || p.Scheduled != 1 {
+		t.Fatalf("progress %+v; want 3 replayed, 2 succeeded, 1 pending and scheduled", p)
+	}
+}
+
 func TestBulkReplayContinuesAsNew(t *testing.T) {
 	all := targets(3, "n")
 	f := &bulkFake{pages: [][]dispatcher.RunRef{all}}
@@ -304,7 +333,7 @@ func TestBulkReplayContinuesAsNew(t *testing.T) {
 		t.Fatalf("continued as %s with %+v", can.WorkflowType.Name, next)
 	}
 	if st.Progress.Processed != 2 || st.Progress.Matched != 3 || len(st.Targets) != 1 || st.Targets[0] != all[2] ||
-		!st.Exhausted || st.Version != 5 || !st.Snapshot.Equal(t0) || st.Next.IsZero() {
+		!st.Exhausted || st.Version != 6 || !st.Snapshot.Equal(t0) || st.Next.IsZero() {
 		t.Fatalf("carried state = %+v", st)
 	}
 
@@ -480,7 +509,7 @@ func TestBulkReplayHeldContinuesAsNew(t *testing.T) {
 	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 10*time.Minute)
 	env.ExecuteWorkflow(workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 10})
 	_, next := continuedAs(t, env, "while held")
-	if st := next.State; st == nil || len(st.Targets) != 1 || st.Targets[0].WorkflowID != "dispatch-h0" || st.Progress.Processed != 1 || st.Version != 5 {
+	if st := next.State; st == nil || len(st.Targets) != 1 || st.Targets[0].WorkflowID != "dispatch-h0" || st.Progress.Processed != 1 || st.Version != 6 {
 		t.Fatalf("carried state = %+v, want the held run still to replay, the other replayed", st)
 	}
 	if n := len(f.startAt); n < 10 || n > 20 {

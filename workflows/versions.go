@@ -366,8 +366,13 @@ const (
 	// suggests it, instead of waiting a minute at a time in one history
 	// until Temporal ended it at its history limit, days later.
 	bulkReplayV5 workflow.Version = 5
+	// bulkReplayV6: the wait for the replays ends once those still running
+	// only wait for a startTimestamp (ReplayCounts.Scheduled): before, a
+	// bulk replay of reminders due in a year ran for that year, and held
+	// one of its tenant's MaxRunningBulkReplays.
+	bulkReplayV6 workflow.Version = 6
 
-	bulkReplayLatest = bulkReplayV5
+	bulkReplayLatest = bulkReplayV6
 )
 
 // Sequence versions.

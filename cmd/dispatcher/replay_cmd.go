@@ -31,6 +31,9 @@ func progressLine(b wire.BulkReplay) string {
 	}
 	line := fmt.Sprintf("%d/%d processed: %d replayed, %d skipped; %d succeeded, %d failed, %d pending",
 		p.Processed, p.Matched, p.Replayed, p.Skipped, p.Succeeded, p.Failed, p.Pending)
+	if p.Scheduled > 0 {
+		line += fmt.Sprintf(" (%d waiting for their startTimestamp)", p.Scheduled)
+	}
 	if b.Status == "running" && p.Paused {
 		line = "paused (resume it: dispatcher replay --resume " + b.ID + "): " + line
 	}

@@ -197,7 +197,7 @@ function progressView(ctx, id, named) {
           : 'Progress unknown: no worker answers for it now (the workers are down or busy). It goes on once one does; pause and cancel work meanwhile.')
         // "up to" while it runs: the runs a replay superseded already, which
         // the dry run left out, leave the count as each page is read.
-        : `${p.processed} of ${done ? total : `up to ${total}`} handled: ${p.replayed} replayed, ${p.skipped} skipped; of the replays ${p.succeeded} succeeded, ${p.failed} failed, ${p.pending} still running.`),
+        : `${p.processed} of ${done ? total : `up to ${total}`} handled: ${p.replayed} replayed, ${p.skipped} skipped; of the replays ${p.succeeded} succeeded, ${p.failed} failed, ${p.pending} still running${p.scheduled ? ` (${p.scheduled} waiting for their start time)` : ''}.`),
       h('p', { class: 'muted' }, `Started ${fmtTime(st.startTimestamp)} by ${st.requestedBy || 'unknown'}${st.closeTimestamp ? `, ended ${fmtTime(st.closeTimestamp)}` : ''}; at most ${st.rate} a second, ${st.config} configuration.`));
     const buttons = [];
     // An API key held to some event types acts only on bulk replays of one of them, as the API has it.
