@@ -76,7 +76,7 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 		return nil, false, &Error{EmptyBody, "the batch holds no CloudEvents"}
 	}
 	if len(ces) > dispatcher.MaxEventBatch {
-		return nil, false, dispatcher.Errorf(dispatcher.EINVALID, "batch: holds %d CloudEvents; a batch may hold at most %d, send the rest in another request",
+		return nil, false, dispatcher.Errorf(dispatcher.EINVALID, "batch: holds %d CloudEvents; a batch may hold at most %d, send the rest in another batch",
 			len(ces), dispatcher.MaxEventBatch)
 	}
 	// The schema first: it names the field and says what is wrong with it

@@ -128,7 +128,11 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				res.Events++
 				if sr.Duplicate {
 					res.Duplicates++
-					if !msg.Redelivered && !retried {
+					switch {
+					case slices.ContainsFunc(p.Events[:i], func(e dispatcher.Event) bool { return e.WorkflowID() == ev.WorkflowID() }):
+						h.log().Info("broker intake: an event's id came twice in one message; dispatched once",
+							"source", h.Source, "id", ev.ID, "type", ev.Type)
+					case !msg.Redelivered && !retried:
 						// Neither the broker's redelivery nor a start tried
 						// again (the first may have been taken, its answer
 						// lost): a producer that sent the event again, or
@@ -275,6 +279,23 @@ func reason(err error) string {
 		return m
 	}
 	return err.Error()
+}
+
+// DefaultID is the id an event without one takes from the message that
+// carries it: the broker's message id, or a hash of it when it could be
+// no event's (longer than 200 characters, as AMQP's may be 255, or with a
+// NUL), or with none, DerivedID of the message. The same at each
+// delivery. Before, a message id too long had its event dead-lettered for
+// an "id" its body never held.
+func DefaultID(prefix, messageID string, header http.Header, body []byte) string {
+	if messageID == "" {
+		return DerivedID(prefix, header, body)
+	}
+	if (&dispatcher.Event{ID: messageID, Type: "t"}).Validate() != nil {
+		sum := sha256.Sum256([]byte(messageID))
+		return prefix + "-message-" + hex.EncodeToString(sum[:16])
+	}
+	return messageID
 }
 
 // DerivedID is the id of an event without one that arrives in a message

@@ -262,3 +262,16 @@ func TestHandleLogsADuplicateSentAgain(t *testing.T) {
 		t.Fatalf("sent again: %+v, logged %q; want a duplicate, logged with its id", got, logs.String())
 	}
 }
+
+// An id given twice in one batch is logged as such, not as an event sent
+// again in another message.
+func TestHandleLogsAnIDTwiceInABatch(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHandler(&starter{})
+	h.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	batch := `[{"specversion":"1.0","id":"dup","source":"/s","type":"t"},{"specversion":"1.0","id":"dup","source":"/s","type":"t"}]`
+	h.Handle(t.Context(), Message{Header: NewHeader("application/cloudevents-batch+json", nil), Body: []byte(batch)})
+	if out := logs.String(); !strings.Contains(out, "an event's id came twice in one message") || strings.Count(out, "in another message") != 1 {
+		t.Errorf("logged %q; want the first as sent again (the fake says duplicate), the second as twice in one message", out)
+	}
+}

@@ -337,3 +337,34 @@ func TestDerivedID(t *testing.T) {
 		t.Fatalf("%s does not make a valid event id", a)
 	}
 }
+
+// A message id that could be no event's (too long, as AMQP's may be 255
+// characters; a NUL) gives its event a hash of it, the same each time;
+// one that could is taken as it is. Before, the event was dead-lettered
+// for an id its body never held.
+func TestDefaultID(t *testing.T) {
+	h := NewHeader("application/json", nil)
+	body := []byte(`{"type":"t"}`)
+	long := strings.Repeat("m", 250)
+	for _, tt := range []struct {
+		messageID, want string
+	}{
+		{"order-7", "order-7"},
+		{"", DerivedID("amqp", h, body)},
+		{long, DefaultID("amqp", long, h, []byte(`{"type":"other"}`))}, // the message id's, not the body's
+	} {
+		got := DefaultID("amqp", tt.messageID, h, body)
+		if got != tt.want {
+			t.Errorf("DefaultID(%.20q) = %q, want %q", tt.messageID, got, tt.want)
+		}
+		if err := (&dispatcher.Event{ID: got, Type: "t"}).Validate(); err != nil {
+			t.Errorf("DefaultID(%.20q) = %q: %v", tt.messageID, got, err)
+		}
+	}
+	if a, b := DefaultID("amqp", long, h, body), DefaultID("amqp", long+"x", h, body); a == b || a == long {
+		t.Errorf("message ids too long: %q and %q", a, b)
+	}
+	if got := DefaultID("nats", "a\x00b", h, body); !strings.HasPrefix(got, "nats-message-") {
+		t.Errorf("a message id with a NUL gave %q", got)
+	}
+}

@@ -28,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		acked:        counter("dispatcher_broker_messages_acked_total", "Messages acknowledged once Temporal had durably accepted their events (duplicates included)."),
 		redelivered:  counter("dispatcher_broker_messages_redelivered_total", "Messages the broker delivered again (after a crash, a retry or a lost connection)."),
 		retried:      counter("dispatcher_broker_messages_retried_total", "Messages handed back to the broker unacknowledged to be delivered again later: Temporal did not answer, or the source stopped."),
-		deadLettered: counter("dispatcher_broker_messages_dead_lettered_total", "Messages moved to the dead letters, by reason: invalid (unreadable, or not the schema), refused (Temporal refused an event), max_deliver (delivered too often without an acknowledgement).", "reason"),
+		deadLettered: counter("dispatcher_broker_messages_dead_lettered_total", "Messages moved to the dead letters, by reason: invalid (unreadable, or not the schema), refused (an event's start was refused, by Temporal or as an id already taken by an event of another type), max_deliver (delivered too often without an acknowledgement).", "reason"),
 		lag:          gauge("dispatcher_broker_consumer_lag", "Messages waiting in the broker for the dispatcher's consumer (not yet delivered to it)."),
 		up:           gauge("dispatcher_broker_up", "1 while the source is connected and consuming, 0 otherwise."),
 	}

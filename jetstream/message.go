@@ -145,10 +145,8 @@ func toMessage(msg js.Msg) intake.Message {
 		}
 		headers[k] = v[0]
 	}
-	m := intake.Message{Header: intake.NewHeader(contentType, headers), Body: msg.Data(), DefaultID: h.Get(nats.MsgIdHdr)}
-	if m.DefaultID == "" {
-		m.DefaultID = intake.DerivedID("nats", m.Header, msg.Data())
-	}
+	m := intake.Message{Header: intake.NewHeader(contentType, headers), Body: msg.Data()}
+	m.DefaultID = intake.DefaultID("nats", h.Get(nats.MsgIdHdr), m.Header, msg.Data())
 	return m
 }
 

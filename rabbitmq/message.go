@@ -87,10 +87,8 @@ func toMessage(d amqp.Delivery) intake.Message {
 	for k, v := range d.Headers {
 		headers[k] = headerText(v)
 	}
-	m := intake.Message{Header: intake.NewHeader(d.ContentType, headers), Body: d.Body, DefaultID: d.MessageId, Redelivered: d.Redelivered}
-	if m.DefaultID == "" {
-		m.DefaultID = intake.DerivedID("amqp", m.Header, d.Body)
-	}
+	m := intake.Message{Header: intake.NewHeader(d.ContentType, headers), Body: d.Body, Redelivered: d.Redelivered}
+	m.DefaultID = intake.DefaultID("amqp", d.MessageId, m.Header, d.Body)
 	return m
 }
 

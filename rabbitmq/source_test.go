@@ -294,6 +294,31 @@ func TestSourceReadsEveryHeaderType(t *testing.T) {
 	})
 }
 
+// An event without an id whose message id is too long for an event's (AMQP
+// allows 255 characters) is dispatched with a hash of it. Before, it was
+// dead-lettered: "id: must be at most 200 characters".
+func TestSourceTakesALongMessageID(t *testing.T) {
+	url, name, ch := broker(t)
+	st := &starter{}
+	_, m, _ := run(t, url, name, st, 4)
+	long := strings.Repeat("m", 250)
+	if err := ch.PublishWithContext(context.Background(), name, "t", false, false, amqp.Publishing{
+		ContentType: "application/json", DeliveryMode: amqp.Persistent, MessageId: long, Body: []byte(`{"type":"t"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if st.started() != 1 || testutil.ToFloat64(m.Acked) != 1 {
+			return fmt.Sprintf("started %d, acked %v", st.started(), testutil.ToFloat64(m.Acked))
+		}
+		return ""
+	})
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if want := intake.DefaultID("amqp", long, nil, nil); st.ids[0] != want {
+		t.Errorf("dispatched as %q, want %q", st.ids[0], want)
+	}
+}
+
 // deadLettered waits for the message's dead letter in name.dead; received
 // says how often the source had it meanwhile.
 func deadLettered(t testing.TB, ch *amqp.Channel, name string, m *intake.SourceMetrics) {
