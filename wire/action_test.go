@@ -101,6 +101,8 @@ func TestParseTimestamp(t *testing.T) {
 		`-1`:                            "error",
 		`100000000000`:                  "1973-03-03T09:46:40Z",
 		`"2030-1-1"`:                    "error",
+		`"2030-01-01T09:00:00+24:00"`:   "error", // before, a day earlier
+		`"2030-01-01T09:00:00-23:59"`:   "2030-01-02T08:59:00Z",
 		`"2030-01-01T09:00:00"`:         "error", // no zone: whose 9 o'clock?
 		`"99999-01-01"`:                 "error",
 		`"253402300800000"`:             "error", // the year 10000

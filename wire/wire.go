@@ -255,6 +255,9 @@ func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("%q is not an ISO-8601 date-time such as 2030-01-31T09:00:00.000Z, a date, nor epoch milliseconds", s)
 		}
 	}
+	if _, off := t.Zone(); off >= 24*3600 || off <= -24*3600 { // Go takes +24:00 to +24:59
+		return time.Time{}, fmt.Errorf("%q: a zone's offset is at most 23:59 from UTC", s)
+	}
 	return InRange(t.UTC())
 }
 
