@@ -555,9 +555,7 @@ func (e *Executions) BulkReplays(ctx context.Context, limit int) ([]dispatcher.B
 		}
 		out = append(out, st)
 	}
-	if err := e.markPaused(ctx, out); err != nil {
-		return nil, err
-	}
+	e.markPaused(ctx, out)
 	return out, nil
 }
 
@@ -633,19 +631,20 @@ func (e *Executions) roomForBulk(ctx context.Context) error {
 // whose latest pause, resume or cancel in the audit trail is a pause: what
 // holds their starts (held), read from the store. Before, each workflow was
 // queried, and a worker slower to answer than queryTimeout (one busy, or
-// none) had a paused bulk replay listed as running.
-func (e *Executions) markPaused(ctx context.Context, bs []dispatcher.BulkReplayStatus) error {
+// none) had a paused bulk replay listed as running. One whose trail
+// cannot be read is listed as running, paused or not.
+func (e *Executions) markPaused(ctx context.Context, bs []dispatcher.BulkReplayStatus) {
 	for i := range bs {
 		if bs[i].Status != dispatcher.ExecutionRunning {
 			continue
 		}
 		op, err := e.lastControl(ctx, bs[i].ID)
 		if err != nil {
-			return err
+			e.log.WarnContext(ctx, "reading a bulk replay's audit trail failed: it is listed as running, paused or not", "bulkReplayId", bs[i].ID, "err", err)
+			continue
 		}
 		bs[i].Progress.Paused = op == dispatcher.AuditPause
 	}
-	return nil
 }
 
 // bulkProgress returns the live progress: the result or the
@@ -672,12 +671,14 @@ func (e *Executions) bulkProgress(ctx context.Context, id, runID string, status 
 		err := e.client.GetWorkflow(ctx, id, runID).Get(ctx, &p)
 		var canceled *temporal.CanceledError
 		if errors.As(err, &canceled) && canceled.HasDetails() {
-			if err = canceled.Details(&p); err == nil {
-				// Canceled, it ended without waiting for the replays it
-				// started, which run on: before, one that failed again
-				// vanished from its counts.
-				p = e.withLiveCounts(ctx, id, actions, p)
-			}
+			err = canceled.Details(&p)
+		}
+		if err == nil && (status == enums.WORKFLOW_EXECUTION_STATUS_CANCELED || p.Pending > 0) {
+			// Canceled, or completed with replays that wait for their
+			// startTimestamp (bulkReplayV6), it ended without waiting for
+			// replays it started, which run on: before, one that failed
+			// again vanished from its counts.
+			p = e.withLiveCounts(ctx, id, actions, p)
 		}
 		return p, err == nil
 	}

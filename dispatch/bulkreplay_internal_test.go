@@ -3,10 +3,12 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -134,9 +136,7 @@ func TestMarkPausedFromTheAuditTrail(t *testing.T) {
 		bs[i].Status = dispatcher.ExecutionRunning
 	}
 	bs[5].Status = dispatcher.ExecutionCompleted
-	if err := e.markPaused(context.Background(), bs); err != nil {
-		t.Fatal(err)
-	}
+	e.markPaused(context.Background(), bs)
 	var paused []string
 	for _, b := range bs {
 		if b.Progress.Paused {
@@ -163,5 +163,50 @@ func TestLiveProgressCountsTheStartsItSees(t *testing.T) {
 	p = dispatcher.BulkReplayProgress{Matched: 10, Processed: 10, Replayed: 8, Skipped: 2, Failed: 1, StartFailed: 1}
 	if got := liveProgress(p, workflows.ReplayCounts{Completed: 5}); got.Replayed != 8 || got.Processed != 10 || got.Succeeded != 5 || got.Failed != 1 {
 		t.Errorf("got %+v", got)
+	}
+}
+
+// endedClient answers for a bulk replay that completed with progress p,
+// and counts its replays: two completed, one failed since.
+type endedClient struct {
+	client.Client
+	p dispatcher.BulkReplayProgress
+}
+
+func (c endedClient) GetWorkflow(context.Context, string, string) client.WorkflowRun {
+	return endedRun{p: c.p}
+}
+
+func (endedClient) CountWorkflow(_ context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	n := int64(0)
+	switch q := req.GetQuery(); {
+	case strings.Contains(q, "'Completed'"):
+		n = 2
+	case strings.Contains(q, "'Failed'"):
+		n = 1
+	}
+	return &workflowservice.CountWorkflowExecutionsResponse{Count: n}, nil
+}
+
+type endedRun struct {
+	client.WorkflowRun
+	p dispatcher.BulkReplayProgress
+}
+
+func (r endedRun) Get(_ context.Context, v any) error {
+	*v.(*dispatcher.BulkReplayProgress) = r.p
+	return nil
+}
+
+// A bulk replay that completed with replays waiting for their
+// startTimestamp goes on counting them as they end: one that failed since
+// shows failed. Before, its progress stayed as it ended, "1 still
+// running", for good.
+func TestCompletedBulkReplayCountsItsScheduledReplays(t *testing.T) {
+	ended := dispatcher.BulkReplayProgress{Matched: 3, Processed: 3, Replayed: 3, Succeeded: 2, Pending: 1, Scheduled: 1}
+	e := &Executions{client: endedClient{p: ended}, namespace: "default", log: slog.New(slog.DiscardHandler)}
+	p, ok := e.bulkProgress(context.Background(), "bulk-replay-0123456789abcdef01234567", "r", enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, nil)
+	if !ok || p.Succeeded != 2 || p.Failed != 1 || p.Pending != 0 || p.Scheduled != 0 {
+		t.Errorf("progress %+v, %v; want 2 succeeded, 1 failed, none pending", p, ok)
 	}
 }
