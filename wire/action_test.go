@@ -129,3 +129,17 @@ func TestStartTimestampPastTheLimitSaysBoth(t *testing.T) {
 		t.Fatalf("err = %v, want the limit and the time given, apart", err)
 	}
 }
+
+// An event's creationTimestamp too small for milliseconds since 1973 (a
+// producer's seconds) is taken as it always was, unlike a startTimestamp:
+// it schedules nothing, and refused, the event was lost to a dead letter.
+func TestEventTimeInSeconds(t *testing.T) {
+	var e wire.Event
+	if err := json.Unmarshal([]byte(`{"id":"e","type":"t","content":{},"creationTimestamp":1733500000}`), &e); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := e.ToDomain(time.Now())
+	if err != nil || !ev.Time.Equal(time.UnixMilli(1733500000)) {
+		t.Errorf("event time %v, %v; want %v", ev.Time, err, time.UnixMilli(1733500000).UTC())
+	}
+}

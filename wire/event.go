@@ -106,6 +106,13 @@ func (e Event) ToDomain(now time.Time) (dispatcher.Event, error) {
 		ev.Content = e.Content
 		if e.CreationTimestamp != nil {
 			t, err := ParseTimestamp(*e.CreationTimestamp)
+			var ms int64
+			if err != nil && json.Unmarshal(*e.CreationTimestamp, &ms) == nil {
+				// A number too small for milliseconds since 1973 is taken
+				// as it always was: the event's time schedules nothing,
+				// and its producer's seconds refuse no event.
+				t, err = InRange(time.UnixMilli(ms).UTC())
+			}
 			if err != nil {
 				return ev, dispatcher.Errorf(dispatcher.EINVALID, "creationTimestamp: %v", err)
 			}
