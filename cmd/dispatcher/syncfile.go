@@ -121,10 +121,13 @@ func dropNulls(doc any) {
 
 // yamlSyntax says where the YAML syntax error err of b is: yaml.v3 names
 // the line where the block that holds it begins (line 1 for a key out of
-// line on line 9), goccy/go-yaml's parser the token itself.
+// line on line 9), goccy/go-yaml's parser the token itself, when it finds
+// one at or after that line (it refuses some YAML that yaml.v3 reads).
 func yamlSyntax(b []byte, err error) error {
 	var se *goccy.SyntaxError
-	if _, perr := parser.ParseBytes(b, 0); errors.As(perr, &se) && se.Token != nil {
+	var from int
+	fmt.Sscanf(err.Error(), "yaml: line %d:", &from)
+	if _, perr := parser.ParseBytes(b, 0); errors.As(perr, &se) && se.Token != nil && se.Token.Position.Line >= from {
 		return fmt.Errorf("not valid YAML: line %d, column %d: %s", se.Token.Position.Line, se.Token.Position.Column, se.Message)
 	}
 	return fmt.Errorf("not valid YAML: %v", err)

@@ -168,6 +168,9 @@ func TestReadSyncFileProblems(t *testing.T) {
 		// "line 1: did not find expected key".
 		{"a key out of line", "d.yaml", "dispatchers:\n  - eventType: a\n    name: x\n    actions:\n      - type: task\n        name: t\n        functionName: f\n      - type: task\n     name: t\n",
 			[]string{"d.yaml: not valid YAML: line 9, column 6: "}},
+		// Where yaml.v3 says, when goccy/go-yaml points before it, at
+		// what yaml.v3 reads.
+		{"an error after what only one parser takes", "d.yaml", "? [a, b]\n: v\nz: : bad\n", []string{"d.yaml: not valid YAML: yaml: line 3: "}},
 		{"an unclosed list", "d.yaml", "dispatchers:\n  - eventType: a\n    name: [x\n    actions: []\n", []string{"d.yaml: not valid YAML: line 4, column 5: "}},
 		// Before, a missing comma between items looped for good, and a
 		// value that is not JSON was said to be a key given twice.
