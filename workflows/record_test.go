@@ -37,7 +37,7 @@ import (
 // workflow (versions.go). Bump them with the workflows' latest versions.
 const (
 	recordDispatchVersion   = "v23"
-	recordBulkReplayVersion = "v5"
+	recordBulkReplayVersion = "v6"
 	recordSequenceVersion   = "v9"
 	recordGateVersion       = "v3"
 )
