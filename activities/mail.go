@@ -134,7 +134,7 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 	if err != nil {
 		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureRecipient, err.Error())
 	}
-	if maybeSent, err := a.deliver(ctx, msg, func() []string { return quotable(rendered, in.Event.Content) }); err != nil {
+	if maybeSent, err := a.deliver(ctx, msg, places(rcpts), func() []string { return quotable(rendered, in.Event.Content) }); err != nil {
 		// Handed over but not answered: the server may have accepted
 		// it. The claim stays until it expires, so that no attempt sends
 		// it while the server may still be accepting it from this one.
@@ -272,7 +272,7 @@ func foldable(subject string) string {
 // (see smtpConfig.send). maybeSent says that the failure left it unknown
 // whether the server accepted the mail: it had the whole of it and did
 // not answer.
-func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable func() []string) (maybeSent bool, err error) {
+func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, recipients []recipient, quotable func() []string) (maybeSent bool, err error) {
 	// The call's own context: the claim, and so the next attempt's
 	// wait, is the attempt's (ctx's deadline); the call's ends sooner.
 	call, cancel := callContext(ctx, callBudget(ctx, mailTimeout))
@@ -284,7 +284,6 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, quotable func() []
 		// again.
 		return false, nil
 	}
-	recipients, _ := m.GetRecipients()
 	msg := withoutQuotes(withoutAddresses(err.Error(), recipients), quotable(), recipients)
 	code := smtpCode(err)
 	switch {
@@ -346,13 +345,13 @@ func quotable(m dispatcher.RenderedMail, content json.RawMessage) []string {
 // withoutQuotes hides in s, a reply withoutAddresses has gone over, what
 // it quotes of quoted (quotable), gone over the same way: in one pass,
 // longest first, so that no hidden part is hidden again inside another.
-func withoutQuotes(s string, quoted, recipients []string) string {
+func withoutQuotes(s string, quoted []string, recipients []recipient) string {
 	var olds []string
 	for _, q := range quoted {
 		// Of what is left once its addresses are hidden, 4 letters at
 		// least, as quotable takes them.
 		q = withoutAddresses(q, recipients)
-		if utf8.RuneCountInString(strings.TrimSpace(strings.ReplaceAll(q, "(address)", ""))) >= 4 {
+		if utf8.RuneCountInString(strings.TrimSpace(hidden.ReplaceAllString(q, ""))) >= 4 {
 			olds = append(olds, q)
 		}
 	}
@@ -368,44 +367,73 @@ func withoutQuotes(s string, quoted, recipients []string) string {
 // a dot, so the dispatcher's Message-IDs (<…@dispatcher>) stay.
 var emailAddress = regexp.MustCompile(`[^\s<>"',;:]+@[^\s<>"',;.]+\.[^\s<>"',;]+`)
 
+// recipient is an address a mail goes to, and its place among the
+// action's resolved recipients, "(recipients.bcc[0])", which a failure
+// shows instead.
+type recipient struct{ addr, place string }
+
+// places returns the recipients of r with their places.
+func places(r dispatcher.Recipients) []recipient {
+	var out []recipient
+	for _, l := range []struct {
+		name  string
+		addrs []string
+	}{{"to", r.To}, {"cc", r.CC}, {"bcc", r.BCC}} {
+		for i, a := range l.addrs {
+			out = append(out, recipient{a, fmt.Sprintf("(recipients.%s[%d])", l.name, i)})
+		}
+	}
+	return out
+}
+
+// hidden matches what withoutAddresses puts in an address's stead.
+var hidden = regexp.MustCompile(`\((address|recipients\.(to|cc|bcc)\[\d+\])\)`)
+
 // withoutAddresses hides the email addresses in an SMTP failure (go-mail
 // lists the affected recipients; servers quote them in their replies):
 // they come from the event, and failures are shown to whoever may read
 // executions, who may not read events. The mail's recipients go first,
-// whatever their form (jane.doe@hr-intranet), then their local parts,
-// which a server may quote alone ("ann smith" of "ann smith"@example.com),
-// then whatever else looks like an address.
-func withoutAddresses(s string, recipients []string) string {
-	var forms []string
+// whatever their form (jane.doe@hr-intranet), each as its place, so that
+// the one a server refused is known ("(recipients.bcc[0])"); then their
+// local parts, which a server may quote alone ("ann smith" of "ann
+// smith"@example.com); then whatever else looks like an address, as
+// "(address)".
+func withoutAddresses(s string, recipients []recipient) string {
+	type form struct{ text, place string }
+	var forms []form
 	for _, r := range recipients {
-		forms = append(forms, strings.Trim(r, "<>")) // go-mail's are <addr>
-		if a, err := mail.ParseAddress(r); err == nil {
-			forms = append(forms, a.Address) // a quoted local part unquoted
+		forms = append(forms, form{strings.Trim(r.addr, "<>"), r.place})
+		if a, err := mail.ParseAddress(r.addr); err == nil {
+			forms = append(forms, form{a.Address, r.place}) // a quoted local part unquoted, a name left out
 		}
 	}
+	// Every whole address first: a local part hidden before would leave
+	// another recipient's address that holds it unmatched.
 	for _, f := range forms {
-		s = replaceFold(s, f, "")
-		switch i := strings.LastIndex(f, "@"); {
+		s = replaceFold(s, f.text, "", f.place)
+	}
+	for _, f := range forms {
+		switch i := strings.LastIndex(f.text, "@"); {
 		case i >= 4:
-			s = replaceFold(s, f[:i], "")
+			s = replaceFold(s, f.text[:i], "", f.place)
 		case i > 0:
 			// A short one only as a word of its own: "ann", not "annual".
-			s = replaceFold(s, f[:i], `[^\pL\pN]`)
+			s = replaceFold(s, f.text[:i], `[^\pL\pN]`, f.place)
 		}
 	}
 	return emailAddress.ReplaceAllString(s, "(address)")
 }
 
 // replaceFold replaces every occurrence of old in s, in any case, with
-// "(address)"; with a boundary, only those between the start or end of s
-// or a character it matches.
-func replaceFold(s, old, boundary string) string {
+// place; with a boundary, only those between the start or end of s or a
+// character it matches.
+func replaceFold(s, old, boundary, place string) string {
 	if boundary == "" {
-		return regexp.MustCompile("(?i)"+regexp.QuoteMeta(old)).ReplaceAllLiteralString(s, "(address)")
+		return regexp.MustCompile("(?i)"+regexp.QuoteMeta(old)).ReplaceAllLiteralString(s, place)
 	}
 	re := regexp.MustCompile("(?i)(^|" + boundary + ")" + regexp.QuoteMeta(old) + "($|" + boundary + ")")
 	for { // twice: "ann ann" shares the space between its matches
-		next := re.ReplaceAllString(s, "${1}(address)${2}")
+		next := re.ReplaceAllString(s, "${1}"+strings.ReplaceAll(place, "$", "$$")+"${2}")
 		if next == s {
 			return s
 		}

@@ -202,13 +202,14 @@ func TestSendMailFailures(t *testing.T) {
 	}
 
 	tests := []struct {
-		name      string
-		reject    *smtpError
-		smtpURL   string // "" means the sink
-		in        dispatcher.MailInput
-		wantType  string
-		retryable bool
-		wantMsg   string
+		name       string
+		reject     *smtpError
+		rejectRcpt string // the address reject answers RCPT for; "" for DATA
+		smtpURL    string // "" means the sink
+		in         dispatcher.MailInput
+		wantType   string
+		retryable  bool
+		wantMsg    string
 	}{
 		{name: "missing template", in: with(func(in *dispatcher.MailInput) { in.TemplateID = "nope" }),
 			wantType: dispatcher.FailureNotFound, wantMsg: `template "nope" does not exist`},
@@ -219,16 +220,16 @@ func TestSendMailFailures(t *testing.T) {
 		{name: "550 is permanent", reject: &smtpError{550, "mailbox unavailable"}, in: ok,
 			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "mailbox unavailable"},
 		{name: "a reply quoting the recipient does not show it", reject: &smtpError{550, "5.1.1 <ann@example.com>: Recipient address rejected"}, in: ok,
-			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "<(address)>: Recipient address rejected\", affected message ID: <m@dispatcher>"},
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "<(recipients.to[0])>: Recipient address rejected\", affected message ID: <m@dispatcher>"},
 		{name: "a recipient without a dot in its domain is not shown either", reject: &smtpError{550, "5.1.1 <Jane.Doe@hr-intranet>: unknown; user jane.doe unknown"},
 			in:       with(func(in *dispatcher.MailInput) { in.Recipients.To = []string{"jane.doe@hr-intranet"} }),
-			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "<(address)>: unknown; user (address) unknown"},
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "<(recipients.to[0])>: unknown; user (recipients.to[0]) unknown"},
 		{name: "nor a quoted local part", reject: &smtpError{550, `5.1.1 <"ann smith"@example.com> unknown; ann smith unknown`},
 			in:       with(func(in *dispatcher.MailInput) { in.Recipients.To = []string{`"ann smith"@example.com`} }),
-			wantType: dispatcher.FailureSMTPPermanent, wantMsg: `(address)\"@example.com> unknown; (address) unknown`},
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: `(recipients.to[0])\"@example.com> unknown; (recipients.to[0]) unknown`},
 		{name: "nor a short local part quoted alone, as a word only", reject: &smtpError{550, "5.1.1 user ANN unknown: cannot deliver, annual quota"},
 			in:       ok,
-			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "user (address) unknown: cannot deliver, annual quota"},
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "user (recipients.to[0]) unknown: cannot deliver, annual quota"},
 		// Nor what it quotes of the mail, which holds the event's
 		// content: those without VIEW_EVENT_CONTENT read the message.
 		{name: "nor the mail a reply quotes", reject: &smtpError{554, "5.7.1 rejected as spam: Subject: Hi Ann Diagnosed | x"},
@@ -248,6 +249,15 @@ func TestSendMailFailures(t *testing.T) {
 				in.Event.Content = json.RawMessage(`{"name":"Ann","domain":"corp.example"}`)
 			}),
 			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "sender (address) refused for (the mail's text)"},
+		// One recipient refused at RCPT fails the whole mail, which goes
+		// to none: the failure names which, by its place. Before, every
+		// address was "(address)", and which list held it was unknown.
+		{name: "a refused recipient is named by its place", rejectRcpt: "archive@example.com", reject: &smtpError{550, "5.1.1 no such user"},
+			in: with(func(in *dispatcher.MailInput) {
+				in.Recipients.CC = []string{"bob@example.com"}
+				in.Recipients.BCC = []string{"carol@example.com", "archive@example.com"}
+			}),
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "affected recipient(s): <(recipients.bcc[1])>"},
 		{name: "451 is temporary", reject: &smtpError{451, "try again later"}, in: ok,
 			wantType: dispatcher.FailureSMTPTemporary, retryable: true, wantMsg: "try again later"},
 		{name: "unreachable server is temporary", smtpURL: "smtp://127.0.0.1:1", in: ok,
@@ -256,7 +266,10 @@ func TestSendMailFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := testenv.SMTP(t)
-			if tt.reject != nil {
+			switch {
+			case tt.rejectRcpt != "":
+				sink.RejectRecipient(tt.rejectRcpt, tt.reject.code, tt.reject.msg)
+			case tt.reject != nil:
 				sink.Reject(tt.reject.code, tt.reject.msg)
 			}
 			url := tt.smtpURL
@@ -271,7 +284,7 @@ func TestSendMailFailures(t *testing.T) {
 			}
 			// Shown to whoever may read executions, who may not read
 			// events: no recipient.
-			if msg := strings.ToLower(appErr.Error()); strings.Contains(msg, "ann@example.com") || strings.Contains(msg, "jane.doe") || strings.Contains(msg, "ann smith") || strings.Contains(msg, " ann ") {
+			if msg := strings.ToLower(appErr.Error()); strings.Contains(msg, "archive@") || strings.Contains(msg, "ann@example.com") || strings.Contains(msg, "jane.doe") || strings.Contains(msg, "ann smith") || strings.Contains(msg, " ann ") {
 				t.Errorf("error = %q shows the recipient", appErr.Error())
 			}
 			if msg := appErr.Error(); strings.Contains(msg, "Diagnosed") || strings.Contains(msg, "HIVpositive") {

@@ -11,7 +11,8 @@ import (
 )
 
 // SMTPSink is a real SMTP server on loopback that records the mails it
-// receives. Reject, when set, is the answer to DATA; User and Pass, when
+// receives. Reject, when set, is the answer to DATA (RejectRecipient to
+// RCPT); User and Pass, when
 // set, make AUTH PLAIN required.
 type SMTPSink struct {
 	Addr string
@@ -19,6 +20,7 @@ type SMTPSink struct {
 	mu       sync.Mutex
 	received []Mail
 	reject   *smtp.SMTPError
+	rcpt     map[string]*smtp.SMTPError // answers to RCPT, by address
 	user     string
 	pass     string
 }
@@ -67,6 +69,17 @@ func (s *SMTPSink) Reject(code int, message string) {
 	}
 }
 
+// RejectRecipient makes the sink answer RCPT for addr with code and
+// message.
+func (s *SMTPSink) RejectRecipient(addr string, code int, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rcpt == nil {
+		s.rcpt = map[string]*smtp.SMTPError{}
+	}
+	s.rcpt[addr] = &smtp.SMTPError{Code: code, Message: message}
+}
+
 // RequireAuth makes AUTH PLAIN with user and pass required.
 func (s *SMTPSink) RequireAuth(user, pass string) {
 	s.mu.Lock()
@@ -113,6 +126,11 @@ func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.sink.mu.Lock()
+	defer s.sink.mu.Unlock()
+	if err := s.sink.rcpt[to]; err != nil {
+		return err
+	}
 	s.cur.To = append(s.cur.To, to)
 	return nil
 }
