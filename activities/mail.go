@@ -235,24 +235,31 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 }
 
 // foldable returns a subject that go-mail writes in lines a server takes
-// (at most 998 bytes, RFC 5322). go-mail folds a header at its spaces, and
-// encodes (RFC 2047) only a subject that is not printable ASCII, in words
-// short enough; a word of ASCII longer than a line went out as one line. Such a
-// word is written as encoded words of at most 75 characters, which
-// readers join again.
+// (at most 998 bytes, RFC 5322) and that readers show as it was rendered.
+// go-mail folds a header at its spaces, and encodes (RFC 2047) only a
+// subject that is not printable ASCII, in words short enough; a word of
+// ASCII longer than a line went out as one line, and one that looks like an
+// encoded word (=?UTF-8?B?SGk=?=, from an event) was decoded by readers
+// ("Hi"), unlike the preview. Such a word is written as encoded words of
+// at most 75 characters, which readers join again; after another, with
+// the space between them, which readers drop between encoded words.
 func foldable(subject string) string {
 	const longest = 900
 	words := strings.Split(subject, " ")
-	if !slices.ContainsFunc(words, func(w string) bool { return len(w) > longest }) ||
+	encode := func(w string) bool { return len(w) > longest || strings.Contains(w, "=?") }
+	if !slices.ContainsFunc(words, encode) ||
 		strings.ContainsFunc(subject, func(r rune) bool { return r < ' ' && r != '\t' || r > '~' }) {
 		return subject
 	}
 	for i, w := range words {
-		if len(w) <= longest {
+		if !encode(w) {
 			continue
 		}
 		var encoded []string
 		word := ""
+		if i > 0 && encode(words[i-1]) {
+			word = "_" // the space before it, a space in q encoding
+		}
 		for _, c := range []byte(w) {
 			e := string(c)
 			if c <= ' ' || c > '~' || c == '=' || c == '?' || c == '_' {

@@ -172,6 +172,24 @@ func TestSendMail(t *testing.T) {
 		}
 	})
 
+	// Text of the event that looks like an encoded word reads as written,
+	// as the preview shows it. Before, readers decoded it: "Hi encoded".
+	t.Run("a subject with what looks like an encoded word", func(t *testing.T) {
+		subject := "=?UTF-8?B?SGk=?= =?UTF-8?q?x?= encoded"
+		store.templates["tpl-word"] = dispatcher.Template{ID: "tpl-word", Subject: subject, Text: "x"}
+		in := in
+		in.TemplateID, in.MessageID = "tpl-word", "word."+in.MessageID
+		if err := execute(t, a, a.SendMail, in, &res); err != nil {
+			t.Fatalf("SendMail: %v", err)
+		}
+		mails := sink.Mails()
+		h, _ := parseMail(t, mails[len(mails)-1].Data)
+		got, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+		if err != nil || got != subject {
+			t.Errorf("the subject reads %q (%v), want %q", got, err, subject)
+		}
+	})
+
 	t.Run("replay marker", func(t *testing.T) {
 		in := in
 		in.Run = "r1"
