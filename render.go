@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/mail"
+	"slices"
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher/sandbox"
@@ -105,6 +107,21 @@ func ResolveRecipients(r Recipients, ev Event) (Recipients, error) {
 			return Recipients{}, Errorf(EINVALID, "%s: to, cc and bcc resolve to %d addresses together; a mail may go to at most %d",
 				l.field, len(out.To)+len(out.CC)+len(out.BCC), MaxResolvedRecipients)
 		}
+	}
+	// Each address once, where it comes first (to, cc, bcc), in any case:
+	// a server that does not drop a recipient given twice delivered a copy
+	// each.
+	seen := map[string]bool{}
+	for _, l := range []*[]string{&out.To, &out.CC, &out.BCC} {
+		*l = slices.DeleteFunc(*l, func(a string) bool {
+			if p, err := mail.ParseAddress(a); err == nil {
+				a = p.Address
+			}
+			a = strings.ToLower(a)
+			dup := seen[a]
+			seen[a] = true
+			return dup
+		})
 	}
 	return out, nil
 }

@@ -210,13 +210,19 @@ func TestResolveRecipients(t *testing.T) {
 		},
 		{
 			name: "from the event",
-			in:   dispatcher.Recipients{To: []string{"{{ .event.content.email }}"}, CC: []string{"Copy of {{ .event.id }} <{{ .content.email }}>"}},
-			want: dispatcher.Recipients{To: []string{"ann@example.com"}, CC: []string{"Copy of ev-1 <ann@example.com>"}},
+			in:   dispatcher.Recipients{To: []string{"{{ .event.content.email }}"}, CC: []string{"Copy of {{ .event.id }} <copy-{{ .content.email }}>"}},
+			want: dispatcher.Recipients{To: []string{"ann@example.com"}, CC: []string{"Copy of ev-1 <copy-ann@example.com>"}},
 		},
 		{
 			name: "a list expands",
 			in:   dispatcher.Recipients{To: []string{"first@example.com", "{{ .content.emails }}"}},
 			want: dispatcher.Recipients{To: []string{"first@example.com", "a@example.com", "b@example.com"}},
+		},
+		{
+			// Before, each went to the server, which may deliver a copy each.
+			name: "an address once, where it comes first",
+			in:   dispatcher.Recipients{To: []string{"a@example.com", "A@EXAMPLE.COM"}, CC: []string{"Ann <a@example.com>", "c@example.com"}, BCC: []string{"c@example.com", "d@example.com"}},
+			want: dispatcher.Recipients{To: []string{"a@example.com"}, CC: []string{"c@example.com"}, BCC: []string{"d@example.com"}},
 		},
 		{
 			name:    "not an address",
