@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/net/idna"
 	"net/mail"
 	"net/textproto"
 	"regexp"
@@ -126,6 +127,7 @@ func (a *Effects) sendClaimed(ctx context.Context, in dispatcher.MailInput, owne
 	if err != nil {
 		return dispatcher.MailResult{}, permanent(ctx, dispatcher.FailureRecipient, dispatcher.ErrorMessage(err))
 	}
+	rcpts = asciiDomains(rcpts)
 	if a.smtp == nil {
 		// Retryable: configuring SMTP and restarting the worker fixes it.
 		return dispatcher.MailResult{}, temporary(ctx, dispatcher.FailureSMTPTemporary, "no SMTP server is configured")
@@ -232,6 +234,32 @@ func (a *Effects) message(in dispatcher.MailInput, r dispatcher.RenderedMail, rc
 		m.SetBodyString(gomail.TypeTextPlain, r.Text)
 	}
 	return m, nil
+}
+
+// asciiDomains writes the domains of r's addresses in ASCII (IDNA:
+// bücher.de as xn--bcher-kva.de), which every server takes; before, they
+// went out in UTF-8, which a server without SMTPUTF8 refuses. A local part
+// in UTF-8 still needs a server that takes it.
+func asciiDomains(r dispatcher.Recipients) dispatcher.Recipients {
+	conv := func(addrs []string) []string {
+		out := make([]string, len(addrs))
+		for i, s := range addrs {
+			out[i] = s
+			a, err := mail.ParseAddress(s)
+			if err != nil {
+				continue
+			}
+			at := strings.LastIndex(a.Address, "@")
+			domain, err := idna.Lookup.ToASCII(a.Address[at+1:])
+			if err != nil || domain == a.Address[at+1:] {
+				continue
+			}
+			a.Address = a.Address[:at+1] + domain
+			out[i] = a.String()
+		}
+		return out
+	}
+	return dispatcher.Recipients{To: conv(r.To), CC: conv(r.CC), BCC: conv(r.BCC)}
 }
 
 // foldable returns a subject that go-mail writes in lines a server takes

@@ -190,6 +190,20 @@ func TestSendMail(t *testing.T) {
 		}
 	})
 
+	// Before, in UTF-8, which a server without SMTPUTF8 refuses.
+	t.Run("a domain in UTF-8 goes in ASCII", func(t *testing.T) {
+		in := in
+		in.MessageID = "idn." + in.MessageID
+		in.Recipients = dispatcher.Recipients{To: []string{"Jörg <user@bücher.de>"}}
+		if err := execute(t, a, a.SendMail, in, &res); err != nil {
+			t.Fatalf("SendMail: %v", err)
+		}
+		mails := sink.Mails()
+		if got := mails[len(mails)-1].To; len(got) != 1 || got[0] != "user@xn--bcher-kva.de" {
+			t.Errorf("sent to %q, want user@xn--bcher-kva.de", got)
+		}
+	})
+
 	t.Run("replay marker", func(t *testing.T) {
 		in := in
 		in.Run = "r1"
