@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"golang.org/x/net/idna"
 	"net/mail"
 	"net/textproto"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 	"go.temporal.io/sdk/activity"
+	"golang.org/x/net/idna"
 
 	"github.com/dispatcherhq/dispatcher"
 )

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	goccy "github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/parser"
 	"io"
 	"maps"
 	"math"
@@ -16,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	goccy "github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dispatcherhq/dispatcher/wire"
