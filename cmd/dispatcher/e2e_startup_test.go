@@ -318,6 +318,7 @@ func TestEndToEndServeWaitsForADatabaseStartingLate(t *testing.T) {
 // accepts connections and never answers (a stalled server, a black-holed
 // route) stops the process at start-up within its ping's timeout, saying
 // so. Before, it hung there for good, with no log line and no /healthz.
+// It names the setting, DATABASE_URL, as a bad setting is named.
 // With JSON logs, why it stopped is a JSON line too: before, plain text
 // over several lines, which a log pipeline split or dropped.
 func TestEndToEndServeRefusesADatabaseThatDoesNotAnswer(t *testing.T) {
@@ -339,7 +340,7 @@ func TestEndToEndServeRefusesADatabaseThatDoesNotAnswer(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var last struct{ Level, Msg, Err string }
-	if err == nil || json.Unmarshal([]byte(lines[len(lines)-1]), &last) != nil || last.Level != "ERROR" || !strings.Contains(last.Err, "does not answer") {
+	if err == nil || json.Unmarshal([]byte(lines[len(lines)-1]), &last) != nil || last.Level != "ERROR" || !strings.Contains(last.Err, "does not answer") || !strings.HasPrefix(last.Err, "DATABASE_URL: ") {
 		t.Fatalf("exit %v, output:\n%s\nwant a failure saying, in a last JSON line, that the database does not answer", err, out)
 	}
 }

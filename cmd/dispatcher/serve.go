@@ -387,9 +387,9 @@ const pingTimeout = 15 * time.Second
 // not exist, a password refused).
 func pingFailed(url string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("database %s does not answer: %w", redactURL(url), err)
+		return fmt.Errorf("DATABASE_URL: database %s does not answer: %w", redactURL(url), err)
 	}
-	return fmt.Errorf("database %s: %w", redactURL(url), err)
+	return fmt.Errorf("DATABASE_URL: database %s: %w", redactURL(url), err)
 }
 
 func (p process) openStore(ctx context.Context) (*models.Store, error) {
