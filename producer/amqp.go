@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -42,9 +43,11 @@ func AMQPChannels(n int) AMQPOption { return func(t *amqpTransport) { t.channels
 // producer's source and its content type that of the envelope. url is an
 // AMQP URI (amqp://guest:guest@127.0.0.1:5672/). The transport connects
 // on the first send and again on the next send after the connection is
-// lost.
+// lost. Connecting is part of a send: the attempt timeout and the
+// caller's ctx bound it.
 func AMQP(url string, opts ...AMQPOption) Transport {
-	t := &amqpTransport{url: url, exchange: DefaultExchange, declare: true, channels: 4}
+	t := &amqpTransport{url: url, exchange: DefaultExchange, declare: true, channels: 4,
+		connecting: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(t)
 	}
@@ -64,8 +67,12 @@ type amqpTransport struct {
 	channels int
 	err      error
 	slots    chan struct{} // one per publish awaiting its confirmation
+	// connecting holds one token, taken by the send that connects: the
+	// others wait for it as long as their ctx lets them, which a mutex
+	// would not.
+	connecting chan struct{}
 
-	mu     sync.Mutex
+	mu     sync.Mutex // guards what follows, never held across the network
 	conn   *amqp.Connection
 	idle   []*amqpChannel // channels of conn, confirming, none publishing
 	closed bool
@@ -147,25 +154,16 @@ func (t *amqpTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
 // channel returns an idle channel of the connection, connecting first
 // when there is none.
 func (t *amqpTransport) channel(ctx context.Context) (*amqpChannel, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return nil, &Error{Transport: "amqp", Err: ErrClosed}
+	conn, c, err := t.idleChannel()
+	if c != nil || err != nil {
+		return c, err
 	}
-	if t.conn == nil || t.conn.IsClosed() {
-		if err := t.connect(ctx); err != nil {
+	if conn == nil {
+		if conn, err = t.connection(ctx); err != nil {
 			return nil, err
 		}
 	}
-	for len(t.idle) > 0 {
-		c := t.idle[len(t.idle)-1]
-		t.idle = t.idle[:len(t.idle)-1]
-		if c.conn == t.conn && !c.ch.IsClosed() {
-			return c, nil
-		}
-		_ = c.ch.Close()
-	}
-	ch, err := t.conn.Channel()
+	ch, err := conn.Channel()
 	if err != nil {
 		return nil, amqpError("open a channel", err)
 	}
@@ -173,43 +171,116 @@ func (t *amqpTransport) channel(ctx context.Context) (*amqpChannel, error) {
 		_ = ch.Close()
 		return nil, amqpError("confirm mode", err)
 	}
-	return &amqpChannel{conn: t.conn, ch: ch,
+	return &amqpChannel{conn: conn, ch: ch,
 		returns: ch.NotifyReturn(make(chan amqp.Return, 1)),
 		closes:  ch.NotifyClose(make(chan *amqp.Error, 1))}, nil
 }
 
-// connect dials the broker and declares the exchange; t.mu is held.
-func (t *amqpTransport) connect(ctx context.Context) error {
-	timeout := 30 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		timeout = time.Until(d)
+// idleChannel returns an idle channel of the connection, or the
+// connection when it has none; neither when there is no connection open.
+func (t *amqpTransport) idleChannel() (*amqp.Connection, *amqpChannel, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, nil, &Error{Transport: "amqp", Err: ErrClosed}
 	}
-	if timeout <= 0 {
-		return &Error{Transport: "amqp", Retryable: true, Message: "connect", Err: context.DeadlineExceeded}
+	if t.conn == nil || t.conn.IsClosed() {
+		return nil, nil, nil
 	}
-	conn, err := amqp.DialConfig(t.url, amqp.Config{
-		Dial:       amqp.DefaultDial(timeout),
-		Heartbeat:  10 * time.Second,
-		Properties: amqp.Table{"connection_name": "dispatcher-producer"},
-	})
+	for len(t.idle) > 0 {
+		c := t.idle[len(t.idle)-1]
+		t.idle = t.idle[:len(t.idle)-1]
+		if c.conn == t.conn && !c.ch.IsClosed() {
+			return nil, c, nil
+		}
+		_ = c.ch.Close()
+	}
+	return t.conn, nil, nil
+}
+
+// connection returns the connection, connecting within ctx, or waiting
+// within ctx for the send that connects.
+func (t *amqpTransport) connection(ctx context.Context) (*amqp.Connection, error) {
+	select {
+	case t.connecting <- struct{}{}:
+		defer func() { <-t.connecting }()
+	case <-ctx.Done():
+		return nil, &Error{Transport: "amqp", Retryable: true, Message: "waiting for the connection", Err: ctx.Err()}
+	}
+	// Another send may have connected while this one waited.
+	if conn, _, err := t.idleChannel(); conn != nil || err != nil {
+		return conn, err
+	}
+	conn, err := t.connect(ctx)
 	if err != nil {
-		return amqpError("connect", redact.URL(err))
+		return nil, err
 	}
-	if t.declare {
-		ch, err := conn.Channel()
-		if err == nil {
-			err = ch.ExchangeDeclare(t.exchange, "topic", true, false, false, false, nil)
-			_ = ch.Close()
-		}
-		if err != nil {
-			_ = conn.Close()
-			return amqpError(fmt.Sprintf("declare the topic exchange %q", t.exchange), err)
-		}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		_ = conn.Close()
+		return nil, &Error{Transport: "amqp", Err: ErrClosed}
 	}
 	if t.conn != nil {
 		_ = t.conn.Close()
 	}
 	t.conn, t.idle = conn, nil
+	return conn, nil
+}
+
+// connect dials the broker and declares the exchange, within ctx: the
+// client takes no context, so the socket is closed when ctx ends before
+// the connection is ready (a broker that accepts and never answers held
+// a send for 30 s, whatever its ctx).
+func (t *amqpTransport) connect(ctx context.Context) (*amqp.Connection, error) {
+	if _, ok := ctx.Deadline(); !ok { // Send called without the producer's attempt timeout
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultAttemptTimeout)
+		defer cancel()
+	}
+	var stop func() bool
+	conn, err := amqp.DialConfig(t.url, amqp.Config{
+		Dial: func(network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			stop = context.AfterFunc(ctx, func() { _ = c.Close() })
+			return c, nil
+		},
+		Heartbeat:  10 * time.Second,
+		Properties: amqp.Table{"connection_name": "dispatcher-producer"},
+	})
+	if err == nil && t.declare {
+		err = t.declareExchange(conn)
+	}
+	cut := stop != nil && !stop() // ctx ended: the socket is closed, or about to be
+	switch {
+	case ctx.Err() != nil && (err != nil || cut):
+		if conn != nil {
+			_ = conn.Close()
+		}
+		return nil, &Error{Transport: "amqp", Retryable: true, Message: "connect", Err: ctx.Err()}
+	case err != nil:
+		if conn != nil {
+			_ = conn.Close()
+		}
+		return nil, amqpError("connect", redact.URL(err))
+	}
+	return conn, nil
+}
+
+// declareExchange declares the topic exchange, durable.
+func (t *amqpTransport) declareExchange(conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.ExchangeDeclare(t.exchange, "topic", true, false, false, false, nil)
+		_ = ch.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("declare the topic exchange %q: %w", t.exchange, err)
+	}
 	return nil
 }
 
@@ -238,15 +309,16 @@ func (t *amqpTransport) channelError(c *amqpChannel, op string, err error) error
 	return amqpError(op, err)
 }
 
-// amqpError classifies err: refused access, a missing exchange or one
-// declared otherwise are not retryable; anything else (a lost connection,
+// amqpError classifies err: refused access, a missing vhost, a missing
+// exchange or one declared otherwise are not retryable; anything else (a lost connection,
 // a broker unavailable) is.
 func amqpError(op string, err error) *Error {
 	e := &Error{Transport: "amqp", Retryable: true, Message: op, Err: err}
 	var ae *amqp.Error
 	if errors.As(err, &ae) {
 		switch ae.Code {
-		case amqp.AccessRefused, amqp.NotFound, amqp.PreconditionFailed:
+		// NotAllowed: the vhost does not exist, or the user may not use it.
+		case amqp.AccessRefused, amqp.NotFound, amqp.PreconditionFailed, amqp.NotAllowed:
 			e.Retryable = false
 			e.Err = fmt.Errorf("%w: %w", ErrRejected, err)
 		}

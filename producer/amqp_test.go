@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -222,6 +223,8 @@ func TestAMQPFailures(t *testing.T) {
 		// configuration error: not retried.
 		{"no exchange", AMQP(rabbitURL(), AMQPExchange(uniqueName("producer-missing-")), AMQPDeclare(false)), false},
 		{"wrong password", AMQP("amqp://guest:wrong@127.0.0.1:5672/"), false},
+		// Before, retried as if the broker were unavailable.
+		{"no such vhost", AMQP(rabbitVhost("producer-missing-vhost")), false},
 		{"nothing listening", AMQP("amqp://guest:guest@127.0.0.1:1/"), true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,6 +249,38 @@ func TestAMQPFailures(t *testing.T) {
 	p := newProducer(t, AMQP(rabbitURL(), AMQPExchange(exchange)), &waits{}, fast)
 	if _, err := p.Dispatch(context.Background(), "t", nil); !errors.Is(err, ErrRejected) || Retryable(err) {
 		t.Errorf("err = %v; want ErrRejected, not retryable", err)
+	}
+}
+
+// rabbitVhost is rabbitURL with another vhost.
+func rabbitVhost(vhost string) string {
+	u, err := url.Parse(rabbitURL())
+	if err != nil {
+		panic(err)
+	}
+	u.Path = "/" + vhost
+	return u.String()
+}
+
+func TestAMQPConnectIsBounded(t *testing.T) {
+	testConnectIsBounded(t, func(addr string) Transport { return AMQP("amqp://guest:guest@" + addr + "/") })
+}
+
+func TestAMQPCloseDuringDispatches(t *testing.T) {
+	ch := rabbit(t)
+	exchange := uniqueName("producer-test-")
+	queue := bindQueue(t, ch, exchange, "#", nil)
+	events := testCloseDuringDispatches(t, AMQP(rabbitURL(), AMQPExchange(exchange)))
+	want := map[string]bool{}
+	for _, ev := range events {
+		want[ev.ID] = true
+	}
+	for range events {
+		d := get(t, ch, queue)
+		if !want[d.MessageId] {
+			t.Fatalf("delivered %s, not one of the events reported taken, or twice", d.MessageId)
+		}
+		delete(want, d.MessageId)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/redact"
 )
 
 // EventsPath is where the dispatcher takes events in.
@@ -40,21 +42,36 @@ func HTTP(baseURL, token string, opts ...HTTPOption) Transport {
 	u, err := url.Parse(baseURL)
 	switch {
 	case err != nil:
-		t.err = fmt.Errorf("producer: http: URL %q: %v", baseURL, err)
+		// url.Parse's error quotes the URL, password and all.
+		t.err = fmt.Errorf("producer: http: URL: %v", redact.URL(err))
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		t.err = fmt.Errorf("producer: http: URL %q: must be http(s)://host[:port][/path]", baseURL)
+		t.err = fmt.Errorf("producer: http: URL %s: must be http(s)://host[:port][/path]", shownURL(u))
 	default:
-		if !strings.HasSuffix(u.Path, EventsPath) {
-			u.Path = strings.TrimSuffix(u.Path, "/") + EventsPath
+		// "/events/v1/" is the intake too: before, it became
+		// /events/v1/events/v1.
+		path := strings.TrimSuffix(u.Path, "/")
+		if !strings.HasSuffix(path, EventsPath) {
+			path += EventsPath
 		}
+		u.Path = path
 		t.url = u.String()
-		shown := *u // for messages, which land in logs: no password, no query
-		if shown.RawQuery != "" {
-			shown.RawQuery = "…"
-		}
-		t.shown = shown.Redacted()
+		t.shown = shownURL(u)
 	}
 	return t
+}
+
+// shownURL is u for messages, which land in logs: no password, no query.
+func shownURL(u *url.URL) string {
+	shown := *u
+	if shown.RawQuery != "" {
+		shown.RawQuery = "…"
+	}
+	if shown.Opaque != "" {
+		// "user:s3cret@host" parses as the scheme "user" and the opaque
+		// "s3cret@host", which Redacted does not hide.
+		shown.Opaque = "…"
+	}
+	return shown.Redacted()
 }
 
 type httpTransport struct {
@@ -101,7 +118,14 @@ func (t *httpTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
 	res, err := t.client.Do(req)
 	if err != nil {
 		var cert *tls.CertificateVerificationError
-		return Receipt{}, &Error{Transport: "http", Retryable: !errors.As(err, &cert), Message: "POST " + t.shown, Err: err}
+		retryable := !errors.As(err, &cert)
+		// A *url.Error quotes the URL, query and all, which t.shown hides:
+		// what it wraps says why (and is ctx's error when ctx ended).
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return Receipt{}, &Error{Transport: "http", Retryable: retryable, Message: "POST " + t.shown, Err: err}
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))

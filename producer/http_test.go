@@ -73,6 +73,8 @@ func TestHTTPRequest(t *testing.T) {
 		{"CloudEvents with a JWT", "/", "eyJh.x.y", EnvelopeCloudEvents, "/events/v1", "Bearer eyJh.x.y", "application/cloudevents+json; charset=utf-8"},
 		{"behind a path prefix", "/dispatcher/", "t", EnvelopeLK, "/dispatcher/events/v1", "Bearer t", "application/json"},
 		{"the full intake URL", "/events/v1", "t", EnvelopeLK, "/events/v1", "Bearer t", "application/json"},
+		// Before, /events/v1/events/v1.
+		{"the full intake URL with a trailing slash", "/events/v1/", "t", EnvelopeLK, "/events/v1", "Bearer t", "application/json"},
 		{"no token", "", "", EnvelopeLK, "/events/v1", "", "application/json"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,7 +101,7 @@ func TestHTTPRetries(t *testing.T) {
 		name      string
 		answers   []answer
 		attempts  int
-		waits     []time.Duration // nil: not checked
+		waits     []time.Duration // each up to a fifth longer; nil: not checked
 		status    int             // of the error; 0: success
 		code      int
 		retryable bool
@@ -141,8 +143,8 @@ func TestHTTPRetries(t *testing.T) {
 					t.Errorf("an attempt sent %s, not the event %s", r.body, ev.Body)
 				}
 			}
-			if tt.waits != nil && !slices.Equal(w.d, tt.waits) {
-				t.Errorf("waits %v, want %v", w.d, tt.waits)
+			if tt.waits != nil && !slices.EqualFunc(w.d, tt.waits, func(got, want time.Duration) bool { return got >= want && got <= want+want/5 }) {
+				t.Errorf("waits %v, want %v, each up to a fifth longer", w.d, tt.waits)
 			}
 			if tt.status == 0 {
 				if err != nil {
@@ -170,6 +172,31 @@ func TestHTTPUnreachable(t *testing.T) {
 	ev, err := p.Dispatch(context.Background(), "t", nil)
 	if !Retryable(err) || ev.Receipt.Attempts != 2 || ev.ID == "" {
 		t.Errorf("err = %v after %d attempts; want a retryable error after 2", err, ev.Receipt.Attempts)
+	}
+}
+
+// A request that failed is not quoted with its query, which may hold a
+// key. Before, net/http's *url.Error, wrapped, quoted the URL whole.
+func TestHTTPFailureHidesTheQuery(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	gone := srv.URL
+	srv.Close()
+	_, hung := startIntake(t, answer{hang: true})
+	for _, tt := range []struct {
+		name, url string
+		want      error
+	}{
+		{"nothing listening", gone, nil},
+		{"no answer in time", hung, context.DeadlineExceeded},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProducer(t, HTTP(tt.url+"/?key=QS3CRET", "t"), nil, WithRetry(Retry{Attempts: 1}), WithAttemptTimeout(200*time.Millisecond))
+			_, err := p.Dispatch(context.Background(), "t", nil)
+			if err == nil || strings.Contains(err.Error(), "QS3CRET") || !strings.Contains(err.Error(), "POST "+tt.url+"/events/v1?…") ||
+				!Retryable(err) || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("err = %v; want it retryable, %v, without the query", err, tt.want)
+			}
+		})
 	}
 }
 

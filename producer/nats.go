@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,16 +57,48 @@ func NATSConnectOptions(opts ...nats.Option) NATSOption {
 // url is the NATS server's (nats://127.0.0.1:4222, or several, comma-
 // separated). The transport connects on the first send and again after
 // the connection closed for good; in between, the NATS client reconnects
-// by itself.
+// by itself. Connecting is part of a send: the attempt timeout and the
+// caller's ctx bound it.
 func NATS(url string, opts ...NATSOption) Transport {
-	t := &natsTransport{url: url, prefix: DefaultSubjectPrefix}
+	t := &natsTransport{url: url, prefix: DefaultSubjectPrefix, connecting: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(t)
 	}
-	if strings.TrimSpace(url) == "" {
-		t.err = errors.New("producer: nats: no server URL")
-	}
+	t.err = checkNATSURL(url)
 	return t
+}
+
+// checkNATSURL refuses what the NATS client could never connect to, which
+// each send would otherwise try again, as retryable, for ever: a URL that
+// does not parse, of another scheme, without a host. Its error quotes no
+// password.
+func checkNATSURL(urls string) error {
+	if strings.TrimSpace(strings.ReplaceAll(urls, ",", "")) == "" {
+		return errors.New("producer: nats: no server URL")
+	}
+	for _, raw := range strings.Split(urls, ",") {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		if !strings.Contains(raw, "://") {
+			raw = "nats://" + raw // as the NATS client reads host:port
+		}
+		if err := redact.Ambiguous(raw); err != nil {
+			return fmt.Errorf("producer: nats: URL: %v", err)
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("producer: nats: URL: %v", redact.URL(err))
+		}
+		switch {
+		case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
+			return fmt.Errorf("producer: nats: URL of scheme %q: must be nats, tls, ws or wss", u.Scheme)
+		case u.Hostname() == "":
+			return fmt.Errorf("producer: nats: URL %s: no host", u.Redacted())
+		}
+	}
+	return nil
 }
 
 type natsTransport struct {
@@ -73,6 +107,10 @@ type natsTransport struct {
 	stream string
 	opts   []nats.Option
 	err    error
+	// connecting holds one token, taken by the send that connects: the
+	// others wait for it as long as their ctx lets them, which a mutex
+	// would not.
+	connecting chan struct{}
 
 	mu     sync.Mutex
 	nc     *nats.Conn
@@ -95,7 +133,7 @@ func (t *natsTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
 	if strings.HasPrefix(ev.Type, "dead.") {
 		return Receipt{}, invalid("nats", fmt.Sprintf("type: %q makes the subject %q, where the dispatcher keeps its dead letters: a type may not begin with dead.", ev.Type, subject))
 	}
-	js, err := t.jetStream()
+	js, err := t.jetStream(ctx)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -126,9 +164,9 @@ func msgID(ev Event) string {
 	return "ce-" + hex.EncodeToString(h[:])[:32]
 }
 
-// jetStream returns the JetStream context of the connection, connecting
-// first when there is none or it closed.
-func (t *natsTransport) jetStream() (jetstream.JetStream, error) {
+// current returns the JetStream context of the connection; nil when there
+// is none or it closed.
+func (t *natsTransport) current() (jetstream.JetStream, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -137,17 +175,85 @@ func (t *natsTransport) jetStream() (jetstream.JetStream, error) {
 	if t.nc != nil && !t.nc.IsClosed() {
 		return t.js, nil
 	}
-	nc, err := nats.Connect(t.url, append([]nats.Option{nats.Name("dispatcher-producer")}, t.opts...)...)
+	return nil, nil
+}
+
+// jetStream returns the JetStream context of the connection, connecting
+// first when there is none or it closed, within ctx.
+func (t *natsTransport) jetStream(ctx context.Context) (jetstream.JetStream, error) {
+	if js, err := t.current(); js != nil || err != nil {
+		return js, err
+	}
+	select {
+	case t.connecting <- struct{}{}:
+		defer func() { <-t.connecting }()
+	case <-ctx.Done():
+		return nil, natsError("waiting for the connection", ctx.Err())
+	}
+	// Another send may have connected while this one waited.
+	if js, err := t.current(); js != nil || err != nil {
+		return js, err
+	}
+	nc, err := t.connect(ctx)
 	if err != nil {
-		return nil, natsError("connect", redact.URL(err))
+		return nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
 		return nil, natsError("JetStream", err)
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		nc.Close()
+		return nil, &Error{Transport: "nats", Err: ErrClosed}
+	}
 	t.nc, t.js = nc, js
 	return js, nil
+}
+
+// connect connects within ctx. The NATS client takes no context: its
+// Timeout bounds each server's dial and handshake, and a connection that
+// comes after ctx ended is closed.
+func (t *natsTransport) connect(ctx context.Context) (*nats.Conn, error) {
+	timeout := DefaultAttemptTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if timeout <= 0 {
+		return nil, natsError("connect", context.DeadlineExceeded)
+	}
+	// Last, so that it bounds a Timeout of the caller's options too: the
+	// client's default, 2 s, outlasted a shorter attempt timeout.
+	opts := append([]nats.Option{nats.Name("dispatcher-producer")}, t.opts...)
+	opts = append(opts, nats.Timeout(timeout))
+	type result struct {
+		nc  *nats.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nc, err := nats.Connect(t.url, opts...)
+		done <- result{nc, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			if ctx.Err() != nil {
+				return nil, natsError("connect", fmt.Errorf("%w (%w)", ctx.Err(), redact.URL(r.err)))
+			}
+			return nil, natsError("connect", redact.URL(r.err))
+		}
+		return r.nc, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.nc != nil {
+				r.nc.Close()
+			}
+		}()
+		return nil, natsError("connect", ctx.Err())
+	}
 }
 
 // checkSubject refuses what NATS cannot publish to: whitespace,
@@ -192,6 +298,9 @@ func (t *natsTransport) Close() error {
 	defer t.mu.Unlock()
 	t.closed = true
 	if t.nc != nil {
+		// Close, not Drain: the producer's Close waited for the publishes
+		// in flight, so Drain would only unsubscribe JetStream's reply
+		// inbox, and return before the connection is closed.
 		t.nc.Close()
 	}
 	return nil

@@ -216,3 +216,16 @@ func TestNATSReconnectsAfterClose(t *testing.T) {
 		t.Errorf("stored %+v (%v), want the event %s", m, err, ev.ID)
 	}
 }
+
+func TestNATSConnectIsBounded(t *testing.T) {
+	testConnectIsBounded(t, func(addr string) Transport { return NATS("nats://" + addr) })
+}
+
+func TestNATSCloseDuringDispatches(t *testing.T) {
+	stream, prefix := testStream(t)
+	for _, ev := range testCloseDuringDispatches(t, NATS(natsURL(), NATSSubjectPrefix(prefix))) {
+		if m, err := stream.GetMsg(context.Background(), ev.Receipt.Sequence); err != nil || m.Header.Get("Nats-Msg-Id") != ev.ID {
+			t.Fatalf("stored %+v (%v), want the event %s reported taken", m, err, ev.ID)
+		}
+	}
+}

@@ -31,7 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -48,8 +48,10 @@ type Transport interface {
 // Retry is how Dispatch retries a retryable failure: up to Attempts
 // sends in all, waiting Initial after the first failure, twice as long
 // after each next one up to Max, each wait with up to half of it
-// random. A Retry-After from the dispatcher replaces the wait; one longer
-// than Max ends the retries, with RetryAfter in the error.
+// random. A Retry-After from the dispatcher is waited instead, with up to
+// a fifth more at random, so that producers told the same Retry-After do
+// not all come back at once; one longer than Max ends the retries, with
+// RetryAfter in the error.
 type Retry struct {
 	Attempts int
 	Initial  time.Duration
@@ -74,7 +76,14 @@ type Producer struct {
 	attemptTimeout time.Duration
 	now            func() time.Time
 	sleep          func(ctx context.Context, d time.Duration) error
-	closed         atomic.Bool
+
+	mu       sync.Mutex
+	closed   bool
+	inFlight sync.WaitGroup // Dispatch calls Close waits for
+	// closing ends when Close begins: it cuts the waits between attempts
+	// short, so that Close does not wait them out.
+	closing     context.Context
+	closingDone context.CancelFunc
 }
 
 // Option configures a Producer.
@@ -126,6 +135,7 @@ func New(t Transport, opts ...Option) (*Producer, error) {
 	}
 	p := &Producer{transport: t, envelope: EnvelopeLK, retry: DefaultRetry, attemptTimeout: DefaultAttemptTimeout,
 		now: time.Now, sleep: sleep}
+	p.closing, p.closingDone = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(p)
 	}
@@ -173,9 +183,10 @@ func (p *Producer) Dispatch(ctx context.Context, typ string, data any, opts ...D
 	if err := ev.encode(data); err != nil {
 		return ev, err
 	}
-	if p.closed.Load() {
+	if !p.begin() {
 		return ev, &Error{Message: "dispatch", Err: ErrClosed}
 	}
+	defer p.inFlight.Done()
 	for attempt, wait := 1, p.retry.Initial; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, p.attemptTimeout)
 		rec, err := p.transport.Send(actx, ev)
@@ -190,7 +201,7 @@ func (p *Producer) Dispatch(ctx context.Context, typ string, data any, opts ...D
 			e = &Error{Retryable: true, Message: "send", Err: err}
 			err = e
 		}
-		if !e.Retryable || attempt >= p.retry.Attempts || p.closed.Load() {
+		if !e.Retryable || attempt >= p.retry.Attempts || p.closing.Err() != nil {
 			return ev, err
 		}
 		pause := wait/2 + rand.N(wait/2+1)
@@ -198,21 +209,58 @@ func (p *Producer) Dispatch(ctx context.Context, typ string, data any, opts ...D
 			if e.RetryAfter > p.retry.Max {
 				return ev, err
 			}
-			pause = e.RetryAfter
+			// Never sooner than asked; the jitter spreads the producers a
+			// busy dispatcher answered at once, which came back in
+			// lockstep.
+			pause = e.RetryAfter + rand.N(e.RetryAfter/5+1)
 		}
-		if serr := p.sleep(ctx, pause); serr != nil {
+		if serr := p.pause(ctx, pause); serr != nil {
+			if p.closing.Err() != nil {
+				return ev, err // the event was not taken; Close is no reason of its own
+			}
 			return ev, fmt.Errorf("%w (stopped retrying: %w)", err, serr)
 		}
 		wait = min(2*wait, p.retry.Max)
 	}
 }
 
-// Close closes the transport's connections; Dispatch fails with ErrClosed
-// afterwards.
+// begin counts a Dispatch in flight, unless the producer is closed.
+func (p *Producer) begin() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.inFlight.Add(1)
+	return true
+}
+
+// pause waits d between attempts, or less when ctx ends or Close begins.
+func (p *Producer) pause(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(p.closing, cancel)
+	defer stop()
+	return p.sleep(ctx, d)
+}
+
+// Close waits for the Dispatch calls in flight to end, then closes the
+// transport's connections; Dispatch calls that begin once Close has
+// begun fail with ErrClosed. A send in flight is not cut short, so that
+// an event the broker or the dispatcher takes is reported taken, not
+// failed: Close may wait as long as the longest of them, bounded by its
+// caller's ctx and the attempt timeout. A Dispatch waiting to retry does
+// not send again: it returns its last error, retryable, at once.
 func (p *Producer) Close() error {
-	if p.closed.Swap(true) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
 		return nil
 	}
+	p.closed = true
+	p.mu.Unlock()
+	p.closingDone()
+	p.inFlight.Wait()
 	return p.transport.Close()
 }
 

@@ -3,10 +3,15 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dispatcherhq/dispatcher/internal/testenv"
 )
 
 // fakeTransport answers each Send with the next of its errors (nil once
@@ -125,8 +130,8 @@ func TestDispatchHonoursRetryAfter(t *testing.T) {
 	if _, err := p.Dispatch(context.Background(), "t", nil); err != nil {
 		t.Fatal(err)
 	}
-	if len(w.d) != 1 || w.d[0] != 3*time.Second {
-		t.Errorf("waits %v, want [3s] as Retry-After said", w.d)
+	if len(w.d) != 1 || w.d[0] < 3*time.Second || w.d[0] > 3600*time.Millisecond {
+		t.Errorf("waits %v, want one of 3s as Retry-After said, up to a fifth more", w.d)
 	}
 
 	// A Retry-After beyond Max ends the retries: the caller schedules it.
@@ -137,6 +142,29 @@ func TestDispatchHonoursRetryAfter(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || !e.Retryable || e.RetryAfter != time.Hour || len(tr.sent) != 1 {
 		t.Errorf("err %v after %d sends; want the retryable error with RetryAfter 1h after 1", err, len(tr.sent))
+	}
+}
+
+// Producers a busy dispatcher told the same Retry-After do not all come
+// back at once. Before, each waited exactly Retry-After, in lockstep.
+func TestRetryAfterIsJittered(t *testing.T) {
+	busy := &Error{Transport: "http", Retryable: true, Status: 503, RetryAfter: time.Second}
+	w := &waits{}
+	for range 20 {
+		p := newProducer(t, &fakeTransport{errs: []error{busy}}, w, WithRetry(Retry{Attempts: 2, Initial: time.Millisecond, Max: 5 * time.Second}))
+		if _, err := p.Dispatch(context.Background(), "t", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	distinct := map[time.Duration]bool{}
+	for _, d := range w.d {
+		if d < time.Second || d > 1200*time.Millisecond {
+			t.Errorf("waited %s after a Retry-After of 1s, want within [1s, 1.2s]", d)
+		}
+		distinct[d] = true
+	}
+	if len(distinct) < 10 {
+		t.Errorf("20 producers told to wait 1s waited %v: in lockstep", w.d)
 	}
 }
 
@@ -183,6 +211,12 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 		{"AMQP URL", AMQP("http://rabbit"), nil},
 		{"AMQP channels", AMQP("amqp://127.0.0.1", AMQPChannels(0)), nil},
 		{"NATS URL", NATS(" "), nil},
+		{"NATS URLs", NATS(" , "), nil},
+		// Before, taken, and each Dispatch failed to connect, retryable,
+		// for ever.
+		{"NATS URL that does not parse", NATS("nats://127.0.0.1:4222,nats://h%zz:4222"), nil},
+		{"NATS URL of another scheme", NATS("http://127.0.0.1:4222"), nil},
+		{"NATS URL with a password's # unencoded", NATS("nats://u:42#x@127.0.0.1:4222"), nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if p, err := New(tt.tr, tt.opts...); err == nil {
@@ -190,6 +224,23 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 				t.Error("New succeeded")
 			}
 		})
+	}
+}
+
+// The NATS client's URLs: a list, with or without the scheme.
+func TestNewTakesNATSURLs(t *testing.T) {
+	for _, url := range []string{
+		"nats://127.0.0.1:4222",
+		"127.0.0.1:4222",
+		"nats://u:p%40ss@a:4222, tls://b:4222,",
+		"ws://127.0.0.1:8080",
+	} {
+		p, err := New(NATS(url))
+		if err != nil {
+			t.Errorf("%s: %v", url, err)
+			continue
+		}
+		p.Close()
 	}
 }
 
@@ -212,11 +263,232 @@ func TestBadURLHidesThePassword(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cr") || !errors.Is(err, ErrInvalid) {
 		t.Errorf("AMQP: Send: %v; want ErrInvalid without the password", err)
 	}
-	p := newProducer(t, NATS("nats://nats:s3cr%zzet@127.0.0.1:4222"), &waits{}, WithRetry(Retry{Attempts: 1}))
-	_, err = p.Dispatch(context.Background(), "t", nil)
+	// Before, taken by New, and quoted by every Dispatch's error.
+	_, err = New(NATS("nats://nats:s3cr%zzet@127.0.0.1:4222"))
 	if err == nil || strings.Contains(err.Error(), "s3cr") || !strings.Contains(err.Error(), "nats://xxxxx@127.0.0.1:4222") {
-		t.Errorf("NATS: Dispatch: %v; want an error naming the host, not the password", err)
+		t.Errorf("NATS: New: %v; want an error naming the host, not the password", err)
 	}
+	// Before, url.Parse's error and the URL were quoted whole.
+	for url, want := range map[string]string{
+		"http://user:s3cr%CRET@dispatcher.example.com/": "http://xxxxx@dispatcher.example.com",
+		"ftp://user:s3cret@dispatcher.example.com/":     "ftp://user:xxxxx@dispatcher.example.com",
+		"user:s3cret@dispatcher.example.com":            "user:…",
+	} {
+		_, err = New(HTTP(url, "t"))
+		if err == nil || strings.Contains(err.Error(), "s3cr") || !strings.Contains(err.Error(), want) {
+			t.Errorf("HTTP %s: New: %v; want an error showing %s, not the password", url, err, want)
+		}
+	}
+}
+
+// gateTransport holds its first Send until release is closed, and records
+// whether it was closed while a Send was in flight.
+type gateTransport struct {
+	fakeTransport
+	started, release chan struct{}
+	held             atomic.Bool
+	inFlight         atomic.Int32
+	closedInFlight   atomic.Bool
+}
+
+func (g *gateTransport) Send(ctx context.Context, ev Event) (Receipt, error) {
+	g.inFlight.Add(1)
+	defer g.inFlight.Add(-1)
+	if g.held.CompareAndSwap(false, true) {
+		close(g.started)
+		<-g.release
+	}
+	return g.fakeTransport.Send(ctx, ev)
+}
+
+func (g *gateTransport) Close() error {
+	g.closedInFlight.Store(g.inFlight.Load() > 0)
+	return g.fakeTransport.Close()
+}
+
+// Close lets the sends in flight end before it closes the transport, and
+// refuses the Dispatch calls that begin after it. Before, it closed the
+// transport under them: events the broker took were reported failed
+// (NATS: connection closed, retryable).
+func TestCloseWaitsForDispatchesInFlight(t *testing.T) {
+	tr := &gateTransport{started: make(chan struct{}), release: make(chan struct{})}
+	p := newProducer(t, tr, nil)
+	dispatched := make(chan error, 1)
+	go func() {
+		_, err := p.Dispatch(context.Background(), "t", nil)
+		dispatched <- err
+	}()
+	<-tr.started
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	testenv.Eventually(t, 5*time.Second, func() string {
+		if _, err := p.Dispatch(context.Background(), "t", nil); !errors.Is(err, ErrClosed) || Retryable(err) {
+			return fmt.Sprintf("a Dispatch once Close began: %v, want ErrClosed", err)
+		}
+		return ""
+	})
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) with a Dispatch in flight", err)
+	default:
+	}
+	close(tr.release)
+	if err := <-dispatched; err != nil {
+		t.Errorf("the Dispatch in flight at Close: %v, want it taken", err)
+	}
+	if err := <-closed; err != nil || !tr.closed || tr.closedInFlight.Load() {
+		t.Errorf("Close = %v, transport closed %v, while a send was in flight %v; want it closed after the send",
+			err, tr.closed, tr.closedInFlight.Load())
+	}
+}
+
+// Close does not wait out a Dispatch's pause before its next attempt: the
+// Dispatch returns its last error at once, and sends no more.
+func TestCloseCutsTheWaitBeforeARetry(t *testing.T) {
+	tr := &fakeTransport{errs: []error{retryable}}
+	p := newProducer(t, tr, nil, WithRetry(Retry{Attempts: 2, Initial: time.Hour, Max: time.Hour}))
+	waiting := make(chan struct{})
+	p.sleep = func(ctx context.Context, d time.Duration) error {
+		close(waiting)
+		return sleep(ctx, d)
+	}
+	dispatched := make(chan error, 1)
+	go func() {
+		_, err := p.Dispatch(context.Background(), "t", nil)
+		dispatched <- err
+	}()
+	<-waiting
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits for a Dispatch's pause of an hour")
+	}
+	var err error
+	select {
+	case err = <-dispatched:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Dispatch still waits to retry after Close")
+	}
+	if !errors.Is(err, retryable) || !Retryable(err) || errors.Is(err, context.Canceled) || len(tr.sent) != 1 {
+		t.Errorf("err = %v after %d sends; want the first attempt's error, retryable, after 1", err, len(tr.sent))
+	}
+}
+
+// silentServer accepts connections until the test ends, and never says a
+// word on them: a broker that hangs, or a port of something else.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return testenv.AcceptLoopback(t, func(c net.Conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		conns = append(conns, c)
+	})
+}
+
+// testConnectIsBounded dispatches at once through one producer on a
+// transport to a server that never answers: each Dispatch returns when
+// its attempt timeout or its ctx ends, not one after the other. Before,
+// connecting ignored both (NATS waited 2 s, AMQP 10 s), and the
+// dispatches waiting for the connection waited in turn.
+func testConnectIsBounded(t *testing.T, newTransport func(addr string) Transport) {
+	addr := silentServer(t)
+	dispatchAll := func(t *testing.T, p *Producer, ctx context.Context, within time.Duration, wantErr error) {
+		t.Helper()
+		const n = 3
+		errs := make(chan error, n)
+		start := time.Now()
+		for range n {
+			go func() {
+				_, err := p.Dispatch(ctx, "t", nil)
+				if took := time.Since(start); took > within {
+					err = fmt.Errorf("returned after %s, want within %s: %w", took, within, err)
+				}
+				errs <- err
+			}()
+		}
+		for range n {
+			if err := <-errs; !Retryable(err) || strings.Contains(err.Error(), "returned after") || wantErr != nil && !errors.Is(err, wantErr) {
+				t.Errorf("%v; want a retryable error %v", err, wantErr)
+			}
+		}
+	}
+	t.Run("by the attempt timeout", func(t *testing.T) {
+		const attempt = 500 * time.Millisecond
+		p := newProducer(t, newTransport(addr), nil, WithRetry(Retry{Attempts: 1}), WithAttemptTimeout(attempt))
+		dispatchAll(t, p, context.Background(), 2*attempt, nil)
+	})
+	t.Run("by the caller's ctx", func(t *testing.T) {
+		p := newProducer(t, newTransport(addr), nil, WithRetry(Retry{Attempts: 1}))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		time.AfterFunc(300*time.Millisecond, cancel)
+		dispatchAll(t, p, ctx, time.Second, context.Canceled)
+	})
+}
+
+// testCloseDuringDispatches closes a producer on tr while dispatches are
+// in flight: each is taken or fails with ErrClosed, none in between.
+// Before, the connection was closed under them: NATS reported
+// "connection closed", AMQP "channel/connection is not open", retryable,
+// for events the broker had taken. It returns the events reported taken.
+func testCloseDuringDispatches(t *testing.T, tr Transport) []Event {
+	t.Helper()
+	p := newProducer(t, tr, nil, WithRetry(Retry{Attempts: 1}))
+	const workers = 8
+	var taken atomic.Int32
+	var mu sync.Mutex
+	var events []Event
+	var failed []error
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ev, err := p.Dispatch(context.Background(), "t", nil)
+				mu.Lock()
+				switch {
+				case err == nil:
+					events = append(events, ev)
+					taken.Add(1)
+				case !errors.Is(err, ErrClosed):
+					failed = append(failed, err)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	testenv.Eventually(t, 10*time.Second, func() string {
+		if n := taken.Load(); n < 50 {
+			return fmt.Sprintf("%d events taken", n)
+		}
+		return ""
+	})
+	if err := p.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	wg.Wait()
+	for _, err := range failed {
+		t.Errorf("a Dispatch in flight at Close: %v, want it taken", err)
+	}
+	return events
 }
 
 // A Retry that names only its attempts waits as DefaultRetry does.
