@@ -228,13 +228,13 @@ func (o Optional[T]) Ptr() *T {
 // isoMillis is how timestamps that the reference calls ISO-8601 are written.
 const isoMillis = "2006-01-02T15:04:05.000Z07:00"
 
-// minStringMillis is the least epoch milliseconds a timestamp may hold
+// minMillis is the least epoch milliseconds a timestamp may hold
 // (March 1973): fewer are taken for seconds or a date without its dashes,
 // as the CLI's --from does.
-const minStringMillis = 100_000_000_000
+const minMillis = 100_000_000_000
 
 // ParseTimestamp accepts an ISO-8601 date-time string, an ISO-8601 date
-// (its midnight UTC), or epoch milliseconds from minStringMillis, as a
+// (its midnight UTC), or epoch milliseconds from minMillis, as a
 // number or a string of digits. Before, the date and the string of
 // digits were refused, which Extra Horizon's clients may send for a time.
 func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
@@ -262,11 +262,11 @@ func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
 }
 
 // fromMillis is the time of epoch milliseconds ms, written as given. Fewer
-// than minStringMillis are refused: 20300101 or 1893456000 read as
+// than minMillis are refused: 20300101 or 1893456000 read as
 // milliseconds would be 1970, and a startTimestamp then runs at once.
 // Before, only in a string: as a number, seconds were taken for 1970.
 func fromMillis(ms int64, given string) (time.Time, error) {
-	if ms >= 0 && ms < minStringMillis {
+	if ms >= 0 && ms < minMillis {
 		return time.Time{}, fmt.Errorf("%s is too small for epoch milliseconds (before 1973): seconds? a date without its dashes? Send 1893456000000 or 2030-01-01", given)
 	}
 	return InRange(time.UnixMilli(ms).UTC())
