@@ -390,6 +390,19 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 		// closing between two counts would be in neither, not in both.
 		carries, failed = carryingClauses(actions)
 	}
+	// One scheduled whose (named) actions failed for good already is failed,
+	// as the failures summary has it, and not waited for: counted with the
+	// failed, not as scheduled. Before, a bulk replay whose replays all
+	// failed again beside an action due in a year ended "0 failed, 2
+	// scheduled".
+	waiting := "ExecutionStatus = 'Running' AND " + workflows.AttrScheduled.GetName() + " = true AND "
+	ids := workflows.AttrFailedActionIDs.GetName()
+	failedNow, notFailed := ids+" IS NOT NULL", ids+" IS NULL"
+	if len(actions) > 0 {
+		in := " IN (" + quoteAll(actions) + ")"
+		failedNow, notFailed = ids+in, "("+ids+" IS NULL OR "+ids+" NOT"+in+")"
+	}
+	failedWaiting := 0
 	for _, q := range []struct {
 		clause string
 		dst    *int
@@ -399,7 +412,8 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 		{failed, &c.Failed},
 		{canceled, &c.Canceled},
 		{"ExecutionStatus = 'Running'", &c.Running}, // scheduled ones too
-		{"ExecutionStatus = 'Running' AND " + workflows.AttrScheduled.GetName() + " = true", &c.Scheduled},
+		{waiting + notFailed, &c.Scheduled},
+		{waiting + failedNow, &failedWaiting},
 	} {
 		if q.clause == "" {
 			continue
@@ -411,6 +425,8 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 		*q.dst = int(res.GetCount())
 	}
 	c.Completed += carrying
+	c.Failed += failedWaiting
+	c.Running = max(c.Running-failedWaiting, 0) // each replay counted once
 	return c, nil
 }
 
@@ -419,14 +435,19 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 // they carry of others (a keyword list NOT IN holds none of the values),
 // and the other replays that failed, terminated or timed out.
 func carryingClauses(actions []string) (carrying, failed string) {
-	quoted := make([]string, len(actions))
-	for i, a := range actions {
-		quoted[i] = quote(a)
-	}
-	ids, in := workflows.AttrFailedActionIDs.GetName(), " IN ("+strings.Join(quoted, ", ")+")"
+	ids, in := workflows.AttrFailedActionIDs.GetName(), " IN ("+quoteAll(actions)+")"
 	skipped := workflows.AttrSkipped.GetName()
 	return "ExecutionStatus = 'Failed' AND " + ids + " IS NOT NULL AND " + ids + " NOT" + in + " AND " + skipped + " IS NULL",
 		"(ExecutionStatus IN ('Terminated', 'TimedOut') OR (ExecutionStatus = 'Failed' AND (" + ids + " IS NULL OR " + ids + in + " OR " + skipped + " IS NOT NULL)))"
+}
+
+// quoteAll quotes each of vs, comma-separated, for an IN clause.
+func quoteAll(vs []string) string {
+	quoted := make([]string, len(vs))
+	for i, v := range vs {
+		quoted[i] = quote(v)
+	}
+	return strings.Join(quoted, ", ")
 }
 
 func (e *Executions) list(ctx context.Context, query string, pageSize int, token []byte) ([]*workflowpb.WorkflowExecutionInfo, []byte, error) {

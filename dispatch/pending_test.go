@@ -154,3 +154,48 @@ func TestPendingCollectorPastItsLimit(t *testing.T) {
 		return ""
 	})
 }
+
+// A bulk replay's replay scheduled beside an action that failed for good
+// already counts as failed, not scheduled nor running; one that only
+// waits, as scheduled; with actions named, only a failure of one of them
+// counts. Before, a bulk replay whose replays all failed again beside an
+// action due in a year ended "0 failed, 2 scheduled", and exited 0.
+func TestCountReplaysScheduledButFailed(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "count-replays-test"
+	standInDispatches(t, c, queue)
+	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{Client: c, Namespace: "default", TaskQueue: queue, Audit: testenv.Store(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bulk = "bulk-replay-0123456789abcdef01234567"
+	start := func(id string, failed ...string) {
+		t.Helper()
+		attrs := []temporal.SearchAttributeUpdate{workflows.AttrBulkReplayID.ValueSet(bulk), workflows.AttrScheduled.ValueSet(true)}
+		if len(failed) > 0 {
+			attrs = append(attrs, workflows.AttrFailedActionIDs.ValueSet(failed))
+		}
+		if _, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: queue,
+			TypedSearchAttributes: temporal.NewSearchAttributes(attrs...)}, workflows.WorkflowDispatch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start("count-waits")
+	start("count-failed-a1", "a1")
+	start("count-failed-a2", "a2")
+	for _, tt := range []struct {
+		actions []string
+		want    workflows.ReplayCounts
+	}{
+		{nil, workflows.ReplayCounts{Failed: 2, Running: 1, Scheduled: 1}},
+		{[]string{"a1"}, workflows.ReplayCounts{Failed: 1, Running: 2, Scheduled: 2}},
+	} {
+		testenv.Eventually(t, 20*time.Second, func() string {
+			got, err := ex.CountReplays(context.Background(), bulk, tt.actions)
+			if err != nil || got != tt.want {
+				return fmt.Sprintf("actions %v: counts %+v, %v; want %+v", tt.actions, got, err, tt.want)
+			}
+			return ""
+		})
+	}
+}

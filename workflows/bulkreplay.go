@@ -74,11 +74,12 @@ type ReplayCounts struct {
 	// that failed only with the failures they carry of others
 	// (DispatchInput.Carried): they made what they were asked.
 	Completed int
-	Failed    int // failed, terminated or timed out
+	Failed    int // failed, terminated or timed out; or scheduled beside (named) actions failed for good
 	Canceled  int
-	Running   int // read from bulkReplayV2 on
+	Running   int // read from bulkReplayV2 on; those counted Failed left out
 	// Scheduled counts, of Running, those whose actions left only wait for
-	// their startTimestamp: waited for no more from bulkReplayV6 on.
+	// their startTimestamp, none failed for good (those are Failed):
+	// waited for no more from bulkReplayV6 on.
 	Scheduled int
 }
 
