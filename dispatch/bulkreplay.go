@@ -494,6 +494,11 @@ func (e *Executions) BulkReplay(ctx context.Context, id string) (dispatcher.Bulk
 		st.Progress = p
 	} else {
 		st.ProgressUnknown = true
+		// Paused or not, as the list says it: the audit trail holds its
+		// starts whether a worker answers or not.
+		one := []dispatcher.BulkReplayStatus{st}
+		e.markPaused(ctx, one)
+		st = one[0]
 	}
 	return st, nil
 }

@@ -149,7 +149,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		// Someone replayed it meanwhile: "wait, then replay" would have
 		// the caller replay that replay, which may well succeed.
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
-			"dispatch %s is being replayed: run %s, a replay of run %s, is still %s; follow it (replay it only if it fails)",
+			"dispatch %s is being replayed: run %s, a replay of run %s, is still %s; follow it (replay it only if it fails), or cancel it before replaying it",
 			r.WorkflowID, latest.RunID, latest.Replay.Of, latest.Status)
 	case !replayable(latest.Status):
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/dispatch"
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -197,5 +198,32 @@ func TestCountReplaysScheduledButFailed(t *testing.T) {
 			}
 			return ""
 		})
+	}
+}
+
+// A paused bulk replay no worker answers for says it is paused, as the
+// list does: the audit trail holds its starts either way. Before, its
+// progress unknown, it said paused:false, and looked as if it went on
+// once a worker came back.
+func TestBulkReplayPausedWithoutWorker(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	store := testenv.Store(t)
+	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{Client: c, Namespace: "default", TaskQueue: "no-worker", Audit: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "bulk-replay-0123456789abcdef0123456a"
+	if _, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: "no-worker"},
+		workflows.WorkflowBulkReplay, workflows.BulkReplayInput{Rate: 1, Actor: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
+	if _, err := store.RecordAudit(context.Background(), dispatcher.AuditEntry{ID: "a1", WorkflowID: id, Ref: "a1",
+		Operation: dispatcher.AuditPause, Actor: "ann", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ex.BulkReplay(context.Background(), id)
+	if err != nil || !st.ProgressUnknown || !st.Progress.Paused {
+		t.Errorf("bulk replay %+v, %v; want its progress unknown, paused", st, err)
 	}
 }

@@ -147,11 +147,11 @@ func TestFollowBulkFailsWhenReplaysFail(t *testing.T) {
 	for _, tt := range []struct{ status, progress, want string }{
 		{"completed", `"matched":3,"processed":3,"replayed":3,"succeeded":3`, ""},
 		{"completed", `"matched":3,"processed":3,"replayed":3,"succeeded":1,"failed":2`,
-			"bulk replay bulk-replay-1; 2 of its replays failed again (or did not start): dispatcher executions list --bulk-replay-id bulk-replay-1 --status failed"},
+			"bulk replay bulk-replay-1; 2 of its replays failed again, were canceled or did not start: dispatcher executions list --bulk-replay-id bulk-replay-1 --status failed (or --status canceled)"},
 		{"canceled", `"matched":3,"processed":1,"replayed":1,"succeeded":1`, "bulk replay bulk-replay-1 was canceled"},
 		// Before, a canceled one said nothing of its replays that failed.
 		{"canceled", `"matched":9,"processed":3,"replayed":3,"succeeded":1,"failed":2`,
-			"bulk replay bulk-replay-1 was canceled; 2 of its replays failed again (or did not start): dispatcher executions list --bulk-replay-id bulk-replay-1 --status failed"},
+			"bulk replay bulk-replay-1 was canceled; 2 of its replays failed again, were canceled or did not start: dispatcher executions list --bulk-replay-id bulk-replay-1 --status failed (or --status canceled)"},
 		{"failed", `"matched":3`, "bulk replay bulk-replay-1 failed"},
 	} {
 		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -424,7 +424,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 func bulkOutcome(b wire.BulkReplay) error {
 	failedAgain := ""
 	if b.Progress.Failed > 0 {
-		failedAgain = fmt.Sprintf("; %d of its replays failed again (or did not start): dispatcher executions list --bulk-replay-id %s --status failed",
+		failedAgain = fmt.Sprintf("; %d of its replays failed again, were canceled or did not start: dispatcher executions list --bulk-replay-id %s --status failed (or --status canceled)",
 			b.Progress.Failed, b.ID)
 	}
 	switch {
