@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -159,7 +160,7 @@ func TestFollowBulkFailsWhenReplaysFail(t *testing.T) {
 		}))
 		c := &apiClient{base: api.URL, http: api.Client()}
 		for _, asJSON := range []bool{false, true} {
-			err := followBulk(t.Context(), c, io.Discard, "bulk-replay-1", time.Millisecond, asJSON)
+			err := followBulk(t.Context(), c, io.Discard, io.Discard, "bulk-replay-1", time.Millisecond, asJSON)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("%s %s (json %v): %v, want no error", tt.status, tt.progress, asJSON, err)
@@ -186,7 +187,7 @@ func TestFollowBulkSaysTheEndOnce(t *testing.T) {
 	}))
 	defer api.Close()
 	var out strings.Builder
-	if err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "b1", time.Millisecond, false); err != nil {
+	if err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, io.Discard, "b1", time.Millisecond, false); err != nil {
 		t.Fatal(err)
 	}
 	want := "finding the dispatches to replay\n" +
@@ -199,32 +200,47 @@ func TestFollowBulkSaysTheEndOnce(t *testing.T) {
 
 // Following a bulk replay rides out the API or Temporal away for a while,
 // and says when it is paused. Before, a 503 ended it with exit 1 and no
-// word that the bulk replay ran on, and a paused one looked running.
+// word that the bulk replay ran on, and a paused one looked running; with
+// --json it said nothing at all while it waited (now on stderr, keeping
+// stdout to the closing object).
 func TestFollowBulkRidesOutAnOutage(t *testing.T) {
 	answers := []string{
 		`503`,
 		`{"id":"b1","status":"running","progress":{"matched":2,"processed":1,"replayed":1,"pending":1,"paused":true}}`,
 		`{"id":"b1","status":"completed","progress":{"matched":2,"processed":2,"replayed":2,"succeeded":2}}`,
 	}
-	var asked atomic.Int32
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := answers[min(int(asked.Add(1))-1, len(answers)-1)]
-		if a == "503" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, `{"code":20,"name":"SERVICE_UNAVAILABLE_EXCEPTION","message":"temporal is unavailable"}`)
-			return
+	for _, asJSON := range []bool{false, true} {
+		var asked atomic.Int32
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a := answers[min(int(asked.Add(1))-1, len(answers)-1)]
+			if a == "503" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, `{"code":20,"name":"SERVICE_UNAVAILABLE_EXCEPTION","message":"temporal is unavailable"}`)
+				return
+			}
+			_, _ = io.WriteString(w, a)
+		}))
+		var out, errOut strings.Builder
+		if err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, &errOut, "b1", time.Millisecond, asJSON); err != nil {
+			t.Fatalf("json %v: %v; printed\n%s", asJSON, err, out.String())
 		}
-		_, _ = io.WriteString(w, a)
-	}))
-	defer api.Close()
-	var out strings.Builder
-	if err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, &out, "b1", time.Millisecond, false); err != nil {
-		t.Fatalf("%v; printed\n%s", err, out.String())
-	}
-	for _, want := range []string{"cannot read its progress (SERVICE_UNAVAILABLE_EXCEPTION (HTTP 503): temporal is unavailable); asking again in 1s",
-		"paused (resume it: dispatcher replay --resume b1): 1/2 processed", "bulk replay b1 completed"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("printed\n%s\nwant it to say %q", out.String(), want)
+		api.Close()
+		status, end := out.String(), "bulk replay b1 completed"
+		if asJSON {
+			status, end = errOut.String(), `"status": "completed"`
+			var b wire.BulkReplay
+			if err := json.Unmarshal([]byte(out.String()), &b); err != nil || b.Status != "completed" {
+				t.Errorf("json: stdout %q is not the closing object alone: %v", out.String(), err)
+			}
+		}
+		for _, want := range []string{"cannot read its progress (SERVICE_UNAVAILABLE_EXCEPTION (HTTP 503): temporal is unavailable); asking again in 1s",
+			"paused (resume it: dispatcher replay --resume b1): 1/2 processed"} {
+			if !strings.Contains(status, want) {
+				t.Errorf("json %v: said\n%s\nwant it to say %q", asJSON, status, want)
+			}
+		}
+		if !strings.Contains(out.String(), end) {
+			t.Errorf("json %v: printed\n%s\nwant it to end with %q", asJSON, out.String(), end)
 		}
 	}
 }
@@ -241,7 +257,7 @@ func TestFollowBulkRefused(t *testing.T) {
 			w.WriteHeader(status)
 			_, _ = io.WriteString(w, body)
 		}))
-		err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, io.Discard, "bulk-replay-0", time.Millisecond, false)
+		err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, io.Discard, io.Discard, "bulk-replay-0", time.Millisecond, false)
 		api.Close()
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d", status)) || strings.Contains(err.Error(), "runs on") {
 			t.Errorf("%d: %v; want the API's error, without that it runs on", status, err)
@@ -254,7 +270,7 @@ func TestFollowBulkRefused(t *testing.T) {
 		_, _ = io.WriteString(w, `{"code":118,"name":"ACCESS_TOKEN_EXPIRED_EXCEPTION","message":"access token has expired"}`)
 	}))
 	defer api.Close()
-	err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, io.Discard, "bulk-replay-0", time.Millisecond, false)
+	err := followBulk(t.Context(), &apiClient{base: api.URL, http: api.Client()}, io.Discard, io.Discard, "bulk-replay-0", time.Millisecond, false)
 	if err == nil || !strings.Contains(err.Error(), "runs on; follow it again") {
 		t.Errorf("401: %v; want that it runs on, and how to follow it again", err)
 	}

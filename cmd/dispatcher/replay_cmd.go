@@ -119,7 +119,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 		case resume != "":
 			return controlBulk(ctx, c, out, resume, "resume", asJSON)
 		case follow != "":
-			return followBulk(ctx, c, out, follow, poll, asJSON)
+			return followBulk(ctx, c, out, cmd.ErrOrStderr(), follow, poll, asJSON)
 		case list:
 			var l struct{ Data []wire.BulkReplayItem }
 			raw, err := c.do(ctx, "GET", "/executions/v1/replays", url.Values{"limit": {"100"}}, nil, &l)
@@ -205,7 +205,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 				fmt.Fprintln(out, originalHint)
 			}
 		}
-		return followBulk(ctx, c, out, b.ID, poll, asJSON)
+		return followBulk(ctx, c, out, cmd.ErrOrStderr(), b.ID, poll, asJSON)
 	}
 	f.add(cmd)
 	fl := cmd.Flags()
@@ -325,8 +325,14 @@ func replayOne(ctx context.Context, c *apiClient, out io.Writer, workflowID, run
 const originalHint = "(the dispatchers and actions each dispatch ran with, its templates and functions as they are now; after fixing a dispatcher or an action, replay with --config current)"
 
 // followBulk polls a bulk replay until it closes, showing a progress bar
-// on a terminal and a line per change otherwise.
-func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, poll time.Duration, asJSON bool) error {
+// on a terminal and a line per change otherwise. With --json, out gets
+// the closing object alone and the lines go to errOut: before, a paused
+// bulk replay followed with --json said nothing while it waited.
+func followBulk(ctx context.Context, c *apiClient, out, errOut io.Writer, id string, poll time.Duration, asJSON bool) error {
+	status := out
+	if asJSON {
+		status = errOut
+	}
 	var bar *progressbar.ProgressBar
 	if raw := rawTerminal(out); raw != nil && !asJSON {
 		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(raw), progressbar.OptionShowCount(),
@@ -350,9 +356,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 			// Temporal or the API away for a while: the bulk replay
 			// runs on, and is followed again once they answer.
 			wait = min(2*wait+time.Second, time.Minute)
-			if !asJSON {
-				fmt.Fprintf(out, "cannot read its progress (%v); asking again in %s\n", err, wait.Round(time.Second))
-			}
+			fmt.Fprintf(status, "cannot read its progress (%v); asking again in %s\n", err, wait.Round(time.Second))
 			select {
 			case <-ctx.Done():
 				return interrupted()
@@ -366,19 +370,18 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 		}
 		wait = poll
 		done := b.Status != "running"
-		switch {
-		case asJSON:
-			if done {
-				if err := printJSON(out, raw); err != nil {
-					return err
-				}
-				return bulkOutcome(b)
+		if asJSON && done {
+			if err := printJSON(out, raw); err != nil {
+				return err
 			}
+			return bulkOutcome(b)
+		}
+		switch {
 		case b.ProgressUnknown && !done:
 			// No worker answers for it: the bulk replay waits, and is
 			// followed on; its progress is drawn once one does.
 			if line := "progress unknown: no worker answers for it now (the workers are down or busy); it goes on once one does"; line != last {
-				fmt.Fprintln(out, line)
+				fmt.Fprintln(status, line)
 				last = line
 			}
 		case bar != nil:
@@ -394,7 +397,7 @@ func followBulk(ctx context.Context, c *apiClient, out io.Writer, id string, pol
 				state, b.Progress.Replayed, b.Progress.Skipped, b.Progress.Succeeded, b.Progress.Failed))
 		case !done: // the closing line below says the end
 			if line := progressLine(b); line != last {
-				fmt.Fprintln(out, line)
+				fmt.Fprintln(status, line)
 				last = line
 			}
 		}
