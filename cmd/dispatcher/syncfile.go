@@ -124,6 +124,15 @@ func dropNulls(doc any) {
 // line on line 9), goccy/go-yaml's parser the token itself, when it finds
 // one at or after that line (it refuses some YAML that yaml.v3 reads).
 func yamlSyntax(b []byte, err error) error {
+	// yaml.v3 names no line for an alias of an anchor never set; said as
+	// any alias is (before: "yaml: unknown anchor 't' referenced").
+	if m := unknownAnchor.FindStringSubmatch(err.Error()); m != nil {
+		alias := regexp.MustCompile(`(?m)(^|[\s\[{,:-])\*` + regexp.QuoteMeta(m[1]) + `($|[\s,\]}])`)
+		if i := alias.FindIndex(b); i != nil {
+			line, _ := position(b, int64(i[0]+1))
+			return fmt.Errorf("line %d: *%s: an alias of no anchor; a dispatchers file has no aliases: write the value out", line, m[1])
+		}
+	}
 	var se *goccy.SyntaxError
 	var from int
 	fmt.Sscanf(err.Error(), "yaml: line %d:", &from)
@@ -132,6 +141,8 @@ func yamlSyntax(b []byte, err error) error {
 	}
 	return fmt.Errorf("not valid YAML: %v", err)
 }
+
+var unknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.+)' referenced$`)
 
 // decodeFile turns a file's bytes into generic JSON values.
 func decodeFile(path string, b []byte) (any, error) {
