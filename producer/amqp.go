@@ -43,8 +43,8 @@ func AMQPChannels(n int) AMQPOption { return func(t *amqpTransport) { t.channels
 // producer's source and its content type that of the envelope. url is an
 // AMQP URI (amqp://guest:guest@127.0.0.1:5672/). The transport connects
 // on the first send and again on the next send after the connection is
-// lost. Connecting is part of a send: the attempt timeout and the
-// caller's ctx bound it.
+// lost. Connecting, and opening a channel, are part of a send: the
+// attempt timeout and the caller's ctx bound them.
 func AMQP(url string, opts ...AMQPOption) Transport {
 	t := &amqpTransport{url: url, exchange: DefaultExchange, declare: true, channels: 4,
 		connecting: make(chan struct{}, 1)}
@@ -163,6 +163,33 @@ func (t *amqpTransport) channel(ctx context.Context) (*amqpChannel, error) {
 			return nil, err
 		}
 	}
+	// The client takes no ctx here: a broker that stops answering on an
+	// open connection held the send until the heartbeats gave out (30 s
+	// and more). The open goes on without it, and closes what it opens.
+	type opened struct {
+		c   *amqpChannel
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		c, err := openChannel(conn)
+		done <- opened{c, err}
+	}()
+	select {
+	case o := <-done:
+		return o.c, o.err
+	case <-ctx.Done():
+		go func() {
+			if o := <-done; o.c != nil {
+				_ = o.c.ch.Close()
+			}
+		}()
+		return nil, &Error{Transport: "amqp", Retryable: true, Message: "open a channel", Err: ctx.Err()}
+	}
+}
+
+// openChannel opens a channel of conn in confirm mode.
+func openChannel(conn *amqp.Connection) (*amqpChannel, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, amqpError("open a channel", err)

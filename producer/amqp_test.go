@@ -266,6 +266,41 @@ func TestAMQPConnectIsBounded(t *testing.T) {
 	testConnectIsBounded(t, func(addr string) Transport { return AMQP("amqp://guest:guest@" + addr + "/") })
 }
 
+// A broker that stops answering on the open connection: a send that must
+// open a channel returns when its attempt timeout ends. Before, opening
+// the channel took no ctx, and the send waited until the heartbeats gave
+// out, 30 s and more.
+func TestAMQPChannelOpenIsBounded(t *testing.T) {
+	ch := rabbit(t)
+	exchange := uniqueName("producer-test-")
+	bindQueue(t, ch, exchange, "#", nil)
+	u, err := url.Parse(rabbitURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	tr := AMQP(u.String(), AMQPExchange(exchange)).(*amqpTransport)
+	const attempt = 500 * time.Millisecond
+	p := newProducer(t, tr, nil, WithRetry(Retry{Attempts: 1}), WithAttemptTimeout(attempt))
+	if _, err := p.Dispatch(context.Background(), "t", nil); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	idle := tr.idle
+	tr.idle = nil // the next send opens a channel
+	tr.mu.Unlock()
+	for _, c := range idle {
+		_ = c.ch.Close()
+	}
+	proxy.Stall()
+	start := time.Now()
+	_, err = p.Dispatch(context.Background(), "t", nil)
+	if took := time.Since(start); !Retryable(err) || took > 4*attempt {
+		t.Errorf("returned %v after %s; want a retryable error within %s", err, took, 4*attempt)
+	}
+}
+
 func TestAMQPCloseDuringDispatches(t *testing.T) {
 	ch := rabbit(t)
 	exchange := uniqueName("producer-test-")
