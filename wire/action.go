@@ -92,6 +92,13 @@ func (r ActionRequest) Update(prefix string) (dispatcher.ActionUpdate, error) {
 		if r.Data.Null {
 			data = nil
 		}
+		// Without the spaces it was sent with: before, a pretty-printed
+		// data counted its indentation against the limit, and was stored
+		// with it.
+		var compact bytes.Buffer
+		if json.Compact(&compact, data) == nil {
+			data = compact.Bytes()
+		}
 		u.Data = &data
 	}
 	if r.StartTimestamp.Set {

@@ -39,6 +39,8 @@ func TestActionRequestLimits(t *testing.T) {
 		{"not an object", `{` + task + `,"retryPolicy":"x"}`, "actions[3].retryPolicy: must be an object, not string"},
 		{"a key nearly right", `{` + task + `,"retryPolicy":{"maximumAttempt":3}}`, `actions[3].retryPolicy.maximumAttempt: unknown field; did you mean "maximumAttempts"?`},
 		{"big data", `{` + task + `,"data":{"k":"` + strings.Repeat("x", 65536) + `"}}`, "actions[3].data: must be at most 65536 bytes of JSON, not 65544"},
+		// Counted without its indentation: before, refused at 85781.
+		{"big data pretty-printed", `{` + task + `,"data":{` + strings.Repeat("\n        ", 4000) + `"k":"` + strings.Repeat("x", 60000) + `"` + "\n}}", ""},
 		{"many tags", `{` + task + `,"tags":["` + strings.Repeat(`t","`, 50) + `t"]}`, ""}, // one tag, named 51 times
 		{"too many tags", `{` + task + `,"tags":[` + manyTags(51) + `]}`, "actions[3].tags: at most 50 tags, not 51"},
 		{"many recipients", `{"type":"mail","templateId":"0123456789abcdef01234567","recipients":{"to":["` +
@@ -141,5 +143,22 @@ func TestEventTimeInSeconds(t *testing.T) {
 	ev, err := e.ToDomain(time.Now())
 	if err != nil || !ev.Time.Equal(time.UnixMilli(1733500000)) {
 		t.Errorf("event time %v, %v; want %v", ev.Time, err, time.UnixMilli(1733500000).UTC())
+	}
+}
+
+// Data is kept without the spaces it was sent with, its values as sent.
+func TestActionRequestDataCompacted(t *testing.T) {
+	var r wire.ActionRequest
+	if err := json.Unmarshal([]byte(`{"type":"task","functionName":"erase","data":{
+		"id": "{{ .event.content.userId }}",  "n": 1.50, "s": "a  b"
+	}}`), &r); err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.ToDomain("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"id":"{{ .event.content.userId }}","n":1.50,"s":"a  b"}`; string(a.Data) != want {
+		t.Errorf("data %s, want %s", a.Data, want)
 	}
 }
