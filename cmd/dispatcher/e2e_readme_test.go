@@ -82,6 +82,12 @@ func TestREADMEQuickStart(t *testing.T) {
 		t.Errorf("the catcher's function calls after Try it: %v", calls)
 	}
 
+	// The block keeps the dispatcher's id in $ID, which the ETag example
+	// of "Configuring dispatchers" uses.
+	if out := sh.run("echo \"ID=$ID\""); !regexp.MustCompile(`ID=[0-9a-f]{24}\b`).MatchString(out) {
+		t.Errorf("after Try it, $ID is not the dispatcher's id: %q", out)
+	}
+
 	// Break it: the function fails for good, the second event fails.
 	out = sh.run(fill.Replace(broken[0]))
 	waitStatus("dispatch-evt-2", "failed", out)
