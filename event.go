@@ -78,6 +78,10 @@ func (e *Event) Validate() error {
 		return Errorf(EINVALID, "type: %s", unsearchable)
 	case utf8.RuneCountInString(e.ID) > 200:
 		return Errorf(EINVALID, "id: must be at most 200 characters")
+	case !searchable(e.ID):
+		// Before, taken: its dispatch was found by no search for its id,
+		// nor replayed in bulk by one.
+		return Errorf(EINVALID, "id: must not contain a double quote, a backslash or a control character: its dispatch could not be searched for by its id")
 	case len(e.Source) > 1024:
 		return Errorf(EINVALID, "source: must be at most 1024 bytes")
 	case len(e.PartitionKey) > 1024:
@@ -89,12 +93,12 @@ func (e *Event) Validate() error {
 	return nil
 }
 
-// searchable reports whether an event type can be searched for in
-// Temporal's visibility, where the dispatches of a type with a double
+// searchable reports whether an event type or id can be searched for in
+// Temporal's visibility, where the dispatches of one with a double
 // quote, a backslash or a control character are not found: no such
-// type is taken, of an event or of a dispatcher.
-func searchable(eventType string) bool {
-	return !strings.ContainsFunc(eventType, func(r rune) bool { return r == '"' || r == '\\' || unicode.IsControl(r) })
+// type is taken, of an event or of a dispatcher, nor such an event id.
+func searchable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r == '"' || r == '\\' || unicode.IsControl(r) })
 }
 
 // unsearchable says why an event type is refused.

@@ -184,6 +184,9 @@ func TestEventErrors(t *testing.T) {
 			`{"specversion":"1.0","id":"c8","source":"s","type":"t","datacontenttype":"application/json","data_base64":"e2JhZA=="}`, 400, 0, "data: is not JSON"},
 		{"lone surrogate in id", "application/json", `{"id":"sg\ud800","type":"t"}`, 400, 15, "id: must not contain U+FFFD"},
 		{"invalid UTF-8 in id", "application/json", "{\"id\":\"u8\xff\",\"type\":\"t\"}", 400, 15, "id: must not contain U+FFFD"},
+		// Before, taken, and its dispatch found by no search for its id.
+		{"double quote in id", "application/json", `{"id":"a\"b","type":"t"}`, 400, 15, "id: must not contain a double quote, a backslash or a control character"},
+		{"backslash in a CloudEvent's id", "application/cloudevents+json", `{"specversion":"1.0","id":"a\\b","source":"s","type":"t"}`, 400, 0, "id: must not contain a double quote"},
 		{"invalid UTF-8 in a CloudEvent's type", "application/cloudevents+json", "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\",\"type\":\"t\xfe\"}", 400, 0, "type: must not contain"},
 		{"creationTimestamp in year 10000", "application/json", `{"type":"t","creationTimestamp":253402300800000}`, 400, 15, "9999"},
 		{"too large", "application/json", `{"type":"t","content":{"x":"` + strings.Repeat("y", 3000) + `"}}`, 413, 24, "limit"},

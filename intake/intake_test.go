@@ -364,7 +364,9 @@ func TestDefaultID(t *testing.T) {
 	if a, b := DefaultID("amqp", long, h, body), DefaultID("amqp", long+"x", h, body); a == b || a == long {
 		t.Errorf("message ids too long: %q and %q", a, b)
 	}
-	if got := DefaultID("nats", "a\x00b", h, body); !strings.HasPrefix(got, "nats-message-") {
-		t.Errorf("a message id with a NUL gave %q", got)
+	for _, id := range []string{"a\x00b", `a"b`, `a\b`} {
+		if got := DefaultID("nats", id, h, body); !strings.HasPrefix(got, "nats-message-") {
+			t.Errorf("the message id %q gave %q", id, got)
+		}
 	}
 }
