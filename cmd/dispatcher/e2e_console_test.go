@@ -195,7 +195,7 @@ func TestEndToEndConsole(t *testing.T) {
 	// moves only the time it has waited. Before, every poll rebuilt the
 	// page, 1.5 s after 1.5 s, and a keyboard user could not stay on Cancel.
 	first, err := eval[string](b, `document.getElementById('cancel-button').focus(), document.querySelector('.elapsed').textContent`)
-	if err != nil || !strings.HasPrefix(first, "waiting for") {
+	if err != nil || !strings.HasPrefix(first, "waiting ") || !strings.HasSuffix(first, " so far") {
 		t.Fatalf("a scheduled dispatch says %q (%v), want how long it has been waiting", first, err)
 	}
 	b.waitJS("a poll", fmt.Sprintf(`document.querySelector('.elapsed').textContent !== %q`, first))
@@ -1336,4 +1336,48 @@ func TestEndToEndConsoleAuditNamesTheActionsOfEarlierReplays(t *testing.T) {
 	if audit := b.text("#audit-table"); !strings.Contains(audit, "erase-first") || strings.Contains(audit, first) {
 		t.Errorf("the audit does not name erase-first, the action of the first replay, or shows its id %s:\n%s", first, audit)
 	}
+}
+
+// TestEndToEndConsoleFailedAgain: a bulk replay whose replays failed
+// again says so beside its badge and links to them; a scheduled dispatch
+// whose other action failed for good says what to do about it. Before, a
+// green "Completed" and "0 succeeded, 1 failed", and a page that offered
+// Cancel alone, without a word (a probe).
+func TestEndToEndConsoleFailedAgain(t *testing.T) {
+	s := startSystem(t)
+	b := startBrowser(t, s.url)
+	refuse := httptest.NewServer(&functionSink{statuses: slices.Repeat([]int{422}, 10)})
+	t.Cleanup(refuse.Close)
+	s.call("POST", "/functions/v1", map[string]any{"name": "refuse", "url": refuse.URL + "/refuse"}, 200)
+	d := s.call("POST", "/dispatchers/v1", map[string]any{"name": "now", "eventType": "user_updated", "actions": []any{
+		map[string]any{"type": "task", "name": "sync", "functionName": "refuse"},
+	}}, 200)
+	s.call("POST", "/dispatchers/v1", map[string]any{"name": "later", "eventType": "user_created", "actions": []any{
+		map[string]any{"type": "task", "name": "sync", "functionName": "refuse"},
+		map[string]any{"type": "task", "name": "remind", "functionName": "refuse", "startTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
+	}}, 200)
+	s.call("POST", "/events/v1", map[string]any{"id": "upd-1", "type": "user_updated"}, 202)
+	s.call("POST", "/events/v1", map[string]any{"id": "new-1", "type": "user_created"}, 202)
+	s.poll("the failed dispatch", func() bool { return len(s.listIDs("status=failed")) == 1 })
+	bulk := s.call("POST", "/executions/v1/replays", map[string]any{"dispatcherId": d["id"], "status": "failed"}, 202)["id"].(string)
+	s.poll("the bulk replay to end", func() bool {
+		return s.call("GET", "/executions/v1/replays/"+bulk, nil, 200)["status"] == "completed"
+	})
+
+	b.signIn(s.token)
+	b.open("/replays/" + bulk)
+	b.waitText("#bulk-status", "Completed")
+	b.waitText("#bulk-failed-again", "1 failed again")
+	if href, _ := eval[string](b, `document.getElementById('bulk-failed-link').getAttribute('href')`); !strings.Contains(href, "status=failed") {
+		t.Errorf("the link to its failed replays is %q, want one filtered on status=failed", href)
+	}
+
+	s.poll("the scheduled dispatch's action to fail", func() bool {
+		x := s.call("GET", "/executions/v1/dispatch-new-1", nil, 200)
+		return x["status"] == "scheduled" && strings.Contains(fmt.Sprint(x["actions"]), "failed")
+	})
+	b.open("/executions/dispatch-new-1")
+	b.waitText("#run-status", "Scheduled")
+	b.waitText("#scheduled-failed", "1 action of this run failed for good")
+	b.waitText("#scheduled-failed", "cancel it, then replay the failed and the scheduled actions")
 }

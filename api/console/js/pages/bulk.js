@@ -192,7 +192,9 @@ function progressView(ctx, id, named) {
     known = known || !st.progressUnknown;
     const shown = st.status === 'running' && p.paused ? 'paused' : st.status;
     replace(state, 
-      h('p', {}, badge(shown, { id: 'bulk-status' }), ' ', st.progressUnknown
+      // Replays that failed again, beside the badge: before, a bulk replay
+      // whose every replay failed stood there a green "Completed".
+      h('p', {}, badge(shown, { id: 'bulk-status' }), p.failed ? [' ', h('span', { class: 'badge badge-failed', id: 'bulk-failed-again' }, `${p.failed} failed again`)] : null, ' ', st.progressUnknown
         ? (done ? 'Progress unknown: no worker answered for it (the workers are down or busy); look again later.'
           : 'Progress unknown: no worker answers for it now (the workers are down or busy). It goes on once one does; pause and cancel work meanwhile.')
         // "up to" while it runs: the runs a replay superseded already, which
@@ -209,10 +211,11 @@ function progressView(ctx, id, named) {
       if (!p.paused && (p.remaining > 0 || p.matched === 0 || st.progressUnknown)) buttons.push(h('button', { type: 'button', class: 'secondary', id: 'bulk-pause', onclick: (ev) => act('pause', ev.currentTarget) }, 'Pause'));
       buttons.push(h('button', { type: 'button', class: 'danger', id: 'bulk-cancel', onclick: (ev) => act('cancel', ev.currentTarget) }, 'Cancel…'));
     }
+    if (p.failed) buttons.push(link(`#/executions${query({ bulkReplayId: id, status: 'failed' })}`, 'Its failed replays', { class: 'button secondary', id: 'bulk-failed-link' }));
     buttons.push(link(`#/executions${query({ bulkReplayId: id })}`, 'Its replays', { class: 'button secondary' }));
     if (st.webUrl) buttons.push(h('a', { href: st.webUrl, class: 'button secondary', target: '_blank', rel: 'noopener noreferrer' }, 'Open in Temporal Web UI ↗'));
     // Rebuilt only when they change, so that focus stays on them.
-    const key = `${st.status}/${p.paused}/${p.remaining > 0}/${Boolean(st.progressUnknown)}`;
+    const key = `${st.status}/${p.paused}/${p.remaining > 0}/${Boolean(st.progressUnknown)}/${p.failed > 0}`;
     if (key !== last) {
       // The pressed button goes with the old ones: focus moves to the one
       // that takes its place (Pause ⇄ Resume), not to the page's body.

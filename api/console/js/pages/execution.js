@@ -56,8 +56,9 @@ function latestRun(d) {
   return d.runs.reduce((a, b) => (b.startTimestamp > a.startTimestamp ? b : a), d.runs[0] || d);
 }
 
-// elapsed says how long an open run has been open.
-const elapsed = (d) => `${d.status === 'scheduled' ? 'waiting' : 'running'} for ${fmtDuration(Date.now() - d.startTimestamp)}`;
+// elapsed says how long an open run has been open: "so far", since
+// "waiting for 6 min" read as the time left of a wait of a day.
+const elapsed = (d) => `${d.status === 'scheduled' ? 'waiting' : 'running'} ${fmtDuration(Date.now() - d.startTimestamp)} so far`;
 
 function statusLine(ctx, d, reload) {
   const latest = latestRun(d);
@@ -90,8 +91,20 @@ function statusLine(ctx, d, reload) {
     isLatest ? null : h('p', { class: 'notice' }, 'A newer run of this event exists: ',
       link(`#/executions/${seg(d.workflowId)}${query({ runId: latest.runId })}`, `run ${latest.runId} (${latest.status})`, { id: 'latest-run' }), '.'),
     d.failure ? h('p', { class: 'error-text', text: d.failure }) : null,
+    stuckScheduled(d),
     ordering(d),
     h('div', { class: 'actions' }, buttons));
+}
+
+// stuckScheduled says what to do about a scheduled run whose other
+// actions failed for good: it is replayable only once its wait ends (as
+// the API's 409 says). Before, the page offered Cancel alone, and no word.
+function stuckScheduled(d) {
+  const failed = d.actions.filter((a) => a.status === 'failed');
+  if (d.status !== 'scheduled' || !failed.length) return null;
+  return h('p', { class: 'notice', id: 'scheduled-failed' },
+    `${failed.length === 1 ? '1 action' : `${failed.length} actions`} of this run failed for good while it waits for the start time of the others. ` +
+    'It can be replayed once its wait ends; to retry now, cancel it, then replay the failed and the scheduled actions.');
 }
 
 // ordering says what the run does to its ordering key: it blocks it, or
@@ -113,7 +126,7 @@ function ordering(d) {
 function details(ctx, d) {
   const out = [];
   out.push(h('section', { 'aria-labelledby': 'h-actions' }, h('h2', { id: 'h-actions', text: 'Actions' }),
-    d.only && d.only.length ? h('p', { class: 'muted', title: d.only.join(', ') }, `This run ran only the actions ${actionNames(d, d.only)}.`) : null,
+    d.only && d.only.length ? h('p', { class: 'muted', title: d.only.join(', ') }, `This run ran only the ${d.only.length === 1 ? 'action' : 'actions'} ${actionNames(d, d.only)}.`) : null,
     d.actionsUnknown ? h('p', { class: 'notice', id: 'actions-unknown', text: 'No worker answered (are they running?): the actions as planned, their progress unknown.' }) : null,
     timeline(d)));
   out.push(h('section', { 'aria-labelledby': 'h-event' }, h('h2', { id: 'h-event', text: 'Event' }),
