@@ -39,13 +39,16 @@ func (s *Server) getFunction(c *gin.Context) {
 		if now := s.now(); f.Flow.Paused(now) {
 			st.State, st.PausedUntil = dispatcher.FlowPaused, *f.Flow.PausedUntil
 		}
+		unknown := false
 		if flows, ok := s.executions.(FunctionFlows); ok {
 			live, running, err := flows.FunctionFlow(ctx, f.Name)
 			switch {
 			case err != nil:
 				// The function is still worth showing: without its live
-				// state, which the log explains.
+				// state, which the log explains. Before, as a closed gate
+				// with no call waiting.
 				logger(ctx).WarnContext(ctx, "reading the function's gate failed", "function", f.Name, "err", err)
+				unknown = true
 			case running:
 				// An idle gate reads its function's settings when a call
 				// comes: a pause set since is shown as the settings say,
@@ -62,6 +65,7 @@ func (s *Server) getFunction(c *gin.Context) {
 			}
 		}
 		out.Flow = wire.FromFlowState(st)
+		out.Flow.Unknown = unknown
 	}
 	setETag(c, f.Updated)
 	c.JSON(http.StatusOK, out)

@@ -141,10 +141,15 @@ func TestFunctionFlowRoundTrip(t *testing.T) {
 		t.Errorf("flow of an idle gate = %v, want paused until %v, its call in flight", fl, until)
 	}
 	// The gate does not answer: the function still shows, with what its
-	// settings say.
+	// settings say, and that its live state is unknown. Before, as a gate
+	// with no call waiting.
 	x.err = dispatcher.Errorf(dispatcher.EUNAVAILABLE, "temporal is unavailable")
-	if fl := hs.must(200, "GET", "/functions/v1/"+id, "")["flow"].(map[string]any); fl["state"] != "paused" {
-		t.Errorf("flow without its gate = %v, want paused", fl)
+	if fl := hs.must(200, "GET", "/functions/v1/"+id, "")["flow"].(map[string]any); fl["state"] != "paused" || fl["unknown"] != true {
+		t.Errorf("flow without its gate = %v, want paused, unknown", fl)
+	}
+	x.err = nil
+	if fl := hs.must(200, "GET", "/functions/v1/"+id, "")["flow"].(map[string]any); fl["unknown"] != nil {
+		t.Errorf("flow of an answering gate = %v, want no unknown", fl)
 	}
 
 	hs.must(200, "PUT", "/functions/v1/"+id, `{"rateLimit":null,"circuitBreaker":null,"pausedUntil":null,"maxConcurrency":0}`)

@@ -2,9 +2,11 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -28,12 +30,20 @@ type FlowCollector struct {
 	Every     time.Duration
 	Limit     int
 
-	last lastRead[[]gateState]
+	last  lastRead[gateStates]
+	known map[string]gateState // by workflow ID, as last read (read alone uses it, one at a time)
+}
+
+// gateStates is what a read of the gates found: each gate's state, and
+// how many gates did not answer (those shown as last read).
+type gateStates struct {
+	gates      []gateState
+	unanswered int
 }
 
 // gateState is one gate's state, with its tenant.
 type gateState struct {
-	tenant string
+	id, tenant string
 	dispatcher.FlowState
 }
 
@@ -63,13 +73,13 @@ func (f *FlowCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (f *FlowCollector) Collect(ch chan<- prometheus.Metric) {
 	now := f.Now()
-	states, err := f.last.get(now, f.Every, 10*time.Second, f.read)
+	read, err := f.last.get(now, f.Every, 10*time.Second, f.read)
 	up := 1.0
-	if err != nil {
+	if err != nil || read.unanswered > 0 {
 		up = 0
 	}
 	ch <- prometheus.MustNewConstMetric(flowUp, prometheus.GaugeValue, up)
-	for _, s := range states {
+	for _, s := range read.gates {
 		labels := []string{s.tenant, s.Function}
 		ch <- prometheus.MustNewConstMetric(flowCircuitOpen, prometheus.GaugeValue, boolGauge(s.State == dispatcher.FlowOpen), labels...)
 		ch <- prometheus.MustNewConstMetric(flowPaused, prometheus.GaugeValue, boolGauge(!s.PausedUntil.IsZero() && s.PausedUntil.After(now)), labels...)
@@ -83,11 +93,20 @@ func (f *FlowCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// read lists the running gates and queries each. A gate that does not
-// answer (it completed meanwhile, or no worker polls) is left out.
-func (f *FlowCollector) read(ctx context.Context) ([]gateState, error) {
-	var out []gateState
+// read lists the running gates and queries each. A gate gone meanwhile
+// is left out; one that does not answer (no worker polls, or its workflow
+// task fails) is counted, and shown as last read: before, its series
+// went, and the scrape said success, so that no alert on them could fire.
+func (f *FlowCollector) read(ctx context.Context) (gateStates, error) {
+	var out gateStates
 	var token []byte
+	done := func() (gateStates, error) {
+		f.known = make(map[string]gateState, len(out.gates))
+		for _, g := range out.gates {
+			f.known[g.id] = g
+		}
+		return out, nil
+	}
 	for {
 		res, err := f.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace:     f.Namespace,
@@ -95,25 +114,32 @@ func (f *FlowCollector) read(ctx context.Context) ([]gateState, error) {
 			NextPageToken: token,
 		})
 		if err != nil {
-			return nil, err
+			return gateStates{}, err
 		}
 		for _, ex := range res.GetExecutions() {
-			if len(out) >= f.Limit {
-				return out, nil
+			if len(out.gates) >= f.Limit {
+				return done()
 			}
 			id := ex.GetExecution().GetWorkflowId()
 			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			v, err := f.Client.QueryWorkflow(qctx, id, ex.GetExecution().GetRunId(), workflows.QueryGate)
 			cancel()
 			var st dispatcher.FlowState
-			if err != nil || v.Get(&st) != nil {
-				continue
+			var gone *serviceerror.NotFound
+			switch {
+			case errors.As(err, &gone):
+			case err != nil || v.Get(&st) != nil:
+				out.unanswered++
+				if last, ok := f.known[id]; ok {
+					out.gates = append(out.gates, last)
+				}
+			default:
+				out.gates = append(out.gates, gateState{id: id, tenant: dispatcher.TenantOf(id), FlowState: st})
 			}
-			out = append(out, gateState{tenant: dispatcher.TenantOf(id), FlowState: st})
 		}
 		token = res.GetNextPageToken()
 		if len(token) == 0 {
-			return out, nil
+			return done()
 		}
 	}
 }

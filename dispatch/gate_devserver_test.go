@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +42,8 @@ func TestGateOnDevServer(t *testing.T) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.Stop)
+	stop := sync.OnceFunc(w.Stop)
+	t.Cleanup(stop)
 	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{Client: c, Audit: testenv.Store(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -73,12 +75,9 @@ func TestGateOnDevServer(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&dispatch.FlowCollector{Client: c, Namespace: "default", Now: time.Now, Every: time.Millisecond, Limit: 10})
-	testenv.Eventually(t, 20*time.Second, func() string {
+	gather := func() (map[string]float64, error) {
 		got := map[string]float64{}
 		families, err := reg.Gather()
-		if err != nil {
-			return err.Error()
-		}
 		for _, f := range families {
 			for _, m := range f.GetMetric() {
 				name := f.GetName()
@@ -89,6 +88,13 @@ func TestGateOnDevServer(t *testing.T) {
 				}
 				got[name] = m.GetGauge().GetValue()
 			}
+		}
+		return got, err
+	}
+	testenv.Eventually(t, 20*time.Second, func() string {
+		got, err := gather()
+		if err != nil {
+			return err.Error()
 		}
 		want := map[string]float64{"dispatcher_function_flow_scrape_success": 1, "dispatcher_function_paused{held}": 1,
 			"dispatcher_function_calls_waiting{held}": 1, "dispatcher_function_circuit_open{held}": 0, "dispatcher_function_calls_in_flight{held}": 0}
@@ -102,6 +108,25 @@ func TestGateOnDevServer(t *testing.T) {
 		}
 		return ""
 	})
+	// No worker answers for the gate: the scrape says it failed, and the
+	// gate is shown as last read. Before, its series went and the scrape
+	// said success: no alert on them could fire.
+	stop()
+	testenv.Eventually(t, 20*time.Second, func() string {
+		got, err := gather()
+		switch {
+		case err != nil:
+			return err.Error()
+		case got["dispatcher_function_flow_scrape_success"] != 0:
+			return "waiting for the scrape to say that the gate did not answer"
+		case got["dispatcher_function_calls_waiting{held}"] != 1:
+			return "the held call is no longer shown"
+		}
+		return ""
+	})
+	if _, _, err := ex.FunctionFlow(ctx, "held"); err == nil {
+		t.Error("the flow of a gate no worker answers for was read")
+	}
 
 	testenv.Eventually(t, 20*time.Second, func() string {
 		res, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",

@@ -48,9 +48,13 @@ func (p PausedUntil) MarshalJSON() ([]byte, error) {
 // answer to GET /functions/v1/{id}: state closed, open (the circuit) or
 // paused; the calls waiting for a permit and those in flight; when the
 // longest-waiting call asked, when the circuit opened and when its next
-// probe may go (epoch ms).
+// probe may go (epoch ms). Unknown: no worker answered for the function's
+// gate (the workers are down, or its workflow task fails): the state is
+// what the settings imply, and the calls waiting and in flight are not
+// known.
 type FunctionFlow struct {
 	State         string `json:"state"`
+	Unknown       bool   `json:"unknown,omitempty"`
 	Waiting       int    `json:"waiting"`
 	InFlight      int    `json:"inFlight"`
 	OldestWaiting *int64 `json:"oldestWaiting,omitempty"`

@@ -98,10 +98,20 @@ func printFlows(w io.Writer, fns []wire.FunctionDetail) {
 		if fl == nil {
 			fl = &wire.FunctionFlow{State: "-"}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", f.Name, fl.State, fl.Waiting, fl.InFlight,
+		state, waiting, inFlight := fl.State, strconv.Itoa(fl.Waiting), strconv.Itoa(fl.InFlight)
+		if fl.Unknown { // no worker answered for its gate
+			state, waiting, inFlight = "unknown ("+fl.State+"?)", "?", "?"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, state, waiting, inFlight,
 			millisTime(fl.OldestWaiting), millisTime(fl.OpenedAt), millisTime(fl.NextProbe), millisTime(fl.PausedUntil), limits(f.Function, time.Now()))
 	}
 	tw.Flush()
+	for _, f := range fns {
+		if f.Flow != nil && f.Flow.Unknown {
+			fmt.Fprintln(w, "unknown: no worker answered for its gate (are the workers running? does the gate's workflow task fail? see its workflow in the Temporal Web UI)")
+			break
+		}
+	}
 }
 
 // limits says a function's flow control in a few words, at now: a pause
