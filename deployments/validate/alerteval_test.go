@@ -42,3 +42,21 @@ eval instant at 45m `+alertExpr(t, "DispatcherActionFailuresHigh")+`
   {type="task"} 1
 `, engine)
 }
+
+// TestTaskSlotsAlertPerQueue: DispatcherWorkerTaskSlotsSaturated fires
+// when the dispatch worker's activity slots are all in use, beside the
+// idle slots of the bulk replays' worker in the same process. Before, it
+// summed both queues' slots: 4 of 24 in use, and it stayed silent.
+func TestTaskSlotsAlertPerQueue(t *testing.T) {
+	engine := promqltest.NewTestEngine(t, false, 5*time.Minute, 1e6)
+	promqltest.RunTest(t, `
+load 1m
+  temporal_worker_task_slots_used{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher"}              4x30
+  temporal_worker_task_slots_available{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher"}         0x30
+  temporal_worker_task_slots_used{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher_replays"}      0x30
+  temporal_worker_task_slots_available{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher_replays"} 20x30
+
+eval instant at 20m `+alertExpr(t, "DispatcherWorkerTaskSlotsSaturated")+`
+  {worker_type="ActivityWorker",task_queue="dispatcher"} 1
+`, engine)
+}
