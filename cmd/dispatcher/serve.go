@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
@@ -350,10 +351,16 @@ func newMetrics() (*prometheus.Registry, client.MetricsHandler, func()) {
 			.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600,
 		},
 	})
+	// Names and label names as Prometheus takes them; label values as
+	// they are, as the dispatcher's own series have them. Before, "_" for
+	// every other character: a circuit of function always-503 opened as
+	// always_503, beside its gauges' always-503, and a-b and a_b were one.
+	sanitize := sdktally.PrometheusSanitizeOptions
+	sanitize.ValueCharacters = tally.ValidCharacters{Ranges: []tally.SanitizeRange{{' ', unicode.MaxRune}}}
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,
 		Separator:       tallyprom.DefaultSeparator,
-		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+		SanitizeOptions: &sanitize,
 	}, time.Second)
 	return reg, sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), func() { _ = closer.Close() }
 }

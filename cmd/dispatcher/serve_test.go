@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -294,5 +295,32 @@ func TestKeyOfAnotherMaterialRefused(t *testing.T) {
 	err = run(ctx, []string{"worker"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `key "k1" is not the key "k1" the other processes have`) {
 		t.Errorf("a process with other material under k1: %v, want it refused", err)
+	}
+}
+
+// The series that reach Prometheus through the SDK's handler keep their
+// label values: the function of a circuit that opened is named as the
+// flow gauges name it. Before, "always_503" for "always-503".
+func TestMetricsKeepLabelValues(t *testing.T) {
+	reg, handler, stop := newMetrics()
+	handler.WithTags(map[string]string{"function": "always-503", "tenant": "acme.eu"}).Counter("dispatcher_function_circuit_opened").Inc(1)
+	stop() // reports what was counted
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range families {
+		if f.GetName() != "dispatcher_function_circuit_opened_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				got = append(got, l.GetName()+"="+l.GetValue())
+			}
+		}
+	}
+	if want := []string{"function=always-503", "tenant=acme.eu"}; !slices.Equal(got, want) {
+		t.Errorf("labels %v, want %v", got, want)
 	}
 }

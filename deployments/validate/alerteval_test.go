@@ -53,8 +53,8 @@ func TestTaskSlotsAlertPerQueue(t *testing.T) {
 load 1m
   temporal_worker_task_slots_used{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher"}              4x30
   temporal_worker_task_slots_available{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher"}         0x30
-  temporal_worker_task_slots_used{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher_replays"}      0x30
-  temporal_worker_task_slots_available{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher_replays"} 20x30
+  temporal_worker_task_slots_used{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher-replays"}      0x30
+  temporal_worker_task_slots_available{job="dispatcher",worker_type="ActivityWorker",task_queue="dispatcher-replays"} 20x30
 
 eval instant at 20m `+alertExpr(t, "DispatcherWorkerTaskSlotsSaturated")+`
   {worker_type="ActivityWorker",task_queue="dispatcher"} 1
