@@ -123,7 +123,7 @@ func Dispatch(ctx workflow.Context, in DispatchInput) (DispatchResult, error) {
 			return DispatchResult{}, err
 		}
 	}
-	logger.Info("Dispatching", "EventID", in.Event.ID, "EventType", in.Event.Type,
+	logger.Debug("Dispatching", "EventID", in.Event.ID, "EventType", in.Event.Type,
 		"Actions", len(d.jobs), "ConfigVersion", cfg.Version)
 
 	if in.Overflow != "" && d.version >= dispatchV5 {
