@@ -70,6 +70,29 @@ func stopKeepsFirstAttempts(t *testing.T, sig syscall.Signal) {
 	}
 }
 
+// TestEndToEndStopPastItsTimeoutSaysSo: a worker whose regular attempt's
+// call outlasts its stop timeout says, as it exits, that the attempt is
+// retried elsewhere. Before, nothing: the SDK logs its giving up only at
+// trace level (a probe).
+func TestEndToEndStopPastItsTimeoutSaysSo(t *testing.T) {
+	// Every attempt regular (a function's attempt is its 10 s and 10 s,
+	// past the 1 s local limit); the stop waits 6 s (1 s and 5 s).
+	s := startSystem(t, splitProcesses, withEnv("DISPATCHER_LOCAL_ATTEMPT_TIMEOUT=1s", "DISPATCHER_SHUTDOWN_TIMEOUT=1s", "DISPATCHER_LOG_LEVEL=info"))
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	s.dispatchOne(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+	}), "hung", "hung_event", "hung-1")
+	t.Cleanup(func() { close(release) }) // before the function's server closes
+	<-started
+	_ = s.worker.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.worker.exited
+	if !strings.Contains(s.logs.String(), "the worker stopped with activities still running past its stop timeout") {
+		t.Errorf("the worker left a call running and said nothing of it:\n%s", s.logs)
+	}
+}
+
 // TestEndToEndSecondSignalStopsAtOnce: a process draining a call that
 // does not end stops at once on the next signal (Ctrl-C pressed again).
 // Before, later signals went nowhere: it drained until the call's

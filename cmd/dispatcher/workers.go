@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -27,8 +28,17 @@ type workers struct {
 	once   sync.Once     // of stop
 
 	mu      sync.Mutex
-	running []worker.Worker
+	running []runningWorker
 	err     error // why they are not running yet
+	log     *slog.Logger
+}
+
+// runningWorker is a started worker, with its task queue and the stop
+// timeout it was given.
+type runningWorker struct {
+	worker.Worker
+	queue       string
+	stopTimeout time.Duration
 }
 
 // Backoff between attempts to start the workers while Temporal is down.
@@ -56,18 +66,19 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 	replays := dispatch.NewReplayActivities(executions)
 	// For the process, before any worker starts.
 	worker.SetStickyWorkflowCacheSize(int(p.cfg.Temporal.CacheSize))
-	start := func() ([]worker.Worker, error) {
+	start := func() ([]runningWorker, error) {
 		if err := dispatch.RegisterSearchAttributes(ctx, tc, p.cfg.TemporalNS); err != nil {
 			return nil, err
 		}
-		w := worker.New(tc, p.cfg.TaskQueue, workerOptions(p.cfg, fatal))
+		opts, replayOpts := workerOptions(p.cfg, fatal), replayWorkerOptions(p.cfg, fatal)
+		w := worker.New(tc, p.cfg.TaskQueue, opts)
 		workflows.Register(w)
 		w.RegisterActivity(effects)
 		w.RegisterActivity(dispatch.NewGateActivities(tc))       // flow control: permit requests
 		w.RegisterActivity(dispatch.NewSequenceActivities(tc))   // ordering and resets: runs an earlier run started
 		w.RegisterActivity(replays)                              // bulk replays from before they had a queue of their own
 		w.RegisterActivity(dispatch.NewEventActivities(starter)) // task_failed events
-		rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayWorkerOptions(p.cfg, fatal))
+		rw := worker.New(tc, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayOpts)
 		rw.RegisterActivity(replays)
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("start worker: %w", err)
@@ -76,11 +87,11 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 			w.Stop()
 			return nil, fmt.Errorf("start bulk replay worker: %w", err)
 		}
-		return []worker.Worker{w, rw}, nil
+		return []runningWorker{{w, p.cfg.TaskQueue, opts.WorkerStopTimeout}, {rw, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayOpts.WorkerStopTimeout}}, nil
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
-	ws := &workers{cancel: cancel, done: make(chan struct{}), err: errors.New("starting")}
+	ws := &workers{cancel: cancel, done: make(chan struct{}), err: errors.New("starting"), log: p.log}
 	go func() {
 		defer close(ws.done)
 		for wait := firstStartRetry; ; wait = min(2*wait, maxStartRetry) {
@@ -133,7 +144,16 @@ func (ws *workers) stop() {
 		<-ws.done
 		var wg sync.WaitGroup
 		for _, w := range ws.running {
-			wg.Go(w.Stop)
+			wg.Go(func() {
+				began := time.Now()
+				w.Stop()
+				// The SDK says nothing when it gives up waiting: before, a
+				// stop that left calls running was silent.
+				if waited := time.Since(began); waited >= w.stopTimeout {
+					ws.log.Warn("the worker stopped with activities still running past its stop timeout: Temporal retries them on another worker, under the same Idempotency-Key or Message-ID",
+						"task_queue", w.queue, "waited", waited.Round(time.Second))
+				}
+			})
 		}
 		wg.Wait()
 	})
