@@ -134,7 +134,8 @@ func keygenCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), entry)
 			fmt.Fprintf(cmd.ErrOrStderr(), "A new key %q. Keep it secret, and keep every key as long as data encrypted with it exists:\n"+
 				"  first key:  DISPATCHER_ENCRYPTION_KEY=%s:…\n"+
-				"  rotation:   DISPATCHER_ENCRYPTION_KEY=%s:…,<the keys you have>, then `dispatcher encryption rotate`\n", id, id, id)
+				"  rotation:   append it, DISPATCHER_ENCRYPTION_KEY=<the keys you have>,%s:…, and roll out; then put it first and roll out;\n"+
+				"              then `dispatcher encryption rotate` (docs/operations.md, \"Rotating the key\")\n", id, id, id)
 			return nil
 		},
 	}

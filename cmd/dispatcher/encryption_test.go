@@ -21,7 +21,10 @@ func keygen(t *testing.T, args ...string) string {
 	if err := run(context.Background(), append([]string{"encryption", "keygen"}, args...), func(string) string { return "" }, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(errOut.String(), "DISPATCHER_ENCRYPTION_KEY=") {
+	// A rotation appends the key before it puts it first: before, the
+	// advice put it first at once, and processes still on the old value
+	// could not read what updated ones wrote during the rollout.
+	if !strings.Contains(errOut.String(), "DISPATCHER_ENCRYPTION_KEY=") || !strings.Contains(errOut.String(), "append it, DISPATCHER_ENCRYPTION_KEY=<the keys you have>,") {
 		t.Errorf("keygen's advice on stderr: %q", errOut.String())
 	}
 	return strings.TrimSpace(out.String())
