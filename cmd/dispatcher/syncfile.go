@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	goccy "github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
 
@@ -126,11 +127,17 @@ func dropNulls(doc any) {
 func yamlSyntax(b []byte, err error) error {
 	// yaml.v3 names no line for an alias of an anchor never set; said as
 	// any alias is (before: "yaml: unknown anchor 't' referenced").
+	// goccy/go-yaml's parser finds the alias (not a *name in a comment or
+	// a quoted string).
 	if m := unknownAnchor.FindStringSubmatch(err.Error()); m != nil {
-		alias := regexp.MustCompile(`(?m)(^|[\s\[{,:-])\*` + regexp.QuoteMeta(m[1]) + `($|[\s,\]}])`)
-		if i := alias.FindIndex(b); i != nil {
-			line, _ := position(b, int64(i[0]+1))
-			return fmt.Errorf("line %d: *%s: an alias of no anchor; a dispatchers file has no aliases: write the value out", line, m[1])
+		if f, perr := parser.ParseBytes(b, 0); perr == nil {
+			var line int
+			for _, d := range f.Docs {
+				ast.Walk(aliasFinder{m[1], &line}, d)
+			}
+			if line > 0 {
+				return fmt.Errorf("line %d: *%s: an alias of no anchor; a dispatchers file has no aliases: write the value out", line, m[1])
+			}
 		}
 	}
 	var se *goccy.SyntaxError
@@ -143,6 +150,19 @@ func yamlSyntax(b []byte, err error) error {
 }
 
 var unknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.+)' referenced$`)
+
+// aliasFinder sets line to that of the first alias of name it visits.
+type aliasFinder struct {
+	name string
+	line *int
+}
+
+func (v aliasFinder) Visit(n ast.Node) ast.Visitor {
+	if a, ok := n.(*ast.AliasNode); ok && *v.line == 0 && a.Value != nil && a.Value.String() == v.name {
+		*v.line = a.GetToken().Position.Line
+	}
+	return v
+}
 
 // decodeFile turns a file's bytes into generic JSON values.
 func decodeFile(path string, b []byte) (any, error) {

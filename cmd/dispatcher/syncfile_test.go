@@ -243,7 +243,8 @@ func TestReadSyncFileProblems(t *testing.T) {
 		// be hundreds of millions of values (a "billion laughs").
 		{"an alias", "d.yaml", "templates:\n  - &t {name: a, subject: s}\n  - *t\n", []string{"d.yaml: line 3: *t: a dispatchers file has no aliases"}},
 		// Before, no line: "yaml: unknown anchor 't' referenced".
-		{"an alias of no anchor", "d.yaml", "templates:\n  - {name: a, subject: s}\n  - *t\n", []string{"d.yaml: line 3: *t: an alias of no anchor; a dispatchers file has no aliases"}},
+		// Its own line: not a *t in a comment or a string before it.
+		{"an alias of no anchor", "d.yaml", "# reuse *t\ntemplates:\n  - {name: a, subject: \"x *t\"}\n  - *t\n", []string{"d.yaml: line 4: *t: an alias of no anchor; a dispatchers file has no aliases"}},
 		{"a merge key", "d.yaml", "templates:\n  - &t {name: a, subject: s}\n  - <<: *t\n    name: b\n", []string{"d.yaml: line 3: <<: a dispatchers file has no aliases, nor merge keys"}},
 		// YAML 1.1 reads 01234 as octal: the zip code sent was 668.
 		{"a number with a leading zero", "d.yaml", "dispatchers:\n  - name: a\n    eventType: e\n    actions:\n      - {type: task, name: t, functionName: f, data: {zip: 01234}}\n",
