@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/dispatcherhq/dispatcher/activities"
@@ -33,12 +35,36 @@ type workers struct {
 	log     *slog.Logger
 }
 
-// runningWorker is a started worker, with its task queue and the stop
-// timeout it was given.
+// runningWorker is a started worker, with its task queue, how a retry
+// of its activities keeps their effects once, and how many run.
 type runningWorker struct {
 	worker.Worker
-	queue       string
-	stopTimeout time.Duration
+	queue, does string
+	running     *inFlight
+}
+
+// inFlight counts the activities a worker runs, its first attempts (local
+// activities) among them.
+type inFlight struct {
+	interceptor.WorkerInterceptorBase
+	n atomic.Int64
+}
+
+func (f *inFlight) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	a := &countedActivity{n: &f.n}
+	a.Next = next
+	return a
+}
+
+type countedActivity struct {
+	interceptor.ActivityInboundInterceptorBase
+	n *atomic.Int64
+}
+
+func (a *countedActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	a.n.Add(1)
+	defer a.n.Add(-1)
+	return a.Next.ExecuteActivity(ctx, in)
 }
 
 // Backoff between attempts to start the workers while Temporal is down.
@@ -71,6 +97,8 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 			return nil, err
 		}
 		opts, replayOpts := workerOptions(p.cfg, fatal), replayWorkerOptions(p.cfg, fatal)
+		running, replaying := &inFlight{}, &inFlight{}
+		opts.Interceptors, replayOpts.Interceptors = append(opts.Interceptors, running), append(replayOpts.Interceptors, replaying)
 		w := worker.New(tc, p.cfg.TaskQueue, opts)
 		workflows.Register(w)
 		w.RegisterActivity(effects)
@@ -87,7 +115,10 @@ func (p process) startWorkers(ctx context.Context, tc client.Client, store *mode
 			w.Stop()
 			return nil, fmt.Errorf("start bulk replay worker: %w", err)
 		}
-		return []runningWorker{{w, p.cfg.TaskQueue, opts.WorkerStopTimeout}, {rw, workflows.ReplayTaskQueue(p.cfg.TaskQueue), replayOpts.WorkerStopTimeout}}, nil
+		return []runningWorker{
+			{w, p.cfg.TaskQueue, "each mail or call under the same Message-ID or Idempotency-Key", running},
+			{rw, workflows.ReplayTaskQueue(p.cfg.TaskQueue), "", replaying},
+		}, nil
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -145,13 +176,15 @@ func (ws *workers) stop() {
 		var wg sync.WaitGroup
 		for _, w := range ws.running {
 			wg.Go(func() {
-				began := time.Now()
 				w.Stop()
-				// The SDK says nothing when it gives up waiting: before, a
-				// stop that left calls running was silent.
-				if waited := time.Since(began); waited >= w.stopTimeout {
-					ws.log.Warn("the worker stopped with activities still running past its stop timeout: Temporal retries them on another worker, under the same Idempotency-Key or Message-ID",
-						"task_queue", w.queue, "waited", waited.Round(time.Second))
+				// The SDK says nothing when it gives up waiting for them:
+				// before, a stop that left calls running was silent.
+				if n := w.running.n.Load(); n > 0 {
+					msg := "the worker stopped with activities still running past its stop timeout: Temporal retries them on another worker"
+					if w.does != "" {
+						msg += ", " + w.does
+					}
+					ws.log.Warn(msg, "task_queue", w.queue, "activities", n)
 				}
 			})
 		}
