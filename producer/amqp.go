@@ -165,7 +165,10 @@ func (t *amqpTransport) channel(ctx context.Context) (*amqpChannel, error) {
 	}
 	// The client takes no ctx here: a broker that stops answering on an
 	// open connection held the send until the heartbeats gave out (30 s
-	// and more). The open goes on without it, and closes what it opens.
+	// and more). The open goes on without it, and closes what it opens;
+	// when the attempt's time ran out, the connection is dropped too
+	// (closing it ends the open): the next send connects again, rather
+	// than leave one more open waiting on a connection that is gone.
 	type opened struct {
 		c   *amqpChannel
 		err error
@@ -179,6 +182,14 @@ func (t *amqpTransport) channel(ctx context.Context) (*amqpChannel, error) {
 	case o := <-done:
 		return o.c, o.err
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.mu.Lock()
+			if t.conn == conn {
+				t.conn, t.idle = nil, nil
+			}
+			t.mu.Unlock()
+			go conn.Close()
+		}
 		go func() {
 			if o := <-done; o.c != nil {
 				_ = o.c.ch.Close()

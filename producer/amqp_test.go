@@ -299,6 +299,18 @@ func TestAMQPChannelOpenIsBounded(t *testing.T) {
 	if took := time.Since(start); !Retryable(err) || took > 4*attempt {
 		t.Errorf("returned %v after %s; want a retryable error within %s", err, took, 4*attempt)
 	}
+	// The connection that did not answer is dropped: the next send
+	// connects again, once the broker answers.
+	tr.mu.Lock()
+	dropped := tr.conn == nil
+	tr.mu.Unlock()
+	if !dropped {
+		t.Error("the connection that did not answer is still in use")
+	}
+	proxy.Resume()
+	if _, err := p.Dispatch(context.Background(), "t", nil); err != nil {
+		t.Errorf("after the broker answers again: %v", err)
+	}
 }
 
 func TestAMQPCloseDuringDispatches(t *testing.T) {

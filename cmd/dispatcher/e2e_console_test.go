@@ -206,6 +206,11 @@ func TestEndToEndConsole(t *testing.T) {
 		chromedp.Click(chromedp.ID("cancel-dialog-confirm")))
 	b.waitText("#run-status", "Canceled")
 	b.waitText("#audit-table", "cancel")
+	b.waitText("#actions-table", "canceled before it began")
+	// Said once: before, "Canceled canceled before it began".
+	if got := b.text("#actions-table"); strings.Contains(got, "Canceled canceled") {
+		t.Errorf("the canceled action says %q", got)
+	}
 	// The Cancel button gone, the focus goes to the run's first control.
 	// Before, to the page's body: a keyboard user started over (a probe).
 	b.waitJS("the focus in the run's status", `document.getElementById('status-line').contains(document.activeElement)`)

@@ -184,7 +184,10 @@ function timeline(d) {
       start && finish ? fmtDuration(finish - start) : start ? 'running' : '—',
       bar,
       h('div', {},
-        a.lastError ? [h('code', { text: a.lastError.class }), ' ', h('span', { class: 'message', text: a.lastError.message })] : null,
+        // A canceled action's class is its status: "Canceled canceled
+        // before it began" said it twice.
+        a.lastError ? [a.status === 'canceled' && a.lastError.class === 'Canceled' ? null : [h('code', { text: a.lastError.class }), ' '],
+          h('span', { class: 'message', text: a.lastError.message })] : null,
         a.skipReason ? h('div', { class: 'muted', text: `skipped (${a.skipReason})${a.skipDetail ? `: ${a.skipDetail}` : ''}` }) : null,
         a.carriedFrom ? h('div', { class: 'muted', text: `Not run by this replay: as run ${a.carriedFrom} left it` }) : null,
         a.httpStatus ? h('div', { class: 'muted', text: `HTTP ${a.httpStatus}` }) : null,
