@@ -48,10 +48,10 @@ func (p PausedUntil) MarshalJSON() ([]byte, error) {
 // answer to GET /functions/v1/{id}: state closed, open (the circuit) or
 // paused; the calls waiting for a permit and those in flight; when the
 // longest-waiting call asked, when the circuit opened and when its next
-// probe may go (epoch ms). Unknown: no worker answered for the function's
-// gate (the workers are down, or its workflow task fails): the state is
-// what the settings imply, and the calls waiting and in flight are not
-// known.
+// probe may go (epoch ms). Unknown: the function's gate could not be
+// read (Temporal unreachable, no worker answering, or its workflow task
+// failing): the state is what the settings imply, and the calls waiting
+// and in flight are not known.
 type FunctionFlow struct {
 	State         string `json:"state"`
 	Unknown       bool   `json:"unknown,omitempty"`

@@ -32,7 +32,7 @@ func auditVerifyCmd(getenv func(string) string) *cobra.Command {
 		Use:   "verify",
 		Short: "Check that no audit record was edited, deleted, inserted or moved",
 		Long: "verify walks each tenant's audit chain in the database (DATABASE_URL), recomputing every record's hash,\n" +
-			"and reports the first break: the record, and what differs. It exits 1 when the trail is broken, and when a --tenant has no records.\n" +
+			"and reports the first break: the record, and what differs. It exits 1 when the trail is broken (also when a --tenant has no records, or the database fails).\n" +
 			"It prints each chain's head (last seq and hash): kept elsewhere, a head proves later that the chain\n" +
 			"was not rewritten up to it.",
 		Args: cobra.NoArgs,

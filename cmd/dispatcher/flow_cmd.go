@@ -99,7 +99,7 @@ func printFlows(w io.Writer, fns []wire.FunctionDetail) {
 			fl = &wire.FunctionFlow{State: "-"}
 		}
 		state, waiting, inFlight := fl.State, strconv.Itoa(fl.Waiting), strconv.Itoa(fl.InFlight)
-		if fl.Unknown { // no worker answered for its gate
+		if fl.Unknown { // its gate could not be read
 			state, waiting, inFlight = "unknown ("+fl.State+"?)", "?", "?"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, state, waiting, inFlight,
@@ -108,7 +108,7 @@ func printFlows(w io.Writer, fns []wire.FunctionDetail) {
 	tw.Flush()
 	for _, f := range fns {
 		if f.Flow != nil && f.Flow.Unknown {
-			fmt.Fprintln(w, "unknown: no worker answered for its gate (are the workers running? does the gate's workflow task fail? see its workflow in the Temporal Web UI)")
+			fmt.Fprintln(w, "unknown: its gate could not be read (is Temporal reachable? are the workers running? does the gate's workflow task fail? see its workflow in the Temporal Web UI)")
 			break
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/activities"
@@ -356,7 +357,9 @@ func newMetrics() (*prometheus.Registry, client.MetricsHandler, func()) {
 	// every other character: a circuit of function always-503 opened as
 	// always_503, beside its gauges' always-503, and a-b and a_b were one.
 	sanitize := sdktally.PrometheusSanitizeOptions
-	sanitize.ValueCharacters = tally.ValidCharacters{Ranges: []tally.SanitizeRange{{' ', unicode.MaxRune}}}
+	// Not U+FFFD, which invalid UTF-8 reads as: Prometheus' client
+	// panics on a label value that is not UTF-8.
+	sanitize.ValueCharacters = tally.ValidCharacters{Ranges: []tally.SanitizeRange{{' ', utf8.RuneError - 1}, {utf8.RuneError + 1, unicode.MaxRune}}}
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,
 		Separator:       tallyprom.DefaultSeparator,
