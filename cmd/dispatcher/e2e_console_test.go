@@ -1372,9 +1372,13 @@ func TestEndToEndConsoleFailedAgain(t *testing.T) {
 	b.signIn(s.token)
 	b.open("/replays/" + bulk)
 	b.waitText("#bulk-status", "Completed")
-	b.waitText("#bulk-failed-again", "1 failed again")
-	if href, _ := eval[string](b, `document.getElementById('bulk-failed-link').getAttribute('href')`); !strings.Contains(href, "status=failed") {
-		t.Errorf("the link to its failed replays is %q, want one filtered on status=failed", href)
+	b.waitText("#bulk-failed-again", "1 failed again, canceled or not started")
+	// Its failed replays, and they alone.
+	b.do("list its failed replays", chromedp.Click(chromedp.ID("bulk-failed-link")))
+	b.waitText("main", "The replays that bulk replay "+bulk+" started")
+	b.waitJS("the failed replay listed", `document.querySelectorAll('main tbody tr').length === 1`)
+	if got := b.text("main tbody"); !strings.Contains(got, "upd-1") || !strings.Contains(got, "Failed") {
+		t.Errorf("its failed replays: %q, want upd-1's replay, failed", got)
 	}
 
 	s.poll("the scheduled dispatch's action to fail", func() bool {

@@ -194,7 +194,7 @@ function progressView(ctx, id, named) {
     replace(state, 
       // Replays that failed again, beside the badge: before, a bulk replay
       // whose every replay failed stood there a green "Completed".
-      h('p', {}, badge(shown, { id: 'bulk-status' }), p.failed ? [' ', h('span', { class: 'badge badge-failed', id: 'bulk-failed-again' }, `${p.failed} failed again`)] : null, ' ', st.progressUnknown
+      h('p', {}, badge(shown, { id: 'bulk-status' }), p.failed ? [' ', h('span', { class: 'badge badge-failed', id: 'bulk-failed-again' }, `${p.failed} failed again, canceled or not started`)] : null, ' ', st.progressUnknown
         ? (done ? 'Progress unknown: no worker answered for it (the workers are down or busy); look again later.'
           : 'Progress unknown: no worker answers for it now (the workers are down or busy). It goes on once one does; pause and cancel work meanwhile.')
         // "up to" while it runs: the runs a replay superseded already, which
@@ -211,7 +211,10 @@ function progressView(ctx, id, named) {
       if (!p.paused && (p.remaining > 0 || p.matched === 0 || st.progressUnknown)) buttons.push(h('button', { type: 'button', class: 'secondary', id: 'bulk-pause', onclick: (ev) => act('pause', ev.currentTarget) }, 'Pause'));
       buttons.push(h('button', { type: 'button', class: 'danger', id: 'bulk-cancel', onclick: (ev) => act('cancel', ev.currentTarget) }, 'Cancel…'));
     }
-    if (p.failed) buttons.push(link(`#/executions${query({ bulkReplayId: id, status: 'failed' })}`, 'Its failed replays', { class: 'button secondary', id: 'bulk-failed-link' }));
+    if (p.failed) {
+      buttons.push(link(`#/executions${query({ bulkReplayId: id, status: 'failed' })}`, 'Its failed replays', { class: 'button secondary', id: 'bulk-failed-link' }),
+        link(`#/executions${query({ bulkReplayId: id, status: 'canceled' })}`, 'Its canceled replays', { class: 'button secondary' }));
+    }
     buttons.push(link(`#/executions${query({ bulkReplayId: id })}`, 'Its replays', { class: 'button secondary' }));
     if (st.webUrl) buttons.push(h('a', { href: st.webUrl, class: 'button secondary', target: '_blank', rel: 'noopener noreferrer' }, 'Open in Temporal Web UI ↗'));
     // Rebuilt only when they change, so that focus stays on them.
