@@ -196,7 +196,9 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 			if asJSON {
 				return printJSON(out, raw)
 			}
-			fmt.Fprintf(out, "bulk replay %s started; follow it with: dispatcher replay --follow %s\n", b.ID, b.ID)
+			// The id alone on stdout, for a script: before, in a sentence.
+			fmt.Fprintln(out, b.ID)
+			fmt.Fprintf(cmd.ErrOrStderr(), "bulk replay %s started; follow it with: dispatcher replay --follow %s\n", b.ID, b.ID)
 			return nil
 		}
 		if !asJSON {
@@ -214,7 +216,7 @@ func replayCmd(getenv func(string) string) *cobra.Command {
 	fl.StringVar(&config, "config", "", "configuration to replay with: original or current (default original; current with --skip-reason)")
 	fl.BoolVar(&dryRun, "dry-run", false, "bulk: count what would be replayed and start nothing")
 	fl.Float64Var(&rate, "rate", 0, "bulk: replays started per second (default 10, at most 100)")
-	fl.BoolVar(&noWait, "no-wait", false, "bulk: print the bulk replay's id and return")
+	fl.BoolVar(&noWait, "no-wait", false, "bulk: print the bulk replay's id alone (how to follow it on stderr) and return")
 	fl.StringVar(&follow, "follow", "", "follow the progress of a running bulk replay")
 	fl.StringVar(&cancel, "cancel", "", "cancel a running bulk replay")
 	fl.StringVar(&pause, "pause", "", "pause a running bulk replay: it starts no replay until resumed")

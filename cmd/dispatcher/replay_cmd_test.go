@@ -201,3 +201,21 @@ func TestFilterFlagsRefusedEmptyOrTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayNoWaitPrintsTheID: --no-wait prints the bulk replay's id
+// alone on stdout, for a script (B=$(dispatcher replay … --no-wait)), and
+// how to follow it on stderr. Before, a sentence on stdout.
+func TestReplayNoWaitPrintsTheID(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"id":"bulk-replay-1","status":"running","progress":{}}`)
+	}))
+	defer api.Close()
+	var stdout, stderr strings.Builder
+	err := run(t.Context(), []string{"replay", "--status", "failed", "--no-wait"}, func(k string) string {
+		return map[string]string{"DISPATCHER_URL": api.URL}[k]
+	}, &stdout, &stderr)
+	if err != nil || stdout.String() != "bulk-replay-1\n" || !strings.Contains(stderr.String(), "follow it with: dispatcher replay --follow bulk-replay-1") {
+		t.Errorf("replay --no-wait: %v; stdout %q, stderr %q", err, stdout.String(), stderr.String())
+	}
+}

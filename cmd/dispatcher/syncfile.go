@@ -149,6 +149,17 @@ func yamlSyntax(b []byte, err error) error {
 	return fmt.Errorf("not valid YAML: %v", err)
 }
 
+// secondDocument is the line of the --- that ends the document whose
+// content begins on line first.
+func secondDocument(b []byte, first int) int {
+	for i, l := range strings.Split(string(b), "\n") {
+		if i+1 > first && (l == "---" || strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "---\t") || strings.HasPrefix(l, "---\r")) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
 var unknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.+)' referenced$`)
 
 // aliasFinder sets line to that of the first alias of name it visits.
@@ -181,7 +192,11 @@ func decodeFile(path string, b []byte) (any, error) {
 		// Before, the documents after the first were not read, and
 		// --clean deleted the dispatchers they held.
 		if err := dec.Decode(&next); err != io.EOF {
-			return nil, fmt.Errorf("line %d: a second YAML document (after ---); a dispatchers file is one", next.Line)
+			line := next.Line
+			if line == 0 { // one yaml.v3 could not read: at its ---
+				line = secondDocument(b, n.Line)
+			}
+			return nil, fmt.Errorf("line %d: a second YAML document (after ---); a dispatchers file is one", line)
 		}
 		return fromYAML(&n)
 	}

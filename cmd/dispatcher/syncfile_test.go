@@ -243,6 +243,8 @@ func TestReadSyncFileProblems(t *testing.T) {
 		// be hundreds of millions of values (a "billion laughs").
 		{"an alias", "d.yaml", "templates:\n  - &t {name: a, subject: s}\n  - *t\n", []string{"d.yaml: line 3: *t: a dispatchers file has no aliases"}},
 		// Before, no line: "yaml: unknown anchor 't' referenced".
+		// A second document yaml.v3 cannot read: before, "line 0".
+		{"a second document with an alias of no anchor", "d.yaml", "dispatchers: []\n---\nfoo: *t\n", []string{"d.yaml: line 2: a second YAML document (after ---)"}},
 		// Its own line: not a *t in a comment or a string before it.
 		{"an alias of no anchor", "d.yaml", "# reuse *t\ntemplates:\n  - {name: a, subject: \"x *t\"}\n  - *t\n", []string{"d.yaml: line 4: *t: an alias of no anchor; a dispatchers file has no aliases"}},
 		{"a merge key", "d.yaml", "templates:\n  - &t {name: a, subject: s}\n  - <<: *t\n    name: b\n", []string{"d.yaml: line 3: <<: a dispatchers file has no aliases, nor merge keys"}},
