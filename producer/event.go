@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -163,9 +164,10 @@ func (ev *Event) encode(data any) error {
 }
 
 // validate checks what the dispatcher would refuse: an empty type or one
-// of more than 256 characters, an id of more than 200, a partition key of
-// more than 1024 bytes, a time outside the years 1970 to 9999, text that
-// is not UTF-8 or holds NUL.
+// of more than 256 characters, an id of more than 200, a type or an id
+// with a double quote, a backslash or a control character, a partition
+// key of more than 1024 bytes, a time outside the years 1970 to 9999,
+// text that is not UTF-8 or holds NUL.
 func (ev *Event) validate() error {
 	for _, f := range []struct{ name, value string }{
 		{"type", ev.Type}, {"id", ev.ID}, {"source", ev.Source}, {"userId", ev.UserID}, {"partitionKey", ev.PartitionKey},
@@ -183,6 +185,11 @@ func (ev *Event) validate() error {
 		return invalid("", "id: must not be empty")
 	case utf8.RuneCountInString(ev.ID) > 200:
 		return invalid("", "id: must be at most 200 characters")
+	case !searchable(ev.Type):
+		return invalid("", "type: "+unsearchable)
+	case !searchable(ev.ID):
+		// Before, sent: a broker took it, and the dispatcher dead-lettered it.
+		return invalid("", "id: "+unsearchable)
 	case len(ev.PartitionKey) > 1024:
 		return invalid("", "partitionKey: must be at most 1024 bytes")
 	case ev.Time.Year() < 1970 || ev.Time.Year() > 9999:
@@ -190,6 +197,15 @@ func (ev *Event) validate() error {
 	}
 	return checkSource(ev.Envelope, ev.Source)
 }
+
+// searchable reports whether s has no double quote, backslash or control
+// character, as the dispatcher takes an event's type and id: its
+// dispatches could not be searched for by them.
+func searchable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r == '"' || r == '\\' || unicode.IsControl(r) })
+}
+
+const unsearchable = "must not contain a double quote, a backslash or a control character"
 
 // checkSource checks a producer's source: at most 1024 bytes and, in a
 // CloudEvent, a non-empty URI-reference.

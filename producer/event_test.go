@@ -136,6 +136,10 @@ func TestDispatchRefusesInvalidEvents(t *testing.T) {
 		{"type not UTF-8", "a\xffb", nil, nil, "UTF-8"},
 		{"empty id", "t", nil, []DispatchOption{WithID("")}, ""},
 		{"id too long", "t", nil, []DispatchOption{WithID(strings.Repeat("x", 201))}, "at most 200"},
+		// As the dispatcher refuses them: before, sent, and dead-lettered.
+		{"double quote in id", "t", nil, []DispatchOption{WithID(`q"1`)}, "id: must not contain a double quote"},
+		{"backslash in id", "t", nil, []DispatchOption{WithID(`b\1`)}, "id: must not contain a double quote, a backslash"},
+		{"tab in type", "a\tb", nil, nil, "type: must not contain"},
 		{"NUL in user id", "t", nil, []DispatchOption{WithUserID("\x00")}, "userId"},
 		{"partition key too long", "t", nil, []DispatchOption{WithPartitionKey(strings.Repeat("k", 1025))}, "partitionKey: must be at most 1024 bytes"},
 		{"time before 1970", "t", nil, []DispatchOption{WithTime(time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))}, "1960"},
