@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,9 +30,12 @@ type FlowCollector struct {
 	Now       func() time.Time
 	Every     time.Duration
 	Limit     int
+	Logger    *slog.Logger // nil discards
 
-	last  lastRead[gateStates]
-	known map[string]gateState // by workflow ID, as last read (read alone uses it, one at a time)
+	last    lastRead[gateStates]
+	known   map[string]gateState // by workflow ID, as last read (read alone uses it, one at a time)
+	failing bool                 // the last list failed
+	silent  map[string]bool      // by workflow ID, the gates that did not answer the last read
 }
 
 // gateStates is what a read of the gates found: each gate's state, and
@@ -100,11 +104,14 @@ func (f *FlowCollector) Collect(ch chan<- prometheus.Metric) {
 func (f *FlowCollector) read(ctx context.Context) (gateStates, error) {
 	var out gateStates
 	var token []byte
+	silent := map[string]bool{}
 	done := func() (gateStates, error) {
 		f.known = make(map[string]gateState, len(out.gates))
 		for _, g := range out.gates {
 			f.known[g.id] = g
 		}
+		f.failing = logRead(f.Logger, f.failing, "the function gates", nil)
+		f.silent = silent
 		return out, nil
 	}
 	for {
@@ -114,6 +121,7 @@ func (f *FlowCollector) read(ctx context.Context) (gateStates, error) {
 			NextPageToken: token,
 		})
 		if err != nil {
+			f.failing = logRead(f.Logger, f.failing, "the function gates", err)
 			return gateStates{}, err
 		}
 		for _, ex := range res.GetExecutions() {
@@ -125,15 +133,26 @@ func (f *FlowCollector) read(ctx context.Context) (gateStates, error) {
 			v, err := f.Client.QueryWorkflow(qctx, id, ex.GetExecution().GetRunId(), workflows.QueryGate)
 			cancel()
 			var st dispatcher.FlowState
+			if err == nil {
+				err = v.Get(&st)
+			}
 			var gone *serviceerror.NotFound
 			switch {
 			case errors.As(err, &gone):
-			case err != nil || v.Get(&st) != nil:
+			case err != nil:
+				silent[id] = true
+				if !f.silent[id] && f.Logger != nil {
+					f.Logger.Warn("a function gate does not answer its query; its flow-control gauges show the last read until it does",
+						"workflowId", id, "err", err)
+				}
 				out.unanswered++
 				if last, ok := f.known[id]; ok {
 					out.gates = append(out.gates, last)
 				}
 			default:
+				if f.silent[id] && f.Logger != nil {
+					f.Logger.Info("a function gate answers its query again", "workflowId", id)
+				}
 				out.gates = append(out.gates, gateState{id: id, tenant: dispatcher.TenantOf(id), FlowState: st})
 			}
 		}

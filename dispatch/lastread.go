@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -78,4 +79,20 @@ func readSafely[T any](read func(context.Context) (T, error), timeout time.Durat
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return read(ctx)
+}
+
+// logRead logs, on log (nil discards), that the reads of what from
+// Temporal began to fail, with the error, or that they succeed again;
+// failing says whether the read before failed, and it returns whether
+// this one did. Before, a failing read said nothing but its gauge of
+// success, and an operator had nothing to go on.
+func logRead(log *slog.Logger, failing bool, what string, err error) bool {
+	switch {
+	case log == nil:
+	case err != nil && !failing:
+		log.Warn("cannot read "+what+" from Temporal; their gauges show the last read until one succeeds", "err", err)
+	case err == nil && failing:
+		log.Info("read " + what + " from Temporal again")
+	}
+	return err != nil
 }

@@ -1,12 +1,18 @@
 package dispatch_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/dispatcherhq/dispatcher/dispatch"
@@ -59,4 +65,61 @@ func TestCollectorsDoNotHoldTheScrape(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// failingList is a Temporal client whose visibility list fails its first
+// fails calls, then lists nothing.
+type failingList struct {
+	client.Client
+	fails int32
+	calls atomic.Int32
+}
+
+func (f *failingList) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	if f.calls.Add(1) <= f.fails {
+		return nil, errors.New("visibility is down")
+	}
+	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+}
+
+// TestCollectorsLogFailedReadsOnce: a collector whose reads of Temporal
+// fail logs it once, with the error, however many reads fail, and once
+// that they succeed again. Before, a failed read said nothing but its
+// gauge of success, which DispatcherGaugesUnread fires on: the operator it
+// paged had nothing to go on.
+func TestCollectorsLogFailedReadsOnce(t *testing.T) {
+	for _, tt := range []struct {
+		what string
+		new  func(client.Client, *slog.Logger) prometheus.Collector
+	}{
+		{"the running dispatches", func(c client.Client, log *slog.Logger) prometheus.Collector {
+			return &dispatch.PendingCollector{Client: c, Namespace: "default", Now: time.Now, Every: time.Millisecond, Limit: 10, Logger: log}
+		}},
+		{"the function gates", func(c client.Client, log *slog.Logger) prometheus.Collector {
+			return &dispatch.FlowCollector{Client: c, Namespace: "default", Now: time.Now, Every: time.Millisecond, Limit: 10, Logger: log}
+		}},
+	} {
+		t.Run(tt.what, func(t *testing.T) {
+			c := &failingList{fails: 3}
+			var logs testenv.Buffer
+			reg := prometheus.NewPedanticRegistry()
+			reg.MustRegister(tt.new(c, slog.New(slog.NewTextHandler(&logs, nil))))
+			testenv.Eventually(t, 10*time.Second, func() string {
+				if _, err := reg.Gather(); err != nil {
+					t.Fatal(err)
+				}
+				if c.calls.Load() < 5 {
+					return "waiting for reads that fail and then succeed"
+				}
+				return ""
+			})
+			got := logs.String()
+			if n := strings.Count(got, "cannot read "+tt.what+" from Temporal"); n != 1 || !strings.Contains(got, "visibility is down") {
+				t.Errorf("3 failed reads logged %d times, want once with the error:\n%s", n, got)
+			}
+			if n := strings.Count(got, "read "+tt.what+" from Temporal again"); n != 1 {
+				t.Errorf("the reads that succeeded again logged %d times, want once:\n%s", n, got)
+			}
+		})
+	}
 }

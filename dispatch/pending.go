@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -29,8 +30,10 @@ type PendingCollector struct {
 	Now       func() time.Time
 	Every     time.Duration
 	Limit     int
+	Logger    *slog.Logger // nil discards
 
-	last lastRead[map[string]time.Time]
+	last    lastRead[map[string]time.Time]
+	failing bool // the last read failed (read alone uses it, one at a time)
 }
 
 var pendingAge = prometheus.NewDesc("dispatcher_oldest_pending_dispatch_age_seconds",
@@ -60,8 +63,15 @@ func (p *PendingCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // read returns, per dispatcher id, the start of its oldest running,
-// unscheduled dispatch.
+// unscheduled dispatch, and logs when reads begin to fail and when they
+// succeed again.
 func (p *PendingCollector) read(ctx context.Context) (map[string]time.Time, error) {
+	oldest, err := p.readOldest(ctx)
+	p.failing = logRead(p.Logger, p.failing, "the running dispatches", err)
+	return oldest, err
+}
+
+func (p *PendingCollector) readOldest(ctx context.Context) (map[string]time.Time, error) {
 	oldest := map[string]time.Time{}
 	scheduled := workflows.AttrScheduled.GetName()
 	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND (%s IS NULL OR %s = false)",

@@ -290,12 +290,12 @@ func (p process) run(ctx context.Context) error {
 		// One process kind exports it, so worker replicas do not each
 		// read visibility.
 		reg.MustRegister(&dispatch.PendingCollector{
-			Client: tc, Namespace: p.cfg.TemporalNS, Now: time.Now, Every: 15 * time.Second, Limit: 5000,
+			Client: tc, Namespace: p.cfg.TemporalNS, Now: time.Now, Every: 15 * time.Second, Limit: 5000, Logger: p.log,
 		})
 		// Likewise the gated functions' flow control: one visibility list
 		// and a query per running gate.
 		reg.MustRegister(&dispatch.FlowCollector{
-			Client: tc, Namespace: p.cfg.TemporalNS, Now: time.Now, Every: 10 * time.Second, Limit: 500,
+			Client: tc, Namespace: p.cfg.TemporalNS, Now: time.Now, Every: 10 * time.Second, Limit: 500, Logger: p.log,
 		})
 		handler, err = api.NewServer(ctx, api.Config{
 			Auth:           p.authConfig(),

@@ -60,3 +60,21 @@ eval instant at 20m `+alertExpr(t, "DispatcherWorkerTaskSlotsSaturated")+`
   {worker_type="ActivityWorker",task_queue="dispatcher"} 1
 `, engine)
 }
+
+// TestGaugesUnreadAlertNamesWhich: DispatcherGaugesUnread fires for a
+// process whose read of the running dispatches keeps failing, naming
+// those gauges, and not for one whose reads succeed; a read that failed
+// once and then succeeded fires nothing.
+func TestGaugesUnreadAlertNamesWhich(t *testing.T) {
+	engine := promqltest.NewTestEngine(t, false, 5*time.Minute, 1e6)
+	promqltest.RunTest(t, `
+load 1m
+  dispatcher_pending_dispatch_scrape_success{job="dispatcher",instance="a"} 0x30
+  dispatcher_function_flow_scrape_success{job="dispatcher",instance="a"}    1x30
+  dispatcher_pending_dispatch_scrape_success{job="dispatcher",instance="b"} 1 0 1x28
+  dispatcher_function_flow_scrape_success{job="dispatcher",instance="b"}    1x30
+
+eval instant at 20m `+alertExpr(t, "DispatcherGaugesUnread")+`
+  {job="dispatcher",instance="a",gauges="pending"} 0
+`, engine)
+}
