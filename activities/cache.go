@@ -27,6 +27,7 @@ type Cache struct {
 
 	mu      sync.Mutex
 	tenants map[string]*tenantCache
+	forgets uint64 // calls of Forget
 }
 
 // tenantCache is the cache of one tenant's configuration, at one version.
@@ -50,6 +51,7 @@ func (c *Cache) Forget() {
 	for _, t := range c.tenants {
 		t.asked = time.Time{}
 	}
+	c.forgets++
 	c.mu.Unlock()
 }
 
@@ -118,7 +120,7 @@ func (t *tenantCache) at(v int64) {
 func (c *Cache) current(ctx context.Context, tenant string, atLeast int64) (int64, error) {
 	c.mu.Lock()
 	t := c.tenant(tenant)
-	v, warm, asked := t.version, t.configs != nil, t.asked
+	v, warm, asked, forgets := t.version, t.configs != nil, t.asked, c.forgets
 	c.mu.Unlock()
 	now := c.now()
 	if warm && v >= atLeast && now.Sub(asked) < c.Fresh {
@@ -127,7 +129,11 @@ func (c *Cache) current(ctx context.Context, tenant string, atLeast int64) (int6
 	v, err := c.store.ConfigVersion(ctx)
 	if err == nil {
 		c.mu.Lock()
-		if v >= t.version {
+		// A change made while the store answered (Forget came) may be
+		// newer than the answer: the next reader asks again. Before, the
+		// answer was trusted for Fresh, and a reader after the change's
+		// 200 was served the old configuration.
+		if v >= t.version && c.forgets == forgets {
 			t.asked = now
 		}
 		c.mu.Unlock()

@@ -122,6 +122,42 @@ func TestCacheForget(t *testing.T) {
 	}
 }
 
+// changingStore is a store whose configuration changes, in this process,
+// while its version is read: the read answers the version before.
+type changingStore struct {
+	countingStore
+	forget func()
+}
+
+func (s *changingStore) ConfigVersion(ctx context.Context) (int64, error) {
+	v, err := s.countingStore.ConfigVersion(ctx)
+	if s.forget != nil {
+		s.version++
+		s.forget()
+		s.forget = nil
+	}
+	return v, err
+}
+
+// A change whose Forget comes while a reader's version query is in
+// flight, with the version from before the change, is seen by the next
+// reader: that answer is not trusted for Fresh. Before, the next reader
+// was served the old configuration for Fresh, after the change's 200.
+func TestCacheForgetDuringARead(t *testing.T) {
+	s := &changingStore{countingStore: countingStore{version: 5}}
+	c := NewCache(s)
+	c.Fresh = time.Hour
+	s.forget = c.Forget
+	configs := func(t *tenantCache) map[string]dispatcher.Config { return t.configs }
+	load := func(context.Context) (dispatcher.Config, error) { return dispatcher.Config{}, nil }
+	if _, v, err := cached(context.Background(), c, 0, configs, "k", load); err != nil || v != 5 {
+		t.Fatalf("the read the change raced: version %d (%v), want 5", v, err)
+	}
+	if _, v, err := cached(context.Background(), c, 0, configs, "k", load); err != nil || v != 6 {
+		t.Fatalf("a read after the change: version %d (%v), want 6", v, err)
+	}
+}
+
 // tenantStore has a version per tenant, and counts the templates it loads.
 type tenantStore struct {
 	Store
