@@ -109,6 +109,7 @@ func TestParseTimestamp(t *testing.T) {
 		`"99999-01-01"`:                 "error",
 		`"253402300800000"`:             "error", // the year 10000
 		`true`:                          "error",
+		`"2030-01-01t09:00:00z"`:        "2030-01-01T09:00:00Z", // RFC 3339 allows lower case
 	} {
 		got, err := wire.ParseTimestamp(json.RawMessage(raw))
 		if s := got.Format(time.RFC3339Nano); err != nil && want != "error" || err == nil && s != want {
@@ -119,6 +120,19 @@ func TestParseTimestamp(t *testing.T) {
 
 // A startTimestamp less than a second past the limit is refused with two
 // dates that differ: before, both were cut to the second, and read alike.
+// A date-time of the right form with a field out of range says which.
+func TestParseTimestampSaysWhatIsOutOfRange(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"2030-02-30T09:00:00Z"`: `"2030-02-30T09:00:00Z" is not a date-time: day out of range`,
+		`"2030-01-01T24:00:00Z"`: `"2030-01-01T24:00:00Z" is not a date-time: hour out of range`,
+		`"2030-13-01T09:00:00Z"`: `"2030-13-01T09:00:00Z" is not a date-time: month out of range`,
+	} {
+		if _, err := wire.ParseTimestamp(json.RawMessage(raw)); err == nil || err.Error() != want {
+			t.Errorf("ParseTimestamp(%s): %v, want %s", raw, err, want)
+		}
+	}
+}
+
 func TestStartTimestampPastTheLimitSaysBoth(t *testing.T) {
 	past := time.Now().Add(dispatcher.MaxStartAhead + 150*time.Millisecond).UnixMilli()
 	r := wire.ActionRequest{StartTimestamp: wire.Optional[json.RawMessage]{Set: true, Value: json.RawMessage(fmt.Sprint(past))}}

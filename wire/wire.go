@@ -10,6 +10,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -249,8 +250,13 @@ func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && s[0] != '+' && s[0] != '-' {
 		return fromMillis(ms, strconv.Quote(s))
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	// RFC 3339 allows a lower-case t and z, which Go's layout does not.
+	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 	if err != nil {
+		var pe *time.ParseError
+		if errors.As(err, &pe) && pe.Message != "" { // the form is right, a field out of range
+			return time.Time{}, fmt.Errorf("%q is not a date-time: %s", s, strings.TrimPrefix(pe.Message, ": "))
+		}
 		if t, err = time.Parse(time.DateOnly, s); err != nil {
 			return time.Time{}, fmt.Errorf("%q is not an ISO-8601 date-time such as 2030-01-31T09:00:00.000Z, a date, nor epoch milliseconds", s)
 		}
