@@ -137,7 +137,8 @@ type ActionOutcome struct {
 	LastError       *LastError `json:"lastError,omitempty"`
 	StartTimestamp  *int64     `json:"startTimestamp,omitempty"`
 	FinishTimestamp *int64     `json:"finishTimestamp,omitempty"`
-	// DueTimestamp is when a scheduled action runs: its startTimestamp.
+	// DueTimestamp is when an action scheduled for later than its run's
+	// start runs, or was to run: its startTimestamp.
 	DueTimestamp *int64 `json:"dueTimestamp,omitempty"`
 	// NextAttemptTimestamp is when an action that waits to retry makes
 	// its next attempt.
@@ -414,8 +415,11 @@ func FromExecutionDetail(d dispatcher.ExecutionDetail) ExecutionDetail {
 		if t, ok := d.NextAttempts[o.ActionID]; ok {
 			out.Actions[i].NextAttemptTimestamp = optionalMillis(t)
 		}
-		if o.Status == dispatcher.OutcomeScheduled && d.Config != nil {
-			if a, ok := d.Config.Action(o.ActionID); ok && a.StartTimestamp != nil {
+		if d.Config != nil {
+			// Also once it ran: support can tell a reminder that went
+			// late (its worker down at its time) from one on time.
+			if a, ok := d.Config.Action(o.ActionID); ok && a.StartTimestamp != nil &&
+				(o.Status == dispatcher.OutcomeScheduled || a.StartTimestamp.After(d.Start)) {
 				out.Actions[i].DueTimestamp = optionalMillis(*a.StartTimestamp)
 			}
 		}

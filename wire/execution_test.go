@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/wire"
@@ -25,6 +26,35 @@ func TestOutcomeShowsTheMessageIDOfAMailSent(t *testing.T) {
 		d := wire.FromExecutionDetail(dispatcher.ExecutionDetail{Outcomes: []dispatcher.ActionOutcome{tt.o}})
 		if got := d.Actions[0].MessageID != ""; got != tt.want {
 			t.Errorf("%s %s unanswered %t: Message-ID shown %t, want %t", tt.o.Status, tt.o.ErrorClass, tt.o.Unanswered, got, tt.want)
+		}
+	}
+}
+
+// An action scheduled for later than its run's start says when it was
+// due also once it ran, so that support can tell one that started late
+// (its worker down at its time) from one on time; one whose time had
+// passed when the run began ran at once, and was due at no other time.
+func TestOutcomeSaysWhenAScheduledActionWasDue(t *testing.T) {
+	start := time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)
+	due := start.Add(time.Hour)
+	past := start.Add(-time.Hour)
+	cfg := &dispatcher.Config{Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Actions: []dispatcher.Action{
+		{ID: "later", StartTimestamp: &due}, {ID: "passed", StartTimestamp: &past}, {ID: "now"}}}}}
+	for _, tt := range []struct {
+		id, status string
+		want       *time.Time
+	}{
+		{"later", dispatcher.OutcomeScheduled, &due},
+		{"later", dispatcher.OutcomeSucceeded, &due},
+		{"later", dispatcher.OutcomeCanceled, &due},
+		{"passed", dispatcher.OutcomeSucceeded, nil},
+		{"now", dispatcher.OutcomeSucceeded, nil},
+	} {
+		d := wire.FromExecutionDetail(dispatcher.ExecutionDetail{Execution: dispatcher.Execution{Start: start}, Config: cfg,
+			Outcomes: []dispatcher.ActionOutcome{{ActionID: tt.id, Status: tt.status}}})
+		got := d.Actions[0].DueTimestamp
+		if (got == nil) != (tt.want == nil) || got != nil && *got != tt.want.UnixMilli() {
+			t.Errorf("%s %s: dueTimestamp %v, want %v", tt.id, tt.status, got, tt.want)
 		}
 	}
 }

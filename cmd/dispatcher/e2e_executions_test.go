@@ -338,6 +338,8 @@ func TestEndToEndExecutions(t *testing.T) {
 	})
 	if a := canceled["actions"].([]any)[0].(map[string]any); a["status"] != "canceled" || later.count() != 0 {
 		t.Fatalf("canceled action %v; function called %d times", a, later.count())
+	} else if a["dueTimestamp"] != float64(due.UnixMilli()) {
+		t.Fatalf("canceled action %v, want it to say when it was due, %d", a, due.UnixMilli())
 	}
 	if a := canceled["audit"].([]any); len(a) != 1 || a[0].(map[string]any)["operation"] != "cancel" {
 		t.Fatalf("audit: %v", a)

@@ -460,8 +460,13 @@ func printDetail(w io.Writer, d wire.ExecutionDetail) {
 			result = "HTTP " + strconv.Itoa(a.HTTPStatus)
 		case a.MessageID != "":
 			result = "Message-ID " + a.MessageID
-		case a.DueTimestamp != nil:
+		case a.DueTimestamp != nil && a.Status == dispatcher.OutcomeScheduled:
 			result = "due " + millisTime(a.DueTimestamp)
+		}
+		if a.DueTimestamp != nil && a.StartTimestamp != nil {
+			if late := time.Duration(*a.StartTimestamp-*a.DueTimestamp) * time.Millisecond; late >= time.Minute {
+				result += "; due " + millisTime(a.DueTimestamp) + ", started " + late.Round(time.Second).String() + " late"
+			}
 		}
 		if a.NextAttemptTimestamp != nil {
 			result += "; next attempt " + millisTime(a.NextAttemptTimestamp)

@@ -96,6 +96,15 @@ function statusLine(ctx, d, reload) {
     h('div', { class: 'actions' }, buttons));
 }
 
+// due says when an action scheduled by its startTimestamp runs, or was to
+// run, and how late it started: its worker down at its time, a reminder
+// goes late.
+function due(a) {
+  if (a.status === 'scheduled') return `Runs at ${fmtTime(a.dueTimestamp)}`;
+  const late = a.startTimestamp ? a.startTimestamp - a.dueTimestamp : 0;
+  return `Due at ${fmtTime(a.dueTimestamp)}${late >= 60000 ? `, started ${fmtDuration(late)} late` : ''}`;
+}
+
 // stuckScheduled says what to do about a scheduled run whose other
 // actions failed for good: it is replayable only once its wait ends (as
 // the API's 409 says). Before, the page offered Cancel alone, and no word.
@@ -192,7 +201,7 @@ function timeline(d) {
         a.carriedFrom ? h('div', { class: 'muted', text: `Not run by this replay: as run ${a.carriedFrom} left it` }) : null,
         a.httpStatus ? h('div', { class: 'muted', text: `HTTP ${a.httpStatus}` }) : null,
         a.messageId ? h('div', { class: 'muted', text: `Message-ID ${a.messageId}` }) : null,
-        a.dueTimestamp ? h('div', { class: 'muted', text: `Runs at ${fmtTime(a.dueTimestamp)}` }) : null,
+        a.dueTimestamp ? h('div', { class: 'muted', text: due(a) }) : null,
         a.nextAttemptTimestamp ? h('div', { class: 'muted', text: `Next attempt at ${fmtTime(a.nextAttemptTimestamp)}` }) : null),
     ];
   });
