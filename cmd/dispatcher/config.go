@@ -514,14 +514,19 @@ func rateLimit(field func(*config) *api.RateLimit) func(*config, string) error {
 }
 
 // webURL reads an http:// or https:// URL with a host: a link, and the
-// origin the codec's CORS allows by default.
+// origin the codec's CORS allows by default. Links are made by appending
+// a path, so a trailing slash is dropped (before, links went to
+// //namespaces/…, a 404 of the Web UI), and a query or fragment refused.
 func webURL(field func(*config) *string) func(*config, string) error {
 	return func(c *config, v string) error {
 		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 			return fmt.Errorf("want an http:// or https:// URL with a host")
+		case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(v, "?") || strings.HasSuffix(v, "#"):
+			return fmt.Errorf("want a base URL, without a query or fragment: links append a path to it")
 		}
-		*field(c) = v
+		*field(c) = strings.TrimRight(v, "/")
 		return nil
 	}
 }

@@ -62,6 +62,7 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_HTTP_ADDR", "127.0.0.1:99999", `DISPATCHER_HTTP_ADDR="127.0.0.1:99999": want host:port, the port from 0 to 65535`},
 		{"DISPATCHER_TEMPORAL_UI_URL", "not a url", `DISPATCHER_TEMPORAL_UI_URL="not a url": want an http:// or https:// URL with a host`},
 		{"DISPATCHER_TEMPORAL_UI_URL", "https://temporal.example.com", ""},
+		{"DISPATCHER_TEMPORAL_UI_URL", "https://temporal.example.com/?tab=history", `want a base URL, without a query or fragment`},
 		// Before, found once the workers had started, in errors that did
 		// not name the setting.
 		{"DISPATCHER_SMTP_URL", "http://mail:25", `DISPATCHER_SMTP_URL="http://mail:25": SMTP URL: scheme must be smtp or smtps`},
@@ -102,6 +103,22 @@ func TestConfigRefusesBadBrokerURLsWithoutThePassword(t *testing.T) {
 		{"DISPATCHER_SMTP_URL", "user:s3cret@127.0.0.1:25", `DISPATCHER_SMTP_URL="xxxxx@127.0.0.1:25"`},
 	} {
 		checkSetting(t, tt.name, tt.value, tt.want)
+	}
+}
+
+// A Web UI URL given with a trailing slash makes links without a double
+// one: the Web UI answered //namespaces/… with a 404.
+func TestConfigWebURLWithoutTrailingSlash(t *testing.T) {
+	for _, v := range []string{"https://temporal.example.com/", "https://temporal.example.com//", "https://temporal.example.com"} {
+		c, err := loadConfig(func(k string) string {
+			if k == "DISPATCHER_TEMPORAL_UI_URL" {
+				return v
+			}
+			return ""
+		})
+		if err != nil || c.TemporalUIURL != "https://temporal.example.com" {
+			t.Errorf("%q: %q (%v), want https://temporal.example.com", v, c.TemporalUIURL, err)
+		}
 	}
 }
 
