@@ -725,3 +725,72 @@ func TestProductionUnit(t *testing.T) {
 		t.Errorf("%s runs %v, want [worker]", workerName, args(&s.Spec.Template))
 	}
 }
+
+// TestGitOpsOrder: under Argo CD, the migration Job runs after the
+// ConfigMap and Secret it reads exist and before the Deployments change;
+// under Flux, a new image recreates the Job, whose pod template cannot
+// change. Before, the Job was a PreSync hook, which runs before any of
+// the sync's resources: a first sync waited for a ConfigMap that only the
+// sync after it would create, until the Job's deadline failed the sync.
+func TestGitOpsOrder(t *testing.T) {
+	c := loadCluster(t)
+	wave := func(o metav1.Object) int {
+		v, ok := o.GetAnnotations()["argocd.argoproj.io/sync-wave"]
+		if !ok {
+			return 0
+		}
+		var w int
+		if _, err := fmt.Sscan(v, &w); err != nil {
+			t.Fatalf("%s: sync-wave %q", o.GetName(), v)
+		}
+		return w
+	}
+	if len(c.jobs) != 1 {
+		t.Fatalf("want one Job, got %d", len(c.jobs))
+	}
+	job := c.jobs[0]
+	a := job.Annotations
+	if a["argocd.argoproj.io/hook"] != "Sync" || a["argocd.argoproj.io/hook-delete-policy"] != "BeforeHookCreation" {
+		t.Errorf("Job %s: Argo CD hook %q, delete policy %q; want a Sync hook replaced at each sync", job.Name,
+			a["argocd.argoproj.io/hook"], a["argocd.argoproj.io/hook-delete-policy"])
+	}
+	if a["kustomize.toolkit.fluxcd.io/force"] != "enabled" {
+		t.Errorf("Job %s: Flux cannot apply a new image to it without kustomize.toolkit.fluxcd.io/force: enabled", job.Name)
+	}
+	for _, o := range []metav1.Object{c.configMaps[0], c.secrets[0]} {
+		if wave(o) >= wave(job) {
+			t.Errorf("%s: sync wave %d, want it before the Job's %d, which reads it", o.GetName(), wave(o), wave(job))
+		}
+	}
+	for _, d := range c.deployments {
+		if wave(d) <= wave(job) {
+			t.Errorf("Deployment %s: sync wave %d, want it after the Job's %d", d.Name, wave(d), wave(job))
+		}
+	}
+}
+
+// TestDatabaseConnectionBudget: the ConfigMap bounds each pod's
+// connections, and the budget its comment and the prerequisites give
+// (every pod the autoscalers allow) is the one the manifests make.
+// Before, each pod could open 32, 640 for the autoscalers' 20 pods,
+// against PostgreSQL's default of 100, and no prerequisite said so.
+func TestDatabaseConnectionBudget(t *testing.T) {
+	c := loadCluster(t)
+	var conns int
+	if _, err := fmt.Sscan(c.configMaps[0].Data["DISPATCHER_DB_MAX_CONNS"], &conns); err != nil || conns < 2 {
+		t.Fatalf("DISPATCHER_DB_MAX_CONNS = %q: set it in the ConfigMap", c.configMaps[0].Data["DISPATCHER_DB_MAX_CONNS"])
+	}
+	pods := 0
+	for _, h := range c.hpas {
+		pods += int(h.Spec.MaxReplicas)
+	}
+	budget := fmt.Sprintf("%d", pods*conns)
+	config := string(readFile(t, "deployments", "kubernetes", "setup", "config.yaml"))
+	if !strings.Contains(config, fmt.Sprintf("%d x %d = %s connections", pods, conns, budget)) {
+		t.Errorf("setup/config.yaml does not give the budget %d pods x %d = %s connections", pods, conns, budget)
+	}
+	docs := string(readFile(t, "docs", "operations.md"))
+	if !strings.Contains(docs, "each "+fmt.Sprint(conns)+", `DISPATCHER_DB_MAX_CONNS`") || !strings.Contains(docs, ": "+budget+", beside Temporal's") {
+		t.Errorf("docs/operations.md's Kubernetes prerequisites do not give %d connections a pod, %s in all", conns, budget)
+	}
+}

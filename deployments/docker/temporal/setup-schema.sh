@@ -2,11 +2,11 @@
 # Sets up Temporal's two PostgreSQL databases with temporal-sql-tool (in the
 # admin-tools image, whose version must match the server's).
 #
-# First start: create each database, initialise its schema version, apply
-# every versioned schema. Later starts: `create` fails because the database
-# exists, and only `update-schema` runs, applying what a newer image brings
-# (this is the schema step of a Temporal upgrade). Never rerun
-# `setup-schema` on a database in use: it resets the recorded version.
+# Each step is safe to rerun, so every start runs them all: `create` fails
+# when the database exists (ignored), `setup-schema -v 0.0` adds the version
+# tables when missing and leaves a recorded version above 0.0 as it is, and
+# `update-schema` applies what a newer image brings (the schema step of a
+# Temporal upgrade).
 set -eu
 
 tool() {
@@ -19,10 +19,10 @@ for pair in temporal:temporal temporal_visibility:visibility; do
 	schema=${pair#*:}
 	if tool --db "$db" create; then
 		echo "created database $db"
-		tool --db "$db" setup-schema -v 0.0
 	else
-		echo "database $db exists (or could not be created): updating its schema only"
+		echo "database $db exists (or could not be created)"
 	fi
+	tool --db "$db" setup-schema -v 0.0
 	tool --db "$db" update-schema -d "/etc/temporal/schema/postgresql/v12/$schema/versioned"
 done
 echo "temporal schemas are up to date"
