@@ -128,6 +128,12 @@ func (f *FlowCollector) read(ctx context.Context) (gateStates, error) {
 			if len(out.gates) >= f.Limit {
 				return done()
 			}
+			if err := ctx.Err(); err != nil {
+				// Out of time: the read fails whole, rather than each gate
+				// left, every one logged as not answering.
+				f.failing = logRead(f.Logger, f.failing, "the function gates", err)
+				return gateStates{}, err
+			}
 			id := ex.GetExecution().GetWorkflowId()
 			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			v, err := f.Client.QueryWorkflow(qctx, id, ex.GetExecution().GetRunId(), workflows.QueryGate)
