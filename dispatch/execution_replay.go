@@ -224,13 +224,22 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 		if prev.NewRunID != "" {
 			return replayedAs(prev), nil
 		}
-		if prev.BulkReplayID != r.BulkReplayID {
-			switch err := e.held(ctx, prev.BulkReplayID); {
-			case errors.Is(err, errHeld): // its bulk replay starts it once resumed
-				return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE, "the replay of run %s of dispatch %s is claimed by bulk replay %s, which starts it: %v",
-					latest.RunID, r.WorkflowID, prev.BulkReplayID, err)
+		if prev.BulkReplayID != "" && prev.BulkReplayID != r.BulkReplayID {
+			switch op, err := e.lastControl(ctx, prev.BulkReplayID); {
 			case err != nil:
 				return dispatcher.ReplayResult{}, err
+			case op == dispatcher.AuditPause: // its bulk replay starts it once resumed
+				return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
+					"the replay of run %s of dispatch %s is claimed by bulk replay %s, which is paused: it starts it once resumed",
+					latest.RunID, r.WorkflowID, prev.BulkReplayID)
+			case op == dispatcher.AuditCancel:
+				// Canceled after its claim, before its start (its worker
+				// died with the start in flight, and the cancel holds the
+				// retry): it never starts it, so this request does, as
+				// its own, under the same request ID should the canceled
+				// one's start still be on its way. Before, no replay of
+				// the run could ever be made.
+				prev.BulkReplayID, prev.Actor = r.BulkReplayID, r.Actor
 			}
 		}
 		other = !covers(prev, r.Config, actions)

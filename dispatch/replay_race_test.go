@@ -229,6 +229,37 @@ func TestReplayClaimedByAPausedBulkReplayWaits(t *testing.T) {
 	}
 }
 
+// A claim of a bulk replay canceled before it started the replay (its
+// worker died with the start in flight; the cancel holds the retry) is
+// taken over: a replay by hand, or by another bulk replay, starts it as
+// its own. Before, every request was refused for ever, naming the
+// canceled bulk replay, and the failed dispatch could not be replayed.
+func TestReplayClaimedByACanceledBulkReplayIsTakenOver(t *testing.T) {
+	e := newExecutionsEnv(t)
+	const canceled, other = "bulk-replay-0123456789abcdef01234567", "bulk-replay-76543210fedcba9876543210"
+	for _, tt := range []struct{ event, bulk string }{{"ev-canceled-bulk", ""}, {"ev-canceled-bulk-2", other}} {
+		failed := e.dispatch(tt.event, "signup", true)
+		sum := sha256.Sum256([]byte("replay\x00" + failed.WorkflowID + "\x00" + failed.RunID))
+		for _, a := range []dispatcher.AuditEntry{
+			{ID: dispatcher.NewID(time.Now()), WorkflowID: failed.WorkflowID, Ref: hex.EncodeToString(sum[:12]), Operation: dispatcher.AuditReplay,
+				RunID: failed.RunID, Actor: "bob", Actions: []string{"t1", "m2"}, Config: dispatcher.ReplayConfigOriginal, BulkReplayID: canceled, At: time.Now()},
+			{ID: dispatcher.NewID(time.Now()), WorkflowID: canceled, Ref: "cancel-" + tt.event, Operation: dispatcher.AuditCancel, Actor: "bob", At: time.Now()},
+		} {
+			if _, err := e.audit.RecordAudit(e.ctx(), a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", BulkReplayID: tt.bulk})
+		if err != nil || res.RunID == "" || res.BulkReplayID != tt.bulk {
+			t.Fatalf("replay by %q: %+v, %v; want it started, as its own", tt.bulk, res, err)
+		}
+		d, err := e.ex.Get(e.ctx(), failed.WorkflowID, res.RunID)
+		if err != nil || len(d.Runs) != 2 || d.Replay.BulkReplayID != tt.bulk || d.Replay.RequestedBy != "ann" {
+			t.Errorf("the replay's run: %+v, %v; want a second run, of bulk replay %q, asked for by ann", d.Execution, err, tt.bulk)
+		}
+	}
+}
+
 // The replay start leans on Temporal answering a repeated start with the
 // same request ID by the run it started, also once that run closed, while
 // it is the workflow ID's latest: a requester that claimed a replay and
