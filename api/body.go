@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -97,10 +99,25 @@ func readBody(c *gin.Context) ([]byte, bool) {
 		abort(c, errBodyTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", tooLarge.Limit))
 		return nil, false
 	case err != nil:
-		abort(c, errBodyFormat, "could not read the request body: "+err.Error())
+		abort(c, errBodyFormat, "could not read the request body: "+readError(err))
 		return nil, false
 	}
 	return body, true
+}
+
+// readError says why a body could not be read, without the addresses of
+// the connection's ends that a network error quotes (the server's own,
+// behind a proxy): "read tcp 10.0.3.7:8080->…: i/o timeout" was the
+// message a client that sent too slowly got.
+func readError(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return "it did not arrive within the server's read timeout"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Err.Error()
+	}
+	return err.Error()
 }
 
 // bindJSON decodes the request body, a JSON object, into v. Unknown keys

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
 	"github.com/dispatcherhq/dispatcher/wire"
+	"github.com/gin-gonic/gin"
 )
 
 // TestOversizeBodyAnswered413 is a client that writes its whole oversize
@@ -268,5 +269,45 @@ func TestHeadAnsweredAsGet(t *testing.T) {
 	hs.h.ServeHTTP(rec, metrics)
 	if !strings.Contains(rec.Body.String(), `dispatcher_http_requests_total{code="200",method="HEAD",route="/health"} 1`) {
 		t.Errorf("the HEAD of /health is not counted as one:\n%s", rec.Body)
+	}
+}
+
+// A body that does not arrive within the server's read timeout is
+// answered with why, without the addresses of the connection's ends.
+// Before: "read tcp 127.0.0.1:8080->127.0.0.1:47854: i/o timeout".
+func TestReadBodyTimeoutNamesNoAddress(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.POST("/", func(c *gin.Context) {
+		if _, ok := readBody(c); ok {
+			c.Status(http.StatusNoContent)
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: r, ReadTimeout: 300 * time.Millisecond}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Ten bytes of the fifty it announces, then nothing.
+	if _, err := io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{\"a\":1234"); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "did not arrive within the server's read timeout") ||
+		strings.Contains(string(body), "127.0.0.1") {
+		t.Errorf("%d %s, want 400 saying the body came too slowly, naming no address", res.StatusCode, body)
 	}
 }

@@ -2,8 +2,6 @@ package api
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -38,14 +36,8 @@ func (s *Server) codec(c *gin.Context) {
 	}
 	// Read here, so that a body past the limit is a 413 like any other
 	// route's, not the codec handler's plain-text 400.
-	body, err := io.ReadAll(c.Request.Body)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		abort(c, errBodyTooLarge, fmt.Sprintf("request body is over the limit of %d bytes", tooLarge.Limit))
-		return
-	case err != nil:
-		abort(c, errBodyFormat, "the request body could not be read: "+err.Error())
+	body, ok := readBody(c)
+	if !ok {
 		return
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))

@@ -228,12 +228,14 @@ func fromCloudEvent(ce cloudevents.Event, now time.Time) (dispatcher.Event, erro
 	if _, err := wire.InRange(ev.Time); err != nil {
 		return ev, dispatcher.Errorf(dispatcher.EINVALID, "time: %v", err)
 	}
-	switch data, ct := ce.Data(), ce.DataContentType(); {
+	data, ct := ce.Data(), ce.DataContentType()
+	isJSON := strings.Contains(strings.ToLower(ct), "json") // media types are case-insensitive (RFC 9110)
+	switch {
 	case len(data) == 0:
 		ev.Content = json.RawMessage("{}")
-	case json.Valid(data) && (ct == "" || strings.Contains(ct, "json")):
+	case json.Valid(data) && (ct == "" || isJSON):
 		ev.Content = json.RawMessage(data)
-	case strings.Contains(ct, "json"):
+	case isJSON:
 		return ev, dispatcher.Errorf(dispatcher.EINVALID, "data: is not JSON, as its content type %q says", ct)
 	case !utf8.Valid(data) && ce.DataBase64:
 		// Binary sent as CloudEvents sends it, data_base64: it reaches

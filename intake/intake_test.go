@@ -79,6 +79,12 @@ func TestParseBrokerMessages(t *testing.T) {
 			map[string]string{"ce_specversion": "1.0", "ce_id": "b1", "ce_source": "/s", "ce_type": "t", "ce_time": "2024-02-03T04:05:06Z", "x-other": "kept out"},
 			`{"y":2}`, "ignored",
 			dispatcher.Event{ID: "b1", Type: "t", Source: "/s", Content: []byte(`{"y":2}`), Time: time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC), Key: dispatcher.CloudEventKey("/s", "b1")}, dispatcher.EnvelopeCloudEvents},
+		// Media types are case-insensitive: before, this JSON became the
+		// string "{\"y\":3}", and every template of the event failed.
+		{"cloudevents binary, JSON in capitals", "Application/JSON; charset=UTF-8",
+			map[string]string{"ce-specversion": "1.0", "ce-id": "b3", "ce-source": "/s", "ce-type": "t"},
+			`{"y":3}`, "",
+			dispatcher.Event{ID: "b3", Type: "t", Source: "/s", Content: []byte(`{"y":3}`), Time: received, Key: dispatcher.CloudEventKey("/s", "b3")}, dispatcher.EnvelopeCloudEvents},
 		{"cloudevents binary, NATS's ce- headers", "text/plain",
 			map[string]string{"ce-specversion": "1.0", "ce-id": "b2", "ce-source": "/s", "ce-type": "t"},
 			`hello`, "",
@@ -118,6 +124,9 @@ func TestParseErrors(t *testing.T) {
 		{"a list of events", "application/json", `[{"id":"l-1","type":"t","content":{}}]`, nil, BodyFormat, "", "is a JSON list, which only a batch of CloudEvents may be (each with specversion)"},
 		{"not JSON", "application/json", `not json`, nil, BodyFormat, "", "is not valid JSON: invalid character 'o' in literal null (expecting 'u') (at byte 2)"},
 		{"broken JSON", "application/json", `{"type":`, nil, BodyFormat, "", "not valid JSON"},
+		{"cloudevents binary, not the JSON its content type in capitals says", "APPLICATION/JSON", `notjson`,
+			map[string]string{"ce-specversion": "1.0", "ce-id": "b4", "ce-source": "/s", "ce-type": "t"}, 0, dispatcher.EINVALID,
+			`data: is not JSON, as its content type "APPLICATION/JSON" says`},
 		// Before, the bad bytes went into the content, and to functions.
 		{"not UTF-8", "application/json", "{\"type\":\"t\",\"content\":{\"n\":\"\xff\xfe\"}}", nil, 0, dispatcher.EINVALID, "content: is not valid UTF-8 text (at its byte 6)"},
 		{"no type", "application/json", `{"id":"x"}`, nil, 0, dispatcher.EREQUIRED, "type: is required"},
