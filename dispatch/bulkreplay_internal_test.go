@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/dispatcherhq/dispatcher"
 	"github.com/dispatcherhq/dispatcher/workflows"
@@ -178,14 +180,16 @@ func (c endedClient) GetWorkflow(context.Context, string, string) client.Workflo
 }
 
 func (endedClient) CountWorkflow(_ context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
-	n := int64(0)
-	switch q := req.GetQuery(); {
-	case strings.Contains(q, "'Completed'"):
-		n = 2
-	case strings.Contains(q, "'Failed'"):
-		n = 1
+	if !strings.HasSuffix(req.GetQuery(), " GROUP BY ExecutionStatus") {
+		return &workflowservice.CountWorkflowExecutionsResponse{}, nil
 	}
-	return &workflowservice.CountWorkflowExecutionsResponse{Count: n}, nil
+	res := &workflowservice.CountWorkflowExecutionsResponse{Count: 3}
+	for status, n := range map[string]int64{"Completed": 2, "Failed": 1} {
+		v, _ := converter.GetDefaultDataConverter().ToPayload(status)
+		res.Groups = append(res.Groups, &workflowservice.CountWorkflowExecutionsResponse_AggregationGroup{
+			GroupValues: []*commonpb.Payload{v}, Count: n})
+	}
+	return res, nil
 }
 
 type endedRun struct {

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -373,72 +374,90 @@ func (e *Executions) RunStatuses(ctx context.Context, runs []dispatcher.RunRef) 
 	return out, nil
 }
 
-// CountReplays counts the replays a bulk replay started by state, with
-// one visibility count each; one of some actions, those it names, that
-// failed only with the failures it carries of others (no named action
-// among its failed ones) as completed.
+// CountReplays counts the replays a bulk replay started by state: their
+// statuses in one count grouped by status, so that they add up to the
+// replays started at one moment; then, of the failed and running, those
+// one of some named actions that failed only with the failures it carries
+// of others (no named action among its failed ones) as completed, and one
+// scheduled beside (named) actions failed for good already as failed.
+// Before, a count per status: a replay that closed between the count of
+// its old status and of its new one was in neither, and a bulk replay's
+// progress did not add up, and went backwards.
 func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, actions []string) (workflows.ReplayCounts, error) {
 	var c workflows.ReplayCounts
-	carrying := 0
-	base := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + workflows.AttrBulkReplayID.GetName() + " = " + quote(bulkReplayID) + " AND "
-	completed, _ := statusClause(dispatcher.ExecutionCompleted)
-	failed, _ := statusClause(dispatcher.ExecutionFailed)
-	canceled, _ := statusClause(dispatcher.ExecutionCanceled)
-	carries := ""
-	if len(actions) > 0 {
-		// Complementary clauses, each replay in one: counted apart, one
-		// closing between two counts would be in neither, not in both.
-		carries, failed = carryingClauses(actions)
+	base := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + workflows.AttrBulkReplayID.GetName() + " = " + quote(bulkReplayID)
+	count := func(query string) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+		res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: query})
+		return res, temporalError(err, "counting replays")
 	}
-	// One scheduled whose (named) actions failed for good already is failed,
-	// as the failures summary has it, and not waited for: counted with the
-	// failed, not as scheduled. Before, a bulk replay whose replays all
-	// failed again beside an action due in a year ended "0 failed, 2
-	// scheduled".
-	waiting := "ExecutionStatus = 'Running' AND " + workflows.AttrScheduled.GetName() + " = true AND "
+	// The moves between statuses first: a run they count is, by the
+	// grouped count after them, closed as it was, or closed since (then
+	// counted twice in the failed and once less in the running, which
+	// leaves the total as the grouped count has it).
+	carrying, failedWaiting := 0, 0
+	waiting := " AND ExecutionStatus = 'Running' AND " + workflows.AttrScheduled.GetName() + " = true AND "
 	ids := workflows.AttrFailedActionIDs.GetName()
 	failedNow, notFailed := ids+" IS NOT NULL", ids+" IS NULL"
 	if len(actions) > 0 {
 		in := " IN (" + quoteAll(actions) + ")"
 		failedNow, notFailed = ids+in, "("+ids+" IS NULL OR "+ids+" NOT"+in+")"
 	}
-	failedWaiting := 0
-	for _, q := range []struct {
+	moves := []struct {
 		clause string
 		dst    *int
 	}{
-		{completed, &c.Completed},
-		{carries, &carrying},
-		{failed, &c.Failed},
-		{canceled, &c.Canceled},
-		{"ExecutionStatus = 'Running'", &c.Running}, // scheduled ones too
+		// One scheduled whose (named) actions failed for good already is
+		// failed, as the failures summary has it, and not waited for.
 		{waiting + notFailed, &c.Scheduled},
 		{waiting + failedNow, &failedWaiting},
-	} {
-		if q.clause == "" {
-			continue
-		}
-		res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: base + q.clause})
+	}
+	if len(actions) > 0 {
+		moves = append(moves, struct {
+			clause string
+			dst    *int
+		}{" AND " + carryingClause(actions), &carrying})
+	}
+	for _, m := range moves {
+		res, err := count(base + m.clause)
 		if err != nil {
-			return c, temporalError(err, "counting replays")
+			return c, err
 		}
-		*q.dst = int(res.GetCount())
+		*m.dst = int(res.GetCount())
+	}
+	res, err := count(base + " GROUP BY ExecutionStatus")
+	if err != nil {
+		return c, err
+	}
+	for _, g := range res.GetGroups() {
+		var status string
+		if len(g.GetGroupValues()) != 1 || converter.GetDefaultDataConverter().FromPayload(g.GetGroupValues()[0], &status) != nil {
+			return c, fmt.Errorf("counting replays: a group of %d values, not a status", len(g.GetGroupValues()))
+		}
+		n := int(g.GetCount())
+		switch status {
+		case "Completed":
+			c.Completed += n
+		case "Failed", "Terminated", "TimedOut":
+			c.Failed += n
+		case "Canceled":
+			c.Canceled += n
+		case "Running":
+			c.Running += n // scheduled ones too
+		}
 	}
 	c.Completed += carrying
-	c.Failed += failedWaiting
+	c.Failed += failedWaiting - carrying
 	c.Running = max(c.Running-failedWaiting, 0) // each replay counted once
 	return c, nil
 }
 
-// carryingClauses returns the clauses that match the replays of actions
-// that failed with none of them, skipping none, only with the failures
-// they carry of others (a keyword list NOT IN holds none of the values),
-// and the other replays that failed, terminated or timed out.
-func carryingClauses(actions []string) (carrying, failed string) {
-	ids, in := workflows.AttrFailedActionIDs.GetName(), " IN ("+quoteAll(actions)+")"
-	skipped := workflows.AttrSkipped.GetName()
-	return "ExecutionStatus = 'Failed' AND " + ids + " IS NOT NULL AND " + ids + " NOT" + in + " AND " + skipped + " IS NULL",
-		"(ExecutionStatus IN ('Terminated', 'TimedOut') OR (ExecutionStatus = 'Failed' AND (" + ids + " IS NULL OR " + ids + in + " OR " + skipped + " IS NOT NULL)))"
+// carryingClause matches the replays of actions that failed with none of
+// them, skipping none, only with the failures they carry of others (a
+// keyword list NOT IN holds none of the values).
+func carryingClause(actions []string) string {
+	ids := workflows.AttrFailedActionIDs.GetName()
+	return "ExecutionStatus = 'Failed' AND " + ids + " IS NOT NULL AND " + ids + " NOT IN (" + quoteAll(actions) + ") AND " +
+		workflows.AttrSkipped.GetName() + " IS NULL"
 }
 
 // quoteAll quotes each of vs, comma-separated, for an IN clause.

@@ -184,12 +184,22 @@ func TestCountReplaysScheduledButFailed(t *testing.T) {
 	start("count-waits")
 	start("count-failed-a1", "a1")
 	start("count-failed-a2", "a2")
+	// Closed ones, each counted by its status (one count grouped by
+	// status): a terminated one is failed.
+	start("count-done")
+	start("count-terminated")
+	if err := c.SignalWorkflow(context.Background(), "count-done", "", "done", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.TerminateWorkflow(context.Background(), "count-terminated", "", "test"); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		actions []string
 		want    workflows.ReplayCounts
 	}{
-		{nil, workflows.ReplayCounts{Failed: 2, Running: 1, Scheduled: 1}},
-		{[]string{"a1"}, workflows.ReplayCounts{Failed: 1, Running: 2, Scheduled: 2}},
+		{nil, workflows.ReplayCounts{Completed: 1, Failed: 3, Running: 1, Scheduled: 1}},
+		{[]string{"a1"}, workflows.ReplayCounts{Completed: 1, Failed: 2, Running: 2, Scheduled: 2}},
 	} {
 		testenv.Eventually(t, 20*time.Second, func() string {
 			got, err := ex.CountReplays(context.Background(), bulk, tt.actions)
