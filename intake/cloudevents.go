@@ -52,7 +52,7 @@ func parseCloudEvents(msg Message, mediaType string, now time.Time) ([]dispatche
 		reader = io.NopCloser(bytes.NewReader(body))
 	}
 	m := cehttp.NewMessage(msg.Header, reader)
-	batch := mediaType == "application/cloudevents-batch+json"
+	batch := mediaType == ceBatchJSON
 	var ces []cloudevents.Event
 	var err error
 	if batch {

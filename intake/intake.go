@@ -80,10 +80,17 @@ func Parse(msg Message, now time.Time) (Parsed, error) {
 		msg.Body = wire.TrimBOM(msg.Body)
 	}
 	mediaType, _, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if msg.Header.Get("Ce-Specversion") == "" && !strings.HasPrefix(mediaType, "application/cloudevents") {
+	if msg.Header.Get("Ce-Specversion") == "" && mediaType != ceJSON && mediaType != ceBatchJSON {
+		// Another application/cloudevents (+xml, or none) too: before, it
+		// was read in binary mode, and a JSON CloudEvent was refused as
+		// having no specversion.
+		given := mediaType
 		if mediaType = structured(msg.Body); mediaType != "" {
 			msg.Header = msg.Header.Clone()
 			msg.Header.Set("Content-Type", mediaType)
+		} else if strings.HasPrefix(given, "application/cloudevents") {
+			return Parsed{}, &Error{BodyFormat, fmt.Sprintf("Content-Type %s: only CloudEvents in JSON are read, as %s (a batch: %s), or in binary mode (ce- headers)",
+				given, ceJSON, ceBatchJSON)}
 		}
 	}
 	if msg.Header.Get("Ce-Specversion") != "" || strings.HasPrefix(mediaType, "application/cloudevents") {
@@ -186,6 +193,9 @@ func plainSource(source string) (string, bool) {
 	return source, true
 }
 
+// The media types of structured CloudEvents, one and a batch.
+const ceJSON, ceBatchJSON = "application/cloudevents+json", "application/cloudevents-batch+json"
+
 // structured returns the media type of body when it is a structured
 // CloudEvent, or a batch of them, sent with another content type (curl's
 // default, application/json): an object with specversion and a source
@@ -221,12 +231,12 @@ func structured(body []byte) string {
 	switch body = bytes.TrimSpace(body); {
 	case bytes.HasPrefix(body, []byte("{")):
 		if cloudEvent(body) {
-			return "application/cloudevents+json"
+			return ceJSON
 		}
 	case bytes.HasPrefix(body, []byte("[")):
 		var first []json.RawMessage
 		if json.Unmarshal(body, &first) == nil && len(first) > 0 && json.Unmarshal(first[0], &one) == nil && one.Specversion != nil {
-			return "application/cloudevents-batch+json"
+			return ceBatchJSON
 		}
 	}
 	return ""
