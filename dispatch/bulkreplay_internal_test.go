@@ -214,3 +214,48 @@ func TestCompletedBulkReplayCountsItsScheduledReplays(t *testing.T) {
 		t.Errorf("progress %+v, %v; want 2 succeeded, 1 failed, none pending", p, ok)
 	}
 }
+
+// racingReplays is a bulk replay's two replays, counted while one of them
+// closes: R1 waits for its startTimestamp until the first count has been
+// answered, then fires and completes; R2 runs all along.
+type racingReplays struct {
+	client.Client
+	calls int
+}
+
+func (c *racingReplays) CountWorkflow(_ context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	r1Done := c.calls > 0
+	c.calls++
+	switch q := req.GetQuery(); {
+	case strings.HasSuffix(q, " GROUP BY ExecutionStatus"):
+		groups := map[string]int64{"Running": 2}
+		if r1Done {
+			groups = map[string]int64{"Completed": 1, "Running": 1}
+		}
+		res := &workflowservice.CountWorkflowExecutionsResponse{Count: 2}
+		for status, n := range groups {
+			v, _ := converter.GetDefaultDataConverter().ToPayload(status)
+			res.Groups = append(res.Groups, &workflowservice.CountWorkflowExecutionsResponse_AggregationGroup{
+				GroupValues: []*commonpb.Payload{v}, Count: n})
+		}
+		return res, nil
+	case strings.Contains(q, "IS NULL") && !r1Done: // scheduled, none failed: R1
+		return &workflowservice.CountWorkflowExecutionsResponse{Count: 1}, nil
+	}
+	return &workflowservice.CountWorkflowExecutionsResponse{}, nil
+}
+
+// A scheduled replay that fires and completes while the replays are
+// counted is not counted both completed and scheduled: a bulk replay
+// waits until its replays all closed or wait for their time, and one
+// that counted two of its two there ended with R2 still running (review).
+func TestCountReplaysWhileOneCloses(t *testing.T) {
+	e := &Executions{client: &racingReplays{}, namespace: "default", log: slog.New(slog.DiscardHandler)}
+	c, err := e.CountReplays(context.Background(), "bulk-replay-0123456789abcdef01234567", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := c.Completed + c.Failed + c.Canceled + c.Scheduled; done > 1 || c.Completed+c.Failed+c.Canceled+c.Running != 2 {
+		t.Errorf("counts %+v: %d of 2 replays closed or waiting, want R2 running still, and every replay counted once", c, done)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -376,25 +377,53 @@ func (e *Executions) RunStatuses(ctx context.Context, runs []dispatcher.RunRef) 
 
 // CountReplays counts the replays a bulk replay started by state: their
 // statuses in one count grouped by status, so that they add up to the
-// replays started at one moment; then, of the failed and running, those
-// one of some named actions that failed only with the failures it carries
-// of others (no named action among its failed ones) as completed, and one
-// scheduled beside (named) actions failed for good already as failed.
-// Before, a count per status: a replay that closed between the count of
-// its old status and of its new one was in neither, and a bulk replay's
-// progress did not add up, and went backwards.
+// replays started at one moment; of the failed, those of some named
+// actions that failed only with the failures they carry of others (no
+// named action among their failed ones) as completed, counted before (a
+// closed run stays as it closed); of the running, those scheduled, and
+// those scheduled beside (named) actions failed for good already as
+// failed, counted after, and no more than the running (one that closed
+// since is not counted, and stays running). Before, a count per status:
+// a replay that closed between the count of its old status and of its
+// new one was in neither, and a bulk replay's progress did not add up,
+// and went backwards.
 func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, actions []string) (workflows.ReplayCounts, error) {
 	var c workflows.ReplayCounts
 	base := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + workflows.AttrBulkReplayID.GetName() + " = " + quote(bulkReplayID)
-	count := func(query string) (*workflowservice.CountWorkflowExecutionsResponse, error) {
-		res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: query})
+	count := func(clause string) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+		res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: base + clause})
 		return res, temporalError(err, "counting replays")
 	}
-	// The moves between statuses first: a run they count is, by the
-	// grouped count after them, closed as it was, or closed since (then
-	// counted twice in the failed and once less in the running, which
-	// leaves the total as the grouped count has it).
-	carrying, failedWaiting := 0, 0
+	carrying := 0
+	if len(actions) > 0 {
+		res, err := count(" AND " + carryingClause(actions))
+		if err != nil {
+			return c, err
+		}
+		carrying = int(res.GetCount())
+	}
+	res, err := count(" GROUP BY ExecutionStatus")
+	if err != nil {
+		return c, err
+	}
+	for _, g := range res.GetGroups() {
+		var name string
+		if len(g.GetGroupValues()) != 1 || converter.GetDefaultDataConverter().FromPayload(g.GetGroupValues()[0], &name) != nil {
+			return c, fmt.Errorf("counting replays: a group of %d values, not a status", len(g.GetGroupValues()))
+		}
+		s, _ := enums.WorkflowExecutionStatusFromString(name) // one a later server adds: failed, as executionStatus has it
+		n := int(g.GetCount())
+		switch status, _ := executionStatus(s, false); status {
+		case dispatcher.ExecutionCompleted:
+			c.Completed += n
+		case dispatcher.ExecutionCanceled:
+			c.Canceled += n
+		case dispatcher.ExecutionRunning:
+			c.Running += n // scheduled ones too
+		default:
+			c.Failed += n
+		}
+	}
 	waiting := " AND ExecutionStatus = 'Running' AND " + workflows.AttrScheduled.GetName() + " = true AND "
 	ids := workflows.AttrFailedActionIDs.GetName()
 	failedNow, notFailed := ids+" IS NOT NULL", ids+" IS NULL"
@@ -402,52 +431,21 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 		in := " IN (" + quoteAll(actions) + ")"
 		failedNow, notFailed = ids+in, "("+ids+" IS NULL OR "+ids+" NOT"+in+")"
 	}
-	moves := []struct {
+	failedWaiting := 0
+	for _, q := range []struct {
 		clause string
 		dst    *int
-	}{
-		// One scheduled whose (named) actions failed for good already is
-		// failed, as the failures summary has it, and not waited for.
-		{waiting + notFailed, &c.Scheduled},
-		{waiting + failedNow, &failedWaiting},
-	}
-	if len(actions) > 0 {
-		moves = append(moves, struct {
-			clause string
-			dst    *int
-		}{" AND " + carryingClause(actions), &carrying})
-	}
-	for _, m := range moves {
-		res, err := count(base + m.clause)
+	}{{waiting + notFailed, &c.Scheduled}, {waiting + failedNow, &failedWaiting}} {
+		res, err := count(q.clause)
 		if err != nil {
 			return c, err
 		}
-		*m.dst = int(res.GetCount())
+		*q.dst = min(int(res.GetCount()), c.Running)
 	}
-	res, err := count(base + " GROUP BY ExecutionStatus")
-	if err != nil {
-		return c, err
-	}
-	for _, g := range res.GetGroups() {
-		var status string
-		if len(g.GetGroupValues()) != 1 || converter.GetDefaultDataConverter().FromPayload(g.GetGroupValues()[0], &status) != nil {
-			return c, fmt.Errorf("counting replays: a group of %d values, not a status", len(g.GetGroupValues()))
-		}
-		n := int(g.GetCount())
-		switch status {
-		case "Completed":
-			c.Completed += n
-		case "Failed", "Terminated", "TimedOut":
-			c.Failed += n
-		case "Canceled":
-			c.Canceled += n
-		case "Running":
-			c.Running += n // scheduled ones too
-		}
-	}
+	failedWaiting = min(failedWaiting, c.Running-c.Scheduled)
 	c.Completed += carrying
-	c.Failed += failedWaiting - carrying
-	c.Running = max(c.Running-failedWaiting, 0) // each replay counted once
+	c.Failed += failedWaiting - min(carrying, c.Failed)
+	c.Running -= failedWaiting // each replay counted once
 	return c, nil
 }
 
