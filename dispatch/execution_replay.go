@@ -236,10 +236,12 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 				// Canceled after its claim, before its start (its worker
 				// died with the start in flight, and the cancel holds the
 				// retry): it never starts it, so this request does, as
-				// its own, under the same request ID should the canceled
-				// one's start still be on its way. Before, no replay of
-				// the run could ever be made.
-				prev.BulkReplayID, prev.Actor = r.BulkReplayID, r.Actor
+				// the claim, the audit trail's record, has it (its
+				// actions, configuration, requester and bulk replay, where
+				// it counts), under the same request ID should the
+				// canceled one's start still be on its way; as any
+				// request that loses a claim. Before, it was refused, and
+				// no replay of the run could ever be made.
 			}
 		}
 		other = !covers(prev, r.Config, actions)

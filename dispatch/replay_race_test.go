@@ -231,10 +231,12 @@ func TestReplayClaimedByAPausedBulkReplayWaits(t *testing.T) {
 
 // A claim of a bulk replay canceled before it started the replay (its
 // worker died with the start in flight; the cancel holds the retry) is
-// taken over: a replay by hand, or by another bulk replay, starts it as
-// its own. Before, every request was refused for ever, naming the
-// canceled bulk replay, and the failed dispatch could not be replayed.
-func TestReplayClaimedByACanceledBulkReplayIsTakenOver(t *testing.T) {
+// started by the next request for the run, by hand or by another bulk
+// replay, as the claim has it: the audit trail's record of who asked, and
+// the canceled bulk replay, which counts it. Before, every request was
+// refused for ever, naming the canceled bulk replay, and the failed
+// dispatch could not be replayed.
+func TestReplayClaimedByACanceledBulkReplayIsStarted(t *testing.T) {
 	e := newExecutionsEnv(t)
 	const canceled, other = "bulk-replay-0123456789abcdef01234567", "bulk-replay-76543210fedcba9876543210"
 	for _, tt := range []struct{ event, bulk string }{{"ev-canceled-bulk", ""}, {"ev-canceled-bulk-2", other}} {
@@ -249,13 +251,18 @@ func TestReplayClaimedByACanceledBulkReplayIsTakenOver(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		res, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "ann", BulkReplayID: tt.bulk})
-		if err != nil || res.RunID == "" || res.BulkReplayID != tt.bulk {
-			t.Fatalf("replay by %q: %+v, %v; want it started, as its own", tt.bulk, res, err)
+		for range 2 { // and sent again: the same answer
+			res, err := e.ex.Replay(e.ctx(), dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, RunID: failed.RunID, Actor: "ann", BulkReplayID: tt.bulk})
+			if err != nil || res.RunID == "" || res.BulkReplayID != canceled || !res.AlreadyStarted {
+				t.Fatalf("replay by %q: %+v, %v; want the canceled bulk replay's claim started", tt.bulk, res, err)
+			}
 		}
-		d, err := e.ex.Get(e.ctx(), failed.WorkflowID, res.RunID)
-		if err != nil || len(d.Runs) != 2 || d.Replay.BulkReplayID != tt.bulk || d.Replay.RequestedBy != "ann" {
-			t.Errorf("the replay's run: %+v, %v; want a second run, of bulk replay %q, asked for by ann", d.Execution, err, tt.bulk)
+		d, err := e.ex.Get(e.ctx(), failed.WorkflowID, "")
+		if err != nil || len(d.Runs) != 2 || d.Replay.BulkReplayID != canceled || d.Replay.RequestedBy != "bob" {
+			t.Errorf("the latest run: %+v, %v; want the replay, of the canceled bulk replay, asked for by bob", d.Execution, err)
+		}
+		if len(d.Audit) != 1 || d.Audit[0].NewRunID != d.RunID || d.Audit[0].BulkReplayID != canceled {
+			t.Errorf("audit %+v; want the claim, with its run", d.Audit)
 		}
 	}
 }
