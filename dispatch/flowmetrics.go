@@ -128,12 +128,6 @@ func (f *FlowCollector) read(ctx context.Context) (gateStates, error) {
 			if len(out.gates) >= f.Limit {
 				return done()
 			}
-			if err := ctx.Err(); err != nil {
-				// Out of time: the read fails whole, rather than each gate
-				// left, every one logged as not answering.
-				f.failing = logRead(f.Logger, f.failing, "the function gates", err)
-				return gateStates{}, err
-			}
 			id := ex.GetExecution().GetWorkflowId()
 			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			v, err := f.Client.QueryWorkflow(qctx, id, ex.GetExecution().GetRunId(), workflows.QueryGate)
@@ -147,7 +141,9 @@ func (f *FlowCollector) read(ctx context.Context) (gateStates, error) {
 			case errors.As(err, &gone):
 			case err != nil:
 				silent[id] = true
-				if !f.silent[id] && f.Logger != nil {
+				// Once the read is out of time, every gate left fails
+				// alike: not one warning each.
+				if !f.silent[id] && f.Logger != nil && ctx.Err() == nil {
 					f.Logger.Warn("a function gate does not answer its query; its flow-control gauges show the last read until it does",
 						"workflowId", id, "err", err)
 				}
