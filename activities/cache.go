@@ -155,6 +155,11 @@ func cached[T any](ctx context.Context, c *Cache, atLeast int64, m func(*tenantC
 	}
 	c.mu.Lock()
 	t := c.tenant(tenant)
+	if t.configs != nil && t.version > v {
+		// A reader whose answer came later moved the cache on meanwhile:
+		// never back, where the older version would be trusted for Fresh.
+		v = t.version
+	}
 	t.at(v)
 	val, ok := m(t)[key]
 	c.mu.Unlock()

@@ -158,6 +158,45 @@ func TestCacheForgetDuringARead(t *testing.T) {
 	}
 }
 
+// overtakenStore answers its first version query with 5 only after a
+// second reader, asking meanwhile, was answered 6 and read at it.
+type overtakenStore struct {
+	countingStore
+	overtake func()
+}
+
+func (s *overtakenStore) ConfigVersion(ctx context.Context) (int64, error) {
+	if f := s.overtake; f != nil {
+		s.overtake = nil
+		s.version = 6
+		f()
+		return 5, nil
+	}
+	return s.countingStore.ConfigVersion(ctx)
+}
+
+// A reader answered an older version than a reader that asked after it
+// and was done first does not move the cache back to that version, which
+// would then be trusted for Fresh (review).
+func TestCacheNeverMovesBack(t *testing.T) {
+	s := &overtakenStore{}
+	c := NewCache(s)
+	c.Fresh = time.Hour
+	configs := func(t *tenantCache) map[string]dispatcher.Config { return t.configs }
+	load := func(context.Context) (dispatcher.Config, error) { return dispatcher.Config{}, nil }
+	s.overtake = func() {
+		if _, v, err := cached(context.Background(), c, 0, configs, "k", load); err != nil || v != 6 {
+			t.Errorf("the reader that overtook: version %d (%v), want 6", v, err)
+		}
+	}
+	if _, v, err := cached(context.Background(), c, 0, configs, "k", load); err != nil || v != 6 {
+		t.Errorf("the overtaken reader: version %d (%v), want 6, the cache's", v, err)
+	}
+	if _, v, err := cached(context.Background(), c, 0, configs, "k", load); err != nil || v != 6 {
+		t.Errorf("a reader after both: version %d (%v), want 6", v, err)
+	}
+}
+
 // tenantStore has a version per tenant, and counts the templates it loads.
 type tenantStore struct {
 	Store
