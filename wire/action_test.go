@@ -126,6 +126,8 @@ func TestParseTimestampSaysWhatIsOutOfRange(t *testing.T) {
 		`"2030-02-30T09:00:00Z"`: `"2030-02-30T09:00:00Z" is not a date-time: day out of range`,
 		`"2030-01-01T24:00:00Z"`: `"2030-01-01T24:00:00Z" is not a date-time: hour out of range`,
 		`"2030-13-01T09:00:00Z"`: `"2030-13-01T09:00:00Z" is not a date-time: month out of range`,
+		// Not a range: the general message, with the text as given.
+		`"2030-01-01T09:00:00Zabc"`: `"2030-01-01T09:00:00Zabc" is not an ISO-8601 date-time such as 2030-01-31T09:00:00.000Z, a date, nor epoch milliseconds`,
 	} {
 		if _, err := wire.ParseTimestamp(json.RawMessage(raw)); err == nil || err.Error() != want {
 			t.Errorf("ParseTimestamp(%s): %v, want %s", raw, err, want)

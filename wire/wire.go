@@ -254,7 +254,7 @@ func ParseTimestamp(raw json.RawMessage) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 	if err != nil {
 		var pe *time.ParseError
-		if errors.As(err, &pe) && pe.Message != "" { // the form is right, a field out of range
+		if errors.As(err, &pe) && strings.HasSuffix(pe.Message, " out of range") { // the form is right, a field out of range
 			return time.Time{}, fmt.Errorf("%q is not a date-time: %s", s, strings.TrimPrefix(pe.Message, ": "))
 		}
 		if t, err = time.Parse(time.DateOnly, s); err != nil {
