@@ -259,3 +259,44 @@ func TestCountReplaysWhileOneCloses(t *testing.T) {
 		t.Errorf("counts %+v: %d of 2 replays closed or waiting, want R2 running still, and every replay counted once", c, done)
 	}
 }
+
+// carryingReplay is a bulk replay's one replay of named actions, which
+// fails with only the failures it carries of others: running until the
+// first count has been answered, then closed.
+type carryingReplay struct {
+	client.Client
+	calls int
+}
+
+func (c *carryingReplay) CountWorkflow(_ context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	closed := c.calls > 0
+	c.calls++
+	switch q := req.GetQuery(); {
+	case strings.HasSuffix(q, " GROUP BY ExecutionStatus"):
+		status := "Running"
+		if closed {
+			status = "Failed"
+		}
+		v, _ := converter.GetDefaultDataConverter().ToPayload(status)
+		return &workflowservice.CountWorkflowExecutionsResponse{Count: 1, Groups: []*workflowservice.CountWorkflowExecutionsResponse_AggregationGroup{
+			{GroupValues: []*commonpb.Payload{v}, Count: 1}}}, nil
+	case strings.Contains(q, " NOT IN ") && strings.Contains(q, "'Failed'") && closed: // carrying
+		return &workflowservice.CountWorkflowExecutionsResponse{Count: 1}, nil
+	}
+	return &workflowservice.CountWorkflowExecutionsResponse{}, nil
+}
+
+// A replay of named actions that closes, carrying only others' failures,
+// while its bulk replay counts is never counted failed: counted closed, it
+// is completed. Before, counted carrying before it closed and failed
+// after, the bulk replay ended "1 failed" (a flaky TestBulkReplayOnDevServer).
+func TestCountReplaysCarryingWhileItCloses(t *testing.T) {
+	e := &Executions{client: &carryingReplay{}, namespace: "default", log: slog.New(slog.DiscardHandler)}
+	c, err := e.CountReplays(context.Background(), "bulk-replay-0123456789abcdef01234567", []string{"t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Failed != 0 || c.Completed+c.Running != 1 {
+		t.Errorf("counts %+v; want the replay completed or running, once", c)
+	}
+}

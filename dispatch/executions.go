@@ -377,34 +377,28 @@ func (e *Executions) RunStatuses(ctx context.Context, runs []dispatcher.RunRef) 
 
 // CountReplays counts the replays a bulk replay started by state: their
 // statuses in one count grouped by status, so that they add up to the
-// replays started at one moment; of the failed, those of some named
-// actions that failed only with the failures they carry of others (no
-// named action among their failed ones) as completed, counted before (a
-// closed run stays as it closed); of the running, those scheduled, and
-// those scheduled beside (named) actions failed for good already as
-// failed, counted after, and no more than the running (one that closed
-// since is not counted, and stays running). Before, a count per status:
-// a replay that closed between the count of its old status and of its
-// new one was in neither, and a bulk replay's progress did not add up,
-// and went backwards.
+// replays started at one moment; then, counted after it, the moves: of
+// the failed, those of some named actions that failed only with the
+// failures they carry of others (no named action among their failed ones)
+// as completed; of the running, those scheduled, and those scheduled
+// beside (named) actions failed for good already as failed. A run that
+// closed after the grouped count is moved from the running, where that
+// count has it, and no count moves more runs than it had: the total never
+// runs ahead of the runs closed, and the bulk replay, which ends once its
+// replays are closed or scheduled, counts again. Before, a count per
+// status: a replay that closed between the count of its old status and of
+// its new one was in neither, and a bulk replay's progress did not add
+// up, and went backwards.
 func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, actions []string) (workflows.ReplayCounts, error) {
 	var c workflows.ReplayCounts
 	base := "WorkflowType = " + quote(workflows.WorkflowDispatch) + " AND " + workflows.AttrBulkReplayID.GetName() + " = " + quote(bulkReplayID)
-	count := func(clause string) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	count := func(clause string) (int, error) {
 		res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: base + clause})
-		return res, temporalError(err, "counting replays")
+		return int(res.GetCount()), temporalError(err, "counting replays")
 	}
-	carrying := 0
-	if len(actions) > 0 {
-		res, err := count(" AND " + carryingClause(actions))
-		if err != nil {
-			return c, err
-		}
-		carrying = int(res.GetCount())
-	}
-	res, err := count(" GROUP BY ExecutionStatus")
+	res, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: e.namespace, Query: base + " GROUP BY ExecutionStatus"})
 	if err != nil {
-		return c, err
+		return c, temporalError(err, "counting replays")
 	}
 	for _, g := range res.GetGroups() {
 		var name string
@@ -424,6 +418,17 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 			c.Failed += n
 		}
 	}
+	if len(actions) > 0 {
+		carrying, err := count(" AND " + carryingClause(actions))
+		if err != nil {
+			return c, err
+		}
+		fromFailed := min(carrying, c.Failed)
+		fromRunning := min(carrying-fromFailed, c.Running) // closed since
+		c.Completed += fromFailed + fromRunning
+		c.Failed -= fromFailed
+		c.Running -= fromRunning
+	}
 	waiting := " AND ExecutionStatus = 'Running' AND " + workflows.AttrScheduled.GetName() + " = true AND "
 	ids := workflows.AttrFailedActionIDs.GetName()
 	failedNow, notFailed := ids+" IS NOT NULL", ids+" IS NULL"
@@ -431,20 +436,17 @@ func (e *Executions) CountReplays(ctx context.Context, bulkReplayID string, acti
 		in := " IN (" + quoteAll(actions) + ")"
 		failedNow, notFailed = ids+in, "("+ids+" IS NULL OR "+ids+" NOT"+in+")"
 	}
-	failedWaiting := 0
-	for _, q := range []struct {
-		clause string
-		dst    *int
-	}{{waiting + notFailed, &c.Scheduled}, {waiting + failedNow, &failedWaiting}} {
-		res, err := count(q.clause)
-		if err != nil {
-			return c, err
-		}
-		*q.dst = min(int(res.GetCount()), c.Running)
+	scheduled, err := count(waiting + notFailed)
+	if err != nil {
+		return c, err
+	}
+	c.Scheduled = min(scheduled, c.Running)
+	failedWaiting, err := count(waiting + failedNow)
+	if err != nil {
+		return c, err
 	}
 	failedWaiting = min(failedWaiting, c.Running-c.Scheduled)
-	c.Completed += carrying
-	c.Failed += failedWaiting - min(carrying, c.Failed)
+	c.Failed += failedWaiting
 	c.Running -= failedWaiting // each replay counted once
 	return c, nil
 }
