@@ -183,13 +183,19 @@ func (endedClient) CountWorkflow(_ context.Context, req *workflowservice.CountWo
 	if !strings.HasSuffix(req.GetQuery(), " GROUP BY ExecutionStatus") {
 		return &workflowservice.CountWorkflowExecutionsResponse{}, nil
 	}
-	res := &workflowservice.CountWorkflowExecutionsResponse{Count: 3}
-	for status, n := range map[string]int64{"Completed": 2, "Failed": 1} {
+	return byStatus(map[string]int64{"Completed": 2, "Failed": 1}), nil
+}
+
+// byStatus is the answer of a count grouped by ExecutionStatus.
+func byStatus(counts map[string]int64) *workflowservice.CountWorkflowExecutionsResponse {
+	res := &workflowservice.CountWorkflowExecutionsResponse{}
+	for status, n := range counts {
 		v, _ := converter.GetDefaultDataConverter().ToPayload(status)
 		res.Groups = append(res.Groups, &workflowservice.CountWorkflowExecutionsResponse_AggregationGroup{
 			GroupValues: []*commonpb.Payload{v}, Count: n})
+		res.Count += n
 	}
-	return res, nil
+	return res
 }
 
 type endedRun struct {
@@ -215,34 +221,26 @@ func TestCompletedBulkReplayCountsItsScheduledReplays(t *testing.T) {
 	}
 }
 
-// racingReplays is a bulk replay's two replays, counted while one of them
-// closes: R1 waits for its startTimestamp until the first count has been
-// answered, then fires and completes; R2 runs all along.
-type racingReplays struct {
+// closingReplays is a bulk replay's replays as visibility counts them
+// while one of them closes: as before until the first count has been
+// answered, as after since; other answers the counts not grouped.
+type closingReplays struct {
 	client.Client
-	calls int
+	before, after map[string]int64 // by status
+	other         func(query string, closed bool) int64
+	calls         int
 }
 
-func (c *racingReplays) CountWorkflow(_ context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
-	r1Done := c.calls > 0
+func (c *closingReplays) CountWorkflow(_ context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	closed := c.calls > 0
 	c.calls++
 	switch q := req.GetQuery(); {
-	case strings.HasSuffix(q, " GROUP BY ExecutionStatus"):
-		groups := map[string]int64{"Running": 2}
-		if r1Done {
-			groups = map[string]int64{"Completed": 1, "Running": 1}
-		}
-		res := &workflowservice.CountWorkflowExecutionsResponse{Count: 2}
-		for status, n := range groups {
-			v, _ := converter.GetDefaultDataConverter().ToPayload(status)
-			res.Groups = append(res.Groups, &workflowservice.CountWorkflowExecutionsResponse_AggregationGroup{
-				GroupValues: []*commonpb.Payload{v}, Count: n})
-		}
-		return res, nil
-	case strings.Contains(q, "IS NULL") && !r1Done: // scheduled, none failed: R1
-		return &workflowservice.CountWorkflowExecutionsResponse{Count: 1}, nil
+	case !strings.HasSuffix(q, " GROUP BY ExecutionStatus"):
+		return &workflowservice.CountWorkflowExecutionsResponse{Count: c.other(q, closed)}, nil
+	case closed:
+		return byStatus(c.after), nil
 	}
-	return &workflowservice.CountWorkflowExecutionsResponse{}, nil
+	return byStatus(c.before), nil
 }
 
 // A scheduled replay that fires and completes while the replays are
@@ -250,7 +248,14 @@ func (c *racingReplays) CountWorkflow(_ context.Context, req *workflowservice.Co
 // waits until its replays all closed or wait for their time, and one
 // that counted two of its two there ended with R2 still running (review).
 func TestCountReplaysWhileOneCloses(t *testing.T) {
-	e := &Executions{client: &racingReplays{}, namespace: "default", log: slog.New(slog.DiscardHandler)}
+	// R1 waits for its startTimestamp, then completes; R2 runs all along.
+	e := &Executions{client: &closingReplays{before: map[string]int64{"Running": 2}, after: map[string]int64{"Completed": 1, "Running": 1},
+		other: func(q string, closed bool) int64 {
+			if strings.Contains(q, "IS NULL") && !closed { // scheduled, none failed: R1
+				return 1
+			}
+			return 0
+		}}, namespace: "default", log: slog.New(slog.DiscardHandler)}
 	c, err := e.CountReplays(context.Background(), "bulk-replay-0123456789abcdef01234567", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -260,38 +265,18 @@ func TestCountReplaysWhileOneCloses(t *testing.T) {
 	}
 }
 
-// carryingReplay is a bulk replay's one replay of named actions, which
-// fails with only the failures it carries of others: running until the
-// first count has been answered, then closed.
-type carryingReplay struct {
-	client.Client
-	calls int
-}
-
-func (c *carryingReplay) CountWorkflow(_ context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
-	closed := c.calls > 0
-	c.calls++
-	switch q := req.GetQuery(); {
-	case strings.HasSuffix(q, " GROUP BY ExecutionStatus"):
-		status := "Running"
-		if closed {
-			status = "Failed"
-		}
-		v, _ := converter.GetDefaultDataConverter().ToPayload(status)
-		return &workflowservice.CountWorkflowExecutionsResponse{Count: 1, Groups: []*workflowservice.CountWorkflowExecutionsResponse_AggregationGroup{
-			{GroupValues: []*commonpb.Payload{v}, Count: 1}}}, nil
-	case strings.Contains(q, " NOT IN ") && strings.Contains(q, "'Failed'") && closed: // carrying
-		return &workflowservice.CountWorkflowExecutionsResponse{Count: 1}, nil
-	}
-	return &workflowservice.CountWorkflowExecutionsResponse{}, nil
-}
-
 // A replay of named actions that closes, carrying only others' failures,
 // while its bulk replay counts is never counted failed: counted closed, it
 // is completed. Before, counted carrying before it closed and failed
 // after, the bulk replay ended "1 failed" (a flaky TestBulkReplayOnDevServer).
 func TestCountReplaysCarryingWhileItCloses(t *testing.T) {
-	e := &Executions{client: &carryingReplay{}, namespace: "default", log: slog.New(slog.DiscardHandler)}
+	e := &Executions{client: &closingReplays{before: map[string]int64{"Running": 1}, after: map[string]int64{"Failed": 1},
+		other: func(q string, closed bool) int64 {
+			if strings.Contains(q, " NOT IN ") && strings.Contains(q, "'Failed'") && closed { // carrying
+				return 1
+			}
+			return 0
+		}}, namespace: "default", log: slog.New(slog.DiscardHandler)}
 	c, err := e.CountReplays(context.Background(), "bulk-replay-0123456789abcdef01234567", []string{"t1"})
 	if err != nil {
 		t.Fatal(err)
