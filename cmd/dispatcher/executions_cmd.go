@@ -281,6 +281,14 @@ func executionsListCmd(client func() (*apiClient, error)) *cobra.Command {
 			if limit > page.Page.Limit && page.Page.Limit > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "--limit %d: the API gives at most %d dispatches a page\n", limit, page.Page.Limit)
 			}
+			if len(page.Data) == 0 && page.Page.NextPageToken != "" {
+				// The API reads a bounded number of runs a page: before,
+				// "no dispatches match", then a next page, read as a
+				// contradiction.
+				fmt.Fprintf(out, "none on this page: the runs it read were all superseded by a replay (--hide-replayed)\n\nmore: add --page-token %s\n",
+					page.Page.NextPageToken)
+				return nil
+			}
 			printExecutions(out, page.Data, false)
 			if page.Page.NextPageToken != "" {
 				fmt.Fprintf(out, "\nmore: add --page-token %s\n", page.Page.NextPageToken)

@@ -175,6 +175,25 @@ func TestExecutionsListSaysItsLimitWasCut(t *testing.T) {
 	}
 }
 
+// TestExecutionsListEmptyPageWithMore: a page that --hide-replayed left
+// empty, with more to read, says so rather than "no dispatches match"
+// above a next page (probe).
+func TestExecutionsListEmptyPageWithMore(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"data":[],"page":{"limit":20,"nextPageToken":"next"}}`)
+	}))
+	defer api.Close()
+	var stdout, stderr strings.Builder
+	if err := run(t.Context(), []string{"executions", "list", "--status", "failed", "--hide-replayed"}, func(k string) string {
+		return map[string]string{"DISPATCHER_URL": api.URL}[k]
+	}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if got := stdout.String(); strings.Contains(got, "no dispatches match") || !strings.Contains(got, "none on this page") || !strings.Contains(got, "--page-token next") {
+		t.Errorf("stdout:\n%s\nwant none on this page, and the next page's token", got)
+	}
+}
+
 // TestFilterFlagsRefusedEmptyOrTwice: a filter flag given empty (a
 // script's unset variable) or twice is a usage error, and nothing is
 // asked of the API. Before, empty meant no filter — `replay --status
