@@ -140,10 +140,12 @@ func (f *FlowCollector) read(ctx context.Context) (gateStates, error) {
 			switch {
 			case errors.As(err, &gone):
 			case err != nil:
-				silent[id] = true
 				// Once the read is out of time, every gate left fails
-				// alike: not one warning each.
-				if !f.silent[id] && f.Logger != nil && ctx.Err() == nil {
+				// alike: not one warning each, nor one counted as warned of.
+				if ctx.Err() == nil || f.silent[id] {
+					silent[id] = true
+				}
+				if silent[id] && !f.silent[id] && f.Logger != nil {
 					f.Logger.Warn("a function gate does not answer its query; its flow-control gauges show the last read until it does",
 						"workflowId", id, "err", err)
 				}

@@ -2,6 +2,8 @@ package dispatch_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,7 +76,9 @@ func TestGateOnDevServer(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&dispatch.FlowCollector{Client: c, Namespace: "default", Now: time.Now, Every: time.Millisecond, Limit: 10})
+	var logs testenv.Buffer
+	reg.MustRegister(&dispatch.FlowCollector{Client: c, Namespace: "default", Now: time.Now, Every: time.Millisecond, Limit: 10,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	gather := func() (map[string]float64, error) {
 		got := map[string]float64{}
 		families, err := reg.Gather()
@@ -126,6 +130,11 @@ func TestGateOnDevServer(t *testing.T) {
 	})
 	if _, _, err := ex.FunctionFlow(ctx, "held"); err == nil {
 		t.Error("the flow of a gate no worker answers for was read")
+	}
+	// The log names it, once however many reads it does not answer.
+	gather()
+	if n := strings.Count(logs.String(), "a function gate does not answer its query"); n != 1 || !strings.Contains(logs.String(), gate) {
+		t.Errorf("%d warnings of a gate not answering, want 1 naming %s:\n%s", n, gate, logs.String())
 	}
 
 	testenv.Eventually(t, 20*time.Second, func() string {
