@@ -122,19 +122,19 @@ func TestCacheForget(t *testing.T) {
 	}
 }
 
-// changingStore is a store whose configuration changes, in this process,
-// while its version is read: the read answers the version before.
-type changingStore struct {
+// racedStore is a store whose first version query has meanwhile run
+// before it answers (a change, another reader), and answers the version
+// from before it.
+type racedStore struct {
 	countingStore
-	forget func()
+	meanwhile func()
 }
 
-func (s *changingStore) ConfigVersion(ctx context.Context) (int64, error) {
+func (s *racedStore) ConfigVersion(ctx context.Context) (int64, error) {
 	v, err := s.countingStore.ConfigVersion(ctx)
-	if s.forget != nil {
-		s.version++
-		s.forget()
-		s.forget = nil
+	if f := s.meanwhile; f != nil {
+		s.meanwhile = nil
+		f()
 	}
 	return v, err
 }
@@ -144,10 +144,10 @@ func (s *changingStore) ConfigVersion(ctx context.Context) (int64, error) {
 // reader: that answer is not trusted for Fresh. Before, the next reader
 // was served the old configuration for Fresh, after the change's 200.
 func TestCacheForgetDuringARead(t *testing.T) {
-	s := &changingStore{countingStore: countingStore{version: 5}}
+	s := &racedStore{countingStore: countingStore{version: 5}}
 	c := NewCache(s)
 	c.Fresh = time.Hour
-	s.forget = c.Forget
+	s.meanwhile = func() { s.version++; c.Forget() }
 	configs := func(t *tenantCache) map[string]dispatcher.Config { return t.configs }
 	load := func(context.Context) (dispatcher.Config, error) { return dispatcher.Config{}, nil }
 	if _, v, err := cached(context.Background(), c, 0, configs, "k", load); err != nil || v != 5 {
@@ -158,33 +158,17 @@ func TestCacheForgetDuringARead(t *testing.T) {
 	}
 }
 
-// overtakenStore answers its first version query with 5 only after a
-// second reader, asking meanwhile, was answered 6 and read at it.
-type overtakenStore struct {
-	countingStore
-	overtake func()
-}
-
-func (s *overtakenStore) ConfigVersion(ctx context.Context) (int64, error) {
-	if f := s.overtake; f != nil {
-		s.overtake = nil
-		s.version = 6
-		f()
-		return 5, nil
-	}
-	return s.countingStore.ConfigVersion(ctx)
-}
-
 // A reader answered an older version than a reader that asked after it
 // and was done first does not move the cache back to that version, which
 // would then be trusted for Fresh (review).
 func TestCacheNeverMovesBack(t *testing.T) {
-	s := &overtakenStore{}
+	s := &racedStore{countingStore: countingStore{version: 5}}
 	c := NewCache(s)
 	c.Fresh = time.Hour
 	configs := func(t *tenantCache) map[string]dispatcher.Config { return t.configs }
 	load := func(context.Context) (dispatcher.Config, error) { return dispatcher.Config{}, nil }
-	s.overtake = func() {
+	s.meanwhile = func() {
+		s.version = 6
 		if _, v, err := cached(context.Background(), c, 0, configs, "k", load); err != nil || v != 6 {
 			t.Errorf("the reader that overtook: version %d (%v), want 6", v, err)
 		}
