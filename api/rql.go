@@ -204,6 +204,13 @@ func (sc rqlSchema) cond(n rqlNode) (dispatcher.Cond, error) {
 		if len(n.args) != 2 {
 			return c, rqlErrorf("%s takes (field,value), got %d arguments (at position %d)", n.text, len(n.args), n.pos)
 		}
+		if (c.Op == dispatcher.OpEq || c.Op == dispatcher.OpNe) && n.args[1].kind == rqlValue && n.args[1].text == "null" {
+			// RQL's null, as Extra Horizon reads it: eq(field,null) lacks
+			// the field, ne(field,null) has it (string:null is the text).
+			// Before, compared with the text "null", it matched nothing.
+			c.Op = map[string]string{dispatcher.OpEq: dispatcher.OpExcludes, dispatcher.OpNe: dispatcher.OpContains}[c.Op]
+			return sc.presence(c, rqlNode{kind: rqlCall, text: c.Op, args: n.args[:1], pos: n.pos})
+		}
 	case dispatcher.OpIn, dispatcher.OpOut:
 		if len(n.args) == 2 && n.args[1].kind == rqlGroup {
 			n.args = append(n.args[:1:1], n.args[1].args...)

@@ -73,6 +73,12 @@ func TestParseRQL(t *testing.T) {
 			Args: []dispatcher.Cond{rqlLogic("and", rqlCmp("eq", "type", "task"), rqlCmp("eq", "functionName", "f"))}})},
 		{"excludes an action that", "excludes(actions,eq(type,mail),like(name,a*))", rqlFilter(dispatcher.Cond{Op: "excludes", Field: "actions",
 			Args: []dispatcher.Cond{rqlCmp("eq", "type", "mail"), rqlCmp("like", "name", "a*")}})},
+		// RQL's null, as Extra Horizon reads it: the field is missing, or
+		// there. Before, compared with the text "null", it matched nothing.
+		{"eq null lacks the field", "eq(description,null)", rqlFilter(rqlCmp("excludes", "description"))},
+		{"ne null has the field", "ne(tags,null)", rqlFilter(rqlCmp("contains", "tags"))},
+		{"string null is the text", "eq(name,string:null)", rqlFilter(rqlCmp("eq", "name", "null"))},
+		{"null is only null in eq and ne", "like(name,null)", rqlFilter(rqlCmp("like", "name", "null"))},
 		{"contains", "contains(tags,a)", rqlFilter(rqlCmp("contains", "tags", "a"))},
 		{"excludes", "excludes(description,b)", rqlFilter(rqlCmp("excludes", "description", "b"))},
 		{"nested field", "eq(actions.functionName,fn)", rqlFilter(rqlCmp("eq", "actions.functionName", "fn"))},
@@ -193,6 +199,7 @@ func TestParseRQLErrors(t *testing.T) {
 		// Some lists match a like pattern against every item in memory.
 		{"value too long", "like(name," + strings.Repeat("*a", 600) + ")", `rql: name: a value is 1200 bytes, at most 1024 are allowed`},
 		{"contains an unknown field", "contains(colour)", `unknown field "colour"`},
+		{"null on an unknown field", "eq(colour,null)", `unknown field "colour"`},
 		{"a condition on a field not an array", "contains(name,eq(type,mail))", `contains(name,condition): name is not an array of objects`},
 		{"a condition on an action's unknown field", "contains(actions,eq(colour,red))", `unknown field "colour"`},
 		{"a value after a condition", "excludes(actions,eq(type,mail),x)", `excludes(actions,...) takes conditions, not "x"`},
