@@ -1390,3 +1390,42 @@ func TestEndToEndConsoleFailedAgain(t *testing.T) {
 	b.waitText("#scheduled-failed", "1 action of this run failed for good")
 	b.waitText("#scheduled-failed", "cancel it, then replay the failed and the scheduled actions")
 }
+
+// TestEndToEndConsoleBulkReplayAnswerLost: a bulk replay whose start
+// reached the server but whose answer was lost says it may have been
+// started, and pressed again is answered with that bulk replay, not
+// started a second time. Before, the console said the server could not be
+// reached, and the second press, with a fresh Idempotency-Key, started
+// another bulk replay of the same dispatches.
+func TestEndToEndConsoleBulkReplayAnswerLost(t *testing.T) {
+	s := systemWithAFailure(t)
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	// The first start is sent; its answer is lost on the way back.
+	if _, err := eval[any](b, `window.starts = 0, window.realFetch = window.fetch,
+		window.fetch = (url, init) => (init && init.method === 'POST' && String(url).endsWith('/executions/v1/replays')
+			&& !JSON.parse(init.body).dryRun && window.starts++ === 0)
+			? window.realFetch(url, init).then(() => Promise.reject(new TypeError('Failed to fetch')))
+			: window.realFetch(url, init)`); err != nil {
+		t.Fatal(err)
+	}
+	b.open("/replays/new?status=failed")
+	b.do("dry run", chromedp.WaitVisible(chromedp.ID("bulk-dry-run")), chromedp.Click(chromedp.ID("bulk-dry-run")))
+	b.waitText("#bulk-count", "1 dispatch matches")
+	start := func() {
+		b.do("start the bulk replay", chromedp.Click(chromedp.ID("bulk-start")), chromedp.WaitVisible(chromedp.ID("bulk-dialog")),
+			chromedp.Click(chromedp.ID("bulk-dialog-confirm")))
+	}
+	start()
+	b.waitText("#bulk-result", "what was asked may have been done or not")
+	start()
+	b.waitJS("the bulk replay's progress", `location.hash.startsWith('#/replays/bulk-')`)
+	if n, _ := eval[float64](b, `window.starts`); n != 2 {
+		t.Errorf("%v starts sent, want 2", n)
+	}
+	if got := s.call("GET", "/executions/v1/replays", nil, 200)["data"].([]any); len(got) != 1 {
+		t.Errorf("%d bulk replays after a start sent again, want 1: %v", len(got), got)
+	}
+	s.poll("the replay run", func() bool { return len(s.listIDs("eventId=gone-1")) == 2 })
+	b.checkProblems()
+}

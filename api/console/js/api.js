@@ -86,8 +86,10 @@ async function send(method, path, body, headers = {}) {
     res = await fetch(path, init);
     text = await res.text();
   } catch (e) {
-    if (!ctl.signal.aborted) throw new ApiError(0, { message: `the server could not be reached (${e.message})` });
+    // A request that left may have been done, its answer lost: before, a
+    // replay started so was said not to be.
     const after = method === 'GET' ? '' : ': what was asked may have been done or not; reload to see';
+    if (!ctl.signal.aborted) throw new ApiError(0, { message: `the server could not be reached (${e.message})${after}` });
     throw new ApiError(0, { message: `the server did not answer within ${Math.round(wait / 1000)} s${after}` });
   } finally {
     clearTimeout(timer);
@@ -228,10 +230,27 @@ export function query(params) {
 // leaves alone, would move the path.
 export const seg = (s) => encodeURIComponent(s).replace(/^\.\.?$/, (d) => d.replaceAll('.', '%2E'));
 
-// idempotencyKey returns a fresh key, so that a replay sent twice (a
-// double click, a retry) starts one run.
-export function idempotencyKey() {
+// unanswered holds the Idempotency-Key of each request postOnce sent
+// that got no answer, or a server's failure, by its path and body.
+const unanswered = new Map();
+
+// postOnce posts body to path, as post does, with an Idempotency-Key:
+// a request sent again after its answer was lost (a dropped connection,
+// a timeout, a 5xx) carries the key it had, so that the server answers it
+// with what the first did (alreadyStarted) rather than doing it again.
+// Before, each press took a fresh key, and a bulk replay whose answer was
+// lost was started a second time.
+export async function postOnce(path, body) {
+  const what = `${path}\n${JSON.stringify(body)}`;
   // getRandomValues, unlike randomUUID, works on plain http too.
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return `console-${Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')}`;
+  const key = unanswered.get(what) || `console-${Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, '0')).join('')}`;
+  unanswered.set(what, key);
+  try {
+    const res = await post(path, body, { 'Idempotency-Key': key });
+    unanswered.delete(what);
+    return res;
+  } catch (err) {
+    if (err.status > 0 && err.status < 500) unanswered.delete(what); // answered: a new press is a new request
+    throw err;
+  }
 }

@@ -3,7 +3,7 @@
 // bar, pause, resume and cancel (POST /executions/v1/replays,
 // GET …/replays, GET …/replays/{id}).
 import { h, fmtTime, replace } from '../dom.js';
-import { get, post, query, seg, idempotencyKey } from '../api.js';
+import { get, post, query, seg, postOnce } from '../api.js';
 import { pageHeader, field, input, select, table, badge, link, confirmDialog, errorBox, announce, busy } from '../ui.js';
 import { dispatcherOptions, filterForm } from './executions.js';
 
@@ -126,7 +126,7 @@ async function startBulk(ctx, body, n, button, result) {
   if (!ok) return;
   await busy(button, async () => {
     try {
-      const st = await post('/executions/v1/replays', body, { 'Idempotency-Key': idempotencyKey() });
+      const st = await postOnce('/executions/v1/replays', body);
       announce('Bulk replay started.');
       if (ctx.can('VIEW_EXECUTIONS')) {
         ctx.navigate(`#/replays/${seg(st.id)}`);
@@ -155,6 +155,7 @@ function progressView(ctx, id, named) {
   ctx.main.append(card, problems, details);
   let last = null;
   let known = false; // a progress was read once
+  let unreached = false; // problems says a button's request got no answer
 
   const act = async (verb, button) => {
     if (verb === 'cancel') {
@@ -170,6 +171,7 @@ function progressView(ctx, id, named) {
         show(st);
       } catch (err) {
         replace(problems, errorBox(err));
+        unreached = err.status === 0;
       }
     });
   };
@@ -239,5 +241,12 @@ function progressView(ctx, id, named) {
 
   // A failed request throws: ctx.every tries again when the failure may
   // pass, and shows it when it cannot.
-  ctx.every(1000, async () => show(await get(`/executions/v1/replays/${seg(id)}`)));
+  ctx.every(1000, async () => {
+    const st = await get(`/executions/v1/replays/${seg(id)}`);
+    // Answered again: the progress says what the button did. Before, "No
+    // connection" stayed under it until the next press.
+    if (unreached) replace(problems);
+    unreached = false;
+    return show(st);
+  });
 }

@@ -5,7 +5,7 @@
 // a link to the run in the Temporal Web UI; Replay, Cancel and Release,
 // each after a confirmation, for those who may.
 import { h, fmtTime, fmtDuration, pretty, uid, replace, rebuild } from '../dom.js';
-import { get, post, query, seg, idempotencyKey } from '../api.js';
+import { get, post, query, seg, postOnce } from '../api.js';
 import { pageHeader, badge, table, link, confirmDialog, errorBox, announce, busy, focusHeading, holder } from '../ui.js';
 
 const open = (status) => status === 'running' || status === 'scheduled';
@@ -310,7 +310,7 @@ async function replay(ctx, d, button) {
   if (choose.checked) req.actions = boxes.filter((b) => b.checked && !b.disabled).map((b) => b.value);
   await busy(button, async () => {
     try {
-      const res = await post(`/executions/v1/${seg(d.workflowId)}/replay`, req, { 'Idempotency-Key': idempotencyKey() });
+      const res = await postOnce(`/executions/v1/${seg(d.workflowId)}/replay`, req);
       if (!ctx.alive()) return; // left meanwhile: the replay shows on the dispatch's page
       announce(res.alreadyStarted ? 'This run had been replayed already: showing that replay.' : 'Replay started.');
       ctx.navigate(`#/executions/${seg(res.workflowId)}${query({ runId: res.runId })}`);
