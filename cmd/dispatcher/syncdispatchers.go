@@ -111,6 +111,9 @@ func (p *planner) planDispatchers() {
 		if managed(d) && !kept[text(d["id"])] {
 			c := &change{Op: opDelete, Kind: "dispatcher", Name: text(d["name"]), Note: "--clean: managed by sync, not in the file",
 				method: "DELETE", path: "/dispatchers/v1/" + url.PathEscape(text(d["id"])), ifMatch: versionOf(d)}
+			if slices.ContainsFunc(asSlice(d["actions"]), func(a any) bool { m, _ := a.(map[string]any); return scheduled(m) }) {
+				c.Note += "; " + stillScheduled(text(d["id"]))
+			}
 			if t := text(d["eventType"]); deleteFirst[t] {
 				c.Note += fmt.Sprintf("; deleted before the changes of the file's dispatchers, which would take event type %s past its %d bytes while it stays", quote(t), dispatcher.MaxEventTypeConfig)
 				early = append(early, c)
@@ -516,6 +519,9 @@ func (p *planner) planActions(dispatcherName, id, version string, want []any, ha
 			c.Note = "sync matches actions by name, and this one has none: to keep it, name it in the install and in the file"
 			add(c)
 		case !ok:
+			if scheduled(h) {
+				c.Note = stillScheduled(id)
+			}
 			add(c)
 		case text(w["type"]) != text(h["type"]):
 			c.Note = fmt.Sprintf("its type changes from %s to %s: deleted, then created again", text(h["type"]), text(w["type"]))
@@ -563,4 +569,18 @@ func (p *planner) warnUnknownFields() {
 			}
 		}
 	}
+}
+
+// scheduled reports whether action a runs at a startTimestamp: its
+// dispatches may be waiting for it.
+func scheduled(a map[string]any) bool {
+	return a["startTimestamp"] != nil
+}
+
+// stillScheduled says, of a deletion, that what the dispatches of
+// dispatcher id scheduled still runs, and how to call it off. Before, a
+// plan deleting it said nothing of it, and the calls came all the same.
+func stillScheduled(id string) string {
+	return "the actions its dispatches scheduled (startTimestamp) still run: `dispatcher executions list --status scheduled --dispatcher-id " + id +
+		"` finds them, `dispatcher executions cancel` calls them off"
 }

@@ -264,6 +264,38 @@ func TestSyncPlanChanges(t *testing.T) {
 	}
 }
 
+// TestSyncPlanSaysScheduledActionsStillRun: deleting a dispatcher, or an
+// action, that runs at a startTimestamp says that what its dispatches
+// scheduled still runs, and how to call it off; one without says nothing
+// of it. Before, the plan said nothing, and the calls came all the same.
+func TestSyncPlanSaysScheduledActionsStillRun(t *testing.T) {
+	const remote = `[
+		{"id": "111111111111111111111111", "name": "later", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [
+		  {"id": "222222222222222222222222", "type": "task", "name": "t", "functionName": "erase", "startTimestamp": "2030-01-01T00:00:00.000Z"}]},
+		{"id": "555555555555555555555555", "name": "now", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [
+		  {"id": "666666666666666666666666", "type": "task", "name": "t", "functionName": "erase"},
+		  {"id": "777777777777777777777777", "type": "task", "name": "later", "functionName": "erase", "startTimestamp": "2030-01-01T00:00:00.000Z"}]}]`
+	p, err := makePlan(syncFileOf(t, `[{"eventType": "e", "name": "now", "actions": []}]`), remoteOf(t, remote, "["+tplWelcome+"]", "["+fnErase+"]"), planOptions{Clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		`- dispatcher "later"`:                 "--status scheduled --dispatcher-id 111111111111111111111111",
+		`- action "later" of dispatcher "now"`: "--status scheduled --dispatcher-id 555555555555555555555555",
+		`- action "t" of dispatcher "now"`:     "",
+	}
+	lines := planLines(p)
+	if len(lines) != len(want) {
+		t.Fatalf("plan %q, want %d changes", lines, len(want))
+	}
+	for i, c := range p.Changes {
+		w, ok := want[lines[i]]
+		if !ok || w == "" && strings.Contains(c.Note, "scheduled") || w != "" && !strings.Contains(c.Note, "still run: `dispatcher executions list "+w+"`") {
+			t.Errorf("%s: note %q, want one naming %q", lines[i], c.Note, w)
+		}
+	}
+}
+
 // Names the install holds from before control characters were refused
 // (a tab) do not refuse a file that names them as they are, exported from
 // it; a new one does. Before, the whole plan was refused (a review).
