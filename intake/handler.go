@@ -81,6 +81,11 @@ type Handler struct {
 	// Hold is how long Handle keeps trying an unavailable Temporal before
 	// it answers Retry; 0 means until ctx ends.
 	Hold time.Duration
+	// OrderedHold is Hold for an event that is ordered (the Starter, a
+	// Keyer, gives it a key) or may be (its key cannot be told now: the
+	// store is down): handed back, it would come again after the later
+	// events of its key, which would go first. 0 means Hold.
+	OrderedHold time.Duration
 	// MaxBytes is the largest body taken in; a larger one is a dead
 	// letter. 0 means no limit but the broker's.
 	MaxBytes int64
@@ -164,12 +169,25 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				h.log().Warn("broker intake: cannot start dispatches; messages wait, unacknowledged",
 					"source", h.Source, "failing_since", since, "retry_in", delay, "err", err)
 			}
-			if h.Hold > 0 && time.Since(started) >= h.Hold {
+			if held := time.Since(started); h.Hold > 0 && held >= h.Hold && (held >= h.OrderedHold || !h.mayBeOrdered(evCtx, turn, ev)) {
 				return Result{Verdict: Retry, Type: res.Type}
 			}
 		}
 	}
 	return res
+}
+
+// mayBeOrdered reports whether ev, which a source takes in turn, is
+// ordered, or may be: its key cannot be told now.
+func (h *Handler) mayBeOrdered(ctx context.Context, turn *Turn, ev dispatcher.Event) bool {
+	k, ok := h.Starter.(Keyer)
+	if !ok || turn == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.startTimeout())
+	defer cancel()
+	key, err := k.Key(ctx, ev)
+	return err != nil || key != ""
 }
 
 // placeAll takes the places of a batch's events at once when their keys

@@ -110,6 +110,55 @@ func (keyer) Key(_ context.Context, ev dispatcher.Event) (string, error) {
 	return c.Key, err
 }
 
+// keyedStarter is a starter that tells its events' keys, "" when
+// their content has none, as dispatch.Starter does (Keyer).
+type keyedStarter struct{ *starter }
+
+func (keyedStarter) Key(_ context.Context, ev dispatcher.Event) (string, error) {
+	var c struct{ Key string }
+	err := json.Unmarshal(ev.Content, &c)
+	return c.Key, err
+}
+
+// TestHandleHoldsOrderedEvents: while Temporal does not answer, an
+// unordered event is handed back after Hold, but an ordered one, in turn,
+// stays in hand until OrderedHold: handed back, it would come again after
+// the later events of its key. Before, both were handed back after Hold,
+// and an outage of a minute ran RabbitMQ's ordered events out of order.
+func TestHandleHoldsOrderedEvents(t *testing.T) {
+	s := &starter{answers: []error{unavailable}}
+	h := newHandler(s)
+	h.Starter = keyedStarter{s}
+	h.Hold, h.OrderedHold = 50*time.Millisecond, time.Hour
+	var turns Turns
+	if r := h.Handle(WithTurn(t.Context(), turns.Take()), jsonMessage(`{"id":"u","type":"t","content":{}}`)); r.Verdict != Retry {
+		t.Fatalf("an unordered event: %+v, want Retry after Hold", r)
+	}
+	done := make(chan Result, 1)
+	go func() {
+		done <- h.Handle(WithTurn(t.Context(), turns.Take()), jsonMessage(`{"id":"o","type":"t","content":{"key":"k"}}`))
+	}()
+	// Tried again and again, with waits of 20, 40, 80, 80 … ms: past Hold
+	// after 3 tries. Then Temporal answers.
+	before := s.attempts()
+	for deadline := time.Now().Add(10 * time.Second); s.attempts() < before+8; {
+		select {
+		case r := <-done:
+			t.Fatalf("an ordered event: %+v after %d tries, want it held", r, s.attempts()-before)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tries in 10 s", s.attempts()-before)
+		}
+	}
+	s.mu.Lock()
+	s.answers = []error{nil}
+	s.mu.Unlock()
+	if r := <-done; r.Verdict != Ack {
+		t.Fatalf("an ordered event, Temporal back: %+v, want Ack", r)
+	}
+}
+
 // A batch takes the places of all its events at once: while one of them
 // waits behind a key that does not go on (here a start that does not
 // return; a key whose Sequence takes no more signals does the same), the

@@ -59,8 +59,14 @@ const HeaderError = "x-dispatcher-error"
 // hold is how long a message waits in the dispatcher's hands for
 // Temporal before it goes back to the queue (and comes again): well
 // within RabbitMQ's consumer_timeout, which closes the channel of a
-// delivery unacknowledged for 30 minutes.
+// delivery unacknowledged for 30 minutes (15 before RabbitMQ 3.8.17).
 const hold = 30 * time.Second
+
+// orderedHold is hold for an ordered event, or one that may be: handed
+// back, it comes again behind the later events of its key. Before, it
+// was handed back after 30 s too, and an outage of Temporal or the store
+// a minute long ran most keys' held events out of order.
+const orderedHold = 10 * time.Minute
 
 // Bounds of the wait between connection attempts.
 const (
@@ -95,7 +101,7 @@ func New(cfg Config, h *intake.Handler, m *intake.SourceMetrics, log *slog.Logge
 		cfg.Prefetch = 64
 	}
 	cfg.Prefetch = min(cfg.Prefetch, MaxPrefetch)
-	h.Hold = hold
+	h.Hold, h.OrderedHold = hold, orderedHold
 	return &Source{cfg: cfg, handler: h, metrics: m, log: log.With("source", "amqp", "queue", cfg.Queue)}
 }
 
