@@ -279,7 +279,7 @@ func (f *Filter) match(vars map[string]any, small bool) (bool, uint64, error) {
 	case err != nil && strings.HasPrefix(err.Error(), "no such overload"):
 		// CEL's words alone named neither the operator nor the types.
 		err = fmt.Errorf("%w: an operator or function was given a value of a type it does not take, "+
-			"such as a string compared with a number; test the type first: type(event.content.amount) == int && …", err)
+			"such as a string compared with a number; test the type first, e.g. type(event.content.amount) == int && …", err)
 	}
 	if err != nil {
 		return false, spent, err
