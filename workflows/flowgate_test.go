@@ -499,6 +499,35 @@ func TestGateRateRaised(t *testing.T) {
 	}
 }
 
+// TestGateRateRaisedAfterPermitsAhead: the permits a gate granted ahead
+// at the old rate keep their slots when the rate is raised, and the new
+// rate's slots follow the last of them. Before, the new rate began at
+// once, beside those slots: raised from 1 to 5 a second, a call went
+// 93 ms before one granted at the old rate, 7 calls in a second.
+func TestGateRateRaisedAfterPermitsAhead(t *testing.T) {
+	f := newGateEnv(t, dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 1, Burst: 1}})
+	calls := ids("r", 30)
+	f.request(time.Millisecond, time.Hour, calls...)
+	f.at(5300*time.Millisecond, func() {
+		record(func() { f.flow = dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 5, Burst: 1}} })
+	})
+	f.done(time.Minute, workflows.PermitOK, calls...)
+	f.run()
+	var slots []time.Duration
+	for _, g := range f.grants {
+		slots = append(slots, g.slot)
+	}
+	slices.Sort(slots)
+	if len(slots) != len(calls) || slots[len(slots)-1]-slots[0] > 30*time.Second {
+		t.Fatalf("slots %v: want all %d calls made, most at the raised rate", slots, len(calls))
+	}
+	for i := 1; i < len(slots); i++ {
+		if d := slots[i] - slots[i-1]; d < 200*time.Millisecond {
+			t.Errorf("slots %v and %v are %v apart: under the raised rate's 200ms", slots[i-1], slots[i], d)
+		}
+	}
+}
+
 // TestGateWaitingGivenUp: a dispatch canceled while it waits gives its
 // request up: it never gets a permit.
 func TestGateWaitingGivenUp(t *testing.T) {

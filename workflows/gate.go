@@ -640,6 +640,18 @@ func (g *gate) rescale(ctx workflow.Context, now time.Time, rl *dispatcher.RateL
 	// (100 calls at once, then 1 a minute, held the next for 100 minutes).
 	ahead := float64(g.TAT.Sub(now)) / float64(old.EmissionInterval()) * float64(rl.EmissionInterval())
 	g.TAT = now.Add(time.Duration(min(ahead, float64(rl.EmissionInterval()))))
+	// The permits granted ahead at the old rate keep their slots: the new
+	// rate's first follows the last of them (gateRateHeldV1). Before, it
+	// began at once, beside them: raised from 1 to 5 a second, 7 calls
+	// went in a second.
+	var last time.Time
+	for _, l := range g.Leases {
+		last = maxTime(last, l.NotBefore)
+	}
+	if next := last.Add(rl.EmissionInterval()); next.After(g.TAT) &&
+		workflow.GetVersion(ctx, changeGateRateHeld, workflow.DefaultVersion, gateRateHeldV1) >= gateRateHeldV1 {
+		g.TAT = next
+	}
 }
 
 // reprobe moves the open circuit's next probe when the probe interval

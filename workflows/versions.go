@@ -55,6 +55,8 @@ const (
 	changeGateRun = "gate-run"
 	// changeGateRate, of its own for the same reason.
 	changeGateRate = "gate-rate"
+	// changeGateRateHeld, of its own for the same reason.
+	changeGateRateHeld = "gate-rate-held"
 	// changeGateMovedWaits, of its own for the same reason.
 	changeGateMovedWaits = "gate-moved-waits"
 	// changeGateDoneRun, of its own for the same reason.
@@ -520,6 +522,13 @@ const gateRunV1 workflow.Version = 1
 // raised rate waited for the old rate's next slot. Asked only then, so no
 // other run records the marker.
 const gateRateV1 workflow.Version = 1
+
+// gateRateHeldV1 (changeGateRateHeld): a rate limit changed while
+// permits granted at the old rate wait for their slots has the new rate's
+// first slot follow the last of them (gate.rescale). Before, a raised
+// rate's calls went beside them, more a second than either rate allows.
+// Asked only then, so no other run records the marker.
+const gateRateHeldV1 workflow.Version = 1
 
 // gateMovedWaitsV1 (changeGateMovedWaits): a request that comes again from
 // a newer run of its dispatch (a reset's) while the permit delivered to
