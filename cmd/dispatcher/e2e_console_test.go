@@ -144,8 +144,11 @@ func TestEndToEndConsole(t *testing.T) {
 		t.Errorf("pretty of 100,000 items read %d of them (%v), want it cut, and at most 25,000 read", read, err)
 	}
 	// Text reads as it is: "\u202enimda" showed as "admin".
-	shown, err := eval[string](b, `import('/console/js/dom.js').then((d) => d.h('p', {}, 'by \u202enimda').textContent + '|' + d.h('p', { text: '\u2067x' }).textContent)`, chromedp.EvalAwaitPromise)
-	if err != nil || shown != "by [U+202E]nimda|[U+2067]x" {
+	// So do the labels read out and the tooltips: before, they held the
+	// controls themselves.
+	shown, err := eval[string](b, `import('/console/js/dom.js').then((d) => d.h('p', {}, 'by \u202enimda').textContent + '|' + d.h('p', { text: '\u2067x' }).textContent +
+		'|' + d.h('a', { 'aria-label': 'Replay \u202ex' }).getAttribute('aria-label') + '|' + d.h('span', { title: '\u202ey' }).title)`, chromedp.EvalAwaitPromise)
+	if err != nil || shown != "by [U+202E]nimda|[U+2067]x|Replay [U+202E]x|[U+202E]y" {
 		t.Errorf("text with bidirectional controls is shown as %q (%v)", shown, err)
 	}
 

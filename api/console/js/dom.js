@@ -24,6 +24,8 @@ function setProps(el, props) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = v;
     else if (k === 'text') el.textContent = visible(v);
+    // Read out or shown as a tooltip: their bidi controls are named too.
+    else if (k === 'aria-label' || k === 'title') el.setAttribute(k, visible(v));
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (liveProps.has(k)) el[k] = v;
     else if (k === 'href' || k === 'src') el.setAttribute(k, safeURL(v));

@@ -335,6 +335,7 @@ function cancel(ctx, d, button, reload) {
     id: 'cancel-dialog',
     title: ['Cancel the dispatch of event ', h('bdi', {}, d.eventId), '?'],
     confirm: 'Cancel the dispatch',
+    dismiss: 'Keep it', // not "Cancel" beside "Cancel the dispatch"
     danger: true,
     body: h('p', {}, 'Actions that have not run yet (e.g. waiting for their start time) will not run. Calls in flight finish first.'),
   });
