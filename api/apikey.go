@@ -59,7 +59,7 @@ func (a *authenticator) authenticateKey(c *gin.Context, key string) {
 			logger(ctx).WarnContext(ctx, "could not record an API key's use", "api_key", k.ID, "err", err)
 		}
 	}
-	p := principal{Subject: dispatcher.APIKeySubject(k.ID), Tenant: k.Tenant, EventTypes: k.EventTypes, APIKey: true,
+	p := principal{Subject: dispatcher.APIKeySubject(k.ID), Tenant: k.Tenant, EventTypes: k.EventTypes, APIKey: true, Name: k.Name,
 		Expires: k.Expires, Permissions: make(map[string]bool, len(k.Permissions))}
 	for _, perm := range keyPermissions(k) {
 		p.Permissions[perm] = true

@@ -64,6 +64,8 @@ type principal struct {
 	EventTypes []string
 	// APIKey is true when the principal is an API key, not a token.
 	APIKey bool
+	// Name is an API key's name, "" for a token.
+	Name string
 	// Expires is when an API key principal stops working; zero: never.
 	Expires time.Time
 }

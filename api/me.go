@@ -21,7 +21,7 @@ func (s *Server) me(c *gin.Context) {
 func toMe(p principal) wire.Me {
 	out := wire.Me{Subject: p.Subject, Tenant: p.Tenant, Kind: "token", Permissions: []string{}, EventTypes: p.EventTypes}
 	if p.APIKey {
-		out.Kind = "apikey"
+		out.Kind, out.Name = "apikey", p.Name
 	}
 	for perm, ok := range p.Permissions {
 		if ok {

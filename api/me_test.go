@@ -18,10 +18,13 @@ func TestMe(t *testing.T) {
 		fmt.Sprint(me["permissions"]) != "[REPLAY_EXECUTIONS VIEW_EXECUTIONS]" || me["eventTypes"] != nil {
 		t.Errorf("a token's me = %v", me)
 	}
+	if _, named := me["name"]; named {
+		t.Errorf("a token's me has a name: %v", me)
+	}
 
 	created := s.mustAs(s.admin("acme"), 200, "POST", "/apikeys/v1", `{"name":"producer","permissions":["CREATE_EVENTS"],"eventTypes":["user_deleted"]}`)
 	me = s.mustAs(created["key"].(string), 200, "GET", "/auth/v1/me", "")
-	if me["subject"] != "apikey:"+created["id"].(string) || me["tenant"] != "acme" || me["kind"] != "apikey" ||
+	if me["subject"] != "apikey:"+created["id"].(string) || me["name"] != "producer" || me["tenant"] != "acme" || me["kind"] != "apikey" ||
 		fmt.Sprint(me["permissions"]) != "[CREATE_EVENTS]" || fmt.Sprint(me["eventTypes"]) != "[user_deleted]" {
 		t.Errorf("an API key's me = %v", me)
 	}

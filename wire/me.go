@@ -4,9 +4,11 @@ package wire
 // and what it may do, so that a client (the console) offers only what
 // the server will allow. The server checks every request all the same.
 type Me struct {
-	Subject     string   `json:"subject"`
-	Tenant      string   `json:"tenant,omitempty"`
-	Kind        string   `json:"kind"` // "token" (a JWT) or "apikey"
+	Subject string `json:"subject"`
+	Tenant  string `json:"tenant,omitempty"`
+	Kind    string `json:"kind"` // "token" (a JWT) or "apikey"
+	// Name is an API key's name, which its subject does not say.
+	Name        string   `json:"name,omitempty"`
 	Permissions []string `json:"permissions"`
 	// EventTypes, when present, are the only event types an API key may
 	// send.

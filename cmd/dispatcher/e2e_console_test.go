@@ -1101,7 +1101,7 @@ func TestEndToEndConsolePickersOfferEveryChoice(t *testing.T) {
 }
 
 // TestEndToEndConsoleReplayLinkOfAKeyHeldToTypes: from Failures, an API key
-// held to some event types is offered Replay… for the groups of its types,
+// (named in the header) held to some event types is offered Replay… for the groups of its types,
 // by that type, and not for the others, which the API would refuse it.
 // Before, every group offered it, and every one was refused as if the key
 // lacked the permission.
@@ -1113,6 +1113,8 @@ func TestEndToEndConsoleReplayLinkOfAKeyHeldToTypes(t *testing.T) {
 		b := startBrowser(t, s.url)
 		b.signIn(key)
 		b.waitText("#failure-groups", "HTTPPermanent")
+		// The header names the key, not its id alone (apikey:6b16f80f…).
+		b.waitText("#who", "API key “support "+types+"”")
 		href, err := eval[string](b, `[...document.querySelectorAll('#failure-groups a')].map((a) => a.getAttribute('href')).filter((h) => h.startsWith('#/replays/new')).join(' ')`)
 		if err != nil {
 			t.Fatal(err)

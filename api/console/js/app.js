@@ -109,7 +109,7 @@ function renderNav(current) {
   const tenant = me.tenant ? ` (tenant ${me.tenant})` : '';
   who.append(
     h('span', { class: 'muted', id: 'zone', title: 'The console shows times in the time zone of your browser' }, `Times in ${zoneLabel()}`),
-    h('span', { class: 'muted', title: me.permissions.join(', ') }, `${me.kind === 'apikey' ? 'API key' : 'Signed in as'} ${me.subject}${tenant}`),
+    h('span', { class: 'muted', title: me.permissions.join(', ') }, `${me.kind !== 'apikey' ? `Signed in as ${me.subject}` : me.name ? `API key “${me.name}”` : `API key ${me.subject}`}${tenant}`),
     h('button', { type: 'button', class: 'link', id: 'sign-out', onclick: signOut }, 'Sign out'));
 }
 
