@@ -528,6 +528,33 @@ func TestGateRateRaisedAfterPermitsAhead(t *testing.T) {
 	}
 }
 
+// TestGateRateLoweredWhileACallRuns: a rate lowered while a call runs
+// gives the next call the same slot whether that call has reported or
+// not: only the permits waiting for a slot ahead hold the new rate back.
+// Before (a review), a call still running put the next an hour after its
+// slot, one that had reported 33 minutes after the change.
+func TestGateRateLoweredWhileACallRuns(t *testing.T) {
+	slots := map[time.Duration]time.Duration{}
+	for _, doneAt := range []time.Duration{5 * time.Second, 30 * time.Second} {
+		f := newGateEnv(t, dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 0.05, Burst: 1}})
+		f.request(time.Millisecond, time.Hour, "r0", "r1")
+		f.at(5*time.Second, func() {
+			record(func() { f.flow = dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 1.0 / 3600, Burst: 1}} })
+		})
+		f.done(doneAt, workflows.PermitOK, "r0")
+		f.done(3*time.Hour, workflows.PermitOK, "r1")
+		f.run()
+		for _, g := range f.grants {
+			if g.id == "r1" {
+				slots[doneAt] = g.slot
+			}
+		}
+	}
+	if len(slots) != 2 || slots[5*time.Second] != slots[30*time.Second] {
+		t.Errorf("r1's slot %v with r0 reported at 5s, %v with r0 reported at 30s: want the same", slots[5*time.Second], slots[30*time.Second])
+	}
+}
+
 // TestGateWaitingGivenUp: a dispatch canceled while it waits gives its
 // request up: it never gets a permit.
 func TestGateWaitingGivenUp(t *testing.T) {

@@ -646,7 +646,9 @@ func (g *gate) rescale(ctx workflow.Context, now time.Time, rl *dispatcher.RateL
 	// went in a second.
 	var last time.Time
 	for _, l := range g.Leases {
-		last = maxTime(last, l.NotBefore)
+		if l.NotBefore.After(now) { // a call made already, or running, is spaced by TAT
+			last = maxTime(last, l.NotBefore)
+		}
 	}
 	if next := last.Add(rl.EmissionInterval()); next.After(g.TAT) &&
 		workflow.GetVersion(ctx, changeGateRateHeld, workflow.DefaultVersion, gateRateHeldV1) >= gateRateHeldV1 {
