@@ -169,7 +169,7 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 				h.log().Warn("broker intake: cannot start dispatches; messages wait, unacknowledged",
 					"source", h.Source, "failing_since", since, "retry_in", delay, "err", err)
 			}
-			if held := time.Since(started); h.Hold > 0 && held >= h.Hold && (held >= h.OrderedHold || !h.mayBeOrdered(evCtx, turn, ev)) {
+			if held := time.Since(started); h.Hold > 0 && held >= h.Hold && (held >= h.OrderedHold || !h.mayBeOrdered(ctx, evCtx, turn, p.Events[i:])) {
 				return Result{Verdict: Retry, Type: res.Type}
 			}
 		}
@@ -177,17 +177,23 @@ func (h *Handler) Handle(ctx context.Context, msg Message) Result {
 	return res
 }
 
-// mayBeOrdered reports whether ev, which a source takes in turn, is
-// ordered, or may be: its key cannot be told now.
-func (h *Handler) mayBeOrdered(ctx context.Context, turn *Turn, ev dispatcher.Event) bool {
+// mayBeOrdered reports whether one of events, of a message a source
+// takes in turn, is ordered, or may be: its key cannot be told now. It
+// asks with the caller of starts, until ctx, the source's, ends.
+func (h *Handler) mayBeOrdered(ctx, starts context.Context, turn *Turn, events []dispatcher.Event) bool {
 	k, ok := h.Starter.(Keyer)
 	if !ok || turn == nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.startTimeout())
+	kctx, cancel := context.WithTimeout(starts, h.startTimeout())
 	defer cancel()
-	key, err := k.Key(ctx, ev)
-	return err != nil || key != ""
+	defer context.AfterFunc(ctx, cancel)()
+	for _, ev := range events {
+		if key, err := k.Key(kctx, ev); err != nil || key != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // placeAll takes the places of a batch's events at once when their keys

@@ -125,7 +125,19 @@ func (keyedStarter) Key(_ context.Context, ev dispatcher.Event) (string, error) 
 // stays in hand until OrderedHold: handed back, it would come again after
 // the later events of its key. Before, both were handed back after Hold,
 // and an outage of a minute ran RabbitMQ's ordered events out of order.
+// So does a batch whose ordered event comes after an unordered one.
 func TestHandleHoldsOrderedEvents(t *testing.T) {
+	ordered := map[string]Message{
+		"an ordered event": jsonMessage(`{"id":"o","type":"t","content":{"key":"k"}}`),
+		"a batch, its ordered event after an unordered one": {Header: NewHeader("application/cloudevents-batch+json", nil),
+			Body: []byte(`[{"specversion":"1.0","id":"u2","source":"s","type":"t","data":{}},{"specversion":"1.0","id":"o2","source":"s","type":"t","data":{"key":"k"}}]`)},
+	}
+	for name, msg := range ordered {
+		t.Run(name, func(t *testing.T) { holdsOrdered(t, msg) })
+	}
+}
+
+func holdsOrdered(t *testing.T, msg Message) {
 	s := &starter{answers: []error{unavailable}}
 	h := newHandler(s)
 	h.Starter = keyedStarter{s}
@@ -135,16 +147,14 @@ func TestHandleHoldsOrderedEvents(t *testing.T) {
 		t.Fatalf("an unordered event: %+v, want Retry after Hold", r)
 	}
 	done := make(chan Result, 1)
-	go func() {
-		done <- h.Handle(WithTurn(t.Context(), turns.Take()), jsonMessage(`{"id":"o","type":"t","content":{"key":"k"}}`))
-	}()
+	go func() { done <- h.Handle(WithTurn(t.Context(), turns.Take()), msg) }()
 	// Tried again and again, with waits of 20, 40, 80, 80 … ms: past Hold
 	// after 3 tries. Then Temporal answers.
 	before := s.attempts()
 	for deadline := time.Now().Add(10 * time.Second); s.attempts() < before+8; {
 		select {
 		case r := <-done:
-			t.Fatalf("an ordered event: %+v after %d tries, want it held", r, s.attempts()-before)
+			t.Fatalf("%+v after %d tries, want it held", r, s.attempts()-before)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -155,7 +165,7 @@ func TestHandleHoldsOrderedEvents(t *testing.T) {
 	s.answers = []error{nil}
 	s.mu.Unlock()
 	if r := <-done; r.Verdict != Ack {
-		t.Fatalf("an ordered event, Temporal back: %+v, want Ack", r)
+		t.Fatalf("Temporal back: %+v, want Ack", r)
 	}
 }
 
