@@ -1434,3 +1434,43 @@ func TestEndToEndConsoleBulkReplayAnswerLost(t *testing.T) {
 	s.poll("the replay run", func() bool { return len(s.listIDs("eventId=gone-1")) == 2 })
 	b.checkProblems()
 }
+
+// TestEndToEndConsolePostOnceKeys: postOnce sends a request again with
+// the Idempotency-Key it had while its answer was lost (no connection, a
+// 503, a 401), within ten minutes; a request answered (a 400), or sent
+// later, takes a new key. Before (a review), a kept key never expired, and
+// the same bulk replay form an hour later was answered with the old one.
+func TestEndToEndConsolePostOnceKeys(t *testing.T) {
+	s := startSystem(t)
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	got, err := eval[string](b, `import('/console/js/api.js').then(async (api) => {
+		const keys = [];
+		const answers = [null, 503, 401, 200, 400, 200, null, 200];
+		const realFetch = window.fetch, realNow = Date.now;
+		let skew = 0;
+		Date.now = () => realNow() + skew;
+		window.fetch = async (url, init) => {
+			keys.push(init.headers['Idempotency-Key']);
+			const a = answers.shift();
+			if (a === null) throw new TypeError('Failed to fetch');
+			return new Response('{"message":"m"}', { status: a, headers: { 'Content-Type': 'application/json' } });
+		};
+		const send = (body) => api.postOnce('/executions/v1/replays', body).then(() => 'ok', (e) => String(e.status));
+		try {
+			const out = [await send({ a: 1 }), await send({ a: 1 }), await send({ a: 1 }), await send({ a: 1 }), // lost, 503, 401, then done
+				await send({ a: 1 }), await send({ a: 1 }), // answered 400: a new key, then done with another
+				await send({ a: 2 })]; // lost
+			skew = 11 * 60 * 1000;
+			out.push(await send({ a: 2 })); // ten minutes on: a new request
+			const same = (i, j) => keys[i] === keys[j] ? '=' : '≠';
+			return out.join(',') + ' ' + [same(0, 1), same(1, 2), same(2, 3), same(3, 4), same(4, 5), same(5, 6), same(6, 7)].join('');
+		} finally {
+			window.fetch = realFetch;
+			Date.now = realNow;
+		}
+	})`, chromedp.EvalAwaitPromise)
+	if want := "0,503,401,ok,400,ok,0,ok ===≠≠≠≠"; err != nil || got != want {
+		t.Errorf("answers and keys %q (%v), want %q", got, err, want)
+	}
+}

@@ -231,26 +231,37 @@ export function query(params) {
 export const seg = (s) => encodeURIComponent(s).replace(/^\.\.?$/, (d) => d.replaceAll('.', '%2E'));
 
 // unanswered holds the Idempotency-Key of each request postOnce sent
-// that got no answer, or a server's failure, by its path and body.
+// that got no answer (or a passing failure, or a sign-in to do), by its
+// path and body, and when it was first sent.
 const unanswered = new Map();
+
+// sameRequestWithin is how long a request sent again counts as the one
+// whose answer was lost: one sent later is a new request (the same
+// filter, an hour later, replays the failures since). Before (a review),
+// it counted as the first for as long as the page stayed open, and was
+// answered with that bulk replay.
+const sameRequestWithin = 10 * 60 * 1000;
 
 // postOnce posts body to path, as post does, with an Idempotency-Key:
 // a request sent again after its answer was lost (a dropped connection,
-// a timeout, a 5xx) carries the key it had, so that the server answers it
-// with what the first did (alreadyStarted) rather than doing it again.
-// Before, each press took a fresh key, and a bulk replay whose answer was
-// lost was started a second time.
+// a timeout, a 5xx, a 429, a sign-in) carries the key it had, so that the
+// server answers it with what the first did (alreadyStarted) rather than
+// doing it again. Before, each press took a fresh key, and a bulk replay
+// whose answer was lost was started a second time.
 export async function postOnce(path, body) {
   const what = `${path}\n${JSON.stringify(body)}`;
-  // getRandomValues, unlike randomUUID, works on plain http too.
-  const key = unanswered.get(what) || `console-${Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, '0')).join('')}`;
-  unanswered.set(what, key);
+  let sent = unanswered.get(what);
+  if (!sent || Date.now() - sent.at > sameRequestWithin) {
+    // getRandomValues, unlike randomUUID, works on plain http too.
+    sent = { at: Date.now(), key: `console-${Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, '0')).join('')}` };
+    unanswered.set(what, sent);
+  }
   try {
-    const res = await post(path, body, { 'Idempotency-Key': key });
+    const res = await post(path, body, { 'Idempotency-Key': sent.key });
     unanswered.delete(what);
     return res;
   } catch (err) {
-    if (err.status > 0 && err.status < 500) unanswered.delete(what); // answered: a new press is a new request
+    if (!transient(err) && err.status !== 401) unanswered.delete(what); // answered: a new press is a new request
     throw err;
   }
 }
