@@ -125,7 +125,7 @@ func dropNulls(doc any) {
 // line on line 9), goccy/go-yaml's parser the token itself, when it finds
 // one at or after that line (it refuses some YAML that yaml.v3 reads).
 func yamlSyntax(b []byte, err error) error {
-	if flowDepth(b) > maxLocatedDepth {
+	if strings.Contains(err.Error(), "exceeded max depth") || flowDepth(b) > maxLocatedDepth {
 		return fmt.Errorf("not valid YAML: %v", err)
 	}
 	// yaml.v3 names no line for an alias of an anchor never set; said as
@@ -156,12 +156,13 @@ func yamlSyntax(b []byte, err error) error {
 // yamlSyntax to look for its error with goccy/go-yaml, whose parser takes
 // time and memory that grow with the square of the depth: before, a
 // 200 KB file of nested brackets took a minute and 15 GB to be refused
-// (yaml.v3 stops at 10,000 levels in milliseconds).
+// (yaml.v3 stops at 10,000 levels in milliseconds, and says so: that
+// error is never located either, so that brackets in quotes, which
+// flowDepth takes for brackets, cannot hide a file nested deeper).
 const maxLocatedDepth = 1000
 
 // flowDepth is how deeply the brackets of b ([ and {) nest at most,
-// quotes and comments not told apart: never less than the depth of its
-// flow collections.
+// quotes and comments not told apart.
 func flowDepth(b []byte) int {
 	depth, most := 0, 0
 	for _, c := range b {
