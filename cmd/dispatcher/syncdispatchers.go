@@ -525,6 +525,9 @@ func (p *planner) planActions(dispatcherName, id, version string, want []any, ha
 			add(c)
 		case text(w["type"]) != text(h["type"]):
 			c.Note = fmt.Sprintf("its type changes from %s to %s: deleted, then created again", text(h["type"]), text(w["type"]))
+			if scheduled(h) {
+				c.Note += "; " + stillScheduled(id)
+			}
 			add(c)
 		}
 	}
@@ -582,5 +585,5 @@ func scheduled(a map[string]any) bool {
 // plan deleting it said nothing of it, and the calls came all the same.
 func stillScheduled(id string) string {
 	return "the actions its dispatches scheduled (startTimestamp) still run: `dispatcher executions list --status scheduled --dispatcher-id " + id +
-		"` finds them, `dispatcher executions cancel` calls them off"
+		"` finds those dispatches, and `dispatcher executions cancel` calls off what each has still to run, of every dispatcher"
 }

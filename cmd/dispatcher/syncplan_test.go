@@ -265,7 +265,7 @@ func TestSyncPlanChanges(t *testing.T) {
 }
 
 // TestSyncPlanSaysScheduledActionsStillRun: deleting a dispatcher, or an
-// action, that runs at a startTimestamp says that what its dispatches
+// action (also to create it again as another type), that runs at a startTimestamp says that what its dispatches
 // scheduled still runs, and how to call it off; one without says nothing
 // of it. Before, the plan said nothing, and the calls came all the same.
 func TestSyncPlanSaysScheduledActionsStillRun(t *testing.T) {
@@ -274,15 +274,20 @@ func TestSyncPlanSaysScheduledActionsStillRun(t *testing.T) {
 		  {"id": "222222222222222222222222", "type": "task", "name": "t", "functionName": "erase", "startTimestamp": "2030-01-01T00:00:00.000Z"}]},
 		{"id": "555555555555555555555555", "name": "now", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [
 		  {"id": "666666666666666666666666", "type": "task", "name": "t", "functionName": "erase"},
-		  {"id": "777777777777777777777777", "type": "task", "name": "later", "functionName": "erase", "startTimestamp": "2030-01-01T00:00:00.000Z"}]}]`
-	p, err := makePlan(syncFileOf(t, `[{"eventType": "e", "name": "now", "actions": []}]`), remoteOf(t, remote, "["+tplWelcome+"]", "["+fnErase+"]"), planOptions{Clean: true})
+		  {"id": "777777777777777777777777", "type": "task", "name": "later", "functionName": "erase", "startTimestamp": "2030-01-01T00:00:00.000Z"},
+		  {"id": "888888888888888888888888", "type": "task", "name": "retyped", "functionName": "erase", "startTimestamp": "2030-01-01T00:00:00.000Z"}]}]`
+	p, err := makePlan(syncFileOf(t, `[{"eventType": "e", "name": "now", "actions": [
+		  {"type": "mail", "name": "retyped", "recipients": {"to": ["a@example.com"]}, "templateName": "welcome"}]}]`),
+		remoteOf(t, remote, "["+tplWelcome+"]", "["+fnErase+"]"), planOptions{Clean: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		`- dispatcher "later"`:                 "--status scheduled --dispatcher-id 111111111111111111111111",
-		`- action "later" of dispatcher "now"`: "--status scheduled --dispatcher-id 555555555555555555555555",
-		`- action "t" of dispatcher "now"`:     "",
+		`- dispatcher "later"`:                   "--status scheduled --dispatcher-id 111111111111111111111111",
+		`- action "later" of dispatcher "now"`:   "--status scheduled --dispatcher-id 555555555555555555555555",
+		`- action "t" of dispatcher "now"`:       "",
+		`- action "retyped" of dispatcher "now"`: "--status scheduled --dispatcher-id 555555555555555555555555",
+		`+ action "retyped" of dispatcher "now"`: "",
 	}
 	lines := planLines(p)
 	if len(lines) != len(want) {
