@@ -205,11 +205,7 @@ func (sc rqlSchema) cond(n rqlNode) (dispatcher.Cond, error) {
 			return c, rqlErrorf("%s takes (field,value), got %d arguments (at position %d)", n.text, len(n.args), n.pos)
 		}
 		if (c.Op == dispatcher.OpEq || c.Op == dispatcher.OpNe) && n.args[1].kind == rqlValue && n.args[1].text == "null" {
-			// RQL's null, as Extra Horizon reads it: eq(field,null) lacks
-			// the field, ne(field,null) has it (string:null is the text).
-			// Before, compared with the text "null", it matched nothing.
-			c.Op = map[string]string{dispatcher.OpEq: dispatcher.OpExcludes, dispatcher.OpNe: dispatcher.OpContains}[c.Op]
-			return sc.presence(c, rqlNode{kind: rqlCall, text: c.Op, args: n.args[:1], pos: n.pos})
+			return sc.null(c, n)
 		}
 	case dispatcher.OpIn, dispatcher.OpOut:
 		if len(n.args) == 2 && n.args[1].kind == rqlGroup {
@@ -256,6 +252,22 @@ func (sc rqlSchema) cond(n rqlNode) (dispatcher.Cond, error) {
 		}
 	}
 	return c, nil
+}
+
+// null reads RQL's null, as Extra Horizon (MongoDB) reads it:
+// eq(field,null) lacks the field, ne(field,null) has it; on a field of
+// an array's elements, eq(actions.name,null) has an action without a
+// name, ne(actions.name,null) none. string:null is the text. Before,
+// compared with the text "null", it matched nothing.
+func (sc rqlSchema) null(c dispatcher.Cond, n rqlNode) (dispatcher.Cond, error) {
+	c.Op = map[string]string{dispatcher.OpEq: dispatcher.OpExcludes, dispatcher.OpNe: dispatcher.OpContains}[c.Op]
+	c, err := sc.presence(c, rqlNode{kind: rqlCall, text: c.Op, args: n.args[:1], pos: n.pos})
+	if array, field, ok := strings.Cut(c.Field, "."); err == nil && ok && sc.isArray(array) {
+		lacks := dispatcher.Cond{Op: dispatcher.OpExcludes, Field: field}
+		return dispatcher.Cond{Op: map[string]string{dispatcher.OpExcludes: dispatcher.OpContains, dispatcher.OpContains: dispatcher.OpExcludes}[c.Op],
+			Field: array, Args: []dispatcher.Cond{lacks}}, nil
+	}
+	return c, err
 }
 
 // presence reads contains(field) and excludes(field), and

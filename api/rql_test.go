@@ -78,6 +78,12 @@ func TestParseRQL(t *testing.T) {
 		{"eq null lacks the field", "eq(description,null)", rqlFilter(rqlCmp("excludes", "description"))},
 		{"ne null has the field", "ne(tags,null)", rqlFilter(rqlCmp("contains", "tags"))},
 		{"string null is the text", "eq(name,string:null)", rqlFilter(rqlCmp("eq", "name", "null"))},
+		// Of an array's elements, as MongoDB reads it (a review): an action
+		// lacks it, or none does.
+		{"eq null has an action without it", "eq(actions.functionName,null)", rqlFilter(dispatcher.Cond{Op: "contains", Field: "actions",
+			Args: []dispatcher.Cond{rqlCmp("excludes", "functionName")}})},
+		{"ne null has no action without it", "ne(actions.name,null)", rqlFilter(dispatcher.Cond{Op: "excludes", Field: "actions",
+			Args: []dispatcher.Cond{rqlCmp("excludes", "name")}})},
 		{"null is only null in eq and ne", "like(name,null)", rqlFilter(rqlCmp("like", "name", "null"))},
 		{"contains", "contains(tags,a)", rqlFilter(rqlCmp("contains", "tags", "a"))},
 		{"excludes", "excludes(description,b)", rqlFilter(rqlCmp("excludes", "description", "b"))},

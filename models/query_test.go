@@ -190,6 +190,10 @@ func TestPresenceAndActionConditions(t *testing.T) {
 			{cond(dispatcher.OpContains, "actions", dispatcher.Cond{Op: dispatcher.OpOr, Args: []dispatcher.Cond{eq("type", "mail"), eq("name", "erase")}}), "both,task only"},
 			{cond(dispatcher.OpExcludes, "actions", eq("type", "mail")), "none,task only"},
 			{cond(dispatcher.OpContains, "actions", dispatcher.Cond{Op: dispatcher.OpContains, Field: "templateId"}), "both"},
+			// eq(actions.templateId,null) and ne(…) as RQL reads them: an
+			// action lacks it, no action does.
+			{cond(dispatcher.OpContains, "actions", dispatcher.Cond{Op: dispatcher.OpExcludes, Field: "templateId"}), "both,task only"},
+			{cond(dispatcher.OpExcludes, "actions", dispatcher.Cond{Op: dispatcher.OpExcludes, Field: "templateId"}), "none"},
 		} {
 			if got := foundNames(t, s, dispatcher.Query{Limit: 10, Sort: []dispatcher.Sort{{Field: "name"}}, Filter: tt.filter}); got != tt.want {
 				t.Errorf("%+v: %q, want %q", *tt.filter, got, tt.want)
