@@ -206,6 +206,7 @@ func TestRecordHistories(t *testing.T) {
 	r.recordBoundedGate()
 	r.recordIdleOpenGate()
 	r.recordMovedGate()
+	r.recordRateHeldGate()
 	c, unread := unreadGate(t)
 	(&recorder{t: t, c: c}).save(unread.GetID(), unread.GetRunID(), filepath.Join("testdata", "histories", "gate", recordGateVersion, "unread.json"))
 
@@ -406,11 +407,12 @@ const recordQueue = "dispatch-record"
 // activities, the configuration below in memory, and the executions
 // service on top.
 type recorder struct {
-	t    *testing.T
-	c    client.Client
-	s    dispatch.Starter
-	bare dispatch.Starter // starts dispatches without their configuration
-	ex   *dispatch.Executions
+	t     *testing.T
+	c     client.Client
+	s     dispatch.Starter
+	bare  dispatch.Starter // starts dispatches without their configuration
+	ex    *dispatch.Executions
+	store *testenv.MemStore
 
 	mu      sync.Mutex
 	callsBy map[string]int // by function path
@@ -539,11 +541,14 @@ func newRecorder(t *testing.T) *recorder {
 			"stubborn":    {Name: "stubborn", Kind: dispatcher.FunctionTemporal, TaskQueue: recordQueue},
 			"fails-once":  {Name: "fails-once", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/fails-once", Timeout: 5 * time.Second},
 			"first-fails": {Name: "first-fails", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/first-fails", Timeout: 5 * time.Second},
+			"rate-held": {Name: "rate-held", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/ok", Timeout: 5 * time.Second,
+				Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 1, Burst: 1}}},
 			"guarded": {Name: "guarded", Kind: dispatcher.FunctionHTTP, URL: fn.URL + "/guarded", Timeout: 5 * time.Second,
 				Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 10, Burst: 1}, MaxConcurrency: 1,
 					CircuitBreaker: &dispatcher.CircuitBreaker{Failures: 2, Window: time.Minute, ProbeInterval: 3 * time.Second}}},
 		},
 	}
+	r.store = store
 	outbound, err := dispatcher.NewOutbound([]string{"127.0.0.0/8"}, []string{recordQueue}) // the sink, the child
 	if err != nil {
 		t.Fatal(err)
@@ -729,6 +734,45 @@ func (r *recorder) recordMovedGate() {
 	}
 	r.save(moved.GetID(), "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "moved.json"))
 	r.save(lease.GetID(), "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "moved-lease.json"))
+}
+
+// recordRateHeldGate records a Gate whose rate is raised from 1 to 5 a
+// second while its requests wait and the permits it granted at the old
+// rate wait for their slots (gate-rate, gate-rate-held): the new rate's
+// first slot follows the last of them. Another Gate stands in for the
+// dispatch the permits go to. Saved once both completed idle.
+func (r *recorder) recordRateHeldGate() {
+	r.t.Helper()
+	now := time.Now().UTC()
+	start := func(function string, st *workflows.GateState) client.WorkflowRun {
+		run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.GateWorkflowID("", function), TaskQueue: recordQueue},
+			workflows.WorkflowGate, workflows.GateInput{Function: function, State: st})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return run
+	}
+	target := start("rate-held-target", &workflows.GateState{FlowRead: now})
+	gate := start("rate-held", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 1, Burst: 1}}})
+	for i := range 20 {
+		if err := r.c.SignalWorkflow(r.ctx(), gate.GetID(), "", workflows.SignalGateRequest,
+			workflows.PermitRequest{ID: fmt.Sprint("rate-held-", i), WorkflowID: target.GetID(), RunID: target.GetRunID(), Lease: time.Second}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	// Read at the gate's next refresh (10 s), with permits out ahead.
+	r.store.UpdateFunction("rate-held", func(f *dispatcher.Function) {
+		f.Flow.RateLimit = &dispatcher.RateLimit{PerSecond: 5, Burst: 1}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, run := range []client.WorkflowRun{gate, target} {
+		if err := run.Get(ctx, nil); err != nil {
+			r.t.Fatalf("gate %s: %v", run.GetID(), err)
+		}
+	}
+	r.requireMarker(gate.GetID(), gate.GetRunID(), "gate-rate-held")
+	r.save(gate.GetID(), "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "rate-held.json"))
 }
 
 // recordSequence records a Sequence: two events of one key, the first of

@@ -70,8 +70,21 @@ func (s *MemStore) FindTemplate(_ context.Context, id string) (dispatcher.Templa
 	return dispatcher.Template{}, dispatcher.Errorf(dispatcher.ENOTFOUND, "no template %q", id)
 }
 
+// UpdateFunction changes the function named name by change, as a PUT
+// does.
+func (s *MemStore) UpdateFunction(name string, change func(*dispatcher.Function)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.Functions[name]
+	change(&f)
+	s.Functions[name] = f
+	s.changes++
+}
+
 // FindFunctionByName implements activities.Store.
 func (s *MemStore) FindFunctionByName(_ context.Context, name string) (dispatcher.Function, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if f, ok := s.Functions[name]; ok {
 		return f, nil
 	}
