@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dispatcherhq/dispatcher/sandbox"
+	"golang.org/x/net/idna"
 )
 
 // The functions in this file put the template sandbox to the domain's use;
@@ -108,7 +109,8 @@ func ResolveRecipients(r Recipients, ev Event) (Recipients, error) {
 				l.field, len(out.To)+len(out.CC)+len(out.BCC), MaxResolvedRecipients)
 		}
 	}
-	// Each address once, where it comes first (to, cc, bcc), in any case:
+	// Each address once, where it comes first (to, cc, bcc), in any case,
+	// its domain as it is sent (ASCII: a@bücher.de is a@xn--bcher-kva.de):
 	// a server that does not drop a recipient given twice delivered a copy
 	// each.
 	seen := map[string]bool{}
@@ -116,6 +118,11 @@ func ResolveRecipients(r Recipients, ev Event) (Recipients, error) {
 		*l = slices.DeleteFunc(*l, func(a string) bool {
 			if p, err := mail.ParseAddress(a); err == nil {
 				a = p.Address
+			}
+			if at := strings.LastIndex(a, "@"); at >= 0 {
+				if domain, err := idna.Lookup.ToASCII(a[at+1:]); err == nil {
+					a = a[:at+1] + domain
+				}
 			}
 			a = strings.ToLower(a)
 			dup := seen[a]

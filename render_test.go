@@ -225,6 +225,13 @@ func TestResolveRecipients(t *testing.T) {
 			want: dispatcher.Recipients{To: []string{"a@example.com"}, CC: []string{"c@example.com"}, BCC: []string{"d@example.com"}},
 		},
 		{
+			// Its domain as it is sent: before, each went to the server
+			// twice, as xn--bcher-kva.de and ff.de (a probe).
+			name: "an address once, whichever way its domain is written",
+			in:   dispatcher.Recipients{To: []string{"a@bücher.de", "a@xn--bcher-kva.de"}, CC: []string{"b@ﬀ.de", "b@ff.de"}},
+			want: dispatcher.Recipients{To: []string{"a@bücher.de"}, CC: []string{"b@ﬀ.de"}},
+		},
+		{
 			name:    "not an address",
 			in:      dispatcher.Recipients{To: []string{"ok@example.com"}, CC: []string{"{{ .event.type }}"}},
 			wantErr: `recipients.cc[0]: resolves to a string that is not an email address`,
