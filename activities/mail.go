@@ -322,6 +322,13 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, recipients []recip
 	msg := withoutQuotes(withoutAddresses(err.Error(), recipients), quotable(), recipients)
 	code := smtpCode(err)
 	switch {
+	case code == 452 && strings.Contains(err.Error(), "4.5.3"):
+		// Too many recipients (RFC 3463, X.5.3): the server would take
+		// the rest in another mail, and retrying the same one never gets
+		// through. Before, it was retried until its attempts ran out.
+		return false, permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf(
+			"SMTP %s takes fewer recipients in one mail than this one's %d, and a mail action sends one mail to all of them: split them over several actions, or raise the server's limit: %s",
+			a.smtp, len(recipients), msg))
 	case code >= 500 && code < 600:
 		return false, permanent(ctx, dispatcher.FailureSMTPPermanent, fmt.Sprintf("SMTP %s refused the mail: %s", a.smtp, msg))
 	case code == 0 && afterData(err):

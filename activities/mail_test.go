@@ -290,6 +290,13 @@ func TestSendMailFailures(t *testing.T) {
 				in.Recipients.BCC = []string{"carol@example.com", "archive@example.com"}
 			}),
 			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "affected recipient(s): <(recipients.bcc[1])>"},
+		// Too many recipients: another try of the same mail never gets
+		// through. Before, retried until its attempts ran out (a probe).
+		{name: "a server's recipient limit is permanent", rejectRcpt: "carol@example.com", reject: &smtpError{452, "4.5.3 Maximum limit of 2 recipients reached"},
+			in: with(func(in *dispatcher.MailInput) {
+				in.Recipients.CC = []string{"bob@example.com", "carol@example.com"}
+			}),
+			wantType: dispatcher.FailureSMTPPermanent, wantMsg: "takes fewer recipients in one mail than this one's 3"},
 		{name: "451 is temporary", reject: &smtpError{451, "try again later"}, in: ok,
 			wantType: dispatcher.FailureSMTPTemporary, retryable: true, wantMsg: "try again later"},
 		{name: "unreachable server is temporary", smtpURL: "smtp://127.0.0.1:1", in: ok,
