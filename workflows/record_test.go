@@ -694,27 +694,19 @@ func (r *recorder) recordMovedGate() {
 	now := time.Now().UTC()
 	until := now.Add(3 * time.Second)
 	gone1, gone2 := "4f0c1e52-6a1b-4c3e-9d2a-000000000001", "4f0c1e52-6a1b-4c3e-9d2a-000000000002"
-	start := func(function string, st *workflows.GateState) client.WorkflowRun {
-		run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.GateWorkflowID("", function), TaskQueue: recordQueue},
-			workflows.WorkflowGate, workflows.GateInput{Function: function, State: st})
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		return run
-	}
 	ask := func(run client.WorkflowRun, id, workflowID, runID string) {
 		if err := r.c.SignalWorkflow(r.ctx(), run.GetID(), "", workflows.SignalGateRequest,
 			workflows.PermitRequest{ID: id, WorkflowID: workflowID, RunID: runID, Lease: time.Hour}); err != nil {
 			r.t.Fatal(err)
 		}
 	}
-	moved := start("moved", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{PausedUntil: &until}})
+	moved := r.startGate("moved", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{PausedUntil: &until}})
 	ask(moved, "moved", "dispatch-moved", gone1)
 	ask(moved, "moved", "dispatch-moved", gone2)
 	ask(moved, "moved", "dispatch-moved", gone1)
 
-	target := start("moved-target", &workflows.GateState{FlowRead: now})
-	lease := start("moved-lease", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{MaxConcurrency: 1}})
+	target := r.startGate("moved-target", &workflows.GateState{FlowRead: now})
+	lease := r.startGate("moved-lease", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{MaxConcurrency: 1}})
 	ask(lease, "moved-lease", target.GetID(), target.GetRunID())
 	waitForEvent(r.t, r.c, lease.GetID(), lease.GetRunID(), enums.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED, "waiting for the permit to reach its run")
 	ask(lease, "moved-lease", target.GetID(), gone2)
@@ -744,16 +736,8 @@ func (r *recorder) recordMovedGate() {
 func (r *recorder) recordRateHeldGate() {
 	r.t.Helper()
 	now := time.Now().UTC()
-	start := func(function string, st *workflows.GateState) client.WorkflowRun {
-		run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.GateWorkflowID("", function), TaskQueue: recordQueue},
-			workflows.WorkflowGate, workflows.GateInput{Function: function, State: st})
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		return run
-	}
-	target := start("rate-held-target", &workflows.GateState{FlowRead: now})
-	gate := start("rate-held", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 1, Burst: 1}}})
+	target := r.startGate("rate-held-target", &workflows.GateState{FlowRead: now})
+	gate := r.startGate("rate-held", &workflows.GateState{FlowRead: now, Flow: dispatcher.Flow{RateLimit: &dispatcher.RateLimit{PerSecond: 1, Burst: 1}}})
 	for i := range 20 {
 		if err := r.c.SignalWorkflow(r.ctx(), gate.GetID(), "", workflows.SignalGateRequest,
 			workflows.PermitRequest{ID: fmt.Sprint("rate-held-", i), WorkflowID: target.GetID(), RunID: target.GetRunID(), Lease: time.Second}); err != nil {
@@ -773,6 +757,17 @@ func (r *recorder) recordRateHeldGate() {
 	}
 	r.requireMarker(gate.GetID(), gate.GetRunID(), "gate-rate-held")
 	r.save(gate.GetID(), "", filepath.Join("testdata", "histories", "gate", recordGateVersion, "rate-held.json"))
+}
+
+// startGate starts the Gate of function with st.
+func (r *recorder) startGate(function string, st *workflows.GateState) client.WorkflowRun {
+	r.t.Helper()
+	run, err := r.c.ExecuteWorkflow(r.ctx(), client.StartWorkflowOptions{ID: dispatcher.GateWorkflowID("", function), TaskQueue: recordQueue},
+		workflows.WorkflowGate, workflows.GateInput{Function: function, State: st})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return run
 }
 
 // recordSequence records a Sequence: two events of one key, the first of
