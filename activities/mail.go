@@ -321,6 +321,12 @@ func (a *Effects) deliver(ctx context.Context, m *gomail.Msg, recipients []recip
 	}
 	msg := withoutQuotes(withoutAddresses(err.Error(), recipients), quotable(), recipients)
 	code := smtpCode(err)
+	if code >= 400 && code < 500 && refusedForGood.MatchString(err.Error()) {
+		// go-mail keeps the code of the last recipient refused: one
+		// refused for good before one refused for now is still a mail
+		// that never goes. Before, it depended on their order.
+		code = 550
+	}
 	switch {
 	case code == 452 && strings.Contains(err.Error(), "4.5.3"):
 		// Too many recipients (RFC 3463, X.5.3): the server would take
@@ -482,6 +488,10 @@ func replaceFold(s, old, boundary, place string) string {
 		s = next
 	}
 }
+
+// refusedForGood matches, in go-mail's error for refused recipients
+// ("…: 450 "…", 550 "…", affected recipient(s): …"), a refusal for good.
+var refusedForGood = regexp.MustCompile(`RCPT TO command.*?(?:: |, )5\d\d "`)
 
 // smtpCode returns the server's reply code in err, 0 if it has none
 // (a connection error). Delivery errors carry it in a go-mail SendError;

@@ -219,6 +219,25 @@ func TestSendMail(t *testing.T) {
 	})
 }
 
+// TestSendMailRefusedForGoodWhateverTheOrder: a mail with one recipient
+// refused for good (550) and another refused for now (450) fails for
+// good, in either order: it never goes. Before, go-mail's code of the last
+// refused decided, and [gone, grey] was retried as temporary (a probe).
+func TestSendMailRefusedForGoodWhateverTheOrder(t *testing.T) {
+	store := newFakeStore()
+	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "Hi", Text: "x"}
+	for _, cc := range [][]string{{"grey@example.com", "gone@example.com"}, {"gone@example.com", "grey@example.com"}} {
+		sink := testenv.SMTP(t)
+		sink.RejectRecipient("grey@example.com", 450, "4.2.0 greylisted, try again later")
+		sink.RejectRecipient("gone@example.com", 550, "5.1.1 no such user")
+		a := newActivities(t, activities.Options{Store: store, SMTPURL: "smtp://" + sink.Addr, MailFrom: "no-reply@example.com"})
+		in := dispatcher.MailInput{Event: testEvent(), TemplateID: "tpl-1", MessageID: "m@dispatcher",
+			Recipients: dispatcher.Recipients{To: []string{"ann@example.com"}, CC: cc}}
+		var res dispatcher.MailResult
+		wantFailure(t, execute(t, a, a.SendMail, in, &res), dispatcher.FailureSMTPPermanent, false)
+	}
+}
+
 func TestSendMailFailures(t *testing.T) {
 	store := newFakeStore()
 	store.templates["tpl-1"] = dispatcher.Template{ID: "tpl-1", Subject: "Hi {{ .content.name }}", Text: "x"}
