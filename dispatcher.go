@@ -50,6 +50,28 @@ type DispatcherUpdate struct {
 	Paused      *bool
 }
 
+// Batch holds changes of one dispatcher and its actions that apply
+// together or not at all, in this order: the dispatcher's own fields,
+// then the deletions, updates and creations of its actions. An event
+// sees the dispatcher as it was before them, or after them all.
+type Batch struct {
+	Dispatcher    DispatcherUpdate
+	DeleteActions []string // ids
+	UpdateActions []ActionChange
+	CreateActions []Action
+}
+
+// ActionChange is the update of the action with ID.
+type ActionChange struct {
+	ID     string
+	Update ActionUpdate
+}
+
+// Empty reports whether the batch changes nothing.
+func (b Batch) Empty() bool {
+	return b.Dispatcher.Empty() && len(b.DeleteActions)+len(b.UpdateActions)+len(b.CreateActions) == 0
+}
+
 // Empty reports whether the update changes nothing.
 func (u DispatcherUpdate) Empty() bool {
 	return u.Name == nil && u.Description == nil && u.EventType == nil && u.Tags == nil && u.Ordering == nil &&

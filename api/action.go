@@ -55,7 +55,7 @@ func (s *Server) updateAction(c *gin.Context) {
 	}
 	at, err := s.store.UpdateAction(c.Request.Context(), c.Param("dispatcherId"), c.Param("actionId"), u, ifUpdated)
 	if err != nil {
-		fail(c, byName(err, req))
+		fail(c, byName(err, req, ""))
 		return
 	}
 	setETag(c, at)
@@ -78,15 +78,15 @@ func (s *Server) deleteAction(c *gin.Context) {
 }
 
 // byName names templateName in an error about the templateId it was
-// resolved to, when the body named the template so: before, a task
+// resolved to, when the body (at prefix in it) named the template so: before, a task
 // action's update with a templateName was refused for a templateId the
 // client had not sent.
-func byName(err error, r wire.ActionRequest) error {
-	msg, ok := strings.CutPrefix(dispatcher.ErrorMessage(err), "templateId:")
+func byName(err error, r wire.ActionRequest, prefix string) error {
+	msg, ok := strings.CutPrefix(dispatcher.ErrorMessage(err), prefix+"templateId:")
 	if !ok || r.TemplateName == nil || dispatcher.ErrorCode(err) != dispatcher.EINVALID {
 		return err
 	}
-	return dispatcher.Errorf(dispatcher.EINVALID, "templateName:%s", msg)
+	return dispatcher.Errorf(dispatcher.EINVALID, "%stemplateName:%s", prefix, msg)
 }
 
 // bindAction reads an action body and resolves its templateName; on

@@ -183,6 +183,7 @@ var tenantIsolation = map[openAPIRoute]isolation{
 	{"GET", "/dispatchers/v1/{dispatcherId}"}:                       {},
 	{"PUT", "/dispatchers/v1/{dispatcherId}"}:                       {body: `{"description":"taken over"}`},
 	{"DELETE", "/dispatchers/v1/{dispatcherId}"}:                    {},
+	{"POST", "/dispatchers/v1/{dispatcherId}/batch"}:                {body: `{"dispatcher":{"description":"taken over"},"createActions":[{"type":"task","name":"steal","functionName":"%FUNCTION%"}]}`},
 	{"POST", "/dispatchers/v1/{dispatcherId}/actions"}:              {body: `{"type":"task","name":"steal","functionName":"%FUNCTION%"}`},
 	{"PUT", "/dispatchers/v1/{dispatcherId}/actions/{actionId}"}:    {body: `{"name":"taken over"}`},
 	{"DELETE", "/dispatchers/v1/{dispatcherId}/actions/{actionId}"}: {},

@@ -91,6 +91,60 @@ func (s *Server) updateDispatcher(c *gin.Context) {
 	c.JSON(http.StatusOK, wire.Affected{AffectedRecords: 1})
 }
 
+// batchDispatcher answers POST /dispatchers/v1/{id}/batch: changes of the
+// dispatcher and its actions in one transaction, which events see all
+// of or none of. It answers with the dispatcher as they left it.
+func (s *Server) batchDispatcher(c *gin.Context) {
+	var req wire.DispatcherBatch
+	if !bindJSON(c, &req) {
+		return
+	}
+	ctx := c.Request.Context()
+	for i := range req.UpdateActions {
+		if err := s.resolveTemplateName(ctx, &req.UpdateActions[i].ActionRequest, "updateActions["+strconv.Itoa(i)+"]."); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	for i := range req.CreateActions {
+		if err := s.resolveTemplateName(ctx, &req.CreateActions[i], "createActions["+strconv.Itoa(i)+"]."); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	b, err := req.ToDomain()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if b.Empty() {
+		abort(c, errEmptyBody, "the batch changes nothing: give at least one of dispatcher, deleteActions, updateActions, createActions")
+		return
+	}
+	ifUpdated, ok := s.ifDispatcherMatch(c)
+	if !ok {
+		return
+	}
+	id := c.Param("dispatcherId")
+	if _, err := s.store.ApplyBatch(ctx, id, &b, ifUpdated); err != nil {
+		for i, u := range req.UpdateActions {
+			err = byName(err, u.ActionRequest, "updateActions["+strconv.Itoa(i)+"].")
+		}
+		for i, r := range req.CreateActions {
+			err = byName(err, r, "createActions["+strconv.Itoa(i)+"].")
+		}
+		fail(c, err)
+		return
+	}
+	d, err := s.store.FindDispatcher(ctx, id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	setETag(c, d.Updated)
+	c.JSON(http.StatusOK, wire.FromDispatcher(d))
+}
+
 // deleteDispatcher answers DELETE /dispatchers/v1/{id}.
 func (s *Server) deleteDispatcher(c *gin.Context) {
 	ifUpdated, ok := s.ifDispatcherMatch(c)

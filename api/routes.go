@@ -35,6 +35,7 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	d.GET("/:dispatcherId", auth, require(PermViewDispatchers), validID("dispatcherId"), s.getDispatcher)
 	d.PUT("/:dispatcherId", auth, require(PermUpdateDispatchers), validID("dispatcherId"), body, s.updateDispatcher)
 	d.DELETE("/:dispatcherId", auth, require(PermDeleteDispatchers), validID("dispatcherId"), s.deleteDispatcher)
+	d.POST("/:dispatcherId/batch", auth, require(PermUpdateDispatchers), validID("dispatcherId"), body, s.batchDispatcher)
 	d.POST("/:dispatcherId/actions", auth, require(PermUpdateDispatchers), validID("dispatcherId"), body, s.createAction)
 	d.PUT("/:dispatcherId/actions/:actionId", auth, require(PermUpdateDispatchers), validID("dispatcherId", "actionId"), body, s.updateAction)
 	d.DELETE("/:dispatcherId/actions/:actionId", auth, require(PermUpdateDispatchers), validID("dispatcherId", "actionId"), s.deleteAction)

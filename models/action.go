@@ -153,46 +153,51 @@ func actionConflict(name string) string {
 // dispatcher holds dispatcher.MaxActions already or the configuration of
 // its event type would grow beyond dispatcher.MaxEventTypeConfig.
 func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action, ifUpdated time.Time) (time.Time, error) {
+	if err := s.newAction(a); err != nil {
+		return time.Time{}, err
+	}
+	return s.changeDispatcher(ctx, dispatcherID, ifUpdated, func(tx *gorm.DB) error {
+		return s.createAction(ctx, tx, dispatcherID, a)
+	})
+}
+
+// newAction gives a, to be created, its id and times, and validates it.
+func (s *Store) newAction(a *dispatcher.Action) error {
 	now := s.now()
 	a.ID = dispatcher.NewID(now)
 	a.Created, a.Updated = now, now
-	if err := a.Validate(); err != nil {
-		return time.Time{}, err
+	return a.Validate()
+}
+
+// createAction is CreateAction's in tx, the dispatcher touched, a new.
+func (s *Store) createAction(ctx context.Context, tx *gorm.DB, dispatcherID string, a *dispatcher.Action) (err error) {
+	if err := checkActionCount(tx, dispatcherID); err != nil {
+		return err
 	}
-	var at time.Time
-	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
-		if at, err = s.touch(tx, dispatcherID, ifUpdated); err != nil {
-			return err
-		}
-		if err := checkActionCount(tx, dispatcherID); err != nil {
-			return err
-		}
-		if err := checkReferences(tx, []dispatcher.Action{*a}, noPrefix); err != nil {
-			return err
-		}
-		var next int
-		err = tx.Model(&actionRow{}).Where("dispatcher_id = ?", dispatcherID).
-			Select("COALESCE(MAX(position) + 1, 0)").Scan(&next).Error
-		if err != nil {
-			return err
-		}
-		row, err := toDBAction(dispatcherID, next, *a, now)
-		if err != nil {
-			return err
-		}
-		if err := tx.Create(&row).Error; err != nil {
-			return translate(err, actionConflict(a.Name))
-		}
-		eventType, err := eventTypeOf(tx, dispatcherID)
-		if err != nil {
-			return err
-		}
-		if err := s.checkConfigSize(tx, "actions", eventType, true); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, dispatcher.AuditActionCreate, a.ID, nil, wire.AuditActionOf(dispatcherID, *a))
-	})
-	return at, err
+	if err := checkReferences(tx, []dispatcher.Action{*a}, noPrefix); err != nil {
+		return err
+	}
+	var next int
+	err = tx.Model(&actionRow{}).Where("dispatcher_id = ?", dispatcherID).
+		Select("COALESCE(MAX(position) + 1, 0)").Scan(&next).Error
+	if err != nil {
+		return err
+	}
+	row, err := toDBAction(dispatcherID, next, *a, a.Created)
+	if err != nil {
+		return err
+	}
+	if err := tx.Create(&row).Error; err != nil {
+		return translate(err, actionConflict(a.Name))
+	}
+	eventType, err := eventTypeOf(tx, dispatcherID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkConfigSize(tx, "actions", eventType, true); err != nil {
+		return err
+	}
+	return s.audit(ctx, tx, dispatcher.AuditActionCreate, a.ID, nil, wire.AuditActionOf(dispatcherID, *a))
 }
 
 // UpdateAction applies u to an action of a dispatcher. It returns
@@ -202,84 +207,84 @@ func (s *Store) CreateAction(ctx context.Context, dispatcherID string, a *dispat
 // updateTimestamp; a non-zero ifUpdated applies u only to the dispatcher
 // as it was last updated then, else ECHANGED.
 func (s *Store) UpdateAction(ctx context.Context, dispatcherID, actionID string, u dispatcher.ActionUpdate, ifUpdated time.Time) (time.Time, error) {
-	var at time.Time
-	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
-		if at, err = s.touch(tx, dispatcherID, ifUpdated); err != nil {
-			return err
-		}
-		var row actionRow
-		err = tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Take(&row).Error
-		if err != nil {
-			return unknown(err, "action with id %s in dispatcher %s", actionID, dispatcherID)
-		}
-		old, err := toAction(row)
-		if err != nil {
-			return err
-		}
-		a := old
-		if err := u.Apply(&a); err != nil {
-			return err
-		}
-		if err := checkReferences(tx, []dispatcher.Action{a}, noPrefix); err != nil {
-			return err
-		}
-		grew, err := grows(old, a)
-		if err != nil {
-			return err
-		}
-		updated, err := toDBAction(dispatcherID, row.Position, a, s.later(old.Updated))
-		if err != nil {
-			return err
-		}
-		updated.CreationTimestamp = row.CreationTimestamp
-		// Select("*") writes every column, so cleared fields become NULL.
-		err = tx.Model(&actionRow{}).Where("id = ?", actionID).Select("*").Updates(&updated).Error
-		if err != nil {
-			return translate(err, actionConflict(a.Name))
-		}
-		eventType, err := eventTypeOf(tx, dispatcherID)
-		if err != nil {
-			return err
-		}
-		if err := s.checkConfigSize(tx, "actions", eventType, grew); err != nil {
-			return err
-		}
-		after, err := toAction(updated)
-		if err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, dispatcher.AuditActionUpdate, actionID, wire.AuditActionOf(dispatcherID, old), wire.AuditActionOf(dispatcherID, after))
+	return s.changeDispatcher(ctx, dispatcherID, ifUpdated, func(tx *gorm.DB) error {
+		return s.updateAction(ctx, tx, dispatcherID, actionID, u)
 	})
-	return at, err
+}
+
+// updateAction is UpdateAction's in tx, the dispatcher touched.
+func (s *Store) updateAction(ctx context.Context, tx *gorm.DB, dispatcherID, actionID string, u dispatcher.ActionUpdate) (err error) {
+	var row actionRow
+	err = tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Take(&row).Error
+	if err != nil {
+		return unknown(err, "action with id %s in dispatcher %s", actionID, dispatcherID)
+	}
+	old, err := toAction(row)
+	if err != nil {
+		return err
+	}
+	a := old
+	if err := u.Apply(&a); err != nil {
+		return err
+	}
+	if err := checkReferences(tx, []dispatcher.Action{a}, noPrefix); err != nil {
+		return err
+	}
+	grew, err := grows(old, a)
+	if err != nil {
+		return err
+	}
+	updated, err := toDBAction(dispatcherID, row.Position, a, s.later(old.Updated))
+	if err != nil {
+		return err
+	}
+	updated.CreationTimestamp = row.CreationTimestamp
+	// Select("*") writes every column, so cleared fields become NULL.
+	err = tx.Model(&actionRow{}).Where("id = ?", actionID).Select("*").Updates(&updated).Error
+	if err != nil {
+		return translate(err, actionConflict(a.Name))
+	}
+	eventType, err := eventTypeOf(tx, dispatcherID)
+	if err != nil {
+		return err
+	}
+	if err := s.checkConfigSize(tx, "actions", eventType, grew); err != nil {
+		return err
+	}
+	after, err := toAction(updated)
+	if err != nil {
+		return err
+	}
+	return s.audit(ctx, tx, dispatcher.AuditActionUpdate, actionID, wire.AuditActionOf(dispatcherID, old), wire.AuditActionOf(dispatcherID, after))
 }
 
 // DeleteAction deletes an action of a dispatcher and returns the
 // dispatcher's new updateTimestamp, or ENOTFOUND, or ECHANGED when
 // ifUpdated is set and the dispatcher is no longer at it.
 func (s *Store) DeleteAction(ctx context.Context, dispatcherID, actionID string, ifUpdated time.Time) (time.Time, error) {
-	var at time.Time
-	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
-		if at, err = s.touch(tx, dispatcherID, ifUpdated); err != nil {
-			return err
-		}
-		var rows []actionRow // for the audit trail
-		if err := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Find(&rows).Error; err != nil {
-			return err
-		}
-		res := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Delete(&actionRow{})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 || len(rows) == 0 {
-			return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no action with id %s in dispatcher %s", actionID, dispatcherID)
-		}
-		before, err := toAction(rows[0])
-		if err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, dispatcher.AuditActionDelete, actionID, wire.AuditActionOf(dispatcherID, before), nil)
+	return s.changeDispatcher(ctx, dispatcherID, ifUpdated, func(tx *gorm.DB) error {
+		return s.deleteAction(ctx, tx, dispatcherID, actionID)
 	})
-	return at, err
+}
+
+// deleteAction is DeleteAction's in tx, the dispatcher touched.
+func (s *Store) deleteAction(ctx context.Context, tx *gorm.DB, dispatcherID, actionID string) error {
+	var rows []actionRow // for the audit trail
+	if err := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Find(&rows).Error; err != nil {
+		return err
+	}
+	res := tx.Where("id = ? AND dispatcher_id = ?", actionID, dispatcherID).Delete(&actionRow{})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 || len(rows) == 0 {
+		return dispatcher.Errorf(dispatcher.ENOTFOUND, "Requested resource is unknown: no action with id %s in dispatcher %s", actionID, dispatcherID)
+	}
+	before, err := toAction(rows[0])
+	if err != nil {
+		return err
+	}
+	return s.audit(ctx, tx, dispatcher.AuditActionDelete, actionID, wire.AuditActionOf(dispatcherID, before), nil)
 }
 
 func noPrefix(int) string { return "" }

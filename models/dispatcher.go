@@ -236,75 +236,81 @@ func (s *Store) load(db, sel *gorm.DB) ([]dispatcher.Dispatcher, error) {
 // as it was last updated then (its actions included), else ECHANGED.
 func (s *Store) UpdateDispatcher(ctx context.Context, id string, u dispatcher.DispatcherUpdate, ifUpdated time.Time) (time.Time, error) {
 	var at time.Time
-	err := s.tx(ctx, func(tx *gorm.DB) error {
-		var row dispatcherRow
-		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
-			return unknown(err, "dispatcher with id %s", id)
-		}
-		if err := unchanged("dispatcher", id, fromMillis(row.UpdateTimestamp), ifUpdated); err != nil {
-			return err
-		}
-		var oldTags []tagRow
-		if err := tx.Where("dispatcher_id = ?", id).Order("position").Find(&oldTags).Error; err != nil {
-			return err
-		}
-		old, err := toDispatcher(row, oldTags, nil)
-		if err != nil {
-			return err
-		}
-		// Validation sees the tags only when they change, as it always did.
-		d, err := toDispatcher(row, nil, nil)
-		if err != nil {
-			return err
-		}
-		if err := u.Apply(&d); err != nil {
-			return err
-		}
-		if u.Tags == nil {
-			d.Tags = old.Tags
-		}
-		// Moving to another event type adds the whole dispatcher to it.
-		field, grew := "eventType", d.EventType != old.EventType
-		if !grew {
-			field = grownField(u)
-			if grew, err = grows(old, d); err != nil {
-				return err
-			}
-		}
-		d.Updated = s.later(old.Updated)
-		at = d.Updated
-		updated, _ := toDBDispatcher(d)
-		err = tx.Model(&dispatcherRow{}).Where("id = ?", id).Updates(map[string]any{
-			"name":             updated.Name,
-			"description":      updated.Description,
-			"event_type":       updated.EventType,
-			"ordering":         updated.Ordering,
-			"filter":           updated.Filter,
-			"enabled":          updated.Enabled,
-			"update_timestamp": updated.UpdateTimestamp,
-		}).Error
-		if err != nil {
-			return translate(err, dispatcherConflict(d.Name))
-		}
-		if u.Tags != nil {
-			if err := tx.Where("dispatcher_id = ?", id).Delete(&tagRow{}).Error; err != nil {
-				return err
-			}
-			if tags := toDBTags(id, d.Tags); len(tags) > 0 {
-				if err := tx.Create(&tags).Error; err != nil {
-					return err
-				}
-			}
-		}
-		if err := s.checkConfigSize(tx, field, d.EventType, grew); err != nil {
-			return err
-		}
-		if err := checkOrdering(tx, d.EventType, d.ID); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, dispatcher.AuditDispatcherUpdate, id, wire.AuditDispatcherOf(old, false), wire.AuditDispatcherOf(d, false))
+	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
+		at, err = s.updateDispatcher(ctx, tx, id, u, ifUpdated)
+		return err
 	})
 	return at, err
+}
+
+// updateDispatcher is UpdateDispatcher's in tx.
+func (s *Store) updateDispatcher(ctx context.Context, tx *gorm.DB, id string, u dispatcher.DispatcherUpdate, ifUpdated time.Time) (at time.Time, err error) {
+	var row dispatcherRow
+	if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
+		return at, unknown(err, "dispatcher with id %s", id)
+	}
+	if err := unchanged("dispatcher", id, fromMillis(row.UpdateTimestamp), ifUpdated); err != nil {
+		return at, err
+	}
+	var oldTags []tagRow
+	if err := tx.Where("dispatcher_id = ?", id).Order("position").Find(&oldTags).Error; err != nil {
+		return at, err
+	}
+	old, err := toDispatcher(row, oldTags, nil)
+	if err != nil {
+		return at, err
+	}
+	// Validation sees the tags only when they change, as it always did.
+	d, err := toDispatcher(row, nil, nil)
+	if err != nil {
+		return at, err
+	}
+	if err := u.Apply(&d); err != nil {
+		return at, err
+	}
+	if u.Tags == nil {
+		d.Tags = old.Tags
+	}
+	// Moving to another event type adds the whole dispatcher to it.
+	field, grew := "eventType", d.EventType != old.EventType
+	if !grew {
+		field = grownField(u)
+		if grew, err = grows(old, d); err != nil {
+			return at, err
+		}
+	}
+	d.Updated = s.later(old.Updated)
+	at = d.Updated
+	updated, _ := toDBDispatcher(d)
+	err = tx.Model(&dispatcherRow{}).Where("id = ?", id).Updates(map[string]any{
+		"name":             updated.Name,
+		"description":      updated.Description,
+		"event_type":       updated.EventType,
+		"ordering":         updated.Ordering,
+		"filter":           updated.Filter,
+		"enabled":          updated.Enabled,
+		"update_timestamp": updated.UpdateTimestamp,
+	}).Error
+	if err != nil {
+		return at, translate(err, dispatcherConflict(d.Name))
+	}
+	if u.Tags != nil {
+		if err := tx.Where("dispatcher_id = ?", id).Delete(&tagRow{}).Error; err != nil {
+			return at, err
+		}
+		if tags := toDBTags(id, d.Tags); len(tags) > 0 {
+			if err := tx.Create(&tags).Error; err != nil {
+				return at, err
+			}
+		}
+	}
+	if err := s.checkConfigSize(tx, field, d.EventType, grew); err != nil {
+		return at, err
+	}
+	if err := checkOrdering(tx, d.EventType, d.ID); err != nil {
+		return at, err
+	}
+	return at, s.audit(ctx, tx, dispatcher.AuditDispatcherUpdate, id, wire.AuditDispatcherOf(old, false), wire.AuditDispatcherOf(d, false))
 }
 
 // DeleteDispatcher deletes the dispatcher with id and its actions, or
@@ -337,6 +343,74 @@ func (s *Store) DeleteDispatcher(ctx context.Context, id string, ifUpdated time.
 		}
 		return s.audit(ctx, tx, dispatcher.AuditDispatcherDelete, id, wire.AuditDispatcherOf(before[0], true), nil)
 	})
+}
+
+// ApplyBatch applies b to the dispatcher with id in one transaction:
+// all of it, or none of it, so that no event meets the dispatcher halfway
+// changed. It gives the actions it creates their ids, and returns the
+// dispatcher's new updateTimestamp, or the first change's error, its
+// place in b named ("createActions[1].name: ..."); a non-zero ifUpdated
+// applies b only to the dispatcher as it was last updated then, else
+// ECHANGED.
+func (s *Store) ApplyBatch(ctx context.Context, id string, b *dispatcher.Batch, ifUpdated time.Time) (time.Time, error) {
+	for i := range b.CreateActions {
+		if err := s.newAction(&b.CreateActions[i]); err != nil {
+			return time.Time{}, inBatch(err, fmt.Sprintf("createActions[%d].", i))
+		}
+	}
+	var at time.Time
+	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
+		if b.Dispatcher.Empty() {
+			at, err = s.touch(tx, id, ifUpdated)
+		} else if at, err = s.updateDispatcher(ctx, tx, id, b.Dispatcher, ifUpdated); err != nil {
+			err = inBatch(err, "dispatcher.")
+		}
+		if err != nil {
+			return err
+		}
+		for _, actionID := range b.DeleteActions {
+			if err := s.deleteAction(ctx, tx, id, actionID); err != nil {
+				return err // unknown: its message names it
+			}
+		}
+		for i, c := range b.UpdateActions {
+			if err := s.updateAction(ctx, tx, id, c.ID, c.Update); err != nil {
+				return inBatch(err, fmt.Sprintf("updateActions[%d].", i))
+			}
+		}
+		for i := range b.CreateActions {
+			if err := s.createAction(ctx, tx, id, &b.CreateActions[i]); err != nil {
+				return inBatch(err, fmt.Sprintf("createActions[%d].", i))
+			}
+		}
+		return nil
+	})
+	return at, err
+}
+
+// inBatch names where in a batch the change that err refused is, before
+// the field a field's error names. Other errors name what they are about
+// (an unknown action or dispatcher by its id, a changed dispatcher).
+func inBatch(err error, prefix string) error {
+	switch dispatcher.ErrorCode(err) {
+	case dispatcher.EINVALID, dispatcher.EREQUIRED, dispatcher.ECONFLICT, dispatcher.EINUSE:
+		return dispatcher.Prefixed(err, prefix)
+	}
+	return err
+}
+
+// changeDispatcher runs fn, a change of the dispatcher's actions, in a
+// transaction with the dispatcher touched, and returns its new
+// updateTimestamp.
+func (s *Store) changeDispatcher(ctx context.Context, id string, ifUpdated time.Time, fn func(tx *gorm.DB) error) (time.Time, error) {
+	var at time.Time
+	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
+		if at, err = s.touch(tx, id, ifUpdated); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	return at, err
 }
 
 // touch moves the dispatcher's updateTimestamp on, a change of its

@@ -146,3 +146,79 @@ func FromDispatcher(d dispatcher.Dispatcher) Dispatcher {
 	}
 	return out
 }
+
+// DispatcherBatch is the body of POST /dispatchers/v1/{id}/batch: changes
+// of a dispatcher and its actions that apply together or not at all
+// (dispatcher.Batch).
+type DispatcherBatch struct {
+	Dispatcher    *DispatcherRequest `json:"dispatcher"`    // its fields as PUT /dispatchers/v1/{id} takes them
+	DeleteActions []string           `json:"deleteActions"` // ids
+	UpdateActions []ActionChange     `json:"updateActions"`
+	CreateActions []ActionRequest    `json:"createActions"`
+}
+
+// ActionChange is the update of the action with ID, its fields as PUT
+// /dispatchers/v1/{id}/actions/{actionId} takes them.
+type ActionChange struct {
+	ID string `json:"id"`
+	ActionRequest
+}
+
+// ToDomain converts a batch; errors name the field, e.g.
+// "createActions[1].functionName".
+func (r DispatcherBatch) ToDomain() (dispatcher.Batch, error) {
+	var b dispatcher.Batch
+	if r.Dispatcher != nil {
+		if r.Dispatcher.Actions != nil {
+			return b, dispatcher.Errorf(dispatcher.EINVALID, "dispatcher.actions: a batch changes actions in deleteActions, updateActions and createActions")
+		}
+		b.Dispatcher = r.Dispatcher.Update()
+	}
+	for _, l := range []struct {
+		field string
+		n     int
+	}{{"deleteActions", len(r.DeleteActions)}, {"updateActions", len(r.UpdateActions)}, {"createActions", len(r.CreateActions)}} {
+		if l.n > dispatcher.MaxActions {
+			return b, dispatcher.Errorf(dispatcher.EINVALID, "%s: a dispatcher holds at most %d actions, not %d", l.field, dispatcher.MaxActions, l.n)
+		}
+	}
+	changed := map[string]string{} // action id → where the batch changes it
+	once := func(id, at string) error {
+		if !dispatcher.ValidID(id) {
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: %q is not a valid id (24 lowercase hexadecimal characters)", at, id)
+		}
+		if first, ok := changed[id]; ok {
+			return dispatcher.Errorf(dispatcher.EINVALID, "%s: action %s is changed at %s already; change each action once in a batch", at, id, first)
+		}
+		changed[id] = at
+		return nil
+	}
+	for i, id := range r.DeleteActions {
+		if err := once(id, "deleteActions["+strconv.Itoa(i)+"]"); err != nil {
+			return b, err
+		}
+	}
+	b.DeleteActions = r.DeleteActions
+	for i, c := range r.UpdateActions {
+		at := "updateActions[" + strconv.Itoa(i) + "]"
+		if err := once(c.ID, at+".id"); err != nil {
+			return b, err
+		}
+		u, err := c.Update(at + ".")
+		if err != nil {
+			return b, err
+		}
+		if u == (dispatcher.ActionUpdate{}) {
+			return b, dispatcher.Errorf(dispatcher.EINVALID, "%s: changes nothing: give at least one field of the action beside its id", at)
+		}
+		b.UpdateActions = append(b.UpdateActions, dispatcher.ActionChange{ID: c.ID, Update: u})
+	}
+	for i, ar := range r.CreateActions {
+		a, err := ar.ToDomain("createActions[" + strconv.Itoa(i) + "].")
+		if err != nil {
+			return b, err
+		}
+		b.CreateActions = append(b.CreateActions, a)
+	}
+	return b, nil
+}
