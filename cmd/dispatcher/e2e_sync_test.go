@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -355,24 +356,33 @@ func TestSyncAppliesToThePlannedVersion(t *testing.T) {
 		t.Fatalf("action %v; want it as the plan before left it", a)
 	}
 
-	// An action whose type changes is deleted, then created: changed by
-	// hand in between, the dispatcher is left without it, and the error
-	// says so rather than that it was left as it was.
+	// A dispatcher's changes apply together or not at all: when the API
+	// refuses the last (the creation of an action whose type changes,
+	// its template deleted since the plan), the dispatcher keeps its
+	// fields and the action it had. Before, each change went by itself,
+	// and the dispatcher was left with its new description and without
+	// the action.
 	s.call("POST", "/templates/v1", map[string]any{"name": "tpl", "subject": "S", "text": "by sync"}, 200)
+	soonGone := s.call("POST", "/templates/v1", map[string]any{"name": "soon-gone", "subject": "S", "text": "T"}, 200)["id"].(string)
 	keep := s.dispatchersByName()["keep"]["id"].(string)
 	s.call("PUT", "/dispatchers/v1/"+keep, map[string]any{"tags": []string{managedTag}}, 200) // sync's again
-	p = plan(`[{"eventType": "e", "name": "keep", "description": "by sync again", "actions": [{"type": "mail", "name": "t", "templateName": "tpl", "recipients": {"to": ["a@example.com"]}}]}]`)
-	var edited bool
-	between := writerFunc(func(b []byte) (int, error) {
-		if !edited {
-			edited = true
-			s.call("PUT", "/dispatchers/v1/"+keep, map[string]any{"description": "by hand meanwhile"}, 200)
-		}
-		return len(b), nil
-	})
-	err := applyPlan(t.Context(), c, p, between)
-	if err == nil || !strings.Contains(err.Error(), `dispatcher "keep" was changed since the plan was made, and has only this sync's earlier changes of it: - action "t" of dispatcher "keep"`) {
-		t.Fatalf("apply: %v; want the creation refused, naming the deletion applied before it", err)
+	p = plan(`[{"eventType": "e", "name": "keep", "description": "with a mail", "actions": [{"type": "mail", "name": "t", "templateName": "soon-gone", "recipients": {"to": ["a@example.com"]}}]}]`)
+	s.call("DELETE", "/templates/v1/"+soonGone, nil, 200)
+	err := applyPlan(t.Context(), c, p, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `the API refused changes 1–3 of 3 (dispatcher "keep"'s, which apply together or not at all)`) ||
+		!strings.Contains(err.Error(), "createActions[0].templateId: no template with id "+strconv.Quote(soonGone)) {
+		t.Fatalf("apply: %v; want the dispatcher's changes refused together, naming the creation", err)
+	}
+	var statuses []string
+	for _, ch := range p.Changes {
+		statuses = append(statuses, ch.Status+" "+describe(ch))
+	}
+	if got := strings.Join(statuses, "; "); got != `not applied ~ dispatcher "keep"; not applied - action "t" of dispatcher "keep"; failed + action "t" of dispatcher "keep"` {
+		t.Fatalf("statuses: %s", got)
+	}
+	d := s.dispatchersByName()["keep"]
+	if actions := d["actions"].([]any); d["description"] != "by sync again" || len(actions) != 1 || actions[0].(map[string]any)["type"] != "task" {
+		t.Fatalf("keep after a refused change: %v; want it as it was", d)
 	}
 
 	// Templates and functions: a change by hand after the plan is kept,

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
+	"path"
 	"slices"
 	"strings"
 
@@ -49,7 +51,8 @@ func syncCmd(getenv func(string) string) *cobra.Command {
 			"a bare NAME only to a function the install has, at its URL. A file changed in a pull request must not\n" +
 			"send another function's secrets, or the runner's other credentials, to a URL of its choosing.\n\n" +
 			"The whole file is checked first, against the schema and the install (templates and functions it names\n" +
-			"must exist or be in the file); then the plan is printed, then applied in dependency order. If the API\n" +
+			"must exist or be in the file); then the plan is printed, then applied in dependency order, each\n" +
+			"dispatcher's changes (its fields and its actions') in one request, together or not at all. If the API\n" +
 			"refuses a change midway, sync stops and lists what was applied and what was not; running it again\n" +
 			"plans only what is still missing. A second run of a file that was applied plans nothing.",
 		Example: "  dispatcher sync -f dispatchers.json --dry-run\n" +
@@ -284,62 +287,131 @@ func parseRenames(flags []string) (map[string]string, error) {
 	return out, nil
 }
 
-// applyPlan makes the plan's calls in order, reporting each to progress,
-// and stops at the first the API refuses: the statuses then say exactly
-// what was applied. Interrupted (ctx ends: Ctrl-C), it stops between
-// changes, the one in flight answered, and not amid a dispatcher's (the
-// deletion of an action whose type changes, and its creation anew).
-// Before, the interrupt cancelled the request in flight, and could leave
-// a dispatcher without its action.
+// applyPlan makes the plan's calls in order, reporting each change to
+// progress, and stops at the first the API refuses: the statuses then
+// say exactly what was applied. The changes of one dispatcher (its
+// fields, its actions' deletions, updates and creations) go in one
+// request, POST /dispatchers/v1/{id}/batch, which applies them together
+// or not at all: an event never meets the dispatcher halfway changed,
+// and a refusal, an interrupt (Ctrl-C, ctx ends: it stops between
+// requests, the one in flight answered) or a change by hand meanwhile
+// (If-Match) leaves it whole. Before, each went by itself, and a refused
+// creation left a renamed action deleted.
 func applyPlan(ctx context.Context, c *apiClient, p *plan, progress io.Writer) error {
 	n := len(p.Changes)
-	versions := map[string]string{} // a dispatcher's version after this sync's last change of it
-	for i, ch := range p.Changes {
-		if ctx.Err() != nil && !(i > 0 && completes(ch, p.Changes[i-1])) {
+	for i := 0; i < n; {
+		group := sameTarget(p.Changes[i:])
+		first := group[0]
+		if ctx.Err() != nil {
 			for _, rest := range p.Changes[i:] {
 				rest.Status = statusNotApplied
 			}
-			return fmt.Errorf("interrupted: the %d changes before change %d of %d (%s) were applied, none after them: %w", i, i+1, n, describe(ch), context.Cause(ctx))
+			return fmt.Errorf("interrupted: the %d changes before change %d of %d (%s) were applied, none after them: %w", i, i+1, n, describe(first), context.Cause(ctx))
+		}
+		method, path, body, places := first.method, first.path, first.body, []string{""}
+		if len(group) > 1 {
+			method, path = "POST", "/dispatchers/v1/"+first.target+"/batch"
+			body, places = batchOf(group)
 		}
 		var header http.Header
-		if v := cmp.Or(versions[ch.target], ch.ifMatch); v != "" {
-			header = http.Header{"If-Match": {v}}
+		if first.ifMatch != "" {
+			header = http.Header{"If-Match": {first.ifMatch}}
 		}
-		_, answer, err := c.doWith(context.WithoutCancel(ctx), ch.method, ch.path, nil, header, ch.body, nil)
+		_, _, err := c.doWith(context.WithoutCancel(ctx), method, path, nil, header, body, nil)
+		which := fmt.Sprintf("change %d of %d (%s)", i+1, n, describe(first))
+		if len(group) > 1 {
+			which = fmt.Sprintf("changes %d–%d of %d (dispatcher %q's, which apply together or not at all)", i+1, i+len(group), n, cmp.Or(first.Dispatcher, first.Name))
+		}
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusPreconditionFailed {
-			err = fmt.Errorf("%s was changed since the plan was made, and %s: run sync again to plan on what it is now (%w)", changedWhat(ch), leftHow(ch, p.Changes[:i]), err)
+			err = fmt.Errorf("%s was changed since the plan was made, and is left as it is: run sync again to plan on what it is now (%w)", changedWhat(first), err)
+		}
+		status := statusApplied
+		switch {
+		case err == nil:
+		case errors.As(err, &ae):
+			status = statusFailed
+		default:
+			status = statusUnknown // sent, with no answer: it may have been applied
+		}
+		for j, ch := range group {
+			ch.Status = status
+			if err != nil {
+				ch.Error = err.Error()
+				if named := refusedAt(ae, places); named >= 0 && named != j {
+					ch.Status, ch.Error = statusNotApplied, ""
+				}
+			}
+			said := "done"
+			if ch.Status != statusApplied {
+				said = strings.ToUpper(ch.Status)
+			}
+			fmt.Fprintf(progress, "[%d/%d] %s: %s\n", i+j+1, n, describe(ch), said)
 		}
 		if err == nil {
-			if v := strings.TrimPrefix(answer.Get("ETag"), "W/"); ch.target != "" && v != "" {
-				versions[ch.target] = v
-			}
-			ch.Status = statusApplied
-			fmt.Fprintf(progress, "[%d/%d] %s: done\n", i+1, n, describe(ch))
+			i += len(group)
 			continue
 		}
-		ch.Status, ch.Error = statusFailed, err.Error()
-		if !errors.As(err, &ae) {
-			ch.Status = statusUnknown // sent, with no answer: it may have been applied
-		}
-		for _, rest := range p.Changes[i+1:] {
+		for _, rest := range p.Changes[i+len(group):] {
 			rest.Status = statusNotApplied
 		}
-		fmt.Fprintf(progress, "[%d/%d] %s: %s\n", i+1, n, describe(ch), strings.ToUpper(ch.Status))
-		if ch.Status == statusUnknown {
-			return fmt.Errorf("no answer to change %d of %d (%s), which may or may not have been applied; %d before it were: %w", i+1, n, describe(ch), i, err)
+		if status == statusUnknown {
+			return fmt.Errorf("no answer to %s, which may or may not have been applied; the %d before were: %w", which, i, err)
 		}
-		return fmt.Errorf("the API refused change %d of %d (%s); the %d before it were applied, none after it: %w", i+1, n, describe(ch), i, err)
+		return fmt.Errorf("the API refused %s; the %d before were applied, none after: %w", which, i, err)
 	}
 	return nil
 }
 
-// completes reports whether ch goes on with the dispatcher prev, the
-// change before it, began to change: its actions are deleted, updated,
-// then created, and an action whose type changes is deleted, then
-// created anew.
-func completes(ch, prev *change) bool {
-	return ch.target != "" && ch.target == prev.target && prev.Status == statusApplied
+// sameTarget returns the changes of one dispatcher at the head of
+// changes (the planner puts them together), or its first change alone.
+func sameTarget(changes []*change) []*change {
+	k := 1
+	for k < len(changes) && changes[0].target != "" && changes[k].target == changes[0].target {
+		k++
+	}
+	return changes[:k]
+}
+
+// batchOf is the body of POST /dispatchers/v1/{id}/batch that makes the
+// changes of one dispatcher, and where each is in it, as the API's
+// errors name it ("createActions[0]").
+func batchOf(group []*change) (body map[string]any, places []string) {
+	body = map[string]any{}
+	add := func(key string, v any) string {
+		list, _ := body[key].([]any)
+		body[key] = append(list, v)
+		return fmt.Sprintf("%s[%d]", key, len(list))
+	}
+	for _, ch := range group {
+		actionID := path.Base(ch.path)
+		switch {
+		case ch.Kind == "dispatcher":
+			body["dispatcher"] = ch.body
+			places = append(places, "dispatcher")
+		case ch.method == "DELETE":
+			places = append(places, add("deleteActions", actionID))
+		case ch.method == "PUT":
+			upd := maps.Clone(ch.body.(map[string]any))
+			upd["id"] = actionID
+			places = append(places, add("updateActions", upd))
+		default:
+			places = append(places, add("createActions", ch.body))
+		}
+	}
+	return body, places
+}
+
+// refusedAt returns the index of the place in a batch that the API's
+// refusal names, or -1 when it names none (the whole dispatcher's: it
+// changed, or is gone).
+func refusedAt(ae *apiError, places []string) int {
+	if ae == nil {
+		return -1
+	}
+	return slices.IndexFunc(places, func(p string) bool {
+		return p != "" && (strings.HasPrefix(ae.Body.Message, p+".") || strings.HasPrefix(ae.Body.Message, p+":"))
+	})
 }
 
 // changedWhat names what a change refused with 412 was made against.
@@ -348,22 +420,6 @@ func changedWhat(ch *change) string {
 		return fmt.Sprintf("%s %q", ch.Kind, ch.Name)
 	}
 	return fmt.Sprintf("dispatcher %q", cmp.Or(ch.Dispatcher, ch.Name))
-}
-
-// leftHow says what a change refused with 412 leaves of its dispatcher,
-// given the changes applied before it: those of the same dispatcher are
-// (an action whose type or name changes is deleted before it is created).
-func leftHow(ch *change, applied []*change) string {
-	var done []string
-	for _, c := range applied {
-		if ch.target != "" && c.target == ch.target {
-			done = append(done, describe(c))
-		}
-	}
-	if len(done) == 0 {
-		return "is left as it is"
-	}
-	return "has only this sync's earlier changes of it: " + strings.Join(done, ", ")
 }
 
 func summary(p *plan) map[string]int {

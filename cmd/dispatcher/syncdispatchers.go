@@ -135,25 +135,28 @@ func (p *planner) planDispatchers() {
 	p.plan.Changes = slices.Concat(p.plan.Changes[:i], early, p.plan.Changes[i:])
 }
 
-// unorderFirst moves the updates that remove a dispatcher's ordering
-// before the other changes of dispatchers: another of its event type may
-// take a new key only once none holds the old one (the ordered
-// dispatchers of a type share one). Before, in the file's order, such a
-// plan failed at the change of key, and every later run did too.
+// unorderFirst moves the updates that remove a dispatcher's ordering,
+// with its actions' changes, before the other changes of dispatchers:
+// another of its event type may take a new key only once none holds the
+// old one (the ordered dispatchers of a type share one). Before, in the
+// file's order, such a plan failed at the change of key, and every later
+// run did too.
 func (p *planner) unorderFirst() {
 	first := slices.IndexFunc(p.plan.Changes, func(c *change) bool { return c.Kind == "dispatcher" || c.Kind == "action" })
 	if first < 0 {
 		return
 	}
 	rest := p.plan.Changes[first:]
-	unorder := func(c *change) bool {
+	unordered := map[string]bool{} // targets
+	for _, c := range rest {
 		body, _ := c.body.(map[string]any)
-		o, ok := body["ordering"]
-		return c.Op == opUpdate && c.Kind == "dispatcher" && ok && normOrdering(o) == nil
+		if o, ok := body["ordering"]; c.Op == opUpdate && c.Kind == "dispatcher" && ok && normOrdering(o) == nil {
+			unordered[c.target] = true
+		}
 	}
 	var moved, others []*change
 	for _, c := range rest {
-		if unorder(c) {
+		if unordered[c.target] && c.target != "" {
 			moved = append(moved, c)
 		} else {
 			others = append(others, c)
@@ -495,8 +498,8 @@ func reindexed(err error, i int) error {
 // deletions first (so that a name freed is free), then updates, then
 // creations. An action whose type changes is deleted and created again.
 func (p *planner) planActions(dispatcherName, id, version string, want []any, have []map[string]any) {
-	// Each at the version of the dispatcher the plan read, or that the
-	// change before it made (applyPlan follows it).
+	// At the version of the dispatcher the plan read: applyPlan sends a
+	// dispatcher's changes together.
 	add := func(c *change) {
 		c.target, c.ifMatch = id, version
 		p.add(c)

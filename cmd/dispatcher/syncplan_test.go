@@ -218,6 +218,12 @@ func TestSyncPlanChanges(t *testing.T) {
 			{"id": "555555555555555555555555", "name": "b", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.a", "onFailure": "block"}}]`,
 			file: `[{"eventType": "e", "name": "a", "actions": [], "ordering": {"key": "content.b"}}, {"eventType": "e", "name": "b", "actions": []}]`,
 			want: []string{`~ dispatcher "b": ordering`, `~ dispatcher "a": ordering`}},
+		// With its actions' changes, which go in one request with it.
+		{name: "an ordering removed goes first with its actions", remote: `[
+			{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.a", "onFailure": "block"}},
+			{"id": "555555555555555555555555", "name": "b", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.a", "onFailure": "block"}}]`,
+			file: `[{"eventType": "e", "name": "a", "actions": [], "ordering": {"key": "content.b"}}, {"eventType": "e", "name": "b", "actions": [{"type": "task", "name": "t", "functionName": "erase"}]}]`,
+			want: []string{`~ dispatcher "b": ordering`, `+ action "t" of dispatcher "b"`, `~ dispatcher "a": ordering`}},
 		// Likewise an ordered dispatcher --clean deletes (a review).
 		{name: "an ordered dispatcher deleted goes first", remote: `[
 			{"id": "111111111111111111111111", "name": "a", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": [], "ordering": {"key": "content.a", "onFailure": "block"}},
