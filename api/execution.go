@@ -414,9 +414,11 @@ func (s *Server) bulkReplay(c *gin.Context) {
 	if !mayAct(c, "replay", "eventType", f.EventType) {
 		return
 	}
-	if f.SkipReason == dispatcher.SkipPaused && f.DispatcherID != "" {
+	if f.SkipReason == dispatcher.SkipPaused && f.DispatcherID != "" && !req.DryRun {
 		// Replayed while it is paused, each run skips its actions again,
-		// and the bulk replay reports them succeeded.
+		// and the bulk replay reports them succeeded. A dry run counts
+		// them (stillPaused): before, it was refused too, and what a
+		// paused dispatcher skipped could not be counted before resuming.
 		// Named by the id the caller gave: the name is VIEW_DISPATCHERS'.
 		d, err := s.store.FindDispatcher(c.Request.Context(), f.DispatcherID)
 		switch {

@@ -167,6 +167,10 @@ func TestEndToEndPauseAndReplay(t *testing.T) {
 	if res := s.call("POST", "/executions/v1/replays", map[string]any{"skipReason": "paused", "dispatcherId": pausedID}, 409); !strings.Contains(fmt.Sprint(res["message"]), "is still paused") {
 		t.Fatalf("a bulk replay of a dispatcher still paused: %v", res)
 	}
+	// A dry run of the same counts them, starting nothing.
+	if got := s.call("POST", "/executions/v1/replays", map[string]any{"skipReason": "paused", "dispatcherId": pausedID, "dryRun": true}, 200); got["stillPaused"] != float64(n) {
+		t.Fatalf("a dry run of a dispatcher still paused: %v", got)
+	}
 
 	s.call("PUT", "/dispatchers/v1/"+pausedID, map[string]any{"enabled": true}, 200)
 	if got := s.call("POST", "/executions/v1/replays", dry, 200); got["stillPaused"] != float64(0) || len(got["sample"].([]any)) != n {
