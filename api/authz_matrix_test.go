@@ -215,6 +215,7 @@ var tenantIsolation = map[openAPIRoute]isolation{
 	{"DELETE", "/apikeys/v1/{id}"}: {},
 
 	{"GET", "/executions/v1"}:                       {check: lacks("workflowId", func(a tenantFixture) string { return a.workflowID })},
+	{"GET", "/executions/v1/"}:                      {check: lacks("workflowId", func(a tenantFixture) string { return a.workflowID })},
 	{"GET", "/executions/v1/failures"}:              {check: counts("failed")},
 	{"POST", "/executions/v1/replays"}:              {body: `{"status":"failed","dryRun":true}`, check: counts("matched")},
 	{"GET", "/executions/v1/replays"}:               {check: lacks("id", func(a tenantFixture) string { return a.bulkReplay })},

@@ -81,7 +81,9 @@ func (s *Server) routes(r *gin.Engine, metrics prometheus.Gatherer) {
 	r.GET("/audit/v1/", auth, require(PermViewAudit), s.listAudit)
 
 	x := r.Group("/executions/v1")
-	x.GET("", auth, require(PermViewExecutions), validQuery(listParams...), s.listExecutions)
+	for _, root := range []string{"", "/"} {
+		x.GET(root, auth, require(PermViewExecutions), validQuery(listParams...), s.listExecutions)
+	}
 	x.GET("/failures", auth, require(PermViewExecutions), validQuery(failureParams...), s.executionFailures)
 	x.POST("/replays", auth, require(PermReplayExecutions), body, s.bulkReplay)
 	x.GET("/replays", auth, require(PermViewExecutions), validQuery("limit"), s.listBulkReplays)
