@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -93,13 +92,7 @@ func apikeysCreateCmd(client func() (*apiClient, error)) *cobra.Command {
 // expiresArg turns --expires into an ISO-8601 date-time: a duration (or
 // a number of days, 90d) from now, a date-time, or a date's midnight UTC.
 func expiresArg(v string, now time.Time) (string, error) {
-	d, err := time.ParseDuration(v)
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		var n int
-		if n, err = strconv.Atoi(days); err == nil {
-			d = time.Duration(n) * 24 * time.Hour
-		}
-	}
+	d, err := parseDuration(v)
 	switch {
 	case err == nil && d > 0:
 		return now.Add(d).UTC().Format(time.RFC3339), nil

@@ -128,7 +128,7 @@ func between(least, most int, field func(*config) *int) func(*config, string) er
 // durationAtLeast reads a duration of at least least.
 func durationAtLeast(least time.Duration, field func(*config) *time.Duration) func(*config, string) error {
 	return func(c *config, v string) error {
-		d, err := time.ParseDuration(v)
+		d, err := parseDuration(v)
 		if err != nil || d < least {
 			return fmt.Errorf("want a duration of at least %s, such as 30s or 2m", least)
 		}

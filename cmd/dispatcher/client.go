@@ -208,17 +208,12 @@ func timeArg(name, v string, now time.Time) (string, error) {
 	if v == "" {
 		return "", nil
 	}
-	if d, err := time.ParseDuration(v); err == nil {
+	if d, err := parseDuration(v); err == nil { // 24h, 7d
 		if d < 0 {
 			// "-5m" read as five minutes ahead matched nothing, silently.
 			return "", fmt.Errorf("--%s %q: a duration counts back from now: write %s", name, v, strings.TrimPrefix(v, "-"))
 		}
 		return now.Add(-d).UTC().Format(time.RFC3339), nil
-	}
-	if days, ok := strings.CutSuffix(v, "d"); ok { // 7d, as apikeys --expires takes it
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
-			return now.AddDate(0, 0, -n).UTC().Format(time.RFC3339), nil
-		}
 	}
 	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if ms > 0 && ms < 100_000_000_000 { // before 1973: seconds, surely

@@ -618,9 +618,9 @@ func unlessEmpty(parse func(*config, string) error) func(*config, string) error 
 
 func duration(field func(*config) *time.Duration) func(*config, string) error {
 	return func(c *config, v string) error {
-		d, err := time.ParseDuration(v)
+		d, err := parseDuration(v)
 		if err != nil || d <= 0 {
-			return fmt.Errorf("want a positive duration such as 5s or 2m")
+			return fmt.Errorf("want a positive duration such as 5s, 2m or 7d")
 		}
 		*field(c) = d
 		return nil

@@ -36,6 +36,10 @@ func TestConfigRefusesMeaninglessSettings(t *testing.T) {
 		{"DISPATCHER_AMQP_PREFETCH", "0", `want a whole number from 1 to 65535`},
 		{"DISPATCHER_AMQP_PREFETCH", "65535", ""},
 
+		// Whole days, as the README writes the window and as the flags
+		// take them: before, 7d was refused.
+		{"DISPATCHER_DEDUP_WINDOW", "7d", ""},
+		{"DISPATCHER_DEDUP_WINDOW", "0d", `DISPATCHER_DEDUP_WINDOW="0d": want a positive duration such as 5s, 2m or 7d`},
 		// A third of 2ns is no ticker's interval.
 		{"DISPATCHER_NATS_ACK_WAIT", "2ns", `DISPATCHER_NATS_ACK_WAIT="2ns": want a duration of at least 1s`},
 		{"DISPATCHER_NATS_ACK_WAIT", "1s", ""},

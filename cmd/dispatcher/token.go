@@ -75,16 +75,21 @@ type days time.Duration
 func (d *days) String() string { return time.Duration(*d).String() }
 func (d *days) Type() string   { return "duration" }
 func (d *days) Set(v string) error {
-	if n, ok := strings.CutSuffix(strings.ToLower(v), "d"); ok {
-		if k, err := strconv.Atoi(n); err == nil && k > 0 && k <= 36500 {
-			*d = days(time.Duration(k) * 24 * time.Hour)
-			return nil
-		}
-	}
-	p, err := time.ParseDuration(v)
-	if err != nil {
-		return errors.New("want a duration such as 90m or 24h, or whole days such as 7d")
+	p, err := parseDuration(v)
+	if err != nil || p <= 0 {
+		return errors.New("want a positive duration such as 90m or 24h, or whole days such as 7d")
 	}
 	*d = days(p)
 	return nil
+}
+
+// parseDuration reads a Go duration (90m, 24h) or whole days (7d, up to
+// 100 years), as every flag and setting that takes a duration does.
+func parseDuration(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(strings.ToLower(v), "d"); ok {
+		if k, err := strconv.Atoi(n); err == nil && k >= -36500 && k <= 36500 {
+			return time.Duration(k) * 24 * time.Hour, nil
+		}
+	}
+	return time.ParseDuration(v)
 }
