@@ -245,7 +245,12 @@ func decodeFile(path string, b []byte) (any, error) {
 			offset = max(syn.Offset-1, 0)
 		}
 		line, col := position(b, offset)
-		return nil, fmt.Errorf("not valid JSON: line %d, column %d: %v", line, col, err)
+		hint := ""
+		if ext != ".json" && trimmed[0] != '{' && trimmed[0] != '[' {
+			// YAML, most likely: before, the JSON error alone.
+			hint = "; a file not named .yaml or .yml is read as JSON: name a YAML file so"
+		}
+		return nil, fmt.Errorf("not valid JSON: line %d, column %d: %v%s", line, col, err, hint)
 	}
 	// Nothing but space after the value: before, what followed a ] or a }
 	// was not read (More says false before either), and --clean deleted

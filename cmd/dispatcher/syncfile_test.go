@@ -187,6 +187,7 @@ func TestReadSyncFileProblems(t *testing.T) {
 		want           []string
 	}{
 		{"not JSON", "d.json", "{\n  \"dispatchers\": [\n}", []string{"d.json: not valid JSON: line 3, column 1"}},
+		{"YAML not named so", "d.txt", "- eventType: e\n", []string{"d.txt: not valid JSON: line 1, column 2", "a file not named .yaml or .yml is read as JSON: name a YAML file so"}},
 		{"not YAML", "d.yaml", "dispatchers: [", []string{"d.yaml: not valid YAML"}},
 		// Where the error is. Before, where the block holding it began:
 		// "line 1: did not find expected key".
