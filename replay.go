@@ -154,6 +154,9 @@ type BulkReplayStatus struct {
 	Start           time.Time
 	Close           time.Time // zero while it runs
 	WebURL          string
+	// AlreadyStarted says that a request came again with its
+	// Idempotency-Key: this is the bulk replay the first one started.
+	AlreadyStarted bool
 }
 
 // BulkReplayProgress is how far a bulk replay got.

@@ -433,6 +433,7 @@ func (e *Executions) keyedBulk(ctx context.Context, id string, r dispatcher.Bulk
 		return dispatcher.BulkReplayStatus{}, dispatcher.Errorf(dispatcher.EINVALID,
 			"Idempotency-Key: already used for bulk replay %s, of another request; a new request needs a new key", id)
 	}
+	st.AlreadyStarted = err == nil
 	return st, err
 }
 

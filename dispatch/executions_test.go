@@ -894,8 +894,13 @@ func TestBulkReplayOnDevServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := e.ex.StartBulkReplay(e.ctx(), keyed); err != nil || again.ID != first.ID {
-		t.Fatalf("the same request and key again = %+v, %v; want bulk replay %s", again, err, first.ID)
+	if first.AlreadyStarted {
+		t.Fatalf("the first request = %+v; want it not said already started", first)
+	}
+	// Said so, as a single replay's answer says it. Before, it could not
+	// be told from a new bulk replay.
+	if again, err := e.ex.StartBulkReplay(e.ctx(), keyed); err != nil || again.ID != first.ID || !again.AlreadyStarted {
+		t.Fatalf("the same request and key again = %+v, %v; want bulk replay %s, already started", again, err, first.ID)
 	}
 	// It matches the one run not replayed yet, and passes over the 3
 	// replayed. Before, it matched those 3 too and skipped each at its

@@ -291,6 +291,9 @@ type BulkReplay struct {
 	// workers are down or busy): Progress holds only what its run's input
 	// knew. A running one goes on once one does.
 	ProgressUnknown bool `json:"progressUnknown,omitempty"`
+	// AlreadyStarted answers a request that came again with its
+	// Idempotency-Key: the bulk replay is the one the first started.
+	AlreadyStarted bool `json:"alreadyStarted,omitempty"`
 }
 
 // BulkReplayItem is a bulk replay as GET /executions/v1/replays lists it:
@@ -517,7 +520,7 @@ func FromBulkReplay(b dispatcher.BulkReplayStatus) BulkReplay {
 	return BulkReplay{BulkReplayItem: FromBulkReplayItem(b),
 		Progress: Progress{Matched: p.Matched, Processed: p.Processed, Replayed: p.Replayed, Skipped: p.Skipped,
 			Succeeded: p.Succeeded, Failed: p.Failed, Pending: p.Pending, Scheduled: p.Scheduled, Remaining: p.Remaining, Paused: p.Paused, Errors: NonNil(p.Errors)},
-		ProgressUnknown: b.ProgressUnknown,
+		ProgressUnknown: b.ProgressUnknown, AlreadyStarted: b.AlreadyStarted,
 	}
 }
 
