@@ -88,7 +88,8 @@ func TestBatchErrors(t *testing.T) {
 		{"type change", "", fmt.Sprintf(`{"updateActions":[{"id":%q,"type":"mail"}]}`, aid), 400, 15, "updateActions[0].type"},
 		{"templateName of a task", "", fmt.Sprintf(`{"updateActions":[{"id":%q,"templateName":"welcome"}]}`, aid), 400, 15, "updateActions[0].templateName: a task action has none"},
 		{"wrong type", "", `{"createActions":[{"type":"task","functionName":"erase","tags":[1]}]}`, 400, 15, "createActions[0].tags[0]"},
-		{"unknown action", "", fmt.Sprintf(`{"deleteActions":[%q]}`, unknown), 404, 16, "no action with id " + unknown},
+		{"unknown action", "", fmt.Sprintf(`{"deleteActions":[%q]}`, unknown), 404, 16, "deleteActions[0]: Requested resource is unknown: no action with id " + unknown},
+		{"unknown action to update", "", fmt.Sprintf(`{"updateActions":[{"id":%q,"name":"x"}]}`, unknown), 404, 16, "updateActions[0]: Requested resource is unknown: no action with id " + unknown},
 		{"unknown dispatcher", "", "", 404, 16, "no dispatcher with id " + unknown},
 		{"no permission", hs.tokenWith(PermViewDispatchers, PermCreateDispatchers), `{"dispatcher":{"name":"x"}}`, 403, 10, "UPDATE_DISPATCHERS"},
 	}

@@ -125,19 +125,14 @@ func (s *Server) batchDispatcher(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id := c.Param("dispatcherId")
-	if _, err := s.store.ApplyBatch(ctx, id, &b, ifUpdated); err != nil {
+	d, err := s.store.ApplyBatch(ctx, c.Param("dispatcherId"), &b, ifUpdated)
+	if err != nil {
 		for i, u := range req.UpdateActions {
 			err = byName(err, u.ActionRequest, "updateActions["+strconv.Itoa(i)+"].")
 		}
 		for i, r := range req.CreateActions {
 			err = byName(err, r, "createActions["+strconv.Itoa(i)+"].")
 		}
-		fail(c, err)
-		return
-	}
-	d, err := s.store.FindDispatcher(ctx, id)
-	if err != nil {
 		fail(c, err)
 		return
 	}

@@ -39,7 +39,7 @@ type Store interface {
 	CreateAction(ctx context.Context, dispatcherID string, a *dispatcher.Action, ifUpdated time.Time) (time.Time, error)
 	UpdateAction(ctx context.Context, dispatcherID, actionID string, u dispatcher.ActionUpdate, ifUpdated time.Time) (time.Time, error)
 	DeleteAction(ctx context.Context, dispatcherID, actionID string, ifUpdated time.Time) (time.Time, error)
-	ApplyBatch(ctx context.Context, id string, b *dispatcher.Batch, ifUpdated time.Time) (time.Time, error)
+	ApplyBatch(ctx context.Context, id string, b *dispatcher.Batch, ifUpdated time.Time) (dispatcher.Dispatcher, error)
 	TemplateIDByName(ctx context.Context, name string) (string, error)
 
 	TemplateNames(ctx context.Context) ([]dispatcher.Template, error)

@@ -21,7 +21,7 @@ func (s *Store) checkConfigSize(tx *gorm.DB, field, eventType string, grew bool)
 	if !grew {
 		return nil
 	}
-	ds, err := s.load(tx, tx.Where("event_type = ?", eventType).Order("creation_timestamp, id"))
+	ds, err := ofEventType(tx, eventType)
 	if err != nil {
 		return err
 	}

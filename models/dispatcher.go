@@ -145,8 +145,16 @@ func (s *Store) CreateDispatcher(ctx context.Context, d *dispatcher.Dispatcher) 
 }
 
 // FindDispatcher returns the dispatcher with id, or ENOTFOUND.
-func (s *Store) FindDispatcher(ctx context.Context, id string) (dispatcher.Dispatcher, error) {
-	ds, err := s.load(s.db.WithContext(ctx), s.db.WithContext(ctx).Where("id = ?", id))
+func (s *Store) FindDispatcher(ctx context.Context, id string) (d dispatcher.Dispatcher, err error) {
+	err = s.read(ctx, func(tx *gorm.DB) (err error) {
+		d, err = findDispatcher(tx, id)
+		return err
+	})
+	return d, err
+}
+
+func findDispatcher(tx *gorm.DB, id string) (dispatcher.Dispatcher, error) {
+	ds, err := load(tx, tx.Where("id = ?", id))
 	if err != nil {
 		return dispatcher.Dispatcher{}, err
 	}
@@ -160,7 +168,6 @@ func (s *Store) FindDispatcher(ctx context.Context, id string) (dispatcher.Dispa
 // number of dispatchers its filter matches. It returns EQUERY for a query
 // that cannot apply (e.g. gt on tags).
 func (s *Store) FindDispatchers(ctx context.Context, q dispatcher.Query) ([]dispatcher.Dispatcher, int, error) {
-	db := s.db.WithContext(ctx)
 	where, args, err := buildFilter(q.Filter, textCollation(s.db))
 	if err != nil {
 		return nil, 0, err
@@ -170,26 +177,39 @@ func (s *Store) FindDispatchers(ctx context.Context, q dispatcher.Query) ([]disp
 		return nil, 0, err
 	}
 	var total int64
-	if err := db.Model(&dispatcherRow{}).Where(where, args...).Count(&total).Error; err != nil {
-		return nil, 0, translate(err, "")
-	}
-	if q.Limit == 0 || int64(q.Offset) >= total {
-		return []dispatcher.Dispatcher{}, int(total), nil
-	}
-	ds, err := s.load(db, db.Where(where, args...).Order(order).Limit(q.Limit).Offset(q.Offset))
+	ds := []dispatcher.Dispatcher{}
+	err = s.read(ctx, func(tx *gorm.DB) (err error) {
+		if err := tx.Model(&dispatcherRow{}).Where(where, args...).Count(&total).Error; err != nil {
+			return translate(err, "")
+		}
+		if q.Limit > 0 && int64(q.Offset) < total {
+			ds, err = load(tx, tx.Where(where, args...).Order(order).Limit(q.Limit).Offset(q.Offset))
+		}
+		return err
+	})
 	return ds, int(total), err
 }
 
 // DispatchersByEventType returns every dispatcher for eventType, oldest
 // first, with its actions in order.
-func (s *Store) DispatchersByEventType(ctx context.Context, eventType string) ([]dispatcher.Dispatcher, error) {
-	db := s.db.WithContext(ctx)
-	return s.load(db, db.Where("event_type = ?", eventType).Order("creation_timestamp, id"))
+func (s *Store) DispatchersByEventType(ctx context.Context, eventType string) (ds []dispatcher.Dispatcher, err error) {
+	err = s.read(ctx, func(tx *gorm.DB) (err error) {
+		ds, err = ofEventType(tx, eventType)
+		return err
+	})
+	return ds, err
+}
+
+func ofEventType(tx *gorm.DB, eventType string) ([]dispatcher.Dispatcher, error) {
+	return load(tx, tx.Where("event_type = ?", eventType).Order("creation_timestamp, id"))
 }
 
 // load runs the dispatcher query sel and loads the tags and actions of its
-// rows with one query each.
-func (s *Store) load(db, sel *gorm.DB) ([]dispatcher.Dispatcher, error) {
+// rows with one query each, all in db, a transaction: read or written, so
+// that a dispatcher comes with its tags and actions as one change left
+// them (Store.read). Before, each query read the store as it was then,
+// and a change committed between them (a batch) was seen in part.
+func load(db, sel *gorm.DB) ([]dispatcher.Dispatcher, error) {
 	var rows []dispatcherRow
 	if err := sel.Find(&rows).Error; err != nil {
 		return nil, translate(err, "")
@@ -324,7 +344,7 @@ func (s *Store) DeleteDispatcher(ctx context.Context, id string, ifUpdated time.
 		if _, err := s.touch(tx, id, ifUpdated); err != nil {
 			return err
 		}
-		before, err := s.load(tx, tx.Where("id = ?", id)) // for the audit trail
+		before, err := load(tx, tx.Where("id = ?", id)) // for the audit trail
 		if err != nil {
 			return err
 		}
@@ -348,53 +368,59 @@ func (s *Store) DeleteDispatcher(ctx context.Context, id string, ifUpdated time.
 // ApplyBatch applies b to the dispatcher with id in one transaction:
 // all of it, or none of it, so that no event meets the dispatcher halfway
 // changed. It gives the actions it creates their ids, and returns the
-// dispatcher's new updateTimestamp, or the first change's error, its
-// place in b named ("createActions[1].name: ..."); a non-zero ifUpdated
-// applies b only to the dispatcher as it was last updated then, else
-// ECHANGED.
-func (s *Store) ApplyBatch(ctx context.Context, id string, b *dispatcher.Batch, ifUpdated time.Time) (time.Time, error) {
+// dispatcher as b left it, or the first change's error, its place in b
+// named ("createActions[1].name: ..."); a non-zero ifUpdated applies b
+// only to the dispatcher as it was last updated then, else ECHANGED.
+func (s *Store) ApplyBatch(ctx context.Context, id string, b *dispatcher.Batch, ifUpdated time.Time) (d dispatcher.Dispatcher, err error) {
 	for i := range b.CreateActions {
 		if err := s.newAction(&b.CreateActions[i]); err != nil {
-			return time.Time{}, inBatch(err, fmt.Sprintf("createActions[%d].", i))
+			return d, inBatch(err, fmt.Sprintf("createActions[%d]", i))
 		}
 	}
-	var at time.Time
-	err := s.tx(ctx, func(tx *gorm.DB) (err error) {
+	err = s.tx(ctx, func(tx *gorm.DB) (err error) {
 		if b.Dispatcher.Empty() {
-			at, err = s.touch(tx, id, ifUpdated)
-		} else if at, err = s.updateDispatcher(ctx, tx, id, b.Dispatcher, ifUpdated); err != nil {
-			err = inBatch(err, "dispatcher.")
+			_, err = s.touch(tx, id, ifUpdated)
+		} else if _, err = s.updateDispatcher(ctx, tx, id, b.Dispatcher, ifUpdated); err != nil {
+			err = inBatch(err, "dispatcher")
 		}
 		if err != nil {
 			return err
 		}
-		for _, actionID := range b.DeleteActions {
+		for i, actionID := range b.DeleteActions {
 			if err := s.deleteAction(ctx, tx, id, actionID); err != nil {
-				return err // unknown: its message names it
+				return inBatch(err, fmt.Sprintf("deleteActions[%d]", i))
 			}
 		}
 		for i, c := range b.UpdateActions {
 			if err := s.updateAction(ctx, tx, id, c.ID, c.Update); err != nil {
-				return inBatch(err, fmt.Sprintf("updateActions[%d].", i))
+				return inBatch(err, fmt.Sprintf("updateActions[%d]", i))
 			}
 		}
 		for i := range b.CreateActions {
 			if err := s.createAction(ctx, tx, id, &b.CreateActions[i]); err != nil {
-				return inBatch(err, fmt.Sprintf("createActions[%d].", i))
+				return inBatch(err, fmt.Sprintf("createActions[%d]", i))
 			}
 		}
-		return nil
+		// As it left it, whatever commits next: before, read after the
+		// commit, the answer could be another writer's.
+		d, err = findDispatcher(tx, id)
+		return err
 	})
-	return at, err
+	return d, err
 }
 
-// inBatch names where in a batch the change that err refused is, before
-// the field a field's error names. Other errors name what they are about
-// (an unknown action or dispatcher by its id, a changed dispatcher).
-func inBatch(err error, prefix string) error {
+// inBatch names where in a batch the change that err refused is: before
+// the field a field's error names (createActions[0].name: ...), or the
+// action an unknown action's error is about (deleteActions[0]: ...). An
+// unknown or changed dispatcher's error names it already.
+func inBatch(err error, at string) error {
 	switch dispatcher.ErrorCode(err) {
 	case dispatcher.EINVALID, dispatcher.EREQUIRED, dispatcher.ECONFLICT, dispatcher.EINUSE:
-		return dispatcher.Prefixed(err, prefix)
+		return dispatcher.Prefixed(err, at+".")
+	case dispatcher.ENOTFOUND:
+		if at != "dispatcher" {
+			return dispatcher.Prefixed(err, at+": ")
+		}
 	}
 	return err
 }

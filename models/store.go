@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"io"
@@ -86,6 +87,17 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		return translate(err, "") // unavailable: not the request's fault
 	}
 	return err
+}
+
+// read runs fn in a read-only transaction that sees the store at one
+// moment (REPEATABLE READ on PostgreSQL; a SQLite transaction reads one
+// snapshot), so that what its queries read belongs together.
+func (s *Store) read(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.db.Dialector.Name() == "postgres" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return translate(s.db.WithContext(ctx).Transaction(fn, opts), "")
 }
 
 // OnChange makes the store call f after every configuration change it

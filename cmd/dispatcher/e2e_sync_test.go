@@ -291,7 +291,7 @@ func TestSyncLifecycle(t *testing.T) {
 	mustContain(t, "a field the API ignores, again", s.mustSync(nil, "sync", "-f", typo), "No changes")
 
 	out, _ = s.syncCLI(nil, "sync", "-f", writeFile(t, "refused.json", refused))
-	mustContain(t, "refused again, in text", out, "Applied 0 of 2 changes; the API refused the next one, and none after it was sent:",
+	mustContain(t, "refused again, in text", out, "Applied 0 of 2 changes; the API refused the next request, and none after it was sent:",
 		`failed:      + function "billing": `, `not applied: + dispatcher "refunds"`)
 }
 

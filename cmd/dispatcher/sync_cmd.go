@@ -334,13 +334,13 @@ func applyPlan(ctx context.Context, c *apiClient, p *plan, progress io.Writer) e
 		default:
 			status = statusUnknown // sent, with no answer: it may have been applied
 		}
+		named := max(refusedAt(ae, places), 0) // the change refused; the first, when the refusal is the whole dispatcher's
 		for j, ch := range group {
 			ch.Status = status
-			if err != nil {
+			if err != nil && status == statusFailed && j != named {
+				ch.Status = statusNotApplied // refused with it
+			} else if err != nil {
 				ch.Error = err.Error()
-				if named := refusedAt(ae, places); named >= 0 && named != j {
-					ch.Status, ch.Error = statusNotApplied, ""
-				}
 			}
 			said := "done"
 			if ch.Status != statusApplied {
@@ -404,7 +404,7 @@ func batchOf(group []*change) (body map[string]any, places []string) {
 
 // refusedAt returns the index of the place in a batch that the API's
 // refusal names, or -1 when it names none (the whole dispatcher's: it
-// changed, or is gone).
+// changed, or is gone; or ae is nil, no refusal).
 func refusedAt(ae *apiError, places []string) int {
 	if ae == nil {
 		return -1
@@ -513,16 +513,16 @@ func shown(v any) string {
 // what was applied and what was not. Before, an interrupted sync said the
 // API had refused the next change.
 func printFailure(w io.Writer, p *plan, interrupted bool) {
-	applied, why := 0, "the API refused the next one"
+	applied, why := 0, "the API refused the next request"
 	if interrupted {
-		why = "it was interrupted before the next one"
+		why = "it was interrupted before the next request"
 	}
 	for _, c := range p.Changes {
 		switch c.Status {
 		case statusApplied:
 			applied++
 		case statusUnknown:
-			why = "the next one got no answer (it may or may not have been applied)"
+			why = "the next request got no answer (it may or may not have been applied)"
 		}
 	}
 	fmt.Fprintf(w, "\nApplied %d of %d changes; %s, and none after it was sent:\n", applied, len(p.Changes), why)

@@ -966,8 +966,8 @@ func TestPrintFailureSaysWhy(t *testing.T) {
 		interrupted bool
 		want, not   string
 	}{
-		{false, "Applied 1 of 2 changes; the API refused the next one", "interrupted"},
-		{true, "Applied 1 of 2 changes; it was interrupted before the next one", "refused"},
+		{false, "Applied 1 of 2 changes; the API refused the next request", "interrupted"},
+		{true, "Applied 1 of 2 changes; it was interrupted before the next request", "refused"},
 	} {
 		var out strings.Builder
 		printFailure(&out, p, tt.interrupted)
