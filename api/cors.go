@@ -22,8 +22,11 @@ func codecCORS(origins []string) gin.HandlerFunc {
 			h.Set("Access-Control-Allow-Credentials", "true")
 			h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
 			// What the Web UI sends: the user's token (with
-			// codec.passAccessToken) and the namespace of the payloads.
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Namespace")
+			// codec.passAccessToken), the namespace of the payloads, and
+			// after an OIDC sign-in the user's ID token, which the codec
+			// does not read. Before, without Authorization-Extras, the
+			// browser blocked every decode of a signed-in user.
+			h.Set("Access-Control-Allow-Headers", "Authorization, Authorization-Extras, Content-Type, X-Namespace")
 			h.Set("Access-Control-Max-Age", "600")
 		}
 		if c.Request.Method == http.MethodOptions {
