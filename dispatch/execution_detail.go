@@ -110,7 +110,8 @@ func (e *Executions) Get(ctx context.Context, workflowID, runID string) (dispatc
 				}
 			}
 		}
-		d.NextAttempts = e.withRetries(d.Outcomes, desc.GetPendingActivities())
+		ended := x.Status != dispatcher.ExecutionRunning && x.Status != dispatcher.ExecutionScheduled
+		d.NextAttempts = e.withRetries(d.Outcomes, desc.GetPendingActivities(), ended)
 		for _, o := range d.Outcomes {
 			if !o.NextAttemptAt.IsZero() { // the workflow's timer, before the regular activity's
 				if d.NextAttempts == nil {
@@ -395,12 +396,21 @@ const (
 // withRetries completes the outcomes of running actions with what
 // Temporal knows of their regular activity (workflows.ActionActivityID)
 // while it retries: the attempts made, and the last attempt's error and
-// class. The workflow learns them only once the activity ends.
-func (e *Executions) withRetries(outcomes []dispatcher.ActionOutcome, pending []*workflowpb.PendingActivityInfo) (next map[string]time.Time) {
+// class. The workflow learns them only once the activity ends. Of a run
+// that ended (terminated, timed out), which Temporal still lists the
+// activity of, only the last error: the action stays unknown, and no
+// attempt comes. Before, it showed running, its next attempt due.
+func (e *Executions) withRetries(outcomes []dispatcher.ActionOutcome, pending []*workflowpb.PendingActivityInfo, ended bool) (next map[string]time.Time) {
 	for _, pa := range pending {
 		for i := range outcomes {
 			o := &outcomes[i]
 			if o.Status != dispatcher.OutcomeRunning && o.Status != dispatcher.OutcomeUnknown || pa.GetActivityId() != workflows.ActionActivityID(o.ActionID) {
+				continue
+			}
+			if f := pa.GetLastFailure(); f != nil {
+				o.Error, o.ErrorClass = e.failureMessage(f), f.GetApplicationFailureInfo().GetType()
+			}
+			if ended {
 				continue
 			}
 			o.Status = dispatcher.OutcomeRunning // its regular activity runs or waits to retry
@@ -412,9 +422,6 @@ func (e *Executions) withRetries(outcomes []dispatcher.ActionOutcome, pending []
 				made--
 			}
 			o.Attempts += max(made, 0)
-			if f := pa.GetLastFailure(); f != nil {
-				o.Error, o.ErrorClass = e.failureMessage(f), f.GetApplicationFailureInfo().GetType()
-			}
 			if t := pa.GetNextAttemptScheduleTime(); t != nil {
 				if next == nil {
 					next = map[string]time.Time{}

@@ -974,6 +974,35 @@ func TestRetryingBesideAWaitingActionIsRunning(t *testing.T) {
 	}
 }
 
+// A dispatch terminated while an action retries shows the action unknown
+// (it may have been made), with its last error and no next attempt.
+// Before, Temporal's pending activity of the ended run made it running,
+// its next attempt due, which never came.
+func TestTerminatedWhileRetrying(t *testing.T) {
+	e := newExecutionsEnv(t)
+	close(e.release)
+	e.unavailable.Store(1000) // 503 until the test ends
+	res := e.dispatch("ev-terminated", "retry-and-remind", false)
+	testenv.Eventually(t, 20*time.Second, func() string {
+		d, err := e.ex.Get(e.ctx(), res.WorkflowID, res.RunID)
+		if err != nil || len(d.Outcomes) != 2 || d.Outcomes[0].Attempts < 2 || d.NextAttempts[d.Outcomes[0].ActionID].IsZero() {
+			return fmt.Sprintf("%+v, %v; want t11 retrying", d, err)
+		}
+		return ""
+	})
+	if err := e.c.TerminateWorkflow(e.ctx(), res.WorkflowID, res.RunID, "by an operator"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.ex.Get(e.ctx(), res.WorkflowID, res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := d.Outcomes[0]
+	if d.Status != dispatcher.ExecutionFailed || o.Status != dispatcher.OutcomeUnknown || len(d.NextAttempts) != 0 || !strings.Contains(o.Error, "503") {
+		t.Fatalf("terminated: status %s, t11 %+v, next attempts %v; want t11 unknown, its last error kept, no next attempt", d.Status, o, d.NextAttempts)
+	}
+}
+
 // A dispatch whose workers are all gone shows its actions as planned,
 // saying that their progress is unknown. Before, a scheduled dispatch
 // showed no action at all while no worker ran.
