@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/dispatcherhq/dispatcher/internal/testenv"
@@ -106,4 +107,12 @@ func TestBatchErrors(t *testing.T) {
 	if got := hs.must(200, "GET", "/dispatchers/v1/"+id, ""); got["updateTimestamp"] != d["updateTimestamp"] {
 		t.Fatalf("a refused batch changed the dispatcher: %v", got)
 	}
+
+	// A limit of the dispatcher's actions names the action that would
+	// pass it. Before, "createActions[0].actions: ...", a field the action
+	// does not have.
+	full := hs.must(200, "POST", "/dispatchers/v1", `{"name":"full","eventType":"e","actions":[`+
+		strings.TrimSuffix(strings.Repeat(`{"type":"task","functionName":"erase"},`, 50), ",")+`]}`)
+	code, out := hs.do("POST", "/dispatchers/v1/"+full["id"].(string)+"/batch", `{"createActions":[{"type":"task","functionName":"erase"}]}`)
+	wantError(t, code, out, 400, 15, "createActions[0]: a dispatcher holds at most 50 actions")
 }

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dispatcherhq/dispatcher"
@@ -416,6 +417,11 @@ func (s *Store) ApplyBatch(ctx context.Context, id string, b *dispatcher.Batch, 
 func inBatch(err error, at string) error {
 	switch dispatcher.ErrorCode(err) {
 	case dispatcher.EINVALID, dispatcher.EREQUIRED, dispatcher.ECONFLICT, dispatcher.EINUSE:
+		if msg, ok := strings.CutPrefix(dispatcher.ErrorMessage(err), "actions:"); ok && at != "dispatcher" {
+			// The dispatcher's actions, which the action would grow
+			// past a limit: not a field of the action.
+			return &dispatcher.Error{Code: dispatcher.ErrorCode(err), Message: at + ":" + msg}
+		}
 		return dispatcher.Prefixed(err, at+".")
 	case dispatcher.ENOTFOUND:
 		if at != "dispatcher" {
