@@ -372,8 +372,10 @@ func (s *tenantShare) take(tenant string) (release func(), ok bool) {
 // saved before the policy, or under another. It checks the queue the
 // dispatch will start the child on (in.TaskQueue), and reads nothing.
 func (a *Effects) PrepareTask(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
-	// Its one attempt makes no call: it may wait for the store until a
-	// second is left. Before, a blip of the store failed the action.
+	// It makes no call: an attempt may wait for the store until a second
+	// is left, and the dispatch retries it for about a minute
+	// (workflows' storeReadOptions). Before, a blip of the store failed
+	// the action.
 	if err := a.superseded(ctx, time.Second, in.Reset, in.Run); err != nil {
 		return dispatcher.TaskPayload{}, err
 	}

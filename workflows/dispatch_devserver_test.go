@@ -669,6 +669,66 @@ func TestFirstAttemptsQueuedForASlotKeepTheirTime(t *testing.T) {
 	})
 }
 
+// The payload of a temporal function is rendered by a local activity
+// that, in a reset run, first asks the store whether a replay superseded
+// the run. A store that did not answer for the step's one attempt (10 s)
+// failed the action for good; the step now retries while the failure is
+// temporary, as a function's look-up does, and a template error still
+// fails the action at once.
+func TestPrepareTaskWaitsOutAStoreOutage(t *testing.T) {
+	c := testenv.TemporalClient(t)
+	const queue = "dispatch-prepare-outage"
+	var calls sync.Map // dispatch ID → *atomic.Int32
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivityWithOptions(func(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
+		id := activity.GetInfo(ctx).WorkflowExecution.ID
+		n, _ := calls.LoadOrStore(id, new(atomic.Int32))
+		if n.(*atomic.Int32).Add(1) < 3 {
+			if strings.Contains(id, "template") {
+				return dispatcher.TaskPayload{}, temporal.NewNonRetryableApplicationError("bad template", dispatcher.FailureTemplate, nil)
+			}
+			return dispatcher.TaskPayload{}, temporal.NewApplicationError("the database is unavailable", dispatcher.FailureStore)
+		}
+		return dispatcher.TaskPayload{TaskID: in.IdempotencyKey, FunctionName: in.FunctionName, Data: json.RawMessage(`{}`)}, nil
+	}, activity.RegisterOptions{Name: workflows.ActivityPrepareTask})
+	w.RegisterActivityWithOptions(func(context.Context, dispatcher.TaskFailure) (bool, error) { return true, nil },
+		activity.RegisterOptions{Name: workflows.ActivityEmitTaskFailed})
+	w.RegisterWorkflowWithOptions(func(workflow.Context, dispatcher.TaskPayload) error { return nil }, workflow.RegisterOptions{Name: "f"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	for _, tt := range []struct {
+		name      string
+		wantCalls int32
+		completes bool
+	}{
+		{"store-outage", 3, true},
+		{"template-error", 1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "dispatch-prepare-" + tt.name
+			cfg := dispatcher.Config{Version: 1, Dispatchers: []dispatcher.Dispatcher{{ID: "d1", Name: "d1", EventType: "prepare",
+				Actions: []dispatcher.Action{{ID: "a1", Name: "a1", Type: dispatcher.ActionTask, FunctionName: "f"}}}},
+				Functions: []dispatcher.FunctionRef{{Name: "f", Kind: dispatcher.FunctionTemporal, TaskQueue: queue}}}
+			in := workflows.DispatchInput{Event: dispatcher.Event{ID: id, Type: "prepare"}, Config: &cfg, Version: workflows.DispatchVersion}
+			run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.WorkflowDispatch, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := run.Get(t.Context(), nil); (err == nil) != tt.completes {
+				t.Errorf("the dispatch ended with %v, want it to complete: %v", err, tt.completes)
+			}
+			if n, _ := calls.Load(id); n.(*atomic.Int32).Load() != tt.wantCalls {
+				t.Errorf("%d renderings, want %d", n.(*atomic.Int32).Load(), tt.wantCalls)
+			}
+			replays(t, c, run)
+		})
+	}
+}
+
 // A dispatch reset from the Web UI or the CLI (to its first workflow
 // task: run it again) does not run again the child workflow of a temporal
 // function that completed, nor start one beside a child still running:

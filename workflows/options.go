@@ -47,8 +47,11 @@ func localOptions(timeout time.Duration) workflow.LocalActivityOptions {
 }
 
 // prepareTaskOptions: rendering a child workflow's payload is quick and
-// local; a failure is a template error, which retrying cannot fix.
-var prepareTaskOptions = localOptions(10 * time.Second)
+// local, and a template error is non-retryable; but in a reset run it
+// first asks the store whether a replay superseded the run, and a store
+// that does not answer for one attempt is retried like a function's
+// look-up. With one attempt, an outage of over 10 s failed the action.
+var prepareTaskOptions = storeReadOptions
 
 // DefaultRetryPolicy returns the retry policy of an action without its
 // own. Its MaximumAttempts counts the local first attempt.
@@ -100,7 +103,12 @@ var emitOptions = workflow.LocalActivityOptions{
 // resolveFunctionOptions: looking a function up again is a read of the
 // local store; when it does not answer for a while, the action goes on
 // without (dispatch.function).
-var resolveFunctionOptions = workflow.LocalActivityOptions{
+var resolveFunctionOptions = storeReadOptions
+
+// storeReadOptions are those of a quick local step that reads the store:
+// it retries for about a minute while the store does not answer, and a
+// non-retryable failure ends it at once.
+var storeReadOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    10 * time.Second,
 	ScheduleToCloseTimeout: time.Minute + localQueueTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
