@@ -215,7 +215,7 @@ func NewServer(ctx context.Context, cfg Config, deps Deps) (http.Handler, error)
 	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
-		abort(c, errResourceUnknown, "no route for "+method(c.Request)+" "+c.Request.URL.Path)
+		abort(c, errResourceUnknown, wire.NoRoute+method(c.Request)+" "+c.Request.URL.Path)
 	})
 	r.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, wire.Error{Code: 16, Name: errResourceUnknown.Name, Message: "method " + method(c.Request) + " is not allowed on " + c.Request.URL.Path})

@@ -182,6 +182,11 @@ type Error struct {
 	Message string `json:"message"`
 }
 
+// NoRoute begins the Message of the 404 of a path and method the server
+// has no route for: a client newer than the server tells it from a
+// resource that does not exist.
+const NoRoute = "no route for "
+
 // Page is the shape of every RQL-paged list (dispatchers, templates,
 // functions).
 type Page struct {

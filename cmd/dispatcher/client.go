@@ -83,6 +83,10 @@ func (e *apiError) Error() string {
 	} else if e.Body.Name == "" {
 		return fmt.Sprintf("the API answered %d", e.Status)
 	}
+	if e.Status == http.StatusNotFound && strings.HasPrefix(e.Body.Message, wire.NoRoute) {
+		// The route came after the server's release (sync's batch).
+		return fmt.Sprintf("%s (HTTP %d): %s: the server is older than this command; upgrade it first", e.Body.Name, e.Status, e.Body.Message)
+	}
 	return fmt.Sprintf("%s (HTTP %d): %s", e.Body.Name, e.Status, e.Body.Message)
 }
 

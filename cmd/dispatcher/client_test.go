@@ -563,3 +563,17 @@ func TestSyncInterruptedWhilePlanning(t *testing.T) {
 		t.Fatalf("sync interrupted while planning: %v", err)
 	}
 }
+
+// A route the server does not have is one it is too old for (sync's
+// batch, on a server released before it): the error says to upgrade it,
+// not merely that something was not found. A missing resource does not.
+func TestAPIErrorOfAnOlderServer(t *testing.T) {
+	old := &apiError{Status: 404, Body: wire.Error{Name: "RESOURCE_UNKNOWN_EXCEPTION", Message: wire.NoRoute + "POST /dispatchers/v1/d1/batch"}}
+	if got := old.Error(); !strings.HasSuffix(got, "POST /dispatchers/v1/d1/batch: the server is older than this command; upgrade it first") {
+		t.Errorf("no route: %q", got)
+	}
+	missing := &apiError{Status: 404, Body: wire.Error{Name: "RESOURCE_UNKNOWN_EXCEPTION", Message: "no dispatcher with id d1"}}
+	if got := missing.Error(); strings.Contains(got, "upgrade") {
+		t.Errorf("a missing dispatcher: %q", got)
+	}
+}
