@@ -499,7 +499,9 @@ func FromFailureSummary(s dispatcher.FailureSummary) Failures {
 			summary += ", dispatcher " + who
 		}
 		if g.Removed {
-			summary += ", deleted since: no replay runs it"
+			// Or moved (Removed): the failures summary of a probe called a
+			// dispatcher moved to another event type deleted.
+			summary += ", deleted or moved to another event type since: no replay runs it"
 		}
 		out.Groups[i] = FailureGroup{ErrorClass: g.ErrorClass, DispatcherID: g.DispatcherID, DispatcherName: g.DispatcherName,
 			Count: g.Count, Summary: summary, Sample: Sample{Message: g.Sample, WorkflowID: g.SampleWorkflowID, RunID: g.SampleRunID, EventType: g.SampleEventType},

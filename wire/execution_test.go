@@ -58,3 +58,19 @@ func TestOutcomeSaysWhenAScheduledActionWasDue(t *testing.T) {
 		}
 	}
 }
+
+// A group whose dispatcher no longer runs its event type says the
+// dispatcher was deleted or moved: it may still exist, under another
+// type. Before, it said deleted, and an operator believed it gone.
+func TestFailureSummaryOfARemovedDispatcher(t *testing.T) {
+	out := wire.FromFailureSummary(dispatcher.FailureSummary{Groups: []dispatcher.FailureGroup{
+		{ErrorClass: "TemplateError", DispatcherID: "d1", DispatcherName: "erase", Count: 2, Sample: "bad", Removed: true},
+		{ErrorClass: "TemplateError", DispatcherID: "d2", DispatcherName: "notify", Count: 1, Sample: "bad"},
+	}})
+	if got, want := out.Groups[0].Summary, "2 × TemplateError: bad, dispatcher erase (d1), deleted or moved to another event type since: no replay runs it"; got != want {
+		t.Errorf("removed: %q, want %q", got, want)
+	}
+	if got, want := out.Groups[1].Summary, "1 × TemplateError: bad, dispatcher notify (d2)"; got != want {
+		t.Errorf("kept: %q, want %q", got, want)
+	}
+}
