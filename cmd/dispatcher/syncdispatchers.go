@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,7 +110,10 @@ func (p *planner) planDispatchers() {
 	var early []*change
 	for _, d := range p.remote.Dispatchers {
 		if managed(d) && !kept[text(d["id"])] {
-			c := &change{Op: opDelete, Kind: "dispatcher", Name: text(d["name"]), Note: "--clean: managed by sync, not in the file",
+			// One without a name (made by hand, and tagged) by its id, as
+			// a nameless action is: there may be several.
+			name := cmp.Or(text(d["name"]), "(no name, id "+text(d["id"])+")")
+			c := &change{Op: opDelete, Kind: "dispatcher", Name: name, Note: "--clean: managed by sync, not in the file",
 				method: "DELETE", path: "/dispatchers/v1/" + url.PathEscape(text(d["id"])), ifMatch: versionOf(d)}
 			if slices.ContainsFunc(asSlice(d["actions"]), func(a any) bool { m, _ := a.(map[string]any); return scheduled(m) }) {
 				c.Note += "; " + stillScheduled(text(d["id"]))

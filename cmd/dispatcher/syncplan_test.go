@@ -192,6 +192,10 @@ func TestSyncPlanChanges(t *testing.T) {
 			{"id": "111111111111111111111111", "name": "legacy", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []},
 			{"id": "555555555555555555555555", "name": "manual", "eventType": "e", "tags": ["x"], "actions": []}]`,
 			file: `[]`, opts: planOptions{Clean: true}, want: []string{`- dispatcher "legacy"`}},
+		// One without a name by its id, as a nameless action: a probe's
+		// plan said dispatcher "".
+		{name: "clean deletes a nameless one", remote: `[{"id": "111111111111111111111111", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`,
+			file: `[]`, opts: planOptions{Clean: true}, want: []string{`- dispatcher "(no name, id 111111111111111111111111)"`}},
 		{name: "clean with an empty dispatchers list", remote: `[{"id": "111111111111111111111111", "name": "legacy", "eventType": "e", "tags": ["EXH_CLI_MANAGED"], "actions": []}]`,
 			file: `{"dispatchers": []}`, opts: planOptions{Clean: true}, want: []string{`- dispatcher "legacy"`}},
 		// Before, a file of templates alone deleted every managed one.
