@@ -591,3 +591,63 @@ func TestEmitTaskFailedWithAFunctionItCannotDecrypt(t *testing.T) {
 		t.Errorf("EmitTaskFailed: %v, want the start tried", err)
 	}
 }
+
+// blippingSeen is a record of accepted events whose writes fail while
+// down is above zero, each failure counting it down, and that records the
+// context each write had.
+type blippingSeen struct {
+	seenEvents
+	down     int
+	canceled bool
+}
+
+func (s *blippingSeen) RecordAcceptedEvent(ctx context.Context, key string, res dispatcher.StartResult, at time.Time) error {
+	s.canceled = ctx.Err() != nil
+	if s.down > 0 {
+		s.down--
+		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database is unavailable or busy: try again")
+	}
+	return s.seenEvents.RecordAcceptedEvent(ctx, key, res, at)
+}
+
+// An event that Temporal accepted but whose record could not be written
+// is refused as unavailable, so that the sender sends it again; then
+// Temporal answers it a duplicate, and the record is written. Before, the
+// failure was dropped and the answer was 202: once Temporal's retention
+// dropped the run, the event dispatched again within the dedup window (a
+// probe, through blips of the database). The record is written on a
+// context the sender's leaving does not cancel.
+func TestStarterRecordsAnAcceptedEventOrRefusesIt(t *testing.T) {
+	seen := &blippingSeen{seenEvents: seenEvents{}, down: 1}
+	ev := dispatcher.Event{ID: "ev-1", Type: "user_deleted"}
+	s := dispatch.Starter{Client: startingClient{}, Seen: seen}
+	if res, err := s.Start(context.Background(), ev); dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE ||
+		!strings.Contains(err.Error(), "send it again, and it is answered a duplicate") {
+		t.Fatalf("record not written: %+v, %v; want EUNAVAILABLE saying to send it again", res, err)
+	}
+	s.Client = startedClient{refusingClient{err: serviceerror.NewWorkflowExecutionAlreadyStarted("started", "", "run-1")}, "user_deleted"}
+	if res, err := s.Start(context.Background(), ev); err != nil || !res.Duplicate || res.RunID != "run-1" {
+		t.Fatalf("sent again: %+v, %v; want a duplicate of run-1", res, err)
+	}
+	if rec, ok := seen.seenEvents["dispatch-ev-1"]; !ok || rec.RunID != "run-1" {
+		t.Errorf("records %+v, want dispatch-ev-1 recorded as run-1", seen.seenEvents)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.Client = cancelingClient{startingClient{}, cancel}
+	if _, err := s.Start(ctx, dispatcher.Event{ID: "ev-2", Type: "user_deleted"}); err != nil || seen.canceled {
+		t.Errorf("the sender gone once Temporal started it: %v, the record's context canceled: %t; want it recorded", err, seen.canceled)
+	}
+}
+
+// cancelingClient starts a workflow, then cancels the caller's context,
+// as a sender that hangs up once Temporal has answered.
+type cancelingClient struct {
+	startingClient
+	cancel context.CancelFunc
+}
+
+func (c cancelingClient) ExecuteWorkflow(ctx context.Context, o client.StartWorkflowOptions, w any, args ...any) (client.WorkflowRun, error) {
+	defer c.cancel()
+	return c.startingClient.ExecuteWorkflow(ctx, o, w, args...)
+}
