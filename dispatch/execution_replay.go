@@ -140,10 +140,20 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 			return dispatcher.ReplayResult{}, otherReplay(r.WorkflowID, prev, latest.RunID)
 		}
 		return replayedAs(prev), nil
-	case recent && same && last.NewRunID != "":
+	case recent && same:
 		// Sent again moments after, its replay maybe still running (a
 		// double click, a client's retry): answered as it was. Before,
-		// while that replay ran, refused as "being replayed".
+		// while that replay ran, refused as "being replayed". One whose
+		// request stopped before the audit trail said it started (the
+		// write failed: a 503) is recorded now; before, its retry was
+		// refused, the replay's run having made every action already.
+		if last.NewRunID == "" {
+			last.NewRunID = latest.RunID
+			e.releaseAfterReplay(ctx, r.WorkflowID, last.RunID)
+			if err := e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, last.Ref, latest.RunID); err != nil {
+				return dispatcher.ReplayResult{}, err
+			}
+		}
 		return replayedAs(last), nil
 	case !replayable(latest.Status) && latest.Replay.Of != "":
 		// Someone replayed it meanwhile: "wait, then replay" would have
@@ -192,12 +202,7 @@ func (e *Executions) Replay(ctx context.Context, r dispatcher.ReplayRequest) (di
 	if err := e.held(ctx, r.BulkReplayID); err != nil {
 		return dispatcher.ReplayResult{}, err
 	}
-	switch {
-	case recent && same: // started; its requester stopped before saying so
-		last.NewRunID = latest.RunID
-		e.releaseAfterReplay(ctx, r.WorkflowID, last.RunID)
-		return replayedAs(last), e.audit.SetAuditRun(ctx, r.WorkflowID, dispatcher.AuditReplay, last.Ref, latest.RunID)
-	case recent:
+	if recent {
 		return dispatcher.ReplayResult{}, dispatcher.Errorf(dispatcher.ESTATE,
 			"dispatch %s was replayed moments ago: run %s, a replay of run %s (asked for by %s), is %s already; a request without a runId sent again would replay that replay. "+
 				"To replay it, name it: {\"runId\": %q} (or send an Idempotency-Key)",

@@ -57,6 +57,23 @@ type executionsEnv struct {
 	// release is closed: 503 to the first unavailable calls.
 	called, release chan struct{}
 	unavailable     atomic.Int32
+	// auditDown fails the audit trail's next SetAuditRun, as a blip of
+	// the database does, when set.
+	auditDown atomic.Bool
+}
+
+// blippingAudit is the audit trail of an executionsEnv, whose SetAuditRun
+// fails once when the env's auditDown is set.
+type blippingAudit struct {
+	*models.Store
+	e *executionsEnv
+}
+
+func (a blippingAudit) SetAuditRun(ctx context.Context, workflowID, operation, ref, newRunID string) error {
+	if a.e.auditDown.Swap(false) {
+		return dispatcher.Errorf(dispatcher.EUNAVAILABLE, "the database is unavailable or busy: try again")
+	}
+	return a.Store.SetAuditRun(ctx, workflowID, operation, ref, newRunID)
 }
 
 func newExecutionsEnv(t *testing.T) *executionsEnv {
@@ -156,7 +173,7 @@ func newExecutionsEnv(t *testing.T) *executionsEnv {
 		},
 	}
 	ex, err := dispatch.NewExecutions(dispatch.ExecutionsOptions{
-		Client: c, UIURL: "http://ui.example", TaskQueue: queue, Audit: e.audit, Dispatchers: store,
+		Client: c, UIURL: "http://ui.example", TaskQueue: queue, Audit: blippingAudit{e.audit, e}, Dispatchers: store,
 	})
 	if err != nil {
 		t.Fatal(err)

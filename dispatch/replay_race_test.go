@@ -144,6 +144,36 @@ func TestReplayRequestSentAgain(t *testing.T) {
 	e.wait(failed.WorkflowID, named.RunID)
 }
 
+// A replay started whose record in the audit trail failed (a blip of the
+// database: the answer was 503, "try again") is answered, sent again, as
+// the replay it started, and recorded then. Before, the retry was
+// refused: the replay's run had made every action, and support was told
+// to name the actions, another call of each under a new key (a probe).
+func TestReplayRequestSentAgainAfterItsRecordFailed(t *testing.T) {
+	e := newExecutionsEnv(t)
+	failed := e.dispatch("ev-unrecorded", "signup", true)
+	e.broken.Store(false)
+	e.store.Update("d2", func(d *dispatcher.Dispatcher) { d.Actions[0].TemplateID = "tpl" })
+	req := dispatcher.ReplayRequest{WorkflowID: failed.WorkflowID, Actor: "bob", Config: dispatcher.ReplayConfigCurrent}
+	e.auditDown.Store(true)
+	if _, err := e.ex.Replay(e.ctx(), req); dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE {
+		t.Fatalf("replay with the audit trail's write failing: %v, want EUNAVAILABLE", err)
+	}
+	d, err := e.ex.Get(e.ctx(), failed.WorkflowID, "")
+	if err != nil || len(d.Runs) != 2 || d.Audit[0].NewRunID != "" {
+		t.Fatalf("%d runs, audit %+v, %v; want the replay started and not recorded", len(d.Runs), d.Audit, err)
+	}
+	started := d.RunID
+	e.wait(failed.WorkflowID, started) // it succeeds: nothing is left to replay
+	again, err := e.ex.Replay(e.ctx(), req)
+	if err != nil || again.RunID != started || !again.AlreadyStarted {
+		t.Fatalf("sent again: %+v, %v; want run %s, already started", again, err, started)
+	}
+	if d, err = e.ex.Get(e.ctx(), failed.WorkflowID, ""); err != nil || len(d.Audit) != 1 || d.Audit[0].NewRunID != started {
+		t.Errorf("audit %+v, %v; want the replay recorded with run %s", d.Audit, err, started)
+	}
+}
+
 // A request that loses the claim of a replay to another one, which has
 // not started it yet, starts the replay the claim records: its actions
 // with its configuration. Before, it ran the claim's actions with its
