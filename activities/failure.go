@@ -115,7 +115,9 @@ func storeTrouble(ctx context.Context, err error) string {
 	var de *dispatcher.Error
 	var caused *dispatcher.Caused
 	if (!errors.As(err, &de) || errors.As(err, &caused)) && activity.IsActivity(ctx) {
-		activity.GetLogger(ctx).Warn("The configuration database failed", "Error", err)
+		// Not "the database failed": the cause may be a stored secret
+		// that no key of the process decrypts (a probe read it so).
+		activity.GetLogger(ctx).Warn("Reading the configuration failed", "Error", err)
 	}
 	if de == nil {
 		return "the configuration database failed (the worker's log says how)"

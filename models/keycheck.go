@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -18,16 +19,28 @@ var keyCheckAAD = []byte("dispatcher key check v1")
 // Without a ring, it fails when other processes encrypt the store (they
 // stored check values): such a process, a Secret not mounted, would store
 // the secrets it is given in clear text, and read none of theirs.
+//
+// It fails too when the store knows keys and the ring has none of them
+// (only new ids): such a process would write what no other reads, and
+// none of what they wrote. A new key is rolled out beside one the others
+// have, appended first (docs/operations.md, "Rotating the key"). Before,
+// a process given another key (a wrong Secret) started, said it was
+// ready, and its dispatches' histories were unreadable for good.
 func (s *Store) CheckKeys(ctx context.Context) error {
+	var known []string
+	if err := s.db.WithContext(ctx).Raw("SELECT id FROM encryption_key_checks ORDER BY id").Scan(&known).Error; err != nil {
+		return translate(err, "")
+	}
 	if s.keys == nil {
-		var ids []string
-		if err := s.db.WithContext(ctx).Raw("SELECT id FROM encryption_key_checks ORDER BY id").Scan(&ids).Error; err != nil {
-			return translate(err, "")
-		}
-		if len(ids) > 0 {
-			return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY is not set, but other processes encrypt this store, with the keys %s: give every process the same value (a Secret not mounted?)", strings.Join(ids, ", "))
+		if len(known) > 0 {
+			return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY is not set, but other processes encrypt this store, with the keys %s: give every process the same value (a Secret not mounted?)", strings.Join(known, ", "))
 		}
 		return nil
+	}
+	if len(known) > 0 && !slices.ContainsFunc(s.keys.IDs(), func(id string) bool { return slices.Contains(known, id) }) {
+		return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY holds none of the keys other processes encrypt this store with (%s), only %s: it could read nothing they wrote, nor they what it writes. "+
+			"Give every process the same keys; a new key is added beside one they have, appended first (docs/operations.md, \"Rotating the key\")",
+			strings.Join(known, ", "), strings.Join(s.keys.IDs(), ", "))
 	}
 	for _, id := range s.keys.IDs() {
 		sealed, err := s.keys.SealWith(id, []byte(id), keyCheckAAD)
@@ -58,11 +71,22 @@ func (s *Store) VerifyKeys(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if !found && id == s.keys.Current() && !s.anyCheck(ctx) {
+			return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY: no process has run with a key yet (none stored a check value), so none could read what rotate encrypts: start them with the key first, then rotate")
+		}
 		if !found && id == s.keys.Current() {
 			return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY: no process has the key %q yet (none stored its check value), so none could read what it encrypts: roll it out first, appended, then first (docs/operations.md, \"Rotating the key\")", id)
 		}
 	}
 	return nil
+}
+
+// anyCheck reports whether a process stored a check value (ran with a
+// key); an error reads as yes.
+func (s *Store) anyCheck(ctx context.Context) bool {
+	var n int64
+	err := s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM encryption_key_checks").Scan(&n).Error
+	return err != nil || n > 0
 }
 
 // openCheck opens the check value stored for key id, and reports whether

@@ -37,10 +37,18 @@ func TestCheckKeys(t *testing.T) {
 			if err := check(other); err == nil || !strings.Contains(err.Error(), `key "k1" is not the key "k1" the other processes have`) {
 				t.Fatalf("other material under k1: %v, want it refused", err)
 			}
+			// Before, a process with a key of a new id alone (a wrong
+			// Secret) started, and wrote histories no other could read.
+			if err := check(generateKey(t, "k3")); err == nil || !strings.Contains(err.Error(), "holds none of the keys other processes encrypt this store with (k1, k2), only k3") {
+				t.Fatalf("a new key alone: %v, want it refused", err)
+			}
+			if err := check(generateKey(t, "k3"), second); err != nil {
+				t.Fatalf("a new key beside one the others have: %v", err)
+			}
 			// Before, a process without the setting (a Secret not
 			// mounted) ran, and stored the secrets given it in clear text.
 			if err := models.NewStore(db, time.Now).CheckKeys(context.Background()); err == nil ||
-				!strings.Contains(err.Error(), "DISPATCHER_ENCRYPTION_KEY is not set, but other processes encrypt this store, with the keys k1, k2") {
+				!strings.Contains(err.Error(), "DISPATCHER_ENCRYPTION_KEY is not set, but other processes encrypt this store, with the keys k1, k2, k3") {
 				t.Fatalf("no keys, on a store others encrypt: %v, want it refused", err)
 			}
 		})

@@ -172,7 +172,7 @@ func TestEncryptionRotateCommand(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"--dry-run"}, nil} {
-		if out, err := rotate(env, args...); err == nil || !strings.Contains(err.Error(), `no process has the key "k1" yet`) || raw() != "legacy-secret" {
+		if out, err := rotate(env, args...); err == nil || !strings.Contains(err.Error(), "no process has run with a key yet (none stored a check value), so none could read what rotate encrypts: start them with the key first, then rotate") || raw() != "legacy-secret" {
 			t.Fatalf("rotate %v to a key no process has: %v\n%s", args, err, out)
 		}
 	}
@@ -194,6 +194,12 @@ func TestEncryptionRotateCommand(t *testing.T) {
 	}
 
 	k2 := keygen(t, "--id", "k2")
+	// A new key no process has yet, once they run with others, is to be
+	// rolled out first.
+	if out, err := rotate(map[string]string{"DATABASE_URL": url, "DISPATCHER_ENCRYPTION_KEY": k2 + "," + k1}, "--dry-run"); err == nil ||
+		!strings.Contains(err.Error(), `no process has the key "k2" yet (none stored its check value), so none could read what it encrypts: roll it out first, appended, then first`) {
+		t.Fatalf("rotate to k2 before any process has it: %v\n%s", err, out)
+	}
 	started(k1, k2)
 	started(k2, k1)
 	// Other material under the id the processes have for k2, given as
