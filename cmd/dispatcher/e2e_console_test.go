@@ -1474,3 +1474,27 @@ func TestEndToEndConsolePostOnceKeys(t *testing.T) {
 		t.Errorf("answers and keys %q (%v), want %q", got, err, want)
 	}
 }
+
+// TestEndToEndConsoleQuestionOfAViewLeft: a Replay box left open by a
+// Back is closed, answered no: nothing is replayed. Before, it stayed
+// over the list the Back brought, and confirming it there replayed the
+// dispatch, with nothing on the page to say so (a probe).
+func TestEndToEndConsoleQuestionOfAViewLeft(t *testing.T) {
+	s := systemWithAFailure(t)
+	failed := s.listIDs("status=failed")[0]
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	b.open("/executions?status=failed")
+	b.do("open the dispatch", chromedp.WaitVisible(chromedp.CSS("#executions-table a.event-link")), chromedp.Click(chromedp.CSS("#executions-table a.event-link")))
+	b.do("ask to replay it", chromedp.WaitVisible(chromedp.ID("replay-button")), chromedp.Click(chromedp.ID("replay-button")),
+		chromedp.WaitVisible(chromedp.ID("replay-dialog")))
+	b.do("go back", chromedp.NavigateBack())
+	b.waitJS("the list, without the question", `!!document.getElementById('executions-table') && !document.querySelector('dialog[open]')`)
+	if b.exists("#replay-dialog") {
+		t.Error("the replay box is still in the page")
+	}
+	if runs := s.listIDs("eventId=gone-1"); len(runs) != 1 || runs[0] != failed {
+		t.Errorf("dispatches of the event: %v, want the failed one alone", runs)
+	}
+	b.checkProblems()
+}

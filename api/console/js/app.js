@@ -160,6 +160,10 @@ function dispose() {
   generation += 1;
   disposers.forEach((d) => d());
   disposers = [];
+  // A question of the view left is answered no. Before, a Replay or
+  // Cancel box stayed open over the next view after a Back, and
+  // confirmed there it acted, unseen, for a page no longer shown.
+  document.querySelectorAll('dialog.confirm[open]').forEach((d) => d.dispatchEvent(new Event('cancel')));
 }
 
 function loginView(message) {

@@ -157,13 +157,14 @@ export function select(props, options, value) {
 // cancels) and focus starts on Cancel, the safe choice. check, if given,
 // says whether the choices made in body can be confirmed: until it does,
 // the confirm button is disabled. dismiss names the safe choice where
-// "Cancel" would mean the other (cancelling a bulk replay).
+// "Cancel" would mean the other (cancelling a bulk replay). Leaving the
+// view answers it as Cancel does (app.js, dispose).
 export function confirmDialog({ title, body, confirm = 'Confirm', dismiss = 'Cancel', danger = false, id, check }) {
   return new Promise((resolve) => {
     const titleId = uid('dlg');
     const cancelBtn = h('button', { type: 'button', class: 'secondary', id: id && `${id}-cancel` }, dismiss);
     const okBtn = h('button', { type: 'button', class: danger ? 'danger' : 'primary', id: id && `${id}-confirm` }, confirm);
-    const dlg = h('dialog', { 'aria-labelledby': titleId, class: 'dialog', id },
+    const dlg = h('dialog', { 'aria-labelledby': titleId, class: 'dialog confirm', id },
       h('h2', { id: titleId }, title),
       h('div', { class: 'dialog-body' }, body),
       h('div', { class: 'actions' }, cancelBtn, okBtn));
