@@ -1498,3 +1498,42 @@ func TestEndToEndConsoleQuestionOfAViewLeft(t *testing.T) {
 	}
 	b.checkProblems()
 }
+
+// TestEndToEndConsoleBulkReplayFormKept: the bulk replay's form, once
+// counted, is in the address: back from one of its sample's dispatches
+// (or reloaded) the view shows it and counts it again. Before, the form
+// came back with its defaults, every failed dispatch, and no count (a
+// probe). And a time given as the API takes it (ISO 8601) in a link
+// fills the list's form: before, the field stayed empty, and the next
+// Search dropped it.
+func TestEndToEndConsoleBulkReplayFormKept(t *testing.T) {
+	s := systemWithAFailure(t)
+	b := startBrowser(t, s.url)
+	b.signIn(s.token)
+	b.open("/replays/new")
+	b.do("fill the form and count",
+		chromedp.WaitVisible(chromedp.ID("bulk-rate")),
+		chromedp.SendKeys(chromedp.ID("bulk-eventType"), "user_deleted"),
+		chromedp.SendKeys(chromedp.ID("bulk-errorClass"), "HTTPPermanent"),
+		chromedp.SetValue(chromedp.ID("bulk-rate"), "2"),
+		chromedp.SetValue(chromedp.ID("bulk-config"), "current"),
+		chromedp.Click(chromedp.ID("bulk-dry-run")))
+	b.waitText("#bulk-count", "1 dispatch matches")
+	b.do("open the sample's dispatch", chromedp.Click(chromedp.CSS("#bulk-result a")))
+	b.waitText("#run-status", "Failed")
+	b.do("go back", chromedp.NavigateBack())
+	b.waitText("#bulk-count", "1 dispatch matches")
+	form, err := eval[string](b, `['bulk-eventType', 'bulk-errorClass', 'bulk-rate', 'bulk-config'].map((id) => document.getElementById(id).value).join(' ')`)
+	if want := "user_deleted HTTPPermanent 2 current"; err != nil || form != want {
+		t.Errorf("back on the form: %q (%v), want %q", form, err, want)
+	}
+	if n := len(s.listIDs("eventId=gone-1")); n != 1 {
+		t.Errorf("%d dispatches of the event, want 1: counting replays nothing", n)
+	}
+
+	b.open("/executions?from=2026-01-02T03:04:05Z&status=failed")
+	b.waitJS("the time in the form", `document.getElementById('f-from').value !== ''`)
+	b.do("search", chromedp.Click(chromedp.ID("search-submit")))
+	b.waitJS("the time kept", `new URLSearchParams(location.hash.split('?')[1]).get('from') === String(Date.UTC(2026, 0, 2, 3, 4, 5))`)
+	b.checkProblems()
+}

@@ -169,7 +169,10 @@ export function fmtDuration(ms) {
 // filter from Failures widened by up to 59 s what a bulk replay matched.
 export function toLocalInput(ms) {
   if (!ms) return '';
-  const d = new Date(Number(ms));
+  // Or a date as the API takes it (ISO 8601), in a link made by hand:
+  // before, the field stayed empty, and the next Search dropped it.
+  const d = new Date(/^\d+$/.test(ms) ? Number(ms) : ms);
+  if (Number.isNaN(d.getTime())) return '';
   const v = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
   const s = d.getSeconds();
   const m = d.getMilliseconds();

@@ -24,9 +24,9 @@ async function newView(ctx) {
   const { fields, read, els } = filterForm(q, dispatchers, { idPrefix: 'bulk' });
   // Only closed dispatches can be replayed.
   for (const o of [...els.status.options]) if (o.value === '' || o.value === 'running' || o.value === 'scheduled') o.remove();
-  const actions = input({ id: 'bulk-actions', placeholder: 'action ids, comma-separated' });
-  const config = select({ id: 'bulk-config' }, [['original', 'The one each ran with'], ['current', 'The current one (after a fix)']], 'original');
-  const rate = input({ type: 'number', id: 'bulk-rate', min: '0.01', max: '100', step: 'any', value: '10' });
+  const actions = input({ id: 'bulk-actions', placeholder: 'action ids, comma-separated', value: q.get('actions') || '' });
+  const config = select({ id: 'bulk-config' }, [['original', 'The one each ran with'], ['current', 'The current one (after a fix)']], q.get('config') || 'original');
+  const rate = input({ type: 'number', id: 'bulk-rate', min: '0.01', max: '100', step: 'any', value: q.get('rate') || '10' });
   const result = h('div', { id: 'bulk-result', 'aria-live': 'polite' });
   const dry = h('button', { type: 'submit', class: 'primary', id: 'bulk-dry-run' }, 'Count matching dispatches');
   const form = h('form', { class: 'filters', id: 'bulk-form', 'aria-label': 'Which dispatches to replay' },
@@ -55,9 +55,17 @@ async function newView(ctx) {
   const stale = () => { if (result.firstChild) replace(result, h('p', { class: 'muted', text: 'The form changed: count again before replaying.' })); };
   form.addEventListener('input', stale);
   form.addEventListener('change', stale);
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
+  // count runs the dry run of the form; focus, when the user asked for
+  // it (not when the view counts it again on coming back).
+  const count = async (focus) => {
     const body = request();
+    // The form counted goes in the address, in place (the entry stays
+    // one): back from a sample's dispatch, or reloaded, the view counts it
+    // again. Before, it came back with the defaults, every failed
+    // dispatch, one Count and one Replay away.
+    const counted = `#/replays/new${query({ ...read(), actions: actions.value.trim(), config: config.value === 'original' ? '' : config.value,
+      rate: rate.value === '10' ? '' : rate.value, counted: 1 })}`;
+    if (location.hash !== counted) history.replaceState(history.state, '', counted);
     await busy(dry, async () => {
       let res;
       try {
@@ -81,9 +89,14 @@ async function newView(ctx) {
             fmtTime(x.startTimestamp), x.errorClasses.join(', ')])) : null,
         h('div', { class: 'actions' }, start));
       announce(`${n} dispatches match.`);
-      start.focus();
+      if (focus) start.focus();
     });
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    count(true);
   });
+  if (q.get('counted')) count(false);
 }
 
 // recentList shows the recent bulk replays, those running first, each
