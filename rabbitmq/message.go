@@ -85,7 +85,9 @@ func (s *Source) tryDeadLetter(ctx context.Context, pub *amqp.Channel, d amqp.De
 func toMessage(d amqp.Delivery) intake.Message {
 	headers := make(map[string]string, len(d.Headers))
 	for k, v := range d.Headers {
-		headers[k] = headerText(v)
+		if text, ok := headerText(v); ok {
+			headers[k] = text
+		}
 	}
 	m := intake.Message{Header: intake.NewHeader(d.ContentType, headers), Body: d.Body, Redelivered: d.Redelivered}
 	m.DefaultID = intake.DefaultID("amqp", d.MessageId, m.Header, d.Body)
@@ -93,17 +95,22 @@ func toMessage(d amqp.Delivery) intake.Message {
 }
 
 // headerText is an AMQP header value as text, as a CloudEvents attribute
-// is.
-func headerText(v any) string {
+// is, and false for one no attribute can have: void (a null a client
+// sent), a table or an array, which are left out, as missing. Before, a
+// void ce_id was the id "<nil>": every later event of its source with one
+// was dropped as a duplicate of the first (a probe).
+func headerText(v any) (string, bool) {
 	switch v := v.(type) {
+	case nil, amqp.Table, []any:
+		return "", false
 	case string:
-		return v
+		return v, true
 	case []byte:
-		return string(v)
+		return string(v), true
 	case time.Time:
-		return v.UTC().Format(time.RFC3339Nano)
+		return v.UTC().Format(time.RFC3339Nano), true
 	default:
-		return fmt.Sprint(v)
+		return fmt.Sprint(v), true
 	}
 }
 

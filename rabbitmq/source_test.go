@@ -601,3 +601,29 @@ func TestSourceNotReadyOnAnExchangeItCannotUse(t *testing.T) {
 	redeclare(t, url, name, amqp.ExchangeTopic) // as it was, by a producer
 	flowsAgain(t, ch, name, st)
 }
+
+// A binary CloudEvent whose ce_id is void (a null its client sent), a
+// table or an array has no id: it is dead-lettered, as one with an empty
+// ce_id is. Before, a void one was the id "<nil>", and the second such
+// event of its source was dropped as a duplicate of the first (a probe).
+func TestSourceHeadersWithoutAValue(t *testing.T) {
+	url, name, ch := broker(t)
+	st := &starter{}
+	run(t, url, name, st, 4)
+	ids := []any{nil, nil, amqp.Table{"a": "b"}, []any{"x"}}
+	for i, id := range ids {
+		if err := ch.PublishWithContext(context.Background(), name, "t", false, false, amqp.Publishing{
+			ContentType: "application/json", DeliveryMode: amqp.Persistent,
+			Headers: amqp.Table{"ce_specversion": "1.0", "ce_id": id, "ce_source": "src", "ce_type": "t"},
+			Body:    fmt.Appendf(nil, `{"n":%d}`, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(t, ch, name, `{"id":"after","type":"t"}`)
+	testenv.Eventually(t, 20*time.Second, func() string {
+		if dead := ready(t, ch, name+".dead"); st.started() != 1 || dead != len(ids) {
+			return fmt.Sprintf("started %d, dead letters %d; want 1 (the event after) and %d", st.started(), dead, len(ids))
+		}
+		return ""
+	})
+}
