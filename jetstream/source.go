@@ -344,8 +344,18 @@ func sameFilter(cfg js.ConsumerConfig, want string) error {
 		"set DISPATCHER_NATS_CONSUMER to a name of this deployment's own, or delete the consumer if nothing uses it", have, want)
 }
 
-// fetchWait is how long one pull waits for messages.
+// fetchWait is how long one pull waits for messages, at most.
 const fetchWait = 5 * time.Second
+
+// pullWait is how long one pull waits for messages: fetchWait, or half
+// the AckWait when that is shorter. JetStream keeps a pull open until it
+// expires, also one of a process that died: a message redelivered to it
+// meanwhile is counted towards MaxDeliver and never seen. Before, with
+// an AckWait under 5 s, a crash cost two deliveries, and an event that
+// never failed was dead-lettered untried (a probe).
+func pullWait(ackWait time.Duration) time.Duration {
+	return min(fetchWait, ackWait/2)
+}
 
 // consume pulls messages until ctx ends (nil) or the consumer fails. It
 // pulls no more than it has free handlers for: a message pulled ahead of
@@ -414,7 +424,7 @@ const maxFetchFailures = 3
 // given back. The pull ends with ctx: it must not take in the messages
 // that the handlers, stopping, hand back.
 func (s *Source) fetch(ctx context.Context, c js.Consumer, n int) error {
-	fctx, cancel := context.WithTimeout(ctx, fetchWait)
+	fctx, cancel := context.WithTimeout(ctx, pullWait(s.cfg.AckWait))
 	defer cancel()
 	asked := n
 	batch, err := c.Fetch(n, js.FetchContext(fctx))

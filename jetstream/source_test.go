@@ -932,3 +932,18 @@ func TestSourceSaysTheServerRefuses(t *testing.T) {
 		return ""
 	})
 }
+
+// A pull expires within half the AckWait: JetStream keeps the pull of a
+// process that died open until it expires, and a message redelivered to
+// it meanwhile counts towards MaxDeliver unseen. Before, pulls waited
+// 5 s whatever the AckWait: with DISPATCHER_NATS_ACK_WAIT=3s, two crashes
+// dead-lettered an event never tried (a probe).
+func TestPullWaitWithinTheAckWait(t *testing.T) {
+	for _, tt := range []struct{ ackWait, want time.Duration }{
+		{30 * time.Second, fetchWait}, {10 * time.Second, fetchWait}, {3 * time.Second, 1500 * time.Millisecond}, {MinAckWait, 500 * time.Millisecond},
+	} {
+		if got := pullWait(tt.ackWait); got != tt.want || got >= tt.ackWait {
+			t.Errorf("pullWait(%v) = %v, want %v", tt.ackWait, got, tt.want)
+		}
+	}
+}
