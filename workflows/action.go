@@ -644,7 +644,9 @@ func (d *dispatch) attempt(ctx workflow.Context, o *dispatcher.ActionOutcome, a 
 			workflow.GetLogger(ctx).Info("First attempt not made: its worker was busy; making it as a regular activity", "ActionID", a.ID)
 			return d.attemptRegular(ctx, o, a, regular, timeout, input, result, policy, 0)
 		}
-		workflow.GetLogger(ctx).Info("First attempt failed; retrying as a regular activity",
+		// A warning, as each failed attempt is (docs/operations.md,
+		// "Logs"): before, info, below what the deployments log.
+		workflow.GetLogger(ctx).Warn("First attempt failed; retrying as a regular activity",
 			"ActionID", a.ID, "Error", err)
 		// What the run's detail shows until the regular activity's own
 		// failures do (QueryOutcomes; it commands nothing): before, a

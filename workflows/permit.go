@@ -133,6 +133,12 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		if err == nil || !retryable(err) || (policy.MaximumAttempts > 0 && n >= int(policy.MaximumAttempts)) {
 			return err
 		}
+		// Each failed attempt is a warning, as the SDK's "Activity
+		// error." of a regular activity is: a call made as a local
+		// activity has none, and before, a gated function's failures
+		// went unlogged until the action failed for good (a probe).
+		workflow.GetLogger(ctx).Warn("Gated call failed; retrying", "ActionID", a.ID, "Function", fn.Name,
+			"ActionAttempt", n, "ErrorClass", o.ErrorClass, "Error", err)
 		n++
 		if ctx.Err() != nil {
 			return canceledAfter(err)

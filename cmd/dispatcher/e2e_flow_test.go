@@ -152,6 +152,12 @@ func TestEndToEndFlowControl(t *testing.T) {
 	if len(opened) != 10 {
 		t.Fatalf("%d calls reached the failing function before its circuit opened, want 10", len(opened))
 	}
+	// Each failed call is a warning of the worker that made it, naming the
+	// action. Before, none was logged until an action failed for good (a
+	// probe).
+	if n := strings.Count(s.logs.String(), "Gated call failed; retrying"); n < 10 {
+		t.Errorf("%d warnings of failed calls for 10 calls failed:\n%s", n, s.logs)
+	}
 	// While it is open: the CLI, the metrics and a waiting dispatch show it.
 	if out := s.cli("executions", "flow"); !regexp.MustCompile(`(?m)^fragile\s+open\s+\d+\s+0\s`).MatchString(out) {
 		t.Errorf("dispatcher executions flow does not show the open circuit:\n%s", out)
