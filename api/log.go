@@ -51,6 +51,16 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		}
 		attrs := []any{"method", method(c.Request), "route", c.FullPath(), "status", c.Writer.Status(),
 			"duration_ms", time.Since(start).Milliseconds()}
+		if c.FullPath() == "" {
+			// No route: the path asked for (not its query, which may hold
+			// a token), bounded. Before, route="" said nothing of what a
+			// misrouted client or probe asked.
+			path := c.Request.URL.EscapedPath() // ASCII
+			if len(path) > 256 {
+				path = path[:256] + "…"
+			}
+			attrs = append(attrs, "path", path)
+		}
 		if level > slog.LevelDebug {
 			// Who was refused, or failed: the request id is the client's
 			// choice, and a refused request leaves no audit record.

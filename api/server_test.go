@@ -372,6 +372,23 @@ func TestRefusedRequestLogSaysWho(t *testing.T) {
 	}
 }
 
+// A request for no route logs the path it asked for, without its query:
+// before, route="" said nothing of what a misrouted client asked (a
+// probe).
+func TestUnroutedRequestLogSaysThePath(t *testing.T) {
+	var logs strings.Builder
+	h, err := NewServer(t.Context(), Config{Auth: AuthConfig{Secret: []byte(harnessSecret)}, MaxBodyBytes: 4096, MaxEventBytes: 2048},
+		Deps{Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/dispatcher/v1/x?token=secret", nil))
+	if rec.Code != http.StatusNotFound || !strings.Contains(logs.String(), "path=/dispatcher/v1/x") || strings.Contains(logs.String(), "secret") {
+		t.Errorf("%d, log:\n%s\nwant 404 logged with the path, not its query", rec.Code, logs.String())
+	}
+}
+
 // A request refused because a dependency is down (503) is logged as a
 // warning, and one that failed for a reason of the server's own (500) as
 // an error: through an outage of Temporal every event a producer sends,

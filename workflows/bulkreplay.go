@@ -435,7 +435,11 @@ func (b *bulkReplay) awaitResume(ctx workflow.Context) error {
 
 func (b *bulkReplay) setPaused(ctx workflow.Context, paused bool) {
 	if b.st.Paused != paused {
-		workflow.GetLogger(ctx).Info("Bulk replay paused", "Paused", paused, "Processed", b.st.Progress.Processed)
+		msg := "Bulk replay paused" // before, a resume said so too
+		if !paused {
+			msg = "Bulk replay resumed"
+		}
+		workflow.GetLogger(ctx).Info(msg, "Paused", paused, "Processed", b.st.Progress.Processed)
 	}
 	b.st.Paused = paused
 }

@@ -33,7 +33,7 @@ func tokenCmd(getenv func(string) string) *cobra.Command {
 				return err
 			}
 			if cfg.JWTSecret == "" {
-				return errors.New("DISPATCHER_JWT_SECRET is not set: tokens are signed with it")
+				return errors.New("DISPATCHER_JWT_SECRET is not set: tokens are signed with it; set it to the server's (under make run, the file .run/jwt-secret)")
 			}
 			if admin {
 				perms = api.Permissions()

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -19,5 +21,15 @@ func TestDaysFlag(t *testing.T) {
 		if err := d.Set(in); err == nil {
 			t.Errorf("%q: taken as %v", in, time.Duration(d))
 		}
+	}
+}
+
+// Without the secret, token says where to find the server's: before, it
+// said only that tokens are signed with it (a probe).
+func TestTokenWithoutTheSecret(t *testing.T) {
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"token", "--admin"}, func(string) string { return "" }, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "set it to the server's (under make run, the file .run/jwt-secret)") {
+		t.Errorf("token without DISPATCHER_JWT_SECRET: %v, want it to say where the secret is", err)
 	}
 }

@@ -106,7 +106,9 @@ export async function render(ctx) {
     x.failedActionCount ? String(x.failedActionCount) : '',
     x.errorClasses.join(', '),
     x.dispatcherIds.map((id) => names.get(id) || id).join(', '),
+    // Apart: before, "replay by adminreplayed since".
     [x.replay ? `replay${x.replay.requestedBy ? ` by ${x.replay.requestedBy}` : ''}` : '',
+      x.replay && x.replayedAs ? '; ' : '',
       x.replayedAs ? link(`#/executions/${seg(x.workflowId)}${query({ runId: x.replayedAs })}`, 'replayed since', { class: 'replayed' }) : ''],
   ]);
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' },
