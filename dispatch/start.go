@@ -109,7 +109,8 @@ func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.Sta
 		// past Temporal's retention. It is written even when the sender
 		// has gone; one that cannot be written refuses the event as
 		// unavailable: sent again, it is a duplicate of the run Temporal
-		// has, and recorded then. Before, the failure was dropped, and
+		// has (or, ordered, one its key's Sequence skips), and recorded
+		// then. Before, the failure was dropped, and
 		// the event dispatched again once Temporal forgot its run (a
 		// probe: 52 of 300 events accepted through blips of the
 		// database).
@@ -117,7 +118,7 @@ func (s Starter) Start(ctx context.Context, ev dispatcher.Event) (dispatcher.Sta
 		defer cancel()
 		if err := s.Seen.RecordAcceptedEvent(rctx, id, res, now()); err != nil {
 			return dispatcher.StartResult{}, &dispatcher.Caused{Err: dispatcher.Errorf(dispatcher.EUNAVAILABLE,
-				"the event was accepted, but its record against duplicates was not written (%s): send it again, and it is answered a duplicate", dispatcher.ErrorMessage(err)), Cause: err}
+				"the event was accepted, but its record against duplicates was not written (%s): send it again, it is not dispatched twice", dispatcher.ErrorMessage(err)), Cause: err}
 		}
 	}
 	return res, err

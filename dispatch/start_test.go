@@ -622,7 +622,7 @@ func TestStarterRecordsAnAcceptedEventOrRefusesIt(t *testing.T) {
 	ev := dispatcher.Event{ID: "ev-1", Type: "user_deleted"}
 	s := dispatch.Starter{Client: startingClient{}, Seen: seen}
 	if res, err := s.Start(context.Background(), ev); dispatcher.ErrorCode(err) != dispatcher.EUNAVAILABLE ||
-		!strings.Contains(err.Error(), "send it again, and it is answered a duplicate") {
+		!strings.Contains(err.Error(), "send it again, it is not dispatched twice") {
 		t.Fatalf("record not written: %+v, %v; want EUNAVAILABLE saying to send it again", res, err)
 	}
 	s.Client = startedClient{refusingClient{err: serviceerror.NewWorkflowExecutionAlreadyStarted("started", "", "run-1")}, "user_deleted"}
