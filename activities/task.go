@@ -373,9 +373,8 @@ func (s *tenantShare) take(tenant string) (release func(), ok bool) {
 // dispatch will start the child on (in.TaskQueue), and reads nothing.
 func (a *Effects) PrepareTask(ctx context.Context, in dispatcher.TaskInput) (dispatcher.TaskPayload, error) {
 	// It makes no call: an attempt may wait for the store until a second
-	// is left, and the dispatch retries it for about a minute
-	// (workflows' storeReadOptions). Before, a blip of the store failed
-	// the action.
+	// is left, and the dispatch retries it (workflows'
+	// prepareTaskOptions). Before, a blip of the store failed the action.
 	if err := a.superseded(ctx, time.Second, in.Reset, in.Run); err != nil {
 		return dispatcher.TaskPayload{}, err
 	}

@@ -39,7 +39,8 @@ func (s *Store) CheckKeys(ctx context.Context) error {
 	}
 	if len(known) > 0 && !slices.ContainsFunc(s.keys.IDs(), func(id string) bool { return slices.Contains(known, id) }) {
 		return fmt.Errorf("DISPATCHER_ENCRYPTION_KEY holds none of the keys other processes encrypt this store with (%s), only %s: it could read nothing they wrote, nor they what it writes. "+
-			"Give every process the same keys; a new key is added beside one they have, appended first (docs/operations.md, \"Rotating the key\")",
+			"Give every process the same keys; a new key is added beside one they have, appended first (docs/operations.md, \"Rotating the key\"). "+
+			"Only if those keys are lost for good (what they encrypted stays unreadable): DELETE FROM encryption_key_checks, then give the functions their secrets again",
 			strings.Join(known, ", "), strings.Join(s.keys.IDs(), ", "))
 	}
 	for _, id := range s.keys.IDs() {

@@ -49,9 +49,18 @@ func localOptions(timeout time.Duration) workflow.LocalActivityOptions {
 // prepareTaskOptions: rendering a child workflow's payload is quick and
 // local, and a template error is non-retryable; but in a reset run it
 // first asks the store whether a replay superseded the run, and a store
-// that does not answer for one attempt is retried like a function's
-// look-up. With one attempt, an outage of over 10 s failed the action.
-var prepareTaskOptions = storeReadOptions
+// that does not answer is retried: 8 attempts, a minute and a half at
+// most. With one attempt, an outage of over 10 s failed the action.
+var prepareTaskOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout:    10 * time.Second,
+	ScheduleToCloseTimeout: 2*time.Minute + localQueueTimeout,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Second,
+		MaximumAttempts:    8,
+	},
+}
 
 // DefaultRetryPolicy returns the retry policy of an action without its
 // own. Its MaximumAttempts counts the local first attempt.
@@ -103,12 +112,7 @@ var emitOptions = workflow.LocalActivityOptions{
 // resolveFunctionOptions: looking a function up again is a read of the
 // local store; when it does not answer for a while, the action goes on
 // without (dispatch.function).
-var resolveFunctionOptions = storeReadOptions
-
-// storeReadOptions are those of a quick local step that reads the store:
-// it retries for about a minute while the store does not answer, and a
-// non-retryable failure ends it at once.
-var storeReadOptions = workflow.LocalActivityOptions{
+var resolveFunctionOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    10 * time.Second,
 	ScheduleToCloseTimeout: time.Minute + localQueueTimeout,
 	RetryPolicy: &temporal.RetryPolicy{

@@ -133,10 +133,11 @@ func (d *dispatch) attemptGated(ctx workflow.Context, o *dispatcher.ActionOutcom
 		if err == nil || !retryable(err) || (policy.MaximumAttempts > 0 && n >= int(policy.MaximumAttempts)) {
 			return err
 		}
-		// Each failed attempt is a warning, as the SDK's "Activity
-		// error." of a regular activity is: a call made as a local
-		// activity has none, and before, a gated function's failures
-		// went unlogged until the action failed for good (a probe).
+		// Each failed attempt is a warning naming its action: a call made
+		// as a local activity has no other line (the SDK's "Activity
+		// error." is a regular one's, without the action), and before, a
+		// gated function's failures went unlogged until the action
+		// failed for good (a probe).
 		workflow.GetLogger(ctx).Warn("Gated call failed; retrying", "ActionID", a.ID, "Function", fn.Name,
 			"ActionAttempt", n, "ErrorClass", o.ErrorClass, "Error", err)
 		n++

@@ -96,7 +96,7 @@ async function newView(ctx) {
     ev.preventDefault();
     count(true);
   });
-  if (q.get('counted')) count(false);
+  if (q.get('counted') && ctx.alive()) count(false); // left meanwhile: the address is another view's
 }
 
 // recentList shows the recent bulk replays, those running first, each
