@@ -49,8 +49,9 @@ func localOptions(timeout time.Duration) workflow.LocalActivityOptions {
 // prepareTaskOptions: rendering a child workflow's payload is quick and
 // local, and a template error is non-retryable; but in a reset run it
 // first asks the store whether a replay superseded the run, and a store
-// that does not answer is retried: 8 attempts, a minute and a half at
-// most. With one attempt, an outage of over 10 s failed the action.
+// that does not answer is retried: 8 attempts, each waiting up to 9 s
+// for the store, 45 s apart in all, about two minutes at most. With one
+// attempt, an outage of over 10 s failed the action.
 var prepareTaskOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    10 * time.Second,
 	ScheduleToCloseTimeout: 2*time.Minute + localQueueTimeout,
